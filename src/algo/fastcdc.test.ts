@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { cdcMasks, chunkLengths, nextCut, nextCutReference } from './fastcdc.js';
+
+const params = { minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
+
+describe('fastcdc', () => {
+  it('the two-bytes-per-step loop cuts exactly where the one-byte reference does', () => {
+    const buf = randomBytes(4 << 20);
+    const m = cdcMasks(params);
+    let pos = 0;
+    let count = 0;
+    while (pos < buf.length) {
+      const a = nextCut(buf, pos, buf.length, m, true);
+      const b = nextCutReference(buf, pos, buf.length, m, true);
+      expect(a).toBe(b);
+      pos += a;
+      count++;
+    }
+    expect(count).toBeGreaterThan(200);
+    // and for the default (MiB-scale) parameters on a 64 MiB buffer
+    const big = randomBytes(64 << 20);
+    const md = cdcMasks({ minSize: 256 << 10, avgSize: 1 << 20, maxSize: 4 << 20, normalization: 2 });
+    pos = 0;
+    while (pos < big.length) {
+      const a = nextCut(big, pos, big.length, md, true);
+      expect(a).toBe(nextCutReference(big, pos, big.length, md, true));
+      pos += a;
+    }
+  });
+
+  it('respects min, max and sums to the input length; sizes cluster around avg', () => {
+    const buf = randomBytes(8 << 20);
+    const lens = chunkLengths(buf, params);
+    expect(lens.reduce((a, b) => a + b, 0)).toBe(buf.length);
+    for (const l of lens.slice(0, -1)) {
+      expect(l).toBeGreaterThanOrEqual(params.minSize);
+      expect(l).toBeLessThanOrEqual(params.maxSize);
+    }
+    const mean = buf.length / lens.length;
+    expect(mean).toBeGreaterThan(params.avgSize * 0.7);
+    expect(mean).toBeLessThan(params.avgSize * 2);
+  });
+
+  it('is content-defined: an insertion shifts only nearby cut points', () => {
+    const buf = randomBytes(2 << 20);
+    const edited = Buffer.concat([buf.subarray(0, 1 << 20), Buffer.from('inserted bytes'), buf.subarray(1 << 20)]);
+    const a = chunkLengths(buf, params);
+    const b = chunkLengths(edited, params);
+    const ends = (lens: number[]) => {
+      let o = 0;
+      return lens.map((l) => (o += l));
+    };
+    const endsA = new Set(ends(a).filter((e) => e > (1 << 20) + 64 * 1024).map((e) => e + 14));
+    const endsB = ends(b).filter((e) => e > (1 << 20) + 64 * 1024);
+    const shared = endsB.filter((e) => endsA.has(e)).length;
+    expect(shared / endsB.length).toBeGreaterThan(0.9);
+  });
+
+  it('needs more data (0) unless final or a whole max is available', () => {
+    const m = cdcMasks(params);
+    const buf = randomBytes(params.maxSize - 1);
+    expect(nextCut(buf, 0, buf.length, m, false)).toBe(0);
+    expect(nextCut(buf, 0, buf.length, m, true)).toBeGreaterThan(0);
+    expect(nextCut(buf, 0, 0, m, true)).toBe(0);
+    expect(nextCut(buf, 0, 10, m, true)).toBe(10);
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The one error registry of Ferry.
+ *
+ * Every error Ferry raises on purpose is a {@link FerryError} with a stable string `code`
+ * (`FERRY_ERR_<AREA>_<WHAT>`), a default message a person understands, and a
+ * classification: `retryable` errors may succeed if the same call is made again later
+ * (network hiccups, 5xx, rate limits), the others will fail the same way every time.
+ *
+ * The HTTP status of a code is decided only at the server edge (`src/server/http-errors.ts`)
+ * and the exit code only in the CLI; this module knows neither.
+ */
+
+export interface FerryErrorOptions {
+  cause?: unknown;
+  /** Structured facts for machines: the offending path, the missing hashes, ... */
+  details?: Record<string, unknown>;
+  /** For rate limits and 503s: how long the caller should wait before retrying. */
+  retryAfterMs?: number;
+  /** Override the registry's classification for this instance. */
+  retryable?: boolean;
+}
+
+interface ErrorSpec {
+  message: string;
+  retryable: boolean;
+}
+
+const spec = (message: string, retryable = false): ErrorSpec => ({ message, retryable });
+
+/** code -> default message and classification. Codes are part of the public API: never rename. */
+export const ERROR_CODES = {
+  FERRY_ERR_INTERNAL: spec('internal error'),
+  FERRY_ERR_VALIDATION: spec('the request is not valid'),
+  FERRY_ERR_PATH_INVALID: spec('the path is not valid'),
+  FERRY_ERR_HASH_INVALID: spec('not a valid SHA-256 hash (64 lowercase hex digits)'),
+  FERRY_ERR_HASH_MISMATCH: spec('the data does not match its hash'),
+  FERRY_ERR_SIZE_MISMATCH: spec('the data does not have the announced size'),
+  FERRY_ERR_NOT_FOUND: spec('not found'),
+  FERRY_ERR_ALREADY_EXISTS: spec('already exists'),
+  FERRY_ERR_NOT_A_DIRECTORY: spec('not a directory'),
+  FERRY_ERR_IS_A_DIRECTORY: spec('is a directory'),
+  FERRY_ERR_DIRECTORY_NOT_EMPTY: spec('the directory is not empty'),
+  FERRY_ERR_PRECONDITION_FAILED: spec('the precondition did not hold'),
+  FERRY_ERR_RANGE_NOT_SATISFIABLE: spec('the requested range is not satisfiable'),
+  FERRY_ERR_PAYLOAD_TOO_LARGE: spec('the request body is too large'),
+  FERRY_ERR_UPLOAD_NOT_FOUND: spec('no such upload session (unknown, committed, aborted or expired)'),
+  FERRY_ERR_UPLOAD_INCOMPLETE: spec('the upload still lacks chunks'),
+  FERRY_ERR_UPLOAD_SEALED: spec('the upload session no longer accepts manifest entries'),
+  FERRY_ERR_CHUNK_NOT_IN_UPLOAD: spec('the chunk is not part of this upload session'),
+  FERRY_ERR_CHUNK_CORRUPT: spec('a stored chunk failed verification'),
+  FERRY_ERR_AUTH_REQUIRED: spec('authentication required'),
+  FERRY_ERR_AUTH_INVALID: spec('the credentials are not valid'),
+  FERRY_ERR_FORBIDDEN: spec('permission denied'),
+  FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
+  FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
+  FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
+  FERRY_ERR_UNSUPPORTED: spec('not supported'),
+  FERRY_ERR_NOT_IMPLEMENTED: spec('not implemented'),
+  FERRY_ERR_UNAVAILABLE: spec('the service is unavailable', true),
+  FERRY_ERR_TIMEOUT: spec('the operation timed out', true),
+  FERRY_ERR_NETWORK: spec('network error', true),
+  FERRY_ERR_SERVER: spec('the server failed', true),
+  FERRY_ERR_IO: spec('input/output error', true),
+  FERRY_ERR_PERMISSION: spec('the storage refused access'),
+  FERRY_ERR_ABORTED: spec('the operation was aborted'),
+  FERRY_ERR_CONFIG: spec('the configuration is not valid'),
+  FERRY_ERR_USAGE: spec('the command was not used correctly'),
+  FERRY_ERR_PROTOCOL: spec('the peer answered something this version does not understand'),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type FerryErrorCode = keyof typeof ERROR_CODES;
+
+export class FerryError extends Error {
+  readonly code: FerryErrorCode;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: FerryErrorCode, message?: string, options: FerryErrorOptions = {}) {
+    super(message ?? ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FerryError';
+    this.code = code;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    if (options.details !== undefined) this.details = options.details;
+  }
+
+  toJSON(): { code: FerryErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+  }
+}
+
+/** A class per code, for `instanceof` checks and terse throws: `throw new NotFoundError('no /a')`. */
+function defineError<C extends FerryErrorCode>(code: C) {
+  return class extends FerryError {
+    static readonly code: C = code;
+    constructor(message?: string, options?: FerryErrorOptions) {
+      super(code, message, options);
+    }
+  };
+}
+
+export const InternalError = defineError('FERRY_ERR_INTERNAL');
+export const ValidationError = defineError('FERRY_ERR_VALIDATION');
+export const PathInvalidError = defineError('FERRY_ERR_PATH_INVALID');
+export const HashInvalidError = defineError('FERRY_ERR_HASH_INVALID');
+export const HashMismatchError = defineError('FERRY_ERR_HASH_MISMATCH');
+export const SizeMismatchError = defineError('FERRY_ERR_SIZE_MISMATCH');
+export const NotFoundError = defineError('FERRY_ERR_NOT_FOUND');
+export const AlreadyExistsError = defineError('FERRY_ERR_ALREADY_EXISTS');
+export const NotADirectoryError = defineError('FERRY_ERR_NOT_A_DIRECTORY');
+export const IsADirectoryError = defineError('FERRY_ERR_IS_A_DIRECTORY');
+export const DirectoryNotEmptyError = defineError('FERRY_ERR_DIRECTORY_NOT_EMPTY');
+export const PreconditionFailedError = defineError('FERRY_ERR_PRECONDITION_FAILED');
+export const RangeNotSatisfiableError = defineError('FERRY_ERR_RANGE_NOT_SATISFIABLE');
+export const PayloadTooLargeError = defineError('FERRY_ERR_PAYLOAD_TOO_LARGE');
+export const UploadNotFoundError = defineError('FERRY_ERR_UPLOAD_NOT_FOUND');
+export const UploadIncompleteError = defineError('FERRY_ERR_UPLOAD_INCOMPLETE');
+export const UploadSealedError = defineError('FERRY_ERR_UPLOAD_SEALED');
+export const ChunkNotInUploadError = defineError('FERRY_ERR_CHUNK_NOT_IN_UPLOAD');
+export const ChunkCorruptError = defineError('FERRY_ERR_CHUNK_CORRUPT');
+export const AuthRequiredError = defineError('FERRY_ERR_AUTH_REQUIRED');
+export const AuthInvalidError = defineError('FERRY_ERR_AUTH_INVALID');
+export const ForbiddenError = defineError('FERRY_ERR_FORBIDDEN');
+export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
+export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
+export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');
+export const UnsupportedError = defineError('FERRY_ERR_UNSUPPORTED');
+export const NotImplementedError = defineError('FERRY_ERR_NOT_IMPLEMENTED');
+export const UnavailableError = defineError('FERRY_ERR_UNAVAILABLE');
+export const TimeoutError = defineError('FERRY_ERR_TIMEOUT');
+export const NetworkError = defineError('FERRY_ERR_NETWORK');
+export const ServerError = defineError('FERRY_ERR_SERVER');
+export const IoError = defineError('FERRY_ERR_IO');
+export const PermissionError = defineError('FERRY_ERR_PERMISSION');
+export const AbortedError = defineError('FERRY_ERR_ABORTED');
+export const ConfigError = defineError('FERRY_ERR_CONFIG');
+export const UsageError = defineError('FERRY_ERR_USAGE');
+export const ProtocolError = defineError('FERRY_ERR_PROTOCOL');
+
+export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryError {
+  return err instanceof FerryError && (code === undefined || err.code === code);
+}
+
+export function isErrorCode(code: unknown): code is FerryErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Whether retrying the call that threw `err` may succeed. Unknown errors are not retried. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof FerryError ? err.retryable : false;
+}
+
+/**
+ * Translates a Node.js system error (`ENOENT`, `ENOSPC`, ...) into a FerryError, keeping it
+ * as `cause`. Errors that are already FerryErrors pass through; anything else becomes
+ * FERRY_ERR_IO (retryable) or FERRY_ERR_INTERNAL.
+ */
+export function fromSystemError(err: unknown, what?: string): FerryError {
+  if (err instanceof FerryError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const label = what ? `${what}: ` : '';
+  switch (code) {
+    case 'ENOENT':
+      return new NotFoundError(`${label}not found`, { cause: err });
+    case 'EEXIST':
+      return new AlreadyExistsError(`${label}already exists`, { cause: err });
+    case 'ENOTDIR':
+      return new NotADirectoryError(`${label}a parent is not a directory`, { cause: err });
+    case 'EISDIR':
+      return new IsADirectoryError(`${label}is a directory`, { cause: err });
+    case 'ENOTEMPTY':
+      return new DirectoryNotEmptyError(`${label}directory not empty`, { cause: err });
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new NoSpaceError(`${label}no space left on device`, { cause: err });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new PermissionError(`${label}permission denied`, { cause: err });
+    case 'ENAMETOOLONG':
+      return new PathInvalidError(`${label}name too long`, { cause: err });
+    case 'ABORT_ERR':
+      return new AbortedError(`${label}aborted`, { cause: err });
+    case 'ECONNRESET':
+    case 'ECONNREFUSED':
+    case 'EPIPE':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+      return new NetworkError(`${label}${(err as Error).message}`, { cause: err });
+    default:
+      if ((err as Error | undefined)?.name === 'AbortError') return new AbortedError(`${label}aborted`, { cause: err });
+      if (code && code.startsWith('E')) return new IoError(`${label}${(err as Error).message}`, { cause: err });
+      return new InternalError(`${label}${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** Throws the signal's reason as a FERRY_ERR_ABORTED error when the signal is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError('aborted', { cause: signal.reason });
+}

@@ -1,0 +1,98 @@
+/**
+ * Path rules, shared by the server, the client and every backend.
+ *
+ * A Ferry path is an absolute, normalized POSIX path: `/`, `/a`, `/a/b c/d.txt`.
+ * Normalizing collapses repeated slashes and drops a trailing slash; it never resolves
+ * `.` or `..`: such segments are refused, so a path can never climb out of the root it is
+ * applied to. Also refused: NUL and other control characters, unpaired UTF-16 surrogates
+ * (they have no UTF-8 form), a segment longer than 255 UTF-8 bytes and a path longer than
+ * 4096 bytes (the Linux limits).
+ *
+ * A backend key is the same thing without the leading slash (`a/b c/d.txt`, `` for the root).
+ */
+import { PathInvalidError } from './errors.js';
+
+export const MAX_SEGMENT_BYTES = 255;
+export const MAX_PATH_BYTES = 4096;
+
+// C0 controls, DEL and C1 controls; unpaired surrogates are checked separately.
+const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function fail(input: string, reason: string): never {
+  throw new PathInvalidError(`invalid path ${JSON.stringify(input.length > 200 ? input.slice(0, 200) + '…' : input)}: ${reason}`, {
+    details: { reason },
+  });
+}
+
+/** Splits and validates; returns the segments of a path (empty array for the root). */
+export function pathSegments(input: unknown): string[] {
+  if (typeof input !== 'string') throw new PathInvalidError('a path must be a string');
+  if (Buffer.byteLength(input, 'utf8') > MAX_PATH_BYTES) fail(input, `longer than ${MAX_PATH_BYTES} bytes`);
+  if (FORBIDDEN.test(input)) fail(input, 'contains a NUL or control character');
+  if (LONE_SURROGATE.test(input)) fail(input, 'contains an unpaired surrogate (not valid Unicode)');
+  const segments: string[] = [];
+  for (const segment of input.split('/')) {
+    if (segment === '') continue;
+    if (segment === '.' || segment === '..') fail(input, `'${segment}' segments are not allowed`);
+    if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES) fail(input, `a name is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    segments.push(segment);
+  }
+  return segments;
+}
+
+/** `a//b/` -> `/a/b`; throws FERRY_ERR_PATH_INVALID for anything unsafe. */
+export function normalizePath(input: unknown): string {
+  return '/' + pathSegments(input).join('/');
+}
+
+/** `/a/b` -> `a/b`, `/` -> `` (validated). */
+export function pathToKey(input: unknown): string {
+  return pathSegments(input).join('/');
+}
+
+/** Validates a backend key (relative, no leading slash needed) and returns its canonical form. */
+export function normalizeKey(input: unknown): string {
+  return pathSegments(input).join('/');
+}
+
+/** Parent of a normalized path; the root's parent is the root. */
+export function parentPath(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/** Last segment of a normalized path; `` for the root. */
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** Joins a normalized path and a relative part (validated). */
+export function joinPath(base: string, ...parts: string[]): string {
+  return normalizePath([base, ...parts].join('/'));
+}
+
+/** Whether `path` equals `ancestor` or lies below it. Both normalized. */
+export function isWithin(path: string, ancestor: string): boolean {
+  if (ancestor === '/') return true;
+  return path === ancestor || path.startsWith(ancestor + '/');
+}
+
+/** `relativePath('/a/b/c', '/a')` -> `b/c`; `` when equal. Both normalized; path within base. */
+export function relativePath(path: string, base: string): string {
+  if (base === '/') return path.slice(1);
+  if (path === base) return '';
+  if (!path.startsWith(base + '/')) throw new PathInvalidError(`${path} is not within ${base}`);
+  return path.slice(base.length + 1);
+}
+
+/** Every ancestor of a normalized path, nearest the root first, excluding the root and itself. */
+export function ancestors(path: string): string[] {
+  const out: string[] = [];
+  let i = path.indexOf('/', 1);
+  while (i !== -1) {
+    out.push(path.slice(0, i));
+    i = path.indexOf('/', i + 1);
+  }
+  return out;
+}

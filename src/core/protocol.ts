@@ -1,0 +1,182 @@
+/**
+ * The native HTTP protocol, version 1: the shapes both the server and the client speak.
+ * The routes themselves are described in docs/protocol.md and served as OpenAPI at
+ * `/api/v1/openapi.json`.
+ *
+ * Paths in URLs are Ferry paths with each segment percent-encoded (`encodePathForUrl`).
+ */
+import type { ChunkingParams, ChunkRef } from './manifest.js';
+
+export const API_PREFIX = '/api/v1';
+export const PROTOCOL_VERSION = 1;
+
+/** Header of the server's request id, echoed on every response. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+export interface Capabilities {
+  server: 'ferry';
+  version: string;
+  protocols: number[];
+  /** Chunk naming hash. */
+  hash: 'sha256';
+  /** How the file hash is derived from the chunk hashes (see core/manifest.ts). */
+  fileHash: 'sha256-tree-v1';
+  chunking: ChunkingParams;
+  limits: ServerLimits;
+  features: string[];
+}
+
+export interface ServerLimits {
+  /** Largest chunk the server accepts (== chunking.maxSize). */
+  maxChunkSize: number;
+  /** Chunks smaller than this should travel in packs (POST .../packs). */
+  packThreshold: number;
+  /** Largest pack body in bytes. */
+  maxPackBytes: number;
+  /** Most chunk entries in one create/append request. */
+  maxChunksPerRequest: number;
+  /** Most files in one upload session. */
+  maxFilesPerUpload: number;
+  /** Entries per list page at most. */
+  maxListLimit: number;
+  /** Seconds an idle upload session lives. */
+  uploadTtlSeconds: number;
+  maxPathBytes: number;
+  maxSegmentBytes: number;
+}
+
+export type EntryType = 'file' | 'dir';
+
+/** One file or directory, as list and stat report it. */
+export interface Entry {
+  path: string;
+  name: string;
+  type: EntryType;
+  /** Bytes (0 for directories). */
+  size: number;
+  /** Modification time, ms since the epoch. */
+  mtime: number;
+  /** POSIX permission bits (e.g. 0o644), when recorded. */
+  mode?: number;
+  /** File hash (sha256-tree-v1); files only. */
+  hash?: string;
+  /** Number of chunks; files only. */
+  chunks?: number;
+}
+
+export interface ManifestResponse {
+  path: string;
+  size: number;
+  hash: string;
+  mtime: number;
+  mode?: number;
+  chunking: ChunkingParams;
+  chunks: ChunkRef[];
+}
+
+export interface ListResponse {
+  path: string;
+  entries: Entry[];
+  /** Pass as `cursor` to get the next page; absent on the last page. */
+  next?: string;
+}
+
+/** One file of an upload session, as the client announces it. */
+export interface UploadFileSpec {
+  path: string;
+  /** Total bytes; may be given at commit instead (streaming uploads of unknown size). */
+  size?: number;
+  /** File hash (sha256-tree-v1) the client computed; verified by the server. */
+  hash?: string;
+  mtime?: number;
+  mode?: number;
+  /** The manifest, in order. May be partial or absent, then appended with POST .../chunks. */
+  chunks?: ChunkRef[];
+}
+
+export interface CreateUploadRequest {
+  /** Single-file form. */
+  path?: string;
+  size?: number;
+  hash?: string;
+  mtime?: number;
+  mode?: number;
+  chunks?: ChunkRef[];
+  /** Batch form: several files committed together in one transaction. */
+  files?: UploadFileSpec[];
+  /** Fail the commit with FERRY_ERR_ALREADY_EXISTS instead of replacing existing files. Default false. */
+  noOverwrite?: boolean;
+}
+
+export interface UploadStatus {
+  id: string;
+  /** When the session is removed if nothing touches it (ms since epoch). */
+  expiresAt: number;
+  files: number;
+  /** Distinct chunks the server still lacks. */
+  missing: string[];
+  /** Whether every file's manifest is complete (no more appends expected). */
+  sealed: boolean;
+}
+
+export interface AppendChunksRequest {
+  /** Index of the file in the session (default 0). */
+  file?: number;
+  chunks: ChunkRef[];
+}
+
+export interface AppendChunksResponse {
+  /** Of the appended chunks, those the server lacks (distinct, in order of first appearance). */
+  missing: string[];
+}
+
+export interface CommitRequest {
+  /** Final facts of a single-file streaming session; checked against the manifest. */
+  size?: number;
+  hash?: string;
+  mtime?: number;
+  mode?: number;
+}
+
+export interface CommitResponse {
+  files: Entry[];
+}
+
+export interface ChunkPutResponse {
+  hash: string;
+  size: number;
+  /** False when the server already had the chunk and discarded the body. */
+  stored: boolean;
+}
+
+export interface PackPutResponse {
+  stored: number;
+  duplicates: number;
+  bytes: number;
+}
+
+export interface MoveCopyRequest {
+  from: string;
+  to: string;
+  /** Replace an existing destination file. Default true for files; directories are never merged. */
+  overwrite?: boolean;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: Record<string, unknown> };
+}
+
+/**
+ * Pack wire format (POST /api/v1/uploads/:id/packs): a sequence of frames, each
+ * `32-byte raw SHA-256 | uint32 big-endian size | size bytes of data`.
+ * Many small chunks travel in one request and land in one pack object on the server.
+ */
+export const PACK_FRAME_HEADER_BYTES = 36;
+
+/** Percent-encodes each segment of a normalized Ferry path for use in a URL. */
+export function encodePathForUrl(path: string): string {
+  return path
+    .split('/')
+    .map((s) => encodeURIComponent(s))
+    .join('/');
+}

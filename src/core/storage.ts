@@ -1,0 +1,187 @@
+/**
+ * The StorageBackend contract: what Ferry needs of a place that holds bytes under keys.
+ *
+ * Modelled on rclone's small `Fs` interface: a handful of required methods, and optional
+ * abilities (server-side copy and move, mtime setting, hashing, real directories) declared
+ * in {@link BackendFeatures} and exposed as separate interfaces with type guards. Callers
+ * check the guard and fall back when an ability is absent (copy = read + write, and so on);
+ * see the `fallback*` helpers at the end of this file.
+ *
+ * Keys are relative, `/`-separated, validated by {@link normalizeKey}: `a/b c/d.txt`.
+ * The empty key names the root (only meaningful to `list`).
+ *
+ * Every backend passes the shared conformance suite in `test/conformance/storage-backend.ts`.
+ */
+import type { Readable } from 'node:stream';
+
+/** Hash algorithms a backend may know about its objects. */
+export type HashName = 'sha256' | 'md5' | 'sha1';
+
+export interface ObjectInfo {
+  /** The object's key, normalized. */
+  key: string;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time in milliseconds since the epoch, when the backend keeps one. */
+  mtime?: number;
+  /** Hashes the backend knows without reading the data (lowercase hex). */
+  hashes?: Partial<Record<HashName, string>>;
+}
+
+export interface DirEntry extends Partial<Omit<ObjectInfo, 'key'>> {
+  key: string;
+  type: 'file' | 'dir';
+}
+
+export interface ReadOptions {
+  /** First byte to return (default 0). Must be <= size. */
+  offset?: number;
+  /** Bytes to return from `offset` (default: to the end). Clipped at the end of the object. */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  /** Exact size when known; writes of unknown size must be supported when `features().unknownSizeWrite`. */
+  size?: number;
+  /** Modification time to record (ms since epoch), where the backend can hold one. */
+  mtime?: number;
+  /** Flush to stable storage before the write counts (local disk: fsync file and directory). Default true. */
+  durable?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ListOptions {
+  /** Descend into sub-directories. Default false: only the immediate children. */
+  recursive?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface OpOptions {
+  signal?: AbortSignal;
+}
+
+/** What a backend can do beyond the required methods, and how it behaves. */
+export interface BackendFeatures {
+  /** Server-side copy: {@link Copier}. */
+  copy: boolean;
+  /** Server-side (or atomic) move: {@link Mover}. */
+  move: boolean;
+  /** `read` with offset/length is served natively rather than by reading and skipping. */
+  rangeRead: boolean;
+  /** Hashes present in `ObjectInfo.hashes` from stat/list without reading the data. */
+  hashes: HashName[];
+  /** Modification times are kept (`mtime` of writes is honoured, stat/list report it). */
+  mtime: boolean;
+  /** Modification times can be changed after the write: {@link MtimeSetter}. */
+  setMtime: boolean;
+  /** Resolution of stored modification times in ms (1000 for whole seconds); 0 when none are kept. */
+  mtimePrecisionMs: number;
+  /** `write` accepts a stream whose size is not known in advance. */
+  unknownSizeWrite: boolean;
+  /** `a` and `A` are different keys. */
+  caseSensitive: boolean;
+  /** 'real': directories exist on their own (can be empty): {@link DirectoryMaker}. 'virtual': implied by keys. */
+  directories: 'real' | 'virtual';
+}
+
+/** The data a write takes: a stream, an async iterable of chunks, or a whole buffer. */
+export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array;
+
+/**
+ * The required interface of every backend.
+ *
+ * Errors: a missing object is FERRY_ERR_NOT_FOUND (`NotFoundError`); everything else the SDK
+ * reports is translated to a FerryError with the right classification (retryable or not),
+ * keeping the SDK's error as `cause`.
+ */
+export interface StorageBackend {
+  /** Human-readable identity without secrets, for logs: `local:/srv/ferry`, `s3:bucket/prefix`. */
+  readonly name: string;
+
+  features(): BackendFeatures;
+
+  /** Metadata of one object. FERRY_ERR_NOT_FOUND when absent (and for directories). */
+  stat(key: string, options?: OpOptions): Promise<ObjectInfo>;
+
+  /**
+   * A stream of the object's bytes, or of `[offset, offset+length)` of them. FERRY_ERR_NOT_FOUND
+   * when absent (raised by this call, before any byte). An offset past the end yields
+   * FERRY_ERR_RANGE_NOT_SATISFIABLE; a length past the end is clipped.
+   */
+  read(key: string, options?: ReadOptions): Promise<Readable>;
+
+  /**
+   * Stores `body` under `key`, replacing any previous object atomically: readers see the old
+   * object or the new one, never a mix or a prefix. If the body errors, the signal aborts or
+   * `size` does not match what arrived, the write fails and nothing becomes visible.
+   * Missing parent directories are created. Idempotent: writing the same bytes twice is fine.
+   */
+  write(key: string, body: WriteBody, options?: WriteOptions): Promise<ObjectInfo>;
+
+  /** Removes an object. Idempotent: deleting a missing key succeeds. Never removes directories. */
+  delete(key: string, options?: OpOptions): Promise<void>;
+
+  /**
+   * Entries below the directory `prefix` (`` for the root), in no particular order.
+   * Non-recursive: immediate children, directories included (virtual ones derived from keys).
+   * Recursive: every file below, plus directories where `features().directories === 'real'`.
+   * A missing prefix yields nothing. Keys are full keys, not relative to `prefix`.
+   */
+  list(prefix: string, options?: ListOptions): AsyncIterable<DirEntry>;
+
+  /** Releases connections and handles. Optional; idempotent. */
+  close?(): Promise<void>;
+}
+
+/** Server-side copy. FERRY_ERR_NOT_FOUND when `from` is absent; replaces `to` atomically. */
+export interface Copier {
+  copy(from: string, to: string, options?: OpOptions): Promise<ObjectInfo>;
+}
+
+/** Server-side move (rename). FERRY_ERR_NOT_FOUND when `from` is absent; replaces `to`. */
+export interface Mover {
+  move(from: string, to: string, options?: OpOptions): Promise<ObjectInfo>;
+}
+
+/** Changes the modification time of an existing object. */
+export interface MtimeSetter {
+  setMtime(key: string, mtime: number, options?: OpOptions): Promise<void>;
+}
+
+/** Computes a hash by reading the object where the backend has no stored one. */
+export interface Hasher {
+  hash(key: string, algorithm: HashName, options?: OpOptions): Promise<string>;
+}
+
+/** Real directories: create (like `mkdir -p`, idempotent) and remove (only when empty; idempotent when absent). */
+export interface DirectoryMaker {
+  mkdir(key: string, options?: OpOptions): Promise<void>;
+  rmdir(key: string, options?: OpOptions): Promise<void>;
+}
+
+export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>
+  b.features().copy && typeof (b as Partial<Copier>).copy === 'function';
+export const canMove = (b: StorageBackend): b is StorageBackend & Mover =>
+  b.features().move && typeof (b as Partial<Mover>).move === 'function';
+export const canSetMtime = (b: StorageBackend): b is StorageBackend & MtimeSetter =>
+  b.features().setMtime && typeof (b as Partial<MtimeSetter>).setMtime === 'function';
+export const canHash = (b: StorageBackend): b is StorageBackend & Hasher => typeof (b as Partial<Hasher>).hash === 'function';
+export const hasDirectories = (b: StorageBackend): b is StorageBackend & DirectoryMaker =>
+  b.features().directories === 'real' && typeof (b as Partial<DirectoryMaker>).mkdir === 'function';
+
+/** Copy with the backend's server-side copy when it has one, else by streaming through this process. */
+export async function copyObject(b: StorageBackend, from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {
+  if (canCopy(b)) return b.copy(from, to, options);
+  const info = await b.stat(from, options);
+  const body = await b.read(from, options);
+  return b.write(to, body, { size: info.size, mtime: info.mtime, signal: options.signal });
+}
+
+/** Move with the backend's server-side move when it has one, else copy then delete the source. */
+export async function moveObject(b: StorageBackend, from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {
+  if (canMove(b)) return b.move(from, to, options);
+  const info = await copyObject(b, from, to, options);
+  await b.delete(from, options);
+  return info;
+}
