@@ -1,1 +1,36 @@
-export {};
+/**
+ * The `ferry` command: dispatch only. Each command is a module in ./commands that
+ * registers itself on the program and calls the library; errors are printed and mapped to
+ * an exit code in one place (./exit.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands/index.js';
+import { EXIT, reportError } from './exit.js';
+import { VERSION } from '../core/version.js';
+
+export function buildProgram(): Command {
+  const program = new Command('ferry')
+    .description('Ferry: self-hosted file transfer, storage and sync')
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'print stack traces on errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end with code 0; usage mistakes were already printed.
+      return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const opts = program.opts<{ debug?: boolean }>();
+    const json = argv.includes('--json');
+    return reportError(err, { json, debug: opts.debug === true || process.env.FERRY_DEBUG === '1' });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The CLI's one error edge: every command throws (a FerryError, an ExitError or anything
+ * else) and `reportError` prints one line and chooses the exit code.
+ */
+import { FerryError, type FerryErrorCode } from '../core/errors.js';
+
+/** Exit codes, documented in the README. */
+export const EXIT = {
+  OK: 0,
+  /** Generic failure; also `check` finding differences. */
+  FAILURE: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  AUTH: 4,
+  NETWORK: 5,
+  CONFLICT: 6,
+  INTEGRITY: 7,
+  NO_SPACE: 8,
+  INTERNAL: 70,
+} as const;
+
+/** Thrown by a command to end with a given exit code (and an optional message). */
+export class ExitError extends Error {
+  constructor(
+    readonly exitCode: number,
+    message = '',
+  ) {
+    super(message);
+    this.name = 'ExitError';
+  }
+}
+
+const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
+  FERRY_ERR_USAGE: EXIT.USAGE,
+  FERRY_ERR_CONFIG: EXIT.USAGE,
+  FERRY_ERR_VALIDATION: EXIT.USAGE,
+  FERRY_ERR_PATH_INVALID: EXIT.USAGE,
+  FERRY_ERR_NOT_FOUND: EXIT.NOT_FOUND,
+  FERRY_ERR_UPLOAD_NOT_FOUND: EXIT.NOT_FOUND,
+  FERRY_ERR_AUTH_REQUIRED: EXIT.AUTH,
+  FERRY_ERR_AUTH_INVALID: EXIT.AUTH,
+  FERRY_ERR_FORBIDDEN: EXIT.AUTH,
+  FERRY_ERR_PERMISSION: EXIT.AUTH,
+  FERRY_ERR_NETWORK: EXIT.NETWORK,
+  FERRY_ERR_TIMEOUT: EXIT.NETWORK,
+  FERRY_ERR_UNAVAILABLE: EXIT.NETWORK,
+  FERRY_ERR_SERVER: EXIT.NETWORK,
+  FERRY_ERR_RATE_LIMITED: EXIT.NETWORK,
+  FERRY_ERR_ALREADY_EXISTS: EXIT.CONFLICT,
+  FERRY_ERR_NOT_A_DIRECTORY: EXIT.CONFLICT,
+  FERRY_ERR_IS_A_DIRECTORY: EXIT.CONFLICT,
+  FERRY_ERR_DIRECTORY_NOT_EMPTY: EXIT.CONFLICT,
+  FERRY_ERR_PRECONDITION_FAILED: EXIT.CONFLICT,
+  FERRY_ERR_HASH_MISMATCH: EXIT.INTEGRITY,
+  FERRY_ERR_SIZE_MISMATCH: EXIT.INTEGRITY,
+  FERRY_ERR_CHUNK_CORRUPT: EXIT.INTEGRITY,
+  FERRY_ERR_NO_SPACE: EXIT.NO_SPACE,
+  FERRY_ERR_QUOTA_EXCEEDED: EXIT.NO_SPACE,
+  FERRY_ERR_INTERNAL: EXIT.INTERNAL,
+};
+
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof ExitError) return err.exitCode;
+  if (err instanceof FerryError) return BY_CODE[err.code] ?? EXIT.FAILURE;
+  return EXIT.INTERNAL;
+}
+
+/** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
+export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
+  const code = exitCodeOf(err);
+  if (err instanceof ExitError && err.message === '') return code;
+  if (options.json) {
+    const body =
+      err instanceof FerryError
+        ? err.toJSON()
+        : { code: code === EXIT.INTERNAL ? 'FERRY_ERR_INTERNAL' : 'FERRY_ERR_EXIT', message: err instanceof Error ? err.message : String(err) };
+    process.stderr.write(JSON.stringify({ error: body }) + '\n');
+  } else if (err instanceof FerryError) {
+    process.stderr.write(`ferry: ${err.message} (${err.code})\n`);
+  } else if (err instanceof ExitError) {
+    process.stderr.write(`ferry: ${err.message}\n`);
+  } else {
+    process.stderr.write(`ferry: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  if (options.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  return code;
+}
