@@ -40,7 +40,7 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, retryAfterMs?
 
 /** Resolves after `ms`, or rejects with FERRY_ERR_ABORTED as soon as `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  throwIfAborted(signal);
+  if (signal?.aborted) return Promise.reject(new AbortedError('aborted', { cause: signal.reason }));
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = () => {

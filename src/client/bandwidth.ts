@@ -49,7 +49,12 @@ export class BandwidthLimiter {
     this.last = now;
     this.tokens -= bytes;
     if (this.tokens >= 0) return;
-    await this.clock.sleep((-this.tokens * 1000) / this.rate, signal);
+    try {
+      await this.clock.sleep((-this.tokens * 1000) / this.rate, signal);
+    } catch (err) {
+      this.tokens += bytes; // an aborted caller gives its reservation back
+      throw err;
+    }
   }
 
   /** Yields `data` in slices, each after the bucket let it pass. */

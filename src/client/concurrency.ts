@@ -16,7 +16,7 @@ export class Semaphore {
 
   /** Waits for a slot. Rejects with FERRY_ERR_ABORTED if `signal` aborts first. */
   acquire(signal?: AbortSignal): Promise<void> {
-    throwIfAborted(signal);
+    if (signal?.aborted) return Promise.reject(new AbortedError('aborted', { cause: signal.reason }));
     if (this.free > 0) {
       this.free--;
       return Promise.resolve();
