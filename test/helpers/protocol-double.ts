@@ -102,7 +102,9 @@ export class ProtocolDouble {
   readonly nodes = new Map<string, Node>([['/', { type: 'dir', mtime: Date.now(), size: 0 }]]);
   readonly sessions = new Map<string, Session>();
   readonly faults: Fault[] = [];
-  readonly metrics = { chunkBytesReceived: 0, chunksReceived: 0, chunkBytesServed: 0, chunksServed: 0, requests: 0, packs: 0 };
+  readonly metrics = { bodyBytes: 0, chunkBytesReceived: 0, chunksReceived: 0, chunkBytesServed: 0, chunksServed: 0, requests: 0, packs: 0 };
+  /** Called before each request is handled (tests use it to meddle with the state). */
+  onRequest?: (method: string, path: string) => void;
   /** Every request as `METHOD path`, for assertions on round trips. */
   readonly log: string[] = [];
   readonly caps: Capabilities;
@@ -170,6 +172,8 @@ export class ProtocolDouble {
     };
     try {
       const body = await readBody(req);
+      if (/\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|packs)$/.test(url.pathname)) this.metrics.bodyBytes += body.length;
+      this.onRequest?.(method, url.pathname);
       const fault = this.faults.find((f) => (!f.method || f.method === method) && f.path.test(url.pathname) && (f.times ?? 1) > 0);
       if (fault) {
         fault.times = (fault.times ?? 1) - 1;
