@@ -22,6 +22,7 @@ export function formatRate(bytesPerSecond: number): string {
 /** `3725` -> `1h02m05s`; `undefined` -> `--`. */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '--';
+  if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)}s`;
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);

@@ -4,6 +4,7 @@
  * `--json`, `-q`. Also the Ctrl-C handling: the first SIGINT aborts the operation
  * cleanly (a partial download keeps its .ferry-part), a second one exits at once.
  */
+import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
 import { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
@@ -90,6 +91,7 @@ export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => 
  */
 export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal); // one listener per request in flight
   let count = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     count++;

@@ -195,8 +195,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
  */
 export async function getStream(client: FerryClient, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
-  const inner = new AbortController();
-  const signal = ctx.signal ? AbortSignal.any([ctx.signal, inner.signal]) : inner.signal;
+  const { signal } = ctx;
   const manifest = await client.manifest(normalizePath(remotePath), { signal });
   ctx.progress.addTotals(manifest.size, 1);
   const chunks = manifest.chunks;
@@ -222,8 +221,9 @@ export async function getStream(client: FerryClient, remotePath: string, out: Wr
       ctx.progress.done(data.length);
     }
   } catch (err) {
-    inner.abort();
-    if (ctx.signal?.aborted) throw new AbortedError('aborted', { cause: ctx.signal.reason });
+    const aborted = signal.aborted;
+    ctx.abort(err); // the chunks fetched ahead are no longer wanted
+    if (aborted) throw new AbortedError('aborted', { cause: signal.reason });
     throw isFerryError(err) ? err : fromSystemError(err, 'output');
   }
   ctx.result.files = 1;

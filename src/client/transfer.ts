@@ -3,6 +3,7 @@
  * bound requests in flight across all its files, the progress tracker, the signal, the
  * counters) and the chunk sender that puts missing chunks into an upload session.
  */
+import { setMaxListeners } from 'node:events';
 import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
 import type { FerryClient } from './client.js';
@@ -63,10 +64,22 @@ export class TransferContext {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
     this.slots = new Semaphore(this.parallel);
     this.progress = new ProgressTracker(options.onProgress);
-    this.signal = options.signal;
+    // Our own signal, linked to the caller's: every request of the operation listens to it,
+    // far more than EventTarget's default of 10 listeners, which would warn.
+    setMaxListeners(0, this.controller.signal);
+    this.signal = this.controller.signal;
+    const outer = options.signal;
+    if (outer?.aborted) this.controller.abort(outer.reason);
+    else outer?.addEventListener('abort', () => this.controller.abort(outer.reason), { once: true });
   }
 
-  readonly signal?: AbortSignal;
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal;
+
+  /** Stops every request of the operation (after a failure that dooms it). */
+  abort(reason?: unknown): void {
+    this.controller.abort(reason);
+  }
 
   finish(): TransferResult {
     this.result.elapsedMs = performance.now() - this.started;

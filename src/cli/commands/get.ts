@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ExitError } from '../exit.js';
+import { EXIT, ExitError } from '../exit.js';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
 import { baseName, normalizePath } from '../../core/path.js';
 import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
@@ -61,7 +61,7 @@ Examples:
             return await client.getStream(remote, process.stdout, common);
           } catch (err) {
             // The reader went away (`| head`): not our failure to report.
-            if ((err as { cause?: { code?: string } }).cause?.code === 'EPIPE') throw new ExitError(141);
+            if ((err as { cause?: { code?: string } }).cause?.code === 'EPIPE') throw new ExitError(EXIT.BROKEN_PIPE);
             throw err;
           }
         }
