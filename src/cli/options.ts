@@ -14,12 +14,12 @@ import { isFerryError } from '../core/errors.js';
 export interface ConnectionOpts {
   server?: string;
   token?: string;
+  retries?: number;
 }
 
 export interface TransferOpts extends ConnectionOpts {
   parallel?: number;
   bwlimit?: number;
-  retries?: number;
 }
 
 export interface OutputOpts {
@@ -38,7 +38,8 @@ function positiveInt(name: string, max: number) {
 export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
-    .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'));
+    .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
+    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)));
 }
 
 export function addTransferOptions(cmd: Command): Command {
@@ -58,8 +59,7 @@ export function addTransferOptions(cmd: Command): Command {
           throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
         }
       }),
-    )
-    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)));
+    );
 }
 
 export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-readable JSON summary on stdout'): Command {

@@ -102,7 +102,7 @@ export class ProtocolDouble {
   readonly nodes = new Map<string, Node>([['/', { type: 'dir', mtime: Date.now(), size: 0 }]]);
   readonly sessions = new Map<string, Session>();
   readonly faults: Fault[] = [];
-  readonly metrics = { bodyBytes: 0, chunkBytesReceived: 0, chunksReceived: 0, chunkBytesServed: 0, chunksServed: 0, requests: 0, packs: 0 };
+  readonly metrics = { bodyBytes: 0, chunkBytesReceived: 0, chunksReceived: 0, chunkBytesServed: 0, chunksServed: 0, chunksDeduplicated: 0, requests: 0, packs: 0 };
   /** Called before each request is handled (tests use it to meddle with the state). */
   onRequest?: (method: string, path: string) => void;
   /** Every request as `METHOD path`, for assertions on round trips. */
@@ -228,6 +228,8 @@ export class ProtocolDouble {
         this.chunks.set(h, body);
         this.metrics.chunkBytesReceived += body.length;
         this.metrics.chunksReceived++;
+      } else {
+        this.metrics.chunksDeduplicated++;
       }
       return { status: 200, body: { hash: h, size: body.length, stored } };
     }
@@ -245,7 +247,10 @@ export class ProtocolDouble {
       let stored = 0;
       let bytes = 0;
       for (const [h, d] of frames) {
-        if (this.chunks.has(h)) continue;
+        if (this.chunks.has(h)) {
+          this.metrics.chunksDeduplicated++;
+          continue;
+        }
         this.chunks.set(h, d);
         stored++;
         bytes += d.length;
@@ -323,6 +328,7 @@ export class ProtocolDouble {
         `ferry_chunks_received_total ${this.metrics.chunksReceived}`,
         `ferry_chunk_bytes_served_total ${this.metrics.chunkBytesServed}`,
         `ferry_chunks_served_total ${this.metrics.chunksServed}`,
+        `ferry_chunks_deduplicated_total ${this.metrics.chunksDeduplicated}`,
       ];
       return { status: 200, body: Buffer.from(lines.join('\n') + '\n') };
     }
