@@ -13,8 +13,6 @@
  *   their chunks from garbage collection while the session lives.
  * - users / tokens: authentication (only hashes of secrets are stored).
  */
-import type { ColumnType } from 'kysely';
-
 export interface FilesTable {
   path: string;
   parent: string;
@@ -90,7 +88,7 @@ export interface UsersTable {
   password_hash: string | null;
   home: string;
   created_at: number;
-  disabled: ColumnType<number, number | undefined, number>;
+  disabled: number;
 }
 
 export interface TokensTable {

@@ -29,7 +29,7 @@ import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import { ancestors, baseName, isWithin, normalizePath, parentPath } from '../core/path.js';
 import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
-import type { Database, FilesTable } from './meta-schema.js';
+import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -608,6 +608,33 @@ export class MetaStore {
       });
     }
     return expired.length;
+  }
+
+  // ---------------------------------------------------------------- users and tokens
+
+  async findUser(id: string): Promise<UsersTable | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async insertUser(user: Omit<UsersTable, 'disabled'>): Promise<void> {
+    await this.db.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
+  async findToken(id: string): Promise<TokensTable | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Inserts a token, or replaces the secret hash of an existing one with the same id. */
+  async upsertToken(token: TokensTable): Promise<void> {
+    await this.db
+      .insertInto('tokens')
+      .values(token)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: token.secret_hash, revoked_at: null, expires_at: token.expires_at }))
+      .execute();
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
   }
 
   // ---------------------------------------------------------------- settings
