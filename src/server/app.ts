@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
@@ -89,7 +89,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Our own one-line access log replaces Fastify's two lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     bodyLimit: 8 * 1024 * 1024,
     genReqId: () => randomBytes(8).toString('hex'),
@@ -174,7 +175,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'));
-  const backend = new LocalBackend(join(dataDir, 'store'));
+  const backend: StorageBackend = new LocalBackend({ root: join(dataDir, 'store') });
   const { app, ctx } = await buildApp({ config, meta, backend });
   const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
 

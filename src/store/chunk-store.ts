@@ -22,7 +22,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
-import type { StorageBackend } from '../core/storage.js';
+import { canReadRange, type StorageBackend } from '../core/storage.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -194,8 +194,7 @@ export class ChunkStore {
         this.events.deduplicated?.(size);
         return false;
       }
-      const verified = body.pipe(new VerifyingStream(hash, size));
-      body.once('error', (err) => verified.destroy(err));
+      const verified = pipeInto(body, new VerifyingStream(hash, size));
       await this.backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
       await this.meta.addChunk(hash, size);
       this.events.stored?.(size);
@@ -211,8 +210,7 @@ export class ChunkStore {
   async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
-    const data = body.pipe(parser);
-    body.once('error', (err) => data.destroy(err));
+    const data = pipeInto(body, parser);
     await this.backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
@@ -289,12 +287,24 @@ export class ChunkStore {
   }
 }
 
+/**
+ * `source.pipe(through)`, with source errors forwarded. The backend write consuming
+ * `through` reports its errors; the extra listener keeps a late second 'error' (after the
+ * consumer stopped listening) from crashing the process. The source is not destroyed on
+ * failure: the HTTP layer still answers the request that carried it.
+ */
+function pipeInto<T extends Transform>(source: Readable, through: T): T {
+  source.once('error', (err) => through.destroy(err));
+  through.on('error', () => undefined);
+  source.pipe(through);
+  return through;
+}
+
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */
 async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
-  const ranged = backend as StorageBackend & { readRange?: (key: string, offset: number, length: number, opts?: { signal?: AbortSignal }) => Promise<Buffer> };
   let buf: Buffer;
-  if (typeof ranged.readRange === 'function') {
-    buf = await ranged.readRange(key, offset, length, { signal });
+  if (canReadRange(backend)) {
+    buf = await backend.readRange(key, offset, length, { signal });
   } else {
     const stream = await backend.read(key, { offset, length, signal });
     const parts: Buffer[] = [];

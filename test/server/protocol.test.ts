@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
@@ -35,6 +36,21 @@ function pack(parts: Buffer[]): Buffer {
       return [head, p];
     }),
   );
+}
+
+/** A GET with the path sent exactly as given (no client-side URL normalization). */
+function rawGet(path: string): Promise<{ status: number; body: string }> {
+  const u = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { authorization: `Bearer ${t.token}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function metric(name: string): Promise<number> {
@@ -175,8 +191,12 @@ describe('bad input', () => {
     for (const path of ['/a/../../etc/passwd', '/a/./b', '/x\u0000y', '/x\u0007y', '/' + 'n'.repeat(256)]) {
       await expectError(await t.api('/api/v1/uploads', { method: 'POST', json: { path } }), 400, 'FERRY_ERR_PATH_INVALID');
     }
-    await expectError(await t.api('/api/v1/files/a/%2e%2e/%2e%2e/etc/passwd'), 400, 'FERRY_ERR_PATH_INVALID');
-    await expectError(await t.api('/api/v1/stat/a/..'), 400, 'FERRY_ERR_PATH_INVALID');
+    // fetch() would resolve dot segments before sending: send these raw.
+    for (const raw of ['/api/v1/files/a/%2e%2e/%2e%2e/etc/passwd', '/api/v1/files/a/../../etc/passwd', '/api/v1/stat/a/..', '/api/v1/files/%00x', '/api/v1/files/a%2f..%2f..%2fb']) {
+      const r = await rawGet(raw);
+      expect({ raw, status: r.status }).toEqual({ raw, status: 400 });
+      expect(JSON.parse(r.body).error.code).toBe('FERRY_ERR_PATH_INVALID');
+    }
     await expectError(await t.api('/api/v1/move', { method: 'POST', json: { from: '/dir', to: '../outside' } }), 400, 'FERRY_ERR_PATH_INVALID');
     // Nothing escaped the data directory's store.
     const outside = readdirSync(t.dataDir);
