@@ -13,6 +13,7 @@
  * Every backend passes the shared conformance suite in `test/conformance/storage-backend.ts`.
  */
 import type { Readable } from 'node:stream';
+import { normalizeKey } from './path.js';
 
 /** Hash algorithms a backend may know about its objects. */
 export type HashName = 'sha256' | 'md5' | 'sha1';
@@ -93,7 +94,17 @@ export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array;
  *
  * Errors: a missing object is FERRY_ERR_NOT_FOUND (`NotFoundError`); everything else the SDK
  * reports is translated to a FerryError with the right classification (retryable or not),
- * keeping the SDK's error as `cause`.
+ * keeping the SDK's error as `cause`. A key that {@link normalizeKey} refuses (or that names
+ * the root where an object is meant) is FERRY_ERR_PATH_INVALID, raised before any I/O.
+ *
+ * Objects and directories: an object is never a directory. Where directories are real, writing
+ * `a` over the directory `a` is FERRY_ERR_IS_A_DIRECTORY and writing `a/b` below the object `a`
+ * is FERRY_ERR_NOT_A_DIRECTORY; where they are virtual, both may coexist (as on S3).
+ *
+ * Bodies: `write` consumes its body; when it fails it stops reading and destroys a `Readable`
+ * body (as `stream.pipeline` does) or calls `return()` on an iterator, so the producer learns
+ * of the failure. A chunk buffer may be reused by the producer once the next chunk is asked
+ * for: backends copy what they keep.
  */
 export interface StorageBackend {
   /** Human-readable identity without secrets, for logs: `local:/srv/ferry`, `s3:bucket/prefix`. */
@@ -107,26 +118,37 @@ export interface StorageBackend {
   /**
    * A stream of the object's bytes, or of `[offset, offset+length)` of them. FERRY_ERR_NOT_FOUND
    * when absent (raised by this call, before any byte). An offset past the end yields
-   * FERRY_ERR_RANGE_NOT_SATISFIABLE; a length past the end is clipped.
+   * FERRY_ERR_RANGE_NOT_SATISFIABLE; a length past the end is clipped; an offset equal to the
+   * size yields an empty stream. Once returned, the stream fails (is destroyed with an error)
+   * when `signal` aborts or the storage fails mid-way. A directory is not an object: NOT_FOUND.
    */
   read(key: string, options?: ReadOptions): Promise<Readable>;
 
   /**
    * Stores `body` under `key`, replacing any previous object atomically: readers see the old
-   * object or the new one, never a mix or a prefix. If the body errors, the signal aborts or
-   * `size` does not match what arrived, the write fails and nothing becomes visible.
-   * Missing parent directories are created. Idempotent: writing the same bytes twice is fine.
+   * object or the new one, never a mix or a prefix; of concurrent writes to one key, one wins
+   * whole. If the body errors (its error translated, kept as `cause`), the signal aborts
+   * (FERRY_ERR_ABORTED) or `size` does not match what arrived (FERRY_ERR_SIZE_MISMATCH, raised
+   * as soon as the body overruns it), the write fails, the previous object stays, and nothing
+   * new becomes visible, temporary files included. Missing parent directories are created
+   * (where directories are real, those of a failed write may remain).
+   * Idempotent: writing the same bytes twice is fine. Returns the stored object's metadata.
    */
   write(key: string, body: WriteBody, options?: WriteOptions): Promise<ObjectInfo>;
 
-  /** Removes an object. Idempotent: deleting a missing key succeeds. Never removes directories. */
+  /**
+   * Removes an object. Idempotent: deleting a missing key succeeds. Never removes directories:
+   * a key naming a directory is, for this call, a missing object (nothing happens).
+   */
   delete(key: string, options?: OpOptions): Promise<void>;
 
   /**
    * Entries below the directory `prefix` (`` for the root), in no particular order.
    * Non-recursive: immediate children, directories included (virtual ones derived from keys).
    * Recursive: every file below, plus directories where `features().directories === 'real'`.
-   * A missing prefix yields nothing. Keys are full keys, not relative to `prefix`.
+   * A missing prefix, or one naming an object, yields nothing. Keys are full, normalized keys,
+   * not relative to `prefix`; `a` never lists `ab`. Temporary objects of unfinished writes are
+   * never listed. An invalid prefix fails the iteration with FERRY_ERR_PATH_INVALID.
    */
   list(prefix: string, options?: ListOptions): AsyncIterable<DirEntry>;
 
@@ -139,7 +161,7 @@ export interface Copier {
   copy(from: string, to: string, options?: OpOptions): Promise<ObjectInfo>;
 }
 
-/** Server-side move (rename). FERRY_ERR_NOT_FOUND when `from` is absent; replaces `to`. */
+/** Server-side move (rename). FERRY_ERR_NOT_FOUND when `from` is absent; replaces `to`. Moving a key onto itself changes nothing. */
 export interface Mover {
   move(from: string, to: string, options?: OpOptions): Promise<ObjectInfo>;
 }
@@ -154,10 +176,25 @@ export interface Hasher {
   hash(key: string, algorithm: HashName, options?: OpOptions): Promise<string>;
 }
 
-/** Real directories: create (like `mkdir -p`, idempotent) and remove (only when empty; idempotent when absent). */
+/**
+ * Real directories: create (like `mkdir -p`, idempotent; FERRY_ERR_NOT_A_DIRECTORY or
+ * FERRY_ERR_ALREADY_EXISTS where an object is in the way) and remove (only when empty, else
+ * FERRY_ERR_DIRECTORY_NOT_EMPTY; idempotent when absent).
+ */
 export interface DirectoryMaker {
   mkdir(key: string, options?: OpOptions): Promise<void>;
   rmdir(key: string, options?: OpOptions): Promise<void>;
+}
+
+/**
+ * Positional read of a small range into one buffer, for fetching chunks out of pack files
+ * without the overhead of a stream. Same range rules as `read`: FERRY_ERR_NOT_FOUND when
+ * absent, FERRY_ERR_RANGE_NOT_SATISFIABLE when `offset` is past the end, and a range past the
+ * end is clipped, so the buffer is shorter than `length` only when the object ends first
+ * (callers that expect exact bytes check `.length`). The buffer is the caller's to keep.
+ */
+export interface RangeReader {
+  readRange(key: string, offset: number, length: number, options?: OpOptions): Promise<Buffer>;
 }
 
 export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>
@@ -167,6 +204,8 @@ export const canMove = (b: StorageBackend): b is StorageBackend & Mover =>
 export const canSetMtime = (b: StorageBackend): b is StorageBackend & MtimeSetter =>
   b.features().setMtime && typeof (b as Partial<MtimeSetter>).setMtime === 'function';
 export const canHash = (b: StorageBackend): b is StorageBackend & Hasher => typeof (b as Partial<Hasher>).hash === 'function';
+export const canReadRange = (b: StorageBackend): b is StorageBackend & RangeReader =>
+  typeof (b as Partial<RangeReader>).readRange === 'function';
 export const hasDirectories = (b: StorageBackend): b is StorageBackend & DirectoryMaker =>
   b.features().directories === 'real' && typeof (b as Partial<DirectoryMaker>).mkdir === 'function';
 
@@ -178,9 +217,13 @@ export async function copyObject(b: StorageBackend, from: string, to: string, op
   return b.write(to, body, { size: info.size, mtime: info.mtime, signal: options.signal });
 }
 
-/** Move with the backend's server-side move when it has one, else copy then delete the source. */
+/**
+ * Move with the backend's server-side move when it has one, else copy then delete the source.
+ * Moving a key onto itself only checks that it exists: copy-then-delete would destroy it.
+ */
 export async function moveObject(b: StorageBackend, from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {
   if (canMove(b)) return b.move(from, to, options);
+  if (normalizeKey(from) === normalizeKey(to)) return b.stat(from, options);
   const info = await copyObject(b, from, to, options);
   await b.delete(from, options);
   return info;

@@ -1,0 +1,131 @@
+/**
+ * Consuming a write body, shared by the backends: one loop that every backend's `write` runs,
+ * so that size checks, abort and body failures behave the same everywhere (the conformance
+ * suite holds them to it).
+ */
+import { Readable } from 'node:stream';
+import { AbortedError, fromSystemError, SizeMismatchError, ValidationError, type FerryError } from '../core/errors.js';
+import type { WriteBody } from '../core/storage.js';
+
+/**
+ * Largest piece a whole-buffer body is handed out in: bounds one `write(2)` (Linux caps a
+ * single call near 2 GiB anyway) and lets an abort land between pieces. Pieces are views, not copies.
+ */
+const MAX_PIECE = 4 << 20;
+
+export interface BodyOptions {
+  /** Exact size announced by the caller; a mismatch fails with FERRY_ERR_SIZE_MISMATCH. */
+  size?: number;
+  signal?: AbortSignal;
+  /** Names the target in error messages. */
+  what: string;
+}
+
+/** Validates an announced size: a non-negative safe integer, or absent. */
+export function checkSize(size: number | undefined, what: string): void {
+  if (size !== undefined && !(Number.isSafeInteger(size) && size >= 0)) {
+    throw new ValidationError(`${what}: size must be a non-negative integer, got ${String(size)}`);
+  }
+}
+
+function abortedError(signal: AbortSignal, what: string): FerryError {
+  return new AbortedError(`${what}: write aborted`, { cause: signal.reason });
+}
+
+function sizeMismatch(what: string, expected: number, got: number, overrun: boolean): FerryError {
+  const message = overrun
+    ? `${what}: the body is longer than the announced ${expected} bytes`
+    : `${what}: the body ended after ${got} of the announced ${expected} bytes`;
+  return new SizeMismatchError(message, { details: { expected, received: got } });
+}
+
+/** Tells the producer that nobody will read on: destroys a stream, returns an iterator. */
+export function discardBody(body: WriteBody, iterator?: AsyncIterator<unknown>): void {
+  if (body instanceof Readable) {
+    if (!body.destroyed) body.destroy();
+  } else if (iterator?.return) {
+    // Not awaited: an async generator suspended in an `await` only runs `return()` once that
+    // await settles, which for a stalled producer is never.
+    iterator.return().catch(() => {});
+  }
+}
+
+/**
+ * Yields the body's bytes as Uint8Array chunks, enforcing `size` (an overrun fails at the
+ * chunk that overruns, a shortfall at the end) and `signal` (an abort fails even a producer
+ * that has stalled). Failures are FerryErrors: the body's own error is translated by
+ * {@link fromSystemError} and kept as `cause`. Whatever way the loop ends early (error or the
+ * consumer breaking out), the body is discarded (see {@link discardBody}).
+ *
+ * The chunks are the producer's buffers: a consumer that keeps one past its next pull copies it.
+ */
+export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncGenerator<Uint8Array, void, undefined> {
+  const { size, signal, what } = options;
+  checkSize(size, what);
+  if (signal?.aborted) {
+    discardBody(body);
+    throw abortedError(signal, what);
+  }
+  if (body instanceof Uint8Array) {
+    if (size !== undefined && size !== body.byteLength) throw sizeMismatch(what, size, body.byteLength, body.byteLength > size);
+    for (let at = 0; at < body.byteLength; at += MAX_PIECE) {
+      if (signal?.aborted) throw abortedError(signal, what);
+      yield body.subarray(at, Math.min(at + MAX_PIECE, body.byteLength));
+    }
+    if (signal?.aborted) throw abortedError(signal, what);
+    return;
+  }
+  if (body == null || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
+    throw new ValidationError(`${what}: the body must be a Readable, an AsyncIterable of Uint8Array or a Uint8Array`);
+  }
+
+  const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  // One abort promise for the whole loop, raced against each pull, so a stalled producer
+  // cannot hold the write open after the caller gave up.
+  let onAbort: (() => void) | undefined;
+  const aborted = signal
+    ? new Promise<never>((_, reject) => {
+        onAbort = () => reject(abortedError(signal, what));
+        signal.addEventListener('abort', onAbort, { once: true });
+      })
+    : undefined;
+  aborted?.catch(() => {});
+
+  let received = 0;
+  let finished = false;
+  try {
+    for (;;) {
+      const pull = iterator.next();
+      let step: IteratorResult<unknown>;
+      try {
+        if (aborted) {
+          pull.catch(() => {}); // the race may leave it behind; its failure is no longer news
+          step = await Promise.race([pull, aborted]);
+        } else {
+          step = await pull;
+        }
+      } catch (err) {
+        if (signal?.aborted) throw abortedError(signal, what);
+        throw fromSystemError(err, `${what}: reading the body`);
+      }
+      if (step.done) {
+        finished = true;
+        break;
+      }
+      let chunk = step.value;
+      if (typeof chunk === 'string') chunk = Buffer.from(chunk, 'utf8'); // a Readable with setEncoding()
+      if (!(chunk instanceof Uint8Array)) {
+        throw new ValidationError(`${what}: the body yielded a ${typeof chunk}, not bytes`);
+      }
+      received += chunk.byteLength;
+      if (size !== undefined && received > size) throw sizeMismatch(what, size, received, true);
+      if (chunk.byteLength > 0) yield chunk;
+      if (signal?.aborted) throw abortedError(signal, what);
+    }
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    if (!finished) discardBody(body, iterator);
+  }
+  if (size !== undefined && received !== size) throw sizeMismatch(what, size, received, false);
+  if (signal?.aborted) throw abortedError(signal, what);
+}

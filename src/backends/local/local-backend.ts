@@ -1,0 +1,699 @@
+/**
+ * LocalBackend: objects are files below a root directory, keys are their relative paths.
+ *
+ * Confinement. Every key is validated by `normalizeKey` (no `..`, no NUL), so the joined path
+ * is lexically inside the root; symbolic links are what could still lead out. Before touching
+ * a path the backend resolves it with `realpath` and checks the result:
+ * - by default (`followSymlinks: false`, rclone's default) symlinks do not exist for Ferry:
+ *   the resolved path must equal the lexical one. Listing skips links; reading through one is
+ *   FERRY_ERR_NOT_FOUND; writing through a linked directory is FERRY_ERR_PATH_INVALID.
+ * - with `followSymlinks: true` links are followed, but only to targets inside the root:
+ *   a link leading out is treated as absent (reads) or refused (writes).
+ * Objects are opened with O_NOFOLLOW and replaced by `rename`, which replaces a link rather
+ * than writing through it, so a final-component link never redirects a write. What this does
+ * not stop is an adversary swapping a directory for a link inside the root between our check
+ * and our use (Node has no `openat`); the root is assumed to be written only through Ferry.
+ *
+ * Atomic writes. Bytes go to a temporary file `.ferry-tmp-<random>` in the destination's
+ * directory (same file system, so the final `rename(2)` is atomic), which is fsynced before the
+ * rename and whose directory is fsynced after it (unless `durable: false`). Names starting
+ * with `.ferry-tmp-` are therefore reserved: never listed, refused as keys.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  AlreadyExistsError,
+  DirectoryNotEmptyError,
+  fromSystemError,
+  type FerryError,
+  isFerryError,
+  NotADirectoryError,
+  NotFoundError,
+  PathInvalidError,
+  RangeNotSatisfiableError,
+  throwIfAborted,
+  ValidationError,
+} from '../../core/errors.js';
+import { normalizeKey } from '../../core/path.js';
+import type {
+  BackendFeatures,
+  Copier,
+  DirectoryMaker,
+  DirEntry,
+  HashName,
+  Hasher,
+  ListOptions,
+  Mover,
+  MtimeSetter,
+  ObjectInfo,
+  OpOptions,
+  RangeReader,
+  ReadOptions,
+  StorageBackend,
+  WriteBody,
+  WriteOptions,
+} from '../../core/storage.js';
+import { bodyChunks, checkSize, discardBody } from '../body.js';
+
+/** Prefix of the temporary files of writes in progress; reserved, never listed. */
+export const TEMP_PREFIX = '.ferry-tmp-';
+
+export interface LocalBackendOptions {
+  /** The directory holding the objects; created on the first write when missing. */
+  root: string;
+  /** Follow symbolic links that stay inside the root (default false: links are invisible). */
+  followSymlinks?: boolean;
+}
+
+const HASHES: readonly HashName[] = ['sha256', 'md5', 'sha1'];
+/** Entries whose metadata is fetched at once while listing: enough to overlap the thread pool's work. */
+const STAT_BATCH = 64;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+/** The path (or a parent of it) is not there, or is not what it must be to go on. */
+const isMissing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR', 'ELOOP'].includes(errno(err) ?? '');
+
+function infoOf(key: string, stats: Stats): ObjectInfo {
+  // Stats carry nanoseconds as a fractional ms value; round so that a time set in whole ms
+  // (through a double number of seconds) reads back as exactly that ms.
+  return { key, size: stats.size, mtime: Math.round(stats.mtimeMs) };
+}
+
+function emptyStream(): Readable {
+  return new Readable({
+    read() {
+      this.push(null);
+    },
+  });
+}
+
+function checkOffset(value: number | undefined, label: string, key: string): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
+  }
+}
+
+/** Writes the whole chunk: `write(2)` may write less than asked (near a full disk, past 2 GiB). */
+async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at);
+    at += bytesWritten;
+  }
+}
+
+/** Makes a directory's entries (a rename, a new child) durable. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } catch (err) {
+    // Some file systems cannot fsync a directory; they order metadata themselves.
+    if (errno(err) !== 'EINVAL') throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+function tempName(): string {
+  return TEMP_PREFIX + randomBytes(9).toString('hex');
+}
+
+export class LocalBackend
+  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader
+{
+  readonly name: string;
+  /** Absolute root as configured (may itself be a symlink: the operator chose it). */
+  readonly root: string;
+  readonly followSymlinks: boolean;
+  /** `realpath(root)`, once the root exists; every confinement check compares against it. */
+  #realRoot: string | undefined;
+
+  constructor(options: LocalBackendOptions) {
+    if (typeof options.root !== 'string' || options.root === '') {
+      throw new ValidationError('local backend: root must be a non-empty path');
+    }
+    this.root = path.resolve(options.root);
+    this.followSymlinks = options.followSymlinks ?? false;
+    this.name = `local:${this.root}`;
+  }
+
+  /**
+   * Local files: real directories, ms mtimes (the file systems Ferry targets keep ns), no
+   * stored hashes (they are computed by {@link hash}). `caseSensitive` assumes a Linux file
+   * system without casefolding.
+   */
+  features(): BackendFeatures {
+    return {
+      copy: true,
+      move: true,
+      rangeRead: true,
+      hashes: [],
+      mtime: true,
+      setMtime: true,
+      mtimePrecisionMs: 1,
+      unknownSizeWrite: true,
+      caseSensitive: true,
+      directories: 'real',
+    };
+  }
+
+  // ---- keys and confinement -------------------------------------------------------------
+
+  /** A key naming an object: valid, not the root, no reserved segment. */
+  #objectKey(key: string): string {
+    const k = this.#dirKey(key);
+    if (k === '') throw new PathInvalidError('the root is a directory, not an object', { details: { reason: 'root' } });
+    return k;
+  }
+
+  /** A key naming a directory (`` is the root). */
+  #dirKey(key: string): string {
+    const k = normalizeKey(key);
+    if (k.startsWith(TEMP_PREFIX) || k.includes('/' + TEMP_PREFIX)) {
+      throw new PathInvalidError(`${k}: names starting with ${TEMP_PREFIX} are reserved for writes in progress`, {
+        details: { reason: 'reserved' },
+      });
+    }
+    return k;
+  }
+
+  #escapeError(key: string): FerryError {
+    const how = this.followSymlinks ? 'a symbolic link leading out of the root' : 'a symbolic link (links are not followed)';
+    return new PathInvalidError(`${key}: the path goes through ${how}`, { details: { reason: 'symlink' } });
+  }
+
+  /** Whether a resolved path is acceptable for the lexical path `abs` (see the module comment). */
+  #confined(real: string, abs: string, realRoot: string): boolean {
+    if (!this.followSymlinks) return real === abs;
+    return real === realRoot || real.startsWith(realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep);
+  }
+
+  async #rootDir(create: boolean): Promise<string | undefined> {
+    if (this.#realRoot !== undefined) return this.#realRoot;
+    try {
+      this.#realRoot = await fsp.realpath(this.root);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw fromSystemError(err, this.name);
+      if (!create) return undefined;
+      try {
+        await fsp.mkdir(this.root, { recursive: true });
+        this.#realRoot = await fsp.realpath(this.root);
+      } catch (err2) {
+        throw fromSystemError(err2, this.name);
+      }
+    }
+    return this.#realRoot;
+  }
+
+  /** The real path of an existing directory key, or undefined when it is absent or not confined. */
+  async #lookupDir(dirKey: string): Promise<string | undefined> {
+    const realRoot = await this.#rootDir(false);
+    if (realRoot === undefined) return undefined;
+    if (dirKey === '') return realRoot;
+    const abs = path.join(realRoot, dirKey);
+    let real: string;
+    try {
+      real = await fsp.realpath(abs);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fromSystemError(err, dirKey);
+    }
+    return this.#confined(real, abs, realRoot) ? real : undefined;
+  }
+
+  /**
+   * Creates the directory `dirKey` and its parents as needed (confined: the deepest existing
+   * ancestor is checked before anything is created below it) and returns its real path.
+   * When `durable`, the new directories' entries are fsynced.
+   */
+  async #ensureDir(dirKey: string, durable: boolean): Promise<string> {
+    const realRoot = (await this.#rootDir(true)) as string;
+    if (dirKey === '') return realRoot;
+    const abs = path.join(realRoot, dirKey);
+    const check = async (candidate: string): Promise<string | undefined> => {
+      try {
+        const real = await fsp.realpath(candidate);
+        if (!this.#confined(real, candidate, realRoot)) throw this.#escapeError(dirKey);
+        return real;
+      } catch (err) {
+        if (isFerryError(err)) throw err;
+        if (errno(err) === 'ENOENT') return undefined;
+        if (errno(err) === 'ENOTDIR') throw new NotADirectoryError(`${dirKey}: a parent is an object, not a directory`, { cause: err });
+        throw fromSystemError(err, dirKey);
+      }
+    };
+    const found = await check(abs);
+    if (found !== undefined) return found;
+
+    const segments = dirKey.split('/');
+    let depth = segments.length - 1;
+    let base = realRoot;
+    for (; depth > 0; depth--) {
+      const real = await check(path.join(realRoot, ...segments.slice(0, depth)));
+      if (real !== undefined) {
+        base = real;
+        break;
+      }
+    }
+    const target = path.join(base, ...segments.slice(depth));
+    let first: string | undefined;
+    try {
+      first = await fsp.mkdir(target, { recursive: true });
+    } catch (err) {
+      if (errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR') {
+        throw new NotADirectoryError(`${dirKey}: a parent is an object, not a directory`, { cause: err });
+      }
+      throw fromSystemError(err, dirKey);
+    }
+    // Re-check what we created through: a link swapped in meanwhile must not be used.
+    const real = await check(target);
+    if (real === undefined) throw new NotFoundError(`${dirKey}: the directory vanished while being created`);
+    if (durable && first !== undefined) {
+      try {
+        await syncDir(path.dirname(first));
+        for (let dir = path.dirname(target); dir.length >= first.length; dir = path.dirname(dir)) await syncDir(dir);
+      } catch (err) {
+        throw fromSystemError(err, dirKey);
+      }
+    }
+    return real;
+  }
+
+  /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
+  async #resolve(key: string): Promise<string | undefined> {
+    const realRoot = await this.#rootDir(false);
+    if (realRoot === undefined) return undefined;
+    const abs = path.join(realRoot, key);
+    try {
+      const real = await fsp.realpath(abs);
+      return this.#confined(real, abs, realRoot) ? real : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fromSystemError(err, key);
+    }
+  }
+
+  /** The object's real path and lstat, or undefined when there is no (confined, regular) file. */
+  async #findObject(key: string): Promise<{ file: string; stats: Stats } | undefined> {
+    const file = await this.#resolve(key);
+    if (file === undefined) return undefined;
+    try {
+      const stats = await fsp.lstat(file);
+      return stats.isFile() ? { file, stats } : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw fromSystemError(err, key);
+    }
+  }
+
+  /**
+   * Opens an object for reading. O_NOFOLLOW: the path was resolved, so a link here is a race
+   * and is refused; O_NONBLOCK: a FIFO swapped in must not block the open (no effect on files).
+   */
+  async #openObject(key: string): Promise<{ handle: fsp.FileHandle; size: number }> {
+    // No lstat first: the fstat below decides whether it is a regular file (one syscall less
+    // on the chunk store's hot path).
+    const file = await this.#resolve(key);
+    if (file === undefined) throw new NotFoundError(`${key}: not found`);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(`${key}: not found`, { cause: err });
+      throw fromSystemError(err, key);
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new NotFoundError(`${key}: not found`);
+      return { handle, size: stats.size };
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw fromSystemError(err, key);
+    }
+  }
+
+  // ---- required methods -----------------------------------------------------------------
+
+  /** Size and mtime of a regular file. Directories, links (unless followed) and missing keys: FERRY_ERR_NOT_FOUND. */
+  async stat(key: string, options: OpOptions = {}): Promise<ObjectInfo> {
+    const k = this.#objectKey(key);
+    throwIfAborted(options.signal);
+    const found = await this.#findObject(k);
+    if (found === undefined) throw new NotFoundError(`${k}: not found`);
+    return infoOf(k, found.stats);
+  }
+
+  /**
+   * A file stream over `[offset, offset+length)`, served by `createReadStream({start, end})`.
+   * The file is opened (and NOT_FOUND / RANGE_NOT_SATISFIABLE decided) before this resolves;
+   * the open descriptor keeps the bytes of that moment even if the key is overwritten meanwhile.
+   */
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    const k = this.#objectKey(key);
+    const { offset = 0, length, signal } = options;
+    checkOffset(offset, 'offset', k);
+    checkOffset(length, 'length', k);
+    throwIfAborted(signal);
+    const { handle, size } = await this.#openObject(k);
+    try {
+      if (offset > size) {
+        throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
+      }
+      const end = length === undefined ? size : Math.min(size, offset + length);
+      if (end <= offset) {
+        await handle.close();
+        return emptyStream();
+      }
+      throwIfAborted(signal);
+      // The stream owns the handle from here (autoClose), including on abort.
+      return handle.createReadStream({ start: offset, end: end - 1, signal });
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw fromSystemError(err, k);
+    }
+  }
+
+  /**
+   * Streams the body into a temporary file next to the destination, then renames it over the
+   * destination (atomic). With `durable` (the default) the file is fsynced before the rename
+   * and the directory after it. Any failure removes the temporary file before this rejects.
+   */
+  async write(key: string, body: WriteBody, options: WriteOptions = {}): Promise<ObjectInfo> {
+    const { signal, mtime } = options;
+    const durable = options.durable !== false;
+    let k: string;
+    let dir: string;
+    try {
+      k = this.#objectKey(key);
+      checkSize(options.size, k);
+      if (mtime !== undefined && !Number.isFinite(mtime)) throw new ValidationError(`${k}: mtime must be a number of ms`);
+      throwIfAborted(signal);
+      dir = await this.#ensureDir(k.slice(0, Math.max(0, k.lastIndexOf('/'))), durable);
+    } catch (err) {
+      discardBody(body);
+      throw err;
+    }
+    const temp = path.join(dir, tempName());
+    let handle: fsp.FileHandle | undefined;
+    let created = false;
+    try {
+      // O_EXCL: never reuse a file that is already there; 0o666 so that the umask decides.
+      handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
+      created = true;
+      for await (const chunk of bodyChunks(body, { size: options.size, signal, what: k })) {
+        // Awaited one chunk at a time: the producer is not asked for more until the disk took
+        // this one (backpressure), and may then reuse the buffer.
+        await writeFully(handle, chunk);
+      }
+      if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);
+      if (durable) await handle.sync();
+      const stats = await handle.stat();
+      await handle.close();
+      handle = undefined;
+      throwIfAborted(signal); // the last moment an abort can still keep the object from appearing
+      await fsp.rename(temp, path.join(dir, path.posix.basename(k)));
+      created = false;
+      if (durable) await syncDir(dir);
+      return infoOf(k, stats);
+    } catch (err) {
+      if (handle !== undefined) await handle.close().catch(() => {});
+      if (created) await fsp.unlink(temp).catch(() => {});
+      else discardBody(body); // failed before the loop took the body over
+      throw fromSystemError(err, k);
+    }
+  }
+
+  /** Unlinks a file. Missing keys, directories and (unless followed) links: nothing happens. */
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    const k = this.#objectKey(key);
+    throwIfAborted(options.signal);
+    const slash = k.lastIndexOf('/');
+    const dir = await this.#lookupDir(slash < 0 ? '' : k.slice(0, slash));
+    if (dir === undefined) return;
+    const file = path.join(dir, k.slice(slash + 1));
+    try {
+      const stats = await fsp.lstat(file);
+      if (stats.isDirectory() || (stats.isSymbolicLink() && !this.followSymlinks)) return;
+      // A followed link is removed itself, never its target.
+      await fsp.unlink(file);
+    } catch (err) {
+      if (isMissing(err) || errno(err) === 'EISDIR') return;
+      throw fromSystemError(err, k);
+    }
+  }
+
+  /**
+   * Regular files and directories below `prefix`; links are skipped unless followed (and then
+   * only those leading inside the root; a link to one of its own ancestors is not descended
+   * into twice). Temporary files and names that are not valid keys (invalid UTF-8, control
+   * characters) are skipped: they could not be addressed by key anyway.
+   */
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<DirEntry> {
+    const { recursive = false, signal } = options;
+    const start = this.#dirKey(prefix);
+    throwIfAborted(signal);
+    const realRoot = await this.#rootDir(false);
+    const startDir = await this.#lookupDir(start);
+    if (realRoot === undefined || startDir === undefined) return;
+
+    // Depth-first; `chain` holds the real paths from the start down, to catch link cycles.
+    const stack: { key: string; dir: string; chain: string[] }[] = [{ key: start, dir: startDir, chain: [startDir] }];
+    while (stack.length > 0) {
+      const { key: dirKey, dir, chain } = stack.pop()!;
+      throwIfAborted(signal);
+      let raw: Buffer[];
+      try {
+        raw = await fsp.readdir(dir, { encoding: 'buffer' });
+      } catch (err) {
+        // ENOTDIR: the start is an object, not a directory; ENOENT: removed while we walked.
+        if (isMissing(err)) continue;
+        throw fromSystemError(err, dirKey || '/');
+      }
+      const names: string[] = [];
+      for (const bytes of raw) {
+        let name: string;
+        try {
+          name = utf8.decode(bytes);
+          if (normalizeKey(name) !== name) continue;
+        } catch {
+          continue;
+        }
+        if (!name.startsWith(TEMP_PREFIX)) names.push(name);
+      }
+      for (let i = 0; i < names.length; i += STAT_BATCH) {
+        throwIfAborted(signal);
+        const batch = names.slice(i, i + STAT_BATCH);
+        const entries = await Promise.all(batch.map((name) => this.#describe(path.join(dir, name), realRoot)));
+        for (let j = 0; j < batch.length; j++) {
+          const entry = entries[j];
+          if (entry === undefined) continue;
+          const key = dirKey === '' ? batch[j] : `${dirKey}/${batch[j]}`;
+          if (entry.stats.isFile()) {
+            yield { key, type: 'file', size: entry.stats.size, mtime: Math.round(entry.stats.mtimeMs) };
+          } else {
+            if (chain.includes(entry.real)) continue; // a link back up: the listing would never end
+            yield { key, type: 'dir', mtime: Math.round(entry.stats.mtimeMs) };
+            if (recursive) stack.push({ key, dir: entry.real, chain: [...chain, entry.real] });
+          }
+        }
+      }
+    }
+  }
+
+  /** What a directory entry is to Ferry: a file or directory (links resolved when followed), or nothing. */
+  async #describe(abs: string, realRoot: string): Promise<{ real: string; stats: Stats } | undefined> {
+    try {
+      let stats = await fsp.lstat(abs);
+      let real = abs;
+      if (stats.isSymbolicLink()) {
+        if (!this.followSymlinks) return undefined;
+        real = await fsp.realpath(abs);
+        if (!this.#confined(real, abs, realRoot)) return undefined;
+        stats = await fsp.stat(real);
+      }
+      return stats.isFile() || stats.isDirectory() ? { real, stats } : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined; // gone meanwhile, or a dangling link
+      throw fromSystemError(err, abs);
+    }
+  }
+
+  // ---- optional abilities ---------------------------------------------------------------
+
+  /**
+   * `copyFile` with COPYFILE_FICLONE (a reflink where the file system can, a copy elsewhere)
+   * into a temporary file, mtime carried over, fsynced, then renamed over `to`: atomic like write.
+   * The copy itself cannot be interrupted; an abort is honoured before and after it.
+   */
+  async copy(from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {
+    const src = this.#objectKey(from);
+    const dst = this.#objectKey(to);
+    const { signal } = options;
+    throwIfAborted(signal);
+    const found = await this.#findObject(src);
+    if (found === undefined) throw new NotFoundError(`${src}: not found`);
+    const dir = await this.#ensureDir(dst.slice(0, Math.max(0, dst.lastIndexOf('/'))), true);
+    const temp = path.join(dir, tempName());
+    try {
+      await fsp.copyFile(found.file, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
+      await fsp.utimes(temp, found.stats.atimeMs / 1000, found.stats.mtimeMs / 1000);
+      const handle = await fsp.open(temp, constants.O_RDONLY | constants.O_NOFOLLOW);
+      let stats: Stats;
+      try {
+        await handle.sync();
+        stats = await handle.stat();
+      } finally {
+        await handle.close();
+      }
+      throwIfAborted(signal);
+      await fsp.rename(temp, path.join(dir, path.posix.basename(dst)));
+      await syncDir(dir);
+      return infoOf(dst, stats);
+    } catch (err) {
+      await fsp.unlink(temp).catch(() => {});
+      if (errno(err) === 'ENOENT') throw new NotFoundError(`${src}: vanished while being copied`, { cause: err });
+      throw fromSystemError(err, dst);
+    }
+  }
+
+  /**
+   * `rename(2)`: atomic, keeps the mtime, creates `to`'s parents. A followed link is moved by
+   * copying what it points to (renaming the target would pull it from under the link); a
+   * rename across file systems (a mount point inside the root) falls back to copy and delete.
+   */
+  async move(from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {
+    const src = this.#objectKey(from);
+    const dst = this.#objectKey(to);
+    throwIfAborted(options.signal);
+    if (src === dst) return this.stat(src, options);
+    const found = await this.#findObject(src);
+    if (found === undefined) throw new NotFoundError(`${src}: not found`);
+    const srcSlash = src.lastIndexOf('/');
+    const srcDir = (await this.#lookupDir(srcSlash < 0 ? '' : src.slice(0, srcSlash))) ?? path.dirname(found.file);
+    const entry = path.join(srcDir, src.slice(srcSlash + 1));
+    if (entry !== found.file) return this.#copyThenDelete(src, dst, options);
+    const dir = await this.#ensureDir(dst.slice(0, Math.max(0, dst.lastIndexOf('/'))), true);
+    const target = path.join(dir, path.posix.basename(dst));
+    try {
+      await fsp.rename(entry, target);
+      await syncDir(dir);
+      if (srcDir !== dir) await syncDir(srcDir);
+      return infoOf(dst, await fsp.lstat(target));
+    } catch (err) {
+      if (errno(err) === 'EXDEV') return this.#copyThenDelete(src, dst, options);
+      if (errno(err) === 'ENOENT') throw new NotFoundError(`${src}: not found`, { cause: err });
+      throw fromSystemError(err, dst);
+    }
+  }
+
+  async #copyThenDelete(src: string, dst: string, options: OpOptions): Promise<ObjectInfo> {
+    const info = await this.copy(src, dst, options);
+    await this.delete(src, options);
+    return info;
+  }
+
+  /** `utimes(2)` on the file (the target of a followed link); the access time is kept. */
+  async setMtime(key: string, mtime: number, options: OpOptions = {}): Promise<void> {
+    const k = this.#objectKey(key);
+    if (!Number.isFinite(mtime)) throw new ValidationError(`${k}: mtime must be a number of ms`);
+    throwIfAborted(options.signal);
+    const found = await this.#findObject(k);
+    if (found === undefined) throw new NotFoundError(`${k}: not found`);
+    try {
+      await fsp.utimes(found.file, found.stats.atimeMs / 1000, mtime / 1000);
+    } catch (err) {
+      throw fromSystemError(err, k);
+    }
+  }
+
+  /** Reads the whole file through the hash (nothing is stored: local files have no hash attribute). */
+  async hash(key: string, algorithm: HashName, options: OpOptions = {}): Promise<string> {
+    const k = this.#objectKey(key);
+    if (!HASHES.includes(algorithm)) throw new ValidationError(`unknown hash algorithm ${String(algorithm)}`);
+    throwIfAborted(options.signal);
+    const { handle } = await this.#openObject(k);
+    const digest = createHash(algorithm);
+    try {
+      for await (const chunk of handle.createReadStream({ signal: options.signal, highWaterMark: 1 << 20 })) {
+        digest.update(chunk as Buffer);
+      }
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw fromSystemError(err, k);
+    }
+    return digest.digest('hex');
+  }
+
+  /** `pread(2)` into one buffer, repeated until the range is full or the file ends. */
+  async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
+    const k = this.#objectKey(key);
+    checkOffset(offset, 'offset', k);
+    checkOffset(length, 'length', k);
+    throwIfAborted(options.signal);
+    const { handle, size } = await this.#openObject(k);
+    try {
+      if (offset > size) {
+        throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
+      }
+      const wanted = Math.min(length, size - offset);
+      const buffer = Buffer.allocUnsafe(wanted);
+      let filled = 0;
+      while (filled < wanted) {
+        const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);
+        if (bytesRead === 0) break; // truncated meanwhile
+        filled += bytesRead;
+      }
+      throwIfAborted(options.signal);
+      return filled === wanted ? buffer : buffer.subarray(0, filled);
+    } catch (err) {
+      throw fromSystemError(err, k);
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  /** `mkdir -p`, confined; an object in the way is FERRY_ERR_ALREADY_EXISTS (at `key`) or NOT_A_DIRECTORY (above it). */
+  async mkdir(key: string, options: OpOptions = {}): Promise<void> {
+    const k = this.#dirKey(key);
+    throwIfAborted(options.signal);
+    const real = await this.#ensureDir(k, true);
+    let stats: Stats;
+    try {
+      stats = await fsp.stat(real);
+    } catch (err) {
+      throw fromSystemError(err, k);
+    }
+    if (!stats.isDirectory()) throw new AlreadyExistsError(`${k}: an object of that name exists`);
+  }
+
+  /**
+   * Removes an empty directory. Missing, an object, or a link: nothing happens (a link is not
+   * the directory it points to). Not empty: FERRY_ERR_DIRECTORY_NOT_EMPTY; the temporary file
+   * of a write in progress (or left by a crash) counts as content, since removing it would fail
+   * that write.
+   */
+  async rmdir(key: string, options: OpOptions = {}): Promise<void> {
+    const k = this.#dirKey(key);
+    if (k === '') throw new PathInvalidError('the root cannot be removed', { details: { reason: 'root' } });
+    throwIfAborted(options.signal);
+    const slash = k.lastIndexOf('/');
+    const parent = await this.#lookupDir(slash < 0 ? '' : k.slice(0, slash));
+    if (parent === undefined) return;
+    const dir = path.join(parent, k.slice(slash + 1));
+    try {
+      if (!(await fsp.lstat(dir)).isDirectory()) return;
+      await fsp.rmdir(dir);
+    } catch (err) {
+      if (isMissing(err)) return;
+      if (errno(err) === 'ENOTEMPTY' || errno(err) === 'EEXIST') {
+        throw new DirectoryNotEmptyError(`${k}: the directory is not empty`, { cause: err });
+      }
+      throw fromSystemError(err, k);
+    }
+  }
+}

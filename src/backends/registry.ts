@@ -1,0 +1,239 @@
+/**
+ * The backend registry: a backend type name -> its factory and option schema, and the one
+ * place that turns what a person types (`./photos`, `memory:test`, `s3:bucket/prefix`) into a
+ * StorageBackend. Backends register themselves through a {@link BackendDefinition}; nothing
+ * here switches over type names, so adding S3 or SFTP is one `register` call.
+ *
+ * Remote strings follow rclone's habits:
+ * - a path (`/abs/dir`, `./dir`, `../dir`, `~/dir`, `dir`) is a local directory;
+ * - `type:rest` names a backend type and hands `rest` to that type's parser
+ *   (`memory:name`, `local:/dir`, later `s3:bucket/prefix`, `sftp://user@host:port/path`,
+ *   `ferry:/path`). A local path that contains a colon before any slash is written `./a:b`.
+ *
+ * Remote strings and options may carry secrets (passwords in URLs, keys in options): only
+ * {@link redactRemote} / {@link redactOptions} forms may reach logs and error messages.
+ */
+import { ConfigError, UnsupportedError } from '../core/errors.js';
+import type { StorageBackend } from '../core/storage.js';
+import { localBackendDefinition } from './local/index.js';
+import { memoryBackendDefinition } from './memory/index.js';
+
+export type OptionType = 'string' | 'number' | 'boolean';
+export type OptionValue = string | number | boolean;
+export type BackendOptions = Record<string, OptionValue>;
+
+/** One option a backend type accepts: how it is typed, documented and whether it is a secret. */
+export interface BackendOptionSpec {
+  name: string;
+  type: OptionType;
+  description: string;
+  /** Never logged or echoed: redacted by {@link redactOptions} and {@link redactRemote}. */
+  secret?: boolean;
+  required?: boolean;
+  default?: OptionValue;
+  /** For strings: the only values allowed. */
+  choices?: readonly string[];
+}
+
+export interface BackendDefinition {
+  /** The name used in remote strings and configuration: `local`, `memory`, `s3`. */
+  type: string;
+  description: string;
+  options: readonly BackendOptionSpec[];
+  /** Turns what follows `type:` in a remote string into options. Absent: the type is configured, not typed. */
+  parseSpec?(rest: string): BackendOptions;
+  /** Builds a backend from options already checked against `options` (defaults applied). */
+  factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
+}
+
+/** What a remote string means: which type, with which options. */
+export interface RemoteSpec {
+  type: string;
+  options: BackendOptions;
+}
+
+/**
+ * Remote syntaxes promised to backends that later issues add. Until a type registers, its
+ * syntax fails with FERRY_ERR_UNSUPPORTED naming it, instead of being taken for a local path.
+ */
+export const RESERVED_REMOTE_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  s3: 's3:bucket/prefix',
+  sftp: 'sftp://user@host:port/path',
+  ferry: 'ferry:/path',
+});
+
+const TYPE_NAME = /^[a-z][a-z0-9-]*$/;
+/** `type:rest`; a single letter is not a type but a drive (`C:\dir`), left to the local branch. */
+const TYPED_SPEC = /^([A-Za-z][A-Za-z0-9+.-]+):(.*)$/s;
+/** Option names that look secret even when no schema says so (unknown types, URL query strings). */
+const SECRET_NAME = /pass|secret|token|credential|auth|private|^key|key(_?id)?$|[_-]key[_-]/i;
+const REDACTED = '***';
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+function coerce(type: string, spec: BackendOptionSpec, value: unknown): OptionValue {
+  const fail = (): never => {
+    const shown = spec.secret ? REDACTED : JSON.stringify(value);
+    throw new ConfigError(`${type}: option ${spec.name} must be a ${spec.type}, not ${shown}`, { details: { type, option: spec.name } });
+  };
+  switch (spec.type) {
+    case 'string':
+      if (typeof value !== 'string') fail();
+      if (spec.choices && !spec.choices.includes(value as string)) {
+        throw new ConfigError(`${type}: option ${spec.name} must be one of ${spec.choices.join(', ')}, not ${JSON.stringify(value)}`, {
+          details: { type, option: spec.name },
+        });
+      }
+      return value as string;
+    case 'number': {
+      const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof n !== 'number' || !Number.isFinite(n)) fail();
+      return n as number;
+    }
+    case 'boolean': {
+      if (typeof value === 'boolean') return value;
+      const text = typeof value === 'string' ? value.toLowerCase() : value;
+      if (text === 'true' || text === '1' || text === 'yes' || text === 1) return true;
+      if (text === 'false' || text === '0' || text === 'no' || text === 0) return false;
+      return fail();
+    }
+  }
+}
+
+export class BackendRegistry {
+  readonly #types = new Map<string, BackendDefinition>();
+
+  /** Adds a backend type. A name may be registered once. */
+  register(definition: BackendDefinition): this {
+    if (!TYPE_NAME.test(definition.type)) throw new ConfigError(`backend type names are lowercase words: ${JSON.stringify(definition.type)}`);
+    if (this.#types.has(definition.type)) throw new ConfigError(`backend type ${definition.type} is already registered`);
+    this.#types.set(definition.type, definition);
+    return this;
+  }
+
+  get(type: string): BackendDefinition | undefined {
+    return this.#types.get(type);
+  }
+
+  /** The registered types, for help texts and configuration UIs. */
+  types(): BackendDefinition[] {
+    return [...this.#types.values()];
+  }
+
+  /** The definition of `type`, or a FERRY_ERR_UNSUPPORTED (reserved, not built yet) / FERRY_ERR_CONFIG (unknown). */
+  #require(type: string): BackendDefinition {
+    const definition = this.#types.get(type);
+    if (definition !== undefined) return definition;
+    const reserved = RESERVED_REMOTE_TYPES[type];
+    if (reserved !== undefined) {
+      throw new UnsupportedError(`the ${type} backend is not available yet (${reserved} is reserved for it)`, { details: { type } });
+    }
+    throw new ConfigError(`unknown backend type ${JSON.stringify(type)}; known: ${[...this.#types.keys()].join(', ')}`, {
+      details: { type },
+    });
+  }
+
+  /**
+   * What a person typed -> `{type, options}` (see the module comment for the syntax). Options
+   * are as the type's parser produced them; {@link open} checks them against the schema.
+   */
+  parseRemote(spec: string): RemoteSpec {
+    if (typeof spec !== 'string' || spec === '') throw new ConfigError('a remote must be a non-empty string (a path or type:...)');
+    const typed = TYPED_SPEC.exec(spec);
+    if (typed === null || /^[./~]/.test(spec)) return { type: 'local', options: this.#require('local').parseSpec!(spec) };
+    const type = typed[1].toLowerCase();
+    const rest = typed[2];
+    const definition = this.#types.get(type);
+    if (definition === undefined && RESERVED_REMOTE_TYPES[type] === undefined) {
+      throw new ConfigError(
+        `unknown remote type ${JSON.stringify(type)} in ${JSON.stringify(this.redactRemote(spec))}; ` +
+          `known: ${[...this.#types.keys()].join(', ')} (a local path with a colon is written ./${this.redactRemote(spec)})`,
+        { details: { type } },
+      );
+    }
+    const found = this.#require(type);
+    if (found.parseSpec === undefined) throw new ConfigError(`the ${type} backend is configured with options, not typed as ${type}:...`);
+    return { type, options: found.parseSpec(rest) };
+  }
+
+  /** Checks options against the type's schema: unknown names and wrong types refused, strings coerced, defaults applied. */
+  validateOptions(type: string, options: Record<string, unknown>): BackendOptions {
+    const definition = this.#require(type);
+    const out: BackendOptions = {};
+    for (const name of Object.keys(options)) {
+      if (!definition.options.some((o) => o.name === name)) {
+        throw new ConfigError(`${type}: unknown option ${name}; known: ${definition.options.map((o) => o.name).join(', ') || 'none'}`, {
+          details: { type, option: name },
+        });
+      }
+    }
+    for (const spec of definition.options) {
+      const value = options[spec.name];
+      if (value === undefined) {
+        if (spec.default !== undefined) out[spec.name] = spec.default;
+        else if (spec.required) throw new ConfigError(`${type}: option ${spec.name} is required`, { details: { type, option: spec.name } });
+        continue;
+      }
+      out[spec.name] = coerce(type, spec, value);
+    }
+    return out;
+  }
+
+  /** A backend from a remote string or an already parsed `{type, options}`. */
+  async open(remote: string | RemoteSpec): Promise<StorageBackend> {
+    const { type, options } = typeof remote === 'string' ? this.parseRemote(remote) : remote;
+    const definition = this.#require(type);
+    return definition.factory(this.validateOptions(type, options));
+  }
+
+  /** Whether an option of `type` is secret: by its schema, or by its name when the type is unknown. */
+  #isSecret(type: string | undefined, name: string): boolean {
+    const spec = type === undefined ? undefined : this.#types.get(type)?.options.find((o) => o.name === name);
+    if (spec !== undefined) return spec.secret === true;
+    const anySchema = [...this.#types.values()].some((d) => d.options.some((o) => o.name === name && o.secret));
+    return anySchema || SECRET_NAME.test(name);
+  }
+
+  /**
+   * A remote string fit for logs: the password of `scheme://user:password@host` and the values
+   * of secret-looking `name=value` parameters (`?`, `&`, `;` or `,` separated) become `***`.
+   */
+  redactRemote(spec: string): string {
+    const typed = TYPED_SPEC.exec(spec);
+    const type = typed?.[1].toLowerCase();
+    return spec
+      .replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^@/?#]*)@/, (_, scheme: string, userinfo: string) => {
+        const colon = userinfo.indexOf(':');
+        return colon === -1 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@`;
+      })
+      .replace(/([?&;,])([^=?&;,:/]+)=([^&;,#]*)/g, (whole, sep: string, name: string) =>
+        this.#isSecret(type, safeDecode(name)) ? `${sep}${name}=${REDACTED}` : whole,
+      );
+  }
+
+  /** Options fit for logs: secret values replaced by `***`. */
+  redactOptions(type: string, options: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(options)) out[name] = this.#isSecret(type, name) ? REDACTED : value;
+    return out;
+  }
+}
+
+/** The backends built into Ferry. Each folder exports its definition; this list is the only place naming them. */
+export const BUILTIN_BACKENDS: readonly BackendDefinition[] = [localBackendDefinition, memoryBackendDefinition];
+
+/** The process-wide registry, with the built-in backends. */
+export const defaultRegistry = new BackendRegistry();
+for (const definition of BUILTIN_BACKENDS) defaultRegistry.register(definition);
+
+export const parseRemote = (spec: string): RemoteSpec => defaultRegistry.parseRemote(spec);
+export const openBackend = (remote: string | RemoteSpec): Promise<StorageBackend> => defaultRegistry.open(remote);
+export const redactRemote = (spec: string): string => defaultRegistry.redactRemote(spec);
+export const redactOptions = (type: string, options: Record<string, unknown>): Record<string, unknown> =>
+  defaultRegistry.redactOptions(type, options);

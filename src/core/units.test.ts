@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { formatSize, parseDuration, parseSize } from './units.js';
+
+describe('units', () => {
+  it('parses sizes with binary multiples', () => {
+    expect(parseSize('0')).toBe(0);
+    expect(parseSize('512k')).toBe(512 * 1024);
+    expect(parseSize('10M')).toBe(10 * 1024 ** 2);
+    expect(parseSize('1.5GiB')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize('7MB')).toBe(7 * 1024 ** 2);
+    expect(() => parseSize('ten')).toThrow(/not a size/);
+    expect(() => parseSize('-1')).toThrow(/not a size/);
+  });
+  it('parses durations', () => {
+    expect(parseDuration('90')).toBe(90_000);
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('7d')).toBe(7 * 86_400_000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(() => parseDuration('1x')).toThrow(/not a duration/);
+    expect(() => parseDuration('1h junk')).toThrow(/not a duration/);
+  });
+  it('formats sizes', () => {
+    expect(formatSize(10)).toBe('10 B');
+    expect(formatSize(1536)).toBe('1.50 KiB');
+    expect(formatSize(1024 ** 3 * 12.34)).toBe('12.3 GiB');
+  });
+});

@@ -1,0 +1,72 @@
+/** Server configuration: defaults, and what the limits and capabilities derive from it. */
+import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
+import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES } from '../core/path.js';
+import type { Capabilities, ServerLimits } from '../core/protocol.js';
+import { VERSION } from '../core/version.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** An idle upload session is removed after this long. */
+  uploadTtlMs: number;
+  /** How often expired sessions are swept. */
+  sweepIntervalMs: number;
+  /** How often unreferenced chunks are garbage-collected (0: never automatically). */
+  gcIntervalMs: number;
+  /** An unreferenced chunk is kept at least this long (a client may be about to commit it). */
+  gcGraceMs: number;
+  chunking: ChunkingParams;
+  /** fsync chunk objects before acknowledging them. */
+  durable: boolean;
+  logLevel: string;
+  /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
+  adminToken?: string;
+  /** Where pino writes (default stdout). */
+  logDestination?: NodeJS.WritableStream;
+}
+
+export const DEFAULT_PORT = 7373;
+
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    host: '127.0.0.1',
+    port: DEFAULT_PORT,
+    dataDir: './ferry-data',
+    uploadTtlMs: 24 * 3600_000,
+    sweepIntervalMs: 60_000,
+    gcIntervalMs: 10 * 60_000,
+    gcGraceMs: 3600_000,
+    chunking: DEFAULT_CHUNKING,
+    durable: true,
+    logLevel: 'info',
+    ...overrides,
+  };
+}
+
+export function limitsOf(config: ServerConfig): ServerLimits {
+  return {
+    maxChunkSize: config.chunking.maxSize,
+    packThreshold: config.chunking.minSize,
+    maxPackBytes: 16 * 1024 * 1024,
+    maxChunksPerRequest: 20_000,
+    maxFilesPerUpload: 10_000,
+    maxListLimit: 10_000,
+    uploadTtlSeconds: Math.floor(config.uploadTtlMs / 1000),
+    maxPathBytes: MAX_PATH_BYTES,
+    maxSegmentBytes: MAX_SEGMENT_BYTES,
+  };
+}
+
+export function capabilitiesOf(config: ServerConfig): Capabilities {
+  return {
+    server: 'ferry',
+    version: VERSION,
+    protocols: [1],
+    hash: 'sha256',
+    fileHash: 'sha256-tree-v1',
+    chunking: { ...config.chunking },
+    limits: limitsOf(config),
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive'],
+  };
+}

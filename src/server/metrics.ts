@@ -1,0 +1,26 @@
+/** Prometheus metrics of one server (its own registry, so tests can run several servers in one process). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly chunksReceived = new Counter({ name: 'ferry_chunks_received_total', help: 'Chunk bodies stored (new chunks)', registers: [this.registry] });
+  readonly chunkBytesReceived = new Counter({ name: 'ferry_chunk_bytes_received_total', help: 'Bytes of chunk bodies stored', registers: [this.registry] });
+  readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk uploads answered from existing chunks', registers: [this.registry] });
+  readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
+  readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });
+  readonly chunksCorrupt = new Counter({ name: 'ferry_chunk_corrupt_total', help: 'Chunks that failed verification on read', registers: [this.registry] });
+  readonly commits = new Counter({ name: 'ferry_upload_commits_total', help: 'Files committed', registers: [this.registry] });
+  readonly gcDeleted = new Counter({ name: 'ferry_gc_deleted_objects_total', help: 'Chunk and pack objects deleted by garbage collection', registers: [this.registry] });
+  readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
+  readonly requestDuration = new Histogram({
+    name: 'ferry_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ferry_' });
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * HTTP Range (RFC 9110 §14): one `bytes=` range. Multiple ranges and malformed headers are
+ * ignored (the whole representation is served), as the RFC permits.
+ */
+export type RangeResult = { start: number; end: number } | 'unsatisfiable' | undefined;
+
+export function parseRange(header: string | undefined, size: number): RangeResult {
+  if (!header) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (!Number.isSafeInteger(start) || start >= size) return 'unsatisfiable';
+  if (m[2] !== '' && Number(m[2]) < start) return undefined;
+  return { start, end };
+}
+
+/** Whether an If-None-Match header matches an ETag (weak comparison). */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  if (header.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return header.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
+}

@@ -1,0 +1,321 @@
+/**
+ * The chunk store: content-addressed chunks over any StorageBackend, indexed in the
+ * metadata store.
+ *
+ * Layout in the backend:
+ *   chunks/ab/<hash>   a loose chunk (its bytes, nothing else)
+ *   packs/ab/<id>      a pack: many small chunks back to back; offsets live in the index
+ *
+ * Every chunk is verified on the way in (hashed while it streams; a mismatch fails the
+ * backend write, so nothing becomes visible) and on the way out (hashed before a byte is
+ * handed to the caller). A chunk is indexed only after its object is durably stored, so
+ * the index never points at bytes that are not there.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  ChunkCorruptError,
+  HashMismatchError,
+  NotFoundError,
+  PayloadTooLargeError,
+  SizeMismatchError,
+  ValidationError,
+} from '../core/errors.js';
+import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
+import { canReadRange, type StorageBackend } from '../core/storage.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { ChunkLocation, MetaStore } from './meta-store.js';
+
+/** What the chunk store reports; the server turns these into Prometheus counters. */
+export interface ChunkStoreEvents {
+  stored?(bytes: number): void;
+  deduplicated?(bytes: number): void;
+  served?(bytes: number): void;
+  corrupt?(hash: string, where: string): void;
+}
+
+export interface ChunkStoreOptions {
+  backend: StorageBackend;
+  meta: MetaStore;
+  maxChunkSize: number;
+  /** Flush chunk objects to stable storage before indexing them (default true). */
+  durable?: boolean;
+  events?: ChunkStoreEvents;
+}
+
+export interface PackResult {
+  stored: number;
+  duplicates: number;
+  bytes: number;
+}
+
+/** A Transform that passes bytes through while hashing them, and fails at the end on a mismatch. */
+class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private seen = 0;
+
+  constructor(
+    private readonly expectedHash: string,
+    private readonly expectedSize: number,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expectedSize) {
+      cb(new SizeMismatchError(`chunk ${this.expectedHash.slice(0, 12)}…: more than the announced ${this.expectedSize} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.seen !== this.expectedSize) {
+      cb(new SizeMismatchError(`chunk ${this.expectedHash.slice(0, 12)}…: ${this.seen} bytes arrived, ${this.expectedSize} announced`));
+      return;
+    }
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expectedHash) {
+      cb(new HashMismatchError(`chunk bytes hash to ${actual}, not ${this.expectedHash}`, { details: { expected: this.expectedHash, actual } }));
+      return;
+    }
+    cb();
+  }
+}
+
+/**
+ * Parses pack frames (`hash | u32 size | data`) and passes only the data through, verifying
+ * each chunk as its last byte passes. Records where each chunk lands in the output.
+ */
+class PackParser extends Transform {
+  readonly entries: { hash: string; size: number; offset: number }[] = [];
+  private header = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private current: { hash: string; size: number; left: number; h: ReturnType<typeof createHash> } | null = null;
+  private out = 0;
+  private total = 0;
+
+  constructor(
+    private readonly maxChunkSize: number,
+    private readonly maxBytes: number,
+  ) {
+    super();
+  }
+
+  override _transform(buf: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.total += buf.length;
+    if (this.total > this.maxBytes) {
+      cb(new PayloadTooLargeError(`a pack may hold at most ${this.maxBytes} bytes`));
+      return;
+    }
+    let i = 0;
+    try {
+      while (i < buf.length) {
+        if (this.current === null) {
+          const take = Math.min(PACK_FRAME_HEADER_BYTES - this.headerFill, buf.length - i);
+          buf.copy(this.header, this.headerFill, i, i + take);
+          this.headerFill += take;
+          i += take;
+          if (this.headerFill < PACK_FRAME_HEADER_BYTES) break;
+          this.headerFill = 0;
+          const hash = this.header.toString('hex', 0, 32);
+          const size = this.header.readUInt32BE(32);
+          if (size < 1 || size > this.maxChunkSize) throw new ValidationError(`pack frame for ${hash}: size ${size} outside 1..${this.maxChunkSize}`);
+          this.current = { hash, size, left: size, h: createHash('sha256') };
+          continue;
+        }
+        const c = this.current;
+        const take = Math.min(c.left, buf.length - i);
+        const piece = buf.subarray(i, i + take);
+        c.h.update(piece);
+        this.push(piece);
+        c.left -= take;
+        i += take;
+        if (c.left === 0) {
+          const actual = c.h.digest('hex');
+          if (actual !== c.hash) throw new HashMismatchError(`pack frame: bytes hash to ${actual}, not ${c.hash}`, { details: { expected: c.hash, actual } });
+          this.entries.push({ hash: c.hash, size: c.size, offset: this.out });
+          this.out += c.size;
+          this.current = null;
+        }
+      }
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.current !== null || this.headerFill !== 0) cb(new SizeMismatchError('the pack ends in the middle of a frame'));
+    else cb();
+  }
+}
+
+export class ChunkStore {
+  private readonly backend: StorageBackend;
+  private readonly meta: MetaStore;
+  private readonly maxChunkSize: number;
+  private readonly durable: boolean;
+  private readonly events: ChunkStoreEvents;
+  /** Serializes writers of one hash against each other and against GC deleting it. */
+  private readonly locks = new KeyedLock();
+
+  constructor(options: ChunkStoreOptions) {
+    this.backend = options.backend;
+    this.meta = options.meta;
+    this.maxChunkSize = options.maxChunkSize;
+    this.durable = options.durable ?? true;
+    this.events = options.events ?? {};
+  }
+
+  static chunkKey(hash: string): string {
+    return `chunks/${hash.slice(0, 2)}/${hash}`;
+  }
+
+  static packKey(id: string): string {
+    return `packs/${id.slice(0, 2)}/${id}`;
+  }
+
+  /**
+   * Stores one chunk from a stream of exactly `size` bytes hashing to `hash`. Returns false
+   * (and consumes nothing more) when the chunk is already stored. Idempotent.
+   */
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal): Promise<boolean> {
+    if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
+    if (await this.meta.chunkLocation(hash)) {
+      this.events.deduplicated?.(size);
+      return false;
+    }
+    return this.locks.run(hash, async () => {
+      if (await this.meta.chunkLocation(hash)) {
+        this.events.deduplicated?.(size);
+        return false;
+      }
+      const verified = pipeInto(body, new VerifyingStream(hash, size));
+      await this.backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
+      await this.meta.addChunk(hash, size);
+      this.events.stored?.(size);
+      return true;
+    });
+  }
+
+  /**
+   * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
+   * the pack after it is parsed and verified (for example: a chunk outside the session's
+   * manifest); the object is then deleted and the veto's error thrown.
+   */
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>): Promise<PackResult> {
+    const id = randomBytes(16).toString('hex');
+    const parser = new PackParser(this.maxChunkSize, maxBytes);
+    const data = pipeInto(body, parser);
+    await this.backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
+    const unique = new Map<string, { hash: string; size: number; offset: number }>();
+    for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
+    const bytes = parser.entries.reduce((a, e) => a + e.size, 0);
+    try {
+      await accept?.([...unique.keys()]);
+    } catch (err) {
+      await this.backend.delete(ChunkStore.packKey(id));
+      throw err;
+    }
+    if (unique.size === 0) {
+      await this.backend.delete(ChunkStore.packKey(id));
+      return { stored: 0, duplicates: 0, bytes: 0 };
+    }
+    const stored = await this.meta.addPack(id, bytes, [...unique.values()]);
+    const duplicates = parser.entries.length - stored;
+    this.events.stored?.(bytes);
+    return { stored, duplicates, bytes };
+  }
+
+  /** The chunk's bytes, verified against its hash. FERRY_ERR_NOT_FOUND if not stored, FERRY_ERR_CHUNK_CORRUPT if damaged. */
+  async read(hash: string, signal?: AbortSignal): Promise<Buffer> {
+    const loc = await this.meta.chunkLocation(hash);
+    if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
+    return this.readAt(loc, signal);
+  }
+
+  async readAt(loc: ChunkLocation, signal?: AbortSignal): Promise<Buffer> {
+    const key = loc.pack ? ChunkStore.packKey(loc.pack) : ChunkStore.chunkKey(loc.hash);
+    const offset = loc.pack ? (loc.offset ?? 0) : 0;
+    let buf: Buffer;
+    try {
+      buf = await readExactly(this.backend, key, offset, loc.size, signal);
+    } catch (err) {
+      if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
+        this.events.corrupt?.(loc.hash, key);
+        throw new ChunkCorruptError(`chunk ${loc.hash} is indexed but its object ${key} is missing or short`, { cause: err, details: { hash: loc.hash, key } });
+      }
+      throw err;
+    }
+    const actual = createHash('sha256').update(buf).digest('hex');
+    if (actual !== loc.hash) {
+      this.events.corrupt?.(loc.hash, key);
+      throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
+    }
+    this.events.served?.(buf.length);
+    return buf;
+  }
+
+  /**
+   * Deletes chunks and packs nothing references any more and that are older than `graceMs`.
+   * Returns how many objects were deleted.
+   */
+  async collectGarbage(graceMs: number, now = Date.now()): Promise<{ chunks: number; packs: number }> {
+    let chunks = 0;
+    let packs = 0;
+    for (;;) {
+      const victims = await this.meta.collectGarbage(now - graceMs, 1000);
+      for (const hash of victims.chunks) {
+        await this.locks.run(hash, async () => {
+          // A writer may have stored the chunk again since its row was removed: keep it then.
+          if (await this.meta.chunkLocation(hash)) return;
+          await this.backend.delete(ChunkStore.chunkKey(hash));
+          chunks++;
+        });
+      }
+      for (const id of victims.packs) {
+        await this.backend.delete(ChunkStore.packKey(id));
+        packs++;
+      }
+      if (victims.chunks.length + victims.packs.length === 0) break;
+    }
+    return { chunks, packs };
+  }
+}
+
+/**
+ * `source.pipe(through)`, with source errors forwarded. The backend write consuming
+ * `through` reports its errors; the extra listener keeps a late second 'error' (after the
+ * consumer stopped listening) from crashing the process. The source is not destroyed on
+ * failure: the HTTP layer still answers the request that carried it.
+ */
+function pipeInto<T extends Transform>(source: Readable, through: T): T {
+  source.once('error', (err) => through.destroy(err));
+  through.on('error', () => undefined);
+  source.pipe(through);
+  return through;
+}
+
+/** Reads exactly `length` bytes at `offset` of an object into one buffer. */
+async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+  let buf: Buffer;
+  if (canReadRange(backend)) {
+    buf = await backend.readRange(key, offset, length, { signal });
+  } else {
+    const stream = await backend.read(key, { offset, length, signal });
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const part of stream as AsyncIterable<Buffer>) {
+      parts.push(part);
+      n += part.length;
+      if (n > length) break;
+    }
+    buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+  }
+  if (buf.length !== length) throw new SizeMismatchError(`${key}: expected ${length} bytes at ${offset}, got ${buf.length}`);
+  return buf;
+}

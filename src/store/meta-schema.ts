@@ -1,0 +1,123 @@
+/**
+ * Tables of the metadata store (Kysely types). Times are ms since the epoch; sizes bytes.
+ *
+ * - files: the namespace. One row per file or directory except the root, keyed by the
+ *   normalized path; `parent` makes one directory's listing an index range scan, and a
+ *   subtree is the path range (`/a/`, `/a0`) because '0' follows '/' in byte order.
+ * - manifests: content of files, keyed by file hash and shared by every file with the same
+ *   content (`refs` = number of files pointing at it), chunk list in binary form.
+ * - chunks: every stored chunk; `refs` = number of manifests that contain it (each
+ *   manifest counts once however often the chunk repeats inside it); `pack` set when the
+ *   chunk lives inside a pack object at `pack_offset`.
+ * - uploads / upload_files / upload_entries: persisted upload sessions. Entries protect
+ *   their chunks from garbage collection while the session lives.
+ * - users / tokens: authentication (only hashes of secrets are stored).
+ */
+export interface FilesTable {
+  path: string;
+  parent: string;
+  name: string;
+  type: 'file' | 'dir';
+  size: number;
+  mtime: number;
+  mode: number | null;
+  manifest: string | null;
+  created_at: number;
+  updated_at: number;
+  expires_at: number | null;
+}
+
+export interface ManifestsTable {
+  hash: string;
+  size: number;
+  chunk_count: number;
+  chunks: Buffer;
+  refs: number;
+  created_at: number;
+}
+
+export interface ChunksTable {
+  hash: string;
+  size: number;
+  pack: string | null;
+  pack_offset: number | null;
+  refs: number;
+  created_at: number;
+}
+
+export interface PacksTable {
+  id: string;
+  size: number;
+  chunk_count: number;
+  created_at: number;
+}
+
+export interface UploadsTable {
+  id: string;
+  owner: string | null;
+  no_overwrite: number;
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+}
+
+export interface UploadFilesTable {
+  upload_id: string;
+  idx: number;
+  path: string;
+  size: number | null;
+  hash: string | null;
+  mtime: number | null;
+  mode: number | null;
+  sealed: number;
+  entry_count: number;
+}
+
+export interface UploadEntriesTable {
+  upload_id: string;
+  file_idx: number;
+  seq: number;
+  hash: string;
+  size: number;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  role: 'admin' | 'user';
+  password_hash: string | null;
+  home: string;
+  created_at: number;
+  disabled: number;
+}
+
+export interface TokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  secret_hash: string;
+  scopes: string;
+  path_prefix: string | null;
+  created_at: number;
+  expires_at: number | null;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  files: FilesTable;
+  manifests: ManifestsTable;
+  chunks: ChunksTable;
+  packs: PacksTable;
+  uploads: UploadsTable;
+  upload_files: UploadFilesTable;
+  upload_entries: UploadEntriesTable;
+  users: UsersTable;
+  tokens: TokensTable;
+  settings: SettingsTable;
+}

@@ -1,0 +1,680 @@
+/**
+ * The metadata store: namespace, manifests, chunk index, upload sessions, users and tokens,
+ * over Kysely (SQLite embedded; PostgreSQL when several servers share one store).
+ *
+ * Invariants kept by every transaction here:
+ * - every ancestor of a row in `files` is a `dir` row (the root is implicit);
+ * - `manifests.refs` = number of `files` rows pointing at the manifest; a manifest with no
+ *   files is deleted and its chunks' `refs` decremented;
+ * - `chunks.refs` = number of manifests containing the chunk (counted once per manifest);
+ * - a committed file's chunks are all in `chunks` (checked in the commit transaction).
+ * Garbage collection removes chunks with `refs = 0` that no live upload session mentions.
+ */
+import { randomBytes } from 'node:crypto';
+import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  AlreadyExistsError,
+  DirectoryNotEmptyError,
+  HashMismatchError,
+  IsADirectoryError,
+  NotADirectoryError,
+  NotFoundError,
+  SizeMismatchError,
+  UploadIncompleteError,
+  UploadNotFoundError,
+  UploadSealedError,
+  ValidationError,
+} from '../core/errors.js';
+import { FileHasher, type ChunkRef } from '../core/manifest.js';
+import { ancestors, baseName, isWithin, normalizePath, parentPath } from '../core/path.js';
+import type { Entry, UploadFileSpec } from '../core/protocol.js';
+import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
+import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
+import { migrationProvider, type Dialect } from './migrations.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Rows per multi-row statement: keeps bound parameters far below SQLite's 32766. */
+const BATCH = 400;
+
+function* batches<T>(items: readonly T[], size = BATCH): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+export interface ListOptions {
+  recursive?: boolean;
+  limit: number;
+  /** Return entries with paths after this one (byte order). */
+  cursor?: string;
+}
+
+export interface FileContent {
+  entry: Entry;
+  chunks: ChunkRef[];
+}
+
+export interface UploadInfo {
+  id: string;
+  owner: string | null;
+  expiresAt: number;
+  files: number;
+  sealed: boolean;
+}
+
+export interface NewUpload {
+  owner: string | null;
+  files: UploadFileSpec[];
+  noOverwrite: boolean;
+  ttlMs: number;
+}
+
+export interface CommitFinal {
+  size?: number;
+  hash?: string;
+  mtime?: number;
+  mode?: number;
+}
+
+export interface ChunkLocation {
+  hash: string;
+  size: number;
+  pack: string | null;
+  offset: number | null;
+}
+
+export interface GcVictims {
+  /** Loose chunks whose rows were removed: delete their objects. */
+  chunks: string[];
+  /** Packs with no chunk left: delete their objects. */
+  packs: string[];
+}
+
+function toEntry(row: FilesTable): Entry {
+  const e: Entry = {
+    path: row.path,
+    name: row.name,
+    type: row.type,
+    size: Number(row.size),
+    mtime: Number(row.mtime),
+  };
+  if (row.mode !== null) e.mode = row.mode;
+  if (row.type === 'file' && row.manifest) e.hash = row.manifest;
+  return e;
+}
+
+const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
+
+/** Upper bound of a subtree's path range: '0' is the character after '/'. */
+const subtreeEnd = (path: string): string => (path === '/' ? '0' : path + '0');
+const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/');
+
+export class MetaStore {
+  private constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+    private readonly now: () => number,
+  ) {}
+
+  /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
+  static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
+    const { default: SqliteDatabase } = await import('better-sqlite3');
+    const sqlite = new SqliteDatabase(file);
+    // WAL: readers never wait for the writer; FULL: a committed transaction survives power loss.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now);
+    await store.migrate();
+    return store;
+  }
+
+  /** Wraps an existing Kysely instance (PostgreSQL, tests). Call migrate() before use. */
+  static fromKysely(db: Kysely<Database>, dialect: Dialect, options: { now?: () => number } = {}): MetaStore {
+    return new MetaStore(db, dialect, options.now ?? Date.now);
+  }
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect) });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // ---------------------------------------------------------------- namespace
+
+  /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
+  async stat(path: string, db: Db = this.db): Promise<Entry> {
+    if (path === '/') return ROOT_ENTRY();
+    const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+    if (!row) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    return toEntry(row);
+  }
+
+  /** Entries of a directory (or a subtree), sorted by path, one page at a time. */
+  async list(path: string, options: ListOptions): Promise<{ entries: Entry[]; next?: string }> {
+    const dir = await this.stat(path);
+    if (dir.type !== 'dir') throw new NotADirectoryError(`${path}: not a directory`, { details: { path } });
+    let q = this.db.selectFrom('files').selectAll();
+    q = options.recursive
+      ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
+      : q.where('parent', '=', path);
+    if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
+    const rows = await q
+      .orderBy('path')
+      .limit(options.limit + 1)
+      .execute();
+    const more = rows.length > options.limit;
+    const page = more ? rows.slice(0, options.limit) : rows;
+    const result: { entries: Entry[]; next?: string } = { entries: page.map(toEntry) };
+    if (more) result.next = page[page.length - 1].path;
+    return result;
+  }
+
+  /** The manifest of the file at `path`. */
+  async fileContent(path: string): Promise<FileContent> {
+    const entry = await this.stat(path);
+    if (entry.type !== 'file') throw new IsADirectoryError(`${path}: is a directory`, { details: { path } });
+    const m = await this.db.selectFrom('manifests').select(['chunks']).where('hash', '=', entry.hash!).executeTakeFirst();
+    if (!m) throw new NotFoundError(`${path}: manifest missing`, { details: { path } });
+    const chunks = decodeChunkList(m.chunks);
+    entry.chunks = chunks.length;
+    return { entry, chunks };
+  }
+
+  /** Creates a directory; with `parents`, missing ancestors too and no error if it exists. */
+  async mkdir(path: string, options: { parents?: boolean } = {}): Promise<Entry> {
+    if (path === '/') {
+      if (options.parents) return ROOT_ENTRY();
+      throw new AlreadyExistsError('/: already exists');
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+      if (existing) {
+        if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
+        if (options.parents) return toEntry(existing);
+        throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
+      }
+      const now = this.now();
+      if (options.parents) {
+        await this.ensureDirs(trx, path, now, new Set());
+      } else {
+        const parent = parentPath(path);
+        const p = parent === '/' ? ROOT_ENTRY() : await this.stat(parent, trx).catch(() => undefined);
+        if (!p) throw new NotFoundError(`${parent}: no such directory`, { details: { path: parent } });
+        if (p.type !== 'dir') throw new NotADirectoryError(`${parent}: not a directory`, { details: { path: parent } });
+        await this.ensureDirs(trx, path, now, new Set());
+      }
+      return this.stat(path, trx);
+    });
+  }
+
+  /**
+   * Makes sure `path` and its ancestors are directories, creating the missing ones.
+   * FERRY_ERR_NOT_A_DIRECTORY if one of them is a file. `known` caches directories already
+   * checked in this transaction (batch commits touch the same parents many times).
+   */
+  private async ensureDirs(trx: Db, path: string, now: number, known: Set<string>): Promise<void> {
+    if (path === '/' || known.has(path)) return;
+    const chain = [...ancestors(path), path].filter((p) => !known.has(p));
+    const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', chain).execute();
+    const found = new Map(rows.map((r) => [r.path, r.type]));
+    for (const p of chain) {
+      const t = found.get(p);
+      if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
+      if (t === undefined) {
+        await trx
+          .insertInto('files')
+          .values({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null })
+          .execute();
+      }
+      known.add(p);
+    }
+  }
+
+  /**
+   * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
+   * destination file when `overwrite` (default true); never replaces a directory.
+   */
+  async move(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+    if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
+    if (from === to) return this.stat(from);
+    if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
+    return this.db.transaction().execute(async (trx) => {
+      const src = await this.stat(from, trx);
+      const now = this.now();
+      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      await this.ensureDirs(trx, parentPath(to), now, new Set());
+      if (src.type === 'file') {
+        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+      } else {
+        // Children first, then the directory itself. The cut is computed in SQL: its
+        // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+        await trx
+          .updateTable('files')
+          .set({
+            path: sql<string>`${to} || substr(path, length(${from}) + 1)`,
+            parent: sql<string>`${to} || substr(parent, length(${from}) + 1)`,
+          })
+          .where('path', '>', subtreeStart(from))
+          .where('path', '<', subtreeEnd(from))
+          .execute();
+        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+      }
+      return this.stat(to, trx);
+    });
+  }
+
+  /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
+  async copy(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+    if (to === '/') throw new ValidationError('the root cannot be replaced');
+    if (from === to) throw new ValidationError('source and destination are the same');
+    if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
+    return this.db.transaction().execute(async (trx) => {
+      const src = await this.stat(from, trx);
+      const now = this.now();
+      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      await this.ensureDirs(trx, parentPath(to), now, new Set());
+      // `to` is not inside `from` (checked above), so `from` is not the root here.
+      const rows = await trx
+        .selectFrom('files')
+        .selectAll()
+        .where((eb) => eb.or([eb('path', '=', from), eb.and([eb('path', '>', subtreeStart(from)), eb('path', '<', subtreeEnd(from))])]))
+        .orderBy('path')
+        .execute();
+      const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
+      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, created_at: now, updated_at: now }));
+      for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
+      const refs = new Map<string, number>();
+      for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
+      for (const [hash, n] of refs) {
+        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
+      }
+      return this.stat(to, trx);
+    });
+  }
+
+  /**
+   * Makes room for a `type` at `to`: nothing there is fine; a file is removed when
+   * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
+   */
+  private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
+    const dst = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', to).executeTakeFirst();
+    if (!dst) return;
+    if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
+    if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
+    await trx.deleteFrom('files').where('path', '=', to).execute();
+    if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
+  }
+
+  /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
+    if (path === '/') throw new ValidationError('the root cannot be deleted');
+    return this.db.transaction().execute(async (trx) => {
+      const entry = await this.stat(path, trx);
+      if (entry.type === 'file') {
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await this.derefManifests(trx, new Map([[entry.hash!, 1]]));
+        return { files: 1, dirs: 0 };
+      }
+      const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
+      if (!options.recursive) {
+        const child = await inside.select('path').limit(1).executeTakeFirst();
+        if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
+      }
+      const manifests = await inside.select(['manifest']).where('type', '=', 'file').execute();
+      const counts = new Map<string, number>();
+      for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
+      const { numDeletedRows } = await trx
+        .deleteFrom('files')
+        .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
+        .executeTakeFirst();
+      await this.derefManifests(trx, counts);
+      return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
+    });
+  }
+
+  /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
+  private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
+    for (const [hash, n] of counts) {
+      await trx.updateTable('manifests').set({ refs: sql<number>`refs - ${n}` }).where('hash', '=', hash).execute();
+    }
+    const hashes = [...counts.keys()];
+    for (const part of batches(hashes)) {
+      const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
+      for (const m of dead) {
+        await this.addChunkRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
+        await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
+      }
+    }
+  }
+
+  private async addChunkRefs(trx: Db, hashes: string[], delta: number): Promise<void> {
+    for (const part of batches(hashes)) {
+      await trx.updateTable('chunks').set({ refs: sql<number>`refs + ${delta}` }).where('hash', 'in', part).execute();
+    }
+  }
+
+  // ---------------------------------------------------------------- chunks
+
+  async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
+    const row = await this.db.selectFrom('chunks').select(['hash', 'size', 'pack', 'pack_offset']).where('hash', '=', hash).executeTakeFirst();
+    return row ? { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) } : undefined;
+  }
+
+  /** Of `hashes`, those present in the chunk index. */
+  async presentChunks(hashes: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).execute();
+      for (const r of rows) out.add(r.hash);
+    }
+    return out;
+  }
+
+  /** Records a stored loose chunk. Returns false when it was already recorded. */
+  async addChunk(hash: string, size: number): Promise<boolean> {
+    const r = await this.db
+      .insertInto('chunks')
+      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
+      .onConflict((oc) => oc.column('hash').doNothing())
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  /** Records a stored pack and the chunks inside it (chunks already indexed elsewhere are skipped). */
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[]): Promise<number> {
+    const now = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now }).execute();
+      let inserted = 0;
+      for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
+        const r = await trx
+          .insertInto('chunks')
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now })))
+          .onConflict((oc) => oc.column('hash').doNothing())
+          .executeTakeFirst();
+        inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+      }
+      return inserted;
+    });
+  }
+
+  /** Whether some file's manifest contains the chunk (the download route serves only those). */
+  async isChunkReferenced(hash: string): Promise<boolean> {
+    const row = await this.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
+    return !!row && row.refs > 0;
+  }
+
+  /**
+   * Removes from the index up to `limit` chunks that no manifest and no live upload session
+   * references and that are older than `cutoff`; returns what the chunk store must delete.
+   */
+  async collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('chunks as c')
+        .select(['c.hash', 'c.pack'])
+        .where('c.refs', '<=', 0)
+        .where('c.created_at', '<', cutoff)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
+        .limit(limit)
+        .execute();
+      const victims: GcVictims = { chunks: [], packs: [] };
+      if (rows.length === 0) return victims;
+      for (const part of batches(rows.map((r) => r.hash))) await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
+      const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
+      for (const id of packs) {
+        const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
+        if (!left) {
+          await trx.deleteFrom('packs').where('id', '=', id).execute();
+          victims.packs.push(id);
+        }
+      }
+      victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
+      return victims;
+    });
+  }
+
+  // ---------------------------------------------------------------- uploads
+
+  async createUpload(u: NewUpload): Promise<UploadInfo> {
+    const id = randomBytes(16).toString('base64url');
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('uploads').values({ id, owner: u.owner, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
+      for (let idx = 0; idx < u.files.length; idx++) {
+        const f = u.files[idx];
+        const sealed = f.chunks !== undefined && f.size !== undefined && f.hash !== undefined;
+        await trx
+          .insertInto('upload_files')
+          .values({ upload_id: id, idx, path: f.path, size: f.size ?? null, hash: f.hash ?? null, mtime: f.mtime ?? null, mode: f.mode ?? null, sealed: sealed ? 1 : 0, entry_count: 0 })
+          .execute();
+        if (f.chunks?.length) await this.insertEntries(trx, id, idx, 0, f.chunks);
+      }
+    });
+    return { id, owner: u.owner, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+  }
+
+  private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
+    const rows = chunks.map((c, i) => ({ upload_id: id, file_idx: fileIdx, seq: firstSeq + i, hash: c.hash, size: c.size }));
+    for (const part of batches(rows, 150)) await trx.insertInto('upload_entries').values(part).execute();
+    await trx
+      .updateTable('upload_files')
+      .set({ entry_count: firstSeq + chunks.length })
+      .where('upload_id', '=', id)
+      .where('idx', '=', fileIdx)
+      .execute();
+  }
+
+  /** The live session `id`, touched (its expiry pushed back by `ttlMs`). */
+  async getUpload(id: string, ttlMs?: number): Promise<UploadInfo> {
+    const now = this.now();
+    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    let expiresAt = Number(row.expires_at);
+    if (ttlMs !== undefined && now + ttlMs > expiresAt) {
+      expiresAt = now + ttlMs;
+      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
+    }
+    const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
+    return { id, owner: row.owner, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+  }
+
+  /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
+  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
+    await this.getUpload(id, ttlMs);
+    await this.db.transaction().execute(async (trx) => {
+      const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
+      if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
+      if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
+      await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
+    });
+    const present = await this.presentChunks(chunks.map((c) => c.hash));
+    return distinctHashes(chunks).filter((h) => !present.has(h));
+  }
+
+  /** Distinct chunks of the session the store still lacks. */
+  async missingChunks(id: string, db: Db = this.db): Promise<string[]> {
+    const rows = await db
+      .selectFrom('upload_entries as e')
+      .leftJoin('chunks as c', 'c.hash', 'e.hash')
+      .select('e.hash')
+      .distinct()
+      .where('e.upload_id', '=', id)
+      .where('c.hash', 'is', null)
+      .execute();
+    return rows.map((r) => r.hash);
+  }
+
+  async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {
+    const row = await this.db.selectFrom('upload_entries').select('seq').where('upload_id', '=', id).where('hash', '=', hash).limit(1).executeTakeFirst();
+    return !!row;
+  }
+
+  /**
+   * Commits a session in one transaction: every file becomes visible at once, or none does.
+   * Verifies each manifest (sizes add up, tree hash matches the client's claim) and that
+   * every chunk is stored.
+   */
+  async commitUpload(id: string, final: CommitFinal = {}): Promise<Entry[]> {
+    const now = this.now();
+    return this.db.transaction().execute(async (trx) => {
+      const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+      const missing = await this.missingChunks(id, trx);
+      if (missing.length > 0) {
+        throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
+      }
+      const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
+      if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
+        throw new ValidationError('final size/hash at commit apply to single-file uploads only');
+      }
+      const knownDirs = new Set<string>();
+      const out: Entry[] = [];
+      for (const f of files) {
+        const entries = await trx.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', f.idx).orderBy('seq').execute();
+        const hasher = new FileHasher();
+        for (const e of entries) hasher.add(e.hash, e.size);
+        const fileHash = hasher.digest();
+        const size = f.size ?? final.size;
+        const claimed = f.hash ?? final.hash;
+        if (size !== undefined && size !== null && Number(size) !== hasher.size) {
+          throw new SizeMismatchError(`${f.path}: manifest chunks add up to ${hasher.size} bytes, not ${size}`, { details: { path: f.path } });
+        }
+        if (claimed !== undefined && claimed !== null && claimed !== fileHash) {
+          throw new HashMismatchError(`${f.path}: manifest hash is ${fileHash}, not ${claimed}`, { details: { path: f.path } });
+        }
+        const mtime = f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now);
+        const mode = f.mode ?? final.mode ?? null;
+        out.push(await this.putFile(trx, f.path, { hash: fileHash, size: hasher.size, chunks: entries, mtime, mode, noOverwrite: up.no_overwrite === 1, now, knownDirs }));
+      }
+      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
+      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
+      await trx.deleteFrom('uploads').where('id', '=', id).execute();
+      return out;
+    });
+  }
+
+  /** Points `path` at a manifest (created or shared), replacing a previous file there. */
+  private async putFile(
+    trx: Db,
+    path: string,
+    f: { hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; noOverwrite: boolean; now: number; knownDirs: Set<string> },
+  ): Promise<Entry> {
+    await this.ensureDirs(trx, parentPath(path), f.now, f.knownDirs);
+    const old = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', path).executeTakeFirst();
+    if (old?.type === 'dir') throw new IsADirectoryError(`${path}: a directory exists there`, { details: { path } });
+    if (old && f.noOverwrite) throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
+    const manifest = await trx.selectFrom('manifests').select('hash').where('hash', '=', f.hash).executeTakeFirst();
+    if (manifest) {
+      await trx.updateTable('manifests').set({ refs: sql<number>`refs + 1` }).where('hash', '=', f.hash).execute();
+    } else {
+      await trx.insertInto('manifests').values({ hash: f.hash, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: 1, created_at: f.now }).execute();
+      await this.addChunkRefs(trx, distinctHashes(f.chunks), 1);
+    }
+    const row: FilesTable = { path, parent: parentPath(path), name: baseName(path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: f.now, updated_at: f.now, expires_at: null };
+    if (old) {
+      await trx.updateTable('files').set({ size: row.size, mtime: row.mtime, mode: row.mode, manifest: row.manifest, updated_at: f.now }).where('path', '=', path).execute();
+      if (old.manifest) await this.derefManifests(trx, new Map([[old.manifest, 1]]));
+    } else {
+      await trx.insertInto('files').values(row).execute();
+    }
+    return toEntry(row);
+  }
+
+  async abortUpload(id: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+      if (Number(r.numDeletedRows) === 0) throw new UploadNotFoundError(`upload ${id} not found`, { details: { id } });
+      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
+      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
+    });
+  }
+
+  /** Deletes sessions whose expiry has passed. Returns how many. */
+  async expireUploads(): Promise<number> {
+    const now = this.now();
+    const expired = await this.db.selectFrom('uploads').select('id').where('expires_at', '<=', now).execute();
+    for (const { id } of expired) {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
+        await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
+        await trx.deleteFrom('uploads').where('id', '=', id).execute();
+      });
+    }
+    return expired.length;
+  }
+
+  // ---------------------------------------------------------------- users and tokens
+
+  async findUser(id: string): Promise<UsersTable | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async insertUser(user: Omit<UsersTable, 'disabled'>): Promise<void> {
+    await this.db.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute();
+  }
+
+  async findToken(id: string): Promise<TokensTable | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Inserts a token, or replaces the secret hash of an existing one with the same id. */
+  async upsertToken(token: TokensTable): Promise<void> {
+    await this.db
+      .insertInto('tokens')
+      .values(token)
+      .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: token.secret_hash, revoked_at: null, expires_at: token.expires_at }))
+      .execute();
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+
+  // ---------------------------------------------------------------- settings
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  /** Counts for /metrics and `ferry admin` (cheap aggregate queries). */
+  async stats(): Promise<{ files: number; logicalBytes: number; chunks: number; storedBytes: number; uploads: number }> {
+    const f = await this.db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file').executeTakeFirstOrThrow();
+    const c = await this.db.selectFrom('chunks').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).executeTakeFirstOrThrow();
+    const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
+  }
+}
+
+/** Distinct hashes of a chunk list, in order of first appearance. */
+export function distinctHashes(chunks: readonly ChunkRef[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const c of chunks) {
+    if (!seen.has(c.hash)) {
+      seen.add(c.hash);
+      out.push(c.hash);
+    }
+  }
+  return out;
+}
+
+/** Validates and normalizes a file spec's path (the server edge also validates). */
+export function normalizeSpecPath(spec: UploadFileSpec): UploadFileSpec {
+  return { ...spec, path: normalizePath(spec.path) };
+}

@@ -1,0 +1,141 @@
+/**
+ * Schema migrations, in code (no migration files to ship). Each migration runs once, in
+ * order, inside Kysely's Migrator, on SQLite and PostgreSQL alike.
+ */
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  const blob = dialect === 'postgres' ? 'bytea' : 'blob';
+  // Paths sort in byte order everywhere (range scans over subtrees depend on it).
+  const pathType = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
+  return {
+    '0001-initial': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('files')
+          .addColumn('path', pathType, (c) => c.primaryKey())
+          .addColumn('parent', pathType, (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull().defaultTo(0))
+          .addColumn('mtime', 'bigint', (c) => c.notNull())
+          .addColumn('mode', 'integer')
+          .addColumn('manifest', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('files_parent').on('files').columns(['parent', 'path']).execute();
+        await db.schema.createIndex('files_manifest').on('files').column('manifest').execute();
+        await db.schema.createIndex('files_expires').on('files').column('expires_at').execute();
+
+        await db.schema
+          .createTable('manifests')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('chunk_count', 'integer', (c) => c.notNull())
+          .addColumn('chunks', sql.raw(blob), (c) => c.notNull())
+          .addColumn('refs', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('chunks')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'integer', (c) => c.notNull())
+          .addColumn('pack', 'text')
+          .addColumn('pack_offset', 'bigint')
+          .addColumn('refs', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('chunks_unreferenced').on('chunks').columns(['refs', 'created_at']).execute();
+        await db.schema.createIndex('chunks_pack').on('chunks').column('pack').execute();
+
+        await db.schema
+          .createTable('packs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('chunk_count', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+
+        await db.schema
+          .createTable('uploads')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text')
+          .addColumn('no_overwrite', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('uploads_expires').on('uploads').column('expires_at').execute();
+
+        await db.schema
+          .createTable('upload_files')
+          .addColumn('upload_id', 'text', (c) => c.notNull())
+          .addColumn('idx', 'integer', (c) => c.notNull())
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('size', 'bigint')
+          .addColumn('hash', 'text')
+          .addColumn('mtime', 'bigint')
+          .addColumn('mode', 'integer')
+          .addColumn('sealed', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('entry_count', 'integer', (c) => c.notNull().defaultTo(0))
+          .addPrimaryKeyConstraint('upload_files_pk', ['upload_id', 'idx'])
+          .execute();
+
+        await db.schema
+          .createTable('upload_entries')
+          .addColumn('upload_id', 'text', (c) => c.notNull())
+          .addColumn('file_idx', 'integer', (c) => c.notNull())
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('size', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('upload_entries_pk', ['upload_id', 'file_idx', 'seq'])
+          .execute();
+        await db.schema.createIndex('upload_entries_hash').on('upload_entries').column('hash').execute();
+
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text')
+          .addColumn('home', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+
+        await db.schema
+          .createTable('tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('secret_hash', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('path_prefix', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('tokens_user').on('tokens').column('user_id').execute();
+
+        await db.schema
+          .createTable('settings')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return { getMigrations: async () => migrations(dialect) };
+}
