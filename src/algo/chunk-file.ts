@@ -114,6 +114,7 @@ async function* chunkFileBatches(path: string, params: ChunkingParams, options: 
     for await (const batch of batches) {
       onBytes?.(batchBytes(batch));
       yield batch;
+      throwIfAborted(signal);
     }
   } catch (err) {
     throw fromSystemError(err, path);
@@ -173,7 +174,8 @@ async function* chunkInThread(fh: FileHandle, size: number, cdc: CdcParams, sign
       if (chunker.done) return;
       throwIfAborted(signal);
       const r = chunker.nextRead();
-      const { bytesRead } = await fh.read(kernel.data, r.offset, r.length, r.position);
+      // A pipe cannot seek: read it from where it is (reads follow each other anyway).
+      const { bytesRead } = await fh.read(kernel.data, r.offset, r.length, size === Infinity ? null : r.position);
       throwIfAborted(signal);
       chunker.fed(bytesRead);
     }
