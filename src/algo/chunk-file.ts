@@ -15,7 +15,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import {
   AbortedError,
   FerryError,
@@ -27,7 +27,8 @@ import {
 } from '../core/errors.js';
 import type { ChunkingParams } from '../core/manifest.js';
 import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
-import type { SegmentTask, SerializedError, WorkerInit, WorkerMessage } from './chunk-worker.js';
+import { ChunkWorkerPool } from './chunk-worker-pool.js';
+import type { SegmentTask, SerializedError, WorkerMessage } from './chunk-worker.js';
 import type { CdcParams } from './fastcdc.js';
 import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
 
@@ -212,6 +213,8 @@ function deserializeError(e: SerializedError): FerryError {
   return fromSystemError(Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code }));
 }
 
+const pool = new ChunkWorkerPool(workerUrl);
+
 async function* chunkInWorkers(
   fd: number,
   size: number,
@@ -220,17 +223,15 @@ async function* chunkInWorkers(
   options: ChunkFileOptions,
 ): AsyncGenerator<ChunkRecord[]> {
   const { signal } = options;
+  throwIfAborted(signal);
   const count = options.segmentSize ? Math.ceil(size / options.segmentSize) : segmentCount(size, workerCount, cdc);
   const segmentSize = Math.ceil(size / count);
   const segments: (SegmentState | undefined)[] = [];
   for (let i = 0; i * segmentSize < size; i++) {
     segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });
   }
-  const url = workerUrl();
-  const init: WorkerInit = { params: cdc, dataSize: fileBufferSize(cdc.maxSize), fd };
-  const threads: Worker[] = [];
-  const idle: Worker[] = [];
-  const stopped: Promise<number>[] = [];
+  const dataSize = fileBufferSize(cdc.maxSize);
+
   let failure: FerryError | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
@@ -242,53 +243,85 @@ async function* chunkInWorkers(
     failure ??= err;
     notify();
   };
+
+  interface Hand {
+    worker: Worker;
+    /** A task was sent and neither `done` nor `error` came back yet. */
+    busy: boolean;
+    /** Terminated by us, or died: not to be handed back to the pool. */
+    gone: boolean;
+    detach: () => void;
+  }
+  const hands: Hand[] = [];
+  const stopping: Promise<void>[] = [];
+  // Busy workers cannot be interrupted (they read and hash synchronously): ending one
+  // means terminating its thread; idle ones go back to the pool.
+  const stopBusy = () => {
+    for (const h of hands) {
+      if (h.busy && !h.gone) {
+        h.gone = true;
+        h.detach();
+        stopping.push(pool.discard(h.worker));
+      }
+    }
+  };
+
   // Segments are handed out in order and at most one per worker ahead of the one being
   // yielded: that bounds the records waiting in memory when the consumer is slow.
   let current = 0;
   let nextToSend = 0;
   const dispatch = () => {
-    while (failure === undefined && idle.length > 0 && nextToSend < segments.length && nextToSend <= current + threads.length) {
+    for (const h of hands) {
+      if (failure !== undefined || nextToSend >= segments.length || nextToSend > current + hands.length) return;
+      if (h.busy) continue;
       const seg = segments[nextToSend]!;
-      const task: SegmentTask = { type: 'segment', index: nextToSend, start: seg.start, end: seg.end, fileSize: size };
-      idle.pop()!.postMessage(task);
+      const task: SegmentTask = { type: 'segment', index: nextToSend, fd, params: cdc, dataSize, start: seg.start, end: seg.end, fileSize: size };
+      h.busy = true;
+      h.worker.postMessage(task);
       nextToSend++;
     }
   };
-  let stopping = false;
-  const stopAll = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const t of threads) stopped.push(t.terminate());
-  };
+
   const onAbort = () => {
-    stopAll();
     fail(new AbortedError('aborted', { cause: signal?.reason }));
+    stopBusy();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
-  if (signal?.aborted) onAbort();
 
   try {
     for (let i = 0; i < Math.min(workerCount, segments.length); i++) {
-      const worker = new Worker(url, { workerData: init });
-      threads.push(worker);
-      idle.push(worker);
-      worker.on('message', (m: WorkerMessage) => {
-        const seg = segments[m.index];
+      const worker = pool.acquire();
+      const hand: Hand = { worker, busy: false, gone: false, detach: () => {} };
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type !== 'records') hand.busy = false;
         if (m.type === 'error') return fail(deserializeError(m.error));
+        const seg = segments[m.index];
         if (!seg) return fail(new InternalError(`chunk worker answered for segment ${m.index}, already released`));
         if (m.type === 'records') seg.batches.push(m.records);
         else {
           seg.done = true;
           seg.endOffset = m.endOffset;
-          idle.push(worker);
           dispatch();
         }
         notify();
-      });
-      worker.on('error', (err) => fail(fromSystemError(err, 'chunk worker')));
-      worker.on('exit', (code) => {
-        if (!stopping) fail(new InternalError(`chunk worker exited unexpectedly (code ${code})`));
-      });
+      };
+      const onError = (err: Error) => {
+        hand.gone = true;
+        fail(fromSystemError(err, 'chunk worker'));
+      };
+      const onExit = (code: number) => {
+        hand.gone = true;
+        fail(new InternalError(`chunk worker exited unexpectedly (code ${code})`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      hand.detach = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      hands.push(hand);
     }
     dispatch();
 
@@ -322,8 +355,14 @@ async function* chunkInWorkers(
     if (pos !== size) throw new InternalError(`parallel chunking covered ${pos} of ${size} bytes`);
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    stopAll();
-    // The descriptor is shared with the workers: the caller closes it only after they stopped.
-    await Promise.allSettled(stopped);
+    stopBusy();
+    for (const h of hands) {
+      h.detach();
+      if (!h.busy && !h.gone) pool.release(h.worker);
+      else if (!h.gone) stopping.push(pool.discard(h.worker));
+    }
+    // The descriptor is shared with the workers: the caller closes it only once none of
+    // them can read it any more.
+    await Promise.allSettled(stopping);
   }
 }

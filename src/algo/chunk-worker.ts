@@ -6,31 +6,28 @@
  * waits, and a blocking read avoids a round trip through libuv's thread pool, whose threads
  * would compete with the two workers for the same two cores. The file descriptor is the
  * main thread's (descriptors belong to the process), so every worker reads the same file
- * even if its path is replaced meanwhile; the main thread closes it only after the workers
- * have stopped.
+ * even if its path is replaced meanwhile; the main thread closes it only once no worker
+ * can still read it (all idle, or terminated).
  *
  * Loaded as compiled JavaScript (`dist/src/algo/chunk-worker.js`) in every case, also when
  * the caller runs from TypeScript sources under vitest: see `workerUrl` in chunk-file.ts.
  */
 import { readSync } from 'node:fs';
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort } from 'node:worker_threads';
 import { FerryError } from '../core/errors.js';
 import { CdcKernel } from './cdc-kernel.js';
 import type { CdcParams } from './fastcdc.js';
 import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
 
-export interface WorkerInit {
-  params: CdcParams;
-  /** Size of the kernel's data area. */
-  dataSize: number;
-  /** Open file descriptor of the file, owned by the main thread. */
-  fd: number;
-}
-
-/** Main thread -> worker. */
+/** Main thread -> worker: chunk one segment of an open file. */
 export interface SegmentTask {
   type: 'segment';
   index: number;
+  /** Open file descriptor, owned by the main thread. */
+  fd: number;
+  params: CdcParams;
+  /** Size of the kernel's data area (the worker keeps its kernel while these do not change). */
+  dataSize: number;
   start: number;
   /** End of the segment; equal to fileSize for the last one. */
   end: number;
@@ -72,12 +69,21 @@ function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: 
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  const init = workerData as WorkerInit;
-  const kernel = new CdcKernel(init.params, init.dataSize);
   const post = (m: WorkerMessage) => port.postMessage(m);
+  // Workers are pooled between files (chunk-worker-pool.ts): the kernel too, while the
+  // parameters stay the same.
+  let kernel: CdcKernel | undefined;
+  let kernelKey = '';
   port.on('message', (task: SegmentTask) => {
     try {
-      runSegment(kernel, init.fd, task, post);
+      const p = task.params;
+      const key = `${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}/${task.dataSize}`;
+      if (kernel === undefined || key !== kernelKey) {
+        kernel = undefined;
+        kernel = new CdcKernel(p, task.dataSize);
+        kernelKey = key;
+      }
+      runSegment(kernel, task.fd, task, post);
     } catch (err) {
       post({ type: 'error', index: task.index, error: serializeError(err) });
     }
