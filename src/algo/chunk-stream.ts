@@ -21,15 +21,19 @@ export interface ChunkStreamOptions {
 }
 
 /**
- * Bytes of room beyond maxSize: each time the data area fills up, the unfinished chunk
- * (< maxSize) moves to the front and this much at least comes in before the next move.
+ * Room beyond maxSize in the data area. Each time the area fills up, the unfinished chunk
+ * (just under maxSize on average: cutting stops once less than maxSize remains) moves to
+ * the front, so the room decides how many bytes move per byte taken in: with 1 MiB of room
+ * and the default 4 MiB max, 1.5 bytes (10–15% slower); with room = maxSize, 0.6.
  */
-const STREAM_BLOCK = 1024 * 1024;
+function streamRoom(maxSize: number): number {
+  return Math.max(1024 * 1024, maxSize);
+}
 
 /**
  * The chunks of `source`, in order, covering it exactly (an empty source yields nothing).
- * Memory: one data area of maxSize + 1 MiB, plus the chunks the caller keeps and the
- * piece of the source being consumed. The source's pieces may have any size; the source
+ * Memory: one data area of 2 × maxSize (at least maxSize + 1 MiB), plus the chunks the
+ * caller keeps and the piece of the source being consumed. The source's pieces may have any size; the source
  * is iterated once and may be ended early by the caller breaking out of the loop.
  */
 export async function* chunkStream(
@@ -39,7 +43,7 @@ export async function* chunkStream(
 ): AsyncGenerator<StreamChunk> {
   const { signal } = options;
   throwIfAborted(signal);
-  const kernel = new CdcKernel(cdcParamsOf(params), params.maxSize + STREAM_BLOCK);
+  const kernel = new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
   const data = kernel.data;
   const capacity = data.length;
   // data[start, filled) is the unfinished part of the stream.
