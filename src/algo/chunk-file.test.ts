@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
-import { chunkFile, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
+import { chunkFile, segmentCount, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
 import { cdcMasks, nextCutReference } from './fastcdc.js';
 
 const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
@@ -125,6 +125,20 @@ describe('chunkFile', () => {
     expect(parallel).toEqual(sequential);
     expect(bytes).toBe(size);
     expect(await collect(path, DEFAULT_CHUNKING, { workers: 2, segmentSize: 7 << 20 })).toEqual(sequential);
+  });
+
+  it('plans segments per worker, of bounded size, not so small that resyncs dominate', () => {
+    const GiB = 1024 ** 3;
+    expect(segmentCount(10 * GiB, 1, DEFAULT_CHUNKING)).toBe(1);
+    expect(segmentCount(GiB, 2, DEFAULT_CHUNKING)).toBe(4);
+    for (const size of [0.6 * GiB, 1.1 * GiB, 10 * GiB]) {
+      for (const workers of [2, 3, 4]) {
+        const count = segmentCount(size, workers, DEFAULT_CHUNKING);
+        expect(count % workers).toBe(0);
+        expect(size / count).toBeLessThanOrEqual(256 * 1024 ** 2);
+      }
+    }
+    expect(segmentCount(40 << 20, 4, DEFAULT_CHUNKING)).toBe(2);
   });
 
   it('reports a missing file as FERRY_ERR_NOT_FOUND and a directory as FERRY_ERR_IS_A_DIRECTORY', async () => {

@@ -63,18 +63,17 @@ function roundUp(n: number, to: number): number {
 }
 
 /**
- * How many segments a parallel run splits a file into. At least one per worker; more
- * for balance when segments stay large (each extra segment costs a resynchronization,
- * about 2.5 average chunks hashed twice); and segments of at most 4096 average chunks
- * (256 MiB for the defaults), which bounds the records held for segments finished ahead
- * of their turn.
+ * How many segments a parallel run splits a file into: segments of at most 4096 average
+ * chunks (256 MiB for the defaults), which bounds the records held for segments finished
+ * ahead of their turn; a multiple of the worker count, so that each worker gets as much to
+ * do; and segments of at least 16 average chunks, since each segment boundary costs a
+ * resynchronization (about 2.5 average chunks hashed twice).
  */
 export function segmentCount(size: number, workers: number, p: CdcParams): number {
   if (workers <= 1) return 1;
   const largest = Math.max(Math.min(256 * MiB, 4096 * p.avgSize), 16 * p.maxSize);
-  let count = Math.max(workers, Math.ceil(size / largest));
-  if (count < 2 * workers && size / (2 * workers) >= 64 * p.maxSize) count = 2 * workers;
-  return Math.min(count, Math.ceil(size / p.maxSize));
+  const count = Math.ceil(Math.ceil(size / largest) / workers) * workers;
+  return Math.max(1, Math.min(count, Math.floor(size / (16 * p.avgSize))));
 }
 
 /**
