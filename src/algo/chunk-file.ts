@@ -223,8 +223,8 @@ async function* chunkInWorkers(
 ): AsyncGenerator<ChunkRecord[]> {
   const { signal } = options;
   throwIfAborted(signal);
-  const count = options.segmentSize ? Math.ceil(size / options.segmentSize) : segmentCount(size, workerCount, cdc);
-  const segmentSize = Math.ceil(size / count);
+  const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc));
+  if (!(Number.isSafeInteger(segmentSize) && segmentSize > 0)) throw new ValidationError(`segmentSize must be a positive integer, not ${segmentSize}`);
   const segments: (SegmentState | undefined)[] = [];
   for (let i = 0; i * segmentSize < size; i++) {
     segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });

@@ -79,7 +79,7 @@ if (!isMainThread && parentPort) {
       const p = task.params;
       const key = `${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}/${task.dataSize}`;
       if (kernel === undefined || key !== kernelKey) {
-        kernel = undefined;
+        kernel = undefined; // the old memory may go before the new one is allocated
         kernel = new CdcKernel(p, task.dataSize);
         kernelKey = key;
       }
