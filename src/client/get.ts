@@ -16,7 +16,7 @@ import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError,
 import { chunkOffsets, fileHashOf } from '../core/manifest.js';
 import { normalizePath, relativePath } from '../core/path.js';
 import type { Entry, ManifestResponse } from '../core/protocol.js';
-import { chunkFile } from './chunk-file.js';
+import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, readAt, sha256, writeAt } from './local-file.js';

@@ -22,9 +22,8 @@ import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
 import { backoffDelay, sleep } from './backoff.js';
-// Stand-ins until src/algo/chunk-file.ts and chunk-stream.ts land (same signatures).
-import { chunkFile, type ChunkRecord } from './chunk-file.js';
-import { chunkStream } from './chunk-stream.js';
+import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
+import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
