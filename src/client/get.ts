@@ -19,9 +19,9 @@ import type { Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, readAt, sha256, writeAt } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
+import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface GetFileOptions extends TransferOptions {
   /** Do not look for reusable chunks in an older copy at the destination. Default false. */
@@ -31,6 +31,8 @@ export interface GetFileOptions extends TransferOptions {
 export type GetStreamOptions = TransferOptions;
 
 export interface GetTreeOptions extends GetFileOptions {
+  /** How to find files already in place locally (default `size-mtime`); see {@link CompareMode}. */
+  compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (remotePath: string, err: unknown) => void;
 }
@@ -60,8 +62,12 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Sets times and mode, then renames the finished part file over the destination. */
-async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined): Promise<void> {
+/**
+ * Sets times and mode, then renames the finished part file over the destination, and makes
+ * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
+ * `dirsToSync` so that each directory is synced once at the end, not once per file.
+ */
+async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>): Promise<void> {
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);
@@ -70,7 +76,8 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
   } catch (err) {
     throw fromSystemError(err, dest);
   }
-  await syncDir(dirname(dest));
+  if (dirsToSync) dirsToSync.add(dirname(dest));
+  else await syncDir(dirname(dest));
 }
 
 /**
@@ -180,7 +187,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
     throw isFerryError(err) ? err : fromSystemError(err, part);
   }
   await fh.close();
-  await finishPart(part, dest, manifest.mtime, manifest.mode);
+  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync);
   ctx.result.files += 1;
   ctx.result.bytes += manifest.size;
   ctx.result.chunks += chunks.length;
@@ -271,13 +278,25 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   }
 
   const failures: Array<{ path: string; err: unknown }> = [];
+  const compare = options.compare ?? 'size-mtime';
+  ctx.dirsToSync = new Set();
   await forEachConcurrent(
     files,
-    2 * ctx.parallel,
+    // Small files are one request each, and their fsyncs gain from company (the journal
+    // commits them together): more of them in flight than chunk slots.
+    4 * ctx.parallel,
     async (f) => {
       try {
-        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, localOf(f.path));
-        else await getFileIn(ctx, await client.manifest(f.path, { signal }), localOf(f.path), options);
+        const dest = localOf(f.path);
+        if (compare !== 'none' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
+          ctx.result.unchanged += 1;
+          ctx.result.bytesReused += f.size;
+          ctx.progress.done(f.size);
+          ctx.progress.fileDone();
+          return;
+        }
+        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, dest);
+        else await getFileIn(ctx, await client.manifest(f.path, { signal }), dest, options);
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
         failures.push({ path: f.path, err });
@@ -286,6 +305,7 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     },
     signal,
   );
+  await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
   const result = ctx.finish();
   if (failures.length > 0) {
     const first = failures[0].err;
@@ -296,6 +316,24 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     });
   }
   return result;
+}
+
+/**
+ * Whether the local file at `dest` already is `entry` (same size and mtime, or same file
+ * hash with `checksum`); a differing mode is corrected on the way.
+ */
+async function isInPlace(entry: Entry, dest: string, compare: CompareMode, params: ManifestResponse['chunking'], signal: AbortSignal): Promise<boolean> {
+  const local = await statIfExists(dest);
+  if (!local?.isFile() || local.size !== entry.size) return false;
+  const same = compare === 'checksum' ? (await localFileHash(dest, params, signal)) === entry.hash : Math.round(local.mtimeMs) === entry.mtime;
+  if (!same) return false;
+  try {
+    if (entry.mode !== undefined && (local.mode & 0o777) !== (entry.mode & 0o777)) await chmod(dest, entry.mode & 0o777);
+    if (compare === 'checksum' && Math.round(local.mtimeMs) !== entry.mtime) await utimes(dest, new Date(entry.mtime), new Date(entry.mtime));
+  } catch (err) {
+    throw fromSystemError(err, dest);
+  }
+  return true;
 }
 
 /** A small file in one request, verified against its file hash by chunking it in memory. */
@@ -350,7 +388,7 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string): P
   } catch (err) {
     throw fromSystemError(err, part);
   }
-  await finishPart(part, dest, entry.mtime, entry.mode);
+  await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync);
   progress.done(entry.size);
   ctx.result.files += 1;
   ctx.result.bytes += entry.size;

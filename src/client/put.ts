@@ -26,9 +26,9 @@ import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { ChunkSender, TransferContext, isSessionLost, type TransferOptions, type TransferResult } from './transfer.js';
+import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -50,6 +50,8 @@ export interface PutStreamOptions extends TransferOptions {
 
 export interface PutTreeOptions extends TransferOptions {
   noOverwrite?: boolean;
+  /** How to find files the server already has (default `size-mtime`); see {@link CompareMode}. */
+  compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (localPath: string, err: unknown) => void;
 }
@@ -379,14 +381,48 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
   );
   const caps = await client.capabilities({ signal });
 
+  // What the server already holds under the root, in one listing (pages of up to 10,000).
+  const compare = options.compare ?? 'size-mtime';
+  const remote = new Map<string, Entry>();
+  if (compare !== 'none') {
+    try {
+      for await (const e of client.list(root, { recursive: true, signal })) if (e.type === 'file') remote.set(e.path, e);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    }
+  }
+
   // Remote paths are checked before anything is sent: a bad name must not sink a whole batch.
   const files: Array<LocalFile & { remote: string }> = [];
+  const unchanged: Array<LocalFile & { remote: string }> = [];
+  const candidates: Array<LocalFile & { remote: string; hash: string }> = [];
   for (const f of tree.files) {
+    let remotePath: string;
     try {
-      files.push({ ...f, remote: joinPath(root, f.rel) });
+      remotePath = joinPath(root, f.rel);
     } catch (err) {
       fail(f.local, err);
+      continue;
     }
+    const r = remote.get(remotePath);
+    const same = r !== undefined && r.size === f.size && (r.mode === undefined || r.mode === f.mode);
+    if (same && compare === 'size-mtime' && r.mtime === f.mtimeMs) unchanged.push({ ...f, remote: remotePath });
+    else if (same && compare === 'checksum' && r.hash) candidates.push({ ...f, remote: remotePath, hash: r.hash });
+    else files.push({ ...f, remote: remotePath });
+  }
+  // --checksum: read and chunk the candidates, several at once.
+  await forEachConcurrent(
+    candidates,
+    8,
+    async (f) => {
+      if ((await localFileHash(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
+      else files.push(f);
+    },
+    signal,
+  );
+  for (const f of unchanged) {
+    ctx.result.unchanged += 1;
+    ctx.result.bytesReused += f.size;
   }
   let total = 0;
   for (const f of files) total += f.size;
@@ -453,7 +489,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
   ]);
 
   const dirsToMake = tree.emptyDirs.map((d) => joinPath(root, d));
-  if (files.length === 0 && tree.emptyDirs.length === 0) dirsToMake.push(root);
+  if (tree.files.length === 0 && tree.emptyDirs.length === 0) dirsToMake.push(root);
   await forEachConcurrent(
     dirsToMake,
     ctx.parallel,
@@ -473,7 +509,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
     const first = failures[0].err;
     const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
     const msg = first instanceof Error ? first.message : String(first);
-    throw new FerryError(code, `${failures.length} of ${files.length + failures.length} entries failed; first: ${failures[0].path}: ${msg}`, {
+    throw new FerryError(code, `${failures.length} of ${tree.files.length} files failed; first: ${failures[0].path}: ${msg}`, {
       cause: first,
       details: { failed: failures.length, result },
     });

@@ -34,10 +34,20 @@ export interface TransferResult {
   bytesReused: number;
   /** Directories created (trees). */
   dirs: number;
+  /** Files of a tree left alone because the other side already had them (same size and mtime, or same hash). */
+  unchanged: number;
   /** Local entries skipped (symlinks, special files), with the reason. */
   skipped: Array<{ path: string; reason: string }>;
   elapsedMs: number;
 }
+
+/**
+ * How a tree transfer decides that a file is already in place and skips it:
+ * - `size-mtime` (default, like rsync and rclone): same size and modification time (and mode);
+ * - `checksum`: same content (the local file is chunked and its file hash compared);
+ * - `none`: transfer every file (content already present still does not travel).
+ */
+export type CompareMode = 'size-mtime' | 'checksum' | 'none';
 
 /** Internal: the state of one top-level operation, shared by the files in it. */
 export class TransferContext {
@@ -53,6 +63,7 @@ export class TransferContext {
     chunksTransferred: 0,
     bytesReused: 0,
     dirs: 0,
+    unchanged: 0,
     skipped: [],
     elapsedMs: 0,
   };
@@ -74,6 +85,8 @@ export class TransferContext {
   }
 
   private readonly controller = new AbortController();
+  /** Set by tree downloads: directories whose renames are made durable once, at the end. */
+  dirsToSync?: Set<string>;
   readonly signal: AbortSignal;
 
   /** Stops every request of the operation (after a failure that dooms it). */

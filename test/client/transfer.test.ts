@@ -275,6 +275,45 @@ describe('trees', () => {
     expect(g2.bytesTransferred).toBe(0);
   });
 
+  it('skips files already in place: same size and mtime, or same content with checksum', async () => {
+    const { utimes } = await import('node:fs/promises');
+    const src = join(tmp.path, 'src');
+    await mkdir(join(src, 'd'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeRandomFile(join(src, 'd', `f${i}`), 1000 + i);
+    await writeRandomFile(join(src, 'big'), 300_000);
+    expect((await client.putTree(src, '/t')).files).toBe(21);
+
+    let r = await client.putTree(src, '/t');
+    expect(r).toMatchObject({ files: 0, unchanged: 21 });
+
+    // Same size and mtime but other bytes: the quick check is fooled, a checksum is not.
+    const f0 = join(src, 'd', 'f0');
+    const st = await stat(f0);
+    await scribble(f0, 0, 10);
+    await utimes(f0, st.atime, st.mtime);
+    r = await client.putTree(src, '/t');
+    expect(r).toMatchObject({ files: 0, unchanged: 21 });
+    r = await client.putTree(src, '/t', { compare: 'checksum' });
+    expect(r).toMatchObject({ files: 1, unchanged: 20 });
+    expect(double.fileBytes('/t/d/f0').equals(await readFile(f0))).toBe(true);
+    // compare: 'none' commits every file again, but no content travels twice
+    const before = double.metrics.bodyBytes;
+    r = await client.putTree(src, '/t', { compare: 'none' });
+    expect(r).toMatchObject({ files: 21, unchanged: 0, bytesTransferred: 0 });
+    expect(double.metrics.bodyBytes).toBe(before);
+
+    const dst = join(tmp.path, 'dst');
+    expect((await client.getTree('/t', dst)).files).toBe(21);
+    expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
+    const g0 = join(dst, 'd', 'f0');
+    const gst = await stat(g0);
+    await scribble(g0, 0, 10);
+    await utimes(g0, gst.atime, gst.mtime);
+    expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
+    expect(await client.getTree('/t', dst, { compare: 'checksum' })).toMatchObject({ files: 1, unchanged: 20 });
+    expect(await sha256File(g0)).toBe(await sha256File(f0));
+  });
+
   it('skips symlinks with a warning', async () => {
     const warnings: string[] = [];
     const c = new FerryClient({ server: double.url, token: double.token, onWarning: (m) => warnings.push(m) });
