@@ -9,7 +9,7 @@ import { type Command, Option, InvalidArgumentError } from 'commander';
 import { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
-import { isFerryError } from '../core/errors.js';
+import { AbortedError, isFerryError } from '../core/errors.js';
 
 export interface ConnectionOpts {
   server?: string;
@@ -102,6 +102,11 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
   process.on('SIGTERM', onSignal);
   try {
     return await fn(ac.signal);
+  } catch (err) {
+    if (ac.signal.aborted && isFerryError(err, 'FERRY_ERR_ABORTED')) {
+      throw new AbortedError(`${(ac.signal.reason as Error).message}; run the same command again to resume`, { cause: err });
+    }
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

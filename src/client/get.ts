@@ -126,8 +126,10 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
         progress.done(chunks[i].size);
       }
     }
-    // Drop anything past the end (a longer older version); sparse-extend a shorter part.
-    await fh.truncate(manifest.size);
+    // Drop anything past the end (a part of a longer older version). A shorter part is not
+    // extended: parallel writes land roughly in file order, so the part's length tells an
+    // interrupted run how far it got, and the next run verifies only up to there.
+    if (partSize > manifest.size) await fh.truncate(manifest.size);
 
     // 2. Chunks of an older copy at DEST, found by content wherever they moved to.
     const needed = new Set<string>();
@@ -181,6 +183,8 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       signal,
     );
 
+    // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
+    await fh.truncate(manifest.size);
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
