@@ -9,11 +9,11 @@
  */
 import { once } from 'node:events';
 import { constants, type Stats } from 'node:fs';
-import { chmod, mkdir, open, rename, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
-import { chunkOffsets, fileHashOf } from '../core/manifest.js';
+import { FileHasher, chunkOffsets, fileHashOf } from '../core/manifest.js';
 import { normalizePath, relativePath } from '../core/path.js';
 import type { Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
@@ -136,8 +136,30 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
     for (let i = 0; i < chunks.length; i++) if (!have[i]) needed.add(chunks[i].hash);
     if (!options.noReuse && needed.size > 0 && destStat?.isFile() && destStat.size > 0) {
       const found = new Map<string, number>(); // hash -> offset in DEST
+      const destHash = new FileHasher();
       for await (const batch of chunkFile(dest, manifest.chunking, { signal })) {
-        for (const r of batch) if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
+        for (const r of batch) {
+          destHash.add(r.hash, r.size);
+          if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
+        }
+      }
+      if (destHash.size === manifest.size && destHash.digest() === manifest.hash) {
+        // DEST already is this file: nothing to copy or fetch; only times and mode may differ.
+        await fh.close();
+        await unlink(part).catch(() => {});
+        try {
+          await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
+          if (manifest.mode !== undefined) await chmod(dest, manifest.mode & 0o777);
+        } catch (err) {
+          throw fromSystemError(err, dest);
+        }
+        progress.done(manifest.size - reused);
+        ctx.result.files += 1;
+        ctx.result.bytes += manifest.size;
+        ctx.result.chunks += chunks.length;
+        ctx.result.bytesReused += manifest.size;
+        ctx.progress.fileDone();
+        return;
       }
       if (found.size > 0) {
         const old = await open(dest, 'r');

@@ -168,6 +168,19 @@ describe('putFile / getFile', () => {
     expect(double.metrics.chunkBytesServed).toBe(r.bytesTransferred);
   });
 
+  it('leaves an identical local copy in place, fixing only its mtime', async () => {
+    const src = join(tmp.path, 'a.bin');
+    const dst = join(tmp.path, 'b.bin');
+    await writeRandomFile(src, 2 * 1024 * 1024);
+    await client.putFile(src, '/a.bin');
+    await copyFile(src, dst);
+    const r = await client.getFile('/a.bin', dst);
+    expect(r).toMatchObject({ files: 1, bytesTransferred: 0, bytesReused: 2 * 1024 * 1024 });
+    expect(double.metrics.chunkBytesServed).toBe(0);
+    await expect(stat(dst + '.ferry-part')).rejects.toThrow();
+    expect(Math.round((await stat(dst)).mtimeMs)).toBe(Math.round((await stat(src)).mtimeMs));
+  });
+
   it('keeps the .ferry-part when aborted', async () => {
     const src = join(tmp.path, 'a.bin');
     const dst = join(tmp.path, 'b.bin');
