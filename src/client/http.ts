@@ -17,6 +17,7 @@ import {
   AuthRequiredError,
   FerryError,
   ForbiddenError,
+  InternalError,
   NetworkError,
   NotFoundError,
   PayloadTooLargeError,
@@ -152,6 +153,7 @@ export function errorFromTransport(err: unknown, what: string, signal?: AbortSig
   let out: FerryError;
   if (code && TIMEOUT_CODES.has(code)) out = new TimeoutError(`${what}: ${message}`, { cause: err });
   else if (code === 'UND_ERR_ABORTED' || (err as Error)?.name === 'AbortError') out = new NetworkError(`${what}: request aborted (${message})`, { cause: err });
+  else if (code === undefined) out = new InternalError(`${what}: ${message}`, { cause: err }); // a bug, not the network: never retried
   else out = new NetworkError(`${what}: ${message}`, { cause: err });
   if (code && CONNECT_CODES.has(code)) markNotProcessed(out);
   return out;

@@ -180,6 +180,7 @@ async function putFileAttempt(
     throw fromSystemError(err, localPath);
   }
   let session: UploadStatus | undefined;
+  let active: ChunkSender | undefined;
   try {
     // Small files (and retries that already know the chunk list) announce the whole
     // manifest at creation: one request fewer, and the server checks it at once.
@@ -195,13 +196,12 @@ async function putFileAttempt(
     const records: ChunkRecord[] = [];
     const firstByHash = new Map<string, ChunkRecord>();
     let sentBytes = 0;
-    let active!: ChunkSender;
     const load = (r: ChunkRecord) => () => readAt(fh!, r.offset, r.size, localPath);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
           sentBytes += r.size;
           continue;
         }
@@ -269,6 +269,7 @@ async function putFileAttempt(
       }
     }
   } catch (err) {
+    await active?.abandon(); // no request may still read the file once it is closed
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${localPath} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
     }
@@ -322,15 +323,20 @@ export async function putStream(client: FerryClient, source: AsyncIterable<Uint8
     }
     await sender.waitForRoom(maxHeld);
   };
-  for await (const c of chunkStream(source, caps.chunking, { signal })) {
-    hasher.add(c.hash, c.size);
-    chunks++;
-    batch.push(c);
-    batchBytes += c.size;
-    if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+  try {
+    for await (const c of chunkStream(source, caps.chunking, { signal })) {
+      hasher.add(c.hash, c.size);
+      chunks++;
+      batch.push(c);
+      batchBytes += c.size;
+      if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+    }
+    await flush();
+    await sender.drain();
+  } catch (err) {
+    await sender.abandon();
+    throw err;
   }
-  await flush();
-  await sender.drain();
   const size = hasher.size;
   const hash = size === 0 ? EMPTY_FILE_HASH : hasher.digest();
   await commitSafely(
@@ -460,7 +466,11 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
         try {
           await putBatch(ctx, caps, b, options);
         } catch (err) {
-          if (b.length === 1) return fail(b[0].local, err);
+          // A network or server failure would fail each file alike: report the batch.
+          if (b.length === 1 || (isFerryError(err) && err.retryable) || signal.aborted) {
+            for (const f of b) fail(f.local, err);
+            return;
+          }
           // One bad file must not sink its neighbours: retry them one by one.
           for (const f of b) {
             try {
@@ -538,9 +548,10 @@ async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<L
   );
   for (let attempt = 0; ; attempt++) {
     for (const p of progresses.splice(0)) p.reset();
+    let sender: ChunkSender | undefined;
     try {
       const session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
-      const sender = new ChunkSender(ctx, session.id, caps);
+      sender = new ChunkSender(ctx, session.id, caps);
       const lacking = new Set(session.missing);
       let sent = 0;
       for (const spec of specs) {
@@ -583,6 +594,7 @@ async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<L
       ctx.result.bytesReused += Math.max(0, bytes - sent);
       return;
     } catch (err) {
+      await sender?.abandon();
       if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
     }
   }

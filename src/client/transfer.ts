@@ -132,6 +132,10 @@ export class ChunkSender {
   private heldBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
 
+  /** Aborted at the first failure, so that the requests still running stop at once. */
+  private readonly controller = new AbortController();
+  private readonly signal: AbortSignal;
+
   constructor(
     private readonly ctx: TransferContext,
     private readonly uploadId: string,
@@ -139,6 +143,15 @@ export class ChunkSender {
   ) {
     this.packThreshold = caps.limits.packThreshold;
     this.maxPackBytes = caps.limits.maxPackBytes;
+    this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
+    setMaxListeners(0, this.signal);
+  }
+
+  /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
+  async abandon(): Promise<void> {
+    this.failure ??= new FerryError('FERRY_ERR_ABORTED', 'upload abandoned');
+    this.controller.abort();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   /** Whether `hash` was already handed over (sent or on its way). */
@@ -197,8 +210,8 @@ export class ChunkSender {
   }
 
   private throwIfFailed(): void {
-    if (this.failure !== undefined) throw this.failure;
     throwIfAborted(this.ctx.signal);
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private wakeRoomWaiters(): void {
@@ -216,7 +229,10 @@ export class ChunkSender {
   private start(job: () => Promise<void>): void {
     const p: Promise<void> = job()
       .catch((err) => {
-        this.failure ??= err;
+        if (this.failure === undefined) {
+          this.failure = err;
+          this.controller.abort(); // the others are doomed too: stop them now
+        }
       })
       .finally(() => {
         this.running.delete(p);
@@ -230,9 +246,9 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.ctx.signal });
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal });
         this.account([item]);
-      }, this.ctx.signal);
+      }, this.signal);
     } finally {
       item.release?.();
     }
@@ -254,9 +270,9 @@ export class ChunkSender {
           data.copy(body, o + PACK_FRAME_HEADER_BYTES);
           o += PACK_FRAME_HEADER_BYTES + it.size;
         }
-        await this.ctx.client.putPack(this.uploadId, body, { signal: this.ctx.signal });
+        await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal });
         this.account(items);
-      }, this.ctx.signal);
+      }, this.signal);
     } finally {
       for (const it of items) it.release?.();
     }

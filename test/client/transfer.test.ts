@@ -95,6 +95,17 @@ describe('putFile / getFile', () => {
     expect(double.faults[0].times).toBe(4);
   });
 
+  it('stops at once on a chunk the server refuses, leaving no request behind', async () => {
+    const src = join(tmp.path, 'a.bin');
+    await writeRandomFile(src, 8 * 1024 * 1024);
+    double.faults.push({ method: 'PUT', path: /\/chunks\//, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', status: 413, times: 1000 });
+    await expect(client.putFile(src, '/a.bin', { parallel: 8 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_PAYLOAD_TOO_LARGE'));
+    const puts = double.log.filter((l) => l.startsWith('PUT ')).length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(double.log.filter((l) => l.startsWith('PUT ')).length).toBe(puts); // nothing still running
+    expect(puts).toBeLessThanOrEqual(16);
+  });
+
   it('maps unknown error codes to FERRY_ERR_SERVER (5xx) and FERRY_ERR_PROTOCOL (4xx)', async () => {
     double.faults.push({ path: /\/stat/, code: 'FERRY_ERR_FUTURE_THING' as never, status: 502, times: 10 });
     await expect(client.stat('/')).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_SERVER'));
@@ -325,6 +336,20 @@ describe('trees', () => {
     expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
     expect(await client.getTree('/t', dst, { compare: 'checksum' })).toMatchObject({ files: 1, unchanged: 20 });
     expect(await sha256File(g0)).toBe(await sha256File(f0));
+  });
+
+  it('a file that cannot be committed does not sink the rest of its batch', async () => {
+    const src = join(tmp.path, 'src');
+    await mkdir(join(src, 'x'), { recursive: true });
+    for (let i = 0; i < 10; i++) await writeFile(join(src, `ok${i}.txt`), `file ${i}`);
+    await writeFile(join(src, 'x', 'inner.txt'), 'under x');
+    await client.putStream(Readable.from([Buffer.from('a file where a directory should be')]), '/t/x');
+    const errors: string[] = [];
+    const err = await client.putTree(src, '/t', { onFileError: (p) => errors.push(p) }).catch((e) => e);
+    expect(isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')).toBe(true);
+    expect((err as Error).message).toMatch(/^1 of 11 files failed/);
+    expect(errors).toEqual([join(src, 'x', 'inner.txt')]);
+    for (let i = 0; i < 10; i++) expect(double.fileBytes(`/t/ok${i}.txt`).toString()).toBe(`file ${i}`);
   });
 
   it('skips symlinks with a warning', async () => {
