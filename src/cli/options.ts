@@ -6,7 +6,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
-import { FerryClient } from '../client/client.js';
+import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
 import { AbortedError, isFerryError } from '../core/errors.js';
@@ -69,6 +69,8 @@ export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-reada
 /** Builds the SDK client from the options, the environment and the config file. */
 export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
   const debug = process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
+  // Loaded here, not at the top: `ferry --help` and friends should not pay for undici.
+  const { FerryClient } = await import('../client/client.js');
   return FerryClient.fromConfig({
     server: opts.server,
     token: opts.token,

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
-import { startServer } from '../../server/app.js';
+import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, defaultConfig } from '../../server/config.js';
 
 interface ServeOptions {
@@ -63,8 +63,11 @@ Examples:
         durable: opts.fsync,
         adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
       });
+      // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
+      const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
-      server.app.log.info({ event: 'ready', url: server.url, data: config.dataDir }, 'ferry server ready');
+      // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
+      process.stdout.write(JSON.stringify({ event: 'ready', url: server.url, data: config.dataDir, version: VERSION }) + '\n');
       if (!LOOPBACK.test(host)) {
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
       }
