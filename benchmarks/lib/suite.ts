@@ -1,0 +1,360 @@
+/**
+ * The side-by-side run: every tool through every workload, several runs, raw samples out.
+ *
+ * Each run starts every server afresh (timing its start and reading its idle RSS), then
+ * runs the workloads in order; within a workload the tools take turns, in an order that
+ * rotates from run to run, so that load from other processes on this shared machine and
+ * page-cache effects fall on all of them alike. Before each step: `sync` (so one tool's dirty
+ * pages are not written back during the next one's step) and a snapshot of the server's CPU
+ * and counters; after it: the deltas, the client's rusage, the server's peak RSS.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, open, rm, stat, utimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFerryServer, type FerryServer } from '../peers/ferry.js';
+import { startNginx, type Nginx } from '../peers/nginx.js';
+import type { PeerServer } from '../peers/server.js';
+import { startSshd, type Sshd } from '../peers/sshd.js';
+import { curlTool } from '../tools/curl.js';
+import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
+import { rcloneTool, rsyncTool, scpTool, sftpTool } from '../tools/ssh.js';
+import type { StepKind, Tool } from '../tools/tool.js';
+import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
+import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
+import { cleanupMeasure, cpuDelta, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
+import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
+import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
+
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'] as const;
+export type ToolId = (typeof ALL_TOOLS)[number];
+
+export interface SuiteOptions extends Sizes {
+  runs: number;
+  tools: ToolId[];
+  workloads: WorkloadId[];
+  /** Measure the physical limits in each run (SHA-256, disk write, loopback HTTP). */
+  limits: boolean;
+  /** Parent of the run directories (default: the OS temp dir). */
+  workDir?: string;
+  log: (line: string) => void;
+}
+
+export interface Sample {
+  run: number;
+  tool: ToolId;
+  workload: WorkloadId;
+  bytes: number;
+  wallSeconds: number;
+  clientCpu: Cpu;
+  serverCpu: Cpu;
+  clientPeakRssBytes: number;
+  serverPeakRssBytes: number;
+  /** ferry: VmHWM after a reset (exact); peers: the largest sampled RSS of the server's tree. */
+  serverPeakRssHow: 'vmhwm' | 'sampled';
+  bytesSent?: number;
+  load1: number;
+}
+
+export interface ServerStart {
+  run: number;
+  server: string;
+  readySeconds: number;
+  idleRssBytes: number;
+}
+
+export interface LimitSample {
+  run: number;
+  id: 'sha256-memory' | 'sha256-file' | 'disk-write' | 'loopback-http' | 'loopback-http-sha256';
+  bytes: number;
+  seconds: number;
+  load1: number;
+}
+
+export interface SuiteResult {
+  options: Omit<SuiteOptions, 'log'>;
+  machine: Machine;
+  startedAt: string;
+  finishedAt: string;
+  treeCommand: TreeCommand;
+  treeBytes: number;
+  loadAtStart: number[];
+  loadAtEnd: number[];
+  samples: Sample[];
+  starts: ServerStart[];
+  limits: LimitSample[];
+  /** Tool/workload pairs not run: the tool has no such mode (curl has no tree). */
+  skipped: { tool: ToolId; workload: WorkloadId; why: string }[];
+}
+
+interface Servers {
+  nginx?: Nginx;
+  sshd?: Sshd;
+  ferry?: FerryServer;
+  ferryNoFsync?: FerryServer;
+}
+
+const SSH_TOOLS: ToolId[] = ['scp', 'sftp', 'rsync', 'rclone'];
+
+async function settleAndMeasureIdle(server: PeerServer): Promise<number> {
+  // Give a just-started server a moment to finish lazy start-up work before calling it idle.
+  await new Promise((r) => setTimeout(r, 1000));
+  return treeRss([server.pid]);
+}
+
+async function startServers(dir: string, tools: ToolId[], run: number, starts: ServerStart[]): Promise<Servers> {
+  const s: Servers = {};
+  const record = async (server: PeerServer) => starts.push({ run, server: server.name, readySeconds: server.readySeconds, idleRssBytes: await settleAndMeasureIdle(server) });
+  try {
+    if (tools.includes('ferry')) {
+      s.ferry = await startFerryServer({ dataDir: join(dir, 'ferry-data'), name: 'ferry' });
+      await record(s.ferry);
+    }
+    if (tools.includes('ferry-nofsync')) {
+      s.ferryNoFsync = await startFerryServer({ dataDir: join(dir, 'ferry-nofsync-data'), args: ['--no-fsync'], name: 'ferry --no-fsync' });
+      await record(s.ferryNoFsync);
+    }
+    if (tools.includes('curl')) {
+      s.nginx = await startNginx(join(dir, 'nginx'));
+      await record(s.nginx);
+    }
+    if (tools.some((t) => SSH_TOOLS.includes(t))) {
+      s.sshd = await startSshd(join(dir, 'sshd'));
+      await record(s.sshd);
+    }
+  } catch (err) {
+    await stopServers(s);
+    throw err;
+  }
+  return s;
+}
+
+async function stopServers(s: Servers): Promise<void> {
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+}
+
+async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
+  const sshRoot = join(dir, 'ssh-files');
+  await mkdir(sshRoot, { recursive: true });
+  const out: Tool[] = [];
+  for (const id of tools) {
+    switch (id) {
+      case 'ferry':
+        out.push(ferryTool({ id, label: 'ferry', server: s.ferry!, workDir: dir, treeCommand }));
+        break;
+      case 'ferry-nofsync':
+        out.push(ferryTool({ id, label: 'ferry (server --no-fsync)', server: s.ferryNoFsync!, workDir: dir, treeCommand }));
+        break;
+      case 'curl':
+        out.push(curlTool(s.nginx!));
+        break;
+      case 'scp':
+        out.push(scpTool(s.sshd!, sshRoot));
+        break;
+      case 'sftp':
+        out.push(sftpTool(s.sshd!, sshRoot));
+        break;
+      case 'rsync':
+        out.push(rsyncTool(s.sshd!, sshRoot));
+        break;
+      case 'rclone':
+        out.push(await rcloneTool(s.sshd!, sshRoot, dir));
+        break;
+    }
+  }
+  return out;
+}
+
+/** Flush dirty pages so one step's writes are not written back during the next step. */
+function syncDisks(): void {
+  execFileSync('sync');
+}
+
+/** A download must have produced the source's bytes: size, and three sampled blocks. */
+async function checkSameBytes(a: string, b: string): Promise<void> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)]);
+  if (sa.size !== sb.size) throw new Error(`downloaded ${b}: ${sb.size} bytes, expected ${sa.size}`);
+  const fa = await open(a);
+  const fb = await open(b);
+  try {
+    for (const at of [0, Math.floor(sa.size / 2), Math.max(0, sa.size - 65536)]) {
+      const n = Math.min(65536, sa.size - at);
+      const ba = Buffer.alloc(n);
+      const bb = Buffer.alloc(n);
+      await fa.read(ba, 0, n, at);
+      await fb.read(bb, 0, n, at);
+      if (!ba.equals(bb)) throw new Error(`downloaded ${b} differs from ${a} near byte ${at}`);
+    }
+  } finally {
+    await fa.close();
+    await fb.close();
+  }
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
+  ensurePackages(undefined, o.log);
+  const startedAt = new Date().toISOString();
+  const loadAtStart = loadAverage();
+  const treeCommand = o.tools.some((t) => t.startsWith('ferry')) ? ferryTreeCommand() : 'put -r';
+  const root = await mkdtemp(join(o.workDir ?? tmpdir(), 'ferry-bench-'));
+  const samples: Sample[] = [];
+  const starts: ServerStart[] = [];
+  const limits: LimitSample[] = [];
+  const skipped: SuiteResult['skipped'] = [];
+  let treeBytes = 0;
+  try {
+    // Inputs, made once: every run starts its servers empty, so nothing dedups across runs.
+    const input = join(root, 'input');
+    await mkdir(input);
+    const big = join(input, 'big.bin');
+    const wants = (w: WorkloadId) => o.workloads.includes(w);
+    const needBig = o.workloads.some((w) => ['upload', 'download', 'reupload', 'edit'].includes(w));
+    o.log(`making inputs in ${input}`);
+    if (needBig || o.limits) await writeRandomFile(big, o.size);
+    const tree = join(input, 'tree');
+    if (wants('tree') || wants('tree-noop')) treeBytes = await makeTree(tree, o.files, o.minFile, o.maxFile);
+    const many = wants('many') ? await makeMany(join(input, 'many'), o.clients, o.clientSize) : [];
+
+    for (let run = 0; run < o.runs; run++) {
+      const dir = join(root, `run${run}`);
+      await mkdir(dir);
+      // A fresh copy of the big file per run: workloads 3 and 4 touch and edit it.
+      if (needBig && run > 0) await writeRandomFile(big, o.size);
+      const servers = await startServers(dir, o.tools, run, starts);
+      try {
+        const tools = await makeTools(servers, dir, o.tools, treeCommand);
+        // Rotate the order each run.
+        const order = tools.map((_, i) => tools[(i + run) % tools.length]);
+        if (o.limits) await measureLimits(run, big, dir, o, limits);
+        for (const w of WORKLOADS) {
+          if (!wants(w.id)) continue;
+          if (w.id === 'reupload') {
+            // Same bytes, new mtime: tools that trust size+mtime cannot skip it; they must compare content or send it.
+            const now = new Date();
+            await utimes(big, now, now);
+          }
+          if (w.id === 'edit') await scribble(big, Math.floor(o.size / 2 - o.edit / 2), Math.min(o.edit, o.size));
+          const bytes = w.bytes({ ...o, treeBytes });
+          for (const tool of order) {
+            if (w.needs && !wants(w.needs)) {
+              skipped.push({ tool: tool.id as ToolId, workload: w.id, why: `needs workload ${w.needs}` });
+              continue;
+            }
+            if (w.kind === 'tree' && !tool.uploadTree) {
+              skipped.push({ tool: tool.id as ToolId, workload: w.id, why: 'no tree mode' });
+              continue;
+            }
+            o.log(`run ${run + 1}/${o.runs}  ${w.number}. ${w.id.padEnd(9)} ${tool.label}`);
+            const download = join(dir, `download-${tool.id}.bin`);
+            const s = await measureStep(tool, w.kind, async () => {
+              switch (w.kind) {
+                case 'upload':
+                  await tool.prepare?.('big.bin');
+                  return { commands: [tool.upload(big, 'big.bin')] };
+                case 'download':
+                  return { commands: [tool.download('big.bin', download)] };
+                case 'tree':
+                  await tool.prepare?.('tree');
+                  return { commands: [tool.uploadTree!(tree, 'tree')] };
+                case 'many':
+                  await tool.prepare?.('many/x');
+                  return { commands: tool.uploadMany(many, 'many'), concurrent: true };
+              }
+            });
+            if (w.kind === 'download') {
+              await checkSameBytes(big, download);
+              await rm(download, { force: true });
+            }
+            samples.push({ run, tool: tool.id as ToolId, workload: w.id, bytes, ...s });
+            o.log(
+              `    ${s.wallSeconds.toFixed(2)} s  ${(bytes / 1e6 / s.wallSeconds).toFixed(0)} MB/s  cpu client ${(s.clientCpu.user + s.clientCpu.sys).toFixed(2)} s server ${(s.serverCpu.user + s.serverCpu.sys).toFixed(2)} s  load ${s.load1.toFixed(2)}`,
+            );
+          }
+          if (w.id === 'reupload' && o.limits) {
+            // The goal for workload 3 is relative to hashing the file locally: measure it now, under this load.
+            const load1 = loadAverage()[0];
+            limits.push({ run, id: 'sha256-file', bytes: o.size, seconds: await sha256File(big), load1 });
+          }
+        }
+      } finally {
+        await stopServers(servers);
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+    await cleanupMeasure();
+  }
+  const { log: _log, ...options } = o;
+  return {
+    options,
+    machine: describeMachine(),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    treeCommand,
+    treeBytes,
+    loadAtStart,
+    loadAtEnd: loadAverage(),
+    samples,
+    starts,
+    limits,
+    skipped: dedupeSkipped(skipped),
+  };
+}
+
+function dedupeSkipped(s: SuiteResult['skipped']): SuiteResult['skipped'] {
+  const seen = new Set<string>();
+  return s.filter((x) => {
+    const k = `${x.tool}/${x.workload}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+async function measureLimits(run: number, big: string, dir: string, o: SuiteOptions, out: LimitSample[]): Promise<void> {
+  const push = async (id: LimitSample['id'], fn: () => Promise<number>) => {
+    syncDisks();
+    const load1 = loadAverage()[0];
+    out.push({ run, id, bytes: o.size, seconds: await fn(), load1 });
+  };
+  o.log(`run ${run + 1}/${o.runs}  physical limits`);
+  await push('sha256-memory', () => sha256Memory(o.size));
+  await push('disk-write', () => diskWrite(dir, o.size));
+  await push('loopback-http', () => loopbackHttp(big, false));
+  await push('loopback-http-sha256', () => loopbackHttp(big, true));
+}
+
+type StepCost = Omit<Sample, 'run' | 'tool' | 'workload' | 'bytes'>;
+
+async function measureStep(tool: Tool, kind: StepKind, setup: () => Promise<{ commands: Command[]; concurrent?: boolean }>): Promise<StepCost> {
+  const { commands, concurrent } = await setup();
+  syncDisks();
+  const pid = tool.server.pid;
+  const before = await tool.snapshot?.();
+  const exact = tool.isFerry && (await resetPeakRss(pid));
+  const sampler = sampleRss([pid], 100);
+  const cpu0 = treeCpu([pid]);
+  const load1 = loadAverage()[0];
+  let client: ClientCost;
+  let sampled: number;
+  try {
+    client = concurrent ? await runClients(commands) : await runClient(commands[0]);
+  } finally {
+    sampled = sampler.stop();
+  }
+  // sshd's per-connection processes must be gone (reaped into its counters) before we read them.
+  if (tool.server.name === 'sshd') await waitForChildren(pid);
+  const serverCpu = cpuDelta(treeCpu([pid]), cpu0);
+  const bytesSent = await tool.bytesSent?.(kind, client, before);
+  return {
+    wallSeconds: client.wallSeconds,
+    clientCpu: client.cpu,
+    serverCpu,
+    clientPeakRssBytes: client.peakRssBytes,
+    serverPeakRssBytes: exact ? Math.max(peakRss(pid), sampled) : sampled,
+    serverPeakRssHow: exact ? 'vmhwm' : 'sampled',
+    ...(bytesSent === undefined ? {} : { bytesSent }),
+    load1,
+  };
+}

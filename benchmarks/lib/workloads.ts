@@ -1,0 +1,73 @@
+/** The workloads of issue 6, in the order they run (later ones build on the earlier ones' state). */
+import type { StepKind } from '../tools/tool.js';
+
+export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'tree' | 'tree-noop' | 'many';
+
+export interface Workload {
+  id: WorkloadId;
+  /** Issue 6's number for it. */
+  number: string;
+  kind: StepKind;
+  /** Filled in with the sizes of the run. */
+  title: (s: Sizes) => string;
+  /** Bytes the user asked to move (the MB/s column divides these by the wall time). */
+  bytes: (s: Sizes & { treeBytes: number }) => number;
+  /** Which earlier workload must have run on the same tool for this one to mean anything. */
+  needs?: WorkloadId;
+}
+
+export interface Sizes {
+  size: number;
+  edit: number;
+  files: number;
+  minFile: number;
+  maxFile: number;
+  clients: number;
+  clientSize: number;
+}
+
+export function human(bytes: number): string {
+  const units: [number, string][] = [
+    [1024 ** 3, 'GiB'],
+    [1024 ** 2, 'MiB'],
+    [1024, 'KiB'],
+  ];
+  for (const [n, u] of units) if (bytes >= n && bytes % (n / 1024) === 0) return `${+(bytes / n).toFixed(2)} ${u}`;
+  return `${bytes} B`;
+}
+
+export const WORKLOADS: Workload[] = [
+  { id: 'upload', number: '1', kind: 'upload', title: (s) => `upload ${human(s.size)} of new random data`, bytes: (s) => s.size },
+  { id: 'download', number: '2', kind: 'download', title: (s) => `download it (${human(s.size)})`, bytes: (s) => s.size, needs: 'upload' },
+  {
+    id: 'reupload',
+    number: '3',
+    kind: 'upload',
+    title: (s) => `upload the identical ${human(s.size)} again (same path, mtime touched)`,
+    bytes: (s) => s.size,
+    needs: 'upload',
+  },
+  {
+    id: 'edit',
+    number: '4',
+    kind: 'upload',
+    title: (s) => `upload after ${human(s.edit)} changed in the middle`,
+    bytes: (s) => s.size,
+    needs: 'upload',
+  },
+  {
+    id: 'tree',
+    number: '5a',
+    kind: 'tree',
+    title: (s) => `${s.files.toLocaleString('en')} files of ${human(s.minFile)}–${human(s.maxFile)}: first sync`,
+    bytes: (s) => s.treeBytes,
+  },
+  { id: 'tree-noop', number: '5b', kind: 'tree', title: () => 'the same tree: no-change re-sync', bytes: (s) => s.treeBytes, needs: 'tree' },
+  {
+    id: 'many',
+    number: '6',
+    kind: 'many',
+    title: (s) => `${s.clients} concurrent clients each uploading ${human(s.clientSize)}`,
+    bytes: (s) => s.clients * s.clientSize,
+  },
+];

@@ -1,0 +1,87 @@
+/**
+ * `npm run bench`: ferry side by side with curl→nginx, scp, sftp, rsync over ssh and rclone
+ * to sftp, on the same files, in one run (issue 6), plus the physical limits and the
+ * micro-benchmarks of the hot paths. Writes benchmarks/results/latest.md and latest.json and
+ * puts the summary table in the README.
+ *
+ *   npm run bench                                   # defaults: a few minutes per run, 3 runs
+ *   npm run bench -- --runs 5                       # on a quiet machine
+ *   npm run bench -- --quick                        # minute sizes, 1 run: does it all work?
+ *   npm run bench -- --tools ferry,rsync --workloads tree,tree-noop
+ *
+ * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
+ * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (ALL_TOOLS),
+ * --workloads (all), --no-limits, --no-micro, --out DIR (default benchmarks/results),
+ * --no-readme, --work DIR (where the temporary files go; default the OS temp dir).
+ *
+ * Needs root (sshd switches users; apt-get installs missing peers) on Debian.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Args } from './lib/args.js';
+import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
+import { ALL_TOOLS, runSuite, type ToolId } from './lib/suite.js';
+import { WORKLOADS, type WorkloadId } from './lib/workloads.js';
+import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
+
+const args = new Args();
+const quick = args.flag('quick');
+const log = (line: string) => process.stderr.write(line + '\n');
+
+const tools = (args.list('tools') ?? [...ALL_TOOLS]) as ToolId[];
+for (const t of tools) if (!(ALL_TOOLS as readonly string[]).includes(t)) throw new Error(`unknown tool ${t}; known: ${ALL_TOOLS.join(', ')}`);
+const workloads = (args.list('workloads') ?? WORKLOADS.map((w) => w.id)) as WorkloadId[];
+for (const w of workloads) if (!WORKLOADS.some((x) => x.id === w)) throw new Error(`unknown workload ${w}; known: ${WORKLOADS.map((x) => x.id).join(', ')}`);
+
+const options = {
+  size: args.size('size', quick ? '32MiB' : '1GiB'),
+  edit: args.size('edit', '1MiB'),
+  files: args.number('files', quick ? 200 : 10_000),
+  minFile: args.size('min-file', '1KiB'),
+  maxFile: args.size('max-file', '64KiB'),
+  clients: args.number('clients', quick ? 10 : 200),
+  clientSize: args.size('client-size', quick ? '256KiB' : '4MiB'),
+  runs: args.number('runs', quick ? 1 : 3),
+  tools,
+  workloads,
+  limits: !args.flag('no-limits'),
+  workDir: args.string('work', '') || undefined,
+  log,
+};
+const outDir = args.string('out', join(REPO_ROOT, 'benchmarks', 'results'));
+const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
+
+const result = await runSuite(options);
+
+let micro: MicroResults | undefined;
+if (!args.flag('no-micro')) {
+  // The micro-benchmarks are their own scripts (runnable alone); here they run with --json.
+  const runMicro = (script: string, extra: string[]) => {
+    log(`micro-benchmark ${script}`);
+    return JSON.parse(execFileSync(process.execPath, [benchScript(script), '--json', ...extra], { encoding: 'utf8', maxBuffer: 16 << 20 })) as unknown;
+  };
+  micro = {
+    chunking: runMicro('micro/chunking.js', quick ? ['--size', '64MiB', '--mem-size', '32MiB', '--runs', '1'] : ['--size', '512MiB', '--mem-size', '256MiB', '--runs', '3']),
+    chunkStore: runMicro('micro/chunk-store.js', quick ? ['--size', '32MiB', '--runs', '1'] : ['--size', '512MiB', '--runs', '3']),
+  } as MicroResults;
+}
+
+const summary = summarize(result, micro, command);
+await mkdir(outDir, { recursive: true });
+await writeFile(join(outDir, 'latest.json'), JSON.stringify({ ...summary, raw: result, micro }, null, 2) + '\n');
+const md = renderMarkdown(summary, micro);
+await writeFile(join(outDir, 'latest.md'), md);
+log(`wrote ${join(outDir, 'latest.md')} and latest.json`);
+
+if (!args.flag('no-readme')) {
+  const readme = join(REPO_ROOT, 'README.md');
+  const text = await readFile(readme, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const section = `${start}\n${renderReadmeSection(summary)}\n${end}`;
+  const next = text.includes(start) && text.includes(end) ? text.replace(new RegExp(`${start}[\\s\\S]*${end}`), () => section) : `${text.trimEnd()}\n\n## Benchmarks\n\n${section}\n`;
+  await writeFile(readme, next);
+  log('updated the README');
+}
+process.stdout.write(md);

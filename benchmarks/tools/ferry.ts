@@ -1,0 +1,79 @@
+/**
+ * Ferry through its CLI (`node bin/ferry.js`, process start included: what a user runs),
+ * against its own server. Trees go through `ferry sync` when the CLI has it, else
+ * `ferry put -r` (which skips files of equal size and mtime, like rsync's quick check).
+ * Concurrent clients are driven by one process of the SDK (ferry-load.ts): 200 Node
+ * processes would measure Node's start-up 200 times over on the 2 shared cores.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { Command } from '../lib/measure.js';
+import { FERRY_BIN, benchScript } from '../peers/ferry-bin.js';
+import type { FerryServer } from '../peers/ferry.js';
+import { manyName } from './curl.js';
+import type { StepKind, Tool } from './tool.js';
+
+export type TreeCommand = 'sync' | 'put -r';
+
+/** `ferry sync` once the sync engine is on this branch; `ferry put -r` until then. */
+export function ferryTreeCommand(): TreeCommand {
+  // An unknown command prints the top-level help (and exits 0): look for the command's own usage line.
+  const r = spawnSync(process.execPath, [FERRY_BIN, 'sync', '--help'], { encoding: 'utf8' });
+  return /Usage: ferry sync /.test(r.stdout ?? '') ? 'sync' : 'put -r';
+}
+
+export interface FerryToolOptions {
+  id: string;
+  label: string;
+  server: FerryServer;
+  /** For FERRY_CONFIG: a file that does not exist keeps the user's config out. */
+  workDir: string;
+  treeCommand: TreeCommand;
+  /** Node options for the client processes (`--cpu-prof ...` when profiling). */
+  nodeArgs?: string[];
+}
+
+interface Counters {
+  received: number;
+  served: number;
+}
+
+async function counters(server: FerryServer): Promise<Counters> {
+  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.token}` } });
+  if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
+  const text = await res.text();
+  const read = (name: string) => {
+    let sum = 0;
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
+    return sum;
+  };
+  return { received: read('ferry_chunk_bytes_received_total'), served: read('ferry_chunk_bytes_served_total') };
+}
+
+export function ferryTool(o: FerryToolOptions): Tool {
+  const env: NodeJS.ProcessEnv = { ...process.env, FERRY_SERVER: o.server.url, FERRY_TOKEN: o.server.token, FERRY_CONFIG: join(o.workDir, 'no-such-config.json') };
+  const ferry = (...args: string[]): Command => ({ cmd: process.execPath, args: [...(o.nodeArgs ?? []), FERRY_BIN, ...args], env });
+  const remote = (name: string) => `/${name}`;
+  return {
+    id: o.id,
+    label: o.label,
+    server: o.server,
+    isFerry: true,
+    upload: (local, name) => ferry('put', '-q', '--json', local, remote(name)),
+    download: (name, local) => ferry('get', '-q', '--json', remote(name), local),
+    uploadTree: (localDir, name) => (o.treeCommand === 'sync' ? ferry('sync', '--json', localDir, `ferry:${remote(name)}`) : ferry('put', '-r', '-q', '--json', localDir, remote(name))),
+    uploadMany: (locals, dirName) => [
+      {
+        cmd: process.execPath,
+        args: [...(o.nodeArgs ?? []), benchScript('tools/ferry-load.js'), o.server.url, ...locals.flatMap((l, i) => [l, `${remote(dirName)}/${manyName(i)}`])],
+        env,
+      },
+    ],
+    snapshot: () => counters(o.server),
+    bytesSent: async (kind: StepKind, _client, before) => {
+      const a = await counters(o.server);
+      const b = before as Counters;
+      return kind === 'download' ? a.served - b.served : a.received - b.received;
+    },
+  };
+}

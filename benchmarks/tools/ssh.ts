@@ -1,0 +1,113 @@
+/**
+ * The tools that go through OpenSSH's sshd: scp, sftp, rsync over ssh, rclone's sftp remote.
+ * All with their defaults (scp in OpenSSH 9 speaks the SFTP protocol; rclone runs 4
+ * transfers and 64 requests in flight per file), as a user would run them.
+ *
+ * Remote files live under `root/<tool>/`, a local directory that sshd serves; the bench
+ * makes remote directories directly (setup, not measured).
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Sshd } from '../peers/sshd.js';
+import { manyName } from './curl.js';
+import type { StepKind, Tool } from './tool.js';
+
+function base(id: string, label: string, sshd: Sshd, root: string): Pick<Tool, 'id' | 'label' | 'server' | 'isFerry' | 'prepare' | 'clear'> & { dir: string; remote: (name: string) => string } {
+  const dir = join(root, id);
+  return {
+    id,
+    label,
+    server: sshd,
+    isFerry: false,
+    dir,
+    remote: (name) => join(dir, name),
+    prepare: async (name) => {
+      await mkdir(dirname(join(dir, name)), { recursive: true });
+    },
+    clear: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export function scpTool(sshd: Sshd, root: string): Tool {
+  const b = base('scp', 'scp', sshd, root);
+  const scp = (...args: string[]) => ({ cmd: 'scp', args: ['-q', '-F', sshd.sshConfig, ...args] });
+  const at = (p: string) => `${sshd.host}:${p}`;
+  return {
+    ...b,
+    upload: (local, name) => scp(local, at(b.remote(name))),
+    download: (name, local) => scp(at(b.remote(name)), local),
+    // Into the parent, so the first copy creates <name> and later ones overwrite inside it.
+    uploadTree: (localDir, name) => scp('-r', localDir, at(dirname(b.remote(name)) + '/')),
+    uploadMany: (locals, dirName) => locals.map((l, i) => scp(l, at(b.remote(`${dirName}/${manyName(i)}`)))),
+  };
+}
+
+export function sftpTool(sshd: Sshd, root: string): Tool {
+  const b = base('sftp', 'sftp', sshd, root);
+  // Batch commands on stdin (-b -): any failing command fails the run.
+  const sftp = (batch: string) => ({ cmd: 'sftp', args: ['-q', '-F', sshd.sshConfig, '-b', '-', sshd.host], input: batch + '\n' });
+  const q = (p: string) => `"${p.replace(/(["\\])/g, '\\$1')}"`;
+  return {
+    ...b,
+    upload: (local, name) => sftp(`put ${q(local)} ${q(b.remote(name))}`),
+    download: (name, local) => sftp(`get ${q(b.remote(name))} ${q(local)}`),
+    uploadTree: (localDir, name) => sftp(`put -r ${q(localDir)} ${q(b.remote(name))}`),
+    uploadMany: (locals, dirName) => locals.map((l, i) => sftp(`put ${q(l)} ${q(b.remote(`${dirName}/${manyName(i)}`))}`)),
+  };
+}
+
+/** `Total bytes sent: 1,234` from rsync --stats, summed over concurrent clients' outputs. */
+function rsyncStat(text: string, what: 'sent' | 'received'): number | undefined {
+  const all = [...text.matchAll(new RegExp(`Total bytes ${what}: ([\\d,.]+)`, 'g'))];
+  return all.length ? all.reduce((n, m) => n + Number(m[1].replace(/[,.]/g, '')), 0) : undefined;
+}
+
+export function rsyncTool(sshd: Sshd, root: string): Tool {
+  const b = base('rsync', 'rsync over ssh', sshd, root);
+  const rsync = (...args: string[]) => ({ cmd: 'rsync', args: ['-a', '--stats', '-e', `ssh -F ${sshd.sshConfig}`, ...args] });
+  const at = (p: string) => `${sshd.host}:${p}`;
+  return {
+    ...b,
+    upload: (local, name) => rsync(local, at(b.remote(name))),
+    download: (name, local) => rsync(at(b.remote(name)), local),
+    uploadTree: (localDir, name) => rsync('--delete', `${localDir}/`, at(`${b.remote(name)}/`)),
+    uploadMany: (locals, dirName) => locals.map((l, i) => rsync(l, at(b.remote(`${dirName}/${manyName(i)}`)))),
+    bytesSent: async (kind: StepKind, client) => rsyncStat(client.stdout, kind === 'download' ? 'received' : 'sent'),
+  };
+}
+
+/**
+ * rclone's sftp remote. shell_type=unix with md5sum/sha1sum lets rclone hash remote files
+ * through sshd (root has a shell here), its best case: an identical file whose mtime changed
+ * is then checked by hash and not sent again. Against a server without a shell it would
+ * need shell_type=none and would re-send such a file.
+ */
+export async function rcloneTool(sshd: Sshd, root: string, configDir: string): Promise<Tool> {
+  const b = base('rclone', 'rclone → sftp', sshd, root);
+  const config = join(configDir, 'rclone.conf');
+  await writeFile(
+    config,
+    [
+      '[bench]',
+      'type = sftp',
+      'host = 127.0.0.1',
+      `port = ${sshd.port}`,
+      `user = ${sshd.user}`,
+      `key_file = ${sshd.clientKey}`,
+      `known_hosts_file = ${sshd.knownHosts}`,
+      'shell_type = unix',
+      'md5sum_command = md5sum',
+      'sha1sum_command = sha1sum',
+      '',
+    ].join('\n'),
+  );
+  const rclone = (...args: string[]) => ({ cmd: 'rclone', args: ['--config', config, '-q', ...args] });
+  const at = (p: string) => `bench:${p}`;
+  return {
+    ...b,
+    upload: (local, name) => rclone('copyto', local, at(b.remote(name))),
+    download: (name, local) => rclone('copyto', at(b.remote(name)), local),
+    uploadTree: (localDir, name) => rclone('sync', localDir, at(b.remote(name))),
+    uploadMany: (locals, dirName) => locals.map((l, i) => rclone('copyto', l, at(b.remote(`${dirName}/${manyName(i)}`)))),
+  };
+}
