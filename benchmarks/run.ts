@@ -11,7 +11,8 @@
  *
  * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
  * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (ALL_TOOLS),
- * --workloads (all), --no-limits, --no-micro, --out DIR (default benchmarks/results),
+ * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
+ * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir).
  *
  * Needs root (sshd switches users; apt-get installs missing peers) on Debian.
@@ -22,7 +23,7 @@ import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
 import { ALL_TOOLS, runSuite, type ToolId } from './lib/suite.js';
-import { WORKLOADS, type WorkloadId } from './lib/workloads.js';
+import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 
 const args = new Args();
@@ -31,7 +32,8 @@ const log = (line: string) => process.stderr.write(line + '\n');
 
 const tools = (args.list('tools') ?? [...ALL_TOOLS]) as ToolId[];
 for (const t of tools) if (!(ALL_TOOLS as readonly string[]).includes(t)) throw new Error(`unknown tool ${t}; known: ${ALL_TOOLS.join(', ')}`);
-const workloads = (args.list('workloads') ?? WORKLOADS.map((w) => w.id)) as WorkloadId[];
+const asked = args.list('workloads');
+const workloads = (asked?.includes('all') ? WORKLOADS.map((w) => w.id) : (asked ?? DEFAULT_WORKLOADS)) as WorkloadId[];
 for (const w of workloads) if (!WORKLOADS.some((x) => x.id === w)) throw new Error(`unknown workload ${w}; known: ${WORKLOADS.map((x) => x.id).join(', ')}`);
 
 const options = {

@@ -9,9 +9,9 @@
  * and counters; after it: the deltas, the client's rusage, the server's peak RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { startFerryServer, type FerryServer } from '../peers/ferry.js';
 import { startNginx, type Nginx } from '../peers/nginx.js';
 import type { PeerServer } from '../peers/server.js';
@@ -170,6 +170,23 @@ function syncDisks(): void {
   execFileSync('sync');
 }
 
+/** A downloaded tree must hold the same files with the same sizes. */
+async function checkTree(src: string, dst: string): Promise<void> {
+  const list = async (root: string) => {
+    const out = new Map<string, number>();
+    for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+      if (e.isFile()) {
+        const p = join(e.parentPath, e.name);
+        out.set(relative(root, p), (await stat(p)).size);
+      }
+    }
+    return out;
+  };
+  const [a, b] = await Promise.all([list(src), list(dst)]);
+  if (a.size !== b.size) throw new Error(`downloaded tree ${dst}: ${b.size} files, expected ${a.size}`);
+  for (const [k, n] of a) if (b.get(k) !== n) throw new Error(`downloaded tree ${dst}: ${k} is ${b.get(k)} bytes, expected ${n}`);
+}
+
 /** A download must have produced the source's bytes: size, and three sampled blocks. */
 async function checkSameBytes(a: string, b: string): Promise<void> {
   const [sa, sb] = await Promise.all([stat(a), stat(b)]);
@@ -208,11 +225,11 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     await mkdir(input);
     const big = join(input, 'big.bin');
     const wants = (w: WorkloadId) => o.workloads.includes(w);
-    const needBig = o.workloads.some((w) => ['upload', 'download', 'reupload', 'edit'].includes(w));
+    const needBig = o.workloads.some((w) => ['upload', 'download', 'reupload', 'edit', 'download-delta'].includes(w));
     o.log(`making inputs in ${input}`);
     if (needBig || o.limits) await writeRandomFile(big, o.size);
     const tree = join(input, 'tree');
-    if (wants('tree') || wants('tree-noop')) treeBytes = await makeTree(tree, o.files, o.minFile, o.maxFile);
+    if (o.workloads.some((w) => w.startsWith('tree'))) treeBytes = await makeTree(tree, o.files, o.minFile, o.maxFile);
     const many = wants('many') ? await makeMany(join(input, 'many'), o.clients, o.clientSize) : [];
 
     for (let run = 0; run < o.runs; run++) {
@@ -236,16 +253,19 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           if (w.id === 'edit') await scribble(big, Math.floor(o.size / 2 - o.edit / 2), Math.min(o.edit, o.size));
           const bytes = w.bytes({ ...o, treeBytes });
           for (const tool of order) {
-            if (w.needs && !wants(w.needs)) {
-              skipped.push({ tool: tool.id as ToolId, workload: w.id, why: `needs workload ${w.needs}` });
+            const missing = (w.needs ?? []).filter((n) => !wants(n));
+            if (missing.length) {
+              skipped.push({ tool: tool.id as ToolId, workload: w.id, why: `needs workload ${missing.join(', ')}` });
               continue;
             }
-            if (w.kind === 'tree' && !tool.uploadTree) {
+            if ((w.kind === 'tree' && !tool.uploadTree) || (w.kind === 'tree-download' && !tool.downloadTree)) {
               skipped.push({ tool: tool.id as ToolId, workload: w.id, why: 'no tree mode' });
               continue;
             }
             o.log(`run ${run + 1}/${o.runs}  ${w.number}. ${w.id.padEnd(9)} ${tool.label}`);
+            // Each tool's local copies: the big file's (kept from 2 for 4b) and the tree's.
             const download = join(dir, `download-${tool.id}.bin`);
+            const treeDown = join(dir, `down-${tool.id}`, 'tree');
             const s = await measureStep(tool, w.kind, async () => {
               switch (w.kind) {
                 case 'upload':
@@ -256,6 +276,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
                 case 'tree':
                   await tool.prepare?.('tree');
                   return { commands: [tool.uploadTree!(tree, 'tree')] };
+                case 'tree-download':
+                  await mkdir(dirname(treeDown), { recursive: true });
+                  return { commands: [tool.downloadTree!('tree', treeDown)] };
                 case 'many':
                   await tool.prepare?.('many/x');
                   return { commands: tool.uploadMany(many, 'many'), concurrent: true };
@@ -263,8 +286,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             });
             if (w.kind === 'download') {
               await checkSameBytes(big, download);
-              await rm(download, { force: true });
+              // 4b downloads the edited file over this copy.
+              if (w.id === 'download-delta' || !wants('download-delta')) await rm(download, { force: true });
             }
+            if (w.kind === 'tree-download') await checkTree(tree, treeDown);
             samples.push({ run, tool: tool.id as ToolId, workload: w.id, bytes, ...s });
             o.log(
               `    ${s.wallSeconds.toFixed(2)} s  ${(bytes / 1e6 / s.wallSeconds).toFixed(0)} MB/s  cpu client ${(s.clientCpu.user + s.clientCpu.sys).toFixed(2)} s server ${(s.serverCpu.user + s.serverCpu.sys).toFixed(2)} s  load ${s.load1.toFixed(2)}`,

@@ -1,7 +1,7 @@
 /** The workloads of issue 6, in the order they run (later ones build on the earlier ones' state). */
 import type { StepKind } from '../tools/tool.js';
 
-export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'tree' | 'tree-noop' | 'many';
+export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'download-delta' | 'tree' | 'tree-noop' | 'tree-download' | 'tree-download-noop' | 'many';
 
 export interface Workload {
   id: WorkloadId;
@@ -12,8 +12,10 @@ export interface Workload {
   title: (s: Sizes) => string;
   /** Bytes the user asked to move (the MB/s column divides these by the wall time). */
   bytes: (s: Sizes & { treeBytes: number }) => number;
-  /** Which earlier workload must have run on the same tool for this one to mean anything. */
-  needs?: WorkloadId;
+  /** Earlier workloads that must have run on the same tool for this one to mean anything. */
+  needs?: WorkloadId[];
+  /** Not in issue 6's list: runs only when asked for (`--workloads all` or by name). */
+  extra?: boolean;
 }
 
 export interface Sizes {
@@ -38,14 +40,14 @@ export function human(bytes: number): string {
 
 export const WORKLOADS: Workload[] = [
   { id: 'upload', number: '1', kind: 'upload', title: (s) => `upload ${human(s.size)} of new random data`, bytes: (s) => s.size },
-  { id: 'download', number: '2', kind: 'download', title: (s) => `download it (${human(s.size)})`, bytes: (s) => s.size, needs: 'upload' },
+  { id: 'download', number: '2', kind: 'download', title: (s) => `download it (${human(s.size)})`, bytes: (s) => s.size, needs: ['upload'] },
   {
     id: 'reupload',
     number: '3',
     kind: 'upload',
     title: (s) => `upload the identical ${human(s.size)} again (same path, mtime touched)`,
     bytes: (s) => s.size,
-    needs: 'upload',
+    needs: ['upload'],
   },
   {
     id: 'edit',
@@ -53,7 +55,16 @@ export const WORKLOADS: Workload[] = [
     kind: 'upload',
     title: (s) => `upload after ${human(s.edit)} changed in the middle`,
     bytes: (s) => s.size,
-    needs: 'upload',
+    needs: ['upload'],
+  },
+  {
+    id: 'download-delta',
+    number: '4b',
+    kind: 'download',
+    title: (s) => `download the edited file over the older local copy (${human(s.size)})`,
+    bytes: (s) => s.size,
+    needs: ['download', 'edit'],
+    extra: true,
   },
   {
     id: 'tree',
@@ -62,7 +73,9 @@ export const WORKLOADS: Workload[] = [
     title: (s) => `${s.files.toLocaleString('en')} files of ${human(s.minFile)}–${human(s.maxFile)}: first sync`,
     bytes: (s) => s.treeBytes,
   },
-  { id: 'tree-noop', number: '5b', kind: 'tree', title: () => 'the same tree: no-change re-sync', bytes: (s) => s.treeBytes, needs: 'tree' },
+  { id: 'tree-noop', number: '5b', kind: 'tree', title: () => 'the same tree: no-change re-sync', bytes: (s) => s.treeBytes, needs: ['tree'] },
+  { id: 'tree-download', number: '5c', kind: 'tree-download', title: () => 'download the tree into an empty directory', bytes: (s) => s.treeBytes, needs: ['tree'], extra: true },
+  { id: 'tree-download-noop', number: '5d', kind: 'tree-download', title: () => 'download the tree again (no change)', bytes: (s) => s.treeBytes, needs: ['tree-download'], extra: true },
   {
     id: 'many',
     number: '6',
@@ -71,3 +84,6 @@ export const WORKLOADS: Workload[] = [
     bytes: (s) => s.clients * s.clientSize,
   },
 ];
+
+/** Issue 6's workloads: what `npm run bench` runs unless told otherwise. */
+export const DEFAULT_WORKLOADS: WorkloadId[] = WORKLOADS.filter((w) => !w.extra).map((w) => w.id);

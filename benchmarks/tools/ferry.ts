@@ -62,6 +62,7 @@ export function ferryTool(o: FerryToolOptions): Tool {
     upload: (local, name) => ferry('put', '-q', '--json', local, remote(name)),
     download: (name, local) => ferry('get', '-q', '--json', remote(name), local),
     uploadTree: (localDir, name) => (o.treeCommand === 'sync' ? ferry('sync', '--json', localDir, `ferry:${remote(name)}`) : ferry('put', '-r', '-q', '--json', localDir, remote(name))),
+    downloadTree: (name, localDir) => (o.treeCommand === 'sync' ? ferry('sync', '--json', `ferry:${remote(name)}`, localDir) : ferry('get', '-r', '-q', '--json', remote(name), localDir)),
     uploadMany: (locals, dirName) => [
       {
         cmd: process.execPath,
@@ -73,7 +74,7 @@ export function ferryTool(o: FerryToolOptions): Tool {
     bytesSent: async (kind: StepKind, _client, before) => {
       const a = await counters(o.server);
       const b = before as Counters;
-      return kind === 'download' ? a.served - b.served : a.received - b.received;
+      return kind === 'download' || kind === 'tree-download' ? a.served - b.served : a.received - b.received;
     },
   };
 }

@@ -38,6 +38,7 @@ export function scpTool(sshd: Sshd, root: string): Tool {
     download: (name, local) => scp(at(b.remote(name)), local),
     // Into the parent, so the first copy creates <name> and later ones overwrite inside it.
     uploadTree: (localDir, name) => scp('-r', localDir, at(dirname(b.remote(name)) + '/')),
+    downloadTree: (name, localDir) => scp('-r', at(b.remote(name)), dirname(localDir) + '/'),
     uploadMany: (locals, dirName) => locals.map((l, i) => scp(l, at(b.remote(`${dirName}/${manyName(i)}`)))),
   };
 }
@@ -51,7 +52,9 @@ export function sftpTool(sshd: Sshd, root: string): Tool {
     ...b,
     upload: (local, name) => sftp(`put ${q(local)} ${q(b.remote(name))}`),
     download: (name, local) => sftp(`get ${q(b.remote(name))} ${q(local)}`),
-    uploadTree: (localDir, name) => sftp(`put -r ${q(localDir)} ${q(b.remote(name))}`),
+    // Into the parent, as for scp: `put -r` into an existing directory nests the tree in it.
+    uploadTree: (localDir, name) => sftp(`put -r ${q(localDir)} ${q(dirname(b.remote(name)) + '/')}`),
+    downloadTree: (name, localDir) => sftp(`get -r ${q(b.remote(name))} ${q(dirname(localDir) + '/')}`),
     uploadMany: (locals, dirName) => locals.map((l, i) => sftp(`put ${q(l)} ${q(b.remote(`${dirName}/${manyName(i)}`))}`)),
   };
 }
@@ -71,16 +74,18 @@ export function rsyncTool(sshd: Sshd, root: string): Tool {
     upload: (local, name) => rsync(local, at(b.remote(name))),
     download: (name, local) => rsync(at(b.remote(name)), local),
     uploadTree: (localDir, name) => rsync('--delete', `${localDir}/`, at(`${b.remote(name)}/`)),
+    downloadTree: (name, localDir) => rsync('--delete', at(`${b.remote(name)}/`), `${localDir}/`),
     uploadMany: (locals, dirName) => locals.map((l, i) => rsync(l, at(b.remote(`${dirName}/${manyName(i)}`)))),
-    bytesSent: async (kind: StepKind, client) => rsyncStat(client.stdout, kind === 'download' ? 'received' : 'sent'),
+    bytesSent: async (kind: StepKind, client) => rsyncStat(client.stdout, kind === 'download' || kind === 'tree-download' ? 'received' : 'sent'),
   };
 }
 
 /**
- * rclone's sftp remote. shell_type=unix with md5sum/sha1sum lets rclone hash remote files
- * through sshd (root has a shell here), its best case: an identical file whose mtime changed
- * is then checked by hash and not sent again. Against a server without a shell it would
- * need shell_type=none and would re-send such a file.
+ * rclone's sftp remote with shell_type=none: rclone runs no remote commands, so it has no
+ * remote hashes and compares by size and mtime (an identical file whose mtime changed is sent
+ * again). With shell_type=unix it would hash remote files through `md5sum`, one ssh exec
+ * per file, to verify each upload: measured here, that made 200 small files take 39 s
+ * instead of 1.6 s (server CPU 24 s), so the fast and usual setting is what we compare with.
  */
 export async function rcloneTool(sshd: Sshd, root: string, configDir: string): Promise<Tool> {
   const b = base('rclone', 'rclone → sftp', sshd, root);
@@ -95,9 +100,7 @@ export async function rcloneTool(sshd: Sshd, root: string, configDir: string): P
       `user = ${sshd.user}`,
       `key_file = ${sshd.clientKey}`,
       `known_hosts_file = ${sshd.knownHosts}`,
-      'shell_type = unix',
-      'md5sum_command = md5sum',
-      'sha1sum_command = sha1sum',
+      'shell_type = none',
       '',
     ].join('\n'),
   );
@@ -108,6 +111,7 @@ export async function rcloneTool(sshd: Sshd, root: string, configDir: string): P
     upload: (local, name) => rclone('copyto', local, at(b.remote(name))),
     download: (name, local) => rclone('copyto', at(b.remote(name)), local),
     uploadTree: (localDir, name) => rclone('sync', localDir, at(b.remote(name))),
+    downloadTree: (name, localDir) => rclone('sync', at(b.remote(name)), localDir),
     uploadMany: (locals, dirName) => locals.map((l, i) => rclone('copyto', l, at(b.remote(`${dirName}/${manyName(i)}`)))),
   };
 }

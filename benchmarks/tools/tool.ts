@@ -9,7 +9,7 @@
 import type { ClientCost, Command } from '../lib/measure.js';
 import type { PeerServer } from '../peers/server.js';
 
-export type StepKind = 'upload' | 'download' | 'tree' | 'many';
+export type StepKind = 'upload' | 'download' | 'tree' | 'tree-download' | 'many';
 
 export interface Tool {
   /** Short id used in options and JSON (`ferry`, `curl`, `scp`...). */
@@ -24,6 +24,11 @@ export interface Tool {
   download(name: string, local: string): Command;
   /** Make the remote tree `name` match the local directory; undefined when the tool has no tree mode. */
   uploadTree?(localDir: string, name: string): Command;
+  /**
+   * Make the local directory `localDir` match the remote tree `name` (a directory named
+   * like the remote one, in a parent that exists); undefined when the tool has no tree mode.
+   */
+  downloadTree?(name: string, localDir: string): Command;
   /** One client per file, all at once. A tool may drive them from one process (ferry's SDK load generator). */
   uploadMany(locals: string[], dirName: string): Command[];
   /** Called before each step; what it returns is handed to bytesSent after. */

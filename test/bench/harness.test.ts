@@ -1,0 +1,73 @@
+/**
+ * Smoke test of the benchmark harness (`npm run bench`), so it cannot rot unnoticed: minute
+ * sizes, ferry against one peer (rsync over ssh, which counts its bytes too), every
+ * workload (the extra ones too), one run. It asserts what the figures must say whatever the machine's speed
+ * (bytes sent by dedup and delta, every cell filled, the report rendered), never timings.
+ *
+ * Needs root: sshd switches to the logging-in user; the harness installs missing packages.
+ */
+import { describe, expect, it } from 'vitest';
+import { renderMarkdown, renderReadmeSection, summarize } from '../../benchmarks/lib/report.js';
+import { runSuite } from '../../benchmarks/lib/suite.js';
+import { WORKLOADS } from '../../benchmarks/lib/workloads.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+describe.skipIf(process.getuid?.() !== 0)('benchmark harness', () => {
+  it('runs every workload for ferry and rsync and reports what each sent', async () => {
+    const size = 3 * MiB;
+    const r = await runSuite({
+      size,
+      edit: 64 * KiB,
+      files: 40,
+      minFile: KiB,
+      maxFile: 8 * KiB,
+      clients: 3,
+      clientSize: 64 * KiB,
+      runs: 1,
+      tools: ['ferry', 'rsync'],
+      workloads: WORKLOADS.map((w) => w.id),
+      limits: true,
+      log: () => {},
+    });
+    expect(r.samples).toHaveLength(WORKLOADS.length * 2);
+    for (const s of r.samples) {
+      expect(s.wallSeconds, `${s.tool} ${s.workload}`).toBeGreaterThan(0);
+      expect(s.serverPeakRssBytes, `${s.tool} ${s.workload}`).toBeGreaterThan(0);
+      expect(s.bytesSent, `${s.tool} ${s.workload} bytes sent`).toBeTypeOf('number');
+    }
+    const sent = (tool: string, workload: string) => r.samples.find((s) => s.tool === tool && s.workload === workload)!.bytesSent!;
+    // ferry's counters: new data travels in full, identical data not at all, an edit only in part.
+    expect(sent('ferry', 'upload')).toBe(size);
+    expect(sent('ferry', 'download')).toBe(size);
+    expect(sent('ferry', 'reupload')).toBe(0);
+    expect(sent('ferry', 'edit')).toBeGreaterThan(0);
+    expect(sent('ferry', 'edit')).toBeLessThan(size);
+    expect(sent('ferry', 'download-delta')).toBeLessThan(size);
+    expect(sent('ferry', 'tree')).toBe(r.treeBytes);
+    expect(sent('ferry', 'tree-download')).toBe(r.treeBytes);
+    expect(sent('ferry', 'tree-download-noop')).toBe(0);
+    expect(sent('ferry', 'tree-noop')).toBe(0);
+    expect(sent('ferry', 'many')).toBe(3 * 64 * KiB);
+    // rsync --stats: the delta algorithm sends less than the file for the edit.
+    expect(sent('rsync', 'upload')).toBeGreaterThanOrEqual(size);
+    expect(sent('rsync', 'edit')).toBeLessThan(size / 2);
+    expect(sent('rsync', 'tree-noop')).toBeLessThan(r.treeBytes / 10);
+    expect(sent('rsync', 'download-delta')).toBeLessThan(size / 2);
+    // Client CPU comes from /usr/bin/time: a Node process always uses some.
+    const ferryUpload = r.samples.find((s) => s.tool === 'ferry' && s.workload === 'upload')!;
+    expect(ferryUpload.clientCpu.user + ferryUpload.clientCpu.sys).toBeGreaterThan(0);
+    expect(ferryUpload.serverPeakRssHow).toBe('vmhwm');
+    expect(r.starts.map((s) => s.server).sort()).toEqual(['ferry', 'sshd']);
+    expect(r.limits.map((l) => l.id).sort()).toEqual(['disk-write', 'loopback-http', 'loopback-http-sha256', 'sha256-file', 'sha256-memory']);
+
+    const summary = summarize(r, undefined, 'test');
+    const md = renderMarkdown(summary);
+    for (const w of WORKLOADS) expect(md).toContain(`### ${w.number}. `);
+    expect(md).toMatch(/\| rsync over ssh \| \d/);
+    expect(summary.goals.some((g) => g.goal.startsWith('3. identical re-upload'))).toBe(true);
+    expect(summary.goals.find((g) => g.goal.startsWith('5a. first sync'))?.met).toBeTypeOf('boolean');
+    expect(renderReadmeSection(summary)).toContain('| workload | ferry | rsync over ssh |');
+  }, 180_000);
+});
