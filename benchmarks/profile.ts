@@ -65,10 +65,10 @@ async function requestsByRoute(server: FerryServer): Promise<{ route: string; co
   return [...counts].map(([route, count]) => ({ route, count })).sort((a, b) => b.count - a.count);
 }
 
-async function profilesIn(dir: string, side: 'client' | 'server'): Promise<ThreadProfile[]> {
+async function profilesIn(dir: string, side: 'client' | 'server', skipMs = 0): Promise<ThreadProfile[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.cpuprofile')).sort();
   const out: ThreadProfile[] = [];
-  for (const n of names) out.push({ side, ...(await summarizeProfile(join(dir, n), top)) });
+  for (const n of names) out.push({ side, ...(await summarizeProfile(join(dir, n), top, skipMs)) });
   // The main thread first (the busiest profile), then workers.
   return out.sort((a, b) => b.busyMs - a.busyMs);
 }
@@ -88,8 +88,11 @@ try {
     const sDir = join(profDir, scenario);
     await mkdir(join(sDir, 'server'), { recursive: true });
     await mkdir(join(sDir, 'client'), { recursive: true });
+    const spawnedAt = performance.now();
     const server = await startFerryServer({ dataDir, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'server')] });
     let result: Omit<ScenarioResult, 'threads'>;
+    // The server's profile is cut to the client's run: its own start-up is not the workload.
+    let serverSkipMs = 0;
     try {
       const tool = ferryTool({ id: 'ferry', label: 'ferry', server, workDir: work, treeCommand, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'client')] });
       let cmd: Command;
@@ -117,6 +120,7 @@ try {
       log(`profiling ${scenario}: ${cmd.args.slice(-4).join(' ')}`);
       const cpu0 = treeCpu([server.pid]);
       const load1 = loadavg()[0];
+      serverSkipMs = performance.now() - spawnedAt;
       const c = await runClient(cmd);
       const serverCpu = cpuDelta(treeCpu([server.pid]), cpu0);
       result = {
@@ -132,7 +136,7 @@ try {
       // The profile is written when the server exits normally (it handles SIGTERM).
       await server.stop();
     }
-    const threads = [...(await profilesIn(join(sDir, 'client'), 'client')), ...(await profilesIn(join(sDir, 'server'), 'server'))];
+    const threads = [...(await profilesIn(join(sDir, 'client'), 'client')), ...(await profilesIn(join(sDir, 'server'), 'server', serverSkipMs))];
     results.push({ ...result, threads });
     log(`  ${result.wallSeconds.toFixed(2)} s; client ${result.client.user.toFixed(2)} u + ${result.client.sys.toFixed(2)} s; server ${result.server.user.toFixed(2)} u + ${result.server.sys.toFixed(2)} s`);
   }
@@ -153,7 +157,7 @@ const md: string[] = ['# Where ferry spends its time: CPU profiles', ''];
 const m = describeMachine();
 md.push(
   `Taken ${new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} on ${m.cpus} × ${m.cpuModel}, Node ${m.node}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
-  `\`node --cpu-prof\` on the CLI and on the server (all threads), ${human(size)} file, ${files.toLocaleString('en')} small files; one profiled run each (profiling costs a few per cent). ` +
+  `\`node --cpu-prof\` on the CLI (whole process, start-up included: the user waits for it) and on the server (all threads, from the moment the client starts), ${human(size)} file, ${files.toLocaleString('en')} small files; one profiled run each (profiling costs a few per cent). ` +
     'Self time: time spent in the function itself, not its callees; share of the thread\'s busy (non-idle) samples. `(program)` is V8/Node native work not attributed to a JS frame (often I/O syscalls, the event loop, libuv); `(native)` are C++ builtins called from JS (hash updates, buffer copies).',
   '',
 );
