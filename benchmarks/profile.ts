@@ -3,8 +3,9 @@
  *
  * Runs the CLI against a server on loopback with `node --cpu-prof` on both (every thread,
  * workers included), scenario by scenario, the server restarted for each so each profile
- * covers one scenario: a new upload of --size, its download, the identical re-upload, a
- * first sync of --files small files and the no-change re-sync. For each: wall time, user and
+ * covers one scenario: the server's start-up to its ready line, a new upload of --size, its
+ * download, the identical re-upload, a first sync of --files small files and the no-change
+ * re-sync. For each: wall time, user and
  * system CPU of client (/usr/bin/time) and server (/proc), the server's requests by route,
  * and each thread's self time by function and by source file or package.
  *
@@ -25,13 +26,14 @@ import { human } from './lib/workloads.js';
 import { REPO_ROOT } from './peers/ferry-bin.js';
 import { startFerryServer, type FerryServer } from './peers/ferry.js';
 import { ferryTool, ferryTreeCommand } from './tools/ferry.js';
+import type { Tool } from './tools/tool.js';
 import type { Command } from './lib/measure.js';
 
 const args = new Args();
 const size = args.size('size', '1GiB');
 const files = args.number('files', 10_000);
 const top = args.number('top', 20);
-const scenarios = args.list('scenarios') ?? ['upload', 'download', 'reupload', 'tree', 'tree-noop'];
+const scenarios = args.list('scenarios') ?? ['startup', 'upload', 'download', 'reupload', 'tree', 'tree-noop'];
 const keep = args.string('keep', '');
 const outDir = args.string('out', join(REPO_ROOT, 'benchmarks', 'results'));
 const log = (s: string) => process.stderr.write(s + '\n');
@@ -65,20 +67,41 @@ async function requestsByRoute(server: FerryServer): Promise<{ route: string; co
   return [...counts].map(([route, count]) => ({ route, count })).sort((a, b) => b.count - a.count);
 }
 
-async function profilesIn(dir: string, side: 'client' | 'server', skipMs = 0): Promise<ThreadProfile[]> {
+async function profilesIn(dir: string, side: 'client' | 'server', skipMs = 0, untilMs = Infinity): Promise<ThreadProfile[]> {
   const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.cpuprofile')).sort();
   const out: ThreadProfile[] = [];
-  for (const n of names) out.push({ side, ...(await summarizeProfile(join(dir, n), top, skipMs)) });
+  for (const n of names) out.push({ side, ...(await summarizeProfile(join(dir, n), top, skipMs, untilMs)) });
   // The main thread first (the busiest profile), then workers.
   return out.sort((a, b) => b.busyMs - a.busyMs);
+}
+
+async function clientCommand(scenario: string, tool: Tool): Promise<Command> {
+  switch (scenario) {
+    case 'upload':
+      return tool.upload(big, 'big.bin');
+    case 'download':
+      await rm(join(work, 'down.bin'), { force: true });
+      return tool.download('big.bin', join(work, 'down.bin'));
+    case 'reupload': {
+      // Same bytes, new mtime, as in the bench's workload 3.
+      const now = new Date();
+      await utimes(big, now, now);
+      return tool.upload(big, 'big.bin');
+    }
+    case 'tree':
+    case 'tree-noop':
+      return tool.uploadTree!(tree, 'tree');
+    default:
+      throw new Error(`unknown scenario ${scenario}`);
+  }
 }
 
 const work = await mkdtemp(join(tmpdir(), 'ferry-bench-profile-'));
 const profDir = keep || join(work, 'profiles');
 const results: ScenarioResult[] = [];
+const big = join(work, 'big.bin');
+const tree = join(work, 'tree');
 try {
-  const big = join(work, 'big.bin');
-  const tree = join(work, 'tree');
   const wants = (s: string) => scenarios.includes(s);
   if (['upload', 'download', 'reupload'].some(wants)) await writeRandomFile(big, size);
   if (['tree', 'tree-noop'].some(wants)) await makeTree(tree, files, 1024, 64 * 1024);
@@ -92,51 +115,36 @@ try {
     const server = await startFerryServer({ dataDir, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'server')] });
     let result: Omit<ScenarioResult, 'threads'>;
     // The server's profile is cut to the client's run: its own start-up is not the workload.
-    let serverSkipMs = 0;
+    let serverWindow = { skipMs: 0, untilMs: Infinity };
     try {
-      const tool = ferryTool({ id: 'ferry', label: 'ferry', server, workDir: work, treeCommand, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'client')] });
-      let cmd: Command;
-      switch (scenario) {
-        case 'upload':
-          cmd = tool.upload(big, 'big.bin');
-          break;
-        case 'download':
-          await rm(join(work, 'down.bin'), { force: true });
-          cmd = tool.download('big.bin', join(work, 'down.bin'));
-          break;
-        case 'reupload': {
-          const now = new Date();
-          await utimes(big, now, now);
-          cmd = tool.upload(big, 'big.bin');
-          break;
-        }
-        case 'tree':
-        case 'tree-noop':
-          cmd = tool.uploadTree!(tree, 'tree');
-          break;
-        default:
-          throw new Error(`unknown scenario ${scenario}`);
+      if (scenario === 'startup') {
+        // Start-up alone: the server's profile up to its ready line (goal: ≤ 300 ms).
+        serverWindow = { skipMs: 0, untilMs: server.readySeconds * 1000 };
+        result = { scenario, command: 'ferry serve (spawn to ready line)', wallSeconds: server.readySeconds, client: { user: 0, sys: 0, peakRssMB: 0 }, server: treeCpu([server.pid]), load1: loadavg()[0], requests: [] };
+      } else {
+        const tool = ferryTool({ id: 'ferry', label: 'ferry', server, workDir: work, treeCommand, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'client')] });
+        const cmd = await clientCommand(scenario, tool);
+        log(`profiling ${scenario}: ${cmd.args.slice(-4).join(' ')}`);
+        const cpu0 = treeCpu([server.pid]);
+        const load1 = loadavg()[0];
+        serverWindow = { skipMs: performance.now() - spawnedAt, untilMs: Infinity };
+        const c = await runClient(cmd);
+        const serverCpu = cpuDelta(treeCpu([server.pid]), cpu0);
+        result = {
+          scenario,
+          command: cmd.args.filter((a) => !a.startsWith('--cpu-prof') && !a.includes('/profiles/')).join(' ').replace(REPO_ROOT, ''),
+          wallSeconds: c.wallSeconds,
+          client: { ...c.cpu, peakRssMB: c.peakRssBytes / 1e6 },
+          server: serverCpu,
+          load1,
+          requests: await requestsByRoute(server),
+        };
       }
-      log(`profiling ${scenario}: ${cmd.args.slice(-4).join(' ')}`);
-      const cpu0 = treeCpu([server.pid]);
-      const load1 = loadavg()[0];
-      serverSkipMs = performance.now() - spawnedAt;
-      const c = await runClient(cmd);
-      const serverCpu = cpuDelta(treeCpu([server.pid]), cpu0);
-      result = {
-        scenario,
-        command: cmd.args.filter((a) => !a.startsWith('--cpu-prof') && !a.includes('/profiles/')).join(' ').replace(REPO_ROOT, ''),
-        wallSeconds: c.wallSeconds,
-        client: { ...c.cpu, peakRssMB: c.peakRssBytes / 1e6 },
-        server: serverCpu,
-        load1,
-        requests: await requestsByRoute(server),
-      };
     } finally {
       // The profile is written when the server exits normally (it handles SIGTERM).
       await server.stop();
     }
-    const threads = [...(await profilesIn(join(sDir, 'client'), 'client')), ...(await profilesIn(join(sDir, 'server'), 'server', serverSkipMs))];
+    const threads = [...(await profilesIn(join(sDir, 'client'), 'client')), ...(await profilesIn(join(sDir, 'server'), 'server', serverWindow.skipMs, serverWindow.untilMs))];
     results.push({ ...result, threads });
     log(`  ${result.wallSeconds.toFixed(2)} s; client ${result.client.user.toFixed(2)} u + ${result.client.sys.toFixed(2)} s; server ${result.server.user.toFixed(2)} u + ${result.server.sys.toFixed(2)} s`);
   }

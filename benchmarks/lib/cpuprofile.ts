@@ -62,10 +62,10 @@ export function sourceOf(url: string, functionName: string): string {
 }
 
 /**
- * `skipMs`: leave out the first milliseconds of the profile (a server's start-up, when only
- * the workload after it is of interest).
+ * Only the window [skipMs, untilMs) of the profile counts (a server's start-up left out when
+ * the workload after it is of interest; or only its start-up).
  */
-export async function summarizeProfile(file: string, top = 20, skipMs = 0): Promise<ProfileSummary> {
+export async function summarizeProfile(file: string, top = 20, skipMs = 0, untilMs = Infinity): Promise<ProfileSummary> {
   const p = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
@@ -76,6 +76,7 @@ export async function summarizeProfile(file: string, top = 20, skipMs = 0): Prom
   for (let i = 0; i < p.samples.length; i++) {
     at += p.timeDeltas[i] ?? 0;
     if (at < skipMs * 1000) continue;
+    if (at >= untilMs * 1000) break;
     if (firstUs < 0) firstUs = at;
     const dt = i + 1 < p.timeDeltas.length ? p.timeDeltas[i + 1] : 0;
     selfUs.set(p.samples[i], (selfUs.get(p.samples[i]) ?? 0) + Math.max(0, dt));
@@ -104,5 +105,5 @@ export async function summarizeProfile(file: string, top = 20, skipMs = 0): Prom
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: us / 1000, share: busy > 0 ? us / busy : 0 }));
-  return { file, totalMs: (p.endTime - p.startTime) / 1000 - Math.max(0, firstUs) / 1000, busyMs: busy / 1000, gcMs: gc / 1000, functions: rank(fn), sources: rank(src) };
+  return { file, totalMs: Math.min((p.endTime - p.startTime) / 1000, untilMs) - Math.max(0, firstUs) / 1000, busyMs: busy / 1000, gcMs: gc / 1000, functions: rank(fn), sources: rank(src) };
 }
