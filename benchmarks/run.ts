@@ -13,7 +13,8 @@
  * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (ALL_TOOLS),
  * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
  * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --out DIR (default benchmarks/results),
- * --no-readme, --work DIR (where the temporary files go; default the OS temp dir).
+ * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
+ * --render FILE (no run: re-render latest.md and the README from a saved latest.json).
  *
  * Needs root (sshd switches users; apt-get installs missing peers) on Debian.
  */
@@ -22,7 +23,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
-import { ALL_TOOLS, runSuite, type ToolId } from './lib/suite.js';
+import { ALL_TOOLS, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
 import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 
@@ -54,10 +55,13 @@ const options = {
 const outDir = args.string('out', join(REPO_ROOT, 'benchmarks', 'results'));
 const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}`;
 
-const result = await runSuite(options);
+// --render FILE: only re-render latest.md and the README from a saved latest.json.
+const renderFrom = args.string('render', '');
+const saved = renderFrom ? (JSON.parse(await readFile(renderFrom, 'utf8')) as { raw: SuiteResult; micro?: MicroResults; command: string }) : undefined;
+const result = saved ? saved.raw : await runSuite(options);
 
-let micro: MicroResults | undefined;
-if (!args.flag('no-micro')) {
+let micro: MicroResults | undefined = saved?.micro;
+if (!saved && !args.flag('no-micro')) {
   // The micro-benchmarks are their own scripts (runnable alone); here they run with --json.
   const runMicro = (script: string, extra: string[]) => {
     log(`micro-benchmark ${script}`);
@@ -69,7 +73,7 @@ if (!args.flag('no-micro')) {
   } as MicroResults;
 }
 
-const summary = summarize(result, micro, command);
+const summary = summarize(result, micro, saved ? saved.command : command);
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'latest.json'), JSON.stringify({ ...summary, raw: result, micro }, null, 2) + '\n');
 const md = renderMarkdown(summary, micro);
