@@ -159,6 +159,7 @@ export class LocalBackend
       unknownSizeWrite: true,
       caseSensitive: true,
       directories: 'real',
+      persistent: true,
     };
   }
 
