@@ -4,6 +4,7 @@
  * ListObjectsV2 continuation tokens with DES, which OpenSSL 3 only has in its legacy provider.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,9 @@ export interface S3rverHandle {
   stop(): Promise<void>;
 }
 
-const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-process.mjs');
+// Beside this file in the sources; from the compiled copy (dist/test/helpers) it is found in the sources too.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const script = [path.join(here, 's3rver-process.mjs'), path.join(here, '..', '..', '..', 'test', 'helpers', 's3rver-process.mjs')].find((p) => existsSync(p))!;
 
 export async function startS3rver(buckets: string[]): Promise<S3rverHandle> {
   const directory = await mkdtemp(path.join(tmpdir(), 'ferry-s3rver-'));
