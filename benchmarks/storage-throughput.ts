@@ -83,8 +83,11 @@ try {
 const s3 = await startS3rver(['bench-bucket']);
 try {
   const b = new S3Backend({ ...s3.options, bucket: 'bench-bucket' });
-  await timeBackend('s3 (s3rver, 16 MiB parts × 4)', b);
+  await timeBackend('s3 (s3rver, 16 MiB parts, 4 at once)', b);
   await b.close();
+  const serial = new S3Backend({ ...s3.options, bucket: 'bench-bucket', queueSize: 1 });
+  await timeBackend('s3 (s3rver, 16 MiB parts, one at a time)', serial);
+  await serial.close();
 } finally {
   await s3.stop();
 }

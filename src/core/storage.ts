@@ -75,7 +75,11 @@ export interface BackendFeatures {
   move: boolean;
   /** `read` with offset/length is served natively rather than by reading and skipping. */
   rangeRead: boolean;
-  /** Hashes present in `ObjectInfo.hashes` from stat/list without reading the data. */
+  /**
+   * Hashes the backend reports in `ObjectInfo.hashes` from stat/list without reading the data.
+   * A listed hash, when present, is always right; an object may still lack it where the
+   * backend cannot know it (S3: objects uploaded in parts), and callers then treat it as unknown.
+   */
   hashes: HashName[];
   /** Modification times are kept (`mtime` of writes is honoured, stat/list report it). */
   mtime: boolean;

@@ -79,6 +79,22 @@ describe('SftpBackend against sshd', () => {
     await b.close();
   });
 
+  it('reconnects after the connection drops (the server side of it killed)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { withRetry } = await import('../../src/backends/decorators/retry.js');
+    const raw = await SftpBackend.connect({ ...keyLogin(), root: sshd.root });
+    const b = withRetry(raw, { policy: { baseMs: 10 } });
+    await b.write('reconnect/one', Buffer.from('before'));
+    // The per-connection sshd processes are children of the sshd this test started.
+    const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(sshd.pid)]).toString().trim().split(/\s+/).filter(Boolean);
+    expect(children.length).toBeGreaterThan(0);
+    for (const pid of children) process.kill(Number(pid), 'SIGTERM');
+    await b.write('reconnect/two', Buffer.from('after'));
+    expect((await readFile(path.join(sshd.root, 'reconnect', 'two'), 'utf8'))).toBe('after');
+    expect((await b.stat('reconnect/one')).size).toBe(6);
+    await b.close();
+  });
+
   it('an unreachable server is a retryable network error', async () => {
     const err = await SftpBackend.connect({ ...keyLogin(), port: 1 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FERRY_ERR_NETWORK', retryable: true });

@@ -16,6 +16,8 @@ import path from 'node:path';
 
 export interface SshdHandle {
   port: number;
+  /** The listening sshd; each connection is served by a child of it. */
+  pid: number;
   /** Holds keys, config and log; `root` is where the tests keep their files. */
   dir: string;
   /** A directory both root and the password user may write. */
@@ -125,6 +127,7 @@ export async function startSshd(): Promise<SshdHandle> {
   await waitForPort(port, child, log);
   return {
     port,
+    pid: child.pid!,
     dir,
     root,
     clientKeyFile,

@@ -77,13 +77,12 @@ function keyTypeOf(key: Buffer): string {
 export function checkHostKey(text: string, host: string, port: number, key: Buffer): HostKeyVerdict {
   const name = knownHostsName(host, port);
   const type = keyTypeOf(key);
+  const lines = parse(text).filter((line) => line.marker !== '@cert-authority' && hostMatches(line.patterns, name));
+  // A revocation wins wherever it stands in the file.
+  if (lines.some((line) => line.marker === '@revoked' && line.key.equals(key))) return 'revoked';
   let sawHost = false;
-  for (const line of parse(text)) {
-    if (line.marker === '@cert-authority' || !hostMatches(line.patterns, name)) continue;
-    if (line.marker === '@revoked') {
-      if (line.key.equals(key)) return 'revoked';
-      continue;
-    }
+  for (const line of lines) {
+    if (line.marker === '@revoked') continue;
     if (line.key.equals(key)) return 'known';
     if (line.keyType === type) sawHost = true;
   }
