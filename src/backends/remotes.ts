@@ -13,6 +13,7 @@ import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { configDir } from '../core/config-location.js';
 import { ConfigError, fromSystemError, NotFoundError } from '../core/errors.js';
+import type { StorageBackend } from '../core/storage.js';
 import { defaultRegistry, type BackendOptions, type BackendRegistry, type NamedRemote } from './registry.js';
 
 export const REMOTES_FILE = 'remotes.json';
@@ -105,4 +106,12 @@ export async function removeRemote(file: string, name: string): Promise<void> {
   if (!Object.hasOwn(remotes, name)) throw new NotFoundError(`no remote named ${JSON.stringify(name)} in ${file}`);
   delete remotes[name];
   await writeRemotes(file, remotes);
+}
+
+/**
+ * Opens what a person typed (`./dir`, `s3:bucket/x`, `photos:2024`) with the configured named
+ * remotes and the environment: what every command taking a remote calls.
+ */
+export async function openRemote(spec: string, env: Readonly<Record<string, string | undefined>> = process.env, registry: BackendRegistry = defaultRegistry): Promise<StorageBackend> {
+  return registry.open(spec, { remotes: await readRemotes(remotesPath(env)), env });
 }

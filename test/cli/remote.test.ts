@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readRemotes, remotesPath } from '../../src/backends/remotes.js';
+import { openRemote, readRemotes, remotesPath } from '../../src/backends/remotes.js';
+import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { configDir } from '../../src/core/config-location.js';
 
 const run = promisify(execFile);
@@ -40,6 +41,17 @@ describe('ferry remote (the real CLI)', () => {
     await ferry('remote', 'rm', 'nas');
     expect(Object.keys(await readRemotes(file))).toEqual(['photos']);
     expect(JSON.parse(await readFile(file, 'utf8')).version).toBe(1);
+  });
+
+  it('openRemote opens NAME:path with the saved remotes (and FERRY_<TYPE>_<OPTION> from the environment)', async () => {
+    await ferry('remote', 'add', 'scratch', 'memory', 'name=remote-test');
+    await ferry('remote', 'add', 'here', 'local', `root=${dir}`);
+    const scratch = await openRemote('scratch:', env);
+    expect(scratch.name).toBe('memory:remote-test');
+    const local = await openRemote('here:sub/dir', { ...env, FERRY_LOCAL_FOLLOW_SYMLINKS: 'true' });
+    await local.write('f', Buffer.from('x'));
+    expect(await readFile(path.join(dir, 'sub', 'dir', 'f'), 'utf8')).toBe('x');
+    MemoryBackend.forget('remote-test');
   });
 
   it('refuses bad names, unknown types and options, with usage exit codes and no secret echoed', async () => {
