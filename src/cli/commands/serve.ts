@@ -1,5 +1,5 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { startServer } from '../../server/app.js';
@@ -41,11 +41,13 @@ export function registerServe(program: Command): void {
     .option('--gc-grace <duration>', 'keep unreferenced chunks at least this long', '1h')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.FERRY_LOG_LEVEL ?? 'info')
     .option('--no-fsync', 'do not fsync chunks before acknowledging them (faster, not crash-safe)')
-    .option(
-      '--store <[/prefix=]remote>',
-      'where chunks are kept (repeatable; FERRY_STORE): s3:bucket/prefix, sftp://user@host/dir, NAME:path, local; /prefix=remote routes new chunks of uploads below /prefix',
-      (value: string, previous: string[]) => [...previous, value],
-      process.env.FERRY_STORE ? process.env.FERRY_STORE.split(/\s+/).filter(Boolean) : [],
+    .addOption(
+      new Option(
+        '--store <[/prefix=]remote>',
+        'where chunks are kept (repeatable; FERRY_STORE): s3:bucket/prefix, sftp://user@host/dir, NAME:path, local; /prefix=remote routes new chunks of uploads below /prefix',
+      )
+        .argParser((value: string, previous: string[]) => [...previous, value])
+        .default(process.env.FERRY_STORE ? process.env.FERRY_STORE.split(/\s+/).filter(Boolean) : [], 'local disk under --data'),
     )
     .addHelpText(
       'after',
