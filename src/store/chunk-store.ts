@@ -14,6 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  AbortedError,
   ChunkCorruptError,
   HashMismatchError,
   NotFoundError,
@@ -181,19 +182,21 @@ export class ChunkStore {
 
   /**
    * Stores one chunk from a stream of exactly `size` bytes hashing to `hash`. Returns false
-   * (and consumes nothing more) when the chunk is already stored. Idempotent.
+   * when the chunk is already stored: then the body is left unread, or, with `proof`, read
+   * and verified all the same (and discarded), because the caller must show it holds the
+   * bytes before the chunk counts as theirs (see MetaStore.ownedChunks). Idempotent.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
-    if (await this.meta.chunkLocation(hash)) {
+    const existing = async (): Promise<boolean> => {
+      if (!(await this.meta.chunkLocation(hash))) return false;
+      if (options.proof) await verifyAndDiscard(body, hash, size, signal);
       this.events.deduplicated?.(size);
-      return false;
-    }
+      return true;
+    };
+    if (await existing()) return false;
     return this.locks.run(hash, async () => {
-      if (await this.meta.chunkLocation(hash)) {
-        this.events.deduplicated?.(size);
-        return false;
-      }
+      if (await existing()) return false;
       const verified = pipeInto(body, new VerifyingStream(hash, size));
       await this.backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
       await this.meta.addChunk(hash, size);
@@ -298,6 +301,22 @@ function pipeInto<T extends Transform>(source: Readable, through: T): T {
   through.on('error', () => undefined);
   source.pipe(through);
   return through;
+}
+
+/** Reads a chunk body to its end, checking size and hash, keeping nothing. */
+async function verifyAndDiscard(body: Readable, hash: string, size: number, signal?: AbortSignal): Promise<void> {
+  const verify = pipeInto(body, new VerifyingStream(hash, size));
+  const onAbort = (): void => {
+    verify.destroy(new AbortedError('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const _ of verify) {
+      // drained: the bytes only had to hash right
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */

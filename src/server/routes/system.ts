@@ -1,8 +1,8 @@
 /** Health, readiness, capabilities, metrics and admin maintenance routes. */
 import type { FastifyInstance } from 'fastify';
-import { ForbiddenError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { authOf, type ServerContext } from '../app.js';
+import { authorizeAdmin } from '../authz.js';
 
 export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
@@ -47,5 +47,5 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): 
 }
 
 export function requireAdmin(request: Parameters<typeof authOf>[0]): void {
-  if (authOf(request).role !== 'admin') throw new ForbiddenError('this needs an admin token');
+  authorizeAdmin(authOf(request));
 }
