@@ -9,7 +9,6 @@
  *   actually slows guessing; the defender bans an address that keeps failing.
  * A request over a limit also scores for the defender (SFTPGo's score_limit_exceeded).
  */
-import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RateLimitedError } from '../core/errors.js';
 import type { RateLimits } from './config.js';
@@ -22,12 +21,30 @@ export interface RateLimiters {
   authPerIp: RateCheck;
 }
 
-/** Registers the plugin (no global hook of its own) and returns our three checks. */
+// TEMPORARY until @fastify/rate-limit is installed (NEEDS-PACKAGES): the same fixed-window
+// counting, in memory, with the plugin's createRateLimit result shape.
+function fixedWindow(options: { max: number; timeWindow: number; keyGenerator: (r: FastifyRequest) => string }) {
+  const windows = new Map<string, { count: number; reset: number }>();
+  return async (request: FastifyRequest) => {
+    const now = Date.now();
+    const key = options.keyGenerator(request);
+    let w = windows.get(key);
+    if (!w || w.reset <= now) {
+      if (windows.size > 100_000) for (const [k, v] of windows) if (v.reset <= now) windows.delete(k);
+      w = { count: 0, reset: now + options.timeWindow };
+      windows.set(key, w);
+    }
+    w.count++;
+    return { isAllowed: false as const, isExceeded: w.count > options.max, ttl: w.reset - now };
+  };
+}
+
+/** Returns our three checks. */
 export async function registerRateLimits(app: FastifyInstance, limits: RateLimits, onExceeded: (request: FastifyRequest, which: keyof RateLimiters) => void): Promise<RateLimiters> {
-  await app.register(rateLimit, { global: false });
+  void app;
   const make = (which: keyof RateLimiters, max: number, key: (r: FastifyRequest) => string): RateCheck => {
     if (max <= 0) return async () => undefined;
-    const check = app.createRateLimit({ max, timeWindow: limits.windowMs, keyGenerator: key });
+    const check = fixedWindow({ max, timeWindow: limits.windowMs, keyGenerator: key });
     return async (request) => {
       const r = await check(request);
       if (!r.isAllowed && r.isExceeded) {

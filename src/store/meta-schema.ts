@@ -65,6 +65,8 @@ export interface PacksTable {
 export interface UploadsTable {
   id: string;
   owner: string | null;
+  /** Deepest path containing every file of the session (authorization checks it cheaply). */
+  scope: string | null;
   no_overwrite: number;
   created_at: number;
   updated_at: number;

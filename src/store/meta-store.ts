@@ -56,6 +56,8 @@ export interface FileContent {
 export interface UploadInfo {
   id: string;
   owner: string | null;
+  /** Deepest path containing every file of the session. */
+  scope: string | null;
   expiresAt: number;
   files: number;
   sealed: boolean;
@@ -509,8 +511,9 @@ export class MetaStore {
   async createUpload(u: NewUpload): Promise<UploadInfo> {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
+    const scope = commonAncestor(u.files.map((f) => f.path));
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('uploads').values({ id, owner: u.owner, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
+      await trx.insertInto('uploads').values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
       for (let idx = 0; idx < u.files.length; idx++) {
         const f = u.files[idx];
         const sealed = f.chunks !== undefined && f.size !== undefined && f.hash !== undefined;
@@ -521,7 +524,7 @@ export class MetaStore {
         if (f.chunks?.length) await this.insertEntries(trx, id, idx, 0, f.chunks);
       }
     });
-    return { id, owner: u.owner, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
@@ -546,7 +549,7 @@ export class MetaStore {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
     const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
   /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
@@ -810,6 +813,19 @@ export class MetaStore {
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
   }
+}
+
+/** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */
+export function commonAncestor(paths: readonly string[]): string {
+  if (paths.length === 0) return '/';
+  let common = paths[0].split('/');
+  for (const p of paths.slice(1)) {
+    const segs = p.split('/');
+    let i = 0;
+    while (i < common.length && i < segs.length && common[i] === segs[i]) i++;
+    common = common.slice(0, i);
+  }
+  return common.length <= 1 ? '/' : common.join('/');
 }
 
 /** Distinct hashes of a chunk list, in order of first appearance. */

@@ -147,6 +147,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           await db.schema.alterTable('users').addColumn(name, type).execute();
         }
         await db.schema.alterTable('upload_files').addColumn('ttl_ms', 'bigint').execute();
+        await db.schema.alterTable('uploads').addColumn('scope', pathType).execute();
         await db.schema.createIndex('uploads_owner').on('uploads').column('owner').execute();
 
         await db.schema

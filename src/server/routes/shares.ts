@@ -15,7 +15,7 @@ import { ForbiddenError, NotADirectoryError, NotFoundError, ValidationError } fr
 import { API_PREFIX, type CreatedShare, type ShareKind } from '../../core/protocol.js';
 import type { ShareRow } from '../../store/share-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { authorize, authorizeScope, isAdmin } from '../authz.js';
+import { authorize, authorizeScope, isAdmin, withinPrefix } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
 import { bodyObject, bodyPath, optionalInt, optionalString, queryFlag } from '../validate.js';
@@ -39,7 +39,9 @@ export function registerShareRoutes(app: FastifyInstance, ctx: ServerContext): v
     authorizeScope(auth, 'share');
     const all = queryFlag(request.query, 'all');
     if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token");
-    return (await ctx.shares.list(all ? undefined : auth.userId)).map((s) => shareInfo(s, s.user_name));
+    const rows = await ctx.shares.list(all ? undefined : auth.userId);
+    // A token limited to a path prefix sees only the links inside it.
+    return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name));
   });
 
   app.post(`${API_PREFIX}/shares`, async (request, reply) => {
@@ -84,6 +86,7 @@ export function registerShareRoutes(app: FastifyInstance, ctx: ServerContext): v
     authorizeScope(auth, 'share');
     const s = await ctx.shares.byId(request.params.id);
     if (!s || (s.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no share link ${request.params.id}`);
+    if (!isAdmin(auth) && !withinPrefix(auth, s.path)) throw new ForbiddenError(`the link's path ${s.path} is outside this token's path prefix ${auth.pathPrefix}`);
     await ctx.shares.revoke(s.id, ctx.now());
     await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path } });
     return reply.status(204).send();

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
+  ForbiddenError,
   PayloadTooLargeError,
   UploadNotFoundError,
   ValidationError,
@@ -28,7 +29,8 @@ import {
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { authorize, authorizeScope, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
+import { isWithin } from '../../core/path.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -57,6 +59,12 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     authorizeScope(auth, 'write');
     const up = await meta.getUpload(id, ttl);
     if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    // A token limited to a path prefix only touches sessions that write inside it (the
+    // commit re-checks every file; this keeps the rest of the session out of its reach too).
+    if (auth.pathPrefix !== null && up.scope !== null) {
+      const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
+      if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
+    }
     return up;
   };
 
