@@ -45,6 +45,8 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import { loadTls, type TlsMaterial } from './tls.js';
+import { ConnectionTracker } from './connections.js';
+import type { Http2SecureServer } from 'node:http2';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -152,6 +154,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
       : Fastify(fastifyOptions)
   ) as unknown as FastifyInstance;
+  if (options.tls) {
+    const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
+    app.addHook('preClose', async () => tracker.closeAll());
+  }
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);

@@ -58,6 +58,29 @@ export class QuotaGuard {
     await this.checkFits(undefined, auth, [{ path, size: bytesSoFar }]);
   }
 
+  /**
+   * Before a copy: copies share their chunks, but the user's logical usage grows by the
+   * whole source (dedup never lowers quota usage). Conservative: a file the copy replaces
+   * is not credited back.
+   */
+  async checkCopy(auth: AuthContext, sourceServerPath: string): Promise<void> {
+    const { quotaBytes, quotaFiles } = auth.limits;
+    if (quotaBytes === null && quotaFiles === null) return;
+    const entry = await this.meta.stat(sourceServerPath);
+    const added = entry.type === 'file' ? { bytes: entry.size, files: 1 } : await this.meta.usage(sourceServerPath);
+    const usage = await this.meta.usage(auth.home);
+    if (quotaBytes !== null && usage.bytes + added.bytes > quotaBytes) {
+      throw new QuotaExceededError(`quota exceeded: the copy would use ${formatSize(usage.bytes + added.bytes)} of ${formatSize(quotaBytes)}`, {
+        details: { limit: 'bytes', quota: quotaBytes, used: usage.bytes, wouldUse: usage.bytes + added.bytes },
+      });
+    }
+    if (quotaFiles !== null && usage.files + added.files > quotaFiles) {
+      throw new QuotaExceededError(`quota exceeded: the copy would make ${usage.files + added.files} files, the limit is ${quotaFiles}`, {
+        details: { limit: 'files', quota: quotaFiles, used: usage.files, wouldUse: usage.files + added.files },
+      });
+    }
+  }
+
   /** The commit-time check, run inside the commit transaction (MetaStore.commitUpload's `check`). */
   commitCheck(auth: AuthContext): (trx: Transaction<Database>, files: CommitCandidate[]) => Promise<void> {
     return async (trx, files) => {

@@ -71,6 +71,7 @@ export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext
     // Moving takes the source away (delete), copying reads it; either writes the destination.
     const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', from);
     const dst = authorizeTree(auth, 'write', to);
+    if (op === 'copy') await ctx.quota.checkCopy(auth, src);
     const entry = op === 'move' ? await meta.move(src, dst, { overwrite }) : await meta.copy(src, dst, { overwrite });
     return toUserEntry(auth, entry);
   };
