@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { defaultConfig, type ServerConfig } from '../../src/server/config.js';
+import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 
 export interface TestServer {
@@ -29,7 +30,20 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const token = 'test-admin-' + randomBytes(8).toString('hex');
   // Cheap scrypt: tests hash passwords often; the production cost is measured, not tested here.
-  const config = defaultConfig({ port: 0, dataDir, adminToken: token, logLevel: 'warn', logDestination: silent, gcIntervalMs: 0, ttlSweepIntervalMs: 0, scryptCost: { log2N: 10, r: 8, p: 1 }, ...overrides });
+  // Suites send wrong tokens on purpose: loopback is on the defender's safe list unless a
+  // suite (the defender's own) says otherwise.
+  const config = defaultConfig({
+    port: 0,
+    dataDir,
+    adminToken: token,
+    logLevel: 'warn',
+    logDestination: silent,
+    gcIntervalMs: 0,
+    ttlSweepIntervalMs: 0,
+    scryptCost: { log2N: 10, r: 8, p: 1 },
+    defender: { ...DEFAULT_DEFENDER, safeList: ['127.0.0.0/8', '::1'] },
+    ...overrides,
+  });
   const t: TestServer = {
     server: await startServer(config),
     url: '',
