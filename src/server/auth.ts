@@ -125,13 +125,14 @@ export class Authenticator {
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) throw failure(new AuthInvalidError('the Authorization header must read "Bearer <token>"'), 'invalid');
     const presented = m[1];
-    const auth = presented.startsWith(ACCESS_PREFIX) ? await this.verifyAccessToken(presented) : await this.verifyApiToken(presented);
-    const user = await this.store.userById(auth.userId);
-    if (user && !userIpPolicy(user).permits(ip)) throw new ForbiddenError(`the account ${user.name} may not be used from ${ip}`);
-    return auth;
+    return presented.startsWith(ACCESS_PREFIX) ? this.verifyAccessToken(presented, ip) : this.verifyApiToken(presented, ip);
   }
 
-  private async verifyApiToken(presented: string): Promise<AuthContext> {
+  private checkIp(user: UserRow, ip: string): void {
+    if ((user.ip_allow || user.ip_deny) && !userIpPolicy(user).permits(ip)) throw new ForbiddenError(`the account ${user.name} may not be used from ${ip}`);
+  }
+
+  private async verifyApiToken(presented: string, ip: string): Promise<AuthContext> {
     const shaped = TOKEN_SHAPE.exec(presented)?.[1];
     const id = shaped ?? ENV_TOKEN_ID;
     const row = await this.meta.findToken(id);
@@ -144,6 +145,7 @@ export class Authenticator {
     if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
     const user = await this.store.userById(row.user_id);
     if (!user || user.disabled) throw failure(new AuthInvalidError("the token's user is disabled or gone"), 'valid');
+    this.checkIp(user, ip);
     if ((this.touched.get(id) ?? 0) + TOUCH_INTERVAL_MS <= now) {
       this.touched.set(id, now);
       await this.meta.touchToken(id, now);
@@ -182,7 +184,7 @@ export class Authenticator {
     const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
     const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost);
     if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), user ? 'valid' : 'invalid');
-    if (!userIpPolicy(user).permits(ip)) throw new ForbiddenError(`the account ${user.name} may not be used from ${ip}`);
+    this.checkIp(user, ip);
     return user;
   }
 
@@ -267,7 +269,7 @@ export class Authenticator {
     return `${ACCESS_PREFIX}${payload}.${this.mac(payload).toString('base64url')}`;
   }
 
-  private async verifyAccessToken(token: string): Promise<AuthContext> {
+  private async verifyAccessToken(token: string, ip: string): Promise<AuthContext> {
     const [payload, sig] = token.slice(ACCESS_PREFIX.length).split('.');
     const given = Buffer.from(sig ?? '', 'base64url');
     const expected = this.mac(payload ?? '');
@@ -286,6 +288,7 @@ export class Authenticator {
     if (!session || session.revoked_at !== null || session.user_id !== claims.uid) throw failure(new AuthInvalidError('the session was ended'), 'valid');
     const user = await this.store.userById(claims.uid);
     if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+    this.checkIp(user, ip);
     return this.contextFor(user, { kind: 'session', tokenId: `session:${claims.sid}`, scopes: '*', pathPrefix: null });
   }
 }

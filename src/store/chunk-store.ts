@@ -184,13 +184,15 @@ export class ChunkStore {
    * Stores one chunk from a stream of exactly `size` bytes hashing to `hash`. Returns false
    * when the chunk is already stored: then the body is left unread, or, with `proof`, read
    * and verified all the same (and discarded), because the caller must show it holds the
-   * bytes before the chunk counts as theirs (see MetaStore.ownedChunks). Idempotent.
+   * bytes before the chunk counts as theirs (see MetaStore.ownedChunks). With `owner`, the
+   * chunk is recorded as that user's once its bytes are verified. Idempotent.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean } = {}): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean; owner?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     const existing = async (): Promise<boolean> => {
       if (!(await this.meta.chunkLocation(hash))) return false;
       if (options.proof) await verifyAndDiscard(body, hash, size, signal);
+      if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
       this.events.deduplicated?.(size);
       return true;
     };
@@ -199,7 +201,7 @@ export class ChunkStore {
       if (await existing()) return false;
       const verified = pipeInto(body, new VerifyingStream(hash, size));
       await this.backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
-      await this.meta.addChunk(hash, size);
+      await this.meta.addChunk(hash, size, options.owner);
       this.events.stored?.(size);
       return true;
     });
@@ -208,9 +210,10 @@ export class ChunkStore {
   /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
-   * manifest); the object is then deleted and the veto's error thrown.
+   * manifest); the object is then deleted and the veto's error thrown. With `owner`, every
+   * chunk of the pack is recorded as that user's (each frame was verified on the way in).
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>, owner?: string): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(body, parser);
@@ -228,7 +231,7 @@ export class ChunkStore {
       await this.backend.delete(ChunkStore.packKey(id));
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
-    const stored = await this.meta.addPack(id, bytes, [...unique.values()]);
+    const stored = await this.meta.addPack(id, bytes, [...unique.values()], owner);
     const duplicates = parser.entries.length - stored;
     this.events.stored?.(bytes);
     return { stored, duplicates, bytes };

@@ -439,18 +439,30 @@ export class MetaStore {
     return (await this.ownedChunks(owner, [hash])).has(hash);
   }
 
-  /** Records a stored loose chunk. Returns false when it was already recorded. */
-  async addChunk(hash: string, size: number): Promise<boolean> {
-    const r = await this.db
-      .insertInto('chunks')
-      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
-      .onConflict((oc) => oc.column('hash').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  /**
+   * Records a stored loose chunk (and, with `owner`, that this user sent it: one
+   * transaction, one commit). Returns false when the chunk was already recorded.
+   */
+  async addChunk(hash: string, size: number, owner?: string): Promise<boolean> {
+    const insert = async (db: Db): Promise<boolean> => {
+      const r = await db
+        .insertInto('chunks')
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
+        .onConflict((oc) => oc.column('hash').doNothing())
+        .executeTakeFirst();
+      if (owner !== undefined) {
+        await db.insertInto('chunk_owners').values({ user_id: owner, hash }).onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()).execute();
+      }
+      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    };
+    return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
   }
 
-  /** Records a stored pack and the chunks inside it (chunks already indexed elsewhere are skipped). */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[]): Promise<number> {
+  /**
+   * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
+   * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
+   */
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], owner?: string): Promise<number> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now }).execute();
@@ -462,6 +474,13 @@ export class MetaStore {
           .onConflict((oc) => oc.column('hash').doNothing())
           .executeTakeFirst();
         inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        if (owner !== undefined) {
+          await trx
+            .insertInto('chunk_owners')
+            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
+            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+            .execute();
+        }
       }
       return inserted;
     });

@@ -148,8 +148,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (!request.raw.complete) controller.abort();
     });
     const owned = await meta.ownsChunk(auth.userId, hash);
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { proof: !owned });
-    if (!owned) await meta.addChunkOwners(auth.userId, [hash]);
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? {} : { proof: true, owner: auth.userId });
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
@@ -164,15 +163,17 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    let proven: string[] = [];
-    const result = await chunks.putPack(rawBody(request), limits.maxPackBytes, controller.signal, async (hashes) => {
-      for (const h of hashes) {
-        if (!(await meta.uploadMentionsChunk(id, h))) throw new ChunkNotInUploadError(`chunk ${h} is not in upload ${id}'s manifest`);
-      }
-      proven = hashes; // every frame was hashed on the way in
-    });
-    await meta.addChunkOwners(auth.userId, proven);
-    return result;
+    return chunks.putPack(
+      rawBody(request),
+      limits.maxPackBytes,
+      controller.signal,
+      async (hashes) => {
+        for (const h of hashes) {
+          if (!(await meta.uploadMentionsChunk(id, h))) throw new ChunkNotInUploadError(`chunk ${h} is not in upload ${id}'s manifest`);
+        }
+      },
+      auth.userId,
+    );
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, async (request) => {
