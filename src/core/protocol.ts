@@ -43,8 +43,8 @@ export interface ServerLimits {
   uploadTtlSeconds: number;
   maxPathBytes: number;
   maxSegmentBytes: number;
-  /** Largest file the server accepts from anyone (a user may have a lower limit); null: none. */
-  maxFileSize: number | null;
+  /** Largest file the server accepts from anyone (a user may have a lower limit); null: none. Absent from older servers. */
+  maxFileSize?: number | null;
 }
 
 export type EntryType = 'file' | 'dir';

@@ -125,7 +125,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       },
     },
   });
-  const users = new AuthStore(meta.db);
+  const users = new AuthStore(meta);
   const auth = new Authenticator(meta, users, {
     now,
     sessionKey: config.sessionKey ?? randomBytes(32),
@@ -194,7 +194,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     metrics,
     auth,
     users,
-    shares: new ShareStore(meta.db),
+    shares: new ShareStore(meta),
     auditStore,
     audit,
     defender,

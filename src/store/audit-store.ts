@@ -1,6 +1,8 @@
 /**
  * The audit log of security events, append-only, in the metadata store (so every node of a
- * cluster writes to one log and `ferry admin audit` reads it from any of them).
+ * cluster writes to one log and `ferry admin audit` reads it from any of them). Appends are
+ * not fsynced one by one (a flood of failed logins must not become a flood of fsyncs): the
+ * last events before a power cut may be lost, never after a process crash.
  */
 import type { Kysely } from 'kysely';
 import type { AuditEntry } from '../core/protocol.js';

@@ -3,9 +3,12 @@
  *
  * Only hashes of secrets are stored: token and refresh-token secrets as SHA-256 (they are
  * 256-bit random, so a fast hash is enough), passwords as scrypt (see server/passwords.ts).
+ * Every write is durable (MetaStore.durable): a revocation or a password change that was
+ * acknowledged must not come undone in a power cut.
  */
 import type { Kysely } from 'kysely';
 import type { Database, GrantsTable, TokensTable, UsersTable, WebSessionsTable } from './meta-schema.js';
+import type { MetaStore } from './meta-store.js';
 
 export type UserRow = UsersTable;
 export type TokenRow = TokensTable;
@@ -15,7 +18,11 @@ export type WebSessionRow = WebSessionsTable;
 export type UserPatch = Partial<Omit<UsersTable, 'id' | 'created_at'>>;
 
 export class AuthStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly meta: MetaStore) {
+    this.db = meta.db;
+  }
 
   // ------------------------------------------------------------------ users
 
@@ -33,7 +40,7 @@ export class AuthStore {
 
   /** Inserts a user and their grants in one transaction. */
   async createUser(user: UserRow, grants: { path: string; perms: string }[]): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.meta.durable(async (trx) => {
       await trx.insertInto('users').values(user).execute();
       if (grants.length) await trx.insertInto('grants').values(grants.map((g) => ({ user_id: user.id, path: g.path, perms: g.perms }))).execute();
     });
@@ -41,7 +48,7 @@ export class AuthStore {
 
   async updateUser(id: string, patch: UserPatch): Promise<void> {
     if (Object.keys(patch).length === 0) return;
-    await this.db.updateTable('users').set(patch).where('id', '=', id).execute();
+    await this.meta.durable((trx) => trx.updateTable('users').set(patch).where('id', '=', id).execute());
   }
 
   /**
@@ -49,7 +56,7 @@ export class AuthStore {
    * sessions, share links, upload sessions. Their files stay (an admin decides about those).
    */
   async deleteUser(id: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.meta.durable(async (trx) => {
       const ups = await trx.selectFrom('uploads').select('id').where('owner', '=', id).execute();
       for (const { id: up } of ups) {
         await trx.deleteFrom('upload_entries').where('upload_id', '=', up).execute();
@@ -74,18 +81,20 @@ export class AuthStore {
   /** Sets the grant on one path; an empty `perms` removes it. */
   async setGrant(userId: string, path: string, perms: string): Promise<void> {
     if (perms === '') {
-      await this.db.deleteFrom('grants').where('user_id', '=', userId).where('path', '=', path).execute();
+      await this.meta.durable((trx) => trx.deleteFrom('grants').where('user_id', '=', userId).where('path', '=', path).execute());
       return;
     }
-    await this.db
-      .insertInto('grants')
-      .values({ user_id: userId, path, perms })
-      .onConflict((oc) => oc.columns(['user_id', 'path']).doUpdateSet({ perms }))
-      .execute();
+    await this.meta.durable((trx) =>
+      trx
+        .insertInto('grants')
+        .values({ user_id: userId, path, perms })
+        .onConflict((oc) => oc.columns(['user_id', 'path']).doUpdateSet({ perms }))
+        .execute(),
+    );
   }
 
   async replaceGrants(userId: string, grants: { path: string; perms: string }[]): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.meta.durable(async (trx) => {
       await trx.deleteFrom('grants').where('user_id', '=', userId).execute();
       if (grants.length) await trx.insertInto('grants').values(grants.map((g) => ({ user_id: userId, path: g.path, perms: g.perms }))).execute();
     });
@@ -94,7 +103,7 @@ export class AuthStore {
   // ------------------------------------------------------------------ tokens
 
   async insertToken(row: TokenRow): Promise<void> {
-    await this.db.insertInto('tokens').values(row).execute();
+    await this.meta.durable((trx) => trx.insertInto('tokens').values(row).execute());
   }
 
   async tokenById(id: string): Promise<TokenRow | undefined> {
@@ -110,19 +119,19 @@ export class AuthStore {
 
   /** Revokes a token; false when it does not exist or was already revoked. */
   async revokeToken(id: string, now: number): Promise<boolean> {
-    const r = await this.db.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await this.meta.durable((trx) => trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst());
     return Number(r.numUpdatedRows) > 0;
   }
 
   async revokeUserTokens(userId: string, now: number): Promise<number> {
-    const r = await this.db.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await this.meta.durable((trx) => trx.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst());
     return Number(r.numUpdatedRows);
   }
 
   // ------------------------------------------------------------------ web sessions
 
   async insertSession(row: WebSessionRow): Promise<void> {
-    await this.db.insertInto('web_sessions').values(row).execute();
+    await this.meta.durable((trx) => trx.insertInto('web_sessions').values(row).execute());
   }
 
   async sessionById(id: string): Promise<WebSessionRow | undefined> {
@@ -134,21 +143,23 @@ export class AuthStore {
    * concurrent refreshes with the same token only one wins). Returns whether it did.
    */
   async rotateSession(id: string, expected: string, next: string, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('web_sessions')
-      .set({ refresh_hash: next, prev_refresh_hash: expected, refreshed_at: now })
-      .where('id', '=', id)
-      .where('refresh_hash', '=', expected)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
+    const r = await this.meta.durable((trx) =>
+      trx
+        .updateTable('web_sessions')
+        .set({ refresh_hash: next, prev_refresh_hash: expected, refreshed_at: now })
+        .where('id', '=', id)
+        .where('refresh_hash', '=', expected)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst(),
+    );
     return Number(r.numUpdatedRows) > 0;
   }
 
   async revokeSession(id: string, now: number): Promise<void> {
-    await this.db.updateTable('web_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+    await this.meta.durable((trx) => trx.updateTable('web_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute());
   }
 
   async revokeUserSessions(userId: string, now: number): Promise<void> {
-    await this.db.updateTable('web_sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    await this.meta.durable((trx) => trx.updateTable('web_sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute());
   }
 }

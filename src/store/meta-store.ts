@@ -142,9 +142,12 @@ export class MetaStore {
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
     const { default: SqliteDatabase } = await import('better-sqlite3');
     const sqlite = new SqliteDatabase(file);
-    // WAL: readers never wait for the writer; FULL: a committed transaction survives power loss.
+    // WAL: readers never wait for the writer. NORMAL: a commit does not fsync the WAL, which
+    // matters because better-sqlite3 runs on the event loop: an fsync per chunk PUT stalled
+    // the whole server. Transactions whose acknowledgement promises durability run through
+    // `durable()`, which fsyncs (and so also makes every earlier WAL frame durable).
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -166,6 +169,31 @@ export class MetaStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  /**
+   * A transaction that is on stable storage when it resolves: namespace changes, commits,
+   * garbage-collection deletions (objects are deleted after their rows), users and tokens.
+   * Everything else (chunk rows, session bookkeeping) may be lost by a power failure without
+   * harm: a commit re-checks in its own transaction that every chunk is indexed. On SQLite
+   * the connection is held for the whole call, so no other statement runs under FULL or
+   * slips out of it.
+   */
+  /**
+   * Runs `fn` in a transaction that is on stable storage when it returns (SQLite: FULL
+   * synchronous for this one commit). For writes whose acknowledgement promises they
+   * happened: namespace changes, and security state (a revocation must not come undone).
+   */
+  async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
+    return this.db.connection().execute(async (conn) => {
+      await sql`PRAGMA synchronous = FULL`.execute(conn);
+      try {
+        return await conn.transaction().execute(fn);
+      } finally {
+        await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+      }
+    });
   }
 
   // ---------------------------------------------------------------- namespace
@@ -220,7 +248,7 @@ export class MetaStore {
       if (options.parents) return ROOT_ENTRY();
       throw new AlreadyExistsError('/: already exists');
     }
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
       if (existing) {
         if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
@@ -272,7 +300,7 @@ export class MetaStore {
     if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
     if (from === to) return this.stat(from);
     if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
@@ -302,7 +330,7 @@ export class MetaStore {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
@@ -342,7 +370,7 @@ export class MetaStore {
   /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
         await trx.deleteFrom('files').where('path', '=', path).execute();
@@ -497,7 +525,7 @@ export class MetaStore {
    * references and that are older than `cutoff`; returns what the chunk store must delete.
    */
   async collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const rows = await trx
         .selectFrom('chunks as c')
         .select(['c.hash', 'c.pack'])
@@ -632,6 +660,32 @@ export class MetaStore {
     return rows.map((r) => r.hash);
   }
 
+  /**
+   * For the chunk routes: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; pushes its
+   * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
+   * handful of writes, not one per chunk.
+   */
+  async touchUpload(id: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null }> {
+    const now = this.now();
+    const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
+    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    if (Number(row.expires_at) - now < ttlMs * 0.9) {
+      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+    }
+    return { owner: row.owner, scope: row.scope };
+  }
+
+
+  /** Of `hashes`, those the session's manifest does not mention. */
+  async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
+    const found = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('upload_entries').select('hash').distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
+      for (const r of rows) found.add(r.hash);
+    }
+    return hashes.filter((h) => !found.has(h));
+  }
+
   async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {
     const row = await this.db.selectFrom('upload_entries').select('seq').where('upload_id', '=', id).where('hash', '=', hash).limit(1).executeTakeFirst();
     return !!row;
@@ -644,7 +698,7 @@ export class MetaStore {
    */
   async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
       const missing = await this.missingChunks(id, trx);
@@ -747,7 +801,7 @@ export class MetaStore {
     const rows = await this.db.selectFrom('files').select('path').where('type', '=', 'file').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
     const removed: string[] = [];
     for (const { path } of rows) {
-      const gone = await this.db.transaction().execute(async (trx) => {
+      const gone = await this.durable(async (trx) => {
         const row = await trx.selectFrom('files').select(['manifest', 'expires_at']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
         if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
         await trx.deleteFrom('files').where('path', '=', path).execute();
@@ -790,7 +844,7 @@ export class MetaStore {
   /** Inserts a user unless one with the same id exists (bootstrap). Limits default to none. */
   async insertUser(user: Pick<UsersTable, 'id' | 'name' | 'role' | 'password_hash' | 'home' | 'created_at'> & Partial<UsersTable>): Promise<void> {
     const row: UsersTable = { disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: null, ip_allow: null, ip_deny: null, ...user };
-    await this.db.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await this.durable((trx) => trx.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute());
   }
 
   async findToken(id: string): Promise<TokensTable | undefined> {
@@ -799,11 +853,11 @@ export class MetaStore {
 
   /** Inserts a token, or replaces the secret hash of an existing one with the same id. */
   async upsertToken(token: TokensTable): Promise<void> {
-    await this.db
+    await this.durable((trx) => trx
       .insertInto('tokens')
       .values(token)
       .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: token.secret_hash, revoked_at: null, expires_at: token.expires_at }))
-      .execute();
+      .execute());
   }
 
   async touchToken(id: string, now: number): Promise<void> {
@@ -818,11 +872,11 @@ export class MetaStore {
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    await this.db
+    await this.durable((trx) => trx
       .insertInto('settings')
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-      .execute();
+      .execute());
   }
 
   /** Counts for /metrics and `ferry admin` (cheap aggregate queries). */

@@ -1,17 +1,23 @@
 /**
  * Share links in the metadata store. A link's key never is stored, only its SHA-256: the
- * database (or a backup of it) cannot be turned back into working URLs.
+ * database (or a backup of it) cannot be turned back into working URLs. Creation,
+ * revocation and counted uses are durable: a one-time link stays used after a power cut.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Database, SharesTable } from './meta-schema.js';
+import type { MetaStore } from './meta-store.js';
 
 export type ShareRow = SharesTable;
 
 export class ShareStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly meta: MetaStore) {
+    this.db = meta.db;
+  }
 
   async insert(row: ShareRow): Promise<void> {
-    await this.db.insertInto('shares').values(row).execute();
+    await this.meta.durable((trx) => trx.insertInto('shares').values(row).execute());
   }
 
   async byKeyHash(keyHash: string): Promise<ShareRow | undefined> {
@@ -30,7 +36,7 @@ export class ShareStore {
   }
 
   async revoke(id: string, now: number): Promise<boolean> {
-    const r = await this.db.updateTable('shares').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    const r = await this.meta.durable((trx) => trx.updateTable('shares').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst());
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -39,14 +45,16 @@ export class ShareStore {
    * concurrent downloads of a one-time link cannot both get through. Returns whether it did.
    */
   async consumeUse(id: string, now: number): Promise<boolean> {
-    const r = await this.db
-      .updateTable('shares')
-      .set({ uses: sql<number>`uses + 1`, last_used_at: now })
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
-      .executeTakeFirst();
+    const r = await this.meta.durable((trx) =>
+      trx
+        .updateTable('shares')
+        .set({ uses: sql<number>`uses + 1`, last_used_at: now })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
+        .executeTakeFirst(),
+    );
     return Number(r.numUpdatedRows) > 0;
   }
 

@@ -1,7 +1,34 @@
-/** Every command of the CLI, in the order `ferry --help` lists them. One module each. */
+/**
+ * Every command of the CLI, in the order `ferry --help` lists them. One module each.
+ *
+ * Start-up rule: a command module imports commander and light core modules at the top and
+ * its engine (server, SDK, sync engine, progress bars) with `await import()` inside its
+ * action, so that `ferry --help` or a quick `ferry ls` does not load every engine.
+ * test/cli/startup.test.ts enforces it.
+ */
 import type { Command } from 'commander';
 import { registerServe } from './serve.js';
+import { registerLogin } from './login.js';
+import { registerPut } from './put.js';
+import { registerGet } from './get.js';
+import { registerLs } from './ls.js';
+import { registerStat } from './stat.js';
+import { registerMv } from './mv.js';
+import { registerCp } from './cp.js';
+import { registerRm } from './rm.js';
+import { registerMkdir } from './mkdir.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [registerServe];
+export const COMMANDS: RegisterCommand[] = [
+  registerServe,
+  registerLogin,
+  registerPut,
+  registerGet,
+  registerLs,
+  registerStat,
+  registerMkdir,
+  registerMv,
+  registerCp,
+  registerRm,
+];

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
-import { startServer } from '../../server/app.js';
+import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, defaultConfig } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
@@ -133,8 +133,13 @@ Examples:
         },
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
       });
+      // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
+      const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
-      server.app.log.info({ event: 'ready', url: server.url, data: config.dataDir, tls: server.tls?.fingerprint }, 'ferry server ready');
+      // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, version: VERSION };
+      if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
+      process.stdout.write(JSON.stringify(ready) + '\n');
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`

@@ -54,10 +54,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
   const { meta, chunks, limits } = ctx;
   const ttl = ctx.config.uploadTtlMs;
 
-  /** The caller's own live session (FERRY_ERR_UPLOAD_NOT_FOUND for anyone else's), touched. */
-  const ownUpload = async (auth: AuthContext, id: string): Promise<UploadInfo> => {
-    authorizeScope(auth, 'write');
-    const up = await meta.getUpload(id, ttl);
+  /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
+  const checkOwner = (auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void => {
     if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
     // A token limited to a path prefix only touches sessions that write inside it (the
     // commit re-checks every file; this keeps the rest of the session out of its reach too).
@@ -65,7 +63,20 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
       if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
     }
+  };
+
+  /** The caller's own live session, touched. */
+  const ownUpload = async (auth: AuthContext, id: string): Promise<UploadInfo> => {
+    authorizeScope(auth, 'write');
+    const up = await meta.getUpload(id, ttl);
+    checkOwner(auth, id, up);
     return up;
+  };
+
+  /** The same for the chunk routes, with the cheap touch (no file rows read). */
+  const ownUploadLight = async (auth: AuthContext, id: string): Promise<void> => {
+    authorizeScope(auth, 'write');
+    checkOwner(auth, id, await meta.touchUpload(id, ttl));
   };
 
   app.post(`${API_PREFIX}/uploads`, async (request, reply) => {
@@ -139,7 +150,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
     const auth = authOf(request);
-    await ownUpload(auth, request.params.id);
+    await ownUploadLight(auth, request.params.id);
     if (!(await meta.uploadMentionsChunk(request.params.id, hash))) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
     }
@@ -156,7 +167,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
     const id = request.params.id;
     const auth = authOf(request);
-    await ownUpload(auth, id);
+    await ownUploadLight(auth, id);
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
     const controller = new AbortController();
@@ -168,9 +179,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       limits.maxPackBytes,
       controller.signal,
       async (hashes) => {
-        for (const h of hashes) {
-          if (!(await meta.uploadMentionsChunk(id, h))) throw new ChunkNotInUploadError(`chunk ${h} is not in upload ${id}'s manifest`);
-        }
+        const strangers = await meta.hashesNotInUpload(id, hashes);
+        if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
       },
       auth.userId,
     );
