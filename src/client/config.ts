@@ -17,6 +17,10 @@ export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
   server?: string;
   token?: string;
+  /** PEM file of a CA to trust for this server (`--ca`). */
+  ca?: string;
+  /** Pinned SHA-256 fingerprint of the server's certificate (`--fingerprint`). */
+  fingerprint?: string;
 }
 
 export interface ResolvedConfig extends FerryConfig {
@@ -50,10 +54,12 @@ export async function readConfigFile(file: string): Promise<FerryConfig> {
     throw new ConfigError(`${file} is not valid JSON`, { cause: err });
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
-  const { server, token } = data as Record<string, unknown>;
+  const { server, token, ca, fingerprint } = data as Record<string, unknown>;
   if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
   if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
-  return { server, token };
+  if (ca !== undefined && typeof ca !== 'string') throw new ConfigError(`${file}: "ca" must be a string`);
+  if (fingerprint !== undefined && typeof fingerprint !== 'string') throw new ConfigError(`${file}: "fingerprint" must be a string`);
+  return { server, token, ca, fingerprint };
 }
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
@@ -65,7 +71,7 @@ export async function writeConfigFile(file: string, config: FerryConfig): Promis
     // Created with 0600 from the first byte: the token is never readable by others, not even briefly.
     const fh = await open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(JSON.stringify({ server: config.server, token: config.token }, null, 2) + '\n');
+      await fh.writeFile(JSON.stringify({ server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint }, null, 2) + '\n');
       await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
       await fh.sync();
     } finally {
@@ -112,5 +118,10 @@ export async function resolveConfig(options: FerryConfig = {}, env: Env = proces
   };
   const server = pick('server', 'FERRY_SERVER');
   const token = pick('token', 'FERRY_TOKEN');
-  return { server: server === undefined ? undefined : normalizeServerUrl(server), token, sources, file };
+  const normalized = server === undefined ? undefined : normalizeServerUrl(server);
+  // The saved trust belongs to the saved server: it does not follow --server elsewhere.
+  const sameServer = fromFile.server !== undefined && normalized === normalizeServerUrl(fromFile.server);
+  const ca = options.ca ?? env.FERRY_CA ?? (sameServer ? fromFile.ca : undefined);
+  const fingerprint = options.fingerprint ?? env.FERRY_FINGERPRINT ?? (sameServer ? fromFile.fingerprint : undefined);
+  return { server: normalized, token, ca, fingerprint, sources, file };
 }

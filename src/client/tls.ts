@@ -38,7 +38,9 @@ export function tlsConnector(trust: TlsTrust): buildConnector.connector | undefi
   if (!trust.fingerprint) return buildConnector({ ca: trust.ca });
   const pin = normalizeFingerprint(trust.fingerprint);
   // The pin replaces chain and name checks; a CA given as well is still required to match.
-  const base = buildConnector(trust.ca ? { ca: trust.ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false });
+  // No TLS session resumption: a resumed session need not show the certificate again, and
+  // the pin is checked on every connection.
+  const base = buildConnector(trust.ca ? { ca: trust.ca, checkServerIdentity: () => undefined, maxCachedSessions: 0 } : { rejectUnauthorized: false, maxCachedSessions: 0 });
   return (options, callback) => {
     base(options, (err, socket) => {
       if (err || !socket) {
@@ -51,7 +53,8 @@ export function tlsConnector(trust: TlsTrust): buildConnector.connector | undefi
         callback(new TlsUntrustedError(`a pinned fingerprint needs https://, not ${options.protocol}//`), null);
         return;
       }
-      const seen = 'SHA256:' + tls.getPeerCertificate().fingerprint256;
+      const presented = tls.getPeerCertificate().fingerprint256;
+      const seen = presented ? 'SHA256:' + presented : 'no certificate';
       if (seen !== pin) {
         socket.destroy();
         callback(
@@ -112,3 +115,23 @@ export function untrustedCertificateError(err: unknown, server: string): FerryEr
   return undefined;
 }
 
+
+/**
+ * The SHA-256 fingerprint of the certificate an https server presents, read without trusting
+ * it (for telling the user what to pin; nothing is sent over that connection).
+ */
+export async function peekFingerprint(server: string, timeoutMs = 5000): Promise<string> {
+  const { connect } = await import('node:tls');
+  const { isIP } = await import('node:net');
+  const url = new URL(server);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port: Number(url.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: false }, () => {
+      const fp = socket.getPeerCertificate().fingerprint256;
+      socket.destroy();
+      resolve('SHA256:' + fp);
+    });
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timed out')));
+    socket.once('error', reject);
+  });
+}

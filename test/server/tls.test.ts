@@ -164,6 +164,23 @@ describe('TLS', () => {
     expect(isFerryError(err2, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
   });
 
+  it('checks the pin on every pooled connection (no TLS session resumption around it)', async () => {
+    const fp = selfSigned.server.tls!.fingerprint;
+    const agent = new Agent({ ...tlsDispatcherOptions({ fingerprint: fp }), connections: 8 });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          const res = await request(selfSigned.url + '/healthz', { dispatcher: agent });
+          await res.body.dump();
+          return res.statusCode;
+        }),
+      );
+      expect(statuses.every((s) => s === 200)).toBe(true);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('rejects malformed fingerprints', () => {
     expect(() => normalizeFingerprint('SHA256:abc')).toThrow(/not a SHA-256 fingerprint/);
   });

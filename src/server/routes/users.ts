@@ -120,7 +120,8 @@ export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext): vo
 
   app.get<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
     admin(request);
-    return info(await find(request.params.name));
+    const u = await find(request.params.name);
+    return { ...(await info(u)), usage: await ctx.meta.usage(u.home) };
   });
 
   app.patch<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
