@@ -31,7 +31,7 @@ import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
 import { errorHandler, toHttpError } from './http-errors.js';
 import { IpPolicy, isLoopback } from './ip-filter.js';
-import { registerRateLimits, type RateLimiters } from './limits.js';
+import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
@@ -162,7 +162,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
   const defender = new Defender(config.defender, now);
-  const limiters = await registerRateLimits(app, config.rateLimit, (request) => {
+  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
     const ban = defender.record(request.ip, 'limit');
     if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
   });

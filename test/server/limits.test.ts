@@ -34,8 +34,9 @@ const badToken = (n: number) => `ferry_${n.toString(16).padStart(16, '0')}_${'A'
 
 describe('rate limits', () => {
   let t: TestServer;
+  let clock = Date.now();
   beforeAll(async () => {
-    t = await startTestServer({ rateLimit: { windowMs: 60_000, perIp: 8, perToken: 4, authPerIp: 2 } });
+    t = await startTestServer({ now: () => clock, rateLimit: { windowMs: 60_000, perIp: 8, perToken: 4, authPerIp: 2 } });
     await addUser(t, 'rita', { password: 'rita-password-1' });
   });
   afterAll(async () => t?.close());
@@ -53,6 +54,9 @@ describe('rate limits', () => {
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
     expect((await client(t, '127.0.0.2')('/api/v1/me', { token: tok2.token })).status).toBe(200);
+    // A new window: allowed again.
+    clock += 60_000;
+    expect((await a('/api/v1/me', { token: tok1.token })).status).toBe(200);
   });
 
   it('per address: a ninth request from one address is limited, another address goes on', async () => {
