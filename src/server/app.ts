@@ -75,6 +75,8 @@ export interface ServerContext {
   quota: QuotaGuard;
   limiters: RateLimiters;
   now: () => number;
+  /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
+  routes: string[];
   /** Deletes expired sessions and unreferenced chunks now; returns what went. */
   collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
   /**
@@ -159,6 +161,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     app.addHook('preClose', async () => tracker.closeAll());
   }
 
+  // The authorization matrix test checks it covers each of these.
+  const routes: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push(`${m} ${r.url}`);
+  });
+
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
   const defender = new Defender(config.defender, now);
@@ -202,6 +210,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     limiters,
     now,
     reportAuthFailure,
+    routes,
     async collectGarbage(graceMs = config.gcGraceMs) {
       const uploads = await meta.expireUploads();
       const gc = await chunks.collectGarbage(graceMs, now());

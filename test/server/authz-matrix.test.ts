@@ -178,7 +178,7 @@ rows.push(
     },
   },
   {
-    name: 'HEAD /s/:key/*path (folder link)',
+    name: 'HEAD /s/:key/* (folder link)',
     expect: everyone(200),
     run: async (id) => {
       const s = await share(t, tokens.owner!, { path: '/docs' });
@@ -186,7 +186,23 @@ rows.push(
     },
   },
   {
-    name: 'PUT /s/:key/:name (upload link)',
+    name: 'HEAD /s/:key (file link)',
+    expect: everyone(200),
+    run: async (id) => {
+      const s = await share(t, tokens.owner!, { path: '/docs/d.txt' });
+      return call(id, 'HEAD', new URL(s.url).pathname);
+    },
+  },
+  {
+    name: 'GET /s/:key/* (folder link)',
+    expect: everyone(200),
+    run: async (id) => {
+      const s = await share(t, tokens.owner!, { path: '/docs' });
+      return call(id, 'GET', new URL(s.url).pathname + '/d.txt');
+    },
+  },
+  {
+    name: 'PUT /s/:key/* (upload link)',
     expect: everyone(201),
     run: async (id) => {
       const s = await share(t, tokens.owner!, { path: '/docs', kind: 'upload' });
@@ -199,24 +215,27 @@ rows.push(
 
 rows.push(
   { name: 'GET /api/v1/stat/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'stat', '/photos/p.bin')) },
+  // The root without a trailing path: each caller's own root (bob's is his home: 200, but his).
+  { name: 'GET /api/v1/stat', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', '/api/v1/stat') },
+  { name: 'GET /api/v1/list', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', '/api/v1/list') },
   { name: 'GET /api/v1/list/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'list', '/photos')) },
   { name: 'GET /api/v1/files/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'files', '/photos/p.bin')) },
   { name: 'HEAD /api/v1/files/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'HEAD', url(id, 'files', '/photos/p.bin')) },
   { name: 'GET /api/v1/manifests/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'manifests', '/photos/p.bin')) },
   {
-    name: 'GET /api/v1/chunks/:h?path=',
+    name: 'GET /api/v1/chunks/:hash?path=',
     expect: row(200, 403, 404, 200, 200),
     run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}?path=${encodeURIComponent(P(id, '/photos/p.bin'))}`),
   },
   {
     // Without a file to read it through, a chunk hash opens nothing (an unrestricted admin excepted).
-    name: 'GET /api/v1/chunks/:h (no path)',
+    name: 'GET /api/v1/chunks/:hash (no path)',
     expect: row(400, 400, 400, 200, 400),
     run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}`),
   },
   {
     // Bob names a file of his own that does not hold alice's chunk.
-    name: 'GET /api/v1/chunks/:h?path=<a file without it>',
+    name: 'GET /api/v1/chunks/:hash?path=<a file without it>',
     expect: row(404, 404, 404, 404, 404),
     run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}?path=${encodeURIComponent(id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt'))}`),
   },
@@ -293,7 +312,7 @@ rows.push(
     },
   },
   {
-    name: 'PUT /api/v1/uploads/:id/chunks/:h',
+    name: 'PUT /api/v1/uploads/:id/chunks/:hash',
     expect: row(403, 403, 404, 404, 200),
     run: async (id) => {
       const s = await aliceSession();
@@ -345,6 +364,13 @@ rows.push(
 let lastId = '';
 rows.push(
   { name: 'GET /api/v1/me', expect: row(200, 200, 200, 200, 200), run: (id) => call(id, 'GET', '/api/v1/me') },
+  {
+    // With alice's current password (left unchanged): whoever knows it may; bob's account is
+    // not alice's (wrong password for him); the admin has no password yet and a full token.
+    name: 'POST /api/v1/me/password',
+    expect: row(204, 204, 401, 204, 204),
+    run: (id) => call(id, 'POST', '/api/v1/me/password', { json: { currentPassword: 'alice-password', newPassword: 'alice-password' } }),
+  },
   {
     // Each caller asks for a token of its own that can only read: allowed within what it holds.
     name: 'POST /api/v1/tokens',
@@ -501,7 +527,11 @@ describe('authorization matrix', () => {
     }
     // One comparison of the whole table, so a failure shows every wrong cell at once.
     expect(got).toEqual(want);
+    // Every route the server has is in the table.
+    const covered = new Set(rows.map((r) => r.name.split(' ').slice(0, 2).join(' ').replace(/\?.*$/, '')));
+    expect(t.server.ctx.routes.length).toBeGreaterThan(45);
+    expect(t.server.ctx.routes.filter((r) => !covered.has(r))).toEqual([]);
     expect(cells).toBe(rows.length * IDS.length);
-    console.log(`authorization matrix: ${rows.length} routes × ${IDS.length} callers = ${cells} cells`);
+    console.log(`authorization matrix: ${rows.length} rows over ${new Set(t.server.ctx.routes).size} routes × ${IDS.length} callers = ${cells} cells`);
   });
 });
