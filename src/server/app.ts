@@ -268,7 +268,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     await limiters.perToken(request);
   });
 
-
   // One access-log line per request (pino JSON).
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';

@@ -57,6 +57,37 @@ async function* fileBytes(store: ChunkStore, chunks: ChunkRef[], offsets: number
   }
 }
 
+/**
+ * Which chunks a manifest holds, for the chunk route: a download of an N-chunk file makes
+ * N chunk requests, and decoding the manifest for each would cost O(N²). Manifests are
+ * immutable (named by their hash), so entries never go stale; the cache is bounded by the
+ * total number of chunk hashes it holds (about 100 bytes each) and drops the least recently
+ * used manifests first.
+ */
+export class ManifestChunkSets {
+  private readonly sets = new Map<string, Set<string>>();
+  private held = 0;
+
+  constructor(private readonly maxHashes = 200_000) {}
+
+  async has(manifest: string, hash: string, load: () => Promise<readonly ChunkRef[]>): Promise<boolean> {
+    let set = this.sets.get(manifest);
+    if (set) {
+      this.sets.delete(manifest); // re-inserted below: Map order is recency
+    } else {
+      set = new Set((await load()).map((c) => c.hash));
+      this.held += set.size;
+      for (const [k, v] of this.sets) {
+        if (this.held <= this.maxHashes) break;
+        this.sets.delete(k);
+        this.held -= v.size;
+      }
+    }
+    this.sets.set(manifest, set);
+    return set.has(hash);
+  }
+}
+
 export interface ServeFileOptions {
   head: boolean;
   /** Content-Disposition to send (share links offer the file as a download). */
@@ -114,6 +145,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
 }
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const chunkSets = new ManifestChunkSets();
   const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
     return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
@@ -137,9 +169,11 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     const hash = assertSha256Hex(request.params.hash, 'chunk hash');
     const filePath = request.query.path;
     if (filePath !== undefined) {
-      const { chunks } = await ctx.meta.fileContent(authorize(auth, 'read', normalizePath(filePath)));
-      // A linear scan: the manifest was just decoded anyway, and a 1 GiB file has ~1000 chunks.
-      if (!chunks.some((c) => c.hash === hash)) throw new NotFoundError(`chunk ${hash} is not part of ${filePath}`, { details: { path: filePath } });
+      const server = authorize(auth, 'read', normalizePath(filePath));
+      const entry = await ctx.meta.stat(server); // one row: the file's manifest hash, no manifest read
+      if (entry.type !== 'file') throw new IsADirectoryError(`${filePath} is a directory`, { details: { path: filePath } });
+      const inFile = await chunkSets.has(entry.hash!, hash, async () => (await ctx.meta.fileContent(server)).chunks);
+      if (!inFile) throw new NotFoundError(`chunk ${hash} is not part of ${filePath}`, { details: { path: filePath } });
     } else if (isAdmin(auth) && auth.home === '/' && auth.pathPrefix === null) {
       // An unrestricted admin may read every file anyway: any chunk of some file will do.
       if (!(await ctx.meta.isChunkReferenced(hash))) throw new NotFoundError(`chunk ${hash} not found`);
