@@ -20,10 +20,12 @@ import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
-import { ChunkStore } from '../store/chunk-store.js';
+import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
+import { withRetry } from '../backends/decorators/retry.js';
+import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
@@ -76,7 +78,7 @@ export interface ServerContext {
   limiters: RateLimiters;
   now: () => number;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
-  routes: string[];
+  endpoints: string[];
   /** Deletes expired sessions and unreferenced chunks now; returns what went. */
   collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
   /**
@@ -97,7 +99,10 @@ export function authOf(request: FastifyRequest): AuthContext {
 export interface BuildOptions {
   config: ServerConfig;
   meta: MetaStore;
+  /** The default chunk store. */
   backend: StorageBackend;
+  /** Path prefixes whose new chunks go elsewhere (`--store /archive=...`). */
+  routes?: ChunkRoute[];
   logger?: pino.Logger;
   tls?: TlsMaterial;
 }
@@ -108,6 +113,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const metrics = new ServerMetrics();
   const chunks = new ChunkStore({
     backend,
+    routes: options.routes,
     meta,
     maxChunkSize: config.chunking.maxSize,
     durable: config.durable,
@@ -162,9 +168,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   }
 
   // The authorization matrix test checks it covers each of these.
-  const routes: string[] = [];
+  const endpoints: string[] = [];
   app.addHook('onRoute', (r) => {
-    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push(`${m} ${r.url}`);
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) endpoints.push(`${m} ${r.url}`);
   });
 
   const auditStore = new AuditStore(meta.db);
@@ -210,7 +216,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     limiters,
     now,
     reportAuthFailure,
-    routes,
+    endpoints,
     async collectGarbage(graceMs = config.gcGraceMs) {
       const uploads = await meta.expireUploads();
       const gc = await chunks.collectGarbage(graceMs, now());
@@ -341,15 +347,51 @@ async function loadSessionKey(dataDir: string): Promise<Buffer> {
   return key;
 }
 
+/**
+ * The chunk stores of `config.store`: the `/` route (default: local disk under the data
+ * directory, also what the remote `local` names) and the other prefixes. Remote backends are
+ * wrapped in the retry decorator: their network hiccups are retried, not reported to clients.
+ */
+async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[] }> {
+  const local = (): StorageBackend => new LocalBackend({ root: join(dataDir, 'store') });
+  const open = async (remote: string): Promise<StorageBackend> => {
+    if (remote === 'local') return local();
+    const opened = await openBackend(remote, { remotes: config.remotes });
+    if (!opened.features().persistent) throw new ConfigError(`--store ${redactRemote(remote)}: a chunk store must keep what it is given`);
+    return opened instanceof LocalBackend ? opened : withRetry(opened);
+  };
+  const specs = config.store ?? [];
+  const prefixes = new Set<string>();
+  let backend: StorageBackend | undefined;
+  const routes: ChunkRoute[] = [];
+  try {
+    for (const spec of specs) {
+      if (prefixes.has(spec.prefix)) throw new ConfigError(`--store: the prefix ${spec.prefix} is given twice`);
+      prefixes.add(spec.prefix);
+      const opened = await open(spec.remote);
+      if (spec.prefix === '/') backend = opened;
+      else routes.push({ prefix: spec.prefix, backend: opened });
+    }
+  } catch (err) {
+    await Promise.all([backend, ...routes.map((r) => r.backend)].map((b) => b?.close?.()));
+    throw err;
+  }
+  return { backend: backend ?? local(), routes };
+}
+
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
   const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
-  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
-  const backend: StorageBackend = new LocalBackend({ root: join(dataDir, 'store') });
-  const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, tls });
+  const { backend, routes } = await openChunkStores(config, dataDir);
+  const stores = [backend, ...routes.map((r) => r.backend)];
+  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now }).catch(async (err: unknown) => {
+    await Promise.all(stores.map((b) => b.close?.()));
+    throw err;
+  });
+  const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
   const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
 
   const timers: NodeJS.Timeout[] = [];
@@ -393,7 +435,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       for (const t of timers) clearInterval(t);
       await app.close();
       await meta.close();
-      await backend.close?.();
+      await Promise.all(stores.map((b) => b.close?.()));
     },
   };
 }

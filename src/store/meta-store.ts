@@ -98,6 +98,8 @@ export interface Usage {
 }
 
 export interface ChunkLocation {
+  /** The chunk store holding it (a `--store` route's prefix); absent: the default store. */
+  store?: string;
   hash: string;
   size: number;
   pack: string | null;
@@ -109,6 +111,8 @@ export interface GcVictims {
   chunks: string[];
   /** Packs with no chunk left: delete their objects. */
   packs: string[];
+  /** The chunk store of each victim (chunk hash or pack id) not in the default store; absent when all are. */
+  stores?: Record<string, string>;
 }
 
 function toEntry(row: FilesTable): Entry {
@@ -418,8 +422,17 @@ export class MetaStore {
   // ---------------------------------------------------------------- chunks
 
   async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.db.selectFrom('chunks').select(['hash', 'size', 'pack', 'pack_offset']).where('hash', '=', hash).executeTakeFirst();
-    return row ? { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) } : undefined;
+    const row = await this.db
+      .selectFrom('chunks as c')
+      .leftJoin('packs as p', 'p.id', 'c.pack')
+      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+      .where('c.hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const loc: ChunkLocation = { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+    const store = row.pack === null ? row.store : row.pack_store;
+    if (store !== null && store !== undefined) loc.store = store;
+    return loc;
   }
 
   /** Of `hashes`, those present in the chunk index. */
@@ -468,14 +481,15 @@ export class MetaStore {
   }
 
   /**
-   * Records a stored loose chunk (and, with `owner`, that this user sent it: one
-   * transaction, one commit). Returns false when the chunk was already recorded.
+   * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
+   * `owner` that this user sent it (one transaction, one commit). Returns false when the
+   * chunk was already recorded.
    */
-  async addChunk(hash: string, size: number, owner?: string): Promise<boolean> {
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
     const insert = async (db: Db): Promise<boolean> => {
       const r = await db
         .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
         .onConflict((oc) => oc.column('hash').doNothing())
         .executeTakeFirst();
       if (owner !== undefined) {
@@ -490,15 +504,15 @@ export class MetaStore {
    * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
    * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
    */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], owner?: string): Promise<number> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<number> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now }).execute();
+      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
       let inserted = 0;
       for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
         const r = await trx
           .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now })))
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
           .onConflict((oc) => oc.column('hash').doNothing())
           .executeTakeFirst();
         inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
@@ -528,13 +542,14 @@ export class MetaStore {
     return this.durable(async (trx) => {
       const rows = await trx
         .selectFrom('chunks as c')
-        .select(['c.hash', 'c.pack'])
+        .select(['c.hash', 'c.pack', 'c.store'])
         .where('c.refs', '<=', 0)
         .where('c.created_at', '<', cutoff)
         .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
         .limit(limit)
         .execute();
       const victims: GcVictims = { chunks: [], packs: [] };
+      const stores: Record<string, string> = {};
       if (rows.length === 0) return victims;
       for (const part of batches(rows.map((r) => r.hash))) {
         await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
@@ -544,11 +559,15 @@ export class MetaStore {
       for (const id of packs) {
         const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
         if (!left) {
+          const pack = await trx.selectFrom('packs').select('store').where('id', '=', id).executeTakeFirst();
           await trx.deleteFrom('packs').where('id', '=', id).execute();
           victims.packs.push(id);
+          if (pack?.store) stores[id] = pack.store;
         }
       }
       victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
+      for (const r of rows) if (r.pack === null && r.store) stores[r.hash] = r.store;
+      if (Object.keys(stores).length > 0) victims.stores = stores;
       return victims;
     });
   }
@@ -684,6 +703,29 @@ export class MetaStore {
       for (const r of rows) found.add(r.hash);
     }
     return hashes.filter((h) => !found.has(h));
+  }
+
+  /**
+   * The path of the first file of the session whose manifest has the chunk (undefined: none
+   * has it). The chunk store routes a new chunk by the path of the upload that brings it.
+   */
+  async uploadChunkPath(id: string, hash: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('upload_entries as e')
+      .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+      .select('f.path')
+      .where('e.upload_id', '=', id)
+      .where('e.hash', '=', hash)
+      .orderBy('e.file_idx')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.path;
+  }
+
+  /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
+  async uploadFirstPath(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
+    return row?.path;
   }
 
   async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {

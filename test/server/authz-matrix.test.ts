@@ -529,9 +529,9 @@ describe('authorization matrix', () => {
     expect(got).toEqual(want);
     // Every route the server has is in the table.
     const covered = new Set(rows.map((r) => r.name.split(' ').slice(0, 2).join(' ').replace(/\?.*$/, '')));
-    expect(t.server.ctx.routes.length).toBeGreaterThan(45);
-    expect(t.server.ctx.routes.filter((r) => !covered.has(r))).toEqual([]);
+    expect(t.server.ctx.endpoints.length).toBeGreaterThan(45);
+    expect(t.server.ctx.endpoints.filter((r) => !covered.has(r))).toEqual([]);
     expect(cells).toBe(rows.length * IDS.length);
-    console.log(`authorization matrix: ${rows.length} rows over ${new Set(t.server.ctx.routes).size} routes × ${IDS.length} callers = ${cells} cells`);
+    console.log(`authorization matrix: ${rows.length} rows over ${new Set(t.server.ctx.endpoints).size} routes × ${IDS.length} callers = ${cells} cells`);
   });
 });

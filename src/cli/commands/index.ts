@@ -7,6 +7,7 @@
  * test/cli/startup.test.ts enforces it.
  */
 import type { Command } from 'commander';
+import { registerRemote } from './remote.js';
 import { registerServe } from './serve.js';
 import { registerLogin } from './login.js';
 import { registerPut } from './put.js';
@@ -41,4 +42,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerToken,
   registerUser,
   registerAdmin,
+  registerRemote,
 ];

@@ -1,11 +1,13 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
 import { VERSION } from '../../core/version.js';
-import { DEFAULT_PORT, defaultConfig } from '../../server/config.js';
+import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
+import { redactRemote } from '../../backends/registry.js';
+import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
 interface ServeOptions {
   addr: string;
@@ -32,6 +34,7 @@ interface ServeOptions {
   defenderBanTime: string;
   defenderSafe: string[];
   ttlSweepInterval: string;
+  store: string[];
 }
 
 const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -82,6 +85,14 @@ export function registerServe(program: Command): void {
     .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
     .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
     .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
+    .addOption(
+      new Option(
+        '--store <[/prefix=]remote>',
+        'where chunks are kept (repeatable; FERRY_STORE): s3:bucket/prefix, sftp://user@host/dir, NAME:path, local; /prefix=remote routes new chunks of uploads below /prefix',
+      )
+        .argParser((value: string, previous: string[]) => [...previous, value])
+        .default(process.env.FERRY_STORE ? process.env.FERRY_STORE.split(/\s+/).filter(Boolean) : [], 'local disk under --data'),
+    )
     .addHelpText(
       'after',
       `
@@ -95,6 +106,8 @@ Examples:
   ferry serve
   ferry serve --addr 0.0.0.0:7373 --data /srv/ferry --tls-self-signed
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
+  ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
+  ferry serve --store /archive=nas:ferry --store /=local
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
@@ -132,12 +145,14 @@ Examples:
           safeList: new CidrList(opts.defenderSafe).entries,
         },
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
+        store: opts.store.map(parseStoreSpec),
+        remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
       });
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
-      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, version: VERSION };
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
       process.stdout.write(JSON.stringify(ready) + '\n');
       if (server.tls) {

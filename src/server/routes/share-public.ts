@@ -208,7 +208,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
         await ctx.quota.checkGrowth(s.as, target, hasher.size);
         await ctx.meta.appendEntries(up.id, 0, [{ hash: c.hash, size: c.size }], ctx.config.uploadTtlMs);
         // The server cut and hashed these bytes itself: possession is proven, for the owner.
-        await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), controller.signal, { owner: s.owner.id });
+        await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), controller.signal, { owner: s.owner.id, path: target });
       }
       if (declared !== undefined && hasher.size !== declared) throw new ValidationError(`the body had ${hasher.size} bytes, Content-Length said ${declared}`);
       const [entry] = await ctx.meta.commitUpload(up.id, { size: hasher.size, hash: hasher.digest(), mtime: ctx.now() }, { check: ctx.quota.commitCheck(s.as) });

@@ -151,7 +151,9 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
     const auth = authOf(request);
     await ownUploadLight(auth, request.params.id);
-    if (!(await meta.uploadMentionsChunk(request.params.id, hash))) {
+    // The file that brings the chunk: its path routes a new chunk to its store (--store).
+    const path = await meta.uploadChunkPath(request.params.id, hash);
+    if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
     }
     const controller = new AbortController();
@@ -159,7 +161,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (!request.raw.complete) controller.abort();
     });
     const owned = await meta.ownsChunk(auth.userId, hash);
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? {} : { proof: true, owner: auth.userId });
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? { path } : { proof: true, owner: auth.userId, path });
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
@@ -174,6 +176,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
+    const path = await meta.uploadFirstPath(id);
     return chunks.putPack(
       rawBody(request),
       limits.maxPackBytes,
@@ -182,7 +185,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
         const strangers = await meta.hashesNotInUpload(id, hashes);
         if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
       },
-      auth.userId,
+      { owner: auth.userId, path },
     );
   });
 
