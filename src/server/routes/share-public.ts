@@ -28,7 +28,7 @@ import type { ServerContext } from '../app.js';
 import { defenderMark } from '../auth.js';
 import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
 import { verifyPassword } from '../passwords.js';
-import { chunkStream } from '../share-chunker.js';
+import { chunkStream } from '../../algo/chunk-stream.js';
 import { sendFile } from './downloads.js';
 import { shareKeyHash } from './shares.js';
 
