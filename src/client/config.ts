@@ -17,6 +17,10 @@ export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
   server?: string;
   token?: string;
+  /** PEM file of a CA to trust for this server (`--ca`). */
+  ca?: string;
+  /** Pinned SHA-256 fingerprint of the server's certificate (`--fingerprint`). */
+  fingerprint?: string;
 }
 
 export interface ResolvedConfig extends FerryConfig {
@@ -36,15 +40,17 @@ export function configPath(env: Env = process.env): string {
 /** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */
 export async function readConfigFile(file: string): Promise<FerryConfig> {
   const data = (await readJsonObjectFile(file)) ?? {};
-  const { server, token } = data;
+  const { server, token, ca, fingerprint } = data;
   if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
   if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
-  return { server, token };
+  if (ca !== undefined && typeof ca !== 'string') throw new ConfigError(`${file}: "ca" must be a string`);
+  if (fingerprint !== undefined && typeof fingerprint !== 'string') throw new ConfigError(`${file}: "fingerprint" must be a string`);
+  return { server, token, ca, fingerprint };
 }
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
 export async function writeConfigFile(file: string, config: FerryConfig): Promise<void> {
-  await writePrivateJsonFile(file, { server: config.server, token: config.token });
+  await writePrivateJsonFile(file, { server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
 }
 
 /** Normalizes a server address: adds `http://` when no scheme is given, drops trailing slashes. */
@@ -75,5 +81,10 @@ export async function resolveConfig(options: FerryConfig = {}, env: Env = proces
   };
   const server = pick('server', 'FERRY_SERVER');
   const token = pick('token', 'FERRY_TOKEN');
-  return { server: server === undefined ? undefined : normalizeServerUrl(server), token, sources, file };
+  const normalized = server === undefined ? undefined : normalizeServerUrl(server);
+  // The saved trust belongs to the saved server: it does not follow --server elsewhere.
+  const sameServer = fromFile.server !== undefined && normalized === normalizeServerUrl(fromFile.server);
+  const ca = options.ca ?? env.FERRY_CA ?? (sameServer ? fromFile.ca : undefined);
+  const fingerprint = options.fingerprint ?? env.FERRY_FINGERPRINT ?? (sameServer ? fromFile.fingerprint : undefined);
+  return { server: normalized, token, ca, fingerprint, sources, file };
 }

@@ -18,3 +18,5 @@ export type { TransferOptions, TransferResult } from './transfer.js';
 export type { TransferProgress, ProgressCallback } from './progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
+export * as account from './account.js';
+export { normalizeFingerprint, tlsConnector, untrustedCertificateError, type TlsTrust } from './tls.js';
