@@ -1,0 +1,42 @@
+/**
+ * Listing a remote for comparison: one recursive `list` of the backend (a Ferry server
+ * answers it with pages of 10,000 entries carrying size, mtime and hash), split by the
+ * filter into the files that take part and those excluded.
+ */
+import type { TreeHashed } from '../core/storage-bulk.js';
+import type { Filter } from './filter.js';
+import type { FileEntry } from './hashes.js';
+import { relOf, type Remote } from './remote.js';
+
+export interface Listing {
+  /** Files that pass the filter, by path relative to the remote. */
+  files: Map<string, FileEntry>;
+  /** Files the filter excluded (for --delete-excluded). */
+  excluded: Map<string, FileEntry>;
+  /** Directories, where the backend has real ones (relative paths, '' excluded). */
+  dirs: Set<string>;
+}
+
+export async function listRemote(remote: Remote, filter: Filter, signal?: AbortSignal): Promise<Listing> {
+  const files = new Map<string, FileEntry>();
+  const excluded = new Map<string, FileEntry>();
+  const dirs = new Set<string>();
+  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal })) {
+    const rel = relOf(remote, e.key);
+    if (rel === undefined || rel === '') continue;
+    if (e.type === 'dir') {
+      dirs.add(rel);
+      continue;
+    }
+    const entry: FileEntry = { size: e.size ?? 0, mtime: e.mtime, hashes: { ...(e.hashes ?? {}) } };
+    const tree = (e as TreeHashed).treeHash;
+    if (tree !== undefined) entry.hashes['ferry-tree'] = tree;
+    (filter.includes(rel, entry) ? files : excluded).set(rel, entry);
+  }
+  return { files, excluded, dirs };
+}
+
+/** An empty listing (a remote that does not exist yet). */
+export function emptyListing(): Listing {
+  return { files: new Map(), excluded: new Map(), dirs: new Set() };
+}
