@@ -75,7 +75,7 @@ export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncG
     if (signal?.aborted) throw abortedError(signal, what);
     return;
   }
-  if (body === null || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
+  if (body == null || typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] !== 'function') {
     throw new ValidationError(`${what}: the body must be a Readable, an AsyncIterable of Uint8Array or a Uint8Array`);
   }
 

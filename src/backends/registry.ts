@@ -66,7 +66,7 @@ const TYPE_NAME = /^[a-z][a-z0-9-]*$/;
 /** `type:rest`; a single letter is not a type but a drive (`C:\dir`), left to the local branch. */
 const TYPED_SPEC = /^([A-Za-z][A-Za-z0-9+.-]+):(.*)$/s;
 /** Option names that look secret even when no schema says so (unknown types, URL query strings). */
-const SECRET_NAME = /pass|secret|token|credential|auth|private|(^|[_-])key($|[_-])|^key$/i;
+const SECRET_NAME = /pass|secret|token|credential|auth|private|^key|key(_?id)?$|[_-]key[_-]/i;
 const REDACTED = '***';
 
 function safeDecode(text: string): string {

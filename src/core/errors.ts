@@ -180,6 +180,13 @@ export function fromSystemError(err: unknown, what?: string): FerryError {
       return new PermissionError(`${label}permission denied`, { cause: err });
     case 'ENAMETOOLONG':
       return new PathInvalidError(`${label}name too long`, { cause: err });
+    case 'ELOOP':
+      return new PathInvalidError(`${label}too many levels of symbolic links`, { cause: err });
+    case 'EXDEV':
+    case 'EINVAL':
+    case 'EBADF':
+      // Repeating the call will fail the same way.
+      return new IoError(`${label}${(err as Error).message}`, { cause: err, retryable: false });
     case 'ABORT_ERR':
       return new AbortedError(`${label}aborted`, { cause: err });
     case 'ECONNRESET':

@@ -130,7 +130,8 @@ export interface StorageBackend {
    * whole. If the body errors (its error translated, kept as `cause`), the signal aborts
    * (FERRY_ERR_ABORTED) or `size` does not match what arrived (FERRY_ERR_SIZE_MISMATCH, raised
    * as soon as the body overruns it), the write fails, the previous object stays, and nothing
-   * new becomes visible, temporary files included. Missing parent directories are created.
+   * new becomes visible, temporary files included. Missing parent directories are created
+   * (where directories are real, those of a failed write may remain).
    * Idempotent: writing the same bytes twice is fine. Returns the stored object's metadata.
    */
   write(key: string, body: WriteBody, options?: WriteOptions): Promise<ObjectInfo>;

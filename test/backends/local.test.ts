@@ -1,0 +1,359 @@
+import { spawnSync } from 'node:child_process';
+import * as fsp from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
+import { fromSystemError } from '../../src/core/errors.js';
+import { describeStorageBackend } from '../conformance/storage-backend.js';
+
+async function tempRoot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await fsp.mkdtemp(path.join(tmpdir(), 'ferry-local-'));
+  return { dir, cleanup: () => fsp.rm(dir, { recursive: true, force: true }) };
+}
+
+describeStorageBackend('local', async () => {
+  const { dir, cleanup } = await tempRoot();
+  // A root that does not exist yet: the first write creates it.
+  return { backend: new LocalBackend({ root: path.join(dir, 'root') }), cleanup };
+});
+
+describeStorageBackend('local (followSymlinks)', async () => {
+  const { dir, cleanup } = await tempRoot();
+  return { backend: new LocalBackend({ root: dir, followSymlinks: true }), cleanup };
+});
+
+// ---- local-only behaviour ------------------------------------------------------------------
+
+const require = createRequire(import.meta.url);
+/** The CommonJS face of node:fs/promises: patching it and syncing reaches the backend's ESM import. */
+const fspCjs = require('node:fs/promises') as Record<string, unknown>;
+
+/** Replaces one node:fs/promises function for the duration of `fn` (see `module.syncBuiltinESMExports`). */
+async function patchFs<T>(name: string, replacement: (...args: never[]) => unknown, fn: () => Promise<T>): Promise<T> {
+  const original = fspCjs[name];
+  fspCjs[name] = replacement;
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    fspCjs[name] = original;
+    syncBuiltinESMExports();
+  }
+}
+
+/**
+ * Mounts a small tmpfs at `dir` when this process may (root with CAP_SYS_ADMIN); returns an
+ * unmount, or undefined. FERRY_TEST_NO_MOUNT=1 takes the no-mount path, to exercise it.
+ */
+function mountTmpfs(dir: string, size: string): (() => void) | undefined {
+  if (process.env.FERRY_TEST_NO_MOUNT === '1') return undefined;
+  const result = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+  if (result.status !== 0) return undefined;
+  return () => void spawnSync('umount', ['-l', dir], { stdio: 'ignore' });
+}
+
+function systemError(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: injected`), { code });
+}
+
+/** Every file name below `dir` on disk, temporaries included (the backend's listing hides them). */
+async function diskNames(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await fsp.readdir(dir, { recursive: true })) out.push(String(entry));
+  return out.sort();
+}
+
+describe('LocalBackend on disk', () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeEach(async () => {
+    ({ dir, cleanup } = await tempRoot());
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await cleanup();
+  });
+
+  it('reads do not create the root; the first write does', async () => {
+    const root = path.join(dir, 'later', 'root');
+    const b = new LocalBackend({ root });
+    expect(b.name).toBe(`local:${root}`);
+    await expect(b.stat('x')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    const listed: unknown[] = [];
+    for await (const e of b.list('', { recursive: true })) listed.push(e);
+    expect(listed).toEqual([]);
+    await b.delete('x');
+    await expect(fsp.stat(root)).rejects.toMatchObject({ code: 'ENOENT' });
+    await b.write('x', Buffer.from('y'));
+    expect(await fsp.readFile(path.join(root, 'x'), 'utf8')).toBe('y');
+  });
+
+  it('a root that is itself a symlink works (the operator chose it)', async () => {
+    await fsp.mkdir(path.join(dir, 'real-root'));
+    await fsp.symlink(path.join(dir, 'real-root'), path.join(dir, 'link-root'));
+    const b = new LocalBackend({ root: path.join(dir, 'link-root') });
+    await b.write('a/b', Buffer.from('c'));
+    expect(await fsp.readFile(path.join(dir, 'real-root', 'a', 'b'), 'utf8')).toBe('c');
+    expect((await b.stat('a/b')).size).toBe(1);
+  });
+
+  it('writes the mtime to the file on disk and keeps files private to the umask', async () => {
+    const b = new LocalBackend({ root: dir });
+    await b.write('t', Buffer.from('x'), { mtime: 1_234_567_890_123 });
+    const st = await fsp.stat(path.join(dir, 't'));
+    expect(Math.round(st.mtimeMs)).toBe(1_234_567_890_123);
+    const umask = process.umask();
+    expect(st.mode & 0o777).toBe(0o666 & ~umask);
+  });
+
+  it('durable writes fsync the file and the directory; durable: false does not', async () => {
+    const b = new LocalBackend({ root: dir });
+    const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(proto, 'sync');
+    await b.write('new/dir/durable', Buffer.from('x'));
+    // file + its directory + the new directories' entries
+    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
+    sync.mockClear();
+    await b.write('new/dir/fast', Buffer.from('x'), { durable: false });
+    expect(sync).not.toHaveBeenCalled();
+  });
+
+  it('failed writes leave no temporary file on disk', async () => {
+    const b = new LocalBackend({ root: dir });
+    await b.write('sub/keep', Buffer.from('old'));
+    await expect(b.write('sub/a', Readable.from([Buffer.alloc(10)]), { size: 20 })).rejects.toMatchObject({
+      code: 'FERRY_ERR_SIZE_MISMATCH',
+    });
+    const ac = new AbortController();
+    const writing = b.write(
+      'sub/b',
+      (async function* () {
+        yield Buffer.alloc(1000);
+        ac.abort();
+        await new Promise(() => {});
+      })(),
+      { signal: ac.signal },
+    );
+    await expect(writing).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
+    await expect(
+      b.write(
+        'sub/keep',
+        (async function* () {
+          yield Buffer.alloc(1000);
+          throw new Error('broken body');
+        })(),
+      ),
+    ).rejects.toThrow();
+    expect(await diskNames(dir)).toEqual(['sub', 'sub/keep']);
+    expect(await fsp.readFile(path.join(dir, 'sub', 'keep'), 'utf8')).toBe('old');
+  });
+
+  it(`names starting with ${TEMP_PREFIX} are reserved: refused as keys, never listed`, async () => {
+    const b = new LocalBackend({ root: dir });
+    await fsp.writeFile(path.join(dir, `${TEMP_PREFIX}stale`), 'left by a crash');
+    await fsp.mkdir(path.join(dir, 'd'));
+    await fsp.writeFile(path.join(dir, 'd', `${TEMP_PREFIX}x`), 'x');
+    for (const key of [`${TEMP_PREFIX}stale`, `d/${TEMP_PREFIX}x`, `${TEMP_PREFIX}dir/file`]) {
+      await expect(b.write(key, Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+      await expect(b.stat(key)).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+    }
+    const keys: string[] = [];
+    for await (const e of b.list('', { recursive: true })) keys.push(`${e.type}:${e.key}`);
+    expect(keys).toEqual(['dir:d']);
+    // A temporary file (of a write in progress, or stale) keeps its directory from being removed.
+    await expect(b.rmdir('d')).rejects.toMatchObject({ code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY' });
+  });
+
+  it('skips names that are not valid keys (invalid UTF-8, control characters) and special files', async () => {
+    const b = new LocalBackend({ root: dir });
+    await fsp.writeFile(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x66, 0xff, 0x66])]), 'latin-1 name');
+    await fsp.writeFile(path.join(dir, 'new\nline'), 'x');
+    await fsp.writeFile(path.join(dir, 'fine'), 'x');
+    expect(spawnSync('mkfifo', [path.join(dir, 'fifo')]).status).toBe(0);
+    const keys: string[] = [];
+    for await (const e of b.list('', { recursive: true })) keys.push(e.key);
+    expect(keys).toEqual(['fine']);
+    // A FIFO is not an object, and looking at it must not block.
+    await expect(b.stat('fifo')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    await expect(b.read('fifo')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+  });
+
+  describe('symbolic links (not followed: the default)', () => {
+    let outside: string;
+    let b: LocalBackend;
+    beforeEach(async () => {
+      outside = path.join(dir, 'outside');
+      await fsp.mkdir(outside);
+      await fsp.writeFile(path.join(outside, 'secret'), 'secret');
+      await fsp.mkdir(path.join(dir, 'root', 'real'), { recursive: true });
+      await fsp.writeFile(path.join(dir, 'root', 'real', 'f'), 'inside');
+      await fsp.symlink(outside, path.join(dir, 'root', 'out-dir'));
+      await fsp.symlink(path.join(outside, 'secret'), path.join(dir, 'root', 'out-file'));
+      await fsp.symlink('real', path.join(dir, 'root', 'alias'));
+      await fsp.symlink('real/f', path.join(dir, 'root', 'alias-file'));
+      b = new LocalBackend({ root: path.join(dir, 'root') });
+    });
+
+    it('links are invisible: not listed, not found', async () => {
+      const keys: string[] = [];
+      for await (const e of b.list('', { recursive: true })) keys.push(`${e.type}:${e.key}`);
+      expect(keys.sort()).toEqual(['dir:real', 'file:real/f']);
+      for (const key of ['out-dir/secret', 'out-file', 'alias/f', 'alias-file']) {
+        await expect(b.stat(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.read(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.readRange(key, 0, 1), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.hash(key, 'sha256'), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.setMtime(key, 0), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.copy(key, 'copied'), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.move(key, 'moved'), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      }
+      for (const prefix of ['out-dir', 'alias']) {
+        for await (const e of b.list(prefix, { recursive: true })) expect.fail(`listed ${e.key} through a link`);
+      }
+    });
+
+    it('nothing is written, created or removed through a linked directory', async () => {
+      await b.write('real/src', Buffer.from('x'));
+      for (const key of ['out-dir/new', 'out-dir/deeper/new', 'alias/new']) {
+        await expect(b.write(key, Buffer.from('x')), key).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+        await expect(b.copy('real/src', key), key).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+        await expect(b.move('real/src', key), key).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+        await expect(b.mkdir(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+      }
+      await b.delete('out-dir/secret');
+      await b.delete('out-file');
+      await b.rmdir('out-dir');
+      expect(await diskNames(outside)).toEqual(['secret']);
+      expect(await fsp.readFile(path.join(outside, 'secret'), 'utf8')).toBe('secret');
+      expect((await fsp.lstat(path.join(dir, 'root', 'out-dir'))).isSymbolicLink()).toBe(true);
+      expect(await diskNames(path.join(dir, 'root', 'real'))).toEqual(['f', 'src']);
+    });
+
+    it('writing over a link replaces the link, never the file it points to', async () => {
+      await b.write('out-file', Buffer.from('replaced'));
+      expect(await fsp.readFile(path.join(outside, 'secret'), 'utf8')).toBe('secret');
+      expect((await fsp.lstat(path.join(dir, 'root', 'out-file'))).isFile()).toBe(true);
+      expect(await fsp.readFile(path.join(dir, 'root', 'out-file'), 'utf8')).toBe('replaced');
+      expect((await b.stat('out-file')).size).toBe(8);
+    });
+  });
+
+  describe('symbolic links (followSymlinks)', () => {
+    let outside: string;
+    let root: string;
+    let b: LocalBackend;
+    beforeEach(async () => {
+      outside = path.join(dir, 'outside');
+      root = path.join(dir, 'root');
+      await fsp.mkdir(outside);
+      await fsp.writeFile(path.join(outside, 'secret'), 'secret');
+      await fsp.mkdir(path.join(root, 'real'), { recursive: true });
+      await fsp.writeFile(path.join(root, 'real', 'f'), 'inside');
+      await fsp.symlink(outside, path.join(root, 'out-dir'));
+      await fsp.symlink(path.join(outside, 'secret'), path.join(root, 'out-file'));
+      await fsp.symlink('real', path.join(root, 'alias'));
+      await fsp.symlink('real/f', path.join(root, 'alias-file'));
+      await fsp.symlink('nowhere', path.join(root, 'dangling'));
+      await fsp.symlink('..', path.join(root, 'real', 'loop')); // a cycle back to the root
+      b = new LocalBackend({ root, followSymlinks: true });
+    });
+
+    it('links inside the root are followed; links leading out stay invisible; cycles end', async () => {
+      const keys: string[] = [];
+      for await (const e of b.list('', { recursive: true })) keys.push(`${e.type}:${e.key}`);
+      expect(keys.sort()).toEqual(['dir:alias', 'dir:real', 'file:alias-file', 'file:alias/f', 'file:real/f']);
+      expect((await b.stat('alias-file')).size).toBe(6);
+      expect((await b.readRange('alias/f', 0, 6)).toString()).toBe('inside');
+      for (const key of ['out-dir/secret', 'out-file', 'dangling']) {
+        await expect(b.read(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      }
+    });
+
+    it('writes go through inside links, never through links leading out', async () => {
+      await b.write('alias/new', Buffer.from('via alias'));
+      expect(await fsp.readFile(path.join(root, 'real', 'new'), 'utf8')).toBe('via alias');
+      await expect(b.write('out-dir/new', Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+      await expect(b.write('out-dir/a/b', Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+      await b.delete('out-dir/secret');
+      expect(await diskNames(outside)).toEqual(['secret']);
+    });
+
+    it('deleting or moving a linked file affects the link, not its target', async () => {
+      await b.move('alias-file', 'moved');
+      expect(await fsp.readFile(path.join(root, 'moved'), 'utf8')).toBe('inside');
+      expect((await fsp.lstat(path.join(root, 'moved'))).isFile()).toBe(true);
+      await expect(fsp.lstat(path.join(root, 'alias-file'))).rejects.toMatchObject({ code: 'ENOENT' });
+      expect(await fsp.readFile(path.join(root, 'real', 'f'), 'utf8')).toBe('inside');
+      await fsp.symlink('real/f', path.join(root, 'again'));
+      await b.delete('again');
+      expect(await fsp.readFile(path.join(root, 'real', 'f'), 'utf8')).toBe('inside');
+    });
+  });
+
+  it('ENOSPC becomes FERRY_ERR_NO_SPACE and leaves no temporary file (a 1 MiB tmpfs, or an injected ENOSPC)', async () => {
+    const small = path.join(dir, 'small');
+    await fsp.mkdir(small);
+    const unmount = mountTmpfs(small, '1m');
+    try {
+      const b = new LocalBackend({ root: small });
+      await b.write('kept', Buffer.from('old'));
+      const big = Buffer.alloc(2 * 1024 * 1024, 7);
+      const attempt = () => b.write('kept', Readable.from([big.subarray(0, 1 << 20), big.subarray(1 << 20)]));
+      if (unmount) {
+        await expect(attempt()).rejects.toMatchObject({ code: 'FERRY_ERR_NO_SPACE' });
+      } else {
+        // No mount allowed here: fail the second write(2) the way a full disk does.
+        const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+        const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+        await probe.close();
+        const real = proto.write;
+        let calls = 0;
+        vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+          if (++calls === 2) return Promise.reject(systemError('ENOSPC'));
+          return real.apply(this, args);
+        });
+        await expect(attempt()).rejects.toMatchObject({ code: 'FERRY_ERR_NO_SPACE' });
+      }
+      expect(await diskNames(small)).toEqual(['kept']);
+      expect(await fsp.readFile(path.join(small, 'kept'), 'utf8')).toBe('old');
+    } finally {
+      unmount?.();
+    }
+  });
+
+  it('a rename across file systems (EXDEV) falls back to copy and delete (a tmpfs inside the root, or an injected EXDEV)', async () => {
+    const b = new LocalBackend({ root: dir });
+    await fsp.mkdir(path.join(dir, 'mnt'));
+    const unmount = mountTmpfs(path.join(dir, 'mnt'), '4m');
+    try {
+      await b.write('src', Buffer.from('crossing'), { mtime: 1_600_000_000_000 });
+      const move = () => b.move('src', 'mnt/dst');
+      // Without a mount: only the move's own rename fails; the copy fallback's rename must work.
+      const original = fspCjs.rename as (...args: never[]) => Promise<void>;
+      let first = true;
+      const exdevOnce = async (...args: never[]): Promise<void> => {
+        if (!first) return original(...args);
+        first = false;
+        throw systemError('EXDEV');
+      };
+      const info = unmount ? await move() : await patchFs('rename', exdevOnce, move);
+      expect(info).toMatchObject({ key: 'mnt/dst', size: 8, mtime: 1_600_000_000_000 });
+      expect(await fsp.readFile(path.join(dir, 'mnt', 'dst'), 'utf8')).toBe('crossing');
+      await expect(b.stat('src')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    } finally {
+      unmount?.();
+    }
+  });
+
+  it('fromSystemError maps the errno values a disk raises', () => {
+    expect(fromSystemError(systemError('ENOSPC')).code).toBe('FERRY_ERR_NO_SPACE');
+    expect(fromSystemError(systemError('EDQUOT')).code).toBe('FERRY_ERR_NO_SPACE');
+    expect(fromSystemError(systemError('EROFS')).code).toBe('FERRY_ERR_PERMISSION');
+    expect(fromSystemError(systemError('EIO')).retryable).toBe(true);
+  });
+});
