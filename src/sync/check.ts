@@ -5,8 +5,9 @@
  * `download` the bytes themselves are compared (both files are read). Without a common hash
  * and without `download` only sizes are compared, and the result says how many files could
  * not be hashed. The outcome uses rclone's `--combined` symbols:
- *   `= path` identical, `* path` different, `- path` only in the source (missing on the
- *   destination), `+ path` only in the destination, `! path` could not be checked (error).
+ *   `= path` identical, `* path` different, `+ path` only in the source (missing on the
+ *   destination), `- path` only in the destination (missing on the source), `! path` could
+ *   not be checked (error).
  */
 import { isFerryError } from '../core/errors.js';
 import { keyOf, type Remote } from './remote.js';
@@ -68,9 +69,9 @@ export async function check(src: Remote, dst: Remote, o: CheckOptions = {}): Pro
   const both: string[] = [];
   for (const rel of a.files.keys()) {
     if (b.files.has(rel)) both.push(rel);
-    else entries.push({ mark: '-', path: rel });
+    else entries.push({ mark: '+', path: rel });
   }
-  if (!o.oneWay) for (const rel of b.files.keys()) if (!a.files.has(rel)) entries.push({ mark: '+', path: rel });
+  if (!o.oneWay) for (const rel of b.files.keys()) if (!a.files.has(rel)) entries.push({ mark: '-', path: rel });
   await forEachLimit(
     both,
     o.checkers ?? 8,
@@ -103,8 +104,8 @@ export async function check(src: Remote, dst: Remote, o: CheckOptions = {}): Pro
     entries,
     same: count('='),
     differ: count('*'),
-    missingOnDst: count('-'),
-    missingOnSrc: count('+'),
+    missingOnDst: count('+'),
+    missingOnSrc: count('-'),
     errors: count('!'),
     unhashed,
     hashKind,

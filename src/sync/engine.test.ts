@@ -285,7 +285,7 @@ describe('check on memory remotes', () => {
     const src = await memRemote({ same: 'S', diff: 'one', size: 'a', onlysrc: 'x' });
     const dst = await memRemote({ same: 'S', diff: 'two', size: 'ab', onlydst: 'y' });
     const r = await check(src, dst);
-    expect(combinedLines(r)).toEqual(['* diff', '+ onlydst', '- onlysrc', '= same', '* size']);
+    expect(combinedLines(r)).toEqual(['* diff', '- onlydst', '+ onlysrc', '= same', '* size']);
     expect(r).toMatchObject({ ok: false, same: 1, differ: 2, missingOnDst: 1, missingOnSrc: 1, hashKind: 'md5' });
   });
 

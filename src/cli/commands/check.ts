@@ -17,7 +17,7 @@ export function registerCheck(program: Command): void {
     .description('compare SRC and DST without changing anything (size and hash; bytes with --download); exit code 1 on differences')
     .addOption(new Option('--download', 'compare the bytes of both sides, not hashes'))
     .addOption(new Option('--one-way', 'only check that SRC files are on DST'))
-    .addOption(new Option('--combined', "print every file with rclone's marks: = same, * differ, - only in SRC, + only in DST, ! error"));
+    .addOption(new Option('--combined', "print every file with rclone's marks: = same, * differ, + only in SRC, - only in DST, ! error"));
   addCommonFlags(cmd, { transfers: false }).addHelpText(
     'after',
     `
