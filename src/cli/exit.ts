@@ -17,6 +17,10 @@ export const EXIT = {
   INTEGRITY: 7,
   NO_SPACE: 8,
   INTERNAL: 70,
+  /** Ctrl-C / SIGTERM: the operation was aborted (128 + SIGINT, as shells report it). */
+  INTERRUPTED: 130,
+  /** stdout was closed by its reader (`ferry get x - | head`), like a SIGPIPE death. */
+  BROKEN_PIPE: 141,
 } as const;
 
 /** Thrown by a command to end with a given exit code (and an optional message). */
@@ -57,6 +61,8 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
   FERRY_ERR_NO_SPACE: EXIT.NO_SPACE,
   FERRY_ERR_QUOTA_EXCEEDED: EXIT.NO_SPACE,
   FERRY_ERR_INTERNAL: EXIT.INTERNAL,
+  FERRY_ERR_ABORTED: EXIT.INTERRUPTED,
+  FERRY_ERR_PROTOCOL: EXIT.NETWORK,
 };
 
 export function exitCodeOf(err: unknown): number {

@@ -1,0 +1,367 @@
+/**
+ * Chunks a file on disk: cut points by the WebAssembly FastCDC kernel, SHA-256 by
+ * node:crypto, reads straight into the kernel's memory, and for large files several worker
+ * threads, each chunking its own segment of the file.
+ *
+ * Parallel chunking gives exactly the records a sequential run gives. Each segment is
+ * chunked as if the file began there, and the worker of a segment goes on past its end
+ * until its cuts meet the cuts of the chunking started at that end (segment-chunker.ts).
+ * A content-defined cut depends only on where its chunk starts, so from the meeting point
+ * on the next segment's records are the sequential ones; the next segment's records before
+ * it are dropped here. Typically the chunkings meet within two or three average chunks,
+ * so a 256 MiB segment does about 1% of its work twice.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import {
+  AbortedError,
+  FerryError,
+  InternalError,
+  ValidationError,
+  fromSystemError,
+  isErrorCode,
+  throwIfAborted,
+} from '../core/errors.js';
+import type { ChunkingParams } from '../core/manifest.js';
+import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
+import { ChunkWorkerPool } from './chunk-worker-pool.js';
+import type { SegmentTask, SerializedError, WorkerMessage } from './chunk-worker.js';
+import type { CdcParams } from './fastcdc.js';
+import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
+
+export type { ChunkRecord } from './segment-chunker.js';
+
+export interface ChunkFileOptions {
+  /** Aborting stops the workers, closes the file and makes the iteration throw FERRY_ERR_ABORTED. */
+  signal?: AbortSignal;
+  /**
+   * Worker threads for files of at least `parallelThreshold` bytes; 0 chunks every file in
+   * the calling thread. Default: the available parallelism, at most 4.
+   */
+  workers?: number;
+  /** Called with the bytes a batch covers, just before the batch is yielded (progress). */
+  onBytes?: (n: number) => void;
+  /** Files smaller than this are chunked in the calling thread (a worker costs ~30 ms to start). Default 32 MiB. */
+  parallelThreshold?: number;
+  /** Tuning and tests: the segment size for parallel chunking (default: see `segmentCount`). */
+  segmentSize?: number;
+}
+
+const MiB = 1024 * 1024;
+export const DEFAULT_PARALLEL_THRESHOLD = 32 * MiB;
+
+/** Data area of a file kernel: large reads (fewer syscalls and moves), a few × maxSize. */
+export function fileBufferSize(maxSize: number): number {
+  return roundUp(Math.max(4 * maxSize, 16 * MiB), 64 * 1024);
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/**
+ * How many segments a parallel run splits a file into: segments of at most 4096 average
+ * chunks (256 MiB for the defaults), which bounds the records held for segments finished
+ * ahead of their turn; a multiple of the worker count, so that each worker gets as much to
+ * do; and segments of at least 16 average chunks, since each segment boundary costs a
+ * resynchronization (about 2.5 average chunks hashed twice).
+ */
+export function segmentCount(size: number, workers: number, p: CdcParams): number {
+  if (workers <= 1) return 1;
+  const largest = Math.max(Math.min(256 * MiB, 4096 * p.avgSize), 16 * p.maxSize);
+  const count = Math.ceil(Math.ceil(size / largest) / workers) * workers;
+  return Math.max(1, Math.min(count, Math.floor(size / (16 * p.avgSize))));
+}
+
+/**
+ * The chunks of the file at `path`, as batches of records in file order that together
+ * cover the file exactly (an empty file yields no batch). Memory stays bounded whatever the
+ * file size: one data area of {@link fileBufferSize} per thread, plus the records of a
+ * few segments.
+ *
+ * The file's size is taken when it is opened; bytes appended later are ignored, and a
+ * file that shrinks meanwhile fails with FERRY_ERR_IO. Files that are not regular (pipes,
+ * devices) are read to their end in the calling thread.
+ *
+ * Errors are FerryErrors: FERRY_ERR_NOT_FOUND for a missing file, FERRY_ERR_IS_A_DIRECTORY,
+ * FERRY_ERR_PERMISSION, FERRY_ERR_ABORTED, FERRY_ERR_VALIDATION for bad parameters, ...
+ */
+export function chunkFile(path: string, params: ChunkingParams, options: ChunkFileOptions = {}): AsyncIterable<ChunkRecord[]> {
+  return chunkFileBatches(path, params, options);
+}
+
+async function* chunkFileBatches(path: string, params: ChunkingParams, options: ChunkFileOptions): AsyncGenerator<ChunkRecord[]> {
+  const { signal, onBytes } = options;
+  throwIfAborted(signal);
+  const cdc = cdcParamsOf(params);
+  const workers = options.workers ?? Math.min(availableParallelism(), 4);
+  if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, not ${workers}`);
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const stat = await fh.stat();
+    // A pipe or device has no size to split by: read it to its end.
+    const size = stat.isFile() ? stat.size : Infinity;
+    if (size === 0) return;
+    const threshold = options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD;
+    const batches =
+      workers === 0 || size < threshold || size === Infinity
+        ? chunkInThread(fh, size, cdc, signal)
+        : chunkInWorkers(fh.fd, size, cdc, workers, options);
+    for await (const batch of batches) {
+      onBytes?.(batchBytes(batch));
+      yield batch;
+      throwIfAborted(signal);
+    }
+  } catch (err) {
+    throw fromSystemError(err, path);
+  } finally {
+    await fh?.close();
+  }
+}
+
+function batchBytes(batch: ChunkRecord[]): number {
+  const last = batch[batch.length - 1];
+  return last.offset + last.size - batch[0].offset;
+}
+
+/**
+ * Idle kernels for in-thread chunking, by parameters and data size. Creating a kernel (a
+ * WebAssembly memory and instance) costs about 40 µs, more than chunking a small file,
+ * and a sync of many small files chunks them one after another.
+ */
+const idleKernels = new Map<string, CdcKernel[]>();
+let idleBytes = 0;
+const IDLE_BYTES_LIMIT = 64 * MiB;
+
+function kernelKey(p: CdcParams, dataSize: number): string {
+  return `${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}/${dataSize}`;
+}
+
+function acquireKernel(p: CdcParams, dataSize: number): CdcKernel {
+  const kernel = idleKernels.get(kernelKey(p, dataSize))?.pop();
+  if (!kernel) return new CdcKernel(p, dataSize);
+  idleBytes -= dataSize;
+  return kernel;
+}
+
+function releaseKernel(p: CdcParams, kernel: CdcKernel): void {
+  const size = kernel.data.length;
+  if (idleBytes + size > IDLE_BYTES_LIMIT) return;
+  const key = kernelKey(p, size);
+  const list = idleKernels.get(key) ?? [];
+  if (list.length >= 2) return;
+  list.push(kernel);
+  idleKernels.set(key, list);
+  idleBytes += size;
+}
+
+/** Async reads, so that a slow disk does not block the event loop; hashing does, briefly. */
+async function* chunkInThread(fh: FileHandle, size: number, cdc: CdcParams, signal: AbortSignal | undefined): AsyncGenerator<ChunkRecord[]> {
+  // A small file gets a data area just big enough to be read in one go (in powers of two,
+  // so that idle kernels fit the next file).
+  const dataSize = Math.min(fileBufferSize(cdc.maxSize), 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024))));
+  const kernel = acquireKernel(cdc, dataSize);
+  try {
+    const chunker = new SegmentChunker(kernel, 0, size, size);
+    for (;;) {
+      const records: ChunkRecord[] = [];
+      chunker.process(records);
+      if (records.length > 0) yield records;
+      if (chunker.done) return;
+      throwIfAborted(signal);
+      const r = chunker.nextRead();
+      // A pipe cannot seek: read it from where it is (reads follow each other anyway).
+      const { bytesRead } = await fh.read(kernel.data, r.offset, r.length, size === Infinity ? null : r.position);
+      throwIfAborted(signal);
+      chunker.fed(bytesRead);
+    }
+  } finally {
+    releaseKernel(cdc, kernel);
+  }
+}
+
+/**
+ * Where the worker script is: next to this module when it runs compiled, and the compiled
+ * copy in dist/ when this module runs from its TypeScript source (vitest), because a
+ * worker thread cannot load TypeScript.
+ */
+export function workerUrl(): URL {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new URL('./chunk-worker.js', here);
+  const compiled = here.replace(/\/src\/algo\/[^/]+\.ts$/, '/dist/src/algo/chunk-worker.js');
+  if (compiled === here || !existsSync(fileURLToPath(compiled))) {
+    throw new InternalError(`the compiled chunk worker is missing (${compiled}): run npm run build`);
+  }
+  return new URL(compiled);
+}
+
+interface SegmentState {
+  start: number;
+  end: number;
+  batches: ChunkRecord[][];
+  done: boolean;
+  endOffset: number;
+}
+
+function deserializeError(e: SerializedError): FerryError {
+  if (isErrorCode(e.code)) return new FerryError(e.code, e.message);
+  return fromSystemError(Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code }));
+}
+
+const pool = new ChunkWorkerPool(workerUrl);
+
+async function* chunkInWorkers(
+  fd: number,
+  size: number,
+  cdc: CdcParams,
+  workerCount: number,
+  options: ChunkFileOptions,
+): AsyncGenerator<ChunkRecord[]> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc));
+  if (!(Number.isSafeInteger(segmentSize) && segmentSize > 0)) throw new ValidationError(`segmentSize must be a positive integer, not ${segmentSize}`);
+  const segments: (SegmentState | undefined)[] = [];
+  for (let i = 0; i * segmentSize < size; i++) {
+    segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });
+  }
+  const dataSize = fileBufferSize(cdc.maxSize);
+
+  let failure: FerryError | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const fail = (err: FerryError) => {
+    failure ??= err;
+    notify();
+  };
+
+  interface Hand {
+    worker: Worker;
+    /** A task was sent and neither `done` nor `error` came back yet. */
+    busy: boolean;
+    /** Terminated by us, or died: not to be handed back to the pool. */
+    gone: boolean;
+    detach: () => void;
+  }
+  const hands: Hand[] = [];
+  const stopping: Promise<void>[] = [];
+  // Busy workers cannot be interrupted (they read and hash synchronously): ending one
+  // means terminating its thread; idle ones go back to the pool.
+  const stopBusy = () => {
+    for (const h of hands) {
+      if (h.busy && !h.gone) {
+        h.gone = true;
+        h.detach();
+        stopping.push(pool.discard(h.worker));
+      }
+    }
+  };
+
+  // Segments are handed out in order and at most one per worker ahead of the one being
+  // yielded: that bounds the records waiting in memory when the consumer is slow.
+  let current = 0;
+  let nextToSend = 0;
+  const dispatch = () => {
+    for (const h of hands) {
+      if (failure !== undefined || nextToSend >= segments.length || nextToSend > current + hands.length) return;
+      if (h.busy) continue;
+      const seg = segments[nextToSend]!;
+      const task: SegmentTask = { type: 'segment', index: nextToSend, fd, params: cdc, dataSize, start: seg.start, end: seg.end, fileSize: size };
+      h.busy = true;
+      h.worker.postMessage(task);
+      nextToSend++;
+    }
+  };
+
+  const onAbort = () => {
+    fail(new AbortedError('aborted', { cause: signal?.reason }));
+    stopBusy();
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    for (let i = 0; i < Math.min(workerCount, segments.length); i++) {
+      const worker = pool.acquire();
+      const hand: Hand = { worker, busy: false, gone: false, detach: () => {} };
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type !== 'records') hand.busy = false;
+        if (m.type === 'error') return fail(deserializeError(m.error));
+        const seg = segments[m.index];
+        if (!seg) return fail(new InternalError(`chunk worker answered for segment ${m.index}, already released`));
+        if (m.type === 'records') seg.batches.push(m.records);
+        else {
+          seg.done = true;
+          seg.endOffset = m.endOffset;
+          dispatch();
+        }
+        notify();
+      };
+      const onError = (err: Error) => {
+        hand.gone = true;
+        fail(fromSystemError(err, 'chunk worker'));
+      };
+      const onExit = (code: number) => {
+        hand.gone = true;
+        fail(new InternalError(`chunk worker exited unexpectedly (code ${code})`));
+      };
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+      hand.detach = () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      };
+      hands.push(hand);
+    }
+    dispatch();
+
+    // `pos` is how far the output reaches. A segment's records before `pos` are those the
+    // previous segment's chunker replaced while resynchronizing; its first record at or
+    // after `pos` must start exactly there.
+    let pos = 0;
+    while (current < segments.length) {
+      if (failure) throw failure;
+      const seg = segments[current]!;
+      const batch = seg.batches.shift();
+      if (batch) {
+        const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos) : batch;
+        if (out.length === 0) continue;
+        if (out[0].offset !== pos) {
+          throw new InternalError(`parallel chunking lost sync: segment ${current} has a chunk at ${out[0].offset}, expected ${pos}`);
+        }
+        const last = out[out.length - 1];
+        pos = last.offset + last.size;
+        yield out;
+      } else if (seg.done) {
+        if (seg.endOffset > pos) throw new InternalError(`parallel chunking left a gap at ${pos} in segment ${current}`);
+        segments[current] = undefined;
+        current++;
+        dispatch();
+      } else {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    }
+    if (failure) throw failure;
+    if (pos !== size) throw new InternalError(`parallel chunking covered ${pos} of ${size} bytes`);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    stopBusy();
+    for (const h of hands) {
+      h.detach();
+      if (!h.busy && !h.gone) pool.release(h.worker);
+      else if (!h.gone) stopping.push(pool.discard(h.worker));
+    }
+    // The descriptor is shared with the workers: the caller closes it only once none of
+    // them can read it any more.
+    await Promise.allSettled(stopping);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Worker thread of `chunkFile`: chunks the segments the main thread sends it, one at a
+ * time, and streams the records back.
+ *
+ * Reads are blocking (`readSync`) on purpose: the worker has nothing else to do while it
+ * waits, and a blocking read avoids a round trip through libuv's thread pool, whose threads
+ * would compete with the two workers for the same two cores. The file descriptor is the
+ * main thread's (descriptors belong to the process), so every worker reads the same file
+ * even if its path is replaced meanwhile; the main thread closes it only once no worker
+ * can still read it (all idle, or terminated).
+ *
+ * Loaded as compiled JavaScript (`dist/src/algo/chunk-worker.js`) in every case, also when
+ * the caller runs from TypeScript sources under vitest: see `workerUrl` in chunk-file.ts.
+ */
+import { readSync } from 'node:fs';
+import { isMainThread, parentPort } from 'node:worker_threads';
+import { FerryError } from '../core/errors.js';
+import { CdcKernel } from './cdc-kernel.js';
+import type { CdcParams } from './fastcdc.js';
+import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
+
+/** Main thread -> worker: chunk one segment of an open file. */
+export interface SegmentTask {
+  type: 'segment';
+  index: number;
+  /** Open file descriptor, owned by the main thread. */
+  fd: number;
+  params: CdcParams;
+  /** Size of the kernel's data area (the worker keeps its kernel while these do not change). */
+  dataSize: number;
+  start: number;
+  /** End of the segment; equal to fileSize for the last one. */
+  end: number;
+  fileSize: number;
+}
+
+/** An error as it crosses the thread boundary (class and custom fields do not survive cloning). */
+export interface SerializedError {
+  message: string;
+  /** A FerryError code or a Node.js system error code (ENOENT, EIO, ...). */
+  code?: string;
+}
+
+/** Worker -> main thread. `records` messages of a segment come in file order, then `done`. */
+export type WorkerMessage =
+  | { type: 'records'; index: number; records: ChunkRecord[] }
+  | { type: 'done'; index: number; endOffset: number }
+  | { type: 'error'; index: number; error: SerializedError };
+
+function serializeError(err: unknown): SerializedError {
+  if (err instanceof FerryError) return { message: err.message, code: err.code };
+  const e = err as NodeJS.ErrnoException | undefined;
+  return { message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+}
+
+function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: WorkerMessage) => void): void {
+  const chunker = new SegmentChunker(kernel, task.start, task.end, task.fileSize);
+  const data = kernel.data;
+  for (;;) {
+    const records: ChunkRecord[] = [];
+    chunker.process(records);
+    if (records.length > 0) post({ type: 'records', index: task.index, records });
+    if (chunker.done) break;
+    const r = chunker.nextRead();
+    chunker.fed(readSync(fd, data, r.offset, r.length, r.position));
+  }
+  post({ type: 'done', index: task.index, endOffset: chunker.endOffset });
+}
+
+if (!isMainThread && parentPort) {
+  const port = parentPort;
+  const post = (m: WorkerMessage) => port.postMessage(m);
+  // Workers are pooled between files (chunk-worker-pool.ts): the kernel too, while the
+  // parameters stay the same.
+  let kernel: CdcKernel | undefined;
+  let kernelKey = '';
+  port.on('message', (task: SegmentTask) => {
+    try {
+      const p = task.params;
+      const key = `${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}/${task.dataSize}`;
+      if (kernel === undefined || key !== kernelKey) {
+        kernel = undefined; // the old memory may go before the new one is allocated
+        kernel = new CdcKernel(p, task.dataSize);
+        kernelKey = key;
+      }
+      runSegment(kernel, task.fd, task, post);
+    } catch (err) {
+      post({ type: 'error', index: task.index, error: serializeError(err) });
+    }
+  });
+}

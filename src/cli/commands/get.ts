@@ -1,0 +1,90 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { EXIT, ExitError } from '../exit.js';
+import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
+import { baseName, normalizePath } from '../../core/path.js';
+import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { createProgressBar } from '../progress-bar.js';
+import { describeResult, summarize } from './put.js';
+import type { TransferResult } from '../../client/transfer.js';
+
+interface GetOpts extends TransferOpts, OutputOpts {
+  recursive?: boolean;
+  reuse?: boolean;
+}
+
+async function isLocalDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function registerGet(program: Command): void {
+  const cmd = program
+    .command('get')
+    .description('download a file, a tree (-r) or a file to stdout (-); resumable, only missing chunks travel')
+    .argument('<src>', 'remote path, e.g. /isos/big.iso')
+    .argument('<dest>', 'local destination, or - for stdout')
+    .option('-r, --recursive', 'download a directory (its contents go into DEST)')
+    .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST');
+  addTransferOptions(cmd);
+  addOutputOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+A file goes to DEST, or into DEST when DEST is a local directory or ends with '/'.
+A directory's contents go into DEST. The file appears only when complete and verified;
+an interrupted download keeps DEST.ferry-part and the next run continues from it. When
+DEST holds an older version, only the chunks that differ are fetched.
+
+Examples:
+  $ ferry get /isos/big.iso ./big.iso
+  $ ferry get /isos/big.iso ~/Downloads/
+  $ ferry get -r /backup/photos ./photos
+  $ ferry get /backups/src.tar - | tar x`,
+  );
+  cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
+    const remote = normalizePath(src);
+    const client = await clientFrom(opts);
+    let result: TransferResult | undefined;
+    const bar = createProgressBar(opts);
+    try {
+      result = await withInterrupt(async (signal) => {
+        const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
+        const entry = await client.stat(remote, { signal });
+        if (destArg === '-') {
+          if (entry.type === 'dir') throw new IsADirectoryError(`${remote} is a directory: cannot write it to stdout`);
+          try {
+            return await client.getStream(remote, process.stdout, common);
+          } catch (err) {
+            // The reader went away (`| head`): not our failure to report.
+            if ((err as { cause?: { code?: string } }).cause?.code === 'EPIPE') throw new ExitError(EXIT.BROKEN_PIPE);
+            throw err;
+          }
+        }
+        if (entry.type === 'dir') {
+          if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);
+          return client.getTree(remote, destArg, {
+            ...common,
+            onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+          });
+        }
+        const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;
+        return client.getFile(remote, dest, common);
+      });
+    } catch (err) {
+      bar.stop();
+      if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
+      throw err;
+    } finally {
+      bar.stop();
+      await client.close();
+    }
+    const total = summarize([result]);
+    if (opts.json) printJson({ ok: true, ...total });
+    else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
+  });
+}

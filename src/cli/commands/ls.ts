@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import type { Entry } from '../../core/protocol.js';
+import { isFerryError } from '../../core/errors.js';
+import { normalizePath, relativePath } from '../../core/path.js';
+import { formatMode, formatTime } from '../format.js';
+import { addConnectionOptions, clientFrom, withInterrupt, type ConnectionOpts } from '../options.js';
+
+interface LsOpts extends ConnectionOpts {
+  long?: boolean;
+  recursive?: boolean;
+  json?: boolean;
+}
+
+/** Writes to stdout honouring backpressure (listings can be millions of lines). */
+async function out(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once('drain', r));
+}
+
+export function registerLs(program: Command): void {
+  const cmd = program
+    .command('ls')
+    .description('list a remote directory')
+    .argument('[path]', 'remote directory (or file)', '/')
+    .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
+    .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
+    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}');
+  addConnectionOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Directories are shown with a trailing '/'. Entries come sorted by path.
+
+Examples:
+  $ ferry ls /isos
+  $ ferry ls -l /
+  $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'`,
+  );
+  cmd.action(async (pathArg: string, opts: LsOpts) => {
+    const path = normalizePath(pathArg);
+    const client = await clientFrom(opts);
+    try {
+      await withInterrupt(async (signal) => {
+        // `ls FILE` shows the file, like ls(1).
+        const all = async function* (): AsyncGenerator<Entry> {
+          let any = false;
+          try {
+            for await (const e of client.list(path, { recursive: opts.recursive, signal })) {
+              any = true;
+              yield e;
+            }
+          } catch (err) {
+            if (any || !isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) throw err;
+            yield await client.stat(path, { signal });
+          }
+        };
+        const nameOf = (e: Entry) => {
+          const n = opts.recursive && e.path !== path ? relativePath(e.path, path) : e.name || e.path;
+          return e.type === 'dir' ? `${n}/` : n;
+        };
+        if (opts.json) {
+          let firstOut = true;
+          await out('[');
+          for await (const e of all()) {
+            await out((firstOut ? '\n' : ',\n') + JSON.stringify(e));
+            firstOut = false;
+          }
+          await out(firstOut ? ']\n' : '\n]\n');
+          return;
+        }
+        for await (const e of all()) {
+          if (opts.long) {
+            await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${formatTime(e.mtime)} ${nameOf(e)}\n`);
+          } else {
+            await out(nameOf(e) + '\n');
+          }
+        }
+      });
+    } finally {
+      await client.close();
+    }
+  });
+}

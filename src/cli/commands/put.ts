@@ -1,0 +1,129 @@
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import type { FerryClient } from '../../client/client.js';
+import type { TransferResult } from '../../client/transfer.js';
+import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { joinPath, normalizePath } from '../../core/path.js';
+import { formatBytes, formatDuration, formatRate } from '../format.js';
+import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { createProgressBar } from '../progress-bar.js';
+
+interface PutOpts extends TransferOpts, OutputOpts {
+  recursive?: boolean;
+  noClobber?: boolean;
+}
+
+/** One line for people: what moved, how fast, how much dedup saved. */
+export function describeResult(verb: string, r: TransferResult): string {
+  const secs = r.elapsedMs / 1000;
+  const rate = secs > 0 ? r.bytes / secs : 0;
+  const files = `${r.files} file${r.files === 1 ? '' : 's'}`;
+  const reused = r.bytesReused > 0 ? `, ${formatBytes(r.bytesReused)} already there` : '';
+  const skipped = r.skipped.length > 0 ? `, ${r.skipped.length} skipped` : '';
+  return `${verb} ${files}, ${formatBytes(r.bytes)} in ${formatDuration(secs)} (${formatRate(rate)}); ${formatBytes(r.bytesTransferred)} transferred${reused}${skipped}`;
+}
+
+export function summarize(results: TransferResult[]): TransferResult & { seconds: number } {
+  const sum: TransferResult = { files: 0, bytes: 0, bytesTransferred: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, skipped: [], elapsedMs: 0 };
+  for (const r of results) {
+    sum.files += r.files;
+    sum.bytes += r.bytes;
+    sum.bytesTransferred += r.bytesTransferred;
+    sum.chunks += r.chunks;
+    sum.chunksTransferred += r.chunksTransferred;
+    sum.bytesReused += r.bytesReused;
+    sum.dirs += r.dirs;
+    sum.skipped.push(...r.skipped);
+    sum.elapsedMs += r.elapsedMs;
+  }
+  return { ...sum, seconds: Math.round(sum.elapsedMs) / 1000 };
+}
+
+async function isRemoteDir(client: FerryClient, path: string, signal: AbortSignal): Promise<boolean> {
+  const e = await client.statIfExists(path, { signal });
+  return e?.type === 'dir';
+}
+
+export function registerPut(program: Command): void {
+  const cmd = program
+    .command('put')
+    .description('upload files, trees (-r) or stdin (-) to the server; resumable, only missing chunks travel')
+    .usage('[options] <SRC...> <DEST>')
+    .argument('<paths...>', 'local sources, then the remote destination')
+    .option('-r, --recursive', 'upload directories (their contents go into DEST)')
+    .option('-n, --no-clobber', 'fail instead of replacing an existing remote file');
+  addTransferOptions(cmd);
+  addOutputOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+A file goes to DEST, or into DEST when DEST is a remote directory or ends with '/'.
+A directory's contents go into DEST (like rclone copy), so re-running is idempotent.
+With several sources DEST is a directory and each source lands in DEST/<its name>.
+An interrupted upload resumes when run again; unchanged chunks are never re-sent.
+
+Examples:
+  $ ferry put ./big.iso /isos/big.iso
+  $ ferry put ./a.jpg ./b.jpg /photos/
+  $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
+  $ tar c ./src | ferry put - /backups/src.tar`,
+  );
+  cmd.action(async (paths: string[], opts: PutOpts) => {
+    if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
+    const sources = paths.slice(0, -1);
+    const destArg = paths[paths.length - 1];
+    const dest = normalizePath(destArg);
+    if (sources.includes('-') && sources.length > 1) throw new UsageError('`-` (stdin) must be the only source');
+    const warn = (m: string) => {
+      if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
+    };
+    const client = await clientFrom(opts, warn);
+    const results: TransferResult[] = [];
+    try {
+      await withInterrupt(async (signal) => {
+        const common = { parallel: opts.parallel, signal, noOverwrite: opts.noClobber === false };
+        for (const src of sources) {
+          const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
+          try {
+            if (src === '-') {
+              results.push(await client.putStream(process.stdin, dest, { ...common, onProgress: bar.onProgress }));
+              continue;
+            }
+            let st;
+            try {
+              st = await stat(src);
+            } catch (err) {
+              throw fromSystemError(err, src);
+            }
+            const intoDir = sources.length > 1 || destArg.endsWith('/');
+            if (st.isDirectory()) {
+              if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
+              const target = sources.length > 1 ? joinPath(dest, basename(src)) : dest;
+              results.push(
+                await client.putTree(src, target, {
+                  ...common,
+                  onProgress: bar.onProgress,
+                  onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+                }),
+              );
+            } else {
+              const target = intoDir || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest;
+              results.push(await client.putFile(src, target, { ...common, onProgress: bar.onProgress }));
+            }
+          } finally {
+            bar.stop();
+          }
+        }
+      });
+    } catch (err) {
+      if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
+      throw err;
+    } finally {
+      await client.close();
+    }
+    const total = summarize(results);
+    if (opts.json) printJson({ ok: true, ...total });
+    else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
+  });
+}

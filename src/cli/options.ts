@@ -1,0 +1,114 @@
+/**
+ * Options shared by the commands that talk to a server, and the glue from parsed options
+ * to an SDK client: `--server`, `--token`, `--parallel`, `--bwlimit`, `--retries`,
+ * `--json`, `-q`. Also the Ctrl-C handling: the first SIGINT aborts the operation
+ * cleanly (a partial download keeps its .ferry-part), a second one exits at once.
+ */
+import { setMaxListeners } from 'node:events';
+import { type Command, Option, InvalidArgumentError } from 'commander';
+import { FerryClient } from '../client/client.js';
+import { parseRate } from '../client/bandwidth.js';
+import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
+import { isFerryError } from '../core/errors.js';
+
+export interface ConnectionOpts {
+  server?: string;
+  token?: string;
+  retries?: number;
+}
+
+export interface TransferOpts extends ConnectionOpts {
+  parallel?: number;
+  bwlimit?: number;
+}
+
+export interface OutputOpts {
+  json?: boolean;
+  quiet?: boolean;
+}
+
+function positiveInt(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${max}`);
+    return n;
+  };
+}
+
+export function addConnectionOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
+    .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
+    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)));
+}
+
+export function addTransferOptions(cmd: Command): Command {
+  return addConnectionOptions(cmd)
+    .addOption(
+      new Option('-P, --parallel <n>', 'chunks in flight at once').default(4).argParser((v) => {
+        const n = positiveInt('--parallel', 256)(v);
+        if (n < 1) throw new InvalidArgumentError('--parallel must be at least 1');
+        return n;
+      }),
+    )
+    .addOption(
+      new Option('--bwlimit <rate>', 'bandwidth limit in bytes/s, shared by all transfers, up and down (10M = 10 MiB/s; K, M, G suffixes)').argParser((v) => {
+        try {
+          return parseRate(v);
+        } catch (err) {
+          throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+        }
+      }),
+    );
+}
+
+export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-readable JSON summary on stdout'): Command {
+  return cmd.option('--json', jsonHelp).option('-q, --quiet', 'print nothing but errors');
+}
+
+/** Builds the SDK client from the options, the environment and the config file. */
+export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
+  const debug = process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
+  return FerryClient.fromConfig({
+    server: opts.server,
+    token: opts.token,
+    parallel: opts.parallel,
+    bwlimit: opts.bwlimit,
+    retry: opts.retries === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, retries: opts.retries },
+    onWarning,
+    onRetry: debug
+      ? ({ method, path, error, attempt, delayMs }) =>
+          process.stderr.write(
+            `ferry: retry ${attempt + 1} of ${method} ${path} in ${delayMs} ms: ${isFerryError(error) ? `${error.message} (${error.code})` : String(error)}\n`,
+          )
+      : undefined,
+  });
+}
+
+/**
+ * Runs `fn` with a signal that the first Ctrl-C (SIGINT) or a SIGTERM aborts; a second
+ * Ctrl-C exits at once with code 130.
+ */
+export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  setMaxListeners(0, ac.signal); // one listener per request in flight
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    count++;
+    if (count > 1) process.exit(130);
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Writes one JSON document to stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value) + '\n');
+}

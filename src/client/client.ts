@@ -1,0 +1,353 @@
+/**
+ * FerryClient: the SDK's entry point. One instance per server and token; it owns the
+ * connection pool, the capabilities cache and the bandwidth limiter, wraps every route of
+ * the native protocol (docs/protocol.md) and offers the transfer operations
+ * (putFile/putStream/putTree, getFile/getStream/getTree) built on them.
+ *
+ * ```ts
+ * const client = new FerryClient({ server: 'http://127.0.0.1:7373', token });
+ * await client.putFile('./big.iso', '/isos/big.iso', { parallel: 8, onProgress: console.log });
+ * await client.close();
+ * ```
+ */
+import type { Writable } from 'node:stream';
+import { AuthRequiredError, ConfigError, ProtocolError, isFerryError } from '../core/errors.js';
+import { normalizePath } from '../core/path.js';
+import {
+  API_PREFIX,
+  encodePathForUrl,
+  type AppendChunksResponse,
+  type Capabilities,
+  type ChunkPutResponse,
+  type CommitRequest,
+  type CommitResponse,
+  type CreateUploadRequest,
+  type Entry,
+  type ListResponse,
+  type ManifestResponse,
+  type PackPutResponse,
+  type UploadStatus,
+} from '../core/protocol.js';
+import type { ChunkRef } from '../core/manifest.js';
+import { createHash } from 'node:crypto';
+import { HashMismatchError } from '../core/errors.js';
+import { BandwidthLimiter, limitedBody } from './bandwidth.js';
+import type { RetryPolicy } from './backoff.js';
+import { HttpClient, explainAuth, type HttpClientOptions } from './http.js';
+import { resolveConfig, type FerryConfig } from './config.js';
+import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
+import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
+import type { TransferResult } from './transfer.js';
+
+export interface FerryClientOptions {
+  /** Base URL of the server. */
+  server: string;
+  token?: string;
+  /** Default chunks in flight for transfers (default 4). */
+  parallel?: number;
+  /** Bandwidth limit in bytes per second for all transfers of this client, up and down. */
+  bwlimit?: number;
+  retry?: RetryPolicy;
+  /** Time allowed until a response's headers arrive, ms (default 60 s). */
+  headersTimeoutMs?: number;
+  /** Where the token came from, for error messages ("env", "file", ...). */
+  tokenSource?: string;
+  onRetry?: HttpClientOptions['onRetry'];
+  /** Told about things worth a warning (skipped symlinks, ...). */
+  onWarning?: (message: string) => void;
+}
+
+/** `/api/v1/<route><encoded path>` for a Ferry path. */
+function route(name: string, path: string): string {
+  return `${API_PREFIX}/${name}${encodePathForUrl(normalizePath(path))}`;
+}
+
+export class FerryClient {
+  readonly http: HttpClient;
+  readonly server: string;
+  readonly parallel: number;
+  readonly limiter?: BandwidthLimiter;
+  readonly onWarning: (message: string) => void;
+  private readonly tokenSource?: string;
+  private caps?: Promise<Capabilities>;
+
+  constructor(options: FerryClientOptions) {
+    if (!options.server) throw new ConfigError('no server given');
+    this.server = options.server;
+    this.parallel = Math.max(1, Math.floor(options.parallel ?? 4));
+    this.limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
+    this.tokenSource = options.tokenSource;
+    this.onWarning = options.onWarning ?? (() => {});
+    this.http = new HttpClient({
+      server: options.server,
+      token: options.token,
+      // A few more connections than chunks in flight: manifest appends and commits must not
+      // queue behind chunk bodies.
+      connections: this.parallel + 4,
+      headersTimeoutMs: options.headersTimeoutMs,
+      retry: options.retry,
+      limiter: this.limiter,
+      onRetry: options.onRetry,
+    });
+  }
+
+  /**
+   * A client from the configuration (flags > FERRY_SERVER/FERRY_TOKEN > config file).
+   * Fails with FERRY_ERR_CONFIG when no server is known and FERRY_ERR_AUTH_REQUIRED when
+   * no token is (unless `requireToken` is false).
+   */
+  static async fromConfig(overrides: FerryConfig & Omit<FerryClientOptions, 'server' | 'token'> & { requireToken?: boolean } = {}): Promise<FerryClient> {
+    const cfg = await resolveConfig({ server: overrides.server, token: overrides.token });
+    if (!cfg.server) throw new ConfigError(`no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass --server (config file: ${cfg.file})`);
+    if (!cfg.token && overrides.requireToken !== false) {
+      throw new AuthRequiredError('no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass --token');
+    }
+    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token });
+  }
+
+  /** Runs a call and rewrites auth failures into messages that say what to fix. */
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (isFerryError(err)) throw explainAuth(err, this.tokenSource);
+      throw err;
+    }
+  }
+
+  // ---- discovery ----------------------------------------------------------------------
+
+  /** The server's capabilities (chunking parameters, limits); fetched once per client. */
+  capabilities(options: { signal?: AbortSignal } = {}): Promise<Capabilities> {
+    if (!this.caps) {
+      this.caps = this.http.json<Capabilities>({ method: 'GET', path: `${API_PREFIX}/capabilities`, auth: false, signal: options.signal }).then((c) => {
+        if (!c || c.server !== 'ferry' || !c.chunking || !c.limits) throw new ProtocolError(`${this.server} does not look like a Ferry server`);
+        if (!c.protocols?.includes(1)) throw new ProtocolError(`${this.server} does not speak protocol v1 (it offers ${JSON.stringify(c.protocols)})`);
+        return c;
+      });
+      this.caps.catch(() => (this.caps = undefined)); // do not cache a failure
+    }
+    return this.caps;
+  }
+
+  // ---- namespace ----------------------------------------------------------------------
+
+  /** One entry. FERRY_ERR_NOT_FOUND when absent. */
+  stat(path: string, options: { signal?: AbortSignal } = {}): Promise<Entry> {
+    return this.call(() => this.http.json<Entry>({ method: 'GET', path: route('stat', path), signal: options.signal }));
+  }
+
+  /** Like {@link stat}, but undefined when absent. */
+  async statIfExists(path: string, options: { signal?: AbortSignal } = {}): Promise<Entry | undefined> {
+    try {
+      return await this.stat(path, options);
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Entries of a directory (all descendants with `recursive`), sorted by path, fetched
+   * page by page as the caller iterates. Listing a file is FERRY_ERR_NOT_A_DIRECTORY.
+   */
+  async *list(path: string, options: { recursive?: boolean; pageSize?: number; signal?: AbortSignal } = {}): AsyncIterable<Entry> {
+    let cursor: string | undefined;
+    do {
+      const page: ListResponse = await this.call(() =>
+        this.http.json<ListResponse>({
+          method: 'GET',
+          path: route('list', path),
+          query: { recursive: options.recursive ? 'true' : undefined, limit: options.pageSize, cursor },
+          signal: options.signal,
+        }),
+      );
+      for (const e of page.entries) yield e;
+      cursor = page.next;
+    } while (cursor);
+  }
+
+  /** Creates a directory (with `parents`, also its parents, and succeeds if it exists). */
+  mkdir(path: string, options: { parents?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
+    return this.call(() =>
+      this.http.json<Entry>({
+        method: 'POST',
+        path: route('mkdir', path),
+        query: { parents: options.parents ? 'true' : undefined },
+        // with parents the call is idempotent, so any failure may be retried
+        retry: options.parents ? 'always' : 'unprocessed',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Moves or renames a file or directory on the server (no bytes copied). */
+  move(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
+    return this.call(() =>
+      this.http.json<Entry>({
+        method: 'POST',
+        path: `${API_PREFIX}/move`,
+        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Copies a file or tree on the server, by reference (no bytes copied). */
+  copy(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
+    return this.call(() =>
+      this.http.json<Entry>({
+        method: 'POST',
+        path: `${API_PREFIX}/copy`,
+        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Removes a file, an empty directory, or (with `recursive`) a tree. */
+  async remove(path: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    await this.call(() =>
+      this.http.json<void>({
+        method: 'DELETE',
+        path: route('files', path),
+        query: { recursive: options.recursive ? 'true' : undefined },
+        retry: 'unprocessed',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** A file's manifest (chunk list, size, hash, mtime, mode). */
+  manifest(path: string, options: { signal?: AbortSignal } = {}): Promise<ManifestResponse> {
+    return this.call(() => this.http.json<ManifestResponse>({ method: 'GET', path: route('manifests', path), signal: options.signal }));
+  }
+
+  // ---- upload sessions (the building blocks of put*) -----------------------------------
+
+  createUpload(body: CreateUploadRequest, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
+    // A retry after an ambiguous failure at worst leaves an orphan session, which expires.
+    return this.call(() => this.http.json<UploadStatus>({ method: 'POST', path: `${API_PREFIX}/uploads`, json: body, retry: 'always', signal: options.signal }));
+  }
+
+  /** Appends manifest entries. Not idempotent: only retried when the server surely did not act. */
+  appendChunks(id: string, chunks: ChunkRef[], options: { file?: number; signal?: AbortSignal } = {}): Promise<AppendChunksResponse> {
+    return this.call(() =>
+      this.http.json<AppendChunksResponse>({
+        method: 'POST',
+        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/chunks`,
+        json: { file: options.file, chunks },
+        retry: 'unprocessed',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Sends one chunk's bytes (idempotent; retried). */
+  putChunk(id: string, hash: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<ChunkPutResponse> {
+    return this.call(() =>
+      this.http.json<ChunkPutResponse>({
+        method: 'PUT',
+        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/chunks/${hash}`,
+        body: () => limitedBody(data, this.limiter, options.signal),
+        contentLength: data.length,
+        retry: 'always',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. */
+  putPack(id: string, pack: Buffer, options: { signal?: AbortSignal } = {}): Promise<PackPutResponse> {
+    return this.call(() =>
+      this.http.json<PackPutResponse>({
+        method: 'POST',
+        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/packs`,
+        body: () => limitedBody(pack, this.limiter, options.signal),
+        contentLength: pack.length,
+        retry: 'always',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  uploadStatus(id: string, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
+    return this.call(() => this.http.json<UploadStatus>({ method: 'GET', path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}`, signal: options.signal }));
+  }
+
+  /** Commits a session. Only retried when the server surely did not act; see put.ts for the rest. */
+  commitUpload(id: string, body: CommitRequest = {}, options: { signal?: AbortSignal } = {}): Promise<CommitResponse> {
+    return this.call(() =>
+      this.http.json<CommitResponse>({
+        method: 'POST',
+        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/commit`,
+        json: body,
+        retry: 'unprocessed',
+        signal: options.signal,
+      }),
+    );
+  }
+
+  async abortUpload(id: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.call(() => this.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}`, retry: 'always', signal: options.signal }));
+  }
+
+  // ---- downloads (building blocks) ---------------------------------------------------
+
+  /**
+   * One chunk's bytes, verified against its hash and size. A body that does not match is
+   * fetched again (it was damaged on the way); a second mismatch is FERRY_ERR_HASH_MISMATCH.
+   */
+  async getChunk(hash: string, size: number, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      const data = await this.call(() =>
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+      );
+      if (createHash('sha256').update(data).digest('hex') === hash) return data;
+      if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
+    }
+  }
+
+  /** A whole (small) file's bytes through `GET /files/*path`; `size` must be known (from a listing). */
+  async getFileBytes(path: string, size: number, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+    return this.call(() => this.http.request({ method: 'GET', path: route('files', path), signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)));
+  }
+
+  // ---- transfers -----------------------------------------------------------------------
+
+  /** Uploads one local file to `remotePath`. See {@link putFile}. */
+  putFile(localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
+    return this.call(() => putFile(this, localPath, remotePath, options));
+  }
+
+  /** Uploads a byte stream of unknown size (stdin) to `remotePath`. See {@link putStream}. */
+  putStream(source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
+    return this.call(() => putStream(this, source, remotePath, options));
+  }
+
+  /** Uploads the contents of a local directory into `remoteDir`. See {@link putTree}. */
+  putTree(localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
+    return this.call(() => putTree(this, localDir, remoteDir, options));
+  }
+
+  /** Downloads one file to `localPath`, reusing what is already there. See {@link getFile}. */
+  getFile(remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+    return this.call(() => getFile(this, remotePath, localPath, options));
+  }
+
+  /** Writes a file's bytes, in order and verified, to a writable stream (stdout). */
+  getStream(remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
+    return this.call(() => getStream(this, remotePath, out, options));
+  }
+
+  /** Downloads the contents of a remote directory into `localDir`. See {@link getTree}. */
+  getTree(remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
+    return this.call(() => getTree(this, remoteDir, localDir, options));
+  }
+
+  /** Closes the connections. */
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+}
+

@@ -1,0 +1,116 @@
+/**
+ * Client configuration: which server, which token.
+ *
+ * Sources, strongest first: explicit options (CLI flags), the environment
+ * (`FERRY_SERVER`, `FERRY_TOKEN`), then the config file. The file is
+ * `$FERRY_CONFIG`, else `$XDG_CONFIG_HOME/ferry/config.json`, else
+ * `~/.config/ferry/config.json`. It holds a secret, so it is written with mode 0600 in a
+ * directory of mode 0700, atomically (temporary file + rename) so that a crash never
+ * leaves half a config behind.
+ */
+import { mkdir, open, readFile, rename, chmod, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { ConfigError, fromSystemError } from '../core/errors.js';
+
+export interface FerryConfig {
+  /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
+  server?: string;
+  token?: string;
+}
+
+export interface ResolvedConfig extends FerryConfig {
+  /** Where each value came from, for error messages. */
+  sources: { server?: 'option' | 'env' | 'file'; token?: 'option' | 'env' | 'file' };
+  file: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** The config file's path for this environment. */
+export function configPath(env: Env = process.env): string {
+  if (env.FERRY_CONFIG) return env.FERRY_CONFIG;
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config');
+  return join(base, 'ferry', 'config.json');
+}
+
+/** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */
+export async function readConfigFile(file: string): Promise<FerryConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw fromSystemError(err, file);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid JSON`, { cause: err });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
+  const { server, token } = data as Record<string, unknown>;
+  if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
+  if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
+  return { server, token };
+}
+
+/** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
+export async function writeConfigFile(file: string, config: FerryConfig): Promise<void> {
+  const dir = dirname(file);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.tmp`;
+    // Created with 0600 from the first byte: the token is never readable by others, not even briefly.
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify({ server: config.server, token: config.token }, null, 2) + '\n');
+      await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await rename(tmp, file);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    // Only tighten a directory we own; `mkdir` does not change an existing one.
+    if (dir.endsWith('/ferry')) await chmod(dir, 0o700).catch(() => {});
+  } catch (err) {
+    throw fromSystemError(err, file);
+  }
+}
+
+/** Normalizes a server address: adds `http://` when no scheme is given, drops trailing slashes. */
+export function normalizeServerUrl(input: string): string {
+  let s = input.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) s = `http://${s}`;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new ConfigError(`not a server URL: ${JSON.stringify(input)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`the server URL must be http or https: ${JSON.stringify(input)}`);
+  if (url.search || url.hash) throw new ConfigError(`the server URL must not have a query or fragment: ${JSON.stringify(input)}`);
+  return url.origin + url.pathname.replace(/\/+$/, '');
+}
+
+/** Merges options, environment and file, strongest first. */
+export async function resolveConfig(options: FerryConfig = {}, env: Env = process.env): Promise<ResolvedConfig> {
+  const file = configPath(env);
+  const fromFile = await readConfigFile(file);
+  const sources: ResolvedConfig['sources'] = {};
+  const pick = (key: 'server' | 'token', envName: string): string | undefined => {
+    if (options[key]) return (sources[key] = 'option'), options[key];
+    if (env[envName]) return (sources[key] = 'env'), env[envName];
+    if (fromFile[key]) return (sources[key] = 'file'), fromFile[key];
+    return undefined;
+  };
+  const server = pick('server', 'FERRY_SERVER');
+  const token = pick('token', 'FERRY_TOKEN');
+  return { server: server === undefined ? undefined : normalizeServerUrl(server), token, sources, file };
+}

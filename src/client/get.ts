@@ -1,0 +1,359 @@
+/**
+ * Downloads: one file (getFile), a file to a stream (getStream), a directory tree (getTree).
+ *
+ * The client fetches the manifest and only the chunks it does not already hold. What it
+ * holds is indexed first: ranges of an interrupted download (`DEST.ferry-part`, written at
+ * manifest offsets, each range verified against its hash) and chunks of an older copy at
+ * DEST (chunked with the server's parameters and indexed by hash). Every fetched chunk is
+ * verified; the file appears at DEST only when complete (fsync, then an atomic rename).
+ */
+import { once } from 'node:events';
+import { constants, type Stats } from 'node:fs';
+import { chmod, mkdir, open, rename, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
+import { chunkOffsets, fileHashOf } from '../core/manifest.js';
+import { normalizePath, relativePath } from '../core/path.js';
+import type { Entry, ManifestResponse } from '../core/protocol.js';
+import { chunkFile } from '../algo/chunk-file.js';
+import type { FerryClient } from './client.js';
+import { forEachConcurrent } from './concurrency.js';
+import { chunkBuffer, readAt, sha256, writeAt } from './local-file.js';
+import { FileProgress } from './progress.js';
+import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
+
+export interface GetFileOptions extends TransferOptions {
+  /** Do not look for reusable chunks in an older copy at the destination. Default false. */
+  noReuse?: boolean;
+}
+
+export type GetStreamOptions = TransferOptions;
+
+export interface GetTreeOptions extends GetFileOptions {
+  /** Told about each file that failed; the others go on and the call throws at the end. */
+  onFileError?: (remotePath: string, err: unknown) => void;
+}
+
+/** Suffix of a download in progress; kept when interrupted, reused by the next attempt. */
+export const PART_SUFFIX = '.ferry-part';
+
+async function statIfExists(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(err, path);
+  }
+}
+
+/** fsync of a directory, so that a rename in it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // some filesystems refuse fsync on directories; the rename is still atomic
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Sets times and mode, then renames the finished part file over the destination. */
+async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined): Promise<void> {
+  try {
+    const t = new Date(mtime);
+    await utimes(part, t, t);
+    if (mode !== undefined) await chmod(part, mode & 0o777);
+    await rename(part, dest);
+  } catch (err) {
+    throw fromSystemError(err, dest);
+  }
+  await syncDir(dirname(dest));
+}
+
+/**
+ * Downloads the file at `remotePath` to `localPath`, fetching only chunks not already
+ * present locally (see the module comment). An interrupted call leaves
+ * `localPath.ferry-part`; calling again reuses it.
+ */
+export async function getFile(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const manifest = await client.manifest(normalizePath(remotePath), { signal: ctx.signal });
+  ctx.progress.addTotals(manifest.size, 1);
+  await getFileIn(ctx, manifest, localPath, options);
+  return ctx.finish();
+}
+
+/** @internal getFile within an operation; used by getTree. */
+export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
+  const { client, signal } = ctx;
+  const destStat = await statIfExists(dest);
+  if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
+  await mkdir(dirname(dest), { recursive: true }).catch((err) => {
+    throw fromSystemError(err, dirname(dest));
+  });
+  const part = dest + PART_SUFFIX;
+  const chunks = manifest.chunks;
+  const offsets = chunkOffsets(chunks);
+  const have = new Uint8Array(chunks.length);
+  const progress = new FileProgress(ctx.progress);
+  let reused = 0;
+  let fh: FileHandle;
+  try {
+    fh = await open(part, constants.O_RDWR | constants.O_CREAT, 0o600);
+  } catch (err) {
+    throw fromSystemError(err, part);
+  }
+  try {
+    // 1. What an interrupted attempt left at the manifest's offsets (verified range by range).
+    const partSize = (await fh.stat()).size;
+    for (let i = 0; i < chunks.length; i++) {
+      if (offsets[i + 1] > partSize) break;
+      if (signal?.aborted) throw new AbortedError('aborted', { cause: signal.reason });
+      const data = await readAt(fh, offsets[i], chunks[i].size, part);
+      if (sha256(data) === chunks[i].hash) {
+        have[i] = 1;
+        reused += chunks[i].size;
+        progress.done(chunks[i].size);
+      }
+    }
+    // Drop anything past the end (a longer older version); sparse-extend a shorter part.
+    await fh.truncate(manifest.size);
+
+    // 2. Chunks of an older copy at DEST, found by content wherever they moved to.
+    const needed = new Set<string>();
+    for (let i = 0; i < chunks.length; i++) if (!have[i]) needed.add(chunks[i].hash);
+    if (!options.noReuse && needed.size > 0 && destStat?.isFile() && destStat.size > 0) {
+      const found = new Map<string, number>(); // hash -> offset in DEST
+      for await (const batch of chunkFile(dest, manifest.chunking, { signal })) {
+        for (const r of batch) if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
+      }
+      if (found.size > 0) {
+        const old = await open(dest, 'r');
+        try {
+          for (let i = 0; i < chunks.length; i++) {
+            const at = have[i] ? undefined : found.get(chunks[i].hash);
+            if (at === undefined) continue;
+            const data = await readAt(old, at, chunks[i].size, dest);
+            if (sha256(data) !== chunks[i].hash) continue; // DEST changed under us: fetch it instead
+            await writeAt(fh, data, offsets[i]);
+            have[i] = 1;
+            reused += chunks[i].size;
+            progress.done(chunks[i].size);
+          }
+        } finally {
+          await old.close();
+        }
+      }
+    }
+
+    // 3. Fetch the rest, each distinct chunk once, N in flight, written at every offset it occupies.
+    const wanted = new Map<string, number[]>();
+    for (let i = 0; i < chunks.length; i++) {
+      if (have[i]) continue;
+      const list = wanted.get(chunks[i].hash);
+      if (list) list.push(i);
+      else wanted.set(chunks[i].hash, [i]);
+    }
+    await forEachConcurrent(
+      wanted,
+      ctx.parallel,
+      async ([hash, idxs]) => {
+        const size = chunks[idxs[0]].size;
+        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal }), signal);
+        ctx.result.bytesTransferred += size;
+        ctx.result.chunksTransferred += 1;
+        progress.transferred(size);
+        for (const i of idxs) {
+          await writeAt(fh, data, offsets[i]);
+          progress.done(size);
+        }
+      },
+      signal,
+    );
+
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw isFerryError(err) ? err : fromSystemError(err, part);
+  }
+  await fh.close();
+  await finishPart(part, dest, manifest.mtime, manifest.mode);
+  ctx.result.files += 1;
+  ctx.result.bytes += manifest.size;
+  ctx.result.chunks += chunks.length;
+  ctx.result.bytesReused += reused;
+  ctx.progress.fileDone();
+}
+
+/**
+ * Writes the bytes of `remotePath` to `out` in order, each chunk verified before it is
+ * written. Up to `parallel` chunks are fetched ahead, so memory is bounded by that many chunks.
+ * Waits for `out` to drain (backpressure); does not end `out`.
+ */
+export async function getStream(client: FerryClient, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const { signal } = ctx;
+  const manifest = await client.manifest(normalizePath(remotePath), { signal });
+  ctx.progress.addTotals(manifest.size, 1);
+  const chunks = manifest.chunks;
+  const window: Array<Promise<Buffer>> = [];
+  let next = 0;
+  const launch = () => {
+    while (window.length < ctx.parallel && next < chunks.length) {
+      const c = chunks[next++];
+      const p = client.getChunk(c.hash, c.size, { signal });
+      p.catch(() => {}); // awaited in order below; this only silences "unhandled" while it waits its turn
+      window.push(p);
+    }
+  };
+  try {
+    launch();
+    for (let i = 0; i < chunks.length; i++) {
+      const data = await window.shift()!;
+      launch();
+      ctx.result.bytesTransferred += data.length;
+      ctx.result.chunksTransferred += 1;
+      ctx.progress.transferred(data.length);
+      if (!out.write(data)) await once(out, 'drain', { signal });
+      ctx.progress.done(data.length);
+    }
+  } catch (err) {
+    const aborted = signal.aborted;
+    ctx.abort(err); // the chunks fetched ahead are no longer wanted
+    if (aborted) throw new AbortedError('aborted', { cause: signal.reason });
+    throw isFerryError(err) ? err : fromSystemError(err, 'output');
+  }
+  ctx.result.files = 1;
+  ctx.result.bytes = manifest.size;
+  ctx.result.chunks = chunks.length;
+  ctx.progress.fileDone();
+  return ctx.finish();
+}
+
+/**
+ * Downloads the contents of remote directory `remoteDir` into `localDir` (`remoteDir/a/b`
+ * becomes `localDir/a/b`), several files at once sharing the `parallel` slots. Files up to
+ * one maximum chunk come in one request each (`GET /files`) and are verified against their
+ * file hash; an identical local copy is left alone. Larger files go through {@link getFile}.
+ * A file that fails does not stop the others: the call throws at the end.
+ */
+export async function getTree(client: FerryClient, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const { signal } = ctx;
+  const root = normalizePath(remoteDir);
+  const caps = await client.capabilities({ signal });
+  const files: Entry[] = [];
+  const dirs: string[] = [];
+  for await (const e of client.list(root, { recursive: true, signal })) {
+    if (e.type === 'dir') dirs.push(e.path);
+    else files.push(e);
+  }
+  let total = 0;
+  for (const f of files) total += f.size;
+  ctx.progress.addTotals(total, files.length);
+
+  const localOf = (p: string): string => {
+    const rel = relativePath(p, root);
+    return rel === '' ? localDir : join(localDir, ...rel.split('/'));
+  };
+  const rootStat = await statIfExists(localDir);
+  if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localDir} exists and is not a directory`);
+  for (const d of [root, ...dirs]) {
+    try {
+      await mkdir(localOf(d), { recursive: true });
+    } catch (err) {
+      throw fromSystemError(err, localOf(d));
+    }
+    if (d !== root) ctx.result.dirs += 1;
+  }
+
+  const failures: Array<{ path: string; err: unknown }> = [];
+  await forEachConcurrent(
+    files,
+    2 * ctx.parallel,
+    async (f) => {
+      try {
+        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, localOf(f.path));
+        else await getFileIn(ctx, await client.manifest(f.path, { signal }), localOf(f.path), options);
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
+        failures.push({ path: f.path, err });
+        options.onFileError?.(f.path, err);
+      }
+    },
+    signal,
+  );
+  const result = ctx.finish();
+  if (failures.length > 0) {
+    const first = failures[0].err;
+    const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
+    throw new FerryError(code, `${failures.length} of ${files.length} files failed; first: ${failures[0].path}: ${first instanceof Error ? first.message : String(first)}`, {
+      cause: first,
+      details: { failed: failures.length, result },
+    });
+  }
+  return result;
+}
+
+/** A small file in one request, verified against its file hash by chunking it in memory. */
+async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string): Promise<void> {
+  const { client, signal } = ctx;
+  const caps = await client.capabilities({ signal });
+  const progress = new FileProgress(ctx.progress);
+  const destStat = await statIfExists(dest);
+  if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
+  // An identical local copy (same size, same file hash) is kept; only its times and mode are set.
+  if (destStat?.isFile() && destStat.size === entry.size) {
+    const fh = await open(dest, 'r');
+    let same = false;
+    try {
+      same = fileHashOf(chunkBuffer(await readAt(fh, 0, entry.size, dest), caps.chunking)) === entry.hash;
+    } finally {
+      await fh.close();
+    }
+    if (same) {
+      try {
+        const t = new Date(entry.mtime);
+        await utimes(dest, t, t);
+        if (entry.mode !== undefined) await chmod(dest, entry.mode & 0o777);
+      } catch (err) {
+        throw fromSystemError(err, dest);
+      }
+      ctx.result.bytesReused += entry.size;
+      progress.done(entry.size);
+      ctx.result.files += 1;
+      ctx.result.bytes += entry.size;
+      ctx.result.chunks += entry.chunks ?? 1;
+      ctx.progress.fileDone();
+      return;
+    }
+  }
+  const data = await ctx.slots.run(() => client.getFileBytes(entry.path, entry.size, { signal }), signal);
+  if (fileHashOf(chunkBuffer(data, caps.chunking)) !== entry.hash) {
+    throw new HashMismatchError(`${entry.path}: the bytes received do not match the file hash`);
+  }
+  ctx.result.bytesTransferred += data.length;
+  ctx.result.chunksTransferred += 1;
+  progress.transferred(data.length);
+  const part = dest + PART_SUFFIX;
+  try {
+    const fh = await open(part, 'w', 0o600);
+    try {
+      await writeAt(fh, data, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw fromSystemError(err, part);
+  }
+  await finishPart(part, dest, entry.mtime, entry.mode);
+  progress.done(entry.size);
+  ctx.result.files += 1;
+  ctx.result.bytes += entry.size;
+  ctx.result.chunks += entry.chunks ?? 1;
+  ctx.progress.fileDone();
+}

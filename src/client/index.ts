@@ -1,0 +1,20 @@
+/**
+ * The Ferry client SDK: talk to a Ferry server from any Node.js program.
+ *
+ * ```ts
+ * import { FerryClient } from './client/index.js'; // from src/
+ * const client = await FerryClient.fromConfig();           // or new FerryClient({ server, token })
+ * await client.putFile('./big.iso', '/isos/big.iso', { parallel: 8 });
+ * for await (const e of client.list('/isos')) console.log(e.name, e.size);
+ * await client.close();
+ * ```
+ */
+export { FerryClient, type FerryClientOptions } from './client.js';
+export { HttpClient, errorFromResponse, errorFromTransport, type HttpClientOptions, type RequestSpec, type RetryMode } from './http.js';
+export { BandwidthLimiter, parseRate } from './bandwidth.js';
+export { DEFAULT_RETRY_POLICY, backoffDelay, withRetry, parseRetryAfter, type RetryPolicy } from './backoff.js';
+export { configPath, readConfigFile, writeConfigFile, resolveConfig, normalizeServerUrl, type FerryConfig, type ResolvedConfig } from './config.js';
+export type { TransferOptions, TransferResult } from './transfer.js';
+export type { TransferProgress, ProgressCallback } from './progress.js';
+export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
+export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';

@@ -1,0 +1,144 @@
+/** Local file helpers of the transfer engine: positional I/O, tree walking, atomic finish. */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { lstat, open, opendir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { chunkLengths } from '../algo/fastcdc.js';
+import { PreconditionFailedError, fromSystemError, throwIfAborted } from '../core/errors.js';
+import type { ChunkingParams, ChunkRef } from '../core/manifest.js';
+
+/** Reads exactly `size` bytes at `offset` (positional: many reads may share the handle). */
+export async function readAt(fh: FileHandle, offset: number, size: number, what: string): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let n = 0;
+  while (n < size) {
+    const { bytesRead } = await fh.read(buf, n, size - n, offset + n);
+    if (bytesRead === 0) throw new PreconditionFailedError(`${what} became shorter while it was being read; run again`);
+    n += bytesRead;
+  }
+  return buf;
+}
+
+/** Writes all of `data` at `offset`. */
+export async function writeAt(fh: FileHandle, data: Uint8Array, offset: number): Promise<void> {
+  let n = 0;
+  while (n < data.length) {
+    const { bytesWritten } = await fh.write(data, n, data.length - n, offset + n);
+    n += bytesWritten;
+  }
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Chunks an in-memory buffer (small files only): the refs and their slices of `buf`. */
+export function chunkBuffer(buf: Buffer, params: ChunkingParams): Array<ChunkRef & { data: Buffer }> {
+  const out: Array<ChunkRef & { data: Buffer }> = [];
+  let o = 0;
+  for (const len of chunkLengths(buf, params)) {
+    const data = buf.subarray(o, o + len);
+    out.push({ hash: sha256(data), size: len, data });
+    o += len;
+  }
+  return out;
+}
+
+/** Reads a whole small file (bounded by the caller: files below a chunk or two). */
+export async function readSmallFile(path: string, maxBytes: number): Promise<Buffer> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (st.size > maxBytes) throw new PreconditionFailedError(`${path} grew while being read; run again`);
+    const buf = Buffer.allocUnsafe(st.size);
+    let n = 0;
+    while (n < st.size) {
+      const { bytesRead } = await fh.read(buf, n, st.size - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n === st.size ? buf : buf.subarray(0, n);
+  } catch (err) {
+    throw fromSystemError(err, path);
+  } finally {
+    await fh?.close();
+  }
+}
+
+export interface LocalFile {
+  /** Path on disk. */
+  local: string;
+  /** Path relative to the walked root, `/`-separated. */
+  rel: string;
+  size: number;
+  mtimeMs: number;
+  mode: number;
+}
+
+export interface LocalTree {
+  files: LocalFile[];
+  /** Directories (relative) with nothing in them: they must be created explicitly. */
+  emptyDirs: string[];
+  /** Every directory (relative), the root excluded. */
+  dirs: string[];
+}
+
+/**
+ * Walks a local directory. Symbolic links are not followed (like rclone without
+ * `--links`/`-L`): each one is reported to `onSkip` and left out, as are sockets, FIFOs
+ * and devices. The root itself may be a symlink to a directory (it was named explicitly).
+ */
+export async function walkLocalTree(root: string, onSkip: (path: string, reason: string) => void, signal?: AbortSignal): Promise<LocalTree> {
+  const files: LocalFile[] = [];
+  const emptyDirs: string[] = [];
+  const dirs: string[] = [];
+  const rootStat = await stat(root).catch((err) => {
+    throw fromSystemError(err, root);
+  });
+  if (!rootStat.isDirectory()) throw fromSystemError(Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }), root);
+  const stack: Array<{ abs: string; rel: string }> = [{ abs: root, rel: '' }];
+  while (stack.length > 0) {
+    throwIfAborted(signal);
+    const { abs, rel } = stack.pop()!;
+    let count = 0;
+    let dir;
+    try {
+      dir = await opendir(abs);
+    } catch (err) {
+      throw fromSystemError(err, abs);
+    }
+    for await (const d of dir) {
+      count++;
+      const childAbs = join(abs, d.name);
+      const childRel = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isSymbolicLink()) {
+        onSkip(childAbs, 'symbolic link not followed');
+      } else if (d.isDirectory()) {
+        dirs.push(childRel);
+        stack.push({ abs: childAbs, rel: childRel });
+      } else if (d.isFile()) {
+        let st;
+        try {
+          st = await lstat(childAbs);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished since readdir
+          throw fromSystemError(err, childAbs);
+        }
+        files.push({ local: childAbs, rel: childRel, size: st.size, mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o777 });
+      } else {
+        onSkip(childAbs, 'not a regular file or directory');
+      }
+    }
+    if (count === 0 && rel !== '') emptyDirs.push(rel);
+  }
+  const byRel = (a: { rel: string } | string, b: { rel: string } | string) => {
+    const x = typeof a === 'string' ? a : a.rel;
+    const y = typeof b === 'string' ? b : b.rel;
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  files.sort(byRel);
+  emptyDirs.sort(byRel);
+  dirs.sort(byRel);
+  return { files, emptyDirs, dirs };
+}

@@ -1,0 +1,553 @@
+/**
+ * Uploads: one file (putFile), a stream of unknown size (putStream) and a directory tree
+ * (putTree), all over upload sessions (docs/protocol.md, "Uploads").
+ *
+ * The server answers a manifest with the chunks it lacks, so dedup, resume and delta
+ * upload are the same code path: a re-run re-chunks the file and sends only what is still
+ * missing; an edited file shares most chunk boundaries with its old version and only the
+ * changed chunks travel.
+ */
+import type { Stats } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import {
+  FerryError,
+  PreconditionFailedError,
+  UploadNotFoundError,
+  ValidationError,
+  fromSystemError,
+  isFerryError,
+  throwIfAborted,
+} from '../core/errors.js';
+import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
+import { joinPath, normalizePath } from '../core/path.js';
+import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
+import { backoffDelay, sleep } from './backoff.js';
+import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
+import { chunkStream } from '../algo/chunk-stream.js';
+import type { FerryClient } from './client.js';
+import { forEachConcurrent } from './concurrency.js';
+import { chunkBuffer, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { FileProgress } from './progress.js';
+import { ChunkSender, TransferContext, isSessionLost, type TransferOptions, type TransferResult } from './transfer.js';
+
+export interface PutFileOptions extends TransferOptions {
+  /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
+  noOverwrite?: boolean;
+  /** Modification time to record, ms (default: the local file's). */
+  mtime?: number;
+  /** Permission bits to record (default: the local file's). */
+  mode?: number;
+  /** Threads for chunking (passed to the chunker). */
+  chunkWorkers?: number;
+}
+
+export interface PutStreamOptions extends TransferOptions {
+  noOverwrite?: boolean;
+  /** Default: now. */
+  mtime?: number;
+  mode?: number;
+}
+
+export interface PutTreeOptions extends TransferOptions {
+  noOverwrite?: boolean;
+  /** Told about each file that failed; the others go on and the call throws at the end. */
+  onFileError?: (localPath: string, err: unknown) => void;
+}
+
+/** Restarts of a file whose upload session vanished (expired, server lost it). */
+const MAX_SESSION_RESTARTS = 3;
+/** Rounds of "commit says chunks are missing, send them, commit again". */
+const MAX_COMMIT_ROUNDS = 3;
+/** Bytes of small files read into memory for one batch session. */
+const BATCH_BYTES = 64 * 1024 * 1024;
+/** Batch sessions in flight at once (each one's chunks go through the shared slots). */
+const BATCHES_IN_FLIGHT = 2;
+
+const toRef = (r: { hash: string; size: number }): ChunkRef => ({ hash: r.hash, size: r.size });
+
+function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+async function statFile(path: string): Promise<Stats> {
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw fromSystemError(err, path);
+  }
+  if (st.isDirectory()) throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use -r to upload a tree)`);
+  if (!st.isFile()) throw new ValidationError(`${path} is not a regular file`);
+  return st;
+}
+
+/**
+ * Commits a session, surviving the case where the commit happened but its answer was lost:
+ * after an ambiguous failure (a network error, a 5xx) it asks whether the session still
+ * exists; if it does, it commits again; if it is gone, `verify` decides whether our commit
+ * is what removed it (the remote file has our hash) or the session was lost (rethrown as
+ * FERRY_ERR_UPLOAD_NOT_FOUND, which makes the caller start a new session).
+ */
+async function commitSafely(
+  client: FerryClient,
+  id: string,
+  body: CommitRequest,
+  verify: () => Promise<CommitResponse | undefined>,
+  signal?: AbortSignal,
+): Promise<CommitResponse> {
+  const policy = client.http.retryPolicy;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.commitUpload(id, body, { signal });
+    } catch (err) {
+      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
+      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
+      try {
+        await client.uploadStatus(id, { signal });
+        continue; // the session is still open: our commit did not happen
+      } catch (err2) {
+        if (!isSessionLost(err2)) {
+          if (isFerryError(err2) && err2.retryable) continue;
+          throw err2;
+        }
+        const done = await verify();
+        if (done) return done;
+        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
+      }
+    }
+  }
+}
+
+/**
+ * Uploads one local file to `remotePath` (replacing it unless `noOverwrite`).
+ *
+ * Chunking and sending overlap: the session is created at once, chunk records are appended
+ * as the chunker produces them, and the chunks the server lacks are read back from the
+ * file at their offsets and sent `parallel` at a time (small ones in packs). Memory stays
+ * at about `parallel` chunks whatever the file size. The commit records size, file hash,
+ * mtime and mode. Resumable: after a crash, run it again; only missing chunks travel.
+ */
+export async function putFile(client: FerryClient, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const st = await statFile(localPath);
+  ctx.progress.addTotals(st.size, 1);
+  await putFileIn(ctx, localPath, normalizePath(remotePath), st, options);
+  return ctx.finish();
+}
+
+/** @internal putFile within an operation (shared slots and progress); used by putTree. */
+export async function putFileIn(ctx: TransferContext, localPath: string, remotePath: string, st: Stats, options: PutFileOptions): Promise<Entry> {
+  const caps = await ctx.client.capabilities({ signal: ctx.signal });
+  const progress = new FileProgress(ctx.progress);
+  let known: ChunkRecord[] | undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { entry, records, sent } = await putFileAttempt(ctx, caps, localPath, remotePath, st, options, progress, known, (r) => (known = r));
+      ctx.result.files += 1;
+      ctx.result.bytes += st.size;
+      ctx.result.chunks += records;
+      ctx.result.bytesReused += Math.max(0, st.size - sent);
+      ctx.progress.fileDone();
+      return entry;
+    } catch (err) {
+      if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
+      // The session expired or the server lost it: start a new one. Chunks the server
+      // stored meanwhile count at once, so nothing already sent travels again.
+      progress.reset();
+    }
+  }
+}
+
+async function putFileAttempt(
+  ctx: TransferContext,
+  caps: Capabilities,
+  localPath: string,
+  remotePath: string,
+  st: Stats,
+  options: PutFileOptions,
+  progress: FileProgress,
+  known: ChunkRecord[] | undefined,
+  onChunked: (records: ChunkRecord[]) => void,
+): Promise<{ entry: Entry; records: number; sent: number }> {
+  const { client, signal } = ctx;
+  const limits = caps.limits;
+  let fh;
+  try {
+    fh = await open(localPath, 'r');
+  } catch (err) {
+    throw fromSystemError(err, localPath);
+  }
+  let session: UploadStatus | undefined;
+  try {
+    // Small files (and retries that already know the chunk list) announce the whole
+    // manifest at creation: one request fewer, and the server checks it at once.
+    const sealed =
+      known ??
+      (st.size <= 4 * caps.chunking.maxSize ? await collect(chunkFile(localPath, caps.chunking, { signal, workers: options.chunkWorkers })) : undefined);
+    const meta = {
+      path: remotePath,
+      mtime: options.mtime ?? Math.round(st.mtimeMs),
+      mode: options.mode ?? st.mode & 0o777,
+      noOverwrite: options.noOverwrite ? true : undefined,
+    };
+    const records: ChunkRecord[] = [];
+    const firstByHash = new Map<string, ChunkRecord>();
+    let sentBytes = 0;
+    let active!: ChunkSender;
+    const load = (r: ChunkRecord) => () => readAt(fh!, r.offset, r.size, localPath);
+    /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
+    const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
+      for (const r of batch) {
+        if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
+        if (missing.has(r.hash) && active.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
+          sentBytes += r.size;
+          continue;
+        }
+        progress.done(r.size);
+      }
+    };
+
+    if (sealed && sealed.length <= limits.maxChunksPerRequest) {
+      session = await client.createUpload({ ...meta, size: st.size, hash: fileHashOf(sealed), chunks: sealed.map(toRef) }, { signal });
+      active = new ChunkSender(ctx, session.id, caps);
+      records.push(...sealed);
+      schedule(sealed, new Set(session.missing));
+    } else {
+      session = await client.createUpload(meta, { signal });
+      active = new ChunkSender(ctx, session.id, caps);
+      const source: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed
+        ? [sealed]
+        : chunkFile(localPath, caps.chunking, { signal, workers: options.chunkWorkers });
+      for await (const batch of source) {
+        throwIfAborted(signal);
+        for (const part of slices(batch, limits.maxChunksPerRequest)) {
+          const { missing } = await client.appendChunks(session.id, part.map(toRef), { signal });
+          records.push(...part);
+          schedule(part, new Set(missing));
+        }
+      }
+    }
+    onChunked(records);
+    await active.drain();
+
+    // The file must not have changed since we chunked it, or the manifest lies.
+    const now = await fh.stat();
+    let total = 0;
+    for (const r of records) total += r.size;
+    if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || total !== st.size) {
+      throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
+    }
+
+    const hasher = new FileHasher();
+    for (const r of records) hasher.add(r.hash, r.size);
+    const fileHash = hasher.digest();
+    const id = session.id;
+    for (let round = 0; ; round++) {
+      try {
+        const res = await commitSafely(
+          client,
+          id,
+          { size: st.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode },
+          async () => {
+            const e = await client.statIfExists(remotePath, { signal });
+            return e && e.type === 'file' && e.hash === fileHash ? { files: [e] } : undefined;
+          },
+          signal,
+        );
+        return { entry: res.files[0], records: records.length, sent: sentBytes };
+      } catch (err) {
+        if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
+        // The server lost some chunks we sent (or never got them): send those again.
+        const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
+        for (const h of missing) {
+          const r = firstByHash.get(h);
+          if (r) active.add({ hash: r.hash, size: r.size, load: load(r) }, { force: true });
+        }
+        await active.drain();
+      }
+    }
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
+      throw new PreconditionFailedError(`${localPath} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function collect<T>(it: AsyncIterable<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const batch of it) out.push(...batch);
+  return out;
+}
+
+/**
+ * Uploads a byte stream of unknown size (stdin) to `remotePath`. The stream is chunked as
+ * it arrives; each batch of chunk records is appended to the session and the chunks the
+ * server lacks are sent from memory, so memory is bounded by a few chunks per slot. Cannot
+ * resume after the session is lost (the bytes are gone): that fails with
+ * FERRY_ERR_UPLOAD_NOT_FOUND.
+ */
+export async function putStream(client: FerryClient, source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const { signal } = ctx;
+  const path = normalizePath(remotePath);
+  ctx.progress.addTotals(undefined, 1);
+  const caps = await client.capabilities({ signal });
+  const mtime = options.mtime ?? Date.now();
+  const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+  const sender = new ChunkSender(ctx, session.id, caps);
+  const hasher = new FileHasher();
+  // Chunks held in memory waiting for a slot: enough to keep every slot busy, no more.
+  const maxHeld = Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
+  const batchMax = Math.min(64, caps.limits.maxChunksPerRequest);
+  let batch: Array<{ hash: string; size: number; data: Buffer }> = [];
+  let batchBytes = 0;
+  let chunks = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const current = batch;
+    batch = [];
+    batchBytes = 0;
+    const { missing } = await client.appendChunks(session.id, current.map(toRef), { signal });
+    const lacking = new Set(missing);
+    for (const c of current) {
+      const data = c.data;
+      if (lacking.has(c.hash) && sender.add({ hash: c.hash, size: c.size, load: async () => data }, { held: true })) continue;
+      ctx.progress.done(c.size);
+      ctx.result.bytesReused += c.size;
+    }
+    await sender.waitForRoom(maxHeld);
+  };
+  for await (const c of chunkStream(source, caps.chunking, { signal })) {
+    hasher.add(c.hash, c.size);
+    chunks++;
+    batch.push(c);
+    batchBytes += c.size;
+    if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+  }
+  await flush();
+  await sender.drain();
+  const size = hasher.size;
+  const hash = size === 0 ? EMPTY_FILE_HASH : hasher.digest();
+  await commitSafely(
+    client,
+    session.id,
+    { size, hash, mtime, mode: options.mode },
+    async () => {
+      const e = await client.statIfExists(path, { signal });
+      return e && e.hash === hash ? { files: [e] } : undefined;
+    },
+    signal,
+  );
+  ctx.result.files = 1;
+  ctx.result.bytes = size;
+  ctx.result.chunks = chunks;
+  ctx.progress.fileDone();
+  return ctx.finish();
+}
+
+/**
+ * Uploads the contents of local directory `localDir` into `remoteDir` (like `rclone copy`:
+ * `localDir/a/b` becomes `remoteDir/a/b`; re-running it is idempotent).
+ *
+ * Small files (up to one maximum chunk) are gathered into batch sessions of up to
+ * `limits.maxFilesPerUpload` files, their chunks sent in packs, each batch committed in one
+ * transaction: a tree of 10,000 small files costs tens of requests, not tens of thousands.
+ * Larger files go through {@link putFile}, several at once, sharing the `parallel` slots.
+ * Empty directories are created; symbolic links are skipped with a warning. A file that
+ * fails does not stop the others: the call throws at the end, naming how many failed.
+ */
+export async function putTree(client: FerryClient, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const { signal } = ctx;
+  const root = normalizePath(remoteDir);
+  const failures: Array<{ path: string; err: unknown }> = [];
+  const fail = (path: string, err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
+    failures.push({ path, err });
+    options.onFileError?.(path, err);
+  };
+  const tree = await walkLocalTree(
+    localDir,
+    (path, reason) => {
+      ctx.result.skipped.push({ path, reason });
+      client.onWarning(`skipped ${path}: ${reason}`);
+    },
+    signal,
+  );
+  const caps = await client.capabilities({ signal });
+
+  // Remote paths are checked before anything is sent: a bad name must not sink a whole batch.
+  const files: Array<LocalFile & { remote: string }> = [];
+  for (const f of tree.files) {
+    try {
+      files.push({ ...f, remote: joinPath(root, f.rel) });
+    } catch (err) {
+      fail(f.local, err);
+    }
+  }
+  let total = 0;
+  for (const f of files) total += f.size;
+  ctx.progress.addTotals(total, files.length);
+
+  const smallMax = caps.chunking.maxSize;
+  const small = files.filter((f) => f.size <= smallMax);
+  const large = files.filter((f) => f.size > smallMax);
+  const maxFiles = Math.max(1, caps.limits.maxFilesPerUpload);
+  const maxChunks = caps.limits.maxChunksPerRequest;
+  const batches: Array<typeof small> = [];
+  let cur: typeof small = [];
+  let curBytes = 0;
+  let curChunks = 0;
+  for (const f of small) {
+    // Upper bound on the chunks of a file: none is shorter than minSize but the last.
+    const estChunks = Math.max(1, Math.ceil(f.size / caps.chunking.minSize));
+    if (cur.length > 0 && (cur.length >= maxFiles || curBytes + f.size > BATCH_BYTES || curChunks + estChunks > maxChunks)) {
+      batches.push(cur);
+      cur = [];
+      curBytes = 0;
+      curChunks = 0;
+    }
+    cur.push(f);
+    curBytes += f.size;
+    curChunks += estChunks;
+  }
+  if (cur.length > 0) batches.push(cur);
+
+  await Promise.all([
+    forEachConcurrent(
+      batches,
+      BATCHES_IN_FLIGHT,
+      async (b) => {
+        try {
+          await putBatch(ctx, caps, b, options);
+        } catch (err) {
+          if (b.length === 1) return fail(b[0].local, err);
+          // One bad file must not sink its neighbours: retry them one by one.
+          for (const f of b) {
+            try {
+              await putBatch(ctx, caps, [f], options);
+            } catch (err1) {
+              fail(f.local, err1);
+            }
+          }
+        }
+      },
+      signal,
+    ),
+    forEachConcurrent(
+      large,
+      Math.min(ctx.parallel, 4),
+      async (f) => {
+        try {
+          const st = await statFile(f.local);
+          await putFileIn(ctx, f.local, f.remote, st, options);
+        } catch (err) {
+          fail(f.local, err);
+        }
+      },
+      signal,
+    ),
+  ]);
+
+  const dirsToMake = tree.emptyDirs.map((d) => joinPath(root, d));
+  if (files.length === 0 && tree.emptyDirs.length === 0) dirsToMake.push(root);
+  await forEachConcurrent(
+    dirsToMake,
+    ctx.parallel,
+    async (d) => {
+      try {
+        await client.mkdir(d, { parents: true, signal });
+        ctx.result.dirs += 1;
+      } catch (err) {
+        fail(d, err);
+      }
+    },
+    signal,
+  );
+
+  const result = ctx.finish();
+  if (failures.length > 0) {
+    const first = failures[0].err;
+    const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
+    const msg = first instanceof Error ? first.message : String(first);
+    throw new FerryError(code, `${failures.length} of ${files.length + failures.length} entries failed; first: ${failures[0].path}: ${msg}`, {
+      cause: first,
+      details: { failed: failures.length, result },
+    });
+  }
+  return result;
+}
+
+/** One batch session of small files: read, chunk in memory, create, send packs, commit. */
+async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<LocalFile & { remote: string }>, options: PutTreeOptions): Promise<void> {
+  const { client, signal } = ctx;
+  const specs: UploadFileSpec[] = new Array(batch.length);
+  const data = new Map<string, Buffer>();
+  const progresses: FileProgress[] = [];
+  await forEachConcurrent(
+    batch.keys(),
+    8,
+    async (i) => {
+      const f = batch[i];
+      const buf = await readSmallFile(f.local, caps.chunking.maxSize);
+      const chunks = chunkBuffer(buf, caps.chunking);
+      for (const c of chunks) data.set(c.hash, c.data);
+      const refs = chunks.map(toRef);
+      specs[i] = { path: f.remote, size: buf.length, hash: fileHashOf(refs), mtime: f.mtimeMs, mode: f.mode, chunks: refs };
+    },
+    signal,
+  );
+  for (let attempt = 0; ; attempt++) {
+    for (const p of progresses.splice(0)) p.reset();
+    try {
+      const session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+      const sender = new ChunkSender(ctx, session.id, caps);
+      const lacking = new Set(session.missing);
+      let sent = 0;
+      for (const spec of specs) {
+        const p = new FileProgress(ctx.progress);
+        progresses.push(p);
+        for (const c of spec.chunks ?? []) {
+          const bytes = data.get(c.hash)!;
+          if (lacking.has(c.hash) && sender.add({ hash: c.hash, size: c.size, load: async () => bytes, progress: p })) {
+            sent += c.size;
+            continue;
+          }
+          p.done(c.size);
+        }
+      }
+      await sender.drain();
+      for (let round = 0; ; round++) {
+        try {
+          await commitSafely(client, session.id, {}, async () => undefined, signal);
+          break;
+        } catch (err) {
+          if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
+          const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(session.id, { signal })).missing;
+          for (const h of missing) {
+            const bytes = data.get(h);
+            if (bytes) sender.add({ hash: h, size: bytes.length, load: async () => bytes }, { force: true });
+          }
+          await sender.drain();
+        }
+      }
+      let bytes = 0;
+      let chunks = 0;
+      for (const s of specs) {
+        bytes += s.size ?? 0;
+        chunks += s.chunks?.length ?? 0;
+        ctx.progress.fileDone();
+      }
+      ctx.result.files += specs.length;
+      ctx.result.bytes += bytes;
+      ctx.result.chunks += chunks;
+      ctx.result.bytesReused += Math.max(0, bytes - sent);
+      return;
+    } catch (err) {
+      if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
+    }
+  }
+}

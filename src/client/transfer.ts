@@ -1,0 +1,266 @@
+/**
+ * What every transfer shares: the context of one operation (the client, the slots that
+ * bound requests in flight across all its files, the progress tracker, the signal, the
+ * counters) and the chunk sender that puts missing chunks into an upload session.
+ */
+import { setMaxListeners } from 'node:events';
+import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
+import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
+import type { FerryClient } from './client.js';
+import { Semaphore } from './concurrency.js';
+import { ProgressTracker, type FileProgress, type ProgressCallback } from './progress.js';
+
+/** Options every transfer takes. */
+export interface TransferOptions {
+  signal?: AbortSignal;
+  /** Chunk requests in flight at once across the whole operation (default: the client's, 4). */
+  parallel?: number;
+  onProgress?: ProgressCallback;
+}
+
+/** The summary of a finished transfer. */
+export interface TransferResult {
+  /** Files written (uploaded or downloaded). */
+  files: number;
+  /** Bytes of content those files hold. */
+  bytes: number;
+  /** Chunk bytes that crossed the network. */
+  bytesTransferred: number;
+  /** Chunks the files are made of (with repeats). */
+  chunks: number;
+  /** Chunks that crossed the network. */
+  chunksTransferred: number;
+  /** Bytes not sent because the other side had them (dedup, resume, a local older copy). */
+  bytesReused: number;
+  /** Directories created (trees). */
+  dirs: number;
+  /** Local entries skipped (symlinks, special files), with the reason. */
+  skipped: Array<{ path: string; reason: string }>;
+  elapsedMs: number;
+}
+
+/** Internal: the state of one top-level operation, shared by the files in it. */
+export class TransferContext {
+  readonly slots: Semaphore;
+  readonly progress: ProgressTracker;
+  readonly parallel: number;
+  readonly started = performance.now();
+  readonly result: TransferResult = {
+    files: 0,
+    bytes: 0,
+    bytesTransferred: 0,
+    chunks: 0,
+    chunksTransferred: 0,
+    bytesReused: 0,
+    dirs: 0,
+    skipped: [],
+    elapsedMs: 0,
+  };
+
+  constructor(
+    readonly client: FerryClient,
+    options: TransferOptions,
+  ) {
+    this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
+    this.slots = new Semaphore(this.parallel);
+    this.progress = new ProgressTracker(options.onProgress);
+    // Our own signal, linked to the caller's: every request of the operation listens to it,
+    // far more than EventTarget's default of 10 listeners, which would warn.
+    setMaxListeners(0, this.controller.signal);
+    this.signal = this.controller.signal;
+    const outer = options.signal;
+    if (outer?.aborted) this.controller.abort(outer.reason);
+    else outer?.addEventListener('abort', () => this.controller.abort(outer.reason), { once: true });
+  }
+
+  private readonly controller = new AbortController();
+  readonly signal: AbortSignal;
+
+  /** Stops every request of the operation (after a failure that dooms it). */
+  abort(reason?: unknown): void {
+    this.controller.abort(reason);
+  }
+
+  finish(): TransferResult {
+    this.result.elapsedMs = performance.now() - this.started;
+    this.progress.finish();
+    return this.result;
+  }
+}
+
+/** A chunk the sender must deliver; `load` produces its bytes when a slot is free. */
+interface SendItem {
+  hash: string;
+  size: number;
+  load: () => Promise<Buffer>;
+  progress?: FileProgress;
+  /** Called once the bytes are no longer needed (sent, or the sender failed). */
+  release?: () => void;
+}
+
+/**
+ * Sends missing chunks of one upload session: chunks below `limits.packThreshold` are
+ * gathered into packs (one request for many), the others go one PUT each. Requests take a
+ * slot of the operation's semaphore before loading their bytes, so memory stays at about
+ * `parallel` chunks (plus one pack being filled) whatever the file size.
+ *
+ * The first failure stops the sender: {@link drain} rethrows it, and later `add` calls throw.
+ */
+export class ChunkSender {
+  private readonly packThreshold: number;
+  private readonly maxPackBytes: number;
+  private pack: SendItem[] = [];
+  private packBytes = 0;
+  private readonly running = new Set<Promise<void>>();
+  private failure?: unknown;
+  /** Hashes already handed to this sender: a chunk repeated in a file is sent once. */
+  private readonly seen = new Set<string>();
+  /** Bytes loaded into memory or waiting in a pack, for callers that hold data (streams). */
+  private heldBytes = 0;
+  private readonly roomWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly ctx: TransferContext,
+    private readonly uploadId: string,
+    caps: Capabilities,
+  ) {
+    this.packThreshold = caps.limits.packThreshold;
+    this.maxPackBytes = caps.limits.maxPackBytes;
+  }
+
+  /** Whether `hash` was already handed over (sent or on its way). */
+  has(hash: string): boolean {
+    return this.seen.has(hash);
+  }
+
+  /**
+   * Queues a chunk. Returns false (and does nothing) when the same hash was queued before,
+   * unless `force` (the server said at commit that it still lacks it).
+   * `held`: the bytes are already in memory (stream uploads) and count against {@link waitForRoom}.
+   */
+  add(item: SendItem, options: { force?: boolean; held?: boolean } = {}): boolean {
+    this.throwIfFailed();
+    if (this.seen.has(item.hash) && !options.force) return false;
+    this.seen.add(item.hash);
+    if (options.held) {
+      this.heldBytes += item.size;
+      let released = false;
+      item = {
+        ...item,
+        release: () => {
+          if (released) return;
+          released = true;
+          this.heldBytes -= item.size;
+          this.wakeRoomWaiters();
+        },
+      };
+    }
+    if (item.size < this.packThreshold && item.size + PACK_FRAME_HEADER_BYTES <= this.maxPackBytes) {
+      if (this.packBytes + item.size + PACK_FRAME_HEADER_BYTES > this.maxPackBytes) this.closePack();
+      this.pack.push(item);
+      this.packBytes += item.size + PACK_FRAME_HEADER_BYTES;
+    } else {
+      this.start(() => this.sendOne(item));
+    }
+    return true;
+  }
+
+  /** Resolves when less than `maxHeldBytes` of held data waits in this sender. */
+  async waitForRoom(maxHeldBytes: number): Promise<void> {
+    while (this.heldBytes > maxHeldBytes) {
+      this.throwIfFailed();
+      // a pack being filled would otherwise wait for more chunks that cannot come
+      if (this.pack.length > 0) this.closePack();
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    }
+    this.throwIfFailed();
+  }
+
+  /** Sends what is pending and waits for every request; rethrows the first failure. */
+  async drain(): Promise<void> {
+    this.closePack();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+    throwIfAborted(this.ctx.signal);
+  }
+
+  private wakeRoomWaiters(): void {
+    for (const w of this.roomWaiters.splice(0)) w();
+  }
+
+  private closePack(): void {
+    if (this.pack.length === 0) return;
+    const items = this.pack;
+    this.pack = [];
+    this.packBytes = 0;
+    this.start(() => this.sendPack(items));
+  }
+
+  private start(job: () => Promise<void>): void {
+    const p: Promise<void> = job()
+      .catch((err) => {
+        this.failure ??= err;
+      })
+      .finally(() => {
+        this.running.delete(p);
+        this.wakeRoomWaiters();
+      });
+    this.running.add(p);
+  }
+
+  private async sendOne(item: SendItem): Promise<void> {
+    try {
+      await this.ctx.slots.run(async () => {
+        if (this.failure !== undefined) return;
+        const data = await item.load();
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.ctx.signal });
+        this.account([item]);
+      }, this.ctx.signal);
+    } finally {
+      item.release?.();
+    }
+  }
+
+  private async sendPack(items: SendItem[]): Promise<void> {
+    try {
+      await this.ctx.slots.run(async () => {
+        if (this.failure !== undefined) return;
+        let total = 0;
+        for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
+        const body = Buffer.allocUnsafe(total);
+        let o = 0;
+        for (const it of items) {
+          const data = await it.load();
+          if (data.length !== it.size) throw new FerryError('FERRY_ERR_SIZE_MISMATCH', `chunk ${it.hash}: expected ${it.size} bytes, read ${data.length}`);
+          body.write(it.hash, o, 'hex');
+          body.writeUInt32BE(it.size, o + 32);
+          data.copy(body, o + PACK_FRAME_HEADER_BYTES);
+          o += PACK_FRAME_HEADER_BYTES + it.size;
+        }
+        await this.ctx.client.putPack(this.uploadId, body, { signal: this.ctx.signal });
+        this.account(items);
+      }, this.ctx.signal);
+    } finally {
+      for (const it of items) it.release?.();
+    }
+  }
+
+  private account(items: SendItem[]): void {
+    for (const it of items) {
+      this.ctx.result.bytesTransferred += it.size;
+      this.ctx.result.chunksTransferred += 1;
+      this.ctx.progress.transferred(it.size);
+      if (it.progress) it.progress.done(it.size);
+      else this.ctx.progress.done(it.size);
+    }
+  }
+}
+
+/** Whether an error means the upload session is gone (expired, or lost by the server). */
+export function isSessionLost(err: unknown): boolean {
+  return isFerryError(err, 'FERRY_ERR_UPLOAD_NOT_FOUND');
+}

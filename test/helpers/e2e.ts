@@ -1,0 +1,76 @@
+/**
+ * One end-to-end world: a temporary directory, a real `ferry serve` in it, and a `ferry`
+ * CLI runner whose config lives in the same directory (FERRY_CONFIG, XDG_CONFIG_HOME),
+ * authenticated with the server's admin token through FERRY_SERVER / FERRY_TOKEN.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Capabilities } from '../../src/core/protocol.js';
+import { runFerry, spawnFerry, type CliOptions, type CliResult } from './cli.js';
+import { tempDir } from './files.js';
+import { readMetric, startServer, type RunningServer } from './server.js';
+
+export interface E2EWorld {
+  dir: string;
+  server: RunningServer;
+  caps: Capabilities;
+  /** Env for the CLI: isolated config, this server, the admin token. */
+  env: Record<string, string | undefined>;
+  ferry: (args: string[], options?: CliOptions) => Promise<CliResult>;
+  spawn: (args: string[], options?: CliOptions) => ReturnType<typeof spawnFerry>;
+  metric: (name: string) => Promise<number>;
+  /** Kills the server with SIGKILL and starts it again on the same port and data. */
+  restartServer: (how?: 'kill' | 'stop') => Promise<void>;
+  close: () => Promise<void>;
+}
+
+export async function startWorld(): Promise<E2EWorld> {
+  const tmp = await tempDir('ferry-e2e-');
+  const dataDir = join(tmp.path, 'data');
+  await mkdir(dataDir);
+  let server = await startServer({ dataDir });
+  const caps = (await (await fetch(`${server.url}/api/v1/capabilities`)).json()) as Capabilities;
+  const world: E2EWorld = {
+    dir: tmp.path,
+    server,
+    caps,
+    env: {
+      FERRY_CONFIG: join(tmp.path, 'config', 'config.json'),
+      XDG_CONFIG_HOME: join(tmp.path, 'xdg'),
+      HOME: tmp.path,
+      FERRY_SERVER: server.url,
+      FERRY_TOKEN: server.adminToken,
+    },
+    ferry: (args, options = {}) => runFerry(args, { ...options, env: { ...world.env, ...options.env } }),
+    spawn: (args, options = {}) => spawnFerry(args, { ...options, env: { ...world.env, ...options.env } }),
+    metric: (name) => readMetric(world.server, name),
+    restartServer: async (how = 'kill') => {
+      const old = world.server;
+      if (how === 'kill') await old.kill();
+      else await old.stop();
+      server = await startServer({ dataDir, addr: `127.0.0.1:${old.port}`, adminToken: old.adminToken });
+      world.server = server;
+    },
+    close: async () => {
+      await world.server.stop();
+      await tmp.cleanup();
+    },
+  };
+  return world;
+}
+
+/** Polls `fn` every `everyMs` until it returns true (or throws after `timeoutMs`). */
+export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs = 60_000, everyMs = 50): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Asserts a CLI run succeeded, with its stderr in the failure message. */
+export function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`ferry exited ${r.code ?? r.signal}:\n${r.stderr}`);
+  return r;
+}

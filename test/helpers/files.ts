@@ -1,0 +1,71 @@
+/** Temporary directories and files of random content for the suites. */
+import { randomFillSync, createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A fresh temporary directory; `cleanup()` removes it. */
+export async function tempDir(prefix = 'ferry-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+const BLOCK = 4 * 1024 * 1024;
+
+/** Writes `size` random bytes to `path` (in blocks: never the whole file in memory). */
+export async function writeRandomFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(1, size)));
+    for (let off = 0; off < size; ) {
+      const n = Math.min(buf.length, size - off);
+      randomFillSync(buf, 0, n);
+      await fh.write(buf, 0, n, off);
+      off += n;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Overwrites `length` bytes at `offset` with random bytes (same size: an in-place edit). */
+export async function scribble(path: string, offset: number, length: number): Promise<void> {
+  const fh = await open(path, 'r+');
+  try {
+    const buf = randomFillSync(Buffer.allocUnsafe(length));
+    await fh.write(buf, 0, length, offset);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** SHA-256 of a file's bytes, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const piece of createReadStream(path, { highWaterMark: 1024 * 1024 })) h.update(piece as Buffer);
+  return h.digest('hex');
+}
+
+/** Names that break naive code: unicode (NFC and NFD), spaces, quotes, `#`, `?`, `%`, a leading dash. */
+export const NASTY_NAMES = [
+  'plain.txt',
+  'with space.txt',
+  'ünïcødé-ñ.txt',
+  'nfd-cafe\u0301.txt',
+  '日本語のファイル.bin',
+  'emoji-🚀.dat',
+  "single'quote.txt",
+  'double"quote.txt',
+  'hash#tag.txt',
+  'question?.txt',
+  'percent%20encoded.txt',
+  'amp&and=eq.txt',
+  '-leading-dash',
+  'back\\slash',
+  ' leading and trailing space ',
+  'semi;colon',
+  'brackets[1](2){3}',
+  '.hidden',
+  '..double-dot-prefix',
+];

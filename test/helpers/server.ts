@@ -1,0 +1,104 @@
+/**
+ * Starts a real `ferry serve` (the built bin/ferry.js) on 127.0.0.1 with its own data
+ * directory, per the start-up contract: it prints `{"event":"ready","url":...}` on stdout
+ * when it listens, takes the admin token from FERRY_ADMIN_TOKEN.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { FERRY_BIN, cliEnv } from './cli.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  adminToken: string;
+  dataDir: string;
+  process: ChildProcess;
+  /** Everything the server wrote to stderr (and non-ready stdout), for failure messages. */
+  output: () => string;
+  /** SIGTERM, then SIGKILL after a grace period. */
+  stop: () => Promise<void>;
+  /** SIGKILL at once (a crash). */
+  kill: () => Promise<void>;
+}
+
+export interface StartServerOptions {
+  dataDir: string;
+  /** Default `127.0.0.1:0` (a free port). Pass `127.0.0.1:PORT` to restart on the same port. */
+  addr?: string;
+  adminToken?: string;
+  env?: Record<string, string | undefined>;
+  extraArgs?: string[];
+  timeoutMs?: number;
+}
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const adminToken = options.adminToken ?? `admin-${randomBytes(16).toString('hex')}`;
+  const child = spawn(process.execPath, [FERRY_BIN, 'serve', '--addr', options.addr ?? '127.0.0.1:0', '--data', options.dataDir, ...(options.extraArgs ?? [])], {
+    env: cliEnv({ FERRY_ADMIN_TOKEN: adminToken, ...options.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d.toString();
+    if (log.length > 200_000) log = log.slice(-100_000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ferry serve did not get ready in time:\n${log}`)), options.timeoutMs ?? 30_000);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      try {
+        const msg = JSON.parse(line) as { event?: string; url?: string };
+        if (msg.event === 'ready' && msg.url) {
+          clearTimeout(timer);
+          resolve(msg.url);
+          return;
+        }
+      } catch {
+        // a log line, not the ready event
+      }
+      log += line + '\n';
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`ferry serve exited (${code ?? signal}) before it was ready:\n${log}`));
+    });
+  });
+  const stopWith = async (sig: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    url,
+    port: Number(new URL(url).port),
+    adminToken,
+    dataDir: options.dataDir,
+    process: child,
+    output: () => log,
+    stop: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
+  };
+}
+
+/** Reads one counter (summed over its label sets) from the server's Prometheus `/metrics`. */
+export async function readMetric(server: { url: string; adminToken: string }, name: string): Promise<number> {
+  const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.adminToken}` } });
+  if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}: ${await res.text()}`);
+  const text = await res.text();
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([^\s]+)/.exec(line);
+    if (m && m[1] === name) {
+      sum += Number(m[3]);
+      found = true;
+    }
+  }
+  if (!found) throw new Error(`metric ${name} not found in /metrics`);
+  return sum;
+}
