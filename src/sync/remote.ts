@@ -11,6 +11,7 @@ import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
 import type { StorageBackend } from '../core/storage.js';
 import { defaultRegistry, type BackendRegistry, type RemoteSpec } from '../backends/registry.js';
+import { registerFerryBackend } from '../client/ferry-backend.js';
 
 export interface Remote {
   backend: StorageBackend;
@@ -73,6 +74,7 @@ function realPath(p: string): string {
  * common directory) and Ferry remotes of one server (one backend at `/`).
  */
 export async function openRemotes(specs: string[], registry: BackendRegistry = defaultRegistry): Promise<Remote[]> {
+  registerFerryBackend(registry);
   const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s));
   const labels = specs.map((s) => registry.redactRemote(s));
   const out: Remote[] = new Array(specs.length);
