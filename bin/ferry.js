@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // The `ferry` command. The compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
-import { main } from '../dist/src/cli/main.js';
+
+// libuv's thread pool runs file system calls (and fsync); its default of 4 threads caps a
+// server storing many small chunks, or a client writing many small files. It is sized
+// when first used, so this must run before any import does I/O.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
+const { main } = await import('../dist/src/cli/main.js');
 
 main(process.argv).then(
   (code) => {

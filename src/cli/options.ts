@@ -6,10 +6,10 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
-import { FerryClient } from '../client/client.js';
+import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
-import { isFerryError } from '../core/errors.js';
+import { AbortedError, isFerryError } from '../core/errors.js';
 
 export interface ConnectionOpts {
   server?: string;
@@ -69,6 +69,8 @@ export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-reada
 /** Builds the SDK client from the options, the environment and the config file. */
 export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
   const debug = process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
+  // Loaded here, not at the top: `ferry --help` and friends should not pay for undici.
+  const { FerryClient } = await import('../client/client.js');
   return FerryClient.fromConfig({
     server: opts.server,
     token: opts.token,
@@ -102,6 +104,11 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
   process.on('SIGTERM', onSignal);
   try {
     return await fn(ac.signal);
+  } catch (err) {
+    if (ac.signal.aborted && isFerryError(err, 'FERRY_ERR_ABORTED')) {
+      throw new AbortedError(`${(ac.signal.reason as Error).message}; run the same command again to resume`, { cause: err });
+    }
+    throw err;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

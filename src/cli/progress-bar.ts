@@ -3,7 +3,8 @@
  * for trees, files. Only when stderr is a terminal and neither -q nor --json was given;
  * otherwise the callback is undefined and nothing is drawn.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressType from 'cli-progress';
 import type { TransferProgress } from '../client/progress.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 
@@ -14,7 +15,9 @@ export interface ProgressBar {
 
 export function createProgressBar(options: { quiet?: boolean; json?: boolean; label?: string }): ProgressBar {
   if (options.quiet || options.json || !process.stderr.isTTY) return { stop() {} };
-  let bar: cliProgress.SingleBar | undefined;
+  // cli-progress is loaded only when a bar is actually drawn (CommonJS: a synchronous require).
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
+  let bar: cliProgressType.SingleBar | undefined;
   let knownTotal = false;
   const payload = (p: TransferProgress) => ({
     doneH: formatBytes(p.bytesDone),

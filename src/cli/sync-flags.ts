@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UsageError, fromSystemError } from '../core/errors.js';
 import { formatSize, parseDuration, parseSize } from '../core/units.js';
-import { Filter } from '../sync/filter.js';
+import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
 import type { SyncProgress } from '../sync/progress.js';
 
@@ -104,6 +104,7 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
       throw fromSystemError(err, `--filter-from ${file}`);
     }
   }
+  const { Filter } = await import('../sync/filter.js');
   return new Filter({
     include: flags.include,
     exclude: flags.exclude,

@@ -9,9 +9,9 @@
  * leaves half a config behind.
  */
 import { mkdir, open, readFile, rename, chmod, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConfigError, fromSystemError } from '../core/errors.js';
+import { configDir } from '../core/config-location.js';
 
 export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
@@ -30,8 +30,7 @@ type Env = Record<string, string | undefined>;
 /** The config file's path for this environment. */
 export function configPath(env: Env = process.env): string {
   if (env.FERRY_CONFIG) return env.FERRY_CONFIG;
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config');
-  return join(base, 'ferry', 'config.json');
+  return join(configDir(env), 'config.json');
 }
 
 /** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */

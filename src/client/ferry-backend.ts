@@ -103,6 +103,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       unknownSizeWrite: true,
       caseSensitive: true,
       directories: 'real',
+      persistent: true,
     };
   }
 
@@ -351,6 +352,7 @@ export const ferryBackendDefinition: BackendDefinition = {
     { name: 'token', type: 'string', secret: true, description: 'access token (default: FERRY_TOKEN or the config file)' },
   ],
   parseSpec: (rest) => parseFerrySpec(rest),
+  subPath: (options, sub) => ({ ...options, path: joinPath(String(options.path ?? '/'), sub) }),
   async factory(options) {
     const client = await FerryClient.fromConfig({ server: options.server as string | undefined, token: options.token as string | undefined, parallel: 8 });
     return new FerryBackend({ client, root: options.path as string });

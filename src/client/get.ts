@@ -9,19 +9,19 @@
  */
 import { once } from 'node:events';
 import { constants, type Stats } from 'node:fs';
-import { chmod, mkdir, open, rename, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
-import { chunkOffsets, fileHashOf } from '../core/manifest.js';
+import { FileHasher, chunkOffsets, fileHashOf } from '../core/manifest.js';
 import { normalizePath, relativePath } from '../core/path.js';
 import type { Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, readAt, sha256, writeAt } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
+import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface GetFileOptions extends TransferOptions {
   /** Do not look for reusable chunks in an older copy at the destination. Default false. */
@@ -31,6 +31,8 @@ export interface GetFileOptions extends TransferOptions {
 export type GetStreamOptions = TransferOptions;
 
 export interface GetTreeOptions extends GetFileOptions {
+  /** How to find files already in place locally (default `size-mtime`); see {@link CompareMode}. */
+  compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (remotePath: string, err: unknown) => void;
 }
@@ -60,8 +62,12 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Sets times and mode, then renames the finished part file over the destination. */
-async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined): Promise<void> {
+/**
+ * Sets times and mode, then renames the finished part file over the destination, and makes
+ * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
+ * `dirsToSync` so that each directory is synced once at the end, not once per file.
+ */
+async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>): Promise<void> {
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);
@@ -70,7 +76,8 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
   } catch (err) {
     throw fromSystemError(err, dest);
   }
-  await syncDir(dirname(dest));
+  if (dirsToSync) dirsToSync.add(dirname(dest));
+  else await syncDir(dirname(dest));
 }
 
 /**
@@ -119,16 +126,40 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
         progress.done(chunks[i].size);
       }
     }
-    // Drop anything past the end (a longer older version); sparse-extend a shorter part.
-    await fh.truncate(manifest.size);
+    // Drop anything past the end (a part of a longer older version). A shorter part is not
+    // extended: parallel writes land roughly in file order, so the part's length tells an
+    // interrupted run how far it got, and the next run verifies only up to there.
+    if (partSize > manifest.size) await fh.truncate(manifest.size);
 
     // 2. Chunks of an older copy at DEST, found by content wherever they moved to.
     const needed = new Set<string>();
     for (let i = 0; i < chunks.length; i++) if (!have[i]) needed.add(chunks[i].hash);
     if (!options.noReuse && needed.size > 0 && destStat?.isFile() && destStat.size > 0) {
       const found = new Map<string, number>(); // hash -> offset in DEST
+      const destHash = new FileHasher();
       for await (const batch of chunkFile(dest, manifest.chunking, { signal })) {
-        for (const r of batch) if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
+        for (const r of batch) {
+          destHash.add(r.hash, r.size);
+          if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
+        }
+      }
+      if (destHash.size === manifest.size && destHash.digest() === manifest.hash) {
+        // DEST already is this file: nothing to copy or fetch; only times and mode may differ.
+        await fh.close();
+        await unlink(part).catch(() => {});
+        try {
+          await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
+          if (manifest.mode !== undefined) await chmod(dest, manifest.mode & 0o777);
+        } catch (err) {
+          throw fromSystemError(err, dest);
+        }
+        progress.done(manifest.size - reused);
+        ctx.result.files += 1;
+        ctx.result.bytes += manifest.size;
+        ctx.result.chunks += chunks.length;
+        ctx.result.bytesReused += manifest.size;
+        ctx.progress.fileDone();
+        return;
       }
       if (found.size > 0) {
         const old = await open(dest, 'r');
@@ -174,13 +205,15 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       signal,
     );
 
+    // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
+    await fh.truncate(manifest.size);
     await fh.sync();
   } catch (err) {
     await fh.close().catch(() => {});
     throw isFerryError(err) ? err : fromSystemError(err, part);
   }
   await fh.close();
-  await finishPart(part, dest, manifest.mtime, manifest.mode);
+  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync);
   ctx.result.files += 1;
   ctx.result.bytes += manifest.size;
   ctx.result.chunks += chunks.length;
@@ -271,13 +304,25 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   }
 
   const failures: Array<{ path: string; err: unknown }> = [];
+  const compare = options.compare ?? 'size-mtime';
+  ctx.dirsToSync = new Set();
   await forEachConcurrent(
     files,
-    2 * ctx.parallel,
+    // Small files are one request each, and their fsyncs gain from company (the journal
+    // commits them together): more of them in flight than chunk slots.
+    4 * ctx.parallel,
     async (f) => {
       try {
-        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, localOf(f.path));
-        else await getFileIn(ctx, await client.manifest(f.path, { signal }), localOf(f.path), options);
+        const dest = localOf(f.path);
+        if (compare !== 'none' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
+          ctx.result.unchanged += 1;
+          ctx.result.bytesReused += f.size;
+          ctx.progress.done(f.size);
+          ctx.progress.fileDone();
+          return;
+        }
+        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, dest);
+        else await getFileIn(ctx, await client.manifest(f.path, { signal }), dest, options);
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
         failures.push({ path: f.path, err });
@@ -286,6 +331,7 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     },
     signal,
   );
+  await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
   const result = ctx.finish();
   if (failures.length > 0) {
     const first = failures[0].err;
@@ -296,6 +342,24 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     });
   }
   return result;
+}
+
+/**
+ * Whether the local file at `dest` already is `entry` (same size and mtime, or same file
+ * hash with `checksum`); a differing mode is corrected on the way.
+ */
+async function isInPlace(entry: Entry, dest: string, compare: CompareMode, params: ManifestResponse['chunking'], signal: AbortSignal): Promise<boolean> {
+  const local = await statIfExists(dest);
+  if (!local?.isFile() || local.size !== entry.size) return false;
+  const same = compare === 'checksum' ? (await localFileHash(dest, params, signal)) === entry.hash : Math.round(local.mtimeMs) === entry.mtime;
+  if (!same) return false;
+  try {
+    if (entry.mode !== undefined && (local.mode & 0o777) !== (entry.mode & 0o777)) await chmod(dest, entry.mode & 0o777);
+    if (compare === 'checksum' && Math.round(local.mtimeMs) !== entry.mtime) await utimes(dest, new Date(entry.mtime), new Date(entry.mtime));
+  } catch (err) {
+    throw fromSystemError(err, dest);
+  }
+  return true;
 }
 
 /** A small file in one request, verified against its file hash by chunking it in memory. */
@@ -350,7 +414,7 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string): P
   } catch (err) {
     throw fromSystemError(err, part);
   }
-  await finishPart(part, dest, entry.mtime, entry.mode);
+  await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync);
   progress.done(entry.size);
   ctx.result.files += 1;
   ctx.result.bytes += entry.size;

@@ -15,8 +15,10 @@ import {
   AbortedError,
   AuthInvalidError,
   AuthRequiredError,
+  ConfigError,
   FerryError,
   ForbiddenError,
+  InternalError,
   NetworkError,
   NotFoundError,
   PayloadTooLargeError,
@@ -152,6 +154,8 @@ export function errorFromTransport(err: unknown, what: string, signal?: AbortSig
   let out: FerryError;
   if (code && TIMEOUT_CODES.has(code)) out = new TimeoutError(`${what}: ${message}`, { cause: err });
   else if (code === 'UND_ERR_ABORTED' || (err as Error)?.name === 'AbortError') out = new NetworkError(`${what}: request aborted (${message})`, { cause: err });
+  else if (code === 'UND_ERR_INVALID_ARG') out = new ConfigError(`${what}: ${message} (a malformed token or server URL?)`, { cause: err });
+  else if (code === undefined) out = new InternalError(`${what}: ${message}`, { cause: err }); // a bug, not the network: never retried
   else out = new NetworkError(`${what}: ${message}`, { cause: err });
   if (code && CONNECT_CODES.has(code)) markNotProcessed(out);
   return out;

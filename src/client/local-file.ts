@@ -5,7 +5,8 @@ import { lstat, open, opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunkLengths } from '../algo/fastcdc.js';
 import { PreconditionFailedError, fromSystemError, throwIfAborted } from '../core/errors.js';
-import type { ChunkingParams, ChunkRef } from '../core/manifest.js';
+import { FileHasher, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
+import { chunkFile } from '../algo/chunk-file.js';
 
 /** Reads exactly `size` bytes at `offset` (positional: many reads may share the handle). */
 export async function readAt(fh: FileHandle, offset: number, size: number, what: string): Promise<Buffer> {
@@ -42,6 +43,13 @@ export function chunkBuffer(buf: Buffer, params: ChunkingParams): Array<ChunkRef
     o += len;
   }
   return out;
+}
+
+/** The file hash (sha256-tree-v1) of a local file, chunked with `params`. */
+export async function localFileHash(path: string, params: ChunkingParams, signal?: AbortSignal): Promise<string> {
+  const h = new FileHasher();
+  for await (const batch of chunkFile(path, params, { signal })) for (const r of batch) h.add(r.hash, r.size);
+  return h.digest();
 }
 
 /** Reads a whole small file (bounded by the caller: files below a chunk or two). */
@@ -108,6 +116,7 @@ export async function walkLocalTree(root: string, onSkip: (path: string, reason:
     } catch (err) {
       throw fromSystemError(err, abs);
     }
+    const regular: Array<{ abs: string; rel: string }> = [];
     for await (const d of dir) {
       count++;
       const childAbs = join(abs, d.name);
@@ -118,16 +127,25 @@ export async function walkLocalTree(root: string, onSkip: (path: string, reason:
         dirs.push(childRel);
         stack.push({ abs: childAbs, rel: childRel });
       } else if (d.isFile()) {
-        let st;
-        try {
-          st = await lstat(childAbs);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished since readdir
-          throw fromSystemError(err, childAbs);
-        }
-        files.push({ local: childAbs, rel: childRel, size: st.size, mtimeMs: Math.round(st.mtimeMs), mode: st.mode & 0o777 });
+        regular.push({ abs: childAbs, rel: childRel });
       } else {
         onSkip(childAbs, 'not a regular file or directory');
+      }
+    }
+    // lstat the files of a directory together: one at a time leaves the thread pool idle.
+    for (let i = 0; i < regular.length; i += 64) {
+      const stats = await Promise.all(
+        regular.slice(i, i + 64).map(async (f) => {
+          try {
+            return { f, st: await lstat(f.abs) };
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // vanished since readdir
+            throw fromSystemError(err, f.abs);
+          }
+        }),
+      );
+      for (const x of stats) {
+        if (x) files.push({ local: x.f.abs, rel: x.f.rel, size: x.st.size, mtimeMs: Math.round(x.st.mtimeMs), mode: x.st.mode & 0o777 });
       }
     }
     if (count === 0 && rel !== '') emptyDirs.push(rel);

@@ -26,9 +26,9 @@ import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { ChunkSender, TransferContext, isSessionLost, type TransferOptions, type TransferResult } from './transfer.js';
+import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -50,6 +50,8 @@ export interface PutStreamOptions extends TransferOptions {
 
 export interface PutTreeOptions extends TransferOptions {
   noOverwrite?: boolean;
+  /** How to find files the server already has (default `size-mtime`); see {@link CompareMode}. */
+  compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (localPath: string, err: unknown) => void;
 }
@@ -178,6 +180,7 @@ async function putFileAttempt(
     throw fromSystemError(err, localPath);
   }
   let session: UploadStatus | undefined;
+  let active: ChunkSender | undefined;
   try {
     // Small files (and retries that already know the chunk list) announce the whole
     // manifest at creation: one request fewer, and the server checks it at once.
@@ -193,13 +196,12 @@ async function putFileAttempt(
     const records: ChunkRecord[] = [];
     const firstByHash = new Map<string, ChunkRecord>();
     let sentBytes = 0;
-    let active!: ChunkSender;
     const load = (r: ChunkRecord) => () => readAt(fh!, r.offset, r.size, localPath);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
           sentBytes += r.size;
           continue;
         }
@@ -267,6 +269,7 @@ async function putFileAttempt(
       }
     }
   } catch (err) {
+    await active?.abandon(); // no request may still read the file once it is closed
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${localPath} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
     }
@@ -320,15 +323,20 @@ export async function putStream(client: FerryClient, source: AsyncIterable<Uint8
     }
     await sender.waitForRoom(maxHeld);
   };
-  for await (const c of chunkStream(source, caps.chunking, { signal })) {
-    hasher.add(c.hash, c.size);
-    chunks++;
-    batch.push(c);
-    batchBytes += c.size;
-    if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+  try {
+    for await (const c of chunkStream(source, caps.chunking, { signal })) {
+      hasher.add(c.hash, c.size);
+      chunks++;
+      batch.push(c);
+      batchBytes += c.size;
+      if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+    }
+    await flush();
+    await sender.drain();
+  } catch (err) {
+    await sender.abandon();
+    throw err;
   }
-  await flush();
-  await sender.drain();
   const size = hasher.size;
   const hash = size === 0 ? EMPTY_FILE_HASH : hasher.digest();
   await commitSafely(
@@ -379,14 +387,48 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
   );
   const caps = await client.capabilities({ signal });
 
+  // What the server already holds under the root, in one listing (pages of up to 10,000).
+  const compare = options.compare ?? 'size-mtime';
+  const remote = new Map<string, Entry>();
+  if (compare !== 'none') {
+    try {
+      for await (const e of client.list(root, { recursive: true, signal })) if (e.type === 'file') remote.set(e.path, e);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    }
+  }
+
   // Remote paths are checked before anything is sent: a bad name must not sink a whole batch.
   const files: Array<LocalFile & { remote: string }> = [];
+  const unchanged: Array<LocalFile & { remote: string }> = [];
+  const candidates: Array<LocalFile & { remote: string; hash: string }> = [];
   for (const f of tree.files) {
+    let remotePath: string;
     try {
-      files.push({ ...f, remote: joinPath(root, f.rel) });
+      remotePath = joinPath(root, f.rel);
     } catch (err) {
       fail(f.local, err);
+      continue;
     }
+    const r = remote.get(remotePath);
+    const same = r !== undefined && r.size === f.size && (r.mode === undefined || r.mode === f.mode);
+    if (same && compare === 'size-mtime' && r.mtime === f.mtimeMs) unchanged.push({ ...f, remote: remotePath });
+    else if (same && compare === 'checksum' && r.hash) candidates.push({ ...f, remote: remotePath, hash: r.hash });
+    else files.push({ ...f, remote: remotePath });
+  }
+  // --checksum: read and chunk the candidates, several at once.
+  await forEachConcurrent(
+    candidates,
+    8,
+    async (f) => {
+      if ((await localFileHash(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
+      else files.push(f);
+    },
+    signal,
+  );
+  for (const f of unchanged) {
+    ctx.result.unchanged += 1;
+    ctx.result.bytesReused += f.size;
   }
   let total = 0;
   for (const f of files) total += f.size;
@@ -424,7 +466,11 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
         try {
           await putBatch(ctx, caps, b, options);
         } catch (err) {
-          if (b.length === 1) return fail(b[0].local, err);
+          // A network or server failure would fail each file alike: report the batch.
+          if (b.length === 1 || (isFerryError(err) && err.retryable) || signal.aborted) {
+            for (const f of b) fail(f.local, err);
+            return;
+          }
           // One bad file must not sink its neighbours: retry them one by one.
           for (const f of b) {
             try {
@@ -453,7 +499,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
   ]);
 
   const dirsToMake = tree.emptyDirs.map((d) => joinPath(root, d));
-  if (files.length === 0 && tree.emptyDirs.length === 0) dirsToMake.push(root);
+  if (tree.files.length === 0 && tree.emptyDirs.length === 0) dirsToMake.push(root);
   await forEachConcurrent(
     dirsToMake,
     ctx.parallel,
@@ -473,7 +519,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
     const first = failures[0].err;
     const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
     const msg = first instanceof Error ? first.message : String(first);
-    throw new FerryError(code, `${failures.length} of ${files.length + failures.length} entries failed; first: ${failures[0].path}: ${msg}`, {
+    throw new FerryError(code, `${failures.length} of ${tree.files.length} files failed; first: ${failures[0].path}: ${msg}`, {
       cause: first,
       details: { failed: failures.length, result },
     });
@@ -502,9 +548,10 @@ async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<L
   );
   for (let attempt = 0; ; attempt++) {
     for (const p of progresses.splice(0)) p.reset();
+    let sender: ChunkSender | undefined;
     try {
       const session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
-      const sender = new ChunkSender(ctx, session.id, caps);
+      sender = new ChunkSender(ctx, session.id, caps);
       const lacking = new Set(session.missing);
       let sent = 0;
       for (const spec of specs) {
@@ -547,6 +594,7 @@ async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<L
       ctx.result.bytesReused += Math.max(0, bytes - sent);
       return;
     } catch (err) {
+      await sender?.abandon();
       if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
     }
   }

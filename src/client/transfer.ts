@@ -34,10 +34,20 @@ export interface TransferResult {
   bytesReused: number;
   /** Directories created (trees). */
   dirs: number;
+  /** Files of a tree left alone because the other side already had them (same size and mtime, or same hash). */
+  unchanged: number;
   /** Local entries skipped (symlinks, special files), with the reason. */
   skipped: Array<{ path: string; reason: string }>;
   elapsedMs: number;
 }
+
+/**
+ * How a tree transfer decides that a file is already in place and skips it:
+ * - `size-mtime` (default, like rsync and rclone): same size and modification time (and mode);
+ * - `checksum`: same content (the local file is chunked and its file hash compared);
+ * - `none`: transfer every file (content already present still does not travel).
+ */
+export type CompareMode = 'size-mtime' | 'checksum' | 'none';
 
 /** Internal: the state of one top-level operation, shared by the files in it. */
 export class TransferContext {
@@ -53,6 +63,7 @@ export class TransferContext {
     chunksTransferred: 0,
     bytesReused: 0,
     dirs: 0,
+    unchanged: 0,
     skipped: [],
     elapsedMs: 0,
   };
@@ -74,6 +85,8 @@ export class TransferContext {
   }
 
   private readonly controller = new AbortController();
+  /** Set by tree downloads: directories whose renames are made durable once, at the end. */
+  dirsToSync?: Set<string>;
   readonly signal: AbortSignal;
 
   /** Stops every request of the operation (after a failure that dooms it). */
@@ -119,6 +132,10 @@ export class ChunkSender {
   private heldBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
 
+  /** Aborted at the first failure, so that the requests still running stop at once. */
+  private readonly controller = new AbortController();
+  private readonly signal: AbortSignal;
+
   constructor(
     private readonly ctx: TransferContext,
     private readonly uploadId: string,
@@ -126,6 +143,15 @@ export class ChunkSender {
   ) {
     this.packThreshold = caps.limits.packThreshold;
     this.maxPackBytes = caps.limits.maxPackBytes;
+    this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
+    setMaxListeners(0, this.signal);
+  }
+
+  /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
+  async abandon(): Promise<void> {
+    this.failure ??= new FerryError('FERRY_ERR_ABORTED', 'upload abandoned');
+    this.controller.abort();
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   /** Whether `hash` was already handed over (sent or on its way). */
@@ -184,8 +210,8 @@ export class ChunkSender {
   }
 
   private throwIfFailed(): void {
-    if (this.failure !== undefined) throw this.failure;
     throwIfAborted(this.ctx.signal);
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private wakeRoomWaiters(): void {
@@ -203,7 +229,10 @@ export class ChunkSender {
   private start(job: () => Promise<void>): void {
     const p: Promise<void> = job()
       .catch((err) => {
-        this.failure ??= err;
+        if (this.failure === undefined) {
+          this.failure = err;
+          this.controller.abort(); // the others are doomed too: stop them now
+        }
       })
       .finally(() => {
         this.running.delete(p);
@@ -217,9 +246,9 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.ctx.signal });
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal });
         this.account([item]);
-      }, this.ctx.signal);
+      }, this.signal);
     } finally {
       item.release?.();
     }
@@ -241,9 +270,9 @@ export class ChunkSender {
           data.copy(body, o + PACK_FRAME_HEADER_BYTES);
           o += PACK_FRAME_HEADER_BYTES + it.size;
         }
-        await this.ctx.client.putPack(this.uploadId, body, { signal: this.ctx.signal });
+        await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal });
         this.account(items);
-      }, this.ctx.signal);
+      }, this.signal);
     } finally {
       for (const it of items) it.release?.();
     }

@@ -62,6 +62,7 @@ export const ERROR_CODES = {
   FERRY_ERR_SERVER: spec('the server failed', true),
   FERRY_ERR_IO: spec('input/output error', true),
   FERRY_ERR_PERMISSION: spec('the storage refused access'),
+  FERRY_ERR_HOST_KEY: spec('the server’s host key is not the one expected (unknown or changed)'),
   FERRY_ERR_ABORTED: spec('the operation was aborted'),
   FERRY_ERR_CONFIG: spec('the configuration is not valid'),
   FERRY_ERR_USAGE: spec('the command was not used correctly'),
@@ -133,6 +134,7 @@ export const NetworkError = defineError('FERRY_ERR_NETWORK');
 export const ServerError = defineError('FERRY_ERR_SERVER');
 export const IoError = defineError('FERRY_ERR_IO');
 export const PermissionError = defineError('FERRY_ERR_PERMISSION');
+export const HostKeyError = defineError('FERRY_ERR_HOST_KEY');
 export const AbortedError = defineError('FERRY_ERR_ABORTED');
 export const ConfigError = defineError('FERRY_ERR_CONFIG');
 export const UsageError = defineError('FERRY_ERR_USAGE');

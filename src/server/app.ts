@@ -10,11 +10,14 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino from 'pino';
+import { ConfigError } from '../core/errors.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
-import { ChunkStore } from '../store/chunk-store.js';
+import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
+import { withRetry } from '../backends/decorators/retry.js';
+import { openBackend, redactRemote } from '../backends/registry.js';
 import { Authenticator, type AuthContext } from './auth.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { errorHandler } from './http-errors.js';
@@ -56,7 +59,10 @@ export function authOf(request: FastifyRequest): AuthContext {
 export interface BuildOptions {
   config: ServerConfig;
   meta: MetaStore;
+  /** The default chunk store. */
   backend: StorageBackend;
+  /** Path prefixes whose new chunks go elsewhere (`--store /archive=...`). */
+  routes?: ChunkRoute[];
   logger?: pino.Logger;
 }
 
@@ -65,6 +71,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const metrics = new ServerMetrics();
   const chunks = new ChunkStore({
     backend,
+    routes: options.routes,
     meta,
     maxChunkSize: config.chunking.maxSize,
     durable: config.durable,
@@ -170,13 +177,49 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * The chunk stores of `config.store`: the `/` route (default: local disk under the data
+ * directory, also what the remote `local` names) and the other prefixes. Remote backends are
+ * wrapped in the retry decorator: their network hiccups are retried, not reported to clients.
+ */
+async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[] }> {
+  const local = (): StorageBackend => new LocalBackend({ root: join(dataDir, 'store') });
+  const open = async (remote: string): Promise<StorageBackend> => {
+    if (remote === 'local') return local();
+    const opened = await openBackend(remote, { remotes: config.remotes });
+    if (!opened.features().persistent) throw new ConfigError(`--store ${redactRemote(remote)}: a chunk store must keep what it is given`);
+    return opened instanceof LocalBackend ? opened : withRetry(opened);
+  };
+  const specs = config.store ?? [];
+  const prefixes = new Set<string>();
+  let backend: StorageBackend | undefined;
+  const routes: ChunkRoute[] = [];
+  try {
+    for (const spec of specs) {
+      if (prefixes.has(spec.prefix)) throw new ConfigError(`--store: the prefix ${spec.prefix} is given twice`);
+      prefixes.add(spec.prefix);
+      const opened = await open(spec.remote);
+      if (spec.prefix === '/') backend = opened;
+      else routes.push({ prefix: spec.prefix, backend: opened });
+    }
+  } catch (err) {
+    await Promise.all([backend, ...routes.map((r) => r.backend)].map((b) => b?.close?.()));
+    throw err;
+  }
+  return { backend: backend ?? local(), routes };
+}
+
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'));
-  const backend: StorageBackend = new LocalBackend({ root: join(dataDir, 'store') });
-  const { app, ctx } = await buildApp({ config, meta, backend });
+  const { backend, routes } = await openChunkStores(config, dataDir);
+  const stores = [backend, ...routes.map((r) => r.backend)];
+  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db')).catch(async (err: unknown) => {
+    await Promise.all(stores.map((b) => b.close?.()));
+    throw err;
+  });
+  const { app, ctx } = await buildApp({ config, meta, backend, routes });
   const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
 
   const timers: NodeJS.Timeout[] = [];
@@ -215,7 +258,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       for (const t of timers) clearInterval(t);
       await app.close();
       await meta.close();
-      await backend.close?.();
+      await Promise.all(stores.map((b) => b.close?.()));
     },
   };
 }

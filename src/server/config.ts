@@ -1,6 +1,8 @@
 /** Server configuration: defaults, and what the limits and capabilities derive from it. */
+import { ConfigError } from '../core/errors.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
-import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES } from '../core/path.js';
+import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES, normalizePath } from '../core/path.js';
+import type { NamedRemote } from '../backends/registry.js';
 import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 
@@ -24,6 +26,34 @@ export interface ServerConfig {
   adminToken?: string;
   /** Where pino writes (default stdout). */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * Where chunks are kept: remotes by path prefix (`ferry serve --store`). Without a `/`
+   * route the default store is local disk under `dataDir/store`; see ChunkStore for how
+   * routes map onto shared, content-addressed chunks.
+   */
+  store?: StoreSpec[];
+  /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
+  remotes?: Readonly<Record<string, NamedRemote>>;
+}
+
+/** One `--store` value: `[/prefix=]remote`. The remote `local` means disk under the data directory. */
+export interface StoreSpec {
+  prefix: string;
+  remote: string;
+}
+
+/**
+ * `/archive=s3:bucket/x` -> {prefix: '/archive', remote: 's3:bucket/x'}; a value without a
+ * leading `/prefix=` is the default (`/`) route: `s3:bucket/prefix`, `sftp://host/dir`, `local`.
+ */
+export function parseStoreSpec(value: string): StoreSpec {
+  const eq = value.indexOf('=');
+  if (value.startsWith('/') && eq > 0) {
+    const remote = value.slice(eq + 1);
+    if (remote === '') throw new ConfigError(`--store ${value}: no remote after '='`);
+    return { prefix: normalizePath(value.slice(0, eq)), remote };
+  }
+  return { prefix: '/', remote: value };
 }
 
 export const DEFAULT_PORT = 7373;

@@ -43,6 +43,8 @@ export interface ChunksTable {
   pack_offset: number | null;
   refs: number;
   created_at: number;
+  /** The chunk store (route prefix) holding a loose chunk; NULL: the default store. */
+  store: string | null;
 }
 
 export interface PacksTable {
@@ -50,6 +52,8 @@ export interface PacksTable {
   size: number;
   chunk_count: number;
   created_at: number;
+  /** The chunk store (route prefix) holding the pack; NULL: the default store. */
+  store: string | null;
 }
 
 export interface UploadsTable {

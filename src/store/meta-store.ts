@@ -76,6 +76,8 @@ export interface CommitFinal {
 }
 
 export interface ChunkLocation {
+  /** The chunk store holding it (a `--store` route's prefix); absent: the default store. */
+  store?: string;
   hash: string;
   size: number;
   pack: string | null;
@@ -87,6 +89,8 @@ export interface GcVictims {
   chunks: string[];
   /** Packs with no chunk left: delete their objects. */
   packs: string[];
+  /** The chunk store of each victim (chunk hash or pack id) not in the default store; absent when all are. */
+  stores?: Record<string, string>;
 }
 
 function toEntry(row: FilesTable): Entry {
@@ -119,9 +123,12 @@ export class MetaStore {
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
     const { default: SqliteDatabase } = await import('better-sqlite3');
     const sqlite = new SqliteDatabase(file);
-    // WAL: readers never wait for the writer; FULL: a committed transaction survives power loss.
+    // WAL: readers never wait for the writer. NORMAL: a commit does not fsync the WAL, which
+    // matters because better-sqlite3 runs on the event loop: an fsync per chunk PUT stalled
+    // the whole server. Transactions whose acknowledgement promises durability run through
+    // `durable()`, which fsyncs (and so also makes every earlier WAL frame durable).
     sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -143,6 +150,26 @@ export class MetaStore {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  /**
+   * A transaction that is on stable storage when it resolves: namespace changes, commits,
+   * garbage-collection deletions (objects are deleted after their rows), users and tokens.
+   * Everything else (chunk rows, session bookkeeping) may be lost by a power failure without
+   * harm: a commit re-checks in its own transaction that every chunk is indexed. On SQLite
+   * the connection is held for the whole call, so no other statement runs under FULL or
+   * slips out of it.
+   */
+  private async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
+    return this.db.connection().execute(async (conn) => {
+      await sql`PRAGMA synchronous = FULL`.execute(conn);
+      try {
+        return await conn.transaction().execute(fn);
+      } finally {
+        await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+      }
+    });
   }
 
   // ---------------------------------------------------------------- namespace
@@ -192,7 +219,7 @@ export class MetaStore {
       if (options.parents) return ROOT_ENTRY();
       throw new AlreadyExistsError('/: already exists');
     }
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
       if (existing) {
         if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
@@ -244,7 +271,7 @@ export class MetaStore {
     if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
     if (from === to) return this.stat(from);
     if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
@@ -274,7 +301,7 @@ export class MetaStore {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
@@ -314,7 +341,7 @@ export class MetaStore {
   /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
         await trx.deleteFrom('files').where('path', '=', path).execute();
@@ -362,8 +389,17 @@ export class MetaStore {
   // ---------------------------------------------------------------- chunks
 
   async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.db.selectFrom('chunks').select(['hash', 'size', 'pack', 'pack_offset']).where('hash', '=', hash).executeTakeFirst();
-    return row ? { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) } : undefined;
+    const row = await this.db
+      .selectFrom('chunks as c')
+      .leftJoin('packs as p', 'p.id', 'c.pack')
+      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+      .where('c.hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const loc: ChunkLocation = { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+    const store = row.pack === null ? row.store : row.pack_store;
+    if (store !== null && store !== undefined) loc.store = store;
+    return loc;
   }
 
   /** Of `hashes`, those present in the chunk index. */
@@ -377,25 +413,25 @@ export class MetaStore {
   }
 
   /** Records a stored loose chunk. Returns false when it was already recorded. */
-  async addChunk(hash: string, size: number): Promise<boolean> {
+  async addChunk(hash: string, size: number, store: string | null = null): Promise<boolean> {
     const r = await this.db
       .insertInto('chunks')
-      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
+      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
       .onConflict((oc) => oc.column('hash').doNothing())
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
   /** Records a stored pack and the chunks inside it (chunks already indexed elsewhere are skipped). */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[]): Promise<number> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null): Promise<number> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now }).execute();
+      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
       let inserted = 0;
       for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
         const r = await trx
           .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now })))
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
           .onConflict((oc) => oc.column('hash').doNothing())
           .executeTakeFirst();
         inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
@@ -415,27 +451,32 @@ export class MetaStore {
    * references and that are older than `cutoff`; returns what the chunk store must delete.
    */
   async collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const rows = await trx
         .selectFrom('chunks as c')
-        .select(['c.hash', 'c.pack'])
+        .select(['c.hash', 'c.pack', 'c.store'])
         .where('c.refs', '<=', 0)
         .where('c.created_at', '<', cutoff)
         .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
         .limit(limit)
         .execute();
       const victims: GcVictims = { chunks: [], packs: [] };
+      const stores: Record<string, string> = {};
       if (rows.length === 0) return victims;
       for (const part of batches(rows.map((r) => r.hash))) await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
       const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
       for (const id of packs) {
         const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
         if (!left) {
+          const pack = await trx.selectFrom('packs').select('store').where('id', '=', id).executeTakeFirst();
           await trx.deleteFrom('packs').where('id', '=', id).execute();
           victims.packs.push(id);
+          if (pack?.store) stores[id] = pack.store;
         }
       }
       victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
+      for (const r of rows) if (r.pack === null && r.store) stores[r.hash] = r.store;
+      if (Object.keys(stores).length > 0) victims.stores = stores;
       return victims;
     });
   }
@@ -511,6 +552,53 @@ export class MetaStore {
     return rows.map((r) => r.hash);
   }
 
+  /**
+   * For the chunk routes: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; pushes its
+   * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
+   * handful of writes, not one per chunk.
+   */
+  async touchUpload(id: string, ttlMs: number): Promise<void> {
+    const now = this.now();
+    const row = await this.db.selectFrom('uploads').select('expires_at').where('id', '=', id).executeTakeFirst();
+    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    if (Number(row.expires_at) - now < ttlMs * 0.9) {
+      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+    }
+  }
+
+  /** Of `hashes`, those the session's manifest does not mention. */
+  async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
+    const found = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('upload_entries').select('hash').distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
+      for (const r of rows) found.add(r.hash);
+    }
+    return hashes.filter((h) => !found.has(h));
+  }
+
+  /**
+   * The path of the first file of the session whose manifest has the chunk (undefined: none
+   * has it). The chunk store routes a new chunk by the path of the upload that brings it.
+   */
+  async uploadChunkPath(id: string, hash: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('upload_entries as e')
+      .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+      .select('f.path')
+      .where('e.upload_id', '=', id)
+      .where('e.hash', '=', hash)
+      .orderBy('e.file_idx')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.path;
+  }
+
+  /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
+  async uploadFirstPath(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
+    return row?.path;
+  }
+
   async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {
     const row = await this.db.selectFrom('upload_entries').select('seq').where('upload_id', '=', id).where('hash', '=', hash).limit(1).executeTakeFirst();
     return !!row;
@@ -523,7 +611,7 @@ export class MetaStore {
    */
   async commitUpload(id: string, final: CommitFinal = {}): Promise<Entry[]> {
     const now = this.now();
-    return this.db.transaction().execute(async (trx) => {
+    return this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
       const missing = await this.missingChunks(id, trx);
@@ -617,7 +705,7 @@ export class MetaStore {
   }
 
   async insertUser(user: Omit<UsersTable, 'disabled'>): Promise<void> {
-    await this.db.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await this.durable((trx) => trx.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute());
   }
 
   async findToken(id: string): Promise<TokensTable | undefined> {
@@ -626,11 +714,11 @@ export class MetaStore {
 
   /** Inserts a token, or replaces the secret hash of an existing one with the same id. */
   async upsertToken(token: TokensTable): Promise<void> {
-    await this.db
+    await this.durable((trx) => trx
       .insertInto('tokens')
       .values(token)
       .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: token.secret_hash, revoked_at: null, expires_at: token.expires_at }))
-      .execute();
+      .execute());
   }
 
   async touchToken(id: string, now: number): Promise<void> {
@@ -645,11 +733,11 @@ export class MetaStore {
   }
 
   async setSetting(key: string, value: string): Promise<void> {
-    await this.db
+    await this.durable((trx) => trx
       .insertInto('settings')
       .values({ key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-      .execute();
+      .execute());
   }
 
   /** Counts for /metrics and `ferry admin` (cheap aggregate queries). */

@@ -133,6 +133,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Which chunk store (a `--store` route, named by its path prefix; NULL: the default one)
+    // holds each loose chunk and pack. Numbered after 0002 (security) so both orders merge.
+    '0003-chunk-stores': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('chunks').addColumn('store', 'text').execute();
+        await db.schema.alterTable('packs').addColumn('store', 'text').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

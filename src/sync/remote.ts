@@ -10,7 +10,8 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
 import type { StorageBackend } from '../core/storage.js';
-import { defaultRegistry, type BackendRegistry, type RemoteSpec } from '../backends/registry.js';
+import { defaultRegistry, type BackendRegistry, type RemoteContext, type RemoteSpec } from '../backends/registry.js';
+import { readRemotes, remotesPath } from '../backends/remotes.js';
 import { registerFerryBackend } from '../client/ferry-backend.js';
 
 export interface Remote {
@@ -73,9 +74,15 @@ function realPath(p: string): string {
  * store so that moves between them are renames: local folders (one backend at their deepest
  * common directory) and Ferry remotes of one server (one backend at `/`).
  */
-export async function openRemotes(specs: string[], registry: BackendRegistry = defaultRegistry): Promise<Remote[]> {
+export async function openRemotes(
+  specs: string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  registry: BackendRegistry = defaultRegistry,
+): Promise<Remote[]> {
   registerFerryBackend(registry);
-  const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s));
+  // Named remotes (`ferry remote add`) and FERRY_<TYPE>_<OPTION> variables, as every command.
+  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s, context));
   const labels = specs.map((s) => registry.redactRemote(s));
   const out: Remote[] = new Array(specs.length);
   const locals = parsed.map((p, i) => ({ p, i })).filter(({ p }) => p.type === 'local');
@@ -84,7 +91,7 @@ export async function openRemotes(specs: string[], registry: BackendRegistry = d
     const roots = locals.map(({ p }) => realPath(String(p.options.root)));
     let base = roots[0];
     for (const r of roots.slice(1)) base = commonDir(base, r);
-    const backend = await registry.open({ type: 'local', options: { root: base } });
+    const backend = await registry.open({ type: 'local', options: { root: base } }, context);
     locals.forEach(({ i }, j) => {
       const rel = path.relative(base, roots[j]).split(path.sep).join('/');
       out[i] = makeRemote(backend, rel, labels[i]);
@@ -98,14 +105,14 @@ export async function openRemotes(specs: string[], registry: BackendRegistry = d
     const { type, options } = parsed[i];
     const pathOption = type === 'ferry' && typeof options.path === 'string' ? 'path' : undefined;
     if (pathOption === undefined) {
-      out[i] = makeRemote(await registry.open(parsed[i]), '', labels[i]);
+      out[i] = makeRemote(await registry.open(parsed[i], context), '', labels[i]);
       continue;
     }
     const rest = { ...options, [pathOption]: '/' };
     const id = `${type}:${JSON.stringify(Object.entries(rest).sort())}`;
     let g = groups.get(id);
     if (!g) {
-      g = { backend: registry.open({ type, options: rest }), base: '/' };
+      g = { backend: registry.open({ type, options: rest }, context), base: '/' };
       groups.set(id, g);
     }
     out[i] = makeRemote(await g.backend, normalizeKey(String(options[pathOption])), labels[i]);

@@ -95,6 +95,20 @@ describe('putFile / getFile', () => {
     expect(double.faults[0].times).toBe(4);
   });
 
+  it('stops at once on a chunk the server refuses, leaving no request behind', async () => {
+    const src = join(tmp.path, 'a.bin');
+    await writeRandomFile(src, 8 * 1024 * 1024);
+    double.faults.push({ method: 'PUT', path: /\/chunks\//, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', status: 413, times: 1000 });
+    await expect(client.putFile(src, '/a.bin', { parallel: 8 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_PAYLOAD_TOO_LARGE'));
+    // Requests written before the failure may reach the server a moment later (it runs in
+    // this process); after that, nothing new may start.
+    await new Promise((r) => setTimeout(r, 200));
+    const puts = double.log.filter((l) => l.startsWith('PUT ')).length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(double.log.filter((l) => l.startsWith('PUT ')).length).toBe(puts);
+    expect(puts).toBeLessThanOrEqual(16); // the first refusal stopped the rest of the ~500 chunks
+  });
+
   it('maps unknown error codes to FERRY_ERR_SERVER (5xx) and FERRY_ERR_PROTOCOL (4xx)', async () => {
     double.faults.push({ path: /\/stat/, code: 'FERRY_ERR_FUTURE_THING' as never, status: 502, times: 10 });
     await expect(client.stat('/')).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_SERVER'));
@@ -166,6 +180,19 @@ describe('putFile / getFile', () => {
     expect(await sha256File(dst)).toBe(await sha256File(src));
     expect(r.bytesTransferred).toBeLessThanOrEqual(6 * maxSize);
     expect(double.metrics.chunkBytesServed).toBe(r.bytesTransferred);
+  });
+
+  it('leaves an identical local copy in place, fixing only its mtime', async () => {
+    const src = join(tmp.path, 'a.bin');
+    const dst = join(tmp.path, 'b.bin');
+    await writeRandomFile(src, 2 * 1024 * 1024);
+    await client.putFile(src, '/a.bin');
+    await copyFile(src, dst);
+    const r = await client.getFile('/a.bin', dst);
+    expect(r).toMatchObject({ files: 1, bytesTransferred: 0, bytesReused: 2 * 1024 * 1024 });
+    expect(double.metrics.chunkBytesServed).toBe(0);
+    await expect(stat(dst + '.ferry-part')).rejects.toThrow();
+    expect(Math.round((await stat(dst)).mtimeMs)).toBe(Math.round((await stat(src)).mtimeMs));
   });
 
   it('keeps the .ferry-part when aborted', async () => {
@@ -273,6 +300,59 @@ describe('trees', () => {
     expect(double.metrics.bodyBytes).toBe(received);
     expect(double.metrics.chunkBytesServed).toBe(served);
     expect(g2.bytesTransferred).toBe(0);
+  });
+
+  it('skips files already in place: same size and mtime, or same content with checksum', async () => {
+    const { utimes } = await import('node:fs/promises');
+    const src = join(tmp.path, 'src');
+    await mkdir(join(src, 'd'), { recursive: true });
+    for (let i = 0; i < 20; i++) await writeRandomFile(join(src, 'd', `f${i}`), 1000 + i);
+    await writeRandomFile(join(src, 'big'), 300_000);
+    expect((await client.putTree(src, '/t')).files).toBe(21);
+
+    let r = await client.putTree(src, '/t');
+    expect(r).toMatchObject({ files: 0, unchanged: 21 });
+
+    // Same size and mtime but other bytes: the quick check is fooled, a checksum is not.
+    const f0 = join(src, 'd', 'f0');
+    const st = await stat(f0);
+    await scribble(f0, 0, 10);
+    await utimes(f0, st.atime, st.mtime);
+    r = await client.putTree(src, '/t');
+    expect(r).toMatchObject({ files: 0, unchanged: 21 });
+    r = await client.putTree(src, '/t', { compare: 'checksum' });
+    expect(r).toMatchObject({ files: 1, unchanged: 20 });
+    expect(double.fileBytes('/t/d/f0').equals(await readFile(f0))).toBe(true);
+    // compare: 'none' commits every file again, but no content travels twice
+    const before = double.metrics.bodyBytes;
+    r = await client.putTree(src, '/t', { compare: 'none' });
+    expect(r).toMatchObject({ files: 21, unchanged: 0, bytesTransferred: 0 });
+    expect(double.metrics.bodyBytes).toBe(before);
+
+    const dst = join(tmp.path, 'dst');
+    expect((await client.getTree('/t', dst)).files).toBe(21);
+    expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
+    const g0 = join(dst, 'd', 'f0');
+    const gst = await stat(g0);
+    await scribble(g0, 0, 10);
+    await utimes(g0, gst.atime, gst.mtime);
+    expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
+    expect(await client.getTree('/t', dst, { compare: 'checksum' })).toMatchObject({ files: 1, unchanged: 20 });
+    expect(await sha256File(g0)).toBe(await sha256File(f0));
+  });
+
+  it('a file that cannot be committed does not sink the rest of its batch', async () => {
+    const src = join(tmp.path, 'src');
+    await mkdir(join(src, 'x'), { recursive: true });
+    for (let i = 0; i < 10; i++) await writeFile(join(src, `ok${i}.txt`), `file ${i}`);
+    await writeFile(join(src, 'x', 'inner.txt'), 'under x');
+    await client.putStream(Readable.from([Buffer.from('a file where a directory should be')]), '/t/x');
+    const errors: string[] = [];
+    const err = await client.putTree(src, '/t', { onFileError: (p) => errors.push(p) }).catch((e) => e);
+    expect(isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')).toBe(true);
+    expect((err as Error).message).toMatch(/^1 of 11 files failed/);
+    expect(errors).toEqual([join(src, 'x', 'inner.txt')]);
+    for (let i = 0; i < 10; i++) expect(double.fileBytes(`/t/ok${i}.txt`).toString()).toBe(`file ${i}`);
   });
 
   it('skips symlinks with a warning', async () => {

@@ -2,7 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const FERRY_BIN = fileURLToPath(new URL('../../bin/ferry.js', import.meta.url));
+/** bin/ferry.js, whether this module runs from its source (vitest) or compiled in dist/ (benchmarks). */
+export const FERRY_BIN = fileURLToPath(new URL(import.meta.url.includes('/dist/test/') ? '../../../bin/ferry.js' : '../../bin/ferry.js', import.meta.url));
 
 export interface CliResult {
   code: number | null;

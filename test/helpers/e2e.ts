@@ -28,7 +28,13 @@ export async function startWorld(): Promise<E2EWorld> {
   const tmp = await tempDir('ferry-e2e-');
   const dataDir = join(tmp.path, 'data');
   await mkdir(dataDir);
-  let server = await startServer({ dataDir });
+  let server: RunningServer;
+  try {
+    server = await startServer({ dataDir });
+  } catch (err) {
+    await tmp.cleanup();
+    throw err;
+  }
   const caps = (await (await fetch(`${server.url}/api/v1/capabilities`)).json()) as Capabilities;
   const world: E2EWorld = {
     dir: tmp.path,

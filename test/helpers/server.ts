@@ -45,7 +45,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ferry serve did not get ready in time:\n${log}`)), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never leave a half-started server behind
+      reject(new Error(`ferry serve did not get ready in time:\n${log}`));
+    }, options.timeoutMs ?? 30_000);
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       try {

@@ -119,6 +119,9 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** Bytes gathered before one write(2) (see `write`). */
+const STAGING_BYTES = 1 << 20;
+
 function tempName(): string {
   return TEMP_PREFIX + randomBytes(9).toString('hex');
 }
@@ -159,6 +162,7 @@ export class LocalBackend
       unknownSizeWrite: true,
       caseSensitive: true,
       directories: 'real',
+      persistent: true,
     };
   }
 
@@ -405,11 +409,31 @@ export class LocalBackend
       // O_EXCL: never reuse a file that is already there; 0o666 so that the umask decides.
       handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
       created = true;
+      // Bodies from sockets arrive in pieces of 16-64 KiB; one write(2) each costs a thread
+      // pool round trip per piece. Pieces are copied into a staging buffer and written a MiB
+      // at a time (the copy is cheaper than the round trips, and producers may reuse their
+      // buffers, so keeping references is not an option). Large pieces go straight through.
+      // Each write is awaited before the next piece is pulled: backpressure.
+      const staging = Buffer.allocUnsafe(STAGING_BYTES);
+      let fill = 0;
       for await (const chunk of bodyChunks(body, { size: options.size, signal, what: k })) {
-        // Awaited one chunk at a time: the producer is not asked for more until the disk took
-        // this one (backpressure), and may then reuse the buffer.
-        await writeFully(handle, chunk);
+        if (fill === 0 && chunk.byteLength >= STAGING_BYTES) {
+          await writeFully(handle, chunk);
+          continue;
+        }
+        let at = 0;
+        while (at < chunk.byteLength) {
+          const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
+          staging.set(chunk.subarray(at, at + n), fill);
+          fill += n;
+          at += n;
+          if (fill === STAGING_BYTES) {
+            await writeFully(handle, staging);
+            fill = 0;
+          }
+        }
       }
+      if (fill > 0) await writeFully(handle, staging.subarray(0, fill));
       if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);
       if (durable) await handle.sync();
       const stats = await handle.stat();

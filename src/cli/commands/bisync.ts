@@ -1,9 +1,11 @@
 /** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
 import { Option, type Command } from 'commander';
-import { bisync, CONFLICT_STRATEGIES, type BisyncEvent, type BisyncResult, type ConflictStrategy } from '../../sync/bisync.js';
-import { closeRemotes, openRemotes } from '../../sync/remote.js';
+import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
 import { addCommonFlags, compareMode, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
+
+/** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
+const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
 
 interface BisyncFlags extends CommonFlags {
   resync?: boolean;
@@ -37,7 +39,7 @@ export function registerBisync(program: Command): void {
     .command('bisync <path1> <path2>')
     .description('two-way sync: changes, deletions and renames on either side reach the other (state kept between runs)')
     .addOption(new Option('--resync', 'first run (or recovery): make both sides the union, path1 winning, and record the state'))
-    .addOption(new Option('--conflict <strategy>', 'when a file changed on both sides').choices(CONFLICT_STRATEGIES as string[]).default('keep-both'))
+    .addOption(new Option('--conflict <strategy>', 'when a file changed on both sides').choices(CONFLICT_STRATEGIES).default('keep-both'))
     .addOption(new Option('--conflict-suffix <text>', 'keep-both renames to name.<text>1.ext / name.<text>2.ext').default('conflict'))
     .addOption(
       new Option('--max-delete <percent>', 'stop (changing nothing) when more than this % of a side was deleted').default(50).argParser((v) => {
@@ -62,6 +64,8 @@ Examples:
   ferry bisync ./a s3:bucket/a --conflict newer --dry-run`,
   );
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
+    const { bisync } = await import('../../sync/bisync.js');
+    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
     const remotes = await openRemotes([p1, p2]);
     const { signal, dispose } = interruptSignal();
     const progress = progressPrinter(flags.progress);

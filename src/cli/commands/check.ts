@@ -1,7 +1,5 @@
 /** `ferry check SRC DST`: compare two remotes (size and hash, or bytes); exit 1 on differences. */
 import { Option, type Command } from 'commander';
-import { check, combinedLines } from '../../sync/check.js';
-import { closeRemotes, openRemotes } from '../../sync/remote.js';
 import { ExitError, EXIT } from '../exit.js';
 import { addCommonFlags, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
 
@@ -31,6 +29,8 @@ Examples:
   ferry check s3:bucket/x ./x --download --json`,
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
+    const { check, combinedLines } = await import('../../sync/check.js');
+    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
     const remotes = await openRemotes([srcSpec, dstSpec]);
     const { signal, dispose } = interruptSignal();
     const progress = progressPrinter(flags.progress);

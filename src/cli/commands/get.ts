@@ -12,6 +12,8 @@ import type { TransferResult } from '../../client/transfer.js';
 interface GetOpts extends TransferOpts, OutputOpts {
   recursive?: boolean;
   reuse?: boolean;
+  checksum?: boolean;
+  ignoreTimes?: boolean;
 }
 
 async function isLocalDir(path: string): Promise<boolean> {
@@ -29,14 +31,17 @@ export function registerGet(program: Command): void {
     .argument('<src>', 'remote path, e.g. /isos/big.iso')
     .argument('<dest>', 'local destination, or - for stdout')
     .option('-r, --recursive', 'download a directory (its contents go into DEST)')
-    .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST');
+    .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST')
+    .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
+    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
   addTransferOptions(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 A file goes to DEST, or into DEST when DEST is a local directory or ends with '/'.
-A directory's contents go into DEST. The file appears only when complete and verified;
+A directory's contents go into DEST; files already there with the same size and mtime
+are skipped (-c compares content). The file appears only when complete and verified;
 an interrupted download keeps DEST.ferry-part and the next run continues from it. When
 DEST holds an older version, only the chunks that differ are fetched.
 
@@ -69,6 +74,7 @@ Examples:
           if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);
           return client.getTree(remote, destArg, {
             ...common,
+            compare: opts.ignoreTimes ? 'none' : opts.checksum ? 'checksum' : 'size-mtime',
             onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
           });
         }

@@ -1,9 +1,17 @@
-/** Every command of the CLI, in the order `ferry --help` lists them. One module each. */
+/**
+ * Every command of the CLI, in the order `ferry --help` lists them. One module each.
+ *
+ * Start-up rule: a command module imports commander and light core modules at the top and
+ * its engine (server, SDK, sync engine, progress bars) with `await import()` inside its
+ * action, so that `ferry --help` or a quick `ferry ls` does not load every engine.
+ * test/cli/startup.test.ts enforces it.
+ */
 import type { Command } from 'commander';
 import { registerBisync } from './bisync.js';
 import { registerCheck } from './check.js';
 import { registerCopy } from './copy.js';
 import { registerMove } from './move.js';
+import { registerRemote } from './remote.js';
 import { registerServe } from './serve.js';
 import { registerSync } from './sync.js';
 import { registerLogin } from './login.js';
@@ -34,4 +42,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerMove,
   registerCheck,
   registerBisync,
+  registerRemote,
 ];

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { FerryClient } from '../../client/client.js';
 import { configPath, normalizeServerUrl, writeConfigFile } from '../../client/config.js';
 import { UsageError } from '../../core/errors.js';
 import { printJson } from '../options.js';
@@ -36,6 +35,7 @@ Examples:
       let token = opts.token ?? process.env.FERRY_TOKEN;
       if (token === '-') token = await readStdinLine();
       if (!token) throw new UsageError('give a token with --token T (or --token - to read it from stdin)');
+      const { FerryClient } = await import('../../client/client.js');
       const client = new FerryClient({ server, token, tokenSource: '--token', retry: { retries: 2, baseMs: 200, capMs: 2000, maxRetryAfterMs: 5000 } });
       try {
         const caps = await client.capabilities();

@@ -11,7 +11,9 @@ import { createProgressBar } from '../progress-bar.js';
 
 interface PutOpts extends TransferOpts, OutputOpts {
   recursive?: boolean;
-  noClobber?: boolean;
+  clobber?: boolean;
+  checksum?: boolean;
+  ignoreTimes?: boolean;
 }
 
 /** One line for people: what moved, how fast, how much dedup saved. */
@@ -21,11 +23,12 @@ export function describeResult(verb: string, r: TransferResult): string {
   const files = `${r.files} file${r.files === 1 ? '' : 's'}`;
   const reused = r.bytesReused > 0 ? `, ${formatBytes(r.bytesReused)} already there` : '';
   const skipped = r.skipped.length > 0 ? `, ${r.skipped.length} skipped` : '';
-  return `${verb} ${files}, ${formatBytes(r.bytes)} in ${formatDuration(secs)} (${formatRate(rate)}); ${formatBytes(r.bytesTransferred)} transferred${reused}${skipped}`;
+  const unchanged = r.unchanged > 0 ? `, ${r.unchanged} unchanged` : '';
+  return `${verb} ${files}, ${formatBytes(r.bytes)} in ${formatDuration(secs)} (${formatRate(rate)}); ${formatBytes(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
 }
 
 export function summarize(results: TransferResult[]): TransferResult & { seconds: number } {
-  const sum: TransferResult = { files: 0, bytes: 0, bytesTransferred: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, skipped: [], elapsedMs: 0 };
+  const sum: TransferResult = { files: 0, bytes: 0, bytesTransferred: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, unchanged: 0, skipped: [], elapsedMs: 0 };
   for (const r of results) {
     sum.files += r.files;
     sum.bytes += r.bytes;
@@ -34,6 +37,7 @@ export function summarize(results: TransferResult[]): TransferResult & { seconds
     sum.chunksTransferred += r.chunksTransferred;
     sum.bytesReused += r.bytesReused;
     sum.dirs += r.dirs;
+    sum.unchanged += r.unchanged;
     sum.skipped.push(...r.skipped);
     sum.elapsedMs += r.elapsedMs;
   }
@@ -52,14 +56,17 @@ export function registerPut(program: Command): void {
     .usage('[options] <SRC...> <DEST>')
     .argument('<paths...>', 'local sources, then the remote destination')
     .option('-r, --recursive', 'upload directories (their contents go into DEST)')
-    .option('-n, --no-clobber', 'fail instead of replacing an existing remote file');
+    .option('-n, --no-clobber', 'fail instead of replacing an existing remote file')
+    .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
+    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
   addTransferOptions(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 A file goes to DEST, or into DEST when DEST is a remote directory or ends with '/'.
-A directory's contents go into DEST (like rclone copy), so re-running is idempotent.
+A directory's contents go into DEST (like rclone copy), so re-running is idempotent;
+files already there with the same size and mtime are skipped (-c compares content).
 With several sources DEST is a directory and each source lands in DEST/<its name>.
 An interrupted upload resumes when run again; unchanged chunks are never re-sent.
 
@@ -82,7 +89,7 @@ Examples:
     const results: TransferResult[] = [];
     try {
       await withInterrupt(async (signal) => {
-        const common = { parallel: opts.parallel, signal, noOverwrite: opts.noClobber === false };
+        const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false };
         for (const src of sources) {
           const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
           try {
@@ -103,6 +110,7 @@ Examples:
               results.push(
                 await client.putTree(src, target, {
                   ...common,
+                  compare: opts.ignoreTimes ? 'none' : opts.checksum ? 'checksum' : 'size-mtime',
                   onProgress: bar.onProgress,
                   onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
                 }),

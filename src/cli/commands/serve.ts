@@ -1,9 +1,11 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
-import { startServer } from '../../server/app.js';
-import { DEFAULT_PORT, defaultConfig } from '../../server/config.js';
+import { VERSION } from '../../core/version.js';
+import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
+import { redactRemote } from '../../backends/registry.js';
+import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
 interface ServeOptions {
   addr: string;
@@ -13,6 +15,7 @@ interface ServeOptions {
   gcGrace: string;
   logLevel: string;
   fsync: boolean;
+  store: string[];
 }
 
 /** `host:port`, `:port`, `[::1]:port` or `host` -> {host, port}. */
@@ -38,6 +41,14 @@ export function registerServe(program: Command): void {
     .option('--gc-grace <duration>', 'keep unreferenced chunks at least this long', '1h')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.FERRY_LOG_LEVEL ?? 'info')
     .option('--no-fsync', 'do not fsync chunks before acknowledging them (faster, not crash-safe)')
+    .addOption(
+      new Option(
+        '--store <[/prefix=]remote>',
+        'where chunks are kept (repeatable; FERRY_STORE): s3:bucket/prefix, sftp://user@host/dir, NAME:path, local; /prefix=remote routes new chunks of uploads below /prefix',
+      )
+        .argParser((value: string, previous: string[]) => [...previous, value])
+        .default(process.env.FERRY_STORE ? process.env.FERRY_STORE.split(/\s+/).filter(Boolean) : [], 'local disk under --data'),
+    )
     .addHelpText(
       'after',
       `
@@ -48,6 +59,8 @@ When the server listens it prints {"event":"ready","url":...} on stdout (JSON lo
 Examples:
   ferry serve
   ferry serve --addr 0.0.0.0:7373 --data /srv/ferry
+  ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
+  ferry serve --store /archive=nas:ferry --store /=local
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
@@ -62,9 +75,15 @@ Examples:
         logLevel: opts.logLevel,
         durable: opts.fsync,
         adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
+        store: opts.store.map(parseStoreSpec),
+        remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
       });
+      // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
+      const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
-      server.app.log.info({ event: 'ready', url: server.url, data: config.dataDir }, 'ferry server ready');
+      // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
+      const store = (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`);
+      process.stdout.write(JSON.stringify({ event: 'ready', url: server.url, data: config.dataDir, store, version: VERSION }) + '\n');
       if (!LOOPBACK.test(host)) {
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
       }

@@ -3,8 +3,7 @@
  * `ferry copy` and `ferry move`, which differ only in mode and help text.
  */
 import { Option, type Command } from 'commander';
-import { closeRemotes, openRemotes } from '../../sync/remote.js';
-import { copy, move, sync, type SyncMode, type SyncResult } from '../../sync/engine.js';
+import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
 import { formatSize } from '../../core/units.js';
@@ -17,8 +16,6 @@ interface TransferFlags extends CommonFlags {
   trackRenames?: boolean;
   maxDelete?: number;
 }
-
-const RUN = { sync, copy, move };
 
 const DESCRIPTIONS: Record<SyncMode, { summary: string; examples: string }> = {
   sync: {
@@ -85,13 +82,16 @@ Examples:
 ${d.examples}`,
     );
     cmd.action(async (srcSpec: string, dstSpec: string, flags: TransferFlags) => {
+      // The engine loads here, not at start-up (see index.ts).
+      const engine = await import('../../sync/engine.js');
+      const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
       const remotes = await openRemotes(specs);
       const [src, dst, backupDir] = remotes;
       const { signal, dispose } = interruptSignal();
       const progress = progressPrinter(flags.progress);
       try {
-        const result = await RUN[mode](src, dst, {
+        const result = await engine[mode](src, dst, {
           compare: compareMode(flags),
           update: flags.update,
           ignoreExisting: flags.ignoreExisting,

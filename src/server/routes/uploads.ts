@@ -94,33 +94,41 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const size = Number(lengthHeader);
     if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
-    await meta.getUpload(request.params.id, ttl);
-    if (!(await meta.uploadMentionsChunk(request.params.id, hash))) {
+    await meta.touchUpload(request.params.id, ttl);
+    // The file that brings the chunk: its path routes a new chunk to its store (--store).
+    const path = await meta.uploadChunkPath(request.params.id, hash);
+    if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
     }
     const controller = new AbortController();
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal);
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, path);
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
     const id = request.params.id;
-    await meta.getUpload(id, ttl);
+    await meta.touchUpload(id, ttl);
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
     const controller = new AbortController();
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const result = await chunks.putPack(rawBody(request), limits.maxPackBytes, controller.signal, async (hashes) => {
-      for (const h of hashes) {
-        if (!(await meta.uploadMentionsChunk(id, h))) throw new ChunkNotInUploadError(`chunk ${h} is not in upload ${id}'s manifest`);
-      }
-    });
+    const path = await meta.uploadFirstPath(id);
+    const result = await chunks.putPack(
+      rawBody(request),
+      limits.maxPackBytes,
+      controller.signal,
+      async (hashes) => {
+        const strangers = await meta.hashesNotInUpload(id, hashes);
+        if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
+      },
+      path,
+    );
     return result;
   });
 

@@ -1,0 +1,30 @@
+/**
+ * Ferry as a library: the storage contract and backends, the chunker, the stores, the
+ * client SDK and the server. `import { FerryClient, LocalBackend, chunkFile } from 'ferry'`.
+ */
+export * from './core/errors.js';
+export * from './core/path.js';
+export * from './core/storage.js';
+export * from './core/manifest.js';
+export * from './core/protocol.js';
+export * from './core/units.js';
+export { VERSION } from './core/version.js';
+
+export { chunkFile, type ChunkFileOptions, type ChunkRecord } from './algo/chunk-file.js';
+export { chunkStream, type ChunkStreamOptions, type StreamChunk } from './algo/chunk-stream.js';
+export { GEAR, chunkLengths, type CdcParams } from './algo/fastcdc.js';
+
+export { LocalBackend, type LocalBackendOptions } from './backends/local/local-backend.js';
+export { MemoryBackend, type MemoryBackendOptions } from './backends/memory/memory-backend.js';
+export { BackendRegistry, defaultRegistry, openBackend, parseRemote, redactRemote, type BackendDefinition, type RemoteSpec } from './backends/registry.js';
+
+export { ChunkStore, type ChunkStoreOptions } from './store/chunk-store.js';
+export { MetaStore } from './store/meta-store.js';
+
+export * from './client/index.js';
+
+export { startServer, buildApp, type RunningServer, type ServerContext } from './server/app.js';
+export { defaultConfig, type ServerConfig } from './server/config.js';
+
+export { S3Backend, type S3BackendOptions } from './backends/s3/s3-backend.js';
+export { SftpBackend, type SftpBackendOptions } from './backends/sftp/sftp-backend.js';
