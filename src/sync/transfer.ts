@@ -9,11 +9,11 @@
  * (set afterwards where the write could not carry it). Retryable failures are tried again
  * with backoff; bytes a failed attempt counted are taken back from the progress.
  */
-import { HashMismatchError, SizeMismatchError, type FerryError } from '../core/errors.js';
-import { canCopy, canSetMtime, type ObjectInfo } from '../core/storage.js';
+import { HashMismatchError, isFerryError, SizeMismatchError } from '../core/errors.js';
+import { canCopy, canReadRange, canSetMtime, type ObjectInfo } from '../core/storage.js';
 import { canWriteBatch, type BatchWriteItem, type TreeHashed } from '../core/storage-bulk.js';
 import type { FileEntry, HashKind } from './hashes.js';
-import { metered, withRetries, type RateLimiter, type RetryPolicy } from './pace.js';
+import { forEachLimit, metered, withRetries, type RateLimiter, type RetryPolicy } from './pace.js';
 import type { ProgressTracker } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
 
@@ -95,6 +95,13 @@ export async function copyFile(ctx: TransferContext, rel: string, entry: FileEnt
   );
 }
 
+/** Batches in flight at once: one reading while another uploads. */
+const BATCHES_IN_FLIGHT = 3;
+/** Files read at once for a batch. */
+const READERS_PER_BATCH = 16;
+/** Bytes per batch at most: small enough that the pipeline starts soon, large enough to amortize a session. */
+const GROUP_BYTES = 32 * 1024 * 1024;
+
 export interface BatchFile {
   rel: string;
   entry: FileEntry;
@@ -118,7 +125,7 @@ export async function copyBatch(
   let cur: BatchFile[] = [];
   let bytes = 0;
   for (const f of files) {
-    if (cur.length > 0 && (cur.length >= limits.maxObjects || bytes + f.entry.size > limits.maxBytes)) {
+    if (cur.length > 0 && (cur.length >= limits.maxObjects || bytes + f.entry.size > Math.min(limits.maxBytes, GROUP_BYTES))) {
       groups.push(cur);
       cur = [];
       bytes = 0;
@@ -127,57 +134,70 @@ export async function copyBatch(
     bytes += f.entry.size;
   }
   if (cur.length > 0) groups.push(cur);
-  for (const group of groups) {
-    const items: BatchWriteItem[] = [];
-    const readable: BatchFile[] = [];
-    await Promise.all(
-      Array.from({ length: 16 }, async (_, w) => {
-        for (let i = w; i < group.length; i += 16) {
+  // Groups overlap: while one group's session uploads, the next group is read.
+  await forEachLimit(
+    groups,
+    BATCHES_IN_FLIGHT,
+    async (group) => {
+      const items: Array<BatchWriteItem | undefined> = new Array(group.length);
+      await forEachLimit(
+        group.keys(),
+        READERS_PER_BATCH,
+        async (i) => {
           const f = group[i];
           try {
             const data = await readAll(ctx.src, f.rel, f.entry.size, ctx.signal);
             items[i] = { key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime };
           } catch (err) {
+            if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
             onDone(f, err);
           }
+        },
+        ctx.signal,
+      );
+      const ready = group.filter((_, i) => items[i] !== undefined);
+      const batch = items.filter((x): x is BatchWriteItem => x !== undefined);
+      if (batch.length === 0) return;
+      let total = 0;
+      for (const it of batch) total += it.data.length;
+      try {
+        if (ctx.limiter) await ctx.limiter.take(total, ctx.signal);
+        const infos = await withRetries(() => b.writeBatch(batch, { signal: ctx.signal }), ctx.retry, ctx.signal);
+        ctx.progress.bytes(total);
+        for (let i = 0; i < ready.length; i++) {
+          try {
+            verify(ready[i].rel, ready[i].entry, infos[i]);
+            await fixMtime(ctx, ready[i].rel, ready[i].entry, infos[i]);
+            onDone(ready[i]);
+          } catch (err) {
+            onDone(ready[i], err);
+          }
         }
-      }),
-    );
-    const ready = group.filter((_, i) => items[i] !== undefined);
-    const batch = items.filter((x) => x !== undefined);
-    for (const f of ready) readable.push(f);
-    if (batch.length === 0) continue;
-    let total = 0;
-    for (const it of batch) total += it.data.length;
-    try {
-      if (ctx.limiter) await ctx.limiter.take(total, ctx.signal);
-      const infos = await withRetries(() => b.writeBatch(batch, { signal: ctx.signal }), ctx.retry, ctx.signal);
-      ctx.progress.bytes(total);
-      for (let i = 0; i < readable.length; i++) {
-        try {
-          verify(readable[i].rel, readable[i].entry, infos[i]);
-          await fixMtime(ctx, readable[i].rel, readable[i].entry, infos[i]);
-          onDone(readable[i]);
-        } catch (err) {
-          onDone(readable[i], err);
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+        // One bad file must not sink its neighbours: one by one.
+        for (const f of ready) {
+          try {
+            await copyFile(ctx, f.rel, f.entry);
+            onDone(f);
+          } catch (err1) {
+            onDone(f, err1);
+          }
         }
       }
-    } catch (err) {
-      if ((err as FerryError).code === 'FERRY_ERR_ABORTED') throw err;
-      for (const f of readable) {
-        try {
-          await copyFile(ctx, f.rel, f.entry);
-          onDone(f);
-        } catch (err1) {
-          onDone(f, err1);
-        }
-      }
-    }
-  }
+    },
+    ctx.signal,
+  );
 }
 
 /** A whole (small) file's bytes. */
 export async function readAll(remote: Remote, rel: string, size: number, signal?: AbortSignal): Promise<Buffer> {
+  if (canReadRange(remote.backend) && size > 0) {
+    // One positional read: cheaper than a stream for small files.
+    const data = await remote.backend.readRange(keyOf(remote, rel), 0, size + 1, { signal });
+    if (data.length !== size) throw new SizeMismatchError(`${rel}: read ${data.length} bytes, listed ${size} (changed while syncing?)`, { retryable: true });
+    return data;
+  }
   const stream = await remote.backend.read(keyOf(remote, rel), { signal });
   const parts: Buffer[] = [];
   let n = 0;
