@@ -355,6 +355,8 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
     }
   };
   const byRel = new Map(plan.copies.map((c) => [c.rel, c]));
+  // What follows a batched copy (move: deleting the source) runs as each batch lands.
+  const followUps: Array<Promise<void>> = [];
   await Promise.all([
     forEachLimit(single, o.transfers ?? 4, transferOne, signal),
     batch.length === 0
@@ -363,9 +365,10 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
           const c = byRel.get(f.rel)!;
           emit({ action: c.replace ? 'update' : 'copy', path: f.rel, size: f.entry.size });
           if (err !== undefined) return fail(f.rel, err);
-          void afterCopy(c).catch((e) => fail(f.rel, e));
+          followUps.push(afterCopy(c).catch((e) => fail(f.rel, e)));
         }),
   ]);
+  await Promise.all(followUps);
 
   if (mode === 'move') {
     await forEachLimit(
