@@ -11,10 +11,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { throwIfAborted } from '../core/errors.js';
 import { EMPTY_FILE_HASH, FileHasher, type ChunkingParams } from '../core/manifest.js';
 import { canHash, type HashName } from '../core/storage.js';
 import { hasTreeHash } from '../core/storage-bulk.js';
+import { chunkStream } from '../algo/chunk-stream.js';
 import { cdcMasks, nextCut } from '../algo/fastcdc.js';
 import { keyOf, type Remote } from './remote.js';
 
@@ -46,38 +46,10 @@ export function commonHashKind(a: Remote, b: Remote): HashKind | undefined {
   return undefined;
 }
 
-/** The Ferry file hash of a byte stream, chunked with `params`. Streams; memory is bounded by two max chunks. */
+/** The Ferry file hash of a byte stream, chunked with `params` by the same chunker uploads use. */
 export async function treeHashOfStream(stream: Readable | AsyncIterable<Uint8Array>, params: ChunkingParams, signal?: AbortSignal): Promise<string> {
-  const masks = cdcMasks(params);
   const file = new FileHasher();
-  const buf = Buffer.allocUnsafe(2 * params.maxSize);
-  let start = 0;
-  let end = 0;
-  const cutAll = (final: boolean) => {
-    for (;;) {
-      const len = nextCut(buf, start, end, masks, final);
-      if (len === 0) return;
-      file.add(createHash('sha256').update(buf.subarray(start, start + len)).digest('hex'), len);
-      start += len;
-    }
-  };
-  for await (const piece of stream as AsyncIterable<Uint8Array>) {
-    throwIfAborted(signal);
-    let off = 0;
-    while (off < piece.length) {
-      if (end === buf.length) {
-        buf.copy(buf, 0, start, end);
-        end -= start;
-        start = 0;
-      }
-      const n = Math.min(piece.length - off, buf.length - end);
-      buf.set(piece.subarray(off, off + n), end);
-      end += n;
-      off += n;
-      if (end - start >= params.maxSize) cutAll(false);
-    }
-  }
-  cutAll(true);
+  for await (const c of chunkStream(stream as AsyncIterable<Uint8Array>, params, { signal })) file.add(c.hash, c.size);
   return file.chunkCount === 0 ? EMPTY_FILE_HASH : file.digest();
 }
 
