@@ -9,11 +9,11 @@
  *   destination), `- path` only in the destination (missing on the source), `! path` could
  *   not be checked (error).
  */
-import { isFerryError } from '../core/errors.js';
+import { isFerryError, NotFoundError } from '../core/errors.js';
 import { keyOf, type Remote } from './remote.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listRemote } from './listing.js';
+import { listRemote, remoteExists } from './listing.js';
 import { forEachLimit } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 
@@ -59,6 +59,14 @@ export async function check(src: Remote, dst: Remote, o: CheckOptions = {}): Pro
   const filter = o.filter ?? NO_FILTER;
   const progress = new ProgressTracker(o.onProgress);
   const [a, b] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal)]);
+  for (const [r, l] of [
+    [src, a],
+    [dst, b],
+  ] as const) {
+    if (l.files.size === 0 && l.excluded.size === 0 && l.dirs.size === 0 && !(await remoteExists(r, signal))) {
+      throw new NotFoundError(`${r.label} not found`, { details: { remote: r.label } });
+    }
+  }
   progress.phase('comparing');
   const hashKind = o.download ? undefined : commonHashKind(src, dst);
   const params = hashKind === 'ferry-tree' ? await treeParamsFor(src, dst, signal) : undefined;

@@ -217,6 +217,18 @@ describe('sync/copy/move on memory remotes', () => {
     expect(await contents(src)).toEqual({});
   });
 
+  it('a missing source is FERRY_ERR_NOT_FOUND and the destination stays whole', async () => {
+    const { LocalBackend } = await import('../backends/local/index.js');
+    const { tmpdir } = await import('node:os');
+    const missing = makeRemote(new LocalBackend({ root: `${tmpdir()}/ferry-no-such-dir-${process.pid}` }));
+    const dst = await memRemote({ keep: 'K' });
+    await expect(sync(missing, dst)).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    const store = new MemoryBackend({ directories: 'real' });
+    await expect(sync(makeRemote(store, 'typo'), dst)).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    await expect(check(makeRemote(store, 'typo'), dst)).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    expect(await contents(dst)).toEqual({ keep: 'K' });
+  });
+
   it('refuses overlapping remotes', async () => {
     const store = new MemoryBackend();
     await expect(sync(makeRemote(store, 'a'), makeRemote(store, 'a/b'))).rejects.toThrow(/overlap/);

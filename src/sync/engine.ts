@@ -18,13 +18,13 @@
  * Per-file failures do not stop the run: they are counted and reported in the result (the
  * CLI turns them into a non-zero exit). Listing failures, bad usage and aborts throw.
  */
-import { AbortedError, isFerryError, UsageError, type FerryError } from '../core/errors.js';
+import { AbortedError, isFerryError, NotFoundError, UsageError, type FerryError } from '../core/errors.js';
 import { canMove, canSetMtime, hasDirectories, moveObject, copyObject } from '../core/storage.js';
 import { canWriteBatch } from '../core/storage-bulk.js';
 import { decide, sameHash, type CompareMode, type CompareOptions } from './compare.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
-import { listRemote, type Listing } from './listing.js';
+import { listRemote, remoteExists, type Listing } from './listing.js';
 import { DEFAULT_RETRIES, forEachLimit, RateLimiter, withRetries, type RetryPolicy } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
@@ -177,6 +177,9 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
 
   // ---- list ----
   const [srcList, dstList] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal)]);
+  if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await remoteExists(src, signal))) {
+    throw new NotFoundError(`source ${src.label} not found`, { details: { remote: src.label } });
+  }
   progress.phase('comparing');
 
   const srcF = src.backend.features();
