@@ -31,6 +31,7 @@ export interface CommonFlags extends FilterFlags {
   bwlimit?: number;
   retries: number;
   dryRun?: boolean;
+  fsync?: boolean;
   progress?: boolean;
   json?: boolean;
   verbose?: boolean;
@@ -89,7 +90,8 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
       .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
       .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseBwlimit)))
       .addOption(new Option('--retries <n>', 'attempts after the first for a failing file (exponential backoff)').default(3).argParser(count('--retries', 0, 100)))
-      .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'));
+      .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
+      .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
   }
   return cmd;
 }

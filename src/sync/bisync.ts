@@ -59,6 +59,8 @@ export interface BisyncOptions {
   retries?: number;
   retryBaseMs?: number;
   dryRun?: boolean;
+  /** fsync each file written (see SyncOptions.fsync). */
+  fsync?: boolean;
   /** Folder holding the state of every pair (default: `$XDG_STATE_HOME/ferry/bisync`). */
   stateRoot?: string;
   signal?: AbortSignal;
@@ -179,7 +181,7 @@ export async function bisync(path1: Remote, path2: Remote, o: BisyncOptions = {}
     const h2 = new HashSource(path2, params);
     const retry = { ...DEFAULT_RETRIES, retries: o.retries ?? DEFAULT_RETRIES.retries, baseMs: o.retryBaseMs ?? DEFAULT_RETRIES.baseMs };
     const limiter = o.bwlimit ? new RateLimiter(o.bwlimit) : undefined;
-    const ctx = (from: Remote, to: Remote): TransferContext => ({ src: from, dst: to, limiter, progress, retry, windowMs, signal });
+    const ctx = (from: Remote, to: Remote): TransferContext => ({ src: from, dst: to, limiter, progress, retry, windowMs, signal, durable: o.fsync === true });
     const ctx12 = ctx(path1, path2);
     const ctx21 = ctx(path2, path1);
     const cmp12: CompareOptions = {

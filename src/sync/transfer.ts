@@ -26,6 +26,8 @@ export interface TransferContext {
   /** Destination mtimes closer than this to the source's are right (ms). */
   windowMs: number;
   signal?: AbortSignal;
+  /** Flush each file to stable storage before it counts (local disk: fsync). */
+  durable: boolean;
   onRetry?: (path: string, err: unknown, attempt: number, delayMs: number) => void;
 }
 
@@ -79,7 +81,7 @@ export async function copyFile(ctx: TransferContext, rel: string, entry: FileEnt
             ctx.limiter,
             signal,
           );
-          info = await ctx.dst.backend.write(to, body, { size: entry.size, mtime: entry.mtime, signal });
+          info = await ctx.dst.backend.write(to, body, { size: entry.size, mtime: entry.mtime, signal, durable: ctx.durable });
         }
         verify(rel, entry, info);
         await fixMtime(ctx, toRel, entry, info);

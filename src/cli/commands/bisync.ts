@@ -83,6 +83,7 @@ Examples:
         bwlimit: flags.bwlimit,
         retries: flags.retries,
         dryRun: flags.dryRun,
+        fsync: flags.fsync,
         stateRoot: flags.stateDir,
         signal,
         onProgress: progress.onProgress,
