@@ -203,6 +203,14 @@ describe('sync/copy/move on memory remotes', () => {
     expect(result).toMatchObject({ renamed: 0, transferred: 1, deleted: 1 });
   });
 
+  it('move keeps a source whose copy does not verify', async () => {
+    const src = await memRemote({ good: 'fine', bad: 'will be corrupted' });
+    const dst = makeRemote(instrument(new MemoryBackend(), { corruptWrite: ['bad'] }).backend);
+    const result = await move(src, dst, { retries: 1, retryBaseMs: 1 });
+    expect(result.errors.map((e) => [e.path, e.code])).toEqual([['bad', 'FERRY_ERR_HASH_MISMATCH']]);
+    expect(await contents(src)).toEqual({ bad: 'will be corrupted' });
+  });
+
   it('move within one backend is a server-side move', async () => {
     const store = instrument(new MemoryBackend());
     const src = makeRemote(store.backend, 'out');

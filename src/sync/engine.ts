@@ -18,8 +18,8 @@
  * Per-file failures do not stop the run: they are counted and reported in the result (the
  * CLI turns them into a non-zero exit). Listing failures, bad usage and aborts throw.
  */
-import { AbortedError, isFerryError, NotFoundError, UsageError, type FerryError } from '../core/errors.js';
-import { canMove, canSetMtime, hasDirectories, moveObject, copyObject } from '../core/storage.js';
+import { AbortedError, HashMismatchError, isFerryError, NotFoundError, UsageError, type FerryError } from '../core/errors.js';
+import { canMove, canSetMtime, hasDirectories, moveObject, copyObject, type ObjectInfo } from '../core/storage.js';
 import { canWriteBatch } from '../core/storage-bulk.js';
 import { decide, sameHash, type CompareMode, type CompareOptions } from './compare.js';
 import { NO_FILTER, type Filter } from './filter.js';
@@ -28,7 +28,7 @@ import { listRemote, remoteExists, type Listing } from './listing.js';
 import { DEFAULT_RETRIES, forEachLimit, RateLimiter, withRetries, type RetryPolicy } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
-import { copyBatch, copyFile, type BatchFile, type TransferContext } from './transfer.js';
+import { copyBatch, copyFile, hashesOf, type BatchFile, type TransferContext } from './transfer.js';
 
 export type SyncMode = 'sync' | 'copy' | 'move';
 
@@ -325,11 +325,25 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
     result.sourceDeleted++;
   };
 
-  const afterCopy = async (c: Plan['copies'][number]) => {
+  /**
+   * move: the source goes only once the copy is known to hold the same bytes: the size was
+   * checked on the way; with a common hash, the source's hash must equal the copy's.
+   */
+  const verifyCopy = async (rel: string, entry: FileEntry, info: ObjectInfo | undefined) => {
+    if (hashKind === undefined) return;
+    const copyEntry: FileEntry = info ? { size: info.size, mtime: info.mtime, hashes: hashesOf(info) } : { ...entry, hashes: {} };
+    const [a, b] = await Promise.all([srcHashes.hash(rel, entry, hashKind, signal), dstHashes.hash(rel, copyEntry, hashKind, signal)]);
+    if (a !== b) throw new HashMismatchError(`${rel}: the copy's ${hashKind} differs from the source's; the source is kept`);
+  };
+
+  const afterCopy = async (c: Plan['copies'][number], info?: ObjectInfo) => {
     result.transferred++;
     result.bytes += c.entry.size;
     progress.count('filesDone');
-    if (mode === 'move') await deleteSource(c.rel);
+    if (mode === 'move') {
+      await verifyCopy(c.rel, c.entry, info);
+      await deleteSource(c.rel);
+    }
   };
 
   // Moves within one backend are renames: no bytes travel.
@@ -362,8 +376,7 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
         progress.count('filesDone');
         return;
       }
-      await copyFile(ctx, c.rel, c.entry);
-      await afterCopy(c);
+      await afterCopy(c, await copyFile(ctx, c.rel, c.entry));
     } catch (err) {
       fail(c.rel, err);
     }
@@ -380,11 +393,11 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
     forEachLimit(smallFiles, transfers * SMALL_FILE_FACTOR, transferOne, signal),
     batch.length === 0
       ? Promise.resolve()
-      : copyBatch(ctx, batch, (f, err) => {
+      : copyBatch(ctx, batch, (f, err, info) => {
           const c = byRel.get(f.rel)!;
           emit({ action: c.replace ? 'update' : 'copy', path: f.rel, size: f.entry.size });
           if (err !== undefined) return fail(f.rel, err);
-          followUps.push(afterCopy(c).catch((e) => fail(f.rel, e)));
+          followUps.push(afterCopy(c, info).catch((e) => fail(f.rel, e)));
         }),
   ]);
   await Promise.all(followUps);

@@ -31,14 +31,20 @@ export interface TransferContext {
   onRetry?: (path: string, err: unknown, attempt: number, delayMs: number) => void;
 }
 
+/** The hashes an ObjectInfo carries, by kind (backend hashes and the Ferry tree hash). */
+export function hashesOf(info: ObjectInfo): Partial<Record<HashKind, string>> {
+  const out: Partial<Record<HashKind, string>> = { ...(info.hashes ?? {}) };
+  const tree = (info as TreeHashed).treeHash;
+  if (tree !== undefined) out['ferry-tree'] = tree;
+  return out;
+}
+
 /** Throws when the stored object does not match what was sent. */
 function verify(rel: string, entry: FileEntry, info: ObjectInfo): void {
   if (info.size !== entry.size) {
     throw new SizeMismatchError(`${rel}: stored ${info.size} bytes, sent ${entry.size}`, { retryable: true });
   }
-  const stored: Partial<Record<HashKind, string>> = { ...(info.hashes ?? {}) };
-  const tree = (info as TreeHashed).treeHash;
-  if (tree !== undefined) stored['ferry-tree'] = tree;
+  const stored = hashesOf(info);
   for (const [kind, value] of Object.entries(stored) as Array<[HashKind, string]>) {
     const want = entry.hashes[kind];
     if (want !== undefined && value !== want) {
@@ -118,7 +124,7 @@ export interface BatchFile {
 export async function copyBatch(
   ctx: TransferContext,
   files: readonly BatchFile[],
-  onDone: (f: BatchFile, err?: unknown) => void,
+  onDone: (f: BatchFile, err?: unknown, info?: ObjectInfo) => void,
 ): Promise<void> {
   const b = ctx.dst.backend;
   if (!canWriteBatch(b)) throw new Error('copyBatch needs a destination with writeBatch');
@@ -170,7 +176,7 @@ export async function copyBatch(
           try {
             verify(ready[i].rel, ready[i].entry, infos[i]);
             await fixMtime(ctx, ready[i].rel, ready[i].entry, infos[i]);
-            onDone(ready[i]);
+            onDone(ready[i], undefined, infos[i]);
           } catch (err) {
             onDone(ready[i], err);
           }
@@ -180,8 +186,7 @@ export async function copyBatch(
         // One bad file must not sink its neighbours: one by one.
         for (const f of ready) {
           try {
-            await copyFile(ctx, f.rel, f.entry);
-            onDone(f);
+            onDone(f, undefined, await copyFile(ctx, f.rel, f.entry));
           } catch (err1) {
             onDone(f, err1);
           }

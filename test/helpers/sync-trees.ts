@@ -59,6 +59,8 @@ export interface Misbehaviour {
   features?: Partial<BackendFeatures>;
   /** Round stored mtimes down to this many ms (emulates a coarse backend). */
   mtimePrecisionMs?: number;
+  /** Keys whose written bytes get their first byte flipped (a destination that corrupts). */
+  corruptWrite?: string[];
   /** Hide these methods (abilities). */
   hide?: string[];
 }
@@ -103,7 +105,19 @@ export function instrument(inner: StorageBackend, m: Misbehaviour = {}): Instrum
             if (err) return Promise.reject(err);
             const opts = { ...((args[2] as object) ?? {}) } as { mtime?: number };
             opts.mtime = round(opts.mtime);
-            const body = args[1] as AsyncIterable<Uint8Array> | Uint8Array;
+            let body = args[1] as AsyncIterable<Uint8Array> | Uint8Array;
+            if (m.corruptWrite?.includes(args[0] as string)) {
+              const inner = body;
+              body = (async function* () {
+                let first = true;
+                for await (const c of inner instanceof Uint8Array ? [inner] : inner) {
+                  const copy = Buffer.from(c);
+                  if (first && copy.length > 0) copy[0] ^= 0xff;
+                  first = false;
+                  yield copy;
+                }
+              })();
+            }
             const counted =
               body instanceof Uint8Array
                 ? ((state.bytesWritten += body.length), body)
