@@ -154,7 +154,7 @@ export function progressLine(p: SyncProgress): string {
     p.phase,
     `files ${p.filesDone}/${p.filesTotal}`,
     `${formatSize(p.bytesDone)}/${formatSize(p.bytesTotal)}`,
-    `${formatSize(p.rate)}/s`,
+    `${formatSize(Math.round(p.rate))}/s`,
     `ETA ${eta}`,
     `checks ${p.checks}`,
   ];
