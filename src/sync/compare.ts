@@ -34,9 +34,10 @@ export interface CompareOptions {
   signal?: AbortSignal;
 }
 
-export type Decision = { action: 'skip' | 'transfer' | 'set-mtime'; reason: string };
+/** `same`: the destination holds the source's file (so `move` may drop the source). */
+export type Decision = { action: 'skip' | 'transfer' | 'set-mtime'; reason: string; same?: boolean };
 
-const skip = (reason: string): Decision => ({ action: 'skip', reason });
+const skip = (reason: string): Decision => ({ action: 'skip', reason, same: true });
 const transfer = (reason: string): Decision => ({ action: 'transfer', reason });
 
 /** Whether two files' contents are equal by the common hash; undefined when there is none. */
@@ -47,13 +48,13 @@ export async function sameHash(rel: string, a: FileEntry, b: FileEntry, o: Pick<
 }
 
 export async function decide(rel: string, src: FileEntry, dst: FileEntry, o: CompareOptions): Promise<Decision> {
-  if (o.ignoreExisting) return skip('exists on the destination (--ignore-existing)');
+  if (o.ignoreExisting) return { action: 'skip', reason: 'exists on the destination (--ignore-existing)', same: false };
   let sizeOnly = o.mode === 'size-only';
   let checksum = o.mode === 'checksum';
   let fixTime = false;
   if (o.update && o.mtimes && src.mtime !== undefined && dst.mtime !== undefined) {
     const dt = dst.mtime - src.mtime;
-    if (dt >= o.windowMs) return skip('destination is newer (--update)');
+    if (dt >= o.windowMs) return { action: 'skip', reason: 'destination is newer (--update)', same: false };
     if (dt <= -o.windowMs) {
       checksum = true;
       fixTime = true;

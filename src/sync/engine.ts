@@ -234,8 +234,8 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
         else if (d.action === 'set-mtime') plan.mtimes.push({ rel, entry });
         else {
           result.unchanged++;
-          // move: the copy is already there; anything skipped for another reason stays.
-          if (mode === 'move' && !cmp.ignoreExisting && !d.reason.includes('newer')) plan.identical.push(rel);
+          // move: the copy is already there; a file skipped for another reason stays.
+          if (mode === 'move' && d.same) plan.identical.push(rel);
         }
       } catch (err) {
         fail(rel, err);
