@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
 import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
-import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
+import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
 import { AbortedError, isFerryError } from '../core/errors.js';
 
 export interface ConnectionOpts {

@@ -32,7 +32,7 @@ import type { ChunkRef } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { HashMismatchError } from '../core/errors.js';
 import { BandwidthLimiter, limitedBody } from './bandwidth.js';
-import type { RetryPolicy } from './backoff.js';
+import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions } from './http.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';

@@ -8,10 +8,10 @@
  * directory of mode 0700, atomically (temporary file + rename) so that a crash never
  * leaves half a config behind.
  */
-import { mkdir, open, readFile, rename, chmod, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { ConfigError, fromSystemError } from '../core/errors.js';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { configDir } from '../core/config-location.js';
+import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 
 export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
@@ -35,21 +35,8 @@ export function configPath(env: Env = process.env): string {
 
 /** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */
 export async function readConfigFile(file: string): Promise<FerryConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw fromSystemError(err, file);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file} is not valid JSON`, { cause: err });
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
-  const { server, token } = data as Record<string, unknown>;
+  const data = (await readJsonObjectFile(file)) ?? {};
+  const { server, token } = data;
   if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
   if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
   return { server, token };
@@ -57,30 +44,7 @@ export async function readConfigFile(file: string): Promise<FerryConfig> {
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
 export async function writeConfigFile(file: string, config: FerryConfig): Promise<void> {
-  const dir = dirname(file);
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    // Created with 0600 from the first byte: the token is never readable by others, not even briefly.
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ server: config.server, token: config.token }, null, 2) + '\n');
-      await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    // Only tighten a directory we own; `mkdir` does not change an existing one.
-    if (dir.endsWith('/ferry')) await chmod(dir, 0o700).catch(() => {});
-  } catch (err) {
-    throw fromSystemError(err, file);
-  }
+  await writePrivateJsonFile(file, { server: config.server, token: config.token });
 }
 
 /** Normalizes a server address: adds `http://` when no scheme is given, drops trailing slashes. */

@@ -32,7 +32,7 @@ import {
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
-import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from './backoff.js';
+import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';

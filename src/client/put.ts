@@ -21,7 +21,7 @@ import {
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep } from '../core/retry.js';
 import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';

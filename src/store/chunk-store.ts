@@ -32,6 +32,7 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
+import { collectRange } from '../backends/read.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -348,15 +349,7 @@ async function readExactly(backend: StorageBackend, key: string, offset: number,
   if (canReadRange(backend)) {
     buf = await backend.readRange(key, offset, length, { signal });
   } else {
-    const stream = await backend.read(key, { offset, length, signal });
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const part of stream as AsyncIterable<Buffer>) {
-      parts.push(part);
-      n += part.length;
-      if (n > length) break;
-    }
-    buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+    buf = await collectRange(backend, key, offset, length, signal);
   }
   if (buf.length !== length) throw new SizeMismatchError(`${key}: expected ${length} bytes at ${offset}, got ${buf.length}`);
   return buf;
