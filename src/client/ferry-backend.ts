@@ -46,6 +46,7 @@ import type {
   WriteOptions,
 } from '../core/storage.js';
 import { bodyChunks, checkSize, discardBody } from '../backends/body.js';
+import { collectRange } from '../backends/read.js';
 import type { BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
 import { defaultRegistry, type BackendDefinition, type BackendRegistry } from '../backends/registry.js';
 import { FerryClient } from './client.js';
@@ -164,8 +165,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   }
 
   async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
-    const stream = await this.read(key, { offset, length, signal: options.signal });
-    return collectBody(stream, key, undefined, options.signal);
+    return collectRange(this, key, offset, length, options.signal);
   }
 
   /**

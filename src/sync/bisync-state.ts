@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { hostname, homedir } from 'node:os';
 import path from 'node:path';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 import { ConfigError, PreconditionFailedError, fromSystemError } from '../core/errors.js';
 import type { FileEntry } from './hashes.js';
 
@@ -57,34 +58,21 @@ export class StateStore {
   }
 
   async load(): Promise<BisyncState | undefined> {
-    let text: string;
+    let data: Record<string, unknown> | undefined;
     try {
-      text = await readFile(this.stateFile, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw fromSystemError(err, this.stateFile);
-    }
-    let state: BisyncState;
-    try {
-      state = JSON.parse(text) as BisyncState;
+      data = await readJsonObjectFile(this.stateFile);
     } catch (err) {
       throw new ConfigError(`bisync state ${this.stateFile} is damaged; run with --resync`, { cause: err });
     }
-    if (state.version !== STATE_VERSION) throw new ConfigError(`bisync state ${this.stateFile} has version ${state.version}; run with --resync`);
+    if (data === undefined) return undefined;
+    const state = data as unknown as BisyncState;
+    if (state.version !== STATE_VERSION) throw new ConfigError(`bisync state ${this.stateFile} has version ${String(state.version)}; run with --resync`);
     return state;
   }
 
+  /** Atomic (temporary file, fsync, rename) and private (0600): a crash leaves the previous state whole. */
   async save(state: BisyncState): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const temp = `${this.stateFile}.tmp-${process.pid}`;
-    const fh = await open(temp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(state));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(temp, this.stateFile);
+    await writePrivateJsonFile(this.stateFile, state);
   }
 
   async clear(): Promise<void> {

@@ -32,7 +32,7 @@ import { modifyWindow } from './engine.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
 import { listRemote } from './listing.js';
-import { DEFAULT_RETRIES, forEachLimit, RateLimiter, withRetries } from './pace.js';
+import { DEFAULT_RETRIES, forEachLimit, TokenBucket, withRetries } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 import { keyOf, type Remote } from './remote.js';
 import { defaultStateRoot, pairId, StateStore, STATE_VERSION } from './bisync-state.js';
@@ -180,7 +180,7 @@ export async function bisync(path1: Remote, path2: Remote, o: BisyncOptions = {}
     const h1 = new HashSource(path1, params);
     const h2 = new HashSource(path2, params);
     const retry = { ...DEFAULT_RETRIES, retries: o.retries ?? DEFAULT_RETRIES.retries, baseMs: o.retryBaseMs ?? DEFAULT_RETRIES.baseMs };
-    const limiter = o.bwlimit ? new RateLimiter(o.bwlimit) : undefined;
+    const limiter = o.bwlimit ? new TokenBucket(o.bwlimit) : undefined;
     const ctx = (from: Remote, to: Remote): TransferContext => ({ src: from, dst: to, limiter, progress, retry, windowMs, signal, durable: o.fsync === true });
     const ctx12 = ctx(path1, path2);
     const ctx21 = ctx(path2, path1);

@@ -25,7 +25,7 @@ import { decide, sameHash, type CompareMode, type CompareOptions } from './compa
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
 import { listRemote, remoteExists, type Listing } from './listing.js';
-import { DEFAULT_RETRIES, forEachLimit, RateLimiter, withRetries, type RetryPolicy } from './pace.js';
+import { DEFAULT_RETRIES, forEachLimit, TokenBucket, withRetries, type RetryPolicy } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
 import { copyBatch, copyFile, hashesOf, type BatchFile, type TransferContext } from './transfer.js';
@@ -267,7 +267,7 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
   const ctx: TransferContext = {
     src,
     dst,
-    limiter: o.bwlimit ? new RateLimiter(o.bwlimit) : undefined,
+    limiter: o.bwlimit ? new TokenBucket(o.bwlimit) : undefined,
     progress,
     retry: { ...DEFAULT_RETRIES, retries: o.retries ?? DEFAULT_RETRIES.retries, baseMs: o.retryBaseMs ?? DEFAULT_RETRIES.baseMs },
     windowMs,

@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { EMPTY_FILE_HASH, FileHasher, type ChunkingParams } from '../core/manifest.js';
 import { canHash, type HashName } from '../core/storage.js';
 import { hasTreeHash } from '../core/storage-bulk.js';
+import { hashByReading } from '../backends/read.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import { cdcMasks, nextCut } from '../algo/fastcdc.js';
 import { keyOf, type Remote } from './remote.js';
@@ -101,17 +102,9 @@ export class HashSource {
     const key = keyOf(this.remote, rel);
     const b = this.remote.backend;
     let value: string;
-    if (kind !== 'ferry-tree' && canHash(b)) {
-      value = await b.hash(key, kind, { signal });
-    } else {
-      const stream = await b.read(key, { signal });
-      if (kind === 'ferry-tree') value = await treeHashOfStream(stream, requireParams(this.treeParams), signal);
-      else {
-        const h = createHash(kind);
-        for await (const piece of stream) h.update(piece as Buffer);
-        value = h.digest('hex');
-      }
-    }
+    if (kind === 'ferry-tree') value = await treeHashOfStream(await b.read(key, { signal }), requireParams(this.treeParams), signal);
+    else if (canHash(b)) value = await b.hash(key, kind, { signal });
+    else value = await hashByReading(b, key, kind, signal);
     entry.hashes[kind] = value;
     return value;
   }

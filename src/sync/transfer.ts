@@ -13,14 +13,14 @@ import { HashMismatchError, isFerryError, SizeMismatchError } from '../core/erro
 import { canCopy, canReadRange, canSetMtime, type ObjectInfo } from '../core/storage.js';
 import { canWriteBatch, type BatchWriteItem, type TreeHashed } from '../core/storage-bulk.js';
 import type { FileEntry, HashKind } from './hashes.js';
-import { forEachLimit, metered, withRetries, type RateLimiter, type RetryPolicy } from './pace.js';
+import { forEachLimit, metered, withRetries, type TokenBucket, type RetryPolicy } from './pace.js';
 import type { ProgressTracker } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
 
 export interface TransferContext {
   src: Remote;
   dst: Remote;
-  limiter?: RateLimiter;
+  limiter?: TokenBucket;
   progress: ProgressTracker;
   retry: RetryPolicy;
   /** Destination mtimes closer than this to the source's are right (ms). */
