@@ -3,9 +3,9 @@
  * translation into the engine's options, and the progress / event / summary printing.
  */
 import { readFile } from 'node:fs/promises';
-import { setMaxListeners } from 'node:events';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UsageError, fromSystemError } from '../core/errors.js';
+import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseSize } from '../core/units.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
@@ -57,13 +57,6 @@ function count(name: string, min: number, max: number) {
   };
 }
 
-/** `10M` (bytes per second, binary multiples), `off`, `0`. */
-export function parseBwlimit(text: string): number | undefined {
-  const t = text.trim().toLowerCase().replace(/\/s$/, '');
-  if (t === '' || t === 'off' || t === '0') return undefined;
-  return parseSize(t);
-}
-
 export function addFilterFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--include <pattern>', 'only files matching (repeatable; rclone glob: *, **, ?, [..], {a,b}, leading / anchors)').argParser(collect))
@@ -88,7 +81,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
   if (what.transfers !== false) {
     cmd
       .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
-      .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseBwlimit)))
+      .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseRate)))
       .addOption(new Option('--retries <n>', 'attempts after the first for a failing file (exponential backoff)').default(3).argParser(count('--retries', 0, 100)))
       .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
       .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
@@ -123,21 +116,6 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
 export function compareMode(flags: CommonFlags): 'default' | 'checksum' | 'size-only' {
   if (flags.checksum && flags.sizeOnly) throw new UsageError('--checksum and --size-only exclude each other');
   return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : 'default';
-}
-
-/** An AbortSignal that fires on the first Ctrl-C (a second one exits at once). */
-export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
-  const ac = new AbortController();
-  setMaxListeners(0, ac.signal);
-  let count = 0;
-  const onSigint = () => {
-    count++;
-    if (count > 1) process.exit(130);
-    process.stderr.write('\nferry: interrupted; stopping (Ctrl-C again to quit at once)\n');
-    ac.abort(new Error('interrupted'));
-  };
-  process.on('SIGINT', onSigint);
-  return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
 }
 
 function formatDuration(ms: number): string {

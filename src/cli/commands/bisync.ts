@@ -2,7 +2,8 @@
 import { Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
-import { addCommonFlags, compareMode, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { withInterrupt } from '../options.js';
+import { addCommonFlags, compareMode, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
 const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
@@ -67,17 +68,17 @@ Examples:
     const { bisync } = await import('../../sync/bisync.js');
     const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
     const remotes = await openRemotes([p1, p2]);
-    const { signal, dispose } = interruptSignal();
     const progress = progressPrinter(flags.progress);
     try {
-      const r = await bisync(remotes[0], remotes[1], {
+      const filter = await filterFrom(flags);
+      const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {
         resync: flags.resync,
         conflict: flags.conflict,
         conflictSuffix: flags.conflictSuffix,
         maxDelete: flags.maxDelete,
         force: flags.force,
         compare: compareMode(flags),
-        filter: await filterFrom(flags),
+        filter,
         transfers: flags.transfers,
         checkers: flags.checkers,
         bwlimit: flags.bwlimit,
@@ -88,13 +89,12 @@ Examples:
         signal,
         onProgress: progress.onProgress,
         onEvent: printEvent(flags.verbose),
-      });
+      }));
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else process.stderr.write(`ferry bisync: ${summary(r)}\n`);
       if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${r.errors.length} errors; the state was not saved, run again`);
     } finally {
-      dispose();
       await closeRemotes(remotes);
     }
   });

@@ -1,7 +1,8 @@
 /** `ferry check SRC DST`: compare two remotes (size and hash, or bytes); exit 1 on differences. */
 import { Option, type Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
-import { addCommonFlags, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { withInterrupt } from '../options.js';
+import { addCommonFlags, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
 
 interface CheckFlags extends CommonFlags {
   download?: boolean;
@@ -32,17 +33,17 @@ Examples:
     const { check, combinedLines } = await import('../../sync/check.js');
     const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
     const remotes = await openRemotes([srcSpec, dstSpec]);
-    const { signal, dispose } = interruptSignal();
     const progress = progressPrinter(flags.progress);
     try {
-      const r = await check(remotes[0], remotes[1], {
-        filter: await filterFrom(flags),
+      const filter = await filterFrom(flags);
+      const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
+        filter,
         download: flags.download,
         oneWay: flags.oneWay,
         checkers: flags.checkers,
         signal,
         onProgress: progress.onProgress,
-      });
+      }));
       progress.end();
       if (flags.json) {
         process.stdout.write(JSON.stringify(r) + '\n');
@@ -57,7 +58,6 @@ Examples:
       }
       if (!r.ok) throw new ExitError(EXIT.FAILURE);
     } finally {
-      dispose();
       await closeRemotes(remotes);
     }
   });

@@ -5,7 +5,8 @@
 import { Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
-import { addCommonFlags, compareMode, eventPrinter, filterFrom, interruptSignal, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { withInterrupt } from '../options.js';
+import { addCommonFlags, compareMode, eventPrinter, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
 import { formatSize } from '../../core/units.js';
 
 interface TransferFlags extends CommonFlags {
@@ -88,14 +89,14 @@ ${d.examples}`,
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
       const remotes = await openRemotes(specs);
       const [src, dst, backupDir] = remotes;
-      const { signal, dispose } = interruptSignal();
       const progress = progressPrinter(flags.progress);
       try {
-        const result = await engine[mode](src, dst, {
+        const filter = await filterFrom(flags);
+        const result = await withInterrupt((signal) => engine[mode](src, dst, {
           compare: compareMode(flags),
           update: flags.update,
           ignoreExisting: flags.ignoreExisting,
-          filter: await filterFrom(flags),
+          filter,
           deleteExcluded: flags.deleteExcluded,
           transfers: flags.transfers,
           checkers: flags.checkers,
@@ -109,14 +110,13 @@ ${d.examples}`,
           signal,
           onProgress: progress.onProgress,
           onEvent: eventPrinter(flags.verbose),
-        });
+        }));
         progress.end();
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
         if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${result.errors.length} files failed`);
       } finally {
-        dispose();
         await closeRemotes(remotes);
       }
     });
