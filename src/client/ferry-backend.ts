@@ -22,7 +22,6 @@ import {
   PathInvalidError,
   PreconditionFailedError,
   RangeNotSatisfiableError,
-  SizeMismatchError,
   isFerryError,
   throwIfAborted,
 } from '../core/errors.js';
