@@ -9,6 +9,7 @@ import {
   BackendRegistry,
   BUILTIN_BACKENDS,
   defaultRegistry,
+  envName,
   openBackend,
   parseRemote,
   redactOptions,
@@ -42,16 +43,68 @@ describe('parseRemote', () => {
     expect(thrown(() => parseRemote('memory:a/b')).code).toBe('FERRY_ERR_CONFIG');
   });
 
-  it('reserves s3:, sftp:// and ferry: with an error naming the missing backend', () => {
-    for (const [spec, type] of [
-      ['s3:bucket/prefix', 's3'],
-      ['sftp://user@host:2222/path', 'sftp'],
-      ['ferry:/photos', 'ferry'],
-    ]) {
-      const err = thrown(() => parseRemote(spec));
-      expect(err.code, spec).toBe('FERRY_ERR_UNSUPPORTED');
-      expect(err.message).toContain(type);
-      expect(err.details).toEqual({ type });
+  it('reserves ferry: with an error naming the missing backend', () => {
+    const err = thrown(() => parseRemote('ferry:/photos'));
+    expect(err.code).toBe('FERRY_ERR_UNSUPPORTED');
+    expect(err.message).toContain('ferry');
+    expect(err.details).toEqual({ type: 'ferry' });
+  });
+
+  it('takes s3:bucket/prefix and sftp://user:password@host:port/path', () => {
+    expect(parseRemote('s3:pics')).toEqual({ type: 's3', options: { bucket: 'pics' } });
+    expect(parseRemote('s3:pics/2024//summer/')).toEqual({ type: 's3', options: { bucket: 'pics', prefix: '2024/summer' } });
+    expect(thrown(() => parseRemote('s3:')).code).toBe('FERRY_ERR_CONFIG');
+    expect(parseRemote('sftp://alice:p%40ss@nas.local:2222/srv/ferry')).toEqual({
+      type: 'sftp',
+      options: { host: 'nas.local', user: 'alice', password: 'p@ss', port: 2222, root: '/srv/ferry' },
+    });
+    expect(parseRemote('sftp://nas.local')).toEqual({ type: 'sftp', options: { host: 'nas.local' } });
+    expect(parseRemote('sftp://bob@[::1]/~/backup')).toEqual({ type: 'sftp', options: { host: '::1', user: 'bob', root: 'backup' } });
+    expect(thrown(() => parseRemote('sftp:nas')).code).toBe('FERRY_ERR_CONFIG');
+    expect(parseRemote('channel:events')).toEqual({ type: 'channel', options: { name: 'events' } });
+  });
+
+  it('takes options after ?, percent-decoded, and keeps them out of redacted forms', () => {
+    expect(parseRemote('s3:b/p?endpoint=http%3A%2F%2F127.0.0.1%3A9000&forcePathStyle=true&secretAccessKey=S3CRET')).toEqual({
+      type: 's3',
+      options: { bucket: 'b', prefix: 'p', endpoint: 'http://127.0.0.1:9000', forcePathStyle: 'true', secretAccessKey: 'S3CRET' },
+    });
+    expect(redactRemote('s3:b/p?secretAccessKey=S3CRET&region=eu')).toBe('s3:b/p?secretAccessKey=***&region=eu');
+  });
+
+  it('resolves NAME:path through configured remotes; types win over names', () => {
+    const remotes = {
+      photos: { type: 's3', options: { bucket: 'pics', region: 'eu-west-1' } },
+      aws: { type: 's3', options: { region: 'us-east-2' } },
+      nas: { type: 'sftp', options: { host: 'nas', root: '/srv' } },
+      scratch: { type: 'memory', options: { name: 'x' } },
+      s3: { type: 'memory', options: {} },
+    };
+    expect(parseRemote('photos:2024/x', { remotes })).toEqual({ type: 's3', options: { bucket: 'pics', region: 'eu-west-1', prefix: '2024/x' } });
+    expect(parseRemote('photos:', { remotes })).toEqual({ type: 's3', options: { bucket: 'pics', region: 'eu-west-1' } });
+    expect(parseRemote('aws:bkt/deep/er', { remotes })).toEqual({ type: 's3', options: { region: 'us-east-2', bucket: 'bkt', prefix: 'deep/er' } });
+    expect(parseRemote('nas:backups', { remotes })).toEqual({ type: 'sftp', options: { host: 'nas', root: '/srv/backups' } });
+    expect(parseRemote('photos:x?region=us-west-1', { remotes }).options.region).toBe('us-west-1');
+    expect(thrown(() => parseRemote('scratch:sub', { remotes })).code).toBe('FERRY_ERR_CONFIG');
+    expect(parseRemote('s3:real-bucket', { remotes }).type).toBe('s3');
+    expect(thrown(() => parseRemote('unknown:x', { remotes })).code).toBe('FERRY_ERR_CONFIG');
+  });
+
+  it('fills options from FERRY_<TYPE>_<OPTION> when the string does not give them', async () => {
+    expect(envName('s3', 'secretAccessKey')).toBe('FERRY_S3_SECRET_ACCESS_KEY');
+    const env = { FERRY_MEMORY_DIRECTORIES: 'real', FERRY_MEMORY_NAME: 'from-env' };
+    expect(defaultRegistry.envOptions('memory', env)).toEqual({ directories: 'real', name: 'from-env' });
+    const b = await openBackend('memory:', { env: { FERRY_MEMORY_DIRECTORIES: 'real' } });
+    expect(b.features().directories).toBe('real');
+    const named = await openBackend({ type: 'memory', options: {} }, { env });
+    expect(named.name).toBe('memory:from-env');
+    MemoryBackend.forget('from-env');
+  });
+
+  it('remote names: two or more safe characters, never a backend type', () => {
+    for (const good of ['photos', 'nas-1', 'my_bucket.eu']) defaultRegistry.checkRemoteName(good);
+    for (const bad of ['x', 's3', 'S3', 'sftp', 'ferry', 'local', 'has space', 'a/b', '-x']) {
+      expect(thrown(() => defaultRegistry.checkRemoteName(bad)).code, bad).toBe('FERRY_ERR_CONFIG');
     }
   });
 
@@ -95,7 +148,8 @@ describe('openBackend', () => {
       });
     }
     await expect(openBackend({ type: 'memory', options: { directories: 'flat' } })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
-    await expect(openBackend({ type: 's3', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_UNSUPPORTED' });
+    await expect(openBackend({ type: 's3', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
+    await expect(openBackend({ type: 'ferry', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_UNSUPPORTED' });
     await expect(openBackend({ type: 'nope', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
   });
 

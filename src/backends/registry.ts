@@ -7,16 +7,30 @@
  * Remote strings follow rclone's habits:
  * - a path (`/abs/dir`, `./dir`, `../dir`, `~/dir`, `dir`) is a local directory;
  * - `type:rest` names a backend type and hands `rest` to that type's parser
- *   (`memory:name`, `local:/dir`, later `s3:bucket/prefix`, `sftp://user@host:port/path`,
- *   `ferry:/path`). A local path that contains a colon before any slash is written `./a:b`.
+ *   (`memory:name`, `local:/dir`, `s3:bucket/prefix`, `sftp://user@host:port/path`,
+ *   `channel:name`, later `ferry:/path`). A local path that contains a colon before any slash
+ *   is written `./a:b`;
+ * - `name:path` names a configured remote (`ferry remote add`, see ./remotes.ts) and a path
+ *   inside it;
+ * - a typed string may end with options, `?key=value&key=value` (percent-encoded), for what
+ *   the short form cannot say: `s3:bucket/x?endpoint=http://127.0.0.1:9000&region=eu-west-1`.
+ *
+ * Options are taken, strongest first, from the remote string, from the environment
+ * (`FERRY_<TYPE>_<OPTION>`, as rclone's `RCLONE_S3_…`: `FERRY_S3_SECRET_ACCESS_KEY`), from the
+ * named remote's configuration, and then from the backend's own defaults (for S3: the AWS_*
+ * variables the SDK reads).
  *
  * Remote strings and options may carry secrets (passwords in URLs, keys in options): only
  * {@link redactRemote} / {@link redactOptions} forms may reach logs and error messages.
  */
 import { ConfigError, UnsupportedError } from '../core/errors.js';
 import type { StorageBackend } from '../core/storage.js';
+import { normalizeKey } from '../core/path.js';
+import { channelBackendDefinition } from './channel/index.js';
 import { localBackendDefinition } from './local/index.js';
 import { memoryBackendDefinition } from './memory/index.js';
+import { s3BackendDefinition } from './s3/index.js';
+import { sftpBackendDefinition } from './sftp/index.js';
 
 export type OptionType = 'string' | 'number' | 'boolean';
 export type OptionValue = string | number | boolean;
@@ -42,6 +56,8 @@ export interface BackendDefinition {
   options: readonly BackendOptionSpec[];
   /** Turns what follows `type:` in a remote string into options. Absent: the type is configured, not typed. */
   parseSpec?(rest: string): BackendOptions;
+  /** Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a named remote. */
+  subPath?(options: BackendOptions, sub: string): BackendOptions;
   /** Builds a backend from options already checked against `options` (defaults applied). */
   factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
 }
@@ -52,13 +68,33 @@ export interface RemoteSpec {
   options: BackendOptions;
 }
 
+/** A configured remote (`ferry remote add NAME TYPE key=value…`). */
+export interface NamedRemote {
+  type: string;
+  options: BackendOptions;
+}
+
+/** What resolving a remote may look at besides the string. */
+export interface RemoteContext {
+  /** Configured remotes by name (see ./remotes.ts). */
+  remotes?: Readonly<Record<string, NamedRemote>>;
+  /** Where `FERRY_<TYPE>_<OPTION>` variables are read (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** `secretAccessKey` -> `FERRY_S3_SECRET_ACCESS_KEY`. */
+export function envName(type: string, option: string): string {
+  return `FERRY_${type}_${option.replace(/([a-z0-9])([A-Z])/g, '$1_$2')}`.replace(/-/g, '_').toUpperCase();
+}
+
+/** Names a person may give a remote: two or more letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
+export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
+
 /**
  * Remote syntaxes promised to backends that later issues add. Until a type registers, its
  * syntax fails with FERRY_ERR_UNSUPPORTED naming it, instead of being taken for a local path.
  */
 export const RESERVED_REMOTE_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  s3: 's3:bucket/prefix',
-  sftp: 'sftp://user@host:port/path',
   ferry: 'ferry:/path',
 });
 
@@ -143,13 +179,26 @@ export class BackendRegistry {
    * What a person typed -> `{type, options}` (see the module comment for the syntax). Options
    * are as the type's parser produced them; {@link open} checks them against the schema.
    */
-  parseRemote(spec: string): RemoteSpec {
+  parseRemote(spec: string, context: RemoteContext = {}): RemoteSpec {
     if (typeof spec !== 'string' || spec === '') throw new ConfigError('a remote must be a non-empty string (a path or type:...)');
     const typed = TYPED_SPEC.exec(spec);
     if (typed === null || /^[./~]/.test(spec)) return { type: 'local', options: this.#require('local').parseSpec!(spec) };
     const type = typed[1].toLowerCase();
-    const rest = typed[2];
+    const query = typed[2].indexOf('?');
+    const rest = query === -1 ? typed[2] : typed[2].slice(0, query);
+    const extra = query === -1 ? {} : this.#parseQuery(typed[2].slice(query + 1));
     const definition = this.#types.get(type);
+    const named = definition === undefined && RESERVED_REMOTE_TYPES[type] === undefined ? context.remotes?.[typed[1]] : undefined;
+    if (named !== undefined) {
+      const target = this.#require(named.type);
+      const sub = normalizeKey(rest);
+      let options: BackendOptions = { ...named.options };
+      if (sub !== '') {
+        if (target.subPath === undefined) throw new ConfigError(`${typed[1]}: a ${named.type} remote has no paths inside it`);
+        options = target.subPath(options, sub);
+      }
+      return { type: named.type, options: { ...options, ...extra } };
+    }
     if (definition === undefined && RESERVED_REMOTE_TYPES[type] === undefined) {
       throw new ConfigError(
         `unknown remote type ${JSON.stringify(type)} in ${JSON.stringify(this.redactRemote(spec))}; ` +
@@ -159,7 +208,40 @@ export class BackendRegistry {
     }
     const found = this.#require(type);
     if (found.parseSpec === undefined) throw new ConfigError(`the ${type} backend is configured with options, not typed as ${type}:...`);
-    return { type, options: found.parseSpec(rest) };
+    return { type, options: { ...found.parseSpec(rest), ...extra } };
+  }
+
+  /** `a=1&b=x%20y` -> options (values stay strings: the schema coerces them). */
+  #parseQuery(text: string): BackendOptions {
+    const out: BackendOptions = {};
+    for (const part of text.split('&')) {
+      if (part === '') continue;
+      const eq = part.indexOf('=');
+      const name = safeDecode(eq === -1 ? part : part.slice(0, eq));
+      out[name] = eq === -1 ? 'true' : safeDecode(part.slice(eq + 1));
+    }
+    return out;
+  }
+
+  /** Options of `type` set in the environment as `FERRY_<TYPE>_<OPTION>`. */
+  envOptions(type: string, env: Readonly<Record<string, string | undefined>> = process.env): BackendOptions {
+    const out: BackendOptions = {};
+    for (const spec of this.#require(type).options) {
+      const value = env[envName(type, spec.name)];
+      if (value !== undefined && value !== '') out[spec.name] = value;
+    }
+    return out;
+  }
+
+  /** Whether `name` may name a configured remote: the right shape, and not a backend type. */
+  checkRemoteName(name: string): void {
+    if (!REMOTE_NAME.test(name)) {
+      throw new ConfigError(`${JSON.stringify(name)} cannot name a remote: use two or more letters, digits, '_', '.' or '-'`);
+    }
+    const lower = name.toLowerCase();
+    if (this.#types.has(lower) || RESERVED_REMOTE_TYPES[lower] !== undefined) {
+      throw new ConfigError(`${JSON.stringify(name)} is a backend type; a remote needs another name`);
+    }
   }
 
   /** Checks options against the type's schema: unknown names and wrong types refused, strings coerced, defaults applied. */
@@ -185,11 +267,14 @@ export class BackendRegistry {
     return out;
   }
 
-  /** A backend from a remote string or an already parsed `{type, options}`. */
-  async open(remote: string | RemoteSpec): Promise<StorageBackend> {
-    const { type, options } = typeof remote === 'string' ? this.parseRemote(remote) : remote;
+  /**
+   * A backend from a remote string or an already parsed `{type, options}`; options missing
+   * from both are looked up in the environment (`FERRY_<TYPE>_<OPTION>`) before the defaults.
+   */
+  async open(remote: string | RemoteSpec, context: RemoteContext = {}): Promise<StorageBackend> {
+    const { type, options } = typeof remote === 'string' ? this.parseRemote(remote, context) : remote;
     const definition = this.#require(type);
-    return definition.factory(this.validateOptions(type, options));
+    return definition.factory(this.validateOptions(type, { ...this.envOptions(type, context.env), ...options }));
   }
 
   /** Whether an option of `type` is secret: by its schema, or by its name when the type is unknown. */
@@ -226,14 +311,20 @@ export class BackendRegistry {
 }
 
 /** The backends built into Ferry. Each folder exports its definition; this list is the only place naming them. */
-export const BUILTIN_BACKENDS: readonly BackendDefinition[] = [localBackendDefinition, memoryBackendDefinition];
+export const BUILTIN_BACKENDS: readonly BackendDefinition[] = [
+  localBackendDefinition,
+  memoryBackendDefinition,
+  s3BackendDefinition,
+  sftpBackendDefinition,
+  channelBackendDefinition,
+];
 
 /** The process-wide registry, with the built-in backends. */
 export const defaultRegistry = new BackendRegistry();
 for (const definition of BUILTIN_BACKENDS) defaultRegistry.register(definition);
 
-export const parseRemote = (spec: string): RemoteSpec => defaultRegistry.parseRemote(spec);
-export const openBackend = (remote: string | RemoteSpec): Promise<StorageBackend> => defaultRegistry.open(remote);
+export const parseRemote = (spec: string, context?: RemoteContext): RemoteSpec => defaultRegistry.parseRemote(spec, context);
+export const openBackend = (remote: string | RemoteSpec, context?: RemoteContext): Promise<StorageBackend> => defaultRegistry.open(remote, context);
 export const redactRemote = (spec: string): string => defaultRegistry.redactRemote(spec);
 export const redactOptions = (type: string, options: Record<string, unknown>): Record<string, unknown> =>
   defaultRegistry.redactOptions(type, options);

@@ -32,7 +32,7 @@ import type { ChunkRef } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { HashMismatchError } from '../core/errors.js';
 import { BandwidthLimiter, limitedBody } from './bandwidth.js';
-import type { RetryPolicy } from './backoff.js';
+import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions } from './http.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
@@ -55,6 +55,23 @@ export interface FerryClientOptions {
   onRetry?: HttpClientOptions['onRetry'];
   /** Told about things worth a warning (skipped symlinks, ...). */
   onWarning?: (message: string) => void;
+  /** PEM text of a CA to trust for https (`--ca` reads the file). */
+  ca?: string;
+  /** Pinned SHA-256 fingerprint of the server's certificate. */
+  fingerprint?: string;
+}
+
+/** The PEM text of a `--ca` file (FERRY_ERR_CONFIG if it cannot be read or holds no certificate). */
+export async function readCaFile(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the CA file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${file} holds no PEM certificate`);
+  return text;
 }
 
 /** `/api/v1/<route><encoded path>` for a Ferry path. */
@@ -88,6 +105,7 @@ export class FerryClient {
       retry: options.retry,
       limiter: this.limiter,
       onRetry: options.onRetry,
+      tls: { ca: options.ca, fingerprint: options.fingerprint },
     });
   }
 
@@ -97,12 +115,13 @@ export class FerryClient {
    * no token is (unless `requireToken` is false).
    */
   static async fromConfig(overrides: FerryConfig & Omit<FerryClientOptions, 'server' | 'token'> & { requireToken?: boolean } = {}): Promise<FerryClient> {
-    const cfg = await resolveConfig({ server: overrides.server, token: overrides.token });
+    const cfg = await resolveConfig({ server: overrides.server, token: overrides.token, ca: overrides.ca, fingerprint: overrides.fingerprint });
     if (!cfg.server) throw new ConfigError(`no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass --server (config file: ${cfg.file})`);
     if (!cfg.token && overrides.requireToken !== false) {
       throw new AuthRequiredError('no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass --token');
     }
-    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token });
+    const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
+    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
   }
 
   /** Runs a call and rewrites auth failures into messages that say what to fix. */
@@ -297,11 +316,14 @@ export class FerryClient {
   /**
    * One chunk's bytes, verified against its hash and size. A body that does not match is
    * fetched again (it was damaged on the way); a second mismatch is FERRY_ERR_HASH_MISMATCH.
+   * `path` names the file the chunk is read through: the server serves a chunk only as part
+   * of a file the caller may read (an unrestricted admin may leave it out).
    */
-  async getChunk(hash: string, size: number, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<Buffer> {
+    const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
     for (let attempt = 0; ; attempt++) {
       const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
       );
       if (createHash('sha256').update(data).digest('hex') === hash) return data;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);

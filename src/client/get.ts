@@ -193,7 +193,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       ctx.parallel,
       async ([hash, idxs]) => {
         const size = chunks[idxs[0]].size;
-        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal }), signal);
+        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path }), signal);
         ctx.result.bytesTransferred += size;
         ctx.result.chunksTransferred += 1;
         progress.transferred(size);
@@ -237,7 +237,7 @@ export async function getStream(client: FerryClient, remotePath: string, out: Wr
   const launch = () => {
     while (window.length < ctx.parallel && next < chunks.length) {
       const c = chunks[next++];
-      const p = client.getChunk(c.hash, c.size, { signal });
+      const p = client.getChunk(c.hash, c.size, { signal, path: manifest.path });
       p.catch(() => {}); // awaited in order below; this only silences "unhandled" while it waits its turn
       window.push(p);
     }

@@ -51,6 +51,9 @@ export const ERROR_CODES = {
   FERRY_ERR_AUTH_REQUIRED: spec('authentication required'),
   FERRY_ERR_AUTH_INVALID: spec('the credentials are not valid'),
   FERRY_ERR_FORBIDDEN: spec('permission denied'),
+  FERRY_ERR_BANNED: spec('this address is banned for a while after repeated authentication failures'),
+  FERRY_ERR_GONE: spec('the link expired, was used up or was revoked'),
+  FERRY_ERR_TLS_UNTRUSTED: spec("the server's TLS certificate is not trusted"),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
@@ -62,6 +65,7 @@ export const ERROR_CODES = {
   FERRY_ERR_SERVER: spec('the server failed', true),
   FERRY_ERR_IO: spec('input/output error', true),
   FERRY_ERR_PERMISSION: spec('the storage refused access'),
+  FERRY_ERR_HOST_KEY: spec('the server’s host key is not the one expected (unknown or changed)'),
   FERRY_ERR_ABORTED: spec('the operation was aborted'),
   FERRY_ERR_CONFIG: spec('the configuration is not valid'),
   FERRY_ERR_USAGE: spec('the command was not used correctly'),
@@ -122,6 +126,9 @@ export const ChunkCorruptError = defineError('FERRY_ERR_CHUNK_CORRUPT');
 export const AuthRequiredError = defineError('FERRY_ERR_AUTH_REQUIRED');
 export const AuthInvalidError = defineError('FERRY_ERR_AUTH_INVALID');
 export const ForbiddenError = defineError('FERRY_ERR_FORBIDDEN');
+export const BannedError = defineError('FERRY_ERR_BANNED');
+export const GoneError = defineError('FERRY_ERR_GONE');
+export const TlsUntrustedError = defineError('FERRY_ERR_TLS_UNTRUSTED');
 export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
 export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
 export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');
@@ -133,6 +140,7 @@ export const NetworkError = defineError('FERRY_ERR_NETWORK');
 export const ServerError = defineError('FERRY_ERR_SERVER');
 export const IoError = defineError('FERRY_ERR_IO');
 export const PermissionError = defineError('FERRY_ERR_PERMISSION');
+export const HostKeyError = defineError('FERRY_ERR_HOST_KEY');
 export const AbortedError = defineError('FERRY_ERR_ABORTED');
 export const ConfigError = defineError('FERRY_ERR_CONFIG');
 export const UsageError = defineError('FERRY_ERR_USAGE');

@@ -29,6 +29,11 @@ export interface ObjectInfo {
   hashes?: Partial<Record<HashName, string>>;
 }
 
+/**
+ * One listing entry. File entries carry `size`; `mtime` and `hashes` when the backend learns
+ * them from the listing itself (S3 listings carry no user metadata, so no mtime: stat the
+ * object for it). When present they equal what `stat` reports.
+ */
 export interface DirEntry extends Partial<Omit<ObjectInfo, 'key'>> {
   key: string;
   type: 'file' | 'dir';
@@ -70,7 +75,11 @@ export interface BackendFeatures {
   move: boolean;
   /** `read` with offset/length is served natively rather than by reading and skipping. */
   rangeRead: boolean;
-  /** Hashes present in `ObjectInfo.hashes` from stat/list without reading the data. */
+  /**
+   * Hashes the backend reports in `ObjectInfo.hashes` from stat/list without reading the data.
+   * A listed hash, when present, is always right; an object may still lack it where the
+   * backend cannot know it (S3: objects uploaded in parts), and callers then treat it as unknown.
+   */
   hashes: HashName[];
   /** Modification times are kept (`mtime` of writes is honoured, stat/list report it). */
   mtime: boolean;
@@ -84,6 +93,15 @@ export interface BackendFeatures {
   caseSensitive: boolean;
   /** 'real': directories exist on their own (can be empty): {@link DirectoryMaker}. 'virtual': implied by keys. */
   directories: 'real' | 'virtual';
+  /**
+   * Objects stay readable after `write` returns. `false` only for pass-through backends (the
+   * channel backend): a write hands its bytes to the readers waiting on the key and keeps
+   * nothing, so `stat` is always FERRY_ERR_NOT_FOUND, `list` yields nothing, and `read`
+   * waits for the next write to the key instead of failing with NOT_FOUND. Everything else
+   * the contract says about bodies, sizes, aborts and invalid keys still holds; "nothing
+   * becomes visible" after a failed write means the readers' streams fail instead of ending.
+   */
+  persistent: boolean;
 }
 
 /** The data a write takes: a stream, an async iterable of chunks, or a whole buffer. */

@@ -10,11 +10,21 @@
  * backend write, so nothing becomes visible) and on the way out (hashed before a byte is
  * handed to the caller). A chunk is indexed only after its object is durably stored, so
  * the index never points at bytes that are not there.
+ *
+ * Routes (`ferry serve --store /archive=s3:bucket/x --store /=local`): chunks are shared by
+ * every file that contains them (dedup), so a chunk cannot live "under" a path. Instead the
+ * route of the upload that first brings a chunk decides which backend its object (or pack)
+ * is written to, and the chunk index records that store (the route's prefix; none for the
+ * default store). Reads and garbage collection go to the recorded store, so later uploads
+ * elsewhere that reuse the chunk read it from where it already is, and changing the routes
+ * changes only where new chunks go. A store recorded in the index must stay configured.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  AbortedError,
   ChunkCorruptError,
+  ConfigError,
   HashMismatchError,
   NotFoundError,
   PayloadTooLargeError,
@@ -23,6 +33,7 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
+import { collectRange } from '../backends/read.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -34,8 +45,18 @@ export interface ChunkStoreEvents {
   corrupt?(hash: string, where: string): void;
 }
 
-export interface ChunkStoreOptions {
+/** A path prefix whose new chunks go to `backend` (see the module comment). */
+export interface ChunkRoute {
+  /** A normalized absolute path: `/archive`. Also the store's name in the chunk index: keep it stable. */
+  prefix: string;
   backend: StorageBackend;
+}
+
+export interface ChunkStoreOptions {
+  /** The default store: chunks of uploads no route matches. */
+  backend: StorageBackend;
+  /** Path prefixes with their own stores; the longest matching prefix wins. */
+  routes?: readonly ChunkRoute[];
   meta: MetaStore;
   maxChunkSize: number;
   /** Flush chunk objects to stable storage before indexing them (default true). */
@@ -156,6 +177,7 @@ class PackParser extends Transform {
 
 export class ChunkStore {
   private readonly backend: StorageBackend;
+  private readonly routes: readonly ChunkRoute[];
   private readonly meta: MetaStore;
   private readonly maxChunkSize: number;
   private readonly durable: boolean;
@@ -165,10 +187,29 @@ export class ChunkStore {
 
   constructor(options: ChunkStoreOptions) {
     this.backend = options.backend;
+    this.routes = [...(options.routes ?? [])].sort((a, b) => b.prefix.length - a.prefix.length);
     this.meta = options.meta;
     this.maxChunkSize = options.maxChunkSize;
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
+  }
+
+  /** The store new chunks of an upload to `path` go to: the longest matching route, else the default. */
+  route(path: string | undefined): { store: string | null; backend: StorageBackend } {
+    if (path !== undefined) {
+      for (const r of this.routes) {
+        if (r.prefix === '/' || path === r.prefix || path.startsWith(r.prefix + '/')) return { store: r.prefix, backend: r.backend };
+      }
+    }
+    return { store: null, backend: this.backend };
+  }
+
+  /** The backend of a store recorded in the index. */
+  backendOf(store: string | null | undefined): StorageBackend {
+    if (store === null || store === undefined) return this.backend;
+    const found = this.routes.find((r) => r.prefix === store);
+    if (!found) throw new ConfigError(`the chunk index records chunks in the store ${store}, which is not configured (--store ${store}=...)`);
+    return found.backend;
   }
 
   static chunkKey(hash: string): string {
@@ -181,22 +222,28 @@ export class ChunkStore {
 
   /**
    * Stores one chunk from a stream of exactly `size` bytes hashing to `hash`. Returns false
-   * (and consumes nothing more) when the chunk is already stored. Idempotent.
+   * when the chunk is already stored: then the body is left unread, or, with `proof`, read
+   * and verified all the same (and discarded), because the caller must show it holds the
+   * bytes before the chunk counts as theirs (see MetaStore.ownedChunks). With `owner`, the
+   * chunk is recorded as that user's once its bytes are verified. `path` (the file of the
+   * upload that brings it) chooses the store of a new chunk. Idempotent.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean; owner?: string; path?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
-    if (await this.meta.chunkLocation(hash)) {
+    const existing = async (): Promise<boolean> => {
+      if (!(await this.meta.chunkLocation(hash))) return false;
+      if (options.proof) await verifyAndDiscard(body, hash, size, signal);
+      if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
       this.events.deduplicated?.(size);
-      return false;
-    }
+      return true;
+    };
+    if (await existing()) return false;
     return this.locks.run(hash, async () => {
-      if (await this.meta.chunkLocation(hash)) {
-        this.events.deduplicated?.(size);
-        return false;
-      }
+      if (await existing()) return false;
       const verified = pipeInto(body, new VerifyingStream(hash, size));
-      await this.backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
-      await this.meta.addChunk(hash, size);
+      const { store, backend } = this.route(options.path);
+      await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
+      await this.meta.addChunk(hash, size, store, options.owner);
       this.events.stored?.(size);
       return true;
     });
@@ -205,27 +252,29 @@ export class ChunkStore {
   /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
-   * manifest); the object is then deleted and the veto's error thrown.
+   * manifest); the object is then deleted and the veto's error thrown. With `owner`, every
+   * chunk of the pack is recorded as that user's (each frame was verified on the way in).
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(body, parser);
-    await this.backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
+    const { store, backend } = this.route(options.path);
+    await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
     const bytes = parser.entries.reduce((a, e) => a + e.size, 0);
     try {
       await accept?.([...unique.keys()]);
     } catch (err) {
-      await this.backend.delete(ChunkStore.packKey(id));
+      await backend.delete(ChunkStore.packKey(id));
       throw err;
     }
     if (unique.size === 0) {
-      await this.backend.delete(ChunkStore.packKey(id));
+      await backend.delete(ChunkStore.packKey(id));
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
-    const stored = await this.meta.addPack(id, bytes, [...unique.values()]);
+    const stored = await this.meta.addPack(id, bytes, [...unique.values()], store, options.owner);
     const duplicates = parser.entries.length - stored;
     this.events.stored?.(bytes);
     return { stored, duplicates, bytes };
@@ -243,7 +292,7 @@ export class ChunkStore {
     const offset = loc.pack ? (loc.offset ?? 0) : 0;
     let buf: Buffer;
     try {
-      buf = await readExactly(this.backend, key, offset, loc.size, signal);
+      buf = await readExactly(this.backendOf(loc.store), key, offset, loc.size, signal);
     } catch (err) {
       if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
         this.events.corrupt?.(loc.hash, key);
@@ -273,12 +322,12 @@ export class ChunkStore {
         await this.locks.run(hash, async () => {
           // A writer may have stored the chunk again since its row was removed: keep it then.
           if (await this.meta.chunkLocation(hash)) return;
-          await this.backend.delete(ChunkStore.chunkKey(hash));
+          await this.backendOf(victims.stores?.[hash]).delete(ChunkStore.chunkKey(hash));
           chunks++;
         });
       }
       for (const id of victims.packs) {
-        await this.backend.delete(ChunkStore.packKey(id));
+        await this.backendOf(victims.stores?.[id]).delete(ChunkStore.packKey(id));
         packs++;
       }
       if (victims.chunks.length + victims.packs.length === 0) break;
@@ -300,21 +349,29 @@ function pipeInto<T extends Transform>(source: Readable, through: T): T {
   return through;
 }
 
+/** Reads a chunk body to its end, checking size and hash, keeping nothing. */
+async function verifyAndDiscard(body: Readable, hash: string, size: number, signal?: AbortSignal): Promise<void> {
+  const verify = pipeInto(body, new VerifyingStream(hash, size));
+  const onAbort = (): void => {
+    verify.destroy(new AbortedError('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const _ of verify) {
+      // drained: the bytes only had to hash right
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */
 async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
   let buf: Buffer;
   if (canReadRange(backend)) {
     buf = await backend.readRange(key, offset, length, { signal });
   } else {
-    const stream = await backend.read(key, { offset, length, signal });
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const part of stream as AsyncIterable<Buffer>) {
-      parts.push(part);
-      n += part.length;
-      if (n > length) break;
-    }
-    buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+    buf = await collectRange(backend, key, offset, length, signal);
   }
   if (buf.length !== length) throw new SizeMismatchError(`${key}: expected ${length} bytes at ${offset}, got ${buf.length}`);
   return buf;

@@ -56,6 +56,8 @@ export interface FileContent {
 export interface UploadInfo {
   id: string;
   owner: string | null;
+  /** Deepest path containing every file of the session. */
+  scope: string | null;
   expiresAt: number;
   files: number;
   sealed: boolean;
@@ -75,7 +77,29 @@ export interface CommitFinal {
   mode?: number;
 }
 
+/** A file about to be committed, as a commit check sees it. */
+export interface CommitCandidate {
+  path: string;
+  size: number;
+}
+
+export interface CommitOptions {
+  /**
+   * Runs inside the commit transaction, after the manifests are verified and before any
+   * file is written; throwing rolls the whole commit back (quota checks live here, so two
+   * concurrent commits cannot both squeeze under a limit).
+   */
+  check?: (trx: Transaction<Database>, files: CommitCandidate[], owner: string | null) => Promise<void>;
+}
+
+export interface Usage {
+  bytes: number;
+  files: number;
+}
+
 export interface ChunkLocation {
+  /** The chunk store holding it (a `--store` route's prefix); absent: the default store. */
+  store?: string;
   hash: string;
   size: number;
   pack: string | null;
@@ -87,6 +111,8 @@ export interface GcVictims {
   chunks: string[];
   /** Packs with no chunk left: delete their objects. */
   packs: string[];
+  /** The chunk store of each victim (chunk hash or pack id) not in the default store; absent when all are. */
+  stores?: Record<string, string>;
 }
 
 function toEntry(row: FilesTable): Entry {
@@ -99,6 +125,7 @@ function toEntry(row: FilesTable): Entry {
   };
   if (row.mode !== null) e.mode = row.mode;
   if (row.type === 'file' && row.manifest) e.hash = row.manifest;
+  if (row.expires_at !== null) e.expiresAt = Number(row.expires_at);
   return e;
 }
 
@@ -156,7 +183,12 @@ export class MetaStore {
    * the connection is held for the whole call, so no other statement runs under FULL or
    * slips out of it.
    */
-  private async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in a transaction that is on stable storage when it returns (SQLite: FULL
+   * synchronous for this one commit). For writes whose acknowledgement promises they
+   * happened: namespace changes, and security state (a revocation must not come undone).
+   */
+  async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
     return this.db.connection().execute(async (conn) => {
       await sql`PRAGMA synchronous = FULL`.execute(conn);
@@ -174,7 +206,10 @@ export class MetaStore {
   async stat(path: string, db: Db = this.db): Promise<Entry> {
     if (path === '/') return ROOT_ENTRY();
     const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
-    if (!row) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    // An expired file is gone for readers at once; the sweeper removes its row later.
+    if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
+      throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    }
     return toEntry(row);
   }
 
@@ -187,6 +222,8 @@ export class MetaStore {
       ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
       : q.where('parent', '=', path);
     if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
+    const now = this.now();
+    q = q.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
     const rows = await q
       .orderBy('path')
       .limit(options.limit + 1)
@@ -242,21 +279,30 @@ export class MetaStore {
    * checked in this transaction (batch commits touch the same parents many times).
    */
   private async ensureDirs(trx: Db, path: string, now: number, known: Set<string>): Promise<void> {
-    if (path === '/' || known.has(path)) return;
-    const chain = [...ancestors(path), path].filter((p) => !known.has(p));
-    const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', chain).execute();
-    const found = new Map(rows.map((r) => [r.path, r.type]));
-    for (const p of chain) {
+    await this.ensureDirsOf(trx, [path], now, known);
+  }
+
+  /** {@link ensureDirs} for many directories at once: one lookup per 400 paths, one insert per 100 new directories. */
+  private async ensureDirsOf(trx: Db, paths: Iterable<string>, now: number, known: Set<string>): Promise<void> {
+    const wanted = new Set<string>();
+    for (const path of paths) {
+      if (path === '/' || known.has(path)) continue;
+      for (const p of [...ancestors(path), path]) if (!known.has(p)) wanted.add(p);
+    }
+    if (wanted.size === 0) return;
+    const found = new Map<string, string>();
+    for (const part of batches([...wanted])) {
+      const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', part).execute();
+      for (const r of rows) found.set(r.path, r.type);
+    }
+    const create: FilesTable[] = [];
+    for (const p of [...wanted].sort()) {
       const t = found.get(p);
       if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
-      if (t === undefined) {
-        await trx
-          .insertInto('files')
-          .values({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null })
-          .execute();
-      }
+      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
   }
 
   /**
@@ -363,15 +409,22 @@ export class MetaStore {
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
   private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
-    for (const [hash, n] of counts) {
-      await trx.updateTable('manifests').set({ refs: sql<number>`refs - ${n}` }).where('hash', '=', hash).execute();
-    }
+    await this.addManifestRefs(trx, counts, -1);
     const hashes = [...counts.keys()];
     for (const part of batches(hashes)) {
       const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
       for (const m of dead) {
         await this.addChunkRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
         await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
+      }
+    }
+  }
+
+  /** Adds `sign * n` to each manifest's refs; one statement per distinct n and 400 hashes. */
+  private async addManifestRefs(trx: Db, counts: Map<string, number>, sign: 1 | -1): Promise<void> {
+    for (const [n, hashes] of groupByCount(counts)) {
+      for (const part of batches(hashes)) {
+        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${sign * n}` }).where('hash', 'in', part).execute();
       }
     }
   }
@@ -385,8 +438,17 @@ export class MetaStore {
   // ---------------------------------------------------------------- chunks
 
   async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.db.selectFrom('chunks').select(['hash', 'size', 'pack', 'pack_offset']).where('hash', '=', hash).executeTakeFirst();
-    return row ? { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) } : undefined;
+    const row = await this.db
+      .selectFrom('chunks as c')
+      .leftJoin('packs as p', 'p.id', 'c.pack')
+      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+      .where('c.hash', '=', hash)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const loc: ChunkLocation = { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+    const store = row.pack === null ? row.store : row.pack_store;
+    if (store !== null && store !== undefined) loc.store = store;
+    return loc;
   }
 
   /** Of `hashes`, those present in the chunk index. */
@@ -399,29 +461,84 @@ export class MetaStore {
     return out;
   }
 
-  /** Records a stored loose chunk. Returns false when it was already recorded. */
-  async addChunk(hash: string, size: number): Promise<boolean> {
-    const r = await this.db
-      .insertInto('chunks')
-      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now() })
-      .onConflict((oc) => oc.column('hash').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  /**
+   * Of `hashes`, those stored *and* proven by `owner` (the user sent their bytes once).
+   * Dedup answers use this, never the global index: telling a user that a chunk exists
+   * because someone else has it would let them probe other users' files by hash.
+   */
+  async ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db
+        .selectFrom('chunk_owners as o')
+        .innerJoin('chunks as c', 'c.hash', 'o.hash')
+        .select('o.hash')
+        .where('o.user_id', '=', owner)
+        .where('o.hash', 'in', part)
+        .execute();
+      for (const r of rows) out.add(r.hash);
+    }
+    return out;
   }
 
-  /** Records a stored pack and the chunks inside it (chunks already indexed elsewhere are skipped). */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[]): Promise<number> {
+  /** Records that `owner` proved possession of these chunks (sent bytes that hashed right). */
+  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    for (const part of batches([...new Set(hashes)])) {
+      await this.db
+        .insertInto('chunk_owners')
+        .values(part.map((hash) => ({ user_id: owner, hash })))
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
+  async ownsChunk(owner: string, hash: string): Promise<boolean> {
+    return (await this.ownedChunks(owner, [hash])).has(hash);
+  }
+
+  /**
+   * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
+   * `owner` that this user sent it (one transaction, one commit). Returns false when the
+   * chunk was already recorded.
+   */
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
+    const insert = async (db: Db): Promise<boolean> => {
+      const r = await db
+        .insertInto('chunks')
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
+        .onConflict((oc) => oc.column('hash').doNothing())
+        .executeTakeFirst();
+      if (owner !== undefined) {
+        await db.insertInto('chunk_owners').values({ user_id: owner, hash }).onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()).execute();
+      }
+      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    };
+    return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
+  }
+
+  /**
+   * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
+   * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
+   */
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<number> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now }).execute();
+      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
       let inserted = 0;
       for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
         const r = await trx
           .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now })))
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
           .onConflict((oc) => oc.column('hash').doNothing())
           .executeTakeFirst();
         inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        if (owner !== undefined) {
+          await trx
+            .insertInto('chunk_owners')
+            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
+            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+            .execute();
+        }
       }
       return inserted;
     });
@@ -441,24 +558,32 @@ export class MetaStore {
     return this.durable(async (trx) => {
       const rows = await trx
         .selectFrom('chunks as c')
-        .select(['c.hash', 'c.pack'])
+        .select(['c.hash', 'c.pack', 'c.store'])
         .where('c.refs', '<=', 0)
         .where('c.created_at', '<', cutoff)
         .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
         .limit(limit)
         .execute();
       const victims: GcVictims = { chunks: [], packs: [] };
+      const stores: Record<string, string> = {};
       if (rows.length === 0) return victims;
-      for (const part of batches(rows.map((r) => r.hash))) await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
+      for (const part of batches(rows.map((r) => r.hash))) {
+        await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
+        await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
+      }
       const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
       for (const id of packs) {
         const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
         if (!left) {
+          const pack = await trx.selectFrom('packs').select('store').where('id', '=', id).executeTakeFirst();
           await trx.deleteFrom('packs').where('id', '=', id).execute();
           victims.packs.push(id);
+          if (pack?.store) stores[id] = pack.store;
         }
       }
       victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
+      for (const r of rows) if (r.pack === null && r.store) stores[r.hash] = r.store;
+      if (Object.keys(stores).length > 0) victims.stores = stores;
       return victims;
     });
   }
@@ -468,19 +593,27 @@ export class MetaStore {
   async createUpload(u: NewUpload): Promise<UploadInfo> {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
+    const scope = commonAncestor(u.files.map((f) => f.path));
+    // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('uploads').values({ id, owner: u.owner, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
-      for (let idx = 0; idx < u.files.length; idx++) {
-        const f = u.files[idx];
-        const sealed = f.chunks !== undefined && f.size !== undefined && f.hash !== undefined;
-        await trx
-          .insertInto('upload_files')
-          .values({ upload_id: id, idx, path: f.path, size: f.size ?? null, hash: f.hash ?? null, mtime: f.mtime ?? null, mode: f.mode ?? null, sealed: sealed ? 1 : 0, entry_count: 0 })
-          .execute();
-        if (f.chunks?.length) await this.insertEntries(trx, id, idx, 0, f.chunks);
-      }
+      await trx.insertInto('uploads').values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
+      const fileRows = u.files.map((f, idx) => ({
+        upload_id: id,
+        idx,
+        path: f.path,
+        size: f.size ?? null,
+        hash: f.hash ?? null,
+        mtime: f.mtime ?? null,
+        mode: f.mode ?? null,
+        sealed: f.chunks !== undefined && f.size !== undefined && f.hash !== undefined ? 1 : 0,
+        entry_count: f.chunks?.length ?? 0,
+        ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000,
+      }));
+      for (const part of batches(fileRows, 60)) await trx.insertInto('upload_files').values(part).execute();
+      const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
+      for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
     });
-    return { id, owner: u.owner, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
@@ -505,31 +638,66 @@ export class MetaStore {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
     const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
   /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
   async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    await this.getUpload(id, ttlMs);
+    const up = await this.getUpload(id, ttlMs);
     await this.db.transaction().execute(async (trx) => {
       const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
       if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
       if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
-    const present = await this.presentChunks(chunks.map((c) => c.hash));
+    const hashes = chunks.map((c) => c.hash);
+    const present = up.owner === null ? await this.presentChunks(hashes) : await this.ownedChunks(up.owner, hashes);
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
-  /** Distinct chunks of the session the store still lacks. */
+  /** The server path of one file of a session (undefined if the session has no such file). */
+  async uploadFilePath(id: string, fileIdx: number): Promise<string | undefined> {
+    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
+    return row?.path;
+  }
+
+  /** Bytes announced so far for one file of a session (sum of its manifest entries). */
+  async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('upload_entries')
+      .select(sql<number>`coalesce(sum(size), 0)`.as('bytes'))
+      .where('upload_id', '=', id)
+      .where('file_idx', '=', fileIdx)
+      .executeTakeFirstOrThrow();
+    return Number(row.bytes);
+  }
+
+  /** Live upload sessions of a user. */
+  async countUploads(owner: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select(sql<number>`count(*)`.as('n'))
+      .where('owner', '=', owner)
+      .where('expires_at', '>', this.now())
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Distinct chunks of the session the store still lacks, or (for a session with an owner)
+   * that its owner has not proven to hold. A commit needs none missing: naming a chunk hash
+   * is never enough to put another user's bytes into one's own file.
+   */
   async missingChunks(id: string, db: Db = this.db): Promise<string[]> {
     const rows = await db
       .selectFrom('upload_entries as e')
+      .innerJoin('uploads as u', 'u.id', 'e.upload_id')
       .leftJoin('chunks as c', 'c.hash', 'e.hash')
+      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').onRef('o.user_id', '=', 'u.owner'))
       .select('e.hash')
       .distinct()
       .where('e.upload_id', '=', id)
-      .where('c.hash', 'is', null)
+      .where((eb) => eb.or([eb('c.hash', 'is', null), eb.and([eb('u.owner', 'is not', null), eb('o.hash', 'is', null)])]))
       .execute();
     return rows.map((r) => r.hash);
   }
@@ -539,14 +707,16 @@ export class MetaStore {
    * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
    * handful of writes, not one per chunk.
    */
-  async touchUpload(id: string, ttlMs: number): Promise<void> {
+  async touchUpload(id: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null }> {
     const now = this.now();
-    const row = await this.db.selectFrom('uploads').select('expires_at').where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
     if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
     if (Number(row.expires_at) - now < ttlMs * 0.9) {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
     }
+    return { owner: row.owner, scope: row.scope };
   }
+
 
   /** Of `hashes`, those the session's manifest does not mention. */
   async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
@@ -556,6 +726,29 @@ export class MetaStore {
       for (const r of rows) found.add(r.hash);
     }
     return hashes.filter((h) => !found.has(h));
+  }
+
+  /**
+   * The path of the first file of the session whose manifest has the chunk (undefined: none
+   * has it). The chunk store routes a new chunk by the path of the upload that brings it.
+   */
+  async uploadChunkPath(id: string, hash: string): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('upload_entries as e')
+      .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+      .select('f.path')
+      .where('e.upload_id', '=', id)
+      .where('e.hash', '=', hash)
+      .orderBy('e.file_idx')
+      .limit(1)
+      .executeTakeFirst();
+    return row?.path;
+  }
+
+  /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
+  async uploadFirstPath(id: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
+    return row?.path;
   }
 
   async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {
@@ -568,7 +761,7 @@ export class MetaStore {
    * Verifies each manifest (sizes add up, tree hash matches the client's claim) and that
    * every chunk is stored.
    */
-  async commitUpload(id: string, final: CommitFinal = {}): Promise<Entry[]> {
+  async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
     return this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
@@ -581,10 +774,16 @@ export class MetaStore {
       if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
         throw new ValidationError('final size/hash at commit apply to single-file uploads only');
       }
-      const knownDirs = new Set<string>();
-      const out: Entry[] = [];
+      const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
+      const byFile = new Map<number, ChunkRef[]>();
+      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
+      for (const e of all) {
+        let list = byFile.get(e.file_idx);
+        if (!list) byFile.set(e.file_idx, (list = []));
+        list.push({ hash: e.hash, size: e.size });
+      }
       for (const f of files) {
-        const entries = await trx.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', f.idx).orderBy('seq').execute();
+        const entries = byFile.get(f.idx) ?? [];
         const hasher = new FileHasher();
         for (const e of entries) hasher.add(e.hash, e.size);
         const fileHash = hasher.digest();
@@ -596,10 +795,22 @@ export class MetaStore {
         if (claimed !== undefined && claimed !== null && claimed !== fileHash) {
           throw new HashMismatchError(`${f.path}: manifest hash is ${fileHash}, not ${claimed}`, { details: { path: f.path } });
         }
-        const mtime = f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now);
-        const mode = f.mode ?? final.mode ?? null;
-        out.push(await this.putFile(trx, f.path, { hash: fileHash, size: hasher.size, chunks: entries, mtime, mode, noOverwrite: up.no_overwrite === 1, now, knownDirs }));
+        verified.push({ f, entries, hash: fileHash, size: hasher.size });
       }
+      await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
+      const out = await this.putFiles(
+        trx,
+        verified.map(({ f, entries, hash, size }) => ({
+          path: f.path,
+          hash,
+          size,
+          chunks: entries,
+          mtime: f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now),
+          mode: f.mode ?? final.mode ?? null,
+          expiresAt: f.ttl_ms === null ? null : now + Number(f.ttl_ms),
+        })),
+        { noOverwrite: up.no_overwrite === 1, now },
+      );
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
       await trx.deleteFrom('uploads').where('id', '=', id).execute();
@@ -607,31 +818,77 @@ export class MetaStore {
     });
   }
 
-  /** Points `path` at a manifest (created or shared), replacing a previous file there. */
-  private async putFile(
+  /**
+   * Points each path at its manifest (created or shared), replacing previous files there, as
+   * a handful of set operations whatever the number of files: parents created together,
+   * existing files and manifests looked up 400 at a time, new manifests and file rows
+   * inserted many to a statement, reference counts adjusted in groups. New references are
+   * added before old ones are dropped, so content re-put over itself is never released.
+   */
+  private async putFiles(
     trx: Db,
-    path: string,
-    f: { hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; noOverwrite: boolean; now: number; knownDirs: Set<string> },
-  ): Promise<Entry> {
-    await this.ensureDirs(trx, parentPath(path), f.now, f.knownDirs);
-    const old = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', path).executeTakeFirst();
-    if (old?.type === 'dir') throw new IsADirectoryError(`${path}: a directory exists there`, { details: { path } });
-    if (old && f.noOverwrite) throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
-    const manifest = await trx.selectFrom('manifests').select('hash').where('hash', '=', f.hash).executeTakeFirst();
-    if (manifest) {
-      await trx.updateTable('manifests').set({ refs: sql<number>`refs + 1` }).where('hash', '=', f.hash).execute();
-    } else {
-      await trx.insertInto('manifests').values({ hash: f.hash, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: 1, created_at: f.now }).execute();
-      await this.addChunkRefs(trx, distinctHashes(f.chunks), 1);
+    files: readonly { path: string; hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null }[],
+    o: { noOverwrite: boolean; now: number },
+  ): Promise<Entry[]> {
+    await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
+
+    const old = new Map<string, { type: string; manifest: string | null }>();
+    for (const part of batches(files.map((f) => f.path))) {
+      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest']).where('path', 'in', part).execute();
+      for (const r of rows) old.set(r.path, r);
     }
-    const row: FilesTable = { path, parent: parentPath(path), name: baseName(path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: f.now, updated_at: f.now, expires_at: null };
-    if (old) {
-      await trx.updateTable('files').set({ size: row.size, mtime: row.mtime, mode: row.mode, manifest: row.manifest, updated_at: f.now }).where('path', '=', path).execute();
-      if (old.manifest) await this.derefManifests(trx, new Map([[old.manifest, 1]]));
-    } else {
-      await trx.insertInto('files').values(row).execute();
+    for (const f of files) {
+      const prev = old.get(f.path);
+      if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
+      if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
     }
-    return toEntry(row);
+
+    // Manifests: shared ones gain references, new ones are stored and reference their chunks.
+    const uses = new Map<string, number>();
+    const content = new Map<string, (typeof files)[number]>();
+    for (const f of files) {
+      uses.set(f.hash, (uses.get(f.hash) ?? 0) + 1);
+      content.set(f.hash, f);
+    }
+    const existing = new Set<string>();
+    for (const part of batches([...uses.keys()])) {
+      const rows = await trx.selectFrom('manifests').select('hash').where('hash', 'in', part).execute();
+      for (const r of rows) existing.add(r.hash);
+    }
+    await this.addManifestRefs(trx, new Map([...uses].filter(([h]) => existing.has(h))), 1);
+    const fresh = [...uses].filter(([h]) => !existing.has(h));
+    const manifestRows = fresh.map(([h, n]) => {
+      const f = content.get(h)!;
+      return { hash: h, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: n, created_at: o.now };
+    });
+    for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
+    const chunkUses = new Map<string, number>();
+    for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
+    for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
+
+    // File rows: one upsert per 60 files; created_at of replaced files is kept.
+    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
+    for (const part of batches(rows, 60)) {
+      await trx
+        .insertInto('files')
+        .values(part)
+        .onConflict((oc) =>
+          oc.column('path').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            mtime: eb.ref('excluded.mtime'),
+            mode: eb.ref('excluded.mode'),
+            manifest: eb.ref('excluded.manifest'),
+            updated_at: eb.ref('excluded.updated_at'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        )
+        .execute();
+    }
+
+    const released = new Map<string, number>();
+    for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);
+    if (released.size > 0) await this.derefManifests(trx, released);
+    return rows.map(toEntry);
   }
 
   async abortUpload(id: string): Promise<void> {
@@ -657,14 +914,60 @@ export class MetaStore {
     return expired.length;
   }
 
+  /**
+   * Deletes up to `limit` files whose TTL has passed; returns their paths. Each delete is its
+   * own transaction and re-checks the expiry, so a file replaced since it was selected (the
+   * new content carries its own TTL or none) is left alone. Their chunks go with the next GC.
+   */
+  async removeExpired(limit = 1000): Promise<string[]> {
+    const now = this.now();
+    const rows = await this.db.selectFrom('files').select('path').where('type', '=', 'file').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+    const removed: string[] = [];
+    for (const { path } of rows) {
+      const gone = await this.durable(async (trx) => {
+        const row = await trx.selectFrom('files').select(['manifest', 'expires_at']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
+        if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
+        return true;
+      });
+      if (gone) removed.push(path);
+    }
+    return removed;
+  }
+
+  /**
+   * Logical usage of a subtree (a user's home): the sizes of its files as the user sees
+   * them, however many of their chunks are shared with other files. Expired files that
+   * wait for the sweeper still count (their bytes are still stored).
+   */
+  async usage(root: string, db: Db = this.db): Promise<Usage> {
+    let q = db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file');
+    if (root !== '/') q = q.where('path', '>', subtreeStart(root)).where('path', '<', subtreeEnd(root));
+    const row = await q.executeTakeFirstOrThrow();
+    return { bytes: Number(row.bytes), files: Number(row.n) };
+  }
+
+  /** Sizes of the files at these paths now (absent paths are left out): what a commit replaces. */
+  async fileSizes(paths: readonly string[], db: Db = this.db): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await db.selectFrom('files').select(['path', 'size']).where('type', '=', 'file').where('path', 'in', part).execute();
+      for (const r of rows) out.set(r.path, Number(r.size));
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- users and tokens
 
   async findUser(id: string): Promise<UsersTable | undefined> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async insertUser(user: Omit<UsersTable, 'disabled'>): Promise<void> {
-    await this.durable((trx) => trx.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute());
+  /** Inserts a user unless one with the same id exists (bootstrap). Limits default to none. */
+  async insertUser(user: Pick<UsersTable, 'id' | 'name' | 'role' | 'password_hash' | 'home' | 'created_at'> & Partial<UsersTable>): Promise<void> {
+    const row: UsersTable = { disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: null, ip_allow: null, ip_deny: null, ...user };
+    await this.durable((trx) => trx.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute());
   }
 
   async findToken(id: string): Promise<TokensTable | undefined> {
@@ -706,6 +1009,30 @@ export class MetaStore {
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
   }
+}
+
+/** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */
+export function commonAncestor(paths: readonly string[]): string {
+  if (paths.length === 0) return '/';
+  let common = paths[0].split('/');
+  for (const p of paths.slice(1)) {
+    const segs = p.split('/');
+    let i = 0;
+    while (i < common.length && i < segs.length && common[i] === segs[i]) i++;
+    common = common.slice(0, i);
+  }
+  return common.length <= 1 ? '/' : common.join('/');
+}
+
+/** Keys grouped by their count: {n -> keys with count n}. Lets one statement add n to many rows. */
+function groupByCount(counts: Map<string, number>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const [key, n] of counts) {
+    let list = out.get(n);
+    if (!list) out.set(n, (list = []));
+    list.push(key);
+  }
+  return out;
 }
 
 /** Distinct hashes of a chunk list, in order of first appearance. */

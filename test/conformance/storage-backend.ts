@@ -8,8 +8,15 @@
  *     return { backend: new LocalBackend({ root }), cleanup: () => rm(root, { recursive: true }) };
  *   });
  *
- * `makeBackend` runs before each test and must hand out an empty backend. Optional abilities
- * are tested when the backend's type guard says it has them, and reported as skipped when not.
+ * `makeBackend` runs before each test and must hand out an empty backend. No test is ever
+ * skipped: an optional ability the backend has is tested; one it lacks is checked to be
+ * honestly absent (its type guard false, its feature flag off) and the fallback callers use
+ * (`copyObject`, `moveObject`, ranged `read`) is tested instead.
+ *
+ * Pass-through backends (`features().persistent === false`: the channel backend) keep nothing,
+ * so the tests that read back what was stored do not apply; they declare it with
+ * `{ persistent: false }` and run {@link describePassThroughBackend}'s tests instead, which hold
+ * them to the rest of the contract (bodies, sizes, aborts, invalid keys, backpressure).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -28,6 +35,7 @@ import {
   type DirEntry,
   type HashName,
   type StorageBackend,
+  type WriteBody,
 } from '../../src/core/storage.js';
 
 export interface BackendUnderTest {
@@ -41,6 +49,8 @@ export interface ConformanceOptions {
   largeBytes?: number;
   /** Size of the large object written without a size (default 8 MiB: past one S3 multipart part). */
   unknownSizeBytes?: number;
+  /** `false` for pass-through backends (see the module comment); checked against `features()`. */
+  persistent?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -175,6 +185,10 @@ export const NASTY_NAMES: readonly string[] = [
 // ---- the suite ----------------------------------------------------------------------------
 
 export function describeStorageBackend(name: string, makeBackend: () => Promise<BackendUnderTest>, options: ConformanceOptions = {}): void {
+  if (options.persistent === false) {
+    describePassThroughBackend(name, makeBackend, options);
+    return;
+  }
   const largeBytes = options.largeBytes ?? 20 * MiB;
   const unknownSizeBytes = options.unknownSizeBytes ?? 8 * MiB;
 
@@ -208,6 +222,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         if (f.copy) expect(canCopy(b)).toBe(true);
         if (f.move) expect(canMove(b)).toBe(true);
         if (f.setMtime) expect(canSetMtime(b)).toBe(true);
+        expect(f.persistent, 'a persistent backend (pass-through ones run the other suite)').toBe(true);
       });
 
       it('an empty backend lists nothing', async () => {
@@ -291,9 +306,13 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         expect(await streamDigest(await b.read('large.bin'))).toEqual({ digest: digest(), size: largeBytes });
       });
 
-      it(`writes a body of unknown size (${unknownSizeBytes} bytes) when unknownSizeWrite`, async (ctx) => {
-        ctx.skip(!b.features().unknownSizeWrite, 'the backend needs sizes in advance');
+      it(`writes a body of unknown size (${unknownSizeBytes} bytes) when unknownSizeWrite, else refuses it`, async () => {
         const { body, digest } = streamedBody(unknownSizeBytes, 100_000);
+        if (!b.features().unknownSizeWrite) {
+          await expectCode(b.write('unknown-size.bin', body), 'FERRY_ERR_UNSUPPORTED');
+          expect(await allFiles(b)).toEqual([]);
+          return;
+        }
         const info = await b.write('unknown-size.bin', body);
         expect(info.size).toBe(unknownSizeBytes);
         expect(await streamDigest(await b.read('unknown-size.bin'))).toEqual({ digest: digest(), size: unknownSizeBytes });
@@ -375,10 +394,14 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         expect(await allFiles(b)).toEqual([nfc, nfd].sort());
       });
 
-      it('keeps case apart when caseSensitive', async (ctx) => {
-        ctx.skip(!b.features().caseSensitive, 'case-insensitive backend');
+      it('keeps case apart when caseSensitive, else folds it', async () => {
         await b.write('Case', Buffer.from('upper'));
         await b.write('case', Buffer.from('lower'));
+        if (!b.features().caseSensitive) {
+          expect((await get(b, 'Case')).toString()).toBe('lower');
+          expect(await allFiles(b)).toHaveLength(1);
+          return;
+        }
         expect((await get(b, 'Case')).toString()).toBe('upper');
         expect((await get(b, 'case')).toString()).toBe('lower');
         expect(await listing(b, 'CASE')).toEqual([]);
@@ -432,9 +455,13 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         await expectCode(b.read('ranged', { offset: size + 1 }), 'FERRY_ERR_RANGE_NOT_SATISFIABLE');
       });
 
-      it('readRange (RangeReader): same ranges into one buffer, which is the caller’s', async (ctx) => {
-        ctx.skip(!canReadRange(b), 'no RangeReader');
-        if (!canReadRange(b)) return;
+      it('readRange (RangeReader): same ranges into one buffer, which is the caller’s (absent: rangeRead is off)', async () => {
+        if (!canReadRange(b)) {
+          // Without a RangeReader callers use ranged `read` (tested above); a backend that
+          // serves ranges natively has no reason not to offer the buffer form.
+          expect(b.features().rangeRead).toBe(false);
+          return;
+        }
         for (const [label, offset, length, expected] of cases) {
           if (offset === undefined || length === undefined) continue;
           const got = await b.readRange('ranged', offset, length);
@@ -507,7 +534,8 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         const entry = (await entries(b, 'a')).find((e) => e.key === 'a/x');
         const st = await b.stat('a/x');
         expect(entry).toMatchObject({ type: 'file', size: 3 });
-        if (b.features().mtime) expect(entry?.mtime).toBe(st.mtime);
+        if (entry?.mtime !== undefined) expect(entry.mtime).toBe(st.mtime);
+        if (!b.features().mtime) expect(entry?.mtime).toBeUndefined();
       });
 
       it('an aborted signal fails the listing with FERRY_ERR_ABORTED', async () => {
@@ -520,23 +548,34 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
     });
 
     describe('mtime and hashes', () => {
-      it('keeps the mtime given to write, within mtimePrecisionMs; stamps one otherwise', async (ctx) => {
+      it('keeps the mtime given to write, within mtimePrecisionMs; stamps one otherwise (or keeps none, honestly)', async () => {
         const f = b.features();
-        ctx.skip(!f.mtime, 'no mtimes kept');
+        if (!f.mtime) {
+          expect(f.mtimePrecisionMs).toBe(0);
+          expect(f.setMtime).toBe(false);
+          expect(canSetMtime(b)).toBe(false);
+          await b.write('timed', Buffer.from('t'), { mtime: 1_600_000_000_123 });
+          expect((await b.stat('timed')).mtime).toBeUndefined();
+          return;
+        }
         const mtime = 1_600_000_000_123;
         const info = await b.write('timed', Buffer.from('t'), { mtime });
         expect(Math.abs((info.mtime ?? NaN) - mtime)).toBeLessThanOrEqual(f.mtimePrecisionMs);
         expect(Math.abs(((await b.stat('timed')).mtime ?? NaN) - mtime)).toBeLessThanOrEqual(f.mtimePrecisionMs);
+        // Listings may lack mtimes (S3's do); when they carry one it is the stored one.
         const listed = (await entries(b, '')).find((e) => e.key === 'timed');
-        expect(Math.abs((listed?.mtime ?? NaN) - mtime)).toBeLessThanOrEqual(f.mtimePrecisionMs);
+        expect(listed).toBeDefined();
+        if (listed?.mtime !== undefined) expect(Math.abs(listed.mtime - mtime)).toBeLessThanOrEqual(f.mtimePrecisionMs);
         await b.write('untimed', Buffer.from('u'));
         // A generous window: this only checks "now-ish", not a clock's accuracy.
         expect(Math.abs(((await b.stat('untimed')).mtime ?? NaN) - Date.now())).toBeLessThan(24 * 3600 * 1000);
       });
 
-      it('setMtime (MtimeSetter) changes the mtime of an existing object', async (ctx) => {
-        ctx.skip(!canSetMtime(b), 'no MtimeSetter');
-        if (!canSetMtime(b)) return;
+      it('setMtime (MtimeSetter) changes the mtime of an existing object (absent: the flag is off)', async () => {
+        if (!canSetMtime(b)) {
+          expect(b.features().setMtime).toBe(false);
+          return;
+        }
         await b.write('touch', Buffer.from('t'));
         const mtime = 1_500_000_000_456;
         await b.setMtime('touch', mtime);
@@ -545,13 +584,20 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         await expectCode(b.setMtime('missing', mtime), 'FERRY_ERR_NOT_FOUND');
       });
 
-      it('reports stored hashes in stat and list, as features().hashes says', async (ctx) => {
+      it('reports stored hashes in stat and list, as features().hashes says (none: none claimed)', async () => {
         const stored = b.features().hashes;
-        ctx.skip(stored.length === 0, 'no stored hashes');
         const data = randomBytes(5000);
         await b.write('hashed', data);
         await b.write('hashed-empty', new Uint8Array(0));
         const listed = await entries(b, '');
+        if (stored.length === 0) {
+          // A hash the backend does not declare must not appear: callers would trust it.
+          for (const key of ['hashed', 'hashed-empty']) {
+            expect(Object.keys((await b.stat(key)).hashes ?? {}), key).toEqual([]);
+            expect(Object.keys(listed.find((e) => e.key === key)?.hashes ?? {}), key).toEqual([]);
+          }
+          return;
+        }
         for (const [key, bytes] of [['hashed', data], ['hashed-empty', Buffer.alloc(0)]] as const) {
           const st = await b.stat(key);
           const entry = listed.find((e) => e.key === key);
@@ -562,12 +608,14 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         }
       });
 
-      it('hash (Hasher) computes sha256, md5 and sha1', async (ctx) => {
-        ctx.skip(!canHash(b), 'no Hasher');
-        if (!canHash(b)) return;
+      it('hash (Hasher) computes sha256, md5 and sha1 (absent: hashing by reading works)', async () => {
         const data = randomBytes(3 * MiB + 1);
         await b.write('to-hash', data);
         await b.write('to-hash-empty', new Uint8Array(0));
+        if (!canHash(b)) {
+          expect(hashOf(await get(b, 'to-hash'))).toBe(hashOf(data));
+          return;
+        }
         for (const h of ['sha256', 'md5', 'sha1'] as const) {
           expect(await b.hash('to-hash', h), h).toBe(hashOf(data, h));
           expect(await b.hash('to-hash-empty', h), h).toBe(hashOf(Buffer.alloc(0), h));
@@ -578,14 +626,16 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
 
     for (const mode of ['ability', 'fallback'] as const) {
       describe(`copy and move (${mode})`, () => {
+        // 'ability': the backend as it is (copyObject/moveObject use its Copier/Mover when it
+        // has them, and fall back when it does not); 'fallback': forced through the fallbacks.
         let target: StorageBackend;
-        beforeEach((ctx) => {
-          if (mode === 'ability') ctx.skip(!canCopy(b) && !canMove(b), 'neither Copier nor Mover');
+        beforeEach(() => {
           target = mode === 'ability' ? b : requiredOnly(b);
+          expect(canCopy(target)).toBe(mode === 'ability' && b.features().copy);
+          expect(canMove(target)).toBe(mode === 'ability' && b.features().move);
         });
 
-        it('copy: the destination gets the bytes (and the mtime), the source stays', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canCopy(target), 'no Copier');
+        it('copy: the destination gets the bytes (and the mtime), the source stays', async () => {
           const data = randomBytes(100_000);
           await b.write('src/one', data, { mtime: 1_600_000_000_000 });
           const info = await copyObject(target, 'src/one', 'dst/deep/two');
@@ -598,8 +648,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
           }
         });
 
-        it('copy: replaces an existing destination; onto itself changes nothing', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canCopy(target), 'no Copier');
+        it('copy: replaces an existing destination; onto itself changes nothing', async () => {
           await b.write('c1', Buffer.from('new bytes'));
           await b.write('c2', randomBytes(50_000));
           await copyObject(target, 'c1', 'c2');
@@ -609,14 +658,12 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
           expect(await allFiles(b)).toEqual(['c1', 'c2']);
         });
 
-        it('copy: a missing source is FERRY_ERR_NOT_FOUND and creates nothing', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canCopy(target), 'no Copier');
+        it('copy: a missing source is FERRY_ERR_NOT_FOUND and creates nothing', async () => {
           await expectCode(copyObject(target, 'missing', 'there'), 'FERRY_ERR_NOT_FOUND');
           expect(await allFiles(b)).toEqual([]);
         });
 
-        it('move: the destination gets the bytes (and the mtime), the source is gone', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canMove(target), 'no Mover');
+        it('move: the destination gets the bytes (and the mtime), the source is gone', async () => {
           const data = randomBytes(100_000);
           await b.write('from/here', data, { mtime: 1_600_000_000_000 });
           const info = await moveObject(target, 'from/here', 'to/there/now');
@@ -630,8 +677,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
           expect(await allFiles(b)).toEqual(['to/there/now']);
         });
 
-        it('move: replaces an existing destination; onto itself keeps the object', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canMove(target), 'no Mover');
+        it('move: replaces an existing destination; onto itself keeps the object', async () => {
           await b.write('m1', Buffer.from('mover'));
           await b.write('m2', randomBytes(50_000));
           await moveObject(target, 'm1', 'm2');
@@ -642,8 +688,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
           expect(await allFiles(b)).toEqual(['m2']);
         });
 
-        it('move: a missing source is FERRY_ERR_NOT_FOUND', async (ctx) => {
-          ctx.skip(mode === 'ability' && !canMove(target), 'no Mover');
+        it('move: a missing source is FERRY_ERR_NOT_FOUND', async () => {
           await expectCode(moveObject(target, 'missing', 'there'), 'FERRY_ERR_NOT_FOUND');
           expect(await allFiles(b)).toEqual([]);
         });
@@ -791,12 +836,23 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
     });
 
     describe('directories (DirectoryMaker)', () => {
-      beforeEach((ctx) => {
-        ctx.skip(!hasDirectories(b), 'virtual directories');
+      it('virtual directories: no DirectoryMaker, and a directory never outlives its objects', async () => {
+        if (b.features().directories === 'real') {
+          expect(hasDirectories(b)).toBe(true);
+          return;
+        }
+        expect(hasDirectories(b)).toBe(false);
+        await b.write('vd/a/b', Buffer.from('x'));
+        expect(await listing(b, 'vd')).toEqual(['dir:vd/a']);
+        await b.delete('vd/a/b');
+        expect(await listing(b, '', true)).toEqual([]);
       });
 
       it('mkdir makes empty directories (idempotent, with parents); rmdir removes empty ones', async () => {
-        if (!hasDirectories(b)) return;
+        if (!hasDirectories(b)) {
+          expect(b.features().directories).toBe('virtual'); // no mkdir: directories come from keys (above)
+          return;
+        }
         await b.mkdir('d1/d2');
         await b.mkdir('d1/d2');
         await b.mkdir('d1');
@@ -815,8 +871,14 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         expect(await listing(b, '', true)).toEqual([]);
       });
 
-      it('objects and directories do not share names', async () => {
-        if (!hasDirectories(b)) return;
+      it('objects and directories do not share names (virtual: they may)', async () => {
+        if (!hasDirectories(b)) {
+          await b.write('f', Buffer.from('object'));
+          await b.write('f/below', Buffer.from('x'));
+          expect((await get(b, 'f')).toString()).toBe('object');
+          expect((await get(b, 'f/below')).toString()).toBe('x');
+          return;
+        }
         await b.write('f', Buffer.from('object'));
         await b.mkdir('d');
         await expectCode(b.mkdir('f'), 'FERRY_ERR_ALREADY_EXISTS');
@@ -830,4 +892,238 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
       });
     });
   });
+}
+
+// ---- pass-through backends ----------------------------------------------------------------
+
+/** Collects a stream into a buffer, or the error that ended it. */
+async function settle(stream: Promise<AsyncIterable<unknown>>): Promise<{ data?: Buffer; error?: unknown }> {
+  try {
+    return { data: await readAll(await stream) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * The contract for backends that keep nothing (`features().persistent === false`): a reader
+ * attached to a key receives exactly what the next write to that key sends, with backpressure;
+ * a failed write fails its readers instead of ending them cleanly.
+ */
+export function describePassThroughBackend(name: string, makeBackend: () => Promise<BackendUnderTest>, options: ConformanceOptions = {}): void {
+  const largeBytes = options.largeBytes ?? 20 * MiB;
+  const unknownSizeBytes = options.unknownSizeBytes ?? 8 * MiB;
+
+  describe(`StorageBackend conformance (pass-through): ${name}`, () => {
+    let b: StorageBackend;
+    let cleanup: () => Promise<void>;
+    beforeEach(async () => {
+      ({ backend: b, cleanup } = await makeBackend());
+    });
+    afterEach(async () => {
+      await b.close?.();
+      await b.close?.();
+      await cleanup();
+    });
+
+    it('declares itself pass-through and claims no ability that needs kept objects', () => {
+      const f = b.features();
+      expect(f.persistent).toBe(false);
+      expect(b.name.length).toBeGreaterThan(0);
+      expect([f.copy, f.move, f.setMtime, f.mtime, f.rangeRead]).toEqual([false, false, false, false, false]);
+      expect(f.hashes).toEqual([]);
+      expect(f.mtimePrecisionMs).toBe(0);
+      expect(f.unknownSizeWrite).toBe(true);
+      expect([canCopy(b), canMove(b), canSetMtime(b), canReadRange(b), hasDirectories(b)]).toEqual([false, false, false, false, false]);
+    });
+
+    it('a reader attached before the write receives every body form exactly; nothing is kept', async () => {
+      const data = randomBytes(3000);
+      const bodies: [string, () => WriteBody][] = [
+        ['u8', () => new Uint8Array(data)],
+        ['buf', () => data],
+        ['readable', () => Readable.from([data.subarray(0, 1000), data.subarray(1000)])],
+        ['iterable', () => (async function* () {
+          yield data.subarray(0, 1);
+          yield new Uint8Array(0);
+          yield data.subarray(1);
+        })()],
+      ];
+      for (const [key, body] of bodies) {
+        const reading = b.read(key);
+        const info = await b.write(key, body(), { size: 3000 });
+        expect(info).toMatchObject({ key, size: 3000 });
+        expect((await get2(reading)).equals(data), key).toBe(true);
+        await expectCode(b.stat(key), 'FERRY_ERR_NOT_FOUND');
+      }
+      expect(await listing(b, '', true)).toEqual([]);
+    });
+
+    it('every attached reader receives the bytes; offset/length are applied per reader', async () => {
+      const data = randomBytes(100_000);
+      const whole = [b.read('fan'), b.read('fan')];
+      const part = b.read('fan', { offset: 10, length: 50_000 });
+      const tail = b.read('fan', { offset: 99_990 });
+      await b.write('fan', Readable.from([data.subarray(0, 40_000), data.subarray(40_000)]));
+      for (const r of whole) expect((await get2(r)).equals(data)).toBe(true);
+      expect((await get2(part)).equals(data.subarray(10, 50_010))).toBe(true);
+      expect((await get2(tail)).equals(data.subarray(99_990))).toBe(true);
+    });
+
+    it('copies what it hands on: a producer may reuse its chunk buffer after the next pull', async () => {
+      const shared = Buffer.alloc(4096);
+      const expected: Buffer[] = [];
+      async function* reuse(): AsyncGenerator<Uint8Array> {
+        for (let i = 0; i < 8; i++) {
+          shared.fill(i + 1);
+          expected.push(Buffer.from(shared));
+          yield shared;
+        }
+      }
+      const reading = b.read('reused');
+      await b.write('reused', reuse());
+      shared.fill(0xff);
+      expect((await get2(reading)).equals(Buffer.concat(expected))).toBe(true);
+    });
+
+    it('empty objects end their readers cleanly with no bytes', async () => {
+      const reading = b.read('empty');
+      expect((await b.write('empty', new Uint8Array(0))).size).toBe(0);
+      expect((await get2(reading)).length).toBe(0);
+      const unknown = b.read('empty-unknown');
+      await b.write('empty-unknown', (async function* () {})());
+      expect((await get2(unknown)).length).toBe(0);
+    });
+
+    it(`streams a large object (${largeBytes} bytes) with backpressure: the writer never runs far ahead of a slow reader`, async () => {
+      let produced = 0;
+      let consumed = 0;
+      let maxAhead = 0;
+      const hash = createHash('sha256');
+      async function* produce(): AsyncGenerator<Uint8Array> {
+        for (let sent = 0; sent < largeBytes; sent += 256 * 1024) {
+          const chunk = randomBytes(Math.min(256 * 1024, largeBytes - sent));
+          hash.update(chunk);
+          produced += chunk.length;
+          maxAhead = Math.max(maxAhead, produced - consumed);
+          yield chunk;
+        }
+      }
+      const stream = await b.read('large.bin');
+      const writing = b.write('large.bin', produce(), { size: largeBytes });
+      const got = createHash('sha256');
+      for await (const chunk of stream) {
+        got.update(chunk as Uint8Array);
+        consumed += (chunk as Uint8Array).byteLength;
+        await tick(); // a reader slower than the writer
+      }
+      expect((await writing).size).toBe(largeBytes);
+      expect(consumed).toBe(largeBytes);
+      expect(got.digest('hex')).toBe(hash.digest('hex'));
+      expect(maxAhead).toBeLessThan(4 * MiB);
+    });
+
+    it(`writes a body of unknown size (${unknownSizeBytes} bytes)`, async () => {
+      const { body, digest } = streamedBody(unknownSizeBytes, 100_000);
+      const reading = b.read('unknown-size.bin');
+      // Read while writing: past the readers' buffers the writer waits for them.
+      const [info, got] = await Promise.all([b.write('unknown-size.bin', body), reading.then(streamDigest)]);
+      expect(info.size).toBe(unknownSizeBytes);
+      expect(got).toEqual({ digest: digest(), size: unknownSizeBytes });
+    });
+
+    it('size mismatch fails the write with FERRY_ERR_SIZE_MISMATCH and fails its readers', async () => {
+      const short = b.read('short');
+      await expectCode(b.write('short', Readable.from([randomBytes(50)]), { size: 100 }), 'FERRY_ERR_SIZE_MISMATCH');
+      expect((await settle(short)).error).toBeInstanceOf(FerryError);
+      const long = b.read('long');
+      const body = Readable.from([randomBytes(40), randomBytes(40)]);
+      await expectCode(b.write('long', body, { size: 50 }), 'FERRY_ERR_SIZE_MISMATCH');
+      expect(body.destroyed).toBe(true);
+      expect((await settle(long)).error).toBeInstanceOf(FerryError);
+    });
+
+    it('a body that errors midway fails the write (error as cause) and its readers', async () => {
+      const reading = b.read('broken');
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield randomBytes(100_000);
+        throw new Error('body broke (generator)');
+      }
+      const err = await attempt(() => b.write('broken', failing())).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FerryError);
+      expect(causeChainMentions(err, 'body broke (generator)')).toBe(true);
+      expect((await settle(reading)).error).toBeDefined();
+    });
+
+    it('abort mid-write (stalled producer) fails with FERRY_ERR_ABORTED and fails the readers', async () => {
+      const reading = settle(b.read('stalled'));
+      const ac = new AbortController();
+      const { body, waiting } = stalledBody(randomBytes(200_000));
+      const writing = b.write('stalled', body, { signal: ac.signal });
+      writing.catch(() => {});
+      await waiting;
+      ac.abort();
+      await expectCode(writing, 'FERRY_ERR_ABORTED');
+      expect((await reading).error).toBeDefined();
+    });
+
+    it('an already aborted signal fails write and read with FERRY_ERR_ABORTED', async () => {
+      const ac = new AbortController();
+      ac.abort();
+      await expectCode(b.write('pre-aborted', Buffer.from('x'), { signal: ac.signal }), 'FERRY_ERR_ABORTED');
+      await expectCode(b.read('pre-aborted', { signal: ac.signal }), 'FERRY_ERR_ABORTED');
+    });
+
+    it('a waiting reader gives up when its signal aborts; the next writer is not held by it', async () => {
+      const ac = new AbortController();
+      const waiting = settle(b.read('given-up', { signal: ac.signal }));
+      ac.abort();
+      expect((await waiting).error).toBeDefined();
+      const reading = b.read('given-up');
+      await b.write('given-up', Buffer.from('for the live reader'));
+      expect((await get2(reading)).toString()).toBe('for the live reader');
+    });
+
+    it('abort mid-read fails that reader only; the write completes for the others', async () => {
+      const data = randomBytes(4 * MiB);
+      const ac = new AbortController();
+      const quitter = await b.read('long-read', { signal: ac.signal });
+      const stayer = b.read('long-read');
+      const writing = b.write('long-read', data);
+      let failed: unknown;
+      try {
+        for await (const _ of quitter) {
+          void _;
+          ac.abort();
+        }
+      } catch (err) {
+        failed = err;
+      }
+      expect(failed).toBeDefined();
+      expect((await get2(stayer)).equals(data)).toBe(true);
+      expect((await writing).size).toBe(data.length);
+    });
+
+    it('refuses invalid keys with FERRY_ERR_PATH_INVALID; stat, list and delete find nothing kept', async () => {
+      for (const key of ['../x', 'a/../b', 'a\u0000b', 'new\nline', 'a'.repeat(256)]) {
+        await expectCode(attempt(() => b.write(key, Buffer.from('x'))), 'FERRY_ERR_PATH_INVALID');
+        await expectCode(attempt(() => b.read(key)), 'FERRY_ERR_PATH_INVALID');
+        await expectCode(attempt(() => b.stat(key)), 'FERRY_ERR_PATH_INVALID');
+        await expectCode(attempt(() => b.delete(key)), 'FERRY_ERR_PATH_INVALID');
+        await expectCode(attempt(() => entries(b, key)), 'FERRY_ERR_PATH_INVALID');
+      }
+      for (const n of NASTY_NAMES) {
+        const reading = b.read(`nasty/${n}`);
+        await b.write(`nasty/${n}`, Buffer.from(n));
+        expect((await get2(reading)).toString(), n).toBe(n);
+      }
+      await b.delete('nasty/never');
+      await expectCode(b.stat('nasty/never'), 'FERRY_ERR_NOT_FOUND');
+      expect(await listing(b, '', true)).toEqual([]);
+    });
+  });
+}
+
+async function get2(stream: Promise<AsyncIterable<unknown>>): Promise<Buffer> {
+  return readAll(await stream);
 }

@@ -1,5 +1,5 @@
 /** Temporary directories and files of random content for the suites. */
-import { randomFillSync, createHash } from 'node:crypto';
+import { createCipheriv, randomFillSync, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,19 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Reproducible pseudo-random bytes: AES-128-CTR keystream keyed by `seed`, starting at byte
+ * `offset` of that stream. Same seed, same bytes, on every machine.
+ */
+export function seededBytes(seed: string, length: number, offset = 0): Buffer {
+  const key = createHash('sha256').update(seed).digest().subarray(0, 16);
+  const iv = Buffer.alloc(16);
+  iv.writeBigUInt64BE(BigInt(Math.floor(offset / 16)), 8);
+  const skip = offset % 16;
+  const out = createCipheriv('aes-128-ctr', key, iv).update(Buffer.alloc(length + skip));
+  return out.subarray(skip);
 }
 
 /** Overwrites `length` bytes at `offset` with random bytes (same size: an in-place edit). */

@@ -29,5 +29,6 @@ export const localBackendDefinition: BackendDefinition = {
     if (rest === '') throw new ConfigError('local: needs a directory (local:/path, or just the path)');
     return { root: expandHome(rest) };
   },
+  subPath: (options, sub) => ({ ...options, root: `${String(options.root).replace(/\/+$/, '')}/${sub}` }),
   factory: (options) => new LocalBackend({ root: options.root as string, followSymlinks: options.followSymlinks as boolean }),
 };

@@ -162,6 +162,7 @@ export class LocalBackend
       unknownSizeWrite: true,
       caseSensitive: true,
       directories: 'real',
+      persistent: true,
     };
   }
 

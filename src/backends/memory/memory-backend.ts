@@ -137,6 +137,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
       unknownSizeWrite: true,
       caseSensitive: true,
       directories: this.#store.directories,
+      persistent: true,
     };
   }
 

@@ -7,7 +7,13 @@
  * test/cli/startup.test.ts enforces it.
  */
 import type { Command } from 'commander';
+import { registerBisync } from './bisync.js';
+import { registerCheck } from './check.js';
+import { registerCopy } from './copy.js';
+import { registerMove } from './move.js';
+import { registerRemote } from './remote.js';
 import { registerServe } from './serve.js';
+import { registerSync } from './sync.js';
 import { registerLogin } from './login.js';
 import { registerPut } from './put.js';
 import { registerGet } from './get.js';
@@ -17,6 +23,11 @@ import { registerMv } from './mv.js';
 import { registerCp } from './cp.js';
 import { registerRm } from './rm.js';
 import { registerMkdir } from './mkdir.js';
+import { registerShare } from './share.js';
+import { registerQuota } from './quota.js';
+import { registerToken } from './token.js';
+import { registerUser } from './user.js';
+import { registerAdmin } from './admin.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -31,4 +42,15 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerSync,
+  registerCopy,
+  registerMove,
+  registerCheck,
+  registerBisync,
+  registerShare,
+  registerQuota,
+  registerToken,
+  registerUser,
+  registerAdmin,
+  registerRemote,
 ];

@@ -1,0 +1,90 @@
+/**
+ * `ferry remote add|ls|rm`: named remotes, as rclone's config. Secrets given here are stored
+ * (mode 0600) and never printed back: `ls` shows them as `***`.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { defaultRegistry, redactOptions } from '../../backends/registry.js';
+import { addRemote, readRemotes, remotesPath, removeRemote } from '../../backends/remotes.js';
+
+/** `key=value` words -> options (values stay strings; the type's schema coerces them). */
+export function parseAssignments(words: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const word of words) {
+    const eq = word.indexOf('=');
+    if (eq <= 0) throw new UsageError(`expected key=value, not ${JSON.stringify(word.includes('=') ? word : word.slice(0, 40))}`);
+    out[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return out;
+}
+
+export function registerRemote(program: Command): void {
+  const remote = program
+    .command('remote')
+    .description('manage named remotes (NAME:path): S3 buckets, SFTP servers, directories')
+    .addHelpText(
+      'after',
+      `
+Remotes live in remotes.json in the config directory ($FERRY_CONFIG_DIR, else
+$XDG_CONFIG_HOME/ferry, else ~/.config/ferry), mode 0600. Options left out may come from
+the environment as FERRY_<TYPE>_<OPTION> (FERRY_S3_SECRET_ACCESS_KEY) or, for S3, AWS_*.
+
+Examples:
+  ferry remote add photos s3 bucket=pics region=eu-west-1
+  ferry remote add minio s3 endpoint=http://127.0.0.1:9000 accessKeyId=... secretAccessKey=...
+  ferry remote add nas sftp host=nas.local user=me keyFile=~/.ssh/id_ed25519 root=/srv/ferry
+  ferry serve --store photos:ferry-chunks
+  ferry remote ls`,
+    );
+
+  remote
+    .command('add <name> <type> [options...]')
+    .description('add or replace a remote; options are key=value (see `ferry remote types`)')
+    .action(async (name: string, type: string, words: string[]) => {
+      const file = remotesPath();
+      const stored = await addRemote(file, name, type, parseAssignments(words));
+      process.stdout.write(`remote ${name} (${type}) saved in ${file}: ${JSON.stringify(redactOptions(type, stored.options))}\n`);
+    });
+
+  remote
+    .command('ls')
+    .alias('list')
+    .description('list the remotes (secrets shown as ***)')
+    .option('--json', 'one JSON object')
+    .action(async (opts: { json?: boolean }) => {
+      const remotes = await readRemotes(remotesPath());
+      const shown = Object.fromEntries(Object.entries(remotes).map(([name, r]) => [name, { type: r.type, options: redactOptions(r.type, r.options) }]));
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(shown) + '\n');
+        return;
+      }
+      for (const [name, r] of Object.entries(shown)) {
+        const options = Object.entries(r.options).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+        process.stdout.write(`${name}: ${r.type}${options ? ' ' + options : ''}\n`);
+      }
+    });
+
+  remote
+    .command('rm <name>')
+    .alias('remove')
+    .description('remove a remote')
+    .action(async (name: string) => {
+      await removeRemote(remotesPath(), name);
+      process.stdout.write(`remote ${name} removed\n`);
+    });
+
+  remote
+    .command('types')
+    .description('the backend types and their options')
+    .action(() => {
+      for (const d of defaultRegistry.types()) {
+        process.stdout.write(`${d.type}: ${d.description}\n`);
+        for (const o of d.options) {
+          const flags = [o.type, o.required ? 'required' : undefined, o.secret ? 'secret' : undefined, o.default !== undefined && o.default !== '' ? `default ${String(o.default)}` : undefined]
+            .filter(Boolean)
+            .join(', ');
+          process.stdout.write(`  ${o.name} (${flags}): ${o.description}\n`);
+        }
+      }
+    });
+}
