@@ -70,7 +70,23 @@ if (!saved && !args.flag('no-micro')) {
   micro = {
     chunking: runMicro('micro/chunking.js', quick ? ['--size', '64MiB', '--mem-size', '32MiB', '--runs', '1'] : ['--size', '512MiB', '--mem-size', '256MiB', '--runs', '3']),
     chunkStore: runMicro('micro/chunk-store.js', quick ? ['--size', '32MiB', '--runs', '1'] : ['--size', '512MiB', '--runs', '3']),
+    storage: storageThroughput(quick ? 32 : 256),
   } as MicroResults;
+}
+
+/** The storage engineer's backend benchmark (SFTP over sshd, S3 over s3rver): one JSON line per measure. */
+function storageThroughput(mib: number): MicroResults['storage'] {
+  log(`storage backends (storage-throughput.js ${mib})`);
+  try {
+    const out = execFileSync(process.execPath, [benchScript('storage-throughput.js'), String(mib)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 16 << 20 });
+    return out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { what: string; MiB: number; ms: number; MBps: number });
+  } catch (err) {
+    log(`storage-throughput failed, left out: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
 }
 
 const summary = summarize(result, micro, saved ? saved.command : command);

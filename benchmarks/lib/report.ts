@@ -39,6 +39,8 @@ export interface MicroResult {
 export interface MicroResults {
   chunking?: { results: MicroResult[]; machine?: { loadAverage?: number[] }; sha256StreamOverChunkFile2Workers?: { medianOfRounds: number } };
   chunkStore?: { results: MicroResult[]; chunkSize: number; parallel: number; machine?: { loadAverage?: number[] } };
+  /** benchmarks/storage-throughput.ts: one large object through each storage backend. */
+  storage?: { what: string; MiB: number; ms: number; MBps: number }[];
 }
 
 export interface Row {
@@ -368,7 +370,7 @@ export function renderMarkdown(s: Summary, micro?: MicroResults): string {
     for (const l of s.limits) out.push(`| ${l.label} | ${f2(l.GBps)} | ${f2(l.bestGBps)} |`);
     out.push('');
   }
-  if (micro?.chunking || micro?.chunkStore) {
+  if (micro?.chunking || micro?.chunkStore || micro?.storage?.length) {
     out.push('## Micro-benchmarks of the hot paths, beside their limits', '');
     if (micro.chunking) {
       out.push(`Chunking (\`node dist/benchmarks/micro/chunking.js\`; load at its end ${loads(micro.chunking.machine?.loadAverage ?? [])}):`, '');
@@ -384,6 +386,12 @@ export function renderMarkdown(s: Summary, micro?: MicroResults): string {
       for (const r of micro.chunkStore.results) out.push(`| ${r.name} | ${human(r.bytes)} | ${f2(r.medianGBps)} | ${f2(r.bestGBps)} |`);
       out.push('');
     }
+  }
+  if (micro?.storage?.length) {
+    out.push('Storage backends (`node dist/benchmarks/storage-throughput.js`; one object each way, one run):', '');
+    out.push('| backend, direction | MiB | MB/s |', '| --- | ---: | ---: |');
+    for (const r of micro.storage) out.push(`| ${r.what} | ${r.MiB} | ${r.MBps} |`);
+    out.push('');
   }
   return out.join('\n') + '\n';
 }
