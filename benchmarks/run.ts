@@ -23,7 +23,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
-import { ALL_TOOLS, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
+import { ALL_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
 import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 
@@ -58,7 +58,8 @@ const command = `npm run bench${process.argv.length > 2 ? ' -- ' + process.argv.
 // --render FILE: only re-render latest.md and the README from a saved latest.json.
 const renderFrom = args.string('render', '');
 const saved = renderFrom ? (JSON.parse(await readFile(renderFrom, 'utf8')) as { raw: SuiteResult; micro?: MicroResults; command: string }) : undefined;
-const result = saved ? saved.raw : await runSuite(options);
+// After Ctrl-C the killed clients make the run fail; the interrupt handler cleans up and exits.
+const result = saved ? saved.raw : await runSuite(options).catch((err: unknown) => (isInterrupted() ? new Promise<never>(() => {}) : Promise.reject(err)));
 
 let micro: MicroResults | undefined = saved?.micro;
 if (!saved && !args.flag('no-micro')) {

@@ -53,6 +53,23 @@ export async function cleanupMeasure(): Promise<void> {
 
 let seq = 0;
 
+/** Clients running now, so an interrupted bench can end them (see killClients). */
+const running = new Set<import('node:child_process').ChildProcess>();
+
+/** SIGKILLs every client still running, with its children (an interrupted bench; the servers are going away). */
+export function killClients(): void {
+  for (const c of running) {
+    // /usr/bin/time's child (and its helpers, like scp's ssh) first, then time itself.
+    for (const pid of processTree(c.pid!).reverse()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
 /** Runs one command to completion under /usr/bin/time; throws with its output if it fails. */
 export async function runClient(c: Command, timeoutMs = 3_600_000): Promise<ClientCost> {
   const out = join(await scratchDir(), `time-${process.pid}-${seq++}.txt`);
@@ -66,6 +83,8 @@ export async function runClient(c: Command, timeoutMs = 3_600_000): Promise<Clie
   const stderr: Buffer[] = [];
   child.stdout.on('data', (d: Buffer) => stdout.push(d));
   child.stderr.on('data', (d: Buffer) => stderr.push(d));
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   child.stdin.on('error', () => {});
   child.stdin.end(c.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

@@ -22,7 +22,7 @@ import { rcloneTool, rsyncTool, scpTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
-import { cleanupMeasure, cpuDelta, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
+import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
@@ -96,6 +96,43 @@ interface Servers {
 
 const SSH_TOOLS: ToolId[] = ['scp', 'sftp', 'rsync', 'rclone'];
 
+/**
+ * The concurrent clients of workload 6 share the admin token (the peers' clients share one
+ * ssh key too); the per-user limit of live upload sessions (100 by default) would refuse
+ * half of them, so it is raised: they stand for 200 users, each with one session.
+ */
+const FERRY_ARGS = ['--max-upload-sessions', '1000'];
+
+/** Servers and temporary files to remove if the run is interrupted (Ctrl-C, SIGTERM). */
+const onInterrupt = new Set<() => Promise<void>>();
+let interruptHandlers = false;
+let interrupted = false;
+
+/** True once Ctrl-C or SIGTERM arrived: the failures that follow are the interruption's doing. */
+export function isInterrupted(): boolean {
+  return interrupted;
+}
+function cleanUpOnInterrupt(fn: () => Promise<void>): () => void {
+  if (!interruptHandlers) {
+    interruptHandlers = true;
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(sig, () => {
+        interrupted = true;
+        process.stderr.write(`\n${sig}: stopping the servers and removing the temporary files\n`);
+        // Last registered first: servers stop before their directories go.
+        void (async () => {
+          killClients();
+          for (const f of [...onInterrupt].reverse()) await f().catch(() => {});
+          await cleanupMeasure().catch(() => {});
+          process.exit(130);
+        })();
+      });
+    }
+  }
+  onInterrupt.add(fn);
+  return () => onInterrupt.delete(fn);
+}
+
 async function settleAndMeasureIdle(server: PeerServer): Promise<number> {
   // Give a just-started server a moment to finish lazy start-up work before calling it idle.
   await new Promise((r) => setTimeout(r, 1000));
@@ -107,11 +144,11 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
   const record = async (server: PeerServer) => starts.push({ run, server: server.name, readySeconds: server.readySeconds, idleRssBytes: await settleAndMeasureIdle(server) });
   try {
     if (tools.includes('ferry')) {
-      s.ferry = await startFerryServer({ dataDir: join(dir, 'ferry-data'), name: 'ferry' });
+      s.ferry = await startFerryServer({ dataDir: join(dir, 'ferry-data'), args: FERRY_ARGS, name: 'ferry' });
       await record(s.ferry);
     }
     if (tools.includes('ferry-nofsync')) {
-      s.ferryNoFsync = await startFerryServer({ dataDir: join(dir, 'ferry-nofsync-data'), args: ['--no-fsync'], name: 'ferry --no-fsync' });
+      s.ferryNoFsync = await startFerryServer({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
       await record(s.ferryNoFsync);
     }
     if (tools.includes('curl')) {
@@ -214,6 +251,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const loadAtStart = loadAverage();
   const treeCommand = o.tools.some((t) => t.startsWith('ferry')) ? ferryTreeCommand() : 'put -r';
   const root = await mkdtemp(join(o.workDir ?? tmpdir(), 'ferry-bench-'));
+  const forgetRoot = cleanUpOnInterrupt(() => rm(root, { recursive: true, force: true }));
   const samples: Sample[] = [];
   const starts: ServerStart[] = [];
   const limits: LimitSample[] = [];
@@ -238,6 +276,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       // A fresh copy of the big file per run: workloads 3 and 4 touch and edit it.
       if (needBig && run > 0) await writeRandomFile(big, o.size);
       const servers = await startServers(dir, o.tools, run, starts);
+      const forget = cleanUpOnInterrupt(() => stopServers(servers));
       try {
         const tools = await makeTools(servers, dir, o.tools, treeCommand);
         // Rotate the order each run.
@@ -302,11 +341,13 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
           }
         }
       } finally {
+        forget();
         await stopServers(servers);
       }
       await rm(dir, { recursive: true, force: true });
     }
   } finally {
+    forgetRoot();
     await rm(root, { recursive: true, force: true });
     await cleanupMeasure();
   }
