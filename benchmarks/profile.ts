@@ -166,7 +166,7 @@ const m = describeMachine();
 md.push(
   `Taken ${new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} on ${m.cpus} × ${m.cpuModel}, Node ${m.node}; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}.`,
   `\`node --cpu-prof\` on the CLI (whole process, start-up included: the user waits for it) and on the server (all threads, from the moment the client starts), ${human(size)} file, ${files.toLocaleString('en')} small files; one profiled run each (profiling costs a few per cent). ` +
-    'Self time: time spent in the function itself, not its callees; share of the thread\'s busy (non-idle) samples. `(program)` is V8/Node native work not attributed to a JS frame (often I/O syscalls, the event loop, libuv); `(native)` are C++ builtins called from JS (hash updates, buffer copies).',
+    'Self time: time spent in the function itself, not its callees; share of the thread\'s busy (non-idle) samples. Inclusive time of ferry functions counts only the synchronous part of a call (an `async` function\'s work after an `await` is charged to the code that resumed it). Under load, samples land where a preempted thread resumes (fs bindings, GC waiting for its helper threads), so those shares read high on a busy machine. `(program)` is V8/Node native work not attributed to a JS frame (often I/O syscalls, the event loop, libuv); `(native)` are C++ builtins called from JS (hash updates, buffer copies).',
   '',
 );
 md.push('| scenario | wall s | client user s | client sys s | client peak RSS MB | server user s | server sys s | load (1 min) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -185,6 +185,10 @@ for (const r of results) {
     for (const f of t.functions) md.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(0)} | ${pct(f.share)} |`);
     md.push('', '| self time by source | ms | share |', '| --- | ---: | ---: |');
     for (const f of t.sources.slice(0, 12)) md.push(`| ${f.name} | ${f.ms.toFixed(0)} | ${pct(f.share)} |`);
+    if (t.ferryInclusive.length) {
+      md.push('', '| ferry functions by inclusive time (with all they call) | ms | share |', '| --- | ---: | ---: |');
+      for (const f of t.ferryInclusive.slice(0, 15)) md.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(0)} | ${pct(f.share)} |`);
+    }
     md.push('');
   }
 }

@@ -13,6 +13,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -40,6 +41,12 @@ export interface ProfileSummary {
   gcMs: number;
   functions: SelfTime[];
   sources: SelfTime[];
+  /**
+   * Ferry's own functions (src/) by inclusive time: the function and everything it called,
+   * each sample counted once per function however deep the recursion. Says which of our
+   * calls the self time of libraries (kysely, undici, ...) is spent for.
+   */
+  ferryInclusive: SelfTime[];
 }
 
 /** Makes a script URL short and stable: `src/client/put.ts`-like for ours, `pkg:undici` for packages. */
@@ -81,6 +88,10 @@ export async function summarizeProfile(file: string, top = 20, skipMs = 0, until
     const dt = i + 1 < p.timeDeltas.length ? p.timeDeltas[i + 1] : 0;
     selfUs.set(p.samples[i], (selfUs.get(p.samples[i]) ?? 0) + Math.max(0, dt));
   }
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  const frameName = (cf: CallFrame) => `${cf.functionName || '(anonymous)'} ${sourceOf(cf.url, cf.functionName)}:${cf.lineNumber + 1}`;
   const fn = new Map<string, number>();
   const src = new Map<string, number>();
   let idle = 0;
@@ -94,6 +105,15 @@ export async function summarizeProfile(file: string, top = 20, skipMs = 0, until
       continue;
     }
     if (cf.functionName === '(garbage collector)') gc += us;
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const f = byId.get(at)!.callFrame;
+      if (!sourceOf(f.url, f.functionName).startsWith('src/')) continue;
+      const name = frameName(f);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      inclusive.set(name, (inclusive.get(name) ?? 0) + us);
+    }
     const source = sourceOf(cf.url, cf.functionName);
     const name = cf.url ? `${cf.functionName || '(anonymous)'} ${source}:${cf.lineNumber + 1}` : cf.functionName || '(anonymous native)';
     fn.set(name, (fn.get(name) ?? 0) + us);
@@ -105,5 +125,5 @@ export async function summarizeProfile(file: string, top = 20, skipMs = 0, until
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: us / 1000, share: busy > 0 ? us / busy : 0 }));
-  return { file, totalMs: Math.min((p.endTime - p.startTime) / 1000, untilMs) - Math.max(0, firstUs) / 1000, busyMs: busy / 1000, gcMs: gc / 1000, functions: rank(fn), sources: rank(src) };
+  return { file, totalMs: Math.min((p.endTime - p.startTime) / 1000, untilMs) - Math.max(0, firstUs) / 1000, busyMs: busy / 1000, gcMs: gc / 1000, functions: rank(fn), sources: rank(src), ferryInclusive: rank(inclusive) };
 }

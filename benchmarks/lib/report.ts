@@ -220,10 +220,13 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
     if (!peers.length) continue;
     const losses = peers.filter((p) => (p.ferryOverTool ?? 0) > 1);
     const best = peers.reduce((a, b) => (a.wallSeconds <= b.wallSeconds ? a : b));
+    // The verdict follows the per-run ratios (the "ferry ÷ tool" column), which a load burst
+    // during one run moves less than the medians of wall times; both are shown.
+    const ratios = peers.map((p) => `${p.label} ${p.ferryOverTool === undefined ? '—' : p.ferryOverTool.toFixed(2)}`).join(', ');
     out.push({
       goal: `${wl.number}. beat scp, sftp, rsync and rclone (issue 6)`,
-      target: `< fastest of them: ${best.label} ${best.wallSeconds.toFixed(2)} s`,
-      measured: `${f.wallSeconds.toFixed(2)} s`,
+      target: `faster than each; the fastest by median: ${best.label} ${best.wallSeconds.toFixed(2)} s`,
+      measured: `${f.wallSeconds.toFixed(2)} s; ferry ÷ tool per run: ${ratios}`,
       met: losses.length === 0,
       gap: losses.length === 0 ? 'met' : `loses to ${losses.map((p) => `${p.label} (${speedWords(p.ferryOverTool!)})`).join(', ')}`,
     });
