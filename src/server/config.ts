@@ -85,6 +85,11 @@ export function limitsOf(config: ServerConfig): ServerLimits {
     uploadTtlSeconds: Math.floor(config.uploadTtlMs / 1000),
     maxPathBytes: MAX_PATH_BYTES,
     maxSegmentBytes: MAX_SEGMENT_BYTES,
+    // A batch is read and verified whole before its first byte is sent (so that a corrupt
+    // chunk is a proper error status, not a cut connection): these bound that memory to
+    // about what one GET of a maximum-size chunk takes.
+    maxChunksPerBatch: 1024,
+    maxBatchBytes: Math.max(4 * 1024 * 1024, config.chunking.maxSize),
   };
 }
 
@@ -97,6 +102,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'chunks-batch', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks'],
   };
 }

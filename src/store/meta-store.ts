@@ -46,6 +46,8 @@ export interface ListOptions {
   limit: number;
   /** Return entries with paths after this one (byte order). */
   cursor?: string;
+  /** Attach `chunkList` to the entries of files of at most this many bytes. */
+  chunkListsUpTo?: number;
 }
 
 export interface FileContent {
@@ -104,6 +106,14 @@ function toEntry(row: FilesTable): Entry {
   if (row.mode !== null) e.mode = row.mode;
   if (row.type === 'file' && row.manifest) e.hash = row.manifest;
   return e;
+}
+
+/** A chunk index row (joined with its pack's store) as a location. */
+function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null }): ChunkLocation {
+  const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+  const store = row.pack === null ? row.store : row.pack_store;
+  if (store !== null && store !== undefined) loc.store = store;
+  return loc;
 }
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
@@ -199,7 +209,22 @@ export class MetaStore {
     const page = more ? rows.slice(0, options.limit) : rows;
     const result: { entries: Entry[]; next?: string } = { entries: page.map(toEntry) };
     if (more) result.next = page[page.length - 1].path;
+    if (options.chunkListsUpTo !== undefined) await this.attachChunkLists(result.entries, options.chunkListsUpTo);
     return result;
+  }
+
+  /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */
+  private async attachChunkLists(entries: Entry[], maxBytes: number): Promise<void> {
+    const wanted = entries.filter((e) => e.type === 'file' && e.size <= maxBytes && e.hash !== undefined);
+    const lists = new Map<string, ChunkRef[]>();
+    for (const part of batches([...new Set(wanted.map((e) => e.hash!))])) {
+      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
+      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
+    }
+    for (const e of wanted) {
+      const list = lists.get(e.hash!);
+      if (list) e.chunkList = list;
+    }
   }
 
   /** The manifest of the file at `path`. */
@@ -395,11 +420,7 @@ export class MetaStore {
       .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
       .where('c.hash', '=', hash)
       .executeTakeFirst();
-    if (!row) return undefined;
-    const loc: ChunkLocation = { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
-    const store = row.pack === null ? row.store : row.pack_store;
-    if (store !== null && store !== undefined) loc.store = store;
-    return loc;
+    return row ? toLocation(row) : undefined;
   }
 
   /** Of `hashes`, those present in the chunk index. */
@@ -444,6 +465,31 @@ export class MetaStore {
   async isChunkReferenced(hash: string): Promise<boolean> {
     const row = await this.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
     return !!row && row.refs > 0;
+  }
+
+  /** Of `hashes`, those some file's manifest contains. */
+  async referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).where('refs', '>', 0).execute();
+      for (const r of rows) out.add(r.hash);
+    }
+    return out;
+  }
+
+  /** Where each of `hashes` is stored (hashes not in the index are absent from the map). */
+  async chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
+    const out = new Map<string, ChunkLocation>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db
+        .selectFrom('chunks as c')
+        .leftJoin('packs as p', 'p.id', 'c.pack')
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .where('c.hash', 'in', part)
+        .execute();
+      for (const row of rows) out.set(row.hash, toLocation(row));
+    }
+    return out;
   }
 
   /**

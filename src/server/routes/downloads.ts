@@ -1,21 +1,26 @@
 /**
  * Downloads (docs/protocol.md, "Downloads"): whole files with Range and ETag, manifests for
- * delta and parallel downloads, single chunks. Every chunk is verified before its bytes
- * leave; a chunk found corrupt after the headers went out cuts the connection, so a client
- * sees a short body, never wrong bytes.
+ * delta and parallel downloads, single chunks, batches of chunks for many small files.
+ * Every chunk is verified before its bytes leave; a chunk found corrupt after the headers
+ * went out cuts the connection, so a client sees a short body, never wrong bytes.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { IsADirectoryError, NotFoundError, RangeNotSatisfiableError } from '../../core/errors.js';
+import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
-import { API_PREFIX, type ManifestResponse } from '../../core/protocol.js';
+import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
+import type { ChunkLocation } from '../../store/meta-store.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
-import type { ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../app.js';
+import { unreadableChunks } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
+
+/** Chunks of a batch read at once (each from its own object or pack range). */
+const BATCH_READS = 8;
 
 /** Index of the chunk holding byte `pos` (offsets has n+1 entries). */
 function chunkAt(offsets: number[], pos: number): number {
@@ -105,12 +110,76 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
 
   app.get<{ Params: { hash: string } }>(`${API_PREFIX}/chunks/:hash`, async (request, reply) => {
     const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    // Only chunks that belong to some file: an upload in progress is not a download source.
-    if (!(await ctx.meta.isChunkReferenced(hash))) throw new NotFoundError(`chunk ${hash} not found`);
+    if ((await unreadableChunks(ctx, authOf(request), [hash])).length > 0) throw new NotFoundError(`chunk ${hash} not found`);
     const buf = await ctx.chunks.read(hash);
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
     reply.type('application/octet-stream');
     return reply.send(buf);
   });
+
+  /**
+   * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
+   * is read and verified before the first byte goes out, so an unknown, unreadable or
+   * corrupt chunk is a proper error status; the limits keep that buffer small.
+   */
+  app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
+    const hashes = batchHashes(request.body, ctx.limits.maxChunksPerBatch ?? 0);
+    const denied = await unreadableChunks(ctx, authOf(request), hashes);
+    if (denied.length > 0) {
+      throw new NotFoundError(`${denied.length} of the ${hashes.length} chunks asked for are not stored (first: ${denied[0]})`, {
+        details: { missing: denied.slice(0, 100), count: denied.length },
+      });
+    }
+    const where = await ctx.meta.chunkLocations(hashes);
+    const locations = hashes.map((h) => where.get(h)!);
+    const bytes = locations.reduce((a, l) => a + l.size, 0);
+    const maxBytes = ctx.limits.maxBatchBytes ?? 0;
+    if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
+    // A client that hangs up stops the reads (the request itself is over once its body is parsed).
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    const data = await readAll(ctx.chunks, locations, controller.signal);
+    reply.type('application/octet-stream');
+    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
+    reply.header('cache-control', 'private, no-cache');
+    return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
+  });
+}
+
+/** The validated hash list of a batch request: distinct, well-formed, not too many. */
+function batchHashes(body: unknown, max: number): string[] {
+  const hashes = (body as { hashes?: unknown } | null | undefined)?.hashes;
+  if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('the body must be {hashes: [chunk hash, ...]} with at least one hash');
+  if (hashes.length > max) throw new PayloadTooLargeError(`at most ${max} chunks per batch, not ${hashes.length}`, { details: { max } });
+  const out = hashes.map((h, i) => assertSha256Hex(h, `hashes[${i}]`));
+  if (new Set(out).size !== out.length) throw new ValidationError('a batch names the same chunk twice');
+  return out;
+}
+
+/** Reads (and verifies) every chunk, a few at once, in request order. */
+async function readAll(store: ChunkStore, locations: ChunkLocation[], signal: AbortSignal): Promise<Buffer[]> {
+  const out = new Array<Buffer>(locations.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < locations.length) {
+      const i = next++;
+      out[i] = await store.readAt(locations[i], signal);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_READS, locations.length) }, worker));
+  return out;
+}
+
+/** `hash | u32 size | data` per chunk. */
+function* frames(hashes: string[], data: Buffer[]): Generator<Buffer> {
+  for (let i = 0; i < hashes.length; i++) {
+    const head = Buffer.allocUnsafe(PACK_FRAME_HEADER_BYTES);
+    head.write(hashes[i], 0, 32, 'hex');
+    head.writeUInt32BE(data[i].length, 32);
+    yield head;
+    yield data[i];
+  }
 }

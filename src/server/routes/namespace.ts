@@ -32,7 +32,9 @@ export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext
       if (!Number.isSafeInteger(limit) || limit < 1 || limit > limits.maxListLimit) throw new ValidationError(`limit must be an integer from 1 to ${limits.maxListLimit}`);
     }
     const cursor = q.cursor === undefined ? undefined : normalizePath(q.cursor);
-    const page = await meta.list(path, { recursive: flag(q, 'recursive'), limit, cursor });
+    // chunks=true: small files come with their chunk lists, for POST /chunks/batch.
+    const chunkListsUpTo = flag(q, 'chunks') ? limits.maxBatchBytes : undefined;
+    const page = await meta.list(path, { recursive: flag(q, 'recursive'), limit, cursor, chunkListsUpTo });
     return { path, ...page };
   };
   app.get(`${API_PREFIX}/list`, list);
