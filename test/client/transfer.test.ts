@@ -10,6 +10,7 @@
  * The server runs with small chunking parameters (4/16/64 KiB) so that a few MiB make
  * hundreds of chunks: the same code paths as GiB files, in a fraction of the time.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
@@ -29,6 +30,7 @@ const FAST_RETRY = { retries: 4, baseMs: 5, capMs: 20, maxRetryAfterMs: 1500 };
 const CHUNK_UPLOADS = /^\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|packs)$/;
 const DOWNLOADS = /^\/api\/v1\/(chunks\/|files\/|chunks\/batch$)/;
 const CREATE_UPLOAD = /^\/api\/v1\/uploads$/;
+const BATCH = /^\/api\/v1\/chunks\/batch$/;
 
 let server: TestServer;
 let proxy: FaultProxy;
@@ -369,6 +371,10 @@ describe('trees', () => {
     const dst = join(tmp.path, 'dst');
     const g = await client.getTree('/tree', dst);
     expect(g.files).toBe(301);
+    // The 300 small files came in a few batches of chunks, none one request each.
+    expect(proxy.requests('POST', BATCH).length).toBeGreaterThanOrEqual(1);
+    expect(proxy.requests('POST', BATCH).length).toBeLessThanOrEqual(5);
+    expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(0);
     for (const f of names) {
       const rel = f.slice(src.length);
       expect(await sha256File(join(dst, rel))).toBe(await sha256File(f));
@@ -421,6 +427,92 @@ describe('trees', () => {
     expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
     expect(await client.getTree('/t', dst, { compare: 'checksum' })).toMatchObject({ files: 1, unchanged: 20 });
     expect(await sha256File(g0)).toBe(await sha256File(f0));
+  });
+
+  /** A tree of `n` small files (one chunk or a few each) under /small, and its local source. */
+  async function smallTree(n: number): Promise<string> {
+    const src = join(tmp.path, 'small-src');
+    for (let i = 0; i < n; i++) {
+      await mkdir(join(src, `d${i % 4}`), { recursive: true });
+      await writeRandomFile(join(src, `d${i % 4}`, `f${i}`), i === 0 ? 0 : 100 + ((i * 7919) % 90_000));
+    }
+    await writeFile(join(src, 'twin-a'), 'the same bytes in two files');
+    await writeFile(join(src, 'twin-b'), 'the same bytes in two files');
+    expect((await client.putTree(src, '/small')).files).toBe(n + 2);
+    return src;
+  }
+
+  /** Every file under `src` has its twin under `dst` (but those in `except`, relative paths). */
+  async function expectSameTree(src: string, dst: string, except: string[] = []): Promise<void> {
+    for (const rel of await readdir(src, { recursive: true })) {
+      if (except.includes(rel) || !(await stat(join(src, rel))).isFile()) continue;
+      expect(await sha256File(join(dst, rel)), rel).toBe(await sha256File(join(src, rel)));
+    }
+  }
+
+  it('getTree fetches a batch damaged on the way once more', async () => {
+    const src = await smallTree(40);
+    proxy.rules.push({
+      method: 'POST',
+      path: BATCH,
+      rewrite: (body) => {
+        body[body.length - 1] ^= 0x01;
+        return body;
+      },
+    });
+    const dst = join(tmp.path, 'dst');
+    const g = await client.getTree('/small', dst);
+    expect(g.files).toBe(42);
+    expect(proxy.rules[0].times).toBe(0);
+    await expectSameTree(src, dst);
+    expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(0);
+  });
+
+  it('a chunk corrupt on the server fails only the files that hold it', async () => {
+    const src = await smallTree(40);
+    // White-box: damage one byte of one stored chunk (small files' chunks live in packs).
+    const manifest = await client.manifest('/small/d1/f5');
+    const loc = (await server.server.ctx.meta.chunkLocation(manifest.chunks[0].hash))!;
+    const file = loc.pack
+      ? join(server.dataDir, 'store', 'packs', loc.pack.slice(0, 2), loc.pack)
+      : join(server.dataDir, 'store', 'chunks', loc.hash.slice(0, 2), loc.hash);
+    const bytes = readFileSync(file);
+    bytes[(loc.offset ?? 0) + 3] ^= 0x01;
+    writeFileSync(file, bytes);
+
+    const dst = join(tmp.path, 'dst');
+    const failed: string[] = [];
+    const err = await client.getTree('/small', dst, { onFileError: (p) => failed.push(p) }).catch((e) => e);
+    expect(isFerryError(err, 'FERRY_ERR_CHUNK_CORRUPT')).toBe(true);
+    expect(failed).toEqual(['/small/d1/f5']);
+    await expect(stat(join(dst, 'd1', 'f5'))).rejects.toThrow();
+    await expectSameTree(src, dst, [join('d1', 'f5')]);
+  });
+
+  it('against a server without chunk batches, small files come one request each', async () => {
+    const src = await smallTree(12);
+    // An older server: the same answers, minus the batch features in its capabilities.
+    const older = new FerryClient({ server: proxy.url, token: server.token, retry: FAST_RETRY });
+    proxy.rules.push({
+      method: 'GET',
+      path: /\/capabilities$/,
+      rewrite: (body) => {
+        const caps = JSON.parse(body.toString()) as { features: string[] };
+        caps.features = caps.features.filter((f) => f !== 'chunks-batch' && f !== 'list-chunks');
+        return Buffer.from(JSON.stringify(caps));
+      },
+    });
+    try {
+      const dst = join(tmp.path, 'dst');
+      expect((await older.getTree('/small', dst)).files).toBe(14);
+      await expectSameTree(src, dst);
+      expect(proxy.requests('POST', BATCH)).toHaveLength(0);
+      let small = 0;
+      for await (const e of older.list('/small', { recursive: true })) if (e.type === 'file' && e.size <= maxSize) small++;
+      expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(small);
+    } finally {
+      await older.close();
+    }
   });
 
   it('a file that cannot be committed does not sink the rest of its batch', async () => {

@@ -10,7 +10,8 @@
  *   - expire the upload session genuinely: the proxy aborts it on the real server
  *     (`DELETE /api/v1/uploads/:id`, with the request's own token) and then forwards the
  *     request, which the server answers as it would any request of a vanished session;
- *   - run a hook before forwarding (white-box meddling with the server's stores).
+ *   - run a hook before forwarding (white-box meddling with the server's stores);
+ *   - rewrite the server's answer (damage on the way, or an older server's capabilities).
  *
  * The proxy logs every request with the bytes that crossed it in each direction, so tests
  * can assert what travelled (bodies sent, bodies served, round trips) without a double.
@@ -45,6 +46,8 @@ export interface FaultRule {
   expireSession?: boolean;
   /** Runs before the request is forwarded (after `expireSession`). */
   before?: (req: ProxiedRequest) => void | Promise<void>;
+  /** Forwards, then relays `rewrite(answer body)` instead of the body (Content-Length adjusted). */
+  rewrite?: (body: Buffer) => Buffer;
 }
 
 export interface ProxyLogEntry {
@@ -59,7 +62,7 @@ export interface ProxyLogEntry {
   /** Response body bytes sent to the client. */
   bytesOut: number;
   /** What a rule did to it, if anything. */
-  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook';
+  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook' | 'rewrite';
 }
 
 export class FaultProxy {
@@ -158,11 +161,12 @@ export class FaultProxy {
       entry.fault ??= 'hook';
       await rule.before(info);
     }
-    await this.forward(req, res, entry, rule?.drop === 'after');
+    if (rule?.rewrite) entry.fault = 'rewrite';
+    await this.forward(req, res, entry, rule?.drop === 'after', rule?.rewrite);
   }
 
   /** Forwards the request to the server and relays its answer (or, with `dropAnswer`, cuts the connection instead). */
-  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean): Promise<void> {
+  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean, rewrite?: (body: Buffer) => Buffer): Promise<void> {
     return new Promise((resolve) => {
       const upstream = httpRequest(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
@@ -178,6 +182,19 @@ export class FaultProxy {
             return;
           }
           entry.status = up.statusCode;
+          if (rewrite) {
+            const parts: Buffer[] = [];
+            up.on('data', (d: Buffer) => parts.push(d));
+            up.once('end', () => {
+              const body = rewrite(Buffer.concat(parts));
+              entry.bytesOut = body.length;
+              const headers = { ...up.headers, 'content-length': String(body.length) };
+              delete headers['transfer-encoding'];
+              res.writeHead(up.statusCode ?? 502, headers).end(body);
+              resolve();
+            });
+            return;
+          }
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.on('data', (d: Buffer) => (entry.bytesOut += d.length));
           up.pipe(res);
