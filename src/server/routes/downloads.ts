@@ -9,7 +9,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
-import type { ChunkLocation } from '../../store/meta-store.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
 import { unreadableChunks } from '../chunk-access.js';
@@ -18,9 +17,6 @@ import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
-
-/** Chunks of a batch read at once (each from its own object or pack range). */
-const BATCH_READS = 8;
 
 /** Index of the chunk holding byte `pos` (offsets has n+1 entries). */
 function chunkAt(offsets: number[], pos: number): number {
@@ -141,7 +137,7 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) controller.abort();
     });
-    const data = await readAll(ctx.chunks, locations, controller.signal);
+    const data = await ctx.chunks.readMany(locations, controller.signal);
     reply.type('application/octet-stream');
     reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
     reply.header('cache-control', 'private, no-cache');
@@ -156,20 +152,6 @@ function batchHashes(body: unknown, max: number): string[] {
   if (hashes.length > max) throw new PayloadTooLargeError(`at most ${max} chunks per batch, not ${hashes.length}`, { details: { max } });
   const out = hashes.map((h, i) => assertSha256Hex(h, `hashes[${i}]`));
   if (new Set(out).size !== out.length) throw new ValidationError('a batch names the same chunk twice');
-  return out;
-}
-
-/** Reads (and verifies) every chunk, a few at once, in request order. */
-async function readAll(store: ChunkStore, locations: ChunkLocation[], signal: AbortSignal): Promise<Buffer[]> {
-  const out = new Array<Buffer>(locations.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < locations.length) {
-      const i = next++;
-      out[i] = await store.readAt(locations[i], signal);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(BATCH_READS, locations.length) }, worker));
   return out;
 }
 
