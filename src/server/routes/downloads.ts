@@ -121,13 +121,16 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
    */
   app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
     const hashes = batchHashes(request.body, ctx.limits.maxChunksPerBatch ?? 0);
-    const denied = await unreadableChunks(ctx, authOf(request), hashes);
-    if (denied.length > 0) {
-      throw new NotFoundError(`${denied.length} of the ${hashes.length} chunks asked for are not stored (first: ${denied[0]})`, {
-        details: { missing: denied.slice(0, 100), count: denied.length },
+    const notFound = (missing: string[]) =>
+      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found (first: ${missing[0]})`, {
+        details: { missing: missing.slice(0, 100), count: missing.length },
       });
-    }
+    const denied = await unreadableChunks(ctx, authOf(request), hashes);
+    if (denied.length > 0) throw notFound(denied);
     const where = await ctx.meta.chunkLocations(hashes);
+    // (garbage collection may have taken one since the access check)
+    const gone = hashes.filter((h) => !where.has(h));
+    if (gone.length > 0) throw notFound(gone);
     const locations = hashes.map((h) => where.get(h)!);
     const bytes = locations.reduce((a, l) => a + l.size, 0);
     const maxBytes = ctx.limits.maxBatchBytes ?? 0;
