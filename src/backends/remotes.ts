@@ -9,10 +9,10 @@
  * replaced atomically (temporary file + rename). Nothing here prints a value: listings go
  * through the registry's redaction.
  */
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { configDir } from '../core/config-location.js';
-import { ConfigError, fromSystemError, NotFoundError } from '../core/errors.js';
+import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
+import { ConfigError, NotFoundError } from '../core/errors.js';
 import type { StorageBackend } from '../core/storage.js';
 import { defaultRegistry, type BackendOptions, type BackendRegistry, type NamedRemote } from './registry.js';
 
@@ -24,20 +24,9 @@ export function remotesPath(env: Readonly<Record<string, string | undefined>> = 
 
 /** The configured remotes; a missing file holds none, a broken one is FERRY_ERR_CONFIG. */
 export async function readRemotes(file: string): Promise<Record<string, NamedRemote>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw fromSystemError(err, file);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file} is not valid JSON`, { cause: err });
-  }
-  const remotes = (data as { remotes?: unknown } | null)?.remotes;
+  const data = await readJsonObjectFile(file);
+  if (data === undefined) return {};
+  const remotes = data.remotes;
   if (remotes === null || typeof remotes !== 'object' || Array.isArray(remotes)) throw new ConfigError(`${file}: "remotes" must be an object`);
   const out: Record<string, NamedRemote> = {};
   for (const [name, value] of Object.entries(remotes as Record<string, unknown>)) {
@@ -52,25 +41,7 @@ export async function readRemotes(file: string): Promise<Record<string, NamedRem
 
 /** Writes the remotes with mode 0600 (directory 0700), replacing the file atomically. */
 export async function writeRemotes(file: string, remotes: Record<string, NamedRemote>): Promise<void> {
-  const dir = dirname(file);
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // 0600 from the first byte: secrets are never readable by others, not even briefly.
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ version: 1, remotes }, null, 2) + '\n');
-      await fh.chmod(0o600);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    await chmod(file, 0o600);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw fromSystemError(err, file);
-  }
+  await writePrivateJsonFile(file, { version: 1, remotes });
 }
 
 /**

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
 import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
-import { DEFAULT_RETRY_POLICY } from '../client/backoff.js';
+import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
 import { AbortedError, isFerryError } from '../core/errors.js';
 import { stdoutClosed } from './stdout.js';
 
@@ -16,6 +16,10 @@ export interface ConnectionOpts {
   server?: string;
   token?: string;
   retries?: number;
+  /** A PEM CA file to trust (`--ca`). */
+  ca?: string;
+  /** A pinned certificate fingerprint (`--fingerprint`). */
+  fingerprint?: string;
 }
 
 export interface TransferOpts extends ConnectionOpts {
@@ -40,7 +44,9 @@ export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
     .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
-    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)));
+    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)))
+    .addOption(new Option('--ca <file>', 'trust this CA (PEM) for https, e.g. a self-signed server\'s DATA/tls/ca.crt (default: FERRY_CA or the config file)'))
+    .addOption(new Option('--fingerprint <sha256>', "trust exactly the server certificate with this fingerprint, as `ferry serve` prints it (default: FERRY_FINGERPRINT or the config file)"));
 }
 
 export function addTransferOptions(cmd: Command): Command {
@@ -75,6 +81,8 @@ export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => 
   return FerryClient.fromConfig({
     server: opts.server,
     token: opts.token,
+    ca: opts.ca,
+    fingerprint: opts.fingerprint,
     parallel: opts.parallel,
     bwlimit: opts.bwlimit,
     retry: opts.retries === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, retries: opts.retries },

@@ -71,7 +71,7 @@ describe('BandwidthLimiter', () => {
   });
 
   it('refuses a non-positive rate', () => {
-    expect(() => new BandwidthLimiter(0)).toThrow(RangeError);
+    expect(() => new BandwidthLimiter(0)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
   });
 });
 

@@ -18,6 +18,7 @@ import {
   encodePathForUrl,
   PACK_FRAME_HEADER_BYTES,
   type AppendChunksResponse,
+  type ChunkBatchRequest,
   type Capabilities,
   type ChunkPutResponse,
   type CommitRequest,
@@ -33,7 +34,7 @@ import type { ChunkRef } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { HashMismatchError } from '../core/errors.js';
 import { BandwidthLimiter, limitedBody } from './bandwidth.js';
-import type { RetryPolicy } from './backoff.js';
+import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions } from './http.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
@@ -56,6 +57,23 @@ export interface FerryClientOptions {
   onRetry?: HttpClientOptions['onRetry'];
   /** Told about things worth a warning (skipped symlinks, ...). */
   onWarning?: (message: string) => void;
+  /** PEM text of a CA to trust for https (`--ca` reads the file). */
+  ca?: string;
+  /** Pinned SHA-256 fingerprint of the server's certificate. */
+  fingerprint?: string;
+}
+
+/** The PEM text of a `--ca` file (FERRY_ERR_CONFIG if it cannot be read or holds no certificate). */
+export async function readCaFile(file: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the CA file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${file} holds no PEM certificate`);
+  return text;
 }
 
 /** `/api/v1/<route><encoded path>` for a Ferry path. */
@@ -89,6 +107,7 @@ export class FerryClient {
       retry: options.retry,
       limiter: this.limiter,
       onRetry: options.onRetry,
+      tls: { ca: options.ca, fingerprint: options.fingerprint },
     });
   }
 
@@ -98,12 +117,13 @@ export class FerryClient {
    * no token is (unless `requireToken` is false).
    */
   static async fromConfig(overrides: FerryConfig & Omit<FerryClientOptions, 'server' | 'token'> & { requireToken?: boolean } = {}): Promise<FerryClient> {
-    const cfg = await resolveConfig({ server: overrides.server, token: overrides.token });
+    const cfg = await resolveConfig({ server: overrides.server, token: overrides.token, ca: overrides.ca, fingerprint: overrides.fingerprint });
     if (!cfg.server) throw new ConfigError(`no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass --server (config file: ${cfg.file})`);
     if (!cfg.token && overrides.requireToken !== false) {
       throw new AuthRequiredError('no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass --token');
     }
-    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token });
+    const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
+    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
   }
 
   /** Runs a call and rewrites auth failures into messages that say what to fix. */
@@ -300,11 +320,14 @@ export class FerryClient {
   /**
    * One chunk's bytes, verified against its hash and size. A body that does not match is
    * fetched again (it was damaged on the way); a second mismatch is FERRY_ERR_HASH_MISMATCH.
+   * `path` names the file the chunk is read through: the server serves a chunk only as part
+   * of a file the caller may read (an unrestricted admin may leave it out).
    */
-  async getChunk(hash: string, size: number, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
+  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<Buffer> {
+    const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
     for (let attempt = 0; ; attempt++) {
       const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
       );
       if (createHash('sha256').update(data).digest('hex') === hash) return data;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
@@ -315,27 +338,30 @@ export class FerryClient {
    * Many chunks in one request (`POST /chunks/batch`, servers with the `chunks-batch`
    * feature): for many small files, one round trip instead of one per file. `chunks` must
    * be distinct and within the server's `limits.maxChunksPerBatch` and `limits.maxBatchBytes`.
+   * `paths` names the files they belong to (at most `maxChunksPerBatch`): the server serves
+   * a chunk only as part of a file the caller may read (an unrestricted admin may leave it out).
    * Every chunk is verified against its hash and size; a damaged answer is fetched once
    * more, then FERRY_ERR_HASH_MISMATCH. Chunks the server does not serve fail the whole
    * call with FERRY_ERR_NOT_FOUND (`details.missing` names them). Resolves to the bytes by
    * hash: slices of one buffer the size of the batch.
    */
-  async getChunkBatch(chunks: readonly ChunkRef[], options: { signal?: AbortSignal } = {}): Promise<Map<string, Buffer>> {
+  async getChunkBatch(chunks: readonly ChunkRef[], options: { paths?: readonly string[]; signal?: AbortSignal } = {}): Promise<Map<string, Buffer>> {
     let total = 0;
     for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
-    const hashes = chunks.map((c) => c.hash);
+    const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
+    if (options.paths) body.paths = options.paths.map((p) => normalizePath(p));
     for (let attempt = 0; ; attempt++) {
-      const body = await this.call(() =>
-        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: { hashes }, retry: 'always', signal: options.signal }, (res) =>
+      const answer = await this.call(() =>
+        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, retry: 'always', signal: options.signal }, (res) =>
           this.http.readExact(res, total, options.signal),
         ),
       );
       const out = new Map<string, Buffer>();
       let o = 0;
       for (const c of chunks) {
-        const data = body.subarray(o + PACK_FRAME_HEADER_BYTES, o + PACK_FRAME_HEADER_BYTES + c.size);
+        const data = answer.subarray(o + PACK_FRAME_HEADER_BYTES, o + PACK_FRAME_HEADER_BYTES + c.size);
         // The frame must be the one asked for, in its place, and its bytes must match.
-        if (body.toString('hex', o, o + 32) !== c.hash || body.readUInt32BE(o + 32) !== c.size || createHash('sha256').update(data).digest('hex') !== c.hash) break;
+        if (answer.toString('hex', o, o + 32) !== c.hash || answer.readUInt32BE(o + 32) !== c.size || createHash('sha256').update(data).digest('hex') !== c.hash) break;
         out.set(c.hash, data);
         o += PACK_FRAME_HEADER_BYTES + c.size;
       }

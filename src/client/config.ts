@@ -8,15 +8,19 @@
  * directory of mode 0700, atomically (temporary file + rename) so that a crash never
  * leaves half a config behind.
  */
-import { mkdir, open, readFile, rename, chmod, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { ConfigError, fromSystemError } from '../core/errors.js';
+import { join } from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { configDir } from '../core/config-location.js';
+import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 
 export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
   server?: string;
   token?: string;
+  /** PEM file of a CA to trust for this server (`--ca`). */
+  ca?: string;
+  /** Pinned SHA-256 fingerprint of the server's certificate (`--fingerprint`). */
+  fingerprint?: string;
 }
 
 export interface ResolvedConfig extends FerryConfig {
@@ -35,52 +39,18 @@ export function configPath(env: Env = process.env): string {
 
 /** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */
 export async function readConfigFile(file: string): Promise<FerryConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw fromSystemError(err, file);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(`${file} is not valid JSON`, { cause: err });
-  }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
-  const { server, token } = data as Record<string, unknown>;
+  const data = (await readJsonObjectFile(file)) ?? {};
+  const { server, token, ca, fingerprint } = data;
   if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
   if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
-  return { server, token };
+  if (ca !== undefined && typeof ca !== 'string') throw new ConfigError(`${file}: "ca" must be a string`);
+  if (fingerprint !== undefined && typeof fingerprint !== 'string') throw new ConfigError(`${file}: "fingerprint" must be a string`);
+  return { server, token, ca, fingerprint };
 }
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
 export async function writeConfigFile(file: string, config: FerryConfig): Promise<void> {
-  const dir = dirname(file);
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    // Created with 0600 from the first byte: the token is never readable by others, not even briefly.
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ server: config.server, token: config.token }, null, 2) + '\n');
-      await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, file);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    // Only tighten a directory we own; `mkdir` does not change an existing one.
-    if (dir.endsWith('/ferry')) await chmod(dir, 0o700).catch(() => {});
-  } catch (err) {
-    throw fromSystemError(err, file);
-  }
+  await writePrivateJsonFile(file, { server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
 }
 
 /** Normalizes a server address: adds `http://` when no scheme is given, drops trailing slashes. */
@@ -111,5 +81,10 @@ export async function resolveConfig(options: FerryConfig = {}, env: Env = proces
   };
   const server = pick('server', 'FERRY_SERVER');
   const token = pick('token', 'FERRY_TOKEN');
-  return { server: server === undefined ? undefined : normalizeServerUrl(server), token, sources, file };
+  const normalized = server === undefined ? undefined : normalizeServerUrl(server);
+  // The saved trust belongs to the saved server: it does not follow --server elsewhere.
+  const sameServer = fromFile.server !== undefined && normalized === normalizeServerUrl(fromFile.server);
+  const ca = options.ca ?? env.FERRY_CA ?? (sameServer ? fromFile.ca : undefined);
+  const fingerprint = options.fingerprint ?? env.FERRY_FINGERPRINT ?? (sameServer ? fromFile.fingerprint : undefined);
+  return { server: normalized, token, ca, fingerprint, sources, file };
 }

@@ -193,7 +193,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       ctx.parallel,
       async ([hash, idxs]) => {
         const size = chunks[idxs[0]].size;
-        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal }), signal);
+        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path }), signal);
         ctx.result.bytesTransferred += size;
         ctx.result.chunksTransferred += 1;
         progress.transferred(size);
@@ -237,7 +237,7 @@ export async function getStream(client: FerryClient, remotePath: string, out: Wr
   const launch = () => {
     while (window.length < ctx.parallel && next < chunks.length) {
       const c = chunks[next++];
-      const p = client.getChunk(c.hash, c.size, { signal });
+      const p = client.getChunk(c.hash, c.size, { signal, path: manifest.path });
       p.catch(() => {}); // awaited in order below; this only silences "unhandled" while it waits its turn
       window.push(p);
     }
@@ -466,7 +466,14 @@ async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabi
   let data = new Map<string, Buffer>();
   if (wanted.size > 0) {
     try {
-      data = await ctx.slots.run(() => client.getChunkBatch([...wanted.values()], { signal }), signal);
+      // The files the chunks are read through: one per distinct chunk at most (the first that has it).
+      const paths: string[] = [];
+      const named = new Set<string>();
+      for (const f of files) {
+        if (f.chunks.some((c) => !named.has(c.hash))) paths.push(f.entry.path);
+        for (const c of f.chunks) named.add(c.hash);
+      }
+      data = await ctx.slots.run(() => client.getChunkBatch([...wanted.values()], { paths, signal }), signal);
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal.aborted) throw err;
       await forEachConcurrent(

@@ -32,11 +32,12 @@ import {
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
-import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from './backoff.js';
+import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from './tls.js';
 import type { BandwidthLimiter } from './bandwidth.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface HttpClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:7373` (a path prefix is kept: `https://host/ferry`). */
@@ -52,6 +53,8 @@ export interface HttpClientOptions {
   limiter?: BandwidthLimiter;
   /** Told about every retry (the CLI prints it with --debug). */
   onRetry?: (info: { method: string; path: string; error: unknown; attempt: number; delayMs: number }) => void;
+  /** Extra trust for https: a CA (PEM) and/or a pinned certificate fingerprint. */
+  tls?: TlsTrust;
 }
 
 export interface RequestSpec {
@@ -188,6 +191,7 @@ export class HttpClient {
       keepAliveTimeout: 30_000,
       headersTimeout: this.headersTimeoutMs,
       bodyTimeout: this.bodyTimeoutMs,
+      ...tlsDispatcherOptions(options.tls ?? {}),
     });
   }
 
@@ -288,7 +292,8 @@ export class HttpClient {
         bodyTimeout: this.bodyTimeoutMs,
       });
     } catch (err) {
-      throw errorFromTransport(err, what, spec.signal);
+      // A certificate we do not trust is not a network hiccup: say what to do, never retry.
+      throw untrustedCertificateError(err, this.base.origin) ?? errorFromTransport(err, what, spec.signal);
     }
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     if (spec.accept?.includes(res.statusCode)) return res;

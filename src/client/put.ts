@@ -21,7 +21,7 @@ import {
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backoffDelay, sleep } from '../core/retry.js';
 import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
@@ -33,6 +33,8 @@ import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type Tra
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
   noOverwrite?: boolean;
+  /** The server deletes the file this many seconds after the upload (`ferry put --ttl`). */
+  ttlSeconds?: number;
   /** Modification time to record, ms (default: the local file's). */
   mtime?: number;
   /** Permission bits to record (default: the local file's). */
@@ -43,6 +45,7 @@ export interface PutFileOptions extends TransferOptions {
 
 export interface PutStreamOptions extends TransferOptions {
   noOverwrite?: boolean;
+  ttlSeconds?: number;
   /** Default: now. */
   mtime?: number;
   mode?: number;
@@ -50,6 +53,8 @@ export interface PutStreamOptions extends TransferOptions {
 
 export interface PutTreeOptions extends TransferOptions {
   noOverwrite?: boolean;
+  /** For every file uploaded (files the server already has are left as they are). */
+  ttlSeconds?: number;
   /** How to find files the server already has (default `size-mtime`); see {@link CompareMode}. */
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
@@ -192,6 +197,7 @@ async function putFileAttempt(
       mtime: options.mtime ?? Math.round(st.mtimeMs),
       mode: options.mode ?? st.mode & 0o777,
       noOverwrite: options.noOverwrite ? true : undefined,
+      ttlSeconds: options.ttlSeconds,
     };
     const records: ChunkRecord[] = [];
     const firstByHash = new Map<string, ChunkRecord>();
@@ -299,7 +305,7 @@ export async function putStream(client: FerryClient, source: AsyncIterable<Uint8
   ctx.progress.addTotals(undefined, 1);
   const caps = await client.capabilities({ signal });
   const mtime = options.mtime ?? Date.now();
-  const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+  const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined, ttlSeconds: options.ttlSeconds }, { signal });
   const sender = new ChunkSender(ctx, session.id, caps);
   const hasher = new FileHasher();
   // Chunks held in memory waiting for a slot: enough to keep every slot busy, no more.
@@ -543,6 +549,7 @@ async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<L
       for (const c of chunks) data.set(c.hash, c.data);
       const refs = chunks.map(toRef);
       specs[i] = { path: f.remote, size: buf.length, hash: fileHashOf(refs), mtime: f.mtimeMs, mode: f.mode, chunks: refs };
+      if (options.ttlSeconds !== undefined) specs[i].ttlSeconds = options.ttlSeconds;
     },
     signal,
   );

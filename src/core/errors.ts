@@ -51,6 +51,9 @@ export const ERROR_CODES = {
   FERRY_ERR_AUTH_REQUIRED: spec('authentication required'),
   FERRY_ERR_AUTH_INVALID: spec('the credentials are not valid'),
   FERRY_ERR_FORBIDDEN: spec('permission denied'),
+  FERRY_ERR_BANNED: spec('this address is banned for a while after repeated authentication failures'),
+  FERRY_ERR_GONE: spec('the link expired, was used up or was revoked'),
+  FERRY_ERR_TLS_UNTRUSTED: spec("the server's TLS certificate is not trusted"),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
@@ -123,6 +126,9 @@ export const ChunkCorruptError = defineError('FERRY_ERR_CHUNK_CORRUPT');
 export const AuthRequiredError = defineError('FERRY_ERR_AUTH_REQUIRED');
 export const AuthInvalidError = defineError('FERRY_ERR_AUTH_INVALID');
 export const ForbiddenError = defineError('FERRY_ERR_FORBIDDEN');
+export const BannedError = defineError('FERRY_ERR_BANNED');
+export const GoneError = defineError('FERRY_ERR_GONE');
+export const TlsUntrustedError = defineError('FERRY_ERR_TLS_UNTRUSTED');
 export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
 export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
 export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');

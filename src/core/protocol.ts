@@ -43,6 +43,8 @@ export interface ServerLimits {
   uploadTtlSeconds: number;
   maxPathBytes: number;
   maxSegmentBytes: number;
+  /** Largest file the server accepts from anyone (a user may have a lower limit); null: none. Absent from older servers. */
+  maxFileSize?: number | null;
   /** Most chunks in one `POST /chunks/batch` (feature `chunks-batch`; absent on servers without it). */
   maxChunksPerBatch?: number;
   /**
@@ -69,6 +71,8 @@ export interface Entry {
   hash?: string;
   /** Number of chunks; files only. */
   chunks?: number;
+  /** When the file is deleted by the TTL sweeper (ms since epoch); files uploaded with a TTL only. */
+  expiresAt?: number;
   /**
    * The file's chunk list, in order: only in listings asked with `chunks=true`, and only
    * for files of at most `limits.maxBatchBytes` bytes (what a client fetches in batches).
@@ -104,6 +108,8 @@ export interface UploadFileSpec {
   mode?: number;
   /** The manifest, in order. May be partial or absent, then appended with POST .../chunks. */
   chunks?: ChunkRef[];
+  /** Delete the file this many seconds after the commit (`ferry put --ttl`). */
+  ttlSeconds?: number;
 }
 
 export interface CreateUploadRequest {
@@ -114,6 +120,7 @@ export interface CreateUploadRequest {
   mtime?: number;
   mode?: number;
   chunks?: ChunkRef[];
+  ttlSeconds?: number;
   /** Batch form: several files committed together in one transaction. */
   files?: UploadFileSpec[];
   /** Fail the commit with FERRY_ERR_ALREADY_EXISTS instead of replacing existing files. Default false. */
@@ -173,6 +180,12 @@ export interface PackPutResponse {
  * framed like packs (`32-byte raw SHA-256 | uint32 big-endian size | data`).
  */
 export interface ChunkBatchRequest {
+  /**
+   * The files the chunks belong to (the caller needs `read` on each; every hash must be in
+   * the manifest of one of them). At most `limits.maxChunksPerBatch`. May be left out by an
+   * unrestricted admin only.
+   */
+  paths?: string[];
   /** Distinct chunk hashes; at most `limits.maxChunksPerBatch`, sizes adding up to at most `limits.maxBatchBytes`. */
   hashes: string[];
 }
@@ -202,4 +215,179 @@ export function encodePathForUrl(path: string): string {
     .split('/')
     .map((s) => encodeURIComponent(s))
     .join('/');
+}
+
+// ---------------------------------------------------------------------------- security
+
+/** Permission names (see core/permissions.ts). */
+export type PermissionName = 'list' | 'read' | 'write' | 'delete' | 'mkdir' | 'share' | 'admin';
+
+/** A per-path grant; `path` is relative to the user's home (`/` is the home itself). */
+export interface GrantInfo {
+  path: string;
+  permissions: PermissionName[];
+}
+
+export interface UserLimits {
+  /** Logical bytes the user's files may take (dedup'd bytes count in full); null: no limit. */
+  quotaBytes: number | null;
+  quotaFiles: number | null;
+  /** Largest single file; null: the server's default. */
+  maxFileSize: number | null;
+  /** Live upload sessions at once; null: the server's default. */
+  maxSessions: number | null;
+}
+
+export interface UserInfo extends UserLimits {
+  id: string;
+  name: string;
+  role: 'admin' | 'user';
+  /** Server path of the user's root: every path the user sends is relative to it. */
+  home: string;
+  disabled: boolean;
+  hasPassword: boolean;
+  grants: GrantInfo[];
+  /** CIDR lists: when `ipAllow` is non-empty only those addresses may use the account. */
+  ipAllow: string[];
+  ipDeny: string[];
+  createdAt: number;
+}
+
+/** `POST /api/v1/users`. */
+export interface CreateUserRequest {
+  name: string;
+  password?: string;
+  role?: 'admin' | 'user';
+  /** Default `/users/<name>`. */
+  home?: string;
+  /** Default: `[{path: '/', permissions: list,read,write,delete,mkdir,share}]`. */
+  grants?: GrantInfo[];
+  quotaBytes?: number | null;
+  quotaFiles?: number | null;
+  maxFileSize?: number | null;
+  maxSessions?: number | null;
+  ipAllow?: string[];
+  ipDeny?: string[];
+}
+
+/** `PATCH /api/v1/users/:name`: only the fields given change. */
+export type UpdateUserRequest = Partial<Omit<CreateUserRequest, 'name' | 'password'>> & { disabled?: boolean };
+
+export interface TokenInfo {
+  id: string;
+  userName: string;
+  name: string;
+  scopes: PermissionName[];
+  /** Relative to the user's home; null: the whole home. */
+  pathPrefix: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+/** `POST /api/v1/tokens`. Scopes default to the caller's own; they can only narrow. */
+export interface CreateTokenRequest {
+  name: string;
+  scopes?: PermissionName[];
+  pathPrefix?: string;
+  expiresInSeconds?: number;
+  /** Admins only: a token for another user. */
+  user?: string;
+}
+
+export interface CreatedToken extends TokenInfo {
+  /** The secret, shown once: `ferry_<id>_<secret>`. */
+  token: string;
+}
+
+/** `POST /api/v1/auth/login`: user + password -> an API token (the CLI's `ferry login`). */
+export interface LoginRequest {
+  user: string;
+  password: string;
+  /** Name of the token to create (default `ferry login`). */
+  tokenName?: string;
+  expiresInSeconds?: number;
+}
+
+/** `POST /api/v1/auth/session` (user + password) and `/auth/refresh` (refreshToken). */
+export interface WebSession {
+  /** Short-lived signed bearer token for API calls. */
+  accessToken: string;
+  accessExpiresAt: number;
+  /** Single use: each refresh returns a new one and retires the old. */
+  refreshToken: string;
+  refreshExpiresAt: number;
+  user: { name: string; role: 'admin' | 'user' };
+}
+
+export interface Usage {
+  bytes: number;
+  files: number;
+}
+
+/** `GET /api/v1/me`. */
+export interface MeResponse {
+  user: string;
+  role: 'admin' | 'user';
+  home: string;
+  tokenId: string;
+  scopes: PermissionName[];
+  pathPrefix: string | null;
+  grants: GrantInfo[];
+  usage: Usage;
+  limits: UserLimits;
+  uploadSessions: number;
+}
+
+export type ShareKind = 'download' | 'upload';
+
+export interface ShareInfo {
+  id: string;
+  userName: string;
+  /** Relative to the owner's home. */
+  path: string;
+  kind: ShareKind;
+  name: string;
+  hasPassword: boolean;
+  expiresAt: number | null;
+  /** Downloads (download links) or files received (upload links) allowed; null: unlimited. */
+  maxUses: number | null;
+  uses: number;
+  createdAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+/** `POST /api/v1/shares`. */
+export interface CreateShareRequest {
+  path: string;
+  kind?: ShareKind;
+  name?: string;
+  password?: string;
+  expiresInSeconds?: number;
+  maxUses?: number;
+}
+
+export interface CreatedShare extends ShareInfo {
+  /** The public URL, shown once (only a hash of its key is stored). */
+  url: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: number;
+  event: string;
+  ok: boolean;
+  user: string | null;
+  tokenId: string | null;
+  ip: string | null;
+  target: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  /** Pass as `before` for older entries; absent on the last page. */
+  next?: number;
 }

@@ -2,30 +2,53 @@
  * The Ferry server: a Fastify app over a metadata store and a chunk store.
  *
  * `startServer(config)` opens the stores under the data directory, bootstraps the admin
- * token, listens, and starts the background sweepers (expired upload sessions, chunk GC).
+ * token, listens (HTTPS with HTTP/2 and HTTP/1.1 by ALPN when TLS is configured), and
+ * starts the background sweepers (expired upload sessions, expired files, chunk GC).
+ *
+ * Every request passes, in this order: the global IP allow/deny lists, the defender (banned
+ * addresses), the per-address rate limit, authentication (unless the route is public), the
+ * per-token rate limit. Authorization is per route, through ./authz.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { ConfigError } from '../core/errors.js';
+import { BannedError, ConfigError, ForbiddenError, isFerryError } from '../core/errors.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
+import { AuditStore } from '../store/audit-store.js';
+import { AuthStore } from '../store/auth-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
+import { ShareStore } from '../store/share-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
-import { Authenticator, type AuthContext } from './auth.js';
+import { AuditLog } from './audit.js';
+import { Authenticator, defenderEventOf } from './auth.js';
+import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
-import { errorHandler } from './http-errors.js';
+import { Defender } from './defender.js';
+import { errorHandler, toHttpError } from './http-errors.js';
+import { IpPolicy } from './ip-filter.js';
+import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
+import { QuotaGuard } from './quota.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
+import { escapeHtml, registerSharePublicRoutes } from './routes/share-public.js';
+import { registerShareRoutes } from './routes/shares.js';
 import { registerSystemRoutes } from './routes/system.js';
+import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
+import { registerUserRoutes } from './routes/users.js';
+import { loadTls, type TlsMaterial } from './tls.js';
+import { ConnectionTracker } from './connections.js';
+import type { Http2SecureServer } from 'node:http2';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -46,8 +69,25 @@ export interface ServerContext {
   chunks: ChunkStore;
   metrics: ServerMetrics;
   auth: Authenticator;
+  users: AuthStore;
+  shares: ShareStore;
+  auditStore: AuditStore;
+  audit: AuditLog;
+  defender: Defender;
+  quota: QuotaGuard;
+  limiters: RateLimiters;
+  now: () => number;
+  /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
+  endpoints: string[];
   /** Deletes expired sessions and unreferenced chunks now; returns what went. */
   collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
+  /**
+   * Audits an authentication failure (bad token, wrong password, wrong share password) and
+   * scores it for the defender, which may ban the address.
+   */
+  reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
+  /** Deletes files past their TTL now (audited); returns their paths. */
+  sweepExpiredFiles(): Promise<string[]>;
 }
 
 /** The authenticated identity of a request that passed the auth hook. */
@@ -64,10 +104,12 @@ export interface BuildOptions {
   /** Path prefixes whose new chunks go elsewhere (`--store /archive=...`). */
   routes?: ChunkRoute[];
   logger?: pino.Logger;
+  tls?: TlsMaterial;
 }
 
 export async function buildApp(options: BuildOptions): Promise<{ app: FastifyInstance; ctx: ServerContext }> {
   const { config, meta, backend } = options;
+  const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
   const chunks = new ChunkStore({
     backend,
@@ -91,23 +133,71 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       },
     },
   });
-  const auth = new Authenticator(meta);
+  const users = new AuthStore(meta);
+  const auth = new Authenticator(meta, users, {
+    now,
+    sessionKey: config.sessionKey ?? randomBytes(32),
+    accessTtlMs: config.accessTokenTtlMs,
+    refreshTtlMs: config.refreshTokenTtlMs,
+    scryptCost: config.scryptCost,
+  });
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
+  const globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
 
-  const app = Fastify({
+  const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
     // Our own one-line access log replaces Fastify's two lines per request.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     bodyLimit: 8 * 1024 * 1024,
     genReqId: () => randomBytes(8).toString('hex'),
-    requestIdHeader: false,
+    requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  };
+  // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
+  // typed against the HTTP/1 server; the request and reply APIs they use are the same.
+  const app = (
+    options.tls
+      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
+      : Fastify(fastifyOptions)
+  ) as unknown as FastifyInstance;
+  if (options.tls) {
+    const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
+    app.addHook('preClose', async () => tracker.closeAll());
+  }
+
+  // The authorization matrix test checks it covers each of these.
+  const endpoints: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) endpoints.push(`${m} ${r.url}`);
+  });
+
+  const auditStore = new AuditStore(meta.db);
+  const audit = new AuditLog(auditStore, app.log, now);
+  const defender = new Defender(config.defender, now);
+  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
+    const ban = defender.record(request.ip, 'limit');
+    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
   });
 
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
+
+  /** Audits an authentication failure and scores it for the defender (maybe banning). */
+  const reportAuthFailure = async (request: FastifyRequest, err: unknown, who: { userName?: string; event?: string } = {}): Promise<void> => {
+    const event = defenderEventOf(err);
+    if (!event && !isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return; // no credentials at all is not an attack
+    await audit.record(request, {
+      event: who.event ?? 'auth.failure',
+      ok: false,
+      userName: who.userName ?? null,
+      details: { reason: err instanceof Error ? err.message : String(err), ...(isFerryError(err) ? err.details : {}) },
+    });
+    if (!event) return;
+    const ban = defender.record(request.ip, event);
+    if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
+  };
 
   const ctx: ServerContext = {
     config,
@@ -117,23 +207,71 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     chunks,
     metrics,
     auth,
+    users,
+    shares: new ShareStore(meta),
+    auditStore,
+    audit,
+    defender,
+    quota: new QuotaGuard(meta, config),
+    limiters,
+    now,
+    reportAuthFailure,
+    endpoints,
     async collectGarbage(graceMs = config.gcGraceMs) {
       const uploads = await meta.expireUploads();
-      const gc = await chunks.collectGarbage(graceMs);
+      const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
       return { uploads, ...gc };
     },
+    async sweepExpiredFiles() {
+      const removed: string[] = [];
+      for (;;) {
+        const batch = await meta.removeExpired(500);
+        removed.push(...batch);
+        for (const path of batch) await audit.record(null, { event: 'file.expire', ok: true, target: path });
+        if (batch.length < 500) return removed;
+      }
+    },
   };
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // Refusals of authenticated requests are security events; 401s are audited where they happen.
+    if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
+      await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
+    }
+    if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
+      await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
+    }
+    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && !reply.sent) {
+      // A visitor's browser on a share link gets a page, not JSON (curl still gets JSON).
+      const { status, error } = toHttpError(err);
+      if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
+      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      reply.header('referrer-policy', 'no-referrer');
+      const text = status >= 500 && error.code === 'FERRY_ERR_INTERNAL' ? 'internal error' : error.message;
+      return reply.status(status).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>${status}</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>${status}</h1><p>${escapeHtml(text)}</p></body>`);
+    }
+    errorHandler(err, request, reply);
+  });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    const ip = request.ip;
+    if (!globalIps.permits(ip)) throw new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = defender.checkBanned(ip);
+    if (ban) throw new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    await limiters.perIp(request);
     if (request.routeOptions.config?.public) return;
-    request.auth = await auth.verify(request.headers.authorization);
+    try {
+      request.auth = await auth.verify(request.headers.authorization, ip);
+    } catch (err) {
+      await reportAuthFailure(request, err);
+      throw err;
+    }
+    await limiters.perToken(request);
   });
 
   // One access-log line per request (pino JSON).
@@ -164,6 +302,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerUploadRoutes(app, ctx);
   registerDownloadRoutes(app, ctx);
   registerNamespaceRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  registerUserRoutes(app, ctx);
+  registerTokenRoutes(app, ctx);
+  registerShareRoutes(app, ctx);
+  registerSharePublicRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
   return { app, ctx };
 }
 
@@ -175,7 +319,33 @@ export interface RunningServer {
   /** The admin token generated at this start (first start without FERRY_ADMIN_TOKEN only). */
   generatedToken?: string;
   tokenFile?: string;
+  /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
+  tls?: { fingerprint: string; caFile?: string; selfSigned: boolean };
   close(): Promise<void>;
+}
+
+/**
+ * The HMAC key of web-session tokens: FERRY_SESSION_KEY (base64, shared by every node of a
+ * cluster), else `DATA/session-key`, made on the first start (mode 0600). Kept out of the
+ * database on purpose: a leaked database or backup must not be enough to forge sessions.
+ */
+async function loadSessionKey(dataDir: string): Promise<Buffer> {
+  const env = process.env.FERRY_SESSION_KEY;
+  if (env) {
+    const key = Buffer.from(env, 'base64');
+    if (key.length < 32) throw new ConfigError('FERRY_SESSION_KEY must be at least 32 bytes, base64-encoded');
+    return key;
+  }
+  const file = join(dataDir, 'session-key');
+  try {
+    const key = Buffer.from((await readFile(file, 'utf8')).trim(), 'base64');
+    if (key.length >= 32) return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const key = randomBytes(32);
+  await writeFile(file, key.toString('base64') + '\n', { mode: 0o600 });
+  return key;
 }
 
 /**
@@ -214,13 +384,15 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
+  const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
   const { backend, routes } = await openChunkStores(config, dataDir);
   const stores = [backend, ...routes.map((r) => r.backend)];
-  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db')).catch(async (err: unknown) => {
+  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now }).catch(async (err: unknown) => {
     await Promise.all(stores.map((b) => b.close?.()));
     throw err;
   });
-  const { app, ctx } = await buildApp({ config, meta, backend, routes });
+  const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
   const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
 
   const timers: NodeJS.Timeout[] = [];
@@ -241,6 +413,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const n = await meta.expireUploads();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
+  every(config.ttlSweepIntervalMs, async () => {
+    const removed = await ctx.sweepExpiredFiles();
+    if (removed.length > 0) app.log.info({ expired: removed.length }, 'expired files removed');
+  }, 'file TTL sweep');
   every(config.gcIntervalMs, async () => {
     const r = await ctx.collectGarbage();
     if (r.chunks + r.packs > 0) app.log.info(r, 'garbage collected');
@@ -253,6 +429,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx,
     url: address,
     ...boot,
+    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned } } : {}),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,31 +1,41 @@
 /**
- * Bearer-token authentication.
+ * Authentication: API tokens, passwords, and the short-lived signed tokens of web sessions.
  *
- * A token reads `ferry_<id>_<secret>`: `id` is 16 random hex digits, unrelated to the
- * secret (goflux derived its token id from the secret and leaked 48 bits of it), `secret`
- * 256 random bits in base64url. Only SHA-256 of the whole token is stored; a presented
- * token is looked up by id and its hash compared in constant time. The operator-chosen
+ * API token: `ferry_<id>_<secret>`. `id` is 16 random hex digits, unrelated to the secret
+ * (goflux derived its token id from the secret and leaked 48 bits of it), `secret` 256 random
+ * bits in base64url. Only SHA-256 of the whole token is stored; a presented token is looked
+ * up by id and its hash compared in constant time. Every request reads the token row, so a
+ * revocation takes effect on the next request, on every node. The operator-chosen
  * `FERRY_ADMIN_TOKEN` (any string) is stored the same way under the fixed id `env-admin`.
+ *
+ * Web session: a login returns an access token `ferrys_<payload>.<mac>` (HMAC-SHA256 over the
+ * payload `{sid, uid, exp}` with the server's session key, valid minutes) and a refresh token
+ * `ferryr_<sid>_<secret>` (stored hashed, single use). A refresh returns a new pair and
+ * retires the old refresh token; presenting a retired one again means it was copied, and
+ * the whole session is revoked (refresh-token reuse detection). Access tokens are checked
+ * against their session row too, so a logout or a disabled user cuts them off at once.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuthInvalidError, AuthRequiredError } from '../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, FerryError, ForbiddenError } from '../core/errors.js';
+import { parsePermissions, PERMISSIONS, type Permission } from '../core/permissions.js';
+import type { WebSession } from '../core/protocol.js';
+import type { AuthStore, TokenRow, UserRow } from '../store/auth-store.js';
 import type { MetaStore } from '../store/meta-store.js';
+import { sortGrants, type AuthContext, type Grant } from './authz.js';
+import type { DefenderEvent } from './defender.js';
+import { IpPolicy } from './ip-filter.js';
+import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword, type ScryptCost } from './passwords.js';
 
-export interface AuthContext {
-  userId: string;
-  userName: string;
-  role: 'admin' | 'user';
-  tokenId: string;
-  scopes: string[];
-  pathPrefix: string | null;
-}
+export type { AuthContext } from './authz.js';
 
-const ENV_TOKEN_ID = 'env-admin';
+export const ENV_TOKEN_ID = 'env-admin';
 const GENERATED_ADMIN_TOKEN_ID_SETTING = 'bootstrap.admin-token-id';
-const ADMIN_USER_ID = 'u-admin';
+export const ADMIN_USER_ID = 'u-admin';
 const TOKEN_SHAPE = /^ferry_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
+const ACCESS_PREFIX = 'ferrys_';
+const REFRESH_SHAPE = /^ferryr_([A-Za-z0-9_-]{22})_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is written at most this often per token: a chunk upload is thousands of requests. */
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -44,13 +54,44 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+// The defender weighs failures differently (unknown credential vs. a real one gone bad);
+// the kind rides on the error without reaching the response body.
+const DEFENDER_EVENT = Symbol('ferry.defenderEvent');
+
+/** Tags an error as an authentication failure the defender should score (`invalid`: names nothing; `valid`: a real credential gone wrong). */
+export function defenderMark<E extends Error>(err: E, event: DefenderEvent): E {
+  Object.defineProperty(err, DEFENDER_EVENT, { value: event, enumerable: false });
+  return err;
+}
+const failure = defenderMark;
+
+/** The defender event an authentication error stands for, if it should count. */
+export function defenderEventOf(err: unknown): DefenderEvent | undefined {
+  return err instanceof FerryError ? ((err as unknown as Record<symbol, DefenderEvent | undefined>)[DEFENDER_EVENT] ?? undefined) : undefined;
+}
+
+export interface AuthenticatorOptions {
+  now?: () => number;
+  /** HMAC key of web-session access tokens (32+ random bytes). */
+  sessionKey: Buffer;
+  accessTtlMs: number;
+  refreshTtlMs: number;
+  scryptCost?: ScryptCost;
+}
+
 export class Authenticator {
   private readonly touched = new Map<string, number>();
+  private readonly now: () => number;
+  readonly scryptCost: ScryptCost;
 
   constructor(
     private readonly meta: MetaStore,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly store: AuthStore,
+    private readonly options: AuthenticatorOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.scryptCost = options.scryptCost ?? DEFAULT_SCRYPT_COST;
+  }
 
   /**
    * Makes sure an admin user and an admin token exist. With `envToken`, that token is the
@@ -74,26 +115,184 @@ export class Authenticator {
     return { generatedToken: token, tokenFile };
   }
 
-  /** The identity behind an `Authorization` header; FERRY_ERR_AUTH_REQUIRED / _AUTH_INVALID otherwise. */
-  async verify(header: string | undefined): Promise<AuthContext> {
+  /**
+   * The identity behind an `Authorization` header. FERRY_ERR_AUTH_REQUIRED without one,
+   * FERRY_ERR_AUTH_INVALID for anything wrong with it, FERRY_ERR_FORBIDDEN when the user
+   * may not connect from `ip` (their own allow/deny lists).
+   */
+  async verify(header: string | undefined, ip: string): Promise<AuthContext> {
     if (!header) throw new AuthRequiredError('authentication required: send Authorization: Bearer <token>');
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
-    if (!m) throw new AuthInvalidError('the Authorization header must read "Bearer <token>"');
+    if (!m) throw failure(new AuthInvalidError('the Authorization header must read "Bearer <token>"'), 'invalid');
     const presented = m[1];
-    const id = TOKEN_SHAPE.exec(presented)?.[1] ?? ENV_TOKEN_ID;
+    return presented.startsWith(ACCESS_PREFIX) ? this.verifyAccessToken(presented, ip) : this.verifyApiToken(presented, ip);
+  }
+
+  private checkIp(user: UserRow, ip: string): void {
+    if ((user.ip_allow || user.ip_deny) && !userIpPolicy(user).permits(ip)) throw new ForbiddenError(`the account ${user.name} may not be used from ${ip}`);
+  }
+
+  private async verifyApiToken(presented: string, ip: string): Promise<AuthContext> {
+    const shaped = TOKEN_SHAPE.exec(presented)?.[1];
+    const id = shaped ?? ENV_TOKEN_ID;
     const row = await this.meta.findToken(id);
     // Hash even when the id is unknown, so a miss costs the same as a wrong secret.
     const presentedHash = hashSecret(presented);
     const now = this.now();
-    if (!row || !sameHash(presentedHash, row.secret_hash)) throw new AuthInvalidError('the token is not valid');
-    if (row.revoked_at !== null) throw new AuthInvalidError('the token was revoked');
-    if (row.expires_at !== null && Number(row.expires_at) <= now) throw new AuthInvalidError('the token has expired');
-    const user = await this.meta.findUser(row.user_id);
-    if (!user || user.disabled) throw new AuthInvalidError('the token\'s user is disabled or gone');
+    if (!row) throw failure(new AuthInvalidError('the token is not valid'), 'invalid');
+    if (!sameHash(presentedHash, row.secret_hash)) throw failure(new AuthInvalidError('the token is not valid'), shaped ? 'valid' : 'invalid');
+    if (row.revoked_at !== null) throw failure(new AuthInvalidError('the token was revoked'), 'valid');
+    if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
+    const user = await this.store.userById(row.user_id);
+    if (!user || user.disabled) throw failure(new AuthInvalidError("the token's user is disabled or gone"), 'valid');
+    this.checkIp(user, ip);
     if ((this.touched.get(id) ?? 0) + TOUCH_INTERVAL_MS <= now) {
       this.touched.set(id, now);
       await this.meta.touchToken(id, now);
     }
-    return { userId: user.id, userName: user.name, role: user.role, tokenId: row.id, scopes: row.scopes.split(',').filter(Boolean), pathPrefix: row.path_prefix };
+    return this.contextFor(user, { kind: 'token', tokenId: row.id, scopes: row.scopes, pathPrefix: row.path_prefix });
   }
+
+  /** Builds the request identity of a user acting through a token or session. */
+  async contextFor(user: UserRow, via: { kind: AuthContext['kind']; tokenId: string; scopes: string; pathPrefix: string | null }): Promise<AuthContext> {
+    const grants: Grant[] = (await this.store.grantsOf(user.id)).map((g) => ({ path: g.path, perms: new Set(parsePermissions(g.perms)) }));
+    return {
+      kind: via.kind,
+      userId: user.id,
+      userName: user.name,
+      role: user.role,
+      home: user.home,
+      tokenId: via.tokenId,
+      scopes: new Set(via.scopes === '*' ? PERMISSIONS : parsePermissions(via.scopes)),
+      pathPrefix: via.pathPrefix,
+      grants: sortGrants(grants),
+      limits: {
+        quotaBytes: user.quota_bytes === null ? null : Number(user.quota_bytes),
+        quotaFiles: user.quota_files === null ? null : Number(user.quota_files),
+        maxFileSize: user.max_file_size === null ? null : Number(user.max_file_size),
+        maxSessions: user.max_sessions === null ? null : Number(user.max_sessions),
+      },
+    };
+  }
+
+  /**
+   * Checks a user name and password. The same FERRY_ERR_AUTH_INVALID for an unknown user, a
+   * disabled one and a wrong password (and the same cost: an unknown user still pays one
+   * scrypt), so the answer does not tell which names exist.
+   */
+  async checkPassword(name: string, password: string, ip: string): Promise<UserRow> {
+    const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
+    const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost);
+    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), user ? 'valid' : 'invalid');
+    this.checkIp(user, ip);
+    return user;
+  }
+
+  hashPassword(password: string): Promise<string> {
+    return hashPassword(password, this.scryptCost);
+  }
+
+  /** Creates an API token; the secret is returned once and only its hash stored. */
+  async createToken(user: UserRow, spec: { name: string; scopes: Permission[] | '*'; pathPrefix: string | null; expiresAt: number | null }): Promise<{ row: TokenRow; token: string }> {
+    const { id, token } = newToken();
+    const row: TokenRow = {
+      id,
+      user_id: user.id,
+      name: spec.name,
+      secret_hash: hashSecret(token),
+      scopes: spec.scopes === '*' ? '*' : spec.scopes.join(','),
+      path_prefix: spec.pathPrefix,
+      created_at: this.now(),
+      expires_at: spec.expiresAt,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    await this.store.insertToken(row);
+    return { row, token };
+  }
+
+  // ---------------------------------------------------------------- web sessions
+
+  /** Starts a web session for a user who just proved their password. */
+  async startSession(user: UserRow, ip: string): Promise<WebSession> {
+    const now = this.now();
+    const sid = randomBytes(16).toString('base64url');
+    const refresh = `ferryr_${sid}_${randomBytes(32).toString('base64url')}`;
+    await this.store.insertSession({ id: sid, user_id: user.id, refresh_hash: hashSecret(refresh), prev_refresh_hash: null, created_at: now, refreshed_at: now, expires_at: now + this.options.refreshTtlMs, revoked_at: null, ip });
+    return this.sessionAnswer(user, sid, refresh, now + this.options.refreshTtlMs);
+  }
+
+  /**
+   * Trades a refresh token for a new access token and a new refresh token (rotation). A
+   * retired refresh token presented again revokes the session: one of its holders is not
+   * its owner.
+   */
+  async refreshSession(refreshToken: unknown): Promise<{ session: WebSession; user: UserRow }> {
+    const m = typeof refreshToken === 'string' ? REFRESH_SHAPE.exec(refreshToken) : null;
+    if (!m) throw failure(new AuthInvalidError('not a refresh token'), 'invalid');
+    const sid = m[1];
+    const now = this.now();
+    const row = await this.store.sessionById(sid);
+    const presented = hashSecret(refreshToken as string);
+    if (!row) throw failure(new AuthInvalidError('the session is not valid'), 'invalid');
+    if (row.prev_refresh_hash !== null && sameHash(presented, row.prev_refresh_hash) && row.revoked_at === null) {
+      await this.store.revokeSession(sid, now);
+      throw failure(new AuthInvalidError('this refresh token was already used: the session is revoked', { details: { reason: 'refresh-token-reuse' } }), 'valid');
+    }
+    if (!sameHash(presented, row.refresh_hash)) throw failure(new AuthInvalidError('the session is not valid'), 'valid');
+    if (row.revoked_at !== null) throw failure(new AuthInvalidError('the session was ended'), 'valid');
+    if (Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the session has expired: log in again'), 'valid');
+    const user = await this.store.userById(row.user_id);
+    if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+    const next = `ferryr_${sid}_${randomBytes(32).toString('base64url')}`;
+    if (!(await this.store.rotateSession(sid, row.refresh_hash, hashSecret(next), now))) {
+      throw failure(new AuthInvalidError('the session was refreshed concurrently: log in again'), 'valid');
+    }
+    return { session: this.sessionAnswer(user, sid, next, Number(row.expires_at)), user };
+  }
+
+  async endSession(sid: string): Promise<void> {
+    await this.store.revokeSession(sid, this.now());
+  }
+
+  private sessionAnswer(user: UserRow, sid: string, refresh: string, refreshExpiresAt: number): WebSession {
+    const exp = this.now() + this.options.accessTtlMs;
+    return { accessToken: this.signAccess({ sid, uid: user.id, exp }), accessExpiresAt: exp, refreshToken: refresh, refreshExpiresAt, user: { name: user.name, role: user.role } };
+  }
+
+  private mac(payload: string): Buffer {
+    return createHmac('sha256', this.options.sessionKey).update(payload).digest();
+  }
+
+  private signAccess(claims: { sid: string; uid: string; exp: number }): string {
+    const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `${ACCESS_PREFIX}${payload}.${this.mac(payload).toString('base64url')}`;
+  }
+
+  private async verifyAccessToken(token: string, ip: string): Promise<AuthContext> {
+    const [payload, sig] = token.slice(ACCESS_PREFIX.length).split('.');
+    const given = Buffer.from(sig ?? '', 'base64url');
+    const expected = this.mac(payload ?? '');
+    if (!payload || given.length !== expected.length || !timingSafeEqual(given, expected)) throw failure(new AuthInvalidError('the session token is not valid'), 'invalid');
+    let claims: { sid?: unknown; uid?: unknown; exp?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as typeof claims;
+    } catch {
+      throw failure(new AuthInvalidError('the session token is not valid'), 'invalid');
+    }
+    if (typeof claims.sid !== 'string' || typeof claims.uid !== 'string' || typeof claims.exp !== 'number') {
+      throw failure(new AuthInvalidError('the session token is not valid'), 'invalid');
+    }
+    if (claims.exp <= this.now()) throw failure(new AuthInvalidError('the session token has expired: refresh it'), 'valid');
+    const session = await this.store.sessionById(claims.sid);
+    if (!session || session.revoked_at !== null || session.user_id !== claims.uid) throw failure(new AuthInvalidError('the session was ended'), 'valid');
+    const user = await this.store.userById(claims.uid);
+    if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+    this.checkIp(user, ip);
+    return this.contextFor(user, { kind: 'session', tokenId: `session:${claims.sid}`, scopes: '*', pathPrefix: null });
+  }
+}
+
+export function userIpPolicy(user: Pick<UserRow, 'ip_allow' | 'ip_deny'>): IpPolicy {
+  return new IpPolicy(user.ip_allow ? user.ip_allow.split(',') : [], user.ip_deny ? user.ip_deny.split(',') : []);
 }

@@ -5,6 +5,19 @@ import { MAX_PATH_BYTES, MAX_SEGMENT_BYTES, normalizePath } from '../core/path.j
 import type { NamedRemote } from '../backends/registry.js';
 import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
+import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
+import type { ScryptCost } from './passwords.js';
+
+/** Requests allowed per window; 0 turns a limit off. */
+export interface RateLimits {
+  windowMs: number;
+  /** Every request, per client address (before authentication: a flood guard). */
+  perIp: number;
+  /** Authenticated requests, per token (or web session). */
+  perToken: number;
+  /** Password and share-password attempts, per address. */
+  authPerIp: number;
+}
 
 export interface ServerConfig {
   host: string;
@@ -26,6 +39,33 @@ export interface ServerConfig {
   adminToken?: string;
   /** Where pino writes (default stdout). */
   logDestination?: NodeJS.WritableStream;
+  /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Make (once) and use a self-signed certificate kept in the data directory. */
+  tlsSelfSigned?: boolean;
+  /** Extra names and addresses for the self-signed certificate (localhost and the listen address are always in). */
+  tlsHostnames?: string[];
+  /** Base URL printed in share links (default: from the request's Host header). */
+  publicUrl?: string;
+  /** Clock (tests move it forward instead of sleeping). */
+  now?: () => number;
+  /** HMAC key of web-session tokens; startServer reads FERRY_SESSION_KEY or DATA/session-key. */
+  sessionKey?: Buffer;
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  scryptCost?: ScryptCost;
+  rateLimit: RateLimits;
+  defender: DefenderOptions;
+  /** Global CIDR lists, checked before anything else. */
+  ipAllow: string[];
+  ipDeny: string[];
+  /** Largest file anyone may upload (users may have a lower limit); null: none. */
+  maxFileSize: number | null;
+  /** Live upload sessions per user unless the user has their own limit. */
+  maxUploadSessions: number;
+  /** How often files past their TTL are deleted (0: never automatically). */
+  ttlSweepIntervalMs: number;
   /**
    * Where chunks are kept: remotes by path prefix (`ferry serve --store`). Without a `/`
    * route the default store is local disk under `dataDir/store`; see ChunkStore for how
@@ -70,6 +110,17 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     chunking: DEFAULT_CHUNKING,
     durable: true,
     logLevel: 'info',
+    accessTokenTtlMs: 15 * 60_000,
+    refreshTokenTtlMs: 30 * 24 * 3600_000,
+    // Generous per-client ceilings: a parallel upload of 1 MiB chunks at LAN speed is several
+    // hundred requests a second, and it must not trip them.
+    rateLimit: { windowMs: 60_000, perIp: 60_000, perToken: 60_000, authPerIp: 30 },
+    defender: DEFAULT_DEFENDER,
+    ipAllow: [],
+    ipDeny: [],
+    maxFileSize: null,
+    maxUploadSessions: 100,
+    ttlSweepIntervalMs: 60_000,
     ...overrides,
   };
 }
@@ -85,6 +136,7 @@ export function limitsOf(config: ServerConfig): ServerLimits {
     uploadTtlSeconds: Math.floor(config.uploadTtlMs / 1000),
     maxPathBytes: MAX_PATH_BYTES,
     maxSegmentBytes: MAX_SEGMENT_BYTES,
+    maxFileSize: config.maxFileSize,
     // A batch is read and verified whole before its first byte is sent (so that a corrupt
     // chunk is a proper error status, not a cut connection): these bound that memory to
     // about what one GET of a maximum-size chunk takes.
@@ -102,6 +154,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'chunks-batch', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
   };
 }

@@ -47,3 +47,43 @@ export function validateFileSpec(raw: unknown, where: string, maxChunkSize: numb
   }
   return spec;
 }
+
+/** The body as a JSON object (an absent body reads as `{}` when `optional`). */
+export function bodyObject(body: unknown, optional = false): Record<string, unknown> {
+  if (optional && (body === undefined || body === null)) return {};
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('the body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function requiredString(value: unknown, what: string, max = 1024): string {
+  if (typeof value !== 'string' || value === '') throw new ValidationError(`${what} must be a non-empty string`);
+  if (value.length > max) throw new ValidationError(`${what} may have at most ${max} characters`);
+  return value;
+}
+
+export function optionalString(value: unknown, what: string, max = 1024): string | undefined {
+  return value === undefined ? undefined : requiredString(value, what, max);
+}
+
+/** An integer, `null` (meaning "no limit"), or absent (undefined: leave as is). */
+export function optionalLimit(value: unknown, what: string): number | null | undefined {
+  if (value === null) return null;
+  return optionalInt(value, what, 0);
+}
+
+export function stringList(value: unknown, what: string, maxItems = 1000): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > maxItems || value.some((v) => typeof v !== 'string')) {
+    throw new ValidationError(`${what} must be an array of at most ${maxItems} strings`);
+  }
+  return value as string[];
+}
+
+/** A query-string flag: absent false; `true`/`1`/empty true; `false`/`0` false. */
+export function queryFlag(query: unknown, name: string): boolean {
+  const v = (query as Record<string, string | undefined>)[name];
+  if (v === undefined) return false;
+  if (v === '' || v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new ValidationError(`${name} must be true or false`);
+}

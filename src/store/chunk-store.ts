@@ -22,6 +22,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  AbortedError,
   ChunkCorruptError,
   ConfigError,
   HashMismatchError,
@@ -32,6 +33,7 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
+import { collectRange } from '../backends/read.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -227,24 +229,28 @@ export class ChunkStore {
 
   /**
    * Stores one chunk from a stream of exactly `size` bytes hashing to `hash`. Returns false
-   * (and consumes nothing more) when the chunk is already stored. Idempotent. `path` (the
-   * file of the upload that brings it) chooses the store of a new chunk.
+   * when the chunk is already stored: then the body is left unread, or, with `proof`, read
+   * and verified all the same (and discarded), because the caller must show it holds the
+   * bytes before the chunk counts as theirs (see MetaStore.ownedChunks). With `owner`, the
+   * chunk is recorded as that user's once its bytes are verified. `path` (the file of the
+   * upload that brings it) chooses the store of a new chunk. Idempotent.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, path?: string): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean; owner?: string; path?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
-    if (await this.meta.chunkLocation(hash)) {
+    const existing = async (): Promise<boolean> => {
+      if (!(await this.meta.chunkLocation(hash))) return false;
+      if (options.proof) await verifyAndDiscard(body, hash, size, signal);
+      if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
       this.events.deduplicated?.(size);
-      return false;
-    }
+      return true;
+    };
+    if (await existing()) return false;
     return this.locks.run(hash, async () => {
-      if (await this.meta.chunkLocation(hash)) {
-        this.events.deduplicated?.(size);
-        return false;
-      }
+      if (await existing()) return false;
       const verified = pipeInto(body, new VerifyingStream(hash, size));
-      const { store, backend } = this.route(path);
+      const { store, backend } = this.route(options.path);
       await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
-      await this.meta.addChunk(hash, size, store);
+      await this.meta.addChunk(hash, size, store, options.owner);
       this.events.stored?.(size);
       return true;
     });
@@ -253,13 +259,14 @@ export class ChunkStore {
   /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
-   * manifest); the object is then deleted and the veto's error thrown.
+   * manifest); the object is then deleted and the veto's error thrown. With `owner`, every
+   * chunk of the pack is recorded as that user's (each frame was verified on the way in).
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>, path?: string): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(body, parser);
-    const { store, backend } = this.route(path);
+    const { store, backend } = this.route(options.path);
     await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
@@ -274,7 +281,7 @@ export class ChunkStore {
       await backend.delete(ChunkStore.packKey(id));
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
-    const stored = await this.meta.addPack(id, bytes, [...unique.values()], store);
+    const stored = await this.meta.addPack(id, bytes, [...unique.values()], store, options.owner);
     const duplicates = parser.entries.length - stored;
     this.events.stored?.(bytes);
     return { stored, duplicates, bytes };
@@ -432,21 +439,29 @@ function pipeInto<T extends Transform>(source: Readable, through: T): T {
   return through;
 }
 
+/** Reads a chunk body to its end, checking size and hash, keeping nothing. */
+async function verifyAndDiscard(body: Readable, hash: string, size: number, signal?: AbortSignal): Promise<void> {
+  const verify = pipeInto(body, new VerifyingStream(hash, size));
+  const onAbort = (): void => {
+    verify.destroy(new AbortedError('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const _ of verify) {
+      // drained: the bytes only had to hash right
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */
 async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
   let buf: Buffer;
   if (canReadRange(backend)) {
     buf = await backend.readRange(key, offset, length, { signal });
   } else {
-    const stream = await backend.read(key, { offset, length, signal });
-    const parts: Buffer[] = [];
-    let n = 0;
-    for await (const part of stream as AsyncIterable<Buffer>) {
-      parts.push(part);
-      n += part.length;
-      if (n > length) break;
-    }
-    buf = parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+    buf = await collectRange(backend, key, offset, length, signal);
   }
   if (buf.length !== length) throw new SizeMismatchError(`${key}: expected ${length} bytes at ${offset}, got ${buf.length}`);
   return buf;

@@ -12,7 +12,17 @@
  * - uploads / upload_files / upload_entries: persisted upload sessions. Entries protect
  *   their chunks from garbage collection while the session lives.
  * - users / tokens: authentication (only hashes of secrets are stored).
+ * - grants: per-path permissions of a user (paths relative to the user's home).
+ * - chunk_owners: which users proved possession of a chunk (sent its bytes). Dedup answers
+ *   and commits count only a user's own chunks, so a chunk hash never opens another user's
+ *   bytes and "do you have this chunk?" is not an oracle across users.
+ * - shares: share links (only a hash of the link key is stored).
+ * - web_sessions: refresh tokens of browser sessions (hash of the current one and of the
+ *   one before, to detect a replayed refresh token).
+ * - audit: security events (append-only).
  */
+import type { Generated } from 'kysely';
+
 export interface FilesTable {
   path: string;
   parent: string;
@@ -59,6 +69,8 @@ export interface PacksTable {
 export interface UploadsTable {
   id: string;
   owner: string | null;
+  /** Deepest path containing every file of the session (authorization checks it cheaply). */
+  scope: string | null;
   no_overwrite: number;
   created_at: number;
   updated_at: number;
@@ -75,6 +87,8 @@ export interface UploadFilesTable {
   mode: number | null;
   sealed: number;
   entry_count: number;
+  /** TTL of the committed file (ms after the commit); null: kept. */
+  ttl_ms: number | null;
 }
 
 export interface UploadEntriesTable {
@@ -93,6 +107,66 @@ export interface UsersTable {
   home: string;
   created_at: number;
   disabled: number;
+  quota_bytes: number | null;
+  quota_files: number | null;
+  max_file_size: number | null;
+  max_sessions: number | null;
+  /** Comma-separated CIDR lists; null or '' when empty. */
+  ip_allow: string | null;
+  ip_deny: string | null;
+}
+
+export interface GrantsTable {
+  user_id: string;
+  path: string;
+  perms: string;
+}
+
+export interface ChunkOwnersTable {
+  user_id: string;
+  hash: string;
+}
+
+export interface SharesTable {
+  id: string;
+  key_hash: string;
+  user_id: string;
+  path: string;
+  kind: 'download' | 'upload';
+  name: string;
+  password_hash: string | null;
+  expires_at: number | null;
+  max_uses: number | null;
+  uses: number;
+  created_at: number;
+  revoked_at: number | null;
+  last_used_at: number | null;
+}
+
+export interface WebSessionsTable {
+  id: string;
+  user_id: string;
+  refresh_hash: string;
+  prev_refresh_hash: string | null;
+  created_at: number;
+  refreshed_at: number;
+  /** Refresh tokens stop working at this time (absolute). */
+  expires_at: number;
+  revoked_at: number | null;
+  ip: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: number;
+  event: string;
+  ok: number;
+  user_id: string | null;
+  user_name: string | null;
+  token_id: string | null;
+  ip: string | null;
+  target: string | null;
+  details: string | null;
 }
 
 export interface TokensTable {
@@ -124,4 +198,9 @@ export interface Database {
   users: UsersTable;
   tokens: TokensTable;
   settings: SettingsTable;
+  grants: GrantsTable;
+  chunk_owners: ChunkOwnersTable;
+  shares: SharesTable;
+  web_sessions: WebSessionsTable;
+  audit: AuditTable;
 }

@@ -58,6 +58,8 @@ export interface FileContent {
 export interface UploadInfo {
   id: string;
   owner: string | null;
+  /** Deepest path containing every file of the session. */
+  scope: string | null;
   expiresAt: number;
   files: number;
   sealed: boolean;
@@ -75,6 +77,26 @@ export interface CommitFinal {
   hash?: string;
   mtime?: number;
   mode?: number;
+}
+
+/** A file about to be committed, as a commit check sees it. */
+export interface CommitCandidate {
+  path: string;
+  size: number;
+}
+
+export interface CommitOptions {
+  /**
+   * Runs inside the commit transaction, after the manifests are verified and before any
+   * file is written; throwing rolls the whole commit back (quota checks live here, so two
+   * concurrent commits cannot both squeeze under a limit).
+   */
+  check?: (trx: Transaction<Database>, files: CommitCandidate[], owner: string | null) => Promise<void>;
+}
+
+export interface Usage {
+  bytes: number;
+  files: number;
 }
 
 export interface ChunkLocation {
@@ -105,6 +127,7 @@ function toEntry(row: FilesTable): Entry {
   };
   if (row.mode !== null) e.mode = row.mode;
   if (row.type === 'file' && row.manifest) e.hash = row.manifest;
+  if (row.expires_at !== null) e.expiresAt = Number(row.expires_at);
   return e;
 }
 
@@ -170,7 +193,12 @@ export class MetaStore {
    * the connection is held for the whole call, so no other statement runs under FULL or
    * slips out of it.
    */
-  private async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in a transaction that is on stable storage when it returns (SQLite: FULL
+   * synchronous for this one commit). For writes whose acknowledgement promises they
+   * happened: namespace changes, and security state (a revocation must not come undone).
+   */
+  async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
     return this.db.connection().execute(async (conn) => {
       await sql`PRAGMA synchronous = FULL`.execute(conn);
@@ -188,7 +216,10 @@ export class MetaStore {
   async stat(path: string, db: Db = this.db): Promise<Entry> {
     if (path === '/') return ROOT_ENTRY();
     const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
-    if (!row) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    // An expired file is gone for readers at once; the sweeper removes its row later.
+    if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
+      throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    }
     return toEntry(row);
   }
 
@@ -201,6 +232,8 @@ export class MetaStore {
       ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
       : q.where('parent', '=', path);
     if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
+    const now = this.now();
+    q = q.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
     const rows = await q
       .orderBy('path')
       .limit(options.limit + 1)
@@ -216,15 +249,32 @@ export class MetaStore {
   /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */
   private async attachChunkLists(entries: Entry[], maxBytes: number): Promise<void> {
     const wanted = entries.filter((e) => e.type === 'file' && e.size <= maxBytes && e.hash !== undefined);
-    const lists = new Map<string, ChunkRef[]>();
-    for (const part of batches([...new Set(wanted.map((e) => e.hash!))])) {
-      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
-      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
-    }
+    const lists = await this.manifestChunkLists(wanted.map((e) => e.hash!));
     for (const e of wanted) {
       const list = lists.get(e.hash!);
       if (list) e.chunkList = list;
     }
+  }
+
+  /** The chunk lists of manifests, by manifest hash (unknown hashes are absent). */
+  async manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
+    const lists = new Map<string, ChunkRef[]>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
+      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
+    }
+    return lists;
+  }
+
+  /** The entries at `paths` (one query per 400 paths); absent and expired paths are left out. */
+  async statMany(paths: readonly string[]): Promise<Map<string, Entry>> {
+    const out = new Map<string, Entry>();
+    const now = this.now();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await this.db.selectFrom('files').selectAll().where('path', 'in', part).execute();
+      for (const row of rows) if (row.expires_at === null || Number(row.expires_at) > now) out.set(row.path, toEntry(row));
+    }
+    return out;
   }
 
   /** The manifest of the file at `path`. */
@@ -433,18 +483,66 @@ export class MetaStore {
     return out;
   }
 
-  /** Records a stored loose chunk. Returns false when it was already recorded. */
-  async addChunk(hash: string, size: number, store: string | null = null): Promise<boolean> {
-    const r = await this.db
-      .insertInto('chunks')
-      .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
-      .onConflict((oc) => oc.column('hash').doNothing())
-      .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  /**
+   * Of `hashes`, those stored *and* proven by `owner` (the user sent their bytes once).
+   * Dedup answers use this, never the global index: telling a user that a chunk exists
+   * because someone else has it would let them probe other users' files by hash.
+   */
+  async ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db
+        .selectFrom('chunk_owners as o')
+        .innerJoin('chunks as c', 'c.hash', 'o.hash')
+        .select('o.hash')
+        .where('o.user_id', '=', owner)
+        .where('o.hash', 'in', part)
+        .execute();
+      for (const r of rows) out.add(r.hash);
+    }
+    return out;
   }
 
-  /** Records a stored pack and the chunks inside it (chunks already indexed elsewhere are skipped). */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null): Promise<number> {
+  /** Records that `owner` proved possession of these chunks (sent bytes that hashed right). */
+  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    for (const part of batches([...new Set(hashes)])) {
+      await this.db
+        .insertInto('chunk_owners')
+        .values(part.map((hash) => ({ user_id: owner, hash })))
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
+  async ownsChunk(owner: string, hash: string): Promise<boolean> {
+    return (await this.ownedChunks(owner, [hash])).has(hash);
+  }
+
+  /**
+   * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
+   * `owner` that this user sent it (one transaction, one commit). Returns false when the
+   * chunk was already recorded.
+   */
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
+    const insert = async (db: Db): Promise<boolean> => {
+      const r = await db
+        .insertInto('chunks')
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
+        .onConflict((oc) => oc.column('hash').doNothing())
+        .executeTakeFirst();
+      if (owner !== undefined) {
+        await db.insertInto('chunk_owners').values({ user_id: owner, hash }).onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()).execute();
+      }
+      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    };
+    return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
+  }
+
+  /**
+   * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
+   * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
+   */
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<number> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
@@ -456,6 +554,13 @@ export class MetaStore {
           .onConflict((oc) => oc.column('hash').doNothing())
           .executeTakeFirst();
         inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        if (owner !== undefined) {
+          await trx
+            .insertInto('chunk_owners')
+            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
+            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+            .execute();
+        }
       }
       return inserted;
     });
@@ -509,7 +614,10 @@ export class MetaStore {
       const victims: GcVictims = { chunks: [], packs: [] };
       const stores: Record<string, string> = {};
       if (rows.length === 0) return victims;
-      for (const part of batches(rows.map((r) => r.hash))) await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
+      for (const part of batches(rows.map((r) => r.hash))) {
+        await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
+        await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
+      }
       const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
       for (const id of packs) {
         const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
@@ -532,19 +640,20 @@ export class MetaStore {
   async createUpload(u: NewUpload): Promise<UploadInfo> {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
+    const scope = commonAncestor(u.files.map((f) => f.path));
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('uploads').values({ id, owner: u.owner, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
+      await trx.insertInto('uploads').values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
       for (let idx = 0; idx < u.files.length; idx++) {
         const f = u.files[idx];
         const sealed = f.chunks !== undefined && f.size !== undefined && f.hash !== undefined;
         await trx
           .insertInto('upload_files')
-          .values({ upload_id: id, idx, path: f.path, size: f.size ?? null, hash: f.hash ?? null, mtime: f.mtime ?? null, mode: f.mode ?? null, sealed: sealed ? 1 : 0, entry_count: 0 })
+          .values({ upload_id: id, idx, path: f.path, size: f.size ?? null, hash: f.hash ?? null, mtime: f.mtime ?? null, mode: f.mode ?? null, sealed: sealed ? 1 : 0, entry_count: 0, ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000 })
           .execute();
         if (f.chunks?.length) await this.insertEntries(trx, id, idx, 0, f.chunks);
       }
     });
-    return { id, owner: u.owner, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
@@ -569,31 +678,66 @@ export class MetaStore {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
     const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
   /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
   async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    await this.getUpload(id, ttlMs);
+    const up = await this.getUpload(id, ttlMs);
     await this.db.transaction().execute(async (trx) => {
       const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
       if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
       if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
-    const present = await this.presentChunks(chunks.map((c) => c.hash));
+    const hashes = chunks.map((c) => c.hash);
+    const present = up.owner === null ? await this.presentChunks(hashes) : await this.ownedChunks(up.owner, hashes);
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
-  /** Distinct chunks of the session the store still lacks. */
+  /** The server path of one file of a session (undefined if the session has no such file). */
+  async uploadFilePath(id: string, fileIdx: number): Promise<string | undefined> {
+    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
+    return row?.path;
+  }
+
+  /** Bytes announced so far for one file of a session (sum of its manifest entries). */
+  async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
+    const row = await this.db
+      .selectFrom('upload_entries')
+      .select(sql<number>`coalesce(sum(size), 0)`.as('bytes'))
+      .where('upload_id', '=', id)
+      .where('file_idx', '=', fileIdx)
+      .executeTakeFirstOrThrow();
+    return Number(row.bytes);
+  }
+
+  /** Live upload sessions of a user. */
+  async countUploads(owner: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('uploads')
+      .select(sql<number>`count(*)`.as('n'))
+      .where('owner', '=', owner)
+      .where('expires_at', '>', this.now())
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Distinct chunks of the session the store still lacks, or (for a session with an owner)
+   * that its owner has not proven to hold. A commit needs none missing: naming a chunk hash
+   * is never enough to put another user's bytes into one's own file.
+   */
   async missingChunks(id: string, db: Db = this.db): Promise<string[]> {
     const rows = await db
       .selectFrom('upload_entries as e')
+      .innerJoin('uploads as u', 'u.id', 'e.upload_id')
       .leftJoin('chunks as c', 'c.hash', 'e.hash')
+      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').onRef('o.user_id', '=', 'u.owner'))
       .select('e.hash')
       .distinct()
       .where('e.upload_id', '=', id)
-      .where('c.hash', 'is', null)
+      .where((eb) => eb.or([eb('c.hash', 'is', null), eb.and([eb('u.owner', 'is not', null), eb('o.hash', 'is', null)])]))
       .execute();
     return rows.map((r) => r.hash);
   }
@@ -603,14 +747,16 @@ export class MetaStore {
    * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
    * handful of writes, not one per chunk.
    */
-  async touchUpload(id: string, ttlMs: number): Promise<void> {
+  async touchUpload(id: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null }> {
     const now = this.now();
-    const row = await this.db.selectFrom('uploads').select('expires_at').where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
     if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
     if (Number(row.expires_at) - now < ttlMs * 0.9) {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
     }
+    return { owner: row.owner, scope: row.scope };
   }
+
 
   /** Of `hashes`, those the session's manifest does not mention. */
   async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
@@ -655,7 +801,7 @@ export class MetaStore {
    * Verifies each manifest (sizes add up, tree hash matches the client's claim) and that
    * every chunk is stored.
    */
-  async commitUpload(id: string, final: CommitFinal = {}): Promise<Entry[]> {
+  async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
     return this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
@@ -669,7 +815,7 @@ export class MetaStore {
         throw new ValidationError('final size/hash at commit apply to single-file uploads only');
       }
       const knownDirs = new Set<string>();
-      const out: Entry[] = [];
+      const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
       for (const f of files) {
         const entries = await trx.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', f.idx).orderBy('seq').execute();
         const hasher = new FileHasher();
@@ -683,9 +829,15 @@ export class MetaStore {
         if (claimed !== undefined && claimed !== null && claimed !== fileHash) {
           throw new HashMismatchError(`${f.path}: manifest hash is ${fileHash}, not ${claimed}`, { details: { path: f.path } });
         }
+        verified.push({ f, entries, hash: fileHash, size: hasher.size });
+      }
+      await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
+      const out: Entry[] = [];
+      for (const { f, entries, hash, size } of verified) {
         const mtime = f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now);
         const mode = f.mode ?? final.mode ?? null;
-        out.push(await this.putFile(trx, f.path, { hash: fileHash, size: hasher.size, chunks: entries, mtime, mode, noOverwrite: up.no_overwrite === 1, now, knownDirs }));
+        const expiresAt = f.ttl_ms === null ? null : now + Number(f.ttl_ms);
+        out.push(await this.putFile(trx, f.path, { hash, size, chunks: entries, mtime, mode, expiresAt, noOverwrite: up.no_overwrite === 1, now, knownDirs }));
       }
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
@@ -698,7 +850,7 @@ export class MetaStore {
   private async putFile(
     trx: Db,
     path: string,
-    f: { hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; noOverwrite: boolean; now: number; knownDirs: Set<string> },
+    f: { hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null; noOverwrite: boolean; now: number; knownDirs: Set<string> },
   ): Promise<Entry> {
     await this.ensureDirs(trx, parentPath(path), f.now, f.knownDirs);
     const old = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', path).executeTakeFirst();
@@ -711,9 +863,9 @@ export class MetaStore {
       await trx.insertInto('manifests').values({ hash: f.hash, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: 1, created_at: f.now }).execute();
       await this.addChunkRefs(trx, distinctHashes(f.chunks), 1);
     }
-    const row: FilesTable = { path, parent: parentPath(path), name: baseName(path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: f.now, updated_at: f.now, expires_at: null };
+    const row: FilesTable = { path, parent: parentPath(path), name: baseName(path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: f.now, updated_at: f.now, expires_at: f.expiresAt };
     if (old) {
-      await trx.updateTable('files').set({ size: row.size, mtime: row.mtime, mode: row.mode, manifest: row.manifest, updated_at: f.now }).where('path', '=', path).execute();
+      await trx.updateTable('files').set({ size: row.size, mtime: row.mtime, mode: row.mode, manifest: row.manifest, updated_at: f.now, expires_at: row.expires_at }).where('path', '=', path).execute();
       if (old.manifest) await this.derefManifests(trx, new Map([[old.manifest, 1]]));
     } else {
       await trx.insertInto('files').values(row).execute();
@@ -744,14 +896,60 @@ export class MetaStore {
     return expired.length;
   }
 
+  /**
+   * Deletes up to `limit` files whose TTL has passed; returns their paths. Each delete is its
+   * own transaction and re-checks the expiry, so a file replaced since it was selected (the
+   * new content carries its own TTL or none) is left alone. Their chunks go with the next GC.
+   */
+  async removeExpired(limit = 1000): Promise<string[]> {
+    const now = this.now();
+    const rows = await this.db.selectFrom('files').select('path').where('type', '=', 'file').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+    const removed: string[] = [];
+    for (const { path } of rows) {
+      const gone = await this.durable(async (trx) => {
+        const row = await trx.selectFrom('files').select(['manifest', 'expires_at']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
+        if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
+        return true;
+      });
+      if (gone) removed.push(path);
+    }
+    return removed;
+  }
+
+  /**
+   * Logical usage of a subtree (a user's home): the sizes of its files as the user sees
+   * them, however many of their chunks are shared with other files. Expired files that
+   * wait for the sweeper still count (their bytes are still stored).
+   */
+  async usage(root: string, db: Db = this.db): Promise<Usage> {
+    let q = db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file');
+    if (root !== '/') q = q.where('path', '>', subtreeStart(root)).where('path', '<', subtreeEnd(root));
+    const row = await q.executeTakeFirstOrThrow();
+    return { bytes: Number(row.bytes), files: Number(row.n) };
+  }
+
+  /** Sizes of the files at these paths now (absent paths are left out): what a commit replaces. */
+  async fileSizes(paths: readonly string[], db: Db = this.db): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await db.selectFrom('files').select(['path', 'size']).where('type', '=', 'file').where('path', 'in', part).execute();
+      for (const r of rows) out.set(r.path, Number(r.size));
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- users and tokens
 
   async findUser(id: string): Promise<UsersTable | undefined> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  async insertUser(user: Omit<UsersTable, 'disabled'>): Promise<void> {
-    await this.durable((trx) => trx.insertInto('users').values({ ...user, disabled: 0 }).onConflict((oc) => oc.column('id').doNothing()).execute());
+  /** Inserts a user unless one with the same id exists (bootstrap). Limits default to none. */
+  async insertUser(user: Pick<UsersTable, 'id' | 'name' | 'role' | 'password_hash' | 'home' | 'created_at'> & Partial<UsersTable>): Promise<void> {
+    const row: UsersTable = { disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: null, ip_allow: null, ip_deny: null, ...user };
+    await this.durable((trx) => trx.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute());
   }
 
   async findToken(id: string): Promise<TokensTable | undefined> {
@@ -793,6 +991,19 @@ export class MetaStore {
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
   }
+}
+
+/** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */
+export function commonAncestor(paths: readonly string[]): string {
+  if (paths.length === 0) return '/';
+  let common = paths[0].split('/');
+  for (const p of paths.slice(1)) {
+    const segs = p.split('/');
+    let i = 0;
+    while (i < common.length && i < segs.length && common[i] === segs[i]) i++;
+    common = common.slice(0, i);
+  }
+  return common.length <= 1 ? '/' : common.join('/');
 }
 
 /** Distinct hashes of a chunk list, in order of first appearance. */

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { defaultConfig, type ServerConfig } from '../../src/server/config.js';
+import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 
 export interface TestServer {
@@ -28,7 +29,21 @@ const silent = new Writable({ write: (_c, _e, cb) => cb() });
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const token = 'test-admin-' + randomBytes(8).toString('hex');
-  const config = defaultConfig({ port: 0, dataDir, adminToken: token, logLevel: 'warn', logDestination: silent, gcIntervalMs: 0, ...overrides });
+  // Cheap scrypt: tests hash passwords often; the production cost is measured, not tested here.
+  // Suites send wrong tokens on purpose: loopback is on the defender's safe list unless a
+  // suite (the defender's own) says otherwise.
+  const config = defaultConfig({
+    port: 0,
+    dataDir,
+    adminToken: token,
+    logLevel: 'warn',
+    logDestination: silent,
+    gcIntervalMs: 0,
+    ttlSweepIntervalMs: 0,
+    scryptCost: { log2N: 10, r: 8, p: 1 },
+    defender: { ...DEFAULT_DEFENDER, safeList: ['127.0.0.0/8', '::1'] },
+    ...overrides,
+  });
   const t: TestServer = {
     server: await startServer(config),
     url: '',
@@ -67,18 +82,21 @@ export function pieces(buf: Buffer, size: number): { refs: ChunkRef[]; parts: Bu
   return { parts, refs: parts.map((p) => ({ hash: sha256(p), size: p.length })) };
 }
 
-/** Uploads `buf` to `path` through the protocol, as a client would. */
-export async function uploadBuffer(t: TestServer, path: string, buf: Buffer, pieceSize = 64 * 1024): Promise<Response> {
+/** Uploads `buf` to `path` through the protocol, as a client would (with the admin token unless told). */
+export async function uploadBuffer(t: TestServer, path: string, buf: Buffer, pieceSize = 64 * 1024, options: { token?: string; ttlSeconds?: number } = {}): Promise<Response> {
   const { refs, parts } = pieces(buf, pieceSize);
-  const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path, size: buf.length, hash: fileHashOf(refs), chunks: refs } });
+  const token = options.token;
+  const spec: Record<string, unknown> = { path, size: buf.length, hash: fileHashOf(refs), chunks: refs };
+  if (options.ttlSeconds !== undefined) spec.ttlSeconds = options.ttlSeconds;
+  const created = await t.api('/api/v1/uploads', { method: 'POST', json: spec, token });
   if (created.status !== 201) throw new Error(`create: ${created.status} ${await created.text()}`);
   const { id, missing } = (await created.json()) as { id: string; missing: string[] };
   const want = new Set(missing);
   for (let i = 0; i < parts.length; i++) {
     if (!want.has(refs[i].hash)) continue;
     want.delete(refs[i].hash);
-    const r = await t.api(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: { 'content-type': 'application/octet-stream' } });
+    const r = await t.api(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: { 'content-type': 'application/octet-stream' }, token });
     if (r.status !== 200) throw new Error(`put chunk: ${r.status} ${await r.text()}`);
   }
-  return t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} });
+  return t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token });
 }

@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,14 +67,51 @@ async function waitForPort(port: number, child: ChildProcess, log: string): Prom
   throw new Error(`sshd did not listen on ${port}`);
 }
 
-/** Creates (or re-passwords) the unprivileged test user used for password logins. */
-function ensurePasswordUser(password: string, home: string): void {
+const PASSWORD_FILE = '/var/tmp/ferry-sftp-test-password';
+
+function userExists(): boolean {
   try {
     execFileSync('id', [PASSWORD_USER], { stdio: 'ignore' });
+    return true;
   } catch {
-    execFileSync('useradd', ['--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', PASSWORD_USER], { stdio: 'ignore' });
+    return false;
   }
-  execFileSync('chpasswd', [], { input: `${PASSWORD_USER}:${password}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * The unprivileged test user for password logins, and its password: one per machine, made
+ * once under a lock and kept in a root-only file. Suites start several sshd at once (one
+ * test file each, in parallel); giving the user a new password per sshd made the earlier
+ * ones' logins fail.
+ */
+function passwordUser(home: string): string {
+  const lock = PASSWORD_FILE + '.lock';
+  for (let waited = 0; ; waited += 50) {
+    if (existsSync(PASSWORD_FILE) && userExists()) return readFileSync(PASSWORD_FILE, 'utf8').trim();
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (waited > 20_000) rmSync(lock, { recursive: true, force: true }); // a crashed holder
+      sleepSync(50);
+    }
+  }
+  try {
+    if (existsSync(PASSWORD_FILE) && userExists()) return readFileSync(PASSWORD_FILE, 'utf8').trim();
+    const password = randomBytes(12).toString('base64url');
+    if (!userExists()) execFileSync('useradd', ['--no-create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', PASSWORD_USER], { stdio: 'ignore' });
+    execFileSync('chpasswd', [], { input: `${PASSWORD_USER}:${password}\n`, stdio: ['pipe', 'ignore', 'ignore'] });
+    writeFileSync(PASSWORD_FILE + '.tmp', password + '\n', { mode: 0o600 });
+    renameSync(PASSWORD_FILE + '.tmp', PASSWORD_FILE);
+    return password;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 export async function startSshd(): Promise<SshdHandle> {
@@ -97,8 +134,7 @@ export async function startSshd(): Promise<SshdHandle> {
   await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPub}\n`);
   const hostKeyFingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', hostKey + '.pub']).toString().split(/\s+/)[1];
 
-  const password = randomBytes(12).toString('base64url');
-  ensurePasswordUser(password, root);
+  const password = passwordUser(root);
   const uid = Number(execFileSync('id', ['-u', PASSWORD_USER]).toString().trim());
   await chown(root, uid, 0);
 

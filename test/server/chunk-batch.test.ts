@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities, type Entry, type ListResponse } from '../../src/core/protocol.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
 let caps: Capabilities;
@@ -30,7 +31,7 @@ async function expectError(res: Response, status: number, code: string): Promise
   return body.error;
 }
 
-const batch = (hashes: unknown, token?: string | null) => t.api('/api/v1/chunks/batch', { method: 'POST', json: { hashes }, token });
+const batch = (hashes: unknown, token?: string | null, paths?: string[]) => t.api('/api/v1/chunks/batch', { method: 'POST', json: { hashes, paths }, token });
 
 /** Splits a batch answer into its frames. */
 function parseFrames(body: Buffer): Array<{ hash: string; data: Buffer }> {
@@ -164,6 +165,45 @@ describe('chunk batches', () => {
     expect(await metric('ferry_chunk_corrupt_total')).toBeGreaterThan(corrupt);
     // The intact ones are still served.
     expect((await batch(hashes.slice(0, 2))).status).toBe(200);
+  });
+});
+
+describe('chunk batches of users', () => {
+  it('serve a user the chunks of files they may read, named in paths, and nothing else', async () => {
+    await addUser(t, 'carol', { grants: [{ path: '/', permissions: ['list', 'read', 'write', 'mkdir'] }, { path: '/peek', permissions: ['list'] }] });
+    await addUser(t, 'dave');
+    const carol = (await tokenFor(t, 'carol')).token;
+    const dave = (await tokenFor(t, 'dave')).token;
+    const mine = [randomBytes(3000), randomBytes(4000)];
+    const chunksOf = (b: Buffer) => pieces(b, 1000).refs.map((r) => r.hash);
+    for (let i = 0; i < mine.length; i++) expect((await uploadBuffer(t, `/c/f${i}`, mine[i], 1000, { token: carol })).status).toBe(200);
+    const theirs = randomBytes(2000);
+    expect((await uploadBuffer(t, '/d.bin', theirs, 1000, { token: dave })).status).toBe(200);
+
+    const hashes = [...chunksOf(mine[1]), ...chunksOf(mine[0])];
+    const res = await batch(hashes, carol, ['/c/f0', '/c/f1']);
+    expect(res.status).toBe(200);
+    expect(parseFrames(Buffer.from(await res.arrayBuffer())).map((f) => f.hash)).toEqual(hashes);
+
+    // Another user's chunk, through one's own file: as unknown as any other.
+    const err = await expectError(await batch([chunksOf(mine[0])[0], chunksOf(theirs)[0]], carol, ['/c/f0']), 404, 'FERRY_ERR_NOT_FOUND');
+    expect(err.details).toMatchObject({ missing: [chunksOf(theirs)[0]], count: 1 });
+    // ...and dave cannot even name carol's file: his paths are in his home.
+    await expectError(await batch(chunksOf(mine[0]), dave, ['/c/f0']), 404, 'FERRY_ERR_NOT_FOUND');
+    // A hash alone opens nothing for a user; a directory is no file to read chunks through.
+    await expectError(await batch(chunksOf(mine[0]), carol), 400, 'FERRY_ERR_VALIDATION');
+    await expectError(await batch(chunksOf(mine[0]), carol, ['/c']), 409, 'FERRY_ERR_IS_A_DIRECTORY');
+    await expectError(await t.api('/api/v1/chunks/batch', { method: 'POST', json: { hashes: chunksOf(mine[0]), paths: [] }, token: carol }), 400, 'FERRY_ERR_VALIDATION');
+
+    // Listing: chunk lists only where the caller may read, not where it may only list.
+    // (put there by the admin, whose home is the server's root)
+    expect((await uploadBuffer(t, '/users/carol/peek/secret', randomBytes(100), 1000)).status).toBe(200);
+    const asCarol = (await (await t.api('/api/v1/list/?recursive=true&chunks=true', { token: carol })).json()) as ListResponse;
+    const byPath = new Map(asCarol.entries.map((e) => [e.path, e]));
+    expect(byPath.get('/c/f0')?.chunkList).toHaveLength(3);
+    expect(byPath.get('/peek/secret')).toMatchObject({ type: 'file', size: 100 });
+    expect(byPath.get('/peek/secret')!.chunkList).toBeUndefined();
+    await expectError(await batch([sha256(Buffer.alloc(1))], carol, ['/peek/secret']), 403, 'FERRY_ERR_FORBIDDEN');
   });
 });
 

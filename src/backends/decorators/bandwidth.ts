@@ -1,59 +1,16 @@
 /**
  * Bandwidth limit decorator: bytes written and read through the backend pass a token bucket
- * (one per direction, or one shared), so that the long-run rate never exceeds the limit
- * however many transfers run at once.
- *
- * The bucket is kept as a debt (GCRA style): taking n tokens subtracts them at once, and the
- * taker sleeps until the refill has paid the debt back, so callers are served in arrival
- * order. Data is throttled in {@link SLICE_BYTES} slices so parallel transfers interleave.
+ * (src/core/token-bucket.ts; one per direction, or one shared), so that the long-run rate
+ * never exceeds the limit however many transfers run at once.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { ConfigError, throwIfAborted } from '../../core/errors.js';
+import { ConfigError } from '../../core/errors.js';
 import type { StorageBackend, WriteBody } from '../../core/storage.js';
 import { discardBody } from '../body.js';
 import { decorate } from './decorate.js';
-import { sleep } from './retry.js';
+import { SLICE_BYTES, TokenBucket, type Clock } from '../../core/token-bucket.js';
 
-export const SLICE_BYTES = 64 * 1024;
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-const realClock: Clock = { now: () => performance.now(), sleep };
-
-export class TokenBucket {
-  #tokens: number;
-  #last: number;
-
-  /** `rate` bytes per second; `burst` bytes may pass at once after an idle period (default: a tenth of a second's worth). */
-  constructor(
-    readonly rate: number,
-    readonly burst = Math.max(SLICE_BYTES, Math.floor(rate / 10)),
-    private readonly clock: Clock = realClock,
-  ) {
-    if (!(rate > 0) || !Number.isFinite(rate)) throw new ConfigError(`a bandwidth limit must be a positive number of bytes per second, not ${rate}`);
-    this.#tokens = burst;
-    this.#last = clock.now();
-  }
-
-  /** Waits until `bytes` may pass; FERRY_ERR_ABORTED when `signal` aborts (the reservation is given back). */
-  async take(bytes: number, signal?: AbortSignal): Promise<void> {
-    throwIfAborted(signal);
-    const now = this.clock.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) * this.rate) / 1000);
-    this.#last = now;
-    this.#tokens -= bytes;
-    if (this.#tokens >= 0) return;
-    try {
-      await this.clock.sleep((-this.#tokens * 1000) / this.rate, signal);
-    } catch (err) {
-      this.#tokens += bytes;
-      throw err;
-    }
-  }
-}
+export { TokenBucket, SLICE_BYTES } from '../../core/token-bucket.js';
 
 export interface BandwidthOptions {
   /** Limit for both directions together, bytes per second. */

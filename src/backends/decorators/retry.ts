@@ -11,22 +11,13 @@
  * body is a whole buffer (a stream cannot be sent twice); a read only until it has returned its
  * stream (a stream that fails midway fails); a listing only until it has yielded its first entry.
  */
-import { AbortedError, isRetryable, throwIfAborted } from '../../core/errors.js';
+import { isRetryable, throwIfAborted } from '../../core/errors.js';
+import { backoffDelay, sleep, type RetryPolicy } from '../../core/retry.js';
 import type { DirEntry, StorageBackend } from '../../core/storage.js';
 import { decorate, type Call } from './decorate.js';
 
-export interface RetryPolicy {
-  /** Retries after the first attempt (0: try once). */
-  retries: number;
-  /** Upper bound of the first delay, ms. */
-  baseMs: number;
-  /** Upper bound of any computed delay, ms. */
-  capMs: number;
-  /** A Retry-After longer than this is cut to it. */
-  maxRetryAfterMs: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({ retries: 5, baseMs: 200, capMs: 10_000, maxRetryAfterMs: 60_000 });
+/** Backends retry less than the client does: a backend call sits under a transfer that retries too. */
+export const BACKEND_RETRY_POLICY: RetryPolicy = Object.freeze({ retries: 5, baseMs: 200, capMs: 10_000, maxRetryAfterMs: 60_000 });
 
 export interface RetryOptions {
   policy?: Partial<RetryPolicy>;
@@ -39,32 +30,9 @@ export interface RetryOptions {
   random?: () => number;
 }
 
-/** Delay before retry `attempt` (0-based): full jitter, raised to `retryAfterMs` when given. */
-export function backoffDelay(attempt: number, policy: RetryPolicy, retryAfterMs?: number, random: () => number = Math.random): number {
-  const window = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  const jittered = Math.floor(random() * window);
-  return retryAfterMs !== undefined && retryAfterMs > 0 ? Math.max(jittered, Math.min(retryAfterMs, policy.maxRetryAfterMs)) : jittered;
-}
-
-/** Resolves after `ms`, or rejects with FERRY_ERR_ABORTED when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.reject(new AbortedError('aborted', { cause: signal.reason }));
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new AbortedError('aborted', { cause: signal?.reason }));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** `inner`, with retryable failures retried under `options.policy`. */
 export function withRetry(inner: StorageBackend, options: RetryOptions = {}): StorageBackend {
-  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.policy };
+  const policy: RetryPolicy = { ...BACKEND_RETRY_POLICY, ...options.policy };
   const shouldRetry = options.shouldRetry ?? isRetryable;
   const wait = options.sleep ?? sleep;
 

@@ -18,7 +18,6 @@
  *   `copyCutoff` (CopyObject stops at 5 GiB). There is no server-side move on S3: callers
  *   fall back to copy + delete (`moveObject`).
  */
-import { createHash } from 'node:crypto';
 import { addAbortSignal, Readable } from 'node:stream';
 import {
   CompleteMultipartUploadCommand,
@@ -53,6 +52,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
+import { collectRange, hashByReading } from '../read.js';
 import { bodyChunks, checkSize, discardBody } from '../body.js';
 import { fromS3Error } from './s3-errors.js';
 
@@ -532,19 +532,11 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       const known = (await this.stat(k, options)).hashes?.md5;
       if (known !== undefined) return known;
     }
-    const hash = createHash(algorithm);
-    for await (const chunk of await this.read(k, { signal: options.signal })) hash.update(chunk as Buffer);
-    return hash.digest('hex');
+    return hashByReading(this, k, algorithm, options.signal);
   }
 
   /** A ranged GET collected into one buffer. */
   async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of await this.read(key, { offset, length, signal: options.signal })) {
-      parts.push(chunk as Buffer);
-      total += (chunk as Buffer).length;
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    return collectRange(this, key, offset, length, options.signal);
   }
 }

@@ -16,7 +16,7 @@
  * - Directories are real. Symbolic links and special files are not objects: they are
  *   neither listed nor found, as with the local backend's default.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { homedir, userInfo } from 'node:os';
 import path from 'node:path';
@@ -63,6 +63,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
+import { collectRange, hashByReading } from '../read.js';
 import { bodyChunks, checkSize, discardBody } from '../body.js';
 import { TEMP_PREFIX } from '../local/index.js';
 import { checkHostKey, fingerprintOf, knownHostsName, readKnownHosts } from './known-hosts.js';
@@ -675,20 +676,12 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
   /** Reads the file (pipelined) and hashes it: SFTP servers keep no hashes. */
   async hash(key: string, algorithm: HashName, options: OpOptions = {}): Promise<string> {
     if (!HASHES.includes(algorithm)) throw new ValidationError(`unknown hash algorithm ${String(algorithm)}`);
-    const hash = createHash(algorithm);
-    for await (const chunk of await this.read(key, { signal: options.signal })) hash.update(chunk as Buffer);
-    return hash.digest('hex');
+    return hashByReading(this, key, algorithm, options.signal);
   }
 
   /** Pipelined READs of one range into one buffer. */
   async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of await this.read(key, { offset, length, signal: options.signal })) {
-      parts.push(chunk as Buffer);
-      total += (chunk as Buffer).length;
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    return collectRange(this, key, offset, length, options.signal);
   }
 
   /** MKDIR of each missing level. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */

@@ -18,6 +18,11 @@ import { registerMv } from './mv.js';
 import { registerCp } from './cp.js';
 import { registerRm } from './rm.js';
 import { registerMkdir } from './mkdir.js';
+import { registerShare } from './share.js';
+import { registerQuota } from './quota.js';
+import { registerToken } from './token.js';
+import { registerUser } from './user.js';
+import { registerAdmin } from './admin.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -32,5 +37,10 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerShare,
+  registerQuota,
+  registerToken,
+  registerUser,
+  registerAdmin,
   registerRemote,
 ];

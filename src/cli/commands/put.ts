@@ -1,15 +1,17 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath, normalizePath } from '../../core/path.js';
+import { parseDuration } from '../../core/units.js';
 import { formatBytes, formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { createProgressBar } from '../progress-bar.js';
 
 interface PutOpts extends TransferOpts, OutputOpts {
+  ttl?: number;
   recursive?: boolean;
   clobber?: boolean;
   checksum?: boolean;
@@ -58,7 +60,12 @@ export function registerPut(program: Command): void {
     .option('-r, --recursive', 'upload directories (their contents go into DEST)')
     .option('-n, --no-clobber', 'fail instead of replacing an existing remote file')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
-    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
+    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
+    .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
+      const ms = parseDuration(v);
+      if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
+      return Math.round(ms / 1000);
+    });
   addTransferOptions(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
@@ -74,7 +81,8 @@ Examples:
   $ ferry put ./big.iso /isos/big.iso
   $ ferry put ./a.jpg ./b.jpg /photos/
   $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
-  $ tar c ./src | ferry put - /backups/src.tar`,
+  $ tar c ./src | ferry put - /backups/src.tar
+  $ ferry put --ttl 7d ./report.pdf /outbox/`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
@@ -89,7 +97,7 @@ Examples:
     const results: TransferResult[] = [];
     try {
       await withInterrupt(async (signal) => {
-        const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false };
+        const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
         for (const src of sources) {
           const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
           try {

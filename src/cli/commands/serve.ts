@@ -1,9 +1,11 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { parseDuration } from '../../core/units.js';
+import { parseDuration, parseSize } from '../../core/units.js';
 import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
+import { DEFAULT_DEFENDER } from '../../server/defender.js';
+import { CidrList } from '../../server/ip-filter.js';
 import { redactRemote } from '../../backends/registry.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
@@ -15,7 +17,32 @@ interface ServeOptions {
   gcGrace: string;
   logLevel: string;
   fsync: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsSelfSigned?: boolean;
+  tlsHost: string[];
+  publicUrl?: string;
+  ipAllow: string[];
+  ipDeny: string[];
+  maxFileSize?: string;
+  maxUploadSessions: string;
+  rateLimitIp: string;
+  rateLimitToken: string;
+  rateLimitAuth: string;
+  defender: boolean;
+  defenderThreshold: string;
+  defenderBanTime: string;
+  defenderSafe: string[];
+  ttlSweepInterval: string;
   store: string[];
+}
+
+const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+
+function count(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${what} must be a whole number >= 0, not ${JSON.stringify(text)}`);
+  return n;
 }
 
 /** `host:port`, `:port`, `[::1]:port` or `host` -> {host, port}. */
@@ -41,6 +68,23 @@ export function registerServe(program: Command): void {
     .option('--gc-grace <duration>', 'keep unreferenced chunks at least this long', '1h')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.FERRY_LOG_LEVEL ?? 'info')
     .option('--no-fsync', 'do not fsync chunks before acknowledging them (faster, not crash-safe)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain) ...')
+    .option('--tls-key <file>', '... and this PEM private key')
+    .option('--tls-self-signed', 'serve HTTPS with a local CA and certificate made once in DATA/tls (LAN use); prints the fingerprint')
+    .option('--tls-host <name>', 'extra DNS name or IP for the self-signed certificate (repeatable, comma-separated)', list, [])
+    .option('--public-url <url>', 'base URL printed in share links (default: the Host the client used)')
+    .option('--ip-allow <cidr>', 'accept requests only from these networks (repeatable, comma-separated)', list, [])
+    .option('--ip-deny <cidr>', 'refuse requests from these networks (repeatable, comma-separated)', list, [])
+    .option('--max-file-size <size>', 'largest file anyone may upload (users can have lower limits)')
+    .option('--max-upload-sessions <n>', 'live upload sessions per user unless set per user', '100')
+    .option('--rate-limit-ip <n>', 'requests per minute per client address (0 = off)', '60000')
+    .option('--rate-limit-token <n>', 'requests per minute per token (0 = off)', '60000')
+    .option('--rate-limit-auth <n>', 'password attempts per minute per address (0 = off)', '30')
+    .option('--no-defender', 'never ban addresses after repeated authentication failures')
+    .option('--defender-threshold <n>', 'failure score that bans an address (bad token id 2, bad secret 1)', String(DEFAULT_DEFENDER.threshold))
+    .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
+    .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
+    .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
     .addOption(
       new Option(
         '--store <[/prefix=]remote>',
@@ -55,10 +99,13 @@ export function registerServe(program: Command): void {
 The admin token is FERRY_ADMIN_TOKEN when set; otherwise one is generated at the first
 start, printed once, and written (mode 0600) to DATA/initial-admin-token.
 When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
+Web-session tokens are signed with FERRY_SESSION_KEY (base64, 32+ bytes; give every node of
+a cluster the same) or a key made once in DATA/session-key.
 
 Examples:
   ferry serve
-  ferry serve --addr 0.0.0.0:7373 --data /srv/ferry
+  ferry serve --addr 0.0.0.0:7373 --data /srv/ferry --tls-self-signed
+  ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
@@ -75,6 +122,29 @@ Examples:
         logLevel: opts.logLevel,
         durable: opts.fsync,
         adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
+        tlsCert: opts.tlsCert,
+        tlsKey: opts.tlsKey,
+        tlsSelfSigned: opts.tlsSelfSigned === true,
+        tlsHostnames: opts.tlsHost,
+        publicUrl: opts.publicUrl,
+        ipAllow: new CidrList(opts.ipAllow).entries,
+        ipDeny: new CidrList(opts.ipDeny).entries,
+        maxFileSize: opts.maxFileSize === undefined ? null : parseSize(opts.maxFileSize),
+        maxUploadSessions: count(opts.maxUploadSessions, '--max-upload-sessions'),
+        rateLimit: {
+          windowMs: 60_000,
+          perIp: count(opts.rateLimitIp, '--rate-limit-ip'),
+          perToken: count(opts.rateLimitToken, '--rate-limit-token'),
+          authPerIp: count(opts.rateLimitAuth, '--rate-limit-auth'),
+        },
+        defender: {
+          ...DEFAULT_DEFENDER,
+          enabled: opts.defender,
+          threshold: count(opts.defenderThreshold, '--defender-threshold'),
+          banMs: parseDuration(opts.defenderBanTime),
+          safeList: new CidrList(opts.defenderSafe).entries,
+        },
+        ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
         store: opts.store.map(parseStoreSpec),
         remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
       });
@@ -82,10 +152,17 @@ Examples:
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
-      const store = (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`);
-      process.stdout.write(JSON.stringify({ event: 'ready', url: server.url, data: config.dataDir, store, version: VERSION }) + '\n');
-      if (!LOOPBACK.test(host)) {
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
+      if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
+      process.stdout.write(JSON.stringify(ready) + '\n');
+      if (server.tls) {
+        const trust = server.tls.caFile
+          ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
+          : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
+        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n\n`);
+      } else if (!LOOPBACK.test(host)) {
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
+        process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
       }
       if (server.generatedToken) {
         process.stderr.write(

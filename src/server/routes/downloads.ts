@@ -3,6 +3,9 @@
  * delta and parallel downloads, single chunks, batches of chunks for many small files.
  * Every chunk is verified before its bytes leave; a chunk found corrupt after the headers
  * went out cuts the connection, so a client sees a short body, never wrong bytes.
+ *
+ * A chunk is served only in the context of files the caller may read (`?path=`, or a
+ * batch's `paths`), and only if their manifests hold it: ../chunk-access.ts decides.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -11,7 +14,8 @@ import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifes
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { unreadableChunks } from '../chunk-access.js';
+import { authorize, toUserPath } from '../authz.js';
+import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { wildcardPath } from '../validate.js';
 
@@ -52,61 +56,91 @@ async function* fileBytes(store: ChunkStore, chunks: ChunkRef[], offsets: number
   }
 }
 
+export { ManifestChunkSets } from '../chunk-access.js';
+
+export interface ServeFileOptions {
+  head: boolean;
+  /** Content-Disposition to send (share links offer the file as a download). */
+  disposition?: string;
+  /** Called once the headers are decided and the body is about to go (share links count uses here). */
+  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean }) => Promise<void>;
+}
+
+/**
+ * Sends the file at a server path: ETag, Last-Modified, Range, HEAD, verified chunks. Shared
+ * by `GET /api/v1/files/*` and the share-link routes.
+ */
+export async function sendFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, serverPath: string, shownPath: string, options: ServeFileOptions): Promise<FastifyReply> {
+  const { head } = options;
+  const path = shownPath;
+  const { entry, chunks } = await ctx.meta.fileContent(serverPath).catch((err: unknown) => {
+    if (err instanceof IsADirectoryError) throw new IsADirectoryError(`${path} is a directory: list it with ${API_PREFIX}/list${path}`);
+    if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    throw err;
+  });
+  const etag = `"${entry.hash}"`;
+  reply.header('etag', etag);
+  reply.header('last-modified', new Date(entry.mtime).toUTCString());
+  reply.header('accept-ranges', 'bytes');
+  reply.header('cache-control', 'private, no-cache');
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+
+  const size = entry.size;
+  let range = parseRange(request.headers.range, size);
+  const ifRange = request.headers['if-range'];
+  if (ifRange !== undefined && ifRange !== etag) range = undefined;
+  if (range === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${size}`);
+    throw new RangeNotSatisfiableError(`the file has ${size} bytes`);
+  }
+  const start = range ? range.start : 0;
+  const end = range ? range.end : size - 1;
+  reply.type('application/octet-stream');
+  // Stored bytes are never a page of ours: a browser must not sniff, render or script them.
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('content-security-policy', "sandbox; default-src 'none'");
+  if (options.disposition) reply.header('content-disposition', options.disposition);
+  reply.header('content-length', String(end - start + 1));
+  if (range) {
+    reply.status(206);
+    reply.header('content-range', `bytes ${start}-${end}/${size}`);
+  }
+  if (!head) await options.beforeBody?.({ start, end, size, partial: range !== undefined });
+  if (head || size === 0) return reply.send();
+  const offsets = chunkOffsets(chunks);
+  // The first chunk is read before the headers go out: if it is corrupt the client gets a
+  // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
+  const first = await ctx.chunks.read(chunks[chunkAt(offsets, start)].hash);
+  return reply.send(Readable.from(fileBytes(ctx.chunks, chunks, offsets, start, end, first), { objectMode: false }));
+}
+
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const serveFile = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
+  const access = new ChunkAccess(ctx);
+  const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
-    const { entry, chunks } = await ctx.meta.fileContent(path).catch((err: unknown) => {
-      if (err instanceof IsADirectoryError) throw new IsADirectoryError(`${path} is a directory: list it with ${API_PREFIX}/list${path}`);
-      throw err;
-    });
-    const etag = `"${entry.hash}"`;
-    reply.header('etag', etag);
-    reply.header('last-modified', new Date(entry.mtime).toUTCString());
-    reply.header('accept-ranges', 'bytes');
-    reply.header('cache-control', 'private, no-cache');
-    if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
-
-    const size = entry.size;
-    let range = parseRange(request.headers.range, size);
-    const ifRange = request.headers['if-range'];
-    if (ifRange !== undefined && ifRange !== etag) range = undefined;
-    if (range === 'unsatisfiable') {
-      reply.header('content-range', `bytes */${size}`);
-      throw new RangeNotSatisfiableError(`the file has ${size} bytes`);
-    }
-    const start = range ? range.start : 0;
-    const end = range ? range.end : size - 1;
-    reply.type('application/octet-stream');
-    reply.header('content-length', String(end - start + 1));
-    if (range) {
-      reply.status(206);
-      reply.header('content-range', `bytes ${start}-${end}/${size}`);
-    }
-    if (head || size === 0) return reply.send();
-    const offsets = chunkOffsets(chunks);
-    // The first chunk is read before the headers go out: if it is corrupt the client gets a
-    // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
-    const first = await ctx.chunks.read(chunks[chunkAt(offsets, start)].hash);
-    return reply.send(Readable.from(fileBytes(ctx.chunks, chunks, offsets, start, end, first), { objectMode: false }));
+    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
   };
-
   app.get(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, false));
   app.head(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, true));
 
   app.get(`${API_PREFIX}/manifests/*`, async (request, reply) => {
-    const path = wildcardPath(request);
-    const { entry, chunks } = await ctx.meta.fileContent(path);
+    const auth = authOf(request);
+    const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
     const etag = `"${entry.hash}"`;
     reply.header('etag', etag);
     if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
-    const res: ManifestResponse = { path: entry.path, size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
+    const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
     if (entry.mode !== undefined) res.mode = entry.mode;
     return res;
   });
 
-  app.get<{ Params: { hash: string } }>(`${API_PREFIX}/chunks/:hash`, async (request, reply) => {
+  app.get<{ Params: { hash: string }; Querystring: { path?: string } }>(`${API_PREFIX}/chunks/:hash`, async (request, reply) => {
+    const auth = authOf(request);
     const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    if ((await unreadableChunks(ctx, authOf(request), [hash])).length > 0) throw new NotFoundError(`chunk ${hash} not found`);
+    const filePath = request.query.path;
+    if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+      throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
+    }
     const buf = await ctx.chunks.read(hash);
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
@@ -120,12 +154,13 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
    * corrupt chunk is a proper error status; the limits keep that buffer small.
    */
   app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
-    const hashes = batchHashes(request.body, ctx.limits.maxChunksPerBatch ?? 0);
+    const max = ctx.limits.maxChunksPerBatch ?? 0;
+    const { hashes, paths } = batchRequest(request.body, max);
     const notFound = (missing: string[]) =>
-      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found (first: ${missing[0]})`, {
+      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
         details: { missing: missing.slice(0, 100), count: missing.length },
       });
-    const denied = await unreadableChunks(ctx, authOf(request), hashes);
+    const denied = await access.unreadable(authOf(request), hashes, paths);
     if (denied.length > 0) throw notFound(denied);
     const where = await ctx.meta.chunkLocations(hashes);
     // (garbage collection may have taken one since the access check)
@@ -148,14 +183,18 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
   });
 }
 
-/** The validated hash list of a batch request: distinct, well-formed, not too many. */
-function batchHashes(body: unknown, max: number): string[] {
-  const hashes = (body as { hashes?: unknown } | null | undefined)?.hashes;
-  if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('the body must be {hashes: [chunk hash, ...]} with at least one hash');
+/** The validated body of a batch request: distinct, well-formed hashes, not too many; the files named. */
+function batchRequest(body: unknown, max: number): { hashes: string[]; paths?: string[] } {
+  const b = body as { hashes?: unknown; paths?: unknown } | null | undefined;
+  const hashes = b?.hashes;
+  if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('the body must be {paths: [file, ...], hashes: [chunk hash, ...]} with at least one hash');
   if (hashes.length > max) throw new PayloadTooLargeError(`at most ${max} chunks per batch, not ${hashes.length}`, { details: { max } });
   const out = hashes.map((h, i) => assertSha256Hex(h, `hashes[${i}]`));
   if (new Set(out).size !== out.length) throw new ValidationError('a batch names the same chunk twice');
-  return out;
+  if (b?.paths === undefined) return { hashes: out };
+  if (!Array.isArray(b.paths) || b.paths.length === 0 || b.paths.some((p) => typeof p !== 'string' || p === '')) throw new ValidationError('paths must be a non-empty array of file paths');
+  if (b.paths.length > max) throw new PayloadTooLargeError(`at most ${max} files per batch, not ${b.paths.length}`, { details: { max } });
+  return { hashes: out, paths: b.paths as string[] };
 }
 
 /** `hash | u32 size | data` per chunk. */

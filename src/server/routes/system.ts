@@ -1,8 +1,9 @@
 /** Health, readiness, capabilities, metrics and admin maintenance routes. */
 import type { FastifyInstance } from 'fastify';
-import { ForbiddenError, ValidationError } from '../../core/errors.js';
+import { ValidationError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { authOf, type ServerContext } from '../app.js';
+import { authorizeAdmin } from '../authz.js';
 
 export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
@@ -42,5 +43,5 @@ export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): 
 }
 
 export function requireAdmin(request: Parameters<typeof authOf>[0]): void {
-  if (authOf(request).role !== 'admin') throw new ForbiddenError('this needs an admin token');
+  authorizeAdmin(authOf(request));
 }

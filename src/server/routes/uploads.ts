@@ -2,12 +2,20 @@
  * Upload sessions (docs/protocol.md, "Uploads"): create with a manifest (whole, partial or
  * none), append manifest entries, send the missing chunks (one per PUT, or many small ones
  * in a pack), commit atomically, or abort.
+ *
+ * A session belongs to the user who created it: to anyone else its id does not exist. Dedup
+ * is per user: `missing` lists the chunks the server lacks *or* this user has not sent
+ * yet, and a chunk body sent for a chunk the server already holds is still read and
+ * verified before it counts as the user's (proof of possession). So knowing a chunk's
+ * hash never lets one user learn whether another stores it, nor commit it into a file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
+  ForbiddenError,
   PayloadTooLargeError,
+  UploadNotFoundError,
   ValidationError,
 } from '../../core/errors.js';
 import { assertSha256Hex, validateChunkList } from '../../core/manifest.js';
@@ -19,8 +27,10 @@ import {
   type UploadFileSpec,
   type UploadStatus,
 } from '../../core/protocol.js';
-import { distinctHashes } from '../../store/meta-store.js';
+import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
 import { authOf, type ServerContext } from '../app.js';
+import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
+import { isWithin } from '../../core/path.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -37,11 +47,40 @@ function rawBody(request: FastifyRequest): Readable {
   throw new ValidationError('chunk and pack bodies must be sent as application/octet-stream');
 }
 
+/** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
+const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
+
 export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { meta, chunks, limits } = ctx;
   const ttl = ctx.config.uploadTtlMs;
 
+  /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
+  const checkOwner = (auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void => {
+    if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    // A token limited to a path prefix only touches sessions that write inside it (the
+    // commit re-checks every file; this keeps the rest of the session out of its reach too).
+    if (auth.pathPrefix !== null && up.scope !== null) {
+      const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
+      if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
+    }
+  };
+
+  /** The caller's own live session, touched. */
+  const ownUpload = async (auth: AuthContext, id: string): Promise<UploadInfo> => {
+    authorizeScope(auth, 'write');
+    const up = await meta.getUpload(id, ttl);
+    checkOwner(auth, id, up);
+    return up;
+  };
+
+  /** The same for the chunk routes, with the cheap touch (no file rows read). */
+  const ownUploadLight = async (auth: AuthContext, id: string): Promise<void> => {
+    authorizeScope(auth, 'write');
+    checkOwner(auth, id, await meta.touchUpload(id, ttl));
+  };
+
   app.post(`${API_PREFIX}/uploads`, async (request, reply) => {
+    const auth = authOf(request);
     const body = asObject(request.body);
     let files: UploadFileSpec[];
     if (body.files !== undefined) {
@@ -59,29 +98,45 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     } else {
       files = [validateFileSpec(body, 'upload', limits.maxChunkSize)];
     }
+    // Paths arrive relative to the caller's home; the session keeps server paths.
+    files = files.map((f, i) => {
+      const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
+      const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
+      if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
+      const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', f.path) };
+      if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
+      return spec;
+    });
+    if (body.ttlSeconds !== undefined && body.files !== undefined) throw new ValidationError('in a batch, give ttlSeconds per file');
     const totalChunks = files.reduce((a, f) => a + (f.chunks?.length ?? 0), 0);
     if (totalChunks > limits.maxChunksPerRequest) {
       throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
     }
-    const up = await meta.createUpload({ owner: authOf(request).userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl });
+    await ctx.quota.checkCreate(auth, files);
+    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl });
     const all = files.flatMap((f) => f.chunks ?? []);
-    const present = await meta.presentChunks(all.map((c) => c.hash));
+    const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
     const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
     return reply.status(201).send(status);
   });
 
   app.get<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request) => {
-    const up = await meta.getUpload(request.params.id, ttl);
+    const up = await ownUpload(authOf(request), request.params.id);
     const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
     return status;
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, async (request) => {
+    const auth = authOf(request);
+    await ownUpload(auth, request.params.id);
     const body = asObject(request.body);
     const file = optionalInt(body.file, 'file') ?? 0;
-    validateChunkList(body.chunks, limits.maxChunkSize);
+    const added = validateChunkList(body.chunks, limits.maxChunkSize);
     const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
     if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
+    // A streaming upload of unknown size is held to the size and quota limits as it grows.
+    const target = await meta.uploadFilePath(request.params.id, file);
+    if (target !== undefined) await ctx.quota.checkGrowth(auth, target, (await meta.uploadFileBytes(request.params.id, file)) + added);
     const missing = await meta.appendEntries(request.params.id, file, list, ttl);
     const res: AppendChunksResponse = { missing };
     return res;
@@ -94,7 +149,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const size = Number(lengthHeader);
     if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
-    await meta.touchUpload(request.params.id, ttl);
+    const auth = authOf(request);
+    await ownUploadLight(auth, request.params.id);
     // The file that brings the chunk: its path routes a new chunk to its store (--store).
     const path = await meta.uploadChunkPath(request.params.id, hash);
     if (path === undefined) {
@@ -104,14 +160,16 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, path);
+    const owned = await meta.ownsChunk(auth.userId, hash);
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? { path } : { proof: true, owner: auth.userId, path });
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
     const id = request.params.id;
-    await meta.touchUpload(id, ttl);
+    const auth = authOf(request);
+    await ownUploadLight(auth, id);
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
     const controller = new AbortController();
@@ -119,7 +177,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (!request.raw.complete) controller.abort();
     });
     const path = await meta.uploadFirstPath(id);
-    const result = await chunks.putPack(
+    return chunks.putPack(
       rawBody(request),
       limits.maxPackBytes,
       controller.signal,
@@ -127,12 +185,13 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
         const strangers = await meta.hashesNotInUpload(id, hashes);
         if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
       },
-      path,
+      { owner: auth.userId, path },
     );
-    return result;
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, async (request) => {
+    const auth = authOf(request);
+    await ownUpload(auth, request.params.id);
     const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
     const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
     const size = optionalInt(body.size, 'size');
@@ -142,13 +201,22 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (mtime !== undefined) final.mtime = mtime;
     const mode = optionalInt(body.mode, 'mode');
     if (mode !== undefined) final.mode = mode & 0o7777;
-    const files = await meta.commitUpload(request.params.id, final);
+    const quotaCheck = ctx.quota.commitCheck(auth);
+    const files = await meta.commitUpload(request.params.id, final, {
+      // Inside the commit transaction: grants or the token may have changed since the
+      // session was created, and concurrent sessions may each have fit the quota alone.
+      check: async (trx, candidates) => {
+        for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
+        await quotaCheck(trx, candidates);
+      },
+    });
     ctx.metrics.commits.inc(files.length);
-    const res: CommitResponse = { files };
+    const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
     return res;
   });
 
   app.delete<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request, reply) => {
+    await ownUpload(authOf(request), request.params.id);
     await meta.abortUpload(request.params.id);
     return reply.status(204).send();
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NetworkError, ValidationError, isFerryError } from '../core/errors.js';
-import { backoffDelay, parseRetryAfter, sleep, withRetry, type RetryPolicy } from './backoff.js';
+import { NetworkError, ValidationError, isFerryError } from './errors.js';
+import { backoffDelay, parseRetryAfter, sleep, withRetry, type RetryPolicy } from './retry.js';
 
 const policy: RetryPolicy = { retries: 5, baseMs: 100, capMs: 1000, maxRetryAfterMs: 5000 };
 

@@ -7,7 +7,7 @@
  * back together. A server's `Retry-After` (kept on the error as `retryAfterMs`) is a floor:
  * we never come back sooner than the server asked.
  */
-import { AbortedError, isRetryable, throwIfAborted } from '../core/errors.js';
+import { AbortedError, isRetryable, throwIfAborted } from './errors.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt (0: try once). */

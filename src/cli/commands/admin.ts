@@ -1,0 +1,108 @@
+/** `ferry admin audit|bans|unban`: the security side of running a server (admin token). */
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseDuration } from '../../core/units.js';
+import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { table, when } from '../table.js';
+
+interface AuditOpts extends ConnectionOpts {
+  json?: boolean;
+  since?: number;
+  user?: string;
+  event?: string;
+  limit?: number;
+}
+
+/** `24h` (that long ago) or an ISO date/time -> ms since the epoch. */
+export function parseSince(text: string, now = Date.now()): number {
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const t = Date.parse(text);
+    if (Number.isNaN(t)) throw new InvalidArgumentError(`not a date: ${text}`);
+    return t;
+  }
+  try {
+    return now - parseDuration(text);
+  } catch {
+    throw new InvalidArgumentError(`--since wants a duration (24h, 7d) or a date (2026-11-01), not ${JSON.stringify(text)}`);
+  }
+}
+
+export function registerAdmin(program: Command): void {
+  const admin = program.command('admin').description('server administration: audit, bans, unban');
+
+  const audit = admin
+    .command('audit')
+    .description('the audit log of security events, newest first')
+    .option('--since <when>', 'events since a duration ago (24h, 7d) or a date (2026-11-01)', (v: string) => parseSince(v))
+    .option('--user <name>', "one user's events")
+    .option('--event <name>', 'one kind of event, or a prefix ending in "." (auth.)')
+    .option('--limit <n>', 'at most this many (default 1000)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('--limit is 1 to 10000');
+      return n;
+    })
+    .option('--json', 'one JSON object per line (JSON Lines)')
+    .addHelpText(
+      'after',
+      `
+Events: auth.failure auth.login auth.session auth.refresh auth.logout access.denied
+defender.ban defender.unban token.create token.revoke user.create user.update user.delete
+user.password user.grant share.create share.revoke share.use share.password-failure
+share.unknown file.delete file.expire quota.exceeded
+
+Examples:
+  $ ferry admin audit --since 24h
+  $ ferry admin audit --user ana --event auth. --json | jq .`,
+    );
+  addConnectionOptions(audit).action(async (opts: AuditOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { auditLog } = await import('../../client/account.js');
+      const want = opts.limit ?? 1000;
+      const entries = [];
+      let before: number | undefined;
+      while (entries.length < want) {
+        const page = await auditLog(client, { since: opts.since, user: opts.user, event: opts.event, before, limit: Math.min(1000, want - entries.length) });
+        entries.push(...page.entries);
+        if (page.next === undefined) break;
+        before = page.next;
+      }
+      if (opts.json) {
+        for (const e of entries) printJson(e);
+        return;
+      }
+      process.stdout.write(
+        table(
+          ['TIME', 'EVENT', 'OK', 'USER', 'ADDRESS', 'TARGET', 'DETAILS'],
+          entries.map((e) => [new Date(e.at).toISOString().replace('T', ' ').slice(0, 19), e.event, e.ok ? 'yes' : 'NO', e.user ?? '-', e.ip ?? '-', e.target ?? '-', e.details ? JSON.stringify(e.details) : '']),
+        ),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const bans = admin.command('bans').description('addresses the defender bans now').option('--json', 'JSON output');
+  addConnectionOptions(bans).action(async (opts: AuditOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const account = await import('../../client/account.js');
+      const list = await account.bans(client);
+      if (opts.json) return printJson(list);
+      process.stdout.write(table(['ADDRESS', 'UNTIL'], list.map((b) => [b.ip, when(b.until)])));
+    } finally {
+      await client.close();
+    }
+  });
+
+  const unban = admin.command('unban').description('lift a ban at once').argument('<address>');
+  addConnectionOptions(unban).action(async (ip: string, opts: AuditOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const account = await import('../../client/account.js');
+      await account.unban(client, ip);
+      process.stderr.write(`unbanned ${ip}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+}

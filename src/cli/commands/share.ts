@@ -1,0 +1,114 @@
+/**
+ * `ferry share PATH`: a link that works in a browser and with curl, without an account;
+ * `ferry share ls`, `ferry share revoke ID`.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { CreateShareRequest } from '../../core/protocol.js';
+import { parseDuration } from '../../core/units.js';
+import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
+import { table, when } from '../table.js';
+
+interface ShareOpts extends ConnectionOpts {
+  json?: boolean;
+  expires?: number;
+  password?: boolean;
+  passwordStdin?: boolean;
+  maxDownloads?: number;
+  upload?: boolean;
+  name?: string;
+  all?: boolean;
+}
+
+const positive = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a whole number >= 1`);
+  return n;
+};
+
+export function registerShare(program: Command): void {
+  const share = program.command('share').description('share links: ferry share PATH, ferry share ls, ferry share revoke ID');
+
+  const create = share
+    .command('create', { isDefault: true })
+    .description('make a link to a file or folder (or, with --upload, one that takes files into a folder)')
+    .argument('<path>')
+    .option('--expires <duration>', 'the link stops working after this (24h, 7d, ...)', (v: string) => Math.round(parseDuration(v) / 1000))
+    .option('--password', 'ask visitors for a password (asked for here, twice)')
+    .option('--password-stdin', 'the password from the first line of stdin')
+    .option('--max-downloads <n>', 'the link stops after this many downloads (uploads with --upload)', positive('--max-downloads'))
+    .option('--upload', 'an upload link ("file request"): visitors send files into the folder')
+    .option('--name <name>', 'a title shown to visitors')
+    .option('--json', 'print the link and its facts as JSON')
+    .addHelpText(
+      'after',
+      `
+The URL is shown once (the server keeps only a hash of it). Visitors need no account:
+  download:  curl -OJ URL          (password: curl -u :PASSWORD -OJ URL)
+  upload:    curl -T FILE URL/     or open URL in a browser
+
+Examples:
+  $ ferry share /photos/2026 --expires 7d
+  $ ferry share /reports/q3.pdf --password --max-downloads 3
+  $ ferry share /inbox --upload --expires 48h --name "Send me your drafts"`,
+    );
+  addConnectionOptions(create).action(async (path: string, opts: ShareOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const body: CreateShareRequest = { path, kind: opts.upload ? 'upload' : 'download' };
+      if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
+      if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;
+      if (opts.name) body.name = opts.name;
+      if (opts.passwordStdin) body.password = await stdinLine('password');
+      else if (opts.password) body.password = await promptNewPassword('Link password: ');
+      const { createShare } = await import('../../client/account.js');
+      const s = await createShare(client, body);
+      if (opts.json) return printJson(s);
+      process.stdout.write(s.url + '\n');
+      const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? `${s.maxUses} uses` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+      process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
+    } finally {
+      closePrompts();
+      await client.close();
+    }
+  });
+
+  const ls = share.command('ls').description('your links').option('--all', "everyone's (admin)").option('--json', 'JSON output');
+  addConnectionOptions(ls).action(async (opts: ShareOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { listShares } = await import('../../client/account.js');
+      const list = await listShares(client, { all: opts.all });
+      if (opts.json) return printJson(list);
+      const now = Date.now();
+      process.stdout.write(
+        table(
+          ['ID', 'USER', 'KIND', 'PATH', 'USES', 'EXPIRES', 'STATE'],
+          list.map((s) => [
+            s.id,
+            s.userName,
+            s.kind,
+            s.path,
+            s.maxUses === null ? String(s.uses) : `${s.uses}/${s.maxUses}`,
+            when(s.expiresAt),
+            s.revokedAt ? 'revoked' : s.expiresAt !== null && s.expiresAt <= now ? 'expired' : s.maxUses !== null && s.uses >= s.maxUses ? 'used up' : 'active',
+          ]),
+        ),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>');
+  addConnectionOptions(revoke).action(async (id: string, opts: ShareOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { revokeShare } = await import('../../client/account.js');
+      await revokeShare(client, id);
+      process.stderr.write(`revoked ${id}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+}

@@ -1,0 +1,99 @@
+/** `ferry token create|ls|revoke`: API tokens for scripts, other machines, narrower rights. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.js';
+import type { CreateTokenRequest } from '../../core/protocol.js';
+import { parseDuration } from '../../core/units.js';
+import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { table, when } from '../table.js';
+
+interface TokenOpts extends ConnectionOpts {
+  json?: boolean;
+  name?: string;
+  scopes?: string;
+  readOnly?: boolean;
+  prefix?: string;
+  expires?: number;
+  user?: string;
+  all?: boolean;
+}
+
+const seconds = (v: string): number => {
+  const ms = parseDuration(v);
+  if (ms < 60_000) throw new InvalidArgumentError('--expires must be at least 1m');
+  return Math.round(ms / 1000);
+};
+
+export function registerToken(program: Command): void {
+  const token = program.command('token').description('API tokens: create, ls, revoke');
+
+  const create = token
+    .command('create')
+    .description('make a token (shown once); it can do at most what the token you use can')
+    .option('--name <name>', 'what it is for', 'ferry token')
+    .option('--scopes <perms>', 'comma-separated permissions (default: all of yours)')
+    .option('--read-only', 'scopes list,read')
+    .option('--prefix <path>', 'only this path and below (relative to your home)')
+    .option('--expires <duration>', 'lifetime (90d, 12h, ...); default: none, or your token\'s own expiry', seconds)
+    .option('--user <name>', 'a token for another user (admin)')
+    .option('--json', 'print the token and its facts as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ ferry token create --name backup-job --prefix /backups --expires 90d
+  $ ferry token create --name viewer --read-only`,
+    );
+  addConnectionOptions(create).action(async (opts: TokenOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const body: CreateTokenRequest = { name: opts.name ?? 'ferry token' };
+      if (opts.readOnly) body.scopes = [...READ_ONLY_PERMISSIONS];
+      else if (opts.scopes) body.scopes = parsePermissions(opts.scopes);
+      if (opts.prefix) body.pathPrefix = opts.prefix;
+      if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
+      if (opts.user) body.user = opts.user;
+      const { createToken } = await import('../../client/account.js');
+      const t = await createToken(client, body);
+      if (opts.json) return printJson(t);
+      process.stdout.write(t.token + '\n');
+      process.stderr.write(`token ${t.id} for ${t.userName}: ${t.scopes.join(',')}${t.pathPrefix ? ` under ${t.pathPrefix}` : ''}${t.expiresAt ? `, expires ${when(t.expiresAt)}` : ''} (shown once)\n`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  const ls = token
+    .command('ls')
+    .description('your tokens (never their secrets)')
+    .option('--all', "everyone's (admin)")
+    .option('--user <name>', "one user's (admin)")
+    .option('--json', 'JSON output');
+  addConnectionOptions(ls).action(async (opts: TokenOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { listTokens } = await import('../../client/account.js');
+      const list = await listTokens(client, { all: opts.all, user: opts.user });
+      if (opts.json) return printJson(list);
+      process.stdout.write(
+        table(
+          ['ID', 'USER', 'NAME', 'SCOPES', 'PREFIX', 'EXPIRES', 'LAST USED', 'STATE'],
+          list.map((t) => [t.id, t.userName, t.name, t.scopes.join(','), t.pathPrefix ?? '-', when(t.expiresAt), when(t.lastUsedAt), t.revokedAt ? 'revoked' : t.expiresAt !== null && t.expiresAt <= Date.now() ? 'expired' : 'active']),
+        ),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>');
+  addConnectionOptions(revoke).action(async (id: string, opts: TokenOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { revokeToken } = await import('../../client/account.js');
+      await revokeToken(client, id);
+      process.stderr.write(`revoked ${id}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+}

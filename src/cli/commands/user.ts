@@ -1,0 +1,265 @@
+/**
+ * `ferry user add|ls|show|set|rm|passwd|grant`: user administration (admin token needed,
+ * except `passwd` without a name, which changes your own password).
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import { parsePermissions } from '../../core/permissions.js';
+import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
+import { parseSize } from '../../core/units.js';
+import { formatBytes } from '../format.js';
+import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
+import { table, when } from '../table.js';
+
+interface UserOpts extends ConnectionOpts {
+  json?: boolean;
+  admin?: boolean;
+  home?: string;
+  password?: boolean;
+  passwordStdin?: boolean;
+  quota?: string;
+  quotaFiles?: string;
+  maxFileSize?: string;
+  maxSessions?: string;
+  grant?: string[];
+  ipAllow?: string[];
+  ipDeny?: string[];
+  disable?: boolean;
+  enable?: boolean;
+  role?: string;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collectGrant = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** `none`/`unlimited` -> null (lift the limit), a size or count otherwise, undefined if absent. */
+function limit(text: string | undefined, parse: (t: string) => number): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (/^(none|unlimited|off)$/i.test(text)) return null;
+  return parse(text);
+}
+
+const count = (t: string): number => {
+  const n = Number(t);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`not a count: ${t}`);
+  return n;
+};
+
+/** `PATH=PERMS` (or `PATH:PERMS`) -> a grant. */
+function parseGrant(text: string): { path: string; permissions: ReturnType<typeof parsePermissions> } {
+  const m = /^(.*?)[=:]([a-z*,]*)$/i.exec(text);
+  if (!m || !m[1]) throw new UsageError(`--grant wants PATH=PERMS (e.g. /=list,read or /inbox=write), not ${JSON.stringify(text)}`);
+  return { path: m[1], permissions: /^none$/i.test(m[2]) ? [] : parsePermissions(m[2]) };
+}
+
+function limitsFrom(opts: UserOpts): Partial<CreateUserRequest> {
+  const out: Partial<CreateUserRequest> = {};
+  const q = limit(opts.quota, parseSize);
+  if (q !== undefined) out.quotaBytes = q;
+  const qf = limit(opts.quotaFiles, count);
+  if (qf !== undefined) out.quotaFiles = qf;
+  const mf = limit(opts.maxFileSize, parseSize);
+  if (mf !== undefined) out.maxFileSize = mf;
+  const ms = limit(opts.maxSessions, count);
+  if (ms !== undefined) out.maxSessions = ms;
+  if (opts.ipAllow) out.ipAllow = opts.ipAllow;
+  if (opts.ipDeny) out.ipDeny = opts.ipDeny;
+  return out;
+}
+
+async function newPassword(opts: UserOpts): Promise<string | undefined> {
+  if (opts.passwordStdin) return stdinLine('password');
+  if (opts.password) return promptNewPassword();
+  return undefined;
+}
+
+function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): string {
+  const lim = (v: number | null, f: (n: number) => string) => (v === null ? 'none' : f(v));
+  return [
+    `user:        ${u.name} (${u.role}${u.disabled ? ', disabled' : ''})`,
+    `home:        ${u.home}`,
+    `password:    ${u.hasPassword ? 'set' : 'none'}`,
+    `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
+    `quota:       ${lim(u.quotaBytes, formatBytes)}, ${lim(u.quotaFiles, String)} files`,
+    ...(u.usage ? [`usage:       ${formatBytes(u.usage.bytes)} in ${u.usage.files} files`] : []),
+    `max file:    ${lim(u.maxFileSize, formatBytes)}; upload sessions: ${lim(u.maxSessions, String)}`,
+    `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,
+    `created:     ${when(u.createdAt)}`,
+  ].join('\n') + '\n';
+}
+
+export function registerUser(program: Command): void {
+  const user = program.command('user').description('manage users (admin): add, ls, show, set, rm, passwd, grant');
+
+  const add = user
+    .command('add')
+    .description('create a user (home /users/NAME, full rights there, unless told otherwise)')
+    .argument('<name>')
+    .option('--admin', 'the admin role (user administration, everyone\'s tokens and links, audit log)')
+    .option('--home <path>', 'the user\'s root on the server (default /users/NAME)')
+    .option('--password', 'set a password (asked for twice)')
+    .option('--password-stdin', 'read the password from the first line of stdin')
+    .option('--quota <size>', 'logical bytes the user\'s files may take (10G, ...)')
+    .option('--quota-files <n>', 'most files')
+    .option('--max-file-size <size>', 'largest single file')
+    .option('--max-sessions <n>', 'most upload sessions at once')
+    .option('--grant <path=perms>', 'a per-path grant, repeatable (default /=list,read,write,delete,mkdir,share)', collectGrant)
+    .option('--ip-allow <cidr>', 'only from these networks (repeatable, comma-separated)', collect)
+    .option('--ip-deny <cidr>', 'never from these networks', collect)
+    .option('--json', 'print the user as JSON')
+    .addHelpText(
+      'after',
+      `
+Permissions: list, read, write, delete, mkdir, share (admin comes with --admin). A grant on a
+path replaces its parent's for everything below it.
+
+Examples:
+  $ ferry user add ana --password --quota 50G
+  $ ferry user add scanner --grant /=list --grant /inbox=write --ip-allow 192.168.1.0/24
+  $ echo "$PW" | ferry user add bot --password-stdin --home /shared/bot`,
+    );
+  addConnectionOptions(add).action(async (name: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
+      if (opts.home) body.home = opts.home;
+      if (opts.grant) body.grants = opts.grant.map(parseGrant);
+      const password = await newPassword(opts);
+      if (password !== undefined) body.password = password;
+      const { addUser } = await import('../../client/account.js');
+      const u = await addUser(client, body);
+      if (opts.json) printJson(u);
+      else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+    } finally {
+      closePrompts();
+      await client.close();
+    }
+  });
+
+  const ls = user.command('ls').description('list users').option('--json', 'JSON output');
+  addConnectionOptions(ls).action(async (opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { listUsers } = await import('../../client/account.js');
+      const users = await listUsers(client);
+      if (opts.json) return printJson(users);
+      process.stdout.write(
+        table(
+          ['NAME', 'ROLE', 'HOME', 'QUOTA', 'STATE', 'CREATED'],
+          users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatBytes(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
+        ),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const show = user.command('show').description('one user, with grants, limits and usage').argument('<name>').option('--json', 'JSON output');
+  addConnectionOptions(show).action(async (name: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { getUser } = await import('../../client/account.js');
+      const u = await getUser(client, name);
+      if (opts.json) printJson(u);
+      else process.stdout.write(describe(u));
+    } finally {
+      await client.close();
+    }
+  });
+
+  const set = user
+    .command('set')
+    .description('change a user: limits (none lifts one), role, home, addresses, disable/enable')
+    .argument('<name>')
+    .option('--role <role>', 'admin or user')
+    .option('--home <path>', 'a new root')
+    .option('--quota <size|none>', 'logical bytes')
+    .option('--quota-files <n|none>', 'most files')
+    .option('--max-file-size <size|none>', 'largest single file')
+    .option('--max-sessions <n|none>', 'most upload sessions at once')
+    .option('--ip-allow <cidr>', 'replace the allow list (repeatable; "" clears it)', collect)
+    .option('--ip-deny <cidr>', 'replace the deny list', collect)
+    .option('--disable', 'refuse the user (tokens stop at once)')
+    .option('--enable', 'accept the user again')
+    .option('--json', 'print the user as JSON');
+  addConnectionOptions(set).action(async (name: string, opts: UserOpts) => {
+    if (opts.disable && opts.enable) throw new UsageError('--disable or --enable, not both');
+    const client = await clientFrom(opts);
+    try {
+      const body: UpdateUserRequest = limitsFrom(opts);
+      if (opts.role !== undefined) {
+        if (opts.role !== 'admin' && opts.role !== 'user') throw new UsageError('--role is admin or user');
+        body.role = opts.role;
+      }
+      if (opts.home) body.home = opts.home;
+      if (opts.disable) body.disabled = true;
+      if (opts.enable) body.disabled = false;
+      if (Object.keys(body).length === 0) throw new UsageError('nothing to change: see ferry user set --help');
+      const { updateUser } = await import('../../client/account.js');
+      const u = await updateUser(client, name, body);
+      if (opts.json) printJson(u);
+      else process.stdout.write(describe(u));
+    } finally {
+      await client.close();
+    }
+  });
+
+  const rm = user.command('rm').description("delete a user: their tokens, sessions and links go; their files stay").argument('<name>');
+  addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { removeUser } = await import('../../client/account.js');
+      await removeUser(client, name);
+      process.stderr.write(`removed ${name}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  const passwd = user
+    .command('passwd')
+    .description("set a user's password (admin), or without a name change your own")
+    .argument('[name]')
+    .option('--password-stdin', 'read from stdin: the new password (admin), or the current then the new one (your own)');
+  addConnectionOptions(passwd).action(async (name: string | undefined, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const account = await import('../../client/account.js');
+      if (name !== undefined) {
+        const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
+        await account.setUserPassword(client, name, pw);
+        process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
+      } else {
+        const mine = await account.me(client);
+        const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
+        const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
+        await account.changePassword(client, current === '' ? undefined : current, next);
+        process.stderr.write('password changed\n');
+      }
+    } finally {
+      closePrompts();
+      await client.close();
+    }
+  });
+
+  const grant = user
+    .command('grant')
+    .description('set what a user may do at a path (relative to their home); "none" removes the grant')
+    .argument('<name>')
+    .argument('<path>')
+    .argument('<permissions>', 'comma-separated: list,read,write,delete,mkdir,share, or "none"')
+    .option('--json', 'print the user as JSON')
+    .addHelpText('after', '\nExamples:\n  $ ferry user grant ana /archive list,read\n  $ ferry user grant ana /archive none');
+  addConnectionOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { setGrant } = await import('../../client/account.js');
+      const u = await setGrant(client, name, { path, permissions: /^none$/i.test(permissions) ? [] : parsePermissions(permissions) });
+      if (opts.json) printJson(u);
+      else process.stdout.write(describe(u));
+    } finally {
+      await client.close();
+    }
+  });
+}

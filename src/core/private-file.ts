@@ -1,0 +1,51 @@
+/**
+ * The per-user JSON files that hold secrets (the client's token, named remotes'
+ * credentials): read tolerantly (absent = nothing configured), written atomically with mode
+ * 0600 from the first byte, in a directory of mode 0700.
+ */
+import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ConfigError, fromSystemError } from './errors.js';
+
+/** The parsed JSON object in `file`; undefined when the file does not exist. FERRY_ERR_CONFIG when it is not a JSON object. */
+export async function readJsonObjectFile(file: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fromSystemError(err, file);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${file} is not valid JSON`, { cause: err });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
+  return data as Record<string, unknown>;
+}
+
+/** Replaces `file` atomically with `data` as JSON, mode 0600 (its directory created 0700). */
+export async function writePrivateJsonFile(file: string, data: unknown): Promise<void> {
+  const dir = dirname(file);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // 0600 from the first byte: secrets are never readable by others, not even briefly.
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(data, null, 2) + '\n');
+      await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    // Only tighten a directory we own; `mkdir` does not change an existing one.
+    if (dir.endsWith('/ferry')) await chmod(dir, 0o700).catch(() => {});
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw fromSystemError(err, file);
+  }
+}

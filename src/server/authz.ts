@@ -1,0 +1,144 @@
+/**
+ * Authorization: the one place that decides what an authenticated request may do where.
+ * Every route asks here; none compares roles, scopes or paths on its own.
+ *
+ * Paths a user sends are relative to their home (`/` is the home): a user cannot even name
+ * another user's files. At a path, what a request may do is
+ *
+ *     grant(path) ∩ scopes, and nothing outside the token's path prefix
+ *
+ * where grant(path) is the user's grant on the nearest ancestor-or-self of the path (the
+ * admin role holds every permission everywhere in its home) and scopes are the token's.
+ * Operations on a whole tree (recursive delete, moving or copying a directory) also need
+ * the permission at every grant path inside the tree, so a narrower grant deeper down
+ * (a read-only sub-folder) cannot be side-stepped by acting on its parent.
+ */
+import { ForbiddenError } from '../core/errors.js';
+import { PERMISSIONS, type Permission } from '../core/permissions.js';
+import { isWithin, joinPath, normalizePath, relativePath } from '../core/path.js';
+import type { Entry, UserLimits } from '../core/protocol.js';
+
+export interface Grant {
+  /** Relative to the home, normalized. */
+  path: string;
+  perms: ReadonlySet<Permission>;
+}
+
+/** The authenticated identity of a request, with everything authorization needs. */
+export interface AuthContext {
+  /** How the request authenticated. */
+  kind: 'token' | 'session';
+  userId: string;
+  userName: string;
+  role: 'admin' | 'user';
+  /** Server path of the user's root. */
+  home: string;
+  /** API token id, or `session:<id>` for a web session. */
+  tokenId: string;
+  /** The token's scopes (already resolved: `*` is every permission). */
+  scopes: ReadonlySet<Permission>;
+  /** Relative to the home; null: the whole home. */
+  pathPrefix: string | null;
+  /** The user's grants, deepest path first. */
+  grants: readonly Grant[];
+  limits: UserLimits;
+}
+
+const ALL: ReadonlySet<Permission> = new Set(PERMISSIONS);
+const NONE: ReadonlySet<Permission> = new Set();
+
+/** Sorts grants so that the first one containing a path is the nearest. */
+export function sortGrants(grants: Grant[]): Grant[] {
+  return grants.sort((a, b) => b.path.length - a.path.length || (a.path < b.path ? -1 : 1));
+}
+
+/** What the user (ignoring the token) holds at `path`. */
+function granted(auth: AuthContext, path: string): ReadonlySet<Permission> {
+  if (auth.role === 'admin') return ALL;
+  for (const g of auth.grants) if (isWithin(path, g.path)) return g.perms;
+  return NONE;
+}
+
+/** Every permission the user holds somewhere: the ceiling for a new token's scopes. */
+export function userPermissions(auth: Pick<AuthContext, 'role' | 'grants'>): Set<Permission> {
+  if (auth.role === 'admin') return new Set(PERMISSIONS);
+  const out = new Set<Permission>();
+  for (const g of auth.grants) for (const p of g.perms) if (p !== 'admin') out.add(p);
+  return out;
+}
+
+export function withinPrefix(auth: AuthContext, path: string): boolean {
+  return auth.pathPrefix === null || isWithin(path, auth.pathPrefix);
+}
+
+/** The permissions this request holds at a user path. */
+export function permissionsAt(auth: AuthContext, path: string): Set<Permission> {
+  if (!withinPrefix(auth, path)) return new Set();
+  const g = granted(auth, path);
+  return new Set([...g].filter((p) => auth.scopes.has(p)));
+}
+
+export function can(auth: AuthContext, perm: Permission, path: string): boolean {
+  return withinPrefix(auth, path) && auth.scopes.has(perm) && granted(auth, path).has(perm);
+}
+
+function deny(auth: AuthContext, perm: Permission, path: string): never {
+  if (!withinPrefix(auth, path)) {
+    throw new ForbiddenError(`${path} is outside this token's path prefix ${auth.pathPrefix}`, { details: { path, permission: perm } });
+  }
+  if (!auth.scopes.has(perm)) throw new ForbiddenError(`this token lacks the '${perm}' scope`, { details: { path, permission: perm } });
+  throw new ForbiddenError(`no '${perm}' permission on ${path}`, { details: { path, permission: perm } });
+}
+
+/**
+ * Checks `perm` at a user path and returns the server path it names. FERRY_ERR_FORBIDDEN
+ * when the request may not.
+ */
+export function authorize(auth: AuthContext, perm: Permission, userPath: string): string {
+  if (!can(auth, perm, userPath)) deny(auth, perm, userPath);
+  return toServerPath(auth, userPath);
+}
+
+/** As {@link authorize}, and also at every grant path strictly inside the tree at `userPath`. */
+export function authorizeTree(auth: AuthContext, perm: Permission, userPath: string): string {
+  const server = authorize(auth, perm, userPath);
+  if (auth.role !== 'admin') {
+    for (const g of auth.grants) {
+      if (g.path !== userPath && isWithin(g.path, userPath) && !g.perms.has(perm)) deny(auth, perm, g.path);
+    }
+  }
+  return server;
+}
+
+/** The admin API: the admin role and a token holding the `admin` scope. */
+export function authorizeAdmin(auth: AuthContext): void {
+  if (auth.role !== 'admin') throw new ForbiddenError('this needs an admin account');
+  if (!auth.scopes.has('admin')) throw new ForbiddenError("this token lacks the 'admin' scope");
+}
+
+export function isAdmin(auth: AuthContext): boolean {
+  return auth.role === 'admin' && auth.scopes.has('admin');
+}
+
+export function toServerPath(auth: Pick<AuthContext, 'home'>, userPath: string): string {
+  return auth.home === '/' ? userPath : joinPath(auth.home, userPath);
+}
+
+/** The user's name for a server path inside their home. */
+export function toUserPath(auth: Pick<AuthContext, 'home'>, serverPath: string): string {
+  if (auth.home === '/') return serverPath;
+  return normalizePath('/' + relativePath(serverPath, auth.home));
+}
+
+/** An entry as its user sees it (path relative to the home). */
+export function toUserEntry<E extends Entry>(auth: Pick<AuthContext, 'home'>, entry: E): E {
+  return auth.home === '/' ? entry : { ...entry, path: toUserPath(auth, entry.path) };
+}
+
+/**
+ * For requests that act on something the user owns rather than on a path (their upload
+ * sessions, tokens, share links): the token must carry the scope, wherever it applies.
+ */
+export function authorizeScope(auth: AuthContext, perm: Permission): void {
+  if (!auth.scopes.has(perm)) throw new ForbiddenError(`this token lacks the '${perm}' scope`, { details: { permission: perm } });
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_DEFENDER, Defender } from './defender.js';
+
+describe('Defender', () => {
+  const make = (over: Partial<typeof DEFAULT_DEFENDER> = {}) => {
+    let now = 1_000_000;
+    const d = new Defender({ ...DEFAULT_DEFENDER, threshold: 5, scoreInvalid: 2, scoreValid: 1, banMs: 60_000, banIncrementPercent: 50, observationMs: 10_000, maxBanMs: 300_000, ...over }, () => now);
+    return { d, tick: (ms: number) => (now += ms), now: () => now };
+  };
+
+  it('bans when the scores in the window reach the threshold (SFTPGo: >=), weighting invalid above valid', () => {
+    const { d, now } = make();
+    expect(d.record('10.0.0.1', 'invalid')).toBeUndefined(); // 2
+    expect(d.record('10.0.0.1', 'valid')).toBeUndefined(); // 3
+    expect(d.record('10.0.0.1', 'invalid')).toEqual({ ip: '10.0.0.1', until: now() + 60_000 }); // 5
+    expect(d.checkBanned('10.0.0.2')).toBeUndefined();
+  });
+
+  it('extends a ban by the increment on each request, up to the cap, and forgets it afterwards', () => {
+    const { d, tick, now } = make();
+    for (let i = 0; i < 3; i++) d.record('::ffff:10.0.0.1', 'invalid');
+    const start = now();
+    expect(d.checkBanned('10.0.0.1')?.until).toBe(start + 90_000); // the mapped address is the same host
+    expect(d.checkBanned('10.0.0.1')?.until).toBe(start + 120_000);
+    for (let i = 0; i < 20; i++) d.checkBanned('10.0.0.1');
+    expect(d.bans()[0].until).toBe(start + 300_000);
+    tick(300_001);
+    expect(d.checkBanned('10.0.0.1')).toBeUndefined();
+    expect(d.bans()).toEqual([]);
+  });
+
+  it('forgets events outside the observation window; safe-listed and disabled never ban', () => {
+    const { d, tick } = make();
+    d.record('10.0.0.1', 'invalid');
+    d.record('10.0.0.1', 'invalid');
+    tick(10_001);
+    expect(d.score('10.0.0.1')).toBe(0);
+    expect(d.record('10.0.0.1', 'invalid')).toBeUndefined();
+    const safe = make({ safeList: ['10.0.0.0/8'] }).d;
+    for (let i = 0; i < 10; i++) expect(safe.record('10.1.2.3', 'invalid')).toBeUndefined();
+    const off = make({ enabled: false }).d;
+    for (let i = 0; i < 10; i++) off.record('10.1.2.3', 'invalid');
+    expect(off.checkBanned('10.1.2.3')).toBeUndefined();
+  });
+
+  it('bounds its memory', () => {
+    const { d } = make({ maxEntries: 100 });
+    for (let i = 0; i < 1000; i++) d.record(`10.0.${i >> 8}.${i & 255}`, 'valid');
+    expect(d.score('10.0.0.0')).toBe(0); // the oldest was dropped
+    expect(d.score('10.0.3.231')).toBe(1);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * The defender: bans addresses that keep failing to authenticate, after SFTPGo's built-in
+ * defender (docs/defender.md there):
+ *
+ * - each failure adds a score to its address: `scoreInvalid` when the credential names
+ *   nothing (unknown user, unknown token id, unknown share link), `scoreValid` when it names
+ *   something real but the secret is wrong, expired or revoked, `scoreLimitExceeded` when the
+ *   address hit a rate limit;
+ * - when the scores within the last `observationMs` reach `threshold`, the address is banned
+ *   for `banMs`;
+ * - every request of a banned address extends its ban by `banIncrementPercent` of `banMs`
+ *   (SFTPGo's `ban_time_increment`): a client that keeps hammering stays out longer. A cap
+ *   (`maxBanMs`) keeps a forgotten cron job from being locked out for ever.
+ *
+ * State is in memory, per node (SFTPGo's `memory` driver); entries are bounded
+ * (`maxEntries`, oldest dropped first). Addresses on the safe list are never banned.
+ */
+import { CidrList, normalizeIp } from './ip-filter.js';
+
+export interface DefenderOptions {
+  enabled: boolean;
+  threshold: number;
+  scoreInvalid: number;
+  scoreValid: number;
+  scoreLimitExceeded: number;
+  observationMs: number;
+  banMs: number;
+  banIncrementPercent: number;
+  maxBanMs: number;
+  maxEntries: number;
+  safeList: string[];
+}
+
+export const DEFAULT_DEFENDER: DefenderOptions = {
+  enabled: true,
+  threshold: 15,
+  scoreInvalid: 2,
+  scoreValid: 1,
+  scoreLimitExceeded: 3,
+  observationMs: 30 * 60_000,
+  banMs: 30 * 60_000,
+  banIncrementPercent: 50,
+  maxBanMs: 24 * 3600_000,
+  maxEntries: 10_000,
+  safeList: [],
+};
+
+export type DefenderEvent = 'invalid' | 'valid' | 'limit';
+
+export interface BanInfo {
+  ip: string;
+  until: number;
+}
+
+export class Defender {
+  private readonly hosts = new Map<string, { at: number; score: number }[]>();
+  private readonly banned = new Map<string, { until: number; since: number }>();
+  private readonly safe: CidrList;
+
+  constructor(
+    readonly options: DefenderOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.safe = new CidrList(options.safeList);
+  }
+
+  /**
+   * The ban of `ip`, if any. Being asked counts as trying again: the ban is extended (see
+   * the module comment). Expired bans are forgotten here.
+   */
+  checkBanned(ip: string): BanInfo | undefined {
+    if (!this.options.enabled) return undefined;
+    const key = normalizeIp(ip);
+    const ban = this.banned.get(key);
+    if (!ban) return undefined;
+    const now = this.now();
+    if (ban.until <= now) {
+      this.banned.delete(key);
+      return undefined;
+    }
+    const increment = Math.max(1, Math.round((this.options.banMs * this.options.banIncrementPercent) / 100));
+    ban.until = Math.min(ban.until + increment, ban.since + this.options.maxBanMs);
+    return { ip: key, until: ban.until };
+  }
+
+  /** Records a failure; returns the new ban when this one tipped the address over. */
+  record(ip: string, event: DefenderEvent): BanInfo | undefined {
+    if (!this.options.enabled) return undefined;
+    const key = normalizeIp(ip);
+    if (this.safe.has(key)) return undefined;
+    const now = this.now();
+    if (this.banned.has(key)) return undefined; // a banned address has no score (as SFTPGo)
+    const score = event === 'invalid' ? this.options.scoreInvalid : event === 'valid' ? this.options.scoreValid : this.options.scoreLimitExceeded;
+    if (score <= 0) return undefined;
+    const cutoff = now - this.options.observationMs;
+    const events = (this.hosts.get(key) ?? []).filter((e) => e.at > cutoff);
+    events.push({ at: now, score });
+    // Re-insert: Map order is insertion order, so the first key is the least recently seen.
+    this.hosts.delete(key);
+    const total = events.reduce((a, e) => a + e.score, 0);
+    if (total >= this.options.threshold) {
+      this.banned.set(key, { until: now + this.options.banMs, since: now });
+      this.trim(this.banned);
+      return { ip: key, until: now + this.options.banMs };
+    }
+    this.hosts.set(key, events);
+    this.trim(this.hosts);
+    return undefined;
+  }
+
+  unban(ip: string): boolean {
+    const key = normalizeIp(ip);
+    this.hosts.delete(key);
+    return this.banned.delete(key);
+  }
+
+  /** Current bans (expired ones are skipped, not extended). */
+  bans(): BanInfo[] {
+    const now = this.now();
+    return [...this.banned].filter(([, b]) => b.until > now).map(([ip, b]) => ({ ip, until: b.until }));
+  }
+
+  /** Score an address has collected within the observation window. */
+  score(ip: string): number {
+    const cutoff = this.now() - this.options.observationMs;
+    return (this.hosts.get(normalizeIp(ip)) ?? []).filter((e) => e.at > cutoff).reduce((a, e) => a + e.score, 0);
+  }
+
+  private trim<V>(map: Map<string, V>): void {
+    while (map.size > this.options.maxEntries) {
+      const oldest = map.keys().next().value;
+      if (oldest === undefined) break;
+      map.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Admin routes for the security machinery (admin only; docs/protocol.md, "Admin"):
+ *
+ *   GET    /api/v1/admin/audit?since=MS&before=ID&user=NAME&event=E&limit=N   newest first
+ *   GET    /api/v1/admin/bans               addresses the defender bans now
+ *   DELETE /api/v1/admin/bans/:ip           lift a ban
+ *   POST   /api/v1/admin/sweep              delete files past their TTL now
+ */
+import type { FastifyInstance } from 'fastify';
+import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { API_PREFIX, type AuditPage } from '../../core/protocol.js';
+import { authOf, type ServerContext } from '../app.js';
+import { authorizeAdmin } from '../authz.js';
+
+function intParam(q: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {
+  const v = q[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ValidationError(`${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.get(`${API_PREFIX}/admin/audit`, async (request): Promise<AuditPage> => {
+    authorizeAdmin(authOf(request));
+    const q = request.query as Record<string, string | undefined>;
+    return ctx.auditStore.query({
+      since: intParam(q, 'since', 0, Number.MAX_SAFE_INTEGER),
+      before: intParam(q, 'before', 1, Number.MAX_SAFE_INTEGER),
+      user: q.user,
+      event: q.event,
+      limit: intParam(q, 'limit', 1, 10_000) ?? 1000,
+    });
+  });
+
+  app.get(`${API_PREFIX}/admin/bans`, async (request) => {
+    authorizeAdmin(authOf(request));
+    return ctx.defender.bans();
+  });
+
+  app.delete<{ Params: { ip: string } }>(`${API_PREFIX}/admin/bans/:ip`, async (request, reply) => {
+    authorizeAdmin(authOf(request));
+    if (!ctx.defender.unban(request.params.ip)) throw new NotFoundError(`${request.params.ip} is not banned`);
+    await ctx.audit.record(request, { event: 'defender.unban', ok: true, target: request.params.ip });
+    return reply.status(204).send();
+  });
+
+  app.post(`${API_PREFIX}/admin/sweep`, async (request) => {
+    authorizeAdmin(authOf(request));
+    const removed = await ctx.sweepExpiredFiles();
+    return { files: removed.length };
+  });
+}

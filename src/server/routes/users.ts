@@ -1,0 +1,191 @@
+/**
+ * User administration (admin only; docs/protocol.md, "Users, tokens, sessions"):
+ *
+ *   GET    /api/v1/users
+ *   POST   /api/v1/users                    CreateUserRequest -> 201 UserInfo (home created)
+ *   GET    /api/v1/users/:name
+ *   PATCH  /api/v1/users/:name              UpdateUserRequest -> UserInfo
+ *   DELETE /api/v1/users/:name              tokens, sessions, shares and uploads go; files stay
+ *   PUT    /api/v1/users/:name/password     {password} (ends the user's web sessions)
+ *   PUT    /api/v1/users/:name/grants       {path, permissions} (empty permissions: remove)
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { normalizePath } from '../../core/path.js';
+import { DEFAULT_USER_PERMISSIONS, formatPermissions, parsePermissions } from '../../core/permissions.js';
+import { API_PREFIX, type UserInfo } from '../../core/protocol.js';
+import type { UserPatch, UserRow } from '../../store/auth-store.js';
+import { authOf, type ServerContext } from '../app.js';
+import { authorizeAdmin } from '../authz.js';
+import { CidrList } from '../ip-filter.js';
+import { checkPasswordRules } from '../passwords.js';
+import { userInfo } from '../views.js';
+import { bodyObject, optionalLimit, requiredString, stringList } from '../validate.js';
+
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+function checkName(value: unknown): string {
+  const name = requiredString(value, 'name', 64);
+  if (!USER_NAME.test(name)) throw new ValidationError('a user name has 1 to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit');
+  return name;
+}
+
+function checkRole(value: unknown): 'admin' | 'user' | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'admin' && value !== 'user') throw new ValidationError('role must be "admin" or "user"');
+  return value;
+}
+
+/** Grants from a request: normalized paths, known permissions; `admin` comes with the role only. */
+function parseGrants(value: unknown): { path: string; perms: string }[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length > 1000) throw new ValidationError('grants must be an array of {path, permissions}');
+  const seen = new Set<string>();
+  return value.map((g: unknown, i) => {
+    const o = bodyObject(g);
+    const path = normalizePath(requiredString(o.path, `grants[${i}].path`, 4096));
+    if (seen.has(path)) throw new ValidationError(`grants name ${path} twice`);
+    seen.add(path);
+    return { path, perms: grantPerms(o.permissions, `grants[${i}].permissions`) };
+  });
+}
+
+function grantPerms(value: unknown, what: string): string {
+  if (!Array.isArray(value) && typeof value !== 'string') throw new ValidationError(`${what} must be a list of permissions`);
+  let perms;
+  try {
+    perms = parsePermissions(value as string | string[]);
+  } catch (err) {
+    throw new ValidationError((err as Error).message);
+  }
+  if (perms.includes('admin')) throw new ValidationError(`${what}: 'admin' comes with the admin role, not with a grant`);
+  return formatPermissions(perms);
+}
+
+function cidrs(value: unknown, what: string): string | null | undefined {
+  const list = stringList(value, what);
+  return list === undefined ? undefined : CidrList.serialize(list);
+}
+
+export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const { users } = ctx;
+
+  const info = async (u: UserRow): Promise<UserInfo> => userInfo(u, await users.grantsOf(u.id));
+  const find = async (name: string): Promise<UserRow> => {
+    const u = await users.userByName(name);
+    if (!u) throw new NotFoundError(`no user ${name}`, { details: { user: name } });
+    return u;
+  };
+  const admin = (request: FastifyRequest) => {
+    const auth = authOf(request);
+    authorizeAdmin(auth);
+    return auth;
+  };
+
+  app.get(`${API_PREFIX}/users`, async (request) => {
+    admin(request);
+    return Promise.all((await users.listUsers()).map(info));
+  });
+
+  app.post(`${API_PREFIX}/users`, async (request, reply) => {
+    admin(request);
+    const body = bodyObject(request.body);
+    const name = checkName(body.name);
+    if (await users.userByName(name)) throw new AlreadyExistsError(`user ${name} exists`, { details: { user: name } });
+    const role = checkRole(body.role) ?? 'user';
+    const home = body.home === undefined ? `/users/${name}` : normalizePath(requiredString(body.home, 'home', 4096));
+    const password = body.password === undefined ? undefined : checkPasswordRules(body.password);
+    const grants = parseGrants(body.grants) ?? [{ path: '/', perms: formatPermissions(DEFAULT_USER_PERMISSIONS) }];
+    const row: UserRow = {
+      id: 'u-' + randomBytes(8).toString('hex'),
+      name,
+      role,
+      password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
+      home,
+      created_at: ctx.now(),
+      disabled: 0,
+      quota_bytes: optionalLimit(body.quotaBytes, 'quotaBytes') ?? null,
+      quota_files: optionalLimit(body.quotaFiles, 'quotaFiles') ?? null,
+      max_file_size: optionalLimit(body.maxFileSize, 'maxFileSize') ?? null,
+      max_sessions: optionalLimit(body.maxSessions, 'maxSessions') ?? null,
+      ip_allow: cidrs(body.ipAllow, 'ipAllow') ?? null,
+      ip_deny: cidrs(body.ipDeny, 'ipDeny') ?? null,
+    };
+    await ctx.meta.mkdir(home, { parents: true });
+    await users.createUser(row, grants);
+    await ctx.audit.record(request, { event: 'user.create', ok: true, target: name, details: { role, home, grants } });
+    return reply.status(201).send(await info(row));
+  });
+
+  app.get<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
+    admin(request);
+    const u = await find(request.params.name);
+    return { ...(await info(u)), usage: await ctx.meta.usage(u.home) };
+  });
+
+  app.patch<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
+    const auth = admin(request);
+    const u = await find(request.params.name);
+    const body = bodyObject(request.body);
+    const known = new Set(['role', 'home', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny', 'disabled']);
+    for (const k of Object.keys(body)) if (!known.has(k)) throw new ValidationError(`unknown field ${k}`);
+    const patch: UserPatch = {};
+    const role = checkRole(body.role);
+    if (role !== undefined) patch.role = role;
+    if (body.home !== undefined) patch.home = normalizePath(requiredString(body.home, 'home', 4096));
+    const limits = { quota_bytes: 'quotaBytes', quota_files: 'quotaFiles', max_file_size: 'maxFileSize', max_sessions: 'maxSessions' } as const;
+    for (const [column, field] of Object.entries(limits) as [keyof typeof limits, string][]) {
+      const v = optionalLimit(body[field], field);
+      if (v !== undefined) patch[column] = v;
+    }
+    const allow = cidrs(body.ipAllow, 'ipAllow');
+    if (allow !== undefined) patch.ip_allow = allow;
+    const deny = cidrs(body.ipDeny, 'ipDeny');
+    if (deny !== undefined) patch.ip_deny = deny;
+    if (body.disabled !== undefined) {
+      if (typeof body.disabled !== 'boolean') throw new ValidationError('disabled must be a boolean');
+      if (body.disabled && u.id === auth.userId) throw new ValidationError('you cannot disable yourself');
+      patch.disabled = body.disabled ? 1 : 0;
+    }
+    if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
+    const grants = parseGrants(body.grants);
+    if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
+    await users.updateUser(u.id, patch);
+    if (grants !== undefined) await users.replaceGrants(u.id, grants);
+    if (patch.disabled === 1) await users.revokeUserSessions(u.id, ctx.now());
+    await ctx.audit.record(request, { event: 'user.update', ok: true, target: u.name, details: { ...body } });
+    return info((await users.userById(u.id))!);
+  });
+
+  app.delete<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request, reply) => {
+    const auth = admin(request);
+    const u = await find(request.params.name);
+    if (u.id === auth.userId) throw new ValidationError('you cannot delete yourself');
+    await users.deleteUser(u.id);
+    await ctx.audit.record(request, { event: 'user.delete', ok: true, target: u.name, details: { home: u.home } });
+    return reply.status(204).send();
+  });
+
+  app.put<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/password`, async (request, reply) => {
+    admin(request);
+    const u = await find(request.params.name);
+    const password = checkPasswordRules(bodyObject(request.body).password);
+    await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
+    await users.revokeUserSessions(u.id, ctx.now());
+    await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name });
+    return reply.status(204).send();
+  });
+
+  app.put<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/grants`, async (request) => {
+    admin(request);
+    const u = await find(request.params.name);
+    const body = bodyObject(request.body);
+    const path = normalizePath(requiredString(body.path, 'path', 4096));
+    const perms = grantPerms(body.permissions ?? [], 'permissions');
+    await users.setGrant(u.id, path, perms);
+    await ctx.audit.record(request, { event: 'user.grant', ok: true, target: u.name, details: { path, permissions: perms } });
+    return info(u);
+  });
+
+}

@@ -1,0 +1,62 @@
+/** Metadata rows as the protocol shows them (never a secret or a hash of one). */
+import { parsePermissions } from '../core/permissions.js';
+import type { GrantInfo, ShareInfo, TokenInfo, UserInfo } from '../core/protocol.js';
+import type { GrantRow, TokenRow, UserRow } from '../store/auth-store.js';
+import type { ShareRow } from '../store/share-store.js';
+import { CidrList } from './ip-filter.js';
+
+const num = (v: number | null): number | null => (v === null ? null : Number(v));
+
+export function grantInfo(g: Pick<GrantRow, 'path' | 'perms'>): GrantInfo {
+  return { path: g.path, permissions: parsePermissions(g.perms) };
+}
+
+export function userInfo(u: UserRow, grants: GrantRow[]): UserInfo {
+  return {
+    id: u.id,
+    name: u.name,
+    role: u.role,
+    home: u.home,
+    disabled: u.disabled === 1,
+    hasPassword: u.password_hash !== null,
+    grants: grants.map(grantInfo),
+    quotaBytes: num(u.quota_bytes),
+    quotaFiles: num(u.quota_files),
+    maxFileSize: num(u.max_file_size),
+    maxSessions: num(u.max_sessions),
+    ipAllow: CidrList.deserialize(u.ip_allow),
+    ipDeny: CidrList.deserialize(u.ip_deny),
+    createdAt: Number(u.created_at),
+  };
+}
+
+export function tokenInfo(t: TokenRow, userName: string): TokenInfo {
+  return {
+    id: t.id,
+    userName,
+    name: t.name,
+    scopes: parsePermissions(t.scopes),
+    pathPrefix: t.path_prefix,
+    createdAt: Number(t.created_at),
+    expiresAt: num(t.expires_at),
+    lastUsedAt: num(t.last_used_at),
+    revokedAt: num(t.revoked_at),
+  };
+}
+
+export function shareInfo(s: ShareRow, userName: string): ShareInfo {
+  return {
+    id: s.id,
+    userName,
+    path: s.path,
+    kind: s.kind,
+    name: s.name,
+    hasPassword: s.password_hash !== null,
+    expiresAt: num(s.expires_at),
+    maxUses: num(s.max_uses),
+    uses: Number(s.uses),
+    createdAt: Number(s.created_at),
+    revokedAt: num(s.revoked_at),
+    lastUsedAt: num(s.last_used_at),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * The audit log of security events, append-only, in the metadata store (so every node of a
+ * cluster writes to one log and `ferry admin audit` reads it from any of them). Appends are
+ * not fsynced one by one (a flood of failed logins must not become a flood of fsyncs): the
+ * last events before a power cut may be lost, never after a process crash.
+ */
+import type { Kysely } from 'kysely';
+import type { AuditEntry } from '../core/protocol.js';
+import type { Database } from './meta-schema.js';
+
+export interface AuditRecord {
+  at: number;
+  event: string;
+  ok: boolean;
+  userId?: string | null;
+  userName?: string | null;
+  tokenId?: string | null;
+  ip?: string | null;
+  target?: string | null;
+  details?: Record<string, unknown> | null;
+}
+
+export interface AuditQuery {
+  /** Entries at or after this time (ms). */
+  since?: number;
+  /** Entries with an id below this one (paging backwards). */
+  before?: number;
+  user?: string;
+  /** An event name, or a prefix ending in `.` (`auth.`). */
+  event?: string;
+  limit: number;
+}
+
+export class AuditStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async append(r: AuditRecord): Promise<void> {
+    await this.db
+      .insertInto('audit')
+      .values({
+        at: r.at,
+        event: r.event,
+        ok: r.ok ? 1 : 0,
+        user_id: r.userId ?? null,
+        user_name: r.userName ?? null,
+        token_id: r.tokenId ?? null,
+        ip: r.ip ?? null,
+        target: r.target ?? null,
+        details: r.details ? JSON.stringify(r.details) : null,
+      })
+      .execute();
+  }
+
+  /** Newest first. */
+  async query(q: AuditQuery): Promise<{ entries: AuditEntry[]; next?: number }> {
+    let sel = this.db.selectFrom('audit').selectAll();
+    if (q.since !== undefined) sel = sel.where('at', '>=', q.since);
+    if (q.before !== undefined) sel = sel.where('id', '<', q.before);
+    if (q.user !== undefined) sel = sel.where('user_name', '=', q.user);
+    if (q.event !== undefined) {
+      // A prefix as a range ('/' follows '.'), not LIKE: no escaping rules differ between dialects.
+      sel = q.event.endsWith('.') ? sel.where('event', '>=', q.event).where('event', '<', q.event.slice(0, -1) + '/') : sel.where('event', '=', q.event);
+    }
+    const rows = await sel.orderBy('id', 'desc').limit(q.limit + 1).execute();
+    const more = rows.length > q.limit;
+    const page = more ? rows.slice(0, q.limit) : rows;
+    const entries: AuditEntry[] = page.map((r) => ({
+      id: Number(r.id),
+      at: Number(r.at),
+      event: r.event,
+      ok: r.ok === 1,
+      user: r.user_name,
+      tokenId: r.token_id,
+      ip: r.ip,
+      target: r.target,
+      details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
+    }));
+    return more ? { entries, next: entries[entries.length - 1].id } : { entries };
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Users, grants, API tokens and web sessions in the metadata store (Kysely, portable SQL).
+ *
+ * Only hashes of secrets are stored: token and refresh-token secrets as SHA-256 (they are
+ * 256-bit random, so a fast hash is enough), passwords as scrypt (see server/passwords.ts).
+ * Every write is durable (MetaStore.durable): a revocation or a password change that was
+ * acknowledged must not come undone in a power cut.
+ */
+import type { Kysely } from 'kysely';
+import type { Database, GrantsTable, TokensTable, UsersTable, WebSessionsTable } from './meta-schema.js';
+import type { MetaStore } from './meta-store.js';
+
+export type UserRow = UsersTable;
+export type TokenRow = TokensTable;
+export type GrantRow = GrantsTable;
+export type WebSessionRow = WebSessionsTable;
+
+export type UserPatch = Partial<Omit<UsersTable, 'id' | 'created_at'>>;
+
+export class AuthStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly meta: MetaStore) {
+    this.db = meta.db;
+  }
+
+  // ------------------------------------------------------------------ users
+
+  async userById(id: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async userByName(name: string): Promise<UserRow | undefined> {
+    return this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+  }
+
+  async listUsers(): Promise<UserRow[]> {
+    return this.db.selectFrom('users').selectAll().orderBy('name').execute();
+  }
+
+  /** Inserts a user and their grants in one transaction. */
+  async createUser(user: UserRow, grants: { path: string; perms: string }[]): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      await trx.insertInto('users').values(user).execute();
+      if (grants.length) await trx.insertInto('grants').values(grants.map((g) => ({ user_id: user.id, path: g.path, perms: g.perms }))).execute();
+    });
+  }
+
+  async updateUser(id: string, patch: UserPatch): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
+    await this.meta.durable((trx) => trx.updateTable('users').set(patch).where('id', '=', id).execute());
+  }
+
+  /**
+   * Deletes a user with everything that lets anyone act as them: grants, tokens, web
+   * sessions, share links, upload sessions. Their files stay (an admin decides about those).
+   */
+  async deleteUser(id: string): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      const ups = await trx.selectFrom('uploads').select('id').where('owner', '=', id).execute();
+      for (const { id: up } of ups) {
+        await trx.deleteFrom('upload_entries').where('upload_id', '=', up).execute();
+        await trx.deleteFrom('upload_files').where('upload_id', '=', up).execute();
+        await trx.deleteFrom('uploads').where('id', '=', up).execute();
+      }
+      await trx.deleteFrom('grants').where('user_id', '=', id).execute();
+      await trx.deleteFrom('tokens').where('user_id', '=', id).execute();
+      await trx.deleteFrom('web_sessions').where('user_id', '=', id).execute();
+      await trx.deleteFrom('shares').where('user_id', '=', id).execute();
+      await trx.deleteFrom('chunk_owners').where('user_id', '=', id).execute();
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+    });
+  }
+
+  // ------------------------------------------------------------------ grants
+
+  async grantsOf(userId: string): Promise<GrantRow[]> {
+    return this.db.selectFrom('grants').selectAll().where('user_id', '=', userId).orderBy('path').execute();
+  }
+
+  /** Sets the grant on one path; an empty `perms` removes it. */
+  async setGrant(userId: string, path: string, perms: string): Promise<void> {
+    if (perms === '') {
+      await this.meta.durable((trx) => trx.deleteFrom('grants').where('user_id', '=', userId).where('path', '=', path).execute());
+      return;
+    }
+    await this.meta.durable((trx) =>
+      trx
+        .insertInto('grants')
+        .values({ user_id: userId, path, perms })
+        .onConflict((oc) => oc.columns(['user_id', 'path']).doUpdateSet({ perms }))
+        .execute(),
+    );
+  }
+
+  async replaceGrants(userId: string, grants: { path: string; perms: string }[]): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      await trx.deleteFrom('grants').where('user_id', '=', userId).execute();
+      if (grants.length) await trx.insertInto('grants').values(grants.map((g) => ({ user_id: userId, path: g.path, perms: g.perms }))).execute();
+    });
+  }
+
+  // ------------------------------------------------------------------ tokens
+
+  async insertToken(row: TokenRow): Promise<void> {
+    await this.meta.durable((trx) => trx.insertInto('tokens').values(row).execute());
+  }
+
+  async tokenById(id: string): Promise<TokenRow | undefined> {
+    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Tokens of one user (or of everyone), newest first. */
+  async listTokens(userId?: string): Promise<(TokenRow & { user_name: string })[]> {
+    let q = this.db.selectFrom('tokens as t').innerJoin('users as u', 'u.id', 't.user_id').selectAll('t').select('u.name as user_name');
+    if (userId !== undefined) q = q.where('t.user_id', '=', userId);
+    return q.orderBy('t.created_at', 'desc').orderBy('t.id').execute();
+  }
+
+  /** Revokes a token; false when it does not exist or was already revoked. */
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    const r = await this.meta.durable((trx) => trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst());
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async revokeUserTokens(userId: string, now: number): Promise<number> {
+    const r = await this.meta.durable((trx) => trx.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst());
+    return Number(r.numUpdatedRows);
+  }
+
+  // ------------------------------------------------------------------ web sessions
+
+  async insertSession(row: WebSessionRow): Promise<void> {
+    await this.meta.durable((trx) => trx.insertInto('web_sessions').values(row).execute());
+  }
+
+  async sessionById(id: string): Promise<WebSessionRow | undefined> {
+    return this.db.selectFrom('web_sessions').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * Replaces the session's refresh hash if it still is `expected` (compare-and-set: of two
+   * concurrent refreshes with the same token only one wins). Returns whether it did.
+   */
+  async rotateSession(id: string, expected: string, next: string, now: number): Promise<boolean> {
+    const r = await this.meta.durable((trx) =>
+      trx
+        .updateTable('web_sessions')
+        .set({ refresh_hash: next, prev_refresh_hash: expected, refreshed_at: now })
+        .where('id', '=', id)
+        .where('refresh_hash', '=', expected)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst(),
+    );
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async revokeSession(id: string, now: number): Promise<void> {
+    await this.meta.durable((trx) => trx.updateTable('web_sessions').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute());
+  }
+
+  async revokeUserSessions(userId: string, now: number): Promise<void> {
+    await this.meta.durable((trx) => trx.updateTable('web_sessions').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute());
+  }
+}

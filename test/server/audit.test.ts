@@ -1,0 +1,120 @@
+/**
+ * The audit log: every kind of security event leaves an entry with who, from where, what,
+ * and whether it succeeded; the admin API filters by time, user and event.
+ */
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditPage, CreatedToken, WebSession } from '../../src/core/protocol.js';
+import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, auditEvents, share, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+let clock = Date.now();
+const agent = new Agent({ localAddress: '127.0.0.7' });
+
+beforeAll(async () => {
+  t = await startTestServer({ now: () => clock, defender: { ...DEFAULT_DEFENDER, threshold: 4, safeList: ['127.0.0.1'] } });
+});
+afterAll(async () => {
+  await agent.close();
+  await t?.close();
+});
+
+const post = (path: string, json: unknown, token: string | null = null) => t.api(path, { method: 'POST', json, token });
+
+describe('audit log', () => {
+  it('records each kind of security event', async () => {
+    const start = clock;
+    await addUser(t, 'amy', { password: 'amy-password-1', quotaBytes: 1000 });
+    const login = (await (await post('/api/v1/auth/login', { user: 'amy', password: 'amy-password-1' })).json()) as CreatedToken;
+    await post('/api/v1/auth/login', { user: 'amy', password: 'wrong-password' });
+    const session = (await (await post('/api/v1/auth/session', { user: 'amy', password: 'amy-password-1' })).json()) as WebSession;
+    const refreshed = (await (await post('/api/v1/auth/refresh', { refreshToken: session.refreshToken })).json()) as WebSession;
+    await t.api('/api/v1/auth/logout', { method: 'POST', token: refreshed.accessToken });
+    await post('/api/v1/auth/refresh', { refreshToken: session.refreshToken }); // a retired token
+    await t.api('/api/v1/me', { token: 'ferry_0000000000000000_' + 'A'.repeat(43) });
+    const tok = await tokenFor(t, 'amy', { scopes: ['list', 'read'] });
+    await t.api(`/api/v1/tokens/${tok.id}`, { method: 'DELETE' });
+    await t.api('/api/v1/users/amy', { method: 'PATCH', json: { quotaFiles: 10 } });
+    await t.api('/api/v1/users/amy/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'read', 'write', 'delete', 'share'] } });
+    await t.api('/api/v1/users/amy/password', { method: 'PUT', json: { password: 'amy-password-2' } });
+    await uploadBuffer(t, '/f.txt', Buffer.from('hello'), 1024, { token: login.token });
+    await t.api('/api/v1/mkdir/forbidden', { method: 'POST', token: login.token }); // no mkdir grant any more
+    await uploadBuffer(t, '/big', randomBytes(2000), 1024, { token: login.token }).catch(() => undefined); // over quota
+    const sh = await share(t, login.token, { path: '/f.txt', password: 'share-password' });
+    await fetch(sh.url, { headers: { authorization: 'Basic ' + Buffer.from(':nope-nope').toString('base64') } });
+    await fetch(sh.url, { headers: { authorization: 'Basic ' + Buffer.from(':share-password').toString('base64') } });
+    await t.api(`/api/v1/shares/${sh.id}`, { method: 'DELETE', token: login.token });
+    await uploadBuffer(t, '/short-lived', Buffer.from('x'), 1024, { token: login.token, ttlSeconds: 60 });
+    await t.api('/api/v1/files/f.txt', { method: 'DELETE', token: login.token });
+    clock += 61_000;
+    await t.api('/api/v1/admin/sweep', { method: 'POST' });
+    // A banned address (threshold 4: two unknown tokens), from 127.0.0.7.
+    for (let i = 0; i < 3; i++) await (await request(t.url + '/api/v1/me', { dispatcher: agent, headers: { authorization: `Bearer bogus-${i}` } })).body.dump();
+    await t.api('/api/v1/admin/bans/127.0.0.7', { method: 'DELETE' });
+    await addUser(t, 'temp');
+    await t.api('/api/v1/users/temp', { method: 'DELETE' });
+
+    const entries = await auditEvents(t, `since=${start}`);
+    const seen = new Map<string, boolean[]>();
+    for (const e of entries) seen.set(e.event, [...(seen.get(e.event) ?? []), e.ok]);
+    const expected: [string, boolean][] = [
+      ['user.create', true],
+      ['auth.login', true],
+      ['auth.login', false],
+      ['token.create', true],
+      ['auth.session', true],
+      ['auth.refresh', true],
+      ['auth.refresh', false],
+      ['auth.logout', true],
+      ['auth.failure', false],
+      ['token.revoke', true],
+      ['user.update', true],
+      ['user.grant', true],
+      ['user.password', true],
+      ['access.denied', false],
+      ['quota.exceeded', false],
+      ['share.create', true],
+      ['share.password-failure', false],
+      ['share.use', true],
+      ['share.revoke', true],
+      ['file.delete', true],
+      ['file.expire', true],
+      ['defender.ban', true],
+      ['defender.unban', true],
+      ['user.delete', true],
+    ];
+    for (const [event, ok] of expected) expect(seen.get(event), `${event} ok=${ok}`).toContain(ok);
+
+    // Who and from where.
+    const failedLogin = entries.find((e) => e.event === 'auth.login' && !e.ok)!;
+    expect(failedLogin).toMatchObject({ user: 'amy', ip: '127.0.0.1' });
+    const ban = entries.find((e) => e.event === 'defender.ban')!;
+    expect(ban).toMatchObject({ target: '127.0.0.7', ip: '127.0.0.7' });
+    const del = entries.find((e) => e.event === 'file.delete')!;
+    expect(del).toMatchObject({ user: 'amy', target: '/users/amy/f.txt' });
+    const denied = entries.find((e) => e.event === 'access.denied')!;
+    expect(denied).toMatchObject({ user: 'amy', target: 'POST /api/v1/mkdir/forbidden' });
+    // No secrets in the log.
+    const text = JSON.stringify(entries);
+    for (const secret of [login.token, session.refreshToken, 'amy-password-1', 'share-password', sh.url.split('/s/')[1]]) expect(text.includes(secret)).toBe(false);
+  });
+
+  it('filters by time, user and event, newest first, in pages', async () => {
+    const t0 = clock;
+    clock += 1000;
+    await addUser(t, 'bert', { password: 'bert-password-1' });
+    for (let i = 0; i < 3; i++) await post('/api/v1/auth/login', { user: 'bert', password: 'nope-nope-' + i });
+    const bert = await auditEvents(t, `user=bert&since=${t0}`);
+    expect(bert.map((e) => e.event)).toEqual(['auth.login', 'auth.login', 'auth.login']);
+    const prefix = await auditEvents(t, `event=auth.&since=${t0}`);
+    expect(prefix.every((e) => e.event.startsWith('auth.'))).toBe(true);
+    expect(await auditEvents(t, `since=${clock + 1}`)).toEqual([]);
+    const page1 = (await (await t.api(`/api/v1/admin/audit?limit=2&since=${t0}`)).json()) as AuditPage;
+    expect(page1.entries).toHaveLength(2);
+    const page2 = (await (await t.api(`/api/v1/admin/audit?limit=2&since=${t0}&before=${page1.next}`)).json()) as AuditPage;
+    expect(page2.entries[0].id).toBeLessThan(page1.entries[1].id);
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * Share links, used the way visitors use them: the real `curl` binary and plain HTTP
+ * requests a browser would make, without any account. Expiry runs on the server's clock.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedShare, ShareInfo } from '../../src/core/protocol.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, auditEvents, share, tokenFor } from '../helpers/users.js';
+
+const run = promisify(execFile);
+let t: TestServer;
+let clock = Date.now();
+let owner = '';
+const work = mkdtempSync(join(tmpdir(), 'ferry-share-'));
+
+beforeAll(async () => {
+  t = await startTestServer({ now: () => clock });
+  await addUser(t, 'olga', { quotaBytes: 3_000_000 });
+  owner = (await tokenFor(t, 'olga')).token;
+});
+afterAll(async () => {
+  await t?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** curl, returning the HTTP status and writing the body to a file. */
+async function curl(args: string[]): Promise<{ status: number; body: Buffer; headers: string }> {
+  const out = join(work, 'out-' + randomBytes(4).toString('hex'));
+  const hdr = out + '.h';
+  const { stdout } = await run('curl', ['-sS', '-o', out, '-D', hdr, '-w', '%{http_code}', ...args]);
+  const body = (() => {
+    try {
+      return readFileSync(out);
+    } catch {
+      return Buffer.alloc(0);
+    }
+  })();
+  return { status: Number(stdout), body, headers: readFileSync(hdr, 'utf8') };
+}
+
+const put = (path: string, data: Buffer, ttlSeconds?: number) => uploadBuffer(t, path, data, 64 * 1024, { token: owner, ttlSeconds });
+
+describe('download links', () => {
+  it('a file link works with plain curl: bytes, name, HEAD and resumable ranges', async () => {
+    const data = randomBytes(300_000);
+    expect((await put('/reports/q3 "final".pdf', data)).status).toBe(200);
+    const s = await share(t, owner, { path: '/reports/q3 "final".pdf' });
+    expect(s.url).toMatch(new RegExp(`^${t.url}/s/[A-Za-z0-9_-]{43}$`));
+    const got = await curl([s.url]);
+    expect(got.status).toBe(200);
+    expect(got.body.equals(data)).toBe(true);
+    expect(got.headers).toMatch(/content-disposition: attachment; filename="q3 _final_.pdf"; filename\*=UTF-8''q3%20%22final%22.pdf/i);
+    expect(got.headers).toMatch(/x-content-type-options: nosniff/i);
+    const part = await curl(['-r', '1000-1999', s.url]);
+    expect(part.status).toBe(206);
+    expect(part.body.equals(data.subarray(1000, 2000))).toBe(true);
+    const head = await curl(['-I', s.url]);
+    expect(head.headers).toMatch(/content-length: 300000/i);
+    // Nothing else of the owner is reachable through it.
+    expect((await curl([s.url + '/../other'])).status).toBe(404);
+  });
+
+  it('a folder link lists its files (HTML for browsers, JSON on request) and serves them', async () => {
+    await put('/album/a.jpg', Buffer.from('AAA'));
+    await put('/album/<b>.jpg', Buffer.from('BBB'));
+    await put('/album/sub/c.jpg', Buffer.from('CCC'));
+    await put('/private.txt', Buffer.from('not shared'));
+    const s = await share(t, owner, { path: '/album', name: 'Holiday' });
+    const page = await fetch(s.url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    expect(page.headers.get('referrer-policy')).toBe('no-referrer');
+    const html = await page.text();
+    expect(html).toContain('Holiday');
+    expect(html).toContain('&#60;b&#62;.jpg'); // escaped
+    expect(html).not.toContain('<b>.jpg');
+    expect(html).toContain(`href="${new URL(s.url).pathname}/a.jpg"`);
+    const listing = (await (await fetch(s.url, { headers: { accept: 'application/json' } })).json()) as { entries: { name: string; type: string }[] };
+    expect(listing.entries.map((e) => e.name)).toEqual(['<b>.jpg', 'a.jpg', 'sub']);
+    expect((await curl([s.url + '/a.jpg'])).body.toString()).toBe('AAA');
+    expect((await curl([s.url + '/sub/c.jpg'])).body.toString()).toBe('CCC');
+    expect((await fetch(s.url + '/sub/', { headers: { accept: 'application/json' } })).status).toBe(200);
+    expect((await curl([s.url + '/private.txt'])).status).toBe(404);
+  });
+
+  it('expires: 410 after its time', async () => {
+    await put('/soon.txt', Buffer.from('soon'));
+    const s = await share(t, owner, { path: '/soon.txt', expiresInSeconds: 3600 });
+    expect((await curl([s.url])).status).toBe(200);
+    clock += 3_600_001;
+    const gone = await curl([s.url]);
+    expect(gone.status).toBe(410);
+    expect(JSON.parse(gone.body.toString()).error.code).toBe('FERRY_ERR_GONE');
+    // A browser gets a page, not JSON.
+    const page = await fetch(s.url, { headers: { accept: 'text/html,*/*' } });
+    expect(page.status).toBe(410);
+    expect(await page.text()).toMatch(/<h1>410<\/h1>.*expired/s);
+  });
+
+  it('max downloads: counted per download (not per HEAD or continued range), 410 when used up', async () => {
+    await put('/twice.bin', randomBytes(5000));
+    const s = await share(t, owner, { path: '/twice.bin', maxUses: 2 });
+    expect((await curl(['-I', s.url])).status).toBe(200);
+    expect((await curl([s.url])).status).toBe(200);
+    expect((await curl(['-r', '100-', s.url])).status).toBe(206); // resuming the same download
+    expect((await curl([s.url])).status).toBe(200);
+    expect((await curl([s.url])).status).toBe(410);
+    const list = (await (await t.api('/api/v1/shares', { token: owner })).json()) as ShareInfo[];
+    expect(list.find((x) => x.id === s.id)).toMatchObject({ uses: 2, maxUses: 2 });
+  });
+
+  it('one-time link: two racing downloads, one wins', async () => {
+    await put('/once.bin', randomBytes(2000));
+    const s = await share(t, owner, { path: '/once.bin', maxUses: 1 });
+    const results = await Promise.all([fetch(s.url), fetch(s.url), fetch(s.url)]);
+    const statuses = results.map((r) => r.status).sort();
+    await Promise.all(results.map((r) => r.arrayBuffer()));
+    expect(statuses).toEqual([200, 410, 410]);
+  });
+
+  it('password: curl -u :PASSWORD and the browser prompt (WWW-Authenticate); wrong ones are audited', async () => {
+    await put('/locked.txt', Buffer.from('locked content'));
+    const s = await share(t, owner, { path: '/locked.txt', password: 'open sesame' });
+    const none = await curl([s.url]);
+    expect(none.status).toBe(401);
+    expect(none.headers).toMatch(/www-authenticate: Basic realm="Ferry share link/i);
+    expect(none.body.toString()).not.toContain('locked content');
+    const wrong = await curl(['-u', ':guess-guess', s.url]);
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.toString()).not.toContain('locked content');
+    const right = await curl(['-u', ':open sesame', s.url]);
+    expect(right.status).toBe(200);
+    expect(right.body.toString()).toBe('locked content');
+    // Any user name will do (browsers insist on one).
+    expect((await curl(['-u', 'visitor:open sesame', s.url])).status).toBe(200);
+    const failures = await auditEvents(t, 'event=share.password-failure');
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('revocation: 410 from the next request on; unknown keys are 404', async () => {
+    await put('/revoke-me.txt', Buffer.from('x'));
+    const s = await share(t, owner, { path: '/revoke-me.txt' });
+    expect((await curl([s.url])).status).toBe(200);
+    expect((await t.api(`/api/v1/shares/${s.id}`, { method: 'DELETE', token: owner })).status).toBe(204);
+    expect((await curl([s.url])).status).toBe(410);
+    expect((await curl([t.url + '/s/' + 'A'.repeat(43)])).status).toBe(404);
+    expect((await curl([t.url + '/s/short'])).status).toBe(404);
+  });
+
+  it("a link dies with its owner's rights: disabled owner, lost permission", async () => {
+    await addUser(t, 'pete');
+    const pete = await tokenFor(t, 'pete');
+    expect((await uploadBuffer(t, '/p.txt', Buffer.from('p'), 1024, { token: pete.token })).status).toBe(200);
+    const s = await share(t, pete.token, { path: '/p.txt' });
+    expect((await curl([s.url])).status).toBe(200);
+    await t.api('/api/v1/users/pete/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'share'] } });
+    expect((await curl([s.url])).status).toBe(403);
+    await t.api('/api/v1/users/pete/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'read', 'share'] } });
+    expect((await curl([s.url])).status).toBe(200);
+    await t.api('/api/v1/users/pete', { method: 'PATCH', json: { disabled: true } });
+    expect((await curl([s.url])).status).toBe(410);
+  });
+});
+
+describe('upload links (file requests)', () => {
+  let link: CreatedShare;
+  beforeAll(async () => {
+    await t.api('/api/v1/mkdir/inbox', { method: 'POST', token: owner });
+    link = await share(t, owner, { path: '/inbox', kind: 'upload', maxUses: 4, name: 'Send me your drafts' });
+  });
+
+  it('curl -T puts a file into the folder, chunked on the server like a Ferry client would', async () => {
+    const data = randomBytes(2_500_000); // several chunks at the default 256 KiB..4 MiB chunking
+    const file = join(work, 'draft one.bin');
+    writeFileSync(file, data);
+    const res = await curl(['-T', file, link.url + '/']);
+    expect(res.status).toBe(201);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ name: 'draft one.bin', size: data.length });
+    const back = await t.api('/api/v1/files/inbox/' + encodeURIComponent('draft one.bin'), { token: owner });
+    expect(Buffer.from(await back.arrayBuffer()).equals(data)).toBe(true);
+    const manifest = (await (await t.api('/api/v1/manifests/inbox/' + encodeURIComponent('draft one.bin'), { token: owner })).json()) as { chunks: unknown[] };
+    expect(manifest.chunks.length).toBeGreaterThan(1);
+  });
+
+  it('a browser gets an upload page; its script PUTs whatever the file type', async () => {
+    const page = await fetch(link.url, { headers: { accept: 'text/html' } });
+    expect(page.status).toBe(200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    const html = await page.text();
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+    expect(nonce).toBeTruthy();
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(html).toContain('Send me your drafts');
+    // What the page's fetch sends: a JSON file keeps its content type and is still stored raw.
+    const json = await fetch(link.url + '/notes.json', { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    expect(json.status).toBe(201);
+    const back = await t.api('/api/v1/files/inbox/notes.json', { token: owner });
+    expect(await back.text()).toBe('{"a":1}');
+  });
+
+  it('accepts uploads into its one folder only, never over an existing file, and nothing is readable through it', async () => {
+    expect((await fetch(link.url + '/sub/x.txt', { method: 'PUT', body: 'x' })).status).toBe(400);
+    expect((await fetch(link.url + '/..%2fescape.txt', { method: 'PUT', body: 'x' })).status).toBe(400);
+    expect((await fetch(link.url + '/notes.json', { method: 'PUT', body: 'overwrite!' })).status).toBe(409);
+    expect(await (await t.api('/api/v1/files/inbox/notes.json', { token: owner })).text()).toBe('{"a":1}');
+    expect((await fetch(link.url + '/notes.json')).status).toBe(404);
+  });
+
+  it("counts uploads against its limit and the owner's quota; a refused upload stores nothing", async () => {
+    const before = (await (await t.api('/api/v1/me', { token: owner })).json()) as { usage: { bytes: number } };
+    const big = join(work, 'too-big.bin');
+    writeFileSync(big, randomBytes(3_000_000));
+    const refused = await curl(['-T', big, link.url + '/']);
+    expect(refused.status).toBe(413);
+    expect(JSON.parse(refused.body.toString()).error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
+    expect((await t.api('/api/v1/stat/inbox/too-big.bin', { token: owner })).status).toBe(404);
+    const after = (await (await t.api('/api/v1/me', { token: owner })).json()) as { usage: { bytes: number }; uploadSessions: number };
+    expect(after.usage.bytes).toBe(before.usage.bytes);
+    expect(after.uploadSessions).toBe(0);
+    // Two uses so far (the refused one was given back): two more, then 410.
+    expect((await fetch(link.url + '/3.txt', { method: 'PUT', body: '3' })).status).toBe(201);
+    expect((await fetch(link.url + '/4.txt', { method: 'PUT', body: '4' })).status).toBe(201);
+    expect((await fetch(link.url + '/5.txt', { method: 'PUT', body: '5' })).status).toBe(410);
+  });
+
+  it('only folders take upload links, and a download link takes no uploads', async () => {
+    const res = await t.api('/api/v1/shares', { method: 'POST', json: { path: '/private.txt', kind: 'upload' }, token: owner });
+    expect(res.status).toBe(409);
+    const dl = await share(t, owner, { path: '/album' });
+    expect((await fetch(dl.url + '/new.txt', { method: 'PUT', body: 'x' })).status).toBe(400);
+  });
+});

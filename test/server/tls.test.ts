@@ -1,0 +1,187 @@
+/**
+ * TLS: HTTPS with the operator's certificate (signed by a CA the client is given), with the
+ * self-signed mode and a pinned fingerprint, HTTP/2 and HTTP/1.1 on one port (ALPN), and an
+ * untrusted certificate refused with a clear error.
+ */
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect as h2connect } from 'node:http2';
+import { get as httpsGet } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFerryError } from '../../src/core/errors.js';
+import { normalizeFingerprint, tlsDispatcherOptions, untrustedCertificateError } from '../../src/client/tls.js';
+import { createCa, createServerCert } from '../../src/server/x509.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ferry-tls-'));
+const ca = createCa({ name: 'Ferry test CA' });
+const leaf = createServerCert(ca, ['localhost', '127.0.0.1']);
+const otherCa = createCa({ name: 'Someone else' });
+writeFileSync(join(dir, 'server.crt'), leaf.certPem);
+writeFileSync(join(dir, 'server.key'), leaf.keyPem);
+
+let withCa: TestServer;
+let selfSigned: TestServer;
+
+beforeAll(async () => {
+  withCa = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key') });
+  selfSigned = await startTestServer({ tlsSelfSigned: true });
+});
+afterAll(async () => {
+  await withCa?.close();
+  await selfSigned?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** GET /api/v1/me over undici with the given trust; the answer's status. */
+async function me(t: TestServer, trust: Parameters<typeof tlsDispatcherOptions>[0]): Promise<number> {
+  const agent = new Agent(tlsDispatcherOptions(trust));
+  try {
+    const res = await request(t.url + '/api/v1/me', { dispatcher: agent, headers: { authorization: `Bearer ${t.token}` } });
+    await res.body.dump();
+    return res.statusCode;
+  } catch (err) {
+    throw untrustedCertificateError(err, t.url) ?? err;
+  } finally {
+    await agent.close();
+  }
+}
+
+describe('TLS', () => {
+  it('serves HTTPS; a client given the CA completes a round trip', async () => {
+    expect(withCa.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(await me(withCa, { ca: ca.certPem })).toBe(200);
+  });
+
+  it('speaks HTTP/2 and HTTP/1.1 on the same port (ALPN)', async () => {
+    const h2 = h2connect(withCa.url, { ca: ca.certPem });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = h2.request({ ':path': '/healthz' });
+        let status = 0;
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('end', () => resolve(status));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+      expect(status).toBe(200);
+      expect(h2.alpnProtocol).toBe('h2');
+    } finally {
+      h2.close();
+    }
+    const h1 = await new Promise<{ status: number; version: string }>((resolve, reject) => {
+      httpsGet(withCa.url + '/healthz', { ca: ca.certPem }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, version: res.httpVersion });
+      }).on('error', reject);
+    });
+    expect(h1).toEqual({ status: 200, version: '1.1' });
+  });
+
+  it('uploads and downloads over HTTP/2 (chunk bodies stream both ways)', async () => {
+    const h2 = h2connect(withCa.url, { ca: ca.certPem });
+    const send = (headers: Record<string, string>, body?: Buffer) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const req = h2.request({ authorization: `Bearer ${withCa.token}`, ...headers });
+        const parts: Buffer[] = [];
+        let status = 0;
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.on('data', (d: Buffer) => parts.push(d));
+        req.on('end', () => resolve({ status, body: Buffer.concat(parts) }));
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const { createHash, randomBytes } = await import('node:crypto');
+      const data = randomBytes(100_000);
+      const hash = createHash('sha256').update(data).digest('hex');
+      const { fileHashOf } = await import('../../src/core/manifest.js');
+      const refs = [{ hash, size: data.length }];
+      const created = await send({ ':method': 'POST', ':path': '/api/v1/uploads', 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ path: '/h2.bin', size: data.length, hash: fileHashOf(refs), chunks: refs })));
+      expect(created.status).toBe(201);
+      const { id } = JSON.parse(created.body.toString()) as { id: string };
+      expect((await send({ ':method': 'PUT', ':path': `/api/v1/uploads/${id}/chunks/${hash}`, 'content-type': 'application/octet-stream', 'content-length': String(data.length) }, data)).status).toBe(200);
+      expect((await send({ ':method': 'POST', ':path': `/api/v1/uploads/${id}/commit` })).status).toBe(200);
+      const got = await send({ ':method': 'GET', ':path': '/api/v1/files/h2.bin' });
+      expect(got.status).toBe(200);
+      expect(got.body.equals(data)).toBe(true);
+    } finally {
+      h2.close();
+    }
+  });
+
+  it('refuses an untrusted certificate with a clear message', async () => {
+    const err = await me(withCa, {}).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isFerryError(err, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
+    expect((err as Error).message).toMatch(/not trusted: no trusted CA vouches for it.*--ca FILE.*--fingerprint/);
+    // Another CA is no better.
+    const err2 = await me(withCa, { ca: otherCa.certPem }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isFerryError(err2, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
+  });
+
+  it('self-signed mode: a local CA and certificate kept in the data dir, the same after a restart', async () => {
+    const tls = selfSigned.server.tls!;
+    expect(tls.selfSigned).toBe(true);
+    expect(tls.fingerprint).toMatch(/^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    const crt = readFileSync(join(selfSigned.dataDir, 'tls', 'server.crt'), 'utf8');
+    expect('SHA256:' + new X509Certificate(crt).fingerprint256).toBe(tls.fingerprint);
+    expect(statSync(join(selfSigned.dataDir, 'tls', 'server.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(selfSigned.dataDir, 'tls', 'ca.key')).mode & 0o777).toBe(0o600);
+    expect(new X509Certificate(crt).subjectAltName).toContain('IP Address:127.0.0.1');
+    // The CA the server prints works as --ca.
+    expect(await me(selfSigned, { ca: readFileSync(tls.caFile!, 'utf8') })).toBe(200);
+    await selfSigned.restart();
+    expect(selfSigned.server.tls!.fingerprint).toBe(tls.fingerprint);
+  });
+
+  it('pins a fingerprint: the right one connects, a wrong one is refused before any request', async () => {
+    const fp = selfSigned.server.tls!.fingerprint;
+    expect(await me(selfSigned, { fingerprint: fp })).toBe(200);
+    // Any spelling of the same fingerprint.
+    expect(await me(selfSigned, { fingerprint: fp.slice(7).replace(/:/g, '').toLowerCase() })).toBe(200);
+    const wrong = normalizeFingerprint('SHA256:' + '00'.repeat(32));
+    const err = await me(selfSigned, { fingerprint: wrong }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isFerryError(err, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
+    expect((err as Error).message).toContain(`not the pinned ${wrong}`);
+    // The pin is about the certificate, not a CA: the CA-signed server fails the same pin.
+    const err2 = await me(withCa, { fingerprint: fp }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isFerryError(err2, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
+  });
+
+  it('checks the pin on every pooled connection (no TLS session resumption around it)', async () => {
+    const fp = selfSigned.server.tls!.fingerprint;
+    const agent = new Agent({ ...tlsDispatcherOptions({ fingerprint: fp }), connections: 8 });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 24 }, async () => {
+          const res = await request(selfSigned.url + '/healthz', { dispatcher: agent });
+          await res.body.dump();
+          return res.statusCode;
+        }),
+      );
+      expect(statuses.every((s) => s === 200)).toBe(true);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it('rejects malformed fingerprints', () => {
+    expect(() => normalizeFingerprint('SHA256:abc')).toThrow(/not a SHA-256 fingerprint/);
+  });
+});
