@@ -138,6 +138,8 @@ async function main(): Promise<void> {
     const path = join(dir, 'data.bin');
     const fh = await open(path, 'w');
     for (let o = 0; o < fileSize; o += memSize) await fh.write(buf, 0, Math.min(memSize, fileSize - o));
+    // Written back now rather than by the kernel's flusher threads during the measurements.
+    await fh.sync();
     await fh.close();
 
     const viaChunkFile = async (workers: number) => {
