@@ -28,3 +28,7 @@ export { defaultConfig, type ServerConfig } from './server/config.js';
 
 export { S3Backend, type S3BackendOptions } from './backends/s3/s3-backend.js';
 export { SftpBackend, type SftpBackendOptions } from './backends/sftp/sftp-backend.js';
+
+export * from './core/storage-bulk.js';
+export { FerryBackend, ferryBackendDefinition, registerFerryBackend, parseFerrySpec, type FerryBackendOptions } from './client/ferry-backend.js';
+export * from './sync/index.js';

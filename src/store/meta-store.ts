@@ -321,21 +321,30 @@ export class MetaStore {
    * checked in this transaction (batch commits touch the same parents many times).
    */
   private async ensureDirs(trx: Db, path: string, now: number, known: Set<string>): Promise<void> {
-    if (path === '/' || known.has(path)) return;
-    const chain = [...ancestors(path), path].filter((p) => !known.has(p));
-    const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', chain).execute();
-    const found = new Map(rows.map((r) => [r.path, r.type]));
-    for (const p of chain) {
+    await this.ensureDirsOf(trx, [path], now, known);
+  }
+
+  /** {@link ensureDirs} for many directories at once: one lookup per 400 paths, one insert per 100 new directories. */
+  private async ensureDirsOf(trx: Db, paths: Iterable<string>, now: number, known: Set<string>): Promise<void> {
+    const wanted = new Set<string>();
+    for (const path of paths) {
+      if (path === '/' || known.has(path)) continue;
+      for (const p of [...ancestors(path), path]) if (!known.has(p)) wanted.add(p);
+    }
+    if (wanted.size === 0) return;
+    const found = new Map<string, string>();
+    for (const part of batches([...wanted])) {
+      const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', part).execute();
+      for (const r of rows) found.set(r.path, r.type);
+    }
+    const create: FilesTable[] = [];
+    for (const p of [...wanted].sort()) {
       const t = found.get(p);
       if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
-      if (t === undefined) {
-        await trx
-          .insertInto('files')
-          .values({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null })
-          .execute();
-      }
+      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
   }
 
   /**
@@ -442,15 +451,22 @@ export class MetaStore {
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
   private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
-    for (const [hash, n] of counts) {
-      await trx.updateTable('manifests').set({ refs: sql<number>`refs - ${n}` }).where('hash', '=', hash).execute();
-    }
+    await this.addManifestRefs(trx, counts, -1);
     const hashes = [...counts.keys()];
     for (const part of batches(hashes)) {
       const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
       for (const m of dead) {
         await this.addChunkRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
         await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
+      }
+    }
+  }
+
+  /** Adds `sign * n` to each manifest's refs; one statement per distinct n and 400 hashes. */
+  private async addManifestRefs(trx: Db, counts: Map<string, number>, sign: 1 | -1): Promise<void> {
+    for (const [n, hashes] of groupByCount(counts)) {
+      for (const part of batches(hashes)) {
+        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${sign * n}` }).where('hash', 'in', part).execute();
       }
     }
   }
@@ -641,17 +657,24 @@ export class MetaStore {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
     const scope = commonAncestor(u.files.map((f) => f.path));
+    // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('uploads').values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
-      for (let idx = 0; idx < u.files.length; idx++) {
-        const f = u.files[idx];
-        const sealed = f.chunks !== undefined && f.size !== undefined && f.hash !== undefined;
-        await trx
-          .insertInto('upload_files')
-          .values({ upload_id: id, idx, path: f.path, size: f.size ?? null, hash: f.hash ?? null, mtime: f.mtime ?? null, mode: f.mode ?? null, sealed: sealed ? 1 : 0, entry_count: 0, ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000 })
-          .execute();
-        if (f.chunks?.length) await this.insertEntries(trx, id, idx, 0, f.chunks);
-      }
+      const fileRows = u.files.map((f, idx) => ({
+        upload_id: id,
+        idx,
+        path: f.path,
+        size: f.size ?? null,
+        hash: f.hash ?? null,
+        mtime: f.mtime ?? null,
+        mode: f.mode ?? null,
+        sealed: f.chunks !== undefined && f.size !== undefined && f.hash !== undefined ? 1 : 0,
+        entry_count: f.chunks?.length ?? 0,
+        ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000,
+      }));
+      for (const part of batches(fileRows, 60)) await trx.insertInto('upload_files').values(part).execute();
+      const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
+      for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
     });
     return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
@@ -814,10 +837,16 @@ export class MetaStore {
       if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
         throw new ValidationError('final size/hash at commit apply to single-file uploads only');
       }
-      const knownDirs = new Set<string>();
       const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
+      const byFile = new Map<number, ChunkRef[]>();
+      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
+      for (const e of all) {
+        let list = byFile.get(e.file_idx);
+        if (!list) byFile.set(e.file_idx, (list = []));
+        list.push({ hash: e.hash, size: e.size });
+      }
       for (const f of files) {
-        const entries = await trx.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', f.idx).orderBy('seq').execute();
+        const entries = byFile.get(f.idx) ?? [];
         const hasher = new FileHasher();
         for (const e of entries) hasher.add(e.hash, e.size);
         const fileHash = hasher.digest();
@@ -832,13 +861,19 @@ export class MetaStore {
         verified.push({ f, entries, hash: fileHash, size: hasher.size });
       }
       await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
-      const out: Entry[] = [];
-      for (const { f, entries, hash, size } of verified) {
-        const mtime = f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now);
-        const mode = f.mode ?? final.mode ?? null;
-        const expiresAt = f.ttl_ms === null ? null : now + Number(f.ttl_ms);
-        out.push(await this.putFile(trx, f.path, { hash, size, chunks: entries, mtime, mode, expiresAt, noOverwrite: up.no_overwrite === 1, now, knownDirs }));
-      }
+      const out = await this.putFiles(
+        trx,
+        verified.map(({ f, entries, hash, size }) => ({
+          path: f.path,
+          hash,
+          size,
+          chunks: entries,
+          mtime: f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now),
+          mode: f.mode ?? final.mode ?? null,
+          expiresAt: f.ttl_ms === null ? null : now + Number(f.ttl_ms),
+        })),
+        { noOverwrite: up.no_overwrite === 1, now },
+      );
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
       await trx.deleteFrom('uploads').where('id', '=', id).execute();
@@ -846,31 +881,77 @@ export class MetaStore {
     });
   }
 
-  /** Points `path` at a manifest (created or shared), replacing a previous file there. */
-  private async putFile(
+  /**
+   * Points each path at its manifest (created or shared), replacing previous files there, as
+   * a handful of set operations whatever the number of files: parents created together,
+   * existing files and manifests looked up 400 at a time, new manifests and file rows
+   * inserted many to a statement, reference counts adjusted in groups. New references are
+   * added before old ones are dropped, so content re-put over itself is never released.
+   */
+  private async putFiles(
     trx: Db,
-    path: string,
-    f: { hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null; noOverwrite: boolean; now: number; knownDirs: Set<string> },
-  ): Promise<Entry> {
-    await this.ensureDirs(trx, parentPath(path), f.now, f.knownDirs);
-    const old = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', path).executeTakeFirst();
-    if (old?.type === 'dir') throw new IsADirectoryError(`${path}: a directory exists there`, { details: { path } });
-    if (old && f.noOverwrite) throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
-    const manifest = await trx.selectFrom('manifests').select('hash').where('hash', '=', f.hash).executeTakeFirst();
-    if (manifest) {
-      await trx.updateTable('manifests').set({ refs: sql<number>`refs + 1` }).where('hash', '=', f.hash).execute();
-    } else {
-      await trx.insertInto('manifests').values({ hash: f.hash, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: 1, created_at: f.now }).execute();
-      await this.addChunkRefs(trx, distinctHashes(f.chunks), 1);
+    files: readonly { path: string; hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null }[],
+    o: { noOverwrite: boolean; now: number },
+  ): Promise<Entry[]> {
+    await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
+
+    const old = new Map<string, { type: string; manifest: string | null }>();
+    for (const part of batches(files.map((f) => f.path))) {
+      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest']).where('path', 'in', part).execute();
+      for (const r of rows) old.set(r.path, r);
     }
-    const row: FilesTable = { path, parent: parentPath(path), name: baseName(path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: f.now, updated_at: f.now, expires_at: f.expiresAt };
-    if (old) {
-      await trx.updateTable('files').set({ size: row.size, mtime: row.mtime, mode: row.mode, manifest: row.manifest, updated_at: f.now, expires_at: row.expires_at }).where('path', '=', path).execute();
-      if (old.manifest) await this.derefManifests(trx, new Map([[old.manifest, 1]]));
-    } else {
-      await trx.insertInto('files').values(row).execute();
+    for (const f of files) {
+      const prev = old.get(f.path);
+      if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
+      if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
     }
-    return toEntry(row);
+
+    // Manifests: shared ones gain references, new ones are stored and reference their chunks.
+    const uses = new Map<string, number>();
+    const content = new Map<string, (typeof files)[number]>();
+    for (const f of files) {
+      uses.set(f.hash, (uses.get(f.hash) ?? 0) + 1);
+      content.set(f.hash, f);
+    }
+    const existing = new Set<string>();
+    for (const part of batches([...uses.keys()])) {
+      const rows = await trx.selectFrom('manifests').select('hash').where('hash', 'in', part).execute();
+      for (const r of rows) existing.add(r.hash);
+    }
+    await this.addManifestRefs(trx, new Map([...uses].filter(([h]) => existing.has(h))), 1);
+    const fresh = [...uses].filter(([h]) => !existing.has(h));
+    const manifestRows = fresh.map(([h, n]) => {
+      const f = content.get(h)!;
+      return { hash: h, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: n, created_at: o.now };
+    });
+    for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
+    const chunkUses = new Map<string, number>();
+    for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
+    for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
+
+    // File rows: one upsert per 60 files; created_at of replaced files is kept.
+    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
+    for (const part of batches(rows, 60)) {
+      await trx
+        .insertInto('files')
+        .values(part)
+        .onConflict((oc) =>
+          oc.column('path').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            mtime: eb.ref('excluded.mtime'),
+            mode: eb.ref('excluded.mode'),
+            manifest: eb.ref('excluded.manifest'),
+            updated_at: eb.ref('excluded.updated_at'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        )
+        .execute();
+    }
+
+    const released = new Map<string, number>();
+    for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);
+    if (released.size > 0) await this.derefManifests(trx, released);
+    return rows.map(toEntry);
   }
 
   async abortUpload(id: string): Promise<void> {
@@ -1004,6 +1085,17 @@ export function commonAncestor(paths: readonly string[]): string {
     common = common.slice(0, i);
   }
   return common.length <= 1 ? '/' : common.join('/');
+}
+
+/** Keys grouped by their count: {n -> keys with count n}. Lets one statement add n to many rows. */
+function groupByCount(counts: Map<string, number>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const [key, n] of counts) {
+    let list = out.get(n);
+    if (!list) out.set(n, (list = []));
+    list.push(key);
+  }
+  return out;
 }
 
 /** Distinct hashes of a chunk list, in order of first appearance. */

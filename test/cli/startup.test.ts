@@ -30,7 +30,7 @@ function importsOf(args: string[]): string[] {
 
 describe('CLI start-up', () => {
   it('loads no engine to print help or the version', () => {
-    for (const args of [['--version'], ['--help'], ['put', '--help'], ['serve', '--help']]) {
+    for (const args of [['--version'], ['--help'], ['put', '--help'], ['serve', '--help'], ['sync', '--help'], ['bisync', '--help']]) {
       const loaded = importsOf(args);
       expect(loaded.length).toBeGreaterThan(5); // the recorder works
       const heavy = loaded.filter((url) => HEAVY.some((h) => url.includes(h)));

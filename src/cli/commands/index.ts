@@ -7,8 +7,13 @@
  * test/cli/startup.test.ts enforces it.
  */
 import type { Command } from 'commander';
+import { registerBisync } from './bisync.js';
+import { registerCheck } from './check.js';
+import { registerCopy } from './copy.js';
+import { registerMove } from './move.js';
 import { registerRemote } from './remote.js';
 import { registerServe } from './serve.js';
+import { registerSync } from './sync.js';
 import { registerLogin } from './login.js';
 import { registerPut } from './put.js';
 import { registerGet } from './get.js';
@@ -37,6 +42,11 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerSync,
+  registerCopy,
+  registerMove,
+  registerCheck,
+  registerBisync,
   registerShare,
   registerQuota,
   registerToken,

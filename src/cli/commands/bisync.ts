@@ -1,0 +1,101 @@
+/** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
+import { Option, type Command } from 'commander';
+import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
+import { ExitError, EXIT } from '../exit.js';
+import { withInterrupt } from '../options.js';
+import { addCommonFlags, compareMode, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+
+/** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
+const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
+
+interface BisyncFlags extends CommonFlags {
+  resync?: boolean;
+  conflict: ConflictStrategy;
+  conflictSuffix?: string;
+  maxDelete: number;
+  force?: boolean;
+  stateDir?: string;
+}
+
+function printEvent(verbose: boolean | undefined) {
+  return (e: BisyncEvent) => {
+    if (e.action === 'error') return void process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${e.reason}\n`);
+    if (e.action !== 'conflict' && e.action !== 'recover' && !verbose && !e.dryRun) return;
+    const side = e.side ? ` on path${e.side}` : '';
+    const to = e.to ? ` -> ${e.to}` : '';
+    const why = e.reason ? ` (${e.reason})` : '';
+    process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${e.action}${side} ${e.path}${to}${why}\n`);
+  };
+}
+
+function summary(r: BisyncResult): string {
+  return (
+    `${r.resync ? 'resync: ' : ''}copied ${r.copied1to2} to path2 and ${r.copied2to1} to path1, deleted ${r.deleted2} on path2 and ${r.deleted1} on path1, ` +
+    `renamed ${r.renamed}, conflicts ${r.conflicts.length}, errors ${r.errors.length} in ${(r.elapsedMs / 1000).toFixed(2)}s`
+  );
+}
+
+export function registerBisync(program: Command): void {
+  const cmd = program
+    .command('bisync <path1> <path2>')
+    .description('two-way sync: changes, deletions and renames on either side reach the other (state kept between runs)')
+    .addOption(new Option('--resync', 'first run (or recovery): make both sides the union, path1 winning, and record the state'))
+    .addOption(new Option('--conflict <strategy>', 'when a file changed on both sides').choices(CONFLICT_STRATEGIES).default('keep-both'))
+    .addOption(new Option('--conflict-suffix <text>', 'keep-both renames to name.<text>1.ext / name.<text>2.ext').default('conflict'))
+    .addOption(
+      new Option('--max-delete <percent>', 'stop (changing nothing) when more than this % of a side was deleted').default(50).argParser((v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 100) throw new Error('--max-delete is a percentage from 0 to 100');
+        return n;
+      }),
+    )
+    .addOption(new Option('--force', 'go on even above --max-delete'))
+    .addOption(new Option('--state-dir <dir>', 'where pair states live (default $XDG_STATE_HOME/ferry/bisync)'));
+  addCommonFlags(cmd).addHelpText(
+    'after',
+    `
+Conflict strategies: newer, older, larger (a tie keeps both), path1, path2 (that side
+overwrites the other), keep-both (both versions kept under suffixed names on both sides),
+skip (left alone, reported again next run), error (stop before changing anything).
+An interrupted run is recovered by running again: the state is only saved after success.
+
+Examples:
+  ferry bisync ./notes ferry:/notes --resync      # the first time
+  ferry bisync ./notes ferry:/notes               # then, as often as you like
+  ferry bisync ./a s3:bucket/a --conflict newer --dry-run`,
+  );
+  cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
+    const { bisync } = await import('../../sync/bisync.js');
+    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
+    const remotes = await openRemotes([p1, p2]);
+    const progress = progressPrinter(flags.progress);
+    try {
+      const filter = await filterFrom(flags);
+      const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {
+        resync: flags.resync,
+        conflict: flags.conflict,
+        conflictSuffix: flags.conflictSuffix,
+        maxDelete: flags.maxDelete,
+        force: flags.force,
+        compare: compareMode(flags),
+        filter,
+        transfers: flags.transfers,
+        checkers: flags.checkers,
+        bwlimit: flags.bwlimit,
+        retries: flags.retries,
+        dryRun: flags.dryRun,
+        fsync: flags.fsync,
+        stateRoot: flags.stateDir,
+        signal,
+        onProgress: progress.onProgress,
+        onEvent: printEvent(flags.verbose),
+      }));
+      progress.end();
+      if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else process.stderr.write(`ferry bisync: ${summary(r)}\n`);
+      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${r.errors.length} errors; the state was not saved, run again`);
+    } finally {
+      await closeRemotes(remotes);
+    }
+  });
+}

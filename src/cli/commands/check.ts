@@ -1,0 +1,64 @@
+/** `ferry check SRC DST`: compare two remotes (size and hash, or bytes); exit 1 on differences. */
+import { Option, type Command } from 'commander';
+import { ExitError, EXIT } from '../exit.js';
+import { withInterrupt } from '../options.js';
+import { addCommonFlags, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+
+interface CheckFlags extends CommonFlags {
+  download?: boolean;
+  oneWay?: boolean;
+  combined?: boolean;
+}
+
+export function registerCheck(program: Command): void {
+  const cmd = program
+    .command('check <src> <dst>')
+    .description('compare SRC and DST without changing anything (size and hash; bytes with --download); exit code 1 on differences')
+    .addOption(new Option('--download', 'compare the bytes of both sides, not hashes'))
+    .addOption(new Option('--one-way', 'only check that SRC files are on DST'))
+    .addOption(new Option('--combined', "print every file with rclone's marks: = same, * differ, + only in SRC, - only in DST, ! error"));
+  addCommonFlags(cmd, { transfers: false }).addHelpText(
+    'after',
+    `
+Without --combined only differences are printed (* - + !), one per line, on stdout.
+Files are compared by the hash both sides can produce (stored or computed locally; the
+ferry file hash against a Ferry server); without one, sizes only (the summary says so).
+
+Examples:
+  ferry check ./photos ferry:/photos
+  ferry check ./a ./b --combined
+  ferry check s3:bucket/x ./x --download --json`,
+  );
+  cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
+    const { check, combinedLines } = await import('../../sync/check.js');
+    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
+    const remotes = await openRemotes([srcSpec, dstSpec]);
+    const progress = progressPrinter(flags.progress);
+    try {
+      const filter = await filterFrom(flags);
+      const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
+        filter,
+        download: flags.download,
+        oneWay: flags.oneWay,
+        checkers: flags.checkers,
+        signal,
+        onProgress: progress.onProgress,
+      }));
+      progress.end();
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(r) + '\n');
+      } else {
+        const lines = combinedLines(r).filter((l) => flags.combined || !l.startsWith('='));
+        if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+        const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
+        process.stderr.write(
+          `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +
+            `${r.missingOnSrc} missing on ${remotes[0].label}, ${r.errors} errors${unhashed}\n`,
+        );
+      }
+      if (!r.ok) throw new ExitError(EXIT.FAILURE);
+    } finally {
+      await closeRemotes(remotes);
+    }
+  });
+}

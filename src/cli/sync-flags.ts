@@ -1,0 +1,177 @@
+/**
+ * Flags shared by `ferry sync`, `copy`, `move`, `check` and `bisync` (rclone's names), their
+ * translation into the engine's options, and the progress / event / summary printing.
+ */
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { UsageError, fromSystemError } from '../core/errors.js';
+import { parseRate } from '../client/bandwidth.js';
+import { formatSize, parseDuration, parseSize } from '../core/units.js';
+import type { Filter } from '../sync/filter.js';
+import type { SyncEvent } from '../sync/engine.js';
+import type { SyncProgress } from '../sync/progress.js';
+
+export interface FilterFlags {
+  include?: string[];
+  exclude?: string[];
+  filter?: string[];
+  filterFrom?: string[];
+  minSize?: number;
+  maxSize?: number;
+  minAge?: number;
+  maxAge?: number;
+  ignoreCase?: boolean;
+}
+
+export interface CommonFlags extends FilterFlags {
+  checksum?: boolean;
+  sizeOnly?: boolean;
+  transfers: number;
+  checkers: number;
+  bwlimit?: number;
+  retries: number;
+  dryRun?: boolean;
+  fsync?: boolean;
+  progress?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+function parsed<T>(name: string, parse: (v: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
+function count(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+export function addFilterFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--include <pattern>', 'only files matching (repeatable; rclone glob: *, **, ?, [..], {a,b}, leading / anchors)').argParser(collect))
+    .addOption(new Option('--exclude <pattern>', 'skip files matching (repeatable; dir/ excludes a directory)').argParser(collect))
+    .addOption(new Option('--filter <rule>', "a '+ pattern' or '- pattern' rule (repeatable, in order)").argParser(collect))
+    .addOption(new Option('--filter-from <file>', "read rules from a file: '+ pat' / '- pat' lines, '#' comments (repeatable)").argParser(collect))
+    .addOption(new Option('--min-size <size>', 'only files at least this big (10k, 5M, 1G)').argParser(parsed('--min-size', parseSize)))
+    .addOption(new Option('--max-size <size>', 'only files at most this big').argParser(parsed('--max-size', parseSize)))
+    .addOption(new Option('--min-age <duration>', 'only files older than this (90s, 24h, 7d)').argParser(parsed('--min-age', parseDuration)))
+    .addOption(new Option('--max-age <duration>', 'only files younger than this').argParser(parsed('--max-age', parseDuration)))
+    .addOption(new Option('--ignore-case', 'filter patterns ignore case'));
+}
+
+export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {}): Command {
+  addFilterFlags(cmd)
+    .addOption(new Option('-c, --checksum', 'compare by size and hash, not modification time'))
+    .addOption(new Option('--size-only', 'compare by size only'))
+    .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
+    .addOption(new Option('--json', 'print a JSON summary on stdout'))
+    .addOption(new Option('-v, --verbose', 'print every action on stderr'))
+    .addOption(new Option('-P, --progress', 'show progress (files, bytes, rate, ETA) on stderr'));
+  if (what.transfers !== false) {
+    cmd
+      .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
+      .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseRate)))
+      .addOption(new Option('--retries <n>', 'attempts after the first for a failing file (exponential backoff)').default(3).argParser(count('--retries', 0, 100)))
+      .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
+      .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
+  }
+  return cmd;
+}
+
+/** The filter the flags describe (reads --filter-from files). */
+export async function filterFrom(flags: FilterFlags): Promise<Filter> {
+  const texts: string[] = [];
+  for (const file of flags.filterFrom ?? []) {
+    try {
+      texts.push(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw fromSystemError(err, `--filter-from ${file}`);
+    }
+  }
+  const { Filter } = await import('../sync/filter.js');
+  return new Filter({
+    include: flags.include,
+    exclude: flags.exclude,
+    filter: flags.filter,
+    filterFromText: texts,
+    minSize: flags.minSize,
+    maxSize: flags.maxSize,
+    minAge: flags.minAge,
+    maxAge: flags.maxAge,
+    ignoreCase: flags.ignoreCase,
+  });
+}
+
+export function compareMode(flags: CommonFlags): 'default' | 'checksum' | 'size-only' {
+  if (flags.checksum && flags.sizeOnly) throw new UsageError('--checksum and --size-only exclude each other');
+  return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : 'default';
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** One progress line: `files 12/40, 3.1 MiB/12 MiB, 1.2 MiB/s, ETA 7s`. */
+export function progressLine(p: SyncProgress): string {
+  const eta = p.etaMs === undefined ? '-' : formatDuration(p.etaMs);
+  const parts = [
+    p.phase,
+    `files ${p.filesDone}/${p.filesTotal}`,
+    `${formatSize(p.bytesDone)}/${formatSize(p.bytesTotal)}`,
+    `${formatSize(Math.round(p.rate))}/s`,
+    `ETA ${eta}`,
+    `checks ${p.checks}`,
+  ];
+  if (p.deletes) parts.push(`deleted ${p.deletes}`);
+  if (p.renames) parts.push(`renamed ${p.renames}`);
+  if (p.errors) parts.push(`errors ${p.errors}`);
+  return parts.join(', ');
+}
+
+/** A progress printer for stderr: rewrites one line on a terminal, prints a line a second otherwise. */
+export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p: SyncProgress) => void; end: () => void } {
+  if (!enabled) return { end: () => {} };
+  const tty = process.stderr.isTTY === true;
+  let lastLine = 0;
+  return {
+    onProgress(p) {
+      const now = Date.now();
+      if (tty) process.stderr.write(`\r\x1b[K${progressLine(p)}`);
+      else if (now - lastLine >= 1000 || p.phase === 'done') {
+        lastLine = now;
+        process.stderr.write(progressLine(p) + '\n');
+      }
+    },
+    end() {
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}
+
+/** Prints an action line (`copy a/b.txt`, `delete x`) with -v, and errors always. */
+export function eventPrinter(verbose: boolean | undefined): (e: SyncEvent) => void {
+  return (e) => {
+    if (e.action === 'error') {
+      process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${e.error?.message ?? e.reason}\n`);
+      return;
+    }
+    if (!verbose && !e.dryRun) return;
+    const to = e.to ? ` -> ${e.to}` : '';
+    const why = e.reason ? ` (${e.reason})` : '';
+    process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${e.action} ${e.path}${to}${why}\n`);
+  };
+}

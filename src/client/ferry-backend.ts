@@ -1,0 +1,364 @@
+/**
+ * A Ferry server as a StorageBackend (`ferry:/path`, `ferry://host:port/path`), so that the
+ * sync engine and anything else written against the contract can use it like a disk.
+ *
+ * Keys map to server paths below `root`. Bytes travel through the chunk protocol: a write
+ * chunks the data (FastCDC with the server's parameters) and sends only the chunks the
+ * server lacks, so an unchanged or partly changed file costs little; copy and move are
+ * server-side (no bytes); `setMtime` re-commits the file's manifest with a new time (no
+ * bytes either).
+ *
+ * Bulk abilities (core/storage-bulk.ts), which the sync engine uses when present:
+ * - `list` of a tree is the server's recursive listing: 10,000 entries with size, mtime and
+ *   file hash per request;
+ * - `writeBatch`: many small files in one upload session (their chunks in packs, one commit);
+ * - `treeHashParams`: entries carry the Ferry file hash (`treeHash`), which the other side of a
+ *   comparison can compute from its own bytes.
+ */
+import { Readable } from 'node:stream';
+import {
+  ConfigError,
+  NotFoundError,
+  PathInvalidError,
+  PreconditionFailedError,
+  RangeNotSatisfiableError,
+  isFerryError,
+  throwIfAborted,
+} from '../core/errors.js';
+import { fileHashOf, type ChunkingParams } from '../core/manifest.js';
+import { joinPath, normalizeKey, normalizePath } from '../core/path.js';
+import { API_PREFIX, encodePathForUrl, type Entry, type UploadFileSpec } from '../core/protocol.js';
+import type {
+  BackendFeatures,
+  Copier,
+  DirectoryMaker,
+  DirEntry,
+  ListOptions,
+  Mover,
+  MtimeSetter,
+  ObjectInfo,
+  OpOptions,
+  RangeReader,
+  ReadOptions,
+  StorageBackend,
+  WriteBody,
+  WriteOptions,
+} from '../core/storage.js';
+import { bodyChunks, checkSize, discardBody } from '../backends/body.js';
+import { collectRange } from '../backends/read.js';
+import type { BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
+import { defaultRegistry, type BackendDefinition, type BackendRegistry } from '../backends/registry.js';
+import { FerryClient } from './client.js';
+import { chunkBuffer } from './local-file.js';
+import { putStream } from './put.js';
+import { ChunkSender, TransferContext } from './transfer.js';
+
+export interface FerryBackendOptions {
+  client: FerryClient;
+  /** Server path the keys are relative to (default `/`). */
+  root?: string;
+  /** Close the client with the backend (default true). */
+  ownsClient?: boolean;
+}
+
+/** Bytes of small files in one batch session: a bound on memory, as putTree's batches. */
+const BATCH_BYTES = 64 * 1024 * 1024;
+
+type FerryInfo = ObjectInfo & TreeHashed;
+
+function infoOf(key: string, e: Entry): FerryInfo {
+  return { key, size: e.size, mtime: e.mtime, treeHash: e.hash };
+}
+
+/** The whole body, with the contract's size, abort and failure rules (the shared body loop). */
+async function collectBody(body: WriteBody, what: string, size?: number, signal?: AbortSignal): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const piece of bodyChunks(body, { size, signal, what })) parts.push(Buffer.from(piece));
+  return Buffer.concat(parts);
+}
+
+export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, TreeHashSource {
+  readonly name: string;
+  readonly client: FerryClient;
+  readonly root: string;
+  private readonly ownsClient: boolean;
+
+  constructor(options: FerryBackendOptions) {
+    this.client = options.client;
+    this.root = normalizePath(options.root ?? '/');
+    this.ownsClient = options.ownsClient ?? true;
+    this.name = `ferry:${this.client.server}${this.root === '/' ? '' : this.root}`;
+  }
+
+  /** Copy, move and mtime changes are metadata operations; directories are real; hashes are Ferry file hashes (see treeHashParams). */
+  features(): BackendFeatures {
+    return {
+      copy: true,
+      move: true,
+      rangeRead: true,
+      hashes: [],
+      mtime: true,
+      setMtime: true,
+      mtimePrecisionMs: 1,
+      unknownSizeWrite: true,
+      caseSensitive: true,
+      directories: 'real',
+      persistent: true,
+    };
+  }
+
+  /** The server path of a key ('' is the root). */
+  private pathOf(key: string): string {
+    const k = normalizeKey(key);
+    return k === '' ? this.root : joinPath(this.root, k);
+  }
+
+  private objectPath(key: string): { k: string; path: string } {
+    const k = normalizeKey(key);
+    if (k === '') throw new PathInvalidError('the root is not an object');
+    return { k, path: joinPath(this.root, k) };
+  }
+
+  private keyOf(path: string): string {
+    if (this.root === '/') return path.slice(1);
+    return path.slice(this.root.length + 1);
+  }
+
+  async stat(key: string, options: OpOptions = {}): Promise<FerryInfo> {
+    const { k, path } = this.objectPath(key);
+    const e = await this.client.stat(path, options);
+    if (e.type !== 'file') throw new NotFoundError(`${k} is a directory`);
+    return infoOf(k, e);
+  }
+
+  /** The bytes, streamed from `GET /files` (verified chunk by chunk by the server); a range with `Range`. */
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    const { k, path } = this.objectPath(key);
+    const { offset = 0, length, signal } = options;
+    const headers: Record<string, string> = {};
+    if (offset > 0 || length !== undefined) {
+      if (length === 0) {
+        const st = await this.stat(k, { signal });
+        if (offset > st.size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end`);
+        return Readable.from([]);
+      }
+      headers.range = `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
+    }
+    try {
+      return await this.client.http.request(
+        { method: 'GET', path: `${API_PREFIX}/files${encodePathForUrl(path)}`, headers, signal, accept: [416] },
+        async (res) => {
+          if (res.statusCode === 416) {
+            await res.body.dump();
+            const st = await this.stat(k, { signal });
+            if (offset === st.size) return Readable.from([]);
+            throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${st.size} bytes)`);
+          }
+          return res.body as unknown as Readable;
+        },
+      );
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY')) throw new NotFoundError(`${k} is a directory`, { cause: err });
+      throw err;
+    }
+  }
+
+  async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
+    return collectRange(this, key, offset, length, options.signal);
+  }
+
+  /**
+   * Small bodies of known size go as a one-file batch session (sealed manifest, packs); others
+   * are chunked as they stream (putStream), only chunks the server lacks being sent.
+   */
+  async write(key: string, body: WriteBody, options: WriteOptions = {}): Promise<FerryInfo> {
+    let k: string;
+    let path: string;
+    try {
+      ({ k, path } = this.objectPath(key));
+      checkSize(options.size, k);
+      throwIfAborted(options.signal);
+    } catch (err) {
+      discardBody(body);
+      throw err;
+    }
+    const { signal, size } = options;
+    const caps = await this.client.capabilities({ signal });
+    if (size !== undefined && size <= caps.chunking.maxSize) {
+      const data = await collectBody(body, k, size, signal);
+      const [info] = await this.writeBatch([{ key: k, data, mtime: options.mtime }], { signal });
+      return info as FerryInfo;
+    }
+    // Chunked as it streams; the server keeps the old file until the commit, which never
+    // happens if the body fails, overruns or the signal aborts.
+    await putStream(this.client, bodyChunks(body, { size, signal, what: k }), path, { mtime: options.mtime ?? Date.now(), signal });
+    const e = await this.client.stat(path, { signal });
+    return infoOf(k, e);
+  }
+
+  /** Deletes a file; a missing key or a directory is left as is (the contract's idempotent delete). */
+  async delete(key: string, options: OpOptions = {}): Promise<void> {
+    const { path } = this.objectPath(key);
+    const e = await this.client.statIfExists(path, options);
+    if (e === undefined || e.type !== 'file') return;
+    try {
+      await this.client.remove(path, options);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    }
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<DirEntry & TreeHashed> {
+    const path = this.pathOf(prefix);
+    try {
+      for await (const e of this.client.list(path, { recursive: options.recursive, signal: options.signal })) {
+        const key = this.keyOf(e.path);
+        yield e.type === 'file' ? { key, type: 'file', size: e.size, mtime: e.mtime, treeHash: e.hash } : { key, type: 'dir', mtime: e.mtime };
+      }
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return;
+      throw err;
+    }
+  }
+
+  async copy(from: string, to: string, options: OpOptions = {}): Promise<FerryInfo> {
+    const a = this.objectPath(from);
+    const b = this.objectPath(to);
+    if (a.path === b.path) return this.stat(a.k, options);
+    return infoOf(b.k, await this.client.copy(a.path, b.path, { overwrite: true, signal: options.signal }));
+  }
+
+  async move(from: string, to: string, options: OpOptions = {}): Promise<FerryInfo> {
+    const a = this.objectPath(from);
+    const b = this.objectPath(to);
+    if (a.path === b.path) return this.stat(a.k, options);
+    return infoOf(b.k, await this.client.move(a.path, b.path, { overwrite: true, signal: options.signal }));
+  }
+
+  /** Re-commits the file's manifest with the new time: every chunk is already there, no bytes travel. */
+  async setMtime(key: string, mtime: number, options: OpOptions = {}): Promise<void> {
+    const { path } = this.objectPath(key);
+    const { signal } = options;
+    const m = await this.client.manifest(path, { signal });
+    const session = await this.client.createUpload({ path, size: m.size, hash: m.hash, mtime: Math.round(mtime), mode: m.mode, chunks: m.chunks }, { signal });
+    if (session.missing.length > 0) {
+      await this.client.abortUpload(session.id, { signal }).catch(() => {});
+      throw new PreconditionFailedError(`${key}: chunks vanished while its time was being set; run again`);
+    }
+    await this.client.commitUpload(session.id, {}, { signal });
+  }
+
+  async mkdir(key: string, options: OpOptions = {}): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await this.client.mkdir(path, { parents: true, signal: options.signal });
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS')) {
+        const e = await this.client.stat(path, options);
+        if (e.type === 'dir') return;
+      }
+      throw err;
+    }
+  }
+
+  async rmdir(key: string, options: OpOptions = {}): Promise<void> {
+    const path = this.pathOf(key);
+    const e = await this.client.statIfExists(path, options);
+    // An object is not a directory: nothing to remove (as the local backend does).
+    if (e === undefined || e.type !== 'dir') return;
+    await this.client.remove(path, options);
+  }
+
+  async treeHashParams(options: OpOptions = {}): Promise<ChunkingParams> {
+    return (await this.client.capabilities(options)).chunking;
+  }
+
+  async batchWriteLimits(options: OpOptions = {}): Promise<BatchWriteLimits> {
+    const caps = await this.client.capabilities(options);
+    return { maxObjectSize: caps.chunking.maxSize, maxObjects: caps.limits.maxFilesPerUpload, maxBytes: BATCH_BYTES };
+  }
+
+  /**
+   * One upload session for all the files: manifests announced at once, the chunks the server
+   * lacks sent in packs (small) or one by one, one commit that makes them all visible.
+   */
+  async writeBatch(items: readonly BatchWriteItem[], options: OpOptions = {}): Promise<FerryInfo[]> {
+    const { signal } = options;
+    const caps = await this.client.capabilities({ signal });
+    const data = new Map<string, Buffer>();
+    const specs: UploadFileSpec[] = items.map((it) => {
+      const { path } = this.objectPath(it.key);
+      const chunks = chunkBuffer(it.data, caps.chunking);
+      for (const c of chunks) data.set(c.hash, c.data);
+      const refs = chunks.map((c) => ({ hash: c.hash, size: c.size }));
+      return { path, size: it.data.length, hash: fileHashOf(refs), mtime: it.mtime === undefined ? undefined : Math.round(it.mtime), mode: it.mode, chunks: refs };
+    });
+    const session = await this.client.createUpload(specs.length === 1 ? { ...specs[0] } : { files: specs }, { signal });
+    const ctx = new TransferContext(this.client, { signal });
+    const sender = new ChunkSender(ctx, session.id, caps);
+    for (const h of session.missing) {
+      const bytes = data.get(h)!;
+      sender.add({ hash: h, size: bytes.length, load: async () => bytes });
+    }
+    await sender.drain();
+    for (let round = 0; ; round++) {
+      try {
+        const res = await this.client.commitUpload(session.id, {}, { signal });
+        const byPath = new Map(res.files.map((e) => [e.path, e]));
+        return specs.map((s, i) => {
+          const e = byPath.get(s.path);
+          return e ? infoOf(normalizeKey(items[i].key), e) : { key: normalizeKey(items[i].key), size: s.size!, mtime: s.mtime, treeHash: s.hash };
+        });
+      } catch (err) {
+        if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= 2) throw err;
+        const missing = (err.details?.missing as string[] | undefined) ?? (await this.client.uploadStatus(session.id, { signal })).missing;
+        for (const h of missing) {
+          const bytes = data.get(h);
+          if (bytes) sender.add({ hash: h, size: bytes.length, load: async () => bytes }, { force: true });
+        }
+        await sender.drain();
+      }
+    }
+  }
+
+  private closed = false;
+
+  /** Idempotent: the client is closed once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) await this.client.close();
+  }
+}
+
+/** `ferry:/path` -> {path}; `ferry://host:port/path` -> {server, path}. */
+export function parseFerrySpec(rest: string): { server?: string; path: string } {
+  if (rest.startsWith('//')) {
+    const m = /^\/\/([^/]+)(\/.*)?$/.exec(rest);
+    if (!m) throw new ConfigError(`ferry://${rest.slice(2)}: expected ferry://host[:port]/path`);
+    return { server: `http://${m[1]}`, path: normalizePath(m[2] ?? '/') };
+  }
+  if (rest === '') return { path: '/' };
+  return { path: normalizePath(rest.startsWith('/') ? rest : '/' + rest) };
+}
+
+export const ferryBackendDefinition: BackendDefinition = {
+  type: 'ferry',
+  description: 'a Ferry server: ferry:/path on the logged-in server (ferry login), or ferry://host:port/path',
+  options: [
+    { name: 'path', type: 'string', default: '/', description: 'the folder on the server' },
+    { name: 'server', type: 'string', description: 'server URL (default: FERRY_SERVER or the config file of ferry login)' },
+    { name: 'token', type: 'string', secret: true, description: 'access token (default: FERRY_TOKEN or the config file)' },
+  ],
+  parseSpec: (rest) => parseFerrySpec(rest),
+  subPath: (options, sub) => ({ ...options, path: joinPath(String(options.path ?? '/'), sub) }),
+  async factory(options) {
+    const client = await FerryClient.fromConfig({ server: options.server as string | undefined, token: options.token as string | undefined, parallel: 8 });
+    return new FerryBackend({ client, root: options.path as string });
+  },
+};
+
+/** Adds the `ferry` type to a registry (the process-wide one by default); idempotent. */
+export function registerFerryBackend(registry: BackendRegistry = defaultRegistry): void {
+  if (registry.get('ferry') === undefined) registry.register(ferryBackendDefinition);
+}

@@ -1,0 +1,63 @@
+/**
+ * Optional bulk abilities of a StorageBackend, for callers that move many files at once
+ * (the sync engine). Like the abilities in `storage.ts`, each is a separate interface with a
+ * type guard; callers fall back to the per-object methods when a backend lacks one.
+ *
+ * They exist because per-file round trips cannot make a remote server fast on trees of
+ * small files: a backend that can store many small objects in one request (a Ferry batch
+ * upload session with packs) or name its objects by a content hash computed under its own
+ * rules (the Ferry file hash) says so here.
+ */
+import type { ChunkingParams } from './manifest.js';
+import type { ObjectInfo, OpOptions } from './storage.js';
+
+/** One small object of a batch: its whole bytes are in memory. */
+export interface BatchWriteItem {
+  key: string;
+  data: Buffer;
+  /** Modification time to record (ms since epoch). */
+  mtime?: number;
+  /** POSIX permission bits, where the backend keeps them. */
+  mode?: number;
+}
+
+/** What a batch may hold, so that callers can group objects before reading them. */
+export interface BatchWriteLimits {
+  /** Largest object worth sending in a batch (bytes); larger ones go through `write`. */
+  maxObjectSize: number;
+  /** Most objects in one call. */
+  maxObjects: number;
+  /** Most bytes in one call (sum of the objects). */
+  maxBytes: number;
+}
+
+/**
+ * Stores many small objects in one operation. Each object replaces any previous one
+ * atomically, as `write` does. The call succeeds or fails as a whole for the caller: when it
+ * throws, some objects may have been stored, none half-stored; the caller may retry the same
+ * batch (idempotent) or the objects one by one.
+ */
+export interface BatchWriter {
+  batchWriteLimits(options?: OpOptions): Promise<BatchWriteLimits>;
+  writeBatch(items: readonly BatchWriteItem[], options?: OpOptions): Promise<ObjectInfo[]>;
+}
+
+/**
+ * The backend names its objects by the Ferry file hash (`sha256-tree-v1`: the SHA-256 of the
+ * concatenated chunk hashes under FastCDC with these parameters; see core/manifest.ts), and
+ * reports it in `stat`/`list` results as `treeHash`. Anyone who can read an object's bytes
+ * can compute the same value with the same parameters, so it is a hash both sides of a
+ * comparison can have.
+ */
+export interface TreeHashSource {
+  treeHashParams(options?: OpOptions): Promise<ChunkingParams>;
+}
+
+/** An ObjectInfo / DirEntry of a {@link TreeHashSource} carries its tree hash here. */
+export interface TreeHashed {
+  treeHash?: string;
+}
+
+export const canWriteBatch = (b: object): b is BatchWriter =>
+  typeof (b as Partial<BatchWriter>).writeBatch === 'function' && typeof (b as Partial<BatchWriter>).batchWriteLimits === 'function';
+export const hasTreeHash = (b: object): b is TreeHashSource => typeof (b as Partial<TreeHashSource>).treeHashParams === 'function';

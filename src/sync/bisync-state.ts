@@ -1,0 +1,127 @@
+/**
+ * Bisync's persisted state: the listing of each side as it was after the last successful
+ * run (what "changed" and "deleted" are measured against), and a lock so that two runs on
+ * the same pair never overlap.
+ *
+ * Where: `$XDG_STATE_HOME/ferry/bisync/<pair id>/` (`~/.local/state/...` by default), one
+ * folder per pair of remotes, named from the two remote strings and a hash of them.
+ * - `state.json`: `{version, path1, path2, listing1, listing2, savedAt}`, written to a
+ *   temporary file, fsynced and renamed: a crash leaves the previous state whole.
+ * - `lock`: created exclusively with the holder's pid and host. A lock whose process is
+ *   gone (same host) is stale: the run it belonged to was interrupted. It is taken over and
+ *   the run is reported as a recovery (the algorithm is idempotent against the old state).
+ */
+import { createHash } from 'node:crypto';
+import { hostname, homedir } from 'node:os';
+import path from 'node:path';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
+import { ConfigError, PreconditionFailedError, fromSystemError } from '../core/errors.js';
+import type { FileEntry } from './hashes.js';
+
+export const STATE_VERSION = 1;
+
+export interface BisyncState {
+  version: number;
+  path1: string;
+  path2: string;
+  listing1: Record<string, FileEntry>;
+  listing2: Record<string, FileEntry>;
+  savedAt: number;
+}
+
+/** `$XDG_STATE_HOME/ferry/bisync`, or `~/.local/state/ferry/bisync`. */
+export function defaultStateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(homedir(), '.local', 'state');
+  return path.join(base, 'ferry', 'bisync');
+}
+
+/** A readable, unique folder name for a pair of remotes. */
+export function pairId(label1: string, label2: string): string {
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 40);
+  const digest = createHash('sha256').update(`${label1}\n${label2}`).digest('hex').slice(0, 12);
+  return `${clean(label1)}..${clean(label2)}-${digest}`;
+}
+
+export class StateStore {
+  readonly dir: string;
+  constructor(root: string, id: string) {
+    this.dir = path.join(root, id);
+  }
+
+  private get stateFile(): string {
+    return path.join(this.dir, 'state.json');
+  }
+
+  private get lockFile(): string {
+    return path.join(this.dir, 'lock');
+  }
+
+  async load(): Promise<BisyncState | undefined> {
+    let data: Record<string, unknown> | undefined;
+    try {
+      data = await readJsonObjectFile(this.stateFile);
+    } catch (err) {
+      throw new ConfigError(`bisync state ${this.stateFile} is damaged; run with --resync`, { cause: err });
+    }
+    if (data === undefined) return undefined;
+    const state = data as unknown as BisyncState;
+    if (state.version !== STATE_VERSION) throw new ConfigError(`bisync state ${this.stateFile} has version ${String(state.version)}; run with --resync`);
+    return state;
+  }
+
+  /** Atomic (temporary file, fsync, rename) and private (0600): a crash leaves the previous state whole. */
+  async save(state: BisyncState): Promise<void> {
+    await writePrivateJsonFile(this.stateFile, state);
+  }
+
+  async clear(): Promise<void> {
+    await rm(this.stateFile, { force: true });
+  }
+
+  /**
+   * Takes the lock. Returns whether a stale lock (an interrupted run) was taken over.
+   * FERRY_ERR_PRECONDITION_FAILED when another live run holds it.
+   */
+  async lock(): Promise<{ recovered: boolean; release: () => Promise<void> }> {
+    await mkdir(this.dir, { recursive: true });
+    const me = JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() });
+    let recovered = false;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(this.lockFile, 'wx', 0o600);
+        await fh.writeFile(me);
+        await fh.close();
+        return { recovered, release: () => rm(this.lockFile, { force: true }) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, this.lockFile);
+      }
+      let holder: { pid?: number; host?: string } = {};
+      try {
+        holder = JSON.parse(await readFile(this.lockFile, 'utf8')) as typeof holder;
+      } catch {
+        // unreadable (a crash while writing it): stale
+      }
+      if (holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && alive(holder.pid)) {
+        throw new PreconditionFailedError(`another bisync of this pair is running (pid ${holder.pid}; lock ${this.lockFile})`, {
+          details: { lock: this.lockFile, pid: holder.pid },
+        });
+      }
+      if (holder.host !== undefined && holder.host !== hostname()) {
+        throw new PreconditionFailedError(`the lock ${this.lockFile} is held by host ${holder.host}; remove it if that run is gone`);
+      }
+      await rm(this.lockFile, { force: true });
+      recovered = true;
+    }
+    throw new PreconditionFailedError(`could not take the lock ${this.lockFile}`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

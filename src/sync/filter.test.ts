@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { globToRegExp, globToRegExpSource } from './filter-glob.js';
+import { Filter, parseRuleLine } from './filter.js';
+
+// [glob, path, matches] — cases follow rclone's filtering documentation and glob tests.
+const GLOB_CASES: Array<[string, string, boolean]> = [
+  ['*.jpg', 'a.jpg', true],
+  ['*.jpg', 'dir/a.jpg', true],
+  ['*.jpg', 'dir/sub/a.jpg', true],
+  ['*.jpg', 'a.jpgx', false],
+  ['*.jpg', 'a.png', false],
+  ['*', 'dir/a', true],
+  ['/*.jpg', 'a.jpg', true],
+  ['/*.jpg', 'dir/a.jpg', false],
+  ['file.jpg', 'file.jpg', true],
+  ['file.jpg', 'dir/file.jpg', true],
+  ['file.jpg', 'afile.jpg', false],
+  ['file.jpg', 'file.jpg/x', false],
+  ['b/c.txt', 'a/b/c.txt', true],
+  ['b/c.txt', 'ab/c.txt', false],
+  ['/b/c.txt', 'a/b/c.txt', false],
+  ['/b/c.txt', 'b/c.txt', true],
+  ['dir/*', 'dir/a', true],
+  ['dir/*', 'dir/sub/a', false],
+  ['dir/**', 'dir/sub/a', true],
+  ['dir/**', 'x/dir/sub/a', true],
+  ['/dir/**', 'x/dir/sub/a', false],
+  ['**', 'any/thing/at/all', true],
+  ['/**', 'a', true],
+  ['**.txt', 'a/b/c.txt', true],
+  ['a*z', 'a/z', false],
+  ['a**z', 'a/b/z', true],
+  ['?.txt', 'a.txt', true],
+  ['?.txt', 'ab.txt', false],
+  ['a?c', 'a/c', false],
+  ['[abc].txt', 'b.txt', true],
+  ['[abc].txt', 'd.txt', false],
+  ['[a-c]x', 'bx', true],
+  ['[^a-c]x', 'bx', false],
+  ['[^a-c]x', 'dx', true],
+  ['[!a-c]x', 'dx', true],
+  ['[!a-c]x', 'ax', false],
+  ['*.{jpg,png}', 'p/a.png', true],
+  ['*.{jpg,png}', 'a.jpg', true],
+  ['*.{jpg,png}', 'a.gif', false],
+  ['{a,b}/x', 'b/x', true],
+  ['a,b', 'a,b', true],
+  ['a.b', 'axb', false],
+  ['a+b(c)|d^$', 'a+b(c)|d^$', true],
+  ['\\*.txt', '*.txt', true],
+  ['\\*.txt', 'a.txt', false],
+  ['a\\?', 'a?', true],
+  ['a\\?', 'ab', false],
+  ['naïve ☃.txt', 'd/naïve ☃.txt', true],
+  ['/a b/"q"\'s?', "a b/\"q\"'s!", true],
+];
+
+describe('rclone globs', () => {
+  it.each(GLOB_CASES)('%s ~ %s -> %s', (glob, path, want) => {
+    expect(globToRegExp(glob).test(path)).toBe(want);
+  });
+
+  it('translates like rclone', () => {
+    expect(globToRegExpSource('*.jpg')).toBe('(?:^|/)[^/]*\\.jpg$');
+    expect(globToRegExpSource('/dir/**')).toBe('^dir/.*$');
+    expect(globToRegExpSource('{a,b}?')).toBe('(?:^|/)(?:a|b)[^/]$');
+  });
+
+  it.each(['***', 'a]', '[abc', '{a,b', 'a}', '{a,{b}}', 'x\\'])('refuses %s', (glob) => {
+    expect(() => globToRegExp(glob)).toThrow(/bad filter pattern/);
+  });
+
+  it('ignores case when asked', () => {
+    expect(globToRegExp('*.JPG', true).test('a.jpg')).toBe(true);
+    expect(globToRegExp('*.JPG').test('a.jpg')).toBe(false);
+  });
+});
+
+describe('Filter', () => {
+  it('includes everything by default', () => {
+    const f = new Filter();
+    expect(f.active).toBe(false);
+    expect(f.includes('a/b', { size: 1 })).toBe(true);
+  });
+
+  it('--include adds an implicit exclude of everything else', () => {
+    const f = new Filter({ include: ['*.gz'] });
+    expect(f.includesPath('logs/a.gz')).toBe(true);
+    expect(f.includesPath('logs/a.txt')).toBe(false);
+  });
+
+  it('--exclude excludes only what matches', () => {
+    const f = new Filter({ exclude: ['*.tmp', 'cache/'] });
+    expect(f.includesPath('a.tmp')).toBe(false);
+    expect(f.includesPath('x/cache/deep/file')).toBe(false);
+    expect(f.includesPath('x/cachefile')).toBe(true);
+    expect(f.includesPath('a.txt')).toBe(true);
+  });
+
+  it('includes come before excludes, as rclone orders them', () => {
+    const f = new Filter({ include: ['keep.tmp'], exclude: ['*.tmp'] });
+    expect(f.includesPath('keep.tmp')).toBe(true);
+    expect(f.includesPath('other.tmp')).toBe(false);
+    expect(f.includesPath('other.txt')).toBe(false); // implicit - **
+  });
+
+  it('first matching rule wins in --filter-from files; comments, blanks and ! are understood', () => {
+    const text = ['# photos only', '', '; also a comment', '- secret/**', '+ *.jpg', '+ /docs/*.md', '- *'].join('\n');
+    const f = new Filter({ filterFromText: [text] });
+    expect(f.includesPath('a/b.jpg')).toBe(true);
+    expect(f.includesPath('secret/b.jpg')).toBe(false);
+    expect(f.includesPath('docs/x.md')).toBe(true);
+    expect(f.includesPath('sub/docs/x.md')).toBe(false);
+    expect(f.includesPath('x.txt')).toBe(false);
+    const cleared = new Filter({ filterFromText: ['- *.jpg\n!\n- *.png'] });
+    expect(cleared.includesPath('a.jpg')).toBe(true);
+    expect(cleared.includesPath('a.png')).toBe(false);
+  });
+
+  it('+ dir/ steers traversal only and decides nothing about files', () => {
+    const f = new Filter({ filter: ['+ keep/', '- **'] });
+    expect(f.includesPath('keep/a')).toBe(false);
+  });
+
+  it('refuses malformed rule lines', () => {
+    expect(() => new Filter({ filterFromText: ['* nope'] })).toThrow(/\+ pattern/);
+    expect(() => new Filter({ filter: [''] })).toThrow();
+    expect(parseRuleLine('+  two spaces')).toEqual({ include: true, pattern: ' two spaces' });
+  });
+
+  it('size limits: --min-size drops smaller files, --max-size larger ones (bounds included)', () => {
+    const f = new Filter({ minSize: 10, maxSize: 20 });
+    expect(f.includes('a', { size: 9 })).toBe(false);
+    expect(f.includes('a', { size: 10 })).toBe(true);
+    expect(f.includes('a', { size: 20 })).toBe(true);
+    expect(f.includes('a', { size: 21 })).toBe(false);
+  });
+
+  it('age limits: --max-age keeps recent files, --min-age old ones', () => {
+    const now = 1_000_000_000;
+    const recent = new Filter({ maxAge: 1000, now });
+    expect(recent.includes('a', { size: 1, mtime: now - 500 })).toBe(true);
+    expect(recent.includes('a', { size: 1, mtime: now - 1500 })).toBe(false);
+    const old = new Filter({ minAge: 1000, now });
+    expect(old.includes('a', { size: 1, mtime: now - 500 })).toBe(false);
+    expect(old.includes('a', { size: 1, mtime: now - 1500 })).toBe(true);
+  });
+});

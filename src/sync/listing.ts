@@ -1,0 +1,68 @@
+/**
+ * Listing a remote for comparison: one recursive `list` of the backend (a Ferry server
+ * answers it with pages of 10,000 entries carrying size, mtime and hash), split by the
+ * filter into the files that take part and those excluded.
+ */
+import { stat } from 'node:fs/promises';
+import { LocalBackend } from '../backends/local/index.js';
+import type { TreeHashed } from '../core/storage-bulk.js';
+import type { Filter } from './filter.js';
+import type { FileEntry } from './hashes.js';
+import { relOf, type Remote } from './remote.js';
+
+export interface Listing {
+  /** Files that pass the filter, by path relative to the remote. */
+  files: Map<string, FileEntry>;
+  /** Files the filter excluded (for --delete-excluded). */
+  excluded: Map<string, FileEntry>;
+  /** Directories, where the backend has real ones (relative paths, '' excluded). */
+  dirs: Set<string>;
+}
+
+export async function listRemote(remote: Remote, filter: Filter, signal?: AbortSignal): Promise<Listing> {
+  const files = new Map<string, FileEntry>();
+  const excluded = new Map<string, FileEntry>();
+  const dirs = new Set<string>();
+  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal })) {
+    const rel = relOf(remote, e.key);
+    if (rel === undefined || rel === '') continue;
+    if (e.type === 'dir') {
+      dirs.add(rel);
+      continue;
+    }
+    const entry: FileEntry = { size: e.size ?? 0, mtime: e.mtime, hashes: { ...(e.hashes ?? {}) } };
+    const tree = (e as TreeHashed).treeHash;
+    if (tree !== undefined) entry.hashes['ferry-tree'] = tree;
+    (filter.includes(rel, entry) ? files : excluded).set(rel, entry);
+  }
+  return { files, excluded, dirs };
+}
+
+/** An empty listing (a remote that does not exist yet). */
+export function emptyListing(): Listing {
+  return { files: new Map(), excluded: new Map(), dirs: new Set() };
+}
+
+/**
+ * Whether the remote's folder exists: a listing that finds nothing cannot tell an empty
+ * folder from a missing one, and syncing from a mistyped path must not empty the
+ * destination. Below the backend's root, the parent's listing says; at a local backend's
+ * root, the disk does; elsewhere (an S3 prefix, where empty folders do not exist) an
+ * empty folder is taken as existing.
+ */
+export async function remoteExists(remote: Remote, signal?: AbortSignal): Promise<boolean> {
+  if (remote.prefix !== '') {
+    const slash = remote.prefix.lastIndexOf('/');
+    const parent = slash === -1 ? '' : remote.prefix.slice(0, slash);
+    for await (const e of remote.backend.list(parent, { signal })) if (e.key === remote.prefix && e.type === 'dir') return true;
+    return remote.backend.features().directories !== 'real';
+  }
+  if (remote.backend instanceof LocalBackend) {
+    try {
+      return (await stat(remote.backend.root)).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,131 @@
+/**
+ * A remote, as the sync engine sees it: a StorageBackend plus a key prefix (the folder the
+ * operation is about). Paths inside a remote are relative to the prefix (`a/b.txt`).
+ *
+ * Two remotes over the same backend instance can use its server-side copy and move between
+ * them (a rename on a Ferry server, `rename(2)` on disk); {@link openRemotes} arranges that
+ * when two remote strings name places in one store.
+ */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { normalizeKey } from '../core/path.js';
+import type { StorageBackend } from '../core/storage.js';
+import { defaultRegistry, type BackendRegistry, type RemoteContext, type RemoteSpec } from '../backends/registry.js';
+import { readRemotes, remotesPath } from '../backends/remotes.js';
+import { registerFerryBackend } from '../client/ferry-backend.js';
+
+export interface Remote {
+  backend: StorageBackend;
+  /** Key prefix of the folder ('' for the backend's root), normalized, no trailing slash. */
+  prefix: string;
+  /** For messages: what the person typed, secrets removed. */
+  label: string;
+}
+
+export function makeRemote(backend: StorageBackend, prefix = '', label?: string): Remote {
+  const p = prefix === '' ? '' : normalizeKey(prefix);
+  return { backend, prefix: p, label: label ?? (p ? `${backend.name}/${p}` : backend.name) };
+}
+
+/** The backend key of a path relative to the remote. */
+export function keyOf(remote: Remote, rel: string): string {
+  return remote.prefix === '' ? rel : rel === '' ? remote.prefix : `${remote.prefix}/${rel}`;
+}
+
+/** The remote's path of a backend key, or undefined when the key is outside it. */
+export function relOf(remote: Remote, key: string): string | undefined {
+  if (remote.prefix === '') return key;
+  if (key === remote.prefix) return '';
+  return key.startsWith(remote.prefix + '/') ? key.slice(remote.prefix.length + 1) : undefined;
+}
+
+/** Whether server-side copy/move between the two remotes is possible (one backend instance). */
+export function sameBackend(a: Remote, b: Remote): boolean {
+  return a.backend === b.backend;
+}
+
+/** A sub-folder of a remote (for --backup-dir given as a path inside the destination's store). */
+export function subRemote(remote: Remote, rel: string): Remote {
+  return makeRemote(remote.backend, keyOf(remote, normalizeKey(rel)), `${remote.label}/${rel}`);
+}
+
+/** Deepest common directory of two absolute local paths. */
+function commonDir(a: string, b: string): string {
+  const pa = a.split(path.sep);
+  const pb = b.split(path.sep);
+  let i = 0;
+  while (i < pa.length && i < pb.length && pa[i] === pb[i]) i++;
+  return pa.slice(0, i).join(path.sep) || path.sep;
+}
+
+/** The real path of `p`: symlinks of its existing part resolved, the missing rest appended. */
+function realPath(p: string): string {
+  const abs = path.resolve(p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(realPath(parent), path.basename(abs));
+  }
+}
+
+/**
+ * Opens remote strings, sharing one backend between those that name places in the same
+ * store so that moves between them are renames: local folders (one backend at their deepest
+ * common directory) and Ferry remotes of one server (one backend at `/`).
+ */
+export async function openRemotes(
+  specs: string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  registry: BackendRegistry = defaultRegistry,
+): Promise<Remote[]> {
+  registerFerryBackend(registry);
+  // Named remotes (`ferry remote add`) and FERRY_<TYPE>_<OPTION> variables, as every command.
+  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s, context));
+  const labels = specs.map((s) => registry.redactRemote(s));
+  const out: Remote[] = new Array(specs.length);
+  const locals = parsed.map((p, i) => ({ p, i })).filter(({ p }) => p.type === 'local');
+  if (locals.length > 1 && locals.every(({ p }) => p.options.followSymlinks === undefined)) {
+    // Real paths: a symlink between the shared root and a folder would otherwise be skipped.
+    const roots = locals.map(({ p }) => realPath(String(p.options.root)));
+    let base = roots[0];
+    for (const r of roots.slice(1)) base = commonDir(base, r);
+    const backend = await registry.open({ type: 'local', options: { root: base } }, context);
+    locals.forEach(({ i }, j) => {
+      const rel = path.relative(base, roots[j]).split(path.sep).join('/');
+      out[i] = makeRemote(backend, rel, labels[i]);
+    });
+  }
+  // Remotes of one type and one server (same options but the path) share a backend when the
+  // type's options have a `root`/`path` and the rest match: one connection pool, server-side moves.
+  const groups = new Map<string, { backend: Promise<StorageBackend>; base: string }>();
+  for (let i = 0; i < specs.length; i++) {
+    if (out[i] !== undefined) continue;
+    const { type, options } = parsed[i];
+    const pathOption = type === 'ferry' && typeof options.path === 'string' ? 'path' : undefined;
+    if (pathOption === undefined) {
+      out[i] = makeRemote(await registry.open(parsed[i], context), '', labels[i]);
+      continue;
+    }
+    const rest = { ...options, [pathOption]: '/' };
+    const id = `${type}:${JSON.stringify(Object.entries(rest).sort())}`;
+    let g = groups.get(id);
+    if (!g) {
+      g = { backend: registry.open({ type, options: rest }, context), base: '/' };
+      groups.set(id, g);
+    }
+    out[i] = makeRemote(await g.backend, normalizeKey(String(options[pathOption])), labels[i]);
+  }
+  return out;
+}
+
+/** Closes the distinct backends of some remotes. */
+export async function closeRemotes(remotes: Remote[]): Promise<void> {
+  const seen = new Set<StorageBackend>();
+  for (const r of remotes) {
+    if (seen.has(r.backend)) continue;
+    seen.add(r.backend);
+    await r.backend.close?.().catch(() => {});
+  }
+}

@@ -1,0 +1,49 @@
+/** The ferry: remote passes the StorageBackend conformance suite against a real `ferry serve`. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FerryClient } from '../../src/client/client.js';
+import { FerryBackend, parseFerrySpec } from '../../src/client/ferry-backend.js';
+import { describeStorageBackend } from '../conformance/storage-backend.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
+
+let server: RunningServer;
+const dataDir = mkdtempSync(join(tmpdir(), 'ferry-backend-'));
+beforeAll(async () => {
+  server = await startServer({ dataDir, extraArgs: ['--no-fsync'] });
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+let n = 0;
+describeStorageBackend(
+  'ferry',
+  async () => {
+    const root = `/conformance-${n++}`;
+    const client = new FerryClient({ server: server.url, token: server.adminToken });
+    const backend = new FerryBackend({ client, root });
+    return {
+      backend,
+      cleanup: async () => {
+        // The suite may have closed the backend (and its client): clean up with another one.
+        const admin = new FerryClient({ server: server.url, token: server.adminToken });
+        await admin.remove(root, { recursive: true }).catch(() => {});
+        await admin.close();
+        await backend.close();
+      },
+    };
+  },
+  { largeBytes: 6 * 1024 * 1024, unknownSizeBytes: 5 * 1024 * 1024 },
+);
+
+describe('ferry remote strings', () => {
+  it('parses ferry:/path and ferry://host:port/path', () => {
+    expect(parseFerrySpec('/photos/2024')).toEqual({ path: '/photos/2024' });
+    expect(parseFerrySpec('')).toEqual({ path: '/' });
+    expect(parseFerrySpec('//127.0.0.1:7373/a b')).toEqual({ server: 'http://127.0.0.1:7373', path: '/a b' });
+    expect(parseFerrySpec('//host')).toEqual({ server: 'http://host', path: '/' });
+  });
+});

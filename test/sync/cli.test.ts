@@ -1,0 +1,103 @@
+/** `ferry sync/copy/move/check/bisync` as a user runs them, against a real `ferry serve`. */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../helpers/server.js';
+import { BASE_MTIME, childEnv, generateTree, putFile, runFerry, snapshotDir } from '../helpers/local-trees.js';
+
+const work = mkdtempSync(join(tmpdir(), 'ferry-sync-cli-'));
+let server: RunningServer;
+let env: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  server = await startServer({ dataDir: join(work, 'data'), extraArgs: ['--no-fsync'] });
+  env = childEnv(join(work, 'home'));
+  const login = await runFerry(['login', server.url, '--token', server.adminToken], env);
+  expect(login.code, login.stderr).toBe(0);
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
+  it('sync, check, --dry-run --json, then a real sync', async () => {
+    const src = join(work, 'photos');
+    generateTree(src, 5, 25);
+    const up = await runFerry(['sync', src, 'ferry:/photos'], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/transferred 25 files/);
+    const same = await runFerry(['check', src, 'ferry:/photos'], env);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toBe('');
+
+    putFile(src, 'a/changed.txt', 'a new file', BASE_MTIME);
+    putFile(src, 'docs/extra.txt', 'another', BASE_MTIME);
+    const diff = await runFerry(['check', src, 'ferry:/photos'], env);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout.split('\n').filter(Boolean).sort()).toEqual(['+ a/changed.txt', '+ docs/extra.txt']);
+
+    const dry = await runFerry(['sync', src, 'ferry:/photos', '--dry-run', '--json'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    const summary = JSON.parse(dry.stdout) as { dryRun: boolean; transferred: number; hashKind: string };
+    expect(summary).toMatchObject({ dryRun: true, transferred: 2, hashKind: 'ferry-tree' });
+    expect((await runFerry(['check', src, 'ferry:/photos'], env)).code).toBe(1);
+
+    const real = await runFerry(['sync', src, 'ferry:/photos', '--json', '--transfers', '2', '--checkers', '4', '--retries', '1', '--bwlimit', '50M'], env);
+    expect(real.code, real.stderr).toBe(0);
+    expect(JSON.parse(real.stdout)).toMatchObject({ transferred: 2, errors: [] });
+    expect((await runFerry(['check', src, 'ferry:/photos', '--download'], env)).code).toBe(0);
+  });
+
+  it('copy down with filters; move up; combined check output', async () => {
+    const src = join(work, 'docs-src');
+    putFile(src, 'a.txt', 'A', BASE_MTIME);
+    putFile(src, 'b.log', 'B', BASE_MTIME);
+    putFile(src, 'sub/c.txt', 'C', BASE_MTIME);
+    expect((await runFerry(['copy', src, 'ferry:/docs'], env)).code).toBe(0);
+    const down = join(work, 'docs-down');
+    const r = await runFerry(['copy', 'ferry:/docs', down, '--include', '*.txt', '-v'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys(snapshotDir(down))).toEqual(['a.txt', 'sub/c.txt']);
+    expect(snapshotDir(down)['a.txt'].mtimeMs).toBe(BASE_MTIME);
+    expect(r.stderr).toMatch(/copy sub\/c.txt/);
+    const combined = await runFerry(['check', 'ferry:/docs', down, '--combined'], env);
+    expect(combined.stdout.split('\n').filter(Boolean).sort()).toEqual(['+ b.log', '= a.txt', '= sub/c.txt']);
+    const outbox = join(work, 'outbox');
+    putFile(outbox, 'letter.txt', 'dear', BASE_MTIME);
+    const mv = await runFerry(['move', outbox, 'ferry:/inbox'], env);
+    expect(mv.code, mv.stderr).toBe(0);
+    expect(snapshotDir(outbox)).toEqual({});
+  });
+
+  it('bisync with ferry://host:port/path and the state under XDG_STATE_HOME', async () => {
+    const notes = join(work, 'notes');
+    putFile(notes, 'todo.md', 'one', BASE_MTIME);
+    const remote = `ferry://${new URL(server.url).host}/notes`;
+    const first = await runFerry(['bisync', notes, remote], env);
+    expect(first.code).toBe(2);
+    expect(first.stderr).toMatch(/--resync/);
+    expect((await runFerry(['bisync', notes, remote, '--resync'], env)).code).toBe(0);
+    const stateRoot = join(work, 'home', '.state', 'ferry', 'bisync');
+    expect(readdirSync(stateRoot)).toHaveLength(1);
+    expect(existsSync(join(stateRoot, readdirSync(stateRoot)[0], 'state.json'))).toBe(true);
+    putFile(notes, 'todo.md', 'one, two', BASE_MTIME + 1000);
+    putFile(notes, 'new.md', 'new', BASE_MTIME);
+    const again = await runFerry(['bisync', notes, remote, '--json'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ copied1to2: 2, copied2to1: 0, conflicts: [] });
+    const back = join(work, 'notes-back');
+    expect((await runFerry(['sync', 'ferry:/notes', back], env)).code).toBe(0);
+    expect(readFileSync(join(back, 'todo.md'), 'utf8')).toBe('one, two');
+  });
+
+  it('usage errors exit 2 and help shows examples', async () => {
+    expect((await runFerry(['sync', join(work, 'x'), 'nosuchtype:thing'], env)).code).toBe(2);
+    expect((await runFerry(['sync', work, join(work, 'inside')], env)).code).toBe(2);
+    const help = await runFerry(['sync', '--help'], env);
+    expect(help.stdout).toMatch(/Examples:/);
+    expect(help.stdout).toMatch(/--track-renames/);
+    expect((await runFerry(['bisync', '--help'], env)).stdout).toMatch(/keep-both/);
+  });
+});

@@ -1,0 +1,261 @@
+/**
+ * The sync engine's scenarios across real remotes: a local folder against a Ferry server
+ * (`ferry serve`), S3 (s3rver), SFTP (OpenSSH sshd) and memory, both directions. Adding a
+ * remote kind is one entry in KINDS.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalBackend } from '../../src/backends/local/index.js';
+import { MemoryBackend } from '../../src/backends/memory/index.js';
+import { FerryClient } from '../../src/client/client.js';
+import { FerryBackend } from '../../src/client/ferry-backend.js';
+import { bisync } from '../../src/sync/bisync.js';
+import { check } from '../../src/sync/check.js';
+import { copy, modifyWindow, move, sync } from '../../src/sync/engine.js';
+import { Filter } from '../../src/sync/filter.js';
+import { makeRemote, type Remote } from '../../src/sync/remote.js';
+import { startServer, readMetric, type RunningServer } from '../helpers/server.js';
+import { snapshot, T0, writeTree, type TreeSpec } from '../helpers/sync-trees.js';
+
+interface Kind {
+  name: string;
+  /** Starts what the kind needs (once per file) and returns a maker of fresh, empty remotes. */
+  start(): Promise<{ make(): Promise<Remote>; stop(): Promise<void> }>;
+}
+
+const scratch = await mkdtemp(path.join(tmpdir(), 'ferry-cross-'));
+const fresh = () => `r-${randomBytes(5).toString('hex')}`;
+
+let ferryServer: RunningServer | undefined;
+
+const KINDS: Kind[] = [
+  {
+    name: 'memory',
+    start: async () => ({ make: async () => makeRemote(new MemoryBackend(), '', 'memory'), stop: async () => {} }),
+  },
+  {
+    name: 'ferry',
+    async start() {
+      ferryServer = await startServer({ dataDir: path.join(scratch, 'ferry-data'), extraArgs: ['--no-fsync'] });
+      const client = new FerryClient({ server: ferryServer.url, token: ferryServer.adminToken, parallel: 8 });
+      const backend = new FerryBackend({ client, ownsClient: false });
+      return {
+        make: async () => makeRemote(backend, fresh(), 'ferry'),
+        stop: async () => {
+          await client.close();
+          await ferryServer?.stop();
+        },
+      };
+    },
+  },
+  {
+    name: 's3',
+    async start() {
+      const { startS3rver } = await import('../helpers/s3rver.js');
+      const { S3Backend } = await import('../../src/backends/s3/s3-backend.js');
+      const s3 = await startS3rver(['ferry-sync']);
+      const backend = new S3Backend({ ...s3.options, bucket: 'ferry-sync' });
+      return {
+        make: async () => makeRemote(backend, fresh(), 's3'),
+        stop: async () => {
+          await backend.close();
+          await s3.stop();
+        },
+      };
+    },
+  },
+  {
+    name: 'sftp',
+    async start() {
+      const { startSshd } = await import('../helpers/sshd.js');
+      const { SftpBackend } = await import('../../src/backends/sftp/sftp-backend.js');
+      const sshd = await startSshd();
+      const backend = await SftpBackend.connect({ host: '127.0.0.1', port: sshd.port, user: 'root', keyFile: sshd.clientKeyFile, knownHostsFile: sshd.knownHostsFile, root: sshd.root });
+      return {
+        make: async () => {
+          const p = fresh();
+          await mkdir(path.join(sshd.root, p));
+          return makeRemote(backend, p, 'sftp');
+        },
+        stop: async () => {
+          await backend.close();
+          await sshd.stop();
+        },
+      };
+    },
+  },
+];
+
+async function localRemote(): Promise<Remote> {
+  const dir = path.join(scratch, fresh());
+  await mkdir(dir, { recursive: true });
+  return makeRemote(new LocalBackend({ root: dir }), '', dir);
+}
+
+const TREE: TreeSpec = {
+  'a.txt': ['alpha', T0 + 1000],
+  'empty': ['', T0 + 2000],
+  'dir/b.bin': ['b'.repeat(70_000), T0 + 3000],
+  'dir/sub/c.txt': ['c', T0 + 4000],
+  'naïve ☃/"q" it\'s #%&?.txt': ['nasty', T0 + 5000],
+  'docs/keep.md': ['# keep', T0 + 6000],
+};
+
+/** Both sides hold the same files: contents, and times within the pair's modify window. */
+async function expectSame(a: Remote, b: Remote): Promise<void> {
+  const [sa, sb] = await Promise.all([snapshot(a), snapshot(b)]);
+  expect(Object.keys(sb)).toEqual(Object.keys(sa));
+  const w = modifyWindow(a, b);
+  for (const [k, [content, mtime]] of Object.entries(sa)) {
+    expect(sb[k][0], k).toBe(content);
+    if (mtime !== undefined && sb[k][1] !== undefined) expect(Math.abs(sb[k][1]! - mtime), `${k} mtime`).toBeLessThan(w);
+  }
+}
+
+for (const kind of KINDS) {
+  describe(`sync between local and ${kind.name}`, () => {
+    let env: Awaited<ReturnType<Kind['start']>>;
+    beforeAll(async () => {
+      env = await kind.start();
+    });
+    afterAll(async () => {
+      await env?.stop();
+    });
+
+    it('sync up, no-change re-sync, edits, check agrees', async () => {
+      const local = await localRemote();
+      const remote = await env.make();
+      await writeTree(local, TREE);
+      const first = await sync(local, remote);
+      expect(first).toMatchObject({ transferred: 6, errors: [] });
+      await expectSame(local, remote);
+      expect((await check(local, remote)).ok).toBe(true);
+      const again = await sync(local, remote);
+      expect(again).toMatchObject({ transferred: 0, deleted: 0, mtimeUpdated: 0 });
+      await writeTree(local, { 'a.txt': ['alpha, edited', T0 + 9000], 'new/file': ['new', T0 + 9000] });
+      await local.backend.delete('dir/sub/c.txt');
+      const c = await check(local, remote);
+      expect(c.entries.filter((e) => e.mark !== '=')).toEqual([
+        { mark: '*', path: 'a.txt' },
+        { mark: '-', path: 'dir/sub/c.txt' },
+        { mark: '+', path: 'new/file' },
+      ]);
+      const third = await sync(local, remote);
+      expect(third).toMatchObject({ transferred: 2, deleted: 1, errors: [] });
+      await expectSame(local, remote);
+    });
+
+    it('sync down and copy with filters', async () => {
+      const remote = await env.make();
+      await writeTree(remote, TREE);
+      const local = await localRemote();
+      await sync(remote, local);
+      await expectSame(remote, local);
+      const only = await localRemote();
+      await copy(remote, only, { filter: new Filter({ include: ['*.txt'] }) });
+      expect(Object.keys(await snapshot(only)).sort()).toEqual(['a.txt', 'dir/sub/c.txt', 'naïve ☃/"q" it\'s #%&?.txt']);
+    });
+
+    it('move up empties the source', async () => {
+      const local = await localRemote();
+      const remote = await env.make();
+      await writeTree(local, TREE);
+      const before = await snapshot(local);
+      const r = await move(local, remote);
+      expect(r).toMatchObject({ transferred: 6, sourceDeleted: 6, errors: [] });
+      expect(await snapshot(local)).toEqual({});
+      expect(Object.keys(await snapshot(remote))).toEqual(Object.keys(before));
+    });
+
+    it('--track-renames moves on the remote instead of uploading', async () => {
+      const local = await localRemote();
+      const remote = await env.make();
+      await writeTree(local, TREE);
+      await sync(local, remote);
+      await (local.backend as LocalBackend).move('dir/b.bin', 'moved/b-renamed.bin');
+      const r = await sync(local, remote, { trackRenames: true });
+      expect(r).toMatchObject({ renamed: 1, transferred: 0, deleted: 0, errors: [] });
+      await expectSame(local, remote);
+    });
+
+    it('bisync: edits, deletes and renames on both sides, a conflict kept both ways', async () => {
+      const local = await localRemote();
+      const remote = await env.make();
+      await writeTree(local, TREE);
+      const opts = { stateRoot: path.join(scratch, 'state', fresh()) };
+      await bisync(local, remote, { ...opts, resync: true });
+      await expectSame(local, remote);
+      await writeTree(local, { 'a.txt': ['local edit', T0 + 10_000], 'from-local': ['L', T0 + 10_000] });
+      await writeTree(remote, { 'dir/sub/c.txt': ['remote edit', T0 + 20_000], 'from-remote': ['R', T0 + 20_000] });
+      await local.backend.delete('empty');
+      await (remote.backend.delete(`${remote.prefix}/docs/keep.md`));
+      await (local.backend as LocalBackend).move('dir/b.bin', 'dir/b-renamed.bin');
+      await writeTree(local, { 'naïve ☃/"q" it\'s #%&?.txt': ['conflict: local side', T0 + 30_000] });
+      await writeTree(remote, { 'naïve ☃/"q" it\'s #%&?.txt': ['conflict: remote', T0 + 40_000] });
+      const r = await bisync(local, remote, opts);
+      expect(r.errors).toEqual([]);
+      expect(r.conflicts).toHaveLength(1);
+      expect(r.renamed).toBe(1);
+      await expectSame(local, remote);
+      const files = await snapshot(local);
+      expect(Object.keys(files).sort()).toEqual(
+        ['a.txt', 'dir/b-renamed.bin', 'dir/sub/c.txt', 'from-local', 'from-remote', 'naïve ☃/"q" it\'s #%&?.conflict1.txt', 'naïve ☃/"q" it\'s #%&?.conflict2.txt'].sort(),
+      );
+      expect(files['a.txt'][0]).toBe('local edit');
+      expect(files['dir/sub/c.txt'][0]).toBe('remote edit');
+      const quiet = await bisync(local, remote, opts);
+      expect(quiet).toMatchObject({ copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0 });
+    });
+  });
+}
+
+describe('ferry specifics', () => {
+  let server: RunningServer;
+  let client: FerryClient;
+  beforeAll(async () => {
+    server = await startServer({ dataDir: path.join(scratch, 'ferry-specific'), extraArgs: ['--no-fsync'] });
+    client = new FerryClient({ server: server.url, token: server.adminToken });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('an edit in a large file sends only the changed chunks; a rename sends nothing', async () => {
+    const local = await localRemote();
+    const remote = makeRemote(new FerryBackend({ client, ownsClient: false }), 'delta');
+    const big = randomBytes(12 * 1024 * 1024);
+    await writeTree(local, { 'big.bin': [big.toString('latin1'), T0] });
+    await sync(local, remote);
+    const before = await readMetric(server, 'ferry_chunk_bytes_received_total');
+    big.write('a small edit in the middle', 6 * 1024 * 1024, 'latin1');
+    await writeTree(local, { 'big.bin': [big.toString('latin1'), T0 + 1000] });
+    const r = await sync(local, remote);
+    expect(r.transferred).toBe(1);
+    const sent = (await readMetric(server, 'ferry_chunk_bytes_received_total')) - before;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(6 * 1024 * 1024);
+    await (local.backend as LocalBackend).move('big.bin', 'renamed.bin');
+    const beforeRename = await readMetric(server, 'ferry_chunk_bytes_received_total');
+    expect(await sync(local, remote, { trackRenames: true })).toMatchObject({ renamed: 1, transferred: 0 });
+    expect(await readMetric(server, 'ferry_chunk_bytes_received_total')).toBe(beforeRename);
+    expect((await check(local, remote)).hashKind).toBe('ferry-tree');
+  });
+
+  it('move within one server is server-side', async () => {
+    const backend = new FerryBackend({ client, ownsClient: false });
+    const a = makeRemote(backend, 'from');
+    const b = makeRemote(backend, 'to');
+    await writeTree(a, { x: 'x'.repeat(100_000), 'd/y': 'y' });
+    const before = await readMetric(server, 'ferry_chunk_bytes_received_total');
+    const r = await move(a, b);
+    expect(r).toMatchObject({ transferred: 2, sourceDeleted: 2 });
+    expect(await readMetric(server, 'ferry_chunk_bytes_received_total')).toBe(before);
+    expect(await snapshot(a)).toEqual({});
+    expect(Object.keys(await snapshot(b))).toEqual(['d/y', 'x']);
+  });
+});
