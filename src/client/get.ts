@@ -399,8 +399,8 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   return result;
 }
 
-/** Whether the server offers chunk batches and the chunk lists that make them usable. */
-function canBatch(caps: Capabilities): boolean {
+/** Whether the server offers chunk batches and the chunk lists (`list?chunks=true`) that make them usable. */
+export function canBatch(caps: Capabilities): boolean {
   return caps.features.includes('chunks-batch') && caps.features.includes('list-chunks') && (caps.limits.maxBatchBytes ?? 0) > 0 && (caps.limits.maxChunksPerBatch ?? 0) > 0;
 }
 
