@@ -6,7 +6,12 @@
 // when first used, so this must run before any import does I/O.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-const { main } = await import('../dist/src/cli/main.js');
+// dist/bundle is the compiled CLI bundled by scripts/bundle.mjs (faster start, less memory);
+// dist/src is the same code unbundled, used when the bundle was not built.
+import { existsSync } from 'node:fs';
+
+const bundled = new URL('../dist/bundle/ferry.js', import.meta.url);
+const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/src/cli/main.js');
 
 main(process.argv).then(
   (code) => {

@@ -33,6 +33,8 @@ interface Result {
   minSeconds: number;
   medianGBps: number;
   bestGBps: number;
+  /** CPU time of the whole process (all threads), median: what the variant costs, whatever the load. */
+  medianCpuSeconds: number;
   chunks?: number;
 }
 
@@ -57,9 +59,13 @@ const params = DEFAULT_CHUNKING;
 
 type Variant = { name: string; bytes: number; fn: () => number | Promise<number> };
 
-function summarize(v: Variant, times: number[], chunks: number): Result {
+function medianOf(values: number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+}
+
+function summarize(v: Variant, times: number[], cpu: number[], chunks: number): Result {
   const sorted = [...times].sort((a, b) => a - b);
-  const median = sorted[Math.floor(sorted.length / 2)];
+  const median = medianOf(times);
   const result: Result = {
     name: v.name,
     bytes: v.bytes,
@@ -68,6 +74,7 @@ function summarize(v: Variant, times: number[], chunks: number): Result {
     minSeconds: sorted[0],
     medianGBps: v.bytes / median / 1e9,
     bestGBps: v.bytes / sorted[0] / 1e9,
+    medianCpuSeconds: medianOf(cpu),
     ...(chunks > 0 ? { chunks } : {}),
   };
   if (!json) process.stderr.write(`  ${v.name}: ${result.medianGBps.toFixed(2)} GB/s\n`);
@@ -81,16 +88,20 @@ function summarize(v: Variant, times: number[], chunks: number): Result {
  */
 async function measureRounds(variants: Variant[]): Promise<{ results: Result[]; times: number[][] }> {
   const times = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => [] as number[]);
   const chunks = variants.map(() => 0);
   for (const v of variants) await v.fn(); // warm-up: JIT tiers, page cache, worker pool
   for (let r = 0; r < runs; r++) {
     for (let i = 0; i < variants.length; i++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       chunks[i] = await variants[i].fn();
       times[i].push((performance.now() - t) / 1000);
+      const used = process.cpuUsage(c);
+      cpu[i].push((used.user + used.system) / 1e6);
     }
   }
-  return { results: variants.map((v, i) => summarize(v, times[i], chunks[i])), times };
+  return { results: variants.map((v, i) => summarize(v, times[i], cpu[i], chunks[i])), times };
 }
 
 async function main(): Promise<void> {
@@ -127,6 +138,8 @@ async function main(): Promise<void> {
     const path = join(dir, 'data.bin');
     const fh = await open(path, 'w');
     for (let o = 0; o < fileSize; o += memSize) await fh.write(buf, 0, Math.min(memSize, fileSize - o));
+    // Written back now rather than by the kernel's flusher threads during the measurements.
+    await fh.sync();
     await fh.close();
 
     const viaChunkFile = async (workers: number) => {
@@ -184,10 +197,12 @@ async function main(): Promise<void> {
   }
   const mib = (n: number) => `${(n / 1024 ** 2).toFixed(0)} MiB`;
   console.log(`Chunking, ${params.minSize / 1024} KiB / ${params.avgSize / 1024} KiB / ${params.maxSize / 1024} KiB, ${availableParallelism()} CPUs, Node ${process.version}, median of ${runs}\n`);
-  console.log('| variant | bytes | median s | GB/s (median) | GB/s (best) |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('| variant | bytes | median s | GB/s (median) | GB/s (best) | CPU s (median) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results) {
-    console.log(`| ${r.name} | ${mib(r.bytes)} | ${r.medianSeconds.toFixed(3)} | ${r.medianGBps.toFixed(2)} | ${r.bestGBps.toFixed(2)} |`);
+    console.log(
+      `| ${r.name} | ${mib(r.bytes)} | ${r.medianSeconds.toFixed(3)} | ${r.medianGBps.toFixed(2)} | ${r.bestGBps.toFixed(2)} | ${r.medianCpuSeconds.toFixed(3)} |`,
+    );
   }
   const q = summary.sha256StreamOverChunkFile2Workers;
   console.log(

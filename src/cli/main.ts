@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { EXIT, reportError } from './exit.js';
+import { isBrokenPipe, watchStdout } from './stdout.js';
 import { VERSION } from '../core/version.js';
 
 export function buildProgram(): Command {
@@ -20,11 +21,16 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  watchStdout();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    if (isBrokenPipe()) return EXIT.BROKEN_PIPE;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (err) {
+    // The reader of stdout went away (`| head`): whatever failed since is a consequence,
+    // and nobody is there to read about it. End quietly, as a SIGPIPE death would.
+    if (isBrokenPipe()) return EXIT.BROKEN_PIPE;
     if (err instanceof CommanderError) {
       // --help and --version end with code 0; usage mistakes were already printed.
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;

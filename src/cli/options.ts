@@ -10,6 +10,7 @@ import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
 import { AbortedError, isFerryError } from '../core/errors.js';
+import { stdoutClosed } from './stdout.js';
 
 export interface ConnectionOpts {
   server?: string;
@@ -97,7 +98,8 @@ export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => 
 
 /**
  * Runs `fn` with a signal that the first Ctrl-C (SIGINT) or a SIGTERM aborts; a second
- * Ctrl-C exits at once with code 130.
+ * Ctrl-C exits at once with code 130. The signal also aborts when stdout's reader goes
+ * away (`| head`): the operation stops and ends with that reason (exit code 141, quietly).
  */
 export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -108,11 +110,16 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
     if (count > 1) process.exit(130);
     ac.abort(new Error(`interrupted by ${sig}`));
   };
+  const onStdoutClosed = () => ac.abort(stdoutClosed.reason);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (stdoutClosed.aborted) onStdoutClosed();
+  else stdoutClosed.addEventListener('abort', onStdoutClosed, { once: true });
   try {
     return await fn(ac.signal);
   } catch (err) {
+    // Whatever failed after stdout closed failed because of it (an aborted request, a write).
+    if (stdoutClosed.aborted) throw stdoutClosed.reason;
     if (ac.signal.aborted && isFerryError(err, 'FERRY_ERR_ABORTED')) {
       throw new AbortedError(`${(ac.signal.reason as Error).message}; run the same command again to resume`, { cause: err });
     }
@@ -120,10 +127,11 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stdoutClosed.removeEventListener('abort', onStdoutClosed);
   }
 }
 
-/** Writes one JSON document to stdout. */
+/** Writes one JSON document to stdout (a closed stdout is dealt with by ./stdout.ts). */
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + '\n');
 }

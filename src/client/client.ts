@@ -16,7 +16,9 @@ import { normalizePath } from '../core/path.js';
 import {
   API_PREFIX,
   encodePathForUrl,
+  PACK_FRAME_HEADER_BYTES,
   type AppendChunksResponse,
+  type ChunkBatchRequest,
   type Capabilities,
   type ChunkPutResponse,
   type CommitRequest,
@@ -169,15 +171,17 @@ export class FerryClient {
   /**
    * Entries of a directory (all descendants with `recursive`), sorted by path, fetched
    * page by page as the caller iterates. Listing a file is FERRY_ERR_NOT_A_DIRECTORY.
+   * With `chunks` (servers with the `list-chunks` feature), entries of files small enough
+   * for {@link getChunkBatch} carry their chunk lists (`chunkList`).
    */
-  async *list(path: string, options: { recursive?: boolean; pageSize?: number; signal?: AbortSignal } = {}): AsyncIterable<Entry> {
+  async *list(path: string, options: { recursive?: boolean; pageSize?: number; chunks?: boolean; signal?: AbortSignal } = {}): AsyncIterable<Entry> {
     let cursor: string | undefined;
     do {
       const page: ListResponse = await this.call(() =>
         this.http.json<ListResponse>({
           method: 'GET',
           path: route('list', path),
-          query: { recursive: options.recursive ? 'true' : undefined, limit: options.pageSize, cursor },
+          query: { recursive: options.recursive ? 'true' : undefined, chunks: options.chunks ? 'true' : undefined, limit: options.pageSize, cursor },
           signal: options.signal,
         }),
       );
@@ -327,6 +331,42 @@ export class FerryClient {
       );
       if (createHash('sha256').update(data).digest('hex') === hash) return data;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
+    }
+  }
+
+  /**
+   * Many chunks in one request (`POST /chunks/batch`, servers with the `chunks-batch`
+   * feature): for many small files, one round trip instead of one per file. `chunks` must
+   * be distinct and within the server's `limits.maxChunksPerBatch` and `limits.maxBatchBytes`.
+   * `paths` names the files they belong to (at most `maxChunksPerBatch`): the server serves
+   * a chunk only as part of a file the caller may read (an unrestricted admin may leave it out).
+   * Every chunk is verified against its hash and size; a damaged answer is fetched once
+   * more, then FERRY_ERR_HASH_MISMATCH. Chunks the server does not serve fail the whole
+   * call with FERRY_ERR_NOT_FOUND (`details.missing` names them). Resolves to the bytes by
+   * hash: slices of one buffer the size of the batch.
+   */
+  async getChunkBatch(chunks: readonly ChunkRef[], options: { paths?: readonly string[]; signal?: AbortSignal } = {}): Promise<Map<string, Buffer>> {
+    let total = 0;
+    for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
+    const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
+    if (options.paths) body.paths = options.paths.map((p) => normalizePath(p));
+    for (let attempt = 0; ; attempt++) {
+      const answer = await this.call(() =>
+        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, retry: 'always', signal: options.signal }, (res) =>
+          this.http.readExact(res, total, options.signal),
+        ),
+      );
+      const out = new Map<string, Buffer>();
+      let o = 0;
+      for (const c of chunks) {
+        const data = answer.subarray(o + PACK_FRAME_HEADER_BYTES, o + PACK_FRAME_HEADER_BYTES + c.size);
+        // The frame must be the one asked for, in its place, and its bytes must match.
+        if (answer.toString('hex', o, o + 32) !== c.hash || answer.readUInt32BE(o + 32) !== c.size || createHash('sha256').update(data).digest('hex') !== c.hash) break;
+        out.set(c.hash, data);
+        o += PACK_FRAME_HEADER_BYTES + c.size;
+      }
+      if (out.size === chunks.length) return out;
+      if (attempt >= 1) throw new HashMismatchError(`a batch of ${chunks.length} chunks arrived damaged twice`);
     }
   }
 

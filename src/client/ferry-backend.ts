@@ -12,6 +12,8 @@
  * - `list` of a tree is the server's recursive listing: 10,000 entries with size, mtime and
  *   file hash per request;
  * - `writeBatch`: many small files in one upload session (their chunks in packs, one commit);
+ * - `readBatch`: many small files' chunks in one `POST /chunks/batch`, from the chunk lists
+ *   the last listing carried (servers with the `chunks-batch` feature);
  * - `treeHashParams`: entries carry the Ferry file hash (`treeHash`), which the other side of a
  *   comparison can compute from its own bytes.
  */
@@ -25,7 +27,7 @@ import {
   isFerryError,
   throwIfAborted,
 } from '../core/errors.js';
-import { fileHashOf, type ChunkingParams } from '../core/manifest.js';
+import { fileHashOf, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizeKey, normalizePath } from '../core/path.js';
 import { API_PREFIX, encodePathForUrl, type Entry, type UploadFileSpec } from '../core/protocol.js';
 import type {
@@ -46,9 +48,10 @@ import type {
 } from '../core/storage.js';
 import { bodyChunks, checkSize, discardBody } from '../backends/body.js';
 import { collectRange } from '../backends/read.js';
-import type { BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
+import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
 import { defaultRegistry, type BackendDefinition, type BackendRegistry } from '../backends/registry.js';
 import { FerryClient } from './client.js';
+import { canBatch } from './get.js';
 import { chunkBuffer } from './local-file.js';
 import { putStream } from './put.js';
 import { ChunkSender, TransferContext } from './transfer.js';
@@ -63,6 +66,10 @@ export interface FerryBackendOptions {
 
 /** Bytes of small files in one batch session: a bound on memory, as putTree's batches. */
 const BATCH_BYTES = 64 * 1024 * 1024;
+/** Bytes of small files in one chunk batch: as getTree's, about a MiB. */
+const READ_BATCH_BYTES = 1024 * 1024;
+/** Chunk lists kept from listings for readBatch (about 150 bytes each); the oldest go first. */
+const LISTED_MAX = 200_000;
 
 type FerryInfo = ObjectInfo & TreeHashed;
 
@@ -77,11 +84,13 @@ async function collectBody(body: WriteBody, what: string, size?: number, signal?
   return Buffer.concat(parts);
 }
 
-export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, TreeHashSource {
+export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, BatchReader, TreeHashSource {
   readonly name: string;
   readonly client: FerryClient;
   readonly root: string;
   private readonly ownsClient: boolean;
+  /** Chunk lists of small files from the listings, by key: what readBatch asks the server for. */
+  private readonly listed = new Map<string, ChunkRef[]>();
 
   constructor(options: FerryBackendOptions) {
     this.client = options.client;
@@ -211,8 +220,10 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<DirEntry & TreeHashed> {
     const path = this.pathOf(prefix);
     try {
-      for await (const e of this.client.list(path, { recursive: options.recursive, signal: options.signal })) {
+      const chunks = canBatch(await this.client.capabilities({ signal: options.signal }));
+      for await (const e of this.client.list(path, { recursive: options.recursive, chunks, signal: options.signal })) {
         const key = this.keyOf(e.path);
+        if (e.chunkList) this.remember(key, e.chunkList);
         yield e.type === 'file' ? { key, type: 'file', size: e.size, mtime: e.mtime, treeHash: e.hash } : { key, type: 'dir', mtime: e.mtime };
       }
     } catch (err) {
@@ -271,6 +282,44 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
 
   async treeHashParams(options: OpOptions = {}): Promise<ChunkingParams> {
     return (await this.client.capabilities(options)).chunking;
+  }
+
+  private remember(key: string, chunks: ChunkRef[]): void {
+    this.listed.delete(key); // re-inserted: Map order is age
+    this.listed.set(key, chunks);
+    if (this.listed.size > LISTED_MAX) this.listed.delete(this.listed.keys().next().value!);
+  }
+
+  /** Nothing (`maxObjects` 0) against a server without chunk batches. */
+  async batchReadLimits(options: OpOptions = {}): Promise<BatchReadLimits> {
+    const caps = await this.client.capabilities(options);
+    if (!canBatch(caps)) return { maxObjectSize: 0, maxObjects: 0, maxBytes: 0 };
+    const maxBytes = caps.limits.maxBatchBytes!;
+    return { maxObjectSize: Math.min(caps.chunking.maxSize, maxBytes), maxObjects: caps.limits.maxChunksPerBatch!, maxBytes: Math.min(maxBytes, READ_BATCH_BYTES) };
+  }
+
+  /**
+   * The files' chunks in one request, each verified, then each file's bytes put together.
+   * Chunk lists come from the last listing (a key not listed costs a manifest request); a
+   * file changed since then fails the batch (the server serves only chunks of the file as it is).
+   */
+  async readBatch(keys: readonly string[], options: OpOptions = {}): Promise<Buffer[]> {
+    const { signal } = options;
+    const files = await Promise.all(
+      keys.map(async (key) => {
+        const { k, path } = this.objectPath(key);
+        return { path, chunks: this.listed.get(k) ?? (await this.client.manifest(path, { signal })).chunks };
+      }),
+    );
+    const wanted = new Map<string, ChunkRef>();
+    // The files the chunks are read through: one per distinct chunk at most.
+    const paths: string[] = [];
+    for (const f of files) {
+      if (f.chunks.some((c) => !wanted.has(c.hash))) paths.push(f.path);
+      for (const c of f.chunks) wanted.set(c.hash, c);
+    }
+    const data = wanted.size === 0 ? new Map<string, Buffer>() : await this.client.getChunkBatch([...wanted.values()], { paths, signal });
+    return files.map((f) => (f.chunks.length === 1 ? data.get(f.chunks[0].hash)! : Buffer.concat(f.chunks.map((c) => data.get(c.hash)!))));
   }
 
   async batchWriteLimits(options: OpOptions = {}): Promise<BatchWriteLimits> {

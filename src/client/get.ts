@@ -13,9 +13,9 @@ import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } fro
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
-import { FileHasher, chunkOffsets, fileHashOf } from '../core/manifest.js';
+import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import { normalizePath, relativePath } from '../core/path.js';
-import type { Entry, ManifestResponse } from '../core/protocol.js';
+import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
@@ -267,20 +267,42 @@ export async function getStream(client: FerryClient, remotePath: string, out: Wr
 }
 
 /**
+ * Bytes of small files' chunks asked for in one batch request: enough that the cost per
+ * request vanishes (dozens of files), small enough that several batches keep the
+ * connections busy and the batches being written hold a few MiB, not hundreds.
+ */
+const BATCH_TARGET_BYTES = 1024 * 1024;
+/** Files of one batch written at once: their fsyncs gain from company (the journal commits them together). */
+const BATCH_FILE_WRITES = 8;
+
+/** A small file of a tree, fetched with others in one batch of chunks. */
+interface BatchedFile {
+  entry: Entry;
+  dest: string;
+  chunks: ChunkRef[];
+}
+
+/**
  * Downloads the contents of remote directory `remoteDir` into `localDir` (`remoteDir/a/b`
- * becomes `localDir/a/b`), several files at once sharing the `parallel` slots. Files up to
- * one maximum chunk come in one request each (`GET /files`) and are verified against their
- * file hash; an identical local copy is left alone. Larger files go through {@link getFile}.
- * A file that fails does not stop the others: the call throws at the end.
+ * becomes `localDir/a/b`), several files at once sharing the `parallel` slots.
+ *
+ * One recursive listing says what there is; files already in place are skipped (see
+ * `compare`), and an identical local copy is left alone. Small files come many at once:
+ * the listing carries their chunk lists, and their chunks are fetched in batches
+ * (`POST /chunks/batch`, about a MiB each), verified chunk by chunk, and written file by
+ * file. Against a server without batches, each small file is one `GET /files` verified
+ * against its file hash. Larger files go through {@link getFile}. A file that fails does
+ * not stop the others: the call throws at the end.
  */
 export async function getTree(client: FerryClient, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
   const caps = await client.capabilities({ signal });
+  const batching = canBatch(caps);
   const files: Entry[] = [];
   const dirs: string[] = [];
-  for await (const e of client.list(root, { recursive: true, signal })) {
+  for await (const e of client.list(root, { recursive: true, chunks: batching, signal })) {
     if (e.type === 'dir') dirs.push(e.path);
     else files.push(e);
   }
@@ -304,12 +326,20 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   }
 
   const failures: Array<{ path: string; err: unknown }> = [];
+  const fail = (path: string, err: unknown): void => {
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal.aborted) throw err;
+    failures.push({ path, err });
+    options.onFileError?.(path, err);
+  };
   const compare = options.compare ?? 'size-mtime';
   ctx.dirsToSync = new Set();
+
+  // 1. What is in place already, and what must come (and how).
+  const batched: BatchedFile[] = [];
+  const single: Entry[] = [];
+  const large: Entry[] = [];
   await forEachConcurrent(
     files,
-    // Small files are one request each, and their fsyncs gain from company (the journal
-    // commits them together): more of them in flight than chunk slots.
     4 * ctx.parallel,
     async (f) => {
       try {
@@ -321,16 +351,41 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
           ctx.progress.fileDone();
           return;
         }
-        if (f.size <= caps.chunking.maxSize && f.hash) await getSmallFile(ctx, f, dest);
-        else await getFileIn(ctx, await client.manifest(f.path, { signal }), dest, options);
+        if (f.size > caps.chunking.maxSize || !f.hash) large.push(f);
+        else if (await keepIdenticalCopy(ctx, f, dest, caps.chunking)) return;
+        else if (batching && isBatchable(f, caps)) batched.push({ entry: f, dest, chunks: f.chunkList! });
+        else single.push(f);
       } catch (err) {
-        if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
-        failures.push({ path: f.path, err });
-        options.onFileError?.(f.path, err);
+        fail(f.path, err);
       }
     },
     signal,
   );
+
+  // 2. Fetch: large files first (they take longest), then the batches and lone small files.
+  const jobs: Array<() => Promise<void>> = [];
+  for (const f of large) {
+    jobs.push(async () => {
+      try {
+        await getFileIn(ctx, await client.manifest(f.path, { signal }), localOf(f.path), options);
+      } catch (err) {
+        fail(f.path, err);
+      }
+    });
+  }
+  for (const b of formBatches(batched, Math.min(BATCH_TARGET_BYTES, caps.limits.maxBatchBytes ?? 0), caps.limits.maxChunksPerBatch ?? 0)) {
+    jobs.push(() => getBatch(ctx, b, caps, fail));
+  }
+  for (const f of single) {
+    jobs.push(async () => {
+      try {
+        await getSmallFile(ctx, f, localOf(f.path), caps);
+      } catch (err) {
+        fail(f.path, err);
+      }
+    });
+  }
+  await forEachConcurrent(jobs, 4 * ctx.parallel, (job) => job(), signal);
   await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
   const result = ctx.finish();
   if (failures.length > 0) {
@@ -342,6 +397,117 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     });
   }
   return result;
+}
+
+/** Whether the server offers chunk batches and the chunk lists (`list?chunks=true`) that make them usable. */
+export function canBatch(caps: Capabilities): boolean {
+  return caps.features.includes('chunks-batch') && caps.features.includes('list-chunks') && (caps.limits.maxBatchBytes ?? 0) > 0 && (caps.limits.maxChunksPerBatch ?? 0) > 0;
+}
+
+/** Whether a listed file can come in a batch: its chunk list is there, fits, and matches its hash and size. */
+function isBatchable(f: Entry, caps: Capabilities): boolean {
+  const list = f.chunkList;
+  if (!list || list.length > (caps.limits.maxChunksPerBatch ?? 0) || f.size > (caps.limits.maxBatchBytes ?? 0)) return false;
+  let size = 0;
+  for (const c of list) size += c.size;
+  // A list that does not add up to the file is not used (the file then comes whole and is checked against its hash).
+  return size === f.size && fileHashOf(list) === f.hash;
+}
+
+/**
+ * Groups small files, in listing order (neighbours share directories), into batches of
+ * about `targetBytes` of distinct chunks and at most `maxChunks` chunks. A chunk that
+ * several files of a batch share is fetched once.
+ */
+function* formBatches(files: readonly BatchedFile[], targetBytes: number, maxChunks: number): Generator<BatchedFile[]> {
+  let batch: BatchedFile[] = [];
+  let seen = new Set<string>();
+  let bytes = 0;
+  for (const f of files) {
+    let fresh = newChunks(f, seen);
+    if (batch.length > 0 && (bytes + fresh.bytes > targetBytes || seen.size + fresh.hashes.length > maxChunks)) {
+      yield batch;
+      batch = [];
+      seen = new Set();
+      bytes = 0;
+      fresh = newChunks(f, seen);
+    }
+    batch.push(f);
+    for (const h of fresh.hashes) seen.add(h);
+    bytes += fresh.bytes;
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** The chunks of `f` not in `seen` (each once), and their bytes. */
+function newChunks(f: BatchedFile, seen: ReadonlySet<string>): { hashes: string[]; bytes: number } {
+  const hashes: string[] = [];
+  const mine = new Set<string>();
+  let bytes = 0;
+  for (const c of f.chunks) {
+    if (seen.has(c.hash) || mine.has(c.hash)) continue;
+    mine.add(c.hash);
+    hashes.push(c.hash);
+    bytes += c.size;
+  }
+  return { hashes, bytes };
+}
+
+/**
+ * Fetches the chunks of a batch of small files in one request and writes the files. If
+ * the batch fails as a whole (a chunk the server finds corrupt, a chunk gone since the
+ * listing), each of its files is fetched on its own, so that only the files concerned
+ * fail, each with its own error.
+ */
+async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
+  const { client, signal } = ctx;
+  const wanted = new Map<string, ChunkRef>();
+  for (const f of files) for (const c of f.chunks) wanted.set(c.hash, c);
+  let data = new Map<string, Buffer>();
+  if (wanted.size > 0) {
+    try {
+      // The files the chunks are read through: one per distinct chunk at most (the first that has it).
+      const paths: string[] = [];
+      const named = new Set<string>();
+      for (const f of files) {
+        if (f.chunks.some((c) => !named.has(c.hash))) paths.push(f.entry.path);
+        for (const c of f.chunks) named.add(c.hash);
+      }
+      data = await ctx.slots.run(() => client.getChunkBatch([...wanted.values()], { paths, signal }), signal);
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal.aborted) throw err;
+      await forEachConcurrent(
+        files,
+        BATCH_FILE_WRITES,
+        async (f) => {
+          try {
+            await getSmallFile(ctx, f.entry, f.dest, caps);
+          } catch (e) {
+            fail(f.entry.path, e);
+          }
+        },
+        signal,
+      );
+      return;
+    }
+    let bytes = 0;
+    for (const c of wanted.values()) bytes += c.size;
+    ctx.result.bytesTransferred += bytes;
+    ctx.result.chunksTransferred += wanted.size;
+    ctx.progress.transferred(bytes);
+  }
+  await forEachConcurrent(
+    files,
+    BATCH_FILE_WRITES,
+    async (f) => {
+      try {
+        await writeSmallFile(ctx, f.entry, f.dest, f.chunks.map((c) => data.get(c.hash)!));
+      } catch (err) {
+        fail(f.entry.path, err);
+      }
+    },
+    signal,
+  );
 }
 
 /**
@@ -362,51 +528,64 @@ async function isInPlace(entry: Entry, dest: string, compare: CompareMode, param
   return true;
 }
 
-/** A small file in one request, verified against its file hash by chunking it in memory. */
-async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string): Promise<void> {
-  const { client, signal } = ctx;
-  const caps = await client.capabilities({ signal });
-  const progress = new FileProgress(ctx.progress);
+/**
+ * For a small file: if `dest` holds the same bytes already (same size, same file hash),
+ * sets its times and mode, counts it as done and returns true; nothing needs to travel.
+ * FERRY_ERR_IS_A_DIRECTORY when `dest` is a directory.
+ */
+async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: string, chunking: ChunkingParams): Promise<boolean> {
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
-  // An identical local copy (same size, same file hash) is kept; only its times and mode are set.
-  if (destStat?.isFile() && destStat.size === entry.size) {
+  if (!destStat?.isFile() || destStat.size !== entry.size) return false;
+  let same = false;
+  try {
     const fh = await open(dest, 'r');
-    let same = false;
     try {
-      same = fileHashOf(chunkBuffer(await readAt(fh, 0, entry.size, dest), caps.chunking)) === entry.hash;
+      same = fileHashOf(chunkBuffer(await readAt(fh, 0, entry.size, dest), chunking)) === entry.hash;
     } finally {
       await fh.close();
     }
-    if (same) {
-      try {
-        const t = new Date(entry.mtime);
-        await utimes(dest, t, t);
-        if (entry.mode !== undefined) await chmod(dest, entry.mode & 0o777);
-      } catch (err) {
-        throw fromSystemError(err, dest);
-      }
-      ctx.result.bytesReused += entry.size;
-      progress.done(entry.size);
-      ctx.result.files += 1;
-      ctx.result.bytes += entry.size;
-      ctx.result.chunks += entry.chunks ?? 1;
-      ctx.progress.fileDone();
-      return;
-    }
+    if (!same) return false;
+    const t = new Date(entry.mtime);
+    await utimes(dest, t, t);
+    if (entry.mode !== undefined) await chmod(dest, entry.mode & 0o777);
+  } catch (err) {
+    throw isFerryError(err) ? err : fromSystemError(err, dest);
   }
+  ctx.result.bytesReused += entry.size;
+  ctx.progress.done(entry.size);
+  ctx.result.files += 1;
+  ctx.result.bytes += entry.size;
+  ctx.result.chunks += entry.chunks ?? 1;
+  ctx.progress.fileDone();
+  return true;
+}
+
+/** A small file in one request (`GET /files`), verified against its file hash by chunking it in memory. */
+async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, caps: Capabilities): Promise<void> {
+  const { client, signal } = ctx;
+  if (await keepIdenticalCopy(ctx, entry, dest, caps.chunking)) return;
   const data = await ctx.slots.run(() => client.getFileBytes(entry.path, entry.size, { signal }), signal);
   if (fileHashOf(chunkBuffer(data, caps.chunking)) !== entry.hash) {
     throw new HashMismatchError(`${entry.path}: the bytes received do not match the file hash`);
   }
   ctx.result.bytesTransferred += data.length;
   ctx.result.chunksTransferred += 1;
-  progress.transferred(data.length);
+  ctx.progress.transferred(data.length);
+  await writeSmallFile(ctx, entry, dest, [data]);
+}
+
+/** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
+async function writeSmallFile(ctx: TransferContext, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
   const part = dest + PART_SUFFIX;
   try {
     const fh = await open(part, 'w', 0o600);
     try {
-      await writeAt(fh, data, 0);
+      let offset = 0;
+      for (const p of parts) {
+        await writeAt(fh, p, offset);
+        offset += p.length;
+      }
       await fh.sync();
     } finally {
       await fh.close();
@@ -415,9 +594,9 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string): P
     throw fromSystemError(err, part);
   }
   await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync);
-  progress.done(entry.size);
+  ctx.progress.done(entry.size);
   ctx.result.files += 1;
   ctx.result.bytes += entry.size;
-  ctx.result.chunks += entry.chunks ?? 1;
+  ctx.result.chunks += entry.chunks ?? parts.length;
   ctx.progress.fileDone();
 }

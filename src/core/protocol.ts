@@ -45,6 +45,13 @@ export interface ServerLimits {
   maxSegmentBytes: number;
   /** Largest file the server accepts from anyone (a user may have a lower limit); null: none. Absent from older servers. */
   maxFileSize?: number | null;
+  /** Most chunks in one `POST /chunks/batch` (feature `chunks-batch`; absent on servers without it). */
+  maxChunksPerBatch?: number;
+  /**
+   * Most chunk bytes (the sum of their sizes) in one `POST /chunks/batch`; with
+   * `GET /list?chunks=true`, files up to this size carry their chunk lists.
+   */
+  maxBatchBytes?: number;
 }
 
 export type EntryType = 'file' | 'dir';
@@ -66,6 +73,11 @@ export interface Entry {
   chunks?: number;
   /** When the file is deleted by the TTL sweeper (ms since epoch); files uploaded with a TTL only. */
   expiresAt?: number;
+  /**
+   * The file's chunk list, in order: only in listings asked with `chunks=true`, and only
+   * for files of at most `limits.maxBatchBytes` bytes (what a client fetches in batches).
+   */
+  chunkList?: ChunkRef[];
 }
 
 export interface ManifestResponse {
@@ -162,6 +174,22 @@ export interface PackPutResponse {
   bytes: number;
 }
 
+/**
+ * `POST /api/v1/chunks/batch`: many chunks in one response, for many small files. The
+ * answer is `application/octet-stream`, one frame per requested hash in request order,
+ * framed like packs (`32-byte raw SHA-256 | uint32 big-endian size | data`).
+ */
+export interface ChunkBatchRequest {
+  /**
+   * The files the chunks belong to (the caller needs `read` on each; every hash must be in
+   * the manifest of one of them). At most `limits.maxChunksPerBatch`. May be left out by an
+   * unrestricted admin only.
+   */
+  paths?: string[];
+  /** Distinct chunk hashes; at most `limits.maxChunksPerBatch`, sizes adding up to at most `limits.maxBatchBytes`. */
+  hashes: string[];
+}
+
 export interface MoveCopyRequest {
   from: string;
   to: string;
@@ -174,9 +202,10 @@ export interface ErrorBody {
 }
 
 /**
- * Pack wire format (POST /api/v1/uploads/:id/packs): a sequence of frames, each
+ * Pack wire format (POST /api/v1/uploads/:id/packs, and the answer of POST
+ * /api/v1/chunks/batch): a sequence of frames, each
  * `32-byte raw SHA-256 | uint32 big-endian size | size bytes of data`.
- * Many small chunks travel in one request and land in one pack object on the server.
+ * Many small chunks travel in one request (an upload's land in one pack object on the server).
  */
 export const PACK_FRAME_HEADER_BYTES = 36;
 

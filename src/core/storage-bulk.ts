@@ -4,9 +4,9 @@
  * type guard; callers fall back to the per-object methods when a backend lacks one.
  *
  * They exist because per-file round trips cannot make a remote server fast on trees of
- * small files: a backend that can store many small objects in one request (a Ferry batch
- * upload session with packs) or name its objects by a content hash computed under its own
- * rules (the Ferry file hash) says so here.
+ * small files: a backend that can store or read many small objects in one request (a Ferry
+ * batch upload session with packs; a Ferry chunk batch) or name its objects by a content
+ * hash computed under its own rules (the Ferry file hash) says so here.
  */
 import type { ChunkingParams } from './manifest.js';
 import type { ObjectInfo, OpOptions } from './storage.js';
@@ -42,6 +42,28 @@ export interface BatchWriter {
   writeBatch(items: readonly BatchWriteItem[], options?: OpOptions): Promise<ObjectInfo[]>;
 }
 
+/** What one {@link BatchReader.readBatch} may ask for, so that callers can group objects. */
+export interface BatchReadLimits {
+  /** Largest object worth reading in a batch (bytes); larger ones go through `read`. */
+  maxObjectSize: number;
+  /** Most objects in one call. */
+  maxObjects: number;
+  /** Most bytes in one call (sum of the objects). */
+  maxBytes: number;
+}
+
+/**
+ * Reads many small objects in one operation (a Ferry server: their chunks in one
+ * `POST /chunks/batch`). The call succeeds or fails as a whole; a caller whose batch fails
+ * reads the objects one by one, so that only the bad ones fail. An object that changed
+ * since it was listed may fail the batch (the caller's one-by-one read then sees the change).
+ */
+export interface BatchReader {
+  batchReadLimits(options?: OpOptions): Promise<BatchReadLimits>;
+  /** The whole bytes of each object, in the order of `keys` (distinct keys). */
+  readBatch(keys: readonly string[], options?: OpOptions): Promise<Buffer[]>;
+}
+
 /**
  * The backend names its objects by the Ferry file hash (`sha256-tree-v1`: the SHA-256 of the
  * concatenated chunk hashes under FastCDC with these parameters; see core/manifest.ts), and
@@ -61,3 +83,5 @@ export interface TreeHashed {
 export const canWriteBatch = (b: object): b is BatchWriter =>
   typeof (b as Partial<BatchWriter>).writeBatch === 'function' && typeof (b as Partial<BatchWriter>).batchWriteLimits === 'function';
 export const hasTreeHash = (b: object): b is TreeHashSource => typeof (b as Partial<TreeHashSource>).treeHashParams === 'function';
+export const canReadBatch = (b: object): b is BatchReader =>
+  typeof (b as Partial<BatchReader>).readBatch === 'function' && typeof (b as Partial<BatchReader>).batchReadLimits === 'function';

@@ -279,6 +279,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const route = request.routeOptions.url ?? 'unknown';
     const status = reply.statusCode;
     const seconds = reply.elapsedTime / 1000;
+    metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     request.log.info(
       {

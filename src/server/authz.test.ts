@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PERMISSIONS, parsePermissions, type Permission } from '../core/permissions.js';
 import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, type AuthContext } from './authz.js';
 
-function ctx(over: Partial<AuthContext> & { grants?: [string, string][] } = {}): AuthContext {
+function ctx(over: Omit<Partial<AuthContext>, 'grants'> & { grants?: [string, string][] } = {}): AuthContext {
   const { grants, ...rest } = over;
   return {
     kind: 'token',

@@ -137,6 +137,11 @@ export function limitsOf(config: ServerConfig): ServerLimits {
     maxPathBytes: MAX_PATH_BYTES,
     maxSegmentBytes: MAX_SEGMENT_BYTES,
     maxFileSize: config.maxFileSize,
+    // A batch is read and verified whole before its first byte is sent (so that a corrupt
+    // chunk is a proper error status, not a cut connection): these bound that memory to
+    // about what one GET of a maximum-size chunk takes.
+    maxChunksPerBatch: 1024,
+    maxBatchBytes: Math.max(4 * 1024 * 1024, config.chunking.maxSize),
   };
 }
 
@@ -149,6 +154,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
   };
 }

@@ -12,6 +12,12 @@ export class ServerMetrics {
   readonly commits = new Counter({ name: 'ferry_upload_commits_total', help: 'Files committed', registers: [this.registry] });
   readonly gcDeleted = new Counter({ name: 'ferry_gc_deleted_objects_total', help: 'Chunk and pack objects deleted by garbage collection', registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'ferry_http_requests_total',
+    help: 'HTTP requests answered, by method, route (its pattern) and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
   readonly requestDuration = new Histogram({
     name: 'ferry_http_request_duration_seconds',
     help: 'HTTP request duration by route and status',

@@ -175,6 +175,13 @@ class PackParser extends Transform {
   }
 }
 
+/** Chunks of one pack less than this far apart are read together (the gap is read and dropped). */
+const RUN_GAP_BYTES = 64 * 1024;
+/** Longest ranged read of {@link ChunkStore.readMany}. */
+const RUN_MAX_BYTES = 8 * 1024 * 1024;
+/** Reads of {@link ChunkStore.readMany} in flight at once. */
+const MANY_READS = 8;
+
 export class ChunkStore {
   private readonly backend: StorageBackend;
   private readonly routes: readonly ChunkRoute[];
@@ -307,6 +314,89 @@ export class ChunkStore {
     }
     this.events.served?.(buf.length);
     return buf;
+  }
+
+  /**
+   * The bytes of many chunks, each verified, in the order of `locations`. Chunks that lie
+   * close together in one pack (small files uploaded together sit side by side) are read
+   * with one ranged read per run instead of one open-read-close each: for a batch of small
+   * files that is most of the cost, on local disk as on S3. Fails like {@link readAt} on
+   * the first chunk that is missing or damaged.
+   */
+  async readMany(locations: readonly ChunkLocation[], signal?: AbortSignal): Promise<Buffer[]> {
+    const out = new Array<Buffer>(locations.length);
+    const jobs: Array<() => Promise<void>> = [];
+    const byPack = new Map<string, number[]>();
+    locations.forEach((loc, i) => {
+      if (!loc.pack) {
+        jobs.push(async () => void (out[i] = await this.readAt(loc, signal)));
+        return;
+      }
+      const list = byPack.get(loc.pack);
+      if (list) list.push(i);
+      else byPack.set(loc.pack, [i]);
+    });
+    for (const idxs of byPack.values()) {
+      idxs.sort((a, b) => (locations[a].offset ?? 0) - (locations[b].offset ?? 0));
+      let run: number[] = [];
+      const flush = () => {
+        if (run.length === 0) return;
+        const members = run;
+        run = [];
+        jobs.push(() => this.readRun(locations, members, out, signal));
+      };
+      for (const i of idxs) {
+        if (run.length > 0) {
+          const last = locations[run[run.length - 1]];
+          const start = locations[run[0]].offset ?? 0;
+          const end = (locations[i].offset ?? 0) + locations[i].size;
+          if ((locations[i].offset ?? 0) - ((last.offset ?? 0) + last.size) > RUN_GAP_BYTES || end - start > RUN_MAX_BYTES) flush();
+        }
+        run.push(i);
+      }
+      flush();
+    }
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < jobs.length) await jobs[next++]();
+    };
+    await Promise.all(Array.from({ length: Math.min(MANY_READS, jobs.length) }, worker));
+    return out;
+  }
+
+  /** One ranged read of a pack covering `members` (indexes into `locations`), then each chunk sliced and verified. */
+  private async readRun(locations: readonly ChunkLocation[], members: number[], out: Buffer[], signal?: AbortSignal): Promise<void> {
+    const first = locations[members[0]];
+    if (members.length === 1) {
+      out[members[0]] = await this.readAt(first, signal);
+      return;
+    }
+    const key = ChunkStore.packKey(first.pack!);
+    const start = first.offset ?? 0;
+    const last = locations[members[members.length - 1]];
+    let buf: Buffer;
+    try {
+      buf = await readExactly(this.backendOf(first.store), key, start, (last.offset ?? 0) + last.size - start, signal);
+    } catch (err) {
+      if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
+        // Which chunk is short is for the one-by-one path to say.
+        for (const i of members) out[i] = await this.readAt(locations[i], signal);
+        return;
+      }
+      throw err;
+    }
+    for (const i of members) {
+      const loc = locations[i];
+      const from = (loc.offset ?? 0) - start;
+      const data = buf.subarray(from, from + loc.size);
+      const actual = createHash('sha256').update(data).digest('hex');
+      if (actual !== loc.hash) {
+        this.events.corrupt?.(loc.hash, key);
+        throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
+      }
+      this.events.served?.(data.length);
+      out[i] = data;
+    }
   }
 
   /**

@@ -46,6 +46,8 @@ export interface ListOptions {
   limit: number;
   /** Return entries with paths after this one (byte order). */
   cursor?: string;
+  /** Attach `chunkList` to the entries of files of at most this many bytes. */
+  chunkListsUpTo?: number;
 }
 
 export interface FileContent {
@@ -127,6 +129,14 @@ function toEntry(row: FilesTable): Entry {
   if (row.type === 'file' && row.manifest) e.hash = row.manifest;
   if (row.expires_at !== null) e.expiresAt = Number(row.expires_at);
   return e;
+}
+
+/** A chunk index row (joined with its pack's store) as a location. */
+function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null }): ChunkLocation {
+  const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+  const store = row.pack === null ? row.store : row.pack_store;
+  if (store !== null && store !== undefined) loc.store = store;
+  return loc;
 }
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
@@ -232,7 +242,39 @@ export class MetaStore {
     const page = more ? rows.slice(0, options.limit) : rows;
     const result: { entries: Entry[]; next?: string } = { entries: page.map(toEntry) };
     if (more) result.next = page[page.length - 1].path;
+    if (options.chunkListsUpTo !== undefined) await this.attachChunkLists(result.entries, options.chunkListsUpTo);
     return result;
+  }
+
+  /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */
+  private async attachChunkLists(entries: Entry[], maxBytes: number): Promise<void> {
+    const wanted = entries.filter((e) => e.type === 'file' && e.size <= maxBytes && e.hash !== undefined);
+    const lists = await this.manifestChunkLists(wanted.map((e) => e.hash!));
+    for (const e of wanted) {
+      const list = lists.get(e.hash!);
+      if (list) e.chunkList = list;
+    }
+  }
+
+  /** The chunk lists of manifests, by manifest hash (unknown hashes are absent). */
+  async manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
+    const lists = new Map<string, ChunkRef[]>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
+      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
+    }
+    return lists;
+  }
+
+  /** The entries at `paths` (one query per 400 paths); absent and expired paths are left out. */
+  async statMany(paths: readonly string[]): Promise<Map<string, Entry>> {
+    const out = new Map<string, Entry>();
+    const now = this.now();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await this.db.selectFrom('files').selectAll().where('path', 'in', part).execute();
+      for (const row of rows) if (row.expires_at === null || Number(row.expires_at) > now) out.set(row.path, toEntry(row));
+    }
+    return out;
   }
 
   /** The manifest of the file at `path`. */
@@ -444,11 +486,7 @@ export class MetaStore {
       .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
       .where('c.hash', '=', hash)
       .executeTakeFirst();
-    if (!row) return undefined;
-    const loc: ChunkLocation = { hash: row.hash, size: row.size, pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
-    const store = row.pack === null ? row.store : row.pack_store;
-    if (store !== null && store !== undefined) loc.store = store;
-    return loc;
+    return row ? toLocation(row) : undefined;
   }
 
   /** Of `hashes`, those present in the chunk index. */
@@ -548,6 +586,31 @@ export class MetaStore {
   async isChunkReferenced(hash: string): Promise<boolean> {
     const row = await this.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
     return !!row && row.refs > 0;
+  }
+
+  /** Of `hashes`, those some file's manifest contains. */
+  async referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).where('refs', '>', 0).execute();
+      for (const r of rows) out.add(r.hash);
+    }
+    return out;
+  }
+
+  /** Where each of `hashes` is stored (hashes not in the index are absent from the map). */
+  async chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
+    const out = new Map<string, ChunkLocation>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db
+        .selectFrom('chunks as c')
+        .leftJoin('packs as p', 'p.id', 'c.pack')
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .where('c.hash', 'in', part)
+        .execute();
+      for (const row of rows) out.set(row.hash, toLocation(row));
+    }
+    return out;
   }
 
   /**

@@ -78,7 +78,7 @@ describe('bisync', () => {
     const p1 = await memRemote({ 'docs/one.txt': big, 'two.txt': big + '2', keep: 'K' });
     const p2 = makeRemote(inner2.backend);
     await bisync(p1, p2, { ...opts, resync: true });
-    await p1.backend.move!('docs/one.txt', 'docs/renamed.txt');
+    await (p1.backend as MemoryBackend).move('docs/one.txt', 'docs/renamed.txt');
     await (inner2.backend as MemoryBackend).move('two.txt', 'moved/two.txt');
     inner2.bytesWritten = 0;
     const r = await bisync(p1, p2, opts);

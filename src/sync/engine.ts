@@ -7,8 +7,8 @@
  *   1. renames (`--track-renames`): a destination-only file whose hash equals a new source
  *      file's is moved there on the destination (server-side where it can), not re-sent;
  *   2. transfers (`--transfers` files at once; small files batched where the destination can
- *      take many at once), each atomic, verified and retried; `--backup-dir` receives the
- *      destination file a transfer is about to replace;
+ *      take many at once or the source can give many at once), each atomic, verified and
+ *      retried; `--backup-dir` receives the destination file a transfer is about to replace;
  *   3. move only: each source file is deleted once its copy is verified (or was identical);
  *   4. sync only, and only if nothing failed: destination-only files (and excluded ones with
  *      `--delete-excluded`) are deleted, or moved to `--backup-dir`, refused as a whole when
@@ -20,7 +20,6 @@
  */
 import { AbortedError, HashMismatchError, isFerryError, NotFoundError, UsageError, type FerryError } from '../core/errors.js';
 import { canMove, canSetMtime, hasDirectories, moveObject, copyObject, type ObjectInfo } from '../core/storage.js';
-import { canWriteBatch } from '../core/storage-bulk.js';
 import { decide, sameHash, type CompareMode, type CompareOptions } from './compare.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
@@ -28,7 +27,7 @@ import { listRemote, remoteExists, type Listing } from './listing.js';
 import { DEFAULT_RETRIES, forEachLimit, TokenBucket, withRetries, type RetryPolicy } from './pace.js';
 import { ProgressTracker, type SyncProgressCallback } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
-import { copyBatch, copyFile, hashesOf, type BatchFile, type TransferContext } from './transfer.js';
+import { batchLimits, copyBatch, copyFile, hashesOf, type BatchFile, type TransferContext } from './transfer.js';
 
 export type SyncMode = 'sync' | 'copy' | 'move';
 
@@ -348,9 +347,11 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
 
   // Moves within one backend are renames: no bytes travel.
   const serverMove = mode === 'move' && sameBackend(src, dst) && canMove(src.backend);
-  const batchable = !dryRun && !sameBackend(src, dst) && canWriteBatch(dst.backend) && !o.backupDir;
-  let maxBatchObject = 0;
-  if (batchable && canWriteBatch(dst.backend)) maxBatchObject = (await dst.backend.batchWriteLimits({ signal })).maxObjectSize;
+  // Small files go in batches where either side can: a destination that stores many in one
+  // request, a source that reads many in one (both Ferry servers).
+  const limits = !dryRun && !sameBackend(src, dst) && !o.backupDir ? await batchLimits(src, dst, signal) : undefined;
+  const batchable = limits !== undefined;
+  const maxBatchObject = limits?.maxObjectSize ?? 0;
   const batch: BatchFile[] = [];
   const single: Plan['copies'] = [];
   for (const c of plan.copies) {

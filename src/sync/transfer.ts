@@ -1,6 +1,6 @@
 /**
  * Moving one file's bytes from a source remote to a destination remote, or many small files
- * at once where the destination has a batch ability.
+ * at once where the source or the destination has a batch ability.
  *
  * One file: server-side copy when both remotes share a backend that has one; otherwise the
  * source's read stream goes, metered and rate-limited, into the destination's write with the
@@ -11,7 +11,7 @@
  */
 import { HashMismatchError, isFerryError, SizeMismatchError } from '../core/errors.js';
 import { canCopy, canReadRange, canSetMtime, type ObjectInfo } from '../core/storage.js';
-import { canWriteBatch, type BatchWriteItem, type TreeHashed } from '../core/storage-bulk.js';
+import { canReadBatch, canWriteBatch, type BatchWriteItem, type BatchWriteLimits, type TreeHashed } from '../core/storage-bulk.js';
 import type { FileEntry, HashKind } from './hashes.js';
 import { forEachLimit, metered, withRetries, type TokenBucket, type RetryPolicy } from './pace.js';
 import type { ProgressTracker } from './progress.js';
@@ -116,19 +116,39 @@ export interface BatchFile {
 }
 
 /**
- * Copies many small files into a destination with a batch ability: reads them (a few at a
- * time), hands them over in groups within the destination's limits, and reports each file's
- * outcome. A group that fails as a whole after its retries is tried file by file, so one bad
- * file does not sink its neighbours.
+ * What batches may hold when the source reads in batches, the destination writes in
+ * batches, or both: the tighter of the two sides' limits (undefined: neither side can).
+ */
+export async function batchLimits(src: Remote, dst: Remote, signal?: AbortSignal): Promise<BatchWriteLimits | undefined> {
+  const sides: BatchWriteLimits[] = [];
+  if (canWriteBatch(dst.backend)) sides.push(await dst.backend.batchWriteLimits({ signal }));
+  if (canReadBatch(src.backend)) {
+    const r = await src.backend.batchReadLimits({ signal });
+    if (r.maxObjects > 0) sides.push(r);
+  }
+  if (sides.length === 0) return undefined;
+  return {
+    maxObjectSize: Math.min(...sides.map((l) => l.maxObjectSize)),
+    maxObjects: Math.min(...sides.map((l) => l.maxObjects)),
+    maxBytes: Math.min(...sides.map((l) => l.maxBytes)),
+  };
+}
+
+/**
+ * Copies many small files where one side has a batch ability: a source that reads many
+ * files in one request (a Ferry server), a destination that stores many in one (a Ferry
+ * server), or both. Files are grouped within both sides' limits; each group is read (in one
+ * request, or a few files at a time) and written (in one request, or file by file), and
+ * each file's outcome reported. A group that fails as a whole after its retries is tried
+ * file by file, so one bad file does not sink its neighbours.
  */
 export async function copyBatch(
   ctx: TransferContext,
   files: readonly BatchFile[],
   onDone: (f: BatchFile, err?: unknown, info?: ObjectInfo) => void,
 ): Promise<void> {
-  const b = ctx.dst.backend;
-  if (!canWriteBatch(b)) throw new Error('copyBatch needs a destination with writeBatch');
-  const limits = await b.batchWriteLimits({ signal: ctx.signal });
+  const limits = await batchLimits(ctx.src, ctx.dst, ctx.signal);
+  if (!limits) throw new Error('copyBatch needs a source that reads or a destination that writes in batches');
   const groups: BatchFile[][] = [];
   let cur: BatchFile[] = [];
   let bytes = 0;
@@ -145,27 +165,30 @@ export async function copyBatch(
   // Groups overlap: while one group's session uploads, the next group is read.
   await forEachLimit(
     groups,
-    BATCHES_IN_FLIGHT,
+    // Reading in batches makes groups small (a MiB): more of them keep the connections busy.
+    canReadBatch(ctx.src.backend) ? BATCHES_IN_FLIGHT * 4 : BATCHES_IN_FLIGHT,
     async (group) => {
-      const items: Array<BatchWriteItem | undefined> = new Array(group.length);
-      await forEachLimit(
-        group.keys(),
-        READERS_PER_BATCH,
-        async (i) => {
-          const f = group[i];
-          try {
-            const data = await readAll(ctx.src, f.rel, f.entry.size, ctx.signal);
-            items[i] = { key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime };
-          } catch (err) {
-            if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
-            onDone(f, err);
-          }
-        },
-        ctx.signal,
-      );
+      const items = await readGroup(ctx, group, onDone);
       const ready = group.filter((_, i) => items[i] !== undefined);
       const batch = items.filter((x): x is BatchWriteItem => x !== undefined);
       if (batch.length === 0) return;
+      const b = ctx.dst.backend;
+      if (!canWriteBatch(b)) {
+        await forEachLimit(
+          ready.keys(),
+          READERS_PER_BATCH,
+          async (i) => {
+            try {
+              onDone(ready[i], undefined, await writeOne(ctx, ready[i], batch[i].data));
+            } catch (err) {
+              if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+              onDone(ready[i], err);
+            }
+          },
+          ctx.signal,
+        );
+        return;
+      }
       let total = 0;
       for (const it of batch) total += it.data.length;
       try {
@@ -194,6 +217,64 @@ export async function copyBatch(
       }
     },
     ctx.signal,
+  );
+}
+
+/**
+ * The bytes of a group's files: in one request from a source that reads in batches (file by
+ * file if that fails), otherwise a few files at a time. A file that cannot be read is
+ * reported through `onDone` and left undefined.
+ */
+async function readGroup(ctx: TransferContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void): Promise<Array<BatchWriteItem | undefined>> {
+  const items: Array<BatchWriteItem | undefined> = new Array(group.length);
+  const item = (f: BatchFile, data: Buffer): BatchWriteItem => ({ key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime });
+  const src = ctx.src.backend;
+  if (canReadBatch(src)) {
+    try {
+      const data = await withRetries(() => src.readBatch(group.map((f) => keyOf(ctx.src, f.rel)), { signal: ctx.signal }), ctx.retry, ctx.signal);
+      group.forEach((f, i) => {
+        if (data[i].length === f.entry.size) items[i] = item(f, data[i]);
+        else onDone(f, new SizeMismatchError(`${f.rel}: read ${data[i].length} bytes, listed ${f.entry.size} (changed while syncing?)`, { retryable: true }));
+      });
+      return items;
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+      // The batch failed as a whole (a file changed since the listing, a damaged chunk):
+      // file by file below, so that only the files concerned fail.
+    }
+  }
+  await forEachLimit(
+    group.keys(),
+    READERS_PER_BATCH,
+    async (i) => {
+      const f = group[i];
+      try {
+        items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal));
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+        onDone(f, err);
+      }
+    },
+    ctx.signal,
+  );
+  return items;
+}
+
+/** Writes one file whose bytes are in memory (a batch read, a destination without batch writes). */
+async function writeOne(ctx: TransferContext, f: BatchFile, data: Buffer): Promise<ObjectInfo> {
+  const to = keyOf(ctx.dst, f.rel);
+  return withRetries(
+    async () => {
+      if (ctx.limiter) await ctx.limiter.take(data.length, ctx.signal);
+      const info = await ctx.dst.backend.write(to, data, { size: f.entry.size, mtime: f.entry.mtime, signal: ctx.signal, durable: ctx.durable });
+      ctx.progress.bytes(data.length);
+      verify(f.rel, f.entry, info);
+      await fixMtime(ctx, f.rel, f.entry, info);
+      return info;
+    },
+    ctx.retry,
+    ctx.signal,
+    (err, attempt, delay) => ctx.onRetry?.(f.rel, err, attempt, delay),
   );
 }
 

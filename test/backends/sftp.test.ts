@@ -35,7 +35,7 @@ describe('SftpBackend against sshd', () => {
     });
     await b.write('by-password/file', Buffer.from('hello'));
     expect(await readFile(path.join(sshd.root, 'by-password', 'file'), 'utf8')).toBe('hello');
-    await b.close();
+    await b.close?.();
   });
 
   it('a wrong password is FERRY_ERR_AUTH_INVALID', async () => {
@@ -92,7 +92,7 @@ describe('SftpBackend against sshd', () => {
     await b.write('reconnect/two', Buffer.from('after'));
     expect((await readFile(path.join(sshd.root, 'reconnect', 'two'), 'utf8'))).toBe('after');
     expect((await b.stat('reconnect/one')).size).toBe(6);
-    await b.close();
+    await b.close?.();
   });
 
   it('an unreachable server is a retryable network error', async () => {

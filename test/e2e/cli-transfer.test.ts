@@ -18,6 +18,16 @@ afterAll(async () => {
   await w?.close();
 });
 
+/** Requests per `METHOD route` answered between two readings, the readings of /metrics left out. */
+function requestsBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [k, n] of after) {
+    const d = n - (before.get(k) ?? 0);
+    if (d > 0 && k !== 'GET /metrics') out.set(k, d);
+  }
+  return out;
+}
+
 describe('put / get round trips', () => {
   it('round-trips the sizes around the chunking parameters', async () => {
     const { minSize, avgSize, maxSize } = w.caps.chunking;
@@ -98,8 +108,15 @@ describe('trees', () => {
     expect(listing.map((e) => e.path)).toEqual(sorted.map((e) => e.path));
 
     const dst = join(w.dir, 'tree-back');
+    const before = await w.requests();
     const down = JSON.parse(ok(await w.ferry(['get', '-r', '--json', '/tree', dst])).stdout);
     expect(down).toMatchObject({ ok: true, files: 300 });
+    // A few requests for 300 small files: their chunks come in batches, not one GET each.
+    const during = requestsBetween(before, await w.requests());
+    expect(during.get('POST /api/v1/chunks/batch') ?? 0).toBeGreaterThanOrEqual(1);
+    expect(during.get('GET /api/v1/files/*') ?? 0).toBe(0);
+    expect(during.get('GET /api/v1/chunks/:hash') ?? 0).toBe(0);
+    expect([...during.values()].reduce((a, n) => a + n, 0), JSON.stringify([...during])).toBeLessThanOrEqual(20);
     for (const f of files) expect(await sha256File(join(dst, relative(src, f))), f).toBe(await sha256File(f));
     expect(await readdir(join(dst, 'empty dir', 'nested empty'))).toEqual([]);
 

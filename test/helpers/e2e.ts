@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Capabilities } from '../../src/core/protocol.js';
 import { runFerry, spawnFerry, type CliOptions, type CliResult } from './cli.js';
 import { tempDir } from './files.js';
-import { readMetric, startServer, type RunningServer } from './server.js';
+import { readMetric, readMetricSeries, startServer, type RunningServer } from './server.js';
 
 export interface E2EWorld {
   dir: string;
@@ -19,6 +19,8 @@ export interface E2EWorld {
   ferry: (args: string[], options?: CliOptions) => Promise<CliResult>;
   spawn: (args: string[], options?: CliOptions) => ReturnType<typeof spawnFerry>;
   metric: (name: string) => Promise<number>;
+  /** Requests the server answered so far, by `METHOD route` (the route's pattern), from `ferry_http_requests_total`. */
+  requests: () => Promise<Map<string, number>>;
   /** Kills the server with SIGKILL and starts it again on the same port and data. */
   restartServer: (how?: 'kill' | 'stop') => Promise<void>;
   close: () => Promise<void>;
@@ -50,6 +52,14 @@ export async function startWorld(): Promise<E2EWorld> {
     ferry: (args, options = {}) => runFerry(args, { ...options, env: { ...world.env, ...options.env } }),
     spawn: (args, options = {}) => spawnFerry(args, { ...options, env: { ...world.env, ...options.env } }),
     metric: (name) => readMetric(world.server, name),
+    requests: async () => {
+      const out = new Map<string, number>();
+      for (const s of await readMetricSeries(world.server, 'ferry_http_requests_total')) {
+        const key = `${s.labels.method} ${s.labels.route}`;
+        out.set(key, (out.get(key) ?? 0) + s.value);
+      }
+      return out;
+    },
     restartServer: async (how = 'kill') => {
       const old = world.server;
       if (how === 'kill') await old.kill();

@@ -89,19 +89,24 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
 /** Reads one counter (summed over its label sets) from the server's Prometheus `/metrics`. */
 export async function readMetric(server: { url: string; adminToken: string }, name: string): Promise<number> {
+  const series = await readMetricSeries(server, name);
+  if (series.length === 0) throw new Error(`metric ${name} not found in /metrics`);
+  return series.reduce((a, s) => a + s.value, 0);
+}
+
+/** Every label set of one metric, with its value (none: the metric has no series yet). */
+export async function readMetricSeries(server: { url: string; adminToken: string }, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
   const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.adminToken}` } });
   if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}: ${await res.text()}`);
   const text = await res.text();
-  let sum = 0;
-  let found = false;
+  const out: Array<{ labels: Record<string, string>; value: number }> = [];
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([^\s]+)/.exec(line);
-    if (m && m[1] === name) {
-      sum += Number(m[3]);
-      found = true;
-    }
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    out.push({ labels, value: Number(m[3]) });
   }
-  if (!found) throw new Error(`metric ${name} not found in /metrics`);
-  return sum;
+  return out;
 }

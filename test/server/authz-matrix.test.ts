@@ -54,7 +54,7 @@ function pack(parts: Buffer[]): Buffer {
 }
 
 /** A request as caller `id`. */
-function call(id: Id, method: string, path: string, init: { json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {}): Promise<Response> {
+function call(id: Id, method: string, path: string, init: { json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {}): Promise<Response> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
   if (id === 'malformed') headers.authorization = 'Bearer two words';
   else if (tokens[id] !== null) headers.authorization = `Bearer ${tokens[id]}`;
@@ -70,7 +70,7 @@ function call(id: Id, method: string, path: string, init: { json?: unknown; body
 const P = (id: Id, userPath: string): string => (id === 'admin' ? '/users/alice' + userPath : userPath);
 const url = (id: Id, prefix: string, userPath: string): string => `/api/v1/${prefix}${encodeURI(P(id, userPath))}`;
 
-const alice = (path: string, init: Parameters<typeof call>[2] = {}, method = 'GET') => call('owner', method, path, init);
+const alice = (path: string, init: Parameters<typeof call>[3] = {}, method = 'GET') => call('owner', method, path, init);
 
 async function aliceFile(userPath: string, data: Buffer = randomBytes(100)): Promise<void> {
   const r = await uploadBuffer(t, userPath, data, 64 * 1024, { token: tokens.owner! });
@@ -238,6 +238,22 @@ rows.push(
     name: 'GET /api/v1/chunks/:hash?path=<a file without it>',
     expect: row(404, 404, 404, 404, 404),
     run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}?path=${encodeURIComponent(id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt'))}`),
+  },
+  {
+    name: 'POST /api/v1/chunks/batch',
+    expect: row(200, 403, 404, 200, 200),
+    run: (id) => call(id, 'POST', '/api/v1/chunks/batch', { json: { paths: [P(id, '/photos/p.bin')], hashes: [photoChunk] } }),
+  },
+  {
+    name: 'POST /api/v1/chunks/batch (no paths)',
+    expect: row(400, 400, 400, 200, 400),
+    run: (id) => call(id, 'POST', '/api/v1/chunks/batch', { json: { hashes: [photoChunk] } }),
+  },
+  {
+    // A readable file of one's own named next to a chunk it does not hold.
+    name: 'POST /api/v1/chunks/batch (paths without it)',
+    expect: row(404, 404, 404, 404, 404),
+    run: (id) => call(id, 'POST', '/api/v1/chunks/batch', { json: { paths: [id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt')], hashes: [photoChunk] } }),
   },
   {
     name: 'POST /api/v1/mkdir/*',

@@ -17,7 +17,7 @@ import { check } from '../../src/sync/check.js';
 import { copy, modifyWindow, move, sync } from '../../src/sync/engine.js';
 import { Filter } from '../../src/sync/filter.js';
 import { makeRemote, type Remote } from '../../src/sync/remote.js';
-import { startServer, readMetric, type RunningServer } from '../helpers/server.js';
+import { startServer, readMetric, readMetricSeries, type RunningServer } from '../helpers/server.js';
 import { snapshot, T0, writeTree, type TreeSpec } from '../helpers/sync-trees.js';
 
 interface Kind {
@@ -244,6 +244,31 @@ describe('ferry specifics', () => {
     expect(await sync(local, remote, { trackRenames: true })).toMatchObject({ renamed: 1, transferred: 0 });
     expect(await readMetric(server, 'ferry_chunk_bytes_received_total')).toBe(beforeRename);
     expect((await check(local, remote)).hashKind).toBe('ferry-tree');
+  });
+
+  it('small files from the server come many per request (chunk batches), each file intact', async () => {
+    const remote = makeRemote(new FerryBackend({ client, ownsClient: false }), 'many');
+    const tree: TreeSpec = {};
+    for (let i = 0; i < 200; i++) tree[`d${i % 5}/f${i}`] = [randomBytes(1 + ((i * 7919) % 30_000)).toString('latin1'), T0 + i];
+    tree['empty'] = ['', T0];
+    tree['twin-a'] = ['same bytes', T0];
+    tree['twin-b'] = ['same bytes', T0];
+    await writeTree(remote, tree);
+    const requests = async () => {
+      const by = new Map<string, number>();
+      for (const s of await readMetricSeries(server, 'ferry_http_requests_total')) by.set(`${s.labels.method} ${s.labels.route}`, (by.get(`${s.labels.method} ${s.labels.route}`) ?? 0) + s.value);
+      return by;
+    };
+    const before = await requests();
+    const local = await localRemote();
+    const r = await copy(remote, local);
+    expect(r.transferred).toBe(203);
+    const after = await requests();
+    expect(await snapshot(local)).toEqual(await snapshot(remote));
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('GET /api/v1/files/*')).toBe(0);
+    expect(delta('POST /api/v1/chunks/batch')).toBeGreaterThanOrEqual(1);
+    expect(delta('POST /api/v1/chunks/batch')).toBeLessThanOrEqual(10);
   });
 
   it('move within one server is server-side', async () => {

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, ExitError } from '../exit.js';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
 import { baseName, normalizePath } from '../../core/path.js';
 import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
@@ -62,13 +61,8 @@ Examples:
         const entry = await client.stat(remote, { signal });
         if (destArg === '-') {
           if (entry.type === 'dir') throw new IsADirectoryError(`${remote} is a directory: cannot write it to stdout`);
-          try {
-            return await client.getStream(remote, process.stdout, common);
-          } catch (err) {
-            // The reader went away (`| head`): not our failure to report.
-            if ((err as { cause?: { code?: string } }).cause?.code === 'EPIPE') throw new ExitError(EXIT.BROKEN_PIPE);
-            throw err;
-          }
+          // A reader that goes away (`| head`) aborts the signal: see ../stdout.ts.
+          return await client.getStream(remote, process.stdout, common);
         }
         if (entry.type === 'dir') {
           if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);

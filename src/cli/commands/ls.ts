@@ -4,16 +4,12 @@ import { isFerryError } from '../../core/errors.js';
 import { normalizePath, relativePath } from '../../core/path.js';
 import { formatMode, formatTime } from '../format.js';
 import { addConnectionOptions, clientFrom, withInterrupt, type ConnectionOpts } from '../options.js';
+import { writeStdout as out } from '../stdout.js';
 
 interface LsOpts extends ConnectionOpts {
   long?: boolean;
   recursive?: boolean;
   json?: boolean;
-}
-
-/** Writes to stdout honouring backpressure (listings can be millions of lines). */
-async function out(text: string): Promise<void> {
-  if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once('drain', r));
 }
 
 export function registerLs(program: Command): void {

@@ -1,22 +1,21 @@
 /**
  * Downloads (docs/protocol.md, "Downloads"): whole files with Range and ETag, manifests for
- * delta and parallel downloads, single chunks. Every chunk is verified before its bytes
- * leave; a chunk found corrupt after the headers went out cuts the connection, so a client
- * sees a short body, never wrong bytes.
+ * delta and parallel downloads, single chunks, batches of chunks for many small files.
+ * Every chunk is verified before its bytes leave; a chunk found corrupt after the headers
+ * went out cuts the connection, so a client sees a short body, never wrong bytes.
  *
- * A chunk is served only in the context of a file the caller may read (`?path=`), and only
- * if that file's manifest holds it: chunk hashes are not capabilities, and the store's
- * dedup across users must not turn into a way to read (or probe) someone else's files.
+ * A chunk is served only in the context of files the caller may read (`?path=`, or a
+ * batch's `paths`), and only if their manifests hold it: ../chunk-access.ts decides.
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { IsADirectoryError, NotFoundError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
-import { normalizePath } from '../../core/path.js';
-import { API_PREFIX, type ManifestResponse } from '../../core/protocol.js';
+import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { authorize, isAdmin, toUserPath } from '../authz.js';
+import { authorize, toUserPath } from '../authz.js';
+import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { wildcardPath } from '../validate.js';
 
@@ -57,36 +56,7 @@ async function* fileBytes(store: ChunkStore, chunks: ChunkRef[], offsets: number
   }
 }
 
-/**
- * Which chunks a manifest holds, for the chunk route: a download of an N-chunk file makes
- * N chunk requests, and decoding the manifest for each would cost O(N²). Manifests are
- * immutable (named by their hash), so entries never go stale; the cache is bounded by the
- * total number of chunk hashes it holds (about 100 bytes each) and drops the least recently
- * used manifests first.
- */
-export class ManifestChunkSets {
-  private readonly sets = new Map<string, Set<string>>();
-  private held = 0;
-
-  constructor(private readonly maxHashes = 200_000) {}
-
-  async has(manifest: string, hash: string, load: () => Promise<readonly ChunkRef[]>): Promise<boolean> {
-    let set = this.sets.get(manifest);
-    if (set) {
-      this.sets.delete(manifest); // re-inserted below: Map order is recency
-    } else {
-      set = new Set((await load()).map((c) => c.hash));
-      this.held += set.size;
-      for (const [k, v] of this.sets) {
-        if (this.held <= this.maxHashes) break;
-        this.sets.delete(k);
-        this.held -= v.size;
-      }
-    }
-    this.sets.set(manifest, set);
-    return set.has(hash);
-  }
-}
+export { ManifestChunkSets } from '../chunk-access.js';
 
 export interface ServeFileOptions {
   head: boolean;
@@ -145,7 +115,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
 }
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const chunkSets = new ManifestChunkSets();
+  const access = new ChunkAccess(ctx);
   const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
     return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
@@ -168,17 +138,8 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     const auth = authOf(request);
     const hash = assertSha256Hex(request.params.hash, 'chunk hash');
     const filePath = request.query.path;
-    if (filePath !== undefined) {
-      const server = authorize(auth, 'read', normalizePath(filePath));
-      const entry = await ctx.meta.stat(server); // one row: the file's manifest hash, no manifest read
-      if (entry.type !== 'file') throw new IsADirectoryError(`${filePath} is a directory`, { details: { path: filePath } });
-      const inFile = await chunkSets.has(entry.hash!, hash, async () => (await ctx.meta.fileContent(server)).chunks);
-      if (!inFile) throw new NotFoundError(`chunk ${hash} is not part of ${filePath}`, { details: { path: filePath } });
-    } else if (isAdmin(auth) && auth.home === '/' && auth.pathPrefix === null) {
-      // An unrestricted admin may read every file anyway: any chunk of some file will do.
-      if (!(await ctx.meta.isChunkReferenced(hash))) throw new NotFoundError(`chunk ${hash} not found`);
-    } else {
-      throw new ValidationError(`name the file the chunk belongs to: ${API_PREFIX}/chunks/${hash}?path=/file/path`);
+    if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+      throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
     }
     const buf = await ctx.chunks.read(hash);
     reply.header('etag', `"${hash}"`);
@@ -186,4 +147,63 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     reply.type('application/octet-stream');
     return reply.send(buf);
   });
+
+  /**
+   * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
+   * is read and verified before the first byte goes out, so an unknown, unreadable or
+   * corrupt chunk is a proper error status; the limits keep that buffer small.
+   */
+  app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
+    const max = ctx.limits.maxChunksPerBatch ?? 0;
+    const { hashes, paths } = batchRequest(request.body, max);
+    const notFound = (missing: string[]) =>
+      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
+        details: { missing: missing.slice(0, 100), count: missing.length },
+      });
+    const denied = await access.unreadable(authOf(request), hashes, paths);
+    if (denied.length > 0) throw notFound(denied);
+    const where = await ctx.meta.chunkLocations(hashes);
+    // (garbage collection may have taken one since the access check)
+    const gone = hashes.filter((h) => !where.has(h));
+    if (gone.length > 0) throw notFound(gone);
+    const locations = hashes.map((h) => where.get(h)!);
+    const bytes = locations.reduce((a, l) => a + l.size, 0);
+    const maxBytes = ctx.limits.maxBatchBytes ?? 0;
+    if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
+    // A client that hangs up stops the reads (the request itself is over once its body is parsed).
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) controller.abort();
+    });
+    const data = await ctx.chunks.readMany(locations, controller.signal);
+    reply.type('application/octet-stream');
+    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
+    reply.header('cache-control', 'private, no-cache');
+    return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
+  });
+}
+
+/** The validated body of a batch request: distinct, well-formed hashes, not too many; the files named. */
+function batchRequest(body: unknown, max: number): { hashes: string[]; paths?: string[] } {
+  const b = body as { hashes?: unknown; paths?: unknown } | null | undefined;
+  const hashes = b?.hashes;
+  if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('the body must be {paths: [file, ...], hashes: [chunk hash, ...]} with at least one hash');
+  if (hashes.length > max) throw new PayloadTooLargeError(`at most ${max} chunks per batch, not ${hashes.length}`, { details: { max } });
+  const out = hashes.map((h, i) => assertSha256Hex(h, `hashes[${i}]`));
+  if (new Set(out).size !== out.length) throw new ValidationError('a batch names the same chunk twice');
+  if (b?.paths === undefined) return { hashes: out };
+  if (!Array.isArray(b.paths) || b.paths.length === 0 || b.paths.some((p) => typeof p !== 'string' || p === '')) throw new ValidationError('paths must be a non-empty array of file paths');
+  if (b.paths.length > max) throw new PayloadTooLargeError(`at most ${max} files per batch, not ${b.paths.length}`, { details: { max } });
+  return { hashes: out, paths: b.paths as string[] };
+}
+
+/** `hash | u32 size | data` per chunk. */
+function* frames(hashes: string[], data: Buffer[]): Generator<Buffer> {
+  for (let i = 0; i < hashes.length; i++) {
+    const head = Buffer.allocUnsafe(PACK_FRAME_HEADER_BYTES);
+    head.write(hashes[i], 0, 32, 'hex');
+    head.writeUInt32BE(data[i].length, 32);
+    yield head;
+    yield data[i];
+  }
 }

@@ -42,10 +42,14 @@ export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext
     }
     const cursor = q.cursor === undefined ? undefined : toServerPath(auth, normalizePath(q.cursor));
     const recursive = flag(q, 'recursive');
-    const page = await meta.list(dir, { recursive, limit, cursor });
+    // chunks=true: small files come with their chunk lists, for POST /chunks/batch.
+    const chunkListsUpTo = flag(q, 'chunks') ? limits.maxBatchBytes : undefined;
+    const page = await meta.list(dir, { recursive, limit, cursor, chunkListsUpTo });
     let entries = page.entries.map((e) => toUserEntry(auth, e));
     // A recursive listing does not reach into sub-trees whose grant withholds 'list'.
     if (recursive) entries = entries.filter((e) => can(auth, 'list', parentPath(e.path)));
+    // Chunk hashes tell what a file holds: only for files the caller may read.
+    if (chunkListsUpTo !== undefined) for (const e of entries) if (e.chunkList && !can(auth, 'read', e.path)) delete e.chunkList;
     const res: ListResponse = { path, entries };
     if (page.next !== undefined) res.next = toUserPath(auth, page.next);
     return res;
