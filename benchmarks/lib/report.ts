@@ -90,7 +90,7 @@ export interface Summary {
   loadAtEnd: number[];
   loadDuringSteps: [number, number];
   workloads: WorkloadSummary[];
-  servers: { server: string; readyMs: number; idleRssMB: number; peakRssDuringManyMB?: number }[];
+  servers: { server: string; readyMs: number; restartMs?: number; idleRssMB: number; peakRssDuringManyMB?: number }[];
   limits: { id: LimitSample['id']; label: string; GBps: number; bestGBps: number; seconds: number }[];
   goals: Goal[];
 }
@@ -193,12 +193,14 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
       met: fs.idleRssMB <= 60,
       gap: fs.idleRssMB <= 60 ? 'met' : `${(fs.idleRssMB - 60).toFixed(0)} MB over`,
     });
+    // Judged on the first start (it creates and fsyncs the database), the stricter of the two.
+    const restart = fs.restartMs === undefined ? '' : `; restart on its data: ${fs.restartMs.toFixed(0)} ms${fs.restartMs <= 300 ? ' (met)' : ''}`;
     out.push({
       goal: 'server start to ready ≤ 300 ms (issue 2)',
       target: '≤ 300 ms',
-      measured: `${fs.readyMs.toFixed(0)} ms`,
+      measured: `first start ${fs.readyMs.toFixed(0)} ms${restart}`,
       met: fs.readyMs <= 300,
-      gap: fs.readyMs <= 300 ? 'met' : `${(fs.readyMs - 300).toFixed(0)} ms over`,
+      gap: fs.readyMs <= 300 ? 'met' : `first start ${(fs.readyMs - 300).toFixed(0)} ms over`,
     });
     const up = row('upload', 'ferry');
     if (up) {
@@ -256,6 +258,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
     return {
       server,
       readyMs: median(ss.map((s) => s.readySeconds)) * 1000,
+      ...(ss.every((s) => s.restartSeconds !== undefined) ? { restartMs: median(ss.map((s) => s.restartSeconds!)) * 1000 } : {}),
       idleRssMB: median(ss.map((s) => s.idleRssBytes)) / MB,
       ...(many.length ? { peakRssDuringManyMB: max(many.map((s) => s.serverPeakRssBytes)) / MB } : {}),
     };
@@ -364,9 +367,15 @@ export function renderMarkdown(s: Summary, micro?: MicroResults): string {
     out.push('');
   }
   out.push('## Servers', '');
-  out.push('| server | start to ready ms | idle RSS MB | peak RSS during workload 6 MB |', '| --- | ---: | ---: | ---: |');
-  for (const sv of s.servers) out.push(`| ${sv.server} | ${f0(sv.readyMs)} | ${f0(sv.idleRssMB)} | ${sv.peakRssDuringManyMB === undefined ? '—' : f0(sv.peakRssDuringManyMB)} |`);
-  out.push('', 'Start to ready: spawn to the ready line (ferry) or to the port accepting (nginx, sshd). Idle RSS: 1 s after ready, whole process tree. sshd\'s peak during workload 6 covers all four ssh tools.', '');
+  out.push('| server | start to ready ms | restart to ready ms | idle RSS MB | peak RSS during workload 6 MB |', '| --- | ---: | ---: | ---: | ---: |');
+  for (const sv of s.servers) {
+    out.push(`| ${sv.server} | ${f0(sv.readyMs)} | ${sv.restartMs === undefined ? '—' : f0(sv.restartMs)} | ${f0(sv.idleRssMB)} | ${sv.peakRssDuringManyMB === undefined ? '—' : f0(sv.peakRssDuringManyMB)} |`);
+  }
+  out.push(
+    '',
+    'Start to ready: spawn to the ready line (ferry) or to the port accepting (nginx, sshd); a ferry server\'s first start creates its database, the restart opens it (the workloads run on the restarted server). Idle RSS: 1 s after ready, whole process tree (a bare `node` HTTP server is about 44 MB here). sshd\'s peak during workload 6 covers all four ssh tools.',
+    '',
+  );
   if (s.limits.length) {
     out.push('## Physical limits (same runs, same load)', '');
     out.push('| limit | GB/s (median) | GB/s (best) |', '| --- | ---: | ---: |');
