@@ -35,6 +35,7 @@ export interface CommonFlags extends FilterFlags {
   progress?: boolean;
   json?: boolean;
   verbose?: boolean;
+  quiet?: boolean;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -77,6 +78,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr'))
+    .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
     .addOption(new Option('-P, --progress', 'show progress (files, bytes, rate, ETA) on stderr'));
   if (what.transfers !== false) {
     cmd

@@ -31,6 +31,13 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     const same = await runFerry(['check', src, 'ferry:/photos'], env);
     expect(same.code, same.stderr).toBe(0);
     expect(same.stdout).toBe('');
+    expect(same.stderr).toMatch(/25 matching/);
+    // -q: nothing but errors, for sync and check alike.
+    const quiet = await runFerry(['sync', '-q', src, 'ferry:/photos'], env);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+    const quietCheck = await runFerry(['check', '--quiet', src, 'ferry:/photos'], env);
+    expect([quietCheck.code, quietCheck.stderr, quietCheck.stdout]).toEqual([0, '', '']);
 
     putFile(src, 'a/changed.txt', 'a new file', BASE_MTIME);
     putFile(src, 'docs/extra.txt', 'another', BASE_MTIME);

@@ -92,7 +92,7 @@ Examples:
       }));
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
-      else process.stderr.write(`ferry bisync: ${summary(r)}\n`);
+      else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
       if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${r.errors.length} errors; the state was not saved, run again`);
     } finally {
       await closeRemotes(remotes);

@@ -51,7 +51,7 @@ Examples:
         const lines = combinedLines(r).filter((l) => flags.combined || !l.startsWith('='));
         if (lines.length) process.stdout.write(lines.join('\n') + '\n');
         const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
-        process.stderr.write(
+        if (!flags.quiet) process.stderr.write(
           `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +
             `${r.missingOnSrc} missing on ${remotes[0].label}, ${r.errors} errors${unhashed}\n`,
         );

@@ -113,7 +113,7 @@ ${d.examples}`,
         }));
         progress.end();
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
-        else process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
+        else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
         if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${result.errors.length} files failed`);
       } finally {
