@@ -31,6 +31,7 @@ import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -146,10 +147,15 @@ const subtreeEnd = (path: string): string => (path === '/' ? '0' : path + '0');
 const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/');
 
 export class MetaStore {
+  /** Durable transactions finished in this process (see {@link securityEpoch}). */
+  private durableTransactions = 0;
+
   private constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly now: () => number,
+    /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
+    readonly statements?: StatementCache,
   ) {}
 
   /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
@@ -164,8 +170,10 @@ export class MetaStore {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now);
+    // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
+    const statements = new StatementCache(sqlite);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements);
     await store.migrate();
     return store;
   }
@@ -199,15 +207,36 @@ export class MetaStore {
    * happened: namespace changes, and security state (a revocation must not come undone).
    */
   async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
-    return this.db.connection().execute(async (conn) => {
-      await sql`PRAGMA synchronous = FULL`.execute(conn);
-      try {
-        return await conn.transaction().execute(fn);
-      } finally {
-        await sql`PRAGMA synchronous = NORMAL`.execute(conn);
-      }
-    });
+    try {
+      if (this.dialect !== 'sqlite') return await this.db.transaction().execute(fn);
+      return await this.db.connection().execute(async (conn) => {
+        await sql`PRAGMA synchronous = FULL`.execute(conn);
+        try {
+          return await conn.transaction().execute(fn);
+        } finally {
+          await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+        }
+      });
+    } finally {
+      // After the commit (or rollback): see securityEpoch.
+      this.durableTransactions++;
+    }
+  }
+
+  /**
+   * A value that changes whenever users, grants, tokens or web sessions may have changed,
+   * for in-memory caches of security state: read it before reading the state, and trust
+   * the cached state only while it reads the same. Every write to that state goes through
+   * {@link durable} (a revocation must not come undone), which changes it once the
+   * transaction is over; on SQLite, `PRAGMA data_version` changes with every commit by
+   * another connection to the same file. Undefined where other writers cannot be seen
+   * (PostgreSQL: other nodes write too): cache nothing there.
+   */
+  async securityEpoch(): Promise<string | undefined> {
+    if (this.dialect !== 'sqlite') return undefined;
+    const local = this.durableTransactions;
+    const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(this.db);
+    return `${local}:${rows[0].data_version}`;
   }
 
   // ---------------------------------------------------------------- namespace
@@ -530,10 +559,6 @@ export class MetaStore {
     }
   }
 
-  async ownsChunk(owner: string, hash: string): Promise<boolean> {
-    return (await this.ownedChunks(owner, [hash])).has(hash);
-  }
-
   /**
    * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
    * `owner` that this user sent it (one transaction, one commit). Returns false when the
@@ -780,6 +805,49 @@ export class MetaStore {
     return { owner: row.owner, scope: row.scope };
   }
 
+  /**
+   * Everything a chunk PUT needs, in one query: the live session, touched like
+   * {@link touchUpload} (FERRY_ERR_UPLOAD_NOT_FOUND unless it lives); `path`, the path of its
+   * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
+   * a new chunk by it); and `owned`, whether `user` has already proven to hold the chunk
+   * (see {@link ownedChunks}). The caller checks the session is `user`'s before using the rest.
+   */
+  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; owned: boolean }> {
+    const now = this.now();
+    const row = await this.db
+      .selectFrom('uploads as u')
+      .select(['u.expires_at', 'u.owner', 'u.scope'])
+      .select((eb) => [
+        eb
+          .selectFrom('upload_entries as e')
+          .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+          .select('f.path')
+          .whereRef('e.upload_id', '=', 'u.id')
+          .where('e.hash', '=', hash)
+          .orderBy('e.file_idx')
+          .limit(1)
+          .as('path'),
+        eb
+          .exists(
+            eb
+              .selectFrom('chunk_owners as o')
+              .innerJoin('chunks as c', 'c.hash', 'o.hash')
+              .select('o.hash')
+              .where('o.user_id', '=', user)
+              .where('o.hash', '=', hash),
+          )
+          .as('owned'),
+      ])
+      .where('u.id', '=', id)
+      .executeTakeFirst();
+    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    if (Number(row.expires_at) - now < ttlMs * 0.9) {
+      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+    }
+    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, owned: Number(row.owned) === 1 };
+  }
+
 
   /** Of `hashes`, those the session's manifest does not mention. */
   async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
@@ -789,23 +857,6 @@ export class MetaStore {
       for (const r of rows) found.add(r.hash);
     }
     return hashes.filter((h) => !found.has(h));
-  }
-
-  /**
-   * The path of the first file of the session whose manifest has the chunk (undefined: none
-   * has it). The chunk store routes a new chunk by the path of the upload that brings it.
-   */
-  async uploadChunkPath(id: string, hash: string): Promise<string | undefined> {
-    const row = await this.db
-      .selectFrom('upload_entries as e')
-      .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
-      .select('f.path')
-      .where('e.upload_id', '=', id)
-      .where('e.hash', '=', hash)
-      .orderBy('e.file_idx')
-      .limit(1)
-      .executeTakeFirst();
-    return row?.path;
   }
 
   /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
