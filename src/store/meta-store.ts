@@ -11,7 +11,7 @@
  * Garbage collection removes chunks with `refs = 0` that no live upload session mentions.
  */
 import { randomBytes } from 'node:crypto';
-import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -31,6 +31,7 @@ import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { PreparedQuery } from './prepared-query.js';
 import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -140,6 +141,56 @@ function toLocation(row: { hash: string; size: number; pack: string | null; pack
   return loc;
 }
 
+/**
+ * The statements of a chunk PUT, built and compiled once per store (see PreparedQuery): a GiB
+ * upload runs each of them about 800 times.
+ */
+function hotQueries() {
+  return {
+    chunkLocation: new PreparedQuery(1, (db: Kysely<Database>, hash: string) =>
+      db
+        .selectFrom('chunks as c')
+        .leftJoin('packs as p', 'p.id', 'c.pack')
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .where('c.hash', '=', hash),
+    ),
+    chunkPutContext: new PreparedQuery(3, (db: Kysely<Database>, id: string, hash: string, user: string) =>
+      db
+        .selectFrom('uploads as u')
+        .select(['u.expires_at', 'u.owner', 'u.scope'])
+        .select((eb) => [
+          eb
+            .selectFrom('upload_entries as e')
+            .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+            .select('f.path')
+            .whereRef('e.upload_id', '=', 'u.id')
+            .where('e.hash', '=', hash)
+            .orderBy('e.file_idx')
+            .limit(1)
+            .as('path'),
+          eb
+            .exists(eb.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', user).where('o.hash', '=', hash))
+            .as('owned'),
+        ])
+        .where('u.id', '=', id),
+    ),
+    insertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+      db
+        .insertInto('chunks')
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
+        .onConflict((oc) => oc.column('hash').doNothing()),
+    ),
+    insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
+      db
+        .insertInto('chunk_owners')
+        .values({ user_id: user, hash })
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
+    ),
+  };
+}
+
+const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
+
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
 /** Upper bound of a subtree's path range: '0' is the character after '/'. */
@@ -149,6 +200,7 @@ const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/')
 export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
+  private readonly hot = hotQueries();
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -235,7 +287,7 @@ export class MetaStore {
   async securityEpoch(): Promise<string | undefined> {
     if (this.dialect !== 'sqlite') return undefined;
     const local = this.durableTransactions;
-    const { rows } = await sql<{ data_version: number }>`PRAGMA data_version`.execute(this.db);
+    const { rows } = await this.db.executeQuery<{ data_version: number }>(DATA_VERSION as CompiledQuery<{ data_version: number }>);
     return `${local}:${rows[0].data_version}`;
   }
 
@@ -509,12 +561,7 @@ export class MetaStore {
   // ---------------------------------------------------------------- chunks
 
   async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.db
-      .selectFrom('chunks as c')
-      .leftJoin('packs as p', 'p.id', 'c.pack')
-      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
-      .where('c.hash', '=', hash)
-      .executeTakeFirst();
+    const row = await this.hot.chunkLocation.first(this.db, hash);
     return row ? toLocation(row) : undefined;
   }
 
@@ -566,15 +613,9 @@ export class MetaStore {
    */
   async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
     const insert = async (db: Db): Promise<boolean> => {
-      const r = await db
-        .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
-        .onConflict((oc) => oc.column('hash').doNothing())
-        .executeTakeFirst();
-      if (owner !== undefined) {
-        await db.insertInto('chunk_owners').values({ user_id: owner, hash }).onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()).execute();
-      }
-      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+      const r = await this.hot.insertChunk.execute(db, hash, size, this.now(), store);
+      if (owner !== undefined) await this.hot.insertChunkOwner.execute(db, owner, hash);
+      return Number(r.numAffectedRows ?? 0n) > 0;
     };
     return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
   }
@@ -814,32 +855,7 @@ export class MetaStore {
    */
   async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; owned: boolean }> {
     const now = this.now();
-    const row = await this.db
-      .selectFrom('uploads as u')
-      .select(['u.expires_at', 'u.owner', 'u.scope'])
-      .select((eb) => [
-        eb
-          .selectFrom('upload_entries as e')
-          .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
-          .select('f.path')
-          .whereRef('e.upload_id', '=', 'u.id')
-          .where('e.hash', '=', hash)
-          .orderBy('e.file_idx')
-          .limit(1)
-          .as('path'),
-        eb
-          .exists(
-            eb
-              .selectFrom('chunk_owners as o')
-              .innerJoin('chunks as c', 'c.hash', 'o.hash')
-              .select('o.hash')
-              .where('o.user_id', '=', user)
-              .where('o.hash', '=', hash),
-          )
-          .as('owned'),
-      ])
-      .where('u.id', '=', id)
-      .executeTakeFirst();
+    const row = await this.hot.chunkPutContext.first(this.db, id, hash, user);
     if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
     if (Number(row.expires_at) - now < ttlMs * 0.9) {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
