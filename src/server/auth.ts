@@ -5,9 +5,10 @@
  * (goflux derived its token id from the secret and leaked 48 bits of it), `secret` 256 random
  * bits in base64url. Only SHA-256 of the whole token is stored; a presented token is looked
  * up by id and its hash compared in constant time. A revocation takes effect on the next
- * request, on every node: each request reads the token row, or, on SQLite (one node), uses
- * the row read earlier only if no security state was written since (Authenticator.verified). The operator-chosen
- * `FERRY_ADMIN_TOKEN` (any string) is stored the same way under the fixed id `env-admin`.
+ * request, on every node: each request reads the token row or, on SQLite (one node), reuses
+ * the row read earlier only while no security state was written since (see
+ * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string) is stored
+ * the same way under the fixed id `env-admin`.
  *
  * Web session: a login returns an access token `ferrys_<payload>.<mac>` (HMAC-SHA256 over the
  * payload `{sid, uid, exp}` with the server's session key, valid minutes) and a refresh token
