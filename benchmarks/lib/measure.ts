@@ -38,7 +38,7 @@ export interface ClientCost {
 }
 
 const TIME = '/usr/bin/time';
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+export const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 let scratch: string | undefined;
 async function scratchDir(): Promise<string> {

@@ -24,6 +24,8 @@ export interface FerryServerOptions {
   /** Extra node options (`--cpu-prof --cpu-prof-dir DIR`). */
   nodeArgs?: string[];
   name?: string;
+  /** The `bin/ferry.js` to run (default: this checkout's); another build's, to compare two. */
+  bin?: string;
 }
 
 export async function startFerryServer(options: FerryServerOptions): Promise<FerryServer> {
@@ -31,7 +33,7 @@ export async function startFerryServer(options: FerryServerOptions): Promise<Fer
   const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: token };
   for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', options.dataDir, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', options.dataDir, ...(options.args ?? [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

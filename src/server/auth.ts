@@ -4,9 +4,11 @@
  * API token: `ferry_<id>_<secret>`. `id` is 16 random hex digits, unrelated to the secret
  * (goflux derived its token id from the secret and leaked 48 bits of it), `secret` 256 random
  * bits in base64url. Only SHA-256 of the whole token is stored; a presented token is looked
- * up by id and its hash compared in constant time. Every request reads the token row, so a
- * revocation takes effect on the next request, on every node. The operator-chosen
- * `FERRY_ADMIN_TOKEN` (any string) is stored the same way under the fixed id `env-admin`.
+ * up by id and its hash compared in constant time. A revocation takes effect on the next
+ * request, on every node: each request reads the token row or, on SQLite (one node), reuses
+ * the row read earlier only while no security state was written since (see
+ * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string) is stored
+ * the same way under the fixed id `env-admin`.
  *
  * Web session: a login returns an access token `ferrys_<payload>.<mac>` (HMAC-SHA256 over the
  * payload `{sid, uid, exp}` with the server's session key, valid minutes) and a refresh token
@@ -79,8 +81,33 @@ export interface AuthenticatorOptions {
   scryptCost?: ScryptCost;
 }
 
+/** A token that passed every check but the per-request ones (expiry, IP), and when. */
+interface VerifiedToken {
+  /** MetaStore.securityEpoch when the rows were read. */
+  epoch: string | undefined;
+  row: TokenRow;
+  user: UserRow;
+  context: AuthContext;
+}
+
+/** Verified API tokens remembered at most (the oldest is forgotten first). */
+const VERIFIED_TOKENS_KEPT = 1000;
+
+function checkNotExpired(row: TokenRow, now: number): void {
+  if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
+}
+
 export class Authenticator {
   private readonly touched = new Map<string, number>();
+  /**
+   * API tokens verified earlier, by the hash of the presented token: a chunk upload is
+   * thousands of requests with one token, and reading the token, its user and their grants
+   * for each was three queries a request. An entry is used only while the metadata store's
+   * security epoch is unchanged (no user, grant, token or session written since, here or by
+   * another connection), so a revocation or a disabled user still counts from the next
+   * request on; expiry and the user's IP lists are checked on every request.
+   */
+  private readonly verified = new Map<string, VerifiedToken>();
   private readonly now: () => number;
   readonly scryptCost: ScryptCost;
 
@@ -133,24 +160,41 @@ export class Authenticator {
   }
 
   private async verifyApiToken(presented: string, ip: string): Promise<AuthContext> {
-    const shaped = TOKEN_SHAPE.exec(presented)?.[1];
-    const id = shaped ?? ENV_TOKEN_ID;
-    const row = await this.meta.findToken(id);
     // Hash even when the id is unknown, so a miss costs the same as a wrong secret.
     const presentedHash = hashSecret(presented);
+    // Read before the rows it vouches for (see MetaStore.securityEpoch).
+    const epoch = await this.meta.securityEpoch();
+    let known = epoch === undefined ? undefined : this.verified.get(presentedHash);
+    if (known !== undefined && known.epoch !== epoch) {
+      this.verified.delete(presentedHash);
+      known = undefined;
+    }
     const now = this.now();
-    if (!row) throw failure(new AuthInvalidError('the token is not valid'), 'invalid');
-    if (!sameHash(presentedHash, row.secret_hash)) throw failure(new AuthInvalidError('the token is not valid'), shaped ? 'valid' : 'invalid');
-    if (row.revoked_at !== null) throw failure(new AuthInvalidError('the token was revoked'), 'valid');
-    if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
-    const user = await this.store.userById(row.user_id);
-    if (!user || user.disabled) throw failure(new AuthInvalidError("the token's user is disabled or gone"), 'valid');
-    this.checkIp(user, ip);
+    if (known === undefined) {
+      const shaped = TOKEN_SHAPE.exec(presented)?.[1];
+      const row = await this.meta.findToken(shaped ?? ENV_TOKEN_ID);
+      if (!row) throw failure(new AuthInvalidError('the token is not valid'), 'invalid');
+      if (!sameHash(presentedHash, row.secret_hash)) throw failure(new AuthInvalidError('the token is not valid'), shaped ? 'valid' : 'invalid');
+      if (row.revoked_at !== null) throw failure(new AuthInvalidError('the token was revoked'), 'valid');
+      checkNotExpired(row, now);
+      const user = await this.store.userById(row.user_id);
+      if (!user || user.disabled) throw failure(new AuthInvalidError("the token's user is disabled or gone"), 'valid');
+      const context = await this.contextFor(user, { kind: 'token', tokenId: row.id, scopes: row.scopes, pathPrefix: row.path_prefix });
+      known = { epoch, row, user, context };
+      if (epoch !== undefined) {
+        if (this.verified.size >= VERIFIED_TOKENS_KEPT) this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(presentedHash, known);
+      }
+    } else {
+      checkNotExpired(known.row, now);
+    }
+    this.checkIp(known.user, ip);
+    const id = known.row.id;
     if ((this.touched.get(id) ?? 0) + TOUCH_INTERVAL_MS <= now) {
       this.touched.set(id, now);
       await this.meta.touchToken(id, now);
     }
-    return this.contextFor(user, { kind: 'token', tokenId: row.id, scopes: row.scopes, pathPrefix: row.path_prefix });
+    return { ...known.context };
   }
 
   /** Builds the request identity of a user acting through a token or session. */

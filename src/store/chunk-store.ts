@@ -237,16 +237,11 @@ export class ChunkStore {
    */
   async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean; owner?: string; path?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
-    const existing = async (): Promise<boolean> => {
-      if (!(await this.meta.chunkLocation(hash))) return false;
-      if (options.proof) await verifyAndDiscard(body, hash, size, signal);
-      if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
-      this.events.deduplicated?.(size);
-      return true;
-    };
-    if (await existing()) return false;
-    return this.locks.run(hash, async () => {
-      if (await existing()) return false;
+    // One index lookup, under the lock: a writer of the same chunk or GC deleting it may
+    // hold it, and either changes the answer. (Looking once more before taking the lock
+    // would only save waiting behind those, at one query for every chunk.)
+    const stored = await this.locks.run(hash, async () => {
+      if (await this.meta.chunkLocation(hash)) return false;
       const verified = pipeInto(body, new VerifyingStream(hash, size));
       const { store, backend } = this.route(options.path);
       await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
@@ -254,6 +249,13 @@ export class ChunkStore {
       this.events.stored?.(size);
       return true;
     });
+    if (stored) return true;
+    // Already stored. The proof is read outside the lock: a slow sender must not hold up
+    // the other writers of a popular chunk.
+    if (options.proof) await verifyAndDiscard(body, hash, size, signal);
+    if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
+    this.events.deduplicated?.(size);
+    return false;
   }
 
   /**

@@ -11,7 +11,7 @@
  * Garbage collection removes chunks with `refs = 0` that no live upload session mentions.
  */
 import { randomBytes } from 'node:crypto';
-import { Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -31,6 +31,8 @@ import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { PreparedQuery } from './prepared-query.js';
+import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -139,6 +141,56 @@ function toLocation(row: { hash: string; size: number; pack: string | null; pack
   return loc;
 }
 
+/**
+ * The statements of a chunk PUT, built and compiled once per store (see PreparedQuery): a GiB
+ * upload runs each of them about 800 times.
+ */
+function hotQueries() {
+  return {
+    chunkLocation: new PreparedQuery(1, (db: Kysely<Database>, hash: string) =>
+      db
+        .selectFrom('chunks as c')
+        .leftJoin('packs as p', 'p.id', 'c.pack')
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .where('c.hash', '=', hash),
+    ),
+    chunkPutContext: new PreparedQuery(3, (db: Kysely<Database>, id: string, hash: string, user: string) =>
+      db
+        .selectFrom('uploads as u')
+        .select(['u.expires_at', 'u.owner', 'u.scope'])
+        .select((eb) => [
+          eb
+            .selectFrom('upload_entries as e')
+            .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
+            .select('f.path')
+            .whereRef('e.upload_id', '=', 'u.id')
+            .where('e.hash', '=', hash)
+            .orderBy('e.file_idx')
+            .limit(1)
+            .as('path'),
+          eb
+            .exists(eb.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', user).where('o.hash', '=', hash))
+            .as('owned'),
+        ])
+        .where('u.id', '=', id),
+    ),
+    insertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+      db
+        .insertInto('chunks')
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
+        .onConflict((oc) => oc.column('hash').doNothing()),
+    ),
+    insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
+      db
+        .insertInto('chunk_owners')
+        .values({ user_id: user, hash })
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
+    ),
+  };
+}
+
+const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
+
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
 /** Upper bound of a subtree's path range: '0' is the character after '/'. */
@@ -146,10 +198,16 @@ const subtreeEnd = (path: string): string => (path === '/' ? '0' : path + '0');
 const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/');
 
 export class MetaStore {
+  /** Durable transactions finished in this process (see {@link securityEpoch}). */
+  private durableTransactions = 0;
+  private readonly hot = hotQueries();
+
   private constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
     private readonly now: () => number,
+    /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
+    readonly statements?: StatementCache,
   ) {}
 
   /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
@@ -164,8 +222,10 @@ export class MetaStore {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now);
+    // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
+    const statements = new StatementCache(sqlite);
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements);
     await store.migrate();
     return store;
   }
@@ -199,15 +259,36 @@ export class MetaStore {
    * happened: namespace changes, and security state (a revocation must not come undone).
    */
   async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    if (this.dialect !== 'sqlite') return this.db.transaction().execute(fn);
-    return this.db.connection().execute(async (conn) => {
-      await sql`PRAGMA synchronous = FULL`.execute(conn);
-      try {
-        return await conn.transaction().execute(fn);
-      } finally {
-        await sql`PRAGMA synchronous = NORMAL`.execute(conn);
-      }
-    });
+    try {
+      if (this.dialect !== 'sqlite') return await this.db.transaction().execute(fn);
+      return await this.db.connection().execute(async (conn) => {
+        await sql`PRAGMA synchronous = FULL`.execute(conn);
+        try {
+          return await conn.transaction().execute(fn);
+        } finally {
+          await sql`PRAGMA synchronous = NORMAL`.execute(conn);
+        }
+      });
+    } finally {
+      // After the commit (or rollback): see securityEpoch.
+      this.durableTransactions++;
+    }
+  }
+
+  /**
+   * A value that changes whenever users, grants, tokens or web sessions may have changed,
+   * for in-memory caches of security state: read it before reading the state, and trust
+   * the cached state only while it reads the same. Every write to that state goes through
+   * {@link durable} (a revocation must not come undone), which changes it once the
+   * transaction is over; on SQLite, `PRAGMA data_version` changes with every commit by
+   * another connection to the same file. Undefined where other writers cannot be seen
+   * (PostgreSQL: other nodes write too): cache nothing there.
+   */
+  async securityEpoch(): Promise<string | undefined> {
+    if (this.dialect !== 'sqlite') return undefined;
+    const local = this.durableTransactions;
+    const { rows } = await this.db.executeQuery<{ data_version: number }>(DATA_VERSION as CompiledQuery<{ data_version: number }>);
+    return `${local}:${rows[0].data_version}`;
   }
 
   // ---------------------------------------------------------------- namespace
@@ -480,12 +561,7 @@ export class MetaStore {
   // ---------------------------------------------------------------- chunks
 
   async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.db
-      .selectFrom('chunks as c')
-      .leftJoin('packs as p', 'p.id', 'c.pack')
-      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
-      .where('c.hash', '=', hash)
-      .executeTakeFirst();
+    const row = await this.hot.chunkLocation.first(this.db, hash);
     return row ? toLocation(row) : undefined;
   }
 
@@ -530,10 +606,6 @@ export class MetaStore {
     }
   }
 
-  async ownsChunk(owner: string, hash: string): Promise<boolean> {
-    return (await this.ownedChunks(owner, [hash])).has(hash);
-  }
-
   /**
    * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
    * `owner` that this user sent it (one transaction, one commit). Returns false when the
@@ -541,15 +613,9 @@ export class MetaStore {
    */
   async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
     const insert = async (db: Db): Promise<boolean> => {
-      const r = await db
-        .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: this.now(), store })
-        .onConflict((oc) => oc.column('hash').doNothing())
-        .executeTakeFirst();
-      if (owner !== undefined) {
-        await db.insertInto('chunk_owners').values({ user_id: owner, hash }).onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()).execute();
-      }
-      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+      const r = await this.hot.insertChunk.execute(db, hash, size, this.now(), store);
+      if (owner !== undefined) await this.hot.insertChunkOwner.execute(db, owner, hash);
+      return Number(r.numAffectedRows ?? 0n) > 0;
     };
     return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
   }
@@ -780,6 +846,24 @@ export class MetaStore {
     return { owner: row.owner, scope: row.scope };
   }
 
+  /**
+   * Everything a chunk PUT needs, in one query: the live session, touched like
+   * {@link touchUpload} (FERRY_ERR_UPLOAD_NOT_FOUND unless it lives); `path`, the path of its
+   * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
+   * a new chunk by it); and `owned`, whether `user` has already proven to hold the chunk
+   * (see {@link ownedChunks}). The caller checks the session is `user`'s before using the rest.
+   */
+  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; owned: boolean }> {
+    const now = this.now();
+    const row = await this.hot.chunkPutContext.first(this.db, id, hash, user);
+    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    if (Number(row.expires_at) - now < ttlMs * 0.9) {
+      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+    }
+    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, owned: Number(row.owned) === 1 };
+  }
+
 
   /** Of `hashes`, those the session's manifest does not mention. */
   async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
@@ -789,23 +873,6 @@ export class MetaStore {
       for (const r of rows) found.add(r.hash);
     }
     return hashes.filter((h) => !found.has(h));
-  }
-
-  /**
-   * The path of the first file of the session whose manifest has the chunk (undefined: none
-   * has it). The chunk store routes a new chunk by the path of the upload that brings it.
-   */
-  async uploadChunkPath(id: string, hash: string): Promise<string | undefined> {
-    const row = await this.db
-      .selectFrom('upload_entries as e')
-      .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
-      .select('f.path')
-      .where('e.upload_id', '=', id)
-      .where('e.hash', '=', hash)
-      .orderBy('e.file_idx')
-      .limit(1)
-      .executeTakeFirst();
-    return row?.path;
   }
 
   /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */

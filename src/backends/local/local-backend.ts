@@ -122,8 +122,15 @@ async function syncDir(dir: string): Promise<void> {
 /** Bytes gathered before one write(2) (see `write`). */
 const STAGING_BYTES = 1 << 20;
 
+/**
+ * Random per process, then counted: unique enough that O_EXCL never trips over another
+ * writer's file, without asking for random bytes (a synchronous call) on every write.
+ */
+const TEMP_STEM = TEMP_PREFIX + randomBytes(6).toString('hex') + '-';
+let tempCount = 0;
+
 function tempName(): string {
-  return TEMP_PREFIX + randomBytes(9).toString('hex');
+  return TEMP_STEM + (tempCount++).toString(36);
 }
 
 export class LocalBackend

@@ -150,9 +150,11 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
     const auth = authOf(request);
-    await ownUploadLight(auth, request.params.id);
-    // The file that brings the chunk: its path routes a new chunk to its store (--store).
-    const path = await meta.uploadChunkPath(request.params.id, hash);
+    authorizeScope(auth, 'write');
+    // One query: the session, the file that brings the chunk (its path routes a new chunk
+    // to its store, --store), and whether the caller already proved to hold the chunk.
+    const { path, owned, ...up } = await meta.chunkPutContext(request.params.id, hash, auth.userId, ttl);
+    checkOwner(auth, request.params.id, up);
     if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
     }
@@ -160,7 +162,6 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const owned = await meta.ownsChunk(auth.userId, hash);
     const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? { path } : { proof: true, owner: auth.userId, path });
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
