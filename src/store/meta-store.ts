@@ -246,17 +246,14 @@ export class MetaStore {
   }
 
   /**
-   * A transaction that is on stable storage when it resolves: namespace changes, commits,
-   * garbage-collection deletions (objects are deleted after their rows), users and tokens.
-   * Everything else (chunk rows, session bookkeeping) may be lost by a power failure without
-   * harm: a commit re-checks in its own transaction that every chunk is indexed. On SQLite
-   * the connection is held for the whole call, so no other statement runs under FULL or
-   * slips out of it.
-   */
-  /**
    * Runs `fn` in a transaction that is on stable storage when it returns (SQLite: FULL
-   * synchronous for this one commit). For writes whose acknowledgement promises they
-   * happened: namespace changes, and security state (a revocation must not come undone).
+   * synchronous for this one commit): namespace changes, commits, garbage-collection
+   * deletions (objects are deleted after their rows), users, grants, tokens and sessions
+   * (a revocation must not come undone; the token cache of `Authenticator` also relies on
+   * every such write passing here). Everything else (chunk rows, session bookkeeping) may
+   * be lost by a power failure without harm: a commit re-checks in its own transaction that
+   * every chunk is indexed. On SQLite the connection is held for the whole call, so no other
+   * statement runs under FULL or slips out of it.
    */
   async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
@@ -879,11 +876,6 @@ export class MetaStore {
   async uploadFirstPath(id: string): Promise<string | undefined> {
     const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
     return row?.path;
-  }
-
-  async uploadMentionsChunk(id: string, hash: string): Promise<boolean> {
-    const row = await this.db.selectFrom('upload_entries').select('seq').where('upload_id', '=', id).where('hash', '=', hash).limit(1).executeTakeFirst();
-    return !!row;
   }
 
   /**
