@@ -33,6 +33,7 @@ import {
 import type { ChunkRef } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { HashMismatchError } from '../core/errors.js';
+import { sha256Workers } from '../algo/sha256-workers.js';
 import { BandwidthLimiter, limitedBody } from './bandwidth.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions } from './http.js';
@@ -321,15 +322,20 @@ export class FerryClient {
    * One chunk's bytes, verified against its hash and size. A body that does not match is
    * fetched again (it was damaged on the way); a second mismatch is FERRY_ERR_HASH_MISMATCH.
    * `path` names the file the chunk is read through: the server serves a chunk only as part
-   * of a file the caller may read (an unrestricted admin may leave it out).
+   * of a file the caller may read (an unrestricted admin may leave it out). With `into` (a
+   * buffer of at least `size` bytes) the bytes land there and the result is a view of it;
+   * otherwise in a new buffer.
    */
-  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<Buffer> {
+  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string; into?: Buffer } = {}): Promise<Buffer> {
     const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
     for (let attempt = 0; ; attempt++) {
-      const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+      const received = await this.call(() =>
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) =>
+          this.http.readExact(res, size, options.signal, options.into),
+        ),
       );
-      if (createHash('sha256').update(data).digest('hex') === hash) return data;
+      const { hex, data } = await sha256Workers.digest(received);
+      if (hex === hash) return data;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
     }
   }

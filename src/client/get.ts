@@ -18,6 +18,7 @@ import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
+import { ChunkBuffers } from './chunk-buffers.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
 import { FileProgress } from './progress.js';
@@ -188,18 +189,26 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       if (list) list.push(i);
       else wanted.set(chunks[i].hash, [i]);
     }
+    let largest = 0;
+    for (const idxs of wanted.values()) largest = Math.max(largest, chunks[idxs[0]].size);
+    const buffers = new ChunkBuffers(ctx.parallel, largest);
     await forEachConcurrent(
       wanted,
       ctx.parallel,
       async ([hash, idxs]) => {
         const size = chunks[idxs[0]].size;
-        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path }), signal);
-        ctx.result.bytesTransferred += size;
-        ctx.result.chunksTransferred += 1;
-        progress.transferred(size);
-        for (const i of idxs) {
-          await writeAt(fh, data, offsets[i]);
-          progress.done(size);
+        const into = buffers.acquire(size);
+        try {
+          const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path, into }), signal);
+          ctx.result.bytesTransferred += size;
+          ctx.result.chunksTransferred += 1;
+          progress.transferred(size);
+          for (const i of idxs) {
+            await writeAt(fh, data, offsets[i]);
+            progress.done(size);
+          }
+        } finally {
+          buffers.release(into);
         }
       },
       signal,

@@ -34,6 +34,7 @@ import {
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
 import { collectRange } from '../backends/read.js';
+import { sha256Workers } from '../algo/sha256-workers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -307,13 +308,13 @@ export class ChunkStore {
       }
       throw err;
     }
-    const actual = createHash('sha256').update(buf).digest('hex');
+    const { hex: actual, data } = await sha256Workers.digest(buf);
     if (actual !== loc.hash) {
       this.events.corrupt?.(loc.hash, key);
       throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
     }
-    this.events.served?.(buf.length);
-    return buf;
+    this.events.served?.(data.length);
+    return data;
   }
 
   /**
