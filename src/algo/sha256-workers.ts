@@ -4,13 +4,14 @@
  * the client before a byte is written); hashed on the main thread, that is 0.6 s of a 1 GiB
  * download on each side during which neither socket nor disk is served.
  *
- * The bytes are not copied: a buffer that owns its whole ArrayBuffer is transferred to the
- * worker and back (the caller continues with the buffer the promise returns: the one it
- * passed is detached meanwhile); a buffer over a SharedArrayBuffer is read in place. Any
- * other buffer (a slice of a larger one), and small ones, where the round trip would cost
- * more than the hash, are hashed right here. `crypto.subtle.digest` was measured as the
- * alternative: it runs on libuv's thread pool but copies its input on the calling thread
- * first, which costs a third of what it saves.
+ * Workers read the bytes from shared memory. A buffer over a SharedArrayBuffer (a caller's
+ * reused buffer) is read in place; any other is first copied into a shared staging buffer
+ * (a copy costs a sixth of the hash). Transferring the caller's ArrayBuffer to the worker
+ * and back was measured too: the buffer that comes back counts as old-generation external
+ * memory, and the major garbage collections that follow cost as much as the hash saved.
+ * `crypto.subtle.digest` runs on libuv's thread pool but copies its input into fresh
+ * memory on the calling thread (page faults included), which costs a third of what it saves.
+ * Small buffers are hashed right here: the round trip would cost more than the hash.
  *
  * Workers start on first use (about 30 ms), are unref'd while idle (they never keep a
  * process alive) and live as long as the process.
@@ -18,64 +19,62 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InternalError } from '../core/errors.js';
 
 /** Below this many bytes a buffer is hashed in the calling thread (the round trip costs ~50 µs, hashing 256 KiB ~150 µs). */
 export const OFFLOAD_MIN_BYTES = 256 * 1024;
+/** Smallest staging buffer: a chunk of the default maximum size fits (pages never written are never resident). */
+const STAGING_MIN_BYTES = 4 * 1024 * 1024;
+/** Staging buffers kept for reuse, and for how long without use. */
+const STAGING_KEPT = 8;
+const STAGING_IDLE_MS = 10_000;
 
 /**
  * The worker, as source: it needs nothing but node:crypto, so it is evaluated from this
- * string (no file to ship beside the bundle, same code under vitest and from dist/).
+ * string (no file to ship beside the bundle, the same code under vitest and from dist/).
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 parentPort.on('message', (m) => {
-  const hex = createHash('sha256').update(new Uint8Array(m.memory, m.offset, m.length)).digest('hex');
-  if (m.memory instanceof ArrayBuffer) parentPort.postMessage({ id: m.id, hex, memory: m.memory }, [m.memory]);
-  else parentPort.postMessage({ id: m.id, hex });
+  parentPort.postMessage({ id: m.id, hex: createHash('sha256').update(new Uint8Array(m.memory, m.offset, m.length)).digest('hex') });
 });
 `;
 
-interface Job {
-  resolve: (r: { hex: string; memory?: ArrayBuffer }) => void;
-  reject: (err: unknown) => void;
-}
-
 interface HashWorker {
   worker: Worker;
-  jobs: Map<number, Job>;
+  jobs: Map<number, { resolve: (hex: string) => void; reject: (err: unknown) => void }>;
 }
 
 export class Sha256Workers {
   private readonly workers: HashWorker[] = [];
+  private readonly staging: SharedArrayBuffer[] = [];
+  private stagingTimer?: NodeJS.Timeout;
   private nextId = 0;
 
   /** @param size worker threads at most (default: one less than the cores, 1 to 2) */
   constructor(private readonly size = Math.min(2, Math.max(1, availableParallelism() - 1))) {}
 
-  /**
-   * The hex SHA-256 of `data`, and `data` itself (the same bytes in the same memory, but
-   * possibly a new Buffer object: use this one, the one passed may have been detached).
-   */
-  async digest(data: Buffer): Promise<{ hex: string; data: Buffer }> {
-    if (data.length < OFFLOAD_MIN_BYTES) return { hex: createHash('sha256').update(data).digest('hex'), data };
-    const memory = data.buffer;
-    if (memory instanceof SharedArrayBuffer) {
-      const { hex } = await this.run({ memory, offset: data.byteOffset, length: data.length }, []);
-      return { hex, data };
+  /** The hex SHA-256 of `data`, which must not change until this resolves. */
+  async digest(data: Uint8Array): Promise<string> {
+    if (data.length < OFFLOAD_MIN_BYTES) return createHash('sha256').update(data).digest('hex');
+    if (data.buffer instanceof SharedArrayBuffer) return this.run(data.buffer, data.byteOffset, data.length);
+    const stage = this.takeStaging(data.length);
+    try {
+      new Uint8Array(stage, 0, data.length).set(data);
+      return await this.run(stage, 0, data.length);
+    } finally {
+      this.giveStaging(stage);
     }
-    if (data.byteOffset !== 0 || data.length !== memory.byteLength) return { hex: createHash('sha256').update(data).digest('hex'), data };
-    const r = await this.run({ memory, offset: 0, length: data.length }, [memory]);
-    return { hex: r.hex, data: Buffer.from(r.memory!) };
   }
 
-  private run(task: { memory: ArrayBufferLike; offset: number; length: number }, transfer: ArrayBuffer[]): Promise<{ hex: string; memory?: ArrayBuffer }> {
+  private run(memory: SharedArrayBuffer, offset: number, length: number): Promise<string> {
     const w = this.pick();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (w.jobs.size === 0) w.worker.ref(); // a pending hash must keep the process alive
       w.jobs.set(id, { resolve, reject });
-      w.worker.postMessage({ id, ...task }, transfer);
+      w.worker.postMessage({ id, memory, offset, length });
     });
   }
 
@@ -86,23 +85,38 @@ export class Sha256Workers {
     if (best && (best.jobs.size === 0 || this.workers.length >= this.size)) return best;
     const w: HashWorker = { worker: new Worker(WORKER_SOURCE, { eval: true }), jobs: new Map() };
     w.worker.unref();
-    w.worker.on('message', (m: { id: number; hex: string; memory?: ArrayBuffer }) => {
+    w.worker.on('message', (m: { id: number; hex: string }) => {
       const job = w.jobs.get(m.id);
       w.jobs.delete(m.id);
       if (w.jobs.size === 0) w.worker.unref();
-      job?.resolve(m);
+      job?.resolve(m.hex);
     });
     const fail = (err: unknown) => {
       this.workers.splice(this.workers.indexOf(w), 1);
       for (const job of w.jobs.values()) job.reject(err);
       w.jobs.clear();
     };
-    w.worker.on('error', fail);
+    w.worker.on('error', (err) => fail(new InternalError(`the hash worker failed: ${err.message}`, { cause: err })));
     w.worker.on('exit', (code) => {
-      if (this.workers.includes(w)) fail(new Error(`the hash worker exited (code ${code})`));
+      if (this.workers.includes(w)) fail(new InternalError(`the hash worker exited (code ${code})`));
     });
     this.workers.push(w);
     return w;
+  }
+
+  private takeStaging(size: number): SharedArrayBuffer {
+    for (let i = this.staging.length - 1; i >= 0; i--) {
+      if (this.staging[i].byteLength >= size) return this.staging.splice(i, 1)[0];
+    }
+    return new SharedArrayBuffer(Math.max(size, STAGING_MIN_BYTES));
+  }
+
+  private giveStaging(stage: SharedArrayBuffer): void {
+    if (this.staging.length >= STAGING_KEPT) return;
+    this.staging.push(stage);
+    // An idle process (a server between downloads) does not keep them.
+    if (this.stagingTimer) this.stagingTimer.refresh();
+    else this.stagingTimer = setTimeout(() => (this.staging.length = 0), STAGING_IDLE_MS).unref();
   }
 }
 

@@ -329,13 +329,12 @@ export class FerryClient {
   async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string; into?: Buffer } = {}): Promise<Buffer> {
     const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
     for (let attempt = 0; ; attempt++) {
-      const received = await this.call(() =>
+      const data = await this.call(() =>
         this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) =>
           this.http.readExact(res, size, options.signal, options.into),
         ),
       );
-      const { hex, data } = await sha256Workers.digest(received);
-      if (hex === hash) return data;
+      if ((await sha256Workers.digest(data)) === hash) return data;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
     }
   }

@@ -308,13 +308,13 @@ export class ChunkStore {
       }
       throw err;
     }
-    const { hex: actual, data } = await sha256Workers.digest(buf);
+    const actual = await sha256Workers.digest(buf);
     if (actual !== loc.hash) {
       this.events.corrupt?.(loc.hash, key);
       throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
     }
-    this.events.served?.(data.length);
-    return data;
+    this.events.served?.(buf.length);
+    return buf;
   }
 
   /**
