@@ -4,8 +4,11 @@
  * The client fetches the manifest and only the chunks it does not already hold. What it
  * holds is indexed first: ranges of an interrupted download (`DEST.ferry-part`, written at
  * manifest offsets, each range verified against its hash) and chunks of an older copy at
- * DEST (chunked with the server's parameters and indexed by hash). Every fetched chunk is
- * verified; the file appears at DEST only when complete (fsync, then an atomic rename).
+ * DEST (chunked with the server's parameters and indexed by hash). The chunks it lacks come
+ * in runs of neighbours, one ranged `GET /files` per run and several runs at once: one
+ * request per chunk cost the server more than reading, verifying and sending the chunk.
+ * Every fetched chunk is verified; the file appears at DEST only when complete (fsync, then
+ * an atomic rename).
  */
 import { once } from 'node:events';
 import { constants, type Stats } from 'node:fs';
@@ -181,35 +184,43 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       }
     }
 
-    // 3. Fetch the rest, each distinct chunk once, N in flight, written at every offset it occupies.
+    // 3. Fetch the rest: each distinct chunk once, where it first occurs, in runs of
+    //    neighbours (one ranged request each, several at once), written at every offset it occupies.
     const wanted = new Map<string, number[]>();
+    const fetchAt: number[] = [];
     for (let i = 0; i < chunks.length; i++) {
       if (have[i]) continue;
       const list = wanted.get(chunks[i].hash);
       if (list) list.push(i);
-      else wanted.set(chunks[i].hash, [i]);
+      else {
+        wanted.set(chunks[i].hash, [i]);
+        fetchAt.push(i);
+      }
     }
     let largest = 0;
-    for (const idxs of wanted.values()) largest = Math.max(largest, chunks[idxs[0]].size);
+    let wantedBytes = 0;
+    for (const i of fetchAt) {
+      largest = Math.max(largest, chunks[i].size);
+      wantedBytes += chunks[i].size;
+    }
     const buffers = new ChunkBuffers(ctx.parallel, largest);
+    const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
     await forEachConcurrent(
-      wanted,
+      runs,
       ctx.parallel,
-      async ([hash, idxs]) => {
-        const size = chunks[idxs[0]].size;
-        const into = buffers.acquire(size);
-        try {
-          const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path, into }), signal);
+      async (run) => {
+        const onChunk = async (k: number, data: Buffer): Promise<void> => {
+          const size = data.length;
           ctx.result.bytesTransferred += size;
           ctx.result.chunksTransferred += 1;
           progress.transferred(size);
-          for (const i of idxs) {
+          for (const i of wanted.get(chunks[run[k]].hash)!) {
             await writeAt(fh, data, offsets[i]);
             progress.done(size);
           }
-        } finally {
-          buffers.release(into);
-        }
+        };
+        const refs = run.map((i) => chunks[i]);
+        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { buffers, signal }), signal);
       },
       signal,
     );
@@ -228,6 +239,41 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
   ctx.result.chunks += chunks.length;
   ctx.result.bytesReused += reused;
   ctx.progress.fileDone();
+}
+
+/** Smallest and largest run of chunks asked for in one request (see {@link runBytes}). */
+const RUN_MIN_BYTES = 8 * 1024 * 1024;
+const RUN_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * How many bytes of chunks one ranged request asks for: a quarter of each connection's share,
+ * so that `parallel` requests stay busy to the end and a slow one is not left alone at the
+ * end; at least a few MiB (the cost of a request vanishes), at most a few hundred (each
+ * request makes the server read the file's manifest).
+ */
+function runBytes(total: number, parallel: number): number {
+  return Math.min(RUN_MAX_BYTES, Math.max(RUN_MIN_BYTES, Math.ceil(total / (4 * parallel))));
+}
+
+/**
+ * Groups chunk indexes (ascending) into runs of neighbours (`i`, `i+1`, ...) of at most
+ * `maxBytes` (a single larger chunk makes a run of its own).
+ */
+function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[], maxBytes: number): number[][] {
+  const runs: number[][] = [];
+  let run: number[] = [];
+  let bytes = 0;
+  for (const i of indexes) {
+    if (run.length > 0 && (run[run.length - 1] !== i - 1 || bytes + chunks[i].size > maxBytes)) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(i);
+    bytes += chunks[i].size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }
 
 /**
