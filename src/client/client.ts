@@ -37,7 +37,7 @@ import { sha256Workers } from '../algo/sha256-workers.js';
 import { BandwidthLimiter, limitedBody } from './bandwidth.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions, type RequestSpec, type Response } from './http.js';
-import type { ChunkBuffers } from './chunk-buffers.js';
+import type { ChunkBuffers } from '../core/chunk-buffers.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';

@@ -21,7 +21,7 @@ import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
-import { ChunkBuffers } from './chunk-buffers.js';
+import { ChunkBuffers } from '../core/chunk-buffers.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
 import { FileProgress } from './progress.js';
