@@ -59,7 +59,7 @@ async function chunkFile(hash: string): Promise<string> {
 describe('downloads of large chunks', () => {
   it('has chunks large enough to be hashed on the workers', () => {
     expect(manifest.chunks.length).toBeGreaterThan(3);
-    expect(manifest.chunks.every((c) => c.size >= OFFLOAD_MIN_BYTES)).toBe(true);
+    expect(manifest.chunks.slice(0, -1).every((c) => c.size >= OFFLOAD_MIN_BYTES)).toBe(true); // (the last one may be short)
   });
 
   it('round-trip with getFile and getStream', async () => {
@@ -121,6 +121,24 @@ describe('downloads of large chunks', () => {
     expect(r.bytesReused).toBeGreaterThan(0);
     expect(r.bytesTransferred).toBeLessThan(SIZE);
     expect(r.bytesReused + r.bytesTransferred).toBe(SIZE);
+  });
+
+  it('serve whole files and ranges to many clients at once, byte for byte (read buffers reused across responses)', async () => {
+    const bytes = await readFile(src);
+    const ranges: Array<[number, number] | undefined> = [undefined, [0, 999], [1_000_000, 9_000_000], [SIZE - 5_000_000, SIZE - 1], undefined, [4321, SIZE - 1]];
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all(
+        ranges.map(async (r) => {
+          const res = await server.api('/api/v1/files/big.bin', r ? { headers: { range: `bytes=${r[0]}-${r[1]}` } } : {});
+          expect(res.status).toBe(r ? 206 : 200);
+          return Buffer.from(await res.arrayBuffer());
+        }),
+      );
+      got.forEach((g, i) => {
+        const r = ranges[i];
+        expect(g.equals(r ? bytes.subarray(r[0], r[1] + 1) : bytes), `range ${JSON.stringify(r)}`).toBe(true);
+      });
+    }
   });
 
   it('answer a chunk corrupt on the server with an error, never with wrong bytes', async () => {
