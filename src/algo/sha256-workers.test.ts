@@ -1,4 +1,4 @@
-/** Sha256Workers: the same digests as node:crypto in the calling thread, whatever memory the bytes sit in. */
+/** Sha256Workers: the same digests as node:crypto in the calling thread, whatever memory the bytes sit in (shared memory goes to the workers). */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OFFLOAD_MIN_BYTES, Sha256Workers } from './sha256-workers.js';
@@ -24,7 +24,7 @@ describe('Sha256Workers', () => {
       ['at the threshold', randomBytes(OFFLOAD_MIN_BYTES)],
       ['plain', big],
       ['a slice of a larger buffer', big.subarray(12345, 12345 + 2 * 1024 * 1024)],
-      ['larger than a staging buffer', randomBytes(9 * 1024 * 1024)],
+      ['large', randomBytes(9 * 1024 * 1024)],
       ['shared', shared(big)],
       ['shared, at an offset', shared(big.subarray(0, 1024 * 1024), 4096 + 3)],
     ];

@@ -1,17 +1,16 @@
 /**
  * SHA-256 of whole buffers on worker threads, so that verifying a chunk does not hold up the
- * event loop. Downloads verify every chunk on both ends (the server before a byte goes out,
- * the client before a byte is written); hashed on the main thread, that is 0.6 s of a 1 GiB
- * download on each side during which neither socket nor disk is served.
+ * event loop. The server verifies every chunk it reads before a byte goes out: on the main
+ * thread that is 0.6 s of a 1 GiB download during which neither socket nor disk is served.
  *
- * Workers read the bytes from shared memory. A buffer over a SharedArrayBuffer (a caller's
- * reused buffer) is read in place; any other is first copied into a shared staging buffer
- * (a copy costs a sixth of the hash). Transferring the caller's ArrayBuffer to the worker
- * and back was measured too: the buffer that comes back counts as old-generation external
- * memory, and the major garbage collections that follow cost as much as the hash saved.
- * `crypto.subtle.digest` runs on libuv's thread pool but copies its input into fresh
- * memory on the calling thread (page faults included), which costs a third of what it saves.
- * Small buffers are hashed right here: the round trip would cost more than the hash.
+ * Workers read the bytes in place, so only buffers over a SharedArrayBuffer (the chunk
+ * store's reused read buffers) go to them; any other buffer, and small ones (the round trip
+ * would cost more than the hash), are hashed right here. The alternatives were measured and
+ * cost more than they saved: copying a buffer into shared memory (V8 copies into shared
+ * memory word by word, at a third of memcpy's speed), transferring its ArrayBuffer to the
+ * worker and back (the buffer that comes back counts as new external memory: full garbage
+ * collections by the dozen), and `crypto.subtle.digest` (libuv's thread pool, but it copies
+ * its input into fresh memory on the calling thread first).
  *
  * Workers start on first use (about 30 ms), are unref'd while idle (they never keep a
  * process alive) and live as long as the process.
@@ -23,12 +22,6 @@ import { InternalError } from '../core/errors.js';
 
 /** Below this many bytes a buffer is hashed in the calling thread (the round trip costs ~50 µs, hashing 256 KiB ~150 µs). */
 export const OFFLOAD_MIN_BYTES = 256 * 1024;
-/** Smallest staging buffer: a chunk of the default maximum size fits (pages never written are never resident). */
-const STAGING_MIN_BYTES = 4 * 1024 * 1024;
-/** Staging buffers kept for reuse, and for how long without use. */
-const STAGING_KEPT = 8;
-const STAGING_IDLE_MS = 10_000;
-
 /**
  * The worker, as source: it needs nothing but node:crypto, so it is evaluated from this
  * string (no file to ship beside the bundle, the same code under vitest and from dist/).
@@ -48,8 +41,6 @@ interface HashWorker {
 
 export class Sha256Workers {
   private readonly workers: HashWorker[] = [];
-  private readonly staging: SharedArrayBuffer[] = [];
-  private stagingTimer?: NodeJS.Timeout;
   private nextId = 0;
 
   /** @param size worker threads at most (default: one less than the cores, 1 to 2) */
@@ -57,15 +48,8 @@ export class Sha256Workers {
 
   /** The hex SHA-256 of `data`, which must not change until this resolves. */
   async digest(data: Uint8Array): Promise<string> {
-    if (data.length < OFFLOAD_MIN_BYTES) return createHash('sha256').update(data).digest('hex');
-    if (data.buffer instanceof SharedArrayBuffer) return this.run(data.buffer, data.byteOffset, data.length);
-    const stage = this.takeStaging(data.length);
-    try {
-      new Uint8Array(stage, 0, data.length).set(data);
-      return await this.run(stage, 0, data.length);
-    } finally {
-      this.giveStaging(stage);
-    }
+    if (data.length < OFFLOAD_MIN_BYTES || !(data.buffer instanceof SharedArrayBuffer)) return createHash('sha256').update(data).digest('hex');
+    return this.run(data.buffer, data.byteOffset, data.length);
   }
 
   private run(memory: SharedArrayBuffer, offset: number, length: number): Promise<string> {
@@ -102,21 +86,6 @@ export class Sha256Workers {
     });
     this.workers.push(w);
     return w;
-  }
-
-  private takeStaging(size: number): SharedArrayBuffer {
-    for (let i = this.staging.length - 1; i >= 0; i--) {
-      if (this.staging[i].byteLength >= size) return this.staging.splice(i, 1)[0];
-    }
-    return new SharedArrayBuffer(Math.max(size, STAGING_MIN_BYTES));
-  }
-
-  private giveStaging(stage: SharedArrayBuffer): void {
-    if (this.staging.length >= STAGING_KEPT) return;
-    this.staging.push(stage);
-    // An idle process (a server between downloads) does not keep them.
-    if (this.stagingTimer) this.stagingTimer.refresh();
-    else this.stagingTimer = setTimeout(() => (this.staging.length = 0), STAGING_IDLE_MS).unref();
   }
 }
 

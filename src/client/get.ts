@@ -21,9 +21,8 @@ import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
-import { ChunkBuffers } from '../core/chunk-buffers.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, sha256, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
@@ -197,30 +196,25 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
         fetchAt.push(i);
       }
     }
-    let largest = 0;
     let wantedBytes = 0;
-    for (const i of fetchAt) {
-      largest = Math.max(largest, chunks[i].size);
-      wantedBytes += chunks[i].size;
-    }
-    const buffers = new ChunkBuffers(ctx.parallel, largest);
+    for (const i of fetchAt) wantedBytes += chunks[i].size;
     const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
     await forEachConcurrent(
       runs,
       ctx.parallel,
       async (run) => {
-        const onChunk = async (k: number, data: Buffer): Promise<void> => {
-          const size = data.length;
+        const onChunk = async (k: number, pieces: Buffer[]): Promise<void> => {
+          const { hash, size } = chunks[run[k]];
           ctx.result.bytesTransferred += size;
           ctx.result.chunksTransferred += 1;
           progress.transferred(size);
-          for (const i of wanted.get(chunks[run[k]].hash)!) {
-            await writeAt(fh, data, offsets[i]);
+          for (const i of wanted.get(hash)!) {
+            await writevAt(fh, pieces, offsets[i]);
             progress.done(size);
           }
         };
         const refs = run.map((i) => chunks[i]);
-        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { buffers, signal }), signal);
+        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal }), signal);
       },
       signal,
     );

@@ -246,12 +246,10 @@ export class HttpClient {
 
   /**
    * Reads a response body into one buffer of `expected` bytes (bandwidth-limited), failing
-   * if it is longer or shorter. Memory is exactly the body's size, known in advance: a new
-   * buffer, or the first `expected` bytes of `into` (the result is then a view of it).
+   * if it is longer or shorter. Memory is exactly the body's size, known in advance.
    */
-  async readExact(res: Response, expected: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
-    if (into && into.length < expected) throw new RangeError(`a buffer of ${into.length} bytes cannot take ${expected}`);
-    const out = into ? into.subarray(0, expected) : Buffer.allocUnsafe(expected);
+  async readExact(res: Response, expected: number, signal?: AbortSignal): Promise<Buffer> {
+    const out = Buffer.allocUnsafe(expected);
     let n = 0;
     for await (const piece of res.body as AsyncIterable<Buffer>) {
       if (n + piece.length > expected) throw new NetworkError(`the server sent more than the announced ${expected} bytes`);

@@ -35,7 +35,7 @@ import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
 import { collectRange } from '../backends/read.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
-import { ChunkBuffers } from '../core/chunk-buffers.js';
+import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 

@@ -194,11 +194,17 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
       throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
     }
-    const buf = await ctx.chunks.read(hash);
+    const chunk = await ctx.chunks.lend(hash);
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
+    reply.header('content-length', String(chunk.data.length));
     reply.type('application/octet-stream');
-    return reply.send(buf);
+    // Written here, not by Fastify: the write's callback says when the buffer is free again.
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    reply.raw.write(chunk.data, () => chunk.release());
+    reply.raw.end();
+    return reply;
   });
 
   /**
