@@ -199,6 +199,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
     let wantedBytes = 0;
     for (const i of fetchAt) wantedBytes += chunks[i].size;
     const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
+    const flusher = new Flusher(fh);
     await forEachConcurrent(
       runs,
       ctx.parallel,
@@ -210,6 +211,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
           progress.transferred(size);
           for (const i of wanted.get(hash)!) {
             await writevAt(fh, pieces, offsets[i]);
+            flusher.wrote(size);
             progress.done(size);
           }
         };
@@ -221,7 +223,7 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
 
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
     await fh.truncate(manifest.size);
-    await fh.sync();
+    await flusher.finish();
   } catch (err) {
     await fh.close().catch(() => {});
     throw isFerryError(err) ? err : fromSystemError(err, part);
@@ -233,6 +235,41 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
   ctx.result.chunks += chunks.length;
   ctx.result.bytesReused += reused;
   ctx.progress.fileDone();
+}
+
+/** Bytes written between two flushes of {@link Flusher}. */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Flushes a file being downloaded to disk as it grows (`fdatasync` in the background, every
+ * {@link FLUSH_EVERY_BYTES} written), so that the fsync that makes it durable before its
+ * rename has little left to do. With memory to spare the kernel otherwise keeps a whole
+ * download dirty until that fsync: 0.6 s at the end of a 1 GiB download, measured.
+ */
+class Flusher {
+  private unflushed = 0;
+  private running?: Promise<void>;
+  private failure?: { err: unknown };
+
+  constructor(private readonly fh: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_EVERY_BYTES || this.running) return;
+    this.unflushed = 0;
+    this.running = this.fh
+      .datasync()
+      // kept for finish(): a write error reported here may not be reported again by the next fsync
+      .catch((err: unknown) => void (this.failure ??= { err }))
+      .finally(() => (this.running = undefined));
+  }
+
+  /** Makes the file durable (fsync), or throws what a background flush met. */
+  async finish(): Promise<void> {
+    await this.running;
+    if (this.failure) throw this.failure.err;
+    await this.fh.sync();
+  }
 }
 
 /** Smallest and largest run of chunks asked for in one request (see {@link runBytes}). */
