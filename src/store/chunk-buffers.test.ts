@@ -1,36 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { ChunkBuffers } from './chunk-buffers.js';
 
+const MiB = 1024 * 1024;
+
 describe('ChunkBuffers', () => {
-  it('hands out shared buffers of the capacity, reused once released', () => {
-    const pool = new ChunkBuffers(2, 1000);
-    const a = pool.acquire(10);
-    expect(a.length).toBe(1000);
+  it('hands out shared buffers rounded up to a MiB, the smallest free one that fits', () => {
+    const pool = new ChunkBuffers(4);
+    const a = pool.acquire(10)!;
+    expect(a.length).toBe(MiB);
     expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
-    const b = pool.acquire(1000);
-    expect(b).not.toBe(a);
+    const b = pool.acquire(3 * MiB - 1)!;
+    expect(b.length).toBe(3 * MiB);
+    pool.release(b);
     pool.release(a);
     expect(pool.acquire(500)).toBe(a);
+    const c = pool.acquire(2 * MiB)!; // b fits
+    expect(c).toBe(b);
+    expect(pool.acquire(2 * MiB)!.length).toBe(2 * MiB); // none free: a new one
+    expect(pool.allocated).toBe(3);
   });
 
-  it('allocates a larger buffer for a chunk beyond the capacity, and never hands out one too small', () => {
-    const pool = new ChunkBuffers(2, 1000);
-    const small = pool.acquire(1);
-    pool.release(small);
-    const large = pool.acquire(5000);
-    expect(large.length).toBe(5000);
-    pool.release(large);
-    expect(pool.acquire(4000)).toBe(large);
-    expect(pool.acquire(900)).toBe(small);
-  });
-
-  it('keeps at most maxFree buffers, preferring the larger ones', () => {
-    const pool = new ChunkBuffers(1, 100);
-    const a = pool.acquire(100);
-    const b = pool.acquire(300);
+  it('never allocates more than its maximum: none when all are in use, a free one replaced by a larger one', () => {
+    const pool = new ChunkBuffers(2);
+    const a = pool.acquire(MiB)!;
+    const b = pool.acquire(MiB)!;
+    expect(pool.acquire(1)).toBeUndefined();
     pool.release(a);
+    const c = pool.acquire(4 * MiB)!;
+    expect(c.length).toBe(4 * MiB);
+    expect(pool.allocated).toBe(2);
     pool.release(b);
-    expect(pool.acquire(200)).toBe(b);
-    expect(pool.acquire(100)).not.toBe(a); // a was dropped
+    pool.release(c);
+    expect(pool.acquire(2 * MiB)).toBe(c);
+    expect(pool.acquire(MiB)).toBe(b);
   });
 });

@@ -184,9 +184,12 @@ export interface LentChunk {
   release(): void;
 }
 
-/** Read buffers the store keeps for reuse, and for how long without use. */
-const LENT_KEPT = 16;
-const LENT_IDLE_MS = 10_000;
+/**
+ * Read buffers of {@link ChunkStore.lend}: enough for a few downloads at once, each with
+ * its chunks read ahead and one being written (beyond that, lent chunks are read into
+ * buffers of their own).
+ */
+const LENT_BUFFERS = 24;
 
 /** Chunks of one pack less than this far apart are read together (the gap is read and dropped). */
 const RUN_GAP_BYTES = 64 * 1024;
@@ -214,7 +217,7 @@ export class ChunkStore {
     this.maxChunkSize = options.maxChunkSize;
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
-    this.buffers = new ChunkBuffers(LENT_KEPT, this.maxChunkSize, LENT_IDLE_MS);
+    this.buffers = new ChunkBuffers(LENT_BUFFERS);
   }
 
   /** The store new chunks of an upload to `path` go to: the longest matching route, else the default. */
@@ -320,6 +323,7 @@ export class ChunkStore {
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
     const buf = this.buffers.acquire(loc.size);
+    if (!buf) return { data: await this.readAt(loc, signal), release: () => {} };
     let data: Buffer;
     try {
       data = await this.readAt(loc, signal, buf);
