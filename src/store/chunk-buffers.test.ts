@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { ChunkBuffers } from './chunk-buffers.js';
 
@@ -33,5 +35,19 @@ describe('ChunkBuffers', () => {
     pool.release(c);
     expect(pool.acquire(2 * MiB)).toBe(c);
     expect(pool.acquire(MiB)).toBe(b);
+  });
+
+  it('counts out a buffer lent and never given back, once it is collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const pool = new ChunkBuffers(1);
+    (() => void pool.acquire(MiB))();
+    expect(pool.acquire(MiB)).toBeUndefined();
+    for (let i = 0; i < 10 && pool.allocated > 0; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(pool.allocated).toBe(0);
+    expect(pool.acquire(MiB)).toBeDefined();
   });
 });

@@ -17,12 +17,15 @@
  * for a larger one), and when all are in use the caller reads into a buffer of its own.
  * Capacities are rounded up to 1 MiB and a request takes the smallest free buffer that
  * fits, so the memory kept is about what the chunks being served at the busiest moment use.
+ * A buffer lent and never given back (a write whose callback never came) is counted out
+ * again once it is collected.
  */
 const ROUND_BYTES = 1024 * 1024;
 
 export class ChunkBuffers {
   private readonly free: Buffer[] = [];
   private count = 0;
+  private readonly lost = new FinalizationRegistry<undefined>(() => this.count--);
 
   /** @param maxBuffers buffers allocated at most, in use or free */
   constructor(private readonly maxBuffers: number) {}
@@ -33,7 +36,7 @@ export class ChunkBuffers {
     for (let i = 0; i < this.free.length; i++) {
       if (this.free[i].length >= size && (best < 0 || this.free[i].length < this.free[best].length)) best = i;
     }
-    if (best >= 0) return this.free.splice(best, 1)[0];
+    if (best >= 0) return this.lend(this.free.splice(best, 1)[0]);
     if (this.count >= this.maxBuffers) {
       if (this.free.length === 0) return undefined;
       // All allocated, none large enough: the smallest free one makes room for a larger one.
@@ -43,12 +46,18 @@ export class ChunkBuffers {
       this.count--;
     }
     this.count++;
-    return Buffer.from(new SharedArrayBuffer(Math.ceil(size / ROUND_BYTES) * ROUND_BYTES || ROUND_BYTES));
+    return this.lend(Buffer.from(new SharedArrayBuffer(Math.ceil(size / ROUND_BYTES) * ROUND_BYTES || ROUND_BYTES)));
   }
 
   /** Gives a buffer from {@link acquire} back; its bytes may be overwritten from now on. */
   release(buf: Buffer): void {
+    this.lost.unregister(buf);
     this.free.push(buf);
+  }
+
+  private lend(buf: Buffer): Buffer {
+    this.lost.register(buf, undefined, buf);
+    return buf;
   }
 
   /** Buffers allocated (in use or free), for tests. */
