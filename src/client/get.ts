@@ -4,8 +4,11 @@
  * The client fetches the manifest and only the chunks it does not already hold. What it
  * holds is indexed first: ranges of an interrupted download (`DEST.ferry-part`, written at
  * manifest offsets, each range verified against its hash) and chunks of an older copy at
- * DEST (chunked with the server's parameters and indexed by hash). Every fetched chunk is
- * verified; the file appears at DEST only when complete (fsync, then an atomic rename).
+ * DEST (chunked with the server's parameters and indexed by hash). The chunks it lacks come
+ * in runs of neighbours, one ranged `GET /files` per run and several runs at once: one
+ * request per chunk cost the server more than reading, verifying and sending the chunk.
+ * Every fetched chunk is verified; the file appears at DEST only when complete (fsync, then
+ * an atomic rename).
  */
 import { once } from 'node:events';
 import { constants, type Stats } from 'node:fs';
@@ -19,7 +22,7 @@ import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js'
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, localFileHash, readAt, sha256, writeAt } from './local-file.js';
+import { chunkBuffer, localFileHash, readAt, sha256, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
@@ -180,34 +183,47 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
       }
     }
 
-    // 3. Fetch the rest, each distinct chunk once, N in flight, written at every offset it occupies.
+    // 3. Fetch the rest: each distinct chunk once, where it first occurs, in runs of
+    //    neighbours (one ranged request each, several at once), written at every offset it occupies.
     const wanted = new Map<string, number[]>();
+    const fetchAt: number[] = [];
     for (let i = 0; i < chunks.length; i++) {
       if (have[i]) continue;
       const list = wanted.get(chunks[i].hash);
       if (list) list.push(i);
-      else wanted.set(chunks[i].hash, [i]);
+      else {
+        wanted.set(chunks[i].hash, [i]);
+        fetchAt.push(i);
+      }
     }
+    let wantedBytes = 0;
+    for (const i of fetchAt) wantedBytes += chunks[i].size;
+    const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
+    const flusher = new Flusher(fh);
     await forEachConcurrent(
-      wanted,
+      runs,
       ctx.parallel,
-      async ([hash, idxs]) => {
-        const size = chunks[idxs[0]].size;
-        const data = await ctx.slots.run(() => client.getChunk(hash, size, { signal, path: manifest.path }), signal);
-        ctx.result.bytesTransferred += size;
-        ctx.result.chunksTransferred += 1;
-        progress.transferred(size);
-        for (const i of idxs) {
-          await writeAt(fh, data, offsets[i]);
-          progress.done(size);
-        }
+      async (run) => {
+        const onChunk = async (k: number, pieces: Buffer[]): Promise<void> => {
+          const { hash, size } = chunks[run[k]];
+          ctx.result.bytesTransferred += size;
+          ctx.result.chunksTransferred += 1;
+          progress.transferred(size);
+          for (const i of wanted.get(hash)!) {
+            await writevAt(fh, pieces, offsets[i]);
+            flusher.wrote(size);
+            progress.done(size);
+          }
+        };
+        const refs = run.map((i) => chunks[i]);
+        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal }), signal);
       },
       signal,
     );
 
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
     await fh.truncate(manifest.size);
-    await fh.sync();
+    await flusher.finish();
   } catch (err) {
     await fh.close().catch(() => {});
     throw isFerryError(err) ? err : fromSystemError(err, part);
@@ -219,6 +235,76 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
   ctx.result.chunks += chunks.length;
   ctx.result.bytesReused += reused;
   ctx.progress.fileDone();
+}
+
+/** Bytes written between two flushes of {@link Flusher}. */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Flushes a file being downloaded to disk as it grows (`fdatasync` in the background, every
+ * {@link FLUSH_EVERY_BYTES} written), so that the fsync that makes it durable before its
+ * rename has little left to do. With memory to spare the kernel otherwise keeps a whole
+ * download dirty until that fsync: 0.6 s at the end of a 1 GiB download, measured.
+ */
+class Flusher {
+  private unflushed = 0;
+  private running?: Promise<void>;
+  private failure?: { err: unknown };
+
+  constructor(private readonly fh: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.unflushed += bytes;
+    if (this.unflushed < FLUSH_EVERY_BYTES || this.running) return;
+    this.unflushed = 0;
+    this.running = this.fh
+      .datasync()
+      // kept for finish(): a write error reported here may not be reported again by the next fsync
+      .catch((err: unknown) => void (this.failure ??= { err }))
+      .finally(() => (this.running = undefined));
+  }
+
+  /** Makes the file durable (fsync), or throws what a background flush met. */
+  async finish(): Promise<void> {
+    await this.running;
+    if (this.failure) throw this.failure.err;
+    await this.fh.sync();
+  }
+}
+
+/** Smallest and largest run of chunks asked for in one request (see {@link runBytes}). */
+const RUN_MIN_BYTES = 8 * 1024 * 1024;
+const RUN_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * How many bytes of chunks one ranged request asks for: a quarter of each connection's share,
+ * so that `parallel` requests stay busy to the end and a slow one is not left alone at the
+ * end; at least a few MiB (the cost of a request vanishes), at most a few hundred (each
+ * request makes the server read the file's manifest).
+ */
+function runBytes(total: number, parallel: number): number {
+  return Math.min(RUN_MAX_BYTES, Math.max(RUN_MIN_BYTES, Math.ceil(total / (4 * parallel))));
+}
+
+/**
+ * Groups chunk indexes (ascending) into runs of neighbours (`i`, `i+1`, ...) of at most
+ * `maxBytes` (a single larger chunk makes a run of its own).
+ */
+function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[], maxBytes: number): number[][] {
+  const runs: number[][] = [];
+  let run: number[] = [];
+  let bytes = 0;
+  for (const i of indexes) {
+    if (run.length > 0 && (run[run.length - 1] !== i - 1 || bytes + chunks[i].size > maxBytes)) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(i);
+    bytes += chunks[i].size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }
 
 /**

@@ -69,7 +69,8 @@ export interface RequestSpec {
   /** Required with a stream body. */
   contentLength?: number;
   contentType?: string;
-  headers?: Record<string, string>;
+  /** Extra headers, or a function of them called for each attempt (a ranged request resumes where the last attempt stopped). */
+  headers?: Record<string, string> | (() => Record<string, string>);
   signal?: AbortSignal;
   retry?: RetryMode;
   /** Send the bearer token (default true). */
@@ -262,7 +263,7 @@ export class HttpClient {
 
   private async once(spec: RequestSpec, jsonBody: Buffer | undefined, what: string): Promise<Response> {
     throwIfAborted(spec.signal);
-    const headers: Record<string, string> = { 'user-agent': `ferry/${VERSION}`, ...spec.headers };
+    const headers: Record<string, string> = { 'user-agent': `ferry/${VERSION}`, ...(typeof spec.headers === 'function' ? spec.headers() : spec.headers) };
     if (this.token && spec.auth !== false) headers.authorization = `Bearer ${this.token}`;
     let body: Uint8Array | Readable | undefined;
     if (jsonBody) {

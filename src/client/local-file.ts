@@ -29,6 +29,19 @@ export async function writeAt(fh: FileHandle, data: Uint8Array, offset: number):
   }
 }
 
+/** Writes `pieces`, back to back, at `offset`: one `pwritev(2)` (more only after a short write). */
+export async function writevAt(fh: FileHandle, pieces: readonly Buffer[], offset: number): Promise<void> {
+  let rest = pieces;
+  let at = offset;
+  while (rest.length > 0) {
+    let n = (await fh.writev(rest as Buffer[], at)).bytesWritten;
+    at += n;
+    let i = 0;
+    while (i < rest.length && n >= rest[i].length) n -= rest[i++].length;
+    rest = i < rest.length ? [rest[i].subarray(n), ...rest.slice(i + 1)] : [];
+  }
+}
+
 export function sha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }

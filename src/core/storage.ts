@@ -204,15 +204,26 @@ export interface DirectoryMaker {
   rmdir(key: string, options?: OpOptions): Promise<void>;
 }
 
+export interface RangeReadOptions extends OpOptions {
+  /**
+   * A buffer of at least `length` bytes that the backend may read into, for callers that
+   * reuse their buffers (the chunk store, serving downloads): the result is then a view of
+   * it. A backend may ignore it and return a buffer of its own, so callers use the result,
+   * never `into` itself.
+   */
+  into?: Buffer;
+}
+
 /**
  * Positional read of a small range into one buffer, for fetching chunks out of pack files
  * without the overhead of a stream. Same range rules as `read`: FERRY_ERR_NOT_FOUND when
  * absent, FERRY_ERR_RANGE_NOT_SATISFIABLE when `offset` is past the end, and a range past the
  * end is clipped, so the buffer is shorter than `length` only when the object ends first
- * (callers that expect exact bytes check `.length`). The buffer is the caller's to keep.
+ * (callers that expect exact bytes check `.length`). The buffer is the caller's to keep
+ * (with `into`: the caller's anyway).
  */
 export interface RangeReader {
-  readRange(key: string, offset: number, length: number, options?: OpOptions): Promise<Buffer>;
+  readRange(key: string, offset: number, length: number, options?: RangeReadOptions): Promise<Buffer>;
 }
 
 export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>

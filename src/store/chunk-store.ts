@@ -34,6 +34,8 @@ import {
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
 import { collectRange } from '../backends/read.js';
+import { sha256Workers } from '../algo/sha256-workers.js';
+import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
 
@@ -175,6 +177,20 @@ class PackParser extends Transform {
   }
 }
 
+/** A chunk's verified bytes in a buffer lent by the store (see {@link ChunkStore.lend}). */
+export interface LentChunk {
+  data: Buffer;
+  /** Gives the buffer back for another read; idempotent. Call it only once nothing reads `data` any more. */
+  release(): void;
+}
+
+/**
+ * Read buffers of {@link ChunkStore.lend}: enough for a few downloads at once, each with
+ * its chunks read ahead and one being written (beyond that, lent chunks are read into
+ * buffers of their own).
+ */
+const LENT_BUFFERS = 24;
+
 /** Chunks of one pack less than this far apart are read together (the gap is read and dropped). */
 const RUN_GAP_BYTES = 64 * 1024;
 /** Longest ranged read of {@link ChunkStore.readMany}. */
@@ -191,6 +207,8 @@ export class ChunkStore {
   private readonly events: ChunkStoreEvents;
   /** Serializes writers of one hash against each other and against GC deleting it. */
   private readonly locks = new KeyedLock();
+  /** Buffers of {@link lend}. */
+  private readonly buffers: ChunkBuffers;
 
   constructor(options: ChunkStoreOptions) {
     this.backend = options.backend;
@@ -199,6 +217,7 @@ export class ChunkStore {
     this.maxChunkSize = options.maxChunkSize;
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
+    this.buffers = new ChunkBuffers(LENT_BUFFERS);
   }
 
   /** The store new chunks of an upload to `path` go to: the longest matching route, else the default. */
@@ -296,12 +315,47 @@ export class ChunkStore {
     return this.readAt(loc, signal);
   }
 
-  async readAt(loc: ChunkLocation, signal?: AbortSignal): Promise<Buffer> {
+  /**
+   * Like {@link read}, but the bytes are in a buffer lent from the store's pool, for callers
+   * that can tell when they are done with it (a response body written chunk by chunk, with a
+   * callback per write): `release()` then gives it back, and until then nothing else reads
+   * into it. A buffer never released is merely not reused.
+   */
+  async lend(hash: string, signal?: AbortSignal): Promise<LentChunk> {
+    const loc = await this.meta.chunkLocation(hash);
+    if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
+    const buf = this.buffers.acquire(loc.size);
+    if (!buf) return { data: await this.readAt(loc, signal), release: () => {} };
+    let data: Buffer;
+    try {
+      data = await this.readAt(loc, signal, buf);
+    } catch (err) {
+      this.buffers.release(buf);
+      throw err;
+    }
+    if (data.buffer !== buf.buffer) {
+      // the backend read into a buffer of its own
+      this.buffers.release(buf);
+      return { data, release: () => {} };
+    }
+    let released = false;
+    return {
+      data,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.buffers.release(buf);
+      },
+    };
+  }
+
+  /** The verified bytes of the chunk at `loc` (read into `into` when the backend can: see RangeReadOptions). */
+  async readAt(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     const key = loc.pack ? ChunkStore.packKey(loc.pack) : ChunkStore.chunkKey(loc.hash);
     const offset = loc.pack ? (loc.offset ?? 0) : 0;
     let buf: Buffer;
     try {
-      buf = await readExactly(this.backendOf(loc.store), key, offset, loc.size, signal);
+      buf = await readExactly(this.backendOf(loc.store), key, offset, loc.size, signal, into);
     } catch (err) {
       if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
         this.events.corrupt?.(loc.hash, key);
@@ -309,7 +363,7 @@ export class ChunkStore {
       }
       throw err;
     }
-    const actual = createHash('sha256').update(buf).digest('hex');
+    const actual = await sha256Workers.digest(buf);
     if (actual !== loc.hash) {
       this.events.corrupt?.(loc.hash, key);
       throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
@@ -458,10 +512,10 @@ async function verifyAndDiscard(body: Readable, hash: string, size: number, sign
 }
 
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */
-async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+async function readExactly(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
   let buf: Buffer;
   if (canReadRange(backend)) {
-    buf = await backend.readRange(key, offset, length, { signal });
+    buf = await backend.readRange(key, offset, length, { signal, into });
   } else {
     buf = await collectRange(backend, key, offset, length, signal);
   }

@@ -29,6 +29,9 @@ const FAST_RETRY = { retries: 4, baseMs: 5, capMs: 20, maxRetryAfterMs: 1500 };
 /** Routes whose bodies are chunk bytes: on the way in, and on the way out. */
 const CHUNK_UPLOADS = /^\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|packs)$/;
 const DOWNLOADS = /^\/api\/v1\/(chunks\/|files\/|chunks\/batch$)/;
+const FILES = /^\/api\/v1\/files\//;
+/** Whole small files, one `GET /files` each (large files come in ranged requests of chunk runs). */
+const wholeFileGets = () => proxy.requests('GET', FILES).filter((l) => l.range === undefined);
 const CREATE_UPLOAD = /^\/api\/v1\/uploads$/;
 const BATCH = /^\/api\/v1\/chunks\/batch$/;
 
@@ -229,16 +232,30 @@ describe('putFile / getFile', () => {
     expect(bytesServed()).toBe(r.bytesTransferred);
   });
 
-  it('resumes after a download dropped mid-way, fetching each chunk once', async () => {
+  it('resumes a download cut mid-way where it stopped, fetching each chunk about once', async () => {
     const src = join(tmp.path, 'a.bin');
     const dst = join(tmp.path, 'b.bin');
     await writeRandomFile(src, 2 * 1024 * 1024);
     await client.putFile(src, '/a.bin');
-    proxy.rules.push({ method: 'GET', path: /^\/api\/v1\/chunks\//, skip: 30, drop: 'before', times: 3 });
+    proxy.rules.push(
+      { method: 'GET', path: FILES, cutAfterBytes: 500_000 },
+      { method: 'GET', path: FILES, drop: 'before' },
+      { method: 'GET', path: FILES, cutAfterBytes: 700_000 },
+    );
     const r = await client.getFile('/a.bin', dst);
-    expect(proxy.rules[0].times).toBe(0);
+    expect(proxy.rules.every((f) => f.times === 0)).toBe(true);
     expect(await sha256File(dst)).toBe(await sha256File(src));
-    expect(bytesServed()).toBe(r.bytesTransferred);
+    expect(r.bytesTransferred).toBe(2 * 1024 * 1024);
+    // Each attempt asks for the rest, from the first chunk not yet verified.
+    const starts = proxy.requests('GET', FILES).map((l) => Number(/^bytes=(\d+)-/.exec(l.range ?? '')?.[1]));
+    expect(starts).toHaveLength(4);
+    expect(starts[0]).toBe(0);
+    expect(starts[1]).toBeGreaterThan(500_000 - maxSize);
+    expect(starts[1]).toBeLessThanOrEqual(500_000);
+    expect(starts[2]).toBe(starts[1]);
+    expect(starts[3]).toBeGreaterThan(starts[2]);
+    // Only the chunk cut in two travelled twice, at each cut.
+    expect(bytesServed() - r.bytesTransferred).toBeLessThan(2 * maxSize);
   });
 
   it('fetches only what an older local copy lacks', async () => {
@@ -270,19 +287,28 @@ describe('putFile / getFile', () => {
     expect(Math.round((await stat(dst)).mtimeMs)).toBe(Math.round((await stat(src)).mtimeMs));
   });
 
-  it('keeps the .ferry-part when aborted', async () => {
+  it('keeps the .ferry-part when aborted, and the next attempt reuses it', async () => {
     const src = join(tmp.path, 'a.bin');
     const dst = join(tmp.path, 'b.bin');
     await writeRandomFile(src, 4 * 1024 * 1024);
     await client.putFile(src, '/a.bin');
-    const ac = new AbortController();
-    let served = 0;
-    proxy.onRequest = ({ path }) => {
-      if (path.startsWith('/api/v1/chunks/') && ++served === 10) ac.abort();
-    };
-    await expect(client.getFile('/a.bin', dst, { signal: ac.signal })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_ABORTED'));
-    expect((await stat(dst + '.ferry-part')).isFile()).toBe(true);
+    // 4 MiB at 4 MiB/s: aborted about half-way
+    const slow = new FerryClient({ server: proxy.url, token: server.token, bwlimit: 4 * 1024 * 1024 });
+    try {
+      const ac = new AbortController();
+      proxy.onRequest = ({ path }) => {
+        if (FILES.test(path)) setTimeout(() => ac.abort(), 500);
+      };
+      await expect(slow.getFile('/a.bin', dst, { signal: ac.signal })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_ABORTED'));
+    } finally {
+      await slow.close();
+    }
+    expect((await stat(dst + '.ferry-part')).size).toBeGreaterThan(0);
     await expect(stat(dst)).rejects.toThrow();
+    proxy.onRequest = undefined;
+    const r = await client.getFile('/a.bin', dst);
+    expect(r.bytesReused).toBeGreaterThan(0);
+    expect(await sha256File(dst)).toBe(await sha256File(src));
   });
 
   it('honours the bandwidth limit (lower bound only: never faster than the limit)', async () => {
@@ -374,7 +400,7 @@ describe('trees', () => {
     // The 300 small files came in a few batches of chunks, none one request each.
     expect(proxy.requests('POST', BATCH).length).toBeGreaterThanOrEqual(1);
     expect(proxy.requests('POST', BATCH).length).toBeLessThanOrEqual(5);
-    expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(0);
+    expect(wholeFileGets()).toHaveLength(0);
     for (const f of names) {
       const rel = f.slice(src.length);
       expect(await sha256File(join(dst, rel))).toBe(await sha256File(f));
@@ -465,7 +491,7 @@ describe('trees', () => {
     expect(g.files).toBe(42);
     expect(proxy.rules[0].times).toBe(0);
     await expectSameTree(src, dst);
-    expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(0);
+    expect(wholeFileGets()).toHaveLength(0);
   });
 
   it('a chunk corrupt on the server fails only the files that hold it', async () => {
@@ -509,7 +535,7 @@ describe('trees', () => {
       expect(proxy.requests('POST', BATCH)).toHaveLength(0);
       let small = 0;
       for await (const e of older.list('/small', { recursive: true })) if (e.type === 'file' && e.size <= maxSize) small++;
-      expect(proxy.requests('GET', /^\/api\/v1\/files\//)).toHaveLength(small);
+      expect(wholeFileGets()).toHaveLength(small);
     } finally {
       await older.close();
     }

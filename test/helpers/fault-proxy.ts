@@ -48,11 +48,15 @@ export interface FaultRule {
   before?: (req: ProxiedRequest) => void | Promise<void>;
   /** Forwards, then relays `rewrite(answer body)` instead of the body (Content-Length adjusted). */
   rewrite?: (body: Buffer) => Buffer;
+  /** Forwards, relays the first this many bytes of the answer's body, then cuts the connection. */
+  cutAfterBytes?: number;
 }
 
 export interface ProxyLogEntry {
   method: string;
   path: string;
+  /** The Range header asked for, if any. */
+  range?: string;
   /** When the request arrived (performance.now()). */
   at: number;
   /** The status the client saw; undefined while in flight or when the connection was dropped. */
@@ -62,7 +66,7 @@ export interface ProxyLogEntry {
   /** Response body bytes sent to the client. */
   bytesOut: number;
   /** What a rule did to it, if anything. */
-  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook' | 'rewrite';
+  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook' | 'rewrite' | 'cut';
 }
 
 export class FaultProxy {
@@ -131,6 +135,7 @@ export class FaultProxy {
     const url = req.url ?? '/';
     const info: ProxiedRequest = { method: req.method ?? 'GET', path: url.split('?')[0], headers: req.headers };
     const entry: ProxyLogEntry = { method: info.method, path: info.path, at: performance.now(), bytesIn: 0, bytesOut: 0 };
+    if (req.headers.range !== undefined) entry.range = req.headers.range;
     this.log.push(entry);
     this.onRequest?.(info);
     const rule = this.match(info);
@@ -162,11 +167,12 @@ export class FaultProxy {
       await rule.before(info);
     }
     if (rule?.rewrite) entry.fault = 'rewrite';
-    await this.forward(req, res, entry, rule?.drop === 'after', rule?.rewrite);
+    if (rule?.cutAfterBytes !== undefined) entry.fault = 'cut';
+    await this.forward(req, res, entry, rule?.drop === 'after', rule?.rewrite, rule?.cutAfterBytes);
   }
 
   /** Forwards the request to the server and relays its answer (or, with `dropAnswer`, cuts the connection instead). */
-  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean, rewrite?: (body: Buffer) => Buffer): Promise<void> {
+  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean, rewrite?: (body: Buffer) => Buffer, cutAfterBytes?: number): Promise<void> {
     return new Promise((resolve) => {
       const upstream = httpRequest(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
@@ -196,6 +202,24 @@ export class FaultProxy {
             return;
           }
           res.writeHead(up.statusCode ?? 502, up.headers);
+          if (cutAfterBytes !== undefined) {
+            up.on('data', (d: Buffer) => {
+              const n = Math.min(d.length, cutAfterBytes - entry.bytesOut);
+              if (n > 0) res.write(d.subarray(0, n));
+              entry.bytesOut += n;
+              if (entry.bytesOut >= cutAfterBytes) {
+                up.destroy();
+                // what was written reaches the client before the connection goes
+                res.once('finish', () => req.socket.destroy()).end();
+                resolve();
+              }
+            });
+            up.once('end', () => {
+              res.end();
+              resolve();
+            });
+            return;
+          }
           up.on('data', (d: Buffer) => (entry.bytesOut += d.length));
           up.pipe(res);
           up.once('end', () => resolve());

@@ -114,6 +114,48 @@ describe('TLS', () => {
     }
   });
 
+  it('serves several large files at once over HTTP/2, byte for byte (read buffers reused across streams)', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { FerryClient } = await import('../../src/client/client.js');
+    const files = [randomBytes(9 * 1024 * 1024 + 3), randomBytes(6 * 1024 * 1024 + 11)];
+    const client = new FerryClient({ server: withCa.url, token: withCa.token, ca: ca.certPem });
+    try {
+      for (const [i, data] of files.entries()) {
+        const src = join(dir, `big${i}.bin`);
+        writeFileSync(src, data);
+        await client.putFile(src, `/big${i}.bin`);
+      }
+    } finally {
+      await client.close();
+    }
+    const h2 = h2connect(withCa.url, { ca: ca.certPem });
+    const get = (path: string, range?: string) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const req = h2.request({ ':path': path, authorization: `Bearer ${withCa.token}`, ...(range ? { range } : {}) });
+        const parts: Buffer[] = [];
+        req.on('data', (d: Buffer) => parts.push(d));
+        req.on('end', () => resolve(Buffer.concat(parts)));
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const got = await Promise.all([
+        get('/api/v1/files/big0.bin'),
+        get('/api/v1/files/big1.bin'),
+        get('/api/v1/files/big0.bin', 'bytes=1000000-7000000'),
+        get('/api/v1/files/big1.bin', 'bytes=3000000-'),
+        get('/api/v1/files/big0.bin'),
+      ]);
+      expect(got[0].equals(files[0])).toBe(true);
+      expect(got[1].equals(files[1])).toBe(true);
+      expect(got[2].equals(files[0].subarray(1000000, 7000001))).toBe(true);
+      expect(got[3].equals(files[1].subarray(3000000))).toBe(true);
+      expect(got[4].equals(files[0])).toBe(true);
+    } finally {
+      h2.close();
+    }
+  });
+
   it('refuses an untrusted certificate with a clear message', async () => {
     const err = await me(withCa, {}).then(
       () => null,

@@ -51,6 +51,7 @@ import type {
   ObjectInfo,
   OpOptions,
   RangeReader,
+  RangeReadOptions,
   ReadOptions,
   StorageBackend,
   WriteBody,
@@ -663,8 +664,8 @@ export class LocalBackend
     return digest.digest('hex');
   }
 
-  /** `pread(2)` into one buffer, repeated until the range is full or the file ends. */
-  async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
+  /** `pread(2)` into one buffer (`into` when given), repeated until the range is full or the file ends. */
+  async readRange(key: string, offset: number, length: number, options: RangeReadOptions = {}): Promise<Buffer> {
     const k = this.#objectKey(key);
     checkOffset(offset, 'offset', k);
     checkOffset(length, 'length', k);
@@ -675,7 +676,7 @@ export class LocalBackend
         throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
       }
       const wanted = Math.min(length, size - offset);
-      const buffer = Buffer.allocUnsafe(wanted);
+      const buffer = options.into && options.into.length >= wanted ? options.into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
       let filled = 0;
       while (filled < wanted) {
         const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);

@@ -7,12 +7,13 @@
  * A chunk is served only in the context of files the caller may read (`?path=`, or a
  * batch's `paths`), and only if their manifests hold it: ../chunk-access.ts decides.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
-import type { ChunkStore } from '../../store/chunk-store.js';
+import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorize, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
@@ -34,26 +35,73 @@ function chunkAt(offsets: number[], pos: number): number {
   return lo;
 }
 
-/** Verified bytes of `[start, end]` (inclusive) of a file, chunk by chunk, reading ahead. */
-async function* fileBytes(store: ChunkStore, chunks: ChunkRef[], offsets: number[], start: number, end: number, first?: Buffer): AsyncGenerator<Buffer> {
+/**
+ * Writes the verified bytes of `[start, end]` (inclusive) of a file to `res` and ends it, chunk
+ * by chunk, reading ahead. Each chunk is read into a buffer lent by the chunk store, which
+ * goes back once the response has flushed it (the write's callback: the bytes are with the
+ * operating system, or the write failed) and not before. `first` is the chunk holding
+ * `start`, already read. A chunk that fails here (corrupt, unreadable) cuts the connection:
+ * the client sees a short body, never wrong bytes. A client that goes away stops the reads.
+ */
+async function writeFileBytes(
+  store: ChunkStore,
+  res: FastifyReply['raw'],
+  chunks: ChunkRef[],
+  offsets: number[],
+  start: number,
+  end: number,
+  first: LentChunk,
+  log: FastifyRequest['log'],
+): Promise<void> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
-  const window: Promise<Buffer>[] = [];
+  const stop = new AbortController();
+  const window: Promise<LentChunk>[] = [];
   let next = firstIdx;
   const launch = (): void => {
-    const p = next === firstIdx && first ? Promise.resolve(first) : store.read(chunks[next].hash);
+    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
     p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
     window.push(p);
     next++;
   };
-  while (window.length < READ_AHEAD && next <= lastIdx) launch();
-  for (let i = firstIdx; i <= lastIdx; i++) {
-    const buf = await window.shift()!;
-    if (next <= lastIdx) launch();
-    const from = i === firstIdx ? start - offsets[i] : 0;
-    const to = i === lastIdx ? end - offsets[i] + 1 : buf.length;
-    yield from === 0 && to === buf.length ? buf : buf.subarray(from, to);
+  try {
+    while (window.length < READ_AHEAD && next <= lastIdx) launch();
+    for (let i = firstIdx; i <= lastIdx; i++) {
+      const chunk = await window.shift()!;
+      if (next <= lastIdx) launch();
+      const from = i === firstIdx ? start - offsets[i] : 0;
+      const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
+      if (res.destroyed) {
+        chunk.release();
+        return;
+      }
+      const flushed = res.write(from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to), () => chunk.release());
+      if (!flushed && !(await drained(res))) return;
+    }
+    res.end();
+  } catch (err) {
+    log.error({ err }, 'download cut short');
+    res.destroy();
+  } finally {
+    stop.abort();
+    for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
   }
+}
+
+/** Resolves true on 'drain', false if the response closes first. */
+function drained(res: FastifyReply['raw']): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
 }
 
 export { ManifestChunkSets } from '../chunk-access.js';
@@ -110,8 +158,13 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   const offsets = chunkOffsets(chunks);
   // The first chunk is read before the headers go out: if it is corrupt the client gets a
   // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
-  const first = await ctx.chunks.read(chunks[chunkAt(offsets, start)].hash);
-  return reply.send(Readable.from(fileBytes(ctx.chunks, chunks, offsets, start, end, first), { objectMode: false }));
+  const first = await ctx.chunks.lend(chunks[chunkAt(offsets, start)].hash);
+  // The body is written here, not by Fastify: each write's callback says when its buffer is
+  // free again. (onResponse hooks still run when the response finishes.)
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+  return reply;
 }
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -141,11 +194,17 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
       throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
     }
-    const buf = await ctx.chunks.read(hash);
+    const chunk = await ctx.chunks.lend(hash);
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
+    reply.header('content-length', String(chunk.data.length));
     reply.type('application/octet-stream');
-    return reply.send(buf);
+    // Written here, not by Fastify: the write's callback says when the buffer is free again.
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    reply.raw.write(chunk.data, () => chunk.release());
+    reply.raw.end();
+    return reply;
   });
 
   /**

@@ -1,0 +1,182 @@
+/**
+ * Downloads with the default chunking (chunks of 256 KiB to 4 MiB), so that both ends verify
+ * chunks on their hash workers (src/algo/sha256-workers.ts) and the client reads into its
+ * reused buffers: damage on the way is fetched again, damage on the server's disk is an
+ * error and never wrong bytes, and an interrupted download resumes. transfer.test.ts covers
+ * the same paths with small chunks, which are hashed in the calling thread.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFile, readFile, stat, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FerryClient } from '../../src/client/client.js';
+import { isFerryError } from '../../src/core/errors.js';
+import type { ManifestResponse } from '../../src/core/protocol.js';
+import { OFFLOAD_MIN_BYTES } from '../../src/algo/sha256-workers.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { scribble, sha256File, tempDir, writeRandomFile } from '../helpers/files.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+
+const FILE_GET = /^\/api\/v1\/files\/big\.bin$/;
+const SIZE = 12 * 1024 * 1024 + 4321;
+
+let server: TestServer;
+let proxy: FaultProxy;
+let client: FerryClient;
+let tmp: { path: string; cleanup: () => Promise<void> };
+let src: string;
+let manifest: ManifestResponse;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  proxy = new FaultProxy(server.url);
+  await proxy.start();
+  client = new FerryClient({ server: proxy.url, token: server.token, retry: { retries: 4, baseMs: 5, capMs: 20, maxRetryAfterMs: 1500 } });
+  tmp = await tempDir();
+  src = join(tmp.path, 'src.bin');
+  await writeRandomFile(src, SIZE);
+  await client.putFile(src, '/big.bin');
+  manifest = await client.manifest('/big.bin');
+});
+afterAll(async () => {
+  await client.close();
+  await proxy.stop();
+  await server.close();
+  await tmp.cleanup();
+});
+beforeEach(() => {
+  proxy.rules.length = 0;
+});
+
+/** White-box: the file of a loose chunk in the server's store. */
+async function chunkFile(hash: string): Promise<string> {
+  const loc = (await server.server.ctx.meta.chunkLocation(hash))!;
+  expect(loc.pack).toBeFalsy();
+  return join(server.dataDir, 'store', 'chunks', hash.slice(0, 2), hash);
+}
+
+describe('downloads of large chunks', () => {
+  it('has chunks large enough to be hashed on the workers', () => {
+    expect(manifest.chunks.length).toBeGreaterThan(3);
+    expect(manifest.chunks.slice(0, -1).every((c) => c.size >= OFFLOAD_MIN_BYTES)).toBe(true); // (the last one may be short)
+  });
+
+  it('round-trip with getFile and getStream', async () => {
+    const dst = join(tmp.path, 'rt.bin');
+    expect((await client.getFile('/big.bin', dst, { parallel: 3 })).bytes).toBe(SIZE);
+    expect(await sha256File(dst)).toBe(await sha256File(src));
+    const parts: Buffer[] = [];
+    await client.getStream('/big.bin', new Writable({ write: (c: Buffer, _e, cb) => void (parts.push(c), cb()) }));
+    expect(Buffer.concat(parts).equals(await readFile(src))).toBe(true);
+  });
+
+  it('fetch a chunk damaged on the way once more, from that chunk on', async () => {
+    const at = 5 * 1024 * 1024 + 77;
+    proxy.rules.push({ method: 'GET', path: FILE_GET, rewrite: (b) => ((b[at] ^= 0x40), b) });
+    const dst = join(tmp.path, 'once.bin');
+    const before = proxy.requests('GET', FILE_GET).length;
+    const r = await client.getFile('/big.bin', dst, { parallel: 1 });
+    expect(proxy.rules[0].times).toBe(0);
+    expect(await sha256File(dst)).toBe(await sha256File(src));
+    expect(r.bytesTransferred).toBe(SIZE);
+    let damaged = 0; // where the damaged chunk starts
+    for (const c of manifest.chunks) {
+      if (damaged + c.size > at) break;
+      damaged += c.size;
+    }
+    // (the file may come in more than one run: the first is asked for again from the damaged chunk)
+    const [first, again] = proxy.requests('GET', FILE_GET).slice(before).map((l) => /^bytes=(\d+)-(\d+)$/.exec(l.range!)!.slice(1).map(Number));
+    expect(first[0]).toBe(0);
+    expect(again).toEqual([damaged, first[1]]);
+  });
+
+  it('refuse a chunk damaged on the way twice: no file, and the part keeps the chunks verified before it', async () => {
+    const damage = (b: Buffer) => ((b[b.length - 10] ^= 0x01), b); // in the last chunk asked for
+    proxy.rules.push({ method: 'GET', path: FILE_GET, times: 2, rewrite: damage });
+    const dst = join(tmp.path, 'twice.bin');
+    const before = proxy.requests('GET', FILE_GET).length;
+    const err = await client.getFile('/big.bin', dst, { parallel: 1 }).catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')).toBe(true);
+    expect(proxy.rules[0].times).toBe(0);
+    await expect(stat(dst)).rejects.toThrow();
+    const asked = proxy.requests('GET', FILE_GET).slice(before);
+    expect(asked).toHaveLength(2);
+    const damaged = Number(/^bytes=(\d+)-/.exec(asked[1].range!)![1]);
+    expect(damaged).toBeGreaterThan(0);
+    // The next attempt reuses the chunks verified before the damaged one and fetches the rest.
+    const r = await client.getFile('/big.bin', dst);
+    expect(await sha256File(dst)).toBe(await sha256File(src));
+    expect(r.bytesReused).toBe(damaged);
+    expect(r.bytesTransferred).toBe(SIZE - damaged);
+  });
+
+  it('resume a partial download with a damaged range', async () => {
+    const dst = join(tmp.path, 'resume.bin');
+    await copyFile(src, dst + '.ferry-part');
+    await truncate(dst + '.ferry-part', Math.floor(SIZE * 0.6));
+    await scribble(dst + '.ferry-part', 1_000_000, 100);
+    const r = await client.getFile('/big.bin', dst);
+    expect(await sha256File(dst)).toBe(await sha256File(src));
+    expect(r.bytesReused).toBeGreaterThan(0);
+    expect(r.bytesTransferred).toBeLessThan(SIZE);
+    expect(r.bytesReused + r.bytesTransferred).toBe(SIZE);
+  });
+
+  it('serve whole files and ranges to many clients at once, some hanging up, byte for byte (read buffers reused across responses)', async () => {
+    const bytes = await readFile(src);
+    const ranges: Array<[number, number] | undefined> = [undefined, [0, 999], [1_000_000, 9_000_000], [SIZE - 5_000_000, SIZE - 1], undefined, [4321, SIZE - 1]];
+    for (let round = 0; round < 2; round++) {
+      // and clients that hang up mid-body, while the others are served
+      const quitters = [1, 2, 3].map(async (i) => {
+        const ac = new AbortController();
+        const res = await server.api('/api/v1/files/big.bin', { signal: ac.signal });
+        const reader = res.body!.getReader();
+        for (let n = 0; n < i * 300_000; ) n += ((await reader.read()).value?.length ?? Infinity);
+        ac.abort();
+      });
+      const got = await Promise.all(
+        ranges.map(async (r) => {
+          const res = await server.api('/api/v1/files/big.bin', r ? { headers: { range: `bytes=${r[0]}-${r[1]}` } } : {});
+          expect(res.status).toBe(r ? 206 : 200);
+          return Buffer.from(await res.arrayBuffer());
+        }),
+      );
+      await Promise.allSettled(quitters);
+      got.forEach((g, i) => {
+        const r = ranges[i];
+        expect(g.equals(r ? bytes.subarray(r[0], r[1] + 1) : bytes), `range ${JSON.stringify(r)}`).toBe(true);
+      });
+    }
+  });
+
+  it('answer a chunk corrupt on the server with an error, never with wrong bytes', async () => {
+    const victim = manifest.chunks[2];
+    const file = await chunkFile(victim.hash);
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 1] ^= 0x80;
+    writeFileSync(file, bad);
+    try {
+      const res = await server.api(`/api/v1/chunks/${victim.hash}?path=/big.bin`);
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_CHUNK_CORRUPT');
+      const dst = join(tmp.path, 'corrupt.bin');
+      const err = await client.getFile('/big.bin', dst).catch((e: unknown) => e);
+      expect(isFerryError(err, 'FERRY_ERR_CHUNK_CORRUPT')).toBe(true);
+      await expect(stat(dst)).rejects.toThrow();
+      // The whole file: cut before the bad chunk, never its bytes.
+      const whole = await server.api('/api/v1/files/big.bin');
+      const received = await whole.arrayBuffer().then(
+        (b) => Buffer.from(b),
+        () => null,
+      );
+      if (received !== null) {
+        expect(received.length).toBeLessThan(SIZE);
+        expect(received.equals((await readFile(src)).subarray(0, received.length))).toBe(true);
+      }
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+});
