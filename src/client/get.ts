@@ -11,7 +11,7 @@
  * an atomic rename).
  */
 import { once } from 'node:events';
-import { constants, type Stats } from 'node:fs';
+import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -89,11 +89,28 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
  * `localPath.ferry-part`; calling again reuses it.
  */
 export async function getFile(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+  // A device, pipe or socket (`/dev/null`, a FIFO) is written to in order, never replaced
+  // by a renamed part file.
+  const existing = await statIfExists(localPath);
+  if (existing !== undefined && !existing.isFile() && !existing.isDirectory()) return getIntoSpecial(client, remotePath, localPath, options);
   const ctx = new TransferContext(client, options);
   const manifest = await client.manifest(normalizePath(remotePath), { signal: ctx.signal });
   ctx.progress.addTotals(manifest.size, 1);
   await getFileIn(ctx, manifest, localPath, options);
   return ctx.finish();
+}
+
+async function getIntoSpecial(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions): Promise<TransferResult> {
+  const out = createWriteStream(localPath, { flags: 'w' });
+  try {
+    await once(out, 'open');
+    const result = await getStream(client, remotePath, out, options);
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return result;
+  } catch (err) {
+    out.destroy();
+    throw isFerryError(err) ? err : fromSystemError(err, localPath);
+  }
 }
 
 /** @internal getFile within an operation; used by getTree. */

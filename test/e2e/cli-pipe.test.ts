@@ -3,8 +3,9 @@
  * a real shell pipeline. It must end quietly with 141 (128 + SIGPIPE, as the shell reports
  * a program killed by SIGPIPE): no stack trace, no "unexpected error", nothing on stderr.
  */
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMPTY_FILE_HASH } from '../../src/core/manifest.js';
@@ -78,5 +79,23 @@ describe('a reader that goes away', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.head.toString().split('\n')).toHaveLength(NAMES + 2); // the names, big.bin, and the final newline
+  });
+});
+
+describe('a destination that is not a regular file', () => {
+  it('get FILE /dev/null writes into the device and leaves it a device', async () => {
+    ok(await w.ferry(['get', '-q', '/big.bin', '/dev/null']));
+    const st = await stat('/dev/null');
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(existsSync('/dev/null.ferry-part')).toBe(false);
+  });
+
+  it('get FILE FIFO streams the bytes, in order, to the reader of a named pipe', async () => {
+    const fifo = join(w.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = readFile(fifo); // opens for reading; the get opens the other end
+    ok(await w.ferry(['get', '-q', '/big.bin', fifo]));
+    expect((await reader).equals(big)).toBe(true);
+    expect((await stat(fifo)).isFIFO()).toBe(true);
   });
 });
