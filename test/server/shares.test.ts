@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedShare, ShareInfo } from '../../src/core/protocol.js';
+import { cdcParamsOf } from '../../src/algo/cdc-kernel.js';
+import { chunkLengths } from '../../src/algo/fastcdc.js';
+import type { Capabilities, CreatedShare, ShareInfo } from '../../src/core/protocol.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, share, tokenFor } from '../helpers/users.js';
 
@@ -177,7 +179,12 @@ describe('upload links (file requests)', () => {
   });
 
   it('curl -T puts a file into the folder, chunked on the server like a Ferry client would', async () => {
-    const data = randomBytes(5_000_000); // over the 4 MiB maximum chunk: always several chunks
+    // 2.5 MB (the owner's quota is 3 MB) that the client's chunker cuts in several pieces:
+    // at the default 256 KiB..4 MiB one random buffer in about twenty is a single chunk.
+    const caps = (await (await t.api('/api/v1/capabilities')).json()) as Capabilities;
+    let data = randomBytes(2_500_000);
+    while (chunkLengths(data, cdcParamsOf(caps.chunking)).length < 2) data = randomBytes(2_500_000);
+    const expected = chunkLengths(data, cdcParamsOf(caps.chunking));
     const file = join(work, 'draft one.bin');
     writeFileSync(file, data);
     const res = await curl(['-T', file, link.url + '/']);
@@ -185,8 +192,8 @@ describe('upload links (file requests)', () => {
     expect(JSON.parse(res.body.toString())).toMatchObject({ name: 'draft one.bin', size: data.length });
     const back = await t.api('/api/v1/files/inbox/' + encodeURIComponent('draft one.bin'), { token: owner });
     expect(Buffer.from(await back.arrayBuffer()).equals(data)).toBe(true);
-    const manifest = (await (await t.api('/api/v1/manifests/inbox/' + encodeURIComponent('draft one.bin'), { token: owner })).json()) as { chunks: unknown[] };
-    expect(manifest.chunks.length).toBeGreaterThan(1);
+    const manifest = (await (await t.api('/api/v1/manifests/inbox/' + encodeURIComponent('draft one.bin'), { token: owner })).json()) as { chunks: { size: number }[] };
+    expect(manifest.chunks.map((c) => c.size)).toEqual(expected);
   });
 
   it('a browser gets an upload page; its script PUTs whatever the file type', async () => {
