@@ -232,6 +232,12 @@ async function checkTree(src: string, dst: string): Promise<void> {
   for (const [k, n] of a) if (b.get(k) !== n) throw new Error(`downloaded tree ${dst}: ${k} is ${b.get(k)} bytes, expected ${n}`);
 }
 
+/** Sets a file's mtime to now, and at least 2 s past what it was (no tool may take it for unchanged). */
+async function bumpMtime(path: string): Promise<void> {
+  const t = new Date(Math.max(Date.now(), (await stat(path)).mtimeMs + 2000));
+  await utimes(path, t, t);
+}
+
 /** A download must have produced the source's bytes: size, and three sampled blocks. */
 async function checkSameBytes(a: string, b: string): Promise<void> {
   const [sa, sb] = await Promise.all([stat(a), stat(b)]);
@@ -292,12 +298,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
         if (o.limits) await measureLimits(run, big, dir, o, limits);
         for (const w of WORKLOADS) {
           if (!wants(w.id)) continue;
-          if (w.id === 'reupload') {
-            // Same bytes, new mtime: tools that trust size+mtime cannot skip it; they must compare content or send it.
-            const now = new Date();
-            await utimes(big, now, now);
+          // Same bytes, new mtime: tools that trust size+mtime cannot skip it; they must compare content or send it.
+          if (w.id === 'reupload') await bumpMtime(big);
+          if (w.id === 'edit') {
+            await scribble(big, Math.floor(o.size / 2 - o.edit / 2), Math.min(o.edit, o.size));
+            // The edit may land in the same second as the touch before it (small sizes run fast),
+            // and rsync compares whole seconds: a same-size file with the same mtime is "unchanged".
+            await bumpMtime(big);
           }
-          if (w.id === 'edit') await scribble(big, Math.floor(o.size / 2 - o.edit / 2), Math.min(o.edit, o.size));
           const bytes = w.bytes({ ...o, treeBytes });
           for (const tool of order) {
             const missing = (w.needs ?? []).filter((n) => !wants(n));
