@@ -89,8 +89,9 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
  * `localPath.ferry-part`; calling again reuses it.
  */
 export async function getFile(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
-  // A device, pipe or socket (`/dev/null`, a FIFO) is written to in order, never replaced
-  // by a renamed part file.
+  // Anything but a regular file or a directory is never replaced by a renamed part file: a
+  // device or FIFO (`/dev/null`, a named pipe) is written to in order; a socket cannot be
+  // opened, so that is an error.
   const existing = await statIfExists(localPath);
   if (existing !== undefined && !existing.isFile() && !existing.isDirectory()) return getIntoSpecial(client, remotePath, localPath, options);
   const ctx = new TransferContext(client, options);
