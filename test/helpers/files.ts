@@ -11,23 +11,8 @@ export async function tempDir(prefix = 'ferry-test-'): Promise<{ path: string; c
   return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
 }
 
-const BLOCK = 4 * 1024 * 1024;
-
 /** Writes `size` random bytes to `path` (in blocks: never the whole file in memory). */
-export async function writeRandomFile(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(1, size)));
-    for (let off = 0; off < size; ) {
-      const n = Math.min(buf.length, size - off);
-      randomFillSync(buf, 0, n);
-      await fh.write(buf, 0, n, off);
-      off += n;
-    }
-  } finally {
-    await fh.close();
-  }
-}
+export { writeRandomFile } from '../../benchmarks/lib/data.js';
 
 /**
  * Reproducible pseudo-random bytes: AES-128-CTR keystream keyed by `seed`, starting at byte

@@ -6,13 +6,14 @@
  * in a temporary directory: a host key, a client key pair authorized for root, a known_hosts
  * file naming the server, and a test user with a random password for password logins.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { waitForPort } from '../../benchmarks/peers/net.js';
 
 export interface SshdHandle {
   port: number;
@@ -49,22 +50,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${await readFile(log, 'utf8').catch(() => '')}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`sshd did not listen on ${port}`);
 }
 
 const PASSWORD_FILE = '/var/tmp/ferry-sftp-test-password';
@@ -160,7 +145,11 @@ export async function startSshd(): Promise<SshdHandle> {
     ].join('\n'),
   );
   const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
-  await waitForPort(port, child, log);
+  try {
+    await waitForPort(port, () => child.exitCode === null, 'sshd', 10_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: ${await readFile(log, 'utf8').catch(() => '')}`);
+  }
   return {
     port,
     pid: child.pid!,
