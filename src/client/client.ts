@@ -33,7 +33,8 @@ import {
 import type { ChunkRef } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { HashMismatchError } from '../core/errors.js';
-import { BandwidthLimiter, limitedBody } from './bandwidth.js';
+import { TokenBucket } from '../core/token-bucket.js';
+import { limitedBody } from './bandwidth.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { HttpClient, explainAuth, type HttpClientOptions, type RequestSpec, type Response } from './http.js';
 import { resolveConfig, type FerryConfig } from './config.js';
@@ -85,7 +86,7 @@ export class FerryClient {
   readonly http: HttpClient;
   readonly server: string;
   readonly parallel: number;
-  readonly limiter?: BandwidthLimiter;
+  readonly limiter?: TokenBucket;
   readonly onWarning: (message: string) => void;
   private readonly tokenSource?: string;
   private caps?: Promise<Capabilities>;
@@ -94,7 +95,7 @@ export class FerryClient {
     if (!options.server) throw new ConfigError('no server given');
     this.server = options.server;
     this.parallel = Math.max(1, Math.floor(options.parallel ?? 4));
-    this.limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
+    this.limiter = options.bwlimit ? new TokenBucket(options.bwlimit) : undefined;
     this.tokenSource = options.tokenSource;
     this.onWarning = options.onWarning ?? (() => {});
     this.http = new HttpClient({

@@ -46,13 +46,12 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../backends/body.js';
-import { collectRange } from '../backends/read.js';
+import { bodyChunks, checkSize, collectRange, discardBody } from '../backends/shared.js';
 import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
 import { defaultRegistry, type BackendDefinition, type BackendRegistry } from '../backends/registry.js';
 import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
-import { chunkBuffer } from './local-file.js';
+import { chunkBuffer } from '../algo/file-hash.js';
 import { putStream } from './put.js';
 import { ChunkSender, TransferContext } from './transfer.js';
 

@@ -20,9 +20,11 @@ import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParam
 import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
+import { syncDir } from '../backends/local/index.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, localFileHash, readAt, sha256, writeAt, writevAt } from './local-file.js';
+import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
+import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
@@ -49,19 +51,6 @@ async function statIfExists(path: string): Promise<Stats | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fromSystemError(err, path);
-  }
-}
-
-/** fsync of a directory, so that a rename in it survives a crash. */
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch {
-    // some filesystems refuse fsync on directories; the rename is still atomic
-  } finally {
-    await fh?.close();
   }
 }
 
@@ -621,7 +610,7 @@ async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabi
 async function isInPlace(entry: Entry, dest: string, compare: CompareMode, params: ManifestResponse['chunking'], signal: AbortSignal): Promise<boolean> {
   const local = await statIfExists(dest);
   if (!local?.isFile() || local.size !== entry.size) return false;
-  const same = compare === 'checksum' ? (await localFileHash(dest, params, signal)) === entry.hash : Math.round(local.mtimeMs) === entry.mtime;
+  const same = compare === 'checksum' ? (await fileHashOfFile(dest, params, signal)) === entry.hash : Math.round(local.mtimeMs) === entry.mtime;
   if (!same) return false;
   try {
     if (entry.mode !== undefined && (local.mode & 0o777) !== (entry.mode & 0o777)) await chmod(dest, entry.mode & 0o777);
@@ -645,7 +634,7 @@ async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: strin
   try {
     const fh = await open(dest, 'r');
     try {
-      same = fileHashOf(chunkBuffer(await readAt(fh, 0, entry.size, dest), chunking)) === entry.hash;
+      same = fileHashOfBuffer(await readAt(fh, 0, entry.size, dest), chunking) === entry.hash;
     } finally {
       await fh.close();
     }
@@ -670,7 +659,7 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, ca
   const { client, signal } = ctx;
   if (await keepIdenticalCopy(ctx, entry, dest, caps.chunking)) return;
   const data = await ctx.slots.run(() => client.getFileBytes(entry.path, entry.size, { signal }), signal);
-  if (fileHashOf(chunkBuffer(data, caps.chunking)) !== entry.hash) {
+  if (fileHashOfBuffer(data, caps.chunking) !== entry.hash) {
     throw new HashMismatchError(`${entry.path}: the bytes received do not match the file hash`);
   }
   ctx.result.bytesTransferred += data.length;

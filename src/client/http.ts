@@ -32,9 +32,9 @@ import {
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
-import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+import { DEFAULT_RETRY_POLICY, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from './tls.js';
-import type { BandwidthLimiter } from './bandwidth.js';
+import type { TokenBucket } from '../core/token-bucket.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -50,7 +50,7 @@ export interface HttpClientOptions {
   /** Time allowed between two pieces of a response body, ms (default 60 s). */
   bodyTimeoutMs?: number;
   retry?: RetryPolicy;
-  limiter?: BandwidthLimiter;
+  limiter?: TokenBucket;
   /** Told about every retry (the CLI prints it with --debug). */
   onRetry?: (info: { method: string; path: string; error: unknown; attempt: number; delayMs: number }) => void;
   /** Extra trust for https: a CA (PEM) and/or a pinned certificate fingerprint. */
@@ -174,7 +174,7 @@ export class HttpClient {
   private readonly headersTimeoutMs: number;
   private readonly bodyTimeoutMs: number;
   readonly retryPolicy: RetryPolicy;
-  readonly limiter?: BandwidthLimiter;
+  readonly limiter?: TokenBucket;
   private readonly onRetry?: HttpClientOptions['onRetry'];
 
   constructor(options: HttpClientOptions) {
@@ -209,7 +209,7 @@ export class HttpClient {
     const mode = spec.retry ?? (spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'PUT' ? 'always' : 'unprocessed');
     const jsonBody = spec.json === undefined ? undefined : Buffer.from(JSON.stringify(spec.json));
     const what = `${spec.method} ${spec.path}`;
-    return withRetry(
+    return retry(
       async () => {
         const res = await this.once(spec, jsonBody, what);
         try {

@@ -21,12 +21,13 @@ import {
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from '../core/retry.js';
+import { retry } from '../core/retry.js';
 import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
-import { chunkBuffer, localFileHash, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
+import { readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
@@ -102,27 +103,23 @@ async function commitSafely(
   verify: () => Promise<CommitResponse | undefined>,
   signal?: AbortSignal,
 ): Promise<CommitResponse> {
-  const policy = client.http.retryPolicy;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.commitUpload(id, body, { signal });
-    } catch (err) {
-      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
-      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
-      try {
-        await client.uploadStatus(id, { signal });
-        continue; // the session is still open: our commit did not happen
-      } catch (err2) {
-        if (!isSessionLost(err2)) {
-          if (isFerryError(err2) && err2.retryable) continue;
-          throw err2;
+  return retry(
+    async (attempt) => {
+      if (attempt > 0) {
+        // After an ambiguous failure: a session still open means our commit did not happen.
+        try {
+          await client.uploadStatus(id, { signal });
+        } catch (err) {
+          if (!isSessionLost(err)) throw err;
+          const done = await verify();
+          if (done) return done;
+          throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err });
         }
-        const done = await verify();
-        if (done) return done;
-        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
       }
-    }
-  }
+      return client.commitUpload(id, body, { signal });
+    },
+    { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
+  );
 }
 
 /**
@@ -427,7 +424,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
     candidates,
     8,
     async (f) => {
-      if ((await localFileHash(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
+      if ((await fileHashOfFile(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
       else files.push(f);
     },
     signal,

@@ -33,7 +33,7 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, type StorageBackend } from '../core/storage.js';
-import { collectRange } from '../backends/read.js';
+import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';

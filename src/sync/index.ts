@@ -20,6 +20,6 @@ export { defaultStateRoot, pairId, StateStore, type BisyncState } from './bisync
 export { Filter, NO_FILTER, parseRuleLine, type FilterOptions, type FilterRule } from './filter.js';
 export { globToRegExp, globToRegExpSource } from './filter-glob.js';
 export { makeRemote, openRemotes, closeRemotes, subRemote, keyOf, relOf, sameBackend, type Remote } from './remote.js';
-export { commonHashKind, treeHashOfStream, treeHashOfBuffer, type HashKind, type FileEntry } from './hashes.js';
+export { commonHashKind, type HashKind, type FileEntry } from './hashes.js';
 export type { CompareMode } from './compare.js';
 export type { SyncProgress, SyncProgressCallback } from './progress.js';

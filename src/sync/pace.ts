@@ -4,7 +4,7 @@
  * only what the engine adds: the retry policy of `--retries`, and a metered stream.
  */
 import { Readable } from 'node:stream';
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../core/retry.js';
+import { DEFAULT_RETRY_POLICY, retry, type RetryPolicy } from '../core/retry.js';
 import { SLICE_BYTES, TokenBucket } from '../core/token-bucket.js';
 import { forEachConcurrent } from '../client/concurrency.js';
 
@@ -20,7 +20,7 @@ export function withRetries<T>(
   signal?: AbortSignal,
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void,
 ): Promise<T> {
-  return withRetry(fn, { policy, signal, onRetry });
+  return retry(fn, { policy, signal, onRetry });
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; the first failure stops new work and is rethrown. */

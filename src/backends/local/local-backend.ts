@@ -57,7 +57,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
 
 /** Prefix of the temporary files of writes in progress; reserved, never listed. */
 export const TEMP_PREFIX = '.ferry-tmp-';
@@ -92,12 +92,6 @@ function emptyStream(): Readable {
   });
 }
 
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
-}
-
 /** Writes the whole chunk: `write(2)` may write less than asked (near a full disk, past 2 GiB). */
 async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
   let at = 0;
@@ -107,8 +101,11 @@ async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<vo
   }
 }
 
-/** Makes a directory's entries (a rename, a new child) durable. */
-async function syncDir(dir: string): Promise<void> {
+/**
+ * Makes a directory's entries (a rename, a new child) durable: fsync of the directory. The
+ * one implementation, for this backend and for the client's downloads.
+ */
+export async function syncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();

@@ -45,7 +45,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
 
 export interface MemoryBackendOptions {
   /** Shares the store with every backend of the same name in this process (`memory:name`); none: a private store. */
@@ -81,12 +81,6 @@ function ancestorsOf(key: string): string[] {
 
 function infoOf(key: string, object: MemoryObject): ObjectInfo {
   return { key, size: object.bytes.length, mtime: object.mtime, hashes: { ...object.hashes } };
-}
-
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
 }
 
 export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader {

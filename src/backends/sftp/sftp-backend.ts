@@ -63,8 +63,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { collectRange, hashByReading } from '../read.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, hashByReading } from '../shared.js';
 import { TEMP_PREFIX } from '../local/index.js';
 import { checkHostKey, fingerprintOf, knownHostsName, readKnownHosts } from './known-hosts.js';
 import { PipelinedReadStream, pipelinedWrite, type PipelineOptions } from './sftp-transfer.js';
@@ -139,12 +138,6 @@ export function fromSftpError(err: unknown, what: string): FerryError {
     return new NetworkError(message, { cause: err });
   }
   return fromSystemError(err, what);
-}
-
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
 }
 
 /** `a/b/c` -> `a`, `a/b`. */
