@@ -25,7 +25,7 @@ import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
-import { openBackend, redactRemote } from '../backends/registry.js';
+import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
@@ -359,7 +359,7 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     if (remote === 'local') return local();
     const opened = await openBackend(remote, { remotes: config.remotes });
     if (!opened.features().persistent) throw new ConfigError(`--store ${redactRemote(remote)}: a chunk store must keep what it is given`);
-    return opened instanceof LocalBackend ? opened : withRetry(opened);
+    return opened.features().network ? withRetry(opened) : opened;
   };
   const specs = config.store ?? [];
   const prefixes = new Set<string>();

@@ -10,9 +10,9 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
 import type { StorageBackend } from '../core/storage.js';
-import { defaultRegistry, type BackendRegistry, type RemoteContext, type RemoteSpec } from '../backends/registry.js';
-import { readRemotes, remotesPath } from '../backends/remotes.js';
-import { registerFerryBackend } from '../client/ferry-backend.js';
+import type { BackendRegistry } from '../backends/registry.js';
+import type { RemoteSpec } from '../backends/definition.js';
+import { defaultRegistry, remoteContext } from '../remotes/index.js';
 
 export interface Remote {
   backend: StorageBackend;
@@ -79,9 +79,8 @@ export async function openRemotes(
   env: Readonly<Record<string, string | undefined>> = process.env,
   registry: BackendRegistry = defaultRegistry,
 ): Promise<Remote[]> {
-  registerFerryBackend(registry);
   // Named remotes (`ferry remote add`) and FERRY_<TYPE>_<OPTION> variables, as every command.
-  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const context = await remoteContext(env);
   const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s, context));
   const labels = specs.map((s) => registry.redactRemote(s));
   const out: Remote[] = new Array(specs.length);

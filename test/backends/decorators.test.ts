@@ -16,7 +16,7 @@ describeStorageBackend('bandwidth(memory)', async () => ({
 }));
 describeStorageBackend('logging(memory)', async () => ({ backend: withLogging(new MemoryBackend({ directories: 'real' }), () => {}), cleanup: async () => {} }));
 
-const ALL = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir'];
+const ALL = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory'];
 
 /** Records which methods of the inner backend were reached. */
 function recording(inner: StorageBackend, reached: string[]): StorageBackend {
@@ -64,12 +64,13 @@ describe('decorators forward every ability of what they wrap, and invent none', 
       expect(abilitiesOf(d)).toEqual(ALL);
       expect([canCopy(d), canMove(d), canSetMtime(d), canHash(d), canReadRange(d), hasDirectories(d)]).toEqual([true, true, true, true, true, true]);
       expect(d.features()).toEqual(inner.features());
-      const b = d as StorageBackend & Required<Pick<MemoryBackend, 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir'>>;
+      const b = d as StorageBackend & Required<Pick<MemoryBackend, 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory'>>;
       await b.copy('src', 'copied');
       await b.setMtime('src', 1_600_000_000_000);
       expect(await b.hash('src', 'sha256')).toMatch(/^[0-9a-f]{64}$/);
       expect((await b.readRange('src', 1, 2)).toString()).toBe('at');
       await b.mkdir('dir');
+      expect(await b.isDirectory('src')).toBe(false);
       await b.rmdir('dir');
       await b.move('src', 'moved');
       const mutating = new Set(['copy', 'move', 'setMtime', 'mkdir', 'rmdir']);

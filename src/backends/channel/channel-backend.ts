@@ -171,6 +171,7 @@ export class ChannelBackend implements StorageBackend {
       caseSensitive: true,
       directories: 'virtual',
       persistent: false,
+      network: false,
     };
   }
 

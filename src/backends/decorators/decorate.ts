@@ -4,7 +4,7 @@
  *
  * {@link decorate} builds a StorageBackend that sends every call of the inner backend through
  * an {@link Interceptor}. Optional abilities are forwarded exactly: the decorated backend has
- * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir` when, and only when, the
+ * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory` when, and only when, the
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
  * A decorator never invents an ability, and never hides one. The bulk abilities of
@@ -16,6 +16,7 @@ import type { BatchReader, BatchWriteItem, BatchWriter, TreeHashSource } from '.
 import type {
   BackendFeatures,
   Copier,
+  DirectoryChecker,
   DirectoryMaker,
   DirEntry,
   HashName,
@@ -32,7 +33,7 @@ import type {
 } from '../../core/storage.js';
 
 /** Every operation a backend may have, required or optional. */
-export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'writeBatch' | 'readBatch';
+export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch';
 
 /** Operations that change what is stored (what dry-run skips). */
 export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'writeBatch']);
@@ -69,7 +70,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & BatchWriter & BatchReader & TreeHashSource>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & BatchWriter & BatchReader & TreeHashSource>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -123,6 +124,9 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   );
   ability('mkdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'mkdir', key, signal: options?.signal }, () => fn(key, options)));
   ability('rmdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'rmdir', key, signal: options?.signal }, () => fn(key, options)));
+  ability('isDirectory', (fn) => (key: string, options?: OpOptions) =>
+    through({ op: 'isDirectory', key, signal: options?.signal }, () => fn(key, options)),
+  );
   ability('writeBatch', (fn) => (items: readonly BatchWriteItem[], options?: OpOptions) => {
     let bytes = 0;
     for (const it of items) bytes += it.data.length;
@@ -141,6 +145,6 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

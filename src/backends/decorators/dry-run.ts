@@ -141,8 +141,8 @@ export function withDryRun(inner: StorageBackend, onSkip: (call: Call) => void =
     async call<T>(call: Call, run: () => Promise<T>): Promise<T> {
       if (!MUTATING.has(call.op)) {
         if (call.op === 'stat') return (await overlay.stat(call.key, call.signal, run as () => Promise<ObjectInfo>)) as T;
-        if (call.op !== 'readBatch') overlay.check(call.key);
-        else for (const k of call.keys ?? []) overlay.check(k);
+        if (call.op === 'read' || call.op === 'readRange' || call.op === 'hash') overlay.check(call.key);
+        if (call.op === 'readBatch') for (const k of call.keys ?? []) overlay.check(k);
         return run();
       }
       const result = (await skip(call)) as T;

@@ -1,7 +1,7 @@
 /** The local backend and its registry entry: `./dir`, `/abs/dir`, `~/dir`, `dir` or `local:/dir`. */
 import { homedir } from 'node:os';
 import { ConfigError } from '../../core/errors.js';
-import type { BackendDefinition } from '../registry.js';
+import type { BackendDefinition } from '../definition.js';
 import { LocalBackend } from './local-backend.js';
 
 export { LocalBackend, syncDir, TEMP_PREFIX, type LocalBackendOptions } from './local-backend.js';

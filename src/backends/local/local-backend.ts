@@ -168,6 +168,7 @@ export class LocalBackend
       caseSensitive: true,
       directories: 'real',
       persistent: true,
+      network: false,
     };
   }
 
@@ -709,6 +710,20 @@ export class LocalBackend
    * of a write in progress (or left by a crash) counts as content, since removing it would fail
    * that write.
    */
+  /** Whether `key` is a directory (the root may not exist yet: it is made by the first write). */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = this.#dirKey(key);
+    throwIfAborted(options.signal);
+    const dir = await this.#lookupDir(k);
+    if (dir === undefined) return false;
+    try {
+      return (await fsp.stat(dir)).isDirectory();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw fromSystemError(err, k);
+    }
+  }
+
   async rmdir(key: string, options: OpOptions = {}): Promise<void> {
     const k = this.#dirKey(key);
     if (k === '') throw new PathInvalidError('the root cannot be removed', { details: { reason: 'root' } });

@@ -132,6 +132,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
       caseSensitive: true,
       directories: this.#store.directories,
       persistent: true,
+      network: false,
     };
   }
 
@@ -343,6 +344,13 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
   }
 
   /** Real mode: `mkdir -p`. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */
+  /** Real directories: the root, and those made or implied by objects below them. */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = normalizeKey(key);
+    throwIfAborted(options.signal);
+    return k === '' || this.#store.dirs.has(k);
+  }
+
   async mkdir(key: string, options: OpOptions = {}): Promise<void> {
     const k = normalizeKey(key);
     throwIfAborted(options.signal);

@@ -8,7 +8,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
-import type { BackendDefinition, BackendOptions } from '../registry.js';
+import type { BackendDefinition, BackendOptions } from '../definition.js';
 
 // The definition is registered at start-up by every command; the implementation (the AWS
 // SDK, ~100 ms to load) only when an s3 remote is opened. Import S3Backend from

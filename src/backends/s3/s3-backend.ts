@@ -187,6 +187,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       caseSensitive: true,
       directories: 'virtual',
       persistent: true,
+      network: true,
     };
   }
 

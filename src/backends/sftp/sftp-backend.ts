@@ -203,6 +203,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       caseSensitive: true,
       directories: 'real',
       persistent: true,
+      network: true,
     };
   }
 
@@ -688,6 +689,20 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       throw new AlreadyExistsError(`${k}: an object of that name exists`);
     }
     await this.#mkdirs(s, k, options.signal);
+  }
+
+  /** Whether `key` is a directory; the root (which may be missing, or a link to a directory) is followed. */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = this.#dirKey(key);
+    throwIfAborted(options.signal);
+    const s = await this.#session();
+    if (k !== '') return isDir((await this.#lstat(s, k)) ?? ({ mode: 0 } as Stats));
+    try {
+      return isDir(await call<Stats>((cb) => s.sftp.stat(this.#path(s, k), cb)));
+    } catch (err) {
+      if (statusOf(err) === FX.NO_SUCH_FILE) return false;
+      throw fromSftpError(err, k);
+    }
   }
 
   /** RMDIR of an empty directory; missing (or an object): nothing happens. */

@@ -6,7 +6,7 @@ import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
-import { redactRemote } from '../../backends/registry.js';
+import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
 interface ServeOptions {
