@@ -16,7 +16,7 @@ export { TokenBucket } from '../core/token-bucket.js';
 export { DEFAULT_RETRY_POLICY, backoffDelay, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 export { configPath, readConfigFile, writeConfigFile, resolveConfig, normalizeServerUrl, type FerryConfig, type ResolvedConfig } from './config.js';
 export type { TransferOptions, TransferResult } from './transfer.js';
-export type { TransferProgress, ProgressCallback } from './progress.js';
+export type { Progress, ProgressCallback } from '../core/progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 export * as account from './account.js';

@@ -8,7 +8,8 @@ import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
 import type { FerryClient } from './client.js';
 import { Semaphore } from './concurrency.js';
-import { ProgressTracker, type FileProgress, type ProgressCallback } from './progress.js';
+import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import type { FileProgress } from './progress.js';
 
 /** Options every transfer takes. */
 export interface TransferOptions {

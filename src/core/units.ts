@@ -35,7 +35,9 @@ export function parseDuration(text: string): number {
 
 /** 1536 -> "1.5 KiB". */
 export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (!Number.isFinite(bytes)) return '?';
+  if (bytes < 0) return `-${formatSize(-bytes)}`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = bytes;
   let i = -1;

@@ -14,7 +14,7 @@
  * When either side keeps no modification times, times are not compared (sizes, and hashes
  * when available).
  */
-import type { FileEntry, HashKind, HashSource } from './hashes.js';
+import type { FileEntry, HashKind, HashLookup } from './hashes.js';
 
 export type CompareMode = 'default' | 'checksum' | 'size-only';
 
@@ -29,8 +29,8 @@ export interface CompareOptions {
   /** The destination can change a file's time without rewriting it. */
   dstSetMtime: boolean;
   hashKind?: HashKind;
-  src: HashSource;
-  dst: HashSource;
+  src: HashLookup;
+  dst: HashLookup;
   signal?: AbortSignal;
 }
 

@@ -57,11 +57,16 @@ export interface FileEntry {
   hashes: Partial<Record<HashKind, string>>;
 }
 
+/** Where the planners get a file's hash when a comparison needs one (a HashSource; a stub in tests). */
+export interface HashLookup {
+  hash(rel: string, entry: FileEntry, kind: HashKind, signal?: AbortSignal): Promise<string>;
+}
+
 /**
  * Produces hashes of files of one remote: from the listing when stored, else by computing
  * (the Hasher for backend hashes, a read for `ferry-tree`), remembering the result on the entry.
  */
-export class HashSource {
+export class HashSource implements HashLookup {
   constructor(
     readonly remote: Remote,
     /** Chunking parameters for `ferry-tree` (those of the Ferry side of the comparison). */

@@ -44,6 +44,18 @@ export function sameBackend(a: Remote, b: Remote): boolean {
   return a.backend === b.backend;
 }
 
+/** Whether one remote is inside the other (the same folder included). */
+export function overlaps(a: Remote, b: Remote): boolean {
+  if (!sameBackend(a, b)) return false;
+  const inside = (x: string, y: string) => y === '' || x === y || x.startsWith(y + '/');
+  return inside(a.prefix, b.prefix) || inside(b.prefix, a.prefix);
+}
+
+/** The modify window of two remotes: the coarser mtime precision, at least 1 ms. */
+export function modifyWindow(a: Remote, b: Remote): number {
+  return Math.max(1, a.backend.features().mtimePrecisionMs, b.backend.features().mtimePrecisionMs);
+}
+
 /** A sub-folder of a remote (for --backup-dir given as a path inside the destination's store). */
 export function subRemote(remote: Remote, rel: string): Remote {
   return makeRemote(remote.backend, keyOf(remote, normalizeKey(rel)), `${remote.label}/${rel}`);

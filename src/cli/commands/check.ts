@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
-import { addCommonFlags, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { addCommonFlags, filterFrom, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 
 interface CheckFlags extends CommonFlags {
   download?: boolean;
@@ -31,10 +31,8 @@ Examples:
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
-    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
-    const remotes = await openRemotes([srcSpec, dstSpec]);
-    const progress = progressPrinter(flags.progress);
-    try {
+    await withRemotes([srcSpec, dstSpec], async (remotes) => {
+      const progress = progressPrinter(flags.progress);
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
         filter,
@@ -43,6 +41,7 @@ Examples:
         checkers: flags.checkers,
         signal,
         onProgress: progress.onProgress,
+        onStorageCall: storageCallPrinter(flags.verbose),
       }));
       progress.end();
       if (flags.json) {
@@ -57,8 +56,6 @@ Examples:
         );
       }
       if (!r.ok) throw new ExitError(EXIT.FAILURE);
-    } finally {
-      await closeRemotes(remotes);
-    }
+    });
   });
 }

@@ -5,8 +5,8 @@ import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath, normalizePath } from '../../core/path.js';
-import { parseDuration } from '../../core/units.js';
-import { formatBytes, formatDuration, formatRate } from '../format.js';
+import { formatSize, parseDuration } from '../../core/units.js';
+import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { createProgressBar } from '../progress-bar.js';
 
@@ -23,10 +23,10 @@ export function describeResult(verb: string, r: TransferResult): string {
   const secs = r.elapsedMs / 1000;
   const rate = secs > 0 ? r.bytes / secs : 0;
   const files = `${r.files} file${r.files === 1 ? '' : 's'}`;
-  const reused = r.bytesReused > 0 ? `, ${formatBytes(r.bytesReused)} already there` : '';
+  const reused = r.bytesReused > 0 ? `, ${formatSize(r.bytesReused)} already there` : '';
   const skipped = r.skipped.length > 0 ? `, ${r.skipped.length} skipped` : '';
   const unchanged = r.unchanged > 0 ? `, ${r.unchanged} unchanged` : '';
-  return `${verb} ${files}, ${formatBytes(r.bytes)} in ${formatDuration(secs)} (${formatRate(rate)}); ${formatBytes(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
+  return `${verb} ${files}, ${formatSize(r.bytes)} in ${formatDuration(r.elapsedMs)} (${formatRate(rate)}); ${formatSize(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
 }
 
 export function summarize(results: TransferResult[]): TransferResult & { seconds: number } {

@@ -1,6 +1,6 @@
 /** `ferry quota [USER]`: usage against the quota and limits (your own, or a user's as admin). */
+import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
-import { formatBytes } from '../format.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 
 interface QuotaOpts extends ConnectionOpts {
@@ -35,9 +35,9 @@ export function registerQuota(program: Command): void {
       process.stdout.write(
         [
           `user:     ${out.user}`,
-          `bytes:    ${line(out.usage.bytes, out.limits.quotaBytes, formatBytes)}`,
+          `bytes:    ${line(out.usage.bytes, out.limits.quotaBytes, formatSize)}`,
           `files:    ${line(out.usage.files, out.limits.quotaFiles, String)}`,
-          `max file: ${out.limits.maxFileSize === null ? 'no limit' : formatBytes(out.limits.maxFileSize)}`,
+          `max file: ${out.limits.maxFileSize === null ? 'no limit' : formatSize(out.limits.maxFileSize)}`,
           ...(out.uploadSessions !== undefined ? [`uploads:  ${out.uploadSessions} open${out.limits.maxSessions === null ? '' : ` of ${out.limits.maxSessions}`}`] : []),
         ].join('\n') + '\n',
       );

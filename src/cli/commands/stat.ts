@@ -1,6 +1,7 @@
+import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
 import { normalizePath } from '../../core/path.js';
-import { formatBytes, formatMode, formatTime } from '../format.js';
+import { formatMode, formatTime } from '../format.js';
 import { addConnectionOptions, clientFrom, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export function registerStat(program: Command): void {
@@ -25,7 +26,7 @@ Examples:
       const lines: Array<[string, string]> = [
         ['path', e.path],
         ['type', e.type],
-        ['size', `${e.size} (${formatBytes(e.size)})`],
+        ['size', `${e.size} (${formatSize(e.size)})`],
         ['mtime', `${formatTime(e.mtime)} (${e.mtime})`],
         ['mode', e.mode === undefined ? '-' : `${formatMode(e.mode, e.type === 'dir')} (${e.mode.toString(8).padStart(4, '0')})`],
       ];

@@ -6,7 +6,7 @@ import { Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
-import { addCommonFlags, compareMode, eventPrinter, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { formatSize } from '../../core/units.js';
 
 interface TransferFlags extends CommonFlags {
@@ -85,12 +85,9 @@ ${d.examples}`,
     cmd.action(async (srcSpec: string, dstSpec: string, flags: TransferFlags) => {
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
-      const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
-      const remotes = await openRemotes(specs);
-      const [src, dst, backupDir] = remotes;
-      const progress = progressPrinter(flags.progress);
-      try {
+      await withRemotes(specs, async ([src, dst, backupDir]) => {
+        const progress = progressPrinter(flags.progress);
         const filter = await filterFrom(flags);
         const result = await withInterrupt((signal) => engine[mode](src, dst, {
           compare: compareMode(flags),
@@ -110,15 +107,15 @@ ${d.examples}`,
           signal,
           onProgress: progress.onProgress,
           onEvent: eventPrinter(flags.verbose),
+          onPlan: planPrinter(flags.dryRun),
+          onStorageCall: storageCallPrinter(flags.verbose),
         }));
         progress.end();
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
         if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${result.errors.length} files failed`);
-      } finally {
-        await closeRemotes(remotes);
-      }
+      });
     });
   };
 }

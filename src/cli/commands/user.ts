@@ -6,8 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
-import { parseSize } from '../../core/units.js';
-import { formatBytes } from '../format.js';
+import { formatSize, parseSize } from '../../core/units.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -81,9 +80,9 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
     `home:        ${u.home}`,
     `password:    ${u.hasPassword ? 'set' : 'none'}`,
     `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
-    `quota:       ${lim(u.quotaBytes, formatBytes)}, ${lim(u.quotaFiles, String)} files`,
-    ...(u.usage ? [`usage:       ${formatBytes(u.usage.bytes)} in ${u.usage.files} files`] : []),
-    `max file:    ${lim(u.maxFileSize, formatBytes)}; upload sessions: ${lim(u.maxSessions, String)}`,
+    `quota:       ${lim(u.quotaBytes, formatSize)}, ${lim(u.quotaFiles, String)} files`,
+    ...(u.usage ? [`usage:       ${formatSize(u.usage.bytes)} in ${u.usage.files} files`] : []),
+    `max file:    ${lim(u.maxFileSize, formatSize)}; upload sessions: ${lim(u.maxSessions, String)}`,
     `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,
     `created:     ${when(u.createdAt)}`,
   ].join('\n') + '\n';
@@ -147,7 +146,7 @@ Examples:
       process.stdout.write(
         table(
           ['NAME', 'ROLE', 'HOME', 'QUOTA', 'STATE', 'CREATED'],
-          users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatBytes(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
+          users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatSize(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
         ),
       );
     } finally {
