@@ -11,6 +11,7 @@ import { formatDuration } from './format.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
 import type { Plan, StepEvent } from '../sync/plan.js';
+import type { CompareMode } from '../core/compare-mode.js';
 import type { Remote } from '../sync/remote.js';
 import type { StorageLogEntry } from '../backends/decorators/logging.js';
 import type { Progress } from '../core/progress.js';
@@ -30,6 +31,7 @@ export interface FilterFlags {
 export interface CommonFlags extends FilterFlags {
   checksum?: boolean;
   sizeOnly?: boolean;
+  ignoreTimes?: boolean;
   transfers: number;
   checkers: number;
   bwlimit?: number;
@@ -80,6 +82,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
   addFilterFlags(cmd)
     .addOption(new Option('-c, --checksum', 'compare by size and hash, not modification time'))
     .addOption(new Option('--size-only', 'compare by size only'))
+    .addOption(new Option('-I, --ignore-times', 'transfer every file, even those of the same size and time'))
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
@@ -120,9 +123,9 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
   });
 }
 
-export function compareMode(flags: CommonFlags): 'default' | 'checksum' | 'size-only' {
-  if (flags.checksum && flags.sizeOnly) throw new UsageError('--checksum and --size-only exclude each other');
-  return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : 'default';
+export function compareMode(flags: CommonFlags): CompareMode {
+  if ([flags.checksum, flags.sizeOnly, flags.ignoreTimes].filter(Boolean).length > 1) throw new UsageError('--checksum, --size-only and --ignore-times exclude each other');
+  return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : flags.ignoreTimes ? 'ignore-times' : 'default';
 }
 
 

@@ -41,6 +41,7 @@ import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 import type { TransferResult } from './transfer.js';
+import type { FerryApi } from './api.js';
 
 export interface FerryClientOptions {
   /** Base URL of the server. */
@@ -82,7 +83,7 @@ function route(name: string, path: string): string {
   return `${API_PREFIX}/${name}${encodePathForUrl(normalizePath(path))}`;
 }
 
-export class FerryClient {
+export class FerryClient implements FerryApi {
   readonly http: HttpClient;
   readonly server: string;
   readonly parallel: number;
@@ -125,6 +126,11 @@ export class FerryClient {
     }
     const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
     return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
+  }
+
+  /** The policy of this client's requests. */
+  get retryPolicy(): RetryPolicy {
+    return this.http.retryPolicy;
   }
 
   /** Runs a call and rewrites auth failures into messages that say what to fix. */

@@ -21,7 +21,7 @@ import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import { syncDir } from '../backends/local/index.js';
-import type { FerryClient } from './client.js';
+import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
@@ -36,7 +36,7 @@ export interface GetFileOptions extends TransferOptions {
 export type GetStreamOptions = TransferOptions;
 
 export interface GetTreeOptions extends GetFileOptions {
-  /** How to find files already in place locally (default `size-mtime`); see {@link CompareMode}. */
+  /** How to find files already in place locally (default: same size and mtime); see {@link CompareMode}. */
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (remotePath: string, err: unknown) => void;
@@ -77,7 +77,7 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
  * present locally (see the module comment). An interrupted call leaves
  * `localPath.ferry-part`; calling again reuses it.
  */
-export async function getFile(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+export async function getFile(client: FerryApi, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
   // Anything but a regular file or a directory is never replaced by a renamed part file: a
   // device or FIFO (`/dev/null`, a named pipe) is written to in order; a socket cannot be
   // opened, so that is an error.
@@ -90,7 +90,7 @@ export async function getFile(client: FerryClient, remotePath: string, localPath
   return ctx.finish();
 }
 
-async function getIntoSpecial(client: FerryClient, remotePath: string, localPath: string, options: GetFileOptions): Promise<TransferResult> {
+async function getIntoSpecial(client: FerryApi, remotePath: string, localPath: string, options: GetFileOptions): Promise<TransferResult> {
   const out = createWriteStream(localPath, { flags: 'w' });
   try {
     await once(out, 'open');
@@ -319,7 +319,7 @@ function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[], maxB
  * written. Up to `parallel` chunks are fetched ahead, so memory is bounded by that many chunks.
  * Waits for `out` to drain (backpressure); does not end `out`.
  */
-export async function getStream(client: FerryClient, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
+export async function getStream(client: FerryApi, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const manifest = await client.manifest(normalizePath(remotePath), { signal });
@@ -387,7 +387,7 @@ interface BatchedFile {
  * against its file hash. Larger files go through {@link getFile}. A file that fails does
  * not stop the others: the call throws at the end.
  */
-export async function getTree(client: FerryClient, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
+export async function getTree(client: FerryApi, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
@@ -424,7 +424,7 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     failures.push({ path, err });
     options.onFileError?.(path, err);
   };
-  const compare = options.compare ?? 'size-mtime';
+  const compare = options.compare ?? 'default';
   ctx.dirsToSync = new Set();
 
   // 1. What is in place already, and what must come (and how).
@@ -437,7 +437,7 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     async (f) => {
       try {
         const dest = localOf(f.path);
-        if (compare !== 'none' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
+        if (compare !== 'ignore-times' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
           ctx.result.unchanged += 1;
           ctx.result.bytesReused += f.size;
           ctx.progress.done(f.size);
@@ -610,11 +610,11 @@ async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabi
 async function isInPlace(entry: Entry, dest: string, compare: CompareMode, params: ManifestResponse['chunking'], signal: AbortSignal): Promise<boolean> {
   const local = await statIfExists(dest);
   if (!local?.isFile() || local.size !== entry.size) return false;
-  const same = compare === 'checksum' ? (await fileHashOfFile(dest, params, signal)) === entry.hash : Math.round(local.mtimeMs) === entry.mtime;
+  const same = compare === 'checksum' ? (await fileHashOfFile(dest, params, signal)) === entry.hash : compare === 'size-only' || Math.round(local.mtimeMs) === entry.mtime;
   if (!same) return false;
   try {
     if (entry.mode !== undefined && (local.mode & 0o777) !== (entry.mode & 0o777)) await chmod(dest, entry.mode & 0o777);
-    if (compare === 'checksum' && Math.round(local.mtimeMs) !== entry.mtime) await utimes(dest, new Date(entry.mtime), new Date(entry.mtime));
+    if (compare !== 'default' && Math.round(local.mtimeMs) !== entry.mtime) await utimes(dest, new Date(entry.mtime), new Date(entry.mtime));
   } catch (err) {
     throw fromSystemError(err, dest);
   }

@@ -24,7 +24,7 @@ import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec
 import { retry } from '../core/retry.js';
 import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
-import type { FerryClient } from './client.js';
+import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
@@ -56,7 +56,7 @@ export interface PutTreeOptions extends TransferOptions {
   noOverwrite?: boolean;
   /** For every file uploaded (files the server already has are left as they are). */
   ttlSeconds?: number;
-  /** How to find files the server already has (default `size-mtime`); see {@link CompareMode}. */
+  /** How to find files the server already has (default: same size, mtime and mode); see {@link CompareMode}. */
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (localPath: string, err: unknown) => void;
@@ -97,7 +97,7 @@ async function statFile(path: string): Promise<Stats> {
  * FERRY_ERR_UPLOAD_NOT_FOUND, which makes the caller start a new session).
  */
 async function commitSafely(
-  client: FerryClient,
+  client: FerryApi,
   id: string,
   body: CommitRequest,
   verify: () => Promise<CommitResponse | undefined>,
@@ -118,7 +118,7 @@ async function commitSafely(
       }
       return client.commitUpload(id, body, { signal });
     },
-    { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
+    { policy: client.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
   );
 }
 
@@ -131,7 +131,7 @@ async function commitSafely(
  * at about `parallel` chunks whatever the file size. The commit records size, file hash,
  * mtime and mode. Resumable: after a crash, run it again; only missing chunks travel.
  */
-export async function putFile(client: FerryClient, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
+export async function putFile(client: FerryApi, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const st = await statFile(localPath);
   ctx.progress.addTotals(st.size, 1);
@@ -295,7 +295,7 @@ async function collect<T>(it: AsyncIterable<T[]>): Promise<T[]> {
  * resume after the session is lost (the bytes are gone): that fails with
  * FERRY_ERR_UPLOAD_NOT_FOUND.
  */
-export async function putStream(client: FerryClient, source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
+export async function putStream(client: FerryApi, source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const path = normalizePath(remotePath);
@@ -370,7 +370,7 @@ export async function putStream(client: FerryClient, source: AsyncIterable<Uint8
  * Empty directories are created; symbolic links are skipped with a warning. A file that
  * fails does not stop the others: the call throws at the end, naming how many failed.
  */
-export async function putTree(client: FerryClient, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
+export async function putTree(client: FerryApi, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
@@ -391,9 +391,9 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
   const caps = await client.capabilities({ signal });
 
   // What the server already holds under the root, in one listing (pages of up to 10,000).
-  const compare = options.compare ?? 'size-mtime';
+  const compare = options.compare ?? 'default';
   const remote = new Map<string, Entry>();
-  if (compare !== 'none') {
+  if (compare !== 'ignore-times') {
     try {
       for await (const e of client.list(root, { recursive: true, signal })) if (e.type === 'file') remote.set(e.path, e);
     } catch (err) {
@@ -415,7 +415,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
     }
     const r = remote.get(remotePath);
     const same = r !== undefined && r.size === f.size && (r.mode === undefined || r.mode === f.mode);
-    if (same && compare === 'size-mtime' && r.mtime === f.mtimeMs) unchanged.push({ ...f, remote: remotePath });
+    if (same && ((compare === 'default' && r.mtime === f.mtimeMs) || compare === 'size-only')) unchanged.push({ ...f, remote: remotePath });
     else if (same && compare === 'checksum' && r.hash) candidates.push({ ...f, remote: remotePath, hash: r.hash });
     else files.push({ ...f, remote: remotePath });
   }

@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
-import type { FerryClient } from './client.js';
+import type { FerryApi } from './api.js';
 import { Semaphore } from './concurrency.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import type { FileProgress } from './progress.js';
@@ -42,13 +42,7 @@ export interface TransferResult {
   elapsedMs: number;
 }
 
-/**
- * How a tree transfer decides that a file is already in place and skips it:
- * - `size-mtime` (default, like rsync and rclone): same size and modification time (and mode);
- * - `checksum`: same content (the local file is chunked and its file hash compared);
- * - `none`: transfer every file (content already present still does not travel).
- */
-export type CompareMode = 'size-mtime' | 'checksum' | 'none';
+export type { CompareMode } from '../core/compare-mode.js';
 
 /** Internal: the state of one top-level operation, shared by the files in it. */
 export class TransferContext {
@@ -70,7 +64,7 @@ export class TransferContext {
   };
 
   constructor(
-    readonly client: FerryClient,
+    readonly client: FerryApi,
     options: TransferOptions,
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));

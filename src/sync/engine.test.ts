@@ -35,6 +35,7 @@ const CASES: Case[] = [
   { name: 'time differs, same content: only the time is set', mode: 'sync', src: { a: ['same', T1] }, dst: { a: ['same', T0] }, want: { a: 'same' }, counts: { transferred: 0, mtimeUpdated: 1 } },
   { name: 'time differs, different content: transferred', mode: 'sync', src: { a: ['new', T1] }, dst: { a: ['old', T0] }, want: { a: 'new' }, counts: { transferred: 1 } },
   { name: '--size-only ignores times and contents', mode: 'sync', src: { a: ['new', T1] }, dst: { a: ['old', T0] }, options: { compare: 'size-only' }, want: { a: 'old' }, counts: { transferred: 0 } },
+  { name: '--ignore-times transfers equal files', mode: 'sync', src: { a: 'same' }, dst: { a: 'same' }, options: { compare: 'ignore-times' }, want: { a: 'same' }, counts: { transferred: 1, unchanged: 0 } },
   { name: '--checksum catches same size and time', mode: 'sync', src: { a: 'new' }, dst: { a: 'old' }, options: { compare: 'checksum' }, want: { a: 'new' }, counts: { transferred: 1 } },
   { name: '--checksum ignores times of equal files', mode: 'sync', src: { a: ['same', T1] }, dst: { a: ['same', T0] }, options: { compare: 'checksum' }, want: { a: 'same' }, counts: { transferred: 0, mtimeUpdated: 0 } },
   { name: '--update skips files newer on the destination', mode: 'copy', src: { a: ['src', T0] }, dst: { a: ['dest!', T1] }, options: { update: true }, want: { a: 'dest!' }, counts: { transferred: 0 } },

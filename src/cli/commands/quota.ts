@@ -1,7 +1,7 @@
 /** `ferry quota [USER]`: usage against the quota and limits (your own, or a user's as admin). */
 import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface QuotaOpts extends ConnectionOpts {
   json?: boolean;
@@ -20,8 +20,7 @@ export function registerQuota(program: Command): void {
     .argument('[user]', "another user's (admin)")
     .option('--json', 'JSON output');
   addConnectionOptions(cmd).action(async (user: string | undefined, opts: QuotaOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       let out: { user: string; usage: { bytes: number; files: number }; limits: { quotaBytes: number | null; quotaFiles: number | null; maxFileSize: number | null; maxSessions: number | null }; uploadSessions?: number };
       if (user === undefined) {
@@ -41,8 +40,6 @@ export function registerQuota(program: Command): void {
           ...(out.uploadSessions !== undefined ? [`uploads:  ${out.uploadSessions} open${out.limits.maxSessions === null ? '' : ` of ${out.limits.maxSessions}`}`] : []),
         ].join('\n') + '\n',
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -2,7 +2,7 @@ import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
 import { normalizePath } from '../../core/path.js';
 import { formatMode, formatTime } from '../format.js';
-import { addConnectionOptions, clientFrom, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export function registerStat(program: Command): void {
   const cmd = program
@@ -19,8 +19,7 @@ Examples:
   $ ferry stat --json /isos/big.iso | jq -r .hash`,
   );
   cmd.action(async (pathArg: string, opts: ConnectionOpts & { json?: boolean }) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const e = await withInterrupt((signal) => client.stat(normalizePath(pathArg), { signal }));
       if (opts.json) return printJson(e);
       const lines: Array<[string, string]> = [
@@ -33,8 +32,6 @@ Examples:
       if (e.hash) lines.push(['hash', `${e.hash} (sha256-tree-v1)`]);
       if (e.chunks !== undefined) lines.push(['chunks', String(e.chunks)]);
       process.stdout.write(lines.map(([k, v]) => `${(k + ':').padEnd(8)}${v}`).join('\n') + '\n');
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
 import { formatSize, parseSize } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 
@@ -119,27 +119,26 @@ Examples:
   $ echo "$PW" | ferry user add bot --password-stdin --home /shared/bot`,
     );
   addConnectionOptions(add).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
     try {
-      const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
-      if (opts.home) body.home = opts.home;
-      if (opts.grant) body.grants = opts.grant.map(parseGrant);
-      const password = await newPassword(opts);
-      if (password !== undefined) body.password = password;
-      const { addUser } = await import('../../client/account.js');
-      const u = await addUser(client, body);
-      if (opts.json) printJson(u);
-      else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+      await withClient(opts, async (client) => {
+        const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
+        if (opts.home) body.home = opts.home;
+        if (opts.grant) body.grants = opts.grant.map(parseGrant);
+        const password = await newPassword(opts);
+        if (password !== undefined) body.password = password;
+        const { addUser } = await import('../../client/account.js');
+        const u = await addUser(client, body);
+        if (opts.json) printJson(u);
+        else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+      });
     } finally {
       closePrompts();
-      await client.close();
     }
   });
 
   const ls = user.command('ls').description('list users').option('--json', 'JSON output');
   addConnectionOptions(ls).action(async (opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listUsers } = await import('../../client/account.js');
       const users = await listUsers(client);
       if (opts.json) return printJson(users);
@@ -149,22 +148,17 @@ Examples:
           users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatSize(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const show = user.command('show').description('one user, with grants, limits and usage').argument('<name>').option('--json', 'JSON output');
   addConnectionOptions(show).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { getUser } = await import('../../client/account.js');
       const u = await getUser(client, name);
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const set = user
@@ -184,8 +178,7 @@ Examples:
     .option('--json', 'print the user as JSON');
   addConnectionOptions(set).action(async (name: string, opts: UserOpts) => {
     if (opts.disable && opts.enable) throw new UsageError('--disable or --enable, not both');
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const body: UpdateUserRequest = limitsFrom(opts);
       if (opts.role !== undefined) {
         if (opts.role !== 'admin' && opts.role !== 'user') throw new UsageError('--role is admin or user');
@@ -199,21 +192,16 @@ Examples:
       const u = await updateUser(client, name, body);
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const rm = user.command('rm').description("delete a user: their tokens, sessions and links go; their files stay").argument('<name>');
   addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { removeUser } = await import('../../client/account.js');
       await removeUser(client, name);
       process.stderr.write(`removed ${name}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const passwd = user
@@ -222,23 +210,23 @@ Examples:
     .argument('[name]')
     .option('--password-stdin', 'read from stdin: the new password (admin), or the current then the new one (your own)');
   addConnectionOptions(passwd).action(async (name: string | undefined, opts: UserOpts) => {
-    const client = await clientFrom(opts);
     try {
-      const account = await import('../../client/account.js');
-      if (name !== undefined) {
-        const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
-        await account.setUserPassword(client, name, pw);
-        process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
-      } else {
-        const mine = await account.me(client);
-        const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
-        const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
-        await account.changePassword(client, current === '' ? undefined : current, next);
-        process.stderr.write('password changed\n');
-      }
+      await withClient(opts, async (client) => {
+        const account = await import('../../client/account.js');
+        if (name !== undefined) {
+          const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
+          await account.setUserPassword(client, name, pw);
+          process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
+        } else {
+          const mine = await account.me(client);
+          const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
+          const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
+          await account.changePassword(client, current === '' ? undefined : current, next);
+          process.stderr.write('password changed\n');
+        }
+      });
     } finally {
       closePrompts();
-      await client.close();
     }
   });
 
@@ -251,14 +239,11 @@ Examples:
     .option('--json', 'print the user as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user grant ana /archive list,read\n  $ ferry user grant ana /archive none');
   addConnectionOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { setGrant } = await import('../../client/account.js');
       const u = await setGrant(client, name, { path, permissions: /^none$/i.test(permissions) ? [] : parsePermissions(permissions) });
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
 }
