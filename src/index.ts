@@ -15,6 +15,7 @@ export { chunkStream, type ChunkStreamOptions, type StreamChunk } from './algo/c
 export { GEAR, chunkLengths, type CdcParams } from './algo/fastcdc.js';
 
 export { LocalBackend, type LocalBackendOptions } from './backends/local/local-backend.js';
+export * from './backends/decorators/index.js';
 export { MemoryBackend, type MemoryBackendOptions } from './backends/memory/memory-backend.js';
 export { BackendRegistry } from './backends/registry.js';
 export type { BackendDefinition, BackendOptions, BackendOptionSpec, RemoteSpec } from './backends/definition.js';
