@@ -15,7 +15,7 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import { normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
@@ -26,7 +26,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
+import { TransferContext, TreeFailures, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface GetFileOptions extends TransferOptions {
   /** Do not look for reusable chunks in an older copy at the destination. Default false. */
@@ -105,97 +105,144 @@ async function getIntoSpecial(client: FerryApi, remotePath: string, localPath: s
 
 /** @internal getFile within an operation; used by getTree. */
 export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
-  const { client, signal } = ctx;
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
   await mkdir(dirname(dest), { recursive: true }).catch((err) => {
     throw fromSystemError(err, dirname(dest));
   });
   const part = dest + PART_SUFFIX;
-  const chunks = manifest.chunks;
-  const offsets = chunkOffsets(chunks);
-  const have = new Uint8Array(chunks.length);
-  const progress = new FileProgress(ctx.progress);
-  let reused = 0;
   let fh: FileHandle;
   try {
     fh = await open(part, constants.O_RDWR | constants.O_CREAT, 0o600);
   } catch (err) {
     throw fromSystemError(err, part);
   }
+  const d = new PartDownload(ctx, manifest, fh, part, dest);
   try {
-    // 1. What an interrupted attempt left at the manifest's offsets (verified range by range).
+    await d.reusePart();
+    if (!options.noReuse && destStat?.isFile() && destStat.size > 0 && (await d.reuseOldCopy())) {
+      // DEST already is this file: nothing to copy or fetch; only times and mode may differ.
+      await fh.close();
+      await unlink(part).catch(() => {});
+      await d.keepDestination();
+      return;
+    }
+    await d.fetchMissing();
+  } catch (err) {
+    await fh.close().catch(() => {});
+    throw isFerryError(err) ? err : fromSystemError(err, part);
+  }
+  await fh.close();
+  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync);
+  d.count(d.reused);
+}
+
+/**
+ * One file being downloaded into its part file: which chunks are in place (`have`), from the
+ * part an interrupted attempt left or from an older copy at the destination, and the rest
+ * fetched.
+ */
+class PartDownload {
+  readonly chunks: readonly ChunkRef[];
+  readonly offsets: number[];
+  readonly have: Uint8Array;
+  readonly progress: FileProgress;
+  reused = 0;
+
+  constructor(
+    private readonly ctx: TransferContext,
+    private readonly manifest: ManifestResponse,
+    private readonly fh: FileHandle,
+    private readonly part: string,
+    private readonly dest: string,
+  ) {
+    this.chunks = manifest.chunks;
+    this.offsets = chunkOffsets(this.chunks);
+    this.have = new Uint8Array(this.chunks.length);
+    this.progress = new FileProgress(ctx.progress);
+  }
+
+  private got(i: number): void {
+    this.have[i] = 1;
+    this.reused += this.chunks[i].size;
+    this.progress.done(this.chunks[i].size);
+  }
+
+  /** 1. What an interrupted attempt left at the manifest's offsets, verified range by range. */
+  async reusePart(): Promise<void> {
+    const { chunks, offsets, fh } = this;
+    const signal = this.ctx.signal;
     const partSize = (await fh.stat()).size;
     for (let i = 0; i < chunks.length; i++) {
       if (offsets[i + 1] > partSize) break;
       if (signal?.aborted) throw new AbortedError('aborted', { cause: signal.reason });
-      const data = await readAt(fh, offsets[i], chunks[i].size, part);
-      if (sha256(data) === chunks[i].hash) {
-        have[i] = 1;
-        reused += chunks[i].size;
-        progress.done(chunks[i].size);
-      }
+      if (sha256(await readAt(fh, offsets[i], chunks[i].size, this.part)) === chunks[i].hash) this.got(i);
     }
     // Drop anything past the end (a part of a longer older version). A shorter part is not
     // extended: parallel writes land roughly in file order, so the part's length tells an
     // interrupted run how far it got, and the next run verifies only up to there.
-    if (partSize > manifest.size) await fh.truncate(manifest.size);
+    if (partSize > this.manifest.size) await fh.truncate(this.manifest.size);
+  }
 
-    // 2. Chunks of an older copy at DEST, found by content wherever they moved to.
+  /**
+   * 2. Chunks of an older copy at DEST, found by content wherever they moved to. True when
+   * DEST already is the file (its file hash is the manifest's).
+   */
+  async reuseOldCopy(): Promise<boolean> {
+    const { chunks, manifest, dest } = this;
     const needed = new Set<string>();
-    for (let i = 0; i < chunks.length; i++) if (!have[i]) needed.add(chunks[i].hash);
-    if (!options.noReuse && needed.size > 0 && destStat?.isFile() && destStat.size > 0) {
-      const found = new Map<string, number>(); // hash -> offset in DEST
-      const destHash = new FileHasher();
-      for await (const batch of chunkFile(dest, manifest.chunking, { signal })) {
-        for (const r of batch) {
-          destHash.add(r.hash, r.size);
-          if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
-        }
-      }
-      if (destHash.size === manifest.size && destHash.digest() === manifest.hash) {
-        // DEST already is this file: nothing to copy or fetch; only times and mode may differ.
-        await fh.close();
-        await unlink(part).catch(() => {});
-        try {
-          await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
-          if (manifest.mode !== undefined) await chmod(dest, manifest.mode & 0o777);
-        } catch (err) {
-          throw fromSystemError(err, dest);
-        }
-        progress.done(manifest.size - reused);
-        ctx.result.files += 1;
-        ctx.result.bytes += manifest.size;
-        ctx.result.chunks += chunks.length;
-        ctx.result.bytesReused += manifest.size;
-        ctx.progress.fileDone();
-        return;
-      }
-      if (found.size > 0) {
-        const old = await open(dest, 'r');
-        try {
-          for (let i = 0; i < chunks.length; i++) {
-            const at = have[i] ? undefined : found.get(chunks[i].hash);
-            if (at === undefined) continue;
-            const data = await readAt(old, at, chunks[i].size, dest);
-            if (sha256(data) !== chunks[i].hash) continue; // DEST changed under us: fetch it instead
-            await writeAt(fh, data, offsets[i]);
-            have[i] = 1;
-            reused += chunks[i].size;
-            progress.done(chunks[i].size);
-          }
-        } finally {
-          await old.close();
-        }
+    for (let i = 0; i < chunks.length; i++) if (!this.have[i]) needed.add(chunks[i].hash);
+    if (needed.size === 0) return false;
+    const found = new Map<string, number>(); // hash -> offset in DEST
+    const destHash = new FileHasher();
+    for await (const batch of chunkFile(dest, manifest.chunking, { signal: this.ctx.signal })) {
+      for (const r of batch) {
+        destHash.add(r.hash, r.size);
+        if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
       }
     }
+    if (destHash.size === manifest.size && destHash.digest() === manifest.hash) return true;
+    if (found.size === 0) return false;
+    const old = await open(dest, 'r');
+    try {
+      for (let i = 0; i < chunks.length; i++) {
+        const at = this.have[i] ? undefined : found.get(chunks[i].hash);
+        if (at === undefined) continue;
+        const data = await readAt(old, at, chunks[i].size, dest);
+        if (sha256(data) !== chunks[i].hash) continue; // DEST changed under us: fetch it instead
+        await writeAt(this.fh, data, this.offsets[i]);
+        this.got(i);
+      }
+    } finally {
+      await old.close();
+    }
+    return false;
+  }
 
-    // 3. Fetch the rest: each distinct chunk once, where it first occurs, in runs of
-    //    neighbours (one ranged request each, several at once), written at every offset it occupies.
+  /** DEST is the file already: its times and mode are set, and it counts as reused whole. */
+  async keepDestination(): Promise<void> {
+    const { manifest, dest } = this;
+    try {
+      await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
+      if (manifest.mode !== undefined) await chmod(dest, manifest.mode & 0o777);
+    } catch (err) {
+      throw fromSystemError(err, dest);
+    }
+    this.progress.done(manifest.size - this.reused);
+    this.count(manifest.size);
+  }
+
+  /**
+   * 3. The rest: each distinct chunk once, where it first occurs, in runs of neighbours (one
+   * ranged request each, several at once), written at every offset it occupies; then the
+   * part is cut to the file's length and made durable.
+   */
+  async fetchMissing(): Promise<void> {
+    const { ctx, chunks, offsets, fh, manifest, progress } = this;
     const wanted = new Map<string, number[]>();
     const fetchAt: number[] = [];
     for (let i = 0; i < chunks.length; i++) {
-      if (have[i]) continue;
+      if (this.have[i]) continue;
       const list = wanted.get(chunks[i].hash);
       if (list) list.push(i);
       else {
@@ -205,10 +252,9 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
     }
     let wantedBytes = 0;
     for (const i of fetchAt) wantedBytes += chunks[i].size;
-    const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
     const flusher = new Flusher(fh);
     await forEachConcurrent(
-      runs,
+      chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel)),
       ctx.parallel,
       async (run) => {
         const onChunk = async (k: number, pieces: Buffer[]): Promise<void> => {
@@ -223,25 +269,24 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
           }
         };
         const refs = run.map((i) => chunks[i]);
-        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal }), signal);
+        await ctx.slots.run(() => ctx.client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal: ctx.signal }), ctx.signal);
       },
-      signal,
+      ctx.signal,
     );
-
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
     await fh.truncate(manifest.size);
     await flusher.finish();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    throw isFerryError(err) ? err : fromSystemError(err, part);
   }
-  await fh.close();
-  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync);
-  ctx.result.files += 1;
-  ctx.result.bytes += manifest.size;
-  ctx.result.chunks += chunks.length;
-  ctx.result.bytesReused += reused;
-  ctx.progress.fileDone();
+
+  /** The file is done: it counts in the result, `reused` of its bytes found in place. */
+  count(reused: number): void {
+    const r = this.ctx.result;
+    r.files += 1;
+    r.bytes += this.manifest.size;
+    r.chunks += this.chunks.length;
+    r.bytesReused += reused;
+    this.ctx.progress.fileDone();
+  }
 }
 
 /** Bytes written between two flushes of {@link Flusher}. */
@@ -407,23 +452,10 @@ export async function getTree(client: FerryApi, remoteDir: string, localDir: str
     const rel = relativePath(p, root);
     return rel === '' ? localDir : join(localDir, ...rel.split('/'));
   };
-  const rootStat = await statIfExists(localDir);
-  if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localDir} exists and is not a directory`);
-  for (const d of [root, ...dirs]) {
-    try {
-      await mkdir(localOf(d), { recursive: true });
-    } catch (err) {
-      throw fromSystemError(err, localOf(d));
-    }
-    if (d !== root) ctx.result.dirs += 1;
-  }
+  await makeLocalDirs(ctx, localDir, [root, ...dirs].map(localOf));
 
-  const failures: Array<{ path: string; err: unknown }> = [];
-  const fail = (path: string, err: unknown): void => {
-    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal.aborted) throw err;
-    failures.push({ path, err });
-    options.onFileError?.(path, err);
-  };
+  const failures = new TreeFailures(signal, options.onFileError);
+  const fail = (path: string, err: unknown): void => failures.add(path, err);
   const compare = options.compare ?? 'default';
   ctx.dirsToSync = new Set();
 
@@ -480,16 +512,21 @@ export async function getTree(client: FerryApi, remoteDir: string, localDir: str
   }
   await forEachConcurrent(jobs, 4 * ctx.parallel, (job) => job(), signal);
   await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
-  const result = ctx.finish();
-  if (failures.length > 0) {
-    const first = failures[0].err;
-    const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
-    throw new FerryError(code, `${failures.length} of ${files.length} files failed; first: ${failures[0].path}: ${first instanceof Error ? first.message : String(first)}`, {
-      cause: first,
-      details: { failed: failures.length, result },
-    });
+  return failures.settle(ctx.finish(), files.length);
+}
+
+/** The tree's directories, the root first (which must be a directory if it exists). */
+async function makeLocalDirs(ctx: TransferContext, localRoot: string, dirs: string[]): Promise<void> {
+  const rootStat = await statIfExists(localRoot);
+  if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localRoot} exists and is not a directory`);
+  for (const d of dirs) {
+    try {
+      await mkdir(d, { recursive: true });
+    } catch (err) {
+      throw fromSystemError(err, d);
+    }
+    if (d !== dirs[0]) ctx.result.dirs += 1;
   }
-  return result;
 }
 
 /** Whether the server offers chunk batches and the chunk lists (`list?chunks=true`) that make them usable. */

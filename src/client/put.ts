@@ -29,7 +29,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
+import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -374,12 +374,7 @@ export async function putTree(client: FerryApi, localDir: string, remoteDir: str
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
-  const failures: Array<{ path: string; err: unknown }> = [];
-  const fail = (path: string, err: unknown) => {
-    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
-    failures.push({ path, err });
-    options.onFileError?.(path, err);
-  };
+  const failures = new TreeFailures(signal, options.onFileError);
   const tree = await walkLocalTree(
     localDir,
     (path, reason) => {
@@ -389,46 +384,7 @@ export async function putTree(client: FerryApi, localDir: string, remoteDir: str
     signal,
   );
   const caps = await client.capabilities({ signal });
-
-  // What the server already holds under the root, in one listing (pages of up to 10,000).
-  const compare = options.compare ?? 'default';
-  const remote = new Map<string, Entry>();
-  if (compare !== 'ignore-times') {
-    try {
-      for await (const e of client.list(root, { recursive: true, signal })) if (e.type === 'file') remote.set(e.path, e);
-    } catch (err) {
-      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
-    }
-  }
-
-  // Remote paths are checked before anything is sent: a bad name must not sink a whole batch.
-  const files: Array<LocalFile & { remote: string }> = [];
-  const unchanged: Array<LocalFile & { remote: string }> = [];
-  const candidates: Array<LocalFile & { remote: string; hash: string }> = [];
-  for (const f of tree.files) {
-    let remotePath: string;
-    try {
-      remotePath = joinPath(root, f.rel);
-    } catch (err) {
-      fail(f.local, err);
-      continue;
-    }
-    const r = remote.get(remotePath);
-    const same = r !== undefined && r.size === f.size && (r.mode === undefined || r.mode === f.mode);
-    if (same && ((compare === 'default' && r.mtime === f.mtimeMs) || compare === 'size-only')) unchanged.push({ ...f, remote: remotePath });
-    else if (same && compare === 'checksum' && r.hash) candidates.push({ ...f, remote: remotePath, hash: r.hash });
-    else files.push({ ...f, remote: remotePath });
-  }
-  // --checksum: read and chunk the candidates, several at once.
-  await forEachConcurrent(
-    candidates,
-    8,
-    async (f) => {
-      if ((await fileHashOfFile(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
-      else files.push(f);
-    },
-    signal,
-  );
+  const { files, unchanged } = await selectUploads(ctx, caps, tree.files, root, options.compare ?? 'default', failures);
   for (const f of unchanged) {
     ctx.result.unchanged += 1;
     ctx.result.bytesReused += f.size;
@@ -437,62 +393,17 @@ export async function putTree(client: FerryApi, localDir: string, remoteDir: str
   for (const f of files) total += f.size;
   ctx.progress.addTotals(total, files.length);
 
-  const smallMax = caps.chunking.maxSize;
-  const small = files.filter((f) => f.size <= smallMax);
-  const large = files.filter((f) => f.size > smallMax);
-  const maxFiles = Math.max(1, caps.limits.maxFilesPerUpload);
-  const maxChunks = caps.limits.maxChunksPerRequest;
-  const batches: Array<typeof small> = [];
-  let cur: typeof small = [];
-  let curBytes = 0;
-  let curChunks = 0;
-  for (const f of small) {
-    // Upper bound on the chunks of a file: none is shorter than minSize but the last.
-    const estChunks = Math.max(1, Math.ceil(f.size / caps.chunking.minSize));
-    if (cur.length > 0 && (cur.length >= maxFiles || curBytes + f.size > BATCH_BYTES || curChunks + estChunks > maxChunks)) {
-      batches.push(cur);
-      cur = [];
-      curBytes = 0;
-      curChunks = 0;
-    }
-    cur.push(f);
-    curBytes += f.size;
-    curChunks += estChunks;
-  }
-  if (cur.length > 0) batches.push(cur);
-
+  const small = files.filter((f) => f.size <= caps.chunking.maxSize);
+  const large = files.filter((f) => f.size > caps.chunking.maxSize);
+  const fail = (path: string, err: unknown) => failures.add(path, err);
   await Promise.all([
-    forEachConcurrent(
-      batches,
-      BATCHES_IN_FLIGHT,
-      async (b) => {
-        try {
-          await putBatch(ctx, caps, b, options);
-        } catch (err) {
-          // A network or server failure would fail each file alike: report the batch.
-          if (b.length === 1 || (isFerryError(err) && err.retryable) || signal.aborted) {
-            for (const f of b) fail(f.local, err);
-            return;
-          }
-          // One bad file must not sink its neighbours: retry them one by one.
-          for (const f of b) {
-            try {
-              await putBatch(ctx, caps, [f], options);
-            } catch (err1) {
-              fail(f.local, err1);
-            }
-          }
-        }
-      },
-      signal,
-    ),
+    forEachConcurrent(uploadBatches(small, caps), BATCHES_IN_FLIGHT, (b) => putBatchOrEach(ctx, caps, b, options, fail), signal),
     forEachConcurrent(
       large,
       Math.min(ctx.parallel, 4),
       async (f) => {
         try {
-          const st = await statFile(f.local);
-          await putFileIn(ctx, f.local, f.remote, st, options);
+          await putFileIn(ctx, f.local, f.remote, await statFile(f.local), options);
         } catch (err) {
           fail(f.local, err);
         }
@@ -516,22 +427,110 @@ export async function putTree(client: FerryApi, localDir: string, remoteDir: str
     },
     signal,
   );
+  return failures.settle(ctx.finish(), tree.files.length);
+}
 
-  const result = ctx.finish();
-  if (failures.length > 0) {
-    const first = failures[0].err;
-    const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
-    const msg = first instanceof Error ? first.message : String(first);
-    throw new FerryError(code, `${failures.length} of ${tree.files.length} files failed; first: ${failures[0].path}: ${msg}`, {
-      cause: first,
-      details: { failed: failures.length, result },
-    });
+type Upload = LocalFile & { remote: string };
+
+/**
+ * The files that must go: those the server lacks or holds differently (one listing of the
+ * root, pages of up to 10,000); with `checksum`, same-sized ones are read and compared.
+ * Remote paths are checked here, before anything is sent: a bad name must not sink a batch.
+ */
+async function selectUploads(
+  ctx: TransferContext,
+  caps: Capabilities,
+  local: readonly LocalFile[],
+  root: string,
+  compare: CompareMode,
+  failures: TreeFailures,
+): Promise<{ files: Upload[]; unchanged: Upload[] }> {
+  const { client, signal } = ctx;
+  const remote = new Map<string, Entry>();
+  if (compare !== 'ignore-times') {
+    try {
+      for await (const e of client.list(root, { recursive: true, signal })) if (e.type === 'file') remote.set(e.path, e);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    }
   }
-  return result;
+  const files: Upload[] = [];
+  const unchanged: Upload[] = [];
+  const candidates: Array<Upload & { hash: string }> = [];
+  for (const f of local) {
+    let remotePath: string;
+    try {
+      remotePath = joinPath(root, f.rel);
+    } catch (err) {
+      failures.add(f.local, err);
+      continue;
+    }
+    const r = remote.get(remotePath);
+    const same = r !== undefined && r.size === f.size && (r.mode === undefined || r.mode === f.mode);
+    if (same && ((compare === 'default' && r.mtime === f.mtimeMs) || compare === 'size-only')) unchanged.push({ ...f, remote: remotePath });
+    else if (same && compare === 'checksum' && r.hash) candidates.push({ ...f, remote: remotePath, hash: r.hash });
+    else files.push({ ...f, remote: remotePath });
+  }
+  // checksum: read and chunk the candidates, several at once.
+  await forEachConcurrent(
+    candidates,
+    8,
+    async (f) => {
+      if ((await fileHashOfFile(f.local, caps.chunking, signal)) === f.hash) unchanged.push(f);
+      else files.push(f);
+    },
+    signal,
+  );
+  return { files, unchanged };
+}
+
+/** Small files in groups of one batch session each: within the server's file and chunk limits and {@link BATCH_BYTES}. */
+function uploadBatches(small: readonly Upload[], caps: Capabilities): Upload[][] {
+  const maxFiles = Math.max(1, caps.limits.maxFilesPerUpload);
+  const maxChunks = caps.limits.maxChunksPerRequest;
+  const batches: Upload[][] = [];
+  let cur: Upload[] = [];
+  let curBytes = 0;
+  let curChunks = 0;
+  for (const f of small) {
+    // Upper bound on the chunks of a file: none is shorter than minSize but the last.
+    const estChunks = Math.max(1, Math.ceil(f.size / caps.chunking.minSize));
+    if (cur.length > 0 && (cur.length >= maxFiles || curBytes + f.size > BATCH_BYTES || curChunks + estChunks > maxChunks)) {
+      batches.push(cur);
+      cur = [];
+      curBytes = 0;
+      curChunks = 0;
+    }
+    cur.push(f);
+    curBytes += f.size;
+    curChunks += estChunks;
+  }
+  if (cur.length > 0) batches.push(cur);
+  return batches;
+}
+
+/** A batch session; when it fails for one file's sake, its files one by one (a bad file must not sink its neighbours). */
+async function putBatchOrEach(ctx: TransferContext, caps: Capabilities, batch: Upload[], options: PutTreeOptions, fail: (path: string, err: unknown) => void): Promise<void> {
+  try {
+    await putBatch(ctx, caps, batch, options);
+  } catch (err) {
+    // A network or server failure would fail each file alike: report the batch.
+    if (batch.length === 1 || (isFerryError(err) && err.retryable) || ctx.signal.aborted) {
+      for (const f of batch) fail(f.local, err);
+      return;
+    }
+    for (const f of batch) {
+      try {
+        await putBatch(ctx, caps, [f], options);
+      } catch (err1) {
+        fail(f.local, err1);
+      }
+    }
+  }
 }
 
 /** One batch session of small files: read, chunk in memory, create, send packs, commit. */
-async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Array<LocalFile & { remote: string }>, options: PutTreeOptions): Promise<void> {
+async function putBatch(ctx: TransferContext, caps: Capabilities, batch: Upload[], options: PutTreeOptions): Promise<void> {
   const { client, signal } = ctx;
   const specs: UploadFileSpec[] = new Array(batch.length);
   const data = new Map<string, Buffer>();

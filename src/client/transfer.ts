@@ -284,6 +284,36 @@ export class ChunkSender {
   }
 }
 
+/**
+ * The files of a tree transfer that failed: each is told to `onFileError` and the others go
+ * on; at the end the transfer throws one error naming how many failed (aborts go up at once).
+ */
+export class TreeFailures {
+  private readonly failed: Array<{ path: string; err: unknown }> = [];
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onFileError?: (path: string, err: unknown) => void,
+  ) {}
+
+  add(path: string, err: unknown): void {
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || this.signal.aborted) throw err;
+    this.failed.push({ path, err });
+    this.onFileError?.(path, err);
+  }
+
+  /** The result, or (some failed) an error with the code of the first failure and the result in its details. */
+  settle(result: TransferResult, files: number): TransferResult {
+    if (this.failed.length === 0) return result;
+    const { path, err } = this.failed[0];
+    const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
+    throw new FerryError(code, `${this.failed.length} of ${files} files failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      details: { failed: this.failed.length, result },
+    });
+  }
+}
+
 /** Whether an error means the upload session is gone (expired, or lost by the server). */
 export function isSessionLost(err: unknown): boolean {
   return isFerryError(err, 'FERRY_ERR_UPLOAD_NOT_FOUND');

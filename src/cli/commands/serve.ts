@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
 import { VERSION } from '../../core/version.js';
-import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
+import { DEFAULT_PORT, defaultConfig, parseStoreSpec, type ServerConfig } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
 import { redactRemote } from '../../remotes/index.js';
@@ -56,6 +56,47 @@ export function parseAddr(addr: string): { host: string; port: number } {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/** The server's configuration from the command line. */
+async function configFrom(opts: ServeOptions): Promise<ServerConfig> {
+  const { host, port } = parseAddr(opts.addr);
+  return defaultConfig({
+    host,
+    port,
+    dataDir: opts.data,
+    uploadTtlMs: parseDuration(opts.uploadTtl),
+    gcIntervalMs: parseDuration(opts.gcInterval),
+    gcGraceMs: parseDuration(opts.gcGrace),
+    logLevel: opts.logLevel,
+    durable: opts.fsync,
+    adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
+    tlsCert: opts.tlsCert,
+    tlsKey: opts.tlsKey,
+    tlsSelfSigned: opts.tlsSelfSigned === true,
+    tlsHostnames: opts.tlsHost,
+    publicUrl: opts.publicUrl,
+    ipAllow: new CidrList(opts.ipAllow).entries,
+    ipDeny: new CidrList(opts.ipDeny).entries,
+    maxFileSize: opts.maxFileSize === undefined ? null : parseSize(opts.maxFileSize),
+    maxUploadSessions: count(opts.maxUploadSessions, '--max-upload-sessions'),
+    rateLimit: {
+      windowMs: 60_000,
+      perIp: count(opts.rateLimitIp, '--rate-limit-ip'),
+      perToken: count(opts.rateLimitToken, '--rate-limit-token'),
+      authPerIp: count(opts.rateLimitAuth, '--rate-limit-auth'),
+    },
+    defender: {
+      ...DEFAULT_DEFENDER,
+      enabled: opts.defender,
+      threshold: count(opts.defenderThreshold, '--defender-threshold'),
+      banMs: parseDuration(opts.defenderBanTime),
+      safeList: new CidrList(opts.defenderSafe).entries,
+    },
+    ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
+    store: opts.store.map(parseStoreSpec),
+    remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
+  });
+}
 
 export function registerServe(program: Command): void {
   program
@@ -111,43 +152,8 @@ Examples:
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
-      const { host, port } = parseAddr(opts.addr);
-      const config = defaultConfig({
-        host,
-        port,
-        dataDir: opts.data,
-        uploadTtlMs: parseDuration(opts.uploadTtl),
-        gcIntervalMs: parseDuration(opts.gcInterval),
-        gcGraceMs: parseDuration(opts.gcGrace),
-        logLevel: opts.logLevel,
-        durable: opts.fsync,
-        adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
-        tlsCert: opts.tlsCert,
-        tlsKey: opts.tlsKey,
-        tlsSelfSigned: opts.tlsSelfSigned === true,
-        tlsHostnames: opts.tlsHost,
-        publicUrl: opts.publicUrl,
-        ipAllow: new CidrList(opts.ipAllow).entries,
-        ipDeny: new CidrList(opts.ipDeny).entries,
-        maxFileSize: opts.maxFileSize === undefined ? null : parseSize(opts.maxFileSize),
-        maxUploadSessions: count(opts.maxUploadSessions, '--max-upload-sessions'),
-        rateLimit: {
-          windowMs: 60_000,
-          perIp: count(opts.rateLimitIp, '--rate-limit-ip'),
-          perToken: count(opts.rateLimitToken, '--rate-limit-token'),
-          authPerIp: count(opts.rateLimitAuth, '--rate-limit-auth'),
-        },
-        defender: {
-          ...DEFAULT_DEFENDER,
-          enabled: opts.defender,
-          threshold: count(opts.defenderThreshold, '--defender-threshold'),
-          banMs: parseDuration(opts.defenderBanTime),
-          safeList: new CidrList(opts.defenderSafe).entries,
-        },
-        ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
-        store: opts.store.map(parseStoreSpec),
-        remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
-      });
+      const config = await configFrom(opts);
+      const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);

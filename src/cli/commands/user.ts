@@ -90,7 +90,16 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
 
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users (admin): add, ls, show, set, rm, passwd, grant');
+  userAdd(user);
+  userLs(user);
+  userShow(user);
+  userSet(user);
+  userRm(user);
+  userPasswd(user);
+  userGrant(user);
+}
 
+function userAdd(user: Command): void {
   const add = user
     .command('add')
     .description('create a user (home /users/NAME, full rights there, unless told otherwise)')
@@ -135,7 +144,9 @@ Examples:
       closePrompts();
     }
   });
+}
 
+function userLs(user: Command): void {
   const ls = user.command('ls').description('list users').option('--json', 'JSON output');
   addConnectionOptions(ls).action(async (opts: UserOpts) => {
     await withClient(opts, async (client) => {
@@ -150,7 +161,9 @@ Examples:
       );
     });
   });
+}
 
+function userShow(user: Command): void {
   const show = user.command('show').description('one user, with grants, limits and usage').argument('<name>').option('--json', 'JSON output');
   addConnectionOptions(show).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
@@ -160,7 +173,9 @@ Examples:
       else process.stdout.write(describe(u));
     });
   });
+}
 
+function userSet(user: Command): void {
   const set = user
     .command('set')
     .description('change a user: limits (none lifts one), role, home, addresses, disable/enable')
@@ -194,7 +209,9 @@ Examples:
       else process.stdout.write(describe(u));
     });
   });
+}
 
+function userRm(user: Command): void {
   const rm = user.command('rm').description("delete a user: their tokens, sessions and links go; their files stay").argument('<name>');
   addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
@@ -203,7 +220,9 @@ Examples:
       process.stderr.write(`removed ${name}\n`);
     });
   });
+}
 
+function userPasswd(user: Command): void {
   const passwd = user
     .command('passwd')
     .description("set a user's password (admin), or without a name change your own")
@@ -229,7 +248,9 @@ Examples:
       closePrompts();
     }
   });
+}
 
+function userGrant(user: Command): void {
   const grant = user
     .command('grant')
     .description('set what a user may do at a path (relative to their home); "none" removes the grant')
