@@ -26,6 +26,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
+import { fetchMissingChunks } from './download-flow.js';
 import { TransferContext, TreeFailures, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface GetFileOptions extends TransferOptions {
@@ -77,7 +78,7 @@ async function finishPart(part: string, dest: string, mtime: number, mode: numbe
  * present locally (see the module comment). An interrupted call leaves
  * `localPath.ferry-part`; calling again reuses it.
  */
-export async function getFile(client: FerryApi, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
+export async function getFile(client: FerryApi<Buffer>, remotePath: string, localPath: string, options: GetFileOptions = {}): Promise<TransferResult> {
   // Anything but a regular file or a directory is never replaced by a renamed part file: a
   // device or FIFO (`/dev/null`, a named pipe) is written to in order; a socket cannot be
   // opened, so that is an error.
@@ -90,7 +91,7 @@ export async function getFile(client: FerryApi, remotePath: string, localPath: s
   return ctx.finish();
 }
 
-async function getIntoSpecial(client: FerryApi, remotePath: string, localPath: string, options: GetFileOptions): Promise<TransferResult> {
+async function getIntoSpecial(client: FerryApi<Buffer>, remotePath: string, localPath: string, options: GetFileOptions): Promise<TransferResult> {
   const out = createWriteStream(localPath, { flags: 'w' });
   try {
     await once(out, 'open');
@@ -104,7 +105,7 @@ async function getIntoSpecial(client: FerryApi, remotePath: string, localPath: s
 }
 
 /** @internal getFile within an operation; used by getTree. */
-export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
+export async function getFileIn(ctx: TransferContext<Buffer>, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
   await mkdir(dirname(dest), { recursive: true }).catch((err) => {
@@ -150,7 +151,7 @@ class PartDownload {
   reused = 0;
 
   constructor(
-    private readonly ctx: TransferContext,
+    private readonly ctx: TransferContext<Buffer>,
     private readonly manifest: ManifestResponse,
     private readonly fh: FileHandle,
     private readonly part: string,
@@ -238,40 +239,19 @@ class PartDownload {
    * part is cut to the file's length and made durable.
    */
   async fetchMissing(): Promise<void> {
-    const { ctx, chunks, offsets, fh, manifest, progress } = this;
-    const wanted = new Map<string, number[]>();
-    const fetchAt: number[] = [];
-    for (let i = 0; i < chunks.length; i++) {
-      if (this.have[i]) continue;
-      const list = wanted.get(chunks[i].hash);
-      if (list) list.push(i);
-      else {
-        wanted.set(chunks[i].hash, [i]);
-        fetchAt.push(i);
-      }
-    }
-    let wantedBytes = 0;
-    for (const i of fetchAt) wantedBytes += chunks[i].size;
+    const { fh, manifest, progress } = this;
     const flusher = new Flusher(fh);
-    await forEachConcurrent(
-      chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel)),
-      ctx.parallel,
-      async (run) => {
-        const onChunk = async (k: number, pieces: Buffer[]): Promise<void> => {
-          const { hash, size } = chunks[run[k]];
-          ctx.result.bytesTransferred += size;
-          ctx.result.chunksTransferred += 1;
-          progress.transferred(size);
-          for (const i of wanted.get(hash)!) {
-            await writevAt(fh, pieces, offsets[i]);
-            flusher.wrote(size);
-            progress.done(size);
-          }
-        };
-        const refs = run.map((i) => chunks[i]);
-        await ctx.slots.run(() => ctx.client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal: ctx.signal }), ctx.signal);
+    await fetchMissingChunks(
+      this.ctx,
+      manifest,
+      this.have,
+      async (pieces, at, size) => {
+        for (const o of at) {
+          await writevAt(fh, pieces, o);
+          flusher.wrote(size);
+        }
       },
-      ctx.signal,
+      (bytes) => progress.done(bytes),
     );
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
     await fh.truncate(manifest.size);
@@ -324,47 +304,12 @@ class Flusher {
   }
 }
 
-/** Smallest and largest run of chunks asked for in one request (see {@link runBytes}). */
-const RUN_MIN_BYTES = 8 * 1024 * 1024;
-const RUN_MAX_BYTES = 256 * 1024 * 1024;
-
-/**
- * How many bytes of chunks one ranged request asks for: a quarter of each connection's share,
- * so that `parallel` requests stay busy to the end and a slow one is not left alone at the
- * end; at least a few MiB (the cost of a request vanishes), at most a few hundred (each
- * request makes the server read the file's manifest).
- */
-function runBytes(total: number, parallel: number): number {
-  return Math.min(RUN_MAX_BYTES, Math.max(RUN_MIN_BYTES, Math.ceil(total / (4 * parallel))));
-}
-
-/**
- * Groups chunk indexes (ascending) into runs of neighbours (`i`, `i+1`, ...) of at most
- * `maxBytes` (a single larger chunk makes a run of its own).
- */
-function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[], maxBytes: number): number[][] {
-  const runs: number[][] = [];
-  let run: number[] = [];
-  let bytes = 0;
-  for (const i of indexes) {
-    if (run.length > 0 && (run[run.length - 1] !== i - 1 || bytes + chunks[i].size > maxBytes)) {
-      runs.push(run);
-      run = [];
-      bytes = 0;
-    }
-    run.push(i);
-    bytes += chunks[i].size;
-  }
-  if (run.length > 0) runs.push(run);
-  return runs;
-}
-
 /**
  * Writes the bytes of `remotePath` to `out` in order, each chunk verified before it is
  * written. Up to `parallel` chunks are fetched ahead, so memory is bounded by that many chunks.
  * Waits for `out` to drain (backpressure); does not end `out`.
  */
-export async function getStream(client: FerryApi, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
+export async function getStream(client: FerryApi<Buffer>, remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const manifest = await client.manifest(normalizePath(remotePath), { signal });
@@ -432,7 +377,7 @@ interface BatchedFile {
  * against its file hash. Larger files go through {@link getFile}. A file that fails does
  * not stop the others: the call throws at the end.
  */
-export async function getTree(client: FerryApi, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
+export async function getTree(client: FerryApi<Buffer>, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
@@ -516,7 +461,7 @@ export async function getTree(client: FerryApi, remoteDir: string, localDir: str
 }
 
 /** The tree's directories, the root first (which must be a directory if it exists). */
-async function makeLocalDirs(ctx: TransferContext, localRoot: string, dirs: string[]): Promise<void> {
+async function makeLocalDirs(ctx: TransferContext<Buffer>, localRoot: string, dirs: string[]): Promise<void> {
   const rootStat = await statIfExists(localRoot);
   if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localRoot} exists and is not a directory`);
   for (const d of dirs) {
@@ -589,7 +534,7 @@ function newChunks(f: BatchedFile, seen: ReadonlySet<string>): { hashes: string[
  * listing), each of its files is fetched on its own, so that only the files concerned
  * fail, each with its own error.
  */
-async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
+async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
   const { client, signal } = ctx;
   const wanted = new Map<string, ChunkRef>();
   for (const f of files) for (const c of f.chunks) wanted.set(c.hash, c);
@@ -663,7 +608,7 @@ async function isInPlace(entry: Entry, dest: string, compare: CompareMode, param
  * sets its times and mode, counts it as done and returns true; nothing needs to travel.
  * FERRY_ERR_IS_A_DIRECTORY when `dest` is a directory.
  */
-async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: string, chunking: ChunkingParams): Promise<boolean> {
+async function keepIdenticalCopy(ctx: TransferContext<Buffer>, entry: Entry, dest: string, chunking: ChunkingParams): Promise<boolean> {
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
   if (!destStat?.isFile() || destStat.size !== entry.size) return false;
@@ -692,7 +637,7 @@ async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: strin
 }
 
 /** A small file in one request (`GET /files`), verified against its file hash by chunking it in memory. */
-async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, caps: Capabilities): Promise<void> {
+async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, caps: Capabilities): Promise<void> {
   const { client, signal } = ctx;
   if (await keepIdenticalCopy(ctx, entry, dest, caps.chunking)) return;
   const data = await ctx.slots.run(() => client.getFileBytes(entry.path, entry.size, { signal }), signal);
@@ -706,7 +651,7 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, ca
 }
 
 /** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
-async function writeSmallFile(ctx: TransferContext, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
+async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
   const part = dest + PART_SUFFIX;
   try {
     const fh = await open(part, 'w', 0o600);
