@@ -58,20 +58,29 @@ export function withRetry(inner: StorageBackend, options: BackendRetryOptions = 
       if (call.op === 'write' && !call.replayable) return run();
       return retry(run, loop(call)).catch(spent);
     },
-    async *list(call: Call, run: () => AsyncIterable<DirEntry>): AsyncIterable<DirEntry> {
-      // Retried until the first entry (or the end) has arrived; after that a new attempt would
-      // repeat entries the caller has seen, so a failure is the caller's.
-      const { it, first } = await retry(async () => {
-        const it = run()[Symbol.asyncIterator]();
-        return { it, first: await it.next() };
-      }, loop(call)).catch(spent);
-      let done = first.done === true;
-      try {
-        for (let step = first; !step.done; step = await it.next()) yield step.value;
-        done = true;
-      } finally {
-        if (!done) await it.return?.();
-      }
+    list(call: Call, run: () => AsyncIterable<DirEntry>): AsyncIterable<DirEntry> {
+      return {
+        [Symbol.asyncIterator]: (): AsyncIterator<DirEntry> => {
+          let it: AsyncIterator<DirEntry> | undefined;
+          // Retried until the first entry (or the end) has arrived; after that a new attempt
+          // would repeat entries the caller has seen, so a failure is the caller's. The entries
+          // after the first come straight from the inner iterator (a listing can be long).
+          const start = async (): Promise<IteratorResult<DirEntry>> => {
+            const first = await retry(async () => {
+              it = run()[Symbol.asyncIterator]();
+              return it.next();
+            }, loop(call)).catch(spent);
+            return first;
+          };
+          return {
+            next: () => (it === undefined ? start() : it.next()),
+            return: async (value?: unknown) => {
+              await it?.return?.(value);
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      };
     },
   });
 }
