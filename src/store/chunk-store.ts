@@ -280,10 +280,11 @@ export class ChunkStore {
   /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
-   * manifest); the object is then deleted and the veto's error thrown. With `owner`, every
+   * manifest, or of another size than the manifest says); the object is then deleted and
+   * the veto's error thrown. With `owner`, every
    * chunk of the pack is recorded as that user's (each frame was verified on the way in).
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (hashes: string[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(body, parser);
@@ -293,7 +294,7 @@ export class ChunkStore {
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
     const bytes = parser.entries.reduce((a, e) => a + e.size, 0);
     try {
-      await accept?.([...unique.keys()]);
+      await accept?.([...unique.values()].map((e) => ({ hash: e.hash, size: e.size })));
     } catch (err) {
       await backend.delete(ChunkStore.packKey(id));
       throw err;

@@ -169,6 +169,14 @@ function hotQueries() {
             .limit(1)
             .as('path'),
           eb
+            .selectFrom('upload_entries as e')
+            .select('e.size')
+            .whereRef('e.upload_id', '=', 'u.id')
+            .where('e.hash', '=', hash)
+            .orderBy('e.file_idx')
+            .limit(1)
+            .as('declared'),
+          eb
             .exists(eb.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', user).where('o.hash', '=', hash))
             .as('owned'),
         ])
@@ -850,7 +858,7 @@ export class MetaStore {
    * a new chunk by it); and `owned`, whether `user` has already proven to hold the chunk
    * (see {@link ownedChunks}). The caller checks the session is `user`'s before using the rest.
    */
-  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; owned: boolean }> {
+  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; owned: boolean }> {
     const now = this.now();
     const row = await this.hot.chunkPutContext.first(this.db, id, hash, user);
     if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
@@ -858,18 +866,33 @@ export class MetaStore {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
     }
     // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, owned: Number(row.owned) === 1 };
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), owned: Number(row.owned) === 1 };
   }
 
 
-  /** Of `hashes`, those the session's manifest does not mention. */
-  async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
-    const found = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('upload_entries').select('hash').distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
-      for (const r of rows) found.add(r.hash);
+  /**
+   * Of `chunks`, those the session's manifest does not mention (`strangers`), and those it
+   * mentions only with another size (`mismatched`: a manifest must not claim a size the
+   * bytes do not have, see {@link commitUpload}).
+   */
+  async chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
+    const declared = new Map<string, number[]>();
+    for (const part of batches([...new Set(chunks.map((c) => c.hash))])) {
+      const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
+      for (const r of rows) {
+        const sizes = declared.get(r.hash);
+        if (sizes) sizes.push(Number(r.size));
+        else declared.set(r.hash, [Number(r.size)]);
+      }
     }
-    return hashes.filter((h) => !found.has(h));
+    const strangers: string[] = [];
+    const mismatched: { hash: string; size: number; declared: number }[] = [];
+    for (const c of chunks) {
+      const sizes = declared.get(c.hash);
+      if (!sizes) strangers.push(c.hash);
+      else if (!sizes.includes(c.size)) mismatched.push({ hash: c.hash, size: c.size, declared: sizes[0] });
+    }
+    return { strangers, mismatched };
   }
 
   /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
@@ -891,6 +914,21 @@ export class MetaStore {
       const missing = await this.missingChunks(id, trx);
       if (missing.length > 0) {
         throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
+      }
+      // Sizes, quotas and Content-Length are computed from the manifest: every size in it
+      // must be the size of the verified bytes (a chunk's index row holds what arrived).
+      const lie = await trx
+        .selectFrom('upload_entries as e')
+        .innerJoin('chunks as c', 'c.hash', 'e.hash')
+        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
+        .where('e.upload_id', '=', id)
+        .whereRef('e.size', '<>', 'c.size')
+        .limit(1)
+        .executeTakeFirst();
+      if (lie) {
+        throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
+          details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
+        });
       }
       const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
       if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {

@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
@@ -64,20 +64,33 @@ async function writeFileBytes(
     window.push(p);
     next++;
   };
+  // Never more than the Content-Length sent: on an HTTP/1.1 keep-alive connection extra
+  // bytes would be read as the next response (a desync an attacker could plant through a
+  // share link). The manifest's sizes are verified at commit; this guards the rest.
+  let left = end - start + 1;
   try {
     while (window.length < READ_AHEAD && next <= lastIdx) launch();
     for (let i = firstIdx; i <= lastIdx; i++) {
       const chunk = await window.shift()!;
       if (next <= lastIdx) launch();
+      checkChunkSize(chunk, chunks[i]);
       const from = i === firstIdx ? start - offsets[i] : 0;
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
       if (res.destroyed) {
         chunk.release();
         return;
       }
-      const flushed = res.write(from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to), () => chunk.release());
+      const piece = from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to);
+      if (piece.length > left) {
+        chunk.release();
+        throw new ChunkCorruptError(`refusing to send more than the ${end - start + 1} bytes announced`);
+      }
+      left -= piece.length;
+      const flushed = res.write(piece, () => chunk.release());
       if (!flushed && !(await drained(res))) return;
     }
+    // A short body is cut, never ended as if it were whole.
+    if (left !== 0) throw new ChunkCorruptError(`${left} of the ${end - start + 1} bytes announced are missing`);
     res.end();
   } catch (err) {
     log.error({ err }, 'download cut short');
@@ -86,6 +99,17 @@ async function writeFileBytes(
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
   }
+}
+
+/**
+ * A chunk must have the size its manifest gives it: offsets, Range arithmetic and
+ * Content-Length all come from those sizes. (A commit checks them; a manifest stored
+ * before that check existed may still lie.)
+ */
+function checkChunkSize(chunk: LentChunk, ref: ChunkRef): void {
+  if (chunk.data.length === ref.size) return;
+  chunk.release();
+  throw new ChunkCorruptError(`chunk ${ref.hash} has ${chunk.data.length} bytes, the file's manifest says ${ref.size}`, { details: { hash: ref.hash } });
 }
 
 /** Resolves true on 'drain', false if the response closes first. */
@@ -158,7 +182,9 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   const offsets = chunkOffsets(chunks);
   // The first chunk is read before the headers go out: if it is corrupt the client gets a
   // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
-  const first = await ctx.chunks.lend(chunks[chunkAt(offsets, start)].hash);
+  const firstRef = chunks[chunkAt(offsets, start)];
+  const first = await ctx.chunks.lend(firstRef.hash);
+  checkChunkSize(first, firstRef);
   // The body is written here, not by Fastify: each write's callback says when its buffer is
   // free again. (onResponse hooks still run when the response finishes.)
   reply.hijack();

@@ -15,6 +15,7 @@ import {
   ChunkNotInUploadError,
   ForbiddenError,
   PayloadTooLargeError,
+  SizeMismatchError,
   UploadNotFoundError,
   ValidationError,
 } from '../../core/errors.js';
@@ -153,10 +154,15 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     authorizeScope(auth, 'write');
     // One query: the session, the file that brings the chunk (its path routes a new chunk
     // to its store, --store), and whether the caller already proved to hold the chunk.
-    const { path, owned, ...up } = await meta.chunkPutContext(request.params.id, hash, auth.userId, ttl);
+    const { path, declared, owned, ...up } = await meta.chunkPutContext(request.params.id, hash, auth.userId, ttl);
     checkOwner(auth, request.params.id, up);
     if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
+    }
+    // The manifest's sizes become the file's size, its quota use and its Content-Length:
+    // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
+    if (declared !== size) {
+      throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${request.params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
     }
     const controller = new AbortController();
     request.raw.once('close', () => {
@@ -182,9 +188,13 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       rawBody(request),
       limits.maxPackBytes,
       controller.signal,
-      async (hashes) => {
-        const strangers = await meta.hashesNotInUpload(id, hashes);
+      async (frames) => {
+        const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
         if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
+        if (mismatched.length > 0) {
+          const m = mismatched[0];
+          throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
+        }
       },
       { owner: auth.userId, path },
     );

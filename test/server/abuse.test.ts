@@ -1,0 +1,157 @@
+/**
+ * Attacks from the outside review (issue 10), replayed against a real server: each test is
+ * the attack as it was run, and asserts that it now fails, and how.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
+import { encodeChunkList } from '../../src/store/chunk-list-codec.js';
+import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+const OCTET = { 'content-type': 'application/octet-stream' };
+
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(async () => t?.close());
+
+const chunkFile = (hash: string) => join(t.dataDir, 'store', 'chunks', hash.slice(0, 2), hash);
+
+async function errorOf(res: Response): Promise<{ status: number; code: string; details?: Record<string, unknown> }> {
+  const body = (await res.json()) as { error: { code: string; details?: Record<string, unknown> } };
+  return { status: res.status, code: body.error.code, details: body.error.details };
+}
+
+async function createUpload(token: string, spec: Record<string, unknown>): Promise<{ id: string; missing: string[] }> {
+  const res = await t.api('/api/v1/uploads', { method: 'POST', json: spec, token });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return (await res.json()) as { id: string; missing: string[] };
+}
+
+const putChunk = (token: string, id: string, hash: string, body: Buffer) =>
+  t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body, headers: OCTET, token });
+
+/** Sends raw bytes on one TCP connection and collects everything until the server closes it. */
+function rawExchange(url: string, request: string): Promise<Buffer> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const got: Buffer[] = [];
+    socket.on('data', (d) => got.push(d));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(got)));
+    socket.write(request);
+  });
+}
+
+describe('declared chunk sizes (issue 10, item 1)', () => {
+  it('a chunk PUT with another size than the manifest declares is refused, and nothing is stored', async () => {
+    await addUser(t, 'liar', { quotaBytes: 100_000 });
+    const liar = (await tokenFor(t, 'liar')).token;
+    // 120 KB of bytes announced as a 30-byte file, under a 100 KB quota.
+    const big = randomBytes(120_000);
+    const refs = [{ hash: sha256(big), size: 30 }];
+    const { id, missing } = await createUpload(liar, { path: '/small.txt', size: 30, hash: fileHashOf(refs), chunks: refs });
+    expect(missing).toEqual([refs[0].hash]);
+    expect(await errorOf(await putChunk(liar, id, refs[0].hash, big))).toMatchObject({
+      status: 400,
+      code: 'FERRY_ERR_SIZE_MISMATCH',
+      details: { hash: refs[0].hash, declared: 30, size: 120_000 },
+    });
+    expect(existsSync(chunkFile(refs[0].hash))).toBe(false);
+    expect(await errorOf(await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: liar }))).toMatchObject({ status: 409, code: 'FERRY_ERR_UPLOAD_INCOMPLETE' });
+    const me = (await (await t.api('/api/v1/me', { token: liar })).json()) as { usage: { bytes: number } };
+    expect(me.usage.bytes).toBe(0);
+  });
+
+  it('a chunk proven once with its real size cannot be committed under a smaller one', async () => {
+    await addUser(t, 'liar2', { quotaBytes: 100_000 });
+    const liar = (await tokenFor(t, 'liar2')).token;
+    const real = randomBytes(60_000);
+    const honest = [{ hash: sha256(real), size: real.length }];
+    const first = await createUpload(liar, { path: '/honest.bin', size: real.length, hash: fileHashOf(honest), chunks: honest });
+    expect((await putChunk(liar, first.id, honest[0].hash, real)).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${first.id}`, { method: 'DELETE', token: liar })).status).toBe(204);
+    // The chunk is now "already yours": a manifest claiming 30 bytes asks for nothing...
+    const lying = [{ hash: honest[0].hash, size: 30 }];
+    const second = await createUpload(liar, { path: '/lie.bin', size: 30, hash: fileHashOf(lying), chunks: lying });
+    expect(second.missing).toEqual([]);
+    // ...but the commit compares every size with the verified bytes.
+    expect(await errorOf(await t.api(`/api/v1/uploads/${second.id}/commit`, { method: 'POST', json: {}, token: liar }))).toMatchObject({
+      status: 400,
+      code: 'FERRY_ERR_SIZE_MISMATCH',
+      details: { hash: honest[0].hash, declared: 30, actual: 60_000 },
+    });
+    expect((await t.api('/api/v1/stat/lie.bin', { token: liar })).status).toBe(404);
+  });
+
+  it('a pack frame with another size than the manifest declares is refused', async () => {
+    await addUser(t, 'liar3');
+    const liar = (await tokenFor(t, 'liar3')).token;
+    const data = randomBytes(700);
+    const refs = [{ hash: sha256(data), size: 7 }];
+    const { id } = await createUpload(liar, { path: '/p.bin', size: 7, hash: fileHashOf(refs), chunks: refs });
+    const frame = Buffer.alloc(36);
+    frame.write(refs[0].hash, 0, 32, 'hex');
+    frame.writeUInt32BE(data.length, 32);
+    const res = await t.api(`/api/v1/uploads/${id}/packs`, { method: 'POST', body: Buffer.concat([frame, data]), headers: OCTET, token: liar });
+    expect(await errorOf(res)).toMatchObject({ status: 400, code: 'FERRY_ERR_SIZE_MISMATCH', details: { hash: refs[0].hash, declared: 7, size: 700 } });
+  });
+
+  it('a manifest that still lies (stored before the check) never makes a response longer than its Content-Length', async () => {
+    await addUser(t, 'host');
+    const host = (await tokenFor(t, 'host')).token;
+    // What the attacker planted: a chunk whose bytes past the declared size are an HTTP response.
+    const planted = Buffer.concat([Buffer.alloc(10, 'b'), Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nPWNED')]);
+    const a = Buffer.alloc(20, 'a');
+    const c = Buffer.alloc(20, 'c');
+    const file = Buffer.concat([a, planted, c]);
+    const honest: ChunkRef[] = [a, planted, c].map((p) => ({ hash: sha256(p), size: p.length }));
+    const created = await createUpload(host, { path: '/bait.bin', size: file.length, hash: fileHashOf(honest), chunks: honest });
+    for (const [i, p] of [a, planted, c].entries()) expect((await putChunk(host, created.id, honest[i].hash, p)).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${created.id}/commit`, { method: 'POST', json: {}, token: host })).status).toBe(200);
+    // The manifest as it was stored before sizes were checked: the middle chunk "has 10 bytes".
+    const lying = honest.map((r, i) => (i === 1 ? { hash: r.hash, size: 10 } : r));
+    const { db } = t.server.ctx.meta;
+    await db.updateTable('manifests').set({ chunks: encodeChunkList(lying), size: 50 }).where('hash', '=', fileHashOf(honest)).execute();
+    await db.updateTable('files').set({ size: 50 }).where('path', '=', '/users/host/bait.bin').execute();
+
+    const link = await share(t, host, { path: '/bait.bin' });
+    const path = new URL(link.url).pathname;
+    const host_ = new URL(t.url).host;
+    // The victim's keep-alive connection: the share download, then their own next request.
+    const raw = await rawExchange(t.url, `GET ${path} HTTP/1.1\r\nHost: ${host_}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: ${host_}\r\nConnection: close\r\n\r\n`);
+    const text = raw.toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(text).toMatch(/content-length: 50\r\n/i);
+    expect(text).not.toContain('PWNED');
+    // The first response was cut after the bytes that were right (20 of 50), so the
+    // connection is gone: no second response of any kind on it.
+    const body = raw.subarray(raw.indexOf('\r\n\r\n') + 4);
+    expect(body.equals(a)).toBe(true);
+    expect(text.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    // A range starting in the lying chunk is refused before any byte is sent.
+    const ranged = await fetch(link.url, { headers: { range: 'bytes=25-' } });
+    expect(await errorOf(ranged)).toMatchObject({ status: 500, code: 'FERRY_ERR_CHUNK_CORRUPT' });
+    // The owner's own download path is guarded the same way.
+    const direct = await rawExchange(t.url, `GET /api/v1/files/bait.bin HTTP/1.1\r\nHost: ${host_}\r\nAuthorization: Bearer ${host}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: ${host_}\r\nConnection: close\r\n\r\n`);
+    expect(direct.toString('latin1')).not.toContain('PWNED');
+    expect(direct.toString('latin1').match(/HTTP\/1\.1 /g)).toHaveLength(1);
+  });
+
+  it('the honest path is unaffected: files of many chunks download byte for byte', async () => {
+    const data = randomBytes(300_000);
+    expect((await uploadBuffer(t, '/many.bin', data, 64 * 1024)).status).toBe(200);
+    const back = await t.api('/api/v1/files/many.bin');
+    expect(Buffer.from(await back.arrayBuffer()).equals(data)).toBe(true);
+    const ranged = await t.api('/api/v1/files/many.bin', { headers: { range: 'bytes=70000-200000' } });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(70_000, 200_001))).toBe(true);
+    expect(pieces(data, 64 * 1024).refs).toHaveLength(5);
+  });
+});
