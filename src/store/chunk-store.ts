@@ -205,8 +205,14 @@ export class ChunkStore {
   private readonly maxChunkSize: number;
   private readonly durable: boolean;
   private readonly events: ChunkStoreEvents;
-  /** Serializes writers of one hash against each other and against GC deleting it. */
+  /**
+   * Held briefly per hash: by garbage collection while it checks and deletes a chunk's
+   * object, and by a writer while it registers in {@link writers}. Never while a body
+   * arrives: a slow sender must not hold up anyone else's upload of the same chunk.
+   */
   private readonly locks = new KeyedLock();
+  /** Writes in progress per hash: garbage collection leaves those chunks' objects alone. */
+  private readonly writers = new Map<string, number>();
   /** Buffers of {@link lend}. */
   private readonly buffers: ChunkBuffers;
 
@@ -256,25 +262,45 @@ export class ChunkStore {
    */
   async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { proof?: boolean; owner?: string; path?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
-    // One index lookup, under the lock: a writer of the same chunk or GC deleting it may
-    // hold it, and either changes the answer. (Looking once more before taking the lock
-    // would only save waiting behind those, at one query for every chunk.)
-    const stored = await this.locks.run(hash, async () => {
-      if (await this.meta.chunkLocation(hash)) return false;
-      const verified = pipeInto(body, new VerifyingStream(hash, size));
-      const { store, backend } = this.route(options.path);
-      await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
-      await this.meta.addChunk(hash, size, store, options.owner);
+    // Each writer streams into a temporary object of its own (the backend's atomic write):
+    // two senders of one new chunk write side by side and the later rename replaces the
+    // earlier with the same verified bytes; only the index insert is shared, and it is
+    // idempotent. Registered as a writer, the chunk is safe from garbage collection.
+    const done = await this.beginWrite(hash);
+    let exists: boolean;
+    try {
+      exists = (await this.meta.chunkLocation(hash)) !== undefined;
+      if (!exists) {
+        const verified = pipeInto(body, new VerifyingStream(hash, size));
+        const { store, backend } = this.route(options.path);
+        await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
+        await this.meta.addChunk(hash, size, store, options.owner);
+      }
+    } finally {
+      done();
+    }
+    if (!exists) {
       this.events.stored?.(size);
       return true;
-    });
-    if (stored) return true;
-    // Already stored. The proof is read outside the lock: a slow sender must not hold up
-    // the other writers of a popular chunk.
+    }
+    // Already stored: the proof of possession is read all the same.
     if (options.proof) await verifyAndDiscard(body, hash, size, signal);
     if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
     this.events.deduplicated?.(size);
     return false;
+  }
+
+  /** Registers a writer of `hash` (waiting only for a garbage collection deleting it right now); call the result when done. */
+  private async beginWrite(hash: string): Promise<() => void> {
+    await this.locks.run(hash, async () => void this.writers.set(hash, (this.writers.get(hash) ?? 0) + 1));
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const left = (this.writers.get(hash) ?? 1) - 1;
+      if (left === 0) this.writers.delete(hash);
+      else this.writers.set(hash, left);
+    };
   }
 
   /**
@@ -467,8 +493,9 @@ export class ChunkStore {
       const victims = await this.meta.collectGarbage(now - graceMs, 1000);
       for (const hash of victims.chunks) {
         await this.locks.run(hash, async () => {
-          // A writer may have stored the chunk again since its row was removed: keep it then.
-          if (await this.meta.chunkLocation(hash)) return;
+          // A writer may be storing the chunk again, or have stored it since its row was
+          // removed: keep the object then.
+          if (this.writers.has(hash) || (await this.meta.chunkLocation(hash))) return;
           await this.backendOf(victims.stores?.[hash]).delete(ChunkStore.chunkKey(hash));
           chunks++;
         });

@@ -3,7 +3,8 @@
  * the attack as it was run, and asserts that it now fails, and how.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -153,5 +154,70 @@ describe('declared chunk sizes (issue 10, item 1)', () => {
     expect(ranged.status).toBe(206);
     expect(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(70_000, 200_001))).toBe(true);
     expect(pieces(data, 64 * 1024).refs).toHaveLength(5);
+  });
+});
+
+/** Polls `cond` until it holds (the test's timeout bounds the wait). */
+async function until(cond: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Temporary files of the local store's atomic writes in `dir` (0 when it does not exist). */
+function tempFilesIn(dir: string): number {
+  try {
+    return readdirSync(dir).filter((n) => n.startsWith('.ferry-tmp-')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Starts a PUT whose body arrives in two halves: the first at once, the second when
+ * `finish()` is called. `response` settles with the status once the server answers.
+ */
+function trickledPut(url: string, token: string, body: Buffer): { finish(): void; response: Promise<{ status: number; body: string }> } {
+  const req = httpRequest(url, { method: 'PUT', headers: { ...OCTET, authorization: `Bearer ${token}`, 'content-length': String(body.length) } });
+  const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+  });
+  const half = body.length >> 1;
+  req.write(body.subarray(0, half));
+  return { finish: () => req.end(body.subarray(half)), response };
+}
+
+describe('one chunk, many senders (issue 10, item 6)', () => {
+  it("a PUT whose body trickles in does not hold up another user's PUT of the same chunk", { timeout: 30_000 }, async () => {
+    await addUser(t, 'slow');
+    await addUser(t, 'fast');
+    const slow = (await tokenFor(t, 'slow')).token;
+    const fast = (await tokenFor(t, 'fast')).token;
+    const data = randomBytes(200_000);
+    const refs = [{ hash: sha256(data), size: data.length }];
+    const spec = { path: '/same.bin', size: data.length, hash: fileHashOf(refs), chunks: refs };
+    const a = await createUpload(slow, spec);
+    const b = await createUpload(fast, spec);
+    const trickle = trickledPut(`${t.url}/api/v1/uploads/${a.id}/chunks/${refs[0].hash}`, slow, data);
+    let slowAnswered = false;
+    void trickle.response.then(() => (slowAnswered = true));
+    // Wait until the server is streaming the slow body to disk (its temporary file exists).
+    await until(() => tempFilesIn(join(t.dataDir, 'store', 'chunks', refs[0].hash.slice(0, 2))) > 0);
+    // Half of the slow body is in; the fast user's whole PUT completes meanwhile.
+    const quick = await putChunk(fast, b.id, refs[0].hash, data);
+    expect(quick.status).toBe(200);
+    expect(slowAnswered).toBe(false);
+    expect((await t.api(`/api/v1/uploads/${b.id}/commit`, { method: 'POST', json: {}, token: fast })).status).toBe(200);
+    // The slow one finishes in its own time, and both files read back whole.
+    trickle.finish();
+    expect((await trickle.response).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${a.id}/commit`, { method: 'POST', json: {}, token: slow })).status).toBe(200);
+    for (const token of [slow, fast]) {
+      expect(Buffer.from(await (await t.api('/api/v1/files/same.bin', { token })).arrayBuffer()).equals(data)).toBe(true);
+    }
   });
 });
