@@ -131,6 +131,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         metrics.chunksCorrupt.inc();
         app.log.error({ hash, object: where }, 'chunk failed verification');
       },
+      retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
     },
   });
   const users = new AuthStore(meta);
@@ -435,6 +436,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       closed = true;
       for (const t of timers) clearInterval(t);
       await app.close();
+      await ctx.chunks.settled();
       await meta.close();
       await Promise.all(stores.map((b) => b.close?.()));
     },

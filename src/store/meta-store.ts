@@ -154,7 +154,7 @@ function hotQueries() {
         .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
         .where('c.hash', '=', hash),
     ),
-    chunkPutContext: new PreparedQuery(3, (db: Kysely<Database>, id: string, hash: string, user: string) =>
+    chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
       db
         .selectFrom('uploads as u')
         .select(['u.expires_at', 'u.owner', 'u.scope'])
@@ -176,17 +176,24 @@ function hotQueries() {
             .orderBy('e.file_idx')
             .limit(1)
             .as('declared'),
-          eb
-            .exists(eb.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', user).where('o.hash', '=', hash))
-            .as('owned'),
         ])
         .where('u.id', '=', id),
     ),
-    insertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+    chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
+    // A row for these bytes: new, or the existing one pointed at them (see addChunk).
+    upsertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
       db
         .insertInto('chunks')
         .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
-        .onConflict((oc) => oc.column('hash').doNothing()),
+        .onConflict((oc) =>
+          oc.column('hash').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            pack: null,
+            pack_offset: null,
+            store: eb.ref('excluded.store'),
+            created_at: eb.ref('excluded.created_at'),
+          })),
+        ),
     ),
     insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
       db
@@ -612,44 +619,68 @@ export class MetaStore {
   }
 
   /**
-   * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
-   * `owner` that this user sent it (one transaction, one commit). Returns false when the
-   * chunk was already recorded.
+   * Records that the verified bytes of a loose chunk now lie in `store` (a `--store` route;
+   * null: the default), and with `owner` that this user sent them (one transaction). The
+   * same statements run whether or not the chunk was indexed before: an existing row is
+   * pointed at the new copy (the chunk store wrote it over a loose copy of the same store,
+   * and deletes one elsewhere), which also replaces a damaged copy. `previous` is where the
+   * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
+   * the only dedup answer a user may be given.
    */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
-    const insert = async (db: Db): Promise<boolean> => {
-      const r = await this.hot.insertChunk.execute(db, hash, size, this.now(), store);
-      if (owner !== undefined) await this.hot.insertChunkOwner.execute(db, owner, hash);
-      return Number(r.numAffectedRows ?? 0n) > 0;
-    };
-    return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
+      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store);
+      let fresh = true;
+      if (owner !== undefined) {
+        const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
+        fresh = Number(r.numAffectedRows ?? 0n) > 0;
+      }
+      return previous ? { previous, fresh } : { fresh };
+    });
   }
 
   /**
-   * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
-   * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
+   * Records a stored pack and the chunks inside it, and with `owner` that this user sent
+   * all of them. As {@link addChunk}: every chunk's row points at its copy in this pack,
+   * indexed before or not (a pack left with no chunk is deleted by garbage collection).
+   * Returns how many of the chunks are new to the owner (all without one) and the chunks
+   * that were loose objects until now (their objects are the caller's to delete).
    */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<number> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
-      let inserted = 0;
+      let fresh = 0;
+      const wasLoose: { hash: string; store: string | null }[] = [];
       for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
-        const r = await trx
+        const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
+        for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
+        await trx
           .insertInto('chunks')
           .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
-          .onConflict((oc) => oc.column('hash').doNothing())
-          .executeTakeFirst();
-        inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+          .onConflict((oc) =>
+            oc.column('hash').doUpdateSet((eb) => ({
+              size: eb.ref('excluded.size'),
+              pack: eb.ref('excluded.pack'),
+              pack_offset: eb.ref('excluded.pack_offset'),
+              store: null,
+              created_at: eb.ref('excluded.created_at'),
+            })),
+          )
+          .execute();
         if (owner !== undefined) {
-          await trx
+          const r = await trx
             .insertInto('chunk_owners')
             .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
             .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-            .execute();
+            .executeTakeFirst();
+          fresh += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        } else {
+          fresh += part.length;
         }
       }
-      return inserted;
+      return { fresh, wasLoose };
     });
   }
 
@@ -700,7 +731,24 @@ export class MetaStore {
         .execute();
       const victims: GcVictims = { chunks: [], packs: [] };
       const stores: Record<string, string> = {};
-      if (rows.length === 0) return victims;
+      // Packs no chunk points into any more: every chunk of theirs was since stored again
+      // elsewhere (a newer copy is the indexed one), or none was ever new.
+      const empty = await trx
+        .selectFrom('packs as p')
+        .select(['p.id', 'p.store'])
+        .where('p.created_at', '<', cutoff)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('chunks as c').select('c.hash').whereRef('c.pack', '=', 'p.id'))))
+        .limit(limit)
+        .execute();
+      for (const p of empty) {
+        await trx.deleteFrom('packs').where('id', '=', p.id).execute();
+        victims.packs.push(p.id);
+        if (p.store) stores[p.id] = p.store;
+      }
+      if (rows.length === 0) {
+        if (Object.keys(stores).length > 0) victims.stores = stores;
+        return victims;
+      }
       for (const part of batches(rows.map((r) => r.hash))) {
         await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
         await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
@@ -855,18 +903,17 @@ export class MetaStore {
    * Everything a chunk PUT needs, in one query: the live session, touched like
    * {@link touchUpload} (FERRY_ERR_UPLOAD_NOT_FOUND unless it lives); `path`, the path of its
    * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
-   * a new chunk by it); and `owned`, whether `user` has already proven to hold the chunk
-   * (see {@link ownedChunks}). The caller checks the session is `user`'s before using the rest.
+   * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
+   * caller checks the session is the caller's before using the rest.
    */
-  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; owned: boolean }> {
+  async chunkPutContext(id: string, hash: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined }> {
     const now = this.now();
-    const row = await this.hot.chunkPutContext.first(this.db, id, hash, user);
+    const row = await this.hot.chunkPutContext.first(this.db, id, hash);
     if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
     if (Number(row.expires_at) - now < ttlMs * 0.9) {
       await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
     }
-    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), owned: Number(row.owned) === 1 };
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared) };
   }
 
 

@@ -7,7 +7,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LocalBackend } from '../../src/backends/local/local-backend.js';
+import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { encodeChunkList } from '../../src/store/chunk-list-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
@@ -219,5 +221,100 @@ describe('one chunk, many senders (issue 10, item 6)', () => {
     for (const token of [slow, fast]) {
       expect(Buffer.from(await (await t.api('/api/v1/files/same.bin', { token })).arrayBuffer()).equals(data)).toBe(true);
     }
+  });
+});
+
+/** Pack frames: `hash | u32 size | data` per part. */
+function pack(parts: Buffer[]): Buffer {
+  return Buffer.concat(
+    parts.flatMap((p) => {
+      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
+      head.write(sha256(p), 0, 32, 'hex');
+      head.writeUInt32BE(p.length, 32);
+      return [head, p];
+    }),
+  );
+}
+
+/**
+ * Runs `request` and reports what the server did for it: the chunk store's writes (with
+ * their durability) and the SQL statements run. The same numbers mean the same work.
+ */
+async function workOf<T>(request: () => Promise<T>): Promise<{ result: T; writes: { durable: boolean | undefined }[]; statements: number }> {
+  const spy = vi.spyOn(LocalBackend.prototype, 'write');
+  const stats = t.server.ctx.meta.statements!;
+  const before = stats.lookups;
+  try {
+    const result = await request();
+    return { result, writes: spy.mock.calls.map((c) => ({ durable: c[2]?.durable })), statements: stats.lookups - before };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('dedup without an oracle (issue 10, item 2)', () => {
+  it("a chunk another user stores is answered, and handled, exactly like a chunk nobody has", async () => {
+    await addUser(t, 'victim');
+    await addUser(t, 'prober');
+    const victim = (await tokenFor(t, 'victim')).token;
+    const prober = (await tokenFor(t, 'prober')).token;
+    const secret = Buffer.from('door code: 737\n'.padEnd(5000, '.'));
+    expect((await uploadBuffer(t, '/notes.txt', secret, 64 * 1024, { token: victim })).status).toBe(200);
+    const storedBefore = ((await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number }).storedBytes;
+
+    // The prober guesses the victim's file and, for comparison, a guess nobody has.
+    const guess = Buffer.from(secret);
+    const wrong = Buffer.from('door code: 738\n'.padEnd(5000, '.'));
+    const refs = [guess, wrong].map((p) => ({ hash: sha256(p), size: p.length }));
+    const { id, missing } = await createUpload(prober, { path: '/guesses.bin', size: 10_000, hash: fileHashOf(refs), chunks: refs });
+    expect(missing).toEqual(refs.map((r) => r.hash));
+    await t.api('/api/v1/me', { token: prober }); // the token is verified once, then cached
+    const right = await workOf(async () => (await putChunk(prober, id, refs[0].hash, guess)).json());
+    const other = await workOf(async () => (await putChunk(prober, id, refs[1].hash, wrong)).json());
+    expect(right.result).toEqual({ hash: refs[0].hash, size: 5000, stored: true });
+    expect(other.result).toEqual({ hash: refs[1].hash, size: 5000, stored: true });
+    // The same work: one durable write of the body each, the same statements.
+    expect(right.writes).toEqual([{ durable: true }]);
+    expect(other.writes).toEqual(right.writes);
+    expect(other.statements).toBe(right.statements);
+    // Dedup still saves the space: the victim's chunk was written over, not stored twice.
+    const storedAfter = ((await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number }).storedBytes;
+    expect(storedAfter).toBe(storedBefore + 5000);
+    // "Already yours" is the only thing a user is told: the prober's own chunk, sent again.
+    expect(await (await putChunk(prober, id, refs[0].hash, guess)).json()).toEqual({ hash: refs[0].hash, size: 5000, stored: false });
+    expect(Buffer.from(await (await t.api('/api/v1/files/notes.txt', { token: victim })).arrayBuffer()).equals(secret)).toBe(true);
+  });
+
+  it('packs too: duplicates counts only what was already the sender\'s', async () => {
+    await addUser(t, 'victim2');
+    await addUser(t, 'prober2');
+    const victim = (await tokenFor(t, 'victim2')).token;
+    const prober = (await tokenFor(t, 'prober2')).token;
+    const secret = Buffer.from('pin 4711');
+    const fresh = Buffer.from('pin 4712');
+    // The victim's small file travels in a pack, as the client sends small files.
+    const mine = [{ hash: sha256(secret), size: secret.length }];
+    const v = await createUpload(victim, { path: '/pin', size: secret.length, hash: fileHashOf(mine), chunks: mine });
+    expect((await t.api(`/api/v1/uploads/${v.id}/packs`, { method: 'POST', body: pack([secret]), headers: OCTET, token: victim })).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${v.id}/commit`, { method: 'POST', json: {}, token: victim })).status).toBe(200);
+
+    const guesses = [secret, fresh].map((p) => ({ hash: sha256(p), size: p.length }));
+    const files = guesses.map((g, i) => ({ path: `/g${i}`, size: g.size, hash: fileHashOf([g]), chunks: [g] }));
+    const { id } = await createUpload(prober, { files });
+    await t.api('/api/v1/me', { token: prober });
+    const send = (p: Buffer) => async () => (await t.api(`/api/v1/uploads/${id}/packs`, { method: 'POST', body: pack([p]), headers: OCTET, token: prober })).json();
+    const right = await workOf(send(secret));
+    const other = await workOf(send(fresh));
+    expect(right.result).toEqual({ stored: 1, duplicates: 0, bytes: 8 });
+    expect(other.result).toEqual(right.result);
+    expect(other.writes).toEqual(right.writes);
+    expect(right.writes).toEqual([{ durable: true }]);
+    expect(other.statements).toBe(right.statements);
+    expect(await send(secret)()).toEqual({ stored: 0, duplicates: 1, bytes: 8 });
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: prober })).status).toBe(200);
+    // Both copies read back, and the victim's file still does.
+    await t.server.ctx.chunks.settled();
+    expect(await (await t.api('/api/v1/files/pin', { token: victim })).text()).toBe('pin 4711');
+    expect(await (await t.api('/api/v1/files/g0', { token: prober })).text()).toBe('pin 4711');
   });
 });

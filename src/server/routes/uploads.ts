@@ -4,10 +4,11 @@
  * in a pack), commit atomically, or abort.
  *
  * A session belongs to the user who created it: to anyone else its id does not exist. Dedup
- * is per user: `missing` lists the chunks the server lacks *or* this user has not sent
- * yet, and a chunk body sent for a chunk the server already holds is still read and
- * verified before it counts as the user's (proof of possession). So knowing a chunk's
- * hash never lets one user learn whether another stores it, nor commit it into a file.
+ * is per user: `missing` lists the chunks this user has not sent yet, and every chunk body
+ * is read, verified and stored the same way whether or not the server already holds the
+ * chunk (proof of possession, and no answer or timing that depends on other users' data).
+ * So knowing a chunk's hash never lets one user learn whether another stores it, nor
+ * commit it into a file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
@@ -152,9 +153,9 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
     const auth = authOf(request);
     authorizeScope(auth, 'write');
-    // One query: the session, the file that brings the chunk (its path routes a new chunk
-    // to its store, --store), and whether the caller already proved to hold the chunk.
-    const { path, declared, owned, ...up } = await meta.chunkPutContext(request.params.id, hash, auth.userId, ttl);
+    // One query: the session, the file that brings the chunk (its path routes the chunk
+    // to its store, --store) and the size its manifest gives the chunk.
+    const { path, declared, ...up } = await meta.chunkPutContext(request.params.id, hash, ttl);
     checkOwner(auth, request.params.id, up);
     if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
@@ -168,7 +169,9 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? { path } : { proof: true, owner: auth.userId, path });
+    // Read, verified and written the same way whoever else stores the chunk; `stored` says
+    // only whether it was already the caller's (the dedup oracle is closed, issue 10).
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
