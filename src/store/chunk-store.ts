@@ -423,6 +423,10 @@ export class ChunkStore {
       if (!(err instanceof ChunkCorruptError)) throw err;
       const now = await this.meta.chunkLocation(loc.hash);
       if (again && now && !sameLocation(now, loc)) return this.readVerified(now, signal, into, false);
+      // Known bad: nobody holds this chunk any more as far as dedup is concerned, so the
+      // next upload of a file that contains it sends its bytes again, which replace the
+      // damaged copy (see put). Files that contain it fail to read until then.
+      await this.meta.disownChunk(loc.hash);
       this.events.corrupt?.(loc.hash, String(err.details?.key));
       throw err;
     }

@@ -607,15 +607,12 @@ export class MetaStore {
     return out;
   }
 
-  /** Records that `owner` proved possession of these chunks (sent bytes that hashed right). */
-  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
-    for (const part of batches([...new Set(hashes)])) {
-      await this.db
-        .insertInto('chunk_owners')
-        .values(part.map((hash) => ({ user_id: owner, hash })))
-        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-        .execute();
-    }
+  /**
+   * Forgets every user's proof of possession of a chunk whose stored copy failed
+   * verification: dedup answers then ask for its bytes again, and those replace the copy.
+   */
+  async disownChunk(hash: string): Promise<void> {
+    await this.db.deleteFrom('chunk_owners').where('hash', '=', hash).execute();
   }
 
   /**

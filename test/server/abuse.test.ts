@@ -3,7 +3,7 @@
  * the attack as it was run, and asserts that it now fails, and how.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -316,5 +316,51 @@ describe('dedup without an oracle (issue 10, item 2)', () => {
     await t.server.ctx.chunks.settled();
     expect(await (await t.api('/api/v1/files/pin', { token: victim })).text()).toBe('pin 4711');
     expect(await (await t.api('/api/v1/files/g0', { token: prober })).text()).toBe('pin 4711');
+  });
+});
+
+describe('a damaged chunk heals (issue 10, item 12)', () => {
+  /** Flips one byte of a stored object on disk, as a failing disk would. */
+  const damage = (file: string, at: number): void => {
+    const bytes = readFileSync(file);
+    bytes[at] ^= 0xff;
+    writeFileSync(file, bytes);
+  };
+
+  it('a loose chunk that failed verification is asked for again, and the good bytes replace it', async () => {
+    await addUser(t, 'disk');
+    const token = (await tokenFor(t, 'disk')).token;
+    const data = randomBytes(150_000);
+    expect((await uploadBuffer(t, '/photo.raw', data, 64 * 1024, { token })).status).toBe(200);
+    const { refs } = pieces(data, 64 * 1024);
+    damage(chunkFile(refs[0].hash), 100);
+    expect(await errorOf(await t.api('/api/v1/files/photo.raw', { token }))).toMatchObject({ status: 500, code: 'FERRY_ERR_CHUNK_CORRUPT' });
+    // Uploading the file again: the damaged chunk is "missing" (and only it), its bytes replace the bad copy.
+    const again = await createUpload(token, { path: '/photo-again.raw', size: data.length, hash: fileHashOf(refs), chunks: refs });
+    expect(again.missing).toEqual([refs[0].hash]);
+    expect(await (await putChunk(token, again.id, refs[0].hash, data.subarray(0, 64 * 1024))).json()).toMatchObject({ stored: true });
+    expect((await t.api(`/api/v1/uploads/${again.id}/commit`, { method: 'POST', json: {}, token })).status).toBe(200);
+    for (const name of ['photo.raw', 'photo-again.raw']) {
+      expect(Buffer.from(await (await t.api(`/api/v1/files/${name}`, { token })).arrayBuffer()).equals(data)).toBe(true);
+    }
+  });
+
+  it('a damaged chunk inside a pack is replaced by a pack that brings it again', async () => {
+    await addUser(t, 'disk2');
+    const token = (await tokenFor(t, 'disk2')).token;
+    const small = Buffer.from('a small file, sent in a pack');
+    const refs = [{ hash: sha256(small), size: small.length }];
+    const spec = { path: '/small.txt', size: small.length, hash: fileHashOf(refs), chunks: refs };
+    const first = await createUpload(token, spec);
+    expect((await t.api(`/api/v1/uploads/${first.id}/packs`, { method: 'POST', body: pack([small]), headers: OCTET, token })).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {}, token })).status).toBe(200);
+    const loc = (await t.server.ctx.meta.chunkLocation(refs[0].hash))!;
+    damage(join(t.dataDir, 'store', 'packs', loc.pack!.slice(0, 2), loc.pack!), loc.offset! + 3);
+    expect(await errorOf(await t.api('/api/v1/files/small.txt', { token }))).toMatchObject({ status: 500, code: 'FERRY_ERR_CHUNK_CORRUPT' });
+    const second = await createUpload(token, { ...spec, path: '/small-again.txt' });
+    expect(second.missing).toEqual([refs[0].hash]);
+    expect(await (await t.api(`/api/v1/uploads/${second.id}/packs`, { method: 'POST', body: pack([small]), headers: OCTET, token })).json()).toEqual({ stored: 1, duplicates: 0, bytes: small.length });
+    expect((await t.api(`/api/v1/uploads/${second.id}/commit`, { method: 'POST', json: {}, token })).status).toBe(200);
+    expect(await (await t.api('/api/v1/files/small.txt', { token })).text()).toBe(small.toString());
   });
 });
