@@ -2,17 +2,20 @@
  * Attacks from the outside review (issue 10), replayed against a real server: each test is
  * the attack as it was run, and asserts that it now fails, and how.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalBackend } from '../../src/backends/local/local-backend.js';
 import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { encodeChunkList } from '../../src/store/chunk-list-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import type { ShareInfo } from '../../src/core/protocol.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
@@ -362,5 +365,52 @@ describe('a damaged chunk heals (issue 10, item 12)', () => {
     expect(await (await t.api(`/api/v1/uploads/${second.id}/packs`, { method: 'POST', body: pack([small]), headers: OCTET, token })).json()).toEqual({ stored: 1, duplicates: 0, bytes: small.length });
     expect((await t.api(`/api/v1/uploads/${second.id}/commit`, { method: 'POST', json: {}, token })).status).toBe(200);
     expect(await (await t.api('/api/v1/files/small.txt', { token })).text()).toBe(small.toString());
+  });
+});
+
+/** The real curl from a given local address: status and body. */
+async function curl(from: string, args: string[]): Promise<{ status: number; body: Buffer }> {
+  const { stdout } = await promisify(execFile)('curl', ['-sS', '--interface', from, '-o', '-', '-w', '\n%{http_code}', ...args], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 });
+  const cut = stdout.lastIndexOf(0x0a);
+  return { status: Number(stdout.subarray(cut + 1).toString()), body: stdout.subarray(0, cut) };
+}
+
+describe('download limits and Range (issue 10, item 3)', () => {
+  it('curl -r 1- in a loop no longer downloads for ever: every download counts, however it is cut', async () => {
+    await addUser(t, 'sharer');
+    const token = (await tokenFor(t, 'sharer')).token;
+    const data = randomBytes(3000);
+    expect((await uploadBuffer(t, '/once.bin', data, 64 * 1024, { token })).status).toBe(200);
+    const link = await share(t, token, { path: '/once.bin', maxUses: 1 });
+    // The first ranged request is a download: it uses the link's one download.
+    const first = await curl('127.0.0.1', ['-r', '1-', link.url]);
+    expect(first.status).toBe(206);
+    expect(first.body.equals(data.subarray(1))).toBe(true);
+    // Continuing it from the same address draws on that download (twice the file's bytes)...
+    expect((await curl('127.0.0.1', ['-r', '1-', link.url])).status).toBe(206);
+    // ...and once that is spent, the next range is a new download: none left.
+    expect((await curl('127.0.0.1', ['-r', '1-', link.url])).status).toBe(410);
+    // Another address gets nothing, ranged or not.
+    expect((await curl('127.0.0.2', ['-r', '1-', link.url])).status).toBe(410);
+    expect((await curl('127.0.0.2', [link.url])).status).toBe(410);
+    const info = ((await (await t.api('/api/v1/shares', { token })).json()) as ShareInfo[]).find((x) => x.id === link.id);
+    expect(info).toMatchObject({ uses: 1, maxUses: 1 });
+  });
+
+  it('a resumed or segmented download is still one download', async () => {
+    const token = (await tokenFor(t, 'sharer')).token;
+    const data = randomBytes(300_000);
+    expect((await uploadBuffer(t, '/big.bin', data, 64 * 1024, { token })).status).toBe(200);
+    const link = await share(t, token, { path: '/big.bin', maxUses: 1 });
+    // Three segments in parallel (a download manager), then a piece fetched again (a resume).
+    const segments = await Promise.all([['0-99999'], ['100000-199999'], ['200000-']].map(([r]) => curl('127.0.0.3', ['-r', r, link.url])));
+    expect(segments.map((x) => x.status)).toEqual([206, 206, 206]);
+    expect(Buffer.concat(segments.map((x) => x.body)).equals(data)).toBe(true);
+    const resumed = await curl('127.0.0.3', ['-r', '150000-', link.url]);
+    expect(resumed.status).toBe(206);
+    expect(resumed.body.equals(data.subarray(150_000))).toBe(true);
+    // That was the link's one download: a new one, from anywhere, is refused.
+    expect((await curl('127.0.0.4', [link.url])).status).toBe(410);
+    expect((await curl('127.0.0.3', [link.url])).status).toBe(410);
   });
 });

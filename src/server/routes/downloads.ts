@@ -37,7 +37,7 @@ function chunkAt(offsets: number[], pos: number): number {
 
 /**
  * Writes the verified bytes of `[start, end]` (inclusive) of a file to `res` and ends it, chunk
- * by chunk, reading ahead. Each chunk is read into a buffer lent by the chunk store, which
+ * by chunk, reading ahead; returns how many bytes it handed to `res`. Each chunk is read into a buffer lent by the chunk store, which
  * goes back once the response has flushed it (the write's callback: the bytes are with the
  * operating system, or the write failed) and not before. `first` is the chunk holding
  * `start`, already read. A chunk that fails here (corrupt, unreadable) cuts the connection:
@@ -52,7 +52,7 @@ async function writeFileBytes(
   end: number,
   first: LentChunk,
   log: FastifyRequest['log'],
-): Promise<void> {
+): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
   const stop = new AbortController();
@@ -78,7 +78,7 @@ async function writeFileBytes(
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
       if (res.destroyed) {
         chunk.release();
-        return;
+        return end - start + 1 - left;
       }
       const piece = from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to);
       if (piece.length > left) {
@@ -87,14 +87,16 @@ async function writeFileBytes(
       }
       left -= piece.length;
       const flushed = res.write(piece, () => chunk.release());
-      if (!flushed && !(await drained(res))) return;
+      if (!flushed && !(await drained(res))) return end - start + 1 - left;
     }
     // A short body is cut, never ended as if it were whole.
     if (left !== 0) throw new ChunkCorruptError(`${left} of the ${end - start + 1} bytes announced are missing`);
     res.end();
+    return end - start + 1;
   } catch (err) {
     log.error({ err }, 'download cut short');
     res.destroy();
+    return end - start + 1 - left;
   } finally {
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
@@ -134,8 +136,11 @@ export interface ServeFileOptions {
   head: boolean;
   /** Content-Disposition to send (share links offer the file as a download). */
   disposition?: string;
-  /** Called once the headers are decided and the body is about to go (share links count uses here). */
-  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean }) => Promise<void>;
+  /**
+   * Called once the headers are decided and the body is about to go (share links count
+   * uses here); what it returns is settled with the bytes written once the body is done.
+   */
+  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number): void } | void>;
 }
 
 /**
@@ -177,20 +182,25 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.status(206);
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
   }
-  if (!head) await options.beforeBody?.({ start, end, size, partial: range !== undefined });
-  if (head || size === 0) return reply.send();
-  const offsets = chunkOffsets(chunks);
-  // The first chunk is read before the headers go out: if it is corrupt the client gets a
-  // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
-  const firstRef = chunks[chunkAt(offsets, start)];
-  const first = await ctx.chunks.lend(firstRef.hash);
-  checkChunkSize(first, firstRef);
-  // The body is written here, not by Fastify: each write's callback says when its buffer is
-  // free again. (onResponse hooks still run when the response finishes.)
-  reply.hijack();
-  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
-  return reply;
+  const charge = head ? undefined : await options.beforeBody?.({ start, end, size, partial: range !== undefined, etag });
+  let sent = 0;
+  try {
+    if (head || size === 0) return reply.send();
+    const offsets = chunkOffsets(chunks);
+    // The first chunk is read before the headers go out: if it is corrupt the client gets a
+    // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
+    const firstRef = chunks[chunkAt(offsets, start)];
+    const first = await ctx.chunks.lend(firstRef.hash);
+    checkChunkSize(first, firstRef);
+    // The body is written here, not by Fastify: each write's callback says when its buffer is
+    // free again. (onResponse hooks still run when the response finishes.)
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+    return reply;
+  } finally {
+    charge?.settle(sent);
+  }
 }
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
