@@ -769,13 +769,22 @@ export class MetaStore {
 
   // ---------------------------------------------------------------- uploads
 
-  async createUpload(u: NewUpload): Promise<UploadInfo> {
+  /**
+   * Creates a session. `check` runs first inside the creating transaction (limits that
+   * count the owner's other sessions: two creations cannot both squeeze under them) and
+   * returns the bytes the session reserves against its owner's quota.
+   */
+  async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
     const scope = commonAncestor(u.files.map((f) => f.path));
     // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
     await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('uploads').values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs }).execute();
+      const reserved = (await options.check?.(trx)) ?? 0;
+      await trx
+        .insertInto('uploads')
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved })
+        .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
         idx,
@@ -834,10 +843,10 @@ export class MetaStore {
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
-  /** The server path of one file of a session (undefined if the session has no such file). */
-  async uploadFilePath(id: string, fileIdx: number): Promise<string | undefined> {
-    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-    return row?.path;
+  /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
+  async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
+    const row = await this.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
+    return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
   /** Bytes announced so far for one file of a session (sum of its manifest entries). */
@@ -851,9 +860,25 @@ export class MetaStore {
     return Number(row.bytes);
   }
 
+  /** Bytes reserved by a user's live sessions (see UploadsTable.reserved_bytes), leaving out session `except`. */
+  async reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
+    let q = db
+      .selectFrom('uploads')
+      .select(sql<number>`coalesce(sum(reserved_bytes), 0)`.as('bytes'))
+      .where('owner', '=', owner)
+      .where('expires_at', '>', this.now());
+    if (except !== undefined) q = q.where('id', '<>', except);
+    return Number((await q.executeTakeFirstOrThrow()).bytes);
+  }
+
+  /** Sets what session `id` reserves against its owner's quota. */
+  async setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
+    await db.updateTable('uploads').set({ reserved_bytes: bytes }).where('id', '=', id).execute();
+  }
+
   /** Live upload sessions of a user. */
-  async countUploads(owner: string): Promise<number> {
-    const row = await this.db
+  async countUploads(owner: string, db: Db = this.db): Promise<number> {
+    const row = await db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
       .where('owner', '=', owner)
@@ -881,36 +906,35 @@ export class MetaStore {
     return rows.map((r) => r.hash);
   }
 
-  /**
-   * For the chunk routes: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; pushes its
-   * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
-   * handful of writes, not one per chunk.
-   */
-  async touchUpload(id: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null }> {
-    const now = this.now();
+  /** For the pack route: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; its owner, scope and expiry (see {@link extendUpload}). */
+  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
     const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    if (Number(row.expires_at) - now < ttlMs * 0.9) {
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
-    }
-    return { owner: row.owner, scope: row.scope };
+    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at) };
   }
 
   /**
-   * Everything a chunk PUT needs, in one query: the live session, touched like
-   * {@link touchUpload} (FERRY_ERR_UPLOAD_NOT_FOUND unless it lives); `path`, the path of its
+   * Everything a chunk PUT needs, in one query: the live session (FERRY_ERR_UPLOAD_NOT_FOUND
+   * unless it lives) and its expiry (see {@link extendUpload}); `path`, the path of its
    * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
    * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
    * caller checks the session is the caller's before using the rest.
    */
-  async chunkPutContext(id: string, hash: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined }> {
-    const now = this.now();
+  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
     const row = await this.hot.chunkPutContext.first(this.db, id, hash);
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    if (Number(row.expires_at) - now < ttlMs * 0.9) {
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
-    }
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared) };
+    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
+  }
+
+  /**
+   * Pushes a session's expiry back after a chunk it took, only when less than 90% of
+   * `ttlMs` remains: a GiB of chunk PUTs costs a handful of writes, not one per chunk.
+   * (Called after the chunk is stored: a refused request never keeps a session alive.)
+   */
+  async extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
+    const now = this.now();
+    if (expiresAt - now >= ttlMs * 0.9) return;
+    await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
   }
 
 

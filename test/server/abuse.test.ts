@@ -19,10 +19,11 @@ import type { ShareInfo } from '../../src/core/protocol.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
+let clock = Date.now();
 const OCTET = { 'content-type': 'application/octet-stream' };
 
 beforeAll(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ now: () => clock, maxUploadSessions: 5 });
 });
 afterAll(async () => t?.close());
 
@@ -412,5 +413,93 @@ describe('download limits and Range (issue 10, item 3)', () => {
     // That was the link's one download: a new one, from anywhere, is refused.
     expect((await curl('127.0.0.4', [link.url])).status).toBe(410);
     expect((await curl('127.0.0.3', [link.url])).status).toBe(410);
+  });
+});
+
+describe('uploads in flight count against the quota (issue 10, items 5 and 16)', () => {
+  const chunkRef = (n: number, size: number) => ({ hash: sha256(Buffer.from(`chunk ${n} of a file that never comes`)), size });
+  const append = (token: string, id: string, chunks: { hash: string; size: number }[]) => t.api(`/api/v1/uploads/${id}/chunks`, { method: 'POST', json: { chunks }, token });
+  const me = async (token: string) => (await (await t.api('/api/v1/me', { token })).json()) as { usage: { bytes: number }; uploadSessions: number };
+
+  it('a session without a size but with its manifest is held to the quota at creation', async () => {
+    await addUser(t, 'q1', { quotaBytes: 100_000 });
+    const token = (await tokenFor(t, 'q1')).token;
+    // "An 80 GiB session" at this scale: 30 entries of 4 MB under a 100 KB quota, no size.
+    const chunks = Array.from({ length: 30 }, (_, i) => chunkRef(i, 4_000_000));
+    const res = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/huge.bin', chunks }, token });
+    expect(await errorOf(res)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { limit: 'bytes', quota: 100_000 } });
+    expect((await me(token)).uploadSessions).toBe(0);
+  });
+
+  it('streaming sessions count each other: the append that passes the quota is refused and its session ends', async () => {
+    await addUser(t, 'q2', { quotaBytes: 100_000 });
+    const token = (await tokenFor(t, 'q2')).token;
+    const a = await createUpload(token, { path: '/a.stream' });
+    const b = await createUpload(token, { path: '/b.stream' });
+    expect((await append(token, a.id, [chunkRef(1, 30_000), chunkRef(2, 30_000)])).status).toBe(200);
+    expect((await append(token, b.id, [chunkRef(3, 30_000)])).status).toBe(200);
+    // 60 KB in a, 30 KB in b: 20 KB more for b would pass 100 KB.
+    expect(await errorOf(await append(token, b.id, [chunkRef(4, 20_000)]))).toMatchObject({
+      status: 413,
+      code: 'FERRY_ERR_QUOTA_EXCEEDED',
+      details: { limit: 'bytes', used: 0, inFlight: 60_000, wouldUse: 110_000 },
+    });
+    // b is gone (its slot and its reservation with it); a goes on, and b's room is a's now.
+    expect((await t.api(`/api/v1/uploads/${b.id}`, { token })).status).toBe(404);
+    expect((await me(token)).uploadSessions).toBe(1);
+    expect((await append(token, a.id, [chunkRef(5, 40_000)])).status).toBe(200);
+    expect(await errorOf(await append(token, a.id, [chunkRef(6, 1)]))).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED' });
+  });
+
+  it('sized sessions count each other too: many small sessions cannot store past the quota together', async () => {
+    await addUser(t, 'q3', { quotaBytes: 100_000 });
+    const token = (await tokenFor(t, 'q3')).token;
+    const open = (i: number) => {
+      const refs = [chunkRef(100 + i, 40_000)];
+      return t.api('/api/v1/uploads', { method: 'POST', json: { path: `/part${i}`, size: 40_000, hash: fileHashOf(refs), chunks: refs }, token });
+    };
+    expect((await open(1)).status).toBe(201);
+    expect((await open(2)).status).toBe(201);
+    expect(await errorOf(await open(3))).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { inFlight: 80_000 } });
+  });
+
+  it('a streamed upload (share link) stops at the quota before storing past it', async () => {
+    await addUser(t, 'q4', { quotaBytes: 100_000 });
+    const token = (await tokenFor(t, 'q4')).token;
+    expect((await t.api('/api/v1/mkdir/inbox', { method: 'POST', token })).status).toBe(201);
+    const link = await share(t, token, { path: '/inbox', kind: 'upload' });
+    const before = ((await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number }).storedBytes;
+    // No Content-Length (chunked): the size is unknown until the end.
+    const body = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 8; i++) c.enqueue(randomBytes(100_000));
+        c.close();
+      },
+    });
+    const res = await fetch(`${link.url}/big.bin`, { method: 'PUT', body, duplex: 'half' } as RequestInit);
+    expect(await errorOf(res)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED' });
+    const after = ((await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number }).storedBytes;
+    expect(after - before).toBeLessThanOrEqual(100_000);
+    expect((await me(token)).uploadSessions).toBe(0);
+  });
+
+  it('refused requests do not keep an idle session alive', async () => {
+    await addUser(t, 'q5');
+    const token = (await tokenFor(t, 'q5')).token;
+    const data = randomBytes(1000);
+    const refs = [{ hash: sha256(data), size: data.length }];
+    const { id } = await createUpload(token, { path: '/idle.bin', size: data.length, hash: fileHashOf(refs), chunks: refs });
+    const expiry = async () => (await t.server.ctx.meta.uploadOwner(id)).expiresAt;
+    const created = await expiry();
+    clock += 12 * 3600_000; // half of the 24 h upload TTL: a taken chunk would extend it
+    const stranger = randomBytes(1000);
+    expect((await putChunk(token, id, sha256(stranger), stranger)).status).toBe(400); // not in the manifest
+    expect((await putChunk(token, id, refs[0].hash, randomBytes(999))).status).toBe(400); // size
+    expect((await putChunk(token, id, refs[0].hash, randomBytes(1000))).status).toBe(400); // hash
+    expect((await t.api(`/api/v1/uploads/${id}/packs`, { method: 'POST', body: pack([stranger]), headers: OCTET, token })).status).toBe(400);
+    expect(await expiry()).toBe(created);
+    // A chunk taken does extend it.
+    expect((await putChunk(token, id, refs[0].hash, data)).status).toBe(200);
+    expect(await expiry()).toBe(clock + 24 * 3600_000);
   });
 });
