@@ -70,6 +70,38 @@ describe('quotas', () => {
     expect((await uploadBuffer(t, '/b.bin', b, 64 * 1024, { token: r.token })).status).toBe(200);
   });
 
+  it('re-checks at commit; a refused commit stores nothing and ends its session, whose chunks stay the user\'s until GC', async () => {
+    await addUser(t, 'rhea', { quotaBytes: 100_000 });
+    const r = await tokenFor(t, 'rhea');
+    const setQuota = (quotaBytes: number) => t.api('/api/v1/users/rhea', { method: 'PATCH', json: { quotaBytes } });
+    const c = randomBytes(70_000);
+    const sc = await stage(r.token, '/c.bin', c);
+    // The quota is lowered while the upload is in flight: the commit is refused...
+    expect((await setQuota(50_000)).status).toBe(200);
+    const refused = await t.api(`/api/v1/uploads/${sc.id}/commit`, { method: 'POST', json: {}, token: r.token });
+    expect(await errorOf(refused)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { used: 0, wouldUse: 70_000 } });
+    // ...nothing is stored, and the session is gone: no slot, no reservation held for a day.
+    expect((await t.api('/api/v1/stat/c.bin', { token: r.token })).status).toBe(404);
+    expect((await me(r.token)).usage).toEqual({ bytes: 0, files: 0 });
+    expect((await me(r.token)).uploadSessions).toBe(0);
+    expect((await t.api(`/api/v1/uploads/${sc.id}`, { token: r.token })).status).toBe(404);
+    // With room again, the same upload sends nothing: the chunks are still the user's.
+    expect((await setQuota(100_000)).status).toBe(200);
+    const { refs } = pieces(c, 64 * 1024);
+    const again = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/c.bin', size: c.length, hash: fileHashOf(refs), chunks: refs }, token: r.token });
+    const { id, missing } = (await again.json()) as { id: string; missing: string[] };
+    expect(missing).toEqual([]);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: r.token })).status).toBe(200);
+    // An aborted session's chunks go with the next garbage collection, and only those.
+    const sd = await stage(r.token, '/d.bin', randomBytes(20_000));
+    expect(existsSync(chunkFile(sd.hashes[0]))).toBe(true);
+    expect((await t.api(`/api/v1/uploads/${sd.id}`, { method: 'DELETE', token: r.token })).status).toBe(204);
+    clock += 1000;
+    expect((await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).status).toBe(200);
+    expect(existsSync(chunkFile(sd.hashes[0]))).toBe(false);
+    expect(existsSync(chunkFile(sc.hashes[0]))).toBe(true);
+  });
+
   it("dedup'd bytes count in full: the same content twice uses twice the quota", async () => {
     await addUser(t, 'sam', { quotaBytes: 25_000 });
     const s = await tokenFor(t, 'sam');

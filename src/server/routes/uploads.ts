@@ -241,6 +241,13 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
           for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
           await quotaCheck(trx, candidates);
         },
+      })
+      .catch(async (err: unknown) => {
+        // Refused for a limit: the session could only wait for its expiry, holding a
+        // session slot and its quota reservation. It goes; its chunks stay the user's
+        // until garbage collection (a re-run after freeing space sends nothing again).
+        if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
+        throw err;
       });
     ctx.metrics.commits.inc(files.length);
     const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
