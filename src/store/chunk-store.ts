@@ -314,8 +314,8 @@ export class ChunkStore {
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
    * manifest, or of another size than the manifest says); the object is then deleted and
-   * the veto's error thrown. With `owner`, every
-   * chunk of the pack is recorded as that user's (each frame was verified on the way in).
+   * the veto's error thrown. With `owner`, every chunk of the pack is recorded as that
+   * user's (each frame was verified on the way in).
    */
   async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
