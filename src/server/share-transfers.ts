@@ -74,6 +74,11 @@ export class ShareTransfers {
     return this.reserve(t, length);
   }
 
+  /** Forgets the transfer under `key` (its download was not counted after all). */
+  drop(key: string): void {
+    this.open.delete(key);
+  }
+
   get size(): number {
     return this.open.size;
   }

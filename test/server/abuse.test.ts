@@ -398,6 +398,25 @@ describe('download limits and Range (issue 10, item 3)', () => {
     expect(info).toMatchObject({ uses: 1, maxUses: 1 });
   });
 
+  it('a download that fails before a byte is served does not count', async () => {
+    const token = (await tokenFor(t, 'sharer')).token;
+    const data = randomBytes(5000);
+    expect((await uploadBuffer(t, '/fragile.bin', data, 64 * 1024, { token })).status).toBe(200);
+    const link = await share(t, token, { path: '/fragile.bin', maxUses: 1 });
+    const file = chunkFile(sha256(data));
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[10] ^= 0xff;
+    writeFileSync(file, bad);
+    expect((await curl('127.0.0.5', [link.url])).status).toBe(500);
+    expect((await curl('127.0.0.5', ['-r', '1-', link.url])).status).toBe(500); // not a continuation either
+    writeFileSync(file, good);
+    const got = await curl('127.0.0.5', [link.url]);
+    expect(got.status).toBe(200);
+    expect(got.body.equals(data)).toBe(true);
+    expect((await curl('127.0.0.6', [link.url])).status).toBe(410);
+  });
+
   it('a resumed or segmented download is still one download', async () => {
     const token = (await tokenFor(t, 'sharer')).token;
     const data = randomBytes(300_000);

@@ -138,9 +138,10 @@ export interface ServeFileOptions {
   disposition?: string;
   /**
    * Called once the headers are decided and the body is about to go (share links count
-   * uses here); what it returns is settled with the bytes written once the body is done.
+   * uses here); what it returns is settled with the bytes written once the body is done,
+   * and whether the response failed before its headers went out (nothing was served).
    */
-  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number): void } | void>;
+  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
 }
 
 /**
@@ -184,8 +185,12 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   }
   const charge = head ? undefined : await options.beforeBody?.({ start, end, size, partial: range !== undefined, etag });
   let sent = 0;
+  let failed = true;
   try {
-    if (head || size === 0) return reply.send();
+    if (head || size === 0) {
+      failed = false;
+      return reply.send();
+    }
     const offsets = chunkOffsets(chunks);
     // The first chunk is read before the headers go out: if it is corrupt the client gets a
     // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
@@ -196,10 +201,11 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // free again. (onResponse hooks still run when the response finishes.)
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    failed = false;
     sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
     return reply;
   } finally {
-    charge?.settle(sent);
+    charge?.settle(sent, failed);
   }
 }
 

@@ -165,9 +165,22 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
         const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
         const length = size === 0 ? 0 : end - start + 1;
         const going = partial ? transfers.continue(key, length) : undefined;
-        if (!going && !(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
+        if (going) {
+          await audit();
+          return going;
+        }
+        if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
         await audit();
-        return going ?? transfers.start(key, size, length);
+        const counted = transfers.start(key, size, length);
+        return {
+          settle: (sent: number, failed: boolean) => {
+            counted.settle(sent);
+            if (!failed) return;
+            // Nothing served (a damaged first chunk: a 500 before the headers): not a download.
+            transfers.drop(key);
+            void ctx.shares.refundUse(s.row.id).catch((err: unknown) => request.log.error({ err }, 'share use refund failed'));
+          },
+        };
       },
     });
   };
