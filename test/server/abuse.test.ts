@@ -399,7 +399,8 @@ describe('download limits and Range (issue 10, item 3)', () => {
   });
 
   it('a download that fails before a byte is served does not count', async () => {
-    const token = (await tokenFor(t, 'sharer')).token;
+    await addUser(t, 'sharer2');
+    const token = (await tokenFor(t, 'sharer2')).token;
     const data = randomBytes(5000);
     expect((await uploadBuffer(t, '/fragile.bin', data, 64 * 1024, { token })).status).toBe(200);
     const link = await share(t, token, { path: '/fragile.bin', maxUses: 1 });
@@ -418,7 +419,8 @@ describe('download limits and Range (issue 10, item 3)', () => {
   });
 
   it('a resumed or segmented download is still one download', async () => {
-    const token = (await tokenFor(t, 'sharer')).token;
+    await addUser(t, 'sharer3');
+    const token = (await tokenFor(t, 'sharer3')).token;
     const data = randomBytes(300_000);
     expect((await uploadBuffer(t, '/big.bin', data, 64 * 1024, { token })).status).toBe(200);
     const link = await share(t, token, { path: '/big.bin', maxUses: 1 });
