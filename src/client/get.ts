@@ -376,6 +376,13 @@ interface BatchedFile {
  * file. Against a server without batches, each small file is one `GET /files` verified
  * against its file hash. Larger files go through {@link getFile}. A file that fails does
  * not stop the others: the call throws at the end.
+ *
+ * Why not sync's `copy` from the Ferry backend to a local one (one tree engine): this is
+ * faster. Measured on the bench's 10,000 files of 1-64 KiB (2026-12-03, shared machine):
+ * into an empty directory `get -r` took 4.2-4.3 s of client user CPU, `sync` 9.0-9.9 s (the
+ * local backend's confined, atomic writes cost more per small file than a part file renamed
+ * here); no-change re-runs cost the same (0.8-1.0 s). Also `get -r` keeps permission bits and
+ * reuses interrupted downloads (`.ferry-part`) and older local copies chunk by chunk.
  */
 export async function getTree(client: FerryApi<Buffer>, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);

@@ -202,6 +202,12 @@ export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<
  * Larger files go through {@link putFile}, several at once, sharing the `parallel` slots.
  * Empty directories are created; symbolic links are skipped with a warning. A file that
  * fails does not stop the others: the call throws at the end, naming how many failed.
+ *
+ * Why not sync's `copy` over the Ferry backend (one tree engine): measured on the bench's
+ * 10,000 files of 1-64 KiB (2026-12-03, shared machine), the two cost the same (first upload
+ * client CPU 4.6-5.4 s both ways, server 4.5-5.1 s; no-change re-run 1.1 s both), so a merge
+ * would gain no speed, and `put -r` carries what the storage contract does not: `--ttl`,
+ * `--no-clobber`, permission bits, empty directories, symlinks reported as skipped.
  */
 export async function putTree(client: FerryApi<Buffer>, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
