@@ -26,7 +26,8 @@ export { MetaStore } from './store/meta-store.js';
 
 export * from './client/index.js';
 
-export { startServer, buildApp, type RunningServer, type ServerContext } from './server/app.js';
+export { startServer, buildApp, type RunningServer } from './server/app.js';
+export type { ServerContext } from './server/context.js';
 export { defaultConfig, type ServerConfig } from './server/config.js';
 
 export { S3Backend, type S3BackendOptions } from './backends/s3/s3-backend.js';

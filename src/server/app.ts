@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { BannedError, ConfigError, ForbiddenError, isFerryError } from '../core/errors.js';
-import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
+import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
@@ -28,19 +28,20 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
-import type { AuthContext } from './authz.js';
+import type { ServerContext } from './context.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
 import { errorHandler, toHttpError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
-import { createRateLimiters, type RateLimiters } from './limits.js';
+import { createRateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
-import { escapeHtml, registerSharePublicRoutes } from './routes/share-public.js';
+import { registerSharePublicRoutes } from './routes/share-public.js';
+import { errorPage } from './html.js';
 import { registerShareRoutes } from './routes/shares.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -50,52 +51,6 @@ import { loadTls, type TlsMaterial } from './tls.js';
 import { ConnectionTracker } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    auth?: AuthContext;
-  }
-  interface FastifyContextConfig {
-    /** Reachable without a token (health, capabilities). */
-    public?: boolean;
-  }
-}
-
-/** What every route module receives. */
-export interface ServerContext {
-  config: ServerConfig;
-  capabilities: Capabilities;
-  limits: ReturnType<typeof limitsOf>;
-  meta: MetaStore;
-  chunks: ChunkStore;
-  metrics: ServerMetrics;
-  auth: Authenticator;
-  users: AuthStore;
-  shares: ShareStore;
-  auditStore: AuditStore;
-  audit: AuditLog;
-  defender: Defender;
-  quota: QuotaGuard;
-  limiters: RateLimiters;
-  now: () => number;
-  /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
-  endpoints: string[];
-  /** Deletes expired sessions and unreferenced chunks now; returns what went. */
-  collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
-  /**
-   * Audits an authentication failure (bad token, wrong password, wrong share password) and
-   * scores it for the defender, which may ban the address.
-   */
-  reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
-  /** Deletes files past their TTL now (audited); returns their paths. */
-  sweepExpiredFiles(): Promise<string[]>;
-}
-
-/** The authenticated identity of a request that passed the auth hook. */
-export function authOf(request: FastifyRequest): AuthContext {
-  if (!request.auth) throw new Error('route reached without authentication');
-  return request.auth;
-}
 
 export interface BuildOptions {
   config: ServerConfig;
@@ -262,7 +217,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
       reply.header('referrer-policy', 'no-referrer');
       const text = status >= 500 && error.code === 'FERRY_ERR_INTERNAL' ? 'internal error' : error.message;
-      return reply.status(status).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>${status}</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>${status}</h1><p>${escapeHtml(text)}</p></body>`);
+      return reply.status(status).type('text/html; charset=utf-8').send(errorPage(status, text));
     }
     errorHandler(err, request, reply);
   });

@@ -19,7 +19,7 @@ import { chunkStream } from '../algo/chunk-stream.js';
 import { ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import type { AuthContext } from './authz.js';
 
 /** Manifest entries appended once per this many chunks. */

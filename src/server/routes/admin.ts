@@ -9,7 +9,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { API_PREFIX, type AuditPage } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
 function intParam(q: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {

@@ -15,7 +15,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, ValidationError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type MeResponse } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { userPermissions } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { grantInfo, tokenInfo } from '../views.js';

@@ -14,7 +14,7 @@ import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeErr
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorize, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';

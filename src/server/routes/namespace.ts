@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorize, authorizeTree, can, toServerPath, toUserEntry, toUserPath } from '../authz.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 

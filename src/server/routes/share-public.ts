@@ -23,7 +23,8 @@ import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { UserRow } from '../../store/auth-store.js';
 import type { ShareRow } from '../../store/share-store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
+import { escapeHtml, htmlHeaders, page } from '../html.js';
 import { defenderMark } from '../auth.js';
 import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
 import { verifyPassword } from '../passwords.js';
@@ -53,27 +54,9 @@ interface OpenShare {
   spent: boolean;
 }
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 function contentDisposition(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
-}
-
-/** Headers for our HTML pages: nothing from elsewhere, no framing, no Referer (the URL holds the key). */
-function htmlHeaders(reply: FastifyReply, nonce?: string): void {
-  reply.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; ${nonce ? `script-src 'nonce-${nonce}'; connect-src 'self'; ` : ''}base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
-  reply.header('referrer-policy', 'no-referrer');
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('x-frame-options', 'DENY');
-  reply.header('cache-control', 'no-store');
-  reply.type('text/html; charset=utf-8');
-}
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;width:100%}td{padding:.2rem .6rem;border-bottom:1px solid #ddd}td.n{text-align:right;white-space:nowrap}</style></head><body>${body}</body></html>`;
 }
 
 function wantsJson(request: FastifyRequest): boolean {

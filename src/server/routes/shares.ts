@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotADirectoryError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { API_PREFIX, type CreatedShare, type ShareKind } from '../../core/protocol.js';
 import type { ShareRow } from '../../store/share-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, isAdmin, withinPrefix } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
 export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {

@@ -15,7 +15,7 @@ import { isWithin, normalizePath } from '../../core/path.js';
 import { parsePermissions, type Permission } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken } from '../../core/protocol.js';
 import type { TokenRow, UserRow } from '../../store/auth-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { tokenInfo } from '../views.js';
 import { bodyObject, optionalInt, optionalString, queryFlag, requiredString, stringList } from '../validate.js';

@@ -30,7 +30,7 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';

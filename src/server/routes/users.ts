@@ -16,7 +16,7 @@ import { normalizePath } from '../../core/path.js';
 import { DEFAULT_USER_PERMISSIONS, formatPermissions, parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type UserInfo } from '../../core/protocol.js';
 import type { UserPatch, UserRow } from '../../store/auth-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 import { CidrList } from '../ip-filter.js';
 import { checkPasswordRules } from '../passwords.js';
