@@ -35,6 +35,7 @@ import { errorHandler, toHttpError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
+import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -382,6 +383,14 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  if (config.adminToken !== undefined) {
+    const weak = weakSecretReason(config.adminToken);
+    if (weak) {
+      throw new ConfigError(
+        `FERRY_ADMIN_TOKEN is too weak to guard the server: ${weak}. Use a random one (openssl rand -hex 32), or leave it unset and Ferry makes one`,
+      );
+    }
+  }
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });

@@ -7,7 +7,8 @@
  * up by id and its hash compared in constant time. A revocation takes effect on the next
  * request, on every node: each request reads the token row or, on SQLite (one node), reuses
  * the row read earlier only while no security state was written since (see
- * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string) is stored
+ * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string strong enough for
+ * ./secret-strength.ts, checked at start) is stored
  * the same way under the fixed id `env-admin`.
  *
  * Web session: a login returns an access token `ferrys_<payload>.<mac>` (HMAC-SHA256 over the

@@ -96,8 +96,9 @@ export function registerServe(program: Command): void {
     .addHelpText(
       'after',
       `
-The admin token is FERRY_ADMIN_TOKEN when set; otherwise one is generated at the first
-start, printed once, and written (mode 0600) to DATA/initial-admin-token.
+The admin token is FERRY_ADMIN_TOKEN when set (at least 32 characters, not guessable by its
+shape: a weak one is refused); otherwise one is generated at the first start, printed once,
+and written (mode 0600) to DATA/initial-admin-token.
 When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
 Web-session tokens are signed with FERRY_SESSION_KEY (base64, 32+ bytes; give every node of
 a cluster the same) or a key made once in DATA/session-key.
@@ -108,7 +109,7 @@ Examples:
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
-  FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
+  FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
       const { host, port } = parseAddr(opts.addr);
