@@ -321,7 +321,7 @@ export interface RunningServer {
   generatedToken?: string;
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
-  tls?: { fingerprint: string; caFile?: string; selfSigned: boolean };
+  tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
   close(): Promise<void>;
 }
 
@@ -438,7 +438,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx,
     url: address,
     ...boot,
-    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned } } : {}),
+    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
     async close() {
       if (closed) return;
       closed = true;

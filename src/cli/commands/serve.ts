@@ -160,7 +160,8 @@ Examples:
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
           : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
-        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n\n`);
+        const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
+        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
       } else if (!LOOPBACK.test(host)) {
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
         process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
