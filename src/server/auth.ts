@@ -222,13 +222,15 @@ export class Authenticator {
 
   /**
    * Checks a user name and password. The same FERRY_ERR_AUTH_INVALID for an unknown user, a
-   * disabled one and a wrong password (and the same cost: an unknown user still pays one
-   * scrypt), so the answer does not tell which names exist.
+   * disabled one and a wrong password, the same cost (an unknown user still pays one
+   * scrypt) and the same defender score: scoring an unknown name higher than a wrong
+   * password (as for tokens) would let anyone count the attempts to a ban and learn which
+   * names exist. Every failed password counts as an unknown credential.
    */
   async checkPassword(name: string, password: string, ip: string): Promise<UserRow> {
     const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
     const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost);
-    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), user ? 'valid' : 'invalid');
+    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), 'invalid');
     this.checkIp(user, ip);
     return user;
   }

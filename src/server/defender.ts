@@ -3,9 +3,11 @@
  * defender (docs/defender.md there):
  *
  * - each failure adds a score to its address: `scoreInvalid` when the credential names
- *   nothing (unknown user, unknown token id, unknown share link), `scoreValid` when it names
- *   something real but the secret is wrong, expired or revoked, `scoreLimitExceeded` when the
- *   address hit a rate limit;
+ *   nothing (unknown token id, unknown share link) and for every failed password login,
+ *   `scoreValid` when a token or link names something real but the secret is wrong, expired
+ *   or revoked, `scoreLimitExceeded` when the address hit a rate limit. Unlike SFTPGo, a
+ *   wrong password for a real user scores like an unknown user: otherwise the number of
+ *   attempts before a ban would tell which user names exist;
  * - when the scores within the last `observationMs` reach `threshold`, the address is banned
  *   for `banMs`;
  * - every request of a banned address extends its ban by `banIncrementPercent` of `banMs`
