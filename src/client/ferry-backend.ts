@@ -111,6 +111,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       mtimePrecisionMs: 1,
       unknownSizeWrite: true,
       caseSensitive: true,
+      lookAlikeNames: 'refused',
       directories: 'real',
       persistent: true,
     };

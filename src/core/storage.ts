@@ -91,6 +91,13 @@ export interface BackendFeatures {
   unknownSizeWrite: boolean;
   /** `a` and `A` are different keys. */
   caseSensitive: boolean;
+  /**
+   * Names that differ only in their Unicode form (`café` composed, NFC, and decomposed, NFD):
+   * `distinct` (absent means this) keeps both as different keys; `refused`: one directory
+   * holds one of them, writing or moving another form next to it is FERRY_ERR_ALREADY_EXISTS
+   * (the ferry remote: the server refuses look-alikes). Keys are never normalized either way.
+   */
+  lookAlikeNames?: 'distinct' | 'refused';
   /** 'real': directories exist on their own (can be empty): {@link DirectoryMaker}. 'virtual': implied by keys. */
   directories: 'real' | 'virtual';
   /**
