@@ -358,6 +358,7 @@ export class FerryClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<void> {
     const { signal } = options;
+    const limiter = this.limiter;
     let end = offset - 1;
     for (const c of chunks) end += c.size;
     let done = 0; // chunks handed over
@@ -369,19 +370,14 @@ export class FerryClient {
       headers: () => ({ range: `bytes=${start}-${end}`, 'if-range': `"${fileHash}"` }),
       signal,
     };
-    const consume = async (res: Response): Promise<void> => {
-      if (res.statusCode !== 206) {
-        await res.body.dump();
-        throw new PreconditionFailedError(`${path} changed on the server while it was being downloaded; run again`);
-      }
-      const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
-      if (!range || Number(range[1]) !== start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${start}-${end}, got ${String(res.headers['content-range'])}`);
+    /** Hashes the body's bytes chunk by chunk, handing each verified chunk over. */
+    const readBody = async (res: Response): Promise<void> => {
       let pieces: Buffer[] = [];
       let fill = 0;
       let hash = createHash('sha256');
       for await (const piece of res.body as AsyncIterable<Buffer>) {
         for (let at = 0; at < piece.length; ) {
-          if (done === chunks.length) throw new NetworkError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
+          if (done === chunks.length) throw new ProtocolError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
           const chunk = chunks[done];
           const n = Math.min(chunk.size - fill, piece.length - at);
           const part = at === 0 && n === piece.length ? piece : piece.subarray(at, at + n);
@@ -403,7 +399,29 @@ export class FerryClient {
           fill = 0;
           hash = createHash('sha256');
         }
-        if (this.limiter) await this.limiter.take(piece.length, signal);
+        if (limiter) await limiter.take(piece.length, signal);
+      }
+    };
+    /**
+     * Whether every chunk arrived, verified and handed over. A failure after the last byte
+     * (the connection closing before the response was marked complete, as when the server
+     * stops or restarts; seen in most restarts under backpressure) then costs nothing, and
+     * must not be retried: the next attempt would ask for an empty range, `bytes=end+1-end`
+     * (416 at the end of the file, the whole file anywhere else).
+     */
+    const complete = (err: unknown): boolean => done === chunks.length && !(err instanceof ProtocolError);
+    const consume = async (res: Response): Promise<void> => {
+      if (res.statusCode !== 206) {
+        await res.body.dump();
+        throw new PreconditionFailedError(`${path} changed on the server while it was being downloaded; run again`);
+      }
+      const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
+      if (!range || Number(range[1]) !== start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${start}-${end}, got ${String(res.headers['content-range'])}`);
+      try {
+        await readBody(res);
+      } catch (err) {
+        if (complete(err)) return;
+        throw err;
       }
       if (done < chunks.length) throw new NetworkError(`${path}: short body, ${end - start + 1} of ${end - offset + 1} bytes missing`);
     };
@@ -413,6 +431,7 @@ export class FerryClient {
         await this.call(() => this.http.request(spec, consume));
         return;
       } catch (err) {
+        if (complete(err)) return;
         // The retries of one request are spent; a run that got further since starts afresh.
         if (done > before && isFerryError(err) && err.retryable && !signal?.aborted) continue;
         throw err;
