@@ -48,6 +48,7 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import { loadTls, type TlsMaterial } from './tls.js';
+import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
 import type { Http2SecureServer } from 'node:http2';
 
@@ -393,17 +394,44 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
   const dataDir = resolve(config.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
-  const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
-  const { backend, routes } = await openChunkStores(config, dataDir);
-  const stores = [backend, ...routes.map((r) => r.backend)];
-  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now }).catch(async (err: unknown) => {
-    await Promise.all(stores.map((b) => b.close?.()));
-    throw err;
-  });
-  const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
-  const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+  // Undone in reverse order when the start fails half-way, and by close().
+  const undo: Array<() => Promise<unknown>> = [];
+  const unwind = async (): Promise<void> => {
+    for (const step of undo.splice(0).reverse()) await step().catch(() => {});
+  };
+  const lock = await lockDataDir(dataDir);
+  undo.push(() => lock.release());
+  try {
+    const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
+    const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
+    const { backend, routes } = await openChunkStores(config, dataDir);
+    const stores = [backend, ...routes.map((r) => r.backend)];
+    undo.push(() => Promise.all(stores.map((b) => b.close?.())));
+    const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+    undo.push(() => meta.close());
+    const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
+    undo.push(() => app.close());
+    const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+    const timers = startSweepers(config, app, ctx);
+    undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
+    const address = await app.listen({ host: config.host, port: config.port });
+    return {
+      app,
+      ctx,
+      url: address,
+      ...boot,
+      ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
+      close: unwind,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+/** The background jobs: expired upload sessions, expired files, chunk garbage collection. */
+function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, job: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
@@ -419,7 +447,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await meta.expireUploads();
+    const n = await ctx.meta.expireUploads();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {
@@ -430,22 +458,5 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const r = await ctx.collectGarbage();
     if (r.chunks + r.packs > 0) app.log.info(r, 'garbage collected');
   }, 'garbage collection');
-
-  const address = await app.listen({ host: config.host, port: config.port });
-  let closed = false;
-  return {
-    app,
-    ctx,
-    url: address,
-    ...boot,
-    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const t of timers) clearInterval(t);
-      await app.close();
-      await meta.close();
-      await Promise.all(stores.map((b) => b.close?.()));
-    },
-  };
+  return timers;
 }

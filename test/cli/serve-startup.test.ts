@@ -3,10 +3,15 @@
  * data directory another server holds, an address it cannot listen on), with which exit code
  * and message, and what it leaves behind when it fails.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFerry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
+import { startServer } from '../helpers/server.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -33,4 +38,62 @@ describe('a weak FERRY_ADMIN_TOKEN', () => {
       expect(existsSync(data)).toBe(false);
     });
   }
+});
+
+describe('one server per data directory', () => {
+  const lockOf = (data: string) => JSON.parse(readFileSync(join(data, 'ferry.lock'), 'utf8')) as { pid: number; host: string };
+
+  it('refuses a second ferry serve on a data directory in use, naming the holder', async () => {
+    const data = join(tmp.path, 'locked');
+    const first = await startServer({ dataDir: data });
+    try {
+      expect(lockOf(data)).toMatchObject({ pid: first.process.pid, host: hostname() });
+      const second = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_ADMIN_TOKEN: first.adminToken }, timeoutMs: 30_000 });
+      expect(second.code).toBe(2);
+      expect(second.stderr).toContain(`ferry: the data directory ${data} is in use by another ferry serve (pid ${first.process.pid}, since `);
+      expect(second.stderr).toMatch(/stop it first or use another --data \(FERRY_ERR_CONFIG\)\n$/);
+      expect(second.stdout).not.toContain('"ready"');
+      // The first one is untouched and still holds it.
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+      expect(lockOf(data).pid).toBe(first.process.pid);
+    } finally {
+      await first.stop();
+    }
+    // A clean stop releases it.
+    expect(existsSync(join(data, 'ferry.lock'))).toBe(false);
+  });
+
+  it('takes over the lock of a server that died (kill -9) and of a pid that is gone', async () => {
+    const data = join(tmp.path, 'stale');
+    const first = await startServer({ dataDir: data });
+    await first.kill();
+    expect(lockOf(data).pid).toBe(first.process.pid); // left behind
+    const second = await startServer({ dataDir: data, adminToken: first.adminToken });
+    try {
+      expect(lockOf(data).pid).toBe(second.process.pid);
+    } finally {
+      await second.stop();
+    }
+    // A lock naming a process that no longer exists (and one that is not even JSON).
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    // A live pid that is another process than the one that wrote the lock (a recycled pid:
+    // its start time differs) counts as gone too.
+    const recycled = JSON.stringify({ pid: process.pid, started: 1, host: hostname(), since: 'last boot' });
+    for (const stale of [JSON.stringify({ pid: gone, started: null, host: hostname(), since: 'yesterday' }), recycled, 'garbage']) {
+      writeFileSync(join(data, 'ferry.lock'), stale);
+      const third = await startServer({ dataDir: data, adminToken: first.adminToken });
+      expect(lockOf(data).pid).toBe(third.process.pid);
+      await third.stop();
+    }
+  });
+
+  it('respects a lock held from another host (a shared file system), saying how to clear it', async () => {
+    const data = join(tmp.path, 'remote-lock');
+    await mkdir(data, { recursive: true });
+    writeFileSync(join(data, 'ferry.lock'), JSON.stringify({ pid: 4242, started: 1, host: 'other-host.example', since: '2026-01-01T00:00:00.000Z' }));
+    const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { timeoutMs: 30_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('in use by another ferry serve (pid 4242 on other-host.example, since 2026-01-01T00:00:00.000Z)');
+    expect(r.stderr).toContain(`if that server is gone, remove ${join(data, 'ferry.lock')}`);
+  });
 });
