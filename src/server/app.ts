@@ -17,7 +17,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import pino from 'pino';
 import { BannedError, ConfigError, ForbiddenError, isFerryError } from '../core/errors.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
-import type { StorageBackend } from '../core/storage.js';
+import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
@@ -81,8 +81,11 @@ export interface ServerContext {
   now: () => number;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
-  /** Deletes expired sessions and unreferenced chunks now; returns what went. */
-  collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
+  /**
+   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
+   * writes older than the grace time (unless `leftovers` is false); returns what went.
+   */
+  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
@@ -219,11 +222,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     now,
     reportAuthFailure,
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs) {
+    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
       const uploads = await meta.expireUploads();
       const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
-      return { uploads, ...gc };
+      // A write in progress keeps touching its temporary file: one untouched for the grace
+      // time belongs to a write that died.
+      const cutoff = Date.now() - graceMs;
+      const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
+      return { uploads, ...gc, leftovers };
     },
     async sweepExpiredFiles() {
       const removed: string[] = [];
@@ -355,7 +362,7 @@ async function loadSessionKey(dataDir: string): Promise<Buffer> {
  * directory, also what the remote `local` names) and the other prefixes. Remote backends are
  * wrapped in the retry decorator: their network hiccups are retried, not reported to clients.
  */
-async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[] }> {
+async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[]; defaultInDataDir: boolean }> {
   const local = (): StorageBackend => new LocalBackend({ root: join(dataDir, 'store') });
   const open = async (remote: string): Promise<StorageBackend> => {
     if (remote === 'local') return local();
@@ -379,7 +386,8 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     await Promise.all([backend, ...routes.map((r) => r.backend)].map((b) => b?.close?.()));
     throw err;
   }
-  return { backend: backend ?? local(), routes };
+  const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
+  return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
 }
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
@@ -404,13 +412,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   try {
     const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
     const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
-    const { backend, routes } = await openChunkStores(config, dataDir);
+    const { backend, routes, defaultInDataDir } = await openChunkStores(config, dataDir);
     const stores = [backend, ...routes.map((r) => r.backend)];
     undo.push(() => Promise.all(stores.map((b) => b.close?.())));
     const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
     undo.push(() => meta.close());
     const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
     undo.push(() => app.close());
+    // What writes of a server that died left behind. Nothing can be writing into the store
+    // under the (locked) data directory yet: all of it goes. Other stores may be shared with
+    // other nodes: only what is older than the grace time.
+    const started = Date.now();
+    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
+    if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
@@ -429,6 +443,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     throw err;
   }
 }
+
+/** How often background garbage collection also sweeps leftovers of interrupted writes. */
+const LEFTOVER_SWEEP_EVERY_MS = 3600_000;
 
 /** The background jobs: expired upload sessions, expired files, chunk garbage collection. */
 function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
@@ -454,9 +471,13 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     const removed = await ctx.sweepExpiredFiles();
     if (removed.length > 0) app.log.info({ expired: removed.length }, 'expired files removed');
   }, 'file TTL sweep');
+  // Leftovers of interrupted writes are looked for at most hourly: it walks the whole store.
+  let leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
   every(config.gcIntervalMs, async () => {
-    const r = await ctx.collectGarbage();
-    if (r.chunks + r.packs > 0) app.log.info(r, 'garbage collected');
+    const leftovers = Date.now() >= leftoversDue;
+    if (leftovers) leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
+    const r = await ctx.collectGarbage(undefined, { leftovers });
+    if (r.chunks + r.packs + r.leftovers.count > 0) app.log.info(r, 'garbage collected');
   }, 'garbage collection');
   return timers;
 }

@@ -60,6 +60,8 @@ import type {
   RangeReader,
   ReadOptions,
   StorageBackend,
+  SweptLeftovers,
+  LeftoverSweeper,
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
@@ -170,7 +172,7 @@ interface Session {
   maxWrite: number;
 }
 
-export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, Partial<Copier> {
+export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, Partial<Copier> {
   /** Connects (checking the host key and authenticating) and returns the backend. */
   static async connect(options: SftpBackendOptions): Promise<SftpBackend> {
     const backend = new SftpBackend(options);
@@ -682,6 +684,39 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
   /** Pipelined READs of one range into one buffer. */
   async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
     return collectRange(this, key, offset, length, options.signal);
+  }
+
+  /** READDIR of the tree (links not followed), REMOVE of `.ferry-tmp-*` files last modified before `before` (LeftoverSweeper). */
+  async sweepLeftovers(before: number, options: OpOptions = {}): Promise<SweptLeftovers> {
+    const s = await this.#session();
+    const swept: SweptLeftovers = { count: 0, bytes: 0 };
+    const pending = [s.root];
+    while (pending.length > 0) {
+      throwIfAborted(options.signal);
+      const dir = pending.pop()!;
+      let entries: { filename: string; attrs: Stats }[];
+      try {
+        entries = await call((cb) => s.sftp.readdir(dir, cb));
+      } catch (err) {
+        if (statusOf(err) === FX.NO_SUCH_FILE) continue;
+        throw fromSftpError(err, `sweep ${dir}`);
+      }
+      for (const { filename, attrs } of entries) {
+        if (filename === '.' || filename === '..') continue;
+        const full = path.posix.join(dir, filename);
+        if (isDir(attrs)) pending.push(full);
+        else if (isFile(attrs) && filename.startsWith(TEMP_PREFIX) && attrs.mtime * 1000 < before) {
+          try {
+            await call((cb) => s.sftp.unlink(full, cb));
+            swept.count++;
+            swept.bytes += attrs.size;
+          } catch (err) {
+            if (statusOf(err) !== FX.NO_SUCH_FILE) throw fromSftpError(err, full);
+          }
+        }
+      }
+    }
+    return swept;
   }
 
   /** MKDIR of each missing level. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */
