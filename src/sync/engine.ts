@@ -127,7 +127,9 @@ function errorInfo(err: unknown): { code: string; message: string } {
 function overlaps(a: Remote, b: Remote): boolean {
   if (!sameBackend(a, b)) return false;
   const inside = (x: string, y: string) => y === '' || x === y || x.startsWith(y + '/');
-  return inside(a.prefix, b.prefix) || inside(b.prefix, a.prefix);
+  // A one-file remote is that file's path (a file copied into a folder beside it is fine).
+  const place = (r: Remote) => (r.only === undefined ? r.prefix : keyOf(r, r.only));
+  return inside(place(a), place(b)) || inside(place(b), place(a));
 }
 
 /** Makes the destination match the source, deleting extra files. */

@@ -170,6 +170,8 @@ interface Session {
   extensions: Record<string, string>;
   maxRead: number;
   maxWrite: number;
+  /** The root did not exist when connecting: the first write makes it (as the local backend does). */
+  rootMissing: boolean;
 }
 
 export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, Partial<Copier> {
@@ -318,6 +320,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       // ssh2 learns these from the limits@openssh.com extension when the server has it.
       maxRead: (sftp as unknown as { _maxReadLen?: number })._maxReadLen ?? 32 * 1024,
       maxWrite: (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024,
+      rootMissing: false,
     };
     const forget = () => {
       if (this.#current !== undefined) void this.#current.then((s) => s === session && (this.#current = undefined), () => {});
@@ -327,9 +330,18 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
     try {
       session.root = await call<string>((cb) => sftp.realpath(o.root && o.root !== '' ? o.root : '.', cb));
     } catch (err) {
-      client.end();
-      throw fromSftpError(err, `${where}: resolving the root ${o.root ?? '.'}`);
+      // A root that does not exist yet (`ferry copy dir sftp://host/new/dir`) is fine: its
+      // path is worked out here and the first write makes it.
+      const home = statusOf(err) === FX.NO_SUCH_FILE && o.root ? await call<string>((cb) => sftp.realpath('.', cb)).catch(() => undefined) : undefined;
+      if (home === undefined) {
+        client.end();
+        throw fromSftpError(err, `${where}: resolving the root ${o.root ?? '.'}`);
+      }
+      session.root = path.posix.resolve(home, o.root!);
+      session.rootMissing = true;
     }
+    // OpenSSH resolves a path whose last part is missing without complaint.
+    if (!session.rootMissing) session.rootMissing = (await call<Stats>((cb) => sftp.lstat(session.root, cb)).catch(() => undefined)) === undefined;
     this.#extensions = session.extensions;
     return session;
   }
@@ -394,6 +406,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
 
   /** `mkdir -p` of a directory key: FERRY_ERR_NOT_A_DIRECTORY where an object is in the way. */
   async #mkdirs(s: Session, k: string, signal?: AbortSignal): Promise<void> {
+    if (s.rootMissing) await this.#makeRoot(s, signal);
     if (k === '') return;
     // Fast path: the parent usually exists.
     const st = await this.#lstat(s, k);
@@ -412,6 +425,23 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
         throw fromSftpError(err, dir);
       }
     }
+  }
+
+  /** `mkdir -p` of the root itself (absolute path), when it did not exist at connection time. */
+  async #makeRoot(s: Session, signal?: AbortSignal): Promise<void> {
+    const parts = s.root.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      throwIfAborted(signal);
+      const dir = '/' + parts.slice(0, i).join('/');
+      try {
+        await call((cb) => s.sftp.mkdir(dir, cb));
+      } catch (err) {
+        const there = await call<Stats>((cb) => s.sftp.lstat(dir, cb)).catch(() => undefined);
+        if (there !== undefined && isDir(there)) continue;
+        throw there !== undefined ? new NotADirectoryError(`the root ${s.root}: ${dir} is not a directory`, { cause: err }) : fromSftpError(err, `making the root ${dir}`);
+      }
+    }
+    s.rootMissing = false;
   }
 
   /** Renames `from` over `to` (paths), replacing it: posix-rename when offered, else remove then rename. */

@@ -85,9 +85,14 @@ ${d.examples}`,
     cmd.action(async (srcSpec: string, dstSpec: string, flags: TransferFlags) => {
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
-      const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
+      const { openRemotes, closeRemotes, fileSource } = await import('../../sync/remote.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
       const remotes = await openRemotes(specs);
+      // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
+      [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]).catch(async (err: unknown) => {
+        await closeRemotes(remotes);
+        throw err;
+      });
       const [src, dst, backupDir] = remotes;
       const progress = progressPrinter(flags.progress);
       try {
