@@ -16,10 +16,9 @@
  * disabled or deleted, and uploads count against the owner's quota.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, AuthRequiredError, AuthInvalidError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
-import { FileHasher } from '../../core/manifest.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { UserRow } from '../../store/auth-store.js';
@@ -28,7 +27,7 @@ import type { ServerContext } from '../app.js';
 import { defenderMark } from '../auth.js';
 import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
 import { verifyPassword } from '../passwords.js';
-import { chunkStream } from '../../algo/chunk-stream.js';
+import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { sendFile } from './downloads.js';
 import { shareKeyHash } from './shares.js';
 
@@ -195,27 +194,11 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     if (await ctx.meta.stat(target).then(() => true, () => false)) throw new AlreadyExistsError(`${name} already exists here: choose another name`);
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
-    const body = request.body as Readable;
-    const controller = new AbortController();
-    request.raw.once('close', () => {
-      if (!request.raw.complete) controller.abort();
-    });
-    const up = await ctx.meta.createUpload({ owner: s.owner.id, files: [{ path: target }], noOverwrite: true, ttlMs: ctx.config.uploadTtlMs });
     try {
-      const hasher = new FileHasher();
-      for await (const c of chunkStream(body, ctx.config.chunking, { signal: controller.signal })) {
-        hasher.add(c.hash, c.size);
-        await ctx.quota.checkGrowth(s.as, target, hasher.size);
-        await ctx.meta.appendEntries(up.id, 0, [{ hash: c.hash, size: c.size }], ctx.config.uploadTtlMs);
-        // The server cut and hashed these bytes itself: possession is proven, for the owner.
-        await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), controller.signal, { owner: s.owner.id, path: target });
-      }
-      if (declared !== undefined && hasher.size !== declared) throw new ValidationError(`the body had ${hasher.size} bytes, Content-Length said ${declared}`);
-      const [entry] = await ctx.meta.commitUpload(up.id, { size: hasher.size, hash: hasher.digest(), mtime: ctx.now() }, { check: ctx.quota.commitCheck(s.as) });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw) });
       await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {
-      await ctx.meta.abortUpload(up.id).catch(() => undefined);
       await ctx.shares.refundUse(s.row.id);
       throw err;
     }
