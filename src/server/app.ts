@@ -401,7 +401,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     }
   }
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new ConfigError(`cannot use the data directory ${dataDir}: ${(err as Error).message}`, { cause: err });
+  });
   // Undone in reverse order when the start fails half-way, and by close().
   const undo: Array<() => Promise<unknown>> = [];
   const unwind = async (): Promise<void> => {
@@ -429,7 +431,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
-    const address = await app.listen({ host: config.host, port: config.port });
+    const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
+      throw listenError(err, config.host, config.port);
+    });
     return {
       app,
       ctx,
@@ -442,6 +446,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     await unwind();
     throw err;
   }
+}
+
+/** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
+function listenError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the port is in use (another server listens there): pick another --addr, or stop that server',
+    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in --addr, or 0.0.0.0 for all`,
+    ENOTFOUND: `the host ${host} is unknown here`,
+    EAI_AGAIN: `the host ${host} could not be resolved (DNS unavailable?)`,
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    EAFNOSUPPORT: 'this machine has no such address family (IPv6?)',
+  };
+  const text = code === undefined ? undefined : why[code];
+  return text === undefined ? (err as Error) : new ConfigError(`cannot listen on ${where}: ${text}`, { cause: err });
 }
 
 /** How often background garbage collection also sweeps leftovers of interrupted writes. */

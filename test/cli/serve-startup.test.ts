@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,5 +96,43 @@ describe('one server per data directory', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('in use by another ferry serve (pid 4242 on other-host.example, since 2026-01-01T00:00:00.000Z)');
     expect(r.stderr).toContain(`if that server is gone, remove ${join(data, 'ferry.lock')}`);
+  });
+});
+
+describe('configuration mistakes: exit 2 with a plain message, not 70 "unexpected error"', () => {
+  it('a port in use, and the data directory is free again afterwards', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const data = join(tmp.path, 'busy');
+    try {
+      const r = await runFerry(['serve', '--addr', `127.0.0.1:${port}`, '--data', data], { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`ferry: cannot listen on 127.0.0.1:${port}: the port is in use (another server listens there): pick another --addr, or stop that server (FERRY_ERR_CONFIG)\n`);
+      expect(existsSync(join(data, 'ferry.lock'))).toBe(false); // the failed start let go of it
+    } finally {
+      busy.close();
+    }
+    const next = await startServer({ dataDir: data });
+    await next.stop();
+  });
+
+  it('an unknown host or an address not of this machine in --addr', async () => {
+    const unknown = await runFerry(['serve', '--addr', 'no-such-host.invalid:0', '--data', join(tmp.path, 'unknown-host')], { timeoutMs: 30_000 });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^ferry: cannot listen on no-such-host\.invalid:0: the host no-such-host\.invalid (is unknown here|could not be resolved)/);
+    const foreign = await runFerry(['serve', '--addr', '192.0.2.55:0', '--data', join(tmp.path, 'foreign')], { timeoutMs: 30_000 });
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toContain('192.0.2.55 is not an address of this machine');
+  });
+
+  it('sync --max-delete -3 and bisync --max-delete 200', async () => {
+    const sync = await runFerry(['sync', '--max-delete', '-3', tmp.path, 'memory:x']);
+    expect(sync.code).toBe(2);
+    expect(sync.stderr).toMatch(/--max-delete must be a whole number >= 0/);
+    expect(sync.stderr).not.toMatch(/unexpected/);
+    const bisync = await runFerry(['bisync', '--max-delete', '200', tmp.path, 'memory:x']);
+    expect(bisync.code).toBe(2);
+    expect(bisync.stderr).toMatch(/--max-delete is a percentage from 0 to 100/);
   });
 });

@@ -1,5 +1,5 @@
 /** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
@@ -45,7 +45,7 @@ export function registerBisync(program: Command): void {
     .addOption(
       new Option('--max-delete <percent>', 'stop (changing nothing) when more than this % of a side was deleted').default(50).argParser((v) => {
         const n = Number(v);
-        if (!Number.isFinite(n) || n < 0 || n > 100) throw new Error('--max-delete is a percentage from 0 to 100');
+        if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('--max-delete is a percentage from 0 to 100');
         return n;
       }),
     )

@@ -2,7 +2,7 @@
  * `ferry sync SRC DST`: make DST match SRC (deletes extras). Also the shared body of
  * `ferry copy` and `ferry move`, which differ only in mode and help text.
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
@@ -66,7 +66,7 @@ export function transferCommand(mode: SyncMode) {
         .addOption(
           new Option('--max-delete <n>', 'refuse to delete anything if more than N files would be deleted').argParser((v) => {
             const n = Number(v);
-            if (!Number.isInteger(n) || n < 0) throw new Error('--max-delete must be a non-negative integer');
+            if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--max-delete must be a whole number >= 0');
             return n;
           }),
         );
