@@ -5,9 +5,10 @@
  * token, listens (HTTPS with HTTP/2 and HTTP/1.1 by ALPN when TLS is configured), and
  * starts the background sweepers (expired upload sessions, expired files, chunk GC).
  *
- * Every request passes, in this order: the global IP allow/deny lists, the defender (banned
- * addresses), the per-address rate limit, authentication (unless the route is public), the
- * per-token rate limit. Authorization is per route, through ./authz.ts.
+ * Every request passes, in this order: routing (a path no route serves ends at the
+ * not-found handler, without authentication), the global IP allow/deny lists, the defender
+ * (banned addresses), the per-address rate limit, authentication (unless the route is public
+ * or there is none), the per-token rate limit. Authorization is per route, through ./authz.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, ForbiddenError, isFerryError } from '../core/errors.js';
+import { BannedError, ConfigError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
@@ -31,7 +32,7 @@ import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
-import { errorHandler, toHttpError } from './http-errors.js';
+import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
@@ -159,13 +160,25 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
+    // past maxParamLength) never reach the hooks: they get our error format here, and the
+    // address checks all the same (a banned address is told it is banned).
+    frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+      errorHandler(addressRefusal(request.ip) ?? err, request, reply);
+    }) as never,
+    // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
+    // on the socket, in our error format too.
+    clientErrorHandler: writeClientError as never,
   };
+  // A missing Host is checked in onRequest instead, so that it gets a JSON error (HTTP/1 server only).
+  const http1Options = { http: { requireHostHeader: false } };
   // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
   // typed against the HTTP/1 server; the request and reply APIs they use are the same.
   const app = (
     options.tls
       ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
-      : Fastify(fastifyOptions)
+      : Fastify({ ...fastifyOptions, ...http1Options })
   ) as unknown as FastifyInstance;
   if (options.tls) {
     const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
@@ -262,18 +275,35 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     }
     errorHandler(err, request, reply);
   });
+  // Routing comes before authentication: a path no route serves is 404 for everyone (what a
+  // route answers about stored data still needs credentials). The routes are the public
+  // protocol (docs/protocol.md), so this tells nothing that is not written down.
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    const path = request.url.split('?')[0];
+    const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
+    if (!path.startsWith('/api/') && /text\/html/.test(request.headers.accept ?? '')) {
+      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      return reply.status(404).type('text/html; charset=utf-8').send(notFoundPage(request.method, path));
+    }
+    return reply.status(404).send({ error });
   });
+
+  /** Why requests from `ip` are refused before anything else (global lists, a ban), if they are. */
+  const addressRefusal = (ip: string): Error | undefined => {
+    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = defender.checkBanned(ip);
+    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    return undefined;
+  };
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    const ip = request.ip;
-    if (!globalIps.permits(ip)) throw new ForbiddenError(`this server does not accept requests from ${ip}`);
-    const ban = defender.checkBanned(ip);
-    if (ban) throw new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    const refusal = addressRefusal(request.ip);
+    if (refusal) throw refusal;
     await limiters.perIp(request);
-    if (request.routeOptions.config?.public) return;
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
+    if (request.routeOptions.config?.public || request.is404) return;
+    const ip = request.ip;
     try {
       request.auth = await auth.verify(request.headers.authorization, ip);
     } catch (err) {
