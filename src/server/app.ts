@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
@@ -29,7 +29,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
-import type { AuthContext } from './authz.js';
+import { toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
@@ -256,7 +256,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     },
   };
 
-  app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // Messages are written with server paths; the caller reads their own (home-relative) ones.
+    const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });

@@ -55,7 +55,7 @@ export class QuotaGuard {
   /** After a manifest append: the file's announced bytes so far against the limits. */
   async checkGrowth(auth: AuthContext, path: string, bytesSoFar: number): Promise<void> {
     this.checkFileSize(auth, path, bytesSoFar);
-    await this.checkFits(undefined, auth, [{ path, size: bytesSoFar }]);
+    await this.checkFits(undefined, auth, [{ path, size: bytesSoFar }], 'so far');
   }
 
   /**
@@ -94,7 +94,7 @@ export class QuotaGuard {
   }
 
   /** Usage after replacing/adding `files` (server paths) must stay within the quotas. */
-  private async checkFits(trx: Transaction<Database> | undefined, auth: AuthContext, files: { path: string; size: number }[]): Promise<void> {
+  private async checkFits(trx: Transaction<Database> | undefined, auth: AuthContext, files: { path: string; size: number }[], soFar?: 'so far'): Promise<void> {
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return;
     const usage = await this.meta.usage(auth.home, trx);
@@ -110,7 +110,8 @@ export class QuotaGuard {
       if (old === undefined) count++;
     }
     if (quotaBytes !== null && bytes > quotaBytes) {
-      throw new QuotaExceededError(`quota exceeded: this would use ${formatSize(bytes)} of ${formatSize(quotaBytes)} (now ${formatSize(usage.bytes)})`, {
+      const what = files.length === 1 ? `${files[0].path} (${formatSize(files[0].size)}${soFar ? ' so far, size not announced' : ''})` : `${files.length} files of ${formatSize(files.reduce((a, f) => a + f.size, 0))}`;
+      throw new QuotaExceededError(`quota exceeded: ${what} would bring the usage to ${formatSize(bytes)}, over the quota of ${formatSize(quotaBytes)} (${formatSize(usage.bytes)} used now)`, {
         details: { limit: 'bytes', quota: quotaBytes, used: usage.bytes, wouldUse: bytes },
       });
     }

@@ -4,6 +4,7 @@ import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bis
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { countOf } from '../../core/units.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
 const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
@@ -93,7 +94,7 @@ Examples:
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
-      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${r.errors.length} errors; the state was not saved, run again`);
+      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
     } finally {
       await closeRemotes(remotes);
     }

@@ -7,7 +7,7 @@ import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
-import { formatSize } from '../../core/units.js';
+import { countOf, formatSize } from '../../core/units.js';
 
 interface TransferFlags extends CommonFlags {
   update?: boolean;
@@ -39,8 +39,15 @@ const DESCRIPTIONS: Record<SyncMode, { summary: string; examples: string }> = {
   },
 };
 
+/** What failed, in one line: files that failed, and refusals that are about no file (--max-delete). */
+function failureLine(r: SyncResult): string {
+  const files = r.errors.filter((e) => e.path !== '');
+  const other = r.errors.filter((e) => e.path === '').map((e) => e.message);
+  return [...(files.length > 0 ? [`${countOf(files.length, 'file')} failed`] : []), ...other].join('; ');
+}
+
 function summary(r: SyncResult): string {
-  const parts = [`${r.dryRun ? 'would transfer' : 'transferred'} ${r.transferred} files (${formatSize(r.bytes)})`, `checked ${r.checked}`];
+  const parts = [`${r.dryRun ? 'would transfer' : 'transferred'} ${countOf(r.transferred, 'file')} (${formatSize(r.bytes)})`, `checked ${r.checked}`];
   if (r.mtimeUpdated) parts.push(`times updated ${r.mtimeUpdated}`);
   if (r.renamed) parts.push(`renamed ${r.renamed}`);
   if (r.deleted) parts.push(`${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted}`);
@@ -120,7 +127,7 @@ ${d.examples}`,
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
-        if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${result.errors.length} files failed`);
+        if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : failureLine(result));
       } finally {
         await closeRemotes(remotes);
       }
