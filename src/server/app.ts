@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
@@ -29,7 +30,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
-import { toUserError, type AuthContext } from './authz.js';
+import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
@@ -315,7 +316,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     await limiters.perToken(request);
   });
 
-  // One access-log line per request (pino JSON).
+  // One access-log line per request (pino JSON). The request's logger carries `reqId`
+  // already (a second one made every line hold the key twice).
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     const status = reply.statusCode;
@@ -324,8 +326,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     request.log.info(
       {
-        reqId: request.id,
         user: request.auth?.userName,
+        path: loggedPath(request),
         tokenId: request.auth?.tokenId,
         ip: request.ip,
         method: request.method,
@@ -477,6 +479,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/**
+ * The file or directory a request is about, for the access log: the server path of a route
+ * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link), as the operator
+ * would look for it on disk or in the audit; undefined for other routes.
+ */
+function loggedPath(request: FastifyRequest): string | undefined {
+  const rest = (request.params as Record<string, string> | undefined)?.['*'];
+  if (rest === undefined) return undefined;
+  try {
+    const path = normalizePath(rest);
+    return request.auth ? toServerPath(request.auth, path) : path;
+  } catch {
+    return rest.slice(0, 512); // not a valid path (refused): as it came
   }
 }
 
