@@ -361,6 +361,7 @@ export interface RunningServer {
   url: string;
   /** The admin token generated at this start (first start without FERRY_ADMIN_TOKEN only). */
   generatedToken?: string;
+  /** Where the generated admin token is kept (at later starts too, while the file exists). */
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
@@ -461,13 +462,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const started = Date.now();
     const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
-    const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
     });
+    // Only now: a start that failed to listen must not have shown (and used up) the token.
+    const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     return {
       app,
       ctx,

@@ -19,7 +19,7 @@
  * against their session row too, so a logout or a disabled user cuts them off at once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuthInvalidError, AuthRequiredError, FerryError, ForbiddenError } from '../core/errors.js';
 import { parsePermissions, PERMISSIONS, type Permission } from '../core/permissions.js';
@@ -126,6 +126,12 @@ export class Authenticator {
    * admin's; otherwise a token is generated on the first start only, written with mode 0600
    * to `DATA/initial-admin-token`, and returned so the caller can print it once.
    */
+  /**
+   * Makes the admin user and its token: FERRY_ADMIN_TOKEN's, or at the first start a new one
+   * written (mode 0600) to `DATA/initial-admin-token` and returned once as `generatedToken`.
+   * At later starts `tokenFile` names that file while it exists. Call it once the server
+   * listens: a start that fails before must not use up the token's one showing.
+   */
   async bootstrap(dataDir: string, envToken?: string): Promise<{ generatedToken?: string; tokenFile?: string }> {
     const now = this.now();
     await this.meta.insertUser({ id: ADMIN_USER_ID, name: 'admin', role: 'admin', password_hash: null, home: '/', created_at: now });
@@ -134,10 +140,13 @@ export class Authenticator {
       await this.meta.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
       return {};
     }
-    if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) return {};
+    const tokenFile = join(dataDir, 'initial-admin-token');
+    if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) {
+      // Made at an earlier start: point at the file while it is there (it may have been removed).
+      return (await stat(tokenFile).catch(() => undefined))?.isFile() ? { tokenFile } : {};
+    }
     const { id, token } = newToken();
     await this.meta.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
-    const tokenFile = join(dataDir, 'initial-admin-token');
     await writeFile(tokenFile, token + '\n', { mode: 0o600 });
     await this.meta.setSetting(GENERATED_ADMIN_TOKEN_ID_SETTING, id);
     return { generatedToken: token, tokenFile };

@@ -136,3 +136,74 @@ describe('configuration mistakes: exit 2 with a plain message, not 70 "unexpecte
     expect(bisync.stderr).toMatch(/--max-delete is a percentage from 0 to 100/);
   });
 });
+
+describe('the initial admin token', () => {
+  const loginLine = (out: string): string => /Log in with: {2}(ferry login .*)\n/.exec(out)?.[1] ?? '';
+  /** The server's stderr once its start-up notes are out (they follow the ready line on stdout). */
+  const notes = async (server: { output: () => string }): Promise<string> => {
+    for (let i = 0; i < 500 && !/Log in with: .*\n/.test(server.output()); i++) await new Promise((r) => setTimeout(r, 10));
+    return server.output();
+  };
+
+  it('is written only once the server listens; shown with a login line that reads it from stdin', async () => {
+    const data = join(tmp.path, 'first-start');
+    const file = join(data, 'initial-admin-token');
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const failed = await runFerry(['serve', '--addr', `127.0.0.1:${port}`, '--data', data], { timeoutMs: 30_000 });
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).not.toMatch(/admin token/i);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      busy.close();
+    }
+    const first = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined } });
+    let token: string;
+    try {
+      token = readFileSync(file, 'utf8').trim();
+      expect(token).toMatch(/^ferry_[0-9a-f]{16}_/);
+      const out = await notes(first);
+      expect(out).toContain(`Ferry admin token (shown once, also saved with mode 0600 in ${file}):\n\n  ${token}\n`);
+      const line = loginLine(out);
+      expect(line).toBe(`ferry login ${first.url} --token - < ${file}`);
+      expect(line).not.toContain(token);
+      // The line works as printed: the token through stdin.
+      const home = join(tmp.path, 'first-home');
+      const login = await runFerry(['login', first.url, '--token', '-'], { stdinFile: file, env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json') } });
+      expect(login.code, login.stderr).toBe(0);
+      expect(login.stderr).toMatch(/logged in to .* as admin/);
+    } finally {
+      await first.stop();
+    }
+    // Later starts show no token, and say where it is while the file exists.
+    const again = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined } });
+    try {
+      const out = await notes(again);
+      expect(out).not.toContain(token);
+      expect(out).toContain(`The admin token made at the first start is in ${file}`);
+      expect(loginLine(out)).toBe(`ferry login ${again.url} --token - < ${file}`);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('under --tls-self-signed the login line pins the certificate, and works', async () => {
+    const data = join(tmp.path, 'tls-start');
+    const server = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined }, extraArgs: ['--tls-self-signed'] });
+    try {
+      const out = await notes(server);
+      const fp = /Certificate fingerprint: (SHA256:[0-9A-F:]+)/.exec(out)?.[1];
+      expect(fp).toMatch(/^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      const file = join(data, 'initial-admin-token');
+      const line = loginLine(out);
+      expect(line).toBe(`ferry login ${server.url} --token - < ${file} --fingerprint ${fp}`);
+      const home = join(tmp.path, 'tls-home');
+      const login = await runFerry(['login', server.url, '--token', '-', '--fingerprint', fp!], { stdinFile: file, env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json') } });
+      expect(login.code, login.stderr).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+});

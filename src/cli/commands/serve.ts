@@ -97,8 +97,9 @@ export function registerServe(program: Command): void {
       'after',
       `
 The admin token is FERRY_ADMIN_TOKEN when set (at least 32 characters, not guessable by its
-shape: a weak one is refused); otherwise one is generated at the first start, printed once,
-and written (mode 0600) to DATA/initial-admin-token.
+shape: a weak one is refused); otherwise one is generated at the first start, once the
+server listens, printed once with a login line (the token on stdin: ferry login URL
+--token - < FILE), and written (mode 0600) to DATA/initial-admin-token.
 When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
 Web-session tokens are signed with FERRY_SESSION_KEY (base64, 32+ bytes; give every node of
 a cluster the same) or a key made once in DATA/session-key.
@@ -166,10 +167,14 @@ Examples:
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
         process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
       }
-      if (server.generatedToken) {
+      if (server.tokenFile) {
+        // The token goes through stdin, not the command line (shell history, ps).
+        const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
+        const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}`;
         process.stderr.write(
-          `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n` +
-            `Log in with:  ferry login ${server.url} --token ${server.generatedToken}\n\n`,
+          server.generatedToken
+            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
+            : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
         );
       }
       await new Promise<void>((resolve) => {
