@@ -207,3 +207,21 @@ describe('the initial admin token', () => {
     }
   });
 });
+
+describe('the defender and loopback', () => {
+  it('an admin on the machine cannot lock themselves out with bad tokens (loopback is never banned)', async () => {
+    const server = await startServer({ dataDir: join(tmp.path, 'lockout'), extraArgs: ['--defender-threshold', '4'] });
+    try {
+      const bad = (n: number) => `ferry_${n.toString(16).padStart(16, '0')}_${'A'.repeat(43)}`;
+      // Two unknown tokens score 4: enough to ban any other address.
+      for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${bad(i)}` } })).status).toBe(401);
+      const env = { FERRY_SERVER: server.url, FERRY_TOKEN: server.adminToken, FERRY_CONFIG: join(tmp.path, 'lockout-config.json') };
+      const bans = await runFerry(['admin', 'bans', '--json'], { env });
+      expect(bans.code, bans.stderr).toBe(0);
+      expect(JSON.parse(bans.stdout)).toEqual([]);
+      expect((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${server.adminToken}` } })).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -83,7 +83,7 @@ export function registerServe(program: Command): void {
     .option('--no-defender', 'never ban addresses after repeated authentication failures')
     .option('--defender-threshold <n>', 'failure score that bans an address (bad token id 2, bad secret 1)', String(DEFAULT_DEFENDER.threshold))
     .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
-    .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
+    .option('--defender-safe <cidr>', 'networks never banned besides loopback, which always is (repeatable, comma-separated)', list, [])
     .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
     .addOption(
       new Option(
@@ -144,7 +144,8 @@ Examples:
           enabled: opts.defender,
           threshold: count(opts.defenderThreshold, '--defender-threshold'),
           banMs: parseDuration(opts.defenderBanTime),
-          safeList: new CidrList(opts.defenderSafe).entries,
+          // Loopback is always safe (see defender.ts); --defender-safe adds networks.
+          safeList: [...DEFAULT_DEFENDER.safeList, ...new CidrList(opts.defenderSafe).entries],
         },
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
         store: opts.store.map(parseStoreSpec),
