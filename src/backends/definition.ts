@@ -30,8 +30,18 @@ export interface BackendDefinition {
   options: readonly BackendOptionSpec[];
   /** Turns what follows `type:` in a remote string into options. Absent: the type is configured, not typed. */
   parseSpec?(rest: string): BackendOptions;
-  /** Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a named remote. */
-  subPath?(options: BackendOptions, sub: string): BackendOptions;
+  /**
+   * Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a
+   * named remote. `absolute`: the path was written with a leading `/` (`nas:/srv/x`); types
+   * with a file-system root (SFTP) take it from the server's root then, as rclone does.
+   */
+  subPath?(options: BackendOptions, sub: string, absolute: boolean): BackendOptions;
+  /**
+   * The options of the folder holding what `options` point at, and that thing's name
+   * (`/a/b/file` -> `/a/b` and `file`); undefined at the top. For a source that names a
+   * file rather than a folder (`ferry copy report.pdf nas:/docs/`).
+   */
+  parentOf?(options: BackendOptions): { options: BackendOptions; name: string } | undefined;
   /** Builds a backend from options already checked against `options` (defaults applied). */
   factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
 }

@@ -136,7 +136,7 @@ export class BackendRegistry {
       let options: BackendOptions = { ...named.options };
       if (sub !== '') {
         if (target.subPath === undefined) throw new ConfigError(`${typed[1]}: a ${named.type} remote has no paths inside it`);
-        options = target.subPath(options, sub);
+        options = target.subPath(options, sub, rest.startsWith('/'));
       }
       return { type: named.type, options: { ...options, ...extra } };
     }
@@ -150,6 +150,12 @@ export class BackendRegistry {
     const found = this.#require(type);
     if (found.parseSpec === undefined) throw new ConfigError(`the ${type} backend is configured with options, not typed as ${type}:...`);
     return { type, options: { ...found.parseSpec(rest), ...extra } };
+  }
+
+  /** The folder holding what `remote` points at, and its name there (see BackendDefinition.parentOf). */
+  parentOf(remote: RemoteSpec): { remote: RemoteSpec; name: string } | undefined {
+    const found = this.#require(remote.type).parentOf?.(remote.options);
+    return found === undefined ? undefined : { remote: { type: remote.type, options: found.options }, name: found.name };
   }
 
   /** `a=1&b=x%20y` -> options (values stay strings: the schema coerces them). */

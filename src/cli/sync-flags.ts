@@ -218,6 +218,8 @@ export async function withRemotes<T>(specs: string[], fn: (remotes: Remote[]) =>
   const { openRemotes, closeRemotes } = await import('../sync/remote.js');
   const remotes = await openRemotes(specs);
   try {
+    // fn may put other remotes in the array (fileSource opens a file's folder): what it holds
+    // at the end is closed.
     return await fn(remotes);
   } finally {
     await closeRemotes(remotes);

@@ -15,9 +15,9 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
-import { normalizePath, relativePath } from '../core/path.js';
+import { isWithin, normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import { syncDir } from '../backends/local/index.js';
@@ -392,8 +392,14 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   const batching = canBatch(caps);
   const files: Entry[] = [];
   const dirs: string[] = [];
+  // Entries the server should never have sent (a path that is not normalized or not inside
+  // the listed directory: `..`, `//`, another root) are refused before any of them becomes
+  // a local path, directories exactly like files: each counts as a failed file.
+  const refused: Array<{ path: string; err: unknown }> = [];
   for await (const e of client.list(root, { recursive: true, chunks: batching, signal })) {
-    if (e.type === 'dir') dirs.push(e.path);
+    const bad = listedPathProblem(e.path, root);
+    if (bad) refused.push({ path: String(e.path), err: bad });
+    else if (e.type === 'dir') dirs.push(e.path);
     else files.push(e);
   }
   let total = 0;
@@ -408,6 +414,7 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
 
   const failures = new TreeFailures(signal, options.onFileError);
   const fail = (path: string, err: unknown): void => failures.add(path, err);
+  for (const r of refused) fail(r.path, r.err);
   const compare = options.compare ?? 'default';
   ctx.dirsToSync = new Set();
 
@@ -464,7 +471,8 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   }
   await forEachConcurrent(jobs, 4 * ctx.parallel, (job) => job(), signal);
   await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
-  return failures.settle(ctx.finish(), files.length);
+  const of = files.length + refused.length;
+  return refused.length > 0 ? failures.settle(ctx.finish(), of, 'entry', 'entries') : failures.settle(ctx.finish(), of);
 }
 
 /** The tree's directories, the root first (which must be a directory if it exists). */
@@ -479,6 +487,25 @@ async function makeLocalDirs(ctx: TransferContext<Buffer>, localRoot: string, di
     }
     if (d !== dirs[0]) ctx.result.dirs += 1;
   }
+}
+
+/**
+ * Why a path from a listing of `root` cannot be used locally, or undefined when it can: it
+ * must be a normalized Ferry path (no `.`/`..` segments, no empty or control-character
+ * names) strictly below `root`. A hostile or broken server could otherwise name
+ * `root/../../x` and have the client create or overwrite things outside the destination.
+ */
+function listedPathProblem(path: unknown, root: string): FerryError | undefined {
+  let normal: string;
+  try {
+    normal = normalizePath(path);
+  } catch (err) {
+    return err as FerryError;
+  }
+  if (normal !== path || normal === root || !isWithin(normal, root)) {
+    return new PathInvalidError(`the server listed ${JSON.stringify(path)}, which is not a path inside ${root}: refused`);
+  }
+  return undefined;
 }
 
 /** Whether the server offers chunk batches and the chunk lists (`list?chunks=true`) that make them usable. */

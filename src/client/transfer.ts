@@ -12,6 +12,7 @@ import type { FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import { countOf } from '../core/units.js';
 import type { FileProgress } from './progress.js';
 
 /** Options every transfer takes. */
@@ -331,12 +332,15 @@ export class TreeFailures {
     this.onFileError?.(path, err);
   }
 
-  /** The result, or (some failed) an error with the code of the first failure and the result in its details. */
-  settle(result: TransferResult, files: number): TransferResult {
+  /**
+   * The result, or (some failed) an error with the code of the first failure and the result
+   * in its details; `of` things were tried (`3 of 10 files failed`).
+   */
+  settle(result: TransferResult, of: number, noun = 'file', plural?: string): TransferResult {
     if (this.failed.length === 0) return result;
     const { path, err } = this.failed[0];
     const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
-    throw new FerryError(code, `${this.failed.length} of ${files} files failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+    throw new FerryError(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
       details: { failed: this.failed.length, result },
     });

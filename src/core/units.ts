@@ -33,6 +33,11 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
+/** `1 file`, `2 files`, `0 files`: a count and its noun (`plural` when not noun + s). */
+export function countOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 /** 1536 -> "1.5 KiB". */
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return '?';

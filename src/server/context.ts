@@ -5,6 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Capabilities } from '../core/protocol.js';
+import type { SweptLeftovers } from '../core/storage.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { AuthStore } from '../store/auth-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -48,8 +49,11 @@ export interface ServerContext {
   now: () => number;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
-  /** Deletes expired sessions and unreferenced chunks now; returns what went. */
-  collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
+  /**
+   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
+   * writes older than the grace time (unless `leftovers` is false); returns what went.
+   */
+  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.

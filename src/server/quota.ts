@@ -183,7 +183,8 @@ export class QuotaGuard {
     const bytes = usage.bytes + inFlight + net;
     if (quotaBytes !== null && bytes > quotaBytes) {
       const others = inFlight > 0 ? `, ${formatSize(inFlight)} in other uploads` : '';
-      throw new QuotaExceededError(`quota exceeded: this would use ${formatSize(bytes)} of ${formatSize(quotaBytes)} (${formatSize(usage.bytes)} stored${others})`, {
+      const what = files.length === 1 ? `${files[0].path} (${formatSize(files[0].size)})` : `${files.length} files of ${formatSize(files.reduce((a, f) => a + f.size, 0))}`;
+      throw new QuotaExceededError(`quota exceeded: ${what} would bring the usage to ${formatSize(bytes)}, over the quota of ${formatSize(quotaBytes)} (${formatSize(usage.bytes)} used now${others})`, {
         details: { limit: 'bytes', quota: quotaBytes, used: usage.bytes, inFlight, wouldUse: bytes },
       });
     }

@@ -37,7 +37,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
-import { canReadRange, type StorageBackend } from '../core/storage.js';
+import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
 import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { ChunkBuffers } from './chunk-buffers.js';
@@ -541,6 +541,22 @@ export class ChunkStore {
    * Deletes chunks and packs nothing references any more and that are older than `graceMs`.
    * Returns how many objects were deleted.
    */
+  /**
+   * Removes what interrupted chunk and pack writes left in each store (temporary objects of
+   * the backends that have them, LeftoverSweeper), if last modified before `cutoff(store)`
+   * (`store` null for the default store).
+   */
+  async sweepLeftovers(cutoff: (store: string | null) => number, signal?: AbortSignal): Promise<SweptLeftovers> {
+    const total: SweptLeftovers = { count: 0, bytes: 0 };
+    for (const [store, backend] of [[null, this.backend] as const, ...this.routes.map((r) => [r.prefix, r.backend] as const)]) {
+      if (!canSweepLeftovers(backend)) continue;
+      const swept = await backend.sweepLeftovers(cutoff(store), { signal });
+      total.count += swept.count;
+      total.bytes += swept.bytes;
+    }
+    return total;
+  }
+
   async collectGarbage(graceMs: number, now = Date.now()): Promise<{ chunks: number; packs: number }> {
     let chunks = 0;
     let packs = 0;

@@ -4,6 +4,7 @@
  * - files: the namespace. One row per file or directory except the root, keyed by the
  *   normalized path; `parent` makes one directory's listing an index range scan, and a
  *   subtree is the path range (`/a/`, `/a0`) because '0' follows '/' in byte order.
+ *   `name_fold` (the NFC form of a non-ASCII name) finds look-alike names, which are refused.
  * - manifests: content of files, keyed by file hash and shared by every file with the same
  *   content (`refs` = number of files pointing at it), chunk list in binary form.
  * - chunks: every stored chunk; `refs` = number of manifests that contain it (each
@@ -28,6 +29,8 @@ export interface FilesTable {
   path: string;
   parent: string;
   name: string;
+  /** NFC form of a name that is not plain ASCII, else NULL: where look-alike names meet (see MetaStore). */
+  name_fold: string | null;
   type: 'file' | 'dir';
   size: number;
   mtime: number;

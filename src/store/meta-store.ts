@@ -119,6 +119,23 @@ export interface GcVictims {
   stores?: Record<string, string>;
 }
 
+/**
+ * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
+ * ASCII name (its own NFC form). Names are stored byte for byte; a directory never holds
+ * two names with one NFC form (see MetaStore.refuseLookAlikes).
+ */
+export function nameFold(name: string): string | null {
+  return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
+}
+
+function lookAlikeError(path: string, existing: string): Error {
+  const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
+  return new AlreadyExistsError(
+    `${path}: ${existing} is there, a name that differs only in its Unicode form (${form(path)} vs ${form(existing)}); a directory holds one of them only`,
+    { details: { path, existing, reason: 'look-alike' } },
+  );
+}
+
 function toEntry(row: FilesTable): Entry {
   const e: Entry = {
     path: row.path,
@@ -434,10 +451,49 @@ export class MetaStore {
     for (const p of [...wanted].sort()) {
       const t = found.get(p);
       if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
-      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
+      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    await this.refuseLookAlikes(trx, create.map((c) => c.path));
     for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
+  }
+
+  /**
+   * FERRY_ERR_ALREADY_EXISTS when a path about to be made has a look-alike: a sibling whose
+   * name has the same NFC form but other bytes (`café` composed and decomposed), already
+   * there or among `paths` themselves. Two such names would show as one in every listing and
+   * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
+   * refuses the second instead. `except` is a path about to go away (a move's source).
+   */
+  private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
+    const wanted = new Map<string, string>(); // parent \0 NFC name -> path
+    for (const p of paths) {
+      const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
+      const other = wanted.get(key);
+      if (other !== undefined && other !== p) throw lookAlikeError(p, other);
+      wanted.set(key, p);
+    }
+    const check = (row: { path: string; parent: string; name: string }, fold: string): void => {
+      const p = wanted.get(row.parent + '\0' + fold);
+      if (p !== undefined && p !== row.path && row.path !== except) throw lookAlikeError(p, row.path);
+    };
+    for (const part of batches([...wanted.keys()], 200)) {
+      const nfc = part.map((k) => {
+        const [parent, name] = k.split('\0');
+        return { parent, name, path: parent === '/' ? '/' + name : parent + '/' + name };
+      });
+      // A sibling named exactly by the NFC form (an ASCII or composed name) ...
+      for (const r of await trx.selectFrom('files').select(['path', 'parent', 'name']).where('path', 'in', nfc.map((n) => n.path)).execute()) check(r, r.name);
+      // ... or by another form of it (a decomposed name; even an ASCII name has look-alikes:
+      // U+212A KELVIN SIGN normalizes to K).
+      const rows = await trx
+        .selectFrom('files')
+        .select(['path', 'parent', 'name', 'name_fold'])
+        .where('name_fold', 'in', [...new Set(nfc.map((n) => n.name))])
+        .where('parent', 'in', [...new Set(nfc.map((n) => n.parent))])
+        .execute();
+      for (const r of rows) check(r, r.name_fold!);
+    }
   }
 
   /**
@@ -453,8 +509,10 @@ export class MetaStore {
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to], from);
+      const renamed = { path: to, parent: parentPath(to), name: baseName(to), name_fold: nameFold(baseName(to)), updated_at: now };
       if (src.type === 'file') {
-        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       } else {
         // Children first, then the directory itself. The cut is computed in SQL: its
         // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
@@ -467,7 +525,7 @@ export class MetaStore {
           .where('path', '>', subtreeStart(from))
           .where('path', '<', subtreeEnd(from))
           .execute();
-        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       }
       return this.stat(to, trx);
     });
@@ -483,6 +541,7 @@ export class MetaStore {
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
       const rows = await trx
         .selectFrom('files')
@@ -491,7 +550,7 @@ export class MetaStore {
         .orderBy('path')
         .execute();
       const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
-      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, created_at: now, updated_at: now }));
+      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
       for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
       const refs = new Map<string, number>();
       for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
@@ -1070,6 +1129,7 @@ export class MetaStore {
       if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
       if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
     }
+    await this.refuseLookAlikes(trx, files.filter((f) => !old.has(f.path)).map((f) => f.path));
 
     // Manifests: shared ones gain references, new ones are stored and reference their chunks.
     const uses = new Map<string, number>();
@@ -1095,7 +1155,7 @@ export class MetaStore {
     for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
 
     // File rows: one upsert per 60 files; created_at of replaced files is kept.
-    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
+    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
     for (const part of batches(rows, 60)) {
       await trx
         .insertInto('files')

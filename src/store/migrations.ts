@@ -258,6 +258,28 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Look-alike names (`café` composed and decomposed, NFC and NFD) are refused; each
+    // non-ASCII name's NFC form is kept to find them in one index seek. Names that already
+    // coexist are left as they are (the rule applies to names made from now on).
+    '0006-files-name-fold': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('files').addColumn('name_fold', 'text').execute();
+        await db.schema.createIndex('files_name_fold').on('files').columns(['name_fold', 'parent']).execute();
+        let after = '';
+        for (;;) {
+          const rows = (await db.selectFrom('files').select(['path', 'name']).where('path', '>', after).orderBy('path').limit(1000).execute()) as Array<{ path: string; name: string }>;
+          if (rows.length === 0) break;
+          for (const r of rows) {
+            if (/^[\x00-\x7f]*$/.test(r.name)) continue;
+            await db.updateTable('files').set({ name_fold: r.name.normalize('NFC') }).where('path', '=', r.path).execute();
+          }
+          after = rows[rows.length - 1].path;
+        }
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

@@ -10,6 +10,7 @@
  */
 import { AbortedError, isFerryError, NotFoundError, UsageError } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import { countOf } from '../core/units.js';
 import { canMove, canSetMtime, hasDirectories } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
 import type { CompareMode, CompareOptions } from './compare.js';
@@ -235,7 +236,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
         result.deletesSkipped = why.refused;
         fail('', new UsageError(why.refused));
       } else {
-        result.deletesSkipped = `not deleting ${phase.tasks.length} files because ${why.errors} errors happened`;
+        result.deletesSkipped = `not deleting ${countOf(phase.tasks.length, 'file')} because ${countOf(why.errors, 'error')} happened`;
       }
     },
   };

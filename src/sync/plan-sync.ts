@@ -20,6 +20,7 @@
  */
 import { forEachConcurrent } from '../client/concurrency.js';
 import { isFerryError } from '../core/errors.js';
+import { countOf } from '../core/units.js';
 import { decide, sameHash, type CompareOptions } from './compare.js';
 import type { Filter } from './filter.js';
 import type { FileEntry, HashKind } from './hashes.js';
@@ -237,7 +238,7 @@ export async function planSync(src: Listing, dst: Listing, o: SyncPlanOptions): 
     },
   ];
   if (o.mode === 'sync') {
-    const refused = o.maxDelete !== undefined && deletes.length > o.maxDelete ? `not deleting ${deletes.length} files: more than --max-delete ${o.maxDelete}` : undefined;
+    const refused = o.maxDelete !== undefined && deletes.length > o.maxDelete ? `not deleting ${countOf(deletes.length, 'file')}: more than --max-delete ${o.maxDelete}` : undefined;
     phases.push({ name: 'deletes', progress: 'deleting', lanes: transfersAtOnce, requires: 'no-errors', refused, tasks: deletes.map((rel) => deleteTask(rel, o)) });
     const dirs = o.directories ? staleDirectories(src, dst, o.filter) : [];
     phases.push({ name: 'dirs', progress: 'deleting', lanes: 1, requires: 'no-errors', tasks: dirs.map((d) => ({ path: d, steps: [{ op: 'rmdir', on: 'dst', path: d, event: { action: 'rmdir', path: d } }] })) });

@@ -87,7 +87,7 @@ describe('defender', () => {
   beforeAll(async () => {
     t = await startTestServer({
       now: () => clock,
-      // Scores: unknown token id 2, real id + wrong secret 1; ban at 6, for 10 minutes, +50% per request while banned.
+      // Scores: unknown token id 2, real id + wrong secret 1, any failed password 2; ban at 6, for 10 minutes, +50% per request while banned.
       defender: { ...DEFAULT_DEFENDER, threshold: 6, banMs: 600_000, banIncrementPercent: 50, observationMs: 300_000, safeList: [] },
     });
     await addUser(t, 'bea', { password: 'bea-password-1' });
@@ -98,12 +98,13 @@ describe('defender', () => {
     const attacker = client(t, '127.0.0.2');
     const admin = client(t, '127.0.0.1');
     const good = await tokenFor(t, 'bea');
-    // Two unknown token ids (2 + 2) and one wrong password for a real user (1): not yet.
+    // An unknown token id (2), a real token id with a wrong secret (1) and one wrong
+    // password for a real user (2): not yet.
     expect((await attacker('/api/v1/me', { token: badToken(1) })).status).toBe(401);
-    expect((await attacker('/api/v1/me', { token: badToken(2) })).status).toBe(401);
+    expect((await attacker('/api/v1/me', { token: good.token.slice(0, -4) + 'AAAA' })).status).toBe(401);
     expect((await attacker('/api/v1/auth/login', { token: null, method: 'POST', json: { user: 'bea', password: 'wrong-password' } })).status).toBe(401);
     expect((await attacker('/api/v1/me', { token: good.token })).status).toBe(200);
-    // An unknown user name scores like an unknown token (2): 7 >= 6, banned.
+    // An unknown user name scores like a wrong password (2): 7 >= 6, banned.
     expect((await attacker('/api/v1/auth/login', { token: null, method: 'POST', json: { user: 'nobody', password: 'whatever-1' } })).status).toBe(401);
     const banned = await attacker('/api/v1/me', { token: good.token });
     expect(banned.status).toBe(403);
@@ -123,6 +124,26 @@ describe('defender', () => {
     const events = await auditEvents(t, 'event=defender.ban');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ target: '127.0.0.2', ok: true });
+  });
+
+  it('password failures ban after as many attempts whether the user exists or not, with the same answers', async () => {
+    const ana = client(t, '127.0.0.6');
+    const eve = client(t, '127.0.0.7');
+    const attempts = async (c: ReturnType<typeof client>, user: string) => {
+      const answers: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await c('/api/v1/auth/login', { token: null, method: 'POST', json: { user, password: `guess-${i}-xxxxxxxx` } });
+        if (r.status === 403) return { before: i, answers };
+        answers.push(`${r.status} ${JSON.stringify(r.body)}`);
+      }
+      return { before: 20, answers };
+    };
+    const real = await attempts(ana, 'bea');
+    const unknown = await attempts(eve, 'no-such-user');
+    expect(real.before).toBe(3); // 3 × 2 = 6: the third attempt bans, the fourth is refused
+    expect(unknown.before).toBe(real.before);
+    expect(new Set([...real.answers, ...unknown.answers])).toEqual(new Set(['401 {"error":{"code":"FERRY_ERR_AUTH_INVALID","message":"wrong user name or password"}}']));
+    for (const ip of ['127.0.0.6', '127.0.0.7']) expect((await client(t, '127.0.0.1')(`/api/v1/admin/bans/${ip}`, { method: 'DELETE' })).status).toBe(204);
   });
 
   it('failures older than the observation window no longer count', async () => {

@@ -4,7 +4,7 @@
  *
  * {@link decorate} builds a StorageBackend that sends every call of the inner backend through
  * an {@link Interceptor}. Optional abilities are forwarded exactly: the decorated backend has
- * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory` when, and only when, the
+ * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory`, `sweepLeftovers` when, and only when, the
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
  * A decorator never invents an ability, and never hides one. The bulk abilities of
@@ -21,6 +21,7 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  LeftoverSweeper,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -33,10 +34,10 @@ import type {
 } from '../../core/storage.js';
 
 /** Every operation a backend may have, required or optional. */
-export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch';
+export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch' | 'sweepLeftovers';
 
 /** Operations that change what is stored (what dry-run skips). */
-export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'writeBatch']);
+export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'writeBatch', 'sweepLeftovers']);
 
 export interface Call {
   op: Operation;
@@ -70,7 +71,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & BatchWriter & BatchReader & TreeHashSource>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & BatchWriter & BatchReader & TreeHashSource>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -136,6 +137,7 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   ability('readBatch', (fn) => (keys: readonly string[], options?: OpOptions) =>
     through({ op: 'readBatch', key: keys[0] ?? '', keys, signal: options?.signal }, () => fn(keys, options)),
   );
+  ability('sweepLeftovers', (fn) => (before: number, options?: OpOptions) => through({ op: 'sweepLeftovers', key: '', signal: options?.signal }, () => fn(before, options)));
   // Descriptions, not operations: passed as they are.
   ability('batchWriteLimits', (fn) => fn);
   ability('batchReadLimits', (fn) => fn);
@@ -145,6 +147,6 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CreateShareRequest } from '../../core/protocol.js';
-import { parseDuration } from '../../core/units.js';
+import { countOf, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -69,7 +69,7 @@ Examples:
         const s = await createShare(client, body);
         if (opts.json) return printJson(s);
         process.stdout.write(s.url + '\n');
-        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? `${s.maxUses} uses` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);
         process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
       });
     } finally {

@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
-import { formatSize, parseSize } from '../../core/units.js';
+import { countOf, formatSize, parseSize } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -81,7 +81,7 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
     `password:    ${u.hasPassword ? 'set' : 'none'}`,
     `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
     `quota:       ${lim(u.quotaBytes, formatSize)}, ${lim(u.quotaFiles, String)} files`,
-    ...(u.usage ? [`usage:       ${formatSize(u.usage.bytes)} in ${u.usage.files} files`] : []),
+    ...(u.usage ? [`usage:       ${formatSize(u.usage.bytes)} in ${countOf(u.usage.files, 'file')}`] : []),
     `max file:    ${lim(u.maxFileSize, formatSize)}; upload sessions: ${lim(u.maxSessions, String)}`,
     `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,
     `created:     ${when(u.createdAt)}`,
