@@ -110,6 +110,19 @@ export async function withClient<T>(opts: TransferOpts, fn: (client: FerryClient
 }
 
 /**
+ * {@link withClient} for a location on a Ferry server: the logged-in one, or the server a
+ * named remote or `ferry://host` names (its token then comes with it).
+ */
+export async function withServer<T>(
+  loc: { server?: string; token?: string },
+  opts: TransferOpts,
+  fn: (client: FerryClient) => Promise<T>,
+  onWarning?: (m: string) => void,
+): Promise<T> {
+  return withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token }, fn, onWarning);
+}
+
+/**
  * Runs `fn` with a signal that the first Ctrl-C (SIGINT) or a SIGTERM aborts; a second
  * Ctrl-C exits at once with code 130. The signal also aborts when stdout's reader goes
  * away (`| head`): the operation stops and ends with that reason (exit code 141, quietly).

@@ -4,7 +4,7 @@
  * the backend (undici, the chunker) load only when a ferry remote is opened.
  */
 import { ConfigError } from '../core/errors.js';
-import { joinPath, normalizePath } from '../core/path.js';
+import { baseName, joinPath, normalizePath, parentPath } from '../core/path.js';
 import type { BackendDefinition } from '../backends/definition.js';
 
 /** `ferry:/path` -> {path}; `ferry://host:port/path` -> {server, path}. */
@@ -28,6 +28,10 @@ export const ferryBackendDefinition: BackendDefinition = {
   ],
   parseSpec: (rest) => parseFerrySpec(rest),
   subPath: (options, sub) => ({ ...options, path: joinPath(String(options.path ?? '/'), sub) }),
+  parentOf(options) {
+    const path = normalizePath(String(options.path ?? '/'));
+    return path === '/' ? undefined : { options: { ...options, path: parentPath(path) }, name: baseName(path) };
+  },
   async factory(options) {
     const [{ FerryClient }, { FerryBackend }] = await Promise.all([import('./client.js'), import('./ferry-backend.js')]);
     const client = await FerryClient.fromConfig({ server: options.server as string | undefined, token: options.token as string | undefined, parallel: 8 });

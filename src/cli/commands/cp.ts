@@ -1,38 +1,52 @@
 import type { Command } from 'commander';
+import type { Entry } from '../../core/protocol.js';
 import { UsageError } from '../../core/errors.js';
-import { normalizePath } from '../../core/path.js';
-import { addConnectionOptions, withClient, printJson, withInterrupt } from '../options.js';
-import { targetOf, type MvCpOpts } from './mv.js';
+import { resolveLocations } from '../location.js';
+import { addConnectionOptions, withServer, printJson, withInterrupt } from '../options.js';
+import { targetOf, transferBetween, type MvCpOpts } from './mv.js';
 
 export function registerCp(program: Command): void {
   const cmd = program
     .command('cp')
-    .description('copy a remote file or tree (-r) on the server, by reference (no bytes are copied)')
-    .argument('<src>', 'remote path')
-    .argument('<dest>', 'remote path; an existing directory receives SRC inside it')
+    .description('copy a file or tree (-r): on the server by reference (no bytes are copied), or between any remotes')
+    .argument('<src>', 'a server path (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
+    .argument('<dest>', 'the same forms; an existing directory receives SRC inside it')
     .option('-r, --recursive', 'copy directories')
-    .option('-n, --no-clobber', 'fail instead of replacing an existing file')
+    .option('--no-clobber', 'fail instead of replacing an existing file')
     .option('-T, --no-target-directory', 'treat DEST as the exact new path even if it is a directory')
+    .option('-n, --dry-run', 'show what would be copied; copy nothing')
     .option('--json', 'print the new entry as JSON')
     .option('-q, --quiet', 'print nothing but errors');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
     `
+For many files between stores, with filters, checks and parallel transfers, use ferry copy.
+
 Examples:
   $ ferry cp /isos/big.iso /isos/big-backup.iso
-  $ ferry cp -r /photos /archive/photos-2026`,
+  $ ferry cp -r /photos /archive/photos-2026
+  $ ferry cp s3:bucket/report.pdf ./report.pdf`,
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
-    const from = normalizePath(src);
-    await withClient(opts, async (client) => {
-      const entry = await withInterrupt(async (signal) => {
-        const e = await client.stat(from, { signal });
-        if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${from} is a directory: use -r to copy it`);
-        const to = await targetOf(client, from, destArg, opts, signal);
-        return client.copy(from, to, { overwrite: opts.clobber !== false, signal });
-      });
-      if (opts.json) printJson(entry);
-    });
+    const [from, to] = await resolveLocations([src, destArg], 'server');
+    let entry: Entry;
+    if (from.kind === 'server' && to.kind === 'server' && from.server === to.server) {
+      entry = await withServer(from, opts, (client) =>
+        withInterrupt(async (signal) => {
+          const e = await client.stat(from.path, { signal });
+          if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${from.path} is a directory: use -r to copy it`);
+          const target = await targetOf(client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal);
+          if (opts.dryRun) {
+            process.stderr.write(`(dry run) copy ${from.path} -> ${target}\n`);
+            return e;
+          }
+          return client.copy(from.path, target, { overwrite: opts.clobber !== false, signal });
+        }),
+      );
+    } else {
+      entry = await transferBetween(from, to, destArg, opts, false);
+    }
+    if (opts.json) printJson(entry);
   });
 }

@@ -2,8 +2,9 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
-import { baseName, normalizePath } from '../../core/path.js';
-import { addOutputOptions, addTransferOptions, printJson, withClient, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { baseName } from '../../core/path.js';
+import { addOutputOptions, addTransferOptions, printJson, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { resolveLocations } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
@@ -51,11 +52,28 @@ Examples:
   $ ferry get /backups/src.tar - | tar x`,
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
-    const remote = normalizePath(src);
+    const [srcLoc] = await resolveLocations([src], 'server');
+    if (destArg !== '-') {
+      const [destLoc] = await resolveLocations([destArg], 'local');
+      if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
+      destArg = destLoc.path;
+    }
+    if (srcLoc.kind !== 'server') {
+      const { withPlaces } = await import('../remote-fs.js');
+      const { getFromPlace } = await import('../remote-transfer.js');
+      const r = await withPlaces([srcLoc.spec], ([place]) =>
+        withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, signal, engine: { transfers: 4 } })),
+      );
+      const total = summarize([r]);
+      if (opts.json) printJson({ ok: true, ...total });
+      else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
+      return;
+    }
+    const remote = srcLoc.path;
     let result: TransferResult | undefined;
     const bar = createProgressBar(opts);
     try {
-      result = await withClient(opts, (client) => withInterrupt(async (signal) => {
+      result = await withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
         const entry = await client.stat(remote, { signal });
         if (destArg === '-') {

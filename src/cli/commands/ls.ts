@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { Entry } from '../../core/protocol.js';
 import { isFerryError } from '../../core/errors.js';
-import { normalizePath, relativePath } from '../../core/path.js';
+import { relativePath } from '../../core/path.js';
 import { formatMode, formatTime } from '../format.js';
-import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
 
 interface LsOpts extends ConnectionOpts {
@@ -15,8 +16,8 @@ interface LsOpts extends ConnectionOpts {
 export function registerLs(program: Command): void {
   const cmd = program
     .command('ls')
-    .description('list a remote directory')
-    .argument('[path]', 'remote directory (or file)', '/')
+    .description('list a directory (or file) on the server or any remote')
+    .argument('[location]', 'a server path (/dir, ferry:/dir), NAME:path, s3:bucket/x, sftp://host/x, ./dir', '/')
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
     .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}');
@@ -24,16 +25,27 @@ export function registerLs(program: Command): void {
   cmd.addHelpText(
     'after',
     `
-Directories are shown with a trailing '/'. Entries come sorted by path.
+Directories are shown with a trailing '/'. Entries come sorted by path. A bare path is
+on the logged-in server (ferry:PATH); ./dir or local:/dir lists a local directory.
 
 Examples:
   $ ferry ls /isos
+  $ ferry ls work:/shared          # another Ferry server or any named remote
+  $ ferry ls -R s3:bucket/logs
   $ ferry ls -l /
   $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'`,
   );
   cmd.action(async (pathArg: string, opts: LsOpts) => {
-    const path = normalizePath(pathArg);
-    await withClient(opts, async (client) => {
+    const [loc] = await resolveLocations([pathArg], 'server');
+    if (loc.kind !== 'server') {
+      const { listPlace, withPlaces } = await import('../remote-fs.js');
+      await withPlaces([loc.spec], ([place]) =>
+        withInterrupt((signal) => printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts)),
+      );
+      return;
+    }
+    const path = loc.path;
+    await withServer(loc, opts, async (client) => {
       await withInterrupt(async (signal) => {
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
@@ -48,37 +60,42 @@ Examples:
             yield await client.stat(path, { signal });
           }
         };
-        const nameOf = (e: Entry) => {
-          const n = opts.recursive && e.path !== path ? relativePath(e.path, path) : e.name || e.path;
-          return e.type === 'dir' ? `${n}/` : n;
-        };
-        if (opts.json) {
-          // stdout holds valid JSON or nothing: the first entry (or the error of a missing
-          // path) is known before `[` is written, and an error later still closes the array.
-          const entries = all()[Symbol.asyncIterator]();
-          let next = await entries.next();
-          if (next.done) {
-            await out('[]\n');
-            return;
-          }
-          await out('[');
-          try {
-            for (let first = true; !next.done; first = false, next = await entries.next()) {
-              await out((first ? '\n' : ',\n') + JSON.stringify(next.value));
-            }
-          } finally {
-            await out('\n]\n');
-          }
-          return;
-        }
-        for await (const e of all()) {
-          if (opts.long) {
-            await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${formatTime(e.mtime)} ${nameOf(e)}\n`);
-          } else {
-            await out(nameOf(e) + '\n');
-          }
-        }
+        await printEntries(all(), path, opts);
       });
     });
   });
+}
+
+/** Prints entries below `base` (names, -l, -R relative paths, or --json). */
+async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts): Promise<void> {
+  const nameOf = (e: Entry) => {
+    const n = opts.recursive && e.path !== base ? relativePath(e.path, base) : e.name || e.path;
+    return e.type === 'dir' ? `${n}/` : n;
+  };
+  if (opts.json) {
+    // stdout holds valid JSON or nothing: the first entry (or the error of a missing
+    // path) is known before `[` is written, and an error later still closes the array.
+    const entries = all[Symbol.asyncIterator]();
+    let next = await entries.next();
+    if (next.done) {
+      await out('[]\n');
+      return;
+    }
+    await out('[');
+    try {
+      for (let first = true; !next.done; first = false, next = await entries.next()) {
+        await out((first ? '\n' : ',\n') + JSON.stringify(next.value));
+      }
+    } finally {
+      await out('\n]\n');
+    }
+    return;
+  }
+  for await (const e of all) {
+    if (opts.long) {
+      await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${formatTime(e.mtime)} ${nameOf(e)}\n`);
+    } else {
+      await out(nameOf(e) + '\n');
+    }
+  }
 }

@@ -4,10 +4,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
-import { joinPath, normalizePath } from '../../core/path.js';
+import { joinPath } from '../../core/path.js';
 import { formatSize, parseDuration } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
-import { addOutputOptions, addTransferOptions, printJson, withClient, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, printJson, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 
 interface PutOpts extends TransferOpts, OutputOpts {
@@ -86,16 +87,34 @@ Examples:
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
-    const sources = paths.slice(0, -1);
     const destArg = paths[paths.length - 1];
-    const dest = normalizePath(destArg);
-    if (sources.includes('-') && sources.length > 1) throw new UsageError('`-` (stdin) must be the only source');
+    if (paths.slice(0, -1).includes('-') && paths.length > 2) throw new UsageError('`-` (stdin) must be the only source');
+    const sourceArgs = paths.slice(0, -1);
+    const locals = await resolveLocations(sourceArgs.filter((s) => s !== '-'), 'local');
+    const remoteSource = locals.find((l) => l.kind !== 'local');
+    if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
+    const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
+    const [destLoc] = await resolveLocations([destArg], 'server');
+    if (destLoc.kind !== 'server') {
+      const { withPlaces } = await import('../remote-fs.js');
+      const { putToPlace } = await import('../remote-transfer.js');
+      const results = await withPlaces([destLoc.spec], ([place]) =>
+        withInterrupt((signal) =>
+          putToPlace(sources, place, { intoDir: sources.length > 1 || destArg.endsWith('/'), recursive: opts.recursive, noClobber: opts.clobber === false, signal, engine: { transfers: 4 } }),
+        ),
+      );
+      const total = summarize(results);
+      if (opts.json) printJson({ ok: true, ...total });
+      else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
+      return;
+    }
+    const dest = destLoc.path;
     const warn = (m: string) => {
       if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
     };
     const results: TransferResult[] = [];
     try {
-      await withClient(opts, (client) => withInterrupt(async (signal) => {
+      await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
         for (const src of sources) {
           const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });

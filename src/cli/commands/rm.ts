@@ -1,42 +1,71 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
-import { normalizePath } from '../../core/path.js';
-import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
+import { resolveLocations } from '../location.js';
+import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+
+interface RmOpts extends ConnectionOpts {
+  recursive?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  verbose?: boolean;
+}
 
 export function registerRm(program: Command): void {
   const cmd = program
     .command('rm')
-    .description('remove remote files, empty directories, or trees (-r)')
-    .argument('<paths...>', 'remote paths')
+    .description('remove files, empty directories, or trees (-r) on the server or any remote')
+    .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
     .option('-r, --recursive', 'remove directories and everything in them')
-    .option('-f, --force', 'ignore paths that do not exist');
+    .option('-f, --force', 'ignore paths that do not exist')
+    .option('-n, --dry-run', 'show what would be removed; remove nothing')
+    .option('-v, --verbose', 'print each removal');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
     `
-Space is reclaimed later: chunks no longer referenced are garbage-collected by the server.
+On a Ferry server space is reclaimed later: chunks no longer referenced are
+garbage-collected by the server.
 
 Examples:
   $ ferry rm /isos/old.iso
-  $ ferry rm -r /tmp/scratch`,
+  $ ferry rm -r /tmp/scratch
+  $ ferry rm -rn s3:bucket/old-logs      # list what would go`,
   );
-  cmd.action(async (paths: string[], opts: ConnectionOpts & { recursive?: boolean; force?: boolean }) => {
-    const targets = paths.map((p) => normalizePath(p));
-    if (targets.includes('/')) throw new UsageError('refusing to remove the root');
-    await withClient(opts, async (client) => {
-      await withInterrupt(async (signal) => {
-        for (const p of targets) {
-          try {
-            await client.remove(p, { recursive: opts.recursive, signal });
-          } catch (err) {
-            if (opts.force && isFerryError(err, 'FERRY_ERR_NOT_FOUND')) continue;
-            if (isFerryError(err, 'FERRY_ERR_DIRECTORY_NOT_EMPTY') && !opts.recursive) {
-              throw new FerryError(err.code, `${p} is a directory that is not empty: use -r`, { cause: err });
-            }
-            throw err;
-          }
+  cmd.action(async (args: string[], opts: RmOpts) => {
+    const locations = await resolveLocations(args, 'server');
+    const say = (line: string) => {
+      if (opts.verbose || opts.dryRun) process.stderr.write(`${line}\n`);
+    };
+    for (const loc of locations) {
+      try {
+        if (loc.kind !== 'server') {
+          const { removePlace, withPlaces } = await import('../remote-fs.js');
+          await withPlaces([loc.spec], ([place]) =>
+            withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say })),
+          );
+          continue;
         }
-      });
-    });
+        const p = loc.path;
+        if (p === '/') throw new UsageError('refusing to remove the root');
+        await withServer(loc, opts, (client) =>
+          withInterrupt(async (signal) => {
+            if (opts.dryRun) {
+              const e = await client.stat(p, { signal });
+              if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${p} is a directory: use -r`);
+              say(`(dry run) delete ${p}${e.type === 'dir' ? '/ and everything in it' : ''}`);
+              return;
+            }
+            await client.remove(p, { recursive: opts.recursive, signal });
+            say(`delete ${p}`);
+          }),
+        );
+      } catch (err) {
+        if (opts.force && isFerryError(err, 'FERRY_ERR_NOT_FOUND')) continue;
+        if (isFerryError(err, 'FERRY_ERR_DIRECTORY_NOT_EMPTY') && !opts.recursive) {
+          throw new FerryError(err.code, `${loc.label} is a directory that is not empty: use -r`, { cause: err });
+        }
+        throw err;
+      }
+    }
   });
 }

@@ -1,0 +1,240 @@
+/**
+ * ls, stat, cat, size, rm, mkdir, mv and cp on any remote the registry opens (local, S3,
+ * SFTP, memory, a named remote), as rclone's commands of the same names: a location is opened
+ * as its parent folder plus a name in it, so one place can be a file or a folder and the
+ * commands find out which. The logged-in Ferry server goes through the SDK instead (richer
+ * answers: hashes, modes, expiry, copies by reference), see the commands.
+ */
+import type { Readable } from 'node:stream';
+import { AlreadyExistsError, DirectoryNotEmptyError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
+import type { Entry } from '../core/protocol.js';
+import {
+  canCheckDirectories,
+  copyObject,
+  hasDirectories,
+  moveObject,
+  type DirEntry,
+  type OpOptions,
+  type StorageBackend,
+} from '../core/storage.js';
+import type { BackendRegistry } from '../backends/registry.js';
+import type { RemoteContext } from '../backends/definition.js';
+
+/** One location opened: a backend and the key of the thing inside it ('' for the backend's root). */
+export interface Place {
+  backend: StorageBackend;
+  key: string;
+  label: string;
+}
+
+/** Opens `spec` as its parent folder and its name there (the root of a store stays the root). */
+export async function openPlace(spec: string, registry: BackendRegistry, context: RemoteContext = {}): Promise<Place> {
+  const parsed = registry.parseRemote(spec, context);
+  const parent = registry.parentOf(parsed);
+  const label = registry.redactRemote(spec);
+  if (parent === undefined) return { backend: await registry.open(parsed, context), key: '', label };
+  return { backend: await registry.open(parent.remote, context), key: parent.name, label };
+}
+
+/** Opens the specs, sharing nothing, runs `fn`, closes them. */
+export async function withPlaces<T>(specs: string[], fn: (places: Place[]) => Promise<T>, env: Readonly<Record<string, string | undefined>> = process.env): Promise<T> {
+  const { defaultRegistry, remoteContext } = await import('../remotes/index.js');
+  const context = await remoteContext(env);
+  const places: Place[] = [];
+  try {
+    for (const s of specs) places.push(await openPlace(s, defaultRegistry, context));
+    return await fn(places);
+  } finally {
+    for (const p of places) await p.backend.close?.().catch(() => {});
+  }
+}
+
+const join = (a: string, b: string) => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+const nameOf = (key: string) => key.slice(key.lastIndexOf('/') + 1);
+
+function entryOf(key: string, type: 'file' | 'dir', info: Partial<DirEntry> = {}): Entry {
+  const e: Entry = { path: '/' + key, name: nameOf(key), type, size: type === 'dir' ? 0 : (info.size ?? 0), mtime: info.mtime ?? 0 };
+  if (info.hashes?.sha256) e.hash = info.hashes.sha256;
+  return e;
+}
+
+/** What the place is: a file, a folder, or FERRY_ERR_NOT_FOUND. The root of a store is a folder. */
+export async function statPlace(p: Place, opts: OpOptions = {}): Promise<Entry> {
+  if (p.key === '') return entryOf('', 'dir');
+  try {
+    const info = await p.backend.stat(p.key, opts);
+    return entryOf(p.key, 'file', info);
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+  }
+  if (canCheckDirectories(p.backend) ? await p.backend.isDirectory(p.key, opts) : await hasChildren(p, opts)) return entryOf(p.key, 'dir');
+  throw new NotFoundError(`${p.label}: no such file or directory`);
+}
+
+async function hasChildren(p: Place, opts: OpOptions): Promise<boolean> {
+  for await (const _ of p.backend.list(p.key, { signal: opts.signal })) return true;
+  return false;
+}
+
+/** The entries of a folder (or the file itself), sorted by path; paths relative to the backend's root. */
+export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Entry> {
+  const self = await statPlace(p, opts);
+  if (self.type === 'file') {
+    yield self;
+    return;
+  }
+  const out: Entry[] = [];
+  for await (const e of p.backend.list(p.key, opts)) out.push(entryOf(e.key, e.type, e));
+  if (opts.recursive && p.backend.features().directories === 'virtual') {
+    // A virtual store lists files only, recursively: the folders between are implied by keys.
+    const dirs = new Set<string>();
+    for (const e of out) {
+      for (let k = e.path.lastIndexOf('/'); k > 0; k = e.path.lastIndexOf('/', k - 1)) {
+        const d = e.path.slice(1, k);
+        if (p.key !== '' && !(d + '/').startsWith(p.key + '/')) break;
+        if (d === p.key) break;
+        dirs.add(d);
+      }
+    }
+    for (const d of dirs) out.push(entryOf(d, 'dir'));
+  }
+  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  yield* out;
+}
+
+/** Files below a folder (recursive), with their keys. */
+async function filesBelow(p: Place, signal?: AbortSignal): Promise<DirEntry[]> {
+  const out: DirEntry[] = [];
+  for await (const e of p.backend.list(p.key, { recursive: true, signal })) if (e.type === 'file') out.push(e);
+  return out;
+}
+
+/** Bytes and files below (or of) a place: rclone's `size`. */
+export async function sizeOfPlace(p: Place, signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
+  const self = await statPlace(p, { signal });
+  if (self.type === 'file') return { files: 1, bytes: self.size };
+  let files = 0;
+  let bytes = 0;
+  for (const e of await filesBelow(p, signal)) {
+    files++;
+    bytes += e.size ?? 0;
+  }
+  return { files, bytes };
+}
+
+/** A file's bytes. */
+export async function readPlace(p: Place, signal?: AbortSignal): Promise<Readable> {
+  const self = await statPlace(p, { signal });
+  if (self.type === 'dir') throw new UsageError(`${p.label} is a directory`);
+  return p.backend.read(p.key, { signal });
+}
+
+/** Removes a file, or a folder with `recursive` (an empty real folder without). */
+export async function removePlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal; dryRun?: boolean; onAction?: (line: string) => void }): Promise<void> {
+  const self = await statPlace(p, opts);
+  const act = (line: string) => opts.onAction?.(opts.dryRun ? `(dry run) ${line}` : line);
+  if (self.type === 'file') {
+    act(`delete ${p.key}`);
+    if (!opts.dryRun) await p.backend.delete(p.key, opts);
+    return;
+  }
+  if (p.key === '') throw new UsageError(`refusing to remove the root of ${p.label}`);
+  const files = await filesBelow(p, opts.signal);
+  if (!opts.recursive && files.length > 0) throw new DirectoryNotEmptyError(`${p.label} is a directory that is not empty: use -r`);
+  for (const f of files) {
+    act(`delete ${f.key}`);
+    if (!opts.dryRun) await p.backend.delete(f.key, opts);
+  }
+  if (hasDirectories(p.backend)) {
+    // Deepest first: a folder is removed once what it held is gone.
+    const dirs: string[] = [];
+    for await (const e of p.backend.list(p.key, { recursive: true, signal: opts.signal })) if (e.type === 'dir') dirs.push(e.key);
+    dirs.sort((a, b) => b.length - a.length);
+    for (const d of [...dirs, p.key]) {
+      act(`rmdir ${d}`);
+      if (!opts.dryRun) await p.backend.rmdir(d, opts);
+    }
+  }
+}
+
+/** Makes a folder where folders are real; where they are implied by keys there is nothing to make. */
+export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: AbortSignal; dryRun?: boolean }): Promise<'made' | 'virtual'> {
+  if (!hasDirectories(p.backend)) return 'virtual';
+  let existing: Entry | undefined;
+  try {
+    existing = await statPlace(p, opts);
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+  }
+  if (existing?.type === 'file') throw new NotADirectoryError(`${p.label} is a file`);
+  if (existing !== undefined) {
+    if (opts.parents) return 'made';
+    throw new AlreadyExistsError(`${p.label} already exists`);
+  }
+  if (!opts.dryRun) await p.backend.mkdir(p.key, opts);
+  return 'made';
+}
+
+/**
+ * Copies (or moves) a file or, with `recursive`, a folder from one place to another: inside
+ * one backend by its server-side copy/move when it has one, otherwise by streaming the bytes
+ * through this process. `into`: the target is a folder receiving the source under its name.
+ */
+export async function transferPlace(
+  from: Place,
+  to: Place,
+  opts: {
+    move?: boolean;
+    recursive?: boolean;
+    noClobber?: boolean;
+    /** true: the target is a folder (DEST/); false: exactly the target (-T); undefined: a folder if one is there. */
+    into?: boolean;
+    signal?: AbortSignal;
+    dryRun?: boolean;
+    onAction?: (line: string) => void;
+  },
+): Promise<Entry> {
+  const src = await statPlace(from, opts);
+  if (src.type === 'dir' && !opts.recursive && !opts.move) throw new UsageError(`${from.label} is a directory: use -r to copy it`);
+  const inside = join(to.key, nameOf(from.key) || nameOf(from.label));
+  let target = opts.into === true ? inside : to.key;
+  if (opts.into === undefined) {
+    try {
+      if ((await statPlace(to, opts)).type === 'dir') target = inside;
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    }
+  }
+  const pairs: Array<[string, string]> =
+    src.type === 'file'
+      ? [[from.key, target]]
+      : (await filesBelow(from, opts.signal)).map((f) => [f.key, join(target, f.key.slice(from.key === '' ? 0 : from.key.length + 1))]);
+  for (const [a, b] of pairs) {
+    if (opts.noClobber) {
+      const exists = await to.backend.stat(b, opts).then(
+        () => true,
+        (err) => (isFerryError(err, 'FERRY_ERR_NOT_FOUND') ? false : Promise.reject(err)),
+      );
+      if (exists) throw new AlreadyExistsError(`${to.label}: ${b} exists (--no-clobber)`);
+    }
+    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}${opts.move ? 'move' : 'copy'} ${a} -> ${b}`);
+    if (opts.dryRun) continue;
+    if (from.backend === to.backend) {
+      await (opts.move ? moveObject : copyObject)(from.backend, a, b, opts);
+      continue;
+    }
+    const info = await from.backend.stat(a, opts);
+    await to.backend.write(b, await from.backend.read(a, opts), { size: info.size, mtime: info.mtime, signal: opts.signal });
+    if (opts.move) await from.backend.delete(a, opts);
+  }
+  if (opts.move && src.type === 'dir' && !opts.dryRun && hasDirectories(from.backend) && from.key !== '') {
+    await removePlace(from, { recursive: true, signal: opts.signal }).catch(() => {});
+  }
+  if (opts.dryRun) return { ...src, path: '/' + target, name: nameOf(target) };
+  return statPlace({ ...to, key: target }, opts);
+}
+
+/** A remote folder or file that must exist and be a folder. */
+export async function requireDir(p: Place, signal?: AbortSignal): Promise<void> {
+  if ((await statPlace(p, { signal })).type !== 'dir') throw new NotADirectoryError(`${p.label} is not a directory`);
+}

@@ -1,0 +1,151 @@
+/**
+ * `ferry put` and `ferry get` when the remote side is not a Ferry server (S3, SFTP, memory,
+ * a named remote of those): one file is streamed straight into the store (one write, atomic
+ * as the store's writes are), a tree (-r) runs the sync engine's copy, with the same flags
+ * as `ferry copy`. The Ferry server keeps its own engines (chunks, dedup, resume) in the SDK.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { UsageError, fromSystemError } from '../core/errors.js';
+import type { TransferResult } from '../client/transfer.js';
+import type { Place } from './remote-fs.js';
+import type { SyncOptions } from '../sync/engine.js';
+
+const join = (a: string, b: string) => (a === '' ? b : `${a}/${b}`);
+
+function resultOf(files: number, bytes: number, startedAt: number, extra: Partial<TransferResult> = {}): TransferResult {
+  return {
+    files,
+    bytes,
+    bytesTransferred: bytes,
+    chunks: 0,
+    chunksTransferred: 0,
+    bytesReused: 0,
+    dirs: 0,
+    unchanged: 0,
+    skipped: [],
+    elapsedMs: Date.now() - startedAt,
+    ...extra,
+  };
+}
+
+async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend: Place['backend'], dstKey: string, label: string, engine: SyncOptions, startedAt: number): Promise<TransferResult> {
+  const [{ copy }, { makeRemote }] = await Promise.all([import('../sync/engine.js'), import('../sync/remote.js')]);
+  const r = await copy(makeRemote(srcBackend, srcKey), makeRemote(dstBackend, dstKey, label), engine);
+  if (r.errors.length > 0) {
+    const { FerryError } = await import('../core/errors.js');
+    const first = r.errors[0];
+    throw new FerryError(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`);
+  }
+  return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes });
+}
+
+/** Whether `place` is a folder (or the root of its store), for "into DEST" decisions. */
+async function isFolder(place: Place, signal: AbortSignal): Promise<boolean> {
+  if (place.key === '') return true;
+  const { statPlace } = await import('./remote-fs.js');
+  try {
+    return (await statPlace(place, { signal })).type === 'dir';
+  } catch {
+    return false;
+  }
+}
+
+async function openLocal(root: string): Promise<Place['backend']> {
+  const { defaultRegistry } = await import('../remotes/index.js');
+  return defaultRegistry.open({ type: 'local', options: { root } });
+}
+
+/** Uploads local files, trees (-r) or stdin (`-`) into a store's place. */
+export async function putToPlace(
+  sources: string[],
+  place: Place,
+  opts: { intoDir: boolean; recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
+): Promise<TransferResult[]> {
+  const into = opts.intoDir || (await isFolder(place, opts.signal));
+  const out: TransferResult[] = [];
+  for (const src of sources) {
+    const startedAt = Date.now();
+    if (src === '-') {
+      if (into) throw new UsageError(`${place.label} is a folder: name the file stdin goes to`);
+      opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy - -> ${place.key}`);
+      if (opts.dryRun) continue;
+      const info = await place.backend.write(place.key, process.stdin, { signal: opts.signal });
+      out.push(resultOf(1, info.size, startedAt));
+      continue;
+    }
+    let st;
+    try {
+      st = await stat(src);
+    } catch (err) {
+      throw fromSystemError(err, src);
+    }
+    const target = into ? join(place.key, basename(resolve(src))) : place.key;
+    if (st.isDirectory()) {
+      if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
+      const local = await openLocal(src);
+      try {
+        out.push(await treeCopy(local, '', place.backend, sources.length > 1 ? target : place.key, place.label, { ...opts.engine, dryRun: opts.dryRun }, startedAt));
+      } finally {
+        await local.close?.();
+      }
+      continue;
+    }
+    if (opts.noClobber && (await place.backend.stat(target, { signal: opts.signal }).then(() => true, () => false))) {
+      const { AlreadyExistsError } = await import('../core/errors.js');
+      throw new AlreadyExistsError(`${place.label}: ${target} exists (--no-clobber)`);
+    }
+    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${src} -> ${target}`);
+    if (opts.dryRun) continue;
+    const info = await place.backend.write(target, createReadStream(src), { size: st.size, mtime: st.mtimeMs, signal: opts.signal });
+    out.push(resultOf(1, info.size, startedAt));
+  }
+  return out;
+}
+
+/** Downloads a store's file (to a local path or stdout, `-`) or tree (-r). */
+export async function getFromPlace(
+  place: Place,
+  dest: string,
+  opts: { recursive?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
+): Promise<TransferResult> {
+  const { statPlace } = await import('./remote-fs.js');
+  const startedAt = Date.now();
+  const entry = await statPlace(place, { signal: opts.signal });
+  if (entry.type === 'dir') {
+    if (dest === '-') throw new UsageError(`${place.label} is a directory: cannot write it to stdout`);
+    if (!opts.recursive) throw new UsageError(`${place.label} is a directory: use -r to download it`);
+    const local = await openLocal(dest);
+    try {
+      return await treeCopy(place.backend, place.key, local, '', dest, { ...opts.engine, dryRun: opts.dryRun }, startedAt);
+    } finally {
+      await local.close?.();
+    }
+  }
+  if (dest === '-') {
+    const { pipeline } = await import('node:stream/promises');
+    await pipeline(await place.backend.read(place.key, { signal: opts.signal }), process.stdout, { end: false });
+    return resultOf(1, entry.size, startedAt);
+  }
+  let file = dest;
+  try {
+    if (dest.endsWith('/') || (await stat(dest)).isDirectory()) file = `${dest.replace(/\/+$/, '')}/${entry.name}`;
+  } catch {
+    // a new file
+  }
+  opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${place.key} -> ${file}`);
+  if (opts.dryRun) return resultOf(0, 0, startedAt);
+  // The local backend writes atomically (temporary file, rename): no half file is ever visible.
+  const local = await openLocal(dirname(resolve(file)));
+  try {
+    const info = await local.write(basename(file), await place.backend.read(place.key, { signal: opts.signal }), {
+      size: entry.size,
+      mtime: entry.mtime || undefined,
+      signal: opts.signal,
+    });
+    return resultOf(1, info.size, startedAt);
+  } finally {
+    await local.close?.();
+  }
+}

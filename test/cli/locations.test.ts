@@ -1,0 +1,135 @@
+/**
+ * One location syntax for every command (issue 12), through the real CLI: a Ferry server
+ * (bare paths, ferry:/path, a named remote of type ferry), a local directory, and S3
+ * (s3rver, as a named remote and typed in place). Memory is per process, so its commands are
+ * checked in-process in src/cli/remote-fs.test.ts.
+ */
+import { mkdir, readFile, readdir, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
+import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
+
+let world: E2EWorld;
+let s3: S3rverHandle;
+let s3spec: (path: string) => string;
+
+beforeAll(async () => {
+  [world, s3] = await Promise.all([startWorld(), startS3rver(['loc-bucket'])]);
+  world.env.FERRY_CONFIG_DIR = join(world.dir, 'conf');
+  world.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  world.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  world.env.AWS_REGION = 'us-east-1';
+  world.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+  s3spec = (p) => `s3:loc-bucket/${p}`;
+  ok(await world.ferry(['remote', 'add', 'pics', 's3', 'bucket=loc-bucket', `endpoint=${s3.endpoint}`, 'forcePathStyle=true']));
+  ok(await world.ferry(['remote', 'add', 'other', 'ferry', `server=${world.server.url}`, `token=${world.server.adminToken}`]));
+  await writeFile(join(world.dir, 'a.txt'), 'alpha\n');
+  await mkdir(join(world.dir, 'tree', 'sub'), { recursive: true });
+  await writeFile(join(world.dir, 'tree', 'one.txt'), 'one\n');
+  await writeFile(join(world.dir, 'tree', 'sub', 'two.txt'), 'two two\n');
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([world?.close(), s3?.stop()]);
+});
+
+const ferry = (args: string[]) => world.ferry(args, { cwd: world.dir });
+
+describe('put and get take every location form', () => {
+  it('ferry put f ferry:/x uploads to the server path /x, never into a directory named "ferry:"', async () => {
+    ok(await ferry(['put', './a.txt', 'ferry:/x/a.txt']));
+    const ls = ok(await ferry(['ls', '--json', '/']));
+    const names = (JSON.parse(ls.stdout) as Array<{ name: string }>).map((e) => e.name);
+    expect(names).toContain('x');
+    expect(names).not.toContain('ferry:');
+    const got = ok(await ferry(['get', 'ferry:/x/a.txt', '-']));
+    expect(got.stdout).toBe('alpha\n');
+    await expect(stat(join(world.dir, 'ferry:'))).rejects.toThrow();
+  });
+
+  it('a named remote of type ferry is the same server through its own URL and token', async () => {
+    const r = ok(await ferry(['get', 'other:/x/a.txt', '-'], ));
+    expect(r.stdout).toBe('alpha\n');
+    ok(await world.ferry(['ls', 'other:/x'], { cwd: world.dir, env: { FERRY_SERVER: undefined, FERRY_TOKEN: undefined } }));
+  });
+
+  it('an unknown NAME: fails with a usage exit code and creates nothing', async () => {
+    const r = await ferry(['put', './a.txt', 'nosuch:/x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown remote type "nosuch".*FERRY_ERR_CONFIG/s);
+    const ls = ok(await ferry(['ls', '--json', '/']));
+    expect(ls.stdout).not.toContain('nosuch');
+    const g = await ferry(['get', '/x/a.txt', 'nosuch:y']);
+    expect(g.code).toBe(2);
+  });
+
+  it('put and get a file and a tree to and from S3 (a named remote and typed in place)', async () => {
+    ok(await ferry(['put', './a.txt', 'pics:docs/a.txt']));
+    ok(await ferry(['put', '-r', './tree', s3spec('trees/t')]));
+    const one = ok(await ferry(['get', s3spec('docs/a.txt'), '-']));
+    expect(one.stdout).toBe('alpha\n');
+    ok(await ferry(['get', '-r', 'pics:trees/t', './back']));
+    expect(await readFile(join(world.dir, 'back', 'sub', 'two.txt'), 'utf8')).toBe('two two\n');
+    ok(await ferry(['get', 'pics:docs/a.txt', './got/']));
+    expect(await readFile(join(world.dir, 'got', 'a.txt'), 'utf8')).toBe('alpha\n');
+  });
+
+  it('put stdin into S3, get a missing S3 key: not found (exit 3)', async () => {
+    ok(await world.ferry(['put', '-', 'pics:stdin.bin'], { input: 'from stdin', cwd: world.dir }));
+    expect(ok(await ferry(['get', 'pics:stdin.bin', '-'])).stdout).toBe('from stdin');
+    const r = await ferry(['get', 'pics:missing.bin', '-']);
+    expect(r.code).toBe(3);
+  });
+});
+
+describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
+  it('ls and stat on S3, a local directory and the server', async () => {
+    ok(await ferry(['put', '-r', './tree', 'pics:ls/t']));
+    const ls = ok(await ferry(['ls', '-R', 'pics:ls/t']));
+    expect(ls.stdout.trim().split('\n')).toEqual(['one.txt', 'sub/', 'sub/two.txt']);
+    const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
+    expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
+    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir' });
+    const local = ok(await ferry(['ls', './tree']));
+    expect(local.stdout.trim().split('\n')).toEqual(['one.txt', 'sub/']);
+    expect(ok(await ferry(['ls', 'local:' + join(world.dir, 'tree', 'sub')])).stdout).toBe('two.txt\n');
+    const missing = await ferry(['stat', 'pics:ls/none']);
+    expect(missing.code).toBe(3);
+  });
+
+  it('cp and mv within S3, from S3 to the server and to a local file; rm -r on S3', async () => {
+    ok(await ferry(['put', './a.txt', 'pics:mv/a.txt']));
+    ok(await ferry(['cp', 'pics:mv/a.txt', 'pics:mv/b.txt']));
+    ok(await ferry(['mv', 'pics:mv/b.txt', 'ferry:/from-s3/']));
+    expect(ok(await ferry(['get', '/from-s3/b.txt', '-'])).stdout).toBe('alpha\n');
+    expect((await ferry(['stat', 'pics:mv/b.txt'])).code).toBe(3);
+    ok(await ferry(['cp', 'pics:mv/a.txt', './copied.txt']));
+    expect(await readFile(join(world.dir, 'copied.txt'), 'utf8')).toBe('alpha\n');
+    const dry = ok(await ferry(['rm', '-rn', 'pics:mv']));
+    expect(dry.stderr).toContain('(dry run) delete mv/a.txt');
+    expect(ok(await ferry(['ls', 'pics:mv'])).stdout).toBe('a.txt\n');
+    ok(await ferry(['rm', '-r', 'pics:mv']));
+    expect((await ferry(['ls', 'pics:mv'])).code).toBe(3);
+  });
+
+  it('mkdir and rm on a local directory; rm refuses a non-empty directory without -r', async () => {
+    ok(await ferry(['mkdir', '-p', './made/deep']));
+    expect((await stat(join(world.dir, 'made', 'deep'))).isDirectory()).toBe(true);
+    await writeFile(join(world.dir, 'made', 'deep', 'f'), 'x');
+    const refused = await ferry(['rm', './made']);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toContain('use -r');
+    ok(await ferry(['rm', '-r', './made']));
+    expect(await readdir(world.dir)).not.toContain('made');
+  });
+
+  it('mv and cp on the server stay by reference; --dry-run changes nothing', async () => {
+    ok(await ferry(['put', './a.txt', '/ref/a.txt']));
+    const dry = ok(await ferry(['mv', '-n', '/ref/a.txt', '/ref/b.txt']));
+    expect(dry.stderr).toContain('(dry run) move /ref/a.txt -> /ref/b.txt');
+    expect(ok(await ferry(['ls', '/ref'])).stdout).toBe('a.txt\n');
+    ok(await ferry(['cp', 'ferry:/ref/a.txt', 'ferry:/ref/c.txt']));
+    expect(ok(await ferry(['ls', '/ref'])).stdout).toBe('a.txt\nc.txt\n');
+  });
+});
