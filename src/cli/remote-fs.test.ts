@@ -28,7 +28,7 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
     let text = '';
     for await (const c of await readPlace({ ...place, key: 'a/b/two.txt' })) text += c;
     expect(text).toBe('two!');
-    await expect(readPlace({ ...place, key: 'a' })).rejects.toMatchObject({ code: 'FERRY_ERR_USAGE' });
+    await expect(readPlace({ ...place, key: 'a' })).rejects.toMatchObject({ code: 'FERRY_ERR_IS_A_DIRECTORY' });
     expect(await mkdirPlace({ ...place, key: 'c' }, {})).toBe('virtual');
     const moved = await transferPlace({ ...place, key: 'a/one.txt' }, { ...place, key: 'a/b' }, { move: true });
     expect(moved).toMatchObject({ path: '/a/b/one.txt', type: 'file' });

@@ -6,7 +6,7 @@
  * answers: hashes, modes, expiry, copies by reference), see the commands.
  */
 import type { Readable } from 'node:stream';
-import { AlreadyExistsError, DirectoryNotEmptyError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
+import { AlreadyExistsError, DirectoryNotEmptyError, IsADirectoryError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
 import {
   canCheckDirectories,
@@ -125,7 +125,7 @@ export async function sizeOfPlace(p: Place, signal?: AbortSignal): Promise<{ fil
 /** A file's bytes. */
 export async function readPlace(p: Place, signal?: AbortSignal): Promise<Readable> {
   const self = await statPlace(p, { signal });
-  if (self.type === 'dir') throw new UsageError(`${p.label} is a directory`);
+  if (self.type === 'dir') throw new IsADirectoryError(`${p.label} is a directory`);
   return p.backend.read(p.key, { signal });
 }
 

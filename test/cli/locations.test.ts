@@ -98,6 +98,19 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(missing.code).toBe(3);
   });
 
+  it('cat and size (du) on S3, a local directory and the server', async () => {
+    ok(await ferry(['put', '-r', './tree', 'pics:sz']));
+    ok(await ferry(['put', '-r', './tree', '/sz']));
+    expect(ok(await ferry(['cat', 'pics:sz/one.txt', './tree/sub/two.txt', '/sz/one.txt'])).stdout).toBe('one\ntwo two\none\n');
+    for (const where of ['pics:sz', './tree', '/sz', 'ferry:/sz']) {
+      expect(JSON.parse(ok(await ferry(['size', '--json', where])).stdout)).toEqual({ files: 2, bytes: 12 });
+    }
+    expect(ok(await ferry(['du', './tree/one.txt'])).stdout).toBe('1 file, 4 B (4 bytes)\n');
+    const dir = await ferry(['cat', 'pics:sz']);
+    expect(dir.code).toBe(6);
+    expect((await ferry(['cat', '/sz'])).code).toBe(6);
+  });
+
   it('cp and mv within S3, from S3 to the server and to a local file; rm -r on S3', async () => {
     ok(await ferry(['put', './a.txt', 'pics:mv/a.txt']));
     ok(await ferry(['cp', 'pics:mv/a.txt', 'pics:mv/b.txt']));

@@ -19,6 +19,8 @@ import { registerPut } from './put.js';
 import { registerGet } from './get.js';
 import { registerLs } from './ls.js';
 import { registerStat } from './stat.js';
+import { registerCat } from './cat.js';
+import { registerSize } from './size.js';
 import { registerMv } from './mv.js';
 import { registerCp } from './cp.js';
 import { registerRm } from './rm.js';
@@ -38,6 +40,8 @@ export const COMMANDS: RegisterCommand[] = [
   registerGet,
   registerLs,
   registerStat,
+  registerCat,
+  registerSize,
   registerMkdir,
   registerMv,
   registerCp,
