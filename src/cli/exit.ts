@@ -16,6 +16,12 @@ export const EXIT = {
   CONFLICT: 6,
   INTEGRITY: 7,
   NO_SPACE: 8,
+  /** The server's host name does not resolve. */
+  HOST_UNKNOWN: 9,
+  /** https against a plain-HTTP server, or plain HTTP against a TLS one. */
+  TLS_MISMATCH: 10,
+  /** The server's certificate is not trusted (--ca, --fingerprint). */
+  TLS_UNTRUSTED: 11,
   INTERNAL: 70,
   /** Ctrl-C / SIGTERM: the operation was aborted (128 + SIGINT, as shells report it). */
   INTERRUPTED: 130,
@@ -45,7 +51,9 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
   FERRY_ERR_AUTH_INVALID: EXIT.AUTH,
   FERRY_ERR_FORBIDDEN: EXIT.AUTH,
   FERRY_ERR_BANNED: EXIT.AUTH,
-  FERRY_ERR_TLS_UNTRUSTED: EXIT.AUTH,
+  FERRY_ERR_TLS_UNTRUSTED: EXIT.TLS_UNTRUSTED,
+  FERRY_ERR_TLS_MISMATCH: EXIT.TLS_MISMATCH,
+  FERRY_ERR_HOST_UNKNOWN: EXIT.HOST_UNKNOWN,
   FERRY_ERR_GONE: EXIT.NOT_FOUND,
   FERRY_ERR_PERMISSION: EXIT.AUTH,
   FERRY_ERR_HOST_KEY: EXIT.AUTH,

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
+import { retrySummary } from './options.js';
 import { VERSION } from '../core/version.js';
 
 export function buildProgram(): Command {
@@ -21,6 +22,15 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } finally {
+    const note = retrySummary();
+    if (note !== undefined && !isBrokenPipe()) process.stderr.write(note + '\n');
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
   watchStdout();
   const program = buildProgram();
   try {

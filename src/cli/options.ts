@@ -25,11 +25,41 @@ export interface ConnectionOpts {
 export interface TransferOpts extends ConnectionOpts {
   parallel?: number;
   bwlimit?: number;
+  /** -P / --no-progress; undefined: on when stderr is a terminal. */
+  progress?: boolean;
+  dryRun?: boolean;
+  /** -v: retries and every file as it goes. */
+  verbose?: number;
 }
 
 export interface OutputOpts {
   json?: boolean;
   quiet?: boolean;
+}
+
+/**
+ * `--retries` means the same on every command: how many times one failing request (to a
+ * Ferry server) or storage call (to S3, SFTP, a disk) is tried again, with backoff; a call
+ * that cannot be repeated safely (a streamed write) is retried as a whole file copy instead.
+ */
+export const RETRIES_HELP = 'times a failing request or storage call is tried again (backoff with jitter)';
+
+/** Whether progress is drawn: -P forces it, --no-progress, -q and --json turn it off, else a terminal decides. */
+export function progressWanted(opts: { progress?: boolean; quiet?: boolean; json?: boolean }): boolean {
+  if (opts.progress !== undefined) return opts.progress;
+  return !opts.quiet && !opts.json && process.stderr.isTTY === true;
+}
+
+/** -P/--progress and --no-progress, the same on every transfer command. */
+export function addProgressOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-P, --progress', 'show progress (bytes, rate, ETA, files) on stderr; the default on a terminal'))
+    .addOption(new Option('--no-progress', 'never show progress'));
+}
+
+/** -v/--verbose counted (-vv), as rclone's. */
+export function addVerboseOption(cmd: Command, help: string): Command {
+  return cmd.addOption(new Option('-v, --verbose', help).argParser((_v: string, n: number) => n + 1).default(0));
 }
 
 function positiveInt(name: string, max: number) {
@@ -41,18 +71,21 @@ function positiveInt(name: string, max: number) {
 }
 
 export function addConnectionOptions(cmd: Command): Command {
+  if (!cmd.options.some((o) => o.long === '--verbose')) addVerboseOption(cmd, 'print retries as they happen');
   return cmd
     .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
     .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
-    .addOption(new Option('--retries <n>', 'retries of a failed request (backoff with jitter)').default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)))
+    .addOption(new Option('--retries <n>', RETRIES_HELP).default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)))
     .addOption(new Option('--ca <file>', 'trust this CA (PEM) for https, e.g. a self-signed server\'s DATA/tls/ca.crt (default: FERRY_CA or the config file)'))
     .addOption(new Option('--fingerprint <sha256>', "trust exactly the server certificate with this fingerprint, as `ferry serve` prints it (default: FERRY_FINGERPRINT or the config file)"));
 }
 
 export function addTransferOptions(cmd: Command): Command {
+  addProgressOptions(cmd).addOption(new Option('-n, --dry-run', 'show what would be transferred; change nothing'));
+  addVerboseOption(cmd, 'print retries as they happen and, for trees, every file');
   return addConnectionOptions(cmd)
     .addOption(
-      new Option('-P, --parallel <n>', 'chunks in flight at once').default(4).argParser((v) => {
+      new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser((v) => {
         const n = positiveInt('--parallel', 256)(v);
         if (n < 1) throw new InvalidArgumentError('--parallel must be at least 1');
         return n;
@@ -74,8 +107,8 @@ export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-reada
 }
 
 /** Builds the SDK client from the options, the environment and the config file. */
-async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
-  const debug = process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
+async function clientFrom(opts: TransferOpts, retries: { count: number }, onWarning?: (m: string) => void): Promise<FerryClient> {
+  const shown = (opts.verbose ?? 0) > 0 || process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
   // Loaded here, not at the top: `ferry --help` and friends should not pay for undici.
   const { FerryClient } = await import('../client/client.js');
   return FerryClient.fromConfig({
@@ -87,26 +120,39 @@ async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): 
     bwlimit: opts.bwlimit,
     retry: opts.retries === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, retries: opts.retries },
     onWarning,
-    onRetry: debug
-      ? ({ method, path, error, attempt, delayMs }) =>
-          process.stderr.write(
-            `ferry: retry ${attempt + 1} of ${method} ${path} in ${delayMs} ms: ${isFerryError(error) ? `${error.message} (${error.code})` : String(error)}\n`,
-          )
-      : undefined,
+    onRetry: ({ method, path, error, attempt, delayMs }) => {
+      retries.count++;
+      if (shown) {
+        process.stderr.write(
+          `ferry: retry ${attempt + 1} of ${method} ${path} in ${delayMs} ms: ${isFerryError(error) ? `${error.message} (${error.code})` : String(error)}\n`,
+        );
+      }
+    },
   });
 }
 
 /**
  * Builds the client from the options, runs `fn` with it, and closes it (its connections)
- * however `fn` ends: the one way commands talk to a server.
+ * however `fn` ends: the one way commands talk to a server. Retries are printed with -v;
+ * otherwise one line at the end counts them (unless -q or --json).
  */
-export async function withClient<T>(opts: TransferOpts, fn: (client: FerryClient) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
-  const client = await clientFrom(opts, onWarning);
+export async function withClient<T>(opts: TransferOpts & OutputOpts, fn: (client: FerryClient) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
+  if ((opts.verbose ?? 0) > 0 || opts.quiet || opts.json) retryNote.wanted = false;
+  const client = await clientFrom(opts, retryNote, onWarning);
   try {
     return await fn(client);
   } finally {
     await client.close();
   }
+}
+
+/** Requests retried by this command's clients, for the closing note (see {@link retrySummary}). */
+const retryNote = { count: 0, wanted: true };
+
+/** The line main() prints last when requests were retried silently (no -v, -q or --json), else undefined. */
+export function retrySummary(): string | undefined {
+  if (retryNote.count === 0 || !retryNote.wanted) return undefined;
+  return `ferry: ${retryNote.count === 1 ? '1 request was' : `${retryNote.count} requests were`} retried (-v shows each)`;
 }
 
 /**

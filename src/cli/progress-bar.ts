@@ -1,6 +1,6 @@
 /**
  * Renders the SDK's progress events as a cli-progress bar on stderr: bytes, rate, ETA and,
- * for trees, files. Only when stderr is a terminal and neither -q nor --json was given;
+ * for trees, files. On by default when stderr is a terminal (see options.ts progressWanted);
  * otherwise the callback is undefined and nothing is drawn.
  */
 import { formatSize } from '../core/units.js';
@@ -14,8 +14,11 @@ export interface ProgressBar {
   stop(): void;
 }
 
-export function createProgressBar(options: { quiet?: boolean; json?: boolean; label?: string }): ProgressBar {
-  if (options.quiet || options.json || !process.stderr.isTTY) return { stop() {} };
+/** `enabled`: what -P / --no-progress / -q / --json and the terminal decided (options.ts progressWanted). */
+export function createProgressBar(options: { enabled: boolean; label?: string }): ProgressBar {
+  if (!options.enabled) return { stop() {} };
+  // -P on something that is not a terminal: a line a second instead of a redrawn bar.
+  const tty = process.stderr.isTTY === true;
   // cli-progress is loaded only when a bar is actually drawn (CommonJS: a synchronous require).
   const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
   let bar: cliProgressType.SingleBar | undefined;
@@ -42,6 +45,8 @@ export function createProgressBar(options: { quiet?: boolean; json?: boolean; la
             hideCursor: true,
             fps: 8,
             clearOnComplete: false,
+            noTTYOutput: !tty,
+            notTTYSchedule: 1000,
           },
           cliProgress.Presets.shades_classic,
         );

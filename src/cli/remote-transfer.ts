@@ -11,8 +11,41 @@ import { UsageError, fromSystemError } from '../core/errors.js';
 import type { TransferResult } from '../client/transfer.js';
 import type { Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
+import type { FilterFlags } from './sync-flags.js';
 
 const join = (a: string, b: string) => (a === '' ? b : `${a}/${b}`);
+
+/** What put and get pass on when they run through the stores (a tree, a filter, a dry run). */
+export interface StoreFlags extends FilterFlags {
+  checksum?: boolean;
+  ignoreTimes?: boolean;
+  bwlimit?: number;
+  retries?: number;
+  dryRun?: boolean;
+  verbose?: number;
+  server?: string;
+  token?: string;
+}
+
+/** The sync engine's options for put -r / get -r through the stores: filters, compare mode, -v, a dry run's plan. */
+export async function engineOptions(flags: StoreFlags, onProgress?: SyncOptions['onProgress']): Promise<SyncOptions> {
+  const { filterFrom, eventPrinter, planPrinter } = await import('./sync-flags.js');
+  return {
+    compare: flags.ignoreTimes ? 'ignore-times' : flags.checksum ? 'checksum' : 'default',
+    filter: await filterFrom(flags),
+    bwlimit: flags.bwlimit,
+    retries: flags.retries,
+    dryRun: flags.dryRun,
+    onEvent: eventPrinter(flags.verbose ?? 0),
+    onPlan: planPrinter(flags.dryRun),
+    onProgress,
+  };
+}
+
+/** The environment a `ferry:` place is opened with: --server and --token reach it as FERRY_FERRY_* options do. */
+export function placesEnv(flags: { server?: string; token?: string }): Record<string, string | undefined> {
+  return { ...process.env, FERRY_FERRY_SERVER: flags.server ?? process.env.FERRY_FERRY_SERVER, FERRY_FERRY_TOKEN: flags.token ?? process.env.FERRY_FERRY_TOKEN };
+}
 
 function resultOf(files: number, bytes: number, startedAt: number, extra: Partial<TransferResult> = {}): TransferResult {
   return {

@@ -8,6 +8,7 @@ import { UsageError, fromSystemError } from '../core/errors.js';
 import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseSize } from '../core/units.js';
 import { formatDuration } from './format.js';
+import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
 import type { Plan, StepEvent } from '../sync/plan.js';
@@ -86,17 +87,23 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
-    .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
-    .addOption(new Option('-P, --progress', 'show progress (files, bytes, rate, ETA) on stderr'));
+    .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'));
+  addProgressOptions(cmd);
   if (what.transfers !== false) {
     cmd
       .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
       .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseRate)))
-      .addOption(new Option('--retries <n>', 'attempts after the first for a failing file (exponential backoff)').default(3).argParser(count('--retries', 0, 100)))
+      .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(count('--retries', 0, 100)))
       .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
       .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
   }
   return cmd;
+}
+
+/** Whether any filter flag was given. */
+export function hasFilters(flags: FilterFlags): boolean {
+  return [flags.include, flags.exclude, flags.filter, flags.filterFrom].some((l) => (l?.length ?? 0) > 0) ||
+    [flags.minSize, flags.maxSize, flags.minAge, flags.maxAge].some((v) => v !== undefined);
 }
 
 /** The filter the flags describe (reads --filter-from files). */

@@ -18,6 +18,7 @@ import {
   ConfigError,
   FerryError,
   ForbiddenError,
+  HostUnknownError,
   InternalError,
   NetworkError,
   NotFoundError,
@@ -26,6 +27,7 @@ import {
   RateLimitedError,
   ServerError,
   TimeoutError,
+  TlsMismatchError,
   isErrorCode,
   throwIfAborted,
   type FerryErrorCode,
@@ -111,6 +113,18 @@ function markNotProcessed<E extends FerryError>(err: E): E {
   return err;
 }
 
+/** Marks errors of a request that never reached the server (see {@link connectFailure}). */
+const CONNECT_FAILURE = Symbol('ferry.connectFailure');
+
+function markConnectFailure<E extends FerryError>(err: E): E {
+  (err as unknown as Record<symbol, boolean>)[CONNECT_FAILURE] = true;
+  return err;
+}
+
+export function isConnectFailure(err: unknown): boolean {
+  return err instanceof FerryError && (err as unknown as Record<symbol, boolean>)[CONNECT_FAILURE] === true;
+}
+
 export function isNotProcessed(err: unknown): boolean {
   return err instanceof FerryError && (err as unknown as Record<symbol, boolean>)[NOT_PROCESSED] === true;
 }
@@ -192,6 +206,58 @@ export function errorFromTransport(err: unknown, what: string, signal?: AbortSig
   return out;
 }
 
+/** The first system or undici code in an error's cause chain. */
+function causeCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && !e.code.startsWith('FERRY_ERR_')) return e.code;
+  }
+  return undefined;
+}
+
+function causeText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string') parts.push(e.message);
+  }
+  return parts.join(' / ');
+}
+
+/**
+ * A request that never reached the server, said in words that tell what to do, with the
+ * server's address: connection refused (is it running?), a host name that does not resolve,
+ * https against plain HTTP and the reverse. `firstContact`: nothing has come back from this
+ * server yet, so a connection closed before any answer on a plain-HTTP URL most likely met a
+ * TLS-only server. Undefined for every other failure.
+ */
+export function connectFailure(err: FerryError, origin: string, firstContact: boolean): FerryError | undefined {
+  const code = causeCode(err.cause);
+  const url = new URL(origin);
+  const where = `${url.protocol}//${url.host}`;
+  const fix = 'check --server, FERRY_SERVER or the saved login (ferry login URL)';
+  if (code === 'ECONNREFUSED') {
+    return markNotProcessed(
+      new NetworkError(`cannot connect to ${where}: connection refused (is the server running, on that port? ${fix})`, { cause: err, details: { server: where } }),
+    );
+  }
+  if (code === 'ENOTFOUND') {
+    return new HostUnknownError(`unknown host ${url.hostname}: the name does not resolve (${fix})`, { cause: err, details: { server: where } });
+  }
+  const text = causeText(err.cause);
+  if (url.protocol === 'https:' && (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|unknown protocol/i.test(text))) {
+    return new TlsMismatchError(`${where} answered in plain HTTP, not TLS: use http://${url.host} (or start the server with TLS)`, {
+      cause: err,
+      details: { server: where },
+    });
+  }
+  if (url.protocol === 'http:' && firstContact && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')) {
+    return new TlsMismatchError(
+      `${where} closed the connection without answering: if the server speaks TLS (ferry serve --tls-*), use https://${url.host}`,
+      { cause: err, details: { server: where } },
+    );
+  }
+  return undefined;
+}
+
 export interface HttpCoreOptions {
   /** Base URL, e.g. `http://127.0.0.1:7373` (a path prefix is kept: `https://host/ferry`). */
   server: string;
@@ -220,6 +286,12 @@ export class HttpCore {
   private readonly onRetry?: HttpCoreOptions['onRetry'];
   private readonly extraHeaders: Record<string, string>;
   private readonly alloc: (size: number) => Uint8Array;
+  /**
+   * Whether anything has come back from the server yet. Until then a connection refused is
+   * not retried: nothing is listening there, and 8 retries with backoff only hid that for half
+   * a minute. Once the server has answered, a refusal is a restart and is ridden out.
+   */
+  private reached = false;
 
   constructor(options: HttpCoreOptions) {
     this.base = new URL(options.server);
@@ -267,7 +339,10 @@ export class HttpCore {
       {
         policy: mode === 'never' ? { ...this.retryPolicy, retries: 0 } : this.retryPolicy,
         signal: spec.signal,
-        shouldRetry: (err) => (mode === 'always' ? err instanceof FerryError && err.retryable : mode === 'unprocessed' && isNotProcessed(err)),
+        shouldRetry: (err) => {
+          if (!this.reached && isConnectFailure(err)) return false;
+          return mode === 'always' ? err instanceof FerryError && err.retryable : mode === 'unprocessed' && isNotProcessed(err);
+        },
         onRetry: (error, attempt, delayMs) => this.onRetry?.({ method: spec.method, path: spec.path, error, attempt, delayMs }),
       },
     );
@@ -340,8 +415,12 @@ export class HttpCore {
     try {
       res = await this.transport.send({ method: spec.method, url: this.url(spec.path, spec.query), headers, body, signal: spec.signal });
     } catch (err) {
-      throw errorFromTransport(err, what, spec.signal);
+      const translated = errorFromTransport(err, what, spec.signal);
+      if (translated.code === 'FERRY_ERR_ABORTED' || translated.code === 'FERRY_ERR_TLS_UNTRUSTED') throw translated;
+      const failure = connectFailure(translated, this.base.origin, !this.reached);
+      throw failure === undefined ? translated : markConnectFailure(failure);
     }
+    this.reached = true;
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     if (spec.accept?.includes(res.statusCode)) return res;
     let text = '';

@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   FERRY_ERR_BANNED: spec('this address is banned for a while after repeated authentication failures'),
   FERRY_ERR_GONE: spec('the link expired, was used up or was revoked'),
   FERRY_ERR_TLS_UNTRUSTED: spec("the server's TLS certificate is not trusted"),
+  FERRY_ERR_TLS_MISMATCH: spec('one side speaks TLS (https) and the other plain HTTP'),
+  FERRY_ERR_HOST_UNKNOWN: spec('the host name does not resolve'),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
@@ -129,6 +131,8 @@ export const ForbiddenError = defineError('FERRY_ERR_FORBIDDEN');
 export const BannedError = defineError('FERRY_ERR_BANNED');
 export const GoneError = defineError('FERRY_ERR_GONE');
 export const TlsUntrustedError = defineError('FERRY_ERR_TLS_UNTRUSTED');
+export const TlsMismatchError = defineError('FERRY_ERR_TLS_MISMATCH');
+export const HostUnknownError = defineError('FERRY_ERR_HOST_UNKNOWN');
 export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
 export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
 export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');

@@ -146,3 +146,20 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(ok(await ferry(['ls', '/ref'])).stdout).toBe('a.txt\nc.txt\n');
   });
 });
+
+describe('put and get take the transfer flags of ferry copy', () => {
+  it('put -rn uploads nothing and prints the plan; filters choose the files; get -r --include too', async () => {
+    const dry = ok(await ferry(['put', '-rn', './tree', '/flags/t']));
+    expect(dry.stderr).toContain('(dry run) copy one.txt');
+    expect((await ferry(['ls', '/flags/t'])).code).toBe(3);
+    ok(await ferry(['put', '-r', './tree', '/flags/t', '--exclude', 'sub/**']));
+    expect(ok(await ferry(['ls', '-R', '/flags/t'])).stdout).toBe('one.txt\n');
+    ok(await ferry(['put', '-r', './tree', '/flags/all']));
+    ok(await ferry(['get', '-r', '/flags/all', './filtered', '--include', '*two*']));
+    expect(await readdir(join(world.dir, 'filtered'))).toEqual(['sub']);
+    expect(await readdir(join(world.dir, 'filtered', 'sub'))).toEqual(['two.txt']);
+    const getDry = ok(await ferry(['get', '-n', '/flags/all/one.txt', './nothing.txt']));
+    expect(getDry.stderr).toContain('(dry run) copy');
+    await expect(stat(join(world.dir, 'nothing.txt'))).rejects.toThrow();
+  });
+});

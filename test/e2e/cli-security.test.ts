@@ -46,7 +46,7 @@ describe('TLS trust from the CLI', () => {
   it('refuses the unknown certificate, and tells the user the fingerprint it saw', async () => {
     expect(server.url).toMatch(/^https:/);
     const r = await as('nobody', ['login', server.url, '--token', server.adminToken]);
-    expect(r.code).toBe(4);
+    expect(r.code).toBe(11);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/not trusted: no trusted CA vouches for it.*--ca FILE.*--fingerprint/);
@@ -60,7 +60,7 @@ describe('TLS trust from the CLI', () => {
     expect(cfg).toMatchObject({ server: server.url, fingerprint });
     ok(await as('pinned', ['mkdir', '-p', '/pinned-ok']));
     const wrong = await as('pinned', ['ls', '/', '--fingerprint', 'SHA256:' + '00:'.repeat(31) + '00']);
-    expect(wrong.code).toBe(4);
+    expect(wrong.code).toBe(11);
     expect(wrong.stderr).toMatch(/not the pinned SHA256:00:00/);
   });
 

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
-import { withInterrupt } from '../options.js';
+import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import type { StepEvent } from '../../sync/plan.js';
 import { countOf } from '../../core/units.js';
@@ -76,7 +76,7 @@ Examples:
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
     const { bisync } = await import('../../sync/bisync.js');
     await withRemotes([p1, p2], async (remotes) => {
-      const progress = progressPrinter(flags.progress);
+      const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {
         resync: flags.resync,

@@ -1,7 +1,7 @@
 /** `ferry check SRC DST`: compare two remotes (size and hash, or bytes); exit 1 on differences. */
 import { Option, type Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
-import { withInterrupt } from '../options.js';
+import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, filterFrom, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf } from '../../core/units.js';
 
@@ -33,7 +33,7 @@ Examples:
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
     await withRemotes([srcSpec, dstSpec], async (remotes) => {
-      const progress = progressPrinter(flags.progress);
+      const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
         filter,

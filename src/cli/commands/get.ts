@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
 import { baseName } from '../../core/path.js';
-import { addOutputOptions, addTransferOptions, printJson, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
 
-interface GetOpts extends TransferOpts, OutputOpts {
+interface GetOpts extends TransferOpts, OutputOpts, FilterFlags {
   recursive?: boolean;
   reuse?: boolean;
   checksum?: boolean;
@@ -27,29 +28,34 @@ async function isLocalDir(path: string): Promise<boolean> {
 export function registerGet(program: Command): void {
   const cmd = program
     .command('get')
-    .description('download a file, a tree (-r) or a file to stdout (-); resumable, only missing chunks travel')
-    .argument('<src>', 'remote path, e.g. /isos/big.iso')
+    .description('download a file, a tree (-r) or a file to stdout (-) from the server or any remote; from a Ferry server resumable, only missing chunks travel')
+    .argument('<src>', 'a server path (/isos/big.iso, ferry:/isos/big.iso), NAME:path, s3:bucket/key, sftp://host/path')
     .argument('<dest>', 'local destination, or - for stdout')
     .option('-r, --recursive', 'download a directory (its contents go into DEST)')
     .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
   addTransferOptions(cmd);
+  addFilterFlags(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
     'after',
     `
+SRC is a location (see ferry ls --help); a bare path is on the logged-in server.
 A file goes to DEST, or into DEST when DEST is a local directory or ends with '/'.
 A directory's contents go into DEST; files already there with the same size and mtime
 are skipped (-c compares content). The file appears only when complete and verified;
 an interrupted download keeps DEST.ferry-part and the next run continues from it. When
-DEST holds an older version, only the chunks that differ are fetched.
+DEST holds an older version, only the chunks that differ are fetched. Filters and
+-n/--dry-run run the tree through the sync engine's copy, as ferry copy would.
 
 Examples:
   $ ferry get /isos/big.iso ./big.iso
   $ ferry get /isos/big.iso ~/Downloads/
   $ ferry get -r /backup/photos ./photos
-  $ ferry get /backups/src.tar - | tar x`,
+  $ ferry get /backups/src.tar - | tar x
+  $ ferry get -r s3:bucket/logs ./logs --include '*.gz' --max-age 7d
+  $ ferry get -rn work:/photos ./photos        # what would be downloaded`,
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');
@@ -58,12 +64,21 @@ Examples:
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
     }
-    if (srcLoc.kind !== 'server') {
+    // Other stores, and the server when filters or a dry run are asked for, go through the
+    // store layer (the sync engine's copy for trees); the server's own path is below.
+    if (srcLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
       const { withPlaces } = await import('../remote-fs.js');
-      const { getFromPlace } = await import('../remote-transfer.js');
-      const r = await withPlaces([srcLoc.spec], ([place]) =>
-        withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, signal, engine: { transfers: 4 } })),
-      );
+      const { engineOptions, getFromPlace, placesEnv } = await import('../remote-transfer.js');
+      const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
+      const engine = await engineOptions(opts, bar.onProgress);
+      const say = (line: string) => {
+        if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
+      };
+      const r = await withPlaces(
+        [srcLoc.spec],
+        ([place]) => withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, dryRun: opts.dryRun, signal, engine, onAction: say })),
+        placesEnv(opts),
+      ).finally(() => bar.stop());
       const total = summarize([r]);
       if (opts.json) printJson({ ok: true, ...total });
       else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
@@ -71,7 +86,7 @@ Examples:
     }
     const remote = srcLoc.path;
     let result: TransferResult | undefined;
-    const bar = createProgressBar(opts);
+    const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
     try {
       result = await withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };

@@ -38,8 +38,8 @@ function oneServer(a: Location, b: Location): [Extract<Location, { kind: 'server
  */
 export async function transferBetween(from: Location, to: Location, destArg: string, opts: MvCpOpts, move: boolean): Promise<Entry> {
   const { transferPlace, withPlaces } = await import('../remote-fs.js');
-  // --server/--token reach a `ferry:` place the way FERRY_FERRY_* options do.
-  const env = { ...process.env, FERRY_FERRY_SERVER: opts.server ?? process.env.FERRY_FERRY_SERVER, FERRY_FERRY_TOKEN: opts.token ?? process.env.FERRY_FERRY_TOKEN };
+  const { placesEnv } = await import('../remote-transfer.js');
+  const env = placesEnv(opts);
   return withPlaces(
     [from.spec, to.spec],
     ([a, b]) =>

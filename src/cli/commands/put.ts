@@ -7,11 +7,12 @@ import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js'
 import { joinPath } from '../../core/path.js';
 import { formatSize, parseDuration } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
-import { addOutputOptions, addTransferOptions, printJson, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 
-interface PutOpts extends TransferOpts, OutputOpts {
+interface PutOpts extends TransferOpts, OutputOpts, FilterFlags {
   ttl?: number;
   recursive?: boolean;
   clobber?: boolean;
@@ -55,11 +56,11 @@ async function isRemoteDir(client: FerryClient, path: string, signal: AbortSigna
 export function registerPut(program: Command): void {
   const cmd = program
     .command('put')
-    .description('upload files, trees (-r) or stdin (-) to the server; resumable, only missing chunks travel')
+    .description('upload files, trees (-r) or stdin (-) to the server or any remote; to a Ferry server resumable, only missing chunks travel')
     .usage('[options] <SRC...> <DEST>')
-    .argument('<paths...>', 'local sources, then the remote destination')
+    .argument('<paths...>', 'local sources (or - for stdin), then DEST: a server path (/x, ferry:/x), NAME:path, s3:bucket/x, sftp://host/x')
     .option('-r, --recursive', 'upload directories (their contents go into DEST)')
-    .option('-n, --no-clobber', 'fail instead of replacing an existing remote file')
+    .option('--no-clobber', 'fail instead of replacing an existing remote file')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
     .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
@@ -68,22 +69,30 @@ export function registerPut(program: Command): void {
       return Math.round(ms / 1000);
     });
   addTransferOptions(cmd);
+  addFilterFlags(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
     'after',
     `
+DEST is a location (see ferry ls --help): a bare path like /isos is a shorthand for
+ferry:/isos, the logged-in server; NAME:path is a named remote (another Ferry server,
+S3, SFTP); an unknown NAME: is an error, never a directory of that name.
 A file goes to DEST, or into DEST when DEST is a remote directory or ends with '/'.
 A directory's contents go into DEST (like rclone copy), so re-running is idempotent;
 files already there with the same size and mtime are skipped (-c compares content).
 With several sources DEST is a directory and each source lands in DEST/<its name>.
 An interrupted upload resumes when run again; unchanged chunks are never re-sent.
+Filters (--include, --exclude, --filter, --min-size, ...) and -n/--dry-run run the tree
+through the sync engine's copy, as ferry copy would.
 
 Examples:
   $ ferry put ./big.iso /isos/big.iso
   $ ferry put ./a.jpg ./b.jpg /photos/
   $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
   $ tar c ./src | ferry put - /backups/src.tar
-  $ ferry put --ttl 7d ./report.pdf /outbox/`,
+  $ ferry put --ttl 7d ./report.pdf /outbox/
+  $ ferry put -r ./site s3:bucket/www --exclude '*.tmp'
+  $ ferry put -rn ./photos work:/photos        # dry run, to the server named work`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
@@ -95,14 +104,33 @@ Examples:
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
-    if (destLoc.kind !== 'server') {
+    // Other stores, and the server when filters or a dry run are asked for, go through the
+    // store layer (the sync engine's copy for trees); the server's own path is below.
+    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
+      if (opts.ttl !== undefined && destLoc.kind !== 'server') throw new UsageError('--ttl is for a Ferry server');
       const { withPlaces } = await import('../remote-fs.js');
-      const { putToPlace } = await import('../remote-transfer.js');
-      const results = await withPlaces([destLoc.spec], ([place]) =>
-        withInterrupt((signal) =>
-          putToPlace(sources, place, { intoDir: sources.length > 1 || destArg.endsWith('/'), recursive: opts.recursive, noClobber: opts.clobber === false, signal, engine: { transfers: 4 } }),
-        ),
-      );
+      const { engineOptions, placesEnv, putToPlace } = await import('../remote-transfer.js');
+      const bar = createProgressBar({ ...opts, enabled: progressWanted(opts) });
+      const engine = await engineOptions(opts, bar.onProgress);
+      const say = (line: string) => {
+        if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
+      };
+      const results = await withPlaces(
+        [destLoc.spec],
+        ([place]) =>
+          withInterrupt((signal) =>
+            putToPlace(sources, place, {
+              intoDir: sources.length > 1 || destArg.endsWith('/'),
+              recursive: opts.recursive,
+              noClobber: opts.clobber === false,
+              dryRun: opts.dryRun,
+              signal,
+              engine,
+              onAction: say,
+            }),
+          ),
+        placesEnv(opts),
+      ).finally(() => bar.stop());
       const total = summarize(results);
       if (opts.json) printJson({ ok: true, ...total });
       else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
@@ -117,7 +145,7 @@ Examples:
       await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
         for (const src of sources) {
-          const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
+          const bar = createProgressBar({ ...opts, enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });
           try {
             if (src === '-') {
               results.push(await client.putStream(process.stdin, dest, { ...common, onProgress: bar.onProgress }));

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
 import { resolveLocations } from '../location.js';
-import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
 interface RmOpts extends ConnectionOpts {
   recursive?: boolean;
   force?: boolean;
   dryRun?: boolean;
-  verbose?: boolean;
+  verbose?: number;
 }
 
 export function registerRm(program: Command): void {
@@ -17,8 +17,8 @@ export function registerRm(program: Command): void {
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
     .option('-r, --recursive', 'remove directories and everything in them')
     .option('-f, --force', 'ignore paths that do not exist')
-    .option('-n, --dry-run', 'show what would be removed; remove nothing')
-    .option('-v, --verbose', 'print each removal');
+    .option('-n, --dry-run', 'show what would be removed; remove nothing');
+  addVerboseOption(cmd, 'print each removal');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',

@@ -5,7 +5,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
-import { withInterrupt } from '../options.js';
+import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf, formatSize } from '../../core/units.js';
 
@@ -98,7 +98,7 @@ ${d.examples}`,
         const { fileSource } = await import('../../sync/remote.js');
         [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
         const [src, dst, backupDir] = remotes;
-        const progress = progressPrinter(flags.progress);
+        const progress = progressPrinter(progressWanted(flags));
         const filter = await filterFrom(flags);
         const result = await withInterrupt((signal) => engine[mode](src, dst, {
           compare: compareMode(flags),

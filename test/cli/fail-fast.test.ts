@@ -1,0 +1,88 @@
+/**
+ * Failing fast and visibly (issue 12): a server that is not there is said at once, with its
+ * address and what to check, in one line, with its own exit code, and without the retries
+ * that used to hide it for 20-40 s. Timing is not asserted (the machine is shared); what makes
+ * the failure fast is: no retry happens, which `-v` would print.
+ *
+ * Real sockets on 127.0.0.1: a closed port, a plain-HTTP server for https, a TLS server for
+ * plain HTTP and for an untrusted certificate, and a host name under `.invalid` (RFC 6761:
+ * never resolves).
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/cli.js';
+import { createCa, createServerCert } from '../../src/server/x509.js';
+
+let plain: Server;
+let tls: Server;
+let closedPort: number;
+
+const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
+
+beforeAll(async () => {
+  plain = createHttpServer((_req, res) => res.end('{}'));
+  const ca = createCa();
+  const cert = createServerCert(ca, ['127.0.0.1']);
+  tls = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (_req, res) => res.end('{}'));
+  // A port that was free a moment ago and is closed now: nothing listens there.
+  const probe = createNetServer();
+  closedPort = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
+  await new Promise((r) => probe.close(r));
+  await Promise.all([listen(plain), listen(tls)]);
+});
+
+afterAll(async () => {
+  await Promise.all([new Promise((r) => plain.close(r)), new Promise((r) => tls.close(r))]);
+});
+
+const portOf = (s: Server) => (s.address() as AddressInfo).port;
+
+async function fails(server: string, args: string[] = ['ls', '/']) {
+  const r = await runFerry([...args, '-v', '--server', server, '--token', 'x'], { timeoutMs: 60_000 });
+  const lines = r.stderr.trim().split('\n');
+  return { code: r.code, lines, retried: lines.some((l) => /retry/.test(l)) };
+}
+
+describe('a server that is not there fails at once, in one line, with its own exit code', () => {
+  it('connection refused: the address and a hint, exit 5, no retry', async () => {
+    const url = `http://127.0.0.1:${closedPort}`;
+    for (const args of [['ls', '/'], ['put', '-', '/x'], ['get', '/x', '-'], ['stat', '/x']]) {
+      const r = await fails(url, args);
+      expect({ args, code: r.code, retried: r.retried, lines: r.lines.length }).toEqual({ args, code: 5, retried: false, lines: 1 });
+      expect(r.lines[0]).toMatch(new RegExp(`cannot connect to ${url}: connection refused \\(is the server running.*ferry login.*FERRY_ERR_NETWORK`));
+    }
+  });
+
+  it('an unknown host: exit 9', async () => {
+    const r = await fails('http://no-such-host.invalid:7373');
+    expect(r).toMatchObject({ code: 9, retried: false });
+    expect(r.lines).toEqual([expect.stringMatching(/unknown host no-such-host\.invalid: the name does not resolve .*\(FERRY_ERR_HOST_UNKNOWN\)$/)]);
+  });
+
+  it('https against a plain-HTTP server: exit 10, says to use http://', async () => {
+    const r = await fails(`https://127.0.0.1:${portOf(plain)}`);
+    expect(r).toMatchObject({ code: 10, retried: false });
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`answered in plain HTTP, not TLS: use http://127\\.0\\.0\\.1:${portOf(plain)}.*\\(FERRY_ERR_TLS_MISMATCH\\)$`))]);
+  });
+
+  it('plain HTTP against a TLS server: exit 10, says to use https://', async () => {
+    const r = await fails(`http://127.0.0.1:${portOf(tls)}`);
+    expect(r).toMatchObject({ code: 10, retried: false });
+    expect(r.lines).toEqual([expect.stringMatching(new RegExp(`use https://127\\.0\\.0\\.1:${portOf(tls)}.*\\(FERRY_ERR_TLS_MISMATCH\\)$`))]);
+  });
+
+  it('a certificate nobody vouches for: exit 11, says --ca or --fingerprint', async () => {
+    const r = await fails(`https://127.0.0.1:${portOf(tls)}`);
+    expect(r).toMatchObject({ code: 11, retried: false });
+    expect(r.lines).toEqual([expect.stringMatching(/not trusted.*--ca FILE.*--fingerprint.*\(FERRY_ERR_TLS_UNTRUSTED\)$/)]);
+  });
+
+  it('--json puts the same error on stderr as JSON', async () => {
+    const r = await runFerry(['ls', '/', '--json', '--server', `http://127.0.0.1:${closedPort}`, '--token', 'x']);
+    expect(r.code).toBe(5);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NETWORK', details: { server: `http://127.0.0.1:${closedPort}` } } });
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * One vocabulary of flags (issue 12): every transfer command has the same short letters with
+ * the same meaning (rclone's: -P progress, -n dry run, -v verbose, -q quiet), --parallel has no
+ * short letter, --retries has one meaning, and every command that talks to a server takes
+ * --server/--token/--ca/--fingerprint. Read from the commander definitions the CLI runs.
+ */
+import type { Command, Option } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/main.js';
+import { RETRIES_HELP } from '../../src/cli/options.js';
+
+const program = buildProgram();
+const command = (name: string): Command => {
+  const c = program.commands.find((x) => x.name() === name);
+  if (!c) throw new Error(`no command ${name}`);
+  return c;
+};
+const optionsOf = (name: string): readonly Option[] => command(name).options;
+const byShort = (name: string, short: string) => optionsOf(name).find((o) => o.short === short)?.long;
+const byLong = (name: string, long: string) => optionsOf(name).find((o) => o.long === long);
+
+const TRANSFER = ['put', 'get', 'sync', 'copy', 'move'];
+const SERVER_TALKERS = ['put', 'get', 'ls', 'stat', 'cat', 'size', 'rm', 'mkdir', 'mv', 'cp', 'share', 'quota', 'token', 'user'];
+
+describe('one set of flags', () => {
+  it('-P is --progress, -n is --dry-run, -v is --verbose and -q is --quiet on every transfer command', () => {
+    for (const name of TRANSFER) {
+      expect({ name, P: byShort(name, '-P'), n: byShort(name, '-n'), v: byShort(name, '-v'), q: byShort(name, '-q') }).toEqual({
+        name,
+        P: '--progress',
+        n: '--dry-run',
+        v: '--verbose',
+        q: '--quiet',
+      });
+      expect(byLong(name, '--no-progress'), name).toBeDefined();
+      expect(byLong(name, '--json'), name).toBeDefined();
+      expect(byLong(name, '--bwlimit'), name).toBeDefined();
+      expect(byLong(name, '--include'), name).toBeDefined();
+      expect(byLong(name, '--max-age'), name).toBeDefined();
+    }
+  });
+
+  it('-n means --dry-run wherever a command has it; --no-clobber has no short letter', () => {
+    for (const c of program.commands) {
+      const n = c.options.find((o) => o.short === '-n');
+      if (n) expect({ command: c.name(), n: n.long }).toEqual({ command: c.name(), n: '--dry-run' });
+      const clobber = c.options.find((o) => o.long === '--no-clobber');
+      if (clobber) expect({ command: c.name(), short: clobber.short }).toEqual({ command: c.name(), short: undefined });
+    }
+  });
+
+  it('-P means --progress wherever a command has it; --parallel has no short letter', () => {
+    for (const c of program.commands) {
+      const P = c.options.find((o) => o.short === '-P');
+      if (P) expect({ command: c.name(), P: P.long }).toEqual({ command: c.name(), P: '--progress' });
+      const parallel = c.options.find((o) => o.long === '--parallel');
+      if (parallel) expect({ command: c.name(), short: parallel.short }).toEqual({ command: c.name(), short: undefined });
+    }
+  });
+
+  it('--retries says the same thing on every command that has it', () => {
+    const seen: string[] = [];
+    for (const c of program.commands) {
+      const r = c.options.find((o) => o.long === '--retries');
+      if (!r) continue;
+      seen.push(c.name());
+      expect({ command: c.name(), help: r.description }).toEqual({ command: c.name(), help: RETRIES_HELP });
+    }
+    expect(seen).toEqual(expect.arrayContaining(['put', 'get', 'ls', 'sync', 'copy', 'move', 'bisync']));
+  });
+
+  it('every command that talks to a server takes --server, --token, --ca and --fingerprint', () => {
+    for (const name of SERVER_TALKERS) {
+      const c = command(name);
+      const all = [c, ...c.commands];
+      for (const sub of all) {
+        if (sub.commands.length > 0) continue; // a group: its subcommands carry the options
+        for (const flag of ['--server', '--token', '--ca', '--fingerprint']) {
+          expect({ command: `${name} ${sub === c ? '' : sub.name()}`.trim(), flag, has: sub.options.some((o) => o.long === flag) }).toMatchObject({ has: true });
+        }
+      }
+    }
+  });
+});
