@@ -1,6 +1,11 @@
 /**
- * Ferry as a library: the storage contract and backends, the chunker, the stores, the
- * client SDK and the server. `import { FerryClient, LocalBackend, chunkFile } from 'ferry'`.
+ * Ferry as a library: the storage contract and backends, the chunker, the client SDK and the
+ * sync engine. `import { FerryClient, LocalBackend, chunkFile } from 'ferry'`.
+ *
+ * Light on purpose: nothing here loads Fastify, a database, the AWS SDK or ssh2 at import.
+ * Those are their own entries (`ferry/server`, `ferry/s3`, `ferry/sftp`); opening a remote
+ * by name (`openBackend('s3:bucket/x')`) loads its backend when called.
+ * `ferry/client` is the SDK alone.
  */
 export * from './core/errors.js';
 export * from './core/path.js';
@@ -21,17 +26,12 @@ export { BackendRegistry } from './backends/registry.js';
 export type { BackendDefinition, BackendOptions, BackendOptionSpec, RemoteSpec } from './backends/definition.js';
 export { BACKENDS, defaultRegistry, openBackend, openRemote, parseRemote, redactOptions, redactRemote } from './remotes/index.js';
 
-export { ChunkStore, type ChunkStoreOptions } from './store/chunk-store.js';
-export { MetaStore } from './store/meta-store.js';
-
 export * from './client/index.js';
 
-export { startServer, buildApp, type RunningServer } from './server/app.js';
-export type { ServerContext } from './server/context.js';
-export { defaultConfig, type ServerConfig } from './server/config.js';
+export type { RunningServer, ServerContext, ServerConfig } from './entry-server.js';
+export type { S3BackendOptions } from './entry-s3.js';
+export type { SftpBackendOptions } from './entry-sftp.js';
 
-export { S3Backend, type S3BackendOptions } from './backends/s3/s3-backend.js';
-export { SftpBackend, type SftpBackendOptions } from './backends/sftp/sftp-backend.js';
 
 export * from './core/storage-bulk.js';
 export { FerryBackend, type FerryBackendOptions } from './client/ferry-backend.js';

@@ -4,7 +4,7 @@
  * options (`--ca`, `--fingerprint`) and the bandwidth limit on bodies. Everything else
  * (retries, errors, auth) is the shared HTTP core in ./wire.ts, which browsers use too.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { Readable } from 'node:stream';
 import { VERSION } from '../core/version.js';
 import type { RetryPolicy } from '../core/retry.js';
@@ -33,28 +33,41 @@ export interface HttpClientOptions {
   tls?: TlsTrust;
 }
 
-/** Requests over an undici Pool. */
+/**
+ * Requests over an undici Pool. The pool (and undici itself) is made on the first request,
+ * not when the SDK is imported or a client built: importing `ferry/client` stays light.
+ */
 export class UndiciTransport implements Transport {
-  private readonly pool: Pool;
+  #pool?: Promise<Pool>;
   private readonly origin: string;
   private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
+  private readonly options: { connections?: number; headersTimeoutMs: number; bodyTimeoutMs: number; tls?: TlsTrust };
 
   constructor(base: URL, options: { connections?: number; headersTimeoutMs: number; bodyTimeoutMs: number; tls?: TlsTrust }) {
     this.origin = base.origin;
+    this.options = options;
     this.timeouts = { headersTimeout: options.headersTimeoutMs, bodyTimeout: options.bodyTimeoutMs };
-    this.pool = new Pool(base.origin, {
-      connections: options.connections ?? 8,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      headersTimeout: options.headersTimeoutMs,
-      bodyTimeout: options.bodyTimeoutMs,
-      ...tlsDispatcherOptions(options.tls ?? {}),
+  }
+
+  private pool(): Promise<Pool> {
+    this.#pool ??= import('undici').then(({ Pool, buildConnector }) => {
+      const o = this.options;
+      return new Pool(this.origin, {
+        connections: o.connections ?? 8,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        headersTimeout: o.headersTimeoutMs,
+        bodyTimeout: o.bodyTimeoutMs,
+        ...tlsDispatcherOptions(o.tls ?? {}, buildConnector),
+      });
     });
+    return this.#pool;
   }
 
   async send(request: WireRequest): Promise<WireResponse> {
     try {
-      return await this.pool.request({
+      const pool = await this.pool();
+      return await pool.request({
         method: request.method,
         path: request.url.slice(this.origin.length),
         headers: request.headers,
@@ -69,11 +82,11 @@ export class UndiciTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    if (this.#pool) await (await this.#pool).close();
   }
 
   async destroy(): Promise<void> {
-    await this.pool.destroy();
+    if (this.#pool) await (await this.#pool).destroy();
   }
 }
 

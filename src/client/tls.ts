@@ -12,7 +12,7 @@
  * says what to do, never in a generic network error.
  */
 import type { TLSSocket } from 'node:tls';
-import { buildConnector } from 'undici';
+import type { buildConnector } from 'undici';
 import { FerryError, TlsUntrustedError, UsageError } from '../core/errors.js';
 
 export interface TlsTrust {
@@ -33,14 +33,14 @@ export function normalizeFingerprint(text: string): string {
  * The `connect` option for an undici Pool/Agent implementing `trust`, or undefined when the
  * system's defaults apply.
  */
-export function tlsConnector(trust: TlsTrust): buildConnector.connector | undefined {
+export function tlsConnector(trust: TlsTrust, build: typeof buildConnector): buildConnector.connector | undefined {
   if (!trust.ca && !trust.fingerprint) return undefined;
-  if (!trust.fingerprint) return buildConnector({ ca: trust.ca });
+  if (!trust.fingerprint) return build({ ca: trust.ca });
   const pin = normalizeFingerprint(trust.fingerprint);
   // The pin replaces chain and name checks; a CA given as well is still required to match.
   // No TLS session resumption: a resumed session need not show the certificate again, and
   // the pin is checked on every connection.
-  const base = buildConnector(trust.ca ? { ca: trust.ca, checkServerIdentity: () => undefined, maxCachedSessions: 0 } : { rejectUnauthorized: false, maxCachedSessions: 0 });
+  const base = build(trust.ca ? { ca: trust.ca, checkServerIdentity: () => undefined, maxCachedSessions: 0 } : { rejectUnauthorized: false, maxCachedSessions: 0 });
   return (options, callback) => {
     base(options, (err, socket) => {
       if (err || !socket) {
@@ -70,9 +70,13 @@ export function tlsConnector(trust: TlsTrust): buildConnector.connector | undefi
   };
 }
 
-/** Dispatcher options for a Pool or Agent trusting per `trust`. */
-export function tlsDispatcherOptions(trust: TlsTrust): { connect?: buildConnector.connector } {
-  const connect = tlsConnector(trust);
+/**
+ * Dispatcher options for a Pool or Agent trusting per `trust`. `build` is undici's
+ * buildConnector, passed in so that importing the SDK does not load undici (it loads with
+ * the first request).
+ */
+export function tlsDispatcherOptions(trust: TlsTrust, build: typeof buildConnector): { connect?: buildConnector.connector } {
+  const connect = tlsConnector(trust, build);
   return connect ? { connect } : {};
 }
 

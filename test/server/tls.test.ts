@@ -10,7 +10,7 @@ import { connect as h2connect } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../../src/core/errors.js';
 import { normalizeFingerprint, tlsDispatcherOptions, untrustedCertificateError } from '../../src/client/tls.js';
@@ -40,7 +40,7 @@ afterAll(async () => {
 
 /** GET /api/v1/me over undici with the given trust; the answer's status. */
 async function me(t: TestServer, trust: Parameters<typeof tlsDispatcherOptions>[0]): Promise<number> {
-  const agent = new Agent(tlsDispatcherOptions(trust));
+  const agent = new Agent(tlsDispatcherOptions(trust, buildConnector));
   try {
     const res = await request(t.url + '/api/v1/me', { dispatcher: agent, headers: { authorization: `Bearer ${t.token}` } });
     await res.body.dump();
@@ -210,7 +210,7 @@ describe('TLS', () => {
 
   it('checks the pin on every pooled connection (no TLS session resumption around it)', async () => {
     const fp = selfSigned.server.tls!.fingerprint;
-    const agent = new Agent({ ...tlsDispatcherOptions({ fingerprint: fp }), connections: 8 });
+    const agent = new Agent({ ...tlsDispatcherOptions({ fingerprint: fp }, buildConnector), connections: 8 });
     try {
       const statuses = await Promise.all(
         Array.from({ length: 24 }, async () => {

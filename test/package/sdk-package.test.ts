@@ -1,0 +1,136 @@
+/**
+ * The SDK as another program gets it (issue 12): Ferry packed with `npm pack`, unpacked into a
+ * separate test package's node_modules, and imported by name. `ferry/client` talks to a real
+ * server and loads no server, database, AWS SDK or ssh2 module; `ferry` (the root) loads none
+ * of Fastify, the AWS SDK or ssh2 either; every `exports` entry imports and has its types
+ * (checked by tsc with Node's module resolution, as a TypeScript user compiles).
+ *
+ * Dependencies come from this checkout's node_modules (a symlink), so no registry is needed.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const recorder = join(root, 'test/helpers/record-imports.mjs');
+let app: string;
+let server: TestServer;
+
+const HEAVY = ['fastify', 'kysely', 'better-sqlite3', 'pg/', '@aws-sdk', '@smithy', 'ssh2', 'pino', 'prom-client', '/dist/src/server/', '/dist/src/store/'];
+
+beforeAll(async () => {
+  server = await startTestServer();
+  app = mkdtempSync(join(tmpdir(), 'ferry-sdk-app-'));
+  const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', app], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!;
+  const pkg = join(app, 'node_modules', 'ferry');
+  mkdirSync(pkg, { recursive: true });
+  execFileSync('tar', ['-xzf', join(app, packed), '-C', pkg, '--strip-components=1']);
+  symlinkSync(join(root, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'sdk-user', type: 'module', private: true }));
+}, 120_000);
+
+afterAll(async () => {
+  await server?.close();
+  if (app) rmSync(app, { recursive: true, force: true });
+});
+
+/**
+ * Runs an ES module program in the test package; its stdout as JSON, and the modules it
+ * loaded. Asynchronously: the server it talks to runs in this process.
+ */
+async function runInApp(program: string): Promise<{ out: Record<string, unknown>; loaded: string[] }> {
+  const file = join(app, `prog-${Math.random().toString(36).slice(2)}.mjs`);
+  const record = join(app, `imports-${Math.random().toString(36).slice(2)}.txt`);
+  writeFileSync(file, program);
+  const { stdout: text } = await promisify(execFile)(process.execPath, ['--import', recorder, file], { cwd: app, encoding: 'utf8', env: { ...process.env, RECORD_IMPORTS_TO: record } });
+  return { out: JSON.parse(text) as Record<string, unknown>, loaded: readFileSync(record, 'utf8').split('\n').filter(Boolean) };
+}
+
+describe('the SDK through the package name, from npm pack', () => {
+  it('the tarball holds the built entries and no sources or tests', () => {
+    const files = readdirSync(join(app, 'node_modules', 'ferry', 'dist', 'src'));
+    expect(files).toEqual(expect.arrayContaining(['index.js', 'index.d.ts', 'entry-server.js', 'client']));
+    expect(readdirSync(join(app, 'node_modules', 'ferry'))).not.toContain('src');
+  });
+
+  it('ferry/client uploads, lists and downloads against a real server, loading no server, database, AWS SDK or ssh2', async () => {
+    const { out, loaded } = await runInApp(`
+      import { FerryClient } from 'ferry/client';
+      import { Readable } from 'node:stream';
+      const client = new FerryClient({ server: ${JSON.stringify(server.url)}, token: ${JSON.stringify(server.token)} });
+      const put = await client.putStream(Readable.from([Buffer.from('hello from the packed SDK')]), '/sdk/hello.txt');
+      const names = [];
+      for await (const e of client.list('/sdk')) names.push(e.name);
+      const chunks = [];
+      const { Writable } = await import('node:stream');
+      await client.getStream('/sdk/hello.txt', new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
+      await client.close();
+      process.stdout.write(JSON.stringify({ files: put.files, names, text: Buffer.concat(chunks).toString() }));
+    `);
+    expect(out).toEqual({ files: 1, names: ['hello.txt'], text: 'hello from the packed SDK' });
+    expect(loaded.some((u) => u.includes('/node_modules/ferry/dist/src/client/'))).toBe(true); // the recorder sees the package
+    expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
+  });
+
+  it("the root entry ('ferry') loads no Fastify, AWS SDK, ssh2 or server module", async () => {
+    const { out, loaded } = await runInApp(`
+      const ferry = await import('ferry');
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer }));
+    `);
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined' });
+    expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
+  });
+
+  it('every exports entry imports by name', async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const names = Object.keys(pkg.exports).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'ferry' : `ferry/${k.slice(2)}`));
+    expect(names).toEqual(expect.arrayContaining(['ferry/client', 'ferry/records', 'ferry/decorators', 'ferry/channel', 'ferry/registry', 'ferry/server', 'ferry/s3', 'ferry/sftp', 'ferry/sync']));
+    const { out } = await runInApp(`
+      const out = {};
+      for (const name of ${JSON.stringify(names)}) out[name] = Object.keys(await import(name)).length;
+      process.stdout.write(JSON.stringify(out));
+    `);
+    for (const name of names) expect({ name, exports: out[name] }).toEqual({ name, exports: expect.any(Number) });
+    for (const name of names) expect({ name, some: (out[name] as number) > 0 }).toEqual({ name, some: true });
+  });
+
+  it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', () => {
+    writeFileSync(
+      join(app, 'use.ts'),
+      `import { FerryClient, type TransferResult } from 'ferry/client';
+import { MemoryBackend, openBackend } from 'ferry';
+import { writeRecords, MultiWriter, compress } from 'ferry/records';
+import { withRetry, withDryRun } from 'ferry/decorators';
+import { ChannelBackend } from 'ferry/channel';
+import { defaultRegistry } from 'ferry/registry';
+import { startServer, defaultConfig, MetaStore } from 'ferry/server';
+import { S3Backend } from 'ferry/s3';
+import { SftpBackend } from 'ferry/sftp';
+const c: FerryClient = new FerryClient({ server: 'http://127.0.0.1:1' });
+const r: Promise<TransferResult> = c.putFile('a', '/a');
+void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
+`,
+    );
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, files: ['use.ts'] }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const result = (() => {
+      try {
+        return execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
+      } catch (err) {
+        return `FAILED: ${(err as { stdout?: string }).stdout}`;
+      }
+    })();
+    expect(result).toBe('');
+    // A wrong name fails: the check can fail.
+    writeFileSync(join(app, 'use.ts'), `import { NoSuchThing } from 'ferry/client';\nvoid NoSuchThing;\n`);
+    expect(() => execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' })).toThrow();
+  });
+});
