@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.js';
+import { addExamples } from './examples.js';
 import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
 import { retrySummary } from './options.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of COMMANDS) register(program);
+  addExamples(program);
   return program;
 }
 

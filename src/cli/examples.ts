@@ -1,0 +1,50 @@
+/**
+ * Examples for the subcommands whose modules define none inline (groups and their small
+ * subcommands), added after registration so that every `--help` shows some; the test
+ * test/cli/help.test.ts fails for any command or subcommand without examples.
+ */
+import type { Command } from 'commander';
+
+const EXAMPLES: Record<string, string[]> = {
+  share: ['ferry share /reports/q3.pdf --expires 24h', 'ferry share ls', 'ferry share revoke 3f9c2a'],
+  'share ls': ['ferry share ls', 'ferry share ls --all --json | jq .[].url'],
+  'share revoke': ['ferry share revoke 3f9c2a'],
+  quota: ['ferry quota', 'ferry quota ana --json'],
+  token: ['ferry token create --read-only --expires 30d', 'ferry token ls', 'ferry token revoke 7d1e'],
+  'token ls': ['ferry token ls', 'ferry token ls --all --json'],
+  'token revoke': ['ferry token revoke 7d1e'],
+  user: ['ferry user add ana --password --quota 50G', 'ferry user ls', 'ferry user passwd'],
+  'user ls': ['ferry user ls', 'ferry user ls --json | jq .[].name'],
+  'user show': ['ferry user show ana', 'ferry user show ana --json'],
+  'user set': ['ferry user set ana --quota 100G', 'ferry user set ana --quota none --disable'],
+  'user rm': ['ferry user rm ana'],
+  'user passwd': ['ferry user passwd            # your own password', 'ferry user passwd ana        # as an admin'],
+  admin: ['ferry admin audit --since 24h', 'ferry admin bans', 'ferry admin unban 203.0.113.7'],
+  'admin bans': ['ferry admin bans', 'ferry admin bans --json'],
+  'admin unban': ['ferry admin unban 203.0.113.7'],
+  'remote add': [
+    'ferry remote add photos s3 bucket=pics region=eu-west-1',
+    'ferry remote add nas sftp host=nas.local user=me root=/srv/ferry',
+    'ferry remote add work ferry server=https://work.example:7373 token=…',
+  ],
+  'remote ls': ['ferry remote ls', 'ferry remote ls --json'],
+  'remote rm': ['ferry remote rm nas'],
+  'remote types': ['ferry remote types'],
+};
+
+/** The command path of `cmd` below the program: `share ls`. */
+function pathOf(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/** Adds the examples above to the commands they name. */
+export function addExamples(program: Command): void {
+  const visit = (cmd: Command) => {
+    const lines = EXAMPLES[pathOf(cmd)];
+    if (lines) cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`);
+    for (const sub of cmd.commands) visit(sub);
+  };
+  visit(program);
+}
