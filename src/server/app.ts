@@ -30,7 +30,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
-import type { ServerContext } from './context.js';
+import type { RoutePlugin, ServerContext } from './context.js';
 import { toServerPath, toUserError } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
@@ -40,17 +40,17 @@ import { createRateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
-import { registerAdminRoutes } from './routes/admin.js';
-import { registerAuthRoutes } from './routes/auth.js';
-import { registerDownloadRoutes } from './routes/downloads.js';
-import { registerNamespaceRoutes } from './routes/namespace.js';
-import { registerSharePublicRoutes } from './routes/share-public.js';
+import { adminRoutes } from './routes/admin.js';
+import { authRoutes } from './routes/auth.js';
+import { downloadRoutes } from './routes/downloads.js';
+import { namespaceRoutes } from './routes/namespace.js';
+import { sharePublicRoutes } from './routes/share-public.js';
 import { errorPage } from './html.js';
-import { registerShareRoutes } from './routes/shares.js';
-import { registerSystemRoutes } from './routes/system.js';
-import { registerTokenRoutes } from './routes/tokens.js';
-import { registerUploadRoutes } from './routes/uploads.js';
-import { registerUserRoutes } from './routes/users.js';
+import { shareRoutes } from './routes/shares.js';
+import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { userRoutes } from './routes/users.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
@@ -68,10 +68,96 @@ export interface BuildOptions {
   tls?: TlsMaterial;
 }
 
+/** Every route module (a Fastify plugin given the context), in the order they are registered. */
+const ROUTES: readonly RoutePlugin[] = [systemRoutes, uploadRoutes, downloadRoutes, namespaceRoutes, authRoutes, userRoutes, tokenRoutes, shareRoutes, sharePublicRoutes, adminRoutes];
+
+/**
+ * The app: the Fastify instance with its connection guards, the context every route module
+ * receives, the error and not-found handlers, the request hooks (address checks, limits,
+ * authentication, the access log), then the route modules.
+ */
 export async function buildApp(options: BuildOptions): Promise<{ app: FastifyInstance; ctx: ServerContext }> {
-  const { config, meta, backend } = options;
+  const { config } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
+  const defender = new Defender(config.defender, now);
+  const refusal = addressRefusal(new IpPolicy(config.ipAllow, config.ipDeny), defender, now);
+  const app = createFastify(options, metrics, refusal);
+  const ctx = serverContext(options, app, { now, metrics, defender });
+  setErrorHandling(app, ctx);
+  addRequestHooks(app, ctx, refusal);
+  for (const routes of ROUTES) await app.register(routes, { ctx });
+  return { app, ctx };
+}
+
+/** Why requests from an address are refused before anything else (global lists, a ban), if they are. */
+function addressRefusal(globalIps: IpPolicy, defender: Defender, now: () => number): (ip: string) => Error | undefined {
+  return (ip) => {
+    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = defender.checkBanned(ip);
+    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    return undefined;
+  };
+}
+
+/** The Fastify instance (HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1), with its connection guards. */
+function createFastify(options: BuildOptions, metrics: ServerMetrics, refusal: (ip: string) => Error | undefined): FastifyInstance {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
+  const fastifyOptions = {
+    loggerInstance: logger as FastifyBaseLogger,
+    // Our own one-line access log replaces Fastify's two lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    bodyLimit: 8 * 1024 * 1024,
+    genReqId: () => randomBytes(8).toString('hex'),
+    requestIdHeader: false as const,
+    routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
+    // past maxParamLength) never reach the hooks: they get our error format here, and the
+    // address checks all the same (a banned address is told it is banned).
+    frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+      errorHandler(refusal(request.ip) ?? err, request, reply);
+    }) as never,
+    // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
+    // on the socket, in our error format too.
+    clientErrorHandler: writeClientError as never,
+  };
+  // A missing Host is checked in onRequest instead, so that it gets a JSON error (HTTP/1 server only).
+  const http1Options = { http: { requireHostHeader: false } };
+  // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
+  // typed against the HTTP/1 server; the request and reply APIs they use are the same.
+  const app = (
+    options.tls
+      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
+      : Fastify({ ...fastifyOptions, ...http1Options })
+  ) as unknown as FastifyInstance;
+  if (options.tls) {
+    const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
+    app.addHook('preClose', async () => tracker.closeAll());
+  }
+  const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
+    refused: (address) => {
+      metrics.connectionsRefused.inc();
+      app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
+    },
+    cut: (address, why) => {
+      metrics.slowClientsCut.inc({ phase: why });
+      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
+    },
+  });
+  app.addHook('onClose', async () => guard.close());
+  // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
+  app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
+  return app;
+}
+
+/** The stores and services of the routes, over the given metadata and chunk backends. */
+function serverContext(options: BuildOptions, app: FastifyInstance, parts: { now: () => number; metrics: ServerMetrics; defender: Defender }): ServerContext {
+  const { config, meta, backend } = options;
+  const { now, metrics, defender } = parts;
   const chunks = new ChunkStore({
     backend,
     routes: options.routes,
@@ -103,55 +189,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     refreshTtlMs: config.refreshTokenTtlMs,
     scryptCost: config.scryptCost,
   });
-  const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
-  const globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
-
-  const fastifyOptions = {
-    loggerInstance: logger as FastifyBaseLogger,
-    // Our own one-line access log replaces Fastify's two lines per request.
-    logController: new LogController({ disableRequestLogging: true }),
-    exposeHeadRoutes: false,
-    bodyLimit: 8 * 1024 * 1024,
-    genReqId: () => randomBytes(8).toString('hex'),
-    requestIdHeader: false as const,
-    routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
-    // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
-    // past maxParamLength) never reach the hooks: they get our error format here, and the
-    // address checks all the same (a banned address is told it is banned).
-    frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      reply.header(REQUEST_ID_HEADER, request.id);
-      errorHandler(addressRefusal(request.ip) ?? err, request, reply);
-    }) as never,
-    // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
-    // on the socket, in our error format too.
-    clientErrorHandler: writeClientError as never,
-  };
-  // A missing Host is checked in onRequest instead, so that it gets a JSON error (HTTP/1 server only).
-  const http1Options = { http: { requireHostHeader: false } };
-  // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
-  // typed against the HTTP/1 server; the request and reply APIs they use are the same.
-  const app = (
-    options.tls
-      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
-      : Fastify({ ...fastifyOptions, ...http1Options })
-  ) as unknown as FastifyInstance;
-  if (options.tls) {
-    const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
-    app.addHook('preClose', async () => tracker.closeAll());
-  }
-  const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
-    refused: (address) => {
-      metrics.connectionsRefused.inc();
-      app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
-    },
-    cut: (address, why) => {
-      metrics.slowClientsCut.inc({ phase: why });
-      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
-    },
-  });
-  app.addHook('onClose', async () => guard.close());
-
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
   app.addHook('onRoute', (r) => {
@@ -160,14 +197,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
-  const defender = new Defender(config.defender, now);
   const limiters = createRateLimiters(config.rateLimit, now, (request) => {
     const ban = defender.record(request.ip, 'limit');
     if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
   });
-
-  // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
-  app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
 
   /** Audits an authentication failure and scores it for the defender (maybe banning). */
   const reportAuthFailure = async (request: FastifyRequest, err: unknown, who: { userName?: string; event?: string } = {}): Promise<void> => {
@@ -223,6 +256,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     },
   };
 
+  return ctx;
+}
+
+/**
+ * Errors in Ferry's JSON format (audited where they are security events), pages for a
+ * browser on a share link, and 404 for a path no route serves.
+ */
+function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
+  const { audit } = ctx;
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
     const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
@@ -244,9 +286,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     }
     errorHandler(err, request, reply);
   });
-  // Routing comes before authentication: a path no route serves is 404 for everyone (what a
-  // route answers about stored data still needs credentials). The routes are the public
-  // protocol (docs/protocol.md), so this tells nothing that is not written down.
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
@@ -256,19 +295,19 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     }
     return reply.status(404).send({ error });
   });
+}
 
-  /** Why requests from `ip` are refused before anything else (global lists, a ban), if they are. */
-  const addressRefusal = (ip: string): Error | undefined => {
-    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
-    const ban = defender.checkBanned(ip);
-    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
-    return undefined;
-  };
-
+/**
+ * What every request passes before its route: the address checks, the per-address limit,
+ * authentication (unless the route is public), the per-token limit; after it, one
+ * access-log line.
+ */
+function addRequestHooks(app: FastifyInstance, ctx: ServerContext, refusal: (ip: string) => Error | undefined): void {
+  const { auth, limiters, metrics, reportAuthFailure } = ctx;
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    const refusal = addressRefusal(request.ip);
-    if (refusal) throw refusal;
+    const refused = refusal(request.ip);
+    if (refused) throw refused;
     await limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     if (request.routeOptions.config?.public || request.is404) return;
@@ -306,18 +345,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       'request',
     );
   });
-
-  registerSystemRoutes(app, ctx);
-  registerUploadRoutes(app, ctx);
-  registerDownloadRoutes(app, ctx);
-  registerNamespaceRoutes(app, ctx);
-  registerAuthRoutes(app, ctx);
-  registerUserRoutes(app, ctx);
-  registerTokenRoutes(app, ctx);
-  registerShareRoutes(app, ctx);
-  registerSharePublicRoutes(app, ctx);
-  registerAdminRoutes(app, ctx);
-  return { app, ctx };
 }
 
 export interface RunningServer {

@@ -2,8 +2,13 @@
  * What every route module receives: the server's stores and services ({@link ServerContext}),
  * and the authenticated identity of a request ({@link authOf}). A leaf of server/: route
  * modules import it, not the app that registers them.
+ *
+ * A route module is a Fastify plugin ({@link RoutePlugin}) that app.ts registers with the
+ * context as its option; each endpoint has one named handler, a function of the module
+ * taking the context first (`stat(ctx, request)`), so that a stack trace, a profile or a
+ * reader finds the endpoint by name.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Capabilities } from '../core/protocol.js';
 import type { SweptLeftovers } from '../core/storage.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -62,6 +67,9 @@ export interface ServerContext {
   /** Deletes files past their TTL now (audited); returns their paths. */
   sweepExpiredFiles(): Promise<string[]>;
 }
+
+/** A route module: a Fastify plugin given the server's context. */
+export type RoutePlugin = FastifyPluginAsync<{ ctx: ServerContext }>;
 
 /** The authenticated identity of a request that passed the auth hook. */
 export function authOf(request: FastifyRequest): AuthContext {

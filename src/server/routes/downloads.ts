@@ -9,12 +9,12 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
-import { authOf, type ServerContext } from '../context.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
@@ -209,80 +209,88 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   }
 }
 
-export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const downloadRoutes: RoutePlugin = async (app, { ctx }) => {
   const access = new ChunkAccess(ctx);
-  const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
-    const path = wildcardPath(request);
-    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
-  };
-  app.get(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, false));
-  app.head(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, true));
+  app.get(`${API_PREFIX}/files/*`, (request, reply) => getFile(ctx, request, reply, false));
+  app.head(`${API_PREFIX}/files/*`, (request, reply) => getFile(ctx, request, reply, true));
+  app.get(`${API_PREFIX}/manifests/*`, (request, reply) => getManifest(ctx, request, reply));
+  app.get(`${API_PREFIX}/chunks/:hash`, (request, reply) => getChunk(ctx, access, request, reply));
+  app.post(`${API_PREFIX}/chunks/batch`, (request, reply) => getChunkBatch(ctx, access, request, reply));
+};
 
-  app.get(`${API_PREFIX}/manifests/*`, async (request, reply) => {
-    const auth = authOf(request);
-    const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
-    const etag = `"${entry.hash}"`;
-    reply.header('etag', etag);
-    if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
-    const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
-    if (entry.mode !== undefined) res.mode = entry.mode;
-    return res;
-  });
-
-  app.get<{ Params: { hash: string }; Querystring: { path?: string } }>(`${API_PREFIX}/chunks/:hash`, async (request, reply) => {
-    const auth = authOf(request);
-    const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    const filePath = request.query.path;
-    if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
-      throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
-    }
-    const chunk = await ctx.chunks.lend(hash);
-    reply.header('etag', `"${hash}"`);
-    reply.header('cache-control', 'private, max-age=31536000, immutable');
-    reply.header('content-length', String(chunk.data.length));
-    reply.type('application/octet-stream');
-    // Written here, not by Fastify: the write's callback says when the buffer is free again.
-    reply.hijack();
-    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-    reply.raw.write(chunk.data, () => chunk.release());
-    reply.raw.end();
-    return reply;
-  });
-
-  /**
-   * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
-   * is read and verified before the first byte goes out, so an unknown, unreadable or
-   * corrupt chunk is a proper error status; the limits keep that buffer small.
-   */
-  app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
-    const max = ctx.limits.maxChunksPerBatch ?? 0;
-    const { hashes, paths } = batchRequest(request.body, max);
-    const notFound = (missing: string[]) =>
-      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
-        details: { missing: missing.slice(0, 100), count: missing.length },
-      });
-    const denied = await access.unreadable(authOf(request), hashes, paths);
-    if (denied.length > 0) throw notFound(denied);
-    const where = await ctx.meta.chunkLocations(hashes);
-    // (garbage collection may have taken one since the access check)
-    const gone = hashes.filter((h) => !where.has(h));
-    if (gone.length > 0) throw notFound(gone);
-    const locations = hashes.map((h) => where.get(h)!);
-    const bytes = locations.reduce((a, l) => a + l.size, 0);
-    const maxBytes = ctx.limits.maxBatchBytes ?? 0;
-    if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
-    // A client that hangs up stops the reads (the request itself is over once its body is parsed).
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
-    const data = await ctx.chunks.readMany(locations, controller.signal);
-    reply.type('application/octet-stream');
-    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
-    reply.header('cache-control', 'private, no-cache');
-    return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
-  });
+/** GET and HEAD of a file's bytes (Range, ETag: see {@link sendFile}). */
+function getFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, head: boolean) {
+  const path = wildcardPath(request);
+  return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
 }
+
+async function getManifest(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
+  const etag = `"${entry.hash}"`;
+  reply.header('etag', etag);
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+  const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
+  if (entry.mode !== undefined) res.mode = entry.mode;
+  return res;
+}
+
+async function getChunk(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const params = request.params as { hash: string };
+  const query = request.query as { path?: string };
+  const auth = authOf(request);
+  const hash = assertSha256Hex(params.hash, 'chunk hash');
+  const filePath = query.path;
+  if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+    throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
+  }
+  const chunk = await ctx.chunks.lend(hash);
+  reply.header('etag', `"${hash}"`);
+  reply.header('cache-control', 'private, max-age=31536000, immutable');
+  reply.header('content-length', String(chunk.data.length));
+  reply.type('application/octet-stream');
+  // Written here, not by Fastify: the write's callback says when the buffer is free again.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  reply.raw.write(chunk.data, () => chunk.release());
+  reply.raw.end();
+  return reply;
+}
+
+/**
+ * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
+ * is read and verified before the first byte goes out, so an unknown, unreadable or
+ * corrupt chunk is a proper error status; the limits keep that buffer small.
+ */
+async function getChunkBatch(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const max = ctx.limits.maxChunksPerBatch ?? 0;
+  const { hashes, paths } = batchRequest(request.body, max);
+  const notFound = (missing: string[]) =>
+    new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
+      details: { missing: missing.slice(0, 100), count: missing.length },
+    });
+  const denied = await access.unreadable(authOf(request), hashes, paths);
+  if (denied.length > 0) throw notFound(denied);
+  const where = await ctx.meta.chunkLocations(hashes);
+  // (garbage collection may have taken one since the access check)
+  const gone = hashes.filter((h) => !where.has(h));
+  if (gone.length > 0) throw notFound(gone);
+  const locations = hashes.map((h) => where.get(h)!);
+  const bytes = locations.reduce((a, l) => a + l.size, 0);
+  const maxBytes = ctx.limits.maxBatchBytes ?? 0;
+  if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
+  // A client that hangs up stops the reads (the request itself is over once its body is parsed).
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  const data = await ctx.chunks.readMany(locations, controller.signal);
+  reply.type('application/octet-stream');
+  reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
+  reply.header('cache-control', 'private, no-cache');
+  return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
+}
+
 
 /** The validated body of a batch request: distinct, well-formed hashes, not too many; the files named. */
 function batchRequest(body: unknown, max: number): { hashes: string[]; paths?: string[] } {

@@ -10,7 +10,7 @@
  * So knowing a chunk's hash never lets one user learn whether another stores it, nor
  * commit it into a file.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
@@ -30,7 +30,7 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
-import { authOf, type ServerContext } from '../context.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
@@ -53,210 +53,232 @@ function rawBody(request: FastifyRequest): Readable {
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
 const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
 
-export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.post(`${API_PREFIX}/uploads`, (request, reply) => createUpload(ctx, request, reply));
+  app.get(`${API_PREFIX}/uploads/:id`, (request) => getUpload(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/chunks`, (request) => appendChunks(ctx, request));
+  app.put(`${API_PREFIX}/uploads/:id/chunks/:hash`, (request) => putChunk(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/packs`, (request) => putPack(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/commit`, (request) => commit(ctx, request));
+  app.delete(`${API_PREFIX}/uploads/:id`, (request, reply) => abort(ctx, request, reply));
+};
+
+/** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
+function checkOwner(auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void {
+  if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+  // A token limited to a path prefix only touches sessions that write inside it (the
+  // commit re-checks every file; this keeps the rest of the session out of its reach too).
+  if (auth.pathPrefix !== null && up.scope !== null) {
+    const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
+    if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
+  }
+}
+
+/** The caller's own live session, touched unless told not to. */
+async function ownUpload(ctx: ServerContext, auth: AuthContext, id: string, touch = true): Promise<UploadInfo> {
+  authorizeScope(auth, 'write');
+  const up = await ctx.meta.getUpload(id, touch ? ctx.config.uploadTtlMs : undefined);
+  checkOwner(auth, id, up);
+  return up;
+}
+
+/** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
+async function ownUploadLight(ctx: ServerContext, auth: AuthContext, id: string): Promise<number> {
+  authorizeScope(auth, 'write');
+  const up = await ctx.meta.uploadOwner(id);
+  checkOwner(auth, id, up);
+  return up.expiresAt;
+}
+
+async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { meta, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const auth = authOf(request);
+  const body = asObject(request.body);
+  let files: UploadFileSpec[];
+  if (body.files !== undefined) {
+    if (!Array.isArray(body.files) || body.files.length === 0) throw new ValidationError('files must be a non-empty array');
+    if (body.files.length > limits.maxFilesPerUpload) throw new PayloadTooLargeError(`at most ${limits.maxFilesPerUpload} files per upload session`);
+    if (body.path !== undefined) throw new ValidationError('give either path (one file) or files (a batch), not both');
+    files = body.files.map((f, i) => validateFileSpec(f, `files[${i}]`, limits.maxChunkSize));
+    files.forEach((f, i) => {
+      if (f.size === undefined || f.hash === undefined || f.chunks === undefined) {
+        throw new ValidationError(`files[${i}]: in a batch every file needs size, hash and chunks`);
+      }
+    });
+    const paths = new Set(files.map((f) => f.path));
+    if (paths.size !== files.length) throw new ValidationError('a batch names the same path twice');
+  } else {
+    files = [validateFileSpec(body, 'upload', limits.maxChunkSize)];
+  }
+  // Paths arrive relative to the caller's home; the session keeps server paths.
+  files = files.map((f, i) => {
+    const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
+    const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
+    if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
+    const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', f.path) };
+    if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
+    return spec;
+  });
+  if (body.ttlSeconds !== undefined && body.files !== undefined) throw new ValidationError('in a batch, give ttlSeconds per file');
+  const totalChunks = files.reduce((a, f) => a + (f.chunks?.length ?? 0), 0);
+  if (totalChunks > limits.maxChunksPerRequest) {
+    throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
+  }
+  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
+  const all = files.flatMap((f) => f.chunks ?? []);
+  const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
+  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
+  return reply.status(201).send(status);
+}
+
+async function getUpload(ctx: ServerContext, request: FastifyRequest) {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  const up = await ownUpload(ctx, authOf(request), params.id);
+  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
+  return status;
+}
+
+async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
+  const { meta, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const params = request.params as IdParams;
+  const auth = authOf(request);
+  const id = params.id;
+  // Not touched yet: only an append that is taken keeps the session alive.
+  await ownUpload(ctx, auth, id, false);
+  const body = asObject(request.body);
+  const file = optionalInt(body.file, 'file') ?? 0;
+  const added = validateChunkList(body.chunks, limits.maxChunkSize);
+  const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
+  if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
+  // A streaming upload of unknown size is held to the size and quota limits as it grows:
+  // its reservation grows with its manifest, counted with every other upload in flight.
+  // (Only single-file sessions have unsealed files: the reservation is that file's.)
+  const target = await meta.uploadFileInfo(id, file);
+  if (target !== undefined && !target.sealed) {
+    try {
+      await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
+    } catch (err) {
+      if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
+      throw err;
+    }
+  }
+  const missing = await meta.appendEntries(id, file, list, ttl);
+  const res: AppendChunksResponse = { missing };
+  return res;
+}
+
+async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   const { meta, chunks, limits } = ctx;
   const ttl = ctx.config.uploadTtlMs;
-
-  /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
-  const checkOwner = (auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void => {
-    if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    // A token limited to a path prefix only touches sessions that write inside it (the
-    // commit re-checks every file; this keeps the rest of the session out of its reach too).
-    if (auth.pathPrefix !== null && up.scope !== null) {
-      const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
-      if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
-    }
-  };
-
-  /** The caller's own live session, touched unless told not to. */
-  const ownUpload = async (auth: AuthContext, id: string, touch = true): Promise<UploadInfo> => {
-    authorizeScope(auth, 'write');
-    const up = await meta.getUpload(id, touch ? ttl : undefined);
-    checkOwner(auth, id, up);
-    return up;
-  };
-
-  /** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
-  const ownUploadLight = async (auth: AuthContext, id: string): Promise<number> => {
-    authorizeScope(auth, 'write');
-    const up = await meta.uploadOwner(id);
-    checkOwner(auth, id, up);
-    return up.expiresAt;
-  };
-
-  app.post(`${API_PREFIX}/uploads`, async (request, reply) => {
-    const auth = authOf(request);
-    const body = asObject(request.body);
-    let files: UploadFileSpec[];
-    if (body.files !== undefined) {
-      if (!Array.isArray(body.files) || body.files.length === 0) throw new ValidationError('files must be a non-empty array');
-      if (body.files.length > limits.maxFilesPerUpload) throw new PayloadTooLargeError(`at most ${limits.maxFilesPerUpload} files per upload session`);
-      if (body.path !== undefined) throw new ValidationError('give either path (one file) or files (a batch), not both');
-      files = body.files.map((f, i) => validateFileSpec(f, `files[${i}]`, limits.maxChunkSize));
-      files.forEach((f, i) => {
-        if (f.size === undefined || f.hash === undefined || f.chunks === undefined) {
-          throw new ValidationError(`files[${i}]: in a batch every file needs size, hash and chunks`);
-        }
-      });
-      const paths = new Set(files.map((f) => f.path));
-      if (paths.size !== files.length) throw new ValidationError('a batch names the same path twice');
-    } else {
-      files = [validateFileSpec(body, 'upload', limits.maxChunkSize)];
-    }
-    // Paths arrive relative to the caller's home; the session keeps server paths.
-    files = files.map((f, i) => {
-      const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
-      const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
-      if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
-      const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', f.path) };
-      if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
-      return spec;
-    });
-    if (body.ttlSeconds !== undefined && body.files !== undefined) throw new ValidationError('in a batch, give ttlSeconds per file');
-    const totalChunks = files.reduce((a, f) => a + (f.chunks?.length ?? 0), 0);
-    if (totalChunks > limits.maxChunksPerRequest) {
-      throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
-    }
-    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
-    const all = files.flatMap((f) => f.chunks ?? []);
-    const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
-    const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
-    return reply.status(201).send(status);
+  const params = request.params as IdParams & { hash: string };
+  const hash = assertSha256Hex(params.hash, 'chunk hash');
+  const lengthHeader = request.headers['content-length'];
+  if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
+  const size = Number(lengthHeader);
+  if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
+  if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
+  const auth = authOf(request);
+  authorizeScope(auth, 'write');
+  // One query: the session, the file that brings the chunk (its path routes the chunk
+  // to its store, --store) and the size its manifest gives the chunk.
+  const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(params.id, hash);
+  checkOwner(auth, params.id, up);
+  if (path === undefined) {
+    throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${params.id}'s manifest`);
+  }
+  // The manifest's sizes become the file's size, its quota use and its Content-Length:
+  // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
+  if (declared !== size) {
+    throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
+  }
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
   });
+  // Read, verified and written the same way whoever else stores the chunk; `stored` says
+  // only whether it was already the caller's (the dedup oracle is closed, issue 10).
+  const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
+  // Only a chunk taken keeps the session alive: refused requests do not extend it.
+  await meta.extendUpload(params.id, expiresAt, ttl);
+  const res: ChunkPutResponse = { hash, size, stored };
+  return res;
+}
 
-  app.get<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request) => {
-    const up = await ownUpload(authOf(request), request.params.id);
-    const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
-    return status;
+async function putPack(ctx: ServerContext, request: FastifyRequest) {
+  const { meta, chunks, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const params = request.params as IdParams;
+  const id = params.id;
+  const auth = authOf(request);
+  const expiresAt = await ownUploadLight(ctx, auth, id);
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
   });
-
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, async (request) => {
-    const auth = authOf(request);
-    const id = request.params.id;
-    // Not touched yet: only an append that is taken keeps the session alive.
-    await ownUpload(auth, id, false);
-    const body = asObject(request.body);
-    const file = optionalInt(body.file, 'file') ?? 0;
-    const added = validateChunkList(body.chunks, limits.maxChunkSize);
-    const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
-    if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
-    // A streaming upload of unknown size is held to the size and quota limits as it grows:
-    // its reservation grows with its manifest, counted with every other upload in flight.
-    // (Only single-file sessions have unsealed files: the reservation is that file's.)
-    const target = await meta.uploadFileInfo(id, file);
-    if (target !== undefined && !target.sealed) {
-      try {
-        await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
-      } catch (err) {
-        if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
-        throw err;
+  const path = await meta.uploadFirstPath(id);
+  const result = await chunks.putPack(
+    rawBody(request),
+    limits.maxPackBytes,
+    controller.signal,
+    async (frames) => {
+      const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
+      if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
+      if (mismatched.length > 0) {
+        const m = mismatched[0];
+        throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
-    }
-    const missing = await meta.appendEntries(id, file, list, ttl);
-    const res: AppendChunksResponse = { missing };
-    return res;
-  });
+    },
+    { owner: auth.userId, path },
+  );
+  await meta.extendUpload(id, expiresAt, ttl);
+  return result;
+}
 
-  app.put<{ Params: IdParams & { hash: string } }>(`${API_PREFIX}/uploads/:id/chunks/:hash`, async (request) => {
-    const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    const lengthHeader = request.headers['content-length'];
-    if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
-    const size = Number(lengthHeader);
-    if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
-    if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
-    const auth = authOf(request);
-    authorizeScope(auth, 'write');
-    // One query: the session, the file that brings the chunk (its path routes the chunk
-    // to its store, --store) and the size its manifest gives the chunk.
-    const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(request.params.id, hash);
-    checkOwner(auth, request.params.id, up);
-    if (path === undefined) {
-      throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
-    }
-    // The manifest's sizes become the file's size, its quota use and its Content-Length:
-    // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
-    if (declared !== size) {
-      throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${request.params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
-    }
-    const controller = new AbortController();
-    request.raw.once('close', () => {
-      if (!request.raw.complete) controller.abort();
-    });
-    // Read, verified and written the same way whoever else stores the chunk; `stored` says
-    // only whether it was already the caller's (the dedup oracle is closed, issue 10).
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
-    // Only a chunk taken keeps the session alive: refused requests do not extend it.
-    await meta.extendUpload(request.params.id, expiresAt, ttl);
-    const res: ChunkPutResponse = { hash, size, stored };
-    return res;
-  });
-
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
-    const id = request.params.id;
-    const auth = authOf(request);
-    const expiresAt = await ownUploadLight(auth, id);
-    const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
-    const controller = new AbortController();
-    request.raw.once('close', () => {
-      if (!request.raw.complete) controller.abort();
-    });
-    const path = await meta.uploadFirstPath(id);
-    const result = await chunks.putPack(
-      rawBody(request),
-      limits.maxPackBytes,
-      controller.signal,
-      async (frames) => {
-        const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
-        if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
-        if (mismatched.length > 0) {
-          const m = mismatched[0];
-          throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
-        }
+async function commit(ctx: ServerContext, request: FastifyRequest) {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  const auth = authOf(request);
+  await ownUpload(ctx, auth, params.id);
+  const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
+  const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
+  const size = optionalInt(body.size, 'size');
+  if (size !== undefined) final.size = size;
+  if (body.hash !== undefined) final.hash = assertSha256Hex(body.hash, 'hash');
+  const mtime = optionalInt(body.mtime, 'mtime');
+  if (mtime !== undefined) final.mtime = mtime;
+  const mode = optionalInt(body.mode, 'mode');
+  if (mode !== undefined) final.mode = mode & 0o7777;
+  const quotaCheck = ctx.quota.commitCheck(auth);
+  const files = await meta
+    .commitUpload(params.id, final, {
+      // Inside the commit transaction: grants or the token may have changed since the
+      // session was created, and the usage since it was counted (a copy, a lower quota).
+      check: async (trx, candidates) => {
+        for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
+        await quotaCheck(trx, candidates);
       },
-      { owner: auth.userId, path },
-    );
-    await meta.extendUpload(id, expiresAt, ttl);
-    return result;
-  });
+    })
+    .catch(async (err: unknown) => {
+      // Refused for a limit: the session could only wait for its expiry, holding a
+      // session slot and its quota reservation. It goes; its chunks stay the user's
+      // until garbage collection (a re-run after freeing space sends nothing again).
+      if (isLimitRefusal(err)) await meta.abortUpload(params.id).catch(() => undefined);
+      throw err;
+    });
+  ctx.metrics.commits.inc(files.length);
+  const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
+  return res;
+}
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, async (request) => {
-    const auth = authOf(request);
-    await ownUpload(auth, request.params.id);
-    const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
-    const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
-    const size = optionalInt(body.size, 'size');
-    if (size !== undefined) final.size = size;
-    if (body.hash !== undefined) final.hash = assertSha256Hex(body.hash, 'hash');
-    const mtime = optionalInt(body.mtime, 'mtime');
-    if (mtime !== undefined) final.mtime = mtime;
-    const mode = optionalInt(body.mode, 'mode');
-    if (mode !== undefined) final.mode = mode & 0o7777;
-    const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await meta
-      .commitUpload(request.params.id, final, {
-        // Inside the commit transaction: grants or the token may have changed since the
-        // session was created, and the usage since it was counted (a copy, a lower quota).
-        check: async (trx, candidates) => {
-          for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
-          await quotaCheck(trx, candidates);
-        },
-      })
-      .catch(async (err: unknown) => {
-        // Refused for a limit: the session could only wait for its expiry, holding a
-        // session slot and its quota reservation. It goes; its chunks stay the user's
-        // until garbage collection (a re-run after freeing space sends nothing again).
-        if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
-        throw err;
-      });
-    ctx.metrics.commits.inc(files.length);
-    const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
-    return res;
-  });
-
-  app.delete<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request, reply) => {
-    await ownUpload(authOf(request), request.params.id);
-    await meta.abortUpload(request.params.id);
-    return reply.status(204).send();
-  });
+async function abort(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  await ownUpload(ctx, authOf(request), params.id);
+  await meta.abortUpload(params.id);
+  return reply.status(204).send();
 }
