@@ -104,86 +104,94 @@ Examples:
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
-    // Other stores, and the server when filters or a dry run are asked for, go through the
-    // store layer (the sync engine's copy for trees); the server's own path is below.
-    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
-      if (opts.ttl !== undefined && destLoc.kind !== 'server') throw new UsageError('--ttl is for a Ferry server');
-      const { withPlaces } = await import('../remote-fs.js');
-      const { engineOptions, placesEnv, putToPlace } = await import('../remote-transfer.js');
-      const bar = createProgressBar({ ...opts, enabled: progressWanted(opts) });
-      const engine = await engineOptions(opts, bar.onProgress);
-      const say = (line: string) => {
-        if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
-      };
-      const results = await withPlaces(
-        [destLoc.spec],
-        ([place]) =>
-          withInterrupt((signal) =>
-            putToPlace(sources, place, {
-              intoDir: sources.length > 1 || destArg.endsWith('/'),
-              recursive: opts.recursive,
-              noClobber: opts.clobber === false,
-              dryRun: opts.dryRun,
-              signal,
-              engine,
-              onAction: say,
-            }),
-          ),
-        placesEnv(opts),
-      ).finally(() => bar.stop());
-      const total = summarize(results);
-      if (opts.json) printJson({ ok: true, ...total });
-      else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
-      return;
-    }
-    const dest = destLoc.path;
-    const warn = (m: string) => {
-      if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
-    };
-    const results: TransferResult[] = [];
-    try {
-      await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
-        const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
-        for (const src of sources) {
-          const bar = createProgressBar({ ...opts, enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });
-          try {
-            if (src === '-') {
-              results.push(await client.putStream(process.stdin, dest, { ...common, onProgress: bar.onProgress }));
-              continue;
-            }
-            let st;
-            try {
-              st = await stat(src);
-            } catch (err) {
-              throw fromSystemError(err, src);
-            }
-            const intoDir = sources.length > 1 || destArg.endsWith('/');
-            if (st.isDirectory()) {
-              if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
-              const target = sources.length > 1 ? joinPath(dest, basename(src)) : dest;
-              results.push(
-                await client.putTree(src, target, {
-                  ...common,
-                  compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
-                  onProgress: bar.onProgress,
-                  onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
-                }),
-              );
-            } else {
-              const target = intoDir || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest;
-              results.push(await client.putFile(src, target, { ...common, onProgress: bar.onProgress }));
-            }
-          } finally {
-            bar.stop();
-          }
-        }
-      }), warn);
-    } catch (err) {
-      if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
-      throw err;
-    }
-    const total = summarize(results);
-    if (opts.json) printJson({ ok: true, ...total });
-    else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
+    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) await putThroughStores(sources, destLoc, destArg, opts);
+    else await putToServer(sources, destLoc, destArg, opts);
   });
+}
+
+/**
+ * Other stores, and the server when filters or a dry run are asked for, go through the
+ * store layer (the sync engine's copy for trees).
+ */
+async function putThroughStores(sources: string[], destLoc: Location, destArg: string, opts: PutOpts): Promise<void> {
+  if (opts.ttl !== undefined && destLoc.kind !== 'server') throw new UsageError('--ttl is for a Ferry server');
+  const { withPlaces } = await import('../remote-fs.js');
+  const { engineOptions, placesEnv, putToPlace } = await import('../remote-transfer.js');
+  const bar = createProgressBar({ enabled: progressWanted(opts) });
+  const engine = await engineOptions(opts, bar.onProgress);
+  const say = (line: string) => {
+    if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
+  };
+  const results = await withPlaces(
+    [destLoc.spec],
+    ([place]) =>
+      withInterrupt((signal) =>
+        putToPlace(sources, place, {
+          intoDir: sources.length > 1 || destArg.endsWith('/'),
+          recursive: opts.recursive,
+          noClobber: opts.clobber === false,
+          dryRun: opts.dryRun,
+          signal,
+          engine,
+          onAction: say,
+        }),
+      ),
+    placesEnv(opts),
+  ).finally(() => bar.stop());
+  const total = summarize(results);
+  if (opts.json) printJson({ ok: true, ...total });
+  else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
+}
+
+/** The server's own path: chunks, dedup, resume, --ttl. */
+async function putToServer(sources: string[], destLoc: Extract<Location, { kind: 'server' }>, destArg: string, opts: PutOpts): Promise<void> {
+  const dest = destLoc.path;
+  const warn = (m: string) => {
+    if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
+  };
+  const results: TransferResult[] = [];
+  try {
+    await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
+      const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
+      for (const src of sources) {
+        const bar = createProgressBar({ enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });
+        try {
+          if (src === '-') {
+            results.push(await client.putStream(process.stdin, dest, { ...common, onProgress: bar.onProgress }));
+            continue;
+          }
+          let st;
+          try {
+            st = await stat(src);
+          } catch (err) {
+            throw fromSystemError(err, src);
+          }
+          const intoDir = sources.length > 1 || destArg.endsWith('/');
+          if (st.isDirectory()) {
+            if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
+            const target = sources.length > 1 ? joinPath(dest, basename(src)) : dest;
+            results.push(
+              await client.putTree(src, target, {
+                ...common,
+                compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
+                onProgress: bar.onProgress,
+                onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+              }),
+            );
+          } else {
+            const target = intoDir || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest;
+            results.push(await client.putFile(src, target, { ...common, onProgress: bar.onProgress }));
+          }
+        } finally {
+          bar.stop();
+        }
+      }
+    }), warn);
+  } catch (err) {
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
+    throw err;
+  }
+  const total = summarize(results);
+  if (opts.json) printJson({ ok: true, ...total });
+  else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
 }
