@@ -50,7 +50,10 @@ export class UndiciTransport implements Transport {
   }
 
   private pool(): Promise<Pool> {
-    this.#pool ??= import('undici').then(({ Pool, buildConnector }) => {
+    this.#pool ??= import('undici').then((loaded) => {
+      // undici is CommonJS: Node gives its exports as named ones, the CLI's bundle (esbuild,
+      // node mode) only as `default`.
+      const { Pool, buildConnector } = 'Pool' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
       const o = this.options;
       return new Pool(this.origin, {
         connections: o.connections ?? 8,
