@@ -15,6 +15,7 @@ import { registerRemote } from './remote.js';
 import { registerServe } from './serve.js';
 import { registerSync } from './sync.js';
 import { registerLogin } from './login.js';
+import { registerLogout, registerWhoami } from './whoami.js';
 import { registerPut } from './put.js';
 import { registerGet } from './get.js';
 import { registerLs } from './ls.js';
@@ -36,6 +37,8 @@ export type RegisterCommand = (program: Command) => void;
 export const COMMANDS: RegisterCommand[] = [
   registerServe,
   registerLogin,
+  registerWhoami,
+  registerLogout,
   registerPut,
   registerGet,
   registerLs,
