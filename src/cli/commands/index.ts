@@ -31,6 +31,7 @@ import { registerQuota } from './quota.js';
 import { registerToken } from './token.js';
 import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
+import { registerCompletion } from './completion.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -60,4 +61,5 @@ export const COMMANDS: RegisterCommand[] = [
   registerUser,
   registerAdmin,
   registerRemote,
+  registerCompletion,
 ];
