@@ -31,6 +31,7 @@ import { registerQuota } from './quota.js';
 import { registerToken } from './token.js';
 import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
+import { registerAdminServer } from './admin-server.js';
 import { registerCompletion } from './completion.js';
 
 export type RegisterCommand = (program: Command) => void;
@@ -60,6 +61,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerToken,
   registerUser,
   registerAdmin,
+  registerAdminServer,
   registerRemote,
   registerCompletion,
 ];
