@@ -26,7 +26,7 @@ import { ShareStore } from '../store/share-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, type Front } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
@@ -46,6 +46,7 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
+import { Dav, registerDavRoutes } from './dav/index.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { ConnectionTracker } from './connections.js';
 import type { Http2SecureServer } from 'node:http2';
@@ -57,6 +58,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a token (health, capabilities). */
     public?: boolean;
+    /** The front a route belongs to, for audit entries and logs (default `api`). */
+    front?: Front;
+    /**
+     * Also accept HTTP Basic credentials (user name + password, or + an API token) besides
+     * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
+     */
+    basicAuth?: boolean;
   }
 }
 
@@ -81,6 +89,8 @@ export interface ServerContext {
   endpoints: string[];
   /** Deletes expired sessions and unreferenced chunks now; returns what went. */
   collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
+  /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
+  expireSessions(): Promise<number>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
@@ -153,6 +163,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     genReqId: () => randomBytes(8).toString('hex'),
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
+    // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
+    // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
+    // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   };
   // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
@@ -217,8 +231,13 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     now,
     reportAuthFailure,
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs) {
+    async expireSessions() {
       const uploads = await meta.expireUploads();
+      await dav.store.expireLocks(now());
+      return uploads;
+    },
+    async collectGarbage(graceMs = config.gcGraceMs) {
+      const uploads = await ctx.expireSessions();
       const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
       return { uploads, ...gc };
@@ -233,6 +252,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       }
     },
   };
+
+  const dav = new Dav(ctx);
 
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
@@ -264,10 +285,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const ban = defender.checkBanned(ip);
     if (ban) throw new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
     await limiters.perIp(request);
-    if (request.routeOptions.config?.public) return;
+    const routeConfig = request.routeOptions.config;
+    if (routeConfig?.public) return;
     try {
-      request.auth = await auth.verify(request.headers.authorization, ip);
+      request.auth = await auth.verify(request.headers.authorization, ip, routeConfig?.basicAuth ? { basic: () => limiters.authPerIp(request) } : undefined);
     } catch (err) {
+      // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
+      if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
+        reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+      }
       await reportAuthFailure(request, err);
       throw err;
     }
@@ -284,6 +310,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     request.log.info(
       {
         reqId: request.id,
+        front: request.routeOptions.config?.front ?? 'api',
         user: request.auth?.userName,
         tokenId: request.auth?.tokenId,
         ip: request.ip,
@@ -308,6 +335,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerShareRoutes(app, ctx);
   registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDavRoutes(app, dav);
   return { app, ctx };
 }
 
@@ -410,7 +438,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await meta.expireUploads();
+    const n = await ctx.expireSessions();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {

@@ -92,6 +92,17 @@ interface VerifiedToken {
 
 /** Verified API tokens remembered at most (the oldest is forgotten first). */
 const VERIFIED_TOKENS_KEPT = 1000;
+/** Verified Basic passwords remembered at most (see `Authenticator.passwords`). */
+const VERIFIED_PASSWORDS_KEPT = 1000;
+
+export interface VerifyOptions {
+  /**
+   * Accept HTTP Basic credentials too (WebDAV): a user name with the account's password or
+   * with one of the user's API tokens. Called before a password is checked the slow way
+   * (scrypt): the per-address limit of password attempts.
+   */
+  basic?: () => Promise<void>;
+}
 
 function checkNotExpired(row: TokenRow, now: number): void {
   if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
@@ -108,6 +119,15 @@ export class Authenticator {
    * request on; expiry and the user's IP lists are checked on every request.
    */
   private readonly verified = new Map<string, VerifiedToken>();
+  /**
+   * Basic credentials verified earlier: SHA-256 of `name NUL password` -> the scrypt hash it
+   * matched. A WebDAV client sends the password with every request, and a scrypt per request
+   * (tens of ms by design) would make a copy of 10,000 files take minutes. A remembered
+   * entry counts only while the user's stored hash is still the same one (re-read on every
+   * request, as are `disabled` and the IP lists): a changed password or a disabled account
+   * takes effect at once, on every node. Only a request with the right password finds it.
+   */
+  private readonly passwords = new Map<string, string>();
   private readonly now: () => number;
   readonly scryptCost: ScryptCost;
 
@@ -147,12 +167,45 @@ export class Authenticator {
    * FERRY_ERR_AUTH_INVALID for anything wrong with it, FERRY_ERR_FORBIDDEN when the user
    * may not connect from `ip` (their own allow/deny lists).
    */
-  async verify(header: string | undefined, ip: string): Promise<AuthContext> {
-    if (!header) throw new AuthRequiredError('authentication required: send Authorization: Bearer <token>');
+  async verify(header: string | undefined, ip: string, options: VerifyOptions = {}): Promise<AuthContext> {
+    if (!header) {
+      throw new AuthRequiredError(options.basic ? 'authentication required: your user name and password (or an API token as the password)' : 'authentication required: send Authorization: Bearer <token>');
+    }
+    if (options.basic) {
+      const b = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+      if (b) return this.verifyBasic(b[1], ip, options.basic);
+    }
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) throw failure(new AuthInvalidError('the Authorization header must read "Bearer <token>"'), 'invalid');
     const presented = m[1];
     return presented.startsWith(ACCESS_PREFIX) ? this.verifyAccessToken(presented, ip) : this.verifyApiToken(presented, ip);
+  }
+
+  /** HTTP Basic: `user:password`, or `user:<API token of that user>`. */
+  private async verifyBasic(encoded: string, ip: string, beforeScrypt: () => Promise<void>): Promise<AuthContext> {
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw failure(new AuthInvalidError('Basic credentials must read user:password'), 'invalid');
+    const name = decoded.slice(0, colon);
+    const secret = decoded.slice(colon + 1);
+    if (TOKEN_SHAPE.test(secret)) {
+      const context = await this.verifyApiToken(secret, ip);
+      if (context.userName !== name) throw failure(new AuthInvalidError('wrong user name or password'), 'valid');
+      return context;
+    }
+    const key = hashSecret(`${name}\0${secret}`);
+    const remembered = this.passwords.get(key);
+    let user = remembered === undefined || name.length > 200 ? undefined : await this.store.userByName(name);
+    if (user === undefined || user.disabled || user.password_hash !== remembered) {
+      await beforeScrypt();
+      user = await this.checkPassword(name, secret, ip);
+      this.passwords.delete(key);
+      if (this.passwords.size >= VERIFIED_PASSWORDS_KEPT) this.passwords.delete(this.passwords.keys().next().value as string);
+      if (user.password_hash !== null) this.passwords.set(key, user.password_hash);
+    } else {
+      this.checkIp(user, ip);
+    }
+    return this.contextFor(user, { kind: 'password', tokenId: `password:${user.id}`, scopes: '*', pathPrefix: null });
   }
 
   private checkIp(user: UserRow, ip: string): void {
