@@ -47,6 +47,8 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import { Dav, registerDavRoutes } from './dav/index.js';
+import { registerTusRoutes } from './tus/routes.js';
+import { TusUploads } from './tus/uploads.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { ConnectionTracker } from './connections.js';
 import type { Http2SecureServer } from 'node:http2';
@@ -233,6 +235,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     endpoints,
     async expireSessions() {
       const uploads = await meta.expireUploads();
+      await tus.sweep();
       await dav.store.expireLocks(now());
       return uploads;
     },
@@ -254,6 +257,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   };
 
   const dav = new Dav(ctx);
+  const tus = new TusUploads(ctx);
 
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
@@ -336,6 +340,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerDavRoutes(app, dav);
+  registerTusRoutes(app, tus);
   return { app, ctx };
 }
 

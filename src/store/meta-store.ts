@@ -801,6 +801,12 @@ export class MetaStore {
     return row?.path;
   }
 
+  /** The manifest entries of one file of a session, in order. */
+  async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
+    const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
+    return rows.map((r) => ({ hash: r.hash, size: Number(r.size) }));
+  }
+
   /** Bytes announced so far for one file of a session (sum of its manifest entries). */
   async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
     const row = await this.db
