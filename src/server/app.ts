@@ -27,7 +27,7 @@ import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog, type Front } from './audit.js';
-import { Authenticator, defenderEventOf } from './auth.js';
+import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
@@ -169,6 +169,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
     // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
+    // Errors the router raises before any route (a URL that does not percent-decode) get our
+    // JSON error shape and code too (FERRY_ERR_PATH_INVALID), not Fastify's.
+    // (Typed for HTTP/1 request objects; the same handler serves the HTTP/2 server, as the routes do.)
+    frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => errorHandler(err, request, reply)) as never,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   };
   // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
@@ -298,7 +302,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
         reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
       }
-      await reportAuthFailure(request, err);
+      const userName = routeConfig?.basicAuth ? basicUserName(request.headers.authorization) : undefined;
+      await reportAuthFailure(request, err, userName !== undefined ? { userName } : {});
       throw err;
     }
     await limiters.perToken(request);

@@ -67,6 +67,15 @@ export function defenderMark<E extends Error>(err: E, event: DefenderEvent): E {
 }
 const failure = defenderMark;
 
+/** The user name of HTTP Basic credentials (for the audit of a failed login), if the header holds some. */
+export function basicUserName(header: string | undefined): string | undefined {
+  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 && colon <= 200 ? decoded.slice(0, colon) : undefined;
+}
+
 /** The defender event an authentication error stands for, if it should count. */
 export function defenderEventOf(err: unknown): DefenderEvent | undefined {
   return err instanceof FerryError ? ((err as unknown as Record<symbol, DefenderEvent | undefined>)[DEFENDER_EVENT] ?? undefined) : undefined;
