@@ -264,6 +264,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const tus = new TusUploads(ctx);
 
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // A refusal in the middle of a streamed body (a quota hit): the rest is not read, so the
+    // connection cannot carry another request. Say so, and it closes once the answer is out
+    // (otherwise a client still sending waits on a full socket, and close() on it).
+    if (!request.raw.complete && request.raw.httpVersionMajor === 1 && !reply.sent) reply.header('connection', 'close');
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });

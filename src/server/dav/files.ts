@@ -111,10 +111,6 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
     ...(declaredSize !== undefined ? { declaredSize } : {}),
     ...(mtime !== undefined ? { mtime } : {}),
     signal: abortOnHangUp(request.raw),
-  }).catch((err: unknown) => {
-    // The rest of the body is not read: end the connection after the answer.
-    if (body && !request.raw.complete) reply.header('connection', 'close');
-    throw err;
   });
   reply.header('etag', Dav.etagOfHash(stored.hash!));
   if (mtime !== undefined) reply.header('x-oc-mtime', 'accepted');
