@@ -60,7 +60,7 @@ describe('Uppy in Chromium', () => {
       { name: 'root.bin', size: 1, seed: 3 },
     ];
     const result = await page.evaluate(
-      (args) => (window as unknown as { uploadWithUppy: (a: unknown) => Promise<{ successful: { name: string; url: string }[]; failed: unknown[]; progressEvents: number }> }).uploadWithUppy(args),
+      (args) => (globalThis as unknown as { uploadWithUppy: (a: unknown) => Promise<{ successful: { name: string; url: string }[]; failed: unknown[]; progressEvents: number }> }).uploadWithUppy(args),
       { endpoint: `${t.url}/api/v1/tus/`, token, files, chunkSize: 1024 * 1024 },
     );
     expect(errors).toEqual([]);
@@ -81,7 +81,7 @@ describe('Uppy in Chromium', () => {
     const page = await browser.newPage();
     await page.goto(siteUrl);
     const result = await page.evaluate(
-      (args) => (window as unknown as { uploadWithUppy: (a: unknown) => Promise<{ successful: unknown[]; failed: { error: string }[] }> }).uploadWithUppy(args),
+      (args) => (globalThis as unknown as { uploadWithUppy: (a: unknown) => Promise<{ successful: unknown[]; failed: { error: string }[] }> }).uploadWithUppy(args),
       { endpoint: `${t.url}/api/v1/tus/`, token: 'ferry_0000000000000000_' + 'A'.repeat(43), files: [{ name: 'nope.bin', size: 100, seed: 9, path: '/uppy' }], chunkSize: 1024 * 1024 },
     );
     expect(result.successful).toEqual([]);
