@@ -31,6 +31,30 @@ function streamRoom(maxSize: number): number {
 }
 
 /**
+ * Kernels kept for the next stream, per chunking parameters. A kernel's data area is
+ * WebAssembly memory, and V8 answers each new WebAssembly.Memory (it reserves address space
+ * for it) with garbage collection: a WebDAV client putting small files one request each
+ * spent half the server's CPU in the collector (200 PUTs: 6.5 s of GC) until kernels were
+ * reused. A few stay (the data area is ~2 × maxSize each); beyond that they are dropped.
+ */
+const KEPT_KERNELS = 4;
+const idleKernels = new Map<string, CdcKernel[]>();
+
+function takeKernel(params: ChunkingParams): CdcKernel {
+  const kept = idleKernels.get(paramsKey(params))?.pop();
+  return kept ?? new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
+}
+
+function giveBackKernel(params: ChunkingParams, kernel: CdcKernel): void {
+  const key = paramsKey(params);
+  let list = idleKernels.get(key);
+  if (!list) idleKernels.set(key, (list = []));
+  if (list.length < KEPT_KERNELS) list.push(kernel);
+}
+
+const paramsKey = (p: ChunkingParams): string => `${p.algorithm}/${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}`;
+
+/**
  * The chunker of {@link chunkStream} as an object fed piece by piece, for callers that
  * stop before the end of the data and go on later (a tus upload receives a file in many
  * requests, maybe across server restarts). Cuts depend only on the bytes since the last
@@ -39,15 +63,27 @@ function streamRoom(maxSize: number): number {
  * always shorter than maxSize.
  */
 export class StreamChunker {
-  private readonly kernel: CdcKernel;
+  private kernel: CdcKernel;
   private readonly data: Uint8Array;
   // data[start, filled) is the unfinished part of the stream.
   private start = 0;
   private filled = 0;
+  private released = false;
 
-  constructor(params: ChunkingParams) {
-    this.kernel = new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
+  constructor(private readonly params: ChunkingParams) {
+    this.kernel = takeKernel(params);
     this.data = this.kernel.data;
+  }
+
+  /**
+   * Gives the chunker's memory back for the next stream (take {@link rest} first if it is
+   * needed). The chunker must not be used afterwards. Idempotent; a chunker never released
+   * is simply collected.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    giveBackKernel(this.params, this.kernel);
   }
 
   /** Bytes taken in and not yet part of a chunk. */
@@ -110,13 +146,17 @@ export async function* chunkStream(
   const { signal } = options;
   throwIfAborted(signal);
   const chunker = new StreamChunker(params);
-  for await (const piece of source) {
-    throwIfAborted(signal);
-    for (const chunk of chunker.push(piece)) {
-      yield chunk;
+  try {
+    for await (const piece of source) {
       throwIfAborted(signal);
+      for (const chunk of chunker.push(piece)) {
+        yield chunk;
+        throwIfAborted(signal);
+      }
     }
+    throwIfAborted(signal);
+    yield* chunker.finish();
+  } finally {
+    chunker.release();
   }
-  throwIfAborted(signal);
-  yield* chunker.finish();
 }

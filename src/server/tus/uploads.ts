@@ -300,6 +300,24 @@ export class TusUploads {
 
     const entriesBefore = await meta.uploadFileBytes(row.id, 0);
     const chunker = new StreamChunker(this.ctx.config.chunking);
+    try {
+      return await this.receive(auth, row, server, body, options, { current, length, entriesBefore, chunker });
+    } finally {
+      chunker.release();
+    }
+  }
+
+  /** The body of {@link appendLocked}: cut, store and append what arrives, keep the tail, complete at the end. */
+  private async receive(
+    auth: AuthContext,
+    row: TusRow,
+    server: string,
+    body: Readable,
+    options: AppendOptions,
+    at: { current: number; length: number | null; entriesBefore: number; chunker: StreamChunker },
+  ): Promise<UploadState> {
+    const { meta, quota } = this.ctx;
+    const { current, length, entriesBefore, chunker } = at;
     const hasher = options.sha256 ? createHash('sha256') : undefined;
     let pending: ChunkRef[] = [];
     let flushed = entriesBefore;
