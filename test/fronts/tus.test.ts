@@ -178,6 +178,10 @@ describe('tus with tus-js-client', () => {
   });
 });
 
+async function put1(path: string, text: string): Promise<void> {
+  expect((await dav(t.url, 'PUT', `/dav${path}`, { auth: basic('alice', 'alice-password-1'), body: text })).status).toBe(201);
+}
+
 describe('tus at the protocol level', () => {
   const create = (headers: Record<string, string>, body?: Buffer) =>
     fetch(`${t.url}/api/v1/tus/`, { method: 'POST', headers: { ...TUS, authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/offset+octet-stream' } : {}), ...headers }, body });
@@ -224,6 +228,35 @@ describe('tus at the protocol level', () => {
     const over = await patch(r.headers.get('location')!, 0, randomBytes(11));
     expect(over.status).toBe(400);
     expect((await download('/ten.bin')).status).toBe(404);
+  });
+
+  it('metadata: relativePath and name, path alone, mtime and ttlSeconds; a second upload replaces the file', async () => {
+    const put = async (m: Record<string, string>, body: Buffer) => {
+      const r = await create({ 'upload-length': String(body.length), 'upload-metadata': meta(m) }, body);
+      expect(r.status, JSON.stringify(m)).toBe(201);
+      expect(r.headers.get('upload-offset')).toBe(String(body.length));
+    };
+    await put({ relativePath: 'album/2024/a.jpg', name: 'a.jpg', path: '/drops' }, Buffer.from('from a folder'));
+    expect((await download('/drops/album/2024/a.jpg')).body.toString()).toBe('from a folder');
+    await put({ path: '/whole/path.txt' }, Buffer.from('whole'));
+    expect((await download('/whole/path.txt')).body.toString()).toBe('whole');
+    await put({ filename: 'timed.txt', mtime: '1700000000123', ttlSeconds: '3600' }, Buffer.from('timed'));
+    const entry = (await (await t.api('/api/v1/stat/timed.txt', { token })).json()) as { mtime: number; expiresAt: number };
+    expect(entry.mtime).toBe(1_700_000_000_123);
+    expect(entry.expiresAt).toBe(clock + 3_600_000);
+    await put({ path: '/whole/path.txt' }, Buffer.from('replaced'));
+    expect((await download('/whole/path.txt')).body.toString()).toBe('replaced');
+  });
+
+  it('a commit that fails ends the upload: the error, then the upload is gone', async () => {
+    await put1('/blocker', 'a file');
+    const r = await create({ 'upload-length': '5', 'upload-metadata': meta({ filename: 'x.txt', path: '/blocker/sub' }) });
+    expect(r.status).toBe(201);
+    const url = r.headers.get('location')!;
+    const done = await patch(url, 0, Buffer.from('12345'));
+    expect(done.status).toBe(409);
+    expect(((await done.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_NOT_A_DIRECTORY');
+    expect((await offsetOf(url)).status).toBe(404);
   });
 
   it('an empty upload is a file at once; DELETE terminates; another user’s upload does not exist for them', async () => {

@@ -115,6 +115,10 @@ describe('WebDAV: files', () => {
     expect(part.status).toBe(206);
     expect(part.body.equals(data.subarray(4194300, 4194401))).toBe(true);
     expect((await req('HEAD', '/dav/f/a.bin')).headers['content-length']).toBe(String(data.length));
+    expect((await req('GET', '/dav/f/a.bin', { headers: { 'if-none-match': String(etag) } })).status).toBe(304);
+    const index = await req('GET', '/dav/f/');
+    expect(index.headers['content-type']).toMatch(/^text\/html/);
+    expect(index.text).toContain('href="/dav/f/a.bin"');
     const [entry] = multistatus((await req('PROPFIND', '/dav/f/a.bin', { headers: { depth: '0' }, body: PROPFIND_ALL })).text);
     expect(entry.props.getetag.text).toBe(etag);
     expect(entry.props.getcontentlength.text).toBe(String(data.length));
@@ -179,11 +183,31 @@ describe('WebDAV: files', () => {
     expect((await req('PROPFIND', '/dav/', { headers: { depth: '0' } })).status).toBe(207);
   });
 
+  it('a chunked PUT with X-Expected-Entity-Length (macOS Finder) must bring that many bytes', async () => {
+    const u = new URL(t.url);
+    const chunked = (path: string, expected: number, parts: Buffer[]) =>
+      new Promise<number>((resolve, reject) => {
+        const r = request({ host: u.hostname, port: u.port, method: 'PUT', path, headers: { authorization: ALICE, 'transfer-encoding': 'chunked', 'x-expected-entity-length': String(expected) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        });
+        r.on('error', reject);
+        for (const p of parts) r.write(p);
+        r.end();
+      });
+    const parts = [randomBytes(100_000), randomBytes(50_000)];
+    expect(await chunked('/dav/finder.bin', 150_000, parts)).toBe(201);
+    expect((await req('GET', '/dav/finder.bin')).body.equals(Buffer.concat(parts))).toBe(true);
+    expect(await chunked('/dav/finder-short.bin', 150_001, parts)).toBe(400);
+    expect((await req('GET', '/dav/finder-short.bin')).status).toBe(404);
+  });
+
   it('quota and the largest file apply to PUT: the client reads 413, nothing is visible, the refusal is audited', async () => {
     await addUser(t, 'quinn', { password: 'quinn-password-1', quotaBytes: 2 * 1024 * 1024 });
     const quinn = basic('quinn', 'quinn-password-1');
     const big = await dav(t.url, 'PUT', '/dav/big.bin', { auth: quinn, body: randomBytes(6 * 1024 * 1024) });
     expect(big.status).toBe(413);
+    expect(big.headers.connection).toBe('close'); // the rest of the body is not read
     expect(JSON.parse(big.text).error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
     expect((await dav(t.url, 'GET', '/dav/big.bin', { auth: quinn })).status).toBe(404);
     const audit = (await auditEvents(t, 'event=quota.exceeded')).find((e) => e.user === 'quinn');
@@ -291,6 +315,21 @@ describe('WebDAV: PROPFIND and PROPPATCH', () => {
     expect((await patch('/dav/pp3.txt', '<D:set><D:prop><D:getlastmodified>Tue, 02 Jan 2024 03:04:05 GMT</D:getlastmodified></D:prop></D:set>')).status).toBe(207);
     expect((await aliceStat('/pp3.txt')).body.mtime).toBe(Date.UTC(2024, 0, 2, 3, 4, 5));
     expect((await req('GET', '/dav/pp3.txt')).headers['last-modified']).toBe('Tue, 02 Jan 2024 03:04:05 GMT');
+    // Windows keeps times in its own property: kept as a dead property, and it sets the file's time.
+    const win = await req('PROPPATCH', '/dav/pp3.txt', {
+      body: '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Wed, 03 Jan 2024 04:05:06 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>',
+    });
+    expect(multistatus(win.text)[0].props.Win32LastModifiedTime.status).toBe(200);
+    expect((await aliceStat('/pp3.txt')).body.mtime).toBe(Date.UTC(2024, 0, 3, 4, 5, 6));
+    // A value over 64 KiB, or more than 256 properties on one resource: 507, nothing stored.
+    const huge = await patch('/dav/pp3.txt', `<D:set><D:prop><Z:big>${'x'.repeat(64 * 1024 + 1)}</Z:big></D:prop></D:set>`);
+    expect(multistatus(huge.text)[0].props.big.status).toBe(507);
+    const many = Array.from({ length: 257 }, (_, i) => `<Z:p${i}>v</Z:p${i}>`).join('');
+    const tooMany = multistatus((await patch('/dav/pp3.txt', `<D:set><D:prop>${many}</D:prop></D:set>`)).text)[0].props;
+    expect(tooMany.p0.status).toBe(507);
+    expect(await colorOf('/dav/pp3.txt')).toMatchObject({ text: 'blue' });
+    const kept = multistatus((await req('PROPFIND', '/dav/pp3.txt', { headers: { depth: '0' }, body: PROPFIND_ALL })).text)[0].props;
+    expect(Object.keys(kept)).not.toContain('p0');
   });
 });
 
@@ -344,9 +383,17 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     const discovered = multistatus((await req('PROPFIND', '/dav/locked.txt', { headers: { depth: '0' }, body: propfindNamed(['DAV:', 'lockdiscovery']) })).text)[0];
     expect(discovered.props.lockdiscovery.text).toContain(token);
     expect((await req('UNLOCK', '/dav/locked.txt', { headers: { 'lock-token': '<urn:uuid:not-a-lock>' } })).status).toBe(409);
+    // A refresh (LOCK without a body, naming the token) asking for days gets an hour at most.
+    const refreshed = await req('LOCK', '/dav/locked.txt', { headers: { if: `(<${token}>)`, timeout: 'Second-999999' } });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.text).toContain('<D:timeout>Second-3600</D:timeout>');
     expect((await req('UNLOCK', '/dav/locked.txt', { headers: { 'lock-token': `<${token}>` } })).status).toBe(204);
     expect((await req('PUT', '/dav/locked.txt', { body: 'v4' })).status).toBe(204);
     expect((await req('GET', '/dav/locked.txt')).text).toBe('v4');
+    // Locks bind WebDAV requests only: the native API deletes a locked file.
+    expect((await req('LOCK', '/dav/locked.txt', { body: lockBody('exclusive') })).status).toBe(200);
+    expect((await req('DELETE', '/dav/locked.txt')).status).toBe(423);
+    expect((await t.api('/api/v1/files/locked.txt', { method: 'DELETE', token: aliceToken })).status).toBe(204);
   });
 
   it('shared locks coexist; a depth-infinity lock covers new members; LOCK on an unmapped URL makes an empty file; locks time out', async () => {
