@@ -248,6 +248,38 @@ describe('tus at the protocol level', () => {
     expect((await download('/whole/path.txt')).body.toString()).toBe('replaced');
   });
 
+  it('a HEAD while a stalled PATCH still holds the upload interrupts it, keeps what arrived, and the upload goes on', async () => {
+    const data = randomBytes(6 * 1024 * 1024);
+    const r = await create({ 'upload-length': String(data.length), 'upload-metadata': meta({ filename: 'stalled.bin' }) });
+    const url = r.headers.get('location')!;
+    const u = new URL(t.url);
+    const { request } = await import('node:http');
+    const stalled = request({ host: u.hostname, port: u.port, method: 'PATCH', path: url, headers: { ...TUS, authorization: `Bearer ${token}`, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0', 'content-length': String(data.length) } });
+    stalled.on('error', () => undefined);
+    const before = await chunksReceived();
+    stalled.write(data.subarray(0, 5 * 1024 * 1024));
+    // The server is inside the PATCH once it has stored a chunk; the client then just stops sending.
+    for (let i = 0; i < 400 && (await chunksReceived()) === before; i++) await new Promise((res) => setTimeout(res, 25));
+    const kept = await offsetOf(url);
+    expect(kept.status).toBe(200);
+    expect(kept.offset).toBeGreaterThan(0);
+    expect(kept.offset).toBeLessThanOrEqual(5 * 1024 * 1024);
+    stalled.destroy();
+    expect((await patch(url, kept.offset, data.subarray(kept.offset))).status).toBe(204);
+    expect((await download('/stalled.bin')).body.equals(data)).toBe(true);
+  });
+
+  it('a final upload needs complete parts of the caller’s own', async () => {
+    const part = await create({ 'upload-concat': 'partial', 'upload-length': '10' }, Buffer.from('12345'));
+    expect(part.status).toBe(201);
+    const final = await create({ 'upload-concat': `final;${part.headers.get('location')}`, 'upload-metadata': meta({ filename: 'joined.bin' }) });
+    expect(final.status).toBe(400);
+    expect((await patch(part.headers.get('location')!, 5, Buffer.from('67890'))).status).toBe(204);
+    const ok = await create({ 'upload-concat': `final;${part.headers.get('location')} ${part.headers.get('location')}`, 'upload-metadata': meta({ filename: 'joined.bin' }) });
+    expect(ok.status).toBe(201);
+    expect((await download('/joined.bin')).body.toString()).toBe('12345678901234567890');
+  });
+
   it('a commit that fails ends the upload: the error, then the upload is gone', async () => {
     await put1('/blocker', 'a file');
     const r = await create({ 'upload-length': '5', 'upload-metadata': meta({ filename: 'x.txt', path: '/blocker/sub' }) });

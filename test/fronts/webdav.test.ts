@@ -130,6 +130,7 @@ describe('WebDAV: files', () => {
     const m = (await (await t.api('/api/v1/manifests/f/b.bin', { token: aliceToken })).json()) as { chunks: unknown[]; hash: string };
     expect(m.chunks.length).toBeGreaterThan(1);
     expect(`"${m.hash.slice(0, 32)}"`).toBe(etag);
+    expect((await req('PUT', '/dav/f/b.bin', { body: 'part', headers: { 'content-range': 'bytes 0-3/10' } })).status).toBe(400);
     // Replacing: 204.
     expect((await req('PUT', '/dav/f/b.bin', { body: 'small' })).status).toBe(204);
     expect((await req('GET', '/dav/f/b.bin')).text).toBe('small');
