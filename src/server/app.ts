@@ -6,8 +6,10 @@
  * starts the background sweepers (expired upload sessions, expired files, chunk GC).
  *
  * Every request passes, in this order: the global IP allow/deny lists, the defender (banned
- * addresses), the per-address rate limit, authentication (unless the route is public), the
- * per-token rate limit. Authorization is per route, through ./authz.ts.
+ * addresses), the per-address rate limit, authentication (unless the route is public; Bearer
+ * tokens, and on WebDAV routes HTTP Basic too), the per-token rate limit. Authorization is
+ * per route, through ./authz.ts. The client's address is the socket's, or behind a trusted
+ * proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
