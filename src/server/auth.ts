@@ -90,6 +90,16 @@ export interface AuthenticatorOptions {
   scryptCost?: ScryptCost;
 }
 
+/** A Basic password verified earlier (see `Authenticator.passwords`). */
+interface RememberedPassword {
+  /** The stored scrypt hash it matched. */
+  hash: string;
+  /** MetaStore.securityEpoch when `user` and `context` were read; undefined: re-read them each time. */
+  epoch: string | undefined;
+  user: UserRow;
+  context: AuthContext;
+}
+
 /** A token that passed every check but the per-request ones (expiry, IP), and when. */
 interface VerifiedToken {
   /** MetaStore.securityEpoch when the rows were read. */
@@ -130,13 +140,15 @@ export class Authenticator {
   private readonly verified = new Map<string, VerifiedToken>();
   /**
    * Basic credentials verified earlier: SHA-256 of `name NUL password` -> the scrypt hash it
-   * matched. A WebDAV client sends the password with every request, and a scrypt per request
-   * (tens of ms by design) would make a copy of 10,000 files take minutes. A remembered
-   * entry counts only while the user's stored hash is still the same one (re-read on every
-   * request, as are `disabled` and the IP lists): a changed password or a disabled account
-   * takes effect at once, on every node. Only a request with the right password finds it.
+   * matched, with the user and request identity read then. A WebDAV client sends the password
+   * with every request, and a scrypt per request (tens of ms by design) would make a copy of
+   * 10,000 files take minutes. An entry is used as it is while the security epoch is unchanged
+   * (as verified tokens are: any write to users, grants, tokens or sessions changes it); after
+   * that, only while the user's stored hash is still the one it matched (the row is re-read:
+   * `disabled` too); the IP lists are checked on every request. So a changed password or a
+   * disabled account takes effect at once, on every node. Only the right password finds it.
    */
-  private readonly passwords = new Map<string, string>();
+  private readonly passwords = new Map<string, RememberedPassword>();
   private readonly now: () => number;
   readonly scryptCost: ScryptCost;
 
@@ -204,17 +216,28 @@ export class Authenticator {
     }
     const key = hashSecret(`${name}\0${secret}`);
     const remembered = this.passwords.get(key);
+    // Read before the rows it vouches for (see MetaStore.securityEpoch). As for tokens: while it
+    // is unchanged (SQLite), nothing about users or grants changed since the entry was made.
+    const epoch = await this.meta.securityEpoch();
+    if (remembered !== undefined && epoch !== undefined && remembered.epoch === epoch) {
+      this.checkIp(remembered.user, ip);
+      return { ...remembered.context };
+    }
     let user = remembered === undefined || name.length > 200 ? undefined : await this.store.userByName(name);
-    if (user === undefined || user.disabled || user.password_hash !== remembered) {
+    if (user === undefined || user.disabled || user.password_hash !== remembered?.hash) {
+      this.passwords.delete(key);
       await beforeScrypt();
       user = await this.checkPassword(name, secret, ip);
-      this.passwords.delete(key);
-      if (this.passwords.size >= VERIFIED_PASSWORDS_KEPT) this.passwords.delete(this.passwords.keys().next().value as string);
-      if (user.password_hash !== null) this.passwords.set(key, user.password_hash);
     } else {
       this.checkIp(user, ip);
     }
-    return this.contextFor(user, { kind: 'password', tokenId: `password:${user.id}`, scopes: '*', pathPrefix: null });
+    const context = await this.contextFor(user, { kind: 'password', tokenId: `password:${user.id}`, scopes: '*', pathPrefix: null });
+    if (user.password_hash !== null) {
+      this.passwords.delete(key);
+      if (this.passwords.size >= VERIFIED_PASSWORDS_KEPT) this.passwords.delete(this.passwords.keys().next().value as string);
+      this.passwords.set(key, { hash: user.password_hash, epoch, user, context });
+    }
+    return { ...context };
   }
 
   private checkIp(user: UserRow, ip: string): void {
