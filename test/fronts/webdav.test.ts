@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { basic, dav, lockBody, multistatus, propfindNamed, PROPFIND_ALL, type DavInit } from '../helpers/dav.js';
-import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
