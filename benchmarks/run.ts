@@ -10,7 +10,8 @@
  *   npm run bench -- --tools ferry,rsync --workloads tree,tree-noop
  *
  * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
- * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (ALL_TOOLS),
+ * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
+ * also rclone-webdav and tus: Ferry's WebDAV and tus fronts),
  * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
  * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
@@ -23,7 +24,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
-import { ALL_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
+import { ALL_TOOLS, DEFAULT_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
 import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 
@@ -31,7 +32,7 @@ const args = new Args();
 const quick = args.flag('quick');
 const log = (line: string) => process.stderr.write(line + '\n');
 
-const tools = (args.list('tools') ?? [...ALL_TOOLS]) as ToolId[];
+const tools = (args.list('tools') ?? [...DEFAULT_TOOLS]) as ToolId[];
 for (const t of tools) if (!(ALL_TOOLS as readonly string[]).includes(t)) throw new Error(`unknown tool ${t}; known: ${ALL_TOOLS.join(', ')}`);
 const asked = args.list('workloads');
 const workloads = (asked?.includes('all') ? WORKLOADS.map((w) => w.id) : (asked ?? DEFAULT_WORKLOADS)) as WorkloadId[];

@@ -8,7 +8,9 @@
  * Every request passes, in this order: routing (a path no route serves ends at the
  * not-found handler, without authentication), the global IP allow/deny lists, the defender
  * (banned addresses), the per-address rate limit, authentication (unless the route is public
- * or there is none), the per-token rate limit. Authorization is per route, through ./authz.ts.
+ * or there is none; Bearer tokens, and on WebDAV routes HTTP Basic too), the per-token rate
+ * limit. Authorization is per route, through ./authz.ts. The client's address is the
+ * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -28,8 +30,8 @@ import { ShareStore } from '../store/share-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
-import { AuditLog } from './audit.js';
-import { Authenticator, defenderEventOf } from './auth.js';
+import { AuditLog, type Front } from './audit.js';
+import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
@@ -49,6 +51,9 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
+import { Dav, registerDavRoutes } from './dav/index.js';
+import { registerTusRoutes } from './tus/routes.js';
+import { TusUploads } from './tus/uploads.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
@@ -62,6 +67,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a token (health, capabilities). */
     public?: boolean;
+    /** The front a route belongs to, for audit entries and logs (default `api`). */
+    front?: Front;
+    /**
+     * Also accept HTTP Basic credentials (user name + password, or + an API token) besides
+     * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
+     */
+    basicAuth?: boolean;
   }
 }
 
@@ -89,6 +101,8 @@ export interface ServerContext {
    * writes older than the grace time (unless `leftovers` is false); returns what went.
    */
   collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
+  /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
+  expireSessions(): Promise<number>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
@@ -162,6 +176,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     genReqId: () => randomBytes(8).toString('hex'),
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
+    // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
+    // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
+    // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
     // past maxParamLength) never reach the hooks: they get our error format here, and the
@@ -249,8 +267,14 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     now,
     reportAuthFailure,
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
+    async expireSessions() {
       const uploads = await meta.expireUploads();
+      await tus.sweep();
+      await dav.store.expireLocks(now());
+      return uploads;
+    },
+    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
+      const uploads = await ctx.expireSessions();
       const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
       // A write in progress keeps touching its temporary file: one untouched for the grace
@@ -270,9 +294,16 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     },
   };
 
+  const dav = new Dav(ctx);
+  const tus = new TusUploads(ctx);
+
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
     const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
+    // A refusal in the middle of a streamed body (a quota hit): the rest is not read, so the
+    // connection cannot carry another request. Say so, and it closes once the answer is out
+    // (otherwise a client still sending waits on a full socket, and close() on it).
+    if (!request.raw.complete && request.raw.httpVersionMajor === 1 && !reply.sent) reply.header('connection', 'close');
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
@@ -318,12 +349,18 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (refusal) throw refusal;
     await limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
-    if (request.routeOptions.config?.public || request.is404) return;
+    const routeConfig = request.routeOptions.config;
+    if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
     try {
-      request.auth = await auth.verify(request.headers.authorization, ip);
+      request.auth = await auth.verify(request.headers.authorization, ip, routeConfig?.basicAuth ? { basic: () => limiters.authPerIp(request) } : undefined);
     } catch (err) {
-      await reportAuthFailure(request, err);
+      // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
+      if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
+        reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+      }
+      const userName = routeConfig?.basicAuth ? basicUserName(request.headers.authorization) : undefined;
+      await reportAuthFailure(request, err, userName !== undefined ? { userName } : {});
       throw err;
     }
     await limiters.perToken(request);
@@ -339,6 +376,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     request.log.info(
       {
+        front: request.routeOptions.config?.front ?? 'api',
         user: request.auth?.userName,
         path: loggedPath(request),
         tokenId: request.auth?.tokenId,
@@ -364,6 +402,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerShareRoutes(app, ctx);
   registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDavRoutes(app, dav);
+  registerTusRoutes(app, tus);
   return { app, ctx };
 }
 
@@ -551,7 +591,7 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await ctx.meta.expireUploads();
+    const n = await ctx.expireSessions();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {

@@ -17,13 +17,22 @@
  *   file.expire           files removed by the TTL sweeper
  *   quota.exceeded        an upload refused by a quota or size limit
  *
+ * Every entry names the front the request came through (`details.front`: `api`, `web`,
+ * `sftp`, `webdav`, `tus`, `share`): the event's own `front`, else its route's
+ * (`config.front`), else `api` for a request and nothing for background work.
+ *
  * Writing an event never fails the request that caused it: a failure is logged instead.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { AuditStore } from '../store/audit-store.js';
 
+/** The ways into Ferry, as audit entries name them. */
+export type Front = 'api' | 'web' | 'sftp' | 'webdav' | 'tus' | 'share';
+
 export interface AuditEvent {
   event: string;
+  /** Which front the event came through (default: the route's `config.front`, else `api`). */
+  front?: Front;
   ok: boolean;
   target?: string | null;
   details?: Record<string, unknown>;
@@ -44,6 +53,8 @@ export class AuditLog {
   /** Records an event in the context of a request (its identity and address fill the gaps). */
   async record(request: FastifyRequest | null, e: AuditEvent): Promise<void> {
     const auth = request?.auth;
+    const front = e.front ?? request?.routeOptions?.config?.front ?? (request ? 'api' : undefined);
+    const details = front === undefined ? (e.details ?? null) : { ...e.details, front };
     const entry = {
       at: this.now(),
       event: e.event,
@@ -53,7 +64,7 @@ export class AuditLog {
       tokenId: e.tokenId !== undefined ? e.tokenId : (auth?.tokenId ?? null),
       ip: e.ip !== undefined ? e.ip : (request?.ip ?? null),
       target: e.target ?? null,
-      details: e.details ?? null,
+      details,
     };
     (request?.log ?? this.log).info({ audit: entry }, `audit ${e.event}`);
     try {

@@ -68,6 +68,15 @@ export function defenderMark<E extends Error>(err: E, event: DefenderEvent): E {
 }
 const failure = defenderMark;
 
+/** The user name of HTTP Basic credentials (for the audit of a failed login), if the header holds some. */
+export function basicUserName(header: string | undefined): string | undefined {
+  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 && colon <= 200 ? decoded.slice(0, colon) : undefined;
+}
+
 /** The defender event an authentication error stands for, if it should count. */
 export function defenderEventOf(err: unknown): DefenderEvent | undefined {
   return err instanceof FerryError ? ((err as unknown as Record<symbol, DefenderEvent | undefined>)[DEFENDER_EVENT] ?? undefined) : undefined;
@@ -82,6 +91,16 @@ export interface AuthenticatorOptions {
   scryptCost?: ScryptCost;
 }
 
+/** A Basic password verified earlier (see `Authenticator.passwords`). */
+interface RememberedPassword {
+  /** The stored scrypt hash it matched. */
+  hash: string;
+  /** MetaStore.securityEpoch when `user` and `context` were read; undefined: re-read them each time. */
+  epoch: string | undefined;
+  user: UserRow;
+  context: AuthContext;
+}
+
 /** A token that passed every check but the per-request ones (expiry, IP), and when. */
 interface VerifiedToken {
   /** MetaStore.securityEpoch when the rows were read. */
@@ -93,6 +112,17 @@ interface VerifiedToken {
 
 /** Verified API tokens remembered at most (the oldest is forgotten first). */
 const VERIFIED_TOKENS_KEPT = 1000;
+/** Verified Basic passwords remembered at most (see `Authenticator.passwords`). */
+const VERIFIED_PASSWORDS_KEPT = 1000;
+
+export interface VerifyOptions {
+  /**
+   * Accept HTTP Basic credentials too (WebDAV): a user name with the account's password or
+   * with one of the user's API tokens. Called before a password is checked the slow way
+   * (scrypt): the per-address limit of password attempts.
+   */
+  basic?: () => Promise<void>;
+}
 
 function checkNotExpired(row: TokenRow, now: number): void {
   if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
@@ -109,6 +139,17 @@ export class Authenticator {
    * request on; expiry and the user's IP lists are checked on every request.
    */
   private readonly verified = new Map<string, VerifiedToken>();
+  /**
+   * Basic credentials verified earlier: SHA-256 of `name NUL password` -> the scrypt hash it
+   * matched, with the user and request identity read then. A WebDAV client sends the password
+   * with every request, and a scrypt per request (tens of ms by design) would make a copy of
+   * 10,000 files take minutes. An entry is used as it is while the security epoch is unchanged
+   * (as verified tokens are: any write to users, grants, tokens or sessions changes it); after
+   * that, only while the user's stored hash is still the one it matched (the row is re-read:
+   * `disabled` too); the IP lists are checked on every request. So a changed password or a
+   * disabled account takes effect at once, on every node. Only the right password finds it.
+   */
+  private readonly passwords = new Map<string, RememberedPassword>();
   private readonly now: () => number;
   readonly scryptCost: ScryptCost;
 
@@ -157,12 +198,56 @@ export class Authenticator {
    * FERRY_ERR_AUTH_INVALID for anything wrong with it, FERRY_ERR_FORBIDDEN when the user
    * may not connect from `ip` (their own allow/deny lists).
    */
-  async verify(header: string | undefined, ip: string): Promise<AuthContext> {
-    if (!header) throw new AuthRequiredError('authentication required: send Authorization: Bearer <token>');
+  async verify(header: string | undefined, ip: string, options: VerifyOptions = {}): Promise<AuthContext> {
+    if (!header) {
+      throw new AuthRequiredError(options.basic ? 'authentication required: your user name and password (or an API token as the password)' : 'authentication required: send Authorization: Bearer <token>');
+    }
+    if (options.basic) {
+      const b = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+      if (b) return this.verifyBasic(b[1], ip, options.basic);
+    }
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) throw failure(new AuthInvalidError('the Authorization header must read "Bearer <token>"'), 'invalid');
     const presented = m[1];
     return presented.startsWith(ACCESS_PREFIX) ? this.verifyAccessToken(presented, ip) : this.verifyApiToken(presented, ip);
+  }
+
+  /** HTTP Basic: `user:password`, or `user:<API token of that user>`. */
+  private async verifyBasic(encoded: string, ip: string, beforeScrypt: () => Promise<void>): Promise<AuthContext> {
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw failure(new AuthInvalidError('Basic credentials must read user:password'), 'invalid');
+    const name = decoded.slice(0, colon);
+    const secret = decoded.slice(colon + 1);
+    if (TOKEN_SHAPE.test(secret)) {
+      const context = await this.verifyApiToken(secret, ip);
+      if (context.userName !== name) throw failure(new AuthInvalidError('wrong user name or password'), 'valid');
+      return context;
+    }
+    const key = hashSecret(`${name}\0${secret}`);
+    const remembered = this.passwords.get(key);
+    // Read before the rows it vouches for (see MetaStore.securityEpoch). As for tokens: while it
+    // is unchanged (SQLite), nothing about users or grants changed since the entry was made.
+    const epoch = await this.meta.securityEpoch();
+    if (remembered !== undefined && epoch !== undefined && remembered.epoch === epoch) {
+      this.checkIp(remembered.user, ip);
+      return { ...remembered.context };
+    }
+    let user = remembered === undefined || name.length > 200 ? undefined : await this.store.userByName(name);
+    if (user === undefined || user.disabled || user.password_hash !== remembered?.hash) {
+      this.passwords.delete(key);
+      await beforeScrypt();
+      user = await this.checkPassword(name, secret, ip);
+    } else {
+      this.checkIp(user, ip);
+    }
+    const context = await this.contextFor(user, { kind: 'password', tokenId: `password:${user.id}`, scopes: '*', pathPrefix: null });
+    if (user.password_hash !== null) {
+      this.passwords.delete(key);
+      if (this.passwords.size >= VERIFIED_PASSWORDS_KEPT) this.passwords.delete(this.passwords.keys().next().value as string);
+      this.passwords.set(key, { hash: user.password_hash, epoch, user, context });
+    }
+    return { ...context };
   }
 
   private checkIp(user: UserRow, ip: string): void {

@@ -58,6 +58,13 @@ export interface ServerConfig {
   scryptCost?: ScryptCost;
   rateLimit: RateLimits;
   defender: DefenderOptions;
+  /**
+   * Reverse proxies (CIDR) whose `X-Forwarded-For` names the client (`--trust-proxy`): a
+   * request from one of them is taken to come from the address it forwarded, for the IP
+   * lists, rate limits, the defender, audit and logs. From anywhere else the header is
+   * ignored. Empty: the socket's peer address is the client, always.
+   */
+  trustProxy: string[];
   /** Global CIDR lists, checked before anything else. */
   ipAllow: string[];
   ipDeny: string[];
@@ -119,6 +126,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     // hundred requests a second, and it must not trip them.
     rateLimit: { windowMs: 60_000, perIp: 60_000, perToken: 60_000, authPerIp: 30 },
     defender: DEFAULT_DEFENDER,
+    trustProxy: [],
     ipAllow: [],
     ipDeny: [],
     maxFileSize: null,

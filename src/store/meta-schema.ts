@@ -22,6 +22,9 @@
  * - web_sessions: refresh tokens of browser sessions (hash of the current one and of the
  *   one before, to detect a replayed refresh token).
  * - audit: security events (append-only).
+ * - dav_props / dav_locks: WebDAV dead properties (they follow their file through moves,
+ *   copies and deletes, whatever the front) and write locks.
+ * - tus_uploads: tus uploads, each over the upload session of the same id while in progress.
  */
 import type { Generated } from 'kysely';
 
@@ -188,6 +191,53 @@ export interface TokensTable {
   revoked_at: number | null;
 }
 
+/** A WebDAV dead property of the file or directory at `path`; `value` is its XML content, self-contained (namespaces declared). */
+export interface DavPropsTable {
+  path: string;
+  /** Namespace URI ('' for none). */
+  ns: string;
+  name: string;
+  value: string;
+}
+
+/** A WebDAV write lock on `path` (and, when `infinite`, everything below it). */
+export interface DavLocksTable {
+  /** `urn:uuid:…`, the lock token clients submit. */
+  token: string;
+  path: string;
+  user_id: string;
+  scope: 'exclusive' | 'shared';
+  infinite: number;
+  /** The client's DAV:owner XML, as sent. */
+  owner: string | null;
+  timeout_ms: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/**
+ * A tus upload. While in progress its bytes are the upload session with the same id (chunks
+ * cut by the server) plus a tail object in the chunk store; `done_at` once the file is
+ * committed (or, for a partial upload, complete and waiting for its final upload).
+ */
+export interface TusUploadsTable {
+  id: string;
+  owner: string;
+  /** Server path the file goes to; null for a partial upload (concatenation). */
+  path: string | null;
+  /** Upload-Length; null while deferred. */
+  length: number | null;
+  /** The Upload-Metadata header as received. */
+  metadata: string | null;
+  concat: 'partial' | 'final' | null;
+  mtime: number | null;
+  /** TTL of the committed file (ms). */
+  ttl_ms: number | null;
+  created_at: number;
+  expires_at: number;
+  done_at: number | null;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -209,4 +259,7 @@ export interface Database {
   shares: SharesTable;
   web_sessions: WebSessionsTable;
   audit: AuditTable;
+  dav_props: DavPropsTable;
+  dav_locks: DavLocksTable;
+  tus_uploads: TusUploadsTable;
 }

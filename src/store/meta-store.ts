@@ -31,6 +31,8 @@ import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { davRowsMoved, davRowsCopied, davRowsRemoved } from './dav-store.js';
+import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedQuery } from './prepared-query.js';
 import { StatementCache } from './statement-cache.js';
 
@@ -225,9 +227,6 @@ const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
-/** Upper bound of a subtree's path range: '0' is the character after '/'. */
-const subtreeEnd = (path: string): string => (path === '/' ? '0' : path + '0');
-const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/');
 
 export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
@@ -497,6 +496,16 @@ export class MetaStore {
   }
 
   /**
+   * Sets the modification time of a file or directory (WebDAV PROPPATCH of
+   * getlastmodified); FERRY_ERR_NOT_FOUND when absent. Run inside `db` when given.
+   */
+  async setMtime(path: string, mtime: number, db: Db = this.db): Promise<void> {
+    if (path === '/') throw new ValidationError('the root has no modification time to set');
+    const r = await db.updateTable('files').set({ mtime, updated_at: this.now() }).where('path', '=', path).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  }
+
+  /**
    * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
    * destination file when `overwrite` (default true); never replaces a directory.
    */
@@ -527,6 +536,7 @@ export class MetaStore {
           .execute();
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       }
+      await davRowsMoved(trx, from, to);
       return this.stat(to, trx);
     });
   }
@@ -557,6 +567,7 @@ export class MetaStore {
       for (const [hash, n] of refs) {
         await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
       }
+      await davRowsCopied(trx, from, to);
       return this.stat(to, trx);
     });
   }
@@ -572,6 +583,7 @@ export class MetaStore {
     if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
     await trx.deleteFrom('files').where('path', '=', to).execute();
     if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
+    await davRowsRemoved(trx, to);
   }
 
   /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
@@ -582,6 +594,7 @@ export class MetaStore {
       if (entry.type === 'file') {
         await trx.deleteFrom('files').where('path', '=', path).execute();
         await this.derefManifests(trx, new Map([[entry.hash!, 1]]));
+        await davRowsRemoved(trx, path);
         return { files: 1, dirs: 0 };
       }
       const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
@@ -597,6 +610,7 @@ export class MetaStore {
         .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
         .executeTakeFirst();
       await this.derefManifests(trx, counts);
+      await davRowsRemoved(trx, path);
       return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
     });
   }
@@ -908,6 +922,12 @@ export class MetaStore {
     return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
+  /** The manifest entries of one file of a session, in order. */
+  async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
+    const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
+    return rows.map((r) => ({ hash: r.hash, size: Number(r.size) }));
+  }
+
   /** Bytes announced so far for one file of a session (sum of its manifest entries). */
   async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
     const row = await this.db
@@ -1217,6 +1237,7 @@ export class MetaStore {
         if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
         await trx.deleteFrom('files').where('path', '=', path).execute();
         if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
+        await davRowsRemoved(trx, path);
         return true;
       });
       if (gone) removed.push(path);

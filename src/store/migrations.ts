@@ -280,6 +280,53 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // WebDAV dead properties and locks, and tus uploads (issue 14).
+    '0007-webdav-tus': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('dav_props')
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('ns', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('dav_props_pk', ['path', 'ns', 'name'])
+          .execute();
+
+        await db.schema
+          .createTable('dav_locks')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('infinite', 'integer', (c) => c.notNull())
+          .addColumn('owner', 'text')
+          .addColumn('timeout_ms', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('dav_locks_path').on('dav_locks').column('path').execute();
+        await db.schema.createIndex('dav_locks_user').on('dav_locks').column('user_id').execute();
+
+        await db.schema
+          .createTable('tus_uploads')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('path', pathType)
+          .addColumn('length', 'bigint')
+          .addColumn('metadata', 'text')
+          .addColumn('concat', 'text')
+          .addColumn('mtime', 'bigint')
+          .addColumn('ttl_ms', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('done_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('tus_uploads_expires').on('tus_uploads').column('expires_at').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

@@ -25,6 +25,7 @@ interface ServeOptions {
   publicUrl?: string;
   ipAllow: string[];
   ipDeny: string[];
+  trustProxy: string[];
   maxFileSize?: string;
   maxUploadSessions: string;
   rateLimitIp: string;
@@ -78,6 +79,12 @@ export function registerServe(program: Command): void {
     .option('--tls-self-signed', 'serve HTTPS with a local CA and certificate made once in DATA/tls (LAN use); prints the fingerprint')
     .option('--tls-host <name>', 'extra DNS name or IP for the self-signed certificate (repeatable, comma-separated)', list, [])
     .option('--public-url <url>', 'base URL printed in share links (default: the Host the client used)')
+    .option(
+      '--trust-proxy <cidr>',
+      'reverse proxies whose X-Forwarded-For names the client (repeatable, comma-separated; FERRY_TRUST_PROXY when not given): used for IP lists, rate limits, the defender, audit and logs',
+      list,
+      [],
+    )
     .option('--ip-allow <cidr>', 'accept requests only from these networks (repeatable, comma-separated)', list, [])
     .option('--ip-deny <cidr>', 'refuse requests from these networks (repeatable, comma-separated)', list, [])
     .option('--max-file-size <size>', 'largest file anyone may upload (users can have lower limits)')
@@ -120,6 +127,7 @@ Examples:
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
   ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
+  ferry serve --trust-proxy 127.0.0.1 --trust-proxy ::1   (behind Caddy or nginx on this machine)
   FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
@@ -139,6 +147,7 @@ Examples:
         tlsSelfSigned: opts.tlsSelfSigned === true,
         tlsHostnames: opts.tlsHost,
         publicUrl: opts.publicUrl,
+        trustProxy: new CidrList(opts.trustProxy.length > 0 ? opts.trustProxy : list(process.env.FERRY_TRUST_PROXY ?? '', [])).entries,
         ipAllow: new CidrList(opts.ipAllow).entries,
         ipDeny: new CidrList(opts.ipDeny).entries,
         maxFileSize: opts.maxFileSize === undefined ? null : parseSize(opts.maxFileSize),

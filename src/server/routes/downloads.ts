@@ -136,6 +136,8 @@ export interface ServeFileOptions {
   head: boolean;
   /** Content-Disposition to send (share links offer the file as a download). */
   disposition?: string;
+  /** The ETag of a file hash (default: the whole hash, quoted; WebDAV uses a shorter one). */
+  etagOf?: (hash: string) => string;
   /**
    * Called once the headers are decided and the body is about to go (share links count
    * uses here); what it returns is settled with the bytes written once the body is done,
@@ -156,7 +158,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
     throw err;
   });
-  const etag = `"${entry.hash}"`;
+  const etag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
   reply.header('etag', etag);
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');

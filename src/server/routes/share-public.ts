@@ -239,7 +239,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     // Bodies here are files from curl or a browser, whatever their content type says.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    const opts = { config: { public: true, htmlErrors: true } };
+    const opts = { config: { public: true, htmlErrors: true, front: 'share' as const } };
     scope.get('/s/:key', opts, (rq, rp) => download(rq, rp, false));
     scope.head('/s/:key', opts, (rq, rp) => download(rq, rp, true));
     scope.get('/s/:key/*', opts, (rq, rp) => download(rq, rp, false));
