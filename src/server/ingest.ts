@@ -68,6 +68,7 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
       }
       ctx.quota.checkFileSize(auth, path, hasher.size);
       await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
+      ctx.metrics.chunkBodyBytesReceived.inc(c.size);
       pending.push({ hash: c.hash, size: c.size });
       if (pending.length >= APPEND_EVERY) await flush();
     }
