@@ -4,6 +4,7 @@ import { filesPathOf, linkClick, navigate, usePath } from '../router.js';
 import type { Session } from '../session.js';
 import { UploadManager } from '../uploads.js';
 import { AccountPage } from './account.js';
+import { Logo } from './icons.js';
 import { AdminPage } from './admin.js';
 import { FilesPage } from './files.js';
 import { SharesPage } from './shares.js';
@@ -64,7 +65,7 @@ export function App(props: { session: Session }) {
       </a>
       <header class="top">
         <a class="brand" href="/files" onClick={(e) => linkClick(e, '/files')}>
-          <span aria-hidden="true">⛴</span> Ferry
+          <Logo /> Ferry
         </a>
         <nav aria-label="Main">
           {nav.map(([to, label]) => (

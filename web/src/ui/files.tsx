@@ -12,6 +12,7 @@ import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
 import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
 
@@ -189,7 +190,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           hidden
           aria-label="Folder to upload"
           data-testid="upload-folder"
-          {...({ webkitdirectory: '' } as Record<string, string>)}
+          {...({ webkitdirectory: true } as Record<string, boolean>)}
           onChange={(e) => {
             const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
             upload(list.map((file) => ({ file, rel: file.webkitRelativePath || file.name })));
@@ -265,16 +266,12 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
               <td class="name">
                 {e.type === 'dir' ? (
                   <a href={filesUrl(e.path)} onClick={(ev) => linkClick(ev, filesUrl(e.path))}>
-                    <span aria-hidden="true" class="icon">
-                      📁
-                    </span>
+                    <FolderIcon />
                     {e.name}
                   </a>
                 ) : (
                   <button type="button" class="link" onClick={() => setModal({ kind: 'preview', entry: e })} aria-label={`Open ${e.name}`}>
-                    <span aria-hidden="true" class="icon">
-                      📄
-                    </span>
+                    <FileIcon />
                     {e.name}
                   </button>
                 )}

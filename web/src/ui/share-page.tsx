@@ -12,6 +12,7 @@ import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
 import { Message, useAction } from './common.js';
+import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 
 interface LinkFacts {
@@ -72,7 +73,7 @@ export function SharePage() {
     <>
       <header class="top">
         <span class="brand">
-          <span aria-hidden="true">⛴</span> Ferry
+          <Logo /> Ferry
         </span>
         <span class="hint">Shared with you</span>
       </header>

@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import type { Session } from '../session.js';
 import { Message, useAction } from './common.js';
+import { Logo } from './icons.js';
 
 export function SignIn(props: { session: Session }) {
   const [user, setUser] = useState('');
@@ -10,10 +11,7 @@ export function SignIn(props: { session: Session }) {
   return (
     <main id="main" class="signin">
       <h1>
-        <span aria-hidden="true" class="logo">
-          ⛴
-        </span>{' '}
-        Ferry
+        <Logo /> Ferry
       </h1>
       <form
         aria-label="Sign in"

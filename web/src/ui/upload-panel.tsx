@@ -17,6 +17,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
   const { uploads } = props;
   const [, setTick] = useState(0);
   const bump = () => setTick((n) => n + 1);
+  const [problems, setProblems] = useState<Record<string, string>>({});
   useEffect(() => uploads.subscribe(bump), [uploads]);
   if (uploads.items.length === 0) return null;
   const t = uploads.totals();
@@ -66,10 +67,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
                       data-testid={`resume-${it.name}`}
                       onChange={(e) => {
                         const f = (e.currentTarget as HTMLInputElement).files?.[0];
-                        if (f) {
-                          const problem = uploads.provideFile(it.id, f);
-                          if (problem) alert(problem);
-                        }
+                        if (f) setProblems({ ...problems, [it.id]: uploads.provideFile(it.id, f) ?? '' });
                       }}
                     />
                   </label>
@@ -81,9 +79,9 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
                 )}
               </span>
             </div>
-            {it.error && (
+            {(it.error || problems[it.id]) && (
               <p class="error" role="alert">
-                {it.error}
+                {it.error || problems[it.id]}
               </p>
             )}
           </li>
