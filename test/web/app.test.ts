@@ -364,7 +364,7 @@ describe('web app', () => {
     await expectAccessible(page, 'audit page');
 
     await page.getByRole('link', { name: 'Bans' }).click();
-    await page.getByRole('cell', { name: '192.0.2.7' }).waitFor();
+    await page.getByRole('cell', { name: '192.0.2.7', exact: true }).waitFor();
     await page.getByRole('button', { name: 'Lift the ban of 192.0.2.7' }).click();
     await page.getByText('No address is banned.').waitFor();
     expect(t.server.ctx.defender.bans()).toEqual([]);
