@@ -125,7 +125,7 @@ export function registerFileUploadRoutes(app: FastifyInstance, ctx: ServerContex
     const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);
     if (existing && existing.type !== 'dir') throw new NotADirectoryError(`${dir} is a file: POST a form to a directory`);
     const signal = abortOnHangUp(request.raw);
-    const entries = await readForm(request, type, async (name, stream) => {
+    const entries = await readForm(request, type, signal, async (name, stream) => {
       const path = joinPath(dir, name);
       const server = authorize(auth, 'write', path);
       if (options.share) authorize(auth, 'share', path);
@@ -151,13 +151,22 @@ export function registerFileUploadRoutes(app: FastifyInstance, ctx: ServerContex
  * file is stored: backpressure). A part's file name is reduced to its last segment and
  * validated as a Ferry name. Non-file fields are ignored. The first failure stops the form.
  */
-async function readForm<T>(request: FastifyRequest, type: string, store: (name: string, stream: Readable) => Promise<T>): Promise<T[]> {
+async function readForm<T>(request: FastifyRequest, type: string, signal: AbortSignal, store: (name: string, stream: Readable) => Promise<T>): Promise<T[]> {
   const body = request.body as Readable;
   const parser = busboy({ headers: { 'content-type': type }, limits: { files: MAX_FORM_FILES, fields: 100, parts: MAX_FORM_FILES + 100 }, defParamCharset: 'utf8' });
   const out: T[] = [];
   let failure: unknown;
   let chain: Promise<void> = Promise.resolve();
+  // A client that hangs up mid-form: the part being stored would wait for bytes forever.
+  const open = new Set<Readable>();
+  signal.addEventListener('abort', () => {
+    const cut = new ValidationError('the form was cut short');
+    for (const s of open) s.destroy(cut);
+    parser.destroy(cut);
+  }, { once: true });
   parser.on('file', (_field, stream, info) => {
+    open.add(stream);
+    stream.once('close', () => open.delete(stream));
     chain = chain.then(async () => {
       if (failure !== undefined) {
         stream.resume();
