@@ -111,7 +111,7 @@ describe('one-request uploads', () => {
     const boundary = 'XyZ';
     const form = Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut-form.bin"\r\n\r\n`), part]);
     await send(`POST /api/v1/files/in HTTP/1.1\r\nHost: ${url.host}\r\n${auth()}\r\nContent-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${form.length + 7 * MiB}\r\n\r\n`, form);
-    await expect.poll(async () => (await (await fetch(`${server.url}/api/v1/admin/stats`, { headers: { authorization: `Bearer ${server.adminToken}` } })).json()).uploads, { timeout: 10_000 }).toBe(0);
+    await expect.poll(async () => ((await (await fetch(`${server.url}/api/v1/admin/stats`, { headers: { authorization: `Bearer ${server.adminToken}` } })).json()) as { uploads: number }).uploads, { timeout: 10_000 }).toBe(0);
     for (const p of ['/in/cut.bin', '/in/cut-chunked.bin', '/in/cut-form.bin']) expect(await stored(p), p).toBeUndefined();
     const list = (await (await fetch(`${server.url}/api/v1/list/in`, { headers: { authorization: `Bearer ${server.adminToken}` } })).json()) as { entries: { name: string }[] };
     expect(list.entries.map((e) => e.name).sort()).toEqual(['one.bin', 'stdin.bin']);

@@ -93,17 +93,16 @@ describe('resumable browser uploads', () => {
     const { context, page } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
     // An upload left by an earlier page of this user, as IndexedDB keeps it.
-    await page.evaluate(async () => {
-      await new Promise<void>((resolve, reject) => {
-        const req = indexedDB.open('ferry', 1);
-        req.onsuccess = () => {
-          const tx = req.result.transaction('uploads', 'readwrite');
-          tx.objectStore('uploads').put({ id: 'stale-1', scope: 'user:dana', path: '/other.bin', name: 'other.bin', size: 12345, lastModified: 1 });
-          tx.oncomplete = () => resolve();
-          tx.onerror = () => reject(tx.error);
-        };
-      });
-    });
+    // (A string: the page's code, this file compiles without the DOM library.)
+    await page.evaluate(`new Promise((resolve, reject) => {
+      const req = indexedDB.open('ferry', 1);
+      req.onsuccess = () => {
+        const tx = req.result.transaction('uploads', 'readwrite');
+        tx.objectStore('uploads').put({ id: 'stale-1', scope: 'user:dana', path: '/other.bin', name: 'other.bin', size: 12345, lastModified: 1 });
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+      };
+    })`);
     await page.reload();
     await page.locator('li.upload[data-state="needs-file"]').waitFor();
     const wrong = join(dir.path, 'other.bin');

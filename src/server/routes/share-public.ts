@@ -165,7 +165,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
 
   const unlock = async (request: FastifyRequest, reply: FastifyReply) => {
     const s = await gate.resolve(request, (request.params as { key: string }).key);
-    const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
+    const body = await jsonBody(request.body as Readable | undefined);
     shareHeaders(reply);
     reply.header('cache-control', 'no-store');
     return gate.unlock(request, reply, s, body.password);
@@ -196,16 +196,9 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
 
   void app.register(async (scope) => {
     // Bodies here are files from curl or a browser, whatever their content type says
-    // (the unlock form's JSON is parsed by hand).
+    // (JSON too: the unlock form's small body is parsed by its route).
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => {
-      try {
-        done(null, body === '' ? undefined : JSON.parse(body as string));
-      } catch {
-        done(new ValidationError('the body is not valid JSON'), undefined);
-      }
-    });
     const opts = { config: { public: true, htmlErrors: true } };
     scope.get('/s/:key', opts, (rq, rp) => view(rq, rp, false));
     scope.head('/s/:key', opts, (rq, rp) => view(rq, rp, true));
@@ -214,6 +207,23 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     scope.post('/s/:key/unlock', { config: { public: true } }, unlock);
     scope.put('/s/:key/*', opts, upload);
   });
+}
+
+/** A small JSON object body read from its stream (at most 64 KiB); `{}` when empty. */
+async function jsonBody(body: Readable | undefined): Promise<Record<string, unknown>> {
+  if (!body) return {};
+  let text = '';
+  for await (const piece of body) {
+    text += String(piece);
+    if (text.length > 64 * 1024) throw new ValidationError('the body is too large');
+  }
+  if (text.trim() === '') return {};
+  try {
+    return bodyObject(JSON.parse(text));
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    throw new ValidationError('the body is not valid JSON');
+  }
 }
 
 /** Headers of share-link answers: the URL holds the key, so no Referer; never framed. */
