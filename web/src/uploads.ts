@@ -36,7 +36,7 @@ export interface UploadItem {
 
 /** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
 const FILES_AT_ONCE = 3;
-const CHUNKS_IN_FLIGHT = 4;
+const CHUNKS_IN_FLIGHT = 5;
 
 let seq = 0;
 
