@@ -117,7 +117,8 @@ export class ShareGate {
    * upload-session routes (drop boxes).
    */
   async unlock(request: FastifyRequest, reply: FastifyReply, s: OpenShare, password: unknown): Promise<{ token: string; expiresAt: number }> {
-    const { ctx, row } = { ctx: this.ctx, row: s.row };
+    const { ctx } = this;
+    const { row } = s;
     const expiresAt = ctx.now() + UNLOCK_TTL_MS;
     if (row.password_hash !== null) {
       if (typeof password !== 'string' || password === '') throw new AuthRequiredError('this link needs a password', { details: { password: true } });

@@ -13,7 +13,6 @@
 import { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { NotFoundError } from '../core/errors.js';
-import { joinPath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import type { ServerContext } from './app.js';
 import { can, toUserPath, type AuthContext } from './authz.js';
@@ -95,5 +94,3 @@ export function memberName(path: string, fallback: string): string {
   const name = path.slice(path.lastIndexOf('/') + 1);
   return name === '' ? fallback : name;
 }
-
-export { joinPath };

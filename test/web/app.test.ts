@@ -348,9 +348,10 @@ describe('web app', () => {
     await page.getByRole('checkbox', { name: 'read' }).check();
     await page.getByRole('button', { name: 'Set grant' }).click();
     await page.getByText('/shared').waitFor();
+    await expectAccessible(page, 'admin users page, grants dialog');
+    await page.getByRole('button', { name: 'Close' }).click();
     await expectAccessible(page, 'admin users page');
     await screenshot(page, 'admin-users');
-    await page.getByRole('button', { name: 'Close' }).click();
     carol = (await (await t.api('/api/v1/users/carol')).json()) as typeof carol;
     expect(carol.grants).toContainEqual({ path: '/shared', permissions: ['list', 'read'] });
 

@@ -54,8 +54,6 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run] = useAction();
   const [reload, setReload] = useState(0);
-  const filesInput = useRef<HTMLInputElement>(null);
-  const folderInput = useRef<HTMLInputElement>(null);
   const filterId = useId('filter');
 
   useEffect(() => {
@@ -86,12 +84,6 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
   const chosen = shown.filter((e) => selected.has(e.name));
   const refresh = () => setReload((n) => n + 1);
-  const toggle = (name: string) => {
-    const next = new Set(selected);
-    if (next.has(name)) next.delete(name);
-    else next.add(name);
-    setSelected(next);
-  };
   const upload = (files: Array<{ file: File; rel: string }>) => uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
 
   const download = () =>
@@ -111,18 +103,6 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       const { ticket } = await downloadTicket(api, path);
       startDownload(api.http.url(`/api/v1/zip${path === '/' ? '' : path.split('/').map(encodeURIComponent).join('/')}`, { ticket }));
     });
-
-  const sortButton = (key: SortKey, label: string) => {
-    const active = sort.key === key;
-    return (
-      <th scope="col" aria-sort={active ? (sort.asc ? 'ascending' : 'descending') : 'none'} class={key === 'name' ? '' : 'num'}>
-        <button type="button" class="sort" onClick={() => setSort({ key, asc: active ? !sort.asc : true })}>
-          {label}
-          <span aria-hidden="true">{active ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
-        </button>
-      </th>
-    );
-  };
 
   const crumbs = path.split('/').filter(Boolean);
   return (
@@ -161,65 +141,14 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         </ol>
       </nav>
 
-      <div class="toolbar" role="toolbar" aria-label="Files">
-        <button type="button" onClick={() => setModal({ kind: 'mkdir' })}>
-          New folder
-        </button>
-        <button type="button" class="primary" onClick={() => filesInput.current?.click()}>
-          Upload files
-        </button>
-        <button type="button" onClick={() => folderInput.current?.click()}>
-          Upload folder
-        </button>
-        <input
-          ref={filesInput}
-          type="file"
-          multiple
-          hidden
-          aria-label="Files to upload"
-          data-testid="upload-files"
-          onChange={(e) => {
-            const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
-            upload(list.map((file) => ({ file, rel: file.name })));
-            (e.currentTarget as HTMLInputElement).value = '';
-          }}
-        />
-        <input
-          ref={folderInput}
-          type="file"
-          hidden
-          aria-label="Folder to upload"
-          data-testid="upload-folder"
-          {...({ webkitdirectory: true } as Record<string, boolean>)}
-          onChange={(e) => {
-            const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
-            upload(list.map((file) => ({ file, rel: file.webkitRelativePath || file.name })));
-            (e.currentTarget as HTMLInputElement).value = '';
-          }}
-        />
-        <button type="button" onClick={zipFolder} disabled={busy}>
-          Download folder (zip)
-        </button>
-        <span class="sep" />
-        <button type="button" disabled={chosen.length === 0 || busy} onClick={download}>
-          Download{chosen.length > 1 || chosen.some((e) => e.type === 'dir') ? ' as zip' : ''}
-        </button>
-        <button type="button" disabled={chosen.length !== 1} onClick={() => setModal({ kind: 'rename', entry: chosen[0] })}>
-          Rename
-        </button>
-        <button type="button" disabled={chosen.length === 0} onClick={() => setModal({ kind: 'move', entries: chosen })}>
-          Move
-        </button>
-        <button type="button" disabled={chosen.length === 0} onClick={() => setModal({ kind: 'copy', entries: chosen })}>
-          Copy
-        </button>
-        <button type="button" disabled={chosen.length !== 1} onClick={() => setModal({ kind: 'share', entry: chosen[0] })}>
-          Share
-        </button>
-        <button type="button" class="danger" disabled={chosen.length === 0} onClick={() => setModal({ kind: 'delete', entries: chosen })}>
-          Delete
-        </button>
-      </div>
+      <Toolbar
+        chosen={chosen}
+        busy={busy}
+        onModal={setModal}
+        onUpload={upload}
+        onDownload={download}
+        onZipFolder={zipFolder}
+      />
 
       <div class="filterbar">
         <label for={filterId}>Filter by name</label>
@@ -230,70 +159,197 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <Message error={actionError ?? loadError} />
       <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>
 
-      <table class="listing">
-        <caption class="visually-hidden">Contents of {path}</caption>
-        <thead>
-          <tr>
-            <th scope="col" class="check">
-              <input
-                type="checkbox"
-                aria-label="Select all"
-                checked={shown.length > 0 && chosen.length === shown.length}
-                onChange={(e) => setSelected(new Set((e.currentTarget as HTMLInputElement).checked ? shown.map((x) => x.name) : []))}
-              />
-            </th>
-            {sortButton('name', 'Name')}
-            {sortButton('size', 'Size')}
-            {sortButton('mtime', 'Modified')}
-          </tr>
-        </thead>
-        <tbody>
-          {entries === undefined && !loadError && (
-            <tr>
-              <td colSpan={4}>Loading…</td>
-            </tr>
-          )}
-          {entries !== undefined && shown.length === 0 && (
-            <tr>
-              <td colSpan={4}>{filter ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
-            </tr>
-          )}
-          {shown.map((e) => (
-            <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
-              <td class="check">
-                <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onChange={() => toggle(e.name)} />
-              </td>
-              <td class="name">
-                {e.type === 'dir' ? (
-                  <a href={filesUrl(e.path)} onClick={(ev) => linkClick(ev, filesUrl(e.path))}>
-                    <FolderIcon />
-                    {e.name}
-                  </a>
-                ) : (
-                  <button type="button" class="link" onClick={() => setModal({ kind: 'preview', entry: e })} aria-label={`Open ${e.name}`}>
-                    <FileIcon />
-                    {e.name}
-                  </button>
-                )}
-              </td>
-              <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
-              <td class="num">{formatDate(e.mtime)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <Listing
+        shown={shown}
+        loaded={entries !== undefined || loadError !== undefined}
+        empty={entries !== undefined && shown.length === 0}
+        filtered={filter !== ''}
+        path={path}
+        selected={selected}
+        setSelected={setSelected}
+        sort={sort}
+        setSort={setSort}
+        onOpen={(entry) => setModal({ kind: 'preview', entry })}
+      />
 
       <UploadPanel uploads={uploads} />
 
+      {modal && <FileDialogs api={api} path={path} modal={modal} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+    </div>
+  );
+}
+
+/** The actions: new folder, uploads (files, a folder), downloads, and those on the selection. */
+function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
+  const { chosen } = props;
+  const filesInput = useRef<HTMLInputElement>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+  return (
+    <div class="toolbar" role="toolbar" aria-label="Files">
+      <button type="button" onClick={() => props.onModal({ kind: 'mkdir' })}>
+        New folder
+      </button>
+      <button type="button" class="primary" onClick={() => filesInput.current?.click()}>
+        Upload files
+      </button>
+      <button type="button" onClick={() => folderInput.current?.click()}>
+        Upload folder
+      </button>
+      <input
+        ref={filesInput}
+        type="file"
+        multiple
+        hidden
+        aria-label="Files to upload"
+        data-testid="upload-files"
+        onChange={(e) => {
+          const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
+          props.onUpload(list.map((file) => ({ file, rel: file.name })));
+          (e.currentTarget as HTMLInputElement).value = '';
+        }}
+      />
+      <input
+        ref={folderInput}
+        type="file"
+        hidden
+        aria-label="Folder to upload"
+        data-testid="upload-folder"
+        {...({ webkitdirectory: true } as Record<string, boolean>)}
+        onChange={(e) => {
+          const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
+          props.onUpload(list.map((file) => ({ file, rel: file.webkitRelativePath || file.name })));
+          (e.currentTarget as HTMLInputElement).value = '';
+        }}
+      />
+      <button type="button" onClick={props.onZipFolder} disabled={props.busy}>
+        Download folder (zip)
+      </button>
+      <span class="sep" />
+      <button type="button" disabled={chosen.length === 0 || props.busy} onClick={props.onDownload}>
+        Download{chosen.length > 1 || chosen.some((e) => e.type === 'dir') ? ' as zip' : ''}
+      </button>
+      <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'rename', entry: chosen[0] })}>
+        Rename
+      </button>
+      <button type="button" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'move', entries: chosen })}>
+        Move
+      </button>
+      <button type="button" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'copy', entries: chosen })}>
+        Copy
+      </button>
+      <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'share', entry: chosen[0] })}>
+        Share
+      </button>
+      <button type="button" class="danger" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'delete', entries: chosen })}>
+        Delete
+      </button>
+    </div>
+  );
+}
+
+/** A folder's entries: select, sort, open. */
+function Listing(props: {
+  shown: Entry[];
+  loaded: boolean;
+  empty: boolean;
+  filtered: boolean;
+  path: string;
+  selected: Set<string>;
+  setSelected: (s: Set<string>) => void;
+  sort: { key: SortKey; asc: boolean };
+  setSort: (s: { key: SortKey; asc: boolean }) => void;
+  onOpen: (e: Entry) => void;
+}) {
+  const { shown, selected, setSelected, sort, setSort } = props;
+  const chosen = shown.filter((e) => selected.has(e.name));
+  const toggle = (name: string) => {
+    const next = new Set(selected);
+    if (next.has(name)) next.delete(name);
+    else next.add(name);
+    setSelected(next);
+  };
+  const sortButton = (key: SortKey, label: string) => {
+    const active = sort.key === key;
+    return (
+      <th scope="col" aria-sort={active ? (sort.asc ? 'ascending' : 'descending') : 'none'} class={key === 'name' ? '' : 'num'}>
+        <button type="button" class="sort" onClick={() => setSort({ key, asc: active ? !sort.asc : true })}>
+          {label}
+          <span aria-hidden="true">{active ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
+        </button>
+      </th>
+    );
+  };
+
+  return (
+    <table class="listing">
+      <caption class="visually-hidden">Contents of {props.path}</caption>
+      <thead>
+        <tr>
+          <th scope="col" class="check">
+            <input
+              type="checkbox"
+              aria-label="Select all"
+              checked={shown.length > 0 && chosen.length === shown.length}
+              onChange={(e) => setSelected(new Set((e.currentTarget as HTMLInputElement).checked ? shown.map((x) => x.name) : []))}
+            />
+          </th>
+          {sortButton('name', 'Name')}
+          {sortButton('size', 'Size')}
+          {sortButton('mtime', 'Modified')}
+        </tr>
+      </thead>
+      <tbody>
+        {!props.loaded && (
+          <tr>
+            <td colSpan={4}>Loading…</td>
+          </tr>
+        )}
+        {props.empty && (
+          <tr>
+            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
+          </tr>
+        )}
+        {shown.map((e) => (
+          <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
+            <td class="check">
+              <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onChange={() => toggle(e.name)} />
+            </td>
+            <td class="name">
+              {e.type === 'dir' ? (
+                <a href={filesUrl(e.path)} onClick={(ev) => linkClick(ev, filesUrl(e.path))}>
+                  <FolderIcon />
+                  {e.name}
+                </a>
+              ) : (
+                <button type="button" class="link" onClick={() => props.onOpen(e)} aria-label={`Open ${e.name}`}>
+                  <FileIcon />
+                  {e.name}
+                </button>
+              )}
+            </td>
+            <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
+            <td class="num">{formatDate(e.mtime)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The dialogs of the file actions: new folder, rename, move, copy, delete, share, preview. */
+function FileDialogs(props: { api: FerryApi; path: string; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+  const { api, path, modal } = props;
+  return (
+    <>
       {modal?.kind === 'mkdir' && (
         <NameDialog
           title="New folder"
           label="Folder name"
           submit="Create"
-          onClose={() => setModal(undefined)}
+          onClose={props.onClose}
           onSubmit={async (name) => {
             await api.mkdir(joinPath(path, name));
-            refresh();
+            props.onChanged();
           }}
         />
       )}
@@ -303,10 +359,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           label="New name"
           submit="Rename"
           initial={modal.entry.name}
-          onClose={() => setModal(undefined)}
+          onClose={props.onClose}
           onSubmit={async (name) => {
             await api.move(modal.entry.path, joinPath(parentPath(modal.entry.path), name), { overwrite: false });
-            refresh();
+            props.onChanged();
           }}
         />
       )}
@@ -316,14 +372,14 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           label="To folder"
           submit={modal.kind === 'move' ? 'Move' : 'Copy'}
           initial={path}
-          onClose={() => setModal(undefined)}
+          onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             for (const e of modal.entries) {
               if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
               else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
             }
-            refresh();
+            props.onChanged();
           }}
         />
       )}
@@ -337,17 +393,17 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
           }
           confirm="Delete"
           danger
-          onClose={() => setModal(undefined)}
+          onClose={props.onClose}
           onConfirm={async () => {
             for (const e of modal.entries) await api.remove(e.path, { recursive: e.type === 'dir' });
-            setSelected(new Set());
-            refresh();
+            props.onDeleted();
+            props.onChanged();
           }}
         />
       )}
-      {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={() => setModal(undefined)} />}
-      {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={() => setModal(undefined)} />}
-    </div>
+      {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
+      {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
+    </>
   );
 }
 
