@@ -7,6 +7,7 @@ import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
 export interface RateLimits {
@@ -74,6 +75,8 @@ export interface ServerConfig {
   store?: StoreSpec[];
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
+  /** Connections per address, request head and body timeouts (./slow-clients.ts). */
+  connections: ConnectionLimits;
 }
 
 /** One `--store` value: `[/prefix=]remote`. The remote `local` means disk under the data directory. */
@@ -121,6 +124,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     maxFileSize: null,
     maxUploadSessions: 100,
     ttlSweepIntervalMs: 60_000,
+    connections: DEFAULT_CONNECTION_LIMITS,
     ...overrides,
   };
 }

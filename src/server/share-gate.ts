@@ -39,6 +39,8 @@ export interface OpenShare {
   /** The owner's identity narrowed to the link. */
   as: AuthContext;
   key: string;
+  /** No use left (only when `resolve` was asked to let such a link through). */
+  spent: boolean;
 }
 
 export class ShareGate {
@@ -46,8 +48,12 @@ export class ShareGate {
 
   constructor(private readonly ctx: ServerContext) {}
 
-  /** The link of `key`, alive, with its owner's narrowed identity; no password check. 404 / 410 otherwise. */
-  async resolve(request: FastifyRequest, key: string): Promise<OpenShare> {
+  /**
+   * The link of `key`, alive, with its owner's narrowed identity; no password check. 404 /
+   * 410 otherwise. With `usedUp`, a link with no use left is let through, flagged `spent`:
+   * a Range request continuing a counted download is still served (../share-transfers.ts).
+   */
+  async resolve(request: FastifyRequest, key: string, options: { usedUp?: boolean } = {}): Promise<OpenShare> {
     const { ctx } = this;
     const row = KEY_SHAPE.test(key) ? await ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
     if (!row) {
@@ -56,19 +62,20 @@ export class ShareGate {
       await ctx.reportAuthFailure(request, err, { event: 'share.unknown' });
       throw err;
     }
-    return { ...(await this.alive(row)), key };
+    return { ...(await this.alive(row, options.usedUp ?? false)), key };
   }
 
-  private async alive(row: ShareRow): Promise<Omit<OpenShare, 'key'>> {
+  private async alive(row: ShareRow, usedUp = false): Promise<Omit<OpenShare, 'key'>> {
     const { ctx } = this;
     const now = ctx.now();
     if (row.revoked_at !== null) throw new GoneError('this link was revoked');
     if (row.expires_at !== null && Number(row.expires_at) <= now) throw new GoneError('this link has expired');
-    if (row.max_uses !== null && Number(row.uses) >= Number(row.max_uses)) throw new GoneError('this link has been used up');
+    const spent = row.max_uses !== null && Number(row.uses) >= Number(row.max_uses);
+    if (spent && !usedUp) throw new GoneError('this link has been used up');
     const owner = await ctx.users.userById(row.user_id);
     if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
     const as = await ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
-    return { row, owner, as: { ...as, share: { id: row.id, root: row.path } } };
+    return { row, owner, as: { ...as, share: { id: row.id, root: row.path } }, spent };
   }
 
   /**

@@ -6,6 +6,7 @@ import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../server/slow-clients.js';
 import { redactRemote } from '../../backends/registry.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
@@ -35,6 +36,10 @@ interface ServeOptions {
   defenderSafe: string[];
   ttlSweepInterval: string;
   store: string[];
+  maxConnectionsPerIp: string;
+  headersTimeout: string;
+  bodyTimeout: string;
+  bodyMinRate: string;
 }
 
 const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -85,6 +90,10 @@ export function registerServe(program: Command): void {
     .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
     .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
     .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
+    .option('--max-connections-per-ip <n>', 'open connections per client address; more are closed at once (0 = no limit)', String(DEFAULT_CONNECTION_LIMITS.maxPerAddress))
+    .option('--headers-timeout <duration>', 'a request head must arrive within this (0 = no limit)', '30s')
+    .option('--body-timeout <duration>', 'a request body must reach --body-min-rate over every window this long (0 = no limit)', '60s')
+    .option('--body-min-rate <size>', 'bytes per second a request body must reach over each --body-timeout window', '1K')
     .addOption(
       new Option(
         '--store <[/prefix=]remote>',
@@ -108,6 +117,7 @@ Examples:
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
+  ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
@@ -146,6 +156,12 @@ Examples:
         },
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
         store: opts.store.map(parseStoreSpec),
+        connections: {
+          maxPerAddress: count(opts.maxConnectionsPerIp, '--max-connections-per-ip'),
+          headersTimeoutMs: parseDuration(opts.headersTimeout),
+          bodyTimeoutMs: parseDuration(opts.bodyTimeout),
+          bodyMinRate: parseSize(opts.bodyMinRate),
+        },
         remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
       });
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.

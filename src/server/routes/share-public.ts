@@ -37,6 +37,7 @@ import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
 import type { OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
 import { memberName, zipEntries, zipStream } from '../zip.js';
+import { ShareTransfers } from '../share-transfers.js';
 import { sendFile } from './downloads.js';
 import type { WebApp } from './web-app.js';
 
@@ -76,6 +77,7 @@ function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: 
 
 export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerContext, webApp: WebApp): void {
   const gate = ctx.shareGate;
+  const transfers = new ShareTransfers(ctx.now);
 
   const rel = (request: FastifyRequest): string => {
     const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
@@ -85,8 +87,10 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
   const linkBase = (s: OpenShare, sub: string) => `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
 
   const view = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
-    const s = await gate.resolve(request, (request.params as { key: string }).key);
+    // A used-up link serves only Range requests that continue a counted download.
+    const s = await gate.resolve(request, (request.params as { key: string }).key, { usedUp: !head && request.headers.range !== undefined });
     if (!head && isPageRequest(request)) {
+      if (s.spent) throw new GoneError('this link has been used up');
       shareHeaders(reply);
       return webApp.sendPage(reply);
     }
@@ -95,6 +99,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     await gate.checkPassword(request, reply, s, q.format !== 'json');
     const sub = rel(request);
     if (s.row.kind === 'upload') {
+      if (s.spent) throw new GoneError('this link has been used up');
       if (sub !== '/') throw new NotFoundError('an upload link has nothing to download');
       shareHeaders(reply);
       return { kind: 'upload', ...linkFacts(s) };
@@ -106,24 +111,43 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       throw err;
     });
     if (entry.type === 'dir') {
+      if (s.spent) throw new GoneError('this link has been used up');
       if (q.zip !== undefined && !head) return zipFolder(request, reply, s, server, entry.name || s.row.name);
       return listing(request, reply, s, server, sub, head);
     }
     const shown = sub === '/' ? '/' + entry.name : sub;
     if (q.format === 'json') {
+      if (s.spent) throw new GoneError('this link has been used up');
       shareHeaders(reply);
       return { kind: 'file', ...linkFacts(s), path: shown, fileName: entry.name, size: entry.size, mtime: entry.mtime, preview: previewKind(entry.name), contentType: contentTypeFor(entry.name) };
     }
-    if (!head) await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
+    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
     const inline = q.inline !== undefined;
     return sendFile(ctx, request, reply, server, shown, {
       head,
       disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
       contentType: inline ? contentTypeFor(entry.name) : undefined,
-      // One download = one use; the further pieces of a resumed or parallel download are free.
-      beforeBody: async ({ start }) => {
-        if (start !== 0) return;
+      // However a download is cut, it uses the link once: see ../share-transfers.ts.
+      beforeBody: async ({ start, end, size, partial, etag }) => {
+        const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
+        const length = size === 0 ? 0 : end - start + 1;
+        const going = partial ? transfers.continue(key, length) : undefined;
+        if (going) {
+          await audit();
+          return going;
+        }
         if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
+        await audit();
+        const counted = transfers.start(key, size, length);
+        return {
+          settle: (sent: number, failed: boolean) => {
+            counted.settle(sent);
+            if (!failed) return;
+            // Nothing served (a damaged first chunk: a 500 before the headers): not a download.
+            transfers.drop(key);
+            void ctx.shares.refundUse(s.row.id).catch((err: unknown) => request.log.error({ err }, 'share use refund failed'));
+          },
+        };
       },
     });
   };
