@@ -13,7 +13,7 @@
  * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
  * also rclone-webdav and tus: Ferry's WebDAV and tus fronts),
  * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
- * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --out DIR (default benchmarks/results),
+ * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web, --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
  * --render FILE (no run: re-render latest.md and the README from a saved latest.json).
  *
@@ -91,10 +91,27 @@ function storageThroughput(mib: number): MicroResults['storage'] {
   }
 }
 
+/**
+ * The web app in headless Chromium against the CLI and curl (benchmarks/web/browser.ts:
+ * upload, download, first-load JavaScript); its table goes below the others. Skipped with
+ * --no-web; left out (with a note) when it fails, e.g. without /usr/bin/chromium.
+ */
+function webApp(): string | undefined {
+  if (saved || args.flag('no-web')) return undefined;
+  log('web app in Chromium (web/browser.js)');
+  try {
+    return execFileSync(process.execPath, [benchScript('web/browser.js'), '--size', quick ? '32MiB' : '256MiB', '--runs', quick ? '1' : '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  } catch (err) {
+    log(`the web app benchmark failed, left out: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+const web = webApp();
+
 const summary = summarize(result, micro, saved ? saved.command : command);
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'latest.json'), JSON.stringify({ ...summary, raw: result, micro }, null, 2) + '\n');
-const md = renderMarkdown(summary, micro);
+const md = renderMarkdown(summary, micro) + (web ? `\n## Web app\n\n${web}\n` : '');
 await writeFile(join(outDir, 'latest.md'), md);
 log(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 

@@ -315,15 +315,25 @@ export interface LoginRequest {
   expiresInSeconds?: number;
 }
 
-/** `POST /api/v1/auth/session` (user + password) and `/auth/refresh` (refreshToken). */
+/**
+ * `POST /api/v1/auth/session` (user + password) and `/auth/refresh` (refreshToken). With
+ * `cookie: true` (the web app) the refresh token travels in an HttpOnly cookie instead and
+ * `refreshToken` is absent.
+ */
 export interface WebSession {
   /** Short-lived signed bearer token for API calls. */
   accessToken: string;
   accessExpiresAt: number;
-  /** Single use: each refresh returns a new one and retires the old. */
-  refreshToken: string;
+  /** Single use: each refresh returns a new one and retires the old. Absent when kept in the cookie. */
+  refreshToken?: string;
   refreshExpiresAt: number;
   user: { name: string; role: 'admin' | 'user' };
+}
+
+/** `POST /api/v1/auth/ticket`: a URL credential for downloads in a browser (read-only, below `path`, minutes). */
+export interface DownloadTicket {
+  ticket: string;
+  expiresAt: number;
 }
 
 export interface Usage {

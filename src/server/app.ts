@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
@@ -45,7 +45,11 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
-import { escapeHtml, registerSharePublicRoutes } from './routes/share-public.js';
+import { registerSharePublicRoutes } from './routes/share-public.js';
+import { registerArchiveRoutes } from './routes/archives.js';
+import { registerFileUploadRoutes } from './routes/file-uploads.js';
+import { registerWebAppRoutes, type WebApp } from './routes/web-app.js';
+import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
 import { registerShareRoutes } from './routes/shares.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
@@ -74,6 +78,10 @@ declare module 'fastify' {
      * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
      */
     basicAuth?: boolean;
+    /** A download ticket (`?ticket=`) may stand in for the Authorization header (GET downloads). */
+    ticket?: boolean;
+    /** A share upload token (`Bearer ferryl_…`) is accepted: the upload-session routes, for drop boxes. */
+    shareUpload?: boolean;
   }
 }
 
@@ -93,6 +101,8 @@ export interface ServerContext {
   defender: Defender;
   quota: QuotaGuard;
   limiters: RateLimiters;
+  /** How share links are found, checked and unlocked (../share-gate.ts). */
+  shareGate: ShareGate;
   now: () => number;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
@@ -249,7 +259,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
   };
 
-  const ctx: ServerContext = {
+  const ctx = {
     config,
     capabilities: capabilitiesOf(config),
     limits: limitsOf(config),
@@ -292,7 +302,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         if (batch.length < 500) return removed;
       }
     },
-  };
+  } as Omit<ServerContext, 'shareGate'> as ServerContext;
+  ctx.shareGate = new ShareGate(ctx);
+  let webApp: WebApp | undefined;
 
   const dav = new Dav(ctx);
   const tus = new TusUploads(ctx);
@@ -311,14 +323,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
-    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && !reply.sent) {
-      // A visitor's browser on a share link gets a page, not JSON (curl still gets JSON).
+    const q = request.query as Record<string, unknown> | undefined;
+    if (request.routeOptions.config?.htmlErrors && webApp && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
+      // A visitor's browser on a share link gets the app's page with the status (404, 410,
+      // ...), which then shows the reason it asks for as JSON; curl still gets JSON.
       const { status, error } = toHttpError(err);
       if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
-      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      reply.removeHeader('www-authenticate');
       reply.header('referrer-policy', 'no-referrer');
-      const text = status >= 500 && error.code === 'FERRY_ERR_INTERNAL' ? 'internal error' : error.message;
-      return reply.status(status).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>${status}</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>${status}</h1><p>${escapeHtml(text)}</p></body>`);
+      return webApp.sendPage(reply, status);
     }
     errorHandler(err, request, reply);
   });
@@ -352,8 +365,17 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const routeConfig = request.routeOptions.config;
     if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
+    const header = request.headers.authorization;
     try {
-      request.auth = await auth.verify(request.headers.authorization, ip, routeConfig?.basicAuth ? { basic: () => limiters.authPerIp(request) } : undefined);
+      const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
+      if (header === undefined && routeConfig?.ticket && typeof ticket === 'string') {
+        request.auth = await auth.verifyTicket(ticket, ip);
+      } else if (header !== undefined && header.startsWith(`Bearer ${SHARE_TOKEN_PREFIX}`)) {
+        if (!routeConfig?.shareUpload) throw new AuthInvalidError('a share upload token only sends files into its upload link');
+        request.auth = await ctx.shareGate.uploadContext(header.slice('Bearer '.length).trim());
+      } else {
+        request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => limiters.authPerIp(request) } : undefined);
+      }
     } catch (err) {
       // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
       if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
@@ -400,10 +422,13 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerUserRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerShareRoutes(app, ctx);
-  registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerDavRoutes(app, dav);
   registerTusRoutes(app, tus);
+  registerFileUploadRoutes(app, ctx);
+  registerArchiveRoutes(app, ctx);
+  webApp = registerWebAppRoutes(app, ctx);
+  registerSharePublicRoutes(app, ctx, webApp);
   return { app, ctx };
 }
 

@@ -29,6 +29,7 @@ import type { MetaStore } from '../store/meta-store.js';
 import { sortGrants, type AuthContext, type Grant } from './authz.js';
 import type { DefenderEvent } from './defender.js';
 import { IpPolicy } from './ip-filter.js';
+import { isWithin } from '../core/path.js';
 import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword, type ScryptCost } from './passwords.js';
 
 export type { AuthContext } from './authz.js';
@@ -38,6 +39,8 @@ const GENERATED_ADMIN_TOKEN_ID_SETTING = 'bootstrap.admin-token-id';
 export const ADMIN_USER_ID = 'u-admin';
 const TOKEN_SHAPE = /^ferry_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
 const ACCESS_PREFIX = 'ferrys_';
+/** Download tickets (see {@link Authenticator.issueTicket}). */
+export const TICKET_PREFIX = 'ferryt_';
 const REFRESH_SHAPE = /^ferryr_([A-Za-z0-9_-]{22})_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is written at most this often per token: a chunk upload is thousands of requests. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -390,6 +393,70 @@ export class Authenticator {
       throw failure(new AuthInvalidError('the session was refreshed concurrently: log in again'), 'valid');
     }
     return { session: this.sessionAnswer(user, sid, next, Number(row.expires_at)), user };
+  }
+
+  // ---------------------------------------------------------------- signed claims
+
+  /**
+   * A token carrying `claims`, signed with the session key: `<prefix><payload>.<HMAC>`. Used
+   * for download tickets, share-link unlocks and share upload tokens: short-lived, verified
+   * without a database row, and tied to something that is checked again on every use (a
+   * session, a token, a share link), so that ending that ends them too.
+   */
+  signClaims(prefix: string, claims: object): string {
+    const payload = Buffer.from(prefix + JSON.stringify(claims)).toString('base64url');
+    return `${prefix}${payload}.${this.mac(payload).toString('base64url')}`;
+  }
+
+  /** The claims of a {@link signClaims} token of this prefix, or undefined when it is malformed or forged (expiry is the caller's). */
+  verifyClaims<T extends object>(prefix: string, token: string): T | undefined {
+    if (typeof token !== 'string' || !token.startsWith(prefix) || token.length > 4096) return undefined;
+    const [payload, sig] = token.slice(prefix.length).split('.');
+    const given = Buffer.from(sig ?? '', 'base64url');
+    const expected = this.mac(payload ?? '');
+    if (!payload || given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const text = Buffer.from(payload, 'base64url').toString('utf8');
+      // The prefix is inside the signed payload: a token of one kind is never accepted as another.
+      if (!text.startsWith(prefix)) return undefined;
+      const claims = JSON.parse(text.slice(prefix.length)) as unknown;
+      return claims !== null && typeof claims === 'object' ? (claims as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A download ticket: lets a browser fetch files below `path` by URL (`?ticket=`), where it
+   * cannot send an Authorization header (a download link, an <img> or <video> source). It
+   * reads only (`list`, `read`, within what the issuing credential holds), only below `path`,
+   * for `ttlMs`, and only while the session or token that issued it is alive.
+   */
+  issueTicket(auth: AuthContext, path: string, ttlMs: number): { ticket: string; expiresAt: number } {
+    const expiresAt = this.now() + ttlMs;
+    const scopes = (['list', 'read'] as const).filter((p) => auth.scopes.has(p)).join(',');
+    const prefix = auth.pathPrefix !== null && !isWithin(path, auth.pathPrefix) ? auth.pathPrefix : path;
+    return { ticket: this.signClaims(TICKET_PREFIX, { via: auth.tokenId, uid: auth.userId, exp: expiresAt, p: prefix, s: scopes }), expiresAt };
+  }
+
+  async verifyTicket(ticket: string, ip: string): Promise<AuthContext> {
+    const c = this.verifyClaims<{ via?: unknown; uid?: unknown; exp?: unknown; p?: unknown; s?: unknown }>(TICKET_PREFIX, ticket);
+    if (!c || typeof c.via !== 'string' || typeof c.uid !== 'string' || typeof c.exp !== 'number' || typeof c.p !== 'string' || typeof c.s !== 'string') {
+      throw failure(new AuthInvalidError('the download ticket is not valid'), 'invalid');
+    }
+    if (c.exp <= this.now()) throw failure(new AuthInvalidError('the download ticket has expired: open the link again from the app'), 'valid');
+    if (c.via.startsWith('session:')) {
+      const session = await this.store.sessionById(c.via.slice('session:'.length));
+      if (!session || session.revoked_at !== null || session.user_id !== c.uid) throw failure(new AuthInvalidError('the session that made this ticket was ended'), 'valid');
+    } else {
+      const row = await this.meta.findToken(c.via);
+      if (!row || row.revoked_at !== null || row.user_id !== c.uid) throw failure(new AuthInvalidError('the token that made this ticket was revoked'), 'valid');
+      checkNotExpired(row, this.now());
+    }
+    const user = await this.store.userById(c.uid);
+    if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+    this.checkIp(user, ip);
+    return this.contextFor(user, { kind: 'token', tokenId: `ticket:${c.via}`, scopes: c.s, pathPrefix: c.p });
   }
 
   async endSession(sid: string): Promise<void> {

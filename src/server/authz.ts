@@ -42,6 +42,11 @@ export interface AuthContext {
   /** The user's grants, deepest path first. */
   grants: readonly Grant[];
   limits: UserLimits;
+  /**
+   * Set when a share link acts for its owner (a visitor): the link's id and its path (a
+   * user path of the owner, also the `pathPrefix`). Visitors name files relative to it.
+   */
+  share?: { id: string; root: string };
 }
 
 const ALL: ReadonlySet<Permission> = new Set(PERMISSIONS);

@@ -76,6 +76,7 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
       ctx.quota.checkFileSize(auth, path, hasher.size);
       if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
       await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
+      ctx.metrics.chunkBodyBytesReceived.inc(c.size);
       pending.push({ hash: c.hash, size: c.size });
       if (pending.length >= APPEND_EVERY) await flush();
     }

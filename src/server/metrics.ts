@@ -5,6 +5,11 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly chunksReceived = new Counter({ name: 'ferry_chunks_received_total', help: 'Chunk bodies stored (new chunks)', registers: [this.registry] });
   readonly chunkBytesReceived = new Counter({ name: 'ferry_chunk_bytes_received_total', help: 'Bytes of chunk bodies stored', registers: [this.registry] });
+  readonly chunkBodyBytesReceived = new Counter({
+    name: 'ferry_chunk_body_bytes_received_total',
+    help: 'Bytes of file content received from clients (chunk and pack bodies, streamed uploads), whether new or already stored',
+    registers: [this.registry],
+  });
   readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk bodies received for chunks already stored (written over the copy there)', registers: [this.registry] });
   readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
   readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });

@@ -211,6 +211,23 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- the web app (public pages; the API stays closed)
+
+rows.push(
+  { name: 'GET / (the app)', expect: everyone(200), run: (id) => call(id, 'GET', '/') },
+  { name: 'GET /* (a page of the app)', expect: everyone(200), run: (id) => call(id, 'GET', '/files/photos') },
+  // Unknown API paths stay JSON errors, never the app's page.
+  { name: 'GET /* (an unknown API path)', expect: everyone(404), run: (id) => call(id, 'GET', '/api/v1/no-such-route') },
+  {
+    name: 'POST /s/:key/unlock',
+    expect: everyone(200),
+    run: async (id) => {
+      const s = await share(t, tokens.owner!, { path: '/docs', kind: 'upload', password: 'drop-box-pass' });
+      return call(id, 'POST', new URL(s.url).pathname + '/unlock', { json: { password: 'drop-box-pass' } });
+    },
+  },
+);
+
 // ---------------------------------------------------------------- namespace and downloads
 
 rows.push(
@@ -254,6 +271,45 @@ rows.push(
     name: 'POST /api/v1/chunks/batch (paths without it)',
     expect: row(404, 404, 404, 404, 404),
     run: (id) => call(id, 'POST', '/api/v1/chunks/batch', { json: { paths: [id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt')], hashes: [photoChunk] } }),
+  },
+  {
+    name: 'POST /api/v1/auth/ticket',
+    expect: row(200, 403, 200, 200, 200),
+    run: (id) => call(id, 'POST', '/api/v1/auth/ticket', { json: { path: P(id, '/photos') } }),
+  },
+  { name: 'GET /api/v1/zip/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'zip', '/photos')) },
+  { name: 'GET /api/v1/zip', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', `/api/v1/zip?path=${encodeURIComponent(P(id, '/photos/p.bin'))}`) },
+  { name: 'POST /api/v1/zip', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'POST', '/api/v1/zip', { json: { paths: [P(id, '/photos')] } }) },
+  {
+    // Bob's upload lands in his own home: alice's /photos does not get the file.
+    name: 'PUT /api/v1/files/*',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      lastPath = `/photos/${fresh('put')}`;
+      return call(id, 'PUT', url(id, 'files', lastPath), { body: 'one request', headers: OCTET });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  {
+    name: 'POST /api/v1/files/* (form)',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      const name = fresh('form');
+      lastPath = `/photos/${name}`;
+      const form = new FormData();
+      form.append('file', new Blob(['a form upload']), name);
+      return call(id, 'POST', url(id, 'files', '/photos'), { body: form });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  {
+    name: 'POST /api/v1/files (form, into the root)',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      const form = new FormData();
+      form.append('file', new Blob(['a form upload']), fresh('root-form'));
+      return call(id, 'POST', '/api/v1/files', { body: form });
+    },
   },
   {
     name: 'POST /api/v1/mkdir/*',

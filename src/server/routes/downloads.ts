@@ -18,6 +18,7 @@ import { authOf, type ServerContext } from '../app.js';
 import { authorize, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
+import { contentDisposition, contentTypeFor } from '../mime.js';
 import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
@@ -139,6 +140,13 @@ export interface ServeFileOptions {
   /** The ETag of a file hash (default: the whole hash, quoted; WebDAV uses a shorter one). */
   etagOf?: (hash: string) => string;
   /**
+   * A `Content-Type` other than `application/octet-stream`, for previews (../mime.ts never
+   * names a type a browser would run). A PDF may then be framed by our own pages: Chrome's
+   * viewer refuses sandboxed documents, and it runs a PDF's scripts in its own process, not
+   * in our origin.
+   */
+  contentType?: string;
+  /**
    * Called once the headers are decided and the body is about to go (share links count
    * uses here); what it returns is settled with the bytes written once the body is done,
    * and whether the response failed before its headers went out (nothing was served).
@@ -175,10 +183,11 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   }
   const start = range ? range.start : 0;
   const end = range ? range.end : size - 1;
-  reply.type('application/octet-stream');
+  reply.type(options.contentType ?? 'application/octet-stream');
   // Stored bytes are never a page of ours: a browser must not sniff, render or script them.
   reply.header('x-content-type-options', 'nosniff');
-  reply.header('content-security-policy', "sandbox; default-src 'none'");
+  if (options.contentType === 'application/pdf') reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'self'");
+  else reply.header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'");
   if (options.disposition) reply.header('content-disposition', options.disposition);
   reply.header('content-length', String(end - start + 1));
   if (range) {
@@ -213,12 +222,23 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const access = new ChunkAccess(ctx);
+  /** `?download=1`: an attachment with the file's name and type; `?inline=1`: a preview. */
   const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
-    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
+    const q = request.query as Record<string, string | undefined>;
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const inline = q.inline !== undefined;
+    const named = inline || q.download !== undefined;
+    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
+      head,
+      disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
+      contentType: named ? contentTypeFor(name) : undefined,
+    });
   };
-  app.get(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, false));
-  app.head(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, true));
+  // `?ticket=` (a download ticket) may stand in for the Authorization header: browser downloads and previews.
+  const byTicket = { config: { ticket: true } };
+  app.get(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, false));
+  app.head(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, true));
 
   app.get(`${API_PREFIX}/manifests/*`, async (request, reply) => {
     const auth = authOf(request);
