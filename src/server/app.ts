@@ -281,6 +281,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
+    const bytesIn = Number(request.headers['content-length'] ?? 0);
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    if (request.auth) {
+      if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
+      if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
+    }
     request.log.info(
       {
         reqId: request.id,
@@ -290,8 +296,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         method: request.method,
         route,
         status,
-        bytesIn: Number(request.headers['content-length'] ?? 0),
-        bytesOut: Number(reply.getHeader('content-length') ?? 0),
+        bytesIn,
+        bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },
       'request',

@@ -37,6 +37,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
+  /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
+  metricsToken?: string;
   /** Where pino writes (default stdout). */
   logDestination?: NodeJS.WritableStream;
   /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */
