@@ -30,6 +30,7 @@ import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { errorHandler, toHttpError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
@@ -88,6 +89,20 @@ export interface ServerContext {
   reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
   /** Deletes files past their TTL now (audited); returns their paths. */
   sweepExpiredFiles(): Promise<string[]>;
+  /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
+  applyLive(next: ServerConfig, keys: readonly string[]): void;
+}
+
+/**
+ * The ServerConfig fields behind a setting: found by applying one of its examples to an
+ * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
+ */
+function fieldsOf(key: string): string[] {
+  const s = SETTINGS_BY_KEY.get(key);
+  if (!s?.live) return [];
+  const probe = {} as ServerConfig;
+  s.apply(probe, s.kind.fromText(s.examples[0]));
+  return Object.keys(probe);
 }
 
 /** The authenticated identity of a request that passed the auth hook. */
@@ -142,7 +157,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     scryptCost: config.scryptCost,
   });
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
-  const globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+  let globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
 
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
@@ -176,10 +191,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
   const defender = new Defender(config.defender, now);
-  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
-    const ban = defender.record(request.ip, 'limit');
-    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
-  });
+  const makeLimiters = () =>
+    createRateLimiters(config.rateLimit, now, (request) => {
+      const ban = defender.record(request.ip, 'limit');
+      if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+    });
+  const limiters = makeLimiters();
 
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
@@ -223,6 +240,18 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
       return { uploads, ...gc };
     },
+    applyLive(next, keys) {
+      // The config object is shared by reference (quota guard, routes read it per request):
+      // changing its fields in place is what makes them live.
+      const target = config as unknown as Record<string, unknown>;
+      const source = next as unknown as Record<string, unknown>;
+      for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
+      if (keys.includes('logLevel')) app.log.level = config.logLevel;
+      if (keys.includes('ipAllow') || keys.includes('ipDeny')) globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+      if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = makeLimiters();
+      ctx.limits = limitsOf(config);
+      ctx.capabilities = capabilitiesOf(config);
+    },
     async sweepExpiredFiles() {
       const removed: string[] = [];
       for (;;) {
@@ -263,7 +292,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (!globalIps.permits(ip)) throw new ForbiddenError(`this server does not accept requests from ${ip}`);
     const ban = defender.checkBanned(ip);
     if (ban) throw new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
-    await limiters.perIp(request);
+    await ctx.limiters.perIp(request);
     if (request.routeOptions.config?.public) return;
     try {
       request.auth = await auth.verify(request.headers.authorization, ip);
@@ -271,7 +300,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       await reportAuthFailure(request, err);
       throw err;
     }
-    await limiters.perToken(request);
+    await ctx.limiters.perToken(request);
   });
 
   // One access-log line per request (pino JSON).
@@ -327,6 +356,13 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean };
+  /**
+   * Applies the `keys` of `next` that can change while serving (settings marked `live`):
+   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
+   * new certificate cannot be read.
+   */
+  reload(next: ServerConfig, keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -435,7 +471,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx,
     url: address,
     ...boot,
-    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned } } : {}),
+    ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned }; } } : {}),
+    async reload(next, keys) {
+      if ((keys.includes('tlsCert') || keys.includes('tlsKey')) && tls && !tls.selfSigned) {
+        const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
+        if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
+        (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
+        tls.fingerprint = fresh.fingerprint;
+      }
+      ctx.applyLive(next, keys);
+    },
     async close() {
       if (closed) return;
       closed = true;

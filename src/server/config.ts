@@ -7,6 +7,7 @@ import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
+import type { CommandHook, PreUploadHook, VersionPolicy } from './settings.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
 export interface RateLimits {
@@ -74,6 +75,14 @@ export interface ServerConfig {
    * routes map onto shared, content-addressed chunks.
    */
   store?: StoreSpec[];
+  /** Old versions kept on overwrite (both 0: off); per-path rules override. */
+  versions: VersionPolicy;
+  /** Days deleted files stay in the trash (0: deletes are final). */
+  trashDays: number;
+  /** Programs run on events, with the event as JSON on stdin. */
+  hooks: CommandHook[];
+  /** A program that sees each uploaded file before it commits, and may reject it. */
+  preUploadHook?: PreUploadHook;
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
 }
@@ -123,6 +132,9 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     maxFileSize: null,
     maxUploadSessions: 100,
     ttlSweepIntervalMs: 60_000,
+    versions: { keep: 0, days: 0, paths: {} },
+    trashDays: 0,
+    hooks: [],
     ...overrides,
   };
 }

@@ -28,11 +28,13 @@ import { registerQuota } from './quota.js';
 import { registerToken } from './token.js';
 import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
+import { registerConfig } from './config.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerServe,
+  registerConfig,
   registerLogin,
   registerPut,
   registerGet,
