@@ -20,6 +20,7 @@ import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { WebhookStore } from '../store/webhook-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -27,6 +28,8 @@ import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
+import { CommandHooks } from './hooks.js';
+import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
@@ -38,6 +41,7 @@ import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
@@ -78,6 +82,9 @@ export interface ServerContext {
   quota: QuotaGuard;
   limiters: RateLimiters;
   now: () => number;
+  webhookStore: WebhookStore;
+  webhooks: WebhookDispatcher;
+  hooks: CommandHooks;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
   /** Deletes expired sessions and unreferenced chunks now; returns what went. */
@@ -190,6 +197,14 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
+  const webhookStore = new WebhookStore(meta.db);
+  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
+  const hooks = new CommandHooks(config, chunks, app.log);
+  audit.onRecord((e) => {
+    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
+    hooks.dispatch(e);
+  });
+  app.addHook('onClose', async () => webhooks.close());
   const defender = new Defender(config.defender, now);
   const makeLimiters = () =>
     createRateLimiters(config.rateLimit, now, (request) => {
@@ -228,6 +243,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     shares: new ShareStore(meta),
     auditStore,
     audit,
+    webhookStore,
+    webhooks,
+    hooks,
     defender,
     quota: new QuotaGuard(meta, config),
     limiters,
@@ -343,6 +361,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerShareRoutes(app, ctx);
   registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerWebhookRoutes(app, ctx);
   return { app, ctx };
 }
 
@@ -465,6 +484,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }, 'garbage collection');
 
   const address = await app.listen({ host: config.host, port: config.port });
+  ctx.webhooks.start();
   let closed = false;
   return {
     app,

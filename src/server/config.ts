@@ -79,6 +79,9 @@ export interface ServerConfig {
   versions: VersionPolicy;
   /** Days deleted files stay in the trash (0: deletes are final). */
   trashDays: number;
+  webhookRetryDelayMs: number;
+  webhookMaxAttempts: number;
+  webhookTimeoutMs: number;
   /** Programs run on events, with the event as JSON on stdin. */
   hooks: CommandHook[];
   /** A program that sees each uploaded file before it commits, and may reject it. */
@@ -135,6 +138,9 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     versions: { keep: 0, days: 0, paths: {} },
     trashDays: 0,
     hooks: [],
+    webhookRetryDelayMs: 5000,
+    webhookMaxAttempts: 12,
+    webhookTimeoutMs: 10_000,
     ...overrides,
   };
 }

@@ -167,6 +167,64 @@ export interface AuditTable {
   ip: string | null;
   target: string | null;
   details: string | null;
+  /** The file a file operation acted on (server path), for `ferry admin audit --path`. */
+  path: string | null;
+  /** The way in: api, web, sftp, webdav, tus, share. */
+  front: string | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** Comma-separated hook events. */
+  events: string;
+  /** HMAC-SHA256 key of the signature header (kept: signing needs it). */
+  secret: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: string;
+  event: string;
+  /** Deliveries with the same key are sent in id order (the file's path). */
+  order_key: string;
+  payload: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  done_at: number | null;
+}
+
+/** An old version of a file: a manifest kept by reference (it holds its chunks). */
+export interface VersionsTable {
+  id: Generated<number>;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  /** When this content stopped being current (replaced). */
+  replaced_at: number;
+  /** When this content became current. */
+  created_at: number;
+}
+
+/** A deleted file kept for `trashDays`; a directory delete is one batch. */
+export interface TrashTable {
+  id: Generated<number>;
+  batch: string;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  deleted_at: number;
+  deleted_by: string | null;
 }
 
 export interface TokensTable {
@@ -203,4 +261,8 @@ export interface Database {
   shares: SharesTable;
   web_sessions: WebSessionsTable;
   audit: AuditTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  versions: VersionsTable;
+  trash: TrashTable;
 }

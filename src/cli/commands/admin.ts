@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../core/units.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
+import { registerWebhook } from './admin-webhook.js';
 
 interface AuditOpts extends ConnectionOpts {
   json?: boolean;
@@ -27,7 +28,8 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check');
+  registerWebhook(admin);
 
   const audit = admin
     .command('audit')

@@ -142,7 +142,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       throw err;
     });
     if (entry.type === 'dir') return listing(request, reply, s, server, sub, head);
-    if (!head) await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
+    if (!head) await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
     return sendFile(ctx, request, reply, server, sub === '/' ? '/' + entry.name : sub, {
       head,
       disposition: contentDisposition(entry.name),
@@ -195,8 +195,8 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     try {
-      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw) });
-      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: target, upload: true, size: entry.size } });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
+      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: entry.path, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {
       await ctx.shares.refundUse(s.row.id);
@@ -207,6 +207,9 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
   void app.register(async (scope) => {
     // Bodies here are files from curl or a browser, whatever their content type says.
     scope.removeAllContentTypeParsers();
+    scope.addHook('onRequest', async (request) => {
+      request.front = 'share';
+    });
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     const opts = { config: { public: true, htmlErrors: true } };
     scope.get('/s/:key', opts, (rq, rp) => download(rq, rp, false));

@@ -28,6 +28,7 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
+import { commitSession } from '../commit.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin } from '../../core/path.js';
@@ -203,7 +204,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const mode = optionalInt(body.mode, 'mode');
     if (mode !== undefined) final.mode = mode & 0o7777;
     const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await meta.commitUpload(request.params.id, final, {
+    const files = await commitSession(ctx, request, auth, request.params.id, final, {
       // Inside the commit transaction: grants or the token may have changed since the
       // session was created, and concurrent sessions may each have fit the quota alone.
       check: async (trx, candidates) => {
@@ -211,7 +212,6 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
         await quotaCheck(trx, candidates);
       },
     });
-    ctx.metrics.commits.inc(files.length);
     const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
     return res;
   });
