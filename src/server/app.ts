@@ -29,6 +29,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
 import { CommandHooks } from './hooks.js';
+import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, defenderEventOf } from './auth.js';
 import type { AuthContext } from './authz.js';
@@ -82,6 +83,8 @@ export interface ServerContext {
   quota: QuotaGuard;
   limiters: RateLimiters;
   now: () => number;
+  /** Records downloads in the audit log, once per transfer. */
+  downloads: DownloadAudit;
   webhookStore: WebhookStore;
   webhooks: WebhookDispatcher;
   hooks: CommandHooks;
@@ -110,6 +113,19 @@ function fieldsOf(key: string): string[] {
   const probe = {} as ServerConfig;
   s.apply(probe, s.kind.fromText(s.examples[0]));
   return Object.keys(probe);
+}
+
+/** The path a request named: its `/*` wildcard (or share-link sub-path), or the body's `from`. */
+function pathOfRequest(request: FastifyRequest): string | undefined {
+  const params = request.params as Record<string, string | undefined> | undefined;
+  const wild = params?.['*'];
+  if (wild !== undefined) return '/' + wild;
+  const body = request.body as { path?: unknown; from?: unknown } | undefined;
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+    if (typeof body.path === 'string') return body.path;
+    if (typeof body.from === 'string') return body.from;
+  }
+  return undefined;
 }
 
 /** The authenticated identity of a request that passed the auth hook. */
@@ -243,6 +259,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     shares: new ShareStore(meta),
     auditStore,
     audit,
+    downloads: new DownloadAudit(audit, now),
     webhookStore,
     webhooks,
     hooks,
@@ -342,6 +359,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         ip: request.ip,
         method: request.method,
         route,
+        // The file the request named (the caller's path), for "who touched /x" in the logs.
+        path: pathOfRequest(request),
         status,
         bytesIn,
         bytesOut,

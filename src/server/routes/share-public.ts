@@ -145,6 +145,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     if (!head) await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
     return sendFile(ctx, request, reply, server, sub === '/' ? '/' + entry.name : sub, {
       head,
+      auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
       disposition: contentDisposition(entry.name),
       // One download = one use; the further pieces of a resumed or parallel download are free.
       beforeBody: async ({ start }) => {
