@@ -21,6 +21,7 @@ import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
+import { QuarantineStore } from '../store/quarantine-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -43,6 +44,7 @@ import { ServerMetrics } from './metrics.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
@@ -85,6 +87,8 @@ export interface ServerContext {
   now: () => number;
   /** Records downloads in the audit log, once per transfer. */
   downloads: DownloadAudit;
+  /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
+  quarantine: QuarantineStore;
   webhookStore: WebhookStore;
   webhooks: WebhookDispatcher;
   hooks: CommandHooks;
@@ -149,7 +153,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const { config, meta, backend } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
+  const quarantine = new QuarantineStore(meta.db);
   const chunks = new ChunkStore({
+    quarantine,
     backend,
     routes: options.routes,
     meta,
@@ -168,6 +174,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       corrupt: (hash, where) => {
         metrics.chunksCorrupt.inc();
         app.log.error({ hash, object: where }, 'chunk failed verification');
+      },
+      repaired: (hash) => {
+        metrics.chunksRepaired.inc();
+        app.log.warn({ hash }, 'quarantined chunk repaired by an upload');
       },
     },
   });
@@ -260,6 +270,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     auditStore,
     audit,
     downloads: new DownloadAudit(audit, now),
+    quarantine,
     webhookStore,
     webhooks,
     hooks,
@@ -381,6 +392,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerWebhookRoutes(app, ctx);
+  registerMaintenanceRoutes(app, ctx);
   return { app, ctx };
 }
 

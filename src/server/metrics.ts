@@ -9,6 +9,7 @@ export class ServerMetrics {
   readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
   readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });
   readonly chunksCorrupt = new Counter({ name: 'ferry_chunk_corrupt_total', help: 'Chunks that failed verification on read', registers: [this.registry] });
+  readonly chunksRepaired = new Counter({ name: 'ferry_chunk_repaired_total', help: 'Quarantined chunks replaced by verified bytes from an upload', registers: [this.registry] });
   readonly commits = new Counter({ name: 'ferry_upload_commits_total', help: 'Files committed', registers: [this.registry] });
   readonly gcDeleted = new Counter({ name: 'ferry_gc_deleted_objects_total', help: 'Chunk and pack objects deleted by garbage collection', registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });

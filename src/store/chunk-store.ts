@@ -38,6 +38,7 @@ import { sha256Workers } from '../algo/sha256-workers.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
+import type { QuarantineStore } from './quarantine-store.js';
 
 /** What the chunk store reports; the server turns these into Prometheus counters. */
 export interface ChunkStoreEvents {
@@ -45,6 +46,8 @@ export interface ChunkStoreEvents {
   deduplicated?(bytes: number): void;
   served?(bytes: number): void;
   corrupt?(hash: string, where: string): void;
+  /** A quarantined chunk was replaced by verified bytes. */
+  repaired?(hash: string): void;
 }
 
 /** A path prefix whose new chunks go to `backend` (see the module comment). */
@@ -64,6 +67,8 @@ export interface ChunkStoreOptions {
   /** Flush chunk objects to stable storage before indexing them (default true). */
   durable?: boolean;
   events?: ChunkStoreEvents;
+  /** Chunks known bad: verified bytes that arrive for them are stored again (repair). */
+  quarantine?: QuarantineStore;
 }
 
 export interface PackResult {
@@ -205,6 +210,7 @@ export class ChunkStore {
   private readonly maxChunkSize: number;
   private readonly durable: boolean;
   private readonly events: ChunkStoreEvents;
+  private readonly quarantine?: QuarantineStore;
   /** Serializes writers of one hash against each other and against GC deleting it. */
   private readonly locks = new KeyedLock();
   /** Buffers of {@link lend}. */
@@ -217,6 +223,7 @@ export class ChunkStore {
     this.maxChunkSize = options.maxChunkSize;
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
+    this.quarantine = options.quarantine;
     this.buffers = new ChunkBuffers(LENT_BUFFERS);
   }
 
@@ -260,7 +267,18 @@ export class ChunkStore {
     // hold it, and either changes the answer. (Looking once more before taking the lock
     // would only save waiting behind those, at one query for every chunk.)
     const stored = await this.locks.run(hash, async () => {
-      if (await this.meta.chunkLocation(hash)) return false;
+      if (await this.meta.chunkLocation(hash)) {
+        if (!(await this.quarantine?.has(hash))) return false;
+        // Known bad (`ferry admin check`): these bytes, verified, take its place.
+        const verified = pipeInto(body, new VerifyingStream(hash, size));
+        const { store, backend } = this.route(options.path);
+        await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
+        await this.quarantine!.repaired(hash, store);
+        if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
+        this.events.repaired?.(hash);
+        this.events.stored?.(size);
+        return true;
+      }
       const verified = pipeInto(body, new VerifyingStream(hash, size));
       const { store, backend } = this.route(options.path);
       await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
@@ -303,6 +321,13 @@ export class ChunkStore {
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
     const stored = await this.meta.addPack(id, bytes, [...unique.values()], store, options.owner);
+    // Chunks known bad that this pack brings verified: the index points into the pack now.
+    for (const hash of (await this.quarantine?.among([...unique.keys()])) ?? []) {
+      const e = unique.get(hash)!;
+      await this.quarantine!.repaired(hash, store, { pack: id, offset: e.offset });
+      if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
+      this.events.repaired?.(hash);
+    }
     const duplicates = parser.entries.length - stored;
     this.events.stored?.(bytes);
     return { stored, duplicates, bytes };

@@ -245,6 +245,16 @@ export interface SettingsTable {
   value: string;
 }
 
+/** A chunk found corrupt or missing; its index row stays (files still reference it). */
+export interface ChunkQuarantineTable {
+  hash: string;
+  /** corrupt | missing */
+  reason: string;
+  /** Where the damaged bytes were moved (loose chunks), for inspection. */
+  object_key: string | null;
+  at: number;
+}
+
 export interface Database {
   files: FilesTable;
   manifests: ManifestsTable;
@@ -265,4 +275,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   versions: VersionsTable;
   trash: TrashTable;
+  chunk_quarantine: ChunkQuarantineTable;
 }

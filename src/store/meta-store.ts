@@ -23,6 +23,7 @@ import {
   UploadIncompleteError,
   UploadNotFoundError,
   UploadSealedError,
+  UnsupportedError,
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
@@ -208,7 +209,19 @@ export class MetaStore {
     private readonly now: () => number,
     /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
     readonly statements?: StatementCache,
+    /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`). */
+    private readonly sqlite?: { backup(destination: string): Promise<unknown> },
   ) {}
+
+  /**
+   * Writes a consistent copy of the SQLite database to `file` while the server runs (SQLite's
+   * online backup API: pages are copied in steps, and writes made meanwhile through this
+   * connection are carried into the copy). PostgreSQL: unsupported, use pg_dump.
+   */
+  async backupTo(file: string): Promise<void> {
+    if (!this.sqlite) throw new UnsupportedError('this metadata store is not SQLite: back it up with pg_dump (README, "Backup and check")');
+    await this.sqlite.backup(file);
+  }
 
   /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
@@ -225,7 +238,7 @@ export class MetaStore {
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
-    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements);
+    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
     await store.migrate();
     return store;
   }

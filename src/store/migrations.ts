@@ -327,6 +327,22 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
+    // (src/store/quarantine-store.ts).
+    '0013-chunk-quarantine': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('chunk_quarantine')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('object_key', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

@@ -455,6 +455,8 @@ rows.push(
   { name: 'GET /api/v1/admin/webhooks', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhooks') },
   { name: 'DELETE /api/v1/admin/webhooks/:id', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/webhooks/wh_0000000000000000') },
   { name: 'GET /api/v1/admin/webhook-deliveries', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhook-deliveries') },
+  { name: 'POST /api/v1/admin/backup', expect: ADMIN_ONLY(400), run: (id) => call(id, 'POST', '/api/v1/admin/backup', { json: { dir: 'not/absolute' } }) },
+  { name: 'POST /api/v1/admin/check', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/check', { json: { quarantine: false } }) },
   { name: 'GET /api/v1/admin/bans', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/bans') },
   { name: 'DELETE /api/v1/admin/bans/:ip', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/bans/192.0.2.1') },
   { name: 'GET /api/v1/users', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/users') },

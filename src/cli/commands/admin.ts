@@ -4,6 +4,7 @@ import { parseDuration } from '../../core/units.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { registerWebhook } from './admin-webhook.js';
+import { registerMaintenance } from './admin-maintenance.js';
 
 interface AuditOpts extends ConnectionOpts {
   json?: boolean;
@@ -31,6 +32,7 @@ export function parseSince(text: string, now = Date.now()): number {
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check');
   registerWebhook(admin);
+  registerMaintenance(admin);
 
   const audit = admin
     .command('audit')
