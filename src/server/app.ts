@@ -22,6 +22,7 @@ import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { QuarantineStore } from '../store/quarantine-store.js';
+import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -45,6 +46,7 @@ import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
+import { registerVersionRoutes } from './routes/versions.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
@@ -87,6 +89,8 @@ export interface ServerContext {
   now: () => number;
   /** Records downloads in the audit log, once per transfer. */
   downloads: DownloadAudit;
+  /** Old versions and the trash. */
+  versions: VersionStore;
   /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
   quarantine: QuarantineStore;
   webhookStore: WebhookStore;
@@ -223,6 +227,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
+  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
+  meta.setRetention(versions);
   const webhookStore = new WebhookStore(meta.db);
   const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
   const hooks = new CommandHooks(config, chunks, app.log);
@@ -270,6 +276,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     auditStore,
     audit,
     downloads: new DownloadAudit(audit, now),
+    versions,
     quarantine,
     webhookStore,
     webhooks,
@@ -299,6 +306,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       ctx.capabilities = capabilitiesOf(config);
     },
     async sweepExpiredFiles() {
+      await versions.expire();
       const removed: string[] = [];
       for (;;) {
         const batch = await meta.removeExpired(500);
@@ -393,6 +401,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerAdminRoutes(app, ctx);
   registerWebhookRoutes(app, ctx);
   registerMaintenanceRoutes(app, ctx);
+  registerVersionRoutes(app, ctx);
   return { app, ctx };
 }
 

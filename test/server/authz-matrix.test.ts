@@ -510,6 +510,21 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- versions and trash
+
+rows.push(
+  { name: 'GET /api/v1/versions/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'versions', '/photos/p.bin')) },
+  { name: 'POST /api/v1/versions/restore', expect: row(403, 403, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/versions/restore', { json: { path: P(id, '/photos/p.bin'), version: 1 } }) },
+  { name: 'GET /api/v1/trash', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`) },
+  { name: 'POST /api/v1/trash/restore', expect: row(404, 404, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/trash/restore', { json: { id: 999_999 } }) },
+  {
+    name: 'DELETE /api/v1/trash',
+    expect: row(403, 403, 200, 200, 200),
+    run: (id) => call(id, 'DELETE', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`),
+    unchanged: async () => expect(await aliceExists('/photos/p.bin')).toBe(true),
+  },
+);
+
 // ---------------------------------------------------------------- last: logging out ends each caller's credential
 
 rows.push({

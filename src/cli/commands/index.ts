@@ -29,6 +29,7 @@ import { registerToken } from './token.js';
 import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
 import { registerConfig } from './config.js';
+import { registerVersions } from './versions.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -44,6 +45,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerVersions,
   registerSync,
   registerCopy,
   registerMove,
