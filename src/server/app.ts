@@ -47,6 +47,8 @@ import { registerAdminRoutes } from './routes/admin.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 import { registerMaintenanceRoutes } from './routes/maintenance.js';
 import { registerVersionRoutes } from './routes/versions.js';
+import { registerApiDocRoutes } from './routes/api-docs.js';
+import { installApiSchemas } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
@@ -218,6 +220,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
     app.addHook('preClose', async () => tracker.closeAll());
   }
+
+  // Route schemas (validation) and the OpenAPI document, before any route is added.
+  await installApiSchemas(app);
 
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
@@ -402,6 +407,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerWebhookRoutes(app, ctx);
   registerMaintenanceRoutes(app, ctx);
   registerVersionRoutes(app, ctx);
+  registerApiDocRoutes(app);
   return { app, ctx };
 }
 

@@ -510,6 +510,14 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- the API description (public)
+
+rows.push(
+  { name: 'GET /api/v1/openapi.json', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/openapi.json') },
+  { name: 'GET /api/v1/docs', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs') },
+  { name: 'GET /api/v1/docs/:asset', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs/app.js') },
+);
+
 // ---------------------------------------------------------------- versions and trash
 
 rows.push(
