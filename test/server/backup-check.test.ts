@@ -4,7 +4,9 @@
  * consistent, verified on the way back).
  */
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { fileHashOf } from '../../src/core/manifest.js';
+import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +93,56 @@ describe('ferry admin check', () => {
     expect(report).toMatchObject({ ok: true, problems: [] });
     const metrics = await (await t.api('/metrics')).text();
     expect(metrics).toMatch(/^ferry_chunk_repaired_total 2$/m);
+  });
+});
+
+describe('a damaged chunk inside a pack', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const frames = (parts: Buffer[]) =>
+    Buffer.concat(
+      parts.flatMap((p) => {
+        const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
+        head.write(createHash('sha256').update(p).digest('hex'), 0, 32, 'hex');
+        head.writeUInt32BE(p.length, 32);
+        return [head, p];
+      }),
+    );
+  /** Uploads `data` (two small chunks) through a pack; returns what the server asked for. */
+  const packUpload = async (path: string, data: Buffer): Promise<string[]> => {
+    const { refs, parts } = pieces(data, 3000);
+    const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path, size: data.length, hash: fileHashOf(refs), chunks: refs } });
+    const { id, missing } = (await created.json()) as { id: string; missing: string[] };
+    const wanted = parts.filter((_, i) => missing.includes(refs[i].hash));
+    if (wanted.length > 0) expect((await t.api(`/api/v1/uploads/${id}/packs`, { method: 'POST', body: frames(wanted), headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    return missing;
+  };
+
+  it('is found by reading, quarantined in place, and repaired by a pack that brings it again', async () => {
+    const data = randomBytes(6000);
+    expect(await packUpload('/small.bin', data)).toHaveLength(2);
+    const packsDir = join(t.dataDir, 'store', 'packs');
+    const [sub] = readdirSync(packsDir);
+    const [packName] = readdirSync(join(packsDir, sub));
+    const packFile = join(packsDir, sub, packName);
+    const bytes = readFileSync(packFile);
+    bytes[bytes.length - 10] ^= 0x01; // inside the second chunk
+    writeFileSync(packFile, bytes);
+    const report = await check(t, { readData: true });
+    expect(report.problems.map((p) => [p.kind, p.quarantined, p.files])).toEqual([['corrupt', true, ['/small.bin']]]);
+    // The same bytes again, in a pack: the server asks for the damaged chunk only.
+    const asked = await packUpload('/small-again.bin', data);
+    expect(asked).toEqual([report.problems[0].hash]);
+    const res = await t.api('/api/v1/files/small.bin');
+    expect(Buffer.from(await res.arrayBuffer()).equals(data)).toBe(true);
+    expect(await check(t, { readData: true })).toMatchObject({ ok: true, problems: [] });
   });
 });
 
