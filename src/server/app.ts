@@ -425,9 +425,10 @@ export interface RunningServer {
    * Applies the `keys` of `next` that can change while serving (settings marked `live`):
    * TLS certificate files (new connections get the new certificate, open ones keep theirs),
    * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
-   * new certificate cannot be read.
+   * new certificate cannot be read. Returns the keys it could not apply live (a certificate
+   * for a server started without TLS, or with a self-signed one: those need a restart).
    */
-  reload(next: ServerConfig, keys: readonly string[]): Promise<void>;
+  reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -539,13 +540,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...boot,
     ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned }; } } : {}),
     async reload(next, keys) {
-      if ((keys.includes('tlsCert') || keys.includes('tlsKey')) && tls && !tls.selfSigned) {
+      const tlsKeys: string[] = keys.filter((k) => k === 'tlsCert' || k === 'tlsKey');
+      if (tlsKeys.length > 0 && (!tls || tls.selfSigned)) {
+        ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
+        return tlsKeys;
+      }
+      if (tlsKeys.length > 0 && tls) {
         const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
         if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
         (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
         tls.fingerprint = fresh.fingerprint;
       }
       ctx.applyLive(next, keys);
+      return [];
     },
     async close() {
       if (closed) return;

@@ -2,25 +2,28 @@
  * Request validation from the route schemas (./api-schemas.ts) and the OpenAPI document
  * generated from the same schemas by @fastify/swagger.
  *
- * Validators are compiled on a route's first request, not at start-up: compiling every
- * route's schema with ajv up front cost start-up time for routes a server may never see.
+ * Validators are compiled on a route's first request, not at start-up, and ajv itself is
+ * loaded on the first one: compiling every route's schema up front cost start-up time for
+ * routes a server may never see.
  * A body schema marked optional (TypeBox `Type.Optional`) accepts a request without a body
  * (Fastify gives such a request a null or undefined body).
  */
 import fastifySwagger from '@fastify/swagger';
-import { Ajv, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from '../core/version.js';
 import { bodyIsOptional, schemaOf } from './api-schemas.js';
 
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
-  let ajv: Ajv | undefined;
+  let ajv: AjvType | undefined;
   app.setValidatorCompiler(({ schema, httpPart, method, url }) => {
     let compiled: ValidateFunction | undefined;
     const optionalBody = httpPart === 'body' && bodyIsOptional(method, url);
     const validate = (data: unknown): boolean => {
       if ((data === undefined || data === null) && optionalBody) return true;
-      ajv ??= new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
+      // Loaded on the first request that has a schema to check (ajv costs start-up time).
+      ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvType }).Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
       compiled ??= ajv.compile(schema);
       const ok = compiled(data);
       (validate as unknown as { errors: unknown }).errors = compiled.errors;

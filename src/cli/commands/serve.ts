@@ -33,8 +33,8 @@ function addSettingFlags(cmd: Command): void {
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
 async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSettings; config: ServerConfig }> {
   const file = opts.config ?? process.env.FERRY_CONFIG;
-  const { readConfigFile } = await import('../../server/config-file.js');
-  const fileSettings = file ? await readConfigFile(file) : undefined;
+  // The YAML and TOML parsers are loaded only when there is a file to read.
+  const fileSettings = file ? await (await import('../../server/config-file.js')).readConfigFile(file) : undefined;
   const flags: Record<string, string | string[] | boolean | undefined> = {};
   for (const s of SETTINGS) flags[s.key] = opts[s.key];
   const { resolved, problems } = resolveSettings({ file: fileSettings, env: process.env, flags });
@@ -108,9 +108,11 @@ Examples:
         loadSettings(opts)
           .then((next) => {
             const changed = changedKeys(resolved, next.resolved);
-            const live = changed.filter((k) => SETTINGS_BY_KEY.get(k)!.live);
+            let live = changed.filter((k) => SETTINGS_BY_KEY.get(k)!.live);
             const restart = changed.filter((k) => !SETTINGS_BY_KEY.get(k)!.live);
-            return server.reload(next.config, live).then(() => {
+            return server.reload(next.config, live).then((notApplied) => {
+              live = live.filter((k) => !notApplied.includes(k));
+              restart.push(...notApplied);
               for (const k of live) {
                 if (next.resolved.values.has(k)) resolved.values.set(k, next.resolved.values.get(k));
                 else resolved.values.delete(k);
