@@ -195,7 +195,8 @@ describe('ferry serve --config (a real process)', () => {
     write('b', 'maxFileSize: 5M\nlogLevel: debug\ngcInterval: 5m\n');
     const before = server.output().length;
     server.process.kill('SIGHUP');
-    for (let i = 0; i < 200 && !server.output().slice(before).includes('configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    // (The stderr line, written after the JSON log line that says the same.)
+    for (let i = 0; i < 400 && !server.output().slice(before).includes('ferry: configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
     const said = server.output().slice(before);
     expect(said).toContain('configuration reloaded; applied: logLevel, tlsCert, tlsKey, maxFileSize; changed but need a restart: gcInterval');
 
@@ -215,7 +216,7 @@ describe('ferry serve --config (a real process)', () => {
     writeFileSync(cfg, 'tlsCert: 5\n');
     const mark = server.output().length;
     server.process.kill('SIGHUP');
-    for (let i = 0; i < 200 && !server.output().slice(mark).includes('reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(server.output().slice(mark)).toContain(`${cfg}:1: tlsCert: must be a string, not number 5`);
     const still = await get('/healthz', fresh);
     expect(still.fingerprint).toBe(fp(certB.certPem));

@@ -37,7 +37,7 @@ describe('GET /api/v1/openapi.json', () => {
   it('is a valid OpenAPI 3.1 document', async () => {
     expect(doc.openapi).toBe('3.1.0');
     const validator = new Validator();
-    const result = await validator.validate(doc as unknown as object);
+    const result = await validator.validate(doc as unknown as Parameters<Validator["validate"]>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe('3.1');
@@ -46,7 +46,7 @@ describe('GET /api/v1/openapi.json', () => {
   it('the validator catches a broken document (the check can fail)', async () => {
     const broken = structuredClone(doc) as unknown as { paths: Record<string, Record<string, { responses?: unknown }>> };
     broken.paths['/api/v1/move'].post.responses = 'none';
-    expect((await new Validator().validate(broken as unknown as object)).valid).toBe(false);
+    expect((await new Validator().validate(broken as unknown as Parameters<Validator["validate"]>[0])).valid).toBe(false);
   });
 
   it('describes every registered route, each with the schema that validates it', () => {
