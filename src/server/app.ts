@@ -60,6 +60,7 @@ import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { ConnectionTracker } from './connections.js';
+import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
 
 declare module 'fastify' {
@@ -161,7 +162,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const metrics = new ServerMetrics();
   const quarantine = new QuarantineStore(meta.db);
   const chunks = new ChunkStore({
-    quarantine,
     backend,
     routes: options.routes,
     meta,
@@ -181,10 +181,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         metrics.chunksCorrupt.inc();
         app.log.error({ hash, object: where }, 'chunk failed verification');
       },
-      repaired: (hash) => {
-        metrics.chunksRepaired.inc();
-        app.log.warn({ hash }, 'quarantined chunk repaired by an upload');
-      },
+      retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
     },
   });
   const users = new AuthStore(meta);
@@ -220,6 +217,17 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
     app.addHook('preClose', async () => tracker.closeAll());
   }
+  const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
+    refused: (address) => {
+      metrics.connectionsRefused.inc();
+      app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
+    },
+    cut: (address, why) => {
+      metrics.slowClientsCut.inc({ phase: why });
+      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
+    },
+  });
+  app.addHook('onClose', async () => guard.close());
 
   // Route schemas (validation) and the OpenAPI document, before any route is added.
   await installApiSchemas(app);
@@ -559,6 +567,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       closed = true;
       for (const t of timers) clearInterval(t);
       await app.close();
+      await ctx.chunks.settled();
       await meta.close();
       await Promise.all(stores.map((b) => b.close?.()));
     },

@@ -8,6 +8,7 @@ import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
 import type { CommandHook, PreUploadHook, VersionPolicy } from './settings.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
 export interface RateLimits {
@@ -88,6 +89,8 @@ export interface ServerConfig {
   preUploadHook?: PreUploadHook;
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
+  /** Connections per address, request head and body timeouts (./slow-clients.ts). */
+  connections: ConnectionLimits;
 }
 
 /** One `--store` value: `[/prefix=]remote`. The remote `local` means disk under the data directory. */
@@ -141,6 +144,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     webhookRetryDelayMs: 5000,
     webhookMaxAttempts: 12,
     webhookTimeoutMs: 10_000,
+    connections: DEFAULT_CONNECTION_LIMITS,
     ...overrides,
   };
 }

@@ -6,8 +6,9 @@
  * `curl -T`, a one-request API upload, WebDAV `PUT`, SFTP, tus) hands the server a plain
  * stream. `ingestStream` cuts it with the server's own chunking parameters (so its chunks
  * dedup against CLI uploads of the same bytes), stores each chunk as the stream's owner
- * (the server cut and hashed these bytes itself: possession is proven), checks the quota
- * and the largest-file limit as the file grows, and commits once the stream has ended.
+ * (the server cut and hashed these bytes itself: possession is proven), reserves quota
+ * ahead of the bytes it stores and checks the largest-file limit as the file grows (see
+ * ./quota.ts), and commits once the stream has ended.
  *
  * A reader never sees a part of the file: until the commit nothing at `path` changes, and
  * a stream that fails, is aborted or is refused leaves nothing visible (its session is
@@ -23,8 +24,10 @@ import type { ServerContext } from './app.js';
 import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
 
-/** Manifest entries appended (and the quota re-checked) once per this many chunks. */
+/** Manifest entries appended once per this many chunks. */
 const APPEND_EVERY = 16;
+/** Quota reserved ahead of the bytes stored (one reservation per this much of a stream). */
+const RESERVE_AHEAD = 64 * 1024 * 1024;
 
 export interface IngestRequest {
   /** Whose quota, limits and chunks these are (already authorized to write `path`). */
@@ -49,19 +52,23 @@ export interface IngestRequest {
 /** Cuts `body` into chunks, stores them and commits the file; returns the committed entry. */
 export async function ingestStream(ctx: ServerContext, req: IngestRequest): Promise<Entry> {
   const { auth, path, signal } = req;
-  await ctx.quota.checkCreate(auth, [{ path, size: req.declaredSize }]);
-  const up = await ctx.meta.createUpload({
-    owner: auth.userId,
-    files: [{ path, ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
-    noOverwrite: req.noOverwrite ?? false,
-    ttlMs: ctx.config.uploadTtlMs,
-  });
+  const up = await ctx.meta.createUpload(
+    {
+      owner: auth.userId,
+      files: [{ path, ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
+      noOverwrite: req.noOverwrite ?? false,
+      ttlMs: ctx.config.uploadTtlMs,
+    },
+    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize }]) },
+  );
   try {
     const hasher = new FileHasher();
     let pending: ChunkRef[] = [];
+    // The size the session's quota reservation covers: a chunk is stored only once the
+    // reservation covers it, so no byte past the quota reaches the store.
+    let covered = req.declaredSize ?? 0;
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
-      await ctx.quota.checkGrowth(auth, path, hasher.size);
       await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
       pending = [];
     };
@@ -71,6 +78,7 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
         throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
       }
       ctx.quota.checkFileSize(auth, path, hasher.size);
+      if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
       await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
       pending.push({ hash: c.hash, size: c.size });
       if (pending.length >= APPEND_EVERY) await flush();

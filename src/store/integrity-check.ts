@@ -97,6 +97,8 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     options.progress?.({ chunks: report.chunks, chunksRead: report.chunksRead, bytesRead: report.bytesRead });
   }
 
+  // Quarantined chunks read sound now were repaired by an upload since.
+  if (options.readData) for (const q of await quarantine.list()) if (!problems.has(q.hash)) await quarantine.release(q.hash);
   if (problems.size === 0) return report;
   const files = await filesNeeding(meta, new Set(problems.keys()));
   for (const p of problems.values()) {
@@ -112,7 +114,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
 
 async function readProblem(chunks: ChunkStore, loc: ChunkLocation, report: CheckReport, signal?: AbortSignal): Promise<{ kind: ProblemKind; message: string } | undefined> {
   try {
-    const buf = await chunks.readAt(loc, signal);
+    const [buf] = await chunks.readMany([loc], signal);
     report.chunksRead++;
     report.bytesRead += buf.length;
     return undefined;

@@ -10,7 +10,8 @@
  *   manifest counts once however often the chunk repeats inside it); `pack` set when the
  *   chunk lives inside a pack object at `pack_offset`.
  * - uploads / upload_files / upload_entries: persisted upload sessions. Entries protect
- *   their chunks from garbage collection while the session lives.
+ *   their chunks from garbage collection while the session lives; `reserved_bytes` is what
+ *   a session counts against its owner's quota while it is in flight.
  * - users / tokens: authentication (only hashes of secrets are stored).
  * - grants: per-path permissions of a user (paths relative to the user's home).
  * - chunk_owners: which users proved possession of a chunk (sent its bytes). Dedup answers
@@ -75,6 +76,8 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
+  /** Bytes the session may add to its owner's usage once committed (quota reservations; 0 without a quota). */
+  reserved_bytes: number;
 }
 
 export interface UploadFilesTable {

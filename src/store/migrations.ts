@@ -343,6 +343,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // The bytes a live session may still add to its owner's usage: quota checks count every
+    // session in flight, not only the one at hand (issue 10: sessions without sizes, or many
+    // at once, stored far past a quota before their commits failed).
+    '0005-upload-reservations': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('uploads').addColumn('reserved_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

@@ -2,8 +2,9 @@
  * Chunks found corrupt or missing by `ferry admin check`. A quarantined chunk keeps its
  * index row and reference count (files still need it; garbage collection must not take
  * the row), loses its owners (so every upload that contains it is told to send it again),
- * and the next verified bytes that arrive for it (ChunkStore.put) are written as a fresh
- * loose chunk and end the quarantine.
+ * and the next verified bytes that arrive for it are written by the chunk store (which
+ * writes every verified copy it receives and points the index at it); the next check that
+ * reads it sound ends the quarantine.
  */
 import type { Kysely } from 'kysely';
 import type { Database } from './meta-schema.js';
@@ -36,6 +37,11 @@ export class QuarantineStore {
   async list(): Promise<QuarantinedChunk[]> {
     const rows = await this.db.selectFrom('chunk_quarantine').selectAll().orderBy('at').execute();
     return rows.map((r) => ({ hash: r.hash, reason: r.reason as QuarantinedChunk['reason'], objectKey: r.object_key, at: Number(r.at) }));
+  }
+
+  /** Ends a quarantine: the chunk was read and verified sound (repaired since). */
+  async release(hash: string): Promise<void> {
+    await this.db.deleteFrom('chunk_quarantine').where('hash', '=', hash).execute();
   }
 
   /** Of `hashes`, those in quarantine. */

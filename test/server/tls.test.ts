@@ -227,3 +227,43 @@ describe('TLS', () => {
     expect(() => normalizeFingerprint('SHA256:abc')).toThrow(/not a SHA-256 fingerprint/);
   });
 });
+
+describe('slow request bodies over HTTP/2 (issue 10, item 4)', () => {
+  it('a trickling stream is answered 408 and closed; the other streams of its connection go on', async () => {
+    const t = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key'), connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 600, bodyMinRate: 2000 } });
+    const h2 = h2connect(t.url, { ca: ca.certPem });
+    try {
+      const slow = h2.request({ ':method': 'POST', ':path': '/api/v1/auth/login', 'content-type': 'application/json' });
+      const slowAnswer = new Promise<{ status: number; body: string }>((resolve) => {
+        let status = 0;
+        let body = '';
+        slow.on('response', (h) => (status = Number(h[':status'])));
+        slow.setEncoding('utf8');
+        slow.on('data', (d: string) => (body += d));
+        slow.on('close', () => resolve({ status, body }));
+        slow.on('error', () => undefined);
+      });
+      slow.write('{');
+      const timer = setInterval(() => !slow.destroyed && slow.write(' '), 100);
+      const healthz = () =>
+        new Promise<number>((resolve, reject) => {
+          const req = h2.request({ ':path': '/healthz' });
+          let status = 0;
+          req.on('response', (h) => (status = Number(h[':status'])));
+          req.on('end', () => resolve(status));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+      expect(await healthz()).toBe(200);
+      const answer = await slowAnswer;
+      clearInterval(timer);
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body).error.code).toBe('FERRY_ERR_TIMEOUT');
+      expect(await healthz()).toBe(200); // same HTTP/2 connection
+    } finally {
+      h2.close();
+      await t.close();
+    }
+  });
+});

@@ -47,6 +47,10 @@ The URL is shown once (the server keeps only a hash of it). Visitors need no acc
   download:  curl -OJ URL          (password: curl -u :PASSWORD -OJ URL)
   upload:    curl -T FILE URL/     or open URL in a browser
 
+--max-downloads counts every download, however it is cut: a request without Range is one
+download; Range requests from the same address that continue a counted download (resume,
+parallel segments) are free up to twice the file's size within 24 h, then count again.
+
 Examples:
   $ ferry share /photos/2026 --expires 7d
   $ ferry share /reports/q3.pdf --password --max-downloads 3
