@@ -100,7 +100,7 @@ export async function revokeShare(client: FerryApi, id: string): Promise<void> {
 
 // ---------------------------------------------------------------- admin
 
-export function auditLog(client: FerryApi, query: { since?: number; before?: number; user?: string; event?: string; limit?: number } = {}): Promise<AuditPage> {
+export function auditLog(client: FerryApi, query: { since?: number; before?: number; user?: string; event?: string; path?: string; limit?: number } = {}): Promise<AuditPage> {
   return client.http.json<AuditPage>({ method: 'GET', path: `${API_PREFIX}/admin/audit`, query });
 }
 

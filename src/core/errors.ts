@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   FERRY_ERR_TLS_UNTRUSTED: spec("the server's TLS certificate is not trusted"),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
+  FERRY_ERR_UPLOAD_REJECTED: spec('the upload was rejected by the server’s pre-upload check'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
   FERRY_ERR_UNSUPPORTED: spec('not supported'),
   FERRY_ERR_NOT_IMPLEMENTED: spec('not implemented'),
@@ -151,6 +152,7 @@ export const PermissionError = defineError('FERRY_ERR_PERMISSION');
 export const HostKeyError = defineError('FERRY_ERR_HOST_KEY');
 export const AbortedError = defineError('FERRY_ERR_ABORTED');
 export const ConfigError = defineError('FERRY_ERR_CONFIG');
+export const UploadRejectedError = defineError('FERRY_ERR_UPLOAD_REJECTED');
 export const UsageError = defineError('FERRY_ERR_USAGE');
 export const ProtocolError = defineError('FERRY_ERR_PROTOCOL');
 export const NoParentError = defineError('FERRY_ERR_NO_PARENT');

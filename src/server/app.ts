@@ -24,6 +24,9 @@ import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { WebhookStore } from '../store/webhook-store.js';
+import { QuarantineStore } from '../store/quarantine-store.js';
+import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -31,9 +34,13 @@ import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog, type Front } from './audit.js';
+import { CommandHooks } from './hooks.js';
+import { DownloadAudit } from './download-audit.js';
+import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
@@ -42,6 +49,11 @@ import { ServerMetrics } from './metrics.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerMaintenanceRoutes } from './routes/maintenance.js';
+import { registerVersionRoutes } from './routes/versions.js';
+import { registerApiDocRoutes } from './routes/api-docs.js';
+import { installApiSchemas } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
@@ -104,6 +116,15 @@ export interface ServerContext {
   /** How share links are found, checked and unlocked (../share-gate.ts). */
   shareGate: ShareGate;
   now: () => number;
+  /** Records downloads in the audit log, once per transfer. */
+  downloads: DownloadAudit;
+  /** Old versions and the trash. */
+  versions: VersionStore;
+  /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
+  quarantine: QuarantineStore;
+  webhookStore: WebhookStore;
+  webhooks: WebhookDispatcher;
+  hooks: CommandHooks;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
   /**
@@ -120,6 +141,20 @@ export interface ServerContext {
   reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
   /** Deletes files past their TTL now (audited); returns their paths. */
   sweepExpiredFiles(): Promise<string[]>;
+  /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
+  applyLive(next: ServerConfig, keys: readonly string[]): void;
+}
+
+/**
+ * The ServerConfig fields behind a setting: found by applying one of its examples to an
+ * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
+ */
+function fieldsOf(key: string): string[] {
+  const s = SETTINGS_BY_KEY.get(key);
+  if (!s?.live) return [];
+  const probe = {} as ServerConfig;
+  s.apply(probe, s.kind.fromText(s.examples[0]));
+  return Object.keys(probe);
 }
 
 /** The authenticated identity of a request that passed the auth hook. */
@@ -143,6 +178,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const { config, meta, backend } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
+  const quarantine = new QuarantineStore(meta.db);
   const chunks = new ChunkStore({
     backend,
     routes: options.routes,
@@ -175,7 +211,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     scryptCost: config.scryptCost,
   });
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
-  const globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+  let globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
 
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
@@ -227,6 +263,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   });
   app.addHook('onClose', async () => guard.close());
 
+  // Route schemas (validation) and the OpenAPI document, before any route is added.
+  await installApiSchemas(app);
+
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
   app.addHook('onRoute', (r) => {
@@ -235,11 +274,23 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
-  const defender = new Defender(config.defender, now);
-  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
-    const ban = defender.record(request.ip, 'limit');
-    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
+  meta.setRetention(versions);
+  const webhookStore = new WebhookStore(meta.db);
+  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
+  const hooks = new CommandHooks(config, chunks, app.log);
+  audit.onRecord((e) => {
+    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
+    hooks.dispatch(e);
   });
+  app.addHook('onClose', async () => webhooks.close());
+  const defender = new Defender(config.defender, now);
+  const makeLimiters = () =>
+    createRateLimiters(config.rateLimit, now, (request) => {
+      const ban = defender.record(request.ip, 'limit');
+      if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+    });
+  const limiters = makeLimiters();
 
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
@@ -271,6 +322,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     shares: new ShareStore(meta),
     auditStore,
     audit,
+    downloads: new DownloadAudit(audit, now),
+    versions,
+    quarantine,
+    webhookStore,
+    webhooks,
+    hooks,
     defender,
     quota: new QuotaGuard(meta, config),
     limiters,
@@ -293,7 +350,20 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
       return { uploads, ...gc, leftovers };
     },
+    applyLive(next, keys) {
+      // The config object is shared by reference (quota guard, routes read it per request):
+      // changing its fields in place is what makes them live.
+      const target = config as unknown as Record<string, unknown>;
+      const source = next as unknown as Record<string, unknown>;
+      for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
+      if (keys.includes('logLevel')) app.log.level = config.logLevel;
+      if (keys.includes('ipAllow') || keys.includes('ipDeny')) globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+      if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = makeLimiters();
+      ctx.limits = limitsOf(config);
+      ctx.capabilities = capabilitiesOf(config);
+    },
     async sweepExpiredFiles() {
+      await versions.expire();
       const removed: string[] = [];
       for (;;) {
         const batch = await meta.removeExpired(500);
@@ -360,7 +430,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     reply.header(REQUEST_ID_HEADER, request.id);
     const refusal = addressRefusal(request.ip);
     if (refusal) throw refusal;
-    await limiters.perIp(request);
+    await ctx.limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     const routeConfig = request.routeOptions.config;
     if (routeConfig?.public || request.is404) return;
@@ -374,7 +444,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         if (!routeConfig?.shareUpload) throw new AuthInvalidError('a share upload token only sends files into its upload link');
         request.auth = await ctx.shareGate.uploadContext(header.slice('Bearer '.length).trim());
       } else {
-        request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => limiters.authPerIp(request) } : undefined);
+        request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => ctx.limiters.authPerIp(request) } : undefined);
       }
     } catch (err) {
       // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
@@ -385,7 +455,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       await reportAuthFailure(request, err, userName !== undefined ? { userName } : {});
       throw err;
     }
-    await limiters.perToken(request);
+    await ctx.limiters.perToken(request);
   });
 
   // One access-log line per request (pino JSON). The request's logger carries `reqId`
@@ -396,6 +466,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
+    const bytesIn = Number(request.headers['content-length'] ?? 0);
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    if (request.auth) {
+      if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
+      if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
+    }
     request.log.info(
       {
         front: request.routeOptions.config?.front ?? 'api',
@@ -406,8 +482,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         method: request.method,
         route,
         status,
-        bytesIn: Number(request.headers['content-length'] ?? 0),
-        bytesOut: Number(reply.getHeader('content-length') ?? 0),
+        bytesIn,
+        bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },
       'request',
@@ -429,6 +505,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerArchiveRoutes(app, ctx);
   webApp = registerWebAppRoutes(app, ctx);
   registerSharePublicRoutes(app, ctx, webApp);
+  registerWebhookRoutes(app, ctx);
+  registerMaintenanceRoutes(app, ctx);
+  registerVersionRoutes(app, ctx);
+  registerApiDocRoutes(app);
   return { app, ctx };
 }
 
@@ -443,6 +523,14 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
+  /**
+   * Applies the `keys` of `next` that can change while serving (settings marked `live`):
+   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
+   * new certificate cannot be read. Returns the keys it could not apply live (a certificate
+   * for a server started without TLS, or with a self-signed one: those need a restart).
+   */
+  reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -550,12 +638,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+    ctx.webhooks.start();
     return {
       app,
       ctx,
       url: address,
       ...boot,
-      ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
+      // A getter: a reloaded certificate changes the fingerprint.
+      ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
+      reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       close: unwind,
     };
   } catch (err) {
@@ -564,13 +655,38 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 }
 
+/** RunningServer.reload: the TLS certificate files here, the other live settings by the context. */
+async function reloadLive(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  tls: Awaited<ReturnType<typeof loadTls>>,
+  dataDir: string,
+  config: ServerConfig,
+  next: ServerConfig,
+  keys: readonly string[],
+): Promise<string[]> {
+  const tlsKeys: string[] = keys.filter((k) => k === 'tlsCert' || k === 'tlsKey');
+  if (tlsKeys.length > 0 && (!tls || tls.selfSigned)) {
+    ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
+    return tlsKeys;
+  }
+  if (tlsKeys.length > 0 && tls) {
+    const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
+    if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
+    (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
+    tls.fingerprint = fresh.fingerprint;
+  }
+  ctx.applyLive(next, keys);
+  return [];
+}
+
 /**
  * The file or directory a request is about, for the access log: the server path of a route
- * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link), as the operator
+ * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link) or a JSON body naming one (moves, copies), as the operator
  * would look for it on disk or in the audit; undefined for other routes.
  */
 function loggedPath(request: FastifyRequest): string | undefined {
-  const rest = (request.params as Record<string, string> | undefined)?.['*'];
+  const rest = (request.params as Record<string, string> | undefined)?.['*'] ?? bodyPath(request.body);
   if (rest === undefined) return undefined;
   try {
     const path = normalizePath(rest);
@@ -578,6 +694,14 @@ function loggedPath(request: FastifyRequest): string | undefined {
   } catch {
     return rest.slice(0, 512); // not a valid path (refused): as it came
   }
+}
+
+/** The `path` (or a move's or copy's `from`) of a JSON body: what an operation route is about. */
+function bodyPath(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return undefined;
+  const { path, from } = body as { path?: unknown; from?: unknown };
+  if (typeof path === 'string') return path;
+  return typeof from === 'string' ? from : undefined;
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */

@@ -19,6 +19,19 @@ export class ServerMetrics {
   readonly connectionsRefused = new Counter({ name: 'ferry_connections_refused_total', help: 'Connections closed at once: too many open from their address', registers: [this.registry] });
   readonly slowClientsCut = new Counter({ name: 'ferry_slow_clients_cut_total', help: 'Connections or requests cut for a request head or body arriving too slowly', labelNames: ['phase'] as const, registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
+  readonly storedBytes = new Gauge({ name: 'ferry_storage_stored_bytes', help: 'Bytes of distinct chunks in the chunk store (after dedup)', registers: [this.registry] });
+  readonly logicalBytes = new Gauge({ name: 'ferry_storage_logical_bytes', help: 'Bytes of all files as users see them (before dedup)', registers: [this.registry] });
+  readonly storedChunks = new Gauge({ name: 'ferry_storage_chunks', help: 'Distinct chunks in the chunk store', registers: [this.registry] });
+  readonly files = new Gauge({ name: 'ferry_files', help: 'Files in the namespace', registers: [this.registry] });
+  readonly userBytes = new Gauge({ name: 'ferry_user_bytes', help: "Bytes of the files in each user's home (what their quota counts)", labelNames: ['user'] as const, registers: [this.registry] });
+  readonly userFiles = new Gauge({ name: 'ferry_user_files', help: "Files in each user's home", labelNames: ['user'] as const, registers: [this.registry] });
+  readonly userTraffic = new Counter({
+    name: 'ferry_user_transfer_bytes_total',
+    help: 'HTTP body bytes each user sent (in) and received (out)',
+    labelNames: ['user', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookQueue = new Gauge({ name: 'ferry_webhook_queue', help: 'Webhook deliveries waiting to be sent (or retried)', registers: [this.registry] });
   readonly requests = new Counter({
     name: 'ferry_http_requests_total',
     help: 'HTTP requests answered, by method, route (its pattern) and status',

@@ -176,6 +176,64 @@ export interface AuditTable {
   ip: string | null;
   target: string | null;
   details: string | null;
+  /** The file a file operation acted on (server path), for `ferry admin audit --path`. */
+  path: string | null;
+  /** The way in: api, web, sftp, webdav, tus, share. */
+  front: string | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** Comma-separated hook events. */
+  events: string;
+  /** HMAC-SHA256 key of the signature header (kept: signing needs it). */
+  secret: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: string;
+  event: string;
+  /** Deliveries with the same key are sent in id order (the file's path). */
+  order_key: string;
+  payload: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  done_at: number | null;
+}
+
+/** An old version of a file: a manifest kept by reference (it holds its chunks). */
+export interface VersionsTable {
+  id: Generated<number>;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  /** When this content stopped being current (replaced). */
+  replaced_at: number;
+  /** When this content became current. */
+  created_at: number;
+}
+
+/** A deleted file kept for `trashDays`; a directory delete is one batch. */
+export interface TrashTable {
+  id: Generated<number>;
+  batch: string;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  deleted_at: number;
+  deleted_by: string | null;
 }
 
 export interface TokensTable {
@@ -243,6 +301,16 @@ export interface SettingsTable {
   value: string;
 }
 
+/** A chunk found corrupt or missing; its index row stays (files still reference it). */
+export interface ChunkQuarantineTable {
+  hash: string;
+  /** corrupt | missing */
+  reason: string;
+  /** Where the damaged bytes were moved (loose chunks), for inspection. */
+  object_key: string | null;
+  at: number;
+}
+
 export interface Database {
   files: FilesTable;
   manifests: ManifestsTable;
@@ -262,4 +330,9 @@ export interface Database {
   dav_props: DavPropsTable;
   dav_locks: DavLocksTable;
   tus_uploads: TusUploadsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  versions: VersionsTable;
+  trash: TrashTable;
+  chunk_quarantine: ChunkQuarantineTable;
 }

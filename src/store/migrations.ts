@@ -247,6 +247,102 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Numbered from 0010 so that migrations other branches add in between merge in order.
+    // Audit entries of file operations name the file and the way in (`ferry admin audit --path`).
+    '0010-audit-files': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('audit').addColumn('path', pathType).execute();
+        await db.schema.alterTable('audit').addColumn('front', 'text').execute();
+        await db.schema.createIndex('audit_path').on('audit').columns(['path', 'id']).execute();
+        await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Webhooks and their durable delivery queue (src/store/webhook-store.ts).
+    '0011-webhooks': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('webhooks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        let t = db.schema.createTable('webhook_deliveries');
+        t = dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await t
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('order_key', pathType, (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('done_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('webhook_deliveries_pending').on('webhook_deliveries').columns(['status', 'next_at']).execute();
+        await db.schema.createIndex('webhook_deliveries_key').on('webhook_deliveries').columns(['webhook_id', 'order_key', 'status', 'id']).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Old versions and the trash (src/store/version-store.ts): each row holds one reference
+    // on its manifest, so its chunks stay (and GC leaves them) as long as the row does.
+    '0012-versions-trash': {
+      async up(db: Kysely<any>): Promise<void> {
+        const idCol = (t: ReturnType<Kysely<any>['schema']['createTable']>) =>
+          dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await idCol(db.schema.createTable('versions'))
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('manifest', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('mtime', 'bigint', (c) => c.notNull())
+          .addColumn('mode', 'integer')
+          .addColumn('replaced_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('versions_path').on('versions').columns(['path', 'id']).execute();
+        await db.schema.createIndex('versions_replaced').on('versions').column('replaced_at').execute();
+        await idCol(db.schema.createTable('trash'))
+          .addColumn('batch', 'text', (c) => c.notNull())
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('manifest', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('mtime', 'bigint', (c) => c.notNull())
+          .addColumn('mode', 'integer')
+          .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+          .addColumn('deleted_by', 'text')
+          .execute();
+        await db.schema.createIndex('trash_path').on('trash').columns(['path', 'id']).execute();
+        await db.schema.createIndex('trash_deleted').on('trash').column('deleted_at').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
+    // (src/store/quarantine-store.ts).
+    '0013-chunk-quarantine': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('chunk_quarantine')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('object_key', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // The bytes a live session may still add to its owner's usage: quota checks count every
     // session in flight, not only the one at hand (issue 10: sessions without sizes, or many
     // at once, stored far past a quota before their commits failed).

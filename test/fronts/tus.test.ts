@@ -319,7 +319,7 @@ describe('tus at the protocol level', () => {
     });
     expect(grown.status).toBe(413);
     const audit = (await auditEvents(t, 'event=quota.exceeded')).filter((e) => e.user === 'quinn');
-    expect(audit.map((e) => e.details?.front)).toEqual(['tus', 'tus']);
+    expect(audit.map((e) => e.front)).toEqual(['tus', 'tus']);
     expect((await t.api('/api/v1/users/quinn')).status).toBe(200);
     const usage = ((await (await t.api('/api/v1/users/quinn')).json()) as { usage: { bytes: number } }).usage;
     expect(usage.bytes).toBe(0);

@@ -63,7 +63,7 @@ describe('WebDAV: authentication and authorization', () => {
     expect(wrong.headers['www-authenticate']).toMatch(/^Basic/);
     expect(JSON.parse(wrong.text).error.code).toBe('FERRY_ERR_AUTH_INVALID');
     const failure = (await auditEvents(t, 'event=auth.failure')).find((e) => e.user === 'alice');
-    expect(failure?.details?.front).toBe('webdav');
+    expect(failure?.front).toBe('webdav');
   });
 
   it('a password change or a disabled account takes effect at once, though verified passwords are remembered', async () => {
@@ -88,7 +88,7 @@ describe('WebDAV: authentication and authorization', () => {
     expect((await dav(t.url, 'DELETE', '/dav/private.txt', { auth: asRo })).status).toBe(403);
     expect((await req('GET', '/dav/private.txt')).text).toBe('alice only');
     const denied = (await auditEvents(t, 'event=access.denied')).find((e) => e.target === 'PUT /dav/private.txt');
-    expect(denied?.details?.front).toBe('webdav');
+    expect(denied?.front).toBe('webdav');
     // bob's /dav/ is his own home: alice's file is not there, and no path reaches it.
     const bob = basic('bob', 'bob-password-1');
     expect((await dav(t.url, 'GET', '/dav/private.txt', { auth: bob })).status).toBe(404);
@@ -212,7 +212,7 @@ describe('WebDAV: files', () => {
     expect(JSON.parse(big.text).error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
     expect((await dav(t.url, 'GET', '/dav/big.bin', { auth: quinn })).status).toBe(404);
     const audit = (await auditEvents(t, 'event=quota.exceeded')).find((e) => e.user === 'quinn');
-    expect(audit?.details?.front).toBe('webdav');
+    expect(audit?.front).toBe('webdav');
     await addUser(t, 'max', { password: 'max-password-1', maxFileSize: 1000 });
     const over = await dav(t.url, 'PUT', '/dav/x.bin', { auth: basic('max', 'max-password-1'), body: randomBytes(5000) });
     expect(over.status).toBe(413);
@@ -441,6 +441,6 @@ describe('WebDAV: the defender and password limits count failed logins', () => {
     expect((await dav(d.url, 'PROPFIND', '/dav/', { auth: basic('dana', 'dana-password-1'), headers: { depth: '0' }, localAddress: '127.0.0.8' })).status).toBe(207);
     const ban = (await auditEvents(d, 'event=defender.ban'))[0];
     expect(ban.target).toBe('127.0.0.7');
-    expect(ban.details?.front).toBe('webdav');
+    expect(ban.front).toBe('webdav');
   });
 });

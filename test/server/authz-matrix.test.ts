@@ -507,6 +507,12 @@ rows.push(
   { name: 'POST /api/v1/admin/gc', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/gc', { json: {} }) },
   { name: 'POST /api/v1/admin/sweep', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/sweep') },
   { name: 'GET /api/v1/admin/audit', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/audit?limit=5') },
+  { name: 'POST /api/v1/admin/webhooks', expect: ADMIN_ONLY(201), run: (id) => call(id, 'POST', '/api/v1/admin/webhooks', { json: { url: 'http://127.0.0.1:9/x', events: ['upload'] } }) },
+  { name: 'GET /api/v1/admin/webhooks', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhooks') },
+  { name: 'DELETE /api/v1/admin/webhooks/:id', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/webhooks/wh_0000000000000000') },
+  { name: 'GET /api/v1/admin/webhook-deliveries', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhook-deliveries') },
+  { name: 'POST /api/v1/admin/backup', expect: ADMIN_ONLY(400), run: (id) => call(id, 'POST', '/api/v1/admin/backup', { json: { dir: 'not/absolute' } }) },
+  { name: 'POST /api/v1/admin/check', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/check', { json: { quarantine: false } }) },
   { name: 'GET /api/v1/admin/bans', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/bans') },
   { name: 'DELETE /api/v1/admin/bans/:ip', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/bans/192.0.2.1') },
   { name: 'GET /api/v1/users', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/users') },
@@ -557,6 +563,29 @@ rows.push(
       return call(id, 'DELETE', `/api/v1/users/${lastId}`);
     },
     unchanged: async () => expect((await t.api(`/api/v1/users/${lastId}`)).status).toBe(200),
+  },
+);
+
+// ---------------------------------------------------------------- the API description (public)
+
+rows.push(
+  { name: 'GET /api/v1/openapi.json', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/openapi.json') },
+  { name: 'GET /api/v1/docs', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs') },
+  { name: 'GET /api/v1/docs/:asset', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs/app.js') },
+);
+
+// ---------------------------------------------------------------- versions and trash
+
+rows.push(
+  { name: 'GET /api/v1/versions/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'versions', '/photos/p.bin')) },
+  { name: 'POST /api/v1/versions/restore', expect: row(403, 403, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/versions/restore', { json: { path: P(id, '/photos/p.bin'), version: 1 } }) },
+  { name: 'GET /api/v1/trash', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`) },
+  { name: 'POST /api/v1/trash/restore', expect: row(404, 404, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/trash/restore', { json: { id: 999_999 } }) },
+  {
+    name: 'DELETE /api/v1/trash',
+    expect: row(403, 403, 200, 200, 200),
+    run: (id) => call(id, 'DELETE', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`),
+    unchanged: async () => expect(await aliceExists('/photos/p.bin')).toBe(true),
   },
 );
 

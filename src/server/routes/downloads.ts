@@ -12,10 +12,11 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
+import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { authorize, toUserPath } from '../authz.js';
+import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { contentDisposition, contentTypeFor } from '../mime.js';
@@ -152,6 +153,8 @@ export interface ServeFileOptions {
    * and whether the response failed before its headers went out (nothing was served).
    */
   beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
+  /** Whose download this is for the audit log, when the request has no identity (share links). */
+  auditAs?: { userId: string; userName: string; tokenId: string };
 }
 
 /**
@@ -195,6 +198,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
   }
   const charge = head ? undefined : await options.beforeBody?.({ start, end, size, partial: range !== undefined, etag });
+  if (!head) await ctx.downloads.record(request, { path: serverPath, hash: entry.hash!, size, via: options.auditAs ? 'share' : 'file', ...(range ? { range: `bytes=${start}-${end}` } : {}), ...(options.auditAs ? { as: options.auditAs } : {}) });
   let sent = 0;
   let failed = true;
   try {
@@ -222,6 +226,12 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const access = new ChunkAccess(ctx);
+  /** Files read through chunk requests that name them (audited once per transfer). */
+  const recordChunkDownloads = async (request: FastifyRequest, userPaths: readonly string[], via: string): Promise<void> => {
+    const auth = authOf(request);
+    const entries = await ctx.meta.statMany(userPaths.map((p) => toServerPath(auth, normalizePath(p))));
+    for (const e of entries.values()) if (e.type === 'file' && e.hash) await ctx.downloads.record(request, { path: e.path, hash: e.hash, size: e.size, via });
+  };
   /** `?download=1`: an attachment with the file's name and type; `?inline=1`: a preview. */
   const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
@@ -246,6 +256,8 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     const etag = `"${entry.hash}"`;
     reply.header('etag', etag);
     if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+    // A manifest is fetched to download the file chunk by chunk: the start of a transfer.
+    await ctx.downloads.record(request, { path: entry.path, hash: entry.hash!, size: entry.size, via: 'manifest' });
     const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
     if (entry.mode !== undefined) res.mode = entry.mode;
     return res;
@@ -259,6 +271,7 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
       throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
     }
     const chunk = await ctx.chunks.lend(hash);
+    if (filePath !== undefined) await recordChunkDownloads(request, [filePath], 'chunk');
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
     reply.header('content-length', String(chunk.data.length));
@@ -299,6 +312,7 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
       if (!reply.raw.writableFinished) controller.abort();
     });
     const data = await ctx.chunks.readMany(locations, controller.signal);
+    if (paths) await recordChunkDownloads(request, paths, 'batch');
     reply.type('application/octet-stream');
     reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
     reply.header('cache-control', 'private, no-cache');

@@ -121,10 +121,11 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       shareHeaders(reply);
       return { kind: 'file', ...linkFacts(s), path: shown, fileName: entry.name, size: entry.size, mtime: entry.mtime, preview: previewKind(entry.name), contentType: contentTypeFor(entry.name) };
     }
-    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
+    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
     const inline = q.inline !== undefined;
     return sendFile(ctx, request, reply, server, shown, {
       head,
+      auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
       disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
       contentType: inline ? contentTypeFor(entry.name) : undefined,
       // However a download is cut, it uses the link once: see ../share-transfers.ts.
@@ -209,8 +210,8 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     try {
-      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw) });
-      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: target, upload: true, size: entry.size } });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
+      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: entry.path, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {
       await ctx.shares.refundUse(s.row.id);

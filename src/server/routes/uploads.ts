@@ -36,6 +36,7 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
+import { commitSession } from '../commit.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
@@ -276,26 +277,23 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const mode = optionalInt(body.mode, 'mode');
     if (mode !== undefined) final.mode = mode & 0o7777;
     const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await meta
-      .commitUpload(request.params.id, final, {
+    const files = await commitSession(ctx, request, auth, request.params.id, final, {
         // Inside the commit transaction: grants or the token may have changed since the
         // session was created, and the usage since it was counted (a copy, a lower quota).
         check: async (trx, candidates) => {
           for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
           await quotaCheck(trx, candidates);
         },
-      })
-      .catch(async (err: unknown) => {
+    }).catch(async (err: unknown) => {
         // Refused for a limit: the session could only wait for its expiry, holding a
         // session slot and its quota reservation. It goes; its chunks stay the user's
         // until garbage collection (a re-run after freeing space sends nothing again).
         if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
         throw err;
       });
-    ctx.metrics.commits.inc(files.length);
     if (auth.share) {
       for (const f of files) {
-        await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, details: { path: f.path, upload: true, size: f.size, uses } });
+        await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
       }
       return { files: files.map((f) => shareEntry(f)) };
     }

@@ -36,6 +36,7 @@ import { KeyedLock } from '../../store/keyed-lock.js';
 import { TusStore, type TusRow } from '../../store/tus-store.js';
 import type { ServerContext } from '../app.js';
 import { authorize, authorizeScope, toServerPath, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
+import { commitSession } from '../commit.js';
 
 /** Manifest entries are appended (and the quota checked) once per this many chunks. */
 const APPEND_EVERY = 16;
@@ -172,7 +173,7 @@ export class TusUploads {
       ttlMs: this.ctx.config.uploadTtlMs,
     });
     try {
-      await this.ctx.meta.commitUpload(up.id, {}, { check: this.ctx.quota.commitCheck(auth) });
+      await commitSession(this.ctx, null, auth, up.id, {}, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
     } catch (err) {
       await this.ctx.meta.abortUpload(up.id).catch(() => undefined);
       throw err;
@@ -384,7 +385,7 @@ export class TusUploads {
     const keepUntil = now + this.ctx.config.uploadTtlMs;
     if (row.concat !== 'partial') {
       try {
-        await this.ctx.meta.commitUpload(row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) });
+        await commitSession(this.ctx, null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
       } catch (err) {
         // Over for good: a complete offset must never stand for a file that was not stored.
         await this.discard(row);
