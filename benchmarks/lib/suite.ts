@@ -18,6 +18,7 @@ import type { PeerServer } from '../peers/server.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { curlTool } from '../tools/curl.js';
 import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
+import { rcloneWebdavTool, tusTool } from '../tools/fronts.js';
 import { rcloneTool, rsyncTool, scpTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
@@ -26,8 +27,14 @@ import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
+/**
+ * What `npm run bench` runs without --tools: ferry's own client against the peers. Ferry's
+ * other doors (rclone → ferry webdav, tus-js-client → ferry; tools/fronts.ts) are asked for
+ * by name: `--tools rclone,rclone-webdav,ferry,tus`.
+ */
+export const DEFAULT_TOOLS: ToolId[] = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'];
 
 export interface SuiteOptions extends Sizes {
   runs: number;
@@ -94,6 +101,9 @@ interface Servers {
   sshd?: Sshd;
   ferry?: FerryServer;
   ferryNoFsync?: FerryServer;
+  /** One each for the WebDAV and tus tools (tools/fronts.ts). */
+  ferryDav?: FerryServer;
+  ferryTus?: FerryServer;
 }
 
 const SSH_TOOLS: ToolId[] = ['scp', 'sftp', 'rsync', 'rclone'];
@@ -159,6 +169,14 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
     if (tools.includes('ferry-nofsync')) {
       s.ferryNoFsync = await startFerryTwice({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
     }
+    if (tools.includes('rclone-webdav')) {
+      s.ferryDav = await startFerryServer({ dataDir: join(dir, 'ferry-dav-data'), args: FERRY_ARGS, name: 'ferry (webdav)' });
+      await record(s.ferryDav);
+    }
+    if (tools.includes('tus')) {
+      s.ferryTus = await startFerryServer({ dataDir: join(dir, 'ferry-tus-data'), args: FERRY_ARGS, name: 'ferry (tus)' });
+      await record(s.ferryTus);
+    }
     if (tools.includes('curl')) {
       s.nginx = await startNginx(join(dir, 'nginx'));
       await record(s.nginx);
@@ -175,7 +193,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
 }
 
 async function stopServers(s: Servers): Promise<void> {
-  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
 }
 
 async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
@@ -204,6 +222,12 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'rclone':
         out.push(await rcloneTool(s.sshd!, sshRoot, dir));
+        break;
+      case 'rclone-webdav':
+        out.push(await rcloneWebdavTool(s.ferryDav!, dir));
+        break;
+      case 'tus':
+        out.push(await tusTool(s.ferryTus!));
         break;
     }
   }

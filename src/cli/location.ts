@@ -82,3 +82,13 @@ export async function resolveLocations(args: string[], bare: BareMeaning): Promi
 export function isDefaultServer(l: Location): l is Extract<Location, { kind: 'server' }> {
   return l.kind === 'server' && l.server === undefined;
 }
+
+/**
+ * A location that must be on a Ferry server (versions, trash: only a Ferry server keeps them):
+ * a bare path, `ferry:/path`, `ferry://host/path` or a named remote of type ferry.
+ */
+export async function resolveServerLocation(arg: string, what: string): Promise<Extract<Location, { kind: 'server' }>> {
+  const [loc] = await resolveLocations([arg], 'server');
+  if (loc.kind !== 'server') throw new UsageError(`${what} are kept by a Ferry server; ${loc.label} is not one`);
+  return loc;
+}

@@ -3,7 +3,7 @@
  * registers itself on the program and calls the library; errors are printed and mapped to
  * an exit code in one place (./exit.ts).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { addExamples } from './examples.js';
 import { EXIT, reportError } from './exit.js';
@@ -20,6 +20,16 @@ export function buildProgram(): Command {
     .exitOverride();
   for (const register of COMMANDS) register(program);
   addExamples(program);
+  // Program options only before the command name: `ferry restore PATH --version N` is the
+  // restore command's --version, not the program's. --debug stays accepted anywhere.
+  program.enablePositionalOptions();
+  const addDebug = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      if (!sub.options.some((o) => o.long === '--debug')) sub.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
+      addDebug(sub);
+    }
+  };
+  addDebug(program);
   return program;
 }
 
@@ -49,6 +59,6 @@ async function run(argv: string[]): Promise<number> {
     }
     const opts = program.opts<{ debug?: boolean }>();
     const json = argv.includes('--json');
-    return reportError(err, { json, debug: opts.debug === true || process.env.FERRY_DEBUG === '1' });
+    return reportError(err, { json, debug: opts.debug === true || argv.includes('--debug') || process.env.FERRY_DEBUG === '1' });
   }
 }

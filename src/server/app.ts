@@ -8,7 +8,9 @@
  * Every request passes, in this order: routing (a path no route serves ends at the
  * not-found handler, without authentication), the global IP allow/deny lists, the defender
  * (banned addresses), the per-address rate limit, authentication (unless the route is public
- * or there is none), the per-token rate limit. Authorization is per route, through ./authz.ts.
+ * or there is none; Bearer tokens, and on WebDAV routes HTTP Basic too), the per-token rate
+ * limit. Authorization is per route, through ./authz.ts. The client's address is the
+ * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,12 +18,16 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
-import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
+import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { DavStore } from '../store/dav-store.js';
+import { WebhookStore } from '../store/webhook-store.js';
+import { QuarantineStore } from '../store/quarantine-store.js';
+import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -29,28 +35,43 @@ import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
-import { Authenticator, defenderEventOf } from './auth.js';
+import { CommandHooks } from './hooks.js';
+import { DownloadAudit } from './download-audit.js';
+import { WebhookDispatcher } from './webhooks.js';
+import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import type { RoutePlugin, ServerContext } from './context.js';
 import { toServerPath, toUserError } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
-import { createRateLimiters } from './limits.js';
+import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
+import { installApiSchemas } from './openapi.js';
+import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
 import { adminRoutes } from './routes/admin.js';
+import { apiDocRoutes } from './routes/api-docs.js';
+import { archiveRoutes } from './routes/archives.js';
 import { authRoutes } from './routes/auth.js';
 import { downloadRoutes } from './routes/downloads.js';
+import { fileUploadRoutes } from './routes/file-uploads.js';
+import { maintenanceRoutes } from './routes/maintenance.js';
 import { namespaceRoutes } from './routes/namespace.js';
 import { sharePublicRoutes } from './routes/share-public.js';
-import { errorPage } from './html.js';
 import { shareRoutes } from './routes/shares.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { userRoutes } from './routes/users.js';
+import { versionRoutes } from './routes/versions.js';
+import { WebApp, webAppRoutes } from './routes/web-app.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { davRoutes } from './dav/index.js';
+import { tusRoutes } from './tus/routes.js';
+import { TusUploads } from './tus/uploads.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
@@ -68,40 +89,84 @@ export interface BuildOptions {
   tls?: TlsMaterial;
 }
 
-/** Every route module (a Fastify plugin given the context), in the order they are registered. */
-const ROUTES: readonly RoutePlugin[] = [systemRoutes, uploadRoutes, downloadRoutes, namespaceRoutes, authRoutes, userRoutes, tokenRoutes, shareRoutes, sharePublicRoutes, adminRoutes];
+/**
+ * Every route module (a Fastify plugin given the context), in the order they are registered:
+ * the native API, then the other fronts (WebDAV, tus, one-request uploads, zips, the web app
+ * and share links), then operations and the API's own description.
+ */
+const ROUTES: readonly RoutePlugin[] = [
+  systemRoutes,
+  uploadRoutes,
+  downloadRoutes,
+  namespaceRoutes,
+  authRoutes,
+  userRoutes,
+  tokenRoutes,
+  shareRoutes,
+  adminRoutes,
+  davRoutes,
+  tusRoutes,
+  fileUploadRoutes,
+  archiveRoutes,
+  webAppRoutes,
+  sharePublicRoutes,
+  webhookRoutes,
+  maintenanceRoutes,
+  versionRoutes,
+  apiDocRoutes,
+];
 
 /**
- * The app: the Fastify instance with its connection guards, the context every route module
- * receives, the error and not-found handlers, the request hooks (address checks, limits,
- * authentication, the access log), then the route modules.
+ * The app: the Fastify instance with its connection guards, request validation and the
+ * OpenAPI document, the context every route module receives, the error and not-found
+ * handlers, the request hooks (address checks, limits, authentication, the access log), then
+ * the route modules.
  */
 export async function buildApp(options: BuildOptions): Promise<{ app: FastifyInstance; ctx: ServerContext }> {
   const { config } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
   const defender = new Defender(config.defender, now);
-  const refusal = addressRefusal(new IpPolicy(config.ipAllow, config.ipDeny), defender, now);
-  const app = createFastify(options, metrics, refusal);
-  const ctx = serverContext(options, app, { now, metrics, defender });
+  const addresses = new AddressChecks(config, defender, now);
+  const app = createFastify(options, metrics, addresses);
+  // Route schemas (validation) and the OpenAPI document, before any route is added.
+  await installApiSchemas(app);
+  const ctx = serverContext(options, app, { now, metrics, defender, addresses });
   setErrorHandling(app, ctx);
-  addRequestHooks(app, ctx, refusal);
+  addRequestHooks(app, ctx, addresses);
   for (const routes of ROUTES) await app.register(routes, { ctx });
   return { app, ctx };
 }
 
-/** Why requests from an address are refused before anything else (global lists, a ban), if they are. */
-function addressRefusal(globalIps: IpPolicy, defender: Defender, now: () => number): (ip: string) => Error | undefined {
-  return (ip) => {
-    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
-    const ban = defender.checkBanned(ip);
-    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+/**
+ * Why requests from an address are refused before anything else: the global allow and deny
+ * lists (replaced when a reload changes them), a ban by the defender.
+ */
+class AddressChecks {
+  private lists: IpPolicy;
+
+  constructor(
+    config: ServerConfig,
+    private readonly defender: Defender,
+    private readonly now: () => number,
+  ) {
+    this.lists = new IpPolicy(config.ipAllow, config.ipDeny);
+  }
+
+  setLists(config: ServerConfig): void {
+    this.lists = new IpPolicy(config.ipAllow, config.ipDeny);
+  }
+
+  refusal(ip: string): Error | undefined {
+    if (!this.lists.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = this.defender.checkBanned(ip);
+    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - this.now() });
     return undefined;
-  };
+  }
 }
 
 /** The Fastify instance (HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1), with its connection guards. */
-function createFastify(options: BuildOptions, metrics: ServerMetrics, refusal: (ip: string) => Error | undefined): FastifyInstance {
+function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses: AddressChecks): FastifyInstance {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
   const fastifyOptions = {
@@ -113,13 +178,17 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, refusal: (
     genReqId: () => randomBytes(8).toString('hex'),
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
+    // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
+    // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
+    // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
     // past maxParamLength) never reach the hooks: they get our error format here, and the
     // address checks all the same (a banned address is told it is banned).
     frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       reply.header(REQUEST_ID_HEADER, request.id);
-      errorHandler(refusal(request.ip) ?? err, request, reply);
+      errorHandler(addresses.refusal(request.ip) ?? err, request, reply);
     }) as never,
     // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
     // on the socket, in our error format too.
@@ -154,11 +223,10 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, refusal: (
   return app;
 }
 
-/** The stores and services of the routes, over the given metadata and chunk backends. */
-function serverContext(options: BuildOptions, app: FastifyInstance, parts: { now: () => number; metrics: ServerMetrics; defender: Defender }): ServerContext {
+/** The chunk store over the default backend and the routed ones, reporting to the metrics and the log. */
+function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: ServerMetrics): ChunkStore {
   const { config, meta, backend } = options;
-  const { now, metrics, defender } = parts;
-  const chunks = new ChunkStore({
+  return new ChunkStore({
     backend,
     routes: options.routes,
     meta,
@@ -181,6 +249,42 @@ function serverContext(options: BuildOptions, app: FastifyInstance, parts: { now
       retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
     },
   });
+}
+
+/** The rate limiters of `config.rateLimit`; hitting one counts for the defender (which may ban). */
+function rateLimiters(config: ServerConfig, now: () => number, defender: Defender, audit: AuditLog): RateLimiters {
+  return createRateLimiters(config.rateLimit, now, (request) => {
+    const ban = defender.record(request.ip, 'limit');
+    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+  });
+}
+
+/** ServerContext.reportAuthFailure: audits an authentication failure and scores it for the defender (maybe banning). */
+function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext['reportAuthFailure'] {
+  return async (request, err, who = {}) => {
+    const event = defenderEventOf(err);
+    if (!event && !isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return; // no credentials at all is not an attack
+    await audit.record(request, {
+      event: who.event ?? 'auth.failure',
+      ok: false,
+      userName: who.userName ?? null,
+      details: { reason: err instanceof Error ? err.message : String(err), ...(isFerryError(err) ? err.details : {}) },
+    });
+    if (!event) return;
+    const ban = defender.record(request.ip, event);
+    if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
+  };
+}
+
+/** The stores and services of the routes, over the given metadata and chunk backends. */
+function serverContext(
+  options: BuildOptions,
+  app: FastifyInstance,
+  parts: { now: () => number; metrics: ServerMetrics; defender: Defender; addresses: AddressChecks },
+): ServerContext {
+  const { config, meta } = options;
+  const { now, metrics, defender } = parts;
+  const chunks = chunkStoreOf(options, app, metrics);
   const users = new AuthStore(meta);
   const auth = new Authenticator(meta, users, {
     now,
@@ -197,27 +301,20 @@ function serverContext(options: BuildOptions, app: FastifyInstance, parts: { now
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
-  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
-    const ban = defender.record(request.ip, 'limit');
-    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
+  meta.setRetention(versions);
+  // Every audited event also goes to the webhooks that want it and the command hooks.
+  const webhookStore = new WebhookStore(meta.db);
+  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
+  const hooks = new CommandHooks(config, chunks, app.log);
+  audit.onRecord((e) => {
+    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
+    hooks.dispatch(e);
   });
+  app.addHook('onClose', async () => webhooks.close());
 
-  /** Audits an authentication failure and scores it for the defender (maybe banning). */
-  const reportAuthFailure = async (request: FastifyRequest, err: unknown, who: { userName?: string; event?: string } = {}): Promise<void> => {
-    const event = defenderEventOf(err);
-    if (!event && !isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return; // no credentials at all is not an attack
-    await audit.record(request, {
-      event: who.event ?? 'auth.failure',
-      ok: false,
-      userName: who.userName ?? null,
-      details: { reason: err instanceof Error ? err.message : String(err), ...(isFerryError(err) ? err.details : {}) },
-    });
-    if (!event) return;
-    const ban = defender.record(request.ip, event);
-    if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
-  };
-
-  const ctx: ServerContext = {
+  // The services below take the context itself: it is completed once they exist.
+  const ctx = {
     config,
     capabilities: capabilitiesOf(config),
     limits: limitsOf(config),
@@ -229,45 +326,102 @@ function serverContext(options: BuildOptions, app: FastifyInstance, parts: { now
     shares: new ShareStore(meta),
     auditStore,
     audit,
+    downloads: new DownloadAudit(audit, now),
+    versions,
+    quarantine: new QuarantineStore(meta.db),
+    webhookStore,
+    webhooks,
+    hooks,
+    davStore: new DavStore(meta),
+    webApp: new WebApp(),
     defender,
     quota: new QuotaGuard(meta, config),
-    limiters,
+    limiters: rateLimiters(config, now, defender, audit),
     now,
-    reportAuthFailure,
+    reportAuthFailure: authFailureReporter(audit, defender),
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
-      const uploads = await meta.expireUploads();
-      const gc = await chunks.collectGarbage(graceMs, now());
-      metrics.gcDeleted.inc(gc.chunks + gc.packs);
-      // A write in progress keeps touching its temporary file: one untouched for the grace
-      // time belongs to a write that died.
-      const cutoff = Date.now() - graceMs;
-      const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
-      return { uploads, ...gc, leftovers };
-    },
-    async sweepExpiredFiles() {
-      const removed: string[] = [];
-      for (;;) {
-        const batch = await meta.removeExpired(500);
-        removed.push(...batch);
-        for (const path of batch) await audit.record(null, { event: 'file.expire', ok: true, target: path });
-        if (batch.length < 500) return removed;
-      }
-    },
-  };
-
+    expireSessions: () => expireSessions(ctx),
+    collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
+    applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
+    sweepExpiredFiles: () => sweepExpiredFiles(ctx),
+  } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
+  ctx.shareGate = new ShareGate(ctx);
+  ctx.tus = new TusUploads(ctx);
   return ctx;
 }
 
+/** ServerContext.expireSessions: expired upload sessions (native and tus, with their tails) and WebDAV locks. */
+async function expireSessions(ctx: ServerContext): Promise<number> {
+  const uploads = await ctx.meta.expireUploads();
+  await ctx.tus.sweep();
+  await ctx.davStore.expireLocks(ctx.now());
+  return uploads;
+}
+
+/** ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not to) leftovers of interrupted writes. */
+async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
+  const uploads = await ctx.expireSessions();
+  const gc = await ctx.chunks.collectGarbage(graceMs, ctx.now());
+  ctx.metrics.gcDeleted.inc(gc.chunks + gc.packs);
+  // A write in progress keeps touching its temporary file: one untouched for the grace
+  // time belongs to a write that died.
+  const cutoff = Date.now() - graceMs;
+  const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
+  return { uploads, ...gc, leftovers: swept };
+}
+
+/** ServerContext.sweepExpiredFiles: old versions and trash past retention, then files past their TTL (audited). */
+async function sweepExpiredFiles(ctx: ServerContext): Promise<string[]> {
+  await ctx.versions.expire();
+  const removed: string[] = [];
+  for (;;) {
+    const batch = await ctx.meta.removeExpired(500);
+    removed.push(...batch);
+    for (const path of batch) await ctx.audit.record(null, { event: 'file.expire', ok: true, target: path });
+    if (batch.length < 500) return removed;
+  }
+}
+
 /**
- * Errors in Ferry's JSON format (audited where they are security events), pages for a
- * browser on a share link, and 404 for a path no route serves.
+ * The ServerConfig fields behind a setting: found by applying one of its examples to an
+ * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
+ */
+function fieldsOf(key: string): string[] {
+  const s = SETTINGS_BY_KEY.get(key);
+  if (!s?.live) return [];
+  const probe = {} as ServerConfig;
+  s.apply(probe, s.kind.fromText(s.examples[0]));
+  return Object.keys(probe);
+}
+
+/** ServerContext.applyLive: takes the live-changeable `keys` of `next` (SIGHUP). */
+function applyLive(ctx: ServerContext, app: FastifyInstance, addresses: AddressChecks, next: ServerConfig, keys: readonly string[]): void {
+  const { config } = ctx;
+  // The config object is shared by reference (quota guard, routes read it per request):
+  // changing its fields in place is what makes them live.
+  const target = config as unknown as Record<string, unknown>;
+  const source = next as unknown as Record<string, unknown>;
+  for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
+  if (keys.includes('logLevel')) app.log.level = config.logLevel;
+  if (keys.includes('ipAllow') || keys.includes('ipDeny')) addresses.setLists(config);
+  if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = rateLimiters(config, ctx.now, ctx.defender, ctx.audit);
+  ctx.limits = limitsOf(config);
+  ctx.capabilities = capabilitiesOf(config);
+}
+
+/**
+ * Errors in Ferry's JSON format (audited where they are security events), the web app's page
+ * for a browser on a share link, and 404 for a path no route serves.
  */
 function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
   const { audit } = ctx;
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
     const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
+    // A refusal in the middle of a streamed body (a quota hit): the rest is not read, so the
+    // connection cannot carry another request. Say so, and it closes once the answer is out
+    // (otherwise a client still sending waits on a full socket, and close() on it).
+    if (!request.raw.complete && request.raw.httpVersionMajor === 1 && !reply.sent) reply.header('connection', 'close');
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
@@ -275,17 +429,21 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
-    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && !reply.sent) {
-      // A visitor's browser on a share link gets a page, not JSON (curl still gets JSON).
+    const q = request.query as Record<string, unknown> | undefined;
+    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
+      // A visitor's browser on a share link gets the app's page with the status (404, 410,
+      // ...), which then shows the reason it asks for as JSON; curl still gets JSON.
       const { status, error } = toHttpError(err);
       if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
-      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      reply.removeHeader('www-authenticate');
       reply.header('referrer-policy', 'no-referrer');
-      const text = status >= 500 && error.code === 'FERRY_ERR_INTERNAL' ? 'internal error' : error.message;
-      return reply.status(status).type('text/html; charset=utf-8').send(errorPage(status, text));
+      return ctx.webApp.sendPage(reply, status);
     }
     errorHandler(err, request, reply);
   });
+  // Routing comes before authentication: a path no route serves is 404 for everyone (what a
+  // route answers about stored data still needs credentials). The routes are the public
+  // protocol (docs/protocol.md), so this tells nothing that is not written down.
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
     const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
@@ -299,26 +457,43 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
 
 /**
  * What every request passes before its route: the address checks, the per-address limit,
- * authentication (unless the route is public), the per-token limit; after it, one
+ * authentication (unless the route is public: a Bearer token, a download ticket, a share
+ * upload token, or on WebDAV routes HTTP Basic), the per-token limit; after it, one
  * access-log line.
  */
-function addRequestHooks(app: FastifyInstance, ctx: ServerContext, refusal: (ip: string) => Error | undefined): void {
-  const { auth, limiters, metrics, reportAuthFailure } = ctx;
+function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: AddressChecks): void {
+  const { auth, metrics, reportAuthFailure } = ctx;
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    const refused = refusal(request.ip);
+    const refused = addresses.refusal(request.ip);
     if (refused) throw refused;
-    await limiters.perIp(request);
+    // ctx.limiters, not a copy: a reload may replace them.
+    await ctx.limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
-    if (request.routeOptions.config?.public || request.is404) return;
+    const routeConfig = request.routeOptions.config;
+    if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
+    const header = request.headers.authorization;
     try {
-      request.auth = await auth.verify(request.headers.authorization, ip);
+      const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
+      if (header === undefined && routeConfig?.ticket && typeof ticket === 'string') {
+        request.auth = await auth.verifyTicket(ticket, ip);
+      } else if (header !== undefined && header.startsWith(`Bearer ${SHARE_TOKEN_PREFIX}`)) {
+        if (!routeConfig?.shareUpload) throw new AuthInvalidError('a share upload token only sends files into its upload link');
+        request.auth = await ctx.shareGate.uploadContext(header.slice('Bearer '.length).trim());
+      } else {
+        request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => ctx.limiters.authPerIp(request) } : undefined);
+      }
     } catch (err) {
-      await reportAuthFailure(request, err);
+      // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
+      if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
+        reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+      }
+      const userName = routeConfig?.basicAuth ? basicUserName(request.headers.authorization) : undefined;
+      await reportAuthFailure(request, err, userName !== undefined ? { userName } : {});
       throw err;
     }
-    await limiters.perToken(request);
+    await ctx.limiters.perToken(request);
   });
 
   // One access-log line per request (pino JSON). The request's logger carries `reqId`
@@ -329,8 +504,15 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, refusal: (ip:
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
+    const bytesIn = Number(request.headers['content-length'] ?? 0);
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    if (request.auth) {
+      if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
+      if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
+    }
     request.log.info(
       {
+        front: request.routeOptions.config?.front ?? 'api',
         user: request.auth?.userName,
         path: loggedPath(request),
         tokenId: request.auth?.tokenId,
@@ -338,8 +520,8 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, refusal: (ip:
         method: request.method,
         route,
         status,
-        bytesIn: Number(request.headers['content-length'] ?? 0),
-        bytesOut: Number(reply.getHeader('content-length') ?? 0),
+        bytesIn,
+        bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },
       'request',
@@ -358,6 +540,14 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
+  /**
+   * Applies the `keys` of `next` that can change while serving (settings marked `live`):
+   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
+   * new certificate cannot be read. Returns the keys it could not apply live (a certificate
+   * for a server started without TLS, or with a self-signed one: those need a restart).
+   */
+  reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -465,12 +655,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     });
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+    ctx.webhooks.start();
     return {
       app,
       ctx,
       url: address,
       ...boot,
-      ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
+      // A getter: a reloaded certificate changes the fingerprint.
+      ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
+      reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       close: unwind,
     };
   } catch (err) {
@@ -479,13 +672,38 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 }
 
+/** RunningServer.reload: the TLS certificate files here, the other live settings by the context. */
+async function reloadLive(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  tls: Awaited<ReturnType<typeof loadTls>>,
+  dataDir: string,
+  config: ServerConfig,
+  next: ServerConfig,
+  keys: readonly string[],
+): Promise<string[]> {
+  const tlsKeys: string[] = keys.filter((k) => k === 'tlsCert' || k === 'tlsKey');
+  if (tlsKeys.length > 0 && (!tls || tls.selfSigned)) {
+    ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
+    return tlsKeys;
+  }
+  if (tlsKeys.length > 0 && tls) {
+    const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
+    if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
+    (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
+    tls.fingerprint = fresh.fingerprint;
+  }
+  ctx.applyLive(next, keys);
+  return [];
+}
+
 /**
  * The file or directory a request is about, for the access log: the server path of a route
- * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link), as the operator
+ * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link) or a JSON body naming one (moves, copies), as the operator
  * would look for it on disk or in the audit; undefined for other routes.
  */
 function loggedPath(request: FastifyRequest): string | undefined {
-  const rest = (request.params as Record<string, string> | undefined)?.['*'];
+  const rest = (request.params as Record<string, string> | undefined)?.['*'] ?? bodyPath(request.body);
   if (rest === undefined) return undefined;
   try {
     const path = normalizePath(rest);
@@ -493,6 +711,14 @@ function loggedPath(request: FastifyRequest): string | undefined {
   } catch {
     return rest.slice(0, 512); // not a valid path (refused): as it came
   }
+}
+
+/** The `path` (or a move's or copy's `from`) of a JSON body: what an operation route is about. */
+function bodyPath(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return undefined;
+  const { path, from } = body as { path?: unknown; from?: unknown };
+  if (typeof path === 'string') return path;
+  return typeof from === 'string' ? from : undefined;
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
@@ -531,7 +757,7 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await ctx.meta.expireUploads();
+    const n = await ctx.expireSessions();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {

@@ -19,7 +19,9 @@ import { chunkStream } from '../algo/chunk-stream.js';
 import { ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
+import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
+import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
 
 /** Manifest entries appended once per this many chunks. */
@@ -41,6 +43,8 @@ export interface IngestRequest {
   mode?: number;
   /** The committed file is deleted this long after the commit. */
   ttlMs?: number;
+  /** The request it came in (audit: address, front). */
+  request?: FastifyRequest;
   /** Aborting (e.g. the client hung up) fails the ingest and leaves nothing visible. */
   signal?: AbortSignal;
 }
@@ -76,6 +80,7 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
       ctx.quota.checkFileSize(auth, path, hasher.size);
       if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
       await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
+      ctx.metrics.chunkBodyBytesReceived.inc(c.size);
       pending.push({ hash: c.hash, size: c.size });
       if (pending.length >= APPEND_EVERY) await flush();
     }
@@ -83,7 +88,10 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
       throw new ValidationError(`the body had ${hasher.size} bytes, ${req.declaredSize} were announced`);
     }
-    const [entry] = await ctx.meta.commitUpload(
+    const [entry] = await commitSession(
+      ctx,
+      req.request ?? null,
+      auth,
       up.id,
       { size: hasher.size, hash: hasher.digest(), mtime: req.mtime ?? ctx.now(), ...(req.mode !== undefined ? { mode: req.mode } : {}) },
       { check: ctx.quota.commitCheck(auth) },

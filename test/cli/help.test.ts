@@ -26,7 +26,7 @@ describe('--help', () => {
       if (path.endsWith('help')) continue;
       seen++;
       const text = helpOf(cmd);
-      if (!/\nExamples:\n(\s+\$?\s*ferry .*\n?)+/.test(text)) missing.push(path);
+      if (!/\nExamples?:\n(\s+\$?\s*ferry .*\n?)+/.test(text)) missing.push(path);
     }
     expect(seen).toBeGreaterThan(40);
     expect(missing).toEqual([]);

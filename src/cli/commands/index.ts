@@ -33,11 +33,14 @@ import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
 import { registerAdminServer } from './admin-server.js';
 import { registerCompletion } from './completion.js';
+import { registerConfig } from './config.js';
+import { registerVersions } from './versions.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerServe,
+  registerConfig,
   registerLogin,
   registerWhoami,
   registerLogout,
@@ -51,6 +54,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerVersions,
   registerSync,
   registerCopy,
   registerMove,

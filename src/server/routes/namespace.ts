@@ -82,6 +82,8 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   const dst = authorizeTree(auth, 'write', to);
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
   const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite }) : await ctx.meta.copy(src, dst, { overwrite });
+  // The path is the source: "what happened to /x" finds the move that took it away.
+  await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return toUserEntry(auth, entry);
 }
 
@@ -92,6 +94,6 @@ async function remove(ctx: ServerContext, request: FastifyRequest, reply: Fastif
   const server = authorizeTree(auth, 'delete', path);
   const recursive = flag(request.query as Query, 'recursive');
   const removed = await ctx.meta.remove(server, { recursive });
-  await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, details: { recursive, ...removed } });
+  await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive, ...removed } });
   return reply.status(204).send();
 }

@@ -1,192 +1,184 @@
 /**
  * Share links as visitors use them, without an account (docs/protocol.md, "Share links"):
  *
- *   GET|HEAD /s/:key             a file link: the file; a folder link: its listing (HTML, or
- *                                JSON with `Accept: application/json`); an upload link: a page
+ *   GET|HEAD /s/:key             a file link: the file; a folder link: its listing (JSON, or
+ *                                HTML with `Accept: text/html`); an upload link: its page
  *   GET|HEAD /s/:key/*path       a file or sub-folder inside a folder link
+ *   GET      ...?format=json     what the link shows, as JSON (the web app's share pages)
+ *   GET      ...?download=1      a file as an attachment; `?inline=1` for a preview;
+ *            ...?zip=1           a folder as one zip, streamed
+ *   POST     /s/:key/unlock      the page's password form: a cookie for the link's pages and
+ *                                downloads, and an upload token for drop boxes
  *   PUT      /s/:key/:name       an upload link: the body becomes the file `name` in its folder
  *                                (`curl -T file https://host/s/KEY/`)
  *
- * Unknown keys answer 404; revoked, expired or used-up links 410. A password travels as HTTP
- * Basic credentials (any user name), so `curl -u :PASSWORD` and a browser's own prompt both
- * work; wrong passwords are rate-limited, audited and scored by the defender.
+ * A browser opening a link (`Accept: text/html`) gets the web app, which shows the link as a
+ * page (file with preview and download button, folder with per-file and zip download,
+ * password form, drop box) from the JSON answers; curl and scripts get the bytes as before.
+ * Unknown keys answer 404; revoked, expired or used-up links 410 (a browser gets the app's
+ * page with that status). A password travels as HTTP Basic credentials (any user name, so
+ * `curl -u :PASSWORD` works) or as the unlock cookie; wrong passwords are rate-limited,
+ * audited and scored by the defender (../share-gate.ts).
  *
  * A link acts as a narrow token of its owner: the owner's grants, limited to 'list,read' or
  * 'write' and to the link's path, so it stops working when the owner loses the right, is
  * disabled or deleted, and uploads count against the owner's quota.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, AuthRequiredError, AuthInvalidError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
-import type { UserRow } from '../../store/auth-store.js';
-import type { ShareRow } from '../../store/share-store.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
-import { escapeHtml, htmlHeaders, page } from '../html.js';
-import { defenderMark } from '../auth.js';
-import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
-import { verifyPassword } from '../passwords.js';
+import { escapeHtml } from '../html.js';
+import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
+import type { OpenShare } from '../share-gate.js';
+import { bodyObject } from '../validate.js';
+import { memberName, sendZip, zipEntries } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
 import { sendFile } from './downloads.js';
-import { shareKeyHash } from './shares.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Errors of this route are shown as a small HTML page to browsers. */
+    /** Errors of this route are shown to browsers as the app's page, with the error's status. */
     htmlErrors?: boolean;
   }
 }
 
-const KEY_SHAPE = /^[A-Za-z0-9_-]{43}$/;
-/** Verified share passwords are remembered (as SHA-256) this long, sparing a scrypt per file. */
-const PASSWORD_CACHE_MS = 10 * 60_000;
+type Query = Record<string, string | undefined>;
 
-interface OpenShare {
-  row: ShareRow;
-  owner: UserRow;
-  /** The owner's identity narrowed to the link. */
-  as: AuthContext;
-  key: string;
-  /** No download left (only when `open` was asked to let such a link through). */
-  spent: boolean;
-}
-
-function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+/** Whether the request is a browser opening the link as a page (not a download, not the app's JSON). */
+function isPageRequest(request: FastifyRequest): boolean {
+  const q = request.query as Query;
+  if (q.format !== undefined || q.download !== undefined || q.zip !== undefined || q.inline !== undefined) return false;
+  return /text\/html/.test(request.headers.accept ?? '');
 }
 
 function wantsJson(request: FastifyRequest): boolean {
-  return (request.query as Record<string, string | undefined>).format === 'json' || /application\/json/.test(request.headers.accept ?? '');
+  return (request.query as Query).format === 'json' || /application\/json/.test(request.headers.accept ?? '');
 }
 
-/** Share links (`/s/KEY`): public, and answering people with pages where curl gets JSON. */
+function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: number; expiresAt: number | null; hasPassword: boolean } {
+  return {
+    name: s.row.name,
+    maxUses: s.row.max_uses === null ? null : Number(s.row.max_uses),
+    uses: Number(s.row.uses),
+    expiresAt: s.row.expires_at === null ? null : Number(s.row.expires_at),
+    hasPassword: s.row.password_hash !== null,
+  };
+}
+
+/** The path inside the link a request names (`/` for the link itself). */
+function rel(request: FastifyRequest): string {
+  const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
+  return '/' + pathSegments('/' + raw).join('/');
+}
+
+function linkBase(s: OpenShare, sub: string): string {
+  return `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Share links (`/s/KEY`): public, and answering people with the app's pages where curl gets bytes or JSON. */
 export const sharePublicRoutes: RoutePlugin = async (app, { ctx }) => {
   const links = new ShareLinks(ctx);
-  // Bodies here are files from curl or a browser, whatever their content type says (this
-  // plugin's own parsers: the API's routes keep theirs).
+  // Bodies here are files from curl or a browser, whatever their content type says (JSON
+  // too: the unlock form's small body is parsed by its route). This plugin's own parsers:
+  // the API's routes keep theirs.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-  const opts = { config: { public: true, htmlErrors: true } };
-  app.get('/s/:key', opts, (request, reply) => links.download(request, reply, false));
-  app.head('/s/:key', opts, (request, reply) => links.download(request, reply, true));
-  app.get('/s/:key/*', opts, (request, reply) => links.download(request, reply, false));
-  app.head('/s/:key/*', opts, (request, reply) => links.download(request, reply, true));
+  const opts = { config: { public: true, htmlErrors: true, front: 'share' as const } };
+  app.get('/s/:key', opts, (request, reply) => links.view(request, reply, false));
+  app.head('/s/:key', opts, (request, reply) => links.view(request, reply, true));
+  app.get('/s/:key/*', opts, (request, reply) => links.view(request, reply, false));
+  app.head('/s/:key/*', opts, (request, reply) => links.view(request, reply, true));
+  app.post('/s/:key/unlock', { config: { public: true, front: 'share' as const } }, (request, reply) => links.unlock(request, reply));
   app.put('/s/:key/*', opts, (request, reply) => links.upload(request, reply));
 };
 
 /**
- * What the share-link routes know between requests: passwords verified lately (so a
- * browser's every request is not one more scrypt) and the downloads under way (so a
- * resumed download does not use the link again, ../share-transfers.ts).
+ * What the share-link routes know between requests: the downloads under way (so a resumed
+ * download does not use the link again, ../share-transfers.ts). Links themselves are found,
+ * checked and unlocked by the context's share gate (../share-gate.ts).
  */
 class ShareLinks {
-  private readonly verified = new Map<string, { digest: Buffer; until: number }>();
   private readonly transfers: ShareTransfers;
 
   constructor(private readonly ctx: ServerContext) {
     this.transfers = new ShareTransfers(ctx.now);
   }
 
-
-  /**
-   * Finds the link, checks it is alive and the visitor's password; 404 / 410 / 401 otherwise.
-   * With `usedUp`, a link with no download left is let through (flagged): a Range request
-   * continuing a download already counted is still served (see ../share-this.transfers.ts).
-   */
-  private async open(request: FastifyRequest, reply: FastifyReply, usedUp = false): Promise<OpenShare> {
-    const key = (request.params as { key: string }).key;
-    const row = KEY_SHAPE.test(key) ? await this.ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
-    if (!row) {
-      // An unknown key is a probe: the defender counts it as an invalid credential.
-      const err = defenderMark(new NotFoundError('no such share link'), 'invalid');
-      await this.ctx.reportAuthFailure(request, err, { event: 'share.unknown' });
-      throw err;
-    }
-    const now = this.ctx.now();
-    if (row.revoked_at !== null) throw new GoneError('this link was revoked');
-    if (row.expires_at !== null && Number(row.expires_at) <= now) throw new GoneError('this link has expired');
-    const spent = row.max_uses !== null && Number(row.uses) >= Number(row.max_uses);
-    if (spent && !usedUp) throw new GoneError('this link has been used up');
-    const owner = await this.ctx.users.userById(row.user_id);
-    if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
-    if (row.password_hash !== null) await this.checkSharePassword(request, reply, row);
-    const as = await this.ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
-    return { row, owner, as, key, spent };
-  }
-
-  private async checkSharePassword(request: FastifyRequest, reply: FastifyReply, row: ShareRow): Promise<void> {
-    const challenge = (): void => void reply.header('www-authenticate', 'Basic realm="Ferry share link (any user name)", charset="UTF-8"');
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!m) {
-      challenge();
-      throw new AuthRequiredError('this link needs a password: send it as HTTP Basic credentials (curl -u :PASSWORD)');
-    }
-    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-    const password = decoded.slice(decoded.indexOf(':') + 1);
-    const digest = createHash('sha256').update(`${row.id}\0${password}`).digest();
-    const cached = this.verified.get(row.id);
-    if (cached && cached.until > this.ctx.now() && timingSafeEqual(cached.digest, digest)) return;
-    await this.ctx.limiters.authPerIp(request);
-    if (!(await verifyPassword(password, row.password_hash, this.ctx.auth.scryptCost))) {
-      const err = defenderMark(new AuthInvalidError('wrong password for this link'), 'valid');
-      await this.ctx.reportAuthFailure(request, err, { event: 'share.password-failure' });
-      challenge();
-      throw err;
-    }
-    this.verified.set(row.id, { digest, until: this.ctx.now() + PASSWORD_CACHE_MS });
-  }
-
-  private rel(request: FastifyRequest): string {
-    const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
-    return '/' + pathSegments('/' + raw).join('/');
-  }
-
-  async download(request: FastifyRequest, reply: FastifyReply, head: boolean) {
+  /** GET and HEAD of a link or a path inside it: the app's page, JSON, a listing, a zip or the file. */
+  async view(request: FastifyRequest, reply: FastifyReply, head: boolean) {
+    const { ctx } = this;
+    const gate = ctx.shareGate;
     // A used-up link serves only Range requests that continue a counted download.
-    const s = await this.open(request, reply, !head && request.headers.range !== undefined);
-    const sub = this.rel(request);
+    const s = await gate.resolve(request, (request.params as { key: string }).key, { usedUp: !head && request.headers.range !== undefined });
+    if (!head && isPageRequest(request)) {
+      if (s.spent) throw new GoneError('this link has been used up');
+      shareHeaders(reply);
+      return ctx.webApp.sendPage(reply);
+    }
+    const q = request.query as Query;
+    // The app's own JSON requests get no Basic challenge: the page shows its form instead.
+    await gate.checkPassword(request, reply, s, q.format !== 'json');
+    const sub = rel(request);
     if (s.row.kind === 'upload') {
       if (s.spent) throw new GoneError('this link has been used up');
       if (sub !== '/') throw new NotFoundError('an upload link has nothing to download');
-      return this.uploadPage(reply, s, head);
+      shareHeaders(reply);
+      return { kind: 'upload', ...linkFacts(s) };
     }
     const target = sub === '/' ? s.row.path : joinPath(s.row.path, sub);
     const server = authorize(s.as, 'read', target);
-    const entry = await this.ctx.meta.stat(server).catch((err: unknown) => {
+    const entry = await ctx.meta.stat(server).catch((err: unknown) => {
       if (err instanceof NotFoundError) throw new NotFoundError(`${sub}: not in this share`);
       throw err;
     });
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
+      if (q.zip !== undefined && !head) return this.zipFolder(request, reply, s, server, entry.name || s.row.name);
       return this.listing(request, reply, s, server, sub, head);
     }
-    const audit = () => this.ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
-    return sendFile(this.ctx, request, reply, server, sub === '/' ? '/' + entry.name : sub, {
+    const shown = sub === '/' ? '/' + entry.name : sub;
+    if (q.format === 'json') {
+      if (s.spent) throw new GoneError('this link has been used up');
+      shareHeaders(reply);
+      return { kind: 'file', ...linkFacts(s), path: shown, fileName: entry.name, size: entry.size, mtime: entry.mtime, preview: previewKind(entry.name), contentType: contentTypeFor(entry.name) };
+    }
+    return this.sendSharedFile(request, reply, s, server, entry, shown, head);
+  }
+
+  /** A file of the link; a download uses the link once however it is cut (../share-transfers.ts). */
+  private sendSharedFile(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, entry: Entry, shown: string, head: boolean) {
+    const { ctx, transfers } = this;
+    const q = request.query as Query;
+    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
+    const inline = q.inline !== undefined;
+    return sendFile(ctx, request, reply, server, shown, {
       head,
-      disposition: contentDisposition(entry.name),
-      // However a download is cut, it uses the link once: see ../share-this.transfers.ts.
+      auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
+      disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
+      contentType: inline ? contentTypeFor(entry.name) : undefined,
       beforeBody: async ({ start, end, size, partial, etag }) => {
         const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
         const length = size === 0 ? 0 : end - start + 1;
-        const going = partial ? this.transfers.continue(key, length) : undefined;
+        const going = partial ? transfers.continue(key, length) : undefined;
         if (going) {
           await audit();
           return going;
         }
-        if (!(await this.ctx.shares.consumeUse(s.row.id, this.ctx.now()))) throw new GoneError('this link has been used up');
+        if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
         await audit();
-        const counted = this.transfers.start(key, size, length);
+        const counted = transfers.start(key, size, length);
         return {
           settle: (sent: number, failed: boolean) => {
             counted.settle(sent);
             if (!failed) return;
             // Nothing served (a damaged first chunk: a 500 before the headers): not a download.
-            this.transfers.drop(key);
-            void this.ctx.shares.refundUse(s.row.id).catch((err: unknown) => request.log.error({ err }, 'share use refund failed'));
+            transfers.drop(key);
+            void ctx.shares.refundUse(s.row.id).catch((err: unknown) => request.log.error({ err }, 'share use refund failed'));
           },
         };
       },
@@ -194,35 +186,57 @@ class ShareLinks {
   }
 
   private async listing(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, sub: string, head: boolean) {
+    const { ctx } = this;
     authorize(s.as, 'list', toUserPath(s.as, server));
-    const { entries } = await this.ctx.meta.list(server, { limit: this.ctx.limits.maxListLimit });
+    const { entries } = await ctx.meta.list(server, { limit: ctx.limits.maxListLimit });
     const visible = entries.filter((e) => can(s.as, 'read', toUserPath(s.as, e.path)));
-    const base = `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+    const base = linkBase(s, sub);
+    shareHeaders(reply);
     if (wantsJson(request)) {
-      return { name: s.row.name, path: sub, entries: visible.map((e: Entry) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, url: `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}` })) };
+      return {
+        kind: 'folder',
+        ...linkFacts(s),
+        path: sub,
+        zip: `${base}?zip=1`,
+        entries: visible.map((e: Entry) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, url: `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}`, preview: e.type === 'file' ? previewKind(e.name) : 'none' })),
+      };
     }
-    htmlHeaders(reply);
+    // A plain HTML listing for HEAD and for clients that ask for neither JSON nor a page.
+    reply.type('text/html; charset=utf-8');
     if (head) return reply.send();
     const rows = visible
       .map((e) => {
         const href = `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}`;
-        return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td class="n">${e.type === 'dir' ? '' : e.size.toLocaleString('en')}</td><td class="n">${new Date(e.mtime).toISOString().slice(0, 16).replace('T', ' ')}</td></tr>`;
+        return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td>${e.type === 'dir' ? '' : e.size}</td></tr>`;
       })
       .join('');
-    const up = sub === '/' ? '' : `<p><a href="${escapeHtml(base.slice(0, base.lastIndexOf('/')) || `/s/${s.key}`)}/">..</a></p>`;
-    return reply.send(page(s.row.name, `<h1>${escapeHtml(s.row.name)}${sub === '/' ? '' : escapeHtml(sub)}</h1>${up}<table>${rows}</table><p><small>${visible.length} entries · shared with Ferry</small></p>`));
+    return reply.send(`<!doctype html><meta charset="utf-8"><title>${escapeHtml(s.row.name)}</title><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table>`);
   }
 
-  private uploadPage(reply: FastifyReply, s: OpenShare, head: boolean) {
-    const nonce = randomBytes(16).toString('base64');
-    htmlHeaders(reply, nonce);
-    if (head) return reply.send();
-    const script = `document.getElementById('f').addEventListener('change',async e=>{const out=document.getElementById('o');for(const f of e.target.files){out.textContent='sending '+f.name+'…';const r=await fetch(location.pathname.replace(/\\/?$/,'/')+encodeURIComponent(f.name),{method:'PUT',body:f,headers:{'content-type':'application/octet-stream'}});out.textContent=r.ok?'received: '+f.name:'failed: '+(await r.json()).error.message}});`;
-    return reply.send(page(s.row.name, `<h1>Send files: ${escapeHtml(s.row.name)}</h1><p><input type="file" id="f" multiple></p><p id="o"></p><p><small>or: <code>curl -T FILE ${escapeHtml('<this address>')}/</code></small></p><script nonce="${nonce}">${script}</script>`));
+  private async zipFolder(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) {
+    const { ctx } = this;
+    authorize(s.as, 'list', toUserPath(s.as, server));
+    const entries = await zipEntries(ctx, s.as, [{ server, name: memberName(server, name) }]);
+    if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
+    await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
+    return sendZip(ctx, request, reply, entries, `${memberName(server, name)}.zip`);
   }
 
+  /** POST /s/:key/unlock: the page's password form. */
+  async unlock(request: FastifyRequest, reply: FastifyReply) {
+    const gate = this.ctx.shareGate;
+    const s = await gate.resolve(request, (request.params as { key: string }).key);
+    const body = await jsonBody(request.body as Readable | undefined);
+    shareHeaders(reply);
+    reply.header('cache-control', 'no-store');
+    return gate.unlock(request, reply, s, body.password);
+  }
+
+  /** PUT /s/:key/:name: a file into an upload link's folder. */
   async upload(request: FastifyRequest, reply: FastifyReply) {
-    const s = await this.open(request, reply);
+    const { ctx } = this;
+    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key);
+    await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
     const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));
     if (segments.length !== 1) throw new PathInvalidError('an upload link takes a file name, not a path: PUT /s/KEY/NAME');
@@ -230,16 +244,40 @@ class ShareLinks {
     const target = authorize(s.as, 'write', joinPath(s.row.path, name));
     const declared = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
     if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
-    if (await this.ctx.meta.stat(target).then(() => true, () => false)) throw new AlreadyExistsError(`${name} already exists here: choose another name`);
-    await this.ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
-    if (!(await this.ctx.shares.consumeUse(s.row.id, this.ctx.now()))) throw new GoneError('this link has been used up');
+    if (await ctx.meta.stat(target).then(() => true, () => false)) throw new AlreadyExistsError(`${name} already exists here: choose another name`);
+    await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
+    if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     try {
-      const entry = await ingestStream(this.ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw) });
-      await this.ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: target, upload: true, size: entry.size } });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
+      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: entry.path, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {
-      await this.ctx.shares.refundUse(s.row.id);
+      await ctx.shares.refundUse(s.row.id);
       throw err;
     }
   }
+}
+
+/** A small JSON object body read from its stream (at most 64 KiB); `{}` when empty. */
+async function jsonBody(body: Readable | undefined): Promise<Record<string, unknown>> {
+  if (!body) return {};
+  let text = '';
+  for await (const piece of body) {
+    text += String(piece);
+    if (text.length > 64 * 1024) throw new ValidationError('the body is too large');
+  }
+  if (text.trim() === '') return {};
+  try {
+    return bodyObject(JSON.parse(text));
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    throw new ValidationError('the body is not valid JSON');
+  }
+}
+
+/** Headers of share-link answers: the URL holds the key, so no Referer; never framed. */
+function shareHeaders(reply: FastifyReply): void {
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cache-control', 'no-store');
 }

@@ -9,12 +9,18 @@
  * chunk (proof of possession, and no answer or timing that depends on other users' data).
  * So knowing a chunk's hash never lets one user learn whether another stores it, nor
  * commit it into a file.
+ *
+ * A drop box's page (an upload share link) uses these routes too, with a share upload token
+ * (../share-gate.ts): its files are named relative to the link's folder, one name each,
+ * never replace anything, and each committed file counts as one use of the link.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
   ForbiddenError,
+  GoneError,
+  PathInvalidError,
   PayloadTooLargeError,
   SizeMismatchError,
   UploadNotFoundError,
@@ -30,9 +36,10 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
+import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
-import { isWithin } from '../../core/path.js';
+import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
@@ -53,14 +60,31 @@ function rawBody(request: FastifyRequest): Readable {
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
 const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
 
+/**
+ * A visitor's file name (`/name`, relative to the upload link's folder) as the owner's path.
+ * One segment only: a drop box receives files, it does not make folders.
+ */
+function shareTarget(auth: AuthContext, path: string): string {
+  const segments = pathSegments(path);
+  if (segments.length !== 1) throw new PathInvalidError('an upload link takes file names, not paths');
+  return joinPath(auth.share!.root, segments[0]);
+}
+
+/** A committed entry as a visitor sees it: its name in the link's folder, nothing of the owner's tree. */
+function shareEntry<E extends { path: string; name: string }>(entry: E): E {
+  return { ...entry, path: '/' + entry.name };
+}
+
 export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
-  app.post(`${API_PREFIX}/uploads`, (request, reply) => createUpload(ctx, request, reply));
-  app.get(`${API_PREFIX}/uploads/:id`, (request) => getUpload(ctx, request));
-  app.post(`${API_PREFIX}/uploads/:id/chunks`, (request) => appendChunks(ctx, request));
-  app.put(`${API_PREFIX}/uploads/:id/chunks/:hash`, (request) => putChunk(ctx, request));
-  app.post(`${API_PREFIX}/uploads/:id/packs`, (request) => putPack(ctx, request));
-  app.post(`${API_PREFIX}/uploads/:id/commit`, (request) => commit(ctx, request));
-  app.delete(`${API_PREFIX}/uploads/:id`, (request, reply) => abort(ctx, request, reply));
+  // Every route here also takes a share upload token (drop boxes).
+  const opts = { config: { shareUpload: true } };
+  app.post(`${API_PREFIX}/uploads`, opts, (request, reply) => createUpload(ctx, request, reply));
+  app.get(`${API_PREFIX}/uploads/:id`, opts, (request) => getUpload(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/chunks`, opts, (request) => appendChunks(ctx, request));
+  app.put(`${API_PREFIX}/uploads/:id/chunks/:hash`, opts, (request) => putChunk(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/packs`, opts, (request) => putPack(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/commit`, opts, (request) => commit(ctx, request));
+  app.delete(`${API_PREFIX}/uploads/:id`, opts, (request, reply) => abort(ctx, request, reply));
 };
 
 /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
@@ -116,7 +140,7 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
     const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
     const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
     if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
-    const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', f.path) };
+    const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
     if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
     return spec;
   });
@@ -125,7 +149,8 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
   if (totalChunks > limits.maxChunksPerRequest) {
     throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
   }
-  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
+  // A drop box never replaces a file.
+  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
   const all = files.flatMap((f) => f.chunks ?? []);
   const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
   const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
@@ -203,6 +228,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
   // Only a chunk taken keeps the session alive: refused requests do not extend it.
   await meta.extendUpload(params.id, expiresAt, ttl);
+  ctx.metrics.chunkBodyBytesReceived.inc(size);
   const res: ChunkPutResponse = { hash, size, stored };
   return res;
 }
@@ -236,14 +262,34 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
     { owner: auth.userId, path },
   );
   await meta.extendUpload(id, expiresAt, ttl);
+  ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
   return result;
 }
 
-async function commit(ctx: ServerContext, request: FastifyRequest) {
-  const { meta } = ctx;
+async function commit(ctx: ServerContext, request: FastifyRequest): Promise<CommitResponse> {
   const params = request.params as IdParams;
   const auth = authOf(request);
-  await ownUpload(ctx, auth, params.id);
+  const up = await ownUpload(ctx, auth, params.id);
+  // A drop box counts one use per file received; given back if the commit fails.
+  const uses = auth.share ? up.files : 0;
+  for (let i = 0; i < uses; i++) {
+    if (!(await ctx.shares.consumeUse(auth.share!.id, ctx.now()))) {
+      for (let j = 0; j < i; j++) await ctx.shares.refundUse(auth.share!.id);
+      throw new GoneError('this link has been used up');
+    }
+  }
+  try {
+    return await commitFiles(ctx, request, auth, uses);
+  } catch (err) {
+    for (let j = 0; j < uses; j++) await ctx.shares.refundUse(auth.share!.id);
+    throw err;
+  }
+}
+
+/** The commit proper: the final size, hash, mtime and mode checked, then {@link commitSession}. */
+async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, uses: number): Promise<CommitResponse> {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
   const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
   const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
   const size = optionalInt(body.size, 'size');
@@ -254,23 +300,26 @@ async function commit(ctx: ServerContext, request: FastifyRequest) {
   const mode = optionalInt(body.mode, 'mode');
   if (mode !== undefined) final.mode = mode & 0o7777;
   const quotaCheck = ctx.quota.commitCheck(auth);
-  const files = await meta
-    .commitUpload(params.id, final, {
-      // Inside the commit transaction: grants or the token may have changed since the
-      // session was created, and the usage since it was counted (a copy, a lower quota).
-      check: async (trx, candidates) => {
-        for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
-        await quotaCheck(trx, candidates);
-      },
-    })
-    .catch(async (err: unknown) => {
-      // Refused for a limit: the session could only wait for its expiry, holding a
-      // session slot and its quota reservation. It goes; its chunks stay the user's
-      // until garbage collection (a re-run after freeing space sends nothing again).
-      if (isLimitRefusal(err)) await meta.abortUpload(params.id).catch(() => undefined);
-      throw err;
-    });
-  ctx.metrics.commits.inc(files.length);
+  const files = await commitSession(ctx, request, auth, params.id, final, {
+    // Inside the commit transaction: grants or the token may have changed since the
+    // session was created, and the usage since it was counted (a copy, a lower quota).
+    check: async (trx, candidates) => {
+      for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
+      await quotaCheck(trx, candidates);
+    },
+  }).catch(async (err: unknown) => {
+    // Refused for a limit: the session could only wait for its expiry, holding a
+    // session slot and its quota reservation. It goes; its chunks stay the user's
+    // until garbage collection (a re-run after freeing space sends nothing again).
+    if (isLimitRefusal(err)) await meta.abortUpload(params.id).catch(() => undefined);
+    throw err;
+  });
+  if (auth.share) {
+    for (const f of files) {
+      await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
+    }
+    return { files: files.map((f) => shareEntry(f)) };
+  }
   const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
   return res;
 }
