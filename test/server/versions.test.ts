@@ -207,7 +207,7 @@ describe('the CLI', () => {
     expect((await runFerry(['rm', '/cli/f.txt'], { env })).code).toBe(0);
     const empty = await runFerry(['trash', 'empty', '/cli'], { env });
     expect(empty.code).toBe(0);
-    expect(empty.stderr).toContain('removed 1 file(s) from the trash');
+    expect(empty.stderr).toContain('removed 1 file from the trash');
     expect(JSON.parse((await runFerry(['trash', 'ls', '/cli', '--json'], { env })).stdout)).toEqual([]);
   });
 });
