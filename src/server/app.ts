@@ -23,6 +23,7 @@ import { AuthStore } from '../store/auth-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
+import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
@@ -42,6 +43,7 @@ import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
 import { escapeHtml, registerSharePublicRoutes } from './routes/share-public.js';
 import { registerShareRoutes } from './routes/shares.js';
+import { registerSshKeyRoutes } from './routes/ssh-keys.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
@@ -71,6 +73,8 @@ export interface ServerContext {
   auth: Authenticator;
   users: AuthStore;
   shares: ShareStore;
+  /** Users' SSH public keys (the SFTP front's logins). */
+  sshKeys: SshKeyStore;
   auditStore: AuditStore;
   audit: AuditLog;
   defender: Defender;
@@ -209,6 +213,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     auth,
     users,
     shares: new ShareStore(meta),
+    sshKeys: new SshKeyStore(meta),
     auditStore,
     audit,
     defender,
@@ -304,6 +309,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerNamespaceRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
+  registerSshKeyRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerShareRoutes(app, ctx);
   registerSharePublicRoutes(app, ctx);

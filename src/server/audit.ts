@@ -12,18 +12,25 @@
  *   defender.unban        an admin lifted a ban
  *   token.create / token.revoke
  *   user.create / user.update / user.delete / user.password / user.grant
+ *   user.key-add / user.key-remove   SSH public keys (the SFTP front's logins)
  *   share.create / share.revoke / share.use / share.password-failure
  *   file.delete           deletes through the API (with the path)
  *   file.expire           files removed by the TTL sweeper
  *   quota.exceeded        an upload refused by a quota or size limit
  *
  * Writing an event never fails the request that caused it: a failure is logged instead.
+ * Events of the fronts other than the native API name their front (`details.front`).
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { AuditStore } from '../store/audit-store.js';
 
+/** The ways into Ferry, as audit entries name them. */
+export type Front = 'api' | 'web' | 'sftp' | 'webdav' | 'tus' | 'share';
+
 export interface AuditEvent {
   event: string;
+  /** Which way in the event came through; kept in `details.front`. */
+  front?: Front;
   ok: boolean;
   target?: string | null;
   details?: Record<string, unknown>;
@@ -53,7 +60,7 @@ export class AuditLog {
       tokenId: e.tokenId !== undefined ? e.tokenId : (auth?.tokenId ?? null),
       ip: e.ip !== undefined ? e.ip : (request?.ip ?? null),
       target: e.target ?? null,
-      details: e.details ?? null,
+      details: e.front === undefined ? (e.details ?? null) : { front: e.front, ...e.details },
     };
     (request?.log ?? this.log).info({ audit: entry }, `audit ${e.event}`);
     try {

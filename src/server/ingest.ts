@@ -12,10 +12,16 @@
  * A reader never sees a part of the file: until the commit nothing at `path` changes, and
  * a stream that fails, is aborted or is refused leaves nothing visible (its session is
  * aborted; chunks no file references go with the next garbage collection).
+ *
+ * Resumable uploads (SFTP's `reput`): with `finish`, the session is a *partial upload* its
+ * owner can find again by path (MetaStore.findPartial). Its entries are only ever chunks
+ * already stored, recorded as they are stored, so whatever arrived before a client, the
+ * connection or the server died is still there, uncommitted and invisible to readers; at
+ * the end `finish` may keep it so instead of committing it. A later upload of the same
+ * path passes those chunks as its `prefix` and sends only the rest.
  */
-import { Readable } from 'node:stream';
 import { chunkStream } from '../algo/chunk-stream.js';
-import { ValidationError } from '../core/errors.js';
+import { InternalError, ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import type { ServerContext } from './app.js';
@@ -23,6 +29,15 @@ import type { AuthContext } from './authz.js';
 
 /** Manifest entries appended (and the quota re-checked) once per this many chunks. */
 const APPEND_EVERY = 16;
+/**
+ * Chunks being written to the chunk store at once while the stream is cut further: cutting
+ * and hashing (this thread) overlap the chunk writes and their fsyncs (the thread pool).
+ * Each holds its chunk's bytes: at most this many maximum-size chunks in memory.
+ */
+const STORES_IN_FLIGHT = 3;
+
+/** What becomes of a resumable upload once its body has ended. */
+export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
 
 export interface IngestRequest {
   /** Whose quota, limits and chunks these are (already authorized to write `path`). */
@@ -40,51 +55,114 @@ export interface IngestRequest {
   ttlMs?: number;
   /** Aborting (e.g. the client hung up) fails the ingest and leaves nothing visible. */
   signal?: AbortSignal;
+  /**
+   * Chunks the file begins with, before the body's bytes: stored already and proven by
+   * `auth`'s user (the chunks of a partial upload being resumed, the unchanged head of a
+   * file being appended to). They must be chunks the server's chunker cut at content-defined
+   * boundaries, so that the file's manifest is the one a whole upload would get.
+   */
+  prefix?: readonly ChunkRef[];
+  /**
+   * Makes the upload resumable (see the module comment) and is asked, once the body has
+   * ended, what to do: keep the bytes as a partial upload, or commit them (with the final
+   * mtime and mode, which win over `mtime` and `mode`).
+   */
+  finish?: () => IngestFinish;
 }
+
+export type IngestResult = { entry: Entry; kept?: undefined } | { entry?: undefined; kept: { size: number } };
 
 /** Cuts `body` into chunks, stores them and commits the file; returns the committed entry. */
 export async function ingestStream(ctx: ServerContext, req: IngestRequest): Promise<Entry> {
+  const result = await ingest(ctx, req);
+  if (!result.entry) throw new InternalError('a streamed upload was kept although nothing asked for that');
+  return result.entry;
+}
+
+/** {@link ingestStream}, for resumable uploads: the committed entry, or what was kept. */
+export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<IngestResult> {
   const { auth, path, signal } = req;
+  const started = ctx.now();
+  const prefix = req.prefix ?? [];
   await ctx.quota.checkCreate(auth, [{ path, size: req.declaredSize }]);
   const up = await ctx.meta.createUpload({
     owner: auth.userId,
-    files: [{ path, ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
+    files: [{ path, ...(prefix.length > 0 ? { chunks: [...prefix] } : {}), ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
     noOverwrite: req.noOverwrite ?? false,
     ttlMs: ctx.config.uploadTtlMs,
+    partial: req.finish !== undefined,
   });
+  const hasher = new FileHasher();
+  for (const c of prefix) hasher.add(c.hash, c.size);
+  let entriesRecorded = prefix.length;
   try {
-    const hasher = new FileHasher();
+    if (req.declaredSize !== undefined && hasher.size > req.declaredSize) throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
     let pending: ChunkRef[] = [];
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       await ctx.quota.checkGrowth(auth, path, hasher.size);
       await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
+      entriesRecorded += pending.length;
       pending = [];
     };
-    for await (const c of chunkStream(req.body, ctx.config.chunking, { signal })) {
-      hasher.add(c.hash, c.size);
-      if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
-        throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
-      }
-      ctx.quota.checkFileSize(auth, path, hasher.size);
-      await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
-      pending.push({ hash: c.hash, size: c.size });
+    // Chunks being stored, in stream order; an entry is recorded once its chunk is stored.
+    const storing: { ref: ChunkRef; done: Promise<unknown> }[] = [];
+    const settleFirst = async (): Promise<void> => {
+      const first = storing.shift()!;
+      await first.done;
+      pending.push(first.ref);
       if (pending.length >= APPEND_EVERY) await flush();
+    };
+    try {
+      for await (const c of chunkStream(req.body, ctx.config.chunking, { signal })) {
+        hasher.add(c.hash, c.size);
+        if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
+          throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
+        }
+        ctx.quota.checkFileSize(auth, path, hasher.size);
+        const done = ctx.chunks.putOwnBytes(c.hash, c.data, signal, { owner: auth.userId, path });
+        done.catch(() => undefined); // awaited in order below; a failure must not go unhandled while it waits
+        storing.push({ ref: { hash: c.hash, size: c.size }, done });
+        if (storing.length >= STORES_IN_FLIGHT) await settleFirst();
+      }
+      while (storing.length > 0) await settleFirst();
+    } finally {
+      // On failure: let the stores in flight finish before the session goes (none is left writing).
+      await Promise.allSettled(storing.map((s) => s.done));
     }
     await flush();
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
       throw new ValidationError(`the body had ${hasher.size} bytes, ${req.declaredSize} were announced`);
     }
+    const end = req.finish?.() ?? {};
+    if (end.keep) {
+      // Nothing to resume from an empty one; superseded partials of the path (abandoned
+      // before this upload began) go now.
+      if (hasher.size === 0) await ctx.meta.abortUpload(up.id);
+      else await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
+      return { kept: { size: hasher.size } };
+    }
+    const mtime = end.mtime ?? req.mtime;
+    const mode = end.mode ?? req.mode;
     const [entry] = await ctx.meta.commitUpload(
       up.id,
-      { size: hasher.size, hash: hasher.digest(), mtime: req.mtime ?? ctx.now(), ...(req.mode !== undefined ? { mode: req.mode } : {}) },
+      { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
       { check: ctx.quota.commitCheck(auth) },
     );
-    return entry;
+    if (req.finish) await ctx.meta.dropPartials(auth.userId, path, { before: started });
+    return { entry };
   } catch (err) {
-    await ctx.meta.abortUpload(up.id).catch(() => undefined);
+    // A resumable upload keeps what it recorded unless it was refused (quota, size, a
+    // conflict): a failure of the sender or the connection is what resuming is for.
+    if (!(req.finish && entriesRecorded > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
     throw err;
   }
+}
+
+/** Failures after which a resumable upload's bytes are worth keeping (not refusals of the upload itself). */
+function resumableFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'FERRY_ERR_ABORTED' || code === 'FERRY_ERR_IO' || code === 'FERRY_ERR_NETWORK' || code === 'FERRY_ERR_UNAVAILABLE' || code === 'FERRY_ERR_TIMEOUT';
 }
 
 /** An AbortSignal that fires when an HTTP request's connection closes before its body ended. */

@@ -278,6 +278,29 @@ export class ChunkStore {
   }
 
   /**
+   * Stores one chunk whose bytes the server cut and hashed itself (a streamed upload: see
+   * server/ingest.ts), so they are not hashed a second time on the way in; `hash` must be
+   * the SHA-256 of `data`. With `owner`, the chunk counts as that user's (they sent these
+   * bytes). Returns false when the chunk was already stored. Idempotent.
+   */
+  async putOwnBytes(hash: string, data: Buffer, signal?: AbortSignal, options: { owner?: string; path?: string } = {}): Promise<boolean> {
+    const size = data.length;
+    if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
+    const stored = await this.locks.run(hash, async () => {
+      if (await this.meta.chunkLocation(hash)) return false;
+      const { store, backend } = this.route(options.path);
+      await backend.write(ChunkStore.chunkKey(hash), data, { size, durable: this.durable, signal });
+      await this.meta.addChunk(hash, size, store, options.owner);
+      this.events.stored?.(size);
+      return true;
+    });
+    if (stored) return true;
+    if (options.owner !== undefined) await this.meta.addChunkOwners(options.owner, [hash]);
+    this.events.deduplicated?.(size);
+    return false;
+  }
+
+  /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
    * manifest); the object is then deleted and the veto's error thrown. With `owner`, every

@@ -20,6 +20,7 @@
  * - web_sessions: refresh tokens of browser sessions (hash of the current one and of the
  *   one before, to detect a replayed refresh token).
  * - audit: security events (append-only).
+ * - ssh_keys: users' SSH public keys for the SFTP front (public keys only).
  */
 import type { Generated } from 'kysely';
 
@@ -75,6 +76,8 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
+  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0005). */
+  kind: 'partial' | null;
 }
 
 export interface UploadFilesTable {
@@ -182,6 +185,22 @@ export interface TokensTable {
   revoked_at: number | null;
 }
 
+export interface SshKeysTable {
+  /** 16 random hex digits, unrelated to the key. */
+  id: string;
+  user_id: string;
+  /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ... */
+  type: string;
+  bits: number;
+  /** The public key blob (SSH wire form), base64. */
+  public_key: string;
+  /** `SHA256:` + unpadded base64 of SHA-256 of the blob, as ssh-keygen -l prints it. */
+  fingerprint: string;
+  comment: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -203,4 +222,5 @@ export interface Database {
   shares: SharesTable;
   web_sessions: WebSessionsTable;
   audit: AuditTable;
+  ssh_keys: SshKeysTable;
 }
