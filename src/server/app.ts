@@ -48,6 +48,7 @@ import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
+import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { ConnectionTracker } from './connections.js';
 import type { Http2SecureServer } from 'node:http2';
@@ -182,7 +183,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const defender = new Defender(config.defender, now);
   const limiters = createRateLimiters(config.rateLimit, now, (request) => {
     const ban = defender.record(request.ip, 'limit');
-    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+    if (ban) {
+      const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+      void audit.record(null, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+    }
   });
 
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
@@ -327,6 +331,8 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean };
+  /** With --sftp-addr: where the SFTP front listens and its host keys. */
+  sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   close(): Promise<void>;
 }
 
@@ -429,6 +435,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }, 'garbage collection');
 
   const address = await app.listen({ host: config.host, port: config.port });
+  let sftp: SftpFront | undefined;
+  if (config.sftp) {
+    try {
+      // Loaded only when SFTP is on: ssh2 is not part of every server's start.
+      const { startSftpFront } = await import('./sftp/ssh-server.js');
+      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log });
+    } catch (err) {
+      for (const t of timers) clearInterval(t);
+      await app.close();
+      await meta.close();
+      await Promise.all(stores.map((b) => b.close?.()));
+      throw err;
+    }
+  }
   let closed = false;
   return {
     app,
@@ -436,10 +456,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     url: address,
     ...boot,
     ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned } } : {}),
+    ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
     async close() {
       if (closed) return;
       closed = true;
       for (const t of timers) clearInterval(t);
+      await sftp?.close();
       await app.close();
       await meta.close();
       await Promise.all(stores.map((b) => b.close?.()));

@@ -26,8 +26,8 @@ export interface Grant {
 
 /** The authenticated identity of a request, with everything authorization needs. */
 export interface AuthContext {
-  /** How the request authenticated. */
-  kind: 'token' | 'session';
+  /** How the request authenticated (`ssh`: a login to the SFTP front). */
+  kind: 'token' | 'session' | 'ssh';
   userId: string;
   userName: string;
   role: 'admin' | 'user';

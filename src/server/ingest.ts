@@ -70,7 +70,14 @@ export interface IngestRequest {
   finish?: () => IngestFinish;
 }
 
-export type IngestResult = { entry: Entry; kept?: undefined } | { entry?: undefined; kept: { size: number } };
+/** A resumable upload kept uncommitted: its session and the chunks it holds, in order. */
+export interface KeptUpload {
+  id: string;
+  size: number;
+  chunks: ChunkRef[];
+}
+
+export type IngestResult = { entry: Entry; kept?: undefined } | { entry?: undefined; kept: KeptUpload };
 
 /** Cuts `body` into chunks, stores them and commits the file; returns the committed entry. */
 export async function ingestStream(ctx: ServerContext, req: IngestRequest): Promise<Entry> {
@@ -94,7 +101,8 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   });
   const hasher = new FileHasher();
   for (const c of prefix) hasher.add(c.hash, c.size);
-  let entriesRecorded = prefix.length;
+  // The session's entries: chunks stored, in order (what a kept upload holds).
+  const recorded: ChunkRef[] = [...prefix];
   try {
     if (req.declaredSize !== undefined && hasher.size > req.declaredSize) throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
     let pending: ChunkRef[] = [];
@@ -102,7 +110,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       if (pending.length === 0) return;
       await ctx.quota.checkGrowth(auth, path, hasher.size);
       await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
-      entriesRecorded += pending.length;
+      recorded.push(...pending);
       pending = [];
     };
     // Chunks being stored, in stream order; an entry is recorded once its chunk is stored.
@@ -140,7 +148,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       // before this upload began) go now.
       if (hasher.size === 0) await ctx.meta.abortUpload(up.id);
       else await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
-      return { kept: { size: hasher.size } };
+      return { kept: { id: up.id, size: hasher.size, chunks: recorded } };
     }
     const mtime = end.mtime ?? req.mtime;
     const mode = end.mode ?? req.mode;
@@ -154,7 +162,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   } catch (err) {
     // A resumable upload keeps what it recorded unless it was refused (quota, size, a
     // conflict): a failure of the sender or the connection is what resuming is for.
-    if (!(req.finish && entriesRecorded > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
+    if (!(req.finish && recorded.length > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
     throw err;
   }
 }

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parseDuration, parseSize } from '../../core/units.js';
 import { VERSION } from '../../core/version.js';
-import { DEFAULT_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
+import { DEFAULT_PORT, DEFAULT_SFTP_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
 import { redactRemote } from '../../backends/registry.js';
@@ -35,6 +35,8 @@ interface ServeOptions {
   defenderSafe: string[];
   ttlSweepInterval: string;
   store: string[];
+  sftpAddr?: string;
+  sftpPasswordAuth?: boolean;
 }
 
 const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -46,12 +48,12 @@ function count(text: string, what: string): number {
 }
 
 /** `host:port`, `:port`, `[::1]:port` or `host` -> {host, port}. */
-export function parseAddr(addr: string): { host: string; port: number } {
+export function parseAddr(addr: string, defaultPort = DEFAULT_PORT, option = '--addr'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(addr.trim());
-  if (!m) throw new UsageError(`--addr must look like HOST:PORT, not ${JSON.stringify(addr)}`);
+  if (!m) throw new UsageError(`${option} must look like HOST:PORT, not ${JSON.stringify(addr)}`);
   const host = m[1] ?? (m[2] || '127.0.0.1');
-  const port = m[3] === undefined ? DEFAULT_PORT : Number(m[3]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port out of range in --addr ${addr}`);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port out of range in ${option} ${addr}`);
   return { host, port };
 }
 
@@ -85,6 +87,8 @@ export function registerServe(program: Command): void {
     .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
     .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
     .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
+    .option('--sftp-addr <host:port>', `also serve SFTP (and scp) on this address (FERRY_SFTP_ADDR; off by default; port ${DEFAULT_SFTP_PORT} if none given)`, process.env.FERRY_SFTP_ADDR || undefined)
+    .option('--sftp-password-auth', 'let users log in over SFTP with their password too (default: SSH keys only, see ferry user key add)')
     .addOption(
       new Option(
         '--store <[/prefix=]remote>',
@@ -108,6 +112,7 @@ Examples:
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
+  ferry serve --sftp-addr 0.0.0.0:2022          (SFTP for OpenSSH sftp/scp, rclone, sshfs, WinSCP)
   FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
@@ -147,14 +152,26 @@ Examples:
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
         store: opts.store.map(parseStoreSpec),
         remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
+        ...(opts.sftpAddr ? { sftp: { ...parseAddr(opts.sftpAddr, DEFAULT_SFTP_PORT, '--sftp-addr'), passwordAuth: opts.sftpPasswordAuth === true } } : {}),
       });
+      if (opts.sftpPasswordAuth && !opts.sftpAddr) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
+      if (server.sftp) {
+        ready.sftp = `${server.sftp.host.includes(':') ? `[${server.sftp.host}]` : server.sftp.host}:${server.sftp.port}`;
+        ready.sftpHostKeys = server.sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint }));
+      }
       process.stdout.write(JSON.stringify(ready) + '\n');
+      if (server.sftp) {
+        // As sshd prints them: what clients show on first contact, to compare with.
+        const lines = server.sftp.hostKeys.map((k) => `  ${k.fingerprint} (${k.type})`).join('\n');
+        process.stderr.write(`\nFerry serves SFTP on ${ready.sftp as string}. Host key fingerprints:\n${lines}\n\n`);
+        server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
+      }
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`

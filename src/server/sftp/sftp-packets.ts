@@ -1,0 +1,369 @@
+/**
+ * SFTP version 3 on the wire (draft-ietf-secsh-filexfer-02, the version OpenSSH, rclone,
+ * sshfs, WinSCP and FileZilla speak), plus the OpenSSH extensions Ferry answers: framing,
+ * bounds-checked request parsing and reply encoding. Nothing here knows about Ferry.
+ *
+ * Why not ssh2's own SFTP server object: it answers INIT with a fixed VERSION that advertises
+ * no extension (so OpenSSH's client never uses posix-rename, statvfs or limits, and falls
+ * back to 32 KiB requests), throws on some malformed packets, and reads without
+ * backpressure (it adjusts the SSH window whatever the server has left to do). The SSH
+ * transport, keys and channels stay ssh2's.
+ */
+/** SFTP names that are not valid UTF-8 are refused, never mangled. */
+const UTF8_DECODER_FATAL = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export const PKT = {
+  INIT: 1,
+  VERSION: 2,
+  OPEN: 3,
+  CLOSE: 4,
+  READ: 5,
+  WRITE: 6,
+  LSTAT: 7,
+  FSTAT: 8,
+  SETSTAT: 9,
+  FSETSTAT: 10,
+  OPENDIR: 11,
+  READDIR: 12,
+  REMOVE: 13,
+  MKDIR: 14,
+  RMDIR: 15,
+  REALPATH: 16,
+  STAT: 17,
+  RENAME: 18,
+  READLINK: 19,
+  SYMLINK: 20,
+  STATUS: 101,
+  HANDLE: 102,
+  DATA: 103,
+  NAME: 104,
+  ATTRS: 105,
+  EXTENDED: 200,
+  EXTENDED_REPLY: 201,
+} as const;
+
+export const STATUS = {
+  OK: 0,
+  EOF: 1,
+  NO_SUCH_FILE: 2,
+  PERMISSION_DENIED: 3,
+  FAILURE: 4,
+  BAD_MESSAGE: 5,
+  NO_CONNECTION: 6,
+  CONNECTION_LOST: 7,
+  OP_UNSUPPORTED: 8,
+} as const;
+export type StatusCode = (typeof STATUS)[keyof typeof STATUS];
+
+export const OPEN = { READ: 0x01, WRITE: 0x02, APPEND: 0x04, CREAT: 0x08, TRUNC: 0x10, EXCL: 0x20 } as const;
+
+export const ATTR = { SIZE: 0x01, UIDGID: 0x02, PERMISSIONS: 0x04, ACMODTIME: 0x08, EXTENDED: 0x80000000 } as const;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+
+/** Largest packet accepted or sent, as OpenSSH's sftp-server (SFTP_MAX_MSG_LENGTH). */
+export const MAX_PACKET = 256 * 1024;
+/** Largest READ answered and WRITE accepted (limits@openssh.com), leaving room for headers. */
+export const MAX_DATA = MAX_PACKET - 1024;
+
+/** SFTP file attributes; times are whole seconds since the epoch. */
+export interface Attrs {
+  size?: number;
+  uid?: number;
+  gid?: number;
+  /** Type bits and permission bits (`st_mode`). */
+  permissions?: number;
+  atime?: number;
+  mtime?: number;
+}
+
+export interface NameEntry {
+  filename: string;
+  /** `ls -l`-style line; OpenSSH's `ls -l` prints it as is. */
+  longname: string;
+  attrs: Attrs;
+}
+
+/** A request whose fields do not add up: answered with SSH_FX_BAD_MESSAGE. */
+export class MalformedPacket extends Error {}
+
+/** Reads the fields of one packet (type byte at 0), throwing MalformedPacket past its end. */
+export class PacketReader {
+  private pos = 1;
+
+  constructor(readonly buf: Buffer) {}
+
+  get type(): number {
+    return this.buf[0];
+  }
+
+  u32(): number {
+    if (this.pos + 4 > this.buf.length) throw new MalformedPacket('packet too short');
+    const v = this.buf.readUInt32BE(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
+  u64(): number {
+    const hi = this.u32();
+    const lo = this.u32();
+    // Offsets and sizes past 2^53 bytes are not files anyone has: refuse rather than round.
+    if (hi >= 0x200000) throw new MalformedPacket('a 64-bit value beyond 2^53');
+    return hi * 0x100000000 + lo;
+  }
+
+  /** A `string` field as bytes (a view into the packet, not a copy). */
+  bytes(): Buffer {
+    const len = this.u32();
+    if (this.pos + len > this.buf.length) throw new MalformedPacket('a string runs past the end of the packet');
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  /** A `string` field that must be UTF-8 (paths, extension names). */
+  text(): string {
+    const raw = this.bytes();
+    try {
+      return UTF8_DECODER_FATAL.decode(raw);
+    } catch {
+      throw new MalformedPacket('a name is not valid UTF-8');
+    }
+  }
+
+  attrs(): Attrs {
+    const flags = this.u32();
+    const a: Attrs = {};
+    if (flags & ATTR.SIZE) a.size = this.u64();
+    if (flags & ATTR.UIDGID) {
+      a.uid = this.u32();
+      a.gid = this.u32();
+    }
+    if (flags & ATTR.PERMISSIONS) a.permissions = this.u32();
+    if (flags & ATTR.ACMODTIME) {
+      a.atime = this.u32();
+      a.mtime = this.u32();
+    }
+    if (flags & ATTR.EXTENDED) {
+      const n = this.u32();
+      if (n > 1000) throw new MalformedPacket('too many extended attributes');
+      for (let i = 0; i < n; i++) {
+        this.bytes();
+        this.bytes();
+      }
+    }
+    return a;
+  }
+
+  /** What is left after the fields read so far (extension payloads). */
+  rest(): Buffer {
+    const out = this.buf.subarray(this.pos);
+    this.pos = this.buf.length;
+    return out;
+  }
+}
+
+/**
+ * Cuts a byte stream into SFTP packets (`uint32 length`, then that many bytes). A packet
+ * inside one incoming piece is handed out as a view of it; one spread over pieces is copied
+ * once into a buffer of its own.
+ */
+export class PacketFramer {
+  private pieces: Buffer[] = [];
+  private buffered = 0;
+
+  /** Adds incoming bytes. */
+  push(piece: Buffer): void {
+    if (piece.length === 0) return;
+    this.pieces.push(piece);
+    this.buffered += piece.length;
+  }
+
+  /**
+   * The next complete packet (without its length field), or undefined when more bytes are
+   * needed. Throws MalformedPacket for a length of 0 or beyond MAX_PACKET: the stream
+   * cannot be resynchronized after that.
+   */
+  next(): Buffer | undefined {
+    if (this.buffered < 4) return undefined;
+    const len = this.peekLength();
+    if (len === 0 || len > MAX_PACKET) throw new MalformedPacket(`packet length ${len} outside 1..${MAX_PACKET}`);
+    if (this.buffered < 4 + len) return undefined;
+    this.skip(4);
+    const first = this.pieces[0];
+    if (first.length >= len) {
+      const out = first.subarray(0, len);
+      this.consumeFirst(len);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(len);
+    let at = 0;
+    while (at < len) {
+      const p = this.pieces[0];
+      const n = Math.min(p.length, len - at);
+      p.copy(out, at, 0, n);
+      at += n;
+      this.consumeFirst(n);
+    }
+    return out;
+  }
+
+  get pending(): number {
+    return this.buffered;
+  }
+
+  private peekLength(): number {
+    const first = this.pieces[0];
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.allocUnsafe(4);
+    let at = 0;
+    for (const p of this.pieces) {
+      const n = Math.min(p.length, 4 - at);
+      p.copy(head, at, 0, n);
+      at += n;
+      if (at === 4) break;
+    }
+    return head.readUInt32BE(0);
+  }
+
+  private skip(n: number): void {
+    while (n > 0) {
+      const take = Math.min(n, this.pieces[0].length);
+      this.consumeFirst(take);
+      n -= take;
+    }
+  }
+
+  private consumeFirst(n: number): void {
+    const first = this.pieces[0];
+    this.buffered -= n;
+    if (n === first.length) this.pieces.shift();
+    else this.pieces[0] = first.subarray(n);
+  }
+}
+
+// ---------------------------------------------------------------- replies
+
+function attrsLength(a: Attrs): number {
+  let n = 4;
+  if (a.size !== undefined) n += 8;
+  if (a.uid !== undefined && a.gid !== undefined) n += 8;
+  if (a.permissions !== undefined) n += 4;
+  if (a.mtime !== undefined) n += 8;
+  return n;
+}
+
+function writeAttrs(buf: Buffer, at: number, a: Attrs): number {
+  let flags = 0;
+  if (a.size !== undefined) flags |= ATTR.SIZE;
+  if (a.uid !== undefined && a.gid !== undefined) flags |= ATTR.UIDGID;
+  if (a.permissions !== undefined) flags |= ATTR.PERMISSIONS;
+  if (a.mtime !== undefined) flags |= ATTR.ACMODTIME;
+  at = buf.writeUInt32BE(flags >>> 0, at);
+  if (a.size !== undefined) {
+    at = buf.writeUInt32BE(Math.floor(a.size / 0x100000000), at);
+    at = buf.writeUInt32BE(a.size >>> 0, at);
+  }
+  if (a.uid !== undefined && a.gid !== undefined) {
+    at = buf.writeUInt32BE(a.uid >>> 0, at);
+    at = buf.writeUInt32BE(a.gid >>> 0, at);
+  }
+  if (a.permissions !== undefined) at = buf.writeUInt32BE(a.permissions >>> 0, at);
+  if (a.mtime !== undefined) {
+    at = buf.writeUInt32BE((a.atime ?? a.mtime) >>> 0, at);
+    at = buf.writeUInt32BE(a.mtime >>> 0, at);
+  }
+  return at;
+}
+
+/** A reply packet with its length field: `type`, `id`, then `body` bytes written by `fill`. */
+function packet(type: number, id: number, bodyLength: number, fill: (buf: Buffer, at: number) => number): Buffer {
+  const buf = Buffer.allocUnsafe(4 + 1 + 4 + bodyLength);
+  buf.writeUInt32BE(1 + 4 + bodyLength, 0);
+  buf[4] = type;
+  buf.writeUInt32BE(id >>> 0, 5);
+  const end = fill(buf, 9);
+  if (end !== buf.length) throw new Error(`SFTP reply ${type}: wrote ${end} of ${buf.length} bytes`);
+  return buf;
+}
+
+function writeString(buf: Buffer, at: number, s: Buffer): number {
+  at = buf.writeUInt32BE(s.length, at);
+  s.copy(buf, at);
+  return at + s.length;
+}
+
+export function statusReply(id: number, code: StatusCode, message = ''): Buffer {
+  const msg = Buffer.from(message, 'utf8');
+  return packet(PKT.STATUS, id, 4 + 4 + msg.length + 4, (buf, at) => {
+    at = buf.writeUInt32BE(code, at);
+    at = writeString(buf, at, msg);
+    return buf.writeUInt32BE(0, at); // language tag: none
+  });
+}
+
+export function handleReply(id: number, handle: Buffer): Buffer {
+  return packet(PKT.HANDLE, id, 4 + handle.length, (buf, at) => writeString(buf, at, handle));
+}
+
+/** The header of a DATA reply of `length` bytes; the data follows it on the wire. */
+export function dataReplyHeader(id: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(13);
+  buf.writeUInt32BE(1 + 4 + 4 + length, 0);
+  buf[4] = PKT.DATA;
+  buf.writeUInt32BE(id >>> 0, 5);
+  buf.writeUInt32BE(length, 9);
+  return buf;
+}
+
+export function attrsReply(id: number, a: Attrs): Buffer {
+  return packet(PKT.ATTRS, id, attrsLength(a), (buf, at) => writeAttrs(buf, at, a));
+}
+
+export function nameReply(id: number, names: readonly NameEntry[]): Buffer {
+  const encoded = names.map((n) => ({ f: Buffer.from(n.filename, 'utf8'), l: Buffer.from(n.longname, 'utf8'), a: n.attrs }));
+  const length = 4 + encoded.reduce((s, e) => s + 4 + e.f.length + 4 + e.l.length + attrsLength(e.a), 0);
+  return packet(PKT.NAME, id, length, (buf, at) => {
+    at = buf.writeUInt32BE(encoded.length, at);
+    for (const e of encoded) {
+      at = writeString(buf, at, e.f);
+      at = writeString(buf, at, e.l);
+      at = writeAttrs(buf, at, e.a);
+    }
+    return at;
+  });
+}
+
+/** Bytes a NAME reply spends on one entry (to keep a reply within MAX_PACKET). */
+export function nameEntryLength(n: NameEntry): number {
+  return 8 + Buffer.byteLength(n.filename) + Buffer.byteLength(n.longname) + attrsLength(n.attrs);
+}
+
+export function extendedReply(id: number, payload: Buffer): Buffer {
+  return packet(PKT.EXTENDED_REPLY, id, payload.length, (buf, at) => at + payload.copy(buf, at));
+}
+
+/** The VERSION answer to INIT: version 3 and the extensions offered (name, version string). */
+export function versionReply(extensions: readonly [string, string][]): Buffer {
+  const parts = extensions.flatMap(([n, v]) => [Buffer.from(n), Buffer.from(v)]);
+  const length = 4 + parts.reduce((s, p) => s + 4 + p.length, 0);
+  const buf = Buffer.allocUnsafe(4 + 1 + length);
+  buf.writeUInt32BE(1 + length, 0);
+  buf[4] = PKT.VERSION;
+  let at = buf.writeUInt32BE(3, 5);
+  for (const p of parts) at = writeString(buf, at, p);
+  return buf;
+}
+
+/** uint64 fields for extension replies (limits, statvfs). */
+export function u64s(values: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(values.length * 8);
+  values.forEach((v, i) => {
+    const n = Math.max(0, Math.floor(v));
+    buf.writeUInt32BE(Math.floor(n / 0x100000000), i * 8);
+    buf.writeUInt32BE(n >>> 0, i * 8 + 4);
+  });
+  return buf;
+}
