@@ -35,19 +35,29 @@ export class ChunkReader {
     this.offsets = chunkOffsets(chunks);
   }
 
-  /** Up to `length` bytes at `offset` (fewer at a chunk boundary); null at or past the end. The view is valid until the next call. */
-  async read(offset: number, length: number): Promise<Buffer | null> {
+  /**
+   * The bytes of [offset, offset + length) (fewer only where the file ends), in one piece per
+   * chunk they span; null at or past the end. The views are valid until the next call.
+   */
+  async read(offset: number, length: number): Promise<Buffer[] | null> {
     if (offset >= this.size || length <= 0) return null;
-    const i = this.chunkAt(offset);
+    const end = Math.min(this.size, offset + length);
+    const first = this.chunkAt(offset);
     const sequential = offset === this.lastEnd;
-    this.evict(i);
-    const chunk = await this.load(i);
-    if (sequential || offset === 0) for (let k = 1; k <= READ_AHEAD && i + k < this.chunks.length; k++) void this.load(i + k).catch(() => undefined);
-    const from = offset - this.offsets[i];
-    const to = Math.min(chunk.data.length, from + length);
-    this.lastEnd = this.offsets[i] + to;
-    this.bytesRead += to - from;
-    return chunk.data.subarray(from, to);
+    this.evict(first);
+    const out: Buffer[] = [];
+    for (let i = first, pos = offset; pos < end; i++) {
+      const chunk = await this.load(i);
+      const from = pos - this.offsets[i];
+      const to = Math.min(chunk.data.length, end - this.offsets[i]);
+      out.push(chunk.data.subarray(from, to));
+      pos = this.offsets[i] + to;
+    }
+    const last = this.chunkAt(end - 1);
+    if (sequential || offset === 0) for (let k = 1; k <= READ_AHEAD && last + k < this.chunks.length; k++) void this.load(last + k).catch(() => undefined);
+    this.lastEnd = end;
+    this.bytesRead += end - offset;
+    return out;
   }
 
   /** Gives every buffer back. */
@@ -71,7 +81,7 @@ export class ChunkReader {
   /** Drops loaded chunks too far behind `i` or beyond the read-ahead (a seek elsewhere). */
   private evict(i: number): void {
     for (const [k, p] of this.loaded) {
-      if (k < i - KEEP || k > i + READ_AHEAD) {
+      if (k < i - KEEP || k > i + READ_AHEAD + 1) {
         this.loaded.delete(k);
         p.then((c) => c.release(), () => undefined);
       }

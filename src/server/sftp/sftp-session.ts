@@ -39,8 +39,13 @@ import {
 
 /** An open file. Only the methods its open mode allows are present. */
 export interface SftpFile {
-  /** Up to `length` bytes at `offset`; null at or past the end of the file. */
-  read?(offset: number, length: number): Promise<Buffer | null>;
+  /**
+   * The bytes at `offset`: exactly `length` of them unless the file ends first (OpenSSH's
+   * client takes a short read in the middle of a file for a reordered one and, copying
+   * in place, truncates its copy there); null at or past the end. In pieces, valid until
+   * the next call.
+   */
+  read?(offset: number, length: number): Promise<Buffer[] | null>;
   write?(offset: number, data: Buffer): Promise<void>;
   stat(): Promise<Attrs>;
   setstat(attrs: Attrs): Promise<void>;
@@ -134,13 +139,17 @@ export class SftpSession {
   constructor(
     private readonly channel: Duplex,
     private readonly fs: SftpFs,
+    /** Sends the exit status before the channel ends (OpenSSH's scp fails without one). */
+    private readonly exit: (code: number) => void = () => undefined,
   ) {}
 
   /** Serves the channel until the client ends it (or sends what cannot be followed). */
   async run(): Promise<void> {
     const framer = new PacketFramer();
     try {
-      for await (const piece of this.channel as AsyncIterable<Buffer>) {
+      // Not `for await (... of channel)`: that destroys the stream when the loop ends, and
+      // ssh2's destroy() closes the channel before the exit status could go out.
+      for await (const piece of this.channel.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         framer.push(piece);
         for (let p = framer.next(); p !== undefined; p = framer.next()) {
           await this.dispatch(p);
@@ -151,6 +160,7 @@ export class SftpSession {
       if (!(err instanceof MalformedPacket)) this.fs.onInternalError(err, 'sftp session');
     } finally {
       await this.abandonAll();
+      if (!this.channel.destroyed && !this.channel.writableEnded) this.exit(0);
       this.channel.end();
     }
   }
@@ -251,12 +261,14 @@ export class SftpSession {
         const offset = r.u64();
         const length = Math.min(r.u32(), MAX_DATA);
         if (!file.read) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the file was not opened for reading');
-        const data = await file.read(offset, length);
-        if (data === null) return this.send(statusReply(id, STATUS.EOF, 'end of file'));
+        const pieces = await file.read(offset, length);
+        if (pieces === null) return this.send(statusReply(id, STATUS.EOF, 'end of file'));
         // One buffer per answer: a separate 13-byte header would cost an SSH packet of its own.
-        const out = Buffer.allocUnsafe(13 + data.length);
-        dataReplyHeader(id, data.length).copy(out, 0);
-        data.copy(out, 13);
+        const total = pieces.reduce((n, p) => n + p.length, 0);
+        const out = Buffer.allocUnsafe(13 + total);
+        dataReplyHeader(id, total).copy(out, 0);
+        let at = 13;
+        for (const p of pieces) at += p.copy(out, at);
         return this.send(out);
       }
       case PKT.WRITE: {

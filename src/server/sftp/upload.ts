@@ -142,13 +142,13 @@ export class Upload implements SftpFile {
     }
   }
 
-  async read(offset: number, length: number): Promise<Buffer | null> {
+  async read(offset: number, length: number): Promise<Buffer[] | null> {
     this.check();
     if (offset >= this.size) return null;
     await this.toSpool();
     const parts: Buffer[] = [];
     for await (const p of this.merged(offset, Math.min(this.size, offset + length))) parts.push(p);
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return parts;
   }
 
   async stat(): Promise<Attrs> {
