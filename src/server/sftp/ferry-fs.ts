@@ -228,7 +228,9 @@ export class FerryFs implements SftpFs {
       append: (flags & OPEN.APPEND) !== 0,
       noOverwrite: create && (flags & OPEN.EXCL) !== 0,
       mustCommit: !entry || (flags & OPEN.TRUNC) !== 0,
-      ...(attrs.permissions !== undefined ? { mode: attrs.permissions & 0o7777 } : {}),
+      // As open(2): OPEN's mode applies to a file it creates; a rewritten file keeps its own
+      // (sshfs sends mode 0 with every OPEN of an existing file).
+      ...(entry ? (entry.mode !== undefined ? { mode: entry.mode } : {}) : attrs.permissions !== undefined ? { mode: attrs.permissions & 0o7777 } : {}),
     });
     this.writing.set(server, upload);
     return upload;
