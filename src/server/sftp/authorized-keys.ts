@@ -117,13 +117,14 @@ export function parsePublicKeyLine(line: string): PublicKeyLine {
 export function parseAuthorizedKeys(text: string): PublicKeyLine[] {
   const out: PublicKeyLine[] = [];
   const lines = text.split(/\r?\n/);
+  const several = lines.filter((l) => l.trim() !== '' && !l.trim().startsWith('#')).length > 1;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === '' || line.startsWith('#')) continue;
     try {
       out.push(parsePublicKeyLine(line));
     } catch (err) {
-      if (err instanceof ValidationError && lines.length > 1) throw new ValidationError(`line ${i + 1}: ${err.message}`, { details: { line: i + 1 } });
+      if (err instanceof ValidationError && several) throw new ValidationError(`line ${i + 1}: ${err.message}`, { details: { line: i + 1 } });
       throw err;
     }
     if (out.length > MAX_KEYS_PER_REQUEST) throw new ValidationError(`at most ${MAX_KEYS_PER_REQUEST} keys at once`);

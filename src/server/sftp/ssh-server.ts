@@ -204,13 +204,11 @@ function serveConnection(ctx: ServerContext, o: SftpFrontOptions, c: Conn): void
       keyUser = { name: auth.username.slice(0, 64), exists: row !== undefined };
       return auth.reject(c.methods);
     }
-    // Without a signature the client only asks whether the key would do.
+    // Without a signature the client only asks whether the key would do. (Signed attempts
+    // are not held to the password-attempt rate: a key cannot be guessed, and scripts that
+    // run scp in a loop log in many times a minute; MAX_AUTH_ATTEMPTS and the per-address
+    // connection rate bound the signatures one address can make us check.)
     if (!auth.signature || !auth.blob) return auth.accept();
-    try {
-      await ctx.limiters.authPerIp({ ip });
-    } catch {
-      return auth.reject(c.methods);
-    }
     const parsed = ssh2.utils.parseKey(`${key.type} ${key.public_key}`);
     const pk = Array.isArray(parsed) ? parsed[0] : parsed;
     if (pk instanceof Error || !pk.verify(auth.blob, auth.signature, auth.hashAlgo)) {
