@@ -35,6 +35,8 @@ import type { SshLogin } from './ssh-login.js';
 import { Upload, type UploadEnv } from './upload.js';
 
 const FRONT: Front = 'sftp';
+/** How often READs and WRITEs of open files check that the login still holds. */
+const RECHECK_MS = 1000;
 /** Directory entries read from the store per page. */
 const DIR_PAGE = 500;
 
@@ -65,6 +67,7 @@ export class FerryFs implements SftpFs {
   /** Files this session is writing, by server path (the newest open one per path). */
   private readonly writing = new Map<string, Upload>();
   private readonly ctx: ServerContext;
+  private recheckedAt = -Infinity;
 
   constructor(private readonly o: FerryFsOptions) {
     this.ctx = o.ctx;
@@ -80,17 +83,30 @@ export class FerryFs implements SftpFs {
     }
   }
 
+  /** The login check of READs and WRITEs on open files: at most once a second. */
+  private async recheck(): Promise<void> {
+    const now = this.ctx.now();
+    if (now - this.recheckedAt < RECHECK_MS) return;
+    this.recheckedAt = now;
+    await this.auth();
+  }
+
   /** Runs a request, auditing refusals by authorization (as the HTTP front does). */
   private async guard<T>(what: string, fn: (auth: AuthContext) => Promise<T>): Promise<T> {
     const auth = await this.auth();
     try {
       return await fn(auth);
     } catch (err) {
-      if (isFerryError(err, 'FERRY_ERR_FORBIDDEN')) await this.audit(auth, 'access.denied', false, what, { reason: err.message });
-      if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
-        await this.audit(auth, 'quota.exceeded', false, what, { reason: err.message, ...err.details });
-      }
+      await this.auditRefusal(auth, what, err);
       throw err;
+    }
+  }
+
+  /** Authorization and quota refusals are security events (as over HTTP). */
+  private async auditRefusal(auth: AuthContext, what: string, err: unknown): Promise<void> {
+    if (isFerryError(err, 'FERRY_ERR_FORBIDDEN')) await this.audit(auth, 'access.denied', false, what, { reason: err.message });
+    if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
+      await this.audit(auth, 'quota.exceeded', false, what, { reason: err.message, ...err.details });
     }
   }
 
@@ -180,7 +196,10 @@ export class FerryFs implements SftpFs {
       if (reader.bytesRead > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes: reader.bytesRead, size: entry.size, ...(complete ? {} : { interrupted: true }) });
     };
     return {
-      read: (offset, length) => reader.read(offset, length),
+      read: async (offset, length) => {
+        await this.recheck();
+        return reader.read(offset, length);
+      },
       stat: async () => attrsOf(entry),
       setstat: (a) => this.setstat(path, a),
       close: () => finish(true),
@@ -220,7 +239,7 @@ export class FerryFs implements SftpFs {
         baseIsOwn = false;
       }
     }
-    const upload = new Upload(this.uploadEnv(), {
+    const upload = new Upload(this.uploadEnv(path), {
       auth,
       path: server,
       base,
@@ -236,10 +255,12 @@ export class FerryFs implements SftpFs {
     return upload;
   }
 
-  private uploadEnv(): UploadEnv {
+  private uploadEnv(path: string): UploadEnv {
     return {
       ctx: this.ctx,
       auth: () => this.auth(),
+      recheck: () => this.recheck(),
+      refused: (err) => this.auditRefusal(this.o.login.known, `WRITE ${path}`, err),
       spool: this.o.spool,
       committed: async (entry, upload) => {
         const auth = this.o.login.known;

@@ -5,9 +5,10 @@
  * authorization module decides what each SFTP request may do.
  *
  * SSH connections live long; what made the login valid is checked again whenever security
- * state may have changed (MetaStore.securityEpoch, at most once a second): a disabled or
- * deleted user, a removed key, a changed password, or an address the user's lists no longer
- * allow ends the connection's rights at the next request, as a revoked token does over HTTP.
+ * state may have changed (MetaStore.securityEpoch, read by every request but the READs and
+ * WRITEs of an open file, which check at most once a second): a disabled or deleted user, a
+ * removed key, a changed password, or an address the user's lists no longer allow ends the
+ * connection's rights at its next request, as a revoked token does over HTTP.
  */
 import { AuthInvalidError, ForbiddenError } from '../../core/errors.js';
 import type { UserRow } from '../../store/auth-store.js';
@@ -18,13 +19,11 @@ import type { AuthContext } from '../authz.js';
 /** How the connection proved who it is. */
 export type SshCredential = { method: 'publickey'; keyId: string; publicKey: string; fingerprint: string } | { method: 'password'; passwordHash: string };
 
-/** How long a verified identity is trusted without asking the store whether security state changed. */
-const RECHECK_MS = 1000;
 
 export class SshLogin {
   private context!: AuthContext;
   private epoch: string | undefined;
-  private checkedAt = -Infinity;
+  private verified = false;
 
   private constructor(
     private readonly ctx: ServerContext,
@@ -55,13 +54,8 @@ export class SshLogin {
    * FERRY_ERR_FORBIDDEN when the user may no longer connect from this address.
    */
   async current(): Promise<AuthContext> {
-    const now = this.ctx.now();
-    if (now - this.checkedAt < RECHECK_MS) return this.context;
     const epoch = await this.ctx.meta.securityEpoch();
-    if (epoch !== undefined && epoch === this.epoch) {
-      this.checkedAt = now;
-      return this.context;
-    }
+    if (this.verified && epoch !== undefined && epoch === this.epoch) return this.context;
     const user = await this.ctx.users.userById(this.userId);
     if (!user || user.disabled) throw new AuthInvalidError('the account was disabled or removed: this SSH login has ended');
     const c = this.credential;
@@ -73,7 +67,7 @@ export class SshLogin {
     if (!userIpPolicy(user).permits(this.ip)) throw new ForbiddenError(`the account ${user.name} may not be used from ${this.ip}`);
     this.context = await this.ctx.auth.contextFor(user, { kind: 'ssh', tokenId: this.credentialId, scopes: '*', pathPrefix: null });
     this.epoch = epoch;
-    this.checkedAt = now;
+    this.verified = true;
     return this.context;
   }
 }

@@ -96,8 +96,11 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
 
   // Our own listener, handing sockets to ssh2 once they passed the gate: a refused address
   // costs one line, not a key exchange.
+  const sockets = new Set<Socket>();
   const gate: NetServer = createServer({ pauseOnConnect: true }, (socket: Socket) => {
     socket.on('error', () => undefined);
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     const ip = normalizeIp(socket.remoteAddress ?? '');
     void admit(ctx, globalIps, ip).then((refusal) => {
       if (refusal === undefined && connections.size < MAX_CONNECTIONS) {
@@ -107,7 +110,7 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
       }
       o.log.info({ ip, reason: refusal ?? 'too many connections' }, 'sftp: connection refused');
       // Lines before the version string are allowed (RFC 4253 4.2); clients show them with -v.
-      socket.end(`Ferry: ${refusal ?? 'too many connections, try again later'}\r\n`);
+      socket.end(`Ferry: ${refusal ?? 'too many connections, try again later'}\r\n`, () => socket.destroy());
     });
   });
   gate.maxConnections = MAX_CONNECTIONS * 2;
@@ -129,7 +132,12 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
       const closed = new Promise<void>((resolve) => gate.close(() => resolve()));
       for (const c of connections) c.end();
       await Promise.allSettled([...running]);
+      // Clients that do not answer the disconnect are not waited for.
+      const stragglers = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, 2000);
       await closed;
+      clearTimeout(stragglers);
     },
   };
 }

@@ -50,6 +50,10 @@ export interface UploadEnv {
   ctx: ServerContext;
   /** The uploader, as they are now (a key revoked meanwhile fails the next call). */
   auth(): Promise<AuthContext>;
+  /** The same check for every WRITE, done at most once a second. */
+  recheck(): Promise<void>;
+  /** A write or the commit was refused (quota, size, permission): for the audit log. */
+  refused(err: unknown): Promise<void>;
   spool: SpoolDir;
   /** After the commit (audit, the session's view of open files). */
   committed(entry: Entry, upload: Upload): Promise<void>;
@@ -125,19 +129,22 @@ export class Upload implements SftpFile {
 
   async write(offset: number, data: Buffer): Promise<void> {
     this.check();
+    await this.env.recheck();
     if (this.opts.append) offset = this.size;
     const end = offset + data.length;
-    this.env.ctx.quota.checkFileSize(this.opts.auth, this.path, end);
-    this.received += data.length;
-    if (data.length === 0) return;
-    this.touched = true;
-    if (end > this.size) this.size = end;
     try {
+      this.env.ctx.quota.checkFileSize(this.opts.auth, this.path, end);
+      this.received += data.length;
+      if (data.length === 0) return;
+      this.touched = true;
+      if (end > this.size) this.size = end;
       if (!this.stream && !this.spool) await this.startStream(offset);
       if (this.stream) await this.streamWrite(offset, data);
       else await this.spoolWrite(offset, data);
     } catch (err) {
+      const first = this.failure === undefined;
       this.failure ??= err;
+      if (first) await this.env.refused(err);
       throw err;
     }
   }
@@ -173,6 +180,9 @@ export class Upload implements SftpFile {
         // Opened for writing, never written: only attributes change (sshfs's utimens, `touch`).
         await this.env.ctx.meta.setAttributes(this.path, { mtime: this.mtime, mode: this.mode });
       }
+    } catch (err) {
+      await this.env.refused(err);
+      throw err;
     } finally {
       await this.cleanUp();
     }
