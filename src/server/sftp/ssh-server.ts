@@ -104,6 +104,9 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
     const ip = normalizeIp(socket.remoteAddress ?? '');
     void admit(ctx, globalIps, ip).then((refusal) => {
       if (refusal === undefined && connections.size < MAX_CONNECTIONS) {
+        // SFTP is requests and answers: without this, Nagle's algorithm holds a small answer
+        // back until the client's delayed ACK (tens of ms per request for clients that wait).
+        socket.setNoDelay(true);
         ssh.injectSocket(socket);
         socket.resume();
         return;
