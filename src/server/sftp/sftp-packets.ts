@@ -167,80 +167,67 @@ export class PacketReader {
 
 /**
  * Cuts a byte stream into SFTP packets (`uint32 length`, then that many bytes). A packet
- * inside one incoming piece is handed out as a view of it; one spread over pieces is copied
- * once into a buffer of its own.
+ * that arrives inside one piece is handed out as a view of it; one spread over pieces is
+ * copied, once, into a buffer of its length as its pieces come (linear in the bytes
+ * whatever the pieces' sizes: a client sending one byte per SSH packet costs copies, not
+ * a quadratic walk over a list of pieces).
  */
 export class PacketFramer {
-  private pieces: Buffer[] = [];
-  private buffered = 0;
-
-  /** Adds incoming bytes. */
-  push(piece: Buffer): void {
-    if (piece.length === 0) return;
-    this.pieces.push(piece);
-    this.buffered += piece.length;
-  }
+  private readonly ready: Buffer[] = [];
+  private readonly head = Buffer.allocUnsafe(4);
+  private headFill = 0;
+  private partial: Buffer | undefined;
+  private fill = 0;
 
   /**
-   * The next complete packet (without its length field), or undefined when more bytes are
-   * needed. Throws MalformedPacket for a length of 0 or beyond MAX_PACKET: the stream
-   * cannot be resynchronized after that.
+   * Takes incoming bytes. Throws MalformedPacket for a length of 0 or beyond MAX_PACKET:
+   * the stream cannot be followed after that.
    */
+  push(piece: Buffer): void {
+    let at = 0;
+    while (at < piece.length) {
+      if (this.partial === undefined) {
+        let len: number;
+        if (this.headFill === 0 && piece.length - at >= 4) {
+          len = piece.readUInt32BE(at);
+          at += 4;
+        } else {
+          const n = Math.min(4 - this.headFill, piece.length - at);
+          piece.copy(this.head, this.headFill, at, at + n);
+          this.headFill += n;
+          at += n;
+          if (this.headFill < 4) return;
+          this.headFill = 0;
+          len = this.head.readUInt32BE(0);
+        }
+        if (len === 0 || len > MAX_PACKET) throw new MalformedPacket(`packet length ${len} outside 1..${MAX_PACKET}`);
+        if (piece.length - at >= len) {
+          this.ready.push(piece.subarray(at, at + len));
+          at += len;
+          continue;
+        }
+        this.partial = Buffer.allocUnsafe(len);
+        this.fill = 0;
+      }
+      const n = Math.min(this.partial.length - this.fill, piece.length - at);
+      piece.copy(this.partial, this.fill, at, at + n);
+      this.fill += n;
+      at += n;
+      if (this.fill === this.partial.length) {
+        this.ready.push(this.partial);
+        this.partial = undefined;
+      }
+    }
+  }
+
+  /** The next complete packet (without its length field), or undefined when more bytes are needed. */
   next(): Buffer | undefined {
-    if (this.buffered < 4) return undefined;
-    const len = this.peekLength();
-    if (len === 0 || len > MAX_PACKET) throw new MalformedPacket(`packet length ${len} outside 1..${MAX_PACKET}`);
-    if (this.buffered < 4 + len) return undefined;
-    this.skip(4);
-    const first = this.pieces[0];
-    if (first.length >= len) {
-      const out = first.subarray(0, len);
-      this.consumeFirst(len);
-      return out;
-    }
-    const out = Buffer.allocUnsafe(len);
-    let at = 0;
-    while (at < len) {
-      const p = this.pieces[0];
-      const n = Math.min(p.length, len - at);
-      p.copy(out, at, 0, n);
-      at += n;
-      this.consumeFirst(n);
-    }
-    return out;
+    return this.ready.shift();
   }
 
+  /** Bytes taken in and not handed out yet. */
   get pending(): number {
-    return this.buffered;
-  }
-
-  private peekLength(): number {
-    const first = this.pieces[0];
-    if (first.length >= 4) return first.readUInt32BE(0);
-    const head = Buffer.allocUnsafe(4);
-    let at = 0;
-    for (const p of this.pieces) {
-      const n = Math.min(p.length, 4 - at);
-      p.copy(head, at, 0, n);
-      at += n;
-      if (at === 4) break;
-    }
-    return head.readUInt32BE(0);
-  }
-
-  private skip(n: number): void {
-    while (n > 0) {
-      const take = Math.min(n, this.pieces[0].length);
-      this.consumeFirst(take);
-      n -= take;
-    }
-  }
-
-  private consumeFirst(n: number): void {
-    const first = this.pieces[0];
-    this.buffered -= n;
-    if (n === first.length) this.pieces.shift();
-    else this.pieces[0] = first.subarray(n);
+    return this.ready.reduce((n, p) => n + p.length, 0) + this.headFill + (this.partial ? this.fill : 0);
   }
 }
 
