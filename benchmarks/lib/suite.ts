@@ -18,7 +18,7 @@ import type { PeerServer } from '../peers/server.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { curlTool } from '../tools/curl.js';
 import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
-import { rcloneTool, rsyncTool, scpTool, sftpTool } from '../tools/ssh.js';
+import { rcloneTool, rsyncTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
@@ -26,7 +26,7 @@ import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'sftp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
 
 export interface SuiteOptions extends Sizes {
@@ -94,6 +94,8 @@ interface Servers {
   sshd?: Sshd;
   ferry?: FerryServer;
   ferryNoFsync?: FerryServer;
+  /** Ferry with its SFTP front on, for `sftp` against it (a server of its own: no dedup with the ferry rows). */
+  ferrySftp?: FerryServer;
 }
 
 const SSH_TOOLS: ToolId[] = ['scp', 'sftp', 'rsync', 'rclone'];
@@ -159,6 +161,9 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
     if (tools.includes('ferry-nofsync')) {
       s.ferryNoFsync = await startFerryTwice({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
     }
+    if (tools.includes('sftp-ferry')) {
+      s.ferrySftp = await startFerryTwice({ dataDir: join(dir, 'ferry-sftp-data'), args: [...FERRY_ARGS, '--sftp-addr', '127.0.0.1:0'], name: 'ferry (sftp)' });
+    }
     if (tools.includes('curl')) {
       s.nginx = await startNginx(join(dir, 'nginx'));
       await record(s.nginx);
@@ -175,7 +180,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
 }
 
 async function stopServers(s: Servers): Promise<void> {
-  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
 }
 
 async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
@@ -204,6 +209,9 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'rclone':
         out.push(await rcloneTool(s.sshd!, sshRoot, dir));
+        break;
+      case 'sftp-ferry':
+        out.push(await sftpFerryTool(s.ferrySftp!, dir));
         break;
     }
   }
