@@ -145,17 +145,8 @@ export class SftpSession {
 
   /** Serves the channel until the client ends it (or sends what cannot be followed). */
   async run(): Promise<void> {
-    const framer = new PacketFramer();
     try {
-      // Not `for await (... of channel)`: that destroys the stream when the loop ends, and
-      // ssh2's destroy() closes the channel before the exit status could go out.
-      for await (const piece of this.channel.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-        framer.push(piece);
-        for (let p = framer.next(); p !== undefined; p = framer.next()) {
-          await this.dispatch(p);
-          if (this.congested) await this.drained();
-        }
-      }
+      await this.serve();
     } catch (err) {
       if (!(err instanceof MalformedPacket)) this.fs.onInternalError(err, 'sftp session');
     } finally {
@@ -163,6 +154,62 @@ export class SftpSession {
       if (!this.channel.destroyed && !this.channel.writableEnded) this.exit(0);
       this.channel.end();
     }
+  }
+
+  /**
+   * Reads the channel's pieces as 'data' events, pausing it while requests are handled.
+   * (Not an async iterator: its read() joins every piece waiting in the stream into a new
+   * buffer, a copy of the whole upload; and ending the loop destroys the stream, which for
+   * ssh2 closes the channel before the exit status could go out.)
+   */
+  private serve(): Promise<void> {
+    const framer = new PacketFramer();
+    const ch = this.channel;
+    return new Promise<void>((resolve, reject) => {
+      let working = false;
+      let ended = false;
+      const finish = (err?: unknown) => {
+        ch.off('data', onData);
+        ch.off('end', onEnd);
+        ch.off('close', onEnd);
+        ch.off('error', onError);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const work = async () => {
+        working = true;
+        try {
+          for (let p = framer.next(); p !== undefined; p = framer.next()) {
+            await this.dispatch(p);
+            if (this.congested) await this.drained();
+          }
+        } finally {
+          working = false;
+        }
+      };
+      const onData = (piece: Buffer) => {
+        try {
+          framer.push(piece);
+        } catch (err) {
+          return finish(err);
+        }
+        if (working) return;
+        ch.pause();
+        work().then(
+          () => (ended ? finish() : ch.resume()),
+          (err: unknown) => finish(err),
+        );
+      };
+      const onEnd = () => {
+        ended = true;
+        if (!working) finish();
+      };
+      const onError = (err: unknown) => finish(err);
+      ch.on('data', onData);
+      ch.once('end', onEnd);
+      ch.once('close', onEnd);
+      ch.once('error', onError);
+    });
   }
 
   private send(buf: Buffer): void {
