@@ -6,18 +6,36 @@ import { hash } from 'node:crypto';
 import { throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams } from '../core/manifest.js';
 import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
+import { sha256Workers } from './sha256-workers.js';
 
 export interface StreamChunk {
   /** SHA-256 of `data`, 64 lowercase hex digits. */
   hash: string;
   size: number;
-  /** The chunk's bytes, in a Buffer of its own: the caller may keep it. */
+  /** The chunk's bytes: in a Buffer of its own (the caller may keep it), or from `buffers` (see release). */
   data: Buffer;
+  /** With ChunkStreamOptions.buffers: gives `data`'s buffer back; call it once nothing reads `data` any more. */
+  release?: () => void;
+}
+
+/** Reusable buffers (a server's pool of shared memory: ../store/chunk-buffers.ts is one). */
+export interface ChunkBufferPool {
+  /** A buffer of at least `size` bytes, or undefined when none is free. */
+  acquire(size: number): Buffer | undefined;
+  release(buf: Buffer): void;
 }
 
 export interface ChunkStreamOptions {
   /** Checked between pieces of the source; aborting makes the iteration throw FERRY_ERR_ABORTED. */
   signal?: AbortSignal;
+  /**
+   * Chunk bytes go into these buffers instead of new ones, and chunks carry `release()`.
+   * A server streaming a GiB through here otherwise makes a GiB of buffers that live a few
+   * milliseconds each, for the collector. Buffers in shared memory are hashed by the
+   * worker threads (./sha256-workers.ts) while this thread goes on with other work (the
+   * network, say); when the pool has none free, a chunk gets a buffer of its own.
+   */
+  buffers?: ChunkBufferPool;
 }
 
 /**
@@ -77,20 +95,32 @@ export async function* chunkStream(
 }
 
 async function* chunkWith(kernel: CdcKernel, source: AsyncIterable<Uint8Array>, options: ChunkStreamOptions): AsyncGenerator<StreamChunk> {
-  const { signal } = options;
+  const { signal, buffers } = options;
   const data = kernel.data;
   const capacity = data.length;
   // data[start, filled) is the unfinished part of the stream.
   let start = 0;
   let filled = 0;
 
-  const take = (len: number): StreamChunk => {
-    // A chunk of its own (not a pool slice, not a view of the data area, which is reused).
-    const out = Buffer.allocUnsafeSlow(len);
+  const take = async (len: number): Promise<StreamChunk> => {
+    const pooled = buffers?.acquire(len);
+    // A chunk of its own, or of the pool (never a view of the data area, which is reused).
+    const out = pooled ? pooled.subarray(0, len) : Buffer.allocUnsafeSlow(len);
     out.set(data.subarray(start, start + len));
-    const chunk = { hash: hash('sha256', out, 'hex'), size: len, data: out };
     start += len;
-    return chunk;
+    if (!pooled) return { hash: hash('sha256', out, 'hex'), size: len, data: out };
+    let given = false;
+    const release = () => {
+      if (given) return;
+      given = true;
+      buffers!.release(pooled);
+    };
+    try {
+      return { hash: await sha256Workers.digest(out), size: len, data: out, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
   };
 
   for await (const piece of source) {
@@ -108,11 +138,11 @@ async function* chunkWith(kernel: CdcKernel, source: AsyncIterable<Uint8Array>, 
       filled += n;
       used += n;
       for (let len = kernel.cut(start, filled, false); len > 0; len = kernel.cut(start, filled, false)) {
-        yield take(len);
+        yield await take(len);
         throwIfAborted(signal);
       }
     }
   }
   throwIfAborted(signal);
-  while (start < filled) yield take(kernel.cut(start, filled, true));
+  while (start < filled) yield await take(kernel.cut(start, filled, true));
 }

@@ -24,6 +24,7 @@ import { chunkStream } from '../algo/chunk-stream.js';
 import { InternalError, ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
+import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { ServerContext } from './app.js';
 import type { AuthContext } from './authz.js';
 
@@ -35,6 +36,12 @@ const APPEND_EVERY = 16;
  * Each holds its chunk's bytes: at most this many maximum-size chunks in memory.
  */
 const STORES_IN_FLIGHT = 3;
+/**
+ * Shared buffers the chunks of streamed uploads are cut into, and hashed from on the worker
+ * threads (see chunkStream's `buffers`): enough for two uploads at full speed, each with its
+ * stores in flight and the chunk being cut; beyond, chunks get buffers of their own.
+ */
+const STREAM_BUFFERS = new ChunkBuffers(2 * (STORES_IN_FLIGHT + 2));
 
 /** What becomes of a resumable upload once its body has ended. */
 export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
@@ -122,14 +129,23 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       if (pending.length >= APPEND_EVERY) await flush();
     };
     try {
-      for await (const c of chunkStream(req.body, ctx.config.chunking, { signal })) {
-        hasher.add(c.hash, c.size);
-        if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
-          throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
+      for await (const c of chunkStream(req.body, ctx.config.chunking, { signal, buffers: STREAM_BUFFERS })) {
+        let done: Promise<unknown>;
+        try {
+          hasher.add(c.hash, c.size);
+          if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
+            throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
+          }
+          ctx.quota.checkFileSize(auth, path, hasher.size);
+          done = ctx.chunks.putOwnBytes(c.hash, c.data, signal, { owner: auth.userId, path });
+        } catch (err) {
+          c.release?.();
+          throw err;
         }
-        ctx.quota.checkFileSize(auth, path, hasher.size);
-        const done = ctx.chunks.putOwnBytes(c.hash, c.data, signal, { owner: auth.userId, path });
-        done.catch(() => undefined); // awaited in order below; a failure must not go unhandled while it waits
+        // The buffer goes back once the chunk is written (or failed); a failure is awaited
+        // in order below and must not go unhandled while it waits.
+        done.then(c.release, c.release).catch(() => undefined);
+        done.catch(() => undefined);
         storing.push({ ref: { hash: c.hash, size: c.size }, done });
         if (storing.length >= STORES_IN_FLIGHT) await settleFirst();
       }

@@ -2,10 +2,12 @@
  * A body for ingest() that the SFTP front pushes bytes into as WRITE requests arrive: an
  * async iterable with a bounded queue. `push` waits while the queue holds more than its
  * limit (the chunker and the chunk store are behind: the request waits, the session stops
- * reading, the client's SSH window closes), and fails once the consumer has failed.
+ * reading, the client's SSH window closes), and fails once the consumer has failed. A
+ * piece's `done` is called once the consumer asks for the next one (it has copied it by
+ * then), or when the body ends or fails.
  */
 export class PushBody implements AsyncIterable<Buffer> {
-  private readonly queue: Buffer[] = [];
+  private readonly queue: { buf: Buffer; done?: () => void }[] = [];
   private queued = 0;
   private ended = false;
   private error: unknown;
@@ -14,12 +16,13 @@ export class PushBody implements AsyncIterable<Buffer> {
 
   constructor(private readonly limit: number) {}
 
-  /** Queues `buf` (kept by reference: it must not change afterwards). */
-  async push(buf: Buffer): Promise<void> {
+  /** Queues `buf` (kept by reference: it must not change until `done`). */
+  async push(buf: Buffer, done?: () => void): Promise<void> {
+    if (this.error !== undefined || this.ended || buf.length === 0) done?.();
     if (this.error !== undefined) throw this.error;
     if (this.ended) throw new Error('push after end');
     if (buf.length === 0) return;
-    this.queue.push(buf);
+    this.queue.push({ buf, done });
     this.queued += buf.length;
     this.wake('consumer');
     while (this.queued > this.limit && this.error === undefined) await new Promise<void>((resolve) => (this.wakeProducer = resolve));
@@ -35,24 +38,32 @@ export class PushBody implements AsyncIterable<Buffer> {
   /** The consumer failed (or gave up): pushes from now on throw `err`. */
   fail(err: unknown): void {
     this.error = err ?? new Error('the upload failed');
-    this.queue.length = 0;
+    for (const q of this.queue.splice(0)) q.done?.();
     this.queued = 0;
     this.wake('consumer');
     this.wake('producer');
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (this.queue.length > 0) {
-        const buf = this.queue.shift()!;
-        this.queued -= buf.length;
-        if (this.queued <= this.limit) this.wake('producer');
-        yield buf;
-        continue;
+    let current: (() => void) | undefined;
+    try {
+      for (;;) {
+        if (this.queue.length > 0) {
+          const { buf, done } = this.queue.shift()!;
+          this.queued -= buf.length;
+          if (this.queued <= this.limit) this.wake('producer');
+          current = done;
+          yield buf;
+          current?.();
+          current = undefined;
+          continue;
+        }
+        if (this.error !== undefined) throw this.error;
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
       }
-      if (this.error !== undefined) throw this.error;
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+    } finally {
+      current?.();
     }
   }
 

@@ -17,7 +17,7 @@ describe('PacketFramer', () => {
       const out: Buffer[] = [];
       for (let at = 0; at < stream.length; at += piece) {
         f.push(stream.subarray(at, at + piece));
-        for (let p = f.next(); p; p = f.next()) out.push(Buffer.from(p));
+        for (let p = f.next(); p; p = f.next()) out.push(Buffer.from(p.data));
       }
       expect(out.map((p) => p[0])).toEqual([3, 6, 4]);
       expect(out[1].length).toBe(70_001);
@@ -26,7 +26,7 @@ describe('PacketFramer', () => {
     }
     const whole = new PacketFramer();
     whole.push(stream);
-    expect(whole.next()!.buffer).toBe(stream.buffer);
+    expect(whole.next()!.data.buffer).toBe(stream.buffer);
   });
 
   it('refuses lengths of 0 and beyond the limit', () => {

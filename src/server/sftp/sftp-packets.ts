@@ -165,18 +165,31 @@ export class PacketReader {
   }
 }
 
+/** A packet cut by {@link PacketFramer}. */
+export interface Packet {
+  data: Buffer;
+  /** Gives the buffer a packet spread over pieces was copied into back for reuse; absent for views of a piece. */
+  recycle?: () => void;
+}
+
+/** Packet buffers kept for reuse (MAX_PACKET each): what OpenSSH keeps in flight, 64 × 255 KiB. */
+const SPARE_PACKET_BUFFERS = 64;
+
 /**
  * Cuts a byte stream into SFTP packets (`uint32 length`, then that many bytes). A packet
  * that arrives inside one piece is handed out as a view of it; one spread over pieces is
- * copied, once, into a buffer of its length as its pieces come (linear in the bytes
- * whatever the pieces' sizes: a client sending one byte per SSH packet costs copies, not
- * a quadratic walk over a list of pieces).
+ * copied, once, into a buffer of its own as its pieces come (linear in the bytes whatever
+ * the pieces' sizes: a client sending one byte per SSH packet costs copies, not a quadratic
+ * walk over a list of pieces). Those buffers are reused once given back (`recycle`): an
+ * upload's WRITE requests (255 KiB each, spread over eight SSH packets) otherwise left a
+ * GiB of buffers per GiB for the collector.
  */
 export class PacketFramer {
-  private readonly ready: Buffer[] = [];
+  private readonly ready: Packet[] = [];
   private readonly head = Buffer.allocUnsafe(4);
+  private readonly spare: Buffer[] = [];
   private headFill = 0;
-  private partial: Buffer | undefined;
+  private partial: { data: Buffer; backing: Buffer } | undefined;
   private fill = 0;
 
   /**
@@ -202,32 +215,43 @@ export class PacketFramer {
         }
         if (len === 0 || len > MAX_PACKET) throw new MalformedPacket(`packet length ${len} outside 1..${MAX_PACKET}`);
         if (piece.length - at >= len) {
-          this.ready.push(piece.subarray(at, at + len));
+          this.ready.push({ data: piece.subarray(at, at + len) });
           at += len;
           continue;
         }
-        this.partial = Buffer.allocUnsafe(len);
+        const backing = this.spare.pop() ?? Buffer.allocUnsafe(MAX_PACKET);
+        this.partial = { data: backing.subarray(0, len), backing };
         this.fill = 0;
       }
-      const n = Math.min(this.partial.length - this.fill, piece.length - at);
-      piece.copy(this.partial, this.fill, at, at + n);
+      const p = this.partial.data;
+      const n = Math.min(p.length - this.fill, piece.length - at);
+      piece.copy(p, this.fill, at, at + n);
       this.fill += n;
       at += n;
-      if (this.fill === this.partial.length) {
-        this.ready.push(this.partial);
+      if (this.fill === p.length) {
+        const { backing } = this.partial;
+        let given = false;
+        this.ready.push({
+          data: p,
+          recycle: () => {
+            if (given) return;
+            given = true;
+            if (this.spare.length < SPARE_PACKET_BUFFERS) this.spare.push(backing);
+          },
+        });
         this.partial = undefined;
       }
     }
   }
 
   /** The next complete packet (without its length field), or undefined when more bytes are needed. */
-  next(): Buffer | undefined {
+  next(): Packet | undefined {
     return this.ready.shift();
   }
 
   /** Bytes taken in and not handed out yet. */
   get pending(): number {
-    return this.ready.reduce((n, p) => n + p.length, 0) + this.headFill + (this.partial ? this.fill : 0);
+    return this.ready.reduce((n, p) => n + p.data.length, 0) + this.headFill + (this.partial ? this.fill : 0);
   }
 }
 

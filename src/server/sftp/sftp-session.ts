@@ -46,7 +46,12 @@ export interface SftpFile {
    * the next call.
    */
   read?(offset: number, length: number): Promise<Buffer[] | null>;
-  write?(offset: number, data: Buffer): Promise<void>;
+  /**
+   * `data` is a view of a buffer the session reuses once the call resolves; a file that
+   * keeps it longer (queued for the chunker) calls `hold()` first and the function it gets
+   * back once done with it.
+   */
+  write?(offset: number, data: Buffer, hold: () => () => void): Promise<void>;
   stat(): Promise<Attrs>;
   setstat(attrs: Attrs): Promise<void>;
   /** CLOSE: a file being written is complete now. */
@@ -121,6 +126,8 @@ export function statusOf(err: unknown): { code: StatusCode; message: string } | 
   }
 }
 
+const noop = (): void => undefined;
+
 class BadRequest extends Error {
   constructor(
     readonly code: StatusCode,
@@ -136,11 +143,21 @@ export class SftpSession {
   private initialized = false;
   private congested = false;
 
+  private corked = false;
+  /** The buffer DATA answers are built in (see READ). */
+  private replyBuffer: Buffer | undefined;
+
   constructor(
     private readonly channel: Duplex,
     private readonly fs: SftpFs,
     /** Sends the exit status before the channel ends (OpenSSH's scp fails without one). */
     private readonly exit: (code: number) => void = () => undefined,
+    /**
+     * The connection's socket. Answers sent in one tick are corked into one write(2): a
+     * 255 KiB DATA answer is eight SSH packets, and each went out in a system call of its
+     * own (32,768 of them per GiB downloaded).
+     */
+    private readonly socket?: { cork(): void; uncork(): void },
   ) {}
 
   /** Serves the channel until the client ends it (or sends what cannot be followed). */
@@ -180,7 +197,17 @@ export class SftpSession {
         working = true;
         try {
           for (let p = framer.next(); p !== undefined; p = framer.next()) {
-            await this.dispatch(p);
+            let held = false;
+            const recycle = p.recycle ?? noop;
+            const hold = () => {
+              held = true;
+              return recycle;
+            };
+            try {
+              await this.dispatch(p.data, hold);
+            } finally {
+              if (!held) recycle();
+            }
             if (this.congested) await this.drained();
           }
         } finally {
@@ -214,6 +241,14 @@ export class SftpSession {
 
   private send(buf: Buffer): void {
     if (this.channel.writableEnded || this.channel.destroyed) return;
+    if (this.socket && !this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket!.uncork();
+      });
+    }
     if (!this.channel.write(buf)) this.congested = true;
   }
 
@@ -244,7 +279,7 @@ export class SftpSession {
     }
   }
 
-  private async dispatch(packet: Buffer): Promise<void> {
+  private async dispatch(packet: Buffer, hold: () => () => void): Promise<void> {
     const r = new PacketReader(packet);
     if (!this.initialized) {
       if (r.type !== PKT.INIT) throw new MalformedPacket(`expected INIT, got packet type ${r.type}`);
@@ -257,7 +292,7 @@ export class SftpSession {
     if (packet.length < 5) throw new MalformedPacket('a request without an id');
     const id = packet.readUInt32BE(1);
     try {
-      await this.request(r, id);
+      await this.request(r, id, hold);
     } catch (err) {
       if (err instanceof MalformedPacket) return this.send(statusReply(id, STATUS.BAD_MESSAGE, err.message));
       if (err instanceof BadRequest) return this.send(statusReply(id, err.code, err.message));
@@ -300,7 +335,7 @@ export class SftpSession {
 
   // One case per request type; each reads exactly its fields (r.u32() etc. throw MalformedPacket).
   // eslint-disable-next-line complexity
-  private async request(r: PacketReader, id: number): Promise<void> {
+  private async request(r: PacketReader, id: number, hold: () => () => void): Promise<void> {
     r.u32(); // the id, read above
     switch (r.type) {
       case PKT.READ: {
@@ -310,20 +345,25 @@ export class SftpSession {
         if (!file.read) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the file was not opened for reading');
         const pieces = await file.read(offset, length);
         if (pieces === null) return this.send(statusReply(id, STATUS.EOF, 'end of file'));
-        // One buffer per answer: a separate 13-byte header would cost an SSH packet of its own.
+        // One buffer per answer (a separate 13-byte header would cost an SSH packet of its
+        // own), and the same one for the next answer when ssh2 copied this one into its SSH
+        // packets at once (it did unless the client's window was full): a GiB of answers
+        // allocated afresh was a GiB for the collector.
         const total = pieces.reduce((n, p) => n + p.length, 0);
-        const out = Buffer.allocUnsafe(13 + total);
+        const out = (this.replyBuffer ??= Buffer.allocUnsafe(13 + MAX_DATA)).subarray(0, 13 + total);
         dataReplyHeader(id, total).copy(out, 0);
         let at = 13;
         for (const p of pieces) at += p.copy(out, at);
-        return this.send(out);
+        this.send(out);
+        if (this.channel.writableLength > 0) this.replyBuffer = undefined; // still held: not ours to reuse
+        return;
       }
       case PKT.WRITE: {
         const file = this.fileOf(r);
         const offset = r.u64();
         const data = r.bytes();
         if (!file.write) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the file was not opened for writing');
-        await file.write(offset, data);
+        await file.write(offset, data, hold);
         return this.ok(id);
       }
       case PKT.OPEN: {

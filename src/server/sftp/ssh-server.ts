@@ -297,7 +297,8 @@ function serveConnection(ctx: ServerContext, o: SftpFrontOptions, c: Conn): void
       if (info.name !== 'sftp') return reject();
       const channel = acceptSub() as unknown as ServerChannel;
       const fs = new FerryFs({ ctx, login: login!, spool: c.spool, log: o.log, dataDir: o.dataDir, onLoginEnded: () => client.end() });
-      const run = new SftpSession(channel, fs, (code) => channel.exit(code)).run().catch((err: unknown) => o.log.error({ err, ip }, 'sftp: session failed'));
+      const socket = (client as unknown as { _sock?: Socket })._sock;
+      const run = new SftpSession(channel, fs, (code) => channel.exit(code), socket).run().catch((err: unknown) => o.log.error({ err, ip }, 'sftp: session failed'));
       c.running.add(run);
       void run.finally(() => c.running.delete(run));
     });

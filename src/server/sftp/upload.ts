@@ -127,7 +127,7 @@ export class Upload implements SftpFile {
     return this.opts.path;
   }
 
-  async write(offset: number, data: Buffer): Promise<void> {
+  async write(offset: number, data: Buffer, hold?: () => () => void): Promise<void> {
     this.check();
     await this.env.recheck();
     if (this.opts.append) offset = this.size;
@@ -139,7 +139,7 @@ export class Upload implements SftpFile {
       this.touched = true;
       if (end > this.size) this.size = end;
       if (!this.stream && !this.spool) await this.startStream(offset);
-      if (this.stream) await this.streamWrite(offset, data);
+      if (this.stream) await this.streamWrite(offset, data, hold);
       else await this.spoolWrite(offset, data);
     } catch (err) {
       const first = this.failure === undefined;
@@ -264,7 +264,7 @@ export class Upload implements SftpFile {
     return { chunks: out, end };
   }
 
-  private async streamWrite(offset: number, data: Buffer): Promise<void> {
+  private async streamWrite(offset: number, data: Buffer, hold?: () => () => void): Promise<void> {
     const s = this.stream!;
     const end = offset + data.length;
     const overlapsPending = s.pending.some((p) => p.offset < end && offset < p.offset + p.data.length);
@@ -273,13 +273,14 @@ export class Upload implements SftpFile {
       return this.spoolWrite(offset, data);
     }
     if (offset > s.next) {
+      // Kept until the gap fills: a copy (the session reuses `data`'s buffer).
       const at = s.pending.findIndex((p) => p.offset > offset);
-      s.pending.splice(at === -1 ? s.pending.length : at, 0, { offset, data });
+      s.pending.splice(at === -1 ? s.pending.length : at, 0, { offset, data: Buffer.from(data) });
       s.pendingBytes += data.length;
       if (s.pendingBytes > REORDER_BYTES) await this.toSpool();
       return;
     }
-    await this.feed(data);
+    await this.feed(data, hold?.());
     while (s.pending.length > 0 && s.pending[0].offset === s.next) {
       const p = s.pending.shift()!;
       s.pendingBytes -= p.data.length;
@@ -287,10 +288,10 @@ export class Upload implements SftpFile {
     }
   }
 
-  private async feed(data: Buffer): Promise<void> {
+  private async feed(data: Buffer, done?: () => void): Promise<void> {
     const s = this.stream!;
     s.next += data.length;
-    await s.body.push(data);
+    await s.body.push(data, done);
   }
 
   /** Feeds [from, to) of the file as it stands without further writes: earlier content, then zeros. */
