@@ -32,16 +32,21 @@ import type { AuthContext } from './authz.js';
 const APPEND_EVERY = 16;
 /**
  * Chunks being written to the chunk store at once while the stream is cut further: cutting
- * and hashing (this thread) overlap the chunk writes and their fsyncs (the thread pool).
- * Each holds its chunk's bytes: at most this many maximum-size chunks in memory.
+ * and hashing (this thread, the hash workers) overlap the chunk writes and their fsyncs (the
+ * thread pool). A durable write is two fsyncs (the chunk, its directory), tens of ms when
+ * the disk is busy, and the stream waits for the oldest write once this many are out: with
+ * 3, a GiB over SFTP ran at 20 MB/s on a loaded machine. Each holds its chunk's bytes: at
+ * most this many maximum-size chunks in memory per upload.
  */
-const STORES_IN_FLIGHT = 3;
+const STORES_IN_FLIGHT = 6;
 /**
  * Shared buffers the chunks of streamed uploads are cut into, and hashed from on the worker
- * threads (see chunkStream's `buffers`): enough for two uploads at full speed, each with its
- * stores in flight and the chunk being cut; beyond, chunks get buffers of their own.
+ * threads (see chunkStream's `buffers`): enough for one upload at full speed with its stores
+ * in flight and the chunks being cut, or two at a time with a few each (beyond, chunks get
+ * buffers of their own). Kept for the life of the process, like the chunk store's read
+ * buffers (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB.
  */
-const STREAM_BUFFERS = new ChunkBuffers(2 * (STORES_IN_FLIGHT + 2));
+const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
 
 /** What becomes of a resumable upload once its body has ended. */
 export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };

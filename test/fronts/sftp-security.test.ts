@@ -107,6 +107,69 @@ describe('permissions over SFTP', () => {
     expect(String((failures[0].details as { reason: string }).reason)).toMatch(/may not be used from 127\.0\.0\.1/);
   });
 
+  it('holds uploads to the largest file allowed', async () => {
+    const max = await sshUser(s, 'max', { maxFileSize: 1024 * 1024 });
+    await writeFile(join(s.dir, 'too-big.bin'), randomBytes(1024 * 1024 + 1));
+    const r = await sftpBatch(s, max, ['put too-big.bin too-big.bin']);
+    expect(r.code).not.toBe(0);
+    expect(await exists('/users/max/too-big.bin')).toBe(false);
+    const refusals = await auditEvents(s.t, 'event=quota.exceeded&user=max');
+    expect(refusals[0].details).toMatchObject({ front: 'sftp', max: 1024 * 1024 });
+  });
+
+  it('needs read as well as write to change a file in place, not to replace it', async () => {
+    const wo = await sshUser(s, 'wo', { grants: [{ path: '/', permissions: ['list', 'write'] }] });
+    expect((await uploadBuffer(s.t, '/users/wo/f.txt', Buffer.from('original'))).status).toBe(200);
+    const c = await sshClient(s, { username: 'wo', privateKey: await readFile(wo.key) });
+    try {
+      const sftp = await sftpOf(c);
+      const err = await new Promise<Error | undefined>((resolve) => sftp.open('/f.txt', 'a', (e) => resolve(e ?? undefined)));
+      expect(err?.message).toMatch(/needs the 'read' permission/);
+      const h = await new Promise<Buffer>((resolve, reject) => sftp.open('/f.txt', 'w', (e, hd) => (e ? reject(e) : resolve(hd))));
+      await new Promise<void>((resolve, reject) => sftp.write(h, Buffer.from('replaced'), 0, 8, 0, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) => sftp.close(h, (e) => (e ? reject(e) : resolve())));
+    } finally {
+      c.end();
+    }
+    expect(Buffer.from(await (await s.t.api('/api/v1/files/users/wo/f.txt')).arrayBuffer()).toString()).toBe('replaced');
+  });
+
+  it('refuses shells, commands and port forwarding with a message', async () => {
+    const c = await sshClient(s, { username: 'alice', privateKey: await readFile(alice.key) });
+    try {
+      let stderr = '';
+      // (listeners set in the callback: the refusal arrives right behind the channel)
+      const code = await new Promise<number>((resolve, reject) =>
+        c.shell(false, (err, ch) => {
+          if (err) return reject(err);
+          ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          ch.once('exit', (n: number) => resolve(n));
+          ch.resume();
+        }),
+      );
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/no shell[\s\S]*SFTP only/);
+      const fwd = await new Promise<Error | undefined>((resolve) => c.forwardOut('127.0.0.1', 0, '127.0.0.1', s.port, (err) => resolve(err ?? undefined)));
+      expect(fwd?.message).toMatch(/prohibited|failure|open/i);
+    } finally {
+      c.end();
+    }
+  });
+
+  it('limits connections per address as it limits requests', async () => {
+    // Two admin calls (user, key) and one connection fit in the limit of 3; the next is refused.
+    const r = await startSftpServer({ rateLimit: { windowMs: 60_000, perIp: 3, perToken: 0, authPerIp: 30 } });
+    try {
+      const ray = await sshUser(r, 'ray');
+      const first = await sftpBatch(r, ray, ['pwd']);
+      expect(first.code, first.stderr).toBe(0);
+      const second = await sftpBatch(r, ray, ['pwd']);
+      expect(second.code).toBe(255);
+    } finally {
+      await r.close();
+    }
+  });
+
   it('holds uploads to the quota: a file that does not fit fails and leaves nothing', async () => {
     const quinn = await sshUser(s, 'quinn', { quotaBytes: 1024 * 1024 });
     await writeFile(join(s.dir, 'two-mib.bin'), randomBytes(2 * 1024 * 1024));
@@ -169,6 +232,16 @@ describe('paths and packets', () => {
     const nul = status(await replies.next());
     expect(nul).toMatchObject({ id: 9, code: 4 });
     expect(nul.message).toMatch(/NUL/);
+    // limits@openssh.com: 256 KiB packets, 255 KiB reads and writes, 256 handles
+    send(200, Buffer.concat([u32(12), str('limits@openssh.com')]));
+    const limits = await replies.next();
+    expect(limits[0]).toBe(201);
+    expect([0, 1, 2, 3].map((i) => limits.readUInt32BE(5 + 8 * i + 4))).toEqual([262144, 261120, 261120, 256]);
+    // expand-path@openssh.com: ~ is the home
+    send(200, Buffer.concat([u32(13), str('expand-path@openssh.com'), str('~/x/../y')]));
+    const expanded = await replies.next();
+    expect(expanded[0]).toBe(104);
+    expect(expanded.toString('utf8', 13, 13 + expanded.readUInt32BE(9))).toBe('/y');
     // a request type that does not exist
     send(99, u32(10));
     expect(status(await replies.next())).toMatchObject({ id: 10, code: 8 });

@@ -9,6 +9,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAddr } from '../../src/cli/commands/serve.js';
+import { DEFAULT_SFTP_PORT } from '../../src/server/config.js';
 import { runFerry } from '../helpers/cli.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 import { run, sshOptions, type SftpServer } from '../helpers/sftp.js';
@@ -114,6 +116,12 @@ describe('ferry serve --sftp-addr', () => {
     expect(own.code, own.stderr).toBe(0);
     const others = await runFerry(['user', 'key', 'ls', 'kai'], { env: asLiv(full.token) });
     expect(others.code).toBe(4);
+  });
+
+  it('listens on loopback unless told otherwise, on port 2022 unless told otherwise', async () => {
+    expect(parseAddr(':2022', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '127.0.0.1', port: 2022 });
+    expect(parseAddr('0.0.0.0', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '0.0.0.0', port: 2022 });
+    expect(() => parseAddr('::1:99999', DEFAULT_SFTP_PORT, '--sftp-addr')).toThrow(/--sftp-addr/);
   });
 
   it('refuses --sftp-password-auth without --sftp-addr', async () => {

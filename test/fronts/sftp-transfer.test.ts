@@ -96,6 +96,11 @@ describe('sftp -b and scp', () => {
     expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
     const deletes = await auditEvents(s.t, 'event=file.delete&user=ana');
     expect(deletes.find((e) => e.target === '/users/ana/m/n/y.txt')?.details).toMatchObject({ front: 'sftp' });
+    const renames = await auditEvents(s.t, 'event=file.rename&user=ana');
+    expect(renames.find((e) => e.target === '/users/ana/m/z.txt')?.details).toMatchObject({ front: 'sftp', to: '/users/ana/m/n/y.txt', overwrite: true });
+    expect((await auditEvents(s.t, 'event=file.mkdir&user=ana')).map((e) => e.target)).toContain('/users/ana/m/n');
+    const downloads = await auditEvents(s.t, 'event=file.download&user=ana');
+    expect(downloads[0].details).toMatchObject({ front: 'sftp' });
   });
 
   it('keeps mtime and mode with put -p, and sets them with chmod', async () => {
@@ -150,6 +155,27 @@ describe('sftp -b and scp', () => {
     expect(d.received).toBe(size - d.resumedFrom);
     // The partial is gone with the commit
     expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
+  }, 180_000);
+
+  it('resumes an interrupted replacement of a file, the old one readable until the new one is whole', async () => {
+    const name = 'replace.bin';
+    const v1 = randomBytes(3 * MiB);
+    await writeFile(join(s.dir, name), v1);
+    expect((await sftpBatch(s, ana, [`put ${name} ${name}`])).code).toBe(0);
+    const v2 = randomBytes(40 * MiB);
+    await writeFile(join(s.dir, name), v2);
+    const user = (await s.t.server.ctx.users.userByName('ana'))!;
+    const child = spawnSftp(s, ana, [`put ${name} ${name}`], ['-l', '40000']);
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size ?? 0)) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await exited;
+    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v1)).toBe(true);
+    const r = await sftpBatch(s, ana, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v2)).toBe(true);
+    const [upload] = await auditEvents(s.t, 'event=file.upload&user=ana');
+    expect((upload.details as { resumedFrom: number }).resumedFrom).toBeGreaterThan(0);
   }, 180_000);
 
   it('refuses legacy scp -O and shells with a message that says what to use', async () => {

@@ -201,3 +201,30 @@ describe('a file being written', () => {
     expect(await s.t.server.ctx.meta.findPartial(user.id, '/users/wes/cut-off.bin')).toBeUndefined();
   });
 });
+
+describe('partial uploads', () => {
+  it('go once --upload-ttl has passed without a write', async () => {
+    let clock = Date.now();
+    const e = await startSftpServer({ now: () => clock, uploadTtlMs: 3600_000 });
+    try {
+      const eva = await sshUser(e, 'eva');
+      const c = await sshClient(e, { username: 'eva', privateKey: await readFile(eva.key) });
+      const sf = await sftpOf(c);
+      const h = await open(sf, '/left.bin', 'w');
+      await write(sf, h, randomBytes(2 * MiB), 0);
+      const gone = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.destroy();
+      await gone;
+      const user = (await e.t.server.ctx.users.userByName('eva'))!;
+      for (let i = 0; (await e.t.server.ctx.meta.findPartial(user.id, '/users/eva/left.bin'))?.size !== 2 * MiB; i++) {
+        if (i > 400) throw new Error('the partial upload was not kept');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      clock += 3600_000 + 1;
+      expect(await e.t.server.ctx.meta.expireUploads()).toBeGreaterThan(0);
+      expect(await e.t.server.ctx.meta.findPartial(user.id, '/users/eva/left.bin')).toBeUndefined();
+    } finally {
+      await e.close();
+    }
+  });
+});

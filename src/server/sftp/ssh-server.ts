@@ -74,9 +74,11 @@ const MAX_SESSIONS = 10;
  * costs a second pass (HMAC). Every maintained client speaks AES-GCM (OpenSSH since 6.2,
  * PuTTY/WinSCP since 0.76/5.19, FileZilla, rclone, Go's x/crypto).
  */
-const CIPHERS = sshCryptoIsNative()
-  ? ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr']
-  : ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
+export function offeredCiphers(native: boolean): ssh2.CipherAlgorithm[] {
+  return native
+    ? ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr']
+    : ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com'];
+}
 
 /** Whether ssh2's optional native crypto binding was built (npm install compiles it; it may fail quietly). */
 export function sshCryptoIsNative(): boolean {
@@ -100,7 +102,7 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
     {
       hostKeys: hostKeys.map((k) => k.privateKey),
       ident: `Ferry_${VERSION}`,
-      algorithms: { cipher: CIPHERS as ssh2.CipherAlgorithm[] },
+      algorithms: { cipher: offeredCiphers(sshCryptoIsNative()) },
     },
     (client, info) => {
       connections.add(client);
