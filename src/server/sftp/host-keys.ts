@@ -32,6 +32,19 @@ const KINDS = [
   { file: 'ssh_host_ecdsa_key', gen: () => ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) },
 ] as const;
 
+/**
+ * A key pair ssh2 can read back. Its generator writes, for about one Ed25519 key in 400,
+ * an OpenSSH private key its own parser refuses ("Malformed OpenSSH private key"), which
+ * failed a first start now and then: such a pair is thrown away and another made.
+ */
+function usablePair(gen: () => { private: string; public: string }): { private: string; public: string } {
+  for (let attempt = 0; ; attempt++) {
+    const pair = gen();
+    if (!(ssh2.utils.parseKey(pair.private) instanceof Error)) return pair;
+    if (attempt === 20) throw new ConfigError('could not make an SSH host key ssh2 can read');
+  }
+}
+
 /** Loads the host keys from `DATA/ssh/`, making the missing ones. */
 export async function loadHostKeys(dataDir: string): Promise<HostKey[]> {
   const dir = join(dataDir, 'ssh');
@@ -44,7 +57,7 @@ export async function loadHostKeys(dataDir: string): Promise<HostKey[]> {
       privateKey = await readFile(file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const pair = kind.gen();
+      const pair = usablePair(kind.gen);
       // Written under a temporary name, then renamed: a crash never leaves half a key.
       await writeFile(file + '.tmp', pair.private, { mode: 0o600 });
       await chmod(file + '.tmp', 0o600);
