@@ -1,10 +1,17 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { cdcMasks, chunkLengths, nextCut, nextCutReference } from './fastcdc.js';
+import { GEAR, cdcMasks, chunkLengths, nextCut, nextCutReference } from './fastcdc.js';
 
 const params = { minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
 
 describe('fastcdc', () => {
+  it('the written-out gear table is the SHA-256 derivation of fastcdc-v1', () => {
+    expect(GEAR.length).toBe(256);
+    for (let i = 0; i < 256; i++) {
+      expect(GEAR[i]).toBe(createHash('sha256').update(`ferry-fastcdc-v1 gear ${i}`).digest().readUInt32BE(0));
+    }
+  });
+
   it('the two-bytes-per-step loop cuts exactly where the one-byte reference does', () => {
     const buf = randomBytes(4 << 20);
     const m = cdcMasks(params);

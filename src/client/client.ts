@@ -1,8 +1,9 @@
 /**
- * FerryClient: the SDK's entry point. One instance per server and token; it owns the
- * connection pool, the capabilities cache and the bandwidth limiter, wraps every route of
- * the native protocol (docs/protocol.md) and offers the transfer operations
- * (putFile/putStream/putTree, getFile/getStream/getTree) built on them.
+ * FerryClient: the SDK's entry point in Node.js. One instance per server and token; it owns
+ * the connection pool (undici), the capabilities cache and the bandwidth limiter. The
+ * protocol's routes come from FerryApi (./api.ts, the code the browser build runs too);
+ * this class adds the transfer operations between local files and the server
+ * (putFile/putStream/putTree, getFile/getStream/getTree).
  *
  * ```ts
  * const client = new FerryClient({ server: 'http://127.0.0.1:7373', token });
@@ -11,31 +12,12 @@
  * ```
  */
 import type { Writable } from 'node:stream';
-import { AuthRequiredError, ConfigError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError } from '../core/errors.js';
-import { normalizePath } from '../core/path.js';
-import {
-  API_PREFIX,
-  encodePathForUrl,
-  PACK_FRAME_HEADER_BYTES,
-  type AppendChunksResponse,
-  type ChunkBatchRequest,
-  type Capabilities,
-  type ChunkPutResponse,
-  type CommitRequest,
-  type CommitResponse,
-  type CreateUploadRequest,
-  type Entry,
-  type ListResponse,
-  type ManifestResponse,
-  type PackPutResponse,
-  type UploadStatus,
-} from '../core/protocol.js';
-import type { ChunkRef } from '../core/manifest.js';
-import { createHash } from 'node:crypto';
-import { HashMismatchError } from '../core/errors.js';
-import { BandwidthLimiter, limitedBody } from './bandwidth.js';
+import { AuthRequiredError, ConfigError } from '../core/errors.js';
+import { BandwidthLimiter } from './bandwidth.js';
 import type { RetryPolicy } from '../core/retry.js';
-import { HttpClient, explainAuth, type HttpClientOptions, type RequestSpec, type Response } from './http.js';
+import { FerryApi } from './api.js';
+import { HttpClient, type HttpClientOptions } from './http.js';
+import { nodeSha256 } from './node-hashing.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
@@ -76,39 +58,30 @@ export async function readCaFile(file: string): Promise<string> {
   return text;
 }
 
-/** `/api/v1/<route><encoded path>` for a Ferry path. */
-function route(name: string, path: string): string {
-  return `${API_PREFIX}/${name}${encodePathForUrl(normalizePath(path))}`;
-}
-
-export class FerryClient {
-  readonly http: HttpClient;
+export class FerryClient extends FerryApi<Buffer> {
+  declare readonly http: HttpClient;
   readonly server: string;
-  readonly parallel: number;
   readonly limiter?: BandwidthLimiter;
-  readonly onWarning: (message: string) => void;
-  private readonly tokenSource?: string;
-  private caps?: Promise<Capabilities>;
 
   constructor(options: FerryClientOptions) {
     if (!options.server) throw new ConfigError('no server given');
-    this.server = options.server;
-    this.parallel = Math.max(1, Math.floor(options.parallel ?? 4));
-    this.limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
-    this.tokenSource = options.tokenSource;
-    this.onWarning = options.onWarning ?? (() => {});
-    this.http = new HttpClient({
+    const parallel = Math.max(1, Math.floor(options.parallel ?? 4));
+    const limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
+    const http = new HttpClient({
       server: options.server,
       token: options.token,
       // A few more connections than chunks in flight: manifest appends and commits must not
       // queue behind chunk bodies.
-      connections: this.parallel + 4,
+      connections: parallel + 4,
       headersTimeoutMs: options.headersTimeoutMs,
       retry: options.retry,
-      limiter: this.limiter,
+      limiter,
       onRetry: options.onRetry,
       tls: { ca: options.ca, fingerprint: options.fingerprint },
     });
+    super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource, onWarning: options.onWarning });
+    this.server = options.server;
+    this.limiter = limiter;
   }
 
   /**
@@ -126,339 +99,8 @@ export class FerryClient {
     return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
   }
 
-  /** Runs a call and rewrites auth failures into messages that say what to fix. */
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (isFerryError(err)) throw explainAuth(err, this.tokenSource);
-      throw err;
-    }
-  }
-
-  // ---- discovery ----------------------------------------------------------------------
-
-  /** The server's capabilities (chunking parameters, limits); fetched once per client. */
-  capabilities(options: { signal?: AbortSignal } = {}): Promise<Capabilities> {
-    if (!this.caps) {
-      this.caps = this.http.json<Capabilities>({ method: 'GET', path: `${API_PREFIX}/capabilities`, auth: false, signal: options.signal }).then((c) => {
-        if (!c || c.server !== 'ferry' || !c.chunking || !c.limits) throw new ProtocolError(`${this.server} does not look like a Ferry server`);
-        if (!c.protocols?.includes(1)) throw new ProtocolError(`${this.server} does not speak protocol v1 (it offers ${JSON.stringify(c.protocols)})`);
-        return c;
-      });
-      this.caps.catch(() => (this.caps = undefined)); // do not cache a failure
-    }
-    return this.caps;
-  }
-
-  // ---- namespace ----------------------------------------------------------------------
-
-  /** One entry. FERRY_ERR_NOT_FOUND when absent. */
-  stat(path: string, options: { signal?: AbortSignal } = {}): Promise<Entry> {
-    return this.call(() => this.http.json<Entry>({ method: 'GET', path: route('stat', path), signal: options.signal }));
-  }
-
-  /** Like {@link stat}, but undefined when absent. */
-  async statIfExists(path: string, options: { signal?: AbortSignal } = {}): Promise<Entry | undefined> {
-    try {
-      return await this.stat(path, options);
-    } catch (err) {
-      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
-      throw err;
-    }
-  }
-
-  /**
-   * Entries of a directory (all descendants with `recursive`), sorted by path, fetched
-   * page by page as the caller iterates. Listing a file is FERRY_ERR_NOT_A_DIRECTORY.
-   * With `chunks` (servers with the `list-chunks` feature), entries of files small enough
-   * for {@link getChunkBatch} carry their chunk lists (`chunkList`).
-   */
-  async *list(path: string, options: { recursive?: boolean; pageSize?: number; chunks?: boolean; signal?: AbortSignal } = {}): AsyncIterable<Entry> {
-    let cursor: string | undefined;
-    do {
-      const page: ListResponse = await this.call(() =>
-        this.http.json<ListResponse>({
-          method: 'GET',
-          path: route('list', path),
-          query: { recursive: options.recursive ? 'true' : undefined, chunks: options.chunks ? 'true' : undefined, limit: options.pageSize, cursor },
-          signal: options.signal,
-        }),
-      );
-      for (const e of page.entries) yield e;
-      cursor = page.next;
-    } while (cursor);
-  }
-
-  /** Creates a directory (with `parents`, also its parents, and succeeds if it exists). */
-  mkdir(path: string, options: { parents?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
-    return this.call(() =>
-      this.http.json<Entry>({
-        method: 'POST',
-        path: route('mkdir', path),
-        query: { parents: options.parents ? 'true' : undefined },
-        // with parents the call is idempotent, so any failure may be retried
-        retry: options.parents ? 'always' : 'unprocessed',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** Moves or renames a file or directory on the server (no bytes copied). */
-  move(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
-    return this.call(() =>
-      this.http.json<Entry>({
-        method: 'POST',
-        path: `${API_PREFIX}/move`,
-        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** Copies a file or tree on the server, by reference (no bytes copied). */
-  copy(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
-    return this.call(() =>
-      this.http.json<Entry>({
-        method: 'POST',
-        path: `${API_PREFIX}/copy`,
-        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** Removes a file, an empty directory, or (with `recursive`) a tree. */
-  async remove(path: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
-    await this.call(() =>
-      this.http.json<void>({
-        method: 'DELETE',
-        path: route('files', path),
-        query: { recursive: options.recursive ? 'true' : undefined },
-        retry: 'unprocessed',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** A file's manifest (chunk list, size, hash, mtime, mode). */
-  manifest(path: string, options: { signal?: AbortSignal } = {}): Promise<ManifestResponse> {
-    return this.call(() => this.http.json<ManifestResponse>({ method: 'GET', path: route('manifests', path), signal: options.signal }));
-  }
-
-  // ---- upload sessions (the building blocks of put*) -----------------------------------
-
-  createUpload(body: CreateUploadRequest, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
-    // A retry after an ambiguous failure at worst leaves an orphan session, which expires.
-    return this.call(() => this.http.json<UploadStatus>({ method: 'POST', path: `${API_PREFIX}/uploads`, json: body, retry: 'always', signal: options.signal }));
-  }
-
-  /** Appends manifest entries. Not idempotent: only retried when the server surely did not act. */
-  appendChunks(id: string, chunks: ChunkRef[], options: { file?: number; signal?: AbortSignal } = {}): Promise<AppendChunksResponse> {
-    return this.call(() =>
-      this.http.json<AppendChunksResponse>({
-        method: 'POST',
-        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/chunks`,
-        json: { file: options.file, chunks },
-        retry: 'unprocessed',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** Sends one chunk's bytes (idempotent; retried). */
-  putChunk(id: string, hash: string, data: Buffer, options: { signal?: AbortSignal } = {}): Promise<ChunkPutResponse> {
-    return this.call(() =>
-      this.http.json<ChunkPutResponse>({
-        method: 'PUT',
-        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/chunks/${hash}`,
-        body: () => limitedBody(data, this.limiter, options.signal),
-        contentLength: data.length,
-        retry: 'always',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. */
-  putPack(id: string, pack: Buffer, options: { signal?: AbortSignal } = {}): Promise<PackPutResponse> {
-    return this.call(() =>
-      this.http.json<PackPutResponse>({
-        method: 'POST',
-        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/packs`,
-        body: () => limitedBody(pack, this.limiter, options.signal),
-        contentLength: pack.length,
-        retry: 'always',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  uploadStatus(id: string, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
-    return this.call(() => this.http.json<UploadStatus>({ method: 'GET', path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}`, signal: options.signal }));
-  }
-
-  /** Commits a session. Only retried when the server surely did not act; see put.ts for the rest. */
-  commitUpload(id: string, body: CommitRequest = {}, options: { signal?: AbortSignal } = {}): Promise<CommitResponse> {
-    return this.call(() =>
-      this.http.json<CommitResponse>({
-        method: 'POST',
-        path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}/commit`,
-        json: body,
-        retry: 'unprocessed',
-        signal: options.signal,
-      }),
-    );
-  }
-
-  async abortUpload(id: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.call(() => this.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/uploads/${encodeURIComponent(id)}`, retry: 'always', signal: options.signal }));
-  }
-
-  // ---- downloads (building blocks) ---------------------------------------------------
-
-  /**
-   * One chunk's bytes, verified against its hash and size. A body that does not match is
-   * fetched again (it was damaged on the way); a second mismatch is FERRY_ERR_HASH_MISMATCH.
-   * `path` names the file the chunk is read through: the server serves a chunk only as part
-   * of a file the caller may read (an unrestricted admin may leave it out).
-   */
-  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<Buffer> {
-    const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
-    for (let attempt = 0; ; attempt++) {
-      const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
-      );
-      if (createHash('sha256').update(data).digest('hex') === hash) return data;
-      if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
-    }
-  }
-
-  /**
-   * Chunks that lie back to back in a file, through one ranged `GET /files/*path` starting
-   * at `offset` (where the first of them starts). Each chunk is hashed as its bytes arrive
-   * and, once verified, handed to `onChunk` as the pieces it came in (in order, the caller's
-   * to keep). The request carries `If-Range` with `fileHash` (the manifest's): a file
-   * replaced since its manifest was read is FERRY_ERR_PRECONDITION_FAILED, never a mix of
-   * versions. A failed attempt is resumed at the first chunk not yet handed over, and a run
-   * that keeps making progress keeps being resumed. A chunk damaged on the way is fetched
-   * once more; damaged again, it is FERRY_ERR_HASH_MISMATCH. A chunk the server finds
-   * corrupt cuts its answer short (docs/protocol.md), so the attempt resumed at that chunk
-   * gets FERRY_ERR_CHUNK_CORRUPT.
-   *
-   * The pieces are hashed here rather than gathered into one buffer for a hash worker: the
-   * copy into shared memory cost about half of what moving the hash saved (measured).
-   */
-  async getChunkRun(
-    path: string,
-    fileHash: string,
-    offset: number,
-    chunks: readonly ChunkRef[],
-    onChunk: (index: number, pieces: Buffer[]) => Promise<void>,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<void> {
-    const { signal } = options;
-    let end = offset - 1;
-    for (const c of chunks) end += c.size;
-    let done = 0; // chunks handed over
-    let start = offset; // where chunks[done] starts
-    let damaged = -1; // a chunk that arrived damaged once
-    const spec: RequestSpec = {
-      method: 'GET',
-      path: route('files', path),
-      headers: () => ({ range: `bytes=${start}-${end}`, 'if-range': `"${fileHash}"` }),
-      signal,
-    };
-    const consume = async (res: Response): Promise<void> => {
-      if (res.statusCode !== 206) {
-        await res.body.dump();
-        throw new PreconditionFailedError(`${path} changed on the server while it was being downloaded; run again`);
-      }
-      const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
-      if (!range || Number(range[1]) !== start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${start}-${end}, got ${String(res.headers['content-range'])}`);
-      let pieces: Buffer[] = [];
-      let fill = 0;
-      let hash = createHash('sha256');
-      for await (const piece of res.body as AsyncIterable<Buffer>) {
-        for (let at = 0; at < piece.length; ) {
-          if (done === chunks.length) throw new NetworkError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
-          const chunk = chunks[done];
-          const n = Math.min(chunk.size - fill, piece.length - at);
-          const part = at === 0 && n === piece.length ? piece : piece.subarray(at, at + n);
-          hash.update(part);
-          pieces.push(part);
-          fill += n;
-          at += n;
-          if (fill < chunk.size) continue;
-          if (hash.digest('hex') !== chunk.hash) {
-            const twice = damaged === done;
-            damaged = done;
-            // The first time a retryable error: the request is made again from this chunk on.
-            throw new HashMismatchError(`chunk ${chunk.hash} of ${path} arrived damaged${twice ? ' twice' : ''}`, { retryable: !twice });
-          }
-          await onChunk(done, pieces);
-          done++;
-          start += chunk.size;
-          pieces = [];
-          fill = 0;
-          hash = createHash('sha256');
-        }
-        if (this.limiter) await this.limiter.take(piece.length, signal);
-      }
-      if (done < chunks.length) throw new NetworkError(`${path}: short body, ${end - start + 1} of ${end - offset + 1} bytes missing`);
-    };
-    for (;;) {
-      const before = done;
-      try {
-        await this.call(() => this.http.request(spec, consume));
-        return;
-      } catch (err) {
-        // The retries of one request are spent; a run that got further since starts afresh.
-        if (done > before && isFerryError(err) && err.retryable && !signal?.aborted) continue;
-        throw err;
-      }
-    }
-  }
-
-  /**
-   * Many chunks in one request (`POST /chunks/batch`, servers with the `chunks-batch`
-   * feature): for many small files, one round trip instead of one per file. `chunks` must
-   * be distinct and within the server's `limits.maxChunksPerBatch` and `limits.maxBatchBytes`.
-   * `paths` names the files they belong to (at most `maxChunksPerBatch`): the server serves
-   * a chunk only as part of a file the caller may read (an unrestricted admin may leave it out).
-   * Every chunk is verified against its hash and size; a damaged answer is fetched once
-   * more, then FERRY_ERR_HASH_MISMATCH. Chunks the server does not serve fail the whole
-   * call with FERRY_ERR_NOT_FOUND (`details.missing` names them). Resolves to the bytes by
-   * hash: slices of one buffer the size of the batch.
-   */
-  async getChunkBatch(chunks: readonly ChunkRef[], options: { paths?: readonly string[]; signal?: AbortSignal } = {}): Promise<Map<string, Buffer>> {
-    let total = 0;
-    for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
-    const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
-    if (options.paths) body.paths = options.paths.map((p) => normalizePath(p));
-    for (let attempt = 0; ; attempt++) {
-      const answer = await this.call(() =>
-        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, retry: 'always', signal: options.signal }, (res) =>
-          this.http.readExact(res, total, options.signal),
-        ),
-      );
-      const out = new Map<string, Buffer>();
-      let o = 0;
-      for (const c of chunks) {
-        const data = answer.subarray(o + PACK_FRAME_HEADER_BYTES, o + PACK_FRAME_HEADER_BYTES + c.size);
-        // The frame must be the one asked for, in its place, and its bytes must match.
-        if (answer.toString('hex', o, o + 32) !== c.hash || answer.readUInt32BE(o + 32) !== c.size || createHash('sha256').update(data).digest('hex') !== c.hash) break;
-        out.set(c.hash, data);
-        o += PACK_FRAME_HEADER_BYTES + c.size;
-      }
-      if (out.size === chunks.length) return out;
-      if (attempt >= 1) throw new HashMismatchError(`a batch of ${chunks.length} chunks arrived damaged twice`);
-    }
-  }
-
-  /** A whole (small) file's bytes through `GET /files/*path`; `size` must be known (from a listing). */
-  async getFileBytes(path: string, size: number, options: { signal?: AbortSignal } = {}): Promise<Buffer> {
-    return this.call(() => this.http.request({ method: 'GET', path: route('files', path), signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)));
+  protected override async received(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.limiter) await this.limiter.take(bytes, signal);
   }
 
   // ---- transfers -----------------------------------------------------------------------
@@ -493,9 +135,5 @@ export class FerryClient {
     return this.call(() => getTree(this, remoteDir, localDir, options));
   }
 
-  /** Closes the connections. */
-  async close(): Promise<void> {
-    await this.http.close();
-  }
 }
 

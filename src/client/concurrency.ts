@@ -1,4 +1,4 @@
-/** Small concurrency tools for the transfer engine. */
+/** Small concurrency tools for the transfer engine (Node.js and browsers). */
 import { AbortedError, throwIfAborted } from '../core/errors.js';
 
 /**
@@ -92,4 +92,16 @@ export async function forEachConcurrent<T>(
   for (let i = 0; i < Math.max(1, limit); i++) workers.push(worker().catch((err) => void (failed ??= { err })));
   await Promise.all(workers);
   if (failed) throw failed.err;
+}
+
+/**
+ * Lets any number of listeners wait on `signal`. Every request of a transfer listens to the
+ * operation's signal, and Node.js warns past 10 listeners on one EventTarget; browsers have
+ * no such limit. Reached through `process.getBuiltinModule` so that this module imports
+ * nothing of Node and runs in browsers unchanged.
+ */
+export function allowManyListeners(signal: AbortSignal): void {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const events = proc?.getBuiltinModule?.('node:events') as { setMaxListeners(n: number, ...targets: EventTarget[]): void } | undefined;
+  events?.setMaxListeners(0, signal);
 }

@@ -24,6 +24,7 @@ import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, localFileHash, readAt, sha256, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
+import { fetchMissingChunks } from './download-flow.js';
 import { TransferContext, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
 export interface GetFileOptions extends TransferOptions {
@@ -115,7 +116,7 @@ async function getIntoSpecial(client: FerryClient, remotePath: string, localPath
 }
 
 /** @internal getFile within an operation; used by getTree. */
-export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
+export async function getFileIn(ctx: TransferContext<Buffer>, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
   const { client, signal } = ctx;
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
@@ -203,40 +204,18 @@ export async function getFileIn(ctx: TransferContext, manifest: ManifestResponse
 
     // 3. Fetch the rest: each distinct chunk once, where it first occurs, in runs of
     //    neighbours (one ranged request each, several at once), written at every offset it occupies.
-    const wanted = new Map<string, number[]>();
-    const fetchAt: number[] = [];
-    for (let i = 0; i < chunks.length; i++) {
-      if (have[i]) continue;
-      const list = wanted.get(chunks[i].hash);
-      if (list) list.push(i);
-      else {
-        wanted.set(chunks[i].hash, [i]);
-        fetchAt.push(i);
-      }
-    }
-    let wantedBytes = 0;
-    for (const i of fetchAt) wantedBytes += chunks[i].size;
-    const runs = chunkRuns(fetchAt, chunks, runBytes(wantedBytes, ctx.parallel));
     const flusher = new Flusher(fh);
-    await forEachConcurrent(
-      runs,
-      ctx.parallel,
-      async (run) => {
-        const onChunk = async (k: number, pieces: Buffer[]): Promise<void> => {
-          const { hash, size } = chunks[run[k]];
-          ctx.result.bytesTransferred += size;
-          ctx.result.chunksTransferred += 1;
-          progress.transferred(size);
-          for (const i of wanted.get(hash)!) {
-            await writevAt(fh, pieces, offsets[i]);
-            flusher.wrote(size);
-            progress.done(size);
-          }
-        };
-        const refs = run.map((i) => chunks[i]);
-        await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal }), signal);
+    await fetchMissingChunks(
+      ctx,
+      manifest,
+      have,
+      async (pieces, at, size) => {
+        for (const o of at) {
+          await writevAt(fh, pieces, o);
+          flusher.wrote(size);
+        }
       },
-      signal,
+      (bytes) => progress.done(bytes),
     );
 
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
@@ -288,41 +267,6 @@ class Flusher {
     if (this.failure) throw this.failure.err;
     await this.fh.sync();
   }
-}
-
-/** Smallest and largest run of chunks asked for in one request (see {@link runBytes}). */
-const RUN_MIN_BYTES = 8 * 1024 * 1024;
-const RUN_MAX_BYTES = 256 * 1024 * 1024;
-
-/**
- * How many bytes of chunks one ranged request asks for: a quarter of each connection's share,
- * so that `parallel` requests stay busy to the end and a slow one is not left alone at the
- * end; at least a few MiB (the cost of a request vanishes), at most a few hundred (each
- * request makes the server read the file's manifest).
- */
-function runBytes(total: number, parallel: number): number {
-  return Math.min(RUN_MAX_BYTES, Math.max(RUN_MIN_BYTES, Math.ceil(total / (4 * parallel))));
-}
-
-/**
- * Groups chunk indexes (ascending) into runs of neighbours (`i`, `i+1`, ...) of at most
- * `maxBytes` (a single larger chunk makes a run of its own).
- */
-function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[], maxBytes: number): number[][] {
-  const runs: number[][] = [];
-  let run: number[] = [];
-  let bytes = 0;
-  for (const i of indexes) {
-    if (run.length > 0 && (run[run.length - 1] !== i - 1 || bytes + chunks[i].size > maxBytes)) {
-      runs.push(run);
-      run = [];
-      bytes = 0;
-    }
-    run.push(i);
-    bytes += chunks[i].size;
-  }
-  if (run.length > 0) runs.push(run);
-  return runs;
 }
 
 /**
@@ -563,7 +507,7 @@ function newChunks(f: BatchedFile, seen: ReadonlySet<string>): { hashes: string[
  * listing), each of its files is fetched on its own, so that only the files concerned
  * fail, each with its own error.
  */
-async function getBatch(ctx: TransferContext, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
+async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
   const { client, signal } = ctx;
   const wanted = new Map<string, ChunkRef>();
   for (const f of files) for (const c of f.chunks) wanted.set(c.hash, c);
@@ -637,7 +581,7 @@ async function isInPlace(entry: Entry, dest: string, compare: CompareMode, param
  * sets its times and mode, counts it as done and returns true; nothing needs to travel.
  * FERRY_ERR_IS_A_DIRECTORY when `dest` is a directory.
  */
-async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: string, chunking: ChunkingParams): Promise<boolean> {
+async function keepIdenticalCopy(ctx: TransferContext<Buffer>, entry: Entry, dest: string, chunking: ChunkingParams): Promise<boolean> {
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
   if (!destStat?.isFile() || destStat.size !== entry.size) return false;
@@ -666,7 +610,7 @@ async function keepIdenticalCopy(ctx: TransferContext, entry: Entry, dest: strin
 }
 
 /** A small file in one request (`GET /files`), verified against its file hash by chunking it in memory. */
-async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, caps: Capabilities): Promise<void> {
+async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, caps: Capabilities): Promise<void> {
   const { client, signal } = ctx;
   if (await keepIdenticalCopy(ctx, entry, dest, caps.chunking)) return;
   const data = await ctx.slots.run(() => client.getFileBytes(entry.path, entry.size, { signal }), signal);
@@ -680,7 +624,7 @@ async function getSmallFile(ctx: TransferContext, entry: Entry, dest: string, ca
 }
 
 /** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
-async function writeSmallFile(ctx: TransferContext, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
+async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
   const part = dest + PART_SUFFIX;
   try {
     const fh = await open(part, 'w', 0o600);

@@ -8,27 +8,19 @@
  * changed chunks travel.
  */
 import type { Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import {
-  FerryError,
-  PreconditionFailedError,
-  UploadNotFoundError,
-  ValidationError,
-  fromSystemError,
-  isFerryError,
-  throwIfAborted,
-} from '../core/errors.js';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, isFerryError } from '../core/errors.js';
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
-import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from '../core/retry.js';
-import { chunkFile, type ChunkRecord } from '../algo/chunk-file.js';
+import type { Capabilities, Entry, UploadFileSpec } from '../core/protocol.js';
+import { chunkFile } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryClient } from './client.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, localFileHash, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
+import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -61,20 +53,12 @@ export interface PutTreeOptions extends TransferOptions {
   onFileError?: (localPath: string, err: unknown) => void;
 }
 
-/** Restarts of a file whose upload session vanished (expired, server lost it). */
-const MAX_SESSION_RESTARTS = 3;
-/** Rounds of "commit says chunks are missing, send them, commit again". */
-const MAX_COMMIT_ROUNDS = 3;
 /** Bytes of small files read into memory for one batch session. */
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** Batch sessions in flight at once (each one's chunks go through the shared slots). */
 const BATCHES_IN_FLIGHT = 2;
 
 const toRef = (r: { hash: string; size: number }): ChunkRef => ({ hash: r.hash, size: r.size });
-
-function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
-}
 
 async function statFile(path: string): Promise<Stats> {
   let st: Stats;
@@ -86,43 +70,6 @@ async function statFile(path: string): Promise<Stats> {
   if (st.isDirectory()) throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use -r to upload a tree)`);
   if (!st.isFile()) throw new ValidationError(`${path} is not a regular file`);
   return st;
-}
-
-/**
- * Commits a session, surviving the case where the commit happened but its answer was lost:
- * after an ambiguous failure (a network error, a 5xx) it asks whether the session still
- * exists; if it does, it commits again; if it is gone, `verify` decides whether our commit
- * is what removed it (the remote file has our hash) or the session was lost (rethrown as
- * FERRY_ERR_UPLOAD_NOT_FOUND, which makes the caller start a new session).
- */
-async function commitSafely(
-  client: FerryClient,
-  id: string,
-  body: CommitRequest,
-  verify: () => Promise<CommitResponse | undefined>,
-  signal?: AbortSignal,
-): Promise<CommitResponse> {
-  const policy = client.http.retryPolicy;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.commitUpload(id, body, { signal });
-    } catch (err) {
-      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
-      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
-      try {
-        await client.uploadStatus(id, { signal });
-        continue; // the session is still open: our commit did not happen
-      } catch (err2) {
-        if (!isSessionLost(err2)) {
-          if (isFerryError(err2) && err2.retryable) continue;
-          throw err2;
-        }
-        const done = await verify();
-        if (done) return done;
-        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
-      }
-    }
-  }
 }
 
 /**
@@ -143,152 +90,34 @@ export async function putFile(client: FerryClient, localPath: string, remotePath
 }
 
 /** @internal putFile within an operation (shared slots and progress); used by putTree. */
-export async function putFileIn(ctx: TransferContext, localPath: string, remotePath: string, st: Stats, options: PutFileOptions): Promise<Entry> {
-  const caps = await ctx.client.capabilities({ signal: ctx.signal });
-  const progress = new FileProgress(ctx.progress);
-  let known: ChunkRecord[] | undefined;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const { entry, records, sent } = await putFileAttempt(ctx, caps, localPath, remotePath, st, options, progress, known, (r) => (known = r));
-      ctx.result.files += 1;
-      ctx.result.bytes += st.size;
-      ctx.result.chunks += records;
-      ctx.result.bytesReused += Math.max(0, st.size - sent);
-      ctx.progress.fileDone();
-      return entry;
-    } catch (err) {
-      if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
-      // The session expired or the server lost it: start a new one. Chunks the server
-      // stored meanwhile count at once, so nothing already sent travels again.
-      progress.reset();
-    }
-  }
-}
-
-async function putFileAttempt(
-  ctx: TransferContext,
-  caps: Capabilities,
-  localPath: string,
-  remotePath: string,
-  st: Stats,
-  options: PutFileOptions,
-  progress: FileProgress,
-  known: ChunkRecord[] | undefined,
-  onChunked: (records: ChunkRecord[]) => void,
-): Promise<{ entry: Entry; records: number; sent: number }> {
-  const { client, signal } = ctx;
-  const limits = caps.limits;
-  let fh;
+export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string, remotePath: string, st: Stats, options: PutFileOptions): Promise<Entry> {
+  let fh: FileHandle;
   try {
     fh = await open(localPath, 'r');
   } catch (err) {
     throw fromSystemError(err, localPath);
   }
-  let session: UploadStatus | undefined;
-  let active: ChunkSender | undefined;
   try {
-    // Small files (and retries that already know the chunk list) announce the whole
-    // manifest at creation: one request fewer, and the server checks it at once.
-    const sealed =
-      known ??
-      (st.size <= 4 * caps.chunking.maxSize ? await collect(chunkFile(localPath, caps.chunking, { signal, workers: options.chunkWorkers })) : undefined);
-    const meta = {
+    const source: ChunkSource = {
+      name: localPath,
+      size: st.size,
+      chunks: (params, signal) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers }),
+      read: (r) => readAt(fh, r.offset, r.size, localPath),
+      checkUnchanged: async () => {
+        const now = await fh.stat();
+        if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
+      },
+    };
+    return await uploadFile(ctx, source, {
       path: remotePath,
       mtime: options.mtime ?? Math.round(st.mtimeMs),
       mode: options.mode ?? st.mode & 0o777,
-      noOverwrite: options.noOverwrite ? true : undefined,
+      noOverwrite: options.noOverwrite,
       ttlSeconds: options.ttlSeconds,
-    };
-    const records: ChunkRecord[] = [];
-    const firstByHash = new Map<string, ChunkRecord>();
-    let sentBytes = 0;
-    const load = (r: ChunkRecord) => () => readAt(fh!, r.offset, r.size, localPath);
-    /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
-    const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
-      for (const r of batch) {
-        if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
-          sentBytes += r.size;
-          continue;
-        }
-        progress.done(r.size);
-      }
-    };
-
-    if (sealed && sealed.length <= limits.maxChunksPerRequest) {
-      session = await client.createUpload({ ...meta, size: st.size, hash: fileHashOf(sealed), chunks: sealed.map(toRef) }, { signal });
-      active = new ChunkSender(ctx, session.id, caps);
-      records.push(...sealed);
-      schedule(sealed, new Set(session.missing));
-    } else {
-      session = await client.createUpload(meta, { signal });
-      active = new ChunkSender(ctx, session.id, caps);
-      const source: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed
-        ? [sealed]
-        : chunkFile(localPath, caps.chunking, { signal, workers: options.chunkWorkers });
-      for await (const batch of source) {
-        throwIfAborted(signal);
-        for (const part of slices(batch, limits.maxChunksPerRequest)) {
-          const { missing } = await client.appendChunks(session.id, part.map(toRef), { signal });
-          records.push(...part);
-          schedule(part, new Set(missing));
-        }
-      }
-    }
-    onChunked(records);
-    await active.drain();
-
-    // The file must not have changed since we chunked it, or the manifest lies.
-    const now = await fh.stat();
-    let total = 0;
-    for (const r of records) total += r.size;
-    if (now.size !== st.size || now.mtimeMs !== st.mtimeMs || total !== st.size) {
-      throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
-    }
-
-    const hasher = new FileHasher();
-    for (const r of records) hasher.add(r.hash, r.size);
-    const fileHash = hasher.digest();
-    const id = session.id;
-    for (let round = 0; ; round++) {
-      try {
-        const res = await commitSafely(
-          client,
-          id,
-          { size: st.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode },
-          async () => {
-            const e = await client.statIfExists(remotePath, { signal });
-            return e && e.type === 'file' && e.hash === fileHash ? { files: [e] } : undefined;
-          },
-          signal,
-        );
-        return { entry: res.files[0], records: records.length, sent: sentBytes };
-      } catch (err) {
-        if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
-        // The server lost some chunks we sent (or never got them): send those again.
-        const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
-        for (const h of missing) {
-          const r = firstByHash.get(h);
-          if (r) active.add({ hash: r.hash, size: r.size, load: load(r) }, { force: true });
-        }
-        await active.drain();
-      }
-    }
-  } catch (err) {
-    await active?.abandon(); // no request may still read the file once it is closed
-    if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
-      throw new PreconditionFailedError(`${localPath} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
-    }
-    throw err;
+    });
   } finally {
     await fh.close();
   }
-}
-
-async function collect<T>(it: AsyncIterable<T[]>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const batch of it) out.push(...batch);
-  return out;
 }
 
 /**

@@ -2,12 +2,15 @@
  * What every transfer shares: the context of one operation (the client, the slots that
  * bound requests in flight across all its files, the progress tracker, the signal, the
  * counters) and the chunk sender that puts missing chunks into an upload session.
+ *
+ * Shared by Node.js and browsers (it imports nothing of Node): the CLI's uploads and the web
+ * app's send their chunks through the same {@link ChunkSender}.
  */
-import { setMaxListeners } from 'node:events';
 import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
-import type { FerryClient } from './client.js';
-import { Semaphore } from './concurrency.js';
+import type { FerryApi } from './api.js';
+import { Semaphore, allowManyListeners } from './concurrency.js';
+import { fromHex } from './hashing.js';
 import { ProgressTracker, type FileProgress, type ProgressCallback } from './progress.js';
 
 /** Options every transfer takes. */
@@ -50,7 +53,7 @@ export interface TransferResult {
 export type CompareMode = 'size-mtime' | 'checksum' | 'none';
 
 /** Internal: the state of one top-level operation, shared by the files in it. */
-export class TransferContext {
+export class TransferContext<B extends Uint8Array = Uint8Array> {
   readonly slots: Semaphore;
   readonly progress: ProgressTracker;
   readonly parallel: number;
@@ -69,7 +72,7 @@ export class TransferContext {
   };
 
   constructor(
-    readonly client: FerryClient,
+    readonly client: FerryApi<B>,
     options: TransferOptions,
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
@@ -77,7 +80,7 @@ export class TransferContext {
     this.progress = new ProgressTracker(options.onProgress);
     // Our own signal, linked to the caller's: every request of the operation listens to it,
     // far more than EventTarget's default of 10 listeners, which would warn.
-    setMaxListeners(0, this.controller.signal);
+    allowManyListeners(this.controller.signal);
     this.signal = this.controller.signal;
     const outer = options.signal;
     if (outer?.aborted) this.controller.abort(outer.reason);
@@ -105,7 +108,8 @@ export class TransferContext {
 interface SendItem {
   hash: string;
   size: number;
-  load: () => Promise<Buffer>;
+  /** Bytes, or (browsers) a Blob slice of the picked file, sent without being read into memory. */
+  load: () => Promise<Uint8Array | Blob>;
   progress?: FileProgress;
   /** Called once the bytes are no longer needed (sent, or the sender failed). */
   release?: () => void;
@@ -137,14 +141,14 @@ export class ChunkSender {
   private readonly signal: AbortSignal;
 
   constructor(
-    private readonly ctx: TransferContext,
+    private readonly ctx: TransferContext<Uint8Array>,
     private readonly uploadId: string,
     caps: Capabilities,
   ) {
     this.packThreshold = caps.limits.packThreshold;
     this.maxPackBytes = caps.limits.maxPackBytes;
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
-    setMaxListeners(0, this.signal);
+    allowManyListeners(this.signal);
   }
 
   /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
@@ -258,18 +262,7 @@ export class ChunkSender {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
-        let total = 0;
-        for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
-        const body = Buffer.allocUnsafe(total);
-        let o = 0;
-        for (const it of items) {
-          const data = await it.load();
-          if (data.length !== it.size) throw new FerryError('FERRY_ERR_SIZE_MISMATCH', `chunk ${it.hash}: expected ${it.size} bytes, read ${data.length}`);
-          body.write(it.hash, o, 'hex');
-          body.writeUInt32BE(it.size, o + 32);
-          data.copy(body, o + PACK_FRAME_HEADER_BYTES);
-          o += PACK_FRAME_HEADER_BYTES + it.size;
-        }
+        const body = await packBody(items);
         await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal });
         this.account(items);
       }, this.signal);
@@ -287,6 +280,42 @@ export class ChunkSender {
       else this.ctx.progress.done(it.size);
     }
   }
+}
+
+/**
+ * The body of a pack: frames `32-byte hash | u32 BE size | data`. One buffer when every
+ * chunk is in memory; a Blob of the frames' parts when some are Blob slices of a picked
+ * file (the browser then streams them from the file, nothing is copied here).
+ */
+async function packBody(items: readonly SendItem[]): Promise<Uint8Array | Blob> {
+  const loaded = await Promise.all(items.map((it) => it.load()));
+  for (let i = 0; i < items.length; i++) {
+    const n = loaded[i] instanceof Uint8Array ? (loaded[i] as Uint8Array).length : (loaded[i] as Blob).size;
+    if (n !== items[i].size) throw new FerryError('FERRY_ERR_SIZE_MISMATCH', `chunk ${items[i].hash}: expected ${items[i].size} bytes, read ${n}`);
+  }
+  const header = (it: SendItem, into: Uint8Array, at: number): void => {
+    fromHex(it.hash, into, at);
+    new DataView(into.buffer, into.byteOffset + at + 32, 4).setUint32(0, it.size);
+  };
+  if (loaded.every((d) => d instanceof Uint8Array)) {
+    let total = 0;
+    for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
+    const body = new Uint8Array(total);
+    let o = 0;
+    for (let i = 0; i < items.length; i++) {
+      header(items[i], body, o);
+      body.set(loaded[i] as Uint8Array, o + PACK_FRAME_HEADER_BYTES);
+      o += PACK_FRAME_HEADER_BYTES + items[i].size;
+    }
+    return body;
+  }
+  const parts: Array<Uint8Array<ArrayBuffer> | Blob> = [];
+  for (let i = 0; i < items.length; i++) {
+    const h = new Uint8Array(PACK_FRAME_HEADER_BYTES);
+    header(items[i], h, 0);
+    parts.push(h, loaded[i] as Uint8Array<ArrayBuffer> | Blob);
+  }
+  return new Blob(parts);
 }
 
 /** Whether an error means the upload session is gone (expired, or lost by the server). */

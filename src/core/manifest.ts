@@ -14,55 +14,11 @@
  * chunking parameters, which are fixed per server and reported in its capabilities.
  */
 import { createHash } from 'node:crypto';
-import { HashInvalidError, ValidationError } from './errors.js';
+import type { ChunkRef } from './chunk-refs.js';
 
-export interface ChunkRef {
-  hash: string;
-  size: number;
-}
-
-export interface ChunkingParams {
-  /** Identifies the chunker, its gear table and mask layout; peers must agree on it to dedup. */
-  algorithm: 'fastcdc-v1';
-  minSize: number;
-  avgSize: number;
-  maxSize: number;
-  /** FastCDC normalization level (bits added/removed from the mask around the average). */
-  normalization: number;
-}
-
-/**
- * Defaults: min 256 KiB / avg 1 MiB / max 4 MiB, without normalization. Normalized chunking
- * (FastCDC's NC1/NC2) narrows chunk sizes, but the cut rule then depends on the distance
- * from the chunk's start, so after an edit the two cut sequences can stay out of step for
- * several chunks. Measured here on 100 random 1 MiB edits (24 MiB files): NC2 re-sent 2.87
- * chunks on average (at most 3 in 75% of edits, worst 8), NC0 2.02 (96%, worst 4), with
- * fewer bytes. Delta transfer is what Ferry is for, so NC0.
- */
-export const DEFAULT_CHUNKING: ChunkingParams = Object.freeze({
-  algorithm: 'fastcdc-v1',
-  minSize: 256 * 1024,
-  avgSize: 1024 * 1024,
-  maxSize: 4 * 1024 * 1024,
-  normalization: 0,
-});
-
-export const FILE_HASH_ALGORITHM = 'sha256-tree-v1';
-/** The hash of an empty file: SHA-256 of zero chunk hashes. */
-export const EMPTY_FILE_HASH = createHash('sha256').digest('hex');
-
-const HEX64 = /^[0-9a-f]{64}$/;
-
-export function isSha256Hex(value: unknown): value is string {
-  return typeof value === 'string' && HEX64.test(value);
-}
-
-export function assertSha256Hex(value: unknown, what = 'hash'): string {
-  if (!isSha256Hex(value)) {
-    throw new HashInvalidError(`${what} ${JSON.stringify(String(value).slice(0, 80))} is not a SHA-256 hash (64 lowercase hex digits)`);
-  }
-  return value;
-}
+// The node-free half (types, parameters, validation, offsets) lives in chunk-refs.ts, which
+// browsers load too; this module adds the synchronous hashing that needs node:crypto.
+export * from './chunk-refs.js';
 
 /** Incremental computation of the file hash over chunk hashes, in order. */
 export class FileHasher {
@@ -94,32 +50,4 @@ export function fileHashOf(chunks: readonly ChunkRef[]): string {
   const h = new FileHasher();
   for (const c of chunks) h.add(c.hash, c.size);
   return h.digest();
-}
-
-/** Validates a chunk list from the wire: hashes, integer sizes within bounds. Returns the total size. */
-export function validateChunkList(chunks: unknown, maxChunkSize: number, what = 'chunks'): number {
-  if (!Array.isArray(chunks)) throw new ValidationError(`${what} must be an array of {hash, size}`);
-  let total = 0;
-  for (let i = 0; i < chunks.length; i++) {
-    const c = chunks[i] as Partial<ChunkRef> | null;
-    if (c === null || typeof c !== 'object') throw new ValidationError(`${what}[${i}] must be an object {hash, size}`);
-    assertSha256Hex(c.hash, `${what}[${i}].hash`);
-    if (!Number.isSafeInteger(c.size) || (c.size as number) < 1 || (c.size as number) > maxChunkSize) {
-      throw new ValidationError(`${what}[${i}].size must be an integer from 1 to ${maxChunkSize}`);
-    }
-    total += c.size as number;
-  }
-  return total;
-}
-
-/** Byte offset of every chunk in the file, plus the total at the end (length n+1). */
-export function chunkOffsets(chunks: readonly ChunkRef[]): number[] {
-  const out = new Array<number>(chunks.length + 1);
-  let o = 0;
-  for (let i = 0; i < chunks.length; i++) {
-    out[i] = o;
-    o += chunks[i].size;
-  }
-  out[chunks.length] = o;
-  return out;
 }

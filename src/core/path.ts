@@ -19,6 +19,24 @@ export const MAX_PATH_BYTES = 4096;
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/**
+ * Bytes of `s` in UTF-8, without encoding it (this module also runs in browsers, where
+ * there is no Buffer). A lone surrogate counts 3 bytes, like its replacement character.
+ */
+export function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 4 bytes for 2 code units
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
 function fail(input: string, reason: string): never {
   throw new PathInvalidError(`invalid path ${JSON.stringify(input.length > 200 ? input.slice(0, 200) + '…' : input)}: ${reason}`, {
     details: { reason },
@@ -28,14 +46,14 @@ function fail(input: string, reason: string): never {
 /** Splits and validates; returns the segments of a path (empty array for the root). */
 export function pathSegments(input: unknown): string[] {
   if (typeof input !== 'string') throw new PathInvalidError('a path must be a string');
-  if (Buffer.byteLength(input, 'utf8') > MAX_PATH_BYTES) fail(input, `longer than ${MAX_PATH_BYTES} bytes`);
+  if (utf8Length(input) > MAX_PATH_BYTES) fail(input, `longer than ${MAX_PATH_BYTES} bytes`);
   if (FORBIDDEN.test(input)) fail(input, 'contains a NUL or control character');
   if (LONE_SURROGATE.test(input)) fail(input, 'contains an unpaired surrogate (not valid Unicode)');
   const segments: string[] = [];
   for (const segment of input.split('/')) {
     if (segment === '') continue;
     if (segment === '.' || segment === '..') fail(input, `'${segment}' segments are not allowed`);
-    if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES) fail(input, `a name is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    if (utf8Length(segment) > MAX_SEGMENT_BYTES) fail(input, `a name is longer than ${MAX_SEGMENT_BYTES} bytes`);
     segments.push(segment);
   }
   return segments;

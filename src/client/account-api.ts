@@ -1,0 +1,160 @@
+/**
+ * The SDK side of accounts and security (docs/protocol.md, "Users, tokens, sessions",
+ * "Share links", "Admin"): the caller's account, tokens, users, share links, the audit log
+ * and the server's stats. Functions over a FerryApi, so that the Node client and the web app
+ * share them (this module imports nothing of Node; the password login that makes a token
+ * for the CLI is in ./account.ts).
+ *
+ * ```ts
+ * const link = await createShare(client, { path: '/photos', expiresInSeconds: 86400 });
+ * ```
+ */
+import {
+  API_PREFIX,
+  type AuditPage,
+  type CreateShareRequest,
+  type CreateTokenRequest,
+  type CreateUserRequest,
+  type CreatedShare,
+  type CreatedToken,
+  type GrantInfo,
+  type MeResponse,
+  type PermissionName,
+  type ShareInfo,
+  type SshKeyInfo,
+  type TokenInfo,
+  type UpdateUserRequest,
+  type UserInfo,
+  type WebSession,
+} from '../core/protocol.js';
+import type { FerryApi } from './api.js';
+
+const seg = (s: string): string => encodeURIComponent(s);
+
+export function me(client: FerryApi): Promise<MeResponse> {
+  return client.http.json<MeResponse>({ method: 'GET', path: `${API_PREFIX}/me` });
+}
+
+export async function changePassword(client: FerryApi, currentPassword: string | undefined, newPassword: string): Promise<void> {
+  await client.http.json<void>({ method: 'POST', path: `${API_PREFIX}/me/password`, json: { currentPassword, newPassword }, retry: 'never' });
+}
+
+// ---------------------------------------------------------------- tokens
+
+export function listTokens(client: FerryApi, options: { all?: boolean; user?: string } = {}): Promise<TokenInfo[]> {
+  return client.http.json<TokenInfo[]>({ method: 'GET', path: `${API_PREFIX}/tokens`, query: { all: options.all ? true : undefined, user: options.user } });
+}
+
+export function createToken(client: FerryApi, request: CreateTokenRequest): Promise<CreatedToken> {
+  return client.http.json<CreatedToken>({ method: 'POST', path: `${API_PREFIX}/tokens`, json: request, retry: 'never' });
+}
+
+export async function revokeToken(client: FerryApi, id: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/tokens/${seg(id)}`, retry: 'always' });
+}
+
+// ---------------------------------------------------------------- users (admin)
+
+export function listUsers(client: FerryApi): Promise<UserInfo[]> {
+  return client.http.json<UserInfo[]>({ method: 'GET', path: `${API_PREFIX}/users` });
+}
+
+/** One user, with their current usage (for `ferry quota USER`). */
+export function getUser(client: FerryApi, name: string): Promise<UserInfo & { usage: { bytes: number; files: number } }> {
+  return client.http.json({ method: 'GET', path: `${API_PREFIX}/users/${seg(name)}` });
+}
+
+export function addUser(client: FerryApi, request: CreateUserRequest): Promise<UserInfo> {
+  return client.http.json<UserInfo>({ method: 'POST', path: `${API_PREFIX}/users`, json: request, retry: 'never' });
+}
+
+export function updateUser(client: FerryApi, name: string, request: UpdateUserRequest): Promise<UserInfo> {
+  return client.http.json<UserInfo>({ method: 'PATCH', path: `${API_PREFIX}/users/${seg(name)}`, json: request, retry: 'never' });
+}
+
+export async function removeUser(client: FerryApi, name: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/users/${seg(name)}`, retry: 'never' });
+}
+
+export async function setUserPassword(client: FerryApi, name: string, password: string): Promise<void> {
+  await client.http.json<void>({ method: 'PUT', path: `${API_PREFIX}/users/${seg(name)}/password`, json: { password }, retry: 'never' });
+}
+
+export function setGrant(client: FerryApi, name: string, grant: { path: string; permissions: PermissionName[] }): Promise<UserInfo> {
+  return client.http.json<UserInfo>({ method: 'PUT', path: `${API_PREFIX}/users/${seg(name)}/grants`, json: grant satisfies GrantInfo, retry: 'never' });
+}
+
+// ---------------------------------------------------------------- SSH keys (the SFTP front's logins)
+
+export function listSshKeys(client: FerryApi, user: string): Promise<SshKeyInfo[]> {
+  return client.http.json<SshKeyInfo[]>({ method: 'GET', path: `${API_PREFIX}/users/${seg(user)}/keys` });
+}
+
+/** Adds the keys of an authorized_keys text (one or more lines) to a user; all or none. */
+export function addSshKeys(client: FerryApi, user: string, keys: string): Promise<SshKeyInfo[]> {
+  return client.http.json<SshKeyInfo[]>({ method: 'POST', path: `${API_PREFIX}/users/${seg(user)}/keys`, json: { keys }, retry: 'never' });
+}
+
+/** Removes a key by id or fingerprint. */
+export async function removeSshKey(client: FerryApi, user: string, idOrFingerprint: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/users/${seg(user)}/keys/${seg(idOrFingerprint)}`, retry: 'always' });
+}
+
+// ---------------------------------------------------------------- shares
+
+export function createShare(client: FerryApi, request: CreateShareRequest): Promise<CreatedShare> {
+  return client.http.json<CreatedShare>({ method: 'POST', path: `${API_PREFIX}/shares`, json: request, retry: 'never' });
+}
+
+export function listShares(client: FerryApi, options: { all?: boolean } = {}): Promise<ShareInfo[]> {
+  return client.http.json<ShareInfo[]>({ method: 'GET', path: `${API_PREFIX}/shares`, query: { all: options.all ? true : undefined } });
+}
+
+export async function revokeShare(client: FerryApi, id: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/shares/${seg(id)}`, retry: 'always' });
+}
+
+// ---------------------------------------------------------------- admin
+
+export function auditLog(client: FerryApi, query: { since?: number; before?: number; user?: string; event?: string; limit?: number } = {}): Promise<AuditPage> {
+  return client.http.json<AuditPage>({ method: 'GET', path: `${API_PREFIX}/admin/audit`, query });
+}
+
+export function bans(client: FerryApi): Promise<{ ip: string; until: number }[]> {
+  return client.http.json({ method: 'GET', path: `${API_PREFIX}/admin/bans` });
+}
+
+export async function unban(client: FerryApi, ip: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/admin/bans/${seg(ip)}` });
+}
+
+export interface ServerStats {
+  files: number;
+  logicalBytes: number;
+  chunks: number;
+  storedBytes: number;
+  uploads: number;
+}
+
+export function stats(client: FerryApi): Promise<ServerStats> {
+  return client.http.json<ServerStats>({ method: 'GET', path: `${API_PREFIX}/admin/stats` });
+}
+
+// ---------------------------------------------------------------- web sessions
+
+/**
+ * Starts a web session (the web app's sign-in). With `cookie`, the server keeps the refresh
+ * token in an HttpOnly cookie instead of returning it (browsers).
+ */
+export function startSession(client: FerryApi, user: string, password: string, options: { cookie?: boolean } = {}): Promise<WebSession> {
+  return client.http.json<WebSession>({ method: 'POST', path: `${API_PREFIX}/auth/session`, json: { user, password, cookie: options.cookie || undefined }, auth: false, retry: 'unprocessed' });
+}
+
+/** Renews a web session: from `refreshToken`, or (browsers) from the refresh cookie. */
+export function refreshSession(client: FerryApi, refreshToken?: string): Promise<WebSession> {
+  return client.http.json<WebSession>({ method: 'POST', path: `${API_PREFIX}/auth/refresh`, json: refreshToken === undefined ? {} : { refreshToken }, auth: false, retry: 'unprocessed' });
+}
+
+export async function logout(client: FerryApi): Promise<void> {
+  await client.http.json<void>({ method: 'POST', path: `${API_PREFIX}/auth/logout`, retry: 'never' });
+}

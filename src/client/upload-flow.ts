@@ -1,0 +1,244 @@
+/**
+ * The upload of one file over an upload session (docs/protocol.md, "Uploads"), whatever
+ * holds the file: a local file in Node.js (./put.ts) or a file a person picked in a
+ * browser (./blob-upload.ts). Both run this code; only the {@link ChunkSource} differs.
+ *
+ * The server answers a manifest with the chunks it lacks, so dedup, resume and delta
+ * upload are the same path: a new attempt re-chunks the file and sends only what is still
+ * missing (chunks sent by an earlier, interrupted attempt already count as the user's); an
+ * edited file shares most chunk boundaries with its old version and only the changed
+ * chunks travel.
+ */
+import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
+import type { ChunkingParams } from '../core/chunk-refs.js';
+import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadStatus } from '../core/protocol.js';
+import { backoffDelay, sleep } from '../core/retry.js';
+import type { FerryApi } from './api.js';
+import { fileHashOf } from './hashing.js';
+import { FileProgress } from './progress.js';
+import { ChunkSender, isSessionLost, type TransferContext } from './transfer.js';
+
+/** One chunk of a file: where it is and the SHA-256 of its bytes (the chunkers' record). */
+export interface ChunkRecord {
+  offset: number;
+  size: number;
+  hash: string;
+}
+
+/** A file to upload, as the upload flow sees it. */
+export interface ChunkSource {
+  /** For messages: the local path, or the picked file's name. */
+  readonly name: string;
+  readonly size: number;
+  /** The chunk records in file order, in batches (chunking may overlap sending), cut with the server's parameters. */
+  chunks(params: ChunkingParams, signal: AbortSignal): AsyncIterable<ChunkRecord[]>;
+  /** A chunk's bytes, read when a slot is free (a browser gives a Blob slice: no copy). */
+  read(record: ChunkRecord): Promise<Uint8Array | Blob>;
+  /** Throws FERRY_ERR_PRECONDITION_FAILED when the file changed since it was opened. */
+  checkUnchanged(): Promise<void>;
+}
+
+/** What the commit records, and how. */
+export interface UploadTarget {
+  path: string;
+  mtime: number;
+  mode?: number;
+  noOverwrite?: boolean;
+  ttlSeconds?: number;
+}
+
+export interface UploadHooks {
+  /** A session was created (the web app records its id, to abort it if the page reloads). */
+  onSession?(id: string): void;
+}
+
+/** Restarts of a file whose upload session vanished (expired, server lost it). */
+export const MAX_SESSION_RESTARTS = 3;
+/** Rounds of "commit says chunks are missing, send them, commit again". */
+export const MAX_COMMIT_ROUNDS = 3;
+
+const toRef = (r: { hash: string; size: number }) => ({ hash: r.hash, size: r.size });
+
+function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
+
+async function collect<T>(it: AsyncIterable<T[]>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const batch of it) out.push(...batch);
+  return out;
+}
+
+/**
+ * Commits a session, surviving the case where the commit happened but its answer was lost:
+ * after an ambiguous failure (a network error, a 5xx) it asks whether the session still
+ * exists; if it does, it commits again; if it is gone, `verify` decides whether our commit
+ * is what removed it (the remote file has our hash) or the session was lost (rethrown as
+ * FERRY_ERR_UPLOAD_NOT_FOUND, which makes the caller start a new session).
+ */
+export async function commitSafely(
+  client: FerryApi<Uint8Array>,
+  id: string,
+  body: CommitRequest,
+  verify: () => Promise<CommitResponse | undefined>,
+  signal?: AbortSignal,
+): Promise<CommitResponse> {
+  const policy = client.http.retryPolicy;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await client.commitUpload(id, body, { signal });
+    } catch (err) {
+      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
+      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
+      try {
+        await client.uploadStatus(id, { signal });
+        continue; // the session is still open: our commit did not happen
+      } catch (err2) {
+        if (!isSessionLost(err2)) {
+          if (isFerryError(err2) && err2.retryable) continue;
+          throw err2;
+        }
+        const done = await verify();
+        if (done) return done;
+        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
+      }
+    }
+  }
+}
+
+/**
+ * Uploads one file, starting a new session when the current one is lost (at most
+ * {@link MAX_SESSION_RESTARTS} times). Counts the file in `ctx.result` and its progress.
+ */
+export async function uploadFile(ctx: TransferContext<Uint8Array>, source: ChunkSource, target: UploadTarget, hooks: UploadHooks = {}): Promise<Entry> {
+  const caps = await ctx.client.capabilities({ signal: ctx.signal });
+  const progress = new FileProgress(ctx.progress);
+  let known: ChunkRecord[] | undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { entry, records, sent } = await uploadAttempt(ctx, caps, source, target, progress, known, (r) => (known = r), hooks);
+      ctx.result.files += 1;
+      ctx.result.bytes += source.size;
+      ctx.result.chunks += records;
+      ctx.result.bytesReused += Math.max(0, source.size - sent);
+      ctx.progress.fileDone();
+      return entry;
+    } catch (err) {
+      if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
+      // The session expired or the server lost it: start a new one. Chunks the server
+      // stored meanwhile count at once, so nothing already sent travels again.
+      progress.reset();
+    }
+  }
+}
+
+/**
+ * One attempt: chunking and sending overlap. The session is created at once, chunk records
+ * are appended as the chunker produces them, and the chunks the server lacks are read from
+ * the source and sent `parallel` at a time (small ones in packs). Memory stays at about
+ * `parallel` chunks whatever the file size. The commit records size, file hash, mtime and mode.
+ */
+async function uploadAttempt(
+  ctx: TransferContext<Uint8Array>,
+  caps: Capabilities,
+  source: ChunkSource,
+  target: UploadTarget,
+  progress: FileProgress,
+  known: ChunkRecord[] | undefined,
+  onChunked: (records: ChunkRecord[]) => void,
+  hooks: UploadHooks,
+): Promise<{ entry: Entry; records: number; sent: number }> {
+  const { client, signal } = ctx;
+  const limits = caps.limits;
+  let session: UploadStatus | undefined;
+  let active: ChunkSender | undefined;
+  try {
+    // Small files (and retries that already know the chunk list) announce the whole
+    // manifest at creation: one request fewer, and the server checks it at once.
+    const sealed = known ?? (source.size <= 4 * caps.chunking.maxSize ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+    const meta = {
+      path: target.path,
+      mtime: target.mtime,
+      mode: target.mode,
+      noOverwrite: target.noOverwrite ? true : undefined,
+      ttlSeconds: target.ttlSeconds,
+    };
+    const records: ChunkRecord[] = [];
+    const firstByHash = new Map<string, ChunkRecord>();
+    let sentBytes = 0;
+    const load = (r: ChunkRecord) => () => source.read(r);
+    /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
+    const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
+      for (const r of batch) {
+        if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
+          sentBytes += r.size;
+          continue;
+        }
+        progress.done(r.size);
+      }
+    };
+
+    if (sealed && sealed.length <= limits.maxChunksPerRequest) {
+      session = await client.createUpload({ ...meta, size: source.size, hash: await fileHashOf(sealed, client.sha), chunks: sealed.map(toRef) }, { signal });
+      hooks.onSession?.(session.id);
+      active = new ChunkSender(ctx, session.id, caps);
+      records.push(...sealed);
+      schedule(sealed, new Set(session.missing));
+    } else {
+      session = await client.createUpload(meta, { signal });
+      hooks.onSession?.(session.id);
+      active = new ChunkSender(ctx, session.id, caps);
+      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : source.chunks(caps.chunking, signal);
+      for await (const batch of batches) {
+        throwIfAborted(signal);
+        for (const part of slices(batch, limits.maxChunksPerRequest)) {
+          const { missing } = await client.appendChunks(session.id, part.map(toRef), { signal });
+          records.push(...part);
+          schedule(part, new Set(missing));
+        }
+      }
+    }
+    onChunked(records);
+    await active.drain();
+
+    // The file must not have changed since we chunked it, or the manifest lies.
+    await source.checkUnchanged();
+    let total = 0;
+    for (const r of records) total += r.size;
+    if (total !== source.size) throw new PreconditionFailedError(`${source.name} changed while it was being uploaded; run again`);
+
+    const fileHash = await fileHashOf(records, client.sha);
+    const id = session.id;
+    for (let round = 0; ; round++) {
+      try {
+        const res = await commitSafely(
+          client,
+          id,
+          { size: source.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode },
+          async () => {
+            const e = await client.statIfExists(target.path, { signal });
+            return e && e.type === 'file' && e.hash === fileHash ? { files: [e] } : undefined;
+          },
+          signal,
+        );
+        return { entry: res.files[0], records: records.length, sent: sentBytes };
+      } catch (err) {
+        if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
+        // The server lost some chunks we sent (or never got them): send those again.
+        const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
+        for (const h of missing) {
+          const r = firstByHash.get(h);
+          if (r) active.add({ hash: r.hash, size: r.size, load: load(r) }, { force: true });
+        }
+        await active.drain();
+      }
+    }
+  } catch (err) {
+    await active?.abandon(); // no request may still read the file once it is closed
+    if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
+      throw new PreconditionFailedError(`${source.name} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
+    }
+    throw err;
+  }
+}

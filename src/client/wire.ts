@@ -1,0 +1,363 @@
+/**
+ * The HTTP core of the SDK, shared by Node.js and browsers (it imports nothing of Node):
+ * requests described as {@link RequestSpec}, bearer auth, JSON error bodies turned into
+ * FerryErrors, retries with backoff, and an AbortSignal everywhere. What actually moves the
+ * bytes is a {@link Transport}: `fetch` (src/client/fetch-transport.ts: browsers, and any
+ * runtime with fetch) or an undici Pool (src/client/http.ts: the Node CLI, which keeps its
+ * connections and sends bodies without copies).
+ *
+ * Which failures are retried depends on what the request does:
+ *   - `retry: 'always'` (reads, chunk PUTs, packs: idempotent): every retryable error and 5xx;
+ *   - `retry: 'unprocessed'` (appends, moves: repeating them could apply them twice): only
+ *     failures that prove the server never acted: connection refused, 429, 503;
+ *   - `retry: 'never'`.
+ */
+import {
+  AbortedError,
+  AuthRequiredError,
+  ConfigError,
+  FerryError,
+  ForbiddenError,
+  InternalError,
+  NetworkError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ProtocolError,
+  RateLimitedError,
+  ServerError,
+  TimeoutError,
+  isErrorCode,
+  throwIfAborted,
+  type FerryErrorCode,
+} from '../core/errors.js';
+import { REQUEST_ID_HEADER } from '../core/protocol.js';
+import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+
+export type RetryMode = 'always' | 'unprocessed' | 'never';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * A request body: bytes, a Blob (browsers send a slice of a picked file without reading it
+ * into memory), or a stream of bytes (Node: a Readable, e.g. bandwidth-limited).
+ */
+export type WireBody = Uint8Array | Blob | AsyncIterable<Uint8Array>;
+
+export interface RequestSpec {
+  method: HttpMethod;
+  /** Path below the base URL, starting with `/` and already percent-encoded. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON body (serialized once, sent on every attempt). */
+  json?: unknown;
+  /** A raw body; a factory because a retry needs a fresh stream. */
+  body?: () => WireBody;
+  /** Required with a stream body. */
+  contentLength?: number;
+  contentType?: string;
+  /** Extra headers, or a function of them called for each attempt (a ranged request resumes where the last attempt stopped). */
+  headers?: Record<string, string> | (() => Record<string, string>);
+  signal?: AbortSignal;
+  retry?: RetryMode;
+  /** Send the credentials (default true). */
+  auth?: boolean;
+  /** Statuses other than 2xx that are answers, not errors (e.g. 304). */
+  accept?: number[];
+}
+
+/** The body of a response: its bytes as they arrive, or all of it as text, or nothing. */
+export interface WireResponseBody extends AsyncIterable<Uint8Array> {
+  text(): Promise<string>;
+  /** Reads and discards the rest (a connection can then be reused). */
+  dump(): Promise<void>;
+  /** Abandons the rest. */
+  destroy(): void;
+}
+
+/** A response as the transports give it (undici's `ResponseData` has this shape). */
+export interface WireResponse {
+  statusCode: number;
+  /** Lower-case names. */
+  headers: Record<string, string | string[] | undefined>;
+  body: WireResponseBody;
+}
+
+/** One attempt of a request, already built: what a transport sends. */
+export interface WireRequest {
+  method: HttpMethod;
+  /** Absolute URL. */
+  url: string;
+  headers: Record<string, string>;
+  body?: WireBody;
+  signal?: AbortSignal;
+}
+
+/** Moves one request and its answer; throws its own errors, which {@link HttpCore} classifies. */
+export interface Transport {
+  send(request: WireRequest): Promise<WireResponse>;
+  /** Closes the connections (waits for requests in flight). */
+  close(): Promise<void>;
+  /** Drops the connections at once. */
+  destroy(): Promise<void>;
+}
+
+/** Where credentials come from: a fixed token, or a function (a web session renews its token). */
+export type Credentials = string | (() => string | undefined | Promise<string | undefined>);
+
+/** Marks errors after which we know the server did not act on the request. */
+const NOT_PROCESSED = Symbol('ferry.notProcessed');
+
+function markNotProcessed<E extends FerryError>(err: E): E {
+  (err as unknown as Record<symbol, boolean>)[NOT_PROCESSED] = true;
+  return err;
+}
+
+export function isNotProcessed(err: unknown): boolean {
+  return err instanceof FerryError && (err as unknown as Record<symbol, boolean>)[NOT_PROCESSED] === true;
+}
+
+/** Statuses that a retry can fix. 501 and 507 (and a corrupt chunk) will fail again. */
+function retryableStatus(status: number, code: string | undefined): boolean {
+  if (status === 429 || status === 408) return true;
+  if (status < 500) return false;
+  if (status === 501 || status === 507) return false;
+  return code !== 'FERRY_ERR_CHUNK_CORRUPT' && code !== 'FERRY_ERR_NO_SPACE' && code !== 'FERRY_ERR_NOT_IMPLEMENTED';
+}
+
+/**
+ * Turns an error response into a FerryError: the body's code when we know it, otherwise
+ * FERRY_ERR_SERVER for 5xx and FERRY_ERR_PROTOCOL for the rest; well-known statuses without
+ * a JSON body (a proxy's 401/404/413/429 page) get their obvious codes.
+ */
+export function errorFromResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, what: string): FerryError {
+  let code: string | undefined;
+  let message: string | undefined;
+  let details: Record<string, unknown> | undefined;
+  try {
+    const parsed = JSON.parse(bodyText) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    if (parsed && typeof parsed.error === 'object' && parsed.error !== null) {
+      if (typeof parsed.error.code === 'string') code = parsed.error.code;
+      if (typeof parsed.error.message === 'string') message = parsed.error.message;
+      if (parsed.error.details && typeof parsed.error.details === 'object') details = parsed.error.details as Record<string, unknown>;
+    }
+  } catch {
+    // not JSON: a proxy or a crash page; decided by status below
+  }
+  const retryAfterMs = parseRetryAfter(headers['retry-after']);
+  const requestId = headers[REQUEST_ID_HEADER];
+  const extra = requestId ? { ...(details ?? {}), requestId } : details;
+  const retryable = retryableStatus(status, code);
+  const opts = { details: extra, retryAfterMs, retryable };
+  let err: FerryError;
+  if (code !== undefined && isErrorCode(code)) {
+    err = new FerryError(code as FerryErrorCode, message, opts);
+  } else if (code === undefined && !message) {
+    const text = `${what}: HTTP ${status}`;
+    if (status === 401) err = new AuthRequiredError(text, opts);
+    else if (status === 403) err = new ForbiddenError(text, opts);
+    else if (status === 404) err = new NotFoundError(text, opts);
+    else if (status === 413) err = new PayloadTooLargeError(text, opts);
+    else if (status === 429) err = new RateLimitedError(text, opts);
+    else if (status >= 500) err = new ServerError(text, opts);
+    else err = new ProtocolError(`${text} (unexpected answer)`, opts);
+  } else {
+    const text = `${what}: HTTP ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
+    err = status >= 500 ? new ServerError(text, opts) : new ProtocolError(text, opts);
+  }
+  if (status === 429 || status === 503) markNotProcessed(err);
+  return err;
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
+
+/**
+ * Translates a transport failure (undici or system error, or fetch's TypeError) into a
+ * FerryError. A fetch that fails carries no code: it is a network error when it is
+ * fetch's TypeError ("Failed to fetch"), otherwise a bug that is never retried.
+ */
+export function errorFromTransport(err: unknown, what: string, signal?: AbortSignal): FerryError {
+  if (err instanceof FerryError) return err;
+  if (signal?.aborted) return new AbortedError('aborted', { cause: signal.reason ?? err });
+  const e = err as { code?: string; message?: string; cause?: { code?: string }; name?: string };
+  const code = e?.code ?? e?.cause?.code;
+  const message = e?.message ?? String(err);
+  let out: FerryError;
+  if (code && TIMEOUT_CODES.has(code)) out = new TimeoutError(`${what}: ${message}`, { cause: err });
+  else if (code === 'UND_ERR_ABORTED' || e?.name === 'AbortError') out = new NetworkError(`${what}: request aborted (${message})`, { cause: err });
+  else if (code === 'UND_ERR_INVALID_ARG') out = new ConfigError(`${what}: ${message} (a malformed token or server URL?)`, { cause: err });
+  else if (code === undefined && e?.name === 'TypeError' && /fetch|network/i.test(message)) out = new NetworkError(`${what}: ${message}`, { cause: err });
+  else if (code === undefined) out = new InternalError(`${what}: ${message}`, { cause: err }); // a bug, not the network: never retried
+  else out = new NetworkError(`${what}: ${message}`, { cause: err });
+  if (code && CONNECT_CODES.has(code)) markNotProcessed(out);
+  return out;
+}
+
+export interface HttpCoreOptions {
+  /** Base URL, e.g. `http://127.0.0.1:7373` (a path prefix is kept: `https://host/ferry`). */
+  server: string;
+  transport: Transport;
+  /** A bearer token, or a function giving the current one. */
+  token?: Credentials;
+  /** A whole `Authorization` value instead of a bearer token (share-link uploads). */
+  authorization?: () => string | undefined;
+  retry?: RetryPolicy;
+  /** Told about every retry (the CLI prints it with --debug). */
+  onRetry?: (info: { method: string; path: string; error: unknown; attempt: number; delayMs: number }) => void;
+  /** Extra headers on every request (the CLI's user agent). */
+  headers?: Record<string, string>;
+  /** Bytes for {@link HttpCore.readExact}: Node gives Buffers, which its callers expect. */
+  alloc?: (size: number) => Uint8Array;
+}
+
+/** Low-level HTTP client of one server. Public so that other programs can reach routes the SDK does not wrap. */
+export class HttpCore {
+  readonly base: URL;
+  private readonly prefix: string;
+  readonly transport: Transport;
+  private readonly token?: Credentials;
+  private readonly authorization?: () => string | undefined;
+  readonly retryPolicy: RetryPolicy;
+  private readonly onRetry?: HttpCoreOptions['onRetry'];
+  private readonly extraHeaders: Record<string, string>;
+  private readonly alloc: (size: number) => Uint8Array;
+
+  constructor(options: HttpCoreOptions) {
+    this.base = new URL(options.server);
+    this.prefix = this.base.pathname.replace(/\/+$/, '');
+    this.transport = options.transport;
+    this.token = options.token;
+    this.authorization = options.authorization;
+    this.retryPolicy = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.onRetry = options.onRetry;
+    this.extraHeaders = options.headers ?? {};
+    this.alloc = options.alloc ?? ((n) => new Uint8Array(n));
+  }
+
+  get hasToken(): boolean {
+    return (this.token !== undefined && this.token !== '') || this.authorization !== undefined;
+  }
+
+  /** Hook for bodies going up (Node applies its bandwidth limit here). */
+  protected outgoing(body: WireBody, _signal?: AbortSignal): WireBody {
+    return body;
+  }
+
+  /** Hook for each piece of a body coming down (Node applies its bandwidth limit here). */
+  protected async incoming(_bytes: number, _signal?: AbortSignal): Promise<void> {}
+
+  /**
+   * Sends a request, retrying as `spec.retry` allows, and hands a successful response to
+   * `consume` (inside the retry loop, so a body cut short is retried too). Error responses
+   * throw FerryErrors; the body of every response is consumed or discarded.
+   */
+  async request<T>(spec: RequestSpec, consume: (res: WireResponse) => Promise<T>): Promise<T> {
+    const mode = spec.retry ?? (spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'PUT' ? 'always' : 'unprocessed');
+    const jsonBody = spec.json === undefined ? undefined : new TextEncoder().encode(JSON.stringify(spec.json));
+    const what = `${spec.method} ${spec.path}`;
+    return withRetry(
+      async () => {
+        const res = await this.once(spec, jsonBody, what);
+        try {
+          return await consume(res);
+        } catch (err) {
+          res.body.destroy();
+          throw errorFromTransport(err, what, spec.signal);
+        }
+      },
+      {
+        policy: mode === 'never' ? { ...this.retryPolicy, retries: 0 } : this.retryPolicy,
+        signal: spec.signal,
+        shouldRetry: (err) => (mode === 'always' ? err instanceof FerryError && err.retryable : mode === 'unprocessed' && isNotProcessed(err)),
+        onRetry: (error, attempt, delayMs) => this.onRetry?.({ method: spec.method, path: spec.path, error, attempt, delayMs }),
+      },
+    );
+  }
+
+  /** Sends a request and parses its JSON answer (undefined for 204). */
+  async json<T>(spec: RequestSpec): Promise<T> {
+    return this.request(spec, async (res) => {
+      if (res.statusCode === 204 || spec.method === 'HEAD') {
+        await res.body.dump();
+        return undefined as T;
+      }
+      const text = await res.body.text();
+      try {
+        return JSON.parse(text) as T;
+      } catch (err) {
+        throw new ProtocolError(`${spec.method} ${spec.path}: the answer is not JSON`, { cause: err });
+      }
+    });
+  }
+
+  /**
+   * Reads a response body into one buffer of `expected` bytes (bandwidth-limited), failing
+   * if it is longer or shorter. Memory is exactly the body's size, known in advance.
+   */
+  async readExact(res: WireResponse, expected: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const out = this.alloc(expected);
+    let n = 0;
+    for await (const piece of res.body) {
+      if (n + piece.length > expected) throw new NetworkError(`the server sent more than the announced ${expected} bytes`);
+      out.set(piece, n);
+      n += piece.length;
+      await this.incoming(piece.length, signal);
+    }
+    if (n !== expected) throw new NetworkError(`short body: ${n} of ${expected} bytes`);
+    return out;
+  }
+
+  /** The absolute URL of a path below the base (for links a browser opens itself). */
+  url(path: string, query?: RequestSpec['query']): string {
+    let p = this.prefix + path;
+    if (query) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+      const s = q.toString();
+      if (s) p += `?${s}`;
+    }
+    return this.base.origin + p;
+  }
+
+  private async once(spec: RequestSpec, jsonBody: Uint8Array | undefined, what: string): Promise<WireResponse> {
+    throwIfAborted(spec.signal);
+    const headers: Record<string, string> = { ...this.extraHeaders, ...(typeof spec.headers === 'function' ? spec.headers() : spec.headers) };
+    if (spec.auth !== false) {
+      const authorization = this.authorization?.();
+      const token = typeof this.token === 'function' ? await this.token() : this.token;
+      if (authorization) headers.authorization = authorization;
+      else if (token) headers.authorization = `Bearer ${token}`;
+    }
+    let body: WireBody | undefined;
+    if (jsonBody !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = jsonBody;
+    } else if (spec.body) {
+      headers['content-type'] = spec.contentType ?? 'application/octet-stream';
+      body = this.outgoing(spec.body(), spec.signal);
+      if (spec.contentLength !== undefined) headers['content-length'] = String(spec.contentLength);
+    }
+    let res: WireResponse;
+    try {
+      res = await this.transport.send({ method: spec.method, url: this.url(spec.path, spec.query), headers, body, signal: spec.signal });
+    } catch (err) {
+      throw errorFromTransport(err, what, spec.signal);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    if (spec.accept?.includes(res.statusCode)) return res;
+    let text = '';
+    try {
+      text = await res.body.text();
+    } catch {
+      // the error status is what matters; an unreadable body just loses the message
+    }
+    throw errorFromResponse(res.statusCode, res.headers, text, what);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.transport.destroy();
+  }
+}
