@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdcParamsOf } from '../../src/algo/cdc-kernel.js';
 import { chunkLengths } from '../../src/algo/fastcdc.js';
 import { fileHashOf } from '../../src/core/manifest.js';
-import { sha256 } from '../helpers/in-process-server.js';
+import { sha256, uploadBuffer } from '../helpers/in-process-server.js';
 import { sftpBatch, sftpOf, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 
 let s: SftpServer;
@@ -153,6 +153,24 @@ describe('writes in any order', () => {
     await close(sftp, h);
     await p((cb) => sftp.setstat('/cut.bin', { size: 1234 } as ssh2.InputAttributes, cb));
     await expectFile('/cut.bin', data.subarray(0, 1234));
+  });
+});
+
+describe('reads', () => {
+  it('answer reads at any offset, whole across chunk boundaries (short only at the end)', async () => {
+    const data = randomBytes(10 * MiB + 11);
+    const up = await uploadBuffer(s.t, '/users/wes/seek.bin', data, 777_777);
+    expect(up.status).toBe(200);
+    const manifest = (await (await s.t.api('/api/v1/manifests/users/wes/seek.bin')).json()) as { chunks: { size: number }[] };
+    const boundary = manifest.chunks[0].size + manifest.chunks[1].size;
+    const h = await open(sftp, '/seek.bin', 'r');
+    for (const [at, len] of [[5 * MiB + 3, 100_000], [0, 1], [boundary - 1000, 200_000], [9 * MiB, 255 * 1024], [data.length - 10, 1000]]) {
+      const got = await read(sftp, h, at, len);
+      expect(got.length, `at ${at}`).toBe(Math.min(len, data.length - at));
+      expect(got.equals(data.subarray(at, at + len)), `at ${at}`).toBe(true);
+    }
+    await expect(read(sftp, h, data.length, 10)).resolves.toHaveLength(0);
+    await close(sftp, h);
   });
 });
 

@@ -172,8 +172,8 @@ export interface Packet {
   recycle?: () => void;
 }
 
-/** Packet buffers kept for reuse (MAX_PACKET each): what OpenSSH keeps in flight, 64 × 255 KiB. */
-const SPARE_PACKET_BUFFERS = 64;
+/** Packet buffers kept for reuse (MAX_PACKET each): what an upload queues for the chunker (4 MiB) and a few more. */
+const SPARE_PACKET_BUFFERS = 24;
 
 /**
  * Cuts a byte stream into SFTP packets (`uint32 length`, then that many bytes). A packet
