@@ -15,7 +15,11 @@
  * the main thread's self and inclusive times of each round are printed (profiling costs a
  * few per cent: compare profiled rounds with profiled rounds).
  *
- *   node dist/benchmarks/chunk-put.js [--chunks 813] [--chunk-size 1.3MB] [--parallel 4] [--rounds 5] [--bin A,B] [--profile DIR]
+ * With --known the same chunks are first uploaded (untimed) by another user: the timed PUTs
+ * then send chunks the server already stores, which it handles exactly like new ones (read,
+ * verified, written, indexed: no dedup oracle), so this measures what that costs.
+ *
+ *   node dist/benchmarks/chunk-put.js [--chunks 813] [--chunk-size 1.3MB] [--parallel 4] [--rounds 5] [--bin A,B] [--profile DIR] [--known]
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,6 +43,7 @@ const parallel = args.number('parallel', 4);
 const rounds = args.number('rounds', 5);
 const bins = args.list('bin') ?? [FERRY_BIN];
 const profileDir = args.string('profile', '');
+const known = args.flag('known');
 const log = (s: string) => process.stderr.write(s + '\n');
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -80,6 +85,7 @@ async function round(bin: string, index: number): Promise<Round> {
   const pool = new Pool(server.url, { connections: parallel });
   const headers = { authorization: `Bearer ${server.token}` };
   try {
+    if (known) await uploadAsAnotherUser(pool, headers, refs, chunks);
     const created = await pool.request({
       method: 'POST',
       path: '/api/v1/uploads',
@@ -121,6 +127,30 @@ async function round(bin: string, index: number): Promise<Round> {
     await rm(dataDir, { recursive: true, force: true });
     if (profile) await printProfile(profile, `round ${index} ${bin}`);
   }
+}
+
+/** Uploads the chunks as a file of a new user (untimed): the timed upload then sends chunks the server has. */
+async function uploadAsAnotherUser(pool: Pool, admin: Record<string, string>, refs: { hash: string; size: number }[], chunks: Buffer[]): Promise<void> {
+  const json = { ...admin, 'content-type': 'application/json' };
+  const call = async (method: 'POST' | 'PUT', path: string, body: string | Buffer, headers: Record<string, string>, status: number): Promise<unknown> => {
+    const res = await pool.request({ method, path, headers, body });
+    const text = await res.body.text();
+    if (res.statusCode !== status) throw new Error(`${method} ${path}: ${res.statusCode} ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  await call('POST', '/api/v1/users', JSON.stringify({ name: 'other' }), json, 201);
+  const { token } = (await call('POST', '/api/v1/tokens', JSON.stringify({ name: 'bench', user: 'other' }), json, 201)) as { token: string };
+  const other = { authorization: `Bearer ${token}` };
+  const { id } = (await call('POST', '/api/v1/uploads', JSON.stringify({ path: '/first.bin', size: count * chunkSize, hash: fileHashOf(refs), chunks: refs }), { ...other, 'content-type': 'application/json' }, 201)) as { id: string };
+  let next = 0;
+  const sender = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      await call('PUT', `/api/v1/uploads/${id}/chunks/${refs[i].hash}`, chunks[i], { ...other, 'content-type': 'application/octet-stream' }, 200);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, sender));
+  await call('POST', `/api/v1/uploads/${id}/commit`, '{}', { ...other, 'content-type': 'application/json' }, 200);
 }
 
 const results: Round[] = [];

@@ -56,8 +56,18 @@ export interface BackendDefinition {
   options: readonly BackendOptionSpec[];
   /** Turns what follows `type:` in a remote string into options. Absent: the type is configured, not typed. */
   parseSpec?(rest: string): BackendOptions;
-  /** Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a named remote. */
-  subPath?(options: BackendOptions, sub: string): BackendOptions;
+  /**
+   * Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a
+   * named remote. `absolute`: the path was written with a leading `/` (`nas:/srv/x`); types
+   * with a file-system root (SFTP) take it from the server's root then, as rclone does.
+   */
+  subPath?(options: BackendOptions, sub: string, absolute: boolean): BackendOptions;
+  /**
+   * The options of the folder holding what `options` point at, and that thing's name
+   * (`/a/b/file` -> `/a/b` and `file`); undefined at the top. For a source that names a
+   * file rather than a folder (`ferry copy report.pdf nas:/docs/`).
+   */
+  parentOf?(options: BackendOptions): { options: BackendOptions; name: string } | undefined;
   /** Builds a backend from options already checked against `options` (defaults applied). */
   factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
 }
@@ -195,7 +205,7 @@ export class BackendRegistry {
       let options: BackendOptions = { ...named.options };
       if (sub !== '') {
         if (target.subPath === undefined) throw new ConfigError(`${typed[1]}: a ${named.type} remote has no paths inside it`);
-        options = target.subPath(options, sub);
+        options = target.subPath(options, sub, rest.startsWith('/'));
       }
       return { type: named.type, options: { ...options, ...extra } };
     }
@@ -209,6 +219,12 @@ export class BackendRegistry {
     const found = this.#require(type);
     if (found.parseSpec === undefined) throw new ConfigError(`the ${type} backend is configured with options, not typed as ${type}:...`);
     return { type, options: { ...found.parseSpec(rest), ...extra } };
+  }
+
+  /** The folder holding what `remote` points at, and its name there (see BackendDefinition.parentOf). */
+  parentOf(remote: RemoteSpec): { remote: RemoteSpec; name: string } | undefined {
+    const found = this.#require(remote.type).parentOf?.(remote.options);
+    return found === undefined ? undefined : { remote: { type: remote.type, options: found.options }, name: found.name };
   }
 
   /** `a=1&b=x%20y` -> options (values stay strings: the schema coerces them). */

@@ -332,11 +332,21 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       }
       const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
       if (!range || Number(range[1]) !== start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${start}-${end}, got ${String(res.headers['content-range'])}`);
+      try {
+        await readBody(res);
+      } catch (err) {
+        if (complete(err)) return;
+        throw err;
+      }
+      if (done < chunks.length) throw new NetworkError(`${path}: short body, ${end - start + 1} of ${end - offset + 1} bytes missing`);
+    };
+    /** Hashes the body's bytes chunk by chunk, handing each verified chunk over. */
+    const readBody = async (res: WireResponse): Promise<void> => {
       let pieces: B[] = [];
       let fill = 0;
       for await (const piece of res.body as AsyncIterable<B>) {
         for (let at = 0; at < piece.length; ) {
-          if (done === chunks.length) throw new NetworkError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
+          if (done === chunks.length) throw new ProtocolError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
           const chunk = chunks[done];
           const n = Math.min(chunk.size - fill, piece.length - at);
           pieces.push(at === 0 && n === piece.length ? piece : (piece.subarray(at, at + n) as B));
@@ -357,14 +367,22 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         }
         await this.received(piece.length, signal);
       }
-      if (done < chunks.length) throw new NetworkError(`${path}: short body, ${end - start + 1} of ${end - offset + 1} bytes missing`);
     };
+    /**
+     * Whether every chunk arrived, verified and handed over. A failure after the last byte
+     * (the connection closing before the response was marked complete, as when the server
+     * stops or restarts; seen in most restarts under backpressure) then costs nothing, and
+     * must not be retried: the next attempt would ask for an empty range, `bytes=end+1-end`
+     * (416 at the end of the file, the whole file anywhere else).
+     */
+    const complete = (err: unknown): boolean => done === chunks.length && !(err instanceof ProtocolError);
     for (;;) {
       const before = done;
       try {
         await this.call(() => this.http.request(spec, consume));
         return;
       } catch (err) {
+        if (complete(err)) return; // all here (see complete)
         // The retries of one request are spent; a run that got further since starts afresh.
         if (done > before && isFerryError(err) && err.retryable && !signal?.aborted) continue;
         throw err;

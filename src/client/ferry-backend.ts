@@ -28,7 +28,7 @@ import {
   throwIfAborted,
 } from '../core/errors.js';
 import { fileHashOf, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
-import { joinPath, normalizeKey, normalizePath } from '../core/path.js';
+import { isWithin, joinPath, normalizeKey, normalizePath } from '../core/path.js';
 import { API_PREFIX, encodePathForUrl, type Entry, type UploadFileSpec } from '../core/protocol.js';
 import type {
   BackendFeatures,
@@ -111,6 +111,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       mtimePrecisionMs: 1,
       unknownSizeWrite: true,
       caseSensitive: true,
+      lookAlikeNames: 'refused',
       directories: 'real',
       persistent: true,
     };
@@ -128,9 +129,16 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     return { k, path: joinPath(this.root, k) };
   }
 
+  /**
+   * The key of a path the server listed. A path that is not normalized or not below the
+   * root (`..`, another root) is refused: a hostile server must not steer where a sync
+   * writes on the other side.
+   */
   private keyOf(path: string): string {
-    if (this.root === '/') return path.slice(1);
-    return path.slice(this.root.length + 1);
+    if (typeof path === 'string' && path !== this.root && normalizePath(path) === path && isWithin(path, this.root)) {
+      return this.root === '/' ? path.slice(1) : path.slice(this.root.length + 1);
+    }
+    throw new PathInvalidError(`the server listed ${JSON.stringify(path)}, which is not a path inside ${this.root}: refused`);
   }
 
   async stat(key: string, options: OpOptions = {}): Promise<FerryInfo> {

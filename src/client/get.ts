@@ -15,9 +15,9 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
-import { normalizePath, relativePath } from '../core/path.js';
+import { isWithin, normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
 import { chunkFile } from '../algo/chunk-file.js';
 import type { FerryClient } from './client.js';
@@ -350,8 +350,14 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   const batching = canBatch(caps);
   const files: Entry[] = [];
   const dirs: string[] = [];
+  // Entries the server should never have sent (a path that is not normalized or not inside
+  // the listed directory: `..`, `//`, another root) are refused before any of them becomes
+  // a local path, directories exactly like files: each counts as a failed file.
+  const refused: Array<{ path: string; err: unknown }> = [];
   for await (const e of client.list(root, { recursive: true, chunks: batching, signal })) {
-    if (e.type === 'dir') dirs.push(e.path);
+    const bad = listedPathProblem(e.path, root);
+    if (bad) refused.push({ path: String(e.path), err: bad });
+    else if (e.type === 'dir') dirs.push(e.path);
     else files.push(e);
   }
   let total = 0;
@@ -379,6 +385,7 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
     failures.push({ path, err });
     options.onFileError?.(path, err);
   };
+  for (const r of refused) fail(r.path, r.err);
   const compare = options.compare ?? 'size-mtime';
   ctx.dirsToSync = new Set();
 
@@ -439,12 +446,33 @@ export async function getTree(client: FerryClient, remoteDir: string, localDir: 
   if (failures.length > 0) {
     const first = failures[0].err;
     const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
-    throw new FerryError(code, `${failures.length} of ${files.length} files failed; first: ${failures[0].path}: ${first instanceof Error ? first.message : String(first)}`, {
+    const of = files.length + refused.length;
+    const noun = refused.length > 0 ? (of === 1 ? 'entry' : 'entries') : of === 1 ? 'file' : 'files';
+    throw new FerryError(code, `${failures.length} of ${of} ${noun} failed; first: ${failures[0].path}: ${first instanceof Error ? first.message : String(first)}`, {
       cause: first,
       details: { failed: failures.length, result },
     });
   }
   return result;
+}
+
+/**
+ * Why a path from a listing of `root` cannot be used locally, or undefined when it can: it
+ * must be a normalized Ferry path (no `.`/`..` segments, no empty or control-character
+ * names) strictly below `root`. A hostile or broken server could otherwise name
+ * `root/../../x` and have the client create or overwrite things outside the destination.
+ */
+function listedPathProblem(path: unknown, root: string): FerryError | undefined {
+  let normal: string;
+  try {
+    normal = normalizePath(path);
+  } catch (err) {
+    return err as FerryError;
+  }
+  if (normal !== path || normal === root || !isWithin(normal, root)) {
+    return new PathInvalidError(`the server listed ${JSON.stringify(path)}, which is not a path inside ${root}: refused`);
+  }
+  return undefined;
 }
 
 /** Whether the server offers chunk batches and the chunk lists (`list?chunks=true`) that make them usable. */

@@ -21,6 +21,7 @@ import { chunkBuffer, localFileHash, readAt, readSmallFile, walkLocalTree, type 
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
+import { countOf } from '../core/units.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -354,7 +355,7 @@ export async function putTree(client: FerryClient, localDir: string, remoteDir: 
     const first = failures[0].err;
     const code = isFerryError(first) ? first.code : 'FERRY_ERR_INTERNAL';
     const msg = first instanceof Error ? first.message : String(first);
-    throw new FerryError(code, `${failures.length} of ${tree.files.length} files failed; first: ${failures[0].path}: ${msg}`, {
+    throw new FerryError(code, `${failures.length} of ${countOf(tree.files.length, 'file')} failed; first: ${failures[0].path}: ${msg}`, {
       cause: first,
       details: { failed: failures.length, result },
     });

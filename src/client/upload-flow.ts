@@ -186,7 +186,9 @@ async function uploadAttempt(
       records.push(...sealed);
       schedule(sealed, new Set(session.missing));
     } else {
-      session = await client.createUpload(meta, { signal });
+      // The size is known: the server checks it against the limits at once, not as the
+      // manifest grows (and says so with the file's real size).
+      session = await client.createUpload({ ...meta, size: source.size }, { signal });
       hooks.onSession?.(session.id);
       active = new ChunkSender(ctx, session.id, caps);
       const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : source.chunks(caps.chunking, signal);

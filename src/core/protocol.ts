@@ -164,12 +164,17 @@ export interface CommitResponse {
 export interface ChunkPutResponse {
   hash: string;
   size: number;
-  /** False when the server already had the chunk and discarded the body. */
+  /**
+   * False when this user had sent the chunk before ("already yours"). Never depends on what
+   * other users store: the body is stored either way.
+   */
   stored: boolean;
 }
 
 export interface PackPutResponse {
+  /** Chunks of the pack new to this user. */
   stored: number;
+  /** Frames whose chunk this user had sent before, or that repeat a frame of the same pack. */
   duplicates: number;
   bytes: number;
 }

@@ -91,6 +91,13 @@ export interface BackendFeatures {
   unknownSizeWrite: boolean;
   /** `a` and `A` are different keys. */
   caseSensitive: boolean;
+  /**
+   * Names that differ only in their Unicode form (`café` composed, NFC, and decomposed, NFD):
+   * `distinct` (absent means this) keeps both as different keys; `refused`: one directory
+   * holds one of them, writing or moving another form next to it is FERRY_ERR_ALREADY_EXISTS
+   * (the ferry remote: the server refuses look-alikes). Keys are never normalized either way.
+   */
+  lookAlikeNames?: 'distinct' | 'refused';
   /** 'real': directories exist on their own (can be empty): {@link DirectoryMaker}. 'virtual': implied by keys. */
   directories: 'real' | 'virtual';
   /**
@@ -226,6 +233,27 @@ export interface RangeReader {
   readRange(key: string, offset: number, length: number, options?: RangeReadOptions): Promise<Buffer>;
 }
 
+/** What {@link LeftoverSweeper.sweepLeftovers} removed. */
+export interface SweptLeftovers {
+  count: number;
+  bytes: number;
+}
+
+/**
+ * Removes what interrupted writes left behind. Backends whose atomic writes go through
+ * temporary objects (local disk, SFTP: `.ferry-tmp-…` beside the target) leave them when the
+ * process dies mid-write, and nothing else ever removes them (they are never listed).
+ */
+export interface LeftoverSweeper {
+  /**
+   * Deletes temporary objects of unfinished writes last modified before `before` (ms since
+   * the epoch), anywhere below the root, and never an object. A write in progress keeps
+   * modifying its temporary object, so a cutoff some time in the past spares it; a cutoff of
+   * now is for when no write can be in progress (a server starting on a store it alone uses).
+   */
+  sweepLeftovers(before: number, options?: OpOptions): Promise<SweptLeftovers>;
+}
+
 export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>
   b.features().copy && typeof (b as Partial<Copier>).copy === 'function';
 export const canMove = (b: StorageBackend): b is StorageBackend & Mover =>
@@ -235,6 +263,8 @@ export const canSetMtime = (b: StorageBackend): b is StorageBackend & MtimeSette
 export const canHash = (b: StorageBackend): b is StorageBackend & Hasher => typeof (b as Partial<Hasher>).hash === 'function';
 export const canReadRange = (b: StorageBackend): b is StorageBackend & RangeReader =>
   typeof (b as Partial<RangeReader>).readRange === 'function';
+export const canSweepLeftovers = (b: StorageBackend): b is StorageBackend & LeftoverSweeper =>
+  typeof (b as Partial<LeftoverSweeper>).sweepLeftovers === 'function';
 export const hasDirectories = (b: StorageBackend): b is StorageBackend & DirectoryMaker =>
   b.features().directories === 'real' && typeof (b as Partial<DirectoryMaker>).mkdir === 'function';
 

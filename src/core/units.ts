@@ -34,6 +34,11 @@ export function parseDuration(text: string): number {
 }
 
 /** 1536 -> "1.5 KiB". */
+/** `1 file`, `2 files`, `0 files`: a count and its noun (`plural` when not noun + s). */
+export function countOf(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
+
 export function formatSize(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

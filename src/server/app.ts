@@ -5,9 +5,10 @@
  * token, listens (HTTPS with HTTP/2 and HTTP/1.1 by ALPN when TLS is configured), and
  * starts the background sweepers (expired upload sessions, expired files, chunk GC).
  *
- * Every request passes, in this order: the global IP allow/deny lists, the defender (banned
- * addresses), the per-address rate limit, authentication (unless the route is public), the
- * per-token rate limit. Authorization is per route, through ./authz.ts.
+ * Every request passes, in this order: routing (a path no route serves ends at the
+ * not-found handler, without authentication), the global IP allow/deny lists, the defender
+ * (banned addresses), the per-address rate limit, authentication (unless the route is public
+ * or there is none), the per-token rate limit. Authorization is per route, through ./authz.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -15,9 +16,10 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, ForbiddenError, isFerryError } from '../core/errors.js';
+import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
-import type { StorageBackend } from '../core/storage.js';
+import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
@@ -29,13 +31,14 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog } from './audit.js';
 import { Authenticator, defenderEventOf } from './auth.js';
-import type { AuthContext } from './authz.js';
+import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
 import { Defender } from './defender.js';
-import { errorHandler, toHttpError } from './http-errors.js';
+import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
+import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerAuthRoutes } from './routes/auth.js';
@@ -50,7 +53,9 @@ import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
+import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
+import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
 
 declare module 'fastify' {
@@ -84,8 +89,11 @@ export interface ServerContext {
   now: () => number;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
-  /** Deletes expired sessions and unreferenced chunks now; returns what went. */
-  collectGarbage(graceMs?: number): Promise<{ uploads: number; chunks: number; packs: number }>;
+  /**
+   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
+   * writes older than the grace time (unless `leftovers` is false); returns what went.
+   */
+  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
@@ -136,6 +144,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         metrics.chunksCorrupt.inc();
         app.log.error({ hash, object: where }, 'chunk failed verification');
       },
+      retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
     },
   });
   const users = new AuthStore(meta);
@@ -159,18 +168,41 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
+    // past maxParamLength) never reach the hooks: they get our error format here, and the
+    // address checks all the same (a banned address is told it is banned).
+    frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      reply.header(REQUEST_ID_HEADER, request.id);
+      errorHandler(addressRefusal(request.ip) ?? err, request, reply);
+    }) as never,
+    // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
+    // on the socket, in our error format too.
+    clientErrorHandler: writeClientError as never,
   };
+  // A missing Host is checked in onRequest instead, so that it gets a JSON error (HTTP/1 server only).
+  const http1Options = { http: { requireHostHeader: false } };
   // With TLS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN (allowHTTP1). Route modules are
   // typed against the HTTP/1 server; the request and reply APIs they use are the same.
   const app = (
     options.tls
       ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
-      : Fastify(fastifyOptions)
+      : Fastify({ ...fastifyOptions, ...http1Options })
   ) as unknown as FastifyInstance;
   if (options.tls) {
     const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
     app.addHook('preClose', async () => tracker.closeAll());
   }
+  const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
+    refused: (address) => {
+      metrics.connectionsRefused.inc();
+      app.log.warn({ ip: address, max: config.connections.maxPerAddress }, 'connection refused: too many from this address');
+    },
+    cut: (address, why) => {
+      metrics.slowClientsCut.inc({ phase: why });
+      app.log.warn({ ip: address, phase: why }, why === 'head' ? 'connection closed: request head too slow' : 'request cut: body too slow');
+    },
+  });
+  app.addHook('onClose', async () => guard.close());
 
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
@@ -226,11 +258,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     now,
     reportAuthFailure,
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs) {
+    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
       const uploads = await meta.expireUploads();
       const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
-      return { uploads, ...gc };
+      // A write in progress keeps touching its temporary file: one untouched for the grace
+      // time belongs to a write that died.
+      const cutoff = Date.now() - graceMs;
+      const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
+      return { uploads, ...gc, leftovers };
     },
     async sweepExpiredFiles() {
       const removed: string[] = [];
@@ -243,7 +279,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     },
   };
 
-  app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // Messages are written with server paths; the caller reads their own (home-relative) ones.
+    const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
@@ -262,18 +300,35 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     }
     errorHandler(err, request, reply);
   });
+  // Routing comes before authentication: a path no route serves is 404 for everyone (what a
+  // route answers about stored data still needs credentials). The routes are the public
+  // protocol (docs/protocol.md), so this tells nothing that is not written down.
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    const path = request.url.split('?')[0];
+    const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
+    if (!path.startsWith('/api/') && /text\/html/.test(request.headers.accept ?? '')) {
+      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      return reply.status(404).type('text/html; charset=utf-8').send(notFoundPage(request.method, path));
+    }
+    return reply.status(404).send({ error });
   });
+
+  /** Why requests from `ip` are refused before anything else (global lists, a ban), if they are. */
+  const addressRefusal = (ip: string): Error | undefined => {
+    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = defender.checkBanned(ip);
+    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    return undefined;
+  };
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    const ip = request.ip;
-    if (!globalIps.permits(ip)) throw new ForbiddenError(`this server does not accept requests from ${ip}`);
-    const ban = defender.checkBanned(ip);
-    if (ban) throw new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
+    const refusal = addressRefusal(request.ip);
+    if (refusal) throw refusal;
     await limiters.perIp(request);
-    if (request.routeOptions.config?.public) return;
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
+    if (request.routeOptions.config?.public || request.is404) return;
+    const ip = request.ip;
     try {
       request.auth = await auth.verify(request.headers.authorization, ip);
     } catch (err) {
@@ -283,7 +338,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     await limiters.perToken(request);
   });
 
-  // One access-log line per request (pino JSON).
+  // One access-log line per request (pino JSON). The request's logger carries `reqId`
+  // already (a second one made every line hold the key twice).
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unknown';
     const status = reply.statusCode;
@@ -292,8 +348,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
     request.log.info(
       {
-        reqId: request.id,
         user: request.auth?.userName,
+        path: loggedPath(request),
         tokenId: request.auth?.tokenId,
         ip: request.ip,
         method: request.method,
@@ -328,9 +384,10 @@ export interface RunningServer {
   url: string;
   /** The admin token generated at this start (first start without FERRY_ADMIN_TOKEN only). */
   generatedToken?: string;
+  /** Where the generated admin token is kept (at later starts too, while the file exists). */
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
-  tls?: { fingerprint: string; caFile?: string; selfSigned: boolean };
+  tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
   /** With --sftp-addr: where the SFTP front listens and its host keys. */
   sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   close(): Promise<void>;
@@ -365,7 +422,7 @@ async function loadSessionKey(dataDir: string): Promise<Buffer> {
  * directory, also what the remote `local` names) and the other prefixes. Remote backends are
  * wrapped in the retry decorator: their network hiccups are retried, not reported to clients.
  */
-async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[] }> {
+async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[]; defaultInDataDir: boolean }> {
   const local = (): StorageBackend => new LocalBackend({ root: join(dataDir, 'store') });
   const open = async (remote: string): Promise<StorageBackend> => {
     if (remote === 'local') return local();
@@ -389,24 +446,117 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     await Promise.all([backend, ...routes.map((r) => r.backend)].map((b) => b?.close?.()));
     throw err;
   }
-  return { backend: backend ?? local(), routes };
+  const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
+  return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
 }
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  if (config.adminToken !== undefined) {
+    const weak = weakSecretReason(config.adminToken);
+    if (weak) {
+      throw new ConfigError(
+        `FERRY_ADMIN_TOKEN is too weak to guard the server: ${weak}. Use a random one (openssl rand -hex 32), or leave it unset and Ferry makes one`,
+      );
+    }
+  }
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
-  const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
-  const { backend, routes } = await openChunkStores(config, dataDir);
-  const stores = [backend, ...routes.map((r) => r.backend)];
-  const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now }).catch(async (err: unknown) => {
-    await Promise.all(stores.map((b) => b.close?.()));
-    throw err;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+    throw new ConfigError(`cannot use the data directory ${dataDir}: ${(err as Error).message}`, { cause: err });
   });
-  const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
-  const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+  // Undone in reverse order when the start fails half-way, and by close().
+  const undo: Array<() => Promise<unknown>> = [];
+  const unwind = async (): Promise<void> => {
+    for (const step of undo.splice(0).reverse()) await step().catch(() => {});
+  };
+  const lock = await lockDataDir(dataDir);
+  undo.push(() => lock.release());
+  try {
+    const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
+    const sessionKey = config.sessionKey ?? (await loadSessionKey(dataDir));
+    const { backend, routes, defaultInDataDir } = await openChunkStores(config, dataDir);
+    const stores = [backend, ...routes.map((r) => r.backend)];
+    undo.push(() => Promise.all(stores.map((b) => b.close?.())));
+    const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+    undo.push(() => meta.close());
+    const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
+    // Background work of the chunk store (old copies being removed) ends before the metadata closes.
+    undo.push(() => ctx.chunks.settled());
+    undo.push(() => app.close());
+    // What writes of a server that died left behind. Nothing can be writing into the store
+    // under the (locked) data directory yet: all of it goes. Other stores may be shared with
+    // other nodes: only what is older than the grace time.
+    const started = Date.now();
+    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
+    if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
+    const timers = startSweepers(config, app, ctx);
+    undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
+    const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
+      throw listenError(err, config.host, config.port);
+    });
+    let sftp: SftpFront | undefined;
+    if (config.sftp) {
+      // Loaded only when SFTP is on: ssh2 is not part of every server's start.
+      const { startSftpFront } = await import('./sftp/ssh-server.js');
+      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log });
+      const front = sftp;
+      undo.push(() => front.close());
+    }
+    // Only now: a start that failed to listen must not have shown (and used up) the token.
+    const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+    return {
+      app,
+      ctx,
+      url: address,
+      ...boot,
+      ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
+      ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
+      close: unwind,
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+/**
+ * The file or directory a request is about, for the access log: the server path of a route
+ * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link), as the operator
+ * would look for it on disk or in the audit; undefined for other routes.
+ */
+function loggedPath(request: FastifyRequest): string | undefined {
+  const rest = (request.params as Record<string, string> | undefined)?.['*'];
+  if (rest === undefined) return undefined;
+  try {
+    const path = normalizePath(rest);
+    return request.auth ? toServerPath(request.auth, path) : path;
+  } catch {
+    return rest.slice(0, 512); // not a valid path (refused): as it came
+  }
+}
+
+/** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
+function listenError(err: unknown, host: string, port: number): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the port is in use (another server listens there): pick another --addr, or stop that server',
+    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in --addr, or 0.0.0.0 for all`,
+    ENOTFOUND: `the host ${host} is unknown here`,
+    EAI_AGAIN: `the host ${host} could not be resolved (DNS unavailable?)`,
+    EACCES: 'permission denied (ports below 1024 need privileges)',
+    EAFNOSUPPORT: 'this machine has no such address family (IPv6?)',
+  };
+  const text = code === undefined ? undefined : why[code];
+  return text === undefined ? (err as Error) : new ConfigError(`cannot listen on ${where}: ${text}`, { cause: err });
+}
+
+/** How often background garbage collection also sweeps leftovers of interrupted writes. */
+const LEFTOVER_SWEEP_EVERY_MS = 3600_000;
+
+/** The background jobs: expired upload sessions, expired files, chunk garbage collection. */
+function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, job: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
@@ -422,49 +572,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await meta.expireUploads();
+    const n = await ctx.meta.expireUploads();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {
     const removed = await ctx.sweepExpiredFiles();
     if (removed.length > 0) app.log.info({ expired: removed.length }, 'expired files removed');
   }, 'file TTL sweep');
+  // Leftovers of interrupted writes are looked for at most hourly: it walks the whole store.
+  let leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
   every(config.gcIntervalMs, async () => {
-    const r = await ctx.collectGarbage();
-    if (r.chunks + r.packs > 0) app.log.info(r, 'garbage collected');
+    const leftovers = Date.now() >= leftoversDue;
+    if (leftovers) leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
+    const r = await ctx.collectGarbage(undefined, { leftovers });
+    if (r.chunks + r.packs + r.leftovers.count > 0) app.log.info(r, 'garbage collected');
   }, 'garbage collection');
-
-  const address = await app.listen({ host: config.host, port: config.port });
-  let sftp: SftpFront | undefined;
-  if (config.sftp) {
-    try {
-      // Loaded only when SFTP is on: ssh2 is not part of every server's start.
-      const { startSftpFront } = await import('./sftp/ssh-server.js');
-      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log });
-    } catch (err) {
-      for (const t of timers) clearInterval(t);
-      await app.close();
-      await meta.close();
-      await Promise.all(stores.map((b) => b.close?.()));
-      throw err;
-    }
-  }
-  let closed = false;
-  return {
-    app,
-    ctx,
-    url: address,
-    ...boot,
-    ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned } } : {}),
-    ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
-    async close() {
-      if (closed) return;
-      closed = true;
-      for (const t of timers) clearInterval(t);
-      await sftp?.close();
-      await app.close();
-      await meta.close();
-      await Promise.all(stores.map((b) => b.close?.()));
-    },
-  };
+  return timers;
 }

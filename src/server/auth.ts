@@ -7,7 +7,8 @@
  * up by id and its hash compared in constant time. A revocation takes effect on the next
  * request, on every node: each request reads the token row or, on SQLite (one node), reuses
  * the row read earlier only while no security state was written since (see
- * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string) is stored
+ * `Authenticator.verified`). The operator-chosen `FERRY_ADMIN_TOKEN` (any string strong enough for
+ * ./secret-strength.ts, checked at start) is stored
  * the same way under the fixed id `env-admin`.
  *
  * Web session: a login returns an access token `ferrys_<payload>.<mac>` (HMAC-SHA256 over the
@@ -18,7 +19,7 @@
  * against their session row too, so a logout or a disabled user cuts them off at once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuthInvalidError, AuthRequiredError, FerryError, ForbiddenError } from '../core/errors.js';
 import { parsePermissions, PERMISSIONS, type Permission } from '../core/permissions.js';
@@ -125,6 +126,12 @@ export class Authenticator {
    * admin's; otherwise a token is generated on the first start only, written with mode 0600
    * to `DATA/initial-admin-token`, and returned so the caller can print it once.
    */
+  /**
+   * Makes the admin user and its token: FERRY_ADMIN_TOKEN's, or at the first start a new one
+   * written (mode 0600) to `DATA/initial-admin-token` and returned once as `generatedToken`.
+   * At later starts `tokenFile` names that file while it exists. Call it once the server
+   * listens: a start that fails before must not use up the token's one showing.
+   */
   async bootstrap(dataDir: string, envToken?: string): Promise<{ generatedToken?: string; tokenFile?: string }> {
     const now = this.now();
     await this.meta.insertUser({ id: ADMIN_USER_ID, name: 'admin', role: 'admin', password_hash: null, home: '/', created_at: now });
@@ -133,10 +140,13 @@ export class Authenticator {
       await this.meta.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
       return {};
     }
-    if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) return {};
+    const tokenFile = join(dataDir, 'initial-admin-token');
+    if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) {
+      // Made at an earlier start: point at the file while it is there (it may have been removed).
+      return (await stat(tokenFile).catch(() => undefined))?.isFile() ? { tokenFile } : {};
+    }
     const { id, token } = newToken();
     await this.meta.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
-    const tokenFile = join(dataDir, 'initial-admin-token');
     await writeFile(tokenFile, token + '\n', { mode: 0o600 });
     await this.meta.setSetting(GENERATED_ADMIN_TOKEN_ID_SETTING, id);
     return { generatedToken: token, tokenFile };
@@ -221,13 +231,15 @@ export class Authenticator {
 
   /**
    * Checks a user name and password. The same FERRY_ERR_AUTH_INVALID for an unknown user, a
-   * disabled one and a wrong password (and the same cost: an unknown user still pays one
-   * scrypt), so the answer does not tell which names exist.
+   * disabled one and a wrong password, the same cost (an unknown user still pays one
+   * scrypt) and the same defender score: scoring an unknown name higher than a wrong
+   * password (as for tokens) would let anyone count the attempts to a ban and learn which
+   * names exist. Every failed password counts as an unknown credential.
    */
   async checkPassword(name: string, password: string, ip: string): Promise<UserRow> {
     const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
     const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost);
-    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), user ? 'valid' : 'invalid');
+    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), 'invalid');
     this.checkIp(user, ip);
     return user;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PERMISSIONS, parsePermissions, type Permission } from '../core/permissions.js';
-import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, type AuthContext } from './authz.js';
+import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, toUserText, type AuthContext } from './authz.js';
 
 function ctx(over: Omit<Partial<AuthContext>, 'grants'> & { grants?: [string, string][] } = {}): AuthContext {
   const { grants, ...rest } = over;
@@ -58,5 +58,20 @@ describe('authorization', () => {
     expect(can(a, 'delete', '/anything')).toBe(true);
     const narrow = ctx({ role: 'admin', home: '/', grants: [], scopes: new Set<Permission>(['read']) });
     expect(can(narrow, 'delete', '/anything')).toBe(false);
+  });
+});
+
+describe('toUserText', () => {
+  it('names server paths inside the home as the user’s, and nothing else', () => {
+    const a = ctx({ home: '/users/ana' });
+    expect(toUserText(a, '/users/ana/x/y: not found')).toBe('/x/y: not found');
+    expect(toUserText(a, '/users/ana: is the home')).toBe('/: is the home');
+    expect(toUserText(a, 'cannot move /users/ana/a into itself (/users/ana/a/b)')).toBe('cannot move /a into itself (/a/b)');
+    expect(toUserText(a, '"/users/ana/q" and path=/users/ana/r, /users/ana/s')).toBe('"/q" and path=/r, /s');
+    // Only at the start of a path: a user's own folder named like a home stays as it is.
+    expect(toUserText(a, '/users/ana/a/users/ana/b')).toBe('/a/users/ana/b');
+    // Another home that merely starts the same is not this one.
+    expect(toUserText(a, '/users/anabel/x and /users/ana.bak')).toBe('/users/anabel/x and /users/ana.bak');
+    expect(toUserText(ctx({ home: '/' }), '/users/ana/x')).toBe('/users/ana/x');
   });
 });

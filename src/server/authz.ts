@@ -13,7 +13,7 @@
  * the permission at every grant path inside the tree, so a narrower grant deeper down
  * (a read-only sub-folder) cannot be side-stepped by acting on its parent.
  */
-import { ForbiddenError } from '../core/errors.js';
+import { FerryError, ForbiddenError } from '../core/errors.js';
 import { PERMISSIONS, type Permission } from '../core/permissions.js';
 import { isWithin, joinPath, normalizePath, relativePath } from '../core/path.js';
 import type { Entry, UserLimits } from '../core/protocol.js';
@@ -128,6 +128,27 @@ export function toServerPath(auth: Pick<AuthContext, 'home'>, userPath: string):
 export function toUserPath(auth: Pick<AuthContext, 'home'>, serverPath: string): string {
   if (auth.home === '/') return serverPath;
   return normalizePath('/' + relativePath(serverPath, auth.home));
+}
+
+/**
+ * Text as its user should read it: every server path inside their home (`/users/ana/x`, at
+ * the start of the text or after a space, quote, bracket, `=` or `,`) named as theirs (`/x`).
+ * Error messages are written with server paths; this keeps them in the caller's terms.
+ */
+export function toUserText(auth: Pick<AuthContext, 'home'>, text: string): string {
+  if (auth.home === '/') return text;
+  const home = auth.home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return text
+    .replace(new RegExp(`(^|[\\s"'(\\[,=])${home}/`, 'g'), '$1/')
+    .replace(new RegExp(`(^|[\\s"'(\\[,=])${home}(?=$|[\\s"'):,\\]])`, 'g'), '$1/');
+}
+
+/** A FerryError as its user should read it (see {@link toUserText}): message and string details. */
+export function toUserError(auth: Pick<AuthContext, 'home'>, err: FerryError): FerryError {
+  if (auth.home === '/') return err;
+  const map = (v: unknown): unknown => (typeof v === 'string' ? toUserText(auth, v) : Array.isArray(v) ? v.map(map) : v);
+  const details = err.details === undefined ? undefined : Object.fromEntries(Object.entries(err.details).map(([k, v]) => [k, map(v)]));
+  return new FerryError(err.code, toUserText(auth, err.message), { cause: err, details, retryable: err.retryable, retryAfterMs: err.retryAfterMs });
 }
 
 /** An entry as its user sees it (path relative to the home). */

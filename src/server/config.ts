@@ -7,6 +7,7 @@ import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
 export interface RateLimits {
@@ -76,6 +77,8 @@ export interface ServerConfig {
   remotes?: Readonly<Record<string, NamedRemote>>;
   /** The SFTP front (`--sftp-addr`); off when absent. */
   sftp?: SftpConfig;
+  /** Connections per address, request head and body timeouts (./slow-clients.ts). */
+  connections: ConnectionLimits;
 }
 
 export interface SftpConfig {
@@ -134,6 +137,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     maxFileSize: null,
     maxUploadSessions: 100,
     ttlSweepIntervalMs: 60_000,
+    connections: DEFAULT_CONNECTION_LIMITS,
     ...overrides,
   };
 }

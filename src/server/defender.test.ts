@@ -50,3 +50,17 @@ describe('Defender', () => {
     expect(d.score('10.0.3.231')).toBe(1);
   });
 });
+
+describe('the default safe list', () => {
+  it('never bans loopback (IPv4, IPv6, IPv4-mapped), and still bans everyone else', () => {
+    const d = new Defender({ ...DEFAULT_DEFENDER, threshold: 4 }, () => 1_000_000);
+    for (const ip of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) {
+      for (let i = 0; i < 10; i++) expect(d.record(ip, 'invalid'), ip).toBeUndefined();
+      expect(d.checkBanned(ip), ip).toBeUndefined();
+    }
+    expect(d.record('192.0.2.1', 'invalid')).toBeUndefined();
+    expect(d.record('192.0.2.1', 'invalid')).toMatchObject({ ip: '192.0.2.1' });
+    expect(d.record('2001:db8::1', 'invalid')).toBeUndefined();
+    expect(d.record('2001:db8::1', 'invalid')).toMatchObject({ ip: '2001:db8::1' });
+  });
+});

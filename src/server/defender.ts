@@ -3,18 +3,26 @@
  * defender (docs/defender.md there):
  *
  * - each failure adds a score to its address: `scoreInvalid` when the credential names
- *   nothing (unknown user, unknown token id, unknown share link), `scoreValid` when it names
- *   something real but the secret is wrong, expired or revoked, `scoreLimitExceeded` when the
- *   address hit a rate limit;
+ *   nothing (unknown token id, unknown share link) and for every failed password login,
+ *   `scoreValid` when a token or link names something real but the secret is wrong, expired
+ *   or revoked, `scoreLimitExceeded` when the address hit a rate limit. Unlike SFTPGo, a
+ *   wrong password for a real user scores like an unknown user: otherwise the number of
+ *   attempts before a ban would tell which user names exist;
  * - when the scores within the last `observationMs` reach `threshold`, the address is banned
  *   for `banMs`;
  * - every request of a banned address extends its ban by `banIncrementPercent` of `banMs`
  *   (SFTPGo's `ban_time_increment`): a client that keeps hammering stays out longer. A cap
  *   (`maxBanMs`) keeps a forgotten cron job from being locked out for ever.
  *
- * State is in memory, per node (SFTPGo's `memory` driver); entries are bounded
- * (`maxEntries`, oldest dropped first). Addresses on the safe list are never banned.
+ * State is in memory, per node (SFTPGo's `memory` driver): a restart lifts every ban.
+ * Entries are bounded (`maxEntries`, oldest dropped first). Addresses on the safe list are
+ * never banned; loopback is on it by default, so that an admin on the server's own machine
+ * cannot lock themselves out (a ban refuses every request, `admin unban` included), and
+ * since a reverse proxy on the same machine makes every client look like 127.0.0.1.
  */
+
+/** Never banned unless the operator says otherwise: the server's own machine. */
+export const LOOPBACK: readonly string[] = ['127.0.0.0/8', '::1'];
 import { CidrList, normalizeIp } from './ip-filter.js';
 
 export interface DefenderOptions {
@@ -42,7 +50,7 @@ export const DEFAULT_DEFENDER: DefenderOptions = {
   banIncrementPercent: 50,
   maxBanMs: 24 * 3600_000,
   maxEntries: 10_000,
-  safeList: [],
+  safeList: [...LOOPBACK],
 };
 
 export type DefenderEvent = 'invalid' | 'valid' | 'limit';

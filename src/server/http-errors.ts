@@ -3,6 +3,8 @@
  * and where anything else thrown by a handler or by Fastify itself becomes a JSON error
  * `{error: {code, message}}` with a stable code.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError, InternalError, fromSystemError, type FerryErrorCode } from '../core/errors.js';
 
@@ -63,6 +65,7 @@ const FASTIFY_CODES: Record<string, { status: number; code: FerryErrorCode; mess
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'FERRY_ERR_VALIDATION', message: 'Content-Length does not match the body' },
   FST_ERR_VALIDATION: { status: 400, code: 'FERRY_ERR_VALIDATION' },
   FST_ERR_BAD_URL: { status: 400, code: 'FERRY_ERR_PATH_INVALID', message: 'the URL is not valid (bad percent-encoding?)' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'FERRY_ERR_PATH_INVALID', message: 'the URL is too long' },
 };
 
 /** Converts whatever was thrown into a FerryError plus status. */
@@ -96,4 +99,51 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   // 500s carry a generic message: internals (paths, SQL) stay in the log.
   const body = status === 500 && error.code === 'FERRY_ERR_INTERNAL' ? { code: error.code, message: 'internal error' } : error.toJSON();
   void reply.status(status).type('application/json').send({ error: body });
+}
+
+/** What Node's HTTP parser reports, in words for the client. */
+const PARSER_REASONS: Record<string, string> = {
+  HPE_INVALID_METHOD: 'unknown method',
+  HPE_INVALID_URL: 'invalid request target',
+  HPE_INVALID_VERSION: 'invalid HTTP version',
+  HPE_INVALID_HEADER_TOKEN: 'invalid header',
+  HPE_INVALID_CONTENT_LENGTH: 'invalid Content-Length',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'Content-Length together with Transfer-Encoding',
+  HPE_INVALID_TRANSFER_ENCODING: 'invalid Transfer-Encoding',
+  HPE_INVALID_CHUNK_SIZE: 'invalid chunk size',
+  HPE_CR_EXPECTED: 'malformed line ending',
+  HPE_LF_EXPECTED: 'malformed line ending',
+};
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's parser refused (no request object exists)
+ * is answered on the socket in Ferry's error format, then the connection is closed, as
+ * Node's own handler does. A reset connection needs no answer.
+ */
+export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let error: FerryError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    error = new FerryError('FERRY_ERR_TIMEOUT', 'the request did not arrive in time');
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    error = new FerryError('FERRY_ERR_PAYLOAD_TOO_LARGE', 'the request headers are too large');
+  } else {
+    const reason = (err.code && PARSER_REASONS[err.code]) ?? 'unreadable request';
+    error = new FerryError('FERRY_ERR_VALIDATION', `malformed HTTP request: ${reason}`);
+  }
+  const body = JSON.stringify({ error: error.toJSON() });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+/** A small page for a browser that asked for a path no route serves. */
+export function notFoundPage(method: string, path: string): string {
+  const text = `No route ${method} ${path} on this Ferry server.`;
+  const escaped = text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return `<!doctype html><meta charset="utf-8"><title>404</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>404</h1><p>${escaped}</p></body>`;
 }

@@ -6,8 +6,9 @@
  * `curl -T`, a one-request API upload, WebDAV `PUT`, SFTP, tus) hands the server a plain
  * stream. `ingestStream` cuts it with the server's own chunking parameters (so its chunks
  * dedup against CLI uploads of the same bytes), stores each chunk as the stream's owner
- * (the server cut and hashed these bytes itself: possession is proven), checks the quota
- * and the largest-file limit as the file grows, and commits once the stream has ended.
+ * (the server cut and hashed these bytes itself: possession is proven), reserves quota
+ * ahead of the bytes it stores and checks the largest-file limit as the file grows (see
+ * ./quota.ts), and commits once the stream has ended.
  *
  * A reader never sees a part of the file: until the commit nothing at `path` changes, and
  * a stream that fails, is aborted or is refused leaves nothing visible (its session is
@@ -28,7 +29,7 @@ import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { ServerContext } from './app.js';
 import type { AuthContext } from './authz.js';
 
-/** Manifest entries appended (and the quota re-checked) once per this many chunks. */
+/** Manifest entries appended once per this many chunks. */
 const APPEND_EVERY = 16;
 /**
  * Chunks being written to the chunk store at once while the stream is cut further: cutting
@@ -50,6 +51,8 @@ const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
 
 /** What becomes of a resumable upload once its body has ended. */
 export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
+/** Quota reserved ahead of the bytes stored (one reservation per this much of a stream). */
+const RESERVE_AHEAD = 64 * 1024 * 1024;
 
 export interface IngestRequest {
   /** Whose quota, limits and chunks these are (already authorized to write `path`). */
@@ -103,14 +106,16 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   const { auth, path, signal } = req;
   const started = ctx.now();
   const prefix = req.prefix ?? [];
-  await ctx.quota.checkCreate(auth, [{ path, size: req.declaredSize }]);
-  const up = await ctx.meta.createUpload({
-    owner: auth.userId,
-    files: [{ path, ...(prefix.length > 0 ? { chunks: [...prefix] } : {}), ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
-    noOverwrite: req.noOverwrite ?? false,
-    ttlMs: ctx.config.uploadTtlMs,
-    partial: req.finish !== undefined,
-  });
+  const up = await ctx.meta.createUpload(
+    {
+      owner: auth.userId,
+      files: [{ path, ...(prefix.length > 0 ? { chunks: [...prefix] } : {}), ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
+      noOverwrite: req.noOverwrite ?? false,
+      ttlMs: ctx.config.uploadTtlMs,
+      partial: req.finish !== undefined,
+    },
+    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize, chunks: prefix }]) },
+  );
   const hasher = new FileHasher();
   for (const c of prefix) hasher.add(c.hash, c.size);
   // The session's entries: chunks stored, in order (what a kept upload holds).
@@ -118,9 +123,11 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   try {
     if (req.declaredSize !== undefined && hasher.size > req.declaredSize) throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
     let pending: ChunkRef[] = [];
+    // The size the session's quota reservation covers: a chunk is stored only once the
+    // reservation covers it, so no byte past the quota reaches the store.
+    let covered = req.declaredSize ?? hasher.size;
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
-      await ctx.quota.checkGrowth(auth, path, hasher.size);
       await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
       recorded.push(...pending);
       pending = [];
@@ -142,6 +149,12 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
             throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
           }
           ctx.quota.checkFileSize(auth, path, hasher.size);
+        } catch (err) {
+          c.release?.();
+          throw err;
+        }
+        try {
+          if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
           done = ctx.chunks.putOwnBytes(c.hash, c.data, signal, { owner: auth.userId, path });
         } catch (err) {
           c.release?.();

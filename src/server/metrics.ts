@@ -5,12 +5,14 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly chunksReceived = new Counter({ name: 'ferry_chunks_received_total', help: 'Chunk bodies stored (new chunks)', registers: [this.registry] });
   readonly chunkBytesReceived = new Counter({ name: 'ferry_chunk_bytes_received_total', help: 'Bytes of chunk bodies stored', registers: [this.registry] });
-  readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk uploads answered from existing chunks', registers: [this.registry] });
+  readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk bodies received for chunks already stored (written over the copy there)', registers: [this.registry] });
   readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
   readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });
   readonly chunksCorrupt = new Counter({ name: 'ferry_chunk_corrupt_total', help: 'Chunks that failed verification on read', registers: [this.registry] });
   readonly commits = new Counter({ name: 'ferry_upload_commits_total', help: 'Files committed', registers: [this.registry] });
   readonly gcDeleted = new Counter({ name: 'ferry_gc_deleted_objects_total', help: 'Chunk and pack objects deleted by garbage collection', registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'ferry_connections_refused_total', help: 'Connections closed at once: too many open from their address', registers: [this.registry] });
+  readonly slowClientsCut = new Counter({ name: 'ferry_slow_clients_cut_total', help: 'Connections or requests cut for a request head or body arriving too slowly', labelNames: ['phase'] as const, registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
   readonly requests = new Counter({
     name: 'ferry_http_requests_total',

@@ -3,21 +3,44 @@
  * upload sessions.
  *
  * Usage is logical: the sizes of the files under the user's home, whatever dedup saved on
- * disk (a user who stores the same 1 GiB twice uses 2 GiB of quota). Checks happen where
- * the facts are known: at session creation (the manifest gives the sizes, so an upload
- * that cannot fit is refused before a byte is sent), at each manifest append (streaming
- * uploads of unknown size), and again inside the commit transaction, where concurrent
- * sessions that each fit alone are caught. A commit refused there rolls back whole:
- * no file changes; the session stays (free some space, commit again) until it expires or
- * is aborted, and its chunks go with the next garbage collection.
+ * disk (a user who stores the same 1 GiB twice uses 2 GiB of quota).
+ *
+ * Bytes in flight count too. Every live session reserves what its commit would add to the
+ * usage (`uploads.reserved_bytes`: the files' sizes, or for a file of unknown size the
+ * manifest entries sent so far, less the files they replace), and a session is admitted,
+ * or its manifest grows, only while usage + every live session's reservation stays within
+ * the quota. A chunk body can only bring bytes its manifest announced (the size is checked
+ * against the manifest), so nothing reaches the store beyond what was counted; streamed
+ * uploads (share links, `ingestStream`) reserve ahead of the bytes they store. The commit
+ * checks the real usage again inside its transaction (quotas lowered meanwhile, copies).
+ *
+ * A session refused for a limit while it is in flight (an append, or its commit) is
+ * aborted: it would hold a session slot and its reservation for `--upload-ttl` otherwise.
+ * Its chunks stay the user's until garbage collection, so the same upload re-run after
+ * freeing space sends nothing again.
  */
 import { sql, type Transaction } from 'kysely';
-import { PayloadTooLargeError, QuotaExceededError } from '../core/errors.js';
+import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/errors.js';
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
 import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
 import type { AuthContext } from './authz.js';
 import type { ServerConfig } from './config.js';
+
+/** A file of a new session, as the quota sees it. */
+export interface QuotaFile {
+  path: string;
+  size?: number;
+  chunks?: readonly { size: number }[];
+}
+
+/** Whether an error is a refusal by a per-user limit (quota, largest file): the session that hit it is aborted. */
+export function isLimitRefusal(err: unknown): boolean {
+  return isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined);
+}
+
+/** A file's size as announced: its size, else the sum of its manifest entries so far. */
+const announced = (f: QuotaFile): number => f.size ?? (f.chunks ?? []).reduce((a, c) => a + c.size, 0);
 
 export class QuotaGuard {
   constructor(
@@ -41,21 +64,73 @@ export class QuotaGuard {
     }
   }
 
-  /** Before a session is created: session count, file sizes, and whether the files can fit. */
-  async checkCreate(auth: AuthContext, files: { path: string; size?: number }[]): Promise<void> {
-    const maxSessions = auth.limits.maxSessions ?? this.config.maxUploadSessions;
-    if (maxSessions > 0 && (await this.meta.countUploads(auth.userId)) >= maxSessions) {
-      throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
-    }
-    for (const f of files) if (f.size !== undefined) this.checkFileSize(auth, f.path, f.size);
-    const known = files.filter((f): f is { path: string; size: number } => f.size !== undefined);
-    await this.checkFits(undefined, auth, known);
+  /**
+   * Before a session is created, outside any transaction: the checks of {@link createCheck},
+   * for a caller that must refuse early (a share link before it counts a use).
+   */
+  async checkCreate(auth: AuthContext, files: QuotaFile[]): Promise<void> {
+    await this.meta.db.transaction().execute((trx) => this.createCheck(auth, files)(trx));
   }
 
-  /** After a manifest append: the file's announced bytes so far against the limits. */
+  /**
+   * Inside the transaction that creates a session (MetaStore.createUpload's `check`): the
+   * session count, file sizes, and whether usage + the bytes in flight + these files fit.
+   * Returns the bytes the session reserves.
+   */
+  createCheck(auth: AuthContext, files: QuotaFile[]): (trx: Transaction<Database>) => Promise<number> {
+    return async (trx) => {
+      const maxSessions = auth.limits.maxSessions ?? this.config.maxUploadSessions;
+      if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx)) >= maxSessions) {
+        throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
+      }
+      const sized = files.map((f) => ({ path: f.path, size: announced(f) }));
+      for (const f of sized) this.checkFileSize(auth, f.path, f.size);
+      if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return 0;
+      await this.lockUser(trx, auth);
+      return this.checkFits(trx, auth, sized, await this.meta.reservedBytes(auth.userId, undefined, trx));
+    };
+  }
+
+  /**
+   * A file of session `id` grew to `bytes` (a manifest append, or a streamed upload): checks
+   * the largest file, and sets the session's reservation to cover `bytes` plus up to `ahead`
+   * more (as much of it as fits). Returns the size the reservation covers (Infinity without
+   * a bytes quota); FERRY_ERR_QUOTA_EXCEEDED when even `bytes` does not fit.
+   */
+  async reserveGrowth(auth: AuthContext, id: string, path: string, bytes: number, ahead = 0): Promise<number> {
+    this.checkFileSize(auth, path, bytes);
+    const quota = auth.limits.quotaBytes;
+    if (quota === null) return Infinity;
+    return this.meta.db.transaction().execute(async (trx) => {
+      await this.lockUser(trx, auth);
+      const usage = await this.meta.usage(auth.home, trx);
+      const old = (await this.meta.fileSizes([path], trx)).get(path) ?? 0;
+      const others = await this.meta.reservedBytes(auth.userId, id, trx);
+      const room = quota - usage.bytes - others + old;
+      if (bytes > room) {
+        const wouldUse = usage.bytes + others + bytes - old;
+        throw new QuotaExceededError(
+          `quota exceeded: ${formatSize(wouldUse)} of ${formatSize(quota)} with the uploads in progress (${formatSize(usage.bytes)} stored, ${formatSize(others)} in other uploads)`,
+          { details: { limit: 'bytes', quota, used: usage.bytes, inFlight: others, wouldUse } },
+        );
+      }
+      const covered = Math.min(bytes + ahead, room);
+      await this.meta.setReservation(id, Math.max(0, covered - old), trx);
+      return covered;
+    });
+  }
+
+  /**
+   * Bytes held outside any session (an SFTP file spooled on disk until its CLOSE, when its
+   * ingest reserves them): whether `bytesSoFar` for `path` still fits beside the usage and
+   * every live session's reservation.
+   */
   async checkGrowth(auth: AuthContext, path: string, bytesSoFar: number): Promise<void> {
     this.checkFileSize(auth, path, bytesSoFar);
-    await this.checkFits(undefined, auth, [{ path, size: bytesSoFar }]);
+    if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return;
+    await this.meta.db.transaction().execute(async (trx) => {
+      await this.checkFits(trx, auth, [{ path, size: bytesSoFar }], await this.meta.reservedBytes(auth.userId, undefined, trx));
+    });
   }
 
   /**
@@ -86,32 +161,44 @@ export class QuotaGuard {
     return async (trx, files) => {
       for (const f of files) this.checkFileSize(auth, f.path, f.size);
       if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return;
-      // Take the user's row lock first: on PostgreSQL two commits of one user then queue
-      // here instead of both reading the old usage (SQLite serializes writers anyway).
-      await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', auth.userId).execute();
+      await this.lockUser(trx, auth);
       await this.checkFits(trx, auth, files);
     };
   }
 
-  /** Usage after replacing/adding `files` (server paths) must stay within the quotas. */
-  private async checkFits(trx: Transaction<Database> | undefined, auth: AuthContext, files: { path: string; size: number }[]): Promise<void> {
+  /** Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here (SQLite serializes writers anyway). */
+  private async lockUser(trx: Transaction<Database>, auth: AuthContext): Promise<void> {
+    await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', auth.userId).execute();
+  }
+
+  /**
+   * Usage after replacing/adding `files` (server paths), plus `inFlight` bytes reserved by
+   * live sessions, must stay within the quotas. Returns the bytes these files add (what a
+   * new session reserves).
+   */
+  private async checkFits(trx: Transaction<Database> | undefined, auth: AuthContext, files: { path: string; size: number }[], inFlight = 0): Promise<number> {
     const { quotaBytes, quotaFiles } = auth.limits;
-    if (quotaBytes === null && quotaFiles === null) return;
+    if (quotaBytes === null && quotaFiles === null) return 0;
     const usage = await this.meta.usage(auth.home, trx);
     const replaced = await this.meta.fileSizes(
       files.map((f) => f.path),
       trx,
     );
-    let bytes = usage.bytes;
+    let added = 0;
+    let net = 0;
     let count = usage.files;
     for (const f of files) {
       const old = replaced.get(f.path);
-      bytes += f.size - (old ?? 0);
+      net += f.size - (old ?? 0);
+      added += Math.max(0, f.size - (old ?? 0));
       if (old === undefined) count++;
     }
+    const bytes = usage.bytes + inFlight + net;
     if (quotaBytes !== null && bytes > quotaBytes) {
-      throw new QuotaExceededError(`quota exceeded: this would use ${formatSize(bytes)} of ${formatSize(quotaBytes)} (now ${formatSize(usage.bytes)})`, {
-        details: { limit: 'bytes', quota: quotaBytes, used: usage.bytes, wouldUse: bytes },
+      const others = inFlight > 0 ? `, ${formatSize(inFlight)} in other uploads` : '';
+      const what = files.length === 1 ? `${files[0].path} (${formatSize(files[0].size)})` : `${files.length} files of ${formatSize(files.reduce((a, f) => a + f.size, 0))}`;
+      throw new QuotaExceededError(`quota exceeded: ${what} would bring the usage to ${formatSize(bytes)}, over the quota of ${formatSize(quotaBytes)} (${formatSize(usage.bytes)} used now${others})`, {
+        details: { limit: 'bytes', quota: quotaBytes, used: usage.bytes, inFlight, wouldUse: bytes },
       });
     }
     if (quotaFiles !== null && count > quotaFiles) {
@@ -119,5 +206,6 @@ export class QuotaGuard {
         details: { limit: 'files', quota: quotaFiles, used: usage.files, wouldUse: count },
       });
     }
+    return added;
   }
 }

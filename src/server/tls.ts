@@ -4,6 +4,12 @@
  * `DATA/tls/` (ca.crt, ca.key, server.crt, server.key; keys mode 0600). Clients trust the
  * server through `--ca DATA/tls/ca.crt` or by pinning the server certificate's SHA-256
  * fingerprint, which the server prints at every start.
+ *
+ * The local CA is name-constrained to the names and addresses it was made for (kept in
+ * `ca.hosts`) and valid two years: importing it into a browser trusts this server, not the
+ * whole web. A new name (`--tls-host`, a new listen address), a CA about to expire, or a CA
+ * made before constraints existed (no `ca.hosts`) means a new CA; `notice` then says so,
+ * since clients given the old `ca.crt` need the new one.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -20,6 +26,8 @@ export interface TlsMaterial {
   /** Where the local CA is, with --tls-self-signed. */
   caFile?: string;
   selfSigned: boolean;
+  /** Something the operator should hear at start (a new local CA replaced the old one). */
+  notice?: string;
 }
 
 /** `SHA256:` + the colon-separated upper-case hex SHA-256 of a certificate's DER. */
@@ -61,36 +69,44 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
 async function selfSigned(dataDir: string, extraHosts: string[]): Promise<TlsMaterial> {
   const dir = join(dataDir, 'tls');
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const files = { caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
+  const files = { caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), caHosts: join(dir, 'ca.hosts'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), hosts: join(dir, 'server.hosts') };
+  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', hostname(), ...extraHosts].filter((h) => h && h !== '0.0.0.0' && h !== '::'))];
+  const lines = async (file: string): Promise<string[] | undefined> => (await readIfExists(file))?.trim().split('\n').filter(Boolean);
+  // The names each certificate was made for are kept beside it: a new --tls-host (or a new
+  // listen address) makes a new server certificate, and a new CA when the CA's constraints
+  // do not cover it.
+  const madeFor = (await lines(files.hosts)) ?? [];
+  const names = [...new Set([...hosts, ...madeFor])];
   let caCert = await readIfExists(files.caCert);
   let caKey = await readIfExists(files.caKey);
-  if (!caCert || !caKey) {
-    const ca = createCa({ name: `Ferry local CA (${hostname()})` });
+  const caPermits = await lines(files.caHosts);
+  let notice: string | undefined;
+  const caStale = !caCert || !caKey || caPermits === undefined || !names.every((h) => caPermits.includes(h)) || expiresWithin(caCert, RENEW_BEFORE_MS);
+  if (caStale) {
+    if (caCert) {
+      const why = caPermits === undefined ? 'the old one had no name constraints' : expiresWithin(caCert, RENEW_BEFORE_MS) ? 'the old one expires soon' : 'a new name or address was added';
+      notice = `made a new local CA in ${files.caCert} (${why}); clients and browsers that trusted the old one need the new one`;
+    }
+    const ca = createCa({ name: `Ferry local CA (${hostname()})`, permitted: names });
     caCert = ca.certPem;
     caKey = ca.keyPem;
     await writeFile(files.caKey, caKey, { mode: 0o600 });
     await writeFile(files.caCert, caCert, { mode: 0o644 });
+    await writeFile(files.caHosts, names.join('\n') + '\n');
   }
-  const hosts = [...new Set(['localhost', '127.0.0.1', '::1', hostname(), ...extraHosts].filter((h) => h && h !== '0.0.0.0' && h !== '::'))];
-  // The names the certificate was made for are kept beside it: a new --tls-host (or a new
-  // listen address) makes a new server certificate from the same CA.
-  const hostsFile = join(dir, 'server.hosts');
   let cert = await readIfExists(files.cert);
   let key = await readIfExists(files.key);
-  const madeFor = (await readIfExists(hostsFile))?.trim().split('\n') ?? [];
-  const stale =
-    !cert ||
-    !key ||
-    new Date(new X509Certificate(cert).validTo).getTime() - Date.now() < RENEW_BEFORE_MS ||
-    !hosts.every((h) => madeFor.includes(h));
-  if (stale) {
-    const names = [...new Set([...hosts, ...madeFor])];
-    const issued = createServerCert({ certPem: caCert, keyPem: caKey }, names);
+  if (caStale || !cert || !key || expiresWithin(cert, RENEW_BEFORE_MS) || !hosts.every((h) => madeFor.includes(h))) {
+    const issued = createServerCert({ certPem: caCert!, keyPem: caKey! }, names);
     cert = issued.certPem;
     key = issued.keyPem;
     await writeFile(files.key, key, { mode: 0o600 });
     await writeFile(files.cert, cert, { mode: 0o644 });
-    await writeFile(hostsFile, names.join('\n') + '\n');
+    await writeFile(files.hosts, names.join('\n') + '\n');
   }
-  return { cert: cert!, key: key!, fingerprint: fingerprintOf(cert!), caFile: files.caCert, selfSigned: true };
+  return { cert: cert!, key: key!, fingerprint: fingerprintOf(cert!), caFile: files.caCert, selfSigned: true, ...(notice ? { notice } : {}) };
+}
+
+function expiresWithin(certPem: string, ms: number): boolean {
+  return new Date(new X509Certificate(certPem).validTo).getTime() - Date.now() < ms;
 }

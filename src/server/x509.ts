@@ -6,6 +6,9 @@
  * keyCertSign) and a server certificate signed by it (CA:FALSE, serverAuth, subjectAltName
  * with DNS names and IP addresses). A browser refuses a CA certificate used directly as a
  * server certificate (Firefox: CA_CERT_USED_AS_END_ENTITY), hence the pair, as mkcert does.
+ * Unlike mkcert's, the CA can carry name constraints (RFC 5280 4.2.1.10): imported into a
+ * browser, it vouches only for the names and addresses it was made for, so its key, if it
+ * leaked, could not impersonate any other site.
  * Field layout: RFC 5280 section 4.1.
  */
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
@@ -66,6 +69,7 @@ const OID = {
   basicConstraints: '2.5.29.19',
   authorityKeyId: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  nameConstraints: '2.5.29.30',
   serverAuth: '1.3.6.1.5.5.7.3.1',
 };
 
@@ -96,6 +100,21 @@ function altNames(hosts: readonly string[]): Buffer {
   return seq(...names);
 }
 
+/**
+ * nameConstraints with permittedSubtrees only: each DNS name (it and names below it, RFC 5280
+ * 4.2.1.10) and each address exactly (address + all-ones mask). Listing at least one name of
+ * each kind matters: a kind with no permitted subtree would be unconstrained.
+ */
+function nameConstraints(hosts: readonly string[]): Buffer {
+  const subtrees = hosts.map((h) => {
+    const v = isIP(h);
+    if (v === 4) return seq(tlv(0x87, Buffer.concat([Buffer.from(h.split('.').map(Number)), Buffer.alloc(4, 0xff)])));
+    if (v === 6) return seq(tlv(0x87, Buffer.concat([ipv6Bytes(h), Buffer.alloc(16, 0xff)])));
+    return seq(tlv(0x82, Buffer.from(h, 'ascii')));
+  });
+  return seq(tlv(0xa0, Buffer.concat(subtrees)));
+}
+
 function ipv6Bytes(addr: string): Buffer {
   const [head, tail] = addr.split('::');
   const parse = (s: string | undefined): number[] => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
@@ -109,6 +128,12 @@ function ipv6Bytes(addr: string): Buffer {
 
 // ---------------------------------------------------------------- certificates
 
+/**
+ * Default validity of a CA: two years, not mkcert's ten. A CA imported into browsers and
+ * forgotten is a standing risk; the server makes a new one before this runs out.
+ */
+export const CA_DAYS = 730;
+
 export interface IssuedCert {
   certPem: string;
   keyPem: string;
@@ -119,6 +144,8 @@ interface CertSpec {
   publicKey: KeyObject;
   issuer: { name: string; key: KeyObject; publicKey: KeyObject };
   days: number;
+  /** The end of validity is never later than this (a certificate outliving its CA is useless). */
+  notAfterMax?: Date;
   extensions: Buffer[];
   now: Date;
 }
@@ -133,7 +160,7 @@ function build(spec: CertSpec): string {
   serial[0] &= 0x7f; // positive
   const algorithm = seq(oid(OID.ecdsaWithSHA256));
   const notBefore = new Date(spec.now.getTime() - 3600_000); // a little clock skew between peers is fine
-  const notAfter = new Date(spec.now.getTime() + spec.days * 86_400_000);
+  const notAfter = new Date(Math.min(spec.now.getTime() + spec.days * 86_400_000, spec.notAfterMax?.getTime() ?? Infinity));
   const tbs = seq(
     explicit(0, integer(Buffer.from([2]))), // v3
     integer(serial),
@@ -161,25 +188,32 @@ function newKey(): { key: KeyObject; publicKey: KeyObject; keyPem: string } {
   return { key: privateKey, publicKey, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
 
-/** A self-signed CA certificate for signing server certificates. */
-export function createCa(options: { name?: string; days?: number; now?: Date } = {}): IssuedCert {
+/**
+ * A self-signed CA certificate for signing server certificates (path length 0: no
+ * intermediates). With `permitted` (DNS names and IP addresses), it carries critical name
+ * constraints: a verifier that honours them (browsers, OpenSSL, Node) accepts from it only
+ * certificates for those names (and names below a DNS name) and exactly those addresses.
+ */
+export function createCa(options: { name?: string; days?: number; now?: Date; permitted?: readonly string[] } = {}): IssuedCert {
   const k = newKey();
   const cn = options.name ?? 'Ferry local CA';
+  const extensions = [
+    extension(OID.basicConstraints, true, seq(bool(true), integer(Buffer.from([0])))),
+    extension(OID.keyUsage, true, keyUsage([5, 6])),
+  ];
+  if (options.permitted && options.permitted.length > 0) extensions.push(extension(OID.nameConstraints, true, nameConstraints(options.permitted)));
   const certPem = build({
     subject: cn,
     publicKey: k.publicKey,
     issuer: { name: cn, key: k.key, publicKey: k.publicKey },
-    days: options.days ?? 3650,
+    days: options.days ?? CA_DAYS,
     now: options.now ?? new Date(),
-    extensions: [
-      extension(OID.basicConstraints, true, seq(bool(true), integer(Buffer.from([0])))),
-      extension(OID.keyUsage, true, keyUsage([5, 6])),
-    ],
+    extensions,
   });
   return { certPem, keyPem: k.keyPem };
 }
 
-/** A server certificate for `hosts` (DNS names and IP addresses), signed by `ca`. */
+/** A server certificate for `hosts` (DNS names and IP addresses), signed by `ca`, valid no longer than `ca`. */
 export function createServerCert(ca: IssuedCert, hosts: readonly string[], options: { days?: number; now?: Date } = {}): IssuedCert {
   const k = newKey();
   const caKey = createPrivateKey(ca.keyPem);
@@ -190,6 +224,7 @@ export function createServerCert(ca: IssuedCert, hosts: readonly string[], optio
     issuer: { name: caName, key: caKey, publicKey: createPublicKey(caKey) },
     // 825 days: the longest Apple platforms accept for a TLS server certificate.
     days: options.days ?? 825,
+    notAfterMax: new Date(new X509Certificate(ca.certPem).validTo),
     now: options.now ?? new Date(),
     extensions: [
       extension(OID.basicConstraints, true, seq()),

@@ -92,3 +92,42 @@ describe('ChunkStore.readMany', () => {
     expect(isFerryError(err, 'FERRY_ERR_CHUNK_CORRUPT')).toBe(true);
   });
 });
+
+describe('ChunkStore: a chunk stored again', () => {
+  const exists = async (key: string): Promise<boolean> => backend.stat(key).then(() => true, () => false);
+
+  it('sent in a pack after it was loose: the index points into the pack, the loose object goes', async () => {
+    const c = randomBytes(900);
+    expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'u1' })).toBe(true);
+    const stale = await locations([c]);
+    expect(stale[0].pack).toBeNull();
+    await putPack([c]);
+    await store.settled();
+    const [now] = await locations([c]);
+    expect(now.pack).not.toBeNull();
+    expect(await exists(ChunkStore.chunkKey(sha(c)))).toBe(false);
+    // A reader still holding the old location reads the chunk where it is now.
+    expect((await store.readMany(stale))[0].equals(c)).toBe(true);
+    expect((await store.read(sha(c))).equals(c)).toBe(true);
+  });
+
+  it('sent loose after it was in a pack: the pack, left with no chunk, goes with the next garbage collection', async () => {
+    const parts = [randomBytes(300), randomBytes(400)];
+    await putPack(parts);
+    const [a] = await locations(parts);
+    for (const p of parts) await store.put(sha(p), p.length, Readable.from([p]));
+    expect((await locations(parts)).every((l) => l.pack === null)).toBe(true);
+    expect(await exists(ChunkStore.packKey(a.pack!))).toBe(true);
+    await meta.db.updateTable('packs').set({ created_at: 0 }).execute();
+    expect(await store.collectGarbage(60_000, Date.now())).toEqual({ chunks: 0, packs: 1 }); // the chunks themselves are new: kept
+    expect(await exists(ChunkStore.packKey(a.pack!))).toBe(false);
+    for (const p of parts) expect((await store.read(sha(p))).equals(p)).toBe(true);
+  });
+
+  it('tells a sender only whether the chunk was already theirs', async () => {
+    const c = randomBytes(500);
+    expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'ann' })).toBe(true);
+    expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'bob' })).toBe(true);
+    expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'ann' })).toBe(false);
+  });
+});

@@ -4,13 +4,15 @@
  * - files: the namespace. One row per file or directory except the root, keyed by the
  *   normalized path; `parent` makes one directory's listing an index range scan, and a
  *   subtree is the path range (`/a/`, `/a0`) because '0' follows '/' in byte order.
+ *   `name_fold` (the NFC form of a non-ASCII name) finds look-alike names, which are refused.
  * - manifests: content of files, keyed by file hash and shared by every file with the same
  *   content (`refs` = number of files pointing at it), chunk list in binary form.
  * - chunks: every stored chunk; `refs` = number of manifests that contain it (each
  *   manifest counts once however often the chunk repeats inside it); `pack` set when the
  *   chunk lives inside a pack object at `pack_offset`.
  * - uploads / upload_files / upload_entries: persisted upload sessions. Entries protect
- *   their chunks from garbage collection while the session lives.
+ *   their chunks from garbage collection while the session lives; `reserved_bytes` is what
+ *   a session counts against its owner's quota while it is in flight.
  * - users / tokens: authentication (only hashes of secrets are stored).
  * - grants: per-path permissions of a user (paths relative to the user's home).
  * - chunk_owners: which users proved possession of a chunk (sent its bytes). Dedup answers
@@ -28,6 +30,8 @@ export interface FilesTable {
   path: string;
   parent: string;
   name: string;
+  /** NFC form of a name that is not plain ASCII, else NULL: where look-alike names meet (see MetaStore). */
+  name_fold: string | null;
   type: 'file' | 'dir';
   size: number;
   mtime: number;
@@ -76,8 +80,10 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
-  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0005). */
+  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0007-sftp). */
   kind: 'partial' | null;
+  /** Bytes the session may add to its owner's usage once committed (quota reservations; 0 without a quota). */
+  reserved_bytes: number;
 }
 
 export interface UploadFilesTable {

@@ -133,6 +133,23 @@ export interface GcVictims {
   stores?: Record<string, string>;
 }
 
+/**
+ * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
+ * ASCII name (its own NFC form). Names are stored byte for byte; a directory never holds
+ * two names with one NFC form (see MetaStore.refuseLookAlikes).
+ */
+export function nameFold(name: string): string | null {
+  return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
+}
+
+function lookAlikeError(path: string, existing: string): Error {
+  const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
+  return new AlreadyExistsError(
+    `${path}: ${existing} is there, a name that differs only in its Unicode form (${form(path)} vs ${form(existing)}); a directory holds one of them only`,
+    { details: { path, existing, reason: 'look-alike' } },
+  );
+}
+
 function toEntry(row: FilesTable): Entry {
   const e: Entry = {
     path: row.path,
@@ -168,7 +185,7 @@ function hotQueries() {
         .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
         .where('c.hash', '=', hash),
     ),
-    chunkPutContext: new PreparedQuery(3, (db: Kysely<Database>, id: string, hash: string, user: string) =>
+    chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
       db
         .selectFrom('uploads as u')
         .select(['u.expires_at', 'u.owner', 'u.scope'])
@@ -183,16 +200,31 @@ function hotQueries() {
             .limit(1)
             .as('path'),
           eb
-            .exists(eb.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', user).where('o.hash', '=', hash))
-            .as('owned'),
+            .selectFrom('upload_entries as e')
+            .select('e.size')
+            .whereRef('e.upload_id', '=', 'u.id')
+            .where('e.hash', '=', hash)
+            .orderBy('e.file_idx')
+            .limit(1)
+            .as('declared'),
         ])
         .where('u.id', '=', id),
     ),
-    insertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+    chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
+    // A row for these bytes: new, or the existing one pointed at them (see addChunk).
+    upsertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
       db
         .insertInto('chunks')
         .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
-        .onConflict((oc) => oc.column('hash').doNothing()),
+        .onConflict((oc) =>
+          oc.column('hash').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            pack: null,
+            pack_offset: null,
+            store: eb.ref('excluded.store'),
+            created_at: eb.ref('excluded.created_at'),
+          })),
+        ),
     ),
     insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
       db
@@ -455,10 +487,49 @@ export class MetaStore {
     for (const p of [...wanted].sort()) {
       const t = found.get(p);
       if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
-      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
+      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    await this.refuseLookAlikes(trx, create.map((c) => c.path));
     for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
+  }
+
+  /**
+   * FERRY_ERR_ALREADY_EXISTS when a path about to be made has a look-alike: a sibling whose
+   * name has the same NFC form but other bytes (`café` composed and decomposed), already
+   * there or among `paths` themselves. Two such names would show as one in every listing and
+   * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
+   * refuses the second instead. `except` is a path about to go away (a move's source).
+   */
+  private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
+    const wanted = new Map<string, string>(); // parent \0 NFC name -> path
+    for (const p of paths) {
+      const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
+      const other = wanted.get(key);
+      if (other !== undefined && other !== p) throw lookAlikeError(p, other);
+      wanted.set(key, p);
+    }
+    const check = (row: { path: string; parent: string; name: string }, fold: string): void => {
+      const p = wanted.get(row.parent + '\0' + fold);
+      if (p !== undefined && p !== row.path && row.path !== except) throw lookAlikeError(p, row.path);
+    };
+    for (const part of batches([...wanted.keys()], 200)) {
+      const nfc = part.map((k) => {
+        const [parent, name] = k.split('\0');
+        return { parent, name, path: parent === '/' ? '/' + name : parent + '/' + name };
+      });
+      // A sibling named exactly by the NFC form (an ASCII or composed name) ...
+      for (const r of await trx.selectFrom('files').select(['path', 'parent', 'name']).where('path', 'in', nfc.map((n) => n.path)).execute()) check(r, r.name);
+      // ... or by another form of it (a decomposed name; even an ASCII name has look-alikes:
+      // U+212A KELVIN SIGN normalizes to K).
+      const rows = await trx
+        .selectFrom('files')
+        .select(['path', 'parent', 'name', 'name_fold'])
+        .where('name_fold', 'in', [...new Set(nfc.map((n) => n.name))])
+        .where('parent', 'in', [...new Set(nfc.map((n) => n.parent))])
+        .execute();
+      for (const r of rows) check(r, r.name_fold!);
+    }
   }
 
   /**
@@ -474,8 +545,10 @@ export class MetaStore {
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to], from);
+      const renamed = { path: to, parent: parentPath(to), name: baseName(to), name_fold: nameFold(baseName(to)), updated_at: now };
       if (src.type === 'file') {
-        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       } else {
         // Children first, then the directory itself. The cut is computed in SQL: its
         // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
@@ -488,7 +561,7 @@ export class MetaStore {
           .where('path', '>', subtreeStart(from))
           .where('path', '<', subtreeEnd(from))
           .execute();
-        await trx.updateTable('files').set({ path: to, parent: parentPath(to), name: baseName(to), updated_at: now }).where('path', '=', from).execute();
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       }
       return this.stat(to, trx);
     });
@@ -504,6 +577,7 @@ export class MetaStore {
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
       const rows = await trx
         .selectFrom('files')
@@ -512,7 +586,7 @@ export class MetaStore {
         .orderBy('path')
         .execute();
       const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
-      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, created_at: now, updated_at: now }));
+      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
       for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
       const refs = new Map<string, number>();
       for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
@@ -628,7 +702,15 @@ export class MetaStore {
     return out;
   }
 
-  /** Records that `owner` proved possession of these chunks (sent bytes that hashed right). */
+  /**
+   * Forgets every user's proof of possession of a chunk whose stored copy failed
+   * verification: dedup answers then ask for its bytes again, and those replace the copy.
+   */
+  async disownChunk(hash: string): Promise<void> {
+    await this.db.deleteFrom('chunk_owners').where('hash', '=', hash).execute();
+  }
+
+  /** Records that `owner` may build on these chunks (bytes of a file they may read, or sent by them). */
   async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
     for (const part of batches([...new Set(hashes)])) {
       await this.db
@@ -640,44 +722,68 @@ export class MetaStore {
   }
 
   /**
-   * Records a stored loose chunk in `store` (a `--store` route; null: the default), and with
-   * `owner` that this user sent it (one transaction, one commit). Returns false when the
-   * chunk was already recorded.
+   * Records that the verified bytes of a loose chunk now lie in `store` (a `--store` route;
+   * null: the default), and with `owner` that this user sent them (one transaction). The
+   * same statements run whether or not the chunk was indexed before: an existing row is
+   * pointed at the new copy (the chunk store wrote it over a loose copy of the same store,
+   * and deletes one elsewhere), which also replaces a damaged copy. `previous` is where the
+   * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
+   * the only dedup answer a user may be given.
    */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<boolean> {
-    const insert = async (db: Db): Promise<boolean> => {
-      const r = await this.hot.insertChunk.execute(db, hash, size, this.now(), store);
-      if (owner !== undefined) await this.hot.insertChunkOwner.execute(db, owner, hash);
-      return Number(r.numAffectedRows ?? 0n) > 0;
-    };
-    return owner === undefined ? insert(this.db) : this.db.transaction().execute(insert);
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
+      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store);
+      let fresh = true;
+      if (owner !== undefined) {
+        const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
+        fresh = Number(r.numAffectedRows ?? 0n) > 0;
+      }
+      return previous ? { previous, fresh } : { fresh };
+    });
   }
 
   /**
-   * Records a stored pack and the chunks inside it (chunks already indexed elsewhere are
-   * skipped), and with `owner` that this user sent all of them. Returns chunks indexed.
+   * Records a stored pack and the chunks inside it, and with `owner` that this user sent
+   * all of them. As {@link addChunk}: every chunk's row points at its copy in this pack,
+   * indexed before or not (a pack left with no chunk is deleted by garbage collection).
+   * Returns how many of the chunks are new to the owner (all without one) and the chunks
+   * that were loose objects until now (their objects are the caller's to delete).
    */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<number> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
-      let inserted = 0;
+      let fresh = 0;
+      const wasLoose: { hash: string; store: string | null }[] = [];
       for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
-        const r = await trx
+        const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
+        for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
+        await trx
           .insertInto('chunks')
           .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
-          .onConflict((oc) => oc.column('hash').doNothing())
-          .executeTakeFirst();
-        inserted += Number(r.numInsertedOrUpdatedRows ?? 0n);
+          .onConflict((oc) =>
+            oc.column('hash').doUpdateSet((eb) => ({
+              size: eb.ref('excluded.size'),
+              pack: eb.ref('excluded.pack'),
+              pack_offset: eb.ref('excluded.pack_offset'),
+              store: null,
+              created_at: eb.ref('excluded.created_at'),
+            })),
+          )
+          .execute();
         if (owner !== undefined) {
-          await trx
+          const r = await trx
             .insertInto('chunk_owners')
             .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
             .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-            .execute();
+            .executeTakeFirst();
+          fresh += Number(r.numInsertedOrUpdatedRows ?? 0n);
+        } else {
+          fresh += part.length;
         }
       }
-      return inserted;
+      return { fresh, wasLoose };
     });
   }
 
@@ -728,7 +834,24 @@ export class MetaStore {
         .execute();
       const victims: GcVictims = { chunks: [], packs: [] };
       const stores: Record<string, string> = {};
-      if (rows.length === 0) return victims;
+      // Packs no chunk points into any more: every chunk of theirs was since stored again
+      // elsewhere (a newer copy is the indexed one), or none was ever new.
+      const empty = await trx
+        .selectFrom('packs as p')
+        .select(['p.id', 'p.store'])
+        .where('p.created_at', '<', cutoff)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('chunks as c').select('c.hash').whereRef('c.pack', '=', 'p.id'))))
+        .limit(limit)
+        .execute();
+      for (const p of empty) {
+        await trx.deleteFrom('packs').where('id', '=', p.id).execute();
+        victims.packs.push(p.id);
+        if (p.store) stores[p.id] = p.store;
+      }
+      if (rows.length === 0) {
+        if (Object.keys(stores).length > 0) victims.stores = stores;
+        return victims;
+      }
       for (const part of batches(rows.map((r) => r.hash))) {
         await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
         await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
@@ -752,15 +875,21 @@ export class MetaStore {
 
   // ---------------------------------------------------------------- uploads
 
-  async createUpload(u: NewUpload): Promise<UploadInfo> {
+  /**
+   * Creates a session. `check` runs first inside the creating transaction (limits that
+   * count the owner's other sessions: two creations cannot both squeeze under them) and
+   * returns the bytes the session reserves against its owner's quota.
+   */
+  async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
     const scope = commonAncestor(u.files.map((f) => f.path));
     // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
     await this.db.transaction().execute(async (trx) => {
+      const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, kind: u.partial ? 'partial' : null })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : null })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
@@ -864,10 +993,10 @@ export class MetaStore {
     return ids.length;
   }
 
-  /** The server path of one file of a session (undefined if the session has no such file). */
-  async uploadFilePath(id: string, fileIdx: number): Promise<string | undefined> {
-    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-    return row?.path;
+  /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
+  async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
+    const row = await this.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
+    return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
   /** Bytes announced so far for one file of a session (sum of its manifest entries). */
@@ -881,9 +1010,25 @@ export class MetaStore {
     return Number(row.bytes);
   }
 
+  /** Bytes reserved by a user's live sessions (see UploadsTable.reserved_bytes), leaving out session `except`. */
+  async reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
+    let q = db
+      .selectFrom('uploads')
+      .select(sql<number>`coalesce(sum(reserved_bytes), 0)`.as('bytes'))
+      .where('owner', '=', owner)
+      .where('expires_at', '>', this.now());
+    if (except !== undefined) q = q.where('id', '<>', except);
+    return Number((await q.executeTakeFirstOrThrow()).bytes);
+  }
+
+  /** Sets what session `id` reserves against its owner's quota. */
+  async setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
+    await db.updateTable('uploads').set({ reserved_bytes: bytes }).where('id', '=', id).execute();
+  }
+
   /** Live upload sessions of a user. */
-  async countUploads(owner: string): Promise<number> {
-    const row = await this.db
+  async countUploads(owner: string, db: Db = this.db): Promise<number> {
+    const row = await db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
       .where('owner', '=', owner)
@@ -911,48 +1056,61 @@ export class MetaStore {
     return rows.map((r) => r.hash);
   }
 
-  /**
-   * For the chunk routes: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; pushes its
-   * expiry back only when less than 90% of `ttlMs` remains, so a GiB of chunk PUTs costs a
-   * handful of writes, not one per chunk.
-   */
-  async touchUpload(id: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null }> {
-    const now = this.now();
+  /** For the pack route: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; its owner, scope and expiry (see {@link extendUpload}). */
+  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
     const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    if (Number(row.expires_at) - now < ttlMs * 0.9) {
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
-    }
-    return { owner: row.owner, scope: row.scope };
+    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at) };
   }
 
   /**
-   * Everything a chunk PUT needs, in one query: the live session, touched like
-   * {@link touchUpload} (FERRY_ERR_UPLOAD_NOT_FOUND unless it lives); `path`, the path of its
+   * Everything a chunk PUT needs, in one query: the live session (FERRY_ERR_UPLOAD_NOT_FOUND
+   * unless it lives) and its expiry (see {@link extendUpload}); `path`, the path of its
    * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
-   * a new chunk by it); and `owned`, whether `user` has already proven to hold the chunk
-   * (see {@link ownedChunks}). The caller checks the session is `user`'s before using the rest.
+   * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
+   * caller checks the session is the caller's before using the rest.
    */
-  async chunkPutContext(id: string, hash: string, user: string, ttlMs: number): Promise<{ owner: string | null; scope: string | null; path: string | undefined; owned: boolean }> {
+  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
+    const row = await this.hot.chunkPutContext.first(this.db, id, hash);
+    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
+  }
+
+  /**
+   * Pushes a session's expiry back after a chunk it took, only when less than 90% of
+   * `ttlMs` remains: a GiB of chunk PUTs costs a handful of writes, not one per chunk.
+   * (Called after the chunk is stored: a refused request never keeps a session alive.)
+   */
+  async extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
     const now = this.now();
-    const row = await this.hot.chunkPutContext.first(this.db, id, hash, user);
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    if (Number(row.expires_at) - now < ttlMs * 0.9) {
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
-    }
-    // SQLite answers EXISTS with 0 or 1, PostgreSQL with a boolean.
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, owned: Number(row.owned) === 1 };
+    if (expiresAt - now >= ttlMs * 0.9) return;
+    await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
   }
 
 
-  /** Of `hashes`, those the session's manifest does not mention. */
-  async hashesNotInUpload(id: string, hashes: readonly string[]): Promise<string[]> {
-    const found = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('upload_entries').select('hash').distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
-      for (const r of rows) found.add(r.hash);
+  /**
+   * Of `chunks`, those the session's manifest does not mention (`strangers`), and those it
+   * mentions only with another size (`mismatched`: a manifest must not claim a size the
+   * bytes do not have, see {@link commitUpload}).
+   */
+  async chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
+    const declared = new Map<string, number[]>();
+    for (const part of batches([...new Set(chunks.map((c) => c.hash))])) {
+      const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
+      for (const r of rows) {
+        const sizes = declared.get(r.hash);
+        if (sizes) sizes.push(Number(r.size));
+        else declared.set(r.hash, [Number(r.size)]);
+      }
     }
-    return hashes.filter((h) => !found.has(h));
+    const strangers: string[] = [];
+    const mismatched: { hash: string; size: number; declared: number }[] = [];
+    for (const c of chunks) {
+      const sizes = declared.get(c.hash);
+      if (!sizes) strangers.push(c.hash);
+      else if (!sizes.includes(c.size)) mismatched.push({ hash: c.hash, size: c.size, declared: sizes[0] });
+    }
+    return { strangers, mismatched };
   }
 
   /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
@@ -974,6 +1132,21 @@ export class MetaStore {
       const missing = await this.missingChunks(id, trx);
       if (missing.length > 0) {
         throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
+      }
+      // Sizes, quotas and Content-Length are computed from the manifest: every size in it
+      // must be the size of the verified bytes (a chunk's index row holds what arrived).
+      const lie = await trx
+        .selectFrom('upload_entries as e')
+        .innerJoin('chunks as c', 'c.hash', 'e.hash')
+        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
+        .where('e.upload_id', '=', id)
+        .whereRef('e.size', '<>', 'c.size')
+        .limit(1)
+        .executeTakeFirst();
+      if (lie) {
+        throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
+          details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
+        });
       }
       const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
       if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
@@ -1047,6 +1220,7 @@ export class MetaStore {
       if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
       if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
     }
+    await this.refuseLookAlikes(trx, files.filter((f) => !old.has(f.path)).map((f) => f.path));
 
     // Manifests: shared ones gain references, new ones are stored and reference their chunks.
     const uses = new Map<string, number>();
@@ -1072,7 +1246,7 @@ export class MetaStore {
     for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
 
     // File rows: one upsert per 60 files; created_at of replaced files is kept.
-    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
+    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
     for (const part of batches(rows, 60)) {
       await trx
         .insertInto('files')

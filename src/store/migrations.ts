@@ -247,12 +247,45 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // The bytes a live session may still add to its owner's usage: quota checks count every
+    // session in flight, not only the one at hand (issue 10: sessions without sizes, or many
+    // at once, stored far past a quota before their commits failed).
+    '0005-upload-reservations': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('uploads').addColumn('reserved_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Look-alike names (`café` composed and decomposed, NFC and NFD) are refused; each
+    // non-ASCII name's NFC form is kept to find them in one index seek. Names that already
+    // coexist are left as they are (the rule applies to names made from now on).
+    '0006-files-name-fold': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('files').addColumn('name_fold', 'text').execute();
+        await db.schema.createIndex('files_name_fold').on('files').columns(['name_fold', 'parent']).execute();
+        let after = '';
+        for (;;) {
+          const rows = (await db.selectFrom('files').select(['path', 'name']).where('path', '>', after).orderBy('path').limit(1000).execute()) as Array<{ path: string; name: string }>;
+          if (rows.length === 0) break;
+          for (const r of rows) {
+            if (/^[\x00-\x7f]*$/.test(r.name)) continue;
+            await db.updateTable('files').set({ name_fold: r.name.normalize('NFC') }).where('path', '=', r.path).execute();
+          }
+          after = rows[rows.length - 1].path;
+        }
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
     // by itself), and resumable partial uploads. A streamed upload that may be resumed
     // (SFTP's `reput`) is an upload session of kind 'partial': its entries are chunks already
     // stored, so what arrived before a client (or the server) died survives it, invisible
     // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
-    '0005-sftp': {
+    '0007-sftp': {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema
           .createTable('ssh_keys')

@@ -19,6 +19,7 @@
  * CLI turns them into a non-zero exit). Listing failures, bad usage and aborts throw.
  */
 import { AbortedError, HashMismatchError, isFerryError, NotFoundError, UsageError, type FerryError } from '../core/errors.js';
+import { countOf } from '../core/units.js';
 import { canMove, canSetMtime, hasDirectories, moveObject, copyObject, type ObjectInfo } from '../core/storage.js';
 import { decide, sameHash, type CompareMode, type CompareOptions } from './compare.js';
 import { NO_FILTER, type Filter } from './filter.js';
@@ -127,7 +128,9 @@ function errorInfo(err: unknown): { code: string; message: string } {
 function overlaps(a: Remote, b: Remote): boolean {
   if (!sameBackend(a, b)) return false;
   const inside = (x: string, y: string) => y === '' || x === y || x.startsWith(y + '/');
-  return inside(a.prefix, b.prefix) || inside(b.prefix, a.prefix);
+  // A one-file remote is that file's path (a file copied into a folder beside it is fine).
+  const place = (r: Remote) => (r.only === undefined ? r.prefix : keyOf(r, r.only));
+  return inside(place(a), place(b)) || inside(place(b), place(a));
 }
 
 /** Makes the destination match the source, deleting extra files. */
@@ -422,9 +425,9 @@ async function run(mode: SyncMode, src: Remote, dst: Remote, o: SyncOptions): Pr
   if (mode === 'sync') {
     progress.phase('deleting');
     if (result.errors.length > 0 && plan.deletes.length > 0) {
-      result.deletesSkipped = `not deleting ${plan.deletes.length} files because ${result.errors.length} errors happened`;
+      result.deletesSkipped = `not deleting ${countOf(plan.deletes.length, 'file')} because ${countOf(result.errors.length, 'error')} happened`;
     } else if (o.maxDelete !== undefined && plan.deletes.length > o.maxDelete) {
-      result.deletesSkipped = `not deleting ${plan.deletes.length} files: more than --max-delete ${o.maxDelete}`;
+      result.deletesSkipped = `not deleting ${countOf(plan.deletes.length, 'file')}: more than --max-delete ${o.maxDelete}`;
       fail('', new UsageError(result.deletesSkipped));
     } else {
       await forEachLimit(

@@ -8,7 +8,8 @@ import { LocalBackend } from '../backends/local/index.js';
 import type { TreeHashed } from '../core/storage-bulk.js';
 import type { Filter } from './filter.js';
 import type { FileEntry } from './hashes.js';
-import { relOf, type Remote } from './remote.js';
+import { isFerryError } from '../core/errors.js';
+import { keyOf, relOf, type Remote } from './remote.js';
 
 export interface Listing {
   /** Files that pass the filter, by path relative to the remote. */
@@ -23,6 +24,20 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
   const files = new Map<string, FileEntry>();
   const excluded = new Map<string, FileEntry>();
   const dirs = new Set<string>();
+  if (remote.only !== undefined) {
+    // One file stands for the remote: it alone is looked at (one stat, no listing).
+    const info = await remote.backend.stat(keyOf(remote, remote.only), { signal }).catch((err: unknown) => {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+      throw err;
+    });
+    if (info !== undefined) {
+      const entry: FileEntry = { size: info.size, mtime: info.mtime, hashes: { ...(info.hashes ?? {}) } };
+      const tree = (info as TreeHashed).treeHash;
+      if (tree !== undefined) entry.hashes['ferry-tree'] = tree;
+      (filter.includes(remote.only, entry) ? files : excluded).set(remote.only, entry);
+    }
+    return { files, excluded, dirs };
+  }
   for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal })) {
     const rel = relOf(remote, e.key);
     if (rel === undefined || rel === '') continue;
@@ -51,6 +66,12 @@ export function emptyListing(): Listing {
  * empty folder is taken as existing.
  */
 export async function remoteExists(remote: Remote, signal?: AbortSignal): Promise<boolean> {
+  if (remote.only !== undefined) {
+    return remote.backend.stat(keyOf(remote, remote.only), { signal }).then(
+      () => true,
+      () => false,
+    );
+  }
   if (remote.prefix !== '') {
     const slash = remote.prefix.lastIndexOf('/');
     const parent = slash === -1 ? '' : remote.prefix.slice(0, slash);

@@ -20,6 +20,12 @@ export interface Remote {
   prefix: string;
   /** For messages: what the person typed, secrets removed. */
   label: string;
+  /**
+   * The remote stands for this one file directly inside the folder, not the folder's whole
+   * tree: a single-file source (rclone's `copy file dir/`) and the destination folder it goes
+   * into. Listings show that file alone (so a sync deletes nothing beside it).
+   */
+  only?: string;
 }
 
 export function makeRemote(backend: StorageBackend, prefix = '', label?: string): Remote {
@@ -118,6 +124,49 @@ export async function openRemotes(
     out[i] = makeRemote(await g.backend, normalizeKey(String(options[pathOption])), labels[i]);
   }
   return out;
+}
+
+/**
+ * When the source of a copy, move or sync names a file rather than a folder, as rclone
+ * allows (`ferry copy report.pdf nas:/docs/`): the source becomes the file's folder
+ * restricted to it, and the destination the folder it goes into, restricted to the same
+ * name. Otherwise the remotes come back as they were. `spec` is the source as typed.
+ */
+export async function fileSource(
+  spec: string,
+  src: Remote,
+  dst: Remote,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  registry: BackendRegistry = defaultRegistry,
+): Promise<[Remote, Remote]> {
+  const restrict = (from: Remote, name: string): [Remote, Remote] => [{ ...from, only: name }, { ...dst, only: name }];
+  const isFile = async (b: StorageBackend, key: string): Promise<boolean> => {
+    try {
+      await b.stat(key);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (src.prefix !== '') {
+    if (!(await isFile(src.backend, src.prefix))) return [src, dst];
+    const slash = src.prefix.lastIndexOf('/');
+    return restrict(makeRemote(src.backend, slash === -1 ? '' : src.prefix.slice(0, slash), src.label), src.prefix.slice(slash + 1));
+  }
+  // The backend's own root names the file (`./report.pdf`, `sftp://host/srv/x/a.iso`): open
+  // its parent folder, when a folder listing finds nothing there.
+  for await (const _ of src.backend.list('', {})) return [src, dst];
+  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const parsed = registry.parseRemote(spec, context);
+  const parent = registry.parentOf(parsed);
+  if (parent === undefined) return [src, dst];
+  const backend = await registry.open(parent.remote, context);
+  if (!(await isFile(backend, parent.name))) {
+    await backend.close?.();
+    return [src, dst];
+  }
+  if (src.backend !== dst.backend) await src.backend.close?.();
+  return restrict(makeRemote(backend, '', src.label), parent.name);
 }
 
 /** Closes the distinct backends of some remotes. */

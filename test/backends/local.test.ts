@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { fromSystemError } from '../../src/core/errors.js';
+import { describeLeftoverSweeping } from '../conformance/leftovers.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 
 async function tempRoot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -23,6 +24,11 @@ describeStorageBackend('local', async () => {
 describeStorageBackend('local (followSymlinks)', async () => {
   const { dir, cleanup } = await tempRoot();
   return { backend: new LocalBackend({ root: dir, followSymlinks: true }), cleanup };
+});
+
+describeLeftoverSweeping('local', async () => {
+  const { dir, cleanup } = await tempRoot();
+  return { backend: new LocalBackend({ root: dir }), rootDir: dir, cleanup };
 });
 
 // ---- local-only behaviour ------------------------------------------------------------------

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SftpBackend } from '../../src/backends/sftp/sftp-backend.js';
 import { canCopy } from '../../src/core/storage.js';
+import { describeLeftoverSweeping } from '../conformance/leftovers.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 import { startSshd, type SshdHandle } from '../helpers/sshd.js';
 
@@ -21,6 +22,13 @@ describeStorageBackend('sftp (OpenSSH sshd, key login)', async () => {
   const root = path.join(sshd.root, `run-${randomBytes(6).toString('hex')}`);
   await mkdir(root);
   return { backend: await SftpBackend.connect({ ...keyLogin(), root }), cleanup: async () => {} };
+});
+
+describeLeftoverSweeping('sftp', async () => {
+  const root = path.join(sshd.root, `sweep-${randomBytes(6).toString('hex')}`);
+  await mkdir(root);
+  const backend = await SftpBackend.connect({ ...keyLogin(), root });
+  return { backend, rootDir: root, cleanup: () => backend.close() };
 });
 
 describe('SftpBackend against sshd', () => {

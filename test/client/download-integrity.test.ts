@@ -111,6 +111,27 @@ describe('downloads of large chunks', () => {
     expect(r.bytesTransferred).toBe(SIZE - damaged);
   });
 
+  it('take a run whose every byte arrived though its answer never completed (the server died after the last write)', async () => {
+    // Every run of the file (the last one included, where a retry for the empty range
+    // `bytes=SIZE-(SIZE-1)` was a 416) is cut right after its last byte.
+    proxy.rules.push({ method: 'GET', path: FILE_GET, times: 100, cutBeforeEnd: true });
+    const dst = join(tmp.path, 'unterminated.bin');
+    const before = proxy.requests('GET', FILE_GET).length;
+    const r = await client.getFile('/big.bin', dst, { parallel: 1 });
+    expect(await sha256File(dst)).toBe(await sha256File(src));
+    expect(r.bytesTransferred).toBe(SIZE);
+    const asked = proxy.requests('GET', FILE_GET).slice(before);
+    expect(asked.every((l) => l.fault === 'cut-before-end')).toBe(true);
+    const ranges = asked.map((l) => /^bytes=(\d+)-(\d+)$/.exec(l.range!)!.slice(1).map(Number));
+    // Each run asked for once, back to back, none empty or inverted.
+    expect(ranges.length).toBeGreaterThan(1);
+    ranges.forEach(([a, b], i) => {
+      expect(a).toBeLessThanOrEqual(b);
+      expect(a).toBe(i === 0 ? 0 : ranges[i - 1][1] + 1);
+    });
+    expect(ranges[ranges.length - 1][1]).toBe(SIZE - 1);
+  });
+
   it('resume a partial download with a damaged range', async () => {
     const dst = join(tmp.path, 'resume.bin');
     await copyFile(src, dst + '.ferry-part');

@@ -50,6 +50,12 @@ export interface FaultRule {
   rewrite?: (body: Buffer) => Buffer;
   /** Forwards, relays the first this many bytes of the answer's body, then cuts the connection. */
   cutAfterBytes?: number;
+  /**
+   * Forwards and relays the whole body, but chunked (no Content-Length) and without its
+   * final empty chunk, then cuts the connection: the client holds every byte but never
+   * learns that the answer was complete, as when a server dies right after its last write.
+   */
+  cutBeforeEnd?: boolean;
 }
 
 export interface ProxyLogEntry {
@@ -66,7 +72,7 @@ export interface ProxyLogEntry {
   /** Response body bytes sent to the client. */
   bytesOut: number;
   /** What a rule did to it, if anything. */
-  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook' | 'rewrite' | 'cut';
+  fault?: 'status' | 'drop-before' | 'drop-after' | 'expire-session' | 'hook' | 'rewrite' | 'cut' | 'cut-before-end';
 }
 
 export class FaultProxy {
@@ -168,11 +174,12 @@ export class FaultProxy {
     }
     if (rule?.rewrite) entry.fault = 'rewrite';
     if (rule?.cutAfterBytes !== undefined) entry.fault = 'cut';
-    await this.forward(req, res, entry, rule?.drop === 'after', rule?.rewrite, rule?.cutAfterBytes);
+    if (rule?.cutBeforeEnd) entry.fault = 'cut-before-end';
+    await this.forward(req, res, entry, rule?.drop === 'after', rule?.rewrite, rule?.cutAfterBytes, rule?.cutBeforeEnd);
   }
 
   /** Forwards the request to the server and relays its answer (or, with `dropAnswer`, cuts the connection instead). */
-  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean, rewrite?: (body: Buffer) => Buffer, cutAfterBytes?: number): Promise<void> {
+  private forward(req: IncomingMessage, res: ServerResponse, entry: ProxyLogEntry, dropAnswer: boolean, rewrite?: (body: Buffer) => Buffer, cutAfterBytes?: number, cutBeforeEnd?: boolean): Promise<void> {
     return new Promise((resolve) => {
       const upstream = httpRequest(
         { host: this.target.hostname, port: this.target.port, method: req.method, path: req.url, headers: req.headers, agent: this.agent },
@@ -197,6 +204,22 @@ export class FaultProxy {
               const headers = { ...up.headers, 'content-length': String(body.length) };
               delete headers['transfer-encoding'];
               res.writeHead(up.statusCode ?? 502, headers).end(body);
+              resolve();
+            });
+            return;
+          }
+          if (cutBeforeEnd) {
+            const headers = { ...up.headers };
+            delete headers['content-length'];
+            res.writeHead(up.statusCode ?? 502, headers); // Node sends it chunked
+            up.on('data', (d: Buffer) => {
+              entry.bytesOut += d.length;
+              res.write(d);
+            });
+            up.once('end', () => {
+              // Every byte is written; the connection ends (after flushing them) before the
+              // terminating chunk.
+              setImmediate(() => req.socket.end());
               resolve();
             });
             return;

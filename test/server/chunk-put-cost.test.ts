@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('chunk PUT', () => {
-  it('runs at most 7 SQL statements (token, session, chunk lookup, one transaction), none prepared anew', async () => {
+  it('runs at most 7 SQL statements (token, session, one transaction: where the chunk was, its row, its owner), none prepared anew', async () => {
     const data = randomBytes(40 * 1024);
     const { refs, parts } = pieces(data, 1024);
     const created = await t.api('/api/v1/uploads', { method: 'POST', token, json: { path: '/cost.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } });

@@ -4,8 +4,12 @@
  * can be limited or banned while the other goes on. Ban durations run on the server's
  * injectable clock: no sleeping.
  */
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileHashOf } from '../../src/core/manifest.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
@@ -30,6 +34,7 @@ function client(t: TestServer, localAddress: string) {
   };
 }
 
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const badToken = (n: number) => `ferry_${n.toString(16).padStart(16, '0')}_${'A'.repeat(43)}`;
 
 describe('rate limits', () => {
@@ -82,7 +87,7 @@ describe('defender', () => {
   beforeAll(async () => {
     t = await startTestServer({
       now: () => clock,
-      // Scores: unknown token id 2, real id + wrong secret 1; ban at 6, for 10 minutes, +50% per request while banned.
+      // Scores: unknown token id 2, real id + wrong secret 1, any failed password 2; ban at 6, for 10 minutes, +50% per request while banned.
       defender: { ...DEFAULT_DEFENDER, threshold: 6, banMs: 600_000, banIncrementPercent: 50, observationMs: 300_000, safeList: [] },
     });
     await addUser(t, 'bea', { password: 'bea-password-1' });
@@ -93,12 +98,13 @@ describe('defender', () => {
     const attacker = client(t, '127.0.0.2');
     const admin = client(t, '127.0.0.1');
     const good = await tokenFor(t, 'bea');
-    // Two unknown token ids (2 + 2) and one wrong password for a real user (1): not yet.
+    // An unknown token id (2), a real token id with a wrong secret (1) and one wrong
+    // password for a real user (2): not yet.
     expect((await attacker('/api/v1/me', { token: badToken(1) })).status).toBe(401);
-    expect((await attacker('/api/v1/me', { token: badToken(2) })).status).toBe(401);
+    expect((await attacker('/api/v1/me', { token: good.token.slice(0, -4) + 'AAAA' })).status).toBe(401);
     expect((await attacker('/api/v1/auth/login', { token: null, method: 'POST', json: { user: 'bea', password: 'wrong-password' } })).status).toBe(401);
     expect((await attacker('/api/v1/me', { token: good.token })).status).toBe(200);
-    // An unknown user name scores like an unknown token (2): 7 >= 6, banned.
+    // An unknown user name scores like a wrong password (2): 7 >= 6, banned.
     expect((await attacker('/api/v1/auth/login', { token: null, method: 'POST', json: { user: 'nobody', password: 'whatever-1' } })).status).toBe(401);
     const banned = await attacker('/api/v1/me', { token: good.token });
     expect(banned.status).toBe(403);
@@ -118,6 +124,26 @@ describe('defender', () => {
     const events = await auditEvents(t, 'event=defender.ban');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ target: '127.0.0.2', ok: true });
+  });
+
+  it('password failures ban after as many attempts whether the user exists or not, with the same answers', async () => {
+    const ana = client(t, '127.0.0.6');
+    const eve = client(t, '127.0.0.7');
+    const attempts = async (c: ReturnType<typeof client>, user: string) => {
+      const answers: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const r = await c('/api/v1/auth/login', { token: null, method: 'POST', json: { user, password: `guess-${i}-xxxxxxxx` } });
+        if (r.status === 403) return { before: i, answers };
+        answers.push(`${r.status} ${JSON.stringify(r.body)}`);
+      }
+      return { before: 20, answers };
+    };
+    const real = await attempts(ana, 'bea');
+    const unknown = await attempts(eve, 'no-such-user');
+    expect(real.before).toBe(3); // 3 × 2 = 6: the third attempt bans, the fourth is refused
+    expect(unknown.before).toBe(real.before);
+    expect(new Set([...real.answers, ...unknown.answers])).toEqual(new Set(['401 {"error":{"code":"FERRY_ERR_AUTH_INVALID","message":"wrong user name or password"}}']));
+    for (const ip of ['127.0.0.6', '127.0.0.7']) expect((await client(t, '127.0.0.1')(`/api/v1/admin/bans/${ip}`, { method: 'DELETE' })).status).toBe(204);
   });
 
   it('failures older than the observation window no longer count', async () => {
@@ -163,5 +189,124 @@ describe('IP allow and deny lists', () => {
     expect((await client(t, '127.0.0.4')('/api/v1/me', { token: ben.token })).status).toBe(200);
     const denials = await auditEvents(t, 'event=auth.failure');
     expect(denials.some((e) => e.ip === '127.0.0.3' && /may not be used from/.test(String(e.details?.reason)))).toBe(true);
+  });
+});
+
+/** A raw TCP connection from `localAddress`: what was received, and a promise of its close. */
+function rawConnection(t: TestServer, localAddress: string): { socket: Socket; received: () => string; closed: Promise<void>; connected: Promise<void> } {
+  const { hostname, port } = new URL(t.url);
+  const socket = connect({ host: hostname, port: Number(port), localAddress });
+  let got = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (got += d));
+  socket.on('error', () => undefined); // a reset is one way of being cut
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const connected = new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  return { socket, received: () => got, closed, connected };
+}
+
+/** Writes one byte of `text` every `everyMs` until the socket closes or the text is sent. */
+function trickle(socket: Socket, text: string, everyMs: number): void {
+  let i = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || i >= text.length) return clearInterval(timer);
+    socket.write(text[i++]);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
+}
+
+describe('slow clients and connections per address (issue 10, item 4)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    // Short windows so the test does not wait long: a head within 600 ms, bodies at 2 KB/s over 600 ms.
+    t = await startTestServer({ connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 600, bodyMinRate: 2000 } });
+  });
+  afterAll(async () => t?.close());
+
+  it('slow-loris bodies and heads are cut, while /healthz keeps answering', async () => {
+    const host = new URL(t.url).host;
+    const loris = Array.from({ length: 6 }, () => rawConnection(t, '127.0.0.20'));
+    await Promise.all(loris.map((c) => c.connected));
+    // Four bodies that trickle a byte every 100 ms (10 B/s), two heads that never finish.
+    loris.slice(0, 4).forEach((c) => {
+      c.socket.write(`POST /api/v1/auth/login HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`);
+      trickle(c.socket, '"user":"x"'.repeat(10_000), 100);
+    });
+    loris.slice(4).forEach((c) => trickle(c.socket, `GET /healthz HTTP/1.1\r\nHost: ${host}\r\nX-Padding: ${'a'.repeat(10_000)}`, 100));
+    // Meanwhile everyone else is served.
+    const other = client(t, '127.0.0.21');
+    for (let i = 0; i < 3; i++) expect((await other('/healthz', { token: null })).status).toBe(200);
+    await Promise.all(loris.map((c) => c.closed));
+    // The bodies were told why (408 with the stable code); the heads were just closed.
+    for (const c of loris.slice(0, 4)) {
+      expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+      expect(c.received()).toContain('FERRY_ERR_TIMEOUT');
+    }
+    for (const c of loris.slice(4)) expect(c.received()).toBe('');
+    expect((await other('/healthz', { token: null })).status).toBe(200);
+  });
+
+  it('a body slower than the window but above the minimum rate is not cut', async () => {
+    await addUser(t, 'steady');
+    const tok = await tokenFor(t, 'steady');
+    // 60 KB sent 2 KB every 50 ms (about 40 KB/s, twenty times the minimum): 1.5 s, past two windows.
+    const data = Buffer.alloc(60_000, 7);
+    const refs = [{ hash: sha256(data), size: data.length }];
+    const created = await fetch(`${t.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${tok.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/steady.bin', size: data.length, hash: fileHashOf(refs), chunks: refs }) });
+    const { id } = (await created.json()) as { id: string };
+    const { hostname, port } = new URL(t.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ host: hostname, port, method: 'PUT', path: `/api/v1/uploads/${id}/chunks/${refs[0].hash}`, headers: { authorization: `Bearer ${tok.token}`, 'content-type': 'application/octet-stream', 'content-length': data.length } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      let at = 0;
+      const timer = setInterval(() => {
+        req.write(data.subarray(at, at + 2000));
+        at += 2000;
+        if (at >= data.length) {
+          clearInterval(timer);
+          req.end();
+        }
+      }, 50);
+    });
+    expect(status).toBe(200);
+  });
+
+  it('refuses connections past the cap from one address, serves another address, and frees the slot when one closes', async () => {
+    const u = await startTestServer({ connections: { maxPerAddress: 3, headersTimeoutMs: 60_000, bodyTimeoutMs: 60_000, bodyMinRate: 1 } });
+    try {
+      const host = new URL(u.url).host;
+      const held = Array.from({ length: 3 }, () => rawConnection(u, '127.0.0.30'));
+      await Promise.all(held.map((c) => c.connected));
+      // Wait until the server has accepted all three (it counts them as they arrive).
+      const guarded = async (): Promise<void> => {
+        const probe = await request(`${u.url}/healthz`, { dispatcher: new Agent({ localAddress: '127.0.0.31' }) });
+        await probe.body.text();
+      };
+      await guarded();
+      const extra = rawConnection(u, '127.0.0.30');
+      extra.socket.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+      await extra.closed;
+      expect(extra.received()).toBe(''); // closed without an answer
+      // Another address is served.
+      expect((await client(u, '127.0.0.31')('/healthz', { token: null })).status).toBe(200);
+      // One of the three leaves: the next connection from that address is served.
+      held[0].socket.destroy();
+      await held[0].closed;
+      let served = '';
+      while (!served.startsWith('HTTP/1.1 200')) {
+        const next = rawConnection(u, '127.0.0.30');
+        next.socket.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        await next.closed;
+        served = next.received();
+      }
+      expect(served).toContain('"status":"ok"');
+      for (const c of held) c.socket.destroy();
+    } finally {
+      await u.close();
+    }
   });
 });

@@ -223,7 +223,8 @@ describe('bad input', () => {
     const { id } = (await created.json()) as { id: string };
     const octet = { 'content-type': 'application/octet-stream' };
     await expectError(await t.api(`/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: randomBytes(1000), headers: octet }), 400, 'FERRY_ERR_HASH_MISMATCH');
-    await expectError(await t.api(`/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: good.subarray(0, 999), headers: octet }), 400, 'FERRY_ERR_HASH_MISMATCH');
+    // A body of another size than the manifest gives the chunk is refused before it is read.
+    await expectError(await t.api(`/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: good.subarray(0, 999), headers: octet }), 400, 'FERRY_ERR_SIZE_MISMATCH');
     await expectError(await t.api(`/api/v1/uploads/${id}/chunks/NOTAHASH`, { method: 'PUT', body: good, headers: octet }), 400, 'FERRY_ERR_HASH_INVALID');
     const other = sha256(Buffer.from('other'));
     await expectError(await t.api(`/api/v1/uploads/${id}/chunks/${other}`, { method: 'PUT', body: Buffer.from('other'), headers: octet }), 400, 'FERRY_ERR_CHUNK_NOT_IN_UPLOAD');

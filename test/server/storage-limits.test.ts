@@ -54,30 +54,52 @@ describe('quotas', () => {
     expect((await me(q.token)).uploadSessions).toBe(0);
   });
 
-  it('re-checks at commit: of two sessions that each fit alone, the second commit is refused and nothing of it is stored', async () => {
+  it('counts uploads in flight: of two sessions that each fit alone, the second is refused at creation', async () => {
     await addUser(t, 'ruth', { quotaBytes: 100_000 });
     const r = await tokenFor(t, 'ruth');
-    const a = randomBytes(60_000);
+    const sa = await stage(r.token, '/a.bin', randomBytes(60_000));
     const b = randomBytes(60_000);
-    const sa = await stage(r.token, '/a.bin', a);
-    const sb = await stage(r.token, '/b.bin', b);
+    const { refs } = pieces(b, 64 * 1024);
+    const second = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/b.bin', size: b.length, hash: fileHashOf(refs), chunks: refs }, token: r.token });
+    expect(await errorOf(second)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { limit: 'bytes', used: 0, inFlight: 60_000, wouldUse: 120_000 } });
     expect((await t.api(`/api/v1/uploads/${sa.id}/commit`, { method: 'POST', json: {}, token: r.token })).status).toBe(200);
-    const refused = await t.api(`/api/v1/uploads/${sb.id}/commit`, { method: 'POST', json: {}, token: r.token });
-    expect(await errorOf(refused)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { used: 60_000, wouldUse: 120_000 } });
-    // Nothing half-stored: no file, usage unchanged, the session still there to retry or abort.
-    expect((await t.api('/api/v1/stat/b.bin', { token: r.token })).status).toBe(404);
-    expect((await me(r.token)).usage).toEqual({ bytes: 60_000, files: 1 });
-    expect((await t.api(`/api/v1/uploads/${sb.id}`, { token: r.token })).status).toBe(200);
-    // Abort it; garbage collection then removes its chunk objects, and only those.
-    expect(existsSync(chunkFile(sb.hashes[0]))).toBe(true);
-    expect((await t.api(`/api/v1/uploads/${sb.id}`, { method: 'DELETE', token: r.token })).status).toBe(204);
-    clock += 1000;
-    expect((await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).status).toBe(200);
-    expect(existsSync(chunkFile(sb.hashes[0]))).toBe(false);
-    expect(existsSync(chunkFile(sa.hashes[0]))).toBe(true);
+    // Still no room once the first is committed (its bytes moved from "in flight" to "stored").
+    await expect(uploadBuffer(t, '/b.bin', b, 64 * 1024, { token: r.token })).rejects.toThrow(/413.*QUOTA_EXCEEDED/);
     // Freeing space makes room again.
     expect((await t.api('/api/v1/files/a.bin', { method: 'DELETE', token: r.token })).status).toBe(204);
     expect((await uploadBuffer(t, '/b.bin', b, 64 * 1024, { token: r.token })).status).toBe(200);
+  });
+
+  it('re-checks at commit; a refused commit stores nothing and ends its session, whose chunks stay the user\'s until GC', async () => {
+    await addUser(t, 'rhea', { quotaBytes: 100_000 });
+    const r = await tokenFor(t, 'rhea');
+    const setQuota = (quotaBytes: number) => t.api('/api/v1/users/rhea', { method: 'PATCH', json: { quotaBytes } });
+    const c = randomBytes(70_000);
+    const sc = await stage(r.token, '/c.bin', c);
+    // The quota is lowered while the upload is in flight: the commit is refused...
+    expect((await setQuota(50_000)).status).toBe(200);
+    const refused = await t.api(`/api/v1/uploads/${sc.id}/commit`, { method: 'POST', json: {}, token: r.token });
+    expect(await errorOf(refused)).toMatchObject({ status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', details: { used: 0, wouldUse: 70_000 } });
+    // ...nothing is stored, and the session is gone: no slot, no reservation held for a day.
+    expect((await t.api('/api/v1/stat/c.bin', { token: r.token })).status).toBe(404);
+    expect((await me(r.token)).usage).toEqual({ bytes: 0, files: 0 });
+    expect((await me(r.token)).uploadSessions).toBe(0);
+    expect((await t.api(`/api/v1/uploads/${sc.id}`, { token: r.token })).status).toBe(404);
+    // With room again, the same upload sends nothing: the chunks are still the user's.
+    expect((await setQuota(100_000)).status).toBe(200);
+    const { refs } = pieces(c, 64 * 1024);
+    const again = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/c.bin', size: c.length, hash: fileHashOf(refs), chunks: refs }, token: r.token });
+    const { id, missing } = (await again.json()) as { id: string; missing: string[] };
+    expect(missing).toEqual([]);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: r.token })).status).toBe(200);
+    // An aborted session's chunks go with the next garbage collection, and only those.
+    const sd = await stage(r.token, '/d.bin', randomBytes(20_000));
+    expect(existsSync(chunkFile(sd.hashes[0]))).toBe(true);
+    expect((await t.api(`/api/v1/uploads/${sd.id}`, { method: 'DELETE', token: r.token })).status).toBe(204);
+    clock += 1000;
+    expect((await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).status).toBe(200);
+    expect(existsSync(chunkFile(sd.hashes[0]))).toBe(false);
+    expect(existsSync(chunkFile(sc.hashes[0]))).toBe(true);
   });
 
   it("dedup'd bytes count in full: the same content twice uses twice the quota", async () => {
@@ -173,8 +195,12 @@ describe('per-user dedup', () => {
     expect(missing).toHaveLength(2);
     for (let i = 0; i < 2; i++) {
       const put = await t.api(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: OCTET, token: z.token });
-      expect(await put.json()).toMatchObject({ stored: false });
+      // New to zoe: the answer says nothing of xena's copy.
+      expect(await put.json()).toMatchObject({ stored: true });
     }
+    // Sent again, it is "already yours".
+    const again1 = await t.api(`/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: parts[0], headers: OCTET, token: z.token });
+    expect(await again1.json()).toMatchObject({ stored: false });
     expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: z.token })).status).toBe(200);
     const after = (await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number };
     expect(after.storedBytes).toBe(before.storedBytes); // no new bytes on disk

@@ -148,7 +148,7 @@ describe('ferry serve --store on S3 (s3rver)', () => {
 
   it('the real CLI: ferry serve --store s3:… with AWS_* credentials from the environment', async () => {
     const data = await mkdtemp(path.join(tmpdir(), 'ferry-serve-s3-'));
-    const token = 'cli-' + randomBytes(6).toString('hex');
+    const token = 'cli-' + randomBytes(16).toString('hex');
     const child = spawn(process.execPath, [path.join(import.meta.dirname, '..', '..', 'bin', 'ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--store', 's3:ferry-cli/srv'], {
       env: {
         ...process.env,

@@ -3,16 +3,18 @@
  * self-signed mode and a pinned fingerprint, HTTP/2 and HTTP/1.1 on one port (ALPN), and an
  * untrusted certificate refused with a clear error.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
 import { get as httpsGet } from 'node:https';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../../src/core/errors.js';
 import { normalizeFingerprint, tlsDispatcherOptions, untrustedCertificateError } from '../../src/client/tls.js';
+import { loadTls } from '../../src/server/tls.js';
 import { createCa, createServerCert } from '../../src/server/x509.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 
@@ -225,5 +227,109 @@ describe('TLS', () => {
 
   it('rejects malformed fingerprints', () => {
     expect(() => normalizeFingerprint('SHA256:abc')).toThrow(/not a SHA-256 fingerprint/);
+  });
+});
+
+describe('slow request bodies over HTTP/2 (issue 10, item 4)', () => {
+  it('a trickling stream is answered 408 and closed; the other streams of its connection go on', async () => {
+    const t = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key'), connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 600, bodyMinRate: 2000 } });
+    const h2 = h2connect(t.url, { ca: ca.certPem });
+    try {
+      const slow = h2.request({ ':method': 'POST', ':path': '/api/v1/auth/login', 'content-type': 'application/json' });
+      const slowAnswer = new Promise<{ status: number; body: string }>((resolve) => {
+        let status = 0;
+        let body = '';
+        slow.on('response', (h) => (status = Number(h[':status'])));
+        slow.setEncoding('utf8');
+        slow.on('data', (d: string) => (body += d));
+        slow.on('close', () => resolve({ status, body }));
+        slow.on('error', () => undefined);
+      });
+      slow.write('{');
+      const timer = setInterval(() => !slow.destroyed && slow.write(' '), 100);
+      const healthz = () =>
+        new Promise<number>((resolve, reject) => {
+          const req = h2.request({ ':path': '/healthz' });
+          let status = 0;
+          req.on('response', (h) => (status = Number(h[':status'])));
+          req.on('end', () => resolve(status));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+      expect(await healthz()).toBe(200);
+      const answer = await slowAnswer;
+      clearInterval(timer);
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body).error.code).toBe('FERRY_ERR_TIMEOUT');
+      expect(await healthz()).toBe(200); // same HTTP/2 connection
+    } finally {
+      h2.close();
+      await t.close();
+    }
+  });
+});
+
+describe('the self-signed local CA', () => {
+  const names = (caPem: string): string => {
+    const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: caPem, encoding: 'utf8' });
+    return /X509v3 Name Constraints: critical\s+Permitted:\s+([^]*?)\n\s*X509v3/.exec(text)?.[1].replace(/\s+/g, ' ').trim() ?? '(no name constraints)';
+  };
+  const days = (pem: string): number => {
+    const x = new X509Certificate(pem);
+    return Math.round((Date.parse(x.validTo) - Date.parse(x.validFrom)) / 86_400_000);
+  };
+
+  it('is constrained to the names it was made for, valid two years, and signs nothing else that verifies', () => {
+    const tlsDir = join(selfSigned.dataDir, 'tls');
+    const caPem = readFileSync(join(tlsDir, 'ca.crt'), 'utf8');
+    const permitted = names(caPem);
+    for (const n of ['DNS:localhost', 'IP:127.0.0.1/255.255.255.255', 'IP:0:0:0:0:0:0:0:1/', `DNS:${hostname()}`]) expect(permitted).toContain(n);
+    expect(days(caPem)).toBeLessThanOrEqual(730);
+    expect(Date.parse(new X509Certificate(readFileSync(join(tlsDir, 'server.crt'), 'utf8')).validTo)).toBeLessThanOrEqual(Date.parse(new X509Certificate(caPem).validTo));
+    // Whoever got hold of ca.key could still not make a certificate browsers would take for another site.
+    const forged = createServerCert({ certPem: caPem, keyPem: readFileSync(join(tlsDir, 'ca.key'), 'utf8') }, ['www.bank.example']);
+    writeFileSync(join(dir, 'forged.crt'), forged.certPem);
+    const r = spawnSync('openssl', ['verify', '-CAfile', join(tlsDir, 'ca.crt'), join(dir, 'forged.crt')], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain('permitted subtree violation');
+    const served = spawnSync('openssl', ['verify', '-CAfile', join(tlsDir, 'ca.crt'), join(tlsDir, 'server.crt')], { encoding: 'utf8' });
+    expect(served.stdout).toContain(': OK');
+  });
+
+  it('replaces an unconstrained CA left by an older version, and makes a new CA for a new name, saying so', async () => {
+    const data = join(dir, 'old-data');
+    mkdirSync(join(data, 'tls'), { recursive: true });
+    const oldCa = createCa({ name: 'old', days: 3650 });
+    const oldLeaf = createServerCert(oldCa, ['localhost', '127.0.0.1']);
+    writeFileSync(join(data, 'tls', 'ca.crt'), oldCa.certPem);
+    writeFileSync(join(data, 'tls', 'ca.key'), oldCa.keyPem, { mode: 0o600 });
+    writeFileSync(join(data, 'tls', 'server.crt'), oldLeaf.certPem);
+    writeFileSync(join(data, 'tls', 'server.key'), oldLeaf.keyPem, { mode: 0o600 });
+    writeFileSync(join(data, 'tls', 'server.hosts'), 'localhost\n127.0.0.1\n::1\n' + hostname() + '\n');
+
+    const first = (await loadTls({ selfSigned: true, dataDir: data, hostnames: ['127.0.0.1'] }))!;
+    expect(first.notice).toMatch(/made a new local CA in .*ca\.crt \(the old one had no name constraints\); clients and browsers that trusted the old one need the new one/);
+    const caPem = readFileSync(join(data, 'tls', 'ca.crt'), 'utf8');
+    expect(caPem).not.toBe(oldCa.certPem);
+    expect(names(caPem)).toContain('DNS:localhost');
+    expect(days(caPem)).toBeLessThanOrEqual(730);
+    expect(new X509Certificate(first.cert).checkIssued(new X509Certificate(caPem))).toBe(true);
+
+    // Unchanged names: the same CA and certificate, no notice.
+    const again = (await loadTls({ selfSigned: true, dataDir: data, hostnames: ['127.0.0.1'] }))!;
+    expect(again.notice).toBeUndefined();
+    expect(again.fingerprint).toBe(first.fingerprint);
+    expect(readFileSync(join(data, 'tls', 'ca.crt'), 'utf8')).toBe(caPem);
+
+    // A new name is outside the old CA's constraints: a new CA that covers it (and the old names).
+    const grown = (await loadTls({ selfSigned: true, dataDir: data, hostnames: ['127.0.0.1', 'nas.lan', '192.0.2.7'] }))!;
+    expect(grown.notice).toMatch(/a new name or address was added/);
+    const grownCa = readFileSync(join(data, 'tls', 'ca.crt'), 'utf8');
+    expect(grownCa).not.toBe(caPem);
+    expect(names(grownCa)).toMatch(/DNS:localhost.*DNS:nas\.lan.*IP:192\.0\.2\.7\/255\.255\.255\.255/);
+    expect(new X509Certificate(grown.cert).subjectAltName).toContain('DNS:nas.lan');
+    const r = spawnSync('openssl', ['verify', '-CAfile', join(data, 'tls', 'ca.crt'), join(data, 'tls', 'server.crt')], { encoding: 'utf8' });
+    expect(r.stdout).toContain(': OK');
   });
 });

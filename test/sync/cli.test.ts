@@ -21,6 +21,30 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+describe('a single file as the source (rclone: copy file dir/)', () => {
+  it('local file into a local folder, up to the server and back down; a sync deletes nothing beside it', async () => {
+    const dir = join(work, 'single');
+    putFile(dir, 'report.txt', 'the report', BASE_MTIME);
+    putFile(dir, 'other.txt', 'not asked for', BASE_MTIME);
+    const local = await runFerry(['copy', join(dir, 'report.txt'), join(work, 'single-out') + '/'], env);
+    expect(local.code, local.stderr).toBe(0);
+    expect(readdirSync(join(work, 'single-out'))).toEqual(['report.txt']);
+    // Into a subfolder of its own folder: no overlap.
+    expect((await runFerry(['copy', join(dir, 'report.txt'), join(dir, 'sub')], env)).code).toBe(0);
+    expect(readFileSync(join(dir, 'sub', 'report.txt'), 'utf8')).toBe('the report');
+    const up = await runFerry(['copy', join(dir, 'report.txt'), 'ferry:/single/'], env);
+    expect(up.code, up.stderr).toBe(0);
+    putFile(join(work, 'single-down'), 'keep.txt', 'keep', BASE_MTIME);
+    const down = await runFerry(['sync', 'ferry:/single/report.txt', join(work, 'single-down')], env);
+    expect(down.code, down.stderr).toBe(0);
+    expect(readdirSync(join(work, 'single-down')).sort()).toEqual(['keep.txt', 'report.txt']);
+    // Onto itself is refused, as for folders.
+    const self = await runFerry(['copy', join(dir, 'report.txt'), dir], env);
+    expect(self.code).toBe(2);
+    expect(self.stderr).toMatch(/overlap/);
+  });
+});
+
 describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
   it('sync, check, --dry-run --json, then a real sync', async () => {
     const src = join(work, 'photos');

@@ -4,7 +4,7 @@
  *
  * {@link decorate} builds a StorageBackend that sends every call of the inner backend through
  * an {@link Interceptor}. Optional abilities are forwarded exactly: the decorated backend has
- * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir` when, and only when, the
+ * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `sweepLeftovers` when, and only when, the
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
  * A decorator never invents an ability, and never hides one.
@@ -17,6 +17,7 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  LeftoverSweeper,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -29,10 +30,10 @@ import type {
 } from '../../core/storage.js';
 
 /** Every operation a backend may have, required or optional. */
-export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir';
+export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'sweepLeftovers';
 
 /** Operations that change what is stored (what dry-run skips). */
-export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir']);
+export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'sweepLeftovers']);
 
 export interface Call {
   op: Operation;
@@ -60,7 +61,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & LeftoverSweeper>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -114,11 +115,12 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   );
   ability('mkdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'mkdir', key, signal: options?.signal }, () => fn(key, options)));
   ability('rmdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'rmdir', key, signal: options?.signal }, () => fn(key, options)));
+  ability('sweepLeftovers', (fn) => (before: number, options?: OpOptions) => through({ op: 'sweepLeftovers', key: '', signal: options?.signal }, () => fn(before, options)));
   return decorated;
 }
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'sweepLeftovers'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

@@ -1,5 +1,6 @@
 /** The local backend and its registry entry: `./dir`, `/abs/dir`, `~/dir`, `dir` or `local:/dir`. */
 import { homedir } from 'node:os';
+import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { BackendDefinition } from '../registry.js';
 import { LocalBackend } from './local-backend.js';
@@ -30,5 +31,9 @@ export const localBackendDefinition: BackendDefinition = {
     return { root: expandHome(rest) };
   },
   subPath: (options, sub) => ({ ...options, root: `${String(options.root).replace(/\/+$/, '')}/${sub}` }),
+  parentOf(options) {
+    const root = resolve(String(options.root));
+    return root === dirname(root) ? undefined : { options: { ...options, root: dirname(root) }, name: basename(root) };
+  },
   factory: (options) => new LocalBackend({ root: options.root as string, followSymlinks: options.followSymlinks as boolean }),
 };

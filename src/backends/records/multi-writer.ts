@@ -12,7 +12,8 @@
  *   soon as too many failed for that, the others are aborted and the stored copies deleted.
  *
  * Either way the result is a per-backend report; a write that does not count throws a
- * FerryError whose `details.report` is that report (and whose `cause` is the first failure).
+ * FerryError whose `details.report` is that report, and whose code and `cause` are those of
+ * the failure that sank it (the first in time, not a backend aborted because of it).
  */
 import { AbortedError, FerryError, throwIfAborted, ValidationError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
@@ -179,6 +180,9 @@ export class MultiWriter {
     const outcomes: BackendOutcome[] = this.backends.map((b) => ({ backend: b.name, ok: false }));
     let failed = 0;
     const tolerable = this.backends.length - this.quorum;
+    // The failures in the order they happened, without the aborts they caused: the first is
+    // the cause to report (a backend listed earlier may only have been stopped because of it).
+    const causes: FerryError[] = [];
 
     await Promise.all(
       this.backends.map(async (backend, i) => {
@@ -187,6 +191,7 @@ export class MultiWriter {
           outcomes[i].ok = true;
         } catch (err) {
           outcomes[i].error = err instanceof FerryError ? err : new FerryError('FERRY_ERR_INTERNAL', String(err), { cause: err });
+          if (!aborts[i].signal.aborted) causes.push(outcomes[i].error!);
           failed++;
           // Too many failures for the mode: stop the others now rather than finish in vain.
           if (failed > tolerable) aborts.forEach((a, j) => j !== i && a.abort(new AbortedError('another backend of the multi-write failed')));
@@ -213,9 +218,13 @@ export class MultiWriter {
     if (succeeded === 0) discardBody(body); // nobody may have read it at all
     const report: MultiWriteReport = { key: k, mode: this.mode, ok, succeeded, failed: outcomes.length - succeeded, outcomes };
     if (!ok) {
-      const first = outcomes.find((o) => o.error)?.error;
-      const reasons = outcomes.filter((o) => o.error).map((o) => `${o.backend}: ${o.error!.message}`).join('; ');
-      throw new FerryError(first?.code === 'FERRY_ERR_ABORTED' && options.signal?.aborted ? 'FERRY_ERR_ABORTED' : (first?.code ?? 'FERRY_ERR_INTERNAL'),
+      // No cause of its own: everything was aborted, by the caller.
+      const first = causes[0] ?? outcomes.find((o) => o.error)?.error;
+      // Real failures first, in the order they happened, then the backends stopped because of them.
+      const rank = (e: FerryError): number => (causes.includes(e) ? causes.indexOf(e) : causes.length);
+      const failures = outcomes.filter((o) => o.error).sort((a, b) => rank(a.error!) - rank(b.error!));
+      const reasons = failures.map((o) => `${o.backend}: ${o.error!.message}`).join('; ');
+      throw new FerryError(causes[0] === undefined && options.signal?.aborted ? 'FERRY_ERR_ABORTED' : (first?.code ?? 'FERRY_ERR_INTERNAL'),
         `${k}: stored on ${succeeded} of ${this.backends.length} backends, ${this.quorum} needed (${this.mode}): ${reasons}`,
         { cause: first, details: { report }, retryable: first?.retryable },
       );

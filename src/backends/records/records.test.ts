@@ -141,6 +141,29 @@ describe('MultiWriter', () => {
     for (const b of good) await expect(b.stat('k')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
   });
 
+  it('all: the error is the real cause (its code, retryability and cause), not the aborts it caused', async () => {
+    const good = [new MemoryBackend(), new MemoryBackend()];
+    const cause = new IoError('disk on fire');
+    // The failing backend is not the first: the ones before it are aborted because of it.
+    const err = (await new MultiWriter([good[0], failing('broken', cause, 1_000_000), good[1]], { mode: 'all' }).write('k', body()).catch((e: unknown) => e)) as FerryError;
+    expect(err).toBeInstanceOf(FerryError);
+    expect(err.code).toBe('FERRY_ERR_IO');
+    expect(err.retryable).toBe(cause.retryable);
+    expect(err.cause).toBe(cause);
+    expect(err.message).toMatch(/^k: stored on 0 of 3 backends, 3 needed \(all\): broken: disk on fire; /);
+    const report = err.details?.report as { outcomes: { backend: string; error?: FerryError }[] };
+    expect(report.outcomes.filter((o) => o.error?.code === 'FERRY_ERR_ABORTED')).toHaveLength(2);
+    // A write the caller aborts is FERRY_ERR_ABORTED, as it should be.
+    const ac = new AbortController();
+    const slow = Readable.from((async function* () {
+      yield data.subarray(0, 1000);
+      ac.abort();
+      yield data.subarray(1000, 2000);
+    })());
+    const aborted = await new MultiWriter([new MemoryBackend(), new MemoryBackend()], { mode: 'all' }).write('k2', slow, { signal: ac.signal }).catch((e: unknown) => e);
+    expect(aborted).toMatchObject({ code: 'FERRY_ERR_ABORTED' });
+  });
+
   it('best-effort: succeeds with the healthy backends and reports the failing one', async () => {
     const healthy = [new MemoryBackend(), new MemoryBackend()];
     const report = await new MultiWriter([failing('refuses', new PermissionError('no')), ...healthy], { mode: 'best-effort' }).write('k', body());

@@ -9,6 +9,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import type { BackendDefinition, BackendOptions } from '../registry.js';
+import { splitLast } from '../split-last.js';
 
 // The definition is registered at start-up by every command; the implementation (the AWS
 // SDK, ~100 ms to load) only when an s3 remote is opened. Import S3Backend from
@@ -50,6 +51,10 @@ export const s3BackendDefinition: BackendDefinition = {
       return slash === -1 ? { ...options, bucket: sub } : { ...options, bucket: sub.slice(0, slash), prefix: sub.slice(slash + 1) };
     }
     return { ...options, prefix: [options.prefix, sub].filter((p) => p !== undefined && p !== '').join('/') };
+  },
+  parentOf(options) {
+    const split = splitLast(String(options.prefix ?? ''));
+    return split === undefined ? undefined : { options: { ...options, prefix: split.parent }, name: split.name };
   },
   async factory(options) {
     const { S3Backend } = await import('./s3-backend.js');

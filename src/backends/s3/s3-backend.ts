@@ -175,6 +175,10 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
         if (!options.accessKeyId || !options.secretAccessKey) throw new ConfigError('s3: accessKeyId and secretAccessKey go together');
         config.credentials = { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey, sessionToken: options.sessionToken };
       }
+      // The SDK prints a multi-line NodeVersionSupportWarning on its first client under Node
+      // 20 (its releases after January 2027 need Node 22; Ferry pins versions that run on 20).
+      // Its own switch turns off that one warning, nothing else; a value the user set stays.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       this.client = new S3Client(config);
       this.#ownsClient = true;
     }

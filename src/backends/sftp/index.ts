@@ -8,6 +8,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import type { BackendDefinition, BackendOptions } from '../registry.js';
+import { splitLast } from '../split-last.js';
 
 // The implementation (ssh2) is loaded only when an sftp remote is opened; import
 // SftpBackend from './sftp-backend.js' directly.
@@ -58,7 +59,13 @@ export const sftpBackendDefinition: BackendDefinition = {
     else if (p === '/') out.root = '/';
     return out;
   },
-  subPath: (options, sub) => ({ ...options, root: options.root ? `${String(options.root).replace(/\/$/, '')}/${sub}` : sub }),
+  // `nas:/srv/x` is /srv/x on the server whatever the remote's root (rclone's rule), `nas:x`
+  // is x below the root (or the login directory).
+  subPath: (options, sub, absolute) => ({ ...options, root: absolute ? `/${sub}` : options.root ? `${String(options.root).replace(/\/$/, '')}/${sub}` : sub }),
+  parentOf(options) {
+    const split = splitLast(String(options.root ?? ''));
+    return split === undefined ? undefined : { options: { ...options, root: split.parent }, name: split.name };
+  },
   factory: async (options) =>
     (await import('./sftp-backend.js')).SftpBackend.connect({
       host: options.host as string,

@@ -60,6 +60,8 @@ import type {
   RangeReader,
   ReadOptions,
   StorageBackend,
+  SweptLeftovers,
+  LeftoverSweeper,
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
@@ -168,9 +170,11 @@ interface Session {
   extensions: Record<string, string>;
   maxRead: number;
   maxWrite: number;
+  /** The root did not exist when connecting: the first write makes it (as the local backend does). */
+  rootMissing: boolean;
 }
 
-export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, Partial<Copier> {
+export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, Partial<Copier> {
   /** Connects (checking the host key and authenticating) and returns the backend. */
   static async connect(options: SftpBackendOptions): Promise<SftpBackend> {
     const backend = new SftpBackend(options);
@@ -316,6 +320,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       // ssh2 learns these from the limits@openssh.com extension when the server has it.
       maxRead: (sftp as unknown as { _maxReadLen?: number })._maxReadLen ?? 32 * 1024,
       maxWrite: (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024,
+      rootMissing: false,
     };
     const forget = () => {
       if (this.#current !== undefined) void this.#current.then((s) => s === session && (this.#current = undefined), () => {});
@@ -325,9 +330,18 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
     try {
       session.root = await call<string>((cb) => sftp.realpath(o.root && o.root !== '' ? o.root : '.', cb));
     } catch (err) {
-      client.end();
-      throw fromSftpError(err, `${where}: resolving the root ${o.root ?? '.'}`);
+      // A root that does not exist yet (`ferry copy dir sftp://host/new/dir`) is fine: its
+      // path is worked out here and the first write makes it.
+      const home = statusOf(err) === FX.NO_SUCH_FILE && o.root ? await call<string>((cb) => sftp.realpath('.', cb)).catch(() => undefined) : undefined;
+      if (home === undefined) {
+        client.end();
+        throw fromSftpError(err, `${where}: resolving the root ${o.root ?? '.'}`);
+      }
+      session.root = path.posix.resolve(home, o.root!);
+      session.rootMissing = true;
     }
+    // OpenSSH resolves a path whose last part is missing without complaint.
+    if (!session.rootMissing) session.rootMissing = (await call<Stats>((cb) => sftp.lstat(session.root, cb)).catch(() => undefined)) === undefined;
     this.#extensions = session.extensions;
     return session;
   }
@@ -392,6 +406,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
 
   /** `mkdir -p` of a directory key: FERRY_ERR_NOT_A_DIRECTORY where an object is in the way. */
   async #mkdirs(s: Session, k: string, signal?: AbortSignal): Promise<void> {
+    if (s.rootMissing) await this.#makeRoot(s, signal);
     if (k === '') return;
     // Fast path: the parent usually exists.
     const st = await this.#lstat(s, k);
@@ -410,6 +425,23 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
         throw fromSftpError(err, dir);
       }
     }
+  }
+
+  /** `mkdir -p` of the root itself (absolute path), when it did not exist at connection time. */
+  async #makeRoot(s: Session, signal?: AbortSignal): Promise<void> {
+    const parts = s.root.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      throwIfAborted(signal);
+      const dir = '/' + parts.slice(0, i).join('/');
+      try {
+        await call((cb) => s.sftp.mkdir(dir, cb));
+      } catch (err) {
+        const there = await call<Stats>((cb) => s.sftp.lstat(dir, cb)).catch(() => undefined);
+        if (there !== undefined && isDir(there)) continue;
+        throw there !== undefined ? new NotADirectoryError(`the root ${s.root}: ${dir} is not a directory`, { cause: err }) : fromSftpError(err, `making the root ${dir}`);
+      }
+    }
+    s.rootMissing = false;
   }
 
   /** Renames `from` over `to` (paths), replacing it: posix-rename when offered, else remove then rename. */
@@ -682,6 +714,39 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
   /** Pipelined READs of one range into one buffer. */
   async readRange(key: string, offset: number, length: number, options: OpOptions = {}): Promise<Buffer> {
     return collectRange(this, key, offset, length, options.signal);
+  }
+
+  /** READDIR of the tree (links not followed), REMOVE of `.ferry-tmp-*` files last modified before `before` (LeftoverSweeper). */
+  async sweepLeftovers(before: number, options: OpOptions = {}): Promise<SweptLeftovers> {
+    const s = await this.#session();
+    const swept: SweptLeftovers = { count: 0, bytes: 0 };
+    const pending = [s.root];
+    while (pending.length > 0) {
+      throwIfAborted(options.signal);
+      const dir = pending.pop()!;
+      let entries: { filename: string; attrs: Stats }[];
+      try {
+        entries = await call((cb) => s.sftp.readdir(dir, cb));
+      } catch (err) {
+        if (statusOf(err) === FX.NO_SUCH_FILE) continue;
+        throw fromSftpError(err, `sweep ${dir}`);
+      }
+      for (const { filename, attrs } of entries) {
+        if (filename === '.' || filename === '..') continue;
+        const full = path.posix.join(dir, filename);
+        if (isDir(attrs)) pending.push(full);
+        else if (isFile(attrs) && filename.startsWith(TEMP_PREFIX) && attrs.mtime * 1000 < before) {
+          try {
+            await call((cb) => s.sftp.unlink(full, cb));
+            swept.count++;
+            swept.bytes += attrs.size;
+          } catch (err) {
+            if (statusOf(err) !== FX.NO_SUCH_FILE) throw fromSftpError(err, full);
+          }
+        }
+      }
+    }
+    return swept;
   }
 
   /** MKDIR of each missing level. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */

@@ -1,9 +1,10 @@
 /** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { countOf } from '../../core/units.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
 const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
@@ -45,7 +46,7 @@ export function registerBisync(program: Command): void {
     .addOption(
       new Option('--max-delete <percent>', 'stop (changing nothing) when more than this % of a side was deleted').default(50).argParser((v) => {
         const n = Number(v);
-        if (!Number.isFinite(n) || n < 0 || n > 100) throw new Error('--max-delete is a percentage from 0 to 100');
+        if (!Number.isFinite(n) || n < 0 || n > 100) throw new InvalidArgumentError('--max-delete is a percentage from 0 to 100');
         return n;
       }),
     )
@@ -93,7 +94,7 @@ Examples:
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
-      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${r.errors.length} errors; the state was not saved, run again`);
+      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
     } finally {
       await closeRemotes(remotes);
     }

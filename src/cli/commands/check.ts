@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
 import { addCommonFlags, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { countOf } from '../../core/units.js';
 
 interface CheckFlags extends CommonFlags {
   download?: boolean;
@@ -53,7 +54,7 @@ Examples:
         const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
         if (!flags.quiet) process.stderr.write(
           `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +
-            `${r.missingOnSrc} missing on ${remotes[0].label}, ${r.errors} errors${unhashed}\n`,
+            `${r.missingOnSrc} missing on ${remotes[0].label}, ${countOf(r.errors, 'error')}${unhashed}\n`,
         );
       }
       if (!r.ok) throw new ExitError(EXIT.FAILURE);

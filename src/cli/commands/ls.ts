@@ -54,13 +54,22 @@ Examples:
           return e.type === 'dir' ? `${n}/` : n;
         };
         if (opts.json) {
-          let firstOut = true;
-          await out('[');
-          for await (const e of all()) {
-            await out((firstOut ? '\n' : ',\n') + JSON.stringify(e));
-            firstOut = false;
+          // stdout holds valid JSON or nothing: the first entry (or the error of a missing
+          // path) is known before `[` is written, and an error later still closes the array.
+          const entries = all()[Symbol.asyncIterator]();
+          let next = await entries.next();
+          if (next.done) {
+            await out('[]\n');
+            return;
           }
-          await out(firstOut ? ']\n' : '\n]\n');
+          await out('[');
+          try {
+            for (let first = true; !next.done; first = false, next = await entries.next()) {
+              await out((first ? '\n' : ',\n') + JSON.stringify(next.value));
+            }
+          } finally {
+            await out('\n]\n');
+          }
           return;
         }
         for await (const e of all()) {

@@ -6,6 +6,7 @@ import { VERSION } from '../../core/version.js';
 import { DEFAULT_PORT, DEFAULT_SFTP_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
 import { DEFAULT_DEFENDER } from '../../server/defender.js';
 import { CidrList } from '../../server/ip-filter.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../server/slow-clients.js';
 import { redactRemote } from '../../backends/registry.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
@@ -37,6 +38,10 @@ interface ServeOptions {
   store: string[];
   sftpAddr?: string;
   sftpPasswordAuth?: boolean;
+  maxConnectionsPerIp: string;
+  headersTimeout: string;
+  bodyTimeout: string;
+  bodyMinRate: string;
 }
 
 const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
@@ -85,10 +90,14 @@ export function registerServe(program: Command): void {
     .option('--no-defender', 'never ban addresses after repeated authentication failures')
     .option('--defender-threshold <n>', 'failure score that bans an address (bad token id 2, bad secret 1)', String(DEFAULT_DEFENDER.threshold))
     .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
-    .option('--defender-safe <cidr>', 'networks never banned (repeatable, comma-separated)', list, [])
+    .option('--defender-safe <cidr>', 'networks never banned besides loopback, which always is (repeatable, comma-separated)', list, [])
     .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
     .option('--sftp-addr <host:port>', `also serve SFTP (and scp) on this address (FERRY_SFTP_ADDR; off by default; port ${DEFAULT_SFTP_PORT} if none given)`, process.env.FERRY_SFTP_ADDR || undefined)
     .option('--sftp-password-auth', 'let users log in over SFTP with their password too (default: SSH keys only, see ferry user key add)')
+    .option('--max-connections-per-ip <n>', 'open connections per client address; more are closed at once (0 = no limit)', String(DEFAULT_CONNECTION_LIMITS.maxPerAddress))
+    .option('--headers-timeout <duration>', 'a request head must arrive within this (0 = no limit)', '30s')
+    .option('--body-timeout <duration>', 'a request body must reach --body-min-rate over every window this long (0 = no limit)', '60s')
+    .option('--body-min-rate <size>', 'bytes per second a request body must reach over each --body-timeout window', '1K')
     .addOption(
       new Option(
         '--store <[/prefix=]remote>',
@@ -100,8 +109,10 @@ export function registerServe(program: Command): void {
     .addHelpText(
       'after',
       `
-The admin token is FERRY_ADMIN_TOKEN when set; otherwise one is generated at the first
-start, printed once, and written (mode 0600) to DATA/initial-admin-token.
+The admin token is FERRY_ADMIN_TOKEN when set (at least 32 characters, not guessable by its
+shape: a weak one is refused); otherwise one is generated at the first start, once the
+server listens, printed once with a login line (the token on stdin: ferry login URL
+--token - < FILE), and written (mode 0600) to DATA/initial-admin-token.
 When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
 Web-session tokens are signed with FERRY_SESSION_KEY (base64, 32+ bytes; give every node of
 a cluster the same) or a key made once in DATA/session-key.
@@ -113,7 +124,8 @@ Examples:
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
   ferry serve --sftp-addr 0.0.0.0:2022          (SFTP for OpenSSH sftp/scp, rclone, sshfs, WinSCP)
-  FERRY_ADMIN_TOKEN=s3cret ferry serve --addr 127.0.0.1:0`,
+  ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
+  FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
       const { host, port } = parseAddr(opts.addr);
@@ -147,10 +159,17 @@ Examples:
           enabled: opts.defender,
           threshold: count(opts.defenderThreshold, '--defender-threshold'),
           banMs: parseDuration(opts.defenderBanTime),
-          safeList: new CidrList(opts.defenderSafe).entries,
+          // Loopback is always safe (see defender.ts); --defender-safe adds networks.
+          safeList: [...DEFAULT_DEFENDER.safeList, ...new CidrList(opts.defenderSafe).entries],
         },
         ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
         store: opts.store.map(parseStoreSpec),
+        connections: {
+          maxPerAddress: count(opts.maxConnectionsPerIp, '--max-connections-per-ip'),
+          headersTimeoutMs: parseDuration(opts.headersTimeout),
+          bodyTimeoutMs: parseDuration(opts.bodyTimeout),
+          bodyMinRate: parseSize(opts.bodyMinRate),
+        },
         remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
         ...(opts.sftpAddr ? { sftp: { ...parseAddr(opts.sftpAddr, DEFAULT_SFTP_PORT, '--sftp-addr'), passwordAuth: opts.sftpPasswordAuth === true } } : {}),
       });
@@ -176,15 +195,20 @@ Examples:
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
           : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
-        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n\n`);
+        const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
+        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
       } else if (!LOOPBACK.test(host)) {
         server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
         process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
       }
-      if (server.generatedToken) {
+      if (server.tokenFile) {
+        // The token goes through stdin, not the command line (shell history, ps).
+        const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
+        const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}`;
         process.stderr.write(
-          `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n` +
-            `Log in with:  ferry login ${server.url} --token ${server.generatedToken}\n\n`,
+          server.generatedToken
+            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
+            : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
         );
       }
       await new Promise<void>((resolve) => {

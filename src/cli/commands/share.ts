@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CreateShareRequest } from '../../core/protocol.js';
-import { parseDuration } from '../../core/units.js';
+import { countOf, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -47,6 +47,10 @@ The URL is shown once (the server keeps only a hash of it). Visitors need no acc
   download:  curl -OJ URL          (password: curl -u :PASSWORD -OJ URL)
   upload:    curl -T FILE URL/     or open URL in a browser
 
+--max-downloads counts every download, however it is cut: a request without Range is one
+download; Range requests from the same address that continue a counted download (resume,
+parallel segments) are free up to twice the file's size within 24 h, then count again.
+
 Examples:
   $ ferry share /photos/2026 --expires 7d
   $ ferry share /reports/q3.pdf --password --max-downloads 3
@@ -65,7 +69,7 @@ Examples:
       const s = await createShare(client, body);
       if (opts.json) return printJson(s);
       process.stdout.write(s.url + '\n');
-      const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? `${s.maxUses} uses` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+      const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);
       process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
     } finally {
       closePrompts();

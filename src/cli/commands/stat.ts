@@ -8,7 +8,7 @@ export function registerStat(program: Command): void {
     .command('stat')
     .description('show one remote file or directory: type, size, times, mode, hash')
     .argument('<path>', 'remote path')
-    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks}');
+    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -31,7 +31,8 @@ Examples:
       ];
       if (e.hash) lines.push(['hash', `${e.hash} (sha256-tree-v1)`]);
       if (e.chunks !== undefined) lines.push(['chunks', String(e.chunks)]);
-      process.stdout.write(lines.map(([k, v]) => `${(k + ':').padEnd(8)}${v}`).join('\n') + '\n');
+      if (e.expiresAt !== undefined) lines.push(['expires', `${formatTime(e.expiresAt)} (${e.expiresAt}; deleted then, --ttl)`]);
+      process.stdout.write(lines.map(([k, v]) => `${(k + ':').padEnd(9)}${v}`).join('\n') + '\n');
     } finally {
       await client.close();
     }

@@ -2,12 +2,12 @@
  * `ferry sync SRC DST`: make DST match SRC (deletes extras). Also the shared body of
  * `ferry copy` and `ferry move`, which differ only in mode and help text.
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
-import { formatSize } from '../../core/units.js';
+import { countOf, formatSize } from '../../core/units.js';
 
 interface TransferFlags extends CommonFlags {
   update?: boolean;
@@ -39,8 +39,15 @@ const DESCRIPTIONS: Record<SyncMode, { summary: string; examples: string }> = {
   },
 };
 
+/** What failed, in one line: files that failed, and refusals that are about no file (--max-delete). */
+function failureLine(r: SyncResult): string {
+  const files = r.errors.filter((e) => e.path !== '');
+  const other = r.errors.filter((e) => e.path === '').map((e) => e.message);
+  return [...(files.length > 0 ? [`${countOf(files.length, 'file')} failed`] : []), ...other].join('; ');
+}
+
 function summary(r: SyncResult): string {
-  const parts = [`${r.dryRun ? 'would transfer' : 'transferred'} ${r.transferred} files (${formatSize(r.bytes)})`, `checked ${r.checked}`];
+  const parts = [`${r.dryRun ? 'would transfer' : 'transferred'} ${countOf(r.transferred, 'file')} (${formatSize(r.bytes)})`, `checked ${r.checked}`];
   if (r.mtimeUpdated) parts.push(`times updated ${r.mtimeUpdated}`);
   if (r.renamed) parts.push(`renamed ${r.renamed}`);
   if (r.deleted) parts.push(`${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted}`);
@@ -66,7 +73,7 @@ export function transferCommand(mode: SyncMode) {
         .addOption(
           new Option('--max-delete <n>', 'refuse to delete anything if more than N files would be deleted').argParser((v) => {
             const n = Number(v);
-            if (!Number.isInteger(n) || n < 0) throw new Error('--max-delete must be a non-negative integer');
+            if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--max-delete must be a whole number >= 0');
             return n;
           }),
         );
@@ -85,9 +92,14 @@ ${d.examples}`,
     cmd.action(async (srcSpec: string, dstSpec: string, flags: TransferFlags) => {
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
-      const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
+      const { openRemotes, closeRemotes, fileSource } = await import('../../sync/remote.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
       const remotes = await openRemotes(specs);
+      // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
+      [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]).catch(async (err: unknown) => {
+        await closeRemotes(remotes);
+        throw err;
+      });
       const [src, dst, backupDir] = remotes;
       const progress = progressPrinter(flags.progress);
       try {
@@ -115,7 +127,7 @@ ${d.examples}`,
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
-        if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${result.errors.length} files failed`);
+        if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : failureLine(result));
       } finally {
         await closeRemotes(remotes);
       }

@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
-import { parseSize } from '../../core/units.js';
+import { countOf, parseSize } from '../../core/units.js';
 import { formatBytes } from '../format.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
@@ -83,7 +83,7 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
     `password:    ${u.hasPassword ? 'set' : 'none'}`,
     `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
     `quota:       ${lim(u.quotaBytes, formatBytes)}, ${lim(u.quotaFiles, String)} files`,
-    ...(u.usage ? [`usage:       ${formatBytes(u.usage.bytes)} in ${u.usage.files} files`] : []),
+    ...(u.usage ? [`usage:       ${formatBytes(u.usage.bytes)} in ${countOf(u.usage.files, 'file')}`] : []),
     `max file:    ${lim(u.maxFileSize, formatBytes)}; upload sessions: ${lim(u.maxSessions, String)}`,
     `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,
     `created:     ${when(u.createdAt)}`,

@@ -89,7 +89,9 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ServerContext): vo
       role: auth.role,
       home: auth.home,
       tokenId: auth.tokenId,
-      scopes: parsePermissions([...auth.scopes]),
+      // What the credential can use: its scopes within the user's own permissions (a web
+      // session's `*` is not the admin scope for a user who is not an admin).
+      scopes: parsePermissions([...auth.scopes].filter((p) => userPermissions(auth).has(p))),
       pathPrefix: auth.pathPrefix,
       grants: [...auth.grants].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
       usage: await ctx.meta.usage(auth.home),

@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
@@ -37,7 +37,7 @@ function chunkAt(offsets: number[], pos: number): number {
 
 /**
  * Writes the verified bytes of `[start, end]` (inclusive) of a file to `res` and ends it, chunk
- * by chunk, reading ahead. Each chunk is read into a buffer lent by the chunk store, which
+ * by chunk, reading ahead; returns how many bytes it handed to `res`. Each chunk is read into a buffer lent by the chunk store, which
  * goes back once the response has flushed it (the write's callback: the bytes are with the
  * operating system, or the write failed) and not before. `first` is the chunk holding
  * `start`, already read. A chunk that fails here (corrupt, unreadable) cuts the connection:
@@ -52,7 +52,7 @@ async function writeFileBytes(
   end: number,
   first: LentChunk,
   log: FastifyRequest['log'],
-): Promise<void> {
+): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
   const stop = new AbortController();
@@ -64,28 +64,54 @@ async function writeFileBytes(
     window.push(p);
     next++;
   };
+  // Never more than the Content-Length sent: on an HTTP/1.1 keep-alive connection extra
+  // bytes would be read as the next response (a desync an attacker could plant through a
+  // share link). The manifest's sizes are verified at commit; this guards the rest.
+  let left = end - start + 1;
   try {
     while (window.length < READ_AHEAD && next <= lastIdx) launch();
     for (let i = firstIdx; i <= lastIdx; i++) {
       const chunk = await window.shift()!;
       if (next <= lastIdx) launch();
+      checkChunkSize(chunk, chunks[i]);
       const from = i === firstIdx ? start - offsets[i] : 0;
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
       if (res.destroyed) {
         chunk.release();
-        return;
+        return end - start + 1 - left;
       }
-      const flushed = res.write(from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to), () => chunk.release());
-      if (!flushed && !(await drained(res))) return;
+      const piece = from === 0 && to === chunk.data.length ? chunk.data : chunk.data.subarray(from, to);
+      if (piece.length > left) {
+        chunk.release();
+        throw new ChunkCorruptError(`refusing to send more than the ${end - start + 1} bytes announced`);
+      }
+      left -= piece.length;
+      const flushed = res.write(piece, () => chunk.release());
+      if (!flushed && !(await drained(res))) return end - start + 1 - left;
     }
+    // A short body is cut, never ended as if it were whole.
+    if (left !== 0) throw new ChunkCorruptError(`${left} of the ${end - start + 1} bytes announced are missing`);
     res.end();
+    return end - start + 1;
   } catch (err) {
     log.error({ err }, 'download cut short');
     res.destroy();
+    return end - start + 1 - left;
   } finally {
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
   }
+}
+
+/**
+ * A chunk must have the size its manifest gives it: offsets, Range arithmetic and
+ * Content-Length all come from those sizes. (A commit checks them; a manifest stored
+ * before that check existed may still lie.)
+ */
+function checkChunkSize(chunk: LentChunk, ref: ChunkRef): void {
+  if (chunk.data.length === ref.size) return;
+  chunk.release();
+  throw new ChunkCorruptError(`chunk ${ref.hash} has ${chunk.data.length} bytes, the file's manifest says ${ref.size}`, { details: { hash: ref.hash } });
 }
 
 /** Resolves true on 'drain', false if the response closes first. */
@@ -110,8 +136,12 @@ export interface ServeFileOptions {
   head: boolean;
   /** Content-Disposition to send (share links offer the file as a download). */
   disposition?: string;
-  /** Called once the headers are decided and the body is about to go (share links count uses here). */
-  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean }) => Promise<void>;
+  /**
+   * Called once the headers are decided and the body is about to go (share links count
+   * uses here); what it returns is settled with the bytes written once the body is done,
+   * and whether the response failed before its headers went out (nothing was served).
+   */
+  beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
 }
 
 /**
@@ -153,18 +183,30 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.status(206);
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
   }
-  if (!head) await options.beforeBody?.({ start, end, size, partial: range !== undefined });
-  if (head || size === 0) return reply.send();
-  const offsets = chunkOffsets(chunks);
-  // The first chunk is read before the headers go out: if it is corrupt the client gets a
-  // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
-  const first = await ctx.chunks.lend(chunks[chunkAt(offsets, start)].hash);
-  // The body is written here, not by Fastify: each write's callback says when its buffer is
-  // free again. (onResponse hooks still run when the response finishes.)
-  reply.hijack();
-  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
-  return reply;
+  const charge = head ? undefined : await options.beforeBody?.({ start, end, size, partial: range !== undefined, etag });
+  let sent = 0;
+  let failed = true;
+  try {
+    if (head || size === 0) {
+      failed = false;
+      return reply.send();
+    }
+    const offsets = chunkOffsets(chunks);
+    // The first chunk is read before the headers go out: if it is corrupt the client gets a
+    // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
+    const firstRef = chunks[chunkAt(offsets, start)];
+    const first = await ctx.chunks.lend(firstRef.hash);
+    checkChunkSize(first, firstRef);
+    // The body is written here, not by Fastify: each write's callback says when its buffer is
+    // free again. (onResponse hooks still run when the response finishes.)
+    reply.hijack();
+    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    failed = false;
+    sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+    return reply;
+  } finally {
+    charge?.settle(sent, failed);
+  }
 }
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {

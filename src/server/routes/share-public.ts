@@ -28,6 +28,7 @@ import { defenderMark } from '../auth.js';
 import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
 import { verifyPassword } from '../passwords.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { ShareTransfers } from '../share-transfers.js';
 import { sendFile } from './downloads.js';
 import { shareKeyHash } from './shares.js';
 
@@ -48,6 +49,8 @@ interface OpenShare {
   /** The owner's identity narrowed to the link. */
   as: AuthContext;
   key: string;
+  /** No download left (only when `open` was asked to let such a link through). */
+  spent: boolean;
 }
 
 export function escapeHtml(s: string): string {
@@ -79,9 +82,14 @@ function wantsJson(request: FastifyRequest): boolean {
 
 export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const verified = new Map<string, { digest: Buffer; until: number }>();
+  const transfers = new ShareTransfers(ctx.now);
 
-  /** Finds the link, checks it is alive and the visitor's password; 404 / 410 / 401 otherwise. */
-  const open = async (request: FastifyRequest, reply: FastifyReply): Promise<OpenShare> => {
+  /**
+   * Finds the link, checks it is alive and the visitor's password; 404 / 410 / 401 otherwise.
+   * With `usedUp`, a link with no download left is let through (flagged): a Range request
+   * continuing a download already counted is still served (see ../share-transfers.ts).
+   */
+  const open = async (request: FastifyRequest, reply: FastifyReply, usedUp = false): Promise<OpenShare> => {
     const key = (request.params as { key: string }).key;
     const row = KEY_SHAPE.test(key) ? await ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
     if (!row) {
@@ -93,12 +101,13 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     const now = ctx.now();
     if (row.revoked_at !== null) throw new GoneError('this link was revoked');
     if (row.expires_at !== null && Number(row.expires_at) <= now) throw new GoneError('this link has expired');
-    if (row.max_uses !== null && Number(row.uses) >= Number(row.max_uses)) throw new GoneError('this link has been used up');
+    const spent = row.max_uses !== null && Number(row.uses) >= Number(row.max_uses);
+    if (spent && !usedUp) throw new GoneError('this link has been used up');
     const owner = await ctx.users.userById(row.user_id);
     if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
     if (row.password_hash !== null) await checkSharePassword(request, reply, row);
     const as = await ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
-    return { row, owner, as, key };
+    return { row, owner, as, key, spent };
   };
 
   const checkSharePassword = async (request: FastifyRequest, reply: FastifyReply, row: ShareRow): Promise<void> => {
@@ -129,9 +138,11 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
   };
 
   const download = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
-    const s = await open(request, reply);
+    // A used-up link serves only Range requests that continue a counted download.
+    const s = await open(request, reply, !head && request.headers.range !== undefined);
     const sub = rel(request);
     if (s.row.kind === 'upload') {
+      if (s.spent) throw new GoneError('this link has been used up');
       if (sub !== '/') throw new NotFoundError('an upload link has nothing to download');
       return uploadPage(reply, s, head);
     }
@@ -141,15 +152,35 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       if (err instanceof NotFoundError) throw new NotFoundError(`${sub}: not in this share`);
       throw err;
     });
-    if (entry.type === 'dir') return listing(request, reply, s, server, sub, head);
-    if (!head) await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
+    if (entry.type === 'dir') {
+      if (s.spent) throw new GoneError('this link has been used up');
+      return listing(request, reply, s, server, sub, head);
+    }
+    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
     return sendFile(ctx, request, reply, server, sub === '/' ? '/' + entry.name : sub, {
       head,
       disposition: contentDisposition(entry.name),
-      // One download = one use; the further pieces of a resumed or parallel download are free.
-      beforeBody: async ({ start }) => {
-        if (start !== 0) return;
+      // However a download is cut, it uses the link once: see ../share-transfers.ts.
+      beforeBody: async ({ start, end, size, partial, etag }) => {
+        const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
+        const length = size === 0 ? 0 : end - start + 1;
+        const going = partial ? transfers.continue(key, length) : undefined;
+        if (going) {
+          await audit();
+          return going;
+        }
         if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
+        await audit();
+        const counted = transfers.start(key, size, length);
+        return {
+          settle: (sent: number, failed: boolean) => {
+            counted.settle(sent);
+            if (!failed) return;
+            // Nothing served (a damaged first chunk: a 500 before the headers): not a download.
+            transfers.drop(key);
+            void ctx.shares.refundUse(s.row.id).catch((err: unknown) => request.log.error({ err }, 'share use refund failed'));
+          },
+        };
       },
     });
   };

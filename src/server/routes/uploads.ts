@@ -4,10 +4,11 @@
  * in a pack), commit atomically, or abort.
  *
  * A session belongs to the user who created it: to anyone else its id does not exist. Dedup
- * is per user: `missing` lists the chunks the server lacks *or* this user has not sent
- * yet, and a chunk body sent for a chunk the server already holds is still read and
- * verified before it counts as the user's (proof of possession). So knowing a chunk's
- * hash never lets one user learn whether another stores it, nor commit it into a file.
+ * is per user: `missing` lists the chunks this user has not sent yet, and every chunk body
+ * is read, verified and stored the same way whether or not the server already holds the
+ * chunk (proof of possession, and no answer or timing that depends on other users' data).
+ * So knowing a chunk's hash never lets one user learn whether another stores it, nor
+ * commit it into a file.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,7 @@ import {
   ChunkNotInUploadError,
   ForbiddenError,
   PayloadTooLargeError,
+  SizeMismatchError,
   UploadNotFoundError,
   ValidationError,
 } from '../../core/errors.js';
@@ -31,6 +33,7 @@ import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin } from '../../core/path.js';
+import { isLimitRefusal } from '../quota.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -65,18 +68,20 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     }
   };
 
-  /** The caller's own live session, touched. */
-  const ownUpload = async (auth: AuthContext, id: string): Promise<UploadInfo> => {
+  /** The caller's own live session, touched unless told not to. */
+  const ownUpload = async (auth: AuthContext, id: string, touch = true): Promise<UploadInfo> => {
     authorizeScope(auth, 'write');
-    const up = await meta.getUpload(id, ttl);
+    const up = await meta.getUpload(id, touch ? ttl : undefined);
     checkOwner(auth, id, up);
     return up;
   };
 
-  /** The same for the chunk routes, with the cheap touch (no file rows read). */
-  const ownUploadLight = async (auth: AuthContext, id: string): Promise<void> => {
+  /** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
+  const ownUploadLight = async (auth: AuthContext, id: string): Promise<number> => {
     authorizeScope(auth, 'write');
-    checkOwner(auth, id, await meta.touchUpload(id, ttl));
+    const up = await meta.uploadOwner(id);
+    checkOwner(auth, id, up);
+    return up.expiresAt;
   };
 
   app.post(`${API_PREFIX}/uploads`, async (request, reply) => {
@@ -112,8 +117,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (totalChunks > limits.maxChunksPerRequest) {
       throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
     }
-    await ctx.quota.checkCreate(auth, files);
-    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl });
+    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
     const all = files.flatMap((f) => f.chunks ?? []);
     const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
     const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
@@ -128,16 +132,27 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, async (request) => {
     const auth = authOf(request);
-    await ownUpload(auth, request.params.id);
+    const id = request.params.id;
+    // Not touched yet: only an append that is taken keeps the session alive.
+    await ownUpload(auth, id, false);
     const body = asObject(request.body);
     const file = optionalInt(body.file, 'file') ?? 0;
     const added = validateChunkList(body.chunks, limits.maxChunkSize);
     const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
     if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
-    // A streaming upload of unknown size is held to the size and quota limits as it grows.
-    const target = await meta.uploadFilePath(request.params.id, file);
-    if (target !== undefined) await ctx.quota.checkGrowth(auth, target, (await meta.uploadFileBytes(request.params.id, file)) + added);
-    const missing = await meta.appendEntries(request.params.id, file, list, ttl);
+    // A streaming upload of unknown size is held to the size and quota limits as it grows:
+    // its reservation grows with its manifest, counted with every other upload in flight.
+    // (Only single-file sessions have unsealed files: the reservation is that file's.)
+    const target = await meta.uploadFileInfo(id, file);
+    if (target !== undefined && !target.sealed) {
+      try {
+        await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
+      } catch (err) {
+        if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
+        throw err;
+      }
+    }
+    const missing = await meta.appendEntries(id, file, list, ttl);
     const res: AppendChunksResponse = { missing };
     return res;
   });
@@ -151,18 +166,27 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
     const auth = authOf(request);
     authorizeScope(auth, 'write');
-    // One query: the session, the file that brings the chunk (its path routes a new chunk
-    // to its store, --store), and whether the caller already proved to hold the chunk.
-    const { path, owned, ...up } = await meta.chunkPutContext(request.params.id, hash, auth.userId, ttl);
+    // One query: the session, the file that brings the chunk (its path routes the chunk
+    // to its store, --store) and the size its manifest gives the chunk.
+    const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(request.params.id, hash);
     checkOwner(auth, request.params.id, up);
     if (path === undefined) {
       throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
+    }
+    // The manifest's sizes become the file's size, its quota use and its Content-Length:
+    // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
+    if (declared !== size) {
+      throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${request.params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
     }
     const controller = new AbortController();
     request.raw.once('close', () => {
       if (!request.raw.complete) controller.abort();
     });
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, owned ? { path } : { proof: true, owner: auth.userId, path });
+    // Read, verified and written the same way whoever else stores the chunk; `stored` says
+    // only whether it was already the caller's (the dedup oracle is closed, issue 10).
+    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
+    // Only a chunk taken keeps the session alive: refused requests do not extend it.
+    await meta.extendUpload(request.params.id, expiresAt, ttl);
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
@@ -170,7 +194,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
     const id = request.params.id;
     const auth = authOf(request);
-    await ownUploadLight(auth, id);
+    const expiresAt = await ownUploadLight(auth, id);
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
     const controller = new AbortController();
@@ -178,16 +202,22 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       if (!request.raw.complete) controller.abort();
     });
     const path = await meta.uploadFirstPath(id);
-    return chunks.putPack(
+    const result = await chunks.putPack(
       rawBody(request),
       limits.maxPackBytes,
       controller.signal,
-      async (hashes) => {
-        const strangers = await meta.hashesNotInUpload(id, hashes);
+      async (frames) => {
+        const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
         if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
+        if (mismatched.length > 0) {
+          const m = mismatched[0];
+          throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
+        }
       },
       { owner: auth.userId, path },
     );
+    await meta.extendUpload(id, expiresAt, ttl);
+    return result;
   });
 
   app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, async (request) => {
@@ -203,14 +233,22 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const mode = optionalInt(body.mode, 'mode');
     if (mode !== undefined) final.mode = mode & 0o7777;
     const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await meta.commitUpload(request.params.id, final, {
-      // Inside the commit transaction: grants or the token may have changed since the
-      // session was created, and concurrent sessions may each have fit the quota alone.
-      check: async (trx, candidates) => {
-        for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
-        await quotaCheck(trx, candidates);
-      },
-    });
+    const files = await meta
+      .commitUpload(request.params.id, final, {
+        // Inside the commit transaction: grants or the token may have changed since the
+        // session was created, and the usage since it was counted (a copy, a lower quota).
+        check: async (trx, candidates) => {
+          for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
+          await quotaCheck(trx, candidates);
+        },
+      })
+      .catch(async (err: unknown) => {
+        // Refused for a limit: the session could only wait for its expiry, holding a
+        // session slot and its quota reservation. It goes; its chunks stay the user's
+        // until garbage collection (a re-run after freeing space sends nothing again).
+        if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
+        throw err;
+      });
     ctx.metrics.commits.inc(files.length);
     const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
     return res;

@@ -1,0 +1,243 @@
+/**
+ * Connections that hold the server without using it: too many from one address, request
+ * heads that never finish, request bodies that trickle (slow-loris). Fastify sets no
+ * request timeout (a share-link upload may rightly stream for hours), so without this 500
+ * connections sending a byte every 10 s were held for ever, and with a low limit of open
+ * files `/healthz` failed for everyone (issue 10, item 4).
+ *
+ * - Per address: at most `maxPerAddress` open connections; one more is closed as soon as it
+ *   is accepted (before TLS, before a byte is read).
+ * - Request heads (HTTP/1.x): once the first byte of a request head arrives, the whole head
+ *   must follow within `headersTimeoutMs`; a new connection must send a whole head within
+ *   that time too. (Idle keep-alive connections are closed by Fastify's keep-alive timeout;
+ *   idle HTTP/2 sessions by its session timeout.)
+ * - Request bodies (HTTP/1.x and HTTP/2 streams): over every window of `bodyTimeoutMs`, at
+ *   least `bodyMinRate` bytes per second must arrive (Apache's mod_reqtimeout `MinRate`,
+ *   measured per window rather than in total, so an upload that stalls is cut even after a
+ *   fast start). A body the server itself is not reading (its bytes wait in the request's
+ *   buffer: the server is the slow side) is never held against the client. A body that
+ *   fails is answered `408 FERRY_ERR_TIMEOUT` when nothing was answered yet, and its
+ *   connection (HTTP/2: its stream) closed.
+ *
+ * Time here is the process's monotonic clock, not the server's injectable one: these are
+ * real seconds on the wire.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { constants as h2, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+export interface ConnectionLimits {
+  /** Open connections per client address; 0: no limit. */
+  maxPerAddress: number;
+  /** A request head must arrive within this (ms); 0: no limit. */
+  headersTimeoutMs: number;
+  /** The window over which a request body's rate is measured (ms); 0: no body limit. */
+  bodyTimeoutMs: number;
+  /** Bytes per second a request body must reach over each window (at least one byte per window). */
+  bodyMinRate: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxPerAddress: 128,
+  headersTimeoutMs: 30_000,
+  bodyTimeoutMs: 60_000,
+  bodyMinRate: 1024,
+};
+
+/** What the guard reports (the server counts these in its metrics and logs them). */
+export interface SlowClientEvents {
+  refused?(address: string): void;
+  cut?(address: string, why: 'head' | 'body'): void;
+}
+
+type AnyRequest = IncomingMessage | Http2ServerRequest;
+type AnyResponse = ServerResponse | Http2ServerResponse;
+
+/** A request whose body is arriving. */
+interface Body {
+  req: AnyRequest;
+  res: AnyResponse;
+  bytes: number;
+  /** When the current window ends, and the body's bytes when it began. */
+  windowEnd: number;
+  windowBytes: number;
+}
+
+/** An HTTP/1.x connection between requests (or before its first). */
+interface Waiting {
+  since: number;
+  bytesAtStart: number;
+  /** When the first byte of a head was seen (at a tick). */
+  headSeen?: number;
+  fresh: boolean;
+}
+
+/** `::ffff:1.2.3.4` and `1.2.3.4` are one address. */
+function addressOf(socket: Socket): string {
+  const a = socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+function hasBody(req: AnyRequest): boolean {
+  if (req.httpVersionMajor >= 2) return !(req as Http2ServerRequest).stream.endAfterHeaders;
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+export class SlowClientGuard {
+  private readonly perAddress = new Map<string, number>();
+  private readonly bodies = new Set<Body>();
+  private readonly waiting = new Map<Socket, Waiting>();
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    server: HttpServer | Http2SecureServer,
+    private readonly limits: ConnectionLimits,
+    private readonly events: SlowClientEvents = {},
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    // Before Node's own listener: a refused connection never gets a parser.
+    server.prependListener('connection', (socket: Socket) => this.onConnection(socket));
+    const tls = 'setSecureContext' in server;
+    // HTTP/1.x sockets: the plain socket, or the TLS socket once ALPN chose HTTP/1.1.
+    if (tls) server.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => socket.alpnProtocol !== 'h2' && this.startWaiting(socket, true));
+    else server.on('connection', (socket: Socket) => !socket.destroyed && this.startWaiting(socket, true));
+    server.prependListener('request', (req: AnyRequest, res: AnyResponse) => this.onRequest(req, res));
+    const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs || Infinity, limits.bodyTimeoutMs || Infinity) / 4)));
+    if (Number.isFinite(tick) && (limits.headersTimeoutMs > 0 || limits.bodyTimeoutMs > 0)) {
+      this.timer = setInterval(() => this.check(), tick);
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Open connections from one address now (tests, metrics). */
+  connectionsFrom(address: string): number {
+    return this.perAddress.get(address) ?? 0;
+  }
+
+  private onConnection(socket: Socket): void {
+    const address = addressOf(socket);
+    const open = (this.perAddress.get(address) ?? 0) + 1;
+    if (this.limits.maxPerAddress > 0 && open > this.limits.maxPerAddress) {
+      this.events.refused?.(address);
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(address, open);
+    socket.once('close', () => {
+      const left = (this.perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) this.perAddress.delete(address);
+      else this.perAddress.set(address, left);
+      this.waiting.delete(socket);
+    });
+  }
+
+  private startWaiting(socket: Socket, fresh: boolean): void {
+    if (this.limits.headersTimeoutMs <= 0 || socket.destroyed) return;
+    this.waiting.set(socket, { since: this.now(), bytesAtStart: socket.bytesRead, fresh });
+  }
+
+  private onRequest(req: AnyRequest, res: AnyResponse): void {
+    const h1 = req.httpVersionMajor < 2;
+    if (h1) {
+      const socket = req.socket;
+      this.waiting.delete(socket);
+      // The next head is awaited once this response is done (pipelined or keep-alive).
+      res.once('close', () => {
+        if (!socket.destroyed) this.startWaiting(socket, false);
+      });
+    }
+    if (this.limits.bodyTimeoutMs <= 0 || !hasBody(req)) return;
+    const now = this.now();
+    const body: Body = { req, res, bytes: 0, windowEnd: now + this.limits.bodyTimeoutMs, windowBytes: 0 };
+    // Every body byte reaches the request stream through push() (HTTP/1 parser and HTTP/2
+    // stream alike): counting there measures this request alone, even on a shared HTTP/2
+    // connection, without reading anything the handler would then miss.
+    const push = req.push.bind(req);
+    req.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk !== null && chunk !== undefined) body.bytes += (chunk as { length: number }).length;
+      return push(chunk as Buffer, encoding);
+    };
+    this.bodies.add(body);
+    const done = (): void => void this.bodies.delete(body);
+    req.once('end', done);
+    req.once('close', done);
+    res.once('close', () => {
+      if (req.complete) done();
+    });
+  }
+
+  private check(): void {
+    const now = this.now();
+    for (const body of this.bodies) this.checkBody(body, now);
+    if (this.limits.headersTimeoutMs > 0) {
+      for (const [socket, w] of this.waiting) {
+        if (socket.destroyed) {
+          this.waiting.delete(socket);
+          continue;
+        }
+        if (w.headSeen === undefined && socket.bytesRead > w.bytesAtStart) w.headSeen = now;
+        const since = w.headSeen ?? (w.fresh ? w.since : undefined);
+        if (since !== undefined && now - since >= this.limits.headersTimeoutMs) {
+          this.waiting.delete(socket);
+          this.events.cut?.(addressOf(socket), 'head');
+          socket.destroy();
+        }
+      }
+    }
+  }
+
+  private checkBody(body: Body, now: number): void {
+    const { req } = body;
+    if (req.complete || req.destroyed) {
+      this.bodies.delete(body);
+      return;
+    }
+    // Bytes wait unread in the request's buffer: the server is behind, not the client.
+    if (req.readableLength > 0) {
+      body.windowEnd = now + this.limits.bodyTimeoutMs;
+      body.windowBytes = body.bytes;
+      return;
+    }
+    if (now < body.windowEnd) return;
+    const needed = Math.max(1, (this.limits.bodyMinRate * this.limits.bodyTimeoutMs) / 1000);
+    if (body.bytes - body.windowBytes >= needed) {
+      body.windowEnd = now + this.limits.bodyTimeoutMs;
+      body.windowBytes = body.bytes;
+      return;
+    }
+    this.bodies.delete(body);
+    this.cutBody(body);
+  }
+
+  /** Answers 408 if nothing was answered yet, then closes the connection (HTTP/2: the stream). */
+  private cutBody(body: Body): void {
+    const { req, res } = body;
+    const h2req = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
+    this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'body');
+    // HTTP/2: a stream whose response is complete is closed with NO_ERROR, which asks the
+    // client to stop sending without an error (RFC 9113 §8.1); one cut mid-response, CANCEL.
+    const close = (): void => {
+      if (h2req) h2req.stream.close(res.writableFinished ? h2.NGHTTP2_NO_ERROR : h2.NGHTTP2_CANCEL);
+      else (req.socket as Socket).destroy();
+    };
+    if (res.headersSent || res.writableEnded) {
+      close();
+      return;
+    }
+    const payload = JSON.stringify({
+      error: { code: 'FERRY_ERR_TIMEOUT', message: `the request body arrived too slowly (less than ${this.limits.bodyMinRate} bytes/s over ${this.limits.bodyTimeoutMs / 1000} s)` },
+    });
+    const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) };
+    if (!h2req) headers.connection = 'close';
+    res.once('close', close);
+    (res as ServerResponse).writeHead(408, headers);
+    (res as ServerResponse).end(payload, close);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * What the CLI prints, read as a user or a script would: `--json` stdout is valid JSON or
+ * nothing, counts agree with their nouns ("1 file", "1 use"), a refusal that is about no
+ * file is not reported as a failed file, and `stat` shows when a file expires.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
+
+let w: E2EWorld;
+beforeAll(async () => {
+  w = await startWorld();
+});
+afterAll(async () => {
+  await w?.close();
+});
+
+describe('--json', () => {
+  it('ls --json of a missing path: nothing on stdout, the error as JSON on stderr, exit 3', async () => {
+    const r = await w.ferry(['ls', '--json', '/missing']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('');
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+  });
+
+  it('ls --json of an empty directory and of a full one is valid JSON', async () => {
+    ok(await w.ferry(['mkdir', '/empty']));
+    const empty = ok(await w.ferry(['ls', '--json', '/empty']));
+    expect(JSON.parse(empty.stdout)).toEqual([]);
+    const src = join(w.dir, 'two');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), 'a');
+    await writeFile(join(src, 'b'), 'b');
+    ok(await w.ferry(['put', '-q', '-r', src, '/two']));
+    const full = ok(await w.ferry(['ls', '--json', '/two']));
+    expect((JSON.parse(full.stdout) as Array<{ name: string }>).map((e) => e.name)).toEqual(['a', 'b']);
+  });
+});
+
+describe('counts and nouns', () => {
+  it('"transferred 1 file", and a --max-delete refusal is not "1 files failed"', async () => {
+    const src = join(w.dir, 'one');
+    await mkdir(src);
+    await writeFile(join(src, 'only.txt'), 'only');
+    const up = ok(await w.ferry(['sync', src, 'ferry:/one']));
+    expect(up.stderr).toMatch(/^ferry sync: transferred 1 file \(4 B\)/);
+    ok(await w.ferry(['put', '-q', join(src, 'only.txt'), '/one/extra.txt']));
+    const refused = await w.ferry(['sync', '--max-delete', '0', src, 'ferry:/one']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('not deleting 1 file: more than --max-delete 0');
+    expect(refused.stderr).not.toMatch(/files? failed/);
+    expect(refused.stderr).not.toMatch(/\b1 files\b/);
+  });
+
+  it('a share link with one use says "1 use"', async () => {
+    ok(await w.ferry(['put', '-q', join(w.dir, 'one', 'only.txt'), '/shared.txt']));
+    const made = ok(await w.ferry(['share', '/shared.txt', '--max-downloads', '1']));
+    expect(made.stderr).toMatch(/: download link, no expiry, 1 use\n$/);
+    const two = ok(await w.ferry(['share', '/shared.txt', '--max-downloads', '2']));
+    expect(two.stderr).toMatch(/, 2 uses\n$/);
+  });
+});
+
+describe('stat', () => {
+  it('shows when a file with a TTL expires (and --json carries expiresAt)', async () => {
+    const before = Date.now();
+    ok(await w.ferry(['put', '-q', '--ttl', '7d', join(w.dir, 'one', 'only.txt'), '/ttl.txt']));
+    const text = ok(await w.ferry(['stat', '/ttl.txt'])).stdout;
+    const line = text.split('\n').find((l) => l.startsWith('expires:'));
+    expect(line).toMatch(/^expires: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \((\d+); deleted then, --ttl\)$/);
+    const at = Number(/\((\d+);/.exec(line!)![1]);
+    expect(at).toBeGreaterThanOrEqual(before + 7 * 86_400_000);
+    expect(at).toBeLessThan(Date.now() + 7 * 86_400_000 + 1000);
+    const json = JSON.parse(ok(await w.ferry(['stat', '--json', '/ttl.txt'])).stdout) as { expiresAt: number };
+    expect(json.expiresAt).toBe(at);
+    expect(ok(await w.ferry(['stat', '/one/only.txt'])).stdout).not.toContain('expires:');
+  });
+});

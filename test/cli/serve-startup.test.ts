@@ -1,0 +1,227 @@
+/**
+ * `ferry serve` start-up as an operator meets it: what it refuses (a weak admin token, a
+ * data directory another server holds, an address it cannot listen on), with which exit code
+ * and message, and what it leaves behind when it fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { startServer } from '../helpers/server.js';
+
+let tmp: { path: string; cleanup: () => Promise<void> };
+beforeAll(async () => {
+  tmp = await tempDir('ferry-serve-');
+});
+afterAll(async () => {
+  await tmp.cleanup();
+});
+
+describe('a weak FERRY_ADMIN_TOKEN', () => {
+  for (const [what, token] of [
+    ['short', 'abc'],
+    ['31 characters', 'x9F2kQ7mZ1pL4vB8nR3tY6wC0dH5jG2'],
+    ['repeated', 'abcd'.repeat(10)],
+    ['uniform', 'a'.repeat(40) + 'b'],
+  ] as const) {
+    it(`is refused at start (${what}): exit 2, a plain message, nothing created`, async () => {
+      const data = `${tmp.path}/weak-${what.replace(/\W/g, '')}`;
+      const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_ADMIN_TOKEN: token }, timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^ferry: FERRY_ADMIN_TOKEN is too weak to guard the server: .*openssl rand -hex 32.* \(FERRY_ERR_CONFIG\)\n$/);
+      expect(r.stderr).not.toContain(token);
+      expect(r.stdout).not.toContain('"ready"');
+      expect(existsSync(data)).toBe(false);
+    });
+  }
+});
+
+describe('one server per data directory', () => {
+  const lockOf = (data: string) => JSON.parse(readFileSync(join(data, 'ferry.lock'), 'utf8')) as { pid: number; host: string };
+
+  it('refuses a second ferry serve on a data directory in use, naming the holder', async () => {
+    const data = join(tmp.path, 'locked');
+    const first = await startServer({ dataDir: data });
+    try {
+      expect(lockOf(data)).toMatchObject({ pid: first.process.pid, host: hostname() });
+      const second = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_ADMIN_TOKEN: first.adminToken }, timeoutMs: 30_000 });
+      expect(second.code).toBe(2);
+      expect(second.stderr).toContain(`ferry: the data directory ${data} is in use by another ferry serve (pid ${first.process.pid}, since `);
+      expect(second.stderr).toMatch(/stop it first or use another --data \(FERRY_ERR_CONFIG\)\n$/);
+      expect(second.stdout).not.toContain('"ready"');
+      // The first one is untouched and still holds it.
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+      expect(lockOf(data).pid).toBe(first.process.pid);
+    } finally {
+      await first.stop();
+    }
+    // A clean stop releases it.
+    expect(existsSync(join(data, 'ferry.lock'))).toBe(false);
+  });
+
+  it('takes over the lock of a server that died (kill -9) and of a pid that is gone', async () => {
+    const data = join(tmp.path, 'stale');
+    const first = await startServer({ dataDir: data });
+    await first.kill();
+    expect(lockOf(data).pid).toBe(first.process.pid); // left behind
+    const second = await startServer({ dataDir: data, adminToken: first.adminToken });
+    try {
+      expect(lockOf(data).pid).toBe(second.process.pid);
+    } finally {
+      await second.stop();
+    }
+    // A lock naming a process that no longer exists (and one that is not even JSON).
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    // A live pid that is another process than the one that wrote the lock (a recycled pid:
+    // its start time differs) counts as gone too.
+    const recycled = JSON.stringify({ pid: process.pid, started: 1, host: hostname(), since: 'last boot' });
+    for (const stale of [JSON.stringify({ pid: gone, started: null, host: hostname(), since: 'yesterday' }), recycled, 'garbage']) {
+      writeFileSync(join(data, 'ferry.lock'), stale);
+      const third = await startServer({ dataDir: data, adminToken: first.adminToken });
+      expect(lockOf(data).pid).toBe(third.process.pid);
+      await third.stop();
+    }
+  });
+
+  it('respects a lock held from another host (a shared file system), saying how to clear it', async () => {
+    const data = join(tmp.path, 'remote-lock');
+    await mkdir(data, { recursive: true });
+    writeFileSync(join(data, 'ferry.lock'), JSON.stringify({ pid: 4242, started: 1, host: 'other-host.example', since: '2026-01-01T00:00:00.000Z' }));
+    const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { timeoutMs: 30_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('in use by another ferry serve (pid 4242 on other-host.example, since 2026-01-01T00:00:00.000Z)');
+    expect(r.stderr).toContain(`if that server is gone, remove ${join(data, 'ferry.lock')}`);
+  });
+});
+
+describe('configuration mistakes: exit 2 with a plain message, not 70 "unexpected error"', () => {
+  it('a port in use, and the data directory is free again afterwards', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const data = join(tmp.path, 'busy');
+    try {
+      const r = await runFerry(['serve', '--addr', `127.0.0.1:${port}`, '--data', data], { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`ferry: cannot listen on 127.0.0.1:${port}: the port is in use (another server listens there): pick another --addr, or stop that server (FERRY_ERR_CONFIG)\n`);
+      expect(existsSync(join(data, 'ferry.lock'))).toBe(false); // the failed start let go of it
+    } finally {
+      busy.close();
+    }
+    const next = await startServer({ dataDir: data });
+    await next.stop();
+  });
+
+  it('an unknown host or an address not of this machine in --addr', async () => {
+    const unknown = await runFerry(['serve', '--addr', 'no-such-host.invalid:0', '--data', join(tmp.path, 'unknown-host')], { timeoutMs: 30_000 });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^ferry: cannot listen on no-such-host\.invalid:0: the host no-such-host\.invalid (is unknown here|could not be resolved)/);
+    const foreign = await runFerry(['serve', '--addr', '192.0.2.55:0', '--data', join(tmp.path, 'foreign')], { timeoutMs: 30_000 });
+    expect(foreign.code).toBe(2);
+    expect(foreign.stderr).toContain('192.0.2.55 is not an address of this machine');
+  });
+
+  it('sync --max-delete -3 and bisync --max-delete 200', async () => {
+    const sync = await runFerry(['sync', '--max-delete', '-3', tmp.path, 'memory:x']);
+    expect(sync.code).toBe(2);
+    expect(sync.stderr).toMatch(/--max-delete must be a whole number >= 0/);
+    expect(sync.stderr).not.toMatch(/unexpected/);
+    const bisync = await runFerry(['bisync', '--max-delete', '200', tmp.path, 'memory:x']);
+    expect(bisync.code).toBe(2);
+    expect(bisync.stderr).toMatch(/--max-delete is a percentage from 0 to 100/);
+  });
+});
+
+describe('the initial admin token', () => {
+  const loginLine = (out: string): string => /Log in with: {2}(ferry login .*)\n/.exec(out)?.[1] ?? '';
+  /** The server's stderr once its start-up notes are out (they follow the ready line on stdout). */
+  const notes = async (server: { output: () => string }): Promise<string> => {
+    for (let i = 0; i < 500 && !/Log in with: .*\n/.test(server.output()); i++) await new Promise((r) => setTimeout(r, 10));
+    return server.output();
+  };
+
+  it('is written only once the server listens; shown with a login line that reads it from stdin', async () => {
+    const data = join(tmp.path, 'first-start');
+    const file = join(data, 'initial-admin-token');
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const failed = await runFerry(['serve', '--addr', `127.0.0.1:${port}`, '--data', data], { timeoutMs: 30_000 });
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).not.toMatch(/admin token/i);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      busy.close();
+    }
+    const first = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined } });
+    let token: string;
+    try {
+      token = readFileSync(file, 'utf8').trim();
+      expect(token).toMatch(/^ferry_[0-9a-f]{16}_/);
+      const out = await notes(first);
+      expect(out).toContain(`Ferry admin token (shown once, also saved with mode 0600 in ${file}):\n\n  ${token}\n`);
+      const line = loginLine(out);
+      expect(line).toBe(`ferry login ${first.url} --token - < ${file}`);
+      expect(line).not.toContain(token);
+      // The line works as printed: the token through stdin.
+      const home = join(tmp.path, 'first-home');
+      const login = await runFerry(['login', first.url, '--token', '-'], { stdinFile: file, env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json') } });
+      expect(login.code, login.stderr).toBe(0);
+      expect(login.stderr).toMatch(/logged in to .* as admin/);
+    } finally {
+      await first.stop();
+    }
+    // Later starts show no token, and say where it is while the file exists.
+    const again = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined } });
+    try {
+      const out = await notes(again);
+      expect(out).not.toContain(token);
+      expect(out).toContain(`The admin token made at the first start is in ${file}`);
+      expect(loginLine(out)).toBe(`ferry login ${again.url} --token - < ${file}`);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it('under --tls-self-signed the login line pins the certificate, and works', async () => {
+    const data = join(tmp.path, 'tls-start');
+    const server = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined }, extraArgs: ['--tls-self-signed'] });
+    try {
+      const out = await notes(server);
+      const fp = /Certificate fingerprint: (SHA256:[0-9A-F:]+)/.exec(out)?.[1];
+      expect(fp).toMatch(/^SHA256:([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      const file = join(data, 'initial-admin-token');
+      const line = loginLine(out);
+      expect(line).toBe(`ferry login ${server.url} --token - < ${file} --fingerprint ${fp}`);
+      const home = join(tmp.path, 'tls-home');
+      const login = await runFerry(['login', server.url, '--token', '-', '--fingerprint', fp!], { stdinFile: file, env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json') } });
+      expect(login.code, login.stderr).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('the defender and loopback', () => {
+  it('an admin on the machine cannot lock themselves out with bad tokens (loopback is never banned)', async () => {
+    const server = await startServer({ dataDir: join(tmp.path, 'lockout'), extraArgs: ['--defender-threshold', '4'] });
+    try {
+      const bad = (n: number) => `ferry_${n.toString(16).padStart(16, '0')}_${'A'.repeat(43)}`;
+      // Two unknown tokens score 4: enough to ban any other address.
+      for (let i = 0; i < 3; i++) expect((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${bad(i)}` } })).status).toBe(401);
+      const env = { FERRY_SERVER: server.url, FERRY_TOKEN: server.adminToken, FERRY_CONFIG: join(tmp.path, 'lockout-config.json') };
+      const bans = await runFerry(['admin', 'bans', '--json'], { env });
+      expect(bans.code, bans.stderr).toBe(0);
+      expect(JSON.parse(bans.stdout)).toEqual([]);
+      expect((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${server.adminToken}` } })).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
