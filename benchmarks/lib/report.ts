@@ -17,6 +17,7 @@ export const TOOL_LABELS: Record<ToolId, string> = {
   rsync: 'rsync over ssh',
   rclone: 'rclone → sftp',
   'sftp-ferry': 'sftp → ferry',
+  'scp-ferry': 'scp → ferry',
 };
 
 const LIMIT_LABELS: Record<LimitSample['id'], string> = {
@@ -214,20 +215,26 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
     }
   }
   // Issue 14: the same sftp client into Ferry's SFTP front and into OpenSSH's sftp-server.
-  for (const [wl, what] of [['upload', '1. sftp put'], ['download', '2. sftp get']] as const) {
-    const f = row(wl, 'sftp-ferry');
-    const p = row(wl, 'sftp');
+  const sshGoals = [
+    ['upload', '1. sftp put', 'sftp-ferry', 'sftp'],
+    ['download', '2. sftp get', 'sftp-ferry', 'sftp'],
+    ['upload', '3. scp up', 'scp-ferry', 'scp'],
+    ['download', '4. scp down', 'scp-ferry', 'scp'],
+  ] as const;
+  for (const [wl, what, ferryTool, peer] of sshGoals) {
+    const f = row(wl, ferryTool);
+    const p = row(wl, peer);
     if (!f || !p) continue;
     const ratios: number[] = [];
-    for (const x of r.samples.filter((y) => y.workload === wl && y.tool === 'sftp-ferry')) {
-      const o = toolWall(r, wl, 'sftp')(x.run);
+    for (const x of r.samples.filter((y) => y.workload === wl && y.tool === ferryTool)) {
+      const o = toolWall(r, wl, peer)(x.run);
       if (o !== undefined) ratios.push(x.wallSeconds / o);
     }
     const ratio = median(ratios);
     const cpu = (x: Row) => x.serverCpu.user + x.serverCpu.sys;
     out.push({
       goal: `${what} of ${human(r.options.size)} into Ferry's SFTP front at least as fast as into OpenSSH's sftp-server (issue 14)`,
-      target: `≥ sftp → sshd (${p.MBps.toFixed(0)} MB/s, ${p.wallSeconds.toFixed(2)} s; server CPU ${cpu(p).toFixed(2)} s)`,
+      target: `≥ ${peer} → sshd (${p.MBps.toFixed(0)} MB/s, ${p.wallSeconds.toFixed(2)} s; server CPU ${cpu(p).toFixed(2)} s)`,
       measured: `${f.MBps.toFixed(0)} MB/s, ${f.wallSeconds.toFixed(2)} s; server CPU ${cpu(f).toFixed(2)} s`,
       met: ratio <= 1,
       gap: ratio <= 1 ? `met: ${speedWords(ratio)}` : `${speedWords(ratio)} (needs ${((1 - 1 / ratio) * 100).toFixed(0)}% less time)`,
@@ -272,7 +279,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
   }
   const serverNames = [...new Set(r.starts.map((s) => s.server))];
   const toolOfServer = (name: string): ToolId[] =>
-    name === 'ferry' ? ['ferry'] : name === 'ferry --no-fsync' ? ['ferry-nofsync'] : name === 'ferry (sftp)' ? ['sftp-ferry'] : name === 'nginx' ? ['curl'] : PEERS_TO_BEAT;
+    name === 'ferry' ? ['ferry'] : name === 'ferry --no-fsync' ? ['ferry-nofsync'] : name === 'ferry (sftp)' ? ['sftp-ferry', 'scp-ferry'] : name === 'nginx' ? ['curl'] : PEERS_TO_BEAT;
   const servers = serverNames.map((server) => {
     const ss = r.starts.filter((s) => s.server === server);
     const many = r.samples.filter((s) => s.workload === 'many' && toolOfServer(server).includes(s.tool));

@@ -18,7 +18,7 @@ import type { PeerServer } from '../peers/server.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { curlTool } from '../tools/curl.js';
 import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
-import { rcloneTool, rsyncTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
+import { rcloneTool, rsyncTool, scpFerryTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
@@ -26,7 +26,7 @@ import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'sftp-ferry'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'sftp-ferry', 'scp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
 
 export interface SuiteOptions extends Sizes {
@@ -161,7 +161,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
     if (tools.includes('ferry-nofsync')) {
       s.ferryNoFsync = await startFerryTwice({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
     }
-    if (tools.includes('sftp-ferry')) {
+    if (tools.includes('sftp-ferry') || tools.includes('scp-ferry')) {
       s.ferrySftp = await startFerryTwice({ dataDir: join(dir, 'ferry-sftp-data'), args: [...FERRY_ARGS, '--sftp-addr', '127.0.0.1:0'], name: 'ferry (sftp)' });
     }
     if (tools.includes('curl')) {
@@ -212,6 +212,9 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'sftp-ferry':
         out.push(await sftpFerryTool(s.ferrySftp!, dir));
+        break;
+      case 'scp-ferry':
+        out.push(await scpFerryTool(s.ferrySftp!, dir));
         break;
     }
   }

@@ -64,15 +64,24 @@ export function sftpTool(sshd: Sshd, root: string): Tool {
   return { ...b, ...sftpCommands(sshd, b.remote) };
 }
 
-/**
- * The same `sftp` client against Ferry's SFTP front (`ferry serve --sftp-addr`): the admin
- * logs in with a key of its own, the files go to `/sftp-ferry/` of the server. Ferry's
- * server for this tool is a separate one, so nothing dedups against the other ferry rows.
- */
-export async function sftpFerryTool(server: FerryServer, configDir: string): Promise<Tool> {
+/** The ssh client setup that reaches a Ferry server's SFTP front as its admin (made once per server). */
+const ferrySsh = new WeakMap<FerryServer, Promise<{ sshConfig: string; host: string; api: (method: string, path: string, body?: unknown) => Promise<void> }>>();
+
+function ferrySshOf(server: FerryServer, configDir: string) {
+  let setup = ferrySsh.get(server);
+  if (!setup) {
+    setup = ferrySshSetup(server, configDir);
+    ferrySsh.set(server, setup);
+  }
+  return setup;
+}
+
+async function ferrySshSetup(server: FerryServer, configDir: string) {
   const [host, port] = String(server.ready.sftp ?? '').split(/:(?=\d+$)/);
   if (!port) throw new Error(`${server.name} runs without --sftp-addr`);
   const key = join(configDir, 'ferry-sftp-key');
+  await rm(key, { force: true });
+  await rm(key + '.pub', { force: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
   const api = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(server.url + path, {
@@ -91,15 +100,46 @@ export async function sftpFerryTool(server: FerryServer, configDir: string): Pro
     sshConfig,
     ['Host ferrysftp', `  HostName ${host}`, `  Port ${port}`, '  User admin', `  IdentityFile ${key}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', '  BatchMode yes', '  LogLevel ERROR', ''].join('\n'),
   );
+  return { sshConfig, host: 'ferrysftp', api };
+}
+
+/**
+ * The same `sftp` client against Ferry's SFTP front (`ferry serve --sftp-addr`): the admin
+ * logs in with a key of its own, the files go to `/sftp-ferry/` of the server. Ferry's
+ * server for this tool is a separate one, so nothing dedups against the other ferry rows.
+ */
+export async function sftpFerryTool(server: FerryServer, configDir: string): Promise<Tool> {
+  const { sshConfig, host, api } = await ferrySshOf(server, configDir);
   const remote = (name: string) => `/sftp-ferry/${name}`;
   return {
     id: 'sftp-ferry',
     label: 'sftp → ferry',
     server,
     isFerry: false,
-    ...sftpCommands({ sshConfig, host: 'ferrysftp' }, remote),
+    ...sftpCommands({ sshConfig, host }, remote),
     prepare: async (name) => api('POST', `/api/v1/mkdir${dirname(remote(name))}?parents=true`),
     clear: async () => api('DELETE', '/api/v1/files/sftp-ferry?recursive=true'),
+  };
+}
+
+/** OpenSSH's `scp` (the SFTP protocol since OpenSSH 9) against Ferry's SFTP front, files under `/scp-ferry/` (same server as sftp → ferry). */
+export async function scpFerryTool(server: FerryServer, configDir: string): Promise<Tool> {
+  const { sshConfig, host, api } = await ferrySshOf(server, configDir);
+  const remote = (name: string) => `/scp-ferry/${name}`;
+  const scp = (...args: string[]) => ({ cmd: 'scp', args: ['-q', '-F', sshConfig, ...args] });
+  const at = (p: string) => `${host}:${p}`;
+  return {
+    id: 'scp-ferry',
+    label: 'scp → ferry',
+    server,
+    isFerry: false,
+    upload: (local, name) => scp(local, at(remote(name))),
+    download: (name, local) => scp(at(remote(name)), local),
+    uploadTree: (localDir, name) => scp('-r', localDir, at(dirname(remote(name)) + '/')),
+    downloadTree: (name, localDir) => scp('-r', at(remote(name)), dirname(localDir) + '/'),
+    uploadMany: (locals, dirName) => locals.map((l, i) => scp(l, at(remote(`${dirName}/${manyName(i)}`)))),
+    prepare: async (name) => api('POST', `/api/v1/mkdir${dirname(remote(name))}?parents=true`),
+    clear: async () => api('DELETE', '/api/v1/files/scp-ferry?recursive=true'),
   };
 }
 
