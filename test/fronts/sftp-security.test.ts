@@ -107,6 +107,47 @@ describe('permissions over SFTP', () => {
     expect(String((failures[0].details as { reason: string }).reason)).toMatch(/may not be used from 127\.0\.0\.1/);
   });
 
+  it("refuses addresses on the server's deny list at connection, and only those", async () => {
+    // The front listens on 127.0.0.1; a client bound to 127.0.0.2 (also loopback) is the
+    // denied one, so that the suite's own API calls from 127.0.0.1 still pass.
+    const d = await startSftpServer({ ipDeny: ['127.0.0.2/32'] });
+    try {
+      const dan = await sshUser(d, 'dan');
+      const denied = await sftpBatch(d, dan, ['ls'], ['-o', 'BindAddress=127.0.0.2']);
+      expect(denied.code).toBe(255);
+      expect(denied.stderr).toMatch(/kex_exchange_identification|Connection closed/i);
+      const ok = await sftpBatch(d, dan, ['ls']);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it("holds a user to their live upload sessions: a second file opened for writing at once is refused until the first is closed", async () => {
+    await sshUser(s, 'una', { maxSessions: 1 });
+    const c = await sshClient(s, { username: 'una', privateKey: await readFile(join(s.dir, 'key-una')) });
+    try {
+      const sftp = await sftpOf(c);
+      const open = (p: string) => new Promise<Buffer>((resolve, reject) => sftp.open(p, 'w', (e, hd) => (e ? reject(e) : resolve(hd))));
+      const write = (h: Buffer, data: Buffer) => new Promise<void>((resolve, reject) => sftp.write(h, data, 0, data.length, 0, (e) => (e ? reject(e) : resolve())));
+      const close = (h: Buffer) => new Promise<void>((resolve, reject) => sftp.close(h, (e) => (e ? reject(e) : resolve())));
+      const first = await open('/one.bin');
+      await write(first, randomBytes(100_000));
+      // Refused at OPEN (where the upload session begins), with the reason.
+      await expect(open('/two.bin')).rejects.toThrow(/at most 1 upload sessions/);
+      await close(first);
+      const again = await open('/two.bin');
+      await write(again, randomBytes(1000));
+      await close(again);
+    } finally {
+      c.end();
+    }
+    expect(await exists('/users/una/one.bin')).toBe(true);
+    expect(await exists('/users/una/two.bin')).toBe(true);
+    const refusals = await auditEvents(s.t, 'event=quota.exceeded&user=una');
+    expect(refusals[0].details).toMatchObject({ front: 'sftp', limit: 'sessions' });
+  });
+
   it('holds uploads to the largest file allowed', async () => {
     const max = await sshUser(s, 'max', { maxFileSize: 1024 * 1024 });
     await writeFile(join(s.dir, 'too-big.bin'), randomBytes(1024 * 1024 + 1));
