@@ -103,9 +103,14 @@ async function* chunkWith(kernel: CdcKernel, source: AsyncIterable<Uint8Array>, 
   let filled = 0;
 
   const take = async (len: number): Promise<StreamChunk> => {
-    const pooled = buffers?.acquire(len);
+    const pooled = buffers?.acquire(len + 7);
     // A chunk of its own, or of the pool (never a view of the data area, which is reused).
-    const out = pooled ? pooled.subarray(0, len) : Buffer.allocUnsafeSlow(len);
+    // The pool's buffers are shared memory, which V8 copies to and from with relaxed atomics:
+    // a word at a time when source and target addresses agree modulo 8, else byte by byte
+    // (measured here, 1 GiB in 1 MiB pieces: 490 ms against 45). Chunks start anywhere in
+    // the data area, so each is placed at the offset of its pooled buffer that agrees.
+    const skew = pooled ? (data.byteOffset + start - pooled.byteOffset) & 7 : 0;
+    const out = pooled ? pooled.subarray(skew, skew + len) : Buffer.allocUnsafeSlow(len);
     out.set(data.subarray(start, start + len));
     start += len;
     if (!pooled) return { hash: hash('sha256', out, 'hex'), size: len, data: out };

@@ -350,7 +350,14 @@ export class SftpSession {
         // packets at once (it did unless the client's window was full): a GiB of answers
         // allocated afresh was a GiB for the collector.
         const total = pieces.reduce((n, p) => n + p.length, 0);
-        const out = (this.replyBuffer ??= Buffer.allocUnsafe(13 + MAX_DATA)).subarray(0, 13 + total);
+        // The bytes start where their address agrees with the first piece's modulo 8. Chunk
+        // bytes are shared memory, which V8 copies from with relaxed atomics: a word at a
+        // time only then, else byte by byte (measured here, a GiB of 255 KiB answers: 1.36 s
+        // of copying against 0.08 s). A second piece (an answer across a chunk boundary)
+        // lands where it must, at whichever speed that gives.
+        const reply = (this.replyBuffer ??= Buffer.allocUnsafeSlow(13 + MAX_DATA + 8));
+        const pad = pieces.length > 0 ? (pieces[0].byteOffset - reply.byteOffset - 13) & 7 : 0;
+        const out = reply.subarray(pad, pad + 13 + total);
         dataReplyHeader(id, total).copy(out, 0);
         let at = 13;
         for (const p of pieces) at += p.copy(out, at);
