@@ -499,7 +499,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     if (config.sftp) {
       // Loaded only when SFTP is on: ssh2 is not part of every server's start.
       const { startSftpFront } = await import('./sftp/ssh-server.js');
-      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log });
+      const { host, port } = config.sftp;
+      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log }).catch((err: unknown) => {
+        throw listenError(err, host, port, '--sftp-addr');
+      });
       const front = sftp;
       undo.push(() => front.close());
     }
@@ -537,12 +540,12 @@ function loggedPath(request: FastifyRequest): string | undefined {
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
-function listenError(err: unknown, host: string, port: number): Error {
+function listenError(err: unknown, host: string, port: number, option = '--addr'): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const why: Record<string, string> = {
-    EADDRINUSE: 'the port is in use (another server listens there): pick another --addr, or stop that server',
-    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in --addr, or 0.0.0.0 for all`,
+    EADDRINUSE: `the port is in use (another server listens there): pick another ${option}, or stop that server`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in ${option}, or 0.0.0.0 for all`,
     ENOTFOUND: `the host ${host} is unknown here`,
     EAI_AGAIN: `the host ${host} could not be resolved (DNS unavailable?)`,
     EACCES: 'permission denied (ports below 1024 need privileges)',

@@ -181,7 +181,12 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       // Nothing to resume from an empty one; superseded partials of the path (abandoned
       // before this upload began) go now.
       if (hasher.size === 0) await ctx.meta.abortUpload(up.id);
-      else await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
+      else {
+        await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
+        // While kept, it holds the quota its bytes take, not the room reserved ahead of them
+        // (unless the quota shrank under it meanwhile: then it keeps what it had).
+        await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size).catch(() => undefined);
+      }
       return { kept: { id: up.id, size: hasher.size, chunks: recorded } };
     }
     const mtime = end.mtime ?? req.mtime;

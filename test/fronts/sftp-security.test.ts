@@ -4,13 +4,14 @@
  * lists, quotas; paths that try to leave the home; malformed packets. Every refusal is
  * checked to have changed nothing, and the server to go on serving others.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
-import { auditEvents } from '../helpers/users.js';
+import { addUser, auditEvents } from '../helpers/users.js';
 import { newKey, rawSftp, sftpBatch, sftpOf, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
 
@@ -224,6 +225,28 @@ describe('permissions over SFTP', () => {
     expect(ok.code, ok.stderr).toBe(0);
   });
 });
+
+describe('key types', () => {
+  it('logs in with RSA (3072 bits: rsa-sha2-256/512 signatures), ECDSA P-384 and Ed25519 keys through OpenSSH', async () => {
+    for (const [name, type, bits] of [['rsa-user', 'rsa', '3072'], ['ecdsa-user', 'ecdsa', '384'], ['ed-user', 'ed25519', '']] as const) {
+      const key = join(s.dir, `key-${name}`);
+      execFileSync('ssh-keygen', ['-q', '-t', type, ...(bits ? ['-b', bits] : []), '-N', '', '-C', `${name}@test`, '-f', key]);
+      const user = await sshUserWithKey(name, key);
+      const r = await sftpBatch(s, user, ['pwd']);
+      expect(r.code, `${type}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain('Remote working directory: /');
+    }
+  });
+});
+
+/** A user whose key is `key` (made by the caller). */
+async function sshUserWithKey(name: string, key: string): Promise<SshUser> {
+  await addUser(s.t, name);
+  const publicKey = (await readFile(key + '.pub', 'utf8')).trim();
+  const r = await s.t.api(`/api/v1/users/${name}/keys`, { method: 'POST', json: { keys: publicKey } });
+  expect(r.status).toBe(201);
+  return { name, key, publicKey };
+}
 
 describe('paths and packets', () => {
   it('resolves .. by name inside the home: nothing outside it can be named', async () => {

@@ -5,6 +5,8 @@
  * end to end, including who may manage whose keys.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +124,21 @@ describe('ferry serve --sftp-addr', () => {
     expect(parseAddr(':2022', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '127.0.0.1', port: 2022 });
     expect(parseAddr('0.0.0.0', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '0.0.0.0', port: 2022 });
     expect(() => parseAddr('::1:99999', DEFAULT_SFTP_PORT, '--sftp-addr')).toThrow(/--sftp-addr/);
+  });
+
+  it('exits 2 with a plain message when the SFTP port is in use, and lets go of the data directory', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const data = join(dir, 'sftp-busy');
+    try {
+      const r = await runFerry(['serve', '--data', data, '--addr', '127.0.0.1:0', '--sftp-addr', `127.0.0.1:${port}`], { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`ferry: cannot listen on 127.0.0.1:${port}: the port is in use (another server listens there): pick another --sftp-addr, or stop that server (FERRY_ERR_CONFIG)\n`);
+      expect(existsSync(join(data, 'ferry.lock'))).toBe(false);
+    } finally {
+      busy.close();
+    }
   });
 
   it('refuses --sftp-password-auth without --sftp-addr', async () => {

@@ -6,7 +6,8 @@
  * other upload of them), and an abandoned one must leave nothing any reader can see.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdcParamsOf } from '../../src/algo/cdc-kernel.js';
@@ -87,6 +88,10 @@ describe('writes in any order', () => {
     const data = randomBytes(20 * MiB);
     const h = await open(sftp, '/backwards.bin', 'w');
     await writeAll(h, blocksOf(data, 64 * 1024).reverse(), 8);
+    // Before CLOSE the bytes are in a spool file under DATA/tmp/sftp (sparse, as written)
+    const spoolDir = join(s.t.dataDir, 'tmp', 'sftp');
+    const spooled = await Promise.all((await readdir(spoolDir)).map((f) => stat(join(spoolDir, f))));
+    expect(spooled.some((st) => st.size === data.length && st.blocks * 512 >= data.length)).toBe(true);
     await close(sftp, h);
     await expectFile('/backwards.bin', data);
   });
@@ -221,6 +226,47 @@ describe('a file being written', () => {
 });
 
 describe('partial uploads', () => {
+  it('hold the quota their bytes take while kept, not the room reserved ahead of them', async () => {
+    const quota = 40 * MiB;
+    const kim = await sshUser(s, 'kim', { quotaBytes: quota });
+    const c2 = await sshClient(s, { username: 'kim', privateKey: await readFile(kim.key) });
+    const sf2 = await sftpOf(c2);
+    const data = randomBytes(30 * MiB);
+    const h = await open(sf2, '/big.bin', 'w');
+    for (const b of blocksOf(data.subarray(0, 12 * MiB), 256 * 1024)) await write(sf2, h, b.data, b.at);
+    const gone = new Promise<void>((resolve) => c2.once('close', () => resolve()));
+    c2.destroy();
+    await gone;
+    const { meta } = s.t.server.ctx;
+    const user = (await s.t.server.ctx.users.userByName('kim'))!;
+    for (let i = 0; (await meta.findPartial(user.id, '/users/kim/big.bin'))?.size !== 12 * MiB; i++) {
+      if (i > 400) throw new Error('the partial upload was not kept whole');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await meta.reservedBytes(user.id)).toBe(12 * MiB);
+    // 12 MiB kept + 20 MiB fits in 40; 12 + 30 would not.
+    const c3 = await sshClient(s, { username: 'kim', privateKey: await readFile(kim.key) });
+    try {
+      const sf3 = await sftpOf(c3);
+      const other = await open(sf3, '/other.bin', 'w');
+      for (const b of blocksOf(randomBytes(20 * MiB), 256 * 1024)) await write(sf3, other, b.data, b.at);
+      await close(sf3, other);
+      const tooMuch = await open(sf3, '/too-much.bin', 'w');
+      const refused = await (async () => {
+        for (const b of blocksOf(randomBytes(30 * MiB), 256 * 1024)) await write(sf3, tooMuch, b.data, b.at);
+        await close(sf3, tooMuch);
+      })().then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(refused?.message).toMatch(/quota exceeded/);
+    } finally {
+      c3.end();
+    }
+    expect((await s.t.api('/api/v1/stat/users/kim/other.bin')).status).toBe(200);
+    expect((await s.t.api('/api/v1/stat/users/kim/too-much.bin')).status).toBe(404);
+  });
+
   it('go once --upload-ttl has passed without a write', async () => {
     let clock = Date.now();
     const e = await startSftpServer({ now: () => clock, uploadTtlMs: 3600_000 });
