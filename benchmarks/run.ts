@@ -10,9 +10,10 @@
  *   npm run bench -- --tools ferry,rsync --workloads tree,tree-noop
  *
  * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
- * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (ALL_TOOLS),
+ * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
+ * also rclone-webdav and tus: Ferry's WebDAV and tus fronts),
  * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
- * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --out DIR (default benchmarks/results),
+ * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web, --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
  * --render FILE (no run: re-render latest.md and the README from a saved latest.json).
  *
@@ -23,7 +24,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Args } from './lib/args.js';
 import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } from './lib/report.js';
-import { ALL_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
+import { ALL_TOOLS, DEFAULT_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
 import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 
@@ -31,7 +32,7 @@ const args = new Args();
 const quick = args.flag('quick');
 const log = (line: string) => process.stderr.write(line + '\n');
 
-const tools = (args.list('tools') ?? [...ALL_TOOLS]) as ToolId[];
+const tools = (args.list('tools') ?? [...DEFAULT_TOOLS]) as ToolId[];
 for (const t of tools) if (!(ALL_TOOLS as readonly string[]).includes(t)) throw new Error(`unknown tool ${t}; known: ${ALL_TOOLS.join(', ')}`);
 const asked = args.list('workloads');
 const workloads = (asked?.includes('all') ? WORKLOADS.map((w) => w.id) : (asked ?? DEFAULT_WORKLOADS)) as WorkloadId[];
@@ -90,10 +91,27 @@ function storageThroughput(mib: number): MicroResults['storage'] {
   }
 }
 
+/**
+ * The web app in headless Chromium against the CLI and curl (benchmarks/web/browser.ts:
+ * upload, download, first-load JavaScript); its table goes below the others. Skipped with
+ * --no-web; left out (with a note) when it fails, e.g. without /usr/bin/chromium.
+ */
+function webApp(): string | undefined {
+  if (saved || args.flag('no-web')) return undefined;
+  log('web app in Chromium (web/browser.js)');
+  try {
+    return execFileSync(process.execPath, [benchScript('web/browser.js'), '--size', quick ? '32MiB' : '256MiB', '--runs', quick ? '1' : '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  } catch (err) {
+    log(`the web app benchmark failed, left out: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+const web = webApp();
+
 const summary = summarize(result, micro, saved ? saved.command : command);
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'latest.json'), JSON.stringify({ ...summary, raw: result, micro }, null, 2) + '\n');
-const md = renderMarkdown(summary, micro);
+const md = renderMarkdown(summary, micro) + (web ? `\n## Web app\n\n${web}\n` : '');
 await writeFile(join(outDir, 'latest.md'), md);
 log(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 

@@ -18,6 +18,8 @@ export const TOOL_LABELS: Record<ToolId, string> = {
   rclone: 'rclone → sftp',
   'sftp-ferry': 'sftp → ferry',
   'scp-ferry': 'scp → ferry',
+  'rclone-webdav': 'rclone → ferry webdav',
+  tus: 'tus-js-client → ferry',
 };
 
 const LIMIT_LABELS: Record<LimitSample['id'], string> = {
@@ -278,8 +280,8 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
     });
   }
   const serverNames = [...new Set(r.starts.map((s) => s.server))];
-  const toolOfServer = (name: string): ToolId[] =>
-    name === 'ferry' ? ['ferry'] : name === 'ferry --no-fsync' ? ['ferry-nofsync'] : name === 'ferry (sftp)' ? ['sftp-ferry', 'scp-ferry'] : name === 'nginx' ? ['curl'] : PEERS_TO_BEAT;
+  const toolsOfServer: Record<string, ToolId[]> = { ferry: ['ferry'], 'ferry --no-fsync': ['ferry-nofsync'], 'ferry (webdav)': ['rclone-webdav'], 'ferry (tus)': ['tus'], 'ferry (sftp)': ['sftp-ferry', 'scp-ferry'], nginx: ['curl'] };
+  const toolOfServer = (name: string): ToolId[] => toolsOfServer[name] ?? PEERS_TO_BEAT;
   const servers = serverNames.map((server) => {
     const ss = r.starts.filter((s) => s.server === server);
     const many = r.samples.filter((s) => s.workload === 'many' && toolOfServer(server).includes(s.tool));

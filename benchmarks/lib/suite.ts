@@ -18,6 +18,7 @@ import type { PeerServer } from '../peers/server.js';
 import { startSshd, type Sshd } from '../peers/sshd.js';
 import { curlTool } from '../tools/curl.js';
 import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
+import { rcloneWebdavTool, tusTool } from '../tools/fronts.js';
 import { rcloneTool, rsyncTool, scpFerryTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
@@ -26,8 +27,14 @@ import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'sftp-ferry', 'scp-ferry'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus', 'sftp-ferry', 'scp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
+/**
+ * What `npm run bench` runs without --tools: ferry's own client against the peers. Ferry's
+ * other doors (rclone → ferry webdav, tus-js-client → ferry; tools/fronts.ts) are asked for
+ * by name: `--tools rclone,rclone-webdav,ferry,tus`.
+ */
+export const DEFAULT_TOOLS: ToolId[] = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'];
 
 export interface SuiteOptions extends Sizes {
   runs: number;
@@ -96,6 +103,9 @@ interface Servers {
   ferryNoFsync?: FerryServer;
   /** Ferry with its SFTP front on, for `sftp` against it (a server of its own: no dedup with the ferry rows). */
   ferrySftp?: FerryServer;
+  /** One each for the WebDAV and tus tools (tools/fronts.ts). */
+  ferryDav?: FerryServer;
+  ferryTus?: FerryServer;
 }
 
 const SSH_TOOLS: ToolId[] = ['scp', 'sftp', 'rsync', 'rclone'];
@@ -161,6 +171,14 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
     if (tools.includes('ferry-nofsync')) {
       s.ferryNoFsync = await startFerryTwice({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
     }
+    if (tools.includes('rclone-webdav')) {
+      s.ferryDav = await startFerryServer({ dataDir: join(dir, 'ferry-dav-data'), args: FERRY_ARGS, name: 'ferry (webdav)' });
+      await record(s.ferryDav);
+    }
+    if (tools.includes('tus')) {
+      s.ferryTus = await startFerryServer({ dataDir: join(dir, 'ferry-tus-data'), args: FERRY_ARGS, name: 'ferry (tus)' });
+      await record(s.ferryTus);
+    }
     if (tools.includes('sftp-ferry') || tools.includes('scp-ferry')) {
       s.ferrySftp = await startFerryTwice({ dataDir: join(dir, 'ferry-sftp-data'), args: [...FERRY_ARGS, '--sftp-addr', '127.0.0.1:0'], name: 'ferry (sftp)' });
     }
@@ -180,7 +198,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
 }
 
 async function stopServers(s: Servers): Promise<void> {
-  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
 }
 
 async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
@@ -215,6 +233,12 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'scp-ferry':
         out.push(await scpFerryTool(s.ferrySftp!, dir));
+        break;
+      case 'rclone-webdav':
+        out.push(await rcloneWebdavTool(s.ferryDav!, dir));
+        break;
+      case 'tus':
+        out.push(await tusTool(s.ferryTus!));
         break;
     }
   }

@@ -33,12 +33,13 @@ export interface FerryToolOptions {
   nodeArgs?: string[];
 }
 
-interface Counters {
+export interface FerryCounters {
   received: number;
   served: number;
 }
 
-async function counters(server: FerryServer): Promise<Counters> {
+/** Chunk bytes a ferry server has received and served so far (its Prometheus counters). */
+export async function ferryCounters(server: FerryServer): Promise<FerryCounters> {
   const res = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${server.token}` } });
   if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
   const text = await res.text();
@@ -70,10 +71,10 @@ export function ferryTool(o: FerryToolOptions): Tool {
         env,
       },
     ],
-    snapshot: () => counters(o.server),
+    snapshot: () => ferryCounters(o.server),
     bytesSent: async (kind: StepKind, _client, before) => {
-      const a = await counters(o.server);
-      const b = before as Counters;
+      const a = await ferryCounters(o.server);
+      const b = before as FerryCounters;
       return kind === 'download' || kind === 'tree-download' ? a.served - b.served : a.received - b.received;
     },
   };

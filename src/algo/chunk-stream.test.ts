@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
 import { chunkFile } from './chunk-file.js';
-import { chunkStream, type StreamChunk } from './chunk-stream.js';
+import { StreamChunker, chunkStream, type StreamChunk } from './chunk-stream.js';
 
 const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
 
@@ -135,5 +135,26 @@ describe('chunkStream', () => {
       throw new Error('source broke');
     }
     await expect(collect(failing(), SMALL)).rejects.toThrow('source broke');
+  });
+
+  it('StreamChunker stopped anywhere and resumed from rest() cuts where one pass does (tus PATCHes, restarts)', async () => {
+    const data = randomBytes(3 << 20);
+    const whole = (await collect(pieces(data, [65536]), SMALL)).map((c) => c.hash);
+    // Stop after arbitrary request boundaries, carry only the unfinished bytes to a fresh chunker.
+    const bounds = [1, 4095, 100_000, 777_777, 1_048_576, 2_500_001, data.length];
+    const got: string[] = [];
+    let rest: Buffer = Buffer.alloc(0);
+    let from = 0;
+    for (const to of bounds) {
+      const chunker = new StreamChunker(SMALL);
+      for (const c of chunker.push(rest)) got.push(c.hash);
+      for (const c of chunker.push(data.subarray(from, to))) got.push(c.hash);
+      if (to === data.length) for (const c of chunker.finish()) got.push(c.hash);
+      rest = chunker.rest();
+      expect(rest.length).toBeLessThan(SMALL.maxSize);
+      expect(chunker.pending).toBe(rest.length);
+      from = to;
+    }
+    expect(got).toEqual(whole);
   });
 });

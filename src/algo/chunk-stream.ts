@@ -49,28 +49,105 @@ function streamRoom(maxSize: number): number {
 }
 
 /**
- * Kernels of finished streams, kept for the next ones (by parameters). A kernel's memory is
- * 2 × maxSize of WebAssembly memory, outside V8's heap: a server taking many small files in
- * a row (an SFTP `put -r`) made and dropped one per file, and the collector spent more
- * time on those 8 MiB areas than the server on everything else (4.6 of 11 s of CPU for
- * 200 files). A few idle ones are kept; streams running at once beyond that make their own.
+ * Kernels kept for the next stream, per chunking parameters. A kernel's data area is
+ * WebAssembly memory, and V8 answers each new WebAssembly.Memory (it reserves address space
+ * for it) with garbage collection: a WebDAV client putting small files one request each
+ * spent half the server's CPU in the collector (200 PUTs: 6.5 s of GC) until kernels were
+ * reused. A few stay (the data area is ~2 × maxSize each); beyond that they are dropped.
  */
+const KEPT_KERNELS = 4;
 const idleKernels = new Map<string, CdcKernel[]>();
-const IDLE_KERNELS_KEPT = 4;
-
-function kernelKey(params: ChunkingParams): string {
-  return `${params.algorithm}/${params.minSize}/${params.avgSize}/${params.maxSize}/${params.normalization}`;
-}
 
 function takeKernel(params: ChunkingParams): CdcKernel {
-  return idleKernels.get(kernelKey(params))?.pop() ?? new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
+  const kept = idleKernels.get(paramsKey(params))?.pop();
+  return kept ?? new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
 }
 
 function giveBackKernel(params: ChunkingParams, kernel: CdcKernel): void {
-  const key = kernelKey(params);
-  const list = idleKernels.get(key) ?? [];
-  if (list.length < IDLE_KERNELS_KEPT) list.push(kernel);
-  idleKernels.set(key, list);
+  const key = paramsKey(params);
+  let list = idleKernels.get(key);
+  if (!list) idleKernels.set(key, (list = []));
+  if (list.length < KEPT_KERNELS) list.push(kernel);
+}
+
+const paramsKey = (p: ChunkingParams): string => `${p.algorithm}/${p.minSize}/${p.avgSize}/${p.maxSize}/${p.normalization}`;
+
+/**
+ * The chunker of {@link chunkStream} as an object fed piece by piece, for callers that
+ * stop before the end of the data and go on later (a tus upload receives a file in many
+ * requests, maybe across server restarts). Cuts depend only on the bytes since the last
+ * cut, so a new StreamChunker fed the unfinished bytes ({@link rest}) of an earlier one and
+ * then what follows cuts exactly where the earlier one would have. The unfinished part is
+ * always shorter than maxSize.
+ */
+export class StreamChunker {
+  private kernel: CdcKernel;
+  private readonly data: Uint8Array;
+  // data[start, filled) is the unfinished part of the stream.
+  private start = 0;
+  private filled = 0;
+  private released = false;
+
+  constructor(private readonly params: ChunkingParams) {
+    this.kernel = takeKernel(params);
+    this.data = this.kernel.data;
+  }
+
+  /**
+   * Gives the chunker's memory back for the next stream (take {@link rest} first if it is
+   * needed). The chunker must not be used afterwards. Idempotent; a chunker never released
+   * is simply collected.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    giveBackKernel(this.params, this.kernel);
+  }
+
+  /** Bytes taken in and not yet part of a chunk. */
+  get pending(): number {
+    return this.filled - this.start;
+  }
+
+  /** Takes in `piece` and yields the chunks it completes (take each before asking for the next). */
+  *push(piece: Uint8Array): Generator<StreamChunk> {
+    const data = this.data;
+    const capacity = data.length;
+    let used = 0;
+    while (used < piece.length) {
+      if (this.filled === capacity) {
+        // Only when full: moving on every piece would copy up to maxSize per small piece.
+        data.copyWithin(0, this.start, this.filled);
+        this.filled -= this.start;
+        this.start = 0;
+      }
+      const n = Math.min(piece.length - used, capacity - this.filled);
+      data.set(piece.subarray(used, used + n), this.filled);
+      this.filled += n;
+      used += n;
+      for (let len = this.kernel.cut(this.start, this.filled, false); len > 0; len = this.kernel.cut(this.start, this.filled, false)) {
+        yield this.take(len);
+      }
+    }
+  }
+
+  /** The end of the data: yields the last chunks (the unfinished bytes, cut as a file's end is). */
+  *finish(): Generator<StreamChunk> {
+    while (this.start < this.filled) yield this.take(this.kernel.cut(this.start, this.filled, true));
+  }
+
+  /** A copy of the unfinished bytes (what a later StreamChunker must be fed first to go on). */
+  rest(): Buffer {
+    return Buffer.from(this.data.subarray(this.start, this.filled));
+  }
+
+  private take(len: number): StreamChunk {
+    // A chunk of its own (not a pool slice, not a view of the data area, which is reused).
+    const out = Buffer.allocUnsafeSlow(len);
+    out.set(this.data.subarray(this.start, this.start + len));
+    this.start += len;
+    return { hash: hash('sha256', out, 'hex'), size: len, data: out };
+  }
 }
 
 /**

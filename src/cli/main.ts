@@ -3,7 +3,7 @@
  * registers itself on the program and calls the library; errors are printed and mapped to
  * an exit code in one place (./exit.ts).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { COMMANDS } from './commands/index.js';
 import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
@@ -17,6 +17,16 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of COMMANDS) register(program);
+  // Program options only before the command name: `ferry restore PATH --version N` is the
+  // restore command's --version, not the program's. --debug stays accepted anywhere.
+  program.enablePositionalOptions();
+  const addDebug = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      if (!sub.options.some((o) => o.long === '--debug')) sub.addOption(new Option('--debug', 'print stack traces on errors').hideHelp());
+      addDebug(sub);
+    }
+  };
+  addDebug(program);
   return program;
 }
 
@@ -37,6 +47,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     const opts = program.opts<{ debug?: boolean }>();
     const json = argv.includes('--json');
-    return reportError(err, { json, debug: opts.debug === true || process.env.FERRY_DEBUG === '1' });
+    return reportError(err, { json, debug: opts.debug === true || argv.includes('--debug') || process.env.FERRY_DEBUG === '1' });
   }
 }

@@ -26,6 +26,7 @@ import {
   type UpdateUserRequest,
   type UserInfo,
   type WebSession,
+  type DownloadTicket,
 } from '../core/protocol.js';
 import type { FerryApi } from './api.js';
 
@@ -116,7 +117,7 @@ export async function revokeShare(client: FerryApi, id: string): Promise<void> {
 
 // ---------------------------------------------------------------- admin
 
-export function auditLog(client: FerryApi, query: { since?: number; before?: number; user?: string; event?: string; limit?: number } = {}): Promise<AuditPage> {
+export function auditLog(client: FerryApi, query: { since?: number; before?: number; user?: string; event?: string; path?: string; limit?: number } = {}): Promise<AuditPage> {
   return client.http.json<AuditPage>({ method: 'GET', path: `${API_PREFIX}/admin/audit`, query });
 }
 
@@ -157,4 +158,12 @@ export function refreshSession(client: FerryApi, refreshToken?: string): Promise
 
 export async function logout(client: FerryApi): Promise<void> {
   await client.http.json<void>({ method: 'POST', path: `${API_PREFIX}/auth/logout`, retry: 'never' });
+}
+
+/**
+ * A download ticket: a short, read-only credential for files below `path`, to put in a URL
+ * (`?ticket=`) where a browser cannot send the Authorization header (downloads, previews).
+ */
+export function downloadTicket(client: FerryApi, path: string): Promise<DownloadTicket> {
+  return client.http.json<DownloadTicket>({ method: 'POST', path: `${API_PREFIX}/auth/ticket`, json: { path }, retry: 'unprocessed' });
 }

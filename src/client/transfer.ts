@@ -18,6 +18,12 @@ export interface TransferOptions {
   signal?: AbortSignal;
   /** Chunk requests in flight at once across the whole operation (default: the client's, 4). */
   parallel?: number;
+  /**
+   * Slots shared with other operations: the web app runs several files' uploads at once and
+   * keeps their chunk requests within the browser's connections to one server. Default:
+   * the operation's own `parallel` slots.
+   */
+  slots?: Semaphore;
   onProgress?: ProgressCallback;
 }
 
@@ -76,7 +82,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     options: TransferOptions,
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
-    this.slots = new Semaphore(this.parallel);
+    this.slots = options.slots ?? new Semaphore(this.parallel);
     this.progress = new ProgressTracker(options.onProgress);
     // Our own signal, linked to the caller's: every request of the operation listens to it,
     // far more than EventTarget's default of 10 listeners, which would warn.

@@ -63,6 +63,27 @@ function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
   for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
 }
 
+/**
+ * Pulls the next batch while the caller works on the current one: chunking then overlaps
+ * the manifest appends. (A chunker in worker threads runs ahead anyway; one in the calling
+ * thread, a browser's, computes only when asked.)
+ */
+async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => undefined); // awaited on the next turn; no unhandled rejection meanwhile
+      yield r.value;
+    }
+  } finally {
+    await it.return?.();
+  }
+}
+
 async function collect<T>(it: AsyncIterable<T[]>): Promise<T[]> {
   const out: T[] = [];
   for await (const batch of it) out.push(...batch);
@@ -191,7 +212,7 @@ async function uploadAttempt(
       session = await client.createUpload({ ...meta, size: source.size }, { signal });
       hooks.onSession?.(session.id);
       active = new ChunkSender(ctx, session.id, caps);
-      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : source.chunks(caps.chunking, signal);
+      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(source.chunks(caps.chunking, signal));
       for await (const batch of batches) {
         throwIfAborted(signal);
         for (const part of slices(batch, limits.maxChunksPerRequest)) {

@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   FERRY_ERR_TLS_UNTRUSTED: spec("the server's TLS certificate is not trusted"),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
+  FERRY_ERR_UPLOAD_REJECTED: spec('the upload was rejected by the server’s pre-upload check'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
   FERRY_ERR_UNSUPPORTED: spec('not supported'),
   FERRY_ERR_NOT_IMPLEMENTED: spec('not implemented'),
@@ -70,6 +71,14 @@ export const ERROR_CODES = {
   FERRY_ERR_CONFIG: spec('the configuration is not valid'),
   FERRY_ERR_USAGE: spec('the command was not used correctly'),
   FERRY_ERR_PROTOCOL: spec('the peer answered something this version does not understand'),
+  FERRY_ERR_NO_PARENT: spec('the parent directory does not exist'),
+  FERRY_ERR_LOCKED: spec('the resource is locked: send the lock token in an If header'),
+  FERRY_ERR_LOCK_TOKEN_MISMATCH: spec('the lock token names no lock on this resource'),
+  FERRY_ERR_METHOD_NOT_ALLOWED: spec('this method is not allowed on this resource'),
+  FERRY_ERR_UNSUPPORTED_MEDIA_TYPE: spec('the request body has a content type this request does not take'),
+  FERRY_ERR_DEPTH_INFINITY: spec('Depth: infinity is not served: ask for Depth 0 or 1'),
+  FERRY_ERR_OFFSET_MISMATCH: spec('the upload offset does not match the bytes received so far'),
+  FERRY_ERR_CHECKSUM_MISMATCH: spec('the body does not match its checksum'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;
@@ -143,8 +152,17 @@ export const PermissionError = defineError('FERRY_ERR_PERMISSION');
 export const HostKeyError = defineError('FERRY_ERR_HOST_KEY');
 export const AbortedError = defineError('FERRY_ERR_ABORTED');
 export const ConfigError = defineError('FERRY_ERR_CONFIG');
+export const UploadRejectedError = defineError('FERRY_ERR_UPLOAD_REJECTED');
 export const UsageError = defineError('FERRY_ERR_USAGE');
 export const ProtocolError = defineError('FERRY_ERR_PROTOCOL');
+export const NoParentError = defineError('FERRY_ERR_NO_PARENT');
+export const LockedError = defineError('FERRY_ERR_LOCKED');
+export const LockTokenMismatchError = defineError('FERRY_ERR_LOCK_TOKEN_MISMATCH');
+export const MethodNotAllowedError = defineError('FERRY_ERR_METHOD_NOT_ALLOWED');
+export const UnsupportedMediaTypeError = defineError('FERRY_ERR_UNSUPPORTED_MEDIA_TYPE');
+export const DepthInfinityError = defineError('FERRY_ERR_DEPTH_INFINITY');
+export const OffsetMismatchError = defineError('FERRY_ERR_OFFSET_MISMATCH');
+export const ChecksumMismatchError = defineError('FERRY_ERR_CHECKSUM_MISMATCH');
 
 export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);

@@ -335,15 +335,25 @@ export interface LoginRequest {
   expiresInSeconds?: number;
 }
 
-/** `POST /api/v1/auth/session` (user + password) and `/auth/refresh` (refreshToken). */
+/**
+ * `POST /api/v1/auth/session` (user + password) and `/auth/refresh` (refreshToken). With
+ * `cookie: true` (the web app) the refresh token travels in an HttpOnly cookie instead and
+ * `refreshToken` is absent.
+ */
 export interface WebSession {
   /** Short-lived signed bearer token for API calls. */
   accessToken: string;
   accessExpiresAt: number;
-  /** Single use: each refresh returns a new one and retires the old. */
-  refreshToken: string;
+  /** Single use: each refresh returns a new one and retires the old. Absent when kept in the cookie. */
+  refreshToken?: string;
   refreshExpiresAt: number;
   user: { name: string; role: 'admin' | 'user' };
+}
+
+/** `POST /api/v1/auth/ticket`: a URL credential for downloads in a browser (read-only, below `path`, minutes). */
+export interface DownloadTicket {
+  ticket: string;
+  expiresAt: number;
 }
 
 export interface Usage {
@@ -408,6 +418,10 @@ export interface AuditEntry {
   tokenId: string | null;
   ip: string | null;
   target: string | null;
+  /** The file a file operation acted on (server path). */
+  path?: string | null;
+  /** The way in: api, web, sftp, webdav, tus, share. */
+  front?: string | null;
   details: Record<string, unknown> | null;
 }
 
@@ -415,4 +429,35 @@ export interface AuditPage {
   entries: AuditEntry[];
   /** Pass as `before` for older entries; absent on the last page. */
   next?: number;
+}
+
+// ---------------------------------------------------------------- webhooks (admin)
+
+export interface WebhookInfo {
+  id: string;
+  url: string;
+  /** upload, download, delete, move, copy, share, login, quota */
+  events: string[];
+  createdAt: number;
+}
+
+/** The answer to creating a webhook: the only time its secret is shown. */
+export interface CreatedWebhook extends WebhookInfo {
+  secret: string;
+}
+
+export interface WebhookDeliveryInfo {
+  id: number;
+  webhookId: string;
+  event: string;
+  /** pending, delivered or failed (given up) */
+  status: string;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  /** The next attempt (pending) or when it ended. */
+  nextAt: number | null;
+  doneAt: number | null;
+  payload: unknown;
 }

@@ -8,7 +8,9 @@
  * Every request passes, in this order: routing (a path no route serves ends at the
  * not-found handler, without authentication), the global IP allow/deny lists, the defender
  * (banned addresses), the per-address rate limit, authentication (unless the route is public
- * or there is none), the per-token rate limit. Authorization is per route, through ./authz.ts.
+ * or there is none; Bearer tokens, and on WebDAV routes HTTP Basic too), the per-token rate
+ * limit. Authorization is per route, through ./authz.ts. The client's address is the
+ * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -16,12 +18,15 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { WebhookStore } from '../store/webhook-store.js';
+import { QuarantineStore } from '../store/quarantine-store.js';
+import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
@@ -29,10 +34,14 @@ import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
-import { AuditLog } from './audit.js';
-import { Authenticator, defenderEventOf } from './auth.js';
+import { AuditLog, type Front } from './audit.js';
+import { CommandHooks } from './hooks.js';
+import { DownloadAudit } from './download-audit.js';
+import { WebhookDispatcher } from './webhooks.js';
+import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
@@ -41,10 +50,19 @@ import { ServerMetrics } from './metrics.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+import { registerMaintenanceRoutes } from './routes/maintenance.js';
+import { registerVersionRoutes } from './routes/versions.js';
+import { registerApiDocRoutes } from './routes/api-docs.js';
+import { installApiSchemas } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerDownloadRoutes } from './routes/downloads.js';
 import { registerNamespaceRoutes } from './routes/namespace.js';
-import { escapeHtml, registerSharePublicRoutes } from './routes/share-public.js';
+import { registerSharePublicRoutes } from './routes/share-public.js';
+import { registerArchiveRoutes } from './routes/archives.js';
+import { registerFileUploadRoutes } from './routes/file-uploads.js';
+import { registerWebAppRoutes, type WebApp } from './routes/web-app.js';
+import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
 import { registerShareRoutes } from './routes/shares.js';
 import { registerSshKeyRoutes } from './routes/ssh-keys.js';
 import { registerSystemRoutes } from './routes/system.js';
@@ -52,6 +70,9 @@ import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
 import type { SftpFront } from './sftp/ssh-server.js';
+import { Dav, registerDavRoutes } from './dav/index.js';
+import { registerTusRoutes } from './tus/routes.js';
+import { TusUploads } from './tus/uploads.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
@@ -65,6 +86,17 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a token (health, capabilities). */
     public?: boolean;
+    /** The front a route belongs to, for audit entries and logs (default `api`). */
+    front?: Front;
+    /**
+     * Also accept HTTP Basic credentials (user name + password, or + an API token) besides
+     * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
+     */
+    basicAuth?: boolean;
+    /** A download ticket (`?ticket=`) may stand in for the Authorization header (GET downloads). */
+    ticket?: boolean;
+    /** A share upload token (`Bearer ferryl_…`) is accepted: the upload-session routes, for drop boxes. */
+    shareUpload?: boolean;
   }
 }
 
@@ -86,7 +118,18 @@ export interface ServerContext {
   defender: Defender;
   quota: QuotaGuard;
   limiters: RateLimiters;
+  /** How share links are found, checked and unlocked (../share-gate.ts). */
+  shareGate: ShareGate;
   now: () => number;
+  /** Records downloads in the audit log, once per transfer. */
+  downloads: DownloadAudit;
+  /** Old versions and the trash. */
+  versions: VersionStore;
+  /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
+  quarantine: QuarantineStore;
+  webhookStore: WebhookStore;
+  webhooks: WebhookDispatcher;
+  hooks: CommandHooks;
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
   /**
@@ -94,6 +137,8 @@ export interface ServerContext {
    * writes older than the grace time (unless `leftovers` is false); returns what went.
    */
   collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
+  /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
+  expireSessions(): Promise<number>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
@@ -101,6 +146,20 @@ export interface ServerContext {
   reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
   /** Deletes files past their TTL now (audited); returns their paths. */
   sweepExpiredFiles(): Promise<string[]>;
+  /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
+  applyLive(next: ServerConfig, keys: readonly string[]): void;
+}
+
+/**
+ * The ServerConfig fields behind a setting: found by applying one of its examples to an
+ * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
+ */
+function fieldsOf(key: string): string[] {
+  const s = SETTINGS_BY_KEY.get(key);
+  if (!s?.live) return [];
+  const probe = {} as ServerConfig;
+  s.apply(probe, s.kind.fromText(s.examples[0]));
+  return Object.keys(probe);
 }
 
 /** The authenticated identity of a request that passed the auth hook. */
@@ -124,6 +183,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const { config, meta, backend } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
+  const quarantine = new QuarantineStore(meta.db);
   const chunks = new ChunkStore({
     backend,
     routes: options.routes,
@@ -156,7 +216,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     scryptCost: config.scryptCost,
   });
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
-  const globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+  let globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
 
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
@@ -167,6 +227,10 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     genReqId: () => randomBytes(8).toString('hex'),
     requestIdHeader: false as const,
     routerOptions: { maxParamLength: 8192, ignoreDuplicateSlashes: true },
+    // X-Forwarded-For (and -Proto, -Host) count only from the configured proxies; request.ip
+    // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
+    // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
+    trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
     // past maxParamLength) never reach the hooks: they get our error format here, and the
@@ -204,6 +268,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   });
   app.addHook('onClose', async () => guard.close());
 
+  // Route schemas (validation) and the OpenAPI document, before any route is added.
+  await installApiSchemas(app);
+
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
   app.addHook('onRoute', (r) => {
@@ -212,14 +279,28 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
 
   const auditStore = new AuditStore(meta.db);
   const audit = new AuditLog(auditStore, app.log, now);
-  const defender = new Defender(config.defender, now);
-  const limiters = createRateLimiters(config.rateLimit, now, (request) => {
-    const ban = defender.record(request.ip, 'limit');
-    if (ban) {
-      const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
-      void audit.record(null, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
-    }
+  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
+  meta.setRetention(versions);
+  const webhookStore = new WebhookStore(meta.db);
+  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
+  const hooks = new CommandHooks(config, chunks, app.log);
+  audit.onRecord((e) => {
+    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
+    hooks.dispatch(e);
   });
+  app.addHook('onClose', async () => webhooks.close());
+  const defender = new Defender(config.defender, now);
+  const makeLimiters = () =>
+    createRateLimiters(config.rateLimit, now, (request) => {
+      const ban = defender.record(request.ip, 'limit');
+      if (ban) {
+        // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
+        const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+        const http = 'raw' in request ? (request as FastifyRequest) : null;
+        void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+      }
+    });
+  const limiters = makeLimiters();
 
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
@@ -239,7 +320,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
   };
 
-  const ctx: ServerContext = {
+  const ctx = {
     config,
     capabilities: capabilitiesOf(config),
     limits: limitsOf(config),
@@ -252,14 +333,26 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     sshKeys: new SshKeyStore(meta),
     auditStore,
     audit,
+    downloads: new DownloadAudit(audit, now),
+    versions,
+    quarantine,
+    webhookStore,
+    webhooks,
+    hooks,
     defender,
     quota: new QuotaGuard(meta, config),
     limiters,
     now,
     reportAuthFailure,
     endpoints,
-    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
+    async expireSessions() {
       const uploads = await meta.expireUploads();
+      await tus.sweep();
+      await dav.store.expireLocks(now());
+      return uploads;
+    },
+    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
+      const uploads = await ctx.expireSessions();
       const gc = await chunks.collectGarbage(graceMs, now());
       metrics.gcDeleted.inc(gc.chunks + gc.packs);
       // A write in progress keeps touching its temporary file: one untouched for the grace
@@ -268,7 +361,20 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
       return { uploads, ...gc, leftovers };
     },
+    applyLive(next, keys) {
+      // The config object is shared by reference (quota guard, routes read it per request):
+      // changing its fields in place is what makes them live.
+      const target = config as unknown as Record<string, unknown>;
+      const source = next as unknown as Record<string, unknown>;
+      for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
+      if (keys.includes('logLevel')) app.log.level = config.logLevel;
+      if (keys.includes('ipAllow') || keys.includes('ipDeny')) globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+      if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = makeLimiters();
+      ctx.limits = limitsOf(config);
+      ctx.capabilities = capabilitiesOf(config);
+    },
     async sweepExpiredFiles() {
+      await versions.expire();
       const removed: string[] = [];
       for (;;) {
         const batch = await meta.removeExpired(500);
@@ -277,11 +383,20 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         if (batch.length < 500) return removed;
       }
     },
-  };
+  } as Omit<ServerContext, 'shareGate'> as ServerContext;
+  ctx.shareGate = new ShareGate(ctx);
+  let webApp: WebApp | undefined;
+
+  const dav = new Dav(ctx);
+  const tus = new TusUploads(ctx);
 
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
     const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
+    // A refusal in the middle of a streamed body (a quota hit): the rest is not read, so the
+    // connection cannot carry another request. Say so, and it closes once the answer is out
+    // (otherwise a client still sending waits on a full socket, and close() on it).
+    if (!request.raw.complete && request.raw.httpVersionMajor === 1 && !reply.sent) reply.header('connection', 'close');
     // Refusals of authenticated requests are security events; 401s are audited where they happen.
     if (request.auth && isFerryError(err, 'FERRY_ERR_FORBIDDEN')) {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
@@ -289,14 +404,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
-    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && !reply.sent) {
-      // A visitor's browser on a share link gets a page, not JSON (curl still gets JSON).
+    const q = request.query as Record<string, unknown> | undefined;
+    if (request.routeOptions.config?.htmlErrors && webApp && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
+      // A visitor's browser on a share link gets the app's page with the status (404, 410,
+      // ...), which then shows the reason it asks for as JSON; curl still gets JSON.
       const { status, error } = toHttpError(err);
       if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
-      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+      reply.removeHeader('www-authenticate');
       reply.header('referrer-policy', 'no-referrer');
-      const text = status >= 500 && error.code === 'FERRY_ERR_INTERNAL' ? 'internal error' : error.message;
-      return reply.status(status).type('text/html; charset=utf-8').send(`<!doctype html><meta charset="utf-8"><title>${status}</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>${status}</h1><p>${escapeHtml(text)}</p></body>`);
+      return webApp.sendPage(reply, status);
     }
     errorHandler(err, request, reply);
   });
@@ -325,17 +441,32 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     reply.header(REQUEST_ID_HEADER, request.id);
     const refusal = addressRefusal(request.ip);
     if (refusal) throw refusal;
-    await limiters.perIp(request);
+    await ctx.limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
-    if (request.routeOptions.config?.public || request.is404) return;
+    const routeConfig = request.routeOptions.config;
+    if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
+    const header = request.headers.authorization;
     try {
-      request.auth = await auth.verify(request.headers.authorization, ip);
+      const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
+      if (header === undefined && routeConfig?.ticket && typeof ticket === 'string') {
+        request.auth = await auth.verifyTicket(ticket, ip);
+      } else if (header !== undefined && header.startsWith(`Bearer ${SHARE_TOKEN_PREFIX}`)) {
+        if (!routeConfig?.shareUpload) throw new AuthInvalidError('a share upload token only sends files into its upload link');
+        request.auth = await ctx.shareGate.uploadContext(header.slice('Bearer '.length).trim());
+      } else {
+        request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => ctx.limiters.authPerIp(request) } : undefined);
+      }
     } catch (err) {
-      await reportAuthFailure(request, err);
+      // WebDAV clients show a login prompt (or retry with the credentials they hold) on this challenge.
+      if (routeConfig?.basicAuth && isFerryError(err) && (err.code === 'FERRY_ERR_AUTH_REQUIRED' || err.code === 'FERRY_ERR_AUTH_INVALID')) {
+        reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+      }
+      const userName = routeConfig?.basicAuth ? basicUserName(request.headers.authorization) : undefined;
+      await reportAuthFailure(request, err, userName !== undefined ? { userName } : {});
       throw err;
     }
-    await limiters.perToken(request);
+    await ctx.limiters.perToken(request);
   });
 
   // One access-log line per request (pino JSON). The request's logger carries `reqId`
@@ -346,8 +477,15 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const seconds = reply.elapsedTime / 1000;
     metrics.requests.labels(request.method, route, String(status)).inc();
     metrics.requestDuration.labels(request.method, route, String(status)).observe(seconds);
+    const bytesIn = Number(request.headers['content-length'] ?? 0);
+    const bytesOut = Number(reply.getHeader('content-length') ?? 0);
+    if (request.auth) {
+      if (bytesIn > 0) metrics.userTraffic.labels(request.auth.userName, 'in').inc(bytesIn);
+      if (bytesOut > 0) metrics.userTraffic.labels(request.auth.userName, 'out').inc(bytesOut);
+    }
     request.log.info(
       {
+        front: request.routeOptions.config?.front ?? 'api',
         user: request.auth?.userName,
         path: loggedPath(request),
         tokenId: request.auth?.tokenId,
@@ -355,8 +493,8 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         method: request.method,
         route,
         status,
-        bytesIn: Number(request.headers['content-length'] ?? 0),
-        bytesOut: Number(reply.getHeader('content-length') ?? 0),
+        bytesIn,
+        bytesOut,
         ms: Math.round(reply.elapsedTime * 10) / 10,
       },
       'request',
@@ -372,8 +510,17 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerSshKeyRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerShareRoutes(app, ctx);
-  registerSharePublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDavRoutes(app, dav);
+  registerTusRoutes(app, tus);
+  registerFileUploadRoutes(app, ctx);
+  registerArchiveRoutes(app, ctx);
+  webApp = registerWebAppRoutes(app, ctx);
+  registerSharePublicRoutes(app, ctx, webApp);
+  registerWebhookRoutes(app, ctx);
+  registerMaintenanceRoutes(app, ctx);
+  registerVersionRoutes(app, ctx);
+  registerApiDocRoutes(app);
   return { app, ctx };
 }
 
@@ -390,6 +537,14 @@ export interface RunningServer {
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
   /** With --sftp-addr: where the SFTP front listens and its host keys. */
   sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
+  /**
+   * Applies the `keys` of `next` that can change while serving (settings marked `live`):
+   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
+   * new certificate cannot be read. Returns the keys it could not apply live (a certificate
+   * for a server started without TLS, or with a self-signed one: those need a restart).
+   */
+  reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -500,7 +655,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // Loaded only when SFTP is on: ssh2 is not part of every server's start.
       const { startSftpFront } = await import('./sftp/ssh-server.js');
       const { host, port } = config.sftp;
-      sftp = await startSftpFront(ctx, { ...config.sftp, dataDir, log: app.log }).catch((err: unknown) => {
+      sftp = await startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
         throw listenError(err, host, port, '--sftp-addr');
       });
       const front = sftp;
@@ -508,13 +663,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     }
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
+    ctx.webhooks.start();
     return {
       app,
       ctx,
       url: address,
       ...boot,
-      ...(tls ? { tls: { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) } } : {}),
+      // A getter: a reloaded certificate changes the fingerprint.
+      ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
+      reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       close: unwind,
     };
   } catch (err) {
@@ -523,13 +681,38 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   }
 }
 
+/** RunningServer.reload: the TLS certificate files here, the other live settings by the context. */
+async function reloadLive(
+  app: FastifyInstance,
+  ctx: ServerContext,
+  tls: Awaited<ReturnType<typeof loadTls>>,
+  dataDir: string,
+  config: ServerConfig,
+  next: ServerConfig,
+  keys: readonly string[],
+): Promise<string[]> {
+  const tlsKeys: string[] = keys.filter((k) => k === 'tlsCert' || k === 'tlsKey');
+  if (tlsKeys.length > 0 && (!tls || tls.selfSigned)) {
+    ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
+    return tlsKeys;
+  }
+  if (tlsKeys.length > 0 && tls) {
+    const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
+    if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
+    (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
+    tls.fingerprint = fresh.fingerprint;
+  }
+  ctx.applyLive(next, keys);
+  return [];
+}
+
 /**
  * The file or directory a request is about, for the access log: the server path of a route
- * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link), as the operator
+ * with a `*path` (files, stat, list, manifests, mkdir; within the link for a share link) or a JSON body naming one (moves, copies), as the operator
  * would look for it on disk or in the audit; undefined for other routes.
  */
 function loggedPath(request: FastifyRequest): string | undefined {
-  const rest = (request.params as Record<string, string> | undefined)?.['*'];
+  const rest = (request.params as Record<string, string> | undefined)?.['*'] ?? bodyPath(request.body);
   if (rest === undefined) return undefined;
   try {
     const path = normalizePath(rest);
@@ -537,6 +720,14 @@ function loggedPath(request: FastifyRequest): string | undefined {
   } catch {
     return rest.slice(0, 512); // not a valid path (refused): as it came
   }
+}
+
+/** The `path` (or a move's or copy's `from`) of a JSON body: what an operation route is about. */
+function bodyPath(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return undefined;
+  const { path, from } = body as { path?: unknown; from?: unknown };
+  if (typeof path === 'string') return path;
+  return typeof from === 'string' ? from : undefined;
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
@@ -575,7 +766,7 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     timers.push(t);
   };
   every(config.sweepIntervalMs, async () => {
-    const n = await ctx.meta.expireUploads();
+    const n = await ctx.expireSessions();
     if (n > 0) app.log.info({ expired: n }, 'expired upload sessions removed');
   }, 'upload sweep');
   every(config.ttlSweepIntervalMs, async () => {

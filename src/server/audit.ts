@@ -14,12 +14,21 @@
  *   user.create / user.update / user.delete / user.password / user.grant
  *   user.key-add / user.key-remove   SSH public keys (the SFTP front's logins)
  *   share.create / share.revoke / share.use / share.password-failure
- *   file.delete           deletes through the API (with the path)
+ *   file.upload           a file committed (each file of a multi-file upload)
+ *   file.download         a file's bytes read: once per transfer (a whole GET, a ranged
+ *                         GET, or the first chunk of a file fetched chunk by chunk)
+ *   file.delete           deletes (with the path; to the trash when it is on)
+ *   file.move / file.copy
+ *   file.restore          a version or a trashed file put back
  *   file.expire           files removed by the TTL sweeper
+ *   file.quarantine       a chunk `ferry admin check` found corrupt
  *   quota.exceeded        an upload refused by a quota or size limit
  *
+ * Every entry names the front the request came through (`front`: `api`, `web`,
+ * `sftp`, `webdav`, `tus`, `share`): the event's own `front`, else its route's
+ * (`config.front`), else `api` for a request and nothing for background work.
+ *
  * Writing an event never fails the request that caused it: a failure is logged instead.
- * Events of the fronts other than the native API name their front (`details.front`).
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { AuditStore } from '../store/audit-store.js';
@@ -29,8 +38,8 @@ export type Front = 'api' | 'web' | 'sftp' | 'webdav' | 'tus' | 'share';
 
 export interface AuditEvent {
   event: string;
-  /** Which way in the event came through; kept in `details.front`. */
-  front?: Front;
+  /** Which front the event came through (default: the route's `config.front`, else `api` for a request, nothing for background work). */
+  front?: Front | null;
   ok: boolean;
   target?: string | null;
   details?: Record<string, unknown>;
@@ -39,18 +48,31 @@ export interface AuditEvent {
   userName?: string | null;
   tokenId?: string | null;
   ip?: string | null;
+  /** The file (server path) a file operation acted on. */
+  path?: string | null;
 }
 
+/** A recorded entry, as listeners (webhooks, command hooks) receive it. */
+export type RecordedEvent = Required<Omit<AuditEvent, 'details'>> & { at: number; details: Record<string, unknown> | null };
+
 export class AuditLog {
+  private readonly listeners: ((e: RecordedEvent) => void)[] = [];
+
   constructor(
     private readonly store: AuditStore,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
   ) {}
 
+  /** Called with every recorded event, after it is written (webhooks and hooks subscribe). */
+  onRecord(listener: (e: RecordedEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Records an event in the context of a request (its identity and address fill the gaps). */
   async record(request: FastifyRequest | null, e: AuditEvent): Promise<void> {
     const auth = request?.auth;
+    const front = e.front ?? request?.routeOptions?.config?.front ?? (request ? 'api' : undefined);
     const entry = {
       at: this.now(),
       event: e.event,
@@ -60,13 +82,22 @@ export class AuditLog {
       tokenId: e.tokenId !== undefined ? e.tokenId : (auth?.tokenId ?? null),
       ip: e.ip !== undefined ? e.ip : (request?.ip ?? null),
       target: e.target ?? null,
-      details: e.front === undefined ? (e.details ?? null) : { front: e.front, ...e.details },
+      details: e.details ?? null,
+      path: e.path ?? null,
+      front: front ?? null,
     };
     (request?.log ?? this.log).info({ audit: entry }, `audit ${e.event}`);
     try {
       await this.store.append(entry);
     } catch (err) {
       this.log.error({ err, audit: entry }, 'could not write the audit log');
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(entry);
+      } catch (err) {
+        this.log.error({ err, audit: entry }, 'an audit listener failed');
+      }
     }
   }
 }

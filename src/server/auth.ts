@@ -29,6 +29,7 @@ import type { MetaStore } from '../store/meta-store.js';
 import { sortGrants, type AuthContext, type Grant } from './authz.js';
 import type { DefenderEvent } from './defender.js';
 import { IpPolicy } from './ip-filter.js';
+import { isWithin } from '../core/path.js';
 import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword, type ScryptCost } from './passwords.js';
 
 export type { AuthContext } from './authz.js';
@@ -38,6 +39,8 @@ const GENERATED_ADMIN_TOKEN_ID_SETTING = 'bootstrap.admin-token-id';
 export const ADMIN_USER_ID = 'u-admin';
 const TOKEN_SHAPE = /^ferry_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$/;
 const ACCESS_PREFIX = 'ferrys_';
+/** Download tickets (see {@link Authenticator.issueTicket}). */
+export const TICKET_PREFIX = 'ferryt_';
 const REFRESH_SHAPE = /^ferryr_([A-Za-z0-9_-]{22})_[A-Za-z0-9_-]{43}$/;
 /** last_used_at is written at most this often per token: a chunk upload is thousands of requests. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -68,6 +71,15 @@ export function defenderMark<E extends Error>(err: E, event: DefenderEvent): E {
 }
 const failure = defenderMark;
 
+/** The user name of HTTP Basic credentials (for the audit of a failed login), if the header holds some. */
+export function basicUserName(header: string | undefined): string | undefined {
+  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 && colon <= 200 ? decoded.slice(0, colon) : undefined;
+}
+
 /** The defender event an authentication error stands for, if it should count. */
 export function defenderEventOf(err: unknown): DefenderEvent | undefined {
   return err instanceof FerryError ? ((err as unknown as Record<symbol, DefenderEvent | undefined>)[DEFENDER_EVENT] ?? undefined) : undefined;
@@ -82,6 +94,16 @@ export interface AuthenticatorOptions {
   scryptCost?: ScryptCost;
 }
 
+/** A Basic password verified earlier (see `Authenticator.passwords`). */
+interface RememberedPassword {
+  /** The stored scrypt hash it matched. */
+  hash: string;
+  /** MetaStore.securityEpoch when `user` and `context` were read; undefined: re-read them each time. */
+  epoch: string | undefined;
+  user: UserRow;
+  context: AuthContext;
+}
+
 /** A token that passed every check but the per-request ones (expiry, IP), and when. */
 interface VerifiedToken {
   /** MetaStore.securityEpoch when the rows were read. */
@@ -93,6 +115,17 @@ interface VerifiedToken {
 
 /** Verified API tokens remembered at most (the oldest is forgotten first). */
 const VERIFIED_TOKENS_KEPT = 1000;
+/** Verified Basic passwords remembered at most (see `Authenticator.passwords`). */
+const VERIFIED_PASSWORDS_KEPT = 1000;
+
+export interface VerifyOptions {
+  /**
+   * Accept HTTP Basic credentials too (WebDAV): a user name with the account's password or
+   * with one of the user's API tokens. Called before a password is checked the slow way
+   * (scrypt): the per-address limit of password attempts.
+   */
+  basic?: () => Promise<void>;
+}
 
 function checkNotExpired(row: TokenRow, now: number): void {
   if (row.expires_at !== null && Number(row.expires_at) <= now) throw failure(new AuthInvalidError('the token has expired'), 'valid');
@@ -109,6 +142,17 @@ export class Authenticator {
    * request on; expiry and the user's IP lists are checked on every request.
    */
   private readonly verified = new Map<string, VerifiedToken>();
+  /**
+   * Basic credentials verified earlier: SHA-256 of `name NUL password` -> the scrypt hash it
+   * matched, with the user and request identity read then. A WebDAV client sends the password
+   * with every request, and a scrypt per request (tens of ms by design) would make a copy of
+   * 10,000 files take minutes. An entry is used as it is while the security epoch is unchanged
+   * (as verified tokens are: any write to users, grants, tokens or sessions changes it); after
+   * that, only while the user's stored hash is still the one it matched (the row is re-read:
+   * `disabled` too); the IP lists are checked on every request. So a changed password or a
+   * disabled account takes effect at once, on every node. Only the right password finds it.
+   */
+  private readonly passwords = new Map<string, RememberedPassword>();
   private readonly now: () => number;
   readonly scryptCost: ScryptCost;
 
@@ -157,12 +201,56 @@ export class Authenticator {
    * FERRY_ERR_AUTH_INVALID for anything wrong with it, FERRY_ERR_FORBIDDEN when the user
    * may not connect from `ip` (their own allow/deny lists).
    */
-  async verify(header: string | undefined, ip: string): Promise<AuthContext> {
-    if (!header) throw new AuthRequiredError('authentication required: send Authorization: Bearer <token>');
+  async verify(header: string | undefined, ip: string, options: VerifyOptions = {}): Promise<AuthContext> {
+    if (!header) {
+      throw new AuthRequiredError(options.basic ? 'authentication required: your user name and password (or an API token as the password)' : 'authentication required: send Authorization: Bearer <token>');
+    }
+    if (options.basic) {
+      const b = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+      if (b) return this.verifyBasic(b[1], ip, options.basic);
+    }
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) throw failure(new AuthInvalidError('the Authorization header must read "Bearer <token>"'), 'invalid');
     const presented = m[1];
     return presented.startsWith(ACCESS_PREFIX) ? this.verifyAccessToken(presented, ip) : this.verifyApiToken(presented, ip);
+  }
+
+  /** HTTP Basic: `user:password`, or `user:<API token of that user>`. */
+  private async verifyBasic(encoded: string, ip: string, beforeScrypt: () => Promise<void>): Promise<AuthContext> {
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw failure(new AuthInvalidError('Basic credentials must read user:password'), 'invalid');
+    const name = decoded.slice(0, colon);
+    const secret = decoded.slice(colon + 1);
+    if (TOKEN_SHAPE.test(secret)) {
+      const context = await this.verifyApiToken(secret, ip);
+      if (context.userName !== name) throw failure(new AuthInvalidError('wrong user name or password'), 'valid');
+      return context;
+    }
+    const key = hashSecret(`${name}\0${secret}`);
+    const remembered = this.passwords.get(key);
+    // Read before the rows it vouches for (see MetaStore.securityEpoch). As for tokens: while it
+    // is unchanged (SQLite), nothing about users or grants changed since the entry was made.
+    const epoch = await this.meta.securityEpoch();
+    if (remembered !== undefined && epoch !== undefined && remembered.epoch === epoch) {
+      this.checkIp(remembered.user, ip);
+      return { ...remembered.context };
+    }
+    let user = remembered === undefined || name.length > 200 ? undefined : await this.store.userByName(name);
+    if (user === undefined || user.disabled || user.password_hash !== remembered?.hash) {
+      this.passwords.delete(key);
+      await beforeScrypt();
+      user = await this.checkPassword(name, secret, ip);
+    } else {
+      this.checkIp(user, ip);
+    }
+    const context = await this.contextFor(user, { kind: 'password', tokenId: `password:${user.id}`, scopes: '*', pathPrefix: null });
+    if (user.password_hash !== null) {
+      this.passwords.delete(key);
+      if (this.passwords.size >= VERIFIED_PASSWORDS_KEPT) this.passwords.delete(this.passwords.keys().next().value as string);
+      this.passwords.set(key, { hash: user.password_hash, epoch, user, context });
+    }
+    return { ...context };
   }
 
   private checkIp(user: UserRow, ip: string): void {
@@ -305,6 +393,70 @@ export class Authenticator {
       throw failure(new AuthInvalidError('the session was refreshed concurrently: log in again'), 'valid');
     }
     return { session: this.sessionAnswer(user, sid, next, Number(row.expires_at)), user };
+  }
+
+  // ---------------------------------------------------------------- signed claims
+
+  /**
+   * A token carrying `claims`, signed with the session key: `<prefix><payload>.<HMAC>`. Used
+   * for download tickets, share-link unlocks and share upload tokens: short-lived, verified
+   * without a database row, and tied to something that is checked again on every use (a
+   * session, a token, a share link), so that ending that ends them too.
+   */
+  signClaims(prefix: string, claims: object): string {
+    const payload = Buffer.from(prefix + JSON.stringify(claims)).toString('base64url');
+    return `${prefix}${payload}.${this.mac(payload).toString('base64url')}`;
+  }
+
+  /** The claims of a {@link signClaims} token of this prefix, or undefined when it is malformed or forged (expiry is the caller's). */
+  verifyClaims<T extends object>(prefix: string, token: string): T | undefined {
+    if (typeof token !== 'string' || !token.startsWith(prefix) || token.length > 4096) return undefined;
+    const [payload, sig] = token.slice(prefix.length).split('.');
+    const given = Buffer.from(sig ?? '', 'base64url');
+    const expected = this.mac(payload ?? '');
+    if (!payload || given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const text = Buffer.from(payload, 'base64url').toString('utf8');
+      // The prefix is inside the signed payload: a token of one kind is never accepted as another.
+      if (!text.startsWith(prefix)) return undefined;
+      const claims = JSON.parse(text.slice(prefix.length)) as unknown;
+      return claims !== null && typeof claims === 'object' ? (claims as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A download ticket: lets a browser fetch files below `path` by URL (`?ticket=`), where it
+   * cannot send an Authorization header (a download link, an <img> or <video> source). It
+   * reads only (`list`, `read`, within what the issuing credential holds), only below `path`,
+   * for `ttlMs`, and only while the session or token that issued it is alive.
+   */
+  issueTicket(auth: AuthContext, path: string, ttlMs: number): { ticket: string; expiresAt: number } {
+    const expiresAt = this.now() + ttlMs;
+    const scopes = (['list', 'read'] as const).filter((p) => auth.scopes.has(p)).join(',');
+    const prefix = auth.pathPrefix !== null && !isWithin(path, auth.pathPrefix) ? auth.pathPrefix : path;
+    return { ticket: this.signClaims(TICKET_PREFIX, { via: auth.tokenId, uid: auth.userId, exp: expiresAt, p: prefix, s: scopes }), expiresAt };
+  }
+
+  async verifyTicket(ticket: string, ip: string): Promise<AuthContext> {
+    const c = this.verifyClaims<{ via?: unknown; uid?: unknown; exp?: unknown; p?: unknown; s?: unknown }>(TICKET_PREFIX, ticket);
+    if (!c || typeof c.via !== 'string' || typeof c.uid !== 'string' || typeof c.exp !== 'number' || typeof c.p !== 'string' || typeof c.s !== 'string') {
+      throw failure(new AuthInvalidError('the download ticket is not valid'), 'invalid');
+    }
+    if (c.exp <= this.now()) throw failure(new AuthInvalidError('the download ticket has expired: open the link again from the app'), 'valid');
+    if (c.via.startsWith('session:')) {
+      const session = await this.store.sessionById(c.via.slice('session:'.length));
+      if (!session || session.revoked_at !== null || session.user_id !== c.uid) throw failure(new AuthInvalidError('the session that made this ticket was ended'), 'valid');
+    } else {
+      const row = await this.meta.findToken(c.via);
+      if (!row || row.revoked_at !== null || row.user_id !== c.uid) throw failure(new AuthInvalidError('the token that made this ticket was revoked'), 'valid');
+      checkNotExpired(row, this.now());
+    }
+    const user = await this.store.userById(c.uid);
+    if (!user || user.disabled) throw failure(new AuthInvalidError('the user is disabled or gone'), 'valid');
+    this.checkIp(user, ip);
+    return this.contextFor(user, { kind: 'token', tokenId: `ticket:${c.via}`, scopes: c.s, pathPrefix: c.p });
   }
 
   async endSession(sid: string): Promise<void> {

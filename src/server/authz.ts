@@ -26,14 +26,14 @@ export interface Grant {
 
 /** The authenticated identity of a request, with everything authorization needs. */
 export interface AuthContext {
-  /** How the request authenticated (`ssh`: a login to the SFTP front). */
-  kind: 'token' | 'session' | 'ssh';
+  /** How the request authenticated (`password`: HTTP Basic with the account's password; `ssh`: a login to the SFTP front). */
+  kind: 'token' | 'session' | 'password' | 'ssh';
   userId: string;
   userName: string;
   role: 'admin' | 'user';
   /** Server path of the user's root. */
   home: string;
-  /** API token id, or `session:<id>` for a web session. */
+  /** API token id, `session:<id>` for a web session, `password:<user id>` for a password. */
   tokenId: string;
   /** The token's scopes (already resolved: `*` is every permission). */
   scopes: ReadonlySet<Permission>;
@@ -42,6 +42,11 @@ export interface AuthContext {
   /** The user's grants, deepest path first. */
   grants: readonly Grant[];
   limits: UserLimits;
+  /**
+   * Set when a share link acts for its owner (a visitor): the link's id and its path (a
+   * user path of the owner, also the `pathPrefix`). Visitors name files relative to it.
+   */
+  share?: { id: string; root: string };
 }
 
 const ALL: ReadonlySet<Permission> = new Set(PERMISSIONS);

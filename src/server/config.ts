@@ -7,6 +7,7 @@ import type { Capabilities, ServerLimits } from '../core/protocol.js';
 import { VERSION } from '../core/version.js';
 import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
+import type { CommandHook, PreUploadHook, VersionPolicy } from './settings.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
@@ -38,6 +39,8 @@ export interface ServerConfig {
   logLevel: string;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
+  /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
+  metricsToken?: string;
   /** Where pino writes (default stdout). */
   logDestination?: NodeJS.WritableStream;
   /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */
@@ -58,6 +61,13 @@ export interface ServerConfig {
   scryptCost?: ScryptCost;
   rateLimit: RateLimits;
   defender: DefenderOptions;
+  /**
+   * Reverse proxies (CIDR) whose `X-Forwarded-For` names the client (`--trust-proxy`): a
+   * request from one of them is taken to come from the address it forwarded, for the IP
+   * lists, rate limits, the defender, audit and logs. From anywhere else the header is
+   * ignored. Empty: the socket's peer address is the client, always.
+   */
+  trustProxy: string[];
   /** Global CIDR lists, checked before anything else. */
   ipAllow: string[];
   ipDeny: string[];
@@ -73,10 +83,23 @@ export interface ServerConfig {
    * routes map onto shared, content-addressed chunks.
    */
   store?: StoreSpec[];
+  /** Old versions kept on overwrite (both 0: off); per-path rules override. */
+  versions: VersionPolicy;
+  /** Days deleted files stay in the trash (0: deletes are final). */
+  trashDays: number;
+  webhookRetryDelayMs: number;
+  webhookMaxAttempts: number;
+  webhookTimeoutMs: number;
+  /** Programs run on events, with the event as JSON on stdin. */
+  hooks: CommandHook[];
+  /** A program that sees each uploaded file before it commits, and may reject it. */
+  preUploadHook?: PreUploadHook;
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
   /** The SFTP front (`--sftp-addr`); off when absent. */
   sftp?: SftpConfig;
+  /** `--sftp-password-auth`: as `sftp.passwordAuth` (either turns password logins on). */
+  sftpPasswordAuth?: boolean;
   /** Connections per address, request head and body timeouts (./slow-clients.ts). */
   connections: ConnectionLimits;
 }
@@ -132,11 +155,18 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     // hundred requests a second, and it must not trip them.
     rateLimit: { windowMs: 60_000, perIp: 60_000, perToken: 60_000, authPerIp: 30 },
     defender: DEFAULT_DEFENDER,
+    trustProxy: [],
     ipAllow: [],
     ipDeny: [],
     maxFileSize: null,
     maxUploadSessions: 100,
     ttlSweepIntervalMs: 60_000,
+    versions: { keep: 0, days: 0, paths: {} },
+    trashDays: 0,
+    hooks: [],
+    webhookRetryDelayMs: 5000,
+    webhookMaxAttempts: 12,
+    webhookTimeoutMs: 10_000,
     connections: DEFAULT_CONNECTION_LIMITS,
     ...overrides,
   };

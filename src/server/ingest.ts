@@ -26,7 +26,9 @@ import { InternalError, ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
+import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './app.js';
+import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
 
 /** Manifest entries appended once per this many chunks. */
@@ -68,6 +70,8 @@ export interface IngestRequest {
   mode?: number;
   /** The committed file is deleted this long after the commit. */
   ttlMs?: number;
+  /** The request it came in (audit: address, front). */
+  request?: FastifyRequest;
   /** Aborting (e.g. the client hung up) fails the ingest and leaves nothing visible. */
   signal?: AbortSignal;
   /**
@@ -137,6 +141,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
     const settleFirst = async (): Promise<void> => {
       const first = storing.shift()!;
       await first.done;
+      ctx.metrics.chunkBodyBytesReceived.inc(first.ref.size);
       pending.push(first.ref);
       if (pending.length >= APPEND_EVERY) await flush();
     };
@@ -191,10 +196,17 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
     }
     const mtime = end.mtime ?? req.mtime;
     const mode = end.mode ?? req.mode;
-    const [entry] = await ctx.meta.commitUpload(
+    // A resumable upload's front audits the upload itself (with what it received and where
+    // a resume began); others are audited by the commit.
+    const [entry] = await commitSession(
+      ctx,
+      req.request ?? null,
+      auth,
       up.id,
       { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
       { check: ctx.quota.commitCheck(auth) },
+      undefined,
+      req.finish === undefined,
     );
     if (req.finish) await ctx.meta.dropPartials(auth.userId, path, { before: started });
     return { entry };

@@ -5,6 +5,11 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly chunksReceived = new Counter({ name: 'ferry_chunks_received_total', help: 'Chunk bodies stored (new chunks)', registers: [this.registry] });
   readonly chunkBytesReceived = new Counter({ name: 'ferry_chunk_bytes_received_total', help: 'Bytes of chunk bodies stored', registers: [this.registry] });
+  readonly chunkBodyBytesReceived = new Counter({
+    name: 'ferry_chunk_body_bytes_received_total',
+    help: 'Bytes of file content received from clients (chunk and pack bodies, streamed uploads), whether new or already stored',
+    registers: [this.registry],
+  });
   readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk bodies received for chunks already stored (written over the copy there)', registers: [this.registry] });
   readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
   readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });
@@ -14,6 +19,19 @@ export class ServerMetrics {
   readonly connectionsRefused = new Counter({ name: 'ferry_connections_refused_total', help: 'Connections closed at once: too many open from their address', registers: [this.registry] });
   readonly slowClientsCut = new Counter({ name: 'ferry_slow_clients_cut_total', help: 'Connections or requests cut for a request head or body arriving too slowly', labelNames: ['phase'] as const, registers: [this.registry] });
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
+  readonly storedBytes = new Gauge({ name: 'ferry_storage_stored_bytes', help: 'Bytes of distinct chunks in the chunk store (after dedup)', registers: [this.registry] });
+  readonly logicalBytes = new Gauge({ name: 'ferry_storage_logical_bytes', help: 'Bytes of all files as users see them (before dedup)', registers: [this.registry] });
+  readonly storedChunks = new Gauge({ name: 'ferry_storage_chunks', help: 'Distinct chunks in the chunk store', registers: [this.registry] });
+  readonly files = new Gauge({ name: 'ferry_files', help: 'Files in the namespace', registers: [this.registry] });
+  readonly userBytes = new Gauge({ name: 'ferry_user_bytes', help: "Bytes of the files in each user's home (what their quota counts)", labelNames: ['user'] as const, registers: [this.registry] });
+  readonly userFiles = new Gauge({ name: 'ferry_user_files', help: "Files in each user's home", labelNames: ['user'] as const, registers: [this.registry] });
+  readonly userTraffic = new Counter({
+    name: 'ferry_user_transfer_bytes_total',
+    help: 'HTTP body bytes each user sent (in) and received (out)',
+    labelNames: ['user', 'direction'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookQueue = new Gauge({ name: 'ferry_webhook_queue', help: 'Webhook deliveries waiting to be sent (or retried)', registers: [this.registry] });
   readonly requests = new Counter({
     name: 'ferry_http_requests_total',
     help: 'HTTP requests answered, by method, route (its pattern) and status',

@@ -87,3 +87,12 @@ export function queryFlag(query: unknown, name: string): boolean {
   if (v === 'false' || v === '0') return false;
   throw new ValidationError(`${name} must be true or false`);
 }
+
+/** An integer query parameter (`?mtime=1700000000000`), undefined when absent. */
+export function optionalQueryInt(query: unknown, name: string, min = 0): number | undefined {
+  const v = (query as Record<string, string | undefined>)[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === '' || !Number.isSafeInteger(n) || n < min) throw new ValidationError(`${name} must be an integer >= ${min}`);
+  return n;
+}

@@ -18,6 +18,10 @@ export interface AuditRecord {
   ip?: string | null;
   target?: string | null;
   details?: Record<string, unknown> | null;
+  /** The file (server path) a file operation acted on. */
+  path?: string | null;
+  /** The way in: api, web, sftp, webdav, tus, share. */
+  front?: string | null;
 }
 
 export interface AuditQuery {
@@ -26,6 +30,8 @@ export interface AuditQuery {
   /** Entries with an id below this one (paging backwards). */
   before?: number;
   user?: string;
+  /** Entries about this path or anything below it (server path). */
+  path?: string;
   /** An event name, or a prefix ending in `.` (`auth.`). */
   event?: string;
   limit: number;
@@ -47,6 +53,8 @@ export class AuditStore {
         ip: r.ip ?? null,
         target: r.target ?? null,
         details: r.details ? JSON.stringify(r.details) : null,
+        path: r.path ?? null,
+        front: r.front ?? null,
       })
       .execute();
   }
@@ -57,6 +65,11 @@ export class AuditStore {
     if (q.since !== undefined) sel = sel.where('at', '>=', q.since);
     if (q.before !== undefined) sel = sel.where('id', '<', q.before);
     if (q.user !== undefined) sel = sel.where('user_name', '=', q.user);
+    if (q.path !== undefined && q.path !== '/') {
+      const p = q.path;
+      // The path or its subtree, as ranges (the byte order of paths; '0' follows '/').
+      sel = sel.where((eb) => eb.or([eb('path', '=', p), eb.and([eb('path', '>', p + '/'), eb('path', '<', p + '0')])]));
+    }
     if (q.event !== undefined) {
       // A prefix as a range ('/' follows '.'), not LIKE: no escaping rules differ between dialects.
       sel = q.event.endsWith('.') ? sel.where('event', '>=', q.event).where('event', '<', q.event.slice(0, -1) + '/') : sel.where('event', '=', q.event);
@@ -73,6 +86,8 @@ export class AuditStore {
       tokenId: r.token_id,
       ip: r.ip,
       target: r.target,
+      path: r.path,
+      front: r.front,
       details: r.details ? (JSON.parse(r.details) as Record<string, unknown>) : null,
     }));
     return more ? { entries, next: entries[entries.length - 1].id } : { entries };

@@ -23,6 +23,9 @@
  *   one before, to detect a replayed refresh token).
  * - audit: security events (append-only).
  * - ssh_keys: users' SSH public keys for the SFTP front (public keys only).
+ * - dav_props / dav_locks: WebDAV dead properties (they follow their file through moves,
+ *   copies and deletes, whatever the front) and write locks.
+ * - tus_uploads: tus uploads, each over the upload session of the same id while in progress.
  */
 import type { Generated } from 'kysely';
 
@@ -80,7 +83,7 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
-  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0007-sftp). */
+  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0014-sftp). */
   kind: 'partial' | null;
   /** Bytes the session may add to its owner's usage once committed (quota reservations; 0 without a quota). */
   reserved_bytes: number;
@@ -176,6 +179,64 @@ export interface AuditTable {
   ip: string | null;
   target: string | null;
   details: string | null;
+  /** The file a file operation acted on (server path), for `ferry admin audit --path`. */
+  path: string | null;
+  /** The way in: api, web, sftp, webdav, tus, share. */
+  front: string | null;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  /** Comma-separated hook events. */
+  events: string;
+  /** HMAC-SHA256 key of the signature header (kept: signing needs it). */
+  secret: string;
+  created_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: string;
+  event: string;
+  /** Deliveries with the same key are sent in id order (the file's path). */
+  order_key: string;
+  payload: string;
+  /** pending | delivered | failed */
+  status: string;
+  attempts: number;
+  next_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  done_at: number | null;
+}
+
+/** An old version of a file: a manifest kept by reference (it holds its chunks). */
+export interface VersionsTable {
+  id: Generated<number>;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  /** When this content stopped being current (replaced). */
+  replaced_at: number;
+  /** When this content became current. */
+  created_at: number;
+}
+
+/** A deleted file kept for `trashDays`; a directory delete is one batch. */
+export interface TrashTable {
+  id: Generated<number>;
+  batch: string;
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  deleted_at: number;
+  deleted_by: string | null;
 }
 
 export interface TokensTable {
@@ -207,9 +268,66 @@ export interface SshKeysTable {
   last_used_at: number | null;
 }
 
+/** A WebDAV dead property of the file or directory at `path`; `value` is its XML content, self-contained (namespaces declared). */
+export interface DavPropsTable {
+  path: string;
+  /** Namespace URI ('' for none). */
+  ns: string;
+  name: string;
+  value: string;
+}
+
+/** A WebDAV write lock on `path` (and, when `infinite`, everything below it). */
+export interface DavLocksTable {
+  /** `urn:uuid:…`, the lock token clients submit. */
+  token: string;
+  path: string;
+  user_id: string;
+  scope: 'exclusive' | 'shared';
+  infinite: number;
+  /** The client's DAV:owner XML, as sent. */
+  owner: string | null;
+  timeout_ms: number;
+  created_at: number;
+  expires_at: number;
+}
+
+/**
+ * A tus upload. While in progress its bytes are the upload session with the same id (chunks
+ * cut by the server) plus a tail object in the chunk store; `done_at` once the file is
+ * committed (or, for a partial upload, complete and waiting for its final upload).
+ */
+export interface TusUploadsTable {
+  id: string;
+  owner: string;
+  /** Server path the file goes to; null for a partial upload (concatenation). */
+  path: string | null;
+  /** Upload-Length; null while deferred. */
+  length: number | null;
+  /** The Upload-Metadata header as received. */
+  metadata: string | null;
+  concat: 'partial' | 'final' | null;
+  mtime: number | null;
+  /** TTL of the committed file (ms). */
+  ttl_ms: number | null;
+  created_at: number;
+  expires_at: number;
+  done_at: number | null;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
+}
+
+/** A chunk found corrupt or missing; its index row stays (files still reference it). */
+export interface ChunkQuarantineTable {
+  hash: string;
+  /** corrupt | missing */
+  reason: string;
+  /** Where the damaged bytes were moved (loose chunks), for inspection. */
+  object_key: string | null;
+  at: number;
 }
 
 export interface Database {
@@ -228,5 +346,13 @@ export interface Database {
   shares: SharesTable;
   web_sessions: WebSessionsTable;
   audit: AuditTable;
+  dav_props: DavPropsTable;
+  dav_locks: DavLocksTable;
+  tus_uploads: TusUploadsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  versions: VersionsTable;
+  trash: TrashTable;
+  chunk_quarantine: ChunkQuarantineTable;
   ssh_keys: SshKeysTable;
 }

@@ -23,6 +23,7 @@ import {
   UploadIncompleteError,
   UploadNotFoundError,
   UploadSealedError,
+  UnsupportedError,
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
@@ -31,6 +32,8 @@ import type { Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
+import { davRowsMoved, davRowsCopied, davRowsRemoved } from './dav-store.js';
+import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedQuery } from './prepared-query.js';
 import { StatementCache } from './statement-cache.js';
 
@@ -239,13 +242,31 @@ const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
-/** Upper bound of a subtree's path range: '0' is the character after '/'. */
-const subtreeEnd = (path: string): string => (path === '/' ? '0' : path + '0');
-const subtreeStart = (path: string): string => (path === '/' ? '/' : path + '/');
+
+/** A file's content that stops being current: replaced (overwrite) or deleted. */
+export interface DepartingFile {
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  /** When this content became current. */
+  since: number;
+}
+
+/**
+ * Old versions and the trash (src/store/version-store.ts), called inside the transaction
+ * that replaces or deletes files, before their manifests are released: it may take
+ * references of its own on them (so their chunks stay).
+ */
+export interface RetentionHook {
+  departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
+}
 
 export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
+  private retention?: RetentionHook;
   private readonly hot = hotQueries();
 
   private constructor(
@@ -254,7 +275,19 @@ export class MetaStore {
     private readonly now: () => number,
     /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
     readonly statements?: StatementCache,
+    /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`). */
+    private readonly sqlite?: { backup(destination: string): Promise<unknown> },
   ) {}
+
+  /**
+   * Writes a consistent copy of the SQLite database to `file` while the server runs (SQLite's
+   * online backup API: pages are copied in steps, and writes made meanwhile through this
+   * connection are carried into the copy). PostgreSQL: unsupported, use pg_dump.
+   */
+  async backupTo(file: string): Promise<void> {
+    if (!this.sqlite) throw new UnsupportedError('this metadata store is not SQLite: back it up with pg_dump (README, "Backup and check")');
+    await this.sqlite.backup(file);
+  }
 
   /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
@@ -271,7 +304,7 @@ export class MetaStore {
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
-    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements);
+    const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
     await store.migrate();
     return store;
   }
@@ -279,6 +312,32 @@ export class MetaStore {
   /** Wraps an existing Kysely instance (PostgreSQL, tests). Call migrate() before use. */
   static fromKysely(db: Kysely<Database>, dialect: Dialect, options: { now?: () => number } = {}): MetaStore {
     return new MetaStore(db, dialect, options.now ?? Date.now);
+  }
+
+  /** Installs the versions-and-trash hook (one per store; the server sets it at start). */
+  setRetention(hook: RetentionHook | undefined): void {
+    this.retention = hook;
+  }
+
+  /** Drops references on manifests (a version or trash entry that goes); chunks follow at zero. */
+  async releaseManifests(trx: Transaction<Database>, counts: Map<string, number>): Promise<void> {
+    await this.derefManifests(trx, counts);
+  }
+
+  /**
+   * Makes existing content (a manifest already stored: an old version, a trashed file) the
+   * file at `path`, replacing what is there as an overwrite does (so the replaced content
+   * may become a version). `within` runs in the same transaction (quota checks, removing
+   * the trash entry).
+   */
+  async restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> } = {}): Promise<Entry> {
+    return this.durable(async (trx) => {
+      await options.within?.(trx);
+      const m = await trx.selectFrom('manifests').select(['chunks']).where('hash', '=', content.manifest).executeTakeFirst();
+      if (!m) throw new NotFoundError(`the content ${content.manifest} is no longer stored`);
+      const [entry] = await this.putFiles(trx, [{ path, hash: content.manifest, size: content.size, chunks: decodeChunkList(m.chunks), mtime: content.mtime, mode: content.mode, expiresAt: null }], { noOverwrite: options.noOverwrite ?? false, now: this.now() });
+      return entry;
+    });
   }
 
   async migrate(): Promise<void> {
@@ -533,6 +592,16 @@ export class MetaStore {
   }
 
   /**
+   * Sets the modification time of a file or directory (WebDAV PROPPATCH of
+   * getlastmodified); FERRY_ERR_NOT_FOUND when absent. Run inside `db` when given.
+   */
+  async setMtime(path: string, mtime: number, db: Db = this.db): Promise<void> {
+    if (path === '/') throw new ValidationError('the root has no modification time to set');
+    const r = await db.updateTable('files').set({ mtime, updated_at: this.now() }).where('path', '=', path).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  }
+
+  /**
    * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
    * destination file when `overwrite` (default true); never replaces a directory.
    */
@@ -563,6 +632,7 @@ export class MetaStore {
           .execute();
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       }
+      await davRowsMoved(trx, from, to);
       return this.stat(to, trx);
     });
   }
@@ -593,6 +663,7 @@ export class MetaStore {
       for (const [hash, n] of refs) {
         await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
       }
+      await davRowsCopied(trx, from, to);
       return this.stat(to, trx);
     });
   }
@@ -602,12 +673,14 @@ export class MetaStore {
    * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
    */
   private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
-    const dst = await trx.selectFrom('files').select(['type', 'manifest']).where('path', '=', to).executeTakeFirst();
+    const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
     if (!dst) return;
     if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
     if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
     await trx.deleteFrom('files').where('path', '=', to).execute();
+    if (dst.manifest) await this.retention?.departing(trx as Transaction<Database>, [departingOf(dst)], 'overwrite', this.now());
     if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
+    await davRowsRemoved(trx, to);
   }
 
   /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
@@ -616,8 +689,13 @@ export class MetaStore {
     return this.durable(async (trx) => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
+        if (this.retention) {
+          const row = await trx.selectFrom('files').select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', path).executeTakeFirstOrThrow();
+          await this.retention.departing(trx as Transaction<Database>, [departingOf(row)], 'delete', this.now());
+        }
         await trx.deleteFrom('files').where('path', '=', path).execute();
         await this.derefManifests(trx, new Map([[entry.hash!, 1]]));
+        await davRowsRemoved(trx, path);
         return { files: 1, dirs: 0 };
       }
       const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
@@ -625,7 +703,8 @@ export class MetaStore {
         const child = await inside.select('path').limit(1).executeTakeFirst();
         if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
       }
-      const manifests = await inside.select(['manifest']).where('type', '=', 'file').execute();
+      const manifests = await inside.select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('type', '=', 'file').execute();
+      if (this.retention && manifests.length > 0) await this.retention.departing(trx as Transaction<Database>, manifests.filter((m) => m.manifest).map(departingOf), 'delete', this.now());
       const counts = new Map<string, number>();
       for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
       const { numDeletedRows } = await trx
@@ -633,6 +712,7 @@ export class MetaStore {
         .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
         .executeTakeFirst();
       await this.derefManifests(trx, counts);
+      await davRowsRemoved(trx, path);
       return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
     });
   }
@@ -999,6 +1079,12 @@ export class MetaStore {
     return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
+  /** The manifest entries of one file of a session, in order. */
+  async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
+    const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
+    return rows.map((r) => ({ hash: r.hash, size: Number(r.size) }));
+  }
+
   /** Bytes announced so far for one file of a session (sum of its manifest entries). */
   async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
     const row = await this.db
@@ -1210,9 +1296,9 @@ export class MetaStore {
   ): Promise<Entry[]> {
     await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
 
-    const old = new Map<string, { type: string; manifest: string | null }>();
+    const old = new Map<string, { path: string; type: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }>();
     for (const part of batches(files.map((f) => f.path))) {
-      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest']).where('path', 'in', part).execute();
+      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', 'in', part).execute();
       for (const r of rows) old.set(r.path, r);
     }
     for (const f of files) {
@@ -1266,6 +1352,12 @@ export class MetaStore {
 
     const released = new Map<string, number>();
     for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);
+    if (this.retention && released.size > 0) {
+      // Content put over itself is not a new version.
+      const incoming = new Map(files.map((f) => [f.path, f.hash]));
+      const replaced = [...old.values()].filter((p) => p.manifest && p.manifest !== incoming.get(p.path));
+      await this.retention.departing(trx as Transaction<Database>, replaced.map(departingOf), 'overwrite', o.now);
+    }
     if (released.size > 0) await this.derefManifests(trx, released);
     return rows.map(toEntry);
   }
@@ -1308,6 +1400,7 @@ export class MetaStore {
         if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
         await trx.deleteFrom('files').where('path', '=', path).execute();
         if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
+        await davRowsRemoved(trx, path);
         return true;
       });
       if (gone) removed.push(path);
@@ -1388,6 +1481,10 @@ export class MetaStore {
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
   }
+}
+
+function departingOf(r: { path: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }): DepartingFile {
+  return { path: r.path, manifest: r.manifest!, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, since: Number(r.updated_at) };
 }
 
 /** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */

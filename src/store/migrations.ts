@@ -247,6 +247,102 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Numbered from 0010 so that migrations other branches add in between merge in order.
+    // Audit entries of file operations name the file and the way in (`ferry admin audit --path`).
+    '0010-audit-files': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('audit').addColumn('path', pathType).execute();
+        await db.schema.alterTable('audit').addColumn('front', 'text').execute();
+        await db.schema.createIndex('audit_path').on('audit').columns(['path', 'id']).execute();
+        await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Webhooks and their durable delivery queue (src/store/webhook-store.ts).
+    '0011-webhooks': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('webhooks')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('url', 'text', (c) => c.notNull())
+          .addColumn('events', 'text', (c) => c.notNull())
+          .addColumn('secret', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        let t = db.schema.createTable('webhook_deliveries');
+        t = dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await t
+          .addColumn('webhook_id', 'text', (c) => c.notNull())
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('order_key', pathType, (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_status', 'integer')
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('done_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('webhook_deliveries_pending').on('webhook_deliveries').columns(['status', 'next_at']).execute();
+        await db.schema.createIndex('webhook_deliveries_key').on('webhook_deliveries').columns(['webhook_id', 'order_key', 'status', 'id']).execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Old versions and the trash (src/store/version-store.ts): each row holds one reference
+    // on its manifest, so its chunks stay (and GC leaves them) as long as the row does.
+    '0012-versions-trash': {
+      async up(db: Kysely<any>): Promise<void> {
+        const idCol = (t: ReturnType<Kysely<any>['schema']['createTable']>) =>
+          dialect === 'postgres' ? t.addColumn('id', 'bigserial', (c) => c.primaryKey()) : t.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+        await idCol(db.schema.createTable('versions'))
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('manifest', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('mtime', 'bigint', (c) => c.notNull())
+          .addColumn('mode', 'integer')
+          .addColumn('replaced_at', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('versions_path').on('versions').columns(['path', 'id']).execute();
+        await db.schema.createIndex('versions_replaced').on('versions').column('replaced_at').execute();
+        await idCol(db.schema.createTable('trash'))
+          .addColumn('batch', 'text', (c) => c.notNull())
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('manifest', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('mtime', 'bigint', (c) => c.notNull())
+          .addColumn('mode', 'integer')
+          .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+          .addColumn('deleted_by', 'text')
+          .execute();
+        await db.schema.createIndex('trash_path').on('trash').columns(['path', 'id']).execute();
+        await db.schema.createIndex('trash_deleted').on('trash').column('deleted_at').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
+    // (src/store/quarantine-store.ts).
+    '0013-chunk-quarantine': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('chunk_quarantine')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('object_key', 'text')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // The bytes a live session may still add to its owner's usage: quota checks count every
     // session in flight, not only the one at hand (issue 10: sessions without sizes, or many
     // at once, stored far past a quota before their commits failed).
@@ -280,12 +376,59 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // WebDAV dead properties and locks, and tus uploads (issue 14).
+    '0007-webdav-tus': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('dav_props')
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('ns', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('dav_props_pk', ['path', 'ns', 'name'])
+          .execute();
+
+        await db.schema
+          .createTable('dav_locks')
+          .addColumn('token', 'text', (c) => c.primaryKey())
+          .addColumn('path', pathType, (c) => c.notNull())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('infinite', 'integer', (c) => c.notNull())
+          .addColumn('owner', 'text')
+          .addColumn('timeout_ms', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('dav_locks_path').on('dav_locks').column('path').execute();
+        await db.schema.createIndex('dav_locks_user').on('dav_locks').column('user_id').execute();
+
+        await db.schema
+          .createTable('tus_uploads')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('owner', 'text', (c) => c.notNull())
+          .addColumn('path', pathType)
+          .addColumn('length', 'bigint')
+          .addColumn('metadata', 'text')
+          .addColumn('concat', 'text')
+          .addColumn('mtime', 'bigint')
+          .addColumn('ttl_ms', 'bigint')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('done_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('tus_uploads_expires').on('tus_uploads').column('expires_at').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
     // by itself), and resumable partial uploads. A streamed upload that may be resumed
     // (SFTP's `reput`) is an upload session of kind 'partial': its entries are chunks already
     // stored, so what arrived before a client (or the server) died survives it, invisible
     // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
-    '0007-sftp': {
+    '0014-sftp': {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema
           .createTable('ssh_keys')

@@ -22,7 +22,7 @@ export async function share(t: TestServer, token: string, body: Record<string, u
 }
 
 /** The audit entries of the server, newest first. */
-export async function auditEvents(t: TestServer, query = ''): Promise<{ event: string; ok: boolean; user: string | null; target: string | null; ip: string | null; details: Record<string, unknown> | null }[]> {
+export async function auditEvents(t: TestServer, query = ''): Promise<{ event: string; ok: boolean; user: string | null; target: string | null; ip: string | null; front: string | null; path: string | null; details: Record<string, unknown> | null }[]> {
   const res = await ok<{ entries: never[] }>(await t.api(`/api/v1/admin/audit?limit=10000${query ? '&' + query : ''}`), 200, 'audit');
   return res.entries;
 }

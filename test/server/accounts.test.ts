@@ -222,7 +222,7 @@ describe('secrets at rest', () => {
       // ferry_<16 hex id>_<secret>: the secret (base64url, so it may hold '_' itself) is all after the id.
       const secretPart = tok.token.slice('ferry_'.length + 16 + 1);
       expect(secretPart).toHaveLength(43);
-      for (const secret of [tok.token, secretPart, sess.refreshToken, sess.accessToken, key, 'mia-password-secret', 'share-password-x', t.token]) {
+      for (const secret of [tok.token, secretPart, sess.refreshToken!, sess.accessToken, key, 'mia-password-secret', 'share-password-x', t.token]) {
         expect(dump.includes(secret), 'a secret is stored in clear').toBe(false);
       }
       const row = db.prepare('select secret_hash from tokens where id = ?').get(tok.id) as { secret_hash: string };

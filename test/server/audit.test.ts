@@ -99,7 +99,7 @@ describe('audit log', () => {
     expect(denied).toMatchObject({ user: 'amy', target: 'POST /api/v1/mkdir/forbidden' });
     // No secrets in the log.
     const text = JSON.stringify(entries);
-    for (const secret of [login.token, session.refreshToken, 'amy-password-1', 'share-password', sh.url.split('/s/')[1]]) expect(text.includes(secret)).toBe(false);
+    for (const secret of [login.token, session.refreshToken!, 'amy-password-1', 'share-password', sh.url.split('/s/')[1]]) expect(text.includes(secret)).toBe(false);
   });
 
   it('filters by time, user and event, newest first, in pages', async () => {

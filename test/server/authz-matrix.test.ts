@@ -211,6 +211,23 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- the web app (public pages; the API stays closed)
+
+rows.push(
+  { name: 'GET / (the app)', expect: everyone(200), run: (id) => call(id, 'GET', '/') },
+  { name: 'GET /* (a page of the app)', expect: everyone(200), run: (id) => call(id, 'GET', '/files/photos') },
+  // Unknown API paths stay JSON errors, never the app's page.
+  { name: 'GET /* (an unknown API path)', expect: everyone(404), run: (id) => call(id, 'GET', '/api/v1/no-such-route') },
+  {
+    name: 'POST /s/:key/unlock',
+    expect: everyone(200),
+    run: async (id) => {
+      const s = await share(t, tokens.owner!, { path: '/docs', kind: 'upload', password: 'drop-box-pass' });
+      return call(id, 'POST', new URL(s.url).pathname + '/unlock', { json: { password: 'drop-box-pass' } });
+    },
+  },
+);
+
 // ---------------------------------------------------------------- namespace and downloads
 
 rows.push(
@@ -254,6 +271,45 @@ rows.push(
     name: 'POST /api/v1/chunks/batch (paths without it)',
     expect: row(404, 404, 404, 404, 404),
     run: (id) => call(id, 'POST', '/api/v1/chunks/batch', { json: { paths: [id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt')], hashes: [photoChunk] } }),
+  },
+  {
+    name: 'POST /api/v1/auth/ticket',
+    expect: row(200, 403, 200, 200, 200),
+    run: (id) => call(id, 'POST', '/api/v1/auth/ticket', { json: { path: P(id, '/photos') } }),
+  },
+  { name: 'GET /api/v1/zip/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'zip', '/photos')) },
+  { name: 'GET /api/v1/zip', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', `/api/v1/zip?path=${encodeURIComponent(P(id, '/photos/p.bin'))}`) },
+  { name: 'POST /api/v1/zip', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'POST', '/api/v1/zip', { json: { paths: [P(id, '/photos')] } }) },
+  {
+    // Bob's upload lands in his own home: alice's /photos does not get the file.
+    name: 'PUT /api/v1/files/*',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      lastPath = `/photos/${fresh('put')}`;
+      return call(id, 'PUT', url(id, 'files', lastPath), { body: 'one request', headers: OCTET });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  {
+    name: 'POST /api/v1/files/* (form)',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      const name = fresh('form');
+      lastPath = `/photos/${name}`;
+      const form = new FormData();
+      form.append('file', new Blob(['a form upload']), name);
+      return call(id, 'POST', url(id, 'files', '/photos'), { body: form });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  {
+    name: 'POST /api/v1/files (form, into the root)',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      const form = new FormData();
+      form.append('file', new Blob(['a form upload']), fresh('root-form'));
+      return call(id, 'POST', '/api/v1/files', { body: form });
+    },
   },
   {
     name: 'POST /api/v1/mkdir/*',
@@ -451,6 +507,12 @@ rows.push(
   { name: 'POST /api/v1/admin/gc', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/gc', { json: {} }) },
   { name: 'POST /api/v1/admin/sweep', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/sweep') },
   { name: 'GET /api/v1/admin/audit', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/audit?limit=5') },
+  { name: 'POST /api/v1/admin/webhooks', expect: ADMIN_ONLY(201), run: (id) => call(id, 'POST', '/api/v1/admin/webhooks', { json: { url: 'http://127.0.0.1:9/x', events: ['upload'] } }) },
+  { name: 'GET /api/v1/admin/webhooks', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhooks') },
+  { name: 'DELETE /api/v1/admin/webhooks/:id', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/webhooks/wh_0000000000000000') },
+  { name: 'GET /api/v1/admin/webhook-deliveries', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhook-deliveries') },
+  { name: 'POST /api/v1/admin/backup', expect: ADMIN_ONLY(400), run: (id) => call(id, 'POST', '/api/v1/admin/backup', { json: { dir: 'not/absolute' } }) },
+  { name: 'POST /api/v1/admin/check', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/check', { json: { quarantine: false } }) },
   { name: 'GET /api/v1/admin/bans', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/bans') },
   { name: 'DELETE /api/v1/admin/bans/:ip', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/bans/192.0.2.1') },
   { name: 'GET /api/v1/users', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/users') },
@@ -550,6 +612,202 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- the API description (public)
+
+rows.push(
+  { name: 'GET /api/v1/openapi.json', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/openapi.json') },
+  { name: 'GET /api/v1/docs', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs') },
+  { name: 'GET /api/v1/docs/:asset', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/docs/app.js') },
+);
+
+// ---------------------------------------------------------------- versions and trash
+
+rows.push(
+  { name: 'GET /api/v1/versions/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', url(id, 'versions', '/photos/p.bin')) },
+  { name: 'POST /api/v1/versions/restore', expect: row(403, 403, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/versions/restore', { json: { path: P(id, '/photos/p.bin'), version: 1 } }) },
+  { name: 'GET /api/v1/trash', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`) },
+  { name: 'POST /api/v1/trash/restore', expect: row(404, 404, 404, 404, 404), run: (id) => call(id, 'POST', '/api/v1/trash/restore', { json: { id: 999_999 } }) },
+  {
+    name: 'DELETE /api/v1/trash',
+    expect: row(403, 403, 200, 200, 200),
+    run: (id) => call(id, 'DELETE', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`),
+    unchanged: async () => expect(await aliceExists('/photos/p.bin')).toBe(true),
+  },
+);
+
+// ---------------------------------------------------------------- WebDAV (/dav/*: the caller's home; /dav: its root)
+
+const dav = (id: Id, userPath: string): string => '/dav' + encodeURI(P(id, userPath));
+const DAV_XML = { 'content-type': 'application/xml' };
+const LOCK_SHARED = '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>';
+let lastToken = '';
+
+rows.push(
+  { name: 'OPTIONS /dav', expect: everyone(200), run: (id) => call(id, 'OPTIONS', '/dav') },
+  { name: 'OPTIONS /dav/*', expect: everyone(200), run: (id) => call(id, 'OPTIONS', '/dav/photos/') },
+  { name: 'GET /dav/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', dav(id, '/photos/p.bin')) },
+  { name: 'GET /dav', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'GET', '/dav') },
+  { name: 'HEAD /dav/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'HEAD', dav(id, '/photos/p.bin')) },
+  { name: 'HEAD /dav', expect: row(200, 403, 200, 200, 200), run: (id) => call(id, 'HEAD', '/dav') },
+  {
+    // Bob's PUT lands in a /photos of his own home (made by his native upload above).
+    name: 'PUT /dav/*',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      lastPath = `/photos/${fresh('dav-put')}`;
+      return call(id, 'PUT', dav(id, lastPath), { body: 'new', headers: OCTET });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  { name: 'PUT /dav', expect: row(405, 405, 405, 405, 405), run: (id) => call(id, 'PUT', '/dav', { body: 'x', headers: OCTET }) },
+  {
+    name: 'DELETE /dav/*',
+    expect: row(403, 403, 404, 204, 204),
+    run: async (id) => {
+      lastPath = `/photos/${fresh('dav-rm')}`;
+      await aliceFile(lastPath);
+      return call(id, 'DELETE', dav(id, lastPath));
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(true),
+  },
+  { name: 'DELETE /dav', expect: row(405, 405, 405, 405, 405), run: (id) => call(id, 'DELETE', '/dav') },
+  {
+    name: 'MKCOL /dav/*',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => {
+      lastPath = `/photos/${fresh('dav-dir')}`;
+      return call(id, 'MKCOL', dav(id, lastPath));
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  { name: 'MKCOL /dav', expect: row(403, 403, 405, 405, 405), run: (id) => call(id, 'MKCOL', '/dav') },
+  {
+    name: 'COPY /dav/*',
+    expect: row(403, 403, 404, 201, 201),
+    run: (id) => {
+      lastPath = `/photos/${fresh('dav-cp')}`;
+      return call(id, 'COPY', dav(id, '/photos/p.bin'), { headers: { destination: dav(id, lastPath) } });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(false),
+  },
+  { name: 'COPY /dav', expect: row(400, 400, 400, 400, 400), run: (id) => call(id, 'COPY', '/dav', { headers: { destination: '/dav/into-itself' } }) },
+  {
+    name: 'MOVE /dav/*',
+    expect: row(403, 403, 404, 201, 201),
+    run: async (id) => {
+      lastPath = `/photos/${fresh('dav-mv')}`;
+      await aliceFile(lastPath);
+      return call(id, 'MOVE', dav(id, lastPath), { headers: { destination: dav(id, lastPath + '-moved') } });
+    },
+    unchanged: async () => expect(await aliceExists(lastPath)).toBe(true),
+  },
+  { name: 'MOVE /dav', expect: row(400, 400, 400, 400, 400), run: (id) => call(id, 'MOVE', '/dav', { headers: { destination: '/dav/elsewhere' } }) },
+  { name: 'PROPFIND /dav/*', expect: row(207, 403, 404, 207, 207), run: (id) => call(id, 'PROPFIND', dav(id, '/photos/p.bin'), { headers: { depth: '0' } }) },
+  { name: 'PROPFIND /dav', expect: row(207, 403, 207, 207, 207), run: (id) => call(id, 'PROPFIND', '/dav', { headers: { depth: '1' } }) },
+  {
+    name: 'PROPPATCH /dav/*',
+    expect: row(403, 403, 404, 207, 207),
+    run: (id) =>
+      call(id, 'PROPPATCH', dav(id, '/photos/p.bin'), {
+        headers: DAV_XML,
+        body: `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><by xmlns="urn:matrix">${id}</by></D:prop></D:set></D:propertyupdate>`,
+      }),
+  },
+  {
+    name: 'PROPPATCH /dav',
+    expect: row(403, 403, 207, 207, 207),
+    run: (id) => call(id, 'PROPPATCH', '/dav', { headers: DAV_XML, body: `<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><by xmlns="urn:matrix">${id}</by></D:prop></D:set></D:propertyupdate>` }),
+  },
+  // Bob's lock names a path of his own home where nothing is: an empty file of his is made (201).
+  { name: 'LOCK /dav/*', expect: row(403, 403, 201, 200, 200), run: (id) => call(id, 'LOCK', dav(id, '/photos/p.bin'), { headers: { ...DAV_XML, depth: '0' }, body: LOCK_SHARED }) },
+  { name: 'LOCK /dav', expect: row(403, 403, 200, 200, 200), run: (id) => call(id, 'LOCK', '/dav', { headers: { ...DAV_XML, depth: '0' }, body: LOCK_SHARED }) },
+  {
+    // Everyone tries to take away a lock of alice's (the admin may).
+    name: 'UNLOCK /dav/*',
+    expect: row(403, 403, 409, 204, 204),
+    run: async (id) => {
+      lastPath = `/photos/${fresh('dav-locked')}`;
+      await aliceFile(lastPath);
+      const l = await alice(`/dav${encodeURI(lastPath)}`, { headers: { ...DAV_XML, depth: '0' }, body: LOCK_SHARED }, 'LOCK');
+      expect(l.status).toBe(200);
+      lastToken = String(l.headers.get('lock-token'));
+      return call(id, 'UNLOCK', dav(id, lastPath), { headers: { 'lock-token': lastToken } });
+    },
+    unchanged: async () => {
+      const r = await alice(`/dav${encodeURI(lastPath)}`, { body: 'no token', headers: OCTET }, 'PUT');
+      expect(r.status).toBe(423);
+    },
+  },
+  { name: 'UNLOCK /dav', expect: row(403, 403, 409, 409, 409), run: (id) => call(id, 'UNLOCK', '/dav', { headers: { 'lock-token': '<urn:uuid:no-such-lock>' } }) },
+);
+
+// ---------------------------------------------------------------- tus (/api/v1/tus/)
+
+const TUS = { 'tus-resumable': '1.0.0' };
+const tusMeta = (path: string): string => `filename ${Buffer.from(path.split('/').pop()!).toString('base64')},path ${Buffer.from(path.slice(0, path.lastIndexOf('/')) || '/').toString('base64')}`;
+const tusCreated: string[] = [];
+/** An upload of alice's into /photos, 100 bytes announced (the previous cell's is terminated: each is a live upload session). */
+async function aliceTus(): Promise<string> {
+  for (const old of tusCreated.splice(0)) await alice(`/api/v1/tus/${old}`, { headers: TUS }, 'DELETE');
+  const r = await alice('/api/v1/tus/', { headers: { ...TUS, 'upload-length': '100', 'upload-metadata': tusMeta(`/photos/${fresh('tus')}`) } }, 'POST');
+  expect(r.status).toBe(201);
+  const id = String(r.headers.get('location')).split('/').pop()!;
+  tusCreated.push(id);
+  return id;
+}
+async function aliceTusOffset(id: string): Promise<number> {
+  const r = await alice(`/api/v1/tus/${id}`, { headers: TUS }, 'HEAD');
+  expect(r.status).toBe(200);
+  return Number(r.headers.get('upload-offset'));
+}
+const PATCH_BODY = { ...TUS, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' };
+
+rows.push(
+  { name: 'OPTIONS /api/v1/tus', expect: everyone(204), run: (id) => call(id, 'OPTIONS', '/api/v1/tus') },
+  { name: 'OPTIONS /api/v1/tus/', expect: everyone(204), run: (id) => call(id, 'OPTIONS', '/api/v1/tus/') },
+  { name: 'OPTIONS /api/v1/tus/:id', expect: everyone(204), run: (id) => call(id, 'OPTIONS', '/api/v1/tus/anything') },
+  {
+    // Bob's upload would land in his own home.
+    name: 'POST /api/v1/tus/',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => call(id, 'POST', '/api/v1/tus/', { headers: { ...TUS, 'upload-length': '10', 'upload-metadata': tusMeta(P(id, `/photos/${fresh('tus-new')}`)) } }),
+  },
+  {
+    name: 'POST /api/v1/tus',
+    expect: row(403, 403, 201, 201, 201),
+    run: (id) => call(id, 'POST', '/api/v1/tus', { headers: { ...TUS, 'upload-length': '10', 'upload-metadata': tusMeta(P(id, `/photos/${fresh('tus-new')}`)) } }),
+  },
+  { name: 'HEAD /api/v1/tus/:id', expect: row(403, 403, 404, 404, 200), run: async (id) => call(id, 'HEAD', `/api/v1/tus/${await aliceTus()}`, { headers: TUS }) },
+  {
+    name: 'PATCH /api/v1/tus/:id',
+    expect: row(403, 403, 404, 404, 204),
+    run: async (id) => {
+      lastSession = await aliceTus();
+      return call(id, 'PATCH', `/api/v1/tus/${lastSession}`, { headers: PATCH_BODY, body: randomBytes(40) });
+    },
+    unchanged: async () => expect(await aliceTusOffset(lastSession)).toBe(0),
+  },
+  {
+    // X-HTTP-Method-Override: PATCH.
+    name: 'POST /api/v1/tus/:id',
+    expect: row(403, 403, 404, 404, 204),
+    run: async (id) => {
+      lastSession = await aliceTus();
+      return call(id, 'POST', `/api/v1/tus/${lastSession}`, { headers: { ...PATCH_BODY, 'x-http-method-override': 'PATCH' }, body: randomBytes(40) });
+    },
+    unchanged: async () => expect(await aliceTusOffset(lastSession)).toBe(0),
+  },
+  {
+    name: 'DELETE /api/v1/tus/:id',
+    expect: row(403, 403, 404, 404, 204),
+    run: async (id) => {
+      lastSession = await aliceTus();
+      return call(id, 'DELETE', `/api/v1/tus/${lastSession}`, { headers: TUS });
+    },
+    unchanged: async () => expect(await aliceTusOffset(lastSession)).toBe(0),
+  },
+);
+
 // ---------------------------------------------------------------- last: logging out ends each caller's credential
 
 rows.push({
@@ -579,7 +837,7 @@ describe('authorization matrix', () => {
         if (res.status >= 400) {
           // A refusal carries a JSON error and none of the protected bytes.
           expect(body.includes(SECRET), `${r.name} as ${id} leaked file bytes`).toBe(false);
-          if (r.name !== 'HEAD /api/v1/files/*') {
+          if (!r.name.startsWith('HEAD ')) {
             const parsed = JSON.parse(body.toString('utf8')) as { error: { code: string } };
             expect(parsed.error.code, `${r.name} as ${id}`).toMatch(/^FERRY_ERR_/);
           }

@@ -74,16 +74,24 @@ describe('download links', () => {
     await put('/album/sub/c.jpg', Buffer.from('CCC'));
     await put('/private.txt', Buffer.from('not shared'));
     const s = await share(t, owner, { path: '/album', name: 'Holiday' });
+    // A browser gets the web app's page (which asks for the listing as JSON); no file name
+    // reaches the HTML, and the page is never framed nor leaks the key as a Referer.
     const page = await fetch(s.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
-    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self' 'wasm-unsafe-eval'; .*frame-ancestors 'none'/);
     expect(page.headers.get('referrer-policy')).toBe('no-referrer');
-    const html = await page.text();
-    expect(html).toContain('Holiday');
-    expect(html).toContain('&#60;b&#62;.jpg'); // escaped
-    expect(html).not.toContain('<b>.jpg');
-    expect(html).toContain(`href="${new URL(s.url).pathname}/a.jpg"`);
+    const app = await page.text();
+    expect(app).toContain('<div id="app">');
+    expect(app).not.toContain('a.jpg');
+    // Plain clients get a plain HTML listing, names escaped.
+    const plain = (await curl([s.url])).body.toString();
+    expect(plain).toContain('Holiday');
+    expect(plain).toContain('&#60;b&#62;.jpg');
+    expect(plain).not.toContain('<b>.jpg');
+    expect(plain).toContain(`href="${new URL(s.url).pathname}/a.jpg"`);
+    const asJson = (await (await fetch(s.url + '?format=json')).json()) as { kind: string; name: string; zip: string; entries: { name: string }[] };
+    expect(asJson).toMatchObject({ kind: 'folder', name: 'Holiday', zip: `${new URL(s.url).pathname}?zip=1` });
     const listing = (await (await fetch(s.url, { headers: { accept: 'application/json' } })).json()) as { entries: { name: string; type: string }[] };
     expect(listing.entries.map((e) => e.name)).toEqual(['<b>.jpg', 'a.jpg', 'sub']);
     expect((await curl([s.url + '/a.jpg'])).body.toString()).toBe('AAA');
@@ -100,10 +108,13 @@ describe('download links', () => {
     const gone = await curl([s.url]);
     expect(gone.status).toBe(410);
     expect(JSON.parse(gone.body.toString()).error.code).toBe('FERRY_ERR_GONE');
-    // A browser gets a page, not JSON.
+    // A browser gets the app's page with the status (it shows the reason), not JSON.
     const page = await fetch(s.url, { headers: { accept: 'text/html,*/*' } });
     expect(page.status).toBe(410);
-    expect(await page.text()).toMatch(/<h1>410<\/h1>.*expired/s);
+    expect(await page.text()).toContain('<div id="app">');
+    const why = await fetch(s.url + '?format=json', { headers: { accept: 'text/html' } });
+    expect(why.status).toBe(410);
+    expect(((await why.json()) as { error: { message: string } }).error.message).toBe('this link has expired');
   });
 
   it('max downloads: counted per download (not per HEAD or continued range), 410 when used up', async () => {
@@ -196,16 +207,14 @@ describe('upload links (file requests)', () => {
     expect(manifest.chunks.map((c) => c.size)).toEqual(expected);
   });
 
-  it('a browser gets an upload page; its script PUTs whatever the file type', async () => {
+  it('a browser gets the drop box page (the app, no inline script); a PUT stores whatever the file type', async () => {
     const page = await fetch(link.url, { headers: { accept: 'text/html' } });
     expect(page.status).toBe(200);
-    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self' 'wasm-unsafe-eval';/);
     const html = await page.text();
-    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
-    expect(nonce).toBeTruthy();
-    expect(html).toContain(`<script nonce="${nonce}">`);
-    expect(html).toContain('Send me your drafts');
-    // What the page's fetch sends: a JSON file keeps its content type and is still stored raw.
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)/);
+    expect(await (await fetch(link.url + '?format=json')).json()).toMatchObject({ kind: 'upload', name: 'Send me your drafts' });
+    // A JSON file keeps its content type and is still stored raw.
     const json = await fetch(link.url + '/notes.json', { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
     expect(json.status).toBe(201);
     const back = await t.api('/api/v1/files/inbox/notes.json', { token: owner });

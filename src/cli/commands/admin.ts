@@ -3,12 +3,15 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../core/units.js';
 import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
+import { registerWebhook } from './admin-webhook.js';
+import { registerMaintenance } from './admin-maintenance.js';
 
 interface AuditOpts extends ConnectionOpts {
   json?: boolean;
   since?: number;
   user?: string;
   event?: string;
+  path?: string;
   limit?: number;
 }
 
@@ -27,14 +30,17 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check');
+  registerWebhook(admin);
+  registerMaintenance(admin);
 
   const audit = admin
     .command('audit')
     .description('the audit log of security events, newest first')
     .option('--since <when>', 'events since a duration ago (24h, 7d) or a date (2026-11-01)', (v: string) => parseSince(v))
     .option('--user <name>', "one user's events")
-    .option('--event <name>', 'one kind of event, or a prefix ending in "." (auth.)')
+    .option('--path <path>', 'file operations on this path or below it (a server path: /home/ana/x)')
+    .option('--event <name>', 'one kind of event (upload and download stand for file.upload, file.download, ...), or a prefix ending in "." (auth.)')
     .option('--limit <n>', 'at most this many (default 1000)', (v: string) => {
       const n = Number(v);
       if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('--limit is 1 to 10000');
@@ -47,9 +53,14 @@ export function registerAdmin(program: Command): void {
 Events: auth.failure auth.login auth.session auth.refresh auth.logout access.denied
 defender.ban defender.unban token.create token.revoke user.create user.update user.delete
 user.password user.grant share.create share.revoke share.use share.password-failure
-share.unknown file.delete file.expire quota.exceeded
+share.unknown file.upload file.download file.delete file.move file.copy file.restore
+file.expire file.quarantine quota.exceeded webhook.create webhook.delete
+File events carry the path, the user, the token, the address and the way in (FRONT:
+api, web, sftp, webdav, tus, share). A download is recorded once per transfer (whole,
+ranged or chunk by chunk), not once per request.
 
 Examples:
+  $ ferry admin audit --path /home/ana/report.pdf --event download
   $ ferry admin audit --since 24h
   $ ferry admin audit --user ana --event auth. --json | jq .`,
     );
@@ -61,7 +72,7 @@ Examples:
       const entries = [];
       let before: number | undefined;
       while (entries.length < want) {
-        const page = await auditLog(client, { since: opts.since, user: opts.user, event: opts.event, before, limit: Math.min(1000, want - entries.length) });
+        const page = await auditLog(client, { since: opts.since, user: opts.user, event: opts.event, path: opts.path, before, limit: Math.min(1000, want - entries.length) });
         entries.push(...page.entries);
         if (page.next === undefined) break;
         before = page.next;
@@ -72,8 +83,8 @@ Examples:
       }
       process.stdout.write(
         table(
-          ['TIME', 'EVENT', 'OK', 'USER', 'ADDRESS', 'TARGET', 'DETAILS'],
-          entries.map((e) => [new Date(e.at).toISOString().replace('T', ' ').slice(0, 19), e.event, e.ok ? 'yes' : 'NO', e.user ?? '-', e.ip ?? '-', e.target ?? '-', e.details ? JSON.stringify(e.details) : '']),
+          ['TIME', 'EVENT', 'OK', 'USER', 'TOKEN', 'ADDRESS', 'FRONT', 'TARGET', 'DETAILS'],
+          entries.map((e) => [new Date(e.at).toISOString().replace('T', ' ').slice(0, 19), e.event, e.ok ? 'yes' : 'NO', e.user ?? '-', e.tokenId ?? '-', e.ip ?? '-', e.front ?? '-', e.path ?? e.target ?? '-', e.details ? JSON.stringify(e.details) : '']),
         ),
       );
     } finally {

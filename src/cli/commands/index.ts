@@ -28,11 +28,14 @@ import { registerQuota } from './quota.js';
 import { registerToken } from './token.js';
 import { registerUser } from './user.js';
 import { registerAdmin } from './admin.js';
+import { registerConfig } from './config.js';
+import { registerVersions } from './versions.js';
 
 export type RegisterCommand = (program: Command) => void;
 
 export const COMMANDS: RegisterCommand[] = [
   registerServe,
+  registerConfig,
   registerLogin,
   registerPut,
   registerGet,
@@ -42,6 +45,7 @@ export const COMMANDS: RegisterCommand[] = [
   registerMv,
   registerCp,
   registerRm,
+  registerVersions,
   registerSync,
   registerCopy,
   registerMove,

@@ -1,196 +1,110 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { parseDuration, parseSize } from '../../core/units.js';
 import { VERSION } from '../../core/version.js';
-import { DEFAULT_PORT, DEFAULT_SFTP_PORT, defaultConfig, parseStoreSpec } from '../../server/config.js';
-import { DEFAULT_DEFENDER } from '../../server/defender.js';
-import { CidrList } from '../../server/ip-filter.js';
-import { DEFAULT_CONNECTION_LIMITS } from '../../server/slow-clients.js';
+import { defaultConfig, type ServerConfig } from '../../server/config.js';
+import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../backends/registry.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
 interface ServeOptions {
-  addr: string;
-  data: string;
-  uploadTtl: string;
-  gcInterval: string;
-  gcGrace: string;
-  logLevel: string;
-  fsync: boolean;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsSelfSigned?: boolean;
-  tlsHost: string[];
-  publicUrl?: string;
-  ipAllow: string[];
-  ipDeny: string[];
-  maxFileSize?: string;
-  maxUploadSessions: string;
-  rateLimitIp: string;
-  rateLimitToken: string;
-  rateLimitAuth: string;
-  defender: boolean;
-  defenderThreshold: string;
-  defenderBanTime: string;
-  defenderSafe: string[];
-  ttlSweepInterval: string;
-  store: string[];
-  sftpAddr?: string;
-  sftpPasswordAuth?: boolean;
-  maxConnectionsPerIp: string;
-  headersTimeout: string;
-  bodyTimeout: string;
-  bodyMinRate: string;
+  config?: string;
+  [key: string]: string | string[] | boolean | undefined;
 }
 
-const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
+const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-function count(text: string, what: string): number {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${what} must be a whole number >= 0, not ${JSON.stringify(text)}`);
-  return n;
+/** One flag per setting of the table (src/server/settings.ts); booleans get `--x` and `--no-x`. */
+function addSettingFlags(cmd: Command): void {
+  for (const s of SETTINGS) {
+    const flag = flagOf(s);
+    if (!flag) continue;
+    const doc = `${s.doc.replace(/`/g, '')} (${envName(s.key)})`;
+    if (s.kind.name === 'boolean') {
+      cmd.addOption(new Option(flag, doc));
+      cmd.addOption(new Option(`--no-${flag.slice(2)}`).hideHelp());
+    } else if (s.kind.name === 'list') {
+      cmd.addOption(new Option(`${flag} <value>`, `${doc}; repeatable, comma-separated`).argParser(repeat));
+    } else {
+      cmd.addOption(new Option(`${flag} <${s.kind.name.includes('|') ? 'value' : s.kind.name}>`, doc));
+    }
+  }
 }
 
-/** `host:port`, `:port`, `[::1]:port` or `host` -> {host, port}. */
-export function parseAddr(addr: string, defaultPort = DEFAULT_PORT, option = '--addr'): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(addr.trim());
-  if (!m) throw new UsageError(`${option} must look like HOST:PORT, not ${JSON.stringify(addr)}`);
-  const host = m[1] ?? (m[2] || '127.0.0.1');
-  const port = m[3] === undefined ? defaultPort : Number(m[3]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port out of range in ${option} ${addr}`);
-  return { host, port };
+/** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
+async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSettings; config: ServerConfig }> {
+  const file = opts.config ?? process.env.FERRY_CONFIG;
+  // The YAML and TOML parsers are loaded only when there is a file to read.
+  const fileSettings = file ? await (await import('../../server/config-file.js')).readConfigFile(file) : undefined;
+  const flags: Record<string, string | string[] | boolean | undefined> = {};
+  for (const s of SETTINGS) flags[s.key] = opts[s.key];
+  const { resolved, problems } = resolveSettings({ file: fileSettings, env: process.env, flags });
+  throwProblems(problems, file);
+  const config = applySettings(defaultConfig(), resolved);
+  if (config.store && config.store.length > 0) config.remotes = await readRemotes(remotesPath());
+  return { resolved, config };
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export function registerServe(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('run the Ferry server (defaults: 127.0.0.1:7373, SQLite + local disk in ./ferry-data)')
-    .option('--addr <host:port>', 'address to listen on (FERRY_ADDR); use 0.0.0.0:7373 to accept other machines', process.env.FERRY_ADDR ?? `127.0.0.1:${DEFAULT_PORT}`)
-    .option('--data <dir>', 'data directory: metadata database and chunk store (FERRY_DATA)', process.env.FERRY_DATA ?? './ferry-data')
-    .option('--upload-ttl <duration>', 'remove upload sessions idle this long', '24h')
-    .option('--gc-interval <duration>', 'how often to delete unreferenced chunks (0 = never)', '10m')
-    .option('--gc-grace <duration>', 'keep unreferenced chunks at least this long', '1h')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', process.env.FERRY_LOG_LEVEL ?? 'info')
-    .option('--no-fsync', 'do not fsync chunks before acknowledging them (faster, not crash-safe)')
-    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain) ...')
-    .option('--tls-key <file>', '... and this PEM private key')
-    .option('--tls-self-signed', 'serve HTTPS with a local CA and certificate made once in DATA/tls (LAN use); prints the fingerprint')
-    .option('--tls-host <name>', 'extra DNS name or IP for the self-signed certificate (repeatable, comma-separated)', list, [])
-    .option('--public-url <url>', 'base URL printed in share links (default: the Host the client used)')
-    .option('--ip-allow <cidr>', 'accept requests only from these networks (repeatable, comma-separated)', list, [])
-    .option('--ip-deny <cidr>', 'refuse requests from these networks (repeatable, comma-separated)', list, [])
-    .option('--max-file-size <size>', 'largest file anyone may upload (users can have lower limits)')
-    .option('--max-upload-sessions <n>', 'live upload sessions per user unless set per user', '100')
-    .option('--rate-limit-ip <n>', 'requests per minute per client address (0 = off)', '60000')
-    .option('--rate-limit-token <n>', 'requests per minute per token (0 = off)', '60000')
-    .option('--rate-limit-auth <n>', 'password attempts per minute per address (0 = off)', '30')
-    .option('--no-defender', 'never ban addresses after repeated authentication failures')
-    .option('--defender-threshold <n>', 'failure score that bans an address (bad token id 2, bad secret 1)', String(DEFAULT_DEFENDER.threshold))
-    .option('--defender-ban-time <duration>', 'first ban length; each request during a ban adds half of it', '30m')
-    .option('--defender-safe <cidr>', 'networks never banned besides loopback, which always is (repeatable, comma-separated)', list, [])
-    .option('--ttl-sweep-interval <duration>', 'how often files past their TTL are deleted (0 = never)', '1m')
-    .option('--sftp-addr <host:port>', `also serve SFTP (and scp) on this address (FERRY_SFTP_ADDR; off by default; port ${DEFAULT_SFTP_PORT} if none given)`, process.env.FERRY_SFTP_ADDR || undefined)
-    .option('--sftp-password-auth', 'let users log in over SFTP with their password too (default: SSH keys only, see ferry user key add)')
-    .option('--max-connections-per-ip <n>', 'open connections per client address; more are closed at once (0 = no limit)', String(DEFAULT_CONNECTION_LIMITS.maxPerAddress))
-    .option('--headers-timeout <duration>', 'a request head must arrive within this (0 = no limit)', '30s')
-    .option('--body-timeout <duration>', 'a request body must reach --body-min-rate over every window this long (0 = no limit)', '60s')
-    .option('--body-min-rate <size>', 'bytes per second a request body must reach over each --body-timeout window', '1K')
-    .addOption(
-      new Option(
-        '--store <[/prefix=]remote>',
-        'where chunks are kept (repeatable; FERRY_STORE): s3:bucket/prefix, sftp://user@host/dir, NAME:path, local; /prefix=remote routes new chunks of uploads below /prefix',
-      )
-        .argParser((value: string, previous: string[]) => [...previous, value])
-        .default(process.env.FERRY_STORE ? process.env.FERRY_STORE.split(/\s+/).filter(Boolean) : [], 'local disk under --data'),
-    )
+    .option('--config <file>', 'read settings from this YAML, TOML or JSON file (FERRY_CONFIG); flags and FERRY_* variables override it');
+  addSettingFlags(serve);
+  serve
     .addHelpText(
       'after',
       `
+Every setting is also a key of the config file and a FERRY_* environment variable
+(precedence: flag > variable > file > default); \`ferry config docs\` lists them and
+\`ferry config check FILE\` validates a file. Secrets (adminToken, sessionKey,
+metricsToken) have no flag: use the file or FERRY_ADMIN_TOKEN, FERRY_SESSION_KEY,
+FERRY_METRICS_TOKEN. SIGHUP re-reads the file and the variables: TLS certificates,
+limits, IP lists, the log level, hooks and retention change at once; the rest is
+reported as needing a restart.
+
 The admin token is FERRY_ADMIN_TOKEN when set (at least 32 characters, not guessable by its
 shape: a weak one is refused); otherwise one is generated at the first start, once the
 server listens, printed once with a login line (the token on stdin: ferry login URL
 --token - < FILE), and written (mode 0600) to DATA/initial-admin-token.
 When the server listens it prints {"event":"ready","url":...} on stdout (JSON logs follow).
-Web-session tokens are signed with FERRY_SESSION_KEY (base64, 32+ bytes; give every node of
-a cluster the same) or a key made once in DATA/session-key.
 
 Examples:
   ferry serve
+  ferry serve --config /etc/ferry/ferry.yaml
   ferry serve --addr 0.0.0.0:7373 --data /srv/ferry --tls-self-signed
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
   ferry serve --sftp-addr 0.0.0.0:2022          (SFTP for OpenSSH sftp/scp, rclone, sshfs, WinSCP)
   ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
+  ferry serve --trust-proxy 127.0.0.1 --trust-proxy ::1   (behind Caddy or nginx on this machine)
   FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
-      const { host, port } = parseAddr(opts.addr);
-      const config = defaultConfig({
-        host,
-        port,
-        dataDir: opts.data,
-        uploadTtlMs: parseDuration(opts.uploadTtl),
-        gcIntervalMs: parseDuration(opts.gcInterval),
-        gcGraceMs: parseDuration(opts.gcGrace),
-        logLevel: opts.logLevel,
-        durable: opts.fsync,
-        adminToken: process.env.FERRY_ADMIN_TOKEN || undefined,
-        tlsCert: opts.tlsCert,
-        tlsKey: opts.tlsKey,
-        tlsSelfSigned: opts.tlsSelfSigned === true,
-        tlsHostnames: opts.tlsHost,
-        publicUrl: opts.publicUrl,
-        ipAllow: new CidrList(opts.ipAllow).entries,
-        ipDeny: new CidrList(opts.ipDeny).entries,
-        maxFileSize: opts.maxFileSize === undefined ? null : parseSize(opts.maxFileSize),
-        maxUploadSessions: count(opts.maxUploadSessions, '--max-upload-sessions'),
-        rateLimit: {
-          windowMs: 60_000,
-          perIp: count(opts.rateLimitIp, '--rate-limit-ip'),
-          perToken: count(opts.rateLimitToken, '--rate-limit-token'),
-          authPerIp: count(opts.rateLimitAuth, '--rate-limit-auth'),
-        },
-        defender: {
-          ...DEFAULT_DEFENDER,
-          enabled: opts.defender,
-          threshold: count(opts.defenderThreshold, '--defender-threshold'),
-          banMs: parseDuration(opts.defenderBanTime),
-          // Loopback is always safe (see defender.ts); --defender-safe adds networks.
-          safeList: [...DEFAULT_DEFENDER.safeList, ...new CidrList(opts.defenderSafe).entries],
-        },
-        ttlSweepIntervalMs: parseDuration(opts.ttlSweepInterval),
-        store: opts.store.map(parseStoreSpec),
-        connections: {
-          maxPerAddress: count(opts.maxConnectionsPerIp, '--max-connections-per-ip'),
-          headersTimeoutMs: parseDuration(opts.headersTimeout),
-          bodyTimeoutMs: parseDuration(opts.bodyTimeout),
-          bodyMinRate: parseSize(opts.bodyMinRate),
-        },
-        remotes: opts.store.length > 0 ? await readRemotes(remotesPath()) : undefined,
-        ...(opts.sftpAddr ? { sftp: { ...parseAddr(opts.sftpAddr, DEFAULT_SFTP_PORT, '--sftp-addr'), passwordAuth: opts.sftpPasswordAuth === true } } : {}),
-      });
-      if (opts.sftpPasswordAuth && !opts.sftpAddr) throw new UsageError('--sftp-password-auth needs --sftp-addr');
+      const { resolved, config } = await loadSettings(opts);
+      if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
+      const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
-      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
       if (server.sftp) {
         ready.sftp = `${server.sftp.host.includes(':') ? `[${server.sftp.host}]` : server.sftp.host}:${server.sftp.port}`;
         ready.sftpHostKeys = server.sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint }));
       }
-      process.stdout.write(JSON.stringify(ready) + '\n');
       if (server.sftp) {
-        // As sshd prints them: what clients show on first contact, to compare with.
+        // As sshd does: what a user compares with what their client shows on first contact
+        // (before the ready line: whoever waits for that line finds these printed).
         const lines = server.sftp.hostKeys.map((k) => `  ${k.fingerprint} (${k.type})`).join('\n');
         process.stderr.write(`\nFerry serves SFTP on ${ready.sftp as string}. Host key fingerprints:\n${lines}\n\n`);
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
+      process.stdout.write(JSON.stringify(ready) + '\n');
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
@@ -211,6 +125,32 @@ Examples:
             : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
         );
       }
+      // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
+      // change live, and say what needs a restart. A file with errors changes nothing.
+      const reload = () => {
+        loadSettings(opts)
+          .then((next) => {
+            const changed = changedKeys(resolved, next.resolved);
+            let live = changed.filter((k) => SETTINGS_BY_KEY.get(k)!.live);
+            const restart = changed.filter((k) => !SETTINGS_BY_KEY.get(k)!.live);
+            return server.reload(next.config, live).then((notApplied) => {
+              live = live.filter((k) => !notApplied.includes(k));
+              restart.push(...notApplied);
+              for (const k of live) {
+                if (next.resolved.values.has(k)) resolved.values.set(k, next.resolved.values.get(k));
+                else resolved.values.delete(k);
+              }
+              server.app.log.info({ applied: live, needsRestart: restart }, 'configuration reloaded');
+              const rest = restart.length > 0 ? `; changed but need a restart: ${restart.join(', ')}` : '';
+              process.stderr.write(`ferry: configuration reloaded; applied: ${live.join(', ') || 'nothing'}${rest}\n`);
+            });
+          })
+          .catch((err: unknown) => {
+            server.app.log.error({ err }, 'configuration reload failed; nothing changed');
+            process.stderr.write(`ferry: reload failed, nothing changed:\n${err instanceof Error ? err.message : String(err)}\n`);
+          });
+      };
+      process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           server.app.log.info({ signal }, 'shutting down');
@@ -221,3 +161,6 @@ Examples:
       });
     });
 }
+
+/** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
+export { parseAddr } from '../../server/settings.js';

@@ -1,13 +1,14 @@
 /**
  * Admin routes for the security machinery (admin only; docs/protocol.md, "Admin"):
  *
- *   GET    /api/v1/admin/audit?since=MS&before=ID&user=NAME&event=E&limit=N   newest first
+ *   GET    /api/v1/admin/audit?since=MS&before=ID&user=NAME&path=P&event=E&limit=N   newest first
  *   GET    /api/v1/admin/bans               addresses the defender bans now
  *   DELETE /api/v1/admin/bans/:ip           lift a ban
  *   POST   /api/v1/admin/sweep              delete files past their TTL now
  */
 import type { FastifyInstance } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, type AuditPage } from '../../core/protocol.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorizeAdmin } from '../authz.js';
@@ -20,6 +21,12 @@ function intParam(q: Record<string, string | undefined>, name: string, min: numb
   return n;
 }
 
+/** Bare file operations (`download`) name their audit events (`file.download`). */
+const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'restore', 'expire', 'quarantine']);
+export function auditEventName(event: string): string {
+  return FILE_OPS.has(event) ? `file.${event}` : event;
+}
+
 export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get(`${API_PREFIX}/admin/audit`, async (request): Promise<AuditPage> => {
     authorizeAdmin(authOf(request));
@@ -28,7 +35,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): v
       since: intParam(q, 'since', 0, Number.MAX_SAFE_INTEGER),
       before: intParam(q, 'before', 1, Number.MAX_SAFE_INTEGER),
       user: q.user,
-      event: q.event,
+      path: q.path === undefined ? undefined : normalizePath(q.path),
+      event: q.event === undefined ? undefined : auditEventName(q.event),
       limit: intParam(q, 'limit', 1, 10_000) ?? 1000,
     });
   });

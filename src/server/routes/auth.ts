@@ -5,18 +5,26 @@
  *   POST /api/v1/auth/session   user + password -> web session (access + refresh token)
  *   POST /api/v1/auth/refresh   refresh token -> new access + refresh token (rotation)
  *   POST /api/v1/auth/logout    ends the presenting web session, or revokes the presenting token
+ *   POST /api/v1/auth/ticket    a short read-only URL credential for browser downloads and previews
  *   GET  /api/v1/me             who am I, my grants, usage and limits
  *   POST /api/v1/me/password    change my password
  *
  * The three login routes are public; they are rate-limited per address (rateLimit.authPerIp)
  * and their failures feed the defender.
+ *
+ * The web app asks for its session with `cookie: true`: the refresh token then lives in an
+ * HttpOnly, SameSite=Strict cookie scoped to `/api/v1/auth` (scripts never see it; other
+ * sites cannot make the browser send it), and the access token only in the page's memory.
+ * A refresh from the cookie must come from our own origin.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ForbiddenError, ValidationError } from '../../core/errors.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
-import { API_PREFIX, type CreatedToken, type MeResponse } from '../../core/protocol.js';
+import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
 import { authOf, type ServerContext } from '../app.js';
-import { userPermissions } from '../authz.js';
+import { authorize, userPermissions } from '../authz.js';
+import { clearCookie, readCookie, sameOrigin, setCookie } from '../cookies.js';
+import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
 import { grantInfo, tokenInfo } from '../views.js';
 import { bodyObject, optionalInt, optionalString, requiredString } from '../validate.js';
@@ -24,6 +32,11 @@ import { bodyObject, optionalInt, optionalString, requiredString } from '../vali
 /** Longest-lived token a login may ask for: one year (default 90 days). */
 const MAX_LOGIN_TOKEN_SECONDS = 365 * 86_400;
 const DEFAULT_LOGIN_TOKEN_SECONDS = 90 * 86_400;
+/** The web app's refresh-token cookie, sent only to the auth routes. */
+export const REFRESH_COOKIE = 'ferry_refresh';
+const REFRESH_COOKIE_PATH = `${API_PREFIX}/auth`;
+/** Download tickets live this long: enough for a video to be watched and seeked through. */
+const TICKET_TTL_MS = 60 * 60_000;
 
 export function registerAuthRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const pub = { config: { public: true } };
@@ -54,21 +67,34 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ServerContext): vo
     return reply.status(201).send(res);
   });
 
+  /** Moves the refresh token of a session answer into the cookie (web app). */
+  const intoCookie = (request: FastifyRequest, reply: FastifyReply, session: WebSession): WebSession => {
+    setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000 });
+    const { refreshToken: _kept, ...rest } = session;
+    return rest;
+  };
+
   app.post(`${API_PREFIX}/auth/session`, pub, async (request, reply) => {
-    const { user } = await passwordLogin(request, 'auth.session');
+    const { user, body } = await passwordLogin(request, 'auth.session');
+    if (body.cookie !== undefined && typeof body.cookie !== 'boolean') throw new ValidationError('cookie must be a boolean');
     const session = await ctx.auth.startSession(user, request.ip);
     await ctx.audit.record(request, { event: 'auth.session', ok: true, userId: user.id, userName: user.name });
-    return reply.status(201).send(session);
+    return reply.status(201).send(body.cookie === true ? intoCookie(request, reply, session) : session);
   });
 
-  app.post(`${API_PREFIX}/auth/refresh`, pub, async (request) => {
+  app.post(`${API_PREFIX}/auth/refresh`, pub, async (request, reply) => {
     await ctx.limiters.authPerIp(request);
-    const body = bodyObject(request.body);
+    const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
+    const fromCookie = body.refreshToken === undefined;
+    const presented = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refreshToken;
     try {
-      const { session, user } = await ctx.auth.refreshSession(body.refreshToken);
+      if (fromCookie && !presented) throw new AuthRequiredError('no refresh token: sign in');
+      if (fromCookie && !sameOrigin(request)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');
+      const { session, user } = await ctx.auth.refreshSession(presented);
       await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
-      return session;
+      return fromCookie ? intoCookie(request, reply, session) : session;
     } catch (err) {
+      if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
       await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
       throw err;
     }
@@ -78,8 +104,18 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: ServerContext): vo
     const auth = authOf(request);
     if (auth.kind === 'session') await ctx.auth.endSession(auth.tokenId.slice('session:'.length));
     else await ctx.users.revokeToken(auth.tokenId, ctx.now());
+    if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
     await ctx.audit.record(request, { event: 'auth.logout', ok: true, target: auth.tokenId });
     return reply.status(204).send();
+  });
+
+  app.post(`${API_PREFIX}/auth/ticket`, async (request, reply): Promise<DownloadTicket> => {
+    const auth = authOf(request);
+    const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
+    const path = body.path === undefined ? '/' : bodyPath(body.path, 'path');
+    authorize(auth, 'read', path);
+    reply.header('cache-control', 'no-store');
+    return ctx.auth.issueTicket(auth, path, TICKET_TTL_MS);
   });
 
   app.get(`${API_PREFIX}/me`, async (request): Promise<MeResponse> => {

@@ -12,12 +12,14 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
+import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
 import { authOf, type ServerContext } from '../app.js';
-import { authorize, toUserPath } from '../authz.js';
+import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
+import { contentDisposition, contentTypeFor } from '../mime.js';
 import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
@@ -136,12 +138,23 @@ export interface ServeFileOptions {
   head: boolean;
   /** Content-Disposition to send (share links offer the file as a download). */
   disposition?: string;
+  /** The ETag of a file hash (default: the whole hash, quoted; WebDAV uses a shorter one). */
+  etagOf?: (hash: string) => string;
+  /**
+   * A `Content-Type` other than `application/octet-stream`, for previews (../mime.ts never
+   * names a type a browser would run). A PDF may then be framed by our own pages: Chrome's
+   * viewer refuses sandboxed documents, and it runs a PDF's scripts in its own process, not
+   * in our origin.
+   */
+  contentType?: string;
   /**
    * Called once the headers are decided and the body is about to go (share links count
    * uses here); what it returns is settled with the bytes written once the body is done,
    * and whether the response failed before its headers went out (nothing was served).
    */
   beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
+  /** Whose download this is for the audit log, when the request has no identity (share links). */
+  auditAs?: { userId: string; userName: string; tokenId: string };
 }
 
 /**
@@ -156,7 +169,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
     throw err;
   });
-  const etag = `"${entry.hash}"`;
+  const etag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
   reply.header('etag', etag);
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
@@ -173,10 +186,11 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   }
   const start = range ? range.start : 0;
   const end = range ? range.end : size - 1;
-  reply.type('application/octet-stream');
+  reply.type(options.contentType ?? 'application/octet-stream');
   // Stored bytes are never a page of ours: a browser must not sniff, render or script them.
   reply.header('x-content-type-options', 'nosniff');
-  reply.header('content-security-policy', "sandbox; default-src 'none'");
+  if (options.contentType === 'application/pdf') reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'self'");
+  else reply.header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'");
   if (options.disposition) reply.header('content-disposition', options.disposition);
   reply.header('content-length', String(end - start + 1));
   if (range) {
@@ -184,6 +198,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
   }
   const charge = head ? undefined : await options.beforeBody?.({ start, end, size, partial: range !== undefined, etag });
+  if (!head) await ctx.downloads.record(request, { path: serverPath, hash: entry.hash!, size, via: options.auditAs ? 'share' : 'file', ...(range ? { range: `bytes=${start}-${end}` } : {}), ...(options.auditAs ? { as: options.auditAs } : {}) });
   let sent = 0;
   let failed = true;
   try {
@@ -211,12 +226,29 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
 
 export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const access = new ChunkAccess(ctx);
+  /** Files read through chunk requests that name them (audited once per transfer). */
+  const recordChunkDownloads = async (request: FastifyRequest, userPaths: readonly string[], via: string): Promise<void> => {
+    const auth = authOf(request);
+    const entries = await ctx.meta.statMany(userPaths.map((p) => toServerPath(auth, normalizePath(p))));
+    for (const e of entries.values()) if (e.type === 'file' && e.hash) await ctx.downloads.record(request, { path: e.path, hash: e.hash, size: e.size, via });
+  };
+  /** `?download=1`: an attachment with the file's name and type; `?inline=1`: a preview. */
   const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     const path = wildcardPath(request);
-    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, { head });
+    const q = request.query as Record<string, string | undefined>;
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const inline = q.inline !== undefined;
+    const named = inline || q.download !== undefined;
+    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
+      head,
+      disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
+      contentType: named ? contentTypeFor(name) : undefined,
+    });
   };
-  app.get(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, false));
-  app.head(`${API_PREFIX}/files/*`, (request, reply) => serveFile(request, reply, true));
+  // `?ticket=` (a download ticket) may stand in for the Authorization header: browser downloads and previews.
+  const byTicket = { config: { ticket: true } };
+  app.get(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, false));
+  app.head(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, true));
 
   app.get(`${API_PREFIX}/manifests/*`, async (request, reply) => {
     const auth = authOf(request);
@@ -224,6 +256,8 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     const etag = `"${entry.hash}"`;
     reply.header('etag', etag);
     if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+    // A manifest is fetched to download the file chunk by chunk: the start of a transfer.
+    await ctx.downloads.record(request, { path: entry.path, hash: entry.hash!, size: entry.size, via: 'manifest' });
     const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
     if (entry.mode !== undefined) res.mode = entry.mode;
     return res;
@@ -237,6 +271,7 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
       throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
     }
     const chunk = await ctx.chunks.lend(hash);
+    if (filePath !== undefined) await recordChunkDownloads(request, [filePath], 'chunk');
     reply.header('etag', `"${hash}"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
     reply.header('content-length', String(chunk.data.length));
@@ -277,6 +312,7 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
       if (!reply.raw.writableFinished) controller.abort();
     });
     const data = await ctx.chunks.readMany(locations, controller.signal);
+    if (paths) await recordChunkDownloads(request, paths, 'batch');
     reply.type('application/octet-stream');
     reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
     reply.header('cache-control', 'private, no-cache');

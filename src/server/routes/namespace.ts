@@ -77,6 +77,8 @@ export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext
     const dst = authorizeTree(auth, 'write', to);
     if (op === 'copy') await ctx.quota.checkCopy(auth, src);
     const entry = op === 'move' ? await meta.move(src, dst, { overwrite }) : await meta.copy(src, dst, { overwrite });
+    // The path is the source: "what happened to /x" finds the move that took it away.
+    await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
     return toUserEntry(auth, entry);
   };
   app.post(`${API_PREFIX}/move`, moveOrCopy('move'));
@@ -89,7 +91,7 @@ export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext
     const server = authorizeTree(auth, 'delete', path);
     const recursive = flag(request.query as Query, 'recursive');
     const removed = await meta.remove(server, { recursive });
-    await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, details: { recursive, ...removed } });
+    await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive, ...removed } });
     return reply.status(204).send();
   });
 }

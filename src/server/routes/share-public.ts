@@ -1,150 +1,108 @@
 /**
  * Share links as visitors use them, without an account (docs/protocol.md, "Share links"):
  *
- *   GET|HEAD /s/:key             a file link: the file; a folder link: its listing (HTML, or
- *                                JSON with `Accept: application/json`); an upload link: a page
+ *   GET|HEAD /s/:key             a file link: the file; a folder link: its listing (JSON, or
+ *                                HTML with `Accept: text/html`); an upload link: its page
  *   GET|HEAD /s/:key/*path       a file or sub-folder inside a folder link
+ *   GET      ...?format=json     what the link shows, as JSON (the web app's share pages)
+ *   GET      ...?download=1      a file as an attachment; `?inline=1` for a preview;
+ *            ...?zip=1           a folder as one zip, streamed
+ *   POST     /s/:key/unlock      the page's password form: a cookie for the link's pages and
+ *                                downloads, and an upload token for drop boxes
  *   PUT      /s/:key/:name       an upload link: the body becomes the file `name` in its folder
  *                                (`curl -T file https://host/s/KEY/`)
  *
- * Unknown keys answer 404; revoked, expired or used-up links 410. A password travels as HTTP
- * Basic credentials (any user name), so `curl -u :PASSWORD` and a browser's own prompt both
- * work; wrong passwords are rate-limited, audited and scored by the defender.
+ * A browser opening a link (`Accept: text/html`) gets the web app, which shows the link as a
+ * page (file with preview and download button, folder with per-file and zip download,
+ * password form, drop box) from the JSON answers; curl and scripts get the bytes as before.
+ * Unknown keys answer 404; revoked, expired or used-up links 410 (a browser gets the app's
+ * page with that status). A password travels as HTTP Basic credentials (any user name, so
+ * `curl -u :PASSWORD` works) or as the unlock cookie; wrong passwords are rate-limited,
+ * audited and scored by the defender (../share-gate.ts).
  *
  * A link acts as a narrow token of its owner: the owner's grants, limited to 'list,read' or
  * 'write' and to the link's path, so it stops working when the owner loses the right, is
  * disabled or deleted, and uploads count against the owner's quota.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, AuthRequiredError, AuthInvalidError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
-import type { UserRow } from '../../store/auth-store.js';
-import type { ShareRow } from '../../store/share-store.js';
 import type { ServerContext } from '../app.js';
-import { defenderMark } from '../auth.js';
-import { authorize, can, toUserPath, type AuthContext } from '../authz.js';
-import { verifyPassword } from '../passwords.js';
+import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
+import type { OpenShare } from '../share-gate.js';
+import { bodyObject } from '../validate.js';
+import { memberName, zipEntries, zipStream } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
 import { sendFile } from './downloads.js';
-import { shareKeyHash } from './shares.js';
+import type { WebApp } from './web-app.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Errors of this route are shown as a small HTML page to browsers. */
+    /** Errors of this route are shown to browsers as the app's page, with the error's status. */
     htmlErrors?: boolean;
   }
-}
-
-const KEY_SHAPE = /^[A-Za-z0-9_-]{43}$/;
-/** Verified share passwords are remembered (as SHA-256) this long, sparing a scrypt per file. */
-const PASSWORD_CACHE_MS = 10 * 60_000;
-
-interface OpenShare {
-  row: ShareRow;
-  owner: UserRow;
-  /** The owner's identity narrowed to the link. */
-  as: AuthContext;
-  key: string;
-  /** No download left (only when `open` was asked to let such a link through). */
-  spent: boolean;
 }
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
-}
+type Query = Record<string, string | undefined>;
 
-/** Headers for our HTML pages: nothing from elsewhere, no framing, no Referer (the URL holds the key). */
-function htmlHeaders(reply: FastifyReply, nonce?: string): void {
-  reply.header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline'; ${nonce ? `script-src 'nonce-${nonce}'; connect-src 'self'; ` : ''}base-uri 'none'; form-action 'none'; frame-ancestors 'none'`);
-  reply.header('referrer-policy', 'no-referrer');
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('x-frame-options', 'DENY');
-  reply.header('cache-control', 'no-store');
-  reply.type('text/html; charset=utf-8');
-}
-
-function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;width:100%}td{padding:.2rem .6rem;border-bottom:1px solid #ddd}td.n{text-align:right;white-space:nowrap}</style></head><body>${body}</body></html>`;
+/** Whether the request is a browser opening the link as a page (not a download, not the app's JSON). */
+function isPageRequest(request: FastifyRequest): boolean {
+  const q = request.query as Query;
+  if (q.format !== undefined || q.download !== undefined || q.zip !== undefined || q.inline !== undefined) return false;
+  return /text\/html/.test(request.headers.accept ?? '');
 }
 
 function wantsJson(request: FastifyRequest): boolean {
-  return (request.query as Record<string, string | undefined>).format === 'json' || /application\/json/.test(request.headers.accept ?? '');
+  return (request.query as Query).format === 'json' || /application\/json/.test(request.headers.accept ?? '');
 }
 
-export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const verified = new Map<string, { digest: Buffer; until: number }>();
+function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: number; expiresAt: number | null; hasPassword: boolean } {
+  return {
+    name: s.row.name,
+    maxUses: s.row.max_uses === null ? null : Number(s.row.max_uses),
+    uses: Number(s.row.uses),
+    expiresAt: s.row.expires_at === null ? null : Number(s.row.expires_at),
+    hasPassword: s.row.password_hash !== null,
+  };
+}
+
+export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerContext, webApp: WebApp): void {
+  const gate = ctx.shareGate;
   const transfers = new ShareTransfers(ctx.now);
-
-  /**
-   * Finds the link, checks it is alive and the visitor's password; 404 / 410 / 401 otherwise.
-   * With `usedUp`, a link with no download left is let through (flagged): a Range request
-   * continuing a download already counted is still served (see ../share-transfers.ts).
-   */
-  const open = async (request: FastifyRequest, reply: FastifyReply, usedUp = false): Promise<OpenShare> => {
-    const key = (request.params as { key: string }).key;
-    const row = KEY_SHAPE.test(key) ? await ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
-    if (!row) {
-      // An unknown key is a probe: the defender counts it as an invalid credential.
-      const err = defenderMark(new NotFoundError('no such share link'), 'invalid');
-      await ctx.reportAuthFailure(request, err, { event: 'share.unknown' });
-      throw err;
-    }
-    const now = ctx.now();
-    if (row.revoked_at !== null) throw new GoneError('this link was revoked');
-    if (row.expires_at !== null && Number(row.expires_at) <= now) throw new GoneError('this link has expired');
-    const spent = row.max_uses !== null && Number(row.uses) >= Number(row.max_uses);
-    if (spent && !usedUp) throw new GoneError('this link has been used up');
-    const owner = await ctx.users.userById(row.user_id);
-    if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
-    if (row.password_hash !== null) await checkSharePassword(request, reply, row);
-    const as = await ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
-    return { row, owner, as, key, spent };
-  };
-
-  const checkSharePassword = async (request: FastifyRequest, reply: FastifyReply, row: ShareRow): Promise<void> => {
-    const challenge = (): void => void reply.header('www-authenticate', 'Basic realm="Ferry share link (any user name)", charset="UTF-8"');
-    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (!m) {
-      challenge();
-      throw new AuthRequiredError('this link needs a password: send it as HTTP Basic credentials (curl -u :PASSWORD)');
-    }
-    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
-    const password = decoded.slice(decoded.indexOf(':') + 1);
-    const digest = createHash('sha256').update(`${row.id}\0${password}`).digest();
-    const cached = verified.get(row.id);
-    if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) return;
-    await ctx.limiters.authPerIp(request);
-    if (!(await verifyPassword(password, row.password_hash, ctx.auth.scryptCost))) {
-      const err = defenderMark(new AuthInvalidError('wrong password for this link'), 'valid');
-      await ctx.reportAuthFailure(request, err, { event: 'share.password-failure' });
-      challenge();
-      throw err;
-    }
-    verified.set(row.id, { digest, until: ctx.now() + PASSWORD_CACHE_MS });
-  };
 
   const rel = (request: FastifyRequest): string => {
     const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
     return '/' + pathSegments('/' + raw).join('/');
   };
 
-  const download = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
+  const linkBase = (s: OpenShare, sub: string) => `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+
+  const view = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
     // A used-up link serves only Range requests that continue a counted download.
-    const s = await open(request, reply, !head && request.headers.range !== undefined);
+    const s = await gate.resolve(request, (request.params as { key: string }).key, { usedUp: !head && request.headers.range !== undefined });
+    if (!head && isPageRequest(request)) {
+      if (s.spent) throw new GoneError('this link has been used up');
+      shareHeaders(reply);
+      return webApp.sendPage(reply);
+    }
+    const q = request.query as Query;
+    // The app's own JSON requests get no Basic challenge: the page shows its form instead.
+    await gate.checkPassword(request, reply, s, q.format !== 'json');
     const sub = rel(request);
     if (s.row.kind === 'upload') {
       if (s.spent) throw new GoneError('this link has been used up');
       if (sub !== '/') throw new NotFoundError('an upload link has nothing to download');
-      return uploadPage(reply, s, head);
+      shareHeaders(reply);
+      return { kind: 'upload', ...linkFacts(s) };
     }
     const target = sub === '/' ? s.row.path : joinPath(s.row.path, sub);
     const server = authorize(s.as, 'read', target);
@@ -154,12 +112,22 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     });
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
+      if (q.zip !== undefined && !head) return zipFolder(request, reply, s, server, entry.name || s.row.name);
       return listing(request, reply, s, server, sub, head);
     }
-    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server } });
-    return sendFile(ctx, request, reply, server, sub === '/' ? '/' + entry.name : sub, {
+    const shown = sub === '/' ? '/' + entry.name : sub;
+    if (q.format === 'json') {
+      if (s.spent) throw new GoneError('this link has been used up');
+      shareHeaders(reply);
+      return { kind: 'file', ...linkFacts(s), path: shown, fileName: entry.name, size: entry.size, mtime: entry.mtime, preview: previewKind(entry.name), contentType: contentTypeFor(entry.name) };
+    }
+    const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
+    const inline = q.inline !== undefined;
+    return sendFile(ctx, request, reply, server, shown, {
       head,
-      disposition: contentDisposition(entry.name),
+      auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
+      disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
+      contentType: inline ? contentTypeFor(entry.name) : undefined,
       // However a download is cut, it uses the link once: see ../share-transfers.ts.
       beforeBody: async ({ start, end, size, partial, etag }) => {
         const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
@@ -189,32 +157,48 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     authorize(s.as, 'list', toUserPath(s.as, server));
     const { entries } = await ctx.meta.list(server, { limit: ctx.limits.maxListLimit });
     const visible = entries.filter((e) => can(s.as, 'read', toUserPath(s.as, e.path)));
-    const base = `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+    const base = linkBase(s, sub);
+    shareHeaders(reply);
     if (wantsJson(request)) {
-      return { name: s.row.name, path: sub, entries: visible.map((e: Entry) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, url: `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}` })) };
+      return {
+        kind: 'folder',
+        ...linkFacts(s),
+        path: sub,
+        zip: `${base}?zip=1`,
+        entries: visible.map((e: Entry) => ({ name: e.name, type: e.type, size: e.size, mtime: e.mtime, url: `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}`, preview: e.type === 'file' ? previewKind(e.name) : 'none' })),
+      };
     }
-    htmlHeaders(reply);
+    // A plain HTML listing for HEAD and for clients that ask for neither JSON nor a page.
+    reply.type('text/html; charset=utf-8');
     if (head) return reply.send();
     const rows = visible
       .map((e) => {
         const href = `${base}/${encodeURIComponent(e.name)}${e.type === 'dir' ? '/' : ''}`;
-        return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td class="n">${e.type === 'dir' ? '' : e.size.toLocaleString('en')}</td><td class="n">${new Date(e.mtime).toISOString().slice(0, 16).replace('T', ' ')}</td></tr>`;
+        return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td>${e.type === 'dir' ? '' : e.size}</td></tr>`;
       })
       .join('');
-    const up = sub === '/' ? '' : `<p><a href="${escapeHtml(base.slice(0, base.lastIndexOf('/')) || `/s/${s.key}`)}/">..</a></p>`;
-    return reply.send(page(s.row.name, `<h1>${escapeHtml(s.row.name)}${sub === '/' ? '' : escapeHtml(sub)}</h1>${up}<table>${rows}</table><p><small>${visible.length} entries · shared with Ferry</small></p>`));
+    return reply.send(`<!doctype html><meta charset="utf-8"><title>${escapeHtml(s.row.name)}</title><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table>`);
   };
 
-  const uploadPage = (reply: FastifyReply, s: OpenShare, head: boolean) => {
-    const nonce = randomBytes(16).toString('base64');
-    htmlHeaders(reply, nonce);
-    if (head) return reply.send();
-    const script = `document.getElementById('f').addEventListener('change',async e=>{const out=document.getElementById('o');for(const f of e.target.files){out.textContent='sending '+f.name+'…';const r=await fetch(location.pathname.replace(/\\/?$/,'/')+encodeURIComponent(f.name),{method:'PUT',body:f,headers:{'content-type':'application/octet-stream'}});out.textContent=r.ok?'received: '+f.name:'failed: '+(await r.json()).error.message}});`;
-    return reply.send(page(s.row.name, `<h1>Send files: ${escapeHtml(s.row.name)}</h1><p><input type="file" id="f" multiple></p><p id="o"></p><p><small>or: <code>curl -T FILE ${escapeHtml('<this address>')}/</code></small></p><script nonce="${nonce}">${script}</script>`));
+  const zipFolder = async (request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) => {
+    authorize(s.as, 'list', toUserPath(s.as, server));
+    const entries = await zipEntries(ctx, s.as, [{ server, name: memberName(server, name) }]);
+    if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
+    await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
+    return sendZip(ctx, request, reply, entries, `${memberName(server, name)}.zip`);
+  };
+
+  const unlock = async (request: FastifyRequest, reply: FastifyReply) => {
+    const s = await gate.resolve(request, (request.params as { key: string }).key);
+    const body = await jsonBody(request.body as Readable | undefined);
+    shareHeaders(reply);
+    reply.header('cache-control', 'no-store');
+    return gate.unlock(request, reply, s, body.password);
   };
 
   const upload = async (request: FastifyRequest, reply: FastifyReply) => {
-    const s = await open(request, reply);
+    const s = await gate.resolve(request, (request.params as { key: string }).key);
+    await gate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
     const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));
     if (segments.length !== 1) throw new PathInvalidError('an upload link takes a file name, not a path: PUT /s/KEY/NAME');
@@ -226,8 +210,8 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     try {
-      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw) });
-      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: target, upload: true, size: entry.size } });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
+      await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: entry.path, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {
       await ctx.shares.refundUse(s.row.id);
@@ -236,14 +220,62 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
   };
 
   void app.register(async (scope) => {
-    // Bodies here are files from curl or a browser, whatever their content type says.
+    // Bodies here are files from curl or a browser, whatever their content type says
+    // (JSON too: the unlock form's small body is parsed by its route).
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    const opts = { config: { public: true, htmlErrors: true } };
-    scope.get('/s/:key', opts, (rq, rp) => download(rq, rp, false));
-    scope.head('/s/:key', opts, (rq, rp) => download(rq, rp, true));
-    scope.get('/s/:key/*', opts, (rq, rp) => download(rq, rp, false));
-    scope.head('/s/:key/*', opts, (rq, rp) => download(rq, rp, true));
+    const opts = { config: { public: true, htmlErrors: true, front: 'share' as const } };
+    scope.get('/s/:key', opts, (rq, rp) => view(rq, rp, false));
+    scope.head('/s/:key', opts, (rq, rp) => view(rq, rp, true));
+    scope.get('/s/:key/*', opts, (rq, rp) => view(rq, rp, false));
+    scope.head('/s/:key/*', opts, (rq, rp) => view(rq, rp, true));
+    scope.post('/s/:key/unlock', { config: { public: true, front: 'share' as const } }, unlock);
     scope.put('/s/:key/*', opts, upload);
   });
+}
+
+/** A small JSON object body read from its stream (at most 64 KiB); `{}` when empty. */
+async function jsonBody(body: Readable | undefined): Promise<Record<string, unknown>> {
+  if (!body) return {};
+  let text = '';
+  for await (const piece of body) {
+    text += String(piece);
+    if (text.length > 64 * 1024) throw new ValidationError('the body is too large');
+  }
+  if (text.trim() === '') return {};
+  try {
+    return bodyObject(JSON.parse(text));
+  } catch (err) {
+    if (err instanceof ValidationError) throw err;
+    throw new ValidationError('the body is not valid JSON');
+  }
+}
+
+/** Headers of share-link answers: the URL holds the key, so no Referer; never framed. */
+function shareHeaders(reply: FastifyReply): void {
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cache-control', 'no-store');
+}
+
+/** Streams a zip of `entries` as an attachment named `fileName`. */
+export async function sendZip(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, entries: Awaited<ReturnType<typeof zipEntries>>, fileName: string): Promise<FastifyReply> {
+  const stop = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) stop.abort();
+  });
+  const { stream, size } = await zipStream(ctx, entries, stop.signal);
+  reply.header('content-type', 'application/zip');
+  reply.header('content-disposition', contentDisposition(fileName));
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('cache-control', 'private, no-store');
+  if (size !== undefined) reply.header('content-length', String(size));
+  reply.hijack();
+  reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+  stream.on('error', (err) => {
+    request.log.error({ err }, 'zip cut short');
+    reply.raw.destroy();
+  });
+  stream.pipe(reply.raw);
+  return reply;
 }

@@ -9,12 +9,18 @@
  * chunk (proof of possession, and no answer or timing that depends on other users' data).
  * So knowing a chunk's hash never lets one user learn whether another stores it, nor
  * commit it into a file.
+ *
+ * A drop box's page (an upload share link) uses these routes too, with a share upload token
+ * (../share-gate.ts): its files are named relative to the link's folder, one name each,
+ * never replace anything, and each committed file counts as one use of the link.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
   ForbiddenError,
+  GoneError,
+  PathInvalidError,
   PayloadTooLargeError,
   SizeMismatchError,
   UploadNotFoundError,
@@ -30,9 +36,10 @@ import {
   type UploadStatus,
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
+import { commitSession } from '../commit.js';
 import { authOf, type ServerContext } from '../app.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
-import { isWithin } from '../../core/path.js';
+import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
@@ -53,9 +60,26 @@ function rawBody(request: FastifyRequest): Readable {
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
 const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
 
+/**
+ * A visitor's file name (`/name`, relative to the upload link's folder) as the owner's path.
+ * One segment only: a drop box receives files, it does not make folders.
+ */
+function shareTarget(auth: AuthContext, path: string): string {
+  const segments = pathSegments(path);
+  if (segments.length !== 1) throw new PathInvalidError('an upload link takes file names, not paths');
+  return joinPath(auth.share!.root, segments[0]);
+}
+
+/** A committed entry as a visitor sees it: its name in the link's folder, nothing of the owner's tree. */
+function shareEntry<E extends { path: string; name: string }>(entry: E): E {
+  return { ...entry, path: '/' + entry.name };
+}
+
 export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const { meta, chunks, limits } = ctx;
   const ttl = ctx.config.uploadTtlMs;
+  // Every route here also takes a share upload token (drop boxes).
+  const opts = { config: { shareUpload: true } };
 
   /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
   const checkOwner = (auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void => {
@@ -84,7 +108,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     return up.expiresAt;
   };
 
-  app.post(`${API_PREFIX}/uploads`, async (request, reply) => {
+  app.post(`${API_PREFIX}/uploads`, opts, async (request, reply) => {
     const auth = authOf(request);
     const body = asObject(request.body);
     let files: UploadFileSpec[];
@@ -108,7 +132,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
       const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
       if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
-      const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', f.path) };
+      const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
       if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
       return spec;
     });
@@ -117,20 +141,21 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     if (totalChunks > limits.maxChunksPerRequest) {
       throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
     }
-    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
+    // A drop box never replaces a file.
+    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
     const all = files.flatMap((f) => f.chunks ?? []);
     const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
     const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
     return reply.status(201).send(status);
   });
 
-  app.get<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request) => {
+  app.get<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, opts, async (request) => {
     const up = await ownUpload(authOf(request), request.params.id);
     const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
     return status;
   });
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, async (request) => {
+  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, opts, async (request) => {
     const auth = authOf(request);
     const id = request.params.id;
     // Not touched yet: only an append that is taken keeps the session alive.
@@ -157,7 +182,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     return res;
   });
 
-  app.put<{ Params: IdParams & { hash: string } }>(`${API_PREFIX}/uploads/:id/chunks/:hash`, async (request) => {
+  app.put<{ Params: IdParams & { hash: string } }>(`${API_PREFIX}/uploads/:id/chunks/:hash`, opts, async (request) => {
     const hash = assertSha256Hex(request.params.hash, 'chunk hash');
     const lengthHeader = request.headers['content-length'];
     if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
@@ -187,11 +212,12 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
     // Only a chunk taken keeps the session alive: refused requests do not extend it.
     await meta.extendUpload(request.params.id, expiresAt, ttl);
+    ctx.metrics.chunkBodyBytesReceived.inc(size);
     const res: ChunkPutResponse = { hash, size, stored };
     return res;
   });
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, async (request) => {
+  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, opts, async (request) => {
     const id = request.params.id;
     const auth = authOf(request);
     const expiresAt = await ownUploadLight(auth, id);
@@ -217,12 +243,30 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
       { owner: auth.userId, path },
     );
     await meta.extendUpload(id, expiresAt, ttl);
+    ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
     return result;
   });
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, async (request) => {
+  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, opts, async (request) => {
     const auth = authOf(request);
-    await ownUpload(auth, request.params.id);
+    const up = await ownUpload(auth, request.params.id);
+    // A drop box counts one use per file received; given back if the commit fails.
+    const uses = auth.share ? up.files : 0;
+    for (let i = 0; i < uses; i++) {
+      if (!(await ctx.shares.consumeUse(auth.share!.id, ctx.now()))) {
+        for (let j = 0; j < i; j++) await ctx.shares.refundUse(auth.share!.id);
+        throw new GoneError('this link has been used up');
+      }
+    }
+    try {
+      return await commit(request, auth, uses);
+    } catch (err) {
+      for (let j = 0; j < uses; j++) await ctx.shares.refundUse(auth.share!.id);
+      throw err;
+    }
+  });
+
+  const commit = async (request: FastifyRequest<{ Params: IdParams }>, auth: AuthContext, uses: number): Promise<CommitResponse> => {
     const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
     const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
     const size = optionalInt(body.size, 'size');
@@ -233,28 +277,31 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): 
     const mode = optionalInt(body.mode, 'mode');
     if (mode !== undefined) final.mode = mode & 0o7777;
     const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await meta
-      .commitUpload(request.params.id, final, {
+    const files = await commitSession(ctx, request, auth, request.params.id, final, {
         // Inside the commit transaction: grants or the token may have changed since the
         // session was created, and the usage since it was counted (a copy, a lower quota).
         check: async (trx, candidates) => {
           for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
           await quotaCheck(trx, candidates);
         },
-      })
-      .catch(async (err: unknown) => {
+    }).catch(async (err: unknown) => {
         // Refused for a limit: the session could only wait for its expiry, holding a
         // session slot and its quota reservation. It goes; its chunks stay the user's
         // until garbage collection (a re-run after freeing space sends nothing again).
         if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
         throw err;
       });
-    ctx.metrics.commits.inc(files.length);
+    if (auth.share) {
+      for (const f of files) {
+        await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
+      }
+      return { files: files.map((f) => shareEntry(f)) };
+    }
     const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
     return res;
-  });
+  };
 
-  app.delete<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, async (request, reply) => {
+  app.delete<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, opts, async (request, reply) => {
     await ownUpload(authOf(request), request.params.id);
     await meta.abortUpload(request.params.id);
     return reply.status(204).send();

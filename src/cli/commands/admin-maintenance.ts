@@ -1,0 +1,106 @@
+/** `ferry admin backup|restore|check`: keeping a server's data safe and sound. */
+import type { Command } from 'commander';
+import { EXIT, ExitError } from '../exit.js';
+import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+
+interface MaintenanceOpts extends ConnectionOpts {
+  json?: boolean;
+  readData?: boolean;
+  quarantine?: boolean;
+  data?: string;
+  force?: boolean;
+}
+
+export function registerMaintenance(admin: Command): void {
+  const backup = admin
+    .command('backup')
+    .argument('<dir>', 'an absolute path on the server machine: a new or empty directory')
+    .description('online backup: the metadata database (consistent, while the server runs) and its keys and TLS material')
+    .option('--json', 'print the backup manifest as JSON')
+    .addHelpText(
+      'after',
+      `
+The server writes meta.db (SQLite's online backup API), session-key, tls/ and a manifest
+ferry-backup.json with every file's SHA-256. Chunks are not copied: they are immutable,
+so copy the chunk store (DATA/store, or your bucket) afterwards, incrementally, within the
+server's gcGrace. PostgreSQL metadata: use pg_dump instead (README, "Backup and check").
+
+Examples:
+  $ ferry admin backup /var/backups/ferry/2026-12-03
+  $ rsync -a /var/lib/ferry/store/ /var/backups/ferry/store/`,
+    );
+  addConnectionOptions(backup).action(async (dir: string, opts: MaintenanceOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const admin = await import('../../client/admin.js');
+      const manifest = await admin.backup(client, dir);
+      if (opts.json) return printJson(manifest);
+      const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
+      process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\nchunks are not in it: copy ${manifest.chunkStores.join(', ')}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  admin
+    .command('restore')
+    .argument('<backup>', 'a directory written by ferry admin backup')
+    .requiredOption('--data <dir>', 'the data directory to restore into (the server must be stopped)')
+    .option('--force', 'replace an existing metadata database')
+    .description('put a backup back into a data directory (offline), after checking every file against its manifest')
+    .addHelpText(
+      'after',
+      `
+Stop the server first. Then put the chunk store back too (if it was lost), start the
+server, and run \`ferry admin check\` to confirm every chunk the metadata names is there.
+
+Example:
+  $ systemctl stop ferry
+  $ ferry admin restore /var/backups/ferry/2026-12-03 --data /var/lib/ferry --force
+  $ systemctl start ferry && ferry admin check`,
+    )
+    .action(async (dir: string, opts: MaintenanceOpts) => {
+      const { restoreServer } = await import('../../server/backup.js');
+      const manifest = await restoreServer(dir, opts.data!, { force: opts.force === true });
+      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n`);
+    });
+
+  const check = admin
+    .command('check')
+    .description('verify the metadata against the chunk store; --read-data also reads and hashes every chunk')
+    .option('--read-data', "read every chunk and verify it against its SHA-256 name (reads the whole store)")
+    .option('--no-quarantine', 'only report; do not quarantine damaged chunks')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      `
+Each damaged chunk (missing, or with bytes that do not match its name) is reported with
+files that need it, and quarantined: a corrupt object is moved aside, and the next upload
+of those bytes (any client uploading a file that contains them) repairs it.
+Exit status 0 when all is well, 7 when problems were found.
+
+Examples:
+  $ ferry admin check
+  $ ferry admin check --read-data --json > check.json`,
+    );
+  addConnectionOptions(check).action(async (opts: MaintenanceOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const admin = await import('../../client/admin.js');
+      const report = await admin.check(client, { readData: opts.readData === true, quarantine: opts.quarantine !== false }, (p) => {
+        if (process.stderr.isTTY) process.stderr.write(`\rchecked ${p.chunks} chunks, read ${p.chunksRead} (${p.bytesRead} bytes)`);
+      });
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      if (opts.json) printJson(report);
+      else {
+        process.stdout.write(`${report.manifests} manifests, ${report.chunks} chunks${opts.readData ? `, ${report.chunksRead} read (${report.bytesRead} bytes)` : ''}: ${report.ok ? 'no problems' : `${report.problems.length} problem(s)`}\n`);
+        for (const p of report.problems) {
+          process.stdout.write(`${p.kind} ${p.hash}${p.quarantined ? ' (quarantined)' : ''}\n  ${p.message}\n${p.files.map((f) => `  needed by ${f}\n`).join('')}`);
+        }
+      }
+      if (!report.ok) throw new ExitError(EXIT.INTEGRITY);
+    } finally {
+      await client.close();
+    }
+  });
+}

@@ -1,0 +1,47 @@
+/** Old versions and the trash (the server's retention; README "Versions and trash"). */
+import { API_PREFIX, type Entry } from '../core/protocol.js';
+import type { FerryClient } from './client.js';
+
+export interface VersionEntry {
+  id: number;
+  path: string;
+  hash: string;
+  size: number;
+  mtime: number;
+  mode?: number;
+  createdAt: number;
+  replacedAt: number;
+}
+
+export interface TrashEntry {
+  id: number;
+  batch: string;
+  path: string;
+  hash: string;
+  size: number;
+  mtime: number;
+  deletedAt: number;
+}
+
+const encodePath = (p: string): string => p.split('/').map(encodeURIComponent).join('/');
+
+export async function listVersions(client: FerryClient, path: string): Promise<VersionEntry[]> {
+  const res = await client.http.json<{ versions: VersionEntry[] }>({ method: 'GET', path: `${API_PREFIX}/versions${encodePath(path)}` });
+  return res.versions;
+}
+
+export function restoreVersion(client: FerryClient, path: string, which: { version: number } | { at: number }): Promise<Entry> {
+  return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/versions/restore`, json: { path, ...which }, retry: 'never' });
+}
+
+export async function listTrash(client: FerryClient, path = '/'): Promise<TrashEntry[]> {
+  return (await client.http.json<{ entries: TrashEntry[] }>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path } })).entries;
+}
+
+export function restoreTrash(client: FerryClient, id: number, to?: string): Promise<Entry> {
+  return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/trash/restore`, json: to === undefined ? { id } : { id, to }, retry: 'never' });
+}
+
+export async function emptyTrash(client: FerryClient, path = '/', before?: number): Promise<number> {
+  return (await client.http.json<{ files: number }>({ method: 'DELETE', path: `${API_PREFIX}/trash`, query: { path, before }, retry: 'never' })).files;
+}

@@ -1,0 +1,111 @@
+/**
+ * `ferry admin backup DIR` and `ferry admin restore`: what a server needs besides its
+ * chunks. Backup runs inside the server, online: the metadata database through SQLite's
+ * backup API (a consistent copy while uploads go on), then the secrets that live beside it
+ * in the data directory (`session-key`, `tls/`), with a manifest `ferry-backup.json` of
+ * every file's size and SHA-256. Chunks are immutable and content-addressed: copy the chunk
+ * store (`DATA/store`, or the bucket) after the backup, incrementally (rsync, rclone), within
+ * `gcGrace` of it. Restore runs with the server stopped: it verifies the manifest and puts
+ * the files back into a data directory.
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { AlreadyExistsError, ConfigError, HashMismatchError, ValidationError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+import type { MetaStore } from '../store/meta-store.js';
+
+export const BACKUP_MANIFEST = 'ferry-backup.json';
+
+export interface BackupManifest {
+  format: 1;
+  ferry: string;
+  createdAt: string;
+  files: { path: string; size: number; sha256: string }[];
+  /** Where the chunks are (not in the backup): copy them separately. */
+  chunkStores: string[];
+}
+
+/** The files besides meta.db that belong to a server's state (relative to the data directory). */
+const SECRETS = ['session-key', 'tls'];
+
+async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+export async function backupServer(meta: MetaStore, dataDir: string, target: string, chunkStores: string[], now = new Date()): Promise<BackupManifest> {
+  if (!isAbsolute(target)) throw new ValidationError('the backup directory must be an absolute path on the server');
+  const dir = resolve(target);
+  const data = resolve(dataDir);
+  if (dir === data || dir.startsWith(data + '/')) throw new ValidationError('the backup directory must be outside the data directory');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
+  await meta.backupTo(join(dir, 'meta.db'));
+  for (const name of SECRETS) {
+    const from = join(data, name);
+    if (!(await exists(from))) continue;
+    const files = (await stat(from)).isDirectory() ? await walk(from) : [from];
+    for (const f of files) {
+      const to = join(dir, relative(data, f));
+      await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+      await copyFile(f, to);
+    }
+  }
+  const files: BackupManifest['files'] = [];
+  for (const f of await walk(dir)) {
+    await chmod(f, 0o600);
+    files.push({ path: relative(dir, f), size: (await stat(f)).size, sha256: await sha256File(f) });
+  }
+  const manifest: BackupManifest = { format: 1, ferry: VERSION, createdAt: now.toISOString(), files: files.sort((a, b) => (a.path < b.path ? -1 : 1)), chunkStores };
+  await writeFile(join(dir, BACKUP_MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+  return manifest;
+}
+
+/**
+ * Puts a backup back into `dataDir` (the server must be stopped). Every file is checked
+ * against the manifest first; an existing `meta.db` is replaced only with `force`.
+ */
+export async function restoreServer(backupDir: string, dataDir: string, options: { force?: boolean } = {}): Promise<BackupManifest> {
+  const dir = resolve(backupDir);
+  let manifest: BackupManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, BACKUP_MANIFEST), 'utf8')) as BackupManifest;
+  } catch (err) {
+    throw new ConfigError(`${dir}: not a Ferry backup (no readable ${BACKUP_MANIFEST})`, { cause: err });
+  }
+  if (manifest.format !== 1 || !Array.isArray(manifest.files)) throw new ConfigError(`${dir}: unknown backup format`);
+  for (const f of manifest.files) {
+    if (f.path.split('/').includes('..') || isAbsolute(f.path)) throw new ConfigError(`${dir}: bad path in the manifest: ${f.path}`);
+    const actual = await sha256File(join(dir, f.path)).catch((err: unknown) => {
+      throw new ConfigError(`${dir}: ${f.path} is missing`, { cause: err });
+    });
+    if (actual !== f.sha256) throw new HashMismatchError(`${dir}: ${f.path} does not match the backup manifest (damaged or altered)`, { details: { path: f.path } });
+  }
+  const data = resolve(dataDir);
+  await mkdir(data, { recursive: true, mode: 0o700 });
+  if ((await exists(join(data, 'meta.db'))) && !options.force) throw new AlreadyExistsError(`${data} already holds a metadata database: stop the server and pass --force to replace it`);
+  for (const f of manifest.files) {
+    const to = join(data, f.path);
+    await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+    const tmp = `${to}.restore-${process.pid}`;
+    await copyFile(join(dir, f.path), tmp);
+    await chmod(tmp, 0o600);
+    await rename(tmp, to);
+  }
+  // A write-ahead log of the replaced database must not be replayed into the restored one.
+  await rm(join(data, 'meta.db-wal'), { force: true });
+  await rm(join(data, 'meta.db-shm'), { force: true });
+  return manifest;
+}

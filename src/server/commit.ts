@@ -1,0 +1,34 @@
+/**
+ * The one way an upload session becomes files: the pre-upload hook sees each file first
+ * (and may reject it), the metadata store commits atomically (with the caller's checks
+ * inside its transaction), and each committed file is audited as `file.upload` (which is
+ * also what webhooks and command hooks see).
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Entry } from '../core/protocol.js';
+import type { CommitFinal, CommitOptions } from '../store/meta-store.js';
+import { pendingFiles } from '../store/upload-contents.js';
+import type { ServerContext } from './app.js';
+import type { AuthContext } from './authz.js';
+import type { Front } from './audit.js';
+
+export async function commitSession(
+  ctx: ServerContext,
+  request: FastifyRequest | null,
+  auth: AuthContext,
+  id: string,
+  final: CommitFinal,
+  options: CommitOptions,
+  /** For commits made outside a request's handler (a tus upload's last PATCH). */
+  front?: Front,
+  /** False when the caller audits the upload itself (the SFTP front, with what it received). */
+  audit = true,
+): Promise<Entry[]> {
+  if (ctx.config.preUploadHook) await ctx.hooks.checkUpload(await pendingFiles(ctx.meta.db, id), auth.userName);
+  const files = await ctx.meta.commitUpload(id, final, options);
+  ctx.metrics.commits.inc(files.length);
+  for (const f of audit ? files : []) {
+    await ctx.audit.record(request, { event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) });
+  }
+  return files;
+}

@@ -1,0 +1,58 @@
+/**
+ * The few cookies Ferry sets, read and written by hand (no cookie plugin for three names):
+ * the web session's refresh token and the unlocks of password-protected share links.
+ * Every one is HttpOnly (scripts never see it), SameSite=Strict (never sent with a request
+ * another site starts: the CSRF defence) and scoped to the narrowest path that needs it.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/** The value of one cookie of a request, if present. */
+export function readCookie(request: FastifyRequest, name: string): string | undefined {
+  const header = request.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * Whether a cookie may carry `Secure`: over TLS, and on loopback addresses, which browsers
+ * treat as secure contexts over plain HTTP. Plain HTTP anywhere else (the server warns about
+ * it at start) gets no `Secure`, or the browser would drop the cookie and sessions would not
+ * survive a reload.
+ */
+function secureContext(request: FastifyRequest): boolean {
+  if (request.protocol === 'https') return true;
+  const host = request.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
+}
+
+export function setCookie(request: FastifyRequest, reply: FastifyReply, name: string, value: string, options: { path: string; maxAgeSeconds: number }): void {
+  const parts = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${Math.max(0, Math.floor(options.maxAgeSeconds))}`, 'HttpOnly', 'SameSite=Strict'];
+  if (secureContext(request)) parts.push('Secure');
+  const prev = reply.getHeader('set-cookie');
+  const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
+  reply.header('set-cookie', [...list, parts.join('; ')]);
+}
+
+export function clearCookie(request: FastifyRequest, reply: FastifyReply, name: string, path: string): void {
+  setCookie(request, reply, name, '', { path, maxAgeSeconds: 0 });
+}
+
+/**
+ * For requests that a cookie authenticates: refuses those another origin started. SameSite
+ * already keeps the cookie off them; this also covers old browsers and same-site attackers
+ * (another service on a sibling subdomain).
+ */
+export function sameOrigin(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return request.headers['sec-fetch-site'] === undefined || request.headers['sec-fetch-site'] === 'same-origin' || request.headers['sec-fetch-site'] === 'none';
+  try {
+    return new URL(origin).host === request.host;
+  } catch {
+    return false;
+  }
+}

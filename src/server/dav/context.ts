@@ -1,0 +1,180 @@
+/**
+ * What every WebDAV handler shares: the caller's path of a request, entries and ETags, the
+ * evaluation of the If header (412) and the enforcement of locks (423).
+ *
+ * Locks (RFC 4918 section 7): a write to a resource covered by a lock (a lock on it, or a
+ * depth-infinity lock on an ancestor) needs the lock's token among those the If header
+ * names, sent by the user who took the lock. Where several shared locks cover a resource,
+ * one of them is enough; an exclusive lock needs its own token. Creating or removing a
+ * member also changes its parent collection, so a depth-0 lock on the parent counts too;
+ * an operation on a whole tree (DELETE, MOVE) needs the tokens of the locks inside it.
+ */
+import type { FastifyRequest } from 'fastify';
+import { LockedError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
+import { isWithin, parentPath } from '../../core/path.js';
+import type { Entry } from '../../core/protocol.js';
+import { DavStore, type LockRow } from '../../store/dav-store.js';
+import type { ServerContext } from '../app.js';
+import { authOf } from '../app.js';
+import { toServerPath, type AuthContext } from '../authz.js';
+import { evaluateIf, parseIfHeader, submittedTokens, type IfList, type ResourceState } from './if-header.js';
+import { davPathOf, rawUrlPath } from './paths.js';
+
+export interface DavTarget {
+  auth: AuthContext;
+  /** The caller's path (relative to their home). */
+  path: string;
+  /** The server path (not yet authorized: handlers call authorize() for the permission they need). */
+  server: string;
+}
+
+/** What a write is about to change, for {@link Dav.guard}. */
+export interface WriteScope {
+  /** Caller path of the resource written. */
+  path: string;
+  /** Its entry now (undefined: it does not exist). */
+  entry: Entry | undefined;
+  /** The whole tree below it is changed or removed (DELETE, MOVE's source, an overwritten destination). */
+  tree?: boolean;
+  /** A member is created or removed: the parent collection changes too. */
+  member?: boolean;
+}
+
+export class Dav {
+  readonly store: DavStore;
+
+  constructor(readonly ctx: ServerContext) {
+    this.store = new DavStore(ctx.meta);
+  }
+
+  target(request: FastifyRequest): DavTarget {
+    const auth = authOf(request);
+    const path = davPathOf(rawUrlPath(request.url));
+    return { auth, path, server: toServerPath(auth, path) };
+  }
+
+  /** The entry at a server path, or undefined. */
+  async entry(server: string): Promise<Entry | undefined> {
+    try {
+      return await this.ctx.meta.stat(server);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * A file's ETag on the share: the first 128 bits of its tree hash, quoted, the one GET,
+   * PROPFIND and If conditions use. Shorter than the native API's whole hash because
+   * clients keep If headers in small buffers (litmus truncates an If header naming a lock
+   * token and two 66-character ETags). Collections have none.
+   */
+  static etag(entry: Entry | undefined): string | undefined {
+    return entry?.type === 'file' && entry.hash !== undefined ? Dav.etagOfHash(entry.hash) : undefined;
+  }
+
+  static etagOfHash(hash: string): string {
+    return `"${hash.slice(0, 32)}"`;
+  }
+
+  /** Live locks covering a server path (with `below`, also those inside its tree). */
+  locks(server: string, below = false): Promise<LockRow[]> {
+    return this.store.locksCovering(server, this.ctx.now(), { below });
+  }
+
+  /** The If header of a request, parsed (undefined when absent). */
+  ifLists(request: FastifyRequest): IfList[] | undefined {
+    const h = request.headers.if;
+    if (h === undefined) return undefined;
+    return parseIfHeader(Array.isArray(h) ? h.join(' ') : h);
+  }
+
+  /**
+   * Before a write: the If header must hold for the request's resource `primary` (412
+   * otherwise), the lock tokens it submits must cover every lock on what the write changes
+   * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match must
+   * hold for the primary (412).
+   */
+  async guard(request: FastifyRequest, auth: AuthContext, primary: WriteScope, scopes: WriteScope[] = [primary]): Promise<void> {
+    const lists = this.ifLists(request);
+    if (lists) {
+      const ok = await evaluateIf(lists, (resource) => this.stateOf(auth, resource === undefined ? primary.path : resource, primary));
+      if (!ok) throw new PreconditionFailedError('the If header does not hold');
+    }
+    checkMatchHeaders(request, primary.entry);
+    const submitted = lists ? submittedTokens(lists) : new Set<string>();
+    for (const scope of scopes) await this.requireTokens(auth, scope, submitted);
+  }
+
+  /** 423 unless `submitted` satisfies every lock on what `scope` changes. */
+  async requireTokens(auth: AuthContext, scope: WriteScope, submitted: ReadonlySet<string>): Promise<void> {
+    const server = toServerPath(auth, scope.path);
+    const found = await this.locks(server, scope.tree ?? false);
+    if (scope.member && scope.path !== '/') {
+      const parent = toServerPath(auth, parentPath(scope.path));
+      // Depth-infinity locks on the parent already cover the member; its depth-0 locks guard its membership.
+      for (const l of await this.store.locksCovering(parent, this.ctx.now())) if (l.path === parent && l.infinite === 0) found.push(l);
+    }
+    if (found.length === 0) return;
+    const mine = (l: LockRow) => submitted.has(l.token) && l.user_id === auth.userId;
+    // Each lock root is a resource whose locks must be satisfied on their own.
+    for (const root of new Set(found.map((l) => l.path))) {
+      const covering = found.filter((l) => l.path === root || (l.infinite === 1 && isWithin(root, l.path)));
+      const exclusive = covering.filter((l) => l.scope === 'exclusive');
+      const ok = exclusive.length > 0 ? exclusive.every(mine) : covering.some(mine);
+      if (!ok) throw new LockedError(`${scope.path} is locked${root !== server ? ' (a lock inside it or around it)' : ''}: send the lock token in an If header`, { details: { path: scope.path } });
+    }
+  }
+
+  /** The state of the resource an If list names: the request's own, or a tagged URL's. */
+  private async stateOf(auth: AuthContext, resource: string, primary: WriteScope): Promise<ResourceState> {
+    let path: string;
+    if (resource === primary.path) path = primary.path;
+    else {
+      try {
+        path = davPathOf(new URL(resource, 'http://tag.invalid').pathname);
+      } catch {
+        return { tokens: new Set() }; // a tag outside the share: nothing holds for it
+      }
+    }
+    const server = toServerPath(auth, path);
+    const entry = path === primary.path ? primary.entry : await this.entry(server);
+    const tokens = new Set((await this.locks(server)).map((l) => l.token));
+    const etag = Dav.etag(entry);
+    return etag === undefined ? { tokens } : { etag, tokens };
+  }
+}
+
+/** If-Match / If-None-Match (RFC 9110 13.1) on a write: 412 when they do not hold. */
+function checkMatchHeaders(request: FastifyRequest, entry: Entry | undefined): void {
+  const etag = Dav.etag(entry);
+  const ifMatch = request.headers['if-match'];
+  if (ifMatch !== undefined) {
+    const ok = ifMatch.trim() === '*' ? entry !== undefined : etag !== undefined && ifMatch.split(',').some((t) => t.trim() === etag);
+    if (!ok) throw new PreconditionFailedError('If-Match does not hold');
+  }
+  const ifNone = request.headers['if-none-match'];
+  if (ifNone !== undefined) {
+    const hit = ifNone.trim() === '*' ? entry !== undefined : etag !== undefined && ifNone.split(',').some((t) => t.trim() === etag);
+    if (hit) throw new PreconditionFailedError('If-None-Match does not hold');
+  }
+}
+
+/** The Depth header: '0', '1' or 'infinity' (default `fallback`); anything else is 400. */
+export function depthOf(request: FastifyRequest, fallback: '0' | '1' | 'infinity'): '0' | '1' | 'infinity' {
+  const h = request.headers.depth;
+  if (h === undefined) return fallback;
+  const v = (Array.isArray(h) ? h[0] : h).trim().toLowerCase();
+  if (v === '0' || v === '1' || v === 'infinity') return v;
+  throw new ValidationError(`Depth must be 0, 1 or infinity, not ${JSON.stringify(v)}`);
+}
+
+/** The Overwrite header (T by default). */
+export function overwriteOf(request: FastifyRequest): boolean {
+  const h = request.headers.overwrite;
+  if (h === undefined) return true;
+  const v = (Array.isArray(h) ? h[0] : h).trim().toUpperCase();
+  if (v === 'T') return true;
+  if (v === 'F') return false;
+  throw new ValidationError('Overwrite must be T or F');
+}

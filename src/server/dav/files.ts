@@ -1,0 +1,145 @@
+/**
+ * The WebDAV methods on resources themselves: OPTIONS, GET/HEAD, PUT, DELETE, MKCOL.
+ *
+ * GET and HEAD are the native download (src/server/routes/downloads.ts `sendFile`): Range,
+ * ETag (the file's tree hash), every chunk verified. A collection answers GET with a small
+ * HTML index.
+ *
+ * PUT goes through `ingestStream`, the one path of streamed uploads: the body is cut by
+ * the server's chunker into content-addressed chunks (dedup with every other upload),
+ * checked against quota and size limits as it grows, and committed atomically: a reader
+ * sees the old file or the whole new one; a PUT cut short leaves nothing. The announced
+ * length (Content-Length, or macOS Finder's X-Expected-Entity-Length on a chunked body)
+ * must match what arrives. `X-OC-Mtime` (seconds, as ownCloud/Nextcloud clients and
+ * rclone's `owncloud`/`nextcloud` vendors send it) sets the file's modification time.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { MethodNotAllowedError, NoParentError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js';
+import { parentPath } from '../../core/path.js';
+import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
+import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { escapeHtml } from '../routes/share-public.js';
+import { sendFile } from '../routes/downloads.js';
+import { Dav, depthOf } from './context.js';
+import { hrefOf } from './paths.js';
+
+export const DAV_METHODS = ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK'];
+
+/** OPTIONS: the share's abilities (class 1 and 2), no file information. */
+export function options(reply: FastifyReply): FastifyReply {
+  return reply
+    .status(200)
+    .header('dav', '1, 2')
+    .header('ms-author-via', 'DAV')
+    .header('allow', DAV_METHODS.join(', '))
+    .header('accept-ranges', 'bytes')
+    .header('content-length', '0')
+    .send();
+}
+
+export async function get(dav: Dav, request: FastifyRequest, reply: FastifyReply, head: boolean): Promise<FastifyReply> {
+  const { auth, path } = dav.target(request);
+  const server = authorize(auth, 'read', path);
+  const entry = await dav.entry(server);
+  if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  if (entry.type === 'file') return sendFile(dav.ctx, request, reply, server, path, { head, etagOf: Dav.etagOfHash });
+  authorize(auth, 'list', path);
+  reply.type('text/html; charset=utf-8');
+  reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+  reply.header('x-content-type-options', 'nosniff');
+  if (head) return reply.send();
+  const title = escapeHtml(path);
+  async function* page(): AsyncGenerator<string> {
+    yield `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem}</style></head><body><h1>${title}</h1><ul>`;
+    if (path !== '/') yield `<li><a href="${escapeHtml(hrefOf(parentPath(path), true))}">..</a></li>`;
+    let cursor: string | undefined;
+    do {
+      const list = await dav.ctx.meta.list(server, { limit: 1000, cursor });
+      yield list.entries
+        .map((e) => {
+          const dir = e.type === 'dir';
+          return `<li><a href="${escapeHtml(hrefOf(toUserPath(auth, e.path), dir))}">${escapeHtml(e.name)}${dir ? '/' : ''}</a></li>`;
+        })
+        .join('');
+      cursor = list.next;
+    } while (cursor !== undefined);
+    yield '</ul></body></html>';
+  }
+  return reply.send(Readable.from(page(), { objectMode: false }));
+}
+
+/** The length the client announced, if any: Content-Length, else X-Expected-Entity-Length (Finder's chunked PUTs). */
+function declaredLength(request: FastifyRequest): number | undefined {
+  const chunked = request.headers['transfer-encoding'] !== undefined;
+  const raw = chunked ? request.headers['x-expected-entity-length'] : request.headers['content-length'];
+  if (raw === undefined) return undefined;
+  const n = Number(Array.isArray(raw) ? raw[0] : raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ValidationError('the announced length is not a number of bytes');
+  return n;
+}
+
+/** X-OC-Mtime: seconds since the epoch (fractions allowed) -> ms. */
+function ocMtime(request: FastifyRequest): number | undefined {
+  const raw = request.headers['x-oc-mtime'];
+  if (raw === undefined) return undefined;
+  const s = Number(Array.isArray(raw) ? raw[0] : raw);
+  if (!Number.isFinite(s) || s < 0 || s > 1e11) throw new ValidationError('X-OC-Mtime must be seconds since the epoch');
+  return Math.round(s * 1000);
+}
+
+export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { auth, path } = dav.target(request);
+  if (path === '/') throw new MethodNotAllowedError('the root is a collection');
+  const server = authorize(auth, 'write', path);
+  // RFC 9110 14.5: a partial PUT we do not apply must be refused, not stored whole.
+  if (request.headers['content-range'] !== undefined) throw new ValidationError('PUT with Content-Range (a partial update) is not supported');
+  const declaredSize = declaredLength(request);
+  const mtime = ocMtime(request);
+  const entry = await dav.entry(server);
+  if (entry?.type === 'dir') throw new MethodNotAllowedError(`${path} is a collection`);
+  const parent = await dav.entry(toServerPath(auth, parentPath(path)));
+  if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection (create it with MKCOL first)`);
+  await dav.guard(request, auth, { path, entry, member: entry === undefined });
+  const body = request.body as Readable | undefined;
+  // Stopping early (a quota refusal) must not destroy the request: the client then reads the error.
+  const source: AsyncIterable<Uint8Array> = body ? { [Symbol.asyncIterator]: () => body.iterator({ destroyOnReturn: false }) } : Readable.from([]);
+  const stored = await ingestStream(dav.ctx, {
+    auth,
+    path: server,
+    body: source,
+    ...(declaredSize !== undefined ? { declaredSize } : {}),
+    ...(mtime !== undefined ? { mtime } : {}),
+    signal: abortOnHangUp(request.raw),
+  });
+  reply.header('etag', Dav.etagOfHash(stored.hash!));
+  if (mtime !== undefined) reply.header('x-oc-mtime', 'accepted');
+  return reply.status(entry ? 204 : 201).send();
+}
+
+export async function del(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { auth, path } = dav.target(request);
+  if (path === '/') throw new MethodNotAllowedError('the root cannot be deleted');
+  if (depthOf(request, 'infinity') !== 'infinity') throw new ValidationError('DELETE removes a collection with everything in it: Depth must be infinity');
+  const server = authorizeTree(auth, 'delete', path);
+  const entry = await dav.entry(server);
+  if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  await dav.guard(request, auth, { path, entry, tree: true, member: true });
+  const removed = await dav.ctx.meta.remove(server, { recursive: true });
+  await dav.ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, details: { recursive: entry.type === 'dir', ...removed } });
+  return reply.status(204).send();
+}
+
+export async function mkcol(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { auth, path } = dav.target(request);
+  // RFC 4918 9.3: a body we do not understand is 415 (none is defined for MKCOL here).
+  const length = Number(request.headers['content-length'] ?? 0);
+  if (length > 0 || request.headers['transfer-encoding'] !== undefined) throw new UnsupportedMediaTypeError('MKCOL takes no body');
+  const server = authorize(auth, 'mkdir', path);
+  if (path === '/' || (await dav.entry(server))) throw new MethodNotAllowedError(`${path} already exists`);
+  const parent = await dav.entry(toServerPath(auth, parentPath(path)));
+  if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection`);
+  await dav.guard(request, auth, { path, entry: undefined, member: true });
+  await dav.ctx.meta.mkdir(server);
+  return reply.status(201).send();
+}

@@ -1,0 +1,72 @@
+/**
+ * The WebDAV front: `/dav/` is a share of each user's home, class 1 and 2 (RFC 4918), for
+ * OS file managers (GNOME Files, macOS Finder, Windows, davfs2) and rclone's `webdav` remote.
+ *
+ * Written on Fastify rather than taken from a WebDAV server library: the maintained ones
+ * (nephele, webdav-server v2) own their request handling (Express or raw http) and their
+ * storage and permission models, so fitting them meant translating every request twice and
+ * still re-checking each operation against Ferry's authorization, quotas and locks. Here a
+ * handler is a few lines over what the native API already does: the same authorization
+ * module, the same streamed-upload path (ingestStream: chunks, dedup, atomic commit), the
+ * same download path (verified chunks, Range, ETag), the same namespace transactions.
+ *
+ * Authentication: HTTP Basic with the user's password (or one of their API tokens as the
+ * password), or a Bearer token; a 401 carries a Basic challenge. Failed logins count for
+ * the defender and the password rate limit like any other (src/server/app.ts). OPTIONS is
+ * public: it tells only what the share can do.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Dav } from './context.js';
+import { copyOrMove } from './copy-move.js';
+import { del, get, mkcol, options, put } from './files.js';
+import { lock, unlock } from './lock.js';
+import { propfind } from './propfind.js';
+import { proppatch } from './proppatch.js';
+import { DAV_PREFIX } from './paths.js';
+
+export { Dav } from './context.js';
+
+/** Methods Fastify does not route by default, and whether they carry a body it should hand over. */
+const EXTRA_METHODS: [string, boolean][] = [
+  ['PROPFIND', true],
+  ['PROPPATCH', true],
+  ['LOCK', true],
+  ['MKCOL', false],
+  ['COPY', false],
+  ['MOVE', false],
+  ['UNLOCK', false],
+];
+
+type Handler = (dav: Dav, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
+
+const HANDLERS: Record<string, Handler> = {
+  GET: (dav, rq, rp) => get(dav, rq, rp, false),
+  HEAD: (dav, rq, rp) => get(dav, rq, rp, true),
+  PUT: put,
+  DELETE: del,
+  MKCOL: mkcol,
+  COPY: (dav, rq, rp) => copyOrMove(dav, rq, rp, 'copy'),
+  MOVE: (dav, rq, rp) => copyOrMove(dav, rq, rp, 'move'),
+  PROPFIND: propfind,
+  PROPPATCH: proppatch,
+  LOCK: lock,
+  UNLOCK: unlock,
+};
+
+export function registerDavRoutes(app: FastifyInstance, dav: Dav): void {
+  for (const [method, hasBody] of EXTRA_METHODS) {
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody });
+  }
+  void app.register(async (scope) => {
+    // Bodies are files (PUT) or XML read by the handlers: always the raw stream, never parsed here.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    const config = { front: 'webdav' as const, basicAuth: true };
+    for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
+      scope.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: (_rq, rp) => options(rp) });
+      for (const [method, handler] of Object.entries(HANDLERS)) {
+        scope.route({ method, url, config, handler: (rq, rp) => handler(dav, rq, rp) });
+      }
+    }
+  });
+}

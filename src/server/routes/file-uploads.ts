@@ -1,0 +1,204 @@
+/**
+ * One-request uploads for terminals and scripts, without the CLI (docs/protocol.md,
+ * "One-request uploads"):
+ *
+ *   PUT  /api/v1/files/*path     the body is the file (`curl -T file URL`; a body of unknown
+ *                                length, chunked, works too: `... | curl -T - URL`)
+ *   POST /api/v1/files/*dir      a multipart form (`curl -F file=@x URL/dir/`): each file
+ *                                part becomes `dir/<its file name>`
+ *
+ * Both answer `201` with the file's entry (a form with several files: `{files: [...]}`) and,
+ * with `?share=1` (`&expires=7d`, `&max-downloads=N`), a share link to it in `url`.
+ *
+ * The server cuts the stream into chunks itself (../ingest.ts): the file dedups against
+ * every other upload, is verified chunk by chunk and appears atomically once the body has
+ * ended; a request cut in the middle leaves nothing visible. Options: `overwrite=false`
+ * (409 instead of replacing), `mtime=MS`, `ttl=7d` (the server deletes the file then).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import busboy from 'busboy';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { NotADirectoryError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { joinPath, normalizePath, pathSegments } from '../../core/path.js';
+import { API_PREFIX, type Entry } from '../../core/protocol.js';
+import { parseDuration } from '../../core/units.js';
+import type { ShareRow } from '../../store/share-store.js';
+import { authOf, type ServerContext } from '../app.js';
+import { authorize, toUserEntry, type AuthContext } from '../authz.js';
+import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
+import { publicBase, shareKeyHash } from './shares.js';
+
+/** Most file parts one form may carry. */
+const MAX_FORM_FILES = 100;
+
+interface UploadOptions {
+  noOverwrite: boolean;
+  mtime?: number;
+  ttlMs?: number;
+  share?: { expiresInSeconds?: number; maxUses?: number };
+}
+
+function duration(value: string, name: string): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new ValidationError(`${name} must be a duration like 90s, 15m, 24h or 7d`);
+  }
+}
+
+function uploadOptions(query: unknown): UploadOptions {
+  const q = query as Record<string, string | undefined>;
+  const out: UploadOptions = { noOverwrite: q.overwrite !== undefined && !queryFlag(q, 'overwrite') };
+  out.mtime = optionalQueryInt(q, 'mtime', 0);
+  if (q.ttl !== undefined) out.ttlMs = duration(q.ttl, 'ttl');
+  if (queryFlag(q, 'share')) {
+    out.share = {};
+    if (q.expires !== undefined) out.share.expiresInSeconds = Math.ceil(duration(q.expires, 'expires') / 1000);
+    out.share.maxUses = optionalQueryInt(q, 'max-downloads', 1);
+  }
+  return out;
+}
+
+/** A download link to a just-uploaded file (`?share=1`), as `POST /api/v1/shares` would make it. */
+async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, entry: Entry, spec: NonNullable<UploadOptions['share']>): Promise<string> {
+  const path = toUserEntry(auth, entry).path;
+  authorize(auth, 'share', path);
+  const key = randomBytes(32).toString('base64url');
+  const now = ctx.now();
+  const row: ShareRow = {
+    id: 'sh_' + randomBytes(8).toString('hex'),
+    key_hash: shareKeyHash(key),
+    user_id: auth.userId,
+    path,
+    kind: 'download',
+    name: entry.name,
+    password_hash: null,
+    expires_at: spec.expiresInSeconds === undefined ? null : now + spec.expiresInSeconds * 1000,
+    max_uses: spec.maxUses ?? null,
+    uses: 0,
+    created_at: now,
+    revoked_at: null,
+    last_used_at: null,
+  };
+  await ctx.shares.insert(row);
+  await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: entry.path, kind: 'download', via: 'upload', expiresAt: row.expires_at, maxUses: row.max_uses } });
+  return `${publicBase(ctx, request)}/s/${key}`;
+}
+
+export function registerFileUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  const answer = async (request: FastifyRequest, auth: AuthContext, entry: Entry, options: UploadOptions): Promise<Entry & { url?: string }> => {
+    const shown = toUserEntry(auth, entry);
+    return options.share ? { ...shown, url: await shareFile(ctx, request, auth, entry, options.share) } : shown;
+  };
+
+  const put = async (request: FastifyRequest, reply: FastifyReply) => {
+    const auth = authOf(request);
+    const path = wildcardPath(request);
+    if (path === '/') throw new PathInvalidError('PUT needs a file path: /api/v1/files/dir/name');
+    const options = uploadOptions(request.query);
+    const server = authorize(auth, 'write', path);
+    if (options.share) authorize(auth, 'share', path);
+    const header = request.headers['content-length'];
+    const declared = header === undefined ? undefined : Number(header);
+    if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
+    const entry = await ingestStream(ctx, {
+      auth,
+      path: server,
+      body: request.body as Readable,
+      declaredSize: declared,
+      noOverwrite: options.noOverwrite,
+      mtime: options.mtime,
+      ttlMs: options.ttlMs,
+      signal: abortOnHangUp(request.raw),
+    });
+    return reply.status(201).send(await answer(request, auth, entry, options));
+  };
+
+  const form = async (request: FastifyRequest, reply: FastifyReply) => {
+    const auth = authOf(request);
+    const dir = wildcardPath(request);
+    const options = uploadOptions(request.query);
+    const type = String(request.headers['content-type'] ?? '');
+    if (!/^multipart\/form-data/i.test(type)) throw new ValidationError('POST to a directory takes a multipart form (curl -F file=@x); PUT a file to its path instead');
+    const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);
+    if (existing && existing.type !== 'dir') throw new NotADirectoryError(`${dir} is a file: POST a form to a directory`);
+    const signal = abortOnHangUp(request.raw);
+    const entries = await readForm(request, type, signal, async (name, stream) => {
+      const path = joinPath(dir, name);
+      const server = authorize(auth, 'write', path);
+      if (options.share) authorize(auth, 'share', path);
+      const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal });
+      return answer(request, auth, entry, options);
+    });
+    if (entries.length === 0) throw new ValidationError('the form holds no file (send one with curl -F file=@PATH)');
+    return reply.status(201).send(entries.length === 1 ? entries[0] : { files: entries });
+  };
+
+  void app.register(async (scope) => {
+    // The body is the file, whatever its content type says (JSON included): never parsed here.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    scope.put(`${API_PREFIX}/files/*`, put);
+    scope.post(`${API_PREFIX}/files/*`, form);
+    scope.post(`${API_PREFIX}/files`, form);
+  });
+}
+
+/**
+ * Reads a multipart form, handing each file part to `store` in order (busboy waits while a
+ * file is stored: backpressure). A part's file name is reduced to its last segment and
+ * validated as a Ferry name. Non-file fields are ignored. The first failure stops the form.
+ */
+async function readForm<T>(request: FastifyRequest, type: string, signal: AbortSignal, store: (name: string, stream: Readable) => Promise<T>): Promise<T[]> {
+  const body = request.body as Readable;
+  const parser = busboy({ headers: { 'content-type': type }, limits: { files: MAX_FORM_FILES, fields: 100, parts: MAX_FORM_FILES + 100 }, defParamCharset: 'utf8' });
+  const out: T[] = [];
+  let failure: unknown;
+  let chain: Promise<void> = Promise.resolve();
+  // A client that hangs up mid-form: the part being stored would wait for bytes forever.
+  const open = new Set<Readable>();
+  signal.addEventListener('abort', () => {
+    const cut = new ValidationError('the form was cut short');
+    for (const s of open) s.destroy(cut);
+    parser.destroy(cut);
+  }, { once: true });
+  parser.on('file', (_field, stream, info) => {
+    open.add(stream);
+    stream.once('close', () => open.delete(stream));
+    chain = chain.then(async () => {
+      if (failure !== undefined) {
+        stream.resume();
+        return;
+      }
+      try {
+        const raw = (info.filename ?? '').split(/[\\/]/).pop() ?? '';
+        const segments = raw === '' ? [] : pathSegments('/' + raw);
+        if (segments.length !== 1) throw new PathInvalidError('every file part needs a file name (curl -F file=@PATH sends it)');
+        out.push(await store(normalizePath('/' + segments[0]).slice(1), stream));
+      } catch (err) {
+        failure ??= err;
+        stream.resume(); // drain the rest of the part so that the form can end
+      }
+    });
+  });
+  parser.on('filesLimit', () => void (failure ??= new ValidationError(`at most ${MAX_FORM_FILES} files in one form`)));
+  const ended = new Promise<void>((resolve, reject) => {
+    parser.once('close', resolve);
+    parser.once('error', reject);
+    body.once('error', reject);
+    body.once('aborted', () => reject(new ValidationError('the form was cut short')));
+  });
+  body.pipe(parser);
+  try {
+    await ended;
+  } catch (err) {
+    failure ??= err;
+    // Parts waiting in the chain see the failure and stop; a part being stored fails with its stream.
+  }
+  await chain;
+  if (failure !== undefined) throw failure;
+  return out;
+}
+

@@ -1,0 +1,581 @@
+/**
+ * Every setting of `ferry serve`, in one table. Each entry is at once:
+ *
+ *   - a key of the config file (`ferry serve --config FILE`: YAML, TOML or JSON),
+ *   - an environment variable (`FERRY_` + the key in SCREAMING_SNAKE_CASE),
+ *   - a command-line flag (`--` + the key in kebab-case; secrets have none: flags show in `ps`),
+ *   - a row of the README's configuration table (`ferry config docs`) and of the example
+ *     file (`ferry config example`, deploy/ferry.example.yaml),
+ *
+ * with its type, default, meaning, whether SIGHUP applies it to a running server (`live`),
+ * and how it lands in {@link ServerConfig}. Precedence: flag > environment > file > default.
+ *
+ * A new setting is one entry here (tests walk the table: precedence, docs, the example file).
+ */
+import { ConfigError, UsageError } from '../core/errors.js';
+import { normalizePath } from '../core/path.js';
+import { parseDuration, parseSize } from '../core/units.js';
+import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } from './config.js';
+import { CidrList } from './ip-filter.js';
+import { DEFAULT_DEFENDER } from './defender.js';
+import { weakSecretReason } from './secret-strength.js';
+
+/** A setting value that is wrong; `at` is the path inside the value (`['paths', '/x', 'keep']`). */
+export class SettingValueError extends Error {
+  constructor(
+    message: string,
+    readonly at: (string | number)[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** How a setting's value is read from text (flag, environment) and from a config file. */
+export interface Kind<V> {
+  /** For the docs: `duration`, `size`, `list`, ... */
+  name: string;
+  fromText(text: string): V;
+  fromFile(value: unknown): V;
+}
+
+export interface Setting<V = unknown> {
+  key: string;
+  kind: Kind<V>;
+  /** The default as a user would write it (docs and the example file); undefined: unset. */
+  default?: string;
+  doc: string;
+  /** SIGHUP applies a change to a running server; otherwise it needs a restart. */
+  live: boolean;
+  /** No flag (secrets: a flag's value is visible to every local user in `ps`). */
+  noFlag?: boolean;
+  /** Two valid values as text, different from each other (tests and docs use them). */
+  examples: [string, string];
+  apply(config: ServerConfig, value: V): void;
+}
+
+const fail = (message: string, at: (string | number)[] = []): never => {
+  throw new SettingValueError(message, at);
+};
+
+function wrapText<V>(parse: (text: string) => V): (text: string) => V {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      if (err instanceof SettingValueError) throw err;
+      return fail(err instanceof Error ? err.message : String(err));
+    }
+  };
+}
+
+const str = (check?: (s: string) => void): Kind<string> => ({
+  name: 'string',
+  fromText: wrapText((s) => {
+    check?.(s);
+    return s;
+  }),
+  fromFile(v) {
+    if (typeof v !== 'string') fail(`must be a string, not ${describe(v)}`);
+    return this.fromText(v as string);
+  },
+});
+
+const int = (min = 0, max = Number.MAX_SAFE_INTEGER): Kind<number> => ({
+  name: 'integer',
+  fromText(s) {
+    const n = Number(s.trim());
+    if (s.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) fail(`must be a whole number from ${min} to ${max}, not ${JSON.stringify(s)}`);
+    return n;
+  },
+  fromFile(v) {
+    if (typeof v !== 'number') fail(`must be a number, not ${describe(v)}`);
+    return this.fromText(String(v));
+  },
+});
+
+const bool: Kind<boolean> = {
+  name: 'boolean',
+  fromText(s) {
+    const t = s.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+    if (['0', 'false', 'no', 'off'].includes(t)) return false;
+    return fail(`must be true or false, not ${JSON.stringify(s)}`);
+  },
+  fromFile(v) {
+    if (typeof v !== 'boolean') fail(`must be true or false, not ${describe(v)}`);
+    return v as boolean;
+  },
+};
+
+/** `90s`, `10m`, `24h`, `7d`; a bare number in a file is seconds. Milliseconds inside. */
+const duration: Kind<number> = {
+  name: 'duration',
+  fromText: wrapText(parseDuration),
+  fromFile(v) {
+    if (typeof v === 'number' && v >= 0) return Math.round(v * 1000);
+    if (typeof v !== 'string') fail(`must be a duration like "10m" or a number of seconds, not ${describe(v)}`);
+    return this.fromText(v as string);
+  },
+};
+
+/** `512k`, `10M`, `1.5G`; `none` (or null in a file): no limit. */
+const sizeOrNone: Kind<number | null> = {
+  name: 'size',
+  fromText: wrapText((s) => (s.trim() === 'none' ? null : parseSize(s))),
+  fromFile(v) {
+    if (v === null) return null;
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return v;
+    if (typeof v !== 'string') fail(`must be a size like "10G", not ${describe(v)}`);
+    return this.fromText(v as string);
+  },
+};
+
+/** Comma- or space-separated in a flag or variable (flags repeat too); an array in a file. */
+const list = (check?: (items: string[]) => void): Kind<string[]> => ({
+  name: 'list',
+  fromText: wrapText((s) => {
+    const items = s.split(/[\s,]+/).filter(Boolean);
+    check?.(items);
+    return items;
+  }),
+  fromFile(v) {
+    if (!Array.isArray(v)) fail(`must be a list, not ${describe(v)}`);
+    const arr = v as unknown[];
+    arr.forEach((x, i) => typeof x === 'string' || fail(`must be a string, not ${describe(x)}`, [i]));
+    try {
+      check?.(arr as string[]);
+    } catch (err) {
+      if (err instanceof SettingValueError) throw err;
+      fail(err instanceof Error ? err.message : String(err));
+    }
+    return arr as string[];
+  },
+});
+
+const oneOf = (values: readonly string[]): Kind<string> => ({
+  name: values.join(' | '),
+  fromText(s) {
+    if (!values.includes(s)) fail(`must be one of ${values.join(', ')}, not ${JSON.stringify(s)}`);
+    return s;
+  },
+  fromFile(v) {
+    if (typeof v !== 'string') fail(`must be one of ${values.join(', ')}, not ${describe(v)}`);
+    return this.fromText(v as string);
+  },
+});
+
+/** A structured value: an object or list in a file, JSON text in a flag or variable. */
+const structured = <V>(name: string, check: (v: unknown) => V): Kind<V> => ({
+  name,
+  fromText(s) {
+    let v: unknown;
+    try {
+      v = JSON.parse(s);
+    } catch {
+      return fail(`must be JSON (${name}), not ${JSON.stringify(s)}`);
+    }
+    return check(v);
+  },
+  fromFile: check,
+});
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function objectOf(v: unknown, at: (string | number)[], known: readonly string[]): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(`must be an object, not ${describe(v)}`, at);
+  for (const k of Object.keys(v as object)) if (!known.includes(k)) fail(`unknown key ${JSON.stringify(k)} (known: ${known.join(', ')})`, [...at, k]);
+  return v as Record<string, unknown>;
+}
+
+function fieldInt(o: Record<string, unknown>, k: string, at: (string | number)[]): number | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`must be a whole number >= 0, not ${describe(v)}`, [...at, k]);
+  return v as number;
+}
+
+function fieldDuration(o: Record<string, unknown>, k: string, at: (string | number)[]): number | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  try {
+    return duration.fromFile(v);
+  } catch (err) {
+    return fail((err as Error).message, [...at, k]);
+  }
+}
+
+/** How many old versions of a file are kept, and for how long (0: no limit of that kind). */
+export interface RetentionRule {
+  keep: number;
+  days: number;
+}
+
+export interface VersionPolicy extends RetentionRule {
+  /** Per-path rules; the deepest path containing a file wins. */
+  paths: Record<string, RetentionRule>;
+}
+
+function retentionOf(v: unknown, at: (string | number)[], base: RetentionRule): RetentionRule {
+  const o = objectOf(v, at, ['keep', 'days']);
+  return { keep: fieldInt(o, 'keep', at) ?? base.keep, days: fieldInt(o, 'days', at) ?? base.days };
+}
+
+export function versionPolicyOf(v: unknown): VersionPolicy {
+  const o = objectOf(v, [], ['keep', 'days', 'paths']);
+  const top = retentionOf({ keep: o.keep, days: o.days }, [], { keep: 0, days: 0 });
+  const paths: Record<string, RetentionRule> = {};
+  if (o.paths !== undefined) {
+    const p = objectOf(o.paths, ['paths'], Object.keys(o.paths ?? {}));
+    for (const [path, rule] of Object.entries(p)) {
+      let norm: string;
+      try {
+        norm = normalizePath(path);
+      } catch (err) {
+        return fail((err as Error).message, ['paths', path]);
+      }
+      paths[norm] = retentionOf(rule, ['paths', path], top);
+    }
+  }
+  return { ...top, paths };
+}
+
+export const HOOK_EVENTS = ['upload', 'download', 'delete', 'move', 'copy', 'share', 'login', 'quota'] as const;
+export type HookEvent = (typeof HOOK_EVENTS)[number];
+
+/** A program run on events with the event as JSON on stdin (argv form: no shell). */
+export interface CommandHook {
+  events: HookEvent[];
+  command: string[];
+  timeoutMs: number;
+}
+
+/** A program asked before an upload commits; exit 0 accepts, anything else rejects. */
+export interface PreUploadHook {
+  command: string[];
+  timeoutMs: number;
+}
+
+function commandOf(v: unknown, at: (string | number)[]): string[] {
+  if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== 'string' || x === '')) fail('must be a non-empty list of strings (the program and its arguments)', at);
+  return v as string[];
+}
+
+function hooksOf(v: unknown): CommandHook[] {
+  if (!Array.isArray(v)) fail(`must be a list, not ${describe(v)}`);
+  return (v as unknown[]).map((h, i) => {
+    const o = objectOf(h, [i], ['events', 'command', 'timeout']);
+    const events = o.events;
+    if (!Array.isArray(events) || events.length === 0) fail(`must be a non-empty list of events (${HOOK_EVENTS.join(', ')})`, [i, 'events']);
+    (events as unknown[]).forEach((e, j) => (HOOK_EVENTS as readonly unknown[]).includes(e) || fail(`unknown event ${JSON.stringify(e)} (known: ${HOOK_EVENTS.join(', ')})`, [i, 'events', j]));
+    return { events: events as HookEvent[], command: commandOf(o.command, [i, 'command']), timeoutMs: fieldDuration(o, 'timeout', [i]) ?? 30_000 };
+  });
+}
+
+function preUploadHookOf(v: unknown): PreUploadHook | null {
+  if (v === null) return null;
+  const o = objectOf(v, [], ['command', 'timeout']);
+  return { command: commandOf(o.command, ['command']), timeoutMs: fieldDuration(o, 'timeout', []) ?? 60_000 };
+}
+
+function checkAddr(addr: string, defaultPort = DEFAULT_PORT): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(addr.trim());
+  if (!m) return fail(`must look like HOST:PORT, not ${JSON.stringify(addr)}`);
+  const host = m[1] ?? (m[2] || '127.0.0.1');
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`port out of range in ${addr}`);
+  return { host, port };
+}
+
+/** An address as `--addr`/`--sftp-addr` take it; errors name `option`. */
+export function parseAddr(addr: string, defaultPort = DEFAULT_PORT, option = '--addr'): { host: string; port: number } {
+  try {
+    return checkAddr(addr, defaultPort);
+  } catch (err) {
+    throw new UsageError(`${option} ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const cidrs = list((items) => void new CidrList(items));
+
+function def<V>(s: Setting<V>): Setting {
+  return s as unknown as Setting;
+}
+
+/** A chosen admin token grants everything: a guessable one is refused (see secret-strength.ts). */
+function adminTokenCheck(token: string): void {
+  const weak = weakSecretReason(token);
+  if (weak) fail(`too weak to guard the server: ${weak}. Use a random one (openssl rand -hex 32), or leave it unset and Ferry makes one`);
+}
+
+/** The table. Order is the order of the docs and the example file. */
+export const SETTINGS: readonly Setting[] = [
+  def({ key: 'addr', kind: str((s) => void checkAddr(s)), default: `127.0.0.1:${DEFAULT_PORT}`, examples: ['127.0.0.1:7000', '0.0.0.0:8443'], live: false,
+    doc: 'address to listen on; loopback unless told otherwise; port 0 picks a free port',
+    apply: (c, v) => Object.assign(c, checkAddr(v)) }),
+  def({ key: 'sftpAddr', kind: str((s) => void checkAddr(s, DEFAULT_SFTP_PORT)), examples: ['127.0.0.1:2022', '0.0.0.0:2222'], live: false,
+    doc: `also serve SFTP (and scp, rclone, sshfs) on this address; off unless set; loopback unless told otherwise; port ${DEFAULT_SFTP_PORT} if none given`,
+    apply: (c, v) => (c.sftp = { ...checkAddr(v, DEFAULT_SFTP_PORT), passwordAuth: false }) }),
+  def({ key: 'sftpPasswordAuth', kind: bool, default: 'false', examples: ['true', 'false'], live: false,
+    doc: 'let users log in over SFTP with their password too (SSH keys only otherwise; needs --sftp-addr)',
+    // Kept apart from `sftp` (made by sftpAddr): `ferry serve` refuses it without an address.
+    apply: (c, v) => (c.sftpPasswordAuth = v) }),
+  def({ key: 'data', kind: str(), default: './ferry-data', examples: ['/srv/ferry', '/var/lib/ferry'], live: false,
+    doc: 'data directory: metadata database (`meta.db`) and local chunk store (`store/`)',
+    apply: (c, v) => (c.dataDir = v) }),
+  def({ key: 'store', kind: list((items) => items.forEach(parseStoreSpec)), default: 'local', examples: ['s3:bucket/ferry', '/archive=nas:ferry,/=local'], live: false,
+    doc: 'where chunks are kept: `s3:bucket/prefix`, `sftp://user@host/dir`, `NAME:path`, `local`; `/prefix=remote` routes a subtree',
+    apply: (c, v) => (c.store = v.map(parseStoreSpec)) }),
+  def({ key: 'logLevel', kind: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), default: 'info', examples: ['warn', 'debug'], live: true,
+    doc: 'pino JSON logs on stdout, one access-log line per request',
+    apply: (c, v) => (c.logLevel = v) }),
+  def({ key: 'fsync', kind: bool, default: 'true', examples: ['false', 'true'], live: false,
+    doc: 'fsync chunks before acknowledging them (off: faster, not crash-safe)',
+    apply: (c, v) => (c.durable = v) }),
+  def({ key: 'uploadTtl', kind: duration, default: '24h', examples: ['2h', '3d'], live: true,
+    doc: 'idle upload sessions are removed after this',
+    apply: (c, v) => (c.uploadTtlMs = v) }),
+  def({ key: 'gcInterval', kind: duration, default: '10m', examples: ['5m', '1h'], live: false,
+    doc: 'how often unreferenced chunks are deleted (`0`: never)',
+    apply: (c, v) => (c.gcIntervalMs = v) }),
+  def({ key: 'gcGrace', kind: duration, default: '1h', examples: ['30m', '2h'], live: true,
+    doc: 'an unreferenced chunk is kept at least this long; so is a temporary file of a chunk write (`.ferry-tmp-*`), after which GC (hourly at most) removes it as the leftover of a write that died. A start removes every such leftover in `DATA/store` at once, and those older than this in other stores',
+    apply: (c, v) => (c.gcGraceMs = v) }),
+  def({ key: 'ttlSweepInterval', kind: duration, default: '1m', examples: ['30s', '5m'], live: false,
+    doc: 'how often files past their TTL are deleted (`0`: never)',
+    apply: (c, v) => (c.ttlSweepIntervalMs = v) }),
+  def({ key: 'tlsCert', kind: str(), examples: ['/etc/ferry/a.pem', '/etc/ferry/b.pem'], live: true,
+    doc: 'serve HTTPS with this PEM certificate chain (with `tlsKey`); SIGHUP re-reads both files',
+    apply: (c, v) => (c.tlsCert = v) }),
+  def({ key: 'tlsKey', kind: str(), examples: ['/etc/ferry/a.key', '/etc/ferry/b.key'], live: true,
+    doc: 'the PEM private key of `tlsCert`',
+    apply: (c, v) => (c.tlsKey = v) }),
+  def({ key: 'tlsSelfSigned', kind: bool, default: 'false', examples: ['true', 'false'], live: false,
+    doc: 'HTTPS with a local CA and certificate made once in `DATA/tls/`; prints the fingerprint',
+    apply: (c, v) => (c.tlsSelfSigned = v) }),
+  def({ key: 'tlsHost', kind: list(), examples: ['nas.local', 'nas.lan,192.0.2.7'], live: false,
+    doc: 'extra names and addresses for the self-signed certificate',
+    apply: (c, v) => (c.tlsHostnames = v) }),
+  def({ key: 'publicUrl', kind: str((s) => void new URL(s)), examples: ['https://files.example.com', 'https://nas.lan:7373'], live: true,
+    doc: "base URL of share links (default: the request's Host)",
+    apply: (c, v) => (c.publicUrl = v) }),
+  def({ key: 'ipAllow', kind: cidrs, examples: ['10.0.0.0/8', '192.168.0.0/16,::1'], live: true,
+    doc: 'accept requests only from these networks',
+    apply: (c, v) => (c.ipAllow = new CidrList(v).entries) }),
+  def({ key: 'ipDeny', kind: cidrs, examples: ['203.0.113.0/24', '198.51.100.7'], live: true,
+    doc: 'refuse requests from these networks',
+    apply: (c, v) => (c.ipDeny = new CidrList(v).entries) }),
+  def({ key: 'trustProxy', kind: cidrs, examples: ['127.0.0.1,::1', '10.0.0.0/8'], live: false,
+    doc: 'reverse proxies whose `X-Forwarded-For` names the client: used for IP lists, rate limits, the defender, audit and logs',
+    apply: (c, v) => (c.trustProxy = new CidrList(v).entries) }),
+  def({ key: 'maxFileSize', kind: sizeOrNone, default: 'none', examples: ['10G', '512M'], live: true,
+    doc: 'largest file anyone may upload (users can have lower limits)',
+    apply: (c, v) => (c.maxFileSize = v) }),
+  def({ key: 'maxUploadSessions', kind: int(), default: '100', examples: ['20', '500'], live: true,
+    doc: 'live upload sessions per user unless set per user',
+    apply: (c, v) => (c.maxUploadSessions = v) }),
+  def({ key: 'rateLimitIp', kind: int(), default: '60000', examples: ['1000', '0'], live: true,
+    doc: 'requests per minute per client address (`0`: off)',
+    apply: (c, v) => (c.rateLimit = { ...c.rateLimit, perIp: v }) }),
+  def({ key: 'rateLimitToken', kind: int(), default: '60000', examples: ['500', '0'], live: true,
+    doc: 'requests per minute per token (`0`: off)',
+    apply: (c, v) => (c.rateLimit = { ...c.rateLimit, perToken: v }) }),
+  def({ key: 'rateLimitAuth', kind: int(), default: '30', examples: ['10', '0'], live: true,
+    doc: 'password attempts per minute per address (`0`: off)',
+    apply: (c, v) => (c.rateLimit = { ...c.rateLimit, authPerIp: v }) }),
+  def({ key: 'defender', kind: bool, default: 'true', examples: ['false', 'true'], live: false,
+    doc: 'ban addresses that keep failing to authenticate',
+    apply: (c, v) => (c.defender = { ...c.defender, enabled: v }) }),
+  def({ key: 'defenderThreshold', kind: int(1), default: '15', examples: ['5', '30'], live: false,
+    doc: 'failure score that bans an address (bad token id 2, bad secret 1)',
+    apply: (c, v) => (c.defender = { ...c.defender, threshold: v }) }),
+  def({ key: 'defenderBanTime', kind: duration, default: '30m', examples: ['1h', '10m'], live: false,
+    doc: 'first ban length; each request during a ban adds half of it',
+    apply: (c, v) => (c.defender = { ...c.defender, banMs: v }) }),
+  def({ key: 'defenderSafe', kind: cidrs, examples: ['10.0.0.0/8', '127.0.0.0/8,::1'], live: false,
+    doc: 'networks never banned besides loopback, which always is',
+    // Loopback stays safe whatever is added (an admin on the server's own machine is never locked out).
+    apply: (c, v) => (c.defender = { ...c.defender, safeList: [...DEFAULT_DEFENDER.safeList, ...new CidrList(v).entries] }) }),
+  def({ key: 'maxConnectionsPerIp', kind: int(), default: '128', examples: ['32', '0'], live: false,
+    doc: 'open connections per client address; more are closed at once (`0`: no limit)',
+    apply: (c, v) => (c.connections = { ...c.connections, maxPerAddress: v }) }),
+  def({ key: 'headersTimeout', kind: duration, default: '30s', examples: ['10s', '0'], live: false,
+    doc: 'a request head must arrive within this (`0`: no limit)',
+    apply: (c, v) => (c.connections = { ...c.connections, headersTimeoutMs: v }) }),
+  def({ key: 'bodyTimeout', kind: duration, default: '60s', examples: ['30s', '0'], live: false,
+    doc: 'a request body must reach `bodyMinRate` over every window this long (`0`: no limit)',
+    apply: (c, v) => (c.connections = { ...c.connections, bodyTimeoutMs: v }) }),
+  def({ key: 'bodyMinRate', kind: sizeOrNone, default: '1K', examples: ['4K', '512'], live: false,
+    doc: 'bytes per second a request body must reach over each `bodyTimeout` window',
+    apply: (c, v) => (c.connections = { ...c.connections, bodyMinRate: v ?? 0 }) }),
+  def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,
+    examples: ['9c4f1e7a2b8d6053e1f4a9c7b2d8e605', 'c2e9a4f71b6d3085f7a1c9e4d2b6083a'], live: false,
+    doc: 'the admin token, at least 32 characters and not guessable by its shape (`openssl rand -hex 32`); otherwise one is generated at the first start and saved in `DATA/initial-admin-token`',
+    apply: (c, v) => (c.adminToken = v) }),
+  def({ key: 'sessionKey', kind: str((s) => Buffer.from(s, 'base64').length >= 32 || fail('must be at least 32 bytes, base64-encoded')), noFlag: true,
+    examples: [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64')], live: false,
+    doc: 'HMAC key of web-session tokens, base64, 32+ bytes; the same on every node (default: made once in `DATA/session-key`)',
+    apply: (c, v) => (c.sessionKey = Buffer.from(v, 'base64')) }),
+  def({ key: 'metricsToken', kind: str((s) => s.length >= 16 || fail('must be at least 16 characters')), noFlag: true, examples: ['metrics-token-0123456789', 'metrics-token-9876543210'], live: true,
+    doc: 'a token that opens `GET /metrics` and nothing else (for Prometheus)',
+    apply: (c, v) => (c.metricsToken = v) }),
+  def({ key: 'versions', kind: structured('{keep, days, paths}', versionPolicyOf), default: '{keep: 0, days: 0}', examples: ['{"keep": 10, "days": 30}', '{"keep": 5, "paths": {"/docs": {"keep": 50}}}'], live: true,
+    doc: 'old versions kept when a file is overwritten: at most `keep` per file, none older than `days` (0: no limit of that kind; both 0: versions off); `paths` overrides per subtree',
+    apply: (c, v) => (c.versions = v) }),
+  def({ key: 'trashDays', kind: int(), default: '0', examples: ['30', '7'], live: true,
+    doc: 'deleted files are kept in the trash this many days (`0`: deletes are final)',
+    apply: (c, v) => (c.trashDays = v) }),
+  def({ key: 'webhookRetryDelay', kind: duration, default: '5s', examples: ['1s', '30s'], live: true,
+    doc: 'first retry of a failed webhook delivery; each further retry waits twice as long (at most an hour)',
+    apply: (c, v) => (c.webhookRetryDelayMs = v) }),
+  def({ key: 'webhookMaxAttempts', kind: int(1, 1000), default: '12', examples: ['3', '20'], live: true,
+    doc: 'attempts before a webhook delivery is given up (marked failed in `ferry admin webhook log`)',
+    apply: (c, v) => (c.webhookMaxAttempts = v) }),
+  def({ key: 'webhookTimeout', kind: duration, default: '10s', examples: ['5s', '30s'], live: true,
+    doc: 'how long a webhook receiver may take to answer',
+    apply: (c, v) => (c.webhookTimeoutMs = v) }),
+  def({ key: 'hooks', kind: structured('[{events, command, timeout}]', hooksOf), default: '[]', examples: ['[{"events": ["upload"], "command": ["/usr/local/bin/on-upload"]}]', '[{"events": ["delete", "move"], "command": ["logger", "-t", "ferry"], "timeout": "5s"}]'], live: true,
+    doc: `programs run on events (${HOOK_EVENTS.join(', ')}) with the event as JSON on stdin`,
+    apply: (c, v) => (c.hooks = v) }),
+  def({ key: 'preUploadHook', kind: structured('{command, timeout}', preUploadHookOf), examples: ['{"command": ["clamdscan", "--no-summary", "-"]}', '{"command": ["/usr/local/bin/scan"], "timeout": "2m"}'], live: true,
+    doc: 'a program that gets each uploaded file on stdin before it is committed; a non-zero exit rejects the upload',
+    apply: (c, v) => (c.preUploadHook = v ?? undefined) }),
+];
+
+export const SETTINGS_BY_KEY: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.key, s]));
+
+export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+export const envName = (key: string): string => 'FERRY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+export const flagOf = (s: Setting): string | undefined => (s.noFlag ? undefined : `--${kebab(s.key)}`);
+
+export type Source = 'default' | 'file' | 'env' | 'flag';
+
+/** One problem with a setting; `line` when it came from a file. */
+export interface SettingProblem {
+  key: string;
+  source: Source;
+  message: string;
+  line?: number;
+}
+
+export interface ResolvedSettings {
+  values: Map<string, unknown>;
+  sources: Map<string, Source>;
+}
+
+/** What a config file said: its values and where each key (and nested key) is. */
+export interface FileSettings {
+  file: string;
+  values: Record<string, unknown>;
+  /** The line of a key path (`['versions', 'keep']`), or undefined. */
+  lineOf(path: (string | number)[]): number | undefined;
+}
+
+/**
+ * Resolves every setting from its sources: flags (already-typed text from commander), the
+ * environment, the file. Collects all problems instead of stopping at the first.
+ */
+export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.ProcessEnv; flags?: Record<string, string | string[] | boolean | undefined> }): { resolved: ResolvedSettings; problems: SettingProblem[] } {
+  const values = new Map<string, unknown>();
+  const sources = new Map<string, Source>();
+  const problems: SettingProblem[] = [];
+  const file = input.file;
+  if (file) {
+    for (const [key, value] of Object.entries(file.values)) {
+      const s = SETTINGS_BY_KEY.get(key);
+      if (!s) {
+        problems.push({ key, source: 'file', message: `unknown setting ${JSON.stringify(key)}${suggest(key)}`, line: file.lineOf([key]) });
+        continue;
+      }
+      try {
+        values.set(key, s.kind.fromFile(value));
+        sources.set(key, 'file');
+      } catch (err) {
+        const at = err instanceof SettingValueError ? err.at : [];
+        const where = at.length > 0 ? `${key}.${at.join('.')}` : key;
+        problems.push({ key, source: 'file', message: `${where}: ${(err as Error).message}`, line: file.lineOf([key, ...at]) ?? file.lineOf([key]) });
+      }
+    }
+  }
+  for (const s of SETTINGS) {
+    const text = input.env?.[envName(s.key)];
+    if (text === undefined || text === '') continue;
+    try {
+      values.set(s.key, s.kind.fromText(text));
+      sources.set(s.key, 'env');
+    } catch (err) {
+      problems.push({ key: s.key, source: 'env', message: `${envName(s.key)}: ${(err as Error).message}` });
+    }
+  }
+  for (const s of SETTINGS) {
+    const given = input.flags?.[s.key];
+    if (given === undefined || s.noFlag) continue;
+    try {
+      const value = typeof given === 'boolean' ? given : Array.isArray(given) ? s.kind.fromText(given.join(',')) : s.kind.fromText(given);
+      values.set(s.key, value);
+      sources.set(s.key, 'flag');
+    } catch (err) {
+      problems.push({ key: s.key, source: 'flag', message: `${flagOf(s)}: ${(err as Error).message}` });
+    }
+  }
+  return { resolved: { values, sources }, problems };
+}
+
+function suggest(key: string): string {
+  const lower = key.toLowerCase().replace(/[-_]/g, '');
+  const near = SETTINGS.find((s) => s.key.toLowerCase() === lower);
+  return near ? ` (did you mean ${JSON.stringify(near.key)}?)` : '';
+}
+
+/** Applies resolved values (and only those) onto a config built from defaults. */
+export function applySettings(config: ServerConfig, resolved: ResolvedSettings): ServerConfig {
+  for (const s of SETTINGS) if (resolved.values.has(s.key)) s.apply(config, resolved.values.get(s.key));
+  return config;
+}
+
+/** Keys whose value differs between two resolutions (a SIGHUP's re-read against the running one). */
+export function changedKeys(a: ResolvedSettings, b: ResolvedSettings): string[] {
+  return SETTINGS.filter((s) => JSON.stringify(a.values.get(s.key)) !== JSON.stringify(b.values.get(s.key))).map((s) => s.key);
+}
+
+/** Throws one ConfigError listing every problem (`FILE:LINE: message`). */
+export function throwProblems(problems: readonly SettingProblem[], file?: string): void {
+  if (problems.length === 0) return;
+  throw new ConfigError(problems.map((p) => formatProblem(p, file)).join('\n'), { details: { problems } });
+}
+
+export function formatProblem(p: SettingProblem, file?: string): string {
+  if (p.source === 'file' && file) return `${file}:${p.line ?? '?'}: ${p.message}`;
+  return p.message;
+}
+
+/** The README's table of settings (`ferry config docs`). */
+export function settingsMarkdown(): string {
+  const rows = SETTINGS.map((s) => {
+    const flag = flagOf(s);
+    const names = [`\`${s.key}\``, flag ? `\`${flag}\`` : 'no flag', `\`${envName(s.key)}\``].join(' · ');
+    return `| ${names} | ${s.kind.name} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${s.live ? 'yes' : 'restart'} | ${s.doc} |`;
+  });
+  return ['| setting · flag · variable | type | default | SIGHUP | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n') + '\n';
+}
+
+/** A commented YAML file with every setting at its default (`ferry config example`). */
+export function exampleYaml(): string {
+  const out = ['# Ferry server configuration (ferry serve --config FILE). Every setting, commented out', '# at its default; `ferry config docs` explains each. Flags and FERRY_* variables override it.', ''];
+  for (const s of SETTINGS) {
+    out.push(`# ${s.doc.replace(/`/g, '')}${s.live ? '' : ' (restart to change)'}`);
+    out.push(`# ${s.key}: ${yamlValueOf(s, s.default ?? s.examples[0])}`, '');
+  }
+  return out.join('\n');
+}
+
+/** A setting's text form (a flag's value) as a YAML value: lists as lists, JSON as flow YAML. */
+export function yamlValueOf(s: Setting, text: string): string {
+  if (s.kind.name === 'list') return `[${text.split(/[\s,]+/).filter(Boolean).map((v) => JSON.stringify(v)).join(', ')}]`;
+  if (/^[[{]/.test(text) || s.kind.name === 'integer' || s.kind.name === 'boolean') return text;
+  return JSON.stringify(text);
+}

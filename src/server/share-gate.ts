@@ -1,0 +1,153 @@
+/**
+ * The way into a share link, for every route that serves one: the link's public pages and
+ * downloads (routes/share-public.ts) and the upload-session routes, which a drop box's page
+ * uses with a share upload token (the same chunked, resumable protocol as the web app).
+ *
+ * A link is checked on every request: unknown keys are 404 (and scored by the defender as
+ * probes), revoked, expired, used-up links and links of disabled owners 410. A password
+ * travels three ways: HTTP Basic (`curl -u :PASSWORD`), an unlock cookie the share page's
+ * form obtains (HttpOnly, SameSite=Strict, scoped to the link's path, signed, hours), or
+ * inside a share upload token (`ferryl_…`, signed, naming the link). Cookie and token are
+ * only ever issued after the password was checked, and the link itself is checked again
+ * each time they are used.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AuthInvalidError, AuthRequiredError, GoneError, NotFoundError } from '../core/errors.js';
+import type { UserRow } from '../store/auth-store.js';
+import type { ShareRow } from '../store/share-store.js';
+import type { ServerContext } from './app.js';
+import { defenderMark } from './auth.js';
+import type { AuthContext } from './authz.js';
+import { readCookie, setCookie } from './cookies.js';
+import { verifyPassword } from './passwords.js';
+import { shareKeyHash } from './routes/shares.js';
+
+const KEY_SHAPE = /^[A-Za-z0-9_-]{43}$/;
+/** Verified share passwords are remembered (as SHA-256) this long, sparing a scrypt per file. */
+const PASSWORD_CACHE_MS = 10 * 60_000;
+/** How long an unlock (cookie or upload token) lasts. */
+export const UNLOCK_TTL_MS = 12 * 60 * 60_000;
+export const UNLOCK_COOKIE = 'ferry_share';
+const UNLOCK_PREFIX = 'ferryu_';
+/** Prefix of share upload tokens (`Authorization: Bearer ferryl_…`). */
+export const SHARE_TOKEN_PREFIX = 'ferryl_';
+
+export interface OpenShare {
+  row: ShareRow;
+  owner: UserRow;
+  /** The owner's identity narrowed to the link. */
+  as: AuthContext;
+  key: string;
+  /** No use left (only when `resolve` was asked to let such a link through). */
+  spent: boolean;
+}
+
+export class ShareGate {
+  private readonly verified = new Map<string, { digest: Buffer; until: number }>();
+
+  constructor(private readonly ctx: ServerContext) {}
+
+  /**
+   * The link of `key`, alive, with its owner's narrowed identity; no password check. 404 /
+   * 410 otherwise. With `usedUp`, a link with no use left is let through, flagged `spent`:
+   * a Range request continuing a counted download is still served (../share-transfers.ts).
+   */
+  async resolve(request: FastifyRequest, key: string, options: { usedUp?: boolean } = {}): Promise<OpenShare> {
+    const { ctx } = this;
+    const row = KEY_SHAPE.test(key) ? await ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
+    if (!row) {
+      // An unknown key is a probe: the defender counts it as an invalid credential.
+      const err = defenderMark(new NotFoundError('no such share link'), 'invalid');
+      await ctx.reportAuthFailure(request, err, { event: 'share.unknown' });
+      throw err;
+    }
+    return { ...(await this.alive(row, options.usedUp ?? false)), key };
+  }
+
+  private async alive(row: ShareRow, usedUp = false): Promise<Omit<OpenShare, 'key'>> {
+    const { ctx } = this;
+    const now = ctx.now();
+    if (row.revoked_at !== null) throw new GoneError('this link was revoked');
+    if (row.expires_at !== null && Number(row.expires_at) <= now) throw new GoneError('this link has expired');
+    const spent = row.max_uses !== null && Number(row.uses) >= Number(row.max_uses);
+    if (spent && !usedUp) throw new GoneError('this link has been used up');
+    const owner = await ctx.users.userById(row.user_id);
+    if (!owner || owner.disabled) throw new GoneError('this link is no longer available');
+    const as = await ctx.auth.contextFor(owner, { kind: 'token', tokenId: `share:${row.id}`, scopes: row.kind === 'download' ? 'list,read' : 'write', pathPrefix: row.path });
+    return { row, owner, as: { ...as, share: { id: row.id, root: row.path } }, spent };
+  }
+
+  /**
+   * Lets the request through a password link: Basic credentials or the unlock cookie. With
+   * `challenge`, a refusal carries `WWW-Authenticate` (curl and plain browser downloads);
+   * the web app's own requests ask without it, so that no browser dialog appears over its form.
+   */
+  async checkPassword(request: FastifyRequest, reply: FastifyReply, s: OpenShare, challenge: boolean): Promise<void> {
+    const { row } = s;
+    if (row.password_hash === null) return;
+    const cookie = readCookie(request, UNLOCK_COOKIE);
+    if (cookie !== undefined && this.unlockValid(cookie, row.id)) return;
+    const ask = (): void => void (challenge && reply.header('www-authenticate', 'Basic realm="Ferry share link (any user name)", charset="UTF-8"'));
+    const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
+    if (!m) {
+      ask();
+      throw new AuthRequiredError('this link needs a password: send it as HTTP Basic credentials (curl -u :PASSWORD)', { details: { password: true } });
+    }
+    const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+    try {
+      await this.verify(request, row, decoded.slice(decoded.indexOf(':') + 1));
+    } catch (err) {
+      ask();
+      throw err;
+    }
+  }
+
+  /** Checks a visitor's password (rate-limited, audited, scored); remembered for a while as a hash. */
+  private async verify(request: FastifyRequest, row: ShareRow, password: string): Promise<void> {
+    const { ctx } = this;
+    const digest = createHash('sha256').update(`${row.id}\0${password}`).digest();
+    const cached = this.verified.get(row.id);
+    if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) return;
+    await ctx.limiters.authPerIp(request);
+    if (!(await verifyPassword(password, row.password_hash, ctx.auth.scryptCost))) {
+      const err = defenderMark(new AuthInvalidError('wrong password for this link', { details: { password: true } }), 'valid');
+      await ctx.reportAuthFailure(request, err, { event: 'share.password-failure' });
+      throw err;
+    }
+    this.verified.set(row.id, { digest, until: ctx.now() + PASSWORD_CACHE_MS });
+  }
+
+  /**
+   * The share page's password form: checks the password (when the link has one), sets the
+   * unlock cookie for the link's pages and downloads, and returns an upload token for the
+   * upload-session routes (drop boxes).
+   */
+  async unlock(request: FastifyRequest, reply: FastifyReply, s: OpenShare, password: unknown): Promise<{ token: string; expiresAt: number }> {
+    const { ctx } = this;
+    const { row } = s;
+    const expiresAt = ctx.now() + UNLOCK_TTL_MS;
+    if (row.password_hash !== null) {
+      if (typeof password !== 'string' || password === '') throw new AuthRequiredError('this link needs a password', { details: { password: true } });
+      await this.verify(request, row, password);
+      const cookie = ctx.auth.signClaims(UNLOCK_PREFIX, { s: row.id, exp: expiresAt });
+      setCookie(request, reply, UNLOCK_COOKIE, cookie, { path: `/s/${s.key}`, maxAgeSeconds: UNLOCK_TTL_MS / 1000 });
+    }
+    return { token: ctx.auth.signClaims(SHARE_TOKEN_PREFIX, { s: row.id, exp: expiresAt }), expiresAt };
+  }
+
+  private unlockValid(cookie: string, shareId: string): boolean {
+    const c = this.ctx.auth.verifyClaims<{ s?: unknown; exp?: unknown }>(UNLOCK_PREFIX, cookie);
+    return c !== undefined && c.s === shareId && typeof c.exp === 'number' && c.exp > this.ctx.now();
+  }
+
+  /** The identity of a share upload token: the owner narrowed to the link, only for upload links. */
+  async uploadContext(token: string): Promise<AuthContext> {
+    const c = this.ctx.auth.verifyClaims<{ s?: unknown; exp?: unknown }>(SHARE_TOKEN_PREFIX, token);
+    if (!c || typeof c.s !== 'string' || typeof c.exp !== 'number') throw defenderMark(new AuthInvalidError('the share upload token is not valid'), 'invalid');
+    if (c.exp <= this.ctx.now()) throw defenderMark(new AuthInvalidError('the share upload token has expired: open the link again'), 'valid');
+    const row = await this.ctx.shares.byId(c.s);
+    if (!row || row.kind !== 'upload') throw defenderMark(new AuthInvalidError('the share upload token is not valid'), 'invalid');
+    return (await this.alive(row)).as;
+  }
+}

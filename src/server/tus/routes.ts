@@ -1,0 +1,226 @@
+/**
+ * The tus front (https://tus.io/protocols/resumable-upload, 1.0.0): resumable uploads for
+ * tus-js-client, Uppy and any other tus client, onto Ferry's upload sessions (./uploads.ts).
+ *
+ *   OPTIONS /api/v1/tus/         discovery (public): version, extensions, limits
+ *   POST    /api/v1/tus/         creation (+ creation-with-upload, creation-defer-length,
+ *                                concatenation: Upload-Concat partial / final;…)
+ *   HEAD    /api/v1/tus/:id      the offset to resume from
+ *   PATCH   /api/v1/tus/:id      bytes at Upload-Offset (409 when it is not the current one);
+ *                                Upload-Checksum: sha256 <base64> (460 on a mismatch)
+ *   DELETE  /api/v1/tus/:id      termination
+ *   POST    /api/v1/tus/:id      with X-HTTP-Method-Override: PATCH | DELETE | HEAD
+ *
+ * Written here rather than with @tus/server: its checksum and concatenation extensions are
+ * not implemented (both are required here), its DataStore contract hands a store raw byte
+ * ranges to write at offsets while Ferry stores content-defined chunks and commits whole
+ * files, and it answers on the raw http response, bypassing Fastify's hooks that carry
+ * authentication, rate limits, the defender, audit and the access log. The protocol side
+ * is small (headers in, headers out); the storage side is Ferry's own either way.
+ *
+ * `Upload-Metadata` chooses where the file lands: `filename` (or `name`, or Uppy's
+ * `relativePath`) inside `path` (a directory of the caller's; default their home), or
+ * `path` alone as the whole path. `mtime` (ms) and `ttlSeconds` are honoured.
+ *
+ * Every answer carries `Tus-Resumable: 1.0.0`; CORS is open (`*`, no credentials: requests
+ * carry a Bearer token a page must hold, never a cookie), so Uppy on another site works.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AbortedError, PreconditionFailedError, UnsupportedMediaTypeError, ValidationError, isFerryError } from '../../core/errors.js';
+import { API_PREFIX } from '../../core/protocol.js';
+import { authOf } from '../app.js';
+import type { TusRow } from '../../store/tus-store.js';
+import type { TusMetadata, TusUploads } from './uploads.js';
+
+export const TUS_PATH = `${API_PREFIX}/tus`;
+const VERSION = '1.0.0';
+const EXTENSIONS = 'creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation';
+const OFFSET_TYPE = 'application/offset+octet-stream';
+const MAX_METADATA = 16 * 1024;
+const EXPOSED = 'Location, Upload-Offset, Upload-Length, Upload-Defer-Length, Upload-Metadata, Upload-Expires, Upload-Concat, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm';
+const ALLOWED_HEADERS = 'Authorization, Content-Type, Upload-Length, Upload-Offset, Upload-Defer-Length, Upload-Metadata, Upload-Concat, Upload-Checksum, Tus-Resumable, X-HTTP-Method-Override, X-Requested-With';
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A non-negative integer header, or undefined when absent. */
+function sizeHeader(request: FastifyRequest, name: string): number | undefined {
+  const v = header(request, name);
+  if (v === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(v.trim()) || !Number.isSafeInteger(Number(v))) throw new ValidationError(`${name} must be a number of bytes`);
+  return Number(v);
+}
+
+/** `key base64,key2 base64,flag` -> {key: value, flag: ''}. */
+export function parseMetadata(raw: string | undefined): TusMetadata {
+  const out: TusMetadata = {};
+  if (raw === undefined || raw.trim() === '') return out;
+  if (raw.length > MAX_METADATA) throw new ValidationError(`Upload-Metadata may have at most ${MAX_METADATA} characters`);
+  for (const pair of raw.split(',')) {
+    const [key, value, extra] = pair.trim().split(' ');
+    if (!key || extra !== undefined || !/^[\x21-\x7e]+$/.test(key)) throw new ValidationError('Upload-Metadata must be "key base64value" pairs separated by commas');
+    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw new ValidationError(`Upload-Metadata ${key}: the value is not base64`);
+    if (Object.hasOwn(out, key)) throw new ValidationError(`Upload-Metadata names ${key} twice`);
+    out[key] = value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8');
+  }
+  return out;
+}
+
+/** Upload-Checksum: only sha256 (the algorithm Ferry hashes with anyway). */
+function checksumOf(request: FastifyRequest): Buffer | undefined {
+  const v = header(request, 'upload-checksum');
+  if (v === undefined) return undefined;
+  const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})\s*$/.exec(v);
+  if (!m) throw new ValidationError('Upload-Checksum must read "sha256 <base64 digest>"');
+  if (m[1].toLowerCase() !== 'sha256') throw new ValidationError(`checksum algorithm ${m[1]} is not supported (Tus-Checksum-Algorithm: sha256)`);
+  const digest = Buffer.from(m[2], 'base64');
+  if (digest.length !== 32) throw new ValidationError('a sha256 checksum is 32 bytes');
+  return digest;
+}
+
+function idsOf(concat: string): string[] {
+  return concat
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((u) => {
+      const path = new URL(u, 'http://tus.invalid').pathname;
+      const m = new RegExp(`^${TUS_PATH}/([A-Za-z0-9_-]{1,64})$`).exec(path);
+      if (!m) throw new ValidationError(`Upload-Concat: ${u} is not an upload of this server`);
+      return m[1];
+    });
+}
+
+function bodyOf(request: FastifyRequest): Readable {
+  const body = request.body as Readable | undefined;
+  return body && typeof body.pipe === 'function' ? body : Readable.from([]);
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  return Number(header(request, 'content-length') ?? 0) > 0 || header(request, 'transfer-encoding') !== undefined;
+}
+
+export function registerTusRoutes(app: FastifyInstance, tus: TusUploads): void {
+  const expires = (reply: FastifyReply, row: TusRow) => {
+    if (row.done_at === null) reply.header('upload-expires', new Date(Number(row.expires_at)).toUTCString());
+  };
+
+  /** A client gone midway is not a server failure: what arrived is kept, the answer goes nowhere. */
+  const settled = async <T>(work: Promise<T>): Promise<T> =>
+    work.catch((err: unknown) => {
+      if (isFerryError(err) || !(err instanceof Error)) throw err;
+      throw new AbortedError('the upload request was interrupted; the bytes that arrived are kept', { cause: err });
+    });
+
+  const discovery = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('tus-version', VERSION).header('tus-extension', EXTENSIONS).header('tus-checksum-algorithm', 'sha256');
+    const max = tus.maxSize();
+    if (max !== null) reply.header('tus-max-size', String(max));
+    if (request.headers.origin !== undefined) {
+      reply.header('access-control-allow-methods', 'POST, HEAD, PATCH, DELETE, OPTIONS').header('access-control-allow-headers', ALLOWED_HEADERS).header('access-control-max-age', '86400');
+    }
+    return reply.status(204).send();
+  };
+
+  const create = async (request: FastifyRequest, reply: FastifyReply) => {
+    const auth = authOf(request);
+    const concat = header(request, 'upload-concat');
+    const deferred = header(request, 'upload-defer-length');
+    if (deferred !== undefined && deferred.trim() !== '1') throw new ValidationError('Upload-Defer-Length must be 1');
+    const length = sizeHeader(request, 'upload-length');
+    const isFinal = concat !== undefined && concat.startsWith('final;');
+    if (concat !== undefined && concat !== 'partial' && !isFinal) throw new ValidationError('Upload-Concat must be partial or final;<upload URLs>');
+    if (!isFinal && (length === undefined) === (deferred === undefined)) throw new ValidationError('send either Upload-Length or Upload-Defer-Length: 1');
+    if (isFinal && (length !== undefined || hasBody(request))) throw new ValidationError('a final upload (concatenation) has no Upload-Length and no body');
+    const rawMetadata = header(request, 'upload-metadata');
+    const metadata = parseMetadata(rawMetadata);
+    if (hasBody(request) && header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) {
+      throw new UnsupportedMediaTypeError(`a body sent with the creation must be ${OFFSET_TYPE}`);
+    }
+    const sha256 = checksumOf(request);
+    let row = await tus.create(auth, {
+      ...(length !== undefined ? { length } : {}),
+      metadata,
+      ...(rawMetadata !== undefined ? { rawMetadata } : {}),
+      ...(concat === 'partial' ? { concat: { kind: 'partial' as const } } : isFinal ? { concat: { kind: 'final' as const, parts: idsOf(concat!.slice(6)) } } : {}),
+    });
+    reply.header('location', `${TUS_PATH}/${row.id}`);
+    if (hasBody(request)) {
+      // creation-with-upload: the first bytes ride along.
+      const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), sha256 ? { sha256 } : {}));
+      row = state.row;
+      reply.header('upload-offset', String(state.offset));
+    } else if (row.done_at !== null) reply.header('upload-offset', String(row.length));
+    expires(reply, row);
+    return reply.status(201).send();
+  };
+
+  const head = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { row, offset } = await tus.state(authOf(request), (request.params as { id: string }).id);
+    reply.header('cache-control', 'no-store').header('upload-offset', String(offset));
+    if (row.length !== null) reply.header('upload-length', String(row.length));
+    else reply.header('upload-defer-length', '1');
+    if (row.metadata !== null) reply.header('upload-metadata', row.metadata);
+    if (row.concat !== null) reply.header('upload-concat', row.concat);
+    expires(reply, row);
+    return reply.status(200).send();
+  };
+
+  const patch = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) throw new UnsupportedMediaTypeError(`a PATCH body must be ${OFFSET_TYPE}`);
+    const offset = sizeHeader(request, 'upload-offset');
+    if (offset === undefined) throw new ValidationError('PATCH needs Upload-Offset');
+    const length = sizeHeader(request, 'upload-length');
+    const sha256 = checksumOf(request);
+    const { row, offset: now } = await settled(
+      tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
+    );
+    reply.header('upload-offset', String(now));
+    expires(reply, row);
+    return reply.status(204).send();
+  };
+
+  const terminate = async (request: FastifyRequest, reply: FastifyReply) => {
+    await tus.terminate(authOf(request), (request.params as { id: string }).id);
+    return reply.status(204).send();
+  };
+
+  /** For clients behind proxies that allow only GET and POST (tus-js-client's overridePatchMethod). */
+  const override = async (request: FastifyRequest, reply: FastifyReply) => {
+    const method = header(request, 'x-http-method-override')?.trim().toUpperCase();
+    if (method === 'PATCH') return patch(request, reply);
+    if (method === 'DELETE') return terminate(request, reply);
+    if (method === 'HEAD') return head(request, reply);
+    throw new ValidationError('POST to an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD');
+  };
+
+  void app.register(async (scope) => {
+    // Bodies are the upload's bytes: always the raw stream.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    scope.addHook('preHandler', async (request, reply) => {
+      if (request.method === 'OPTIONS') return;
+      if (header(request, 'tus-resumable') !== VERSION) {
+        reply.header('tus-version', VERSION);
+        throw new PreconditionFailedError(`this server speaks tus ${VERSION}: send Tus-Resumable: ${VERSION}`);
+      }
+    });
+    scope.addHook('onSend', async (request, reply, payload) => {
+      reply.header('tus-resumable', VERSION);
+      if (request.headers.origin !== undefined) reply.header('access-control-allow-origin', '*').header('access-control-expose-headers', EXPOSED);
+      return payload;
+    });
+    const config = { front: 'tus' as const };
+    const open = { config: { ...config, public: true } };
+    for (const url of [TUS_PATH, `${TUS_PATH}/`, `${TUS_PATH}/:id`]) scope.options(url, open, discovery);
+    scope.post(TUS_PATH, { config }, create);
+    scope.post(`${TUS_PATH}/`, { config }, create);
+    scope.head(`${TUS_PATH}/:id`, { config }, head);
+    scope.patch(`${TUS_PATH}/:id`, { config }, patch);
+    scope.delete(`${TUS_PATH}/:id`, { config }, terminate);
+    scope.post(`${TUS_PATH}/:id`, { config }, override);
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Webhook delivery: every recorded event a webhook subscribes to becomes a row of the
+ * durable queue (src/store/webhook-store.ts) before anything is sent, and this dispatcher
+ * POSTs the rows: signed with HMAC-SHA256 of the body under the webhook's secret
+ * (`X-Ferry-Signature-256: sha256=<hex>`, as GitHub does), retried with exponential backoff
+ * (`webhookRetryDelay` doubling per attempt, at most an hour apart) until a 2xx answer or
+ * `webhookMaxAttempts`, in order per webhook and file (a delivery waits while an older one
+ * of the same path is pending, retries included). On start it picks up whatever the last
+ * run left pending.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import { ValidationError } from '../core/errors.js';
+import type { Delivery, Webhook, WebhookStore } from '../store/webhook-store.js';
+import type { RecordedEvent } from './audit.js';
+import type { ServerConfig } from './config.js';
+import { hookEventOf, payloadOf } from './events.js';
+import type { ServerMetrics } from './metrics.js';
+import { HOOK_EVENTS, type HookEvent } from './settings.js';
+
+export const SIGNATURE_HEADER = 'x-ferry-signature-256';
+
+/** `sha256=<hex HMAC-SHA256(secret, body)>`: what a receiver recomputes and compares. */
+export function signatureOf(secret: string, body: string): string {
+  return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+const MAX_BACKOFF_MS = 3600_000;
+const BATCH = 16;
+
+export class WebhookDispatcher {
+  private hooks: Webhook[] | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly store: WebhookStore,
+    private readonly config: Pick<ServerConfig, 'webhookRetryDelayMs' | 'webhookMaxAttempts' | 'webhookTimeoutMs'>,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: () => number,
+    private readonly metrics?: ServerMetrics,
+  ) {}
+
+  /** Resumes what a previous run left pending, and polls for due retries every second. */
+  start(): void {
+    this.kick();
+    const t = setInterval(() => this.kick(), 1000);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  async add(url: string, events: string[], secret?: string): Promise<Webhook> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ValidationError(`not a URL: ${JSON.stringify(url)}`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ValidationError('a webhook URL must be http: or https:');
+    if (events.length === 0) throw new ValidationError(`name at least one event (${HOOK_EVENTS.join(', ')})`);
+    for (const e of events) if (!(HOOK_EVENTS as readonly string[]).includes(e)) throw new ValidationError(`unknown event ${JSON.stringify(e)} (known: ${HOOK_EVENTS.join(', ')})`);
+    if (secret !== undefined && secret.length < 16) throw new ValidationError('a webhook secret must be at least 16 characters');
+    const hook: Webhook = { id: 'wh_' + randomBytes(8).toString('hex'), url: parsed.href, events: [...new Set(events)], secret: secret ?? randomBytes(24).toString('base64url'), createdAt: this.now() };
+    await this.store.add(hook);
+    this.hooks = undefined;
+    return hook;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const gone = await this.store.remove(id);
+    this.hooks = undefined;
+    return gone;
+  }
+
+  private async subscribed(event: HookEvent): Promise<Webhook[]> {
+    this.hooks ??= await this.store.list();
+    return this.hooks.filter((h) => h.events.includes(event));
+  }
+
+  /**
+   * Queues the event for every webhook that wants it (an audit listener). Calls are
+   * chained, so rows are inserted in the order events were recorded.
+   */
+  enqueue(e: RecordedEvent): Promise<void> {
+    const next = this.chain.then(() => this.insert(e));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  private async insert(e: RecordedEvent): Promise<void> {
+    const event = hookEventOf(e);
+    if (!event || this.closed) return;
+    const hooks = await this.subscribed(event);
+    if (hooks.length === 0) return;
+    const payload = JSON.stringify(payloadOf(event, e));
+    const orderKey = e.path ?? e.target ?? '';
+    await this.store.enqueue(hooks.map((h) => ({ webhookId: h.id, event, orderKey, payload })), this.now());
+    this.kick();
+  }
+
+  /** Sends what is due now; one pump at a time, re-run if kicked meanwhile. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pump()
+      .catch((err: unknown) => this.log.error({ err }, 'webhook delivery failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const due = await this.store.due(this.now(), BATCH);
+      if (due.length === 0 || this.closed) break;
+      await Promise.all(due.map((d) => this.deliver(d)));
+    }
+    this.metrics?.webhookQueue.set(await this.store.pendingCount());
+  }
+
+  private async deliver(d: Delivery): Promise<void> {
+    this.hooks ??= await this.store.list();
+    const hook = this.hooks.find((h) => h.id === d.webhookId);
+    if (!hook) return; // removed meanwhile (its rows went with it)
+    let result: { status: number | null; error: string };
+    try {
+      const res = await fetch(hook.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'ferry-webhook',
+          'x-ferry-event': d.event,
+          'x-ferry-delivery': String(d.id),
+          [SIGNATURE_HEADER]: signatureOf(hook.secret, d.payload),
+        },
+        body: d.payload,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.webhookTimeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) {
+        await this.store.delivered(d.id, res.status, this.now());
+        return;
+      }
+      result = { status: res.status, error: `HTTP ${res.status}` };
+    } catch (err) {
+      result = { status: null, error: err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err) };
+    }
+    const attempts = d.attempts + 1;
+    const giveUp = attempts >= this.config.webhookMaxAttempts;
+    const delay = Math.min(this.config.webhookRetryDelayMs * 2 ** (attempts - 1), MAX_BACKOFF_MS);
+    await this.store.attemptFailed(d.id, result, this.now(), giveUp ? undefined : this.now() + delay);
+    if (giveUp) this.log.warn({ webhook: hook.id, delivery: d.id, attempts, error: result.error }, 'webhook delivery given up');
+    else this.wakeIn(delay);
+  }
+
+  private wakeIn(ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.kick();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  /** Stops sending; what is pending stays queued for the next start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.chain;
+    await this.running;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * WebDAV state in the metadata store: dead properties and write locks.
+ *
+ * Dead properties belong to a file or directory the way its mtime does: they follow it
+ * through moves and copies and go with it when it is deleted, whichever front does that
+ * (the namespace transactions of MetaStore call the `davRows*` functions below). Replacing
+ * a file's content keeps them, as it keeps the file's creation time.
+ *
+ * Locks are on paths (RFC 4918 locks a URL's resource). They matter only to WebDAV
+ * requests: the other fronts do not take or honour them (as Apache's mod_dav locks do not
+ * bind shell users). A lock on a path that is deleted or moved away goes with it.
+ * Expired locks are ignored at once and deleted by {@link DavStore.expireLocks}.
+ */
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import type { Database, DavLocksTable } from './meta-schema.js';
+import type { MetaStore } from './meta-store.js';
+import { subtreeEnd, subtreeStart } from './path-range.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** `path` is `root` or lies below it. */
+function selfOrBelow<T extends 'dav_props' | 'dav_locks'>(eb: ExpressionBuilder<Database, T>, root: string): Expression<SqlBool> {
+  const col = 'path' as never;
+  return eb.or([eb(col, '=', root as never), eb.and([eb(col, '>', subtreeStart(root) as never), eb(col, '<', subtreeEnd(root) as never)])]);
+}
+
+/** Inside a namespace transaction: `root` and everything below it were deleted. */
+export async function davRowsRemoved(trx: Db, root: string): Promise<void> {
+  await trx.deleteFrom('dav_props').where((eb) => selfOrBelow(eb, root)).execute();
+  await trx.deleteFrom('dav_locks').where((eb) => selfOrBelow(eb, root)).execute();
+}
+
+/** Inside a namespace transaction: `from` (a file or a tree) now lives at `to`. Locks stay behind (RFC 4918 7.7), that is, they go. */
+export async function davRowsMoved(trx: Db, from: string, to: string): Promise<void> {
+  await davRowsRemoved(trx, to);
+  // As MetaStore.move: the cut is computed in SQL (length() counts characters there).
+  await trx
+    .updateTable('dav_props')
+    .set({ path: sql<string>`${to} || substr(path, length(${from}) + 1)` })
+    .where((eb) => selfOrBelow(eb, from))
+    .execute();
+  await trx.deleteFrom('dav_locks').where((eb) => selfOrBelow(eb, from)).execute();
+}
+
+/** Inside a namespace transaction: `from` (a file or a tree) was copied to `to`; its dead properties come along, its locks do not. */
+export async function davRowsCopied(trx: Db, from: string, to: string, options: { depth0?: boolean } = {}): Promise<void> {
+  await davRowsRemoved(trx, to);
+  await trx
+    .insertInto('dav_props')
+    .columns(['path', 'ns', 'name', 'value'])
+    .expression(
+      trx
+        .selectFrom('dav_props')
+        .select([sql<string>`${to} || substr(path, length(${from}) + 1)`.as('path'), 'ns', 'name', 'value'])
+        .where((eb) => (options.depth0 ? eb('path', '=', from) : selfOrBelow(eb, from))),
+    )
+    .execute();
+}
+
+export interface DeadProp {
+  ns: string;
+  name: string;
+  /** XML content, self-contained. */
+  value: string;
+}
+
+export type PropPatch = { op: 'set'; ns: string; name: string; value: string } | { op: 'remove'; ns: string; name: string };
+
+export type LockRow = DavLocksTable;
+
+/** Rows per `IN (...)` list. */
+const BATCH = 400;
+
+export class DavStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly meta: MetaStore) {
+    this.db = meta.db;
+  }
+
+  /** Dead properties of each of `paths` (paths without any are absent). */
+  async props(paths: readonly string[]): Promise<Map<string, DeadProp[]>> {
+    const out = new Map<string, DeadProp[]>();
+    const unique = [...new Set(paths)];
+    for (let i = 0; i < unique.length; i += BATCH) {
+      const rows = await this.db.selectFrom('dav_props').selectAll().where('path', 'in', unique.slice(i, i + BATCH)).orderBy('path').orderBy('ns').orderBy('name').execute();
+      for (const r of rows) {
+        let list = out.get(r.path);
+        if (!list) out.set(r.path, (list = []));
+        list.push({ ns: r.ns, name: r.name, value: r.value });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Applies a PROPPATCH in document order, all or nothing, and with `mtime` sets the
+   * file's modification time in the same transaction. `check` runs first inside it with the
+   * number of properties the path would have (the caller's limit).
+   */
+  async patch(path: string, ops: readonly PropPatch[], options: { mtime?: number; check?: (count: number) => void } = {}): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      for (const op of ops) {
+        await trx.deleteFrom('dav_props').where('path', '=', path).where('ns', '=', op.ns).where('name', '=', op.name).execute();
+        if (op.op === 'set') await trx.insertInto('dav_props').values({ path, ns: op.ns, name: op.name, value: op.value }).execute();
+      }
+      if (options.check) {
+        const row = await trx.selectFrom('dav_props').select(sql<number>`count(*)`.as('n')).where('path', '=', path).executeTakeFirstOrThrow();
+        options.check(Number(row.n));
+      }
+      if (options.mtime !== undefined) await this.meta.setMtime(path, options.mtime, trx);
+    });
+  }
+
+  /** Copies only `from`'s own dead properties to `to` (a Depth: 0 COPY of a collection). */
+  async copyOwnProps(from: string, to: string): Promise<void> {
+    await this.meta.durable((trx) => davRowsCopied(trx, from, to, { depth0: true }));
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  /**
+   * Live locks that cover `path`: on it, or on an ancestor with depth infinity; with
+   * `below`, also locks on anything inside it (an operation on the whole tree).
+   */
+  async locksCovering(path: string, now: number, options: { below?: boolean } = {}): Promise<LockRow[]> {
+    return this.locksCoveringIn(this.db, path, now, options.below ?? false);
+  }
+
+  async lockByToken(token: string, now: number): Promise<LockRow | undefined> {
+    const row = await this.db.selectFrom('dav_locks').selectAll().where('token', '=', token).executeTakeFirst();
+    return row && Number(row.expires_at) > now ? row : undefined;
+  }
+
+  async countLocks(userId: string, now: number): Promise<number> {
+    const row = await this.db.selectFrom('dav_locks').select(sql<number>`count(*)`.as('n')).where('user_id', '=', userId).where('expires_at', '>', now).executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /**
+   * Inserts a lock unless a live lock conflicting with it exists (checked in the same
+   * transaction: two clients locking at once cannot both win). Returns the conflicting
+   * locks, empty when the lock was taken.
+   */
+  async insertLock(row: LockRow, conflicts: (existing: LockRow[]) => LockRow[]): Promise<LockRow[]> {
+    return this.meta.durable(async (trx) => {
+      const existing = await this.locksCoveringIn(trx, row.path, row.created_at, row.infinite === 1);
+      const blocking = conflicts(existing);
+      if (blocking.length === 0) await trx.insertInto('dav_locks').values(row).execute();
+      return blocking;
+    });
+  }
+
+  private async locksCoveringIn(trx: Db, path: string, now: number, below: boolean): Promise<LockRow[]> {
+    const ancestors: string[] = [];
+    for (let i = path.indexOf('/', 1); i !== -1; i = path.indexOf('/', i + 1)) ancestors.push(path.slice(0, i));
+    if (path !== '/') ancestors.unshift('/');
+    return trx
+      .selectFrom('dav_locks')
+      .selectAll()
+      .where('expires_at', '>', now)
+      .where((eb) => {
+        const any = [eb('path', '=', path)];
+        if (ancestors.length > 0) any.push(eb.and([eb('path', 'in', ancestors), eb('infinite', '=', 1)]));
+        if (below) any.push(eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))]));
+        return eb.or(any);
+      })
+      .orderBy('path')
+      .execute();
+  }
+
+  async refreshLock(token: string, timeoutMs: number, now: number): Promise<LockRow | undefined> {
+    await this.db.updateTable('dav_locks').set({ timeout_ms: timeoutMs, expires_at: now + timeoutMs }).where('token', '=', token).where('expires_at', '>', now).execute();
+    return this.lockByToken(token, now);
+  }
+
+  async deleteLock(token: string): Promise<boolean> {
+    const r = await this.meta.durable((trx) => trx.deleteFrom('dav_locks').where('token', '=', token).executeTakeFirst());
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Deletes locks that have expired; returns how many. */
+  async expireLocks(now: number): Promise<number> {
+    const r = await this.db.deleteFrom('dav_locks').where('expires_at', '<=', now).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The settings table and the config file: every setting from file, environment and flag
+ * with flag > environment > file; line-numbered errors for bad files in all three formats;
+ * `ferry config check`; the generated docs; SIGHUP swapping a TLS certificate under a
+ * live connection of the real `ferry serve` process.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/server/config-file.js';
+import { defaultConfig } from '../../src/server/config.js';
+import { applySettings, envName, exampleYaml, resolveSettings, SETTINGS, settingsMarkdown, yamlValueOf } from '../../src/server/settings.js';
+import { createCa, createServerCert } from '../../src/server/x509.js';
+import { runFerry } from '../helpers/cli.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
+
+const root = join(import.meta.dirname, '../..');
+const dirs: string[] = [];
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'ferry-config-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const fileOf = (yaml: string) => parseConfigText('test.yaml', yaml).settings!;
+const flagValue = (kind: string, text: string) => (kind === 'boolean' ? text === 'true' : kind === 'list' ? text.split(',') : text);
+
+describe('the settings table', () => {
+  it('every setting is read from the file, the environment and a flag, with flag > env > file', () => {
+    for (const s of SETTINGS) {
+      const [a, b] = s.examples;
+      const want = (text: string) => s.kind.fromText(text);
+      expect(JSON.stringify(want(a)), s.key).not.toBe(JSON.stringify(want(b)));
+      const file = fileOf(`${s.key}: ${yamlValueOf(s, a)}\n`);
+      const env = { [envName(s.key)]: b };
+      const flags = { [s.key]: flagValue(s.kind.name, a) };
+
+      const fromFile = resolveSettings({ file });
+      expect(fromFile.problems, s.key).toEqual([]);
+      expect(fromFile.resolved.values.get(s.key), `${s.key} from the file`).toEqual(want(a));
+      expect(fromFile.resolved.sources.get(s.key)).toBe('file');
+
+      const envOverFile = resolveSettings({ file, env });
+      expect(envOverFile.resolved.values.get(s.key), `${s.key}: env over file`).toEqual(want(b));
+      expect(envOverFile.resolved.sources.get(s.key)).toBe('env');
+
+      if (s.noFlag) {
+        // Secrets have no flag: a flag value is ignored, the variable stays.
+        expect(resolveSettings({ file, env, flags }).resolved.values.get(s.key)).toEqual(want(b));
+        continue;
+      }
+      const flagOverEnv = resolveSettings({ file, env, flags });
+      expect(flagOverEnv.problems).toEqual([]);
+      expect(flagOverEnv.resolved.values.get(s.key), `${s.key}: flag over env`).toEqual(want(a));
+      expect(flagOverEnv.resolved.sources.get(s.key)).toBe('flag');
+      // And it lands in the server's configuration.
+      const config = applySettings(defaultConfig(), flagOverEnv.resolved);
+      expect(JSON.stringify(config), s.key).not.toBe(JSON.stringify(applySettings(defaultConfig(), resolveSettings({ env }).resolved)));
+    }
+  });
+
+  it('the README table is the generated one, and the example file is the generated one and valid', async () => {
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(settingsMarkdown());
+    for (const s of SETTINGS) expect(settingsMarkdown()).toContain(`\`${envName(s.key)}\``);
+    const example = readFileSync(join(root, 'deploy/ferry.example.yaml'), 'utf8');
+    expect(example).toBe(exampleYaml());
+    // Uncommented, every line of the example is a valid setting.
+    const live = example.replace(/^# ([a-zA-Z]+: )/gm, '$1');
+    const parsed = parseConfigText('example.yaml', live);
+    expect(Object.keys(parsed.settings!.values).sort()).toEqual(SETTINGS.map((s) => s.key).sort());
+    expect(resolveSettings({ file: parsed.settings }).problems).toEqual([]);
+  });
+});
+
+describe('ferry config check', () => {
+  const check = async (name: string, text: string) => {
+    const file = join(tmp(), name);
+    writeFileSync(file, text);
+    return { file, r: await runFerry(['config', 'check', file]) };
+  };
+
+  it('accepts a valid file in each format', async () => {
+    const yaml = await check('ok.yaml', 'addr: 127.0.0.1:7000\nmaxFileSize: 10G\nversions: {keep: 3}\n');
+    expect(yaml.r.code).toBe(0);
+    expect(yaml.r.stdout).toBe(`${yaml.file}: ok (3 settings)\n`);
+    const toml = await check('ok.toml', 'addr = "127.0.0.1:7000"\nipDeny = ["10.0.0.0/8"]\n[versions]\nkeep = 3\ndays = 30\n');
+    expect(toml.r.code).toBe(0);
+    const json = await check('ok.json', '{"addr": "127.0.0.1:7000", "trashDays": 7, "hooks": [{"events": ["upload"], "command": ["true"]}]}');
+    expect(json.r.code).toBe(0);
+  });
+
+  it('YAML: wrong types, unknown keys and nested mistakes, each with its line', async () => {
+    const { file, r } = await check('bad.yaml', ['# a comment', 'addr: 7000', 'maxUploadSesions: 3', 'versions:', '  keep: ten', 'hooks:', '  - events: [upload, explode]', '    command: [x]', 'fsync: "no"', ''].join('\n'));
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      `${file}:2: addr: must be a string, not number 7000`,
+      `${file}:3: unknown setting "maxUploadSesions"`,
+      `${file}:5: versions.keep: must be a whole number >= 0, not string "ten"`,
+      `${file}:7: hooks.0.events.1: unknown event "explode" (known: upload, download, delete, move, copy, share, login, quota)`,
+      `${file}:9: fsync: must be true or false, not string "no"`,
+    ]);
+  });
+
+  it('bad YAML syntax, TOML and JSON mistakes carry lines too', async () => {
+    const yaml = await check('syntax.yaml', 'addr: 127.0.0.1:1\nipDeny: [10.0.0.0/8\nlogLevel: info\n');
+    expect(yaml.r.code).toBe(2);
+    expect(yaml.r.stderr).toMatch(new RegExp(`^${yaml.file}:3: `));
+    const dup = await check('dup.yaml', 'addr: 127.0.0.1:1\naddr: 127.0.0.1:2\n');
+    expect(dup.r.stderr).toMatch(new RegExp(`^${dup.file}:2: .*unique`, 'i'));
+    const toml = await check('bad.toml', 'addr = "127.0.0.1:1"\nmaxFileSize = "lots"\n\n[versions]\nkeep = -1\n');
+    expect(toml.r.stderr.trim().split('\n')).toEqual([`${toml.file}:2: maxFileSize: not a size: "lots" (examples: 512k, 10M, 1.5G)`, `${toml.file}:5: versions.keep: must be a whole number >= 0, not number -1`]);
+    const tomlSyntax = await check('syntax.toml', 'addr = "127.0.0.1:1"\nlogLevel = \n');
+    expect(tomlSyntax.r.stderr).toMatch(new RegExp(`^${tomlSyntax.file}:2: `));
+    const json = await check('bad.json', '{\n  "addr": "127.0.0.1:1",\n  "rateLimitIp": "many",\n  "nope": 1\n}\n');
+    expect(json.r.stderr.trim().split('\n')).toEqual([`${json.file}:3: rateLimitIp: must be a number, not string "many"`, `${json.file}:4: unknown setting "nope"`]);
+    const top = await check('list.yaml', '- a\n- b\n');
+    expect(top.r.stderr).toContain(`${top.file}:1: the file must hold a mapping`);
+  });
+
+  it('ferry serve refuses a bad file with the same lines, and a bad variable by its name', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'ferry.yaml'), 'addr: 127.0.0.1:0\nmaxFileSize: [1]\n');
+    const r = await runFerry(['serve', '--config', join(dir, 'ferry.yaml'), '--data', join(dir, 'data')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, 'ferry.yaml')}:2: maxFileSize: must be a size like "10G", not a list`);
+    const env = await runFerry(['serve', '--data', join(dir, 'data')], { env: { FERRY_RATE_LIMIT_IP: '-3' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('FERRY_RATE_LIMIT_IP: must be a whole number from 0');
+  });
+});
+
+describe('ferry serve --config (a real process)', () => {
+  let server: RunningServer | undefined;
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('flag > environment > file, seen in the capabilities the server announces', async () => {
+    const dir = tmp();
+    const cfg = join(dir, 'ferry.toml');
+    writeFileSync(cfg, 'maxFileSize = "1M"\nuploadTtl = "2h"\nmaxUploadSessions = 7\n');
+    const caps = async (s: RunningServer) => ((await (await fetch(`${s.url}/api/v1/capabilities`)).json()) as { limits: { maxFileSize: number; uploadTtlSeconds: number } }).limits;
+    const a = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg] });
+    expect(await caps(a)).toMatchObject({ maxFileSize: 1024 * 1024, uploadTtlSeconds: 7200 });
+    await a.stop();
+    const b = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg], env: { FERRY_MAX_FILE_SIZE: '2M' } });
+    expect(await caps(b)).toMatchObject({ maxFileSize: 2 * 1024 * 1024, uploadTtlSeconds: 7200 });
+    await b.stop();
+    const c = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg, '--max-file-size', '3M', '--upload-ttl', '1h'], env: { FERRY_MAX_FILE_SIZE: '2M' } });
+    expect(await caps(c)).toMatchObject({ maxFileSize: 3 * 1024 * 1024, uploadTtlSeconds: 3600 });
+    await c.stop();
+  });
+
+  it('SIGHUP swaps the TLS certificate under a live connection, applies limits, and names what needs a restart', async () => {
+    const dir = tmp();
+    const ca = createCa();
+    const certA = createServerCert(ca, ['127.0.0.1', 'localhost']);
+    const certB = createServerCert(ca, ['127.0.0.1', 'localhost']);
+    writeFileSync(join(dir, 'a.pem'), certA.certPem);
+    writeFileSync(join(dir, 'a.key'), certA.keyPem);
+    writeFileSync(join(dir, 'b.pem'), certB.certPem);
+    writeFileSync(join(dir, 'b.key'), certB.keyPem);
+    const cfg = join(dir, 'ferry.yaml');
+    const write = (cert: string, extra: string) => writeFileSync(cfg, `tlsCert: ${join(dir, cert)}.pem\ntlsKey: ${join(dir, cert)}.key\n${extra}`);
+    write('a', 'maxFileSize: 1M\n');
+    server = await startServer({ dataDir: join(dir, 'data'), extraArgs: ['--config', cfg] });
+    const fp = (pem: string) => createHash('sha256').update(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')).digest('hex');
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem });
+    const get = (path: string, a: Agent) =>
+      new Promise<{ status: number; body: string; socket: TLSSocket; fingerprint: string }>((resolve, reject) => {
+        const req = httpsRequest(`${server!.url}${path}`, { agent: a, ca: ca.certPem }, (res) => {
+          let body = '';
+          // Taken now: at 'end' the socket is already back in the agent's pool.
+          const socket = res.socket as TLSSocket;
+          const fingerprint = (socket.getPeerX509Certificate()?.fingerprint256 ?? 'none').replace(/:/g, '').toLowerCase();
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, body, socket, fingerprint }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const first = await get('/api/v1/capabilities', agent);
+    expect(first.fingerprint).toBe(fp(certA.certPem));
+    expect(JSON.parse(first.body).limits.maxFileSize).toBe(1024 * 1024);
+
+    write('b', 'maxFileSize: 5M\nlogLevel: debug\ngcInterval: 5m\n');
+    const before = server.output().length;
+    server.process.kill('SIGHUP');
+    // (The stderr line, written after the JSON log line that says the same.)
+    for (let i = 0; i < 400 && !server.output().slice(before).includes('ferry: configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    const said = server.output().slice(before);
+    expect(said).toContain('configuration reloaded; applied: logLevel, tlsCert, tlsKey, maxFileSize; changed but need a restart: gcInterval');
+
+    // The open connection carries on with the certificate it has; the limit is the new one.
+    const again = await get('/api/v1/capabilities', agent);
+    // (The same TLS socket: its certificate was fixed by its handshake, before the reload.)
+    expect(again.socket).toBe(first.socket);
+    expect(again.status).toBe(200);
+    expect(JSON.parse(again.body).limits.maxFileSize).toBe(5 * 1024 * 1024);
+    // A new connection gets the new certificate.
+    const fresh = new Agent({ keepAlive: false, maxCachedSessions: 0, ca: ca.certPem });
+    const next = await get('/healthz', fresh);
+    expect(next.status).toBe(200);
+    expect(next.fingerprint).toBe(fp(certB.certPem));
+
+    // A broken file changes nothing and says so.
+    writeFileSync(cfg, 'tlsCert: 5\n');
+    const mark = server.output().length;
+    server.process.kill('SIGHUP');
+    for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(server.output().slice(mark)).toContain(`${cfg}:1: tlsCert: must be a string, not number 5`);
+    const still = await get('/healthz', fresh);
+    expect(still.fingerprint).toBe(fp(certB.certPem));
+    agent.destroy();
+    fresh.destroy();
+  });
+});

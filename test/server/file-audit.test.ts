@@ -1,0 +1,122 @@
+/**
+ * The audit log of file operations: upload, download (whole, ranged, chunk by chunk; once
+ * per transfer), delete, move, copy and share access, each with path, user, token, address
+ * and front; `ferry admin audit --path --event`; the access log's path.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry, ManifestResponse } from '../../src/core/protocol.js';
+import { runFerry } from '../helpers/cli.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+const logLines: Record<string, unknown>[] = [];
+const sink = new Writable({
+  write(chunk: Buffer, _e, cb) {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) logLines.push(JSON.parse(line) as Record<string, unknown>);
+    cb();
+  },
+});
+
+beforeAll(async () => {
+  t = await startTestServer({ logLevel: 'info', logDestination: sink });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const audit = async (query: string): Promise<AuditEntry[]> => ((await (await t.api(`/api/v1/admin/audit?${query}`)).json()) as { entries: AuditEntry[] }).entries;
+
+describe('audit of file operations', () => {
+  let ana: { token: string; id: string };
+  beforeAll(async () => {
+    await addUser(t, 'ana', { home: '/home/ana' });
+    ana = await tokenFor(t, 'ana');
+  });
+
+  it('an upload names the file, the user, the token, the address and the front', async () => {
+    expect((await uploadBuffer(t, '/up.txt', Buffer.from('uploaded'), 1024, { token: ana.token })).status).toBe(200);
+    const [e] = await audit('path=/home/ana/up.txt&event=upload');
+    expect(e).toMatchObject({ event: 'file.upload', ok: true, user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'api', path: '/home/ana/up.txt' });
+    expect(e.details).toMatchObject({ size: 8 });
+  });
+
+  it('a download is recorded once per transfer: whole, repeated, ranged, or chunk by chunk', async () => {
+    const body = Buffer.alloc(200_000, 3);
+    expect((await uploadBuffer(t, '/big.bin', body, 50_000, { token: ana.token })).status).toBe(200);
+    const get = (headers: Record<string, string> = {}) => t.api('/api/v1/files/big.bin', { token: ana.token, headers });
+    expect((await get()).status).toBe(200);
+    expect((await get()).status).toBe(200); // the same transfer again (a retry): not recorded twice
+    let downloads = await audit('path=/home/ana/big.bin&event=download');
+    expect(downloads).toHaveLength(1);
+    expect(downloads[0]).toMatchObject({ user: 'ana', tokenId: ana.id, front: 'api', details: { via: 'file', size: 200_000 } });
+
+    // Ranged, in four parts, by another token: one entry, with the first range.
+    const other = await tokenFor(t, 'ana', { name: 'second' });
+    for (let i = 0; i < 4; i++) {
+      const r = await t.api('/api/v1/files/big.bin', { token: other.token, headers: { range: `bytes=${i * 50_000}-${i * 50_000 + 49_999}` } });
+      expect(r.status).toBe(206);
+      await r.arrayBuffer();
+    }
+    downloads = await audit('path=/home/ana/big.bin&event=download');
+    expect(downloads).toHaveLength(2);
+    expect(downloads[0]).toMatchObject({ tokenId: other.id, details: { range: 'bytes=0-49999' } });
+
+    // Manifest and then its chunks, by a third token: one entry.
+    const third = await tokenFor(t, 'ana', { name: 'third' });
+    const manifest = (await (await t.api('/api/v1/manifests/big.bin', { token: third.token })).json()) as ManifestResponse;
+    for (const c of new Set(manifest.chunks.map((x) => x.hash))) expect((await t.api(`/api/v1/chunks/${c}?path=/big.bin`, { token: third.token })).status).toBe(200);
+    downloads = await audit('path=/home/ana/big.bin&event=download');
+    expect(downloads).toHaveLength(3);
+    expect(downloads[0]).toMatchObject({ tokenId: third.id, details: { via: 'manifest' } });
+    // A HEAD transfers nothing.
+    expect((await t.api('/api/v1/files/up.txt', { method: 'HEAD', token: ana.token })).status).toBe(200);
+    expect(await audit('path=/home/ana/up.txt&event=download')).toHaveLength(0);
+  });
+
+  it('move, copy and delete name the path; share access is recorded with the share front', async () => {
+    expect((await t.api('/api/v1/copy', { method: 'POST', token: ana.token, json: { from: '/up.txt', to: '/copy.txt' } })).status).toBe(200);
+    expect((await t.api('/api/v1/move', { method: 'POST', token: ana.token, json: { from: '/copy.txt', to: '/moved.txt' } })).status).toBe(200);
+    expect((await t.api('/api/v1/files/moved.txt', { method: 'DELETE', token: ana.token })).status).toBe(204);
+    const [copy] = await audit('path=/home/ana/up.txt&event=copy');
+    expect(copy).toMatchObject({ user: 'ana', tokenId: ana.id, target: '/home/ana/copy.txt', details: { from: '/home/ana/up.txt', to: '/home/ana/copy.txt' } });
+    const [move] = await audit('path=/home/ana/copy.txt&event=move');
+    expect(move).toMatchObject({ user: 'ana', target: '/home/ana/moved.txt' });
+    const [del] = await audit('path=/home/ana/moved.txt&event=delete');
+    expect(del).toMatchObject({ user: 'ana', front: 'api' });
+
+    const link = await share(t, ana.token, { path: '/up.txt' });
+    const res = await fetch(link.url);
+    expect(await res.text()).toBe('uploaded');
+    const entries = await audit('path=/home/ana/up.txt');
+    const download = entries.find((e) => e.event === 'file.download');
+    expect(download).toMatchObject({ user: 'ana', tokenId: `share:${link.id}`, front: 'share', details: { via: 'share' } });
+    expect(entries.find((e) => e.event === 'share.use')).toMatchObject({ front: 'share', path: '/home/ana/up.txt' });
+  });
+
+  it('the path filter takes a subtree, and not a sibling that shares a prefix', async () => {
+    expect((await uploadBuffer(t, '/dir/a.txt', Buffer.from('a'), 1024, { token: ana.token })).status).toBe(200);
+    expect((await uploadBuffer(t, '/dir-b.txt', Buffer.from('b'), 1024, { token: ana.token })).status).toBe(200);
+    const under = await audit('path=/home/ana/dir&event=upload');
+    expect(under.map((e) => e.path)).toEqual(['/home/ana/dir/a.txt']);
+  });
+
+  it('ferry admin audit --path --event download', async () => {
+    const r = await runFerry(['admin', 'audit', '--path', '/home/ana/big.bin', '--event', 'download', '--json'], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as AuditEntry);
+    expect(rows).toHaveLength(3);
+    expect(rows.every((e) => e.event === 'file.download' && e.path === '/home/ana/big.bin')).toBe(true);
+    const text = await runFerry(['admin', 'audit', '--path', '/home/ana/big.bin', '--event', 'download'], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+    expect(text.stdout).toMatch(/file\.download +yes +ana +\S+ +127\.0\.0\.1 +api +\/home\/ana\/big\.bin/);
+  });
+
+  it('the access log names the path a request was about, as the server names it (as the audit does)', async () => {
+    const lines = logLines.filter((l) => l.msg === 'request' && l.route === '/api/v1/files/*' && l.method === 'GET');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.map((l) => l.path)).toContain('/home/ana/big.bin');
+    const moves = logLines.filter((l) => l.msg === 'request' && l.route === '/api/v1/move');
+    expect(moves.map((l) => l.path)).toContain('/home/ana/copy.txt');
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * Versions and trash: overwrite keeps the old version (per the server's and per-path
+ * retention), restore by id or time, delete to the trash and back, expiry, quota
+ * accounting, chunk sharing between versions, and GC never taking a chunk a version needs.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/core/protocol.js';
+import { runFerry } from '../helpers/cli.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+let clock = Date.parse('2026-12-01T00:00:00Z');
+const DAY = 86_400_000;
+
+beforeAll(async () => {
+  t = await startTestServer({ now: () => clock, versions: { keep: 3, days: 30, paths: { '/scratch': { keep: 0, days: 0 }, '/deep': { keep: 1, days: 0 } } }, trashDays: 7 });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+interface Version {
+  id: number;
+  size: number;
+  hash: string;
+  createdAt: number;
+  replacedAt: number;
+}
+
+const put = async (path: string, body: Buffer | string, token?: string) => {
+  clock += 1000;
+  const res = await uploadBuffer(t, path, Buffer.from(body), 64 * 1024, { token });
+  expect(res.status, await res.clone().text()).toBe(200);
+};
+const get = async (path: string, token?: string) => Buffer.from(await (await t.api(`/api/v1/files${path}`, { token })).arrayBuffer()).toString();
+const versionsOf = async (path: string, token?: string) => ((await (await t.api(`/api/v1/versions${path}`, { token })).json()) as { versions: Version[] }).versions;
+const stats = async () => (await (await t.api('/api/v1/admin/stats')).json()) as { storedBytes: number; chunks: number };
+const gc = async () => {
+  clock += 1;
+  return (await (await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).json()) as { chunks: number };
+};
+
+describe('versions', () => {
+  it('an overwrite keeps the old version; restoring by id makes it current, and the replaced one a version', async () => {
+    await put('/doc.txt', 'one');
+    await put('/doc.txt', 'two');
+    let v = await versionsOf('/doc.txt');
+    expect(v.map((x) => x.size)).toEqual([3]);
+    const res = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/doc.txt', version: v[0].id } });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Entry).path).toBe('/doc.txt');
+    expect(await get('/doc.txt')).toBe('one');
+    v = await versionsOf('/doc.txt');
+    expect(v).toHaveLength(2);
+    expect(await (async () => {
+      await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/doc.txt', version: v[0].id } });
+      return get('/doc.txt');
+    })()).toBe('two');
+  });
+
+  it('keeps at most `keep` versions, and none under a path whose rule is off', async () => {
+    for (const n of ['a', 'b', 'c', 'd', 'e', 'f']) await put('/many.txt', n.repeat(10));
+    expect((await versionsOf('/many.txt')).length).toBe(3);
+    for (const n of ['a', 'b', 'c']) await put('/deep/x.txt', n);
+    expect((await versionsOf('/deep/x.txt')).length).toBe(1);
+    await put('/scratch/tmp.txt', 'first');
+    await put('/scratch/tmp.txt', 'second');
+    expect(await versionsOf('/scratch/tmp.txt')).toEqual([]);
+  });
+
+  it('restores the version current at a given time', async () => {
+    await put('/timed.txt', 'morning');
+    const morning = clock;
+    clock += 3600_000;
+    await put('/timed.txt', 'noon');
+    clock += 3600_000;
+    await put('/timed.txt', 'evening');
+    const res = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/timed.txt', at: morning + 60_000 } });
+    expect(res.status).toBe(200);
+    expect(await get('/timed.txt')).toBe('morning');
+    const before = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/timed.txt', at: morning - 10 * DAY } });
+    expect(before.status).toBe(404);
+    const bad = await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/timed.txt', version: 'x' } });
+    expect(bad.status).toBe(400);
+  });
+
+  it('versions share chunks: an old version costs only its changed chunks', async () => {
+    const base = randomBytes(16 * 64 * 1024);
+    await put('/big.bin', base);
+    const before = await stats();
+    const edited = Buffer.from(base);
+    edited[5 * 64 * 1024 + 7] ^= 0xff;
+    await put('/big.bin', edited);
+    const after = await stats();
+    expect(after.storedBytes - before.storedBytes).toBe(64 * 1024);
+    expect(after.chunks - before.chunks).toBe(1);
+    expect((await versionsOf('/big.bin')).length).toBe(1);
+  });
+
+  it('GC never collects a chunk a version needs; it does once the version expires', async () => {
+    const old = randomBytes(200_000);
+    await put('/gc/file.bin', old);
+    await put('/gc/file.bin', randomBytes(200_000));
+    expect((await t.api('/api/v1/files/gc/file.bin', { method: 'DELETE' })).status).toBe(204);
+    expect((await t.api('/api/v1/trash', { method: 'DELETE', json: undefined })).status).toBe(200); // empties the trash: only the version holds old bytes now
+    await gc();
+    const [v] = await versionsOf('/gc/file.bin');
+    expect((await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/gc/file.bin', version: v.id } })).status).toBe(200);
+    expect(Buffer.from(await (await t.api('/api/v1/files/gc/file.bin')).arrayBuffer()).equals(old)).toBe(true);
+
+    // Past `days`, versions go at the next sweep, and then their chunks with GC.
+    const stored = (await stats()).storedBytes;
+    clock += 31 * DAY;
+    expect((await t.api('/api/v1/admin/sweep', { method: 'POST' })).status).toBe(200);
+    expect(await versionsOf('/doc.txt')).toEqual([]);
+    expect((await gc()).chunks).toBeGreaterThan(0);
+    expect((await stats()).storedBytes).toBeLessThan(stored);
+    expect(Buffer.from(await (await t.api('/api/v1/files/gc/file.bin')).arrayBuffer()).equals(old)).toBe(true);
+  });
+});
+
+describe('trash', () => {
+  it('a delete moves files to the trash; restore puts them back, refusing to overwrite', async () => {
+    await put('/t/a.txt', 'alpha');
+    await put('/t/sub/b.txt', 'beta');
+    expect((await t.api('/api/v1/files/t?recursive=true', { method: 'DELETE' })).status).toBe(204);
+    expect((await t.api('/api/v1/stat/t/a.txt')).status).toBe(404);
+    const { entries } = (await (await t.api('/api/v1/trash?path=/t')).json()) as { entries: { id: number; path: string; batch: string }[] };
+    expect(entries.map((e) => e.path).sort()).toEqual(['/t/a.txt', '/t/sub/b.txt']);
+    expect(new Set(entries.map((e) => e.batch)).size).toBe(1);
+    const a = entries.find((e) => e.path === '/t/a.txt')!;
+    expect((await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: a.id } })).status).toBe(200);
+    expect(await get('/t/a.txt')).toBe('alpha');
+    expect((await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: a.id } })).status).toBe(404);
+    // A file at the old place: restoring there is refused; elsewhere works.
+    const b = entries.find((e) => e.path === '/t/sub/b.txt')!;
+    await put('/t/sub/b.txt', 'new beta');
+    const clash = await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: b.id } });
+    expect(clash.status).toBe(409);
+    expect((await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: b.id, to: '/t/sub/b-old.txt' } })).status).toBe(200);
+    expect(await get('/t/sub/b-old.txt')).toBe('beta');
+    expect(await get('/t/sub/b.txt')).toBe('new beta');
+  });
+
+  it('the trash empties itself after trashDays', async () => {
+    await put('/t/old.txt', 'old');
+    expect((await t.api('/api/v1/files/t/old.txt', { method: 'DELETE' })).status).toBe(204);
+    const list = async () => ((await (await t.api('/api/v1/trash?path=/t/old.txt')).json()) as { entries: unknown[] }).entries;
+    expect(await list()).toHaveLength(1);
+    clock += 6 * DAY;
+    await t.api('/api/v1/admin/sweep', { method: 'POST' });
+    expect(await list()).toHaveLength(1);
+    clock += 2 * DAY;
+    await t.api('/api/v1/admin/sweep', { method: 'POST' });
+    expect(await list()).toHaveLength(0);
+  });
+
+  it("a user sees only their own trash, and quota counts only current files", async () => {
+    await addUser(t, 'vera', { home: '/home/vera', quotaBytes: 1000 });
+    const vera = await tokenFor(t, 'vera');
+    await put('/q.bin', Buffer.alloc(600, 1), vera.token);
+    // Overwriting keeps a 600-byte version, but the quota counts the 600 bytes of the current file.
+    await put('/q.bin', Buffer.alloc(600, 2), vera.token);
+    const me = (await (await t.api('/api/v1/users/vera')).json()) as { usage: { bytes: number } };
+    expect(me.usage.bytes).toBe(600);
+    expect((await versionsOf('/q.bin', vera.token)).length).toBe(1);
+    // Restoring a version is a write: it must fit the quota like an upload.
+    expect((await t.api('/api/v1/files/q.bin', { method: 'DELETE', token: vera.token })).status).toBe(204);
+    await put('/other.bin', Buffer.alloc(900, 3), vera.token);
+    const [trashed] = ((await (await t.api('/api/v1/trash', { token: vera.token })).json()) as { entries: { id: number; path: string }[] }).entries;
+    expect(trashed.path).toBe('/q.bin');
+    const over = await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: trashed.id }, token: vera.token });
+    expect(over.status).toBe(413);
+    // The admin's trash entries (outside vera's home) are invisible to her.
+    await put('/admin-only.txt', 'secret');
+    expect((await t.api('/api/v1/files/admin-only.txt', { method: 'DELETE' })).status).toBe(204);
+    const adminEntry = ((await (await t.api('/api/v1/trash?path=/admin-only.txt')).json()) as { entries: { id: number; path: string }[] }).entries[0];
+    expect(adminEntry.path).toBe('/admin-only.txt');
+    expect((await t.api('/api/v1/trash/restore', { method: 'POST', json: { id: adminEntry.id }, token: vera.token })).status).toBe(404);
+    const veraList = ((await (await t.api('/api/v1/trash', { token: vera.token })).json()) as { entries: { path: string }[] }).entries;
+    expect(veraList.map((e) => e.path)).toEqual(['/q.bin']);
+  });
+});
+
+describe('the CLI', () => {
+  it('ferry versions, restore --version, trash ls, restore and empty', async () => {
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token };
+    await put('/cli/f.txt', 'v1');
+    await put('/cli/f.txt', 'v2');
+    const ls = await runFerry(['versions', '/cli/f.txt', '--json'], { env });
+    expect(ls.code).toBe(0);
+    const [v] = JSON.parse(ls.stdout) as Version[];
+    expect(v.size).toBe(2);
+    expect((await runFerry(['restore', '/cli/f.txt', '--version', String(v.id)], { env })).code).toBe(0);
+    expect(await get('/cli/f.txt')).toBe('v1');
+    expect((await runFerry(['restore', '/cli/f.txt'], { env })).code).toBe(2);
+    expect((await runFerry(['rm', '/cli/f.txt'], { env })).code).toBe(0);
+    const trash = await runFerry(['trash', 'ls', '/cli', '--json'], { env });
+    const [entry] = JSON.parse(trash.stdout) as { id: number; path: string }[];
+    expect(entry.path).toBe('/cli/f.txt');
+    const text = await runFerry(['trash', 'ls', '/cli'], { env });
+    expect(text.stdout).toMatch(new RegExp(`^${entry.id} +/cli/f\\.txt`, 'm'));
+    expect((await runFerry(['trash', 'restore', String(entry.id)], { env })).code).toBe(0);
+    expect(await get('/cli/f.txt')).toBe('v1');
+    expect((await runFerry(['rm', '/cli/f.txt'], { env })).code).toBe(0);
+    const empty = await runFerry(['trash', 'empty', '/cli'], { env });
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toContain('removed 1 file(s) from the trash');
+    expect(JSON.parse((await runFerry(['trash', 'ls', '/cli', '--json'], { env })).stdout)).toEqual([]);
+  });
+});

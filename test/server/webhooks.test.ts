@@ -1,0 +1,236 @@
+/**
+ * Webhooks against a real local HTTP receiver (signature, retries after 500s, order per
+ * file, nothing lost across a server restart), command hooks, and the pre-upload hook with
+ * a stub virus scanner that rejects the EICAR test string.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedWebhook, WebhookDeliveryInfo } from '../../src/core/protocol.js';
+import { runFerry } from '../helpers/cli.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+  json: { event: string; action: string; path: string | null; user: string | null; ip: string | null; front: string | null; details: Record<string, unknown> | null };
+}
+
+/** A webhook receiver on 127.0.0.1: records what it accepts; `fail(n)` answers 500 n times first. */
+class Receiver {
+  readonly got: Received[] = [];
+  failures = 0;
+  /** Paths whose first N deliveries get a 500. */
+  readonly failPath = new Map<string, number>();
+  server: Server | undefined;
+  port = 0;
+  async listen(port = 0): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        const json = JSON.parse(body) as Received['json'];
+        const left = json.path ? (this.failPath.get(json.path) ?? 0) : 0;
+        if (left > 0) {
+          this.failPath.set(json.path!, left - 1);
+          this.failures++;
+          res.writeHead(500).end('not now');
+          return;
+        }
+        this.got.push({ headers: req.headers, body, json });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', r));
+    this.port = (this.server!.address() as AddressInfo).port;
+  }
+  async close(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hook`;
+  }
+}
+
+const until = async (what: string, cond: () => boolean | Promise<boolean>, tries = 400): Promise<void> => {
+  for (let i = 0; i < tries; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+};
+
+const verify = (secret: string, r: Received): boolean => {
+  const want = Buffer.from('sha256=' + createHmac('sha256', secret).update(r.body).digest('hex'));
+  const got = Buffer.from(String(r.headers['x-ferry-signature-256']));
+  return got.length === want.length && timingSafeEqual(got, want);
+};
+
+const work = mkdtempSync(join(tmpdir(), 'ferry-hooks-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('webhooks', () => {
+  let t: TestServer;
+  const rx = new Receiver();
+  let hook: CreatedWebhook;
+  beforeAll(async () => {
+    await rx.listen();
+    t = await startTestServer({ webhookRetryDelayMs: 40, webhookMaxAttempts: 50 });
+    const res = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['upload', 'delete', 'move'] } });
+    expect(res.status).toBe(201);
+    hook = (await res.json()) as CreatedWebhook;
+  });
+  afterAll(async () => {
+    await t?.close();
+    await rx.close();
+  });
+
+  it('delivers a signed event for an upload; a wrong secret does not verify', async () => {
+    expect((await uploadBuffer(t, '/signed.txt', Buffer.from('hello'))).status).toBe(200);
+    await until('the upload event', () => rx.got.some((r) => r.json.path === '/signed.txt'));
+    const r = rx.got.find((x) => x.json.path === '/signed.txt')!;
+    expect(r.json).toMatchObject({ event: 'upload', action: 'file.upload', user: 'admin', front: 'api', ip: '127.0.0.1' });
+    expect(r.json.details).toMatchObject({ size: 5 });
+    expect(r.headers['x-ferry-event']).toBe('upload');
+    expect(verify(hook.secret, r)).toBe(true);
+    expect(verify(hook.secret + 'x', r)).toBe(false);
+  });
+
+  it('retries after 500s with backoff until accepted, and logs the attempts', async () => {
+    rx.failPath.set('/flaky.txt', 3);
+    expect((await uploadBuffer(t, '/flaky.txt', Buffer.from('flaky'))).status).toBe(200);
+    await until('the retried delivery', () => rx.got.some((r) => r.json.path === '/flaky.txt'));
+    const log = (await (await t.api(`/api/v1/admin/webhook-deliveries?webhook=${hook.id}`)).json()) as WebhookDeliveryInfo[];
+    const d = log.find((x) => (x.payload as { path: string }).path === '/flaky.txt')!;
+    expect(d).toMatchObject({ status: 'delivered', attempts: 4, lastStatus: 204, lastError: null });
+  });
+
+  it("keeps the order of one file's events while an earlier one is retried", async () => {
+    rx.failPath.set('/ordered.txt', 2);
+    const before = rx.got.length;
+    expect((await uploadBuffer(t, '/ordered.txt', Buffer.from('one'))).status).toBe(200);
+    expect((await uploadBuffer(t, '/ordered.txt', Buffer.from('two'))).status).toBe(200);
+    expect((await t.api('/api/v1/move', { method: 'POST', json: { from: '/ordered.txt', to: '/moved.txt' } })).status).toBe(200);
+    expect((await t.api('/api/v1/files/moved.txt', { method: 'DELETE' })).status).toBe(204);
+    // Another file is not held up by /ordered.txt's retries.
+    expect((await uploadBuffer(t, '/other.txt', Buffer.from('x'))).status).toBe(200);
+    await until('all events', () => rx.got.filter((r) => r.json.path === '/ordered.txt').length === 3 && rx.got.some((r) => r.json.path === '/moved.txt') && rx.got.some((r) => r.json.path === '/other.txt'));
+    const ordered = rx.got.slice(before).filter((r) => r.json.path === '/ordered.txt');
+    expect(ordered.map((r) => [r.json.action, r.json.details?.size])).toEqual([
+      ['file.upload', 3],
+      ['file.upload', 3],
+      ['file.move', undefined],
+    ]);
+    expect(ordered.map((r) => Number(r.headers['x-ferry-delivery']))).toEqual([...ordered.map((r) => Number(r.headers['x-ferry-delivery']))].sort((a, b) => a - b));
+    expect(rx.got.find((r) => r.json.path === '/moved.txt')!.json.action).toBe('file.delete');
+  });
+
+  it('loses nothing across a server restart: pending deliveries go out after it', async () => {
+    await rx.close();
+    const port = rx.port;
+    const before = rx.got.length;
+    for (const name of ['r1', 'r2', 'r3']) expect((await uploadBuffer(t, `/restart/${name}`, Buffer.from(name))).status).toBe(200);
+    await until('failed attempts', async () => {
+      const log = (await (await t.api(`/api/v1/admin/webhook-deliveries?webhook=${hook.id}&limit=3`)).json()) as WebhookDeliveryInfo[];
+      return log.every((d) => d.status === 'pending' && d.attempts >= 1);
+    });
+    await t.restart();
+    await rx.listen(port);
+    const restarted = () => rx.got.slice(before).filter((r) => r.json.path?.startsWith('/restart/'));
+    await until('the queued deliveries', () => restarted().length >= 3);
+    expect(restarted().map((r) => r.json.path).sort()).toEqual(['/restart/r1', '/restart/r2', '/restart/r3']);
+  });
+
+  it('validates what it is given and removes a webhook with its queue', async () => {
+    const bad = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: 'ftp://x', events: ['upload'] } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['explode'] } });
+    expect(unknown.status).toBe(400);
+    const other = (await (await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['login'] } })).json()) as CreatedWebhook;
+    expect((await t.api(`/api/v1/admin/webhooks/${other.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await t.api(`/api/v1/admin/webhooks/${other.id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('ferry admin webhook add, ls, log and rm', async () => {
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token, HOME: work };
+    const add = await runFerry(['admin', 'webhook', 'add', rx.url, '--events', 'delete', '--secret', 'a-secret-of-enough-length'], { env });
+    expect(add.code).toBe(0);
+    const id = add.stdout.trim();
+    expect(id).toMatch(/^wh_[0-9a-f]{16}$/);
+    expect(add.stderr).toContain('signing secret (shown once): a-secret-of-enough-length');
+    const ls = await runFerry(['admin', 'webhook', 'ls'], { env });
+    expect(ls.stdout).toContain(id);
+    expect(ls.stdout).not.toContain('a-secret-of-enough-length');
+    expect((await uploadBuffer(t, '/cli.txt', Buffer.from('c'))).status).toBe(200);
+    expect((await t.api('/api/v1/files/cli.txt', { method: 'DELETE' })).status).toBe(204);
+    await until('the delete delivery', async () => (await runFerry(['admin', 'webhook', 'log', id], { env })).stdout.includes('delivered'));
+    const log = await runFerry(['admin', 'webhook', 'log', id, '--json'], { env });
+    const rows = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as WebhookDeliveryInfo);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ event: 'delete', status: 'delivered', attempts: 1, payload: { path: '/cli.txt' } });
+    expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(0);
+    expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(3);
+  });
+});
+
+describe('command hooks and the pre-upload hook', () => {
+  let t: TestServer;
+  const events = join(work, 'events.jsonl');
+  const scanned = join(work, 'scanned.txt');
+  beforeAll(async () => {
+    const onEvent = join(work, 'on-event.sh');
+    writeFileSync(onEvent, `#!/bin/sh\ncat >> '${events}'\n`);
+    // (Hooks run in parallel: two events may finish in either order.)
+    // A stand-in for clamdscan: reads the file from stdin, exit 1 and a "FOUND" line on EICAR.
+    const scanner = join(work, 'scan.sh');
+    writeFileSync(scanner, `#!/bin/sh\nbody=$(cat)\nprintf '%s %s\\n' "$FERRY_PATH" "$(printf '%s' "$body" | sha256sum | cut -d' ' -f1)" >> '${scanned}'\ncase "$body" in\n  *EICAR-STANDARD-ANTIVIRUS-TEST-FILE*) echo "stream: Eicar-Test-Signature FOUND"; exit 1 ;;\nesac\nexit 0\n`);
+    chmodSync(onEvent, 0o755);
+    chmodSync(scanner, 0o755);
+    t = await startTestServer({
+      hooks: [{ events: ['upload', 'delete'], command: [onEvent], timeoutMs: 10_000 }],
+      preUploadHook: { command: [scanner], timeoutMs: 20_000 },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('runs a command hook with the event as JSON on stdin', async () => {
+    expect((await uploadBuffer(t, '/hooked.txt', Buffer.from('hooked'))).status).toBe(200);
+    expect((await t.api('/api/v1/files/hooked.txt', { method: 'DELETE' })).status).toBe(204);
+    await t.server.ctx.hooks.idle();
+    const lines = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Received['json']);
+    expect(lines.map((l) => `${l.event} ${l.path} ${l.user}`).sort()).toEqual(['delete /hooked.txt admin', 'upload /hooked.txt admin']);
+  });
+
+  it('the pre-upload hook sees every byte, accepts clean files and rejects EICAR with 422', async () => {
+    const clean = Buffer.alloc(300_000, 'a');
+    expect((await uploadBuffer(t, '/clean.bin', clean, 64 * 1024)).status).toBe(200);
+    expect(readFileSync(scanned, 'utf8')).toContain(`/clean.bin ${createHash('sha256').update(clean).digest('hex')}`);
+    const eicar = Buffer.from('X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*');
+    const res = await uploadBuffer(t, '/virus.com', eicar);
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('FERRY_ERR_UPLOAD_REJECTED');
+    expect(body.error.message).toContain('Eicar-Test-Signature FOUND');
+    expect((await t.api('/api/v1/stat/virus.com')).status).toBe(404);
+  });
+
+  it('a share-link upload goes through the same check', async () => {
+    expect((await t.api('/api/v1/mkdir/inbox', { method: 'POST' })).status).toBe(201);
+    const created = await t.api('/api/v1/shares', { method: 'POST', json: { path: '/inbox', kind: 'upload' } });
+    expect(created.status).toBe(201);
+    const share = (await created.json()) as { url: string };
+    const bad = await fetch(`${share.url}/evil.txt`, { method: 'PUT', body: 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE' });
+    expect(bad.status).toBe(422);
+    const good = await fetch(`${share.url}/fine.txt`, { method: 'PUT', body: 'fine' });
+    expect(good.status).toBe(201);
+  });
+});

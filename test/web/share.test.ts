@@ -1,0 +1,195 @@
+/**
+ * Share links opened by someone without an account, in a fresh browser context (no
+ * session, no cookies): a file page (preview, download), a folder page (per-file and zip
+ * downloads), a password form (wrong, then right, while `curl -u :PASSWORD` keeps working),
+ * a drop box (the app's chunked upload, into the owner's folder), and the 410 pages of
+ * used-up and expired links.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir, writeRandomFile } from '../helpers/files.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share } from '../helpers/users.js';
+import { expectAccessible, freshContext, launch, screenshot } from './browser.js';
+
+const run = promisify(execFile);
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+let t: TestServer;
+let browser: Browser;
+let dir: { path: string; cleanup: () => Promise<void> };
+let token: string;
+let clock = Date.now();
+
+async function put(path: string, body: Uint8Array | string): Promise<void> {
+  const r = await fetch(`${t.url}/api/v1/files${path}`, { method: 'PUT', body, headers: { authorization: `Bearer ${token}` } });
+  expect(r.status, path).toBe(201);
+}
+
+beforeAll(async () => {
+  t = await startTestServer({ now: () => clock });
+  dir = await tempDir('ferry-web-share-');
+  await addUser(t, 'olga', { password: 'olga-password-1' });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'olga', password: 'olga-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  await put('/report.txt', 'the quarterly report\n');
+  await put('/photos/a.bin', randomBytes(200_000));
+  await put('/photos/b.bin', randomBytes(300_000));
+  await put('/photos/more/c.bin', randomBytes(5000));
+  const mk = await fetch(`${t.url}/api/v1/mkdir/inbox`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+  expect(mk.status).toBe(201);
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+  await dir?.cleanup();
+});
+
+describe('share pages', () => {
+  it('a file link is a page with the file\'s name, size, preview and a download button', async () => {
+    const s = await share(t, token, { path: '/report.txt' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'report.txt' }).waitFor();
+    await page.getByText('21 B').waitFor();
+    await expect.poll(() => page.getByLabel('Text of report.txt').textContent()).toBe('the quarterly report\n');
+    await expectAccessible(page, 'file share page');
+    await screenshot(page, 'share-file');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toBe('report.txt');
+    const saved = join(dir.path, 'report.txt');
+    await download.saveAs(saved);
+    expect(readFileSync(saved, 'utf8')).toBe('the quarterly report\n');
+    // curl still gets the bytes at the same address.
+    expect(await (await fetch(s.url)).text()).toBe('the quarterly report\n');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a folder link lists its files, each downloadable, sub-folders browsable, and all of it as one zip', async () => {
+    const s = await share(t, token, { path: '/photos' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'photos' }).waitFor();
+    await page.getByRole('link', { name: 'Download a.bin' }).waitFor();
+    await expectAccessible(page, 'folder share page');
+    await screenshot(page, 'share-folder');
+    const [one] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download b.bin' }).click()]);
+    const b = join(dir.path, 'b.bin');
+    await one.saveAs(b);
+    const server = async (p: string) => Buffer.from(await (await fetch(`${t.url}/api/v1/files${p}`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+    expect(sha(readFileSync(b))).toBe(sha(await server('/photos/b.bin')));
+
+    const [zip] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download all (zip)' }).click()]);
+    expect(zip.suggestedFilename()).toBe('photos.zip');
+    const zipPath = join(dir.path, 'photos.zip');
+    await zip.saveAs(zipPath);
+    const out = join(dir.path, 'photos-unzipped');
+    mkdirSync(out);
+    execFileSync('unzip', ['-q', zipPath, '-d', out]);
+    for (const p of ['a.bin', 'b.bin', 'more/c.bin']) expect(sha(readFileSync(join(out, 'photos', p))), p).toBe(sha(await server(`/photos/${p}`)));
+
+    await page.getByRole('link', { name: 'more/' }).click();
+    await page.getByRole('link', { name: 'Download c.bin' }).waitFor();
+    await page.getByRole('link', { name: 'Up one folder' }).click();
+    await page.getByRole('link', { name: 'Download a.bin' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a password link shows a form, not the browser\'s dialog: wrong, then right; curl -u :PASSWORD keeps working', async () => {
+    const s = await share(t, token, { path: '/report.txt', password: 'open sesame' });
+    const { context, page, errors } = await freshContext(browser);
+    let dialogs = 0;
+    page.on('dialog', () => dialogs++);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'This link is protected by a password' }).waitFor();
+    await expectAccessible(page, 'password page');
+    await page.getByRole('textbox', { name: 'Password' }).fill('guess');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong password for this link');
+    await page.getByRole('textbox', { name: 'Password' }).fill('open sesame');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('heading', { name: 'report.txt' }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    await download.saveAs(join(dir.path, 'pw.txt'));
+    expect(readFileSync(join(dir.path, 'pw.txt'), 'utf8')).toBe('the quarterly report\n');
+    // The unlock is a cookie for this link only, which scripts cannot read.
+    const cookie = (await context.cookies()).find((c) => c.name === 'ferry_share');
+    expect(cookie?.httpOnly).toBe(true);
+    expect(cookie?.path).toBe(new URL(s.url).pathname);
+    expect(dialogs).toBe(0);
+
+    // (curl runs asynchronously: the server is in this process.)
+    const curl = async (args: string[]) => (await run('curl', ['-s', ...args, s.url], { encoding: 'utf8' })).stdout;
+    expect(await curl(['-o', '/dev/null', '-w', '%{http_code}'])).toBe('401');
+    expect(await curl(['-o', '/dev/null', '-w', '%{http_code}', '-u', ':wrong'])).toBe('401');
+    expect(await curl(['-u', ':open sesame'])).toBe('the quarterly report\n');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a drop box page takes files with the app\'s chunked upload into the owner\'s folder, and never replaces one', async () => {
+    const s = await share(t, token, { path: '/inbox', kind: 'upload', password: 'drop it here', maxUses: 2 });
+    const file = join(dir.path, 'scan.pdf');
+    await writeRandomFile(file, 6 * 1024 * 1024);
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('textbox', { name: 'Password' }).fill('drop it here');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('heading', { name: 'Send files: inbox' }).waitFor();
+    await expectAccessible(page, 'drop box page');
+    await page.getByTestId('drop-files').setInputFiles(file);
+    await page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
+    await screenshot(page, 'share-dropbox');
+    const stored = Buffer.from(await (await fetch(`${t.url}/api/v1/files/inbox/scan.pdf`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+    expect(sha(stored)).toBe(sha(readFileSync(file)));
+    const manifest = (await (await fetch(`${t.url}/api/v1/manifests/inbox/scan.pdf`, { headers: { authorization: `Bearer ${token}` } })).json()) as { chunks: unknown[] };
+    expect(manifest.chunks.length).toBeGreaterThan(1); // chunked by the browser, not one streamed body
+
+    // The same name again: the drop box refuses to replace it, and the owner's file is intact.
+    const again = join(dir.path, 'again');
+    mkdirSync(again);
+    writeFileSync(join(again, 'scan.pdf'), 'a different file');
+    await page.getByTestId('drop-files').setInputFiles(join(again, 'scan.pdf'));
+    await page.locator('li.upload[data-state=failed]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').textContent()).toMatch(/exists/);
+    const after = Buffer.from(await (await fetch(`${t.url}/api/v1/files/inbox/scan.pdf`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
+    expect(sha(after)).toBe(sha(readFileSync(file)));
+    const info = (await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; uses: number }[];
+    expect(info.find((x) => x.id === s.id)?.uses).toBe(1);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a used-up link and an expired link show the 410 page', async () => {
+    const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
+    expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');
+    const later = await share(t, token, { path: '/report.txt', expiresInSeconds: 60 });
+    clock += 61_000;
+    const { context, page, errors } = await freshContext(browser);
+    for (const [url, why] of [
+      [once.url, 'this link has been used up'],
+      [later.url, 'this link has expired'],
+    ] as const) {
+      const res = await page.goto(url);
+      expect(res?.status()).toBe(410);
+      await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+      await expect.poll(() => page.getByRole('alert').textContent()).toBe(why);
+    }
+    await expectAccessible(page, '410 page');
+    await screenshot(page, 'share-gone');
+    const res = await page.goto(`${t.url}/s/${'x'.repeat(43)}`);
+    expect(res?.status()).toBe(404);
+    await page.getByRole('heading', { name: 'No such link' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * The web app's entry. A share link (`/s/KEY...`) shows its public page; every other path
+ * needs a session: resumed from the refresh cookie if there is one, else the sign-in page.
+ */
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import './styles.css';
+import { usePath } from './router.js';
+import { Session } from './session.js';
+import { App } from './ui/app.js';
+import { SharePage } from './ui/share-page.js';
+import { SignIn } from './ui/signin.js';
+
+const session = new Session();
+
+function Root() {
+  const path = usePath();
+  const [ready, setReady] = useState(false);
+  const [, setTick] = useState(0);
+  const bump = () => setTick((n) => n + 1);
+  const isShare = path.startsWith('/s/');
+  useEffect(() => {
+    session.onChange = bump;
+    if (isShare) return;
+    void session.resume().finally(() => setReady(true));
+  }, []);
+  useEffect(() => {
+    document.title = isShare ? 'Shared with you · Ferry' : session.signedIn ? 'Ferry' : 'Sign in · Ferry';
+  });
+  if (isShare) return <SharePage />;
+  if (!ready) return <p class="loading">Loading…</p>;
+  return session.signedIn ? <App session={session} /> : <SignIn session={session} />;
+}
+
+render(<Root />, document.getElementById('app')!);

@@ -1,0 +1,110 @@
+/**
+ * The signed-in person's session. The access token lives only in this page's memory; the
+ * refresh token in an HttpOnly cookie the server sets (scripts never see it). A reload, or a
+ * second tab, gets a fresh access token from the cookie. Refreshes are serialized across
+ * tabs with the Web Locks API: a refresh token is single-use, and two tabs presenting the
+ * same one at once would look like a stolen token to the server (which then ends the session).
+ */
+import { FerryApi } from '../../src/client/api.js';
+import { refreshSession, startSession, logout } from '../../src/client/account-api.js';
+import { FetchTransport } from '../../src/client/fetch-transport.js';
+import { webSha256 } from '../../src/client/hashing.js';
+import { HttpCore } from '../../src/client/wire.js';
+import type { WebSession } from '../../src/core/protocol.js';
+import { isFerryError } from '../../src/core/errors.js';
+
+/** Renew the access token this long before it expires. */
+const MARGIN_MS = 60_000;
+
+export interface SessionUser {
+  name: string;
+  role: 'admin' | 'user';
+}
+
+/** A FerryApi of this server, speaking with the given credentials. */
+export function makeApi(credentials: { token?: () => Promise<string | undefined>; authorization?: () => string | undefined }): FerryApi {
+  const http = new HttpCore({ server: location.origin, transport: new FetchTransport(), token: credentials.token, authorization: credentials.authorization, retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 } });
+  return new FerryApi({ http, sha: webSha256, parallel: 4, explainAuthFailures: false });
+}
+
+export class Session {
+  private access?: string;
+  private expiresAt = 0;
+  private refreshing?: Promise<void>;
+  user?: SessionUser;
+  /** Told when the session starts or ends (the app re-renders). */
+  onChange: () => void = () => {};
+  /** The API with this session's token. */
+  readonly api = makeApi({ token: () => this.token() });
+  /** The API without credentials (sign-in, refresh). */
+  private readonly anon = makeApi({});
+
+  get signedIn(): boolean {
+    return this.user !== undefined;
+  }
+
+  private accept(s: WebSession): void {
+    this.access = s.accessToken;
+    // Server and browser clocks may differ: count the lifetime from now.
+    this.expiresAt = Date.now() + Math.max(0, s.accessExpiresAt - Date.now());
+    const changed = this.user?.name !== s.user.name;
+    this.user = s.user;
+    if (changed) this.onChange();
+  }
+
+  /** The current access token, renewed from the cookie when it is about to expire. */
+  async token(): Promise<string | undefined> {
+    if (this.access && Date.now() < this.expiresAt - MARGIN_MS) return this.access;
+    if (this.user === undefined && this.access === undefined) return undefined;
+    await this.refresh();
+    return this.access;
+  }
+
+  /** Resumes a session from the cookie (page load); false when there is none. */
+  async resume(): Promise<boolean> {
+    try {
+      await this.refresh();
+      return this.user !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  refresh(): Promise<void> {
+    this.refreshing ??= this.lock(async () => {
+      try {
+        this.accept(await refreshSession(this.anon));
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) this.clear();
+        throw err;
+      }
+    }).finally(() => (this.refreshing = undefined));
+    return this.refreshing;
+  }
+
+  private async lock(fn: () => Promise<void>): Promise<void> {
+    const locks = (navigator as Navigator & { locks?: LockManager }).locks;
+    if (!locks) return fn();
+    await locks.request('ferry-session-refresh', fn);
+  }
+
+  async signIn(user: string, password: string): Promise<void> {
+    this.accept(await startSession(this.anon, user, password, { cookie: true }));
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      await logout(this.api);
+    } finally {
+      this.clear();
+    }
+  }
+
+  private clear(): void {
+    const had = this.user !== undefined;
+    this.access = undefined;
+    this.expiresAt = 0;
+    this.user = undefined;
+    if (had) this.onChange();
+  }
+}

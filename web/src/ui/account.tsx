@@ -1,0 +1,62 @@
+/** The person's account: who they are, what they use, and changing their password. */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { changePassword, me } from '../../../src/client/account-api.js';
+import type { MeResponse } from '../../../src/core/protocol.js';
+import { formatSize } from '../format.js';
+import { Message, useAction } from './common.js';
+
+export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => void }) {
+  const [account, setAccount] = useState<MeResponse>();
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const [busy, error, run] = useAction();
+  const [notice, setNotice] = useState<string>();
+  useEffect(() => {
+    me(props.api).then(setAccount, () => undefined);
+  }, []);
+  return (
+    <main id="main">
+      <h1>Account</h1>
+      {account && (
+        <dl class="facts">
+          <dt>User</dt>
+          <dd>{account.user}</dd>
+          <dt>Role</dt>
+          <dd>{account.role}</dd>
+          <dt>Storage used</dt>
+          <dd>
+            {formatSize(account.usage.bytes)}
+            {account.limits.quotaBytes !== null && ` of ${formatSize(account.limits.quotaBytes)}`} · {account.usage.files} files
+            {account.limits.quotaFiles !== null && ` of ${account.limits.quotaFiles}`}
+          </dd>
+        </dl>
+      )}
+      <h2>Change password</h2>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          setNotice(undefined);
+          void run(async () => {
+            if (next !== again) throw new Error('the two new passwords differ');
+            await changePassword(props.api, current, next);
+            setNotice('Password changed: sign in again with it.');
+            props.onPasswordChanged();
+          });
+        }}
+      >
+        <label for="pw-current">Current password</label>
+        <input id="pw-current" type="password" autoComplete="current-password" required value={current} onInput={(e) => setCurrent((e.currentTarget as HTMLInputElement).value)} />
+        <label for="pw-new">New password</label>
+        <input id="pw-new" type="password" autoComplete="new-password" required value={next} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
+        <label for="pw-again">New password again</label>
+        <input id="pw-again" type="password" autoComplete="new-password" required value={again} onInput={(e) => setAgain((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} notice={notice} />
+        <button type="submit" class="primary" disabled={busy}>
+          Change password
+        </button>
+      </form>
+    </main>
+  );
+}

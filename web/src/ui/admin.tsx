@@ -1,0 +1,402 @@
+/** Administration: users (create, disable, quota, grants), the audit log, the defender's bans, server stats. */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { addUser, auditLog, bans, listUsers, setGrant, stats, unban, updateUser, type ServerStats } from '../../../src/client/account-api.js';
+import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/protocol.js';
+import { formatDate, formatSize } from '../format.js';
+import { linkClick } from '../router.js';
+import { Dialog, Message, useAction, useId } from './common.js';
+
+const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
+
+export function AdminNav(props: { current: string }) {
+  const links: Array<[string, string]> = [
+    ['/admin/users', 'Users'],
+    ['/admin/audit', 'Audit log'],
+    ['/admin/bans', 'Bans'],
+    ['/admin/stats', 'Server'],
+  ];
+  return (
+    <nav aria-label="Administration" class="subnav">
+      {links.map(([to, label]) => (
+        <a key={to} href={to} onClick={(e) => linkClick(e, to)} aria-current={props.current === to ? 'page' : undefined}>
+          {label}
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+export function AdminPage(props: { api: FerryApi; path: string }) {
+  const page = props.path.replace(/\/+$/, '');
+  return (
+    <main id="main">
+      <h1>Administration</h1>
+      <AdminNav current={page === '/admin' ? '/admin/users' : page} />
+      {(page === '/admin' || page === '/admin/users') && <Users api={props.api} />}
+      {page === '/admin/audit' && <Audit api={props.api} />}
+      {page === '/admin/bans' && <Bans api={props.api} />}
+      {page === '/admin/stats' && <Stats api={props.api} />}
+    </main>
+  );
+}
+
+function parseSizeInput(text: string): number | null {
+  const t = text.trim();
+  if (t === '') return null;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(t);
+  if (!m) throw new Error(`not a size: ${t} (examples: 500M, 10G)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function Users(props: { api: FerryApi }) {
+  const { api } = props;
+  const [users, setUsers] = useState<UserInfo[]>();
+  const [error, setError] = useState<unknown>();
+  const [reload, setReload] = useState(0);
+  const [editing, setEditing] = useState<{ user: UserInfo; what: 'quota' | 'grants' }>();
+  const [busy, actionError, run] = useAction();
+  const [name, setName] = useState('');
+  const [password, setPassword] = useState('');
+  const [admin, setAdmin] = useState(false);
+  const [quota, setQuota] = useState('');
+  const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq') };
+  useEffect(() => {
+    listUsers(api).then(setUsers, setError);
+  }, [reload]);
+  const refresh = () => setReload((n) => n + 1);
+  return (
+    <section aria-labelledby="users-h">
+      <h2 id="users-h">Users</h2>
+      <Message error={error ?? actionError} />
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Role</th>
+            <th scope="col">Home</th>
+            <th scope="col">Quota</th>
+            <th scope="col">Status</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {users?.map((u) => (
+            <tr key={u.id}>
+              <td>{u.name}</td>
+              <td>{u.role}</td>
+              <td>{u.home}</td>
+              <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
+              <td>{u.disabled ? 'disabled' : 'active'}</td>
+              <td class="actions">
+                <button type="button" disabled={busy} onClick={() => run(async () => (await updateUser(api, u.name, { disabled: !u.disabled }), refresh()))} aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}>
+                  {u.disabled ? 'Enable' : 'Disable'}
+                </button>
+                <button type="button" onClick={() => setEditing({ user: u, what: 'quota' })} aria-label={`Quota of ${u.name}`}>
+                  Quota
+                </button>
+                <button type="button" onClick={() => setEditing({ user: u, what: 'grants' })} aria-label={`Grants of ${u.name}`}>
+                  Grants
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h3>Add a user</h3>
+      <form
+        class="grid"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            await addUser(api, { name: name.trim(), password: password === '' ? undefined : password, role: admin ? 'admin' : 'user', quotaBytes: parseSizeInput(quota) });
+            setName('');
+            setPassword('');
+            setQuota('');
+            setAdmin(false);
+            refresh();
+          });
+        }}
+      >
+        <label for={ids.name}>Name</label>
+        <input id={ids.name} required value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.pw}>Password</label>
+        <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.quota}>Quota (e.g. 10G; empty: none)</label>
+        <input id={ids.quota} value={quota} onInput={(e) => setQuota((e.currentTarget as HTMLInputElement).value)} />
+        <label class="inline">
+          <input type="checkbox" checked={admin} onChange={() => setAdmin(!admin)} /> Administrator
+        </label>
+        <button type="submit" class="primary" disabled={busy}>
+          Add user
+        </button>
+      </form>
+      {editing?.what === 'quota' && <QuotaDialog api={api} user={editing.user} onClose={() => (setEditing(undefined), refresh())} />}
+      {editing?.what === 'grants' && <GrantsDialog api={api} user={editing.user} onClose={() => (setEditing(undefined), refresh())} />}
+    </section>
+  );
+}
+
+function QuotaDialog(props: { api: FerryApi; user: UserInfo; onClose: () => void }) {
+  const { user } = props;
+  const [bytes, setBytes] = useState(user.quotaBytes === null ? '' : String(user.quotaBytes));
+  const [files, setFiles] = useState(user.quotaFiles === null ? '' : String(user.quotaFiles));
+  const [busy, error, run] = useAction();
+  const ids = { b: useId('qb'), f: useId('qf') };
+  return (
+    <Dialog title={`Quota of ${user.name}`} onClose={props.onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            await updateUser(props.api, user.name, { quotaBytes: parseSizeInput(bytes), quotaFiles: files.trim() === '' ? null : Number(files) });
+            props.onClose();
+          });
+        }}
+      >
+        <label for={ids.b}>Bytes (e.g. 500M, 10G; empty: no limit)</label>
+        <input id={ids.b} value={bytes} onInput={(e) => setBytes((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.f}>Files (empty: no limit)</label>
+        <input id={ids.f} type="number" min={0} value={files} onInput={(e) => setFiles((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            Save
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+function GrantsDialog(props: { api: FerryApi; user: UserInfo; onClose: () => void }) {
+  const { user } = props;
+  const [path, setPath] = useState('/');
+  const [perms, setPerms] = useState<Set<PermissionName>>(new Set(user.grants.find((g) => g.path === '/')?.permissions ?? []));
+  const [grants, setGrants] = useState(user.grants);
+  const [busy, error, run] = useAction();
+  const id = useId('gp');
+  return (
+    <Dialog title={`Grants of ${user.name}`} onClose={props.onClose}>
+      <ul class="grants">
+        {grants.map((g) => (
+          <li key={g.path}>
+            <code>{g.path}</code>: {g.permissions.join(', ') || 'nothing'}
+          </li>
+        ))}
+      </ul>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            const u = await setGrant(props.api, user.name, { path: path.trim() || '/', permissions: [...perms] });
+            setGrants(u.grants);
+          });
+        }}
+      >
+        <label for={id}>Path (relative to the home)</label>
+        <input
+          id={id}
+          value={path}
+          onInput={(e) => {
+            const p = (e.currentTarget as HTMLInputElement).value;
+            setPath(p);
+            setPerms(new Set(grants.find((g) => g.path === p)?.permissions ?? []));
+          }}
+        />
+        <fieldset>
+          <legend>Permissions there (none: remove the grant)</legend>
+          {PERMS.map((p) => (
+            <label key={p} class="inline">
+              <input
+                type="checkbox"
+                checked={perms.has(p)}
+                onChange={() => {
+                  const next = new Set(perms);
+                  if (next.has(p)) next.delete(p);
+                  else next.add(p);
+                  setPerms(next);
+                }}
+              />{' '}
+              {p}
+            </label>
+          ))}
+        </fieldset>
+        <Message error={error} />
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Close
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            Set grant
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+const SINCE: Array<[string, number | undefined]> = [
+  ['any time', undefined],
+  ['last hour', 3600_000],
+  ['last 24 hours', 86_400_000],
+  ['last 7 days', 7 * 86_400_000],
+];
+
+function Audit(props: { api: FerryApi }) {
+  const [user, setUser] = useState('');
+  const [event, setEvent] = useState('');
+  const [since, setSince] = useState('last 24 hours');
+  const [entries, setEntries] = useState<AuditEntry[]>();
+  const [next, setNext] = useState<number>();
+  const [busy, error, run] = useAction();
+  const ids = { u: useId('au'), e: useId('ae'), s: useId('as') };
+  const load = (before?: number) =>
+    run(async () => {
+      const ms = SINCE.find(([l]) => l === since)?.[1];
+      const page = await auditLog(props.api, { user: user.trim() || undefined, event: event.trim() || undefined, since: ms === undefined ? undefined : Date.now() - ms, before, limit: 100 });
+      setEntries(before === undefined ? page.entries : [...(entries ?? []), ...page.entries]);
+      setNext(page.next);
+    });
+  useEffect(() => void load(), []);
+  return (
+    <section aria-labelledby="audit-h">
+      <h2 id="audit-h">Audit log</h2>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void load();
+        }}
+      >
+        <label for={ids.u}>User</label>
+        <input id={ids.u} value={user} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.e}>Event (or prefix, e.g. auth.)</label>
+        <input id={ids.e} value={event} onInput={(e) => setEvent((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.s}>When</label>
+        <select id={ids.s} value={since} onChange={(e) => setSince((e.currentTarget as HTMLSelectElement).value)}>
+          {SINCE.map(([l]) => (
+            <option key={l}>{l}</option>
+          ))}
+        </select>
+        <button type="submit" class="primary" disabled={busy}>
+          Show
+        </button>
+      </form>
+      <Message error={error} />
+      <table class="listing audit">
+        <thead>
+          <tr>
+            <th scope="col">Time</th>
+            <th scope="col">Event</th>
+            <th scope="col">Result</th>
+            <th scope="col">User</th>
+            <th scope="col">Address</th>
+            <th scope="col">Target</th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries?.length === 0 && (
+            <tr>
+              <td colSpan={6}>No events.</td>
+            </tr>
+          )}
+          {entries?.map((a) => (
+            <tr key={a.id}>
+              <td>{formatDate(a.at)}</td>
+              <td>{a.event}</td>
+              <td>{a.ok ? 'ok' : 'refused'}</td>
+              <td>{a.user ?? '—'}</td>
+              <td>{a.ip ?? '—'}</td>
+              <td class="target">{a.target ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {next !== undefined && (
+        <button type="button" disabled={busy} onClick={() => load(next)}>
+          Older events
+        </button>
+      )}
+    </section>
+  );
+}
+
+function Bans(props: { api: FerryApi }) {
+  const [list, setList] = useState<Array<{ ip: string; until: number }>>();
+  const [busy, error, run] = useAction();
+  const [reload, setReload] = useState(0);
+  useEffect(() => void run(async () => setList(await bans(props.api))), [reload]);
+  return (
+    <section aria-labelledby="bans-h">
+      <h2 id="bans-h">Banned addresses</h2>
+      <p class="hint">The defender bans addresses that keep failing to authenticate.</p>
+      <Message error={error} />
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Address</th>
+            <th scope="col">Banned until</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {list?.length === 0 && (
+            <tr>
+              <td colSpan={3}>No address is banned.</td>
+            </tr>
+          )}
+          {list?.map((b) => (
+            <tr key={b.ip}>
+              <td>{b.ip}</td>
+              <td>{formatDate(b.until)}</td>
+              <td>
+                <button type="button" disabled={busy} onClick={() => run(async () => (await unban(props.api, b.ip), setReload((n) => n + 1)))} aria-label={`Lift the ban of ${b.ip}`}>
+                  Lift ban
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function Stats(props: { api: FerryApi }) {
+  const [s, setS] = useState<ServerStats>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    stats(props.api).then(setS, setError);
+  }, []);
+  return (
+    <section aria-labelledby="stats-h">
+      <h2 id="stats-h">Server</h2>
+      <Message error={error} />
+      {s && (
+        <dl class="facts">
+          <dt>Files</dt>
+          <dd>{s.files.toLocaleString('en')}</dd>
+          <dt>Logical size (all files)</dt>
+          <dd>{formatSize(s.logicalBytes)}</dd>
+          <dt>Stored (distinct chunks)</dt>
+          <dd>
+            {formatSize(s.storedBytes)} in {s.chunks.toLocaleString('en')} chunks
+          </dd>
+          <dt>Dedup ratio</dt>
+          <dd>{s.storedBytes > 0 ? `${(s.logicalBytes / s.storedBytes).toFixed(2)} : 1` : '—'}</dd>
+          <dt>Active uploads</dt>
+          <dd>{s.uploads}</dd>
+        </dl>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,87 @@
+/** The signed-in app: header with navigation, and the page of the current path. */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { filesPathOf, linkClick, navigate, usePath } from '../router.js';
+import type { Session } from '../session.js';
+import { UploadManager } from '../uploads.js';
+import { AccountPage } from './account.js';
+import { Logo } from './icons.js';
+import { AdminPage } from './admin.js';
+import { FilesPage } from './files.js';
+import { SharesPage } from './shares.js';
+import { TokensPage } from './tokens.js';
+
+export function App(props: { session: Session }) {
+  const { session } = props;
+  const path = usePath();
+  const [version, setVersion] = useState(0);
+  const user = session.user!;
+  const uploads = useMemo(() => {
+    const m = new UploadManager(session.api, `user:${user.name}`, { onDone: () => setVersion((n) => n + 1) });
+    void m.restore();
+    return m;
+  }, [user.name]);
+  useEffect(() => {
+    if (path === '/' || path === '') navigate('/files', { replace: true });
+  }, [path]);
+
+  const nav: Array<[string, string]> = [
+    ['/files', 'Files'],
+    ['/shares', 'Share links'],
+    ['/tokens', 'Tokens'],
+    ['/account', 'Account'],
+  ];
+  if (user.role === 'admin') nav.push(['/admin/users', 'Admin']);
+  const section = '/' + (path.split('/')[1] ?? '');
+
+  let page;
+  if (path.startsWith('/files') || path === '/') page = (
+    <main id="main">
+      <h1 class="visually-hidden">Files</h1>
+      <FilesPage api={session.api} path={filesPathOf(path)} uploads={uploads} version={version} />
+    </main>
+  );
+  else if (path.startsWith('/shares')) page = <SharesPage api={session.api} />;
+  else if (path.startsWith('/tokens')) page = <TokensPage api={session.api} />;
+  else if (path.startsWith('/account')) page = <AccountPage api={session.api} onPasswordChanged={() => void session.signOut().catch(() => undefined)} />;
+  else if (path.startsWith('/admin') && user.role === 'admin') page = <AdminPage api={session.api} path={path} />;
+  else
+    page = (
+      <main id="main">
+        <h1>Not found</h1>
+        <p>
+          There is no page at {path}.{' '}
+          <a href="/files" onClick={(e) => linkClick(e, '/files')}>
+            Go to your files
+          </a>
+          .
+        </p>
+      </main>
+    );
+
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <a class="brand" href="/files" onClick={(e) => linkClick(e, '/files')}>
+          <Logo /> Ferry
+        </a>
+        <nav aria-label="Main">
+          {nav.map(([to, label]) => (
+            <a key={to} href={to} onClick={(e) => linkClick(e, to)} aria-current={section === '/' + to.split('/')[1] ? 'page' : undefined}>
+              {label}
+            </a>
+          ))}
+        </nav>
+        <span class="who">
+          {user.name}{' '}
+          <button type="button" onClick={() => void session.signOut().catch(() => undefined)}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      {page}
+    </>
+  );
+}

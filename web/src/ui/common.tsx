@@ -1,0 +1,116 @@
+/** Building blocks: modal dialogs, status messages, a confirmation. */
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { errorText } from '../format.js';
+
+let ids = 0;
+/** A stable id for label/aria wiring. */
+export function useId(prefix: string): string {
+  const ref = useRef<string>();
+  ref.current ??= `${prefix}-${++ids}`;
+  return ref.current;
+}
+
+/**
+ * A modal dialog (the native <dialog>: focus moves into it and stays there, Escape closes it,
+ * the page behind is inert). `onClose` is called however it closes.
+ */
+export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId('dlg');
+  useEffect(() => {
+    const d = ref.current!;
+    if (!d.open) d.showModal();
+    const close = () => props.onClose();
+    d.addEventListener('close', close);
+    return () => d.removeEventListener('close', close);
+  }, []);
+  return (
+    <dialog ref={ref} aria-labelledby={titleId} class={props.wide ? 'wide' : ''}>
+      <h2 id={titleId}>{props.title}</h2>
+      {props.children}
+    </dialog>
+  );
+}
+
+/** An error or a notice, announced to screen readers. */
+export function Message(props: { error?: unknown; notice?: string }) {
+  if (props.error !== undefined && props.error !== null) {
+    return (
+      <p class="error" role="alert">
+        {errorText(props.error)}
+      </p>
+    );
+  }
+  if (props.notice) {
+    return (
+      <p class="notice" role="status">
+        {props.notice}
+      </p>
+    );
+  }
+  return null;
+}
+
+/** Runs an async action from a form or button, with its error shown and the button disabled meanwhile. */
+export function useAction(): [busy: boolean, error: unknown, run: (fn: () => Promise<void>) => Promise<void>, clear: () => void] {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const run = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await fn();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return [busy, error, run, () => setError(undefined)];
+}
+
+export function Confirm(props: { title: string; text: string; confirm: string; onConfirm: () => Promise<void>; onClose: () => void; danger?: boolean }) {
+  const [busy, error, run] = useAction();
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <p>{props.text}</p>
+      <Message error={error} />
+      <div class="buttons">
+        <button type="button" onClick={props.onClose}>
+          Cancel
+        </button>
+        <button
+          type="button"
+          class={props.danger ? 'danger' : 'primary'}
+          disabled={busy}
+          onClick={() =>
+            run(async () => {
+              await props.onConfirm();
+              props.onClose();
+            })
+          }
+        >
+          {props.confirm}
+        </button>
+      </div>
+    </Dialog>
+  );
+}
+
+/** Copies text to the clipboard and says so. */
+export function CopyButton(props: { text: string; label?: string }) {
+  const [done, setDone] = useState(false);
+  return (
+    <button
+      type="button"
+      onClick={async () => {
+        await navigator.clipboard.writeText(props.text).catch(() => undefined);
+        setDone(true);
+        setTimeout(() => setDone(false), 2000);
+      }}
+    >
+      {done ? 'Copied' : (props.label ?? 'Copy')}
+    </button>
+  );
+}

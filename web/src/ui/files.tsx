@@ -1,0 +1,550 @@
+/**
+ * The file browser: a folder's entries (breadcrumbs, sort, filter, multi-select), the
+ * actions on them (new folder, upload files or folders by picking or dropping, download,
+ * zip, rename, move, copy, delete, share, preview) and the quota.
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
+import { joinPath, parentPath } from '../../../src/core/path.js';
+import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
+import { formatDate, formatSize } from '../format.js';
+import { filesUrl, linkClick, navigate } from '../router.js';
+import { droppedFiles, type UploadManager } from '../uploads.js';
+import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+import { FileIcon, FolderIcon } from './icons.js';
+import { Preview } from './preview.js';
+import { UploadPanel } from './upload-panel.js';
+
+type SortKey = 'name' | 'size' | 'mtime';
+type Modal =
+  | { kind: 'mkdir' }
+  | { kind: 'rename'; entry: Entry }
+  | { kind: 'move' | 'copy'; entries: Entry[] }
+  | { kind: 'delete'; entries: Entry[] }
+  | { kind: 'share'; entry: Entry }
+  | { kind: 'preview'; entry: Entry };
+
+/** Starts a download the browser itself streams to disk (with the server's name and type). */
+export function startDownload(url: string): void {
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = '';
+  a.rel = 'noopener';
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+/** The URL of a file for the browser to fetch itself (download or preview), with a ticket. */
+export async function fileUrl(api: FerryApi, path: string, mode: 'download' | 'inline'): Promise<string> {
+  const { ticket } = await downloadTicket(api, path);
+  return api.http.url(`/api/v1/files${path.split('/').map(encodeURIComponent).join('/')}`, { [mode]: 1, ticket });
+}
+
+export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadManager; version: number }) {
+  const { api, path, uploads } = props;
+  const [entries, setEntries] = useState<Entry[] | undefined>();
+  const [loadError, setLoadError] = useState<unknown>();
+  const [account, setAccount] = useState<MeResponse>();
+  const [sort, setSort] = useState<{ key: SortKey; asc: boolean }>({ key: 'name', asc: true });
+  const [filter, setFilter] = useState('');
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [modal, setModal] = useState<Modal | undefined>();
+  const [dragging, setDragging] = useState(false);
+  const [busy, actionError, run] = useAction();
+  const [reload, setReload] = useState(0);
+  const filterId = useId('filter');
+
+  useEffect(() => {
+    let stop = false;
+    setEntries(undefined);
+    setLoadError(undefined);
+    (async () => {
+      const out: Entry[] = [];
+      for await (const e of api.list(path)) out.push(e);
+      if (!stop) setEntries(out);
+    })().catch((err) => !stop && setLoadError(err));
+    me(api).then((m) => !stop && setAccount(m), () => undefined);
+    return () => void (stop = true);
+  }, [path, reload, props.version]);
+  useEffect(() => setSelected(new Set()), [path]);
+
+  const shown = useMemo(() => {
+    const f = filter.trim().toLowerCase();
+    const list = (entries ?? []).filter((e) => f === '' || e.name.toLowerCase().includes(f));
+    const dir = sort.asc ? 1 : -1;
+    return list.sort((a, b) => {
+      if (a.type !== b.type) return a.type === 'dir' ? -1 : 1;
+      const k = sort.key;
+      const c = k === 'name' ? a.name.localeCompare(b.name) : (a[k] as number) - (b[k] as number);
+      return c * dir;
+    });
+  }, [entries, filter, sort]);
+
+  const chosen = shown.filter((e) => selected.has(e.name));
+  const refresh = () => setReload((n) => n + 1);
+  const upload = (files: Array<{ file: File; rel: string }>) => uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
+
+  const download = () =>
+    run(async () => {
+      if (chosen.length === 1 && chosen[0].type === 'file') {
+        startDownload(await fileUrl(api, chosen[0].path, 'download'));
+        return;
+      }
+      const { ticket } = await downloadTicket(api, path);
+      const query = new URLSearchParams();
+      for (const e of chosen) query.append('path', e.path);
+      query.set('ticket', ticket);
+      startDownload(`/api/v1/zip?${query}`);
+    });
+  const zipFolder = () =>
+    run(async () => {
+      const { ticket } = await downloadTicket(api, path);
+      startDownload(api.http.url(`/api/v1/zip${path === '/' ? '' : path.split('/').map(encodeURIComponent).join('/')}`, { ticket }));
+    });
+
+  const crumbs = path.split('/').filter(Boolean);
+  return (
+    <div
+      class={`files ${dragging ? 'dragging' : ''}`}
+      onDragOver={(e) => {
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (e.currentTarget === e.target) setDragging(false);
+      }}
+      onDrop={async (e) => {
+        e.preventDefault();
+        setDragging(false);
+        if (e.dataTransfer) upload(await droppedFiles(e.dataTransfer));
+      }}
+    >
+      <nav aria-label="Folder path" class="crumbs">
+        <ol>
+          <li>
+            <a href="/files" onClick={(e) => linkClick(e, '/files')} aria-current={crumbs.length === 0 ? 'page' : undefined}>
+              My files
+            </a>
+          </li>
+          {crumbs.map((c, i) => {
+            const to = filesUrl('/' + crumbs.slice(0, i + 1).join('/'));
+            return (
+              <li key={to}>
+                <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined}>
+                  {c}
+                </a>
+              </li>
+            );
+          })}
+        </ol>
+      </nav>
+
+      <Toolbar
+        chosen={chosen}
+        busy={busy}
+        onModal={setModal}
+        onUpload={upload}
+        onDownload={download}
+        onZipFolder={zipFolder}
+      />
+
+      <div class="filterbar">
+        <label for={filterId}>Filter by name</label>
+        <input id={filterId} type="search" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />
+        {account && <Quota account={account} />}
+      </div>
+
+      <Message error={actionError ?? loadError} />
+      <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>
+
+      <Listing
+        shown={shown}
+        loaded={entries !== undefined || loadError !== undefined}
+        empty={entries !== undefined && shown.length === 0}
+        filtered={filter !== ''}
+        path={path}
+        selected={selected}
+        setSelected={setSelected}
+        sort={sort}
+        setSort={setSort}
+        onOpen={(entry) => setModal({ kind: 'preview', entry })}
+      />
+
+      <UploadPanel uploads={uploads} />
+
+      {modal && <FileDialogs api={api} path={path} modal={modal} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+    </div>
+  );
+}
+
+/** The actions: new folder, uploads (files, a folder), downloads, and those on the selection. */
+function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
+  const { chosen } = props;
+  const filesInput = useRef<HTMLInputElement>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+  return (
+    <div class="toolbar" role="toolbar" aria-label="Files">
+      <button type="button" onClick={() => props.onModal({ kind: 'mkdir' })}>
+        New folder
+      </button>
+      <button type="button" class="primary" onClick={() => filesInput.current?.click()}>
+        Upload files
+      </button>
+      <button type="button" onClick={() => folderInput.current?.click()}>
+        Upload folder
+      </button>
+      <input
+        ref={filesInput}
+        type="file"
+        multiple
+        hidden
+        aria-label="Files to upload"
+        data-testid="upload-files"
+        onChange={(e) => {
+          const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
+          props.onUpload(list.map((file) => ({ file, rel: file.name })));
+          (e.currentTarget as HTMLInputElement).value = '';
+        }}
+      />
+      <input
+        ref={folderInput}
+        type="file"
+        hidden
+        aria-label="Folder to upload"
+        data-testid="upload-folder"
+        {...({ webkitdirectory: true } as Record<string, boolean>)}
+        onChange={(e) => {
+          const list = Array.from((e.currentTarget as HTMLInputElement).files ?? []);
+          props.onUpload(list.map((file) => ({ file, rel: file.webkitRelativePath || file.name })));
+          (e.currentTarget as HTMLInputElement).value = '';
+        }}
+      />
+      <button type="button" onClick={props.onZipFolder} disabled={props.busy}>
+        Download folder (zip)
+      </button>
+      <span class="sep" />
+      <button type="button" disabled={chosen.length === 0 || props.busy} onClick={props.onDownload}>
+        Download{chosen.length > 1 || chosen.some((e) => e.type === 'dir') ? ' as zip' : ''}
+      </button>
+      <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'rename', entry: chosen[0] })}>
+        Rename
+      </button>
+      <button type="button" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'move', entries: chosen })}>
+        Move
+      </button>
+      <button type="button" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'copy', entries: chosen })}>
+        Copy
+      </button>
+      <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'share', entry: chosen[0] })}>
+        Share
+      </button>
+      <button type="button" class="danger" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'delete', entries: chosen })}>
+        Delete
+      </button>
+    </div>
+  );
+}
+
+/** A folder's entries: select, sort, open. */
+function Listing(props: {
+  shown: Entry[];
+  loaded: boolean;
+  empty: boolean;
+  filtered: boolean;
+  path: string;
+  selected: Set<string>;
+  setSelected: (s: Set<string>) => void;
+  sort: { key: SortKey; asc: boolean };
+  setSort: (s: { key: SortKey; asc: boolean }) => void;
+  onOpen: (e: Entry) => void;
+}) {
+  const { shown, selected, setSelected, sort, setSort } = props;
+  const chosen = shown.filter((e) => selected.has(e.name));
+  const toggle = (name: string) => {
+    const next = new Set(selected);
+    if (next.has(name)) next.delete(name);
+    else next.add(name);
+    setSelected(next);
+  };
+  const sortButton = (key: SortKey, label: string) => {
+    const active = sort.key === key;
+    return (
+      <th scope="col" aria-sort={active ? (sort.asc ? 'ascending' : 'descending') : 'none'} class={key === 'name' ? '' : 'num'}>
+        <button type="button" class="sort" onClick={() => setSort({ key, asc: active ? !sort.asc : true })}>
+          {label}
+          <span aria-hidden="true">{active ? (sort.asc ? ' ▲' : ' ▼') : ''}</span>
+        </button>
+      </th>
+    );
+  };
+
+  return (
+    <table class="listing">
+      <caption class="visually-hidden">Contents of {props.path}</caption>
+      <thead>
+        <tr>
+          <th scope="col" class="check">
+            <input
+              type="checkbox"
+              aria-label="Select all"
+              checked={shown.length > 0 && chosen.length === shown.length}
+              onChange={(e) => setSelected(new Set((e.currentTarget as HTMLInputElement).checked ? shown.map((x) => x.name) : []))}
+            />
+          </th>
+          {sortButton('name', 'Name')}
+          {sortButton('size', 'Size')}
+          {sortButton('mtime', 'Modified')}
+        </tr>
+      </thead>
+      <tbody>
+        {!props.loaded && (
+          <tr>
+            <td colSpan={4}>Loading…</td>
+          </tr>
+        )}
+        {props.empty && (
+          <tr>
+            <td colSpan={4}>{props.filtered ? 'Nothing matches the filter.' : 'This folder is empty.'}</td>
+          </tr>
+        )}
+        {shown.map((e) => (
+          <tr key={e.name} class={selected.has(e.name) ? 'selected' : ''}>
+            <td class="check">
+              <input type="checkbox" aria-label={`Select ${e.name}`} checked={selected.has(e.name)} onChange={() => toggle(e.name)} />
+            </td>
+            <td class="name">
+              {e.type === 'dir' ? (
+                <a href={filesUrl(e.path)} onClick={(ev) => linkClick(ev, filesUrl(e.path))}>
+                  <FolderIcon />
+                  {e.name}
+                </a>
+              ) : (
+                <button type="button" class="link" onClick={() => props.onOpen(e)} aria-label={`Open ${e.name}`}>
+                  <FileIcon />
+                  {e.name}
+                </button>
+              )}
+            </td>
+            <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
+            <td class="num">{formatDate(e.mtime)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The dialogs of the file actions: new folder, rename, move, copy, delete, share, preview. */
+function FileDialogs(props: { api: FerryApi; path: string; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+  const { api, path, modal } = props;
+  return (
+    <>
+      {modal?.kind === 'mkdir' && (
+        <NameDialog
+          title="New folder"
+          label="Folder name"
+          submit="Create"
+          onClose={props.onClose}
+          onSubmit={async (name) => {
+            await api.mkdir(joinPath(path, name));
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal?.kind === 'rename' && (
+        <NameDialog
+          title={`Rename ${modal.entry.name}`}
+          label="New name"
+          submit="Rename"
+          initial={modal.entry.name}
+          onClose={props.onClose}
+          onSubmit={async (name) => {
+            await api.move(modal.entry.path, joinPath(parentPath(modal.entry.path), name), { overwrite: false });
+            props.onChanged();
+          }}
+        />
+      )}
+      {(modal?.kind === 'move' || modal?.kind === 'copy') && (
+        <NameDialog
+          title={`${modal.kind === 'move' ? 'Move' : 'Copy'} ${modal.entries.length === 1 ? modal.entries[0].name : `${modal.entries.length} items`}`}
+          label="To folder"
+          submit={modal.kind === 'move' ? 'Move' : 'Copy'}
+          initial={path}
+          onClose={props.onClose}
+          onSubmit={async (dest) => {
+            const dir = joinPath('/', dest);
+            for (const e of modal.entries) {
+              if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
+              else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+            }
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal?.kind === 'delete' && (
+        <Confirm
+          title="Delete"
+          text={
+            modal.entries.length === 1
+              ? `Delete ${modal.entries[0].name}${modal.entries[0].type === 'dir' ? ' and everything in it' : ''}?`
+              : `Delete these ${modal.entries.length} items (folders with everything in them)?`
+          }
+          confirm="Delete"
+          danger
+          onClose={props.onClose}
+          onConfirm={async () => {
+            for (const e of modal.entries) await api.remove(e.path, { recursive: e.type === 'dir' });
+            props.onDeleted();
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
+      {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
+    </>
+  );
+}
+
+function Quota(props: { account: MeResponse }) {
+  const { usage, limits } = props.account;
+  const max = limits.quotaBytes;
+  return (
+    <p class="quota">
+      {max !== null ? (
+        <>
+          <label>
+            <span class="visually-hidden">Quota used</span>
+            <progress max={max} value={Math.min(usage.bytes, max)} />
+          </label>{' '}
+          {formatSize(usage.bytes)} of {formatSize(max)} used
+        </>
+      ) : (
+        <>{formatSize(usage.bytes)} used</>
+      )}{' '}
+      · {usage.files} files
+    </p>
+  );
+}
+
+/** A dialog asking for one name (new folder, rename, destination). */
+export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
+  const [value, setValue] = useState(props.initial ?? '');
+  const [busy, error, run] = useAction();
+  const id = useId('name');
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            await props.onSubmit(value.trim());
+            props.onClose();
+          });
+        }}
+      >
+        <label for={id}>{props.label}</label>
+        <input id={id} value={value} required autoFocus onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {props.submit}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+const EXPIRIES: Array<[string, number | undefined]> = [
+  ['Never', undefined],
+  ['1 hour', 3600],
+  ['1 day', 86_400],
+  ['7 days', 7 * 86_400],
+  ['30 days', 30 * 86_400],
+];
+
+/** Creates a share link to an entry: expiry, password, downloads allowed, or a drop box for a folder. */
+export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () => void }) {
+  const { entry } = props;
+  const [kind, setKind] = useState<'download' | 'upload'>('download');
+  const [expiry, setExpiry] = useState('1 day');
+  const [password, setPassword] = useState('');
+  const [maxUses, setMaxUses] = useState('');
+  const [created, setCreated] = useState<CreatedShare>();
+  const [busy, error, run] = useAction();
+  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), url: useId('url') };
+  if (created) {
+    return (
+      <Dialog title="Link created" onClose={props.onClose}>
+        <p>Anyone with this link can {created.kind === 'upload' ? `send files into ${entry.name}` : `download ${entry.name}`}. It is shown only now.</p>
+        <label for={ids.url}>Link</label>
+        <input id={ids.url} readOnly value={created.url} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+        <div class="buttons">
+          <CopyButton text={created.url} label="Copy link" />
+          <button type="button" class="primary" onClick={props.onClose}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+  return (
+    <Dialog title={`Share ${entry.name}`} onClose={props.onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            const seconds = EXPIRIES.find(([l]) => l === expiry)?.[1];
+            setCreated(
+              await createShare(props.api, {
+                path: entry.path,
+                kind,
+                expiresInSeconds: seconds,
+                password: password === '' ? undefined : password,
+                maxUses: maxUses === '' ? undefined : Number(maxUses),
+              }),
+            );
+          });
+        }}
+      >
+        {entry.type === 'dir' && (
+          <>
+            <label for={ids.kind}>Kind of link</label>
+            <select id={ids.kind} value={kind} onChange={(e) => setKind((e.currentTarget as HTMLSelectElement).value as 'download' | 'upload')}>
+              <option value="download">Download: people get the folder's files</option>
+              <option value="upload">Drop box: people send files into the folder</option>
+            </select>
+          </>
+        )}
+        <label for={ids.exp}>Expires after</label>
+        <select id={ids.exp} value={expiry} onChange={(e) => setExpiry((e.currentTarget as HTMLSelectElement).value)}>
+          {EXPIRIES.map(([l]) => (
+            <option key={l} value={l}>
+              {l}
+            </option>
+          ))}
+        </select>
+        <label for={ids.pw}>Password (optional)</label>
+        <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.max}>{kind === 'upload' ? 'Files accepted at most (optional)' : 'Downloads allowed (optional)'}</label>
+        <input id={ids.max} type="number" min={1} inputMode="numeric" value={maxUses} onInput={(e) => setMaxUses((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            Create link
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}
+
+export { navigate };

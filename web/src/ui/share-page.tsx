@@ -1,0 +1,272 @@
+/**
+ * A share link as a page, for people without an account: a file (name, size, preview,
+ * download), a folder (its files, each downloadable, and all of it as one zip), a password
+ * form (no browser dialog), or a drop box (the same chunked, resumable upload as the app).
+ * Expired, used-up and revoked links show why they no longer work.
+ */
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { isFerryError } from '../../../src/core/errors.js';
+import type { PreviewKind } from '../../../src/core/media-types.js';
+import { formatDate, formatSize } from '../format.js';
+import { linkClick, usePath } from '../router.js';
+import { makeApi } from '../session.js';
+import { UploadManager } from '../uploads.js';
+import { Message, useAction } from './common.js';
+import { Logo } from './icons.js';
+import { UploadPanel } from './upload-panel.js';
+
+interface LinkFacts {
+  name: string;
+  maxUses: number | null;
+  uses: number;
+  expiresAt: number | null;
+  hasPassword: boolean;
+}
+type ShareView =
+  | (LinkFacts & { kind: 'file'; fileName: string; size: number; mtime: number; preview: PreviewKind })
+  | (LinkFacts & { kind: 'folder'; path: string; zip: string; entries: Array<{ name: string; type: 'file' | 'dir'; size: number; mtime: number; url: string; preview: PreviewKind }> })
+  | (LinkFacts & { kind: 'upload' });
+
+const anon = makeApi({});
+
+function keyOf(path: string): string {
+  return path.split('/')[2] ?? '';
+}
+
+export function SharePage() {
+  const path = usePath();
+  const key = keyOf(path);
+  const [view, setView] = useState<ShareView>();
+  const [error, setError] = useState<unknown>();
+  const [needsPassword, setNeedsPassword] = useState(false);
+  const [token, setToken] = useState<string>();
+  const [reload, setReload] = useState(0);
+
+  useEffect(() => {
+    setError(undefined);
+    anon.http.json<ShareView>({ method: 'GET', path: path.replace(/\/+$/, '') || path, query: { format: 'json' }, auth: false, retry: 'never' }).then(
+      (v) => {
+        setNeedsPassword(false);
+        setView(v);
+      },
+      (err) => {
+        if (isFerryError(err) && err.details?.password === true) setNeedsPassword(true);
+        else setError(err);
+      },
+    );
+  }, [path, reload]);
+
+  // A drop box needs an upload token (it also proves the password, if the link has one).
+  useEffect(() => {
+    if (view?.kind !== 'upload' || token) return;
+    anon.http.json<{ token: string }>({ method: 'POST', path: `/s/${key}/unlock`, json: {}, auth: false, retry: 'never' }).then((r) => setToken(r.token), setError);
+  }, [view]);
+
+  let body;
+  if (error) body = <Unavailable error={error} />;
+  else if (needsPassword) body = <PasswordForm shareKey={key} onUnlocked={(t) => (setToken(t), setReload((n) => n + 1))} />;
+  else if (!view) body = <p>Loading…</p>;
+  else if (view.kind === 'file') body = <FileShare view={view} shareKey={key} />;
+  else if (view.kind === 'folder') body = <FolderShare view={view} shareKey={key} />;
+  else body = token ? <DropBox view={view} shareKey={key} token={token} /> : <p>Opening the drop box…</p>;
+  return (
+    <>
+      <header class="top">
+        <span class="brand">
+          <Logo /> Ferry
+        </span>
+        <span class="hint">Shared with you</span>
+      </header>
+      <main id="main" class="share">
+        {body}
+      </main>
+    </>
+  );
+}
+
+function Unavailable(props: { error: unknown }) {
+  const gone = isFerryError(props.error, 'FERRY_ERR_GONE');
+  const missing = isFerryError(props.error, 'FERRY_ERR_NOT_FOUND');
+  return (
+    <section class="gone" aria-labelledby="gone-h">
+      <h1 id="gone-h">{gone ? 'This link no longer works' : missing ? 'No such link' : 'This link cannot be opened'}</h1>
+      <Message error={props.error} />
+      {gone && <p>Ask the person who sent it for a new one.</p>}
+    </section>
+  );
+}
+
+function PasswordForm(props: { shareKey: string; onUnlocked: (token: string) => void }) {
+  const [password, setPassword] = useState('');
+  const [busy, error, run] = useAction();
+  return (
+    <section aria-labelledby="pw-h">
+      <h1 id="pw-h">This link is protected by a password</h1>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            const r = await anon.http.json<{ token: string }>({ method: 'POST', path: `/s/${props.shareKey}/unlock`, json: { password }, auth: false, retry: 'never' });
+            props.onUnlocked(r.token);
+          });
+        }}
+      >
+        <label for="share-password">Password</label>
+        <input id="share-password" type="password" autoComplete="off" required value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <button type="submit" class="primary" disabled={busy}>
+          Open
+        </button>
+      </form>
+    </section>
+  );
+}
+
+function limits(v: LinkFacts): string {
+  const parts: string[] = [];
+  if (v.expiresAt !== null) parts.push(`expires ${formatDate(v.expiresAt)}`);
+  if (v.maxUses !== null) parts.push(`${Math.max(0, v.maxUses - v.uses)} of ${v.maxUses} uses left`);
+  return parts.join(' · ');
+}
+
+function FileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey: string }) {
+  const { view } = props;
+  const base = `/s/${props.shareKey}`;
+  // Previewing is downloading: links with a download limit show no preview, so as not to spend one.
+  const preview = view.maxUses === null ? view.preview : 'none';
+  const src = `${base}?inline=1`;
+  return (
+    <section aria-labelledby="file-h">
+      <h1 id="file-h">{view.fileName}</h1>
+      <p class="meta">
+        {formatSize(view.size)} · modified {formatDate(view.mtime)}
+        {limits(view) && ` · ${limits(view)}`}
+      </p>
+      <p>
+        <a class="button primary" href={`${base}?download=1`} download>
+          Download
+        </a>
+      </p>
+      <div class="preview" data-kind={preview}>
+        {preview === 'image' && <img src={src} alt={`Preview of ${view.fileName}`} />}
+        {preview === 'video' && <video src={src} controls preload="metadata" aria-label={`Video ${view.fileName}`} />}
+        {preview === 'audio' && <audio src={src} controls preload="metadata" aria-label={`Audio ${view.fileName}`} />}
+        {preview === 'pdf' && <iframe src={src} title={`PDF ${view.fileName}`} />}
+        {preview === 'text' && <TextPreview url={src} name={view.fileName} />}
+      </div>
+    </section>
+  );
+}
+
+function TextPreview(props: { url: string; name: string }) {
+  const [text, setText] = useState<string>();
+  useEffect(() => {
+    fetch(props.url, { headers: { range: 'bytes=0-262143' } })
+      .then((r) => r.arrayBuffer())
+      .then((b) => setText(new TextDecoder().decode(b)), () => undefined);
+  }, [props.url]);
+  return text === undefined ? null : (
+    <pre tabIndex={0} aria-label={`Text of ${props.name}`}>
+      {text}
+    </pre>
+  );
+}
+
+function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shareKey: string }) {
+  const { view } = props;
+  const crumbs = view.path.split('/').filter(Boolean);
+  return (
+    <section aria-labelledby="folder-h">
+      <h1 id="folder-h">
+        {view.name}
+        {view.path !== '/' && ` ${view.path}`}
+      </h1>
+      <p class="meta">
+        {view.entries.length} entries{limits(view) && ` · ${limits(view)}`}
+      </p>
+      {crumbs.length > 0 && (
+        <p>
+          <a href={`/s/${props.shareKey}/${crumbs.slice(0, -1).map(encodeURIComponent).join('/')}`} onClick={(e) => linkClick(e, `/s/${props.shareKey}/${crumbs.slice(0, -1).map(encodeURIComponent).join('/')}`)}>
+            Up one folder
+          </a>
+        </p>
+      )}
+      <p>
+        <a class="button primary" href={view.zip} download>
+          Download all (zip)
+        </a>
+      </p>
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col" class="num">
+              Size
+            </th>
+            <th scope="col" class="num">
+              Modified
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {view.entries.map((e) => (
+            <tr key={e.name}>
+              <td class="name">
+                {e.type === 'dir' ? (
+                  <a href={e.url} onClick={(ev) => linkClick(ev, e.url)}>
+                    {e.name}/
+                  </a>
+                ) : (
+                  <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`}>
+                    {e.name}
+                  </a>
+                )}
+              </td>
+              <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
+              <td class="num">{formatDate(e.mtime)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey: string; token: string }) {
+  const { view } = props;
+  const uploads = useMemo(() => {
+    const api = makeApi({ authorization: () => `Bearer ${props.token}` });
+    const m = new UploadManager(api, `share:${props.shareKey}`, { dropBox: true });
+    void m.restore();
+    return m;
+  }, [props.token]);
+  const [dragging, setDragging] = useState(false);
+  const add = (files: File[]) => uploads.add(files.map((file) => ({ file, path: '/' + file.name })));
+  return (
+    <section aria-labelledby="drop-h">
+      <h1 id="drop-h">Send files: {view.name}</h1>
+      {limits(view) && <p class="meta">{limits(view)}</p>}
+      <div
+        class={`dropzone ${dragging ? 'dragging' : ''}`}
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(e) => {
+          e.preventDefault();
+          setDragging(false);
+          add(Array.from(e.dataTransfer?.files ?? []));
+        }}
+      >
+        <p>Drop files here, or</p>
+        <label class="button primary">
+          Choose files
+          <input type="file" multiple class="visually-hidden" data-testid="drop-files" onChange={(e) => add(Array.from((e.currentTarget as HTMLInputElement).files ?? []))} />
+        </label>
+        <p class="hint">Large files go up in pieces and resume where they stopped if the connection drops or the page reloads.</p>
+      </div>
+      <UploadPanel uploads={uploads} title="Sent files" />
+    </section>
+  );
+}

@@ -1,0 +1,91 @@
+/** The person's share links: what they point at, how they are limited, and revoking them. */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { listShares, revokeShare } from '../../../src/client/account-api.js';
+import type { ShareInfo } from '../../../src/core/protocol.js';
+import { formatDate } from '../format.js';
+import { Confirm, Message } from './common.js';
+
+function status(s: ShareInfo): string {
+  if (s.revokedAt !== null) return 'revoked';
+  if (s.expiresAt !== null && s.expiresAt <= Date.now()) return 'expired';
+  if (s.maxUses !== null && s.uses >= s.maxUses) return 'used up';
+  return 'active';
+}
+
+export function SharesPage(props: { api: FerryApi }) {
+  const [shares, setShares] = useState<ShareInfo[]>();
+  const [error, setError] = useState<unknown>();
+  const [revoking, setRevoking] = useState<ShareInfo>();
+  const [reload, setReload] = useState(0);
+  useEffect(() => {
+    listShares(props.api).then(setShares, setError);
+  }, [reload]);
+  return (
+    <main id="main">
+      <h1>Share links</h1>
+      <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
+      <Message error={error} />
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Path</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Expires</th>
+            <th scope="col" class="num">
+              Uses
+            </th>
+            <th scope="col">Status</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {shares?.length === 0 && (
+            <tr>
+              <td colSpan={7}>No share links yet.</td>
+            </tr>
+          )}
+          {shares?.map((s) => (
+            <tr key={s.id}>
+              <td>
+                {s.name}
+                {s.hasPassword && <span class="tag">password</span>}
+              </td>
+              <td>{s.path}</td>
+              <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
+              <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
+              <td class="num">
+                {s.uses}
+                {s.maxUses !== null && ` / ${s.maxUses}`}
+              </td>
+              <td>{status(s)}</td>
+              <td>
+                {status(s) !== 'revoked' && (
+                  <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {revoking && (
+        <Confirm
+          title="Revoke link"
+          text={`Revoke the link to ${revoking.path}? It stops working at once.`}
+          confirm="Revoke"
+          danger
+          onClose={() => setRevoking(undefined)}
+          onConfirm={async () => {
+            await revokeShare(props.api, revoking.id);
+            setReload((n) => n + 1);
+          }}
+        />
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,34 @@
+/** The sign-in page: user and password; the API's answer is shown as it is. */
+import { useState } from 'preact/hooks';
+import type { Session } from '../session.js';
+import { Message, useAction } from './common.js';
+import { Logo } from './icons.js';
+
+export function SignIn(props: { session: Session }) {
+  const [user, setUser] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, error, run] = useAction();
+  return (
+    <main id="main" class="signin">
+      <h1>
+        <Logo /> Ferry
+      </h1>
+      <form
+        aria-label="Sign in"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(() => props.session.signIn(user.trim(), password));
+        }}
+      >
+        <label for="user">User name</label>
+        <input id="user" name="username" autoComplete="username" required value={user} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
+        <label for="password">Password</label>
+        <input id="password" name="password" type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <button type="submit" class="primary" disabled={busy}>
+          Sign in
+        </button>
+      </form>
+    </main>
+  );
+}

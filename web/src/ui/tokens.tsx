@@ -1,0 +1,154 @@
+/** API tokens for scripts and other machines: create (scopes, path, expiry), see once, revoke. */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
+import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
+import { formatDate } from '../format.js';
+import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+
+const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
+
+export function TokensPage(props: { api: FerryApi }) {
+  const [tokens, setTokens] = useState<TokenInfo[]>();
+  const [error, setError] = useState<unknown>();
+  const [creating, setCreating] = useState(false);
+  const [revoking, setRevoking] = useState<TokenInfo>();
+  const [reload, setReload] = useState(0);
+  useEffect(() => {
+    listTokens(props.api).then(setTokens, setError);
+  }, [reload]);
+  return (
+    <main id="main">
+      <h1>API tokens</h1>
+      <p class="hint">Tokens let scripts and the command line act for you: `ferry login URL --token TOKEN`, or `Authorization: Bearer TOKEN`.</p>
+      <button type="button" class="primary" onClick={() => setCreating(true)}>
+        New token
+      </button>
+      <Message error={error} />
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Scopes</th>
+            <th scope="col">Path</th>
+            <th scope="col">Expires</th>
+            <th scope="col">Last used</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {tokens
+            ?.filter((t) => t.revokedAt === null)
+            .map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td>
+                <td>{t.scopes.join(', ')}</td>
+                <td>{t.pathPrefix ?? 'everything'}</td>
+                <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
+                <td>{formatDate(t.lastUsedAt)}</td>
+                <td>
+                  <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            ))}
+        </tbody>
+      </table>
+      {creating && <NewToken api={props.api} onClose={() => (setCreating(false), setReload((n) => n + 1))} />}
+      {revoking && (
+        <Confirm
+          title="Revoke token"
+          text={`Revoke ${revoking.name}? Whatever uses it stops working at once.`}
+          confirm="Revoke"
+          danger
+          onClose={() => setRevoking(undefined)}
+          onConfirm={async () => {
+            await revokeToken(props.api, revoking.id);
+            setReload((n) => n + 1);
+          }}
+        />
+      )}
+    </main>
+  );
+}
+
+function NewToken(props: { api: FerryApi; onClose: () => void }) {
+  const [name, setName] = useState('');
+  const [scopes, setScopes] = useState<Set<PermissionName>>(new Set(SCOPES));
+  const [prefix, setPrefix] = useState('');
+  const [days, setDays] = useState('90');
+  const [created, setCreated] = useState<CreatedToken>();
+  const [busy, error, run] = useAction();
+  const ids = { name: useId('tn'), prefix: useId('tp'), days: useId('td'), secret: useId('ts') };
+  if (created) {
+    return (
+      <Dialog title="Token created" onClose={props.onClose}>
+        <p>Copy it now: it is not shown again.</p>
+        <label for={ids.secret}>Token</label>
+        <input id={ids.secret} readOnly value={created.token} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+        <div class="buttons">
+          <CopyButton text={created.token} label="Copy token" />
+          <button type="button" class="primary" onClick={props.onClose}>
+            Done
+          </button>
+        </div>
+      </Dialog>
+    );
+  }
+  return (
+    <Dialog title="New token" onClose={props.onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            setCreated(
+              await createToken(props.api, {
+                name: name.trim(),
+                scopes: [...scopes],
+                pathPrefix: prefix.trim() === '' ? undefined : prefix.trim(),
+                expiresInSeconds: days === '' ? undefined : Number(days) * 86_400,
+              }),
+            );
+          });
+        }}
+      >
+        <label for={ids.name}>Name</label>
+        <input id={ids.name} required value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        <fieldset>
+          <legend>Scopes</legend>
+          {SCOPES.map((s) => (
+            <label key={s} class="inline">
+              <input
+                type="checkbox"
+                checked={scopes.has(s)}
+                onChange={() => {
+                  const next = new Set(scopes);
+                  if (next.has(s)) next.delete(s);
+                  else next.add(s);
+                  setScopes(next);
+                }}
+              />{' '}
+              {s}
+            </label>
+          ))}
+        </fieldset>
+        <label for={ids.prefix}>Only below this path (optional)</label>
+        <input id={ids.prefix} value={prefix} placeholder="/photos" onInput={(e) => setPrefix((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.days}>Expires after (days; empty: never)</label>
+        <input id={ids.days} type="number" min={1} value={days} onInput={(e) => setDays((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            Create token
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

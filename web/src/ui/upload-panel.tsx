@@ -1,0 +1,95 @@
+/** The upload queue: per-file and total progress with rate and ETA; pause, resume, cancel, retry; files to pick again after a reload. */
+import { useEffect, useState } from 'preact/hooks';
+import { formatEta, formatRate, formatSize } from '../format.js';
+import type { UploadItem, UploadManager } from '../uploads.js';
+
+const STATE_TEXT: Record<UploadItem['state'], string> = {
+  queued: 'waiting',
+  running: 'uploading',
+  paused: 'paused',
+  done: 'done',
+  failed: 'failed',
+  canceled: 'cancelled',
+  'needs-file': 'interrupted: pick the file again to resume',
+};
+
+export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
+  const { uploads } = props;
+  const [, setTick] = useState(0);
+  const bump = () => setTick((n) => n + 1);
+  const [problems, setProblems] = useState<Record<string, string>>({});
+  useEffect(() => uploads.subscribe(bump), [uploads]);
+  if (uploads.items.length === 0) return null;
+  const t = uploads.totals();
+  return (
+    <section class="uploads" aria-labelledby="uploads-title">
+      <h2 id="uploads-title">{props.title ?? 'Uploads'}</h2>
+      <p class="total" aria-live="polite">
+        <progress max={Math.max(1, t.size)} value={t.done} aria-label="Total upload progress" /> {formatSize(t.done)} of {formatSize(t.size)}
+        {t.active > 0 && ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`}
+      </p>
+      <ul>
+        {uploads.items.map((it) => (
+          <li key={it.id} class={`upload ${it.state}`} data-state={it.state} aria-label={`${it.path}: ${STATE_TEXT[it.state]}`}>
+            <div class="row">
+              <span class="path">{it.path}</span>
+              <span class="state">{STATE_TEXT[it.state]}</span>
+            </div>
+            <progress max={Math.max(1, it.size)} value={it.state === 'done' ? it.size : it.bytesDone} aria-label={`Progress of ${it.name}`} />
+            <div class="row small">
+              <span>
+                {formatSize(it.state === 'done' ? it.size : it.bytesDone)} of {formatSize(it.size)}
+                {it.state === 'running' && it.rate > 0 && ` · ${formatRate(it.rate)} · ${formatEta(it.etaSeconds)}`}
+                {it.state === 'done' && it.bytesSent < it.size && ` · ${formatSize(it.size - it.bytesSent)} already on the server`}
+              </span>
+              <span class="actions">
+                {(it.state === 'running' || it.state === 'queued') && (
+                  <button type="button" onClick={() => uploads.pause(it.id)} aria-label={`Pause ${it.name}`}>
+                    Pause
+                  </button>
+                )}
+                {it.state === 'paused' && (
+                  <button type="button" onClick={() => uploads.resume(it.id)} aria-label={`Resume ${it.name}`}>
+                    Resume
+                  </button>
+                )}
+                {it.state === 'failed' && it.file && (
+                  <button type="button" onClick={() => uploads.retry(it.id)} aria-label={`Retry ${it.name}`}>
+                    Retry
+                  </button>
+                )}
+                {it.state === 'needs-file' && (
+                  <label class="button">
+                    Choose {it.name}
+                    <input
+                      type="file"
+                      class="visually-hidden"
+                      data-testid={`resume-${it.name}`}
+                      onChange={(e) => {
+                        const f = (e.currentTarget as HTMLInputElement).files?.[0];
+                        if (f) setProblems({ ...problems, [it.id]: uploads.provideFile(it.id, f) ?? '' });
+                      }}
+                    />
+                  </label>
+                )}
+                {it.state !== 'done' && it.state !== 'canceled' && (
+                  <button type="button" onClick={() => uploads.cancel(it.id)} aria-label={`Cancel ${it.name}`}>
+                    Cancel
+                  </button>
+                )}
+              </span>
+            </div>
+            {(it.error || problems[it.id]) && (
+              <p class="error" role="alert">
+                {it.error || problems[it.id]}
+              </p>
+            )}
+          </li>
+        ))}
+      </ul>
+      <button type="button" onClick={() => uploads.clearFinished()}>
+        Clear finished
+      </button>
+    </section>
+  );
+}

@@ -1,0 +1,276 @@
+/**
+ * The upload queue of the web app (and of a drop box's page): files go up through the SDK's
+ * client code (src/client/blob-upload.ts: the FastCDC WebAssembly chunker, Web Crypto
+ * SHA-256, the upload-session protocol), a few files at once sharing the chunk slots. Each
+ * can be paused, cancelled and retried; an upload cut by a reload or a lost network starts
+ * again with only the chunks the server still lacks.
+ */
+import type { FerryApi } from '../../src/client/api.js';
+import { uploadBlob } from '../../src/client/blob-upload.js';
+import { Semaphore } from '../../src/client/concurrency.js';
+import { isFerryError } from '../../src/core/errors.js';
+import type { Entry } from '../../src/core/protocol.js';
+import { errorText } from './format.js';
+import { pendingUploads, type PendingUpload } from './idb.js';
+
+export type UploadState = 'queued' | 'running' | 'paused' | 'done' | 'failed' | 'canceled' | 'needs-file';
+
+export interface UploadItem {
+  id: string;
+  name: string;
+  path: string;
+  size: number;
+  lastModified: number;
+  file?: File;
+  state: UploadState;
+  bytesDone: number;
+  /** Bytes that crossed the network (the rest the server already had). */
+  bytesSent: number;
+  rate: number;
+  etaSeconds?: number;
+  error?: string;
+  entry?: Entry;
+  sessionId?: string;
+  controller?: AbortController;
+}
+
+/** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
+const FILES_AT_ONCE = 3;
+const CHUNKS_IN_FLIGHT = 5;
+
+let seq = 0;
+
+export class UploadManager {
+  items: UploadItem[] = [];
+  private readonly listeners = new Set<() => void>();
+  private readonly slots = new Semaphore(CHUNKS_IN_FLIGHT);
+
+  /**
+   * @param api the API to upload with (a session's, or a drop box's)
+   * @param scope whose queue this is, for the saved state (`user:NAME`, `share:KEY`)
+   * @param options.dropBox never replace a file (drop boxes refuse it anyway)
+   * @param options.onDone told about each finished file (the file list refreshes)
+   */
+  constructor(
+    private readonly api: FerryApi,
+    private readonly scope: string,
+    private readonly options: { dropBox?: boolean; onDone?: (item: UploadItem) => void } = {},
+  ) {
+    addEventListener('online', () => {
+      for (const it of this.items) if (it.state === 'failed' && it.file) this.retry(it.id);
+    });
+  }
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => void this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  /** Uploads saved by an earlier page of this scope that never finished: offered for resuming. */
+  async restore(): Promise<void> {
+    let pending: PendingUpload[] = [];
+    try {
+      pending = await pendingUploads.list(this.scope);
+    } catch {
+      return; // no IndexedDB (private mode): nothing to resume
+    }
+    for (const p of pending) {
+      if (this.items.some((i) => i.id === p.id)) continue;
+      this.items.push({ id: p.id, name: p.name, path: p.path, size: p.size, lastModified: p.lastModified, state: 'needs-file', bytesDone: 0, bytesSent: 0, rate: 0, sessionId: p.sessionId });
+    }
+    this.changed();
+  }
+
+  add(files: Array<{ file: File; path: string }>): void {
+    for (const { file, path } of files) {
+      this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0 });
+    }
+    this.changed();
+    this.pump();
+  }
+
+  /** The file again, after a reload: it must be the same one (name, size, modification time). */
+  provideFile(id: string, file: File): string | undefined {
+    const it = this.find(id);
+    if (!it) return 'no such upload';
+    if (file.name !== it.name || file.size !== it.size || file.lastModified !== it.lastModified) {
+      return `this is not the file that was being uploaded (${it.name}, ${it.size} bytes): pick that one`;
+    }
+    it.file = file;
+    it.state = 'queued';
+    it.error = undefined;
+    this.changed();
+    this.pump();
+    return undefined;
+  }
+
+  pause(id: string): void {
+    const it = this.find(id);
+    if (!it || (it.state !== 'running' && it.state !== 'queued')) return;
+    it.state = 'paused';
+    it.rate = 0;
+    it.controller?.abort();
+    this.changed();
+  }
+
+  resume(id: string): void {
+    const it = this.find(id);
+    if (!it || it.state !== 'paused') return;
+    it.state = 'queued';
+    this.changed();
+    this.pump();
+  }
+
+  retry(id: string): void {
+    const it = this.find(id);
+    if (!it || it.state !== 'failed' || !it.file) return;
+    it.state = 'queued';
+    it.error = undefined;
+    this.changed();
+    this.pump();
+  }
+
+  async cancel(id: string): Promise<void> {
+    const it = this.find(id);
+    if (!it || it.state === 'done' || it.state === 'canceled') return;
+    it.state = 'canceled';
+    it.rate = 0;
+    it.controller?.abort();
+    this.changed();
+    await this.forget(it);
+  }
+
+  /** Removes finished, cancelled and failed entries from the list. */
+  clearFinished(): void {
+    this.items = this.items.filter((i) => i.state !== 'done' && i.state !== 'canceled');
+    this.changed();
+  }
+
+  totals(): { size: number; done: number; rate: number; etaSeconds?: number; active: number } {
+    let size = 0;
+    let done = 0;
+    let rate = 0;
+    let active = 0;
+    for (const i of this.items) {
+      if (i.state === 'canceled') continue;
+      size += i.size;
+      done += i.state === 'done' ? i.size : i.bytesDone;
+      if (i.state === 'running') {
+        rate += i.rate;
+        active++;
+      }
+    }
+    return { size, done, rate, active, etaSeconds: rate > 0 ? (size - done) / rate : undefined };
+  }
+
+  private find(id: string): UploadItem | undefined {
+    return this.items.find((i) => i.id === id);
+  }
+
+  private pump(): void {
+    let running = this.items.filter((i) => i.state === 'running').length;
+    for (const it of this.items) {
+      if (running >= FILES_AT_ONCE) break;
+      if (it.state !== 'queued' || !it.file) continue;
+      running++;
+      void this.run(it);
+    }
+  }
+
+  /** Drops the saved state and the server's session of an upload that will not go on. */
+  private async forget(it: UploadItem): Promise<void> {
+    await pendingUploads.remove(it.id).catch(() => undefined);
+    if (it.sessionId) await this.api.abortUpload(it.sessionId).catch(() => undefined);
+    it.sessionId = undefined;
+  }
+
+  private async run(it: UploadItem): Promise<void> {
+    const controller = new AbortController();
+    it.controller = controller;
+    it.state = 'running';
+    it.error = undefined;
+    it.bytesDone = 0;
+    this.changed();
+    // A session left by an earlier attempt (a reload, a pause) is abandoned: the new one
+    // finds the chunks that attempt sent already on the server.
+    const stale = it.sessionId;
+    it.sessionId = undefined;
+    if (stale) void this.api.abortUpload(stale).catch(() => undefined);
+    const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified };
+    await pendingUploads.put(saved).catch(() => undefined);
+    try {
+      const { entry, result } = await uploadBlob(this.api, it.file!, it.path, {
+        signal: controller.signal,
+        slots: this.slots,
+        parallel: CHUNKS_IN_FLIGHT,
+        noOverwrite: this.options.dropBox,
+        onSession: (id) => {
+          it.sessionId = id;
+          void pendingUploads.put({ ...saved, sessionId: id }).catch(() => undefined);
+        },
+        onProgress: (p) => {
+          it.bytesDone = p.bytesDone;
+          it.bytesSent = p.bytesTransferred;
+          it.rate = p.rate;
+          it.etaSeconds = p.etaSeconds;
+          this.changed();
+        },
+      });
+      it.state = 'done';
+      it.entry = entry;
+      it.bytesDone = it.size;
+      it.bytesSent = result.bytesTransferred;
+      it.rate = 0;
+      it.sessionId = undefined;
+      await pendingUploads.remove(it.id).catch(() => undefined);
+      this.options.onDone?.(it);
+    } catch (err) {
+      it.rate = 0;
+      if (controller.signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) {
+        // paused or cancelled: the state says which
+        if (it.state === 'running') it.state = 'paused';
+      } else {
+        it.state = 'failed';
+        it.error = errorText(err);
+      }
+    } finally {
+      it.controller = undefined;
+      this.changed();
+      this.pump();
+    }
+  }
+}
+
+/** The files of a drop (files and whole folders), with their paths relative to the drop. */
+export async function droppedFiles(data: DataTransfer): Promise<Array<{ file: File; rel: string }>> {
+  const out: Array<{ file: File; rel: string }> = [];
+  const entries: FileSystemEntry[] = [];
+  for (const item of Array.from(data.items)) {
+    const e = item.kind === 'file' ? item.webkitGetAsEntry() : null;
+    if (e) entries.push(e);
+  }
+  if (entries.length === 0) {
+    for (const file of Array.from(data.files)) out.push({ file, rel: file.name });
+    return out;
+  }
+  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
+    if (entry.isFile) {
+      const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
+      out.push({ file, rel: prefix + entry.name });
+      return;
+    }
+    const reader = (entry as FileSystemDirectoryEntry).createReader();
+    // readEntries gives at most 100 entries a call: read until it gives none.
+    for (;;) {
+      const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+      if (batch.length === 0) break;
+      for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+    }
+  };
+  for (const e of entries) await walk(e, '');
+  return out;
+}
