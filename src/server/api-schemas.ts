@@ -14,6 +14,7 @@ import { OptionalKind, Type, type TSchema } from '@sinclair/typebox';
 import type { FastifySchema } from 'fastify';
 import { HOOK_EVENTS } from './settings.js';
 
+const Num = () => Type.Number({ minimum: 0 });
 const Int = (o: { minimum?: number; maximum?: number; description?: string } = {}) => Type.Integer({ minimum: 0, ...o });
 /** Fields the handlers read with `optionalInt`: absent, null or an integer. */
 const OptInt = (o: { minimum?: number; description?: string } = {}) => Type.Optional(Type.Union([Int(o), Type.Null()]));
@@ -68,7 +69,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/openapi.json': r({ tag: 'system', summary: 'This OpenAPI 3.1 document', public: true, response: { 200: Any('OpenAPI document') } }),
   'GET /api/v1/docs': r({ tag: 'system', summary: 'A browsable API reference (HTML)', public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
   'GET /api/v1/docs/:asset': r({ tag: 'system', summary: "The reference page's script, style sheet and icon", public: true, params: Type.Object({ asset: Type.Union([Type.Literal('app.js'), Type.Literal('style.css'), Type.Literal('favicon.svg')]) }) }),
-  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), uploads: Int() }) } }),
+  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), encodedBytes: Int(), uploads: Int(), dedupRatio: Num(), compressionRatio: Num() }) } }),
   'POST /api/v1/admin/gc': r({ tag: 'admin', summary: 'Collect garbage now', body: Type.Optional(Obj({ graceSeconds: Type.Optional(Type.Number({ minimum: 0 })) })), response: { 200: Obj({ uploads: Int(), chunks: Int(), packs: Int() }) } }),
 
   // ---------------------------------------------------------------- uploads
