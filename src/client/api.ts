@@ -221,32 +221,76 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     );
   }
 
-  /** Sends one chunk's bytes (idempotent; retried). A Blob (a slice of a picked file) is sent without being read into memory. */
+  /**
+   * Sends one chunk's bytes (idempotent; retried). A Blob (a slice of a picked file) is sent
+   * without being read into memory. Bytes in memory go zstd-compressed when this client can
+   * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
+   */
   putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<ChunkPutResponse> {
-    return this.call(() =>
-      this.http.json<ChunkPutResponse>({
+    return this.call(async () => {
+      const z = await this.compressed(data);
+      return this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
-        body: () => data,
-        contentLength: data instanceof Uint8Array ? data.length : data.size,
+        body: () => z ?? data,
+        contentLength: z ? z.length : data instanceof Uint8Array ? data.length : data.size,
+        ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
-      }),
-    );
+      });
+    });
   }
 
-  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. */
+  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. Compressed as {@link putChunk}, the pack as a whole. */
   putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<PackPutResponse> {
-    return this.call(() =>
-      this.http.json<PackPutResponse>({
+    return this.call(async () => {
+      const z = await this.compressed(pack);
+      return this.http.json<PackPutResponse>({
         method: 'POST',
         path: `${API_PREFIX}/uploads/${seg(id)}/packs`,
-        body: () => pack,
-        contentLength: pack instanceof Uint8Array ? pack.length : pack.size,
+        body: () => z ?? pack,
+        contentLength: z ? z.length : pack instanceof Uint8Array ? pack.length : pack.size,
+        ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
-      }),
-    );
+      });
+    });
+  }
+
+  /**
+   * zstd for chunk bodies, when the platform has it (the Node client; browsers send raw
+   * bytes and the server compresses at rest): `compress` gives one frame with its content
+   * size, or undefined when compressing would not pay; `decompress` the plain bytes of a
+   * frame of exactly `size` bytes (anything else throws).
+   */
+  protected zstd?: { compress(data: Uint8Array): Uint8Array | undefined; decompress(frame: Uint8Array, size: number): Uint8Array };
+
+  /** Whether chunk bodies may travel zstd-compressed both ways with this server. */
+  protected async speaksZstd(signal?: AbortSignal): Promise<boolean> {
+    if (!this.zstd) return false;
+    const caps = await this.capabilities({ signal });
+    return caps.features.includes('zstd');
+  }
+
+  private async compressed(data: Uint8Array | Blob): Promise<Uint8Array | undefined> {
+    if (!(data instanceof Uint8Array) || !(await this.speaksZstd())) return undefined;
+    return this.zstd!.compress(data);
+  }
+
+  /** A body of `size` plain bytes that may come zstd-compressed (when {@link speaksZstd} asked for it), decompressed. */
+  private async readMaybeEncoded(res: WireResponse, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const coding = String(res.headers['content-encoding'] ?? '').toLowerCase();
+    if (coding === '' || coding === 'identity') return this.http.readExact(res, size, signal);
+    if (coding !== 'zstd' || !this.zstd) throw new ProtocolError(`the server answered in Content-Encoding ${coding}, which was not asked for`);
+    const length = Number(res.headers['content-length']);
+    if (!Number.isSafeInteger(length) || length < 1 || length > size) throw new ProtocolError(`a zstd answer of ${String(res.headers['content-length'])} bytes for ${size} plain bytes`);
+    const frame = await this.http.readExact(res, length, signal);
+    try {
+      return this.zstd.decompress(frame, size);
+    } catch (err) {
+      // Damaged on the way (the caller fetches once more) or a server bug.
+      throw new HashMismatchError(`a zstd answer did not decode: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
   }
 
   uploadStatus(id: string, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
@@ -280,9 +324,10 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    */
   async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<B> {
     const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
+    const headers = (await this.speaksZstd(options.signal)) ? { 'accept-encoding': 'zstd' } : undefined;
     for (let attempt = 0; ; attempt++) {
       const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, headers, signal: options.signal }, (res) => this.readMaybeEncoded(res, size, options.signal)),
       );
       if ((await this.sha.digest([data])) === hash) return data as B;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
@@ -409,10 +454,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
     const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
     if (options.paths) body.paths = options.paths.map((p) => normalizePath(p));
+    const headers = (await this.speaksZstd(options.signal)) ? { 'accept-encoding': 'zstd' } : undefined;
     for (let attempt = 0; ; attempt++) {
       const answer = await this.call(() =>
-        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, retry: 'always', signal: options.signal }, (res) =>
-          this.http.readExact(res, total, options.signal),
+        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, headers, retry: 'always', signal: options.signal }, (res) =>
+          this.readMaybeEncoded(res, total, options.signal),
         ),
       );
       const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);

@@ -20,6 +20,8 @@ import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { contentDisposition, contentTypeFor } from '../mime.js';
+import { chooseCoding, rawZstdFrame, streamingCompressor, type DownloadCoding } from '../content-coding.js';
+import { compressChunk } from '../../store/chunk-codec.js';
 import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
@@ -36,6 +38,79 @@ function chunkAt(offsets: number[], pos: number): number {
   }
   return lo;
 }
+
+/**
+ * Writes a whole file's verified chunks to `res` in a content coding and ends it; returns
+ * the plain bytes sent. zstd: each chunk's stored frame as it is, or a raw-block frame
+ * around a chunk stored raw (./content-coding.ts). gzip, br: the plain bytes through an
+ * on-the-fly compressor. Reads ahead and fails like {@link writeFileBytes}.
+ */
+async function writeEncodedFile(store: ChunkStore, res: FastifyReply['raw'], chunks: ChunkRef[], coding: DownloadCoding, first: LentChunk, log: FastifyRequest['log']): Promise<number> {
+  const stop = new AbortController();
+  const window: Promise<LentChunk>[] = [];
+  let next = 0;
+  const launch = (): void => {
+    const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
+    p.catch(() => undefined);
+    window.push(p);
+    next++;
+  };
+  const zip = coding === 'zstd' ? undefined : streamingCompressor(coding);
+  const target = zip ?? res;
+  if (zip) {
+    zip.on('error', () => res.destroy());
+    zip.pipe(res);
+  }
+  let sent = 0;
+  try {
+    while (window.length < READ_AHEAD && next < chunks.length) launch();
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = await window.shift()!;
+      if (next < chunks.length) launch();
+      checkChunkSize(chunk, chunks[i]);
+      if (res.destroyed) {
+        chunk.release();
+        return sent;
+      }
+      const pieces = zip ? [chunk.data] : chunk.zstd ? [chunk.zstd] : rawZstdFrame(chunk.data);
+      let flushed = true;
+      for (let j = 0; j < pieces.length; j++) flushed = target.write(pieces[j], j === pieces.length - 1 ? () => chunk.release() : undefined);
+      sent += chunk.data.length;
+      if (!flushed && !(await drained(target as FastifyReply['raw']))) return sent;
+    }
+    target.end();
+    return sent;
+  } catch (err) {
+    log.error({ err }, 'download cut short');
+    zip?.destroy();
+    res.destroy();
+    return sent;
+  } finally {
+    stop.abort();
+    for (const p of window) p.then((c) => c.release(), () => undefined);
+  }
+}
+
+/**
+ * The coding to send a whole file in, for an `Accept-Encoding`: only when its chunks
+ * compressed at rest by at least an eighth (else the plain bytes, with a Content-Length,
+ * are as small and cheaper for both ends).
+ */
+async function fileCoding(ctx: ServerContext, accept: string | string[] | undefined, chunks: ChunkRef[], size: number): Promise<DownloadCoding | undefined> {
+  if (accept === undefined || size === 0 || chooseCoding(accept, OFFERED_CODINGS) === undefined) return undefined;
+  const where = await ctx.meta.chunkLocations(chunks.map((c) => c.hash));
+  let stored = 0;
+  let plain = 0;
+  for (const loc of where.values()) {
+    stored += loc.stored ?? loc.size;
+    plain += loc.size;
+  }
+  if (plain === 0 || stored > plain * (7 / 8)) return undefined;
+  return chooseCoding(accept, OFFERED_CODINGS);
+}
+
+/** Codings offered for whole files, in the server's order of preference (zstd: no compression work, see ./content-coding.ts). */
+const OFFERED_CODINGS: readonly DownloadCoding[] = ['zstd', 'br', 'gzip'];
 
 /**
  * Writes the verified bytes of `[start, end]` (inclusive) of a file to `res` and ends it, chunk
@@ -169,8 +244,13 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
     throw err;
   });
-  const etag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
+  // A whole file (no Range) may go out compressed; each coding is its own representation,
+  // with its own ETag.
+  const coding = request.headers.range === undefined ? await fileCoding(ctx, request.headers['accept-encoding'], chunks, entry.size) : undefined;
+  const plainEtag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
+  const etag = coding ? `${plainEtag.slice(0, -1)}-${coding}"` : plainEtag;
   reply.header('etag', etag);
+  reply.header('vary', 'accept-encoding');
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
   reply.header('cache-control', 'private, no-cache');
@@ -179,7 +259,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   const size = entry.size;
   let range = parseRange(request.headers.range, size);
   const ifRange = request.headers['if-range'];
-  if (ifRange !== undefined && ifRange !== etag) range = undefined;
+  if (ifRange !== undefined && ifRange !== plainEtag) range = undefined;
   if (range === 'unsatisfiable') {
     reply.header('content-range', `bytes */${size}`);
     throw new RangeNotSatisfiableError(`the file has ${size} bytes`);
@@ -192,7 +272,8 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   if (options.contentType === 'application/pdf') reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'self'");
   else reply.header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'");
   if (options.disposition) reply.header('content-disposition', options.disposition);
-  reply.header('content-length', String(end - start + 1));
+  if (coding) reply.header('content-encoding', coding);
+  else reply.header('content-length', String(end - start + 1));
   if (range) {
     reply.status(206);
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
@@ -217,7 +298,9 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     failed = false;
-    sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+    sent = coding
+      ? await writeEncodedFile(ctx.chunks, reply.raw, chunks, coding, first, request.log)
+      : await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
     return reply;
   } finally {
     charge?.settle(sent, failed);
@@ -272,14 +355,19 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     }
     const chunk = await ctx.chunks.lend(hash);
     if (filePath !== undefined) await recordChunkDownloads(request, [filePath], 'chunk');
-    reply.header('etag', `"${hash}"`);
+    // A chunk stored compressed goes to a client that takes zstd as it is stored (no work).
+    const body = chunk.zstd && chooseCoding(request.headers['accept-encoding'], ['zstd']) ? chunk.zstd : chunk.data;
+    reply.header('etag', body === chunk.data ? `"${hash}"` : `"${hash}-zstd"`);
     reply.header('cache-control', 'private, max-age=31536000, immutable');
-    reply.header('content-length', String(chunk.data.length));
+    reply.header('vary', 'accept-encoding');
+    if (body !== chunk.data) reply.header('content-encoding', 'zstd');
+    reply.header('content-length', String(body.length));
     reply.type('application/octet-stream');
+    ctx.metrics.chunkWireBytesSent.inc(body.length);
     // Written here, not by Fastify: the write's callback says when the buffer is free again.
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-    reply.raw.write(chunk.data, () => chunk.release());
+    reply.raw.write(body, () => chunk.release());
     reply.raw.end();
     return reply;
   });
@@ -314,8 +402,26 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     const data = await ctx.chunks.readMany(locations, controller.signal);
     if (paths) await recordChunkDownloads(request, paths, 'batch');
     reply.type('application/octet-stream');
-    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
     reply.header('cache-control', 'private, no-cache');
+    reply.header('vary', 'accept-encoding');
+    // Small files that compressed at rest travel compressed too, to clients that take zstd:
+    // the whole answer as one frame (small chunks compress far better together than alone).
+    const encoded = locations.reduce((a, l) => a + (l.stored ?? l.size), 0);
+    if (encoded <= bytes * (7 / 8) && chooseCoding(request.headers['accept-encoding'], ['zstd'])) {
+      const plain = Buffer.concat([...frames(hashes, data)]);
+      const frame = compressChunk(plain, 1);
+      if (frame) {
+        reply.header('content-encoding', 'zstd');
+        reply.header('content-length', String(frame.length));
+        ctx.metrics.chunkWireBytesSent.inc(frame.length);
+        return reply.send(frame);
+      }
+      reply.header('content-length', String(plain.length));
+      ctx.metrics.chunkWireBytesSent.inc(plain.length);
+      return reply.send(plain);
+    }
+    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
+    ctx.metrics.chunkWireBytesSent.inc(bytes + PACK_FRAME_HEADER_BYTES * hashes.length);
     return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
   });
 }
