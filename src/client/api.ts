@@ -63,6 +63,11 @@ export interface FerryApiOptions {
 
 const seg = (s: string): string => encodeURIComponent(s);
 
+/** Chunks smaller than this are sent whole: a delta's round trip for the signature costs more than it saves. */
+const MIN_DELTA_BYTES = 64 * 1024;
+/** Answers to a delta after which the chunk is sent whole (base gone or not readable, delta refused). */
+const DELTA_FALLBACK = new Set<string>(['FERRY_ERR_NOT_FOUND', 'FERRY_ERR_FORBIDDEN', 'FERRY_ERR_ENCODING_INVALID', 'FERRY_ERR_ENCODING_UNSUPPORTED', 'FERRY_ERR_HASH_MISMATCH', 'FERRY_ERR_CHUNK_CORRUPT', 'FERRY_ERR_VALIDATION']);
+
 export class FerryApi<B extends Uint8Array = Uint8Array> {
   readonly http: HttpCore;
   readonly sha: Sha256;
@@ -226,8 +231,12 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * without being read into memory. Bytes in memory go zstd-compressed when this client can
    * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
    */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<ChunkPutResponse> {
+  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: { hash: string; path: string } } = {}): Promise<ChunkPutResponse> {
     return this.call(async () => {
+      if (options.base && data instanceof Uint8Array) {
+        const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal);
+        if (sent) return sent;
+      }
       const z = await this.compressed(data);
       return this.http.json<ChunkPutResponse>({
         method: 'PUT',
@@ -255,6 +264,47 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         signal: options.signal,
       });
     });
+  }
+
+  /**
+   * Deltas between versions of a chunk (src/algo/chunk-delta.ts), when the platform has
+   * them (the Node client): `make` gives the delta rebuilding `target` from the base a
+   * signature describes, `apply` rebuilds a chunk of `size` bytes from a base and a delta.
+   */
+  deltas?: { make(target: Uint8Array, signature: Uint8Array, maxBase: number): Uint8Array; signature(base: Uint8Array): Uint8Array; apply(base: Uint8Array, delta: Uint8Array, size: number): Uint8Array };
+
+  /**
+   * Sends a chunk as a delta against `base`, the chunk it replaces in the version of the
+   * file on the server (feature `chunk-delta`): the server's signature of the base (about
+   * 3 KiB per MiB), then the edited pieces. Resolves undefined when a delta would not save
+   * at least half the chunk, or the server will not take one (the base is gone, or no longer
+   * in the file): the caller then sends the chunk itself. Never the only try: a delta that
+   * fails to verify on the server is sent again whole.
+   */
+  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: { hash: string; path: string }, signal?: AbortSignal): Promise<ChunkPutResponse | undefined> {
+    if (!this.deltas || data.length < MIN_DELTA_BYTES) return undefined;
+    const caps = await this.capabilities({ signal });
+    if (!caps.features.includes('chunk-delta')) return undefined;
+    try {
+      const sig = await this.http.request(
+        { method: 'GET', path: `${API_PREFIX}/chunks/${base.hash}/signature`, query: { path: normalizePath(base.path) }, signal },
+        (res) => this.http.readExact(res, Number(res.headers['content-length']), signal),
+      );
+      const delta = this.deltas.make(data, sig, caps.limits.maxChunkSize);
+      if (delta.length > data.length / 2) return undefined;
+      return await this.http.json<ChunkPutResponse>({
+        method: 'PUT',
+        path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
+        body: () => delta,
+        contentLength: delta.length,
+        headers: { 'content-encoding': 'x-ferry-delta', 'x-ferry-delta-base': base.hash },
+        retry: 'always',
+        signal,
+      });
+    } catch (err) {
+      if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -331,6 +381,34 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       );
       if ((await this.sha.digest([data])) === hash) return data as B;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
+    }
+  }
+
+  /**
+   * One chunk as a delta against `base`, bytes the caller holds (the chunk at the same
+   * place in an older local copy; feature `chunk-delta`): the client sends the base's
+   * signature, the server answers the edited pieces, and the chunk rebuilt is verified
+   * against its hash. Resolves undefined when deltas are not available or the rebuilt bytes
+   * do not verify: the caller fetches the chunk itself.
+   */
+  async getChunkDelta(hash: string, size: number, base: Uint8Array, options: { path: string; signal?: AbortSignal }): Promise<B | undefined> {
+    if (!this.deltas) return undefined;
+    const caps = await this.capabilities({ signal: options.signal });
+    if (!caps.features.includes('chunk-delta')) return undefined;
+    const sig = this.deltas.signature(base);
+    try {
+      const delta = await this.call(() =>
+        this.http.request(
+          { method: 'POST', path: `${API_PREFIX}/chunks/${hash}/delta`, query: { path: normalizePath(options.path) }, body: () => sig, contentLength: sig.length, retry: 'always', signal: options.signal },
+          (res) => this.http.readExact(res, Number(res.headers['content-length']), options.signal),
+        ),
+      );
+      const data = this.deltas.apply(base, delta, size);
+      return (await this.sha.digest([data])) === hash ? (data as B) : undefined;
+    } catch (err) {
+      if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
+      if (err instanceof Error && !isFerryError(err)) return undefined; // a malformed delta
+      throw err;
     }
   }
 

@@ -52,6 +52,7 @@ import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
 import { collectRange } from '../backends/read.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
+import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
@@ -294,7 +295,7 @@ export class ChunkStore {
    * bandwidth, not space, and replaces a damaged copy with verified bytes. Returns whether
    * the chunk is new *to the owner* (true without one): the only dedup answer a user gets.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' } = {}): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' | 'delta'; base?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     // Each writer streams into a temporary object of its own (the backend's atomic write):
     // two senders of one chunk write side by side and the later rename replaces the
@@ -304,7 +305,12 @@ export class ChunkStore {
     const done = await this.beginWrite(hash);
     let added: Awaited<ReturnType<MetaStore['addChunk']>>;
     try {
-      const object = options.encoding === 'zstd' ? await encodedObject(hash, size, body) : await plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
+      const object =
+        options.encoding === 'zstd'
+          ? await encodedObject(hash, size, body)
+          : options.encoding === 'delta'
+            ? await deltaObject(hash, size, body, await this.read(options.base ?? '', signal))
+            : await plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
       await backend.write(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, durable: this.durable, signal });
       this.events.encoded?.(size, object.bytes);
       added = await this.meta.addChunk(hash, size, store, options.owner, object.bytes);
@@ -690,6 +696,29 @@ async function encodedObject(hash: string, size: number, body: Readable): Promis
   const parts = encodeChunkObject(plain, frame);
   return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
 }
+
+/**
+ * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts):
+ * the delta is read whole (at most the chunk's size plus room for its ops), applied within
+ * the bounds of the base and of `size`, and the result verified like any chunk.
+ */
+async function deltaObject(hash: string, size: number, body: Readable, base: Buffer): Promise<ObjectBody> {
+  const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
+  let plain: Buffer;
+  try {
+    plain = applyDelta(base, delta, size);
+  } catch (err) {
+    if (!(err instanceof DeltaFormatError)) throw err;
+    throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${err.message}`, { cause: err, details: { hash } });
+  }
+  const actual = createHash('sha256').update(plain).digest('hex');
+  if (actual !== hash) throw new HashMismatchError(`the delta builds bytes that hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
+  const parts = encodeChunkObject(plain);
+  return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+}
+
+/** Room for a delta's ops beyond the chunk's own bytes (a delta bigger than the chunk is pointless, but its ops cost a little). */
+const DELTA_SLACK = 64 * 1024;
 
 /** A pack body sent as one zstd frame, decompressed (at most `maxBytes`, the pack limit, whatever the frame says). */
 async function decodedPack(body: Readable, maxBytes: number): Promise<Buffer> {

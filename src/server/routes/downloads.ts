@@ -10,7 +10,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { ChunkCorruptError, EncodingInvalidError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
 import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
@@ -22,6 +22,7 @@ import { etagMatches, parseRange } from '../range.js';
 import { contentDisposition, contentTypeFor } from '../mime.js';
 import { chooseCoding, rawZstdFrame, streamingCompressor, type DownloadCoding } from '../content-coding.js';
 import { compressChunk } from '../../store/chunk-codec.js';
+import { DELTA_CDC, DeltaFormatError, makeDelta, signatureOf } from '../../algo/chunk-delta.js';
 import { wildcardPath } from '../validate.js';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
@@ -372,6 +373,51 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     return reply;
   });
 
+  /** The chunk at `:hash` (read and verified) for a caller who may read it through `?path=`, as the chunk GET checks. */
+  const readableChunk = async (request: FastifyRequest<{ Params: { hash: string }; Querystring: { path?: string } }>): Promise<{ hash: string; data: Buffer }> => {
+    const auth = authOf(request);
+    const hash = assertSha256Hex(request.params.hash, 'chunk hash');
+    const filePath = request.query.path;
+    if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+      throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
+    }
+    return { hash, data: await ctx.chunks.read(hash) };
+  };
+
+  /**
+   * A chunk's delta signature (../../algo/chunk-delta.ts): what a client that edited the
+   * file needs to send the chunk replacing this one as a delta (feature `chunk-delta`).
+   */
+  app.get<{ Params: { hash: string }; Querystring: { path?: string } }>(`${API_PREFIX}/chunks/:hash/signature`, async (request, reply) => {
+    const { data } = await readableChunk(request);
+    const sig = signatureOf(data);
+    reply.type('application/octet-stream');
+    reply.header('cache-control', 'private, max-age=31536000, immutable');
+    ctx.metrics.chunkWireBytesSent.inc(sig.length);
+    return reply.send(sig);
+  });
+
+  /**
+   * A chunk as a delta against a base the client holds, described by its signature (the
+   * body): a download over an older local copy costs the edited pieces, not whole chunks.
+   */
+  app.post<{ Params: { hash: string }; Querystring: { path?: string } }>(`${API_PREFIX}/chunks/:hash/delta`, async (request, reply) => {
+    const maxSig = 4 + (Math.ceil(ctx.config.chunking.maxSize / DELTA_CDC.minSize) + 1) * 12;
+    const sig = await readBody(request, maxSig);
+    const { data } = await readableChunk(request);
+    let delta: Buffer;
+    try {
+      delta = makeDelta(data, sig, ctx.config.chunking.maxSize).delta;
+    } catch (err) {
+      if (err instanceof DeltaFormatError) throw new EncodingInvalidError(`the signature: ${err.message}`, { cause: err });
+      throw err;
+    }
+    reply.type('application/octet-stream');
+    reply.header('cache-control', 'private, no-cache');
+    ctx.metrics.chunkWireBytesSent.inc(delta.length);
+    return reply.send(delta);
+  });
+
   /**
    * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
    * is read and verified before the first byte goes out, so an unknown, unreadable or
@@ -424,6 +470,24 @@ export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext)
     ctx.metrics.chunkWireBytesSent.inc(bytes + PACK_FRAME_HEADER_BYTES * hashes.length);
     return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
   });
+}
+
+/** A binary request body of at most `max` bytes, read whole. */
+async function readBody(request: FastifyRequest, max: number): Promise<Buffer> {
+  const body = request.body as Readable | Buffer | undefined;
+  if (Buffer.isBuffer(body)) {
+    if (body.length > max) throw new PayloadTooLargeError(`at most ${max} bytes here`);
+    return body;
+  }
+  if (!body || typeof (body as Readable).pipe !== 'function') throw new ValidationError('send the body as application/octet-stream');
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    n += piece.length;
+    if (n > max) throw new PayloadTooLargeError(`at most ${max} bytes here`);
+    parts.push(piece);
+  }
+  return Buffer.concat(parts, n);
 }
 
 /** The validated body of a batch request: distinct, well-formed hashes, not too many; the files named. */
