@@ -97,6 +97,8 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'HEAD /api/v1/files/*': r({ tag: 'downloads', summary: 'The headers of GET /files', params: Wild }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
   'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/chunks/:hash/signature': r({ tag: 'downloads', summary: "A chunk's delta signature (feature chunk-delta): what a client needs to send the chunk replacing it as a delta", params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'POST /api/v1/chunks/:hash/delta': r({ tag: 'downloads', summary: 'A chunk as a delta against a base the client holds, described by its signature (the body, application/octet-stream; feature chunk-delta)', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
 
   // ---------------------------------------------------------------- namespace

@@ -76,7 +76,8 @@ export function parseChunkHeader(buf: Uint8Array): ParsedHeader | undefined {
   const headerBytes = view[7];
   const codec = view[8];
   const flags = view[9];
-  if (version !== CHUNK_FORMAT_VERSION || headerBytes < CHUNK_HEADER_BYTES || headerBytes > buf.length || flags !== 0 || (codec !== ChunkCodec.Raw && codec !== ChunkCodec.Zstd)) return undefined;
+  if (version !== CHUNK_FORMAT_VERSION || headerBytes < CHUNK_HEADER_BYTES || headerBytes > buf.length || flags !== 0 || view[10] !== 0 || view[11] !== 0) return undefined;
+  if (codec !== ChunkCodec.Raw && codec !== ChunkCodec.Zstd) return undefined;
   return { codec, plainSize: view.readUInt32BE(12), headerBytes };
 }
 
