@@ -46,7 +46,14 @@ function chunkAt(offsets: number[], pos: number): number {
  * around a chunk stored raw (./content-coding.ts). gzip, br: the plain bytes through an
  * on-the-fly compressor. Reads ahead and fails like {@link writeFileBytes}.
  */
-async function writeEncodedFile(store: ChunkStore, res: FastifyReply['raw'], chunks: ChunkRef[], coding: DownloadCoding, first: LentChunk, log: FastifyRequest['log']): Promise<number> {
+async function writeEncodedFile(
+  store: ChunkStore,
+  res: FastifyReply['raw'],
+  chunks: ChunkRef[],
+  coding: DownloadCoding,
+  first: LentChunk,
+  log: FastifyRequest['log'],
+): Promise<{ sent: number; wire: number }> {
   const stop = new AbortController();
   const window: Promise<LentChunk>[] = [];
   let next = 0;
@@ -63,6 +70,9 @@ async function writeEncodedFile(store: ChunkStore, res: FastifyReply['raw'], chu
     zip.pipe(res);
   }
   let sent = 0;
+  // zstd: the bytes that went out; gzip and br: counted before the compressor (plain).
+  let wire = 0;
+  const result = () => ({ sent, wire });
   try {
     while (window.length < READ_AHEAD && next < chunks.length) launch();
     for (let i = 0; i < chunks.length; i++) {
@@ -71,21 +81,22 @@ async function writeEncodedFile(store: ChunkStore, res: FastifyReply['raw'], chu
       checkChunkSize(chunk, chunks[i]);
       if (res.destroyed) {
         chunk.release();
-        return sent;
+        return result();
       }
       const pieces = zip ? [chunk.data] : chunk.zstd ? [chunk.zstd] : rawZstdFrame(chunk.data);
       let flushed = true;
       for (let j = 0; j < pieces.length; j++) flushed = target.write(pieces[j], j === pieces.length - 1 ? () => chunk.release() : undefined);
       sent += chunk.data.length;
-      if (!flushed && !(await drained(target as FastifyReply['raw']))) return sent;
+      for (const p of pieces) wire += p.length;
+      if (!flushed && !(await drained(target as FastifyReply['raw']))) return result();
     }
     target.end();
-    return sent;
+    return result();
   } catch (err) {
     log.error({ err }, 'download cut short');
     zip?.destroy();
     res.destroy();
-    return sent;
+    return result();
   } finally {
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined);
@@ -299,9 +310,14 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     failed = false;
-    sent = coding
-      ? await writeEncodedFile(ctx.chunks, reply.raw, chunks, coding, first, request.log)
-      : await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+    if (coding) {
+      const w = await writeEncodedFile(ctx.chunks, reply.raw, chunks, coding, first, request.log);
+      sent = w.sent;
+      ctx.metrics.chunkWireBytesSent.inc(w.wire);
+    } else {
+      sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+      ctx.metrics.chunkWireBytesSent.inc(sent);
+    }
     return reply;
   } finally {
     charge?.settle(sent, failed);
