@@ -25,6 +25,9 @@ import { compressChunk } from '../../store/chunk-codec.js';
 import { DELTA_CDC, DeltaFormatError, makeDelta, signatureOf } from '../../algo/chunk-delta.js';
 import { wildcardPath } from '../validate.js';
 
+/** Request header by which a client says it verifies every chunk of the answer against its hash (value `client`). */
+export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
+
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
 
@@ -141,6 +144,7 @@ async function writeFileBytes(
   end: number,
   first: LentChunk,
   log: FastifyRequest['log'],
+  verify = true,
 ): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
@@ -148,7 +152,7 @@ async function writeFileBytes(
   const window: Promise<LentChunk>[] = [];
   let next = firstIdx;
   const launch = (): void => {
-    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
+    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal, { verify });
     p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
     window.push(p);
     next++;
@@ -303,7 +307,10 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // The first chunk is read before the headers go out: if it is corrupt the client gets a
     // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
     const firstRef = chunks[chunkAt(offsets, start)];
-    const first = await ctx.chunks.lend(firstRef.hash);
+    // A client that verifies every chunk itself says so (the native client's ranged reads):
+    // the bytes are then hashed once, there, not here too (see ChunkStore.lend).
+    const verify = coding !== undefined || request.headers[VERIFIED_BY_HEADER] !== 'client';
+    const first = await ctx.chunks.lend(firstRef.hash, undefined, { verify });
     checkChunkSize(first, firstRef);
     // The body is written here, not by Fastify: each write's callback says when its buffer is
     // free again. (onResponse hooks still run when the response finishes.)
@@ -315,7 +322,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
       sent = w.sent;
       ctx.metrics.chunkWireBytesSent.inc(w.wire);
     } else {
-      sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+      sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log, verify);
       ctx.metrics.chunkWireBytesSent.inc(sent);
     }
     return reply;
