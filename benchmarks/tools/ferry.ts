@@ -50,7 +50,12 @@ export async function ferryCounters(server: FerryServer): Promise<FerryCounters>
   };
   // What travelled: chunk and pack bodies as sent (compressed, or as deltas), and chunk
   // answers as sent (whole-file answers in plain bytes, or as stored frames).
-  return { received: read('ferry_chunk_wire_bytes_received_total'), served: read('ferry_chunk_wire_bytes_sent_total') };
+  // Servers before issue 15 have no wire counters: their bodies travelled as plain bytes.
+  const wire = text.includes('ferry_chunk_wire_bytes_received_total');
+  return {
+    received: read(wire ? 'ferry_chunk_wire_bytes_received_total' : 'ferry_chunk_body_bytes_received_total'),
+    served: read(wire ? 'ferry_chunk_wire_bytes_sent_total' : 'ferry_chunk_bytes_served_total'),
+  };
 }
 
 export function ferryTool(o: FerryToolOptions): Tool {
