@@ -21,11 +21,20 @@ import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js
 import { rcloneWebdavTool, tusTool } from '../tools/fronts.js';
 import { rcloneTool, rsyncTool, scpFerryTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
-import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
+import { makeMany, makeTree, scribble, writeRandomFile, writeTextFile } from './data.js';
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
 import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
-import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
+import { SCATTERED_EDIT_BYTES, SCATTERED_EDITS, textSize, WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
+
+/** Bytes of `zstd -3` of a whole file (the issue's reference for stored and sent bytes); undefined without zstd. */
+function zstdSize(file: string): number | undefined {
+  try {
+    return execFileSync('zstd', ['-3', '-c', '-q', file], { maxBuffer: 1 << 30 }).length;
+  } catch {
+    return undefined;
+  }
+}
 
 export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus', 'sftp-ferry', 'scp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
@@ -312,12 +321,19 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     await mkdir(input);
     const big = join(input, 'big.bin');
     const wants = (w: WorkloadId) => o.workloads.includes(w);
-    const needBig = o.workloads.some((w) => ['upload', 'download', 'reupload', 'edit', 'download-delta'].includes(w));
+    const needBig = o.workloads.some((w) => ['upload', 'download', 'reupload', 'edit', 'edit-scattered', 'download-delta'].includes(w));
     o.log(`making inputs in ${input}`);
     if (needBig || o.limits) await writeRandomFile(big, o.size);
     const tree = join(input, 'tree');
     if (o.workloads.some((w) => w.startsWith('tree'))) treeBytes = await makeTree(tree, o.files, o.minFile, o.maxFile);
     const many = wants('many') ? await makeMany(join(input, 'many'), o.clients, o.clientSize) : [];
+    const text = join(input, 'text.jsonl');
+    let zstdBytes: number | undefined;
+    if (wants('text')) {
+      await writeTextFile(text, textSize(o));
+      zstdBytes = zstdSize(text);
+      o.log(`text input: ${textSize(o)} bytes, zstd -3 of the whole file: ${zstdBytes ?? 'zstd not installed'} bytes`);
+    }
 
     for (let run = 0; run < o.runs; run++) {
       const dir = join(root, `run${run}`);
@@ -341,6 +357,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             // and rsync compares whole seconds: a same-size file with the same mtime is "unchanged".
             await bumpMtime(big);
           }
+          if (w.id === 'edit-scattered') {
+            for (let i = 0; i < SCATTERED_EDITS; i++) await scribble(big, Math.floor(((i + 0.5) * (o.size - SCATTERED_EDIT_BYTES)) / SCATTERED_EDITS), SCATTERED_EDIT_BYTES);
+            await bumpMtime(big);
+          }
           const bytes = w.bytes({ ...o, treeBytes });
           for (const tool of order) {
             const missing = (w.needs ?? []).filter((n) => !wants(n));
@@ -359,6 +379,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             const s = await measureStep(tool, w.kind, async () => {
               switch (w.kind) {
                 case 'upload':
+                  if (w.id === 'text') {
+                    await tool.prepare?.('text.jsonl');
+                    return { commands: [tool.upload(text, 'text.jsonl')] };
+                  }
                   await tool.prepare?.('big.bin');
                   return { commands: [tool.upload(big, 'big.bin')] };
                 case 'download':
@@ -381,6 +405,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             }
             if (w.kind === 'tree-download') await checkTree(tree, treeDown);
             samples.push({ run, tool: tool.id as ToolId, workload: w.id, bytes, ...s });
+            if (w.id === 'text' && s.bytesSent !== undefined) o.log(`    sent ${s.bytesSent} bytes of ${bytes} (zstd -3 of the file: ${zstdBytes ?? '?'})`);
             o.log(
               `    ${s.wallSeconds.toFixed(2)} s  ${(bytes / 1e6 / s.wallSeconds).toFixed(0)} MB/s  cpu client ${(s.clientCpu.user + s.clientCpu.sys).toFixed(2)} s server ${(s.serverCpu.user + s.serverCpu.sys).toFixed(2)} s  load ${s.load1.toFixed(2)}`,
             );

@@ -72,6 +72,7 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
   FERRY_ERR_LOCKED: EXIT.CONFLICT,
   FERRY_ERR_OFFSET_MISMATCH: EXIT.CONFLICT,
   FERRY_ERR_CHECKSUM_MISMATCH: EXIT.INTEGRITY,
+  FERRY_ERR_ENCODING_INVALID: EXIT.INTEGRITY,
 };
 
 export function exitCodeOf(err: unknown): number {

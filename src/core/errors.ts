@@ -79,6 +79,8 @@ export const ERROR_CODES = {
   FERRY_ERR_DEPTH_INFINITY: spec('Depth: infinity is not served: ask for Depth 0 or 1'),
   FERRY_ERR_OFFSET_MISMATCH: spec('the upload offset does not match the bytes received so far'),
   FERRY_ERR_CHECKSUM_MISMATCH: spec('the body does not match its checksum'),
+  FERRY_ERR_ENCODING_INVALID: spec('the compressed body is damaged or not what its Content-Encoding says'),
+  FERRY_ERR_ENCODING_UNSUPPORTED: spec('the body has a Content-Encoding this request does not take'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;
@@ -163,6 +165,8 @@ export const UnsupportedMediaTypeError = defineError('FERRY_ERR_UNSUPPORTED_MEDI
 export const DepthInfinityError = defineError('FERRY_ERR_DEPTH_INFINITY');
 export const OffsetMismatchError = defineError('FERRY_ERR_OFFSET_MISMATCH');
 export const ChecksumMismatchError = defineError('FERRY_ERR_CHECKSUM_MISMATCH');
+export const EncodingInvalidError = defineError('FERRY_ERR_ENCODING_INVALID');
+export const EncodingUnsupportedError = defineError('FERRY_ERR_ENCODING_UNSUPPORTED');
 
 export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);

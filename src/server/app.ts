@@ -196,6 +196,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
         metrics.chunkBytesReceived.inc(bytes);
       },
       deduplicated: () => metrics.chunksDeduplicated.inc(),
+      encoded: (_plain, stored) => metrics.chunkStoredBytesWritten.inc(stored),
       served: (bytes) => {
         metrics.chunksServed.inc();
         metrics.chunkBytesServed.inc(bytes);

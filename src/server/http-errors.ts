@@ -60,6 +60,8 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_DEPTH_INFINITY: 403,
   FERRY_ERR_OFFSET_MISMATCH: 409,
   FERRY_ERR_CHECKSUM_MISMATCH: 460,
+  FERRY_ERR_ENCODING_INVALID: 400,
+  FERRY_ERR_ENCODING_UNSUPPORTED: 415,
 };
 
 export function statusOf(code: FerryErrorCode): number {

@@ -14,7 +14,7 @@
  * right bytes repairs it.
  */
 import { ChunkCorruptError, NotFoundError } from '../core/errors.js';
-import type { ChunkLocation } from './meta-store.js';
+import { toLocation, type ChunkLocation } from './meta-store.js';
 import { ChunkStore } from './chunk-store.js';
 import { decodeChunkList } from './chunk-list-codec.js';
 import type { MetaStore } from './meta-store.js';
@@ -80,7 +80,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     const rows = await db
       .selectFrom('chunks as c')
       .leftJoin('packs as p', 'p.id', 'c.pack')
-      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
       .where('c.hash', '>', afterChunk)
       .orderBy('c.hash')
       .limit(PAGE)
@@ -89,8 +89,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     afterChunk = rows[rows.length - 1].hash;
     for (const row of rows) {
       report.chunks++;
-      const store = row.pack ? row.pack_store : row.store;
-      const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset), ...(store ? { store } : {}) };
+      const loc: ChunkLocation = toLocation(row);
       const problem = options.readData ? await readProblem(chunks, loc, report, options.signal) : await objectProblem(chunks, loc, packSizes);
       if (problem) problems.set(row.hash, { kind: problem.kind, hash: row.hash, message: problem.message });
     }
@@ -142,13 +141,15 @@ async function objectProblem(chunks: ChunkStore, loc: ChunkLocation, packSizes: 
       packSizes.set(loc.pack, size);
     }
     if (size === null) return { kind: 'missing', message: `chunk ${loc.hash}: its pack ${loc.pack} is missing` };
-    if (size < (loc.offset ?? 0) + loc.size) return { kind: 'corrupt', message: `chunk ${loc.hash}: its pack ${loc.pack} is too short` };
+    if (size < (loc.offset ?? 0) + (loc.stored ?? loc.size)) return { kind: 'corrupt', message: `chunk ${loc.hash}: its pack ${loc.pack} is too short` };
     return undefined;
   }
   const key = ChunkStore.chunkKey(loc.hash);
   try {
     const info = await backend.stat(key);
-    if (info.size !== undefined && info.size !== loc.size) return { kind: 'corrupt', message: `chunk ${loc.hash}: its object ${key} has ${info.size} bytes, not ${loc.size}` };
+    // A chunk stored before the object format has no recorded object size: its object is its plain bytes.
+    const expected = loc.stored ?? loc.size;
+    if (info.size !== undefined && info.size !== expected) return { kind: 'corrupt', message: `chunk ${loc.hash}: its object ${key} has ${info.size} bytes, not ${expected}` };
     return undefined;
   } catch (err) {
     if (err instanceof NotFoundError) return { kind: 'missing', message: `chunk ${loc.hash}: its object ${key} is missing` };

@@ -376,6 +376,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Issue 15: chunk objects carry a header and may be zstd-compressed (src/store/chunk-codec.ts).
+    // `stored_size` is the bytes of a chunk's object (loose) or pack entry, header included;
+    // NULL for rows written before: their objects are the plain bytes, `size` long. Named
+    // 0020 so that migrations other branches add below it merge in order.
+    '0020-chunk-stored-size': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // WebDAV dead properties and locks, and tus uploads (issue 14).
     '0007-webdav-tus': {
       async up(db: Kysely<any>): Promise<void> {
