@@ -182,6 +182,11 @@ export function isErrorCode(code: unknown): code is FerryErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
+/** Encrypted data that failed to open as stored: damaged, cut or swapped (not a key problem). */
+export function isCryptoDamage(err: unknown): err is FerryError {
+  return isFerryError(err, 'FERRY_ERR_CRYPTO_TAMPERED') || isFerryError(err, 'FERRY_ERR_CRYPTO_TRUNCATED') || isFerryError(err, 'FERRY_ERR_CRYPTO_SWAPPED');
+}
+
 /** Whether retrying the call that threw `err` may succeed. Unknown errors are not retried. */
 export function isRetryable(err: unknown): boolean {
   return err instanceof FerryError ? err.retryable : false;

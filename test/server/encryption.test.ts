@@ -205,7 +205,14 @@ describe('keys at start, and damage at read', () => {
         const got = await f.arrayBuffer().then((x) => Buffer.from(x), () => undefined);
         expect(got?.equals(a) ?? false, `${code}: the file's bytes must not be served`).toBe(false);
       }
-      await writeFile(fileA, objA.bytes);
+      // ferry admin check --read-data names the damage; the next upload of the bytes repairs it.
+      await writeFile(fileA, cases[0][1]);
+      const res = await t.api('/api/v1/admin/check', { method: 'POST', json: { readData: true } });
+      const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { report?: { ok: boolean; problems: { kind: string; hash: string }[] } });
+      const report = lines[lines.length - 1].report!;
+      expect(report.ok).toBe(false);
+      expect(report.problems.map((p) => [p.kind, p.hash])).toEqual([['corrupt', sha256(a)]]);
+      expect((await uploadBuffer(t, '/a-again.bin', a, a.length)).status).toBe(200);
       expect((await chunk(a)).body.equals(a)).toBe(true);
     } finally {
       await t.close();
