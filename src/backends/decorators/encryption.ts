@@ -34,6 +34,7 @@ import {
 } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import {
+  canReadRange,
   canSetMtime,
   canSweepLeftovers,
   hasDirectories,
@@ -42,6 +43,7 @@ import {
   type ListOptions,
   type ObjectInfo,
   type OpOptions,
+  type RangeReader,
   type RangeReadOptions,
   type ReadOptions,
   type StorageBackend,
@@ -73,49 +75,67 @@ class SealStream extends Transform {
   private headerSent = false;
   seen = 0;
 
+  private readonly output: (b: Buffer) => void;
+
+  /** `output`: where sealed bytes go (default: the stream's output; a whole buffer is sealed without the stream machinery). */
   constructor(
     private readonly key: Buffer,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
+    output?: (b: Buffer) => void,
   ) {
     super();
+    this.output = output ?? ((b) => void this.push(b));
   }
 
   private sendHeader(): void {
     if (this.headerSent) return;
     this.headerSent = true;
-    this.push(this.header);
+    this.output(this.header);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** Seals what it can of `chunk`; throws on an overrun. */
+  feed(chunk: Uint8Array): void {
     this.seen += chunk.length;
-    if (this.expected !== undefined && this.seen > this.expected) {
-      cb(new SizeMismatchError(`more than the announced ${this.expected} bytes`));
-      return;
-    }
+    if (this.expected !== undefined && this.seen > this.expected) throw new SizeMismatchError(`more than the announced ${this.expected} bytes`);
     this.sendHeader();
     let at = 0;
     while (at < chunk.length) {
       // A full segment is sealed only once more bytes come: until then it may be the last.
       if (this.fill === SEGMENT_BYTES) {
-        this.push(sealSegment(this.key, this.header, this.index++, false, this.segment));
+        this.output(sealSegment(this.key, this.header, this.index++, false, this.segment));
         this.fill = 0;
       }
-      const n = chunk.copy(this.segment, this.fill, at);
+      const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
+      this.segment.set(chunk.subarray(at, at + n), this.fill);
       this.fill += n;
       at += n;
     }
-    cb();
+  }
+
+  /** Seals the last segment; throws when fewer bytes came than announced. */
+  finish(): void {
+    if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
+    this.sendHeader();
+    this.output(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.feed(chunk);
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.expected !== undefined && this.seen !== this.expected) {
-      cb(new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`));
-      return;
+    try {
+      this.finish();
+      cb();
+    } catch (err) {
+      cb(err as Error);
     }
-    this.sendHeader();
-    this.push(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
-    cb();
   }
 }
 
@@ -150,13 +170,17 @@ class OpenStream extends Transform {
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   readonly ready: Promise<void>;
 
+  private readonly output: (b: Buffer) => void;
+
   constructor(
     private readonly plan: ReadPlan,
     private readonly check: (raw: Buffer) => { header: ObjectHeader; key: Buffer },
     private readonly what: string,
     known?: { header: ObjectHeader; key: Buffer },
+    output?: (b: Buffer) => void,
   ) {
     super();
+    this.output = output ?? ((b) => void this.push(b));
     this.index = plan.firstIndex;
     this.skip = plan.offset - plan.firstIndex * SEGMENT_BYTES;
     this.left = plan.take;
@@ -182,19 +206,31 @@ class OpenStream extends Transform {
     cb(err);
   }
 
+  /** Opens what it can of `chunk` (the header first, when the stream starts with it); throws on damage. */
+  feed(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (!this.header) {
+      if (this.pendingBytes < HEADER_BYTES) return;
+      const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+      this.received -= HEADER_BYTES - (this.pendingBytes - chunk.length);
+      this.accept(this.check(all.subarray(0, HEADER_BYTES)));
+      this.pending = [all.subarray(HEADER_BYTES)];
+      this.pendingBytes -= HEADER_BYTES;
+    }
+    this.received += chunk.length;
+    this.drain(false);
+  }
+
+  /** The sealed bytes ended: the rest, and the checks that the object ended where it should. */
+  finish(): void {
+    if (!this.header) throw new CryptoTruncatedError(`${this.what}: the encrypted object ends inside its header`);
+    this.drain(true);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (!this.header) {
-        if (this.pendingBytes < HEADER_BYTES) return cb();
-        const all = Buffer.concat(this.pending, this.pendingBytes);
-        this.accept(this.check(all.subarray(0, HEADER_BYTES)));
-        this.pending = [all.subarray(HEADER_BYTES)];
-        this.pendingBytes -= HEADER_BYTES;
-      }
-      this.received += chunk.length;
-      this.drain(false);
+      this.feed(chunk);
       cb();
     } catch (err) {
       this.fail(err as Error, cb);
@@ -203,8 +239,7 @@ class OpenStream extends Transform {
 
   override _flush(cb: TransformCallback): void {
     try {
-      if (!this.header) throw new CryptoTruncatedError(`${this.what}: the encrypted object ends inside its header`);
-      this.drain(true);
+      this.finish();
       cb();
     } catch (err) {
       this.fail(err as Error, cb);
@@ -263,7 +298,7 @@ class OpenStream extends Transform {
     }
     if (out.length > this.left) out = out.subarray(0, this.left);
     this.left -= out.length;
-    if (out.length > 0) this.push(out);
+    if (out.length > 0) this.output(out);
   }
 }
 
@@ -457,10 +492,72 @@ export class EncryptedBackend implements StorageBackend {
     return opener;
   }
 
+  /**
+   * With a wrapped RangeReader (local disk, SFTP), one positional read (two for a range that
+   * does not start at 0: the header, then the segments) and a synchronous decryption: the
+   * chunk store's hot path, where a stream's many small reads would cost more than the cipher.
+   */
   async readRange(key: string, offset: number, length: number, options: RangeReadOptions = {}): Promise<Buffer> {
+    if (!canReadRange(this.inner)) return this.collect(key, offset, length, options.signal);
+    const k = normalizeKey(key);
+    throwIfAborted(options.signal);
+    try {
+      return await this.readRangeEncrypted(this.inner, k, offset, length, options.signal);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || !this.plainFallback(k)) throw err;
+      try {
+        return await this.inner.readRange(k, offset, length, { signal: options.signal });
+      } catch (plainErr) {
+        if (isFerryError(plainErr, 'FERRY_ERR_NOT_FOUND')) return this.readRangeEncrypted(this.inner, k, offset, length, options.signal);
+        throw plainErr;
+      }
+    }
+  }
+
+  private async readRangeEncrypted(inner: RangeReader, k: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    const stored = this.stored(k);
+    const parts: Buffer[] = [];
+    const emit = (b: Buffer): void => void parts.push(b);
+    const ranged = async (at: number, n: number): Promise<Buffer> => {
+      try {
+        return await inner.readRange(stored, at, n, { signal });
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) return Buffer.alloc(0);
+        throw err;
+      }
+    };
+    let opener: OpenStream;
+    let sealed: Buffer;
+    if (offset === 0) {
+      const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
+      sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal });
+      opener = new OpenStream({ offset, take: length, withHeader: true, firstIndex: 0, requested }, (raw) => this.checkHeader(k, raw), k, undefined, emit);
+    } else {
+      const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
+      let size = known.header.plainSize;
+      if (size === undefined) {
+        size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
+        if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+      }
+      if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
+      const end = Math.min(size, offset + length);
+      if (end <= offset) return Buffer.alloc(0);
+      const firstIndex = Math.floor(offset / SEGMENT_BYTES);
+      const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
+      const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
+      sealed = await ranged(start, requested);
+      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
+      opener = new OpenStream({ offset, take: end - offset, withHeader: false, firstIndex, requested }, (raw) => this.checkHeader(k, raw), k, known, emit);
+    }
+    opener.feed(sealed);
+    opener.finish();
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  private async collect(key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
     const parts: Buffer[] = [];
     let n = 0;
-    for await (const c of await this.read(key, { offset, length, signal: options.signal })) {
+    for await (const c of await this.read(key, { offset, length, signal })) {
       parts.push(c as Buffer);
       n += (c as Buffer).length;
     }
@@ -480,8 +577,7 @@ export class EncryptedBackend implements StorageBackend {
       if (options.size !== undefined && options.size !== body.length) {
         throw new SizeMismatchError(`${body.length} bytes given, ${options.size} announced`);
       }
-      const sealer = new SealStream(keys.enc, buildHeader(dataKey.id, salt, nameTag, body.length, keys.mac), body.length);
-      const sealed = collectSync(sealer, body);
+      const sealed = sealWhole(keys.enc, buildHeader(dataKey.id, salt, nameTag, body.length, keys.mac), body);
       info = await this.inner.write(stored, sealed, { ...options, size: sealed.length });
       size = body.length;
     } else {
@@ -558,15 +654,14 @@ function stripHashes(e: DirEntry): DirEntry {
   return rest;
 }
 
-/** Runs a whole buffer through the sealer synchronously (a Transform's callbacks are synchronous here). */
-function collectSync(sealer: SealStream, body: Uint8Array): Buffer {
-  const parts: Buffer[] = [];
-  sealer.on('data', (c: Buffer) => parts.push(c));
-  let failed: Error | undefined;
-  sealer._transform(Buffer.from(body.buffer, body.byteOffset, body.byteLength), "binary", (err) => (failed = err ?? undefined));
-  sealer._flush((err) => (failed = failed ?? err ?? undefined));
-  if (failed) throw failed;
-  return Buffer.concat(parts);
+/** Seals a whole buffer into one buffer of exactly its sealed size. */
+function sealWhole(key: Buffer, header: Buffer, body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(sealedSize(body.length));
+  let at = 0;
+  const sealer = new SealStream(key, header, body.length, (b) => (at += b.copy(out, at)));
+  sealer.feed(body);
+  sealer.finish();
+  return out;
 }
 
 export interface MigrationProgress {
