@@ -675,6 +675,9 @@ export interface MigrationProgress {
  * `batch` (a listing of what is left each time: memory stays bounded, and a restart simply
  * starts over with what is still plain). Each object is written encrypted, then its plain copy
  * deleted; reads find one or the other throughout. Ends by removing the migration marker.
+ * A key written anew between the check for its encrypted object and the migration's write
+ * gets the plain object's bytes: right for the chunk store, whose keys never change bytes
+ * (a loose chunk is named by its hash, a pack by a fresh id), which is what this is for.
  */
 export async function migrateToEncrypted(
   enc: EncryptedBackend,
