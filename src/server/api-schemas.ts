@@ -34,6 +34,7 @@ const FileSpec = {
   chunks: Type.Optional(Type.Array(ChunkRef)),
   ttlSeconds: OptInt({ minimum: 1, description: 'the file is deleted this long after the commit' }),
 };
+const TusId = Type.Object({ id: Type.String({ description: 'the upload id (from Location)' }) });
 const Wild = Type.Object({ '*': Type.String({ description: 'the path, after the route prefix' }) });
 const Id = (name: string, description: string) => Type.Object({ [name]: Type.String({ description }) });
 const Obj = (props: Record<string, TSchema>, description?: string) => Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
@@ -42,7 +43,7 @@ const Entry = Obj({ path: Type.String(), name: Type.String(), type: Type.Union([
 const Any = (description: string) => Obj({}, description);
 const Permission = Type.String({ description: 'list, read, write, mkdir, delete, share' });
 
-type Tag = 'system' | 'uploads' | 'downloads' | 'namespace' | 'auth' | 'users' | 'tokens' | 'shares' | 'admin' | 'webhooks' | 'versions' | 'trash';
+type Tag = 'system' | 'uploads' | 'downloads' | 'namespace' | 'auth' | 'users' | 'tokens' | 'shares' | 'admin' | 'webhooks' | 'versions' | 'trash' | 'tus' | 'web';
 
 interface Spec {
   tag: Tag;
@@ -94,6 +95,13 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- downloads
   'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match", params: Wild, response: { 200: Type.String({ description: 'the bytes' }), 206: Type.String({ description: 'a range' }), 404: Error, 416: Error } }),
   'HEAD /api/v1/files/*': r({ tag: 'downloads', summary: 'The headers of GET /files', params: Wild }),
+  'GET /api/v1/zip/*': r({ tag: 'downloads', summary: 'A file or folder as a zip archive, streamed (`?name=`; takes `?ticket=`)', params: Wild }),
+  'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)' }),
+  'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }) }),
+  // The body is the file (never parsed): no body schema.
+  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error } }),
+  'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild }),
+  'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory' }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
   'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
@@ -111,8 +119,14 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),
   'POST /api/v1/auth/session': r({ tag: 'auth', summary: 'Password login that starts a web session', public: true, body: Obj({ user: Type.String(), password: Type.String() }), response: { 201: Any('WebSession'), 401: Error } }),
-  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.String() }), response: { 200: Any('WebSession'), 401: Error } }),
+  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })) }), response: { 200: Any('WebSession'), 401: Error } }),
   'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request' }),
+  'POST /api/v1/auth/ticket': r({
+    tag: 'auth',
+    summary: 'A short-lived read-only credential for one path, for URLs a browser opens itself (`?ticket=`: downloads, previews, zips)',
+    body: Type.Optional(Obj({ path: Type.Optional(PathStr) })),
+    response: { 200: Any('DownloadTicket') },
+  }),
   'GET /api/v1/me': r({ tag: 'auth', summary: 'Who you are, your limits and usage', response: { 200: Any('MeResponse') } }),
   'POST /api/v1/me/password': r({ tag: 'auth', summary: 'Change your password', body: Obj({ newPassword: Type.String(), currentPassword: Type.Optional(Type.String()) }) }),
 
@@ -139,6 +153,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'HEAD /s/:key': r({ tag: 'shares', summary: 'The headers of a share link', public: true, params: Id('key', 'the link key') }),
   'GET /s/:key/*': r({ tag: 'shares', summary: 'A file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
   'HEAD /s/:key/*': r({ tag: 'shares', summary: 'The headers of a file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
+  'POST /s/:key/unlock': r({ tag: 'shares', summary: "A password-protected link's unlock form: `{password}` gives a cookie for the link's pages", public: true, params: Id('key', 'the link key') }),
   'PUT /s/:key/*': r({ tag: 'shares', summary: 'Upload a file through an upload link (the raw body)', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
 
   // ---------------------------------------------------------------- admin
@@ -158,6 +173,22 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'DELETE /api/v1/admin/webhooks/:id': r({ tag: 'webhooks', summary: 'Remove a webhook and its queue', params: Id('id', 'webhook id') }),
   'GET /api/v1/admin/webhook-deliveries': r({ tag: 'webhooks', summary: 'The delivery log, newest first', querystring: Obj({ webhook: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 
+  // ---------------------------------------------------------------- tus 1.0.0 (https://tus.io/protocols/resumable-upload; docs/protocol.md)
+  // Headers carry the protocol (Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, ...); PATCH bodies are the bytes.
+  'OPTIONS /api/v1/tus': r({ tag: 'tus', summary: 'Discovery: version, extensions, largest upload', public: true }),
+  'OPTIONS /api/v1/tus/': r({ tag: 'tus', summary: 'Discovery (the same, with a trailing slash)', public: true }),
+  'OPTIONS /api/v1/tus/:id': r({ tag: 'tus', summary: 'Discovery (the same, on an upload URL)', public: true, params: TusId }),
+  'POST /api/v1/tus': r({ tag: 'tus', summary: 'Create an upload (creation, creation-with-upload, creation-defer-length, concatenation); 201 with Location' }),
+  'POST /api/v1/tus/': r({ tag: 'tus', summary: 'Create an upload (the same, with a trailing slash)' }),
+  'HEAD /api/v1/tus/:id': r({ tag: 'tus', summary: "An upload's offset and length", params: TusId }),
+  'PATCH /api/v1/tus/:id': r({ tag: 'tus', summary: 'Bytes at Upload-Offset (application/offset+octet-stream; Upload-Checksum sha1/sha256/md5)', params: TusId }),
+  'DELETE /api/v1/tus/:id': r({ tag: 'tus', summary: 'Terminate an upload', params: TusId }),
+  'POST /api/v1/tus/:id': r({ tag: 'tus', summary: 'PATCH, HEAD or DELETE for clients that can only POST (X-HTTP-Method-Override)', params: TusId }),
+
+  // ---------------------------------------------------------------- the web app
+  'GET /': r({ tag: 'web', summary: "The web app's page (it asks this API for everything)", public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
+  'GET /*': r({ tag: 'web', summary: "The web app's page for any other path outside /api/ (client-side routes), and its /assets/*", public: true, params: Wild }),
+
   // ---------------------------------------------------------------- versions and trash
   'GET /api/v1/versions/*': r({ tag: 'versions', summary: "A file's old versions, newest first", params: Wild }),
   'POST /api/v1/versions/restore': r({ tag: 'versions', summary: 'Make an old version current (by id, or the one current at a time)', body: Obj({ path: PathStr, version: Type.Optional(Type.Union([Int({ minimum: 1 }), Type.String()])), at: Type.Optional(Int()) }), response: { 200: Entry, 404: Error } }),
@@ -165,6 +196,14 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr) }), response: { 200: Entry, 409: Error } }),
   'DELETE /api/v1/trash': r({ tag: 'trash', summary: 'Empty the trash at or below a path', querystring: Obj({ path: Type.Optional(Type.String()), before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 };
+
+/**
+ * WebDAV (`/dav`): its methods (PROPFIND, LOCK, MKCOL, ...) have no place in OpenAPI, whose
+ * operations are the HTTP methods of RFC 9110; RFC 4918 and docs/protocol.md describe it.
+ */
+export function describedElsewhere(_method: string, url: string): boolean {
+  return /^\/dav(\/|$)/.test(url);
+}
 
 /** Whether a route's body may be absent (its body schema is `Type.Optional`). */
 export function bodyIsOptional(method: string, url: string): boolean {
@@ -193,5 +232,5 @@ function operationIdOf(method: string, url: string): string {
     .split(/[/\-*:.]+/)
     .filter(Boolean)
     .map((w) => w[0].toUpperCase() + w.slice(1));
-  return method.toLowerCase() + words.join('') + (url.endsWith('*') ? 'Path' : '');
+  return method.toLowerCase() + words.join('') + (url.endsWith('*') ? 'Path' : url.length > 1 && url.endsWith('/') ? 'Slash' : '');
 }
