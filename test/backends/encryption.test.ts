@@ -212,6 +212,16 @@ describe('key ring: wrong and missing keys, rotation', () => {
     expect(await rekeyRing(inner, oldKey, newKey)).toEqual({ oldWrappings: 0, alreadyDone: true });
   });
 
+  it('rekey refuses the key in use as the new one, a plain store, and two keys that both do not open the store', async () => {
+    const inner = new MemoryBackend();
+    const oldKey = key();
+    await expect(rekeyRing(inner, oldKey, key())).rejects.toThrow(/not encrypted/);
+    await (await encrypted(inner, oldKey)).write('k', Buffer.from('v'));
+    await expect(rekeyRing(inner, oldKey, oldKey)).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
+    await expect(rekeyRing(inner, key(), key())).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
+    expect((await bytes(await (await encrypted(inner, oldKey)).read('k'))).toString()).toBe('v');
+  });
+
   it('rekey interrupted after any step is finished by running it again', async () => {
     for (const stopAt of ['loaded', 'wrote-new', 'verified-new', 'deleted-old'] as const) {
       const inner = new MemoryBackend();
