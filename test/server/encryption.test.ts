@@ -271,7 +271,7 @@ describe('migration of a plain store, and rekey', () => {
       const content = body('rekey');
       await uploadBuffer(t, '/r.bin', content);
       const stored = await filesBelow(path.join(data, 'store'));
-      await t.server.close();
+      // The server keeps running through the rotation: it holds its keys in memory.
 
       const child = spawnFerry(['admin', 'rekey', '--key-file', oldKey, '--new-key-file', newKey, '--data', data], { env: { FERRY_TEST_REKEY_HOLD: 'wrote-new' } });
       await new Promise<void>((resolve, reject) => {
@@ -295,12 +295,20 @@ describe('migration of a plain store, and rekey', () => {
       for (const f of stored.filter((s) => !s.rel.startsWith('ferry-keyring'))) {
         expect(after.find((a) => a.rel === f.rel)?.bytes.equals(f.bytes), f.rel).toBe(true);
       }
+      const during = await t.api('/api/v1/files/r.bin');
+      expect(Buffer.from(await during.arrayBuffer()).equals(content)).toBe(true);
+      const later = body('after rekey');
+      expect((await uploadBuffer(t, '/after-rekey.bin', later)).status).toBe(200);
+      await t.server.close();
       const { defaultConfig } = await import('../../src/server/config.js');
       await expect(startServerInProcess(defaultConfig({ dataDir: data, port: 0, logLevel: 'silent', encryptionKeyFile: oldKey }))).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
       const t2 = await startTestServer({ dataDir: data, encryptionKeyFile: newKey });
       try {
         const r = await t2.api('/api/v1/files/r.bin');
         expect(Buffer.from(await r.arrayBuffer()).equals(content)).toBe(true);
+        const r2 = await t2.api('/api/v1/files/after-rekey.bin');
+        expect(r2.status).toBe(200);
+        expect(Buffer.from(await r2.arrayBuffer()).equals(later)).toBe(true);
       } finally {
         await t2.server.close();
       }
