@@ -9,9 +9,10 @@
  * and counters; after it: the deltas, the client's rusage, the server's peak RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
 import { startFerryServer, type FerryServer, type FerryServerOptions } from '../peers/ferry.js';
 import { startNginx, type Nginx } from '../peers/nginx.js';
 import type { PeerServer } from '../peers/server.js';
@@ -36,14 +37,14 @@ function zstdSize(file: string): number | undefined {
   }
 }
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus', 'sftp-ferry', 'scp-ferry'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'ferry-encrypted', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus', 'sftp-ferry', 'scp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
 /**
  * What `npm run bench` runs without --tools: ferry's own client against the peers. Ferry's
  * other doors (rclone → ferry webdav, tus-js-client → ferry; tools/fronts.ts) are asked for
  * by name: `--tools rclone,rclone-webdav,ferry,tus`.
  */
-export const DEFAULT_TOOLS: ToolId[] = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone'];
+export const DEFAULT_TOOLS: ToolId[] = ['ferry', 'ferry-nofsync', 'ferry-encrypted', 'curl', 'scp', 'sftp', 'rsync', 'rclone'];
 
 export interface SuiteOptions extends Sizes {
   runs: number;
@@ -112,6 +113,8 @@ interface Servers {
   ferryNoFsync?: FerryServer;
   /** Ferry with its SFTP front on, for `sftp` against it (a server of its own: no dedup with the ferry rows). */
   ferrySftp?: FerryServer;
+  /** Chunk store encrypted at rest (`--encryption-key-file`): compared with `ferry`, same fsync. */
+  ferryEncrypted?: FerryServer;
   /** One each for the WebDAV and tus tools (tools/fronts.ts). */
   ferryDav?: FerryServer;
   ferryTus?: FerryServer;
@@ -180,6 +183,11 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
     if (tools.includes('ferry-nofsync')) {
       s.ferryNoFsync = await startFerryTwice({ dataDir: join(dir, 'ferry-nofsync-data'), args: [...FERRY_ARGS, '--no-fsync'], name: 'ferry --no-fsync' });
     }
+    if (tools.includes('ferry-encrypted')) {
+      const keyFile = join(dir, 'ferry-encryption.key');
+      await writeFile(keyFile, generateMasterKeyText() + '\n', { mode: 0o600 });
+      s.ferryEncrypted = await startFerryTwice({ dataDir: join(dir, 'ferry-enc-data'), args: [...FERRY_ARGS, '--encryption-key-file', keyFile], name: 'ferry --encryption-key-file' });
+    }
     if (tools.includes('rclone-webdav')) {
       s.ferryDav = await startFerryServer({ dataDir: join(dir, 'ferry-dav-data'), args: FERRY_ARGS, name: 'ferry (webdav)' });
       await record(s.ferryDav);
@@ -207,7 +215,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
 }
 
 async function stopServers(s: Servers): Promise<void> {
-  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryEncrypted?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
 }
 
 async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
@@ -221,6 +229,9 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'ferry-nofsync':
         out.push(ferryTool({ id, label: 'ferry (server --no-fsync)', server: s.ferryNoFsync!, workDir: dir, treeCommand }));
+        break;
+      case 'ferry-encrypted':
+        out.push(ferryTool({ id, label: 'ferry (store encrypted at rest)', server: s.ferryEncrypted!, workDir: dir, treeCommand }));
         break;
       case 'curl':
         out.push(curlTool(s.nginx!));

@@ -33,6 +33,8 @@ import { ShareStore } from '../store/share-store.js';
 import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
+import { EncryptedBackend, migrateToEncrypted } from '../backends/decorators/encryption.js';
+import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey } from '../backends/decorators/key-ring.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
 import { AuditLog, type Front } from './audit.js';
 import { CommandHooks } from './hooks.js';
@@ -603,7 +605,64 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     throw err;
   }
   const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
-  return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  const opened = { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  try {
+    return await encryptChunkStores(config, opened);
+  } catch (err) {
+    await Promise.all([opened.backend, ...routes.map((r) => r.backend)].map((b) => b.close?.()));
+    throw err;
+  }
+}
+
+/**
+ * With a master key (`--encryption-key-file`, FERRY_ENCRYPTION_KEY), every chunk store is
+ * wrapped in the encryption decorator, its key ring opened (made on the first start); without
+ * one, a store that is encrypted is refused rather than served as garbage.
+ */
+async function encryptChunkStores<T extends { backend: StorageBackend; routes: ChunkRoute[] }>(config: ServerConfig, opened: T): Promise<T> {
+  const all = [opened.backend, ...opened.routes.map((r) => r.backend)];
+  if (config.encryptionKeyFile === undefined && config.encryptionKey === undefined) {
+    for (const b of all) await refuseEncryptedWithoutKey(b);
+    return opened;
+  }
+  if (config.encryptionKeyFile !== undefined && config.encryptionKey !== undefined) {
+    throw new ConfigError('give the encryption key once: encryptionKeyFile or FERRY_ENCRYPTION_KEY, not both');
+  }
+  const master = config.encryptionKey !== undefined ? masterKeyFromText(config.encryptionKey, 'FERRY_ENCRYPTION_KEY') : await readMasterKeyFile(config.encryptionKeyFile!);
+  const wrap = async (b: StorageBackend): Promise<StorageBackend> => {
+    const { ring, migrating } = await openRing(b, master);
+    return new EncryptedBackend(b, ring, { migrating });
+  };
+  return {
+    ...opened,
+    backend: await wrap(opened.backend),
+    routes: await Promise.all(opened.routes.map(async (r) => ({ ...r, backend: await wrap(r.backend) }))),
+  };
+}
+
+/**
+ * Encrypts, in the background, the plain objects of stores that held some when encryption was
+ * turned on; reads work throughout (see `migrateToEncrypted`). Returns a stop for shutdown.
+ */
+function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => Promise<void> {
+  const ac = new AbortController();
+  const runs = stores
+    .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && b.migrationPending)
+    .map(async (b) => {
+      app.log.info({ store: b.inner.name }, 'encrypting the plain objects of this store in the background');
+      const done = await migrateToEncrypted(b, {
+        signal: ac.signal,
+        onProgress: (p) => app.log.info({ store: b.inner.name, encrypted: p.encrypted, found: p.found }, 'encryption migration progress'),
+      });
+      app.log.info({ store: b.inner.name, encrypted: done.encrypted }, 'encryption migration finished: no plain object is left');
+    })
+    .map((run) => run.catch((err: unknown) => {
+      if (!ac.signal.aborted) app.log.error({ err }, 'encryption migration failed; it starts over at the next start');
+    }));
+  return async () => {
+    ac.abort();
+    await Promise.all(runs);
+  };
 }
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
@@ -645,6 +704,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const started = Date.now();
     const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
+    const stopMigrations = startMigrations(stores, app);
+    undo.push(stopMigrations);
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 

@@ -39,6 +39,10 @@ export interface ServerConfig {
   logLevel: string;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
+  /** Encrypt the chunk stores at rest with the master key in this file (`--encryption-key-file`). */
+  encryptionKeyFile?: string;
+  /** The master key as text (FERRY_ENCRYPTION_KEY), instead of the file. */
+  encryptionKey?: string;
   /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
   metricsToken?: string;
   /** Where pino writes (default stdout). */

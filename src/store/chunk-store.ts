@@ -43,6 +43,7 @@ import {
   EncodingInvalidError,
   ConfigError,
   HashMismatchError,
+  isCryptoDamage,
   NotFoundError,
   PayloadTooLargeError,
   SizeMismatchError,
@@ -485,14 +486,15 @@ export class ChunkStore {
     try {
       return await this.readOnce(loc, signal, into, verify);
     } catch (err) {
-      if (!(err instanceof ChunkCorruptError)) throw err;
+      // An encrypted store's damage keeps its own code (FERRY_ERR_CRYPTO_*) and is repaired the same way.
+      if (!(err instanceof ChunkCorruptError) && !isCryptoDamage(err)) throw err;
       const now = await this.meta.chunkLocation(loc.hash);
       if (again && now && !sameLocation(now, loc)) return this.readDecoded(now, signal, into, false, verify);
       // Known bad: nobody holds this chunk any more as far as dedup is concerned, so the
       // next upload of a file that contains it sends its bytes again, which replace the
       // damaged copy (see put). Files that contain it fail to read until then.
       await this.meta.disownChunk(loc.hash);
-      this.events.corrupt?.(loc.hash, String(err.details?.key));
+      this.events.corrupt?.(loc.hash, String(err.details?.key ?? ChunkStore.chunkKey(loc.hash)));
       throw err;
     }
   }

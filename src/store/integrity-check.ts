@@ -13,7 +13,7 @@
  * a loose corrupt object is moved aside to `quarantine/<hash>`, and the next upload of the
  * right bytes repairs it.
  */
-import { ChunkCorruptError, NotFoundError } from '../core/errors.js';
+import { ChunkCorruptError, isCryptoDamage, NotFoundError } from '../core/errors.js';
 import { toLocation, type ChunkLocation } from './meta-store.js';
 import { ChunkStore } from './chunk-store.js';
 import { decodeChunkList } from './chunk-list-codec.js';
@@ -122,6 +122,7 @@ async function readProblem(chunks: ChunkStore, loc: ChunkLocation, report: Check
       const missing = err.cause instanceof NotFoundError;
       return { kind: missing ? 'missing' : 'corrupt', message: err.message };
     }
+    if (isCryptoDamage(err)) return { kind: 'corrupt', message: `${err.message} (${err.code})` };
     throw err;
   }
 }
@@ -166,9 +167,15 @@ async function quarantineChunk(meta: MetaStore, chunks: ChunkStore, quarantine: 
     const backend = chunks.backendOf(loc.store);
     const from = ChunkStore.chunkKey(hash);
     objectKey = `quarantine/${hash}-${now}`;
-    const body = await backend.read(from);
-    await backend.write(objectKey, body, {});
-    await backend.delete(from);
+    // An encrypted object that fails to open cannot be copied through the decryption: it stays
+    // where it is (as evidence) until a verified upload replaces it.
+    try {
+      await backend.write(objectKey, await backend.read(from), {});
+      await backend.delete(from);
+    } catch (err) {
+      if (!isCryptoDamage(err) && !isCryptoDamage((err as Error).cause)) throw err;
+      objectKey = null;
+    }
   }
   await quarantine.add({ hash, reason: kind === 'missing' ? 'missing' : 'corrupt', objectKey, at: now });
   return true;
