@@ -15,8 +15,12 @@ import type { StepKind, Tool } from './tool.js';
 
 export type TreeCommand = 'sync' | 'put -r';
 
-/** `ferry sync` once the sync engine is on this branch; `ferry put -r` until then. */
+/**
+ * `ferry sync` once the sync engine is on this branch; `ferry put -r` until then.
+ * `FERRY_BENCH_TREE=put` measures `put -r`/`get -r` instead (to compare the two tree paths).
+ */
 export function ferryTreeCommand(): TreeCommand {
+  if (process.env.FERRY_BENCH_TREE === 'put') return 'put -r';
   // An unknown command prints the top-level help (and exits 0): look for the command's own usage line.
   const r = spawnSync(process.execPath, [FERRY_BIN, 'sync', '--help'], { encoding: 'utf8' });
   return /Usage: ferry sync /.test(r.stdout ?? '') ? 'sync' : 'put -r';

@@ -13,7 +13,7 @@
  */
 import type { Writable } from 'node:stream';
 import { AuthRequiredError, ConfigError } from '../core/errors.js';
-import { BandwidthLimiter } from './bandwidth.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { FerryApi } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
@@ -74,12 +74,12 @@ export async function readCaFile(file: string): Promise<string> {
 export class FerryClient extends FerryApi<Buffer> {
   declare readonly http: HttpClient;
   readonly server: string;
-  readonly limiter?: BandwidthLimiter;
+  readonly limiter?: TokenBucket;
 
   constructor(options: FerryClientOptions) {
     if (!options.server) throw new ConfigError('no server given');
     const parallel = Math.max(1, Math.floor(options.parallel ?? 4));
-    const limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
+    const limiter = options.bwlimit ? new TokenBucket(options.bwlimit) : undefined;
     const http = new HttpClient({
       server: options.server,
       token: options.token,

@@ -12,7 +12,7 @@
 import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams, ChunkRef } from '../core/chunk-refs.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from '../core/retry.js';
+import { retry } from '../core/retry.js';
 import type { FerryApi } from './api.js';
 import { fileHashOf } from './hashing.js';
 import { FileProgress } from './progress.js';
@@ -104,27 +104,23 @@ export async function commitSafely(
   verify: () => Promise<CommitResponse | undefined>,
   signal?: AbortSignal,
 ): Promise<CommitResponse> {
-  const policy = client.http.retryPolicy;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.commitUpload(id, body, { signal });
-    } catch (err) {
-      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
-      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
-      try {
-        await client.uploadStatus(id, { signal });
-        continue; // the session is still open: our commit did not happen
-      } catch (err2) {
-        if (!isSessionLost(err2)) {
-          if (isFerryError(err2) && err2.retryable) continue;
-          throw err2;
+  return retry(
+    async (attempt) => {
+      if (attempt > 0) {
+        // After an ambiguous failure: a session still open means our commit did not happen.
+        try {
+          await client.uploadStatus(id, { signal });
+        } catch (err) {
+          if (!isSessionLost(err)) throw err;
+          const done = await verify();
+          if (done) return done;
+          throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err });
         }
-        const done = await verify();
-        if (done) return done;
-        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
       }
-    }
-  }
+      return client.commitUpload(id, body, { signal });
+    },
+    { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
+  );
 }
 
 /**

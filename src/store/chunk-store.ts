@@ -51,7 +51,7 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
-import { collectRange } from '../backends/read.js';
+import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';

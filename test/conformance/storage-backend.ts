@@ -31,8 +31,10 @@ import {
   canSetMtime,
   copyObject,
   hasDirectories,
+  canCheckDirectories,
   moveObject,
   type DirEntry,
+  type DirectoryChecker,
   type HashName,
   type StorageBackend,
   type WriteBody,
@@ -218,7 +220,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         const f = b.features();
         expect(typeof b.name).toBe('string');
         expect(b.name.length).toBeGreaterThan(0);
-        for (const flag of ['copy', 'move', 'rangeRead', 'mtime', 'setMtime', 'unknownSizeWrite', 'caseSensitive'] as const) {
+        for (const flag of ['copy', 'move', 'rangeRead', 'mtime', 'setMtime', 'unknownSizeWrite', 'caseSensitive', 'network'] as const) {
           expect(typeof f[flag], flag).toBe('boolean');
         }
         expect(['real', 'virtual']).toContain(f.directories);
@@ -895,6 +897,20 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         await b.delete('d1/file');
         await b.rmdir('d1');
         expect(await listing(b, '', true)).toEqual([]);
+      });
+
+      it('isDirectory (DirectoryChecker) tells an empty directory from a missing one and from an object (virtual: absent)', async () => {
+        const real = b.features().directories === 'real';
+        expect(canCheckDirectories(b)).toBe(real);
+        if (canCheckDirectories(b) && hasDirectories(b)) {
+          expect(await b.isDirectory('nd')).toBe(false);
+          await b.mkdir('nd/empty');
+          expect(await b.isDirectory('')).toBe(true); // the root (a local one exists once something is in it)
+          await b.write('nd/obj', Buffer.from('x'));
+          expect([await b.isDirectory('nd'), await b.isDirectory('nd/empty'), await b.isDirectory('nd/obj'), await b.isDirectory('nd/missing')]).toEqual([true, true, false, false]);
+        } else {
+          expect((b as Partial<DirectoryChecker>).isDirectory === undefined || b.features().directories === 'virtual').toBe(true);
+        }
       });
 
       it('objects and directories do not share names (virtual: they may)', async () => {

@@ -4,7 +4,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { StorageBackend } from '../../core/storage.js';
 import { masterKeyFromText, readMasterKeyFile, rekeyRing, type MasterKey, type RekeyStep } from '../../backends/decorators/key-ring.js';
 import { LocalBackend } from '../../backends/local/local-backend.js';
-import { openBackend } from '../../backends/registry.js';
+import { openBackend } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { parseStoreSpec } from '../../server/config.js';
 

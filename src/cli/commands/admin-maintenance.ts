@@ -1,7 +1,7 @@
 /** `ferry admin backup|restore|check`: keeping a server's data safe and sound. */
 import type { Command } from 'commander';
 import { EXIT, ExitError } from '../exit.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface MaintenanceOpts extends ConnectionOpts {
   json?: boolean;
@@ -30,16 +30,13 @@ Examples:
   $ rsync -a /var/lib/ferry/store/ /var/backups/ferry/store/`,
     );
   addConnectionOptions(backup).action(async (dir: string, opts: MaintenanceOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const manifest = await admin.backup(client, dir);
       if (opts.json) return printJson(manifest);
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
       process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\nchunks are not in it: copy ${manifest.chunkStores.join(', ')}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   admin
@@ -84,8 +81,7 @@ Examples:
   $ ferry admin check --read-data --json > check.json`,
     );
   addConnectionOptions(check).action(async (opts: MaintenanceOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const report = await admin.check(client, { readData: opts.readData === true, quarantine: opts.quarantine !== false }, (p) => {
         if (process.stderr.isTTY) process.stderr.write(`\rchecked ${p.chunks} chunks, read ${p.chunksRead} (${p.bytesRead} bytes)`);
@@ -99,8 +95,6 @@ Examples:
         }
       }
       if (!report.ok) throw new ExitError(EXIT.INTEGRITY);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

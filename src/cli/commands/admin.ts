@@ -1,7 +1,7 @@
 /** `ferry admin audit|bans|unban`: the security side of running a server (admin token). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { registerWebhook } from './admin-webhook.js';
 import { registerMaintenance } from './admin-maintenance.js';
@@ -67,8 +67,7 @@ Examples:
   $ ferry admin audit --user ana --event auth. --json | jq .`,
     );
   addConnectionOptions(audit).action(async (opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { auditLog } = await import('../../client/account.js');
       const want = opts.limit ?? 1000;
       const entries = [];
@@ -89,33 +88,25 @@ Examples:
           entries.map((e) => [new Date(e.at).toISOString().replace('T', ' ').slice(0, 19), e.event, e.ok ? 'yes' : 'NO', e.user ?? '-', e.tokenId ?? '-', e.ip ?? '-', e.front ?? '-', e.path ?? e.target ?? '-', e.details ? JSON.stringify(e.details) : '']),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const bans = admin.command('bans').description('addresses the defender bans now').option('--json', 'JSON output');
   addConnectionOptions(bans).action(async (opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       const list = await account.bans(client);
       if (opts.json) return printJson(list);
       process.stdout.write(table(['ADDRESS', 'UNTIL'], list.map((b) => [b.ip, when(b.until)])));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const unban = admin.command('unban').description('lift a ban at once').argument('<address>');
   addConnectionOptions(unban).action(async (ip: string, opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       await account.unban(client, ip);
       process.stderr.write(`unbanned ${ip}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

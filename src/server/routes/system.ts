@@ -1,57 +1,62 @@
 /** Health, readiness, capabilities, metrics and admin maintenance routes. */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
-export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
-
-  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
-    try {
-      await ctx.meta.getSetting('ready-probe');
-      return { status: 'ready' };
-    } catch {
-      return reply.status(503).send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata store does not answer' } });
-    }
-  });
-
+export const systemRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get('/healthz', { config: { public: true } }, health);
+  app.get('/readyz', { config: { public: true } }, (_request, reply) => readiness(ctx, reply));
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
+  app.get('/metrics', { config: { public: true } }, (request, reply) => metrics(ctx, request, reply));
+  app.get(`${API_PREFIX}/admin/stats`, (request) => stats(ctx, request));
+  app.post(`${API_PREFIX}/admin/gc`, (request) => collectGarbage(ctx, request));
+};
 
-  // Public to the auth hook so that the metrics-only token (`metricsToken`, FERRY_METRICS_TOKEN)
-  // can be checked here: a Prometheus scraper then holds a secret that opens nothing else.
-  // Any other credential must be an admin's.
-  app.get('/metrics', { config: { public: true } }, async (request, reply) => {
-    if (!isMetricsToken(ctx.config.metricsToken, request.headers.authorization)) {
-      try {
-        request.auth = await ctx.auth.verify(request.headers.authorization, request.ip);
-      } catch (err) {
-        await ctx.reportAuthFailure(request, err);
-        throw err;
-      }
-      await ctx.limiters.perToken(request);
-      requireAdmin(request);
+async function health() {
+  return { status: 'ok' };
+}
+
+async function readiness(ctx: ServerContext, reply: FastifyReply) {
+  try {
+    await ctx.meta.getSetting('ready-probe');
+    return { status: 'ready' };
+  } catch {
+    return reply.status(503).send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata store does not answer' } });
+  }
+}
+
+// Public to the auth hook so that the metrics-only token (`metricsToken`, FERRY_METRICS_TOKEN)
+// can be checked here: a Prometheus scraper then holds a secret that opens nothing else.
+// Any other credential must be an admin's.
+async function metrics(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  if (!isMetricsToken(ctx.config.metricsToken, request.headers.authorization)) {
+    try {
+      request.auth = await ctx.auth.verify(request.headers.authorization, request.ip);
+    } catch (err) {
+      await ctx.reportAuthFailure(request, err);
+      throw err;
     }
-    await refreshStorageGauges(ctx);
-    reply.type(ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
-  });
-
-  app.get(`${API_PREFIX}/admin/stats`, async (request) => {
+    await ctx.limiters.perToken(request);
     requireAdmin(request);
-    return storageStats(ctx);
-  });
+  }
+  await refreshStorageGauges(ctx);
+  reply.type(ctx.metrics.registry.contentType);
+  return ctx.metrics.registry.metrics();
+}
 
-  // Bodies are validated by hand, not with JSON schemas: the first schema makes Fastify
-  // load and compile ajv, about 60 ms of every start-up.
-  app.post(`${API_PREFIX}/admin/gc`, async (request) => {
-    requireAdmin(request);
-    const grace = (request.body as { graceSeconds?: unknown } | undefined)?.graceSeconds;
-    if (grace !== undefined && (typeof grace !== 'number' || !(grace >= 0))) throw new ValidationError('graceSeconds must be a number >= 0');
-    return ctx.collectGarbage(grace === undefined ? undefined : grace * 1000);
-  });
+async function stats(ctx: ServerContext, request: FastifyRequest) {
+  requireAdmin(request);
+  return storageStats(ctx);
+}
+
+async function collectGarbage(ctx: ServerContext, request: FastifyRequest) {
+  requireAdmin(request);
+  const grace = (request.body as { graceSeconds?: unknown } | undefined)?.graceSeconds;
+  if (grace !== undefined && (typeof grace !== 'number' || !(grace >= 0))) throw new ValidationError('graceSeconds must be a number >= 0');
+  return ctx.collectGarbage(grace === undefined ? undefined : grace * 1000);
 }
 
 /** Constant-time check of `Bearer <metrics token>` (hashes compared: equal lengths, no early exit). */
@@ -89,6 +94,6 @@ async function refreshStorageGauges(ctx: ServerContext): Promise<void> {
   }
 }
 
-export function requireAdmin(request: Parameters<typeof authOf>[0]): void {
+export function requireAdmin(request: FastifyRequest): void {
   authorizeAdmin(authOf(request));
 }

@@ -1,8 +1,9 @@
+/** The chunk object format (src/store/chunk-codec.ts) and the download codings built on it (src/server/content-coding.ts): here, not beside the store, because it spans both layers. */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decompress } from 'zstd-napi';
-import { chooseCoding, rawZstdFrame } from '../server/content-coding.js';
-import { CHUNK_HEADER_BYTES, ChunkCodec, chunkHeader, compressChunk, decodeChunkObject, decompressChunk, encodeChunkObject, parseChunkHeader } from './chunk-codec.js';
+import { chooseCoding, rawZstdFrame } from '../../src/server/content-coding.js';
+import { CHUNK_HEADER_BYTES, ChunkCodec, chunkHeader, compressChunk, decodeChunkObject, decompressChunk, encodeChunkObject, parseChunkHeader } from '../../src/store/chunk-codec.js';
 
 const text = (n: number): Buffer => Buffer.from('the quick brown fox jumps over the lazy dog 0123456789\n'.repeat(Math.ceil(n / 55))).subarray(0, n);
 
