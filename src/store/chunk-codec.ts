@@ -26,7 +26,8 @@
  * claims or produces more than the chunk's size fails instead of allocating.
  */
 // The binding is CommonJS assigned to module.exports: only its default import has the names.
-import zstd from 'zstd-napi/binding.js';
+import { createRequire } from 'node:module';
+import type ZstdBinding from 'zstd-napi/binding.js';
 import { ChunkCorruptError, ValidationError } from '../core/errors.js';
 
 export const CHUNK_MAGIC = Buffer.from([0x89, 0x46, 0x52, 0x59, 0x43, 0x0a]);
@@ -47,8 +48,17 @@ const MIN_SAVING = 1 / 32;
 const SAMPLE_FROM = 256 * 1024;
 const SAMPLE_BYTES = 32 * 1024;
 
-let cctx: InstanceType<typeof zstd.CCtx> | undefined;
-let dctx: InstanceType<typeof zstd.DCtx> | undefined;
+let cctx: InstanceType<typeof ZstdBinding.CCtx> | undefined;
+let dctx: InstanceType<typeof ZstdBinding.DCtx> | undefined;
+
+/**
+ * The native binding, loaded on first use: importing the library root (which reaches the
+ * chunk store) must not load a native addon nobody calls (see test/backends/records-package).
+ */
+let binding: typeof ZstdBinding | undefined;
+function zstd(): typeof ZstdBinding {
+  return (binding ??= createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding);
+}
 
 /** The header of a chunk object. */
 export function chunkHeader(codec: ChunkCodec, plainSize: number): Buffer {
@@ -91,8 +101,8 @@ export function looksCompressible(data: Uint8Array): boolean {
   if (data.length < SAMPLE_FROM) return true;
   const from = (data.length >> 1) - SAMPLE_BYTES / 2;
   const sample = data.subarray(from, from + SAMPLE_BYTES);
-  const out = scratch(zstd.compressBound(SAMPLE_BYTES));
-  const n = (cctx ??= new zstd.CCtx()).compress(out, sample, 1);
+  const out = scratch(zstd().compressBound(SAMPLE_BYTES));
+  const n = (cctx ??= new (zstd().CCtx)()).compress(out, sample, 1);
   return n < SAMPLE_BYTES * (1 - MIN_SAVING);
 }
 
@@ -108,8 +118,8 @@ function scratch(n: number): Buffer {
  */
 export function compressChunk(data: Uint8Array, level = ZSTD_LEVEL): Buffer | undefined {
   if (data.length === 0 || !looksCompressible(data)) return undefined;
-  const out = scratch(zstd.compressBound(data.length));
-  const n = (cctx ??= new zstd.CCtx()).compress(out, data, level);
+  const out = scratch(zstd().compressBound(data.length));
+  const n = (cctx ??= new (zstd().CCtx)()).compress(out, data, level);
   if (n > data.length * (1 - MIN_SAVING)) return undefined;
   return Buffer.from(out.subarray(0, n));
 }
@@ -124,8 +134,8 @@ export function decompressChunk(frame: Uint8Array, size: number, into?: Buffer):
   let declared: number | null;
   let frameBytes: number;
   try {
-    declared = zstd.getFrameContentSize(frame);
-    frameBytes = zstd.findFrameCompressedSize(frame);
+    declared = zstd().getFrameContentSize(frame);
+    frameBytes = zstd().findFrameCompressedSize(frame);
   } catch (err) {
     throw new ValidationError(`not a zstd frame (${(err as Error).message})`, { cause: err });
   }
@@ -134,7 +144,7 @@ export function decompressChunk(frame: Uint8Array, size: number, into?: Buffer):
   const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let n: number;
   try {
-    n = (dctx ??= new zstd.DCtx()).decompress(out, frame);
+    n = (dctx ??= new (zstd().DCtx)()).decompress(out, frame);
   } catch (err) {
     throw new ValidationError(`the zstd frame is damaged (${(err as Error).message})`, { cause: err });
   }
@@ -181,7 +191,7 @@ export function encodeChunkObject(plain: Uint8Array, frame?: Uint8Array): Buffer
 /** The content size a zstd frame states (undefined when it states none or is not a frame). */
 export function zstdContentSize(frame: Uint8Array): number | undefined {
   try {
-    return zstd.getFrameContentSize(frame) ?? undefined;
+    return zstd().getFrameContentSize(frame) ?? undefined;
   } catch {
     return undefined;
   }
@@ -190,8 +200,8 @@ export function zstdContentSize(frame: Uint8Array): number | undefined {
 /** Whether a sample of a chunk (its first bytes) compresses enough to try the whole chunk. */
 export function sampleCompresses(sample: Uint8Array): boolean {
   const n = Math.min(sample.length, SAMPLE_BYTES);
-  const out = scratch(zstd.compressBound(n));
-  return (cctx ??= new zstd.CCtx()).compress(out, sample.subarray(0, n), 1) < n * (1 - MIN_SAVING);
+  const out = scratch(zstd().compressBound(n));
+  return (cctx ??= new (zstd().CCtx)()).compress(out, sample.subarray(0, n), 1) < n * (1 - MIN_SAVING);
 }
 
 /** Most bytes a stored object of a `size`-byte chunk can have (header plus raw payload): enough to read one whole. */

@@ -37,6 +37,7 @@ import {
   canReadRange,
   canSetMtime,
   canSweepLeftovers,
+  canCheckDirectories,
   hasDirectories,
   type BackendFeatures,
   type DirEntry,
@@ -339,6 +340,7 @@ export class EncryptedBackend implements StorageBackend {
   private migrating: boolean;
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
   rmdir?: (key: string, options?: OpOptions) => Promise<void>;
+  isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
   setMtime?: (key: string, mtime: number, options?: OpOptions) => Promise<void>;
   sweepLeftovers?: (before: number, options?: OpOptions) => Promise<SweptLeftovers>;
 
@@ -354,6 +356,7 @@ export class EncryptedBackend implements StorageBackend {
       this.mkdir = (key, o) => b.mkdir(this.stored(key), o);
       this.rmdir = (key, o) => b.rmdir(this.stored(key), o);
     }
+    if (canCheckDirectories(b)) this.isDirectory = (key, o) => b.isDirectory(this.stored(key), o);
     if (canSetMtime(b)) this.setMtime = (key, mtime, o) => b.setMtime(this.stored(key), mtime, o);
     if (canSweepLeftovers(b)) this.sweepLeftovers = (before, o) => b.sweepLeftovers(before, o);
   }
