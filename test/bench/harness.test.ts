@@ -39,7 +39,9 @@ describe('benchmark harness', () => {
     }
     const sent = (tool: string, workload: string) => r.samples.find((s) => s.tool === tool && s.workload === workload)!.bytesSent!;
     // ferry's counters: new data travels in full, identical data not at all, an edit only in part.
-    expect(sent('ferry', 'upload')).toBe(size);
+    // (a small last chunk may travel in a pack: a 36-byte frame header; where random bytes are cut varies)
+    expect(sent('ferry', 'upload')).toBeGreaterThanOrEqual(size);
+    expect(sent('ferry', 'upload')).toBeLessThanOrEqual(size + 36 * 4);
     expect(sent('ferry', 'download')).toBe(size);
     expect(sent('ferry', 'reupload')).toBe(0);
     expect(sent('ferry', 'edit')).toBeGreaterThan(0);
