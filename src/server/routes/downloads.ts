@@ -11,7 +11,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ChunkCorruptError, EncodingInvalidError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
-import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
+import { assertSha256Hex, chunkAt, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
@@ -30,18 +30,6 @@ export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
-
-/** Index of the chunk holding byte `pos` (offsets has n+1 entries). */
-function chunkAt(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid] <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
 
 /**
  * Writes a whole file's verified chunks to `res` in a content coding and ends it; returns
