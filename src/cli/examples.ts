@@ -40,6 +40,10 @@ const EXAMPLES: Record<string, string[]> = {
   'remote ls': ['ferry remote ls', 'ferry remote ls --json'],
   'remote rm': ['ferry remote rm nas'],
   'remote types': ['ferry remote types'],
+  'config encryption': ['ferry config encryption set', 'ferry config encryption check', 'FERRY_CONFIG_PASS="$(pass ferry)" ferry config encryption remove'],
+  'config encryption remove': ['ferry config encryption remove              # asks for the passphrase', 'FERRY_CONFIG_PASS="$(pass ferry)" ferry config encryption remove'],
+  'config encryption check': ['ferry config encryption check', 'ferry config encryption check --json'],
+  'user key': ['ferry user key add ana ~/.ssh/id_ed25519.pub', 'ferry user key ls ana', 'ferry user key rm ana 3f2a9c0d1e4b5a6f'],
 };
 
 /** The command path of `cmd` below the program: `share ls`. */

@@ -104,6 +104,75 @@ async function getIntoSpecial(client: FerryApi<Buffer>, remotePath: string, loca
   }
 }
 
+/** Chunks smaller than this are fetched whole, not as deltas (as uploads: see FerryApi.putChunk). */
+const MIN_DELTA_BYTES = 64 * 1024;
+
+/**
+ * For each chunk still missing, the chunk of the older local copy covering the middle of
+ * its place serves as the base of a delta (FerryApi.getChunkDelta), `ctx.parallel` at a
+ * time; each chunk rebuilt and verified is handed to `write` and marked in `have`.
+ * Returns the bytes obtained so (counted as reused: they did not travel). Chunks whose
+ * delta is not to be had are left to the ordinary fetch.
+ */
+async function fetchDeltas(
+  ctx: TransferContext<Buffer>,
+  manifest: ManifestResponse,
+  dest: string,
+  destChunks: readonly { offset: number; size: number }[],
+  have: Uint8Array,
+  offsets: number[],
+  write: (data: Buffer, i: number) => Promise<void>,
+): Promise<number> {
+  const { client, signal } = ctx;
+  const chunks = manifest.chunks;
+  if (!client.deltas || destChunks.length === 0) return 0;
+  const todo: number[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < chunks.length; i++) {
+    if (have[i] || chunks[i].size < MIN_DELTA_BYTES || seen.has(chunks[i].hash)) continue;
+    seen.add(chunks[i].hash);
+    todo.push(i);
+  }
+  if (todo.length === 0) return 0;
+  const starts = destChunks.map((c) => c.offset);
+  const baseFor = (i: number) => {
+    const mid = offsets[i] + chunks[i].size / 2;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const m = (lo + hi + 1) >> 1;
+      if (starts[m] <= mid) lo = m;
+      else hi = m - 1;
+    }
+    return destChunks[lo];
+  };
+  let got = 0;
+  const old = await open(dest, 'r');
+  try {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < todo.length) {
+        const i = todo[next++];
+        const b = baseFor(i);
+        const base = await readAt(old, b.offset, b.size, dest);
+        const data = await client.getChunkDelta(chunks[i].hash, chunks[i].size, base, { path: manifest.path, signal });
+        if (!data) continue;
+        // the same chunk at every place it occupies
+        for (let j = i; j < chunks.length; j++) {
+          if (have[j] || chunks[j].hash !== chunks[i].hash) continue;
+          await write(data, j);
+          have[j] = 1;
+          got += chunks[j].size;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ctx.parallel, todo.length) }, worker));
+  } finally {
+    await old.close();
+  }
+  return got;
+}
+
 /** @internal getFile within an operation; used by getTree. */
 export async function getFileIn(ctx: TransferContext<Buffer>, manifest: ManifestResponse, dest: string, options: GetFileOptions): Promise<void> {
   const destStat = await statIfExists(dest);
@@ -196,27 +265,35 @@ class PartDownload {
     if (needed.size === 0) return false;
     const found = new Map<string, number>(); // hash -> offset in DEST
     const destHash = new FileHasher();
+    const destChunks: { offset: number; size: number }[] = [];
     for await (const batch of chunkFile(dest, manifest.chunking, { signal: this.ctx.signal })) {
       for (const r of batch) {
         destHash.add(r.hash, r.size);
+        destChunks.push({ offset: r.offset, size: r.size });
         if (needed.has(r.hash) && !found.has(r.hash)) found.set(r.hash, r.offset);
       }
     }
     if (destHash.size === manifest.size && destHash.digest() === manifest.hash) return true;
-    if (found.size === 0) return false;
-    const old = await open(dest, 'r');
-    try {
-      for (let i = 0; i < chunks.length; i++) {
-        const at = this.have[i] ? undefined : found.get(chunks[i].hash);
-        if (at === undefined) continue;
-        const data = await readAt(old, at, chunks[i].size, dest);
-        if (sha256(data) !== chunks[i].hash) continue; // DEST changed under us: fetch it instead
-        await writeAt(this.fh, data, this.offsets[i]);
-        this.got(i);
+    if (found.size > 0) {
+      const old = await open(dest, 'r');
+      try {
+        for (let i = 0; i < chunks.length; i++) {
+          const at = this.have[i] ? undefined : found.get(chunks[i].hash);
+          if (at === undefined) continue;
+          const data = await readAt(old, at, chunks[i].size, dest);
+          if (sha256(data) !== chunks[i].hash) continue; // DEST changed under us: fetch it instead
+          await writeAt(this.fh, data, this.offsets[i]);
+          this.got(i);
+        }
+      } finally {
+        await old.close();
       }
-    } finally {
-      await old.close();
     }
+    // 2b. Chunks edited since: each as a delta against the older copy's chunk at its place.
+    this.reused += await fetchDeltas(this.ctx, manifest, dest, destChunks, this.have, this.offsets, async (data, i) => {
+      await writeAt(this.fh, data, this.offsets[i]);
+      this.progress.done(chunks[i].size);
+    });
     return false;
   }
 

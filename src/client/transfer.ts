@@ -115,6 +115,8 @@ interface SendItem {
   progress?: FileProgress;
   /** Called once the bytes are no longer needed (sent, or the sender failed). */
   release?: () => void;
+  /** The chunk this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
+  base?: { hash: string; path: string };
 }
 
 /**
@@ -252,7 +254,7 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal });
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, ...(item.base ? { base: item.base } : {}) });
         this.account([item]);
       }, this.signal);
     } finally {

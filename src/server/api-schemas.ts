@@ -14,6 +14,7 @@ import { OptionalKind, Type, type TSchema } from '@sinclair/typebox';
 import type { FastifySchema } from 'fastify';
 import { HOOK_EVENTS } from './settings.js';
 
+const Num = () => Type.Number({ minimum: 0 });
 const Int = (o: { minimum?: number; maximum?: number; description?: string } = {}) => Type.Integer({ minimum: 0, ...o });
 /** Fields the handlers read with `optionalInt`: absent, null or an integer. */
 const OptInt = (o: { minimum?: number; description?: string } = {}) => Type.Optional(Type.Union([Int(o), Type.Null()]));
@@ -69,7 +70,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/openapi.json': r({ tag: 'system', summary: 'This OpenAPI 3.1 document', public: true, response: { 200: Any('OpenAPI document') } }),
   'GET /api/v1/docs': r({ tag: 'system', summary: 'A browsable API reference (HTML)', public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
   'GET /api/v1/docs/:asset': r({ tag: 'system', summary: "The reference page's script, style sheet and icon", public: true, params: Type.Object({ asset: Type.Union([Type.Literal('app.js'), Type.Literal('style.css'), Type.Literal('favicon.svg')]) }) }),
-  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), uploads: Int() }) } }),
+  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), encodedBytes: Int(), uploads: Int(), dedupRatio: Num(), compressionRatio: Num() }) } }),
   'POST /api/v1/admin/gc': r({ tag: 'admin', summary: 'Collect garbage now', body: Type.Optional(Obj({ graceSeconds: Type.Optional(Type.Number({ minimum: 0 })) })), response: { 200: Obj({ uploads: Int(), chunks: Int(), packs: Int() }) } }),
 
   // ---------------------------------------------------------------- uploads
@@ -104,6 +105,8 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory' }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
   'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/chunks/:hash/signature': r({ tag: 'downloads', summary: "A chunk's delta signature (feature chunk-delta): what a client needs to send the chunk replacing it as a delta", params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'POST /api/v1/chunks/:hash/delta': r({ tag: 'downloads', summary: 'A chunk as a delta against a base the client holds, described by its signature (the body, application/octet-stream; feature chunk-delta)', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
 
   // ---------------------------------------------------------------- namespace
@@ -139,6 +142,15 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: { 201: Any('UserInfo'), 409: Error },
   }),
   'GET /api/v1/users/:name': r({ tag: 'users', summary: 'One user with usage (admin)', params: Id('name', 'user name') }),
+  'GET /api/v1/users/:name/keys': r({ tag: 'users', summary: "A user's SSH public keys, for the SFTP front (the admin, or the user with a full token)", params: Id('name', 'user name') }),
+  'POST /api/v1/users/:name/keys': r({
+    tag: 'users',
+    summary: "Add SSH public keys (authorized_keys lines) to a user's SFTP logins",
+    params: Id('name', 'user name'),
+    body: Obj({ keys: Type.String({ description: 'one or more authorized_keys lines' }) }),
+    response: { 201: Type.Array(Any('SshKeyInfo')) },
+  }),
+  'DELETE /api/v1/users/:name/keys/:id': r({ tag: 'users', summary: 'Remove one SSH key', params: Type.Object({ name: Type.String(), id: Type.String() }) }),
   'PATCH /api/v1/users/:name': r({ tag: 'users', summary: 'Change limits, role, home, disabled (admin)', params: Id('name', 'user name'), body: Obj({ disabled: Type.Optional(Bool), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }) }),
   'DELETE /api/v1/users/:name': r({ tag: 'users', summary: 'Remove a user (admin)', params: Id('name', 'user name') }),
   'PUT /api/v1/users/:name/password': r({ tag: 'users', summary: "Set a user's password (admin)", params: Id('name', 'user name'), body: Obj({ password: Type.String() }) }),

@@ -31,8 +31,11 @@ import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
+import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
+import { EncryptedBackend, migrateToEncrypted } from '../backends/decorators/encryption.js';
+import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey } from '../backends/decorators/key-ring.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
 import { CommandHooks } from './hooks.js';
@@ -62,6 +65,7 @@ import { maintenanceRoutes } from './routes/maintenance.js';
 import { namespaceRoutes } from './routes/namespace.js';
 import { sharePublicRoutes } from './routes/share-public.js';
 import { shareRoutes } from './routes/shares.js';
+import { sshKeyRoutes } from './routes/ssh-keys.js';
 import { systemRoutes } from './routes/system.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -72,6 +76,7 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { davRoutes } from './dav/index.js';
 import { tusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
+import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
@@ -101,6 +106,7 @@ const ROUTES: readonly RoutePlugin[] = [
   namespaceRoutes,
   authRoutes,
   userRoutes,
+  sshKeyRoutes,
   tokenRoutes,
   shareRoutes,
   adminRoutes,
@@ -238,6 +244,7 @@ function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: Serv
         metrics.chunkBytesReceived.inc(bytes);
       },
       deduplicated: () => metrics.chunksDeduplicated.inc(),
+      encoded: (_plain, stored) => metrics.chunkStoredBytesWritten.inc(stored),
       served: (bytes) => {
         metrics.chunksServed.inc();
         metrics.chunkBytesServed.inc(bytes);
@@ -255,7 +262,11 @@ function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: Serv
 function rateLimiters(config: ServerConfig, now: () => number, defender: Defender, audit: AuditLog): RateLimiters {
   return createRateLimiters(config.rateLimit, now, (request) => {
     const ban = defender.record(request.ip, 'limit');
-    if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+    if (!ban) return;
+    // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
+    const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+    const http = 'raw' in request ? (request as FastifyRequest) : null;
+    void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
   });
 }
 
@@ -324,6 +335,7 @@ function serverContext(
     auth,
     users,
     shares: new ShareStore(meta),
+    sshKeys: new SshKeyStore(meta),
     auditStore,
     audit,
     downloads: new DownloadAudit(audit, now),
@@ -540,6 +552,8 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
+  /** With --sftp-addr: where the SFTP front listens and its host keys. */
+  sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   /**
    * Applies the `keys` of `next` that can change while serving (settings marked `live`):
    * TLS certificate files (new connections get the new certificate, open ones keep theirs),
@@ -605,7 +619,64 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     throw err;
   }
   const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
-  return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  const opened = { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  try {
+    return await encryptChunkStores(config, opened);
+  } catch (err) {
+    await Promise.all([opened.backend, ...routes.map((r) => r.backend)].map((b) => b.close?.()));
+    throw err;
+  }
+}
+
+/**
+ * With a master key (`--encryption-key-file`, FERRY_ENCRYPTION_KEY), every chunk store is
+ * wrapped in the encryption decorator, its key ring opened (made on the first start); without
+ * one, a store that is encrypted is refused rather than served as garbage.
+ */
+async function encryptChunkStores<T extends { backend: StorageBackend; routes: ChunkRoute[] }>(config: ServerConfig, opened: T): Promise<T> {
+  const all = [opened.backend, ...opened.routes.map((r) => r.backend)];
+  if (config.encryptionKeyFile === undefined && config.encryptionKey === undefined) {
+    for (const b of all) await refuseEncryptedWithoutKey(b);
+    return opened;
+  }
+  if (config.encryptionKeyFile !== undefined && config.encryptionKey !== undefined) {
+    throw new ConfigError('give the encryption key once: encryptionKeyFile or FERRY_ENCRYPTION_KEY, not both');
+  }
+  const master = config.encryptionKey !== undefined ? masterKeyFromText(config.encryptionKey, 'FERRY_ENCRYPTION_KEY') : await readMasterKeyFile(config.encryptionKeyFile!);
+  const wrap = async (b: StorageBackend): Promise<StorageBackend> => {
+    const { ring, migrating } = await openRing(b, master);
+    return new EncryptedBackend(b, ring, { migrating });
+  };
+  return {
+    ...opened,
+    backend: await wrap(opened.backend),
+    routes: await Promise.all(opened.routes.map(async (r) => ({ ...r, backend: await wrap(r.backend) }))),
+  };
+}
+
+/**
+ * Encrypts, in the background, the plain objects of stores that held some when encryption was
+ * turned on; reads work throughout (see `migrateToEncrypted`). Returns a stop for shutdown.
+ */
+function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => Promise<void> {
+  const ac = new AbortController();
+  const runs = stores
+    .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && b.migrationPending)
+    .map(async (b) => {
+      app.log.info({ store: b.inner.name }, 'encrypting the plain objects of this store in the background');
+      const done = await migrateToEncrypted(b, {
+        signal: ac.signal,
+        onProgress: (p) => app.log.info({ store: b.inner.name, encrypted: p.encrypted, found: p.found }, 'encryption migration progress'),
+      });
+      app.log.info({ store: b.inner.name, encrypted: done.encrypted }, 'encryption migration finished: no plain object is left');
+    })
+    .map((run) => run.catch((err: unknown) => {
+      if (!ac.signal.aborted) app.log.error({ err }, 'encryption migration failed; it starts over at the next start');
+    }));
+  return async () => {
+    ac.abort();
+    await Promise.all(runs);
+  };
 }
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
@@ -647,12 +718,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const started = Date.now();
     const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
+    undo.push(startMigrations(stores, app));
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
     });
+    const sftp = await startSftp(config, ctx, dataDir, app);
+    if (sftp) undo.push(() => sftp.close());
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     ctx.webhooks.start();
@@ -663,6 +737,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...boot,
       // A getter: a reloaded certificate changes the fingerprint.
       ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
+      ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       close: unwind,
     };
@@ -721,13 +796,23 @@ function bodyPath(body: unknown): string | undefined {
   return typeof from === 'string' ? from : undefined;
 }
 
+/** The SFTP front with --sftp-addr (ssh2 is loaded only then: it is not part of every start). */
+async function startSftp(config: ServerConfig, ctx: ServerContext, dataDir: string, app: FastifyInstance): Promise<SftpFront | undefined> {
+  if (!config.sftp) return undefined;
+  const { startSftpFront } = await import('./sftp/ssh-server.js');
+  const { host, port } = config.sftp;
+  return startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
+    throw listenError(err, host, port, '--sftp-addr');
+  });
+}
+
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
-function listenError(err: unknown, host: string, port: number): Error {
+function listenError(err: unknown, host: string, port: number, option = '--addr'): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const why: Record<string, string> = {
-    EADDRINUSE: 'the port is in use (another server listens there): pick another --addr, or stop that server',
-    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in --addr, or 0.0.0.0 for all`,
+    EADDRINUSE: `the port is in use (another server listens there): pick another ${option}, or stop that server`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in ${option}, or 0.0.0.0 for all`,
     ENOTFOUND: `the host ${host} is unknown here`,
     EAI_AGAIN: `the host ${host} could not be resolved (DNS unavailable?)`,
     EACCES: 'permission denied (ports below 1024 need privileges)',

@@ -39,6 +39,10 @@ export interface ServerConfig {
   logLevel: string;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
+  /** Encrypt the chunk stores at rest with the master key in this file (`--encryption-key-file`). */
+  encryptionKeyFile?: string;
+  /** The master key as text (FERRY_ENCRYPTION_KEY), instead of the file. */
+  encryptionKey?: string;
   /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
   metricsToken?: string;
   /** Where pino writes (default stdout). */
@@ -96,9 +100,24 @@ export interface ServerConfig {
   preUploadHook?: PreUploadHook;
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
+  /** The SFTP front (`--sftp-addr`); off when absent. */
+  sftp?: SftpConfig;
+  /** `--sftp-password-auth`: as `sftp.passwordAuth` (either turns password logins on). */
+  sftpPasswordAuth?: boolean;
   /** Connections per address, request head and body timeouts (./slow-clients.ts). */
   connections: ConnectionLimits;
 }
+
+export interface SftpConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Let users with a password log in with it over SSH (`--sftp-password-auth`); keys only otherwise. */
+  passwordAuth: boolean;
+}
+
+/** The SFTP front's port when `--sftp-addr` names only a host. */
+export const DEFAULT_SFTP_PORT = 2022;
 
 /** One `--store` value: `[/prefix=]remote`. The remote `local` means disk under the data directory. */
 export interface StoreSpec {
@@ -186,6 +205,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'zstd', 'chunk-delta', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
   };
 }

@@ -15,6 +15,7 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { AuthStore } from '../store/auth-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { MetaStore } from '../store/meta-store.js';
+import type { SshKeyStore } from '../store/ssh-key-store.js';
 import type { ShareStore } from '../store/share-store.js';
 import type { DavStore } from '../store/dav-store.js';
 import type { QuarantineStore } from '../store/quarantine-store.js';
@@ -67,6 +68,8 @@ export interface ServerContext {
   auth: Authenticator;
   users: AuthStore;
   shares: ShareStore;
+  /** Users' SSH public keys (the SFTP front's logins). */
+  sshKeys: SshKeyStore;
   auditStore: AuditStore;
   audit: AuditLog;
   defender: Defender;

@@ -75,6 +75,20 @@ export interface NewUpload {
   files: UploadFileSpec[];
   noOverwrite: boolean;
   ttlMs: number;
+  /** A resumable streamed upload of one file (see {@link MetaStore.findPartial}). */
+  partial?: boolean;
+}
+
+/** A resumable streamed upload, as its owner finds it again by path. */
+export interface PartialUpload {
+  id: string;
+  path: string;
+  /** The chunks received so far, in order (every one stored and proven by the owner). */
+  chunks: ChunkRef[];
+  size: number;
+  createdAt: number;
+  /** When the last chunks were recorded. */
+  updatedAt: number;
 }
 
 export interface CommitFinal {
@@ -111,6 +125,8 @@ export interface ChunkLocation {
   size: number;
   pack: string | null;
   offset: number | null;
+  /** Bytes of its object or pack entry (src/store/chunk-codec.ts); absent: a headerless object of `size` plain bytes (stored before that format). */
+  stored?: number;
 }
 
 export interface GcVictims {
@@ -154,8 +170,9 @@ function toEntry(row: FilesTable): Entry {
 }
 
 /** A chunk index row (joined with its pack's store) as a location. */
-function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null }): ChunkLocation {
+export function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null; stored_size: number | null }): ChunkLocation {
   const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+  if (row.stored_size !== null && row.stored_size !== undefined) loc.stored = Number(row.stored_size);
   const store = row.pack === null ? row.store : row.pack_store;
   if (store !== null && store !== undefined) loc.store = store;
   return loc;
@@ -171,7 +188,7 @@ function hotQueries() {
       db
         .selectFrom('chunks as c')
         .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
         .where('c.hash', '=', hash),
     ),
     chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
@@ -201,16 +218,17 @@ function hotQueries() {
     ),
     chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
     // A row for these bytes: new, or the existing one pointed at them (see addChunk).
-    upsertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+    upsertChunk: new PreparedQuery(5, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null, storedSize: number | null) =>
       db
         .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store, stored_size: storedSize })
         .onConflict((oc) =>
           oc.column('hash').doUpdateSet((eb) => ({
             size: eb.ref('excluded.size'),
             pack: null,
             pack_offset: null,
             store: eb.ref('excluded.store'),
+            stored_size: eb.ref('excluded.stored_size'),
             created_at: eb.ref('excluded.created_at'),
           })),
         ),
@@ -455,6 +473,28 @@ export class MetaStore {
     const chunks = decodeChunkList(m.chunks);
     entry.chunks = chunks.length;
     return { entry, chunks };
+  }
+
+  /** When the entry at `path` was last written (content replaced, moved, attributes set), if it exists. */
+  async changedAt(path: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('files').select('updated_at').where('path', '=', path).executeTakeFirst();
+    return row ? Number(row.updated_at) : undefined;
+  }
+
+  /**
+   * Sets the mtime and/or mode of an existing file or directory (SFTP's setstat, `touch`).
+   * The root has none to set. FERRY_ERR_NOT_FOUND when absent.
+   */
+  async setAttributes(path: string, attrs: { mtime?: number; mode?: number }): Promise<Entry> {
+    if (path === '/') throw new ValidationError('the root has no attributes to set');
+    return this.durable(async (trx) => {
+      await this.stat(path, trx);
+      const set: { mtime?: number; mode?: number; updated_at: number } = { updated_at: this.now() };
+      if (attrs.mtime !== undefined) set.mtime = attrs.mtime;
+      if (attrs.mode !== undefined) set.mode = attrs.mode & 0o7777;
+      await trx.updateTable('files').set(set).where('path', '=', path).execute();
+      return this.stat(path, trx);
+    });
   }
 
   /** Creates a directory; with `parents`, missing ancestors too and no error if it exists. */
@@ -754,6 +794,17 @@ export class MetaStore {
     await this.db.deleteFrom('chunk_owners').where('hash', '=', hash).execute();
   }
 
+  /** Records that `owner` may build on these chunks (bytes of a file they may read, or sent by them). */
+  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    for (const part of batches([...new Set(hashes)])) {
+      await this.db
+        .insertInto('chunk_owners')
+        .values(part.map((hash) => ({ user_id: owner, hash })))
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
   /**
    * Records that the verified bytes of a loose chunk now lie in `store` (a `--store` route;
    * null: the default), and with `owner` that this user sent them (one transaction). The
@@ -763,10 +814,10 @@ export class MetaStore {
    * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
    * the only dedup answer a user may be given.
    */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
     return this.db.transaction().execute(async (trx) => {
       const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store);
+      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store, storedSize);
       let fresh = true;
       if (owner !== undefined) {
         const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
@@ -783,24 +834,25 @@ export class MetaStore {
    * Returns how many of the chunks are new to the owner (all without one) and the chunks
    * that were loose objects until now (their objects are the caller's to delete).
    */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
     const now = this.now();
     return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
       let fresh = 0;
       const wasLoose: { hash: string; store: string | null }[] = [];
-      for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
+      for (const part of batches(entries as { hash: string; size: number; offset: number; stored?: number }[], 150)) {
         const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
         for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
         await trx
           .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null, stored_size: e.stored ?? null })))
           .onConflict((oc) =>
             oc.column('hash').doUpdateSet((eb) => ({
               size: eb.ref('excluded.size'),
               pack: eb.ref('excluded.pack'),
               pack_offset: eb.ref('excluded.pack_offset'),
               store: null,
+              stored_size: eb.ref('excluded.stored_size'),
               created_at: eb.ref('excluded.created_at'),
             })),
           )
@@ -843,7 +895,7 @@ export class MetaStore {
       const rows = await this.db
         .selectFrom('chunks as c')
         .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
         .where('c.hash', 'in', part)
         .execute();
       for (const row of rows) out.set(row.hash, toLocation(row));
@@ -922,7 +974,7 @@ export class MetaStore {
       const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : null })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
@@ -980,6 +1032,50 @@ export class MetaStore {
     const hashes = chunks.map((c) => c.hash);
     const present = up.owner === null ? await this.presentChunks(hashes) : await this.ownedChunks(up.owner, hashes);
     return distinctHashes(chunks).filter((h) => !present.has(h));
+  }
+
+  /**
+   * The owner's newest live partial upload of `path` (a resumable streamed upload that has
+   * not been committed: SFTP's interrupted `put`), with the chunks it holds so far.
+   */
+  async findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
+    const now = this.now();
+    const row = await this.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select(['u.id', 'u.created_at', 'u.updated_at'])
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial')
+      .where('u.expires_at', '>', now)
+      .orderBy('u.updated_at', 'desc')
+      .orderBy('u.created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const entries = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', row.id).orderBy('file_idx').orderBy('seq').execute();
+    const chunks = entries.map((e) => ({ hash: e.hash, size: Number(e.size) }));
+    return { id: row.id, path, chunks, size: chunks.reduce((a, c) => a + c.size, 0), createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+  }
+
+  /**
+   * Deletes the owner's partial uploads of `path` that were last written before `before`
+   * (abandoned ones a newer upload of the path supersedes; one still being written is left
+   * alone), except `except`. Returns how many went; their chunks go with the next GC.
+   */
+  async dropPartials(owner: string, path: string, options: { before?: number; except?: string } = {}): Promise<number> {
+    let q = this.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select('u.id')
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial');
+    if (options.before !== undefined) q = q.where('u.updated_at', '<', options.before);
+    if (options.except !== undefined) q = q.where('u.id', '!=', options.except);
+    const ids = (await q.execute()).map((r) => r.id);
+    for (const id of ids) await this.abortUpload(id).catch(() => undefined); // gone already: fine
+    return ids.length;
   }
 
   /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
@@ -1384,11 +1480,16 @@ export class MetaStore {
   }
 
   /** Counts for /metrics and `ferry admin` (cheap aggregate queries). */
-  async stats(): Promise<{ files: number; logicalBytes: number; chunks: number; storedBytes: number; uploads: number }> {
+  async stats(): Promise<{ files: number; logicalBytes: number; chunks: number; storedBytes: number; encodedBytes: number; uploads: number }> {
     const f = await this.db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file').executeTakeFirstOrThrow();
-    const c = await this.db.selectFrom('chunks').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).executeTakeFirstOrThrow();
+    // storedBytes: the chunks' plain bytes (after dedup); encodedBytes: what their objects
+    // take (after compression; chunks stored before the format count with their size).
+    const c = await this.db
+      .selectFrom('chunks')
+      .select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes'), sql<number>`coalesce(sum(coalesce(stored_size, size)), 0)`.as('encoded')])
+      .executeTakeFirstOrThrow();
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
+    return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), encodedBytes: Number(c.encoded), uploads: Number(u.n) };
   }
 }
 

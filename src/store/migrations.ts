@@ -92,12 +92,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // Numbered from 0010 so that migrations other branches add in between merge in order.
     // Audit entries of file operations name the file and the way in (`ferry admin audit --path`).
     '0010-audit-files': {
-      async up(db: Kysely<any>): Promise<void> {
-        await db.schema.alterTable('audit').addColumn('path', types.pathType).execute();
-        await db.schema.alterTable('audit').addColumn('front', 'text').execute();
-        await db.schema.createIndex('audit_path').on('audit').columns(['path', 'id']).execute();
-        await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
-      },
+      up: (db: Kysely<any>) => auditFilesSchema(db, types),
       async down(): Promise<void> {
         throw new Error('downgrades are not supported');
       },
@@ -120,15 +115,28 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
     // (src/store/quarantine-store.ts).
     '0013-chunk-quarantine': {
-      async up(db: Kysely<any>): Promise<void> {
-        await db.schema
-          .createTable('chunk_quarantine')
-          .addColumn('hash', 'text', (c) => c.primaryKey())
-          .addColumn('reason', 'text', (c) => c.notNull())
-          .addColumn('object_key', 'text')
-          .addColumn('at', 'bigint', (c) => c.notNull())
-          .execute();
+      up: (db: Kysely<any>) => quarantineSchema(db),
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
       },
+    },
+    // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
+    // by itself), and resumable partial uploads. A streamed upload that may be resumed
+    // (SFTP's `reput`) is an upload session of kind 'partial': its entries are chunks already
+    // stored, so what arrived before a client (or the server) died survives it, invisible
+    // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
+    '0014-sftp': {
+      up: (db: Kysely<any>) => sftpSchema(db),
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
+    // Issue 15: chunk objects carry a header and may be zstd-compressed (src/store/chunk-codec.ts).
+    // `stored_size` is the bytes of a chunk's object (loose) or pack entry, header included;
+    // NULL for rows written before: their objects are the plain bytes, `size` long. Named
+    // 0020 so that migrations other branches add below it merge in order.
+    '0020-chunk-stored-size': {
+      up: (db: Kysely<any>) => db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute(),
       async down(): Promise<void> {
         throw new Error('downgrades are not supported');
       },
@@ -462,4 +470,40 @@ async function nameFoldSchema(db: Kysely<any>): Promise<void> {
     }
     after = rows[rows.length - 1].path;
   }
+}
+
+async function sftpSchema(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('ssh_keys')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('user_id', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('bits', 'integer', (c) => c.notNull())
+    // The key blob (SSH wire form) in base64: what a client presents is compared with it.
+    .addColumn('public_key', 'text', (c) => c.notNull())
+    .addColumn('fingerprint', 'text', (c) => c.notNull())
+    .addColumn('comment', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('last_used_at', 'bigint')
+    .addUniqueConstraint('ssh_keys_user_fingerprint', ['user_id', 'fingerprint'])
+    .execute();
+  await db.schema.alterTable('uploads').addColumn('kind', 'text').execute();
+  await db.schema.createIndex('upload_files_path').on('upload_files').column('path').execute();
+}
+
+async function quarantineSchema(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('chunk_quarantine')
+    .addColumn('hash', 'text', (c) => c.primaryKey())
+    .addColumn('reason', 'text', (c) => c.notNull())
+    .addColumn('object_key', 'text')
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .execute();
+}
+
+async function auditFilesSchema(db: Kysely<any>, { pathType }: ColumnTypes): Promise<void> {
+  await db.schema.alterTable('audit').addColumn('path', pathType).execute();
+  await db.schema.alterTable('audit').addColumn('front', 'text').execute();
+  await db.schema.createIndex('audit_path').on('audit').columns(['path', 'id']).execute();
+  await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
 }

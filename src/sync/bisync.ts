@@ -18,11 +18,11 @@ import { defaultStateRoot, pairId, StateStore, STATE_VERSION, type BisyncState }
 import type { CompareMode, CompareOptions } from './compare.js';
 import { decorateRemotes, retryPolicy } from './decorated.js';
 import { errorInfo } from './engine.js';
-import { execute, type Execution } from './execute.js';
+import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
 import { listRemote } from './listing.js';
-import { plannedTransfers, type StepEvent } from './plan.js';
+import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
 import { modifyWindow, type Remote } from './remote.js';
 
@@ -169,26 +169,18 @@ async function runPair(
     emit({ action: 'conflict', path: c.path, reason: c.reason });
   }
   o.onPlan?.(plan);
-  const planned = plannedTransfers(plan);
-  progress.addTotals(planned.bytes, planned.files);
-  const x: Execution = {
+  await executePlan(plan, o, result, {
     remotes,
     progress,
     retry,
     windowMs,
-    durable: o.fsync === true,
-    transfers: o.transfers ?? 4,
     signal,
     hashKind,
     hashes,
-    simulated: o.dryRun === true,
-    counters: result as unknown as Record<string, number>,
     emit,
     fail,
-    errors: () => result.errors.length,
     onRetry,
-  };
-  await execute(plan, x);
+  });
   // The state lives outside the remotes: a dry run leaves it as it was.
   if (o.dryRun !== true && result.errors.length === 0) {
     const base = { 1: new Map(Object.entries(state?.listing1 ?? {})), 2: new Map(Object.entries(state?.listing2 ?? {})) };

@@ -15,11 +15,11 @@ import { canMove, canSetMtime, hasDirectories } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
 import type { CompareMode, CompareOptions } from './compare.js';
 import { decorateRemotes, retryPolicy } from './decorated.js';
-import { execute, type Execution } from './execute.js';
+import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
 import { listRemote, remoteExists } from './listing.js';
-import { plannedTransfers, type StepEvent } from './plan.js';
+import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
 import { keyOf, modifyWindow, overlaps, sameBackend, type Remote } from './remote.js';
 
@@ -212,23 +212,16 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   for (const note of plan.notes) emit({ action: 'error', path: '', reason: note });
   o.onPlan?.(plan);
 
-  const planned = plannedTransfers(plan);
-  progress.addTotals(planned.bytes, planned.files);
-  const x: Execution = {
+  await executePlan(plan, o, result, {
     remotes,
     progress,
     retry,
     windowMs,
-    durable: o.fsync === true,
-    transfers: o.transfers ?? 4,
     signal,
     hashKind,
     hashes,
-    simulated: o.dryRun === true,
-    counters: result as unknown as Record<string, number>,
     emit,
     fail,
-    errors: () => result.errors.length,
     onRetry,
     onSkipped: (phase, why) => {
       if (phase.name !== 'deletes') return;
@@ -239,8 +232,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
         result.deletesSkipped = `not deleting ${countOf(phase.tasks.length, 'file')} because ${countOf(why.errors, 'error')} happened`;
       }
     },
-  };
-  await execute(plan, x);
+  });
   progress.finish();
   result.elapsedMs = performance.now() - started;
   return result;

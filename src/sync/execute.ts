@@ -17,7 +17,7 @@ import type { ProgressTracker } from '../core/progress.js';
 import { retry, type RetryPolicy } from '../core/retry.js';
 import { canSetMtime, hasDirectories, moveObject, type ObjectInfo } from '../core/storage.js';
 import type { HashKind, HashLookup } from './hashes.js';
-import type { Phase, Plan, Side, Step, StepEvent, Task } from './plan.js';
+import { plannedTransfers, type Phase, type Plan, type Side, type Step, type StepEvent, type Task } from './plan.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
 import { batchLimits, copyBatch, copyFile, hashesOf, type BatchFile, type CopyContext } from './transfer.js';
 
@@ -226,6 +226,35 @@ async function runLanes(x: Execution, tasks: Task[]): Promise<void> {
 }
 
 /** Runs the plan's phases in order (see the module comment). */
+/** What a run's options and result give every execution alike (sync, copy, move, check, bisync). */
+export interface RunSettings {
+  fsync?: boolean;
+  transfers?: number;
+  dryRun?: boolean;
+}
+
+/**
+ * Counts the plan's transfers into the progress totals, then executes it with the settings
+ * every run shares: durability, `--transfers`, dry run, and the result's counters and errors.
+ */
+export async function executePlan(
+  plan: Plan,
+  o: RunSettings,
+  result: { errors: readonly unknown[] },
+  x: Omit<Execution, 'durable' | 'transfers' | 'simulated' | 'counters' | 'errors'>,
+): Promise<void> {
+  const planned = plannedTransfers(plan);
+  x.progress.addTotals(planned.bytes, planned.files);
+  await execute(plan, {
+    ...x,
+    durable: o.fsync === true,
+    transfers: o.transfers ?? 4,
+    simulated: o.dryRun === true,
+    counters: result as unknown as Record<string, number>,
+    errors: () => result.errors.length,
+  });
+}
+
 export async function execute(plan: Plan, x: Execution): Promise<void> {
   for (const phase of plan.phases) {
     if (phase.tasks.length === 0) continue;

@@ -257,6 +257,10 @@ async function workOf<T>(request: () => Promise<T>): Promise<{ result: T; writes
 }
 
 describe('dedup without an oracle (issue 10, item 2)', () => {
+  // The statements of a request are counted: the webhook dispatcher's look for due
+  // deliveries (this file adds no webhooks) must not land inside a measured request.
+  beforeAll(async () => t.server.ctx.webhooks.close());
+
   it("a chunk another user stores is answered, and handled, exactly like a chunk nobody has", async () => {
     await addUser(t, 'victim');
     await addUser(t, 'prober');
@@ -407,7 +411,7 @@ describe('download limits and Range (issue 10, item 3)', () => {
     const file = chunkFile(sha256(data));
     const good = readFileSync(file);
     const bad = Buffer.from(good);
-    bad[10] ^= 0xff;
+    bad[bad.length - 10] ^= 0xff; // in the chunk's bytes (the object starts with a header)
     writeFileSync(file, bad);
     expect((await curl('127.0.0.5', [link.url])).status).toBe(500);
     expect((await curl('127.0.0.5', ['-r', '1-', link.url])).status).toBe(500); // not a continuation either

@@ -5,6 +5,7 @@ import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from
 import { table, when } from '../table.js';
 import { registerWebhook } from './admin-webhook.js';
 import { registerMaintenance } from './admin-maintenance.js';
+import { registerKeys } from './admin-keys.js';
 
 interface AuditOpts extends ConnectionOpts {
   json?: boolean;
@@ -30,9 +31,10 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check, encryption keys');
   registerWebhook(admin);
   registerMaintenance(admin);
+  registerKeys(admin);
 
   const audit = admin
     .command('audit')

@@ -18,6 +18,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
+  EncodingUnsupportedError,
+  isFerryError,
+  NotFoundError,
   ForbiddenError,
   GoneError,
   PathInvalidError,
@@ -41,6 +44,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
+import { ChunkAccess } from '../chunk-access.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -55,6 +59,33 @@ function rawBody(request: FastifyRequest): Readable {
   const body = request.body as Readable | undefined;
   if (body && typeof body.pipe === 'function') return body;
   throw new ValidationError('chunk and pack bodies must be sent as application/octet-stream');
+}
+
+/**
+ * The Content-Encoding of a chunk or pack body: none (`identity`) or `zstd` (one zstd frame
+ * with its content size; capabilities feature `zstd`). Anything else is 415
+ * FERRY_ERR_ENCODING_UNSUPPORTED rather than bytes taken for what they are not.
+ */
+function bodyEncoding(request: FastifyRequest, delta = false): 'zstd' | 'delta' | undefined {
+  const value = String(request.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (value === '' || value === 'identity') return undefined;
+  if (value === 'zstd') return 'zstd';
+  if (delta && value === DELTA_ENCODING) return 'delta';
+  throw new EncodingUnsupportedError(`Content-Encoding ${JSON.stringify(value)} is not taken here: send ${delta ? `zstd, ${DELTA_ENCODING}` : 'zstd'} or no encoding`);
+}
+
+/** Content-Encoding of a chunk PUT whose body is a delta (../../algo/chunk-delta.ts) against the chunk named in {@link DELTA_BASE_HEADER}. */
+const DELTA_ENCODING = 'x-ferry-delta';
+const DELTA_BASE_HEADER = 'x-ferry-delta-base';
+
+/** Whether `base` may not serve as a delta base for a chunk of the upload to `path` (see the chunk PUT). */
+async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, base: string, path: string): Promise<boolean> {
+  try {
+    return (await new ChunkAccess(ctx).unreadable(auth, [base], [toUserPath(auth, path)])).length > 0;
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_FORBIDDEN') || isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return true;
+    throw err;
+  }
 }
 
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
@@ -202,9 +233,11 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   const hash = assertSha256Hex(params.hash, 'chunk hash');
   const lengthHeader = request.headers['content-length'];
   if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
-  const size = Number(lengthHeader);
-  if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
-  if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
+  const length = Number(lengthHeader);
+  if (!Number.isSafeInteger(length) || length < 1) throw new ValidationError('Content-Length must be a positive integer');
+  if (length > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
+  const encoding = bodyEncoding(request, true);
+  const base = encoding === 'delta' ? assertSha256Hex(request.headers[DELTA_BASE_HEADER], DELTA_BASE_HEADER) : undefined;
   const auth = authOf(request);
   authorizeScope(auth, 'write');
   // One query: the session, the file that brings the chunk (its path routes the chunk
@@ -216,6 +249,14 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   }
   // The manifest's sizes become the file's size, its quota use and its Content-Length:
   // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
+  // A compressed body is smaller than that; its frame must decode to exactly that size.
+  const size = encoding ? (declared ?? 0) : length;
+  if (encoding === 'zstd' && length >= size) throw new ValidationError(`a compressed chunk must be smaller than the chunk (${size} bytes); send it raw`);
+  // A delta may copy only from a chunk of the file being replaced, and only for a caller
+  // who may read that file: else it would open other files' bytes to whoever knows a hash.
+  if (base !== undefined && (await deltaBaseRefused(ctx, auth, base, path))) {
+    throw new NotFoundError(`chunk ${base} is not part of ${toUserPath(auth, path)} as you may read it: send the chunk itself`, { details: { base } });
+  }
   if (declared !== size) {
     throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
   }
@@ -225,10 +266,11 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   });
   // Read, verified and written the same way whoever else stores the chunk; `stored` says
   // only whether it was already the caller's (the dedup oracle is closed, issue 10).
-  const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
+  const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path, ...(encoding ? { encoding } : {}), ...(base ? { base } : {}) });
   // Only a chunk taken keeps the session alive: refused requests do not extend it.
   await meta.extendUpload(params.id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(size);
+  ctx.metrics.chunkWireBytesReceived.inc(length);
   const res: ChunkPutResponse = { hash, size, stored };
   return res;
 }
@@ -242,6 +284,7 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
   const expiresAt = await ownUploadLight(ctx, auth, id);
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
+  const encoding = bodyEncoding(request) as 'zstd' | undefined;
   const controller = new AbortController();
   request.raw.once('close', () => {
     if (!request.raw.complete) controller.abort();
@@ -259,10 +302,11 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
         throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
     },
-    { owner: auth.userId, path },
+    { owner: auth.userId, path, ...(encoding ? { encoding } : {}) },
   );
   await meta.extendUpload(id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
+  ctx.metrics.chunkWireBytesReceived.inc(declared);
   return result;
 }
 
