@@ -27,7 +27,7 @@ const EXAMPLES: Record<string, string[]> = {
     'ferry remote add nas sftp host=nas.local user=me root=/srv/ferry',
     'ferry remote add work ferry server=https://work.example:7373 token=…',
   ],
-  config: ['ferry config check /etc/ferry/ferry.yaml', 'ferry config docs > settings.md', 'ferry config example > ferry.yaml'],
+  config: ['ferry config show', 'ferry config check /etc/ferry/ferry.yaml', 'ferry config docs > settings.md', 'ferry config example > ferry.yaml'],
   'config docs': ['ferry config docs > settings.md'],
   'config example': ['ferry config example > /etc/ferry/ferry.yaml'],
   versions: ['ferry versions /docs/report.odt', 'ferry versions work:/docs/report.odt --json'],

@@ -68,6 +68,39 @@ describe('resolveConfig', () => {
   });
 });
 
+describe('resolveConfig: a token goes only to the server it belongs to', () => {
+  it('sends a saved token only to its exact server URL, a named one to its own, FERRY_TOKEN with FERRY_SERVER', async () => {
+    const file = join(dir, 'c.json');
+    await writeConfigFile(file, { server: 'https://a.example:7373', token: 'tok-a', fingerprint: 'fp-a', servers: { work: { server: 'http://b.example:7373/ferry', token: 'tok-b' } } });
+    const env = { FERRY_CONFIG: file };
+    expect(await resolveConfig({}, env)).toMatchObject({ server: 'https://a.example:7373', token: 'tok-a', fingerprint: 'fp-a' });
+    expect(await resolveConfig({ server: 'https://a.example:7373/' }, env)).toMatchObject({ token: 'tok-a', sources: { token: 'file' } });
+    for (const other of ['http://a.example:7373', 'https://a.example:7374', 'https://a.example.evil:7373', 'https://a.example:7373/x', 'http://b.example:7373']) {
+      const r = await resolveConfig({ server: other }, env);
+      expect(r.token, other).toBeUndefined();
+      expect(r.fingerprint, other).toBeUndefined();
+      expect(r.withheldFor, other).toBe('https://a.example:7373');
+    }
+    expect(await resolveConfig({ server: 'http://b.example:7373/ferry' }, env)).toMatchObject({ token: 'tok-b', sources: { token: 'file' } });
+    expect(await resolveConfig({ server: 'http://c:1', token: 'given' }, env)).toMatchObject({ token: 'given', sources: { token: 'option' } });
+    const paired = { ...env, FERRY_SERVER: 'http://e:1', FERRY_TOKEN: 'tok-e' };
+    expect(await resolveConfig({}, paired)).toMatchObject({ server: 'http://e:1', token: 'tok-e' });
+    expect(await resolveConfig({ server: 'http://elsewhere:1' }, paired)).toMatchObject({ token: undefined, withheldFor: 'http://e:1' });
+    // FERRY_TOKEN alone is for whatever server the command names.
+    expect(await resolveConfig({ server: 'http://elsewhere:1' }, { ...env, FERRY_TOKEN: 'tok-e' })).toMatchObject({ token: 'tok-e', sources: { token: 'env' } });
+  });
+
+  it('reads and keeps named servers; refuses a bad name', async () => {
+    const file = join(dir, 'c.json');
+    await writeConfigFile(file, { server: 'http://a', servers: { work: { server: 'http://b', token: 't' } } });
+    expect(await readConfigFile(file)).toEqual({ server: 'http://a', servers: { work: { server: 'http://b', token: 't' } } });
+    await writeFile(file, JSON.stringify({ servers: { 'no spaces': { server: 'http://b' } } }));
+    await expect(readConfigFile(file)).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_CONFIG'));
+    await writeFile(file, JSON.stringify({ servers: { work: { token: 't' } } }));
+    await expect(readConfigFile(file)).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_CONFIG'));
+  });
+});
+
 describe('normalizeServerUrl', () => {
   it('adds a scheme and drops trailing slashes, keeps a path prefix', () => {
     expect(normalizeServerUrl('127.0.0.1:7373')).toBe('http://127.0.0.1:7373');

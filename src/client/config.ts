@@ -7,6 +7,13 @@
  * `~/.config/ferry/config.json`. It holds a secret, so it is written with mode 0600 in a
  * directory of mode 0700, atomically (temporary file + rename) so that a crash never
  * leaves half a config behind.
+ *
+ * The file holds the default server (`ferry:`, the top-level fields) and other saved servers
+ * by name (`servers.work`, written by `ferry login URL --name work`, used as `work:/path`).
+ * A saved token belongs to the server it was saved with: it is only ever sent to that exact
+ * server URL (scheme, host, port and path prefix compared after normalizing), never to
+ * another one named by --server, FERRY_SERVER, `ferry://host` or a remote. Likewise a
+ * FERRY_TOKEN goes with FERRY_SERVER when both are set.
  */
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -23,10 +30,31 @@ export interface FerryConfig {
   fingerprint?: string;
 }
 
+/** One saved login: the default (`ferry:`) at the top of the file, others under `servers`. */
+export interface SavedServer {
+  server: string;
+  token?: string;
+  ca?: string;
+  fingerprint?: string;
+}
+
+/** The config file: the default server's fields, and other saved servers by name. */
+export interface ConfigFile extends FerryConfig {
+  servers?: Record<string, SavedServer>;
+}
+
+/** The name of the default saved server (`ferry:`). */
+export const DEFAULT_SERVER_NAME = 'ferry';
+
+/** A saved server's name: a letter, then letters, digits, `_` and `-` (it is used as `NAME:path`). */
+export const SERVER_NAME = /^[A-Za-z][A-Za-z0-9_-]{1,63}$/;
+
 export interface ResolvedConfig extends FerryConfig {
   /** Where each value came from, for error messages. */
   sources: { server?: 'option' | 'env' | 'file'; token?: 'option' | 'env' | 'file' };
   file: string;
+  /** A saved (or FERRY_TOKEN) token left out because it belongs to another server: that server. */
+  withheldFor?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -38,19 +66,57 @@ export function configPath(env: Env = process.env): string {
 }
 
 /** Reads the config file; an absent file is an empty config, a broken one is FERRY_ERR_CONFIG. */
-export async function readConfigFile(file: string): Promise<FerryConfig> {
+export async function readConfigFile(file: string): Promise<ConfigFile> {
   const data = (await readJsonObjectFile(file)) ?? {};
+  const out: ConfigFile = loginFields(data, file);
+  if (data.servers !== undefined) {
+    if (typeof data.servers !== 'object' || data.servers === null || Array.isArray(data.servers)) throw new ConfigError(`${file}: "servers" must be an object`);
+    out.servers = {};
+    for (const [name, entry] of Object.entries(data.servers as Record<string, unknown>)) {
+      if (!SERVER_NAME.test(name) || name === DEFAULT_SERVER_NAME) throw new ConfigError(`${file}: "servers.${name}": not a server name`);
+      if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${file}: "servers.${name}" must be an object`);
+      const fields = loginFields(entry as Record<string, unknown>, `${file}: servers.${name}`);
+      if (!fields.server) throw new ConfigError(`${file}: "servers.${name}" has no "server"`);
+      out.servers[name] = { ...fields, server: fields.server };
+    }
+  }
+  return out;
+}
+
+function loginFields(data: Record<string, unknown>, where: string): FerryConfig {
   const { server, token, ca, fingerprint } = data;
-  if (server !== undefined && typeof server !== 'string') throw new ConfigError(`${file}: "server" must be a string`);
-  if (token !== undefined && typeof token !== 'string') throw new ConfigError(`${file}: "token" must be a string`);
-  if (ca !== undefined && typeof ca !== 'string') throw new ConfigError(`${file}: "ca" must be a string`);
-  if (fingerprint !== undefined && typeof fingerprint !== 'string') throw new ConfigError(`${file}: "fingerprint" must be a string`);
-  return { server, token, ca, fingerprint };
+  for (const [k, v] of Object.entries({ server, token, ca, fingerprint })) {
+    if (v !== undefined && typeof v !== 'string') throw new ConfigError(`${where}: "${k}" must be a string`);
+  }
+  return { server, token, ca, fingerprint } as FerryConfig;
 }
 
 /** Writes the config file with mode 0600 (directory 0700), replacing it atomically. */
-export async function writeConfigFile(file: string, config: FerryConfig): Promise<void> {
-  await writePrivateJsonFile(file, { server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
+export async function writeConfigFile(file: string, config: ConfigFile): Promise<void> {
+  const servers = config.servers && Object.keys(config.servers).length > 0 ? config.servers : undefined;
+  await writePrivateJsonFile(file, { server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint, servers });
+}
+
+/** Every saved login, the default (named `ferry`) first. */
+export function savedServers(config: ConfigFile): Array<SavedServer & { name: string }> {
+  const out: Array<SavedServer & { name: string }> = [];
+  if (config.server) out.push({ name: DEFAULT_SERVER_NAME, server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
+  for (const [name, s] of Object.entries(config.servers ?? {})) out.push({ name, ...s });
+  return out;
+}
+
+/** The saved login for exactly this server URL (compared normalized), the default first. */
+export function savedServerFor(config: ConfigFile, server: string): (SavedServer & { name: string }) | undefined {
+  const want = normalizeServerUrl(server);
+  return savedServers(config).find((s) => sameServerUrl(s.server, want));
+}
+
+function sameServerUrl(a: string, normalizedB: string): boolean {
+  try {
+    return normalizeServerUrl(a) === normalizedB;
+  } catch {
+    return false; // a broken saved URL matches nothing
+  }
 }
 
 /** Normalizes a server address: adds `http://` when no scheme is given, drops trailing slashes. */
@@ -68,23 +134,29 @@ export function normalizeServerUrl(input: string): string {
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
 
-/** Merges options, environment and file, strongest first. */
+/**
+ * Merges options, environment and file, strongest first. A token is only taken along to the
+ * server it belongs to: an option's to any server (the caller paired them), FERRY_TOKEN to
+ * FERRY_SERVER when that is set (to the server at hand otherwise), a saved one only to the
+ * exact server URL it was saved with. The same holds for the saved trust (--ca, --fingerprint).
+ */
 export async function resolveConfig(options: FerryConfig = {}, env: Env = process.env): Promise<ResolvedConfig> {
   const file = configPath(env);
   const fromFile = await readConfigFile(file);
   const sources: ResolvedConfig['sources'] = {};
-  const pick = (key: 'server' | 'token', envName: string): string | undefined => {
-    if (options[key]) return (sources[key] = 'option'), options[key];
-    if (env[envName]) return (sources[key] = 'env'), env[envName];
-    if (fromFile[key]) return (sources[key] = 'file'), fromFile[key];
-    return undefined;
-  };
-  const server = pick('server', 'FERRY_SERVER');
-  const token = pick('token', 'FERRY_TOKEN');
-  const normalized = server === undefined ? undefined : normalizeServerUrl(server);
-  // The saved trust belongs to the saved server: it does not follow --server elsewhere.
-  const sameServer = fromFile.server !== undefined && normalized === normalizeServerUrl(fromFile.server);
-  const ca = options.ca ?? env.FERRY_CA ?? (sameServer ? fromFile.ca : undefined);
-  const fingerprint = options.fingerprint ?? env.FERRY_FINGERPRINT ?? (sameServer ? fromFile.fingerprint : undefined);
-  return { server: normalized, token, ca, fingerprint, sources, file };
+  let server: string | undefined;
+  if (options.server) (server = normalizeServerUrl(options.server)), (sources.server = 'option');
+  else if (env.FERRY_SERVER) (server = normalizeServerUrl(env.FERRY_SERVER)), (sources.server = 'env');
+  else if (fromFile.server) (server = normalizeServerUrl(fromFile.server)), (sources.server = 'file');
+  const saved = server === undefined ? undefined : savedServerFor(fromFile, server);
+  let token: string | undefined;
+  let withheldFor: string | undefined;
+  if (options.token) (token = options.token), (sources.token = 'option');
+  else if (env.FERRY_TOKEN && (!env.FERRY_SERVER || server === undefined || sameServerUrl(env.FERRY_SERVER, server))) (token = env.FERRY_TOKEN), (sources.token = 'env');
+  else if (saved?.token) (token = saved.token), (sources.token = 'file');
+  else if (env.FERRY_TOKEN) withheldFor = normalizeServerUrl(env.FERRY_SERVER!);
+  else if (fromFile.token && fromFile.server) withheldFor = normalizeServerUrl(fromFile.server);
+  const ca = options.ca ?? env.FERRY_CA ?? saved?.ca;
+  const fingerprint = options.fingerprint ?? env.FERRY_FINGERPRINT ?? saved?.fingerprint;
+  return { server, token, ca, fingerprint, sources, file, withheldFor };
 }

@@ -12,6 +12,7 @@
 import type { StorageBackend } from '../core/storage.js';
 import type { BackendDefinition, NamedRemote, RemoteContext, RemoteSpec } from '../backends/definition.js';
 import { BackendRegistry } from '../backends/registry.js';
+import { ConfigError } from '../core/errors.js';
 import { channelBackendDefinition } from '../backends/channel/index.js';
 import { localBackendDefinition } from '../backends/local/index.js';
 import { memoryBackendDefinition } from '../backends/memory/index.js';
@@ -38,9 +39,21 @@ export const openBackend = (remote: string | RemoteSpec, context?: RemoteContext
 export const redactRemote = (spec: string): string => defaultRegistry.redactRemote(spec);
 export const redactOptions = (type: string, options: Record<string, unknown>): Record<string, unknown> => defaultRegistry.redactOptions(type, options);
 
-/** The named remotes and environment a command resolves remote strings with. */
+/**
+ * The named remotes and environment a command resolves remote strings with. The servers
+ * saved by `ferry login URL --name NAME` are named remotes of type ferry too (`NAME:/path`),
+ * holding only the server's URL: the client takes the token saved for exactly that URL.
+ */
 export async function remoteContext(env: Readonly<Record<string, string | undefined>> = process.env): Promise<RemoteContext> {
-  return { remotes: await readRemotes(remotesPath(env)), env };
+  const remotes = await readRemotes(remotesPath(env));
+  for (const saved of await savedServerRemotes(env)) if (!Object.hasOwn(remotes, saved.name)) remotes[saved.name] = { type: 'ferry', options: { server: saved.server } };
+  return { remotes, env };
+}
+
+/** The named servers of the client's config file (not the default one, which is `ferry:`). */
+async function savedServerRemotes(env: Readonly<Record<string, string | undefined>>): Promise<Array<{ name: string; server: string }>> {
+  const { configPath, readConfigFile, savedServers, DEFAULT_SERVER_NAME } = await import('../client/config.js');
+  return savedServers(await readConfigFile(configPath(env))).filter((s) => s.name !== DEFAULT_SERVER_NAME);
 }
 
 /**
@@ -52,6 +65,9 @@ export async function openRemote(spec: string, env: Readonly<Record<string, stri
 }
 
 /** `ferry remote add`: checks the name and options against the type's schema and saves the remote. */
-export function addRemote(file: string, name: string, type: string, options: Record<string, string>): Promise<NamedRemote> {
+export async function addRemote(file: string, name: string, type: string, options: Record<string, string>, env: Readonly<Record<string, string | undefined>> = process.env): Promise<NamedRemote> {
+  if ((await savedServerRemotes(env)).some((s) => s.name === name)) {
+    throw new ConfigError(`${JSON.stringify(name)} names a server saved by ferry login --name; a remote needs another name (or ferry logout --name ${name} --forget first)`);
+  }
   return addNamedRemote(file, name, type, options, defaultRegistry);
 }

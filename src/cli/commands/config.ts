@@ -1,11 +1,13 @@
-/** `ferry config check|docs|example`: the server's settings file, checked and documented. */
+/** `ferry config check|docs|example`: the server's settings file, checked and documented; `show` and `encryption`: the client's. */
 import type { Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
 import { registerConfigEncryption } from './config-encryption.js';
+import { registerConfigShow } from './config-show.js';
 
 export function registerConfig(program: Command): void {
-  const config = program.command('config').description('check and document the server configuration file (ferry serve --config); encrypt the client\'s secrets');
+  const config = program.command('config').description('check and document the server configuration file (ferry serve --config); show the client\'s configuration, encrypt its secrets');
   registerConfigEncryption(config);
+  registerConfigShow(config);
 
   config
     .command('check')

@@ -1,12 +1,15 @@
 /**
  * `ferry login URL`: with a user name and password (asked for, never echoed) the server makes
- * an API token for this CLI; or with an existing `--token`. Either way the token is checked,
- * then saved with the server's URL and how to trust its certificate (`--ca`, `--fingerprint`)
- * in the config file (mode 0600).
+ * an API token for this CLI; or with an existing token (`--token`, or read from stdin when
+ * stdin is not a terminal, or asked for without echo: it never needs to be on the command
+ * line). Either way the token is checked, then saved with the server's URL and how to trust
+ * its certificate (`--ca`, `--fingerprint`) in the config file (mode 0600): as the default
+ * server (`ferry:`) or, with `--name work`, as another saved server (`work:`). A saved token
+ * is only ever sent to the server it was saved with (./../../client/config.ts).
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
-import { configPath, normalizeServerUrl, writeConfigFile } from '../../client/config.js';
+import { DEFAULT_SERVER_NAME, SERVER_NAME, configPath, normalizeServerUrl, readConfigFile, writeConfigFile, type SavedServer } from '../../client/config.js';
 import { UsageError, isFerryError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { printJson } from '../options.js';
@@ -22,6 +25,7 @@ interface LoginOpts {
   expires?: string;
   json?: boolean;
   quiet?: boolean;
+  name?: string;
 }
 
 export function registerLogin(program: Command): void {
@@ -31,7 +35,8 @@ export function registerLogin(program: Command): void {
     .argument('<url>', 'server URL, e.g. https://nas.local:7373')
     .option('-u, --user <name>', 'user name (asked for when neither it nor --token is given)')
     .option('--password-stdin', 'read the password from the first line of stdin instead of asking')
-    .option('--token <token>', 'use an existing token instead of a password; `-` reads it from stdin (default: FERRY_TOKEN)')
+    .option('--token <token>', 'use an existing token instead of a password; `-` reads it from stdin (default: FERRY_TOKEN; without -u, read from stdin or asked for)')
+    .option('--name <name>', `save this server under a name (used as NAME:/path) instead of as the default one (${DEFAULT_SERVER_NAME}:)`)
     .option('--ca <file>', "trust this CA (PEM) for https, e.g. a self-signed server's DATA/tls/ca.crt; saved")
     .option('--fingerprint <sha256>', 'trust exactly the certificate with this SHA-256 fingerprint (as `ferry serve` prints it); saved')
     .option('--token-name <name>', 'name of the token a password login creates (default: ferry login on HOST)')
@@ -42,10 +47,15 @@ export function registerLogin(program: Command): void {
       'after',
       `
 The config file is $FERRY_CONFIG, else $XDG_CONFIG_HOME/ferry/config.json, else
-~/.config/ferry/config.json. FERRY_SERVER and FERRY_TOKEN override it.
+~/.config/ferry/config.json. FERRY_SERVER and FERRY_TOKEN override it. Without -u or
+--token, a token is read from stdin when stdin is not a terminal; on a terminal you are
+asked for a user name, or (leave it empty) for a token, typed without echo. A saved token
+is only ever sent to the server it was saved with: another server needs its own login.
 
 Examples:
   $ ferry login https://files.example.com              (asks for user and password)
+  $ ferry login https://work.example:7373 --name work  (then: ferry ls work:/)
+  $ pass show ferry-token | ferry login https://files.example.com
   $ ferry login https://nas.local:7373 --fingerprint SHA256:4F:1A:…
   $ ferry login https://nas.local:7373 --ca ./nas-ca.crt -u ana
   $ ferry login http://127.0.0.1:7373 --token "$TOKEN"
@@ -53,6 +63,8 @@ Examples:
     )
     .action(async (url: string, opts: LoginOpts) => {
       const server = normalizeServerUrl(url);
+      const name = opts.name ?? DEFAULT_SERVER_NAME;
+      await checkServerName(name);
       const { FerryClient, readCaFile } = await import('../../client/client.js');
       const { normalizeFingerprint } = await import('../../client/tls.js');
       const fingerprint = opts.fingerprint === undefined ? undefined : normalizeFingerprint(opts.fingerprint);
@@ -60,14 +72,13 @@ Examples:
       const ca = caFile === undefined ? undefined : await readCaFile(caFile);
       if (fingerprint && !server.startsWith('https:')) throw new UsageError('--fingerprint needs an https:// server URL');
 
-      let token = opts.token ?? (opts.user === undefined ? process.env.FERRY_TOKEN : undefined);
+      let token: string | undefined;
       let tokenId: string | undefined;
       try {
-        if (token === '-') token = process.stdin.isTTY ? await promptSecret('Token: ') : await stdinLine('token');
+        token = await givenToken(opts);
         if (!token) {
           const { loginWithPassword } = await import('../../client/account.js');
-          const user = opts.user ?? (await promptLine('User: '));
-          if (!user) throw new UsageError('a user name is needed (or --token T)');
+          const user = opts.user!;
           const password = opts.passwordStdin ? await stdinLine('password') : await promptSecret(`Password for ${user}: `);
           const expiresInSeconds = opts.expires === undefined ? undefined : Math.round(parseDuration(opts.expires) / 1000);
           const created = await loginWithPassword({ server, user, password, ca, fingerprint, tokenName: opts.tokenName ?? `ferry login on ${(await import('node:os')).hostname()}`, expiresInSeconds });
@@ -86,15 +97,60 @@ Examples:
         const { me } = await import('../../client/account.js');
         const who = await me(client); // proves the token is accepted
         const file = configPath();
-        await writeConfigFile(file, { server, token, ca: caFile, fingerprint });
-        if (opts.json) printJson({ server, version: caps.version, user: who.user, tokenId: tokenId ?? who.tokenId, config: file });
-        else if (!opts.quiet) process.stderr.write(`logged in to ${server} as ${who.user} (ferry ${caps.version}); saved to ${file}\n`);
+        await saveLogin(file, name, { server, token, ca: caFile, fingerprint });
+        const as = name === DEFAULT_SERVER_NAME ? '' : ` as ${name}: (use ${name}:/path)`;
+        if (opts.json) printJson({ server, name, version: caps.version, user: who.user, tokenId: tokenId ?? who.tokenId, config: file });
+        else if (!opts.quiet) process.stderr.write(`logged in to ${server} as ${who.user} (ferry ${caps.version}); saved${as} to ${file}\n`);
       } catch (err) {
         throw await explainTls(err, server, fingerprint, ca);
       } finally {
         await client.close();
       }
     });
+}
+
+/**
+ * The token to log in with, if not a password login: --token (`-`: stdin or a prompt),
+ * FERRY_TOKEN, or, with no -u either, stdin when it is not a terminal, else a prompt that
+ * asks for a user name and, when that is left empty, for a token without echo. Sets
+ * `opts.user` when a password login is to follow.
+ */
+async function givenToken(opts: LoginOpts): Promise<string | undefined> {
+  if (opts.token === '-') return process.stdin.isTTY ? promptSecret('Token: ') : stdinLine('token');
+  if (opts.token) return opts.token;
+  if (opts.user !== undefined) return undefined;
+  if (opts.passwordStdin) throw new UsageError('--password-stdin needs -u NAME (the password of which user?)');
+  if (process.env.FERRY_TOKEN) return process.env.FERRY_TOKEN;
+  if (!process.stdin.isTTY) {
+    const line = (await stdinLine('token')).trim();
+    if (!line) throw new UsageError('stdin holds an empty line, not a token (or use -u NAME for a password login)');
+    return line;
+  }
+  const user = (await promptLine('User (leave empty to paste a token instead): ')).trim();
+  if (user) {
+    opts.user = user;
+    return undefined;
+  }
+  const token = (await promptSecret('Token: ')).trim();
+  if (!token) throw new UsageError('no token given');
+  return token;
+}
+
+/** A name for `--name`: `ferry` (the default) or a name no remote, backend type or command uses. */
+async function checkServerName(name: string): Promise<void> {
+  if (name === DEFAULT_SERVER_NAME) return;
+  if (!SERVER_NAME.test(name)) throw new UsageError(`${JSON.stringify(name)} cannot name a server: use a letter, then letters, digits, '_' or '-' (2 to 64)`);
+  const { defaultRegistry } = await import('../../remotes/index.js');
+  defaultRegistry.checkRemoteName(name); // not a backend type
+  const { readRemotes, remotesPath } = await import('../../backends/remotes.js');
+  if (Object.hasOwn(await readRemotes(remotesPath()), name)) throw new UsageError(`${JSON.stringify(name)} already names a remote (ferry remote ls): choose another --name`);
+}
+
+/** Saves the login as the default server or under its name, keeping the other saved servers. */
+async function saveLogin(file: string, name: string, login: SavedServer): Promise<void> {
+  const config = await readConfigFile(file);
+  if (name === DEFAULT_SERVER_NAME) await writeConfigFile(file, { ...config, ...login });
+  else await writeConfigFile(file, { ...config, servers: { ...config.servers, [name]: login } });
 }
 
 /**

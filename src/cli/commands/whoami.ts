@@ -2,20 +2,42 @@
 import type { Command } from 'commander';
 import { addConnectionOptions, printJson, withClient, type ConnectionOpts } from '../options.js';
 import { formatTime } from '../format.js';
+import { ConfigError, UsageError } from '../../core/errors.js';
+import type { ConfigFile, SavedServer } from '../../client/config.js';
+
+/** The saved server called `name` (`ferry` is the default one); FERRY_ERR_CONFIG naming the saved ones when there is none. */
+async function savedServerNamed(name: string): Promise<{ file: string; config: ConfigFile; saved: SavedServer }> {
+  const { configPath, readConfigFile, savedServers } = await import('../../client/config.js');
+  const file = configPath();
+  const config = await readConfigFile(file);
+  const all = savedServers(config);
+  const saved = all.find((s) => s.name === name);
+  if (!saved) {
+    const names = all.map((s) => s.name).join(', ') || 'none';
+    throw new ConfigError(`no server saved as ${JSON.stringify(name)} in ${file} (saved: ${names}); ferry login URL --name ${name} saves one`);
+  }
+  return { file, config, saved };
+}
 
 export function registerWhoami(program: Command): void {
   const cmd = program
     .command('whoami')
     .description('show the server, the user, the token (its id, scopes, expiry) that commands use')
+    .option('--name <name>', 'the server saved under this name by ferry login --name (default: the default server, or --server)')
     .option('--json', 'print {server, user, role, home, tokenId, scopes, pathPrefix, expiresAt} as JSON');
   addConnectionOptions(cmd).addHelpText(
     'after',
     `
 Examples:
   $ ferry whoami
+  $ ferry whoami --name work
   $ ferry whoami --server https://work.example:7373 --json`,
   );
-  cmd.action(async (opts: ConnectionOpts & { json?: boolean }) => {
+  cmd.action(async (opts: ConnectionOpts & { json?: boolean; name?: string }) => {
+    if (opts.name !== undefined) {
+      if (opts.server !== undefined) throw new UsageError('--name and --server both name a server: give one');
+      opts = { ...opts, server: (await savedServerNamed(opts.name)).saved.server };
+    }
     await withClient(opts, async (client) => {
       const { me, listTokens } = await import('../../client/account-api.js');
       const m = await me(client);
@@ -40,30 +62,45 @@ Examples:
 export function registerLogout(program: Command): void {
   const cmd = program
     .command('logout')
-    .description('forget the saved token (server and trust settings stay); --revoke also revokes it on the server')
+    .description('forget the saved token (server and trust settings stay, unless --forget); --revoke also revokes it on the server')
+    .option('--name <name>', 'the server saved under this name by ferry login --name (default: the default server)')
     .option('--revoke', 'revoke the token on the server first, so that no copy of it works either')
+    .option('--forget', 'forget the saved server too (its URL and trust settings), not only its token')
     .addHelpText(
       'after',
       `
 Examples:
   $ ferry logout
-  $ ferry logout --revoke`,
+  $ ferry logout --revoke
+  $ ferry logout --name work --forget`,
     );
-  cmd.action(async (opts: { revoke?: boolean }) => {
-    const { configPath, readConfigFile, writeConfigFile } = await import('../../client/config.js');
+  cmd.action(async (opts: { revoke?: boolean; name?: string; forget?: boolean }) => {
+    const { writeConfigFile, configPath, readConfigFile, DEFAULT_SERVER_NAME } = await import('../../client/config.js');
+    const name = opts.name ?? DEFAULT_SERVER_NAME;
     const file = configPath();
-    const saved = await readConfigFile(file);
-    if (saved.token === undefined) {
-      process.stderr.write(`not logged in (no token in ${file})\n`);
+    const config = await readConfigFile(file);
+    // No default server saved is "not logged in", not an error; an unknown name is one.
+    const saved = name === DEFAULT_SERVER_NAME && !config.server ? undefined : (await savedServerNamed(name)).saved;
+    if (saved?.token === undefined && !opts.forget) {
+      process.stderr.write(`not logged in${name === DEFAULT_SERVER_NAME ? '' : ` as ${name}`} (no token in ${file})\n`);
       return;
     }
-    if (opts.revoke) {
+    if (opts.revoke && saved?.token !== undefined) {
       await withClient({ server: saved.server, token: saved.token }, async (client) => {
         const { me, revokeToken } = await import('../../client/account-api.js');
         await revokeToken(client, (await me(client)).tokenId);
       });
     }
-    await writeConfigFile(file, { ...saved, token: undefined });
-    process.stderr.write(`logged out${opts.revoke ? ' (token revoked)' : ''}: the token is no longer in ${file}\n`);
+    const kept: SavedServer | undefined = opts.forget || !saved ? undefined : { server: saved.server, ca: saved.ca, fingerprint: saved.fingerprint };
+    if (name === DEFAULT_SERVER_NAME) {
+      await writeConfigFile(file, { ...config, server: kept?.server, token: undefined, ca: kept?.ca, fingerprint: kept?.fingerprint });
+    } else {
+      const servers = { ...config.servers };
+      if (kept) servers[name] = kept;
+      else delete servers[name];
+      await writeConfigFile(file, { ...config, servers });
+    }
+    const what = opts.forget ? `${name === DEFAULT_SERVER_NAME ? 'the default server' : name} and its token are` : 'the token is';
+    process.stderr.write(`logged out${opts.revoke ? ' (token revoked)' : ''}: ${what} no longer in ${file}\n`);
   });
 }

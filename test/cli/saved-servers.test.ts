@@ -1,0 +1,132 @@
+/**
+ * Saved servers and where their tokens go (issue 12), against two real servers A and B:
+ * a token saved for A is never sent to B (ferry://B, --server B, a ferry remote of B,
+ * FERRY_SERVER=A's FERRY_TOKEN), B needs its own login (`--name work`, then `work:/`);
+ * login reads the token from stdin; whoami/logout --name; config show masks secrets.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry, type CliResult } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
+import { readMetricSeries, startServer, type RunningServer } from '../helpers/server.js';
+
+let dir: { path: string; cleanup: () => Promise<void> };
+let a: RunningServer;
+let b: RunningServer;
+let env: Record<string, string>;
+
+function ok(r: CliResult): CliResult {
+  if (r.code !== 0) throw new Error(`ferry exited ${r.code}:\n${r.stderr}`);
+  return r;
+}
+const ferry = (args: string[], extra: { input?: string; env?: Record<string, string | undefined> } = {}) => runFerry(args, { input: extra.input, env: { ...env, ...extra.env } });
+
+/** Requests B answered, but for the metrics scrapes themselves. */
+async function requestsTo(s: RunningServer): Promise<number> {
+  return (await readMetricSeries(s, 'ferry_http_requests_total')).filter((x) => !String(x.labels.route).includes('metrics')).reduce((n, x) => n + x.value, 0);
+}
+
+beforeAll(async () => {
+  dir = await tempDir('ferry-saved-');
+  [a, b] = await Promise.all([startServer({ dataDir: join(dir.path, 'a') }), startServer({ dataDir: join(dir.path, 'b') })]);
+  env = { FERRY_CONFIG: join(dir.path, 'cfg', 'config.json'), FERRY_CONFIG_DIR: join(dir.path, 'cfg'), HOME: dir.path };
+  await writeFile(join(dir.path, 'f.txt'), 'hello');
+  ok(await runFerry(['put', join(dir.path, 'f.txt'), '/on-a.txt'], { env: { FERRY_SERVER: a.url, FERRY_TOKEN: a.adminToken } }));
+  ok(await runFerry(['put', join(dir.path, 'f.txt'), '/on-b.txt'], { env: { FERRY_SERVER: b.url, FERRY_TOKEN: b.adminToken } }));
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await dir?.cleanup();
+});
+
+describe('saved servers', () => {
+  it('login reads the token from stdin (not on the command line) and saves the default server', async () => {
+    const r = ok(await ferry(['login', a.url, '--json'], { input: a.adminToken + '\n' }));
+    expect(JSON.parse(r.stdout)).toMatchObject({ server: a.url, name: 'ferry', user: 'admin' });
+    expect(ok(await ferry(['ls', 'ferry:/'])).stdout).toContain('on-a.txt');
+  });
+
+  it("A's saved token is never sent to B: ferry://B, --server B, a ferry remote of B, FERRY_SERVER=A's FERRY_TOKEN", async () => {
+    const before = await requestsTo(b);
+    const hostB = new URL(b.url).host;
+    ok(await ferry(['remote', 'add', 'bee', 'ferry', `server=${b.url}`]));
+    const tries: Array<[string[], Record<string, string | undefined>]> = [
+      [['ls', `ferry://${hostB}/`], {}],
+      [['ls', '/', '--server', b.url], {}],
+      [['ls', 'bee:/'], {}],
+      [['cat', `ferry://${hostB}/on-b.txt`], { FERRY_SERVER: a.url, FERRY_TOKEN: a.adminToken }],
+    ];
+    for (const [args, extra] of tries) {
+      const r = await ferry(args, { env: extra });
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(`no token for ${b.url}`);
+      expect(r.stderr).toMatch(/is only ever sent there/);
+    }
+    expect(await requestsTo(b)).toBe(before); // B saw no request at all, so never A's token
+    // The same locations with B's own token (--token) work.
+    expect(ok(await ferry(['ls', `ferry://${hostB}/`, '--token', b.adminToken])).stdout).toContain('on-b.txt');
+    ok(await ferry(['remote', 'rm', 'bee']));
+  });
+
+  it('login --name work saves B beside A; work:/ is B, ferry:/ still A; whoami --name', async () => {
+    ok(await ferry(['login', b.url, '--name', 'work', '-q'], { input: b.adminToken + '\n' }));
+    expect(ok(await ferry(['ls', 'work:/'])).stdout).toContain('on-b.txt');
+    expect(ok(await ferry(['ls', 'ferry:/'])).stdout).not.toContain('on-b.txt');
+    ok(await ferry(['put', join(dir.path, 'f.txt'), 'work:/put-by-name.txt']));
+    expect(ok(await runFerry(['ls', '/'], { env: { FERRY_SERVER: b.url, FERRY_TOKEN: b.adminToken } })).stdout).toContain('put-by-name.txt');
+    // ferry://B now finds the token saved for exactly B's URL.
+    expect(ok(await ferry(['ls', `ferry://${new URL(b.url).host}/`])).stdout).toContain('put-by-name.txt');
+    expect(JSON.parse(ok(await ferry(['whoami', '--name', 'work', '--json'])).stdout)).toMatchObject({ server: b.url, user: 'admin' });
+    expect(JSON.parse(ok(await ferry(['whoami', '--json'])).stdout)).toMatchObject({ server: a.url });
+    const unknown = await ferry(['whoami', '--name', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('saved: ferry, work');
+  });
+
+  it('a server name may not be a backend type or a remote, and a remote not a saved server', async () => {
+    const type = await ferry(['login', b.url, '--name', 's3'], { input: b.adminToken + '\n' });
+    expect(type.code).toBe(2);
+    expect(type.stderr).toContain('is a backend type');
+    ok(await ferry(['remote', 'add', 'disk', 'local', `root=${dir.path}`]));
+    const remote = await ferry(['login', b.url, '--name', 'disk'], { input: b.adminToken + '\n' });
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain('already names a remote');
+    const clash = await ferry(['remote', 'add', 'work', 'local', `root=${dir.path}`]);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain('names a server saved by ferry login --name');
+  });
+
+  it('config show lists servers, remotes and environment with every secret masked', async () => {
+    ok(await ferry(['remote', 'add', 'bucket', 's3', 'bucket=x', 'accessKeyId=AKIDEXAMPLE', 'secretAccessKey=very-secret-key']));
+    const r = ok(await ferry(['config', 'show'], { env: { FERRY_TOKEN: 'env-secret-token' } }));
+    for (const secret of [a.adminToken, b.adminToken, 'AKIDEXAMPLE', 'very-secret-key', 'env-secret-token']) expect(r.stdout).not.toContain(secret);
+    expect(r.stdout).toMatch(new RegExp(`ferry: \\(default\\) ${a.url} \\(token \\*\\*\\*\\)`));
+    expect(r.stdout).toContain(`work: ${b.url} (token ***)`);
+    expect(r.stdout).toContain('bucket: s3 bucket=x accessKeyId=*** secretAccessKey=***');
+    expect(r.stdout).toContain('FERRY_TOKEN=***');
+    const j = JSON.parse(ok(await ferry(['config', 'show', '--json'])).stdout) as { servers: Array<Record<string, unknown>>; remotes: Record<string, unknown> };
+    expect(j.servers).toEqual([
+      { name: 'ferry', server: a.url, token: '***', ca: null, fingerprint: null, default: true },
+      { name: 'work', server: b.url, token: '***', ca: null, fingerprint: null, default: false },
+    ]);
+    expect(j.remotes.bucket).toEqual({ type: 's3', options: { bucket: 'x', accessKeyId: '***', secretAccessKey: '***' } });
+  });
+
+  it('logout --name work forgets only that token; --forget the server; the default stays', async () => {
+    expect(ok(await ferry(['logout', '--name', 'work'])).stderr).toContain('the token is no longer in');
+    const noToken = await ferry(['ls', 'work:/']);
+    expect(noToken.code).toBe(4);
+    expect(ok(await ferry(['ls', 'ferry:/'])).stdout).toContain('on-a.txt');
+    ok(await ferry(['logout', '--name', 'work', '--forget']));
+    const gone = await ferry(['ls', 'work:/']);
+    expect(gone.code).toBe(2); // no longer a name at all: FERRY_ERR_CONFIG
+    expect(JSON.parse(ok(await ferry(['config', 'show', '--json'])).stdout).servers).toHaveLength(1);
+  });
+
+  it('login without --token or -u refuses an empty stdin line', async () => {
+    const r = await ferry(['login', b.url, '--name', 'other'], { input: '\n' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('not a token');
+  });
+});
