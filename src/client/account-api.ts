@@ -11,6 +11,7 @@
  */
 import {
   API_PREFIX,
+  type AdminUpload,
   type AuditPage,
   type CreateShareRequest,
   type CreateTokenRequest,
@@ -127,6 +128,16 @@ export function bans(client: FerryApi): Promise<{ ip: string; until: number }[]>
 
 export async function unban(client: FerryApi, ip: string): Promise<void> {
   await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/admin/bans/${seg(ip)}` });
+}
+
+/** Open upload sessions (admin): everyone's, or `user`'s. */
+export function listUploads(client: FerryApi, options: { user?: string; limit?: number } = {}): Promise<AdminUpload[]> {
+  return client.http.json<AdminUpload[]>({ method: 'GET', path: `${API_PREFIX}/admin/uploads`, query: { user: options.user, limit: options.limit } });
+}
+
+/** Aborts anyone's upload session (admin). */
+export async function abortUploadAsAdmin(client: FerryApi, id: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/admin/uploads/${seg(id)}` });
 }
 
 export interface ServerStats {

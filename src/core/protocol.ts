@@ -425,6 +425,23 @@ export interface AuditEntry {
   details: Record<string, unknown> | null;
 }
 
+/** One open upload session, as `GET /api/v1/admin/uploads` lists it (admin). */
+export interface AdminUpload {
+  id: string;
+  /** The owner's user name (null: a share link's upload, or a user since deleted). */
+  user: string | null;
+  /** `native` (the chunked protocol), `partial` (a resumable streamed upload: SFTP, WebDAV), `tus`. */
+  kind: 'native' | 'partial' | 'tus';
+  /** The path of its first file. */
+  path: string | null;
+  files: number;
+  /** Sum of the files' declared sizes (streamed files without one count 0). */
+  bytes: number;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
 export interface AuditPage {
   entries: AuditEntry[];
   /** Pass as `before` for older entries; absent on the last page. */

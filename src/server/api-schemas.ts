@@ -178,6 +178,28 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/admin/bans': r({ tag: 'admin', summary: 'Addresses banned now' }),
   'DELETE /api/v1/admin/bans/:ip': r({ tag: 'admin', summary: 'Lift a ban', params: Id('ip', 'the address') }),
   'POST /api/v1/admin/sweep': r({ tag: 'admin', summary: 'Delete files past their TTL, expired versions and trash now' }),
+  'GET /api/v1/admin/uploads': r({
+    tag: 'admin',
+    summary: "Open upload sessions, newest first (everyone's, or one user's)",
+    querystring: Obj({ user: Type.Optional(Type.String({ description: "only this user's sessions (404 for an unknown user)" })), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to 10000, default 1000)' })) }),
+    response: {
+      200: Type.Array(
+        Obj({
+          id: Type.String(),
+          user: Type.Union([Type.String(), Type.Null()]),
+          kind: Type.Union([Type.Literal('native'), Type.Literal('partial'), Type.Literal('tus')]),
+          path: Type.Union([Type.String(), Type.Null()]),
+          files: Int(),
+          bytes: Int(),
+          createdAt: Int(),
+          updatedAt: Int(),
+          expiresAt: Int(),
+        }),
+      ),
+      404: Error,
+    },
+  }),
+  'DELETE /api/v1/admin/uploads/:id': r({ tag: 'admin', summary: "Abort anyone's upload session (native, streamed or tus): what it received is dropped", params: Id('id', 'upload session id'), response: { 204: Any('aborted'), 404: Error } }),
   'POST /api/v1/admin/backup': r({ tag: 'admin', summary: 'Online backup of metadata and secrets into a directory on the server', body: Obj({ dir: Type.String({ minLength: 1 }) }), response: { 200: Any('BackupManifest'), 409: Error } }),
   'POST /api/v1/admin/check': r({ tag: 'admin', summary: 'Integrity check (NDJSON: progress lines, then the report)', body: Type.Optional(Obj({ readData: Type.Optional(Bool), quarantine: Type.Optional(Bool) })) }),
   'POST /api/v1/admin/webhooks': r({ tag: 'webhooks', summary: 'Add a webhook (the answer is the only time its secret is shown)', body: Obj({ url: Type.String({ minLength: 1 }), events: Type.Array(Type.Union(HOOK_EVENTS.map((e) => Type.Literal(e))), { minItems: 1 }), secret: Type.Optional(Type.String({ minLength: 16 })) }), response: { 201: Any('CreatedWebhook') } }),

@@ -28,7 +28,7 @@ import {
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import { ancestors, baseName, isWithin, normalizePath, parentPath } from '../core/path.js';
-import type { Entry, UploadFileSpec } from '../core/protocol.js';
+import type { AdminUpload, Entry, UploadFileSpec } from '../core/protocol.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
@@ -1374,6 +1374,38 @@ export class MetaStore {
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
     });
+  }
+
+  /**
+   * The open (unexpired) upload sessions, newest first, of every user or of one (`ownerId`),
+   * for `GET /api/v1/admin/uploads`: at most `limit`, with their files' count and declared
+   * bytes, the first file's path and the owner's name.
+   */
+  async listUploads(options: { ownerId?: string; limit: number }): Promise<AdminUpload[]> {
+    let q = this.db
+      .selectFrom('uploads as u')
+      .leftJoin('users as us', 'us.id', 'u.owner')
+      .leftJoin('tus_uploads as t', 't.id', 'u.id')
+      .select(['u.id', 'u.kind', 'u.created_at', 'u.updated_at', 'u.expires_at', 'us.name as user', 't.id as tus'])
+      .select((eb) => [
+        eb.selectFrom('upload_files as f').select(sql<number>`count(*)`.as('n')).whereRef('f.upload_id', '=', 'u.id').as('files'),
+        eb.selectFrom('upload_files as f').select(sql<number>`coalesce(sum(f.size), 0)`.as('b')).whereRef('f.upload_id', '=', 'u.id').as('bytes'),
+        eb.selectFrom('upload_files as f').select('f.path').whereRef('f.upload_id', '=', 'u.id').orderBy('f.idx').limit(1).as('path'),
+      ])
+      .where('u.expires_at', '>', this.now());
+    if (options.ownerId !== undefined) q = q.where('u.owner', '=', options.ownerId);
+    const rows = await q.orderBy('u.created_at', 'desc').orderBy('u.id').limit(options.limit).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      user: r.user ?? null,
+      kind: r.tus ? 'tus' : r.kind === 'partial' ? 'partial' : 'native',
+      path: r.path ?? null,
+      files: Number(r.files ?? 0),
+      bytes: Number(r.bytes ?? 0),
+      createdAt: Number(r.created_at),
+      updatedAt: Number(r.updated_at),
+      expiresAt: Number(r.expires_at),
+    }));
   }
 
   /** Deletes sessions whose expiry has passed. Returns how many. */

@@ -1,4 +1,4 @@
-/** `ferry admin stats` and `ferry admin gc` against a real server. */
+/** `ferry admin stats`, `ferry admin gc` and `ferry admin uploads` against a real server. */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,5 +31,47 @@ describe('admin stats and gc', () => {
     ok(await w.ferry(['user', 'add', 'plain', '--password-stdin'], { input: 'a-long-enough-password-42\n' }));
     const t = JSON.parse(ok(await w.ferry(['token', 'create', '--user', 'plain', '--json'])).stdout) as { token: string };
     expect((await w.ferry(['admin', 'stats'], { env: { FERRY_TOKEN: t.token } })).code).toBe(4);
+  });
+
+  it('admin uploads lists open sessions (everyone\'s, --user), aborts anyone\'s (native and tus); non-admin refused', async () => {
+    const api = (path: string, token: string, init: RequestInit = {}) => fetch(`${w.server.url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+    const t = JSON.parse(ok(await w.ferry(['token', 'create', '--user', 'plain', '--json'])).stdout) as { token: string };
+    const start = async (token: string, path: string, size: number) => {
+      const res = await api('/api/v1/uploads', token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path, size }) });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const mine = await start(w.server.adminToken, '/big/one.iso', 5_000_000);
+    const theirs = await start(t.token, '/half.bin', 1234);
+    const tusRes = await api('/api/v1/tus', t.token, { method: 'POST', headers: { 'tus-resumable': '1.0.0', 'upload-length': '10', 'upload-metadata': `filename ${Buffer.from('tus.txt').toString('base64')}` } });
+    expect(tusRes.status).toBe(201);
+    const tusId = tusRes.headers.get('location')!.split('/').pop()!;
+
+    type Row = { id: string; user: string; kind: string; path: string | null; files: number; bytes: number };
+    const all = JSON.parse(ok(await w.ferry(['admin', 'uploads', '--json'])).stdout) as Row[];
+    expect(all.find((u) => u.id === mine)).toMatchObject({ user: 'admin', kind: 'native', path: '/big/one.iso', files: 1, bytes: 5_000_000 });
+    expect(all.find((u) => u.id === theirs)).toMatchObject({ user: 'plain', kind: 'native', path: '/users/plain/half.bin', bytes: 1234 });
+    expect(all.find((u) => u.id === tusId)).toMatchObject({ user: 'plain', kind: 'tus' });
+    const plains = JSON.parse(ok(await w.ferry(['admin', 'uploads', '--user', 'plain', '--json'])).stdout) as Row[];
+    expect(plains.map((u) => u.id).sort()).toEqual([theirs, tusId].sort());
+    const text = ok(await w.ferry(['admin', 'uploads'])).stdout;
+    expect(text).toMatch(/^ID +USER +KIND +PATH +FILES +SIZE +STARTED +EXPIRES\n/);
+    expect(text).toContain(theirs);
+    expect(text).toMatch(/admin +native +\/big\/one.iso +1 +4.77 MiB/);
+    const unknown = await w.ferry(['admin', 'uploads', '--user', 'nobody-here']);
+    expect(unknown.code).toBe(3);
+
+    expect((await w.ferry(['admin', 'uploads'], { env: { FERRY_TOKEN: t.token } })).code).toBe(4);
+    expect((await w.ferry(['admin', 'uploads', 'abort', mine], { env: { FERRY_TOKEN: t.token } })).code).toBe(4);
+    expect(JSON.parse(ok(await w.ferry(['admin', 'uploads', 'abort', theirs, tusId, '--json'])).stdout)).toEqual({ aborted: [theirs, tusId] });
+    // Gone for their owner too: the session's status and the tus upload's HEAD are 404.
+    expect((await api(`/api/v1/uploads/${theirs}`, t.token)).status).toBe(404);
+    expect((await api(`/api/v1/tus/${tusId}`, t.token, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } })).status).toBe(404);
+    expect((JSON.parse(ok(await w.ferry(['admin', 'uploads', '--json'])).stdout) as Row[]).map((u) => u.id)).toEqual([mine]);
+    const again = await w.ferry(['admin', 'uploads', 'abort', theirs]);
+    expect(again.code).toBe(3);
+    const lines = ok(await w.ferry(['admin', 'audit', '--event', 'upload.abort', '--json'])).stdout.trim().split('\n');
+    const entries = lines.map((l) => JSON.parse(l) as { target: string });
+    expect(entries.map((e) => e.target).sort()).toEqual([theirs, tusId].sort());
   });
 });

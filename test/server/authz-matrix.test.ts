@@ -527,6 +527,8 @@ rows.push(
   { name: 'POST /api/v1/admin/check', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/check', { json: { quarantine: false } }) },
   { name: 'GET /api/v1/admin/bans', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/bans') },
   { name: 'DELETE /api/v1/admin/bans/:ip', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/bans/192.0.2.1') },
+  { name: 'GET /api/v1/admin/uploads', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/uploads?limit=5') },
+  { name: 'DELETE /api/v1/admin/uploads/:id', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/uploads/no-such-session') },
   { name: 'GET /api/v1/users', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/users') },
   {
     name: 'POST /api/v1/users',

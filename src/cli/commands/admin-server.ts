@@ -1,8 +1,9 @@
-/** `ferry admin stats` and `ferry admin gc`: what the API's admin routes give, from the CLI. */
+/** `ferry admin stats`, `ferry admin gc` and `ferry admin uploads`: what the API's admin routes give, from the CLI. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { addConnectionOptions, printJson, withClient, type ConnectionOpts } from '../options.js';
+import { table, when } from '../table.js';
 
 interface GcResult {
   uploads: number;
@@ -49,6 +50,54 @@ export function registerAdminServer(program: Command): void {
       const r = await client.http.json<GcResult>({ method: 'POST', path: `${API_PREFIX}/admin/gc`, json: opts.grace === undefined ? {} : { graceSeconds: opts.grace }, retry: 'never' });
       if (opts.json) return printJson(r);
       process.stdout.write(`removed ${countOf(r.uploads, 'upload session')}, ${countOf(r.chunks, 'chunk')}, ${countOf(r.packs, 'pack')}\n`);
+    });
+  });
+  registerAdminUploads(admin);
+}
+
+/** `ferry admin uploads [--user NAME] [--json]` and `ferry admin uploads abort ID...`. */
+function registerAdminUploads(admin: Command): void {
+  // A group whose default subcommand is ls: the group itself takes no options, so that
+  // `abort ID --json --server URL` gives them to abort, not to the group.
+  const uploads = admin
+    .command('uploads')
+    .description("open upload sessions (everyone's, or --user's): ls (the default), abort ID")
+    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads\n  $ ferry admin uploads --user ana --json\n  $ ferry admin uploads abort 9c1f2e7a0b3d4c5e');
+  const ls = uploads
+    .command('ls', { isDefault: true })
+    .description('id, user, kind, first path, files, declared bytes, start and expiry of each open session, newest first')
+    .option('--user <name>', "only this user's sessions")
+    .option('--json', 'JSON output')
+    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads ls\n  $ ferry admin uploads --user ana --json');
+  addConnectionOptions(ls).action(async (opts: ConnectionOpts & { json?: boolean; user?: string }) => {
+    await withClient(opts, async (client) => {
+      const { listUploads } = await import('../../client/account-api.js');
+      const list = await listUploads(client, { user: opts.user });
+      if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stderr.write(`no open upload sessions${opts.user ? ` of ${opts.user}` : ''}\n`);
+      process.stdout.write(
+        table(
+          ['ID', 'USER', 'KIND', 'PATH', 'FILES', 'SIZE', 'STARTED', 'EXPIRES'],
+          list.map((u) => [u.id, u.user ?? '-', u.kind, u.path ?? '-', String(u.files), formatSize(u.bytes), when(u.createdAt), when(u.expiresAt)]),
+        ),
+      );
+    });
+  });
+
+  const abort = uploads
+    .command('abort')
+    .description("abort upload sessions (anyone's): what they received is dropped, nothing becomes visible")
+    .argument('<id...>', 'session ids, as ferry admin uploads lists them')
+    .option('--json', 'print the ids aborted as JSON')
+    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads abort 9c1f2e7a0b3d4c5e\n  $ ferry admin uploads --user ana --json | jq -r .[].id | xargs ferry admin uploads abort');
+  addConnectionOptions(abort).action(async (ids: string[], opts: ConnectionOpts & { json?: boolean }) => {
+    await withClient(opts, async (client) => {
+      const { abortUploadAsAdmin } = await import('../../client/account-api.js');
+      for (const id of ids) {
+        await abortUploadAsAdmin(client, id);
+        if (!opts.json) process.stderr.write(`aborted upload ${id}\n`);
+      }
+      if (opts.json) printJson({ aborted: ids });
     });
   });
 }

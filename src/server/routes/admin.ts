@@ -5,11 +5,13 @@
  *   GET    /api/v1/admin/bans               addresses the defender bans now
  *   DELETE /api/v1/admin/bans/:ip           lift a ban
  *   POST   /api/v1/admin/sweep              delete files past their TTL now
+ *   GET    /api/v1/admin/uploads?user=NAME&limit=N   open upload sessions, newest first
+ *   DELETE /api/v1/admin/uploads/:id        abort anyone's session (native, partial or tus)
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
-import { API_PREFIX, type AuditPage } from '../../core/protocol.js';
+import { API_PREFIX, type AdminUpload, type AuditPage } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
@@ -26,7 +28,30 @@ export const adminRoutes: RoutePlugin = async (app, { ctx }) => {
   app.get(`${API_PREFIX}/admin/bans`, (request) => bans(ctx, request));
   app.delete(`${API_PREFIX}/admin/bans/:ip`, (request, reply) => unban(ctx, request, reply));
   app.post(`${API_PREFIX}/admin/sweep`, (request) => sweep(ctx, request));
+  app.get(`${API_PREFIX}/admin/uploads`, (request) => listUploads(ctx, request));
+  app.delete(`${API_PREFIX}/admin/uploads/:id`, (request, reply) => abortUpload(ctx, request, reply));
 };
+
+async function listUploads(ctx: ServerContext, request: FastifyRequest): Promise<AdminUpload[]> {
+  authorizeAdmin(authOf(request));
+  const q = request.query as Record<string, string | undefined>;
+  let ownerId: string | undefined;
+  if (q.user !== undefined) {
+    const user = await ctx.users.userByName(q.user);
+    if (!user) throw new NotFoundError(`no user named ${JSON.stringify(q.user)}`);
+    ownerId = user.id;
+  }
+  return ctx.meta.listUploads({ ownerId, limit: intParam(q, 'limit', 1, 10_000) ?? 1000 });
+}
+
+async function abortUpload(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  authorizeAdmin(authOf(request));
+  const { id } = request.params as { id: string };
+  // A tus upload also has tails and its own row: its front removes all of them.
+  if (!(await ctx.tus.terminateAny(id))) await ctx.meta.abortUpload(id);
+  await ctx.audit.record(request, { event: 'upload.abort', ok: true, target: id });
+  return reply.status(204).send();
+}
 
 /** Bare file operations (`download`) name their audit events (`file.download`). */
 const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'restore', 'expire', 'quarantine']);

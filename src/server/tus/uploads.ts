@@ -405,6 +405,17 @@ export class TusUploads {
     await this.locks.run(id, async () => this.discard(await this.own(auth, id)));
   }
 
+  /** An admin's abort (`DELETE /api/v1/admin/uploads/:id`): whoever owns it; false when it is not a tus upload. */
+  async terminateAny(id: string): Promise<boolean> {
+    if (!(await this.store.get(id))) return false;
+    this.running.get(id)?.abort();
+    await this.locks.run(id, async () => {
+      const row = await this.store.get(id);
+      if (row) await this.discard(row);
+    });
+    return true;
+  }
+
   /** Removes an upload's session (if any), tails and row. */
   private async discard(row: TusRow): Promise<void> {
     await this.ctx.meta.abortUpload(row.id).catch(() => undefined);
