@@ -1,11 +1,14 @@
 /**
- * `ferry remote add|ls|rm`: named remotes, as rclone's config. Secrets given here are stored
- * (mode 0600) and never printed back: `ls` shows them as `***`.
+ * `ferry remote add|ls|rm|types|import`: named remotes, as rclone's config. Secrets given here
+ * are stored (mode 0600) and never printed back: `ls` shows them as `***`. `add` takes
+ * rclone's option names too (access_key_id, key_file, an obscured pass, ...) and `import`
+ * brings the s3 and sftp remotes of an rclone.conf (../../backends/rclone.ts).
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { readRemotes, remotesPath, removeRemote } from '../../backends/remotes.js';
 import { addRemote, defaultRegistry, redactOptions } from '../../remotes/index.js';
+import { registerRemoteImport } from './remote-import.js';
 
 /** `key=value` words -> options (values stay strings; the type's schema coerces them). */
 export function parseAssignments(words: string[]): Record<string, string> {
@@ -39,12 +42,31 @@ Examples:
 
   remote
     .command('add <name> <type> [options...]')
-    .description('add or replace a remote; options are key=value (see `ferry remote types`)')
+    .description("add or replace a remote; options are key=value, Ferry's names (see `ferry remote types`) or rclone's")
+    .addHelpText(
+      'after',
+      `
+rclone's option names work too: for s3 access_key_id, secret_access_key, session_token,
+endpoint, region, force_path_style, chunk_size, upload_concurrency, list_chunk, copy_cutoff
+(provider and env_auth are accepted and not needed); for sftp host, port, user, pass (in
+rclone's obscured form, as rclone.conf holds it and \`rclone obscure\` prints it), key_file,
+key_file_pass (obscured), key_pem, known_hosts_file.
+
+Examples:
+  $ ferry remote add photos s3 bucket=pics region=eu-west-1
+  $ ferry remote add minio s3 provider=Minio endpoint=http://127.0.0.1:9000 access_key_id=AK secret_access_key=SK
+  $ ferry remote add nas sftp host=nas.local user=me key_file=~/.ssh/id_ed25519 known_hosts_file=~/.ssh/known_hosts`,
+    )
     .action(async (name: string, type: string, words: string[]) => {
       const file = remotesPath();
-      const stored = await addRemote(file, name, type, parseAssignments(words));
+      const { translateRcloneOptions } = await import('../../backends/rclone.js');
+      const { options, dropped } = translateRcloneOptions(type, parseAssignments(words));
+      const stored = await addRemote(file, name, type, options);
       process.stdout.write(`remote ${name} (${type}) saved in ${file}: ${JSON.stringify(redactOptions(type, stored.options))}\n`);
+      if (dropped.length > 0) process.stderr.write(`ferry: not needed by Ferry, not saved: ${dropped.join(', ')}\n`);
     });
+
+  registerRemoteImport(remote);
 
   remote
     .command('ls')
