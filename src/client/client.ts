@@ -18,7 +18,7 @@ import type { RetryPolicy } from '../core/retry.js';
 import { FerryApi } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { nodeSha256 } from './node-hashing.js';
-import { compressChunk, decompressChunk } from '../store/chunk-codec.js';
+import { compressChunk, decompressChunk } from '../algo/zstd-chunk.js';
 import { applyDelta, makeDelta, signatureOf } from '../algo/chunk-delta.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';

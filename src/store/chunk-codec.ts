@@ -25,10 +25,11 @@
  * reuses, and decompressing into a buffer of the known plain size, so a frame that
  * claims or produces more than the chunk's size fails instead of allocating.
  */
-// The binding is CommonJS assigned to module.exports: only its default import has the names.
-import { createRequire } from 'node:module';
-import type ZstdBinding from 'zstd-napi/binding.js';
-import { ChunkCorruptError, ValidationError } from '../core/errors.js';
+import { ChunkCorruptError } from '../core/errors.js';
+import { compressChunk, decompressChunk } from '../algo/zstd-chunk.js';
+
+// The zstd primitives live below the client (the SDK uses them too); re-exported for the store's callers.
+export { ZSTD_LEVEL, looksCompressible, compressChunk, decompressChunk, zstdContentSize, sampleCompresses } from '../algo/zstd-chunk.js';
 
 export const CHUNK_MAGIC = Buffer.from([0x89, 0x46, 0x52, 0x59, 0x43, 0x0a]);
 export const CHUNK_FORMAT_VERSION = 1;
@@ -37,27 +38,6 @@ export const CHUNK_HEADER_BYTES = 16;
 export const enum ChunkCodec {
   Raw = 0,
   Zstd = 1,
-}
-
-/** Level used at rest and on the wire: zstd's default, 3 (level 1 saved little CPU and cost ratio on source trees). */
-export const ZSTD_LEVEL = 3;
-
-/** A compressed chunk is kept only if it saves at least this fraction (else raw: decoding is then a no-op). */
-const MIN_SAVING = 1 / 32;
-/** Chunks at least this big are first tried on a sample (see {@link looksCompressible}). */
-const SAMPLE_FROM = 256 * 1024;
-const SAMPLE_BYTES = 32 * 1024;
-
-let cctx: InstanceType<typeof ZstdBinding.CCtx> | undefined;
-let dctx: InstanceType<typeof ZstdBinding.DCtx> | undefined;
-
-/**
- * The native binding, loaded on first use: importing the library root (which reaches the
- * chunk store) must not load a native addon nobody calls (see test/backends/records-package).
- */
-let binding: typeof ZstdBinding | undefined;
-function zstd(): typeof ZstdBinding {
-  return (binding ??= createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding);
 }
 
 /** The header of a chunk object. */
@@ -89,67 +69,6 @@ export function parseChunkHeader(buf: Uint8Array): ParsedHeader | undefined {
   if (version !== CHUNK_FORMAT_VERSION || headerBytes < CHUNK_HEADER_BYTES || headerBytes > buf.length || flags !== 0 || view[10] !== 0 || view[11] !== 0) return undefined;
   if (codec !== ChunkCodec.Raw && codec !== ChunkCodec.Zstd) return undefined;
   return { codec, plainSize: view.readUInt32BE(12), headerBytes };
-}
-
-/**
- * Whether zstd is worth trying on `data`: small chunks always are (trying costs
- * microseconds); a big one is judged by a sample from its middle compressed at level 1
- * (about 30 µs for 32 KiB), so random or already-compressed data (media, archives) costs
- * almost nothing extra and is stored and sent raw.
- */
-export function looksCompressible(data: Uint8Array): boolean {
-  if (data.length < SAMPLE_FROM) return true;
-  const from = (data.length >> 1) - SAMPLE_BYTES / 2;
-  const sample = data.subarray(from, from + SAMPLE_BYTES);
-  const out = scratch(zstd().compressBound(SAMPLE_BYTES));
-  const n = (cctx ??= new (zstd().CCtx)()).compress(out, sample, 1);
-  return n < SAMPLE_BYTES * (1 - MIN_SAVING);
-}
-
-let scratchBuf: Buffer | undefined;
-function scratch(n: number): Buffer {
-  if (!scratchBuf || scratchBuf.length < n) scratchBuf = Buffer.allocUnsafe(Math.max(n, 64 * 1024));
-  return scratchBuf;
-}
-
-/**
- * `data` as one zstd frame, or undefined when that would not save enough (the caller then
- * sends or stores it raw). The result is a fresh buffer of the frame's exact size.
- */
-export function compressChunk(data: Uint8Array, level = ZSTD_LEVEL): Buffer | undefined {
-  if (data.length === 0 || !looksCompressible(data)) return undefined;
-  const out = scratch(zstd().compressBound(data.length));
-  const n = (cctx ??= new (zstd().CCtx)()).compress(out, data, level);
-  if (n > data.length * (1 - MIN_SAVING)) return undefined;
-  return Buffer.from(out.subarray(0, n));
-}
-
-/**
- * The plain bytes of a zstd frame that must hold exactly `size` bytes: one frame that
- * states its content size, nothing after it. Decompressed into `into` when it is big
- * enough (a view of it is returned), else into a new buffer. Anything else, a damaged
- * frame included, throws FERRY_ERR_VALIDATION (the caller says whose bytes were bad).
- */
-export function decompressChunk(frame: Uint8Array, size: number, into?: Buffer): Buffer {
-  let declared: number | null;
-  let frameBytes: number;
-  try {
-    declared = zstd().getFrameContentSize(frame);
-    frameBytes = zstd().findFrameCompressedSize(frame);
-  } catch (err) {
-    throw new ValidationError(`not a zstd frame (${(err as Error).message})`, { cause: err });
-  }
-  if (declared !== size) throw new ValidationError(`the zstd frame holds ${declared ?? 'an unstated number of'} bytes, not ${size}`);
-  if (frameBytes !== frame.length) throw new ValidationError(`${frame.length - frameBytes} bytes follow the zstd frame`);
-  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
-  let n: number;
-  try {
-    n = (dctx ??= new (zstd().DCtx)()).decompress(out, frame);
-  } catch (err) {
-    throw new ValidationError(`the zstd frame is damaged (${(err as Error).message})`, { cause: err });
-  }
-  if (n !== size) throw new ValidationError(`the zstd frame decodes to ${n} bytes, not ${size}`);
-  return out;
 }
 
 /**
@@ -186,22 +105,6 @@ export function encodeChunkObject(plain: Uint8Array, frame?: Uint8Array): Buffer
   const z = frame ?? compressChunk(plain);
   if (z && z.length < plain.length) return [chunkHeader(ChunkCodec.Zstd, plain.length), Buffer.from(z.buffer, z.byteOffset, z.length)];
   return [chunkHeader(ChunkCodec.Raw, plain.length), Buffer.from(plain.buffer, plain.byteOffset, plain.length)];
-}
-
-/** The content size a zstd frame states (undefined when it states none or is not a frame). */
-export function zstdContentSize(frame: Uint8Array): number | undefined {
-  try {
-    return zstd().getFrameContentSize(frame) ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether a sample of a chunk (its first bytes) compresses enough to try the whole chunk. */
-export function sampleCompresses(sample: Uint8Array): boolean {
-  const n = Math.min(sample.length, SAMPLE_BYTES);
-  const out = scratch(zstd().compressBound(n));
-  return (cctx ??= new (zstd().CCtx)()).compress(out, sample.subarray(0, n), 1) < n * (1 - MIN_SAVING);
 }
 
 /** Most bytes a stored object of a `size`-byte chunk can have (header plus raw payload): enough to read one whole. */
