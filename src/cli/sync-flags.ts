@@ -219,11 +219,11 @@ export function storageCallPrinter(verbose: number): ((e: StorageLogEntry) => vo
   };
 }
 
-/** Opens the remote strings (named remotes and the environment included), runs `fn`, and closes them. */
-export async function withRemotes<T>(specs: string[], fn: (remotes: Remote[]) => Promise<T>): Promise<T> {
+/** Opens the remote strings (named remotes and the environment included; a Ferry server's client with the run's --retries), runs `fn`, and closes them. */
+export async function withRemotes<T>(specs: string[], options: { retries?: number }, fn: (remotes: Remote[]) => Promise<T>): Promise<T> {
   // The engine loads here, not at start-up (see commands/index.ts).
   const { openRemotes, closeRemotes } = await import('../sync/remote.js');
-  const remotes = await openRemotes(specs);
+  const remotes = await openRemotes(specs, process.env, undefined, { retries: options.retries });
   try {
     // fn may put other remotes in the array (fileSource opens a file's folder): what it holds
     // at the end is closed.

@@ -25,6 +25,7 @@ export const ferryBackendDefinition: BackendDefinition = {
     { name: 'path', type: 'string', default: '/', description: 'the folder on the server' },
     { name: 'server', type: 'string', description: 'server URL (default: FERRY_SERVER or the config file of ferry login)' },
     { name: 'token', type: 'string', secret: true, description: 'access token (default: FERRY_TOKEN or the config file)' },
+    { name: 'retries', type: 'number', description: 'times a failing request is tried again (default 8; sync, copy, move, check and bisync pass their --retries)' },
   ],
   parseSpec: (rest) => parseFerrySpec(rest),
   subPath: (options, sub) => ({ ...options, path: joinPath(String(options.path ?? '/'), sub) }),
@@ -34,7 +35,14 @@ export const ferryBackendDefinition: BackendDefinition = {
   },
   async factory(options) {
     const [{ FerryClient }, { FerryBackend }] = await Promise.all([import('./client.js'), import('./ferry-backend.js')]);
-    const client = await FerryClient.fromConfig({ server: options.server as string | undefined, token: options.token as string | undefined, parallel: 8 });
+    const { DEFAULT_RETRY_POLICY } = await import('../core/retry.js');
+    const retries = options.retries as number | undefined;
+    const client = await FerryClient.fromConfig({
+      server: options.server as string | undefined,
+      token: options.token as string | undefined,
+      parallel: 8,
+      retry: retries === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, retries },
+    });
     return new FerryBackend({ client, root: options.path as string });
   },
 };

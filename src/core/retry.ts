@@ -98,8 +98,22 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
  * backend call retried 4 times inside a file copy retried 4 times is 16 attempts).
  */
 export function markRetriesSpent(err: unknown): unknown {
-  if (err instanceof FerryError && err.retryable) Object.defineProperty(err, 'retryable', { value: false });
+  if (err instanceof FerryError && err.retryable) {
+    Object.defineProperty(err, 'retryable', { value: false });
+    Object.defineProperty(err, RETRIES_SPENT, { value: true });
+  }
   return err;
+}
+
+const RETRIES_SPENT = Symbol('ferry.retriesSpent');
+
+/**
+ * Whether `err` was retryable and a lower layer spent its retries on it: a failure of the
+ * transport (the server, the network), not of one file, so a caller should not try the
+ * same work again in smaller pieces either.
+ */
+export function isRetriesSpent(err: unknown): boolean {
+  return err instanceof FerryError && (err as unknown as Record<symbol, boolean>)[RETRIES_SPENT] === true;
 }
 
 /**

@@ -115,6 +115,13 @@ export interface BackendFeatures {
    * wrap it in the retry decorator. False for local disk and memory.
    */
   network: boolean;
+  /**
+   * Each call already retries its failing requests (the ferry backend: the Ferry client tries
+   * a failing request again as its policy says). The retry decorator then adds no retries of
+   * its own and marks what still fails as spent, so that `--retries N` means N tries again
+   * of a request, not N of the client's times N of the decorator's times N whole file copies.
+   */
+  retriesRequests?: boolean;
 }
 
 /** The data a write takes: a stream, an async iterable of chunks, or a whole buffer. */

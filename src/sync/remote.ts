@@ -98,10 +98,16 @@ export async function openRemotes(
   specs: string[],
   env: Readonly<Record<string, string | undefined>> = process.env,
   registry: BackendRegistry = defaultRegistry,
+  options: { retries?: number } = {},
 ): Promise<Remote[]> {
   // Named remotes (`ferry remote add`) and FERRY_<TYPE>_<OPTION> variables, as every command.
   const context = await remoteContext(env);
   const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s, context));
+  // A Ferry server's client retries each request itself: with the run's --retries (the retry
+  // decorator then adds none, see backends/decorators/retry.ts), not its own default of 8.
+  if (options.retries !== undefined) {
+    for (const p of parsed) if (p.type === 'ferry' && p.options.retries === undefined) p.options = { ...p.options, retries: options.retries };
+  }
   const labels = specs.map((s) => registry.redactRemote(s));
   const out: Remote[] = new Array(specs.length);
   const locals = parsed.map((p, i) => ({ p, i })).filter(({ p }) => p.type === 'local');

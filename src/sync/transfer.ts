@@ -13,7 +13,7 @@
  */
 import { HashMismatchError, isFerryError, SizeMismatchError } from '../core/errors.js';
 import type { ProgressTracker } from '../core/progress.js';
-import { retry, type RetryPolicy } from '../core/retry.js';
+import { isRetriesSpent, retry, type RetryPolicy } from '../core/retry.js';
 import { canCopy, canReadRange, canSetMtime, type ObjectInfo } from '../core/storage.js';
 import { canReadBatch, canWriteBatch, type BatchWriteItem, type BatchWriteLimits, type TreeHashed } from '../core/storage-bulk.js';
 import { forEachConcurrent } from '../client/concurrency.js';
@@ -221,6 +221,11 @@ export async function copyBatch(
         }
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+        // A failure of the transport, retried already (--retries), would fail each file alike.
+        if (isRetriesSpent(err)) {
+          for (const f of ready) onDone(f, err);
+          return;
+        }
         // One bad file must not sink its neighbours: one by one.
         for (const f of ready) {
           try {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryClient } from '../../src/client/client.js';
 import { runFerry } from '../helpers/cli.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 
 describe('the ferry backend type, from the composition root', () => {
   let dir: string;
@@ -71,6 +72,36 @@ describe('the ferry backend type, from the composition root', () => {
       expect((await readFile(back)).equals(data)).toBe(true);
     } finally {
       await b.stop();
+    }
+  });
+
+  it('--retries N means N tries again of a failing request on a ferry remote in copy: not the client\'s 8, not multiplied by call and file retries', async () => {
+    const proxy = new FaultProxy(a.url);
+    await proxy.start();
+    try {
+      const src = path.join(dir, 'retry-src');
+      await mkdir(src, { recursive: true });
+      await writeFile(path.join(src, 'f.bin'), randomBytes(300_000));
+      const target = `ferry://${new URL(proxy.url).host}/retried`;
+      const run = (retries: string) => runFerry(['copy', src, target, '--retries', retries], { env: { ...env(), FERRY_TOKEN: a.adminToken } });
+      // A listing that always fails: tried 1 + 2 times, then the run fails.
+      proxy.rules.push({ method: 'GET', path: /^\/api\/v1\/list\/retried/, status: 503, code: 'FERRY_ERR_UNAVAILABLE', times: 1000 });
+      const listed = await run('2');
+      expect(listed.code).not.toBe(0);
+      expect(proxy.requests('GET', /^\/api\/v1\/list\/retried/)).toHaveLength(3);
+      // A chunk upload that always fails: 1 + 1 PUTs, no whole-file retry on top.
+      proxy.rules.length = 0;
+      proxy.rules.push({ method: 'PUT', path: /^\/api\/v1\/uploads\/[^/]+\/chunks\//, status: 503, code: 'FERRY_ERR_UNAVAILABLE', times: 1000 });
+      const put = await run('1');
+      expect(put.code).not.toBe(0);
+      expect(put.stderr).toContain('f.bin: injected by the fault proxy');
+      expect(proxy.requests('PUT', /\/chunks\//)).toHaveLength(2);
+      // And with the fault gone the same command succeeds.
+      proxy.rules.length = 0;
+      const ok = await run('1');
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      await proxy.stop();
     }
   });
 });

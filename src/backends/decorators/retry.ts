@@ -52,6 +52,17 @@ export function withRetry(inner: StorageBackend, options: BackendRetryOptions = 
     throw policy.retries > 0 && shouldRetry(err) ? markRetriesSpent(err) : err;
   };
 
+  // A backend that retries its own requests (features().retriesRequests) is not retried again.
+  if (inner.features().retriesRequests === true) {
+    const spentBelow = (err: unknown): never => {
+      throw shouldRetry(err) ? markRetriesSpent(err) : err;
+    };
+    return decorate(inner, inner.name, {
+      call: <T>(_call: Call, run: () => Promise<T>): Promise<T> => run().catch(spentBelow),
+      list: (_call: Call, run: () => AsyncIterable<DirEntry>) => run(),
+    });
+  }
+
   return decorate(inner, inner.name, {
     call: <T>(call: Call, run: () => Promise<T>): Promise<T> => {
       // A stream body cannot be sent twice: such a write is tried once, its error left as it is.
