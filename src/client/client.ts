@@ -11,7 +11,7 @@
  * await client.close();
  * ```
  */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { AuthRequiredError, ConfigError } from '../core/errors.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import type { RetryPolicy } from '../core/retry.js';
@@ -24,6 +24,7 @@ import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 import type { TransferResult } from './transfer.js';
+import { get as getAny, namespaces, put as putAny, type ClientNamespaces, type GetDestination, type GetOptions, type PutOptions, type PutSource } from './one-style.js';
 
 export interface FerryClientOptions {
   /** Base URL of the server. */
@@ -153,6 +154,46 @@ export class FerryClient extends FerryApi<Buffer> {
   /** Downloads the contents of a remote directory into `localDir`. See {@link getTree}. */
   getTree(remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
     return this.call(() => getTree(this, remoteDir, localDir, options));
+  }
+
+  // ---- one style: put/get of anything, the account routes by subject ------------------
+
+  /**
+   * Uploads `source` to `remotePath`: a local file path (or `file:` URL), bytes, `{ data }`
+   * (text or bytes), a Node or Web stream or any async iterable of bytes. See ./one-style.ts.
+   */
+  put(source: PutSource, remotePath: string, options: PutOptions = {}): Promise<TransferResult> {
+    return putAny(this, source, remotePath, options);
+  }
+
+  /** The file's bytes as a Node Readable (verified as they come). */
+  get(remotePath: string): Promise<Readable>;
+  /** Downloads to a local path (or `file:` URL), a Node Writable or a Web WritableStream. */
+  get(remotePath: string, dest: GetDestination, options?: GetOptions): Promise<TransferResult>;
+  get(remotePath: string, dest?: GetDestination, options: GetOptions = {}): Promise<Readable | TransferResult> {
+    return getAny(this, remotePath, dest, options);
+  }
+
+  #ns?: ClientNamespaces;
+  /** `client.tokens.list()`, `.create({...})`, `.revoke(id)`. */
+  get tokens(): ClientNamespaces['tokens'] {
+    return (this.#ns ??= namespaces(this)).tokens;
+  }
+  /** `client.shares.create({path, ...})`, `.list()`, `.revoke(id)`. */
+  get shares(): ClientNamespaces['shares'] {
+    return (this.#ns ??= namespaces(this)).shares;
+  }
+  /** `client.users.list()`, `.add({...})`, `.update(name, {...})`, ... (admin). */
+  get users(): ClientNamespaces['users'] {
+    return (this.#ns ??= namespaces(this)).users;
+  }
+  /** `client.account.me()`, `.changePassword(current, next)`. */
+  get account(): ClientNamespaces['account'] {
+    return (this.#ns ??= namespaces(this)).account;
+  }
+  /** `client.admin.stats()`, `.audit({...})`, `.uploads()`, ... (admin). */
+  get admin(): ClientNamespaces['admin'] {
+    return (this.#ns ??= namespaces(this)).admin;
   }
 
 }

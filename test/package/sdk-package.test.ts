@@ -77,6 +77,70 @@ describe('the SDK through the package name, from npm pack', () => {
     expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
   });
 
+  it('one style: client.put(source, path) of a path, bytes, text, a Node and a Web stream; client.get to a stream, a path, a WritableStream; namespaces; one progress shape with etaMs', async () => {
+    const { out, loaded } = await runInApp(`
+      import { FerryClient } from 'ferry/client';
+      import { Readable } from 'node:stream';
+      import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+      import { join } from 'node:path';
+      import { tmpdir } from 'node:os';
+      const dir = mkdtempSync(join(tmpdir(), 'sdk-one-style-'));
+      const client = new FerryClient({ server: ${JSON.stringify(server.url)}, token: ${JSON.stringify(server.token)} });
+      const big = Buffer.alloc(3 * 1024 * 1024, 7);
+      writeFileSync(join(dir, 'big.bin'), big);
+      const progress = [];
+      const r = {};
+      r.path = (await client.put(join(dir, 'big.bin'), '/one/big.bin', { onProgress: (p) => progress.push(p) })).files;
+      r.bytes = (await client.put(Buffer.from('bytes'), '/one/bytes.txt')).files;
+      r.u8 = (await client.put(new Uint8Array([104, 105]), '/one/u8.txt')).files;
+      r.text = (await client.put({ data: 'text ✓' }, '/one/text.txt')).files;
+      r.node = (await client.put(Readable.from([Buffer.from('node '), Buffer.from('stream')]), '/one/node.txt')).files;
+      r.web = (await client.put(new Blob(['web stream']).stream(), '/one/web.txt')).files;
+      const read = async (s) => { const c = []; for await (const x of s) c.push(x); return Buffer.concat(c).toString(); };
+      const got = {};
+      for (const n of ['bytes', 'u8', 'text', 'node', 'web']) got[n] = await read(await client.get('/one/' + n + '.txt'));
+      const getProgress = [];
+      await client.get('/one/big.bin', join(dir, 'back.bin'), { onProgress: (p) => getProgress.push(p) });
+      const same = readFileSync(join(dir, 'back.bin')).equals(big);
+      const webChunks = [];
+      await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
+      let missing;
+      try { await client.get('/one/none.txt'); } catch (e) { missing = e.code; }
+      const share = await client.shares.create({ path: '/one/text.txt' });
+      const shares = (await client.shares.list()).map((s) => s.id);
+      const tokens = (await client.tokens.list()).length;
+      const me = (await client.account.me()).user;
+      const files = (await client.admin.stats()).files;
+      await client.shares.revoke(share.id);
+      await client.close();
+      const keys = (p) => Object.keys(p).sort().join(',');
+      process.stdout.write(JSON.stringify({
+        r, got, same, web: Buffer.concat(webChunks).toString(), missing,
+        shared: shares.includes(share.id), tokens: tokens > 0, me, files,
+        putShape: keys(progress.at(-1)), getShape: keys(getProgress.at(-1)),
+        putDone: progress.at(-1).done && progress.at(-1).etaMs === 0 && progress.at(-1).bytesDone === big.length,
+        getDone: getProgress.at(-1).done && getProgress.at(-1).etaMs === 0,
+      }));
+    `);
+    expect(out).toMatchObject({
+      r: { path: 1, bytes: 1, u8: 1, text: 1, node: 1, web: 1 },
+      got: { bytes: 'bytes', u8: 'hi', text: 'text ✓', node: 'node stream', web: 'web stream' },
+      same: true,
+      web: 'text ✓',
+      missing: 'FERRY_ERR_NOT_FOUND',
+      shared: true,
+      tokens: true,
+      me: 'admin',
+      putDone: true,
+      getDone: true,
+    });
+    expect(out.files as number).toBeGreaterThanOrEqual(6);
+    // One progress shape for put and get (the sync engine reports the same core/progress.ts shape).
+    expect(out.putShape).toBe(out.getShape);
+    expect(String(out.putShape).split(',')).toEqual(expect.arrayContaining(['bytesDone', 'bytesTotal', 'etaMs', 'filesDone', 'phase', 'rate', 'done']));
+    expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
+  });
+
   it("the root entry ('ferry') loads no Fastify, AWS SDK, ssh2 or server module", async () => {
     const { out, loaded } = await runInApp(`
       const ferry = await import('ferry');
