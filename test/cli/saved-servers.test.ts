@@ -124,6 +124,27 @@ describe('saved servers', () => {
     expect(JSON.parse(ok(await ferry(['config', 'show', '--json'])).stdout).servers).toHaveLength(1);
   });
 
+  it('on a terminal, login asks for a user, and (left empty) for the token without echoing it', async () => {
+    // A real pseudo-terminal through util-linux's script(1); input is typed when the prompts show.
+    const { spawn } = await import('node:child_process');
+    const { FERRY_BIN, cliEnv } = await import('../helpers/cli.js');
+    const cmd = [process.execPath, FERRY_BIN, 'login', b.url, '--name', 'typed'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: cliEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    let seen = '';
+    const typed = { user: false, token: false };
+    child.stdout.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (!typed.user && seen.includes('User (leave empty to paste a token instead):')) (typed.user = true), child.stdin.write('\r');
+      if (!typed.token && seen.includes('Token:')) (typed.token = true), child.stdin.write(b.adminToken + '\r');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, seen).toBe(0);
+    expect(seen).toContain(`logged in to ${b.url} as admin`);
+    expect(seen).not.toContain(b.adminToken); // never echoed
+    expect(JSON.parse(ok(await ferry(['whoami', '--name', 'typed', '--json'])).stdout)).toMatchObject({ server: b.url });
+    ok(await ferry(['logout', '--name', 'typed', '--forget']));
+  });
+
   it('login without --token or -u refuses an empty stdin line', async () => {
     const r = await ferry(['login', b.url, '--name', 'other'], { input: '\n' });
     expect(r.code).toBe(2);
