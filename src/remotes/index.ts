@@ -53,7 +53,14 @@ export async function remoteContext(env: Readonly<Record<string, string | undefi
 /** The named servers of the client's config file (not the default one, which is `ferry:`). */
 async function savedServerRemotes(env: Readonly<Record<string, string | undefined>>): Promise<Array<{ name: string; server: string }>> {
   const { configPath, readConfigFile, savedServers, DEFAULT_SERVER_NAME } = await import('../client/config.js');
-  return savedServers(await readConfigFile(configPath(env))).filter((s) => s.name !== DEFAULT_SERVER_NAME);
+  const { isFerryError } = await import('../core/errors.js');
+  // A sealed config.json without FERRY_CONFIG_PASS: commands on other remotes still run (as
+  // before saved servers were remotes); one that talks to a server stops on the key then.
+  const config = await readConfigFile(configPath(env)).catch((err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_CRYPTO_KEY_MISSING')) return {};
+    throw err;
+  });
+  return savedServers(config).filter((s) => s.name !== DEFAULT_SERVER_NAME);
 }
 
 /**

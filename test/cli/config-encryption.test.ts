@@ -22,6 +22,21 @@ describe('ferry config encryption', () => {
   const ferry = (args: string[], pass?: string, input?: string) =>
     runFerry(args, { env: { FERRY_CONFIG_DIR: conf, ...(pass === undefined ? {} : { FERRY_CONFIG_PASS: pass }) }, ...(input === undefined ? {} : { input }) });
 
+  it('a sealed config.json (its saved servers) does not stop commands on local paths without the passphrase', async () => {
+    const { writeFile, mkdir } = await import('node:fs/promises');
+    await mkdir(conf, { recursive: true });
+    await writeFile(path.join(conf, 'config.json'), JSON.stringify({ server: 'http://127.0.0.1:1', token: 't', servers: { work: { server: 'http://127.0.0.1:2', token: 'u' } } }), { mode: 0o600 });
+    expect((await ferry(['config', 'encryption', 'set'], 'pass phrase 1')).code).toBe(0);
+    await mkdir(path.join(dir, 'local'));
+    await writeFile(path.join(dir, 'local', 'x.txt'), 'x');
+    const ls = await ferry(['ls', `local:${path.join(dir, 'local')}`]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toContain('x.txt');
+    expect((await ferry(['config', 'show'])).stderr).toContain('FERRY_ERR_CRYPTO_KEY_MISSING');
+    const shown = await ferry(['config', 'show', '--json'], 'pass phrase 1');
+    expect(JSON.parse(shown.stdout).servers.map((s: { name: string }) => s.name)).toEqual(['ferry', 'work']);
+  });
+
   it('seals remotes.json and config.json: no secret in them, a wrong or missing passphrase refused, changes stay sealed', async () => {
     expect((await ferry(['remote', 'add', 'photos', 's3', 'bucket=pics', 'secretAccessKey=TOPSECRET-S3', 'accessKeyId=AKIAMARKER'])).code).toBe(0);
     const { writeFile } = await import('node:fs/promises');
