@@ -41,7 +41,7 @@ export function registerLogin(program: Command): void {
     .option('--fingerprint <sha256>', 'trust exactly the certificate with this SHA-256 fingerprint (as `ferry serve` prints it); saved')
     .option('--token-name <name>', 'name of the token a password login creates (default: ferry login on HOST)')
     .option('--expires <duration>', 'lifetime of the token a password login creates (default 90d, at most 1y)')
-    .option('--json', 'print {server, user, tokenId, config} on stdout')
+    .option('--json', 'print {server, name, version, user, tokenId, config} on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .addHelpText(
       'after',
