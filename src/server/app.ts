@@ -39,7 +39,7 @@ import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import { toServerPath, toUserError, type AuthContext } from './authz.js';
-import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
@@ -591,6 +591,24 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
   return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
 }
 
+/**
+ * The metadata store: SQLite under the data directory, or the PostgreSQL server `--db` names
+ * (shared by every node). Nodes sharing a database must share the session key too (a web
+ * session signed by one node is checked by the next), so a PostgreSQL node does not make one
+ * of its own: it needs FERRY_SESSION_KEY (or `sessionKey` in the config file).
+ */
+async function openMetaStore(config: ServerConfig, dataDir: string): Promise<MetaStore> {
+  if (config.db === undefined) return MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+  if (config.sessionKey === undefined && !process.env.FERRY_SESSION_KEY) {
+    throw new ConfigError('--db postgres://… is for nodes that share one database: give them all the same FERRY_SESSION_KEY (openssl rand -base64 32), or web sessions made by one node fail on the others');
+  }
+  try {
+    return await MetaStore.openPostgres(config.db, { now: config.now, poolSize: config.dbPool });
+  } catch (err) {
+    throw new ConfigError(`cannot use the metadata database ${redactDbUrl(config.db)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   if (config.adminToken !== undefined) {
@@ -618,7 +636,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const { backend, routes, defaultInDataDir } = await openChunkStores(config, dataDir);
     const stores = [backend, ...routes.map((r) => r.backend)];
     undo.push(() => Promise.all(stores.map((b) => b.close?.())));
-    const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+    const meta = await openMetaStore(config, dataDir);
     undo.push(() => meta.close());
     const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.

@@ -11,7 +11,7 @@
  * Garbage collection removes chunks with `refs = 0` that no live upload session mentions.
  */
 import { randomBytes } from 'node:crypto';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -38,6 +38,14 @@ import { PreparedQuery } from './prepared-query.js';
 import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
+
+/** Connections per node to PostgreSQL unless `--db-pool` says otherwise. */
+export const DEFAULT_POOL_SIZE = 10;
+
+/** Whether a `--db` value names a PostgreSQL server (else it is an SQLite file). */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
 
 /** Rows per multi-row statement: keeps bound parameters far below SQLite's 32766. */
 const BATCH = 400;
@@ -293,6 +301,44 @@ export class MetaStore {
     const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
     await store.migrate();
     return store;
+  }
+
+  /**
+   * Connects to PostgreSQL (`postgres://user:password@host:port/database`) with a pool of at
+   * most `poolSize` connections and brings the schema up to date. Any number of nodes may
+   * start at once: Kysely's migrator holds an advisory lock (`pg_advisory_lock`) on one
+   * connection around the whole run, which is one transaction (PostgreSQL has transactional
+   * DDL); each migration runs exactly once, the other nodes wait, then find nothing to do.
+   */
+  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+    const { default: pg } = await import('pg');
+    // int8 (bigint columns, count(*)) and numeric (sum of bigints) arrive as strings by
+    // default; every value Ferry keeps fits a double (sizes, milliseconds), and the SQLite
+    // side hands out numbers: parse them so both dialects return the same types.
+    const types = {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    };
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, types, connectionTimeoutMillis: 10_000 });
+    // An idle connection the server dropped (a restart, a failover) must not crash the process.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const store = new MetaStore(db, 'postgres', options.now ?? Date.now);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Opens the metadata store a `--db` value names: `postgres://…` (or `postgresql://…`), else
+   * the SQLite database file at that path.
+   */
+  static async open(location: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+    return isPostgresUrl(location) ? MetaStore.openPostgres(location, options) : MetaStore.openSqlite(location, options);
   }
 
   /** Wraps an existing Kysely instance (PostgreSQL, tests). Call migrate() before use. */

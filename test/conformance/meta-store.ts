@@ -1,0 +1,260 @@
+/**
+ * The metadata store's conformance suite: the contract of `src/store/meta-store.ts` (see
+ * docs/metadata.md), as tests, run on every engine it supports: SQLite
+ * (src/store/meta-store.test.ts) and a real PostgreSQL server (test/store/meta-store-postgres.test.ts).
+ *
+ *   describeMetaStore('sqlite', async () => {
+ *     const dir = await mkdtemp(...);
+ *     return { open: (now) => MetaStore.openSqlite(join(dir, 'meta.db'), { now }), cleanup: () => rm(dir, ...) };
+ *   });
+ *
+ * `makeDatabase` runs before each test and hands out an empty database; `open` may be called
+ * several times on it: a restart, or a second node sharing the database (the multi-node
+ * tests open two stores at once and make them race). Nothing is skipped on either engine.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isFerryError } from '../../src/core/errors.js';
+import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
+import type { MetaStore } from '../../src/store/meta-store.js';
+
+export interface MetaStoreDatabase {
+  /** Opens (migrating it first if needed) a store on the database, with this clock. */
+  open(now: () => number): Promise<MetaStore>;
+  cleanup(): Promise<void>;
+}
+
+const h = (s: string): string => createHash('sha256').update(s).digest('hex');
+const chunk = (s: string, size = 10): ChunkRef => ({ hash: h(s), size });
+
+async function expectCode(p: Promise<unknown>, code: string) {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isFerryError(err) ? err.code : err).toBe(code);
+}
+
+export function describeMetaStore(name: string, makeDatabase: () => Promise<MetaStoreDatabase>): void {
+  describe(`MetaStore conformance: ${name}`, () => {
+    let database: MetaStoreDatabase;
+    let store: MetaStore;
+    let clock = 1_000_000;
+    const opened: MetaStore[] = [];
+    const open = async (): Promise<MetaStore> => {
+      const s = await database.open(() => clock);
+      opened.push(s);
+      return s;
+    };
+
+    beforeEach(async () => {
+      clock = 1_000_000;
+      database = await makeDatabase();
+      store = await open();
+    });
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+      await database.cleanup();
+    });
+
+    async function upload(path: string, chunks: ChunkRef[], opts: { store?: boolean } = {}) {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path, size: chunks.reduce((a, c) => a + c.size, 0), hash: fileHashOf(chunks), chunks }] });
+      if (opts.store !== false) for (const c of chunks) await store.addChunk(c.hash, c.size);
+      return store.commitUpload(u.id);
+    }
+
+    async function chunkRefs(hash: string): Promise<number | undefined> {
+      const row = await store.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
+      return row?.refs;
+    }
+
+    it('commits a file, creating parents, and reports it in stat and list', async () => {
+      const [e] = await upload('/a/b/c.txt', [chunk('x'), chunk('y', 5)]);
+      expect(e).toMatchObject({ path: '/a/b/c.txt', type: 'file', size: 15 });
+      expect((await store.stat('/a/b')).type).toBe('dir');
+      const { entries } = await store.list('/', { recursive: true, limit: 100 });
+      expect(entries.map((x) => x.path)).toEqual(['/a', '/a/b', '/a/b/c.txt']);
+      const content = await store.fileContent('/a/b/c.txt');
+      expect(content.chunks).toEqual([chunk('x'), chunk('y', 5)]);
+      expect(await chunkRefs(h('x'))).toBe(1);
+    });
+
+    it('refuses a commit while chunks are missing, and names them', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 10, hash: fileHashOf([chunk('m')]), chunks: [chunk('m')] }] });
+      const err = await store.commitUpload(u.id).catch((e: unknown) => e);
+      expect(isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE')).toBe(true);
+      expect((err as { details: { missing: string[] } }).details.missing).toEqual([h('m')]);
+      await expectCode(store.stat('/f'), 'FERRY_ERR_NOT_FOUND');
+    });
+
+    it('verifies the claimed size and hash against the manifest', async () => {
+      await store.addChunk(h('q'), 10);
+      const bad = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 10, hash: h('lie'), chunks: [chunk('q')] }] });
+      await expectCode(store.commitUpload(bad.id), 'FERRY_ERR_HASH_MISMATCH');
+      const bad2 = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 11, hash: fileHashOf([chunk('q')]), chunks: [chunk('q')] }] });
+      await expectCode(store.commitUpload(bad2.id), 'FERRY_ERR_SIZE_MISMATCH');
+    });
+
+    it('streams a manifest by appends and checks the final facts at commit', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/s' }] });
+      expect(await store.appendEntries(u.id, 0, [chunk('1'), chunk('2')], 60_000)).toEqual([h('1'), h('2')]);
+      await store.addChunk(h('1'), 10);
+      expect(await store.appendEntries(u.id, 0, [chunk('1'), chunk('3')], 60_000)).toEqual([h('3')]);
+      expect(await store.missingChunks(u.id)).toHaveLength(2);
+      await store.addChunk(h('2'), 10);
+      await store.addChunk(h('3'), 10);
+      const list = [chunk('1'), chunk('2'), chunk('1'), chunk('3')];
+      await expectCode(store.commitUpload(u.id, { size: 41 }), 'FERRY_ERR_SIZE_MISMATCH');
+      const [e] = await store.commitUpload(u.id, { size: 40, hash: fileHashOf(list) });
+      expect(e.hash).toBe(fileHashOf(list));
+      // a chunk repeated inside one manifest counts once
+      expect(await chunkRefs(h('1'))).toBe(1);
+      await expectCode(store.getUpload(u.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
+    });
+
+    it('shares manifests between copies and releases chunks when the last copy goes', async () => {
+      await upload('/one', [chunk('a'), chunk('b')]);
+      await store.copy('/one', '/two');
+      await upload('/three', [chunk('a'), chunk('b')]);
+      const m = await store.db.selectFrom('manifests').select('refs').executeTakeFirstOrThrow();
+      expect(m.refs).toBe(3);
+      expect(await chunkRefs(h('a'))).toBe(1);
+      await store.remove('/one');
+      await store.remove('/two');
+      expect(await chunkRefs(h('a'))).toBe(1);
+      await store.remove('/three');
+      expect(await chunkRefs(h('a'))).toBe(0);
+      expect(await store.db.selectFrom('manifests').selectAll().execute()).toHaveLength(0);
+    });
+
+    it('overwriting a file releases the old content', async () => {
+      await upload('/f', [chunk('old')]);
+      await upload('/f', [chunk('new')]);
+      expect(await chunkRefs(h('old'))).toBe(0);
+      expect(await chunkRefs(h('new'))).toBe(1);
+      expect((await store.stat('/f')).hash).toBe(fileHashOf([chunk('new')]));
+    });
+
+    it('moves directory trees with non-ASCII names in one transaction', async () => {
+      await upload('/📷 photos/2024/ä b.jpg', [chunk('p1')]);
+      await upload('/📷 photos/2024/sub/c.jpg', [chunk('p2')]);
+      await upload('/📷 photosX/keep.jpg', [chunk('p3')]);
+      await store.move('/📷 photos', '/archive/😀/pics');
+      const { entries } = await store.list('/', { recursive: true, limit: 100 });
+      expect(entries.map((e) => e.path)).toEqual([
+        '/archive',
+        '/archive/😀',
+        '/archive/😀/pics',
+        '/archive/😀/pics/2024',
+        '/archive/😀/pics/2024/sub',
+        '/archive/😀/pics/2024/sub/c.jpg',
+        '/archive/😀/pics/2024/ä b.jpg',
+        '/📷 photosX',
+        '/📷 photosX/keep.jpg',
+      ]);
+      const sub = await store.list('/archive/😀/pics/2024', { limit: 10 });
+      expect(sub.entries.map((e) => e.name)).toEqual(['sub', 'ä b.jpg']);
+      await expectCode(store.move('/archive', '/archive/x'), 'FERRY_ERR_VALIDATION');
+    });
+
+    it('refuses to put a file under a file or over a directory', async () => {
+      await upload('/f', [chunk('f')]);
+      await expectCode(upload('/f/g', [chunk('g')]), 'FERRY_ERR_NOT_A_DIRECTORY');
+      await store.mkdir('/d');
+      await expectCode(upload('/d', [chunk('d')]), 'FERRY_ERR_IS_A_DIRECTORY');
+      await expectCode(store.mkdir('/d'), 'FERRY_ERR_ALREADY_EXISTS');
+      await expectCode(store.mkdir('/x/y'), 'FERRY_ERR_NOT_FOUND');
+      expect((await store.mkdir('/x/y', { parents: true })).path).toBe('/x/y');
+    });
+
+    it('deletes directories only when recursive or empty', async () => {
+      await upload('/d/e/f', [chunk('f')]);
+      await expectCode(store.remove('/d'), 'FERRY_ERR_DIRECTORY_NOT_EMPTY');
+      expect(await store.remove('/d', { recursive: true })).toEqual({ files: 1, dirs: 2 });
+      expect((await store.list('/', { limit: 10 })).entries).toEqual([]);
+    });
+
+    it('pages through a listing with a cursor', async () => {
+      for (let i = 0; i < 25; i++) await upload(`/p/${String(i).padStart(2, '0')}`, [chunk(`c${i}`)]);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list('/p', { limit: 10, cursor });
+        seen.push(...page.entries.map((e) => e.name));
+        cursor = page.next;
+      } while (cursor);
+      expect(seen).toHaveLength(25);
+      expect(seen[24]).toBe('24');
+    });
+
+    it('garbage-collects only unreferenced chunks past the grace period that no session mentions', async () => {
+      await store.addChunk(h('orphan'), 10);
+      await store.addChunk(h('pending'), 10);
+      await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/p', size: 10, hash: fileHashOf([chunk('pending')]), chunks: [chunk('pending')] }] });
+      await upload('/kept', [chunk('kept')]);
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: [] }); // grace
+      clock += 10;
+      expect((await store.collectGarbage(clock, 100)).chunks).toEqual([h('orphan')]);
+      clock += 120_000;
+      expect(await store.expireUploads()).toBe(1);
+      expect((await store.collectGarbage(clock, 100)).chunks).toEqual([h('pending')]);
+    });
+
+    it('removes a pack once none of its chunks is left', async () => {
+      await store.addPack('pk1', 30, [
+        { hash: h('s1'), size: 10, offset: 0 },
+        { hash: h('s2'), size: 20, offset: 10 },
+      ]);
+      await upload('/s', [chunk('s1')], { store: false }); // s1 is stored: in the pack
+      clock += 10;
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: [] });
+      expect(await store.chunkLocation(h('s2'))).toBeUndefined();
+      await store.remove('/s');
+      clock += 10;
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: ['pk1'] });
+    });
+
+    it('keeps upload sessions across a reopen (a server restart)', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/r' }] });
+      await store.appendEntries(u.id, 0, [chunk('r')], 60_000);
+      await store.close();
+      store = await open();
+      expect(await store.missingChunks(u.id)).toEqual([h('r')]);
+    });
+
+    it('returns numbers, not strings, for sizes, times and counts', async () => {
+      await upload('/n', [chunk('n1', 7), chunk('n2', 5)]);
+      const e = await store.stat('/n');
+      expect(e).toMatchObject({ size: 12, mtime: expect.any(Number) });
+      expect(await store.usage('/')).toEqual({ bytes: 12, files: 1 });
+      expect(await store.stats()).toMatchObject({ files: 1, logicalBytes: 12, chunks: 2, storedBytes: 12, uploads: 0 });
+    });
+
+    it('runs the migrations once when several nodes open a new database at once', async () => {
+      const fresh = await makeDatabase();
+      try {
+        const nodes = await Promise.all([1, 2, 3].map(() => fresh.open(() => clock)));
+        try {
+          for (const s of nodes) expect((await s.stat('/')).type).toBe('dir');
+          const rows = await nodes[0].db.selectFrom('kysely_migration' as never).select('name' as never).execute();
+          const names = rows.map((r) => (r as { name: string }).name);
+          expect(names.length).toBeGreaterThan(5);
+          expect(new Set(names).size).toBe(names.length);
+        } finally {
+          for (const s of nodes) await s.close();
+        }
+      } finally {
+        await fresh.cleanup();
+      }
+    });
+
+    it('shows a second node what the first one committed', async () => {
+      const other = await open();
+      await upload('/shared/a', [chunk('sa')]);
+      expect((await other.stat('/shared/a')).size).toBe(10);
+      expect((await other.fileContent('/shared/a')).chunks).toEqual([chunk('sa')]);
+      await other.remove('/shared', { recursive: true });
+      await expectCode(store.stat('/shared/a'), 'FERRY_ERR_NOT_FOUND');
+    });
+  });
+}
