@@ -741,12 +741,21 @@ function listenError(err: unknown, host: string, port: number): Error {
 /** How often background garbage collection also sweeps leftovers of interrupted writes. */
 const LEFTOVER_SWEEP_EVERY_MS = 3600_000;
 
-/** The background jobs: expired upload sessions, expired files, chunk garbage collection. */
+/** How long a node holds a sweep's lease unless it renews it (it does, every third of this, while it works). */
+const SWEEP_LEASE_MS = 5 * 60_000;
+
+/**
+ * The background jobs: expired upload sessions, expired files, chunk garbage collection.
+ * Each runs under a lease (src/store/leases.ts): when several nodes share the database, one
+ * of them does each round and the others skip it. (Two collections at once would be safe,
+ * only wasteful: see ChunkIndex.)
+ */
 function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
-  const every = (ms: number, job: () => Promise<unknown>, what: string) => {
+  const every = (ms: number, work: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
     let running = false;
+    const job = () => ctx.meta.leases.run(what, SWEEP_LEASE_MS, work);
     const t = setInterval(() => {
       if (running) return;
       running = true;

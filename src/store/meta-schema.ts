@@ -335,4 +335,21 @@ export interface Database {
   versions: VersionsTable;
   trash: TrashTable;
   chunk_quarantine: ChunkQuarantineTable;
+  leases: LeasesTable;
+  chunk_writes: ChunkWritesTable;
+}
+
+/** Work one node at a time does (src/store/leases.ts): who holds it, until when. */
+export interface LeasesTable {
+  name: string;
+  /** The node: a random id per process. */
+  holder: string;
+  expires_at: number;
+}
+
+/** A chunk object being written on some node (PostgreSQL only; src/store/chunk-index.ts). */
+export interface ChunkWritesTable {
+  id: string;
+  hash: string;
+  started_at: number;
 }

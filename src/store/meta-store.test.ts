@@ -6,5 +6,5 @@ import { MetaStore } from './meta-store.js';
 
 describeMetaStore('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
-  return { open: (now) => MetaStore.openSqlite(join(dir, 'meta.db'), { now }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+  return { nodes: 'one', open: (now) => MetaStore.openSqlite(join(dir, 'meta.db'), { now }), cleanup: () => rm(dir, { recursive: true, force: true }) };
 });

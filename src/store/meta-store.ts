@@ -35,6 +35,10 @@ import { migrationProvider, type Dialect } from './migrations.js';
 import { davRowsMoved, davRowsCopied, davRowsRemoved } from './dav-store.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedQuery } from './prepared-query.js';
+import { batches } from './batches.js';
+import { retryConflicts } from './retry-conflicts.js';
+import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
+import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -47,12 +51,6 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
-/** Rows per multi-row statement: keeps bound parameters far below SQLite's 32766. */
-const BATCH = 400;
-
-function* batches<T>(items: readonly T[], size = BATCH): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
-}
 
 export interface ListOptions {
   recursive?: boolean;
@@ -112,23 +110,7 @@ export interface Usage {
   files: number;
 }
 
-export interface ChunkLocation {
-  /** The chunk store holding it (a `--store` route's prefix); absent: the default store. */
-  store?: string;
-  hash: string;
-  size: number;
-  pack: string | null;
-  offset: number | null;
-}
-
-export interface GcVictims {
-  /** Loose chunks whose rows were removed: delete their objects. */
-  chunks: string[];
-  /** Packs with no chunk left: delete their objects. */
-  packs: string[];
-  /** The chunk store of each victim (chunk hash or pack id) not in the default store; absent when all are. */
-  stores?: Record<string, string>;
-}
+export type { ChunkLocation, GcVictims } from './chunk-index.js';
 
 /**
  * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
@@ -161,27 +143,12 @@ function toEntry(row: FilesTable): Entry {
   return e;
 }
 
-/** A chunk index row (joined with its pack's store) as a location. */
-function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null }): ChunkLocation {
-  const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
-  const store = row.pack === null ? row.store : row.pack_store;
-  if (store !== null && store !== undefined) loc.store = store;
-  return loc;
-}
-
 /**
  * The statements of a chunk PUT, built and compiled once per store (see PreparedQuery): a GiB
  * upload runs each of them about 800 times.
  */
 function hotQueries() {
   return {
-    chunkLocation: new PreparedQuery(1, (db: Kysely<Database>, hash: string) =>
-      db
-        .selectFrom('chunks as c')
-        .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
-        .where('c.hash', '=', hash),
-    ),
     chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
       db
         .selectFrom('uploads as u')
@@ -206,28 +173,6 @@ function hotQueries() {
             .as('declared'),
         ])
         .where('u.id', '=', id),
-    ),
-    chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
-    // A row for these bytes: new, or the existing one pointed at them (see addChunk).
-    upsertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
-      db
-        .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
-        .onConflict((oc) =>
-          oc.column('hash').doUpdateSet((eb) => ({
-            size: eb.ref('excluded.size'),
-            pack: null,
-            pack_offset: null,
-            store: eb.ref('excluded.store'),
-            created_at: eb.ref('excluded.created_at'),
-          })),
-        ),
-    ),
-    insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
-      db
-        .insertInto('chunk_owners')
-        .values({ user_id: user, hash })
-        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
     ),
   };
 }
@@ -262,16 +207,23 @@ export class MetaStore {
   private durableTransactions = 0;
   private retention?: RetentionHook;
   private readonly hot = hotQueries();
+  /** The chunk index, its reference counts and garbage collection. */
+  readonly chunkIndex: ChunkIndex;
+  /** Work that one node at a time does (garbage collection, sweeps). */
+  readonly leases: Leases;
 
   private constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    private readonly now: () => number,
+    readonly now: () => number,
     /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
     readonly statements?: StatementCache,
     /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`). */
     private readonly sqlite?: { backup(destination: string): Promise<unknown> },
-  ) {}
+  ) {
+    this.chunkIndex = new ChunkIndex(this);
+    this.leases = new Leases(db, now);
+  }
 
   /**
    * Writes a consistent copy of the SQLite database to `file` while the server runs (SQLite's
@@ -394,7 +346,7 @@ export class MetaStore {
    */
   async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
-      if (this.dialect !== 'sqlite') return await this.db.transaction().execute(fn);
+      if (this.dialect !== 'sqlite') return await retryConflicts(() => this.db.transaction().execute(fn));
       return await this.db.connection().execute(async (conn) => {
         await sql`PRAGMA synchronous = FULL`.execute(conn);
         try {
@@ -734,7 +686,7 @@ export class MetaStore {
     for (const part of batches(hashes)) {
       const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
       for (const m of dead) {
-        await this.addChunkRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
+        await this.chunkIndex.addRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
         await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
       }
     }
@@ -749,207 +701,47 @@ export class MetaStore {
     }
   }
 
-  private async addChunkRefs(trx: Db, hashes: string[], delta: number): Promise<void> {
-    for (const part of batches(hashes)) {
-      await trx.updateTable('chunks').set({ refs: sql<number>`refs + ${delta}` }).where('hash', 'in', part).execute();
-    }
+
+  // ---------------------------------------------------------------- chunks (./chunk-index.ts)
+
+  chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
+    return this.chunkIndex.chunkLocation(hash);
   }
 
-  // ---------------------------------------------------------------- chunks
-
-  async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.hot.chunkLocation.first(this.db, hash);
-    return row ? toLocation(row) : undefined;
+  presentChunks(hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.presentChunks(hashes);
   }
 
-  /** Of `hashes`, those present in the chunk index. */
-  async presentChunks(hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.ownedChunks(owner, hashes);
   }
 
-  /**
-   * Of `hashes`, those stored *and* proven by `owner` (the user sent their bytes once).
-   * Dedup answers use this, never the global index: telling a user that a chunk exists
-   * because someone else has it would let them probe other users' files by hash.
-   */
-  async ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db
-        .selectFrom('chunk_owners as o')
-        .innerJoin('chunks as c', 'c.hash', 'o.hash')
-        .select('o.hash')
-        .where('o.user_id', '=', owner)
-        .where('o.hash', 'in', part)
-        .execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  disownChunk(hash: string): Promise<void> {
+    return this.chunkIndex.disownChunk(hash);
   }
 
-  /**
-   * Forgets every user's proof of possession of a chunk whose stored copy failed
-   * verification: dedup answers then ask for its bytes again, and those replace the copy.
-   */
-  async disownChunk(hash: string): Promise<void> {
-    await this.db.deleteFrom('chunk_owners').where('hash', '=', hash).execute();
+  addChunk(hash: string, size: number, store: string | null = null, owner?: string): ReturnType<ChunkIndex['addChunk']> {
+    return this.chunkIndex.addChunk(hash, size, store, owner);
   }
 
-  /**
-   * Records that the verified bytes of a loose chunk now lie in `store` (a `--store` route;
-   * null: the default), and with `owner` that this user sent them (one transaction). The
-   * same statements run whether or not the chunk was indexed before: an existing row is
-   * pointed at the new copy (the chunk store wrote it over a loose copy of the same store,
-   * and deletes one elsewhere), which also replaces a damaged copy. `previous` is where the
-   * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
-   * the only dedup answer a user may be given.
-   */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
-    return this.db.transaction().execute(async (trx) => {
-      const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store);
-      let fresh = true;
-      if (owner !== undefined) {
-        const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
-        fresh = Number(r.numAffectedRows ?? 0n) > 0;
-      }
-      return previous ? { previous, fresh } : { fresh };
-    });
+  addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {
+    return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
-  /**
-   * Records a stored pack and the chunks inside it, and with `owner` that this user sent
-   * all of them. As {@link addChunk}: every chunk's row points at its copy in this pack,
-   * indexed before or not (a pack left with no chunk is deleted by garbage collection).
-   * Returns how many of the chunks are new to the owner (all without one) and the chunks
-   * that were loose objects until now (their objects are the caller's to delete).
-   */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
-    const now = this.now();
-    return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
-      let fresh = 0;
-      const wasLoose: { hash: string; store: string | null }[] = [];
-      for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
-        const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
-        for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
-        await trx
-          .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
-          .onConflict((oc) =>
-            oc.column('hash').doUpdateSet((eb) => ({
-              size: eb.ref('excluded.size'),
-              pack: eb.ref('excluded.pack'),
-              pack_offset: eb.ref('excluded.pack_offset'),
-              store: null,
-              created_at: eb.ref('excluded.created_at'),
-            })),
-          )
-          .execute();
-        if (owner !== undefined) {
-          const r = await trx
-            .insertInto('chunk_owners')
-            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
-            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-            .executeTakeFirst();
-          fresh += Number(r.numInsertedOrUpdatedRows ?? 0n);
-        } else {
-          fresh += part.length;
-        }
-      }
-      return { fresh, wasLoose };
-    });
+  isChunkReferenced(hash: string): Promise<boolean> {
+    return this.chunkIndex.isChunkReferenced(hash);
   }
 
-  /** Whether some file's manifest contains the chunk (the download route serves only those). */
-  async isChunkReferenced(hash: string): Promise<boolean> {
-    const row = await this.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
-    return !!row && row.refs > 0;
+  referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.referencedChunks(hashes);
   }
 
-  /** Of `hashes`, those some file's manifest contains. */
-  async referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).where('refs', '>', 0).execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
+    return this.chunkIndex.chunkLocations(hashes);
   }
 
-  /** Where each of `hashes` is stored (hashes not in the index are absent from the map). */
-  async chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
-    const out = new Map<string, ChunkLocation>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db
-        .selectFrom('chunks as c')
-        .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
-        .where('c.hash', 'in', part)
-        .execute();
-      for (const row of rows) out.set(row.hash, toLocation(row));
-    }
-    return out;
-  }
-
-  /**
-   * Removes from the index up to `limit` chunks that no manifest and no live upload session
-   * references and that are older than `cutoff`; returns what the chunk store must delete.
-   */
-  async collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
-    return this.durable(async (trx) => {
-      const rows = await trx
-        .selectFrom('chunks as c')
-        .select(['c.hash', 'c.pack', 'c.store'])
-        .where('c.refs', '<=', 0)
-        .where('c.created_at', '<', cutoff)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
-        .limit(limit)
-        .execute();
-      const victims: GcVictims = { chunks: [], packs: [] };
-      const stores: Record<string, string> = {};
-      // Packs no chunk points into any more: every chunk of theirs was since stored again
-      // elsewhere (a newer copy is the indexed one), or none was ever new.
-      const empty = await trx
-        .selectFrom('packs as p')
-        .select(['p.id', 'p.store'])
-        .where('p.created_at', '<', cutoff)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('chunks as c').select('c.hash').whereRef('c.pack', '=', 'p.id'))))
-        .limit(limit)
-        .execute();
-      for (const p of empty) {
-        await trx.deleteFrom('packs').where('id', '=', p.id).execute();
-        victims.packs.push(p.id);
-        if (p.store) stores[p.id] = p.store;
-      }
-      if (rows.length === 0) {
-        if (Object.keys(stores).length > 0) victims.stores = stores;
-        return victims;
-      }
-      for (const part of batches(rows.map((r) => r.hash))) {
-        await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
-        await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
-      }
-      const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
-      for (const id of packs) {
-        const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
-        if (!left) {
-          const pack = await trx.selectFrom('packs').select('store').where('id', '=', id).executeTakeFirst();
-          await trx.deleteFrom('packs').where('id', '=', id).execute();
-          victims.packs.push(id);
-          if (pack?.store) stores[id] = pack.store;
-        }
-      }
-      victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
-      for (const r of rows) if (r.pack === null && r.store) stores[r.hash] = r.store;
-      if (Object.keys(stores).length > 0) victims.stores = stores;
-      return victims;
-    });
+  collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
+    return this.chunkIndex.collectGarbage(cutoff, limit);
   }
 
   // ---------------------------------------------------------------- uploads
@@ -1284,7 +1076,7 @@ export class MetaStore {
     for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
     const chunkUses = new Map<string, number>();
     for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
-    for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
+    for (const [n, hashes] of groupByCount(chunkUses)) await this.chunkIndex.addRefs(trx, hashes, n);
 
     // File rows: one upsert per 60 files; created_at of replaced files is kept.
     const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));

@@ -423,6 +423,28 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // Several nodes on one database (issue 17): leases for once-only work, and chunk writes
+    // in progress on any node (garbage collection leaves their objects alone).
+    '0014-cluster': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('chunk_writes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('chunk_writes_hash').on('chunk_writes').column('hash').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
   };
 }
 

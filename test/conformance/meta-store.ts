@@ -21,6 +21,13 @@ import type { MetaStore } from '../../src/store/meta-store.js';
 export interface MetaStoreDatabase {
   /** Opens (migrating it first if needed) a store on the database, with this clock. */
   open(now: () => number): Promise<MetaStore>;
+  /**
+   * `many`: several processes may share the database (PostgreSQL), and the multi-node tests
+   * open a store per node. `one`: one process owns it (SQLite, held by the data directory
+   * lock; two connections in one thread cannot even interleave their transactions), and
+   * the same tests make their "nodes" race through the one store.
+   */
+  nodes: 'one' | 'many';
   cleanup(): Promise<void>;
 }
 
@@ -46,6 +53,9 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       opened.push(s);
       return s;
     };
+
+    /** Another node on the database (see MetaStoreDatabase.nodes). */
+    const node = async (): Promise<MetaStore> => (database.nodes === 'many' ? open() : store);
 
     beforeEach(async () => {
       clock = 1_000_000;
@@ -233,7 +243,10 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
     it('runs the migrations once when several nodes open a new database at once', async () => {
       const fresh = await makeDatabase();
       try {
-        const nodes = await Promise.all([1, 2, 3].map(() => fresh.open(() => clock)));
+        const nodes: MetaStore[] = [];
+        if (fresh.nodes === 'many') nodes.push(...(await Promise.all([1, 2, 3].map(() => fresh.open(() => clock)))));
+        else for (let i = 0; i < 3; i++) nodes.push(await fresh.open(() => clock)); // restarts
+
         try {
           for (const s of nodes) expect((await s.stat('/')).type).toBe('dir');
           const rows = await nodes[0].db.selectFrom('kysely_migration' as never).select('name' as never).execute();
@@ -249,12 +262,101 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
     });
 
     it('shows a second node what the first one committed', async () => {
-      const other = await open();
+      const other = await node();
       await upload('/shared/a', [chunk('sa')]);
       expect((await other.stat('/shared/a')).size).toBe(10);
       expect((await other.fileContent('/shared/a')).chunks).toEqual([chunk('sa')]);
       await other.remove('/shared', { recursive: true });
       await expectCode(store.stat('/shared/a'), 'FERRY_ERR_NOT_FOUND');
+    });
+
+    it('gives a lease to one holder at a time, and to another once it lapses or is released', async () => {
+      const other = await node();
+      const [a, b] = ['node-a', 'node-b'];
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true);
+      expect(await other.leases.acquire('gc', 1000, b)).toBe(false);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true); // a renewal
+      expect((await other.leases.holderOf('gc'))?.holder).toBe(a);
+      clock += 1001;
+      expect(await other.leases.holderOf('gc')).toBeUndefined();
+      expect(await other.leases.acquire('gc', 1000, b)).toBe(true);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(false);
+      await store.leases.release('gc', a); // not a's lease: nothing happens
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(false);
+      await other.leases.release('gc', b);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true);
+      // Taken at once by many: exactly one wins.
+      const nodes = [store, other, await node(), await node()];
+      const won = await Promise.all(nodes.map((n, i) => n.leases.acquire('sweep', 1000, `node-${i}`)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      // run(): skipped while another holder has the lease, done (and released) otherwise.
+      await store.leases.acquire('ttl', 1000, 'elsewhere');
+      let ran = 0;
+      expect(await other.leases.run('ttl', 1000, async () => ++ran)).toEqual({ ran: false });
+      clock += 1001;
+      expect(await other.leases.run('ttl', 1000, async () => ++ran)).toEqual({ ran: true, result: 1 });
+      expect(await store.leases.holderOf('ttl')).toBeUndefined();
+    });
+
+    it('garbage collection on two nodes at once deletes each unreferenced chunk once and nothing referenced', async () => {
+      const other = await node();
+      const orphans = Array.from({ length: 60 }, (_, i) => chunk(`gc-orphan-${i}`));
+      for (const c of orphans) await store.addChunk(c.hash, c.size);
+      await upload('/keep', [chunk('gc-keep-1'), chunk('gc-keep-2')]);
+      clock += 10;
+      const [a, b] = await Promise.all([store.collectGarbage(clock, 25), other.collectGarbage(clock, 25)]);
+      const [a2, b2] = await Promise.all([store.collectGarbage(clock, 100), other.collectGarbage(clock, 100)]);
+      const victims = [...a.chunks, ...b.chunks, ...a2.chunks, ...b2.chunks];
+      expect(victims.sort()).toEqual(orphans.map((c) => c.hash).sort());
+      expect(await chunkRefs(h('gc-keep-1'))).toBe(1);
+      expect((await other.fileContent('/keep')).chunks).toHaveLength(2);
+    });
+
+    it('refuses a commit whose chunk was collected after the session saw it, naming the chunk to send again', async () => {
+      // The session is made while the chunk is indexed (nothing to send), then another node
+      // collects it before the commit adds its reference: the commit must not go through.
+      await store.addChunk(h('late'), 10);
+      clock += 10;
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/late', size: 10, hash: fileHashOf([chunk('late')]), chunks: [chunk('late')] }] });
+      await store.db.deleteFrom('chunks').where('hash', '=', h('late')).execute(); // what the other node's collection did
+      await expectCode(store.commitUpload(u.id), 'FERRY_ERR_UPLOAD_INCOMPLETE');
+      await expectCode(store.stat('/late'), 'FERRY_ERR_NOT_FOUND');
+      await store.addChunk(h('late'), 10);
+      expect((await store.commitUpload(u.id))[0].path).toBe('/late');
+    });
+
+    it('lets garbage collection see, under the chunk lock, a write in progress on another node', async () => {
+      const other = await node();
+      const id = await store.chunkIndex.beginWrite(h('w'));
+      const seen = await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state);
+      // One process per SQLite file (the data directory lock): there the chunk store's own
+      // bookkeeping sees its writers, and nothing is registered in the database.
+      expect(seen).toEqual({ location: undefined, writing: store.dialect === 'postgres' });
+      await store.chunkIndex.endWrite(id);
+      expect(await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state.writing)).toBe(false);
+      if (store.dialect === 'postgres') {
+        // A registration older than the cut-off is a dead writer's: removed, not honoured.
+        const stale = await store.chunkIndex.beginWrite(h('w'));
+        expect(stale).toBeDefined();
+        expect(await other.chunkIndex.guard(h('w'), clock + 1, async (state) => state.writing)).toBe(false);
+        expect(await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state.writing)).toBe(false);
+      }
+      await store.addChunk(h('w'), 10);
+      expect((await other.chunkIndex.guard(h('w'), clock, async (state) => state.location))?.size).toBe(10);
+    });
+
+    it('lets two nodes create the same directories and commit the same new content at once', async () => {
+      const other = await node();
+      const same = [chunk('twin-1'), chunk('twin-2')];
+      for (const c of same) await store.addChunk(c.hash, c.size);
+      const mk = (s: MetaStore, path: string) => s.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path, size: 20, hash: fileHashOf(same), chunks: same }] });
+      const uploads = await Promise.all([mk(store, '/deep/a/b/one'), mk(other, '/deep/a/b/two'), mk(store, '/deep/a/c/three'), mk(other, '/deep/a/c/four')]);
+      await Promise.all(uploads.map((u, i) => (i % 2 ? other : store).commitUpload(u.id)));
+      const { entries } = await store.list('/deep', { recursive: true, limit: 100 });
+      expect(entries.filter((e) => e.type === 'file').map((e) => e.name).sort()).toEqual(['four', 'one', 'three', 'two']);
+      const m = await store.db.selectFrom('manifests').select('refs').where('hash', '=', fileHashOf(same)).executeTakeFirstOrThrow();
+      expect(m.refs).toBe(4);
+      expect(await chunkRefs(h('twin-1'))).toBe(1);
     });
   });
 }

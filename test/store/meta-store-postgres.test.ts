@@ -14,5 +14,5 @@ afterAll(async () => {
 
 describeMetaStore('postgres', async () => {
   const url = await pg.createDatabase();
-  return { open: (now) => MetaStore.openPostgres(url, { now, poolSize: 4 }), cleanup: async () => undefined };
+  return { nodes: 'many', open: (now) => MetaStore.openPostgres(url, { now, poolSize: 4 }), cleanup: async () => undefined };
 });
