@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
 import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
@@ -143,7 +143,14 @@ export interface ServerContext {
   sweepExpiredFiles(): Promise<string[]>;
   /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
   applyLive(next: ServerConfig, keys: readonly string[]): void;
+  /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
+  draining: boolean;
+  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. */
+  unreadiness(): Promise<string | undefined>;
 }
+
+/** How long a readiness probe waits for the database and the chunk stores. */
+const READY_PROBE_MS = 3000;
 
 /**
  * The ServerConfig fields behind a setting: found by applying one of its examples to an
@@ -276,6 +283,9 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const audit = new AuditLog(auditStore, app.log, now);
   const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
   meta.setRetention(versions);
+  meta.setAdmission(() => {
+    if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
+  });
   const webhookStore = new WebhookStore(meta.db);
   const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
   const hooks = new CommandHooks(config, chunks, app.log);
@@ -349,6 +359,23 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       const cutoff = Date.now() - graceMs;
       const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
       return { uploads, ...gc, leftovers };
+    },
+    draining: false,
+    async unreadiness() {
+      if (ctx.draining) return 'this node is shutting down (draining)';
+      const signal = AbortSignal.timeout(READY_PROBE_MS);
+      const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
+      try {
+        await Promise.race([meta.getSetting('ready-probe'), timeout]);
+      } catch (err) {
+        return `the metadata database does not answer: ${(err as Error).message}`;
+      }
+      try {
+        await Promise.race([chunks.probe(signal), timeout]);
+      } catch (err) {
+        return `a chunk store does not answer: ${(err as Error).message}`;
+      }
+      return undefined;
     },
     applyLive(next, keys) {
       // The config object is shared by reference (quota guard, routes read it per request):
@@ -531,6 +558,13 @@ export interface RunningServer {
    * for a server started without TLS, or with a self-signed one: those need a restart).
    */
   reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
+  /**
+   * Starts a graceful shutdown (SIGTERM): /readyz answers 503 so load balancers stop sending
+   * new work, new upload sessions are refused (503, FERRY_ERR_UNAVAILABLE, Retry-After), and
+   * everything else goes on: chunk PUTs and commits of sessions already open, downloads.
+   * `close()` then waits for the requests in flight.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -665,6 +699,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // A getter: a reloaded certificate changes the fingerprint.
       ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
+      drain: () => void (ctx.draining = true),
       close: unwind,
     };
   } catch (err) {

@@ -35,6 +35,7 @@ import {
   PayloadTooLargeError,
   SizeMismatchError,
   ValidationError,
+  isFerryError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
@@ -380,6 +381,23 @@ export class ChunkStore {
       .catch((err: unknown) => this.events.retireFailed?.(hash, err))
       .finally(() => this.retiring.delete(job));
     this.retiring.add(job);
+  }
+
+  /**
+   * Whether every chunk store answers (readiness): a stat of a key that is never written,
+   * which a reachable store answers with FERRY_ERR_NOT_FOUND. Throws what the first store
+   * that does not answer so reports.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    await Promise.all(
+      [this.backend, ...this.routes.map((r) => r.backend)].map(async (b) => {
+        try {
+          await b.stat('ferry-readiness-probe', { signal });
+        } catch (err) {
+          if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+        }
+      }),
+    );
   }
 
   /** Resolves once the background deletions of superseded copies started so far are done (tests, shutdown). */

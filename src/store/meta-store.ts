@@ -206,6 +206,7 @@ export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
   private retention?: RetentionHook;
+  private admission?: () => void;
   private readonly hot = hotQueries();
   /** The chunk index, its reference counts and garbage collection. */
   readonly chunkIndex: ChunkIndex;
@@ -296,6 +297,14 @@ export class MetaStore {
   /** Wraps an existing Kysely instance (PostgreSQL, tests). Call migrate() before use. */
   static fromKysely(db: Kysely<Database>, dialect: Dialect, options: { now?: () => number } = {}): MetaStore {
     return new MetaStore(db, dialect, options.now ?? Date.now);
+  }
+
+  /**
+   * Installs a check every new upload session passes first, whatever front makes it (the
+   * server refuses new sessions while it drains for a shutdown); it throws to refuse.
+   */
+  setAdmission(check: (() => void) | undefined): void {
+    this.admission = check;
   }
 
   /** Installs the versions-and-trash hook (one per store; the server sets it at start). */
@@ -752,6 +761,7 @@ export class MetaStore {
    * returns the bytes the session reserves against its owner's quota.
    */
   async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
+    this.admission?.();
     const id = randomBytes(16).toString('base64url');
     const now = this.now();
     const scope = commonAncestor(u.files.map((f) => f.path));

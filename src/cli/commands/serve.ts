@@ -140,8 +140,11 @@ Examples:
       };
       process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
+        // Drain first: /readyz turns 503 and new upload sessions are refused, while the
+        // requests in flight (chunk PUTs, commits, downloads) finish; then close.
         const stop = (signal: NodeJS.Signals) => {
-          server.app.log.info({ signal }, 'shutting down');
+          server.app.log.info({ signal }, 'draining, then shutting down');
+          server.drain();
           server.close().then(resolve, resolve);
         };
         process.once('SIGINT', stop);

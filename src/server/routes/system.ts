@@ -9,13 +9,12 @@ import { authorizeAdmin } from '../authz.js';
 export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
 
+  // Readiness, for load balancers: 503 while this node drains for a shutdown, or cannot reach
+  // the metadata database or a chunk store (each probed with a time limit).
   app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
-    try {
-      await ctx.meta.getSetting('ready-probe');
-      return { status: 'ready' };
-    } catch {
-      return reply.status(503).send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata store does not answer' } });
-    }
+    const why = await ctx.unreadiness();
+    if (why === undefined) return { status: 'ready' };
+    return reply.status(503).header('retry-after', '1').send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: why } });
   });
 
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
