@@ -30,7 +30,7 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check, migrate');
   registerWebhook(admin);
   registerMaintenance(admin);
 
