@@ -62,7 +62,7 @@ const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'ferry-bench-web-'));
-  const adminToken = 'bench-' + randomBytes(12).toString('hex');
+  const adminToken = 'bench-' + randomBytes(16).toString('hex');
   const server = await startServer(join(work, 'data'), adminToken);
   const load = loadavg();
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });

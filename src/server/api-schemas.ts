@@ -94,6 +94,13 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- downloads
   'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match", params: Wild, response: { 200: Type.String({ description: 'the bytes' }), 206: Type.String({ description: 'a range' }), 404: Error, 416: Error } }),
   'HEAD /api/v1/files/*': r({ tag: 'downloads', summary: 'The headers of GET /files', params: Wild }),
+  'GET /api/v1/zip/*': r({ tag: 'downloads', summary: 'A file or folder as a zip archive, streamed (`?name=`; takes `?ticket=`)', params: Wild }),
+  'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)' }),
+  'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }) }),
+  // The body is the file (never parsed): no body schema.
+  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error } }),
+  'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild }),
+  'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory' }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
   'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
@@ -111,8 +118,14 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),
   'POST /api/v1/auth/session': r({ tag: 'auth', summary: 'Password login that starts a web session', public: true, body: Obj({ user: Type.String(), password: Type.String() }), response: { 201: Any('WebSession'), 401: Error } }),
-  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.String() }), response: { 200: Any('WebSession'), 401: Error } }),
+  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })) }), response: { 200: Any('WebSession'), 401: Error } }),
   'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request' }),
+  'POST /api/v1/auth/ticket': r({
+    tag: 'auth',
+    summary: 'A short-lived read-only credential for one path, for URLs a browser opens itself (`?ticket=`: downloads, previews, zips)',
+    body: Type.Optional(Obj({ path: Type.Optional(PathStr) })),
+    response: { 200: Any('DownloadTicket') },
+  }),
   'GET /api/v1/me': r({ tag: 'auth', summary: 'Who you are, your limits and usage', response: { 200: Any('MeResponse') } }),
   'POST /api/v1/me/password': r({ tag: 'auth', summary: 'Change your password', body: Obj({ newPassword: Type.String(), currentPassword: Type.Optional(Type.String()) }) }),
 
@@ -139,6 +152,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'HEAD /s/:key': r({ tag: 'shares', summary: 'The headers of a share link', public: true, params: Id('key', 'the link key') }),
   'GET /s/:key/*': r({ tag: 'shares', summary: 'A file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
   'HEAD /s/:key/*': r({ tag: 'shares', summary: 'The headers of a file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
+  'POST /s/:key/unlock': r({ tag: 'shares', summary: "A password-protected link's unlock form: `{password}` gives a cookie for the link's pages", public: true, params: Id('key', 'the link key') }),
   'PUT /s/:key/*': r({ tag: 'shares', summary: 'Upload a file through an upload link (the raw body)', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
 
   // ---------------------------------------------------------------- admin
@@ -165,6 +179,15 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr) }), response: { 200: Entry, 409: Error } }),
   'DELETE /api/v1/trash': r({ tag: 'trash', summary: 'Empty the trash at or below a path', querystring: Obj({ path: Type.Optional(Type.String()), before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 };
+
+/**
+ * Routes of the other protocols Ferry speaks, each described by its own standard and by
+ * docs/protocol.md rather than by OpenAPI: WebDAV (`/dav`), tus (`/api/v1/tus`), and the
+ * web app's pages (`/`, and any other path outside `/api/`).
+ */
+export function describedElsewhere(method: string, url: string): boolean {
+  return /^\/dav(\/|$)/.test(url) || /^\/api\/v1\/tus(\/|$)/.test(url) || (method === 'GET' && (url === '/' || url === '/*'));
+}
 
 /** Whether a route's body may be absent (its body schema is `Type.Optional`). */
 export function bodyIsOptional(method: string, url: string): boolean {

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from '../core/version.js';
-import { bodyIsOptional, schemaOf } from './api-schemas.js';
+import { bodyIsOptional, schemaOf, describedElsewhere } from './api-schemas.js';
 
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
   let ajv: AjvType | undefined;
@@ -37,7 +37,7 @@ export async function installApiSchemas(app: FastifyInstance): Promise<void> {
   // Every route gets its schema from the one table as it is registered.
   app.addHook('onRoute', (route) => {
     const method = Array.isArray(route.method) ? route.method[0] : route.method;
-    route.schema ??= schemaOf(method, route.url);
+    route.schema ??= schemaOf(method, route.url) ?? (describedElsewhere(method, route.url) ? { hide: true } : undefined);
   });
 
   await app.register(fastifySwagger, {

@@ -301,6 +301,12 @@ function def<V>(s: Setting<V>): Setting {
   return s as unknown as Setting;
 }
 
+/** A chosen admin token grants everything: a guessable one is refused (see secret-strength.ts). */
+function adminTokenCheck(token: string): void {
+  const weak = weakSecretReason(token);
+  if (weak) fail(`too weak to guard the server: ${weak}. Use a random one (openssl rand -hex 32), or leave it unset and Ferry makes one`);
+}
+
 /** The table. Order is the order of the docs and the example file. */
 export const SETTINGS: readonly Setting[] = [
   def({ key: 'addr', kind: str((s) => void checkAddr(s)), default: `127.0.0.1:${DEFAULT_PORT}`, examples: ['127.0.0.1:7000', '0.0.0.0:8443'], live: false,
@@ -400,7 +406,7 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'bodyMinRate', kind: sizeOrNone, default: '1K', examples: ['4K', '512'], live: false,
     doc: 'bytes per second a request body must reach over each `bodyTimeout` window',
     apply: (c, v) => (c.connections = { ...c.connections, bodyMinRate: v ?? 0 }) }),
-  def({ key: 'adminToken', kind: str((s) => void (weakSecretReason(s) === undefined || fail(`is too weak: ${weakSecretReason(s)}`))), noFlag: true,
+  def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,
     examples: ['9c4f1e7a2b8d6053e1f4a9c7b2d8e605', 'c2e9a4f71b6d3085f7a1c9e4d2b6083a'], live: false,
     doc: 'the admin token, at least 32 characters and not guessable by its shape (`openssl rand -hex 32`); otherwise one is generated at the first start and saved in `DATA/initial-admin-token`',
     apply: (c, v) => (c.adminToken = v) }),

@@ -33,7 +33,7 @@ describe('a weak FERRY_ADMIN_TOKEN', () => {
       const data = `${tmp.path}/weak-${what.replace(/\W/g, '')}`;
       const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_ADMIN_TOKEN: token }, timeoutMs: 30_000 });
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/^ferry: FERRY_ADMIN_TOKEN is too weak to guard the server: .*openssl rand -hex 32.* \(FERRY_ERR_CONFIG\)\n$/);
+      expect(r.stderr).toMatch(/^ferry: FERRY_ADMIN_TOKEN: too weak to guard the server: .*openssl rand -hex 32.* \(FERRY_ERR_CONFIG\)\n$/);
       expect(r.stderr).not.toContain(token);
       expect(r.stdout).not.toContain('"ready"');
       expect(existsSync(data)).toBe(false);

@@ -25,6 +25,9 @@ import { basic } from '../helpers/dav.js';
 import { ensureCommand } from '../helpers/local-trees.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
+/** Kept across the server's restarts (a chosen admin token must look random: see secret-strength.ts). */
+const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
+
 let dir: string;
 let ferry: RunningServer;
 let ferryPort = 0;
@@ -37,14 +40,14 @@ const BAD = { authorization: `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}` 
 async function startFerry(trust: 'flag' | 'env' | 'no'): Promise<void> {
   ferry = await startServer({
     dataDir: join(dir, 'data'),
+    adminToken: ADMIN_TOKEN,
     addr: `127.0.0.1:${ferryPort}`,
-    adminToken: 'caddy-test-admin',
     extraArgs: trust === 'flag' ? ['--trust-proxy', '127.0.0.1'] : [],
     env: { FERRY_TRUST_PROXY: trust === 'env' ? '127.0.0.1/32,::1' : undefined },
   });
 }
 
-const admin = (path: string, init: RequestInit = {}) => fetch(`${ferry.url}${path}`, { ...init, headers: { authorization: 'Bearer caddy-test-admin', 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
+const admin = (path: string, init: RequestInit = {}) => fetch(`${ferry.url}${path}`, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
 const lastAudit = async (event: string) => ((await (await admin(`/api/v1/admin/audit?event=${event}&limit=1`)).json()) as { entries: { ip: string }[] }).entries[0];
 
 /** A request through Caddy, from 127.0.0.2. */

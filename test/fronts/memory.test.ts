@@ -5,6 +5,7 @@
  * where it started. The bytes are random (no dedup to hide behind), generated as they are
  * sent, and checked by hash on the way back.
  */
+import { randomBytes } from 'node:crypto';
 import { createHash, randomFillSync } from 'node:crypto';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -13,6 +14,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basic } from '../helpers/dav.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
+
+/** Kept across the server's restarts (a chosen admin token must look random: see secret-strength.ts). */
+const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
 
 const SIZE = 384 * 1024 * 1024;
 const PIECE = 1024 * 1024;
@@ -63,8 +67,8 @@ function send(method: string, path: string, headers: Record<string, string>): Pr
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferry-memory-'));
-  ferry = await startServer({ dataDir: join(dir, 'data'), adminToken: 'memory-admin', extraArgs: ['--log-level', 'warn'] });
-  const made = await fetch(`${ferry.url}/api/v1/users`, { method: 'POST', headers: { authorization: 'Bearer memory-admin', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'mo', password: 'mo-password-1' }) });
+  ferry = await startServer({ dataDir: join(dir, 'data'), adminToken: ADMIN_TOKEN, extraArgs: ['--log-level', 'warn'] });
+  const made = await fetch(`${ferry.url}/api/v1/users`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'mo', password: 'mo-password-1' }) });
   expect(made.status).toBe(201);
   token = ((await (await fetch(`${ferry.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mo', password: 'mo-password-1' }) })).json()) as { token: string }).token;
 });

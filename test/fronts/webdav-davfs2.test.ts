@@ -18,6 +18,9 @@ import { basic, dav } from '../helpers/dav.js';
 import { ensureCommand } from '../helpers/local-trees.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
+/** Kept across the server's restarts (a chosen admin token must look random: see secret-strength.ts). */
+const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
+
 const run = promisify(execFile);
 // A server process of its own: the test's file operations on the mount block this process.
 let t: RunningServer;
@@ -42,8 +45,8 @@ beforeAll(async () => {
   expect(existsSync('/dev/fuse'), 'mounting needs /dev/fuse').toBe(true);
   expect(ensureCommand('mount.davfs', 'davfs2'), 'davfs2 (Debian package) is needed').toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'ferry-davfs2-'));
-  t = await startServer({ dataDir: join(dir, 'data'), adminToken: 'davfs2-admin', extraArgs: ['--log-level', 'warn'] });
-  const made = await fetch(`${t.url}/api/v1/users`, { method: 'POST', headers: { authorization: 'Bearer davfs2-admin', 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dana', password: 'dana-password-1' }) });
+  t = await startServer({ dataDir: join(dir, 'data'), adminToken: ADMIN_TOKEN, extraArgs: ['--log-level', 'warn'] });
+  const made = await fetch(`${t.url}/api/v1/users`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'dana', password: 'dana-password-1' }) });
   expect(made.status).toBe(201);
   chmodSync(dir, 0o755);
   mnt = join(dir, 'mnt');

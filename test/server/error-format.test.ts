@@ -96,25 +96,30 @@ describe("requests refused before any route, in Ferry's format", () => {
 });
 
 describe('routing before authentication', () => {
-  it('GET / needs no token: a 404 (JSON, or a small page for a browser) until a web UI serves it', async () => {
-    expectFerryError(await raw(get('/')), 404, 'FERRY_ERR_NOT_FOUND', /no route GET \//);
+  it("GET / needs no token: it is the web app's page (which asks the API for everything)", async () => {
     const page = await raw(get('/', 'Accept: text/html,application/xhtml+xml\r\n'));
-    expect(page.status).toBe(404);
+    expect(page.status).toBe(200);
     expect(page.headers['content-type']).toMatch(/^text\/html/);
-    expect(page.body).toContain('No route GET / on this Ferry server.');
+    expect(page.headers['content-security-policy']).toContain("default-src 'self'");
   });
 
-  it('an unknown path is 404 FERRY_ERR_NOT_FOUND, the same with no token, a wrong one or a valid one', async () => {
-    for (const path of ['/api/v1/nope', '/api/v2/files/x', '/nope', '/api/v1/filesx/a']) {
-      const answers = await Promise.all(
+  it('an unknown path under /api/ is 404 FERRY_ERR_NOT_FOUND, the same with no token, a wrong one or a valid one; outside /api/ it is the web app', async () => {
+    const answersOf = (path: string, check: (a: RawAnswer) => void) =>
+      Promise.all(
         ['', 'Authorization: Bearer wrong\r\n', `Authorization: Bearer ${t.token}\r\n`].map(async (auth) => {
           const a = await raw(get(path, auth));
-          expectFerryError(a, 404, 'FERRY_ERR_NOT_FOUND');
+          check(a);
           return a.body;
         }),
       );
-      expect(new Set(answers).size).toBe(1);
+    for (const path of ['/api/v1/nope', '/api/v2/files/x', '/api/v1/filesx/a']) {
+      expect(new Set(await answersOf(path, (a) => expectFerryError(a, 404, 'FERRY_ERR_NOT_FOUND'))).size).toBe(1);
     }
+    const app = await answersOf('/nope', (a) => {
+      expect(a.status).toBe(200);
+      expect(a.headers['content-type']).toMatch(/^text\/html/);
+    });
+    expect(new Set(app).size).toBe(1);
   });
 
   it('a route that exists still needs a token, whether what it names exists or not', async () => {
