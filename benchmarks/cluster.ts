@@ -71,7 +71,6 @@ function load(server: string, locals: string[], run: number): Promise<void> {
 }
 
 try {
-  const locals = await makeMany(join(dir, 'input'), clients, clientSize);
   for (const setup of SETUPS) {
     const url = await postgres.createDatabase();
     const store = join(dir, `store-${setup.nodes}-${setup.balancer ? 'lb' : 'direct'}`);
@@ -95,6 +94,10 @@ try {
       const seconds: number[] = [];
       let statements: { perChunk: number; perCommit: number } | undefined;
       for (let run = 0; run < runs; run++) {
+        // New bytes every run: the same files again would be deduplicated (nothing to send).
+        const input = join(dir, 'input');
+        await rm(input, { recursive: true, force: true });
+        const locals = await makeMany(input, clients, clientSize);
         const before = await transactions(url);
         const t0 = performance.now();
         await load(target, locals, run);

@@ -38,6 +38,7 @@ import { PreparedQuery } from './prepared-query.js';
 import { batches } from './batches.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
+import { UploadSessions, distinctHashes, type NewUpload, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
 
@@ -64,23 +65,6 @@ export interface ListOptions {
 export interface FileContent {
   entry: Entry;
   chunks: ChunkRef[];
-}
-
-export interface UploadInfo {
-  id: string;
-  owner: string | null;
-  /** Deepest path containing every file of the session. */
-  scope: string | null;
-  expiresAt: number;
-  files: number;
-  sealed: boolean;
-}
-
-export interface NewUpload {
-  owner: string | null;
-  files: UploadFileSpec[];
-  noOverwrite: boolean;
-  ttlMs: number;
 }
 
 export interface CommitFinal {
@@ -111,6 +95,7 @@ export interface Usage {
 }
 
 export type { ChunkLocation, GcVictims } from './chunk-index.js';
+export { commonAncestor, distinctHashes, type NewUpload, type UploadInfo } from './upload-sessions.js';
 
 /**
  * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
@@ -143,40 +128,6 @@ function toEntry(row: FilesTable): Entry {
   return e;
 }
 
-/**
- * The statements of a chunk PUT, built and compiled once per store (see PreparedQuery): a GiB
- * upload runs each of them about 800 times.
- */
-function hotQueries() {
-  return {
-    chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
-      db
-        .selectFrom('uploads as u')
-        .select(['u.expires_at', 'u.owner', 'u.scope'])
-        .select((eb) => [
-          eb
-            .selectFrom('upload_entries as e')
-            .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
-            .select('f.path')
-            .whereRef('e.upload_id', '=', 'u.id')
-            .where('e.hash', '=', hash)
-            .orderBy('e.file_idx')
-            .limit(1)
-            .as('path'),
-          eb
-            .selectFrom('upload_entries as e')
-            .select('e.size')
-            .whereRef('e.upload_id', '=', 'u.id')
-            .where('e.hash', '=', hash)
-            .orderBy('e.file_idx')
-            .limit(1)
-            .as('declared'),
-        ])
-        .where('u.id', '=', id),
-    ),
-  };
-}
-
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
@@ -206,12 +157,14 @@ export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
   private retention?: RetentionHook;
-  private admission?: () => void;
-  private readonly hot = hotQueries();
+  /** See {@link setAdmission}. */
+  admission?: () => void;
   /** The chunk index, its reference counts and garbage collection. */
   readonly chunkIndex: ChunkIndex;
   /** Work that one node at a time does (garbage collection, sweeps). */
   readonly leases: Leases;
+  /** Upload sessions: what a client declared, what is still missing, reservations, expiry. */
+  readonly uploads: UploadSessions;
 
   private constructor(
     readonly db: Kysely<Database>,
@@ -224,6 +177,7 @@ export class MetaStore {
   ) {
     this.chunkIndex = new ChunkIndex(this);
     this.leases = new Leases(db, now);
+    this.uploads = new UploadSessions(this);
   }
 
   /**
@@ -753,213 +707,74 @@ export class MetaStore {
     return this.chunkIndex.collectGarbage(cutoff, limit);
   }
 
-  // ---------------------------------------------------------------- uploads
+  // ---------------------------------------------------------------- upload sessions (./upload-sessions.ts)
 
-  /**
-   * Creates a session. `check` runs first inside the creating transaction (limits that
-   * count the owner's other sessions: two creations cannot both squeeze under them) and
-   * returns the bytes the session reserves against its owner's quota.
-   */
-  async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
-    this.admission?.();
-    const id = randomBytes(16).toString('base64url');
-    const now = this.now();
-    const scope = commonAncestor(u.files.map((f) => f.path));
-    // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
-    await this.db.transaction().execute(async (trx) => {
-      const reserved = (await options.check?.(trx)) ?? 0;
-      await trx
-        .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved })
-        .execute();
-      const fileRows = u.files.map((f, idx) => ({
-        upload_id: id,
-        idx,
-        path: f.path,
-        size: f.size ?? null,
-        hash: f.hash ?? null,
-        mtime: f.mtime ?? null,
-        mode: f.mode ?? null,
-        sealed: f.chunks !== undefined && f.size !== undefined && f.hash !== undefined ? 1 : 0,
-        entry_count: f.chunks?.length ?? 0,
-        ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000,
-      }));
-      for (const part of batches(fileRows, 60)) await trx.insertInto('upload_files').values(part).execute();
-      const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
-      for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
-    });
-    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+  createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
+    return this.uploads.createUpload(u, options);
   }
 
-  private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
-    const rows = chunks.map((c, i) => ({ upload_id: id, file_idx: fileIdx, seq: firstSeq + i, hash: c.hash, size: c.size }));
-    for (const part of batches(rows, 150)) await trx.insertInto('upload_entries').values(part).execute();
-    await trx
-      .updateTable('upload_files')
-      .set({ entry_count: firstSeq + chunks.length })
-      .where('upload_id', '=', id)
-      .where('idx', '=', fileIdx)
-      .execute();
+  getUpload(id: string, ttlMs?: number): Promise<UploadInfo> {
+    return this.uploads.getUpload(id, ttlMs);
   }
 
-  /** The live session `id`, touched (its expiry pushed back by `ttlMs`). */
-  async getUpload(id: string, ttlMs?: number): Promise<UploadInfo> {
-    const now = this.now();
-    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    let expiresAt = Number(row.expires_at);
-    if (ttlMs !== undefined && now + ttlMs > expiresAt) {
-      expiresAt = now + ttlMs;
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
-    }
-    const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
+    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs);
   }
 
-  /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
-  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    const up = await this.getUpload(id, ttlMs);
-    await this.db.transaction().execute(async (trx) => {
-      const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-      if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
-      if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
-      await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
-    });
-    const hashes = chunks.map((c) => c.hash);
-    const present = up.owner === null ? await this.presentChunks(hashes) : await this.ownedChunks(up.owner, hashes);
-    return distinctHashes(chunks).filter((h) => !present.has(h));
+  uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
+    return this.uploads.uploadFileInfo(id, fileIdx);
   }
 
-  /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
-  async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
-    const row = await this.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-    return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
+  uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
+    return this.uploads.uploadEntries(id, fileIdx);
   }
 
-  /** The manifest entries of one file of a session, in order. */
-  async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
-    const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
-    return rows.map((r) => ({ hash: r.hash, size: Number(r.size) }));
+  uploadFileBytes(id: string, fileIdx: number): Promise<number> {
+    return this.uploads.uploadFileBytes(id, fileIdx);
   }
 
-  /** Bytes announced so far for one file of a session (sum of its manifest entries). */
-  async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
-    const row = await this.db
-      .selectFrom('upload_entries')
-      .select(sql<number>`coalesce(sum(size), 0)`.as('bytes'))
-      .where('upload_id', '=', id)
-      .where('file_idx', '=', fileIdx)
-      .executeTakeFirstOrThrow();
-    return Number(row.bytes);
+  reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
+    return this.uploads.reservedBytes(owner, except, db);
   }
 
-  /** Bytes reserved by a user's live sessions (see UploadsTable.reserved_bytes), leaving out session `except`. */
-  async reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
-    let q = db
-      .selectFrom('uploads')
-      .select(sql<number>`coalesce(sum(reserved_bytes), 0)`.as('bytes'))
-      .where('owner', '=', owner)
-      .where('expires_at', '>', this.now());
-    if (except !== undefined) q = q.where('id', '<>', except);
-    return Number((await q.executeTakeFirstOrThrow()).bytes);
+  setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
+    return this.uploads.setReservation(id, bytes, db);
   }
 
-  /** Sets what session `id` reserves against its owner's quota. */
-  async setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
-    await db.updateTable('uploads').set({ reserved_bytes: bytes }).where('id', '=', id).execute();
+  countUploads(owner: string, db: Db = this.db): Promise<number> {
+    return this.uploads.countUploads(owner, db);
   }
 
-  /** Live upload sessions of a user. */
-  async countUploads(owner: string, db: Db = this.db): Promise<number> {
-    const row = await db
-      .selectFrom('uploads')
-      .select(sql<number>`count(*)`.as('n'))
-      .where('owner', '=', owner)
-      .where('expires_at', '>', this.now())
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+  missingChunks(id: string, db: Db = this.db): Promise<string[]> {
+    return this.uploads.missingChunks(id, db);
   }
 
-  /**
-   * Distinct chunks of the session the store still lacks, or (for a session with an owner)
-   * that its owner has not proven to hold. A commit needs none missing: naming a chunk hash
-   * is never enough to put another user's bytes into one's own file.
-   */
-  async missingChunks(id: string, db: Db = this.db): Promise<string[]> {
-    const rows = await db
-      .selectFrom('upload_entries as e')
-      .innerJoin('uploads as u', 'u.id', 'e.upload_id')
-      .leftJoin('chunks as c', 'c.hash', 'e.hash')
-      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').onRef('o.user_id', '=', 'u.owner'))
-      .select('e.hash')
-      .distinct()
-      .where('e.upload_id', '=', id)
-      .where((eb) => eb.or([eb('c.hash', 'is', null), eb.and([eb('u.owner', 'is not', null), eb('o.hash', 'is', null)])]))
-      .execute();
-    return rows.map((r) => r.hash);
+  uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
+    return this.uploads.uploadOwner(id);
   }
 
-  /** For the pack route: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; its owner, scope and expiry (see {@link extendUpload}). */
-  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
-    const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at) };
+  chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
+    return this.uploads.chunkPutContext(id, hash);
   }
 
-  /**
-   * Everything a chunk PUT needs, in one query: the live session (FERRY_ERR_UPLOAD_NOT_FOUND
-   * unless it lives) and its expiry (see {@link extendUpload}); `path`, the path of its
-   * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
-   * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
-   * caller checks the session is the caller's before using the rest.
-   */
-  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
-    const row = await this.hot.chunkPutContext.first(this.db, id, hash);
-    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
+  extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
+    return this.uploads.extendUpload(id, expiresAt, ttlMs);
   }
 
-  /**
-   * Pushes a session's expiry back after a chunk it took, only when less than 90% of
-   * `ttlMs` remains: a GiB of chunk PUTs costs a handful of writes, not one per chunk.
-   * (Called after the chunk is stored: a refused request never keeps a session alive.)
-   */
-  async extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
-    const now = this.now();
-    if (expiresAt - now >= ttlMs * 0.9) return;
-    await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+  chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
+    return this.uploads.chunksNotInUpload(id, chunks);
   }
 
-
-  /**
-   * Of `chunks`, those the session's manifest does not mention (`strangers`), and those it
-   * mentions only with another size (`mismatched`: a manifest must not claim a size the
-   * bytes do not have, see {@link commitUpload}).
-   */
-  async chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
-    const declared = new Map<string, number[]>();
-    for (const part of batches([...new Set(chunks.map((c) => c.hash))])) {
-      const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
-      for (const r of rows) {
-        const sizes = declared.get(r.hash);
-        if (sizes) sizes.push(Number(r.size));
-        else declared.set(r.hash, [Number(r.size)]);
-      }
-    }
-    const strangers: string[] = [];
-    const mismatched: { hash: string; size: number; declared: number }[] = [];
-    for (const c of chunks) {
-      const sizes = declared.get(c.hash);
-      if (!sizes) strangers.push(c.hash);
-      else if (!sizes.includes(c.size)) mismatched.push({ hash: c.hash, size: c.size, declared: sizes[0] });
-    }
-    return { strangers, mismatched };
+  uploadFirstPath(id: string): Promise<string | undefined> {
+    return this.uploads.uploadFirstPath(id);
   }
 
-  /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
-  async uploadFirstPath(id: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
-    return row?.path;
+  abortUpload(id: string): Promise<void> {
+    return this.uploads.abortUpload(id);
+  }
+
+  expireUploads(): Promise<number> {
+    return this.uploads.expireUploads();
   }
 
   /**
@@ -972,7 +787,7 @@ export class MetaStore {
     return this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-      const missing = await this.missingChunks(id, trx);
+      const missing = await this.uploads.missingChunks(id, trx);
       if (missing.length > 0) {
         throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
       }
@@ -1119,29 +934,6 @@ export class MetaStore {
     return rows.map(toEntry);
   }
 
-  async abortUpload(id: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const r = await trx.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw new UploadNotFoundError(`upload ${id} not found`, { details: { id } });
-      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-    });
-  }
-
-  /** Deletes sessions whose expiry has passed. Returns how many. */
-  async expireUploads(): Promise<number> {
-    const now = this.now();
-    const expired = await this.db.selectFrom('uploads').select('id').where('expires_at', '<=', now).execute();
-    for (const { id } of expired) {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-        await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-        await trx.deleteFrom('uploads').where('id', '=', id).execute();
-      });
-    }
-    return expired.length;
-  }
-
   /**
    * Deletes up to `limit` files whose TTL has passed; returns their paths. Each delete is its
    * own transaction and re-checks the expiry, so a file replaced since it was selected (the
@@ -1244,19 +1036,6 @@ function departingOf(r: { path: string; manifest: string | null; size: number; m
   return { path: r.path, manifest: r.manifest!, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, since: Number(r.updated_at) };
 }
 
-/** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */
-export function commonAncestor(paths: readonly string[]): string {
-  if (paths.length === 0) return '/';
-  let common = paths[0].split('/');
-  for (const p of paths.slice(1)) {
-    const segs = p.split('/');
-    let i = 0;
-    while (i < common.length && i < segs.length && common[i] === segs[i]) i++;
-    common = common.slice(0, i);
-  }
-  return common.length <= 1 ? '/' : common.join('/');
-}
-
 /** Keys grouped by their count: {n -> keys with count n}. Lets one statement add n to many rows. */
 function groupByCount(counts: Map<string, number>): Map<number, string[]> {
   const out = new Map<number, string[]>();
@@ -1268,18 +1047,6 @@ function groupByCount(counts: Map<string, number>): Map<number, string[]> {
   return out;
 }
 
-/** Distinct hashes of a chunk list, in order of first appearance. */
-export function distinctHashes(chunks: readonly ChunkRef[]): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const c of chunks) {
-    if (!seen.has(c.hash)) {
-      seen.add(c.hash);
-      out.push(c.hash);
-    }
-  }
-  return out;
-}
 
 /** Validates and normalizes a file spec's path (the server edge also validates). */
 export function normalizeSpecPath(spec: UploadFileSpec): UploadFileSpec {
