@@ -6,7 +6,8 @@
  * left alone for a few seconds. Bodies stream through unbuffered both ways, as in the
  * deployment example of docs/cluster.md: a chunk PUT is not spooled to nginx's disk first.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../../benchmarks/peers/net.js';
@@ -17,7 +18,17 @@ export interface Balancer {
   stop(): Promise<void>;
 }
 
+/** nginx from Debian's package, installed when missing (CI installs it: .ci/debian-packages). */
+function ensureNginx(): void {
+  if (existsSync('/usr/sbin/nginx')) return;
+  if (process.getuid?.() !== 0) throw new Error('the cluster test needs nginx (apt-get install nginx) or root to install it');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'nginx'], { stdio: 'ignore', env });
+}
+
 export async function startBalancer(dir: string, upstreams: readonly string[]): Promise<Balancer> {
+  ensureNginx();
   await mkdir(dir, { recursive: true });
   for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, `${t}-temp`), { recursive: true });
   const port = await freePort();
@@ -61,7 +72,7 @@ ${servers}
 }
 `,
   );
-  const child = spawn('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: 'ignore' });
+  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: 'ignore' });
   await waitForPort(port, () => isAlive(child), 'nginx');
   return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
 }
