@@ -34,6 +34,7 @@ const FileSpec = {
   chunks: Type.Optional(Type.Array(ChunkRef)),
   ttlSeconds: OptInt({ minimum: 1, description: 'the file is deleted this long after the commit' }),
 };
+const TusId = Type.Object({ id: Type.String({ description: 'the upload id (from Location)' }) });
 const Wild = Type.Object({ '*': Type.String({ description: 'the path, after the route prefix' }) });
 const Id = (name: string, description: string) => Type.Object({ [name]: Type.String({ description }) });
 const Obj = (props: Record<string, TSchema>, description?: string) => Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
@@ -42,7 +43,7 @@ const Entry = Obj({ path: Type.String(), name: Type.String(), type: Type.Union([
 const Any = (description: string) => Obj({}, description);
 const Permission = Type.String({ description: 'list, read, write, mkdir, delete, share' });
 
-type Tag = 'system' | 'uploads' | 'downloads' | 'namespace' | 'auth' | 'users' | 'tokens' | 'shares' | 'admin' | 'webhooks' | 'versions' | 'trash';
+type Tag = 'system' | 'uploads' | 'downloads' | 'namespace' | 'auth' | 'users' | 'tokens' | 'shares' | 'admin' | 'webhooks' | 'versions' | 'trash' | 'tus' | 'web';
 
 interface Spec {
   tag: Tag;
@@ -172,6 +173,22 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'DELETE /api/v1/admin/webhooks/:id': r({ tag: 'webhooks', summary: 'Remove a webhook and its queue', params: Id('id', 'webhook id') }),
   'GET /api/v1/admin/webhook-deliveries': r({ tag: 'webhooks', summary: 'The delivery log, newest first', querystring: Obj({ webhook: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 
+  // ---------------------------------------------------------------- tus 1.0.0 (https://tus.io/protocols/resumable-upload; docs/protocol.md)
+  // Headers carry the protocol (Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, ...); PATCH bodies are the bytes.
+  'OPTIONS /api/v1/tus': r({ tag: 'tus', summary: 'Discovery: version, extensions, largest upload', public: true }),
+  'OPTIONS /api/v1/tus/': r({ tag: 'tus', summary: 'Discovery (the same, with a trailing slash)', public: true }),
+  'OPTIONS /api/v1/tus/:id': r({ tag: 'tus', summary: 'Discovery (the same, on an upload URL)', public: true, params: TusId }),
+  'POST /api/v1/tus': r({ tag: 'tus', summary: 'Create an upload (creation, creation-with-upload, creation-defer-length, concatenation); 201 with Location' }),
+  'POST /api/v1/tus/': r({ tag: 'tus', summary: 'Create an upload (the same, with a trailing slash)' }),
+  'HEAD /api/v1/tus/:id': r({ tag: 'tus', summary: "An upload's offset and length", params: TusId }),
+  'PATCH /api/v1/tus/:id': r({ tag: 'tus', summary: 'Bytes at Upload-Offset (application/offset+octet-stream; Upload-Checksum sha1/sha256/md5)', params: TusId }),
+  'DELETE /api/v1/tus/:id': r({ tag: 'tus', summary: 'Terminate an upload', params: TusId }),
+  'POST /api/v1/tus/:id': r({ tag: 'tus', summary: 'PATCH, HEAD or DELETE for clients that can only POST (X-HTTP-Method-Override)', params: TusId }),
+
+  // ---------------------------------------------------------------- the web app
+  'GET /': r({ tag: 'web', summary: "The web app's page (it asks this API for everything)", public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
+  'GET /*': r({ tag: 'web', summary: "The web app's page for any other path outside /api/ (client-side routes), and its /assets/*", public: true, params: Wild }),
+
   // ---------------------------------------------------------------- versions and trash
   'GET /api/v1/versions/*': r({ tag: 'versions', summary: "A file's old versions, newest first", params: Wild }),
   'POST /api/v1/versions/restore': r({ tag: 'versions', summary: 'Make an old version current (by id, or the one current at a time)', body: Obj({ path: PathStr, version: Type.Optional(Type.Union([Int({ minimum: 1 }), Type.String()])), at: Type.Optional(Int()) }), response: { 200: Entry, 404: Error } }),
@@ -181,12 +198,11 @@ export const ROUTE_SPECS: Record<string, Spec> = {
 };
 
 /**
- * Routes of the other protocols Ferry speaks, each described by its own standard and by
- * docs/protocol.md rather than by OpenAPI: WebDAV (`/dav`), tus (`/api/v1/tus`), and the
- * web app's pages (`/`, and any other path outside `/api/`).
+ * WebDAV (`/dav`): its methods (PROPFIND, LOCK, MKCOL, ...) have no place in OpenAPI, whose
+ * operations are the HTTP methods of RFC 9110; RFC 4918 and docs/protocol.md describe it.
  */
-export function describedElsewhere(method: string, url: string): boolean {
-  return /^\/dav(\/|$)/.test(url) || /^\/api\/v1\/tus(\/|$)/.test(url) || (method === 'GET' && (url === '/' || url === '/*'));
+export function describedElsewhere(_method: string, url: string): boolean {
+  return /^\/dav(\/|$)/.test(url);
 }
 
 /** Whether a route's body may be absent (its body schema is `Type.Optional`). */
@@ -216,5 +232,5 @@ function operationIdOf(method: string, url: string): string {
     .split(/[/\-*:.]+/)
     .filter(Boolean)
     .map((w) => w[0].toUpperCase() + w.slice(1));
-  return method.toLowerCase() + words.join('') + (url.endsWith('*') ? 'Path' : '');
+  return method.toLowerCase() + words.join('') + (url.endsWith('*') ? 'Path' : url.length > 1 && url.endsWith('/') ? 'Slash' : '');
 }
