@@ -16,6 +16,8 @@ export const TOOL_LABELS: Record<ToolId, string> = {
   sftp: 'sftp',
   rsync: 'rsync over ssh',
   rclone: 'rclone → sftp',
+  'sftp-ferry': 'sftp → ferry',
+  'scp-ferry': 'scp → ferry',
   'rclone-webdav': 'rclone → ferry webdav',
   tus: 'tus-js-client → ferry',
 };
@@ -214,6 +216,32 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
       });
     }
   }
+  // Issue 14: the same sftp client into Ferry's SFTP front and into OpenSSH's sftp-server.
+  const sshGoals = [
+    ['upload', '1. sftp put', 'sftp-ferry', 'sftp'],
+    ['download', '2. sftp get', 'sftp-ferry', 'sftp'],
+    ['upload', '3. scp up', 'scp-ferry', 'scp'],
+    ['download', '4. scp down', 'scp-ferry', 'scp'],
+  ] as const;
+  for (const [wl, what, ferryTool, peer] of sshGoals) {
+    const f = row(wl, ferryTool);
+    const p = row(wl, peer);
+    if (!f || !p) continue;
+    const ratios: number[] = [];
+    for (const x of r.samples.filter((y) => y.workload === wl && y.tool === ferryTool)) {
+      const o = toolWall(r, wl, peer)(x.run);
+      if (o !== undefined) ratios.push(x.wallSeconds / o);
+    }
+    const ratio = median(ratios);
+    const cpu = (x: Row) => x.serverCpu.user + x.serverCpu.sys;
+    out.push({
+      goal: `${what} of ${human(r.options.size)} into Ferry's SFTP front at least as fast as into OpenSSH's sftp-server (issue 14)`,
+      target: `≥ ${peer} → sshd (${p.MBps.toFixed(0)} MB/s, ${p.wallSeconds.toFixed(2)} s; server CPU ${cpu(p).toFixed(2)} s)`,
+      measured: `${f.MBps.toFixed(0)} MB/s, ${f.wallSeconds.toFixed(2)} s; server CPU ${cpu(f).toFixed(2)} s`,
+      met: ratio <= 1,
+      gap: ratio <= 1 ? `met: ${speedWords(ratio)}` : `${speedWords(ratio)} (needs ${((1 - 1 / ratio) * 100).toFixed(0)}% less time)`,
+    });
+  }
   vsTool('5a. first sync of the small-file tree at least as fast as rsync over ssh (issue 5)', 'tree', 'rsync');
   vsTool('5b. no-change re-sync at least as fast as rsync (issue 5)', 'tree-noop', 'rsync');
 
@@ -252,7 +280,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
     });
   }
   const serverNames = [...new Set(r.starts.map((s) => s.server))];
-  const toolsOfServer: Record<string, ToolId[]> = { ferry: ['ferry'], 'ferry --no-fsync': ['ferry-nofsync'], 'ferry (webdav)': ['rclone-webdav'], 'ferry (tus)': ['tus'], nginx: ['curl'] };
+  const toolsOfServer: Record<string, ToolId[]> = { ferry: ['ferry'], 'ferry --no-fsync': ['ferry-nofsync'], 'ferry (webdav)': ['rclone-webdav'], 'ferry (tus)': ['tus'], 'ferry (sftp)': ['sftp-ferry', 'scp-ferry'], nginx: ['curl'] };
   const toolOfServer = (name: string): ToolId[] => toolsOfServer[name] ?? PEERS_TO_BEAT;
   const servers = serverNames.map((server) => {
     const ss = r.starts.filter((s) => s.server === server);

@@ -19,7 +19,7 @@ import { startSshd, type Sshd } from '../peers/sshd.js';
 import { curlTool } from '../tools/curl.js';
 import { ferryTool, ferryTreeCommand, type TreeCommand } from '../tools/ferry.js';
 import { rcloneWebdavTool, tusTool } from '../tools/fronts.js';
-import { rcloneTool, rsyncTool, scpTool, sftpTool } from '../tools/ssh.js';
+import { rcloneTool, rsyncTool, scpFerryTool, scpTool, sftpFerryTool, sftpTool } from '../tools/ssh.js';
 import type { StepKind, Tool } from '../tools/tool.js';
 import { makeMany, makeTree, scribble, writeRandomFile } from './data.js';
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
@@ -27,7 +27,7 @@ import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 
-export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus'] as const;
+export const ALL_TOOLS = ['ferry', 'ferry-nofsync', 'curl', 'scp', 'sftp', 'rsync', 'rclone', 'rclone-webdav', 'tus', 'sftp-ferry', 'scp-ferry'] as const;
 export type ToolId = (typeof ALL_TOOLS)[number];
 /**
  * What `npm run bench` runs without --tools: ferry's own client against the peers. Ferry's
@@ -101,6 +101,8 @@ interface Servers {
   sshd?: Sshd;
   ferry?: FerryServer;
   ferryNoFsync?: FerryServer;
+  /** Ferry with its SFTP front on, for `sftp` against it (a server of its own: no dedup with the ferry rows). */
+  ferrySftp?: FerryServer;
   /** One each for the WebDAV and tus tools (tools/fronts.ts). */
   ferryDav?: FerryServer;
   ferryTus?: FerryServer;
@@ -177,6 +179,9 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
       s.ferryTus = await startFerryServer({ dataDir: join(dir, 'ferry-tus-data'), args: FERRY_ARGS, name: 'ferry (tus)' });
       await record(s.ferryTus);
     }
+    if (tools.includes('sftp-ferry') || tools.includes('scp-ferry')) {
+      s.ferrySftp = await startFerryTwice({ dataDir: join(dir, 'ferry-sftp-data'), args: [...FERRY_ARGS, '--sftp-addr', '127.0.0.1:0'], name: 'ferry (sftp)' });
+    }
     if (tools.includes('curl')) {
       s.nginx = await startNginx(join(dir, 'nginx'));
       await record(s.nginx);
@@ -193,7 +198,7 @@ async function startServers(dir: string, tools: ToolId[], run: number, starts: S
 }
 
 async function stopServers(s: Servers): Promise<void> {
-  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
+  await Promise.all([s.ferry?.stop(), s.ferryNoFsync?.stop(), s.ferryDav?.stop(), s.ferryTus?.stop(), s.ferrySftp?.stop(), s.nginx?.stop(), s.sshd?.stop()]);
 }
 
 async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: TreeCommand): Promise<Tool[]> {
@@ -222,6 +227,12 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
         break;
       case 'rclone':
         out.push(await rcloneTool(s.sshd!, sshRoot, dir));
+        break;
+      case 'sftp-ferry':
+        out.push(await sftpFerryTool(s.ferrySftp!, dir));
+        break;
+      case 'scp-ferry':
+        out.push(await scpFerryTool(s.ferrySftp!, dir));
         break;
       case 'rclone-webdav':
         out.push(await rcloneWebdavTool(s.ferryDav!, dir));

@@ -13,6 +13,8 @@ export interface FerryServer extends PeerServer {
   url: string;
   token: string;
   dataDir: string;
+  /** The ready line (with --sftp-addr: `sftp` HOST:PORT and `sftpHostKeys`). */
+  ready: Record<string, unknown>;
   /** Last lines the server printed, for error messages. */
   output(): string;
 }
@@ -42,6 +44,7 @@ export async function startFerryServer(options: FerryServerOptions): Promise<Fer
     tail = (tail + s).slice(-20_000);
   };
   child.stderr.on('data', (d: Buffer) => keep(d.toString()));
+  let ready: Record<string, unknown> = {};
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -55,7 +58,8 @@ export async function startFerryServer(options: FerryServerOptions): Promise<Fer
         // From here on, only keep the tail of the logs for error messages.
         child.stdout.on('data', (d: Buffer) => keep(d.toString()));
         child.stdout.resume(); // readline's close paused it; a full pipe would stall the server
-        resolve((JSON.parse(line) as { url: string }).url);
+        ready = JSON.parse(line) as Record<string, unknown>;
+        resolve(ready.url as string);
       } else keep(line + '\n');
     });
     child.once('exit', (code, signal) => {
@@ -71,6 +75,7 @@ export async function startFerryServer(options: FerryServerOptions): Promise<Fer
     url,
     token,
     dataDir: options.dataDir,
+    ready,
     output: () => tail,
     stop: async () => {
       if (isAlive(child)) await stopChild(child);

@@ -21,6 +21,7 @@ import {
   type MeResponse,
   type PermissionName,
   type ShareInfo,
+  type SshKeyInfo,
   type TokenInfo,
   type UpdateUserRequest,
   type UserInfo,
@@ -82,6 +83,22 @@ export async function setUserPassword(client: FerryApi, name: string, password: 
 
 export function setGrant(client: FerryApi, name: string, grant: { path: string; permissions: PermissionName[] }): Promise<UserInfo> {
   return client.http.json<UserInfo>({ method: 'PUT', path: `${API_PREFIX}/users/${seg(name)}/grants`, json: grant satisfies GrantInfo, retry: 'never' });
+}
+
+// ---------------------------------------------------------------- SSH keys (the SFTP front's logins)
+
+export function listSshKeys(client: FerryApi, user: string): Promise<SshKeyInfo[]> {
+  return client.http.json<SshKeyInfo[]>({ method: 'GET', path: `${API_PREFIX}/users/${seg(user)}/keys` });
+}
+
+/** Adds the keys of an authorized_keys text (one or more lines) to a user; all or none. */
+export function addSshKeys(client: FerryApi, user: string, keys: string): Promise<SshKeyInfo[]> {
+  return client.http.json<SshKeyInfo[]>({ method: 'POST', path: `${API_PREFIX}/users/${seg(user)}/keys`, json: { keys }, retry: 'never' });
+}
+
+/** Removes a key by id or fingerprint. */
+export async function removeSshKey(client: FerryApi, user: string, idOrFingerprint: string): Promise<void> {
+  await client.http.json<void>({ method: 'DELETE', path: `${API_PREFIX}/users/${seg(user)}/keys/${seg(idOrFingerprint)}`, retry: 'always' });
 }
 
 // ---------------------------------------------------------------- shares

@@ -291,6 +291,26 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
+/** A user's SSH public key, for the SFTP front (`GET /api/v1/users/:name/keys`). */
+export interface SshKeyInfo {
+  /** 16 hex digits; `ferry user key rm NAME ID` (the fingerprint works too). */
+  id: string;
+  /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ... */
+  type: string;
+  bits: number;
+  /** `SHA256:...`, as `ssh-keygen -l` prints it. */
+  fingerprint: string;
+  /** The comment of the authorized_keys line (often `user@host`). */
+  comment: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** `POST /api/v1/users/:name/keys`: one or more authorized_keys lines. */
+export interface AddSshKeysRequest {
+  keys: string;
+}
+
 /** `POST /api/v1/tokens`. Scopes default to the caller's own; they can only narrow. */
 export interface CreateTokenRequest {
   name: string;

@@ -30,6 +30,7 @@ import { VersionStore } from '../store/version-store.js';
 import { ChunkStore, type ChunkRoute } from '../store/chunk-store.js';
 import { MetaStore } from '../store/meta-store.js';
 import { ShareStore } from '../store/share-store.js';
+import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
 import { openBackend, redactRemote } from '../backends/registry.js';
@@ -63,10 +64,12 @@ import { registerFileUploadRoutes } from './routes/file-uploads.js';
 import { registerWebAppRoutes, type WebApp } from './routes/web-app.js';
 import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
 import { registerShareRoutes } from './routes/shares.js';
+import { registerSshKeyRoutes } from './routes/ssh-keys.js';
 import { registerSystemRoutes } from './routes/system.js';
 import { registerTokenRoutes } from './routes/tokens.js';
 import { registerUploadRoutes } from './routes/uploads.js';
 import { registerUserRoutes } from './routes/users.js';
+import type { SftpFront } from './sftp/ssh-server.js';
 import { Dav, registerDavRoutes } from './dav/index.js';
 import { registerTusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
@@ -108,6 +111,8 @@ export interface ServerContext {
   auth: Authenticator;
   users: AuthStore;
   shares: ShareStore;
+  /** Users' SSH public keys (the SFTP front's logins). */
+  sshKeys: SshKeyStore;
   auditStore: AuditStore;
   audit: AuditLog;
   defender: Defender;
@@ -298,7 +303,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   const makeLimiters = () =>
     createRateLimiters(config.rateLimit, now, (request) => {
       const ban = defender.record(request.ip, 'limit');
-      if (ban) void audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, details: { until: ban.until, reason: 'rate limit' } });
+      if (ban) {
+        // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
+        const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+        const http = 'raw' in request ? (request as FastifyRequest) : null;
+        void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+      }
     });
   const limiters = makeLimiters();
 
@@ -330,6 +340,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     auth,
     users,
     shares: new ShareStore(meta),
+    sshKeys: new SshKeyStore(meta),
     auditStore,
     audit,
     downloads: new DownloadAudit(audit, now),
@@ -523,6 +534,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   registerNamespaceRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
+  registerSshKeyRoutes(app, ctx);
   registerTokenRoutes(app, ctx);
   registerShareRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
@@ -550,6 +562,8 @@ export interface RunningServer {
   tokenFile?: string;
   /** With TLS: the certificate's fingerprint (and the local CA with --tls-self-signed). */
   tls?: { fingerprint: string; caFile?: string; selfSigned: boolean; notice?: string };
+  /** With --sftp-addr: where the SFTP front listens and its host keys. */
+  sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   /**
    * Applies the `keys` of `next` that can change while serving (settings marked `live`):
    * TLS certificate files (new connections get the new certificate, open ones keep theirs),
@@ -688,6 +702,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
     });
+    let sftp: SftpFront | undefined;
+    if (config.sftp) {
+      // Loaded only when SFTP is on: ssh2 is not part of every server's start.
+      const { startSftpFront } = await import('./sftp/ssh-server.js');
+      const { host, port } = config.sftp;
+      sftp = await startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
+        throw listenError(err, host, port, '--sftp-addr');
+      });
+      const front = sftp;
+      undo.push(() => front.close());
+    }
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     ctx.webhooks.start();
@@ -698,6 +723,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...boot,
       // A getter: a reloaded certificate changes the fingerprint.
       ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
+      ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
       close: unwind,
@@ -758,12 +784,12 @@ function bodyPath(body: unknown): string | undefined {
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
-function listenError(err: unknown, host: string, port: number): Error {
+function listenError(err: unknown, host: string, port: number, option = '--addr'): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const why: Record<string, string> = {
-    EADDRINUSE: 'the port is in use (another server listens there): pick another --addr, or stop that server',
-    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in --addr, or 0.0.0.0 for all`,
+    EADDRINUSE: `the port is in use (another server listens there): pick another ${option}, or stop that server`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine: use one of its addresses in ${option}, or 0.0.0.0 for all`,
     ENOTFOUND: `the host ${host} is unknown here`,
     EAI_AGAIN: `the host ${host} could not be resolved (DNS unavailable?)`,
     EACCES: 'permission denied (ports below 1024 need privileges)',

@@ -12,6 +12,7 @@
  *   defender.unban        an admin lifted a ban
  *   token.create / token.revoke
  *   user.create / user.update / user.delete / user.password / user.grant
+ *   user.key-add / user.key-remove   SSH public keys (the SFTP front's logins)
  *   share.create / share.revoke / share.use / share.password-failure
  *   file.upload           a file committed (each file of a multi-file upload)
  *   file.download         a file's bytes read: once per transfer (a whole GET, a ranged

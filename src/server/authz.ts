@@ -26,8 +26,8 @@ export interface Grant {
 
 /** The authenticated identity of a request, with everything authorization needs. */
 export interface AuthContext {
-  /** How the request authenticated (`password`: HTTP Basic with the account's password). */
-  kind: 'token' | 'session' | 'password';
+  /** How the request authenticated (`password`: HTTP Basic with the account's password; `ssh`: a login to the SFTP front). */
+  kind: 'token' | 'session' | 'password' | 'ssh';
   userId: string;
   userName: string;
   role: 'admin' | 'user';

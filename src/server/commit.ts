@@ -21,11 +21,13 @@ export async function commitSession(
   options: CommitOptions,
   /** For commits made outside a request's handler (a tus upload's last PATCH). */
   front?: Front,
+  /** False when the caller audits the upload itself (the SFTP front, with what it received). */
+  audit = true,
 ): Promise<Entry[]> {
   if (ctx.config.preUploadHook) await ctx.hooks.checkUpload(await pendingFiles(ctx.meta.db, id), auth.userName);
   const files = await ctx.meta.commitUpload(id, final, options);
   ctx.metrics.commits.inc(files.length);
-  for (const f of files) {
+  for (const f of audit ? files : []) {
     await ctx.audit.record(request, { event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) });
   }
   return files;

@@ -100,9 +100,24 @@ export interface ServerConfig {
   preUploadHook?: PreUploadHook;
   /** Named remotes the store specs may use (`NAME:path`), as `ferry remote` keeps them. */
   remotes?: Readonly<Record<string, NamedRemote>>;
+  /** The SFTP front (`--sftp-addr`); off when absent. */
+  sftp?: SftpConfig;
+  /** `--sftp-password-auth`: as `sftp.passwordAuth` (either turns password logins on). */
+  sftpPasswordAuth?: boolean;
   /** Connections per address, request head and body timeouts (./slow-clients.ts). */
   connections: ConnectionLimits;
 }
+
+export interface SftpConfig {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Let users with a password log in with it over SSH (`--sftp-password-auth`); keys only otherwise. */
+  passwordAuth: boolean;
+}
+
+/** The SFTP front's port when `--sftp-addr` names only a host. */
+export const DEFAULT_SFTP_PORT = 2022;
 
 /** One `--store` value: `[/prefix=]remote`. The remote `local` means disk under the data directory. */
 export interface StoreSpec {

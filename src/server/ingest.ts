@@ -13,12 +13,19 @@
  * A reader never sees a part of the file: until the commit nothing at `path` changes, and
  * a stream that fails, is aborted or is refused leaves nothing visible (its session is
  * aborted; chunks no file references go with the next garbage collection).
+ *
+ * Resumable uploads (SFTP's `reput`): with `finish`, the session is a *partial upload* its
+ * owner can find again by path (MetaStore.findPartial). Its entries are only ever chunks
+ * already stored, recorded as they are stored, so whatever arrived before a client, the
+ * connection or the server died is still there, uncommitted and invisible to readers; at
+ * the end `finish` may keep it so instead of committing it. A later upload of the same
+ * path passes those chunks as its `prefix` and sends only the rest.
  */
-import { Readable } from 'node:stream';
 import { chunkStream } from '../algo/chunk-stream.js';
-import { ValidationError } from '../core/errors.js';
+import { InternalError, ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
+import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './app.js';
 import { commitSession } from './commit.js';
@@ -26,6 +33,26 @@ import type { AuthContext } from './authz.js';
 
 /** Manifest entries appended once per this many chunks. */
 const APPEND_EVERY = 16;
+/**
+ * Chunks being written to the chunk store at once while the stream is cut further: cutting
+ * and hashing (this thread, the hash workers) overlap the chunk writes and their fsyncs (the
+ * thread pool). A durable write is two fsyncs (the chunk, its directory), tens of ms when
+ * the disk is busy, and the stream waits for the oldest write once this many are out: with
+ * 3, a GiB over SFTP ran at 20 MB/s on a loaded machine. Each holds its chunk's bytes: at
+ * most this many maximum-size chunks in memory per upload.
+ */
+const STORES_IN_FLIGHT = 6;
+/**
+ * Shared buffers the chunks of streamed uploads are cut into, and hashed from on the worker
+ * threads (see chunkStream's `buffers`): enough for one upload at full speed with its stores
+ * in flight and the chunks being cut, or two at a time with a few each (beyond, chunks get
+ * buffers of their own). Kept for the life of the process, like the chunk store's read
+ * buffers (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB.
+ */
+const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
+
+/** What becomes of a resumable upload once its body has ended. */
+export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
 /** Quota reserved ahead of the bytes stored (one reservation per this much of a stream). */
 const RESERVE_AHEAD = 64 * 1024 * 1024;
 
@@ -47,60 +74,154 @@ export interface IngestRequest {
   request?: FastifyRequest;
   /** Aborting (e.g. the client hung up) fails the ingest and leaves nothing visible. */
   signal?: AbortSignal;
+  /**
+   * Chunks the file begins with, before the body's bytes: stored already and proven by
+   * `auth`'s user (the chunks of a partial upload being resumed, the unchanged head of a
+   * file being appended to). They must be chunks the server's chunker cut at content-defined
+   * boundaries, so that the file's manifest is the one a whole upload would get.
+   */
+  prefix?: readonly ChunkRef[];
+  /**
+   * Makes the upload resumable (see the module comment) and is asked, once the body has
+   * ended, what to do: keep the bytes as a partial upload, or commit them (with the final
+   * mtime and mode, which win over `mtime` and `mode`).
+   */
+  finish?: () => IngestFinish;
 }
+
+/** A resumable upload kept uncommitted: its session and the chunks it holds, in order. */
+export interface KeptUpload {
+  id: string;
+  size: number;
+  chunks: ChunkRef[];
+}
+
+export type IngestResult = { entry: Entry; kept?: undefined } | { entry?: undefined; kept: KeptUpload };
 
 /** Cuts `body` into chunks, stores them and commits the file; returns the committed entry. */
 export async function ingestStream(ctx: ServerContext, req: IngestRequest): Promise<Entry> {
+  const result = await ingest(ctx, req);
+  if (!result.entry) throw new InternalError('a streamed upload was kept although nothing asked for that');
+  return result.entry;
+}
+
+/** {@link ingestStream}, for resumable uploads: the committed entry, or what was kept. */
+export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<IngestResult> {
   const { auth, path, signal } = req;
+  const started = ctx.now();
+  const prefix = req.prefix ?? [];
   const up = await ctx.meta.createUpload(
     {
       owner: auth.userId,
-      files: [{ path, ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
+      files: [{ path, ...(prefix.length > 0 ? { chunks: [...prefix] } : {}), ...(req.ttlMs !== undefined ? { ttlSeconds: Math.ceil(req.ttlMs / 1000) } : {}) }],
       noOverwrite: req.noOverwrite ?? false,
       ttlMs: ctx.config.uploadTtlMs,
+      partial: req.finish !== undefined,
     },
-    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize }]) },
+    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize, chunks: prefix }]) },
   );
+  const hasher = new FileHasher();
+  for (const c of prefix) hasher.add(c.hash, c.size);
+  // The session's entries: chunks stored, in order (what a kept upload holds).
+  const recorded: ChunkRef[] = [...prefix];
   try {
-    const hasher = new FileHasher();
+    if (req.declaredSize !== undefined && hasher.size > req.declaredSize) throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
     let pending: ChunkRef[] = [];
     // The size the session's quota reservation covers: a chunk is stored only once the
     // reservation covers it, so no byte past the quota reaches the store.
-    let covered = req.declaredSize ?? 0;
+    let covered = req.declaredSize ?? hasher.size;
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
+      recorded.push(...pending);
       pending = [];
     };
-    for await (const c of chunkStream(req.body, ctx.config.chunking, { signal })) {
-      hasher.add(c.hash, c.size);
-      if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
-        throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
-      }
-      ctx.quota.checkFileSize(auth, path, hasher.size);
-      if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
-      await ctx.chunks.put(c.hash, c.size, Readable.from([c.data]), signal, { owner: auth.userId, path });
-      ctx.metrics.chunkBodyBytesReceived.inc(c.size);
-      pending.push({ hash: c.hash, size: c.size });
+    // Chunks being stored, in stream order; an entry is recorded once its chunk is stored.
+    const storing: { ref: ChunkRef; done: Promise<unknown> }[] = [];
+    const settleFirst = async (): Promise<void> => {
+      const first = storing.shift()!;
+      await first.done;
+      ctx.metrics.chunkBodyBytesReceived.inc(first.ref.size);
+      pending.push(first.ref);
       if (pending.length >= APPEND_EVERY) await flush();
+    };
+    try {
+      for await (const c of chunkStream(req.body, ctx.config.chunking, { signal, buffers: STREAM_BUFFERS })) {
+        let done: Promise<unknown>;
+        try {
+          hasher.add(c.hash, c.size);
+          if (req.declaredSize !== undefined && hasher.size > req.declaredSize) {
+            throw new ValidationError(`the body is longer than the ${req.declaredSize} bytes announced`);
+          }
+          ctx.quota.checkFileSize(auth, path, hasher.size);
+        } catch (err) {
+          c.release?.();
+          throw err;
+        }
+        try {
+          if (hasher.size > covered) covered = await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size, RESERVE_AHEAD);
+          done = ctx.chunks.putOwnBytes(c.hash, c.data, signal, { owner: auth.userId, path });
+        } catch (err) {
+          c.release?.();
+          throw err;
+        }
+        // The buffer goes back once the chunk is written (or failed); a failure is awaited
+        // in order below and must not go unhandled while it waits.
+        done.then(c.release, c.release).catch(() => undefined);
+        done.catch(() => undefined);
+        storing.push({ ref: { hash: c.hash, size: c.size }, done });
+        if (storing.length >= STORES_IN_FLIGHT) await settleFirst();
+      }
+      while (storing.length > 0) await settleFirst();
+    } finally {
+      // On failure: let the stores in flight finish before the session goes (none is left writing).
+      await Promise.allSettled(storing.map((s) => s.done));
     }
     await flush();
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
       throw new ValidationError(`the body had ${hasher.size} bytes, ${req.declaredSize} were announced`);
     }
+    const end = req.finish?.() ?? {};
+    if (end.keep) {
+      // Nothing to resume from an empty one; superseded partials of the path (abandoned
+      // before this upload began) go now.
+      if (hasher.size === 0) await ctx.meta.abortUpload(up.id);
+      else {
+        await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
+        // While kept, it holds the quota its bytes take, not the room reserved ahead of them
+        // (unless the quota shrank under it meanwhile: then it keeps what it had).
+        await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size).catch(() => undefined);
+      }
+      return { kept: { id: up.id, size: hasher.size, chunks: recorded } };
+    }
+    const mtime = end.mtime ?? req.mtime;
+    const mode = end.mode ?? req.mode;
+    // A resumable upload's front audits the upload itself (with what it received and where
+    // a resume began); others are audited by the commit.
     const [entry] = await commitSession(
       ctx,
       req.request ?? null,
       auth,
       up.id,
-      { size: hasher.size, hash: hasher.digest(), mtime: req.mtime ?? ctx.now(), ...(req.mode !== undefined ? { mode: req.mode } : {}) },
+      { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
       { check: ctx.quota.commitCheck(auth) },
+      undefined,
+      req.finish === undefined,
     );
-    return entry;
+    if (req.finish) await ctx.meta.dropPartials(auth.userId, path, { before: started });
+    return { entry };
   } catch (err) {
-    await ctx.meta.abortUpload(up.id).catch(() => undefined);
+    // A resumable upload keeps what it recorded unless it was refused (quota, size, a
+    // conflict): a failure of the sender or the connection is what resuming is for.
+    if (!(req.finish && recorded.length > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
     throw err;
   }
+}
+
+/** Failures after which a resumable upload's bytes are worth keeping (not refusals of the upload itself). */
+function resumableFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'FERRY_ERR_ABORTED' || code === 'FERRY_ERR_IO' || code === 'FERRY_ERR_NETWORK' || code === 'FERRY_ERR_UNAVAILABLE' || code === 'FERRY_ERR_TIMEOUT';
 }
 
 /** An AbortSignal that fires when an HTTP request's connection closes before its body ended. */

@@ -14,11 +14,17 @@
  * this was built): the same fixed-window counting in forty lines, with the server's
  * injectable clock, so tests can move time instead of waiting for a window.
  */
-import type { FastifyRequest } from 'fastify';
 import { RateLimitedError } from '../core/errors.js';
+import type { AuthContext } from './authz.js';
 import type { RateLimits } from './config.js';
 
-export type RateCheck = (request: FastifyRequest) => Promise<void>;
+/** What a limit counts: an HTTP request (a FastifyRequest is one), an SSH connection or login attempt. */
+export interface RateSubject {
+  ip: string;
+  auth?: Pick<AuthContext, 'tokenId' | 'userId' | 'userName'>;
+}
+
+export type RateCheck = (request: RateSubject) => Promise<void>;
 
 export interface RateLimiters {
   perIp: RateCheck;
@@ -65,8 +71,8 @@ export class FixedWindow {
   }
 }
 
-export function createRateLimiters(limits: RateLimits, now: () => number, onExceeded: (request: FastifyRequest, which: keyof RateLimiters) => void): RateLimiters {
-  const make = (which: keyof RateLimiters, max: number, key: (r: FastifyRequest) => string): RateCheck => {
+export function createRateLimiters(limits: RateLimits, now: () => number, onExceeded: (request: RateSubject, which: keyof RateLimiters) => void): RateLimiters {
+  const make = (which: keyof RateLimiters, max: number, key: (r: RateSubject) => string): RateCheck => {
     if (max <= 0) return async () => undefined;
     const window = new FixedWindow(max, limits.windowMs, now);
     const per = which === 'perToken' ? 'per token' : which === 'authPerIp' ? 'password attempts from one address' : 'from one address';

@@ -124,6 +124,19 @@ export class QuotaGuard {
   }
 
   /**
+   * Bytes held outside any session (an SFTP file spooled on disk until its CLOSE, when its
+   * ingest reserves them): whether `bytesSoFar` for `path` still fits beside the usage and
+   * every live session's reservation.
+   */
+  async checkGrowth(auth: AuthContext, path: string, bytesSoFar: number): Promise<void> {
+    this.checkFileSize(auth, path, bytesSoFar);
+    if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return;
+    await this.meta.db.transaction().execute(async (trx) => {
+      await this.checkFits(trx, auth, [{ path, size: bytesSoFar }], await this.meta.reservedBytes(auth.userId, undefined, trx));
+    });
+  }
+
+  /**
    * Before a copy: copies share their chunks, but the user's logical usage grows by the
    * whole source (dedup never lowers quota usage). Conservative: a file the copy replaces
    * is not credited back.

@@ -12,10 +12,10 @@
  *
  * A new setting is one entry here (tests walk the table: precedence, docs, the example file).
  */
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { parseDuration, parseSize } from '../core/units.js';
-import { DEFAULT_PORT, parseStoreSpec, type ServerConfig } from './config.js';
+import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } from './config.js';
 import { CidrList } from './ip-filter.js';
 import { DEFAULT_DEFENDER } from './defender.js';
 import { weakSecretReason } from './secret-strength.js';
@@ -282,17 +282,26 @@ function preUploadHookOf(v: unknown): PreUploadHook | null {
   return { command: commandOf(o.command, ['command']), timeoutMs: fieldDuration(o, 'timeout', []) ?? 60_000 };
 }
 
-function checkAddr(addr: string): { host: string; port: number } {
+function checkAddr(addr: string, defaultPort = DEFAULT_PORT): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*))(?::(\d+))?$/.exec(addr.trim());
   if (!m) return fail(`must look like HOST:PORT, not ${JSON.stringify(addr)}`);
   const host = m[1] ?? (m[2] || '127.0.0.1');
-  const port = m[3] === undefined ? DEFAULT_PORT : Number(m[3]);
+  const port = m[3] === undefined ? defaultPort : Number(m[3]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`port out of range in ${addr}`);
   return { host, port };
 }
 
 function checkDb(value: string): void {
   if (value !== 'sqlite' && !/^postgres(ql)?:\/\/[^/]/i.test(value)) fail(`must be sqlite or a postgres:// URL, not ${JSON.stringify(value.replace(/:[^:@/]*@/, ':***@'))}`);
+}
+
+/** An address as `--addr`/`--sftp-addr` take it; errors name `option`. */
+export function parseAddr(addr: string, defaultPort = DEFAULT_PORT, option = '--addr'): { host: string; port: number } {
+  try {
+    return checkAddr(addr, defaultPort);
+  } catch (err) {
+    throw new UsageError(`${option} ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 const cidrs = list((items) => void new CidrList(items));
@@ -312,6 +321,13 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'addr', kind: str((s) => void checkAddr(s)), default: `127.0.0.1:${DEFAULT_PORT}`, examples: ['127.0.0.1:7000', '0.0.0.0:8443'], live: false,
     doc: 'address to listen on; loopback unless told otherwise; port 0 picks a free port',
     apply: (c, v) => Object.assign(c, checkAddr(v)) }),
+  def({ key: 'sftpAddr', kind: str((s) => void checkAddr(s, DEFAULT_SFTP_PORT)), examples: ['127.0.0.1:2022', '0.0.0.0:2222'], live: false,
+    doc: `also serve SFTP (and scp, rclone, sshfs) on this address; off unless set; loopback unless told otherwise; port ${DEFAULT_SFTP_PORT} if none given`,
+    apply: (c, v) => (c.sftp = { ...checkAddr(v, DEFAULT_SFTP_PORT), passwordAuth: false }) }),
+  def({ key: 'sftpPasswordAuth', kind: bool, default: 'false', examples: ['true', 'false'], live: false,
+    doc: 'let users log in over SFTP with their password too (SSH keys only otherwise; needs --sftp-addr)',
+    // Kept apart from `sftp` (made by sftpAddr): `ferry serve` refuses it without an address.
+    apply: (c, v) => (c.sftpPasswordAuth = v) }),
   def({ key: 'data', kind: str(), default: './ferry-data', examples: ['/srv/ferry', '/var/lib/ferry'], live: false,
     doc: 'data directory: metadata database (`meta.db`) and local chunk store (`store/`)',
     apply: (c, v) => (c.dataDir = v) }),

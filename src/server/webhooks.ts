@@ -28,6 +28,9 @@ export function signatureOf(secret: string, body: string): string {
 const MAX_BACKOFF_MS = 3600_000;
 const BATCH = 16;
 
+/** Idle servers look for deliveries queued elsewhere every this many seconds. */
+const IDLE_POLL_TICKS = 60;
+
 export class WebhookDispatcher {
   private hooks: Webhook[] | undefined;
   private running: Promise<void> | undefined;
@@ -43,13 +46,25 @@ export class WebhookDispatcher {
     private readonly metrics?: ServerMetrics,
   ) {}
 
-  /** Resumes what a previous run left pending, and polls for due retries every second. */
+  /**
+   * Resumes what a previous run left pending, then looks for due deliveries every second
+   * while some are queued, and once a minute otherwise (rows another node of a cluster
+   * queued and could not send): an idle server does not query its database every second.
+   */
   start(): void {
     this.kick();
-    const t = setInterval(() => this.kick(), 1000);
+    let idleTicks = 0;
+    const t = setInterval(() => {
+      if (this.pending === 0 && ++idleTicks < IDLE_POLL_TICKS) return;
+      idleTicks = 0;
+      this.kick();
+    }, 1000);
     t.unref();
     this.timers.add(t);
   }
+
+  /** Deliveries queued at the last look (unknown before the first: looked for at once). */
+  private pending = -1;
 
   async add(url: string, events: string[], secret?: string): Promise<Webhook> {
     let parsed: URL;
@@ -99,6 +114,7 @@ export class WebhookDispatcher {
     const payload = JSON.stringify(payloadOf(event, e));
     const orderKey = e.path ?? e.target ?? '';
     await this.store.enqueue(hooks.map((h) => ({ webhookId: h.id, event, orderKey, payload })), this.now());
+    this.pending = Math.max(this.pending, 0) + hooks.length;
     this.kick();
   }
 
@@ -126,7 +142,8 @@ export class WebhookDispatcher {
       if (due.length === 0 || this.closed) break;
       await Promise.all(due.map((d) => this.deliver(d)));
     }
-    this.metrics?.webhookQueue.set(await this.store.pendingCount());
+    this.pending = await this.store.pendingCount();
+    this.metrics?.webhookQueue.set(this.pending);
   }
 
   private async deliver(d: Delivery): Promise<void> {

@@ -68,6 +68,7 @@ export class AuthStore {
       await trx.deleteFrom('web_sessions').where('user_id', '=', id).execute();
       await trx.deleteFrom('shares').where('user_id', '=', id).execute();
       await trx.deleteFrom('chunk_owners').where('user_id', '=', id).execute();
+      await trx.deleteFrom('ssh_keys').where('user_id', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
   }

@@ -328,6 +328,31 @@ export class ChunkStore {
   }
 
   /**
+   * Stores one chunk whose bytes the server cut and hashed itself (a streamed upload: see
+   * server/ingest.ts), so they are not hashed a second time on the way in; `hash` must be
+   * the SHA-256 of `data`. Otherwise as {@link put}: the same work whether or not the chunk
+   * is stored already (no timing oracle), and the same answer (new to `owner`). Idempotent.
+   */
+  async putOwnBytes(hash: string, data: Buffer, signal?: AbortSignal, options: { owner?: string; path?: string } = {}): Promise<boolean> {
+    const size = data.length;
+    if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
+    const { store, backend } = this.route(options.path);
+    const done = await this.beginWrite(hash);
+    let added: Awaited<ReturnType<MetaStore['addChunk']>>;
+    try {
+      await backend.write(ChunkStore.chunkKey(hash), data, { size, durable: this.durable, signal });
+      added = await this.meta.addChunk(hash, size, store, options.owner);
+    } finally {
+      done();
+    }
+    const { previous } = added;
+    if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
+    if (previous) this.events.deduplicated?.(size);
+    else this.events.stored?.(size);
+    return added.fresh;
+  }
+
+  /**
    * Stores a pack body (frames) as one object, then indexes its chunks. `accept` may veto
    * the pack after it is parsed and verified (for example: a chunk outside the session's
    * manifest, or of another size than the manifest says); the object is then deleted and

@@ -22,6 +22,7 @@
  * - web_sessions: refresh tokens of browser sessions (hash of the current one and of the
  *   one before, to detect a replayed refresh token).
  * - audit: security events (append-only).
+ * - ssh_keys: users' SSH public keys for the SFTP front (public keys only).
  * - dav_props / dav_locks: WebDAV dead properties (they follow their file through moves,
  *   copies and deletes, whatever the front) and write locks.
  * - tus_uploads: tus uploads, each over the upload session of the same id while in progress.
@@ -82,6 +83,8 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
+  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0014-sftp). */
+  kind: 'partial' | null;
   /** Bytes the session may add to its owner's usage once committed (quota reservations; 0 without a quota). */
   reserved_bytes: number;
 }
@@ -249,6 +252,22 @@ export interface TokensTable {
   revoked_at: number | null;
 }
 
+export interface SshKeysTable {
+  /** 16 random hex digits, unrelated to the key. */
+  id: string;
+  user_id: string;
+  /** `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ... */
+  type: string;
+  bits: number;
+  /** The public key blob (SSH wire form), base64. */
+  public_key: string;
+  /** `SHA256:` + unpadded base64 of SHA-256 of the blob, as ssh-keygen -l prints it. */
+  fingerprint: string;
+  comment: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
 /** A WebDAV dead property of the file or directory at `path`; `value` is its XML content, self-contained (namespaces declared). */
 export interface DavPropsTable {
   path: string;
@@ -335,6 +354,7 @@ export interface Database {
   versions: VersionsTable;
   trash: TrashTable;
   chunk_quarantine: ChunkQuarantineTable;
+  ssh_keys: SshKeysTable;
   leases: LeasesTable;
   chunk_writes: ChunkWritesTable;
 }

@@ -67,6 +67,18 @@ export interface FileContent {
   chunks: ChunkRef[];
 }
 
+/** A resumable streamed upload, as its owner finds it again by path. */
+export interface PartialUpload {
+  id: string;
+  path: string;
+  /** The chunks received so far, in order (every one stored and proven by the owner). */
+  chunks: ChunkRef[];
+  size: number;
+  createdAt: number;
+  /** When the last chunks were recorded. */
+  updatedAt: number;
+}
+
 export interface CommitFinal {
   size?: number;
   hash?: string;
@@ -418,6 +430,28 @@ export class MetaStore {
     return { entry, chunks };
   }
 
+  /** When the entry at `path` was last written (content replaced, moved, attributes set), if it exists. */
+  async changedAt(path: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('files').select('updated_at').where('path', '=', path).executeTakeFirst();
+    return row ? Number(row.updated_at) : undefined;
+  }
+
+  /**
+   * Sets the mtime and/or mode of an existing file or directory (SFTP's setstat, `touch`).
+   * The root has none to set. FERRY_ERR_NOT_FOUND when absent.
+   */
+  async setAttributes(path: string, attrs: { mtime?: number; mode?: number }): Promise<Entry> {
+    if (path === '/') throw new ValidationError('the root has no attributes to set');
+    return this.durable(async (trx) => {
+      await this.stat(path, trx);
+      const set: { mtime?: number; mode?: number; updated_at: number } = { updated_at: this.now() };
+      if (attrs.mtime !== undefined) set.mtime = attrs.mtime;
+      if (attrs.mode !== undefined) set.mode = attrs.mode & 0o7777;
+      await trx.updateTable('files').set(set).where('path', '=', path).execute();
+      return this.stat(path, trx);
+    });
+  }
+
   /** Creates a directory; with `parents`, missing ancestors too and no error if it exists. */
   async mkdir(path: string, options: { parents?: boolean } = {}): Promise<Entry> {
     if (path === '/') {
@@ -691,6 +725,18 @@ export class MetaStore {
     return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
+  /** Records that `owner` may build on these chunks (bytes of a file they may read, or sent by them). */
+  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    for (const part of batches([...new Set(hashes)])) {
+      await this.db
+        .insertInto('chunk_owners')
+        .values(part.map((hash) => ({ user_id: owner, hash })))
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
+
   isChunkReferenced(hash: string): Promise<boolean> {
     return this.chunkIndex.isChunkReferenced(hash);
   }
@@ -732,6 +778,51 @@ export class MetaStore {
   uploadFileBytes(id: string, fileIdx: number): Promise<number> {
     return this.uploads.uploadFileBytes(id, fileIdx);
   }
+
+  /**
+   * The owner's newest live partial upload of `path` (a resumable streamed upload that has
+   * not been committed: SFTP's interrupted `put`), with the chunks it holds so far.
+   */
+  async findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
+    const now = this.now();
+    const row = await this.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select(['u.id', 'u.created_at', 'u.updated_at'])
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial')
+      .where('u.expires_at', '>', now)
+      .orderBy('u.updated_at', 'desc')
+      .orderBy('u.created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const entries = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', row.id).orderBy('file_idx').orderBy('seq').execute();
+    const chunks = entries.map((e) => ({ hash: e.hash, size: Number(e.size) }));
+    return { id: row.id, path, chunks, size: chunks.reduce((a, c) => a + c.size, 0), createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+  }
+
+  /**
+   * Deletes the owner's partial uploads of `path` that were last written before `before`
+   * (abandoned ones a newer upload of the path supersedes; one still being written is left
+   * alone), except `except`. Returns how many went; their chunks go with the next GC.
+   */
+  async dropPartials(owner: string, path: string, options: { before?: number; except?: string } = {}): Promise<number> {
+    let q = this.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select('u.id')
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial');
+    if (options.before !== undefined) q = q.where('u.updated_at', '<', options.before);
+    if (options.except !== undefined) q = q.where('u.id', '!=', options.except);
+    const ids = (await q.execute()).map((r) => r.id);
+    for (const id of ids) await this.abortUpload(id).catch(() => undefined); // gone already: fine
+    return ids.length;
+  }
+
 
   reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
     return this.uploads.reservedBytes(owner, except, db);

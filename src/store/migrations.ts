@@ -423,9 +423,37 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         throw new Error('downgrades are not supported');
       },
     },
+    // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
+    // by itself), and resumable partial uploads. A streamed upload that may be resumed
+    // (SFTP's `reput`) is an upload session of kind 'partial': its entries are chunks already
+    // stored, so what arrived before a client (or the server) died survives it, invisible
+    // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
+    '0014-sftp': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema
+          .createTable('ssh_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('bits', 'integer', (c) => c.notNull())
+          // The key blob (SSH wire form) in base64: what a client presents is compared with it.
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('comment', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_used_at', 'bigint')
+          .addUniqueConstraint('ssh_keys_user_fingerprint', ['user_id', 'fingerprint'])
+          .execute();
+        await db.schema.alterTable('uploads').addColumn('kind', 'text').execute();
+        await db.schema.createIndex('upload_files_path').on('upload_files').column('path').execute();
+      },
+      async down(): Promise<void> {
+        throw new Error('downgrades are not supported');
+      },
+    },
     // Several nodes on one database (issue 17): leases for once-only work, and chunk writes
     // in progress on any node (garbage collection leaves their objects alone).
-    '0014-cluster': {
+    '0015-cluster': {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema
           .createTable('leases')

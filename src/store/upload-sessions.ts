@@ -33,6 +33,8 @@ export interface NewUpload {
   files: UploadFileSpec[];
   noOverwrite: boolean;
   ttlMs: number;
+  /** A resumable streamed upload of one file (see MetaStore.findPartial). */
+  partial?: boolean;
 }
 
 /**
@@ -97,7 +99,7 @@ export class UploadSessions {
       const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : null })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,

@@ -10,6 +10,8 @@ import { FERRY_BIN, cliEnv } from './cli.js';
 
 export interface RunningServer {
   url: string;
+  /** The whole ready line (`sftp`, `sftpHostKeys`, ... besides `url`). */
+  ready: Record<string, unknown>;
   port: number;
   adminToken: string;
   dataDir: string;
@@ -44,6 +46,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (log.length > 200_000) log = log.slice(-100_000);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let ready: Record<string, unknown> = {};
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // never leave a half-started server behind
@@ -55,6 +58,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         const msg = JSON.parse(line) as { event?: string; url?: string };
         if (msg.event === 'ready' && msg.url) {
           clearTimeout(timer);
+          ready = msg;
           resolve(msg.url);
           return;
         }
@@ -77,6 +81,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
   return {
     url,
+    ready,
     port: Number(new URL(url).port),
     adminToken,
     dataDir: options.dataDir,

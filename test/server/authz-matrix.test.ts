@@ -566,6 +566,52 @@ rows.push(
   },
 );
 
+// ---------------------------------------------------------------- SSH keys (the SFTP front's logins)
+
+/** A fresh, well-formed ed25519 public key line (any 32 bytes are a key to the parser). */
+function sshKeyLine(comment: string): string {
+  const type = Buffer.from('ssh-ed25519');
+  const blob = Buffer.concat([Buffer.alloc(4), type, Buffer.alloc(4), randomBytes(32)]);
+  blob.writeUInt32BE(type.length, 0);
+  blob.writeUInt32BE(32, 4 + type.length);
+  return `ssh-ed25519 ${blob.toString('base64')} ${comment}`;
+}
+
+async function aliceKeyIds(): Promise<string[]> {
+  const r = await t.api('/api/v1/users/alice/keys');
+  expect(r.status).toBe(200);
+  return ((await r.json()) as { id: string }[]).map((k) => k.id);
+}
+
+rows.push(
+  // Any credential of alice's may list her keys; changing them needs one that can do all she can.
+  { name: 'GET /api/v1/users/:name/keys', expect: row(200, 200, 403, 200, 200), run: (id) => call(id, 'GET', '/api/v1/users/alice/keys') },
+  {
+    name: 'POST /api/v1/users/:name/keys',
+    expect: row(403, 403, 403, 201, 201),
+    run: async (id) => {
+      lastPath = sshKeyLine(fresh('key'));
+      return call(id, 'POST', '/api/v1/users/alice/keys', { json: { keys: lastPath } });
+    },
+    unchanged: async () => {
+      const r = await t.api('/api/v1/users/alice/keys');
+      const comments = ((await r.json()) as { comment: string }[]).map((k) => k.comment);
+      expect(comments).not.toContain(lastPath.split(' ')[2]);
+    },
+  },
+  {
+    name: 'DELETE /api/v1/users/:name/keys/:id',
+    expect: row(403, 403, 403, 204, 204),
+    run: async (id) => {
+      const r = await t.api('/api/v1/users/alice/keys', { method: 'POST', json: { keys: sshKeyLine(fresh('doomed')) } });
+      expect(r.status).toBe(201);
+      lastId = ((await r.json()) as { id: string }[])[0].id;
+      return call(id, 'DELETE', `/api/v1/users/alice/keys/${lastId}`);
+    },
+    unchanged: async () => expect(await aliceKeyIds()).toContain(lastId),
+  },
+);
+
 // ---------------------------------------------------------------- the API description (public)
 
 rows.push(

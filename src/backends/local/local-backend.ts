@@ -423,14 +423,18 @@ export class LocalBackend
       // pool round trip per piece. Pieces are copied into a staging buffer and written a MiB
       // at a time (the copy is cheaper than the round trips, and producers may reuse their
       // buffers, so keeping references is not an option). Large pieces go straight through.
-      // Each write is awaited before the next piece is pulled: backpressure.
-      const staging = Buffer.allocUnsafe(STAGING_BYTES);
+      // Each write is awaited before the next piece is pulled: backpressure. A body that is
+      // one buffer is written as it is, and the staging buffer is made only when a small
+      // piece needs it: a chunk store writing a GiB of chunks made (and left for the
+      // collector) a MiB of staging per chunk.
+      let staging: Buffer | undefined;
       let fill = 0;
       for await (const chunk of bodyChunks(body, { size: options.size, signal, what: k })) {
-        if (fill === 0 && chunk.byteLength >= STAGING_BYTES) {
+        if (fill === 0 && (chunk.byteLength >= STAGING_BYTES || body instanceof Uint8Array)) {
           await writeFully(handle, chunk);
           continue;
         }
+        staging ??= Buffer.allocUnsafe(STAGING_BYTES);
         let at = 0;
         while (at < chunk.byteLength) {
           const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
@@ -443,7 +447,7 @@ export class LocalBackend
           }
         }
       }
-      if (fill > 0) await writeFully(handle, staging.subarray(0, fill));
+      if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
       if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);
       if (durable) await handle.sync();
       const stats = await handle.stat();

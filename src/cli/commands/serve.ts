@@ -1,5 +1,6 @@
 /** `ferry serve`: run the server on embedded defaults (SQLite + local disk under --data). */
 import { Option, type Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
 import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
@@ -79,12 +80,14 @@ Examples:
   ferry serve --store /archive=nas:ferry --store /=local
   FERRY_SESSION_KEY=... PGPASSWORD=... ferry serve --db postgres://ferry@db.internal/ferry --store s3:bucket/ferry --addr 0.0.0.0:7373
                                                     (one of several nodes behind a load balancer)
+  ferry serve --sftp-addr 0.0.0.0:2022          (SFTP for OpenSSH sftp/scp, rclone, sshfs, WinSCP)
   ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
   ferry serve --trust-proxy 127.0.0.1 --trust-proxy ::1   (behind Caddy or nginx on this machine)
   FERRY_ADMIN_TOKEN=$(openssl rand -hex 32) ferry serve --addr 127.0.0.1:0`,
     )
     .action(async (opts: ServeOptions) => {
       const { resolved, config } = await loadSettings(opts);
+      if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
@@ -92,6 +95,17 @@ Examples:
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
+      if (server.sftp) {
+        ready.sftp = `${server.sftp.host.includes(':') ? `[${server.sftp.host}]` : server.sftp.host}:${server.sftp.port}`;
+        ready.sftpHostKeys = server.sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint }));
+      }
+      if (server.sftp) {
+        // As sshd does: what a user compares with what their client shows on first contact
+        // (before the ready line: whoever waits for that line finds these printed).
+        const lines = server.sftp.hostKeys.map((k) => `  ${k.fingerprint} (${k.type})`).join('\n');
+        process.stderr.write(`\nFerry serves SFTP on ${ready.sftp as string}. Host key fingerprints:\n${lines}\n\n`);
+        server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
+      }
       process.stdout.write(JSON.stringify(ready) + '\n');
       if (server.tls) {
         const trust = server.tls.caFile
@@ -152,3 +166,6 @@ Examples:
       });
     });
 }
+
+/** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
+export { parseAddr } from '../../server/settings.js';

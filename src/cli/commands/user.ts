@@ -1,6 +1,7 @@
 /**
- * `ferry user add|ls|show|set|rm|passwd|grant`: user administration (admin token needed,
- * except `passwd` without a name, which changes your own password).
+ * `ferry user add|ls|show|set|rm|passwd|grant|key`: user administration (admin token needed,
+ * except `passwd` without a name, which changes your own password, and `key` on your own
+ * name, which manages your own SSH keys).
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
@@ -89,8 +90,97 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
   ].join('\n') + '\n';
 }
 
+/** The text of FILE, or of stdin for `-` (an authorized_keys file is small: at most 1 MiB). */
+async function readKeys(file: string): Promise<string> {
+  const max = 1024 * 1024;
+  if (file !== '-') {
+    const { readFile, stat } = await import('node:fs/promises');
+    if ((await stat(file)).size > max) throw new UsageError(`${file} is larger than 1 MiB: not a public key file`);
+    return readFile(file, 'utf8');
+  }
+  let text = '';
+  for await (const piece of process.stdin) {
+    text += String(piece);
+    if (text.length > max) throw new UsageError('stdin holds more than 1 MiB: not a public key file');
+  }
+  return text;
+}
+
+function registerUserKey(user: Command): void {
+  const key = user
+    .command('key')
+    .description('SSH public keys a user logs in to the SFTP front with: add, ls, rm (admin, or your own with a full token)');
+
+  const add = key
+    .command('add')
+    .description('add the keys of FILE (authorized_keys lines: ed25519, ecdsa, rsa of 2048 bits or more; comments kept), or of stdin with -')
+    .argument('<name>', 'the user')
+    .argument('<file>', 'a public key file (~/.ssh/id_ed25519.pub) or an authorized_keys file; - for stdin')
+    .option('--json', 'print the keys added as JSON')
+    .addHelpText(
+      'after',
+      `
+A key logs in with all of the user's permissions, so a user adding their own keys needs a
+token with all of them and no path prefix (what \`ferry login\` gives). Lines with options
+(from=, command=) are refused rather than stored without them; a key the user already has
+is refused. Blank lines and # comments are skipped.
+
+Examples:
+  $ ferry user key add ana ~/.ssh/id_ed25519.pub
+  $ ssh-add -L | ferry user key add ana -
+  $ sftp -P 2022 ana@files.example.com`,
+    );
+  addConnectionOptions(add).action(async (name: string, file: string, opts: UserOpts) => {
+    const text = await readKeys(file);
+    const client = await clientFrom(opts);
+    try {
+      const { addSshKeys } = await import('../../client/account.js');
+      const added = await addSshKeys(client, name, text);
+      if (opts.json) return printJson(added);
+      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+
+  const ls = key.command('ls').description("a user's SSH keys").argument('<name>', 'the user').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry user key ls ana');
+  addConnectionOptions(ls).action(async (name: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { listSshKeys } = await import('../../client/account.js');
+      const keys = await listSshKeys(client, name);
+      if (opts.json) return printJson(keys);
+      process.stdout.write(
+        table(
+          ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED'],
+          keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt)]),
+        ),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
+  const rm = key
+    .command('rm')
+    .description('remove a key (by the ID ferry user key ls shows, or its SHA256: fingerprint); its SFTP logins end at their next request')
+    .argument('<name>', 'the user')
+    .argument('<id>', 'key id or fingerprint')
+    .addHelpText('after', '\nExamples:\n  $ ferry user key rm ana 3f2a9c0d1e4b5a6f\n  $ ferry user key rm ana SHA256:OwOPKm4t55WQaKVWLDxbfnMgHZ/vao68mDgXE03pk+c');
+  addConnectionOptions(rm).action(async (name: string, id: string, opts: UserOpts) => {
+    const client = await clientFrom(opts);
+    try {
+      const { removeSshKey } = await import('../../client/account.js');
+      await removeSshKey(client, name, id);
+      process.stderr.write(`removed key ${id} of ${name}\n`);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
 export function registerUser(program: Command): void {
-  const user = program.command('user').description('manage users (admin): add, ls, show, set, rm, passwd, grant');
+  const user = program.command('user').description('manage users (admin): add, ls, show, set, rm, passwd, grant, key');
 
   const add = user
     .command('add')
@@ -251,6 +341,8 @@ Examples:
     .argument('<permissions>', 'comma-separated: list,read,write,delete,mkdir,share, or "none"')
     .option('--json', 'print the user as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user grant ana /archive list,read\n  $ ferry user grant ana /archive none');
+  registerUserKey(user);
+
   addConnectionOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
     const client = await clientFrom(opts);
     try {

@@ -1,0 +1,71 @@
+/**
+ * Users' SSH public keys (the SFTP front logs users in with them), in the metadata store.
+ *
+ * Only public keys are kept: a row is the key blob as a client presents it, its fingerprint
+ * and the comment of the authorized_keys line it came from. A key is unique per user (the
+ * same public key on two accounts is allowed, as in two authorized_keys files: it opens
+ * nothing without its private half, and the user name the client sends picks the account).
+ * Writes are durable: a removed key must stay removed after a power cut.
+ */
+import type { Kysely } from 'kysely';
+import { AlreadyExistsError } from '../core/errors.js';
+import type { Database, SshKeysTable } from './meta-schema.js';
+import type { MetaStore } from './meta-store.js';
+
+export type SshKeyRow = SshKeysTable;
+
+export class SshKeyStore {
+  private readonly db: Kysely<Database>;
+
+  constructor(private readonly meta: MetaStore) {
+    this.db = meta.db;
+  }
+
+  /** A user's keys, oldest first. */
+  async keysOf(userId: string): Promise<SshKeyRow[]> {
+    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+  }
+
+  /** The user's key with this blob (base64), if registered. */
+  async findKey(userId: string, publicKey: string): Promise<SshKeyRow | undefined> {
+    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).where('public_key', '=', publicKey).executeTakeFirst();
+  }
+
+  /**
+   * Adds keys to one user in one transaction: all or none. FERRY_ERR_ALREADY_EXISTS (with the
+   * fingerprint) when the user has one of them already, or when `rows` names a key twice.
+   */
+  async addKeys(rows: readonly SshKeyRow[]): Promise<void> {
+    const seen = new Set<string>();
+    for (const r of rows) {
+      if (seen.has(r.user_id + ' ' + r.fingerprint)) throw new AlreadyExistsError(`the key ${r.fingerprint} is given twice`, { details: { fingerprint: r.fingerprint } });
+      seen.add(r.user_id + ' ' + r.fingerprint);
+    }
+    await this.meta.durable(async (trx) => {
+      for (const r of rows) {
+        const dup = await trx.selectFrom('ssh_keys').select('id').where('user_id', '=', r.user_id).where('fingerprint', '=', r.fingerprint).executeTakeFirst();
+        if (dup) throw new AlreadyExistsError(`the key ${r.fingerprint} is already registered for this user (id ${dup.id})`, { details: { fingerprint: r.fingerprint, id: dup.id } });
+        await trx.insertInto('ssh_keys').values(r).execute();
+      }
+    });
+  }
+
+  /** Removes a user's key by id or fingerprint; the row removed, or undefined when none matched. */
+  async removeKey(userId: string, idOrFingerprint: string): Promise<SshKeyRow | undefined> {
+    return this.meta.durable(async (trx) => {
+      const row = await trx
+        .selectFrom('ssh_keys')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where((eb) => eb.or([eb('id', '=', idOrFingerprint), eb('fingerprint', '=', idOrFingerprint)]))
+        .executeTakeFirst();
+      if (row) await trx.deleteFrom('ssh_keys').where('id', '=', row.id).execute();
+      return row;
+    });
+  }
+
+  /** Records a successful login with the key (not durable: a lost timestamp harms nobody). */
+  async touch(id: string, now: number): Promise<void> {
+    await this.db.updateTable('ssh_keys').set({ last_used_at: now }).where('id', '=', id).execute();
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * The SFTP front with OpenSSH's own clients (`sftp -b`, `scp`): files of every awkward size
+ * up and down, byte for byte, stored as chunks (read back over the native API); trees;
+ * rename, remove, mkdir, rmdir; attributes; `reput` after the client was killed mid-upload,
+ * sending only what was missing while nothing half-uploaded was ever visible.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditEvents } from '../helpers/users.js';
+import { writeRandomFile } from '../helpers/files.js';
+import { scp, sftpBatch, spawnSftp, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+
+let s: SftpServer;
+let ana: SshUser;
+
+beforeAll(async () => {
+  s = await startSftpServer();
+  ana = await sshUser(s, 'ana');
+});
+afterAll(async () => s?.close());
+
+/** The file's bytes as the native API serves them (so: as stored in the chunk store). */
+async function apiBytes(path: string): Promise<{ status: number; body: Buffer }> {
+  const res = await s.t.api(`/api/v1/files${path}`);
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+const MiB = 1024 * 1024;
+
+describe('sftp -b and scp', () => {
+  it.each([0, 1, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 64 * MiB])('puts and gets %i bytes, byte for byte', async (size) => {
+    const name = `f-${size}.bin`;
+    const local = join(s.dir, name);
+    await writeRandomFile(local, size);
+    const up = await sftpBatch(s, ana, [`put ${name} ${name}`]);
+    expect(up.code, up.stderr).toBe(0);
+    const stored = await apiBytes(`/users/ana/${name}`);
+    expect(stored.status).toBe(200);
+    const original = await readFile(local);
+    expect(stored.body.equals(original)).toBe(true);
+    const down = await sftpBatch(s, ana, [`get ${name} back-${name}`]);
+    expect(down.code, down.stderr).toBe(0);
+    expect((await readFile(join(s.dir, `back-${name}`))).equals(original)).toBe(true);
+    // scp (OpenSSH 9: the SFTP protocol) both ways as well
+    const scpUp = await scp(s, ana, [name, `remote:scp-${name}`]);
+    expect(scpUp.code, scpUp.stderr).toBe(0);
+    const scpDown = await scp(s, ana, [`remote:scp-${name}`, `scp-back-${name}`]);
+    expect(scpDown.code, scpDown.stderr).toBe(0);
+    expect((await readFile(join(s.dir, `scp-back-${name}`))).equals(original)).toBe(true);
+  });
+
+  it('copies a tree up with put -r and down with get -r', async () => {
+    const tree = join(s.dir, 'tree');
+    const files: Record<string, Buffer> = { 'a.txt': Buffer.from('alpha'), 'sub/b.bin': randomBytes(300_000), 'sub/deeper/c.bin': randomBytes(2 * MiB + 3), 'sub/empty.txt': Buffer.alloc(0) };
+    for (const [rel, data] of Object.entries(files)) {
+      await mkdir(join(tree, rel, '..'), { recursive: true });
+      await writeFile(join(tree, rel), data);
+    }
+    await mkdir(join(tree, 'emptydir'));
+    const up = await sftpBatch(s, ana, ['put -r tree']);
+    expect(up.code, up.stderr).toBe(0);
+    for (const [rel, data] of Object.entries(files)) expect((await apiBytes(`/users/ana/tree/${rel}`)).body.equals(data), rel).toBe(true);
+    const down = await sftpBatch(s, ana, ['lmkdir treeback', 'get -r tree treeback']);
+    expect(down.code, down.stderr).toBe(0);
+    for (const [rel, data] of Object.entries(files)) expect((await readFile(join(s.dir, 'treeback', 'tree', rel))).equals(data), rel).toBe(true);
+    expect((await stat(join(s.dir, 'treeback', 'tree', 'emptydir'))).isDirectory()).toBe(true);
+    const r = await scp(s, ana, ['-r', 'tree', 'remote:scptree']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes('/users/ana/scptree/sub/deeper/c.bin')).body.equals(files['sub/deeper/c.bin'])).toBe(true);
+  });
+
+  it('renames, removes, makes and removes directories; refuses what POSIX refuses', async () => {
+    await writeFile(join(s.dir, 'x.txt'), 'x');
+    const ok = await sftpBatch(s, ana, ['mkdir m', 'mkdir m/n', 'put x.txt m/x.txt', 'rename m/x.txt m/n/y.txt', 'put x.txt m/z.txt', 'rename m/z.txt m/n/y.txt', 'ls -l m/n']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/-rw-r--r-- +1 ana +ana +1 .* y\.txt/);
+    const list = (await (await s.t.api('/api/v1/list/users/ana/m/n')).json()) as { entries: { name: string }[] };
+    expect(list.entries.map((e) => e.name)).toEqual(['y.txt']);
+    // (OpenSSH uses posix-rename@openssh.com: replacing m/n/y.txt above worked)
+    for (const [cmd, message] of [
+      ['rmdir m', /rmdir.*(not empty|Failure)/i],
+      ['rm m', /(is a directory|Failure)/i],
+      ['mkdir m', /(already exists|Failure)/i],
+      ['rm nothing-here', /No such file/i],
+      ['ln -s m/n/y.txt link', /(Operation unsupported|not supported)/i],
+      ['get nothing-here', /not found|No such file/i],
+    ] as const) {
+      const r = await sftpBatch(s, ana, [cmd]);
+      expect(r.code, cmd).not.toBe(0);
+      expect(r.stderr, cmd).toMatch(message);
+    }
+    const clean = await sftpBatch(s, ana, ['rm m/n/y.txt', 'rmdir m/n', 'rmdir m']);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
+    const deletes = await auditEvents(s.t, 'event=file.delete&user=ana');
+    expect(deletes.find((e) => e.target === '/users/ana/m/n/y.txt')).toMatchObject({ front: 'sftp' });
+    const renames = await auditEvents(s.t, 'event=file.rename&user=ana');
+    expect(renames.find((e) => e.target === '/users/ana/m/z.txt')).toMatchObject({ front: 'sftp', details: { to: '/users/ana/m/n/y.txt', overwrite: true } });
+    expect((await auditEvents(s.t, 'event=file.mkdir&user=ana')).map((e) => e.target)).toContain('/users/ana/m/n');
+    const downloads = await auditEvents(s.t, 'event=file.download&user=ana');
+    expect(downloads[0]).toMatchObject({ front: 'sftp' });
+  });
+
+  it('keeps mtime and mode with put -p, and sets them with chmod', async () => {
+    const local = join(s.dir, 'p.txt');
+    await writeFile(local, 'preserve me');
+    const { utimes, chmod } = await import('node:fs/promises');
+    await chmod(local, 0o640);
+    await utimes(local, 1_600_000_000, 1_600_000_000);
+    const r = await sftpBatch(s, ana, ['put -p p.txt p.txt', 'chmod 600 p.txt', 'ls -l p.txt']);
+    expect(r.code, r.stderr).toBe(0);
+    const entry = (await (await s.t.api('/api/v1/stat/users/ana/p.txt')).json()) as { mtime: number; mode: number };
+    expect(entry).toMatchObject({ mtime: 1_600_000_000_000, mode: 0o600 });
+    expect(r.stdout).toMatch(/-rw------- .* p\.txt/);
+  });
+
+  it('resumes a put after the client was killed: reput sends only the rest, and nothing half-done was visible', async () => {
+    const name = 'resume.bin';
+    const size = 48 * MiB;
+    await writeRandomFile(join(s.dir, name), size);
+    const user = (await s.t.server.ctx.users.userByName('ana'))!;
+    // 40 Mbit/s: slow enough to be killed half-way on any machine
+    const child = spawnSftp(s, ana, [`put ${name} ${name}`], ['-l', '40000']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let gone = false;
+    const exited = new Promise((resolve) => child.once('close', resolve)).then(() => (gone = true));
+    for (;;) {
+      const partial = await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`);
+      if (partial && partial.size > 0) break;
+      if (gone) throw new Error(`sftp ended before it was killed: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    // Nothing visible: not over the API, not in a listing, not to a read
+    expect((await s.t.api(`/api/v1/stat/users/ana/${name}`)).status).toBe(404);
+    const ls = await sftpBatch(s, ana, ['ls -1']);
+    expect(ls.stdout).not.toContain(name);
+    const get = await sftpBatch(s, ana, [`get ${name} should-not-exist`]);
+    expect(get.code).not.toBe(0);
+    await expect(stat(join(s.dir, 'should-not-exist'))).rejects.toThrow();
+
+    const r = await sftpBatch(s, ana, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes(`/users/ana/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);
+    const [upload] = await auditEvents(s.t, 'event=file.upload&user=ana');
+    expect(upload.target).toBe(`/users/ana/${name}`);
+    expect(upload).toMatchObject({ front: 'sftp' });
+    const d = upload.details as { size: number; received: number; resumedFrom: number };
+    expect(d.size).toBe(size);
+    expect(d.resumedFrom).toBeGreaterThan(0);
+    expect(d.received).toBe(size - d.resumedFrom);
+    // The partial is gone with the commit
+    expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
+  }, 180_000);
+
+  it('resumes an interrupted replacement of a file, the old one readable until the new one is whole', async () => {
+    const name = 'replace.bin';
+    const v1 = randomBytes(3 * MiB);
+    await writeFile(join(s.dir, name), v1);
+    expect((await sftpBatch(s, ana, [`put ${name} ${name}`])).code).toBe(0);
+    const v2 = randomBytes(40 * MiB);
+    await writeFile(join(s.dir, name), v2);
+    const user = (await s.t.server.ctx.users.userByName('ana'))!;
+    const child = spawnSftp(s, ana, [`put ${name} ${name}`], ['-l', '40000']);
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size ?? 0)) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await exited;
+    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v1)).toBe(true);
+    const r = await sftpBatch(s, ana, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes(`/users/ana/${name}`)).body.equals(v2)).toBe(true);
+    const [upload] = await auditEvents(s.t, 'event=file.upload&user=ana');
+    expect((upload.details as { resumedFrom: number }).resumedFrom).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('refuses legacy scp -O and shells with a message that says what to use', async () => {
+    await writeFile(join(s.dir, 'legacy.txt'), 'old');
+    const r = await scp(s, ana, ['-O', 'legacy.txt', 'remote:legacy.txt']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/SFTP only.*do not pass -O/);
+    expect((await s.t.api('/api/v1/stat/users/ana/legacy.txt')).status).toBe(404);
+  });
+
+  it('lists with ls and answers df from the quota', async () => {
+    await s.t.api('/api/v1/users/ana', { method: 'PATCH', json: { quotaBytes: 1024 * MiB } });
+    const r = await sftpBatch(s, ana, ['ls -1', 'df']);
+    await s.t.api('/api/v1/users/ana', { method: 'PATCH', json: { quotaBytes: null } });
+    expect(r.code, r.stderr).toBe(0);
+    const listed = r.stdout.split('\n').filter((l) => l && !l.startsWith('sftp>'));
+    const api = (await (await s.t.api('/api/v1/list/users/ana')).json()) as { entries: { name: string }[] };
+    expect(listed.slice(0, -2).sort()).toEqual(api.entries.map((e) => e.name).sort());
+    // df: 1 GiB in 1 KiB blocks, the used part what ana's files take
+    const usage = (await (await s.t.api('/api/v1/users/ana')).json()) as { usage: { bytes: number } };
+    const [, size, used] = /^\s*(\d+)\s+(\d+)\s+(\d+)/m.exec(listed.slice(-1)[0]) ?? [];
+    expect(Number(size)).toBe(1024 * 1024);
+    expect(Math.abs(Number(used) - usage.usage.bytes / 1024)).toBeLessThan(8);
+  });
+});
