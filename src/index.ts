@@ -15,20 +15,25 @@ export { chunkStream, type ChunkStreamOptions, type StreamChunk } from './algo/c
 export { GEAR, chunkLengths, type CdcParams } from './algo/fastcdc.js';
 
 export { LocalBackend, type LocalBackendOptions } from './backends/local/local-backend.js';
+export * from './backends/decorators/index.js';
 export { MemoryBackend, type MemoryBackendOptions } from './backends/memory/memory-backend.js';
-export { BackendRegistry, defaultRegistry, openBackend, parseRemote, redactRemote, type BackendDefinition, type RemoteSpec } from './backends/registry.js';
+export { BackendRegistry } from './backends/registry.js';
+export type { BackendDefinition, BackendOptions, BackendOptionSpec, RemoteSpec } from './backends/definition.js';
+export { BACKENDS, defaultRegistry, openBackend, openRemote, parseRemote, redactOptions, redactRemote } from './remotes/index.js';
 
 export { ChunkStore, type ChunkStoreOptions } from './store/chunk-store.js';
 export { MetaStore } from './store/meta-store.js';
 
 export * from './client/index.js';
 
-export { startServer, buildApp, type RunningServer, type ServerContext } from './server/app.js';
+export { startServer, buildApp, type RunningServer } from './server/app.js';
+export type { ServerContext } from './server/context.js';
 export { defaultConfig, type ServerConfig } from './server/config.js';
 
 export { S3Backend, type S3BackendOptions } from './backends/s3/s3-backend.js';
 export { SftpBackend, type SftpBackendOptions } from './backends/sftp/sftp-backend.js';
 
 export * from './core/storage-bulk.js';
-export { FerryBackend, ferryBackendDefinition, registerFerryBackend, parseFerrySpec, type FerryBackendOptions } from './client/ferry-backend.js';
+export { FerryBackend, type FerryBackendOptions } from './client/ferry-backend.js';
+export { ferryBackendDefinition, parseFerrySpec } from './client/ferry-definition.js';
 export * from './sync/index.js';

@@ -20,6 +20,35 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   }
 }
 
+/**
+ * `size` bytes of JSON log lines with varying fields (a deterministic generator, so every
+ * run has the same bytes): data zstd compresses several times over, as logs, source trees
+ * and JSON exports do.
+ */
+export async function writeTextFile(path: string, size: number): Promise<void> {
+  const fh = await open(path, 'w');
+  let x = 12345;
+  const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const words = ['GET', 'PUT', 'POST', 'DELETE', 'alpha', 'beta', 'gamma', 'delta', 'users', 'files', 'reports', 'images', 'ok', 'slow', 'retry'];
+  try {
+    for (let off = 0; off < size; ) {
+      const lines: string[] = [];
+      for (let i = 0; i < 20_000; i++) {
+        const r = next();
+        lines.push(
+          JSON.stringify({ t: 1_764_000_000_000 + off + i, level: r % 7 === 0 ? 'warn' : 'info', method: words[r % 4], path: `/${words[4 + (r % 4)]}/${words[8 + ((r >>> 4) % 4)]}/${r % 1000}`, status: r % 11 === 0 ? 404 : 200, ms: r % 997, user: `u${(r >>> 8) % 50}`, note: words[12 + ((r >>> 12) % 3)] }),
+        );
+      }
+      const buf = Buffer.from(lines.join('\n') + '\n');
+      const n = Math.min(buf.length, size - off);
+      await fh.write(buf, 0, n, off);
+      off += n;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Overwrites `length` bytes at `offset` with random bytes: an in-place edit (size kept, mtime now). */
 export async function scribble(path: string, offset: number, length: number): Promise<void> {
   const fh = await open(path, 'r+');

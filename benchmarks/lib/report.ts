@@ -11,6 +11,7 @@ import { WORKLOADS, human, type WorkloadId } from './workloads.js';
 export const TOOL_LABELS: Record<ToolId, string> = {
   ferry: 'ferry',
   'ferry-nofsync': 'ferry (server --no-fsync)',
+  'ferry-encrypted': 'ferry (store encrypted at rest)',
   curl: 'curl → nginx',
   scp: 'scp',
   sftp: 'sftp',
@@ -280,7 +281,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
     });
   }
   const serverNames = [...new Set(r.starts.map((s) => s.server))];
-  const toolsOfServer: Record<string, ToolId[]> = { ferry: ['ferry'], 'ferry --no-fsync': ['ferry-nofsync'], 'ferry (webdav)': ['rclone-webdav'], 'ferry (tus)': ['tus'], 'ferry (sftp)': ['sftp-ferry', 'scp-ferry'], nginx: ['curl'] };
+  const toolsOfServer: Record<string, ToolId[]> = { ferry: ['ferry'], 'ferry --no-fsync': ['ferry-nofsync'], 'ferry --encryption-key-file': ['ferry-encrypted'], 'ferry (webdav)': ['rclone-webdav'], 'ferry (tus)': ['tus'], 'ferry (sftp)': ['sftp-ferry', 'scp-ferry'], nginx: ['curl'] };
   const toolOfServer = (name: string): ToolId[] => toolsOfServer[name] ?? PEERS_TO_BEAT;
   const servers = serverNames.map((server) => {
     const ss = r.starts.filter((s) => s.server === server);

@@ -1,7 +1,7 @@
 /** The workloads of issue 6, in the order they run (later ones build on the earlier ones' state). */
 import type { StepKind } from '../tools/tool.js';
 
-export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'download-delta' | 'tree' | 'tree-noop' | 'tree-download' | 'tree-download-noop' | 'many';
+export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'edit-scattered' | 'download-delta' | 'text' | 'tree' | 'tree-noop' | 'tree-download' | 'tree-download-noop' | 'many';
 
 export interface Workload {
   id: WorkloadId;
@@ -38,6 +38,15 @@ export function human(bytes: number): string {
   return `${bytes} B`;
 }
 
+/** Edits of workload 4c: small changes all over a big file (an archive updated in place, a VM image). */
+export const SCATTERED_EDITS = 32;
+export const SCATTERED_EDIT_BYTES = 64;
+
+/** Size of workload 7's text file: a quarter of the big file. */
+export function textSize(s: Sizes): number {
+  return Math.max(1 << 20, Math.floor(s.size / 4));
+}
+
 export const WORKLOADS: Workload[] = [
   { id: 'upload', number: '1', kind: 'upload', title: (s) => `upload ${human(s.size)} of new random data`, bytes: (s) => s.size },
   { id: 'download', number: '2', kind: 'download', title: (s) => `download it (${human(s.size)})`, bytes: (s) => s.size, needs: ['upload'] },
@@ -54,6 +63,14 @@ export const WORKLOADS: Workload[] = [
     number: '4',
     kind: 'upload',
     title: (s) => `upload after ${human(s.edit)} changed in the middle`,
+    bytes: (s) => s.size,
+    needs: ['upload'],
+  },
+  {
+    id: 'edit-scattered',
+    number: '4c',
+    kind: 'upload',
+    title: (s) => `upload after ${SCATTERED_EDITS} edits of ${SCATTERED_EDIT_BYTES} B scattered over the file (${human(s.size)})`,
     bytes: (s) => s.size,
     needs: ['upload'],
   },
@@ -76,6 +93,13 @@ export const WORKLOADS: Workload[] = [
   { id: 'tree-noop', number: '5b', kind: 'tree', title: () => 'the same tree: no-change re-sync', bytes: (s) => s.treeBytes, needs: ['tree'] },
   { id: 'tree-download', number: '5c', kind: 'tree-download', title: () => 'download the tree into an empty directory', bytes: (s) => s.treeBytes, needs: ['tree'], extra: true },
   { id: 'tree-download-noop', number: '5d', kind: 'tree-download', title: () => 'download the tree again (no change)', bytes: (s) => s.treeBytes, needs: ['tree-download'], extra: true },
+  {
+    id: 'text',
+    number: '7',
+    kind: 'upload',
+    title: (s) => `upload ${human(textSize(s))} of compressible text (JSON log lines)`,
+    bytes: (s) => textSize(s),
+  },
   {
     id: 'many',
     number: '6',

@@ -15,8 +15,12 @@ import type { StepKind, Tool } from './tool.js';
 
 export type TreeCommand = 'sync' | 'put -r';
 
-/** `ferry sync` once the sync engine is on this branch; `ferry put -r` until then. */
+/**
+ * `ferry sync` once the sync engine is on this branch; `ferry put -r` until then.
+ * `FERRY_BENCH_TREE=put` measures `put -r`/`get -r` instead (to compare the two tree paths).
+ */
 export function ferryTreeCommand(): TreeCommand {
+  if (process.env.FERRY_BENCH_TREE === 'put') return 'put -r';
   // An unknown command prints the top-level help (and exits 0): look for the command's own usage line.
   const r = spawnSync(process.execPath, [FERRY_BIN, 'sync', '--help'], { encoding: 'utf8' });
   return /Usage: ferry sync /.test(r.stdout ?? '') ? 'sync' : 'put -r';
@@ -48,7 +52,14 @@ export async function ferryCounters(server: FerryServer): Promise<FerryCounters>
     for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))) sum += Number(m[1]);
     return sum;
   };
-  return { received: read('ferry_chunk_bytes_received_total'), served: read('ferry_chunk_bytes_served_total') };
+  // What travelled: chunk and pack bodies as sent (compressed, or as deltas), and chunk
+  // answers as sent (whole-file answers in plain bytes, or as stored frames).
+  // Servers before issue 15 have no wire counters: their bodies travelled as plain bytes.
+  const wire = text.includes('ferry_chunk_wire_bytes_received_total');
+  return {
+    received: read(wire ? 'ferry_chunk_wire_bytes_received_total' : 'ferry_chunk_body_bytes_received_total'),
+    served: read(wire ? 'ferry_chunk_wire_bytes_sent_total' : 'ferry_chunk_bytes_served_total'),
+  };
 }
 
 export function ferryTool(o: FerryToolOptions): Tool {

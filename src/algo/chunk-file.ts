@@ -214,6 +214,138 @@ function deserializeError(e: SerializedError): FerryError {
 
 const pool = new ChunkWorkerPool(workerUrl);
 
+/** A worker lent by the pool to one chunking run. */
+interface Hand {
+  worker: Worker;
+  /** A task was sent and neither `done` nor `error` came back yet. */
+  busy: boolean;
+  /** Terminated by us, or died: not to be handed back to the pool. */
+  gone: boolean;
+  detach: () => void;
+}
+
+/**
+ * One file chunked by workers, segment by segment: the workers chunk segments ahead, the
+ * records are handed out in file order. The state the workers' callbacks and the consuming
+ * generator share.
+ */
+class WorkerChunking {
+  readonly segments: (SegmentState | undefined)[] = [];
+  readonly hands: Hand[] = [];
+  readonly stopping: Promise<void>[] = [];
+  failure: FerryError | undefined;
+  private wake: (() => void) | undefined;
+  /** The segment being yielded, and the next one to send to a worker. */
+  current = 0;
+  private nextToSend = 0;
+  private readonly dataSize: number;
+
+  constructor(
+    private readonly fd: number,
+    private readonly size: number,
+    private readonly cdc: CdcParams,
+    segmentSize: number,
+  ) {
+    for (let i = 0; i * segmentSize < size; i++) {
+      this.segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });
+    }
+    this.dataSize = fileBufferSize(cdc.maxSize);
+  }
+
+  notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Resolves at the next message (or failure). */
+  next(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wake = resolve));
+  }
+
+  fail(err: FerryError): void {
+    this.failure ??= err;
+    this.notify();
+  }
+
+  /**
+   * Busy workers cannot be interrupted (they read and hash synchronously): ending one means
+   * terminating its thread; idle ones go back to the pool.
+   */
+  stopBusy(): void {
+    for (const h of this.hands) {
+      if (h.busy && !h.gone) {
+        h.gone = true;
+        h.detach();
+        this.stopping.push(pool.discard(h.worker));
+      }
+    }
+  }
+
+  /**
+   * Segments are handed out in order and at most one per worker ahead of the one being
+   * yielded: that bounds the records waiting in memory when the consumer is slow.
+   */
+  dispatch(): void {
+    for (const h of this.hands) {
+      if (this.failure !== undefined || this.nextToSend >= this.segments.length || this.nextToSend > this.current + this.hands.length) return;
+      if (h.busy) continue;
+      const seg = this.segments[this.nextToSend]!;
+      const task: SegmentTask = { type: 'segment', index: this.nextToSend, fd: this.fd, params: this.cdc, dataSize: this.dataSize, start: seg.start, end: seg.end, fileSize: this.size };
+      h.busy = true;
+      h.worker.postMessage(task);
+      this.nextToSend++;
+    }
+  }
+
+  /** Takes a worker from the pool and listens to it. */
+  attach(): void {
+    const worker = pool.acquire();
+    const hand: Hand = { worker, busy: false, gone: false, detach: () => {} };
+    const onMessage = (m: WorkerMessage) => {
+      if (m.type !== 'records') hand.busy = false;
+      if (m.type === 'error') return this.fail(deserializeError(m.error));
+      const seg = this.segments[m.index];
+      if (!seg) return this.fail(new InternalError(`chunk worker answered for segment ${m.index}, already released`));
+      if (m.type === 'records') seg.batches.push(m.records);
+      else {
+        seg.done = true;
+        seg.endOffset = m.endOffset;
+        this.dispatch();
+      }
+      this.notify();
+    };
+    const onError = (err: Error) => {
+      hand.gone = true;
+      this.fail(fromSystemError(err, 'chunk worker'));
+    };
+    const onExit = (code: number) => {
+      hand.gone = true;
+      this.fail(new InternalError(`chunk worker exited unexpectedly (code ${code})`));
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    hand.detach = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    this.hands.push(hand);
+  }
+
+  /** Gives the workers back (idle) or ends them (busy); resolves once none can read the descriptor. */
+  async release(): Promise<void> {
+    this.stopBusy();
+    for (const h of this.hands) {
+      h.detach();
+      if (!h.busy && !h.gone) pool.release(h.worker);
+      else if (!h.gone) this.stopping.push(pool.discard(h.worker));
+    }
+    await Promise.allSettled(this.stopping);
+  }
+}
+
 async function* chunkInWorkers(
   fd: number,
   size: number,
@@ -225,143 +357,50 @@ async function* chunkInWorkers(
   throwIfAborted(signal);
   const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc));
   if (!(Number.isSafeInteger(segmentSize) && segmentSize > 0)) throw new ValidationError(`segmentSize must be a positive integer, not ${segmentSize}`);
-  const segments: (SegmentState | undefined)[] = [];
-  for (let i = 0; i * segmentSize < size; i++) {
-    segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });
-  }
-  const dataSize = fileBufferSize(cdc.maxSize);
-
-  let failure: FerryError | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const fail = (err: FerryError) => {
-    failure ??= err;
-    notify();
-  };
-
-  interface Hand {
-    worker: Worker;
-    /** A task was sent and neither `done` nor `error` came back yet. */
-    busy: boolean;
-    /** Terminated by us, or died: not to be handed back to the pool. */
-    gone: boolean;
-    detach: () => void;
-  }
-  const hands: Hand[] = [];
-  const stopping: Promise<void>[] = [];
-  // Busy workers cannot be interrupted (they read and hash synchronously): ending one
-  // means terminating its thread; idle ones go back to the pool.
-  const stopBusy = () => {
-    for (const h of hands) {
-      if (h.busy && !h.gone) {
-        h.gone = true;
-        h.detach();
-        stopping.push(pool.discard(h.worker));
-      }
-    }
-  };
-
-  // Segments are handed out in order and at most one per worker ahead of the one being
-  // yielded: that bounds the records waiting in memory when the consumer is slow.
-  let current = 0;
-  let nextToSend = 0;
-  const dispatch = () => {
-    for (const h of hands) {
-      if (failure !== undefined || nextToSend >= segments.length || nextToSend > current + hands.length) return;
-      if (h.busy) continue;
-      const seg = segments[nextToSend]!;
-      const task: SegmentTask = { type: 'segment', index: nextToSend, fd, params: cdc, dataSize, start: seg.start, end: seg.end, fileSize: size };
-      h.busy = true;
-      h.worker.postMessage(task);
-      nextToSend++;
-    }
-  };
-
+  const run = new WorkerChunking(fd, size, cdc, segmentSize);
+  const { segments } = run;
   const onAbort = () => {
-    fail(new AbortedError('aborted', { cause: signal?.reason }));
-    stopBusy();
+    run.fail(new AbortedError('aborted', { cause: signal?.reason }));
+    run.stopBusy();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
   try {
-    for (let i = 0; i < Math.min(workerCount, segments.length); i++) {
-      const worker = pool.acquire();
-      const hand: Hand = { worker, busy: false, gone: false, detach: () => {} };
-      const onMessage = (m: WorkerMessage) => {
-        if (m.type !== 'records') hand.busy = false;
-        if (m.type === 'error') return fail(deserializeError(m.error));
-        const seg = segments[m.index];
-        if (!seg) return fail(new InternalError(`chunk worker answered for segment ${m.index}, already released`));
-        if (m.type === 'records') seg.batches.push(m.records);
-        else {
-          seg.done = true;
-          seg.endOffset = m.endOffset;
-          dispatch();
-        }
-        notify();
-      };
-      const onError = (err: Error) => {
-        hand.gone = true;
-        fail(fromSystemError(err, 'chunk worker'));
-      };
-      const onExit = (code: number) => {
-        hand.gone = true;
-        fail(new InternalError(`chunk worker exited unexpectedly (code ${code})`));
-      };
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-      hand.detach = () => {
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-      };
-      hands.push(hand);
-    }
-    dispatch();
+    for (let i = 0; i < Math.min(workerCount, segments.length); i++) run.attach();
+    run.dispatch();
 
     // `pos` is how far the output reaches. A segment's records before `pos` are those the
     // previous segment's chunker replaced while resynchronizing; its first record at or
     // after `pos` must start exactly there.
     let pos = 0;
-    while (current < segments.length) {
-      if (failure) throw failure;
-      const seg = segments[current]!;
+    while (run.current < segments.length) {
+      if (run.failure) throw run.failure;
+      const seg = segments[run.current]!;
       const batch = seg.batches.shift();
       if (batch) {
         const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos) : batch;
         if (out.length === 0) continue;
         if (out[0].offset !== pos) {
-          throw new InternalError(`parallel chunking lost sync: segment ${current} has a chunk at ${out[0].offset}, expected ${pos}`);
+          throw new InternalError(`parallel chunking lost sync: segment ${run.current} has a chunk at ${out[0].offset}, expected ${pos}`);
         }
         const last = out[out.length - 1];
         pos = last.offset + last.size;
         yield out;
       } else if (seg.done) {
-        if (seg.endOffset > pos) throw new InternalError(`parallel chunking left a gap at ${pos} in segment ${current}`);
-        segments[current] = undefined;
-        current++;
-        dispatch();
+        if (seg.endOffset > pos) throw new InternalError(`parallel chunking left a gap at ${pos} in segment ${run.current}`);
+        segments[run.current] = undefined;
+        run.current++;
+        run.dispatch();
       } else {
-        await new Promise<void>((resolve) => (wake = resolve));
+        await run.next();
       }
     }
-    if (failure) throw failure;
+    if (run.failure) throw run.failure;
     if (pos !== size) throw new InternalError(`parallel chunking covered ${pos} of ${size} bytes`);
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    stopBusy();
-    for (const h of hands) {
-      h.detach();
-      if (!h.busy && !h.gone) pool.release(h.worker);
-      else if (!h.gone) stopping.push(pool.discard(h.worker));
-    }
     // The descriptor is shared with the workers: the caller closes it only once none of
     // them can read it any more.
-    await Promise.allSettled(stopping);
+    await run.release();
   }
 }

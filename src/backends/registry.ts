@@ -1,14 +1,15 @@
 /**
  * The backend registry: a backend type name -> its factory and option schema, and the one
  * place that turns what a person types (`./photos`, `memory:test`, `s3:bucket/prefix`) into a
- * StorageBackend. Backends register themselves through a {@link BackendDefinition}; nothing
- * here switches over type names, so adding S3 or SFTP is one `register` call.
+ * StorageBackend. Backends describe themselves with a {@link BackendDefinition}
+ * (./definition.ts); nothing here switches over type names or lists them: the composition
+ * root (src/remotes/) builds the registry of every type, `ferry` included.
  *
  * Remote strings follow rclone's habits:
  * - a path (`/abs/dir`, `./dir`, `../dir`, `~/dir`, `dir`) is a local directory;
  * - `type:rest` names a backend type and hands `rest` to that type's parser
  *   (`memory:name`, `local:/dir`, `s3:bucket/prefix`, `sftp://user@host:port/path`,
- *   `channel:name`, later `ferry:/path`). A local path that contains a colon before any slash
+ *   `channel:name`, `ferry:/path`). A local path that contains a colon before any slash
  *   is written `./a:b`;
  * - `name:path` names a configured remote (`ferry remote add`, see ./remotes.ts) and a path
  *   inside it;
@@ -23,74 +24,12 @@
  * Remote strings and options may carry secrets (passwords in URLs, keys in options): only
  * {@link redactRemote} / {@link redactOptions} forms may reach logs and error messages.
  */
-import { ConfigError, UnsupportedError } from '../core/errors.js';
+import { ConfigError } from '../core/errors.js';
 import type { StorageBackend } from '../core/storage.js';
 import { normalizeKey } from '../core/path.js';
-import { channelBackendDefinition } from './channel/index.js';
-import { localBackendDefinition } from './local/index.js';
-import { memoryBackendDefinition } from './memory/index.js';
-import { s3BackendDefinition } from './s3/index.js';
-import { sftpBackendDefinition } from './sftp/index.js';
+import type { BackendDefinition, BackendOptions, BackendOptionSpec, OptionValue, RemoteContext, RemoteSpec } from './definition.js';
 
-export type OptionType = 'string' | 'number' | 'boolean';
-export type OptionValue = string | number | boolean;
-export type BackendOptions = Record<string, OptionValue>;
-
-/** One option a backend type accepts: how it is typed, documented and whether it is a secret. */
-export interface BackendOptionSpec {
-  name: string;
-  type: OptionType;
-  description: string;
-  /** Never logged or echoed: redacted by {@link redactOptions} and {@link redactRemote}. */
-  secret?: boolean;
-  required?: boolean;
-  default?: OptionValue;
-  /** For strings: the only values allowed. */
-  choices?: readonly string[];
-}
-
-export interface BackendDefinition {
-  /** The name used in remote strings and configuration: `local`, `memory`, `s3`. */
-  type: string;
-  description: string;
-  options: readonly BackendOptionSpec[];
-  /** Turns what follows `type:` in a remote string into options. Absent: the type is configured, not typed. */
-  parseSpec?(rest: string): BackendOptions;
-  /**
-   * Options for `sub` (a normalized key) inside the place `options` name: `name:sub/dir` of a
-   * named remote. `absolute`: the path was written with a leading `/` (`nas:/srv/x`); types
-   * with a file-system root (SFTP) take it from the server's root then, as rclone does.
-   */
-  subPath?(options: BackendOptions, sub: string, absolute: boolean): BackendOptions;
-  /**
-   * The options of the folder holding what `options` point at, and that thing's name
-   * (`/a/b/file` -> `/a/b` and `file`); undefined at the top. For a source that names a
-   * file rather than a folder (`ferry copy report.pdf nas:/docs/`).
-   */
-  parentOf?(options: BackendOptions): { options: BackendOptions; name: string } | undefined;
-  /** Builds a backend from options already checked against `options` (defaults applied). */
-  factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
-}
-
-/** What a remote string means: which type, with which options. */
-export interface RemoteSpec {
-  type: string;
-  options: BackendOptions;
-}
-
-/** A configured remote (`ferry remote add NAME TYPE key=value…`). */
-export interface NamedRemote {
-  type: string;
-  options: BackendOptions;
-}
-
-/** What resolving a remote may look at besides the string. */
-export interface RemoteContext {
-  /** Configured remotes by name (see ./remotes.ts). */
-  remotes?: Readonly<Record<string, NamedRemote>>;
-  /** Where `FERRY_<TYPE>_<OPTION>` variables are read (default process.env). */
-  env?: Readonly<Record<string, string | undefined>>;
-}
+export type { BackendDefinition, BackendOptions, BackendOptionSpec, NamedRemote, OptionType, OptionValue, RemoteContext, RemoteSpec } from './definition.js';
 
 /** `secretAccessKey` -> `FERRY_S3_SECRET_ACCESS_KEY`. */
 export function envName(type: string, option: string): string {
@@ -99,14 +38,6 @@ export function envName(type: string, option: string): string {
 
 /** Names a person may give a remote: two or more letters, digits, `_`, `.`, `-`, starting with a letter or digit. */
 export const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
-
-/**
- * Remote syntaxes promised to backends that later issues add. Until a type registers, its
- * syntax fails with FERRY_ERR_UNSUPPORTED naming it, instead of being taken for a local path.
- */
-export const RESERVED_REMOTE_TYPES: Readonly<Record<string, string>> = Object.freeze({
-  ferry: 'ferry:/path',
-});
 
 const TYPE_NAME = /^[a-z][a-z0-9-]*$/;
 /** `type:rest`; a single letter is not a type but a drive (`C:\dir`), left to the local branch. */
@@ -155,6 +86,10 @@ function coerce(type: string, spec: BackendOptionSpec, value: unknown): OptionVa
 export class BackendRegistry {
   readonly #types = new Map<string, BackendDefinition>();
 
+  constructor(definitions: Iterable<BackendDefinition> = []) {
+    for (const d of definitions) this.register(d);
+  }
+
   /** Adds a backend type. A name may be registered once. */
   register(definition: BackendDefinition): this {
     if (!TYPE_NAME.test(definition.type)) throw new ConfigError(`backend type names are lowercase words: ${JSON.stringify(definition.type)}`);
@@ -172,14 +107,10 @@ export class BackendRegistry {
     return [...this.#types.values()];
   }
 
-  /** The definition of `type`, or a FERRY_ERR_UNSUPPORTED (reserved, not built yet) / FERRY_ERR_CONFIG (unknown). */
+  /** The definition of `type`, or FERRY_ERR_CONFIG (unknown). */
   #require(type: string): BackendDefinition {
     const definition = this.#types.get(type);
     if (definition !== undefined) return definition;
-    const reserved = RESERVED_REMOTE_TYPES[type];
-    if (reserved !== undefined) {
-      throw new UnsupportedError(`the ${type} backend is not available yet (${reserved} is reserved for it)`, { details: { type } });
-    }
     throw new ConfigError(`unknown backend type ${JSON.stringify(type)}; known: ${[...this.#types.keys()].join(', ')}`, {
       details: { type },
     });
@@ -198,7 +129,7 @@ export class BackendRegistry {
     const rest = query === -1 ? typed[2] : typed[2].slice(0, query);
     const extra = query === -1 ? {} : this.#parseQuery(typed[2].slice(query + 1));
     const definition = this.#types.get(type);
-    const named = definition === undefined && RESERVED_REMOTE_TYPES[type] === undefined ? context.remotes?.[typed[1]] : undefined;
+    const named = definition === undefined ? context.remotes?.[typed[1]] : undefined;
     if (named !== undefined) {
       const target = this.#require(named.type);
       const sub = normalizeKey(rest);
@@ -209,7 +140,7 @@ export class BackendRegistry {
       }
       return { type: named.type, options: { ...options, ...extra } };
     }
-    if (definition === undefined && RESERVED_REMOTE_TYPES[type] === undefined) {
+    if (definition === undefined) {
       throw new ConfigError(
         `unknown remote type ${JSON.stringify(type)} in ${JSON.stringify(this.redactRemote(spec))}; ` +
           `known: ${[...this.#types.keys()].join(', ')} (a local path with a colon is written ./${this.redactRemote(spec)})`,
@@ -255,7 +186,7 @@ export class BackendRegistry {
       throw new ConfigError(`${JSON.stringify(name)} cannot name a remote: use two or more letters, digits, '_', '.' or '-'`);
     }
     const lower = name.toLowerCase();
-    if (this.#types.has(lower) || RESERVED_REMOTE_TYPES[lower] !== undefined) {
+    if (this.#types.has(lower)) {
       throw new ConfigError(`${JSON.stringify(name)} is a backend type; a remote needs another name`);
     }
   }
@@ -325,22 +256,3 @@ export class BackendRegistry {
     return out;
   }
 }
-
-/** The backends built into Ferry. Each folder exports its definition; this list is the only place naming them. */
-export const BUILTIN_BACKENDS: readonly BackendDefinition[] = [
-  localBackendDefinition,
-  memoryBackendDefinition,
-  s3BackendDefinition,
-  sftpBackendDefinition,
-  channelBackendDefinition,
-];
-
-/** The process-wide registry, with the built-in backends. */
-export const defaultRegistry = new BackendRegistry();
-for (const definition of BUILTIN_BACKENDS) defaultRegistry.register(definition);
-
-export const parseRemote = (spec: string, context?: RemoteContext): RemoteSpec => defaultRegistry.parseRemote(spec, context);
-export const openBackend = (remote: string | RemoteSpec, context?: RemoteContext): Promise<StorageBackend> => defaultRegistry.open(remote, context);
-export const redactRemote = (spec: string): string => defaultRegistry.redactRemote(spec);
-export const redactOptions = (type: string, options: Record<string, unknown>): Record<string, unknown> =>
-  defaultRegistry.redactOptions(type, options);

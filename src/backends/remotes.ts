@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { configDir } from '../core/config-location.js';
 import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 import { ConfigError, NotFoundError } from '../core/errors.js';
-import type { StorageBackend } from '../core/storage.js';
-import { defaultRegistry, type BackendOptions, type BackendRegistry, type NamedRemote } from './registry.js';
+import type { BackendOptions, NamedRemote } from './definition.js';
+import type { BackendRegistry } from './registry.js';
 
 export const REMOTES_FILE = 'remotes.json';
 
@@ -49,7 +49,7 @@ export async function writeRemotes(file: string, remotes: Record<string, NamedRe
  * (unknown names, wrong types and bad choices refused; required options may still come from
  * the environment when it is opened).
  */
-export async function addRemote(file: string, name: string, type: string, options: Record<string, string>, registry: BackendRegistry = defaultRegistry): Promise<NamedRemote> {
+export async function addRemote(file: string, name: string, type: string, options: Record<string, string>, registry: BackendRegistry): Promise<NamedRemote> {
   registry.checkRemoteName(name);
   const definition = registry.get(type);
   if (definition === undefined) registry.validateOptions(type, {}); // throws the registry's own error
@@ -77,12 +77,4 @@ export async function removeRemote(file: string, name: string): Promise<void> {
   if (!Object.hasOwn(remotes, name)) throw new NotFoundError(`no remote named ${JSON.stringify(name)} in ${file}`);
   delete remotes[name];
   await writeRemotes(file, remotes);
-}
-
-/**
- * Opens what a person typed (`./dir`, `s3:bucket/x`, `photos:2024`) with the configured named
- * remotes and the environment: what every command taking a remote calls.
- */
-export async function openRemote(spec: string, env: Readonly<Record<string, string | undefined>> = process.env, registry: BackendRegistry = defaultRegistry): Promise<StorageBackend> {
-  return registry.open(spec, { remotes: await readRemotes(remotesPath(env)), env });
 }

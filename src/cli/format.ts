@@ -1,27 +1,14 @@
-/** Human-readable numbers for the CLI. */
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-
-/** `1536` -> `1.5 KiB`. */
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return '?';
-  let v = Math.abs(n);
-  let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  const s = u === 0 ? String(Math.round(v)) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-  return `${n < 0 ? '-' : ''}${s} ${UNITS[u]}`;
-}
+/** Human-readable numbers for the CLI (sizes: core/units.ts formatSize). */
+import { formatSize } from '../core/units.js';
 
 export function formatRate(bytesPerSecond: number): string {
-  return `${formatBytes(bytesPerSecond)}/s`;
+  return `${formatSize(bytesPerSecond)}/s`;
 }
 
-/** `3725` -> `1h02m05s`; `undefined` -> `--`. */
-export function formatDuration(seconds: number | undefined): string {
-  if (seconds === undefined || !Number.isFinite(seconds)) return '--';
+/** `3725000` (ms) -> `1h02m05s`; `undefined` -> `--`. */
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '--';
+  const seconds = ms / 1000;
   if (seconds < 10) return `${Math.max(0, seconds).toFixed(1)}s`;
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);

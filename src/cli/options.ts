@@ -74,7 +74,7 @@ export function addOutputOptions(cmd: Command, jsonHelp = 'print a machine-reada
 }
 
 /** Builds the SDK client from the options, the environment and the config file. */
-export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
+async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => void): Promise<FerryClient> {
   const debug = process.env.FERRY_DEBUG === '1' || process.argv.includes('--debug');
   // Loaded here, not at the top: `ferry --help` and friends should not pay for undici.
   const { FerryClient } = await import('../client/client.js');
@@ -94,6 +94,19 @@ export async function clientFrom(opts: TransferOpts, onWarning?: (m: string) => 
           )
       : undefined,
   });
+}
+
+/**
+ * Builds the client from the options, runs `fn` with it, and closes it (its connections)
+ * however `fn` ends: the one way commands talk to a server.
+ */
+export async function withClient<T>(opts: TransferOpts, fn: (client: FerryClient) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
+  const client = await clientFrom(opts, onWarning);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
 }
 
 /**

@@ -3,13 +3,14 @@
  * for trees, files. Only when stderr is a terminal and neither -q nor --json was given;
  * otherwise the callback is undefined and nothing is drawn.
  */
+import { formatSize } from '../core/units.js';
 import { createRequire } from 'node:module';
 import type cliProgressType from 'cli-progress';
-import type { TransferProgress } from '../client/progress.js';
-import { formatBytes, formatDuration, formatRate } from './format.js';
+import type { Progress } from '../core/progress.js';
+import { formatDuration, formatRate } from './format.js';
 
 export interface ProgressBar {
-  onProgress?: (p: TransferProgress) => void;
+  onProgress?: (p: Progress) => void;
   stop(): void;
 }
 
@@ -19,11 +20,11 @@ export function createProgressBar(options: { quiet?: boolean; json?: boolean; la
   const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressType;
   let bar: cliProgressType.SingleBar | undefined;
   let knownTotal = false;
-  const payload = (p: TransferProgress) => ({
-    doneH: formatBytes(p.bytesDone),
-    totalH: p.bytesTotal === undefined ? '?' : formatBytes(p.bytesTotal),
+  const payload = (p: Progress) => ({
+    doneH: formatSize(p.bytesDone),
+    totalH: p.bytesTotal === undefined ? '?' : formatSize(p.bytesTotal),
     rateH: formatRate(p.rate),
-    etaH: formatDuration(p.etaSeconds),
+    etaH: formatDuration(p.etaMs),
     files: p.filesTotal !== undefined && p.filesTotal > 1 ? ` | files ${p.filesDone}/${p.filesTotal}` : '',
     label: options.label ? `${options.label} ` : '',
   });

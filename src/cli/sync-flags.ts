@@ -7,9 +7,14 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UsageError, fromSystemError } from '../core/errors.js';
 import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseSize } from '../core/units.js';
+import { formatDuration } from './format.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
-import type { SyncProgress } from '../sync/progress.js';
+import type { Plan, StepEvent } from '../sync/plan.js';
+import type { CompareMode } from '../core/compare-mode.js';
+import type { Remote } from '../sync/remote.js';
+import type { StorageLogEntry } from '../backends/decorators/logging.js';
+import type { Progress } from '../core/progress.js';
 
 export interface FilterFlags {
   include?: string[];
@@ -26,6 +31,7 @@ export interface FilterFlags {
 export interface CommonFlags extends FilterFlags {
   checksum?: boolean;
   sizeOnly?: boolean;
+  ignoreTimes?: boolean;
   transfers: number;
   checkers: number;
   bwlimit?: number;
@@ -34,7 +40,8 @@ export interface CommonFlags extends FilterFlags {
   fsync?: boolean;
   progress?: boolean;
   json?: boolean;
-  verbose?: boolean;
+  /** -v: every action; -vv: every storage call too. */
+  verbose: number;
   quiet?: boolean;
 }
 
@@ -75,9 +82,10 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
   addFilterFlags(cmd)
     .addOption(new Option('-c, --checksum', 'compare by size and hash, not modification time'))
     .addOption(new Option('--size-only', 'compare by size only'))
+    .addOption(new Option('-I, --ignore-times', 'transfer every file, even those of the same size and time'))
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
-    .addOption(new Option('-v, --verbose', 'print every action on stderr'))
+    .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
     .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
     .addOption(new Option('-P, --progress', 'show progress (files, bytes, rate, ETA) on stderr'));
   if (what.transfers !== false) {
@@ -115,25 +123,19 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
   });
 }
 
-export function compareMode(flags: CommonFlags): 'default' | 'checksum' | 'size-only' {
-  if (flags.checksum && flags.sizeOnly) throw new UsageError('--checksum and --size-only exclude each other');
-  return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : 'default';
+export function compareMode(flags: CommonFlags): CompareMode {
+  if ([flags.checksum, flags.sizeOnly, flags.ignoreTimes].filter(Boolean).length > 1) throw new UsageError('--checksum, --size-only and --ignore-times exclude each other');
+  return flags.checksum ? 'checksum' : flags.sizeOnly ? 'size-only' : flags.ignoreTimes ? 'ignore-times' : 'default';
 }
 
-function formatDuration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
 
 /** One progress line: `files 12/40, 3.1 MiB/12 MiB, 1.2 MiB/s, ETA 7s`. */
-export function progressLine(p: SyncProgress): string {
-  const eta = p.etaMs === undefined ? '-' : formatDuration(p.etaMs);
+export function progressLine(p: Progress): string {
+  const eta = formatDuration(p.etaMs);
   const parts = [
     p.phase,
-    `files ${p.filesDone}/${p.filesTotal}`,
-    `${formatSize(p.bytesDone)}/${formatSize(p.bytesTotal)}`,
+    `files ${p.filesDone}/${p.filesTotal ?? '?'}`,
+    `${formatSize(p.bytesDone)}/${p.bytesTotal === undefined ? '?' : formatSize(p.bytesTotal)}`,
     `${formatSize(Math.round(p.rate))}/s`,
     `ETA ${eta}`,
     `checks ${p.checks}`,
@@ -145,7 +147,7 @@ export function progressLine(p: SyncProgress): string {
 }
 
 /** A progress printer for stderr: rewrites one line on a terminal, prints a line a second otherwise. */
-export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p: SyncProgress) => void; end: () => void } {
+export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p: Progress) => void; end: () => void } {
   if (!enabled) return { end: () => {} };
   const tty = process.stderr.isTTY === true;
   let lastLine = 0;
@@ -164,16 +166,62 @@ export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p
   };
 }
 
-/** Prints an action line (`copy a/b.txt`, `delete x`) with -v, and errors always. */
-export function eventPrinter(verbose: boolean | undefined): (e: SyncEvent) => void {
+/** An action line: `copy a/b.txt`, `rename x -> y (why)`. */
+export function actionLine(e: StepEvent): string {
+  const to = e.to ? ` -> ${e.to}` : '';
+  const why = e.reason ? ` (${e.reason})` : '';
+  return `${e.action} ${e.path}${to}${why}`;
+}
+
+/**
+ * Prints errors always, and with -v every action as it happens. A dry run's actions are not
+ * printed as they are (not) done: {@link planPrinter} printed them as the plan.
+ */
+export function eventPrinter(verbose: number): (e: SyncEvent) => void {
   return (e) => {
     if (e.action === 'error') {
       process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${e.error?.message ?? e.reason}\n`);
       return;
     }
-    if (!verbose && !e.dryRun) return;
-    const to = e.to ? ` -> ${e.to}` : '';
-    const why = e.reason ? ` (${e.reason})` : '';
-    process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${e.action} ${e.path}${to}${why}\n`);
+    if (e.dryRun || verbose < 1) return;
+    process.stderr.write(actionLine(e) + '\n');
   };
+}
+
+/** With --dry-run: prints the plan, one `(dry run) action` line per step, before it is run on dry-run remotes. */
+export function planPrinter(dryRun: boolean | undefined, line: (e: StepEvent) => string = actionLine): ((plan: Plan) => void) | undefined {
+  if (!dryRun) return undefined;
+  return (plan) => {
+    const out: string[] = [];
+    for (const phase of plan.phases) {
+      if (phase.refused) out.push(`(dry run) not ${phase.name}: ${phase.refused}`);
+      else for (const task of phase.tasks) for (const step of task.steps) out.push(`(dry run) ${line(step.event)}`);
+    }
+    if (out.length > 0) process.stderr.write(out.join('\n') + '\n');
+  };
+}
+
+/** With -vv: one line per storage call (op, key, time, outcome, bytes; never data or secrets). */
+export function storageCallPrinter(verbose: number): ((e: StorageLogEntry) => void) | undefined {
+  if (verbose < 2) return undefined;
+  return (e) => {
+    const to = e.to ? ` -> ${e.to}` : '';
+    const n = e.count !== undefined ? ` (${e.count} objects)` : '';
+    const bytes = e.bytes !== undefined ? ` ${formatSize(e.bytes)}` : '';
+    process.stderr.write(`ferry: ${e.backend} ${e.op} ${e.key}${to}${n} ${e.ms} ms ${e.ok ? 'ok' : e.error}${bytes}\n`);
+  };
+}
+
+/** Opens the remote strings (named remotes and the environment included), runs `fn`, and closes them. */
+export async function withRemotes<T>(specs: string[], fn: (remotes: Remote[]) => Promise<T>): Promise<T> {
+  // The engine loads here, not at start-up (see commands/index.ts).
+  const { openRemotes, closeRemotes } = await import('../sync/remote.js');
+  const remotes = await openRemotes(specs);
+  try {
+    // fn may put other remotes in the array (fileSource opens a file's folder): what it holds
+    // at the end is closed.
+    return await fn(remotes);
+  } finally {
+    await closeRemotes(remotes);
+  }
 }

@@ -63,6 +63,11 @@ export interface FerryApiOptions {
 
 const seg = (s: string): string => encodeURIComponent(s);
 
+/** Chunks smaller than this are sent whole: a delta's round trip for the signature costs more than it saves. */
+const MIN_DELTA_BYTES = 64 * 1024;
+/** Answers to a delta after which the chunk is sent whole (base gone or not readable, delta refused). */
+const DELTA_FALLBACK = new Set<string>(['FERRY_ERR_NOT_FOUND', 'FERRY_ERR_FORBIDDEN', 'FERRY_ERR_ENCODING_INVALID', 'FERRY_ERR_ENCODING_UNSUPPORTED', 'FERRY_ERR_HASH_MISMATCH', 'FERRY_ERR_CHUNK_CORRUPT', 'FERRY_ERR_VALIDATION']);
+
 export class FerryApi<B extends Uint8Array = Uint8Array> {
   readonly http: HttpCore;
   readonly sha: Sha256;
@@ -221,32 +226,121 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     );
   }
 
-  /** Sends one chunk's bytes (idempotent; retried). A Blob (a slice of a picked file) is sent without being read into memory. */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<ChunkPutResponse> {
-    return this.call(() =>
-      this.http.json<ChunkPutResponse>({
+  /**
+   * Sends one chunk's bytes (idempotent; retried). A Blob (a slice of a picked file) is sent
+   * without being read into memory. Bytes in memory go zstd-compressed when this client can
+   * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
+   */
+  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: { hash: string; path: string } } = {}): Promise<ChunkPutResponse> {
+    return this.call(async () => {
+      if (options.base && data instanceof Uint8Array) {
+        const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal);
+        if (sent) return sent;
+      }
+      const z = await this.compressed(data);
+      return this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
-        body: () => data,
-        contentLength: data instanceof Uint8Array ? data.length : data.size,
+        body: () => z ?? data,
+        contentLength: z ? z.length : data instanceof Uint8Array ? data.length : data.size,
+        ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
-      }),
-    );
+      });
+    });
   }
 
-  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. */
+  /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. Compressed as {@link putChunk}, the pack as a whole. */
   putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<PackPutResponse> {
-    return this.call(() =>
-      this.http.json<PackPutResponse>({
+    return this.call(async () => {
+      const z = await this.compressed(pack);
+      return this.http.json<PackPutResponse>({
         method: 'POST',
         path: `${API_PREFIX}/uploads/${seg(id)}/packs`,
-        body: () => pack,
-        contentLength: pack instanceof Uint8Array ? pack.length : pack.size,
+        body: () => z ?? pack,
+        contentLength: z ? z.length : pack instanceof Uint8Array ? pack.length : pack.size,
+        ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
-      }),
-    );
+      });
+    });
+  }
+
+  /**
+   * Deltas between versions of a chunk (src/algo/chunk-delta.ts), when the platform has
+   * them (the Node client): `make` gives the delta rebuilding `target` from the base a
+   * signature describes, `apply` rebuilds a chunk of `size` bytes from a base and a delta.
+   */
+  deltas?: { make(target: Uint8Array, signature: Uint8Array, maxBase: number): Uint8Array; signature(base: Uint8Array): Uint8Array; apply(base: Uint8Array, delta: Uint8Array, size: number): Uint8Array };
+
+  /**
+   * Sends a chunk as a delta against `base`, the chunk it replaces in the version of the
+   * file on the server (feature `chunk-delta`): the server's signature of the base (about
+   * 3 KiB per MiB), then the edited pieces. Resolves undefined when a delta would not save
+   * at least half the chunk, or the server will not take one (the base is gone, or no longer
+   * in the file): the caller then sends the chunk itself. Never the only try: a delta that
+   * fails to verify on the server is sent again whole.
+   */
+  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: { hash: string; path: string }, signal?: AbortSignal): Promise<ChunkPutResponse | undefined> {
+    if (!this.deltas || data.length < MIN_DELTA_BYTES) return undefined;
+    const caps = await this.capabilities({ signal });
+    if (!caps.features.includes('chunk-delta')) return undefined;
+    try {
+      const sig = await this.http.request(
+        { method: 'GET', path: `${API_PREFIX}/chunks/${base.hash}/signature`, query: { path: normalizePath(base.path) }, signal },
+        (res) => this.http.readExact(res, Number(res.headers['content-length']), signal),
+      );
+      const delta = this.deltas.make(data, sig, caps.limits.maxChunkSize);
+      if (delta.length > data.length / 2) return undefined;
+      return await this.http.json<ChunkPutResponse>({
+        method: 'PUT',
+        path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
+        body: () => delta,
+        contentLength: delta.length,
+        headers: { 'content-encoding': 'x-ferry-delta', 'x-ferry-delta-base': base.hash },
+        retry: 'always',
+        signal,
+      });
+    } catch (err) {
+      if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * zstd for chunk bodies, when the platform has it (the Node client; browsers send raw
+   * bytes and the server compresses at rest): `compress` gives one frame with its content
+   * size, or undefined when compressing would not pay; `decompress` the plain bytes of a
+   * frame of exactly `size` bytes (anything else throws).
+   */
+  protected zstd?: { compress(data: Uint8Array): Uint8Array | undefined; decompress(frame: Uint8Array, size: number): Uint8Array };
+
+  /** Whether chunk bodies may travel zstd-compressed both ways with this server. */
+  protected async speaksZstd(signal?: AbortSignal): Promise<boolean> {
+    if (!this.zstd) return false;
+    const caps = await this.capabilities({ signal });
+    return caps.features.includes('zstd');
+  }
+
+  private async compressed(data: Uint8Array | Blob): Promise<Uint8Array | undefined> {
+    if (!(data instanceof Uint8Array) || !(await this.speaksZstd())) return undefined;
+    return this.zstd!.compress(data);
+  }
+
+  /** A body of `size` plain bytes that may come zstd-compressed (when {@link speaksZstd} asked for it), decompressed. */
+  private async readMaybeEncoded(res: WireResponse, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+    const coding = String(res.headers['content-encoding'] ?? '').toLowerCase();
+    if (coding === '' || coding === 'identity') return this.http.readExact(res, size, signal);
+    if (coding !== 'zstd' || !this.zstd) throw new ProtocolError(`the server answered in Content-Encoding ${coding}, which was not asked for`);
+    const length = Number(res.headers['content-length']);
+    if (!Number.isSafeInteger(length) || length < 1 || length > size) throw new ProtocolError(`a zstd answer of ${String(res.headers['content-length'])} bytes for ${size} plain bytes`);
+    const frame = await this.http.readExact(res, length, signal);
+    try {
+      return this.zstd.decompress(frame, size);
+    } catch (err) {
+      // Damaged on the way (the caller fetches once more) or a server bug.
+      throw new HashMismatchError(`a zstd answer did not decode: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
   }
 
   uploadStatus(id: string, options: { signal?: AbortSignal } = {}): Promise<UploadStatus> {
@@ -280,12 +374,41 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    */
   async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<B> {
     const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
+    const headers = (await this.speaksZstd(options.signal)) ? { 'accept-encoding': 'zstd' } : undefined;
     for (let attempt = 0; ; attempt++) {
       const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, signal: options.signal }, (res) => this.http.readExact(res, size, options.signal)),
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, headers, signal: options.signal }, (res) => this.readMaybeEncoded(res, size, options.signal)),
       );
       if ((await this.sha.digest([data])) === hash) return data as B;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
+    }
+  }
+
+  /**
+   * One chunk as a delta against `base`, bytes the caller holds (the chunk at the same
+   * place in an older local copy; feature `chunk-delta`): the client sends the base's
+   * signature, the server answers the edited pieces, and the chunk rebuilt is verified
+   * against its hash. Resolves undefined when deltas are not available or the rebuilt bytes
+   * do not verify: the caller fetches the chunk itself.
+   */
+  async getChunkDelta(hash: string, size: number, base: Uint8Array, options: { path: string; signal?: AbortSignal }): Promise<B | undefined> {
+    if (!this.deltas) return undefined;
+    const caps = await this.capabilities({ signal: options.signal });
+    if (!caps.features.includes('chunk-delta')) return undefined;
+    const sig = this.deltas.signature(base);
+    try {
+      const delta = await this.call(() =>
+        this.http.request(
+          { method: 'POST', path: `${API_PREFIX}/chunks/${hash}/delta`, query: { path: normalizePath(options.path) }, body: () => sig, contentLength: sig.length, retry: 'always', signal: options.signal },
+          (res) => this.http.readExact(res, Number(res.headers['content-length']), options.signal),
+        ),
+      );
+      const data = this.deltas.apply(base, delta, size);
+      return (await this.sha.digest([data])) === hash ? (data as B) : undefined;
+    } catch (err) {
+      if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
+      if (err instanceof Error && !isFerryError(err)) return undefined; // a malformed delta
+      throw err;
     }
   }
 
@@ -322,7 +445,9 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     const spec: RequestSpec = {
       method: 'GET',
       path: route('files', path),
-      headers: () => ({ range: `bytes=${start}-${end}`, 'if-range': `"${fileHash}"` }),
+      // Every chunk is verified here, so the server need not hash it too; once one arrived
+      // damaged, the server verifies again (it then reports and handles a corrupt chunk).
+      headers: () => ({ range: `bytes=${start}-${end}`, 'if-range': `"${fileHash}"`, ...(damaged < 0 ? { 'x-ferry-verified-by': 'client' } : {}) }),
       signal,
     };
     const consume = async (res: WireResponse): Promise<void> => {
@@ -409,10 +534,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
     const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
     if (options.paths) body.paths = options.paths.map((p) => normalizePath(p));
+    const headers = (await this.speaksZstd(options.signal)) ? { 'accept-encoding': 'zstd' } : undefined;
     for (let attempt = 0; ; attempt++) {
       const answer = await this.call(() =>
-        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, retry: 'always', signal: options.signal }, (res) =>
-          this.http.readExact(res, total, options.signal),
+        this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, headers, retry: 'always', signal: options.signal }, (res) =>
+          this.readMaybeEncoded(res, total, options.signal),
         ),
       );
       const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);

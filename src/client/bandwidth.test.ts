@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
-import { BandwidthLimiter, SLICE_BYTES, parseRate, type Clock } from './bandwidth.js';
+import { SLICE_BYTES, TokenBucket, type Clock } from '../core/token-bucket.js';
+import { parseRate } from './bandwidth.js';
 
 /** A clock that only moves when someone sleeps: time is exact, tests are instant. */
 function fakeClock(): Clock & { t: number } {
@@ -14,10 +15,10 @@ function fakeClock(): Clock & { t: number } {
   return c;
 }
 
-describe('BandwidthLimiter', () => {
+describe('TokenBucket', () => {
   it('lets the burst through at once, then paces at the rate', async () => {
     const clock = fakeClock();
-    const lim = new BandwidthLimiter(1_000_000, 100_000, clock);
+    const lim = new TokenBucket(1_000_000, 100_000, clock);
     await lim.take(100_000);
     expect(clock.t).toBe(0);
     await lim.take(500_000);
@@ -27,7 +28,7 @@ describe('BandwidthLimiter', () => {
   it('holds the long-run rate however the bytes are split among callers', async () => {
     const clock = fakeClock();
     const rate = 10 * 1024 * 1024;
-    const lim = new BandwidthLimiter(rate, SLICE_BYTES, clock);
+    const lim = new TokenBucket(rate, SLICE_BYTES, clock);
     // Four "transfers" taking turns, as parallel uploads would.
     let total = 0;
     for (let i = 0; i < 400; i++) {
@@ -42,7 +43,7 @@ describe('BandwidthLimiter', () => {
 
   it('refills while idle, but never beyond the burst', async () => {
     const clock = fakeClock();
-    const lim = new BandwidthLimiter(1000, 500, clock);
+    const lim = new TokenBucket(1000, 500, clock);
     await lim.take(500);
     clock.t += 60_000; // a minute idle earns 60 000 tokens, capped at 500
     await lim.take(500);
@@ -53,7 +54,7 @@ describe('BandwidthLimiter', () => {
 
   it('throttles a buffer into slices', async () => {
     const clock = fakeClock();
-    const lim = new BandwidthLimiter(SLICE_BYTES, SLICE_BYTES, clock);
+    const lim = new TokenBucket(SLICE_BYTES, SLICE_BYTES, clock);
     const data = Buffer.alloc(3 * SLICE_BYTES + 10);
     const slices: number[] = [];
     for await (const s of lim.throttle(data)) slices.push(s.length);
@@ -62,7 +63,7 @@ describe('BandwidthLimiter', () => {
   });
 
   it('rejects with FERRY_ERR_ABORTED when the signal aborts', async () => {
-    const lim = new BandwidthLimiter(1, 1);
+    const lim = new TokenBucket(1, 1);
     await lim.take(1);
     const ac = new AbortController();
     const p = lim.take(10_000, ac.signal);
@@ -71,7 +72,7 @@ describe('BandwidthLimiter', () => {
   });
 
   it('refuses a non-positive rate', () => {
-    expect(() => new BandwidthLimiter(0)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
+    expect(() => new TokenBucket(0)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
   });
 });
 

@@ -5,16 +5,13 @@
 import { Readable } from 'node:stream';
 import { UsageError } from '../core/errors.js';
 import { parseSize } from '../core/units.js';
-import type { TokenBucket as BandwidthLimiter } from '../core/token-bucket.js';
-
-/** The client's limiter: one bucket shared by every transfer, up and down. */
-export { TokenBucket as BandwidthLimiter, SLICE_BYTES, type Clock } from '../core/token-bucket.js';
+import type { TokenBucket } from '../core/token-bucket.js';
 
 /**
  * A request body for `data`: the buffer itself when there is no limit (undici sends it in
  * one write), otherwise a stream that releases it slice by slice. Make a new one per attempt.
  */
-export function limitedBody(data: Uint8Array, limiter: BandwidthLimiter | undefined, signal?: AbortSignal): Uint8Array | Readable {
+export function limitedBody(data: Uint8Array, limiter: TokenBucket | undefined, signal?: AbortSignal): Uint8Array | Readable {
   if (!limiter || data.length === 0) return data;
   return Readable.from(limiter.throttle(data, signal), { objectMode: false });
 }

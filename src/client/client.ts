@@ -13,11 +13,13 @@
  */
 import type { Writable } from 'node:stream';
 import { AuthRequiredError, ConfigError } from '../core/errors.js';
-import { BandwidthLimiter } from './bandwidth.js';
+import { TokenBucket } from '../core/token-bucket.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { FerryApi } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { nodeSha256 } from './node-hashing.js';
+import { compressChunk, decompressChunk } from '../store/chunk-codec.js';
+import { applyDelta, makeDelta, signatureOf } from '../algo/chunk-delta.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
@@ -31,6 +33,17 @@ export interface FerryClientOptions {
   parallel?: number;
   /** Bandwidth limit in bytes per second for all transfers of this client, up and down. */
   bwlimit?: number;
+  /**
+   * Send and take chunk bodies zstd-compressed where the server can (feature `zstd`) and it
+   * pays (default true). Incompressible chunks go raw either way, judged on a sample.
+   */
+  compress?: boolean;
+  /**
+   * Send an edited chunk as a delta against the chunk it replaces, and take a chunk as a
+   * delta against an older local copy's, where the server can (feature `chunk-delta`;
+   * default true).
+   */
+  deltas?: boolean;
   retry?: RetryPolicy;
   /** Time allowed until a response's headers arrive, ms (default 60 s). */
   headersTimeoutMs?: number;
@@ -61,12 +74,12 @@ export async function readCaFile(file: string): Promise<string> {
 export class FerryClient extends FerryApi<Buffer> {
   declare readonly http: HttpClient;
   readonly server: string;
-  readonly limiter?: BandwidthLimiter;
+  readonly limiter?: TokenBucket;
 
   constructor(options: FerryClientOptions) {
     if (!options.server) throw new ConfigError('no server given');
     const parallel = Math.max(1, Math.floor(options.parallel ?? 4));
-    const limiter = options.bwlimit ? new BandwidthLimiter(options.bwlimit) : undefined;
+    const limiter = options.bwlimit ? new TokenBucket(options.bwlimit) : undefined;
     const http = new HttpClient({
       server: options.server,
       token: options.token,
@@ -82,6 +95,8 @@ export class FerryClient extends FerryApi<Buffer> {
     super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource, onWarning: options.onWarning });
     this.server = options.server;
     this.limiter = limiter;
+    if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size) => decompressChunk(frame, size) };
+    if (options.deltas !== false) this.deltas = { make: (t, sig, max) => makeDelta(t, sig, max).delta, signature: signatureOf, apply: applyDelta };
   }
 
   /**

@@ -19,7 +19,6 @@
  */
 import { Readable } from 'node:stream';
 import {
-  ConfigError,
   NotFoundError,
   PathInvalidError,
   PreconditionFailedError,
@@ -46,13 +45,11 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../backends/body.js';
-import { collectRange } from '../backends/read.js';
+import { bodyChunks, checkSize, collectRange, discardBody } from '../backends/shared.js';
 import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
-import { defaultRegistry, type BackendDefinition, type BackendRegistry } from '../backends/registry.js';
 import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
-import { chunkBuffer } from './local-file.js';
+import { chunkBuffer } from '../algo/file-hash.js';
 import { putStream } from './put.js';
 import { ChunkSender, TransferContext } from './transfer.js';
 
@@ -114,6 +111,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       lookAlikeNames: 'refused',
       directories: 'real',
       persistent: true,
+      network: true,
     };
   }
 
@@ -280,6 +278,10 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     }
   }
 
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    return (await this.client.statIfExists(this.pathOf(key), options))?.type === 'dir';
+  }
+
   async rmdir(key: string, options: OpOptions = {}): Promise<void> {
     const path = this.pathOf(key);
     const e = await this.client.statIfExists(path, options);
@@ -386,36 +388,4 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     this.closed = true;
     if (this.ownsClient) await this.client.close();
   }
-}
-
-/** `ferry:/path` -> {path}; `ferry://host:port/path` -> {server, path}. */
-export function parseFerrySpec(rest: string): { server?: string; path: string } {
-  if (rest.startsWith('//')) {
-    const m = /^\/\/([^/]+)(\/.*)?$/.exec(rest);
-    if (!m) throw new ConfigError(`ferry://${rest.slice(2)}: expected ferry://host[:port]/path`);
-    return { server: `http://${m[1]}`, path: normalizePath(m[2] ?? '/') };
-  }
-  if (rest === '') return { path: '/' };
-  return { path: normalizePath(rest.startsWith('/') ? rest : '/' + rest) };
-}
-
-export const ferryBackendDefinition: BackendDefinition = {
-  type: 'ferry',
-  description: 'a Ferry server: ferry:/path on the logged-in server (ferry login), or ferry://host:port/path',
-  options: [
-    { name: 'path', type: 'string', default: '/', description: 'the folder on the server' },
-    { name: 'server', type: 'string', description: 'server URL (default: FERRY_SERVER or the config file of ferry login)' },
-    { name: 'token', type: 'string', secret: true, description: 'access token (default: FERRY_TOKEN or the config file)' },
-  ],
-  parseSpec: (rest) => parseFerrySpec(rest),
-  subPath: (options, sub) => ({ ...options, path: joinPath(String(options.path ?? '/'), sub) }),
-  async factory(options) {
-    const client = await FerryClient.fromConfig({ server: options.server as string | undefined, token: options.token as string | undefined, parallel: 8 });
-    return new FerryBackend({ client, root: options.path as string });
-  },
-};
-
-/** Adds the `ferry` type to a registry (the process-wide one by default); idempotent. */
-export function registerFerryBackend(registry: BackendRegistry = defaultRegistry): void {
-  if (registry.get('ferry') === undefined) registry.register(ferryBackendDefinition);
 }

@@ -9,7 +9,8 @@ import type { Readable } from 'node:stream';
 import { VERSION } from '../core/version.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from './tls.js';
-import { limitedBody, type BandwidthLimiter } from './bandwidth.js';
+import type { TokenBucket } from '../core/token-bucket.js';
+import { limitedBody } from './bandwidth.js';
 import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
 export { errorFromResponse, errorFromTransport, type HttpMethod, type RequestSpec, type RetryMode, type WireResponse as Response } from './wire.js';
@@ -25,7 +26,7 @@ export interface HttpClientOptions {
   /** Time allowed between two pieces of a response body, ms (default 60 s). */
   bodyTimeoutMs?: number;
   retry?: RetryPolicy;
-  limiter?: BandwidthLimiter;
+  limiter?: TokenBucket;
   /** Told about every retry (the CLI prints it with --debug). */
   onRetry?: (info: { method: string; path: string; error: unknown; attempt: number; delayMs: number }) => void;
   /** Extra trust for https: a CA (PEM) and/or a pinned certificate fingerprint. */
@@ -78,7 +79,7 @@ export class UndiciTransport implements Transport {
 
 /** The SDK's HTTP client in Node.js: the shared core over undici, with the bandwidth limit. */
 export class HttpClient extends HttpCore {
-  readonly limiter?: BandwidthLimiter;
+  readonly limiter?: TokenBucket;
 
   constructor(options: HttpClientOptions) {
     const base = new URL(options.server);

@@ -11,11 +11,12 @@
  */
 export { FerryClient, type FerryClientOptions } from './client.js';
 export { HttpClient, errorFromResponse, errorFromTransport, type HttpClientOptions, type RequestSpec, type RetryMode } from './http.js';
-export { BandwidthLimiter, parseRate } from './bandwidth.js';
-export { DEFAULT_RETRY_POLICY, backoffDelay, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+export { parseRate } from './bandwidth.js';
+export { TokenBucket } from '../core/token-bucket.js';
+export { DEFAULT_RETRY_POLICY, backoffDelay, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 export { configPath, readConfigFile, writeConfigFile, resolveConfig, normalizeServerUrl, type FerryConfig, type ResolvedConfig } from './config.js';
 export type { TransferOptions, TransferResult } from './transfer.js';
-export type { TransferProgress, ProgressCallback } from './progress.js';
+export type { Progress, ProgressCallback } from '../core/progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 export * as account from './account.js';

@@ -1,12 +1,8 @@
 /** Local file helpers of the transfer engine: positional I/O, tree walking, atomic finish. */
-import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, open, opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chunkLengths } from '../algo/fastcdc.js';
 import { PreconditionFailedError, fromSystemError, throwIfAborted } from '../core/errors.js';
-import { FileHasher, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
-import { chunkFile } from '../algo/chunk-file.js';
 
 /** Reads exactly `size` bytes at `offset` (positional: many reads may share the handle). */
 export async function readAt(fh: FileHandle, offset: number, size: number, what: string): Promise<Buffer> {
@@ -40,29 +36,6 @@ export async function writevAt(fh: FileHandle, pieces: readonly Buffer[], offset
     while (i < rest.length && n >= rest[i].length) n -= rest[i++].length;
     rest = i < rest.length ? [rest[i].subarray(n), ...rest.slice(i + 1)] : [];
   }
-}
-
-export function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** Chunks an in-memory buffer (small files only): the refs and their slices of `buf`. */
-export function chunkBuffer(buf: Buffer, params: ChunkingParams): Array<ChunkRef & { data: Buffer }> {
-  const out: Array<ChunkRef & { data: Buffer }> = [];
-  let o = 0;
-  for (const len of chunkLengths(buf, params)) {
-    const data = buf.subarray(o, o + len);
-    out.push({ hash: sha256(data), size: len, data });
-    o += len;
-  }
-  return out;
-}
-
-/** The file hash (sha256-tree-v1) of a local file, chunked with `params`. */
-export async function localFileHash(path: string, params: ChunkingParams, signal?: AbortSignal): Promise<string> {
-  const h = new FileHasher();
-  for await (const batch of chunkFile(path, params, { signal })) for (const r of batch) h.add(r.hash, r.size);
-  return h.digest();
 }
 
 /** Reads a whole small file (bounded by the caller: files below a chunk or two). */

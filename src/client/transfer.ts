@@ -11,7 +11,9 @@ import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js'
 import type { FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
-import { ProgressTracker, type FileProgress, type ProgressCallback } from './progress.js';
+import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import { countOf } from '../core/units.js';
+import type { FileProgress } from './progress.js';
 
 /** Options every transfer takes. */
 export interface TransferOptions {
@@ -50,13 +52,7 @@ export interface TransferResult {
   elapsedMs: number;
 }
 
-/**
- * How a tree transfer decides that a file is already in place and skips it:
- * - `size-mtime` (default, like rsync and rclone): same size and modification time (and mode);
- * - `checksum`: same content (the local file is chunked and its file hash compared);
- * - `none`: transfer every file (content already present still does not travel).
- */
-export type CompareMode = 'size-mtime' | 'checksum' | 'none';
+export type { CompareMode } from '../core/compare-mode.js';
 
 /** Internal: the state of one top-level operation, shared by the files in it. */
 export class TransferContext<B extends Uint8Array = Uint8Array> {
@@ -119,6 +115,8 @@ interface SendItem {
   progress?: FileProgress;
   /** Called once the bytes are no longer needed (sent, or the sender failed). */
   release?: () => void;
+  /** The chunk this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
+  base?: { hash: string; path: string };
 }
 
 /**
@@ -256,7 +254,7 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal });
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, ...(item.base ? { base: item.base } : {}) });
         this.account([item]);
       }, this.signal);
     } finally {
@@ -322,6 +320,39 @@ async function packBody(items: readonly SendItem[]): Promise<Uint8Array | Blob> 
     parts.push(h, loaded[i] as Uint8Array<ArrayBuffer> | Blob);
   }
   return new Blob(parts);
+}
+
+/**
+ * The files of a tree transfer that failed: each is told to `onFileError` and the others go
+ * on; at the end the transfer throws one error naming how many failed (aborts go up at once).
+ */
+export class TreeFailures {
+  private readonly failed: Array<{ path: string; err: unknown }> = [];
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onFileError?: (path: string, err: unknown) => void,
+  ) {}
+
+  add(path: string, err: unknown): void {
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || this.signal.aborted) throw err;
+    this.failed.push({ path, err });
+    this.onFileError?.(path, err);
+  }
+
+  /**
+   * The result, or (some failed) an error with the code of the first failure and the result
+   * in its details; `of` things were tried (`3 of 10 files failed`).
+   */
+  settle(result: TransferResult, of: number, noun = 'file', plural?: string): TransferResult {
+    if (this.failed.length === 0) return result;
+    const { path, err } = this.failed[0];
+    const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
+    throw new FerryError(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+      details: { failed: this.failed.length, result },
+    });
+  }
 }
 
 /** Whether an error means the upload session is gone (expired, or lost by the server). */

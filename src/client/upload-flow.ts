@@ -10,9 +10,9 @@
  * chunks travel.
  */
 import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
-import type { ChunkingParams } from '../core/chunk-refs.js';
+import type { ChunkingParams, ChunkRef } from '../core/chunk-refs.js';
 import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadStatus } from '../core/protocol.js';
-import { backoffDelay, sleep } from '../core/retry.js';
+import { retry } from '../core/retry.js';
 import type { FerryApi } from './api.js';
 import { fileHashOf } from './hashing.js';
 import { FileProgress } from './progress.js';
@@ -104,27 +104,23 @@ export async function commitSafely(
   verify: () => Promise<CommitResponse | undefined>,
   signal?: AbortSignal,
 ): Promise<CommitResponse> {
-  const policy = client.http.retryPolicy;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.commitUpload(id, body, { signal });
-    } catch (err) {
-      if (!(isFerryError(err) && err.retryable) || attempt >= policy.retries) throw err;
-      await sleep(backoffDelay(attempt, policy, err.retryAfterMs), signal);
-      try {
-        await client.uploadStatus(id, { signal });
-        continue; // the session is still open: our commit did not happen
-      } catch (err2) {
-        if (!isSessionLost(err2)) {
-          if (isFerryError(err2) && err2.retryable) continue;
-          throw err2;
+  return retry(
+    async (attempt) => {
+      if (attempt > 0) {
+        // After an ambiguous failure: a session still open means our commit did not happen.
+        try {
+          await client.uploadStatus(id, { signal });
+        } catch (err) {
+          if (!isSessionLost(err)) throw err;
+          const done = await verify();
+          if (done) return done;
+          throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err });
         }
-        const done = await verify();
-        if (done) return done;
-        throw new UploadNotFoundError('the upload session vanished before it was committed', { cause: err2 });
       }
-    }
-  }
+      return client.commitUpload(id, body, { signal });
+    },
+    { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
+  );
 }
 
 /**
@@ -151,6 +147,43 @@ export async function uploadFile(ctx: TransferContext<Uint8Array>, source: Chunk
       progress.reset();
     }
   }
+}
+
+/**
+ * For an upload over a file the server has (an edited version), the chunk each new chunk
+ * replaces: the old chunk covering the middle of the new one. Chunks sent with such a base
+ * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
+ * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`; costs
+ * one manifest request, none when the file is new.
+ */
+async function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, signal?: AbortSignal): Promise<(r: ChunkRecord) => { base?: { hash: string; path: string } }> {
+  const none = () => ({});
+  if (!client.deltas || !caps.features.includes('chunk-delta') || size < caps.limits.packThreshold) return none;
+  let old: ChunkRef[];
+  try {
+    old = (await client.manifest(path, { signal })).chunks;
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY') || isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return none;
+    throw err;
+  }
+  const starts: number[] = [];
+  let at = 0;
+  for (const c of old) {
+    starts.push(at);
+    at += c.size;
+  }
+  return (r) => {
+    const mid = r.offset + r.size / 2;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const m = (lo + hi + 1) >> 1;
+      if (starts[m] <= mid) lo = m;
+      else hi = m - 1;
+    }
+    const base = old[lo];
+    return base && base.hash !== r.hash && base.size >= caps.limits.packThreshold ? { base: { hash: base.hash, path } } : {};
+  };
 }
 
 /**
@@ -188,11 +221,12 @@ async function uploadAttempt(
     const firstByHash = new Map<string, ChunkRecord>();
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
+    const baseOf = await deltaBases(client, caps, target.path, source.size, signal);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress })) {
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress, ...baseOf(r) })) {
           sentBytes += r.size;
           continue;
         }

@@ -31,7 +31,7 @@ import {
   type FerryErrorCode,
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
-import { DEFAULT_RETRY_POLICY, withRetry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+import { DEFAULT_RETRY_POLICY, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -254,7 +254,7 @@ export class HttpCore {
     const mode = spec.retry ?? (spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'PUT' ? 'always' : 'unprocessed');
     const jsonBody = spec.json === undefined ? undefined : new TextEncoder().encode(JSON.stringify(spec.json));
     const what = `${spec.method} ${spec.path}`;
-    return withRetry(
+    return retry(
       async () => {
         const res = await this.once(spec, jsonBody, what);
         try {

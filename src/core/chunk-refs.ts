@@ -81,3 +81,15 @@ export function chunkOffsets(chunks: readonly ChunkRef[]): number[] {
   out[chunks.length] = o;
   return out;
 }
+
+/** Index of the chunk holding byte `pos`, given {@link chunkOffsets} (binary search). */
+export function chunkAt(offsets: readonly number[], pos: number): number {
+  let lo = 0;
+  let hi = offsets.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (offsets[mid] <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

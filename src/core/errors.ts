@@ -79,6 +79,13 @@ export const ERROR_CODES = {
   FERRY_ERR_DEPTH_INFINITY: spec('Depth: infinity is not served: ask for Depth 0 or 1'),
   FERRY_ERR_OFFSET_MISMATCH: spec('the upload offset does not match the bytes received so far'),
   FERRY_ERR_CHECKSUM_MISMATCH: spec('the body does not match its checksum'),
+  FERRY_ERR_ENCODING_INVALID: spec('the compressed body is damaged or not what its Content-Encoding says'),
+  FERRY_ERR_ENCODING_UNSUPPORTED: spec('the body has a Content-Encoding this request does not take'),
+  FERRY_ERR_CRYPTO_KEY_MISSING: spec('the data is encrypted and no key was given'),
+  FERRY_ERR_CRYPTO_KEY_WRONG: spec('the key does not open this encrypted data (another key, or a wrong passphrase)'),
+  FERRY_ERR_CRYPTO_TAMPERED: spec('encrypted data failed authentication: it was altered or damaged'),
+  FERRY_ERR_CRYPTO_TRUNCATED: spec('encrypted data ends early: the object was truncated'),
+  FERRY_ERR_CRYPTO_SWAPPED: spec('encrypted data belongs to another object: it was swapped or moved'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;
@@ -163,6 +170,13 @@ export const UnsupportedMediaTypeError = defineError('FERRY_ERR_UNSUPPORTED_MEDI
 export const DepthInfinityError = defineError('FERRY_ERR_DEPTH_INFINITY');
 export const OffsetMismatchError = defineError('FERRY_ERR_OFFSET_MISMATCH');
 export const ChecksumMismatchError = defineError('FERRY_ERR_CHECKSUM_MISMATCH');
+export const EncodingInvalidError = defineError('FERRY_ERR_ENCODING_INVALID');
+export const EncodingUnsupportedError = defineError('FERRY_ERR_ENCODING_UNSUPPORTED');
+export const CryptoKeyMissingError = defineError('FERRY_ERR_CRYPTO_KEY_MISSING');
+export const CryptoKeyWrongError = defineError('FERRY_ERR_CRYPTO_KEY_WRONG');
+export const CryptoTamperedError = defineError('FERRY_ERR_CRYPTO_TAMPERED');
+export const CryptoTruncatedError = defineError('FERRY_ERR_CRYPTO_TRUNCATED');
+export const CryptoSwappedError = defineError('FERRY_ERR_CRYPTO_SWAPPED');
 
 export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);
@@ -170,6 +184,11 @@ export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryE
 
 export function isErrorCode(code: unknown): code is FerryErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Encrypted data that failed to open as stored: damaged, cut or swapped (not a key problem). */
+export function isCryptoDamage(err: unknown): err is FerryError {
+  return isFerryError(err, 'FERRY_ERR_CRYPTO_TAMPERED') || isFerryError(err, 'FERRY_ERR_CRYPTO_TRUNCATED') || isFerryError(err, 'FERRY_ERR_CRYPTO_SWAPPED');
 }
 
 /** Whether retrying the call that threw `err` may succeed. Unknown errors are not retried. */

@@ -5,7 +5,8 @@
  */
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ConfigError, fromSystemError } from './errors.js';
+import { ConfigError, CryptoKeyMissingError, fromSystemError } from './errors.js';
+import { isSealed, openSealedJson, sealJson } from './sealed-json.js';
 
 /** The parsed JSON object in `file`; undefined when the file does not exist. FERRY_ERR_CONFIG when it is not a JSON object. */
 export async function readJsonObjectFile(file: string): Promise<Record<string, unknown> | undefined> {
@@ -23,11 +24,35 @@ export async function readJsonObjectFile(file: string): Promise<Record<string, u
     throw new ConfigError(`${file} is not valid JSON`, { cause: err });
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`${file} must hold a JSON object`);
+  if (isSealed(data as Record<string, unknown>)) {
+    const opened = openSealedJson(data as Record<string, unknown>, process.env.FERRY_CONFIG_PASS, file);
+    if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new ConfigError(`${file} must hold a JSON object`);
+    return opened as Record<string, unknown>;
+  }
   return data as Record<string, unknown>;
 }
 
-/** Replaces `file` atomically with `data` as JSON, mode 0600 (its directory created 0700). */
-export async function writePrivateJsonFile(file: string, data: unknown): Promise<void> {
+/** Whether `file` exists and is sealed with a passphrase (sealed-json.ts). */
+export async function isSealedFile(file: string): Promise<boolean> {
+  try {
+    const data = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return data !== null && typeof data === 'object' && !Array.isArray(data) && isSealed(data as Record<string, unknown>);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Replaces `file` atomically with `data` as JSON, mode 0600 (its directory created 0700). A
+ * file that is sealed stays sealed (with FERRY_CONFIG_PASS); `seal` forces either way.
+ */
+export async function writePrivateJsonFile(file: string, data: unknown, seal?: { passphrase: string } | false): Promise<void> {
+  if (seal === undefined && (await isSealedFile(file))) {
+    const passphrase = process.env.FERRY_CONFIG_PASS;
+    if (!passphrase) throw new CryptoKeyMissingError(`${file} is encrypted: give its passphrase in FERRY_CONFIG_PASS`);
+    seal = { passphrase };
+  }
+  if (seal) data = sealJson(data, seal.passphrase);
   const dir = dirname(file);
   const tmp = `${file}.${process.pid}.tmp`;
   try {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NetworkError, ValidationError, isFerryError } from './errors.js';
-import { backoffDelay, parseRetryAfter, sleep, withRetry, type RetryPolicy } from './retry.js';
+import { backoffDelay, parseRetryAfter, sleep, retry, type RetryPolicy } from './retry.js';
 
 const policy: RetryPolicy = { retries: 5, baseMs: 100, capMs: 1000, maxRetryAfterMs: 5000 };
 
@@ -29,7 +29,7 @@ describe('backoffDelay (full jitter)', () => {
   });
 });
 
-describe('withRetry', () => {
+describe('retry', () => {
   const fakeSleep = (log: number[]) => async (ms: number) => {
     log.push(ms);
   };
@@ -37,7 +37,7 @@ describe('withRetry', () => {
   it('retries retryable errors until success', async () => {
     const waits: number[] = [];
     let calls = 0;
-    const v = await withRetry(
+    const v = await retry(
       async () => {
         if (++calls < 3) throw new NetworkError('boom');
         return 'ok';
@@ -52,7 +52,7 @@ describe('withRetry', () => {
   it('does not retry errors that are not retryable', async () => {
     let calls = 0;
     await expect(
-      withRetry(async () => {
+      retry(async () => {
         calls++;
         throw new ValidationError('bad');
       }, { policy, sleep: async () => {} }),
@@ -63,7 +63,7 @@ describe('withRetry', () => {
   it('gives up after the policy retries and throws the last error', async () => {
     let calls = 0;
     await expect(
-      withRetry(async () => {
+      retry(async () => {
         calls++;
         throw new NetworkError(`n${calls}`);
       }, { policy, sleep: async () => {} }),
@@ -74,7 +74,7 @@ describe('withRetry', () => {
   it('honours the Retry-After carried by the error', async () => {
     const waits: number[] = [];
     let calls = 0;
-    await withRetry(
+    await retry(
       async () => {
         if (++calls === 1) throw new NetworkError('slow down', { retryAfterMs: 2000 });
         return 1;
@@ -86,7 +86,7 @@ describe('withRetry', () => {
 
   it('stops waiting as soon as the signal aborts', async () => {
     const ac = new AbortController();
-    const p = withRetry(
+    const p = retry(
       async () => {
         throw new NetworkError('down');
       },

@@ -7,7 +7,7 @@
  * back together. A server's `Retry-After` (kept on the error as `retryAfterMs`) is a floor:
  * we never come back sooner than the server asked.
  */
-import { AbortedError, isRetryable, throwIfAborted } from './errors.js';
+import { AbortedError, FerryError, isRetryable, throwIfAborted } from './errors.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt (0: try once). */
@@ -70,8 +70,10 @@ export interface RetryOptions {
 /**
  * Calls `fn` until it succeeds, it throws an error `shouldRetry` rejects, or the policy's
  * retries are used up (then the last error is thrown). `fn` receives the attempt number.
+ * The one retry loop of the project: the HTTP client, the retry decorator of backends and
+ * the sync engine all run through it.
  */
-export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+export async function retry<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const policy = options.policy ?? DEFAULT_RETRY_POLICY;
   const shouldRetry = options.shouldRetry ?? ((err: unknown) => isRetryable(err));
   const wait = options.sleep ?? sleep;
@@ -88,6 +90,16 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       await wait(delay, options.signal);
     }
   }
+}
+
+/**
+ * Marks `err` as spent and returns it: a lower layer retried it as long as its policy
+ * allowed, so an enclosing retry loop must not try again (the retries would multiply: a
+ * backend call retried 4 times inside a file copy retried 4 times is 16 attempts).
+ */
+export function markRetriesSpent(err: unknown): unknown {
+  if (err instanceof FerryError && err.retryable) Object.defineProperty(err, 'retryable', { value: false });
+  return err;
 }
 
 /**

@@ -109,6 +109,12 @@ export interface BackendFeatures {
    * becomes visible" after a failed write means the readers' streams fail instead of ending.
    */
   persistent: boolean;
+  /**
+   * Calls cross a network (a server, a cloud store): they may fail for a moment and succeed
+   * when made again, so callers that keep a backend for long (the server's chunk stores)
+   * wrap it in the retry decorator. False for local disk and memory.
+   */
+  network: boolean;
 }
 
 /** The data a write takes: a stream, an async iterable of chunks, or a whole buffer. */
@@ -211,6 +217,16 @@ export interface DirectoryMaker {
   rmdir(key: string, options?: OpOptions): Promise<void>;
 }
 
+/**
+ * Whether a directory exists, where directories are real: an empty listing cannot tell an
+ * empty directory from a missing one, and syncing from a mistyped path must not empty the
+ * destination. `''` is the backend's root (a local directory, an SFTP path, which may be
+ * missing). False for an object.
+ */
+export interface DirectoryChecker {
+  isDirectory(key: string, options?: OpOptions): Promise<boolean>;
+}
+
 export interface RangeReadOptions extends OpOptions {
   /**
    * A buffer of at least `length` bytes that the backend may read into, for callers that
@@ -267,6 +283,8 @@ export const canSweepLeftovers = (b: StorageBackend): b is StorageBackend & Left
   typeof (b as Partial<LeftoverSweeper>).sweepLeftovers === 'function';
 export const hasDirectories = (b: StorageBackend): b is StorageBackend & DirectoryMaker =>
   b.features().directories === 'real' && typeof (b as Partial<DirectoryMaker>).mkdir === 'function';
+export const canCheckDirectories = (b: StorageBackend): b is StorageBackend & DirectoryChecker =>
+  b.features().directories === 'real' && typeof (b as Partial<DirectoryChecker>).isDirectory === 'function';
 
 /** Copy with the backend's server-side copy when it has one, else by streaming through this process. */
 export async function copyObject(b: StorageBackend, from: string, to: string, options: OpOptions = {}): Promise<ObjectInfo> {

@@ -56,12 +56,21 @@ export class TokenBucket {
     }
   }
 
-  /** Yields `data` in slices, each after the bucket let it pass. */
-  async *throttle(data: Uint8Array, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    for (let off = 0; off < data.length; off += SLICE_BYTES) {
-      const slice = data.subarray(off, Math.min(data.length, off + SLICE_BYTES));
-      await this.take(slice.length, signal);
-      yield slice;
+  /**
+   * Yields the bytes of `source` (one buffer, or the pieces of a stream) in slices, each after
+   * the bucket let it pass: the one slicing loop of every bandwidth limit (client bodies, the
+   * backend decorator's writes and reads). One piece is pulled at a time, so a producer may
+   * reuse its buffer once asked for the next; ending early returns (releases) the source.
+   */
+  async *throttle(source: Uint8Array | Iterable<Uint8Array | string> | AsyncIterable<Uint8Array | string>, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    const pieces = source instanceof Uint8Array ? [source] : source;
+    for await (const piece of pieces) {
+      const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
+      for (let off = 0; off < bytes.byteLength; off += SLICE_BYTES) {
+        const slice = bytes.subarray(off, Math.min(bytes.byteLength, off + SLICE_BYTES));
+        await this.take(slice.byteLength, signal);
+        yield slice;
+      }
     }
   }
 }

@@ -33,14 +33,16 @@ export function parseDuration(text: string): number {
   return Math.round(total);
 }
 
-/** 1536 -> "1.5 KiB". */
 /** `1 file`, `2 files`, `0 files`: a count and its noun (`plural` when not noun + s). */
 export function countOf(n: number, noun: string, plural = `${noun}s`): string {
   return `${n} ${n === 1 ? noun : plural}`;
 }
 
+/** 1536 -> "1.5 KiB". */
 export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (!Number.isFinite(bytes)) return '?';
+  if (bytes < 0) return `-${formatSize(-bytes)}`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = bytes;
   let i = -1;

@@ -14,6 +14,7 @@ import { OptionalKind, Type, type TSchema } from '@sinclair/typebox';
 import type { FastifySchema } from 'fastify';
 import { HOOK_EVENTS } from './settings.js';
 
+const Num = () => Type.Number({ minimum: 0 });
 const Int = (o: { minimum?: number; maximum?: number; description?: string } = {}) => Type.Integer({ minimum: 0, ...o });
 /** Fields the handlers read with `optionalInt`: absent, null or an integer. */
 const OptInt = (o: { minimum?: number; description?: string } = {}) => Type.Optional(Type.Union([Int(o), Type.Null()]));
@@ -69,7 +70,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/openapi.json': r({ tag: 'system', summary: 'This OpenAPI 3.1 document', public: true, response: { 200: Any('OpenAPI document') } }),
   'GET /api/v1/docs': r({ tag: 'system', summary: 'A browsable API reference (HTML)', public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
   'GET /api/v1/docs/:asset': r({ tag: 'system', summary: "The reference page's script, style sheet and icon", public: true, params: Type.Object({ asset: Type.Union([Type.Literal('app.js'), Type.Literal('style.css'), Type.Literal('favicon.svg')]) }) }),
-  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), uploads: Int() }) } }),
+  'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), encodedBytes: Int(), uploads: Int(), dedupRatio: Num(), compressionRatio: Num() }) } }),
   'POST /api/v1/admin/gc': r({ tag: 'admin', summary: 'Collect garbage now', body: Type.Optional(Obj({ graceSeconds: Type.Optional(Type.Number({ minimum: 0 })) })), response: { 200: Obj({ uploads: Int(), chunks: Int(), packs: Int() }) } }),
 
   // ---------------------------------------------------------------- uploads
@@ -104,6 +105,8 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory' }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
   'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/chunks/:hash/signature': r({ tag: 'downloads', summary: "A chunk's delta signature (feature chunk-delta): what a client needs to send the chunk replacing it as a delta", params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'POST /api/v1/chunks/:hash/delta': r({ tag: 'downloads', summary: 'A chunk as a delta against a base the client holds, described by its signature (the body, application/octet-stream; feature chunk-delta)', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
 
   // ---------------------------------------------------------------- namespace

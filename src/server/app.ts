@@ -20,10 +20,11 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import pino from 'pino';
 import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
-import { REQUEST_ID_HEADER, type Capabilities } from '../core/protocol.js';
-import type { StorageBackend, SweptLeftovers } from '../core/storage.js';
+import { REQUEST_ID_HEADER } from '../core/protocol.js';
+import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { DavStore } from '../store/dav-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { QuarantineStore } from '../store/quarantine-store.js';
 import { VersionStore } from '../store/version-store.js';
@@ -33,13 +34,16 @@ import { ShareStore } from '../store/share-store.js';
 import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
-import { openBackend, redactRemote } from '../backends/registry.js';
-import { AuditLog, type Front } from './audit.js';
+import { EncryptedBackend, migrateToEncrypted } from '../backends/decorators/encryption.js';
+import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey } from '../backends/decorators/key-ring.js';
+import { openBackend, redactRemote } from '../remotes/index.js';
+import { AuditLog } from './audit.js';
 import { CommandHooks } from './hooks.js';
 import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
-import { toServerPath, toUserError, type AuthContext } from './authz.js';
+import type { RoutePlugin, ServerContext } from './context.js';
+import { toServerPath, toUserError } from './authz.js';
 import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
@@ -49,131 +53,35 @@ import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
-import { registerAdminRoutes } from './routes/admin.js';
-import { registerWebhookRoutes } from './routes/webhooks.js';
-import { registerMaintenanceRoutes } from './routes/maintenance.js';
-import { registerVersionRoutes } from './routes/versions.js';
-import { registerApiDocRoutes } from './routes/api-docs.js';
 import { installApiSchemas } from './openapi.js';
-import { registerAuthRoutes } from './routes/auth.js';
-import { registerDownloadRoutes } from './routes/downloads.js';
-import { registerNamespaceRoutes } from './routes/namespace.js';
-import { registerSharePublicRoutes } from './routes/share-public.js';
-import { registerArchiveRoutes } from './routes/archives.js';
-import { registerFileUploadRoutes } from './routes/file-uploads.js';
-import { registerWebAppRoutes, type WebApp } from './routes/web-app.js';
 import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
-import { registerShareRoutes } from './routes/shares.js';
-import { registerSshKeyRoutes } from './routes/ssh-keys.js';
-import { registerSystemRoutes } from './routes/system.js';
-import { registerTokenRoutes } from './routes/tokens.js';
-import { registerUploadRoutes } from './routes/uploads.js';
-import { registerUserRoutes } from './routes/users.js';
-import type { SftpFront } from './sftp/ssh-server.js';
-import { Dav, registerDavRoutes } from './dav/index.js';
-import { registerTusRoutes } from './tus/routes.js';
+import { adminRoutes } from './routes/admin.js';
+import { apiDocRoutes } from './routes/api-docs.js';
+import { archiveRoutes } from './routes/archives.js';
+import { authRoutes } from './routes/auth.js';
+import { downloadRoutes } from './routes/downloads.js';
+import { fileUploadRoutes } from './routes/file-uploads.js';
+import { maintenanceRoutes } from './routes/maintenance.js';
+import { namespaceRoutes } from './routes/namespace.js';
+import { sharePublicRoutes } from './routes/share-public.js';
+import { shareRoutes } from './routes/shares.js';
+import { sshKeyRoutes } from './routes/ssh-keys.js';
+import { systemRoutes } from './routes/system.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { userRoutes } from './routes/users.js';
+import { versionRoutes } from './routes/versions.js';
+import { WebApp, webAppRoutes } from './routes/web-app.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { davRoutes } from './dav/index.js';
+import { tusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
+import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    auth?: AuthContext;
-  }
-  interface FastifyContextConfig {
-    /** Reachable without a token (health, capabilities). */
-    public?: boolean;
-    /** The front a route belongs to, for audit entries and logs (default `api`). */
-    front?: Front;
-    /**
-     * Also accept HTTP Basic credentials (user name + password, or + an API token) besides
-     * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
-     */
-    basicAuth?: boolean;
-    /** A download ticket (`?ticket=`) may stand in for the Authorization header (GET downloads). */
-    ticket?: boolean;
-    /** A share upload token (`Bearer ferryl_…`) is accepted: the upload-session routes, for drop boxes. */
-    shareUpload?: boolean;
-  }
-}
-
-/** What every route module receives. */
-export interface ServerContext {
-  config: ServerConfig;
-  capabilities: Capabilities;
-  limits: ReturnType<typeof limitsOf>;
-  meta: MetaStore;
-  chunks: ChunkStore;
-  metrics: ServerMetrics;
-  auth: Authenticator;
-  users: AuthStore;
-  shares: ShareStore;
-  /** Users' SSH public keys (the SFTP front's logins). */
-  sshKeys: SshKeyStore;
-  auditStore: AuditStore;
-  audit: AuditLog;
-  defender: Defender;
-  quota: QuotaGuard;
-  limiters: RateLimiters;
-  /** How share links are found, checked and unlocked (../share-gate.ts). */
-  shareGate: ShareGate;
-  now: () => number;
-  /** Records downloads in the audit log, once per transfer. */
-  downloads: DownloadAudit;
-  /** Old versions and the trash. */
-  versions: VersionStore;
-  /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
-  quarantine: QuarantineStore;
-  webhookStore: WebhookStore;
-  webhooks: WebhookDispatcher;
-  hooks: CommandHooks;
-  /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
-  endpoints: string[];
-  /**
-   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
-   * writes older than the grace time (unless `leftovers` is false); returns what went.
-   */
-  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
-  /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
-  expireSessions(): Promise<number>;
-  /**
-   * Audits an authentication failure (bad token, wrong password, wrong share password) and
-   * scores it for the defender, which may ban the address.
-   */
-  reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
-  /** Deletes files past their TTL now (audited); returns their paths. */
-  sweepExpiredFiles(): Promise<string[]>;
-  /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
-  applyLive(next: ServerConfig, keys: readonly string[]): void;
-  /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
-  draining: boolean;
-  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. */
-  unreadiness(): Promise<string | undefined>;
-}
-
-/** How long a readiness probe waits for the database and the chunk stores. */
-const READY_PROBE_MS = 3000;
-
-/**
- * The ServerConfig fields behind a setting: found by applying one of its examples to an
- * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
- */
-function fieldsOf(key: string): string[] {
-  const s = SETTINGS_BY_KEY.get(key);
-  if (!s?.live) return [];
-  const probe = {} as ServerConfig;
-  s.apply(probe, s.kind.fromText(s.examples[0]));
-  return Object.keys(probe);
-}
-
-/** The authenticated identity of a request that passed the auth hook. */
-export function authOf(request: FastifyRequest): AuthContext {
-  if (!request.auth) throw new Error('route reached without authentication');
-  return request.auth;
-}
 
 export interface BuildOptions {
   config: ServerConfig;
@@ -186,45 +94,87 @@ export interface BuildOptions {
   tls?: TlsMaterial;
 }
 
+/**
+ * Every route module (a Fastify plugin given the context), in the order they are registered:
+ * the native API, then the other fronts (WebDAV, tus, one-request uploads, zips, the web app
+ * and share links), then operations and the API's own description.
+ */
+const ROUTES: readonly RoutePlugin[] = [
+  systemRoutes,
+  uploadRoutes,
+  downloadRoutes,
+  namespaceRoutes,
+  authRoutes,
+  userRoutes,
+  sshKeyRoutes,
+  tokenRoutes,
+  shareRoutes,
+  adminRoutes,
+  davRoutes,
+  tusRoutes,
+  fileUploadRoutes,
+  archiveRoutes,
+  webAppRoutes,
+  sharePublicRoutes,
+  webhookRoutes,
+  maintenanceRoutes,
+  versionRoutes,
+  apiDocRoutes,
+];
+
+/**
+ * The app: the Fastify instance with its connection guards, request validation and the
+ * OpenAPI document, the context every route module receives, the error and not-found
+ * handlers, the request hooks (address checks, limits, authentication, the access log), then
+ * the route modules.
+ */
 export async function buildApp(options: BuildOptions): Promise<{ app: FastifyInstance; ctx: ServerContext }> {
-  const { config, meta, backend } = options;
+  const { config } = options;
   const now = config.now ?? Date.now;
   const metrics = new ServerMetrics();
-  const quarantine = new QuarantineStore(meta.db);
-  const chunks = new ChunkStore({
-    backend,
-    routes: options.routes,
-    meta,
-    maxChunkSize: config.chunking.maxSize,
-    durable: config.durable,
-    events: {
-      stored: (bytes) => {
-        metrics.chunksReceived.inc();
-        metrics.chunkBytesReceived.inc(bytes);
-      },
-      deduplicated: () => metrics.chunksDeduplicated.inc(),
-      served: (bytes) => {
-        metrics.chunksServed.inc();
-        metrics.chunkBytesServed.inc(bytes);
-      },
-      corrupt: (hash, where) => {
-        metrics.chunksCorrupt.inc();
-        app.log.error({ hash, object: where }, 'chunk failed verification');
-      },
-      retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
-    },
-  });
-  const users = new AuthStore(meta);
-  const auth = new Authenticator(meta, users, {
-    now,
-    sessionKey: config.sessionKey ?? randomBytes(32),
-    accessTtlMs: config.accessTokenTtlMs,
-    refreshTtlMs: config.refreshTokenTtlMs,
-    scryptCost: config.scryptCost,
-  });
-  const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
-  let globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
+  const defender = new Defender(config.defender, now);
+  const addresses = new AddressChecks(config, defender, now);
+  const app = createFastify(options, metrics, addresses);
+  // Route schemas (validation) and the OpenAPI document, before any route is added.
+  await installApiSchemas(app);
+  const ctx = serverContext(options, app, { now, metrics, defender, addresses });
+  setErrorHandling(app, ctx);
+  addRequestHooks(app, ctx, addresses);
+  for (const routes of ROUTES) await app.register(routes, { ctx });
+  return { app, ctx };
+}
 
+/**
+ * Why requests from an address are refused before anything else: the global allow and deny
+ * lists (replaced when a reload changes them), a ban by the defender.
+ */
+class AddressChecks {
+  private lists: IpPolicy;
+
+  constructor(
+    config: ServerConfig,
+    private readonly defender: Defender,
+    private readonly now: () => number,
+  ) {
+    this.lists = new IpPolicy(config.ipAllow, config.ipDeny);
+  }
+
+  setLists(config: ServerConfig): void {
+    this.lists = new IpPolicy(config.ipAllow, config.ipDeny);
+  }
+
+  refusal(ip: string): Error | undefined {
+    if (!this.lists.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
+    const ban = this.defender.checkBanned(ip);
+    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - this.now() });
+    return undefined;
+  }
+}
+
+/** The Fastify instance (HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1), with its connection guards. */
+function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses: AddressChecks): FastifyInstance {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
     // Our own one-line access log replaces Fastify's two lines per request.
@@ -244,7 +194,7 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     // address checks all the same (a banned address is told it is banned).
     frameworkErrors: ((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       reply.header(REQUEST_ID_HEADER, request.id);
-      errorHandler(addressRefusal(request.ip) ?? err, request, reply);
+      errorHandler(addresses.refusal(request.ip) ?? err, request, reply);
     }) as never,
     // What Node's HTTP parser refuses (a bad header, an unknown method, garbage) is answered
     // on the socket, in our error format too.
@@ -274,49 +224,55 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     },
   });
   app.addHook('onClose', async () => guard.close());
-
-  // Route schemas (validation) and the OpenAPI document, before any route is added.
-  await installApiSchemas(app);
-
-  // The authorization matrix test checks it covers each of these.
-  const endpoints: string[] = [];
-  app.addHook('onRoute', (r) => {
-    for (const m of Array.isArray(r.method) ? r.method : [r.method]) endpoints.push(`${m} ${r.url}`);
-  });
-
-  const auditStore = new AuditStore(meta.db);
-  const audit = new AuditLog(auditStore, app.log, now);
-  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
-  meta.setRetention(versions);
-  meta.setAdmission(() => {
-    if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
-  });
-  const webhookStore = new WebhookStore(meta.db);
-  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
-  const hooks = new CommandHooks(config, chunks, app.log);
-  audit.onRecord((e) => {
-    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
-    hooks.dispatch(e);
-  });
-  app.addHook('onClose', async () => webhooks.close());
-  const defender = new Defender(config.defender, now);
-  const makeLimiters = () =>
-    createRateLimiters(config.rateLimit, now, (request) => {
-      const ban = defender.record(request.ip, 'limit');
-      if (ban) {
-        // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
-        const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
-        const http = 'raw' in request ? (request as FastifyRequest) : null;
-        void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
-      }
-    });
-  const limiters = makeLimiters();
-
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
+  return app;
+}
 
-  /** Audits an authentication failure and scores it for the defender (maybe banning). */
-  const reportAuthFailure = async (request: FastifyRequest, err: unknown, who: { userName?: string; event?: string } = {}): Promise<void> => {
+/** The chunk store over the default backend and the routed ones, reporting to the metrics and the log. */
+function chunkStoreOf(options: BuildOptions, app: FastifyInstance, metrics: ServerMetrics): ChunkStore {
+  const { config, meta, backend } = options;
+  return new ChunkStore({
+    backend,
+    routes: options.routes,
+    meta,
+    maxChunkSize: config.chunking.maxSize,
+    durable: config.durable,
+    events: {
+      stored: (bytes) => {
+        metrics.chunksReceived.inc();
+        metrics.chunkBytesReceived.inc(bytes);
+      },
+      deduplicated: () => metrics.chunksDeduplicated.inc(),
+      encoded: (_plain, stored) => metrics.chunkStoredBytesWritten.inc(stored),
+      served: (bytes) => {
+        metrics.chunksServed.inc();
+        metrics.chunkBytesServed.inc(bytes);
+      },
+      corrupt: (hash, where) => {
+        metrics.chunksCorrupt.inc();
+        app.log.error({ hash, object: where }, 'chunk failed verification');
+      },
+      retireFailed: (hash, err) => app.log.warn({ hash, err }, 'a superseded copy of a chunk could not be deleted'),
+    },
+  });
+}
+
+/** The rate limiters of `config.rateLimit`; hitting one counts for the defender (which may ban). */
+function rateLimiters(config: ServerConfig, now: () => number, defender: Defender, audit: AuditLog): RateLimiters {
+  return createRateLimiters(config.rateLimit, now, (request) => {
+    const ban = defender.record(request.ip, 'limit');
+    if (!ban) return;
+    // The subject is a request, or an SSH connection ({ip}) the SFTP front checks.
+    const who = request.auth ? { userId: request.auth.userId, userName: request.auth.userName, tokenId: request.auth.tokenId } : {};
+    const http = 'raw' in request ? (request as FastifyRequest) : null;
+    void audit.record(http, { event: 'defender.ban', ok: true, target: ban.ip, ip: request.ip, ...who, details: { until: ban.until, reason: 'rate limit' } });
+  });
+}
+
+/** ServerContext.reportAuthFailure: audits an authentication failure and scores it for the defender (maybe banning). */
+function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext['reportAuthFailure'] {
+  return async (request, err, who = {}) => {
     const event = defenderEventOf(err);
     if (!event && !isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return; // no credentials at all is not an attack
     await audit.record(request, {
@@ -329,7 +285,50 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     const ban = defender.record(request.ip, event);
     if (ban) await audit.record(request, { event: 'defender.ban', ok: true, target: ban.ip, userName: who.userName ?? null, details: { until: ban.until } });
   };
+}
 
+/** The stores and services of the routes, over the given metadata and chunk backends. */
+function serverContext(
+  options: BuildOptions,
+  app: FastifyInstance,
+  parts: { now: () => number; metrics: ServerMetrics; defender: Defender; addresses: AddressChecks },
+): ServerContext {
+  const { config, meta } = options;
+  const { now, metrics, defender } = parts;
+  const chunks = chunkStoreOf(options, app, metrics);
+  const users = new AuthStore(meta);
+  const auth = new Authenticator(meta, users, {
+    now,
+    sessionKey: config.sessionKey ?? randomBytes(32),
+    accessTtlMs: config.accessTokenTtlMs,
+    refreshTtlMs: config.refreshTokenTtlMs,
+    scryptCost: config.scryptCost,
+  });
+  // The authorization matrix test checks it covers each of these.
+  const endpoints: string[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) endpoints.push(`${m} ${r.url}`);
+  });
+
+  const auditStore = new AuditStore(meta.db);
+  const audit = new AuditLog(auditStore, app.log, now);
+  const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
+  meta.setRetention(versions);
+  // A draining node opens no new upload sessions (whatever the front); those open finish.
+  meta.setAdmission(() => {
+    if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
+  });
+  // Every audited event also goes to the webhooks that want it and the command hooks.
+  const webhookStore = new WebhookStore(meta.db);
+  const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
+  const hooks = new CommandHooks(config, chunks, app.log);
+  audit.onRecord((e) => {
+    webhooks.enqueue(e).catch((err: unknown) => app.log.error({ err, event: e.event }, 'could not queue a webhook delivery'));
+    hooks.dispatch(e);
+  });
+  app.addHook('onClose', async () => webhooks.close());
+
+  // The services below take the context itself: it is completed once they exist.
   const ctx = {
     config,
     capabilities: capabilitiesOf(config),
@@ -345,78 +344,116 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     audit,
     downloads: new DownloadAudit(audit, now),
     versions,
-    quarantine,
+    quarantine: new QuarantineStore(meta.db),
     webhookStore,
     webhooks,
     hooks,
+    davStore: new DavStore(meta),
+    webApp: new WebApp(),
     defender,
     quota: new QuotaGuard(meta, config),
-    limiters,
+    limiters: rateLimiters(config, now, defender, audit),
     now,
-    reportAuthFailure,
+    reportAuthFailure: authFailureReporter(audit, defender),
     endpoints,
-    async expireSessions() {
-      const uploads = await meta.expireUploads();
-      await tus.sweep();
-      await dav.store.expireLocks(now());
-      return uploads;
-    },
-    async collectGarbage(graceMs = config.gcGraceMs, options = {}) {
-      const uploads = await ctx.expireSessions();
-      const gc = await chunks.collectGarbage(graceMs, now());
-      metrics.gcDeleted.inc(gc.chunks + gc.packs);
-      // A write in progress keeps touching its temporary file: one untouched for the grace
-      // time belongs to a write that died.
-      const cutoff = Date.now() - graceMs;
-      const leftovers = options.leftovers === false ? { count: 0, bytes: 0 } : await chunks.sweepLeftovers(() => cutoff);
-      return { uploads, ...gc, leftovers };
-    },
+    expireSessions: () => expireSessions(ctx),
+    collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
+    applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
+    sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
-    async unreadiness() {
-      if (ctx.draining) return 'this node is shutting down (draining)';
-      const signal = AbortSignal.timeout(READY_PROBE_MS);
-      const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
-      try {
-        await Promise.race([meta.getSetting('ready-probe'), timeout]);
-      } catch (err) {
-        return `the metadata database does not answer: ${(err as Error).message}`;
-      }
-      try {
-        await Promise.race([chunks.probe(signal), timeout]);
-      } catch (err) {
-        return `a chunk store does not answer: ${(err as Error).message}`;
-      }
-      return undefined;
-    },
-    applyLive(next, keys) {
-      // The config object is shared by reference (quota guard, routes read it per request):
-      // changing its fields in place is what makes them live.
-      const target = config as unknown as Record<string, unknown>;
-      const source = next as unknown as Record<string, unknown>;
-      for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
-      if (keys.includes('logLevel')) app.log.level = config.logLevel;
-      if (keys.includes('ipAllow') || keys.includes('ipDeny')) globalIps = new IpPolicy(config.ipAllow, config.ipDeny);
-      if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = makeLimiters();
-      ctx.limits = limitsOf(config);
-      ctx.capabilities = capabilitiesOf(config);
-    },
-    async sweepExpiredFiles() {
-      await versions.expire();
-      const removed: string[] = [];
-      for (;;) {
-        const batch = await meta.removeExpired(500);
-        removed.push(...batch);
-        for (const path of batch) await audit.record(null, { event: 'file.expire', ok: true, target: path });
-        if (batch.length < 500) return removed;
-      }
-    },
-  } as Omit<ServerContext, 'shareGate'> as ServerContext;
+    unreadiness: () => unreadiness(ctx),
+  } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
-  let webApp: WebApp | undefined;
+  ctx.tus = new TusUploads(ctx);
+  return ctx;
+}
 
-  const dav = new Dav(ctx);
-  const tus = new TusUploads(ctx);
+/** ServerContext.expireSessions: expired upload sessions (native and tus, with their tails) and WebDAV locks. */
+async function expireSessions(ctx: ServerContext): Promise<number> {
+  const uploads = await ctx.meta.expireUploads();
+  await ctx.tus.sweep();
+  await ctx.davStore.expireLocks(ctx.now());
+  return uploads;
+}
 
+/** ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not to) leftovers of interrupted writes. */
+async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
+  const uploads = await ctx.expireSessions();
+  const gc = await ctx.chunks.collectGarbage(graceMs, ctx.now());
+  ctx.metrics.gcDeleted.inc(gc.chunks + gc.packs);
+  // A write in progress keeps touching its temporary file: one untouched for the grace
+  // time belongs to a write that died.
+  const cutoff = Date.now() - graceMs;
+  const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
+  return { uploads, ...gc, leftovers: swept };
+}
+
+/** How long a readiness probe waits for the database and the chunk stores. */
+const READY_PROBE_MS = 3000;
+
+/** ServerContext.unreadiness: draining, or the metadata database or a chunk store not answering within READY_PROBE_MS. */
+async function unreadiness(ctx: ServerContext): Promise<string | undefined> {
+  if (ctx.draining) return 'this node is shutting down (draining)';
+  const signal = AbortSignal.timeout(READY_PROBE_MS);
+  const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
+  try {
+    await Promise.race([ctx.meta.getSetting('ready-probe'), timeout]);
+  } catch (err) {
+    return `the metadata database does not answer: ${(err as Error).message}`;
+  }
+  try {
+    await Promise.race([ctx.chunks.probe(signal), timeout]);
+  } catch (err) {
+    return `a chunk store does not answer: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/** ServerContext.sweepExpiredFiles: old versions and trash past retention, then files past their TTL (audited). */
+async function sweepExpiredFiles(ctx: ServerContext): Promise<string[]> {
+  await ctx.versions.expire();
+  const removed: string[] = [];
+  for (;;) {
+    const batch = await ctx.meta.removeExpired(500);
+    removed.push(...batch);
+    for (const path of batch) await ctx.audit.record(null, { event: 'file.expire', ok: true, target: path });
+    if (batch.length < 500) return removed;
+  }
+}
+
+/**
+ * The ServerConfig fields behind a setting: found by applying one of its examples to an
+ * empty object, so a new live setting needs nothing here, only its entry in settings.ts.
+ */
+function fieldsOf(key: string): string[] {
+  const s = SETTINGS_BY_KEY.get(key);
+  if (!s?.live) return [];
+  const probe = {} as ServerConfig;
+  s.apply(probe, s.kind.fromText(s.examples[0]));
+  return Object.keys(probe);
+}
+
+/** ServerContext.applyLive: takes the live-changeable `keys` of `next` (SIGHUP). */
+function applyLive(ctx: ServerContext, app: FastifyInstance, addresses: AddressChecks, next: ServerConfig, keys: readonly string[]): void {
+  const { config } = ctx;
+  // The config object is shared by reference (quota guard, routes read it per request):
+  // changing its fields in place is what makes them live.
+  const target = config as unknown as Record<string, unknown>;
+  const source = next as unknown as Record<string, unknown>;
+  for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
+  if (keys.includes('logLevel')) app.log.level = config.logLevel;
+  if (keys.includes('ipAllow') || keys.includes('ipDeny')) addresses.setLists(config);
+  if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = rateLimiters(config, ctx.now, ctx.defender, ctx.audit);
+  ctx.limits = limitsOf(config);
+  ctx.capabilities = capabilitiesOf(config);
+}
+
+/**
+ * Errors in Ferry's JSON format (audited where they are security events), the web app's page
+ * for a browser on a share link, and 404 for a path no route serves.
+ */
+function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
+  const { audit } = ctx;
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
     const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
@@ -432,14 +469,14 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
     const q = request.query as Record<string, unknown> | undefined;
-    if (request.routeOptions.config?.htmlErrors && webApp && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
+    if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
       // A visitor's browser on a share link gets the app's page with the status (404, 410,
       // ...), which then shows the reason it asks for as JSON; curl still gets JSON.
       const { status, error } = toHttpError(err);
       if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
       reply.removeHeader('www-authenticate');
       reply.header('referrer-policy', 'no-referrer');
-      return webApp.sendPage(reply, status);
+      return ctx.webApp.sendPage(reply, status);
     }
     errorHandler(err, request, reply);
   });
@@ -455,19 +492,21 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
     }
     return reply.status(404).send({ error });
   });
+}
 
-  /** Why requests from `ip` are refused before anything else (global lists, a ban), if they are. */
-  const addressRefusal = (ip: string): Error | undefined => {
-    if (!globalIps.permits(ip)) return new ForbiddenError(`this server does not accept requests from ${ip}`);
-    const ban = defender.checkBanned(ip);
-    if (ban) return new BannedError(`${ip} is banned until ${new Date(ban.until).toISOString()} after repeated authentication failures`, { retryAfterMs: ban.until - now() });
-    return undefined;
-  };
-
+/**
+ * What every request passes before its route: the address checks, the per-address limit,
+ * authentication (unless the route is public: a Bearer token, a download ticket, a share
+ * upload token, or on WebDAV routes HTTP Basic), the per-token limit; after it, one
+ * access-log line.
+ */
+function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: AddressChecks): void {
+  const { auth, metrics, reportAuthFailure } = ctx;
   app.addHook('onRequest', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    const refusal = addressRefusal(request.ip);
-    if (refusal) throw refusal;
+    const refused = addresses.refusal(request.ip);
+    if (refused) throw refused;
+    // ctx.limiters, not a copy: a reload may replace them.
     await ctx.limiters.perIp(request);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     const routeConfig = request.routeOptions.config;
@@ -527,28 +566,6 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
       'request',
     );
   });
-
-  registerSystemRoutes(app, ctx);
-  registerUploadRoutes(app, ctx);
-  registerDownloadRoutes(app, ctx);
-  registerNamespaceRoutes(app, ctx);
-  registerAuthRoutes(app, ctx);
-  registerUserRoutes(app, ctx);
-  registerSshKeyRoutes(app, ctx);
-  registerTokenRoutes(app, ctx);
-  registerShareRoutes(app, ctx);
-  registerAdminRoutes(app, ctx);
-  registerDavRoutes(app, dav);
-  registerTusRoutes(app, tus);
-  registerFileUploadRoutes(app, ctx);
-  registerArchiveRoutes(app, ctx);
-  webApp = registerWebAppRoutes(app, ctx);
-  registerSharePublicRoutes(app, ctx, webApp);
-  registerWebhookRoutes(app, ctx);
-  registerMaintenanceRoutes(app, ctx);
-  registerVersionRoutes(app, ctx);
-  registerApiDocRoutes(app);
-  return { app, ctx };
 }
 
 export interface RunningServer {
@@ -617,7 +634,7 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     if (remote === 'local') return local();
     const opened = await openBackend(remote, { remotes: config.remotes });
     if (!opened.features().persistent) throw new ConfigError(`--store ${redactRemote(remote)}: a chunk store must keep what it is given`);
-    return opened instanceof LocalBackend ? opened : withRetry(opened);
+    return opened.features().network ? withRetry(opened) : opened;
   };
   const specs = config.store ?? [];
   const prefixes = new Set<string>();
@@ -636,7 +653,64 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     throw err;
   }
   const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
-  return { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  const opened = { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  try {
+    return await encryptChunkStores(config, opened);
+  } catch (err) {
+    await Promise.all([opened.backend, ...routes.map((r) => r.backend)].map((b) => b.close?.()));
+    throw err;
+  }
+}
+
+/**
+ * With a master key (`--encryption-key-file`, FERRY_ENCRYPTION_KEY), every chunk store is
+ * wrapped in the encryption decorator, its key ring opened (made on the first start); without
+ * one, a store that is encrypted is refused rather than served as garbage.
+ */
+async function encryptChunkStores<T extends { backend: StorageBackend; routes: ChunkRoute[] }>(config: ServerConfig, opened: T): Promise<T> {
+  const all = [opened.backend, ...opened.routes.map((r) => r.backend)];
+  if (config.encryptionKeyFile === undefined && config.encryptionKey === undefined) {
+    for (const b of all) await refuseEncryptedWithoutKey(b);
+    return opened;
+  }
+  if (config.encryptionKeyFile !== undefined && config.encryptionKey !== undefined) {
+    throw new ConfigError('give the encryption key once: encryptionKeyFile or FERRY_ENCRYPTION_KEY, not both');
+  }
+  const master = config.encryptionKey !== undefined ? masterKeyFromText(config.encryptionKey, 'FERRY_ENCRYPTION_KEY') : await readMasterKeyFile(config.encryptionKeyFile!);
+  const wrap = async (b: StorageBackend): Promise<StorageBackend> => {
+    const { ring, migrating } = await openRing(b, master);
+    return new EncryptedBackend(b, ring, { migrating });
+  };
+  return {
+    ...opened,
+    backend: await wrap(opened.backend),
+    routes: await Promise.all(opened.routes.map(async (r) => ({ ...r, backend: await wrap(r.backend) }))),
+  };
+}
+
+/**
+ * Encrypts, in the background, the plain objects of stores that held some when encryption was
+ * turned on; reads work throughout (see `migrateToEncrypted`). Returns a stop for shutdown.
+ */
+function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => Promise<void> {
+  const ac = new AbortController();
+  const runs = stores
+    .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && b.migrationPending)
+    .map(async (b) => {
+      app.log.info({ store: b.inner.name }, 'encrypting the plain objects of this store in the background');
+      const done = await migrateToEncrypted(b, {
+        signal: ac.signal,
+        onProgress: (p) => app.log.info({ store: b.inner.name, encrypted: p.encrypted, found: p.found }, 'encryption migration progress'),
+      });
+      app.log.info({ store: b.inner.name, encrypted: done.encrypted }, 'encryption migration finished: no plain object is left');
+    })
+    .map((run) => run.catch((err: unknown) => {
+      if (!ac.signal.aborted) app.log.error({ err }, 'encryption migration failed; it starts over at the next start');
+    }));
+  return async () => {
+    ac.abort();
+    await Promise.all(runs);
+  };
 }
 
 /**
@@ -696,23 +770,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const started = Date.now();
     const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
+    undo.push(startMigrations(stores, app));
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
     });
-    let sftp: SftpFront | undefined;
-    if (config.sftp) {
-      // Loaded only when SFTP is on: ssh2 is not part of every server's start.
-      const { startSftpFront } = await import('./sftp/ssh-server.js');
-      const { host, port } = config.sftp;
-      sftp = await startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
-        throw listenError(err, host, port, '--sftp-addr');
-      });
-      const front = sftp;
-      undo.push(() => front.close());
-    }
+    const sftp = await startSftp(config, ctx, dataDir, app);
+    if (sftp) undo.push(() => sftp.close());
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     ctx.webhooks.start();
@@ -781,6 +847,16 @@ function bodyPath(body: unknown): string | undefined {
   const { path, from } = body as { path?: unknown; from?: unknown };
   if (typeof path === 'string') return path;
   return typeof from === 'string' ? from : undefined;
+}
+
+/** The SFTP front with --sftp-addr (ssh2 is loaded only then: it is not part of every start). */
+async function startSftp(config: ServerConfig, ctx: ServerContext, dataDir: string, app: FastifyInstance): Promise<SftpFront | undefined> {
+  if (!config.sftp) return undefined;
+  const { startSftpFront } = await import('./sftp/ssh-server.js');
+  const { host, port } = config.sftp;
+  return startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
+    throw listenError(err, host, port, '--sftp-addr');
+  });
 }
 
 /** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */

@@ -13,7 +13,7 @@ import { IsADirectoryError, NotFoundError, ValidationError } from '../core/error
 import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import { API_PREFIX } from '../core/protocol.js';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import { authorize, isAdmin, type AuthContext } from './authz.js';
 
 /**

@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Entry } from '../core/protocol.js';
 import type { CommitFinal, CommitOptions } from '../store/meta-store.js';
 import { pendingFiles } from '../store/upload-contents.js';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import type { AuthContext } from './authz.js';
 import type { Front } from './audit.js';
 

@@ -43,6 +43,10 @@ export interface ServerConfig {
   logLevel: string;
   /** Admin token chosen by the operator (FERRY_ADMIN_TOKEN). */
   adminToken?: string;
+  /** Encrypt the chunk stores at rest with the master key in this file (`--encryption-key-file`). */
+  encryptionKeyFile?: string;
+  /** The master key as text (FERRY_ENCRYPTION_KEY), instead of the file. */
+  encryptionKey?: string;
   /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
   metricsToken?: string;
   /** Where pino writes (default stdout). */
@@ -211,6 +215,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'chunks-batch', 'zstd', 'chunk-delta', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
   };
 }

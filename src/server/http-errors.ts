@@ -60,6 +60,14 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_DEPTH_INFINITY: 403,
   FERRY_ERR_OFFSET_MISMATCH: 409,
   FERRY_ERR_CHECKSUM_MISMATCH: 460,
+  FERRY_ERR_ENCODING_INVALID: 400,
+  FERRY_ERR_ENCODING_UNSUPPORTED: 415,
+  // Encrypted storage that fails to open or authenticate is the server's fault, never the client's.
+  FERRY_ERR_CRYPTO_KEY_MISSING: 500,
+  FERRY_ERR_CRYPTO_KEY_WRONG: 500,
+  FERRY_ERR_CRYPTO_TAMPERED: 500,
+  FERRY_ERR_CRYPTO_TRUNCATED: 500,
+  FERRY_ERR_CRYPTO_SWAPPED: 500,
 };
 
 export function statusOf(code: FerryErrorCode): number {

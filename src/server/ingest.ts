@@ -27,7 +27,7 @@ import { FileHasher, type ChunkRef } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
 

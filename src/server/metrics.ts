@@ -10,6 +10,21 @@ export class ServerMetrics {
     help: 'Bytes of file content received from clients (chunk and pack bodies, streamed uploads), whether new or already stored',
     registers: [this.registry],
   });
+  readonly chunkWireBytesReceived = new Counter({
+    name: 'ferry_chunk_wire_bytes_received_total',
+    help: 'Bytes of chunk and pack bodies as they travelled (compressed when the client sent them zstd-compressed); compare with ferry_chunk_body_bytes_received_total',
+    registers: [this.registry],
+  });
+  readonly chunkStoredBytesWritten = new Counter({
+    name: 'ferry_chunk_object_bytes_written_total',
+    help: 'Bytes of chunk objects written to the chunk store (after compression), for chunks whose plain bytes ferry_chunk_body_bytes_received_total counts',
+    registers: [this.registry],
+  });
+  readonly chunkWireBytesSent = new Counter({
+    name: 'ferry_chunk_wire_bytes_sent_total',
+    help: 'Bytes of chunks sent to clients as they travelled (compressed for clients that take zstd)',
+    registers: [this.registry],
+  });
   readonly chunksDeduplicated = new Counter({ name: 'ferry_chunks_deduplicated_total', help: 'Chunk bodies received for chunks already stored (written over the copy there)', registers: [this.registry] });
   readonly chunksServed = new Counter({ name: 'ferry_chunks_served_total', help: 'Chunks read and verified for clients', registers: [this.registry] });
   readonly chunkBytesServed = new Counter({ name: 'ferry_chunk_bytes_served_total', help: 'Bytes of verified chunks read for clients', registers: [this.registry] });
@@ -21,6 +36,9 @@ export class ServerMetrics {
   readonly uploadsActive = new Gauge({ name: 'ferry_upload_sessions', help: 'Live upload sessions', registers: [this.registry] });
   readonly storedBytes = new Gauge({ name: 'ferry_storage_stored_bytes', help: 'Bytes of distinct chunks in the chunk store (after dedup)', registers: [this.registry] });
   readonly logicalBytes = new Gauge({ name: 'ferry_storage_logical_bytes', help: 'Bytes of all files as users see them (before dedup)', registers: [this.registry] });
+  readonly encodedBytes = new Gauge({ name: 'ferry_storage_encoded_bytes', help: 'Bytes the chunk objects take in the chunk store (after dedup and compression)', registers: [this.registry] });
+  readonly dedupRatio = new Gauge({ name: 'ferry_storage_dedup_ratio', help: 'Logical bytes over stored bytes (1 when nothing is shared)', registers: [this.registry] });
+  readonly compressionRatio = new Gauge({ name: 'ferry_storage_compression_ratio', help: 'Stored (plain) bytes over encoded bytes (1 when nothing compresses)', registers: [this.registry] });
   readonly storedChunks = new Gauge({ name: 'ferry_storage_chunks', help: 'Distinct chunks in the chunk store', registers: [this.registry] });
   readonly files = new Gauge({ name: 'ferry_files', help: 'Files in the namespace', registers: [this.registry] });
   readonly userBytes = new Gauge({ name: 'ferry_user_bytes', help: "Bytes of the files in each user's home (what their quota counts)", labelNames: ['user'] as const, registers: [this.registry] });

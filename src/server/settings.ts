@@ -19,6 +19,7 @@ import { DEFAULT_PORT, DEFAULT_SFTP_PORT, parseStoreSpec, type ServerConfig } fr
 import { CidrList } from './ip-filter.js';
 import { DEFAULT_DEFENDER } from './defender.js';
 import { weakSecretReason } from './secret-strength.js';
+import { masterKeyFromText } from '../backends/decorators/key-ring.js';
 
 /** A setting value that is wrong; `at` is the path inside the value (`['paths', '/x', 'keep']`). */
 export class SettingValueError extends Error {
@@ -430,6 +431,13 @@ export const SETTINGS: readonly Setting[] = [
     examples: [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64')], live: false,
     doc: 'HMAC key of web-session tokens, base64, 32+ bytes; the same on every node (default: made once in `DATA/session-key`)',
     apply: (c, v) => (c.sessionKey = Buffer.from(v, 'base64')) }),
+  def({ key: 'encryptionKeyFile', kind: str(), examples: ['/etc/ferry/store.key', '/run/secrets/ferry-key'], live: false,
+    doc: 'encrypt every chunk store at rest with the master key in this file (`ferry admin keygen` makes one); an existing plain store is encrypted in the background, reads working throughout. A store that is encrypted refuses to start without its key',
+    apply: (c, v) => (c.encryptionKeyFile = v) }),
+  def({ key: 'encryptionKey', kind: str((s) => void masterKeyFromText(s, 'the value')), noFlag: true,
+    examples: ['ferry-key-1:' + Buffer.alloc(32, 1).toString('base64url'), 'ferry-key-1:' + Buffer.alloc(32, 2).toString('base64url')], live: false,
+    doc: 'the master key itself (`ferry-key-1:…`), instead of `encryptionKeyFile`',
+    apply: (c, v) => (c.encryptionKey = v) }),
   def({ key: 'metricsToken', kind: str((s) => s.length >= 16 || fail('must be at least 16 characters')), noFlag: true, examples: ['metrics-token-0123456789', 'metrics-token-9876543210'], live: true,
     doc: 'a token that opens `GET /metrics` and nothing else (for Prometheus)',
     apply: (c, v) => (c.metricsToken = v) }),

@@ -16,7 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthInvalidError, AuthRequiredError, GoneError, NotFoundError } from '../core/errors.js';
 import type { UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import { defenderMark } from './auth.js';
 import type { AuthContext } from './authz.js';
 import { readCookie, setCookie } from './cookies.js';

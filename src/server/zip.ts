@@ -10,12 +10,15 @@
  * entries, UTF-8 names); this module lists what goes in, within what the caller may read,
  * and feeds it each file's verified chunks in order.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import yazl from 'yazl';
 import { NotFoundError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
-import type { ServerContext } from './app.js';
+import type { ServerContext } from './context.js';
 import { can, toUserPath, type AuthContext } from './authz.js';
+import { contentDisposition } from './mime.js';
 
 export interface ZipItem {
   /** Server path of a file or directory. */
@@ -93,4 +96,26 @@ export function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], sign
 export function memberName(path: string, fallback: string): string {
   const name = path.slice(path.lastIndexOf('/') + 1);
   return name === '' ? fallback : name;
+}
+
+/** Streams a zip of `entries` as an attachment named `fileName`. */
+export async function sendZip(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, entries: readonly ZipEntry[], fileName: string): Promise<FastifyReply> {
+  const stop = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) stop.abort();
+  });
+  const { stream, size } = await zipStream(ctx, entries, stop.signal);
+  reply.header('content-type', 'application/zip');
+  reply.header('content-disposition', contentDisposition(fileName));
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('cache-control', 'private, no-store');
+  if (size !== undefined) reply.header('content-length', String(size));
+  reply.hijack();
+  reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+  stream.on('error', (err) => {
+    request.log.error({ err }, 'zip cut short');
+    reply.raw.destroy();
+  });
+  stream.pipe(reply.raw);
+  return reply;
 }

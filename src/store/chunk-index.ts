@@ -42,6 +42,8 @@ export interface ChunkLocation {
   size: number;
   pack: string | null;
   offset: number | null;
+  /** Bytes of its object or pack entry (src/store/chunk-codec.ts); absent: a headerless object of `size` plain bytes (stored before that format). */
+  stored?: number;
 }
 
 export interface GcVictims {
@@ -54,8 +56,9 @@ export interface GcVictims {
 }
 
 /** A chunk index row (joined with its pack's store) as a location. */
-function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null }): ChunkLocation {
+export function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null; stored_size: number | null }): ChunkLocation {
   const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
+  if (row.stored_size !== null && row.stored_size !== undefined) loc.stored = Number(row.stored_size);
   const store = row.pack === null ? row.store : row.pack_store;
   if (store !== null && store !== undefined) loc.store = store;
   return loc;
@@ -68,21 +71,22 @@ function hotQueries() {
       db
         .selectFrom('chunks as c')
         .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
         .where('c.hash', '=', hash),
     ),
     chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
     // A row for these bytes: new, or the existing one pointed at them (see addChunk).
-    upsertChunk: new PreparedQuery(4, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null) =>
+    upsertChunk: new PreparedQuery(5, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null, storedSize: number | null) =>
       db
         .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store })
+        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store, stored_size: storedSize })
         .onConflict((oc) =>
           oc.column('hash').doUpdateSet((eb) => ({
             size: eb.ref('excluded.size'),
             pack: null,
             pack_offset: null,
             store: eb.ref('excluded.store'),
+            stored_size: eb.ref('excluded.stored_size'),
             created_at: eb.ref('excluded.created_at'),
           })),
         ),
@@ -224,10 +228,10 @@ export class ChunkIndex {
    * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
    * the only dedup answer a user may be given.
    */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.meta.now(), store);
+      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.meta.now(), store, storedSize);
       let fresh = true;
       if (owner !== undefined) {
         const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
@@ -244,24 +248,25 @@ export class ChunkIndex {
    * Returns how many of the chunks are new to the owner (all without one) and the chunks
    * that were loose objects until now (their objects are the caller's to delete).
    */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
+  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
     const now = this.meta.now();
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
       let fresh = 0;
       const wasLoose: { hash: string; store: string | null }[] = [];
-      for (const part of batches(entries as { hash: string; size: number; offset: number }[], 150)) {
+      for (const part of batches(entries as { hash: string; size: number; offset: number; stored?: number }[], 150)) {
         const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
         for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
         await trx
           .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null })))
+          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null, stored_size: e.stored ?? null })))
           .onConflict((oc) =>
             oc.column('hash').doUpdateSet((eb) => ({
               size: eb.ref('excluded.size'),
               pack: eb.ref('excluded.pack'),
               pack_offset: eb.ref('excluded.pack_offset'),
               store: null,
+              stored_size: eb.ref('excluded.stored_size'),
               created_at: eb.ref('excluded.created_at'),
             })),
           )
@@ -304,7 +309,7 @@ export class ChunkIndex {
       const rows = await this.meta.db
         .selectFrom('chunks as c')
         .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
         .where('c.hash', 'in', part)
         .execute();
       for (const row of rows) out.set(row.hash, toLocation(row));

@@ -3,8 +3,17 @@
  * metadata store.
  *
  * Layout in the backend:
- *   chunks/ab/<hash>   a loose chunk (its bytes, nothing else)
- *   packs/ab/<id>      a pack: many small chunks back to back; offsets live in the index
+ *   chunks/ab/<hash>   a loose chunk: one chunk object (./chunk-codec.ts: a 16-byte header,
+ *                      then a zstd frame or the raw bytes; objects of older servers are the
+ *                      raw bytes alone, and are read as such)
+ *   packs/ab/<id>      a pack: chunk objects back to back; offsets and lengths live in the index
+ *
+ * Compression: a chunk is kept zstd-compressed when that saves at least 1/32 of it, else
+ * raw (with the header). A chunk that arrived compressed (Content-Encoding: zstd) is
+ * decompressed to be verified and its frame kept as it came, so the server does not
+ * compress it again; one that arrived raw is compressed here when a sample of its first
+ * bytes says it is worth trying (random and already-compressed data streams straight
+ * through to disk, as before).
  *
  * Every chunk is verified on the way in (hashed while it streams; a mismatch fails the
  * backend write, so nothing becomes visible) and on the way out (hashed before a byte is
@@ -27,10 +36,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { ChunkCodec, chunkHeader, CHUNK_HEADER_BYTES, decodeChunkObject, decompressChunk, encodeChunkObject, maxObjectBytes, parseChunkHeader, sampleCompresses, zstdContentSize } from './chunk-codec.js';
 import {
+  AbortedError,
   ChunkCorruptError,
+  EncodingInvalidError,
   ConfigError,
   HashMismatchError,
+  isCryptoDamage,
   NotFoundError,
   PayloadTooLargeError,
   SizeMismatchError,
@@ -39,8 +52,9 @@ import {
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
-import { collectRange } from '../backends/read.js';
+import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
+import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
@@ -50,6 +64,8 @@ export interface ChunkStoreEvents {
   stored?(bytes: number): void;
   deduplicated?(bytes: number): void;
   served?(bytes: number): void;
+  /** A chunk (or a pack's chunks) of `plain` bytes was written as `stored` bytes of objects (compression at rest). */
+  encoded?(plain: number, stored: number): void;
   corrupt?(hash: string, where: string): void;
   /** A superseded copy could not be deleted (it stays behind, unreferenced). */
   retireFailed?(hash: string, err: unknown): void;
@@ -117,14 +133,15 @@ class VerifyingStream extends Transform {
 }
 
 /**
- * Parses pack frames (`hash | u32 size | data`) and passes only the data through, verifying
- * each chunk as its last byte passes. Records where each chunk lands in the output.
+ * Parses pack frames (`hash | u32 size | data`) and passes each chunk on as a chunk object
+ * (./chunk-codec.ts: compressed when that pays), once its bytes are in and verified.
+ * Records where each chunk's object lands in the output and how long it is.
  */
 class PackParser extends Transform {
-  readonly entries: { hash: string; size: number; offset: number }[] = [];
+  readonly entries: { hash: string; size: number; offset: number; stored: number }[] = [];
   private header = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
   private headerFill = 0;
-  private current: { hash: string; size: number; left: number; h: ReturnType<typeof createHash> } | null = null;
+  private current: { hash: string; size: number; left: number; data: Buffer } | null = null;
   private out = 0;
   private total = 0;
 
@@ -154,21 +171,22 @@ class PackParser extends Transform {
           const hash = this.header.toString('hex', 0, 32);
           const size = this.header.readUInt32BE(32);
           if (size < 1 || size > this.maxChunkSize) throw new ValidationError(`pack frame for ${hash}: size ${size} outside 1..${this.maxChunkSize}`);
-          this.current = { hash, size, left: size, h: createHash('sha256') };
+          this.current = { hash, size, left: size, data: Buffer.allocUnsafe(size) };
           continue;
         }
         const c = this.current;
         const take = Math.min(c.left, buf.length - i);
-        const piece = buf.subarray(i, i + take);
-        c.h.update(piece);
-        this.push(piece);
+        buf.copy(c.data, c.size - c.left, i, i + take);
         c.left -= take;
         i += take;
         if (c.left === 0) {
-          const actual = c.h.digest('hex');
+          const actual = createHash('sha256').update(c.data).digest('hex');
           if (actual !== c.hash) throw new HashMismatchError(`pack frame: bytes hash to ${actual}, not ${c.hash}`, { details: { expected: c.hash, actual } });
-          this.entries.push({ hash: c.hash, size: c.size, offset: this.out });
-          this.out += c.size;
+          const parts = encodeChunkObject(c.data);
+          const stored = parts[0].length + parts[1].length;
+          for (const part of parts) this.push(part);
+          this.entries.push({ hash: c.hash, size: c.size, offset: this.out, stored });
+          this.out += stored;
           this.current = null;
         }
       }
@@ -188,6 +206,11 @@ class PackParser extends Transform {
 /** A chunk's verified bytes in a buffer lent by the store (see {@link ChunkStore.lend}). */
 export interface LentChunk {
   data: Buffer;
+  /**
+   * The chunk as stored, when it is stored zstd-compressed: one zstd frame of `data`
+   * (verified with it), for answers to clients that take `Content-Encoding: zstd`.
+   */
+  zstd?: Buffer;
   /** Gives the buffer back for another read; idempotent. Call it only once nothing reads `data` any more. */
   release(): void;
 }
@@ -280,7 +303,7 @@ export class ChunkStore {
    * bandwidth, not space, and replaces a damaged copy with verified bytes. Returns whether
    * the chunk is new *to the owner* (true without one): the only dedup answer a user gets.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { owner?: string; path?: string } = {}): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' | 'delta'; base?: string } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     // Each writer streams into a temporary object of its own (the backend's atomic write):
     // two senders of one chunk write side by side and the later rename replaces the
@@ -290,9 +313,15 @@ export class ChunkStore {
     const done = await this.beginWrite(hash);
     let added: Awaited<ReturnType<MetaStore['addChunk']>>;
     try {
-      const verified = pipeInto(body, new VerifyingStream(hash, size));
-      await backend.write(ChunkStore.chunkKey(hash), verified, { size, durable: this.durable, signal });
-      added = await this.meta.addChunk(hash, size, store, options.owner);
+      const object =
+        options.encoding === 'zstd'
+          ? await encodedObject(hash, size, body)
+          : options.encoding === 'delta'
+            ? await deltaObject(hash, size, body, await this.read(options.base ?? '', signal))
+            : await plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
+      await backend.write(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, durable: this.durable, signal });
+      this.events.encoded?.(size, object.bytes);
+      added = await this.meta.addChunk(hash, size, store, options.owner, object.bytes);
     } finally {
       await done();
     }
@@ -359,10 +388,10 @@ export class ChunkStore {
    * the veto's error thrown. With `owner`, every chunk of the pack is recorded as that
    * user's (each frame was verified on the way in).
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string } = {}): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string; encoding?: 'zstd' } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
-    const data = pipeInto(body, parser);
+    const data = pipeInto(options.encoding === 'zstd' ? Readable.from([await decodedPack(body, maxBytes)]) : body, parser);
     const { store, backend } = this.route(options.path);
     await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
@@ -382,6 +411,7 @@ export class ChunkStore {
     const { fresh, wasLoose } = await this.meta.addPack(id, bytes, [...unique.values()], store, options.owner);
     for (const l of wasLoose) this.retire(l.hash, l.store);
     this.events.stored?.(bytes);
+    this.events.encoded?.(bytes, parser.entries.reduce((a, e) => a + e.stored, 0));
     return { stored: fresh, duplicates: parser.entries.length - fresh, bytes };
   }
 
@@ -442,27 +472,33 @@ export class ChunkStore {
    * that can tell when they are done with it (a response body written chunk by chunk, with a
    * callback per write): `release()` then gives it back, and until then nothing else reads
    * into it. A buffer never released is merely not reused.
+   *
+   * `verify: false` is for a reader that checks every byte against the chunk's hash itself
+   * (the native client's ranged downloads): the store then only decodes, sparing a second
+   * SHA-256 of every byte served. A damaged chunk fails at that reader, which asks again with
+   * verification on; the store then finds it corrupt and handles it as always.
    */
-  async lend(hash: string, signal?: AbortSignal): Promise<LentChunk> {
+  async lend(hash: string, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<LentChunk> {
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
-    const buf = this.buffers.acquire(loc.size);
-    if (!buf) return { data: await this.readVerified(loc, signal), release: () => {} };
-    let data: Buffer;
+    const verify = options.verify ?? true;
+    const buf = this.buffers.acquire(maxObjectBytes(loc.size));
+    if (!buf) return { ...(await this.readDecoded(loc, signal, undefined, true, verify)), release: () => {} };
+    let got: { data: Buffer; zstd?: Buffer };
     try {
-      data = await this.readVerified(loc, signal, buf);
+      got = await this.readDecoded(loc, signal, buf, true, verify);
     } catch (err) {
       this.buffers.release(buf);
       throw err;
     }
-    if (data.buffer !== buf.buffer) {
+    if (got.data.buffer !== buf.buffer && got.zstd?.buffer !== buf.buffer) {
       // the backend read into a buffer of its own
       this.buffers.release(buf);
-      return { data, release: () => {} };
+      return { ...got, release: () => {} };
     }
     let released = false;
     return {
-      data,
+      ...got,
       release: () => {
         if (released) return;
         released = true;
@@ -478,41 +514,52 @@ export class ChunkStore {
    * up again and read where it is now. Only a chunk still indexed where it fails counts as
    * corrupt (FERRY_ERR_CHUNK_CORRUPT).
    */
-  private async readVerified(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer, again = true): Promise<Buffer> {
+  private async readVerified(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+    return (await this.readDecoded(loc, signal, into)).data;
+  }
+
+  /** {@link readVerified}, also giving the stored zstd frame of a chunk stored compressed. */
+  private async readDecoded(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer, again = true, verify = true): Promise<{ data: Buffer; zstd?: Buffer }> {
     try {
-      return await this.readOnce(loc, signal, into);
+      return await this.readOnce(loc, signal, into, verify);
     } catch (err) {
-      if (!(err instanceof ChunkCorruptError)) throw err;
+      // An encrypted store's damage keeps its own code (FERRY_ERR_CRYPTO_*) and is repaired the same way.
+      if (!(err instanceof ChunkCorruptError) && !isCryptoDamage(err)) throw err;
       const now = await this.meta.chunkLocation(loc.hash);
-      if (again && now && !sameLocation(now, loc)) return this.readVerified(now, signal, into, false);
+      if (again && now && !sameLocation(now, loc)) return this.readDecoded(now, signal, into, false, verify);
       // Known bad: nobody holds this chunk any more as far as dedup is concerned, so the
       // next upload of a file that contains it sends its bytes again, which replace the
       // damaged copy (see put). Files that contain it fail to read until then.
       await this.meta.disownChunk(loc.hash);
-      this.events.corrupt?.(loc.hash, String(err.details?.key));
+      this.events.corrupt?.(loc.hash, String(err.details?.key ?? ChunkStore.chunkKey(loc.hash)));
       throw err;
     }
   }
 
-  /** One read of the chunk at `loc`, verified: FERRY_ERR_CHUNK_CORRUPT when its object is missing, short or damaged there. */
-  private async readOnce(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+  /**
+   * One read of the chunk at `loc`, decoded and verified: FERRY_ERR_CHUNK_CORRUPT when its
+   * object is missing, short or damaged there. A loose object is read whole whatever the
+   * index says its length is (up to header plus raw bytes, the most it can be): a writer may
+   * have just replaced it with a copy encoded otherwise (a client that compresses after one
+   * that does not), and the object says itself how it is encoded.
+   */
+  private async readOnce(loc: ChunkLocation, signal?: AbortSignal, into?: Buffer, verify = true): Promise<{ data: Buffer; zstd?: Buffer }> {
     const key = loc.pack ? ChunkStore.packKey(loc.pack) : ChunkStore.chunkKey(loc.hash);
-    const offset = loc.pack ? (loc.offset ?? 0) : 0;
-    let buf: Buffer;
+    let obj: Buffer;
     try {
-      buf = await readExactly(this.backendOf(loc.store), key, offset, loc.size, signal, into);
+      obj = loc.pack
+        ? await readExactly(this.backendOf(loc.store), key, loc.offset ?? 0, loc.stored ?? loc.size, signal, into)
+        : await readUpTo(this.backendOf(loc.store), key, maxObjectBytes(loc.size), signal, into);
     } catch (err) {
       if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
         throw new ChunkCorruptError(`chunk ${loc.hash} is indexed but its object ${key} is missing or short`, { cause: err, details: { hash: loc.hash, key } });
       }
       throw err;
     }
-    const actual = await sha256Workers.digest(buf);
-    if (actual !== loc.hash) {
-      throw new ChunkCorruptError(`chunk ${loc.hash} failed verification (its bytes hash to ${actual})`, { details: { hash: loc.hash, key } });
-    }
-    this.events.served?.(buf.length);
-    return buf;
+    const got = await decodeVerified(obj, loc, true, verify);
+    if (!got) throw new ChunkCorruptError(`chunk ${loc.hash} failed verification`, { details: { hash: loc.hash, key } });
+    this.events.served?.(loc.size);
+    return got;
   }
 
   /**
@@ -575,7 +622,7 @@ export class ChunkStore {
     const last = locations[members[members.length - 1]];
     let buf: Buffer;
     try {
-      buf = await readExactly(this.backendOf(first.store), key, start, (last.offset ?? 0) + last.size - start, signal);
+      buf = await readExactly(this.backendOf(first.store), key, start, (last.offset ?? 0) + (last.stored ?? last.size) - start, signal);
     } catch (err) {
       if (err instanceof NotFoundError || err instanceof SizeMismatchError) {
         // Which chunk is short (or moved) is for the one-by-one path to say.
@@ -587,15 +634,14 @@ export class ChunkStore {
     for (const i of members) {
       const loc = locations[i];
       const from = (loc.offset ?? 0) - start;
-      const data = buf.subarray(from, from + loc.size);
-      const actual = createHash('sha256').update(data).digest('hex');
-      if (actual !== loc.hash) {
+      const got = await decodeVerified(buf.subarray(from, from + (loc.stored ?? loc.size)), loc, false);
+      if (!got) {
         // Read it alone: that confirms the damage (or finds the chunk moved) and reports it.
         out[i] = await this.readVerified(loc, signal);
         continue;
       }
-      this.events.served?.(data.length);
-      out[i] = data;
+      this.events.served?.(loc.size);
+      out[i] = got.data;
     }
   }
 
@@ -646,6 +692,157 @@ export class ChunkStore {
   }
 }
 
+/** A chunk object ready to be written: its bytes as a stream and their number. */
+interface ObjectBody {
+  body: Readable;
+  bytes: number;
+}
+
+/** Bytes of a chunk's start that decide, for a big chunk, whether to try compressing it. */
+const DECIDE_BYTES = 64 * 1024;
+
+/**
+ * The object for a chunk arriving raw (through a VerifyingStream, which fails it at the end
+ * on a bad hash or size). Chunks whose first bytes compress are gathered whole and
+ * compressed; others stream through with a raw header, never held whole in memory, as
+ * chunks did before compression (a server taking hundreds of random-data chunks at once
+ * holds only socket buffers).
+ */
+async function plainObject(verified: Readable, size: number): Promise<ObjectBody> {
+  const it = verified[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let have = 0;
+  const decideAt = Math.min(size, DECIDE_BYTES);
+  let ended = false;
+  while (have < decideAt) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head.push(r.value);
+    have += r.value.length;
+  }
+  if (ended || sampleCompresses(head.length === 1 ? head[0] : Buffer.concat(head))) {
+    // Gather the rest (the end also runs the hash check), then compress in one call.
+    while (!ended) {
+      const r = await it.next();
+      if (r.done) break;
+      head.push(r.value);
+    }
+    const parts = encodeChunkObject(head.length === 1 ? head[0] : Buffer.concat(head, size));
+    return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+  }
+  async function* raw(): AsyncGenerator<Buffer> {
+    try {
+      yield chunkHeader(ChunkCodec.Raw, size);
+      yield* head;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return { body: Readable.from(raw(), { objectMode: false }), bytes: size + CHUNK_HEADER_BYTES };
+}
+
+/**
+ * The object for a chunk that arrived as a zstd frame (Content-Encoding: zstd): the frame
+ * is read whole (it is smaller than the chunk: a frame that is not is refused, the client
+ * should have sent the bytes raw), decompressed into a buffer of exactly the chunk's size
+ * (a frame stating or producing more fails, so no decompression bomb) and verified; then
+ * kept as it came.
+ */
+async function encodedObject(hash: string, size: number, body: Readable): Promise<ObjectBody> {
+  const frame = await readAtMost(body, size, () => new ValidationError(`a compressed chunk must be smaller than the chunk (${size} bytes); send it raw`));
+  let plain: Buffer;
+  try {
+    plain = decompressChunk(frame, size);
+  } catch (err) {
+    throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${(err as Error).message}`, { cause: err, details: { hash } });
+  }
+  const actual = createHash('sha256').update(plain).digest('hex');
+  if (actual !== hash) throw new HashMismatchError(`chunk bytes hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
+  const parts = encodeChunkObject(plain, frame);
+  return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+}
+
+/**
+ * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts):
+ * the delta is read whole (at most the chunk's size plus room for its ops), applied within
+ * the bounds of the base and of `size`, and the result verified like any chunk.
+ */
+async function deltaObject(hash: string, size: number, body: Readable, base: Buffer): Promise<ObjectBody> {
+  const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
+  let plain: Buffer;
+  try {
+    plain = applyDelta(base, delta, size);
+  } catch (err) {
+    if (!(err instanceof DeltaFormatError)) throw err;
+    throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${err.message}`, { cause: err, details: { hash } });
+  }
+  const actual = createHash('sha256').update(plain).digest('hex');
+  if (actual !== hash) throw new HashMismatchError(`the delta builds bytes that hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
+  const parts = encodeChunkObject(plain);
+  return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+}
+
+/** Room for a delta's ops beyond the chunk's own bytes (a delta bigger than the chunk is pointless, but its ops cost a little). */
+const DELTA_SLACK = 64 * 1024;
+
+/** A pack body sent as one zstd frame, decompressed (at most `maxBytes`, the pack limit, whatever the frame says). */
+async function decodedPack(body: Readable, maxBytes: number): Promise<Buffer> {
+  const frame = await readAtMost(body, maxBytes, () => new PayloadTooLargeError(`a pack may hold at most ${maxBytes} bytes`));
+  const size = zstdContentSize(frame);
+  if (size === undefined) throw new EncodingInvalidError('a compressed pack must be one zstd frame that states its size');
+  if (size > maxBytes) throw new PayloadTooLargeError(`a pack may hold at most ${maxBytes} bytes, this one ${size}`);
+  try {
+    return decompressChunk(frame, size);
+  } catch (err) {
+    throw new EncodingInvalidError(`the compressed pack: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * A body read whole into one buffer; more than `limit` bytes rejects with `tooMuch()`. The
+ * rest of a refused body is read and dropped, not destroyed: the HTTP layer still answers
+ * the request that carried it (as pipeInto).
+ */
+function readAtMost(body: Readable, limit: number, tooMuch: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    let failed = false;
+    body.on('data', (piece: Buffer) => {
+      if (failed) return;
+      n += piece.length;
+      if (n > limit) {
+        failed = true;
+        parts.length = 0;
+        reject(tooMuch());
+        return;
+      }
+      parts.push(piece);
+    });
+    body.once('end', () => {
+      if (!failed) resolve(parts.length === 1 ? parts[0] : Buffer.concat(parts, n));
+    });
+    body.once('error', (err) => {
+      if (failed) return;
+      failed = true;
+      reject(err);
+    });
+    body.once('close', () => {
+      if (failed || body.readableEnded) return;
+      failed = true;
+      reject(new AbortedError('the body ended before it was complete'));
+    });
+  });
+}
+
 /**
  * `source.pipe(through)`, with source errors forwarded. The backend write consuming
  * `through` reports its errors; the extra listener keeps a late second 'error' (after the
@@ -659,8 +856,37 @@ function pipeInto<T extends Transform>(source: Readable, through: T): T {
   return through;
 }
 
+/**
+ * The plain bytes of a chunk object read at `loc`, verified against its hash (and the
+ * stored zstd frame when it is one); undefined when they do not verify. An object written
+ * before the format that happens to begin like a header fails as a framed object and is
+ * then checked as the plain bytes it is. `workers`: hash big buffers in the hash workers
+ * (the pooled buffers are shared memory they read in place).
+ */
+async function decodeVerified(obj: Buffer, loc: ChunkLocation, workers = true, verify = true): Promise<{ data: Buffer; zstd?: Buffer } | undefined> {
+  // Without `verify` (the reader verifies the bytes itself: see ChunkStore.lend), the hash is
+  // taken as matching; decoding still fails on damage it sees.
+  const digest = (b: Buffer): Promise<string> | string => (!verify ? loc.hash : workers ? sha256Workers.digest(b) : createHash('sha256').update(b).digest('hex'));
+  const h = parseChunkHeader(obj);
+  let data: Buffer | undefined;
+  try {
+    data = decodeChunkObject(obj, loc.size);
+  } catch (err) {
+    if (!(err instanceof ChunkCorruptError)) throw err;
+  }
+  if (data && (await digest(data)) === loc.hash) return h?.codec === ChunkCodec.Zstd ? { data, zstd: obj.subarray(h.headerBytes) } : { data };
+  if (h && obj.length === loc.size && (await digest(obj)) === loc.hash) return { data: obj };
+  return undefined;
+}
+
 function sameLocation(a: ChunkLocation, b: ChunkLocation): boolean {
   return a.pack === b.pack && (a.offset ?? null) === (b.offset ?? null) && (a.store ?? null) === (b.store ?? null);
+}
+
+/** Reads an object from its start, `max` bytes at most (a shorter object is read whole). */
+async function readUpTo(backend: StorageBackend, key: string, max: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+  if (canReadRange(backend)) return backend.readRange(key, 0, max, { signal, into });
+  return collectRange(backend, key, 0, max, signal);
 }
 
 /** Reads exactly `length` bytes at `offset` of an object into one buffer. */

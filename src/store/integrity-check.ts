@@ -13,8 +13,8 @@
  * a loose corrupt object is moved aside to `quarantine/<hash>`, and the next upload of the
  * right bytes repairs it.
  */
-import { ChunkCorruptError, NotFoundError } from '../core/errors.js';
-import type { ChunkLocation } from './meta-store.js';
+import { ChunkCorruptError, isCryptoDamage, NotFoundError } from '../core/errors.js';
+import { toLocation, type ChunkLocation } from './meta-store.js';
 import { ChunkStore } from './chunk-store.js';
 import { decodeChunkList } from './chunk-list-codec.js';
 import type { MetaStore } from './meta-store.js';
@@ -80,7 +80,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     const rows = await db
       .selectFrom('chunks as c')
       .leftJoin('packs as p', 'p.id', 'c.pack')
-      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store'])
+      .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
       .where('c.hash', '>', afterChunk)
       .orderBy('c.hash')
       .limit(PAGE)
@@ -89,8 +89,7 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     afterChunk = rows[rows.length - 1].hash;
     for (const row of rows) {
       report.chunks++;
-      const store = row.pack ? row.pack_store : row.store;
-      const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset), ...(store ? { store } : {}) };
+      const loc: ChunkLocation = toLocation(row);
       const problem = options.readData ? await readProblem(chunks, loc, report, options.signal) : await objectProblem(chunks, loc, packSizes);
       if (problem) problems.set(row.hash, { kind: problem.kind, hash: row.hash, message: problem.message });
     }
@@ -123,6 +122,7 @@ async function readProblem(chunks: ChunkStore, loc: ChunkLocation, report: Check
       const missing = err.cause instanceof NotFoundError;
       return { kind: missing ? 'missing' : 'corrupt', message: err.message };
     }
+    if (isCryptoDamage(err)) return { kind: 'corrupt', message: `${err.message} (${err.code})` };
     throw err;
   }
 }
@@ -142,13 +142,15 @@ async function objectProblem(chunks: ChunkStore, loc: ChunkLocation, packSizes: 
       packSizes.set(loc.pack, size);
     }
     if (size === null) return { kind: 'missing', message: `chunk ${loc.hash}: its pack ${loc.pack} is missing` };
-    if (size < (loc.offset ?? 0) + loc.size) return { kind: 'corrupt', message: `chunk ${loc.hash}: its pack ${loc.pack} is too short` };
+    if (size < (loc.offset ?? 0) + (loc.stored ?? loc.size)) return { kind: 'corrupt', message: `chunk ${loc.hash}: its pack ${loc.pack} is too short` };
     return undefined;
   }
   const key = ChunkStore.chunkKey(loc.hash);
   try {
     const info = await backend.stat(key);
-    if (info.size !== undefined && info.size !== loc.size) return { kind: 'corrupt', message: `chunk ${loc.hash}: its object ${key} has ${info.size} bytes, not ${loc.size}` };
+    // A chunk stored before the object format has no recorded object size: its object is its plain bytes.
+    const expected = loc.stored ?? loc.size;
+    if (info.size !== undefined && info.size !== expected) return { kind: 'corrupt', message: `chunk ${loc.hash}: its object ${key} has ${info.size} bytes, not ${expected}` };
     return undefined;
   } catch (err) {
     if (err instanceof NotFoundError) return { kind: 'missing', message: `chunk ${loc.hash}: its object ${key} is missing` };
@@ -165,9 +167,15 @@ async function quarantineChunk(meta: MetaStore, chunks: ChunkStore, quarantine: 
     const backend = chunks.backendOf(loc.store);
     const from = ChunkStore.chunkKey(hash);
     objectKey = `quarantine/${hash}-${now}`;
-    const body = await backend.read(from);
-    await backend.write(objectKey, body, {});
-    await backend.delete(from);
+    // An encrypted object that fails to open cannot be copied through the decryption: it stays
+    // where it is (as evidence) until a verified upload replaces it.
+    try {
+      await backend.write(objectKey, await backend.read(from), {});
+      await backend.delete(from);
+    } catch (err) {
+      if (!isCryptoDamage(err) && !isCryptoDamage((err as Error).cause)) throw err;
+      objectKey = null;
+    }
   }
   await quarantine.add({ hash, reason: kind === 'missing' ? 'missing' : 'corrupt', objectKey, at: now });
   return true;

@@ -63,6 +63,12 @@ export interface ChunksTable {
   created_at: number;
   /** The chunk store (route prefix) holding a loose chunk; NULL: the default store. */
   store: string | null;
+  /**
+   * Bytes of the chunk's object or pack entry as stored (header and zstd frame or raw
+   * payload: src/store/chunk-codec.ts); NULL for chunks stored before that format, whose
+   * objects are their `size` plain bytes.
+   */
+  stored_size: number | null;
 }
 
 export interface PacksTable {

@@ -106,7 +106,7 @@ export interface Usage {
   files: number;
 }
 
-export type { ChunkLocation, GcVictims } from './chunk-index.js';
+export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
 export { commonAncestor, distinctHashes, type NewUpload, type UploadInfo } from './upload-sessions.js';
 
 /**
@@ -717,11 +717,11 @@ export class MetaStore {
     return this.chunkIndex.disownChunk(hash);
   }
 
-  addChunk(hash: string, size: number, store: string | null = null, owner?: string): ReturnType<ChunkIndex['addChunk']> {
-    return this.chunkIndex.addChunk(hash, size, store, owner);
+  addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): ReturnType<ChunkIndex['addChunk']> {
+    return this.chunkIndex.addChunk(hash, size, store, owner, storedSize);
   }
 
-  addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {
+  addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {
     return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
@@ -1115,11 +1115,16 @@ export class MetaStore {
   }
 
   /** Counts for /metrics and `ferry admin` (cheap aggregate queries). */
-  async stats(): Promise<{ files: number; logicalBytes: number; chunks: number; storedBytes: number; uploads: number }> {
+  async stats(): Promise<{ files: number; logicalBytes: number; chunks: number; storedBytes: number; encodedBytes: number; uploads: number }> {
     const f = await this.db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file').executeTakeFirstOrThrow();
-    const c = await this.db.selectFrom('chunks').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).executeTakeFirstOrThrow();
+    // storedBytes: the chunks' plain bytes (after dedup); encodedBytes: what their objects
+    // take (after compression; chunks stored before the format count with their size).
+    const c = await this.db
+      .selectFrom('chunks')
+      .select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes'), sql<number>`coalesce(sum(coalesce(stored_size, size)), 0)`.as('encoded')])
+      .executeTakeFirstOrThrow();
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
-    return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), uploads: Number(u.n) };
+    return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), encodedBytes: Number(c.encoded), uploads: Number(u.n) };
   }
 }
 

@@ -167,6 +167,23 @@ describe('bisync', () => {
     expect((await bisync(p1, p2, opts)).copied1to2).toBe(1);
   });
 
+  it('--dry-run of a keep-both conflict between two folders of one backend: the plan runs on dry-run remotes without error', async () => {
+    const store = new MemoryBackend();
+    const p1 = makeRemote(store, 'one');
+    const p2 = makeRemote(store, 'two');
+    await writeTree(p1, { a: 'A', keep: 'K' });
+    const opts: BisyncOptions = { stateRoot: join(root, 'dry-conflict') };
+    await bisync(p1, p2, { ...opts, resync: true });
+    await writeTree(p1, { a: ['from one', T0 + 100] });
+    await writeTree(p2, { a: ['from two!', T0 + 200] });
+    const events: string[] = [];
+    const r = await bisync(p1, p2, { ...opts, dryRun: true, onEvent: (e) => events.push(`${e.action}${e.side ?? ''} ${e.path}${e.to ? ' ' + e.to : ''}`) });
+    expect(r).toMatchObject({ errors: [], conflicts: [{ path: 'a', resolution: 'kept both: a.conflict1, a.conflict2' }], copied1to2: 1, copied2to1: 1 });
+    expect(events).toEqual(['conflict a', 'rename1 a a.conflict1', 'rename2 a a.conflict2', 'copy2 a.conflict1', 'copy1 a.conflict2']);
+    expect(await contents(p1)).toEqual({ a: 'from one', keep: 'K' });
+    expect(await contents(p2)).toEqual({ a: 'from two!', keep: 'K' });
+  });
+
   it('recovers a run interrupted in the middle (aborted) on the next run', async () => {
     const inner2 = new MemoryBackend();
     const opts: BisyncOptions = { stateRoot: join(root, 'interrupt'), transfers: 1 };

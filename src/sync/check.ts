@@ -9,13 +9,15 @@
  *   destination), `- path` only in the destination (missing on the source), `! path` could
  *   not be checked (error).
  */
+import { forEachConcurrent } from '../client/concurrency.js';
 import { isFerryError, NotFoundError } from '../core/errors.js';
+import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import type { StorageLogger } from '../backends/decorators/index.js';
+import { decorateRemotes, SYNC_RETRY_POLICY } from './decorated.js';
 import { keyOf, type Remote } from './remote.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listRemote, remoteExists } from './listing.js';
-import { forEachLimit } from './pace.js';
-import { ProgressTracker, type SyncProgressCallback } from './progress.js';
+import { listRemote, remoteExists, type Listing } from './listing.js';
 
 export interface CheckOptions {
   filter?: Filter;
@@ -25,7 +27,9 @@ export interface CheckOptions {
   oneWay?: boolean;
   checkers?: number;
   signal?: AbortSignal;
-  onProgress?: SyncProgressCallback;
+  onProgress?: ProgressCallback;
+  /** Told about every storage call (`-vv`). */
+  onStorageCall?: StorageLogger;
 }
 
 export type CheckMark = '=' | '*' | '-' | '+' | '!';
@@ -53,11 +57,53 @@ export function combinedLines(result: CheckResult): string[] {
   return result.entries.map((e) => `${e.mark} ${e.path}`);
 }
 
-export async function check(src: Remote, dst: Remote, o: CheckOptions = {}): Promise<CheckResult> {
+/** How two files of the same size compare: by bytes, by the common hash, or (neither) not at all. */
+type Same = (rel: string) => Promise<boolean | undefined>;
+
+/**
+ * The plan of a check is its outcome: every path with its mark, from the two listings and a
+ * comparison of same-sized twins (`same`: undefined when it cannot tell). Reads nothing
+ * itself; `same` may.
+ */
+export async function planCheck(a: Listing, b: Listing, o: { oneWay?: boolean; checkers?: number; signal?: AbortSignal; onCheck?: () => void }, same: Same): Promise<{ entries: CheckResult['entries']; unhashed: number }> {
+  const entries: CheckResult['entries'] = [];
+  let unhashed = 0;
+  const both: string[] = [];
+  for (const rel of a.files.keys()) {
+    if (b.files.has(rel)) both.push(rel);
+    else entries.push({ mark: '+', path: rel });
+  }
+  if (!o.oneWay) for (const rel of b.files.keys()) if (!a.files.has(rel)) entries.push({ mark: '-', path: rel });
+  await forEachConcurrent(
+    both,
+    o.checkers ?? 8,
+    async (rel) => {
+      try {
+        let equal = a.files.get(rel)!.size === b.files.get(rel)!.size ? await same(rel) : false;
+        if (equal === undefined) {
+          unhashed++;
+          equal = true;
+        }
+        entries.push({ mark: equal ? '=' : '*', path: rel });
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+        entries.push({ mark: '!', path: rel, error: err instanceof Error ? err.message : String(err) });
+      }
+      o.onCheck?.();
+    },
+    o.signal,
+  );
+  entries.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
+  return { entries, unhashed };
+}
+
+export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}): Promise<CheckResult> {
   const started = performance.now();
   const { signal } = o;
   const filter = o.filter ?? NO_FILTER;
   const progress = new ProgressTracker(o.onProgress);
+  progress.phase('listing');
+  const { src, dst } = decorateRemotes({ src: rawSrc, dst: rawDst }, { retry: SYNC_RETRY_POLICY, log: o.onStorageCall }) as { src: Remote; dst: Remote };
   const [a, b] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal)]);
   for (const [r, l] of [
     [src, a],
@@ -70,43 +116,14 @@ export async function check(src: Remote, dst: Remote, o: CheckOptions = {}): Pro
   progress.phase('comparing');
   const hashKind = o.download ? undefined : commonHashKind(src, dst);
   const params = hashKind === 'ferry-tree' ? await treeParamsFor(src, dst, signal) : undefined;
-  const ha = new HashSource(src, params);
-  const hb = new HashSource(dst, params);
-  const entries: CheckResult['entries'] = [];
-  let unhashed = 0;
-  const both: string[] = [];
-  for (const rel of a.files.keys()) {
-    if (b.files.has(rel)) both.push(rel);
-    else entries.push({ mark: '+', path: rel });
-  }
-  if (!o.oneWay) for (const rel of b.files.keys()) if (!a.files.has(rel)) entries.push({ mark: '-', path: rel });
-  await forEachLimit(
-    both,
-    o.checkers ?? 8,
-    async (rel) => {
-      const x = a.files.get(rel)!;
-      const y = b.files.get(rel)!;
-      try {
-        let same: boolean;
-        if (x.size !== y.size) same = false;
-        else if (o.download) same = await sameBytes(src, dst, rel, signal);
-        else if (hashKind !== undefined) {
-          const [hx, hy] = await Promise.all([ha.hash(rel, x, hashKind, signal), hb.hash(rel, y, hashKind, signal)]);
-          same = hx === hy;
-        } else {
-          unhashed++;
-          same = true;
-        }
-        entries.push({ mark: same ? '=' : '*', path: rel });
-      } catch (err) {
-        if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
-        entries.push({ mark: '!', path: rel, error: err instanceof Error ? err.message : String(err) });
-      }
-      progress.count('checks');
-    },
-    signal,
-  );
-  entries.sort((p, q) => (p.path < q.path ? -1 : p.path > q.path ? 1 : 0));
+  const [ha, hb] = [new HashSource(src, params), new HashSource(dst, params)];
+  const same: Same = async (rel) => {
+    if (o.download) return sameBytes(src, dst, rel, signal);
+    if (hashKind === undefined) return undefined;
+    const [hx, hy] = await Promise.all([ha.hash(rel, a.files.get(rel)!, hashKind, signal), hb.hash(rel, b.files.get(rel)!, hashKind, signal)]);
+    return hx === hy;
+  };
+  const { entries, unhashed } = await planCheck(a, b, { oneWay: o.oneWay, checkers: o.checkers, signal, onCheck: () => progress.count('checks') }, same);
   const count = (m: CheckMark) => entries.filter((e) => e.mark === m).length;
   const result: CheckResult = {
     entries,

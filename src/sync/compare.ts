@@ -7,6 +7,7 @@
  *   a common hash exists, equal hashes mean "only the time differs": the destination's time
  *   is set instead of copying (or the file is copied when the time cannot be set).
  * - `--size-only`: sizes only.
+ * - `--ignore-times`: always transferred.
  * - `--checksum`: sizes and hashes (sizes only when no common hash exists); times ignored.
  * - `--update`: skip files newer on the destination; within the window compare sizes only
  *   (unless --checksum); older ones are compared by size and hash (the time is then fixed).
@@ -14,9 +15,10 @@
  * When either side keeps no modification times, times are not compared (sizes, and hashes
  * when available).
  */
-import type { FileEntry, HashKind, HashSource } from './hashes.js';
+import type { CompareMode } from '../core/compare-mode.js';
+import type { FileEntry, HashKind, HashLookup } from './hashes.js';
 
-export type CompareMode = 'default' | 'checksum' | 'size-only';
+export type { CompareMode } from '../core/compare-mode.js';
 
 export interface CompareOptions {
   mode: CompareMode;
@@ -29,8 +31,8 @@ export interface CompareOptions {
   /** The destination can change a file's time without rewriting it. */
   dstSetMtime: boolean;
   hashKind?: HashKind;
-  src: HashSource;
-  dst: HashSource;
+  src: HashLookup;
+  dst: HashLookup;
   signal?: AbortSignal;
 }
 
@@ -49,6 +51,7 @@ export async function sameHash(rel: string, a: FileEntry, b: FileEntry, o: Pick<
 
 export async function decide(rel: string, src: FileEntry, dst: FileEntry, o: CompareOptions): Promise<Decision> {
   if (o.ignoreExisting) return { action: 'skip', reason: 'exists on the destination (--ignore-existing)', same: false };
+  if (o.mode === 'ignore-times') return transfer('--ignore-times');
   let sizeOnly = o.mode === 'size-only';
   let checksum = o.mode === 'checksum';
   let fixTime = false;

@@ -35,6 +35,7 @@ const CASES: Case[] = [
   { name: 'time differs, same content: only the time is set', mode: 'sync', src: { a: ['same', T1] }, dst: { a: ['same', T0] }, want: { a: 'same' }, counts: { transferred: 0, mtimeUpdated: 1 } },
   { name: 'time differs, different content: transferred', mode: 'sync', src: { a: ['new', T1] }, dst: { a: ['old', T0] }, want: { a: 'new' }, counts: { transferred: 1 } },
   { name: '--size-only ignores times and contents', mode: 'sync', src: { a: ['new', T1] }, dst: { a: ['old', T0] }, options: { compare: 'size-only' }, want: { a: 'old' }, counts: { transferred: 0 } },
+  { name: '--ignore-times transfers equal files', mode: 'sync', src: { a: 'same' }, dst: { a: 'same' }, options: { compare: 'ignore-times' }, want: { a: 'same' }, counts: { transferred: 1, unchanged: 0 } },
   { name: '--checksum catches same size and time', mode: 'sync', src: { a: 'new' }, dst: { a: 'old' }, options: { compare: 'checksum' }, want: { a: 'new' }, counts: { transferred: 1 } },
   { name: '--checksum ignores times of equal files', mode: 'sync', src: { a: ['same', T1] }, dst: { a: ['same', T0] }, options: { compare: 'checksum' }, want: { a: 'same' }, counts: { transferred: 0, mtimeUpdated: 0 } },
   { name: '--update skips files newer on the destination', mode: 'copy', src: { a: ['src', T0] }, dst: { a: ['dest!', T1] }, options: { update: true }, want: { a: 'dest!' }, counts: { transferred: 0 } },
@@ -256,7 +257,7 @@ describe('sync/copy/move on memory remotes', () => {
     const src = await memRemote({ a: 'A', b: 'BB' });
     const dst = await memRemote({ x: 'X' });
     const phases = new Set<string>();
-    let last: { filesDone: number; bytesDone: number; bytesTotal: number } | undefined;
+    let last: { filesDone: number; bytesDone: number; bytesTotal?: number } | undefined;
     const events: SyncEvent[] = [];
     await sync(src, dst, { onProgress: (p) => (phases.add(p.phase), (last = p)), onEvent: (e) => events.push(e) });
     expect([...phases]).toEqual(expect.arrayContaining(['comparing', 'transferring', 'deleting', 'done']));
@@ -333,5 +334,58 @@ describe('check on memory remotes', () => {
     const r = await check(src, await memRemote({ a: 'A' }), { download: true });
     expect(combinedLines(r)).toEqual(['! a']);
     expect(r.ok).toBe(false);
+  });
+});
+
+describe('plan + do on the decorators', () => {
+  it('a dry run prints the plan (onPlan), runs it on dry-run remotes: nothing read from the source, nothing changed', async () => {
+    const srcStore = instrument(new MemoryBackend());
+    const src = makeRemote(srcStore.backend);
+    await writeTree(src, { a: 'A'.repeat(5000), 'd/b': 'B', same: 'S' });
+    const dstStore = instrument(new MemoryBackend());
+    const dst = makeRemote(dstStore.backend);
+    await writeTree(dst, { same: 'S', extra: 'X' });
+    srcStore.calls.read = 0;
+    dstStore.calls.write = 0;
+    dstStore.calls.delete = 0;
+    const { planLines } = await import('./plan.js');
+    let lines: string[] = [];
+    const events: SyncEvent[] = [];
+    const result = await move(src, dst, { dryRun: true, onPlan: (p) => (lines = planLines(p)), onEvent: (e) => events.push(e) });
+    expect(lines).toEqual(['copy a', 'delete-source a', 'copy d/b', 'delete-source d/b', 'delete-source same']);
+    expect(result).toMatchObject({ dryRun: true, transferred: 2, sourceDeleted: 3, errors: [] });
+    expect(events.every((e) => e.dryRun)).toBe(true);
+    expect([srcStore.calls.read, dstStore.calls.write, dstStore.calls.delete, srcStore.calls.delete ?? 0]).toEqual([0, 0, 0, 0]);
+    expect(await contents(src)).toEqual({ a: 'A'.repeat(5000), 'd/b': 'B', same: 'S' });
+    expect(await contents(dst)).toEqual({ same: 'S', extra: 'X' });
+  });
+
+  it('a dry run sees its own steps: a rename then its time fix report no error', async () => {
+    const big = 'x'.repeat(10_000);
+    const src = await memRemote({ 'new/name.bin': [big, T0 + 5000] });
+    const dst = await memRemote({ 'old/name.bin': [big, T0] });
+    const renamed = await sync(src, dst, { trackRenames: true, dryRun: true });
+    expect(renamed).toMatchObject({ renamed: 1, errors: [] });
+    expect(await contents(dst)).toEqual({ 'old/name.bin': big });
+  });
+
+  it('-vv: every storage call is reported, with its outcome and no data', async () => {
+    const src = await memRemote({ a: 'hello' });
+    const dst = await memRemote({ x: 'X' });
+    const calls: string[] = [];
+    await sync(src, dst, { onStorageCall: (e) => calls.push(`${e.op} ${e.key} ${e.ok}${e.bytes === undefined ? '' : ' ' + e.bytes}`) });
+    expect(calls).toEqual(expect.arrayContaining(['list  true', 'write a true 5', 'delete x true']));
+    expect(calls.join('\n')).not.toContain('hello');
+  });
+
+  it('retries of a call are the decorator’s; a file copy is not retried again on top (no multiplied attempts)', async () => {
+    const bad = instrument(new MemoryBackend(), { failRead: { keys: ['a'], retryable: true } });
+    const src = makeRemote(bad.backend);
+    await writeTree(src, { a: 'A' });
+    const events: SyncEvent[] = [];
+    const result = await sync(src, await memRemote(), { retries: 3, retryBaseMs: 1, onEvent: (e) => events.push(e) });
+    expect(bad.calls.read).toBe(4);
+    expect(events.filter((e) => e.action === 'retry').map((e) => e.reason?.replace(/in \d+ ms/, 'in N ms'))).toEqual(['attempt 2 in N ms', 'attempt 3 in N ms', 'attempt 4 in N ms']);
+    expect(result.errors.map((e) => e.path)).toEqual(['a']);
   });
 });

@@ -9,14 +9,11 @@
  * only where reading is cheap, which is what a backend with a {@link Hasher} says (local disk,
  * memory): rclone does the same when it hashes local files but never downloads to compare.
  */
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { EMPTY_FILE_HASH, FileHasher, type ChunkingParams } from '../core/manifest.js';
+import type { ChunkingParams } from '../core/manifest.js';
 import { canHash, type HashName } from '../core/storage.js';
 import { hasTreeHash } from '../core/storage-bulk.js';
-import { hashByReading } from '../backends/read.js';
-import { chunkStream } from '../algo/chunk-stream.js';
-import { cdcMasks, nextCut } from '../algo/fastcdc.js';
+import { hashByReading } from '../backends/shared.js';
+import { fileHashOfStream } from '../algo/file-hash.js';
 import { keyOf, type Remote } from './remote.js';
 
 export type HashKind = HashName | 'ferry-tree';
@@ -47,31 +44,6 @@ export function commonHashKind(a: Remote, b: Remote): HashKind | undefined {
   return undefined;
 }
 
-/** The Ferry file hash of a byte stream, chunked with `params` by the same chunker uploads use. */
-export async function treeHashOfStream(stream: Readable | AsyncIterable<Uint8Array>, params: ChunkingParams, signal?: AbortSignal): Promise<string> {
-  const file = new FileHasher();
-  for await (const c of chunkStream(stream as AsyncIterable<Uint8Array>, params, { signal })) file.add(c.hash, c.size);
-  return file.chunkCount === 0 ? EMPTY_FILE_HASH : file.digest();
-}
-
-/** The Ferry file hash of a whole buffer. */
-export function treeHashOfBuffer(data: Uint8Array, params: ChunkingParams): string {
-  const masks = cdcMasks(params);
-  const file = new FileHasher();
-  for (let pos = 0; pos < data.length; ) {
-    const len = nextCut(data, pos, data.length, masks, true);
-    file.add(createHash('sha256').update(data.subarray(pos, pos + len)).digest('hex'), len);
-    pos += len;
-  }
-  return file.chunkCount === 0 ? EMPTY_FILE_HASH : file.digest();
-}
-
-/** A hash of a buffer, of any kind. */
-export function hashBuffer(data: Uint8Array, kind: HashKind, params?: ChunkingParams): string {
-  if (kind === 'ferry-tree') return treeHashOfBuffer(data, requireParams(params));
-  return createHash(kind).update(data).digest('hex');
-}
-
 function requireParams(params: ChunkingParams | undefined): ChunkingParams {
   if (params === undefined) throw new Error('ferry-tree hashes need chunking parameters');
   return params;
@@ -85,11 +57,16 @@ export interface FileEntry {
   hashes: Partial<Record<HashKind, string>>;
 }
 
+/** Where the planners get a file's hash when a comparison needs one (a HashSource; a stub in tests). */
+export interface HashLookup {
+  hash(rel: string, entry: FileEntry, kind: HashKind, signal?: AbortSignal): Promise<string>;
+}
+
 /**
  * Produces hashes of files of one remote: from the listing when stored, else by computing
  * (the Hasher for backend hashes, a read for `ferry-tree`), remembering the result on the entry.
  */
-export class HashSource {
+export class HashSource implements HashLookup {
   constructor(
     readonly remote: Remote,
     /** Chunking parameters for `ferry-tree` (those of the Ferry side of the comparison). */
@@ -102,7 +79,7 @@ export class HashSource {
     const key = keyOf(this.remote, rel);
     const b = this.remote.backend;
     let value: string;
-    if (kind === 'ferry-tree') value = await treeHashOfStream(await b.read(key, { signal }), requireParams(this.treeParams), signal);
+    if (kind === 'ferry-tree') value = await fileHashOfStream(await b.read(key, { signal }), requireParams(this.treeParams), signal);
     else if (canHash(b)) value = await b.hash(key, kind, { signal });
     else value = await hashByReading(b, key, kind, signal);
     entry.hashes[kind] = value;

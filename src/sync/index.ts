@@ -13,13 +13,17 @@
  * precision of two remotes; a *hash kind* is a backend hash or `ferry-tree` (the Ferry file
  * hash, computable from bytes with the server's chunking parameters).
  */
-export { sync, copy, move, modifyWindow, type SyncMode, type SyncOptions, type SyncResult, type SyncEvent, type SyncAction } from './engine.js';
-export { check, combinedLines, type CheckOptions, type CheckResult, type CheckMark } from './check.js';
+export { sync, copy, move, type SyncMode, type SyncOptions, type SyncResult, type SyncEvent, type SyncAction } from './engine.js';
+export { planSync, type SyncPlan, type SyncPlanOptions } from './plan-sync.js';
+export { planBisync, planResync, type BisyncPlan, type BisyncPlanOptions } from './plan-bisync.js';
+export { planLines, eventLine, type Plan, type Phase, type Task, type Step, type StepEvent, type Side } from './plan.js';
+export { execute, type Execution } from './execute.js';
+export { decorateRemotes, retryPolicy, SYNC_RETRY_POLICY, type Decoration } from './decorated.js';
+export { check, combinedLines, planCheck, type CheckOptions, type CheckResult, type CheckMark } from './check.js';
 export { bisync, conflictName, CONFLICT_STRATEGIES, type BisyncOptions, type BisyncResult, type BisyncEvent, type ConflictStrategy } from './bisync.js';
 export { defaultStateRoot, pairId, StateStore, type BisyncState } from './bisync-state.js';
 export { Filter, NO_FILTER, parseRuleLine, type FilterOptions, type FilterRule } from './filter.js';
 export { globToRegExp, globToRegExpSource } from './filter-glob.js';
-export { makeRemote, openRemotes, closeRemotes, subRemote, keyOf, relOf, sameBackend, type Remote } from './remote.js';
-export { commonHashKind, treeHashOfStream, treeHashOfBuffer, type HashKind, type FileEntry } from './hashes.js';
+export { makeRemote, openRemotes, closeRemotes, subRemote, keyOf, relOf, sameBackend, modifyWindow, type Remote } from './remote.js';
+export { commonHashKind, type HashKind, type FileEntry } from './hashes.js';
 export type { CompareMode } from './compare.js';
-export type { SyncProgress, SyncProgressCallback } from './progress.js';

@@ -3,8 +3,7 @@
  * answers it with pages of 10,000 entries carrying size, mtime and hash), split by the
  * filter into the files that take part and those excluded.
  */
-import { stat } from 'node:fs/promises';
-import { LocalBackend } from '../backends/local/index.js';
+import { canCheckDirectories } from '../core/storage.js';
 import type { TreeHashed } from '../core/storage-bulk.js';
 import type { Filter } from './filter.js';
 import type { FileEntry } from './hashes.js';
@@ -61,9 +60,8 @@ export function emptyListing(): Listing {
 /**
  * Whether the remote's folder exists: a listing that finds nothing cannot tell an empty
  * folder from a missing one, and syncing from a mistyped path must not empty the
- * destination. Below the backend's root, the parent's listing says; at a local backend's
- * root, the disk does; elsewhere (an S3 prefix, where empty folders do not exist) an
- * empty folder is taken as existing.
+ * destination. Where directories are real the backend says (DirectoryChecker); elsewhere
+ * (an S3 prefix, where empty folders do not exist) an empty folder is taken as existing.
  */
 export async function remoteExists(remote: Remote, signal?: AbortSignal): Promise<boolean> {
   if (remote.only !== undefined) {
@@ -72,18 +70,6 @@ export async function remoteExists(remote: Remote, signal?: AbortSignal): Promis
       () => false,
     );
   }
-  if (remote.prefix !== '') {
-    const slash = remote.prefix.lastIndexOf('/');
-    const parent = slash === -1 ? '' : remote.prefix.slice(0, slash);
-    for await (const e of remote.backend.list(parent, { signal })) if (e.key === remote.prefix && e.type === 'dir') return true;
-    return remote.backend.features().directories !== 'real';
-  }
-  if (remote.backend instanceof LocalBackend) {
-    try {
-      return (await stat(remote.backend.root)).isDirectory();
-    } catch {
-      return false;
-    }
-  }
+  if (canCheckDirectories(remote.backend)) return remote.backend.isDirectory(remote.prefix, { signal });
   return true;
 }

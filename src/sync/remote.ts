@@ -10,9 +10,9 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
 import type { StorageBackend } from '../core/storage.js';
-import { defaultRegistry, type BackendRegistry, type RemoteContext, type RemoteSpec } from '../backends/registry.js';
-import { readRemotes, remotesPath } from '../backends/remotes.js';
-import { registerFerryBackend } from '../client/ferry-backend.js';
+import type { BackendRegistry } from '../backends/registry.js';
+import type { RemoteSpec } from '../backends/definition.js';
+import { defaultRegistry, remoteContext } from '../remotes/index.js';
 
 export interface Remote {
   backend: StorageBackend;
@@ -50,6 +50,20 @@ export function sameBackend(a: Remote, b: Remote): boolean {
   return a.backend === b.backend;
 }
 
+/** Whether one remote is inside the other (the same folder included). */
+export function overlaps(a: Remote, b: Remote): boolean {
+  if (!sameBackend(a, b)) return false;
+  const inside = (x: string, y: string) => y === '' || x === y || x.startsWith(y + '/');
+  // A one-file remote is that file's path (a file copied into a folder beside it is fine).
+  const place = (r: Remote) => (r.only === undefined ? r.prefix : keyOf(r, r.only));
+  return inside(place(a), place(b)) || inside(place(b), place(a));
+}
+
+/** The modify window of two remotes: the coarser mtime precision, at least 1 ms. */
+export function modifyWindow(a: Remote, b: Remote): number {
+  return Math.max(1, a.backend.features().mtimePrecisionMs, b.backend.features().mtimePrecisionMs);
+}
+
 /** A sub-folder of a remote (for --backup-dir given as a path inside the destination's store). */
 export function subRemote(remote: Remote, rel: string): Remote {
   return makeRemote(remote.backend, keyOf(remote, normalizeKey(rel)), `${remote.label}/${rel}`);
@@ -85,9 +99,8 @@ export async function openRemotes(
   env: Readonly<Record<string, string | undefined>> = process.env,
   registry: BackendRegistry = defaultRegistry,
 ): Promise<Remote[]> {
-  registerFerryBackend(registry);
   // Named remotes (`ferry remote add`) and FERRY_<TYPE>_<OPTION> variables, as every command.
-  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const context = await remoteContext(env);
   const parsed: RemoteSpec[] = specs.map((s) => registry.parseRemote(s, context));
   const labels = specs.map((s) => registry.redactRemote(s));
   const out: Remote[] = new Array(specs.length);
@@ -156,7 +169,7 @@ export async function fileSource(
   // The backend's own root names the file (`./report.pdf`, `sftp://host/srv/x/a.iso`): open
   // its parent folder, when a folder listing finds nothing there.
   for await (const _ of src.backend.list('', {})) return [src, dst];
-  const context: RemoteContext = { remotes: await readRemotes(remotesPath(env)), env };
+  const context = await remoteContext(env);
   const parsed = registry.parseRemote(spec, context);
   const parent = registry.parentOf(parsed);
   if (parent === undefined) return [src, dst];

@@ -3,31 +3,40 @@
  * at once where the source or the destination has a batch ability.
  *
  * One file: server-side copy when both remotes share a backend that has one; otherwise the
- * source's read stream goes, metered and rate-limited, into the destination's write with the
- * size and mtime announced (writes are atomic: a failed transfer leaves the old file). The
- * stored result is checked: its size, the hashes both sides know for free, and its mtime
- * (set afterwards where the write could not carry it). Retryable failures are tried again
- * with backoff; bytes a failed attempt counted are taken back from the progress.
+ * destination writes a body that opens the source's read when first pulled (a dry-run
+ * destination releases it unread, so a dry run reads nothing), with the size and mtime
+ * announced (writes are atomic: a failed transfer leaves the old file). The stored result
+ * is checked: its size, the hashes both sides know for free, and its mtime (set afterwards
+ * where the write could not carry it). The remotes are decorated (decorated.ts): retries of
+ * single calls, the bandwidth limit and dry runs are theirs; what is retried here is the
+ * whole copy; bytes a failed attempt counted are taken back from the progress.
  */
 import { HashMismatchError, isFerryError, SizeMismatchError } from '../core/errors.js';
+import type { ProgressTracker } from '../core/progress.js';
+import { retry, type RetryPolicy } from '../core/retry.js';
 import { canCopy, canReadRange, canSetMtime, type ObjectInfo } from '../core/storage.js';
 import { canReadBatch, canWriteBatch, type BatchWriteItem, type BatchWriteLimits, type TreeHashed } from '../core/storage-bulk.js';
+import { forEachConcurrent } from '../client/concurrency.js';
 import type { FileEntry, HashKind } from './hashes.js';
-import { forEachLimit, metered, withRetries, type TokenBucket, type RetryPolicy } from './pace.js';
-import type { ProgressTracker } from './progress.js';
 import { keyOf, sameBackend, type Remote } from './remote.js';
 
-export interface TransferContext {
+/** What copying between two (decorated) remotes needs. */
+export interface CopyContext {
   src: Remote;
   dst: Remote;
-  limiter?: TokenBucket;
   progress: ProgressTracker;
+  /**
+   * Retries of a whole file copy: what the retry decorator cannot repeat (a write whose body
+   * is a stream) and what fails after the call (a copy that does not verify). An error the
+   * decorator already retried is spent and not retried again.
+   */
   retry: RetryPolicy;
   /** Destination mtimes closer than this to the source's are right (ms). */
   windowMs: number;
   signal?: AbortSignal;
   /** Flush each file to stable storage before it counts (local disk: fsync). */
   durable: boolean;
+  /** `attempt` counts the retries, 1 for the first. */
   onRetry?: (path: string, err: unknown, attempt: number, delayMs: number) => void;
 }
 
@@ -55,52 +64,59 @@ function verify(rel: string, entry: FileEntry, info: ObjectInfo): void {
 }
 
 /** Sets the destination's mtime where the write did not leave it right. */
-async function fixMtime(ctx: TransferContext, rel: string, entry: FileEntry, info: ObjectInfo): Promise<void> {
+async function fixMtime(ctx: CopyContext, rel: string, entry: FileEntry, info: ObjectInfo): Promise<void> {
   const b = ctx.dst.backend;
   if (entry.mtime === undefined || !b.features().mtime) return;
   if (info.mtime !== undefined && Math.abs(info.mtime - entry.mtime) < ctx.windowMs) return;
   if (canSetMtime(b)) await b.setMtime(keyOf(ctx.dst, rel), entry.mtime, { signal: ctx.signal });
 }
 
+/** The source's bytes, its read opened when the first piece is asked for; each piece counted. */
+async function* lazyRead(remote: Remote, rel: string, onBytes: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const stream = await remote.backend.read(keyOf(remote, rel), { signal });
+  try {
+    for await (const piece of stream as AsyncIterable<Uint8Array>) {
+      onBytes(piece.length);
+      yield piece;
+    }
+  } finally {
+    if (!stream.destroyed) stream.destroy();
+  }
+}
+
+/** Options of the whole-copy retry loop. */
+function copyRetry(ctx: CopyContext, rel: string) {
+  return { policy: ctx.retry, signal: ctx.signal, onRetry: (err: unknown, attempt: number, delayMs: number) => ctx.onRetry?.(rel, err, attempt + 1, delayMs) };
+}
+
 /** Copies one file from `ctx.src` at `rel` to `ctx.dst` at `toRel`. */
-export async function copyFile(ctx: TransferContext, rel: string, entry: FileEntry, toRel = rel): Promise<ObjectInfo> {
+export async function copyFile(ctx: CopyContext, rel: string, entry: FileEntry, toRel = rel): Promise<ObjectInfo> {
   const from = keyOf(ctx.src, rel);
   const to = keyOf(ctx.dst, toRel);
   const { signal } = ctx;
-  return withRetries(
-    async () => {
-      let counted = 0;
-      try {
-        let info: ObjectInfo;
-        if (sameBackend(ctx.src, ctx.dst) && canCopy(ctx.src.backend)) {
-          info = await ctx.src.backend.copy(from, to, { signal });
-          counted = entry.size;
-          ctx.progress.bytes(entry.size);
-        } else {
-          const stream = await ctx.src.backend.read(from, { signal });
-          const body = metered(
-            stream,
-            (n) => {
-              counted += n;
-              ctx.progress.bytes(n);
-            },
-            ctx.limiter,
-            signal,
-          );
-          info = await ctx.dst.backend.write(to, body, { size: entry.size, mtime: entry.mtime, signal, durable: ctx.durable });
-        }
-        verify(rel, entry, info);
-        await fixMtime(ctx, toRel, entry, info);
-        return info;
-      } catch (err) {
-        ctx.progress.bytes(-counted);
-        throw err;
+  return retry(async () => {
+    let counted = 0;
+    const count = (n: number) => {
+      counted += n;
+      ctx.progress.done(n);
+    };
+    try {
+      let info: ObjectInfo;
+      if (sameBackend(ctx.src, ctx.dst) && canCopy(ctx.src.backend)) {
+        info = await ctx.src.backend.copy(from, to, { signal });
+        count(entry.size);
+      } else {
+        const body = lazyRead(ctx.src, rel, count, signal);
+        info = await ctx.dst.backend.write(to, body, { size: entry.size, mtime: entry.mtime, signal, durable: ctx.durable });
       }
-    },
-    ctx.retry,
-    signal,
-    (err, attempt, delay) => ctx.onRetry?.(rel, err, attempt, delay),
-  );
+      verify(rel, entry, info);
+      await fixMtime(ctx, toRel, entry, info);
+      return info;
+    } catch (err) {
+      ctx.progress.done(-counted);
+      throw err;
+    }
+  }, copyRetry(ctx, rel));
 }
 
 /** Batches in flight at once: one reading while another uploads. */
@@ -143,7 +159,7 @@ export async function batchLimits(src: Remote, dst: Remote, signal?: AbortSignal
  * file by file, so one bad file does not sink its neighbours.
  */
 export async function copyBatch(
-  ctx: TransferContext,
+  ctx: CopyContext,
   files: readonly BatchFile[],
   onDone: (f: BatchFile, err?: unknown, info?: ObjectInfo) => void,
 ): Promise<void> {
@@ -163,7 +179,7 @@ export async function copyBatch(
   }
   if (cur.length > 0) groups.push(cur);
   // Groups overlap: while one group's session uploads, the next group is read.
-  await forEachLimit(
+  await forEachConcurrent(
     groups,
     // Reading in batches makes groups small (a MiB): more of them keep the connections busy.
     canReadBatch(ctx.src.backend) ? BATCHES_IN_FLIGHT * 4 : BATCHES_IN_FLIGHT,
@@ -174,7 +190,7 @@ export async function copyBatch(
       if (batch.length === 0) return;
       const b = ctx.dst.backend;
       if (!canWriteBatch(b)) {
-        await forEachLimit(
+        await forEachConcurrent(
           ready.keys(),
           READERS_PER_BATCH,
           async (i) => {
@@ -192,9 +208,8 @@ export async function copyBatch(
       let total = 0;
       for (const it of batch) total += it.data.length;
       try {
-        if (ctx.limiter) await ctx.limiter.take(total, ctx.signal);
-        const infos = await withRetries(() => b.writeBatch(batch, { signal: ctx.signal }), ctx.retry, ctx.signal);
-        ctx.progress.bytes(total);
+        const infos = await b.writeBatch(batch, { signal: ctx.signal });
+        ctx.progress.done(total);
         for (let i = 0; i < ready.length; i++) {
           try {
             verify(ready[i].rel, ready[i].entry, infos[i]);
@@ -225,13 +240,13 @@ export async function copyBatch(
  * file if that fails), otherwise a few files at a time. A file that cannot be read is
  * reported through `onDone` and left undefined.
  */
-async function readGroup(ctx: TransferContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void): Promise<Array<BatchWriteItem | undefined>> {
+async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void): Promise<Array<BatchWriteItem | undefined>> {
   const items: Array<BatchWriteItem | undefined> = new Array(group.length);
   const item = (f: BatchFile, data: Buffer): BatchWriteItem => ({ key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime });
   const src = ctx.src.backend;
   if (canReadBatch(src)) {
     try {
-      const data = await withRetries(() => src.readBatch(group.map((f) => keyOf(ctx.src, f.rel)), { signal: ctx.signal }), ctx.retry, ctx.signal);
+      const data = await src.readBatch(group.map((f) => keyOf(ctx.src, f.rel)), { signal: ctx.signal });
       group.forEach((f, i) => {
         if (data[i].length === f.entry.size) items[i] = item(f, data[i]);
         else onDone(f, new SizeMismatchError(`${f.rel}: read ${data[i].length} bytes, listed ${f.entry.size} (changed while syncing?)`, { retryable: true }));
@@ -243,7 +258,7 @@ async function readGroup(ctx: TransferContext, group: BatchFile[], onDone: (f: B
       // file by file below, so that only the files concerned fail.
     }
   }
-  await forEachLimit(
+  await forEachConcurrent(
     group.keys(),
     READERS_PER_BATCH,
     async (i) => {
@@ -261,21 +276,15 @@ async function readGroup(ctx: TransferContext, group: BatchFile[], onDone: (f: B
 }
 
 /** Writes one file whose bytes are in memory (a batch read, a destination without batch writes). */
-async function writeOne(ctx: TransferContext, f: BatchFile, data: Buffer): Promise<ObjectInfo> {
+async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<ObjectInfo> {
   const to = keyOf(ctx.dst, f.rel);
-  return withRetries(
-    async () => {
-      if (ctx.limiter) await ctx.limiter.take(data.length, ctx.signal);
-      const info = await ctx.dst.backend.write(to, data, { size: f.entry.size, mtime: f.entry.mtime, signal: ctx.signal, durable: ctx.durable });
-      ctx.progress.bytes(data.length);
-      verify(f.rel, f.entry, info);
-      await fixMtime(ctx, f.rel, f.entry, info);
-      return info;
-    },
-    ctx.retry,
-    ctx.signal,
-    (err, attempt, delay) => ctx.onRetry?.(f.rel, err, attempt, delay),
-  );
+  return retry(async () => {
+    const info = await ctx.dst.backend.write(to, data, { size: f.entry.size, mtime: f.entry.mtime, signal: ctx.signal, durable: ctx.durable });
+    ctx.progress.done(data.length);
+    verify(f.rel, f.entry, info);
+    await fixMtime(ctx, f.rel, f.entry, info);
+    return info;
+  }, copyRetry(ctx, f.rel));
 }
 
 /** A whole (small) file's bytes. */

@@ -16,7 +16,7 @@ describeStorageBackend('bandwidth(memory)', async () => ({
 }));
 describeStorageBackend('logging(memory)', async () => ({ backend: withLogging(new MemoryBackend({ directories: 'real' }), () => {}), cleanup: async () => {} }));
 
-const ALL = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir'];
+const ALL = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory'];
 
 /** Records which methods of the inner backend were reached. */
 function recording(inner: StorageBackend, reached: string[]): StorageBackend {
@@ -64,12 +64,13 @@ describe('decorators forward every ability of what they wrap, and invent none', 
       expect(abilitiesOf(d)).toEqual(ALL);
       expect([canCopy(d), canMove(d), canSetMtime(d), canHash(d), canReadRange(d), hasDirectories(d)]).toEqual([true, true, true, true, true, true]);
       expect(d.features()).toEqual(inner.features());
-      const b = d as StorageBackend & Required<Pick<MemoryBackend, 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir'>>;
+      const b = d as StorageBackend & Required<Pick<MemoryBackend, 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory'>>;
       await b.copy('src', 'copied');
       await b.setMtime('src', 1_600_000_000_000);
       expect(await b.hash('src', 'sha256')).toMatch(/^[0-9a-f]{64}$/);
       expect((await b.readRange('src', 1, 2)).toString()).toBe('at');
       await b.mkdir('dir');
+      expect(await b.isDirectory('src')).toBe(false);
       await b.rmdir('dir');
       await b.move('src', 'moved');
       const mutating = new Set(['copy', 'move', 'setMtime', 'mkdir', 'rmdir']);
@@ -200,7 +201,7 @@ describe('withLogging', () => {
 });
 
 describe('withDryRun', () => {
-  it('changes nothing, reports what it would do, consumes bodies and keeps read errors', async () => {
+  it('changes nothing, reports what it would do, consumes bodies of unknown size and keeps read errors', async () => {
     const inner = new MemoryBackend({ directories: 'real' });
     await inner.write('keep', Buffer.from('old'));
     const skipped: string[] = [];
@@ -208,15 +209,126 @@ describe('withDryRun', () => {
     const body = Readable.from([Buffer.alloc(1000), Buffer.alloc(500)]);
     expect(await b.write('new', body)).toEqual({ key: 'new', size: 1500 });
     expect(body.readableEnded).toBe(true);
-    await b.delete('keep');
     await (b as MemoryBackend).move('keep', 'moved');
+    await b.delete('moved');
     await expect((b as MemoryBackend).copy('missing', 'x')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
     await (b as MemoryBackend).mkdir('d');
     await expect(b.write('../evil', Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
-    expect(skipped).toEqual(['write new', 'delete keep', 'move keep moved', 'mkdir d']);
+    expect(skipped).toEqual(['write new', 'move keep moved', 'delete moved', 'mkdir d']);
     const left: string[] = [];
     for await (const e of inner.list('', { recursive: true })) left.push(e.key);
     expect(left).toEqual(['keep']);
     expect((await inner.read('keep')).read()?.toString()).toBe('old');
+  });
+
+  it('releases a body of announced size unread, and answers with the announced size and time', async () => {
+    const b = withDryRun(new MemoryBackend());
+    let started = false;
+    const lazy = (async function* () {
+      started = true;
+      yield Buffer.from('never read');
+    })();
+    expect(await b.write('f', lazy, { size: 10, mtime: 1_600_000_000_000 })).toEqual({ key: 'f', size: 10, mtime: 1_600_000_000_000 });
+    expect(started).toBe(false);
+    const stream = Readable.from([Buffer.from('abc')]);
+    await b.write('g', stream, { size: 3 });
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it('sees its own changes: moved keys stat as their source, removed keys are gone, written keys stat as written', async () => {
+    const inner = new MemoryBackend();
+    await inner.write('a', Buffer.from('aaaa'), { mtime: 1_600_000_000_000 });
+    const b = withDryRun(inner) as MemoryBackend;
+    await b.move('a', 'b');
+    expect(await b.stat('b')).toMatchObject({ key: 'b', size: 4, mtime: 1_600_000_000_000 });
+    await expect(b.stat('a')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    await expect(b.read('a')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    await b.setMtime('b', 1_700_000_000_000); // checked against the moved file, not refused
+    await b.copy('b', 'c');
+    expect(await b.stat('c')).toMatchObject({ key: 'c', size: 4 });
+    await b.write('new', Buffer.from('12345'), { mtime: 5 });
+    expect(await b.stat('new')).toEqual({ key: 'new', size: 5, mtime: 5 });
+    await b.delete('new');
+    await expect(b.stat('new')).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    await expect(b.setMtime('new', 1)).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    // and the inner backend holds what it held
+    const keys: string[] = [];
+    for await (const e of inner.list('')) keys.push(e.key);
+    expect(keys).toEqual(['a']);
+  });
+});
+
+/** A memory backend with the bulk abilities of core/storage-bulk.ts (as a Ferry server has them). */
+function bulky(inner = new MemoryBackend(), reached: string[] = [], failReads: Error[] = []) {
+  const limits = { maxObjectSize: 1 << 20, maxObjects: 100, maxBytes: 1 << 24 };
+  return Object.assign(requiredOnly(inner), {
+    batchWriteLimits: async () => limits,
+    batchReadLimits: async () => limits,
+    treeHashParams: async () => ({ algorithm: 'fastcdc-v1' as const, minSize: 1024, avgSize: 4096, maxSize: 16384, normalization: 0 }),
+    async writeBatch(items: readonly { key: string; data: Buffer; mtime?: number }[]) {
+      reached.push('writeBatch');
+      return Promise.all(items.map((it) => inner.write(it.key, it.data, { mtime: it.mtime })));
+    },
+    async readBatch(keys: readonly string[]) {
+      reached.push('readBatch');
+      const err = failReads.shift();
+      if (err) throw err;
+      return Promise.all(keys.map(async (k) => Buffer.concat(await (await inner.read(k)).toArray())));
+    },
+  });
+}
+
+describe('decorators and the bulk abilities', () => {
+  const BULK = ['writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'];
+  for (const [label, wrap] of DECORATORS) {
+    it(`${label}: forwards the bulk abilities of what it wraps`, async () => {
+      const reached: string[] = [];
+      const inner = new MemoryBackend();
+      await inner.write('r', Buffer.from('read me'));
+      const d = wrap(bulky(inner, reached)) as unknown as ReturnType<typeof bulky>;
+      expect(abilitiesOf(d)).toEqual(BULK);
+      expect((await d.batchWriteLimits()).maxObjects).toBe(100);
+      expect((await d.treeHashParams()).algorithm).toBe('fastcdc-v1');
+      expect((await d.readBatch(['r']))[0].toString()).toBe('read me');
+      const infos = await d.writeBatch([{ key: 'w', data: Buffer.from('12345'), mtime: 7 }]);
+      expect(infos[0]).toMatchObject({ key: 'w', size: 5 });
+      const dry = label === 'dry-run' || label === 'all four stacked';
+      expect(reached).toEqual(dry ? ['readBatch'] : ['readBatch', 'writeBatch']);
+      const stored = await inner.stat('w').then(() => true, () => false);
+      expect(stored).toBe(!dry);
+    });
+  }
+
+  it('withRetry retries a failed readBatch; withLogging counts a batch; withBandwidthLimit paces it', async () => {
+    const reached: string[] = [];
+    const inner = new MemoryBackend();
+    await inner.write('r', Buffer.from('x'));
+    const r = withRetry(bulky(inner, reached, [new NetworkError('reset')]), noSleep) as unknown as ReturnType<typeof bulky>;
+    expect((await r.readBatch(['r']))[0].toString()).toBe('x');
+    expect(reached).toEqual(['readBatch', 'readBatch']);
+    const entries: StorageLogEntry[] = [];
+    const l = withLogging(bulky(new MemoryBackend()), (e) => entries.push(e)) as unknown as ReturnType<typeof bulky>;
+    await l.writeBatch([{ key: 'a', data: Buffer.alloc(3) }, { key: 'b', data: Buffer.alloc(4) }]);
+    expect(entries).toMatchObject([{ op: 'writeBatch', key: 'a', count: 2, bytes: 7, ok: true }]);
+    let now = 0;
+    const clock = { now: () => now, sleep: async (ms: number) => void (now += ms) };
+    const bw = withBandwidthLimit(bulky(new MemoryBackend()), { bytesPerSecond: 1024 * 1024, clock }) as unknown as ReturnType<typeof bulky>;
+    await bw.writeBatch([{ key: 'big', data: Buffer.alloc(2 * 1024 * 1024) }]);
+    expect(now).toBeGreaterThanOrEqual(1900);
+  });
+});
+
+describe('withRetry and enclosing retry loops', () => {
+  it('marks an error it gave up on as spent (not retryable), so callers do not multiply attempts', async () => {
+    const down = flaky(Array.from({ length: 10 }, () => new NetworkError('down')));
+    const err = await withRetry(down.backend, { ...noSleep, policy: { retries: 2 } }).stat('k').catch((e: unknown) => e);
+    expect(down.calls()).toBe(3);
+    expect(err).toMatchObject({ code: 'FERRY_ERR_NETWORK', retryable: false });
+  });
+
+  it('leaves the error of a stream write (which it cannot repeat) retryable for the caller', async () => {
+    const once = flaky([new NetworkError('reset')]);
+    const err = await withRetry(once.backend, noSleep).write('k', Readable.from([Buffer.from('v')])).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FERRY_ERR_NETWORK', retryable: true });
   });
 });

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown, renderReadmeSection, summarize } from '../../benchmarks/lib/report.js';
 import { runSuite } from '../../benchmarks/lib/suite.js';
-import { WORKLOADS } from '../../benchmarks/lib/workloads.js';
+import { textSize, WORKLOADS, type Sizes } from '../../benchmarks/lib/workloads.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -39,17 +39,27 @@ describe('benchmark harness', () => {
     }
     const sent = (tool: string, workload: string) => r.samples.find((s) => s.tool === tool && s.workload === workload)!.bytesSent!;
     // ferry's counters: new data travels in full, identical data not at all, an edit only in part.
-    expect(sent('ferry', 'upload')).toBe(size);
+    // (a small last chunk may travel in a pack: a 36-byte frame header; where random bytes are cut varies)
+    expect(sent('ferry', 'upload')).toBeGreaterThanOrEqual(size);
+    expect(sent('ferry', 'upload')).toBeLessThanOrEqual(size + 36 * 4);
     expect(sent('ferry', 'download')).toBe(size);
     expect(sent('ferry', 'reupload')).toBe(0);
     expect(sent('ferry', 'edit')).toBeGreaterThan(0);
     expect(sent('ferry', 'edit')).toBeLessThan(size);
     expect(sent('ferry', 'download-delta')).toBeLessThan(size);
-    expect(sent('ferry', 'tree')).toBe(r.treeBytes);
-    expect(sent('ferry', 'tree-download')).toBe(r.treeBytes);
+    // (small files travel in packs and batches: a 36-byte frame header each; random bytes do not compress)
+    expect(sent('ferry', 'tree')).toBeGreaterThanOrEqual(r.treeBytes);
+    expect(sent('ferry', 'tree')).toBeLessThanOrEqual(r.treeBytes + 36 * 40);
+    expect(sent('ferry', 'tree-download')).toBeGreaterThanOrEqual(r.treeBytes);
+    expect(sent('ferry', 'tree-download')).toBeLessThanOrEqual(r.treeBytes + 36 * 40);
+    // Scattered small edits travel as deltas; compressible text compressed (issue 15).
+    expect(sent('ferry', 'edit-scattered')).toBeLessThan(size / 4);
+    expect(sent('ferry', 'text')).toBeLessThan(textSize({ size } as Sizes) / 3);
+    expect(sent('rsync', 'edit-scattered')).toBeLessThan(size / 2);
     expect(sent('ferry', 'tree-download-noop')).toBe(0);
     expect(sent('ferry', 'tree-noop')).toBe(0);
-    expect(sent('ferry', 'many')).toBe(3 * 64 * KiB);
+    expect(sent('ferry', 'many')).toBeGreaterThanOrEqual(3 * 64 * KiB);
+    expect(sent('ferry', 'many')).toBeLessThanOrEqual(3 * (64 * KiB + 36));
     // rsync --stats: the delta algorithm sends less than the file for the edit.
     expect(sent('rsync', 'upload')).toBeGreaterThanOrEqual(size);
     expect(sent('rsync', 'edit')).toBeLessThan(size / 2);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openRemote, readRemotes, remotesPath } from '../../src/backends/remotes.js';
+import { readRemotes, remotesPath } from '../../src/backends/remotes.js';
+import { openRemote } from '../../src/remotes/index.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { configDir } from '../../src/core/config-location.js';
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryClient } from '../../src/client/client.js';
-import { FerryBackend, parseFerrySpec } from '../../src/client/ferry-backend.js';
+import { FerryBackend } from '../../src/client/ferry-backend.js';
+import { parseFerrySpec } from '../../src/client/ferry-definition.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 

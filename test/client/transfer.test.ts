@@ -437,9 +437,9 @@ describe('trees', () => {
     r = await client.putTree(src, '/t', { compare: 'checksum' });
     expect(r).toMatchObject({ files: 1, unchanged: 20 });
     expect((await remoteBytes('/t/d/f0')).equals(await readFile(f0))).toBe(true);
-    // compare: 'none' commits every file again, but no content travels twice
+    // compare: 'ignore-times' commits every file again, but no content travels twice
     const before = bytesSent();
-    r = await client.putTree(src, '/t', { compare: 'none' });
+    r = await client.putTree(src, '/t', { compare: 'ignore-times' });
     expect(r).toMatchObject({ files: 21, unchanged: 0, bytesTransferred: 0 });
     expect(bytesSent()).toBe(before);
 
@@ -453,6 +453,13 @@ describe('trees', () => {
     expect(await client.getTree('/t', dst)).toMatchObject({ files: 0, unchanged: 21 });
     expect(await client.getTree('/t', dst, { compare: 'checksum' })).toMatchObject({ files: 1, unchanged: 20 });
     expect(await sha256File(g0)).toBe(await sha256File(f0));
+    // size-only: a file of the same size with another time is in place (its time is set).
+    await utimes(g0, gst.atime, new Date(gst.mtimeMs + 60_000));
+    expect(await client.getTree('/t', dst, { compare: 'size-only' })).toMatchObject({ files: 0, unchanged: 21 });
+    expect((await stat(g0)).mtimeMs).toBe(gst.mtimeMs);
+    await utimes(f0, st.atime, new Date(st.mtimeMs + 60_000));
+    expect(await client.putTree(src, '/t', { compare: 'size-only' })).toMatchObject({ files: 0, unchanged: 21 });
+    expect(await client.putTree(src, '/t')).toMatchObject({ files: 1, unchanged: 20 });
   });
 
   /** A tree of `n` small files (one chunk or a few each) under /small, and its local source. */

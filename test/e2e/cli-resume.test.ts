@@ -6,7 +6,7 @@
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkBuffer } from '../../src/client/local-file.js';
+import { chunkBuffer } from '../../src/algo/file-hash.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
 import { scribble, seededBytes, sha256File, writeRandomFile } from '../helpers/files.js';
 import { ok, startWorld, waitFor, type E2EWorld } from '../helpers/e2e.js';

@@ -27,7 +27,7 @@ export interface TestServer {
 const silent = new Writable({ write: (_c, _e, cb) => cb() });
 
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-test-'));
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-test-'));
   const token = 'test-admin-' + randomBytes(16).toString('hex');
   // Cheap scrypt: tests hash passwords often; the production cost is measured, not tested here.
   // Suites send wrong tokens on purpose: loopback is on the defender's safe list unless a

@@ -12,6 +12,7 @@
  * server, which is how the admin (home `/`) names it; bob, whose home is `/users/bob`,
  * cannot name it at all, so his requests for it find nothing (404).
  */
+import { signatureOf } from '../../src/algo/chunk-delta.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
@@ -255,6 +256,17 @@ rows.push(
     name: 'GET /api/v1/chunks/:hash?path=<a file without it>',
     expect: row(404, 404, 404, 404, 404),
     run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}?path=${encodeURIComponent(id === 'other' ? '/bob.txt' : P(id, '/docs/d.txt'))}`),
+  },
+  {
+    name: 'GET /api/v1/chunks/:hash/signature?path=',
+    expect: row(200, 403, 404, 200, 200),
+    run: (id) => call(id, 'GET', `/api/v1/chunks/${photoChunk}/signature?path=${encodeURIComponent(P(id, '/photos/p.bin'))}`),
+  },
+  {
+    // The body: the signature of a base the caller holds (any bytes).
+    name: 'POST /api/v1/chunks/:hash/delta?path=',
+    expect: row(200, 403, 404, 200, 200),
+    run: (id) => call(id, 'POST', `/api/v1/chunks/${photoChunk}/delta?path=${encodeURIComponent(P(id, '/photos/p.bin'))}`, { body: signatureOf(Buffer.alloc(3000, 7)), headers: OCTET }),
   },
   {
     name: 'POST /api/v1/chunks/batch',

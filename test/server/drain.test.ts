@@ -4,22 +4,12 @@
  * flight finish; `ferry serve` does both on SIGTERM.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { parseStoreSpec } from '../../src/server/config.js';
 import { pieces, startTestServer, type TestServer } from '../helpers/in-process-server.js';
-
-async function deadPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { startS3rver } from '../helpers/s3rver.js';
 
 /** A chunk PUT whose body is sent in two halves, the second when `finish()` is called. */
 function slowChunkPut(t: TestServer, id: string, hash: string, data: Buffer): { finish: () => void; done: Promise<number>; started: Promise<void> } {
@@ -86,9 +76,14 @@ describe('readiness and draining', () => {
   });
 
   it('is not ready while a chunk store does not answer, and names it', async () => {
-    const port = await deadPort();
-    const t = await startTestServer({ store: [parseStoreSpec(`s3:ferry-nowhere/x?endpoint=${encodeURIComponent(`http://127.0.0.1:${port}`)}&accessKeyId=K&secretAccessKey=S&forcePathStyle=true`)] });
+    // A store that answered at the start (a server refuses to start on one it cannot
+    // reach) and then goes away.
+    const s3 = await startS3rver(['ferry-ready']);
+    let stopped = false;
+    const t = await startTestServer({ store: [parseStoreSpec(`s3:ferry-ready/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`)] });
     try {
+      expect(await (await t.api('/readyz', { token: null })).json()).toEqual({ status: 'ready' });
+      await s3.stop().then(() => (stopped = true));
       const r = await t.api('/readyz', { token: null });
       expect(r.status).toBe(503);
       const body = (await r.json()) as { error: { code: string; message: string } };
@@ -97,6 +92,7 @@ describe('readiness and draining', () => {
       expect((await t.api('/healthz', { token: null })).status).toBe(200); // alive, only not ready
     } finally {
       await t.close();
+      if (!stopped) await s3.stop();
     }
   });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
+import { CHUNK_HEADER_BYTES } from '../../src/store/chunk-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 
 let t: TestServer;
@@ -266,7 +267,7 @@ describe('integrity', () => {
     const bytes = readFileSync(file);
     bytes[100] ^= 0x01;
     writeFileSync(file, bytes);
-    expect(statSync(file).size).toBe(64 * 1024);
+    expect(statSync(file).size).toBe(64 * 1024 + CHUNK_HEADER_BYTES); // random bytes: stored raw behind the object header
 
     await expectError(await t.api(`/api/v1/chunks/${victim}`), 500, 'FERRY_ERR_CHUNK_CORRUPT');
     // The whole-file download starts fine (chunk 0 is intact) and is cut before the bad chunk.
@@ -308,7 +309,7 @@ describe('namespace', () => {
     await uploadBuffer(t, '/gc/x.bin', data, 35_000);
     const manifest = (await (await t.api('/api/v1/manifests/gc/x.bin')).json()) as { chunks: ChunkRef[] };
     const file = join(t.dataDir, 'store', 'chunks', manifest.chunks[0].hash.slice(0, 2), manifest.chunks[0].hash);
-    expect(statSync(file).size).toBe(35_000);
+    expect(statSync(file).size).toBe(35_000 + CHUNK_HEADER_BYTES);
     await t.api('/api/v1/files/gc?recursive=true', { method: 'DELETE' });
     const gc = (await (await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).json()) as { chunks: number };
     expect(gc.chunks).toBeGreaterThanOrEqual(2);

@@ -123,6 +123,25 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     expect(readFileSync(join(back, 'todo.md'), 'utf8')).toBe('one, two');
   });
 
+  it('--dry-run prints the plan and changes nothing; -v prints actions as they happen; -vv every storage call', async () => {
+    const src = join(work, 'plan-src');
+    const dst = join(work, 'plan-dst');
+    putFile(src, 'new.txt', 'new', BASE_MTIME);
+    putFile(dst, 'old.txt', 'old', BASE_MTIME);
+    const dry = await runFerry(['sync', src, dst, '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual(['(dry run) copy new.txt', '(dry run) delete old.txt']);
+    expect(readdirSync(dst)).toEqual(['old.txt']);
+    const verbose = await runFerry(['sync', src, dst, '-vv'], env);
+    expect(verbose.code, verbose.stderr).toBe(0);
+    expect(verbose.stderr).toMatch(/^copy new\.txt$/m);
+    expect(verbose.stderr).toMatch(/^delete old\.txt$/m);
+    // Two local folders share one backend (moves and copies are server-side): keys are the backend's.
+    expect(verbose.stderr).toMatch(/^ferry: local:\S+ copy plan-src\/new\.txt -> plan-dst\/new\.txt [\d.]+ ms ok$/m);
+    expect(verbose.stderr).toMatch(/^ferry: local:\S+ delete plan-dst\/old\.txt [\d.]+ ms ok$/m);
+    expect(readdirSync(dst)).toEqual(['new.txt']);
+  });
+
   it('usage errors exit 2 and help shows examples', async () => {
     expect((await runFerry(['sync', join(work, 'x'), 'nosuchtype:thing'], env)).code).toBe(2);
     expect((await runFerry(['sync', work, join(work, 'inside')], env)).code).toBe(2);

@@ -14,9 +14,9 @@ import { FerryClient } from '../../src/client/client.js';
 import { FerryBackend } from '../../src/client/ferry-backend.js';
 import { bisync } from '../../src/sync/bisync.js';
 import { check } from '../../src/sync/check.js';
-import { copy, modifyWindow, move, sync } from '../../src/sync/engine.js';
+import { copy, move, sync } from '../../src/sync/engine.js';
 import { Filter } from '../../src/sync/filter.js';
-import { makeRemote, type Remote } from '../../src/sync/remote.js';
+import { makeRemote, modifyWindow, type Remote } from '../../src/sync/remote.js';
 import { startServer, readMetric, readMetricSeries, type RunningServer } from '../helpers/server.js';
 import { snapshot, T0, writeTree, type TreeSpec } from '../helpers/sync-trees.js';
 

@@ -216,7 +216,7 @@ export class UploadManager {
           it.bytesDone = p.bytesDone;
           it.bytesSent = p.bytesTransferred;
           it.rate = p.rate;
-          it.etaSeconds = p.etaSeconds;
+          it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
           this.changed();
         },
       });

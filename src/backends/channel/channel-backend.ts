@@ -28,11 +28,10 @@ import {
   PathInvalidError,
   RangeNotSatisfiableError,
   throwIfAborted,
-  ValidationError,
 } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import type { BackendFeatures, DirEntry, ListOptions, ObjectInfo, OpOptions, ReadOptions, StorageBackend, WriteBody, WriteOptions } from '../../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
 
 export interface ChannelBackendOptions {
   /** Shares the channels with every backend of the same name in this process (`channel:name`). */
@@ -172,6 +171,7 @@ export class ChannelBackend implements StorageBackend {
       caseSensitive: true,
       directories: 'virtual',
       persistent: false,
+      network: false,
     };
   }
 
@@ -201,9 +201,8 @@ export class ChannelBackend implements StorageBackend {
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
     const k = this.#objectKey(key);
     const { offset = 0, length, signal } = options;
-    for (const [label, value] of [['offset', offset], ['length', length]] as const) {
-      if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) throw new ValidationError(`${k}: ${label} must be a non-negative integer`);
-    }
+    checkOffset(offset, 'offset', k);
+    checkOffset(length, 'length', k);
     throwIfAborted(signal);
     const channel = this.#channel(k);
     const reader = new Reader(offset, length === undefined ? Infinity : offset + length, this.#highWaterMark, (gone) => channel.waiting.delete(gone));

@@ -1,6 +1,6 @@
 /** The channel backend and its registry entry: `channel:name` (shared within the process) or `channel:` (private). */
 import { ConfigError } from '../../core/errors.js';
-import type { BackendDefinition } from '../registry.js';
+import type { BackendDefinition } from '../definition.js';
 import { ChannelBackend } from './channel-backend.js';
 
 export { ChannelBackend, type ChannelBackendOptions } from './channel-backend.js';

@@ -4,15 +4,19 @@
  *
  * {@link decorate} builds a StorageBackend that sends every call of the inner backend through
  * an {@link Interceptor}. Optional abilities are forwarded exactly: the decorated backend has
- * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `sweepLeftovers` when, and only when, the
+ * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory`, `sweepLeftovers` when, and only when, the
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
- * A decorator never invents an ability, and never hides one.
+ * A decorator never invents an ability, and never hides one. The bulk abilities of
+ * core/storage-bulk.ts are forwarded the same way: `writeBatch` and `readBatch` through the
+ * interceptor, the limits and `treeHashParams` as they are.
  */
 import type { Readable } from 'node:stream';
+import type { BatchReader, BatchWriteItem, BatchWriter, TreeHashSource } from '../../core/storage-bulk.js';
 import type {
   BackendFeatures,
   Copier,
+  DirectoryChecker,
   DirectoryMaker,
   DirEntry,
   HashName,
@@ -30,10 +34,10 @@ import type {
 } from '../../core/storage.js';
 
 /** Every operation a backend may have, required or optional. */
-export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'sweepLeftovers';
+export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch' | 'sweepLeftovers';
 
 /** Operations that change what is stored (what dry-run skips). */
-export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'sweepLeftovers']);
+export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'writeBatch', 'sweepLeftovers']);
 
 export interface Call {
   op: Operation;
@@ -47,6 +51,12 @@ export interface Call {
   replayable?: boolean;
   /** write only: the announced size. */
   size?: number;
+  /** write only: the announced modification time. */
+  mtime?: number;
+  /** writeBatch / readBatch: every key (`key` is the first), and for writeBatch the items and their bytes. */
+  keys?: readonly string[];
+  items?: readonly BatchWriteItem[];
+  bytes?: number;
 }
 
 export interface Interceptor {
@@ -61,7 +71,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & LeftoverSweeper>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & BatchWriter & BatchReader & TreeHashSource>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -78,7 +88,7 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
       return interceptor.stream ? interceptor.stream(call, stream) : stream;
     },
     write: (key: string, body: WriteBody, options: WriteOptions = {}) => {
-      const call: Call = { op: 'write', key, signal: options.signal, body, replayable: body instanceof Uint8Array, size: options.size };
+      const call: Call = { op: 'write', key, signal: options.signal, body, replayable: body instanceof Uint8Array, size: options.size, mtime: options.mtime };
       // Transformed inside the attempt: a retried write (of a whole buffer) gets a fresh body.
       return through(call, () => inner.write(key, interceptor.body ? interceptor.body(call, body, options) : body, options));
     },
@@ -115,12 +125,28 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   );
   ability('mkdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'mkdir', key, signal: options?.signal }, () => fn(key, options)));
   ability('rmdir', (fn) => (key: string, options?: OpOptions) => through({ op: 'rmdir', key, signal: options?.signal }, () => fn(key, options)));
+  ability('isDirectory', (fn) => (key: string, options?: OpOptions) =>
+    through({ op: 'isDirectory', key, signal: options?.signal }, () => fn(key, options)),
+  );
+  ability('writeBatch', (fn) => (items: readonly BatchWriteItem[], options?: OpOptions) => {
+    let bytes = 0;
+    for (const it of items) bytes += it.data.length;
+    const call: Call = { op: 'writeBatch', key: items[0]?.key ?? '', keys: items.map((it) => it.key), items, bytes, replayable: true, signal: options?.signal };
+    return through(call, () => fn(items, options));
+  });
+  ability('readBatch', (fn) => (keys: readonly string[], options?: OpOptions) =>
+    through({ op: 'readBatch', key: keys[0] ?? '', keys, signal: options?.signal }, () => fn(keys, options)),
+  );
   ability('sweepLeftovers', (fn) => (before: number, options?: OpOptions) => through({ op: 'sweepLeftovers', key: '', signal: options?.signal }, () => fn(before, options)));
+  // Descriptions, not operations: passed as they are.
+  ability('batchWriteLimits', (fn) => fn);
+  ability('batchReadLimits', (fn) => fn);
+  ability('treeHashParams', (fn) => fn);
   return decorated;
 }
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'sweepLeftovers'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

@@ -16,8 +16,10 @@ export interface StorageLogEntry {
   ok: boolean;
   /** The error's code (FERRY_ERR_…) or name, on failure. */
   error?: string;
-  /** write: bytes stored. */
+  /** write, writeBatch: bytes stored. */
   bytes?: number;
+  /** writeBatch, readBatch: how many objects (`key` is the first). */
+  count?: number;
 }
 
 export type StorageLogger = (entry: StorageLogEntry) => void;
@@ -36,6 +38,8 @@ export function withLogging(inner: StorageBackend, log: StorageLogger): StorageB
         const result = await run();
         const e = entry(true);
         if (call.op === 'write') e.bytes = (result as ObjectInfo).size;
+        if (call.op === 'writeBatch') e.bytes = call.bytes;
+        if (call.keys !== undefined) e.count = call.keys.length;
         log(e);
         return result;
       } catch (err) {

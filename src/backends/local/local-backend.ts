@@ -59,7 +59,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
 
 /** Prefix of the temporary files of writes in progress; reserved, never listed. */
 export const TEMP_PREFIX = '.ferry-tmp-';
@@ -94,12 +94,6 @@ function emptyStream(): Readable {
   });
 }
 
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
-}
-
 /** Writes the whole chunk: `write(2)` may write less than asked (near a full disk, past 2 GiB). */
 async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
   let at = 0;
@@ -109,8 +103,11 @@ async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<vo
   }
 }
 
-/** Makes a directory's entries (a rename, a new child) durable. */
-async function syncDir(dir: string): Promise<void> {
+/**
+ * Makes a directory's entries (a rename, a new child) durable: fsync of the directory. The
+ * one implementation, for this backend and for the client's downloads.
+ */
+export async function syncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await handle.sync();
@@ -173,6 +170,7 @@ export class LocalBackend
       caseSensitive: true,
       directories: 'real',
       persistent: true,
+      network: false,
     };
   }
 
@@ -718,6 +716,20 @@ export class LocalBackend
    * of a write in progress (or left by a crash) counts as content, since removing it would fail
    * that write.
    */
+  /** Whether `key` is a directory (the root may not exist yet: it is made by the first write). */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = this.#dirKey(key);
+    throwIfAborted(options.signal);
+    const dir = await this.#lookupDir(k);
+    if (dir === undefined) return false;
+    try {
+      return (await fsp.stat(dir)).isDirectory();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw fromSystemError(err, k);
+    }
+  }
+
   async rmdir(key: string, options: OpOptions = {}): Promise<void> {
     const k = this.#dirKey(key);
     if (k === '') throw new PathInvalidError('the root cannot be removed', { details: { reason: 'root' } });

@@ -1,6 +1,6 @@
 /** The memory backend and its registry entry: `memory:name` (shared within the process) or `memory:` (private). */
 import { ConfigError } from '../../core/errors.js';
-import type { BackendDefinition } from '../registry.js';
+import type { BackendDefinition } from '../definition.js';
 import { MemoryBackend } from './memory-backend.js';
 
 export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.js';

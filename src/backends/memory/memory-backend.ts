@@ -45,7 +45,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
 
 export interface MemoryBackendOptions {
   /** Shares the store with every backend of the same name in this process (`memory:name`); none: a private store. */
@@ -81,12 +81,6 @@ function ancestorsOf(key: string): string[] {
 
 function infoOf(key: string, object: MemoryObject): ObjectInfo {
   return { key, size: object.bytes.length, mtime: object.mtime, hashes: { ...object.hashes } };
-}
-
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
 }
 
 export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader {
@@ -138,6 +132,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
       caseSensitive: true,
       directories: this.#store.directories,
       persistent: true,
+      network: false,
     };
   }
 
@@ -349,6 +344,13 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
   }
 
   /** Real mode: `mkdir -p`. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */
+  /** Real directories: the root, and those made or implied by objects below them. */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = normalizeKey(key);
+    throwIfAborted(options.signal);
+    return k === '' || this.#store.dirs.has(k);
+  }
+
   async mkdir(key: string, options: OpOptions = {}): Promise<void> {
     const k = normalizeKey(key);
     throwIfAborted(options.signal);

@@ -18,7 +18,7 @@
 import { AbortedError, FerryError, throwIfAborted, ValidationError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import type { ObjectInfo, StorageBackend, WriteBody, WriteOptions } from '../../core/storage.js';
-import { bodyChunks, discardBody } from '../body.js';
+import { bodyChunks, discardBody } from '../shared.js';
 
 export type MultiWriteMode = 'all' | 'best-effort' | 'quorum';
 

@@ -8,7 +8,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
-import type { BackendDefinition, BackendOptions } from '../registry.js';
+import type { BackendDefinition, BackendOptions } from '../definition.js';
 import { splitLast } from '../split-last.js';
 
 // The definition is registered at start-up by every command; the implementation (the AWS

@@ -52,8 +52,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { collectRange, hashByReading } from '../read.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, hashByReading } from '../shared.js';
 import { fromS3Error } from './s3-errors.js';
 
 const MiB = 1024 * 1024;
@@ -108,12 +107,6 @@ function parseMtime(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
   return Number.isFinite(seconds) ? Math.round(seconds * 1000) : undefined;
-}
-
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
 }
 
 /** `x-amz-copy-source`: `bucket/key`, URL-encoded except for the slashes (S3's rule). */
@@ -198,6 +191,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       caseSensitive: true,
       directories: 'virtual',
       persistent: true,
+      network: true,
     };
   }
 
@@ -272,7 +266,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     checkOffset(length, 'length', k);
     throwIfAborted(signal);
     if (length === 0) {
-      await this.#checkOffset(k, offset, signal);
+      await this.#checkOffsetAgainstSize(k, offset, signal);
       return Readable.from([]);
     }
     const range = offset > 0 || length !== undefined ? `bytes=${offset}-${length === undefined ? '' : offset + length - 1}` : undefined;
@@ -283,7 +277,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     } catch (err) {
       const translated = fromS3Error(err, k);
       if (translated instanceof RangeNotSatisfiableError) {
-        await this.#checkOffset(k, offset, signal);
+        await this.#checkOffsetAgainstSize(k, offset, signal);
         return Readable.from([]);
       }
       throw translated;
@@ -296,7 +290,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
   }
 
   /** Empty when `offset` is the size, FERRY_ERR_RANGE_NOT_SATISFIABLE when past it. */
-  async #checkOffset(k: string, offset: number, signal?: AbortSignal): Promise<void> {
+  async #checkOffsetAgainstSize(k: string, offset: number, signal?: AbortSignal): Promise<void> {
     const size = (await this.#head(k, signal)).ContentLength ?? 0;
     if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
   }

@@ -7,7 +7,7 @@
  * strings reach logs only redacted, shells' histories keep them whole.
  */
 import { ConfigError } from '../../core/errors.js';
-import type { BackendDefinition, BackendOptions } from '../registry.js';
+import type { BackendDefinition, BackendOptions } from '../definition.js';
 import { splitLast } from '../split-last.js';
 
 // The implementation (ssh2) is loaded only when an sftp remote is opened; import

@@ -65,8 +65,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { collectRange, hashByReading } from '../read.js';
-import { bodyChunks, checkSize, discardBody } from '../body.js';
+import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, hashByReading } from '../shared.js';
 import { TEMP_PREFIX } from '../local/index.js';
 import { checkHostKey, fingerprintOf, knownHostsName, readKnownHosts } from './known-hosts.js';
 import { PipelinedReadStream, pipelinedWrite, type PipelineOptions } from './sftp-transfer.js';
@@ -143,12 +142,6 @@ export function fromSftpError(err: unknown, what: string): FerryError {
   return fromSystemError(err, what);
 }
 
-function checkOffset(value: number | undefined, label: string, key: string): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
-  }
-}
-
 /** `a/b/c` -> `a`, `a/b`. */
 function ancestorsOf(key: string): string[] {
   const out: string[] = [];
@@ -214,6 +207,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       caseSensitive: true,
       directories: 'real',
       persistent: true,
+      network: true,
     };
   }
 
@@ -760,6 +754,20 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       throw new AlreadyExistsError(`${k}: an object of that name exists`);
     }
     await this.#mkdirs(s, k, options.signal);
+  }
+
+  /** Whether `key` is a directory; the root (which may be missing, or a link to a directory) is followed. */
+  async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    const k = this.#dirKey(key);
+    throwIfAborted(options.signal);
+    const s = await this.#session();
+    if (k !== '') return isDir((await this.#lstat(s, k)) ?? ({ mode: 0 } as Stats));
+    try {
+      return isDir(await call<Stats>((cb) => s.sftp.stat(this.#path(s, k), cb)));
+    } catch (err) {
+      if (statusOf(err) === FX.NO_SUCH_FILE) return false;
+      throw fromSftpError(err, k);
+    }
   }
 
   /** RMDIR of an empty directory; missing (or an object): nothing happens. */

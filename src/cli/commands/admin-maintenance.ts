@@ -1,7 +1,7 @@
 /** `ferry admin backup|restore|check`: keeping a server's data safe and sound. */
 import type { Command } from 'commander';
 import { EXIT, ExitError } from '../exit.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface MaintenanceOpts extends ConnectionOpts {
   json?: boolean;
@@ -30,16 +30,13 @@ Examples:
   $ rsync -a /var/lib/ferry/store/ /var/backups/ferry/store/`,
     );
   addConnectionOptions(backup).action(async (dir: string, opts: MaintenanceOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const manifest = await admin.backup(client, dir);
       if (opts.json) return printJson(manifest);
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
       process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\nchunks are not in it: copy ${manifest.chunkStores.join(', ')}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   admin
@@ -84,8 +81,7 @@ Examples:
   $ ferry admin check --read-data --json > check.json`,
     );
   addConnectionOptions(check).action(async (opts: MaintenanceOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const report = await admin.check(client, { readData: opts.readData === true, quarantine: opts.quarantine !== false }, (p) => {
         if (process.stderr.isTTY) process.stderr.write(`\rchecked ${p.chunks} chunks, read ${p.chunksRead} (${p.bytesRead} bytes)`);
@@ -99,11 +95,13 @@ Examples:
         }
       }
       if (!report.ok) throw new ExitError(EXIT.INTEGRITY);
-    } finally {
-      await client.close();
-    }
+    });
   });
+  registerMigrate(admin);
+}
 
+/** `ferry admin migrate`: a single node's SQLite metadata into PostgreSQL, for several nodes. */
+function registerMigrate(admin: Command): void {
   admin
     .command('migrate')
     .requiredOption('--from <db>', 'the SQLite metadata to copy: sqlite:DATA/meta.db (or the path of meta.db)')
@@ -124,35 +122,37 @@ Examples:
   $ PGPASSWORD=... ferry admin migrate --from sqlite:/var/lib/ferry/meta.db --to postgres://ferry@db.internal/ferry
   $ FERRY_SESSION_KEY=$(cat /var/lib/ferry/session-key) ferry serve --db postgres://ferry@db.internal/ferry --data /var/lib/ferry`,
     )
-    .action(async (opts: { from: string; to: string }) => {
-      const file = opts.from.replace(/^sqlite:/, '');
-      const { isPostgresUrl, MetaStore } = await import('../../store/meta-store.js');
-      if (isPostgresUrl(file)) throw new ExitError(EXIT.USAGE, '--from: the source is an SQLite file (sqlite:DATA/meta.db)');
-      if (!isPostgresUrl(opts.to)) throw new ExitError(EXIT.USAGE, '--to: the destination is a postgres:// URL');
-      const { existsSync } = await import('node:fs');
-      const { dirname } = await import('node:path');
-      if (!existsSync(file)) throw new ExitError(EXIT.USAGE, `--from: ${file} does not exist`);
-      // The server must not be writing meanwhile: take its data directory's lock.
-      const { lockDataDir } = await import('../../server/data-lock.js');
-      const lock = await lockDataDir(dirname(file));
+    .action(migrateMetadata);
+}
+
+async function migrateMetadata(opts: { from: string; to: string }): Promise<void> {
+  const file = opts.from.replace(/^sqlite:/, '');
+  const { isPostgresUrl, MetaStore } = await import('../../store/meta-store.js');
+  if (isPostgresUrl(file)) throw new ExitError(EXIT.USAGE, '--from: the source is an SQLite file (sqlite:DATA/meta.db)');
+  if (!isPostgresUrl(opts.to)) throw new ExitError(EXIT.USAGE, '--to: the destination is a postgres:// URL');
+  const { existsSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  if (!existsSync(file)) throw new ExitError(EXIT.USAGE, `--from: ${file} does not exist`);
+  // The server must not be writing meanwhile: take its data directory's lock.
+  const { lockDataDir } = await import('../../server/data-lock.js');
+  const lock = await lockDataDir(dirname(file));
+  try {
+    const from = await MetaStore.openSqlite(file);
+    try {
+      const to = await MetaStore.openPostgres(opts.to);
       try {
-        const from = await MetaStore.openSqlite(file);
-        try {
-          const to = await MetaStore.openPostgres(opts.to);
-          try {
-            const { copyMetadata } = await import('../../store/copy-metadata.js');
-            const report = await copyMetadata(from, to, (name, rows) => process.stderr.write(`${name}: ${rows} rows\n`));
-            const rows = report.tables.reduce((n, t) => n + t.rows, 0);
-            const { redactDbUrl } = await import('../../server/config.js');
-            process.stdout.write(`copied ${rows} rows in ${report.tables.length} tables into ${redactDbUrl(opts.to)}\n`);
-          } finally {
-            await to.close();
-          }
-        } finally {
-          await from.close();
-        }
+        const { copyMetadata } = await import('../../store/copy-metadata.js');
+        const report = await copyMetadata(from, to, (name, rows) => process.stderr.write(`${name}: ${rows} rows\n`));
+        const rows = report.tables.reduce((n, t) => n + t.rows, 0);
+        const { redactDbUrl } = await import('../../server/config.js');
+        process.stdout.write(`copied ${rows} rows in ${report.tables.length} tables into ${redactDbUrl(opts.to)}\n`);
       } finally {
-        await lock.release();
+        await to.close();
       }
-    });
+    } finally {
+      await from.close();
+    }
+  } finally {
+    await lock.release();
+  }
 }

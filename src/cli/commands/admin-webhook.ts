@@ -1,6 +1,6 @@
 /** `ferry admin webhook add|ls|rm|log`: webhooks and their delivery log (admin token). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 
 interface WebhookOpts extends ConnectionOpts {
@@ -34,41 +34,32 @@ Examples:
   $ ferry admin webhook add http://127.0.0.1:9000/in --events login,quota --secret "$SECRET"`,
     );
   addConnectionOptions(add).action(async (url: string, opts: WebhookOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { addWebhook } = await import('../../client/admin.js');
       const hook = await addWebhook(client, { url, events: opts.events ?? [], ...(opts.secret !== undefined ? { secret: opts.secret } : {}) });
       if (opts.json) return printJson(hook);
       process.stdout.write(`${hook.id}\n`);
       process.stderr.write(`webhook ${hook.id} -> ${hook.url} (${hook.events.join(', ')})\nsigning secret (shown once): ${hook.secret}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const ls = webhook.command('ls').description('list webhooks').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry admin webhook ls');
   addConnectionOptions(ls).action(async (opts: WebhookOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listWebhooks } = await import('../../client/admin.js');
       const hooks = await listWebhooks(client);
       if (opts.json) return printJson(hooks);
       process.stdout.write(table(['ID', 'URL', 'EVENTS', 'CREATED'], hooks.map((h) => [h.id, h.url, h.events.join(','), when(h.createdAt)])));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const rm = webhook.command('rm').argument('<id>').description('remove a webhook and its pending deliveries').addHelpText('after', '\nExample:\n  $ ferry admin webhook rm wh_0123456789abcdef');
   addConnectionOptions(rm).action(async (id: string, opts: WebhookOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { removeWebhook } = await import('../../client/admin.js');
       await removeWebhook(client, id);
       process.stderr.write(`removed ${id}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const log = webhook
@@ -83,8 +74,7 @@ Examples:
     .option('--json', 'one JSON object per line, with the payload')
     .addHelpText('after', '\nExamples:\n  $ ferry admin webhook log\n  $ ferry admin webhook log wh_0123456789abcdef --json | jq .payload');
   addConnectionOptions(log).action(async (id: string | undefined, opts: WebhookOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { webhookLog } = await import('../../client/admin.js');
       const rows = await webhookLog(client, { webhook: id, limit: opts.limit });
       if (opts.json) {
@@ -97,8 +87,6 @@ Examples:
           rows.map((r) => [String(r.id), r.webhookId, r.event, r.status, String(r.attempts), r.lastError ?? (r.lastStatus === null ? '-' : String(r.lastStatus)), when(r.createdAt), String((r.payload as { path?: string } | null)?.path ?? '-')]),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

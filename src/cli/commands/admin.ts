@@ -1,10 +1,11 @@
 /** `ferry admin audit|bans|unban`: the security side of running a server (admin token). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { registerWebhook } from './admin-webhook.js';
 import { registerMaintenance } from './admin-maintenance.js';
+import { registerKeys } from './admin-keys.js';
 
 interface AuditOpts extends ConnectionOpts {
   json?: boolean;
@@ -30,9 +31,10 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check, migrate');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check, encryption keys, migrate');
   registerWebhook(admin);
   registerMaintenance(admin);
+  registerKeys(admin);
 
   const audit = admin
     .command('audit')
@@ -65,8 +67,7 @@ Examples:
   $ ferry admin audit --user ana --event auth. --json | jq .`,
     );
   addConnectionOptions(audit).action(async (opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { auditLog } = await import('../../client/account.js');
       const want = opts.limit ?? 1000;
       const entries = [];
@@ -87,33 +88,25 @@ Examples:
           entries.map((e) => [new Date(e.at).toISOString().replace('T', ' ').slice(0, 19), e.event, e.ok ? 'yes' : 'NO', e.user ?? '-', e.tokenId ?? '-', e.ip ?? '-', e.front ?? '-', e.path ?? e.target ?? '-', e.details ? JSON.stringify(e.details) : '']),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const bans = admin.command('bans').description('addresses the defender bans now').option('--json', 'JSON output');
   addConnectionOptions(bans).action(async (opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       const list = await account.bans(client);
       if (opts.json) return printJson(list);
       process.stdout.write(table(['ADDRESS', 'UNTIL'], list.map((b) => [b.ip, when(b.until)])));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const unban = admin.command('unban').description('lift a ban at once').argument('<address>');
   addConnectionOptions(unban).action(async (ip: string, opts: AuditOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       await account.unban(client, ip);
       process.stderr.write(`unbanned ${ip}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

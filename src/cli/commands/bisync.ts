@@ -3,7 +3,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
-import { addCommonFlags, compareMode, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { addCommonFlags, compareMode, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
+import type { StepEvent } from '../../sync/plan.js';
 import { countOf } from '../../core/units.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
@@ -18,14 +19,21 @@ interface BisyncFlags extends CommonFlags {
   stateDir?: string;
 }
 
-function printEvent(verbose: boolean | undefined) {
+/** `copy on path2 a.txt`, `rename on path1 x -> y`. */
+function line(e: StepEvent): string {
+  const side = e.side ? ` on path${e.side}` : '';
+  const to = e.to ? ` -> ${e.to}` : '';
+  const why = e.reason ? ` (${e.reason})` : '';
+  return `${e.action}${side} ${e.path}${to}${why}`;
+}
+
+/** Errors, conflicts and recoveries always; with -v every action (a dry run's were printed as the plan). */
+function printEvent(verbose: number) {
   return (e: BisyncEvent) => {
     if (e.action === 'error') return void process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${e.reason}\n`);
-    if (e.action !== 'conflict' && e.action !== 'recover' && !verbose && !e.dryRun) return;
-    const side = e.side ? ` on path${e.side}` : '';
-    const to = e.to ? ` -> ${e.to}` : '';
-    const why = e.reason ? ` (${e.reason})` : '';
-    process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${e.action}${side} ${e.path}${to}${why}\n`);
+    const always = e.action === 'conflict' || e.action === 'recover';
+    if (!always && (e.dryRun || verbose < 1)) return;
+    process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${line(e)}\n`);
   };
 }
 
@@ -67,10 +75,8 @@ Examples:
   );
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
     const { bisync } = await import('../../sync/bisync.js');
-    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
-    const remotes = await openRemotes([p1, p2]);
-    const progress = progressPrinter(flags.progress);
-    try {
+    await withRemotes([p1, p2], async (remotes) => {
+      const progress = progressPrinter(flags.progress);
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {
         resync: flags.resync,
@@ -90,13 +96,13 @@ Examples:
         signal,
         onProgress: progress.onProgress,
         onEvent: printEvent(flags.verbose),
+        onPlan: planPrinter(flags.dryRun, line),
+        onStorageCall: storageCallPrinter(flags.verbose),
       }));
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
       if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
-    } finally {
-      await closeRemotes(remotes);
-    }
+    });
   });
 }

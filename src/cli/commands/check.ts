@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
-import { addCommonFlags, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { addCommonFlags, filterFrom, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf } from '../../core/units.js';
 
 interface CheckFlags extends CommonFlags {
@@ -32,10 +32,8 @@ Examples:
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
-    const { openRemotes, closeRemotes } = await import('../../sync/remote.js');
-    const remotes = await openRemotes([srcSpec, dstSpec]);
-    const progress = progressPrinter(flags.progress);
-    try {
+    await withRemotes([srcSpec, dstSpec], async (remotes) => {
+      const progress = progressPrinter(flags.progress);
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
         filter,
@@ -44,6 +42,7 @@ Examples:
         checkers: flags.checkers,
         signal,
         onProgress: progress.onProgress,
+        onStorageCall: storageCallPrinter(flags.verbose),
       }));
       progress.end();
       if (flags.json) {
@@ -58,8 +57,6 @@ Examples:
         );
       }
       if (!r.ok) throw new ExitError(EXIT.FAILURE);
-    } finally {
-      await closeRemotes(remotes);
-    }
+    });
   });
 }

@@ -1,9 +1,11 @@
 /** `ferry config check|docs|example`: the server's settings file, checked and documented. */
 import type { Command } from 'commander';
 import { ExitError, EXIT } from '../exit.js';
+import { registerConfigEncryption } from './config-encryption.js';
 
 export function registerConfig(program: Command): void {
-  const config = program.command('config').description('check and document the server configuration file (ferry serve --config)');
+  const config = program.command('config').description('check and document the server configuration file (ferry serve --config); encrypt the client\'s secrets');
+  registerConfigEncryption(config);
 
   config
     .command('check')

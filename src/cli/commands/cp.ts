@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
-import { addConnectionOptions, clientFrom, printJson, withInterrupt } from '../options.js';
+import { addConnectionOptions, withClient, printJson, withInterrupt } from '../options.js';
 import { targetOf, type MvCpOpts } from './mv.js';
 
 export function registerCp(program: Command): void {
@@ -25,8 +25,7 @@ Examples:
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
     const from = normalizePath(src);
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const entry = await withInterrupt(async (signal) => {
         const e = await client.stat(from, { signal });
         if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${from} is a directory: use -r to copy it`);
@@ -34,8 +33,6 @@ Examples:
         return client.copy(from, to, { overwrite: opts.clobber !== false, signal });
       });
       if (opts.json) printJson(entry);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
 import { baseName, normalizePath } from '../../core/path.js';
-import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, printJson, withClient, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { createProgressBar } from '../progress-bar.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
@@ -52,11 +52,10 @@ Examples:
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const remote = normalizePath(src);
-    const client = await clientFrom(opts);
     let result: TransferResult | undefined;
     const bar = createProgressBar(opts);
     try {
-      result = await withInterrupt(async (signal) => {
+      result = await withClient(opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
         const entry = await client.stat(remote, { signal });
         if (destArg === '-') {
@@ -68,20 +67,19 @@ Examples:
           if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);
           return client.getTree(remote, destArg, {
             ...common,
-            compare: opts.ignoreTimes ? 'none' : opts.checksum ? 'checksum' : 'size-mtime',
+            compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
             onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
           });
         }
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;
         return client.getFile(remote, dest, common);
-      });
+      }));
     } catch (err) {
       bar.stop();
       if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
       throw err;
     } finally {
       bar.stop();
-      await client.close();
     }
     const total = summarize([result]);
     if (opts.json) printJson({ ok: true, ...total });

@@ -3,7 +3,7 @@ import type { Entry } from '../../core/protocol.js';
 import { isFerryError } from '../../core/errors.js';
 import { normalizePath, relativePath } from '../../core/path.js';
 import { formatMode, formatTime } from '../format.js';
-import { addConnectionOptions, clientFrom, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
 import { writeStdout as out } from '../stdout.js';
 
 interface LsOpts extends ConnectionOpts {
@@ -33,8 +33,7 @@ Examples:
   );
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const path = normalizePath(pathArg);
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       await withInterrupt(async (signal) => {
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
@@ -80,8 +79,6 @@ Examples:
           }
         }
       });
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { normalizePath } from '../../core/path.js';
-import { addConnectionOptions, clientFrom, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export function registerMkdir(program: Command): void {
   const cmd = program
@@ -18,13 +18,10 @@ Examples:
   );
   cmd.action(async (paths: string[], opts: ConnectionOpts & { parents?: boolean }) => {
     const targets = paths.map((p) => normalizePath(p));
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       await withInterrupt(async (signal) => {
         for (const p of targets) await client.mkdir(p, { parents: opts.parents, signal });
       });
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import { baseName, joinPath, normalizePath } from '../../core/path.js';
 import { UsageError } from '../../core/errors.js';
-import { addConnectionOptions, clientFrom, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export interface MvCpOpts extends ConnectionOpts {
   clobber?: boolean;
@@ -45,15 +45,12 @@ Examples:
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
     const from = normalizePath(src);
     if (from === '/') throw new UsageError('cannot move the root');
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const entry = await withInterrupt(async (signal) => {
         const to = await targetOf(client, from, destArg, opts, signal);
         return client.move(from, to, { overwrite: opts.clobber !== false, signal });
       });
       if (opts.json) printJson(entry);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -5,9 +5,9 @@ import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath, normalizePath } from '../../core/path.js';
-import { parseDuration } from '../../core/units.js';
-import { formatBytes, formatDuration, formatRate } from '../format.js';
-import { addOutputOptions, addTransferOptions, clientFrom, printJson, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { formatSize, parseDuration } from '../../core/units.js';
+import { formatDuration, formatRate } from '../format.js';
+import { addOutputOptions, addTransferOptions, printJson, withClient, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { createProgressBar } from '../progress-bar.js';
 
 interface PutOpts extends TransferOpts, OutputOpts {
@@ -23,10 +23,10 @@ export function describeResult(verb: string, r: TransferResult): string {
   const secs = r.elapsedMs / 1000;
   const rate = secs > 0 ? r.bytes / secs : 0;
   const files = `${r.files} file${r.files === 1 ? '' : 's'}`;
-  const reused = r.bytesReused > 0 ? `, ${formatBytes(r.bytesReused)} already there` : '';
+  const reused = r.bytesReused > 0 ? `, ${formatSize(r.bytesReused)} already there` : '';
   const skipped = r.skipped.length > 0 ? `, ${r.skipped.length} skipped` : '';
   const unchanged = r.unchanged > 0 ? `, ${r.unchanged} unchanged` : '';
-  return `${verb} ${files}, ${formatBytes(r.bytes)} in ${formatDuration(secs)} (${formatRate(rate)}); ${formatBytes(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
+  return `${verb} ${files}, ${formatSize(r.bytes)} in ${formatDuration(r.elapsedMs)} (${formatRate(rate)}); ${formatSize(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
 }
 
 export function summarize(results: TransferResult[]): TransferResult & { seconds: number } {
@@ -93,10 +93,9 @@ Examples:
     const warn = (m: string) => {
       if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
     };
-    const client = await clientFrom(opts, warn);
     const results: TransferResult[] = [];
     try {
-      await withInterrupt(async (signal) => {
+      await withClient(opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
         for (const src of sources) {
           const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
@@ -118,7 +117,7 @@ Examples:
               results.push(
                 await client.putTree(src, target, {
                   ...common,
-                  compare: opts.ignoreTimes ? 'none' : opts.checksum ? 'checksum' : 'size-mtime',
+                  compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
                   onProgress: bar.onProgress,
                   onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
                 }),
@@ -131,12 +130,10 @@ Examples:
             bar.stop();
           }
         }
-      });
+      }), warn);
     } catch (err) {
       if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
       throw err;
-    } finally {
-      await client.close();
     }
     const total = summarize(results);
     if (opts.json) printJson({ ok: true, ...total });

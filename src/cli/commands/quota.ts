@@ -1,7 +1,7 @@
 /** `ferry quota [USER]`: usage against the quota and limits (your own, or a user's as admin). */
+import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
-import { formatBytes } from '../format.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface QuotaOpts extends ConnectionOpts {
   json?: boolean;
@@ -20,8 +20,7 @@ export function registerQuota(program: Command): void {
     .argument('[user]', "another user's (admin)")
     .option('--json', 'JSON output');
   addConnectionOptions(cmd).action(async (user: string | undefined, opts: QuotaOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       let out: { user: string; usage: { bytes: number; files: number }; limits: { quotaBytes: number | null; quotaFiles: number | null; maxFileSize: number | null; maxSessions: number | null }; uploadSessions?: number };
       if (user === undefined) {
@@ -35,14 +34,12 @@ export function registerQuota(program: Command): void {
       process.stdout.write(
         [
           `user:     ${out.user}`,
-          `bytes:    ${line(out.usage.bytes, out.limits.quotaBytes, formatBytes)}`,
+          `bytes:    ${line(out.usage.bytes, out.limits.quotaBytes, formatSize)}`,
           `files:    ${line(out.usage.files, out.limits.quotaFiles, String)}`,
-          `max file: ${out.limits.maxFileSize === null ? 'no limit' : formatBytes(out.limits.maxFileSize)}`,
+          `max file: ${out.limits.maxFileSize === null ? 'no limit' : formatSize(out.limits.maxFileSize)}`,
           ...(out.uploadSessions !== undefined ? [`uploads:  ${out.uploadSessions} open${out.limits.maxSessions === null ? '' : ` of ${out.limits.maxSessions}`}`] : []),
         ].join('\n') + '\n',
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

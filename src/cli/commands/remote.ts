@@ -4,8 +4,8 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
-import { defaultRegistry, redactOptions } from '../../backends/registry.js';
-import { addRemote, readRemotes, remotesPath, removeRemote } from '../../backends/remotes.js';
+import { readRemotes, remotesPath, removeRemote } from '../../backends/remotes.js';
+import { addRemote, defaultRegistry, redactOptions } from '../../remotes/index.js';
 
 /** `key=value` words -> options (values stay strings; the type's schema coerces them). */
 export function parseAssignments(words: string[]): Record<string, string> {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
-import { addConnectionOptions, clientFrom, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export function registerRm(program: Command): void {
   const cmd = program
@@ -23,8 +23,7 @@ Examples:
   cmd.action(async (paths: string[], opts: ConnectionOpts & { recursive?: boolean; force?: boolean }) => {
     const targets = paths.map((p) => normalizePath(p));
     if (targets.includes('/')) throw new UsageError('refusing to remove the root');
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       await withInterrupt(async (signal) => {
         for (const p of targets) {
           try {
@@ -38,8 +37,6 @@ Examples:
           }
         }
       });
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

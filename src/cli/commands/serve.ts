@@ -4,7 +4,7 @@ import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
 import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
-import { redactRemote } from '../../backends/registry.js';
+import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 
 interface ServeOptions {

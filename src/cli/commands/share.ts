@@ -5,7 +5,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CreateShareRequest } from '../../core/protocol.js';
 import { countOf, parseDuration } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 
@@ -57,30 +57,29 @@ Examples:
   $ ferry share /inbox --upload --expires 48h --name "Send me your drafts"`,
     );
   addConnectionOptions(create).action(async (path: string, opts: ShareOpts) => {
-    const client = await clientFrom(opts);
     try {
-      const body: CreateShareRequest = { path, kind: opts.upload ? 'upload' : 'download' };
-      if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
-      if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;
-      if (opts.name) body.name = opts.name;
-      if (opts.passwordStdin) body.password = await stdinLine('password');
-      else if (opts.password) body.password = await promptNewPassword('Link password: ');
-      const { createShare } = await import('../../client/account.js');
-      const s = await createShare(client, body);
-      if (opts.json) return printJson(s);
-      process.stdout.write(s.url + '\n');
-      const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);
-      process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
+      await withClient(opts, async (client) => {
+        const body: CreateShareRequest = { path, kind: opts.upload ? 'upload' : 'download' };
+        if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
+        if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;
+        if (opts.name) body.name = opts.name;
+        if (opts.passwordStdin) body.password = await stdinLine('password');
+        else if (opts.password) body.password = await promptNewPassword('Link password: ');
+        const { createShare } = await import('../../client/account.js');
+        const s = await createShare(client, body);
+        if (opts.json) return printJson(s);
+        process.stdout.write(s.url + '\n');
+        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+        process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
+      });
     } finally {
       closePrompts();
-      await client.close();
     }
   });
 
   const ls = share.command('ls').description('your links').option('--all', "everyone's (admin)").option('--json', 'JSON output');
   addConnectionOptions(ls).action(async (opts: ShareOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listShares } = await import('../../client/account.js');
       const list = await listShares(client, { all: opts.all });
       if (opts.json) return printJson(list);
@@ -99,20 +98,15 @@ Examples:
           ]),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>');
   addConnectionOptions(revoke).action(async (id: string, opts: ShareOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);
       process.stderr.write(`revoked ${id}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -6,7 +6,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
 import { ExitError, EXIT } from '../exit.js';
 import { withInterrupt } from '../options.js';
-import { addCommonFlags, compareMode, eventPrinter, filterFrom, progressPrinter, type CommonFlags } from '../sync-flags.js';
+import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf, formatSize } from '../../core/units.js';
 
 interface TransferFlags extends CommonFlags {
@@ -92,17 +92,13 @@ ${d.examples}`,
     cmd.action(async (srcSpec: string, dstSpec: string, flags: TransferFlags) => {
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
-      const { openRemotes, closeRemotes, fileSource } = await import('../../sync/remote.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
-      const remotes = await openRemotes(specs);
-      // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
-      [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]).catch(async (err: unknown) => {
-        await closeRemotes(remotes);
-        throw err;
-      });
-      const [src, dst, backupDir] = remotes;
-      const progress = progressPrinter(flags.progress);
-      try {
+      await withRemotes(specs, async (remotes) => {
+        // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
+        const { fileSource } = await import('../../sync/remote.js');
+        [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
+        const [src, dst, backupDir] = remotes;
+        const progress = progressPrinter(flags.progress);
         const filter = await filterFrom(flags);
         const result = await withInterrupt((signal) => engine[mode](src, dst, {
           compare: compareMode(flags),
@@ -122,15 +118,15 @@ ${d.examples}`,
           signal,
           onProgress: progress.onProgress,
           onEvent: eventPrinter(flags.verbose),
+          onPlan: planPrinter(flags.dryRun),
+          onStorageCall: storageCallPrinter(flags.verbose),
         }));
         progress.end();
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
         if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : failureLine(result));
-      } finally {
-        await closeRemotes(remotes);
-      }
+      });
     });
   };
 }

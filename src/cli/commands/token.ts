@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.js';
 import type { CreateTokenRequest } from '../../core/protocol.js';
 import { parseDuration } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 
 interface TokenOpts extends ConnectionOpts {
@@ -44,8 +44,7 @@ Examples:
   $ ferry token create --name viewer --read-only`,
     );
   addConnectionOptions(create).action(async (opts: TokenOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const body: CreateTokenRequest = { name: opts.name ?? 'ferry token' };
       if (opts.readOnly) body.scopes = [...READ_ONLY_PERMISSIONS];
       else if (opts.scopes) body.scopes = parsePermissions(opts.scopes);
@@ -57,9 +56,7 @@ Examples:
       if (opts.json) return printJson(t);
       process.stdout.write(t.token + '\n');
       process.stderr.write(`token ${t.id} for ${t.userName}: ${t.scopes.join(',')}${t.pathPrefix ? ` under ${t.pathPrefix}` : ''}${t.expiresAt ? `, expires ${when(t.expiresAt)}` : ''} (shown once)\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const ls = token
@@ -69,8 +66,7 @@ Examples:
     .option('--user <name>', "one user's (admin)")
     .option('--json', 'JSON output');
   addConnectionOptions(ls).action(async (opts: TokenOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listTokens } = await import('../../client/account.js');
       const list = await listTokens(client, { all: opts.all, user: opts.user });
       if (opts.json) return printJson(list);
@@ -80,20 +76,15 @@ Examples:
           list.map((t) => [t.id, t.userName, t.name, t.scopes.join(','), t.pathPrefix ?? '-', when(t.expiresAt), when(t.lastUsedAt), t.revokedAt ? 'revoked' : t.expiresAt !== null && t.expiresAt <= Date.now() ? 'expired' : 'active']),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>');
   addConnectionOptions(revoke).action(async (id: string, opts: TokenOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { revokeToken } = await import('../../client/account.js');
       await revokeToken(client, id);
       process.stderr.write(`revoked ${id}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -7,9 +7,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
-import { countOf, parseSize } from '../../core/units.js';
-import { formatBytes } from '../format.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { countOf, formatSize, parseSize } from '../../core/units.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 
@@ -82,9 +81,9 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
     `home:        ${u.home}`,
     `password:    ${u.hasPassword ? 'set' : 'none'}`,
     `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
-    `quota:       ${lim(u.quotaBytes, formatBytes)}, ${lim(u.quotaFiles, String)} files`,
-    ...(u.usage ? [`usage:       ${formatBytes(u.usage.bytes)} in ${countOf(u.usage.files, 'file')}`] : []),
-    `max file:    ${lim(u.maxFileSize, formatBytes)}; upload sessions: ${lim(u.maxSessions, String)}`,
+    `quota:       ${lim(u.quotaBytes, formatSize)}, ${lim(u.quotaFiles, String)} files`,
+    ...(u.usage ? [`usage:       ${formatSize(u.usage.bytes)} in ${countOf(u.usage.files, 'file')}`] : []),
+    `max file:    ${lim(u.maxFileSize, formatSize)}; upload sessions: ${lim(u.maxSessions, String)}`,
     `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,
     `created:     ${when(u.createdAt)}`,
   ].join('\n') + '\n';
@@ -132,21 +131,17 @@ Examples:
     );
   addConnectionOptions(add).action(async (name: string, file: string, opts: UserOpts) => {
     const text = await readKeys(file);
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { addSshKeys } = await import('../../client/account.js');
       const added = await addSshKeys(client, name, text);
       if (opts.json) return printJson(added);
       for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const ls = key.command('ls').description("a user's SSH keys").argument('<name>', 'the user').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry user key ls ana');
   addConnectionOptions(ls).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listSshKeys } = await import('../../client/account.js');
       const keys = await listSshKeys(client, name);
       if (opts.json) return printJson(keys);
@@ -156,9 +151,7 @@ Examples:
           keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt)]),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const rm = key
@@ -168,20 +161,27 @@ Examples:
     .argument('<id>', 'key id or fingerprint')
     .addHelpText('after', '\nExamples:\n  $ ferry user key rm ana 3f2a9c0d1e4b5a6f\n  $ ferry user key rm ana SHA256:OwOPKm4t55WQaKVWLDxbfnMgHZ/vao68mDgXE03pk+c');
   addConnectionOptions(rm).action(async (name: string, id: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { removeSshKey } = await import('../../client/account.js');
       await removeSshKey(client, name, id);
       process.stderr.write(`removed key ${id} of ${name}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }
 
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users (admin): add, ls, show, set, rm, passwd, grant, key');
+  userAdd(user);
+  userLs(user);
+  userShow(user);
+  userSet(user);
+  userRm(user);
+  userPasswd(user);
+  userGrant(user);
+  registerUserKey(user);
+}
 
+function userAdd(user: Command): void {
   const add = user
     .command('add')
     .description('create a user (home /users/NAME, full rights there, unless told otherwise)')
@@ -210,54 +210,54 @@ Examples:
   $ echo "$PW" | ferry user add bot --password-stdin --home /shared/bot`,
     );
   addConnectionOptions(add).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
     try {
-      const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
-      if (opts.home) body.home = opts.home;
-      if (opts.grant) body.grants = opts.grant.map(parseGrant);
-      const password = await newPassword(opts);
-      if (password !== undefined) body.password = password;
-      const { addUser } = await import('../../client/account.js');
-      const u = await addUser(client, body);
-      if (opts.json) printJson(u);
-      else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+      await withClient(opts, async (client) => {
+        const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
+        if (opts.home) body.home = opts.home;
+        if (opts.grant) body.grants = opts.grant.map(parseGrant);
+        const password = await newPassword(opts);
+        if (password !== undefined) body.password = password;
+        const { addUser } = await import('../../client/account.js');
+        const u = await addUser(client, body);
+        if (opts.json) printJson(u);
+        else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+      });
     } finally {
       closePrompts();
-      await client.close();
     }
   });
+}
 
+function userLs(user: Command): void {
   const ls = user.command('ls').description('list users').option('--json', 'JSON output');
   addConnectionOptions(ls).action(async (opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listUsers } = await import('../../client/account.js');
       const users = await listUsers(client);
       if (opts.json) return printJson(users);
       process.stdout.write(
         table(
           ['NAME', 'ROLE', 'HOME', 'QUOTA', 'STATE', 'CREATED'],
-          users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatBytes(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
+          users.map((u) => [u.name, u.role, u.home, u.quotaBytes === null ? '-' : formatSize(u.quotaBytes), u.disabled ? 'disabled' : 'active', when(u.createdAt)]),
         ),
       );
-    } finally {
-      await client.close();
-    }
+    });
   });
+}
 
+function userShow(user: Command): void {
   const show = user.command('show').description('one user, with grants, limits and usage').argument('<name>').option('--json', 'JSON output');
   addConnectionOptions(show).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { getUser } = await import('../../client/account.js');
       const u = await getUser(client, name);
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
+}
 
+function userSet(user: Command): void {
   const set = user
     .command('set')
     .description('change a user: limits (none lifts one), role, home, addresses, disable/enable')
@@ -275,8 +275,7 @@ Examples:
     .option('--json', 'print the user as JSON');
   addConnectionOptions(set).action(async (name: string, opts: UserOpts) => {
     if (opts.disable && opts.enable) throw new UsageError('--disable or --enable, not both');
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const body: UpdateUserRequest = limitsFrom(opts);
       if (opts.role !== undefined) {
         if (opts.role !== 'admin' && opts.role !== 'user') throw new UsageError('--role is admin or user');
@@ -290,49 +289,50 @@ Examples:
       const u = await updateUser(client, name, body);
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
+}
 
+function userRm(user: Command): void {
   const rm = user.command('rm').description("delete a user: their tokens, sessions and links go; their files stay").argument('<name>');
   addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { removeUser } = await import('../../client/account.js');
       await removeUser(client, name);
       process.stderr.write(`removed ${name}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
+}
 
+function userPasswd(user: Command): void {
   const passwd = user
     .command('passwd')
     .description("set a user's password (admin), or without a name change your own")
     .argument('[name]')
     .option('--password-stdin', 'read from stdin: the new password (admin), or the current then the new one (your own)');
   addConnectionOptions(passwd).action(async (name: string | undefined, opts: UserOpts) => {
-    const client = await clientFrom(opts);
     try {
-      const account = await import('../../client/account.js');
-      if (name !== undefined) {
-        const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
-        await account.setUserPassword(client, name, pw);
-        process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
-      } else {
-        const mine = await account.me(client);
-        const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
-        const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
-        await account.changePassword(client, current === '' ? undefined : current, next);
-        process.stderr.write('password changed\n');
-      }
+      await withClient(opts, async (client) => {
+        const account = await import('../../client/account.js');
+        if (name !== undefined) {
+          const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
+          await account.setUserPassword(client, name, pw);
+          process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
+        } else {
+          const mine = await account.me(client);
+          const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
+          const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
+          await account.changePassword(client, current === '' ? undefined : current, next);
+          process.stderr.write('password changed\n');
+        }
+      });
     } finally {
       closePrompts();
-      await client.close();
     }
   });
+}
 
+function userGrant(user: Command): void {
   const grant = user
     .command('grant')
     .description('set what a user may do at a path (relative to their home); "none" removes the grant')
@@ -341,17 +341,13 @@ Examples:
     .argument('<permissions>', 'comma-separated: list,read,write,delete,mkdir,share, or "none"')
     .option('--json', 'print the user as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user grant ana /archive list,read\n  $ ferry user grant ana /archive none');
-  registerUserKey(user);
 
   addConnectionOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { setGrant } = await import('../../client/account.js');
       const u = await setGrant(client, name, { path, permissions: /^none$/i.test(permissions) ? [] : parsePermissions(permissions) });
       if (opts.json) printJson(u);
       else process.stdout.write(describe(u));
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

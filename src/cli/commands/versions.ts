@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import { formatSize, parseDuration } from '../../core/units.js';
-import { addConnectionOptions, clientFrom, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 
 interface Opts extends ConnectionOpts {
@@ -42,15 +42,12 @@ export function registerVersions(program: Command): void {
     .option('--json', 'JSON output')
     .addHelpText('after', '\nThe server keeps versions when its `versions` setting says so (README, "Versions and trash").\n\nExample:\n  $ ferry versions /docs/report.odt');
   addConnectionOptions(versions).action(async (path: string, opts: Opts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listVersions } = await import('../../client/versions.js');
       const list = await listVersions(client, normalizePath(path));
       if (opts.json) return printJson(list);
       process.stdout.write(table(['VERSION', 'SIZE', 'MODIFIED', 'CURRENT FROM', 'REPLACED', 'HASH'], list.map((v) => [String(v.id), formatSize(v.size), when(v.mtime), when(v.createdAt), when(v.replacedAt), v.hash.slice(0, 12)])));
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const restore = program
@@ -62,28 +59,22 @@ export function registerVersions(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ ferry restore /docs/report.odt --version 42\n  $ ferry restore /docs/report.odt --at 2026-12-01T09:00\n  $ ferry restore /docs/report.odt --at 3h');
   addConnectionOptions(restore).action(async (path: string, opts: Opts) => {
     if ((opts.version === undefined) === (opts.at === undefined)) throw new UsageError('give one of --version or --at');
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { restoreVersion } = await import('../../client/versions.js');
       const entry = await restoreVersion(client, normalizePath(path), opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
       process.stderr.write(`restored ${entry.path} (${formatSize(entry.size)})\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 
   const trash = program.command('trash').description('files deleted on the server, kept for its trashDays: ls, restore, empty');
   const ls = trash.command('ls').argument('[path]', 'only what was deleted at or below this path', '/').description('list the trash, newest first').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry trash ls /projects');
   addConnectionOptions(ls).action(async (path: string, opts: Opts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { listTrash } = await import('../../client/versions.js');
       const list = await listTrash(client, normalizePath(path));
       if (opts.json) return printJson(list);
       process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), t.path, formatSize(t.size), when(t.deletedAt)])));
-    } finally {
-      await client.close();
-    }
+    });
   });
   const tr = trash
     .command('restore')
@@ -92,14 +83,11 @@ export function registerVersions(program: Command): void {
     .description('put a deleted file back (refused if a file is there now: use --to)')
     .addHelpText('after', '\nExamples:\n  $ ferry trash restore 17\n  $ ferry trash restore 17 --to /recovered/report.odt');
   addConnectionOptions(tr).action(async (id: number, opts: Opts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { restoreTrash } = await import('../../client/versions.js');
       const entry = await restoreTrash(client, id, opts.to === undefined ? undefined : normalizePath(opts.to));
       process.stderr.write(`restored ${entry.path}\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
   const empty = trash
     .command('empty')
@@ -108,13 +96,10 @@ export function registerVersions(program: Command): void {
     .description('delete trashed files for good')
     .addHelpText('after', '\nExamples:\n  $ ferry trash empty\n  $ ferry trash empty /tmp --older-than 7d');
   addConnectionOptions(empty).action(async (path: string, opts: Opts) => {
-    const client = await clientFrom(opts);
-    try {
+    await withClient(opts, async (client) => {
       const { emptyTrash } = await import('../../client/versions.js');
       const n = await emptyTrash(client, normalizePath(path), opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan);
       process.stderr.write(`removed ${n} file(s) from the trash\n`);
-    } finally {
-      await client.close();
-    }
+    });
   });
 }

@@ -13,9 +13,8 @@ import type { FastifyRequest } from 'fastify';
 import { LockedError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
-import { DavStore, type LockRow } from '../../store/dav-store.js';
-import type { ServerContext } from '../app.js';
-import { authOf } from '../app.js';
+import type { DavStore, LockRow } from '../../store/dav-store.js';
+import { authOf, type ServerContext } from '../context.js';
 import { toServerPath, type AuthContext } from '../authz.js';
 import { evaluateIf, parseIfHeader, submittedTokens, type IfList, type ResourceState } from './if-header.js';
 import { davPathOf, rawUrlPath } from './paths.js';
@@ -44,7 +43,7 @@ export class Dav {
   readonly store: DavStore;
 
   constructor(readonly ctx: ServerContext) {
-    this.store = new DavStore(ctx.meta);
+    this.store = ctx.davStore;
   }
 
   target(request: FastifyRequest): DavTarget {

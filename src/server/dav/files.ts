@@ -19,7 +19,7 @@ import { MethodNotAllowedError, NoParentError, NotFoundError, UnsupportedMediaTy
 import { parentPath } from '../../core/path.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
-import { escapeHtml } from '../routes/share-public.js';
+import { escapeHtml } from '../html.js';
 import { sendFile } from '../routes/downloads.js';
 import { Dav, depthOf } from './context.js';
 import { hrefOf } from './paths.js';

@@ -14,9 +14,14 @@
  * password), or a Bearer token; a 401 carries a Basic challenge. Failed logins count for
  * the defender and the password rate limit like any other (src/server/app.ts). OPTIONS is
  * public: it tells only what the share can do.
+ *
+ * The front is a route module like the others ({@link davRoutes}, in app.ts's ROUTES); its
+ * handlers take the front's context, {@link Dav} (the server's context plus the If header
+ * and lock checks), first.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Dav } from './context.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RoutePlugin } from '../context.js';
+import { Dav } from './context.js';
 import { copyOrMove } from './copy-move.js';
 import { del, get, mkcol, options, put } from './files.js';
 import { lock, unlock } from './lock.js';
@@ -24,7 +29,6 @@ import { propfind } from './propfind.js';
 import { proppatch } from './proppatch.js';
 import { DAV_PREFIX } from './paths.js';
 
-export { Dav } from './context.js';
 
 /** Methods Fastify does not route by default, and whether they carry a body it should hand over. */
 const EXTRA_METHODS: [string, boolean][] = [
@@ -53,20 +57,22 @@ const HANDLERS: Record<string, Handler> = {
   UNLOCK: unlock,
 };
 
-export function registerDavRoutes(app: FastifyInstance, dav: Dav): void {
+/** The WebDAV share at /dav/: every method of {@link HANDLERS} (and OPTIONS) on the prefix and below it. */
+export const davRoutes: RoutePlugin = async (app, { ctx }) => {
+  const dav = new Dav(ctx);
+  // The router's methods are the server's (not this plugin's): added once for all.
   for (const [method, hasBody] of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody });
   }
-  void app.register(async (scope) => {
-    // Bodies are files (PUT) or XML read by the handlers: always the raw stream, never parsed here.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    const config = { front: 'webdav' as const, basicAuth: true };
-    for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
-      scope.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: (_rq, rp) => options(rp) });
-      for (const [method, handler] of Object.entries(HANDLERS)) {
-        scope.route({ method, url, config, handler: (rq, rp) => handler(dav, rq, rp) });
-      }
+  // Bodies are files (PUT) or XML read by the handlers: always the raw stream, never parsed
+  // here (this plugin's own parsers: the API's routes keep theirs).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  const config = { front: 'webdav' as const, basicAuth: true };
+  for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
+    app.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: (_rq, rp) => options(rp) });
+    for (const [method, handler] of Object.entries(HANDLERS)) {
+      app.route({ method, url, config, handler: (rq, rp) => handler(dav, rq, rp) });
     }
-  });
-}
+  }
+};

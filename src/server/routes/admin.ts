@@ -6,11 +6,11 @@
  *   DELETE /api/v1/admin/bans/:ip           lift a ban
  *   POST   /api/v1/admin/sweep              delete files past their TTL now
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, type AuditPage } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
 function intParam(q: Record<string, string | undefined>, name: string, min: number, max: number): number | undefined {
@@ -21,41 +21,47 @@ function intParam(q: Record<string, string | undefined>, name: string, min: numb
   return n;
 }
 
+export const adminRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/admin/audit`, (request) => auditLog(ctx, request));
+  app.get(`${API_PREFIX}/admin/bans`, (request) => bans(ctx, request));
+  app.delete(`${API_PREFIX}/admin/bans/:ip`, (request, reply) => unban(ctx, request, reply));
+  app.post(`${API_PREFIX}/admin/sweep`, (request) => sweep(ctx, request));
+};
+
 /** Bare file operations (`download`) name their audit events (`file.download`). */
 const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'restore', 'expire', 'quarantine']);
 export function auditEventName(event: string): string {
   return FILE_OPS.has(event) ? `file.${event}` : event;
 }
 
-export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get(`${API_PREFIX}/admin/audit`, async (request): Promise<AuditPage> => {
-    authorizeAdmin(authOf(request));
-    const q = request.query as Record<string, string | undefined>;
-    return ctx.auditStore.query({
-      since: intParam(q, 'since', 0, Number.MAX_SAFE_INTEGER),
-      before: intParam(q, 'before', 1, Number.MAX_SAFE_INTEGER),
-      user: q.user,
-      path: q.path === undefined ? undefined : normalizePath(q.path),
-      event: q.event === undefined ? undefined : auditEventName(q.event),
-      limit: intParam(q, 'limit', 1, 10_000) ?? 1000,
-    });
+async function auditLog(ctx: ServerContext, request: FastifyRequest): Promise<AuditPage> {
+  authorizeAdmin(authOf(request));
+  const q = request.query as Record<string, string | undefined>;
+  return ctx.auditStore.query({
+    since: intParam(q, 'since', 0, Number.MAX_SAFE_INTEGER),
+    before: intParam(q, 'before', 1, Number.MAX_SAFE_INTEGER),
+    user: q.user,
+    path: q.path === undefined ? undefined : normalizePath(q.path),
+    event: q.event === undefined ? undefined : auditEventName(q.event),
+    limit: intParam(q, 'limit', 1, 10_000) ?? 1000,
   });
+}
 
-  app.get(`${API_PREFIX}/admin/bans`, async (request) => {
-    authorizeAdmin(authOf(request));
-    return ctx.defender.bans();
-  });
+async function bans(ctx: ServerContext, request: FastifyRequest) {
+  authorizeAdmin(authOf(request));
+  return ctx.defender.bans();
+}
 
-  app.delete<{ Params: { ip: string } }>(`${API_PREFIX}/admin/bans/:ip`, async (request, reply) => {
-    authorizeAdmin(authOf(request));
-    if (!ctx.defender.unban(request.params.ip)) throw new NotFoundError(`${request.params.ip} is not banned`);
-    await ctx.audit.record(request, { event: 'defender.unban', ok: true, target: request.params.ip });
-    return reply.status(204).send();
-  });
+async function unban(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  authorizeAdmin(authOf(request));
+  const { ip } = request.params as { ip: string };
+  if (!ctx.defender.unban(ip)) throw new NotFoundError(`${ip} is not banned`);
+  await ctx.audit.record(request, { event: 'defender.unban', ok: true, target: ip });
+  return reply.status(204).send();
+}
 
-  app.post(`${API_PREFIX}/admin/sweep`, async (request) => {
-    authorizeAdmin(authOf(request));
-    const removed = await ctx.sweepExpiredFiles();
-    return { files: removed.length };
-  });
+async function sweep(ctx: ServerContext, request: FastifyRequest) {
+  authorizeAdmin(authOf(request));
+  const removed = await ctx.sweepExpiredFiles();
+  return { files: removed.length };
 }

@@ -5,7 +5,8 @@
  * style sheet are files of this origin, and it builds the page with DOM calls and
  * textContent only (no inline script, no eval, no innerHTML).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { RoutePlugin } from '../context.js';
 import { NotFoundError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 
@@ -96,27 +97,39 @@ const SCRIPT = `'use strict';
 
 const ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#14305a"/><path d="M3 10h10l-2 3H5z" fill="#fff"/></svg>';
 
-export function registerApiDocRoutes(app: FastifyInstance): void {
-  let cached: string | undefined;
-  app.get(`${API_PREFIX}/openapi.json`, { config: { public: true } }, async (_request, reply) => {
-    cached ??= JSON.stringify((app as unknown as { swagger(): unknown }).swagger());
-    reply.type('application/json; charset=utf-8');
-    return reply.send(cached);
-  });
+export const apiDocRoutes: RoutePlugin = async (app) => {
+  const pub = { config: { public: true } };
+  app.get(`${API_PREFIX}/openapi.json`, pub, (_request, reply) => openApi(app, reply));
+  app.get(`${API_PREFIX}/docs`, pub, (_request, reply) => docsPage(reply));
+  app.get(`${API_PREFIX}/docs/:asset`, pub, (request, reply) => docsAsset(request, reply));
+};
 
-  app.get(`${API_PREFIX}/docs`, { config: { public: true } }, async (_request, reply) => {
-    reply.header('content-security-policy', DOCS_CSP);
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    return reply.type('text/html; charset=utf-8').send(PAGE);
-  });
+/** Each app's document, made on its first request (every route is known by then). */
+const documents = new WeakMap<FastifyInstance, string>();
 
-  app.get<{ Params: { asset: string } }>(`${API_PREFIX}/docs/:asset`, { config: { public: true } }, async (request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('cache-control', 'no-cache');
-    if (request.params.asset === 'app.js') return reply.type('text/javascript; charset=utf-8').send(SCRIPT);
-    if (request.params.asset === 'style.css') return reply.type('text/css; charset=utf-8').send(STYLE);
-    if (request.params.asset === 'favicon.svg') return reply.type('image/svg+xml').send(ICON);
-    throw new NotFoundError(`no ${request.params.asset}`);
-  });
+async function openApi(app: FastifyInstance, reply: FastifyReply) {
+  let document = documents.get(app);
+  if (document === undefined) {
+    document = JSON.stringify((app as unknown as { swagger(): unknown }).swagger());
+    documents.set(app, document);
+  }
+  reply.type('application/json; charset=utf-8');
+  return reply.send(document);
+}
+
+async function docsPage(reply: FastifyReply) {
+  reply.header('content-security-policy', DOCS_CSP);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'no-referrer');
+  return reply.type('text/html; charset=utf-8').send(PAGE);
+}
+
+async function docsAsset(request: FastifyRequest, reply: FastifyReply) {
+  const { asset } = request.params as { asset: string };
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('cache-control', 'no-cache');
+  if (asset === 'app.js') return reply.type('text/javascript; charset=utf-8').send(SCRIPT);
+  if (asset === 'style.css') return reply.type('text/css; charset=utf-8').send(STYLE);
+  if (asset === 'favicon.svg') return reply.type('image/svg+xml').send(ICON);
+  throw new NotFoundError(`no ${asset}`);
 }

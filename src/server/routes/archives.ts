@@ -9,14 +9,13 @@
  * download itself and can send no Authorization header. Only what the caller may read goes
  * in; a folder's sub-folders without `list` are left out, like in a recursive listing.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { PayloadTooLargeError, ValidationError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, type AuthContext } from '../authz.js';
-import { memberName, zipEntries, type ZipItem } from '../zip.js';
-import { sendZip } from './share-public.js';
+import { memberName, sendZip, zipEntries, type ZipItem } from '../zip.js';
 import { wildcardPath } from '../validate.js';
 
 /** Most paths one selection may name. */
@@ -49,22 +48,34 @@ function pathList(raw: unknown): string[] {
   return list as string[];
 }
 
-export function registerArchiveRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const send = async (request: FastifyRequest, reply: FastifyReply, paths: string[], name: unknown) => {
-    const auth = authOf(request);
-    const selection = items(auth, paths);
-    const entries = await zipEntries(ctx, auth, selection);
-    const fallback = selection.length === 1 ? `${selection[0].name}.zip` : 'files.zip';
-    return sendZip(ctx, request, reply, entries, archiveName(name, fallback));
-  };
+export const archiveRoutes: RoutePlugin = async (app, { ctx }) => {
   const byTicket = { config: { ticket: true } };
-  app.get(`${API_PREFIX}/zip/*`, byTicket, (request, reply) => send(request, reply, [wildcardPath(request)], (request.query as Record<string, unknown>).name));
-  app.get(`${API_PREFIX}/zip`, byTicket, (request, reply) => {
-    const q = request.query as Record<string, unknown>;
-    return send(request, reply, pathList(q.path), q.name);
-  });
-  app.post(`${API_PREFIX}/zip`, (request, reply) => {
-    const body = request.body as { paths?: unknown; name?: unknown } | null;
-    return send(request, reply, pathList(body?.paths), body?.name);
-  });
+  app.get(`${API_PREFIX}/zip/*`, byTicket, (request, reply) => zipPath(ctx, request, reply));
+  app.get(`${API_PREFIX}/zip`, byTicket, (request, reply) => zipSelection(ctx, request, reply));
+  app.post(`${API_PREFIX}/zip`, (request, reply) => zipPosted(ctx, request, reply));
+};
+
+/** GET /zip/*path: the folder (or file) at path. */
+function zipPath(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  return sendArchive(ctx, request, reply, [wildcardPath(request)], (request.query as Record<string, unknown>).name);
+}
+
+/** GET /zip?path=A&path=B: a selection. */
+function zipSelection(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const q = request.query as Record<string, unknown>;
+  return sendArchive(ctx, request, reply, pathList(q.path), q.name);
+}
+
+/** POST /zip {paths, name?}: a selection too long for a URL. */
+function zipPosted(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const body = request.body as { paths?: unknown; name?: unknown } | null;
+  return sendArchive(ctx, request, reply, pathList(body?.paths), body?.name);
+}
+
+async function sendArchive(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, paths: string[], name: unknown) {
+  const auth = authOf(request);
+  const selection = items(auth, paths);
+  const entries = await zipEntries(ctx, auth, selection);
+  const fallback = selection.length === 1 ? `${selection[0].name}.zip` : 'files.zip';
+  return sendZip(ctx, request, reply, entries, archiveName(name, fallback));
 }

@@ -17,11 +17,11 @@
  * sites cannot make the browser send it), and the access token only in the page's memory.
  * A refresh from the cookie must come from our own origin.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, userPermissions } from '../authz.js';
 import { clearCookie, readCookie, sameOrigin, setCookie } from '../cookies.js';
 import { bodyPath } from '../validate.js';
@@ -38,128 +38,136 @@ const REFRESH_COOKIE_PATH = `${API_PREFIX}/auth`;
 /** Download tickets live this long: enough for a video to be watched and seeked through. */
 const TICKET_TTL_MS = 60 * 60_000;
 
-export function registerAuthRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const authRoutes: RoutePlugin = async (app, { ctx }) => {
   const pub = { config: { public: true } };
 
-  /** Checks user + password (rate-limited, audited, scored) and returns the user. */
-  const passwordLogin = async (request: FastifyRequest, event: string) => {
-    await ctx.limiters.authPerIp(request);
-    const body = bodyObject(request.body);
-    const name = requiredString(body.user, 'user', 200);
-    const password = requiredString(body.password, 'password', 1024);
+  app.post(`${API_PREFIX}/auth/login`, pub, (request, reply) => login(ctx, request, reply));
+  app.post(`${API_PREFIX}/auth/session`, pub, (request, reply) => startSession(ctx, request, reply));
+  app.post(`${API_PREFIX}/auth/refresh`, pub, (request, reply) => refresh(ctx, request, reply));
+  app.post(`${API_PREFIX}/auth/logout`, (request, reply) => logout(ctx, request, reply));
+  app.post(`${API_PREFIX}/auth/ticket`, (request, reply) => downloadTicket(ctx, request, reply));
+  app.get(`${API_PREFIX}/me`, (request) => me(ctx, request));
+  app.post(`${API_PREFIX}/me/password`, (request, reply) => changePassword(ctx, request, reply));
+};
+
+/** Checks user + password (rate-limited, audited, scored) and returns the user. */
+async function passwordLogin(ctx: ServerContext, request: FastifyRequest, event: string) {
+  await ctx.limiters.authPerIp(request);
+  const body = bodyObject(request.body);
+  const name = requiredString(body.user, 'user', 200);
+  const password = requiredString(body.password, 'password', 1024);
+  try {
+    return { user: await ctx.auth.checkPassword(name, password, request.ip), body };
+  } catch (err) {
+    await ctx.reportAuthFailure(request, err, { userName: name, event });
+    throw err;
+  }
+}
+
+async function login(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { user, body } = await passwordLogin(ctx, request, 'auth.login');
+  const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
+  if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
+  const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
+  const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000 });
+  await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
+  await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
+  const res: CreatedToken = { ...tokenInfo(row, user.name), token };
+  return reply.status(201).send(res);
+}
+
+/** Moves the refresh token of a session answer into the cookie (web app). */
+function intoCookie(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, session: WebSession): WebSession {
+  setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000 });
+  const { refreshToken: _kept, ...rest } = session;
+  return rest;
+}
+
+async function startSession(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { user, body } = await passwordLogin(ctx, request, 'auth.session');
+  if (body.cookie !== undefined && typeof body.cookie !== 'boolean') throw new ValidationError('cookie must be a boolean');
+  const session = await ctx.auth.startSession(user, request.ip);
+  await ctx.audit.record(request, { event: 'auth.session', ok: true, userId: user.id, userName: user.name });
+  return reply.status(201).send(body.cookie === true ? intoCookie(ctx, request, reply, session) : session);
+}
+
+async function refresh(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  await ctx.limiters.authPerIp(request);
+  const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
+  const fromCookie = body.refreshToken === undefined;
+  const presented = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refreshToken;
+  try {
+    if (fromCookie && !presented) throw new AuthRequiredError('no refresh token: sign in');
+    if (fromCookie && !sameOrigin(request)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');
+    const { session, user } = await ctx.auth.refreshSession(presented);
+    await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
+    return fromCookie ? intoCookie(ctx, request, reply, session) : session;
+  } catch (err) {
+    if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+    await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
+    throw err;
+  }
+}
+
+async function logout(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  if (auth.kind === 'session') await ctx.auth.endSession(auth.tokenId.slice('session:'.length));
+  else await ctx.users.revokeToken(auth.tokenId, ctx.now());
+  if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+  await ctx.audit.record(request, { event: 'auth.logout', ok: true, target: auth.tokenId });
+  return reply.status(204).send();
+}
+
+async function downloadTicket(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): Promise<DownloadTicket> {
+  const auth = authOf(request);
+  const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
+  const path = body.path === undefined ? '/' : bodyPath(body.path, 'path');
+  authorize(auth, 'read', path);
+  reply.header('cache-control', 'no-store');
+  return ctx.auth.issueTicket(auth, path, TICKET_TTL_MS);
+}
+
+async function me(ctx: ServerContext, request: FastifyRequest): Promise<MeResponse> {
+  const auth = authOf(request);
+  return {
+    user: auth.userName,
+    role: auth.role,
+    home: auth.home,
+    tokenId: auth.tokenId,
+    // What the credential can use: its scopes within the user's own permissions (a web
+    // session's `*` is not the admin scope for a user who is not an admin).
+    scopes: parsePermissions([...auth.scopes].filter((p) => userPermissions(auth).has(p))),
+    pathPrefix: auth.pathPrefix,
+    grants: [...auth.grants].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
+    usage: await ctx.meta.usage(auth.home),
+    limits: { ...auth.limits, maxFileSize: ctx.quota.maxFileSize(auth), maxSessions: auth.limits.maxSessions ?? ctx.config.maxUploadSessions },
+    uploadSessions: await ctx.meta.countUploads(auth.userId),
+  };
+}
+
+async function changePassword(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  await ctx.limiters.authPerIp(request);
+  const body = bodyObject(request.body);
+  const next = checkPasswordRules(body.newPassword, 'newPassword');
+  const user = await ctx.users.userById(auth.userId);
+  if (!user) throw new ForbiddenError('the account is gone');
+  if (user.password_hash !== null) {
+    // Proving the current password: a stolen token alone cannot take the account over.
+    const current = requiredString(body.currentPassword, 'currentPassword', 1024);
     try {
-      return { user: await ctx.auth.checkPassword(name, password, request.ip), body };
+      await ctx.auth.checkPassword(user.name, current, request.ip);
     } catch (err) {
-      await ctx.reportAuthFailure(request, err, { userName: name, event });
+      await ctx.reportAuthFailure(request, err, { event: 'user.password' });
       throw err;
     }
-  };
-
-  app.post(`${API_PREFIX}/auth/login`, pub, async (request, reply) => {
-    const { user, body } = await passwordLogin(request, 'auth.login');
-    const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
-    if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
-    const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
-    const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000 });
-    await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
-    await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
-    const res: CreatedToken = { ...tokenInfo(row, user.name), token };
-    return reply.status(201).send(res);
-  });
-
-  /** Moves the refresh token of a session answer into the cookie (web app). */
-  const intoCookie = (request: FastifyRequest, reply: FastifyReply, session: WebSession): WebSession => {
-    setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000 });
-    const { refreshToken: _kept, ...rest } = session;
-    return rest;
-  };
-
-  app.post(`${API_PREFIX}/auth/session`, pub, async (request, reply) => {
-    const { user, body } = await passwordLogin(request, 'auth.session');
-    if (body.cookie !== undefined && typeof body.cookie !== 'boolean') throw new ValidationError('cookie must be a boolean');
-    const session = await ctx.auth.startSession(user, request.ip);
-    await ctx.audit.record(request, { event: 'auth.session', ok: true, userId: user.id, userName: user.name });
-    return reply.status(201).send(body.cookie === true ? intoCookie(request, reply, session) : session);
-  });
-
-  app.post(`${API_PREFIX}/auth/refresh`, pub, async (request, reply) => {
-    await ctx.limiters.authPerIp(request);
-    const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
-    const fromCookie = body.refreshToken === undefined;
-    const presented = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refreshToken;
-    try {
-      if (fromCookie && !presented) throw new AuthRequiredError('no refresh token: sign in');
-      if (fromCookie && !sameOrigin(request)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');
-      const { session, user } = await ctx.auth.refreshSession(presented);
-      await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
-      return fromCookie ? intoCookie(request, reply, session) : session;
-    } catch (err) {
-      if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
-      await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
-      throw err;
-    }
-  });
-
-  app.post(`${API_PREFIX}/auth/logout`, async (request, reply) => {
-    const auth = authOf(request);
-    if (auth.kind === 'session') await ctx.auth.endSession(auth.tokenId.slice('session:'.length));
-    else await ctx.users.revokeToken(auth.tokenId, ctx.now());
-    if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
-    await ctx.audit.record(request, { event: 'auth.logout', ok: true, target: auth.tokenId });
-    return reply.status(204).send();
-  });
-
-  app.post(`${API_PREFIX}/auth/ticket`, async (request, reply): Promise<DownloadTicket> => {
-    const auth = authOf(request);
-    const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
-    const path = body.path === undefined ? '/' : bodyPath(body.path, 'path');
-    authorize(auth, 'read', path);
-    reply.header('cache-control', 'no-store');
-    return ctx.auth.issueTicket(auth, path, TICKET_TTL_MS);
-  });
-
-  app.get(`${API_PREFIX}/me`, async (request): Promise<MeResponse> => {
-    const auth = authOf(request);
-    return {
-      user: auth.userName,
-      role: auth.role,
-      home: auth.home,
-      tokenId: auth.tokenId,
-      // What the credential can use: its scopes within the user's own permissions (a web
-      // session's `*` is not the admin scope for a user who is not an admin).
-      scopes: parsePermissions([...auth.scopes].filter((p) => userPermissions(auth).has(p))),
-      pathPrefix: auth.pathPrefix,
-      grants: [...auth.grants].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
-      usage: await ctx.meta.usage(auth.home),
-      limits: { ...auth.limits, maxFileSize: ctx.quota.maxFileSize(auth), maxSessions: auth.limits.maxSessions ?? ctx.config.maxUploadSessions },
-      uploadSessions: await ctx.meta.countUploads(auth.userId),
-    };
-  });
-
-  app.post(`${API_PREFIX}/me/password`, async (request, reply) => {
-    const auth = authOf(request);
-    await ctx.limiters.authPerIp(request);
-    const body = bodyObject(request.body);
-    const next = checkPasswordRules(body.newPassword, 'newPassword');
-    const user = await ctx.users.userById(auth.userId);
-    if (!user) throw new ForbiddenError('the account is gone');
-    if (user.password_hash !== null) {
-      // Proving the current password: a stolen token alone cannot take the account over.
-      const current = requiredString(body.currentPassword, 'currentPassword', 1024);
-      try {
-        await ctx.auth.checkPassword(user.name, current, request.ip);
-      } catch (err) {
-        await ctx.reportAuthFailure(request, err, { event: 'user.password' });
-        throw err;
-      }
-    } else {
-      // No password yet: only a credential that can already do everything the user can.
-      const full = [...userPermissions(auth)].every((p) => auth.scopes.has(p)) && auth.pathPrefix === null;
-      if (!full) throw new ForbiddenError('setting a first password needs a token with all of your permissions and no path prefix');
-    }
-    await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
-    await ctx.users.revokeUserSessions(user.id, ctx.now());
-    await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name });
-    return reply.status(204).send();
-  });
+  } else {
+    // No password yet: only a credential that can already do everything the user can.
+    const full = [...userPermissions(auth)].every((p) => auth.scopes.has(p)) && auth.pathPrefix === null;
+    if (!full) throw new ForbiddenError('setting a first password needs a token with all of your permissions and no path prefix');
+  }
+  await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
+  await ctx.users.revokeUserSessions(user.id, ctx.now());
+  await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name });
+  return reply.status(204).send();
 }

@@ -9,33 +9,111 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ChunkCorruptError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
-import { assertSha256Hex, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ChunkCorruptError, EncodingInvalidError, IsADirectoryError, NotFoundError, PayloadTooLargeError, RangeNotSatisfiableError, ValidationError } from '../../core/errors.js';
+import { assertSha256Hex, chunkAt, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { etagMatches, parseRange } from '../range.js';
 import { contentDisposition, contentTypeFor } from '../mime.js';
+import { chooseCoding, rawZstdFrame, streamingCompressor, type DownloadCoding } from '../content-coding.js';
+import { compressChunk } from '../../store/chunk-codec.js';
+import { DELTA_CDC, DeltaFormatError, makeDelta, signatureOf } from '../../algo/chunk-delta.js';
 import { wildcardPath } from '../validate.js';
+
+/** Request header by which a client says it verifies every chunk of the answer against its hash (value `client`). */
+export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
 
-/** Index of the chunk holding byte `pos` (offsets has n+1 entries). */
-function chunkAt(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid] <= pos) lo = mid;
-    else hi = mid - 1;
+/**
+ * Writes a whole file's verified chunks to `res` in a content coding and ends it; returns
+ * the plain bytes sent. zstd: each chunk's stored frame as it is, or a raw-block frame
+ * around a chunk stored raw (./content-coding.ts). gzip, br: the plain bytes through an
+ * on-the-fly compressor. Reads ahead and fails like {@link writeFileBytes}.
+ */
+async function writeEncodedFile(
+  store: ChunkStore,
+  res: FastifyReply['raw'],
+  chunks: ChunkRef[],
+  coding: DownloadCoding,
+  first: LentChunk,
+  log: FastifyRequest['log'],
+): Promise<{ sent: number; wire: number }> {
+  const stop = new AbortController();
+  const window: Promise<LentChunk>[] = [];
+  let next = 0;
+  const launch = (): void => {
+    const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
+    p.catch(() => undefined);
+    window.push(p);
+    next++;
+  };
+  const zip = coding === 'zstd' ? undefined : streamingCompressor(coding);
+  const target = zip ?? res;
+  if (zip) {
+    zip.on('error', () => res.destroy());
+    zip.pipe(res);
   }
-  return lo;
+  let sent = 0;
+  // zstd: the bytes that went out; gzip and br: counted before the compressor (plain).
+  let wire = 0;
+  const result = () => ({ sent, wire });
+  try {
+    while (window.length < READ_AHEAD && next < chunks.length) launch();
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = await window.shift()!;
+      if (next < chunks.length) launch();
+      checkChunkSize(chunk, chunks[i]);
+      if (res.destroyed) {
+        chunk.release();
+        return result();
+      }
+      const pieces = zip ? [chunk.data] : chunk.zstd ? [chunk.zstd] : rawZstdFrame(chunk.data);
+      let flushed = true;
+      for (let j = 0; j < pieces.length; j++) flushed = target.write(pieces[j], j === pieces.length - 1 ? () => chunk.release() : undefined);
+      sent += chunk.data.length;
+      for (const p of pieces) wire += p.length;
+      if (!flushed && !(await drained(target as FastifyReply['raw']))) return result();
+    }
+    target.end();
+    return result();
+  } catch (err) {
+    log.error({ err }, 'download cut short');
+    zip?.destroy();
+    res.destroy();
+    return result();
+  } finally {
+    stop.abort();
+    for (const p of window) p.then((c) => c.release(), () => undefined);
+  }
 }
+
+/**
+ * The coding to send a whole file in, for an `Accept-Encoding`: only when its chunks
+ * compressed at rest by at least an eighth (else the plain bytes, with a Content-Length,
+ * are as small and cheaper for both ends).
+ */
+async function fileCoding(ctx: ServerContext, accept: string | string[] | undefined, chunks: ChunkRef[], size: number): Promise<DownloadCoding | undefined> {
+  if (accept === undefined || size === 0 || chooseCoding(accept, OFFERED_CODINGS) === undefined) return undefined;
+  const where = await ctx.meta.chunkLocations(chunks.map((c) => c.hash));
+  let stored = 0;
+  let plain = 0;
+  for (const loc of where.values()) {
+    stored += loc.stored ?? loc.size;
+    plain += loc.size;
+  }
+  if (plain === 0 || stored > plain * (7 / 8)) return undefined;
+  return chooseCoding(accept, OFFERED_CODINGS);
+}
+
+/** Codings offered for whole files, in the server's order of preference (zstd: no compression work, see ./content-coding.ts). */
+const OFFERED_CODINGS: readonly DownloadCoding[] = ['zstd', 'br', 'gzip'];
 
 /**
  * Writes the verified bytes of `[start, end]` (inclusive) of a file to `res` and ends it, chunk
@@ -54,6 +132,7 @@ async function writeFileBytes(
   end: number,
   first: LentChunk,
   log: FastifyRequest['log'],
+  verify = true,
 ): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
@@ -61,7 +140,7 @@ async function writeFileBytes(
   const window: Promise<LentChunk>[] = [];
   let next = firstIdx;
   const launch = (): void => {
-    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
+    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal, { verify });
     p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
     window.push(p);
     next++;
@@ -169,8 +248,13 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
     throw err;
   });
-  const etag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
+  // A whole file (no Range) may go out compressed; each coding is its own representation,
+  // with its own ETag.
+  const coding = request.headers.range === undefined ? await fileCoding(ctx, request.headers['accept-encoding'], chunks, entry.size) : undefined;
+  const plainEtag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
+  const etag = coding ? `${plainEtag.slice(0, -1)}-${coding}"` : plainEtag;
   reply.header('etag', etag);
+  reply.header('vary', 'accept-encoding');
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
   reply.header('cache-control', 'private, no-cache');
@@ -179,7 +263,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   const size = entry.size;
   let range = parseRange(request.headers.range, size);
   const ifRange = request.headers['if-range'];
-  if (ifRange !== undefined && ifRange !== etag) range = undefined;
+  if (ifRange !== undefined && ifRange !== plainEtag) range = undefined;
   if (range === 'unsatisfiable') {
     reply.header('content-range', `bytes */${size}`);
     throw new RangeNotSatisfiableError(`the file has ${size} bytes`);
@@ -192,7 +276,8 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   if (options.contentType === 'application/pdf') reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'self'");
   else reply.header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'");
   if (options.disposition) reply.header('content-disposition', options.disposition);
-  reply.header('content-length', String(end - start + 1));
+  if (coding) reply.header('content-encoding', coding);
+  else reply.header('content-length', String(end - start + 1));
   if (range) {
     reply.status(206);
     reply.header('content-range', `bytes ${start}-${end}/${size}`);
@@ -210,115 +295,224 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // The first chunk is read before the headers go out: if it is corrupt the client gets a
     // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
     const firstRef = chunks[chunkAt(offsets, start)];
-    const first = await ctx.chunks.lend(firstRef.hash);
+    // A client that verifies every chunk itself says so (the native client's ranged reads):
+    // the bytes are then hashed once, there, not here too (see ChunkStore.lend).
+    const verify = coding !== undefined || request.headers[VERIFIED_BY_HEADER] !== 'client';
+    const first = await ctx.chunks.lend(firstRef.hash, undefined, { verify });
     checkChunkSize(first, firstRef);
     // The body is written here, not by Fastify: each write's callback says when its buffer is
     // free again. (onResponse hooks still run when the response finishes.)
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     failed = false;
-    sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log);
+    if (coding) {
+      const w = await writeEncodedFile(ctx.chunks, reply.raw, chunks, coding, first, request.log);
+      sent = w.sent;
+      ctx.metrics.chunkWireBytesSent.inc(w.wire);
+    } else {
+      sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log, verify);
+      ctx.metrics.chunkWireBytesSent.inc(sent);
+    }
     return reply;
   } finally {
     charge?.settle(sent, failed);
   }
 }
 
-export function registerDownloadRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const downloadRoutes: RoutePlugin = async (app, { ctx }) => {
   const access = new ChunkAccess(ctx);
-  /** Files read through chunk requests that name them (audited once per transfer). */
-  const recordChunkDownloads = async (request: FastifyRequest, userPaths: readonly string[], via: string): Promise<void> => {
-    const auth = authOf(request);
-    const entries = await ctx.meta.statMany(userPaths.map((p) => toServerPath(auth, normalizePath(p))));
-    for (const e of entries.values()) if (e.type === 'file' && e.hash) await ctx.downloads.record(request, { path: e.path, hash: e.hash, size: e.size, via });
-  };
-  /** `?download=1`: an attachment with the file's name and type; `?inline=1`: a preview. */
-  const serveFile = (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
-    const path = wildcardPath(request);
-    const q = request.query as Record<string, string | undefined>;
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const inline = q.inline !== undefined;
-    const named = inline || q.download !== undefined;
-    return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
-      head,
-      disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
-      contentType: named ? contentTypeFor(name) : undefined,
-    });
-  };
   // `?ticket=` (a download ticket) may stand in for the Authorization header: browser downloads and previews.
   const byTicket = { config: { ticket: true } };
-  app.get(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, false));
-  app.head(`${API_PREFIX}/files/*`, byTicket, (request, reply) => serveFile(request, reply, true));
+  app.get(`${API_PREFIX}/files/*`, byTicket, (request, reply) => getFile(ctx, request, reply, false));
+  app.head(`${API_PREFIX}/files/*`, byTicket, (request, reply) => getFile(ctx, request, reply, true));
+  app.get(`${API_PREFIX}/manifests/*`, (request, reply) => getManifest(ctx, request, reply));
+  app.get(`${API_PREFIX}/chunks/:hash`, (request, reply) => getChunk(ctx, access, request, reply));
+  app.get(`${API_PREFIX}/chunks/:hash/signature`, (request, reply) => getChunkSignature(ctx, access, request, reply));
+  app.post(`${API_PREFIX}/chunks/:hash/delta`, (request, reply) => postChunkDelta(ctx, access, request, reply));
+  app.post(`${API_PREFIX}/chunks/batch`, (request, reply) => getChunkBatch(ctx, access, request, reply));
+};
 
-  app.get(`${API_PREFIX}/manifests/*`, async (request, reply) => {
-    const auth = authOf(request);
-    const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
-    const etag = `"${entry.hash}"`;
-    reply.header('etag', etag);
-    if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
-    // A manifest is fetched to download the file chunk by chunk: the start of a transfer.
-    await ctx.downloads.record(request, { path: entry.path, hash: entry.hash!, size: entry.size, via: 'manifest' });
-    const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
-    if (entry.mode !== undefined) res.mode = entry.mode;
-    return res;
-  });
-
-  app.get<{ Params: { hash: string }; Querystring: { path?: string } }>(`${API_PREFIX}/chunks/:hash`, async (request, reply) => {
-    const auth = authOf(request);
-    const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    const filePath = request.query.path;
-    if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
-      throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
-    }
-    const chunk = await ctx.chunks.lend(hash);
-    if (filePath !== undefined) await recordChunkDownloads(request, [filePath], 'chunk');
-    reply.header('etag', `"${hash}"`);
-    reply.header('cache-control', 'private, max-age=31536000, immutable');
-    reply.header('content-length', String(chunk.data.length));
-    reply.type('application/octet-stream');
-    // Written here, not by Fastify: the write's callback says when the buffer is free again.
-    reply.hijack();
-    reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-    reply.raw.write(chunk.data, () => chunk.release());
-    reply.raw.end();
-    return reply;
-  });
-
-  /**
-   * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
-   * is read and verified before the first byte goes out, so an unknown, unreadable or
-   * corrupt chunk is a proper error status; the limits keep that buffer small.
-   */
-  app.post(`${API_PREFIX}/chunks/batch`, async (request, reply) => {
-    const max = ctx.limits.maxChunksPerBatch ?? 0;
-    const { hashes, paths } = batchRequest(request.body, max);
-    const notFound = (missing: string[]) =>
-      new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
-        details: { missing: missing.slice(0, 100), count: missing.length },
-      });
-    const denied = await access.unreadable(authOf(request), hashes, paths);
-    if (denied.length > 0) throw notFound(denied);
-    const where = await ctx.meta.chunkLocations(hashes);
-    // (garbage collection may have taken one since the access check)
-    const gone = hashes.filter((h) => !where.has(h));
-    if (gone.length > 0) throw notFound(gone);
-    const locations = hashes.map((h) => where.get(h)!);
-    const bytes = locations.reduce((a, l) => a + l.size, 0);
-    const maxBytes = ctx.limits.maxBatchBytes ?? 0;
-    if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
-    // A client that hangs up stops the reads (the request itself is over once its body is parsed).
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
-    const data = await ctx.chunks.readMany(locations, controller.signal);
-    if (paths) await recordChunkDownloads(request, paths, 'batch');
-    reply.type('application/octet-stream');
-    reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
-    reply.header('cache-control', 'private, no-cache');
-    return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
+/**
+ * GET and HEAD of a file's bytes (Range, ETag: see {@link sendFile}). `?download=1`: an
+ * attachment with the file's name and type; `?inline=1`: a preview.
+ */
+function getFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, head: boolean) {
+  const path = wildcardPath(request);
+  const q = request.query as Record<string, string | undefined>;
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const inline = q.inline !== undefined;
+  const named = inline || q.download !== undefined;
+  return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
+    head,
+    disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
+    contentType: named ? contentTypeFor(name) : undefined,
   });
 }
+
+/** Files read through chunk requests that name them (audited once per transfer). */
+async function recordChunkDownloads(ctx: ServerContext, request: FastifyRequest, userPaths: readonly string[], via: string): Promise<void> {
+  const auth = authOf(request);
+  const entries = await ctx.meta.statMany(userPaths.map((p) => toServerPath(auth, normalizePath(p))));
+  for (const e of entries.values()) if (e.type === 'file' && e.hash) await ctx.downloads.record(request, { path: e.path, hash: e.hash, size: e.size, via });
+}
+
+async function getManifest(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const { entry, chunks } = await ctx.meta.fileContent(authorize(auth, 'read', wildcardPath(request)));
+  const etag = `"${entry.hash}"`;
+  reply.header('etag', etag);
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
+  // A manifest is fetched to download the file chunk by chunk: the start of a transfer.
+  await ctx.downloads.record(request, { path: entry.path, hash: entry.hash!, size: entry.size, via: 'manifest' });
+  const res: ManifestResponse = { path: toUserPath(auth, entry.path), size: entry.size, hash: entry.hash!, mtime: entry.mtime, chunking: ctx.config.chunking, chunks };
+  if (entry.mode !== undefined) res.mode = entry.mode;
+  return res;
+}
+
+async function getChunk(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const params = request.params as { hash: string };
+  const query = request.query as { path?: string };
+  const auth = authOf(request);
+  const hash = assertSha256Hex(params.hash, 'chunk hash');
+  const filePath = query.path;
+  if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+    throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
+  }
+  const chunk = await ctx.chunks.lend(hash);
+  if (filePath !== undefined) await recordChunkDownloads(ctx, request, [filePath], 'chunk');
+  // A chunk stored compressed goes to a client that takes zstd as it is stored (no work).
+  const body = chunk.zstd && chooseCoding(request.headers['accept-encoding'], ['zstd']) ? chunk.zstd : chunk.data;
+  reply.header('etag', body === chunk.data ? `"${hash}"` : `"${hash}-zstd"`);
+  reply.header('cache-control', 'private, max-age=31536000, immutable');
+  reply.header('vary', 'accept-encoding');
+  if (body !== chunk.data) reply.header('content-encoding', 'zstd');
+  reply.header('content-length', String(body.length));
+  reply.type('application/octet-stream');
+  ctx.metrics.chunkWireBytesSent.inc(body.length);
+  // Written here, not by Fastify: the write's callback says when the buffer is free again.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  reply.raw.write(body, () => chunk.release());
+  reply.raw.end();
+  return reply;
+}
+
+/** The chunk at `:hash` (read and verified) for a caller who may read it through `?path=`, as the chunk GET checks. */
+async function readableChunk(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest): Promise<{ hash: string; data: Buffer }> {
+  const auth = authOf(request);
+  const hash = assertSha256Hex((request.params as { hash: string }).hash, 'chunk hash');
+  const filePath = (request.query as { path?: string }).path;
+  if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
+    throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
+  }
+  return { hash, data: await ctx.chunks.read(hash) };
+}
+
+/**
+ * A chunk's delta signature (../../algo/chunk-delta.ts): what a client that edited the
+ * file needs to send the chunk replacing this one as a delta (feature `chunk-delta`).
+ */
+async function getChunkSignature(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const { data } = await readableChunk(ctx, access, request);
+  const sig = signatureOf(data);
+  reply.type('application/octet-stream');
+  reply.header('cache-control', 'private, max-age=31536000, immutable');
+  ctx.metrics.chunkWireBytesSent.inc(sig.length);
+  return reply.send(sig);
+}
+
+/**
+ * A chunk as a delta against a base the client holds, described by its signature (the
+ * body): a download over an older local copy costs the edited pieces, not whole chunks.
+ */
+async function postChunkDelta(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const maxSig = 4 + (Math.ceil(ctx.config.chunking.maxSize / DELTA_CDC.minSize) + 1) * 12;
+  const sig = await readBody(request, maxSig);
+  const { data } = await readableChunk(ctx, access, request);
+  let delta: Buffer;
+  try {
+    delta = makeDelta(data, sig, ctx.config.chunking.maxSize).delta;
+  } catch (err) {
+    if (err instanceof DeltaFormatError) throw new EncodingInvalidError(`the signature: ${err.message}`, { cause: err });
+    throw err;
+  }
+  reply.type('application/octet-stream');
+  reply.header('cache-control', 'private, no-cache');
+  ctx.metrics.chunkWireBytesSent.inc(delta.length);
+  return reply.send(delta);
+}
+
+/**
+ * Many chunks in one answer (small files: one request for hundreds of them). Every chunk
+ * is read and verified before the first byte goes out, so an unknown, unreadable or
+ * corrupt chunk is a proper error status; the limits keep that buffer small.
+ */
+async function getChunkBatch(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
+  const max = ctx.limits.maxChunksPerBatch ?? 0;
+  const { hashes, paths } = batchRequest(request.body, max);
+  const notFound = (missing: string[]) =>
+    new NotFoundError(`${missing.length} of the ${hashes.length} chunks asked for are not found in the files named (first: ${missing[0]})`, {
+      details: { missing: missing.slice(0, 100), count: missing.length },
+    });
+  const denied = await access.unreadable(authOf(request), hashes, paths);
+  if (denied.length > 0) throw notFound(denied);
+  const where = await ctx.meta.chunkLocations(hashes);
+  // (garbage collection may have taken one since the access check)
+  const gone = hashes.filter((h) => !where.has(h));
+  if (gone.length > 0) throw notFound(gone);
+  const locations = hashes.map((h) => where.get(h)!);
+  const bytes = locations.reduce((a, l) => a + l.size, 0);
+  const maxBytes = ctx.limits.maxBatchBytes ?? 0;
+  if (bytes > maxBytes) throw new PayloadTooLargeError(`these chunks hold ${bytes} bytes; a batch may hold at most ${maxBytes}`, { details: { bytes, maxBytes } });
+  // A client that hangs up stops the reads (the request itself is over once its body is parsed).
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  const data = await ctx.chunks.readMany(locations, controller.signal);
+  if (paths) await recordChunkDownloads(ctx, request, paths, 'batch');
+  reply.type('application/octet-stream');
+  reply.header('cache-control', 'private, no-cache');
+  reply.header('vary', 'accept-encoding');
+  // Small files that compressed at rest travel compressed too, to clients that take zstd:
+  // the whole answer as one frame (small chunks compress far better together than alone).
+  const encoded = locations.reduce((a, l) => a + (l.stored ?? l.size), 0);
+  if (encoded <= bytes * (7 / 8) && chooseCoding(request.headers['accept-encoding'], ['zstd'])) {
+    const plain = Buffer.concat([...frames(hashes, data)]);
+    const frame = compressChunk(plain, 1);
+    if (frame) {
+      reply.header('content-encoding', 'zstd');
+      reply.header('content-length', String(frame.length));
+      ctx.metrics.chunkWireBytesSent.inc(frame.length);
+      return reply.send(frame);
+    }
+    reply.header('content-length', String(plain.length));
+    ctx.metrics.chunkWireBytesSent.inc(plain.length);
+    return reply.send(plain);
+  }
+  reply.header('content-length', String(bytes + PACK_FRAME_HEADER_BYTES * hashes.length));
+  ctx.metrics.chunkWireBytesSent.inc(bytes + PACK_FRAME_HEADER_BYTES * hashes.length);
+  return reply.send(Readable.from(frames(hashes, data), { objectMode: false }));
+}
+
+/** A binary request body of at most `max` bytes, read whole. */
+async function readBody(request: FastifyRequest, max: number): Promise<Buffer> {
+  const body = request.body as Readable | Buffer | undefined;
+  if (Buffer.isBuffer(body)) {
+    if (body.length > max) throw new PayloadTooLargeError(`at most ${max} bytes here`);
+    return body;
+  }
+  if (!body || typeof (body as Readable).pipe !== 'function') throw new ValidationError('send the body as application/octet-stream');
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    n += piece.length;
+    if (n > max) throw new PayloadTooLargeError(`at most ${max} bytes here`);
+    parts.push(piece);
+  }
+  return Buffer.concat(parts, n);
+}
+
 
 /** The validated body of a batch request: distinct, well-formed hashes, not too many; the files named. */
 function batchRequest(body: unknown, max: number): { hashes: string[]; paths?: string[] } {

@@ -18,13 +18,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotADirectoryError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, normalizePath, pathSegments } from '../../core/path.js';
 import { API_PREFIX, type Entry } from '../../core/protocol.js';
 import { parseDuration } from '../../core/units.js';
 import type { ShareRow } from '../../store/share-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
@@ -87,63 +87,65 @@ async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: Auth
   return `${publicBase(ctx, request)}/s/${key}`;
 }
 
-export function registerFileUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const answer = async (request: FastifyRequest, auth: AuthContext, entry: Entry, options: UploadOptions): Promise<Entry & { url?: string }> => {
-    const shown = toUserEntry(auth, entry);
-    return options.share ? { ...shown, url: await shareFile(ctx, request, auth, entry, options.share) } : shown;
-  };
+export const fileUploadRoutes: RoutePlugin = async (app, { ctx }) => {
+  // The body is the file, whatever its content type says (JSON included): never parsed here
+  // (this plugin's own parsers: the API's routes keep theirs).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  app.put(`${API_PREFIX}/files/*`, (request, reply) => putFile(ctx, request, reply));
+  app.post(`${API_PREFIX}/files/*`, (request, reply) => postForm(ctx, request, reply));
+  app.post(`${API_PREFIX}/files`, (request, reply) => postForm(ctx, request, reply));
+};
 
-  const put = async (request: FastifyRequest, reply: FastifyReply) => {
-    const auth = authOf(request);
-    const path = wildcardPath(request);
-    if (path === '/') throw new PathInvalidError('PUT needs a file path: /api/v1/files/dir/name');
-    const options = uploadOptions(request.query);
+/** A stored file as the caller sees it, with its share link when `?share=1` asked for one. */
+async function answer(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, entry: Entry, options: UploadOptions): Promise<Entry & { url?: string }> {
+  const shown = toUserEntry(auth, entry);
+  return options.share ? { ...shown, url: await shareFile(ctx, request, auth, entry, options.share) } : shown;
+}
+
+/** PUT /files/*path: the body is the file. */
+async function putFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const path = wildcardPath(request);
+  if (path === '/') throw new PathInvalidError('PUT needs a file path: /api/v1/files/dir/name');
+  const options = uploadOptions(request.query);
+  const server = authorize(auth, 'write', path);
+  if (options.share) authorize(auth, 'share', path);
+  const header = request.headers['content-length'];
+  const declared = header === undefined ? undefined : Number(header);
+  if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
+  const entry = await ingestStream(ctx, {
+    auth,
+    path: server,
+    body: request.body as Readable,
+    declaredSize: declared,
+    noOverwrite: options.noOverwrite,
+    mtime: options.mtime,
+    ttlMs: options.ttlMs,
+    signal: abortOnHangUp(request.raw),
+  });
+  return reply.status(201).send(await answer(ctx, request, auth, entry, options));
+}
+
+/** POST /files/*dir: a multipart form, each file part into the directory. */
+async function postForm(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const dir = wildcardPath(request);
+  const options = uploadOptions(request.query);
+  const type = String(request.headers['content-type'] ?? '');
+  if (!/^multipart\/form-data/i.test(type)) throw new ValidationError('POST to a directory takes a multipart form (curl -F file=@x); PUT a file to its path instead');
+  const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);
+  if (existing && existing.type !== 'dir') throw new NotADirectoryError(`${dir} is a file: POST a form to a directory`);
+  const signal = abortOnHangUp(request.raw);
+  const entries = await readForm(request, type, signal, async (name, stream) => {
+    const path = joinPath(dir, name);
     const server = authorize(auth, 'write', path);
     if (options.share) authorize(auth, 'share', path);
-    const header = request.headers['content-length'];
-    const declared = header === undefined ? undefined : Number(header);
-    if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
-    const entry = await ingestStream(ctx, {
-      auth,
-      path: server,
-      body: request.body as Readable,
-      declaredSize: declared,
-      noOverwrite: options.noOverwrite,
-      mtime: options.mtime,
-      ttlMs: options.ttlMs,
-      signal: abortOnHangUp(request.raw),
-    });
-    return reply.status(201).send(await answer(request, auth, entry, options));
-  };
-
-  const form = async (request: FastifyRequest, reply: FastifyReply) => {
-    const auth = authOf(request);
-    const dir = wildcardPath(request);
-    const options = uploadOptions(request.query);
-    const type = String(request.headers['content-type'] ?? '');
-    if (!/^multipart\/form-data/i.test(type)) throw new ValidationError('POST to a directory takes a multipart form (curl -F file=@x); PUT a file to its path instead');
-    const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);
-    if (existing && existing.type !== 'dir') throw new NotADirectoryError(`${dir} is a file: POST a form to a directory`);
-    const signal = abortOnHangUp(request.raw);
-    const entries = await readForm(request, type, signal, async (name, stream) => {
-      const path = joinPath(dir, name);
-      const server = authorize(auth, 'write', path);
-      if (options.share) authorize(auth, 'share', path);
-      const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal });
-      return answer(request, auth, entry, options);
-    });
-    if (entries.length === 0) throw new ValidationError('the form holds no file (send one with curl -F file=@PATH)');
-    return reply.status(201).send(entries.length === 1 ? entries[0] : { files: entries });
-  };
-
-  void app.register(async (scope) => {
-    // The body is the file, whatever its content type says (JSON included): never parsed here.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    scope.put(`${API_PREFIX}/files/*`, put);
-    scope.post(`${API_PREFIX}/files/*`, form);
-    scope.post(`${API_PREFIX}/files`, form);
+    const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal });
+    return answer(ctx, request, auth, entry, options);
   });
+  if (entries.length === 0) throw new ValidationError('the form holds no file (send one with curl -F file=@PATH)');
+  return reply.status(201).send(entries.length === 1 ? entries[0] : { files: entries });
 }
 
 /**

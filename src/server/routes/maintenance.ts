@@ -9,59 +9,62 @@
  * The check streams: it may read the whole store, longer than any client waits for headers.
  */
 import { resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { checkIntegrity } from '../../store/integrity-check.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 import { backupServer } from '../backup.js';
 
 const PROGRESS_EVERY_MS = 2000;
 
-export function registerMaintenanceRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post(`${API_PREFIX}/admin/backup`, async (request) => {
-    authorizeAdmin(authOf(request));
-    const body = (request.body ?? {}) as { dir?: unknown };
-    if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
-    const stores = (ctx.config.store ?? []).map((s) => `${s.prefix}=${s.remote}`);
-    const manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, stores.length > 0 ? stores : [`/=${resolve(ctx.config.dataDir, 'store')}`]);
-    await ctx.audit.record(request, { event: 'admin.backup', ok: true, target: resolve(body.dir), details: { files: manifest.files.length } });
-    return manifest;
-  });
+export const maintenanceRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.post(`${API_PREFIX}/admin/backup`, (request) => backup(ctx, request));
+  app.post(`${API_PREFIX}/admin/check`, (request, reply) => check(ctx, request, reply));
+};
 
-  app.post(`${API_PREFIX}/admin/check`, async (request, reply) => {
-    authorizeAdmin(authOf(request));
-    const body = (request.body ?? {}) as { readData?: unknown; quarantine?: unknown };
-    if (body.readData !== undefined && typeof body.readData !== 'boolean') throw new ValidationError('readData must be a boolean');
-    if (body.quarantine !== undefined && typeof body.quarantine !== 'boolean') throw new ValidationError('quarantine must be a boolean');
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
-    });
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-request-id': request.id });
-    let last = Date.now();
-    try {
-      const report = await checkIntegrity(ctx.meta, ctx.chunks, ctx.quarantine, {
-        readData: body.readData === true,
-        quarantine: body.quarantine !== false,
-        now: ctx.now(),
-        signal: controller.signal,
-        progress: (p) => {
-          if (Date.now() - last < PROGRESS_EVERY_MS) return;
-          last = Date.now();
-          reply.raw.write(JSON.stringify({ progress: p }) + '\n');
-        },
-      });
-      for (const p of report.problems) {
-        if (p.quarantined) await ctx.audit.record(request, { event: 'file.quarantine', ok: true, target: p.hash, path: p.files[0]?.replace(/^(version|trash):/, '') ?? null, details: { kind: p.kind, files: p.files } });
-      }
-      reply.raw.end(JSON.stringify({ report }) + '\n');
-    } catch (err) {
-      request.log.error({ err }, 'check failed');
-      reply.raw.end(JSON.stringify({ error: { code: 'FERRY_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }) + '\n');
-    }
-    return reply;
+async function backup(ctx: ServerContext, request: FastifyRequest) {
+  authorizeAdmin(authOf(request));
+  const body = (request.body ?? {}) as { dir?: unknown };
+  if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
+  const stores = (ctx.config.store ?? []).map((s) => `${s.prefix}=${s.remote}`);
+  const manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, stores.length > 0 ? stores : [`/=${resolve(ctx.config.dataDir, 'store')}`]);
+  await ctx.audit.record(request, { event: 'admin.backup', ok: true, target: resolve(body.dir), details: { files: manifest.files.length } });
+  return manifest;
+}
+
+async function check(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  authorizeAdmin(authOf(request));
+  const body = (request.body ?? {}) as { readData?: unknown; quarantine?: unknown };
+  if (body.readData !== undefined && typeof body.readData !== 'boolean') throw new ValidationError('readData must be a boolean');
+  if (body.quarantine !== undefined && typeof body.quarantine !== 'boolean') throw new ValidationError('quarantine must be a boolean');
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
   });
+  reply.hijack();
+  reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store', 'x-request-id': request.id });
+  let last = Date.now();
+  try {
+    const report = await checkIntegrity(ctx.meta, ctx.chunks, ctx.quarantine, {
+      readData: body.readData === true,
+      quarantine: body.quarantine !== false,
+      now: ctx.now(),
+      signal: controller.signal,
+      progress: (p) => {
+        if (Date.now() - last < PROGRESS_EVERY_MS) return;
+        last = Date.now();
+        reply.raw.write(JSON.stringify({ progress: p }) + '\n');
+      },
+    });
+    for (const p of report.problems) {
+      if (p.quarantined) await ctx.audit.record(request, { event: 'file.quarantine', ok: true, target: p.hash, path: p.files[0]?.replace(/^(version|trash):/, '') ?? null, details: { kind: p.kind, files: p.files } });
+    }
+    reply.raw.end(JSON.stringify({ report }) + '\n');
+  } catch (err) {
+    request.log.error({ err }, 'check failed');
+    reply.raw.end(JSON.stringify({ error: { code: 'FERRY_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }) + '\n');
+  }
+  return reply;
 }

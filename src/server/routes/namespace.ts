@@ -2,11 +2,11 @@
  * The namespace (docs/protocol.md, "Namespace"): stat, list, mkdir, move, copy, delete.
  * Paths are the caller's (relative to their home); ../authz.ts decides and translates.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeTree, can, toServerPath, toUserEntry, toUserPath } from '../authz.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
@@ -20,78 +20,80 @@ function flag(q: Query, name: string): boolean {
   throw new ValidationError(`${name} must be true or false`);
 }
 
-export function registerNamespaceRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const namespaceRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/stat`, (request) => stat(ctx, request));
+  app.get(`${API_PREFIX}/stat/*`, (request) => stat(ctx, request));
+  app.get(`${API_PREFIX}/list`, (request) => list(ctx, request));
+  app.get(`${API_PREFIX}/list/*`, (request) => list(ctx, request));
+  app.post(`${API_PREFIX}/mkdir/*`, (request, reply) => mkdir(ctx, request, reply));
+  app.post(`${API_PREFIX}/move`, (request) => moveOrCopy(ctx, request, 'move'));
+  app.post(`${API_PREFIX}/copy`, (request) => moveOrCopy(ctx, request, 'copy'));
+  app.delete(`${API_PREFIX}/files/*`, (request, reply) => remove(ctx, request, reply));
+};
+
+async function stat(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  return toUserEntry(auth, await ctx.meta.stat(authorize(auth, 'list', wildcardPath(request))));
+}
+
+async function list(ctx: ServerContext, request: FastifyRequest): Promise<ListResponse> {
   const { meta, limits } = ctx;
+  const auth = authOf(request);
+  const path = wildcardPath(request);
+  const dir = authorize(auth, 'list', path);
+  const q = request.query as Query;
+  let limit = limits.maxListLimit;
+  if (q.limit !== undefined) {
+    limit = Number(q.limit);
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > limits.maxListLimit) throw new ValidationError(`limit must be an integer from 1 to ${limits.maxListLimit}`);
+  }
+  const cursor = q.cursor === undefined ? undefined : toServerPath(auth, normalizePath(q.cursor));
+  const recursive = flag(q, 'recursive');
+  // chunks=true: small files come with their chunk lists, for POST /chunks/batch.
+  const chunkListsUpTo = flag(q, 'chunks') ? limits.maxBatchBytes : undefined;
+  const page = await meta.list(dir, { recursive, limit, cursor, chunkListsUpTo });
+  let entries = page.entries.map((e) => toUserEntry(auth, e));
+  // A recursive listing does not reach into sub-trees whose grant withholds 'list'.
+  if (recursive) entries = entries.filter((e) => can(auth, 'list', parentPath(e.path)));
+  // Chunk hashes tell what a file holds: only for files the caller may read.
+  if (chunkListsUpTo !== undefined) for (const e of entries) if (e.chunkList && !can(auth, 'read', e.path)) delete e.chunkList;
+  const res: ListResponse = { path, entries };
+  if (page.next !== undefined) res.next = toUserPath(auth, page.next);
+  return res;
+}
 
-  const stat = async (request: FastifyRequest) => {
-    const auth = authOf(request);
-    return toUserEntry(auth, await meta.stat(authorize(auth, 'list', wildcardPath(request))));
-  };
-  app.get(`${API_PREFIX}/stat`, stat);
-  app.get(`${API_PREFIX}/stat/*`, stat);
+async function mkdir(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const entry = await ctx.meta.mkdir(authorize(auth, 'mkdir', wildcardPath(request)), { parents: flag(request.query as Query, 'parents') });
+  return reply.status(201).send(toUserEntry(auth, entry));
+}
 
-  const list = async (request: FastifyRequest): Promise<ListResponse> => {
-    const auth = authOf(request);
-    const path = wildcardPath(request);
-    const dir = authorize(auth, 'list', path);
-    const q = request.query as Query;
-    let limit = limits.maxListLimit;
-    if (q.limit !== undefined) {
-      limit = Number(q.limit);
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > limits.maxListLimit) throw new ValidationError(`limit must be an integer from 1 to ${limits.maxListLimit}`);
-    }
-    const cursor = q.cursor === undefined ? undefined : toServerPath(auth, normalizePath(q.cursor));
-    const recursive = flag(q, 'recursive');
-    // chunks=true: small files come with their chunk lists, for POST /chunks/batch.
-    const chunkListsUpTo = flag(q, 'chunks') ? limits.maxBatchBytes : undefined;
-    const page = await meta.list(dir, { recursive, limit, cursor, chunkListsUpTo });
-    let entries = page.entries.map((e) => toUserEntry(auth, e));
-    // A recursive listing does not reach into sub-trees whose grant withholds 'list'.
-    if (recursive) entries = entries.filter((e) => can(auth, 'list', parentPath(e.path)));
-    // Chunk hashes tell what a file holds: only for files the caller may read.
-    if (chunkListsUpTo !== undefined) for (const e of entries) if (e.chunkList && !can(auth, 'read', e.path)) delete e.chunkList;
-    const res: ListResponse = { path, entries };
-    if (page.next !== undefined) res.next = toUserPath(auth, page.next);
-    return res;
-  };
-  app.get(`${API_PREFIX}/list`, list);
-  app.get(`${API_PREFIX}/list/*`, list);
+async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move' | 'copy') {
+  const auth = authOf(request);
+  const body = request.body as Record<string, unknown> | null;
+  if (body === null || typeof body !== 'object') throw new ValidationError('the body must be {from, to}');
+  const from = bodyPath(body.from, 'from');
+  const to = bodyPath(body.to, 'to');
+  if (body.overwrite !== undefined && typeof body.overwrite !== 'boolean') throw new ValidationError('overwrite must be a boolean');
+  if (to === '/' || (op === 'move' && from === '/')) throw new ValidationError('your root cannot be moved or replaced');
+  const overwrite = body.overwrite as boolean | undefined;
+  // Moving takes the source away (delete), copying reads it; either writes the destination.
+  const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', from);
+  const dst = authorizeTree(auth, 'write', to);
+  if (op === 'copy') await ctx.quota.checkCopy(auth, src);
+  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite }) : await ctx.meta.copy(src, dst, { overwrite });
+  // The path is the source: "what happened to /x" finds the move that took it away.
+  await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
+  return toUserEntry(auth, entry);
+}
 
-  app.post(`${API_PREFIX}/mkdir/*`, async (request, reply) => {
-    const auth = authOf(request);
-    const entry = await meta.mkdir(authorize(auth, 'mkdir', wildcardPath(request)), { parents: flag(request.query as Query, 'parents') });
-    return reply.status(201).send(toUserEntry(auth, entry));
-  });
-
-  const moveOrCopy = (op: 'move' | 'copy') => async (request: FastifyRequest) => {
-    const auth = authOf(request);
-    const body = request.body as Record<string, unknown> | null;
-    if (body === null || typeof body !== 'object') throw new ValidationError('the body must be {from, to}');
-    const from = bodyPath(body.from, 'from');
-    const to = bodyPath(body.to, 'to');
-    if (body.overwrite !== undefined && typeof body.overwrite !== 'boolean') throw new ValidationError('overwrite must be a boolean');
-    if (to === '/' || (op === 'move' && from === '/')) throw new ValidationError('your root cannot be moved or replaced');
-    const overwrite = body.overwrite as boolean | undefined;
-    // Moving takes the source away (delete), copying reads it; either writes the destination.
-    const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', from);
-    const dst = authorizeTree(auth, 'write', to);
-    if (op === 'copy') await ctx.quota.checkCopy(auth, src);
-    const entry = op === 'move' ? await meta.move(src, dst, { overwrite }) : await meta.copy(src, dst, { overwrite });
-    // The path is the source: "what happened to /x" finds the move that took it away.
-    await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
-    return toUserEntry(auth, entry);
-  };
-  app.post(`${API_PREFIX}/move`, moveOrCopy('move'));
-  app.post(`${API_PREFIX}/copy`, moveOrCopy('copy'));
-
-  app.delete(`${API_PREFIX}/files/*`, async (request, reply) => {
-    const auth = authOf(request);
-    const path = wildcardPath(request);
-    if (path === '/') throw new ValidationError('your root cannot be deleted');
-    const server = authorizeTree(auth, 'delete', path);
-    const recursive = flag(request.query as Query, 'recursive');
-    const removed = await meta.remove(server, { recursive });
-    await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive, ...removed } });
-    return reply.status(204).send();
-  });
+async function remove(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const path = wildcardPath(request);
+  if (path === '/') throw new ValidationError('your root cannot be deleted');
+  const server = authorizeTree(auth, 'delete', path);
+  const recursive = flag(request.query as Query, 'recursive');
+  const removed = await ctx.meta.remove(server, { recursive });
+  await ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive, ...removed } });
+  return reply.status(204).send();
 }

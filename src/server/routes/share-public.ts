@@ -24,32 +24,27 @@
  * 'write' and to the link's path, so it stops working when the owner loses the right, is
  * disabled or deleted, and uploads count against the owner's quota.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
-import type { ServerContext } from '../app.js';
+import type { RoutePlugin, ServerContext } from '../context.js';
+import { escapeHtml } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
 import type { OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
-import { memberName, zipEntries, zipStream } from '../zip.js';
+import { memberName, sendZip, zipEntries } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
 import { sendFile } from './downloads.js';
-import type { WebApp } from './web-app.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Errors of this route are shown to browsers as the app's page, with the error's status. */
     htmlErrors?: boolean;
   }
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 type Query = Record<string, string | undefined>;
@@ -75,24 +70,55 @@ function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: 
   };
 }
 
-export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerContext, webApp: WebApp): void {
-  const gate = ctx.shareGate;
-  const transfers = new ShareTransfers(ctx.now);
+/** The path inside the link a request names (`/` for the link itself). */
+function rel(request: FastifyRequest): string {
+  const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
+  return '/' + pathSegments('/' + raw).join('/');
+}
 
-  const rel = (request: FastifyRequest): string => {
-    const raw = (request.params as Record<string, string | undefined>)['*'] ?? '';
-    return '/' + pathSegments('/' + raw).join('/');
-  };
+function linkBase(s: OpenShare, sub: string): string {
+  return `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+}
 
-  const linkBase = (s: OpenShare, sub: string) => `/s/${s.key}${sub === '/' ? '' : sub.split('/').map(encodeURIComponent).join('/')}`;
+/** Share links (`/s/KEY`): public, and answering people with the app's pages where curl gets bytes or JSON. */
+export const sharePublicRoutes: RoutePlugin = async (app, { ctx }) => {
+  const links = new ShareLinks(ctx);
+  // Bodies here are files from curl or a browser, whatever their content type says (JSON
+  // too: the unlock form's small body is parsed by its route). This plugin's own parsers:
+  // the API's routes keep theirs.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  const opts = { config: { public: true, htmlErrors: true, front: 'share' as const } };
+  app.get('/s/:key', opts, (request, reply) => links.view(request, reply, false));
+  app.head('/s/:key', opts, (request, reply) => links.view(request, reply, true));
+  app.get('/s/:key/*', opts, (request, reply) => links.view(request, reply, false));
+  app.head('/s/:key/*', opts, (request, reply) => links.view(request, reply, true));
+  app.post('/s/:key/unlock', { config: { public: true, front: 'share' as const } }, (request, reply) => links.unlock(request, reply));
+  app.put('/s/:key/*', opts, (request, reply) => links.upload(request, reply));
+};
 
-  const view = async (request: FastifyRequest, reply: FastifyReply, head: boolean) => {
+/**
+ * What the share-link routes know between requests: the downloads under way (so a resumed
+ * download does not use the link again, ../share-transfers.ts). Links themselves are found,
+ * checked and unlocked by the context's share gate (../share-gate.ts).
+ */
+class ShareLinks {
+  private readonly transfers: ShareTransfers;
+
+  constructor(private readonly ctx: ServerContext) {
+    this.transfers = new ShareTransfers(ctx.now);
+  }
+
+  /** GET and HEAD of a link or a path inside it: the app's page, JSON, a listing, a zip or the file. */
+  async view(request: FastifyRequest, reply: FastifyReply, head: boolean) {
+    const { ctx } = this;
+    const gate = ctx.shareGate;
     // A used-up link serves only Range requests that continue a counted download.
     const s = await gate.resolve(request, (request.params as { key: string }).key, { usedUp: !head && request.headers.range !== undefined });
     if (!head && isPageRequest(request)) {
       if (s.spent) throw new GoneError('this link has been used up');
       shareHeaders(reply);
-      return webApp.sendPage(reply);
+      return ctx.webApp.sendPage(reply);
     }
     const q = request.query as Query;
     // The app's own JSON requests get no Basic challenge: the page shows its form instead.
@@ -112,8 +138,8 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
     });
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
-      if (q.zip !== undefined && !head) return zipFolder(request, reply, s, server, entry.name || s.row.name);
-      return listing(request, reply, s, server, sub, head);
+      if (q.zip !== undefined && !head) return this.zipFolder(request, reply, s, server, entry.name || s.row.name);
+      return this.listing(request, reply, s, server, sub, head);
     }
     const shown = sub === '/' ? '/' + entry.name : sub;
     if (q.format === 'json') {
@@ -121,6 +147,13 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       shareHeaders(reply);
       return { kind: 'file', ...linkFacts(s), path: shown, fileName: entry.name, size: entry.size, mtime: entry.mtime, preview: previewKind(entry.name), contentType: contentTypeFor(entry.name) };
     }
+    return this.sendSharedFile(request, reply, s, server, entry, shown, head);
+  }
+
+  /** A file of the link; a download uses the link once however it is cut (../share-transfers.ts). */
+  private sendSharedFile(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, entry: Entry, shown: string, head: boolean) {
+    const { ctx, transfers } = this;
+    const q = request.query as Query;
     const audit = () => ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: server, details: { path: server } });
     const inline = q.inline !== undefined;
     return sendFile(ctx, request, reply, server, shown, {
@@ -128,7 +161,6 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       auditAs: { userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}` },
       disposition: contentDisposition(entry.name, inline ? 'inline' : 'attachment'),
       contentType: inline ? contentTypeFor(entry.name) : undefined,
-      // However a download is cut, it uses the link once: see ../share-transfers.ts.
       beforeBody: async ({ start, end, size, partial, etag }) => {
         const key = ShareTransfers.key(s.row.id, server, etag, request.ip);
         const length = size === 0 ? 0 : end - start + 1;
@@ -151,9 +183,10 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
         };
       },
     });
-  };
+  }
 
-  const listing = async (request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, sub: string, head: boolean) => {
+  private async listing(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, sub: string, head: boolean) {
+    const { ctx } = this;
     authorize(s.as, 'list', toUserPath(s.as, server));
     const { entries } = await ctx.meta.list(server, { limit: ctx.limits.maxListLimit });
     const visible = entries.filter((e) => can(s.as, 'read', toUserPath(s.as, e.path)));
@@ -178,27 +211,32 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       })
       .join('');
     return reply.send(`<!doctype html><meta charset="utf-8"><title>${escapeHtml(s.row.name)}</title><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table>`);
-  };
+  }
 
-  const zipFolder = async (request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) => {
+  private async zipFolder(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) {
+    const { ctx } = this;
     authorize(s.as, 'list', toUserPath(s.as, server));
     const entries = await zipEntries(ctx, s.as, [{ server, name: memberName(server, name) }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
     return sendZip(ctx, request, reply, entries, `${memberName(server, name)}.zip`);
-  };
+  }
 
-  const unlock = async (request: FastifyRequest, reply: FastifyReply) => {
+  /** POST /s/:key/unlock: the page's password form. */
+  async unlock(request: FastifyRequest, reply: FastifyReply) {
+    const gate = this.ctx.shareGate;
     const s = await gate.resolve(request, (request.params as { key: string }).key);
     const body = await jsonBody(request.body as Readable | undefined);
     shareHeaders(reply);
     reply.header('cache-control', 'no-store');
     return gate.unlock(request, reply, s, body.password);
-  };
+  }
 
-  const upload = async (request: FastifyRequest, reply: FastifyReply) => {
-    const s = await gate.resolve(request, (request.params as { key: string }).key);
-    await gate.checkPassword(request, reply, s, true);
+  /** PUT /s/:key/:name: a file into an upload link's folder. */
+  async upload(request: FastifyRequest, reply: FastifyReply) {
+    const { ctx } = this;
+    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key);
+    await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
     const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));
     if (segments.length !== 1) throw new PathInvalidError('an upload link takes a file name, not a path: PUT /s/KEY/NAME');
@@ -217,21 +255,7 @@ export function registerSharePublicRoutes(app: FastifyInstance, ctx: ServerConte
       await ctx.shares.refundUse(s.row.id);
       throw err;
     }
-  };
-
-  void app.register(async (scope) => {
-    // Bodies here are files from curl or a browser, whatever their content type says
-    // (JSON too: the unlock form's small body is parsed by its route).
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    const opts = { config: { public: true, htmlErrors: true, front: 'share' as const } };
-    scope.get('/s/:key', opts, (rq, rp) => view(rq, rp, false));
-    scope.head('/s/:key', opts, (rq, rp) => view(rq, rp, true));
-    scope.get('/s/:key/*', opts, (rq, rp) => view(rq, rp, false));
-    scope.head('/s/:key/*', opts, (rq, rp) => view(rq, rp, true));
-    scope.post('/s/:key/unlock', { config: { public: true, front: 'share' as const } }, unlock);
-    scope.put('/s/:key/*', opts, upload);
-  });
+  }
 }
 
 /** A small JSON object body read from its stream (at most 64 KiB); `{}` when empty. */
@@ -256,26 +280,4 @@ function shareHeaders(reply: FastifyReply): void {
   reply.header('referrer-policy', 'no-referrer');
   reply.header('x-frame-options', 'DENY');
   reply.header('cache-control', 'no-store');
-}
-
-/** Streams a zip of `entries` as an attachment named `fileName`. */
-export async function sendZip(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, entries: Awaited<ReturnType<typeof zipEntries>>, fileName: string): Promise<FastifyReply> {
-  const stop = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) stop.abort();
-  });
-  const { stream, size } = await zipStream(ctx, entries, stop.signal);
-  reply.header('content-type', 'application/zip');
-  reply.header('content-disposition', contentDisposition(fileName));
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('cache-control', 'private, no-store');
-  if (size !== undefined) reply.header('content-length', String(size));
-  reply.hijack();
-  reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
-  stream.on('error', (err) => {
-    request.log.error({ err }, 'zip cut short');
-    reply.raw.destroy();
-  });
-  stream.pipe(reply.raw);
-  return reply;
 }

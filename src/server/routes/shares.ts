@@ -10,11 +10,11 @@
  * 256-bit key; only its SHA-256 is stored. The password, if any, is stored as scrypt.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotADirectoryError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { API_PREFIX, type CreatedShare, type ShareKind } from '../../core/protocol.js';
 import type { ShareRow } from '../../store/share-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, isAdmin, withinPrefix } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
@@ -33,62 +33,67 @@ export function publicBase(ctx: ServerContext, request: FastifyRequest): string 
   return `${request.protocol}://${request.host}`;
 }
 
-export function registerShareRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get(`${API_PREFIX}/shares`, async (request) => {
-    const auth = authOf(request);
-    authorizeScope(auth, 'share');
-    const all = queryFlag(request.query, 'all');
-    if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token");
-    const rows = await ctx.shares.list(all ? undefined : auth.userId);
-    // A token limited to a path prefix sees only the links inside it.
-    return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name));
-  });
+export const shareRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/shares`, (request) => listShares(ctx, request));
+  app.post(`${API_PREFIX}/shares`, (request, reply) => createShare(ctx, request, reply));
+  app.delete(`${API_PREFIX}/shares/:id`, (request, reply) => revokeShare(ctx, request, reply));
+};
 
-  app.post(`${API_PREFIX}/shares`, async (request, reply) => {
-    const auth = authOf(request);
-    const body = bodyObject(request.body);
-    const path = bodyPath(body.path, 'path');
-    const kind = (body.kind ?? 'download') as ShareKind;
-    if (kind !== 'download' && kind !== 'upload') throw new ValidationError('kind must be "download" or "upload"');
-    const server = authorize(auth, 'share', path);
-    authorize(auth, kind === 'download' ? 'read' : 'write', path);
-    const entry = await ctx.meta.stat(server);
-    if (kind === 'upload' && entry.type !== 'dir') throw new NotADirectoryError(`${path}: an upload link needs a directory`);
-    const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 1);
-    if (seconds !== undefined && seconds > MAX_SHARE_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_SHARE_SECONDS}`);
-    const maxUses = optionalInt(body.maxUses, 'maxUses', 1) ?? null;
-    const password = body.password === undefined || body.password === null ? undefined : checkPasswordRules(body.password);
-    const key = randomBytes(32).toString('base64url');
-    const now = ctx.now();
-    const row: ShareRow = {
-      id: 'sh_' + randomBytes(8).toString('hex'),
-      key_hash: shareKeyHash(key),
-      user_id: auth.userId,
-      path,
-      kind,
-      name: optionalString(body.name, 'name', 200) ?? (entry.name || '/'),
-      password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
-      expires_at: seconds === undefined ? null : now + seconds * 1000,
-      max_uses: maxUses,
-      uses: 0,
-      created_at: now,
-      revoked_at: null,
-      last_used_at: null,
-    };
-    await ctx.shares.insert(row);
-    await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, password: password !== undefined } });
-    const res: CreatedShare = { ...shareInfo(row, auth.userName), url: `${publicBase(ctx, request)}/s/${key}` };
-    return reply.status(201).send(res);
-  });
+async function listShares(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  authorizeScope(auth, 'share');
+  const all = queryFlag(request.query, 'all');
+  if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token");
+  const rows = await ctx.shares.list(all ? undefined : auth.userId);
+  // A token limited to a path prefix sees only the links inside it.
+  return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name));
+}
 
-  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/shares/:id`, async (request, reply) => {
-    const auth = authOf(request);
-    authorizeScope(auth, 'share');
-    const s = await ctx.shares.byId(request.params.id);
-    if (!s || (s.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no share link ${request.params.id}`);
-    if (!isAdmin(auth) && !withinPrefix(auth, s.path)) throw new ForbiddenError(`the link's path ${s.path} is outside this token's path prefix ${auth.pathPrefix}`);
-    await ctx.shares.revoke(s.id, ctx.now());
-    await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path } });
-    return reply.status(204).send();
-  });
+async function createShare(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const body = bodyObject(request.body);
+  const path = bodyPath(body.path, 'path');
+  const kind = (body.kind ?? 'download') as ShareKind;
+  if (kind !== 'download' && kind !== 'upload') throw new ValidationError('kind must be "download" or "upload"');
+  const server = authorize(auth, 'share', path);
+  authorize(auth, kind === 'download' ? 'read' : 'write', path);
+  const entry = await ctx.meta.stat(server);
+  if (kind === 'upload' && entry.type !== 'dir') throw new NotADirectoryError(`${path}: an upload link needs a directory`);
+  const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 1);
+  if (seconds !== undefined && seconds > MAX_SHARE_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_SHARE_SECONDS}`);
+  const maxUses = optionalInt(body.maxUses, 'maxUses', 1) ?? null;
+  const password = body.password === undefined || body.password === null ? undefined : checkPasswordRules(body.password);
+  const key = randomBytes(32).toString('base64url');
+  const now = ctx.now();
+  const row: ShareRow = {
+    id: 'sh_' + randomBytes(8).toString('hex'),
+    key_hash: shareKeyHash(key),
+    user_id: auth.userId,
+    path,
+    kind,
+    name: optionalString(body.name, 'name', 200) ?? (entry.name || '/'),
+    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
+    expires_at: seconds === undefined ? null : now + seconds * 1000,
+    max_uses: maxUses,
+    uses: 0,
+    created_at: now,
+    revoked_at: null,
+    last_used_at: null,
+  };
+  await ctx.shares.insert(row);
+  await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, password: password !== undefined } });
+  const res: CreatedShare = { ...shareInfo(row, auth.userName), url: `${publicBase(ctx, request)}/s/${key}` };
+  return reply.status(201).send(res);
+}
+
+async function revokeShare(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const params = request.params as { id: string };
+  const auth = authOf(request);
+  authorizeScope(auth, 'share');
+  const s = await ctx.shares.byId(params.id);
+  if (!s || (s.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no share link ${params.id}`);
+  if (!isAdmin(auth) && !withinPrefix(auth, s.path)) throw new ForbiddenError(`the link's path ${s.path} is outside this token's path prefix ${auth.pathPrefix}`);
+  await ctx.shares.revoke(s.id, ctx.now());
+  await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path } });
+  return reply.status(204).send();
 }

@@ -13,12 +13,12 @@
  * token cannot turn itself into a wider SSH login. Listing one's own keys needs any token.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotFoundError } from '../../core/errors.js';
 import { API_PREFIX, type SshKeyInfo } from '../../core/protocol.js';
 import type { UserRow } from '../../store/auth-store.js';
 import type { SshKeyRow } from '../../store/ssh-key-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { parseAuthorizedKeys } from '../sftp/authorized-keys.js';
 import { bodyObject, requiredString } from '../validate.js';
@@ -40,52 +40,57 @@ function isFullCredential(auth: AuthContext): boolean {
   return [...userPermissions(auth)].every((p) => auth.scopes.has(p)) && auth.pathPrefix === null;
 }
 
-export function registerSshKeyRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  /** The user whose keys the request names, if the caller may act on them (`change`: add or remove). */
-  const owner = async (request: FastifyRequest, change: boolean): Promise<UserRow> => {
-    const auth = authOf(request);
-    const name = (request.params as { name: string }).name;
-    if (!isAdmin(auth)) {
-      if (name !== auth.userName) throw new ForbiddenError("another user's SSH keys are for an admin to manage");
-      if (change && !isFullCredential(auth)) throw new ForbiddenError('adding or removing SSH keys needs a token with all of your permissions and no path prefix (an SSH key logs in with all of them)');
-    }
-    const user = await ctx.users.userByName(name);
-    if (!user) throw new NotFoundError(`no user ${name}`, { details: { user: name } });
-    return user;
-  };
+export const sshKeyRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/users/:name/keys`, (request) => listKeys(ctx, request));
+  app.post(`${API_PREFIX}/users/:name/keys`, (request, reply) => addKeys(ctx, request, reply));
+  app.delete(`${API_PREFIX}/users/:name/keys/:id`, (request, reply) => removeKey(ctx, request, reply));
+};
 
-  app.get<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/keys`, async (request) => {
-    const user = await owner(request, false);
-    return (await ctx.sshKeys.keysOf(user.id)).map(sshKeyInfo);
-  });
+/** The user whose keys the request names, if the caller may act on them (`change`: add or remove). */
+async function keyOwner(ctx: ServerContext, request: FastifyRequest, change: boolean): Promise<UserRow> {
+  const auth = authOf(request);
+  const name = (request.params as { name: string }).name;
+  if (!isAdmin(auth)) {
+    if (name !== auth.userName) throw new ForbiddenError("another user's SSH keys are for an admin to manage");
+    if (change && !isFullCredential(auth)) throw new ForbiddenError('adding or removing SSH keys needs a token with all of your permissions and no path prefix (an SSH key logs in with all of them)');
+  }
+  const user = await ctx.users.userByName(name);
+  if (!user) throw new NotFoundError(`no user ${name}`, { details: { user: name } });
+  return user;
+}
 
-  app.post<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/keys`, async (request, reply) => {
-    const user = await owner(request, true);
-    const text = requiredString(bodyObject(request.body).keys, 'keys', 2 * 1024 * 1024);
-    const now = ctx.now();
-    const rows: SshKeyRow[] = parseAuthorizedKeys(text).map((k) => ({
-      id: randomBytes(8).toString('hex'),
-      user_id: user.id,
-      type: k.type,
-      bits: k.bits,
-      public_key: k.base64,
-      fingerprint: k.fingerprint,
-      comment: k.comment,
-      created_at: now,
-      last_used_at: null,
-    }));
-    await ctx.sshKeys.addKeys(rows);
-    for (const r of rows) {
-      await ctx.audit.record(request, { event: 'user.key-add', ok: true, target: user.name, details: { id: r.id, type: r.type, bits: r.bits, fingerprint: r.fingerprint, comment: r.comment } });
-    }
-    return reply.status(201).send(rows.map(sshKeyInfo));
-  });
+async function listKeys(ctx: ServerContext, request: FastifyRequest) {
+  const user = await keyOwner(ctx, request, false);
+  return (await ctx.sshKeys.keysOf(user.id)).map(sshKeyInfo);
+}
 
-  app.delete<{ Params: { name: string; id: string } }>(`${API_PREFIX}/users/:name/keys/:id`, async (request, reply) => {
-    const user = await owner(request, true);
-    const removed = await ctx.sshKeys.removeKey(user.id, request.params.id);
-    if (!removed) throw new NotFoundError(`${user.name} has no SSH key ${request.params.id}`, { details: { id: request.params.id } });
-    await ctx.audit.record(request, { event: 'user.key-remove', ok: true, target: user.name, details: { id: removed.id, fingerprint: removed.fingerprint } });
-    return reply.status(204).send();
-  });
+async function addKeys(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const user = await keyOwner(ctx, request, true);
+  const text = requiredString(bodyObject(request.body).keys, 'keys', 2 * 1024 * 1024);
+  const now = ctx.now();
+  const rows: SshKeyRow[] = parseAuthorizedKeys(text).map((k) => ({
+    id: randomBytes(8).toString('hex'),
+    user_id: user.id,
+    type: k.type,
+    bits: k.bits,
+    public_key: k.base64,
+    fingerprint: k.fingerprint,
+    comment: k.comment,
+    created_at: now,
+    last_used_at: null,
+  }));
+  await ctx.sshKeys.addKeys(rows);
+  for (const r of rows) {
+    await ctx.audit.record(request, { event: 'user.key-add', ok: true, target: user.name, details: { id: r.id, type: r.type, bits: r.bits, fingerprint: r.fingerprint, comment: r.comment } });
+  }
+  return reply.status(201).send(rows.map(sshKeyInfo));
+}
+
+async function removeKey(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const user = await keyOwner(ctx, request, true);
+  const id = (request.params as { id: string }).id;
+  const removed = await ctx.sshKeys.removeKey(user.id, id);
+  if (!removed) throw new NotFoundError(`${user.name} has no SSH key ${id}`, { details: { id } });
+  await ctx.audit.record(request, { event: 'user.key-remove', ok: true, target: user.name, details: { id: removed.id, fingerprint: removed.fingerprint } });
+  return reply.status(204).send();
 }

@@ -1,56 +1,61 @@
 /** Health, readiness, capabilities, metrics and admin maintenance routes. */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ValidationError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
-export function registerSystemRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
-
-  // Readiness, for load balancers: 503 while this node drains for a shutdown, or cannot reach
-  // the metadata database or a chunk store (each probed with a time limit).
-  app.get('/readyz', { config: { public: true } }, async (_request, reply) => {
-    const why = await ctx.unreadiness();
-    if (why === undefined) return { status: 'ready' };
-    return reply.status(503).header('retry-after', '1').send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: why } });
-  });
-
+export const systemRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get('/healthz', { config: { public: true } }, health);
+  app.get('/readyz', { config: { public: true } }, (_request, reply) => readiness(ctx, reply));
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
+  app.get('/metrics', { config: { public: true } }, (request, reply) => metrics(ctx, request, reply));
+  app.get(`${API_PREFIX}/admin/stats`, (request) => stats(ctx, request));
+  app.post(`${API_PREFIX}/admin/gc`, (request) => collectGarbage(ctx, request));
+};
 
-  // Public to the auth hook so that the metrics-only token (`metricsToken`, FERRY_METRICS_TOKEN)
-  // can be checked here: a Prometheus scraper then holds a secret that opens nothing else.
-  // Any other credential must be an admin's.
-  app.get('/metrics', { config: { public: true } }, async (request, reply) => {
-    if (!isMetricsToken(ctx.config.metricsToken, request.headers.authorization)) {
-      try {
-        request.auth = await ctx.auth.verify(request.headers.authorization, request.ip);
-      } catch (err) {
-        await ctx.reportAuthFailure(request, err);
-        throw err;
-      }
-      await ctx.limiters.perToken(request);
-      requireAdmin(request);
+async function health() {
+  return { status: 'ok' };
+}
+
+// Readiness, for load balancers: 503 while this node drains for a shutdown, or cannot reach
+// the metadata database or a chunk store (each probed with a time limit).
+async function readiness(ctx: ServerContext, reply: FastifyReply) {
+  const why = await ctx.unreadiness();
+  if (why === undefined) return { status: 'ready' };
+  return reply.status(503).header('retry-after', '1').send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: why } });
+}
+
+// Public to the auth hook so that the metrics-only token (`metricsToken`, FERRY_METRICS_TOKEN)
+// can be checked here: a Prometheus scraper then holds a secret that opens nothing else.
+// Any other credential must be an admin's.
+async function metrics(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  if (!isMetricsToken(ctx.config.metricsToken, request.headers.authorization)) {
+    try {
+      request.auth = await ctx.auth.verify(request.headers.authorization, request.ip);
+    } catch (err) {
+      await ctx.reportAuthFailure(request, err);
+      throw err;
     }
-    await refreshStorageGauges(ctx);
-    reply.type(ctx.metrics.registry.contentType);
-    return ctx.metrics.registry.metrics();
-  });
-
-  app.get(`${API_PREFIX}/admin/stats`, async (request) => {
+    await ctx.limiters.perToken(request);
     requireAdmin(request);
-    return ctx.meta.stats();
-  });
+  }
+  await refreshStorageGauges(ctx);
+  reply.type(ctx.metrics.registry.contentType);
+  return ctx.metrics.registry.metrics();
+}
 
-  // Bodies are validated by hand, not with JSON schemas: the first schema makes Fastify
-  // load and compile ajv, about 60 ms of every start-up.
-  app.post(`${API_PREFIX}/admin/gc`, async (request) => {
-    requireAdmin(request);
-    const grace = (request.body as { graceSeconds?: unknown } | undefined)?.graceSeconds;
-    if (grace !== undefined && (typeof grace !== 'number' || !(grace >= 0))) throw new ValidationError('graceSeconds must be a number >= 0');
-    return ctx.collectGarbage(grace === undefined ? undefined : grace * 1000);
-  });
+async function stats(ctx: ServerContext, request: FastifyRequest) {
+  requireAdmin(request);
+  return storageStats(ctx);
+}
+
+async function collectGarbage(ctx: ServerContext, request: FastifyRequest) {
+  requireAdmin(request);
+  const grace = (request.body as { graceSeconds?: unknown } | undefined)?.graceSeconds;
+  if (grace !== undefined && (typeof grace !== 'number' || !(grace >= 0))) throw new ValidationError('graceSeconds must be a number >= 0');
+  return ctx.collectGarbage(grace === undefined ? undefined : grace * 1000);
 }
 
 /** Constant-time check of `Bearer <metrics token>` (hashes compared: equal lengths, no early exit). */
@@ -60,12 +65,22 @@ export function isMetricsToken(expected: string | undefined, header: string | un
   return timingSafeEqual(digest(header.slice(7).trim()), digest(expected));
 }
 
+/** The metadata store's counts with the dedup and compression ratios (1 for an empty store). */
+export async function storageStats(ctx: ServerContext): Promise<Awaited<ReturnType<ServerContext['meta']['stats']>> & { dedupRatio: number; compressionRatio: number }> {
+  const s = await ctx.meta.stats();
+  const ratio = (a: number, b: number): number => (b > 0 ? Math.round((a / b) * 1000) / 1000 : 1);
+  return { ...s, dedupRatio: ratio(s.logicalBytes, s.storedBytes), compressionRatio: ratio(s.storedBytes, s.encodedBytes) };
+}
+
 /** Storage used and each user's volume, read at scrape time (aggregate queries, one per user). */
 async function refreshStorageGauges(ctx: ServerContext): Promise<void> {
-  const s = await ctx.meta.stats();
+  const s = await storageStats(ctx);
   const m = ctx.metrics;
   m.uploadsActive.set(s.uploads);
   m.storedBytes.set(s.storedBytes);
+  m.encodedBytes.set(s.encodedBytes);
+  m.dedupRatio.set(s.dedupRatio);
+  m.compressionRatio.set(s.compressionRatio);
   m.storedChunks.set(s.chunks);
   m.logicalBytes.set(s.logicalBytes);
   m.files.set(s.files);
@@ -78,6 +93,6 @@ async function refreshStorageGauges(ctx: ServerContext): Promise<void> {
   }
 }
 
-export function requireAdmin(request: Parameters<typeof authOf>[0]): void {
+export function requireAdmin(request: FastifyRequest): void {
   authorizeAdmin(authOf(request));
 }

@@ -9,13 +9,13 @@
  * user's permissions, a path prefix within its own, an expiry no later than its own. It can
  * only revoke tokens that could do no more than it. Admins manage everyone's tokens.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { isWithin, normalizePath } from '../../core/path.js';
 import { parsePermissions, type Permission } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken } from '../../core/protocol.js';
 import type { TokenRow, UserRow } from '../../store/auth-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { tokenInfo } from '../views.js';
 import { bodyObject, optionalInt, optionalString, queryFlag, requiredString, stringList } from '../validate.js';
@@ -32,87 +32,94 @@ function covers(auth: AuthContext, t: TokenRow): boolean {
   return scopeOk && prefixOk;
 }
 
-export function registerTokenRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const tokenRoutes: RoutePlugin = async (app, { ctx }) => {
+
+  app.get(`${API_PREFIX}/tokens`, (request) => listTokens(ctx, request));
+  app.post(`${API_PREFIX}/tokens`, (request, reply) => createToken(ctx, request, reply));
+  app.delete(`${API_PREFIX}/tokens/:id`, (request, reply) => revokeToken(ctx, request, reply));
+};
+
+async function listTokens(ctx: ServerContext, request: FastifyRequest) {
   const { users } = ctx;
-
-  app.get(`${API_PREFIX}/tokens`, async (request: FastifyRequest) => {
-    const auth = authOf(request);
-    const q = request.query as Record<string, string | undefined>;
-    let userId: string | undefined = auth.userId;
-    if (queryFlag(q, 'all') || q.user !== undefined) {
-      if (!isAdmin(auth)) throw new ForbiddenError("listing other users' tokens needs an admin token");
-      if (q.user !== undefined) {
-        const u = await users.userByName(q.user);
-        if (!u) throw new NotFoundError(`no user ${q.user}`);
-        userId = u.id;
-      } else {
-        userId = undefined;
-      }
+  const auth = authOf(request);
+  const q = request.query as Record<string, string | undefined>;
+  let userId: string | undefined = auth.userId;
+  if (queryFlag(q, 'all') || q.user !== undefined) {
+    if (!isAdmin(auth)) throw new ForbiddenError("listing other users' tokens needs an admin token");
+    if (q.user !== undefined) {
+      const u = await users.userByName(q.user);
+      if (!u) throw new NotFoundError(`no user ${q.user}`);
+      userId = u.id;
+    } else {
+      userId = undefined;
     }
-    return (await users.listTokens(userId)).map((t) => tokenInfo(t, t.user_name));
-  });
+  }
+  return (await users.listTokens(userId)).map((t) => tokenInfo(t, t.user_name));
+}
 
-  app.post(`${API_PREFIX}/tokens`, async (request, reply) => {
-    const auth = authOf(request);
-    const body = bodyObject(request.body);
-    const name = requiredString(body.name, 'name', 200);
-    let owner: UserRow | undefined = await users.userById(auth.userId);
-    const forUser = optionalString(body.user, 'user', 64);
-    if (forUser !== undefined && forUser !== auth.userName) {
-      if (!isAdmin(auth)) throw new ForbiddenError("creating tokens for other users needs an admin token");
-      owner = await users.userByName(forUser);
-      if (!owner) throw new NotFoundError(`no user ${forUser}`);
-    }
-    if (!owner) throw new ForbiddenError('the account is gone');
-    const other = owner.id !== auth.userId;
-    const ownerPerms = userPermissions({ role: owner.role, grants: other ? (await ctx.auth.contextFor(owner, { kind: 'token', tokenId: '', scopes: '', pathPrefix: null })).grants : auth.grants });
+async function createToken(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { users } = ctx;
+  const auth = authOf(request);
+  const body = bodyObject(request.body);
+  const name = requiredString(body.name, 'name', 200);
+  let owner: UserRow | undefined = await users.userById(auth.userId);
+  const forUser = optionalString(body.user, 'user', 64);
+  if (forUser !== undefined && forUser !== auth.userName) {
+    if (!isAdmin(auth)) throw new ForbiddenError("creating tokens for other users needs an admin token");
+    owner = await users.userByName(forUser);
+    if (!owner) throw new NotFoundError(`no user ${forUser}`);
+  }
+  if (!owner) throw new ForbiddenError('the account is gone');
+  const other = owner.id !== auth.userId;
+  const ownerPerms = userPermissions({ role: owner.role, grants: other ? (await ctx.auth.contextFor(owner, { kind: 'token', tokenId: '', scopes: '', pathPrefix: null })).grants : auth.grants });
 
-    // Scopes: what was asked, or everything the caller may hand on.
-    const requested = stringList(body.scopes, 'scopes');
-    let scopes: Permission[];
-    try {
-      scopes = requested === undefined ? [...ownerPerms].filter((p) => other || auth.scopes.has(p)) : parsePermissions(requested);
-    } catch (err) {
-      throw new ValidationError((err as Error).message);
-    }
-    if (scopes.length === 0) throw new ValidationError('a token needs at least one scope');
-    for (const p of scopes) {
-      if (!ownerPerms.has(p)) throw new ForbiddenError(`${owner.name} does not hold '${p}', so no token of theirs can`);
-      if (!other && !auth.scopes.has(p)) throw new ForbiddenError(`this token lacks '${p}', so it cannot give it to another`);
-    }
+  // Scopes: what was asked, or everything the caller may hand on.
+  const requested = stringList(body.scopes, 'scopes');
+  let scopes: Permission[];
+  try {
+    scopes = requested === undefined ? [...ownerPerms].filter((p) => other || auth.scopes.has(p)) : parsePermissions(requested);
+  } catch (err) {
+    throw new ValidationError((err as Error).message);
+  }
+  if (scopes.length === 0) throw new ValidationError('a token needs at least one scope');
+  for (const p of scopes) {
+    if (!ownerPerms.has(p)) throw new ForbiddenError(`${owner.name} does not hold '${p}', so no token of theirs can`);
+    if (!other && !auth.scopes.has(p)) throw new ForbiddenError(`this token lacks '${p}', so it cannot give it to another`);
+  }
 
-    // Path prefix: within the caller's own.
-    let prefix = body.pathPrefix === undefined || body.pathPrefix === null ? null : normalizePath(requiredString(body.pathPrefix, 'pathPrefix', 4096));
-    if (prefix === '/') prefix = null;
-    if (!other && auth.pathPrefix !== null) {
-      if (prefix === null) prefix = auth.pathPrefix;
-      else if (!isWithin(prefix, auth.pathPrefix)) throw new ForbiddenError(`the path prefix must lie within this token's own (${auth.pathPrefix})`);
-    }
+  // Path prefix: within the caller's own.
+  let prefix = body.pathPrefix === undefined || body.pathPrefix === null ? null : normalizePath(requiredString(body.pathPrefix, 'pathPrefix', 4096));
+  if (prefix === '/') prefix = null;
+  if (!other && auth.pathPrefix !== null) {
+    if (prefix === null) prefix = auth.pathPrefix;
+    else if (!isWithin(prefix, auth.pathPrefix)) throw new ForbiddenError(`the path prefix must lie within this token's own (${auth.pathPrefix})`);
+  }
 
-    // Expiry: never later than the caller's own token.
-    const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60);
-    if (seconds !== undefined && seconds > MAX_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_TOKEN_SECONDS}`);
-    let expiresAt = seconds === undefined ? null : ctx.now() + seconds * 1000;
-    if (!other && auth.kind === 'token') {
-      const mine = await users.tokenById(auth.tokenId);
-      const limit = mine?.expires_at === null || mine?.expires_at === undefined ? null : Number(mine.expires_at);
-      if (limit !== null && (expiresAt === null || expiresAt > limit)) expiresAt = limit;
-    }
+  // Expiry: never later than the caller's own token.
+  const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60);
+  if (seconds !== undefined && seconds > MAX_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_TOKEN_SECONDS}`);
+  let expiresAt = seconds === undefined ? null : ctx.now() + seconds * 1000;
+  if (!other && auth.kind === 'token') {
+    const mine = await users.tokenById(auth.tokenId);
+    const limit = mine?.expires_at === null || mine?.expires_at === undefined ? null : Number(mine.expires_at);
+    if (limit !== null && (expiresAt === null || expiresAt > limit)) expiresAt = limit;
+  }
 
-    const { row, token } = await ctx.auth.createToken(owner, { name, scopes, pathPrefix: prefix, expiresAt });
-    await ctx.audit.record(request, { event: 'token.create', ok: true, target: row.id, details: { user: owner.name, name, scopes, pathPrefix: prefix, expiresAt } });
-    const res: CreatedToken = { ...tokenInfo(row, owner.name), token };
-    return reply.status(201).send(res);
-  });
+  const { row, token } = await ctx.auth.createToken(owner, { name, scopes, pathPrefix: prefix, expiresAt });
+  await ctx.audit.record(request, { event: 'token.create', ok: true, target: row.id, details: { user: owner.name, name, scopes, pathPrefix: prefix, expiresAt } });
+  const res: CreatedToken = { ...tokenInfo(row, owner.name), token };
+  return reply.status(201).send(res);
+}
 
-  app.delete<{ Params: { id: string } }>(`${API_PREFIX}/tokens/:id`, async (request, reply) => {
-    const auth = authOf(request);
-    const t = await users.tokenById(request.params.id);
-    // Someone else's token does not exist for a non-admin.
-    if (!t || (t.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no token ${request.params.id}`);
-    if (!covers(auth, t)) throw new ForbiddenError('this token may not revoke a token that can do more than it');
-    if (t.revoked_at === null) await users.revokeToken(t.id, ctx.now());
-    await ctx.audit.record(request, { event: 'token.revoke', ok: true, target: t.id, details: { name: t.name } });
-    return reply.status(204).send();
-  });
+async function revokeToken(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const params = request.params as { id: string };
+  const { users } = ctx;
+  const auth = authOf(request);
+  const t = await users.tokenById(params.id);
+  // Someone else's token does not exist for a non-admin.
+  if (!t || (t.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no token ${params.id}`);
+  if (!covers(auth, t)) throw new ForbiddenError('this token may not revoke a token that can do more than it');
+  if (t.revoked_at === null) await users.revokeToken(t.id, ctx.now());
+  await ctx.audit.record(request, { event: 'token.revoke', ok: true, target: t.id, details: { name: t.name } });
+  return reply.status(204).send();
 }

@@ -14,10 +14,13 @@
  * (../share-gate.ts): its files are named relative to the link's folder, one name each,
  * never replace anything, and each committed file counts as one use of the link.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import {
   ChunkNotInUploadError,
+  EncodingUnsupportedError,
+  isFerryError,
+  NotFoundError,
   ForbiddenError,
   GoneError,
   PathInvalidError,
@@ -37,10 +40,11 @@ import {
 } from '../../core/protocol.js';
 import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
 import { commitSession } from '../commit.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
+import { ChunkAccess } from '../chunk-access.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -55,6 +59,33 @@ function rawBody(request: FastifyRequest): Readable {
   const body = request.body as Readable | undefined;
   if (body && typeof body.pipe === 'function') return body;
   throw new ValidationError('chunk and pack bodies must be sent as application/octet-stream');
+}
+
+/**
+ * The Content-Encoding of a chunk or pack body: none (`identity`) or `zstd` (one zstd frame
+ * with its content size; capabilities feature `zstd`). Anything else is 415
+ * FERRY_ERR_ENCODING_UNSUPPORTED rather than bytes taken for what they are not.
+ */
+function bodyEncoding(request: FastifyRequest, delta = false): 'zstd' | 'delta' | undefined {
+  const value = String(request.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (value === '' || value === 'identity') return undefined;
+  if (value === 'zstd') return 'zstd';
+  if (delta && value === DELTA_ENCODING) return 'delta';
+  throw new EncodingUnsupportedError(`Content-Encoding ${JSON.stringify(value)} is not taken here: send ${delta ? `zstd, ${DELTA_ENCODING}` : 'zstd'} or no encoding`);
+}
+
+/** Content-Encoding of a chunk PUT whose body is a delta (../../algo/chunk-delta.ts) against the chunk named in {@link DELTA_BASE_HEADER}. */
+const DELTA_ENCODING = 'x-ferry-delta';
+const DELTA_BASE_HEADER = 'x-ferry-delta-base';
+
+/** Whether `base` may not serve as a delta base for a chunk of the upload to `path` (see the chunk PUT). */
+async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, base: string, path: string): Promise<boolean> {
+  try {
+    return (await new ChunkAccess(ctx).unreadable(auth, [base], [toUserPath(auth, path)])).length > 0;
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_FORBIDDEN') || isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return true;
+    throw err;
+  }
 }
 
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
@@ -75,235 +106,272 @@ function shareEntry<E extends { path: string; name: string }>(entry: E): E {
   return { ...entry, path: '/' + entry.name };
 }
 
-export function registerUploadRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  const { meta, chunks, limits } = ctx;
-  const ttl = ctx.config.uploadTtlMs;
+export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
   // Every route here also takes a share upload token (drop boxes).
   const opts = { config: { shareUpload: true } };
+  app.post(`${API_PREFIX}/uploads`, opts, (request, reply) => createUpload(ctx, request, reply));
+  app.get(`${API_PREFIX}/uploads/:id`, opts, (request) => getUpload(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/chunks`, opts, (request) => appendChunks(ctx, request));
+  app.put(`${API_PREFIX}/uploads/:id/chunks/:hash`, opts, (request) => putChunk(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/packs`, opts, (request) => putPack(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/commit`, opts, (request) => commit(ctx, request));
+  app.delete(`${API_PREFIX}/uploads/:id`, opts, (request, reply) => abort(ctx, request, reply));
+};
 
-  /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
-  const checkOwner = (auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void => {
-    if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    // A token limited to a path prefix only touches sessions that write inside it (the
-    // commit re-checks every file; this keeps the rest of the session out of its reach too).
-    if (auth.pathPrefix !== null && up.scope !== null) {
-      const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
-      if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
-    }
-  };
+/** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
+function checkOwner(auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void {
+  if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+  // A token limited to a path prefix only touches sessions that write inside it (the
+  // commit re-checks every file; this keeps the rest of the session out of its reach too).
+  if (auth.pathPrefix !== null && up.scope !== null) {
+    const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
+    if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
+  }
+}
 
-  /** The caller's own live session, touched unless told not to. */
-  const ownUpload = async (auth: AuthContext, id: string, touch = true): Promise<UploadInfo> => {
-    authorizeScope(auth, 'write');
-    const up = await meta.getUpload(id, touch ? ttl : undefined);
-    checkOwner(auth, id, up);
-    return up;
-  };
+/** The caller's own live session, touched unless told not to. */
+async function ownUpload(ctx: ServerContext, auth: AuthContext, id: string, touch = true): Promise<UploadInfo> {
+  authorizeScope(auth, 'write');
+  const up = await ctx.meta.getUpload(id, touch ? ctx.config.uploadTtlMs : undefined);
+  checkOwner(auth, id, up);
+  return up;
+}
 
-  /** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
-  const ownUploadLight = async (auth: AuthContext, id: string): Promise<number> => {
-    authorizeScope(auth, 'write');
-    const up = await meta.uploadOwner(id);
-    checkOwner(auth, id, up);
-    return up.expiresAt;
-  };
+/** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
+async function ownUploadLight(ctx: ServerContext, auth: AuthContext, id: string): Promise<number> {
+  authorizeScope(auth, 'write');
+  const up = await ctx.meta.uploadOwner(id);
+  checkOwner(auth, id, up);
+  return up.expiresAt;
+}
 
-  app.post(`${API_PREFIX}/uploads`, opts, async (request, reply) => {
-    const auth = authOf(request);
-    const body = asObject(request.body);
-    let files: UploadFileSpec[];
-    if (body.files !== undefined) {
-      if (!Array.isArray(body.files) || body.files.length === 0) throw new ValidationError('files must be a non-empty array');
-      if (body.files.length > limits.maxFilesPerUpload) throw new PayloadTooLargeError(`at most ${limits.maxFilesPerUpload} files per upload session`);
-      if (body.path !== undefined) throw new ValidationError('give either path (one file) or files (a batch), not both');
-      files = body.files.map((f, i) => validateFileSpec(f, `files[${i}]`, limits.maxChunkSize));
-      files.forEach((f, i) => {
-        if (f.size === undefined || f.hash === undefined || f.chunks === undefined) {
-          throw new ValidationError(`files[${i}]: in a batch every file needs size, hash and chunks`);
-        }
-      });
-      const paths = new Set(files.map((f) => f.path));
-      if (paths.size !== files.length) throw new ValidationError('a batch names the same path twice');
-    } else {
-      files = [validateFileSpec(body, 'upload', limits.maxChunkSize)];
-    }
-    // Paths arrive relative to the caller's home; the session keeps server paths.
-    files = files.map((f, i) => {
-      const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
-      const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
-      if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
-      const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
-      if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
-      return spec;
-    });
-    if (body.ttlSeconds !== undefined && body.files !== undefined) throw new ValidationError('in a batch, give ttlSeconds per file');
-    const totalChunks = files.reduce((a, f) => a + (f.chunks?.length ?? 0), 0);
-    if (totalChunks > limits.maxChunksPerRequest) {
-      throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
-    }
-    // A drop box never replaces a file.
-    const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
-    const all = files.flatMap((f) => f.chunks ?? []);
-    const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
-    const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
-    return reply.status(201).send(status);
-  });
-
-  app.get<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, opts, async (request) => {
-    const up = await ownUpload(authOf(request), request.params.id);
-    const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
-    return status;
-  });
-
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/chunks`, opts, async (request) => {
-    const auth = authOf(request);
-    const id = request.params.id;
-    // Not touched yet: only an append that is taken keeps the session alive.
-    await ownUpload(auth, id, false);
-    const body = asObject(request.body);
-    const file = optionalInt(body.file, 'file') ?? 0;
-    const added = validateChunkList(body.chunks, limits.maxChunkSize);
-    const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
-    if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
-    // A streaming upload of unknown size is held to the size and quota limits as it grows:
-    // its reservation grows with its manifest, counted with every other upload in flight.
-    // (Only single-file sessions have unsealed files: the reservation is that file's.)
-    const target = await meta.uploadFileInfo(id, file);
-    if (target !== undefined && !target.sealed) {
-      try {
-        await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
-      } catch (err) {
-        if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
-        throw err;
+async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { meta, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const auth = authOf(request);
+  const body = asObject(request.body);
+  let files: UploadFileSpec[];
+  if (body.files !== undefined) {
+    if (!Array.isArray(body.files) || body.files.length === 0) throw new ValidationError('files must be a non-empty array');
+    if (body.files.length > limits.maxFilesPerUpload) throw new PayloadTooLargeError(`at most ${limits.maxFilesPerUpload} files per upload session`);
+    if (body.path !== undefined) throw new ValidationError('give either path (one file) or files (a batch), not both');
+    files = body.files.map((f, i) => validateFileSpec(f, `files[${i}]`, limits.maxChunkSize));
+    files.forEach((f, i) => {
+      if (f.size === undefined || f.hash === undefined || f.chunks === undefined) {
+        throw new ValidationError(`files[${i}]: in a batch every file needs size, hash and chunks`);
       }
-    }
-    const missing = await meta.appendEntries(id, file, list, ttl);
-    const res: AppendChunksResponse = { missing };
-    return res;
-  });
-
-  app.put<{ Params: IdParams & { hash: string } }>(`${API_PREFIX}/uploads/:id/chunks/:hash`, opts, async (request) => {
-    const hash = assertSha256Hex(request.params.hash, 'chunk hash');
-    const lengthHeader = request.headers['content-length'];
-    if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
-    const size = Number(lengthHeader);
-    if (!Number.isSafeInteger(size) || size < 1) throw new ValidationError('Content-Length must be a positive integer');
-    if (size > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
-    const auth = authOf(request);
-    authorizeScope(auth, 'write');
-    // One query: the session, the file that brings the chunk (its path routes the chunk
-    // to its store, --store) and the size its manifest gives the chunk.
-    const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(request.params.id, hash);
-    checkOwner(auth, request.params.id, up);
-    if (path === undefined) {
-      throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${request.params.id}'s manifest`);
-    }
-    // The manifest's sizes become the file's size, its quota use and its Content-Length:
-    // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
-    if (declared !== size) {
-      throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${request.params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
-    }
-    const controller = new AbortController();
-    request.raw.once('close', () => {
-      if (!request.raw.complete) controller.abort();
     });
-    // Read, verified and written the same way whoever else stores the chunk; `stored` says
-    // only whether it was already the caller's (the dedup oracle is closed, issue 10).
-    const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path });
-    // Only a chunk taken keeps the session alive: refused requests do not extend it.
-    await meta.extendUpload(request.params.id, expiresAt, ttl);
-    ctx.metrics.chunkBodyBytesReceived.inc(size);
-    const res: ChunkPutResponse = { hash, size, stored };
-    return res;
+    const paths = new Set(files.map((f) => f.path));
+    if (paths.size !== files.length) throw new ValidationError('a batch names the same path twice');
+  } else {
+    files = [validateFileSpec(body, 'upload', limits.maxChunkSize)];
+  }
+  // Paths arrive relative to the caller's home; the session keeps server paths.
+  files = files.map((f, i) => {
+    const raw = body.files !== undefined ? (body.files as Record<string, unknown>[])[i] : body;
+    const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
+    if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
+    const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
+    if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
+    return spec;
   });
+  if (body.ttlSeconds !== undefined && body.files !== undefined) throw new ValidationError('in a batch, give ttlSeconds per file');
+  const totalChunks = files.reduce((a, f) => a + (f.chunks?.length ?? 0), 0);
+  if (totalChunks > limits.maxChunksPerRequest) {
+    throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
+  }
+  // A drop box never replaces a file.
+  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
+  const all = files.flatMap((f) => f.chunks ?? []);
+  const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
+  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
+  return reply.status(201).send(status);
+}
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/packs`, opts, async (request) => {
-    const id = request.params.id;
-    const auth = authOf(request);
-    const expiresAt = await ownUploadLight(auth, id);
-    const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
-    const controller = new AbortController();
-    request.raw.once('close', () => {
-      if (!request.raw.complete) controller.abort();
-    });
-    const path = await meta.uploadFirstPath(id);
-    const result = await chunks.putPack(
-      rawBody(request),
-      limits.maxPackBytes,
-      controller.signal,
-      async (frames) => {
-        const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
-        if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
-        if (mismatched.length > 0) {
-          const m = mismatched[0];
-          throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
-        }
-      },
-      { owner: auth.userId, path },
-    );
-    await meta.extendUpload(id, expiresAt, ttl);
-    ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
-    return result;
-  });
+async function getUpload(ctx: ServerContext, request: FastifyRequest) {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  const up = await ownUpload(ctx, authOf(request), params.id);
+  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
+  return status;
+}
 
-  app.post<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id/commit`, opts, async (request) => {
-    const auth = authOf(request);
-    const up = await ownUpload(auth, request.params.id);
-    // A drop box counts one use per file received; given back if the commit fails.
-    const uses = auth.share ? up.files : 0;
-    for (let i = 0; i < uses; i++) {
-      if (!(await ctx.shares.consumeUse(auth.share!.id, ctx.now()))) {
-        for (let j = 0; j < i; j++) await ctx.shares.refundUse(auth.share!.id);
-        throw new GoneError('this link has been used up');
-      }
-    }
+async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
+  const { meta, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const params = request.params as IdParams;
+  const auth = authOf(request);
+  const id = params.id;
+  // Not touched yet: only an append that is taken keeps the session alive.
+  await ownUpload(ctx, auth, id, false);
+  const body = asObject(request.body);
+  const file = optionalInt(body.file, 'file') ?? 0;
+  const added = validateChunkList(body.chunks, limits.maxChunkSize);
+  const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
+  if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
+  // A streaming upload of unknown size is held to the size and quota limits as it grows:
+  // its reservation grows with its manifest, counted with every other upload in flight.
+  // (Only single-file sessions have unsealed files: the reservation is that file's.)
+  const target = await meta.uploadFileInfo(id, file);
+  if (target !== undefined && !target.sealed) {
     try {
-      return await commit(request, auth, uses);
+      await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
     } catch (err) {
-      for (let j = 0; j < uses; j++) await ctx.shares.refundUse(auth.share!.id);
+      if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
       throw err;
     }
-  });
+  }
+  const missing = await meta.appendEntries(id, file, list, ttl);
+  const res: AppendChunksResponse = { missing };
+  return res;
+}
 
-  const commit = async (request: FastifyRequest<{ Params: IdParams }>, auth: AuthContext, uses: number): Promise<CommitResponse> => {
-    const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
-    const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
-    const size = optionalInt(body.size, 'size');
-    if (size !== undefined) final.size = size;
-    if (body.hash !== undefined) final.hash = assertSha256Hex(body.hash, 'hash');
-    const mtime = optionalInt(body.mtime, 'mtime');
-    if (mtime !== undefined) final.mtime = mtime;
-    const mode = optionalInt(body.mode, 'mode');
-    if (mode !== undefined) final.mode = mode & 0o7777;
-    const quotaCheck = ctx.quota.commitCheck(auth);
-    const files = await commitSession(ctx, request, auth, request.params.id, final, {
-        // Inside the commit transaction: grants or the token may have changed since the
-        // session was created, and the usage since it was counted (a copy, a lower quota).
-        check: async (trx, candidates) => {
-          for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
-          await quotaCheck(trx, candidates);
-        },
-    }).catch(async (err: unknown) => {
-        // Refused for a limit: the session could only wait for its expiry, holding a
-        // session slot and its quota reservation. It goes; its chunks stay the user's
-        // until garbage collection (a re-run after freeing space sends nothing again).
-        if (isLimitRefusal(err)) await meta.abortUpload(request.params.id).catch(() => undefined);
-        throw err;
-      });
-    if (auth.share) {
-      for (const f of files) {
-        await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
+async function putChunk(ctx: ServerContext, request: FastifyRequest) {
+  const { meta, chunks, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const params = request.params as IdParams & { hash: string };
+  const hash = assertSha256Hex(params.hash, 'chunk hash');
+  const lengthHeader = request.headers['content-length'];
+  if (lengthHeader === undefined) throw new ValidationError('a chunk PUT needs a Content-Length header');
+  const length = Number(lengthHeader);
+  if (!Number.isSafeInteger(length) || length < 1) throw new ValidationError('Content-Length must be a positive integer');
+  if (length > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
+  const encoding = bodyEncoding(request, true);
+  const base = encoding === 'delta' ? assertSha256Hex(request.headers[DELTA_BASE_HEADER], DELTA_BASE_HEADER) : undefined;
+  const auth = authOf(request);
+  authorizeScope(auth, 'write');
+  // One query: the session, the file that brings the chunk (its path routes the chunk
+  // to its store, --store) and the size its manifest gives the chunk.
+  const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(params.id, hash);
+  checkOwner(auth, params.id, up);
+  if (path === undefined) {
+    throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${params.id}'s manifest`);
+  }
+  // The manifest's sizes become the file's size, its quota use and its Content-Length:
+  // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
+  // A compressed body is smaller than that; its frame must decode to exactly that size.
+  const size = encoding ? (declared ?? 0) : length;
+  if (encoding === 'zstd' && length >= size) throw new ValidationError(`a compressed chunk must be smaller than the chunk (${size} bytes); send it raw`);
+  // A delta may copy only from a chunk of the file being replaced, and only for a caller
+  // who may read that file: else it would open other files' bytes to whoever knows a hash.
+  if (base !== undefined && (await deltaBaseRefused(ctx, auth, base, path))) {
+    throw new NotFoundError(`chunk ${base} is not part of ${toUserPath(auth, path)} as you may read it: send the chunk itself`, { details: { base } });
+  }
+  if (declared !== size) {
+    throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
+  }
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
+  });
+  // Read, verified and written the same way whoever else stores the chunk; `stored` says
+  // only whether it was already the caller's (the dedup oracle is closed, issue 10).
+  const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path, ...(encoding ? { encoding } : {}), ...(base ? { base } : {}) });
+  // Only a chunk taken keeps the session alive: refused requests do not extend it.
+  await meta.extendUpload(params.id, expiresAt, ttl);
+  ctx.metrics.chunkBodyBytesReceived.inc(size);
+  ctx.metrics.chunkWireBytesReceived.inc(length);
+  const res: ChunkPutResponse = { hash, size, stored };
+  return res;
+}
+
+async function putPack(ctx: ServerContext, request: FastifyRequest) {
+  const { meta, chunks, limits } = ctx;
+  const ttl = ctx.config.uploadTtlMs;
+  const params = request.params as IdParams;
+  const id = params.id;
+  const auth = authOf(request);
+  const expiresAt = await ownUploadLight(ctx, auth, id);
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
+  const encoding = bodyEncoding(request) as 'zstd' | undefined;
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
+  });
+  const path = await meta.uploadFirstPath(id);
+  const result = await chunks.putPack(
+    rawBody(request),
+    limits.maxPackBytes,
+    controller.signal,
+    async (frames) => {
+      const { strangers, mismatched } = await meta.chunksNotInUpload(id, frames);
+      if (strangers.length > 0) throw new ChunkNotInUploadError(`chunk ${strangers[0]} is not in upload ${id}'s manifest`, { details: { hashes: strangers.slice(0, 100) } });
+      if (mismatched.length > 0) {
+        const m = mismatched[0];
+        throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
-      return { files: files.map((f) => shareEntry(f)) };
-    }
-    const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
-    return res;
-  };
+    },
+    { owner: auth.userId, path, ...(encoding ? { encoding } : {}) },
+  );
+  await meta.extendUpload(id, expiresAt, ttl);
+  ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
+  ctx.metrics.chunkWireBytesReceived.inc(declared);
+  return result;
+}
 
-  app.delete<{ Params: IdParams }>(`${API_PREFIX}/uploads/:id`, opts, async (request, reply) => {
-    await ownUpload(authOf(request), request.params.id);
-    await meta.abortUpload(request.params.id);
-    return reply.status(204).send();
+async function commit(ctx: ServerContext, request: FastifyRequest): Promise<CommitResponse> {
+  const params = request.params as IdParams;
+  const auth = authOf(request);
+  const up = await ownUpload(ctx, auth, params.id);
+  // A drop box counts one use per file received; given back if the commit fails.
+  const uses = auth.share ? up.files : 0;
+  for (let i = 0; i < uses; i++) {
+    if (!(await ctx.shares.consumeUse(auth.share!.id, ctx.now()))) {
+      for (let j = 0; j < i; j++) await ctx.shares.refundUse(auth.share!.id);
+      throw new GoneError('this link has been used up');
+    }
+  }
+  try {
+    return await commitFiles(ctx, request, auth, uses);
+  } catch (err) {
+    for (let j = 0; j < uses; j++) await ctx.shares.refundUse(auth.share!.id);
+    throw err;
+  }
+}
+
+/** The commit proper: the final size, hash, mtime and mode checked, then {@link commitSession}. */
+async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, uses: number): Promise<CommitResponse> {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  const body = request.body === undefined || request.body === null ? {} : asObject(request.body);
+  const final: { size?: number; hash?: string; mtime?: number; mode?: number } = {};
+  const size = optionalInt(body.size, 'size');
+  if (size !== undefined) final.size = size;
+  if (body.hash !== undefined) final.hash = assertSha256Hex(body.hash, 'hash');
+  const mtime = optionalInt(body.mtime, 'mtime');
+  if (mtime !== undefined) final.mtime = mtime;
+  const mode = optionalInt(body.mode, 'mode');
+  if (mode !== undefined) final.mode = mode & 0o7777;
+  const quotaCheck = ctx.quota.commitCheck(auth);
+  const files = await commitSession(ctx, request, auth, params.id, final, {
+    // Inside the commit transaction: grants or the token may have changed since the
+    // session was created, and the usage since it was counted (a copy, a lower quota).
+    check: async (trx, candidates) => {
+      for (const c of candidates) authorize(auth, 'write', toUserPath(auth, c.path));
+      await quotaCheck(trx, candidates);
+    },
+  }).catch(async (err: unknown) => {
+    // Refused for a limit: the session could only wait for its expiry, holding a
+    // session slot and its quota reservation. It goes; its chunks stay the user's
+    // until garbage collection (a re-run after freeing space sends nothing again).
+    if (isLimitRefusal(err)) await meta.abortUpload(params.id).catch(() => undefined);
+    throw err;
   });
+  if (auth.share) {
+    for (const f of files) {
+      await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
+    }
+    return { files: files.map((f) => shareEntry(f)) };
+  }
+  const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
+  return res;
+}
+
+async function abort(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { meta } = ctx;
+  const params = request.params as IdParams;
+  await ownUpload(ctx, authOf(request), params.id);
+  await meta.abortUpload(params.id);
+  return reply.status(204).send();
 }

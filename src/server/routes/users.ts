@@ -10,13 +10,13 @@
  *   PUT    /api/v1/users/:name/grants       {path, permissions} (empty permissions: remove)
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import { DEFAULT_USER_PERMISSIONS, formatPermissions, parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type UserInfo } from '../../core/protocol.js';
 import type { UserPatch, UserRow } from '../../store/auth-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 import { CidrList } from '../ip-filter.js';
 import { checkPasswordRules } from '../passwords.js';
@@ -68,124 +68,144 @@ function cidrs(value: unknown, what: string): string | null | undefined {
   return list === undefined ? undefined : CidrList.serialize(list);
 }
 
-export function registerUserRoutes(app: FastifyInstance, ctx: ServerContext): void {
+export const userRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/users`, (request) => listUsers(ctx, request));
+  app.post(`${API_PREFIX}/users`, (request, reply) => createUser(ctx, request, reply));
+  app.get(`${API_PREFIX}/users/:name`, (request) => getUser(ctx, request));
+  app.patch(`${API_PREFIX}/users/:name`, (request) => updateUser(ctx, request));
+  app.delete(`${API_PREFIX}/users/:name`, (request, reply) => deleteUser(ctx, request, reply));
+  app.put(`${API_PREFIX}/users/:name/password`, (request, reply) => setPassword(ctx, request, reply));
+  app.put(`${API_PREFIX}/users/:name/grants`, (request) => setGrants(ctx, request));
+};
+
+async function info(ctx: ServerContext, u: UserRow): Promise<UserInfo> {
+  return userInfo(u, await ctx.users.grantsOf(u.id));
+}
+
+async function find(ctx: ServerContext, name: string): Promise<UserRow> {
+  const u = await ctx.users.userByName(name);
+  if (!u) throw new NotFoundError(`no user ${name}`, { details: { user: name } });
+  return u;
+}
+
+function admin(request: FastifyRequest) {
+  const auth = authOf(request);
+  authorizeAdmin(auth);
+  return auth;
+}
+
+async function listUsers(ctx: ServerContext, request: FastifyRequest) {
   const { users } = ctx;
+  admin(request);
+  return Promise.all((await users.listUsers()).map((u) => info(ctx, u)));
+}
 
-  const info = async (u: UserRow): Promise<UserInfo> => userInfo(u, await users.grantsOf(u.id));
-  const find = async (name: string): Promise<UserRow> => {
-    const u = await users.userByName(name);
-    if (!u) throw new NotFoundError(`no user ${name}`, { details: { user: name } });
-    return u;
+async function createUser(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { users } = ctx;
+  admin(request);
+  const body = bodyObject(request.body);
+  const name = checkName(body.name);
+  if (await users.userByName(name)) throw new AlreadyExistsError(`user ${name} exists`, { details: { user: name } });
+  const role = checkRole(body.role) ?? 'user';
+  const home = body.home === undefined ? `/users/${name}` : normalizePath(requiredString(body.home, 'home', 4096));
+  const password = body.password === undefined ? undefined : checkPasswordRules(body.password);
+  const grants = parseGrants(body.grants) ?? [{ path: '/', perms: formatPermissions(DEFAULT_USER_PERMISSIONS) }];
+  const row: UserRow = {
+    id: 'u-' + randomBytes(8).toString('hex'),
+    name,
+    role,
+    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
+    home,
+    created_at: ctx.now(),
+    disabled: 0,
+    quota_bytes: optionalLimit(body.quotaBytes, 'quotaBytes') ?? null,
+    quota_files: optionalLimit(body.quotaFiles, 'quotaFiles') ?? null,
+    max_file_size: optionalLimit(body.maxFileSize, 'maxFileSize') ?? null,
+    max_sessions: optionalLimit(body.maxSessions, 'maxSessions') ?? null,
+    ip_allow: cidrs(body.ipAllow, 'ipAllow') ?? null,
+    ip_deny: cidrs(body.ipDeny, 'ipDeny') ?? null,
   };
-  const admin = (request: FastifyRequest) => {
-    const auth = authOf(request);
-    authorizeAdmin(auth);
-    return auth;
-  };
+  await ctx.meta.mkdir(home, { parents: true });
+  await users.createUser(row, grants);
+  await ctx.audit.record(request, { event: 'user.create', ok: true, target: name, details: { role, home, grants } });
+  return reply.status(201).send(await info(ctx, row));
+}
 
-  app.get(`${API_PREFIX}/users`, async (request) => {
-    admin(request);
-    return Promise.all((await users.listUsers()).map(info));
-  });
+async function getUser(ctx: ServerContext, request: FastifyRequest) {
+  const params = request.params as { name: string };
+  admin(request);
+  const u = await find(ctx, params.name);
+  return { ...(await info(ctx, u)), usage: await ctx.meta.usage(u.home) };
+}
 
-  app.post(`${API_PREFIX}/users`, async (request, reply) => {
-    admin(request);
-    const body = bodyObject(request.body);
-    const name = checkName(body.name);
-    if (await users.userByName(name)) throw new AlreadyExistsError(`user ${name} exists`, { details: { user: name } });
-    const role = checkRole(body.role) ?? 'user';
-    const home = body.home === undefined ? `/users/${name}` : normalizePath(requiredString(body.home, 'home', 4096));
-    const password = body.password === undefined ? undefined : checkPasswordRules(body.password);
-    const grants = parseGrants(body.grants) ?? [{ path: '/', perms: formatPermissions(DEFAULT_USER_PERMISSIONS) }];
-    const row: UserRow = {
-      id: 'u-' + randomBytes(8).toString('hex'),
-      name,
-      role,
-      password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
-      home,
-      created_at: ctx.now(),
-      disabled: 0,
-      quota_bytes: optionalLimit(body.quotaBytes, 'quotaBytes') ?? null,
-      quota_files: optionalLimit(body.quotaFiles, 'quotaFiles') ?? null,
-      max_file_size: optionalLimit(body.maxFileSize, 'maxFileSize') ?? null,
-      max_sessions: optionalLimit(body.maxSessions, 'maxSessions') ?? null,
-      ip_allow: cidrs(body.ipAllow, 'ipAllow') ?? null,
-      ip_deny: cidrs(body.ipDeny, 'ipDeny') ?? null,
-    };
-    await ctx.meta.mkdir(home, { parents: true });
-    await users.createUser(row, grants);
-    await ctx.audit.record(request, { event: 'user.create', ok: true, target: name, details: { role, home, grants } });
-    return reply.status(201).send(await info(row));
-  });
+async function updateUser(ctx: ServerContext, request: FastifyRequest) {
+  const { users } = ctx;
+  const params = request.params as { name: string };
+  const auth = admin(request);
+  const u = await find(ctx, params.name);
+  const body = bodyObject(request.body);
+  const known = new Set(['role', 'home', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny', 'disabled']);
+  for (const k of Object.keys(body)) if (!known.has(k)) throw new ValidationError(`unknown field ${k}`);
+  const patch: UserPatch = {};
+  const role = checkRole(body.role);
+  if (role !== undefined) patch.role = role;
+  if (body.home !== undefined) patch.home = normalizePath(requiredString(body.home, 'home', 4096));
+  const limits = { quota_bytes: 'quotaBytes', quota_files: 'quotaFiles', max_file_size: 'maxFileSize', max_sessions: 'maxSessions' } as const;
+  for (const [column, field] of Object.entries(limits) as [keyof typeof limits, string][]) {
+    const v = optionalLimit(body[field], field);
+    if (v !== undefined) patch[column] = v;
+  }
+  const allow = cidrs(body.ipAllow, 'ipAllow');
+  if (allow !== undefined) patch.ip_allow = allow;
+  const deny = cidrs(body.ipDeny, 'ipDeny');
+  if (deny !== undefined) patch.ip_deny = deny;
+  if (body.disabled !== undefined) {
+    if (typeof body.disabled !== 'boolean') throw new ValidationError('disabled must be a boolean');
+    if (body.disabled && u.id === auth.userId) throw new ValidationError('you cannot disable yourself');
+    patch.disabled = body.disabled ? 1 : 0;
+  }
+  if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
+  const grants = parseGrants(body.grants);
+  if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
+  await users.updateUser(u.id, patch);
+  if (grants !== undefined) await users.replaceGrants(u.id, grants);
+  if (patch.disabled === 1) await users.revokeUserSessions(u.id, ctx.now());
+  await ctx.audit.record(request, { event: 'user.update', ok: true, target: u.name, details: { ...body } });
+  return info(ctx, (await users.userById(u.id))!);
+}
 
-  app.get<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
-    admin(request);
-    const u = await find(request.params.name);
-    return { ...(await info(u)), usage: await ctx.meta.usage(u.home) };
-  });
+async function deleteUser(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { users } = ctx;
+  const params = request.params as { name: string };
+  const auth = admin(request);
+  const u = await find(ctx, params.name);
+  if (u.id === auth.userId) throw new ValidationError('you cannot delete yourself');
+  await users.deleteUser(u.id);
+  await ctx.audit.record(request, { event: 'user.delete', ok: true, target: u.name, details: { home: u.home } });
+  return reply.status(204).send();
+}
 
-  app.patch<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request) => {
-    const auth = admin(request);
-    const u = await find(request.params.name);
-    const body = bodyObject(request.body);
-    const known = new Set(['role', 'home', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny', 'disabled']);
-    for (const k of Object.keys(body)) if (!known.has(k)) throw new ValidationError(`unknown field ${k}`);
-    const patch: UserPatch = {};
-    const role = checkRole(body.role);
-    if (role !== undefined) patch.role = role;
-    if (body.home !== undefined) patch.home = normalizePath(requiredString(body.home, 'home', 4096));
-    const limits = { quota_bytes: 'quotaBytes', quota_files: 'quotaFiles', max_file_size: 'maxFileSize', max_sessions: 'maxSessions' } as const;
-    for (const [column, field] of Object.entries(limits) as [keyof typeof limits, string][]) {
-      const v = optionalLimit(body[field], field);
-      if (v !== undefined) patch[column] = v;
-    }
-    const allow = cidrs(body.ipAllow, 'ipAllow');
-    if (allow !== undefined) patch.ip_allow = allow;
-    const deny = cidrs(body.ipDeny, 'ipDeny');
-    if (deny !== undefined) patch.ip_deny = deny;
-    if (body.disabled !== undefined) {
-      if (typeof body.disabled !== 'boolean') throw new ValidationError('disabled must be a boolean');
-      if (body.disabled && u.id === auth.userId) throw new ValidationError('you cannot disable yourself');
-      patch.disabled = body.disabled ? 1 : 0;
-    }
-    if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
-    const grants = parseGrants(body.grants);
-    if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
-    await users.updateUser(u.id, patch);
-    if (grants !== undefined) await users.replaceGrants(u.id, grants);
-    if (patch.disabled === 1) await users.revokeUserSessions(u.id, ctx.now());
-    await ctx.audit.record(request, { event: 'user.update', ok: true, target: u.name, details: { ...body } });
-    return info((await users.userById(u.id))!);
-  });
+async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { users } = ctx;
+  const params = request.params as { name: string };
+  admin(request);
+  const u = await find(ctx, params.name);
+  const password = checkPasswordRules(bodyObject(request.body).password);
+  await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
+  await users.revokeUserSessions(u.id, ctx.now());
+  await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name });
+  return reply.status(204).send();
+}
 
-  app.delete<{ Params: { name: string } }>(`${API_PREFIX}/users/:name`, async (request, reply) => {
-    const auth = admin(request);
-    const u = await find(request.params.name);
-    if (u.id === auth.userId) throw new ValidationError('you cannot delete yourself');
-    await users.deleteUser(u.id);
-    await ctx.audit.record(request, { event: 'user.delete', ok: true, target: u.name, details: { home: u.home } });
-    return reply.status(204).send();
-  });
-
-  app.put<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/password`, async (request, reply) => {
-    admin(request);
-    const u = await find(request.params.name);
-    const password = checkPasswordRules(bodyObject(request.body).password);
-    await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
-    await users.revokeUserSessions(u.id, ctx.now());
-    await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name });
-    return reply.status(204).send();
-  });
-
-  app.put<{ Params: { name: string } }>(`${API_PREFIX}/users/:name/grants`, async (request) => {
-    admin(request);
-    const u = await find(request.params.name);
-    const body = bodyObject(request.body);
-    const path = normalizePath(requiredString(body.path, 'path', 4096));
-    const perms = grantPerms(body.permissions ?? [], 'permissions');
-    await users.setGrant(u.id, path, perms);
-    await ctx.audit.record(request, { event: 'user.grant', ok: true, target: u.name, details: { path, permissions: perms } });
-    return info(u);
-  });
-
+async function setGrants(ctx: ServerContext, request: FastifyRequest) {
+  const { users } = ctx;
+  const params = request.params as { name: string };
+  admin(request);
+  const u = await find(ctx, params.name);
+  const body = bodyObject(request.body);
+  const path = normalizePath(requiredString(body.path, 'path', 4096));
+  const perms = grantPerms(body.permissions ?? [], 'permissions');
+  await users.setGrant(u.id, path, perms);
+  await ctx.audit.record(request, { event: 'user.grant', ok: true, target: u.name, details: { path, permissions: perms } });
+  return info(ctx, u);
 }

@@ -8,12 +8,12 @@
  *   POST   /api/v1/trash/restore           {id, to?} -> Entry (write at the target)
  *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { isWithin, normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { parseVersionId, type TrashInfo, type VersionInfo } from '../../store/version-store.js';
-import { authOf, type ServerContext } from '../app.js';
+import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, can, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
@@ -25,69 +25,75 @@ function queryPath(request: FastifyRequest): string {
   return q.path === undefined ? '/' : normalizePath(q.path);
 }
 
-export function registerVersionRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.get(`${API_PREFIX}/versions/*`, async (request) => {
-    const auth = authOf(request);
-    const path = wildcardPath(request);
-    const server = authorize(auth, 'read', path);
-    const versions = await ctx.versions.versions(server);
-    // No versions and no file: as any other route, a path that is not there is a 404.
-    if (versions.length === 0) await ctx.meta.stat(server);
-    return { path, versions: versions.map((v) => userVersion(auth, v)) };
-  });
+export const versionRoutes: RoutePlugin = async (app, { ctx }) => {
+  app.get(`${API_PREFIX}/versions/*`, (request) => listVersions(ctx, request));
+  app.post(`${API_PREFIX}/versions/restore`, (request) => restoreVersion(ctx, request));
+  app.get(`${API_PREFIX}/trash`, (request) => listTrash(ctx, request));
+  app.post(`${API_PREFIX}/trash/restore`, (request) => restoreTrash(ctx, request));
+  app.delete(`${API_PREFIX}/trash`, (request) => emptyTrash(ctx, request));
+};
 
-  app.post(`${API_PREFIX}/versions/restore`, async (request) => {
-    const auth = authOf(request);
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const path = bodyPath(body.path, 'path');
-    const server = authorize(auth, 'write', path);
-    authorize(auth, 'read', path);
-    let id: number;
-    if (body.version !== undefined) id = parseVersionId(body.version);
-    else if (typeof body.at === 'number' && Number.isSafeInteger(body.at)) {
-      const v = await ctx.versions.versionAt(server, body.at);
-      if (!v) throw new NotFoundError(`${path} has no old version that was current at ${new Date(body.at).toISOString()}`, { details: { path } });
-      id = v.id;
-    } else throw new ValidationError('give version (an id from the list of versions) or at (ms since the epoch)');
-    const check = ctx.quota.commitCheck(auth);
-    const v = (await ctx.versions.versions(server)).find((x) => x.id === id);
-    const entry = await ctx.versions.restoreVersion(server, id, async (trx) => {
-      if (v) await check(trx, [{ path: server, size: v.size }]);
-    });
-    await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { version: id, size: entry.size, hash: entry.hash } });
-    return toUserEntry(auth, entry);
-  });
+async function listVersions(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  const path = wildcardPath(request);
+  const server = authorize(auth, 'read', path);
+  const versions = await ctx.versions.versions(server);
+  // No versions and no file: as any other route, a path that is not there is a 404.
+  if (versions.length === 0) await ctx.meta.stat(server);
+  return { path, versions: versions.map((v) => userVersion(auth, v)) };
+}
 
-  app.get(`${API_PREFIX}/trash`, async (request) => {
-    const auth = authOf(request);
-    const root = authorize(auth, 'list', queryPath(request));
-    const entries = (await ctx.versions.trash(root)).map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
-    return { entries };
+async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  const body = (request.body ?? {}) as Record<string, unknown>;
+  const path = bodyPath(body.path, 'path');
+  const server = authorize(auth, 'write', path);
+  authorize(auth, 'read', path);
+  let id: number;
+  if (body.version !== undefined) id = parseVersionId(body.version);
+  else if (typeof body.at === 'number' && Number.isSafeInteger(body.at)) {
+    const v = await ctx.versions.versionAt(server, body.at);
+    if (!v) throw new NotFoundError(`${path} has no old version that was current at ${new Date(body.at).toISOString()}`, { details: { path } });
+    id = v.id;
+  } else throw new ValidationError('give version (an id from the list of versions) or at (ms since the epoch)');
+  const check = ctx.quota.commitCheck(auth);
+  const v = (await ctx.versions.versions(server)).find((x) => x.id === id);
+  const entry = await ctx.versions.restoreVersion(server, id, async (trx) => {
+    if (v) await check(trx, [{ path: server, size: v.size }]);
   });
+  await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { version: id, size: entry.size, hash: entry.hash } });
+  return toUserEntry(auth, entry);
+}
 
-  app.post(`${API_PREFIX}/trash/restore`, async (request) => {
-    const auth = authOf(request);
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const id = parseVersionId(body.id);
-    const t = await ctx.versions.trashEntry(id);
-    // Someone else's trash is as invisible as their files.
-    if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`);
-    const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
-    const server = authorize(auth, 'write', to);
-    const check = ctx.quota.commitCheck(auth);
-    const entry = await ctx.versions.restoreTrash(id, server, (trx) => check(trx, [{ path: server, size: t.size }]));
-    await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { trash: id, from: t.path, size: t.size } });
-    return toUserEntry(auth, entry);
-  });
+async function listTrash(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  const root = authorize(auth, 'list', queryPath(request));
+  const entries = (await ctx.versions.trash(root)).map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
+  return { entries };
+}
 
-  app.delete(`${API_PREFIX}/trash`, async (request) => {
-    const auth = authOf(request);
-    const root = authorize(auth, 'delete', queryPath(request));
-    const q = request.query as Record<string, string | undefined>;
-    const before = q.before === undefined ? undefined : Number(q.before);
-    if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
-    const files = await ctx.versions.emptyTrash(root, before);
-    await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
-    return { files };
-  });
+async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  const body = (request.body ?? {}) as Record<string, unknown>;
+  const id = parseVersionId(body.id);
+  const t = await ctx.versions.trashEntry(id);
+  // Someone else's trash is as invisible as their files.
+  if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`);
+  const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
+  const server = authorize(auth, 'write', to);
+  const check = ctx.quota.commitCheck(auth);
+  const entry = await ctx.versions.restoreTrash(id, server, (trx) => check(trx, [{ path: server, size: t.size }]));
+  await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { trash: id, from: t.path, size: t.size } });
+  return toUserEntry(auth, entry);
+}
+
+async function emptyTrash(ctx: ServerContext, request: FastifyRequest) {
+  const auth = authOf(request);
+  const root = authorize(auth, 'delete', queryPath(request));
+  const q = request.query as Record<string, string | undefined>;
+  const before = q.before === undefined ? undefined : Number(q.before);
+  if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
+  const files = await ctx.versions.emptyTrash(root, before);
+  await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
+  return { files };
 }

@@ -17,9 +17,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_PREFIX } from '../../core/protocol.js';
-import type { ServerContext } from '../app.js';
+import type { RoutePlugin, ServerContext } from '../context.js';
 
 export const APP_CSP = [
   "default-src 'self'",
@@ -114,52 +114,65 @@ export function appPageHeaders(reply: FastifyReply): void {
   reply.type('text/html; charset=utf-8');
 }
 
-export interface WebApp {
+/**
+ * The built app, read once at start (from {@link findAppDir}); without a build every page
+ * answers 503 saying how to build it.
+ */
+export class WebApp {
+  private readonly built: { index: Buffer; assets: Map<string, Asset> } | undefined;
+
+  constructor(dir = findAppDir()) {
+    this.built = dir ? loadApp(dir) : undefined;
+  }
+
   /** Answers with the app's page (a share link's page, an unknown path): `status` 200 unless told. */
-  sendPage(reply: FastifyReply, status?: number): FastifyReply;
-}
-
-export function registerWebAppRoutes(app: FastifyInstance, _ctx: ServerContext): WebApp {
-  const dir = findAppDir();
-  const built = dir ? loadApp(dir) : undefined;
-
-  const sendPage = (reply: FastifyReply, status = 200): FastifyReply => {
-    if (!built) {
+  sendPage(reply: FastifyReply, status = 200): FastifyReply {
+    if (!this.built) {
       reply.header('cache-control', 'no-store');
       return reply.status(503).type('text/plain; charset=utf-8').send('The web app is not built: run `npm run build` (it writes dist/web).\n');
     }
     appPageHeaders(reply);
-    return reply.status(status).send(built.index);
-  };
+    return reply.status(status).send(this.built.index);
+  }
 
-  const sendAsset = (request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply => {
-    const accept = String(request.headers['accept-encoding'] ?? '');
-    let body = asset.body;
-    if (asset.br && /\bbr\b/.test(accept)) {
-      body = asset.br;
-      reply.header('content-encoding', 'br');
-    } else if (asset.gz && /\bgzip\b/.test(accept)) {
-      body = asset.gz;
-      reply.header('content-encoding', 'gzip');
-    }
-    reply.header('vary', 'accept-encoding');
-    reply.header('x-content-type-options', 'nosniff');
-    // Hashed names never change content: a year, immutable. Other files: revalidate.
-    reply.header('cache-control', request.url.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
-    return reply.type(asset.type).send(body);
-  };
+  /** A built file by its URL path (`/assets/index-3f2a.js`). */
+  asset(path: string): Asset | undefined {
+    return this.built?.assets.get(path);
+  }
+}
 
+export const webAppRoutes: RoutePlugin = async (app, { ctx }) => {
   const pub = { config: { public: true } };
-  app.get('/', pub, (_request, reply) => sendPage(reply));
-  app.get('/*', pub, (request, reply) => {
-    const path = request.url.split('?')[0];
-    if (path === API_PREFIX || path.startsWith(API_PREFIX + '/') || path.startsWith('/api/')) {
-      return reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route GET ${path}` } });
-    }
-    const asset = built?.assets.get(path);
-    if (asset) return sendAsset(request, reply, asset);
-    if (path.startsWith('/assets/')) return reply.status(404).type('text/plain; charset=utf-8').send('not found\n');
-    return sendPage(reply);
-  });
-  return { sendPage };
+  app.get('/', pub, (_request, reply) => ctx.webApp.sendPage(reply));
+  app.get('/*', pub, (request, reply) => appPath(ctx, request, reply));
+};
+
+/** GET of any other path: an asset, a JSON 404 under /api/, else the app's page (client-side routing). */
+function appPath(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0];
+  if (path === API_PREFIX || path.startsWith(API_PREFIX + '/') || path.startsWith('/api/')) {
+    return reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route GET ${path}` } });
+  }
+  const asset = ctx.webApp.asset(path);
+  if (asset) return sendAsset(request, reply, asset);
+  if (path.startsWith('/assets/')) return reply.status(404).type('text/plain; charset=utf-8').send('not found\n');
+  return ctx.webApp.sendPage(reply);
+}
+
+/** A built file, precompressed when the client takes it so. */
+function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: Asset): FastifyReply {
+  const accept = String(request.headers['accept-encoding'] ?? '');
+  let body = asset.body;
+  if (asset.br && /\bbr\b/.test(accept)) {
+    body = asset.br;
+    reply.header('content-encoding', 'br');
+  } else if (asset.gz && /\bgzip\b/.test(accept)) {
+    body = asset.gz;
+    reply.header('content-encoding', 'gzip');
+  }
+  reply.header('vary', 'accept-encoding');
+  reply.header('x-content-type-options', 'nosniff');
+  // Hashed names never change content: a year, immutable. Other files: revalidate.
+  reply.header('cache-control', request.url.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache');
+  return reply.type(asset.type).send(body);
 }

@@ -4,7 +4,7 @@
  * or the partial upload being resumed. It is a list of chunk lists laid end to end
  * (segments), read chunk by chunk from the chunk store, each chunk verified.
  */
-import { chunkOffsets, type ChunkRef } from '../../core/manifest.js';
+import { chunkAt, chunkOffsets, type ChunkRef } from '../../core/manifest.js';
 import type { ChunkStore } from '../../store/chunk-store.js';
 
 export interface Segment {
@@ -91,7 +91,7 @@ export class ChunkContent {
       if (s.to <= pos || s.from >= to) continue;
       if (s.from > pos) throw new Error(`content: no segment holds bytes ${pos}..${s.from}`);
       const end = Math.min(to, s.to);
-      let i = chunkIndex(s.offsets, pos);
+      let i = chunkAt(s.offsets, pos);
       while (pos < end) {
         const cStart = s.offsets[i];
         const cEnd = s.offsets[i + 1];
@@ -117,14 +117,3 @@ export class ChunkContent {
   }
 }
 
-/** Index of the chunk holding byte `pos` (offsets has n+1 entries). */
-function chunkIndex(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid] <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}

@@ -22,7 +22,7 @@ import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryErr
 import { normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { PartialUpload } from '../../store/meta-store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { Front } from '../audit.js';
 import { authorize, authorizeTree, can, toUserPath, type AuthContext } from '../authz.js';
 import { attrsOf, longName, nameEntry } from './attrs.js';

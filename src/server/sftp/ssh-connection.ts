@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext as Ssh2AuthContext, Connection, ServerChannel, Session } from 'ssh2';
 import type { UserRow } from '../../store/auth-store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { defenderEventOf, userIpPolicy } from '../auth.js';
 import type { DefenderEvent } from '../defender.js';
 import { fingerprintOf } from './authorized-keys.js';

@@ -12,7 +12,7 @@
  */
 import { AuthInvalidError, ForbiddenError } from '../../core/errors.js';
 import type { UserRow } from '../../store/auth-store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { userIpPolicy } from '../auth.js';
 import type { AuthContext } from '../authz.js';
 

@@ -19,7 +19,7 @@ import ssh2 from 'ssh2';
 import ssh2Crypto from 'ssh2/lib/protocol/crypto.js';
 import type { Connection } from 'ssh2';
 import { VERSION } from '../../core/version.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { IpPolicy, normalizeIp } from '../ip-filter.js';
 import { loadHostKeys, type HostKey } from './host-keys.js';
 import { SpoolDir } from './spool.js';

@@ -28,7 +28,7 @@
  */
 import type { ChunkRef } from '../../core/manifest.js';
 import type { Entry } from '../../core/protocol.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import type { AuthContext } from '../authz.js';
 import { ingest, type IngestFinish, type IngestResult } from '../ingest.js';
 import { ChunkContent } from './chunk-content.js';

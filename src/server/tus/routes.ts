@@ -26,10 +26,10 @@
  * carry a Bearer token a page must hold, never a cookie), so Uppy on another site works.
  */
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AbortedError, PreconditionFailedError, UnsupportedMediaTypeError, ValidationError, isFerryError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { authOf } from '../app.js';
+import { authOf, type RoutePlugin } from '../context.js';
 import type { TusRow } from '../../store/tus-store.js';
 import type { TusMetadata, TusUploads } from './uploads.js';
 
@@ -103,124 +103,130 @@ function hasBody(request: FastifyRequest): boolean {
   return Number(header(request, 'content-length') ?? 0) > 0 || header(request, 'transfer-encoding') !== undefined;
 }
 
-export function registerTusRoutes(app: FastifyInstance, tus: TusUploads): void {
-  const expires = (reply: FastifyReply, row: TusRow) => {
-    if (row.done_at === null) reply.header('upload-expires', new Date(Number(row.expires_at)).toUTCString());
-  };
-
-  /** A client gone midway is not a server failure: what arrived is kept, the answer goes nowhere. */
-  const settled = async <T>(work: Promise<T>): Promise<T> =>
-    work.catch((err: unknown) => {
-      if (isFerryError(err) || !(err instanceof Error)) throw err;
-      throw new AbortedError('the upload request was interrupted; the bytes that arrived are kept', { cause: err });
-    });
-
-  const discovery = async (request: FastifyRequest, reply: FastifyReply) => {
-    reply.header('tus-version', VERSION).header('tus-extension', EXTENSIONS).header('tus-checksum-algorithm', 'sha256');
-    const max = tus.maxSize();
-    if (max !== null) reply.header('tus-max-size', String(max));
-    if (request.headers.origin !== undefined) {
-      reply.header('access-control-allow-methods', 'POST, HEAD, PATCH, DELETE, OPTIONS').header('access-control-allow-headers', ALLOWED_HEADERS).header('access-control-max-age', '86400');
+/** The tus routes under /api/v1/tus: each answer carries Tus-Resumable, and CORS for pages elsewhere. */
+export const tusRoutes: RoutePlugin = async (app, { ctx }) => {
+  const tus = ctx.tus;
+  // Bodies are the upload's bytes: always the raw stream (this plugin's own parsers).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method === 'OPTIONS') return;
+    if (header(request, 'tus-resumable') !== VERSION) {
+      reply.header('tus-version', VERSION);
+      throw new PreconditionFailedError(`this server speaks tus ${VERSION}: send Tus-Resumable: ${VERSION}`);
     }
-    return reply.status(204).send();
-  };
-
-  const create = async (request: FastifyRequest, reply: FastifyReply) => {
-    const auth = authOf(request);
-    const concat = header(request, 'upload-concat');
-    const deferred = header(request, 'upload-defer-length');
-    if (deferred !== undefined && deferred.trim() !== '1') throw new ValidationError('Upload-Defer-Length must be 1');
-    const length = sizeHeader(request, 'upload-length');
-    const isFinal = concat !== undefined && concat.startsWith('final;');
-    if (concat !== undefined && concat !== 'partial' && !isFinal) throw new ValidationError('Upload-Concat must be partial or final;<upload URLs>');
-    if (!isFinal && (length === undefined) === (deferred === undefined)) throw new ValidationError('send either Upload-Length or Upload-Defer-Length: 1');
-    if (isFinal && (length !== undefined || hasBody(request))) throw new ValidationError('a final upload (concatenation) has no Upload-Length and no body');
-    const rawMetadata = header(request, 'upload-metadata');
-    const metadata = parseMetadata(rawMetadata);
-    if (hasBody(request) && header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) {
-      throw new UnsupportedMediaTypeError(`a body sent with the creation must be ${OFFSET_TYPE}`);
-    }
-    const sha256 = checksumOf(request);
-    let row = await tus.create(auth, {
-      ...(length !== undefined ? { length } : {}),
-      metadata,
-      ...(rawMetadata !== undefined ? { rawMetadata } : {}),
-      ...(concat === 'partial' ? { concat: { kind: 'partial' as const } } : isFinal ? { concat: { kind: 'final' as const, parts: idsOf(concat!.slice(6)) } } : {}),
-    });
-    reply.header('location', `${TUS_PATH}/${row.id}`);
-    if (hasBody(request)) {
-      // creation-with-upload: the first bytes ride along.
-      const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), sha256 ? { sha256 } : {}));
-      row = state.row;
-      reply.header('upload-offset', String(state.offset));
-    } else if (row.done_at !== null) reply.header('upload-offset', String(row.length));
-    expires(reply, row);
-    return reply.status(201).send();
-  };
-
-  const head = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { row, offset } = await tus.state(authOf(request), (request.params as { id: string }).id);
-    reply.header('cache-control', 'no-store').header('upload-offset', String(offset));
-    if (row.length !== null) reply.header('upload-length', String(row.length));
-    else reply.header('upload-defer-length', '1');
-    if (row.metadata !== null) reply.header('upload-metadata', row.metadata);
-    if (row.concat !== null) reply.header('upload-concat', row.concat);
-    expires(reply, row);
-    return reply.status(200).send();
-  };
-
-  const patch = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) throw new UnsupportedMediaTypeError(`a PATCH body must be ${OFFSET_TYPE}`);
-    const offset = sizeHeader(request, 'upload-offset');
-    if (offset === undefined) throw new ValidationError('PATCH needs Upload-Offset');
-    const length = sizeHeader(request, 'upload-length');
-    const sha256 = checksumOf(request);
-    const { row, offset: now } = await settled(
-      tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
-    );
-    reply.header('upload-offset', String(now));
-    expires(reply, row);
-    return reply.status(204).send();
-  };
-
-  const terminate = async (request: FastifyRequest, reply: FastifyReply) => {
-    await tus.terminate(authOf(request), (request.params as { id: string }).id);
-    return reply.status(204).send();
-  };
-
-  /** For clients behind proxies that allow only GET and POST (tus-js-client's overridePatchMethod). */
-  const override = async (request: FastifyRequest, reply: FastifyReply) => {
-    const method = header(request, 'x-http-method-override')?.trim().toUpperCase();
-    if (method === 'PATCH') return patch(request, reply);
-    if (method === 'DELETE') return terminate(request, reply);
-    if (method === 'HEAD') return head(request, reply);
-    throw new ValidationError('POST to an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD');
-  };
-
-  void app.register(async (scope) => {
-    // Bodies are the upload's bytes: always the raw stream.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    scope.addHook('preHandler', async (request, reply) => {
-      if (request.method === 'OPTIONS') return;
-      if (header(request, 'tus-resumable') !== VERSION) {
-        reply.header('tus-version', VERSION);
-        throw new PreconditionFailedError(`this server speaks tus ${VERSION}: send Tus-Resumable: ${VERSION}`);
-      }
-    });
-    scope.addHook('onSend', async (request, reply, payload) => {
-      reply.header('tus-resumable', VERSION);
-      if (request.headers.origin !== undefined) reply.header('access-control-allow-origin', '*').header('access-control-expose-headers', EXPOSED);
-      return payload;
-    });
-    const config = { front: 'tus' as const };
-    const open = { config: { ...config, public: true } };
-    for (const url of [TUS_PATH, `${TUS_PATH}/`, `${TUS_PATH}/:id`]) scope.options(url, open, discovery);
-    scope.post(TUS_PATH, { config }, create);
-    scope.post(`${TUS_PATH}/`, { config }, create);
-    scope.head(`${TUS_PATH}/:id`, { config }, head);
-    scope.patch(`${TUS_PATH}/:id`, { config }, patch);
-    scope.delete(`${TUS_PATH}/:id`, { config }, terminate);
-    scope.post(`${TUS_PATH}/:id`, { config }, override);
   });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('tus-resumable', VERSION);
+    if (request.headers.origin !== undefined) reply.header('access-control-allow-origin', '*').header('access-control-expose-headers', EXPOSED);
+    return payload;
+  });
+  const config = { front: 'tus' as const };
+  const open = { config: { ...config, public: true } };
+  for (const url of [TUS_PATH, `${TUS_PATH}/`, `${TUS_PATH}/:id`]) app.options(url, open, (request, reply) => discovery(tus, request, reply));
+  app.post(TUS_PATH, { config }, (request, reply) => create(tus, request, reply));
+  app.post(`${TUS_PATH}/`, { config }, (request, reply) => create(tus, request, reply));
+  app.head(`${TUS_PATH}/:id`, { config }, (request, reply) => head(tus, request, reply));
+  app.patch(`${TUS_PATH}/:id`, { config }, (request, reply) => patch(tus, request, reply));
+  app.delete(`${TUS_PATH}/:id`, { config }, (request, reply) => terminate(tus, request, reply));
+  app.post(`${TUS_PATH}/:id`, { config }, (request, reply) => override(tus, request, reply));
+};
+
+function expires(reply: FastifyReply, row: TusRow): void {
+  if (row.done_at === null) reply.header('upload-expires', new Date(Number(row.expires_at)).toUTCString());
+}
+
+/** A client gone midway is not a server failure: what arrived is kept, the answer goes nowhere. */
+async function settled<T>(work: Promise<T>): Promise<T> {
+  return work.catch((err: unknown) => {
+    if (isFerryError(err) || !(err instanceof Error)) throw err;
+    throw new AbortedError('the upload request was interrupted; the bytes that arrived are kept', { cause: err });
+  });
+}
+
+/** OPTIONS: the version, extensions and limits (public), with CORS preflight answers. */
+async function discovery(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  reply.header('tus-version', VERSION).header('tus-extension', EXTENSIONS).header('tus-checksum-algorithm', 'sha256');
+  const max = tus.maxSize();
+  if (max !== null) reply.header('tus-max-size', String(max));
+  if (request.headers.origin !== undefined) {
+    reply.header('access-control-allow-methods', 'POST, HEAD, PATCH, DELETE, OPTIONS').header('access-control-allow-headers', ALLOWED_HEADERS).header('access-control-max-age', '86400');
+  }
+  return reply.status(204).send();
+}
+
+/** POST: creation (with an upload, deferred length, or the concatenation of partial uploads). */
+async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  const auth = authOf(request);
+  const concat = header(request, 'upload-concat');
+  const deferred = header(request, 'upload-defer-length');
+  if (deferred !== undefined && deferred.trim() !== '1') throw new ValidationError('Upload-Defer-Length must be 1');
+  const length = sizeHeader(request, 'upload-length');
+  const isFinal = concat !== undefined && concat.startsWith('final;');
+  if (concat !== undefined && concat !== 'partial' && !isFinal) throw new ValidationError('Upload-Concat must be partial or final;<upload URLs>');
+  if (!isFinal && (length === undefined) === (deferred === undefined)) throw new ValidationError('send either Upload-Length or Upload-Defer-Length: 1');
+  if (isFinal && (length !== undefined || hasBody(request))) throw new ValidationError('a final upload (concatenation) has no Upload-Length and no body');
+  const rawMetadata = header(request, 'upload-metadata');
+  const metadata = parseMetadata(rawMetadata);
+  if (hasBody(request) && header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) {
+    throw new UnsupportedMediaTypeError(`a body sent with the creation must be ${OFFSET_TYPE}`);
+  }
+  const sha256 = checksumOf(request);
+  let row = await tus.create(auth, {
+    ...(length !== undefined ? { length } : {}),
+    metadata,
+    ...(rawMetadata !== undefined ? { rawMetadata } : {}),
+    ...(concat === 'partial' ? { concat: { kind: 'partial' as const } } : isFinal ? { concat: { kind: 'final' as const, parts: idsOf(concat!.slice(6)) } } : {}),
+  });
+  reply.header('location', `${TUS_PATH}/${row.id}`);
+  if (hasBody(request)) {
+    // creation-with-upload: the first bytes ride along.
+    const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), sha256 ? { sha256 } : {}));
+    row = state.row;
+    reply.header('upload-offset', String(state.offset));
+  } else if (row.done_at !== null) reply.header('upload-offset', String(row.length));
+  expires(reply, row);
+  return reply.status(201).send();
+}
+
+/** HEAD: the offset to resume from. */
+async function head(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  const { row, offset } = await tus.state(authOf(request), (request.params as { id: string }).id);
+  reply.header('cache-control', 'no-store').header('upload-offset', String(offset));
+  if (row.length !== null) reply.header('upload-length', String(row.length));
+  else reply.header('upload-defer-length', '1');
+  if (row.metadata !== null) reply.header('upload-metadata', row.metadata);
+  if (row.concat !== null) reply.header('upload-concat', row.concat);
+  expires(reply, row);
+  return reply.status(200).send();
+}
+
+/** PATCH: bytes at Upload-Offset. */
+async function patch(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  if (header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) throw new UnsupportedMediaTypeError(`a PATCH body must be ${OFFSET_TYPE}`);
+  const offset = sizeHeader(request, 'upload-offset');
+  if (offset === undefined) throw new ValidationError('PATCH needs Upload-Offset');
+  const length = sizeHeader(request, 'upload-length');
+  const sha256 = checksumOf(request);
+  const { row, offset: now } = await settled(
+    tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
+  );
+  reply.header('upload-offset', String(now));
+  expires(reply, row);
+  return reply.status(204).send();
+}
+
+/** DELETE: termination. */
+async function terminate(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  await tus.terminate(authOf(request), (request.params as { id: string }).id);
+  return reply.status(204).send();
+}
+
+/** POST to an upload: for clients behind proxies that allow only GET and POST (tus-js-client's overridePatchMethod). */
+async function override(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
+  const method = header(request, 'x-http-method-override')?.trim().toUpperCase();
+  if (method === 'PATCH') return patch(tus, request, reply);
+  if (method === 'DELETE') return terminate(tus, request, reply);
+  if (method === 'HEAD') return head(tus, request, reply);
+  throw new ValidationError('POST to an upload needs X-HTTP-Method-Override: PATCH, DELETE or HEAD');
 }

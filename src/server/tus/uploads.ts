@@ -34,7 +34,7 @@ import { fileHashOf, type ChunkRef } from '../../core/manifest.js';
 import { joinPath, normalizePath } from '../../core/path.js';
 import { KeyedLock } from '../../store/keyed-lock.js';
 import { TusStore, type TusRow } from '../../store/tus-store.js';
-import type { ServerContext } from '../app.js';
+import type { ServerContext } from '../context.js';
 import { authorize, authorizeScope, toServerPath, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { commitSession } from '../commit.js';
 

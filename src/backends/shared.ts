@@ -1,11 +1,15 @@
 /**
- * Consuming a write body, shared by the backends: one loop that every backend's `write` runs,
- * so that size checks, abort and body failures behave the same everywhere (the conformance
- * suite holds them to it).
+ * Helpers every backend shares, so that one rule behaves the same everywhere (the
+ * conformance suite holds the backends to it):
+ * - the write-body loop ({@link bodyChunks}): size checks, abort and body failures;
+ * - argument checks ({@link checkSize}, {@link checkOffset});
+ * - reading for backends whose only way to the bytes is `read()`: a range collected into
+ *   one buffer ({@link collectRange}), a hash computed by streaming ({@link hashByReading}).
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { AbortedError, fromSystemError, SizeMismatchError, ValidationError, type FerryError } from '../core/errors.js';
-import type { WriteBody } from '../core/storage.js';
+import type { HashName, StorageBackend, WriteBody } from '../core/storage.js';
 
 /**
  * Largest piece a whole-buffer body is handed out in: bounds one `write(2)` (Linux caps a
@@ -128,4 +132,29 @@ export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncG
   }
   if (size !== undefined && received !== size) throw sizeMismatch(what, size, received, false);
   if (signal?.aborted) throw abortedError(signal, what);
+}
+
+/** Validates a read's `offset` or `length`: a non-negative safe integer, or absent. */
+export function checkOffset(value: number | undefined, label: string, key: string): void {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
+    throw new ValidationError(`${key}: ${label} must be a non-negative integer, got ${String(value)}`);
+  }
+}
+
+/** `read(key, {offset, length})` collected into one buffer (shorter only when the object ends first). */
+export async function collectRange(backend: StorageBackend, key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of await backend.read(key, { offset, length, signal })) {
+    parts.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+}
+
+/** The object's hash, computed by reading it through. */
+export async function hashByReading(backend: StorageBackend, key: string, algorithm: HashName, signal?: AbortSignal): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of await backend.read(key, { signal })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

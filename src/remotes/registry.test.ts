@@ -3,19 +3,11 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FerryError } from '../core/errors.js';
-import { LocalBackend } from './local/local-backend.js';
-import { MemoryBackend } from './memory/memory-backend.js';
-import {
-  BackendRegistry,
-  BUILTIN_BACKENDS,
-  defaultRegistry,
-  envName,
-  openBackend,
-  parseRemote,
-  redactOptions,
-  redactRemote,
-  type BackendDefinition,
-} from './registry.js';
+import { LocalBackend } from '../backends/local/local-backend.js';
+import { MemoryBackend } from '../backends/memory/memory-backend.js';
+import { BackendRegistry, envName } from '../backends/registry.js';
+import type { BackendDefinition } from '../backends/definition.js';
+import { BACKENDS, defaultRegistry, openBackend, parseRemote, redactOptions, redactRemote } from './index.js';
 
 function thrown(fn: () => unknown): FerryError {
   try {
@@ -43,11 +35,11 @@ describe('parseRemote', () => {
     expect(thrown(() => parseRemote('memory:a/b')).code).toBe('FERRY_ERR_CONFIG');
   });
 
-  it('reserves ferry: with an error naming the missing backend', () => {
-    const err = thrown(() => parseRemote('ferry:/photos'));
-    expect(err.code).toBe('FERRY_ERR_UNSUPPORTED');
-    expect(err.message).toContain('ferry');
-    expect(err.details).toEqual({ type: 'ferry' });
+  it('ferry: is a type like the others (the composition root lists it)', () => {
+    expect(parseRemote('ferry:/photos')).toEqual({ type: 'ferry', options: { path: '/photos' } });
+    expect(parseRemote('ferry://nas:7373/x/y')).toEqual({ type: 'ferry', options: { server: 'http://nas:7373', path: '/x/y' } });
+    expect(parseRemote('ferry:')).toEqual({ type: 'ferry', options: { path: '/' } });
+    expect(thrown(() => defaultRegistry.checkRemoteName('ferry')).code).toBe('FERRY_ERR_CONFIG');
   });
 
   it('takes s3:bucket/prefix and sftp://user:password@host:port/path', () => {
@@ -149,13 +141,18 @@ describe('openBackend', () => {
     }
     await expect(openBackend({ type: 'memory', options: { directories: 'flat' } })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
     await expect(openBackend({ type: 's3', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
-    await expect(openBackend({ type: 'ferry', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_UNSUPPORTED' });
+    // The ferry type opens (no request is made until the backend is used).
+    const ferry = await openBackend({ type: 'ferry', options: { server: 'http://127.0.0.1:9', token: 't', path: '/x' } });
+    expect(ferry.name).toBe('ferry:http://127.0.0.1:9/x');
+    expect(ferry.features().network).toBe(true);
+    await ferry.close?.();
     await expect(openBackend({ type: 'nope', options: {} })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
   });
 
   it('every built-in type documents itself and its options', () => {
-    expect(defaultRegistry.types().map((d) => d.type)).toEqual(BUILTIN_BACKENDS.map((d) => d.type));
-    for (const definition of BUILTIN_BACKENDS) {
+    expect(defaultRegistry.types().map((d) => d.type)).toEqual(['local', 'memory', 's3', 'sftp', 'channel', 'ferry']);
+    expect(BACKENDS.map((d) => d.type)).toEqual(defaultRegistry.types().map((d) => d.type));
+    for (const definition of BACKENDS) {
       expect(definition.description.length).toBeGreaterThan(0);
       for (const option of definition.options) expect(option.description.length, `${definition.type}.${option.name}`).toBeGreaterThan(0);
     }

@@ -1,0 +1,158 @@
+/**
+ * Deltas between two versions of a chunk, so that an edit scattered over a large file
+ * costs kilobytes rather than whole ~1 MiB chunks (issue 15).
+ *
+ * The side that holds the *base* (the chunk being replaced) describes it by a signature:
+ * the base cut again with a much finer content-defined chunker (FastCDC, about 4 KiB
+ * average) and each piece named by the first 8 bytes of its SHA-256. The side that holds
+ * the *target* cuts it the same way and sends, for each piece, a copy from the base when
+ * the base has a piece with that name and size, else the bytes. Because the cuts are
+ * content-defined, an insertion or deletion moves no cut outside the pieces it touches
+ * (rsync's rolling search buys the same for arbitrary offsets, at far more CPU). The
+ * receiver rebuilds the target and checks it against the chunk's full SHA-256, so a
+ * truncated-name collision can only cost a retry with the whole chunk, never bad data.
+ *
+ * Formats (all integers unsigned big-endian):
+ *   signature: u32 count, then per piece: u32 size, 8 bytes of SHA-256
+ *   delta:     ops back to back: 0x01 u32 offset u32 length (copy from the base),
+ *              0x02 u32 length, bytes (literal)
+ */
+import { createHash } from 'node:crypto';
+import { chunkLengths, type CdcParams } from './fastcdc.js';
+
+/** The finer chunker: small pieces make small deltas; 4 KiB keeps a 1 MiB chunk's signature near 3 KiB. */
+export const DELTA_CDC: CdcParams = { minSize: 1024, avgSize: 4096, maxSize: 16384, normalization: 1 };
+
+const ENTRY_BYTES = 12;
+const OP_COPY = 1;
+const OP_LITERAL = 2;
+
+/** A malformed signature or delta (the caller turns it into its own error). */
+export class DeltaFormatError extends Error {}
+
+function pieceKey(data: Uint8Array, at: number, size: number): string {
+  return createHash('sha256').update(data.subarray(at, at + size)).digest().toString('latin1', 0, 8);
+}
+
+/** The signature of a base chunk. */
+export function signatureOf(base: Uint8Array): Buffer {
+  const lengths = chunkLengths(base, DELTA_CDC);
+  const out = Buffer.allocUnsafe(4 + lengths.length * ENTRY_BYTES);
+  out.writeUInt32BE(lengths.length, 0);
+  let at = 0;
+  let o = 4;
+  for (const n of lengths) {
+    out.writeUInt32BE(n, o);
+    out.write(pieceKey(base, at, n), o + 4, 8, 'latin1');
+    at += n;
+    o += ENTRY_BYTES;
+  }
+  return out;
+}
+
+/** Where each piece of a signature lies in the base, by name and size. */
+function indexSignature(sig: Uint8Array, maxBase: number): Map<string, number> {
+  const view = Buffer.from(sig.buffer, sig.byteOffset, sig.length);
+  if (view.length < 4) throw new DeltaFormatError('a signature starts with its count');
+  const count = view.readUInt32BE(0);
+  if (view.length !== 4 + count * ENTRY_BYTES) throw new DeltaFormatError(`a signature of ${count} pieces has ${view.length} bytes`);
+  const index = new Map<string, number>();
+  let at = 0;
+  for (let i = 0, o = 4; i < count; i++, o += ENTRY_BYTES) {
+    const size = view.readUInt32BE(o);
+    const key = size + ':' + view.toString('latin1', o + 4, o + 12);
+    if (!index.has(key)) index.set(key, at);
+    at += size;
+    if (at > maxBase) throw new DeltaFormatError(`a signature describes more than ${maxBase} bytes`);
+  }
+  return index;
+}
+
+/**
+ * The delta that rebuilds `target` from the base a signature describes, and how many of its
+ * bytes are literal. Adjacent copies and adjacent literals are merged.
+ */
+export function makeDelta(target: Uint8Array, signature: Uint8Array, maxBase: number): { delta: Buffer; literal: number } {
+  const index = indexSignature(signature, maxBase);
+  const ops: Buffer[] = [];
+  let literal = 0;
+  let copyFrom = -1;
+  let copyLen = 0;
+  let litFrom = -1;
+  let litLen = 0;
+  const flushCopy = (): void => {
+    if (copyLen === 0) return;
+    const op = Buffer.allocUnsafe(9);
+    op[0] = OP_COPY;
+    op.writeUInt32BE(copyFrom, 1);
+    op.writeUInt32BE(copyLen, 5);
+    ops.push(op);
+    copyLen = 0;
+  };
+  const flushLiteral = (): void => {
+    if (litLen === 0) return;
+    const op = Buffer.allocUnsafe(5);
+    op[0] = OP_LITERAL;
+    op.writeUInt32BE(litLen, 1);
+    ops.push(op, Buffer.from(target.buffer, target.byteOffset + litFrom, litLen));
+    literal += litLen;
+    litLen = 0;
+  };
+  let at = 0;
+  for (const n of chunkLengths(target, DELTA_CDC)) {
+    const from = index.get(n + ':' + pieceKey(target, at, n));
+    if (from !== undefined) {
+      flushLiteral();
+      if (copyLen > 0 && copyFrom + copyLen === from) copyLen += n;
+      else {
+        flushCopy();
+        copyFrom = from;
+        copyLen = n;
+      }
+    } else {
+      flushCopy();
+      if (litLen === 0) litFrom = at;
+      litLen += n;
+    }
+    at += n;
+  }
+  flushCopy();
+  flushLiteral();
+  return { delta: Buffer.concat(ops), literal };
+}
+
+/**
+ * The target rebuilt from `base` and a delta; it must come to exactly `size` bytes. Every
+ * copy is checked against the base's bounds. The caller verifies the result's hash.
+ */
+export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  const d = Buffer.from(delta.buffer, delta.byteOffset, delta.length);
+  let o = 0;
+  let i = 0;
+  while (i < d.length) {
+    const op = d[i];
+    if (op === OP_COPY) {
+      if (i + 9 > d.length) throw new DeltaFormatError('a copy op is cut short');
+      const from = d.readUInt32BE(i + 1);
+      const len = d.readUInt32BE(i + 5);
+      if (len === 0 || from + len > base.length) throw new DeltaFormatError(`a copy of ${len} bytes at ${from} reaches past the base (${base.length} bytes)`);
+      if (o + len > size) throw new DeltaFormatError(`the delta builds more than ${size} bytes`);
+      out.set(base.subarray(from, from + len), o);
+      o += len;
+      i += 9;
+    } else if (op === OP_LITERAL) {
+      if (i + 5 > d.length) throw new DeltaFormatError('a literal op is cut short');
+      const len = d.readUInt32BE(i + 1);
+      if (len === 0 || i + 5 + len > d.length) throw new DeltaFormatError('a literal reaches past the end of the delta');
+      if (o + len > size) throw new DeltaFormatError(`the delta builds more than ${size} bytes`);
+      d.copy(out, o, i + 5, i + 5 + len);
+      o += len;
+      i += 5 + len;
+    } else {
+      throw new DeltaFormatError(`unknown delta op ${op}`);
+    }
+  }
+  if (o !== size) throw new DeltaFormatError(`the delta builds ${o} bytes, not ${size}`);
+  return out;
+}

@@ -1,0 +1,751 @@
+/**
+ * Encryption at rest: a backend decorator that stores every object encrypted and
+ * authenticated, under an encrypted name, in the backend it wraps (the format is in
+ * `encryption-format.ts`, the keys in `key-ring.ts`).
+ *
+ * What the wrapped backend sees: names that are base32 of a deterministic encryption of each
+ * path segment (so a bucket listing no longer shows content hashes), bodies that are a header
+ * and AES-256-GCM segments, and the plain-named key ring under `ferry-keyring/`. What callers
+ * see: a StorageBackend like any other (it passes the conformance suite), whose reads either
+ * return the very bytes written or fail with a FERRY_ERR_CRYPTO_* code: TAMPERED (a changed
+ * byte), TRUNCATED (an object cut short), SWAPPED (an authentic object under another object's
+ * name), KEY_WRONG (an object of a data key the ring does not hold). Never other bytes.
+ *
+ * Abilities: server-side copy and move are not offered (an object is bound to its name, so a
+ * copy must be re-encrypted: callers' fallbacks read and write); stored hashes are not
+ * reported (the backend's hashes are of the ciphertext); ranges are (a range read decrypts
+ * only the 64 KiB segments it covers), and directories, mtimes and leftover sweeping are the
+ * wrapped backend's.
+ *
+ * Migration: on a store that held plain objects when its key ring was made, reads fall back
+ * to the plain object while no encrypted one exists, listings show both (once each), writes
+ * and deletes remove the plain copy; {@link migrateToEncrypted} rewrites the plain objects in
+ * the background and then drops the fallback.
+ */
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import {
+  CryptoTamperedError,
+  CryptoTruncatedError,
+  RangeNotSatisfiableError,
+  SizeMismatchError,
+  isFerryError,
+  throwIfAborted,
+} from '../../core/errors.js';
+import { normalizeKey } from '../../core/path.js';
+import {
+  canReadRange,
+  canSetMtime,
+  canSweepLeftovers,
+  canCheckDirectories,
+  hasDirectories,
+  type BackendFeatures,
+  type DirEntry,
+  type ListOptions,
+  type ObjectInfo,
+  type OpOptions,
+  type RangeReader,
+  type RangeReadOptions,
+  type ReadOptions,
+  type StorageBackend,
+  type SweptLeftovers,
+  type WriteBody,
+  type WriteOptions,
+} from '../../core/storage.js';
+import {
+  HEADER_BYTES,
+  SEALED_SEGMENT_BYTES,
+  SEGMENT_BYTES,
+  buildHeader,
+  objectKeys,
+  openSegment,
+  parseHeader,
+  plainSizeOf,
+  sealSegment,
+  sealedSize,
+  verifyHeader,
+  type ObjectHeader,
+} from './encryption-format.js';
+import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
+
+/** Encrypts a plain byte stream into header + segments; fails as soon as more than `expected` bytes arrive. */
+class SealStream extends Transform {
+  private readonly segment = Buffer.allocUnsafe(SEGMENT_BYTES);
+  private fill = 0;
+  private index = 0;
+  private headerSent = false;
+  seen = 0;
+
+  private readonly output: (b: Buffer) => void;
+
+  /** `output`: where sealed bytes go (default: the stream's output; a whole buffer is sealed without the stream machinery). */
+  constructor(
+    private readonly key: Buffer,
+    private readonly header: Buffer,
+    private readonly expected: number | undefined,
+    output?: (b: Buffer) => void,
+  ) {
+    super();
+    this.output = output ?? ((b) => void this.batch.push(b));
+  }
+
+  /**
+   * What one input chunk sealed, pushed as one buffer: the wrapped backend then makes one
+   * write per chunk rather than one per 64 KiB segment (measured: with the threadpool busy,
+   * sixteen small writes per MiB cost more than the cipher).
+   */
+  private batch: Buffer[] = [];
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    this.push(this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch));
+    this.batch = [];
+  }
+
+  private sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    this.output(this.header);
+  }
+
+  /** Seals what it can of `chunk`; throws on an overrun. */
+  feed(chunk: Uint8Array): void {
+    this.seen += chunk.length;
+    if (this.expected !== undefined && this.seen > this.expected) throw new SizeMismatchError(`more than the announced ${this.expected} bytes`);
+    this.sendHeader();
+    let at = 0;
+    while (at < chunk.length) {
+      // A full segment is sealed only once more bytes come: until then it may be the last.
+      if (this.fill === SEGMENT_BYTES) {
+        this.output(sealSegment(this.key, this.header, this.index++, false, this.segment));
+        this.fill = 0;
+      }
+      const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
+      this.segment.set(chunk.subarray(at, at + n), this.fill);
+      this.fill += n;
+      at += n;
+    }
+  }
+
+  /** Seals the last segment; throws when fewer bytes came than announced. */
+  finish(): void {
+    if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
+    this.sendHeader();
+    this.output(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.feed(chunk);
+      this.flushBatch();
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.finish();
+      this.flushBatch();
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+}
+
+/** What a read wants of an object, in plain bytes, and what it asked the wrapped backend for. */
+interface ReadPlan {
+  /** First plain byte wanted, and how many (Infinity: to the end). */
+  offset: number;
+  take: number;
+  /** The stream starts with the header (a read from offset 0), else at segment `firstIndex`. */
+  withHeader: boolean;
+  firstIndex: number;
+  /** Sealed bytes asked of the wrapped backend (after the header when `withHeader`); Infinity: to the end. */
+  requested: number;
+}
+
+/**
+ * Decrypts a sealed stream (optionally starting with the header) and passes on the plain
+ * bytes of the plan's range. `ready` settles once the header is known and checked: a read
+ * rejects before its stream is handed out, as the contract wants.
+ */
+class OpenStream extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private received = 0;
+  private index: number;
+  private skip: number;
+  private left: number;
+  private sawLast = false;
+  private header?: ObjectHeader;
+  private key?: Buffer;
+  private lastIndex?: number;
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+  readonly ready: Promise<void>;
+
+  private readonly output: (b: Buffer) => void;
+
+  constructor(
+    private readonly plan: ReadPlan,
+    private readonly check: (raw: Buffer) => { header: ObjectHeader; key: Buffer },
+    private readonly what: string,
+    known?: { header: ObjectHeader; key: Buffer },
+    output?: (b: Buffer) => void,
+  ) {
+    super();
+    this.output = output ?? ((b) => void this.batch.push(b));
+    this.index = plan.firstIndex;
+    this.skip = plan.offset - plan.firstIndex * SEGMENT_BYTES;
+    this.left = plan.take;
+    this.ready = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.ready.catch(() => undefined);
+    if (known) this.accept(known);
+  }
+
+  private accept(known: { header: ObjectHeader; key: Buffer }): void {
+    this.header = known.header;
+    this.key = known.key;
+    const size = known.header.plainSize;
+    if (size !== undefined) {
+      this.lastIndex = Math.max(1, Math.ceil(size / SEGMENT_BYTES)) - 1;
+      if (this.plan.offset > size) throw new RangeNotSatisfiableError(`${this.what}: offset ${this.plan.offset} is past the end (${size} bytes)`);
+      this.left = Math.min(this.left, size - this.plan.offset);
+    }
+    this.settle.resolve();
+  }
+
+  private fail(err: Error, cb: TransformCallback): void {
+    this.settle.reject(err);
+    cb(err);
+  }
+
+  /** Opens what it can of `chunk` (the header first, when the stream starts with it); throws on damage. */
+  feed(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (!this.header) {
+      if (this.pendingBytes < HEADER_BYTES) return;
+      const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+      this.received -= HEADER_BYTES - (this.pendingBytes - chunk.length);
+      this.accept(this.check(all.subarray(0, HEADER_BYTES)));
+      this.pending = [all.subarray(HEADER_BYTES)];
+      this.pendingBytes -= HEADER_BYTES;
+    }
+    this.received += chunk.length;
+    this.drain(false);
+  }
+
+  /** The sealed bytes ended: the rest, and the checks that the object ended where it should. */
+  finish(): void {
+    if (!this.header) throw new CryptoTruncatedError(`${this.what}: the encrypted object ends inside its header`);
+    this.drain(true);
+  }
+
+  /** Plain bytes of one input chunk, pushed as one buffer (as SealStream does). */
+  private batch: Buffer[] = [];
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    this.push(this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch));
+    this.batch = [];
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.feed(chunk);
+      this.flushBatch();
+      cb();
+    } catch (err) {
+      this.fail(err as Error, cb);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.finish();
+      this.flushBatch();
+      cb();
+    } catch (err) {
+      this.fail(err as Error, cb);
+    }
+  }
+
+  /** Length of the sealed segment at the current index, when the size says it. */
+  private segmentLength(): number {
+    const size = this.header!.plainSize;
+    if (size === undefined || this.index < this.lastIndex!) return SEALED_SEGMENT_BYTES;
+    return size - this.lastIndex! * SEGMENT_BYTES + 16;
+  }
+
+  private takeBytes(n: number): Buffer {
+    const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingBytes = rest.length;
+    return out;
+  }
+
+  private drain(ending: boolean): void {
+    const known = this.header!.plainSize !== undefined;
+    for (;;) {
+      if (this.left <= 0 && known) {
+        this.pending = [];
+        this.pendingBytes = 0;
+        return;
+      }
+      const need = this.segmentLength();
+      if (this.pendingBytes > 0 && this.sawLast) throw new CryptoTamperedError(`${this.what}: bytes follow the last segment of the encrypted object`);
+      if (this.pendingBytes >= need) this.open(this.takeBytes(need), known ? this.index === this.lastIndex : undefined);
+      else if (ending && this.pendingBytes > 0 && !known) this.open(this.takeBytes(this.pendingBytes), undefined);
+      else break;
+    }
+    if (!ending) return;
+    if (known) {
+      if (this.left > 0 && this.plan.take !== 0) throw new CryptoTruncatedError(`${this.what}: the encrypted object ends early`);
+      return;
+    }
+    // Without a size, only the last-segment flag proves the end: where the wrapped backend
+    // had no more bytes than asked, the last segment must have been flagged so.
+    const reachedEnd = this.plan.requested === Infinity || this.received < this.plan.requested;
+    if (reachedEnd && !this.sawLast) throw new CryptoTruncatedError(`${this.what}: the encrypted object ends early`);
+  }
+
+  private open(sealed: Buffer, last: boolean | undefined): void {
+    const { plain, last: wasLast } = openSegment(this.key!, this.header!.raw, this.index, last, sealed, this.what);
+    this.index++;
+    this.sawLast = wasLast;
+    let out = plain;
+    if (this.skip > 0) {
+      out = out.subarray(Math.min(this.skip, out.length));
+      this.skip -= plain.length - out.length;
+    }
+    if (out.length > this.left) out = out.subarray(0, this.left);
+    this.left -= out.length;
+    if (out.length > 0) this.output(out);
+  }
+}
+
+export interface EncryptionOptions {
+  /** The store held plain objects when its ring was made: reads fall back to them (see the module comment). */
+  migrating?: boolean;
+}
+
+/** `inner`, storing every object encrypted under `ring` (see the module comment). */
+export class EncryptedBackend implements StorageBackend {
+  readonly name: string;
+  private migrating: boolean;
+  mkdir?: (key: string, options?: OpOptions) => Promise<void>;
+  rmdir?: (key: string, options?: OpOptions) => Promise<void>;
+  isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
+  setMtime?: (key: string, mtime: number, options?: OpOptions) => Promise<void>;
+  sweepLeftovers?: (before: number, options?: OpOptions) => Promise<SweptLeftovers>;
+
+  constructor(
+    readonly inner: StorageBackend,
+    private readonly ring: KeyRing,
+    options: EncryptionOptions = {},
+  ) {
+    this.name = `encrypted:${inner.name}`;
+    this.migrating = options.migrating ?? false;
+    const b = inner;
+    if (hasDirectories(b)) {
+      this.mkdir = (key, o) => b.mkdir(this.stored(key), o);
+      this.rmdir = (key, o) => b.rmdir(this.stored(key), o);
+    }
+    if (canCheckDirectories(b)) this.isDirectory = (key, o) => b.isDirectory(this.stored(key), o);
+    if (canSetMtime(b)) this.setMtime = (key, mtime, o) => b.setMtime(this.stored(key), mtime, o);
+    if (canSweepLeftovers(b)) this.sweepLeftovers = (before, o) => b.sweepLeftovers(before, o);
+  }
+
+  /** Whether plain objects may still be read (a migration is pending). */
+  get migrationPending(): boolean {
+    return this.migrating;
+  }
+
+  /** Called by the migration once no plain object is left. */
+  endMigration(): void {
+    this.migrating = false;
+  }
+
+  /** Whether `key` has an encrypted object (not only a plain one awaiting migration). */
+  async hasEncrypted(key: string, options?: OpOptions): Promise<boolean> {
+    return this.inner.stat(this.stored(key), options).then(
+      () => true,
+      (err: unknown) => {
+        if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return false;
+        throw err;
+      },
+    );
+  }
+
+  /** Whether a key of the wrapped backend is a name this backend made. */
+  isStoredName(stored: string): boolean {
+    return this.ring.names.decryptKey(stored) !== undefined;
+  }
+
+  features(): BackendFeatures {
+    const f = this.inner.features();
+    return { ...f, copy: false, move: false, hashes: [], caseSensitive: true, lookAlikeNames: 'distinct' };
+  }
+
+  /** The stored name of `key` (validated first: an invalid key fails before any I/O). */
+  private stored(key: string): string {
+    return this.ring.names.encryptKey(normalizeKey(key));
+  }
+
+  /** A plain key the migration fallback may use: never the key ring's own objects. */
+  private plainFallback(key: string): boolean {
+    return this.migrating && key !== RING_DIR && !key.startsWith(`${RING_DIR}/`);
+  }
+
+  async stat(key: string, options?: OpOptions): Promise<ObjectInfo> {
+    const k = normalizeKey(key);
+    try {
+      return this.plainInfo(k, await this.inner.stat(this.stored(k), options));
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || !this.plainFallback(k)) throw err;
+      const info = await this.inner.stat(k, options);
+      return { key: k, size: info.size, ...(info.mtime !== undefined ? { mtime: info.mtime } : {}) };
+    }
+  }
+
+  private plainInfo(key: string, info: ObjectInfo): ObjectInfo {
+    const size = plainSizeOf(info.size);
+    if (size === undefined) throw new CryptoTruncatedError(`${key}: the encrypted object is shorter than any encrypted object can be`);
+    return { key, size, ...(info.mtime !== undefined ? { mtime: info.mtime } : {}) };
+  }
+
+  /** Opens and checks a header read from the store. */
+  private checkHeader(key: string, raw: Buffer): { header: ObjectHeader; key: Buffer } {
+    if (raw.length < HEADER_BYTES) throw new CryptoTruncatedError(`${key}: the encrypted object ends inside its header`);
+    const header = parseHeader(raw);
+    if (!header) throw new CryptoTamperedError(`${key}: the stored object is not an encrypted object of this store`);
+    const dataKey = this.ring.dataKey(header.keyId, key);
+    const keys = objectKeys(dataKey.key, header.salt);
+    verifyHeader(header, keys.mac, this.ring.names.tag(key), key);
+    return { header, key: keys.enc };
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    const k = normalizeKey(key);
+    throwIfAborted(options.signal);
+    try {
+      return await this.readEncrypted(k, options);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || !this.plainFallback(k)) throw err;
+      try {
+        return await this.inner.read(k, options);
+      } catch (plainErr) {
+        // Migrated between the two looks: the encrypted object is there now.
+        if (isFerryError(plainErr, 'FERRY_ERR_NOT_FOUND')) return this.readEncrypted(k, options);
+        throw plainErr;
+      }
+    }
+  }
+
+  private async readEncrypted(k: string, options: ReadOptions): Promise<Readable> {
+    const stored = this.stored(k);
+    const offset = options.offset ?? 0;
+    const take = options.length ?? Infinity;
+    if (offset === 0) {
+      // One request: the header comes first in the stream.
+      const lastSegment = take === Infinity ? Infinity : Math.max(0, Math.ceil(take / SEGMENT_BYTES) - 1);
+      const requested = lastSegment === Infinity ? Infinity : (lastSegment + 1) * SEALED_SEGMENT_BYTES;
+      const source = await this.inner.read(stored, {
+        signal: options.signal,
+        ...(requested === Infinity ? {} : { length: HEADER_BYTES + requested }),
+      });
+      const plan: ReadPlan = { offset, take, withHeader: true, firstIndex: 0, requested };
+      return this.pipeOpen(source, new OpenStream(plan, (raw) => this.checkHeader(k, raw), k));
+    }
+    // A range: the header first (it says the size, and the key), then only the segments wanted.
+    const raw = await this.readHeaderBytes(stored, options.signal);
+    const known = this.checkHeader(k, raw);
+    let size = known.header.plainSize;
+    if (size === undefined) {
+      size = plainSizeOf((await this.inner.stat(stored, options)).size);
+      if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+    }
+    if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
+    const end = Math.min(size, offset + take);
+    if (end <= offset) return Readable.from([]);
+    const firstIndex = Math.floor(offset / SEGMENT_BYTES);
+    const lastIndex = Math.floor((end - 1) / SEGMENT_BYTES);
+    const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
+    const requested = Math.min(sealedSize(size), HEADER_BYTES + (lastIndex + 1) * SEALED_SEGMENT_BYTES) - start;
+    let source: Readable;
+    try {
+      source = await this.inner.read(stored, { offset: start, length: requested, signal: options.signal });
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`, { cause: err });
+      throw err;
+    }
+    const plan: ReadPlan = { offset, take: end - offset, withHeader: false, firstIndex, requested };
+    return this.pipeOpen(source, new OpenStream(plan, (r) => this.checkHeader(k, r), k, known));
+  }
+
+  private async readHeaderBytes(stored: string, signal?: AbortSignal): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of await this.inner.read(stored, { offset: 0, length: HEADER_BYTES, signal })) {
+        parts.push(c as Buffer);
+        n += (c as Buffer).length;
+      }
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) return Buffer.alloc(0);
+      throw err;
+    }
+    return Buffer.concat(parts, n);
+  }
+
+  /** Pipes the sealed stream through the opener; resolves once the header checked out. */
+  private async pipeOpen(source: Readable, opener: OpenStream): Promise<Readable> {
+    source.once('error', (err) => opener.destroy(err));
+    opener.once('close', () => source.destroy());
+    // Until the header checked out, a failure is the promise's, not an unheard 'error' event.
+    const early = (): void => undefined;
+    opener.on('error', early);
+    source.pipe(opener);
+    try {
+      await opener.ready;
+    } catch (err) {
+      opener.destroy();
+      throw err;
+    }
+    opener.off('error', early);
+    return opener;
+  }
+
+  /**
+   * With a wrapped RangeReader (local disk, SFTP), one positional read (two for a range that
+   * does not start at 0: the header, then the segments) and a synchronous decryption: the
+   * chunk store's hot path, where a stream's many small reads would cost more than the cipher.
+   */
+  async readRange(key: string, offset: number, length: number, options: RangeReadOptions = {}): Promise<Buffer> {
+    if (!canReadRange(this.inner)) return this.collect(key, offset, length, options.signal);
+    const k = normalizeKey(key);
+    throwIfAborted(options.signal);
+    try {
+      return await this.readRangeEncrypted(this.inner, k, offset, length, options.signal, options.into);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || !this.plainFallback(k)) throw err;
+      try {
+        return await this.inner.readRange(k, offset, length, { signal: options.signal });
+      } catch (plainErr) {
+        if (isFerryError(plainErr, 'FERRY_ERR_NOT_FOUND')) return this.readRangeEncrypted(this.inner, k, offset, length, options.signal, options.into);
+        throw plainErr;
+      }
+    }
+  }
+
+  private async readRangeEncrypted(inner: RangeReader, k: string, offset: number, length: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
+    const stored = this.stored(k);
+    const parts: Buffer[] = [];
+    const emit = (b: Buffer): void => void parts.push(b);
+    const ranged = async (at: number, n: number): Promise<Buffer> => {
+      try {
+        return await inner.readRange(stored, at, n, { signal });
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) return Buffer.alloc(0);
+        throw err;
+      }
+    };
+    let opener: OpenStream;
+    let sealed: Buffer;
+    if (offset === 0) {
+      const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
+      sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal });
+      opener = new OpenStream({ offset, take: length, withHeader: true, firstIndex: 0, requested }, (raw) => this.checkHeader(k, raw), k, undefined, emit);
+    } else {
+      const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
+      let size = known.header.plainSize;
+      if (size === undefined) {
+        size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
+        if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+      }
+      if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
+      const end = Math.min(size, offset + length);
+      if (end <= offset) return Buffer.alloc(0);
+      const firstIndex = Math.floor(offset / SEGMENT_BYTES);
+      const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
+      const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
+      sealed = await ranged(start, requested);
+      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
+      opener = new OpenStream({ offset, take: end - offset, withHeader: false, firstIndex, requested }, (raw) => this.checkHeader(k, raw), k, known, emit);
+    }
+    opener.feed(sealed);
+    opener.finish();
+    if (parts.length === 1) return parts[0];
+    const total = parts.reduce((n, p) => n + p.length, 0);
+    // The caller's buffer when it offered one (RangeReadOptions.into): one allocation less per chunk.
+    const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
+    let at = 0;
+    for (const p of parts) at += p.copy(out, at);
+    return out;
+  }
+
+  private async collect(key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let n = 0;
+    for await (const c of await this.read(key, { offset, length, signal })) {
+      parts.push(c as Buffer);
+      n += (c as Buffer).length;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, n);
+  }
+
+  async write(key: string, body: WriteBody, options: WriteOptions = {}): Promise<ObjectInfo> {
+    const k = normalizeKey(key);
+    const stored = this.stored(k);
+    const dataKey = this.ring.current;
+    const salt = randomBytes(16);
+    const keys = objectKeys(dataKey.key, salt);
+    const nameTag = this.ring.names.tag(k);
+    let info: ObjectInfo;
+    let size: number;
+    if (body instanceof Uint8Array) {
+      if (options.size !== undefined && options.size !== body.length) {
+        throw new SizeMismatchError(`${body.length} bytes given, ${options.size} announced`);
+      }
+      const sealed = sealWhole(keys.enc, buildHeader(dataKey.id, salt, nameTag, body.length, keys.mac), body);
+      info = await this.inner.write(stored, sealed, { ...options, size: sealed.length });
+      size = body.length;
+    } else {
+      throwIfAborted(options.signal);
+      const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+      const sealer = new SealStream(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size);
+      source.once('error', (err) => sealer.destroy(err));
+      // The wrapped backend hears the sealer's failures through its body; one that stopped
+      // listening (it failed first) must not turn them into uncaught errors.
+      sealer.on('error', () => undefined);
+      // The wrapped backend stopping early (abort, failure) must reach the producer.
+      sealer.once('close', () => {
+        if (!source.readableEnded) source.destroy();
+      });
+      source.pipe(sealer);
+      try {
+        info = await this.inner.write(stored, sealer, { ...options, size: options.size === undefined ? undefined : sealedSize(options.size) });
+      } catch (err) {
+        source.destroy();
+        throw err;
+      }
+      size = sealer.seen;
+    }
+    if (this.plainFallback(k)) await this.inner.delete(k, { signal: options.signal }).catch(() => undefined);
+    return { key: k, size, ...(info.mtime !== undefined ? { mtime: info.mtime } : {}) };
+  }
+
+  async delete(key: string, options?: OpOptions): Promise<void> {
+    const k = normalizeKey(key);
+    await this.inner.delete(this.stored(k), options);
+    if (this.plainFallback(k)) await this.inner.delete(k, options);
+  }
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncGenerator<DirEntry> {
+    const p = prefix === '' ? '' : normalizeKey(prefix);
+    const seen = this.migrating ? new Set<string>() : undefined;
+    for await (const e of this.inner.list(p === '' ? '' : this.ring.names.encryptKey(p), options)) {
+      const key = this.ring.names.decryptKey(e.key);
+      if (key === undefined) {
+        // Not one of ours: the key ring, a plain object before its migration, or a stranger.
+        if (p === '' && this.plainFallback(e.key) && !seen!.has(`${e.type}:${e.key}`)) {
+          seen!.add(`${e.type}:${e.key}`);
+          yield stripHashes(e);
+        }
+        continue;
+      }
+      if (seen) {
+        if (seen.has(`${e.type}:${key}`)) continue;
+        seen.add(`${e.type}:${key}`);
+      }
+      if (e.type === 'dir') {
+        yield { key, type: 'dir' };
+        continue;
+      }
+      const size = e.size === undefined ? undefined : plainSizeOf(e.size);
+      yield { key, type: 'file', ...(size !== undefined ? { size } : {}), ...(e.mtime !== undefined ? { mtime: e.mtime } : {}) };
+    }
+    if (this.migrating && p !== '') {
+      for await (const e of this.inner.list(p, options)) {
+        if (this.ring.names.decryptKey(e.key) !== undefined || !this.plainFallback(e.key) || seen!.has(`${e.type}:${e.key}`)) continue;
+        seen!.add(`${e.type}:${e.key}`);
+        yield stripHashes(e);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close?.();
+  }
+}
+
+function stripHashes(e: DirEntry): DirEntry {
+  const { hashes: _hashes, ...rest } = e;
+  return rest;
+}
+
+/** Seals a whole buffer into one buffer of exactly its sealed size. */
+function sealWhole(key: Buffer, header: Buffer, body: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(sealedSize(body.length));
+  let at = 0;
+  const sealer = new SealStream(key, header, body.length, (b) => (at += b.copy(out, at)));
+  sealer.feed(body);
+  sealer.finish();
+  return out;
+}
+
+export interface MigrationProgress {
+  encrypted: number;
+  /** Plain objects found in the last listing (those still to do). */
+  found: number;
+}
+
+/**
+ * Encrypts the plain objects of a store whose ring was made while it held them, in batches of
+ * `batch` (a listing of what is left each time: memory stays bounded, and a restart simply
+ * starts over with what is still plain). Each object is written encrypted, then its plain copy
+ * deleted; reads find one or the other throughout. Ends by removing the migration marker.
+ * A key written anew between the check for its encrypted object and the migration's write
+ * gets the plain object's bytes: right for the chunk store, whose keys never change bytes
+ * (a loose chunk is named by its hash, a pack by a fresh id), which is what this is for.
+ */
+export async function migrateToEncrypted(
+  enc: EncryptedBackend,
+  options: { signal?: AbortSignal; batch?: number; onProgress?: (p: MigrationProgress) => void } = {},
+): Promise<MigrationProgress> {
+  const inner = enc.inner;
+  const batchSize = options.batch ?? 1000;
+  const progress: MigrationProgress = { encrypted: 0, found: 0 };
+  for (;;) {
+    const batch: { key: string; size?: number; mtime?: number }[] = [];
+    for await (const e of inner.list('', { recursive: true, signal: options.signal })) {
+      if (e.type !== 'file' || e.key === RING_DIR || e.key.startsWith(`${RING_DIR}/`)) continue;
+      if (enc.isStoredName(e.key)) continue;
+      batch.push({ key: e.key, size: e.size, mtime: e.mtime });
+      if (batch.length >= batchSize) break;
+    }
+    progress.found = batch.length;
+    options.onProgress?.(progress);
+    if (batch.length === 0) break;
+    for (const o of batch) {
+      throwIfAborted(options.signal);
+      if (!(await enc.hasEncrypted(o.key, options))) {
+        const body = await inner.read(o.key, { signal: options.signal }).catch((err: unknown) => {
+          if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined; // deleted meanwhile
+          throw err;
+        });
+        if (body) await enc.write(o.key, body, { size: o.size, mtime: o.mtime, signal: options.signal });
+      }
+      await inner.delete(o.key, options);
+      progress.encrypted++;
+    }
+  }
+  await inner.delete(MIGRATING_KEY, options);
+  enc.endMigration();
+  return progress;
+}

@@ -1,0 +1,127 @@
+/**
+ * What every route module receives: the server's stores and services ({@link ServerContext}),
+ * and the authenticated identity of a request ({@link authOf}). A leaf of server/: route
+ * modules import it, not the app that registers them.
+ *
+ * A route module is a Fastify plugin ({@link RoutePlugin}) that app.ts registers with the
+ * context as its option; each endpoint has one named handler, a function of the module
+ * taking the context first (`stat(ctx, request)`), so that a stack trace, a profile or a
+ * reader finds the endpoint by name.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Capabilities } from '../core/protocol.js';
+import type { SweptLeftovers } from '../core/storage.js';
+import type { AuditStore } from '../store/audit-store.js';
+import type { AuthStore } from '../store/auth-store.js';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { MetaStore } from '../store/meta-store.js';
+import type { SshKeyStore } from '../store/ssh-key-store.js';
+import type { ShareStore } from '../store/share-store.js';
+import type { DavStore } from '../store/dav-store.js';
+import type { QuarantineStore } from '../store/quarantine-store.js';
+import type { VersionStore } from '../store/version-store.js';
+import type { WebhookStore } from '../store/webhook-store.js';
+import type { AuditLog, Front } from './audit.js';
+import type { Authenticator } from './auth.js';
+import type { AuthContext } from './authz.js';
+import type { limitsOf, ServerConfig } from './config.js';
+import type { Defender } from './defender.js';
+import type { DownloadAudit } from './download-audit.js';
+import type { CommandHooks } from './hooks.js';
+import type { RateLimiters } from './limits.js';
+import type { ServerMetrics } from './metrics.js';
+import type { QuotaGuard } from './quota.js';
+import type { ShareGate } from './share-gate.js';
+import type { TusUploads } from './tus/uploads.js';
+import type { WebApp } from './routes/web-app.js';
+import type { WebhookDispatcher } from './webhooks.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth?: AuthContext;
+  }
+  interface FastifyContextConfig {
+    /** Reachable without a token (health, capabilities). */
+    public?: boolean;
+    /** The front a route belongs to, for audit entries and logs (default `api`). */
+    front?: Front;
+    /**
+     * Also accept HTTP Basic credentials (user name + password, or + an API token) besides
+     * Bearer tokens, and answer 401s with a Basic challenge (WebDAV clients).
+     */
+    basicAuth?: boolean;
+    /** A download ticket (`?ticket=`) may stand in for the Authorization header (GET downloads). */
+    ticket?: boolean;
+    /** A share upload token (`Bearer ferryl_…`) is accepted: the upload-session routes, for drop boxes. */
+    shareUpload?: boolean;
+  }
+}
+
+/** What every route module receives. */
+export interface ServerContext {
+  config: ServerConfig;
+  capabilities: Capabilities;
+  limits: ReturnType<typeof limitsOf>;
+  meta: MetaStore;
+  chunks: ChunkStore;
+  metrics: ServerMetrics;
+  auth: Authenticator;
+  users: AuthStore;
+  shares: ShareStore;
+  /** Users' SSH public keys (the SFTP front's logins). */
+  sshKeys: SshKeyStore;
+  auditStore: AuditStore;
+  audit: AuditLog;
+  defender: Defender;
+  quota: QuotaGuard;
+  limiters: RateLimiters;
+  /** How share links are found, checked and unlocked (./share-gate.ts). */
+  shareGate: ShareGate;
+  now: () => number;
+  /** Records downloads in the audit log, once per transfer. */
+  downloads: DownloadAudit;
+  /** Old versions and the trash. */
+  versions: VersionStore;
+  /** Chunks `ferry admin check` found damaged, until an upload repairs them. */
+  quarantine: QuarantineStore;
+  webhookStore: WebhookStore;
+  webhooks: WebhookDispatcher;
+  hooks: CommandHooks;
+  /** The tus front's uploads (./tus/uploads.ts): their sessions expire with the others. */
+  tus: TusUploads;
+  /** WebDAV's dead properties and locks (the locks expire with the sessions). */
+  davStore: DavStore;
+  /** The built web app: its page answers browsers (the app's routes, share links, their errors). */
+  webApp: WebApp;
+  /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
+  endpoints: string[];
+  /**
+   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
+   * writes older than the grace time (unless `leftovers` is false); returns what went.
+   */
+  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
+  /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
+  expireSessions(): Promise<number>;
+  /**
+   * Audits an authentication failure (bad token, wrong password, wrong share password) and
+   * scores it for the defender, which may ban the address.
+   */
+  reportAuthFailure(request: FastifyRequest, err: unknown, who?: { userName?: string; event?: string }): Promise<void>;
+  /** Deletes files past their TTL now (audited); returns their paths. */
+  sweepExpiredFiles(): Promise<string[]>;
+  /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
+  applyLive(next: ServerConfig, keys: readonly string[]): void;
+  /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
+  draining: boolean;
+  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. */
+  unreadiness(): Promise<string | undefined>;
+}
+
+/** A route module: a Fastify plugin given the server's context. */
+export type RoutePlugin = FastifyPluginAsync<{ ctx: ServerContext }>;
+
+/** The authenticated identity of a request that passed the auth hook. */
+export function authOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw new Error('route reached without authentication');
+  return request.auth;
+}

@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { EncryptedBackend, generateMasterKeyText, masterKeyFromText, migrateToEncrypted, openRing, refuseEncryptedWithoutKey, rekeyRing, withRetry } from '../../src/backends/decorators/index.js';
+import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES } from '../../src/backends/decorators/encryption-format.js';
+import { LocalBackend } from '../../src/backends/local/local-backend.js';
+import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
+import type { StorageBackend } from '../../src/core/storage.js';
+import { describeStorageBackend } from '../conformance/storage-backend.js';
+
+const noSleep = { sleep: async () => {} };
+const key = () => masterKeyFromText(generateMasterKeyText(), 'test key');
+
+async function encrypted(inner: StorageBackend, master = key()): Promise<EncryptedBackend> {
+  const { ring, migrating } = await openRing(inner, master);
+  return new EncryptedBackend(inner, ring, { migrating });
+}
+
+// The decorator is a backend: the whole suite holds for it, alone and stacked with others.
+// Encrypted names are longer than plain ones: 143 bytes is the most that fits in 255.
+const limits = { maxNameBytes: MAX_NAME_SEGMENT_BYTES };
+describeStorageBackend('encrypted(memory)', async () => ({ backend: await encrypted(new MemoryBackend()), cleanup: async () => {} }), limits);
+describeStorageBackend('encrypted(local)', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-local-'));
+  return { backend: await encrypted(new LocalBackend({ root: path.join(dir, 'root') })), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}, limits);
+describeStorageBackend('encrypted(memory, real directories)', async () => ({ backend: await encrypted(new MemoryBackend({ directories: 'real' })), cleanup: async () => {} }), limits);
+describeStorageBackend('retry(encrypted(retry(memory)))', async () => ({
+  backend: withRetry(await encrypted(withRetry(new MemoryBackend({ directories: 'real' }), noSleep)), noSleep),
+  cleanup: async () => {},
+}), limits);
+
+async function bytes(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** The one object the wrapped backend holds besides the key ring: its stored name. */
+async function storedNames(inner: StorageBackend): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of inner.list('', { recursive: true })) if (e.type === 'file' && !e.key.startsWith('ferry-keyring/')) out.push(e.key);
+  return out.sort();
+}
+
+async function rawOf(inner: StorageBackend, name: string): Promise<Buffer> {
+  return bytes(await inner.read(name));
+}
+
+const MARKER = 'FERRY-MARKER-7c1d';
+
+describe('encryption at rest: what the wrapped backend holds', () => {
+  it('neither the bytes nor the names (content hashes) appear in the wrapped backend', async () => {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    const hash = 'ab'.repeat(32);
+    await b.write(`chunks/ab/${hash}`, Buffer.from(`${MARKER} `.repeat(1000)));
+    await b.write('packs/x', Readable.from([Buffer.from(MARKER)]));
+    const names = await storedNames(inner);
+    expect(names).toHaveLength(2);
+    for (const n of names) {
+      expect(n).not.toContain(hash);
+      expect(n).not.toContain('chunks');
+      expect(n).toMatch(/^[a-z2-7/]+$/);
+      expect((await rawOf(inner, n)).includes(MARKER)).toBe(false);
+    }
+    expect((await bytes(await b.read(`chunks/ab/${hash}`))).toString()).toBe(`${MARKER} `.repeat(1000));
+  });
+
+  it('the same bytes written twice are stored differently (a fresh key per object)', async () => {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    await b.write('a', Buffer.from(MARKER));
+    const first = await rawOf(inner, (await storedNames(inner))[0]);
+    await b.write('a', Buffer.from(MARKER));
+    const second = await rawOf(inner, (await storedNames(inner))[0]);
+    expect(first.equals(second)).toBe(false);
+  });
+});
+
+describe('encryption at rest: damage is a stable error, never other bytes', () => {
+  const sizes: [string, number, boolean][] = [
+    ['a small object with a known size', 1000, true],
+    ['a multi-segment object with a known size', 3 * SEGMENT_BYTES + 17, true],
+    ['a multi-segment object written without a size', 3 * SEGMENT_BYTES + 17, false],
+    ['an object of exactly two segments, without a size', 2 * SEGMENT_BYTES, false],
+  ];
+
+  async function setup(size: number, known: boolean) {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    const data = randomBytes(size);
+    await b.write('obj', known ? data : Readable.from([data]), known ? { size } : {});
+    const [name] = await storedNames(inner);
+    return { inner, b, data, name, raw: await rawOf(inner, name) };
+  }
+
+  async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+    try {
+      await p;
+      return undefined;
+    } catch (err) {
+      return (err as { code?: string }).code;
+    }
+  }
+  const readAll = async (b: StorageBackend, k: string, o?: { offset?: number; length?: number }) => bytes(await b.read(k, o));
+
+  for (const [label, size, known] of sizes) {
+    it(`${label}: a flipped byte anywhere is FERRY_ERR_CRYPTO_TAMPERED`, async () => {
+      const { inner, b, name, raw } = await setup(size, known);
+      for (const at of [2, 14, HEADER_BYTES - 1, HEADER_BYTES + 3, raw.length - 1, Math.floor(raw.length / 2)]) {
+        const bad = Buffer.from(raw);
+        bad[at] ^= 0x40;
+        await inner.write(name, bad);
+        expect(await codeOf(readAll(b, 'obj')), `byte ${at}`).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+      }
+    });
+
+    it(`${label}: cut short (at a segment boundary, inside one, inside the header) is FERRY_ERR_CRYPTO_TRUNCATED`, async () => {
+      const { inner, b, name, raw } = await setup(size, known);
+      const cuts = [HEADER_BYTES - 10, raw.length - 5];
+      if (raw.length > HEADER_BYTES + SEALED_SEGMENT_BYTES) cuts.push(HEADER_BYTES + SEALED_SEGMENT_BYTES);
+      for (const cut of cuts) {
+        await inner.write(name, raw.subarray(0, cut));
+        const code = await codeOf(readAll(b, 'obj'));
+        // A cut inside the last segment of an object of unknown size cannot be told from a change.
+        if (!known && cut === raw.length - 5) expect(code).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+        else expect(code, `cut at ${cut}`).toBe('FERRY_ERR_CRYPTO_TRUNCATED');
+      }
+    });
+  }
+
+  it('range reads decrypt only what they cover, and find damage there', async () => {
+    const { inner, b, data, name, raw } = await setup(3 * SEGMENT_BYTES + 17, true);
+    expect((await readAll(b, 'obj', { offset: SEGMENT_BYTES - 3, length: 10 })).equals(data.subarray(SEGMENT_BYTES - 3, SEGMENT_BYTES + 7))).toBe(true);
+    const bad = Buffer.from(raw);
+    bad[HEADER_BYTES + 2 * SEALED_SEGMENT_BYTES + 5] ^= 1; // inside the third segment
+    await inner.write(name, bad);
+    expect((await readAll(b, 'obj', { offset: 10, length: 100 })).equals(data.subarray(10, 110))).toBe(true);
+    expect(await codeOf(readAll(b, 'obj', { offset: 2 * SEGMENT_BYTES + 1, length: 100 }))).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+    await inner.write(name, raw.subarray(0, HEADER_BYTES + 2 * SEALED_SEGMENT_BYTES));
+    expect(await codeOf(readAll(b, 'obj', { offset: 3 * SEGMENT_BYTES, length: 5 }))).toBe('FERRY_ERR_CRYPTO_TRUNCATED');
+    expect(await codeOf(b.readRange('obj', 2 * SEGMENT_BYTES + 1, 10))).toBe('FERRY_ERR_CRYPTO_TRUNCATED');
+  });
+
+  it('an authentic object moved under another name is FERRY_ERR_CRYPTO_SWAPPED', async () => {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    await b.write('one', Buffer.from('first object'));
+    const before = new Set(await storedNames(inner));
+    await b.write('two', Buffer.from('second object'));
+    const nameTwo = (await storedNames(inner)).find((n) => !before.has(n))!;
+    const [nameOne] = [...before];
+    await inner.write(nameOne, await rawOf(inner, nameTwo));
+    expect(await codeOf(readAll(b, 'one'))).toBe('FERRY_ERR_CRYPTO_SWAPPED');
+    expect(await codeOf(readAll(b, 'one', { offset: 1, length: 2 }))).toBe('FERRY_ERR_CRYPTO_SWAPPED');
+    expect((await readAll(b, 'two')).toString()).toBe('second object');
+  });
+
+  it('a plain object where an encrypted one belongs is FERRY_ERR_CRYPTO_TAMPERED, not its bytes', async () => {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    await b.write('one', Buffer.from('x'));
+    const [name] = await storedNames(inner);
+    await inner.write(name, Buffer.from('planted plain bytes, long enough to hold a header and then some more bytes'));
+    expect(await codeOf(readAll(b, 'one'))).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+  });
+
+  it('an object of a data key the ring does not hold is FERRY_ERR_CRYPTO_KEY_WRONG', async () => {
+    const inner = new MemoryBackend();
+    const b = await encrypted(inner);
+    await b.write('one', Buffer.from('x'));
+    const [name] = await storedNames(inner);
+    const raw = await rawOf(inner, name);
+    raw[4] ^= 1; // the key id
+    await inner.write(name, raw);
+    expect(await codeOf(readAll(b, 'one'))).toBe('FERRY_ERR_CRYPTO_KEY_WRONG');
+  });
+});
+
+describe('key ring: wrong and missing keys, rotation', () => {
+  it('another key is FERRY_ERR_CRYPTO_KEY_WRONG; no key at all is FERRY_ERR_CRYPTO_KEY_MISSING; a plain store passes', async () => {
+    const inner = new MemoryBackend();
+    await refuseEncryptedWithoutKey(inner);
+    const master = key();
+    const b = await encrypted(inner, master);
+    await b.write('x', Buffer.from('y'));
+    await expect(openRing(inner, key())).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
+    await expect(refuseEncryptedWithoutKey(inner)).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_MISSING' });
+    expect(() => masterKeyFromText('not a key', 'the file k')).toThrow(/not a Ferry encryption key/);
+  });
+
+  it('rekey re-wraps the ring: no object body changes, the new key opens the store, the old one no longer does', async () => {
+    const inner = new MemoryBackend();
+    const oldKey = key();
+    const newKey = key();
+    const b = await encrypted(inner, oldKey);
+    await b.write('a/b', Buffer.from(MARKER));
+    const [name] = await storedNames(inner);
+    const body = await rawOf(inner, name);
+    const steps: string[] = [];
+    const report = await rekeyRing(inner, oldKey, newKey, (s) => void steps.push(s));
+    expect(report).toEqual({ oldWrappings: 0, alreadyDone: false });
+    expect(steps).toEqual(['loaded', 'wrote-new', 'verified-new', 'deleted-old', 'done']);
+    expect((await rawOf(inner, name)).equals(body)).toBe(true);
+    await expect(openRing(inner, oldKey)).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
+    expect((await bytes(await (await encrypted(inner, newKey)).read('a/b'))).toString()).toBe(MARKER);
+    // Run again: nothing left to do, and it says so.
+    expect(await rekeyRing(inner, oldKey, newKey)).toEqual({ oldWrappings: 0, alreadyDone: true });
+  });
+
+  it('rekey refuses the key in use as the new one, a plain store, and two keys that both do not open the store', async () => {
+    const inner = new MemoryBackend();
+    const oldKey = key();
+    await expect(rekeyRing(inner, oldKey, key())).rejects.toThrow(/not encrypted/);
+    await (await encrypted(inner, oldKey)).write('k', Buffer.from('v'));
+    await expect(rekeyRing(inner, oldKey, oldKey)).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
+    await expect(rekeyRing(inner, key(), key())).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
+    expect((await bytes(await (await encrypted(inner, oldKey)).read('k'))).toString()).toBe('v');
+  });
+
+  it('rekey interrupted after any step is finished by running it again', async () => {
+    for (const stopAt of ['loaded', 'wrote-new', 'verified-new', 'deleted-old'] as const) {
+      const inner = new MemoryBackend();
+      const oldKey = key();
+      const newKey = key();
+      await (await encrypted(inner, oldKey)).write('k', Buffer.from('v'));
+      await expect(rekeyRing(inner, oldKey, newKey, (s) => {
+        if (s === stopAt) throw new Error('killed');
+      })).rejects.toThrow('killed');
+      const report = await rekeyRing(inner, oldKey, newKey);
+      expect(report.oldWrappings, stopAt).toBe(0);
+      expect((await bytes(await (await encrypted(inner, newKey)).read('k'))).toString()).toBe('v');
+    }
+  });
+});
+
+describe('migration of a plain store', () => {
+  it('reads work throughout; listings show each object once; afterwards nothing plain is left', async () => {
+    const inner = new MemoryBackend();
+    const plain = new Map<string, Buffer>();
+    for (let i = 0; i < 40; i++) {
+      const data = Buffer.from(`${MARKER} ${i} `.repeat(50 + i));
+      plain.set(`chunks/${String(i % 4).padStart(2, '0')}/obj${i}`, data);
+      await inner.write(`chunks/${String(i % 4).padStart(2, '0')}/obj${i}`, data);
+    }
+    const b = await encrypted(inner);
+    expect(b.migrationPending).toBe(true);
+    const listed = async () => {
+      const out: string[] = [];
+      for await (const e of b.list('', { recursive: true })) if (e.type === 'file') out.push(e.key);
+      return out.sort();
+    };
+    expect(await listed()).toEqual([...plain.keys()].sort());
+    let reads = 0;
+    const migration = migrateToEncrypted(b, {
+      batch: 7,
+      onProgress: () => undefined,
+    });
+    // Reads interleaved with the migration's writes and deletes: always the right bytes.
+    let done = false;
+    void migration.finally(() => (done = true));
+    while (!done) {
+      for (const [k, v] of plain) {
+        expect((await bytes(await b.read(k))).equals(v), k).toBe(true);
+        reads++;
+      }
+    }
+    const progress = await migration;
+    expect(progress.encrypted).toBe(40);
+    expect(reads).toBeGreaterThan(0);
+    expect(b.migrationPending).toBe(false);
+    expect(await listed()).toEqual([...plain.keys()].sort());
+    for (const n of await storedNames(inner)) {
+      expect(n).toMatch(/^[a-z2-7/]+$/);
+      expect((await rawOf(inner, n)).includes(MARKER)).toBe(false);
+    }
+    for (const [k, v] of plain) expect((await bytes(await b.read(k))).equals(v)).toBe(true);
+    // A second start finds no migration pending.
+    expect((await openRing(inner, masterKeyFromText(generateMasterKeyText(), 'x')).catch((e: { code: string }) => e.code))).toBe('FERRY_ERR_CRYPTO_KEY_WRONG');
+  });
+});

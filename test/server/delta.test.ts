@@ -1,0 +1,152 @@
+/**
+ * Finer deltas (issue 15): an edited chunk travels as a delta against the chunk it replaces,
+ * and a download over an older local copy takes deltas against its chunks. Checked byte for
+ * byte and by the server's byte counters, against a real server over real HTTP; refusals
+ * of deltas that are malformed, build other bytes, or name a base the caller may not use.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyDelta, makeDelta, signatureOf } from '../../src/algo/chunk-delta.js';
+import { FerryClient } from '../../src/client/client.js';
+import { fileHashOf } from '../../src/core/manifest.js';
+import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+let dir: string;
+beforeAll(async () => {
+  t = await startTestServer();
+  dir = mkdtempSync(join(tmpdir(), 'ferry-delta-'));
+});
+afterAll(async () => {
+  await t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function metric(name: string): Promise<number> {
+  const text = await (await t.api('/metrics')).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'))
+    .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+}
+
+/** `data` with `count` small edits spread over it (overwrites, an insertion, a deletion). */
+function scatterEdits(data: Buffer, count: number): Buffer {
+  const out = Buffer.from(data);
+  for (let i = 0; i < count; i++) {
+    const at = Math.floor(((i + 0.5) * out.length) / count);
+    randomBytes(16).copy(out, at);
+  }
+  const third = out.length / 3;
+  return Buffer.concat([out.subarray(0, third), Buffer.from('an inserted line\n'), out.subarray(third, 2 * third), out.subarray(2 * third + 100)]);
+}
+
+describe('chunk deltas', () => {
+  it('round-trips through signature, delta and apply, and refuses what does not fit', () => {
+    const base = randomBytes(300_000);
+    const target = scatterEdits(base, 5);
+    const { delta, literal } = makeDelta(target, signatureOf(base), 1 << 20);
+    expect(applyDelta(base, delta, target.length).equals(target)).toBe(true);
+    expect(literal).toBeLessThan(100_000);
+    expect(() => applyDelta(base, delta, target.length + 1)).toThrow(/builds/);
+    expect(() => applyDelta(base.subarray(0, 1000), delta, target.length)).toThrow(/past the base/);
+    expect(() => applyDelta(base, Buffer.from([9, 0, 0]), 3)).toThrow(/unknown delta op/);
+    expect(() => makeDelta(target, Buffer.from([0, 0, 0, 2, 1]), 1 << 20)).toThrow(/signature/);
+  });
+
+  it('sends an edited file as deltas: kilobytes for scattered edits, byte for byte the same', async () => {
+    const client = new FerryClient({ server: t.url, token: t.token });
+    try {
+      const v1 = randomBytes(6 * 1024 * 1024);
+      writeFileSync(join(dir, 'big'), v1);
+      await client.putFile(join(dir, 'big'), '/d/big.bin');
+      const v2 = scatterEdits(v1, 12);
+      writeFileSync(join(dir, 'big'), v2);
+      const before = await metric('ferry_chunk_wire_bytes_received_total');
+      await client.putFile(join(dir, "big"), "/d/big.bin");
+      const wire = (await metric('ferry_chunk_wire_bytes_received_total')) - before;
+      // About a dozen chunks change; whole they would be ~12 MiB, as deltas well under 1 MiB.
+      expect(wire).toBeLessThan(600_000);
+      const back = join(dir, 'big-back');
+      await client.getFile('/d/big.bin', back);
+      expect(sha256(readFileSync(back))).toBe(sha256(v2));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('takes deltas against an older local copy on download', async () => {
+    const client = new FerryClient({ server: t.url, token: t.token });
+    try {
+      const v1 = randomBytes(5 * 1024 * 1024);
+      writeFileSync(join(dir, 'dl-src'), v1);
+      await client.putFile(join(dir, 'dl-src'), '/d/dl.bin');
+      writeFileSync(join(dir, 'dl-local'), v1);
+      const v2 = scatterEdits(v1, 10);
+      writeFileSync(join(dir, 'dl-src'), v2);
+      await client.putFile(join(dir, 'dl-src'), '/d/dl.bin');
+      const before = await metric('ferry_chunk_wire_bytes_sent_total');
+      const r = await client.getFile('/d/dl.bin', join(dir, 'dl-local'));
+      const sent = (await metric('ferry_chunk_wire_bytes_sent_total')) - before;
+      expect(sha256(readFileSync(join(dir, 'dl-local')))).toBe(sha256(v2));
+      expect(r.bytesReused).toBeGreaterThan(0);
+      expect(sent).toBeLessThan(600_000);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('deltas the server refuses', () => {
+  async function session(data: Buffer, path: string, token?: string): Promise<{ id: string; hash: string }> {
+    const { refs } = pieces(data, data.length);
+    const res = await t.api('/api/v1/uploads', { method: 'POST', json: { path, size: data.length, hash: fileHashOf(refs), chunks: refs }, token });
+    const { id } = (await res.json()) as { id: string };
+    return { id, hash: refs[0].hash };
+  }
+  const put = (id: string, hash: string, body: Buffer, base: string, token?: string) =>
+    t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body, token, headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'x-ferry-delta', 'x-ferry-delta-base': base } });
+  async function expectError(res: Response, status: number, code: string): Promise<void> {
+    const text = await res.text();
+    expect({ status: res.status, text }).toMatchObject({ status });
+    expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe(code);
+  }
+
+  it('refuses a malformed delta, one that builds other bytes, and a base outside the file', async () => {
+    const old = randomBytes(200_000);
+    expect((await uploadBuffer(t, '/d/r.bin', old, old.length)).status).toBe(200);
+    const edited = scatterEdits(old, 3);
+    const { id, hash } = await session(edited, '/d/r.bin');
+    const good = makeDelta(edited, signatureOf(old), 1 << 20).delta;
+    await expectError(await put(id, hash, Buffer.from([7, 1, 2]), sha256(old)), 400, 'FERRY_ERR_ENCODING_INVALID');
+    const alt = Buffer.from(edited);
+    alt[10] ^= 1;
+    const wrong = makeDelta(alt, signatureOf(old), 1 << 20).delta; // well formed, builds other bytes
+    await expectError(await put(id, hash, wrong, sha256(old)), 400, 'FERRY_ERR_HASH_MISMATCH');
+    // A chunk of another file is no base for this one.
+    const other = randomBytes(100_000);
+    expect((await uploadBuffer(t, '/d/other.bin', other, other.length)).status).toBe(200);
+    await expectError(await put(id, hash, good, sha256(other)), 404, 'FERRY_ERR_NOT_FOUND');
+    await expectError(await put(id, hash, good, 'not-a-hash'), 400, 'FERRY_ERR_HASH_INVALID');
+    expect((await put(id, hash, good, sha256(old))).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    expect(Buffer.from(await (await t.api('/api/v1/files/d/r.bin')).arrayBuffer()).equals(edited)).toBe(true);
+  });
+
+  it('gives no signature of a chunk the caller may not read, and takes no delta against it', async () => {
+    const secret = randomBytes(150_000);
+    expect((await uploadBuffer(t, '/d/secret.bin', secret, secret.length)).status).toBe(200);
+    await addUser(t, 'mallory', { home: '/home/mallory' });
+    const token = (await tokenFor(t, 'mallory')).token;
+    const sig = await t.api(`/api/v1/chunks/${sha256(secret)}/signature?path=/d/secret.bin`, { token });
+    expect(sig.status).toBeGreaterThanOrEqual(400);
+    const mine = scatterEdits(secret, 2);
+    const { id, hash } = await session(mine, '/mine.bin', token);
+    const delta = makeDelta(mine, signatureOf(secret), 1 << 20).delta;
+    await expectError(await put(id, hash, delta, sha256(secret), token), 404, 'FERRY_ERR_NOT_FOUND');
+  });
+});
