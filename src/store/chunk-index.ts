@@ -286,6 +286,17 @@ export class ChunkIndex {
     }));
   }
 
+  /** Records that `owner` may build on these chunks (bytes of a file they may read, or sent by them). */
+  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    for (const part of batches([...new Set(hashes)])) {
+      await this.meta.db
+        .insertInto('chunk_owners')
+        .values(part.map((hash) => ({ user_id: owner, hash })))
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+        .execute();
+    }
+  }
+
   /** Whether some file's manifest contains the chunk (the download route serves only those). */
   async isChunkReferenced(hash: string): Promise<boolean> {
     const row = await this.meta.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();

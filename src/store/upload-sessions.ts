@@ -3,7 +3,7 @@
  * callers use; the contract is docs/metadata.md). A session is what a client declared (files,
  * their chunk lists, sealed or still growing), which of those chunks the store still lacks
  * (or their owner has not proven to hold), the bytes it reserves against its owner's quota,
- * and when it expires. Committing one is where sessions meet the namespace: MetaStore.commitUpload.
+ * and when it expires. Committing one is where sessions meet the namespace: Namespace.commitUpload (namespace.ts).
  * Sessions live in the database, so any node can continue one another node began.
  */
 import { randomBytes } from 'node:crypto';
@@ -33,8 +33,20 @@ export interface NewUpload {
   files: UploadFileSpec[];
   noOverwrite: boolean;
   ttlMs: number;
-  /** A resumable streamed upload of one file (see MetaStore.findPartial). */
+  /** A resumable streamed upload of one file (see findPartial). */
   partial?: boolean;
+}
+
+/** A resumable streamed upload, as its owner finds it again by path. */
+export interface PartialUpload {
+  id: string;
+  path: string;
+  /** The chunks received so far, in order (every one stored and proven by the owner). */
+  chunks: ChunkRef[];
+  size: number;
+  createdAt: number;
+  /** When the last chunks were recorded. */
+  updatedAt: number;
 }
 
 /**
@@ -312,6 +324,50 @@ export class UploadSessions {
       });
     }
     return expired.length;
+  }
+
+  /**
+   * The owner's newest live partial upload of `path` (a resumable streamed upload that has
+   * not been committed: SFTP's interrupted `put`), with the chunks it holds so far.
+   */
+  async findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
+    const now = this.meta.now();
+    const row = await this.meta.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select(['u.id', 'u.created_at', 'u.updated_at'])
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial')
+      .where('u.expires_at', '>', now)
+      .orderBy('u.updated_at', 'desc')
+      .orderBy('u.created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const entries = await this.meta.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', row.id).orderBy('file_idx').orderBy('seq').execute();
+    const chunks = entries.map((e) => ({ hash: e.hash, size: Number(e.size) }));
+    return { id: row.id, path, chunks, size: chunks.reduce((a, c) => a + c.size, 0), createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+  }
+
+  /**
+   * Deletes the owner's partial uploads of `path` that were last written before `before`
+   * (abandoned ones a newer upload of the path supersedes; one still being written is left
+   * alone), except `except`. Returns how many went; their chunks go with the next GC.
+   */
+  async dropPartials(owner: string, path: string, options: { before?: number; except?: string } = {}): Promise<number> {
+    let q = this.meta.db
+      .selectFrom('uploads as u')
+      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+      .select('u.id')
+      .where('f.path', '=', path)
+      .where('u.owner', '=', owner)
+      .where('u.kind', '=', 'partial');
+    if (options.before !== undefined) q = q.where('u.updated_at', '<', options.before);
+    if (options.except !== undefined) q = q.where('u.id', '!=', options.except);
+    const ids = (await q.execute()).map((r) => r.id);
+    for (const id of ids) await this.abortUpload(id).catch(() => undefined); // gone already: fine
+    return ids.length;
   }
 }
 
