@@ -24,6 +24,7 @@ import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { BanStore } from '../store/ban-store.js';
 import { DavStore } from '../store/dav-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { QuarantineStore } from '../store/quarantine-store.js';
@@ -47,6 +48,7 @@ import { toServerPath, toUserError } from './authz.js';
 import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
+import { SharedBans } from './shared-bans.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
@@ -138,6 +140,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   // Route schemas (validation) and the OpenAPI document, before any route is added.
   await installApiSchemas(app);
   const ctx = serverContext(options, app, { now, metrics, defender, addresses });
+  // Nodes sharing PostgreSQL share their bans; on SQLite one process holds them all.
+  if (options.meta.dialect === 'postgres') {
+    const shared = new SharedBans(defender, new BanStore(options.meta.db), app.log, now);
+    shared.start();
+    app.addHook('onClose', () => shared.close());
+  }
   setErrorHandling(app, ctx);
   addRequestHooks(app, ctx, addresses);
   for (const routes of ROUTES) await app.register(routes, { ctx });

@@ -363,6 +363,7 @@ export interface Database {
   ssh_keys: SshKeysTable;
   leases: LeasesTable;
   chunk_writes: ChunkWritesTable;
+  bans: BansTable;
 }
 
 /** Work one node at a time does (src/store/leases.ts): who holds it, until when. */
@@ -378,4 +379,12 @@ export interface ChunkWritesTable {
   id: string;
   hash: string;
   started_at: number;
+}
+
+/** A defender ban, shared by the nodes of one database (src/store/ban-store.ts). */
+export interface BansTable {
+  /** The address, normalized (src/server/ip-filter.ts). */
+  ip: string;
+  since: number;
+  until: number;
 }

@@ -119,8 +119,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       up: (db: Kysely<any>) => db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute(),
       down: noDowngrade,
     },
-    // Several nodes on one database (issue 17): leases for once-only work, and chunk writes
-    // in progress on any node (garbage collection leaves their objects alone). After 0020:
+    // Several nodes on one database (issue 17): leases for once-only work, chunk writes in
+    // progress on any node (garbage collection leaves their objects alone), shared bans. After 0020:
     // Kysely's migrator refuses a migration that sorts before one already executed.
     '0021-cluster': {
       up: (db: Kysely<any>) => clusterSchema(db),
@@ -493,7 +493,7 @@ async function auditFilesSchema(db: Kysely<any>, { pathType }: ColumnTypes): Pro
   await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
 }
 
-/** 0021: leases for once-only work, chunk writes in progress on any node. */
+/** 0021: leases for once-only work, chunk writes in progress on any node, the defender's bans shared by the nodes. */
 async function clusterSchema(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('leases')
@@ -508,4 +508,10 @@ async function clusterSchema(db: Kysely<any>): Promise<void> {
     .addColumn('started_at', 'bigint', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('chunk_writes_hash').on('chunk_writes').column('hash').execute();
+  await db.schema
+    .createTable('bans')
+    .addColumn('ip', 'text', (c) => c.primaryKey())
+    .addColumn('since', 'bigint', (c) => c.notNull())
+    .addColumn('until', 'bigint', (c) => c.notNull())
+    .execute();
 }
