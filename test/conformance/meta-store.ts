@@ -16,6 +16,8 @@ import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFerryError } from '../../src/core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
+import { AuthStore, type TokenRow, type UserRow } from '../../src/store/auth-store.js';
+import { BanStore } from '../../src/store/ban-store.js';
 import type { MetaStore } from '../../src/store/meta-store.js';
 
 export interface MetaStoreDatabase {
@@ -343,6 +345,87 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       }
       await store.addChunk(h('w'), 10);
       expect((await other.chunkIndex.guard(h('w'), clock, async (state) => state.location))?.size).toBe(10);
+    });
+
+    // ------------------------------------------------------------ users and tokens (auth-store.ts)
+
+    const userRow = (id: string, name: string): UserRow => ({ id, name, role: 'user', password_hash: null, home: `/home/${name}`, created_at: clock, disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: 2, ip_allow: null, ip_deny: null });
+    const tokenRow = (id: string, user: string, secret: string): TokenRow => ({ id, user_id: user, name: id, secret_hash: h(secret), scopes: 'read,write', path_prefix: null, created_at: clock, expires_at: null, last_used_at: null, revoked_at: null });
+
+    it('keeps users, grants and tokens, and a revocation through one node holds on the other at once', async () => {
+      const a = new AuthStore(store);
+      const b = new AuthStore(await node());
+      await a.createUser(userRow('u1', 'ann'), [{ path: '/home/ann', perms: 'rw' }]);
+      await a.insertToken(tokenRow('t1', 'u1', 'secret-1'));
+      expect(await b.userByName('ann')).toMatchObject({ id: 'u1', home: '/home/ann', max_sessions: 2, disabled: 0 });
+      expect(await b.grantsOf('u1')).toEqual([{ user_id: 'u1', path: '/home/ann', perms: 'rw' }]);
+      expect(await b.tokenById('t1')).toMatchObject({ secret_hash: h('secret-1'), revoked_at: null });
+      expect(await b.revokeToken('t1', clock)).toBe(true);
+      expect((await a.tokenById('t1'))?.revoked_at).toBe(clock);
+      expect(await a.revokeToken('t1', clock)).toBe(false); // once only
+      await b.updateUser('u1', { disabled: 1 });
+      expect((await a.userById('u1'))?.disabled).toBe(1);
+      await expect(a.insertToken(tokenRow('t1', 'u1', 'again'))).rejects.toThrow(); // ids are unique
+    });
+
+    it('makes the admin user once and gives its token a new secret, unrevoked, at each start', async () => {
+      const a = new AuthStore(store);
+      const admin = { id: 'adm', name: 'admin', role: 'admin' as const, password_hash: null, home: '/', created_at: clock };
+      await a.ensureUser(admin);
+      await a.updateUser('adm', { quota_files: 5 });
+      await a.ensureUser(admin); // a restart leaves the row alone
+      expect(await a.userById('adm')).toMatchObject({ quota_files: 5, disabled: 0, max_sessions: null });
+      await a.upsertToken({ ...tokenRow('env', 'adm', 'first'), scopes: '*' });
+      await a.revokeToken('env', clock);
+      await a.upsertToken({ ...tokenRow('env', 'adm', 'second'), scopes: '*' });
+      expect(await a.tokenById('env')).toMatchObject({ secret_hash: h('second'), revoked_at: null });
+      await a.touchToken('env', clock + 5);
+      expect((await a.tokenById('env'))?.last_used_at).toBe(clock + 5);
+    });
+
+    it('rotates a web session for one of two nodes refreshing it at once', async () => {
+      const a = new AuthStore(store);
+      const b = new AuthStore(await node());
+      await a.createUser(userRow('u2', 'bea'), []);
+      await a.insertSession({ id: 's1', user_id: 'u2', refresh_hash: h('r0'), prev_refresh_hash: null, created_at: clock, refreshed_at: clock, expires_at: clock + 1000, revoked_at: null, ip: null });
+      const won = await Promise.all([a.rotateSession('s1', h('r0'), h('ra'), clock), b.rotateSession('s1', h('r0'), h('rb'), clock)]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const row = await a.sessionById('s1');
+      expect(row?.prev_refresh_hash).toBe(h('r0'));
+      expect(row?.refresh_hash).toBe(won[0] ? h('ra') : h('rb'));
+      await b.revokeUserSessions('u2', clock);
+      expect(await a.rotateSession('s1', row!.refresh_hash, h('rc'), clock)).toBe(false); // revoked
+    });
+
+    it('deletes a user with their grants, tokens, sessions and upload sessions, and keeps their files', async () => {
+      const a = new AuthStore(store);
+      await a.createUser(userRow('u3', 'cy'), [{ path: '/home/cy', perms: 'rw' }]);
+      await a.insertToken(tokenRow('t3', 'u3', 's3'));
+      await upload('/home/cy/kept', [chunk('cy')]);
+      const open = await store.createUpload({ owner: 'u3', noOverwrite: false, ttlMs: 60_000, files: [{ path: '/home/cy/open', size: 10, hash: fileHashOf([chunk('cy-open')]), chunks: [chunk('cy-open')] }] });
+      await a.deleteUser('u3');
+      expect(await a.userById('u3')).toBeUndefined();
+      expect(await a.grantsOf('u3')).toEqual([]);
+      expect(await a.tokenById('t3')).toBeUndefined();
+      await expectCode(store.getUpload(open.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
+      expect((await store.stat('/home/cy/kept')).size).toBe(10);
+    });
+
+    it('keeps the defender bans every node sees, lengthened and never shortened, until lifted or purged', async () => {
+      const a = new BanStore(store.db);
+      const b = new BanStore((await node()).db);
+      await a.put({ ip: '192.0.2.1', since: clock, until: clock + 100 });
+      await b.put({ ip: '192.0.2.1', since: clock, until: clock + 50 });
+      await b.put({ ip: '192.0.2.2', since: clock, until: clock + 500 });
+      const byIp = async (s: BanStore) => Object.fromEntries((await s.all()).map((r) => [r.ip, r.until]));
+      expect(await byIp(b)).toEqual({ '192.0.2.1': clock + 100, '192.0.2.2': clock + 500 });
+      await a.put({ ip: '192.0.2.1', since: clock, until: clock + 200 });
+      await b.remove('192.0.2.2');
+      expect(await byIp(a)).toEqual({ '192.0.2.1': clock + 200 });
+      await a.purge(clock + 200); // ended before: nothing
+      expect(await byIp(b)).toEqual({ '192.0.2.1': clock + 200 });
+      await a.purge(clock + 201);
+      expect(await b.all()).toEqual([]);
     });
 
     it('lets two nodes create the same directories and commit the same new content at once', async () => {

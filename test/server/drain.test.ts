@@ -4,26 +4,36 @@
  * flight finish; `ferry serve` does both on SIGTERM.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { parseStoreSpec } from '../../src/server/config.js';
 import { pieces, startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { startS3rver } from '../helpers/s3rver.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
 
-/** A chunk PUT whose body is sent in two halves, the second when `finish()` is called. */
-function slowChunkPut(t: TestServer, id: string, hash: string, data: Buffer): { finish: () => void; done: Promise<number>; started: Promise<void> } {
+/**
+ * A chunk PUT whose body is sent in two halves, the second when `finish()` is called.
+ * `started` resolves once the server has taken the request (its `100 Continue` came back:
+ * Node's server sends it as it hands the request to the app) and the first half is written.
+ */
+function slowChunkPut(t: Pick<TestServer, 'url' | 'token'>, id: string, hash: string, data: Buffer): { finish: () => void; done: Promise<number>; started: Promise<void> } {
   const url = new URL(`/api/v1/uploads/${id}/chunks/${hash}`, t.url);
   let finish!: () => void;
   let started!: () => void;
   const startedP = new Promise<void>((r) => (started = r));
   const done = new Promise<number>((resolve, reject) => {
-    const req = request(url, { method: 'PUT', headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(data.length) } }, (res) => {
+    const headers = { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(data.length), expect: '100-continue' };
+    const req = request(url, { method: 'PUT', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode!));
     });
     req.on('error', reject);
-    req.write(data.subarray(0, data.length / 2), () => started());
+    req.on('continue', () => req.write(data.subarray(0, data.length / 2), () => started()));
+    req.flushHeaders();
     finish = () => req.end(data.subarray(data.length / 2));
   });
   return { finish, done, started: startedP };
@@ -72,6 +82,43 @@ describe('readiness and draining', () => {
     } finally {
       slow?.finish();
       await t.close().catch(() => undefined);
+    }
+  });
+
+  it('ferry serve on SIGTERM: takes no new connection, finishes the chunk PUT in flight, then exits 0', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-sigterm-'));
+    let node: RunningServer | undefined;
+    try {
+      node = await startServer({ dataDir });
+      const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${node!.adminToken}`, 'content-type': 'application/json', ...init.headers } });
+      const data = randomBytes(64 * 1024);
+      const { refs } = pieces(data, 32 * 1024);
+      const created = await api(node.url, '/api/v1/uploads', { method: 'POST', body: JSON.stringify({ path: '/sigterm.bin', size: data.length, hash: fileHashOf(refs), chunks: refs }) });
+      const { id } = (await created.json()) as { id: string };
+      const slow = slowChunkPut({ url: node.url, token: node.adminToken }, id, refs[0].hash, data.subarray(0, 32 * 1024));
+      await slow.started;
+      const exited = new Promise<number | null>((resolve) => node!.process.once('exit', (code) => resolve(code)));
+      node.process.kill('SIGTERM');
+      // The listener closes: a new connection is refused (a balancer goes to another node)...
+      let refused = false;
+      for (let i = 0; i < 100 && !refused; i++) {
+        refused = await fetch(`${node.url}/readyz`).then((r) => r.status === 503, () => true);
+        if (!refused) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(refused).toBe(true);
+      // ... while the chunk PUT in flight keeps the process alive, and completes.
+      expect(node.process.exitCode).toBeNull();
+      slow.finish();
+      expect(await slow.done).toBe(200);
+      expect(await exited).toBe(0);
+      expect(node.output()).toContain('draining, then shutting down');
+
+      node = await startServer({ dataDir, adminToken: node.adminToken });
+      const missing = (await (await api(node.url, `/api/v1/uploads/${id}`)).json()) as { missing: string[] };
+      expect(missing.missing).toEqual([refs[1].hash]);
+    } finally {
+      await node?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
