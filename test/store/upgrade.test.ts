@@ -46,6 +46,7 @@ describe('upgrading a database of the previous version', () => {
       const old = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(join(dataDir, 'meta.db')) }) });
       await old.schema.dropTable('leases').execute();
       await old.schema.dropTable('chunk_writes').execute();
+      await old.schema.dropTable('bans').execute();
       await old.deleteFrom('kysely_migration').where('name', 'not in', PREVIOUS_MIGRATIONS).execute();
       expect(await migrationNames(old)).toEqual(PREVIOUS_MIGRATIONS);
       await old.destroy();
