@@ -13,7 +13,8 @@
  * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
  * also rclone-webdav and tus: Ferry's WebDAV and tus fronts),
  * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
- * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web, --out DIR (default benchmarks/results),
+ * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web,
+ * --no-cluster (benchmarks/cluster.ts: --clients clients against one node and three), --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
  * --render FILE (no run: re-render latest.md and the README from a saved latest.json).
  *
@@ -108,10 +109,28 @@ function webApp(): string | undefined {
 }
 const web = webApp();
 
+/**
+ * The 200-clients workload against one node and three behind nginx, on PostgreSQL
+ * (benchmarks/cluster.ts; issue 17); its table goes below the others. Skipped with
+ * --no-cluster; left out (with a note) when it fails.
+ */
+function cluster(): string | undefined {
+  if (saved || args.flag('no-cluster')) return undefined;
+  log('several nodes (cluster.js)');
+  try {
+    const sizes = ['--clients', String(options.clients), '--client-size', String(options.clientSize), '--runs', String(options.runs)];
+    return execFileSync(process.execPath, [benchScript('cluster.js'), ...sizes], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  } catch (err) {
+    log(`the cluster benchmark failed, left out: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+const nodes = cluster();
+
 const summary = summarize(result, micro, saved ? saved.command : command);
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'latest.json'), JSON.stringify({ ...summary, raw: result, micro }, null, 2) + '\n');
-const md = renderMarkdown(summary, micro) + (web ? `\n## Web app\n\n${web}\n` : '');
+const md = renderMarkdown(summary, micro) + (web ? `\n## Web app\n\n${web}\n` : '') + (nodes ? `\n## Several nodes (PostgreSQL, nginx)\n\n\`\`\`\n${nodes}\`\`\`\n` : '');
 await writeFile(join(outDir, 'latest.md'), md);
 log(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 

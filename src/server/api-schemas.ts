@@ -64,7 +64,7 @@ const r = (s: Spec): Spec => s;
 export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- system
   'GET /healthz': r({ tag: 'system', summary: 'Liveness', public: true, response: { 200: Obj({ status: Type.Literal('ok') }) } }),
-  'GET /readyz': r({ tag: 'system', summary: 'Readiness: the metadata store answers', public: true, response: { 200: Obj({ status: Type.Literal('ready') }), 503: Error } }),
+  'GET /readyz': r({ tag: 'system', summary: 'Readiness: the metadata database and every chunk store answer, and the node is not draining (SIGTERM)', public: true, response: { 200: Obj({ status: Type.Literal('ready') }), 503: Error } }),
   'GET /api/v1/capabilities': r({ tag: 'system', summary: 'Protocol versions, features, hash, chunking parameters and limits', public: true, response: { 200: Any('Capabilities') } }),
   'GET /metrics': r({ tag: 'system', summary: 'Prometheus metrics (admin token or the metrics-only token)', response: { 200: Type.String({ description: 'Prometheus text format' }) } }),
   'GET /api/v1/openapi.json': r({ tag: 'system', summary: 'This OpenAPI 3.1 document', public: true, response: { 200: Any('OpenAPI document') } }),

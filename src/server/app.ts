@@ -18,12 +18,13 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino from 'pino';
-import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, ValidationError, isFerryError } from '../core/errors.js';
+import { AuthInvalidError, BannedError, ConfigError, FerryError, ForbiddenError, UnavailableError, ValidationError, isFerryError } from '../core/errors.js';
 import { normalizePath } from '../core/path.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { AuditStore } from '../store/audit-store.js';
 import { AuthStore } from '../store/auth-store.js';
+import { BanStore } from '../store/ban-store.js';
 import { DavStore } from '../store/dav-store.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { QuarantineStore } from '../store/quarantine-store.js';
@@ -44,9 +45,10 @@ import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import type { RoutePlugin, ServerContext } from './context.js';
 import { toServerPath, toUserError } from './authz.js';
-import { capabilitiesOf, limitsOf, type ServerConfig } from './config.js';
+import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
+import { SharedBans } from './shared-bans.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
@@ -138,6 +140,12 @@ export async function buildApp(options: BuildOptions): Promise<{ app: FastifyIns
   // Route schemas (validation) and the OpenAPI document, before any route is added.
   await installApiSchemas(app);
   const ctx = serverContext(options, app, { now, metrics, defender, addresses });
+  // Nodes sharing PostgreSQL share their bans; on SQLite one process holds them all.
+  if (options.meta.dialect === 'postgres') {
+    const shared = new SharedBans(defender, new BanStore(options.meta.db), app.log, now);
+    shared.start();
+    app.addHook('onClose', () => shared.close());
+  }
   setErrorHandling(app, ctx);
   addRequestHooks(app, ctx, addresses);
   for (const routes of ROUTES) await app.register(routes, { ctx });
@@ -314,6 +322,10 @@ function serverContext(
   const audit = new AuditLog(auditStore, app.log, now);
   const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
   meta.setRetention(versions);
+  // A draining node opens no new upload sessions (whatever the front); those open finish.
+  meta.setAdmission(() => {
+    if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });
+  });
   // Every audited event also goes to the webhooks that want it and the command hooks.
   const webhookStore = new WebhookStore(meta.db);
   const webhooks = new WebhookDispatcher(webhookStore, config, app.log, now, metrics);
@@ -356,6 +368,8 @@ function serverContext(
     collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
+    draining: false,
+    unreadiness: () => unreadiness(ctx),
   } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
   ctx.tus = new TusUploads(ctx);
@@ -380,6 +394,27 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
   const cutoff = Date.now() - graceMs;
   const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
   return { uploads, ...gc, leftovers: swept };
+}
+
+/** How long a readiness probe waits for the database and the chunk stores. */
+const READY_PROBE_MS = 3000;
+
+/** ServerContext.unreadiness: draining, or the metadata database or a chunk store not answering within READY_PROBE_MS. */
+async function unreadiness(ctx: ServerContext): Promise<string | undefined> {
+  if (ctx.draining) return 'this node is shutting down (draining)';
+  const signal = AbortSignal.timeout(READY_PROBE_MS);
+  const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
+  try {
+    await Promise.race([ctx.meta.getSetting('ready-probe'), timeout]);
+  } catch (err) {
+    return `the metadata database does not answer: ${(err as Error).message}`;
+  }
+  try {
+    await Promise.race([ctx.chunks.probe(signal), timeout]);
+  } catch (err) {
+    return `a chunk store does not answer: ${(err as Error).message}`;
+  }
+  return undefined;
 }
 
 /** ServerContext.sweepExpiredFiles: old versions and trash past retention, then files past their TTL (audited). */
@@ -562,6 +597,13 @@ export interface RunningServer {
    * for a server started without TLS, or with a self-signed one: those need a restart).
    */
   reload(next: ServerConfig, keys: readonly string[]): Promise<string[]>;
+  /**
+   * Starts a graceful shutdown (SIGTERM): /readyz answers 503 so load balancers stop sending
+   * new work, new upload sessions are refused (503, FERRY_ERR_UNAVAILABLE, Retry-After), and
+   * everything else goes on: chunk PUTs and commits of sessions already open, downloads.
+   * `close()` then waits for the requests in flight.
+   */
+  drain(): void;
   close(): Promise<void>;
 }
 
@@ -679,6 +721,24 @@ function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => 
   };
 }
 
+/**
+ * The metadata store: SQLite under the data directory, or the PostgreSQL server `--db` names
+ * (shared by every node). Nodes sharing a database must share the session key too (a web
+ * session signed by one node is checked by the next), so a PostgreSQL node does not make one
+ * of its own: it needs FERRY_SESSION_KEY (or `sessionKey` in the config file).
+ */
+async function openMetaStore(config: ServerConfig, dataDir: string): Promise<MetaStore> {
+  if (config.db === undefined) return MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+  if (config.sessionKey === undefined && !process.env.FERRY_SESSION_KEY) {
+    throw new ConfigError('--db postgres://… is for nodes that share one database: give them all the same FERRY_SESSION_KEY (openssl rand -base64 32), or web sessions made by one node fail on the others');
+  }
+  try {
+    return await MetaStore.openPostgres(config.db, { now: config.now, poolSize: config.dbPool });
+  } catch (err) {
+    throw new ConfigError(`cannot use the metadata database ${redactDbUrl(config.db)}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   if (config.adminToken !== undefined) {
@@ -706,7 +766,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const { backend, routes, defaultInDataDir } = await openChunkStores(config, dataDir);
     const stores = [backend, ...routes.map((r) => r.backend)];
     undo.push(() => Promise.all(stores.map((b) => b.close?.())));
-    const meta = await MetaStore.openSqlite(join(dataDir, 'meta.db'), { now: config.now });
+    const meta = await openMetaStore(config, dataDir);
     undo.push(() => meta.close());
     const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
@@ -739,6 +799,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
+      drain: () => void (ctx.draining = true),
       close: unwind,
     };
   } catch (err) {
@@ -825,12 +886,21 @@ function listenError(err: unknown, host: string, port: number, option = '--addr'
 /** How often background garbage collection also sweeps leftovers of interrupted writes. */
 const LEFTOVER_SWEEP_EVERY_MS = 3600_000;
 
-/** The background jobs: expired upload sessions, expired files, chunk garbage collection. */
+/** How long a node holds a sweep's lease unless it renews it (it does, every third of this, while it works). */
+const SWEEP_LEASE_MS = 5 * 60_000;
+
+/**
+ * The background jobs: expired upload sessions, expired files, chunk garbage collection.
+ * Each runs under a lease (src/store/leases.ts): when several nodes share the database, one
+ * of them does each round and the others skip it. (Two collections at once would be safe,
+ * only wasteful: see ChunkIndex.)
+ */
 function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerContext): NodeJS.Timeout[] {
   const timers: NodeJS.Timeout[] = [];
-  const every = (ms: number, job: () => Promise<unknown>, what: string) => {
+  const every = (ms: number, work: () => Promise<unknown>, what: string) => {
     if (ms <= 0) return;
     let running = false;
+    const job = () => ctx.meta.leases.run(what, SWEEP_LEASE_MS, work);
     const t = setInterval(() => {
       if (running) return;
       running = true;

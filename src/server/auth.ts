@@ -178,10 +178,10 @@ export class Authenticator {
    */
   async bootstrap(dataDir: string, envToken?: string): Promise<{ generatedToken?: string; tokenFile?: string }> {
     const now = this.now();
-    await this.meta.insertUser({ id: ADMIN_USER_ID, name: 'admin', role: 'admin', password_hash: null, home: '/', created_at: now });
+    await this.store.ensureUser({ id: ADMIN_USER_ID, name: 'admin', role: 'admin', password_hash: null, home: '/', created_at: now });
     const base = { user_id: ADMIN_USER_ID, scopes: '*', path_prefix: null, created_at: now, expires_at: null, last_used_at: null, revoked_at: null };
     if (envToken) {
-      await this.meta.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
+      await this.store.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
       return {};
     }
     const tokenFile = join(dataDir, 'initial-admin-token');
@@ -190,7 +190,7 @@ export class Authenticator {
       return (await stat(tokenFile).catch(() => undefined))?.isFile() ? { tokenFile } : {};
     }
     const { id, token } = newToken();
-    await this.meta.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
+    await this.store.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
     await writeFile(tokenFile, token + '\n', { mode: 0o600 });
     await this.meta.setSetting(GENERATED_ADMIN_TOKEN_ID_SETTING, id);
     return { generatedToken: token, tokenFile };
@@ -270,7 +270,7 @@ export class Authenticator {
     const now = this.now();
     if (known === undefined) {
       const shaped = TOKEN_SHAPE.exec(presented)?.[1];
-      const row = await this.meta.findToken(shaped ?? ENV_TOKEN_ID);
+      const row = await this.store.tokenById(shaped ?? ENV_TOKEN_ID);
       if (!row) throw failure(new AuthInvalidError('the token is not valid'), 'invalid');
       if (!sameHash(presentedHash, row.secret_hash)) throw failure(new AuthInvalidError('the token is not valid'), shaped ? 'valid' : 'invalid');
       if (row.revoked_at !== null) throw failure(new AuthInvalidError('the token was revoked'), 'valid');
@@ -290,7 +290,7 @@ export class Authenticator {
     const id = known.row.id;
     if ((this.touched.get(id) ?? 0) + TOUCH_INTERVAL_MS <= now) {
       this.touched.set(id, now);
-      await this.meta.touchToken(id, now);
+      await this.store.touchToken(id, now);
     }
     return { ...known.context };
   }
@@ -449,7 +449,7 @@ export class Authenticator {
       const session = await this.store.sessionById(c.via.slice('session:'.length));
       if (!session || session.revoked_at !== null || session.user_id !== c.uid) throw failure(new AuthInvalidError('the session that made this ticket was ended'), 'valid');
     } else {
-      const row = await this.meta.findToken(c.via);
+      const row = await this.store.tokenById(c.via);
       if (!row || row.revoked_at !== null || row.user_id !== c.uid) throw failure(new AuthInvalidError('the token that made this ticket was revoked'), 'valid');
       checkNotExpired(row, this.now());
     }

@@ -25,6 +25,10 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** Metadata in PostgreSQL (`postgres://…`); undefined: SQLite in `dataDir/meta.db`. */
+  db?: string;
+  /** Connections per node to PostgreSQL. */
+  dbPool: number;
   /** An idle upload session is removed after this long. */
   uploadTtlMs: number;
   /** How often expired sessions are swept. */
@@ -139,6 +143,11 @@ export function parseStoreSpec(value: string): StoreSpec {
   return { prefix: '/', remote: value };
 }
 
+/** A database URL without its password, for messages and logs. */
+export function redactDbUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
 export const DEFAULT_PORT = 7373;
 
 export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
@@ -146,6 +155,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     host: '127.0.0.1',
     port: DEFAULT_PORT,
     dataDir: './ferry-data',
+    dbPool: 10,
     uploadTtlMs: 24 * 3600_000,
     sweepIntervalMs: 60_000,
     gcIntervalMs: 10 * 60_000,

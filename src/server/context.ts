@@ -111,6 +111,10 @@ export interface ServerContext {
   sweepExpiredFiles(): Promise<string[]>;
   /** Takes the live-changeable `keys` of `next` (SIGHUP); see RunningServer.reload. */
   applyLive(next: ServerConfig, keys: readonly string[]): void;
+  /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
+  draining: boolean;
+  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. */
+  unreadiness(): Promise<string | undefined>;
 }
 
 /** A route module: a Fastify plugin given the server's context. */

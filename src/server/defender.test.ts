@@ -43,6 +43,36 @@ describe('Defender', () => {
     expect(off.checkBanned('10.1.2.3')).toBeUndefined();
   });
 
+  it('tells its listeners of the bans it makes and lifts, and adopts bans made elsewhere (shared bans)', () => {
+    const { d, now, tick } = make();
+    const heard: unknown[] = [];
+    d.onChange((c) => heard.push(c));
+    d.record('10.0.0.5', 'invalid');
+    d.record('10.0.0.5', 'invalid');
+    d.record('10.0.0.5', 'invalid');
+    expect(heard).toEqual([{ kind: 'ban', ip: '10.0.0.5', since: now(), until: now() + 60_000 }]);
+    expect(d.unban('10.0.0.5')).toBe(true);
+    expect(d.unban('10.0.0.5')).toBe(false);
+    expect(heard.at(-1)).toEqual({ kind: 'unban', ip: '10.0.0.5' });
+    // Adopted bans refuse the address, are not told again, and keep the later end.
+    d.adopt('10.0.0.6', now(), now() + 1000);
+    d.adopt('10.0.0.6', now(), now() + 500);
+    expect(d.bans()).toEqual([{ ip: '10.0.0.6', until: now() + 1000 }]);
+    expect(d.checkBanned('10.0.0.6')).toBeDefined();
+    expect(heard).toHaveLength(2);
+    expect(d.forget('10.0.0.6')).toBe(true);
+    expect(heard).toHaveLength(2);
+    expect(d.checkBanned('10.0.0.6')).toBeUndefined();
+    // Ended, safe-listed or with the defender off: nothing is adopted.
+    d.adopt('10.0.0.7', now() - 10, now());
+    const safe = make({ safeList: ['10.0.0.0/8'] }).d;
+    safe.adopt('10.0.0.8', now(), now() + 1000);
+    const off = make({ enabled: false }).d;
+    off.adopt('10.0.0.9', now(), now() + 1000);
+    tick(1);
+    expect([d.checkBanned('10.0.0.7'), safe.checkBanned('10.0.0.8'), off.checkBanned('10.0.0.9')]).toEqual([undefined, undefined, undefined]);
+  });
+
   it('bounds its memory', () => {
     const { d } = make({ maxEntries: 100 });
     for (let i = 0; i < 1000; i++) d.record(`10.0.${i >> 8}.${i & 255}`, 'valid');

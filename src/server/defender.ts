@@ -14,7 +14,10 @@
  *   (SFTPGo's `ban_time_increment`): a client that keeps hammering stays out longer. A cap
  *   (`maxBanMs`) keeps a forgotten cron job from being locked out for ever.
  *
- * State is in memory, per node (SFTPGo's `memory` driver): a restart lifts every ban.
+ * State is in memory, per node (SFTPGo's `memory` driver): a restart lifts every ban. Nodes
+ * that share PostgreSQL share their bans (not their scores) through ./shared-bans.ts, which
+ * hears of each ban made or lifted here ({@link Defender.onChange}) and brings in those of
+ * the other nodes ({@link Defender.adopt}).
  * Entries are bounded (`maxEntries`, oldest dropped first). Addresses on the safe list are
  * never banned; loopback is on it by default, so that an admin on the server's own machine
  * cannot lock themselves out (a ban refuses every request, `admin unban` included), and
@@ -60,10 +63,14 @@ export interface BanInfo {
   until: number;
 }
 
+/** A ban this defender made, or one an admin lifted here (see {@link Defender.onChange}). */
+export type BanChange = { kind: 'ban'; ip: string; since: number; until: number } | { kind: 'unban'; ip: string };
+
 export class Defender {
   private readonly hosts = new Map<string, { at: number; score: number }[]>();
   private readonly banned = new Map<string, { until: number; since: number }>();
   private readonly safe: CidrList;
+  private readonly listeners: ((change: BanChange) => void)[] = [];
 
   constructor(
     readonly options: DefenderOptions,
@@ -109,6 +116,7 @@ export class Defender {
     if (total >= this.options.threshold) {
       this.banned.set(key, { until: now + this.options.banMs, since: now });
       this.trim(this.banned);
+      for (const l of this.listeners) l({ kind: 'ban', ip: key, since: now, until: now + this.options.banMs });
       return { ip: key, until: now + this.options.banMs };
     }
     this.hosts.set(key, events);
@@ -116,10 +124,39 @@ export class Defender {
     return undefined;
   }
 
+  /** Lifts a ban (an admin's `unban`): told to the listeners, so other nodes lift it too. */
   unban(ip: string): boolean {
+    const key = normalizeIp(ip);
+    const had = this.forget(key);
+    if (had) for (const l of this.listeners) l({ kind: 'unban', ip: key });
+    return had;
+  }
+
+  /** Drops an address's score and ban without telling the listeners (a ban lifted elsewhere). */
+  forget(ip: string): boolean {
     const key = normalizeIp(ip);
     this.hosts.delete(key);
     return this.banned.delete(key);
+  }
+
+  /**
+   * Takes a ban another node made (shared bans): the address is refused here until `until`,
+   * or later if this node's own ban of it runs longer. Safe-listed addresses stay unbanned.
+   */
+  adopt(ip: string, since: number, until: number): void {
+    if (!this.options.enabled) return;
+    const key = normalizeIp(ip);
+    if (this.safe.has(key) || until <= this.now()) return;
+    const mine = this.banned.get(key);
+    if (mine && mine.until >= until) return;
+    this.banned.set(key, { since: Math.min(since, mine?.since ?? since), until });
+    this.hosts.delete(key);
+    this.trim(this.banned);
+  }
+
+  /** Hears of every ban this defender makes and every ban lifted by {@link unban} (not of adopted ones). */
+  onChange(listener: (change: BanChange) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Current bans (expired ones are skipped, not extended). */

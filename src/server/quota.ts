@@ -80,13 +80,16 @@ export class QuotaGuard {
   createCheck(auth: AuthContext, files: QuotaFile[]): (trx: Transaction<Database>) => Promise<number> {
     return async (trx) => {
       const maxSessions = auth.limits.maxSessions ?? this.config.maxUploadSessions;
+      const quota = auth.limits.quotaBytes !== null || auth.limits.quotaFiles !== null;
+      // The user's row lock first, then the counts: with several nodes on PostgreSQL, two
+      // creations read the counts one after the other, never both before either writes.
+      if (maxSessions > 0 || quota) await this.lockUser(trx, auth);
       if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx)) >= maxSessions) {
         throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
       }
       const sized = files.map((f) => ({ path: f.path, size: announced(f) }));
       for (const f of sized) this.checkFileSize(auth, f.path, f.size);
-      if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return 0;
-      await this.lockUser(trx, auth);
+      if (!quota) return 0;
       return this.checkFits(trx, auth, sized, await this.meta.reservedBytes(auth.userId, undefined, trx));
     };
   }

@@ -292,6 +292,10 @@ function checkAddr(addr: string, defaultPort = DEFAULT_PORT): { host: string; po
   return { host, port };
 }
 
+function checkDb(value: string): void {
+  if (value !== 'sqlite' && !/^postgres(ql)?:\/\/[^/]/i.test(value)) fail(`must be sqlite or a postgres:// URL, not ${JSON.stringify(value.replace(/:[^:@/]*@/, ':***@'))}`);
+}
+
 /** An address as `--addr`/`--sftp-addr` take it; errors name `option`. */
 export function parseAddr(addr: string, defaultPort = DEFAULT_PORT, option = '--addr'): { host: string; port: number } {
   try {
@@ -331,6 +335,12 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'store', kind: list((items) => items.forEach(parseStoreSpec)), default: 'local', examples: ['s3:bucket/ferry', '/archive=nas:ferry,/=local'], live: false,
     doc: 'where chunks are kept: `s3:bucket/prefix`, `sftp://user@host/dir`, `NAME:path`, `local`; `/prefix=remote` routes a subtree',
     apply: (c, v) => (c.store = v.map(parseStoreSpec)) }),
+  def({ key: 'db', kind: str(checkDb), default: 'sqlite', examples: ['postgres://ferry@db.internal/ferry', 'sqlite'], live: false,
+    doc: 'metadata database: `sqlite` (`DATA/meta.db`) or `postgres://user@host:port/database` for several nodes (password in PGPASSWORD or ~/.pgpass, not the URL: flags show in `ps`)',
+    apply: (c, v) => (c.db = v === 'sqlite' ? undefined : v) }),
+  def({ key: 'dbPool', kind: int(1, 1000), default: '10', examples: ['20', '5'], live: false,
+    doc: 'PostgreSQL connections per node (each node of N needs its share of the server\'s `max_connections`)',
+    apply: (c, v) => (c.dbPool = v) }),
   def({ key: 'logLevel', kind: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), default: 'info', examples: ['warn', 'debug'], live: true,
     doc: 'pino JSON logs on stdout, one access-log line per request',
     apply: (c, v) => (c.logLevel = v) }),

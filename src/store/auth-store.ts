@@ -1,14 +1,25 @@
 /**
- * Users, grants, API tokens and web sessions in the metadata store (Kysely, portable SQL).
+ * Users, grants, API tokens and web sessions: one job of the metadata store (Kysely,
+ * portable SQL; the contract is docs/metadata.md, its tests test/conformance/meta-store.ts).
+ *
+ * Nothing here is cached: on PostgreSQL every node reads the rows, so a token revoked or a
+ * user disabled through one node is refused by every node at its next request (the
+ * authenticator caches only where it can see every writer: `MetaStore.securityEpoch`).
  *
  * Only hashes of secrets are stored: token and refresh-token secrets as SHA-256 (they are
  * 256-bit random, so a fast hash is enough), passwords as scrypt (see server/passwords.ts).
  * Every write is durable (MetaStore.durable): a revocation or a password change that was
  * acknowledged must not come undone in a power cut.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, GrantsTable, TokensTable, UsersTable, WebSessionsTable } from './meta-schema.js';
-import type { MetaStore } from './meta-store.js';
+
+/** What the users-and-tokens store needs of the metadata store (MetaStore provides it). */
+export interface AuthDb {
+  readonly db: Kysely<Database>;
+  /** A transaction on stable storage when it returns (MetaStore.durable). */
+  durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+}
 
 export type UserRow = UsersTable;
 export type TokenRow = TokensTable;
@@ -20,7 +31,7 @@ export type UserPatch = Partial<Omit<UsersTable, 'id' | 'created_at'>>;
 export class AuthStore {
   private readonly db: Kysely<Database>;
 
-  constructor(private readonly meta: MetaStore) {
+  constructor(private readonly meta: AuthDb) {
     this.db = meta.db;
   }
 
@@ -36,6 +47,12 @@ export class AuthStore {
 
   async listUsers(): Promise<UserRow[]> {
     return this.db.selectFrom('users').selectAll().orderBy('name').execute();
+  }
+
+  /** Inserts a user unless one with the same id exists (the admin, at every start). Limits default to none. */
+  async ensureUser(user: Pick<UsersTable, 'id' | 'name' | 'role' | 'password_hash' | 'home' | 'created_at'> & Partial<UsersTable>): Promise<void> {
+    const row: UsersTable = { disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: null, ip_allow: null, ip_deny: null, ...user };
+    await this.meta.durable((trx) => trx.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute());
   }
 
   /** Inserts a user and their grants in one transaction. */
@@ -107,8 +124,24 @@ export class AuthStore {
     await this.meta.durable((trx) => trx.insertInto('tokens').values(row).execute());
   }
 
+  /** Inserts a token, or gives an existing one with the same id this secret hash again, unrevoked (the admin's tokens at each start). */
+  async upsertToken(row: TokenRow): Promise<void> {
+    await this.meta.durable((trx) =>
+      trx
+        .insertInto('tokens')
+        .values(row)
+        .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: row.secret_hash, revoked_at: null, expires_at: row.expires_at }))
+        .execute(),
+    );
+  }
+
   async tokenById(id: string): Promise<TokenRow | undefined> {
     return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Records a use (not durable: losing it in a power cut costs nothing). */
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
   }
 
   /** Tokens of one user (or of everyone), newest first. */

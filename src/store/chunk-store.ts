@@ -48,6 +48,7 @@ import {
   PayloadTooLargeError,
   SizeMismatchError,
   ValidationError,
+  isFerryError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
@@ -221,6 +222,12 @@ export interface LentChunk {
  */
 const LENT_BUFFERS = 24;
 
+/**
+ * A chunk write registered this long ago is taken for the leftover of a node that died
+ * (retiring a superseded copy; garbage collection uses its grace time instead).
+ */
+const STALE_WRITE_MS = 3600_000;
+
 /** Chunks of one pack less than this far apart are read together (the gap is read and dropped). */
 const RUN_GAP_BYTES = 64 * 1024;
 /** Longest ranged read of {@link ChunkStore.readMany}. */
@@ -316,7 +323,7 @@ export class ChunkStore {
       this.events.encoded?.(size, object.bytes);
       added = await this.meta.addChunk(hash, size, store, options.owner, object.bytes);
     } finally {
-      done();
+      await done();
     }
     const { previous } = added;
     // A loose copy in another store is superseded now (in the same store it was just replaced).
@@ -326,16 +333,26 @@ export class ChunkStore {
     return added.fresh;
   }
 
-  /** Registers a writer of `hash` (waiting only for a garbage collection deleting it right now); call the result when done. */
-  private async beginWrite(hash: string): Promise<() => void> {
-    await this.locks.run(hash, async () => void this.writers.set(hash, (this.writers.get(hash) ?? 0) + 1));
+  /**
+   * Registers a writer of `hash` (waiting only for a garbage collection deleting it right
+   * now), in this process and, when nodes share the index, in the index for the others'
+   * collections (ChunkIndex.beginWrite); call the result when done.
+   */
+  private async beginWrite(hash: string): Promise<() => Promise<void>> {
+    let registration: string | undefined;
+    await this.locks.run(hash, async () => {
+      registration = await this.meta.chunkIndex.beginWrite(hash);
+      this.writers.set(hash, (this.writers.get(hash) ?? 0) + 1);
+    });
     let ended = false;
-    return () => {
+    return async () => {
       if (ended) return;
       ended = true;
       const left = (this.writers.get(hash) ?? 1) - 1;
       if (left === 0) this.writers.delete(hash);
       else this.writers.set(hash, left);
+      // A registration left behind (the database unreachable now) lapses: see ChunkIndex.guard.
+      await this.meta.chunkIndex.endWrite(registration).catch(() => undefined);
     };
   }
 
@@ -409,13 +426,33 @@ export class ChunkStore {
     const job = this.locks
       .run(hash, async () => {
         if (this.writers.has(hash)) return;
-        const now = await this.meta.chunkLocation(hash);
-        if (now && now.pack === null && (now.store ?? null) === store) return;
-        await this.backendOf(store).delete(ChunkStore.chunkKey(hash));
+        await this.meta.chunkIndex.guard(hash, Date.now() - STALE_WRITE_MS, async ({ location, writing }) => {
+          // Another node may be writing the chunk into that store again.
+          if (writing) return;
+          if (location && location.pack === null && (location.store ?? null) === store) return;
+          await this.backendOf(store).delete(ChunkStore.chunkKey(hash));
+        });
       })
       .catch((err: unknown) => this.events.retireFailed?.(hash, err))
       .finally(() => this.retiring.delete(job));
     this.retiring.add(job);
+  }
+
+  /**
+   * Whether every chunk store answers (readiness): a stat of a key that is never written,
+   * which a reachable store answers with FERRY_ERR_NOT_FOUND. Throws what the first store
+   * that does not answer so reports.
+   */
+  async probe(signal?: AbortSignal): Promise<void> {
+    await Promise.all(
+      [this.backend, ...this.routes.map((r) => r.backend)].map(async (b) => {
+        try {
+          await b.stat('ferry-readiness-probe', { signal });
+        } catch (err) {
+          if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+        }
+      }),
+    );
   }
 
   /** Resolves once the background deletions of superseded copies started so far are done (tests, shutdown). */
@@ -635,11 +672,14 @@ export class ChunkStore {
       const victims = await this.meta.collectGarbage(now - graceMs, 1000);
       for (const hash of victims.chunks) {
         await this.locks.run(hash, async () => {
-          // A writer may be storing the chunk again, or have stored it since its row was
-          // removed: keep the object then.
-          if (this.writers.has(hash) || (await this.meta.chunkLocation(hash))) return;
-          await this.backendOf(victims.stores?.[hash]).delete(ChunkStore.chunkKey(hash));
-          chunks++;
+          // A writer (on this node or another) may be storing the chunk again, or have stored
+          // it since its row was removed: keep the object then.
+          if (this.writers.has(hash)) return;
+          await this.meta.chunkIndex.guard(hash, now - graceMs, async ({ location, writing }) => {
+            if (location || writing) return;
+            await this.backendOf(victims.stores?.[hash]).delete(ChunkStore.chunkKey(hash));
+            chunks++;
+          });
         });
       }
       for (const id of victims.packs) {

@@ -361,4 +361,30 @@ export interface Database {
   trash: TrashTable;
   chunk_quarantine: ChunkQuarantineTable;
   ssh_keys: SshKeysTable;
+  leases: LeasesTable;
+  chunk_writes: ChunkWritesTable;
+  bans: BansTable;
+}
+
+/** Work one node at a time does (src/store/leases.ts): who holds it, until when. */
+export interface LeasesTable {
+  name: string;
+  /** The node: a random id per process. */
+  holder: string;
+  expires_at: number;
+}
+
+/** A chunk object being written on some node (PostgreSQL only; src/store/chunk-index.ts). */
+export interface ChunkWritesTable {
+  id: string;
+  hash: string;
+  started_at: number;
+}
+
+/** A defender ban, shared by the nodes of one database (src/store/ban-store.ts). */
+export interface BansTable {
+  /** The address, normalized (src/server/ip-filter.ts). */
+  ip: string;
+  since: number;
+  until: number;
 }

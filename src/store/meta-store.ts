@@ -1,287 +1,76 @@
 /**
- * The metadata store: namespace, manifests, chunk index, upload sessions, users and tokens,
- * over Kysely (SQLite embedded; PostgreSQL when several servers share one store).
- *
- * Invariants kept by every transaction here:
- * - every ancestor of a row in `files` is a `dir` row (the root is implicit);
- * - `manifests.refs` = number of `files` rows pointing at the manifest; a manifest with no
- *   files is deleted and its chunks' `refs` decremented;
- * - `chunks.refs` = number of manifests containing the chunk (counted once per manifest);
- * - a committed file's chunks are all in `chunks` (checked in the commit transaction).
- * Garbage collection removes chunks with `refs = 0` that no live upload session mentions.
+ * The metadata store over Kysely (SQLite embedded; PostgreSQL when several nodes share one
+ * database): opening either engine, migrations, durable transactions, settings, and the
+ * facade the server's routes call. The work is done by stores with one job each (the
+ * contract is docs/metadata.md, its tests test/conformance/meta-store.ts):
+ * - ./namespace.ts: paths, directories, manifests, the commit;
+ * - ./chunk-index.ts: where chunks are, who proved they hold them, garbage collection;
+ * - ./upload-sessions.ts: what clients declared, what is missing, reservations, expiry;
+ * - ./leases.ts: work one node at a time does;
+ * - ./auth-store.ts: users, grants, tokens, web sessions (the server holds it beside this).
  */
-import { randomBytes } from 'node:crypto';
-import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql, type Transaction } from 'kysely';
-import {
-  AlreadyExistsError,
-  DirectoryNotEmptyError,
-  HashMismatchError,
-  IsADirectoryError,
-  NotADirectoryError,
-  NotFoundError,
-  SizeMismatchError,
-  UploadIncompleteError,
-  UploadNotFoundError,
-  UploadSealedError,
-  UnsupportedError,
-  ValidationError,
-} from '../core/errors.js';
-import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { ancestors, baseName, isWithin, normalizePath, parentPath } from '../core/path.js';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { UnsupportedError } from '../core/errors.js';
+import type { ChunkRef } from '../core/manifest.js';
+import { normalizePath } from '../core/path.js';
 import type { AdminUpload, Entry, UploadFileSpec } from '../core/protocol.js';
-import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
-import type { Database, FilesTable, TokensTable, UsersTable } from './meta-schema.js';
+import type { Database } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
-import { davRowsMoved, davRowsCopied, davRowsRemoved } from './dav-store.js';
-import { subtreeEnd, subtreeStart } from './path-range.js';
-import { PreparedQuery } from './prepared-query.js';
+import { retryConflicts } from './retry-conflicts.js';
+import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
+import { Namespace, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+import { UploadSessions, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
-/** Rows per multi-row statement: keeps bound parameters far below SQLite's 32766. */
-const BATCH = 400;
+/** Connections per node to PostgreSQL unless `--db-pool` says otherwise. */
+export const DEFAULT_POOL_SIZE = 10;
 
-function* batches<T>(items: readonly T[], size = BATCH): Generator<T[]> {
-  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+/** Whether a `--db` value names a PostgreSQL server (else it is an SQLite file). */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
 }
 
-export interface ListOptions {
-  recursive?: boolean;
-  limit: number;
-  /** Return entries with paths after this one (byte order). */
-  cursor?: string;
-  /** Attach `chunkList` to the entries of files of at most this many bytes. */
-  chunkListsUpTo?: number;
-}
 
-export interface FileContent {
-  entry: Entry;
-  chunks: ChunkRef[];
-}
-
-export interface UploadInfo {
-  id: string;
-  owner: string | null;
-  /** Deepest path containing every file of the session. */
-  scope: string | null;
-  expiresAt: number;
-  files: number;
-  sealed: boolean;
-}
-
-export interface NewUpload {
-  owner: string | null;
-  files: UploadFileSpec[];
-  noOverwrite: boolean;
-  ttlMs: number;
-  /** A resumable streamed upload of one file (see {@link MetaStore.findPartial}). */
-  partial?: boolean;
-}
-
-/** A resumable streamed upload, as its owner finds it again by path. */
-export interface PartialUpload {
-  id: string;
-  path: string;
-  /** The chunks received so far, in order (every one stored and proven by the owner). */
-  chunks: ChunkRef[];
-  size: number;
-  createdAt: number;
-  /** When the last chunks were recorded. */
-  updatedAt: number;
-}
-
-export interface CommitFinal {
-  size?: number;
-  hash?: string;
-  mtime?: number;
-  mode?: number;
-}
-
-/** A file about to be committed, as a commit check sees it. */
-export interface CommitCandidate {
-  path: string;
-  size: number;
-}
-
-export interface CommitOptions {
-  /**
-   * Runs inside the commit transaction, after the manifests are verified and before any
-   * file is written; throwing rolls the whole commit back (quota checks live here, so two
-   * concurrent commits cannot both squeeze under a limit).
-   */
-  check?: (trx: Transaction<Database>, files: CommitCandidate[], owner: string | null) => Promise<void>;
-}
-
-export interface Usage {
-  bytes: number;
-  files: number;
-}
-
-export interface ChunkLocation {
-  /** The chunk store holding it (a `--store` route's prefix); absent: the default store. */
-  store?: string;
-  hash: string;
-  size: number;
-  pack: string | null;
-  offset: number | null;
-  /** Bytes of its object or pack entry (src/store/chunk-codec.ts); absent: a headerless object of `size` plain bytes (stored before that format). */
-  stored?: number;
-}
-
-export interface GcVictims {
-  /** Loose chunks whose rows were removed: delete their objects. */
-  chunks: string[];
-  /** Packs with no chunk left: delete their objects. */
-  packs: string[];
-  /** The chunk store of each victim (chunk hash or pack id) not in the default store; absent when all are. */
-  stores?: Record<string, string>;
-}
-
-/**
- * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
- * ASCII name (its own NFC form). Names are stored byte for byte; a directory never holds
- * two names with one NFC form (see MetaStore.refuseLookAlikes).
- */
-export function nameFold(name: string): string | null {
-  return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
-}
-
-function lookAlikeError(path: string, existing: string): Error {
-  const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
-  return new AlreadyExistsError(
-    `${path}: ${existing} is there, a name that differs only in its Unicode form (${form(path)} vs ${form(existing)}); a directory holds one of them only`,
-    { details: { path, existing, reason: 'look-alike' } },
-  );
-}
-
-function toEntry(row: FilesTable): Entry {
-  const e: Entry = {
-    path: row.path,
-    name: row.name,
-    type: row.type,
-    size: Number(row.size),
-    mtime: Number(row.mtime),
-  };
-  if (row.mode !== null) e.mode = row.mode;
-  if (row.type === 'file' && row.manifest) e.hash = row.manifest;
-  if (row.expires_at !== null) e.expiresAt = Number(row.expires_at);
-  return e;
-}
-
-/** A chunk index row (joined with its pack's store) as a location. */
-export function toLocation(row: { hash: string; size: number; pack: string | null; pack_offset: number | null; store: string | null; pack_store: string | null; stored_size: number | null }): ChunkLocation {
-  const loc: ChunkLocation = { hash: row.hash, size: Number(row.size), pack: row.pack, offset: row.pack_offset === null ? null : Number(row.pack_offset) };
-  if (row.stored_size !== null && row.stored_size !== undefined) loc.stored = Number(row.stored_size);
-  const store = row.pack === null ? row.store : row.pack_store;
-  if (store !== null && store !== undefined) loc.store = store;
-  return loc;
-}
-
-/**
- * The statements of a chunk PUT, built and compiled once per store (see PreparedQuery): a GiB
- * upload runs each of them about 800 times.
- */
-function hotQueries() {
-  return {
-    chunkLocation: new PreparedQuery(1, (db: Kysely<Database>, hash: string) =>
-      db
-        .selectFrom('chunks as c')
-        .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
-        .where('c.hash', '=', hash),
-    ),
-    chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
-      db
-        .selectFrom('uploads as u')
-        .select(['u.expires_at', 'u.owner', 'u.scope'])
-        .select((eb) => [
-          eb
-            .selectFrom('upload_entries as e')
-            .innerJoin('upload_files as f', (join) => join.onRef('f.upload_id', '=', 'e.upload_id').onRef('f.idx', '=', 'e.file_idx'))
-            .select('f.path')
-            .whereRef('e.upload_id', '=', 'u.id')
-            .where('e.hash', '=', hash)
-            .orderBy('e.file_idx')
-            .limit(1)
-            .as('path'),
-          eb
-            .selectFrom('upload_entries as e')
-            .select('e.size')
-            .whereRef('e.upload_id', '=', 'u.id')
-            .where('e.hash', '=', hash)
-            .orderBy('e.file_idx')
-            .limit(1)
-            .as('declared'),
-        ])
-        .where('u.id', '=', id),
-    ),
-    chunkPlace: new PreparedQuery(1, (db: Kysely<Database>, hash: string) => db.selectFrom('chunks').select(['pack', 'store']).where('hash', '=', hash)),
-    // A row for these bytes: new, or the existing one pointed at them (see addChunk).
-    upsertChunk: new PreparedQuery(5, (db: Kysely<Database>, hash: string, size: number, createdAt: number, store: string | null, storedSize: number | null) =>
-      db
-        .insertInto('chunks')
-        .values({ hash, size, pack: null, pack_offset: null, refs: 0, created_at: createdAt, store, stored_size: storedSize })
-        .onConflict((oc) =>
-          oc.column('hash').doUpdateSet((eb) => ({
-            size: eb.ref('excluded.size'),
-            pack: null,
-            pack_offset: null,
-            store: eb.ref('excluded.store'),
-            stored_size: eb.ref('excluded.stored_size'),
-            created_at: eb.ref('excluded.created_at'),
-          })),
-        ),
-    ),
-    insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
-      db
-        .insertInto('chunk_owners')
-        .values({ user_id: user, hash })
-        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
-    ),
-  };
-}
+export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
+export { commonAncestor, distinctHashes, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+export { nameFold, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
-const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
-
-
-/** A file's content that stops being current: replaced (overwrite) or deleted. */
-export interface DepartingFile {
-  path: string;
-  manifest: string;
-  size: number;
-  mtime: number;
-  mode: number | null;
-  /** When this content became current. */
-  since: number;
-}
-
-/**
- * Old versions and the trash (src/store/version-store.ts), called inside the transaction
- * that replaces or deletes files, before their manifests are released: it may take
- * references of its own on them (so their chunks stay).
- */
-export interface RetentionHook {
-  departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
-}
 
 export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
-  private retention?: RetentionHook;
-  private readonly hot = hotQueries();
+  /** Versions and the trash (see {@link setRetention}). */
+  retention?: RetentionHook;
+  /** See {@link setAdmission}. */
+  admission?: () => void;
+  /** The chunk index, its reference counts and garbage collection. */
+  readonly chunkIndex: ChunkIndex;
+  /** Work that one node at a time does (garbage collection, sweeps). */
+  readonly leases: Leases;
+  /** Upload sessions: what a client declared, what is still missing, reservations, expiry. */
+  readonly uploads: UploadSessions;
+  /** Paths, directories, manifests and the commit. */
+  readonly namespace: Namespace;
 
   private constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-    private readonly now: () => number,
+    readonly now: () => number,
     /** SQLite opened by {@link openSqlite}: its prepared statements (and how many queries ran). */
     readonly statements?: StatementCache,
     /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`). */
     private readonly sqlite?: { backup(destination: string): Promise<unknown> },
-  ) {}
+  ) {
+    this.chunkIndex = new ChunkIndex(this);
+    this.leases = new Leases(db, now);
+    this.uploads = new UploadSessions(this);
+    this.namespace = new Namespace(this);
+  }
 
   /**
    * Writes a consistent copy of the SQLite database to `file` while the server runs (SQLite's
@@ -313,35 +102,60 @@ export class MetaStore {
     return store;
   }
 
+  /**
+   * Connects to PostgreSQL (`postgres://user:password@host:port/database`) with a pool of at
+   * most `poolSize` connections and brings the schema up to date. Any number of nodes may
+   * start at once: Kysely's migrator holds an advisory lock (`pg_advisory_lock`) on one
+   * connection around the whole run, which is one transaction (PostgreSQL has transactional
+   * DDL); each migration runs exactly once, the other nodes wait, then find nothing to do.
+   */
+  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+    const { default: pg } = await import('pg');
+    // int8 (bigint columns, count(*)) and numeric (sum of bigints) arrive as strings by
+    // default; every value Ferry keeps fits a double (sizes, milliseconds), and the SQLite
+    // side hands out numbers: parse them so both dialects return the same types.
+    const types = {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 20 || oid === 1700 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+    };
+    const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? DEFAULT_POOL_SIZE, types, connectionTimeoutMillis: 10_000 });
+    // An idle connection the server dropped (a restart, a failover) must not crash the process.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const store = new MetaStore(db, 'postgres', options.now ?? Date.now);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
+    return store;
+  }
+
+  /**
+   * Opens the metadata store a `--db` value names: `postgres://…` (or `postgresql://…`), else
+   * the SQLite database file at that path.
+   */
+  static async open(location: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+    return isPostgresUrl(location) ? MetaStore.openPostgres(location, options) : MetaStore.openSqlite(location, options);
+  }
+
   /** Wraps an existing Kysely instance (PostgreSQL, tests). Call migrate() before use. */
   static fromKysely(db: Kysely<Database>, dialect: Dialect, options: { now?: () => number } = {}): MetaStore {
     return new MetaStore(db, dialect, options.now ?? Date.now);
   }
 
+  /**
+   * Installs a check every new upload session passes first, whatever front makes it (the
+   * server refuses new sessions while it drains for a shutdown); it throws to refuse.
+   */
+  setAdmission(check: (() => void) | undefined): void {
+    this.admission = check;
+  }
+
   /** Installs the versions-and-trash hook (one per store; the server sets it at start). */
   setRetention(hook: RetentionHook | undefined): void {
     this.retention = hook;
-  }
-
-  /** Drops references on manifests (a version or trash entry that goes); chunks follow at zero. */
-  async releaseManifests(trx: Transaction<Database>, counts: Map<string, number>): Promise<void> {
-    await this.derefManifests(trx, counts);
-  }
-
-  /**
-   * Makes existing content (a manifest already stored: an old version, a trashed file) the
-   * file at `path`, replacing what is there as an overwrite does (so the replaced content
-   * may become a version). `within` runs in the same transaction (quota checks, removing
-   * the trash entry).
-   */
-  async restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> } = {}): Promise<Entry> {
-    return this.durable(async (trx) => {
-      await options.within?.(trx);
-      const m = await trx.selectFrom('manifests').select(['chunks']).where('hash', '=', content.manifest).executeTakeFirst();
-      if (!m) throw new NotFoundError(`the content ${content.manifest} is no longer stored`);
-      const [entry] = await this.putFiles(trx, [{ path, hash: content.manifest, size: content.size, chunks: decodeChunkList(m.chunks), mtime: content.mtime, mode: content.mode, expiresAt: null }], { noOverwrite: options.noOverwrite ?? false, now: this.now() });
-      return entry;
-    });
   }
 
   async migrate(): Promise<void> {
@@ -366,7 +180,7 @@ export class MetaStore {
    */
   async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     try {
-      if (this.dialect !== 'sqlite') return await this.db.transaction().execute(fn);
+      if (this.dialect !== 'sqlite') return await retryConflicts(() => this.db.transaction().execute(fn));
       return await this.db.connection().execute(async (conn) => {
         await sql`PRAGMA synchronous = FULL`.execute(conn);
         try {
@@ -397,1103 +211,207 @@ export class MetaStore {
     return `${local}:${rows[0].data_version}`;
   }
 
-  // ---------------------------------------------------------------- namespace
+  // ---------------------------------------------------------------- namespace (./namespace.ts)
 
-  /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
-  async stat(path: string, db: Db = this.db): Promise<Entry> {
-    if (path === '/') return ROOT_ENTRY();
-    const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
-    // An expired file is gone for readers at once; the sweeper removes its row later.
-    if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
-      throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
-    }
-    return toEntry(row);
+  stat(path: string, db?: Db): Promise<Entry> {
+    return this.namespace.stat(path, db);
   }
 
-  /** Entries of a directory (or a subtree), sorted by path, one page at a time. */
-  async list(path: string, options: ListOptions): Promise<{ entries: Entry[]; next?: string }> {
-    const dir = await this.stat(path);
-    if (dir.type !== 'dir') throw new NotADirectoryError(`${path}: not a directory`, { details: { path } });
-    let q = this.db.selectFrom('files').selectAll();
-    q = options.recursive
-      ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
-      : q.where('parent', '=', path);
-    if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
-    const now = this.now();
-    q = q.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
-    const rows = await q
-      .orderBy('path')
-      .limit(options.limit + 1)
-      .execute();
-    const more = rows.length > options.limit;
-    const page = more ? rows.slice(0, options.limit) : rows;
-    const result: { entries: Entry[]; next?: string } = { entries: page.map(toEntry) };
-    if (more) result.next = page[page.length - 1].path;
-    if (options.chunkListsUpTo !== undefined) await this.attachChunkLists(result.entries, options.chunkListsUpTo);
-    return result;
+  list(path: string, options: ListOptions): Promise<{ entries: Entry[]; next?: string }> {
+    return this.namespace.list(path, options);
   }
 
-  /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */
-  private async attachChunkLists(entries: Entry[], maxBytes: number): Promise<void> {
-    const wanted = entries.filter((e) => e.type === 'file' && e.size <= maxBytes && e.hash !== undefined);
-    const lists = await this.manifestChunkLists(wanted.map((e) => e.hash!));
-    for (const e of wanted) {
-      const list = lists.get(e.hash!);
-      if (list) e.chunkList = list;
-    }
+  manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
+    return this.namespace.manifestChunkLists(hashes);
   }
 
-  /** The chunk lists of manifests, by manifest hash (unknown hashes are absent). */
-  async manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
-    const lists = new Map<string, ChunkRef[]>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
-      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
-    }
-    return lists;
+  statMany(paths: readonly string[]): Promise<Map<string, Entry>> {
+    return this.namespace.statMany(paths);
   }
 
-  /** The entries at `paths` (one query per 400 paths); absent and expired paths are left out. */
-  async statMany(paths: readonly string[]): Promise<Map<string, Entry>> {
-    const out = new Map<string, Entry>();
-    const now = this.now();
-    for (const part of batches([...new Set(paths)])) {
-      const rows = await this.db.selectFrom('files').selectAll().where('path', 'in', part).execute();
-      for (const row of rows) if (row.expires_at === null || Number(row.expires_at) > now) out.set(row.path, toEntry(row));
-    }
-    return out;
+  fileContent(path: string): Promise<FileContent> {
+    return this.namespace.fileContent(path);
   }
 
-  /** The manifest of the file at `path`. */
-  async fileContent(path: string): Promise<FileContent> {
-    const entry = await this.stat(path);
-    if (entry.type !== 'file') throw new IsADirectoryError(`${path}: is a directory`, { details: { path } });
-    const m = await this.db.selectFrom('manifests').select(['chunks']).where('hash', '=', entry.hash!).executeTakeFirst();
-    if (!m) throw new NotFoundError(`${path}: manifest missing`, { details: { path } });
-    const chunks = decodeChunkList(m.chunks);
-    entry.chunks = chunks.length;
-    return { entry, chunks };
+  changedAt(path: string): Promise<number | undefined> {
+    return this.namespace.changedAt(path);
   }
 
-  /** When the entry at `path` was last written (content replaced, moved, attributes set), if it exists. */
-  async changedAt(path: string): Promise<number | undefined> {
-    const row = await this.db.selectFrom('files').select('updated_at').where('path', '=', path).executeTakeFirst();
-    return row ? Number(row.updated_at) : undefined;
+  setAttributes(path: string, attrs: { mtime?: number; mode?: number }): Promise<Entry> {
+    return this.namespace.setAttributes(path, attrs);
   }
 
-  /**
-   * Sets the mtime and/or mode of an existing file or directory (SFTP's setstat, `touch`).
-   * The root has none to set. FERRY_ERR_NOT_FOUND when absent.
-   */
-  async setAttributes(path: string, attrs: { mtime?: number; mode?: number }): Promise<Entry> {
-    if (path === '/') throw new ValidationError('the root has no attributes to set');
-    return this.durable(async (trx) => {
-      await this.stat(path, trx);
-      const set: { mtime?: number; mode?: number; updated_at: number } = { updated_at: this.now() };
-      if (attrs.mtime !== undefined) set.mtime = attrs.mtime;
-      if (attrs.mode !== undefined) set.mode = attrs.mode & 0o7777;
-      await trx.updateTable('files').set(set).where('path', '=', path).execute();
-      return this.stat(path, trx);
-    });
+  mkdir(path: string, options?: { parents?: boolean }): Promise<Entry> {
+    return this.namespace.mkdir(path, options);
   }
 
-  /** Creates a directory; with `parents`, missing ancestors too and no error if it exists. */
-  async mkdir(path: string, options: { parents?: boolean } = {}): Promise<Entry> {
-    if (path === '/') {
-      if (options.parents) return ROOT_ENTRY();
-      throw new AlreadyExistsError('/: already exists');
-    }
-    return this.durable(async (trx) => {
-      const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
-      if (existing) {
-        if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
-        if (options.parents) return toEntry(existing);
-        throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
-      }
-      const now = this.now();
-      if (options.parents) {
-        await this.ensureDirs(trx, path, now, new Set());
-      } else {
-        const parent = parentPath(path);
-        const p = parent === '/' ? ROOT_ENTRY() : await this.stat(parent, trx).catch(() => undefined);
-        if (!p) throw new NotFoundError(`${parent}: no such directory`, { details: { path: parent } });
-        if (p.type !== 'dir') throw new NotADirectoryError(`${parent}: not a directory`, { details: { path: parent } });
-        await this.ensureDirs(trx, path, now, new Set());
-      }
-      return this.stat(path, trx);
-    });
+  setMtime(path: string, mtime: number, db?: Db): Promise<void> {
+    return this.namespace.setMtime(path, mtime, db);
   }
 
-  /**
-   * Makes sure `path` and its ancestors are directories, creating the missing ones.
-   * FERRY_ERR_NOT_A_DIRECTORY if one of them is a file. `known` caches directories already
-   * checked in this transaction (batch commits touch the same parents many times).
-   */
-  private async ensureDirs(trx: Db, path: string, now: number, known: Set<string>): Promise<void> {
-    await this.ensureDirsOf(trx, [path], now, known);
+  move(from: string, to: string, options?: { overwrite?: boolean }): Promise<Entry> {
+    return this.namespace.move(from, to, options);
   }
 
-  /** {@link ensureDirs} for many directories at once: one lookup per 400 paths, one insert per 100 new directories. */
-  private async ensureDirsOf(trx: Db, paths: Iterable<string>, now: number, known: Set<string>): Promise<void> {
-    const wanted = new Set<string>();
-    for (const path of paths) {
-      if (path === '/' || known.has(path)) continue;
-      for (const p of [...ancestors(path), path]) if (!known.has(p)) wanted.add(p);
-    }
-    if (wanted.size === 0) return;
-    const found = new Map<string, string>();
-    for (const part of batches([...wanted])) {
-      const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', part).execute();
-      for (const r of rows) found.set(r.path, r.type);
-    }
-    const create: FilesTable[] = [];
-    for (const p of [...wanted].sort()) {
-      const t = found.get(p);
-      if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
-      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
-      known.add(p);
-    }
-    await this.refuseLookAlikes(trx, create.map((c) => c.path));
-    for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
+  copy(from: string, to: string, options?: { overwrite?: boolean }): Promise<Entry> {
+    return this.namespace.copy(from, to, options);
   }
 
-  /**
-   * FERRY_ERR_ALREADY_EXISTS when a path about to be made has a look-alike: a sibling whose
-   * name has the same NFC form but other bytes (`café` composed and decomposed), already
-   * there or among `paths` themselves. Two such names would show as one in every listing and
-   * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
-   * refuses the second instead. `except` is a path about to go away (a move's source).
-   */
-  private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
-    const wanted = new Map<string, string>(); // parent \0 NFC name -> path
-    for (const p of paths) {
-      const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
-      const other = wanted.get(key);
-      if (other !== undefined && other !== p) throw lookAlikeError(p, other);
-      wanted.set(key, p);
-    }
-    const check = (row: { path: string; parent: string; name: string }, fold: string): void => {
-      const p = wanted.get(row.parent + '\0' + fold);
-      if (p !== undefined && p !== row.path && row.path !== except) throw lookAlikeError(p, row.path);
-    };
-    for (const part of batches([...wanted.keys()], 200)) {
-      const nfc = part.map((k) => {
-        const [parent, name] = k.split('\0');
-        return { parent, name, path: parent === '/' ? '/' + name : parent + '/' + name };
-      });
-      // A sibling named exactly by the NFC form (an ASCII or composed name) ...
-      for (const r of await trx.selectFrom('files').select(['path', 'parent', 'name']).where('path', 'in', nfc.map((n) => n.path)).execute()) check(r, r.name);
-      // ... or by another form of it (a decomposed name; even an ASCII name has look-alikes:
-      // U+212A KELVIN SIGN normalizes to K).
-      const rows = await trx
-        .selectFrom('files')
-        .select(['path', 'parent', 'name', 'name_fold'])
-        .where('name_fold', 'in', [...new Set(nfc.map((n) => n.name))])
-        .where('parent', 'in', [...new Set(nfc.map((n) => n.parent))])
-        .execute();
-      for (const r of rows) check(r, r.name_fold!);
-    }
+  remove(path: string, options?: { recursive?: boolean }): Promise<{ files: number; dirs: number }> {
+    return this.namespace.remove(path, options);
   }
 
-  /**
-   * Sets the modification time of a file or directory (WebDAV PROPPATCH of
-   * getlastmodified); FERRY_ERR_NOT_FOUND when absent. Run inside `db` when given.
-   */
-  async setMtime(path: string, mtime: number, db: Db = this.db): Promise<void> {
-    if (path === '/') throw new ValidationError('the root has no modification time to set');
-    const r = await db.updateTable('files').set({ mtime, updated_at: this.now() }).where('path', '=', path).executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  releaseManifests(trx: Transaction<Database>, counts: Map<string, number>): Promise<void> {
+    return this.namespace.releaseManifests(trx, counts);
   }
 
-  /**
-   * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
-   * destination file when `overwrite` (default true); never replaces a directory.
-   */
-  async move(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
-    if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
-    if (from === to) return this.stat(from);
-    if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
-    return this.durable(async (trx) => {
-      const src = await this.stat(from, trx);
-      const now = this.now();
-      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
-      await this.ensureDirs(trx, parentPath(to), now, new Set());
-      await this.refuseLookAlikes(trx, [to], from);
-      const renamed = { path: to, parent: parentPath(to), name: baseName(to), name_fold: nameFold(baseName(to)), updated_at: now };
-      if (src.type === 'file') {
-        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
-      } else {
-        // Children first, then the directory itself. The cut is computed in SQL: its
-        // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
-        await trx
-          .updateTable('files')
-          .set({
-            path: sql<string>`${to} || substr(path, length(${from}) + 1)`,
-            parent: sql<string>`${to} || substr(parent, length(${from}) + 1)`,
-          })
-          .where('path', '>', subtreeStart(from))
-          .where('path', '<', subtreeEnd(from))
-          .execute();
-        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
-      }
-      await davRowsMoved(trx, from, to);
-      return this.stat(to, trx);
-    });
+  restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options?: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> }): Promise<Entry> {
+    return this.namespace.restoreContent(path, content, options);
   }
 
-  /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
-  async copy(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
-    if (to === '/') throw new ValidationError('the root cannot be replaced');
-    if (from === to) throw new ValidationError('source and destination are the same');
-    if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
-    return this.durable(async (trx) => {
-      const src = await this.stat(from, trx);
-      const now = this.now();
-      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
-      await this.ensureDirs(trx, parentPath(to), now, new Set());
-      await this.refuseLookAlikes(trx, [to]);
-      // `to` is not inside `from` (checked above), so `from` is not the root here.
-      const rows = await trx
-        .selectFrom('files')
-        .selectAll()
-        .where((eb) => eb.or([eb('path', '=', from), eb.and([eb('path', '>', subtreeStart(from)), eb('path', '<', subtreeEnd(from))])]))
-        .orderBy('path')
-        .execute();
-      const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
-      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
-      for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
-      const refs = new Map<string, number>();
-      for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
-      for (const [hash, n] of refs) {
-        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
-      }
-      await davRowsCopied(trx, from, to);
-      return this.stat(to, trx);
-    });
+  commitUpload(id: string, final?: CommitFinal, options?: CommitOptions): Promise<Entry[]> {
+    return this.namespace.commitUpload(id, final, options);
   }
 
-  /**
-   * Makes room for a `type` at `to`: nothing there is fine; a file is removed when
-   * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
-   */
-  private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
-    const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
-    if (!dst) return;
-    if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
-    if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
-    await trx.deleteFrom('files').where('path', '=', to).execute();
-    if (dst.manifest) await this.retention?.departing(trx as Transaction<Database>, [departingOf(dst)], 'overwrite', this.now());
-    if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
-    await davRowsRemoved(trx, to);
+  removeExpired(limit?: number): Promise<string[]> {
+    return this.namespace.removeExpired(limit);
   }
 
-  /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
-  async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
-    if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.durable(async (trx) => {
-      const entry = await this.stat(path, trx);
-      if (entry.type === 'file') {
-        if (this.retention) {
-          const row = await trx.selectFrom('files').select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', path).executeTakeFirstOrThrow();
-          await this.retention.departing(trx as Transaction<Database>, [departingOf(row)], 'delete', this.now());
-        }
-        await trx.deleteFrom('files').where('path', '=', path).execute();
-        await this.derefManifests(trx, new Map([[entry.hash!, 1]]));
-        await davRowsRemoved(trx, path);
-        return { files: 1, dirs: 0 };
-      }
-      const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
-      if (!options.recursive) {
-        const child = await inside.select('path').limit(1).executeTakeFirst();
-        if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
-      }
-      const manifests = await inside.select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('type', '=', 'file').execute();
-      if (this.retention && manifests.length > 0) await this.retention.departing(trx as Transaction<Database>, manifests.filter((m) => m.manifest).map(departingOf), 'delete', this.now());
-      const counts = new Map<string, number>();
-      for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
-      const { numDeletedRows } = await trx
-        .deleteFrom('files')
-        .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
-        .executeTakeFirst();
-      await this.derefManifests(trx, counts);
-      await davRowsRemoved(trx, path);
-      return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
-    });
+  usage(root: string, db?: Db): Promise<Usage> {
+    return this.namespace.usage(root, db);
   }
 
-  /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
-  private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
-    await this.addManifestRefs(trx, counts, -1);
-    const hashes = [...counts.keys()];
-    for (const part of batches(hashes)) {
-      const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
-      for (const m of dead) {
-        await this.addChunkRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
-        await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
-      }
-    }
+  fileSizes(paths: readonly string[], db?: Db): Promise<Map<string, number>> {
+    return this.namespace.fileSizes(paths, db);
   }
 
-  /** Adds `sign * n` to each manifest's refs; one statement per distinct n and 400 hashes. */
-  private async addManifestRefs(trx: Db, counts: Map<string, number>, sign: 1 | -1): Promise<void> {
-    for (const [n, hashes] of groupByCount(counts)) {
-      for (const part of batches(hashes)) {
-        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${sign * n}` }).where('hash', 'in', part).execute();
-      }
-    }
+  // ---------------------------------------------------------------- chunks (./chunk-index.ts)
+
+  chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
+    return this.chunkIndex.chunkLocation(hash);
   }
 
-  private async addChunkRefs(trx: Db, hashes: string[], delta: number): Promise<void> {
-    for (const part of batches(hashes)) {
-      await trx.updateTable('chunks').set({ refs: sql<number>`refs + ${delta}` }).where('hash', 'in', part).execute();
-    }
+  presentChunks(hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.presentChunks(hashes);
   }
 
-  // ---------------------------------------------------------------- chunks
-
-  async chunkLocation(hash: string): Promise<ChunkLocation | undefined> {
-    const row = await this.hot.chunkLocation.first(this.db, hash);
-    return row ? toLocation(row) : undefined;
+  ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.ownedChunks(owner, hashes);
   }
 
-  /** Of `hashes`, those present in the chunk index. */
-  async presentChunks(hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  disownChunk(hash: string): Promise<void> {
+    return this.chunkIndex.disownChunk(hash);
   }
 
-  /**
-   * Of `hashes`, those stored *and* proven by `owner` (the user sent their bytes once).
-   * Dedup answers use this, never the global index: telling a user that a chunk exists
-   * because someone else has it would let them probe other users' files by hash.
-   */
-  async ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db
-        .selectFrom('chunk_owners as o')
-        .innerJoin('chunks as c', 'c.hash', 'o.hash')
-        .select('o.hash')
-        .where('o.user_id', '=', owner)
-        .where('o.hash', 'in', part)
-        .execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): ReturnType<ChunkIndex['addChunk']> {
+    return this.chunkIndex.addChunk(hash, size, store, owner, storedSize);
   }
 
-  /**
-   * Forgets every user's proof of possession of a chunk whose stored copy failed
-   * verification: dedup answers then ask for its bytes again, and those replace the copy.
-   */
-  async disownChunk(hash: string): Promise<void> {
-    await this.db.deleteFrom('chunk_owners').where('hash', '=', hash).execute();
+  addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {
+    return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
-  /** Records that `owner` may build on these chunks (bytes of a file they may read, or sent by them). */
-  async addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
-    for (const part of batches([...new Set(hashes)])) {
-      await this.db
-        .insertInto('chunk_owners')
-        .values(part.map((hash) => ({ user_id: owner, hash })))
-        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-        .execute();
-    }
+  addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
+    return this.chunkIndex.addChunkOwners(owner, hashes);
   }
 
-  /**
-   * Records that the verified bytes of a loose chunk now lie in `store` (a `--store` route;
-   * null: the default), and with `owner` that this user sent them (one transaction). The
-   * same statements run whether or not the chunk was indexed before: an existing row is
-   * pointed at the new copy (the chunk store wrote it over a loose copy of the same store,
-   * and deletes one elsewhere), which also replaces a damaged copy. `previous` is where the
-   * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
-   * the only dedup answer a user may be given.
-   */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
-    return this.db.transaction().execute(async (trx) => {
-      const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.now(), store, storedSize);
-      let fresh = true;
-      if (owner !== undefined) {
-        const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
-        fresh = Number(r.numAffectedRows ?? 0n) > 0;
-      }
-      return previous ? { previous, fresh } : { fresh };
-    });
+  isChunkReferenced(hash: string): Promise<boolean> {
+    return this.chunkIndex.isChunkReferenced(hash);
   }
 
-  /**
-   * Records a stored pack and the chunks inside it, and with `owner` that this user sent
-   * all of them. As {@link addChunk}: every chunk's row points at its copy in this pack,
-   * indexed before or not (a pack left with no chunk is deleted by garbage collection).
-   * Returns how many of the chunks are new to the owner (all without one) and the chunks
-   * that were loose objects until now (their objects are the caller's to delete).
-   */
-  async addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): Promise<{ fresh: number; wasLoose: { hash: string; store: string | null }[] }> {
-    const now = this.now();
-    return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('packs').values({ id, size, chunk_count: entries.length, created_at: now, store }).execute();
-      let fresh = 0;
-      const wasLoose: { hash: string; store: string | null }[] = [];
-      for (const part of batches(entries as { hash: string; size: number; offset: number; stored?: number }[], 150)) {
-        const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
-        for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
-        await trx
-          .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null, stored_size: e.stored ?? null })))
-          .onConflict((oc) =>
-            oc.column('hash').doUpdateSet((eb) => ({
-              size: eb.ref('excluded.size'),
-              pack: eb.ref('excluded.pack'),
-              pack_offset: eb.ref('excluded.pack_offset'),
-              store: null,
-              stored_size: eb.ref('excluded.stored_size'),
-              created_at: eb.ref('excluded.created_at'),
-            })),
-          )
-          .execute();
-        if (owner !== undefined) {
-          const r = await trx
-            .insertInto('chunk_owners')
-            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
-            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-            .executeTakeFirst();
-          fresh += Number(r.numInsertedOrUpdatedRows ?? 0n);
-        } else {
-          fresh += part.length;
-        }
-      }
-      return { fresh, wasLoose };
-    });
+  referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
+    return this.chunkIndex.referencedChunks(hashes);
   }
 
-  /** Whether some file's manifest contains the chunk (the download route serves only those). */
-  async isChunkReferenced(hash: string): Promise<boolean> {
-    const row = await this.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
-    return !!row && row.refs > 0;
+  chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
+    return this.chunkIndex.chunkLocations(hashes);
   }
 
-  /** Of `hashes`, those some file's manifest contains. */
-  async referencedChunks(hashes: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db.selectFrom('chunks').select('hash').where('hash', 'in', part).where('refs', '>', 0).execute();
-      for (const r of rows) out.add(r.hash);
-    }
-    return out;
+  collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
+    return this.chunkIndex.collectGarbage(cutoff, limit);
   }
 
-  /** Where each of `hashes` is stored (hashes not in the index are absent from the map). */
-  async chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
-    const out = new Map<string, ChunkLocation>();
-    for (const part of batches([...new Set(hashes)])) {
-      const rows = await this.db
-        .selectFrom('chunks as c')
-        .leftJoin('packs as p', 'p.id', 'c.pack')
-        .select(['c.hash', 'c.size', 'c.pack', 'c.pack_offset', 'c.store', 'p.store as pack_store', 'c.stored_size'])
-        .where('c.hash', 'in', part)
-        .execute();
-      for (const row of rows) out.set(row.hash, toLocation(row));
-    }
-    return out;
+  // ---------------------------------------------------------------- upload sessions (./upload-sessions.ts)
+
+  createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
+    return this.uploads.createUpload(u, options);
   }
 
-  /**
-   * Removes from the index up to `limit` chunks that no manifest and no live upload session
-   * references and that are older than `cutoff`; returns what the chunk store must delete.
-   */
-  async collectGarbage(cutoff: number, limit: number): Promise<GcVictims> {
-    return this.durable(async (trx) => {
-      const rows = await trx
-        .selectFrom('chunks as c')
-        .select(['c.hash', 'c.pack', 'c.store'])
-        .where('c.refs', '<=', 0)
-        .where('c.created_at', '<', cutoff)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('upload_entries as e').select('e.hash').whereRef('e.hash', '=', 'c.hash'))))
-        .limit(limit)
-        .execute();
-      const victims: GcVictims = { chunks: [], packs: [] };
-      const stores: Record<string, string> = {};
-      // Packs no chunk points into any more: every chunk of theirs was since stored again
-      // elsewhere (a newer copy is the indexed one), or none was ever new.
-      const empty = await trx
-        .selectFrom('packs as p')
-        .select(['p.id', 'p.store'])
-        .where('p.created_at', '<', cutoff)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('chunks as c').select('c.hash').whereRef('c.pack', '=', 'p.id'))))
-        .limit(limit)
-        .execute();
-      for (const p of empty) {
-        await trx.deleteFrom('packs').where('id', '=', p.id).execute();
-        victims.packs.push(p.id);
-        if (p.store) stores[p.id] = p.store;
-      }
-      if (rows.length === 0) {
-        if (Object.keys(stores).length > 0) victims.stores = stores;
-        return victims;
-      }
-      for (const part of batches(rows.map((r) => r.hash))) {
-        await trx.deleteFrom('chunks').where('hash', 'in', part).execute();
-        await trx.deleteFrom('chunk_owners').where('hash', 'in', part).execute();
-      }
-      const packs = [...new Set(rows.filter((r) => r.pack !== null).map((r) => r.pack as string))];
-      for (const id of packs) {
-        const left = await trx.selectFrom('chunks').select('hash').where('pack', '=', id).limit(1).executeTakeFirst();
-        if (!left) {
-          const pack = await trx.selectFrom('packs').select('store').where('id', '=', id).executeTakeFirst();
-          await trx.deleteFrom('packs').where('id', '=', id).execute();
-          victims.packs.push(id);
-          if (pack?.store) stores[id] = pack.store;
-        }
-      }
-      victims.chunks = rows.filter((r) => r.pack === null).map((r) => r.hash);
-      for (const r of rows) if (r.pack === null && r.store) stores[r.hash] = r.store;
-      if (Object.keys(stores).length > 0) victims.stores = stores;
-      return victims;
-    });
+  getUpload(id: string, ttlMs?: number): Promise<UploadInfo> {
+    return this.uploads.getUpload(id, ttlMs);
   }
 
-  // ---------------------------------------------------------------- uploads
-
-  /**
-   * Creates a session. `check` runs first inside the creating transaction (limits that
-   * count the owner's other sessions: two creations cannot both squeeze under them) and
-   * returns the bytes the session reserves against its owner's quota.
-   */
-  async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
-    const id = randomBytes(16).toString('base64url');
-    const now = this.now();
-    const scope = commonAncestor(u.files.map((f) => f.path));
-    // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
-    await this.db.transaction().execute(async (trx) => {
-      const reserved = (await options.check?.(trx)) ?? 0;
-      await trx
-        .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : null })
-        .execute();
-      const fileRows = u.files.map((f, idx) => ({
-        upload_id: id,
-        idx,
-        path: f.path,
-        size: f.size ?? null,
-        hash: f.hash ?? null,
-        mtime: f.mtime ?? null,
-        mode: f.mode ?? null,
-        sealed: f.chunks !== undefined && f.size !== undefined && f.hash !== undefined ? 1 : 0,
-        entry_count: f.chunks?.length ?? 0,
-        ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000,
-      }));
-      for (const part of batches(fileRows, 60)) await trx.insertInto('upload_files').values(part).execute();
-      const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
-      for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
-    });
-    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
+    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs);
   }
 
-  private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
-    const rows = chunks.map((c, i) => ({ upload_id: id, file_idx: fileIdx, seq: firstSeq + i, hash: c.hash, size: c.size }));
-    for (const part of batches(rows, 150)) await trx.insertInto('upload_entries').values(part).execute();
-    await trx
-      .updateTable('upload_files')
-      .set({ entry_count: firstSeq + chunks.length })
-      .where('upload_id', '=', id)
-      .where('idx', '=', fileIdx)
-      .execute();
+  uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
+    return this.uploads.uploadFileInfo(id, fileIdx);
   }
 
-  /** The live session `id`, touched (its expiry pushed back by `ttlMs`). */
-  async getUpload(id: string, ttlMs?: number): Promise<UploadInfo> {
-    const now = this.now();
-    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    let expiresAt = Number(row.expires_at);
-    if (ttlMs !== undefined && now + ttlMs > expiresAt) {
-      expiresAt = now + ttlMs;
-      await this.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
-    }
-    const files = await this.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+  uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
+    return this.uploads.uploadEntries(id, fileIdx);
   }
 
-  /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
-  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    const up = await this.getUpload(id, ttlMs);
-    await this.db.transaction().execute(async (trx) => {
-      const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-      if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
-      if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
-      await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
-    });
-    const hashes = chunks.map((c) => c.hash);
-    const present = up.owner === null ? await this.presentChunks(hashes) : await this.ownedChunks(up.owner, hashes);
-    return distinctHashes(chunks).filter((h) => !present.has(h));
+  uploadFileBytes(id: string, fileIdx: number): Promise<number> {
+    return this.uploads.uploadFileBytes(id, fileIdx);
   }
 
-  /**
-   * The owner's newest live partial upload of `path` (a resumable streamed upload that has
-   * not been committed: SFTP's interrupted `put`), with the chunks it holds so far.
-   */
-  async findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
-    const now = this.now();
-    const row = await this.db
-      .selectFrom('uploads as u')
-      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
-      .select(['u.id', 'u.created_at', 'u.updated_at'])
-      .where('f.path', '=', path)
-      .where('u.owner', '=', owner)
-      .where('u.kind', '=', 'partial')
-      .where('u.expires_at', '>', now)
-      .orderBy('u.updated_at', 'desc')
-      .orderBy('u.created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const entries = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', row.id).orderBy('file_idx').orderBy('seq').execute();
-    const chunks = entries.map((e) => ({ hash: e.hash, size: Number(e.size) }));
-    return { id: row.id, path, chunks, size: chunks.reduce((a, c) => a + c.size, 0), createdAt: Number(row.created_at), updatedAt: Number(row.updated_at) };
+  findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
+    return this.uploads.findPartial(owner, path);
   }
 
-  /**
-   * Deletes the owner's partial uploads of `path` that were last written before `before`
-   * (abandoned ones a newer upload of the path supersedes; one still being written is left
-   * alone), except `except`. Returns how many went; their chunks go with the next GC.
-   */
-  async dropPartials(owner: string, path: string, options: { before?: number; except?: string } = {}): Promise<number> {
-    let q = this.db
-      .selectFrom('uploads as u')
-      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
-      .select('u.id')
-      .where('f.path', '=', path)
-      .where('u.owner', '=', owner)
-      .where('u.kind', '=', 'partial');
-    if (options.before !== undefined) q = q.where('u.updated_at', '<', options.before);
-    if (options.except !== undefined) q = q.where('u.id', '!=', options.except);
-    const ids = (await q.execute()).map((r) => r.id);
-    for (const id of ids) await this.abortUpload(id).catch(() => undefined); // gone already: fine
-    return ids.length;
+  dropPartials(owner: string, path: string, options?: { before?: number; except?: string }): Promise<number> {
+    return this.uploads.dropPartials(owner, path, options);
   }
 
-  /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
-  async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
-    const row = await this.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
-    return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
+  reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
+    return this.uploads.reservedBytes(owner, except, db);
   }
 
-  /** The manifest entries of one file of a session, in order. */
-  async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
-    const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
-    return rows.map((r) => ({ hash: r.hash, size: Number(r.size) }));
+  setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
+    return this.uploads.setReservation(id, bytes, db);
   }
 
-  /** Bytes announced so far for one file of a session (sum of its manifest entries). */
-  async uploadFileBytes(id: string, fileIdx: number): Promise<number> {
-    const row = await this.db
-      .selectFrom('upload_entries')
-      .select(sql<number>`coalesce(sum(size), 0)`.as('bytes'))
-      .where('upload_id', '=', id)
-      .where('file_idx', '=', fileIdx)
-      .executeTakeFirstOrThrow();
-    return Number(row.bytes);
+  countUploads(owner: string, db: Db = this.db): Promise<number> {
+    return this.uploads.countUploads(owner, db);
   }
 
-  /** Bytes reserved by a user's live sessions (see UploadsTable.reserved_bytes), leaving out session `except`. */
-  async reservedBytes(owner: string, except?: string, db: Db = this.db): Promise<number> {
-    let q = db
-      .selectFrom('uploads')
-      .select(sql<number>`coalesce(sum(reserved_bytes), 0)`.as('bytes'))
-      .where('owner', '=', owner)
-      .where('expires_at', '>', this.now());
-    if (except !== undefined) q = q.where('id', '<>', except);
-    return Number((await q.executeTakeFirstOrThrow()).bytes);
+  missingChunks(id: string, db: Db = this.db): Promise<string[]> {
+    return this.uploads.missingChunks(id, db);
   }
 
-  /** Sets what session `id` reserves against its owner's quota. */
-  async setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
-    await db.updateTable('uploads').set({ reserved_bytes: bytes }).where('id', '=', id).execute();
+  uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
+    return this.uploads.uploadOwner(id);
   }
 
-  /** Live upload sessions of a user. */
-  async countUploads(owner: string, db: Db = this.db): Promise<number> {
-    const row = await db
-      .selectFrom('uploads')
-      .select(sql<number>`count(*)`.as('n'))
-      .where('owner', '=', owner)
-      .where('expires_at', '>', this.now())
-      .executeTakeFirstOrThrow();
-    return Number(row.n);
+  chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
+    return this.uploads.chunkPutContext(id, hash);
   }
 
-  /**
-   * Distinct chunks of the session the store still lacks, or (for a session with an owner)
-   * that its owner has not proven to hold. A commit needs none missing: naming a chunk hash
-   * is never enough to put another user's bytes into one's own file.
-   */
-  async missingChunks(id: string, db: Db = this.db): Promise<string[]> {
-    const rows = await db
-      .selectFrom('upload_entries as e')
-      .innerJoin('uploads as u', 'u.id', 'e.upload_id')
-      .leftJoin('chunks as c', 'c.hash', 'e.hash')
-      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').onRef('o.user_id', '=', 'u.owner'))
-      .select('e.hash')
-      .distinct()
-      .where('e.upload_id', '=', id)
-      .where((eb) => eb.or([eb('c.hash', 'is', null), eb.and([eb('u.owner', 'is not', null), eb('o.hash', 'is', null)])]))
-      .execute();
-    return rows.map((r) => r.hash);
+  extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
+    return this.uploads.extendUpload(id, expiresAt, ttlMs);
   }
 
-  /** For the pack route: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; its owner, scope and expiry (see {@link extendUpload}). */
-  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
-    const row = await this.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
-    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at) };
+  chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
+    return this.uploads.chunksNotInUpload(id, chunks);
   }
 
-  /**
-   * Everything a chunk PUT needs, in one query: the live session (FERRY_ERR_UPLOAD_NOT_FOUND
-   * unless it lives) and its expiry (see {@link extendUpload}); `path`, the path of its
-   * first file whose manifest has the chunk (undefined: none has it; the chunk store routes
-   * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
-   * caller checks the session is the caller's before using the rest.
-   */
-  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
-    const row = await this.hot.chunkPutContext.first(this.db, id, hash);
-    if (!row || Number(row.expires_at) <= this.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
+  uploadFirstPath(id: string): Promise<string | undefined> {
+    return this.uploads.uploadFirstPath(id);
   }
 
-  /**
-   * Pushes a session's expiry back after a chunk it took, only when less than 90% of
-   * `ttlMs` remains: a GiB of chunk PUTs costs a handful of writes, not one per chunk.
-   * (Called after the chunk is stored: a refused request never keeps a session alive.)
-   */
-  async extendUpload(id: string, expiresAt: number, ttlMs: number): Promise<void> {
-    const now = this.now();
-    if (expiresAt - now >= ttlMs * 0.9) return;
-    await this.db.updateTable('uploads').set({ updated_at: now, expires_at: now + ttlMs }).where('id', '=', id).execute();
+  abortUpload(id: string): Promise<void> {
+    return this.uploads.abortUpload(id);
   }
 
-
-  /**
-   * Of `chunks`, those the session's manifest does not mention (`strangers`), and those it
-   * mentions only with another size (`mismatched`: a manifest must not claim a size the
-   * bytes do not have, see {@link commitUpload}).
-   */
-  async chunksNotInUpload(id: string, chunks: readonly ChunkRef[]): Promise<{ strangers: string[]; mismatched: { hash: string; size: number; declared: number }[] }> {
-    const declared = new Map<string, number[]>();
-    for (const part of batches([...new Set(chunks.map((c) => c.hash))])) {
-      const rows = await this.db.selectFrom('upload_entries').select(['hash', 'size']).distinct().where('upload_id', '=', id).where('hash', 'in', part).execute();
-      for (const r of rows) {
-        const sizes = declared.get(r.hash);
-        if (sizes) sizes.push(Number(r.size));
-        else declared.set(r.hash, [Number(r.size)]);
-      }
-    }
-    const strangers: string[] = [];
-    const mismatched: { hash: string; size: number; declared: number }[] = [];
-    for (const c of chunks) {
-      const sizes = declared.get(c.hash);
-      if (!sizes) strangers.push(c.hash);
-      else if (!sizes.includes(c.size)) mismatched.push({ hash: c.hash, size: c.size, declared: sizes[0] });
-    }
-    return { strangers, mismatched };
+  /** See UploadSessions.listUploads (`GET /api/v1/admin/uploads`). */
+  listUploads(options: { ownerId?: string; limit: number }): Promise<AdminUpload[]> {
+    return this.uploads.listUploads(options);
   }
 
-  /** The path of a session's first file (packs carry chunks of any of its files: they follow the first). */
-  async uploadFirstPath(id: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('upload_files').select('path').where('upload_id', '=', id).orderBy('idx').limit(1).executeTakeFirst();
-    return row?.path;
-  }
-
-  /**
-   * Commits a session in one transaction: every file becomes visible at once, or none does.
-   * Verifies each manifest (sizes add up, tree hash matches the client's claim) and that
-   * every chunk is stored.
-   */
-  async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
-    const now = this.now();
-    return this.durable(async (trx) => {
-      const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-      const missing = await this.missingChunks(id, trx);
-      if (missing.length > 0) {
-        throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
-      }
-      // Sizes, quotas and Content-Length are computed from the manifest: every size in it
-      // must be the size of the verified bytes (a chunk's index row holds what arrived).
-      const lie = await trx
-        .selectFrom('upload_entries as e')
-        .innerJoin('chunks as c', 'c.hash', 'e.hash')
-        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
-        .where('e.upload_id', '=', id)
-        .whereRef('e.size', '<>', 'c.size')
-        .limit(1)
-        .executeTakeFirst();
-      if (lie) {
-        throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
-          details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
-        });
-      }
-      const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
-      if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
-        throw new ValidationError('final size/hash at commit apply to single-file uploads only');
-      }
-      const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
-      const byFile = new Map<number, ChunkRef[]>();
-      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
-      for (const e of all) {
-        let list = byFile.get(e.file_idx);
-        if (!list) byFile.set(e.file_idx, (list = []));
-        list.push({ hash: e.hash, size: e.size });
-      }
-      for (const f of files) {
-        const entries = byFile.get(f.idx) ?? [];
-        const hasher = new FileHasher();
-        for (const e of entries) hasher.add(e.hash, e.size);
-        const fileHash = hasher.digest();
-        const size = f.size ?? final.size;
-        const claimed = f.hash ?? final.hash;
-        if (size !== undefined && size !== null && Number(size) !== hasher.size) {
-          throw new SizeMismatchError(`${f.path}: manifest chunks add up to ${hasher.size} bytes, not ${size}`, { details: { path: f.path } });
-        }
-        if (claimed !== undefined && claimed !== null && claimed !== fileHash) {
-          throw new HashMismatchError(`${f.path}: manifest hash is ${fileHash}, not ${claimed}`, { details: { path: f.path } });
-        }
-        verified.push({ f, entries, hash: fileHash, size: hasher.size });
-      }
-      await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
-      const out = await this.putFiles(
-        trx,
-        verified.map(({ f, entries, hash, size }) => ({
-          path: f.path,
-          hash,
-          size,
-          chunks: entries,
-          mtime: f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now),
-          mode: f.mode ?? final.mode ?? null,
-          expiresAt: f.ttl_ms === null ? null : now + Number(f.ttl_ms),
-        })),
-        { noOverwrite: up.no_overwrite === 1, now },
-      );
-      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('uploads').where('id', '=', id).execute();
-      return out;
-    });
-  }
-
-  /**
-   * Points each path at its manifest (created or shared), replacing previous files there, as
-   * a handful of set operations whatever the number of files: parents created together,
-   * existing files and manifests looked up 400 at a time, new manifests and file rows
-   * inserted many to a statement, reference counts adjusted in groups. New references are
-   * added before old ones are dropped, so content re-put over itself is never released.
-   */
-  private async putFiles(
-    trx: Db,
-    files: readonly { path: string; hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null }[],
-    o: { noOverwrite: boolean; now: number },
-  ): Promise<Entry[]> {
-    await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
-
-    const old = new Map<string, { path: string; type: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }>();
-    for (const part of batches(files.map((f) => f.path))) {
-      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', 'in', part).execute();
-      for (const r of rows) old.set(r.path, r);
-    }
-    for (const f of files) {
-      const prev = old.get(f.path);
-      if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
-      if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
-    }
-    await this.refuseLookAlikes(trx, files.filter((f) => !old.has(f.path)).map((f) => f.path));
-
-    // Manifests: shared ones gain references, new ones are stored and reference their chunks.
-    const uses = new Map<string, number>();
-    const content = new Map<string, (typeof files)[number]>();
-    for (const f of files) {
-      uses.set(f.hash, (uses.get(f.hash) ?? 0) + 1);
-      content.set(f.hash, f);
-    }
-    const existing = new Set<string>();
-    for (const part of batches([...uses.keys()])) {
-      const rows = await trx.selectFrom('manifests').select('hash').where('hash', 'in', part).execute();
-      for (const r of rows) existing.add(r.hash);
-    }
-    await this.addManifestRefs(trx, new Map([...uses].filter(([h]) => existing.has(h))), 1);
-    const fresh = [...uses].filter(([h]) => !existing.has(h));
-    const manifestRows = fresh.map(([h, n]) => {
-      const f = content.get(h)!;
-      return { hash: h, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: n, created_at: o.now };
-    });
-    for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
-    const chunkUses = new Map<string, number>();
-    for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
-    for (const [n, hashes] of groupByCount(chunkUses)) await this.addChunkRefs(trx, hashes, n);
-
-    // File rows: one upsert per 60 files; created_at of replaced files is kept.
-    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
-    for (const part of batches(rows, 60)) {
-      await trx
-        .insertInto('files')
-        .values(part)
-        .onConflict((oc) =>
-          oc.column('path').doUpdateSet((eb) => ({
-            size: eb.ref('excluded.size'),
-            mtime: eb.ref('excluded.mtime'),
-            mode: eb.ref('excluded.mode'),
-            manifest: eb.ref('excluded.manifest'),
-            updated_at: eb.ref('excluded.updated_at'),
-            expires_at: eb.ref('excluded.expires_at'),
-          })),
-        )
-        .execute();
-    }
-
-    const released = new Map<string, number>();
-    for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);
-    if (this.retention && released.size > 0) {
-      // Content put over itself is not a new version.
-      const incoming = new Map(files.map((f) => [f.path, f.hash]));
-      const replaced = [...old.values()].filter((p) => p.manifest && p.manifest !== incoming.get(p.path));
-      await this.retention.departing(trx as Transaction<Database>, replaced.map(departingOf), 'overwrite', o.now);
-    }
-    if (released.size > 0) await this.derefManifests(trx, released);
-    return rows.map(toEntry);
-  }
-
-  async abortUpload(id: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const r = await trx.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
-      if (Number(r.numDeletedRows) === 0) throw new UploadNotFoundError(`upload ${id} not found`, { details: { id } });
-      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-    });
-  }
-
-  /**
-   * The open (unexpired) upload sessions, newest first, of every user or of one (`ownerId`),
-   * for `GET /api/v1/admin/uploads`: at most `limit`, with their files' count and declared
-   * bytes, the first file's path and the owner's name.
-   */
-  async listUploads(options: { ownerId?: string; limit: number }): Promise<AdminUpload[]> {
-    let q = this.db
-      .selectFrom('uploads as u')
-      .leftJoin('users as us', 'us.id', 'u.owner')
-      .leftJoin('tus_uploads as t', 't.id', 'u.id')
-      .select(['u.id', 'u.kind', 'u.created_at', 'u.updated_at', 'u.expires_at', 'us.name as user', 't.id as tus'])
-      .select((eb) => [
-        eb.selectFrom('upload_files as f').select(sql<number>`count(*)`.as('n')).whereRef('f.upload_id', '=', 'u.id').as('files'),
-        eb.selectFrom('upload_files as f').select(sql<number>`coalesce(sum(f.size), 0)`.as('b')).whereRef('f.upload_id', '=', 'u.id').as('bytes'),
-        eb.selectFrom('upload_files as f').select('f.path').whereRef('f.upload_id', '=', 'u.id').orderBy('f.idx').limit(1).as('path'),
-      ])
-      .where('u.expires_at', '>', this.now());
-    if (options.ownerId !== undefined) q = q.where('u.owner', '=', options.ownerId);
-    const rows = await q.orderBy('u.created_at', 'desc').orderBy('u.id').limit(options.limit).execute();
-    return rows.map((r) => ({
-      id: r.id,
-      user: r.user ?? null,
-      kind: r.tus ? 'tus' : r.kind === 'partial' ? 'partial' : 'native',
-      path: r.path ?? null,
-      files: Number(r.files ?? 0),
-      bytes: Number(r.bytes ?? 0),
-      createdAt: Number(r.created_at),
-      updatedAt: Number(r.updated_at),
-      expiresAt: Number(r.expires_at),
-    }));
-  }
-
-  /** Deletes sessions whose expiry has passed. Returns how many. */
-  async expireUploads(): Promise<number> {
-    const now = this.now();
-    const expired = await this.db.selectFrom('uploads').select('id').where('expires_at', '<=', now).execute();
-    for (const { id } of expired) {
-      await this.db.transaction().execute(async (trx) => {
-        await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-        await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-        await trx.deleteFrom('uploads').where('id', '=', id).execute();
-      });
-    }
-    return expired.length;
-  }
-
-  /**
-   * Deletes up to `limit` files whose TTL has passed; returns their paths. Each delete is its
-   * own transaction and re-checks the expiry, so a file replaced since it was selected (the
-   * new content carries its own TTL or none) is left alone. Their chunks go with the next GC.
-   */
-  async removeExpired(limit = 1000): Promise<string[]> {
-    const now = this.now();
-    const rows = await this.db.selectFrom('files').select('path').where('type', '=', 'file').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
-    const removed: string[] = [];
-    for (const { path } of rows) {
-      const gone = await this.durable(async (trx) => {
-        const row = await trx.selectFrom('files').select(['manifest', 'expires_at']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
-        if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
-        await trx.deleteFrom('files').where('path', '=', path).execute();
-        if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
-        await davRowsRemoved(trx, path);
-        return true;
-      });
-      if (gone) removed.push(path);
-    }
-    return removed;
-  }
-
-  /**
-   * Logical usage of a subtree (a user's home): the sizes of its files as the user sees
-   * them, however many of their chunks are shared with other files. Expired files that
-   * wait for the sweeper still count (their bytes are still stored).
-   */
-  async usage(root: string, db: Db = this.db): Promise<Usage> {
-    let q = db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file');
-    if (root !== '/') q = q.where('path', '>', subtreeStart(root)).where('path', '<', subtreeEnd(root));
-    const row = await q.executeTakeFirstOrThrow();
-    return { bytes: Number(row.bytes), files: Number(row.n) };
-  }
-
-  /** Sizes of the files at these paths now (absent paths are left out): what a commit replaces. */
-  async fileSizes(paths: readonly string[], db: Db = this.db): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const part of batches([...new Set(paths)])) {
-      const rows = await db.selectFrom('files').select(['path', 'size']).where('type', '=', 'file').where('path', 'in', part).execute();
-      for (const r of rows) out.set(r.path, Number(r.size));
-    }
-    return out;
-  }
-
-  // ---------------------------------------------------------------- users and tokens
-
-  async findUser(id: string): Promise<UsersTable | undefined> {
-    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
-  /** Inserts a user unless one with the same id exists (bootstrap). Limits default to none. */
-  async insertUser(user: Pick<UsersTable, 'id' | 'name' | 'role' | 'password_hash' | 'home' | 'created_at'> & Partial<UsersTable>): Promise<void> {
-    const row: UsersTable = { disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: null, ip_allow: null, ip_deny: null, ...user };
-    await this.durable((trx) => trx.insertInto('users').values(row).onConflict((oc) => oc.column('id').doNothing()).execute());
-  }
-
-  async findToken(id: string): Promise<TokensTable | undefined> {
-    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
-  /** Inserts a token, or replaces the secret hash of an existing one with the same id. */
-  async upsertToken(token: TokensTable): Promise<void> {
-    await this.durable((trx) => trx
-      .insertInto('tokens')
-      .values(token)
-      .onConflict((oc) => oc.column('id').doUpdateSet({ secret_hash: token.secret_hash, revoked_at: null, expires_at: token.expires_at }))
-      .execute());
-  }
-
-  async touchToken(id: string, now: number): Promise<void> {
-    await this.db.updateTable('tokens').set({ last_used_at: now }).where('id', '=', id).execute();
+  expireUploads(): Promise<number> {
+    return this.uploads.expireUploads();
   }
 
   // ---------------------------------------------------------------- settings
@@ -1523,47 +441,6 @@ export class MetaStore {
     const u = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
     return { files: Number(f.n), logicalBytes: Number(f.bytes), chunks: Number(c.n), storedBytes: Number(c.bytes), encodedBytes: Number(c.encoded), uploads: Number(u.n) };
   }
-}
-
-function departingOf(r: { path: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }): DepartingFile {
-  return { path: r.path, manifest: r.manifest!, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, since: Number(r.updated_at) };
-}
-
-/** The deepest path that is, or is an ancestor of, every one of `paths` (normalized). */
-export function commonAncestor(paths: readonly string[]): string {
-  if (paths.length === 0) return '/';
-  let common = paths[0].split('/');
-  for (const p of paths.slice(1)) {
-    const segs = p.split('/');
-    let i = 0;
-    while (i < common.length && i < segs.length && common[i] === segs[i]) i++;
-    common = common.slice(0, i);
-  }
-  return common.length <= 1 ? '/' : common.join('/');
-}
-
-/** Keys grouped by their count: {n -> keys with count n}. Lets one statement add n to many rows. */
-function groupByCount(counts: Map<string, number>): Map<number, string[]> {
-  const out = new Map<number, string[]>();
-  for (const [key, n] of counts) {
-    let list = out.get(n);
-    if (!list) out.set(n, (list = []));
-    list.push(key);
-  }
-  return out;
-}
-
-/** Distinct hashes of a chunk list, in order of first appearance. */
-export function distinctHashes(chunks: readonly ChunkRef[]): string[] {
-  const seen = new Set<string>();
-  const out: string[] = [];
-  for (const c of chunks) {
-    if (!seen.has(c.hash)) {
-      seen.add(c.hash);
-      out.push(c.hash);
-    }
-  }
-  return out;
 }
 
 /** Validates and normalizes a file spec's path (the server edge also validates). */

@@ -22,22 +22,22 @@ function columnTypes(dialect: Dialect): ColumnTypes {
   };
 }
 
-// Long migrations (0001, 0002, 0006, 0007, 0011, 0012) have their bodies in functions of their own
+async function noDowngrade(): Promise<void> {
+  throw new Error('downgrades are not supported');
+}
+
+// Long migrations (0001, 0002, 0006, 0007, 0011, 0012, 0021) have their bodies in functions of their own
 // (below), so that this list stays readable and no function is over ~120 lines.
 function migrations(dialect: Dialect): Record<string, Migration> {
   const types = columnTypes(dialect);
   return {
     '0001-initial': {
       up: (db: Kysely<any>) => initialSchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     '0002-security': {
       up: (db: Kysely<any>) => securitySchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Which chunk store (a `--store` route, named by its path prefix; NULL: the default one)
     // holds each loose chunk and pack. Numbered after 0002 (security) so both orders merge.
@@ -46,9 +46,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('chunks').addColumn('store', 'text').execute();
         await db.schema.alterTable('packs').addColumn('store', 'text').execute();
       },
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Every chunk PUT finds its hash among the session's manifest entries (the first file
     // that has it). With only the primary key (upload_id, file_idx, seq) that walked the
@@ -58,9 +56,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema.createIndex('upload_entries_upload_hash').on('upload_entries').columns(['upload_id', 'hash', 'file_idx']).execute();
       },
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // The bytes a live session may still add to its owner's usage: quota checks count every
     // session in flight, not only the one at hand (issue 10: sessions without sizes, or many
@@ -69,56 +65,42 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       async up(db: Kysely<any>): Promise<void> {
         await db.schema.alterTable('uploads').addColumn('reserved_bytes', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
       },
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Look-alike names (`café` composed and decomposed, NFC and NFD) are refused; each
     // non-ASCII name's NFC form is kept to find them in one index seek. Names that already
     // coexist are left as they are (the rule applies to names made from now on).
     '0006-files-name-fold': {
       up: (db: Kysely<any>) => nameFoldSchema(db),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // WebDAV dead properties and locks, and tus uploads (issue 14).
     '0007-webdav-tus': {
       up: (db: Kysely<any>) => davTusSchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Numbered from 0010 so that migrations other branches add in between merge in order.
     // Audit entries of file operations name the file and the way in (`ferry admin audit --path`).
     '0010-audit-files': {
       up: (db: Kysely<any>) => auditFilesSchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Webhooks and their durable delivery queue (src/store/webhook-store.ts).
     '0011-webhooks': {
       up: (db: Kysely<any>) => webhookSchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Old versions and the trash (src/store/version-store.ts): each row holds one reference
     // on its manifest, so its chunks stay (and GC leaves them) as long as the row does.
     '0012-versions-trash': {
       up: (db: Kysely<any>) => versionSchema(db, types),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
     // (src/store/quarantine-store.ts).
     '0013-chunk-quarantine': {
       up: (db: Kysely<any>) => quarantineSchema(db),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
     // by itself), and resumable partial uploads. A streamed upload that may be resumed
@@ -127,9 +109,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
     '0014-sftp': {
       up: (db: Kysely<any>) => sftpSchema(db),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
     },
     // Issue 15: chunk objects carry a header and may be zstd-compressed (src/store/chunk-codec.ts).
     // `stored_size` is the bytes of a chunk's object (loose) or pack entry, header included;
@@ -137,9 +117,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // 0020 so that migrations other branches add below it merge in order.
     '0020-chunk-stored-size': {
       up: (db: Kysely<any>) => db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute(),
-      async down(): Promise<void> {
-        throw new Error('downgrades are not supported');
-      },
+      down: noDowngrade,
+    },
+    // Several nodes on one database (issue 17): leases for once-only work, chunk writes in
+    // progress on any node (garbage collection leaves their objects alone), shared bans. After 0020:
+    // Kysely's migrator refuses a migration that sorts before one already executed.
+    '0021-cluster': {
+      up: (db: Kysely<any>) => clusterSchema(db),
+      down: noDowngrade,
     },
   };
 }
@@ -506,4 +491,27 @@ async function auditFilesSchema(db: Kysely<any>, { pathType }: ColumnTypes): Pro
   await db.schema.alterTable('audit').addColumn('front', 'text').execute();
   await db.schema.createIndex('audit_path').on('audit').columns(['path', 'id']).execute();
   await db.schema.createIndex('audit_event').on('audit').columns(['event', 'id']).execute();
+}
+
+/** 0021: leases for once-only work, chunk writes in progress on any node, the defender's bans shared by the nodes. */
+async function clusterSchema(db: Kysely<any>): Promise<void> {
+  await db.schema
+    .createTable('leases')
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('holder', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('chunk_writes')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('hash', 'text', (c) => c.notNull())
+    .addColumn('started_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema.createIndex('chunk_writes_hash').on('chunk_writes').column('hash').execute();
+  await db.schema
+    .createTable('bans')
+    .addColumn('ip', 'text', (c) => c.primaryKey())
+    .addColumn('since', 'bigint', (c) => c.notNull())
+    .addColumn('until', 'bigint', (c) => c.notNull())
+    .execute();
 }

@@ -44,6 +44,13 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     defender: { ...DEFAULT_DEFENDER, safeList: ['127.0.0.0/8', '::1'] },
     ...overrides,
   });
+  // FERRY_TEST_POSTGRES=postgres://…/postgres runs a suite's servers on PostgreSQL (a new
+  // database each), to look for dialect differences the conformance suite does not reach.
+  const pgUrl = process.env.FERRY_TEST_POSTGRES;
+  if (pgUrl && config.db === undefined) {
+    config.db = await createPostgresDatabase(pgUrl);
+    config.sessionKey ??= randomBytes(32);
+  }
   const t: TestServer = {
     server: await startServer(config),
     url: '',
@@ -71,6 +78,21 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
   };
   t.url = t.server.url;
   return t;
+}
+
+async function createPostgresDatabase(url: string): Promise<string> {
+  const { default: pg } = await import('pg');
+  const name = `ferry_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(url);
+  u.pathname = '/' + name;
+  return u.toString();
 }
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

@@ -97,4 +97,62 @@ Examples:
       if (!report.ok) throw new ExitError(EXIT.INTEGRITY);
     });
   });
+  registerMigrate(admin);
+}
+
+/** `ferry admin migrate`: a single node's SQLite metadata into PostgreSQL, for several nodes. */
+function registerMigrate(admin: Command): void {
+  admin
+    .command('migrate')
+    .requiredOption('--from <db>', 'the SQLite metadata to copy: sqlite:DATA/meta.db (or the path of meta.db)')
+    .requiredOption('--to <url>', 'an empty PostgreSQL database: postgres://user@host:port/database (password in PGPASSWORD)')
+    .description('copy a single-node installation\'s metadata (SQLite) into PostgreSQL, to run several nodes on it (offline)')
+    .addHelpText(
+      'after',
+      `
+Stop the server first (its data directory is locked while it runs). Both databases are
+brought to this version's schema, then every table is copied in one PostgreSQL transaction;
+the destination must be empty. Chunks are not copied: start the nodes with the same chunk
+store (already shared, such as S3), or copy the chunks with ferry copy/ferry sync first.
+Then start every node with --db and the same FERRY_SESSION_KEY (the old one is in
+DATA/session-key: web sessions made before stay valid).
+
+Examples:
+  $ systemctl stop ferry
+  $ PGPASSWORD=... ferry admin migrate --from sqlite:/var/lib/ferry/meta.db --to postgres://ferry@db.internal/ferry
+  $ FERRY_SESSION_KEY=$(cat /var/lib/ferry/session-key) ferry serve --db postgres://ferry@db.internal/ferry --data /var/lib/ferry`,
+    )
+    .action(migrateMetadata);
+}
+
+async function migrateMetadata(opts: { from: string; to: string }): Promise<void> {
+  const file = opts.from.replace(/^sqlite:/, '');
+  const { isPostgresUrl, MetaStore } = await import('../../store/meta-store.js');
+  if (isPostgresUrl(file)) throw new ExitError(EXIT.USAGE, '--from: the source is an SQLite file (sqlite:DATA/meta.db)');
+  if (!isPostgresUrl(opts.to)) throw new ExitError(EXIT.USAGE, '--to: the destination is a postgres:// URL');
+  const { existsSync } = await import('node:fs');
+  const { dirname } = await import('node:path');
+  if (!existsSync(file)) throw new ExitError(EXIT.USAGE, `--from: ${file} does not exist`);
+  // The server must not be writing meanwhile: take its data directory's lock.
+  const { lockDataDir } = await import('../../server/data-lock.js');
+  const lock = await lockDataDir(dirname(file));
+  try {
+    const from = await MetaStore.openSqlite(file);
+    try {
+      const to = await MetaStore.openPostgres(opts.to);
+      try {
+        const { copyMetadata } = await import('../../store/copy-metadata.js');
+        const report = await copyMetadata(from, to, (name, rows) => process.stderr.write(`${name}: ${rows} rows\n`));
+        const rows = report.tables.reduce((n, t) => n + t.rows, 0);
+        const { redactDbUrl } = await import('../../server/config.js');
+        process.stdout.write(`copied ${rows} rows in ${report.tables.length} tables into ${redactDbUrl(opts.to)}\n`);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
+  } finally {
+    await lock.release();
+  }
 }

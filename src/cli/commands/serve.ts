@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
-import { defaultConfig, type ServerConfig } from '../../server/config.js';
+import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
 import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
@@ -78,6 +78,8 @@ Examples:
   ferry serve --addr 0.0.0.0:443 --tls-cert fullchain.pem --tls-key key.pem --public-url https://files.example.com
   ferry serve --store s3:my-bucket/ferry            (chunks in S3, AWS_* credentials)
   ferry serve --store /archive=nas:ferry --store /=local
+  FERRY_SESSION_KEY=... PGPASSWORD=... ferry serve --db postgres://ferry@db.internal/ferry --store s3:bucket/ferry --addr 0.0.0.0:7373
+                                                    (one of several nodes behind a load balancer)
   ferry serve --sftp-addr 0.0.0.0:2022          (SFTP for OpenSSH sftp/scp, rclone, sshfs, WinSCP)
   ferry serve --addr 0.0.0.0:7373 --max-connections-per-ip 32 --body-min-rate 4K   (stricter with slow clients)
   ferry serve --trust-proxy 127.0.0.1 --trust-proxy ::1   (behind Caddy or nginx on this machine)
@@ -91,7 +93,7 @@ Examples:
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
-      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
       if (server.sftp) {
         ready.sftp = `${server.sftp.host.includes(':') ? `[${server.sftp.host}]` : server.sftp.host}:${server.sftp.port}`;
@@ -152,8 +154,11 @@ Examples:
       };
       process.on('SIGHUP', reload);
       await new Promise<void>((resolve) => {
+        // Drain first: /readyz turns 503 and new upload sessions are refused, while the
+        // requests in flight (chunk PUTs, commits, downloads) finish; then close.
         const stop = (signal: NodeJS.Signals) => {
-          server.app.log.info({ signal }, 'shutting down');
+          server.app.log.info({ signal }, 'draining, then shutting down');
+          server.drain();
           server.close().then(resolve, resolve);
         };
         process.once('SIGINT', stop);

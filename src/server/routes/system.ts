@@ -19,13 +19,12 @@ async function health() {
   return { status: 'ok' };
 }
 
+// Readiness, for load balancers: 503 while this node drains for a shutdown, or cannot reach
+// the metadata database or a chunk store (each probed with a time limit).
 async function readiness(ctx: ServerContext, reply: FastifyReply) {
-  try {
-    await ctx.meta.getSetting('ready-probe');
-    return { status: 'ready' };
-  } catch {
-    return reply.status(503).send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata store does not answer' } });
-  }
+  const why = await ctx.unreadiness();
+  if (why === undefined) return { status: 'ready' };
+  return reply.status(503).header('retry-after', '1').send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: why } });
 }
 
 // Public to the auth hook so that the metrics-only token (`metricsToken`, FERRY_METRICS_TOKEN)

@@ -1,0 +1,71 @@
+/**
+ * Leases: work that must run on one node at a time however many share the database (garbage
+ * collection, the sweeps of expired files and upload sessions). A lease is a row naming its
+ * holder and when it lapses; taking it is one upsert that succeeds only when the row is
+ * absent, lapsed, or already this holder's, so two nodes can never both hold it (the row is
+ * the arbiter: its primary key on SQLite and PostgreSQL alike). A holder that dies simply
+ * stops renewing; another node takes over once the lease lapses.
+ *
+ * A lease row rather than a PostgreSQL session advisory lock: an advisory lock pins one pooled
+ * connection for as long as it is held and vanishes silently with that connection, and the
+ * same code would not run on SQLite.
+ */
+import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from './meta-schema.js';
+
+export class Leases {
+  /** This process, as a lease holder. */
+  readonly holder = `${process.pid}-${randomBytes(6).toString('hex')}`;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly now: () => number,
+  ) {}
+
+  /**
+   * Takes (or renews) the lease `name` for `ttlMs` if no other holder has it; returns whether
+   * this holder has it now. The work it guards must end within `ttlMs` or renew it.
+   */
+  async acquire(name: string, ttlMs: number, holder = this.holder): Promise<boolean> {
+    const now = this.now();
+    const r = await this.db
+      .insertInto('leases')
+      .values({ name, holder, expires_at: now + ttlMs })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder, expires_at: now + ttlMs })
+          .where((eb) => eb.or([eb('leases.expires_at', '<=', now), eb('leases.holder', '=', holder)])),
+      )
+      .executeTakeFirst();
+    return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  /** Gives the lease up early (only if this holder has it), so another node need not wait for it to lapse. */
+  async release(name: string, holder = this.holder): Promise<void> {
+    await this.db.deleteFrom('leases').where('name', '=', name).where('holder', '=', holder).execute();
+  }
+
+  /**
+   * Runs `job` if the lease can be taken, renewing it every third of `ttlMs` while the job
+   * runs and releasing it after; returns `{ ran: false }` when another node holds it.
+   */
+  async run<T>(name: string, ttlMs: number, job: () => Promise<T>): Promise<{ ran: true; result: T } | { ran: false }> {
+    if (!(await this.acquire(name, ttlMs))) return { ran: false };
+    const renew = setInterval(() => void this.acquire(name, ttlMs).catch(() => undefined), Math.max(1, Math.floor(ttlMs / 3)));
+    renew.unref();
+    try {
+      return { ran: true, result: await job() };
+    } finally {
+      clearInterval(renew);
+      await this.release(name).catch(() => undefined);
+    }
+  }
+
+  /** Who holds `name` and until when (undefined: nobody, or lapsed). */
+  async holderOf(name: string): Promise<{ holder: string; expiresAt: number } | undefined> {
+    const row = await this.db.selectFrom('leases').select(['holder', 'expires_at']).where('name', '=', name).where('expires_at', '>', sql<number>`${this.now()}`).executeTakeFirst();
+    return row ? { holder: row.holder, expiresAt: Number(row.expires_at) } : undefined;
+  }
+}

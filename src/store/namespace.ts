@@ -1,0 +1,752 @@
+/**
+ * The namespace and the commit: one job of the metadata store (src/store/meta-store.ts is
+ * the facade its callers use; the contract is docs/metadata.md, its tests
+ * test/conformance/meta-store.ts). Paths, directories, file rows and the manifests they
+ * point at, with their reference counts; a commit makes an upload session's files current
+ * in one transaction. It leans on the chunk index (a manifest's chunks gain and lose
+ * references here) and the upload sessions (what a commit verifies and then deletes).
+ *
+ * Invariants kept by every transaction here:
+ * - every ancestor of a row in `files` is a `dir` row (the root is implicit);
+ * - `manifests.refs` = number of `files` rows (and versions, trash entries) pointing at the
+ *   manifest; a manifest at zero is deleted and its chunks' `refs` decremented;
+ * - `chunks.refs` = number of manifests containing the chunk (counted once per manifest);
+ * - a committed file's chunks are all in `chunks` (checked in the commit transaction: on
+ *   PostgreSQL a chunk another node collected meanwhile fails the commit, see ChunkIndex.addRefs).
+ * Nothing here is cached: what one node commits, every node reads at once.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import {
+  AlreadyExistsError,
+  DirectoryNotEmptyError,
+  HashMismatchError,
+  IsADirectoryError,
+  NotADirectoryError,
+  NotFoundError,
+  SizeMismatchError,
+  UploadIncompleteError,
+  UploadNotFoundError,
+  ValidationError,
+} from '../core/errors.js';
+import { FileHasher, type ChunkRef } from '../core/manifest.js';
+import { ancestors, baseName, isWithin, parentPath } from '../core/path.js';
+import type { Entry } from '../core/protocol.js';
+import { batches } from './batches.js';
+import type { ChunkIndex, MetaDb } from './chunk-index.js';
+import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
+import { davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
+import type { Database, FilesTable } from './meta-schema.js';
+import { subtreeEnd, subtreeStart } from './path-range.js';
+import { distinctHashes, type UploadSessions } from './upload-sessions.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export interface ListOptions {
+  recursive?: boolean;
+  limit: number;
+  /** Return entries with paths after this one (byte order). */
+  cursor?: string;
+  /** Attach `chunkList` to the entries of files of at most this many bytes. */
+  chunkListsUpTo?: number;
+}
+
+export interface FileContent {
+  entry: Entry;
+  chunks: ChunkRef[];
+}
+
+export interface CommitFinal {
+  size?: number;
+  hash?: string;
+  mtime?: number;
+  mode?: number;
+}
+
+/** A file about to be committed, as a commit check sees it. */
+export interface CommitCandidate {
+  path: string;
+  size: number;
+}
+
+export interface CommitOptions {
+  /**
+   * Runs inside the commit transaction, after the manifests are verified and before any
+   * file is written; throwing rolls the whole commit back (quota checks live here, so two
+   * concurrent commits cannot both squeeze under a limit).
+   */
+  check?: (trx: Transaction<Database>, files: CommitCandidate[], owner: string | null) => Promise<void>;
+}
+
+export interface Usage {
+  bytes: number;
+  files: number;
+}
+
+/** A file's content that stops being current: replaced (overwrite) or deleted. */
+export interface DepartingFile {
+  path: string;
+  manifest: string;
+  size: number;
+  mtime: number;
+  mode: number | null;
+  /** When this content became current. */
+  since: number;
+}
+
+/**
+ * Old versions and the trash (src/store/version-store.ts), called inside the transaction
+ * that replaces or deletes files, before their manifests are released: it may take
+ * references of its own on them (so their chunks stay).
+ */
+export interface RetentionHook {
+  departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
+}
+
+/** What the namespace needs of the store that owns it. */
+export interface NamespaceDb extends MetaDb {
+  /** Reference counts of the chunks a manifest holds. */
+  readonly chunkIndex: ChunkIndex;
+  /** The sessions a commit verifies and ends. */
+  readonly uploads: UploadSessions;
+  /** Versions and the trash, told about content that stops being current (MetaStore.setRetention). */
+  readonly retention?: RetentionHook;
+}
+
+/**
+ * Where look-alike names meet: the NFC form of a name that is not plain ASCII, null for an
+ * ASCII name (its own NFC form). Names are stored byte for byte; a directory never holds
+ * two names with one NFC form (see Namespace.refuseLookAlikes).
+ */
+export function nameFold(name: string): string | null {
+  return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
+}
+
+function lookAlikeError(path: string, existing: string): Error {
+  const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
+  return new AlreadyExistsError(
+    `${path}: ${existing} is there, a name that differs only in its Unicode form (${form(path)} vs ${form(existing)}); a directory holds one of them only`,
+    { details: { path, existing, reason: 'look-alike' } },
+  );
+}
+
+function toEntry(row: FilesTable): Entry {
+  const e: Entry = {
+    path: row.path,
+    name: row.name,
+    type: row.type,
+    size: Number(row.size),
+    mtime: Number(row.mtime),
+  };
+  if (row.mode !== null) e.mode = row.mode;
+  if (row.type === 'file' && row.manifest) e.hash = row.manifest;
+  if (row.expires_at !== null) e.expiresAt = Number(row.expires_at);
+  return e;
+}
+
+const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
+
+export class Namespace {
+  constructor(private readonly meta: NamespaceDb) {}
+
+  private get db(): Kysely<Database> {
+    return this.meta.db;
+  }
+
+  private get retention(): RetentionHook | undefined {
+    return this.meta.retention;
+  }
+
+  private get chunkIndex(): ChunkIndex {
+    return this.meta.chunkIndex;
+  }
+
+  private now(): number {
+    return this.meta.now();
+  }
+
+  private durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.meta.durable(fn);
+  }
+
+  /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
+  async stat(path: string, db: Db = this.db): Promise<Entry> {
+    if (path === '/') return ROOT_ENTRY();
+    const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+    // An expired file is gone for readers at once; the sweeper removes its row later.
+    if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
+      throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+    }
+    return toEntry(row);
+  }
+
+  /** Entries of a directory (or a subtree), sorted by path, one page at a time. */
+  async list(path: string, options: ListOptions): Promise<{ entries: Entry[]; next?: string }> {
+    const dir = await this.stat(path);
+    if (dir.type !== 'dir') throw new NotADirectoryError(`${path}: not a directory`, { details: { path } });
+    let q = this.db.selectFrom('files').selectAll();
+    q = options.recursive
+      ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
+      : q.where('parent', '=', path);
+    if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
+    const now = this.now();
+    q = q.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
+    const rows = await q
+      .orderBy('path')
+      .limit(options.limit + 1)
+      .execute();
+    const more = rows.length > options.limit;
+    const page = more ? rows.slice(0, options.limit) : rows;
+    const result: { entries: Entry[]; next?: string } = { entries: page.map(toEntry) };
+    if (more) result.next = page[page.length - 1].path;
+    if (options.chunkListsUpTo !== undefined) await this.attachChunkLists(result.entries, options.chunkListsUpTo);
+    return result;
+  }
+
+  /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */
+  private async attachChunkLists(entries: Entry[], maxBytes: number): Promise<void> {
+    const wanted = entries.filter((e) => e.type === 'file' && e.size <= maxBytes && e.hash !== undefined);
+    const lists = await this.manifestChunkLists(wanted.map((e) => e.hash!));
+    for (const e of wanted) {
+      const list = lists.get(e.hash!);
+      if (list) e.chunkList = list;
+    }
+  }
+
+  /** The chunk lists of manifests, by manifest hash (unknown hashes are absent). */
+  async manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
+    const lists = new Map<string, ChunkRef[]>();
+    for (const part of batches([...new Set(hashes)])) {
+      const rows = await this.db.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).execute();
+      for (const r of rows) lists.set(r.hash, decodeChunkList(r.chunks));
+    }
+    return lists;
+  }
+
+  /** The entries at `paths` (one query per 400 paths); absent and expired paths are left out. */
+  async statMany(paths: readonly string[]): Promise<Map<string, Entry>> {
+    const out = new Map<string, Entry>();
+    const now = this.now();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await this.db.selectFrom('files').selectAll().where('path', 'in', part).execute();
+      for (const row of rows) if (row.expires_at === null || Number(row.expires_at) > now) out.set(row.path, toEntry(row));
+    }
+    return out;
+  }
+
+  /** The manifest of the file at `path`. */
+  async fileContent(path: string): Promise<FileContent> {
+    const entry = await this.stat(path);
+    if (entry.type !== 'file') throw new IsADirectoryError(`${path}: is a directory`, { details: { path } });
+    const m = await this.db.selectFrom('manifests').select(['chunks']).where('hash', '=', entry.hash!).executeTakeFirst();
+    if (!m) throw new NotFoundError(`${path}: manifest missing`, { details: { path } });
+    const chunks = decodeChunkList(m.chunks);
+    entry.chunks = chunks.length;
+    return { entry, chunks };
+  }
+
+  /** When the entry at `path` was last written (content replaced, moved, attributes set), if it exists. */
+  async changedAt(path: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('files').select('updated_at').where('path', '=', path).executeTakeFirst();
+    return row ? Number(row.updated_at) : undefined;
+  }
+
+  /**
+   * Sets the mtime and/or mode of an existing file or directory (SFTP's setstat, `touch`).
+   * The root has none to set. FERRY_ERR_NOT_FOUND when absent.
+   */
+  async setAttributes(path: string, attrs: { mtime?: number; mode?: number }): Promise<Entry> {
+    if (path === '/') throw new ValidationError('the root has no attributes to set');
+    return this.durable(async (trx) => {
+      await this.stat(path, trx);
+      const set: { mtime?: number; mode?: number; updated_at: number } = { updated_at: this.now() };
+      if (attrs.mtime !== undefined) set.mtime = attrs.mtime;
+      if (attrs.mode !== undefined) set.mode = attrs.mode & 0o7777;
+      await trx.updateTable('files').set(set).where('path', '=', path).execute();
+      return this.stat(path, trx);
+    });
+  }
+
+  /** Creates a directory; with `parents`, missing ancestors too and no error if it exists. */
+  async mkdir(path: string, options: { parents?: boolean } = {}): Promise<Entry> {
+    if (path === '/') {
+      if (options.parents) return ROOT_ENTRY();
+      throw new AlreadyExistsError('/: already exists');
+    }
+    return this.durable(async (trx) => {
+      const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+      if (existing) {
+        if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
+        if (options.parents) return toEntry(existing);
+        throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
+      }
+      const now = this.now();
+      if (options.parents) {
+        await this.ensureDirs(trx, path, now, new Set());
+      } else {
+        const parent = parentPath(path);
+        const p = parent === '/' ? ROOT_ENTRY() : await this.stat(parent, trx).catch(() => undefined);
+        if (!p) throw new NotFoundError(`${parent}: no such directory`, { details: { path: parent } });
+        if (p.type !== 'dir') throw new NotADirectoryError(`${parent}: not a directory`, { details: { path: parent } });
+        await this.ensureDirs(trx, path, now, new Set());
+      }
+      return this.stat(path, trx);
+    });
+  }
+
+  /**
+   * Makes sure `path` and its ancestors are directories, creating the missing ones.
+   * FERRY_ERR_NOT_A_DIRECTORY if one of them is a file. `known` caches directories already
+   * checked in this transaction (batch commits touch the same parents many times).
+   */
+  private async ensureDirs(trx: Db, path: string, now: number, known: Set<string>): Promise<void> {
+    await this.ensureDirsOf(trx, [path], now, known);
+  }
+
+  /** {@link ensureDirs} for many directories at once: one lookup per 400 paths, one insert per 100 new directories. */
+  private async ensureDirsOf(trx: Db, paths: Iterable<string>, now: number, known: Set<string>): Promise<void> {
+    const wanted = new Set<string>();
+    for (const path of paths) {
+      if (path === '/' || known.has(path)) continue;
+      for (const p of [...ancestors(path), path]) if (!known.has(p)) wanted.add(p);
+    }
+    if (wanted.size === 0) return;
+    const found = new Map<string, string>();
+    for (const part of batches([...wanted])) {
+      const rows = await trx.selectFrom('files').select(['path', 'type']).where('path', 'in', part).execute();
+      for (const r of rows) found.set(r.path, r.type);
+    }
+    const create: FilesTable[] = [];
+    for (const p of [...wanted].sort()) {
+      const t = found.get(p);
+      if (t === 'file') throw new NotADirectoryError(`${p}: is a file, not a directory`, { details: { path: p } });
+      if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
+      known.add(p);
+    }
+    await this.refuseLookAlikes(trx, create.map((c) => c.path));
+    for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
+  }
+
+  /**
+   * FERRY_ERR_ALREADY_EXISTS when a path about to be made has a look-alike: a sibling whose
+   * name has the same NFC form but other bytes (`café` composed and decomposed), already
+   * there or among `paths` themselves. Two such names would show as one in every listing and
+   * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
+   * refuses the second instead. `except` is a path about to go away (a move's source).
+   */
+  private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
+    const wanted = new Map<string, string>(); // parent \0 NFC name -> path
+    for (const p of paths) {
+      const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
+      const other = wanted.get(key);
+      if (other !== undefined && other !== p) throw lookAlikeError(p, other);
+      wanted.set(key, p);
+    }
+    const check = (row: { path: string; parent: string; name: string }, fold: string): void => {
+      const p = wanted.get(row.parent + '\0' + fold);
+      if (p !== undefined && p !== row.path && row.path !== except) throw lookAlikeError(p, row.path);
+    };
+    for (const part of batches([...wanted.keys()], 200)) {
+      const nfc = part.map((k) => {
+        const [parent, name] = k.split('\0');
+        return { parent, name, path: parent === '/' ? '/' + name : parent + '/' + name };
+      });
+      // A sibling named exactly by the NFC form (an ASCII or composed name) ...
+      for (const r of await trx.selectFrom('files').select(['path', 'parent', 'name']).where('path', 'in', nfc.map((n) => n.path)).execute()) check(r, r.name);
+      // ... or by another form of it (a decomposed name; even an ASCII name has look-alikes:
+      // U+212A KELVIN SIGN normalizes to K).
+      const rows = await trx
+        .selectFrom('files')
+        .select(['path', 'parent', 'name', 'name_fold'])
+        .where('name_fold', 'in', [...new Set(nfc.map((n) => n.name))])
+        .where('parent', 'in', [...new Set(nfc.map((n) => n.parent))])
+        .execute();
+      for (const r of rows) check(r, r.name_fold!);
+    }
+  }
+
+  /**
+   * Sets the modification time of a file or directory (WebDAV PROPPATCH of
+   * getlastmodified); FERRY_ERR_NOT_FOUND when absent. Run inside `db` when given.
+   */
+  async setMtime(path: string, mtime: number, db: Db = this.db): Promise<void> {
+    if (path === '/') throw new ValidationError('the root has no modification time to set');
+    const r = await db.updateTable('files').set({ mtime, updated_at: this.now() }).where('path', '=', path).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  }
+
+  /**
+   * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
+   * destination file when `overwrite` (default true); never replaces a directory.
+   */
+  async move(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+    if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
+    if (from === to) return this.stat(from);
+    if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
+    return this.durable(async (trx) => {
+      const src = await this.stat(from, trx);
+      const now = this.now();
+      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to], from);
+      const renamed = { path: to, parent: parentPath(to), name: baseName(to), name_fold: nameFold(baseName(to)), updated_at: now };
+      if (src.type === 'file') {
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
+      } else {
+        // Children first, then the directory itself. The cut is computed in SQL: its
+        // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+        await trx
+          .updateTable('files')
+          .set({
+            path: sql<string>`${to} || substr(path, length(${from}) + 1)`,
+            parent: sql<string>`${to} || substr(parent, length(${from}) + 1)`,
+          })
+          .where('path', '>', subtreeStart(from))
+          .where('path', '<', subtreeEnd(from))
+          .execute();
+        await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
+      }
+      await davRowsMoved(trx, from, to);
+      return this.stat(to, trx);
+    });
+  }
+
+  /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
+  async copy(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+    if (to === '/') throw new ValidationError('the root cannot be replaced');
+    if (from === to) throw new ValidationError('source and destination are the same');
+    if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
+    return this.durable(async (trx) => {
+      const src = await this.stat(from, trx);
+      const now = this.now();
+      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      await this.ensureDirs(trx, parentPath(to), now, new Set());
+      await this.refuseLookAlikes(trx, [to]);
+      // `to` is not inside `from` (checked above), so `from` is not the root here.
+      const rows = await trx
+        .selectFrom('files')
+        .selectAll()
+        .where((eb) => eb.or([eb('path', '=', from), eb.and([eb('path', '>', subtreeStart(from)), eb('path', '<', subtreeEnd(from))])]))
+        .orderBy('path')
+        .execute();
+      const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
+      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
+      for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
+      const refs = new Map<string, number>();
+      for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
+      for (const [hash, n] of refs) {
+        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
+      }
+      await davRowsCopied(trx, from, to);
+      return this.stat(to, trx);
+    });
+  }
+
+  /**
+   * Makes room for a `type` at `to`: nothing there is fine; a file is removed when
+   * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
+   */
+  private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
+    const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
+    if (!dst) return;
+    if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
+    if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
+    await trx.deleteFrom('files').where('path', '=', to).execute();
+    if (dst.manifest) await this.retention?.departing(trx as Transaction<Database>, [departingOf(dst)], 'overwrite', this.now());
+    if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
+    await davRowsRemoved(trx, to);
+  }
+
+  /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
+    if (path === '/') throw new ValidationError('the root cannot be deleted');
+    return this.durable(async (trx) => {
+      const entry = await this.stat(path, trx);
+      if (entry.type === 'file') {
+        if (this.retention) {
+          const row = await trx.selectFrom('files').select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', path).executeTakeFirstOrThrow();
+          await this.retention.departing(trx as Transaction<Database>, [departingOf(row)], 'delete', this.now());
+        }
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await this.derefManifests(trx, new Map([[entry.hash!, 1]]));
+        await davRowsRemoved(trx, path);
+        return { files: 1, dirs: 0 };
+      }
+      const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
+      if (!options.recursive) {
+        const child = await inside.select('path').limit(1).executeTakeFirst();
+        if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
+      }
+      const manifests = await inside.select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('type', '=', 'file').execute();
+      if (this.retention && manifests.length > 0) await this.retention.departing(trx as Transaction<Database>, manifests.filter((m) => m.manifest).map(departingOf), 'delete', this.now());
+      const counts = new Map<string, number>();
+      for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
+      const { numDeletedRows } = await trx
+        .deleteFrom('files')
+        .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
+        .executeTakeFirst();
+      await this.derefManifests(trx, counts);
+      await davRowsRemoved(trx, path);
+      return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
+    });
+  }
+
+  /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
+  private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
+    await this.addManifestRefs(trx, counts, -1);
+    const hashes = [...counts.keys()];
+    for (const part of batches(hashes)) {
+      const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
+      for (const m of dead) {
+        await this.chunkIndex.addRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
+        await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
+      }
+    }
+  }
+
+  /** Adds `sign * n` to each manifest's refs; one statement per distinct n and 400 hashes. */
+  private async addManifestRefs(trx: Db, counts: Map<string, number>, sign: 1 | -1): Promise<void> {
+    for (const [n, hashes] of groupByCount(counts)) {
+      for (const part of batches(hashes)) {
+        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${sign * n}` }).where('hash', 'in', part).execute();
+      }
+    }
+  }
+
+  /** Drops references on manifests (a version or trash entry that goes); chunks follow at zero. */
+  async releaseManifests(trx: Transaction<Database>, counts: Map<string, number>): Promise<void> {
+    await this.derefManifests(trx, counts);
+  }
+
+  /**
+   * Makes existing content (a manifest already stored: an old version, a trashed file) the
+   * file at `path`, replacing what is there as an overwrite does (so the replaced content
+   * may become a version). `within` runs in the same transaction (quota checks, removing
+   * the trash entry).
+   */
+  async restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> } = {}): Promise<Entry> {
+    return this.durable(async (trx) => {
+      await options.within?.(trx);
+      const m = await trx.selectFrom('manifests').select(['chunks']).where('hash', '=', content.manifest).executeTakeFirst();
+      if (!m) throw new NotFoundError(`the content ${content.manifest} is no longer stored`);
+      const [entry] = await this.putFiles(trx, [{ path, hash: content.manifest, size: content.size, chunks: decodeChunkList(m.chunks), mtime: content.mtime, mode: content.mode, expiresAt: null }], { noOverwrite: options.noOverwrite ?? false, now: this.now() });
+      return entry;
+    });
+  }
+
+  /**
+   * Commits a session in one transaction: every file becomes visible at once, or none does.
+   * Verifies each manifest (sizes add up, tree hash matches the client's claim) and that
+   * every chunk is stored.
+   */
+  async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
+    const now = this.now();
+    return this.durable(async (trx) => {
+      const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+      const missing = await this.meta.uploads.missingChunks(id, trx);
+      if (missing.length > 0) {
+        throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
+      }
+      // Sizes, quotas and Content-Length are computed from the manifest: every size in it
+      // must be the size of the verified bytes (a chunk's index row holds what arrived).
+      const lie = await trx
+        .selectFrom('upload_entries as e')
+        .innerJoin('chunks as c', 'c.hash', 'e.hash')
+        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
+        .where('e.upload_id', '=', id)
+        .whereRef('e.size', '<>', 'c.size')
+        .limit(1)
+        .executeTakeFirst();
+      if (lie) {
+        throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
+          details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
+        });
+      }
+      const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
+      if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
+        throw new ValidationError('final size/hash at commit apply to single-file uploads only');
+      }
+      const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
+      const byFile = new Map<number, ChunkRef[]>();
+      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
+      for (const e of all) {
+        let list = byFile.get(e.file_idx);
+        if (!list) byFile.set(e.file_idx, (list = []));
+        list.push({ hash: e.hash, size: e.size });
+      }
+      for (const f of files) {
+        const entries = byFile.get(f.idx) ?? [];
+        const hasher = new FileHasher();
+        for (const e of entries) hasher.add(e.hash, e.size);
+        const fileHash = hasher.digest();
+        const size = f.size ?? final.size;
+        const claimed = f.hash ?? final.hash;
+        if (size !== undefined && size !== null && Number(size) !== hasher.size) {
+          throw new SizeMismatchError(`${f.path}: manifest chunks add up to ${hasher.size} bytes, not ${size}`, { details: { path: f.path } });
+        }
+        if (claimed !== undefined && claimed !== null && claimed !== fileHash) {
+          throw new HashMismatchError(`${f.path}: manifest hash is ${fileHash}, not ${claimed}`, { details: { path: f.path } });
+        }
+        verified.push({ f, entries, hash: fileHash, size: hasher.size });
+      }
+      await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
+      const out = await this.putFiles(
+        trx,
+        verified.map(({ f, entries, hash, size }) => ({
+          path: f.path,
+          hash,
+          size,
+          chunks: entries,
+          mtime: f.mtime !== null ? Number(f.mtime) : (final.mtime ?? now),
+          mode: f.mode ?? final.mode ?? null,
+          expiresAt: f.ttl_ms === null ? null : now + Number(f.ttl_ms),
+        })),
+        { noOverwrite: up.no_overwrite === 1, now },
+      );
+      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
+      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
+      await trx.deleteFrom('uploads').where('id', '=', id).execute();
+      return out;
+    });
+  }
+
+  /**
+   * Points each path at its manifest (created or shared), replacing previous files there, as
+   * a handful of set operations whatever the number of files: parents created together,
+   * existing files and manifests looked up 400 at a time, new manifests and file rows
+   * inserted many to a statement, reference counts adjusted in groups. New references are
+   * added before old ones are dropped, so content re-put over itself is never released.
+   */
+  private async putFiles(
+    trx: Db,
+    files: readonly { path: string; hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null }[],
+    o: { noOverwrite: boolean; now: number },
+  ): Promise<Entry[]> {
+    await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
+
+    const old = new Map<string, { path: string; type: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }>();
+    for (const part of batches(files.map((f) => f.path))) {
+      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', 'in', part).execute();
+      for (const r of rows) old.set(r.path, r);
+    }
+    for (const f of files) {
+      const prev = old.get(f.path);
+      if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
+      if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
+    }
+    await this.refuseLookAlikes(trx, files.filter((f) => !old.has(f.path)).map((f) => f.path));
+
+    // Manifests: shared ones gain references, new ones are stored and reference their chunks.
+    const uses = new Map<string, number>();
+    const content = new Map<string, (typeof files)[number]>();
+    for (const f of files) {
+      uses.set(f.hash, (uses.get(f.hash) ?? 0) + 1);
+      content.set(f.hash, f);
+    }
+    const existing = new Set<string>();
+    for (const part of batches([...uses.keys()])) {
+      const rows = await trx.selectFrom('manifests').select('hash').where('hash', 'in', part).execute();
+      for (const r of rows) existing.add(r.hash);
+    }
+    await this.addManifestRefs(trx, new Map([...uses].filter(([h]) => existing.has(h))), 1);
+    const fresh = [...uses].filter(([h]) => !existing.has(h));
+    const manifestRows = fresh.map(([h, n]) => {
+      const f = content.get(h)!;
+      return { hash: h, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: n, created_at: o.now };
+    });
+    for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
+    const chunkUses = new Map<string, number>();
+    for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
+    for (const [n, hashes] of groupByCount(chunkUses)) await this.chunkIndex.addRefs(trx, hashes, n);
+
+    // File rows: one upsert per 60 files; created_at of replaced files is kept.
+    const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
+    for (const part of batches(rows, 60)) {
+      await trx
+        .insertInto('files')
+        .values(part)
+        .onConflict((oc) =>
+          oc.column('path').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            mtime: eb.ref('excluded.mtime'),
+            mode: eb.ref('excluded.mode'),
+            manifest: eb.ref('excluded.manifest'),
+            updated_at: eb.ref('excluded.updated_at'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        )
+        .execute();
+    }
+
+    const released = new Map<string, number>();
+    for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);
+    if (this.retention && released.size > 0) {
+      // Content put over itself is not a new version.
+      const incoming = new Map(files.map((f) => [f.path, f.hash]));
+      const replaced = [...old.values()].filter((p) => p.manifest && p.manifest !== incoming.get(p.path));
+      await this.retention.departing(trx as Transaction<Database>, replaced.map(departingOf), 'overwrite', o.now);
+    }
+    if (released.size > 0) await this.derefManifests(trx, released);
+    return rows.map(toEntry);
+  }
+
+  /**
+   * Deletes up to `limit` files whose TTL has passed; returns their paths. Each delete is its
+   * own transaction and re-checks the expiry, so a file replaced since it was selected (the
+   * new content carries its own TTL or none) is left alone. Their chunks go with the next GC.
+   */
+  async removeExpired(limit = 1000): Promise<string[]> {
+    const now = this.now();
+    const rows = await this.db.selectFrom('files').select('path').where('type', '=', 'file').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+    const removed: string[] = [];
+    for (const { path } of rows) {
+      const gone = await this.durable(async (trx) => {
+        const row = await trx.selectFrom('files').select(['manifest', 'expires_at']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
+        if (!row || row.expires_at === null || Number(row.expires_at) > now) return false;
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        if (row.manifest) await this.derefManifests(trx, new Map([[row.manifest, 1]]));
+        await davRowsRemoved(trx, path);
+        return true;
+      });
+      if (gone) removed.push(path);
+    }
+    return removed;
+  }
+
+  /**
+   * Logical usage of a subtree (a user's home): the sizes of its files as the user sees
+   * them, however many of their chunks are shared with other files. Expired files that
+   * wait for the sweeper still count (their bytes are still stored).
+   */
+  async usage(root: string, db: Db = this.db): Promise<Usage> {
+    let q = db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file');
+    if (root !== '/') q = q.where('path', '>', subtreeStart(root)).where('path', '<', subtreeEnd(root));
+    const row = await q.executeTakeFirstOrThrow();
+    return { bytes: Number(row.bytes), files: Number(row.n) };
+  }
+
+  /** Sizes of the files at these paths now (absent paths are left out): what a commit replaces. */
+  async fileSizes(paths: readonly string[], db: Db = this.db): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of batches([...new Set(paths)])) {
+      const rows = await db.selectFrom('files').select(['path', 'size']).where('type', '=', 'file').where('path', 'in', part).execute();
+      for (const r of rows) out.set(r.path, Number(r.size));
+    }
+    return out;
+  }
+}
+
+function departingOf(r: { path: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }): DepartingFile {
+  return { path: r.path, manifest: r.manifest!, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, since: Number(r.updated_at) };
+}
+
+/** Keys grouped by their count: {n -> keys with count n}. Lets one statement add n to many rows. */
+function groupByCount(counts: Map<string, number>): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  for (const [key, n] of counts) {
+    let list = out.get(n);
+    if (!list) out.set(n, (list = []));
+    list.push(key);
+  }
+  return out;
+}

@@ -1,0 +1,445 @@
+/**
+ * The metadata store's conformance suite: the contract of `src/store/meta-store.ts` (see
+ * docs/metadata.md), as tests, run on every engine it supports: SQLite
+ * (src/store/meta-store.test.ts) and a real PostgreSQL server (test/store/meta-store-postgres.test.ts).
+ *
+ *   describeMetaStore('sqlite', async () => {
+ *     const dir = await mkdtemp(...);
+ *     return { open: (now) => MetaStore.openSqlite(join(dir, 'meta.db'), { now }), cleanup: () => rm(dir, ...) };
+ *   });
+ *
+ * `makeDatabase` runs before each test and hands out an empty database; `open` may be called
+ * several times on it: a restart, or a second node sharing the database (the multi-node
+ * tests open two stores at once and make them race). Nothing is skipped on either engine.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isFerryError } from '../../src/core/errors.js';
+import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
+import { AuthStore, type TokenRow, type UserRow } from '../../src/store/auth-store.js';
+import { BanStore } from '../../src/store/ban-store.js';
+import type { MetaStore } from '../../src/store/meta-store.js';
+
+export interface MetaStoreDatabase {
+  /** Opens (migrating it first if needed) a store on the database, with this clock. */
+  open(now: () => number): Promise<MetaStore>;
+  /**
+   * `many`: several processes may share the database (PostgreSQL), and the multi-node tests
+   * open a store per node. `one`: one process owns it (SQLite, held by the data directory
+   * lock; two connections in one thread cannot even interleave their transactions), and
+   * the same tests make their "nodes" race through the one store.
+   */
+  nodes: 'one' | 'many';
+  cleanup(): Promise<void>;
+}
+
+const h = (s: string): string => createHash('sha256').update(s).digest('hex');
+const chunk = (s: string, size = 10): ChunkRef => ({ hash: h(s), size });
+
+async function expectCode(p: Promise<unknown>, code: string) {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isFerryError(err) ? err.code : err).toBe(code);
+}
+
+export function describeMetaStore(name: string, makeDatabase: () => Promise<MetaStoreDatabase>): void {
+  describe(`MetaStore conformance: ${name}`, () => {
+    let database: MetaStoreDatabase;
+    let store: MetaStore;
+    let clock = 1_000_000;
+    const opened: MetaStore[] = [];
+    const open = async (): Promise<MetaStore> => {
+      const s = await database.open(() => clock);
+      opened.push(s);
+      return s;
+    };
+
+    /** Another node on the database (see MetaStoreDatabase.nodes). */
+    const node = async (): Promise<MetaStore> => (database.nodes === 'many' ? open() : store);
+
+    beforeEach(async () => {
+      clock = 1_000_000;
+      database = await makeDatabase();
+      store = await open();
+    });
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close().catch(() => undefined);
+      await database.cleanup();
+    });
+
+    async function upload(path: string, chunks: ChunkRef[], opts: { store?: boolean } = {}) {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path, size: chunks.reduce((a, c) => a + c.size, 0), hash: fileHashOf(chunks), chunks }] });
+      if (opts.store !== false) for (const c of chunks) await store.addChunk(c.hash, c.size);
+      return store.commitUpload(u.id);
+    }
+
+    async function chunkRefs(hash: string): Promise<number | undefined> {
+      const row = await store.db.selectFrom('chunks').select('refs').where('hash', '=', hash).executeTakeFirst();
+      return row?.refs;
+    }
+
+    it('commits a file, creating parents, and reports it in stat and list', async () => {
+      const [e] = await upload('/a/b/c.txt', [chunk('x'), chunk('y', 5)]);
+      expect(e).toMatchObject({ path: '/a/b/c.txt', type: 'file', size: 15 });
+      expect((await store.stat('/a/b')).type).toBe('dir');
+      const { entries } = await store.list('/', { recursive: true, limit: 100 });
+      expect(entries.map((x) => x.path)).toEqual(['/a', '/a/b', '/a/b/c.txt']);
+      const content = await store.fileContent('/a/b/c.txt');
+      expect(content.chunks).toEqual([chunk('x'), chunk('y', 5)]);
+      expect(await chunkRefs(h('x'))).toBe(1);
+    });
+
+    it('refuses a commit while chunks are missing, and names them', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 10, hash: fileHashOf([chunk('m')]), chunks: [chunk('m')] }] });
+      const err = await store.commitUpload(u.id).catch((e: unknown) => e);
+      expect(isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE')).toBe(true);
+      expect((err as { details: { missing: string[] } }).details.missing).toEqual([h('m')]);
+      await expectCode(store.stat('/f'), 'FERRY_ERR_NOT_FOUND');
+    });
+
+    it('verifies the claimed size and hash against the manifest', async () => {
+      await store.addChunk(h('q'), 10);
+      const bad = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 10, hash: h('lie'), chunks: [chunk('q')] }] });
+      await expectCode(store.commitUpload(bad.id), 'FERRY_ERR_HASH_MISMATCH');
+      const bad2 = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 11, hash: fileHashOf([chunk('q')]), chunks: [chunk('q')] }] });
+      await expectCode(store.commitUpload(bad2.id), 'FERRY_ERR_SIZE_MISMATCH');
+    });
+
+    it('streams a manifest by appends and checks the final facts at commit', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/s' }] });
+      expect(await store.appendEntries(u.id, 0, [chunk('1'), chunk('2')], 60_000)).toEqual([h('1'), h('2')]);
+      await store.addChunk(h('1'), 10);
+      expect(await store.appendEntries(u.id, 0, [chunk('1'), chunk('3')], 60_000)).toEqual([h('3')]);
+      expect(await store.missingChunks(u.id)).toHaveLength(2);
+      await store.addChunk(h('2'), 10);
+      await store.addChunk(h('3'), 10);
+      const list = [chunk('1'), chunk('2'), chunk('1'), chunk('3')];
+      await expectCode(store.commitUpload(u.id, { size: 41 }), 'FERRY_ERR_SIZE_MISMATCH');
+      const [e] = await store.commitUpload(u.id, { size: 40, hash: fileHashOf(list) });
+      expect(e.hash).toBe(fileHashOf(list));
+      // a chunk repeated inside one manifest counts once
+      expect(await chunkRefs(h('1'))).toBe(1);
+      await expectCode(store.getUpload(u.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
+    });
+
+    it('shares manifests between copies and releases chunks when the last copy goes', async () => {
+      await upload('/one', [chunk('a'), chunk('b')]);
+      await store.copy('/one', '/two');
+      await upload('/three', [chunk('a'), chunk('b')]);
+      const m = await store.db.selectFrom('manifests').select('refs').executeTakeFirstOrThrow();
+      expect(m.refs).toBe(3);
+      expect(await chunkRefs(h('a'))).toBe(1);
+      await store.remove('/one');
+      await store.remove('/two');
+      expect(await chunkRefs(h('a'))).toBe(1);
+      await store.remove('/three');
+      expect(await chunkRefs(h('a'))).toBe(0);
+      expect(await store.db.selectFrom('manifests').selectAll().execute()).toHaveLength(0);
+    });
+
+    it('overwriting a file releases the old content', async () => {
+      await upload('/f', [chunk('old')]);
+      await upload('/f', [chunk('new')]);
+      expect(await chunkRefs(h('old'))).toBe(0);
+      expect(await chunkRefs(h('new'))).toBe(1);
+      expect((await store.stat('/f')).hash).toBe(fileHashOf([chunk('new')]));
+    });
+
+    it('moves directory trees with non-ASCII names in one transaction', async () => {
+      await upload('/📷 photos/2024/ä b.jpg', [chunk('p1')]);
+      await upload('/📷 photos/2024/sub/c.jpg', [chunk('p2')]);
+      await upload('/📷 photosX/keep.jpg', [chunk('p3')]);
+      await store.move('/📷 photos', '/archive/😀/pics');
+      const { entries } = await store.list('/', { recursive: true, limit: 100 });
+      expect(entries.map((e) => e.path)).toEqual([
+        '/archive',
+        '/archive/😀',
+        '/archive/😀/pics',
+        '/archive/😀/pics/2024',
+        '/archive/😀/pics/2024/sub',
+        '/archive/😀/pics/2024/sub/c.jpg',
+        '/archive/😀/pics/2024/ä b.jpg',
+        '/📷 photosX',
+        '/📷 photosX/keep.jpg',
+      ]);
+      const sub = await store.list('/archive/😀/pics/2024', { limit: 10 });
+      expect(sub.entries.map((e) => e.name)).toEqual(['sub', 'ä b.jpg']);
+      await expectCode(store.move('/archive', '/archive/x'), 'FERRY_ERR_VALIDATION');
+    });
+
+    it('refuses to put a file under a file or over a directory', async () => {
+      await upload('/f', [chunk('f')]);
+      await expectCode(upload('/f/g', [chunk('g')]), 'FERRY_ERR_NOT_A_DIRECTORY');
+      await store.mkdir('/d');
+      await expectCode(upload('/d', [chunk('d')]), 'FERRY_ERR_IS_A_DIRECTORY');
+      await expectCode(store.mkdir('/d'), 'FERRY_ERR_ALREADY_EXISTS');
+      await expectCode(store.mkdir('/x/y'), 'FERRY_ERR_NOT_FOUND');
+      expect((await store.mkdir('/x/y', { parents: true })).path).toBe('/x/y');
+    });
+
+    it('deletes directories only when recursive or empty', async () => {
+      await upload('/d/e/f', [chunk('f')]);
+      await expectCode(store.remove('/d'), 'FERRY_ERR_DIRECTORY_NOT_EMPTY');
+      expect(await store.remove('/d', { recursive: true })).toEqual({ files: 1, dirs: 2 });
+      expect((await store.list('/', { limit: 10 })).entries).toEqual([]);
+    });
+
+    it('pages through a listing with a cursor', async () => {
+      for (let i = 0; i < 25; i++) await upload(`/p/${String(i).padStart(2, '0')}`, [chunk(`c${i}`)]);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list('/p', { limit: 10, cursor });
+        seen.push(...page.entries.map((e) => e.name));
+        cursor = page.next;
+      } while (cursor);
+      expect(seen).toHaveLength(25);
+      expect(seen[24]).toBe('24');
+    });
+
+    it('garbage-collects only unreferenced chunks past the grace period that no session mentions', async () => {
+      await store.addChunk(h('orphan'), 10);
+      await store.addChunk(h('pending'), 10);
+      await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/p', size: 10, hash: fileHashOf([chunk('pending')]), chunks: [chunk('pending')] }] });
+      await upload('/kept', [chunk('kept')]);
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: [] }); // grace
+      clock += 10;
+      expect((await store.collectGarbage(clock, 100)).chunks).toEqual([h('orphan')]);
+      clock += 120_000;
+      expect(await store.expireUploads()).toBe(1);
+      expect((await store.collectGarbage(clock, 100)).chunks).toEqual([h('pending')]);
+    });
+
+    it('removes a pack once none of its chunks is left', async () => {
+      await store.addPack('pk1', 30, [
+        { hash: h('s1'), size: 10, offset: 0 },
+        { hash: h('s2'), size: 20, offset: 10 },
+      ]);
+      await upload('/s', [chunk('s1')], { store: false }); // s1 is stored: in the pack
+      clock += 10;
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: [] });
+      expect(await store.chunkLocation(h('s2'))).toBeUndefined();
+      await store.remove('/s');
+      clock += 10;
+      expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: ['pk1'] });
+    });
+
+    it('keeps upload sessions across a reopen (a server restart)', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/r' }] });
+      await store.appendEntries(u.id, 0, [chunk('r')], 60_000);
+      await store.close();
+      store = await open();
+      expect(await store.missingChunks(u.id)).toEqual([h('r')]);
+    });
+
+    it('returns numbers, not strings, for sizes, times and counts', async () => {
+      await upload('/n', [chunk('n1', 7), chunk('n2', 5)]);
+      const e = await store.stat('/n');
+      expect(e).toMatchObject({ size: 12, mtime: expect.any(Number) });
+      expect(await store.usage('/')).toEqual({ bytes: 12, files: 1 });
+      expect(await store.stats()).toMatchObject({ files: 1, logicalBytes: 12, chunks: 2, storedBytes: 12, uploads: 0 });
+    });
+
+    it('runs the migrations once when several nodes open a new database at once', async () => {
+      const fresh = await makeDatabase();
+      try {
+        const nodes: MetaStore[] = [];
+        if (fresh.nodes === 'many') nodes.push(...(await Promise.all([1, 2, 3].map(() => fresh.open(() => clock)))));
+        else for (let i = 0; i < 3; i++) nodes.push(await fresh.open(() => clock)); // restarts
+
+        try {
+          for (const s of nodes) expect((await s.stat('/')).type).toBe('dir');
+          const rows = await nodes[0].db.selectFrom('kysely_migration' as never).select('name' as never).execute();
+          const names = rows.map((r) => (r as { name: string }).name);
+          expect(names.length).toBeGreaterThan(5);
+          expect(new Set(names).size).toBe(names.length);
+        } finally {
+          for (const s of nodes) await s.close();
+        }
+      } finally {
+        await fresh.cleanup();
+      }
+    });
+
+    it('shows a second node what the first one committed', async () => {
+      const other = await node();
+      await upload('/shared/a', [chunk('sa')]);
+      expect((await other.stat('/shared/a')).size).toBe(10);
+      expect((await other.fileContent('/shared/a')).chunks).toEqual([chunk('sa')]);
+      await other.remove('/shared', { recursive: true });
+      await expectCode(store.stat('/shared/a'), 'FERRY_ERR_NOT_FOUND');
+    });
+
+    it('gives a lease to one holder at a time, and to another once it lapses or is released', async () => {
+      const other = await node();
+      const [a, b] = ['node-a', 'node-b'];
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true);
+      expect(await other.leases.acquire('gc', 1000, b)).toBe(false);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true); // a renewal
+      expect((await other.leases.holderOf('gc'))?.holder).toBe(a);
+      clock += 1001;
+      expect(await other.leases.holderOf('gc')).toBeUndefined();
+      expect(await other.leases.acquire('gc', 1000, b)).toBe(true);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(false);
+      await store.leases.release('gc', a); // not a's lease: nothing happens
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(false);
+      await other.leases.release('gc', b);
+      expect(await store.leases.acquire('gc', 1000, a)).toBe(true);
+      // Taken at once by many: exactly one wins.
+      const nodes = [store, other, await node(), await node()];
+      const won = await Promise.all(nodes.map((n, i) => n.leases.acquire('sweep', 1000, `node-${i}`)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      // run(): skipped while another holder has the lease, done (and released) otherwise.
+      await store.leases.acquire('ttl', 1000, 'elsewhere');
+      let ran = 0;
+      expect(await other.leases.run('ttl', 1000, async () => ++ran)).toEqual({ ran: false });
+      clock += 1001;
+      expect(await other.leases.run('ttl', 1000, async () => ++ran)).toEqual({ ran: true, result: 1 });
+      expect(await store.leases.holderOf('ttl')).toBeUndefined();
+    });
+
+    it('garbage collection on two nodes at once deletes each unreferenced chunk once and nothing referenced', async () => {
+      const other = await node();
+      const orphans = Array.from({ length: 60 }, (_, i) => chunk(`gc-orphan-${i}`));
+      for (const c of orphans) await store.addChunk(c.hash, c.size);
+      await upload('/keep', [chunk('gc-keep-1'), chunk('gc-keep-2')]);
+      clock += 10;
+      const [a, b] = await Promise.all([store.collectGarbage(clock, 25), other.collectGarbage(clock, 25)]);
+      const [a2, b2] = await Promise.all([store.collectGarbage(clock, 100), other.collectGarbage(clock, 100)]);
+      const victims = [...a.chunks, ...b.chunks, ...a2.chunks, ...b2.chunks];
+      expect(victims.sort()).toEqual(orphans.map((c) => c.hash).sort());
+      expect(await chunkRefs(h('gc-keep-1'))).toBe(1);
+      expect((await other.fileContent('/keep')).chunks).toHaveLength(2);
+    });
+
+    it('refuses a commit whose chunk was collected after the session saw it, naming the chunk to send again', async () => {
+      // The session is made while the chunk is indexed (nothing to send), then another node
+      // collects it before the commit adds its reference: the commit must not go through.
+      await store.addChunk(h('late'), 10);
+      clock += 10;
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/late', size: 10, hash: fileHashOf([chunk('late')]), chunks: [chunk('late')] }] });
+      await store.db.deleteFrom('chunks').where('hash', '=', h('late')).execute(); // what the other node's collection did
+      await expectCode(store.commitUpload(u.id), 'FERRY_ERR_UPLOAD_INCOMPLETE');
+      await expectCode(store.stat('/late'), 'FERRY_ERR_NOT_FOUND');
+      await store.addChunk(h('late'), 10);
+      expect((await store.commitUpload(u.id))[0].path).toBe('/late');
+    });
+
+    it('lets garbage collection see, under the chunk lock, a write in progress on another node', async () => {
+      const other = await node();
+      const id = await store.chunkIndex.beginWrite(h('w'));
+      const seen = await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state);
+      // One process per SQLite file (the data directory lock): there the chunk store's own
+      // bookkeeping sees its writers, and nothing is registered in the database.
+      expect(seen).toEqual({ location: undefined, writing: store.dialect === 'postgres' });
+      await store.chunkIndex.endWrite(id);
+      expect(await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state.writing)).toBe(false);
+      if (store.dialect === 'postgres') {
+        // A registration older than the cut-off is a dead writer's: removed, not honoured.
+        const stale = await store.chunkIndex.beginWrite(h('w'));
+        expect(stale).toBeDefined();
+        expect(await other.chunkIndex.guard(h('w'), clock + 1, async (state) => state.writing)).toBe(false);
+        expect(await other.chunkIndex.guard(h('w'), clock - 1000, async (state) => state.writing)).toBe(false);
+      }
+      await store.addChunk(h('w'), 10);
+      expect((await other.chunkIndex.guard(h('w'), clock, async (state) => state.location))?.size).toBe(10);
+    });
+
+    // ------------------------------------------------------------ users and tokens (auth-store.ts)
+
+    const userRow = (id: string, name: string): UserRow => ({ id, name, role: 'user', password_hash: null, home: `/home/${name}`, created_at: clock, disabled: 0, quota_bytes: null, quota_files: null, max_file_size: null, max_sessions: 2, ip_allow: null, ip_deny: null });
+    const tokenRow = (id: string, user: string, secret: string): TokenRow => ({ id, user_id: user, name: id, secret_hash: h(secret), scopes: 'read,write', path_prefix: null, created_at: clock, expires_at: null, last_used_at: null, revoked_at: null });
+
+    it('keeps users, grants and tokens, and a revocation through one node holds on the other at once', async () => {
+      const a = new AuthStore(store);
+      const b = new AuthStore(await node());
+      await a.createUser(userRow('u1', 'ann'), [{ path: '/home/ann', perms: 'rw' }]);
+      await a.insertToken(tokenRow('t1', 'u1', 'secret-1'));
+      expect(await b.userByName('ann')).toMatchObject({ id: 'u1', home: '/home/ann', max_sessions: 2, disabled: 0 });
+      expect(await b.grantsOf('u1')).toEqual([{ user_id: 'u1', path: '/home/ann', perms: 'rw' }]);
+      expect(await b.tokenById('t1')).toMatchObject({ secret_hash: h('secret-1'), revoked_at: null });
+      expect(await b.revokeToken('t1', clock)).toBe(true);
+      expect((await a.tokenById('t1'))?.revoked_at).toBe(clock);
+      expect(await a.revokeToken('t1', clock)).toBe(false); // once only
+      await b.updateUser('u1', { disabled: 1 });
+      expect((await a.userById('u1'))?.disabled).toBe(1);
+      await expect(a.insertToken(tokenRow('t1', 'u1', 'again'))).rejects.toThrow(); // ids are unique
+    });
+
+    it('makes the admin user once and gives its token a new secret, unrevoked, at each start', async () => {
+      const a = new AuthStore(store);
+      const admin = { id: 'adm', name: 'admin', role: 'admin' as const, password_hash: null, home: '/', created_at: clock };
+      await a.ensureUser(admin);
+      await a.updateUser('adm', { quota_files: 5 });
+      await a.ensureUser(admin); // a restart leaves the row alone
+      expect(await a.userById('adm')).toMatchObject({ quota_files: 5, disabled: 0, max_sessions: null });
+      await a.upsertToken({ ...tokenRow('env', 'adm', 'first'), scopes: '*' });
+      await a.revokeToken('env', clock);
+      await a.upsertToken({ ...tokenRow('env', 'adm', 'second'), scopes: '*' });
+      expect(await a.tokenById('env')).toMatchObject({ secret_hash: h('second'), revoked_at: null });
+      await a.touchToken('env', clock + 5);
+      expect((await a.tokenById('env'))?.last_used_at).toBe(clock + 5);
+    });
+
+    it('rotates a web session for one of two nodes refreshing it at once', async () => {
+      const a = new AuthStore(store);
+      const b = new AuthStore(await node());
+      await a.createUser(userRow('u2', 'bea'), []);
+      await a.insertSession({ id: 's1', user_id: 'u2', refresh_hash: h('r0'), prev_refresh_hash: null, created_at: clock, refreshed_at: clock, expires_at: clock + 1000, revoked_at: null, ip: null });
+      const won = await Promise.all([a.rotateSession('s1', h('r0'), h('ra'), clock), b.rotateSession('s1', h('r0'), h('rb'), clock)]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      const row = await a.sessionById('s1');
+      expect(row?.prev_refresh_hash).toBe(h('r0'));
+      expect(row?.refresh_hash).toBe(won[0] ? h('ra') : h('rb'));
+      await b.revokeUserSessions('u2', clock);
+      expect(await a.rotateSession('s1', row!.refresh_hash, h('rc'), clock)).toBe(false); // revoked
+    });
+
+    it('deletes a user with their grants, tokens, sessions and upload sessions, and keeps their files', async () => {
+      const a = new AuthStore(store);
+      await a.createUser(userRow('u3', 'cy'), [{ path: '/home/cy', perms: 'rw' }]);
+      await a.insertToken(tokenRow('t3', 'u3', 's3'));
+      await upload('/home/cy/kept', [chunk('cy')]);
+      const open = await store.createUpload({ owner: 'u3', noOverwrite: false, ttlMs: 60_000, files: [{ path: '/home/cy/open', size: 10, hash: fileHashOf([chunk('cy-open')]), chunks: [chunk('cy-open')] }] });
+      await a.deleteUser('u3');
+      expect(await a.userById('u3')).toBeUndefined();
+      expect(await a.grantsOf('u3')).toEqual([]);
+      expect(await a.tokenById('t3')).toBeUndefined();
+      await expectCode(store.getUpload(open.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
+      expect((await store.stat('/home/cy/kept')).size).toBe(10);
+    });
+
+    it('keeps the defender bans every node sees, lengthened and never shortened, until lifted or purged', async () => {
+      const a = new BanStore(store.db);
+      const b = new BanStore((await node()).db);
+      await a.put({ ip: '192.0.2.1', since: clock, until: clock + 100 });
+      await b.put({ ip: '192.0.2.1', since: clock, until: clock + 50 });
+      await b.put({ ip: '192.0.2.2', since: clock, until: clock + 500 });
+      const byIp = async (s: BanStore) => Object.fromEntries((await s.all()).map((r) => [r.ip, r.until]));
+      expect(await byIp(b)).toEqual({ '192.0.2.1': clock + 100, '192.0.2.2': clock + 500 });
+      await a.put({ ip: '192.0.2.1', since: clock, until: clock + 200 });
+      await b.remove('192.0.2.2');
+      expect(await byIp(a)).toEqual({ '192.0.2.1': clock + 200 });
+      await a.purge(clock + 200); // ended before: nothing
+      expect(await byIp(b)).toEqual({ '192.0.2.1': clock + 200 });
+      await a.purge(clock + 201);
+      expect(await b.all()).toEqual([]);
+    });
+
+    it('lets two nodes create the same directories and commit the same new content at once', async () => {
+      const other = await node();
+      const same = [chunk('twin-1'), chunk('twin-2')];
+      for (const c of same) await store.addChunk(c.hash, c.size);
+      const mk = (s: MetaStore, path: string) => s.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path, size: 20, hash: fileHashOf(same), chunks: same }] });
+      const uploads = await Promise.all([mk(store, '/deep/a/b/one'), mk(other, '/deep/a/b/two'), mk(store, '/deep/a/c/three'), mk(other, '/deep/a/c/four')]);
+      await Promise.all(uploads.map((u, i) => (i % 2 ? other : store).commitUpload(u.id)));
+      const { entries } = await store.list('/deep', { recursive: true, limit: 100 });
+      expect(entries.filter((e) => e.type === 'file').map((e) => e.name).sort()).toEqual(['four', 'one', 'three', 'two']);
+      const m = await store.db.selectFrom('manifests').select('refs').where('hash', '=', fileHashOf(same)).executeTakeFirstOrThrow();
+      expect(m.refs).toBe(4);
+      expect(await chunkRefs(h('twin-1'))).toBe(1);
+    });
+  });
+}

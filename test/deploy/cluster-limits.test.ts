@@ -1,0 +1,132 @@
+/**
+ * What limits abuse on several nodes (issue 17; docs/cluster.md, "Rate limits and the
+ * defender"): two nodes on one real PostgreSQL database, behind a proxy they trust
+ * (`--trust-proxy 127.0.0.1`, the address nginx connects from in the cluster test), each
+ * request naming its client in X-Forwarded-For as nginx does.
+ *
+ * - a defender ban made by one node refuses the address on the other (shared through the
+ *   database), and an admin's unban through either node lifts it on both;
+ * - request rate limits are per node: a client over its budget on one node is still served
+ *   by the other, as the documentation says;
+ * - a node refuses to start without the shared session key, and leaves backups to pg_dump.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+
+const BAD = `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}`;
+const adminToken = `limits-admin-${randomBytes(16).toString('hex')}`;
+
+let postgres: PostgresHandle;
+let nodes: TestServer[] = [];
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+  const db = await postgres.createDatabase();
+  const sessionKey = randomBytes(32);
+  const start = () =>
+    startTestServer({
+      db,
+      sessionKey,
+      adminToken,
+      trustProxy: ['127.0.0.1/32'],
+      defender: { ...DEFAULT_DEFENDER, threshold: 4, safeList: [] },
+      rateLimit: { windowMs: 600_000, perIp: 30, perToken: 0, authPerIp: 0 },
+    });
+  nodes = [await start(), await start()];
+}, 120_000);
+
+afterAll(async () => {
+  for (const n of nodes) await n.close().catch(() => undefined);
+  await postgres?.stop();
+});
+
+/** A request to `node` from `client` (through the trusted proxy); returns the status and error code. */
+async function ask(node: TestServer, client: string, path: string, authorization?: string): Promise<{ status: number; code?: string }> {
+  const headers: Record<string, string> = { 'x-forwarded-for': client };
+  if (authorization) headers.authorization = authorization;
+  const r = await node.api(path, { token: null, headers });
+  const body = (await r.json().catch(() => ({}))) as { error?: { code: string } };
+  return { status: r.status, code: body.error?.code };
+}
+
+type Answer = { status: number; code?: string };
+
+/**
+ * Asks until `done` holds (bans travel between nodes every 2 s; at most 60 s) and returns
+ * every answer: the last one is what counts, the others show what came before.
+ */
+async function until(fn: () => Promise<Answer>, done: (r: Answer) => boolean): Promise<Answer[]> {
+  const answers = [await fn()];
+  while (!done(answers.at(-1)!) && answers.length < 120) {
+    await new Promise((r) => setTimeout(r, 500));
+    answers.push(await fn());
+  }
+  return answers;
+}
+
+describe('abuse limits on two nodes', () => {
+  it('a ban made on one node refuses the address on the other; an unban on either lifts it on both', async () => {
+    const [a, b] = nodes;
+    const client = '203.0.113.21';
+    expect(await ask(b, client, '/healthz')).toEqual({ status: 200, code: undefined });
+    // Threshold 4, an unknown token scores 2: the second failure bans.
+    expect((await ask(a, client, '/api/v1/me', BAD)).status).toBe(401);
+    expect((await ask(a, client, '/api/v1/me', BAD)).status).toBe(401);
+    expect(await ask(a, client, '/healthz')).toMatchObject({ status: 403, code: 'FERRY_ERR_BANNED' });
+    const onB = await until(() => ask(b, client, '/healthz'), (r) => r.status === 403);
+    expect(onB.at(-1)).toMatchObject({ status: 403, code: 'FERRY_ERR_BANNED' });
+    // The second node saw no failure of this client (nor a rate limit): the ban is the first node's.
+    expect(onB.slice(0, -1).every((r) => r.status === 200)).toBe(true);
+    expect(b.server.ctx.defender.bans().map((x) => x.ip)).toContain(client);
+    // Other clients of the proxy, and the proxy itself, are served.
+    expect((await ask(b, '203.0.113.22', '/healthz')).status).toBe(200);
+
+    const unban = await b.api(`/api/v1/admin/bans/${client}`, { method: 'DELETE', token: adminToken });
+    expect(unban.status).toBe(204);
+    expect((await ask(b, client, '/healthz')).status).toBe(200);
+    expect((await until(() => ask(a, client, '/healthz'), (r) => r.status === 200)).at(-1)).toEqual({ status: 200, code: undefined });
+  });
+
+  it('counts request rates per node: a client over its budget on one node is served by the other', async () => {
+    const [a, b] = nodes;
+    const client = '198.51.100.31';
+    const statuses: number[] = [];
+    for (let i = 0; i < 31; i++) statuses.push((await ask(a, client, '/healthz')).status);
+    expect(statuses).toEqual([...Array(30).fill(200), 429]);
+    expect((await ask(b, client, '/healthz')).status).toBe(200);
+    // Another client of the same proxy still has its own budget on the first node.
+    expect((await ask(a, '198.51.100.32', '/healthz')).status).toBe(200);
+  });
+});
+
+describe('a node on PostgreSQL', () => {
+  it('refuses to start without the shared session key, and names it', async () => {
+    const db = await postgres.createDatabase();
+    const saved = process.env.FERRY_SESSION_KEY;
+    delete process.env.FERRY_SESSION_KEY;
+    try {
+      await expect(startTestServer({ db })).rejects.toThrow(/FERRY_SESSION_KEY/);
+    } finally {
+      if (saved !== undefined) process.env.FERRY_SESSION_KEY = saved;
+    }
+  });
+
+  it('leaves metadata backups to pg_dump: ferry admin backup is refused, and writes nothing', async () => {
+    const target = mkdtempSync(join(tmpdir(), 'ferry-pg-backup-'));
+    try {
+      const r = await nodes[0].api('/api/v1/admin/backup', { method: 'POST', token: adminToken, json: { dir: target } });
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(body.error).toMatchObject({ code: 'FERRY_ERR_UNSUPPORTED', message: expect.stringContaining('pg_dump') });
+      expect(readdirSync(target)).toEqual([]);
+    } finally {
+      rmSync(target, { recursive: true, force: true });
+    }
+  });
+});

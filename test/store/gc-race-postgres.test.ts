@@ -1,0 +1,117 @@
+/**
+ * The garbage-collection race across processes, on a real PostgreSQL: two chunk stores, each
+ * with its own metadata store (its own connection pool, its own in-process locks and writer
+ * bookkeeping: two nodes in all but the process), over one object store and one database.
+ * Node A stores a chunk that is in the index but unreferenced and past its grace time; while
+ * A's object is written and not yet indexed again, node B collects garbage. Before issue 17
+ * only A's in-process bookkeeping knew of the write: B deleted the object A had just
+ * written, and the index then pointed at nothing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
+import { decorate } from '../../src/backends/decorators/decorate.js';
+import { fileHashOf } from '../../src/core/manifest.js';
+import { ChunkStore } from '../../src/store/chunk-store.js';
+import { MetaStore } from '../../src/store/meta-store.js';
+import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+
+let pg: PostgresHandle;
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.stop();
+});
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const GRACE = 60_000;
+
+interface Gate {
+  reached: Promise<void>;
+  arrive: () => void;
+  opened: Promise<void>;
+  open: () => void;
+}
+
+describe('garbage collection against writes on another node (PostgreSQL)', () => {
+  let clock: number;
+  let metaA: MetaStore;
+  let metaB: MetaStore;
+  let objects: MemoryBackend;
+  /** Node A's writes wait here after their object is in place, before it is indexed. */
+  let gate: Gate | undefined;
+  let nodeA: ChunkStore;
+  let nodeB: ChunkStore;
+
+  beforeEach(async () => {
+    clock = 1_000_000;
+    const url = await pg.createDatabase();
+    metaA = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    metaB = await MetaStore.openPostgres(url, { now: () => clock, poolSize: 3 });
+    objects = new MemoryBackend();
+    const gated = decorate(objects, 'gated', {
+      async call(call, run) {
+        const result = await run();
+        if (call.op === 'write' && gate) {
+          const g = gate;
+          gate = undefined;
+          g.arrive();
+          await g.opened;
+        }
+        return result;
+      },
+    });
+    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
+    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+  });
+  afterEach(async () => {
+    await metaA.close();
+    await metaB.close();
+  });
+
+  /** Holds node A's next write after its object is written; `open` lets it go on to the index. */
+  function holdNextWrite(): Gate {
+    let arrive!: () => void;
+    let open!: () => void;
+    const reached = new Promise<void>((resolve) => (arrive = resolve));
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    gate = { reached, arrive, opened, open };
+    return gate;
+  }
+
+  it('keeps an object another node is writing, and the index then points at bytes that are there', async () => {
+    const data = randomBytes(4096);
+    const hash = sha(data);
+    await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
+    clock += GRACE * 2;
+
+    const held = holdNextWrite();
+    const writing = nodeA.put(hash, data.length, Readable.from([data]));
+    await held.reached; // A's object is in place; its index row is still the old, collectable one
+    const gc = await nodeB.collectGarbage(GRACE, clock);
+    expect(gc.chunks).toBe(0); // the row went, the object stayed: A is writing it
+    held.open();
+    await writing;
+
+    expect(await metaB.chunkLocation(hash)).toMatchObject({ hash, size: data.length });
+    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+    // Committed through node B, the file reads back whole.
+    const chunks = [{ hash, size: data.length }];
+    const u = await metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
+    await metaB.commitUpload(u.id);
+    clock += GRACE * 2;
+    expect(await nodeA.collectGarbage(GRACE, clock)).toEqual({ chunks: 0, packs: 0 });
+    expect(Buffer.compare(await nodeA.read(hash), data)).toBe(0);
+  });
+
+  it('still deletes what nobody writes or references', async () => {
+    const data = randomBytes(2048);
+    const hash = sha(data);
+    await nodeA.put(hash, data.length, Readable.from([data]));
+    clock += GRACE * 2;
+    expect(await nodeB.collectGarbage(GRACE, clock)).toEqual({ chunks: 1, packs: 0 });
+    expect(await objects.stat(ChunkStore.chunkKey(hash)).catch((e: unknown) => (e as { code: string }).code)).toBe('FERRY_ERR_NOT_FOUND');
+  });
+});
