@@ -5,8 +5,9 @@ import { normalizePath, relativePath } from '../../core/path.js';
 import { formatMode, formatTime } from '../format.js';
 import { addConnectionOptions, withClient, withInterrupt, type ConnectionOpts } from '../options.js';
 import { writeStdout as out } from '../stdout.js';
+import { E2E_HELP, addE2eOptions, listEndToEnd, type E2eOpts } from '../e2e-flags.js';
 
-interface LsOpts extends ConnectionOpts {
+interface LsOpts extends ConnectionOpts, E2eOpts {
   long?: boolean;
   recursive?: boolean;
   json?: boolean;
@@ -20,6 +21,7 @@ export function registerLs(program: Command): void {
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
     .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}');
+  addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -29,7 +31,11 @@ Directories are shown with a trailing '/'. Entries come sorted by path.
 Examples:
   $ ferry ls /isos
   $ ferry ls -l /
-  $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'`,
+  $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'
+${E2E_HELP}
+In an end-to-end folder, names are shown decrypted when the passphrase is given
+(--passphrase-file, FERRY_E2E_PASSPHRASE); otherwise as stored, with a note.
+  $ FERRY_E2E_PASSPHRASE=... ferry ls -l /vault`,
   );
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const path = normalizePath(pathArg);
@@ -38,6 +44,8 @@ Examples:
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
+          const e2e = opts.recursive ? undefined : await listEndToEnd(client, path, opts, signal);
+          if (e2e) return yield* e2e;
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {
               any = true;

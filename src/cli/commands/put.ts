@@ -9,8 +9,10 @@ import { formatSize, parseDuration } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, printJson, withClient, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { createProgressBar } from '../progress-bar.js';
+import { E2E_HELP, addE2eOptions, putEndToEnd, type E2eOpts } from '../e2e-flags.js';
 
-interface PutOpts extends TransferOpts, OutputOpts {
+interface PutOpts extends TransferOpts, OutputOpts, E2eOpts {
+  encrypt?: boolean;
   ttl?: number;
   recursive?: boolean;
   clobber?: boolean;
@@ -66,6 +68,8 @@ export function registerPut(program: Command): void {
       if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
       return Math.round(ms / 1000);
     });
+  cmd.option('--encrypt', 'end to end: encrypt the file and its name here; the server never sees them (puts into a folder made with mkdir --e2e are encrypted anyway)');
+  addE2eOptions(cmd);
   addTransferOptions(cmd);
   addOutputOptions(cmd);
   cmd.addHelpText(
@@ -82,7 +86,11 @@ Examples:
   $ ferry put ./a.jpg ./b.jpg /photos/
   $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
   $ tar c ./src | ferry put - /backups/src.tar
-  $ ferry put --ttl 7d ./report.pdf /outbox/`,
+  $ ferry put --ttl 7d ./report.pdf /outbox/
+${E2E_HELP}
+  $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
+  $ FERRY_E2E_PASSPHRASE=... ferry put ./diary.txt /vault/
+  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
@@ -97,6 +105,9 @@ Examples:
     try {
       await withClient(opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
+        const into = async (src: string) => (sources.length > 1 || destArg.endsWith('/') || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest);
+        const e2e = await putEndToEnd(client, sources, dest, into, opts, common);
+        if (e2e) return void results.push(...e2e);
         for (const src of sources) {
           const bar = createProgressBar({ ...opts, label: sources.length > 1 ? basename(src) : undefined });
           try {

@@ -1,0 +1,69 @@
+/**
+ * The end-to-end user key in Node.js: scrypt from node:crypto (native, about 0.3 s for the
+ * default cost against 1–2 s for a JavaScript one), key files, and where a command finds
+ * the secret: `--e2e-key-file FILE`, `--passphrase-file FILE`, FERRY_E2E_PASSPHRASE, or
+ * a prompt that does not echo. Never an argument: argv is visible to every local user
+ * (`ps`), and Ferry never logs a secret.
+ */
+import { scrypt as scryptCb } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, CryptoKeyMissingError, fromSystemError } from '../../core/errors.js';
+import type { E2eSecret, Scrypt } from './kdf.js';
+
+/** scrypt with memory allowed for the parameters (node's default cap is 32 MiB). */
+export const nodeScrypt: Scrypt = (password, salt, { N, r, p }) =>
+  new Promise((resolve, reject) => {
+    scryptCb(password, salt, 32, { N, r, p, maxmem: 128 * N * r * p + 16 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(new Uint8Array(key))));
+  });
+
+/** A key file is what `ferry admin keygen` writes: `ferry-key-1:` + base64url of 32 bytes. */
+export function parseKeyFile(text: string, where: string): Uint8Array {
+  const t = text.trim();
+  const bytes = t.startsWith('ferry-key-1:') ? Buffer.from(t.slice('ferry-key-1:'.length), 'base64url') : undefined;
+  if (!bytes || bytes.length !== 32) throw new ConfigError(`${where} is not a Ferry key file (make one with \`ferry admin keygen > FILE\`)`);
+  return new Uint8Array(bytes);
+}
+
+export interface E2eSecretOptions {
+  /** `--e2e-key-file`. */
+  keyFile?: string;
+  /** `--passphrase-file`: the first line of the file is the passphrase. */
+  passphraseFile?: string;
+  /** Asks the person at the terminal (no echo); absent: no prompt, a missing secret is an error. */
+  prompt?: (question: string) => Promise<string>;
+  env?: NodeJS.ProcessEnv;
+}
+
+async function readSecretFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw fromSystemError(err, path);
+  }
+}
+
+/** Whether the options or the environment give a secret without asking. */
+export function hasE2eSecret(o: E2eSecretOptions): boolean {
+  return Boolean(o.keyFile || o.passphraseFile || (o.env ?? process.env).FERRY_E2E_PASSPHRASE);
+}
+
+/** The secret, read once when first needed (a command that meets no encrypted data never asks). */
+export function lazySecret(o: E2eSecretOptions): () => Promise<E2eSecret> {
+  let got: Promise<E2eSecret> | undefined;
+  return () => (got ??= readSecret(o));
+}
+
+async function readSecret(o: E2eSecretOptions): Promise<E2eSecret> {
+  if (o.keyFile) return { keyFile: parseKeyFile(await readSecretFile(o.keyFile), o.keyFile) };
+  if (o.passphraseFile) {
+    const line = (await readSecretFile(o.passphraseFile)).split(/\r?\n/)[0];
+    if (!line) throw new ConfigError(`${o.passphraseFile} holds no passphrase on its first line`);
+    return { passphrase: line };
+  }
+  const env = (o.env ?? process.env).FERRY_E2E_PASSPHRASE;
+  if (env) return { passphrase: env };
+  if (!o.prompt) throw new CryptoKeyMissingError('end-to-end encrypted: give --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE');
+  const typed = await o.prompt('End-to-end passphrase: ');
+  if (!typed) throw new CryptoKeyMissingError('no end-to-end passphrase given');
+  return { passphrase: typed };
+}
