@@ -31,7 +31,7 @@ type Bytes = Uint8Array<ArrayBuffer>;
 // app's) name them differently, and this module must compile under both.
 type Subtle = typeof globalThis.crypto.subtle;
 type CryptoKey = Awaited<ReturnType<Subtle['importKey']>>;
-type KeyUsage = Parameters<Subtle['importKey']>[4][number];
+type KeyUsage = 'encrypt' | 'decrypt';
 
 export const E2E_MAGIC = 'FERRYE2E';
 export const E2E_VERSION = 1;
