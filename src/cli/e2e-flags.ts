@@ -42,7 +42,7 @@ or a prompt that does not echo; never from the command line.`;
 export function addE2eOptions(cmd: Command): Command {
   return cmd
     .option('--passphrase-file <file>', 'end-to-end passphrase: the first line of FILE (else FERRY_E2E_PASSPHRASE, else asked)')
-    .option('--e2e-key-file <file>', 'end-to-end key file (`ferry admin keygen > FILE`) instead of a passphrase');
+    .option('--e2e-key-file <file>', 'end-to-end key file (`ferry admin keygen FILE`) instead of a passphrase');
 }
 
 /** The secret of the options, the environment or (on a terminal, or a line of stdin) a prompt, read once. */

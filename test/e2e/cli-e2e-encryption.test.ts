@@ -148,11 +148,23 @@ describe('put --encrypt outside a vault', () => {
     expect((await readFile(dest)).equals(plain)).toBe(true);
   });
 
-  it('without any passphrase source, a non-terminal get fails cleanly and leaves no part file', async () => {
+  it('a file moved on the server keeps its encrypted name and is still found by its plain name', async () => {
+    const ls = await w.ferry(['ls', '--json', '/docs'], { env });
+    const stored = (JSON.parse(ls.stdout) as Array<{ name: string }>).find((e) => e.name.endsWith('.fe2e'))!.name;
+    expect((await w.ferry(['mkdir', '/moved'], { env })).code).toBe(0);
+    const mv = await w.ferry(['mv', `/docs/${stored}`, `/moved/${stored}`], { env });
+    expect(mv.code, mv.stderr).toBe(0);
+    const dest = join(w.dir, 'moved.txt');
+    const get = await w.ferry(['get', `/moved/${NAME}`, dest, '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(get.code, get.stderr).toBe(0);
+    expect((await readFile(dest)).equals(plain)).toBe(true);
+  });
+
+  it('without any passphrase source, a non-terminal get fails with FERRY_ERR_CRYPTO_KEY_MISSING and leaves no part file', async () => {
     const dest = join(w.dir, 'nokey.txt');
-    const get = await w.ferry(['get', `/docs/${NAME}`, dest], { env });
-    expect(get.code).not.toBe(0);
-    expect(get.stderr).toMatch(/FERRY_ERR_/);
+    const get = await w.ferry(['get', `/vault/${NAME}`, dest], { env });
+    expect(get.code).toBe(2);
+    expect(get.stderr).toContain('FERRY_ERR_CRYPTO_KEY_MISSING');
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(dest + '.ferry-part')).toBe(false);
   });

@@ -51,6 +51,8 @@ const ZERO_IV = new Uint8Array(12);
 const TABLE_ENTRY = 32 + 32 + 4;
 /** A header is small (68 bytes a chunk, about 70 KiB per GiB); anything far larger is not one. */
 const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+/** Chunks being decrypted at once while reading a file. */
+const DECRYPT_AHEAD = 4;
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -228,9 +230,13 @@ function concat(parts: readonly Uint8Array[]): Bytes {
 
 // ---- chunks ---------------------------------------------------------------------------
 
-/** Encrypts one plain chunk: its plain hash and key (for the table) and its ciphertext. */
-export async function encryptChunk(keys: E2eKeys, plain: Uint8Array): Promise<PlainChunkKey & { ciphertext: Bytes }> {
-  const hash = await sha256(plain);
+/**
+ * Encrypts one plain chunk: its plain hash and key (for the table) and its ciphertext.
+ * `knownHash` skips hashing again what the chunker has just hashed; if the bytes no longer
+ * match it, the ciphertext will not match its stored name and the server refuses it.
+ */
+export async function encryptChunk(keys: E2eKeys, plain: Uint8Array, knownHash?: Uint8Array): Promise<PlainChunkKey & { ciphertext: Bytes }> {
+  const hash = knownHash ?? (await sha256(plain));
   const key = await keys.chunkKeyOf(hash);
   const ciphertext = await gcmSeal(await importAes(key, ['encrypt']), ZERO_IV, plain, ad('chunk'));
   return { hash, key, size: plain.length, ciphertext };
@@ -353,7 +359,7 @@ class ByteReader {
         this.held += r.value.length;
       }
     }
-    const all = concat(this.pieces);
+    const all = this.pieces.length === 1 ? (this.pieces[0] as Bytes) : concat(this.pieces);
     const out = all.subarray(0, Math.min(n, all.length));
     this.pieces = all.length > n ? [all.subarray(n)] : [];
     this.held = Math.max(0, all.length - n);
@@ -402,12 +408,18 @@ export async function* decryptFile(stored: AsyncIterable<Uint8Array>, options: D
     const header = await readHeader(reader);
     const { info, chunks, fileKey } = await openTable(header, await options.keyFor(header));
     await options.onInfo?.(info, fileKey);
+    // A few chunks decrypt at once (Web Crypto works off the calling thread), yielded in order.
+    const ahead: Array<Promise<Bytes>> = [];
     for (let i = 0; i < chunks.length; i++) {
       const want = chunks[i].size + E2E_CHUNK_OVERHEAD;
       const ct = await reader.read(want);
       if (ct.length < want) throw new CryptoTruncatedError(`the end-to-end file ends early: chunk ${i + 1} of ${chunks.length} is cut short or missing`);
-      yield await decryptChunk(chunks[i], ct, i);
+      const p = decryptChunk(chunks[i], ct, i);
+      p.catch(() => undefined); // awaited in order below
+      ahead.push(p);
+      if (ahead.length >= DECRYPT_AHEAD) yield await ahead.shift()!;
     }
+    while (ahead.length > 0) yield await ahead.shift()!;
     if (!(await reader.atEnd())) throw new CryptoTamperedError('the end-to-end file has bytes after its last chunk');
   } finally {
     await it.return?.();

@@ -5,7 +5,8 @@
  * parameters (tested).
  *
  * Parameters: scrypt N = 2^17, r = 8, p = 1, 32-byte output, 16-byte random salt: 128 MiB
- * of memory and about 0.3 s here per derivation, the cost OWASP recommends for scrypt; a
+ * of memory and 1.5 s of one core per derivation (measured here, cores busy with other work),
+ * the cost OWASP recommends for scrypt; a
  * marker keeps its own parameters, so they can grow later without breaking old data.
  */
 import { ConfigError } from '../../core/errors.js';

@@ -1,13 +1,13 @@
 /**
- * The end-to-end user key in Node.js: scrypt from node:crypto (native, about 0.3 s for the
- * default cost against 1–2 s for a JavaScript one), key files, and where a command finds
+ * The end-to-end user key in Node.js: scrypt from node:crypto (native; faster than a JavaScript
+ * one), key files, and where a command finds
  * the secret: `--e2e-key-file FILE`, `--passphrase-file FILE`, FERRY_E2E_PASSPHRASE, or
  * a prompt that does not echo. Never an argument: argv is visible to every local user
  * (`ps`), and Ferry never logs a secret.
  */
 import { scrypt as scryptCb } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { ConfigError, CryptoKeyMissingError, fromSystemError } from '../../core/errors.js';
+import { ConfigError, CryptoKeyMissingError, fromSystemError, isFerryError } from '../../core/errors.js';
 import type { E2eSecret, Scrypt } from './kdf.js';
 
 /** scrypt with memory allowed for the parameters (node's default cap is 32 MiB). */
@@ -20,7 +20,7 @@ export const nodeScrypt: Scrypt = (password, salt, { N, r, p }) =>
 export function parseKeyFile(text: string, where: string): Uint8Array {
   const t = text.trim();
   const bytes = t.startsWith('ferry-key-1:') ? Buffer.from(t.slice('ferry-key-1:'.length), 'base64url') : undefined;
-  if (!bytes || bytes.length !== 32) throw new ConfigError(`${where} is not a Ferry key file (make one with \`ferry admin keygen > FILE\`)`);
+  if (!bytes || bytes.length !== 32) throw new ConfigError(`${where} is not a Ferry key file (make one with \`ferry admin keygen FILE\`)`);
   return new Uint8Array(bytes);
 }
 
@@ -53,6 +53,8 @@ export function lazySecret(o: E2eSecretOptions): () => Promise<E2eSecret> {
   return () => (got ??= readSecret(o));
 }
 
+const MISSING = 'end-to-end encrypted: give --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE (or type the passphrase at a terminal)';
+
 async function readSecret(o: E2eSecretOptions): Promise<E2eSecret> {
   if (o.keyFile) return { keyFile: parseKeyFile(await readSecretFile(o.keyFile), o.keyFile) };
   if (o.passphraseFile) {
@@ -62,8 +64,12 @@ async function readSecret(o: E2eSecretOptions): Promise<E2eSecret> {
   }
   const env = (o.env ?? process.env).FERRY_E2E_PASSPHRASE;
   if (env) return { passphrase: env };
-  if (!o.prompt) throw new CryptoKeyMissingError('end-to-end encrypted: give --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE');
-  const typed = await o.prompt('End-to-end passphrase: ');
-  if (!typed) throw new CryptoKeyMissingError('no end-to-end passphrase given');
+  if (!o.prompt) throw new CryptoKeyMissingError(MISSING);
+  // Without a terminal the prompt reads a line of stdin; none there means no passphrase at all.
+  const typed = await o.prompt('End-to-end passphrase: ').catch((err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_USAGE')) throw new CryptoKeyMissingError(MISSING, { cause: err });
+    throw err;
+  });
+  if (!typed) throw new CryptoKeyMissingError(MISSING);
   return { passphrase: typed };
 }

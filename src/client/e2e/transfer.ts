@@ -175,6 +175,7 @@ async function encryptPass(fh: FileHandle, localPath: string, keys: E2eKeys, cli
     for (let i = next++; i < plain.length; i = next++) {
       const r = plain[i];
       const c = await encryptChunk(keys, await readAt(fh, r.offset, r.size, localPath));
+      if (toHex(c.hash) !== r.hash) throw new PreconditionFailedError(`${localPath} changed while it was being read; run again`);
       pieces[i] = { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: toHex(await sha256(c.ciphertext)) } };
     }
   };
@@ -235,10 +236,10 @@ export async function putEncrypted(client: Client, localPath: string, plainDest:
       read: async (r) => {
         const h = headerParts.get(r.offset);
         if (h) return h;
+        // No hash here: the server checks the ciphertext against its name, and bytes that
+        // changed since the first pass fail that check (reported as a changed file).
         const p = byOffset.get(r.offset)!;
-        const c = await encryptChunk(keys, await readAt(fh, p.plain.offset, p.plain.size, localPath));
-        if (toHex(await sha256(c.ciphertext)) !== p.stored.hash) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
-        return c.ciphertext;
+        return (await encryptChunk(keys, await readAt(fh, p.plain.offset, p.plain.size, localPath), p.key.hash)).ciphertext;
       },
       checkUnchanged: async () => {
         const now = await fh.stat();
