@@ -132,6 +132,56 @@ describe('end-to-end encrypted folders (mkdir --e2e, put, ls, get)', () => {
   });
 });
 
+describe('a server that changes what it stores (real server, its raw file API)', () => {
+  /** The stored (encrypted) name of the vault's file, and its raw bytes as the server has them. */
+  async function storedCopy(): Promise<{ url: string; bytes: Buffer }> {
+    // The same listing twice, in the same (server) order: stored names, then plain ones.
+    const raw = JSON.parse((await w.ferry(['ls', '--json', '/vault'], { env })).stdout) as Array<{ name: string; path: string }>;
+    const keyed = JSON.parse((await w.ferry(['ls', '--json', '/vault', '--passphrase-file', join(w.dir, 'pass')], { env })).stdout) as Array<{ name: string }>;
+    expect(keyed.map((e) => e.name).sort()).toEqual([NAME, 'again.txt'].sort());
+    const stored = raw[keyed.findIndex((e) => e.name === NAME)];
+    expect(stored.name).toMatch(/\.fe2e$/);
+    const url = `${w.server.url}/api/v1/files${stored.path}`;
+    const r = await fetch(url, { headers: { authorization: `Bearer ${w.server.adminToken}` } });
+    expect(r.status).toBe(200);
+    return { url, bytes: Buffer.from(await r.arrayBuffer()) };
+  }
+
+  async function replace(url: string, body: Buffer): Promise<void> {
+    const r = await fetch(url, { method: 'PUT', body, headers: { authorization: `Bearer ${w.server.adminToken}` } });
+    expect(r.status).toBe(201);
+  }
+
+  it('a flipped byte in the last chunk: FERRY_ERR_CRYPTO_TAMPERED, and the part file with the chunks before it is removed', async () => {
+    const { url, bytes } = await storedCopy();
+    const original = Buffer.from(bytes);
+    bytes[bytes.length - 100] ^= 0x40;
+    await replace(url, bytes);
+    const out = join(w.dir, 'out-tampered');
+    await mkdir(out);
+    const get = await w.ferry(['get', `/vault/${NAME}`, out + '/', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(get.code).toBe(7);
+    expect(get.stderr).toContain('FERRY_ERR_CRYPTO_TAMPERED');
+    expect(await readdir(out)).toEqual([]);
+    await replace(url, original);
+  });
+
+  it('a file cut short: FERRY_ERR_CRYPTO_TRUNCATED, nothing written', async () => {
+    const { url, bytes } = await storedCopy();
+    await replace(url, bytes.subarray(0, bytes.length - 70_000));
+    const out = join(w.dir, 'out-cut');
+    await mkdir(out);
+    const get = await w.ferry(['get', `/vault/${NAME}`, out + '/', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(get.code).toBe(7);
+    expect(get.stderr).toContain('FERRY_ERR_CRYPTO_TRUNCATED');
+    expect(await readdir(out)).toEqual([]);
+    await replace(url, bytes);
+    const again = await w.ferry(['get', `/vault/${NAME}`, out + '/', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await readFile(join(out, NAME))).equals(plain)).toBe(true);
+  });
+});
+
 describe('put --encrypt outside a vault', () => {
   it('encrypts the name and the bytes, and get finds the file by its plain name', async () => {
     seen = [];
