@@ -47,8 +47,13 @@ export function addE2eOptions(cmd: Command): Command {
 
 /** The secret of the options, the environment or (on a terminal, or a line of stdin) a prompt, read once. */
 export function secretOf(opts: E2eOpts): () => Promise<E2eSecret> {
-  return lazySecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile, prompt: promptSecret });
+  let s = secrets.get(opts);
+  if (!s) secrets.set(opts, (s = lazySecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile, prompt: promptSecret })));
+  return s;
 }
+
+/** One secret per command (its options): asked once, and its derived keys reused (client/e2e/transfer.ts). */
+const secrets = new WeakMap<E2eOpts, () => Promise<E2eSecret>>();
 
 /**
  * Whether a put goes end to end: `--encrypt`, or a destination inside a vault (one small

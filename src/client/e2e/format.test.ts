@@ -8,9 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { scryptAsync } from '@noble/hashes/scrypt';
 import { describe, expect, it } from 'vitest';
-import { E2E_MAX_NAME_BYTES, E2E_NAME_SUFFIX, E2eKeys, decryptFile, encryptChunk, sealHeader, type E2eHeader, type FileKeySource } from './format.js';
+import { E2E_MAX_NAME_BYTES, E2E_NAME_SUFFIX, E2eKeys, decryptFile, encryptChunk, sealHeader, useChunkCrypto, webChunkCrypto, type E2eHeader, type FileKeySource } from './format.js';
 import { keysFor, newMarker, userKeyOf } from './kdf.js';
-import { nodeScrypt } from './node-keys.js';
+import { nodeChunkCrypto, nodeScrypt } from './node-keys.js';
 
 const kdf = { name: 'key-file' } as const;
 
@@ -121,6 +121,37 @@ describe('end-to-end file format', () => {
     expect(Buffer.byteLength(longest)).toBeLessThanOrEqual(255);
     expect(longest.endsWith(E2E_NAME_SUFFIX)).toBe(true);
     await expect(keys.encryptName('/', 'x'.repeat(E2E_MAX_NAME_BYTES + 1))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+  });
+});
+
+describe('chunk crypto in Node.js and in browsers', () => {
+  it("node:crypto's implementation gives Web Crypto's bytes, and each opens the other's", async () => {
+    const key = randomBytes(32);
+    const aad = Buffer.from('ferry-e2e v1 chunk');
+    for (const plain of [Buffer.alloc(0), randomBytes(1), randomBytes(100_000)]) {
+      const web = Buffer.from(await webChunkCrypto.seal(key, plain, aad));
+      const node = Buffer.from(await nodeChunkCrypto.seal(key, plain, aad));
+      expect(node.equals(web)).toBe(true);
+      expect(Buffer.from((await nodeChunkCrypto.open(key, web, aad))!).equals(plain)).toBe(true);
+      expect(Buffer.from((await webChunkCrypto.open(key, node, aad))!).equals(plain)).toBe(true);
+      expect(Buffer.from(await nodeChunkCrypto.sha256(plain)).equals(Buffer.from(await webChunkCrypto.sha256(plain)))).toBe(true);
+      const bad = Buffer.from(node);
+      bad[bad.length - 1] ^= 1;
+      expect(await nodeChunkCrypto.open(key, bad, aad)).toBeUndefined();
+      expect(await webChunkCrypto.open(key, bad, aad)).toBeUndefined();
+    }
+  });
+
+  it('a file written with one implementation reads with the other', async () => {
+    const keys = await keysOf(3);
+    useChunkCrypto(nodeChunkCrypto);
+    try {
+      const f = await storedFile(keys, chunks);
+      useChunkCrypto(webChunkCrypto);
+      expect(Buffer.concat((await decrypt(f.parts, { keys })).out).equals(Buffer.concat(chunks))).toBe(true);
+    } finally {
+      useChunkCrypto(webChunkCrypto);
+    }
   });
 });
 

@@ -5,9 +5,10 @@
  * a prompt that does not echo. Never an argument: argv is visible to every local user
  * (`ps`), and Ferry never logs a secret.
  */
-import { scrypt as scryptCb } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, scrypt as scryptCb } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, CryptoKeyMissingError, fromSystemError, isFerryError } from '../../core/errors.js';
+import type { ChunkCrypto } from './format.js';
 import type { E2eSecret, Scrypt } from './kdf.js';
 
 /** scrypt with memory allowed for the parameters (node's default cap is 32 MiB). */
@@ -15,6 +16,35 @@ export const nodeScrypt: Scrypt = (password, salt, { N, r, p }) =>
   new Promise((resolve, reject) => {
     scryptCb(password, salt, 32, { N, r, p, maxmem: 128 * N * r * p + 16 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(new Uint8Array(key))));
   });
+
+const ZERO_IV = Buffer.alloc(12);
+
+/** The per-chunk primitives on node:crypto (see ChunkCrypto in ./format.ts): synchronous, no copies of the input. */
+export const nodeChunkCrypto: ChunkCrypto = {
+  sha256: (data) => createHash('sha256').update(data).digest(),
+  seal: (key, plain, aad) => {
+    const c = createCipheriv('aes-256-gcm', key, ZERO_IV);
+    c.setAAD(aad);
+    const out = Buffer.allocUnsafe(plain.length + 16);
+    out.set(c.update(plain), 0);
+    c.final();
+    out.set(c.getAuthTag(), plain.length);
+    return out;
+  },
+  open: (key, sealed, aad) => {
+    if (sealed.length < 16) return undefined;
+    const d = createDecipheriv('aes-256-gcm', key, ZERO_IV);
+    d.setAAD(aad);
+    d.setAuthTag(sealed.subarray(sealed.length - 16));
+    const plain = d.update(sealed.subarray(0, sealed.length - 16));
+    try {
+      d.final();
+    } catch {
+      return undefined;
+    }
+    return plain;
+  },
+};
 
 /** A key file is what `ferry admin keygen` writes: `ferry-key-1:` + base64url of 32 bytes. */
 export function parseKeyFile(text: string, where: string): Uint8Array {

@@ -5,13 +5,14 @@
  * chunks are ciphertext named by their SHA-256, so it verifies, dedups (within one user
  * key), resumes and replicates them like any other; only the client can read them.
  */
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, open, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { chunkFile } from '../../algo/chunk-file.js';
-import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { CryptoTamperedError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath, relativePath, isWithin } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
@@ -31,14 +32,19 @@ import {
   sealHeader,
   sha256,
   toBase64Url,
+  useChunkCrypto,
   type E2eFileInfo,
   type E2eMarker,
   type PlainChunkKey,
 } from './format.js';
 import { keysFor, newMarker, parseMarker, type E2eSecret } from './kdf.js';
-import { nodeScrypt } from './node-keys.js';
+import type { KdfParams } from './format.js';
+import { nodeChunkCrypto, nodeScrypt } from './node-keys.js';
 
 type Client = FerryApi<Buffer>;
+
+// Chunks are encrypted and decrypted with node:crypto in Node.js (see ChunkCrypto).
+useChunkCrypto(nodeChunkCrypto);
 
 /** The nearest marker at or above a plain path, and where it is. */
 export interface KeyLocation {
@@ -84,9 +90,29 @@ function ancestorsOf(path: string): string[] {
   return out;
 }
 
+/**
+ * Keys already derived in this process, by secret and parameters: scrypt costs a second or
+ * more, and one command may need the same key for the lookup and for the file's header.
+ */
+const derived = new WeakMap<E2eSecret, Map<string, Promise<E2eKeys>>>();
+
+/** The keys of a secret under parameters and a check value (FERRY_ERR_CRYPTO_KEY_WRONG if they differ). */
+export function keysOf(secret: E2eSecret, kdf: KdfParams, check: string): Promise<E2eKeys> {
+  let bySecret = derived.get(secret);
+  if (!bySecret) derived.set(secret, (bySecret = new Map()));
+  const id = JSON.stringify([kdf, check]);
+  let keys = bySecret.get(id);
+  if (!keys) {
+    keys = keysFor(secret, kdf, check, nodeScrypt);
+    keys.catch(() => bySecret.delete(id));
+    bySecret.set(id, keys);
+  }
+  return keys;
+}
+
 /** The keys of a location's marker, the secret checked against it (FERRY_ERR_CRYPTO_KEY_WRONG). */
 export async function keysAt(loc: KeyLocation, secret: E2eSecret): Promise<E2eKeys> {
-  return keysFor(secret, loc.marker.kdf, loc.marker.check, nodeScrypt);
+  return keysOf(secret, loc.marker.kdf, loc.marker.check);
 }
 
 /** Whether `plainPath` lies strictly inside a vault (an end-to-end folder) of `loc`. */
@@ -176,7 +202,7 @@ async function encryptPass(fh: FileHandle, localPath: string, keys: E2eKeys, cli
       const r = plain[i];
       const c = await encryptChunk(keys, await readAt(fh, r.offset, r.size, localPath));
       if (toHex(c.hash) !== r.hash) throw new PreconditionFailedError(`${localPath} changed while it was being read; run again`);
-      pieces[i] = { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: toHex(await sha256(c.ciphertext)) } };
+      pieces[i] = { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: createHash('sha256').update(c.ciphertext).digest('hex') } };
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, ctx.parallel) }, worker));
@@ -356,7 +382,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
   let part: string | undefined;
   let fh: FileHandle | undefined;
   const plain = decryptFile(storedChunks(ctx, serverPath), {
-    keyFor: async (header) => (options.fileKey ? { fileKey: options.fileKey } : { keys: await keysFor(await secret(), header.kdf, header.check, nodeScrypt) }),
+    keyFor: async (header) => (options.fileKey ? { fileKey: options.fileKey } : { keys: await keysOf(await secret(), header.kdf, header.check) }),
     onInfo: async (i) => {
       info = i;
       if (typeof destArg !== 'string') return;
@@ -414,6 +440,6 @@ export async function shareFragmentOf(client: Client, serverPath: string, secret
   async function* stored(): AsyncGenerator<Uint8Array> {
     for (const c of manifest.chunks) yield await client.getChunk(c.hash, c.size, { signal, path: manifest.path });
   }
-  const { fileKey } = await fileKeyOf(stored(), async (header) => ({ keys: await keysFor(await secret(), header.kdf, header.check, nodeScrypt) }));
+  const { fileKey } = await fileKeyOf(stored(), async (header) => ({ keys: await keysOf(await secret(), header.kdf, header.check) }));
   return `k=${toBase64Url(fileKey)}`;
 }
