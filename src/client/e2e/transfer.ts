@@ -317,35 +317,65 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
   throw new NotFoundError(`${remote} not found (no plain or end-to-end encrypted file of that name)`);
 }
 
-/** The stored bytes of a remote file, chunk by chunk in order, `parallel` fetched ahead. */
+/**
+ * The stored bytes of a remote file, chunk by chunk in order: one ranged request for the
+ * whole file (getChunkRun: each chunk verified against its name as it arrives, the request
+ * resumed where it broke), a few chunks held ahead of the reader and no more.
+ */
 async function* storedChunks(ctx: TransferContext<Buffer>, serverPath: string): AsyncGenerator<Uint8Array> {
   const { client, signal } = ctx;
   const manifest = await client.manifest(serverPath, { signal });
-  const chunks = manifest.chunks;
   ctx.progress.addTotals(manifest.size, 1);
-  const window: Array<Promise<Buffer>> = [];
-  let next = 0;
-  const launch = () => {
-    while (window.length < ctx.parallel && next < chunks.length) {
-      const c = chunks[next++];
-      const p = client.getChunk(c.hash, c.size, { signal, path: manifest.path });
-      p.catch(() => {}); // awaited in order below
-      window.push(p);
-    }
+  const held: Uint8Array[] = [];
+  let ended = false;
+  let failure: { err: unknown } | undefined;
+  let wakeReader: (() => void) | undefined;
+  let wakeWriter: (() => void) | undefined;
+  const wake = () => {
+    wakeReader?.();
+    wakeReader = undefined;
   };
+  const run =
+    manifest.chunks.length === 0
+      ? Promise.resolve()
+      : client.getChunkRun(
+          manifest.path,
+          manifest.hash,
+          0,
+          manifest.chunks,
+          async (_i, pieces) => {
+            const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+            ctx.result.bytesTransferred += data.length;
+            ctx.result.chunksTransferred += 1;
+            ctx.progress.transferred(data.length);
+            ctx.progress.done(data.length);
+            held.push(data);
+            wake();
+            while (held.length >= ctx.parallel && !signal.aborted) await new Promise<void>((r) => (wakeWriter = r));
+          },
+          { signal },
+        );
+  const finished = run.then(
+    () => void (ended = true),
+    (err: unknown) => void (failure = { err }),
+  );
+  void finished.then(wake);
   try {
-    launch();
-    for (let i = 0; i < chunks.length; i++) {
-      const data = await window.shift()!;
-      launch();
-      ctx.result.bytesTransferred += data.length;
-      ctx.result.chunksTransferred += 1;
-      ctx.progress.transferred(data.length);
-      ctx.progress.done(data.length);
-      yield data;
+    for (;;) {
+      if (held.length > 0) {
+        yield held.shift()!;
+        wakeWriter?.();
+        wakeWriter = undefined;
+      } else if (failure) throw failure.err;
+      else if (ended) return;
+      else await new Promise<void>((r) => (wakeReader = r));
     }
   } finally {
-    if (next < chunks.length || window.length > 0) ctx.abort(new Error('stopped'));
+    if (!ended && !failure) {
+      ctx.abort(new Error('stopped')); // the reader stopped early (a decryption error): so does the request
+      wakeWriter?.();
+      await finished;
+    }
   }
 }
 
