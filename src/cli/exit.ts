@@ -86,6 +86,7 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
   FERRY_ERR_CRYPTO_TAMPERED: EXIT.INTEGRITY,
   FERRY_ERR_CRYPTO_TRUNCATED: EXIT.INTEGRITY,
   FERRY_ERR_CRYPTO_SWAPPED: EXIT.INTEGRITY,
+  FERRY_ERR_E2E_FORMAT: EXIT.INTEGRITY,
 };
 
 export function exitCodeOf(err: unknown): number {

@@ -88,6 +88,7 @@ export const ERROR_CODES = {
   FERRY_ERR_CRYPTO_TAMPERED: spec('encrypted data failed authentication: it was altered or damaged'),
   FERRY_ERR_CRYPTO_TRUNCATED: spec('encrypted data ends early: the object was truncated'),
   FERRY_ERR_CRYPTO_SWAPPED: spec('encrypted data belongs to another object: it was swapped or moved'),
+  FERRY_ERR_E2E_FORMAT: spec('not an end-to-end encrypted file, or one in a format this version does not read'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;

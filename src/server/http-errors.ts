@@ -70,6 +70,7 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_CRYPTO_TAMPERED: 500,
   FERRY_ERR_CRYPTO_TRUNCATED: 500,
   FERRY_ERR_CRYPTO_SWAPPED: 500,
+  FERRY_ERR_E2E_FORMAT: 422,
 };
 
 export function statusOf(code: FerryErrorCode): number {

@@ -7,10 +7,11 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
+import { E2E_HELP, addE2eOptions, getEndToEnd, getTarget, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
 
-interface GetOpts extends TransferOpts, OutputOpts, FilterFlags {
+interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   recursive?: boolean;
   reuse?: boolean;
   checksum?: boolean;
@@ -35,6 +36,7 @@ export function registerGet(program: Command): void {
     .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
+  addE2eOptions(cmd);
   addTransferOptions(cmd);
   addFilterFlags(cmd);
   addOutputOptions(cmd);
@@ -55,7 +57,12 @@ Examples:
   $ ferry get -r /backup/photos ./photos
   $ ferry get /backups/src.tar - | tar x
   $ ferry get -r s3:bucket/logs ./logs --include '*.gz' --max-age 7d
-  $ ferry get -rn work:/photos ./photos        # what would be downloaded`,
+  $ ferry get -rn work:/photos ./photos        # what would be downloaded
+${E2E_HELP}
+An end-to-end encrypted file is found by its plain name (or its stored one) and
+decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO_KEY_WRONG).
+  $ ferry get /vault/diary.txt ./                  (asks for the passphrase)
+  $ ferry get --passphrase-file ~/.ferry-pass /docs/taxes.pdf ./taxes.pdf`,
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');
@@ -90,7 +97,9 @@ Examples:
     try {
       result = await withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
-        const entry = await client.stat(remote, { signal });
+        const target = await getTarget(client, remote, opts, signal);
+        if (target.kind === 'e2e') return getEndToEnd(client, target.serverPath, destArg, opts, common);
+        const entry = target.entry;
         if (destArg === '-') {
           if (entry.type === 'dir') throw new IsADirectoryError(`${remote} is a directory: cannot write it to stdout`);
           // A reader that goes away (`| head`) aborts the signal: see ../stdout.ts.

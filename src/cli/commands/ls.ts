@@ -6,8 +6,9 @@ import { formatMode, formatTime } from '../format.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
+import { E2E_HELP, addE2eOptions, listEndToEnd, type E2eOpts } from '../e2e-flags.js';
 
-interface LsOpts extends ConnectionOpts {
+interface LsOpts extends ConnectionOpts, E2eOpts {
   long?: boolean;
   recursive?: boolean;
   json?: boolean;
@@ -21,6 +22,7 @@ export function registerLs(program: Command): void {
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
     .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}');
+  addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -33,7 +35,11 @@ Examples:
   $ ferry ls work:/shared          # another Ferry server or any named remote
   $ ferry ls -R s3:bucket/logs
   $ ferry ls -l /
-  $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'`,
+  $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'
+${E2E_HELP}
+In an end-to-end folder, names are shown decrypted when the passphrase is given
+(--passphrase-file, FERRY_E2E_PASSPHRASE); otherwise as stored, with a note.
+  $ FERRY_E2E_PASSPHRASE=... ferry ls -l /vault`,
   );
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const [loc] = await resolveLocations([pathArg], 'server');
@@ -50,6 +56,8 @@ Examples:
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
+          const e2e = opts.recursive ? undefined : await listEndToEnd(client, path, opts, signal);
+          if (e2e) return yield* e2e;
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {
               any = true;

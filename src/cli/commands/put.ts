@@ -11,8 +11,10 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
+import { E2E_HELP, addE2eOptions, putEndToEnd, type E2eOpts } from '../e2e-flags.js';
 
-interface PutOpts extends TransferOpts, OutputOpts, FilterFlags {
+interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
+  encrypt?: boolean;
   ttl?: number;
   recursive?: boolean;
   clobber?: boolean;
@@ -68,6 +70,8 @@ export function registerPut(program: Command): void {
       if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
       return Math.round(ms / 1000);
     });
+  cmd.option('--encrypt', 'end to end: encrypt the file and its name here; the server never sees them (puts into a folder made with mkdir --e2e are encrypted anyway)');
+  addE2eOptions(cmd);
   addTransferOptions(cmd);
   addFilterFlags(cmd);
   addOutputOptions(cmd);
@@ -91,8 +95,11 @@ Examples:
   $ ferry put -r ./photos /backup/photos --parallel 8 --bwlimit 20M
   $ tar c ./src | ferry put - /backups/src.tar
   $ ferry put --ttl 7d ./report.pdf /outbox/
-  $ ferry put -r ./site s3:bucket/www --exclude '*.tmp'
-  $ ferry put -rn ./photos work:/photos        # dry run, to the server named work`,
+  $ ferry put -rn ./photos work:/photos        # dry run, to the server named work
+${E2E_HELP}
+  $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
+  $ FERRY_E2E_PASSPHRASE=... ferry put ./diary.txt /vault/
+  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
@@ -104,8 +111,10 @@ Examples:
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
-    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) await putThroughStores(sources, destLoc, destArg, opts);
-    else await putToServer(sources, destLoc, destArg, opts);
+    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
+      if (opts.encrypt) throw new UsageError('--encrypt uploads single files to a Ferry server (no dry run, no filters)');
+      await putThroughStores(sources, destLoc, destArg, opts);
+    } else await putToServer(sources, destLoc, destArg, opts);
   });
 }
 
@@ -153,6 +162,9 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
+      const into = async (src: string) => (sources.length > 1 || destArg.endsWith('/') || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest);
+      const e2e = await putEndToEnd(client, sources, dest, into, opts, common);
+      if (e2e) return void results.push(...e2e);
       for (const src of sources) {
         const bar = createProgressBar({ enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });
         try {

@@ -8,8 +8,9 @@ import { countOf, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
+import { addE2eOptions, shareEndToEnd, type E2eOpts } from '../e2e-flags.js';
 
-interface ShareOpts extends ConnectionOpts {
+interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
   expires?: number;
   password?: boolean;
@@ -54,19 +55,27 @@ parallel segments) are free up to twice the file's size within 24 h, then count 
 Examples:
   $ ferry share /photos/2026 --expires 7d
   $ ferry share /reports/q3.pdf --password --max-downloads 3
-  $ ferry share /inbox --upload --expires 48h --name "Send me your drafts"`,
+  $ ferry share /inbox --upload --expires 48h --name "Send me your drafts"
+
+A link to an end-to-end encrypted file carries the file's key after '#' (browsers never
+send that part to the server): the page decrypts the file in the visitor's browser.
+Whoever has the whole link can read that one file, nothing else of yours.
+  $ ferry share --passphrase-file ~/.ferry-pass /vault/diary.txt --expires 1d`,
     );
+  addE2eOptions(create);
   addConnectionOptions(create).action(async (path: string, opts: ShareOpts) => {
     try {
       await withClient(opts, async (client) => {
-        const body: CreateShareRequest = { path, kind: opts.upload ? 'upload' : 'download' };
+        const e2e = opts.upload ? undefined : await shareEndToEnd(client, path, opts);
+        const body: CreateShareRequest = { path: e2e?.serverPath ?? path, kind: opts.upload ? 'upload' : 'download' };
         if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
         if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;
         if (opts.name) body.name = opts.name;
         if (opts.passwordStdin) body.password = await stdinLine('password');
         else if (opts.password) body.password = await promptNewPassword('Link password: ');
         const { createShare } = await import('../../client/account.js');
-        const s = await createShare(client, body);
+        const made = await createShare(client, body);
+        const s = e2e ? { ...made, url: `${made.url}#${e2e.fragment}` } : made;
         if (opts.json) return printJson(s);
         process.stdout.write(s.url + '\n');
         const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);

@@ -15,6 +15,8 @@ import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
+import { isE2eName } from '../../../src/client/e2e/format.js';
+import { decryptUrl, saveBlob } from '../e2e.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
 type Modal =
@@ -23,7 +25,8 @@ type Modal =
   | { kind: 'move' | 'copy'; entries: Entry[] }
   | { kind: 'delete'; entries: Entry[] }
   | { kind: 'share'; entry: Entry }
-  | { kind: 'preview'; entry: Entry };
+  | { kind: 'preview'; entry: Entry }
+  | { kind: 'decrypt'; entry: Entry };
 
 /** Starts a download the browser itself streams to disk (with the server's name and type). */
 export function startDownload(url: string): void {
@@ -88,6 +91,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
   const download = () =>
     run(async () => {
+      if (chosen.length === 1 && chosen[0].type === 'file' && isE2eName(chosen[0].name)) {
+        setModal({ kind: 'decrypt', entry: chosen[0] });
+        return;
+      }
       if (chosen.length === 1 && chosen[0].type === 'file') {
         startDownload(await fileUrl(api, chosen[0].path, 'download'));
         return;
@@ -403,7 +410,49 @@ function FileDialogs(props: { api: FerryApi; path: string; modal: Modal; onClose
       )}
       {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
+      {modal?.kind === 'decrypt' && <DecryptDialog api={api} entry={modal.entry} onClose={props.onClose} />}
     </>
+  );
+}
+
+/**
+ * Downloads an end-to-end encrypted file decrypted: the passphrase stays in this page, the
+ * key is derived here (scrypt) and the file decrypted here; a wrong passphrase is told
+ * before any byte is offered.
+ */
+function DecryptDialog(props: { api: FerryApi; entry: Entry; onClose: () => void }) {
+  const [passphrase, setPassphrase] = useState('');
+  const [busy, error, run] = useAction();
+  const [done, setDone] = useState<string>();
+  const id = useId('e2e-pass');
+  return (
+    <Dialog title="End-to-end encrypted file" onClose={props.onClose}>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run(async () => {
+            const url = await fileUrl(props.api, props.entry.path, 'download');
+            const { blob, info } = await decryptUrl(url, {}, { passphrase });
+            setDone(`Decrypted and verified: ${info.name} (${formatSize(info.size)})`);
+            saveBlob(blob, info.name);
+          });
+        }}
+      >
+        <p>This file was encrypted before it left its owner's machine. Its passphrase decrypts it here, in this browser.</p>
+        <label for={id}>Passphrase</label>
+        <input id={id} type="password" autoComplete="off" required value={passphrase} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} />
+        {done && <p role="status">{done}</p>}
+        <div class="buttons">
+          <button type="button" onClick={props.onClose}>
+            Close
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Decrypting…' : 'Decrypt and download'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
   );
 }
 

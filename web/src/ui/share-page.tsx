@@ -14,6 +14,7 @@ import { UploadManager } from '../uploads.js';
 import { Message, useAction } from './common.js';
 import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
+import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
 
 interface LinkFacts {
   name: string;
@@ -66,6 +67,7 @@ export function SharePage() {
   if (error) body = <Unavailable error={error} />;
   else if (needsPassword) body = <PasswordForm shareKey={key} onUnlocked={(t) => (setToken(t), setReload((n) => n + 1))} />;
   else if (!view) body = <p>Loading…</p>;
+  else if (view.kind === 'file' && fragmentKey()) body = <EncryptedFileShare view={view} shareKey={key} fileKey={fragmentKey()!} />;
   else if (view.kind === 'file') body = <FileShare view={view} shareKey={key} />;
   else if (view.kind === 'folder') body = <FolderShare view={view} shareKey={key} />;
   else body = token ? <DropBox view={view} shareKey={key} token={token} /> : <p>Opening the drop box…</p>;
@@ -154,6 +156,46 @@ function FileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey
         {preview === 'pdf' && <iframe src={src} title={`PDF ${view.fileName}`} />}
         {preview === 'text' && <TextPreview url={src} name={view.fileName} />}
       </div>
+    </section>
+  );
+}
+
+/**
+ * A link to an end-to-end encrypted file: the key is in the URL's fragment, which the
+ * browser never sends; the page fetches the ciphertext and decrypts it here.
+ */
+function EncryptedFileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey: string; fileKey: Uint8Array }) {
+  const { view } = props;
+  const [busy, error, run] = useAction();
+  const [progress, setProgress] = useState<string>();
+  const [saved, setSaved] = useState<{ name: string; size: number }>();
+  const decrypt = () =>
+    run(async () => {
+      const { blob, info } = await decryptUrl(`/s/${props.shareKey}?download=1`, { credentials: 'same-origin' }, { fileKey: props.fileKey }, (d, t) =>
+        setProgress(`${formatSize(d)} of ${formatSize(t)}`),
+      );
+      setSaved({ name: info.name, size: info.size });
+      saveBlob(blob, info.name);
+    });
+  return (
+    <section aria-labelledby="file-h">
+      <h1 id="file-h">End-to-end encrypted file</h1>
+      <p class="meta">
+        {formatSize(view.size)} encrypted{limits(view) && ` · ${limits(view)}`}
+      </p>
+      <p>The key is in this link and never reaches the server: the file is decrypted in this browser.</p>
+      <p>
+        <button type="button" class="primary" disabled={busy} onClick={() => void decrypt()}>
+          Decrypt and download
+        </button>
+      </p>
+      {busy && progress && <p role="status">Decrypting… {progress}</p>}
+      {saved && (
+        <p role="status">
+          Decrypted and verified: {saved.name} ({formatSize(saved.size)})
+        </p>
+      )}
+      <Message error={error} />
     </section>
   );
 }

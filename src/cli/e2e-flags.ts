@@ -1,0 +1,131 @@
+/**
+ * The CLI side of end-to-end encryption (docs/e2e.md): the key flags shared by put, get,
+ * ls, mkdir and share, and the few decisions each command hands to src/client/e2e/.
+ * Kept apart from the commands so that they change by a line or two each.
+ */
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import type { FerryClient } from '../client/client.js';
+import type { E2eSecret } from '../client/e2e/kdf.js';
+import { hasE2eSecret, lazySecret } from '../client/e2e/node-keys.js';
+import {
+  getEncrypted,
+  keysAt,
+  listEncrypted,
+  locateKey,
+  makeVault,
+  markerIn,
+  putEncrypted,
+  resolveGetTarget,
+  shareFragmentOf,
+  vaultOf,
+  type E2ePutOptions,
+  type GetTarget,
+} from '../client/e2e/transfer.js';
+import type { TransferOptions, TransferResult } from '../client/transfer.js';
+import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
+import { joinPath, normalizePath, parentPath } from '../core/path.js';
+import type { Entry } from '../core/protocol.js';
+import { promptSecret } from './prompt.js';
+
+export interface E2eOpts {
+  passphraseFile?: string;
+  e2eKeyFile?: string;
+}
+
+export const E2E_HELP = `
+End to end: files are encrypted on this machine before they leave it, with a key made
+from a passphrase (scrypt) or a key file; the server stores only ciphertext and
+encrypted names. The passphrase comes from --passphrase-file FILE, FERRY_E2E_PASSPHRASE,
+or a prompt that does not echo; never from the command line.`;
+
+export function addE2eOptions(cmd: Command): Command {
+  return cmd
+    .option('--passphrase-file <file>', 'end-to-end passphrase: the first line of FILE (else FERRY_E2E_PASSPHRASE, else asked)')
+    .option('--e2e-key-file <file>', 'end-to-end key file (`ferry admin keygen FILE`) instead of a passphrase');
+}
+
+/** The secret of the options, the environment or (on a terminal, or a line of stdin) a prompt, read once. */
+export function secretOf(opts: E2eOpts): () => Promise<E2eSecret> {
+  let s = secrets.get(opts);
+  if (!s) secrets.set(opts, (s = lazySecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile, prompt: promptSecret })));
+  return s;
+}
+
+/** One secret per command (its options): asked once, and its derived keys reused (client/e2e/transfer.ts). */
+const secrets = new WeakMap<E2eOpts, () => Promise<E2eSecret>>();
+
+/**
+ * Whether a put goes end to end: `--encrypt`, or a destination inside a vault (one small
+ * request per level of DEST). Returns the results when it did the put, undefined when the
+ * put is an ordinary one.
+ */
+export async function putEndToEnd(
+  client: FerryClient,
+  sources: string[],
+  dest: string,
+  into: (src: string) => Promise<string>,
+  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
+  common: E2ePutOptions,
+): Promise<TransferResult[] | undefined> {
+  if (!opts.encrypt && !(await vaultOf(client, dest, common.signal))) return undefined;
+  if (sources.includes('-')) throw new UsageError('end-to-end encryption needs a file, not stdin');
+  if (opts.recursive) throw new UsageError('end-to-end encryption takes files, not trees (-r)');
+  const secret = secretOf(opts);
+  const results: TransferResult[] = [];
+  for (const src of sources) results.push(await putEncrypted(client, src, await into(src), secret, common));
+  return results;
+}
+
+/** For `get`: the entry to fetch as usual, or an encrypted file (the secret is asked only then). */
+export function getTarget(client: FerryClient, remote: string, opts: E2eOpts, signal: AbortSignal): Promise<GetTarget> {
+  return resolveGetTarget(client, remote, secretOf(opts), signal);
+}
+
+export async function getEndToEnd(client: FerryClient, serverPath: string, dest: string, opts: E2eOpts, common: TransferOptions): Promise<TransferResult> {
+  return getEncrypted(client, serverPath, dest === '-' ? process.stdout : dest, secretOf(opts), common);
+}
+
+/**
+ * For `ls`: the entries of an end-to-end folder (a vault, or a path inside one named in
+ * plain), names decrypted when a secret is given without asking; else a note on stderr
+ * and the stored names. Undefined for an ordinary folder (after one small request).
+ */
+export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal): Promise<Entry[] | undefined> {
+  const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
+  let loc = await markerIn(client, path, signal);
+  if (!loc?.marker.vault) {
+    if (await client.statIfExists(path, { signal })) {
+      // An ordinary folder: with a key, the names of encrypted files in it (put --encrypt) are shown decrypted.
+      if (!given) return undefined;
+      loc = await locateKey(client, path, signal);
+    } else {
+      // Not on the server as named: maybe a folder inside a vault, named in plain.
+      loc = await vaultOf(client, parentPath(path), signal);
+      if (loc && !given) throw new CryptoKeyMissingError(`${path} is inside the end-to-end folder ${loc.dir}: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to list it`);
+    }
+    if (!loc) return undefined;
+  }
+  if (!given) {
+    process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
+    return listEncrypted(client, path, undefined, loc, signal);
+  }
+  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal);
+}
+
+/** For `mkdir --e2e`. */
+export async function mkdirEndToEnd(client: FerryClient, dir: string, opts: E2eOpts, signal: AbortSignal): Promise<void> {
+  await makeVault(client, dir, secretOf(opts), signal);
+}
+
+/** For `share`: the server path of an encrypted file and the fragment its link carries; undefined for anything else. */
+export async function shareEndToEnd(client: FerryClient, path: string, opts: E2eOpts): Promise<{ serverPath: string; fragment: string } | undefined> {
+  const target = await getTarget(client, normalizePath(path), opts, new AbortController().signal);
+  if (target.kind !== 'e2e') return undefined;
+  return { serverPath: target.serverPath, fragment: await shareFragmentOf(client, target.serverPath, secretOf(opts)) };
+}
+
+/** Where `put SRC DEST` puts SRC, as a plain path: DEST, or DEST/<name of SRC> for a directory DEST. */
+export function plainTarget(dest: string, src: string, intoDir: boolean): string {
+  return intoDir ? joinPath(dest, basename(src)) : dest;
+}

@@ -1,0 +1,475 @@
+/**
+ * End-to-end encrypted transfers in Node.js (docs/e2e.md): where the key of a remote path
+ * is (markers), what its server path is (encrypted names), and put/get/list/share of
+ * encrypted files over the ordinary protocol. The server sees an ordinary file whose
+ * chunks are ciphertext named by their SHA-256, so it verifies, dedups (within one user
+ * key), resumes and replicates them like any other; only the client can read them.
+ */
+import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import { mkdir, open, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { chunkFile } from '../../algo/chunk-file.js';
+import { CryptoTamperedError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { baseName, joinPath, normalizePath, parentPath, relativePath, isWithin } from '../../core/path.js';
+import type { Entry } from '../../core/protocol.js';
+import type { FerryApi } from '../api.js';
+import { toHex } from '../hashing.js';
+import { readAt } from '../local-file.js';
+import { putStream } from '../put.js';
+import { TransferContext, type TransferOptions, type TransferResult } from '../transfer.js';
+import { uploadFile, type ChunkRecord, type ChunkSource } from '../upload-flow.js';
+import {
+  E2E_CHUNK_OVERHEAD,
+  E2E_MARKER_NAME,
+  E2eKeys,
+  decryptFile,
+  encryptChunk,
+  fileKeyOf,
+  isE2eName,
+  sealHeader,
+  sha256,
+  toBase64Url,
+  useChunkCrypto,
+  type E2eFileInfo,
+  type E2eMarker,
+  type PlainChunkKey,
+} from './format.js';
+import { keysFor, newMarker, parseMarker, type E2eSecret } from './kdf.js';
+import type { KdfParams } from './format.js';
+import { nodeChunkCrypto, nodeScrypt } from './node-keys.js';
+
+type Client = FerryApi<Buffer>;
+
+// Chunks are encrypted and decrypted with node:crypto in Node.js (see ChunkCrypto).
+useChunkCrypto(nodeChunkCrypto);
+
+/** The nearest marker at or above a plain path, and where it is. */
+export interface KeyLocation {
+  dir: string;
+  marker: E2eMarker;
+}
+
+/** The marker directly in `dir`, if any (a folder the caller may not read, or a file, has none). */
+export async function markerIn(client: Client, dir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
+  const at = joinPath(dir, E2E_MARKER_NAME);
+  let e: Entry | undefined;
+  try {
+    e = await client.statIfExists(at, { signal });
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY') || isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return undefined;
+    throw err;
+  }
+  if (!e || e.type !== 'file') return undefined;
+  const text = new TextDecoder().decode(await client.getFileBytes(at, e.size, { signal }));
+  return { dir, marker: parseMarker(text) };
+}
+
+/** Looks for markers at `plainDir` and every ancestor at once (one small request each); the nearest wins. */
+export async function locateKey(client: Client, plainDir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
+  const dirs = plainDir === '/' ? ['/'] : ['/', ...ancestorsOf(plainDir), plainDir];
+  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
+  for (let i = found.length - 1; i >= 0; i--) if (found[i]) return found[i];
+  return undefined;
+}
+
+/** The vault (end-to-end folder) `plainPath` is in or is, looking only below the root (the root is never one). */
+export async function vaultOf(client: Client, plainPath: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
+  if (plainPath === '/') return undefined;
+  const dirs = [...ancestorsOf(plainPath), plainPath];
+  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
+  for (let i = found.length - 1; i >= 0; i--) if (found[i]?.marker.vault) return found[i];
+  return undefined;
+}
+
+function ancestorsOf(path: string): string[] {
+  const out: string[] = [];
+  for (let i = path.indexOf('/', 1); i !== -1; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
+  return out;
+}
+
+/**
+ * Keys already derived in this process, by secret and parameters: scrypt costs a second or
+ * more, and one command may need the same key for the lookup and for the file's header.
+ */
+const derived = new WeakMap<E2eSecret, Map<string, Promise<E2eKeys>>>();
+
+/** The keys of a secret under parameters and a check value (FERRY_ERR_CRYPTO_KEY_WRONG if they differ). */
+export function keysOf(secret: E2eSecret, kdf: KdfParams, check: string): Promise<E2eKeys> {
+  let bySecret = derived.get(secret);
+  if (!bySecret) derived.set(secret, (bySecret = new Map()));
+  const id = JSON.stringify([kdf, check]);
+  let keys = bySecret.get(id);
+  if (!keys) {
+    keys = keysFor(secret, kdf, check, nodeScrypt);
+    keys.catch(() => bySecret.delete(id));
+    bySecret.set(id, keys);
+  }
+  return keys;
+}
+
+/** The keys of a location's marker, the secret checked against it (FERRY_ERR_CRYPTO_KEY_WRONG). */
+export async function keysAt(loc: KeyLocation, secret: E2eSecret): Promise<E2eKeys> {
+  return keysOf(secret, loc.marker.kdf, loc.marker.check);
+}
+
+/** Whether `plainPath` lies strictly inside a vault (an end-to-end folder) of `loc`. */
+export const inVault = (loc: KeyLocation | undefined, plainPath: string): loc is KeyLocation =>
+  loc !== undefined && loc.marker.vault && plainPath !== loc.dir && isWithin(plainPath, loc.dir);
+
+/**
+ * The server path of a plain path: inside a vault every name below it is encrypted;
+ * elsewhere (`put --encrypt`) only the file's own name.
+ */
+export async function serverPathOf(keys: E2eKeys, loc: KeyLocation | undefined, plainPath: string): Promise<string> {
+  if (!inVault(loc, plainPath)) return joinPath(parentPath(plainPath), await keys.encryptName(parentPath(plainPath), baseName(plainPath)));
+  let server = loc.dir;
+  let plain = loc.dir;
+  for (const seg of relativePath(plainPath, loc.dir).split('/')) {
+    server = joinPath(server, await keys.encryptName(plain, seg));
+    plain = joinPath(plain, seg);
+  }
+  return server;
+}
+
+async function writeMarker(client: Client, dir: string, marker: E2eMarker, signal?: AbortSignal): Promise<void> {
+  const body = Buffer.from(JSON.stringify(marker) + '\n');
+  await putStream(client, (async function* () {
+    yield body;
+  })(), joinPath(dir, E2E_MARKER_NAME), { signal, mode: 0o644 });
+}
+
+/**
+ * `ferry mkdir --e2e DIR`: the folder, and its marker. The key is the user's: a marker
+ * above DIR (or at the root) gives the parameters, so every vault of a user shares one key
+ * and dedups across them; without one, a new salt (and the root marker, for later
+ * `put --encrypt`).
+ */
+export async function makeVault(client: Client, plainDir: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<void> {
+  const dir = normalizePath(plainDir);
+  if (dir === '/') throw new UsageError('the root cannot be an end-to-end folder; make one below it');
+  const above = await locateKey(client, parentPath(dir), signal);
+  if (above?.marker.vault) throw new UsageError(`${dir} would be inside the end-to-end folder ${above.dir}: folders in it are made by put, their names encrypted`);
+  let marker: E2eMarker;
+  if (above) {
+    await keysAt(above, await secret());
+    marker = { ...above.marker, vault: true };
+  } else {
+    const made = await newMarker(await secret(), nodeScrypt, true);
+    marker = made.marker;
+    await writeMarker(client, '/', { ...marker, vault: false }, signal);
+  }
+  await client.mkdir(dir, { parents: true, signal });
+  await writeMarker(client, dir, marker, signal);
+}
+
+/** The key for writing below `plainDir`: its marker's, or a new root marker's. */
+export async function keyForWrite(client: Client, plainDir: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<{ loc: KeyLocation; keys: E2eKeys }> {
+  const loc = await locateKey(client, plainDir, signal);
+  if (loc) return { loc, keys: await keysAt(loc, await secret()) };
+  const made = await newMarker(await secret(), nodeScrypt, false);
+  await writeMarker(client, '/', made.marker, signal);
+  return { loc: { dir: '/', marker: made.marker }, keys: made.keys };
+}
+
+export interface E2ePutOptions extends TransferOptions {
+  noOverwrite?: boolean;
+  ttlSeconds?: number;
+}
+
+/** One plain chunk's place in the file and in the stored (encrypted) file. */
+interface Piece {
+  plain: ChunkRecord;
+  key: PlainChunkKey;
+  stored: ChunkRecord;
+}
+
+/** Chunks and encrypts the file once, to learn every stored chunk's name before the upload begins. */
+async function encryptPass(fh: FileHandle, localPath: string, keys: E2eKeys, client: Client, ctx: TransferContext<Buffer>): Promise<Piece[]> {
+  const caps = await client.capabilities({ signal: ctx.signal });
+  // The stored chunk is 16 bytes longer than the plain one; it must still fit the server's maximum.
+  const maxSize = caps.chunking.maxSize - E2E_CHUNK_OVERHEAD;
+  const params = { ...caps.chunking, maxSize, avgSize: Math.min(caps.chunking.avgSize, maxSize), minSize: Math.min(caps.chunking.minSize, maxSize) };
+  const plain: ChunkRecord[] = [];
+  for await (const batch of chunkFile(localPath, params, { signal: ctx.signal })) plain.push(...batch);
+  const pieces: Piece[] = new Array(plain.length);
+  let next = 0;
+  // A few at once: Web Crypto runs in libuv's threads, so the two cores both work.
+  const worker = async () => {
+    for (let i = next++; i < plain.length; i = next++) {
+      const r = plain[i];
+      const c = await encryptChunk(keys, await readAt(fh, r.offset, r.size, localPath));
+      if (toHex(c.hash) !== r.hash) throw new PreconditionFailedError(`${localPath} changed while it was being read; run again`);
+      pieces[i] = { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: createHash('sha256').update(c.ciphertext).digest('hex') } };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, ctx.parallel) }, worker));
+  return pieces;
+}
+
+/**
+ * `ferry put --encrypt` and puts into a vault: the file is chunked as usual, each chunk
+ * encrypted under its own convergent key, and the stored file (header + ciphertext chunks)
+ * uploaded over an ordinary upload session: resumable, deduped within the user key.
+ * The server records the upload time, not the file's mtime (the header keeps that).
+ */
+export async function putEncrypted(client: Client, localPath: string, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutOptions = {}): Promise<TransferResult & { path: string }> {
+  const ctx = new TransferContext(client, options);
+  const dest = normalizePath(plainDest);
+  let st: Stats;
+  try {
+    st = await stat(localPath);
+  } catch (err) {
+    throw fromSystemError(err, localPath);
+  }
+  if (!st.isFile()) throw new UsageError(`${localPath} is not a regular file: end-to-end encryption takes files one by one`);
+  const { loc, keys } = await keyForWrite(client, parentPath(dest), secret, ctx.signal);
+  const serverPath = await serverPathOf(keys, loc, dest);
+  let fh: FileHandle;
+  try {
+    fh = await open(localPath, 'r');
+  } catch (err) {
+    throw fromSystemError(err, localPath);
+  }
+  try {
+    const pieces = await encryptPass(fh, localPath, keys, client, ctx);
+    const header = await sealHeader(keys, loc.marker.kdf, { name: baseName(dest), size: st.size, mtime: Math.round(st.mtimeMs) }, pieces.map((p) => p.key));
+    const maxSize = (await client.capabilities({ signal: ctx.signal })).chunking.maxSize;
+    const records: ChunkRecord[] = [];
+    const headerParts = new Map<number, Uint8Array>();
+    let at = 0;
+    for (let o = 0; o < header.bytes.length; o += maxSize) {
+      const part = header.bytes.subarray(o, o + maxSize);
+      headerParts.set(at, part);
+      records.push({ offset: at, size: part.length, hash: toHex(await sha256(part)) });
+      at += part.length;
+    }
+    const byOffset = new Map<number, Piece>();
+    for (const p of pieces) {
+      p.stored.offset = at;
+      byOffset.set(at, p);
+      records.push(p.stored);
+      at += p.stored.size;
+    }
+    const source: ChunkSource = {
+      name: localPath,
+      size: at,
+      chunks: async function* () {
+        yield records;
+      },
+      read: async (r) => {
+        const h = headerParts.get(r.offset);
+        if (h) return h;
+        // No hash here: the server checks the ciphertext against its name, and bytes that
+        // changed since the first pass fail that check (reported as a changed file).
+        const p = byOffset.get(r.offset)!;
+        return (await encryptChunk(keys, await readAt(fh, p.plain.offset, p.plain.size, localPath), p.key.hash)).ciphertext;
+      },
+      checkUnchanged: async () => {
+        const now = await fh.stat();
+        if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
+      },
+    };
+    ctx.progress.addTotals(at, 1);
+    await uploadFile(ctx, source, { path: serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds });
+  } finally {
+    await fh.close();
+  }
+  return { ...ctx.finish(), path: serverPath };
+}
+
+/** What `ferry get` should fetch: a plain entry as it is, or the server path of an encrypted file. */
+export type GetTarget = { kind: 'plain'; entry: Entry } | { kind: 'e2e'; serverPath: string; loc?: KeyLocation };
+
+/**
+ * Tells a plain remote path from an encrypted one: a name with the encrypted suffix is one;
+ * a plain path the server does not have may name an encrypted file (below a marker, its
+ * name encrypted), found by computing its server path, or else by decrypting the names of
+ * its folder (a file moved on the server keeps the name it was encrypted with).
+ */
+export async function resolveGetTarget(client: Client, remote: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<GetTarget> {
+  let notFound: unknown;
+  try {
+    const entry = await client.stat(remote, { signal });
+    return entry.type === 'file' && isE2eName(baseName(remote)) ? { kind: 'e2e', serverPath: remote } : { kind: 'plain', entry };
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    notFound = err;
+  }
+  const loc = remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal);
+  if (!loc) throw notFound; // the server's own answer: nothing end-to-end here either
+  const keys = await keysAt(loc, await secret());
+  const serverPath = await serverPathOf(keys, loc, remote);
+  const found = await client.statIfExists(serverPath, { signal });
+  if (found?.type === 'file') return { kind: 'e2e', serverPath, loc };
+  if (found?.type === 'dir') return { kind: 'plain', entry: found };
+  const serverDir = parentPath(serverPath);
+  const want = baseName(remote);
+  try {
+    for await (const e of client.list(serverDir, { signal })) {
+      if (e.type === 'file' && (await keys.decryptName(e.name)) === want) return { kind: 'e2e', serverPath: e.path, loc };
+    }
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+  }
+  throw new NotFoundError(`${remote} not found (no plain or end-to-end encrypted file of that name)`);
+}
+
+/**
+ * The stored bytes of a remote file, chunk by chunk in order: one ranged request for the
+ * whole file (getChunkRun: each chunk verified against its name as it arrives, the request
+ * resumed where it broke), a few chunks held ahead of the reader and no more.
+ */
+async function* storedChunks(ctx: TransferContext<Buffer>, serverPath: string): AsyncGenerator<Uint8Array> {
+  const { client, signal } = ctx;
+  const manifest = await client.manifest(serverPath, { signal });
+  ctx.progress.addTotals(manifest.size, 1);
+  const held: Uint8Array[] = [];
+  let ended = false;
+  let failure: { err: unknown } | undefined;
+  let wakeReader: (() => void) | undefined;
+  let wakeWriter: (() => void) | undefined;
+  const wake = () => {
+    wakeReader?.();
+    wakeReader = undefined;
+  };
+  const run =
+    manifest.chunks.length === 0
+      ? Promise.resolve()
+      : client.getChunkRun(
+          manifest.path,
+          manifest.hash,
+          0,
+          manifest.chunks,
+          async (_i, pieces) => {
+            const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+            ctx.result.bytesTransferred += data.length;
+            ctx.result.chunksTransferred += 1;
+            ctx.progress.transferred(data.length);
+            ctx.progress.done(data.length);
+            held.push(data);
+            wake();
+            while (held.length >= ctx.parallel && !signal.aborted) await new Promise<void>((r) => (wakeWriter = r));
+          },
+          { signal },
+        );
+  const finished = run.then(
+    () => void (ended = true),
+    (err: unknown) => void (failure = { err }),
+  );
+  void finished.then(wake);
+  try {
+    for (;;) {
+      if (held.length > 0) {
+        yield held.shift()!;
+        wakeWriter?.();
+        wakeWriter = undefined;
+      } else if (failure) throw failure.err;
+      else if (ended) return;
+      else await new Promise<void>((r) => (wakeReader = r));
+    }
+  } finally {
+    if (!ended && !failure) {
+      ctx.abort(new Error('stopped')); // the reader stopped early (a decryption error): so does the request
+      wakeWriter?.();
+      await finished;
+    }
+  }
+}
+
+/** A decrypted name used as a local file name must be one name, nothing more. */
+function safeLocalName(name: string): string {
+  if (!name || name === '.' || name === '..' || /[/\\\0]/.test(name)) throw new CryptoTamperedError('the end-to-end file carries a name that is not a plain file name');
+  return name;
+}
+
+async function isLocalDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export interface E2eGetOptions extends TransferOptions {
+  /** For share links and tests: the file key instead of the user's secret. */
+  fileKey?: Uint8Array;
+}
+
+/**
+ * Downloads and decrypts an encrypted file to `destArg` (a file, or a directory: then the
+ * file's own decrypted name), or to a stream when `destArg` is a Writable. The key is
+ * checked against the header before anything local is created; the plain bytes go to
+ * DEST.ferry-part, which becomes DEST only when every chunk has been authenticated and
+ * the file is whole: a wrong key, a tampered, swapped or truncated chunk leaves nothing.
+ */
+export async function getEncrypted(client: Client, serverPath: string, destArg: string | Writable, secret: () => Promise<E2eSecret>, options: E2eGetOptions = {}): Promise<TransferResult & { info?: E2eFileInfo; dest?: string }> {
+  const ctx = new TransferContext(client, options);
+  let info: E2eFileInfo | undefined;
+  let dest: string | undefined;
+  let part: string | undefined;
+  let fh: FileHandle | undefined;
+  const plain = decryptFile(storedChunks(ctx, serverPath), {
+    keyFor: async (header) => (options.fileKey ? { fileKey: options.fileKey } : { keys: await keysOf(await secret(), header.kdf, header.check) }),
+    onInfo: async (i) => {
+      info = i;
+      if (typeof destArg !== 'string') return;
+      dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(i.name)) : destArg;
+      part = dest + '.ferry-part';
+      await mkdir(dirname(dest), { recursive: true });
+      fh = await open(part, 'w', 0o600);
+    },
+  });
+  try {
+    for await (const bytes of plain) {
+      if (typeof destArg !== 'string') {
+        if (!destArg.write(bytes)) await once(destArg, 'drain', { signal: ctx.signal });
+      } else await fh!.write(bytes);
+    }
+    if (fh) {
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await utimes(part!, new Date(), new Date(info!.mtime));
+      await rename(part!, dest!);
+    }
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    if (part) await rm(part, { force: true });
+    throw isFerryError(err) || !(err instanceof Error && 'code' in err) ? err : fromSystemError(err, dest ?? 'output');
+  }
+  ctx.result.files = 1;
+  ctx.result.bytes = info?.size ?? 0;
+  ctx.result.chunks = info?.chunks ?? 0;
+  ctx.progress.fileDone();
+  return { ...ctx.finish(), info, dest };
+}
+
+/** An entry of an encrypted folder with its plain name (undefined when the key does not open it). */
+export interface E2eEntry extends Entry {
+  plainName?: string;
+}
+
+/** The entries of a plain folder path below a marker, names decrypted when `keys` is given. */
+export async function listEncrypted(client: Client, plainDir: string, keys: E2eKeys | undefined, loc: KeyLocation, signal?: AbortSignal): Promise<E2eEntry[]> {
+  const serverDir = keys && inVault(loc, plainDir) ? await serverPathOf(keys, loc, plainDir) : plainDir;
+  const out: E2eEntry[] = [];
+  for await (const e of client.list(serverDir, { signal })) {
+    if (e.name === E2E_MARKER_NAME) continue;
+    const plainName = keys ? await keys.decryptName(e.name) : undefined;
+    out.push(plainName === undefined ? e : { ...e, plainName, name: plainName, path: joinPath(plainDir, plainName) });
+  }
+  return out;
+}
+
+/** The file key of an encrypted file, for the fragment of its share link (`#k=...`). */
+export async function shareFragmentOf(client: Client, serverPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<string> {
+  const manifest = await client.manifest(serverPath, { signal });
+  async function* stored(): AsyncGenerator<Uint8Array> {
+    for (const c of manifest.chunks) yield await client.getChunk(c.hash, c.size, { signal, path: manifest.path });
+  }
+  const { fileKey } = await fileKeyOf(stored(), async (header) => ({ keys: await keysOf(await secret(), header.kdf, header.check) }));
+  return `k=${toBase64Url(fileKey)}`;
+}
