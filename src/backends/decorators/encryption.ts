@@ -61,83 +61,88 @@ import {
   openSegment,
   parseHeader,
   plainSizeOf,
-  sealSegment,
+  sealSegmentsInto,
+  TAG_BYTES,
   sealedSize,
   verifyHeader,
   type ObjectHeader,
 } from './encryption-format.js';
 import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
 
-/** Encrypts a plain byte stream into header + segments; fails as soon as more than `expected` bytes arrive. */
+/** Stored names kept in memory (about 200 bytes each). */
+const STORED_NAMES_CACHED = 8192;
+
+/** Plain bytes sealed per batch by SealStream: one output buffer (and one backend write) per MiB. */
+const BATCH_SEGMENTS = 16;
+const BATCH_BYTES = BATCH_SEGMENTS * SEGMENT_BYTES;
+
+/**
+ * Encrypts a plain byte stream into header + segments; fails as soon as more than `expected`
+ * bytes arrive. Input is gathered into a 1 MiB batch, sealed into one output buffer that
+ * starts with the header on the first batch (measured: one output per 64 KiB segment plus a
+ * Buffer.concat per input piece cost as much CPU as the cipher). A full batch is sealed only
+ * once more bytes come: until then its last segment may be the object's last.
+ */
 class SealStream extends Transform {
-  private readonly segment = Buffer.allocUnsafe(SEGMENT_BYTES);
+  private staging?: Buffer;
   private fill = 0;
   private index = 0;
   private headerSent = false;
   seen = 0;
 
-  private readonly output: (b: Buffer) => void;
-
-  /** `output`: where sealed bytes go (default: the stream's output; a whole buffer is sealed without the stream machinery). */
   constructor(
     private readonly key: Buffer,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
-    output?: (b: Buffer) => void,
   ) {
     super();
-    this.output = output ?? ((b) => void this.batch.push(b));
   }
 
-  /**
-   * What one input chunk sealed, pushed as one buffer: the wrapped backend then makes one
-   * write per chunk rather than one per 64 KiB segment (measured: with the threadpool busy,
-   * sixteen small writes per MiB cost more than the cipher).
-   */
-  private batch: Buffer[] = [];
-
-  private flushBatch(): void {
-    if (this.batch.length === 0) return;
-    this.push(this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch));
-    this.batch = [];
-  }
-
-  private sendHeader(): void {
-    if (this.headerSent) return;
+  /** Seals `plain` (whole segments, or the object's end) into one buffer and pushes it. */
+  private seal(plain: Uint8Array, endsObject: boolean): void {
+    const segments = endsObject ? Math.max(1, Math.ceil(plain.length / SEGMENT_BYTES)) : plain.length / SEGMENT_BYTES;
+    const headerBytes = this.headerSent ? 0 : HEADER_BYTES;
+    const out = Buffer.allocUnsafe(headerBytes + plain.length + segments * TAG_BYTES);
+    if (!this.headerSent) this.header.copy(out, 0);
     this.headerSent = true;
-    this.output(this.header);
+    sealSegmentsInto(this.key, this.header, this.index, plain, endsObject, out, headerBytes);
+    this.index += segments;
+    this.push(out);
   }
 
   /** Seals what it can of `chunk`; throws on an overrun. */
-  feed(chunk: Uint8Array): void {
+  private feed(chunk: Uint8Array): void {
     this.seen += chunk.length;
     if (this.expected !== undefined && this.seen > this.expected) throw new SizeMismatchError(`more than the announced ${this.expected} bytes`);
-    this.sendHeader();
     let at = 0;
     while (at < chunk.length) {
-      // A full segment is sealed only once more bytes come: until then it may be the last.
-      if (this.fill === SEGMENT_BYTES) {
-        this.output(sealSegment(this.key, this.header, this.index++, false, this.segment));
+      if (this.fill === BATCH_BYTES) {
+        this.seal(this.staging!, false);
         this.fill = 0;
       }
-      const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
-      this.segment.set(chunk.subarray(at, at + n), this.fill);
+      // A whole batch inside the piece, with bytes after it: sealed from the piece itself.
+      if (this.fill === 0 && chunk.length - at > BATCH_BYTES) {
+        this.seal(chunk.subarray(at, at + BATCH_BYTES), false);
+        at += BATCH_BYTES;
+        continue;
+      }
+      this.staging ??= Buffer.allocUnsafe(BATCH_BYTES);
+      const n = Math.min(BATCH_BYTES - this.fill, chunk.length - at);
+      this.staging.set(chunk.subarray(at, at + n), this.fill);
       this.fill += n;
       at += n;
     }
   }
 
-  /** Seals the last segment; throws when fewer bytes came than announced. */
-  finish(): void {
+  /** Seals the last segments; throws when fewer bytes came than announced. */
+  private finish(): void {
     if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
-    this.sendHeader();
-    this.output(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
+    this.seal(this.staging ? this.staging.subarray(0, this.fill) : Buffer.alloc(0), true);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
       this.feed(chunk);
-      this.flushBatch();
       cb();
     } catch (err) {
       cb(err as Error);
@@ -147,7 +152,6 @@ class SealStream extends Transform {
   override _flush(cb: TransformCallback): void {
     try {
       this.finish();
-      this.flushBatch();
       cb();
     } catch (err) {
       cb(err as Error);
@@ -329,6 +333,78 @@ class OpenStream extends Transform {
   }
 }
 
+/**
+ * Decrypts sealed segments already in memory (from segment `plan.firstIndex`, the header
+ * already read and checked) into one buffer: the caller's `into` when it is large enough.
+ * The same checks as OpenStream, in one synchronous pass: the chunk store's hot path, where
+ * a stream's pieces and their concatenation would cost more than the cipher.
+ */
+function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }, body: Buffer, what: string, into?: Buffer): Buffer {
+  const size = known.header.plainSize;
+  const lastIndex = size === undefined ? undefined : Math.max(1, Math.ceil(size / SEGMENT_BYTES)) - 1;
+  let left = plan.take;
+  if (size !== undefined) {
+    if (plan.offset > size) throw new RangeNotSatisfiableError(`${what}: offset ${plan.offset} is past the end (${size} bytes)`);
+    left = Math.min(left, size - plan.offset);
+  }
+  const most = Math.max(0, Math.min(left, body.length));
+  const out = into && into.length >= most ? into : Buffer.allocUnsafe(most);
+  let written = 0;
+  let skip = plan.offset - plan.firstIndex * SEGMENT_BYTES;
+  let index = plan.firstIndex;
+  let pos = 0;
+  let sawLast = false;
+  for (;;) {
+    if (left <= 0 && size !== undefined) break;
+    const remaining = body.length - pos;
+    if (remaining > 0 && sawLast) throw new CryptoTamperedError(`${what}: bytes follow the last segment of the encrypted object`);
+    const need = size === undefined || index < lastIndex! ? SEALED_SEGMENT_BYTES : size - lastIndex! * SEGMENT_BYTES + TAG_BYTES;
+    let sealed: Buffer;
+    if (remaining >= need) sealed = body.subarray(pos, pos + need);
+    else if (remaining > 0 && size === undefined) sealed = body.subarray(pos);
+    else break;
+    pos += sealed.length;
+    const opened = openSegment(known.key, known.header.raw, index, size === undefined ? undefined : index === lastIndex, sealed, what);
+    index++;
+    sawLast = opened.last;
+    let plain = opened.plain;
+    if (skip > 0) {
+      const cut = Math.min(skip, plain.length);
+      plain = plain.subarray(cut);
+      skip -= cut;
+    }
+    if (plain.length > left) plain = plain.subarray(0, Math.max(0, left));
+    left -= plain.length;
+    written += plain.copy(out, written);
+  }
+  if (size !== undefined) {
+    if (left > 0 && plan.take !== 0) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
+  } else {
+    // Without a size, only the last-segment flag proves the end (see OpenStream.drain).
+    const reachedEnd = plan.requested === Infinity || body.length < plan.requested;
+    if (reachedEnd && !sawLast) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
+  }
+  return out.subarray(0, written);
+}
+
+/**
+ * Buffers that range reads read sealed bytes into, reused: a fresh multi-MiB buffer per chunk
+ * read is memory the kernel must map and zero each time. At most four kept (bounded memory).
+ */
+class ScratchBuffers {
+  private free: Buffer[] = [];
+
+  acquire(n: number): Buffer {
+    const i = this.free.findIndex((b) => b.length >= n);
+    if (i >= 0) return this.free.splice(i, 1)[0];
+    return Buffer.allocUnsafeSlow(Math.ceil(n / SEGMENT_BYTES) * SEGMENT_BYTES);
+  }
+
+  release(b: Buffer): void {
+    if (this.free.length < 4) this.free.push(b);
+  }
+}
+
 export interface EncryptionOptions {
   /** The store held plain objects when its ring was made: reads fall back to them (see the module comment). */
   migrating?: boolean;
@@ -338,6 +414,9 @@ export interface EncryptionOptions {
 export class EncryptedBackend implements StorageBackend {
   readonly name: string;
   private migrating: boolean;
+  private readonly scratch = new ScratchBuffers();
+  /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
+  private readonly storedNames = new Map<string, string>();
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
   rmdir?: (key: string, options?: OpOptions) => Promise<void>;
   isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
@@ -394,7 +473,15 @@ export class EncryptedBackend implements StorageBackend {
 
   /** The stored name of `key` (validated first: an invalid key fails before any I/O). */
   private stored(key: string): string {
-    return this.ring.names.encryptKey(normalizeKey(key));
+    const k = normalizeKey(key);
+    let name = this.storedNames.get(k);
+    if (name === undefined) {
+      name = this.ring.names.encryptKey(k);
+      // Bounded: emptied when full (a chunk is mostly written and read again soon after).
+      if (this.storedNames.size >= STORED_NAMES_CACHED) this.storedNames.clear();
+      this.storedNames.set(k, name);
+    }
+    return name;
   }
 
   /** A plain key the migration fallback may use: never the key ring's own objects. */
@@ -545,48 +632,47 @@ export class EncryptedBackend implements StorageBackend {
 
   private async readRangeEncrypted(inner: RangeReader, k: string, offset: number, length: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     const stored = this.stored(k);
-    const parts: Buffer[] = [];
-    const emit = (b: Buffer): void => void parts.push(b);
-    const ranged = async (at: number, n: number): Promise<Buffer> => {
+    const ranged = async (at: number, n: number, scratch?: Buffer): Promise<Buffer> => {
       try {
-        return await inner.readRange(stored, at, n, { signal });
+        return await inner.readRange(stored, at, n, { signal, into: scratch });
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) return Buffer.alloc(0);
         throw err;
       }
     };
-    let opener: OpenStream;
-    let sealed: Buffer;
     if (offset === 0) {
+      // One read: the header and the segments the range covers, into a reused buffer.
       const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
-      sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal });
-      opener = new OpenStream({ offset, take: length, withHeader: true, firstIndex: 0, requested }, (raw) => this.checkHeader(k, raw), k, undefined, emit);
-    } else {
-      const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
-      let size = known.header.plainSize;
-      if (size === undefined) {
-        size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
-        if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+      const scratch = this.scratch.acquire(HEADER_BYTES + requested);
+      try {
+        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: scratch });
+        if (sealed.length < HEADER_BYTES) throw new CryptoTruncatedError(`${k}: the encrypted object ends inside its header`);
+        const known = this.checkHeader(k, sealed.subarray(0, HEADER_BYTES));
+        return openSealed({ offset, take: length, withHeader: true, firstIndex: 0, requested }, known, sealed.subarray(HEADER_BYTES), k, into);
+      } finally {
+        this.scratch.release(scratch);
       }
-      if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
-      const end = Math.min(size, offset + length);
-      if (end <= offset) return Buffer.alloc(0);
-      const firstIndex = Math.floor(offset / SEGMENT_BYTES);
-      const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
-      const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
-      sealed = await ranged(start, requested);
-      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
-      opener = new OpenStream({ offset, take: end - offset, withHeader: false, firstIndex, requested }, (raw) => this.checkHeader(k, raw), k, known, emit);
     }
-    opener.feed(sealed);
-    opener.finish();
-    if (parts.length === 1) return parts[0];
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    // The caller's buffer when it offered one (RangeReadOptions.into): one allocation less per chunk.
-    const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
-    let at = 0;
-    for (const p of parts) at += p.copy(out, at);
-    return out;
+    const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
+    let size = known.header.plainSize;
+    if (size === undefined) {
+      size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
+      if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+    }
+    if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
+    const end = Math.min(size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const firstIndex = Math.floor(offset / SEGMENT_BYTES);
+    const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
+    const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
+    const scratch = this.scratch.acquire(requested);
+    try {
+      const sealed = await ranged(start, requested, scratch);
+      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
+      return openSealed({ offset, take: end - offset, withHeader: false, firstIndex, requested }, known, sealed, k, into);
+    } finally {
+      this.scratch.release(scratch);
+    }
   }
 
   private async collect(key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
@@ -692,10 +778,8 @@ function stripHashes(e: DirEntry): DirEntry {
 /** Seals a whole buffer into one buffer of exactly its sealed size. */
 function sealWhole(key: Buffer, header: Buffer, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(sealedSize(body.length));
-  let at = 0;
-  const sealer = new SealStream(key, header, body.length, (b) => (at += b.copy(out, at)));
-  sealer.feed(body);
-  sealer.finish();
+  header.copy(out, 0);
+  sealSegmentsInto(key, header, 0, body, true, out, HEADER_BYTES);
   return out;
 }
 
