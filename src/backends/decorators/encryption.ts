@@ -25,9 +25,11 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  ConfigError,
   CryptoTamperedError,
   CryptoTruncatedError,
   RangeNotSatisfiableError,
+  isCryptoDamage,
   SizeMismatchError,
   isFerryError,
   throwIfAborted,
@@ -408,6 +410,8 @@ class ScratchBuffers {
 export interface EncryptionOptions {
   /** The store held plain objects when its ring was made: reads fall back to them (see the module comment). */
   migrating?: boolean;
+  /** Records a changed ring in the store (wrapped by the master key): needed to retire data keys. */
+  saveRing?: (ring: KeyRing) => Promise<void>;
 }
 
 /** `inner`, storing every object encrypted under `ring` (see the module comment). */
@@ -415,6 +419,7 @@ export class EncryptedBackend implements StorageBackend {
   readonly name: string;
   private migrating: boolean;
   private readonly scratch = new ScratchBuffers();
+  private readonly saveRing?: (ring: KeyRing) => Promise<void>;
   /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
   private readonly storedNames = new Map<string, string>();
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
@@ -425,11 +430,12 @@ export class EncryptedBackend implements StorageBackend {
 
   constructor(
     readonly inner: StorageBackend,
-    private readonly ring: KeyRing,
+    private ring: KeyRing,
     options: EncryptionOptions = {},
   ) {
     this.name = `encrypted:${inner.name}`;
     this.migrating = options.migrating ?? false;
+    this.saveRing = options.saveRing;
     const b = inner;
     if (hasDirectories(b)) {
       this.mkdir = (key, o) => b.mkdir(this.stored(key), o);
@@ -448,6 +454,44 @@ export class EncryptedBackend implements StorageBackend {
   /** Called by the migration once no plain object is left. */
   endMigration(): void {
     this.migrating = false;
+  }
+
+  /** Whether the ring marks data keys as retiring: their objects are to be re-encrypted (see {@link reencryptStore}). */
+  get reencryptionPending(): boolean {
+    return this.ring.retiring.size > 0;
+  }
+
+  /**
+   * Which data key the object stored as `stored` (a name of the wrapped backend) was written
+   * with, from its header alone: 'retiring', 'current' (or another kept key), 'unknown' (no
+   * header of ours: damaged, or not an object of this store), 'gone' (deleted meanwhile).
+   */
+  async dataKeyOf(stored: string, signal?: AbortSignal): Promise<'retiring' | 'kept' | 'unknown' | 'gone'> {
+    let raw: Buffer;
+    try {
+      raw = await this.readHeaderBytes(stored, signal);
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return 'gone';
+      throw err;
+    }
+    const header = parseHeader(raw);
+    if (!header) return 'unknown';
+    return this.ring.isRetiring(header.keyId) ? 'retiring' : 'kept';
+  }
+
+  /** Drops the retiring data keys from the ring, recording the new ring first (EncryptionOptions.saveRing). */
+  async retireDataKeys(): Promise<string[]> {
+    if (!this.saveRing) throw new ConfigError(`${this.name}: no way to record a changed key ring was given`);
+    const retired = [...this.ring.retiring];
+    const next = this.ring.withoutRetiring();
+    await this.saveRing(next);
+    this.ring = next;
+    return retired;
+  }
+
+  /** The plain key of a stored name, or undefined when it is not a name this backend made. */
+  plainKeyOf(stored: string): string | undefined {
+    return this.ring.names.decryptKey(stored);
   }
 
   /** Whether `key` has an encrypted object (not only a plain one awaiting migration). */
@@ -833,3 +877,76 @@ export async function migrateToEncrypted(
   enc.endMigration();
   return progress;
 }
+
+export interface ReencryptionProgress {
+  /** Objects of the store looked at (their headers read), over all passes. */
+  checked: number;
+  /** Objects rewritten under the current data key. */
+  reencrypted: number;
+  /** Objects under a retiring key that could not be re-encrypted (damaged: `ferry admin check --read-data` finds them). */
+  failed: number;
+  /** Objects under retiring keys found by the last whole pass and not re-encrypted (0 when done). */
+  left: number;
+  /** Passes over the store so far (the last one finds nothing left to do). */
+  passes: number;
+  /** Data keys dropped from the ring at the end (hex ids). */
+  retired: string[];
+}
+
+/**
+ * Re-encrypts under the current data key every object whose header names a retiring key
+ * (after `ferry admin rekey --reencrypt`), then drops the retiring keys from the ring (saved
+ * with EncryptionOptions.saveRing). Pass after pass over a listing of the store: each object is read (decrypted)
+ * and written anew (one atomic write: readers find the old or the new object, both readable
+ * while the ring holds both keys); a pass that finds none left ends it. Interrupted anywhere
+ * (kill -9 included), the next start simply passes again: objects already re-encrypted are
+ * told apart by their header, so no work is done twice. A key is retired only after a whole
+ * pass found no object of it; objects that fail to decrypt (damage) keep it from retiring.
+ *
+ * Objects are rewritten under their own key, so as for the migration: a key deleted between
+ * its read and its write comes back (for the chunk store, an unindexed object, swept as any
+ * leftover); a key written anew meanwhile gets the same bytes (chunk store keys never change
+ * bytes).
+ */
+export async function reencryptStore(
+  enc: EncryptedBackend,
+  options: { signal?: AbortSignal; onProgress?: (p: ReencryptionProgress) => void; progressEvery?: number; afterEach?: (p: ReencryptionProgress) => Promise<void> } = {},
+): Promise<ReencryptionProgress> {
+  const progress: ReencryptionProgress = { checked: 0, reencrypted: 0, failed: 0, left: 0, passes: 0, retired: [] };
+  if (!enc.reencryptionPending) return progress;
+  const every = options.progressEvery ?? 1000;
+  for (;;) {
+    progress.passes++;
+    let found = 0;
+    let failed = 0;
+    for await (const e of enc.inner.list('', { recursive: true, signal: options.signal })) {
+      if (e.type !== 'file' || e.key === RING_DIR || e.key.startsWith(`${RING_DIR}/`)) continue;
+      const key = enc.plainKeyOf(e.key);
+      if (key === undefined) continue; // a plain object awaiting migration, or a stranger
+      throwIfAborted(options.signal);
+      progress.checked++;
+      if (progress.checked % every === 0) options.onProgress?.(progress);
+      if ((await enc.dataKeyOf(e.key, options.signal)) !== 'retiring') continue;
+      found++;
+      try {
+        const info = await enc.stat(key, { signal: options.signal });
+        await enc.write(key, await enc.read(key, { signal: options.signal }), { size: info.size, ...(e.mtime !== undefined ? { mtime: e.mtime } : {}), signal: options.signal });
+        progress.reencrypted++;
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) continue; // deleted meanwhile: nothing to keep
+        if (options.signal?.aborted || !isCryptoDamage(err)) throw err;
+        failed++;
+      }
+      await options.afterEach?.(progress);
+    }
+    progress.failed = failed;
+    progress.left = failed;
+    options.onProgress?.(progress);
+    // Done when a whole pass found nothing to do; a pass that could only fail will not do better.
+    if (found === 0 || found === failed) break;
+  }
+  if (progress.left === 0) progress.retired = await enc.retireDataKeys();
+  options.onProgress?.(progress);
+  return progress;
+}
+
