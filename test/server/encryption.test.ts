@@ -367,6 +367,9 @@ describe('re-encryption under a new data key (ferry admin rekey --reencrypt)', (
         const before = await census(raw, oldKey);
         expect(before.counts.kept).toBeGreaterThanOrEqual(12);
 
+        const neither = await runFerry(['admin', 'rekey', '--key-file', oldKey, '--data', data, ...storeArgs]);
+        expect(neither.code).not.toBe(0);
+        expect(neither.stderr).toContain('give the new master key (--new-key-file FILE), or --reencrypt');
         const rekey = await runFerry(['admin', 'rekey', '--key-file', oldKey, '--new-key-file', newKey, '--reencrypt', '--data', data, ...storeArgs]);
         expect(rekey.code, rekey.stderr).toBe(0);
         expect(rekey.stdout).toContain('wrappings by the old key left: 0');
