@@ -63,6 +63,7 @@ import {
   openSegment,
   parseHeader,
   plainSizeOf,
+  sealSegment,
   sealSegmentsInto,
   TAG_BYTES,
   sealedSize,
@@ -74,77 +75,76 @@ import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
 /** Stored names kept in memory (about 200 bytes each). */
 const STORED_NAMES_CACHED = 8192;
 
-/** Plain bytes sealed per batch by SealStream: one output buffer (and one backend write) per MiB. */
-const BATCH_SEGMENTS = 16;
-const BATCH_BYTES = BATCH_SEGMENTS * SEGMENT_BYTES;
-
-/**
- * Encrypts a plain byte stream into header + segments; fails as soon as more than `expected`
- * bytes arrive. Input is gathered into a 1 MiB batch, sealed into one output buffer that
- * starts with the header on the first batch (measured: one output per 64 KiB segment plus a
- * Buffer.concat per input piece cost as much CPU as the cipher). A full batch is sealed only
- * once more bytes come: until then its last segment may be the object's last.
- */
+/** Encrypts a plain byte stream into header + segments; fails as soon as more than `expected` bytes arrive. */
 class SealStream extends Transform {
-  private staging?: Buffer;
+  private readonly segment = Buffer.allocUnsafe(SEGMENT_BYTES);
   private fill = 0;
   private index = 0;
   private headerSent = false;
   seen = 0;
 
+  private readonly output: (b: Buffer) => void;
+
+  /** `output`: where sealed bytes go (default: the stream's output; a whole buffer is sealed without the stream machinery). */
   constructor(
     private readonly key: Buffer,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
+    output?: (b: Buffer) => void,
   ) {
     super();
+    this.output = output ?? ((b) => void this.batch.push(b));
   }
 
-  /** Seals `plain` (whole segments, or the object's end) into one buffer and pushes it. */
-  private seal(plain: Uint8Array, endsObject: boolean): void {
-    const segments = endsObject ? Math.max(1, Math.ceil(plain.length / SEGMENT_BYTES)) : plain.length / SEGMENT_BYTES;
-    const headerBytes = this.headerSent ? 0 : HEADER_BYTES;
-    const out = Buffer.allocUnsafe(headerBytes + plain.length + segments * TAG_BYTES);
-    if (!this.headerSent) this.header.copy(out, 0);
+  /**
+   * What one input chunk sealed, pushed as one buffer: the wrapped backend then makes one
+   * write per chunk rather than one per 64 KiB segment (measured: with the threadpool busy,
+   * sixteen small writes per MiB cost more than the cipher).
+   */
+  private batch: Buffer[] = [];
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    this.push(this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch));
+    this.batch = [];
+  }
+
+  private sendHeader(): void {
+    if (this.headerSent) return;
     this.headerSent = true;
-    sealSegmentsInto(this.key, this.header, this.index, plain, endsObject, out, headerBytes);
-    this.index += segments;
-    this.push(out);
+    this.output(this.header);
   }
 
   /** Seals what it can of `chunk`; throws on an overrun. */
-  private feed(chunk: Uint8Array): void {
+  feed(chunk: Uint8Array): void {
     this.seen += chunk.length;
     if (this.expected !== undefined && this.seen > this.expected) throw new SizeMismatchError(`more than the announced ${this.expected} bytes`);
+    this.sendHeader();
     let at = 0;
     while (at < chunk.length) {
-      if (this.fill === BATCH_BYTES) {
-        this.seal(this.staging!, false);
+      // A full segment is sealed only once more bytes come: until then it may be the last.
+      if (this.fill === SEGMENT_BYTES) {
+        this.output(sealSegment(this.key, this.header, this.index++, false, this.segment));
         this.fill = 0;
       }
-      // A whole batch inside the piece, with bytes after it: sealed from the piece itself.
-      if (this.fill === 0 && chunk.length - at > BATCH_BYTES) {
-        this.seal(chunk.subarray(at, at + BATCH_BYTES), false);
-        at += BATCH_BYTES;
-        continue;
-      }
-      this.staging ??= Buffer.allocUnsafe(BATCH_BYTES);
-      const n = Math.min(BATCH_BYTES - this.fill, chunk.length - at);
-      this.staging.set(chunk.subarray(at, at + n), this.fill);
+      const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
+      this.segment.set(chunk.subarray(at, at + n), this.fill);
       this.fill += n;
       at += n;
     }
   }
 
-  /** Seals the last segments; throws when fewer bytes came than announced. */
-  private finish(): void {
+  /** Seals the last segment; throws when fewer bytes came than announced. */
+  finish(): void {
     if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
-    this.seal(this.staging ? this.staging.subarray(0, this.fill) : Buffer.alloc(0), true);
+    this.sendHeader();
+    this.output(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
       this.feed(chunk);
+      this.flushBatch();
       cb();
     } catch (err) {
       cb(err as Error);
@@ -154,6 +154,7 @@ class SealStream extends Transform {
   override _flush(cb: TransformCallback): void {
     try {
       this.finish();
+      this.flushBatch();
       cb();
     } catch (err) {
       cb(err as Error);
