@@ -136,7 +136,7 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
     });
   }
 
-  it('the format is the segment-by-segment one, whatever the write path (old objects read, new ones are read by old code)', async () => {
+  it('the format is unchanged: every object opens segment by segment with the reference reader (openSegment), whatever the write path', async () => {
     // Sizes around the 64 KiB segments and the 1 MiB batches the sealer works in; bodies as one
     // buffer and as streams cut in odd pieces.
     for (const size of [0, 1, SEGMENT_BYTES, SEGMENT_BYTES + 1, 16 * SEGMENT_BYTES, 16 * SEGMENT_BYTES + 1, 32 * SEGMENT_BYTES, 40 * SEGMENT_BYTES + 333]) {

@@ -390,21 +390,27 @@ function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }
   return out.subarray(0, written);
 }
 
+/** The largest read served from a reused scratch buffer (chunks are smaller; larger reads allocate their own). */
+const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+
 /**
  * Buffers that range reads read sealed bytes into, reused: a fresh multi-MiB buffer per chunk
- * read is memory the kernel must map and zero each time. At most four kept (bounded memory).
+ * read is memory to map and collect each time. At most four kept, none over
+ * SCRATCH_MAX_BYTES (bounded memory); a larger read gets none (undefined: the wrapped backend
+ * then allocates exactly what the object holds, not what the caller's length allows).
  */
 class ScratchBuffers {
   private free: Buffer[] = [];
 
-  acquire(n: number): Buffer {
+  acquire(n: number): Buffer | undefined {
+    if (n > SCRATCH_MAX_BYTES) return undefined;
     const i = this.free.findIndex((b) => b.length >= n);
     if (i >= 0) return this.free.splice(i, 1)[0];
     return Buffer.allocUnsafeSlow(Math.ceil(n / SEGMENT_BYTES) * SEGMENT_BYTES);
   }
 
-  release(b: Buffer): void {
-    if (this.free.length < 4) this.free.push(b);
+  release(b: Buffer | undefined): void {
+    if (b && this.free.length < 4) this.free.push(b);
   }
 }
 
@@ -464,7 +470,7 @@ export class EncryptedBackend implements StorageBackend {
 
   /**
    * Which data key the object stored as `stored` (a name of the wrapped backend) was written
-   * with, from its header alone: 'retiring', 'current' (or another kept key), 'unknown' (no
+   * with, from its header alone: 'retiring', 'kept' (the current key or another kept one), 'unknown' (no
    * header of ours: damaged, or not an object of this store), 'gone' (deleted meanwhile).
    */
   async dataKeyOf(stored: string, signal?: AbortSignal): Promise<'retiring' | 'kept' | 'unknown' | 'gone'> {
