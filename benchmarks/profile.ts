@@ -9,7 +9,10 @@
  * system CPU of client (/usr/bin/time) and server (/proc), the server's requests by route,
  * and each thread's self time by function and by source file or package.
  *
- *   npm run bench:profile -- [--size 1GiB] [--files 10000] [--scenarios upload,tree] [--keep DIR] [--top 20]
+ *   npm run bench:profile -- [--size 1GiB] [--files 10000] [--scenarios upload,tree] [--keep DIR] [--top 20] [--encrypted]
+ *
+ * --encrypted: the server encrypts its store at rest (a throwaway key), to see what the
+ * encryption decorator costs.
  *
  * Writes benchmarks/results/profile.md and profile.json (--out DIR); the raw .cpuprofile
  * files (open them in Chrome DevTools or speedscope) are kept with --keep DIR.
@@ -17,6 +20,7 @@
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateMasterKeyText } from '../src/backends/decorators/key-ring.js';
 import { Args } from './lib/args.js';
 import { summarizeProfile, type ProfileSummary } from './lib/cpuprofile.js';
 import { makeTree, writeRandomFile } from './lib/data.js';
@@ -35,6 +39,7 @@ const files = args.number('files', 10_000);
 const top = args.number('top', 20);
 const scenarios = args.list('scenarios') ?? ['startup', 'upload', 'download', 'reupload', 'tree', 'tree-noop'];
 const keep = args.string('keep', '');
+const encrypted = args.flag('encrypted');
 const outDir = args.string('out', join(REPO_ROOT, 'benchmarks', 'results'));
 const log = (s: string) => process.stderr.write(s + '\n');
 
@@ -106,13 +111,19 @@ try {
   if (['upload', 'download', 'reupload'].some(wants)) await writeRandomFile(big, size);
   if (['tree', 'tree-noop'].some(wants)) await makeTree(tree, files, 1024, 64 * 1024);
   const dataDir = join(work, 'data');
+  const serverArgs: string[] = [];
+  if (encrypted) {
+    const keyFile = join(work, 'store.key');
+    await writeFile(keyFile, generateMasterKeyText() + '\n', { mode: 0o600 });
+    serverArgs.push('--encryption-key-file', keyFile);
+  }
   const treeCommand = ferryTreeCommand();
   for (const scenario of scenarios) {
     const sDir = join(profDir, scenario);
     await mkdir(join(sDir, 'server'), { recursive: true });
     await mkdir(join(sDir, 'client'), { recursive: true });
     const spawnedAt = performance.now();
-    const server = await startFerryServer({ dataDir, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'server')] });
+    const server = await startFerryServer({ dataDir, args: serverArgs, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(sDir, 'server')] });
     let result: Omit<ScenarioResult, 'threads'>;
     // The server's profile is cut to the client's run: its own start-up is not the workload.
     let serverWindow = { skipMs: 0, untilMs: Infinity };

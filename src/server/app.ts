@@ -35,8 +35,8 @@ import { ShareStore } from '../store/share-store.js';
 import { SshKeyStore } from '../store/ssh-key-store.js';
 import { LocalBackend } from '../backends/local/local-backend.js';
 import { withRetry } from '../backends/decorators/retry.js';
-import { EncryptedBackend, migrateToEncrypted } from '../backends/decorators/encryption.js';
-import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey } from '../backends/decorators/key-ring.js';
+import { EncryptedBackend, migrateToEncrypted, reencryptStore } from '../backends/decorators/encryption.js';
+import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey, saveRing } from '../backends/decorators/key-ring.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
 import { AuditLog } from './audit.js';
 import { CommandHooks } from './hooks.js';
@@ -687,7 +687,7 @@ async function encryptChunkStores<T extends { backend: StorageBackend; routes: C
   const master = config.encryptionKey !== undefined ? masterKeyFromText(config.encryptionKey, 'FERRY_ENCRYPTION_KEY') : await readMasterKeyFile(config.encryptionKeyFile!);
   const wrap = async (b: StorageBackend): Promise<StorageBackend> => {
     const { ring, migrating } = await openRing(b, master);
-    return new EncryptedBackend(b, ring, { migrating });
+    return new EncryptedBackend(b, ring, { migrating, saveRing: (r) => saveRing(b, r, master) });
   };
   return {
     ...opened,
@@ -697,23 +697,41 @@ async function encryptChunkStores<T extends { backend: StorageBackend; routes: C
 }
 
 /**
- * Encrypts, in the background, the plain objects of stores that held some when encryption was
- * turned on; reads work throughout (see `migrateToEncrypted`). Returns a stop for shutdown.
+ * Background work on encrypted stores: encrypts the plain objects of stores that held some
+ * when encryption was turned on (see `migrateToEncrypted`), then re-encrypts the objects of
+ * retiring data keys after `ferry admin rekey --reencrypt` (see `reencryptStore`); reads and
+ * writes work throughout. Returns a stop for shutdown.
  */
 function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => Promise<void> {
   const ac = new AbortController();
   const runs = stores
-    .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && b.migrationPending)
+    .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && (b.migrationPending || b.reencryptionPending))
     .map(async (b) => {
-      app.log.info({ store: b.inner.name }, 'encrypting the plain objects of this store in the background');
-      const done = await migrateToEncrypted(b, {
-        signal: ac.signal,
-        onProgress: (p) => app.log.info({ store: b.inner.name, encrypted: p.encrypted, found: p.found }, 'encryption migration progress'),
-      });
-      app.log.info({ store: b.inner.name, encrypted: done.encrypted }, 'encryption migration finished: no plain object is left');
+      const store = b.inner.name;
+      if (b.migrationPending) {
+        app.log.info({ store }, 'encrypting the plain objects of this store in the background');
+        const done = await migrateToEncrypted(b, {
+          signal: ac.signal,
+          onProgress: (p) => app.log.info({ store, encrypted: p.encrypted, found: p.found }, 'encryption migration progress'),
+        });
+        app.log.info({ store, encrypted: done.encrypted }, 'encryption migration finished: no plain object is left');
+      }
+      if (b.reencryptionPending) {
+        app.log.info({ store }, 're-encrypting the objects of retiring data keys in the background');
+        const done = await reencryptStore(b, {
+          signal: ac.signal,
+          onProgress: (p) => app.log.info({ store, checked: p.checked, reencrypted: p.reencrypted, failed: p.failed, passes: p.passes }, 're-encryption progress'),
+          afterEach: reencryptHold(),
+        });
+        if (done.left === 0) {
+          app.log.info({ store, reencrypted: done.reencrypted, left: 0, retired: done.retired }, 're-encryption finished: 0 objects left under the old data keys; they are retired from the key ring');
+        } else {
+          app.log.error({ store, left: done.left }, 're-encryption left objects that fail to decrypt (ferry admin check --read-data finds them); the old data keys stay until they are gone');
+        }
+      }
     })
     .map((run) => run.catch((err: unknown) => {
-      if (!ac.signal.aborted) app.log.error({ err }, 'encryption migration failed; it starts over at the next start');
+      if (!ac.signal.aborted) app.log.error({ err }, 'background encryption work failed; it starts over at the next start');
     }));
   return async () => {
     ac.abort();
@@ -737,6 +755,20 @@ async function openMetaStore(config: ServerConfig, dataDir: string): Promise<Met
   } catch (err) {
     throw new ConfigError(`cannot use the metadata database ${redactDbUrl(config.db)}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Test hook: FERRY_TEST_REENCRYPT_HOLD=<n> stops the re-encryption after n objects and waits
+ * to be killed, so that a test can kill -9 the server at a known point.
+ */
+function reencryptHold(): ((p: { reencrypted: number }) => Promise<void>) | undefined {
+  const at = Number(process.env.FERRY_TEST_REENCRYPT_HOLD);
+  if (!Number.isInteger(at) || at <= 0) return undefined;
+  return async (p) => {
+    if (p.reencrypted < at) return;
+    process.stderr.write(`holding after ${p.reencrypted} re-encrypted\n`);
+    await new Promise(() => undefined);
+  };
 }
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */

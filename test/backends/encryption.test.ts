@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { EncryptedBackend, generateMasterKeyText, masterKeyFromText, migrateToEncrypted, openRing, refuseEncryptedWithoutKey, rekeyRing, withRetry } from '../../src/backends/decorators/index.js';
-import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES } from '../../src/backends/decorators/encryption-format.js';
+import { EncryptedBackend, generateMasterKeyText, masterKeyFromText, migrateToEncrypted, openRing, reencryptStore, refuseEncryptedWithoutKey, rekeyRing, saveRing, withRetry } from '../../src/backends/decorators/index.js';
+import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, objectKeys, openSegment, parseHeader } from '../../src/backends/decorators/encryption-format.js';
 import { LocalBackend } from '../../src/backends/local/local-backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import type { StorageBackend } from '../../src/core/storage.js';
@@ -116,6 +116,8 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
         bad[at] ^= 0x40;
         await inner.write(name, bad);
         expect(await codeOf(readAll(b, 'obj')), `byte ${at}`).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+        // The positional path (the chunk store's), whole and into a caller's buffer.
+        expect(await codeOf(b.readRange('obj', 0, size + 4096, { into: Buffer.alloc(size + 4096) })), `readRange, byte ${at}`).toBe('FERRY_ERR_CRYPTO_TAMPERED');
       }
     });
 
@@ -125,13 +127,68 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
       if (raw.length > HEADER_BYTES + SEALED_SEGMENT_BYTES) cuts.push(HEADER_BYTES + SEALED_SEGMENT_BYTES);
       for (const cut of cuts) {
         await inner.write(name, raw.subarray(0, cut));
-        const code = await codeOf(readAll(b, 'obj'));
-        // A cut inside the last segment of an object of unknown size cannot be told from a change.
-        if (!known && cut === raw.length - 5) expect(code).toBe('FERRY_ERR_CRYPTO_TAMPERED');
-        else expect(code, `cut at ${cut}`).toBe('FERRY_ERR_CRYPTO_TRUNCATED');
+        for (const code of [await codeOf(readAll(b, 'obj')), await codeOf(b.readRange('obj', 0, size))]) {
+          // A cut inside the last segment of an object of unknown size cannot be told from a change.
+          if (!known && cut === raw.length - 5) expect(code).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+          else expect(code, `cut at ${cut}`).toBe('FERRY_ERR_CRYPTO_TRUNCATED');
+        }
       }
     });
   }
+
+  it('the format is unchanged: every object opens segment by segment with the reference reader (openSegment), whatever the write path', async () => {
+    // Sizes around the 64 KiB segments and the 1 MiB batches the sealer works in; bodies as one
+    // buffer and as streams cut in odd pieces.
+    for (const size of [0, 1, SEGMENT_BYTES, SEGMENT_BYTES + 1, 16 * SEGMENT_BYTES, 16 * SEGMENT_BYTES + 1, 32 * SEGMENT_BYTES, 40 * SEGMENT_BYTES + 333]) {
+      for (const how of ['buffer', 'stream, sized', 'stream, unsized', 'stream, one piece']) {
+        const inner = new MemoryBackend();
+        const master = key();
+        const b = await encrypted(inner, master);
+        const data = randomBytes(size);
+        const pieces: Buffer[] = [];
+        for (let at = 0; at < size; ) {
+          const n = how === 'stream, one piece' ? size : 1 + ((at * 7919) % 100_000);
+          pieces.push(data.subarray(at, at + n));
+          at += n;
+        }
+        const body = how === 'buffer' ? data : Readable.from(pieces);
+        await b.write('obj', body, how === 'stream, unsized' ? {} : { size });
+        const [name] = await storedNames(inner);
+        const raw = await rawOf(inner, name);
+        const header = parseHeader(raw)!;
+        expect(header.plainSize, `${how} ${size}`).toBe(how === 'stream, unsized' ? undefined : size);
+        // The reference reader: each segment on its own, with the documented nonce and flag.
+        const { ring } = await openRing(inner, master);
+        const enc = objectKeys(ring.dataKey(header.keyId, 'obj').key, header.salt).enc;
+        const segments = Math.max(1, Math.ceil(size / SEGMENT_BYTES));
+        expect(raw.length, `${how} ${size}`).toBe(HEADER_BYTES + size + segments * 16);
+        const plain: Buffer[] = [];
+        for (let i = 0; i < segments; i++) {
+          const sealed = raw.subarray(HEADER_BYTES + i * SEALED_SEGMENT_BYTES, Math.min(raw.length, HEADER_BYTES + (i + 1) * SEALED_SEGMENT_BYTES));
+          plain.push(openSegment(enc, header.raw, i, i === segments - 1, sealed, 'obj').plain);
+        }
+        expect(Buffer.concat(plain).equals(data), `${how} ${size}`).toBe(true);
+        expect((await b.readRange('obj', 0, size + 10)).equals(data), `${how} ${size}`).toBe(true);
+        expect((await readAll(b, 'obj')).equals(data), `${how} ${size}`).toBe(true);
+      }
+    }
+  });
+
+  it('range reads into a caller buffer give the bytes of any range, across segment boundaries', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-range-'));
+    const b = await encrypted(new LocalBackend({ root: dir }));
+    const data = randomBytes(5 * SEGMENT_BYTES + 100);
+    await b.write('obj', data, { size: data.length });
+    await b.write('unsized', Readable.from([data]));
+    const into = Buffer.alloc(data.length + 100);
+    for (const k of ['obj', 'unsized']) {
+      for (const [offset, length] of [[0, data.length], [0, 10], [SEGMENT_BYTES - 1, 2], [SEGMENT_BYTES, SEGMENT_BYTES], [3, 4 * SEGMENT_BYTES], [data.length - 1, 50], [data.length, 5]]) {
+        const got = await b.readRange(k, offset, length, { into });
+        expect(got.equals(data.subarray(offset, offset + length)), `${k} ${offset}+${length}`).toBe(true);
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('range reads decrypt only what they cover, and find damage there', async () => {
     const { inner, b, data, name, raw } = await setup(3 * SEGMENT_BYTES + 17, true);
@@ -203,13 +260,13 @@ describe('key ring: wrong and missing keys, rotation', () => {
     const body = await rawOf(inner, name);
     const steps: string[] = [];
     const report = await rekeyRing(inner, oldKey, newKey, (s) => void steps.push(s));
-    expect(report).toEqual({ oldWrappings: 0, alreadyDone: false });
+    expect(report).toEqual({ oldWrappings: 0, alreadyDone: false, retiringDataKeys: 0 });
     expect(steps).toEqual(['loaded', 'wrote-new', 'verified-new', 'deleted-old', 'done']);
     expect((await rawOf(inner, name)).equals(body)).toBe(true);
     await expect(openRing(inner, oldKey)).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
     expect((await bytes(await (await encrypted(inner, newKey)).read('a/b'))).toString()).toBe(MARKER);
     // Run again: nothing left to do, and it says so.
-    expect(await rekeyRing(inner, oldKey, newKey)).toEqual({ oldWrappings: 0, alreadyDone: true });
+    expect(await rekeyRing(inner, oldKey, newKey)).toEqual({ oldWrappings: 0, alreadyDone: true, retiringDataKeys: 0 });
   });
 
   it('rekey refuses the key in use as the new one, a plain store, and two keys that both do not open the store', async () => {
@@ -235,6 +292,109 @@ describe('key ring: wrong and missing keys, rotation', () => {
       expect(report.oldWrappings, stopAt).toBe(0);
       expect((await bytes(await (await encrypted(inner, newKey)).read('k'))).toString()).toBe('v');
     }
+  });
+});
+
+describe('re-encryption under a new data key (rekey --reencrypt)', () => {
+  /** Stored name → which data key its header names. */
+  async function census(inner: StorageBackend, b: EncryptedBackend): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const n of await storedNames(inner)) {
+      const state = await b.dataKeyOf(n);
+      out[state] = (out[state] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  const reopen = async (inner: StorageBackend, master: ReturnType<typeof key>) =>
+    new EncryptedBackend(inner, (await openRing(inner, master)).ring, { saveRing: (r) => saveRing(inner, r, master) });
+
+  for (const [label, sameMaster] of [['a new master key', false], ['the same master key', true]] as const) {
+    it(`with ${label}: interrupted and resumed, every object ends under the new data key and the old one is retired`, async () => {
+      const inner = new MemoryBackend();
+      const oldKey = key();
+      const newKey = sameMaster ? oldKey : key();
+      const first = await encrypted(inner, oldKey);
+      const files = new Map<string, Buffer>();
+      for (let i = 0; i < 20; i++) {
+        const data = randomBytes(100 + i * 9000);
+        files.set(`d/${i}`, data);
+        await first.write(`d/${i}`, i % 2 ? data : Readable.from([data]), i % 2 ? { size: data.length } : {});
+      }
+      const before = new Map<string, Buffer>();
+      for (const n of await storedNames(inner)) before.set(n, await rawOf(inner, n));
+
+      const report = await rekeyRing(inner, oldKey, newKey, undefined, { reencrypt: true });
+      expect(report).toMatchObject({ alreadyDone: false, retiringDataKeys: 1, oldWrappings: 0 });
+      // Run again: no second new data key piles up.
+      expect(await rekeyRing(inner, newKey, newKey, undefined, { reencrypt: true })).toMatchObject({ alreadyDone: true, retiringDataKeys: 1 });
+      if (!sameMaster) expect(await rekeyRing(inner, oldKey, newKey, undefined, { reencrypt: true })).toMatchObject({ alreadyDone: true, retiringDataKeys: 1 });
+      expect((await openRing(inner, newKey)).ring.dataKeyIds).toHaveLength(2);
+      // Nothing rewritten by the rekey itself.
+      for (const [n, raw] of before) expect((await rawOf(inner, n)).equals(raw)).toBe(true);
+
+      // A "server" started with the new ring, stopped after 7 objects (its process killed).
+      const b = await reopen(inner, newKey);
+      expect(b.reencryptionPending).toBe(true);
+      expect(await census(inner, b)).toEqual({ retiring: 20 });
+      const ac = new AbortController();
+      await expect(reencryptStore(b, { signal: ac.signal, afterEach: async (p) => void (p.reencrypted === 7 && ac.abort()) })).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
+      expect(await census(inner, b)).toEqual({ retiring: 13, kept: 7 });
+      // Reads of both kinds and new writes work meanwhile.
+      for (const [k, data] of files) expect((await bytes(await b.read(k))).equals(data), k).toBe(true);
+      const later = randomBytes(70_000);
+      await b.write('later', later, { size: later.length });
+      files.set('later', later);
+
+      const again = await reopen(inner, newKey);
+      const progress: number[] = [];
+      const done = await reencryptStore(again, { onProgress: (p) => void progress.push(p.left), progressEvery: 5 });
+      expect(done).toMatchObject({ reencrypted: 13, failed: 0, left: 0, passes: 2 });
+      expect(done.retired).toHaveLength(1);
+      expect(progress.at(-1)).toBe(0);
+      expect(again.reencryptionPending).toBe(false);
+
+      const after = await reopen(inner, newKey);
+      expect(after.reencryptionPending).toBe(false);
+      expect((await openRing(inner, newKey)).ring.dataKeyIds).toHaveLength(1);
+      expect(await census(inner, after)).toEqual({ kept: 21 });
+      for (const [n, raw] of before) expect((await rawOf(inner, n)).equals(raw), n).toBe(false);
+      for (const [k, data] of files) expect((await bytes(await after.read(k))).equals(data), k).toBe(true);
+      // A finished re-encryption run again does nothing.
+      expect(await reencryptStore(after)).toMatchObject({ reencrypted: 0, passes: 0 });
+    });
+  }
+
+  it('an object that fails to decrypt is counted and keeps the old data key in the ring', async () => {
+    const inner = new MemoryBackend();
+    const master = key();
+    const first = await encrypted(inner, master);
+    const data = randomBytes(3 * SEGMENT_BYTES);
+    await first.write('good', data, { size: data.length });
+    await first.write('bad', data, { size: data.length });
+    await rekeyRing(inner, master, master, undefined, { reencrypt: true });
+    const b = await reopen(inner, master);
+    const names = await storedNames(inner);
+    // Damage the body (not the header) of one of them: which one is found by reading.
+    let damaged = '';
+    for (const n of names) {
+      const raw = await rawOf(inner, n);
+      raw[HEADER_BYTES + SEALED_SEGMENT_BYTES + 9] ^= 1;
+      await inner.write(n, raw);
+      if (await b.read('bad').then((s) => bytes(s)).then(() => false, () => true)) {
+        damaged = n;
+        break;
+      }
+      raw[HEADER_BYTES + SEALED_SEGMENT_BYTES + 9] ^= 1;
+      await inner.write(n, raw);
+    }
+    expect(damaged).not.toBe('');
+    const done = await reencryptStore(b);
+    expect(done).toMatchObject({ reencrypted: 1, failed: 1, left: 1, retired: [] });
+    expect(b.reencryptionPending).toBe(true);
+    expect((await openRing(inner, master)).ring.dataKeyIds).toHaveLength(2);
+    expect((await bytes(await b.read('good'))).equals(data)).toBe(true);
+    await expect(b.read('bad').then((s) => bytes(s))).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_TAMPERED' });
   });
 });
 

@@ -10,7 +10,12 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
+import type { ChildProcess } from 'node:child_process';
+import { EncryptedBackend } from '../../src/backends/decorators/encryption.js';
+import { generateMasterKeyText, openRing, readMasterKeyFile } from '../../src/backends/decorators/key-ring.js';
+import { LocalBackend } from '../../src/backends/local/local-backend.js';
+import type { StorageBackend } from '../../src/core/storage.js';
+import { openBackend } from '../../src/remotes/index.js';
 import { parseStoreSpec } from '../../src/server/config.js';
 import { startServer as startServerInProcess } from '../../src/server/app.js';
 import { runFerry, spawnFerry } from '../helpers/cli.js';
@@ -316,4 +321,106 @@ describe('migration of a plain store, and rekey', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('re-encryption under a new data key (ferry admin rekey --reencrypt)', () => {
+  /** The store's objects by the data key their header names (retiring / kept), read under `keyFile`. */
+  async function census(raw: StorageBackend, keyFile: string): Promise<{ counts: Record<string, number>; dataKeys: number; bodies: Map<string, string> }> {
+    const master = await readMasterKeyFile(keyFile);
+    const { ring } = await openRing(raw, master);
+    const enc = new EncryptedBackend(raw, ring);
+    const counts: Record<string, number> = {};
+    const bodies = new Map<string, string>();
+    for await (const e of raw.list('', { recursive: true })) {
+      if (e.type !== 'file' || e.key.startsWith('ferry-keyring/')) continue;
+      const state = await enc.dataKeyOf(e.key);
+      counts[state] = (counts[state] ?? 0) + 1;
+      const parts: Buffer[] = [];
+      for await (const c of await raw.read(e.key)) parts.push(c as Buffer);
+      bodies.set(e.key, sha256(Buffer.concat(parts)));
+    }
+    return { counts, dataKeys: ring.dataKeyIds.length, bodies };
+  }
+
+  for (const where of ['local', 's3rver'] as const) {
+    it(`the server killed with SIGKILL while re-encrypting carries on at its next start, then retires the old data key (${where})`, async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'ferry-reencrypt-'));
+      const oldKey = path.join(dir, 'old.key');
+      const newKey = path.join(dir, 'new.key');
+      const data = path.join(dir, 'data');
+      const remote = s3Remote(`reenc-${randomBytes(4).toString('hex')}`);
+      const storeArgs = where === 's3rver' ? ['--store', remote] : [];
+      const store = where === 's3rver' ? { store: [parseStoreSpec(remote)] } : {};
+      const raw: StorageBackend = where === 's3rver' ? await openBackend(remote, { remotes: {} }) : new LocalBackend({ root: path.join(data, 'store') });
+      let child: ChildProcess | undefined;
+      try {
+        await writeFile(oldKey, generateMasterKeyText() + '\n', { mode: 0o600 });
+        await writeFile(newKey, generateMasterKeyText() + '\n', { mode: 0o600 });
+        const t = await startTestServer({ dataDir: data, encryptionKeyFile: oldKey, durable: false, ...store });
+        const files = new Map<string, Buffer>();
+        for (let i = 0; i < 12; i++) {
+          const content = Buffer.concat([body(`reencrypt ${i}`).subarray(0, 40_000 + i * 1000), randomBytes(100)]);
+          files.set(`/re/f${i}.bin`, content);
+          expect((await uploadBuffer(t, `/re/f${i}.bin`, content, 16 * 1024)).status).toBe(200);
+        }
+        await t.server.close();
+        const before = await census(raw, oldKey);
+        expect(before.counts.kept).toBeGreaterThanOrEqual(12);
+
+        const neither = await runFerry(['admin', 'rekey', '--key-file', oldKey, '--data', data, ...storeArgs]);
+        expect(neither.code).not.toBe(0);
+        expect(neither.stderr).toContain('give the new master key (--new-key-file FILE), or --reencrypt');
+        const rekey = await runFerry(['admin', 'rekey', '--key-file', oldKey, '--new-key-file', newKey, '--reencrypt', '--data', data, ...storeArgs]);
+        expect(rekey.code, rekey.stderr).toBe(0);
+        expect(rekey.stdout).toContain('wrappings by the old key left: 0');
+        expect(rekey.stdout).toContain('data keys retiring: 1');
+        const marked = await census(raw, newKey);
+        expect(marked.counts).toEqual({ retiring: before.counts.kept });
+        expect(marked.dataKeys).toBe(2);
+
+        // The server with the new key starts re-encrypting; killed with SIGKILL after 3 objects.
+        child = spawnFerry(['serve', '--addr', '127.0.0.1:0', '--data', data, '--encryption-key-file', newKey, '--no-fsync', ...storeArgs], { env: { FERRY_TEST_REENCRYPT_HOLD: '3' } });
+        await new Promise<void>((resolve, reject) => {
+          let err = '';
+          child!.stderr!.on('data', (d: Buffer) => {
+            err += d.toString();
+            if (err.includes('holding after 3 re-encrypted')) resolve();
+          });
+          child!.once('exit', (code) => reject(new Error(`the server exited (${code}) before the hold: ${err}`)));
+        });
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child!.once('exit', resolve));
+        child = undefined;
+        const halfway = await census(raw, newKey);
+        expect(halfway.counts).toEqual({ retiring: before.counts.kept - 3, kept: 3 });
+
+        // Started again: it carries on, reads working meanwhile, and ends with one data key.
+        const t2 = await startTestServer({ dataDir: data, encryptionKeyFile: newKey, durable: false, ...store });
+        try {
+          let rounds = 0;
+          for (;;) {
+            await expectReadsBack(t2, files);
+            if ((await census(raw, newKey)).dataKeys === 1 || ++rounds > 600) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          const after = await census(raw, newKey);
+          expect(after.dataKeys).toBe(1);
+          expect(after.counts).toEqual({ kept: before.counts.kept });
+          // Every body was rewritten (under the new data key); the three done before the kill only once.
+          for (const [name, hash] of before.bodies) expect(after.bodies.get(name), name).not.toBe(hash);
+          for (const [name, hash] of halfway.bodies) if (marked.bodies.get(name) !== hash) expect(after.bodies.get(name), name).toBe(hash);
+          await expectReadsBack(t2, files);
+          await expectNothingPlain(where === 's3rver' ? path.join(s3.directory, 'ferry-enc') : path.join(data, 'store'), where);
+        } finally {
+          await t2.server.close();
+        }
+        // The old master key opens nothing any more.
+        await expect(openRing(raw, await readMasterKeyFile(oldKey))).rejects.toMatchObject({ code: 'FERRY_ERR_CRYPTO_KEY_WRONG' });
+      } finally {
+        child?.kill('SIGKILL');
+        await raw.close?.();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

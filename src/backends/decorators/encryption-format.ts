@@ -38,7 +38,7 @@ import { CryptoSwappedError, CryptoTamperedError, CryptoTruncatedError, PathInva
 export const MAGIC = Buffer.from('FRY1', 'latin1');
 export const KEY_ID_BYTES = 8;
 const SALT_BYTES = 16;
-const TAG_BYTES = 16;
+export const TAG_BYTES = 16;
 /** Header bytes before its own tag (what the tag covers). */
 const HEADER_BODY_BYTES = MAGIC.length + KEY_ID_BYTES + SALT_BYTES + TAG_BYTES + 8;
 export const HEADER_BYTES = HEADER_BODY_BYTES + TAG_BYTES;
@@ -138,6 +138,25 @@ export function sealSegment(key: Buffer, aad: Buffer, index: number, last: boole
   c.final();
   c.getAuthTag().copy(out, n);
   return out;
+}
+
+/**
+ * Seals `plain` as segments `firstIndex`, `firstIndex + 1`, … straight into `out` at `at`
+ * (ciphertext then tag, segment after segment), the final one flagged last when `endsObject`
+ * (then `plain` may be empty: an empty object is one empty last segment). Every other segment
+ * must be full. Returns where the next byte goes. One copy per byte (Node's cipher returns its
+ * output in a buffer of its own): the output is one buffer, the object written in one call.
+ */
+export function sealSegmentsInto(key: Buffer, aad: Buffer, firstIndex: number, plain: Uint8Array, endsObject: boolean, out: Buffer, at: number): number {
+  const count = endsObject ? Math.max(1, Math.ceil(plain.length / SEGMENT_BYTES)) : plain.length / SEGMENT_BYTES;
+  for (let i = 0; i < count; i++) {
+    const c = createCipheriv('aes-256-gcm', key, nonce(firstIndex + i, endsObject && i === count - 1));
+    c.setAAD(aad);
+    at += c.update(plain.subarray(i * SEGMENT_BYTES, (i + 1) * SEGMENT_BYTES)).copy(out, at);
+    c.final();
+    at += c.getAuthTag().copy(out, at);
+  }
+  return at;
 }
 
 /** Decrypts one segment with the given last flag; undefined when it does not authenticate so. */

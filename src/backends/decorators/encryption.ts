@@ -25,9 +25,11 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
+  ConfigError,
   CryptoTamperedError,
   CryptoTruncatedError,
   RangeNotSatisfiableError,
+  isCryptoDamage,
   SizeMismatchError,
   isFerryError,
   throwIfAborted,
@@ -62,11 +64,16 @@ import {
   parseHeader,
   plainSizeOf,
   sealSegment,
+  sealSegmentsInto,
+  TAG_BYTES,
   sealedSize,
   verifyHeader,
   type ObjectHeader,
 } from './encryption-format.js';
 import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
+
+/** Stored names kept in memory (about 200 bytes each). */
+const STORED_NAMES_CACHED = 8192;
 
 /** Encrypts a plain byte stream into header + segments; fails as soon as more than `expected` bytes arrive. */
 class SealStream extends Transform {
@@ -329,15 +336,99 @@ class OpenStream extends Transform {
   }
 }
 
+/**
+ * Decrypts sealed segments already in memory (from segment `plan.firstIndex`, the header
+ * already read and checked) into one buffer: the caller's `into` when it is large enough.
+ * The same checks as OpenStream, in one synchronous pass: the chunk store's hot path, where
+ * a stream's pieces and their concatenation would cost more than the cipher.
+ */
+function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }, body: Buffer, what: string, into?: Buffer): Buffer {
+  const size = known.header.plainSize;
+  const lastIndex = size === undefined ? undefined : Math.max(1, Math.ceil(size / SEGMENT_BYTES)) - 1;
+  let left = plan.take;
+  if (size !== undefined) {
+    if (plan.offset > size) throw new RangeNotSatisfiableError(`${what}: offset ${plan.offset} is past the end (${size} bytes)`);
+    left = Math.min(left, size - plan.offset);
+  }
+  const most = Math.max(0, Math.min(left, body.length));
+  const out = into && into.length >= most ? into : Buffer.allocUnsafe(most);
+  let written = 0;
+  let skip = plan.offset - plan.firstIndex * SEGMENT_BYTES;
+  let index = plan.firstIndex;
+  let pos = 0;
+  let sawLast = false;
+  for (;;) {
+    if (left <= 0 && size !== undefined) break;
+    const remaining = body.length - pos;
+    if (remaining > 0 && sawLast) throw new CryptoTamperedError(`${what}: bytes follow the last segment of the encrypted object`);
+    const need = size === undefined || index < lastIndex! ? SEALED_SEGMENT_BYTES : size - lastIndex! * SEGMENT_BYTES + TAG_BYTES;
+    let sealed: Buffer;
+    if (remaining >= need) sealed = body.subarray(pos, pos + need);
+    else if (remaining > 0 && size === undefined) sealed = body.subarray(pos);
+    else break;
+    pos += sealed.length;
+    const opened = openSegment(known.key, known.header.raw, index, size === undefined ? undefined : index === lastIndex, sealed, what);
+    index++;
+    sawLast = opened.last;
+    let plain = opened.plain;
+    if (skip > 0) {
+      const cut = Math.min(skip, plain.length);
+      plain = plain.subarray(cut);
+      skip -= cut;
+    }
+    if (plain.length > left) plain = plain.subarray(0, Math.max(0, left));
+    left -= plain.length;
+    written += plain.copy(out, written);
+  }
+  if (size !== undefined) {
+    if (left > 0 && plan.take !== 0) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
+  } else {
+    // Without a size, only the last-segment flag proves the end (see OpenStream.drain).
+    const reachedEnd = plan.requested === Infinity || body.length < plan.requested;
+    if (reachedEnd && !sawLast) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
+  }
+  return out.subarray(0, written);
+}
+
+/** The largest read served from a reused scratch buffer (chunks are smaller; larger reads allocate their own). */
+const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Buffers that range reads read sealed bytes into, reused: a fresh multi-MiB buffer per chunk
+ * read is memory to map and collect each time. At most four kept, none over
+ * SCRATCH_MAX_BYTES (bounded memory); a larger read gets none (undefined: the wrapped backend
+ * then allocates exactly what the object holds, not what the caller's length allows).
+ */
+class ScratchBuffers {
+  private free: Buffer[] = [];
+
+  acquire(n: number): Buffer | undefined {
+    if (n > SCRATCH_MAX_BYTES) return undefined;
+    const i = this.free.findIndex((b) => b.length >= n);
+    if (i >= 0) return this.free.splice(i, 1)[0];
+    return Buffer.allocUnsafeSlow(Math.ceil(n / SEGMENT_BYTES) * SEGMENT_BYTES);
+  }
+
+  release(b: Buffer | undefined): void {
+    if (b && this.free.length < 4) this.free.push(b);
+  }
+}
+
 export interface EncryptionOptions {
   /** The store held plain objects when its ring was made: reads fall back to them (see the module comment). */
   migrating?: boolean;
+  /** Records a changed ring in the store (wrapped by the master key): needed to retire data keys. */
+  saveRing?: (ring: KeyRing) => Promise<void>;
 }
 
 /** `inner`, storing every object encrypted under `ring` (see the module comment). */
 export class EncryptedBackend implements StorageBackend {
   readonly name: string;
   private migrating: boolean;
+  private readonly scratch = new ScratchBuffers();
+  private readonly saveRing?: (ring: KeyRing) => Promise<void>;
+  /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
+  private readonly storedNames = new Map<string, string>();
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
   rmdir?: (key: string, options?: OpOptions) => Promise<void>;
   isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
@@ -346,11 +437,12 @@ export class EncryptedBackend implements StorageBackend {
 
   constructor(
     readonly inner: StorageBackend,
-    private readonly ring: KeyRing,
+    private ring: KeyRing,
     options: EncryptionOptions = {},
   ) {
     this.name = `encrypted:${inner.name}`;
     this.migrating = options.migrating ?? false;
+    this.saveRing = options.saveRing;
     const b = inner;
     if (hasDirectories(b)) {
       this.mkdir = (key, o) => b.mkdir(this.stored(key), o);
@@ -369,6 +461,44 @@ export class EncryptedBackend implements StorageBackend {
   /** Called by the migration once no plain object is left. */
   endMigration(): void {
     this.migrating = false;
+  }
+
+  /** Whether the ring marks data keys as retiring: their objects are to be re-encrypted (see {@link reencryptStore}). */
+  get reencryptionPending(): boolean {
+    return this.ring.retiring.size > 0;
+  }
+
+  /**
+   * Which data key the object stored as `stored` (a name of the wrapped backend) was written
+   * with, from its header alone: 'retiring', 'kept' (the current key or another kept one), 'unknown' (no
+   * header of ours: damaged, or not an object of this store), 'gone' (deleted meanwhile).
+   */
+  async dataKeyOf(stored: string, signal?: AbortSignal): Promise<'retiring' | 'kept' | 'unknown' | 'gone'> {
+    let raw: Buffer;
+    try {
+      raw = await this.readHeaderBytes(stored, signal);
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return 'gone';
+      throw err;
+    }
+    const header = parseHeader(raw);
+    if (!header) return 'unknown';
+    return this.ring.isRetiring(header.keyId) ? 'retiring' : 'kept';
+  }
+
+  /** Drops the retiring data keys from the ring, recording the new ring first (EncryptionOptions.saveRing). */
+  async retireDataKeys(): Promise<string[]> {
+    if (!this.saveRing) throw new ConfigError(`${this.name}: no way to record a changed key ring was given`);
+    const retired = [...this.ring.retiring];
+    const next = this.ring.withoutRetiring();
+    await this.saveRing(next);
+    this.ring = next;
+    return retired;
+  }
+
+  /** The plain key of a stored name, or undefined when it is not a name this backend made. */
+  plainKeyOf(stored: string): string | undefined {
+    return this.ring.names.decryptKey(stored);
   }
 
   /** Whether `key` has an encrypted object (not only a plain one awaiting migration). */
@@ -394,7 +524,15 @@ export class EncryptedBackend implements StorageBackend {
 
   /** The stored name of `key` (validated first: an invalid key fails before any I/O). */
   private stored(key: string): string {
-    return this.ring.names.encryptKey(normalizeKey(key));
+    const k = normalizeKey(key);
+    let name = this.storedNames.get(k);
+    if (name === undefined) {
+      name = this.ring.names.encryptKey(k);
+      // Bounded: emptied when full (a chunk is mostly written and read again soon after).
+      if (this.storedNames.size >= STORED_NAMES_CACHED) this.storedNames.clear();
+      this.storedNames.set(k, name);
+    }
+    return name;
   }
 
   /** A plain key the migration fallback may use: never the key ring's own objects. */
@@ -545,48 +683,47 @@ export class EncryptedBackend implements StorageBackend {
 
   private async readRangeEncrypted(inner: RangeReader, k: string, offset: number, length: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
     const stored = this.stored(k);
-    const parts: Buffer[] = [];
-    const emit = (b: Buffer): void => void parts.push(b);
-    const ranged = async (at: number, n: number): Promise<Buffer> => {
+    const ranged = async (at: number, n: number, scratch?: Buffer): Promise<Buffer> => {
       try {
-        return await inner.readRange(stored, at, n, { signal });
+        return await inner.readRange(stored, at, n, { signal, into: scratch });
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_RANGE_NOT_SATISFIABLE')) return Buffer.alloc(0);
         throw err;
       }
     };
-    let opener: OpenStream;
-    let sealed: Buffer;
     if (offset === 0) {
+      // One read: the header and the segments the range covers, into a reused buffer.
       const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
-      sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal });
-      opener = new OpenStream({ offset, take: length, withHeader: true, firstIndex: 0, requested }, (raw) => this.checkHeader(k, raw), k, undefined, emit);
-    } else {
-      const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
-      let size = known.header.plainSize;
-      if (size === undefined) {
-        size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
-        if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+      const scratch = this.scratch.acquire(HEADER_BYTES + requested);
+      try {
+        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: scratch });
+        if (sealed.length < HEADER_BYTES) throw new CryptoTruncatedError(`${k}: the encrypted object ends inside its header`);
+        const known = this.checkHeader(k, sealed.subarray(0, HEADER_BYTES));
+        return openSealed({ offset, take: length, withHeader: true, firstIndex: 0, requested }, known, sealed.subarray(HEADER_BYTES), k, into);
+      } finally {
+        this.scratch.release(scratch);
       }
-      if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
-      const end = Math.min(size, offset + length);
-      if (end <= offset) return Buffer.alloc(0);
-      const firstIndex = Math.floor(offset / SEGMENT_BYTES);
-      const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
-      const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
-      sealed = await ranged(start, requested);
-      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
-      opener = new OpenStream({ offset, take: end - offset, withHeader: false, firstIndex, requested }, (raw) => this.checkHeader(k, raw), k, known, emit);
     }
-    opener.feed(sealed);
-    opener.finish();
-    if (parts.length === 1) return parts[0];
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    // The caller's buffer when it offered one (RangeReadOptions.into): one allocation less per chunk.
-    const out = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
-    let at = 0;
-    for (const p of parts) at += p.copy(out, at);
-    return out;
+    const known = this.checkHeader(k, await ranged(0, HEADER_BYTES));
+    let size = known.header.plainSize;
+    if (size === undefined) {
+      size = plainSizeOf((await this.inner.stat(stored, { signal })).size);
+      if (size === undefined) throw new CryptoTruncatedError(`${k}: the encrypted object is shorter than any encrypted object can be`);
+    }
+    if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`);
+    const end = Math.min(size, offset + length);
+    if (end <= offset) return Buffer.alloc(0);
+    const firstIndex = Math.floor(offset / SEGMENT_BYTES);
+    const start = HEADER_BYTES + firstIndex * SEALED_SEGMENT_BYTES;
+    const requested = Math.min(sealedSize(size), HEADER_BYTES + (Math.floor((end - 1) / SEGMENT_BYTES) + 1) * SEALED_SEGMENT_BYTES) - start;
+    const scratch = this.scratch.acquire(requested);
+    try {
+      const sealed = await ranged(start, requested, scratch);
+      if (sealed.length === 0) throw new CryptoTruncatedError(`${k}: the encrypted object ends early`);
+      return openSealed({ offset, take: end - offset, withHeader: false, firstIndex, requested }, known, sealed, k, into);
+    } finally {
+      this.scratch.release(scratch);
+    }
   }
 
   private async collect(key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
@@ -692,10 +829,8 @@ function stripHashes(e: DirEntry): DirEntry {
 /** Seals a whole buffer into one buffer of exactly its sealed size. */
 function sealWhole(key: Buffer, header: Buffer, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(sealedSize(body.length));
-  let at = 0;
-  const sealer = new SealStream(key, header, body.length, (b) => (at += b.copy(out, at)));
-  sealer.feed(body);
-  sealer.finish();
+  header.copy(out, 0);
+  sealSegmentsInto(key, header, 0, body, true, out, HEADER_BYTES);
   return out;
 }
 
@@ -749,3 +884,76 @@ export async function migrateToEncrypted(
   enc.endMigration();
   return progress;
 }
+
+export interface ReencryptionProgress {
+  /** Objects of the store looked at (their headers read), over all passes. */
+  checked: number;
+  /** Objects rewritten under the current data key. */
+  reencrypted: number;
+  /** Objects under a retiring key that could not be re-encrypted (damaged: `ferry admin check --read-data` finds them). */
+  failed: number;
+  /** Objects under retiring keys found by the last whole pass and not re-encrypted (0 when done). */
+  left: number;
+  /** Passes over the store so far (the last one finds nothing left to do). */
+  passes: number;
+  /** Data keys dropped from the ring at the end (hex ids). */
+  retired: string[];
+}
+
+/**
+ * Re-encrypts under the current data key every object whose header names a retiring key
+ * (after `ferry admin rekey --reencrypt`), then drops the retiring keys from the ring (saved
+ * with EncryptionOptions.saveRing). Pass after pass over a listing of the store: each object is read (decrypted)
+ * and written anew (one atomic write: readers find the old or the new object, both readable
+ * while the ring holds both keys); a pass that finds none left ends it. Interrupted anywhere
+ * (kill -9 included), the next start simply passes again: objects already re-encrypted are
+ * told apart by their header, so no work is done twice. A key is retired only after a whole
+ * pass found no object of it; objects that fail to decrypt (damage) keep it from retiring.
+ *
+ * Objects are rewritten under their own key, so as for the migration: a key deleted between
+ * its read and its write comes back (for the chunk store, an unindexed object, swept as any
+ * leftover); a key written anew meanwhile gets the same bytes (chunk store keys never change
+ * bytes).
+ */
+export async function reencryptStore(
+  enc: EncryptedBackend,
+  options: { signal?: AbortSignal; onProgress?: (p: ReencryptionProgress) => void; progressEvery?: number; afterEach?: (p: ReencryptionProgress) => Promise<void> } = {},
+): Promise<ReencryptionProgress> {
+  const progress: ReencryptionProgress = { checked: 0, reencrypted: 0, failed: 0, left: 0, passes: 0, retired: [] };
+  if (!enc.reencryptionPending) return progress;
+  const every = options.progressEvery ?? 1000;
+  for (;;) {
+    progress.passes++;
+    let found = 0;
+    let failed = 0;
+    for await (const e of enc.inner.list('', { recursive: true, signal: options.signal })) {
+      if (e.type !== 'file' || e.key === RING_DIR || e.key.startsWith(`${RING_DIR}/`)) continue;
+      const key = enc.plainKeyOf(e.key);
+      if (key === undefined) continue; // a plain object awaiting migration, or a stranger
+      throwIfAborted(options.signal);
+      progress.checked++;
+      if (progress.checked % every === 0) options.onProgress?.(progress);
+      if ((await enc.dataKeyOf(e.key, options.signal)) !== 'retiring') continue;
+      found++;
+      try {
+        const info = await enc.stat(key, { signal: options.signal });
+        await enc.write(key, await enc.read(key, { signal: options.signal }), { size: info.size, ...(e.mtime !== undefined ? { mtime: e.mtime } : {}), signal: options.signal });
+        progress.reencrypted++;
+      } catch (err) {
+        if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) continue; // deleted meanwhile: nothing to keep
+        if (options.signal?.aborted || !isCryptoDamage(err)) throw err;
+        failed++;
+      }
+      await options.afterEach?.(progress);
+    }
+    progress.failed = failed;
+    progress.left = failed;
+    options.onProgress?.(progress);
+    // Done when a whole pass found nothing to do; a pass that could only fail will not do better.
+    if (found === 0 || found === failed) break;
+  }
+  if (progress.left === 0) progress.retired = await enc.retireDataKeys();
+  options.onProgress?.(progress);
+  return progress;
+}
+

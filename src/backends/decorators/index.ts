@@ -4,5 +4,5 @@ export { BACKEND_RETRY_POLICY, withRetry, type BackendRetryOptions } from './ret
 export { TokenBucket, withBandwidthLimit, type BandwidthOptions } from './bandwidth.js';
 export { withLogging, type StorageLogEntry, type StorageLogger } from './logging.js';
 export { withDryRun } from './dry-run.js';
-export { EncryptedBackend, migrateToEncrypted, type EncryptionOptions, type MigrationProgress } from './encryption.js';
-export { generateMasterKeyText, masterKeyFromText, openRing, readMasterKeyFile, rekeyRing, refuseEncryptedWithoutKey, type MasterKey } from './key-ring.js';
+export { EncryptedBackend, migrateToEncrypted, reencryptStore, type EncryptionOptions, type MigrationProgress, type ReencryptionProgress } from './encryption.js';
+export { generateMasterKeyText, masterKeyFromText, openRing, readMasterKeyFile, rekeyRing, refuseEncryptedWithoutKey, saveRing, type MasterKey } from './key-ring.js';

@@ -12,6 +12,10 @@
  *   master key, checks it, and deletes the old wrapping: no object body is touched, and each
  *   step is one atomic object write or delete, so a run killed anywhere is finished by running
  *   it again (see {@link rekeyRing}).
+ * - Re-encryption (`ferry admin rekey --reencrypt`) adds a new random data key to the ring,
+ *   makes it the current one and marks the others as retiring; a server started with the ring
+ *   re-encrypts, in the background, every object whose header names a retiring key, and once
+ *   a whole pass finds none it drops those keys from the ring (see `reencryptStore`).
  * - A store that had objects before its ring was created holds the marker
  *   `ferry-keyring/migrating` until every plain object was encrypted (see `encryption.ts`).
  *
@@ -64,15 +68,41 @@ export async function readMasterKeyFile(file: string): Promise<MasterKey> {
 export class KeyRing {
   readonly names: NameCipher;
   private readonly byId = new Map<string, DataKey>();
+  /** Ids (hex) of the data keys being retired: their objects are re-encrypted under the current one. */
+  readonly retiring: ReadonlySet<string>;
 
   constructor(
     readonly nameKeys: { enc: Buffer; mac: Buffer },
     dataKeys: DataKey[],
     private currentId: string,
+    retiring: string[] = [],
   ) {
     this.names = new NameCipher(nameKeys.enc, nameKeys.mac);
     for (const k of dataKeys) this.byId.set(k.id.toString('hex'), k);
     if (!this.byId.has(currentId)) throw new CryptoTamperedError('the key ring names a current data key it does not hold');
+    this.retiring = new Set(retiring.filter((id) => id !== currentId && this.byId.has(id)));
+  }
+
+  /** Whether objects of data key `id` are to be re-encrypted. */
+  isRetiring(id: Buffer): boolean {
+    return this.retiring.has(id.toString('hex'));
+  }
+
+  /** This ring with a new random data key as the current one, every other data key retiring. */
+  withNewDataKey(): KeyRing {
+    const id = randomBytes(KEY_ID_BYTES);
+    const keys = [...this.byId.values(), { id, key: randomBytes(32) }];
+    return new KeyRing(this.nameKeys, keys, id.toString('hex'), [...this.byId.keys()]);
+  }
+
+  /** This ring without its retiring data keys (once no object uses them). */
+  withoutRetiring(): KeyRing {
+    return new KeyRing(this.nameKeys, [...this.byId.values()].filter((k) => !this.retiring.has(k.id.toString('hex'))), this.currentId);
+  }
+
+  /** Ids (hex) of every data key the ring holds. */
+  get dataKeyIds(): string[] {
+    return [...this.byId.keys()];
   }
 
   /** The data key new objects are written with. */
@@ -92,16 +122,18 @@ export class KeyRing {
       names: Buffer.concat([this.nameKeys.enc, this.nameKeys.mac]).toString('base64'),
       keys: [...this.byId.values()].map((k) => ({ id: k.id.toString('hex'), key: k.key.toString('base64') })),
       current: this.currentId,
+      ...(this.retiring.size > 0 ? { retiring: [...this.retiring] } : {}),
     };
   }
 
   static fromJSON(value: unknown): KeyRing {
-    const v = value as { names: string; keys: { id: string; key: string }[]; current: string };
+    const v = value as { names: string; keys: { id: string; key: string }[]; current: string; retiring?: string[] };
     const names = Buffer.from(v.names, 'base64');
     return new KeyRing(
       { enc: names.subarray(0, 32), mac: names.subarray(32, 64) },
       v.keys.map((k) => ({ id: Buffer.from(k.id, 'hex'), key: Buffer.from(k.key, 'base64') })),
       v.current,
+      v.retiring ?? [],
     );
   }
 
@@ -207,6 +239,8 @@ export interface RekeyReport {
   oldWrappings: number;
   /** The run found the work already done (a finished run repeated). */
   alreadyDone: boolean;
+  /** Data keys the ring marks as retiring: a server started with it re-encrypts their objects. */
+  retiringDataKeys: number;
 }
 
 /**
@@ -214,37 +248,61 @@ export interface RekeyReport {
  * back and open it, delete the old one. Every state a kill can leave is one this function
  * finishes: only the old wrapping (start over), both (the new one is checked, the old one
  * deleted), only the new one (nothing left but to report). Chunk bodies are never touched.
+ *
+ * With `reencrypt`, the ring written gains a new data key, made current, the others retiring
+ * (unless a re-encryption is pending already: a repeated run does not pile up keys). Where both
+ * wrappings exist, the new one is the one carried on: it was checked by the run that wrote it,
+ * or it is rewritten now. `newKey` may then be `oldKey`: a new data key under the same master
+ * key, one atomic rewrite of its wrapping.
  */
-export async function rekeyRing(backend: StorageBackend, oldKey: MasterKey, newKey: MasterKey, onStep: (step: RekeyStep) => Promise<void> | void = () => {}): Promise<RekeyReport> {
-  if (oldKey.id === newKey.id) throw new ConfigError('the new key is the key in use: make a new one with `ferry admin keygen`');
+export async function rekeyRing(
+  backend: StorageBackend,
+  oldKey: MasterKey,
+  newKey: MasterKey,
+  onStep: (step: RekeyStep) => Promise<void> | void = () => {},
+  options: { reencrypt?: boolean } = {},
+): Promise<RekeyReport> {
+  const reencrypt = options.reencrypt ?? false;
+  const sameMaster = oldKey.id === newKey.id;
+  if (sameMaster && !reencrypt) throw new ConfigError('the new key is the key in use: make a new one with `ferry admin keygen`');
   const state = await ringState(backend);
   const hasOld = state.masters.includes(oldKey.id);
-  const hasNew = state.masters.includes(newKey.id);
+  const hasNew = !sameMaster && state.masters.includes(newKey.id);
   if (!hasOld && !hasNew) {
     if (state.masters.length === 0) throw new ConfigError(`${backend.name} is not encrypted: there is nothing to rekey`);
+    if (sameMaster) throw new CryptoKeyWrongError(`${backend.name} is encrypted under key id ${state.masters.join(', ')}, not ${oldKey.id}`);
     throw new CryptoKeyWrongError(`${backend.name} is encrypted under key id ${state.masters.join(', ')}, neither the old key (${oldKey.id}) nor the new one (${newKey.id})`);
   }
   let alreadyDone = !hasOld;
+  let ring: KeyRing | undefined;
   if (hasOld) {
-    const ring = unwrapRing(await readAllBytes(backend, ringKey(oldKey.id)), oldKey);
+    ring = hasNew ? unwrapRing(await readAllBytes(backend, ringKey(newKey.id)), newKey) : unwrapRing(await readAllBytes(backend, ringKey(oldKey.id)), oldKey);
     await onStep('loaded');
-    if (!hasNew) {
+    const addKey = reencrypt && ring.retiring.size === 0;
+    if (addKey) ring = ring.withNewDataKey();
+    if (!hasNew || addKey) {
       await backend.write(ringKey(newKey.id), wrapRing(ring, newKey));
       await onStep('wrote-new');
     }
-    alreadyDone = false;
+    alreadyDone = sameMaster && !addKey;
   }
   // Whatever wrote it (this run or a killed one), the new wrapping must open before the old goes.
   const check = unwrapRing(await readAllBytes(backend, ringKey(newKey.id)), newKey);
-  void check;
   await onStep('verified-new');
-  if (hasOld) {
+  if (hasOld && !sameMaster) {
     await backend.delete(ringKey(oldKey.id));
     await onStep('deleted-old');
   }
   const after = await ringState(backend);
   await onStep('done');
-  return { oldWrappings: after.masters.filter((m) => m === oldKey.id).length, alreadyDone };
+  return { oldWrappings: sameMaster ? 0 : after.masters.filter((m) => m === oldKey.id).length, alreadyDone, retiringDataKeys: check.retiring.size };
+}
+
+/** Writes `ring` wrapped by `master` (one atomic object write): how a server records a change to its ring. */
+export async function saveRing(backend: StorageBackend, ring: KeyRing, master: MasterKey): Promise<void> {
+  await backend.write(ringKey(master.id), wrapRing(ring, master));
+  // Read back and opened: a ring that does not open would lock the store.
+  unwrapRing(await readAllBytes(backend, ringKey(master.id)), master);
 }
 
 /** Whether `err` says the ring or an object could not be opened with the key given. */

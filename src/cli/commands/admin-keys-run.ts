@@ -12,6 +12,7 @@ export interface RekeyStoreReport {
   store: string;
   oldWrappings: number;
   alreadyDone: boolean;
+  retiringDataKeys: number;
 }
 
 async function oldKey(opts: { keyFile?: string }): Promise<MasterKey> {
@@ -31,16 +32,18 @@ async function hold(step: RekeyStep): Promise<void> {
   await new Promise(() => undefined);
 }
 
-export async function rekeyStores(opts: { data: string; store?: string[]; keyFile?: string; newKeyFile: string }): Promise<RekeyStoreReport[]> {
+export async function rekeyStores(opts: { data: string; store?: string[]; keyFile?: string; newKeyFile?: string; reencrypt?: boolean }): Promise<RekeyStoreReport[]> {
   const from = await oldKey(opts);
-  const to = await readMasterKeyFile(opts.newKeyFile);
+  if (opts.newKeyFile === undefined && !opts.reencrypt) throw new ConfigError('give the new master key (--new-key-file FILE), or --reencrypt to re-encrypt under a new data key');
+  // Without a new master key, --reencrypt keeps the one in use and only adds a data key.
+  const to = opts.newKeyFile === undefined ? from : await readMasterKeyFile(opts.newKeyFile);
   const specs = (opts.store ?? ['local']).flatMap((s) => s.split(',')).map(parseStoreSpec);
   const remotes = specs.some((s) => s.remote !== 'local') ? await readRemotes(remotesPath()) : {};
   const reports: RekeyStoreReport[] = [];
   for (const spec of specs) {
     const backend: StorageBackend = spec.remote === 'local' ? new LocalBackend({ root: join(resolve(opts.data), 'store') }) : await openBackend(spec.remote, { remotes });
     try {
-      const r = await rekeyRing(backend, from, to, hold);
+      const r = await rekeyRing(backend, from, to, hold, { reencrypt: opts.reencrypt ?? false });
       reports.push({ store: spec.prefix === '/' ? backend.name : `${spec.prefix}=${backend.name}`, ...r });
     } finally {
       await backend.close?.();
