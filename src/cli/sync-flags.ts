@@ -44,6 +44,11 @@ export interface CommonFlags extends FilterFlags {
   /** -v: every action; -vv: every storage call too. */
   verbose: number;
   quiet?: boolean;
+  /** A Ferry server's connection, as every command that talks to one takes it. */
+  server?: string;
+  token?: string;
+  ca?: string;
+  fingerprint?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -87,7 +92,11 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
-    .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'));
+    .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
+    .addOption(new Option('--server <url>', 'the server of ferry: locations (default: FERRY_SERVER or the config file)'))
+    .addOption(new Option('--token <token>', 'access token for it (default: FERRY_TOKEN or the config file)'))
+    .addOption(new Option('--ca <file>', "trust this CA (PEM) for https (default: FERRY_CA or the config file)"))
+    .addOption(new Option('--fingerprint <sha256>', 'trust exactly the server certificate with this fingerprint (default: FERRY_FINGERPRINT or the config file)'));
   addProgressOptions(cmd);
   if (what.transfers !== false) {
     cmd
@@ -220,7 +229,15 @@ export function storageCallPrinter(verbose: number): ((e: StorageLogEntry) => vo
 }
 
 /** Opens the remote strings (named remotes and the environment included; a Ferry server's client with the run's --retries), runs `fn`, and closes them. */
-export async function withRemotes<T>(specs: string[], options: { retries?: number }, fn: (remotes: Remote[]) => Promise<T>): Promise<T> {
+export async function withRemotes<T>(
+  specs: string[],
+  options: { retries?: number; server?: string; token?: string; ca?: string; fingerprint?: string },
+  fn: (remotes: Remote[]) => Promise<T>,
+): Promise<T> {
+  // The flags stand in for the variables they override, with the same rules (a FERRY_TOKEN
+  // goes only to FERRY_SERVER when both are set): Ferry remotes resolve their server from them.
+  const flagged = { FERRY_SERVER: options.server, FERRY_TOKEN: options.token, FERRY_CA: options.ca, FERRY_FINGERPRINT: options.fingerprint };
+  for (const [name, value] of Object.entries(flagged)) if (value !== undefined) process.env[name] = value;
   // The engine loads here, not at start-up (see commands/index.ts).
   const { openRemotes, closeRemotes } = await import('../sync/remote.js');
   const remotes = await openRemotes(specs, process.env, undefined, { retries: options.retries });

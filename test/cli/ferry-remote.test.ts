@@ -52,6 +52,21 @@ describe('the ferry backend type, from the composition root', () => {
     expect(listed.sort()).toEqual(['/backup/photos/a.txt', '/backup/photos/sub/b.bin']);
   });
 
+  it('sync, copy and check take --server and --token like every command that talks to a server (no saved login)', async () => {
+    const src = path.join(dir, 'flagged');
+    await mkdir(src, { recursive: true });
+    await writeFile(path.join(src, 'f.txt'), 'by flags');
+    const bare = { FERRY_CONFIG_DIR: path.join(dir, 'no-login') };
+    const without = await runFerry(['copy', src, 'ferry:/flagged'], { env: bare });
+    expect(without.code).not.toBe(0);
+    const copied = await runFerry(['copy', src, 'ferry:/flagged', '--server', a.url, '--token', a.adminToken, '--json'], { env: bare });
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(JSON.parse(copied.stdout)).toMatchObject({ transferred: 1, errors: [] });
+    expect((await client.stat('/flagged/f.txt')).size).toBe(8);
+    const checked = await runFerry(['check', src, 'ferry:/flagged', '--server', a.url, '--token', a.adminToken], { env: bare });
+    expect(checked.code, checked.stderr).toBe(0);
+  });
+
   it('ferry serve --store ferry://HOST:PORT/chunks keeps a server’s chunks on another Ferry server', async () => {
     const host = new URL(a.url).host;
     const b = await startServer({ dataDir: path.join(dir, 'b'), extraArgs: ['--store', `ferry://${host}/chunks`], env: { FERRY_TOKEN: a.adminToken } });

@@ -75,7 +75,7 @@ Examples:
   );
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
     const { bisync } = await import('../../sync/bisync.js');
-    await withRemotes([p1, p2], { retries: flags.retries }, async (remotes) => {
+    await withRemotes([p1, p2], flags, async (remotes) => {
       const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {

@@ -32,7 +32,7 @@ Examples:
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
-    await withRemotes([srcSpec, dstSpec], { retries: flags.retries }, async (remotes) => {
+    await withRemotes([srcSpec, dstSpec], flags, async (remotes) => {
       const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {

@@ -93,7 +93,7 @@ ${d.examples}`,
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
-      await withRemotes(specs, { retries: flags.retries }, async (remotes) => {
+      await withRemotes(specs, flags, async (remotes) => {
         // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
         const { fileSource } = await import('../../sync/remote.js');
         [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
