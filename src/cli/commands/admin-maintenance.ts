@@ -110,17 +110,19 @@ function registerMigrate(admin: Command): void {
     .addHelpText(
       'after',
       `
-Stop the server first (its data directory is locked while it runs). Both databases are
+Stop the server first (systemctl stop ferry: its data directory is locked while it runs). Both databases are
 brought to this version's schema, then every table is copied in one PostgreSQL transaction;
 the destination must be empty. Chunks are not copied: start the nodes with the same chunk
 store (already shared, such as S3), or copy the chunks with ferry copy/ferry sync first.
 Then start every node with --db and the same FERRY_SESSION_KEY (the old one is in
 DATA/session-key: web sessions made before stay valid).
 
+The password goes in PGPASSWORD (or ~/.pgpass), and every node gets
+FERRY_SESSION_KEY=$(cat /var/lib/ferry/session-key) in its environment.
+
 Examples:
-  $ systemctl stop ferry
-  $ PGPASSWORD=... ferry admin migrate --from sqlite:/var/lib/ferry/meta.db --to postgres://ferry@db.internal/ferry
-  $ FERRY_SESSION_KEY=$(cat /var/lib/ferry/session-key) ferry serve --db postgres://ferry@db.internal/ferry --data /var/lib/ferry`,
+  $ ferry admin migrate --from sqlite:/var/lib/ferry/meta.db --to postgres://ferry@db.internal/ferry
+  $ ferry serve --db postgres://ferry@db.internal/ferry --data /var/lib/ferry`,
     )
     .action(migrateMetadata);
 }
