@@ -25,6 +25,10 @@ export async function commitSession(
   audit = true,
 ): Promise<Entry[]> {
   if (ctx.config.preUploadHook) await ctx.hooks.checkUpload(await pendingFiles(ctx.meta.db, id), auth.userName);
+  // Chunk PUTs are acknowledged before their chunks are durable (grouped durability): they
+  // are durable and indexed before the commit looks at the index, so a committed file never
+  // references a chunk a crash could take away.
+  await ctx.chunks.flush();
   const files = await ctx.meta.commitUpload(id, final, options);
   ctx.metrics.commits.inc(files.length);
   for (const f of audit ? files : []) {
