@@ -31,8 +31,11 @@ export async function commitSession(
   await ctx.chunks.flush();
   const files = await ctx.meta.commitUpload(id, final, options);
   ctx.metrics.commits.inc(files.length);
-  for (const f of audit ? files : []) {
-    await ctx.audit.record(request, { event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) });
+  if (audit) {
+    await ctx.audit.recordMany(
+      request,
+      files.map((f) => ({ event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) })),
+    );
   }
   return files;
 }
