@@ -60,6 +60,12 @@ export interface WriteOptions {
 export interface ListOptions {
   /** Descend into sub-directories. Default false: only the immediate children. */
   recursive?: boolean;
+  /**
+   * A hint: false when the caller will not read the listed files (the destination of a
+   * sync only compares and writes). A backend may then leave out what it fetches with a
+   * listing to make reads cheaper (the ferry remote: small files' chunk lists). Default true.
+   */
+  willRead?: boolean;
   signal?: AbortSignal;
 }
 
