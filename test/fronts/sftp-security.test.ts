@@ -124,6 +124,23 @@ describe('permissions over SFTP', () => {
     }
   });
 
+  it('takes a reloaded deny list (SIGHUP) at the next connection', async () => {
+    const d = await startSftpServer();
+    try {
+      const dan = await sshUser(d, 'dan');
+      const before = await sftpBatch(d, dan, ['ls'], ['-o', 'BindAddress=127.0.0.2']);
+      expect(before.code, before.stderr).toBe(0);
+      const next = { ...d.t.server.ctx.config, ipDeny: ['127.0.0.2/32'] };
+      expect(await d.t.server.reload(next, ['ipDeny'])).toEqual([]);
+      const denied = await sftpBatch(d, dan, ['ls'], ['-o', 'BindAddress=127.0.0.2']);
+      expect(denied.code).toBe(255);
+      const ok = await sftpBatch(d, dan, ['ls']);
+      expect(ok.code, ok.stderr).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+
   it("holds a user to their live upload sessions: a second file opened for writing at once is refused until the first is closed", async () => {
     await sshUser(s, 'una', { maxSessions: 1 });
     const c = await sshClient(s, { username: 'una', privateKey: await readFile(join(s.dir, 'key-una')) });

@@ -74,7 +74,7 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
   if (!sshCryptoIsNative()) o.log.warn('sftp: ssh2 runs without its native crypto binding (npm rebuild ssh2 builds it): only AES-GCM is offered, and transfers cost more CPU');
   const spool = new SpoolDir(join(o.dataDir, 'tmp', 'sftp'));
   await spool.prepare();
-  const globalIps = new IpPolicy(ctx.config.ipAllow, ctx.config.ipDeny);
+  const globalIps = liveIpPolicy(ctx);
   const methods: ssh2.AuthenticationType[] = o.passwordAuth ? ['publickey', 'password'] : ['publickey'];
   const connections = new Set<Connection>();
   // SFTP sessions running: close() waits for them (an upload cut off is kept as a partial first).
@@ -102,7 +102,7 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     const ip = normalizeIp(socket.remoteAddress ?? '');
-    void admit(ctx, globalIps, ip).then((refusal) => {
+    void admit(ctx, globalIps(), ip).then((refusal) => {
       if (refusal === undefined && connections.size < MAX_CONNECTIONS) {
         // SFTP is requests and answers: without this, Nagle's algorithm holds a small answer
         // back until the client's delayed ACK (tens of ms per request for clients that wait).
@@ -146,6 +146,24 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
 }
 
 /** Why a new connection from `ip` is refused, or undefined when it may go on. */
+/**
+ * The server's global allow and deny lists as they are now: a reload (SIGHUP) replaces the
+ * arrays in the shared config, and the policy is made again only when they changed.
+ */
+function liveIpPolicy(ctx: ServerContext): () => IpPolicy {
+  let allow = ctx.config.ipAllow;
+  let deny = ctx.config.ipDeny;
+  let policy = new IpPolicy(allow, deny);
+  return () => {
+    if (ctx.config.ipAllow !== allow || ctx.config.ipDeny !== deny) {
+      allow = ctx.config.ipAllow;
+      deny = ctx.config.ipDeny;
+      policy = new IpPolicy(allow, deny);
+    }
+    return policy;
+  };
+}
+
 async function admit(ctx: ServerContext, globalIps: IpPolicy, ip: string): Promise<string | undefined> {
   if (!globalIps.permits(ip)) return `this server does not accept connections from ${ip}`;
   const ban = ctx.defender.checkBanned(ip);
