@@ -232,7 +232,7 @@ function pack(parts: Buffer[]): Buffer {
  * Runs `request` and reports what the server did for it: the chunk store's writes (with
  * their durability) and the SQL statements run. The same numbers mean the same work.
  */
-async function workOf<T>(request: () => Promise<T>): Promise<{ result: T; writes: { durable: boolean | undefined }[]; statements: number }> {
+async function workOf<T>(request: () => Promise<T>): Promise<{ result: T; writes: Record<string, boolean | number | undefined>[]; statements: number }> {
   const spy = vi.spyOn(LocalBackend.prototype, 'write');
   const staged = vi.spyOn(LocalBackend.prototype, 'stage');
   const published = vi.spyOn(LocalBackend.prototype, 'publish');

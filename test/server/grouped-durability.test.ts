@@ -19,7 +19,7 @@ const OCTET = { 'content-type': 'application/octet-stream' };
 
 async function api(server: RunningServer, path: string, init: { method?: string; json?: unknown; body?: Buffer; headers?: Record<string, string> } = {}): Promise<Response> {
   const headers: Record<string, string> = { authorization: `Bearer ${server.adminToken}`, ...init.headers };
-  let body: BodyInit | undefined;
+  let body: string | Uint8Array | undefined;
   if (init.json !== undefined) {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(init.json);

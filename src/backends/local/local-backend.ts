@@ -140,40 +140,54 @@ function tempName(): string {
 
 /**
  * Writes a body into an open file; returns the bytes written. Bodies from sockets arrive in
- * pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per piece. Pieces are
- * copied into a staging buffer and written a MiB at a time (the copy is cheaper than the
- * round trips, and producers may reuse their buffers, so keeping references is not an
- * option). Large pieces go straight through. Each write is awaited before the next piece is
- * pulled: backpressure. A body that is one buffer is written as it is, and the staging
- * buffer is made only when a small piece needs it: a chunk store writing a GiB of chunks
- * made (and left for the collector) a MiB of staging per chunk.
+ * pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per piece. Small
+ * pieces are copied into a staging buffer and written a MiB at a time (the copy is cheaper
+ * than the round trips, and producers may reuse their buffers, so keeping references is not
+ * an option). Pieces of {@link DIRECT_BYTES} or more go straight through (what is staged
+ * before them first): a chunk object is a 16-byte header and then its bytes in one buffer,
+ * which must not be copied a MiB at a time. Each write is awaited before the next piece is
+ * pulled: backpressure. Staging buffers are reused from write to write (a chunk store
+ * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk).
  */
 async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number | undefined, signal: AbortSignal | undefined, what: string): Promise<number> {
   let staging: Buffer | undefined;
   let fill = 0;
   let total = 0;
-  for await (const chunk of bodyChunks(body, { size, signal, what })) {
-    total += chunk.byteLength;
-    if (fill === 0 && (chunk.byteLength >= STAGING_BYTES || body instanceof Uint8Array)) {
-      await writeFully(handle, chunk);
-      continue;
-    }
-    staging ??= Buffer.allocUnsafe(STAGING_BYTES);
-    let at = 0;
-    while (at < chunk.byteLength) {
-      const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
-      staging.set(chunk.subarray(at, at + n), fill);
-      fill += n;
-      at += n;
-      if (fill === STAGING_BYTES) {
-        await writeFully(handle, staging);
+  try {
+    for await (const chunk of bodyChunks(body, { size, signal, what })) {
+      total += chunk.byteLength;
+      if (chunk.byteLength >= DIRECT_BYTES || (fill === 0 && body instanceof Uint8Array)) {
+        if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
         fill = 0;
+        await writeFully(handle, chunk);
+        continue;
+      }
+      staging ??= spareStaging.pop() ?? Buffer.allocUnsafe(STAGING_BYTES);
+      let at = 0;
+      while (at < chunk.byteLength) {
+        const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
+        staging.set(chunk.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        if (fill === STAGING_BYTES) {
+          await writeFully(handle, staging);
+          fill = 0;
+        }
       }
     }
+    if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
+    return total;
+  } finally {
+    // Every write into the file that read it is over (each was awaited).
+    if (staging !== undefined && spareStaging.length < SPARE_STAGING) spareStaging.push(staging);
   }
-  if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
-  return total;
 }
+
+/** Pieces at least this big are written as they are (see writeBody); sockets deliver at most 64 KiB. */
+const DIRECT_BYTES = 256 * 1024;
+/** Staging buffers kept for the next writes. */
+const SPARE_STAGING = 8;
+const spareStaging: Buffer[] = [];
 
 /** A write of {@link LocalBackend} between its body and its rename: the open temporary file. */
 class LocalStaged implements StagedObject {
