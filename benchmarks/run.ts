@@ -8,6 +8,7 @@
  *   npm run bench -- --runs 5                       # on a quiet machine
  *   npm run bench -- --quick                        # minute sizes, 1 run: does it all work?
  *   npm run bench -- --tools ferry,rsync --workloads tree,tree-noop
+ *   npm run bench -- --pin                          # clients on core 0, servers on core 1
  *
  * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
  * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
@@ -16,7 +17,8 @@
  * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web,
  * --no-cluster (benchmarks/cluster.ts: --clients clients against one node and three), --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
- * --render FILE (no run: re-render latest.md and the README from a saved latest.json).
+ * --render FILE (no run: re-render latest.md and the README from a saved latest.json),
+ * --pin ("two machines": clients and servers pinned to separate cores with taskset).
  *
  * Needs root (sshd switches users; apt-get installs missing peers) on Debian.
  */
@@ -28,10 +30,16 @@ import { renderMarkdown, renderReadmeSection, summarize, type MicroResults } fro
 import { ALL_TOOLS, DEFAULT_TOOLS, isInterrupted, runSuite, type SuiteResult, type ToolId } from './lib/suite.js';
 import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.js';
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
+import { enablePinning } from './lib/pin.js';
 
 const args = new Args();
 const quick = args.flag('quick');
 const log = (line: string) => process.stderr.write(line + '\n');
+// --pin: "two machines" mode, clients and servers on separate cores (./lib/pin.ts).
+if (args.flag('pin')) {
+  const p = enablePinning();
+  log(`pinned: clients on core(s) ${p.client}, servers on core(s) ${p.server}`);
+}
 
 const tools = (args.list('tools') ?? [...DEFAULT_TOOLS]) as ToolId[];
 for (const t of tools) if (!(ALL_TOOLS as readonly string[]).includes(t)) throw new Error(`unknown tool ${t}; known: ${ALL_TOOLS.join(', ')}`);

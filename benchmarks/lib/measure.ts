@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pinned } from './pin.js';
 
 export interface Command {
   cmd: string;
@@ -74,7 +75,7 @@ export function killClients(): void {
 export async function runClient(c: Command, timeoutMs = 3_600_000): Promise<ClientCost> {
   const out = join(await scratchDir(), `time-${process.pid}-${seq++}.txt`);
   const t0 = performance.now();
-  const child = spawn(TIME, ['-f', 'FERRYBENCH %U %S %M', '-o', out, c.cmd, ...c.args], {
+  const child = spawn(...pinned('client', TIME, ['-f', 'FERRYBENCH %U %S %M', '-o', out, c.cmd, ...c.args]), {
     env: c.env ?? process.env,
     cwd: c.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],

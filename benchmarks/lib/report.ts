@@ -7,6 +7,7 @@
 import type { LimitSample, Sample, SuiteResult, ToolId } from './suite.js';
 import { median, max, min } from './stats.js';
 import { WORKLOADS, human, type WorkloadId } from './workloads.js';
+import type { Pinning } from './pin.js';
 
 export const TOOL_LABELS: Record<ToolId, string> = {
   ferry: 'ferry',
@@ -98,6 +99,8 @@ export interface Summary {
   servers: { server: string; readyMs: number; restartMs?: number; idleRssMB: number; peakRssDuringManyMB?: number }[];
   limits: { id: LimitSample['id']; label: string; GBps: number; bestGBps: number; seconds: number }[];
   goals: Goal[];
+  /** "Two machines" mode (--pin): the cores of clients and of servers. */
+  pinning?: Pinning;
 }
 
 const MB = 1e6;
@@ -323,6 +326,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
     servers,
     limits,
     goals: goals(r, workloads, servers),
+    ...(r.pinning ? { pinning: r.pinning } : {}),
   };
 }
 
@@ -358,6 +362,7 @@ function header(s: Summary): string {
     `Load average (1, 5, 15 min) at the start ${loads(s.loadAtStart)}, at the end ${loads(s.loadAtEnd)}; 1-min load at the steps' starts ${f2(s.loadDuringSteps[0])}–${f2(s.loadDuringSteps[1])} ` +
       `(${m.cpus} cores: anything above ~0.5 means other processes competed for the CPU; medians of ${s.runs} run${s.runs === 1 ? '' : 's'}).`,
     `Command: \`${s.command}\`. Ferry trees via \`ferry ${s.treeCommand}\`.`,
+    ...(s.pinning ? [`"Two machines" mode: every client pinned to core(s) ${s.pinning.client}, every server (ferry, nginx, sshd and their children) to core(s) ${s.pinning.server} (\`taskset\`).`] : []),
   ].join('\n');
 }
 

@@ -27,6 +27,7 @@ import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
 import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
 import { SCATTERED_EDIT_BYTES, SCATTERED_EDITS, textSize, WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
+import { pinning, type Pinning } from './pin.js';
 
 /** Bytes of `zstd -3` of a whole file (the issue's reference for stored and sent bytes); undefined without zstd. */
 function zstdSize(file: string): number | undefined {
@@ -104,6 +105,8 @@ export interface SuiteResult {
   limits: LimitSample[];
   /** Tool/workload pairs not run: the tool has no such mode (curl has no tree). */
   skipped: { tool: ToolId; workload: WorkloadId; why: string }[];
+  /** "Two machines" mode (--pin, ./pin.ts). */
+  pinning?: Pinning;
 }
 
 interface Servers {
@@ -452,6 +455,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     starts,
     limits,
     skipped: dedupeSkipped(skipped),
+    ...(pinning() ? { pinning: pinning() } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { FERRY_BIN } from './ferry-bin.js';
 import { isAlive, stopChild, type PeerServer } from './server.js';
+import { pinned } from '../lib/pin.js';
 
 export interface FerryServer extends PeerServer {
   url: string;
@@ -35,7 +36,7 @@ export async function startFerryServer(options: FerryServerOptions): Promise<Fer
   const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: token };
   for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin ?? FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', options.dataDir, ...(options.args ?? [])], {
+  const child = spawn(...pinned('server', process.execPath, [...(options.nodeArgs ?? []), options.bin ?? FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', options.dataDir, ...(options.args ?? [])]), {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

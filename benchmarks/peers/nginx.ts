@@ -12,6 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './net.js';
 import { isAlive, stopChild, type PeerServer } from './server.js';
+import { pinned } from '../lib/pin.js';
 
 export interface Nginx extends PeerServer {
   url: string;
@@ -60,7 +61,7 @@ http {
 `,
   );
   const t0 = performance.now();
-  const child = spawn('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: 'ignore' });
+  const child = spawn(...pinned('server', 'nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')]), { stdio: 'ignore' });
   await waitForPort(port, () => isAlive(child), 'nginx');
   const readySeconds = (performance.now() - t0) / 1000;
   return { name: 'nginx', pid: child.pid!, readySeconds, url: `http://127.0.0.1:${port}`, root, stop: () => stopChild(child) };

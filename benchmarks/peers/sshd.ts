@@ -15,6 +15,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './net.js';
 import { isAlive, stopChild, type PeerServer } from './server.js';
+import { pinned } from '../lib/pin.js';
 
 export interface Sshd extends PeerServer {
   port: number;
@@ -81,7 +82,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
     ].join('\n'),
   );
   const t0 = performance.now();
-  const child = spawn('/usr/sbin/sshd', ['-D', '-f', config, '-E', join(dir, 'sshd.log')], { stdio: 'ignore' });
+  const child = spawn(...pinned('server', '/usr/sbin/sshd', ['-D', '-f', config, '-E', join(dir, 'sshd.log')]), { stdio: 'ignore' });
   await waitForPort(port, () => isAlive(child), 'sshd');
   const readySeconds = (performance.now() - t0) / 1000;
   return { name: 'sshd', pid: child.pid!, readySeconds, port, user, sshConfig, host: 'ferrybench', clientKey, knownHosts, stop: () => stopChild(child) };

@@ -60,6 +60,12 @@ export interface WriteOptions {
 export interface ListOptions {
   /** Descend into sub-directories. Default false: only the immediate children. */
   recursive?: boolean;
+  /**
+   * A hint: false when the caller will not read the listed files (the destination of a
+   * sync only compares and writes). A backend may then leave out what it fetches with a
+   * listing to make reads cheaper (the ferry remote: small files' chunk lists). Default true.
+   */
+  willRead?: boolean;
   signal?: AbortSignal;
 }
 
@@ -276,6 +282,33 @@ export interface LeftoverSweeper {
    */
   sweepLeftovers(before: number, options?: OpOptions): Promise<SweptLeftovers>;
 }
+
+/** An object written by {@link StagedWriter.stage}, not yet durable nor visible. */
+export interface StagedObject {
+  readonly key: string;
+  /** Bytes written. */
+  readonly size: number;
+}
+
+/**
+ * Grouped durability: writes whose flush to stable storage is paid once for many of them.
+ * `stage` writes like {@link StorageBackend.write} (same key, size and body rules) except
+ * that the object is neither flushed nor visible; `publish` makes a batch of staged objects
+ * durable and visible (each replacing its key atomically, as `write` does) and reports, per
+ * object, null or the error that kept it from being published (a failed object leaves
+ * nothing behind); `discard` drops staged objects. Local disk: a write costs an fsync of the
+ * file and one of its directory, which `publish` shares among all the files of a directory.
+ * A staged object never published is removed by `discard`, or by the LeftoverSweeper after
+ * a crash. Backends without this ability write durably one object at a time.
+ */
+export interface StagedWriter {
+  stage(key: string, body: WriteBody, options?: Omit<WriteOptions, 'durable'>): Promise<StagedObject>;
+  publish(objects: readonly StagedObject[]): Promise<(Error | null)[]>;
+  discard(objects: readonly StagedObject[]): Promise<void>;
+}
+
+export const canStage = (b: StorageBackend): b is StorageBackend & StagedWriter =>
+  typeof (b as Partial<StagedWriter>).stage === 'function' && typeof (b as Partial<StagedWriter>).publish === 'function';
 
 export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>
   b.features().copy && typeof (b as Partial<Copier>).copy === 'function';

@@ -71,6 +71,30 @@ export class AuditLog {
 
   /** Records an event in the context of a request (its identity and address fill the gaps). */
   async record(request: FastifyRequest | null, e: AuditEvent): Promise<void> {
+    await this.recordMany(request, [e]);
+  }
+
+  /** Records events of one request together (the files of one commit): one write of the store for all. */
+  async recordMany(request: FastifyRequest | null, events: readonly AuditEvent[]): Promise<void> {
+    const entries = events.map((e) => this.entryOf(request, e));
+    try {
+      await this.store.appendMany(entries);
+    } catch (err) {
+      this.log.error({ err, audit: entries.length === 1 ? entries[0] : { count: entries.length, event: entries[0]?.event } }, 'could not write the audit log');
+    }
+    for (const entry of entries) {
+      for (const listener of this.listeners) {
+        try {
+          listener(entry);
+        } catch (err) {
+          this.log.error({ err, audit: entry }, 'an audit listener failed');
+        }
+      }
+    }
+  }
+
+  /** The entry of an event, mirrored as a log line. */
+  private entryOf(request: FastifyRequest | null, e: AuditEvent): RecordedEvent {
     const auth = request?.auth;
     const front = e.front ?? request?.routeOptions?.config?.front ?? (request ? 'api' : undefined);
     const entry = {
@@ -87,17 +111,6 @@ export class AuditLog {
       front: front ?? null,
     };
     (request?.log ?? this.log).info({ audit: entry }, `audit ${e.event}`);
-    try {
-      await this.store.append(entry);
-    } catch (err) {
-      this.log.error({ err, audit: entry }, 'could not write the audit log');
-    }
-    for (const listener of this.listeners) {
-      try {
-        listener(entry);
-      } catch (err) {
-        this.log.error({ err, audit: entry }, 'an audit listener failed');
-      }
-    }
+    return entry;
   }
 }

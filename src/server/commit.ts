@@ -25,10 +25,17 @@ export async function commitSession(
   audit = true,
 ): Promise<Entry[]> {
   if (ctx.config.preUploadHook) await ctx.hooks.checkUpload(await pendingFiles(ctx.meta.db, id), auth.userName);
+  // Chunk PUTs are acknowledged before their chunks are durable (grouped durability): they
+  // are durable and indexed before the commit looks at the index, so a committed file never
+  // references a chunk a crash could take away.
+  await ctx.chunks.flush();
   const files = await ctx.meta.commitUpload(id, final, options);
   ctx.metrics.commits.inc(files.length);
-  for (const f of audit ? files : []) {
-    await ctx.audit.record(request, { event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) });
+  if (audit) {
+    await ctx.audit.recordMany(
+      request,
+      files.map((f) => ({ event: 'file.upload', ok: true, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, path: f.path, target: f.path, details: { size: f.size, hash: f.hash }, ...(front ? { front } : {}) })),
+    );
   }
   return files;
 }

@@ -345,7 +345,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'pino JSON logs on stdout, one access-log line per request',
     apply: (c, v) => (c.logLevel = v) }),
   def({ key: 'fsync', kind: bool, default: 'true', examples: ['false', 'true'], live: false,
-    doc: 'fsync chunks before acknowledging them (off: faster, not crash-safe)',
+    doc: 'fsync chunks before a commit that references them is acknowledged (in groups: docs/protocol.md; off: faster, not crash-safe)',
     apply: (c, v) => (c.durable = v) }),
   def({ key: 'uploadTtl', kind: duration, default: '24h', examples: ['2h', '3d'], live: true,
     doc: 'idle upload sessions are removed after this',

@@ -51,7 +51,7 @@ import {
   isFerryError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
-import { canReadRange, canSweepLeftovers, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
+import { canReadRange, canStage, canSweepLeftovers, type StagedObject, type StagedWriter, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
 import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
@@ -235,6 +235,28 @@ const RUN_MAX_BYTES = 8 * 1024 * 1024;
 /** Reads of {@link ChunkStore.readMany} in flight at once. */
 const MANY_READS = 8;
 
+/**
+ * Staged chunks (grouped durability) not yet published and indexed beyond which a deferred
+ * PUT waits for the publishing under way: the disk sets the pace, not memory or page cache.
+ */
+const STAGED_LIMIT = 64;
+
+/** A loose chunk written but not yet durable, visible nor indexed (see {@link ChunkStore.put}). */
+interface StagedChunk {
+  backend: StorageBackend & StagedWriter;
+  object: StagedObject;
+  hash: string;
+  size: number;
+  store: string | null;
+  owner?: string;
+  storedBytes: number;
+  /** Ends the writer registration (garbage collection may look at the chunk again). */
+  done: () => Promise<void>;
+  /** Settles once the chunk is durable and indexed: whether it is new to the owner. */
+  published: Promise<boolean>;
+  settle: (fresh: boolean | Error) => void;
+}
+
 export class ChunkStore {
   private readonly backend: StorageBackend;
   private readonly routes: readonly ChunkRoute[];
@@ -254,6 +276,12 @@ export class ChunkStore {
   private readonly retiring = new Set<Promise<void>>();
   /** Buffers of {@link lend}. */
   private readonly buffers: ChunkBuffers;
+  /** Staged chunks waiting to be published (grouped durability: see {@link put}). */
+  private staged: StagedChunk[] = [];
+  /** Staged chunks not yet settled (waiting or being published), by hash (several writers of one hash: several entries). */
+  private readonly unsettled = new Set<StagedChunk>();
+  /** The publishing loop, while it runs. */
+  private publishing: Promise<void> | undefined;
 
   constructor(options: ChunkStoreOptions) {
     this.backend = options.backend;
@@ -303,7 +331,7 @@ export class ChunkStore {
    * bandwidth, not space, and replaces a damaged copy with verified bytes. Returns whether
    * the chunk is new *to the owner* (true without one): the only dedup answer a user gets.
    */
-  async put(hash: string, size: number, body: Readable, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' | 'delta'; base?: string } = {}): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable | Buffer, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' | 'delta'; base?: string; defer?: boolean } = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     // Each writer streams into a temporary object of its own (the backend's atomic write):
     // two senders of one chunk write side by side and the later rename replaces the
@@ -311,26 +339,121 @@ export class ChunkStore {
     // garbage collection and from the retiring of superseded copies.
     const { store, backend } = this.route(options.path);
     const done = await this.beginWrite(hash);
-    let added: Awaited<ReturnType<MetaStore['addChunk']>>;
+    let staged: StagedChunk;
     try {
-      const object =
-        options.encoding === 'zstd'
-          ? await encodedObject(hash, size, body)
-          : options.encoding === 'delta'
-            ? await deltaObject(hash, size, body, await this.read(options.base ?? '', signal))
-            : await plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
-      await backend.write(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, durable: this.durable, signal });
+      const object = await this.chunkObject(hash, size, body, signal, options);
+      if (!this.durable || !canStage(backend)) {
+        await backend.write(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, durable: this.durable, signal });
+        this.events.encoded?.(size, object.bytes);
+        return await this.indexed(hash, size, store, options.owner, object.bytes);
+      }
+      staged = this.stagedChunk(backend, await backend.stage(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, signal }), hash, size, store, options.owner, done);
       this.events.encoded?.(size, object.bytes);
-      added = await this.meta.addChunk(hash, size, store, options.owner, object.bytes);
     } finally {
-      await done();
+      if (staged! === undefined) await done();
     }
-    const { previous } = added;
+    if (!options.defer) return staged.published;
+    // Deferred: the caller answers now and calls flush() before anything may reference the
+    // chunk (a commit). The dedup answer is taken from the index as it stands.
+    staged.published.catch(() => undefined);
+    if (this.unsettled.size > STAGED_LIMIT) await this.publishing;
+    return options.owner === undefined || !(await this.meta.ownedChunks(options.owner, [hash])).has(hash);
+  }
+
+  /** The chunk object to write for a body as it arrived: verified, and compressed where that pays. */
+  private async chunkObject(hash: string, size: number, body: Readable | Buffer, signal: AbortSignal | undefined, options: { encoding?: 'zstd' | 'delta'; base?: string }): Promise<ObjectBody> {
+    if (options.encoding === 'zstd') return encodedObject(hash, size, toStream(body));
+    if (options.encoding === 'delta') return deltaObject(hash, size, toStream(body), await this.read(options.base ?? '', signal));
+    if (Buffer.isBuffer(body)) return wholeObject(hash, size, body);
+    return plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
+  }
+
+  /** Indexes a chunk whose object is durably stored; whether it is new to `owner`. */
+  private async indexed(hash: string, size: number, store: string | null, owner: string | undefined, storedBytes: number): Promise<boolean> {
+    const { previous, fresh } = await this.meta.addChunk(hash, size, store, owner, storedBytes);
     // A loose copy in another store is superseded now (in the same store it was just replaced).
     if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
     if (previous) this.events.deduplicated?.(size);
     else this.events.stored?.(size);
-    return added.fresh;
+    return fresh;
+  }
+
+  /**
+   * Grouped durability. A loose chunk on a backend that can stage (local disk) is written
+   * unflushed and invisible, and queued; a loop publishes whatever is queued (every file
+   * fsynced, renamed, each directory fsynced once: ./../core/storage.ts StagedWriter), then
+   * indexes it. A chunk is indexed only once durable, as with one durable write per chunk;
+   * what is saved is the fsync of the directory per chunk, the wait of each PUT for its own
+   * flush (the next chunks arrive while the disk works), and with `defer` the wait altogether.
+   * The loop runs while anything is queued, so the disk works beside the network.
+   */
+  private stagedChunk(backend: StorageBackend & StagedWriter, object: StagedObject, hash: string, size: number, store: string | null, owner: string | undefined, done: () => Promise<void>): StagedChunk {
+    let settle!: (fresh: boolean | Error) => void;
+    const published = new Promise<boolean>((resolve, reject) => {
+      settle = (fresh) => (fresh instanceof Error ? reject(fresh) : resolve(fresh));
+    });
+    const entry: StagedChunk = { backend, object, hash, size, store, storedBytes: object.size, done, published, settle, ...(owner !== undefined ? { owner } : {}) };
+    this.staged.push(entry);
+    this.unsettled.add(entry);
+    this.publishing ??= this.publishLoop();
+    return entry;
+  }
+
+  private async publishLoop(): Promise<void> {
+    try {
+      while (this.staged.length > 0) {
+        const batch = this.staged;
+        this.staged = [];
+        const byBackend = new Map<StorageBackend & StagedWriter, StagedChunk[]>();
+        for (const e of batch) {
+          const list = byBackend.get(e.backend);
+          if (list) list.push(e);
+          else byBackend.set(e.backend, [e]);
+        }
+        for (const [backend, entries] of byBackend) await this.publishBatch(backend, entries);
+      }
+    } finally {
+      this.publishing = undefined;
+    }
+  }
+
+  private async publishBatch(backend: StorageBackend & StagedWriter, entries: StagedChunk[]): Promise<void> {
+    let results: (Error | null)[];
+    try {
+      results = await backend.publish(entries.map((e) => e.object));
+    } catch (err) {
+      await backend.discard(entries.map((e) => e.object)).catch(() => undefined);
+      results = entries.map(() => err as Error);
+    }
+    const outcomes: (boolean | Error)[] = [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      try {
+        const failed = results[i];
+        if (failed) throw failed;
+        outcomes.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes));
+      } catch (err) {
+        outcomes.push(err as Error);
+      }
+    }
+    // The writers' registrations end together (one round trip each to a shared index, in
+    // parallel), and only then are the chunks settled: settled() means nothing is left over.
+    await Promise.all(entries.map((e) => e.done()));
+    entries.forEach((e, i) => {
+      e.settle(outcomes[i]);
+      this.unsettled.delete(e);
+    });
+  }
+
+  /**
+   * Resolves once every chunk staged before this call is durable and indexed (or failed: it
+   * is then not indexed, and a commit that needs it says the chunk is missing). The upload
+   * commit calls this before it looks at the index: a commit never references a chunk that
+   * is not durable.
+   */
+  async flush(): Promise<void> {
+    if (this.unsettled.size === 0) return;
+    await Promise.allSettled([...this.unsettled].map((e) => e.published));
   }
 
   /**
@@ -455,16 +578,34 @@ export class ChunkStore {
     );
   }
 
-  /** Resolves once the background deletions of superseded copies started so far are done (tests, shutdown). */
+  /** Resolves once staged chunks are published and the background deletions of superseded copies started so far are done (tests, shutdown). */
   async settled(): Promise<void> {
+    await this.flush();
     while (this.retiring.size > 0) await Promise.all([...this.retiring]);
   }
 
   /** The chunk's bytes, verified against its hash. FERRY_ERR_NOT_FOUND if not stored, FERRY_ERR_CHUNK_CORRUPT if damaged. */
   async read(hash: string, signal?: AbortSignal): Promise<Buffer> {
+    await this.publishedIfStaged(hash);
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
     return this.readVerified(loc, signal);
+  }
+
+  /** A chunk read right after a deferred put of it: its publishing is awaited (it is not indexed before). */
+  private async publishedIfStaged(hash: string): Promise<void> {
+    await this.flushChunks([hash]);
+  }
+
+  /**
+   * Like {@link flush}, for the chunks of `hashes` only: a dedup answer (which chunks are
+   * missing) counts those whose deferred PUT was answered, without waiting for other uploads'.
+   */
+  async flushChunks(hashes: Iterable<string>): Promise<void> {
+    if (this.unsettled.size === 0) return;
+    const wanted = hashes instanceof Set ? (hashes as Set<string>) : new Set(hashes);
+    const mine = [...this.unsettled].filter((e) => wanted.has(e.hash));
+    if (mine.length > 0) await Promise.allSettled(mine.map((e) => e.published));
   }
 
   /**
@@ -479,6 +620,7 @@ export class ChunkStore {
    * verification on; the store then finds it corrupt and handles it as always.
    */
   async lend(hash: string, signal?: AbortSignal, options: { verify?: boolean } = {}): Promise<LentChunk> {
+    await this.publishedIfStaged(hash);
     const loc = await this.meta.chunkLocation(hash);
     if (!loc) throw new NotFoundError(`chunk ${hash} is not stored`, { details: { hash } });
     const verify = options.verify ?? true;
@@ -747,6 +889,23 @@ async function plainObject(verified: Readable, size: number): Promise<ObjectBody
     }
   }
   return { body: Readable.from(raw(), { objectMode: false }), bytes: size + CHUNK_HEADER_BYTES };
+}
+
+/**
+ * The object for a chunk whose raw bytes arrived whole in one buffer (the chunk PUT reads a
+ * body of known length into one: ../server/routes/uploads.ts): hashed in one call, then
+ * compressed when a sample says it pays, else written as it is behind a raw header.
+ */
+function wholeObject(hash: string, size: number, data: Buffer): ObjectBody {
+  if (data.length !== size) throw new SizeMismatchError(`chunk ${hash.slice(0, 12)}…: ${data.length} bytes arrived, ${size} announced`);
+  const actual = createHash('sha256').update(data).digest('hex');
+  if (actual !== hash) throw new HashMismatchError(`chunk bytes hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
+  const parts = sampleCompresses(data.subarray(0, DECIDE_BYTES)) ? encodeChunkObject(data) : [chunkHeader(ChunkCodec.Raw, size), data];
+  return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+}
+
+function toStream(body: Readable | Buffer): Readable {
+  return Buffer.isBuffer(body) ? Readable.from([body], { objectMode: false }) : body;
 }
 
 /**

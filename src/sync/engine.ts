@@ -169,7 +169,8 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   const [src, dst] = [remotes.src!, remotes.dst!];
   const filter = o.filter ?? NO_FILTER;
 
-  const [srcList, dstList] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal)]);
+  // The destination is compared and written, not read from.
+  const [srcList, dstList] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal, false)]);
   if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await remoteExists(src, signal))) {
     throw new NotFoundError(`source ${src.label} not found`, { details: { remote: src.label } });
   }

@@ -19,7 +19,8 @@ export interface Listing {
   dirs: Set<string>;
 }
 
-export async function listRemote(remote: Remote, filter: Filter, signal?: AbortSignal): Promise<Listing> {
+/** `willRead`: false for a listing whose files will not be read (a sync's destination; see ListOptions). */
+export async function listRemote(remote: Remote, filter: Filter, signal?: AbortSignal, willRead = true): Promise<Listing> {
   const files = new Map<string, FileEntry>();
   const excluded = new Map<string, FileEntry>();
   const dirs = new Set<string>();
@@ -37,7 +38,7 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
     }
     return { files, excluded, dirs };
   }
-  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal })) {
+  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal, ...(willRead ? {} : { willRead }) })) {
     const rel = relOf(remote, e.key);
     if (rel === undefined || rel === '') continue;
     if (e.type === 'dir') {

@@ -6,7 +6,9 @@
  *
  * Needs root (as CI runs it): sshd switches to the logging-in user; the harness installs missing packages.
  */
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { enablePinning, pinned, pinning } from '../../benchmarks/lib/pin.js';
 import { renderMarkdown, renderReadmeSection, summarize } from '../../benchmarks/lib/report.js';
 import { runSuite } from '../../benchmarks/lib/suite.js';
 import { textSize, WORKLOADS, type Sizes } from '../../benchmarks/lib/workloads.js';
@@ -79,5 +81,37 @@ describe('benchmark harness', () => {
     expect(summary.goals.some((g) => g.goal.startsWith('3. identical re-upload'))).toBe(true);
     expect(summary.goals.find((g) => g.goal.startsWith('5a. first sync'))?.met).toBeTypeOf('boolean');
     expect(renderReadmeSection(summary)).toContain('| workload | ferry | rsync over ssh |');
+  }, 180_000);
+
+  it('"two machines" mode (--pin): clients and servers run on separate cores, and the report says so', async () => {
+    const p = enablePinning();
+    try {
+      expect(p.client).not.toBe(p.server);
+      // What taskset really gives a process started on each side.
+      const allowed = (side: 'client' | 'server') => execFileSync(...pinned(side, 'sh', ['-c', 'grep Cpus_allowed_list /proc/self/status']), { encoding: 'utf8' }).split(':')[1].trim();
+      expect(allowed('client')).toBe(p.client);
+      expect(allowed('server')).toBe(p.server);
+      const r = await runSuite({
+        size: MiB,
+        edit: 64 * KiB,
+        files: 20,
+        minFile: KiB,
+        maxFile: 8 * KiB,
+        clients: 2,
+        clientSize: 64 * KiB,
+        runs: 1,
+        tools: ['ferry', 'rsync'],
+        workloads: ['upload', 'tree', 'tree-noop'],
+        limits: false,
+        log: () => {},
+      });
+      expect(r.pinning).toEqual(p);
+      expect(r.samples).toHaveLength(6);
+      expect(r.samples.find((s) => s.tool === 'ferry' && s.workload === 'upload')!.bytesSent).toBeGreaterThanOrEqual(MiB);
+      expect(renderMarkdown(summarize(r, undefined, 'test --pin'))).toContain(`every client pinned to core(s) ${p.client}, every server (ferry, nginx, sshd and their children) to core(s) ${p.server}`);
+    } finally {
+      delete process.env.FERRY_BENCH_PIN;
+    }
+    expect(pinning()).toBeUndefined();
   }, 180_000);
 });

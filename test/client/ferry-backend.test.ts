@@ -48,3 +48,28 @@ describe('ferry remote strings', () => {
     expect(parseFerrySpec('//host')).toEqual({ server: 'http://host', path: '/' });
   });
 });
+
+describe('listing for a sync destination (willRead: false)', () => {
+  it('asks the server for small files’ chunk lists only when the files will be read', async () => {
+    const { vi } = await import('vitest');
+    const client = new FerryClient({ server: server.url, token: server.adminToken });
+    const backend = new FerryBackend({ client, root: '/will-read' });
+    const spy = vi.spyOn(client, 'list');
+    try {
+      await backend.write('a.txt', Buffer.from('small file'));
+      const read = [];
+      for await (const e of backend.list('', { recursive: true })) read.push(e);
+      const compared = [];
+      for await (const e of backend.list('', { recursive: true, willRead: false })) compared.push(e);
+      // The same entries (sizes, times, tree hashes) either way...
+      expect(compared).toEqual(read);
+      expect(read).toEqual([expect.objectContaining({ key: 'a.txt', type: 'file', size: 10, treeHash: expect.any(String) })]);
+      // ...but only the first listing carried chunk lists.
+      expect(spy.mock.calls.map((c) => c[1]?.chunks)).toEqual([true, false]);
+    } finally {
+      spy.mockRestore();
+      await client.remove('/will-read', { recursive: true }).catch(() => {});
+      await backend.close();
+    }
+  });
+});

@@ -94,6 +94,7 @@ describe('quotas', () => {
     expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: r.token })).status).toBe(200);
     // An aborted session's chunks go with the next garbage collection, and only those.
     const sd = await stage(r.token, '/d.bin', randomBytes(20_000));
+    await t.server.ctx.chunks.flush(); // chunk PUTs are made durable (renamed into place) in the background
     expect(existsSync(chunkFile(sd.hashes[0]))).toBe(true);
     expect((await t.api(`/api/v1/uploads/${sd.id}`, { method: 'DELETE', token: r.token })).status).toBe(204);
     clock += 1000;

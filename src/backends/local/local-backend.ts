@@ -56,6 +56,8 @@ import type {
   StorageBackend,
   SweptLeftovers,
   LeftoverSweeper,
+  StagedObject,
+  StagedWriter,
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
@@ -119,6 +121,9 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** Directories remembered by {@link LocalBackend} at most (a chunk store has 256 + 256). */
+const KNOWN_DIRS = 4096;
+
 /** Bytes gathered before one write(2) (see `write`). */
 const STAGING_BYTES = 1 << 20;
 
@@ -133,8 +138,94 @@ function tempName(): string {
   return TEMP_STEM + (tempCount++).toString(36);
 }
 
+/**
+ * Writes a body into an open file; returns the bytes written. Bodies from sockets arrive in
+ * pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per piece. Small
+ * pieces are copied into a staging buffer and written a MiB at a time (the copy is cheaper
+ * than the round trips, and producers may reuse their buffers, so keeping references is not
+ * an option). Pieces of {@link DIRECT_BYTES} or more go straight through (what is staged
+ * before them first): a chunk object is a 16-byte header and then its bytes in one buffer,
+ * which must not be copied a MiB at a time. Each write is awaited before the next piece is
+ * pulled: backpressure. Staging buffers are reused from write to write (a chunk store
+ * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk).
+ */
+async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number | undefined, signal: AbortSignal | undefined, what: string): Promise<number> {
+  let staging: Buffer | undefined;
+  let fill = 0;
+  let total = 0;
+  try {
+    for await (const chunk of bodyChunks(body, { size, signal, what })) {
+      total += chunk.byteLength;
+      if (chunk.byteLength >= DIRECT_BYTES || (fill === 0 && body instanceof Uint8Array)) {
+        if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
+        fill = 0;
+        await writeFully(handle, chunk);
+        continue;
+      }
+      staging ??= spareStaging.pop() ?? Buffer.allocUnsafe(STAGING_BYTES);
+      let at = 0;
+      while (at < chunk.byteLength) {
+        const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
+        staging.set(chunk.subarray(at, at + n), fill);
+        fill += n;
+        at += n;
+        if (fill === STAGING_BYTES) {
+          await writeFully(handle, staging);
+          fill = 0;
+        }
+      }
+    }
+    if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
+    return total;
+  } finally {
+    // Every write into the file that read it is over (each was awaited).
+    if (staging !== undefined && spareStaging.length < SPARE_STAGING) spareStaging.push(staging);
+  }
+}
+
+/** Pieces at least this big are written as they are (see writeBody); sockets deliver at most 64 KiB. */
+const DIRECT_BYTES = 256 * 1024;
+/** Staging buffers kept for the next writes. */
+const SPARE_STAGING = 8;
+const spareStaging: Buffer[] = [];
+
+/** A write of {@link LocalBackend} between its body and its rename: the open temporary file. */
+class LocalStaged implements StagedObject {
+  size = 0;
+  #open = true;
+  #gone = false;
+
+  constructor(
+    readonly owner: LocalBackend,
+    readonly key: string,
+    readonly dir: string,
+    readonly temp: string,
+    readonly target: string,
+    readonly handle: fsp.FileHandle,
+  ) {}
+
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    await this.handle.close();
+  }
+
+  async rename(): Promise<void> {
+    await fsp.rename(this.temp, this.target);
+    this.#gone = true;
+  }
+
+  /** Closes and removes the temporary file (once renamed, there is none left to remove). */
+  async discard(): Promise<void> {
+    await this.close().catch(() => {});
+    if (this.#gone) return;
+    this.#gone = true;
+    await fsp.unlink(this.temp).catch(() => {});
+  }
+}
+
 export class LocalBackend
-  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper
+  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter
 {
   readonly name: string;
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
@@ -222,8 +313,27 @@ export class LocalBackend
     return this.#realRoot;
   }
 
+  /**
+   * Directories found confined (without links: `followSymlinks` false), by key. A chunk store
+   * writes and reads thousands of objects in the same 256 directories (`chunks/ab/<hash>`):
+   * resolving the directory with `realpath` on every call was a thread-pool round trip per
+   * chunk for an answer that does not change, since the root is written only through Ferry
+   * (see the module comment). The object's own name is never resolved on these paths: it is
+   * opened with O_NOFOLLOW, so a link in its place is refused by the open itself. Emptied by
+   * `rmdir` and whenever an operation finds a remembered directory gone; bounded.
+   */
+  readonly #knownDirs = new Map<string, string>();
+
+  #rememberDir(dirKey: string, real: string): void {
+    if (this.followSymlinks) return;
+    if (this.#knownDirs.size >= KNOWN_DIRS) this.#knownDirs.clear();
+    this.#knownDirs.set(dirKey, real);
+  }
+
   /** The real path of an existing directory key, or undefined when it is absent or not confined. */
   async #lookupDir(dirKey: string): Promise<string | undefined> {
+    const known = this.#knownDirs.get(dirKey);
+    if (known !== undefined) return known;
     const realRoot = await this.#rootDir(false);
     if (realRoot === undefined) return undefined;
     if (dirKey === '') return realRoot;
@@ -235,7 +345,9 @@ export class LocalBackend
       if (isMissing(err)) return undefined;
       throw fromSystemError(err, dirKey);
     }
-    return this.#confined(real, abs, realRoot) ? real : undefined;
+    if (!this.#confined(real, abs, realRoot)) return undefined;
+    this.#rememberDir(dirKey, real);
+    return real;
   }
 
   /**
@@ -244,6 +356,8 @@ export class LocalBackend
    * When `durable`, the new directories' entries are fsynced.
    */
   async #ensureDir(dirKey: string, durable: boolean): Promise<string> {
+    const known = this.#knownDirs.get(dirKey);
+    if (known !== undefined) return known;
     const realRoot = (await this.#rootDir(true)) as string;
     if (dirKey === '') return realRoot;
     const abs = path.join(realRoot, dirKey);
@@ -260,7 +374,10 @@ export class LocalBackend
       }
     };
     const found = await check(abs);
-    if (found !== undefined) return found;
+    if (found !== undefined) {
+      this.#rememberDir(dirKey, found);
+      return found;
+    }
 
     const segments = dirKey.split('/');
     let depth = segments.length - 1;
@@ -293,11 +410,19 @@ export class LocalBackend
         throw fromSystemError(err, dirKey);
       }
     }
+    this.#rememberDir(dirKey, real);
     return real;
   }
 
   /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
   async #resolve(key: string): Promise<string | undefined> {
+    if (!this.followSymlinks) {
+      // Only the directory is resolved (and remembered); a link as the object itself is
+      // refused by every caller (O_NOFOLLOW, lstat), as realpath's answer would have been.
+      const slash = key.lastIndexOf('/');
+      const dir = await this.#lookupDir(slash < 0 ? '' : key.slice(0, slash));
+      return dir === undefined ? undefined : path.join(dir, key.slice(slash + 1));
+    }
     const realRoot = await this.#rootDir(false);
     if (realRoot === undefined) return undefined;
     const abs = path.join(realRoot, key);
@@ -396,70 +521,126 @@ export class LocalBackend
    * and the directory after it. Any failure removes the temporary file before this rejects.
    */
   async write(key: string, body: WriteBody, options: WriteOptions = {}): Promise<ObjectInfo> {
-    const { signal, mtime } = options;
     const durable = options.durable !== false;
+    const staged = await this.#writeTemp(key, body, options, durable);
+    try {
+      if (durable) await staged.handle.sync();
+      const stats = await staged.handle.stat();
+      await staged.close();
+      throwIfAborted(options.signal); // the last moment an abort can still keep the object from appearing
+      await staged.rename();
+      if (durable) await syncDir(staged.dir);
+      return infoOf(staged.key, stats);
+    } catch (err) {
+      await staged.discard();
+      throw fromSystemError(err, staged.key);
+    }
+  }
+
+  /**
+   * Grouped durability (StagedWriter): the body goes to a temporary file as for `write`, which
+   * is left open, unflushed and invisible until {@link publish}.
+   */
+  async stage(key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'> = {}): Promise<StagedObject> {
+    return this.#writeTemp(key, body, options, false);
+  }
+
+  /**
+   * Makes staged files durable and visible: every file fsynced (all at once: the file system
+   * joins them into few journal commits), renamed over its target, then each directory that
+   * received one fsynced once, however many objects it received. A file whose fsync or rename
+   * fails is removed and its error reported in its place; a directory whose fsync fails fails
+   * all of its objects (they are visible, but not known durable).
+   */
+  async publish(objects: readonly StagedObject[]): Promise<(Error | null)[]> {
+    const own = objects.map((o) => {
+      if (!(o instanceof LocalStaged) || o.owner !== this) throw new ValidationError(`${o.key}: not staged by ${this.name}`);
+      return o;
+    });
+    const results: (Error | null)[] = await Promise.all(
+      own.map(async (o) => {
+        try {
+          await o.handle.sync();
+          await o.close();
+          await o.rename();
+          return null;
+        } catch (err) {
+          await o.discard();
+          return fromSystemError(err, o.key) as Error;
+        }
+      }),
+    );
+    const dirs = new Map<string, number[]>();
+    own.forEach((o, i) => {
+      if (results[i] !== null) return;
+      const list = dirs.get(o.dir);
+      if (list) list.push(i);
+      else dirs.set(o.dir, [i]);
+    });
+    await Promise.all(
+      [...dirs].map(async ([dir, members]) => {
+        try {
+          await syncDir(dir);
+        } catch (err) {
+          for (const i of members) results[i] = fromSystemError(err, own[i].key) as Error;
+        }
+      }),
+    );
+    return results;
+  }
+
+  /** Drops staged files (closed and removed); idempotent. */
+  async discard(objects: readonly StagedObject[]): Promise<void> {
+    await Promise.all(objects.map((o) => (o instanceof LocalStaged ? o.discard() : undefined)));
+  }
+
+  /**
+   * The first half of every write: the key checked, its directory made (fsynced when
+   * `durable`), the body streamed into an open temporary file in it (mtime set). The caller
+   * flushes, renames or discards; on failure here the temporary file is already gone.
+   */
+  async #writeTemp(key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'>, durable: boolean): Promise<LocalStaged> {
+    const { signal, mtime } = options;
     let k: string;
     let dir: string;
+    let dirKey: string;
     try {
       k = this.#objectKey(key);
       checkSize(options.size, k);
       if (mtime !== undefined && !Number.isFinite(mtime)) throw new ValidationError(`${k}: mtime must be a number of ms`);
       throwIfAborted(signal);
-      dir = await this.#ensureDir(k.slice(0, Math.max(0, k.lastIndexOf('/'))), durable);
+      dirKey = k.slice(0, Math.max(0, k.lastIndexOf('/')));
+      dir = await this.#ensureDir(dirKey, durable);
     } catch (err) {
       discardBody(body);
       throw err;
     }
-    const temp = path.join(dir, tempName());
-    let handle: fsp.FileHandle | undefined;
-    let created = false;
+    let handle: fsp.FileHandle;
+    let temp = path.join(dir, tempName());
+    // O_EXCL: never reuse a file that is already there; 0o666 so that the umask decides.
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
     try {
-      // O_EXCL: never reuse a file that is already there; 0o666 so that the umask decides.
-      handle = await fsp.open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o666);
-      created = true;
-      // Bodies from sockets arrive in pieces of 16-64 KiB; one write(2) each costs a thread
-      // pool round trip per piece. Pieces are copied into a staging buffer and written a MiB
-      // at a time (the copy is cheaper than the round trips, and producers may reuse their
-      // buffers, so keeping references is not an option). Large pieces go straight through.
-      // Each write is awaited before the next piece is pulled: backpressure. A body that is
-      // one buffer is written as it is, and the staging buffer is made only when a small
-      // piece needs it: a chunk store writing a GiB of chunks made (and left for the
-      // collector) a MiB of staging per chunk.
-      let staging: Buffer | undefined;
-      let fill = 0;
-      for await (const chunk of bodyChunks(body, { size: options.size, signal, what: k })) {
-        if (fill === 0 && (chunk.byteLength >= STAGING_BYTES || body instanceof Uint8Array)) {
-          await writeFully(handle, chunk);
-          continue;
-        }
-        staging ??= Buffer.allocUnsafe(STAGING_BYTES);
-        let at = 0;
-        while (at < chunk.byteLength) {
-          const n = Math.min(STAGING_BYTES - fill, chunk.byteLength - at);
-          staging.set(chunk.subarray(at, at + n), fill);
-          fill += n;
-          at += n;
-          if (fill === STAGING_BYTES) {
-            await writeFully(handle, staging);
-            fill = 0;
-          }
-        }
+      try {
+        handle = await fsp.open(temp, flags, 0o666);
+      } catch (err) {
+        // A remembered directory removed meanwhile (by another process): look it up afresh.
+        if (errno(err) !== 'ENOENT' || !this.#knownDirs.has(dirKey)) throw err;
+        this.#knownDirs.clear();
+        dir = await this.#ensureDir(dirKey, durable);
+        temp = path.join(dir, tempName());
+        handle = await fsp.open(temp, flags, 0o666);
       }
-      if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
-      if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);
-      if (durable) await handle.sync();
-      const stats = await handle.stat();
-      await handle.close();
-      handle = undefined;
-      throwIfAborted(signal); // the last moment an abort can still keep the object from appearing
-      await fsp.rename(temp, path.join(dir, path.posix.basename(k)));
-      created = false;
-      if (durable) await syncDir(dir);
-      return infoOf(k, stats);
     } catch (err) {
-      if (handle !== undefined) await handle.close().catch(() => {});
-      if (created) await fsp.unlink(temp).catch(() => {});
-      else discardBody(body); // failed before the loop took the body over
+      discardBody(body);
+      throw fromSystemError(err, k);
+    }
+    const staged = new LocalStaged(this, k, dir, temp, path.join(dir, path.posix.basename(k)), handle);
+    try {
+      staged.size = await writeBody(handle, body, options.size, signal, k);
+      if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);
+      return staged;
+    } catch (err) {
+      await staged.discard();
       throw fromSystemError(err, k);
     }
   }
@@ -738,6 +919,7 @@ export class LocalBackend
     const parent = await this.#lookupDir(slash < 0 ? '' : k.slice(0, slash));
     if (parent === undefined) return;
     const dir = path.join(parent, k.slice(slash + 1));
+    this.#knownDirs.clear();
     try {
       if (!(await fsp.lstat(dir)).isDirectory()) return;
       await fsp.rmdir(dir);

@@ -45,6 +45,7 @@ import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type 
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
 import { ChunkAccess } from '../chunk-access.js';
+import { readWholeBody } from '../chunk-bodies.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -183,6 +184,8 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
   // A drop box never replaces a file.
   const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
   const all = files.flatMap((f) => f.chunks ?? []);
+  // Chunks whose PUT was answered but that are not yet durable count as sent (grouped durability).
+  await ctx.chunks.flushChunks(all.map((c) => c.hash));
   const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
   const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
   return reply.status(201).send(status);
@@ -192,6 +195,8 @@ async function getUpload(ctx: ServerContext, request: FastifyRequest) {
   const { meta } = ctx;
   const params = request.params as IdParams;
   const up = await ownUpload(ctx, authOf(request), params.id);
+  // Chunks taken but not yet durable are indexed first: they are not missing.
+  await ctx.chunks.flush();
   const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
   return status;
 }
@@ -221,6 +226,7 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
       throw err;
     }
   }
+  await ctx.chunks.flushChunks(list.map((c) => c.hash));
   const missing = await meta.appendEntries(id, file, list, ttl);
   const res: AppendChunksResponse = { missing };
   return res;
@@ -266,7 +272,21 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   });
   // Read, verified and written the same way whoever else stores the chunk; `stored` says
   // only whether it was already the caller's (the dedup oracle is closed, issue 10).
-  const stored = await chunks.put(hash, size, rawBody(request), controller.signal, { owner: auth.userId, path, ...(encoding ? { encoding } : {}), ...(base ? { base } : {}) });
+  // Deferred durability: the chunk is made durable and indexed with others in the
+  // background, and the commit waits for it (ChunkStore.put, grouped durability).
+  const options = { owner: auth.userId, path, defer: true, ...(encoding ? { encoding } : {}), ...(base ? { base } : {}) };
+  const whole = encoding ? undefined : readWholeBody(rawBody(request), length);
+  let stored: boolean;
+  if (whole === undefined) {
+    stored = await chunks.put(hash, size, rawBody(request), controller.signal, options);
+  } else {
+    const body = await whole;
+    try {
+      stored = await chunks.put(hash, size, body.data, controller.signal, options);
+    } finally {
+      body.release();
+    }
+  }
   // Only a chunk taken keeps the session alive: refused requests do not extend it.
   await meta.extendUpload(params.id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(size);
