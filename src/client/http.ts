@@ -11,6 +11,7 @@ import type { RetryPolicy } from '../core/retry.js';
 import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from './tls.js';
 import type { TokenBucket } from '../core/token-bucket.js';
 import { limitedBody } from './bandwidth.js';
+import { loadUndici } from './undici-pool.js';
 import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
 export { errorFromResponse, errorFromTransport, type HttpMethod, type RequestSpec, type RetryMode, type WireResponse as Response } from './wire.js';
@@ -50,10 +51,7 @@ export class UndiciTransport implements Transport {
   }
 
   private pool(): Promise<Pool> {
-    this.#pool ??= import('undici').then((loaded) => {
-      // undici is CommonJS: Node gives its exports as named ones, the CLI's bundle (esbuild,
-      // node mode) only as `default`.
-      const { Pool, buildConnector } = 'Pool' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
+    this.#pool ??= loadUndici().then(({ Pool, buildConnector }) => {
       const o = this.options;
       return new Pool(this.origin, {
         connections: o.connections ?? 8,
