@@ -11,9 +11,11 @@
  *   npm run bench -- --pin                          # clients on core 0, servers on core 1
  *
  * Options: --size 1GiB (workloads 1-4), --edit 1MiB, --files 10000, --min-file 1KiB,
- * --max-file 64KiB, --clients 200, --client-size 4MiB, --runs 3, --tools (DEFAULT_TOOLS;
+ * --max-file 64KiB, --clients 200, --client-size 4MiB, --archive-size 128MiB (workload 8: node_modules
+ * packages in the tar), --runs 3, --tools (DEFAULT_TOOLS;
  * also rclone-webdav and tus: Ferry's WebDAV and tus fronts),
- * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; `all` adds
+ * --workloads (issue 6's: upload,download,reupload,edit,tree,tree-noop,many; issue 15's
+ * edit-scattered, text, archive, archive-update; `all` adds
  * download-delta, tree-download, tree-download-noop), --no-limits, --no-micro, --no-web,
  * --no-cluster (benchmarks/cluster.ts: --clients clients against one node and three), --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
@@ -55,6 +57,7 @@ const options = {
   maxFile: args.size('max-file', '64KiB'),
   clients: args.number('clients', quick ? 10 : 200),
   clientSize: args.size('client-size', quick ? '256KiB' : '4MiB'),
+  archiveSize: args.size('archive-size', quick ? '8MiB' : '128MiB'),
   runs: args.number('runs', quick ? 1 : 3),
   tools,
   workloads,

@@ -159,6 +159,23 @@ function toolWall(r: SuiteResult, workload: WorkloadId, tool: ToolId): (run: num
   return (run) => r.samples.find((s) => s.workload === workload && s.tool === tool && s.run === run)?.wallSeconds;
 }
 
+/** Issue 15: the updated archive costs no more bytes than rsync's delta, and no more time. */
+function archiveGoal(r: SuiteResult, row: (wl: WorkloadId, tool: ToolId) => Row | undefined, out: Goal[]): void {
+  const f = row('archive-update', 'ferry');
+  const p = row('archive-update', 'rsync');
+  if (!f || !p || f.bytesSent === undefined || p.bytesSent === undefined) return;
+  const ratio = pairedRatio(r, 'archive-update', toolWall(r, 'archive-update', 'rsync'));
+  const met = f.bytesSent <= p.bytesSent && ratio <= 1;
+  const gaps = [...(f.bytesSent > p.bytesSent ? [`sends ${(f.bytesSent / p.bytesSent).toFixed(2)}× rsync's bytes`] : []), ...(ratio > 1 ? [speedWords(ratio)] : [])];
+  out.push({
+    goal: "8b. update of a real archive: bytes sent ≤ rsync's delta, time ≤ rsync's (issue 15)",
+    target: `≤ rsync over ssh (${Math.round(p.bytesSent)} bytes sent, ${p.wallSeconds.toFixed(2)} s)`,
+    measured: `${Math.round(f.bytesSent)} bytes sent (${(f.bytesSent / p.bytesSent).toFixed(2)}× rsync's), ${f.wallSeconds.toFixed(2)} s`,
+    met,
+    gap: met ? `met: ${speedWords(ratio)}` : gaps.join(', '),
+  });
+}
+
 function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']): Goal[] {
   const out: Goal[] = [];
   const row = (wl: WorkloadId, tool: ToolId) => w.find((x) => x.id === wl)?.rows.find((x) => x.tool === tool);
@@ -248,6 +265,7 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
   }
   vsTool('5a. first sync of the small-file tree at least as fast as rsync over ssh (issue 5)', 'tree', 'rsync');
   vsTool('5b. no-change re-sync at least as fast as rsync (issue 5)', 'tree-noop', 'rsync');
+  archiveGoal(r, row, out);
 
   for (const wl of w) {
     const f = wl.rows.find((x) => x.tool === 'ferry');
@@ -278,7 +296,7 @@ export function summarize(r: SuiteResult, _micro: MicroResults | undefined, comm
       id: w.id,
       number: w.number,
       title: w.title(r.options),
-      bytes: w.bytes({ ...r.options, treeBytes: r.treeBytes }),
+      bytes: w.bytes({ ...r.options, treeBytes: r.treeBytes, archiveBytes: r.archiveBytes }),
       rows: rowsFor(r.samples, w.id, r.options.tools),
       skipped: r.skipped.filter((s) => s.workload === w.id).map(({ tool, why }) => ({ tool, why })),
     });

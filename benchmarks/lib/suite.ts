@@ -9,7 +9,7 @@
  * and counters; after it: the deltas, the client's rusage, the server's peak RSS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
@@ -26,7 +26,8 @@ import { makeMany, makeTree, scribble, writeRandomFile, writeTextFile } from './
 import { diskWrite, loopbackHttp, sha256File, sha256Memory } from './limits.js';
 import { cleanupMeasure, cpuDelta, killClients, peakRss, resetPeakRss, runClient, runClients, sampleRss, treeCpu, treeRss, waitForChildren, type ClientCost, type Command, type Cpu } from './measure.js';
 import { describeMachine, ensurePackages, loadAverage, type Machine } from './system.js';
-import { SCATTERED_EDIT_BYTES, SCATTERED_EDITS, textSize, WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
+import { makeArchives } from './archive.js';
+import { ARCHIVE_SIZE, SCATTERED_EDIT_BYTES, SCATTERED_EDITS, textSize, WORKLOADS, type Sizes, type WorkloadId } from './workloads.js';
 import { pinning, type Pinning } from './pin.js';
 
 /** Bytes of `zstd -3` of a whole file (the issue's reference for stored and sent bytes); undefined without zstd. */
@@ -98,6 +99,8 @@ export interface SuiteResult {
   finishedAt: string;
   treeCommand: TreeCommand;
   treeBytes: number;
+  /** Workload 8's two tars (when it ran). */
+  archiveBytes?: { before: number; after: number };
   loadAtStart: number[];
   loadAtEnd: number[];
   samples: Sample[];
@@ -329,6 +332,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const limits: LimitSample[] = [];
   const skipped: SuiteResult['skipped'] = [];
   let treeBytes = 0;
+  let archiveBytes: { before: number; after: number } | undefined;
   try {
     // Inputs, made once: every run starts its servers empty, so nothing dedups across runs.
     const input = join(root, 'input');
@@ -342,6 +346,11 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     if (o.workloads.some((w) => w.startsWith('tree'))) treeBytes = await makeTree(tree, o.files, o.minFile, o.maxFile);
     const many = wants('many') ? await makeMany(join(input, 'many'), o.clients, o.clientSize) : [];
     const text = join(input, 'text.jsonl');
+    const archive = o.workloads.some((w) => w.startsWith('archive')) ? await makeArchives(input, o.archiveSize ?? ARCHIVE_SIZE) : undefined;
+    if (archive) {
+      archiveBytes = { before: (await stat(archive.before)).size, after: (await stat(archive.after)).size };
+      o.log(`archive input: ${archive.packages} packages, ${archiveBytes.before} bytes; then ${archive.edited} files edited and ${archive.added} added: ${archiveBytes.after} bytes`);
+    }
     let zstdBytes: number | undefined;
     if (wants('text')) {
       await writeTextFile(text, textSize(o));
@@ -371,11 +380,18 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             // and rsync compares whole seconds: a same-size file with the same mtime is "unchanged".
             await bumpMtime(big);
           }
+          // Workload 8: each run's local archive starts as the first tar and becomes the second (same path, as a user's file would).
+          const archiveLocal = join(dir, 'node_modules.tar');
+          if (w.id === 'archive' && archive) await copyFile(archive.before, archiveLocal);
+          if (w.id === 'archive-update' && archive) {
+            await copyFile(archive.after, archiveLocal);
+            await bumpMtime(archiveLocal);
+          }
           if (w.id === 'edit-scattered') {
             for (let i = 0; i < SCATTERED_EDITS; i++) await scribble(big, Math.floor(((i + 0.5) * (o.size - SCATTERED_EDIT_BYTES)) / SCATTERED_EDITS), SCATTERED_EDIT_BYTES);
             await bumpMtime(big);
           }
-          const bytes = w.bytes({ ...o, treeBytes });
+          const bytes = w.bytes({ ...o, treeBytes, archiveBytes });
           for (const tool of order) {
             const missing = (w.needs ?? []).filter((n) => !wants(n));
             if (missing.length) {
@@ -393,6 +409,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             const s = await measureStep(tool, w.kind, async () => {
               switch (w.kind) {
                 case 'upload':
+                  if (w.id === 'archive' || w.id === 'archive-update') {
+                    await tool.prepare?.('node_modules.tar');
+                    return { commands: [tool.upload(archiveLocal, 'node_modules.tar')] };
+                  }
                   if (w.id === 'text') {
                     await tool.prepare?.('text.jsonl');
                     return { commands: [tool.upload(text, 'text.jsonl')] };
@@ -449,6 +469,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     finishedAt: new Date().toISOString(),
     treeCommand,
     treeBytes,
+    ...(archiveBytes ? { archiveBytes } : {}),
     loadAtStart,
     loadAtEnd: loadAverage(),
     samples,

@@ -1,7 +1,8 @@
 /** The workloads of issue 6, in the order they run (later ones build on the earlier ones' state). */
 import type { StepKind } from '../tools/tool.js';
+import { ARCHIVE_EDITS } from './archive.js';
 
-export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'edit-scattered' | 'download-delta' | 'text' | 'tree' | 'tree-noop' | 'tree-download' | 'tree-download-noop' | 'many';
+export type WorkloadId = 'upload' | 'download' | 'reupload' | 'edit' | 'edit-scattered' | 'download-delta' | 'text' | 'tree' | 'tree-noop' | 'tree-download' | 'tree-download-noop' | 'many' | 'archive' | 'archive-update';
 
 export interface Workload {
   id: WorkloadId;
@@ -11,7 +12,7 @@ export interface Workload {
   /** Filled in with the sizes of the run. */
   title: (s: Sizes) => string;
   /** Bytes the user asked to move (the MB/s column divides these by the wall time). */
-  bytes: (s: Sizes & { treeBytes: number }) => number;
+  bytes: (s: Sizes & { treeBytes: number; archiveBytes?: { before: number; after: number } }) => number;
   /** Earlier workloads that must have run on the same tool for this one to mean anything. */
   needs?: WorkloadId[];
   /** Not in issue 6's list: runs only when asked for (`--workloads all` or by name). */
@@ -26,7 +27,12 @@ export interface Sizes {
   maxFile: number;
   clients: number;
   clientSize: number;
+  /** Workload 8: bytes of node_modules packages in the first archive (default {@link ARCHIVE_SIZE}). */
+  archiveSize?: number;
 }
+
+/** Workload 8's default budget of packages. */
+export const ARCHIVE_SIZE = 128 * 1024 * 1024;
 
 export function human(bytes: number): string {
   const units: [number, string][] = [
@@ -99,6 +105,21 @@ export const WORKLOADS: Workload[] = [
     kind: 'upload',
     title: (s) => `upload ${human(textSize(s))} of compressible text (JSON log lines)`,
     bytes: (s) => textSize(s),
+  },
+  {
+    id: 'archive',
+    number: '8a',
+    kind: 'upload',
+    title: (s) => `upload a tar of a node_modules tree (${human(s.archiveSize ?? ARCHIVE_SIZE)} of packages)`,
+    bytes: (s) => s.archiveBytes?.before ?? 0,
+  },
+  {
+    id: 'archive-update',
+    number: '8b',
+    kind: 'upload',
+    title: () => `upload the tar again after ${ARCHIVE_EDITS} files edited and one package added`,
+    bytes: (s) => s.archiveBytes?.after ?? 0,
+    needs: ['archive'],
   },
   {
     id: 'many',

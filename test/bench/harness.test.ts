@@ -27,6 +27,7 @@ describe('benchmark harness', () => {
       maxFile: 8 * KiB,
       clients: 3,
       clientSize: 64 * KiB,
+      archiveSize: 2 * MiB,
       runs: 1,
       tools: ['ferry', 'rsync'],
       workloads: WORKLOADS.map((w) => w.id),
@@ -58,6 +59,14 @@ describe('benchmark harness', () => {
     expect(sent('ferry', 'edit-scattered')).toBeLessThan(size / 4);
     expect(sent('ferry', 'text')).toBeLessThan(textSize({ size } as Sizes) / 3);
     expect(sent('rsync', 'edit-scattered')).toBeLessThan(size / 2);
+    // Workload 8: a tar of node_modules packages, then the same after 36 edits and a package added.
+    expect(r.archiveBytes!.before).toBeGreaterThan(MiB);
+    expect(r.archiveBytes!.after).toBeGreaterThan(r.archiveBytes!.before);
+    expect(sent('ferry', 'archive')).toBeGreaterThan(0);
+    expect(sent('ferry', 'archive-update')).toBeGreaterThan(0);
+    expect(sent('ferry', 'archive-update')).toBeLessThan(r.archiveBytes!.after / 2);
+    expect(sent('rsync', 'archive')).toBeGreaterThanOrEqual(r.archiveBytes!.before);
+    expect(sent('rsync', 'archive-update')).toBeLessThan(r.archiveBytes!.after / 2);
     expect(sent('ferry', 'tree-download-noop')).toBe(0);
     expect(sent('ferry', 'tree-noop')).toBe(0);
     expect(sent('ferry', 'many')).toBeGreaterThanOrEqual(3 * 64 * KiB);
@@ -80,6 +89,7 @@ describe('benchmark harness', () => {
     expect(md).toMatch(/\| rsync over ssh \| \d/);
     expect(summary.goals.some((g) => g.goal.startsWith('3. identical re-upload'))).toBe(true);
     expect(summary.goals.find((g) => g.goal.startsWith('5a. first sync'))?.met).toBeTypeOf('boolean');
+    expect(summary.goals.find((g) => g.goal.startsWith('8b. update of a real archive'))?.met).toBeTypeOf('boolean');
     expect(renderReadmeSection(summary)).toContain('| workload | ferry | rsync over ssh |');
   }, 180_000);
 
