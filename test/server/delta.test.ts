@@ -137,6 +137,30 @@ describe('deltas the server refuses', () => {
     expect(Buffer.from(await (await t.api('/api/v1/files/d/r.bin')).arrayBuffer()).equals(edited)).toBe(true);
   });
 
+  it('reads a base once for its signature and the delta that follows (kept verified in memory)', async () => {
+    const old = randomBytes(300_000);
+    expect((await uploadBuffer(t, '/d/once.bin', old, old.length)).status).toBe(200);
+    const edited = scatterEdits(old, 4);
+    const served0 = await metric('ferry_chunks_served_total');
+    const sigRes = await t.api(`/api/v1/chunks/${sha256(old)}/signature?path=/d/once.bin`);
+    expect(sigRes.status).toBe(200);
+    const sig = Buffer.from(await sigRes.arrayBuffer());
+    expect(sig.equals(signatureOf(old))).toBe(true);
+    expect((await metric('ferry_chunks_served_total')) - served0).toBe(1);
+    const { id, hash } = await session(edited, '/d/once.bin');
+    expect((await put(id, hash, makeDelta(edited, sig, 1 << 20).delta, sha256(old))).status).toBe(200);
+    // The delta was applied to the bytes read for the signature: no second read of the base.
+    expect((await metric('ferry_chunks_served_total')) - served0).toBe(1);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    expect(Buffer.from(await (await t.api('/api/v1/files/d/once.bin')).arrayBuffer()).equals(edited)).toBe(true);
+    // Without a signature first, the base is read for the delta (and verified) as before.
+    const again = scatterEdits(edited, 2);
+    const s2 = await session(again, '/d/once.bin');
+    const served1 = await metric('ferry_chunks_served_total');
+    expect((await put(s2.id, s2.hash, makeDelta(again, signatureOf(edited), 1 << 20).delta, sha256(edited))).status).toBe(200);
+    expect((await metric('ferry_chunks_served_total')) - served1).toBe(1);
+  });
+
   it('gives no signature of a chunk the caller may not read, and takes no delta against it', async () => {
     const secret = randomBytes(150_000);
     expect((await uploadBuffer(t, '/d/secret.bin', secret, secret.length)).status).toBe(200);

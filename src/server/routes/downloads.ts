@@ -398,14 +398,14 @@ async function getChunk(ctx: ServerContext, access: ChunkAccess, request: Fastif
 }
 
 /** The chunk at `:hash` (read and verified) for a caller who may read it through `?path=`, as the chunk GET checks. */
-async function readableChunk(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest): Promise<{ hash: string; data: Buffer }> {
+async function readableChunk(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, asBase = false): Promise<{ hash: string; data: Buffer }> {
   const auth = authOf(request);
   const hash = assertSha256Hex((request.params as { hash: string }).hash, 'chunk hash');
   const filePath = (request.query as { path?: string }).path;
   if ((await access.unreadable(auth, [hash], filePath === undefined ? undefined : [filePath])).length > 0) {
     throw new NotFoundError(filePath === undefined ? `chunk ${hash} not found` : `chunk ${hash} is not part of ${filePath}`, { details: filePath === undefined ? undefined : { path: filePath } });
   }
-  return { hash, data: await ctx.chunks.read(hash) };
+  return { hash, data: asBase ? await ctx.chunks.readBase(hash) : await ctx.chunks.read(hash) };
 }
 
 /**
@@ -413,7 +413,8 @@ async function readableChunk(ctx: ServerContext, access: ChunkAccess, request: F
  * file needs to send the chunk replacing this one as a delta (feature `chunk-delta`).
  */
 async function getChunkSignature(ctx: ServerContext, access: ChunkAccess, request: FastifyRequest, reply: FastifyReply) {
-  const { data } = await readableChunk(ctx, access, request);
+  // Read as a base: the delta that follows (PUT with x-ferry-delta-base) finds it in memory.
+  const { data } = await readableChunk(ctx, access, request, true);
   const sig = signatureOf(data);
   reply.type('application/octet-stream');
   reply.header('cache-control', 'private, max-age=31536000, immutable');
