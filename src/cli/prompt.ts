@@ -62,8 +62,10 @@ export async function promptLine(question: string): Promise<string> {
 export async function promptSecret(question: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) return fromStdin(question.replace(/:\s*$/, '').toLowerCase());
-  process.stderr.write(question);
+  // Echo off before the question shows: what is typed (or pasted) the moment it appears
+  // must not reach the screen (the other order lost that race on a loaded machine).
   stdin.setRawMode(true);
+  process.stderr.write(question);
   stdin.resume();
   stdin.setEncoding('utf8');
   return new Promise<string>((resolve, reject) => {

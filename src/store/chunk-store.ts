@@ -368,7 +368,12 @@ export class ChunkStore {
     // chunk (a commit). The dedup answer is taken from the index as it stands.
     staged.published.catch(() => undefined);
     if (this.unsettled.size > STAGED_LIMIT) await this.publishing;
-    return options.owner === undefined || !(await this.meta.ownedChunks(options.owner, [hash])).has(hash);
+    if (options.owner === undefined) return true;
+    // The owner's own earlier PUT of this chunk may not be indexed yet (it is published in
+    // the background): it is theirs already. Looked at before the index, which a staged
+    // chunk reaches before it leaves `unsettled`, so one of the two sees it.
+    for (const e of this.unsettled) if (e !== staged && e.hash === hash && e.owner === options.owner) return false;
+    return !(await this.meta.ownedChunks(options.owner, [hash])).has(hash);
   }
 
   /** The chunk object to write for a body as it arrived: verified, and compressed where that pays. */
