@@ -32,7 +32,7 @@
  * a prefix is listing one encrypted prefix. A stored segment is 26 + 1.6 × the plain length
  * characters; to stay within 255 a plain segment may have at most 143 bytes.
  */
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual, type CipherGCM } from 'node:crypto';
 import { CryptoSwappedError, CryptoTamperedError, CryptoTruncatedError, PathInvalidError } from '../../core/errors.js';
 
 export const MAGIC = Buffer.from('FRY1', 'latin1');
@@ -138,6 +138,31 @@ export function sealSegment(key: Buffer, aad: Buffer, index: number, last: boole
   c.final();
   c.getAuthTag().copy(out, n);
   return out;
+}
+
+/**
+ * One segment sealed from pieces as they come (ciphertext and then tag written into the
+ * caller's buffer): the same bytes as {@link sealSegment} of the pieces joined, without
+ * joining them first.
+ */
+export class SegmentSealer {
+  private readonly c: CipherGCM;
+
+  constructor(key: Buffer, aad: Buffer, index: number, last: boolean) {
+    this.c = createCipheriv('aes-256-gcm', key, nonce(index, last));
+    this.c.setAAD(aad);
+  }
+
+  /** Encrypts `plain` into `out` at `at`; returns where the next byte goes. */
+  update(plain: Uint8Array, out: Buffer, at: number): number {
+    return at + this.c.update(plain).copy(out, at);
+  }
+
+  /** Ends the segment: its tag into `out` at `at`; returns where the next byte goes. */
+  final(out: Buffer, at: number): number {
+    this.c.final();
+    return at + this.c.getAuthTag().copy(out, at);
+  }
 }
 
 /**
