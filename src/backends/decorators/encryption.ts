@@ -455,6 +455,7 @@ function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }
 
 /** The largest read served from a reused scratch buffer (chunks are smaller; larger reads allocate their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+const SCRATCH_ROUND_BYTES = 1024 * 1024;
 
 /**
  * Buffers that range reads read sealed bytes into, reused: a fresh multi-MiB buffer per chunk
@@ -469,11 +470,20 @@ class ScratchBuffers {
     if (n > SCRATCH_MAX_BYTES) return undefined;
     const i = this.free.findIndex((b) => b.length >= n);
     if (i >= 0) return this.free.splice(i, 1)[0];
-    return Buffer.allocUnsafeSlow(Math.ceil(n / SEGMENT_BYTES) * SEGMENT_BYTES);
+    // Whole MiB: chunks of any size up to the next MiB reuse it (content-defined chunks vary).
+    return Buffer.allocUnsafeSlow(Math.ceil(n / SCRATCH_ROUND_BYTES) * SCRATCH_ROUND_BYTES);
   }
 
+  /** Keeps the largest four (a smaller one serves fewer reads). */
   release(b: Buffer | undefined): void {
-    if (b && this.free.length < 4) this.free.push(b);
+    if (!b) return;
+    if (this.free.length < 4) {
+      this.free.push(b);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.free.length; i++) if (this.free[i].length < this.free[smallest].length) smallest = i;
+    if (this.free[smallest].length < b.length) this.free[smallest] = b;
   }
 }
 
@@ -773,13 +783,19 @@ export class EncryptedBackend implements StorageBackend {
       }
     };
     if (offset === 0) {
-      // One read: the header and the segments the range covers, into a reused buffer.
+      // One read: the header and the segments the range covers. Into the caller's buffer when
+      // it holds them all (the chunk store's lent buffers mostly do), decrypted there in place:
+      // segment i's plain bytes go to i × 64 KiB, below its own ciphertext (HEADER_BYTES +
+      // i × (64 KiB + 16), read by then) and the tag after it, and below every later segment.
+      // Else into a reused scratch buffer.
       const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
-      const scratch = this.scratch.acquire(HEADER_BYTES + requested);
+      const inPlace = into !== undefined && into.length >= HEADER_BYTES + requested;
+      const scratch = inPlace ? undefined : this.scratch.acquire(HEADER_BYTES + requested);
       try {
-        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: scratch });
+        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: inPlace ? into : scratch });
         if (sealed.length < HEADER_BYTES) throw new CryptoTruncatedError(`${k}: the encrypted object ends inside its header`);
-        const known = this.checkHeader(k, sealed.subarray(0, HEADER_BYTES));
+        // A copy of the header: it is every segment's associated data, and decrypting in place overwrites it.
+        const known = this.checkHeader(k, Buffer.from(sealed.subarray(0, HEADER_BYTES)));
         return openSealed({ offset, take: length, withHeader: true, firstIndex: 0, requested }, known, sealed.subarray(HEADER_BYTES), k, into);
       } finally {
         this.scratch.release(scratch);
