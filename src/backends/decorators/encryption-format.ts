@@ -23,6 +23,9 @@
  *
  * Segments of 64 KiB: a range read (a small chunk inside a pack) decrypts at most two of them,
  * and the tags cost 0.02 % of the size; 16 KiB segments measured no faster for whole reads.
+ * ChaCha20-Poly1305 was measured as the alternative (2026-12, 2 × EPYC, Node 20, 64 KiB per
+ * cipher): 1.3–1.5 GB per CPU second in Node against 1.1–1.7 for AES-256-GCM (`openssl speed`:
+ * 3.1 against 2.6 GB/s): no gain worth a second format.
  *
  * Names are encrypted per path segment, deterministically (a synthetic IV, as SIV): the IV is
  * HMAC-SHA-256(name MAC key, segment), the segment is AES-256-CTR encrypted under it, and the

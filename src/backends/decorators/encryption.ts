@@ -512,6 +512,8 @@ export class EncryptedBackend implements StorageBackend {
   private readonly saveRing?: (ring: KeyRing) => Promise<void>;
   /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
   private readonly storedNames = new Map<string, string>();
+  /** Name tags of recent keys (an HMAC each; every read and write of a key checks or writes it). */
+  private readonly nameTags = new Map<string, Buffer>();
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
   rmdir?: (key: string, options?: OpOptions) => Promise<void>;
   isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
@@ -626,6 +628,17 @@ export class EncryptedBackend implements StorageBackend {
     return name;
   }
 
+  /** The name tag of a normalized key (the header's binding of an object to its name). */
+  private nameTag(k: string): Buffer {
+    let tag = this.nameTags.get(k);
+    if (tag === undefined) {
+      tag = this.ring.names.tag(k);
+      if (this.nameTags.size >= STORED_NAMES_CACHED) this.nameTags.clear();
+      this.nameTags.set(k, tag);
+    }
+    return tag;
+  }
+
   /** A plain key the migration fallback may use: never the key ring's own objects. */
   private plainFallback(key: string): boolean {
     return this.migrating && key !== RING_DIR && !key.startsWith(`${RING_DIR}/`);
@@ -655,7 +668,7 @@ export class EncryptedBackend implements StorageBackend {
     if (!header) throw new CryptoTamperedError(`${key}: the stored object is not an encrypted object of this store`);
     const dataKey = this.ring.dataKey(header.keyId, key);
     const keys = objectKeys(dataKey.key, header.salt);
-    verifyHeader(header, keys.mac, this.ring.names.tag(key), key);
+    verifyHeader(header, keys.mac, this.nameTag(key), key);
     return { header, key: keys.enc };
   }
 
@@ -875,7 +888,7 @@ export class EncryptedBackend implements StorageBackend {
     const dataKey = this.ring.current;
     const salt = randomBytes(16);
     const keys = objectKeys(dataKey.key, salt);
-    const nameTag = this.ring.names.tag(k);
+    const nameTag = this.nameTag(k);
     if (body instanceof Uint8Array) {
       if (options.size !== undefined && options.size !== body.length) {
         throw new SizeMismatchError(`${body.length} bytes given, ${options.size} announced`);
