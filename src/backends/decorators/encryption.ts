@@ -185,7 +185,8 @@ class Sealer {
       }
     }
     if (pos !== out.length) throw new InternalError(`sealed ${pos} bytes where ${out.length} were due`);
-    if (this.seen < expected && out.length < CARRY_BYTES) this.carry = out;
+    // Held once at most (never a carry carried again: many tiny pieces must not be copied over and over).
+    if (this.seen < expected && out.length < CARRY_BYTES && carried === 0) this.carry = out;
     else this.output(out);
   }
 
@@ -542,7 +543,7 @@ export class EncryptedBackend implements StorageBackend {
     if (canStage(b)) {
       this.stage = (key, body, o) => this.stageSealed(b, key, body, o);
       this.publish = (objects) => this.publishSealed(b, objects);
-      this.discard = (objects) => b.discard(objects.map((o) => this.innerStaged(o)));
+      this.discard = async (objects) => b.discard(objects.map((o) => this.innerStaged(o)));
     }
   }
 
