@@ -197,6 +197,17 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('a body stream that fails before the wrapped backend pulls it fails the write (never an unheard error event), leaving nothing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-failing-'));
+    const b = await encrypted(new LocalBackend({ root: dir }));
+    const body = new Readable({ read() {} });
+    const writing = b.write('x/failing', body, { size: 10 });
+    body.destroy(new Error('the source broke'));
+    await expect(writing).rejects.toThrow('the source broke');
+    expect(await codeOf(b.stat('x/failing'))).toBe('FERRY_ERR_NOT_FOUND');
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('decrypting in place still finds damage: a flipped byte in any segment or the header is FERRY_ERR_CRYPTO_TAMPERED', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-inplace-'));
     const inner = new LocalBackend({ root: dir });

@@ -898,6 +898,10 @@ export class EncryptedBackend implements StorageBackend {
       return { info: await put(stored, sealed, { ...options, size: sealed.length }), size: body.length };
     }
     throwIfAborted(options.signal);
+    // The wrapped backend pulls the body only once it is ready for it (a directory made, a file
+    // opened): a source failing before then (a read of a damaged object being copied) must not
+    // be an unheard 'error' event. The pull then finds the stream failed and fails the write.
+    if (body instanceof Readable) body.on('error', () => undefined);
     const sealed: Buffer[] = [];
     const sealer = new Sealer(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size, (b) => void sealed.push(b));
     try {
