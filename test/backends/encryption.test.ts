@@ -187,6 +187,44 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
         expect(got.equals(data.subarray(offset, offset + length)), `${k} ${offset}+${length}`).toBe(true);
       }
     }
+    // A buffer that holds the whole sealed object (the chunk store's lent buffers): decrypted in place.
+    const big = Buffer.alloc(HEADER_BYTES + 7 * SEALED_SEGMENT_BYTES, 0xee);
+    for (const k of ['obj', 'unsized']) {
+      const got = await b.readRange(k, 0, data.length + 16, { into: big });
+      expect(got.buffer, k).toBe(big.buffer);
+      expect(got.equals(data), k).toBe(true);
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a body stream that fails before the wrapped backend pulls it fails the write (never an unheard error event), leaving nothing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-failing-'));
+    const b = await encrypted(new LocalBackend({ root: dir }));
+    const body = new Readable({ read() {} });
+    const writing = b.write('x/failing', body, { size: 10 });
+    body.destroy(new Error('the source broke'));
+    await expect(writing).rejects.toThrow('the source broke');
+    expect(await codeOf(b.stat('x/failing'))).toBe('FERRY_ERR_NOT_FOUND');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('decrypting in place still finds damage: a flipped byte in any segment or the header is FERRY_ERR_CRYPTO_TAMPERED', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-inplace-'));
+    const inner = new LocalBackend({ root: dir });
+    const b = await encrypted(inner);
+    const data = randomBytes(4 * SEGMENT_BYTES + 1000);
+    await b.write('obj', data, { size: data.length });
+    const [name] = await storedNames(inner);
+    const raw = await rawOf(inner, name);
+    const big = Buffer.alloc(HEADER_BYTES + 6 * SEALED_SEGMENT_BYTES);
+    for (const at of [20, HEADER_BYTES + 3, HEADER_BYTES + 2 * SEALED_SEGMENT_BYTES + 7, raw.length - 1]) {
+      const bad = Buffer.from(raw);
+      bad[at] ^= 1;
+      await inner.write(name, bad);
+      expect(await codeOf(b.readRange('obj', 0, data.length + 16, { into: big })), `byte ${at}`).toBe('FERRY_ERR_CRYPTO_TAMPERED');
+    }
+    await inner.write(name, raw);
+    expect((await b.readRange('obj', 0, data.length + 16, { into: big })).equals(data)).toBe(true);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -29,6 +29,7 @@ import {
   canMove,
   canReadRange,
   canSetMtime,
+  canStage,
   copyObject,
   hasDirectories,
   canCheckDirectories,
@@ -36,6 +37,7 @@ import {
   type DirEntry,
   type DirectoryChecker,
   type HashName,
+  type StagedWriter,
   type StorageBackend,
   type WriteBody,
 } from '../../src/core/storage.js';
@@ -501,6 +503,35 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         }
         await expectCode(b.readRange('ranged', size + 1, 1), 'FERRY_ERR_RANGE_NOT_SATISFIABLE');
         await expectCode(b.readRange('missing', 0, 1), 'FERRY_ERR_NOT_FOUND');
+      });
+    });
+
+    describe('grouped durability', () => {
+      it('stage / publish / discard (StagedWriter): staged objects appear only once published, whole; discarded ones leave nothing (absent: neither half offered)', async () => {
+        if (!canStage(b)) {
+          // Without a StagedWriter callers write durably one object at a time.
+          const half = b as Partial<StagedWriter>;
+          expect([typeof half.stage, typeof half.publish, typeof half.discard]).toEqual(['undefined', 'undefined', 'undefined']);
+          return;
+        }
+        const one = randomBytes(3 * 65536 + 5);
+        const two = randomBytes(1000);
+        const staged1 = await b.stage('staged/one', Readable.from([one.subarray(0, 16), one.subarray(16)]), { size: one.length });
+        const staged2 = await b.stage('staged/two', two);
+        const dropped = await b.stage('staged/dropped', Buffer.from('never seen'));
+        expect([staged1.key, staged1.size, staged2.key, staged2.size]).toEqual(['staged/one', one.length, 'staged/two', two.length]);
+        // Staged is not visible: neither to stat nor to a listing.
+        await expectCode(b.stat('staged/one'), 'FERRY_ERR_NOT_FOUND');
+        expect(await allFiles(b)).toEqual([]);
+        expect(await b.publish([staged1, staged2])).toEqual([null, null]);
+        await b.discard([dropped]);
+        expect((await get(b, 'staged/one')).equals(one)).toBe(true);
+        expect((await get(b, 'staged/two')).equals(two)).toBe(true);
+        await expectCode(b.stat('staged/dropped'), 'FERRY_ERR_NOT_FOUND');
+        expect(await allFiles(b)).toEqual(['staged/one', 'staged/two']);
+        // A size that the body does not match fails the stage, leaving nothing.
+        await expectCode(b.stage('staged/short', Readable.from([two]), { size: two.length + 1 }), 'FERRY_ERR_SIZE_MISMATCH');
+        expect(await allFiles(b)).toEqual(['staged/one', 'staged/two']);
       });
     });
 

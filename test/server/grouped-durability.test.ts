@@ -3,15 +3,19 @@
  * written, and made durable (fsynced, renamed into place, indexed) with others in the
  * background; the commit waits for that. So a server killed between chunk PUTs and the
  * commit may lose chunks it had answered, which the session then lists as missing again,
- * but never anything a commit referenced: every committed file reads back whole.
+ * but never anything a commit referenced: every committed file reads back whole. The same
+ * holds for a store encrypted at rest, whose decorator passes the staging through (sealing at
+ * stage time).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
+import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/files.js';
+import { startTestServer } from '../helpers/in-process-server.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -56,7 +60,10 @@ async function leftovers(dataDir: string): Promise<number> {
   return found.filter((e) => e.isFile() && e.name.startsWith(TEMP_PREFIX)).length;
 }
 
-describe('kill -9 between chunk PUTs and the commit', () => {
+describe.each([
+  { label: 'plain store', env: {} },
+  { label: 'store encrypted at rest', env: { FERRY_ENCRYPTION_KEY: generateMasterKeyText() } },
+])('kill -9 between chunk PUTs and the commit ($label)', ({ env }) => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let server: RunningServer | undefined;
   beforeAll(async () => {
@@ -70,7 +77,7 @@ describe('kill -9 between chunk PUTs and the commit', () => {
   it('loses nothing committed: files committed right before the kill read back whole; answered chunks of an uncommitted session are sent again if lost', { timeout: 120_000 }, async () => {
     const data = join(tmp.path, 'data');
     await mkdir(data);
-    server = await startServer({ dataDir: data });
+    server = await startServer({ dataDir: data, env });
     const token = server.adminToken;
     const committed: { path: string; data: Buffer }[] = [];
     let pending: { id: string; file: ReturnType<typeof randomFile> } | undefined;
@@ -84,7 +91,7 @@ describe('kill -9 between chunk PUTs and the commit', () => {
       const next = randomFile(24, 300_000);
       pending = { id: await sendChunks(server, `/pending-${round}.bin`, next), file: next };
       await server.kill();
-      server = await startServer({ dataDir: data, adminToken: token });
+      server = await startServer({ dataDir: data, adminToken: token, env });
       // Every committed file, byte for byte.
       for (const c of committed) {
         const res = await api(server, `/api/v1/files${c.path}`);
@@ -112,5 +119,32 @@ describe('kill -9 between chunk PUTs and the commit', () => {
     expect(check.status).toBe(200);
     const lines = (await check.text()).trim().split('\n').map((l) => JSON.parse(l) as { report?: { ok: boolean; problems: unknown[] } });
     expect(lines[lines.length - 1].report).toMatchObject({ ok: true, problems: [] });
+  });
+});
+
+describe('an encrypted local store stages its chunks', () => {
+  it('every chunk PUT seals into a staged file (no durable write per chunk), and the file reads back', async () => {
+    const stage = vi.spyOn(LocalBackend.prototype, 'stage');
+    const write = vi.spyOn(LocalBackend.prototype, 'write');
+    const t = await startTestServer({ encryptionKey: generateMasterKeyText() });
+    try {
+      stage.mockClear();
+      write.mockClear();
+      const file = randomFile(6, 300_000);
+      const server = { url: t.url, adminToken: t.token } as RunningServer;
+      const id = await sendChunks(server, '/sealed.bin', file);
+      expect((await api(server, `/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+      // The wrapped local backend staged each chunk object under its encrypted name, and wrote none one by one.
+      const staged = stage.mock.calls.map((c) => c[0]);
+      expect(staged).toHaveLength(6);
+      for (const key of staged) expect(key).not.toMatch(/[0-9a-f]{64}/);
+      expect(write.mock.calls.filter((c) => !String(c[0]).startsWith('ferry-keyring'))).toEqual([]);
+      const back = await api(server, '/api/v1/files/sealed.bin');
+      expect(Buffer.from(await back.arrayBuffer()).equals(file.data)).toBe(true);
+    } finally {
+      stage.mockRestore();
+      write.mockRestore();
+      await t.close();
+    }
   });
 });

@@ -14,8 +14,9 @@
  * Abilities: server-side copy and move are not offered (an object is bound to its name, so a
  * copy must be re-encrypted: callers' fallbacks read and write); stored hashes are not
  * reported (the backend's hashes are of the ciphertext); ranges are (a range read decrypts
- * only the 64 KiB segments it covers), and directories, mtimes and leftover sweeping are the
- * wrapped backend's.
+ * only the 64 KiB segments it covers), grouped durability is (StagedWriter, when the wrapped
+ * backend stages: an object is sealed as it is staged, and publishing is the wrapped backend's),
+ * and directories, mtimes and leftover sweeping are the wrapped backend's.
  *
  * Migration: on a store that held plain objects when its key ring was made, reads fall back
  * to the plain object while no encrypted one exists, listings show both (once each), writes
@@ -33,6 +34,8 @@ import {
   SizeMismatchError,
   isFerryError,
   throwIfAborted,
+  InternalError,
+  ValidationError,
 } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import {
@@ -40,6 +43,7 @@ import {
   canSetMtime,
   canSweepLeftovers,
   canCheckDirectories,
+  canStage,
   hasDirectories,
   type BackendFeatures,
   type DirEntry,
@@ -50,6 +54,8 @@ import {
   type RangeReadOptions,
   type ReadOptions,
   type StorageBackend,
+  type StagedObject,
+  type StagedWriter,
   type SweptLeftovers,
   type WriteBody,
   type WriteOptions,
@@ -65,6 +71,7 @@ import {
   plainSizeOf,
   sealSegment,
   sealSegmentsInto,
+  SegmentSealer,
   TAG_BYTES,
   sealedSize,
   verifyHeader,
@@ -75,38 +82,40 @@ import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
 /** Stored names kept in memory (about 200 bytes each). */
 const STORED_NAMES_CACHED = 8192;
 
-/** Encrypts a plain byte stream into header + segments; fails as soon as more than `expected` bytes arrive. */
-class SealStream extends Transform {
-  private readonly segment = Buffer.allocUnsafe(SEGMENT_BYTES);
+/**
+ * Sealed output smaller than this is held and sent with what the next piece seals (the
+ * header, a chunk object's 16-byte header sealed on its own): the wrapped backend then
+ * writes a chunk in one call rather than a small write before a big one.
+ */
+const CARRY_BYTES = 64 * 1024;
+
+/**
+ * Encrypts plain bytes, given piece by piece, into header + segments, handing each piece's
+ * sealed bytes to `output`; fails as soon as more than `expected` bytes arrive. Not a stream:
+ * {@link sealedPieces} pulls the plain pieces and the wrapped backend pulls the sealed ones, with
+ * nothing between them (a Transform's buffering joined its pieces again: one more copy of every
+ * byte, measured).
+ */
+class Sealer {
+  /** The segment being filled, without a known size (made on first use: a sized write needs none). */
+  private segmentBuffer?: Buffer;
   private fill = 0;
   private index = 0;
   private headerSent = false;
+  /** With a known size: the segment being sealed (its cipher, fed piece by piece), and sealed bytes held back (CARRY_BYTES). */
+  private cipher?: SegmentSealer;
+  private carry?: Buffer;
   seen = 0;
 
-  private readonly output: (b: Buffer) => void;
-
-  /** `output`: where sealed bytes go (default: the stream's output; a whole buffer is sealed without the stream machinery). */
   constructor(
     private readonly key: Buffer,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
-    output?: (b: Buffer) => void,
-  ) {
-    super();
-    this.output = output ?? ((b) => void this.batch.push(b));
-  }
+    private readonly output: (b: Buffer) => void,
+  ) {}
 
-  /**
-   * What one input chunk sealed, pushed as one buffer: the wrapped backend then makes one
-   * write per chunk rather than one per 64 KiB segment (measured: with the threadpool busy,
-   * sixteen small writes per MiB cost more than the cipher).
-   */
-  private batch: Buffer[] = [];
-
-  private flushBatch(): void {
-    if (this.batch.length === 0) return;
-    this.push(this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch));
-    this.batch = [];
+  private get segment(): Buffer {
+    return (this.segmentBuffer ??= Buffer.allocUnsafe(SEGMENT_BYTES));
   }
 
   private sendHeader(): void {
@@ -119,6 +128,10 @@ class SealStream extends Transform {
   feed(chunk: Uint8Array): void {
     this.seen += chunk.length;
     if (this.expected !== undefined && this.seen > this.expected) throw new SizeMismatchError(`more than the announced ${this.expected} bytes`);
+    if (this.expected !== undefined) {
+      this.feedKnown(chunk, this.expected);
+      return;
+    }
     this.sendHeader();
     let at = 0;
     while (at < chunk.length) {
@@ -134,31 +147,82 @@ class SealStream extends Transform {
     }
   }
 
+  /**
+   * With the size known, which segment is the last is known from the start: each segment's
+   * cipher is fed the input's pieces as they come (no copy into a segment buffer first), and
+   * what a piece seals goes out as one buffer (what was carried, the header, ciphertexts,
+   * tags). One copy per byte: the cipher's output into that buffer.
+   */
+  private feedKnown(chunk: Uint8Array, expected: number): void {
+    if (chunk.length === 0) return;
+    const lastIndex = Math.max(1, Math.ceil(expected / SEGMENT_BYTES)) - 1;
+    const startSeen = this.seen - chunk.length;
+    // Tags this piece writes: of the segments whose end falls within it.
+    const endsBefore = Math.floor(startSeen / SEGMENT_BYTES);
+    const endsAfter = this.seen === expected ? lastIndex + 1 : Math.floor(this.seen / SEGMENT_BYTES);
+    const carried = this.carry?.length ?? 0;
+    const headerBytes = this.headerSent ? 0 : HEADER_BYTES;
+    const out = Buffer.allocUnsafe(carried + headerBytes + chunk.length + (endsAfter - endsBefore) * TAG_BYTES);
+    let pos = 0;
+    if (this.carry) pos += this.carry.copy(out, 0);
+    this.carry = undefined;
+    if (!this.headerSent) {
+      this.headerSent = true;
+      pos += this.header.copy(out, pos);
+    }
+    let at = 0;
+    while (at < chunk.length) {
+      this.cipher ??= new SegmentSealer(this.key, this.header, this.index, this.index === lastIndex);
+      const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
+      pos = this.cipher.update(chunk.subarray(at, at + n), out, pos);
+      this.fill += n;
+      at += n;
+      if (this.fill === SEGMENT_BYTES || (this.index === lastIndex && this.seen - (chunk.length - at) === expected)) {
+        pos = this.cipher.final(out, pos);
+        this.cipher = undefined;
+        this.index++;
+        this.fill = 0;
+      }
+    }
+    if (pos !== out.length) throw new InternalError(`sealed ${pos} bytes where ${out.length} were due`);
+    // Held once at most (never a carry carried again: many tiny pieces must not be copied over and over).
+    if (this.seen < expected && out.length < CARRY_BYTES && carried === 0) this.carry = out;
+    else this.output(out);
+  }
+
   /** Seals the last segment; throws when fewer bytes came than announced. */
   finish(): void {
     if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
+    if (this.expected !== undefined) {
+      // Everything is sealed as it came, but for an empty object: one empty last segment.
+      if (this.expected === 0) {
+        this.sendHeader();
+        this.output(sealSegment(this.key, this.header, 0, true, Buffer.alloc(0)));
+      }
+      return;
+    }
     this.sendHeader();
     this.output(sealSegment(this.key, this.header, this.index, true, this.segment.subarray(0, this.fill)));
   }
+}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.feed(chunk);
-      this.flushBatch();
-      cb();
-    } catch (err) {
-      cb(err as Error);
+/**
+ * The sealed body of a plain one, pulled piece by piece by the wrapped backend (backpressure:
+ * nothing is read before it asks). The source is destroyed when the wrapped backend stops
+ * early (abort, failure); a failure of the source or the sealer fails the wrapped write.
+ */
+async function* sealedPieces(source: AsyncIterable<Uint8Array>, sealer: Sealer, sealed: Buffer[]): AsyncGenerator<Uint8Array, void, undefined> {
+  let done = false;
+  try {
+    for await (const piece of source) {
+      sealer.feed(piece);
+      while (sealed.length > 0) yield sealed.shift()!;
     }
-  }
-
-  override _flush(cb: TransformCallback): void {
-    try {
-      this.finish();
-      this.flushBatch();
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
+    sealer.finish();
+    while (sealed.length > 0) yield sealed.shift()!;
+    done = true;
+  } finally {
+    if (!done && source instanceof Readable) source.destroy();
   }
 }
 
@@ -392,6 +456,7 @@ function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }
 
 /** The largest read served from a reused scratch buffer (chunks are smaller; larger reads allocate their own). */
 const SCRATCH_MAX_BYTES = 16 * 1024 * 1024;
+const SCRATCH_ROUND_BYTES = 1024 * 1024;
 
 /**
  * Buffers that range reads read sealed bytes into, reused: a fresh multi-MiB buffer per chunk
@@ -406,12 +471,31 @@ class ScratchBuffers {
     if (n > SCRATCH_MAX_BYTES) return undefined;
     const i = this.free.findIndex((b) => b.length >= n);
     if (i >= 0) return this.free.splice(i, 1)[0];
-    return Buffer.allocUnsafeSlow(Math.ceil(n / SEGMENT_BYTES) * SEGMENT_BYTES);
+    // Whole MiB: chunks of any size up to the next MiB reuse it (content-defined chunks vary).
+    return Buffer.allocUnsafeSlow(Math.ceil(n / SCRATCH_ROUND_BYTES) * SCRATCH_ROUND_BYTES);
   }
 
+  /** Keeps the largest four (a smaller one serves fewer reads). */
   release(b: Buffer | undefined): void {
-    if (b && this.free.length < 4) this.free.push(b);
+    if (!b) return;
+    if (this.free.length < 4) {
+      this.free.push(b);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < this.free.length; i++) if (this.free[i].length < this.free[smallest].length) smallest = i;
+    if (this.free[smallest].length < b.length) this.free[smallest] = b;
   }
+}
+
+/** An object staged through the decorator: its plain key and size, and the wrapped backend's staged object. */
+class SealedStaged implements StagedObject {
+  constructor(
+    readonly owner: EncryptedBackend,
+    readonly key: string,
+    readonly size: number,
+    readonly inner: StagedObject,
+  ) {}
 }
 
 export interface EncryptionOptions {
@@ -429,11 +513,16 @@ export class EncryptedBackend implements StorageBackend {
   private readonly saveRing?: (ring: KeyRing) => Promise<void>;
   /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
   private readonly storedNames = new Map<string, string>();
+  /** Name tags of recent keys (an HMAC each; every read and write of a key checks or writes it). */
+  private readonly nameTags = new Map<string, Buffer>();
   mkdir?: (key: string, options?: OpOptions) => Promise<void>;
   rmdir?: (key: string, options?: OpOptions) => Promise<void>;
   isDirectory?: (key: string, options?: OpOptions) => Promise<boolean>;
   setMtime?: (key: string, mtime: number, options?: OpOptions) => Promise<void>;
   sweepLeftovers?: (before: number, options?: OpOptions) => Promise<SweptLeftovers>;
+  stage?: (key: string, body: WriteBody, options?: Omit<WriteOptions, 'durable'>) => Promise<StagedObject>;
+  publish?: (objects: readonly StagedObject[]) => Promise<(Error | null)[]>;
+  discard?: (objects: readonly StagedObject[]) => Promise<void>;
 
   constructor(
     readonly inner: StorageBackend,
@@ -451,6 +540,11 @@ export class EncryptedBackend implements StorageBackend {
     if (canCheckDirectories(b)) this.isDirectory = (key, o) => b.isDirectory(this.stored(key), o);
     if (canSetMtime(b)) this.setMtime = (key, mtime, o) => b.setMtime(this.stored(key), mtime, o);
     if (canSweepLeftovers(b)) this.sweepLeftovers = (before, o) => b.sweepLeftovers(before, o);
+    if (canStage(b)) {
+      this.stage = (key, body, o) => this.stageSealed(b, key, body, o);
+      this.publish = (objects) => this.publishSealed(b, objects);
+      this.discard = async (objects) => b.discard(objects.map((o) => this.innerStaged(o)));
+    }
   }
 
   /** Whether plain objects may still be read (a migration is pending). */
@@ -535,6 +629,17 @@ export class EncryptedBackend implements StorageBackend {
     return name;
   }
 
+  /** The name tag of a normalized key (the header's binding of an object to its name). */
+  private nameTag(k: string): Buffer {
+    let tag = this.nameTags.get(k);
+    if (tag === undefined) {
+      tag = this.ring.names.tag(k);
+      if (this.nameTags.size >= STORED_NAMES_CACHED) this.nameTags.clear();
+      this.nameTags.set(k, tag);
+    }
+    return tag;
+  }
+
   /** A plain key the migration fallback may use: never the key ring's own objects. */
   private plainFallback(key: string): boolean {
     return this.migrating && key !== RING_DIR && !key.startsWith(`${RING_DIR}/`);
@@ -564,7 +669,7 @@ export class EncryptedBackend implements StorageBackend {
     if (!header) throw new CryptoTamperedError(`${key}: the stored object is not an encrypted object of this store`);
     const dataKey = this.ring.dataKey(header.keyId, key);
     const keys = objectKeys(dataKey.key, header.salt);
-    verifyHeader(header, keys.mac, this.ring.names.tag(key), key);
+    verifyHeader(header, keys.mac, this.nameTag(key), key);
     return { header, key: keys.enc };
   }
 
@@ -692,13 +797,19 @@ export class EncryptedBackend implements StorageBackend {
       }
     };
     if (offset === 0) {
-      // One read: the header and the segments the range covers, into a reused buffer.
+      // One read: the header and the segments the range covers. Into the caller's buffer when
+      // it holds them all (the chunk store's lent buffers mostly do), decrypted there in place:
+      // segment i's plain bytes go to i × 64 KiB, below its own ciphertext (HEADER_BYTES +
+      // i × (64 KiB + 16), read by then) and the tag after it, and below every later segment.
+      // Else into a reused scratch buffer.
       const requested = Math.max(1, Math.ceil(length / SEGMENT_BYTES)) * SEALED_SEGMENT_BYTES;
-      const scratch = this.scratch.acquire(HEADER_BYTES + requested);
+      const inPlace = into !== undefined && into.length >= HEADER_BYTES + requested;
+      const scratch = inPlace ? undefined : this.scratch.acquire(HEADER_BYTES + requested);
       try {
-        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: scratch });
+        const sealed = await inner.readRange(stored, 0, HEADER_BYTES + requested, { signal, into: inPlace ? into : scratch });
         if (sealed.length < HEADER_BYTES) throw new CryptoTruncatedError(`${k}: the encrypted object ends inside its header`);
-        const known = this.checkHeader(k, sealed.subarray(0, HEADER_BYTES));
+        // A copy of the header: it is every segment's associated data, and decrypting in place overwrites it.
+        const known = this.checkHeader(k, Buffer.from(sealed.subarray(0, HEADER_BYTES)));
         return openSealed({ offset, take: length, withHeader: true, firstIndex: 0, requested }, known, sealed.subarray(HEADER_BYTES), k, into);
       } finally {
         this.scratch.release(scratch);
@@ -738,43 +849,69 @@ export class EncryptedBackend implements StorageBackend {
 
   async write(key: string, body: WriteBody, options: WriteOptions = {}): Promise<ObjectInfo> {
     const k = normalizeKey(key);
+    const { info, size } = await this.sealed(k, body, options, (stored, sealed, o) => this.inner.write(stored, sealed, o));
+    if (this.plainFallback(k)) await this.inner.delete(k, { signal: options.signal }).catch(() => undefined);
+    return { key: k, size, ...(info.mtime !== undefined ? { mtime: info.mtime } : {}) };
+  }
+
+  /**
+   * Grouped durability through the decorator (offered when the wrapped backend stages: local
+   * disk): the object is sealed as `write` seals it and staged in the wrapped backend under its
+   * stored name; `publish` publishes those, so an encrypted store pays one flush per group as a
+   * plain one does.
+   */
+  private async stageSealed(inner: StagedWriter, key: string, body: WriteBody, options: Omit<WriteOptions, 'durable'> = {}): Promise<StagedObject> {
+    const k = normalizeKey(key);
+    const { info, size } = await this.sealed(k, body, options, (stored, sealed, o) => inner.stage(stored, sealed, o));
+    return new SealedStaged(this, k, size, info);
+  }
+
+  private async publishSealed(inner: StagedWriter, objects: readonly StagedObject[]): Promise<(Error | null)[]> {
+    const results = await inner.publish(objects.map((o) => this.innerStaged(o)));
+    // A migrating store: the plain copy goes once the encrypted object is in place (as write does).
+    const fallbacks = objects.filter((o, i) => results[i] === null && this.plainFallback(o.key));
+    for (const o of fallbacks) await this.inner.delete(o.key).catch(() => undefined);
+    return results;
+  }
+
+  private innerStaged(o: StagedObject): StagedObject {
+    if (!(o instanceof SealedStaged) || o.owner !== this) throw new ValidationError(`${o.key}: not staged by ${this.name}`);
+    return o.inner;
+  }
+
+  /**
+   * Seals `body` (the plain bytes of `k`) and hands the sealed body to `put` (the wrapped
+   * backend's write or stage) under the stored name. Returns what `put` returned and the
+   * plain bytes sealed.
+   */
+  private async sealed<T>(k: string, body: WriteBody, options: Omit<WriteOptions, 'durable'> & { durable?: boolean }, put: (stored: string, sealed: WriteBody, o: WriteOptions) => Promise<T>): Promise<{ info: T; size: number }> {
     const stored = this.stored(k);
     const dataKey = this.ring.current;
     const salt = randomBytes(16);
     const keys = objectKeys(dataKey.key, salt);
-    const nameTag = this.ring.names.tag(k);
-    let info: ObjectInfo;
-    let size: number;
+    const nameTag = this.nameTag(k);
     if (body instanceof Uint8Array) {
       if (options.size !== undefined && options.size !== body.length) {
         throw new SizeMismatchError(`${body.length} bytes given, ${options.size} announced`);
       }
       const sealed = sealWhole(keys.enc, buildHeader(dataKey.id, salt, nameTag, body.length, keys.mac), body);
-      info = await this.inner.write(stored, sealed, { ...options, size: sealed.length });
-      size = body.length;
-    } else {
-      throwIfAborted(options.signal);
-      const source = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
-      const sealer = new SealStream(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size);
-      source.once('error', (err) => sealer.destroy(err));
-      // The wrapped backend hears the sealer's failures through its body; one that stopped
-      // listening (it failed first) must not turn them into uncaught errors.
-      sealer.on('error', () => undefined);
-      // The wrapped backend stopping early (abort, failure) must reach the producer.
-      sealer.once('close', () => {
-        if (!source.readableEnded) source.destroy();
-      });
-      source.pipe(sealer);
-      try {
-        info = await this.inner.write(stored, sealer, { ...options, size: options.size === undefined ? undefined : sealedSize(options.size) });
-      } catch (err) {
-        source.destroy();
-        throw err;
-      }
-      size = sealer.seen;
+      return { info: await put(stored, sealed, { ...options, size: sealed.length }), size: body.length };
     }
-    if (this.plainFallback(k)) await this.inner.delete(k, { signal: options.signal }).catch(() => undefined);
-    return { key: k, size, ...(info.mtime !== undefined ? { mtime: info.mtime } : {}) };
+    throwIfAborted(options.signal);
+    // The wrapped backend pulls the body only once it is ready for it (a directory made, a file
+    // opened): a source failing before then (a read of a damaged object being copied) must not
+    // be an unheard 'error' event. The pull then finds the stream failed and fails the write.
+    if (body instanceof Readable) body.on('error', () => undefined);
+    const sealed: Buffer[] = [];
+    const sealer = new Sealer(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size, (b) => void sealed.push(b));
+    try {
+      const info = await put(stored, sealedPieces(body, sealer, sealed), { ...options, size: options.size === undefined ? undefined : sealedSize(options.size) });
+      return { info, size: sealer.seen };
+    } catch (err) {
+      // The wrapped backend may fail before it pulled anything (the generator then never ran).
+      if (body instanceof Readable) body.destroy();
+      throw err;
+    }
   }
 
   async delete(key: string, options?: OpOptions): Promise<void> {
