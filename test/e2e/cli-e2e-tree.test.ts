@@ -97,6 +97,11 @@ describe('put --encrypt -r and get -r', () => {
     expect(got['auto/b/skip.log']).toBe(FILES['a/b/skip.log']);
     expect(got['dir/top.txt']).toBe(FILES['top.txt']);
     expect(Object.keys(got)).not.toContain('.ferry-e2e');
+    // without filters, empty folders travel too
+    expect((await w.ferry(['put', '--encrypt', '-r', src, 'ferry:/v/all', '--e2e-key-file', key])).code).toBe(0);
+    const all = join(w.dir, 'all');
+    expect((await w.ferry(['get', '-r', 'ferry:/v/all', all, '--e2e-key-file', key])).code).toBe(0);
+    expect((await stat(join(all, 'empty'))).isDirectory()).toBe(true);
   });
 
   it('get -r with a key file of another key: FERRY_ERR_CRYPTO_KEY_WRONG, nothing written', async () => {

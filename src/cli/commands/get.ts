@@ -62,7 +62,8 @@ ${E2E_HELP}
 An end-to-end encrypted file is found by its plain name (or its stored one) and
 decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO_KEY_WRONG).
   $ ferry get /vault/diary.txt ./                  (asks for the passphrase)
-  $ ferry get --passphrase-file ~/.ferry-pass /docs/taxes.pdf ./taxes.pdf`,
+  $ ferry get --passphrase-file ~/.ferry-pass /docs/taxes.pdf ./taxes.pdf
+  $ ferry get -r --e2e-key-file ~/.ferry-key ferry:/vault/papers ./papers`,
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');

@@ -99,7 +99,8 @@ Examples:
 ${E2E_HELP}
   $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
   $ FERRY_E2E_PASSPHRASE=... ferry put ./diary.txt /vault/
-  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/`,
+  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/
+  $ ferry put --encrypt -r ./papers ferry:/vault/papers --exclude '*.tmp'`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
