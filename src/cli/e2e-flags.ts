@@ -3,6 +3,7 @@
  * ls, mkdir and share, and the few decisions each command hands to src/client/e2e/.
  * Kept apart from the commands so that they change by a line or two each.
  */
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { FerryClient } from '../client/client.js';
@@ -23,6 +24,7 @@ import {
   type GetTarget,
 } from '../client/e2e/transfer.js';
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
+import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
 import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
 import { joinPath, normalizePath, parentPath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
@@ -66,15 +68,37 @@ export async function putEndToEnd(
   dest: string,
   into: (src: string) => Promise<string>,
   opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
-  common: E2ePutOptions,
+  common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
   if (!opts.encrypt && !(await vaultOf(client, dest, common.signal))) return undefined;
-  if (sources.includes('-')) throw new UsageError('end-to-end encryption needs a file, not stdin');
-  if (opts.recursive) throw new UsageError('end-to-end encryption takes files, not trees (-r)');
+  if (sources.includes('-')) throw new UsageError('end-to-end encryption needs a file, not stdin (the header that opens the file is written before its chunks; see docs/e2e.md)');
   const secret = secretOf(opts);
   const results: TransferResult[] = [];
-  for (const src of sources) results.push(await putEncrypted(client, src, await into(src), secret, common));
+  for (const src of sources) {
+    if (await isLocalDirectory(src)) {
+      if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
+      results.push(await putTreeEncrypted(client, src, sources.length > 1 ? joinPath(dest, basename(src)) : dest, secret, common));
+    } else results.push(await putEncrypted(client, src, await into(src), secret, common));
+  }
   return results;
+}
+
+async function isLocalDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false; // putEncrypted reports a missing source
+  }
+}
+
+/**
+ * For `get -r`: a remote folder that is a vault or lies in one comes down decrypted (names,
+ * folders, mtimes); undefined for an ordinary folder.
+ */
+export async function getTreeEndToEnd(client: FerryClient, remote: string, dest: string, opts: E2eOpts, common: E2eTreeOptions): Promise<TransferResult | undefined> {
+  const loc = await vaultFolder(client, normalizePath(remote), common.signal);
+  if (!loc) return undefined;
+  return getTreeEncrypted(client, loc, normalizePath(remote), dest, secretOf(opts), common);
 }
 
 /** For `get`: the entry to fetch as usual, or an encrypted file (the secret is asked only then). */

@@ -89,6 +89,7 @@ export const ERROR_CODES = {
   FERRY_ERR_CRYPTO_TRUNCATED: spec('encrypted data ends early: the object was truncated'),
   FERRY_ERR_CRYPTO_SWAPPED: spec('encrypted data belongs to another object: it was swapped or moved'),
   FERRY_ERR_E2E_FORMAT: spec('not an end-to-end encrypted file, or one in a format this version does not read'),
+  FERRY_ERR_E2E_PLAIN_IN_VAULT: spec('the folder is end-to-end encrypted: only encrypted files and names go in it (ferry put --encrypt, or the web app’s vault view)'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;
@@ -179,6 +180,7 @@ export const EncodingInvalidError = defineError('FERRY_ERR_ENCODING_INVALID');
 export const EncodingUnsupportedError = defineError('FERRY_ERR_ENCODING_UNSUPPORTED');
 export const CryptoKeyMissingError = defineError('FERRY_ERR_CRYPTO_KEY_MISSING');
 export const CryptoKeyWrongError = defineError('FERRY_ERR_CRYPTO_KEY_WRONG');
+export const E2ePlainInVaultError = defineError('FERRY_ERR_E2E_PLAIN_IN_VAULT');
 export const CryptoTamperedError = defineError('FERRY_ERR_CRYPTO_TAMPERED');
 export const CryptoTruncatedError = defineError('FERRY_ERR_CRYPTO_TRUNCATED');
 export const CryptoSwappedError = defineError('FERRY_ERR_CRYPTO_SWAPPED');

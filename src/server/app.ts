@@ -322,6 +322,7 @@ function serverContext(
   const audit = new AuditLog(auditStore, app.log, now);
   const versions = new VersionStore(meta, () => ({ versions: config.versions, trashDays: config.trashDays }), now);
   meta.setRetention(versions);
+  meta.setChunkReader((hash) => chunks.read(hash));
   // A draining node opens no new upload sessions (whatever the front); those open finish.
   meta.setAdmission(() => {
     if (ctx.draining) throw new UnavailableError('this node is shutting down: start the upload again (through another node)', { retryAfterMs: 1000 });

@@ -71,6 +71,8 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_CRYPTO_TRUNCATED: 500,
   FERRY_ERR_CRYPTO_SWAPPED: 500,
   FERRY_ERR_E2E_FORMAT: 422,
+  // The request is fine; the state of the target (an end-to-end folder) refuses it.
+  FERRY_ERR_E2E_PLAIN_IN_VAULT: 409,
 };
 
 export function statusOf(code: FerryErrorCode): number {

@@ -18,6 +18,7 @@ import type { Database } from './meta-schema.js';
 import { migrationProvider, type Dialect } from './migrations.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
+import type { ChunkReader } from './vault-guard.js';
 import { Namespace, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
@@ -151,6 +152,15 @@ export class MetaStore {
    */
   setAdmission(check: (() => void) | undefined): void {
     this.admission = check;
+  }
+
+  /**
+   * Lets the vault guard read chunks (a marker's JSON, a file's first bytes); the server
+   * sets it at start. Without it, no content counts as end-to-end (writes below a vault and
+   * new markers are refused).
+   */
+  setChunkReader(reader: ChunkReader | undefined): void {
+    this.namespace.guard.setReader(reader);
   }
 
   /** Installs the versions-and-trash hook (one per store; the server sets it at start). */

@@ -13,7 +13,8 @@
  * - `chunks.refs` = number of manifests containing the chunk (counted once per manifest);
  * - a committed file's chunks are all in `chunks` (checked in the commit transaction: on
  *   PostgreSQL a chunk another node collected meanwhile fails the commit, see ChunkIndex.addRefs).
- * Nothing here is cached: what one node commits, every node reads at once.
+ * Nothing here is cached (the vault guard caches only facts of immutable content): what one
+ * node commits, every node reads at once.
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import {
@@ -38,6 +39,7 @@ import { davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
 import type { Database, FilesTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { distinctHashes, type UploadSessions } from './upload-sessions.js';
+import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -146,7 +148,27 @@ function toEntry(row: FilesTable): Entry {
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
 export class Namespace {
+  /** Keeps plain files and names out of end-to-end folders (src/store/vault-guard.ts). */
+  readonly guard = new VaultGuard();
+
   constructor(private readonly meta: NamespaceDb) {}
+
+  /**
+   * Runs a write whose transaction consults the vault guard; when the guard must first
+   * read content (never inside a transaction), it does and the write runs again. Content is
+   * immutable, so a second round finds what the first learned (a third is for a marker
+   * that changed in between).
+   */
+  private async guarded<T>(write: () => Promise<T>): Promise<T> {
+    for (let round = 1; ; round++) {
+      try {
+        return await write();
+      } catch (err) {
+        if (!(err instanceof GuardNeedsBytes) || round >= 3) throw err;
+        await this.guard.learn(this.db, err);
+      }
+    }
+  }
 
   private get db(): Kysely<Database> {
     return this.meta.db;
@@ -272,13 +294,14 @@ export class Namespace {
       if (options.parents) return ROOT_ENTRY();
       throw new AlreadyExistsError('/: already exists');
     }
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
       if (existing) {
         if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
         if (options.parents) return toEntry(existing);
         throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
       }
+      await this.guard.checkWrites(trx, [{ path, type: 'dir' }]);
       const now = this.now();
       if (options.parents) {
         await this.ensureDirs(trx, path, now, new Set());
@@ -290,7 +313,7 @@ export class Namespace {
         await this.ensureDirs(trx, path, now, new Set());
       }
       return this.stat(path, trx);
-    });
+    }));
   }
 
   /**
@@ -382,8 +405,10 @@ export class Namespace {
     if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
     if (from === to) return this.stat(from);
     if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
+      await this.guard.checkMarkerRemoval(trx, from);
+      await this.guardDestination(trx, src, from, to);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
@@ -407,7 +432,13 @@ export class Namespace {
       }
       await davRowsMoved(trx, from, to);
       return this.stat(to, trx);
-    });
+    }));
+  }
+
+  /** The vault guard's say on `src` (at `from`) arriving at `to` by a move or copy. */
+  private async guardDestination(trx: Db, src: Entry, from: string, to: string): Promise<void> {
+    if (src.type === 'file') await this.guard.checkWrites(trx, [{ path: to, type: 'file', manifest: src.hash }]);
+    else await this.guard.checkTree(trx, from, to);
   }
 
   /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
@@ -415,8 +446,9 @@ export class Namespace {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
+      await this.guardDestination(trx, src, from, to);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
@@ -438,7 +470,7 @@ export class Namespace {
       }
       await davRowsCopied(trx, from, to);
       return this.stat(to, trx);
-    });
+    }));
   }
 
   /**
@@ -459,9 +491,10 @@ export class Namespace {
   /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
   async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
+        await this.guard.checkMarkerRemoval(trx, path);
         if (this.retention) {
           const row = await trx.selectFrom('files').select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', path).executeTakeFirstOrThrow();
           await this.retention.departing(trx as Transaction<Database>, [departingOf(row)], 'delete', this.now());
@@ -487,7 +520,7 @@ export class Namespace {
       await this.derefManifests(trx, counts);
       await davRowsRemoved(trx, path);
       return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
-    });
+    }));
   }
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
@@ -524,13 +557,14 @@ export class Namespace {
    * the trash entry).
    */
   async restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> } = {}): Promise<Entry> {
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       await options.within?.(trx);
       const m = await trx.selectFrom('manifests').select(['chunks']).where('hash', '=', content.manifest).executeTakeFirst();
       if (!m) throw new NotFoundError(`the content ${content.manifest} is no longer stored`);
+      await this.guard.checkWrites(trx, [{ path, type: 'file', manifest: content.manifest }]);
       const [entry] = await this.putFiles(trx, [{ path, hash: content.manifest, size: content.size, chunks: decodeChunkList(m.chunks), mtime: content.mtime, mode: content.mode, expiresAt: null }], { noOverwrite: options.noOverwrite ?? false, now: this.now() });
       return entry;
-    });
+    }));
   }
 
   /**
@@ -540,7 +574,7 @@ export class Namespace {
    */
   async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
-    return this.durable(async (trx) => {
+    return this.guarded(() => this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
       const missing = await this.meta.uploads.missingChunks(id, trx);
@@ -589,6 +623,7 @@ export class Namespace {
         }
         verified.push({ f, entries, hash: fileHash, size: hasher.size });
       }
+      await this.guard.checkWrites(trx, verified.map((v) => ({ path: v.f.path, type: 'file' as const, manifest: v.hash, chunks: v.entries })));
       await options.check?.(trx as Transaction<Database>, verified.map((v) => ({ path: v.f.path, size: v.size })), up.owner);
       const out = await this.putFiles(
         trx,
@@ -607,7 +642,7 @@ export class Namespace {
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
       await trx.deleteFrom('uploads').where('id', '=', id).execute();
       return out;
-    });
+    }));
   }
 
   /**

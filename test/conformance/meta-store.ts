@@ -428,6 +428,41 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(await b.all()).toEqual([]);
     });
 
+    it('keeps plain names and plain files out of a vault (the vault guard), on every node', async () => {
+      // Chunk bytes as the server's chunk store would give them: the guard reads a marker's JSON and a file's first bytes.
+      const bytes = new Map<string, Buffer>();
+      const ref = (b: Buffer): ChunkRef => {
+        const hash = createHash('sha256').update(b).digest('hex');
+        bytes.set(hash, b);
+        return { hash, size: b.length };
+      };
+      const reader = async (hash: string) => bytes.get(hash) ?? Buffer.alloc(0);
+      store.setChunkReader(reader);
+      const kdf = { name: 'scrypt', N: 16384, r: 8, p: 1, salt: 'c2FsdA' };
+      const vaultMarker = ref(Buffer.from(JSON.stringify({ ferryE2e: 1, kdf, check: 'Y2hlY2s', vault: true })));
+      const sealed = ref(Buffer.concat([Buffer.from('FERRYE2E\x01'), Buffer.alloc(40, 7)]));
+      const plain = ref(Buffer.from('plain bytes, not an end-to-end file'));
+      const name = (c: string) => c.repeat(40) + '.fe2e';
+      await upload('/v/.ferry-e2e', [vaultMarker]);
+      await expectCode(upload('/v/notes.txt', [sealed]), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      await expectCode(upload(`/v/${name('A')}`, [plain]), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      await upload(`/v/${name('B')}`, [sealed]);
+      await expectCode(store.mkdir('/v/folder'), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      await store.mkdir(`/v/${name('C')}`);
+      await upload('/outside.txt', [plain]);
+      await expectCode(store.move('/outside.txt', `/v/${name('D')}`), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      await expectCode(store.copy('/outside.txt', `/v/${name('D')}`), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      await expectCode(store.remove('/v/.ferry-e2e'), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      // another node learns the marker from its bytes (nothing cached there yet)
+      const other = await node();
+      other.setChunkReader(reader);
+      await expectCode(other.mkdir('/v/other'), 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+      expect((await store.list('/v', { limit: 100 })).entries.map((e) => e.name).sort()).toEqual(['.ferry-e2e', name('B'), name('C')]);
+      // the whole vault goes at once
+      await store.remove('/v', { recursive: true });
+      await store.move('/outside.txt', '/v2.txt');
+    });
+
     it('lets two nodes create the same directories and commit the same new content at once', async () => {
       const other = await node();
       const same = [chunk('twin-1'), chunk('twin-2')];

@@ -166,6 +166,12 @@ describe('a server that changes what it stores (real server, its raw file API)',
     expect(get.code).toBe(7);
     expect(get.stderr).toContain('FERRY_ERR_CRYPTO_TAMPERED');
     expect(await readdir(out)).toEqual([]);
+    // To stdout: the chunks verified before the bad one came out, nothing of it, and exit 7.
+    const piped = await w.ferry(['get', `/vault/${NAME}`, '-', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(piped.code).toBe(7);
+    expect(piped.stderr).toContain('FERRY_ERR_CRYPTO_TAMPERED');
+    expect(piped.stdoutBytes.length).toBeLessThan(plain.length);
+    expect(piped.stdoutBytes.equals(plain.subarray(0, piped.stdoutBytes.length))).toBe(true);
     await replace(url, original);
   });
 

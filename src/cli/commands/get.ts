@@ -7,7 +7,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { E2E_HELP, addE2eOptions, getEndToEnd, getTarget, type E2eOpts } from '../e2e-flags.js';
+import { E2E_HELP, addE2eOptions, getEndToEnd, getTarget, getTreeEndToEnd, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
 
@@ -62,7 +62,8 @@ ${E2E_HELP}
 An end-to-end encrypted file is found by its plain name (or its stored one) and
 decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO_KEY_WRONG).
   $ ferry get /vault/diary.txt ./                  (asks for the passphrase)
-  $ ferry get --passphrase-file ~/.ferry-pass /docs/taxes.pdf ./taxes.pdf`,
+  $ ferry get --passphrase-file ~/.ferry-pass /docs/taxes.pdf ./taxes.pdf
+  $ ferry get -r --e2e-key-file ~/.ferry-key ferry:/vault/papers ./papers`,
   );
   cmd.action(async (src: string, destArg: string, opts: GetOpts) => {
     const [srcLoc] = await resolveLocations([src], 'server');
@@ -107,6 +108,11 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
         }
         if (entry.type === 'dir') {
           if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);
+          const e2e = await getTreeEndToEnd(client, remote, destArg, opts, {
+            ...common,
+            onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+          });
+          if (e2e) return e2e;
           return client.getTree(remote, destArg, {
             ...common,
             compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',

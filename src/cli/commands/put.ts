@@ -8,7 +8,7 @@ import { joinPath } from '../../core/path.js';
 import { formatSize, parseDuration } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
 import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
-import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
+import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { E2E_HELP, addE2eOptions, putEndToEnd, type E2eOpts } from '../e2e-flags.js';
@@ -99,7 +99,8 @@ Examples:
 ${E2E_HELP}
   $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
   $ FERRY_E2E_PASSPHRASE=... ferry put ./diary.txt /vault/
-  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/`,
+  $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/
+  $ ferry put --encrypt -r ./papers ferry:/vault/papers --exclude '*.tmp'`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');
@@ -111,8 +112,9 @@ ${E2E_HELP}
     if (remoteSource) throw new UsageError(`put uploads local files; ${remoteSource.label} is not local (ferry get, cp or copy take it)`);
     const sources = sourceArgs.map((s) => (s === '-' ? '-' : (locals.shift() as Extract<Location, { kind: 'local' }>).path));
     const [destLoc] = await resolveLocations([destArg], 'server');
-    if (destLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
-      if (opts.encrypt) throw new UsageError('--encrypt uploads single files to a Ferry server (no dry run, no filters)');
+    // --encrypt takes filters itself (for -r); only a dry run or another store goes through the stores.
+    if (destLoc.kind !== 'server' || opts.dryRun || (hasFilters(opts) && !opts.encrypt)) {
+      if (opts.encrypt) throw new UsageError('--encrypt uploads to a Ferry server (no dry run)');
       await putThroughStores(sources, destLoc, destArg, opts);
     } else await putToServer(sources, destLoc, destArg, opts);
   });
@@ -163,7 +165,14 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
       const into = async (src: string) => (sources.length > 1 || destArg.endsWith('/') || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest);
-      const e2e = await putEndToEnd(client, sources, dest, into, opts, common);
+      const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
+      const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
+      const e2e = await putEndToEnd(client, sources, dest, into, opts, {
+        ...common,
+        onProgress: e2eBar.onProgress,
+        ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
+        onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+      }).finally(() => e2eBar.stop());
       if (e2e) return void results.push(...e2e);
       for (const src of sources) {
         const bar = createProgressBar({ enabled: progressWanted(opts), label: sources.length > 1 ? basename(src) : undefined });

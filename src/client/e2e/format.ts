@@ -24,6 +24,7 @@
  * SHA-256, its key K_c and its plain size. A share link carries K_f (never K): it opens
  * this one file's table and chunks and nothing else of the user's.
  */
+import { E2E_MAGIC, E2E_NAME_SUFFIX, hasE2eMagic } from '../../core/e2e-layout.js';
 import { CryptoKeyWrongError, CryptoTamperedError, CryptoTruncatedError, FerryError, PathInvalidError } from '../../core/errors.js';
 
 type Bytes = Uint8Array<ArrayBuffer>;
@@ -33,12 +34,8 @@ type Subtle = typeof globalThis.crypto.subtle;
 type CryptoKey = Awaited<ReturnType<Subtle['importKey']>>;
 type KeyUsage = 'encrypt' | 'decrypt';
 
-export const E2E_MAGIC = 'FERRYE2E';
+export { E2E_MAGIC, E2E_MARKER_NAME, E2E_NAME_SUFFIX, hasE2eMagic, isE2eName } from '../../core/e2e-layout.js';
 export const E2E_VERSION = 1;
-/** Every encrypted name ends with it: how a listing (and `ferry get`) tells one apart. */
-export const E2E_NAME_SUFFIX = '.fe2e';
-/** The marker object: KDF parameters, salt and key check of the key used below it. */
-export const E2E_MARKER_NAME = '.ferry-e2e';
 /** Bytes a chunk grows by: the GCM tag. */
 export const E2E_CHUNK_OVERHEAD = 16;
 /**
@@ -213,8 +210,6 @@ export class E2eKeys {
   }
 }
 
-/** Whether a server name looks like an encrypted one (by its suffix; no key needed). */
-export const isE2eName = (name: string): boolean => name.endsWith(E2E_NAME_SUFFIX) && name.length > E2E_NAME_SUFFIX.length + 36;
 
 function concat(parts: readonly Uint8Array[]): Bytes {
   let n = 0;
@@ -399,11 +394,6 @@ class ByteReader {
   async atEnd(): Promise<boolean> {
     return (await this.read(1)).length === 0;
   }
-}
-
-/** Whether `bytes` begin like an end-to-end encrypted file. */
-export function hasE2eMagic(bytes: Uint8Array): boolean {
-  return bytes.length >= E2E_MAGIC.length && fromUtf8.decode(bytes.subarray(0, E2E_MAGIC.length)) === E2E_MAGIC;
 }
 
 /** The public header at the start of an encrypted file's bytes (reads no further). */

@@ -1,0 +1,228 @@
+/**
+ * The server's vault guard: keeps plain files and plain names out of end-to-end folders
+ * (vaults, docs/e2e.md), whatever front the write comes through. A vault is a folder
+ * holding a `.ferry-e2e` marker whose JSON says `"vault": true`; below it every name must
+ * be an encrypted one (`.fe2e`) and every file must begin with the end-to-end magic.
+ * Without this, a WebDAV or SFTP upload into a vault is stored plain and the folder's
+ * promise is silently broken.
+ *
+ * The namespace (src/store/namespace.ts) calls it inside the transaction of every write
+ * that makes a path: a commit, a restore, mkdir, move and copy; and before a delete or move
+ * of a marker. What it reads there is one indexed lookup of the marker paths of the
+ * written paths' ancestors. Bytes are never read inside a transaction (a chunk read goes
+ * through the same database connection on SQLite): what a marker holds and whether a chunk
+ * begins with the magic are facts of immutable content, cached by hash; when one is not
+ * known yet the check throws {@link GuardNeedsBytes}, the namespace reads the bytes outside
+ * the transaction ({@link VaultGuard.learn}) and runs the operation again.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { E2E_MARKER_NAME, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
+import { E2ePlainInVaultError, type FerryError } from '../core/errors.js';
+import type { ChunkRef } from '../core/manifest.js';
+import { ancestors, baseName, parentPath, relativePath } from '../core/path.js';
+import { batches } from './batches.js';
+import { decodeChunkList } from './chunk-list-codec.js';
+import type { Database } from './meta-schema.js';
+import { subtreeEnd, subtreeStart } from './path-range.js';
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+/** Reads a stored chunk's bytes (the server's chunk store). */
+export type ChunkReader = (hash: string) => Promise<Uint8Array>;
+
+/** What a marker's content makes of its folder: a vault, the user's key marker (no vault), or nothing. */
+type MarkerKind = 'vault' | 'key' | 'invalid';
+
+/** A path a write is about to make: a file (with its content) or a folder. */
+export interface GuardTarget {
+  path: string;
+  type: 'file' | 'dir';
+  /** A file's manifest hash (stored already, or about to be). */
+  manifest?: string;
+  /** The chunks of content not stored yet (a commit's); stored content is looked up by `manifest`. */
+  chunks?: readonly ChunkRef[];
+}
+
+/** Thrown inside a transaction: these bytes must be read first (outside it), then the operation run again. */
+export class GuardNeedsBytes extends Error {
+  constructor(
+    readonly heads: readonly string[],
+    readonly markers: readonly { manifest: string; chunks?: readonly ChunkRef[] }[],
+  ) {
+    super('the vault guard needs to read content first');
+  }
+}
+
+/** A marker is a few hundred bytes of JSON; anything larger is not one. */
+const MAX_MARKER_BYTES = 64 * 1024;
+/** Cached facts (a hash and a flag each): bounded so a long-running server does not grow. */
+const MAX_CACHED = 100_000;
+
+function refusal(path: string, vault: string, reason: string, what: string): FerryError {
+  return new E2ePlainInVaultError(
+    `${path}: ${vault} is an end-to-end encrypted folder; ${what}. Upload into it with \`ferry put --encrypt\` or the web app's vault view`,
+    { details: { path, vault, reason } },
+  );
+}
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  if (map.size >= MAX_CACHED) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+}
+
+export class VaultGuard {
+  /** chunk hash -> whether it begins with the end-to-end magic */
+  private readonly heads = new Map<string, boolean>();
+  /** marker manifest hash -> what it declares */
+  private readonly markers = new Map<string, MarkerKind>();
+  private reader?: ChunkReader;
+
+  /** Installs the chunk reader (the server does at start; without one no content counts as end-to-end). */
+  setReader(reader: ChunkReader | undefined): void {
+    this.reader = reader;
+  }
+
+  /**
+   * Refuses (FERRY_ERR_E2E_PLAIN_IN_VAULT) targets that would put something plain below a
+   * vault, a marker inside a vault, a second marker over a vault's, or a vault marker into
+   * a folder that already holds something.
+   */
+  async checkWrites(trx: Db, targets: readonly GuardTarget[]): Promise<void> {
+    if (targets.length === 0) return;
+    const vaults = await this.vaultsAbove(trx, targets.map((t) => t.path));
+    const heads: string[] = [];
+    const markers: { manifest: string; chunks?: readonly ChunkRef[] }[] = [];
+    for (const t of targets) {
+      const vault = outermost(vaults.dirs, t.path);
+      if (baseName(t.path) === E2E_MARKER_NAME && t.type === 'file' && (vault === undefined || vault === parentPath(t.path))) {
+        const kind = t.manifest ? this.markers.get(t.manifest) : 'invalid';
+        if (kind === undefined) markers.push({ manifest: t.manifest!, chunks: t.chunks });
+        else await this.checkMarkerWrite(trx, t.path, kind, vaults.kinds.get(t.path));
+        continue;
+      }
+      if (vault === undefined) continue;
+      const plainName = relativePath(t.path, vault)
+        .split('/')
+        .find((seg) => !isE2eName(seg));
+      if (plainName !== undefined) throw refusal(t.path, vault, 'name', `"${plainName}" is not an encrypted name`);
+      if (t.type !== 'file') continue;
+      const first = t.chunks ? t.chunks[0]?.hash : await firstChunkOf(trx, t.manifest);
+      if (first === undefined) throw refusal(t.path, vault, 'content', 'an empty file is not an encrypted one');
+      const ok = this.heads.get(first);
+      if (ok === undefined) heads.push(first);
+      else if (!ok) throw refusal(t.path, vault, 'content', 'the file is not end-to-end encrypted');
+    }
+    if (heads.length > 0 || markers.length > 0) throw new GuardNeedsBytes(heads, markers);
+  }
+
+  /**
+   * For a move or copy of a folder to `to`: what is in it (`from`'s subtree, read in this
+   * transaction) must fit there too when `to` lies below a vault.
+   */
+  async checkTree(trx: Db, from: string, to: string): Promise<void> {
+    await this.checkWrites(trx, [{ path: to, type: 'dir' }]);
+    const vaults = await this.vaultsAbove(trx, [to]);
+    if (outermost(vaults.dirs, to) === undefined) return;
+    const rows = await trx
+      .selectFrom('files as f')
+      .leftJoin('manifests as m', 'm.hash', 'f.manifest')
+      .select(['f.path', 'f.type', 'f.manifest', 'm.chunks'])
+      .where('f.path', '>', subtreeStart(from))
+      .where('f.path', '<', subtreeEnd(from))
+      .execute();
+    const targets: GuardTarget[] = rows.map((r) => ({
+      path: to + r.path.slice(from.length),
+      type: r.type === 'dir' ? 'dir' : 'file',
+      ...(r.manifest ? { manifest: r.manifest, chunks: r.chunks ? decodeChunkList(r.chunks).slice(0, 1) : [] } : {}),
+    }));
+    for (const part of batches(targets)) await this.checkWrites(trx, part);
+  }
+
+  /** Refuses taking away (delete, move) the marker of a vault that still holds something. */
+  async checkMarkerRemoval(trx: Db, path: string): Promise<void> {
+    if (baseName(path) !== E2E_MARKER_NAME) return;
+    const row = await trx.selectFrom('files').select(['manifest']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
+    if (!row?.manifest) return;
+    const kind = this.markers.get(row.manifest);
+    if (kind === undefined) throw new GuardNeedsBytes([], [{ manifest: row.manifest }]);
+    if (kind !== 'vault') return;
+    const dir = parentPath(path);
+    const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
+    if (other) throw refusal(path, dir, 'marker-removal', 'its marker goes only with the folder (delete the whole folder, or empty it first)');
+  }
+
+  /** Reads what a {@link GuardNeedsBytes} asked for, outside any transaction. */
+  async learn(db: Db, need: GuardNeedsBytes): Promise<void> {
+    for (const hash of new Set(need.heads)) {
+      remember(this.heads, hash, this.reader ? hasE2eMagic((await this.reader(hash)).subarray(0, 16)) : false);
+    }
+    for (const m of need.markers) {
+      let chunks = m.chunks;
+      if (!chunks) {
+        const row = await db.selectFrom('manifests').select('chunks').where('hash', '=', m.manifest).executeTakeFirst();
+        chunks = row ? decodeChunkList(row.chunks) : [];
+      }
+      remember(this.markers, m.manifest, await this.markerKind(chunks));
+    }
+  }
+
+  private async markerKind(chunks: readonly ChunkRef[]): Promise<MarkerKind> {
+    if (!this.reader || chunks.length !== 1 || chunks[0].size > MAX_MARKER_BYTES) return 'invalid';
+    try {
+      const m = JSON.parse(new TextDecoder().decode(await this.reader(chunks[0].hash))) as Record<string, unknown> | null;
+      if (!m || m.ferryE2e !== 1 || typeof m.check !== 'string' || typeof m.kdf !== 'object' || m.kdf === null) return 'invalid';
+      return m.vault === true ? 'vault' : 'key';
+    } catch {
+      return 'invalid';
+    }
+  }
+
+  /** A marker written at `path` (no vault above its folder): valid, not over a vault's, and a vault's only into an empty folder. */
+  private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined): Promise<void> {
+    const dir = parentPath(path);
+    if (kind === 'invalid') throw refusal(path, dir, 'marker', `${E2E_MARKER_NAME} is the end-to-end marker's name and this is not one (\`ferry mkdir --e2e\` writes it)`);
+    if (existing === 'vault') throw refusal(path, dir, 'marker', 'its marker (the key\'s salt and check value) cannot be replaced');
+    if (kind !== 'vault') return;
+    const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
+    if (other) throw refusal(path, dir, 'marker', 'only an empty folder becomes one (`ferry mkdir --e2e` makes a new folder)');
+  }
+
+  /**
+   * The markers at and above the folders of `paths` (one indexed lookup per 400 marker
+   * paths): which folders are vaults, and each marker's kind by its path.
+   */
+  private async vaultsAbove(trx: Db, paths: readonly string[]): Promise<{ dirs: Set<string>; kinds: Map<string, MarkerKind> }> {
+    const markerPaths = new Set<string>();
+    for (const p of paths) for (const dir of ['/', ...ancestors(p)]) markerPaths.add(dir === '/' ? '/' + E2E_MARKER_NAME : dir + '/' + E2E_MARKER_NAME);
+    const dirs = new Set<string>();
+    const kinds = new Map<string, MarkerKind>();
+    const unknown: { manifest: string }[] = [];
+    for (const part of batches([...markerPaths])) {
+      const rows = await trx.selectFrom('files').select(['path', 'manifest']).where('path', 'in', part).where('type', '=', 'file').execute();
+      for (const r of rows) {
+        const kind = r.manifest ? this.markers.get(r.manifest) : 'invalid';
+        if (kind === undefined) unknown.push({ manifest: r.manifest! });
+        else {
+          kinds.set(r.path, kind);
+          if (kind === 'vault') dirs.add(parentPath(r.path));
+        }
+      }
+    }
+    if (unknown.length > 0) throw new GuardNeedsBytes([], unknown);
+    return { dirs, kinds };
+  }
+}
+
+/** The first chunk of stored content (undefined: empty, or no content). */
+async function firstChunkOf(trx: Db, manifest: string | undefined): Promise<string | undefined> {
+  if (!manifest) return undefined;
+  const row = await trx.selectFrom('manifests').select('chunks').where('hash', '=', manifest).executeTakeFirst();
+  return row ? decodeChunkList(row.chunks)[0]?.hash : undefined;
+}
+
+/** The outermost vault strictly above `path`, if any. */
+function outermost(vaults: ReadonlySet<string>, path: string): string | undefined {
+  if (vaults.size === 0) return undefined;
+  for (const dir of ['/', ...ancestors(path)]) if (vaults.has(dir)) return dir;
+  return undefined;
+}

@@ -1,0 +1,183 @@
+/**
+ * The server's vault guard (issue 18): a plain file or a plain name written into an
+ * end-to-end folder is refused with FERRY_ERR_E2E_PLAIN_IN_VAULT by every front, with the
+ * real clients (the ferry CLI's put and sync over the API, curl over WebDAV, OpenSSH's sftp
+ * and scp, tus-js-client), and nothing is stored; `ferry put --encrypt` into the vault still
+ * works. The marker cannot be forged, replaced or taken out of a vault that holds files.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tus from 'tus-js-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Entry } from '../../src/core/protocol.js';
+import { runFerry, type CliResult } from '../helpers/cli.js';
+import { scp, sftpBatch, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { uploadBuffer } from '../helpers/in-process-server.js';
+import { tokenFor } from '../helpers/users.js';
+
+const CODE = 'FERRY_ERR_E2E_PLAIN_IN_VAULT';
+/** A name shaped like an encrypted one (base64url and the suffix), for plain bytes. */
+const FAKE = 'A'.repeat(40) + '.fe2e';
+let s: SftpServer;
+let alice: SshUser;
+let token: string;
+let env: Record<string, string>;
+let keyFile: string;
+const ferry = (args: string[], input?: Buffer): Promise<CliResult> => runFerry(args, { env, ...(input ? { input } : {}) });
+
+/** The names in one of alice's folders, through the API. */
+async function names(dir: string): Promise<string[]> {
+  const r = await s.t.api(`/api/v1/list${dir === '/' ? '' : dir}`, { token });
+  expect(r.status, dir).toBe(200);
+  const body = (await r.json()) as { entries: Entry[] };
+  return body.entries.map((e) => e.name).sort();
+}
+
+function curl(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('curl', ['-sS', '-H', `authorization: Bearer ${token}`, '-w', '\n%{http_code}', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', reject);
+    c.once('close', (code) => resolve({ code, out }));
+  });
+}
+const davUrl = (p: string): string => `${s.t.url}/dav${p}`;
+
+beforeAll(async () => {
+  s = await startSftpServer();
+  alice = await sshUser(s, 'alice');
+  token = (await tokenFor(s.t, 'alice')).token;
+  env = { FERRY_CONFIG: join(s.dir, 'cfg', 'config.json'), XDG_CONFIG_HOME: join(s.dir, 'xdg'), HOME: s.dir, FERRY_SERVER: s.t.url, FERRY_TOKEN: token };
+  keyFile = join(s.dir, 'e2e.key');
+  expect((await ferry(['admin', 'keygen', keyFile])).code).toBe(0);
+  await writeFile(join(s.dir, 'plain.txt'), 'PLAIN-VAULT-GUARD-MARKER\n');
+  await writeFile(join(s.dir, 'secret.txt'), 'a secret for the vault\n');
+  const mk = await ferry(['mkdir', '--e2e', '/vault', '--e2e-key-file', keyFile]);
+  expect(mk.code, mk.stderr).toBe(0);
+}, 120_000);
+afterAll(async () => {
+  await s?.close();
+});
+
+describe('the vault guard refuses plain writes into an end-to-end folder, whatever the front', () => {
+  it('ferry put --encrypt into the vault works', async () => {
+    const put = await ferry(['put', join(s.dir, 'secret.txt'), '/vault/', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    const get = await ferry(['get', '/vault/secret.txt', '-', '--e2e-key-file', keyFile]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe('a secret for the vault\n');
+  });
+
+  it('the HTTP API (a one-request PUT, an upload session) refuses a plain file with 409 and the code; nothing is stored', async () => {
+    const before = await names('/vault');
+    const raw = await s.t.api('/api/v1/files/vault/raw.txt', { method: 'PUT', body: 'PLAIN', token });
+    expect(raw.status).toBe(409);
+    const body = (await raw.json()) as { error: { code: string; message: string; details: { vault: string } } };
+    expect(body.error.code).toBe(CODE);
+    expect(body.error.message).toMatch(/end-to-end encrypted folder.*ferry put --encrypt/);
+    expect(body.error.details.vault).toBe('/vault'); // the user's path, not the server's
+    // an encrypted-looking name does not help: the bytes must be an end-to-end file's
+    const named = await uploadBuffer(s.t, `/vault/${FAKE}`, Buffer.from('PLAIN but well named'), 1024, { token });
+    expect(named.status).toBe(409);
+    expect(((await named.json()) as { error: { code: string } }).error.code).toBe(CODE);
+    expect(await names('/vault')).toEqual(before);
+  });
+
+  it('ferry sync of a plain folder into the vault fails with the code (exit 1: files failed) and stores nothing', async () => {
+    const src = join(s.dir, 'tree');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'sub', 'a.txt'), 'PLAIN-VAULT-GUARD-MARKER\n');
+    const before = await names('/vault');
+    const r = await ferry(['sync', src, 'ferry:/vault']);
+    expect(r.code).toBe(1); // sync's exit when files failed
+    expect(r.stderr).toMatch(/\/vault is an end-to-end encrypted folder; "sub" is not an encrypted name/);
+    expect(r.stderr).toMatch(/not deleting/); // nor the marker, which the source lacks
+    expect(await names('/vault')).toEqual(before);
+  });
+
+  it('WebDAV (curl): PUT, MKCOL, MOVE and COPY of plain things into the vault are 409 with the code', async () => {
+    const before = await names('/vault');
+    const put = await curl(['-T', join(s.dir, 'plain.txt'), davUrl('/vault/plain.txt')]);
+    expect(put.out).toMatch(/409$/);
+    expect(put.out).toContain(CODE);
+    const mkcol = await curl(['-X', 'MKCOL', davUrl('/vault/folder')]);
+    expect(mkcol.out).toMatch(/409$/);
+    expect((await curl(['-T', join(s.dir, 'plain.txt'), davUrl('/outside.txt')])).out).toMatch(/20[14]$/);
+    const move = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl('/vault/' + FAKE)}`, davUrl('/outside.txt')]);
+    expect(move.out).toMatch(/409$/);
+    const copy = await curl(['-X', 'COPY', '-H', `destination: ${davUrl('/vault/' + FAKE)}`, davUrl('/outside.txt')]);
+    expect(copy.out).toMatch(/409$/);
+    expect(await names('/vault')).toEqual(before);
+    expect(await names('/')).toContain('outside.txt');
+  });
+
+  it('SFTP (OpenSSH sftp and scp): a put, a mkdir and a rename into the vault are refused with permission denied', async () => {
+    const before = await names('/vault');
+    const put = await sftpBatch(s, alice, ['put plain.txt /vault/plain.txt']);
+    expect(put.code).not.toBe(0);
+    expect(put.stderr).toMatch(/ermission denied/);
+    const mk = await sftpBatch(s, alice, ['mkdir /vault/folder']);
+    expect(mk.code).not.toBe(0);
+    const mv = await sftpBatch(s, alice, ['rename /outside.txt /vault/' + FAKE]);
+    expect(mv.code).not.toBe(0);
+    const sc = await scp(s, alice, [join(s.dir, 'plain.txt'), 'remote:/vault/scp.txt']);
+    expect(sc.code).not.toBe(0);
+    expect(await names('/vault')).toEqual(before);
+    // the same client still writes outside the vault
+    expect((await sftpBatch(s, alice, ['put plain.txt /sftp-outside.txt'])).code).toBe(0);
+  });
+
+  it('tus (tus-js-client): an upload whose path is in the vault fails with a 409 and the code', async () => {
+    const before = await names('/vault');
+    const err = await new Promise<Error>((resolve, reject) => {
+      const up = new tus.Upload(Buffer.from('PLAIN-VAULT-GUARD-MARKER'), {
+        endpoint: `${s.t.url}/api/v1/tus/`,
+        headers: { authorization: `Bearer ${token}` },
+        retryDelays: null,
+        metadata: { filename: 'tus.txt', path: '/vault' },
+        onError: resolve,
+        onSuccess: () => reject(new Error('the upload went through')),
+      });
+      up.start();
+    });
+    const res = (err as tus.DetailedError).originalResponse;
+    expect(res?.getStatus()).toBe(409);
+    expect(res?.getBody()).toContain(CODE);
+    expect(await names('/vault')).toEqual(before);
+  });
+});
+
+describe('the marker', () => {
+  it('cannot be forged (a plain file named .ferry-e2e), replaced, or deleted while the vault holds files', async () => {
+    const forged = await s.t.api('/api/v1/files/elsewhere/.ferry-e2e', { method: 'PUT', body: 'not a marker', token });
+    expect(forged.status).toBe(409);
+    expect(((await forged.json()) as { error: { details: { reason: string } } }).error.details.reason).toBe('marker');
+    const marker = await s.t.api('/api/v1/files/vault/.ferry-e2e', { token });
+    const text = await marker.text();
+    const replaced = await s.t.api('/api/v1/files/vault/.ferry-e2e', { method: 'PUT', body: text.replace('"check":"', '"check":"x'), token });
+    expect(replaced.status).toBe(409);
+    const del = await curl(['-X', 'DELETE', davUrl('/vault/.ferry-e2e')]);
+    expect(del.out).toMatch(/409$/);
+    const rm = await ferry(['rm', '/vault/.ferry-e2e']);
+    expect(rm.code).toBe(6);
+    expect(rm.stderr).toContain(CODE);
+    expect(await s.t.api('/api/v1/files/vault/.ferry-e2e', { token }).then((r) => r.text())).toBe(text);
+  });
+
+  it('makes only an empty folder a vault: mkdir --e2e of a folder holding plain files is refused', async () => {
+    expect((await s.t.api('/api/v1/files/full/a.txt', { method: 'PUT', body: 'plain', token })).status).toBeLessThan(300);
+    const mk = await ferry(['mkdir', '--e2e', '/full', '--e2e-key-file', keyFile]);
+    expect(mk.code).toBe(6);
+    expect(mk.stderr).toContain(CODE);
+    expect(await names('/full')).toEqual(['a.txt']);
+  });
+
+  it('goes with its folder: the whole vault can be deleted', async () => {
+    const rm = await ferry(['rm', '-r', '/vault']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(await names('/')).not.toContain('vault');
+  });
+});
