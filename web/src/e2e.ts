@@ -23,7 +23,7 @@ export function fragmentKey(hash: string = location.hash): Uint8Array | undefine
   }
 }
 
-async function* bodyPieces(response: Response): AsyncGenerator<Uint8Array> {
+export async function* bodyPieces(response: Response): AsyncGenerator<Uint8Array> {
   const reader = response.body!.getReader();
   try {
     for (;;) {

@@ -8,8 +8,7 @@
 import type { FerryApi } from '../../src/client/api.js';
 import { uploadBlob } from '../../src/client/blob-upload.js';
 import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
-import type { E2eKeys } from '../../src/client/e2e/format.js';
-import { serverPathOf, type KeyLocation } from '../../src/client/e2e/locate.js';
+import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
 import { baseName } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
 import { isFerryError } from '../../src/core/errors.js';
@@ -41,7 +40,7 @@ export interface UploadItem {
    * so such an upload is not saved for resuming after a reload: picked again, it sends
    * only the chunks the server still lacks, as the same plain chunk gives the same ciphertext).
    */
-  e2e?: { keys: E2eKeys; loc: KeyLocation };
+  e2e?: { keys: E2eKeys; kdf: KdfParams; serverPath: string };
   /** What the upload is doing besides sending (the end-to-end first pass). */
   note?: string;
 }
@@ -265,10 +264,9 @@ export class UploadManager {
    * progress is shown in plain bytes (the stored file is 16 bytes a chunk and its header larger).
    */
   private async runEncrypted(it: UploadItem, e2e: NonNullable<UploadItem['e2e']>, common: Parameters<typeof uploadEncryptedBlob>[3]): ReturnType<typeof uploadEncryptedBlob> {
-    const serverPath = await serverPathOf(e2e.keys, e2e.loc, it.path);
     it.note = 'encrypting in this browser';
     this.changed();
-    return uploadEncryptedBlob(this.api, it.file!, { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath, name: baseName(it.path) }, {
+    return uploadEncryptedBlob(this.api, it.file!, { keys: e2e.keys, kdf: e2e.kdf, serverPath: e2e.serverPath, name: baseName(it.path) }, {
       ...common,
       onEncrypted: (done, total) => {
         it.bytesDone = done;

@@ -42,21 +42,31 @@ export function ancestorsOf(path: string): string[] {
   return out;
 }
 
-/** Looks for markers at `plainDir` and every ancestor at once (one small request each); the nearest wins. */
-export async function locateKey(client: AnyClient, plainDir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
-  const dirs = plainDir === '/' ? ['/'] : ['/', ...ancestorsOf(plainDir), plainDir];
-  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
-  for (let i = found.length - 1; i >= 0; i--) if (found[i]) return found[i];
-  return undefined;
+/**
+ * The markers from the root down to `dir`, one small request each, stopping at the first
+ * vault: below a vault the server's names are encrypted, so asking for the marker of a
+ * plain path there would hand the server that plain folder name (the request's path).
+ */
+async function markersDown(client: AnyClient, dir: string, signal?: AbortSignal): Promise<KeyLocation[]> {
+  const out: KeyLocation[] = [];
+  for (const d of dir === '/' ? ['/'] : ['/', ...ancestorsOf(dir), dir]) {
+    const found = await markerIn(client, d, signal);
+    if (found) out.push(found);
+    if (found?.marker.vault) break;
+  }
+  return out;
 }
 
-/** The vault (end-to-end folder) `plainPath` is in or is, looking only below the root (the root is never one). */
+/** The nearest marker at or above `plainDir` (a vault's stops the search: nothing below it is asked for). */
+export async function locateKey(client: AnyClient, plainDir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
+  return (await markersDown(client, plainDir, signal)).at(-1);
+}
+
+/** The vault (end-to-end folder) `plainPath` is in or is (the root is never one). */
 export async function vaultOf(client: AnyClient, plainPath: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
   if (plainPath === '/') return undefined;
-  const dirs = [...ancestorsOf(plainPath), plainPath];
-  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
-  for (let i = found.length - 1; i >= 0; i--) if (found[i]?.marker.vault) return found[i];
-  return undefined;
+  const last = (await markersDown(client, plainPath, signal)).at(-1);
+  return last?.marker.vault ? last : undefined;
 }
 
 /** Whether `plainPath` lies strictly inside a vault (an end-to-end folder) of `loc`. */
