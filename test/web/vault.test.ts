@@ -7,7 +7,8 @@
  *   - files uploaded in the browser into the vault (file picker, drag and drop, a new folder)
  *     are read back byte for byte by `ferry get`; the marker strings of their names and
  *     content never cross a recording proxy between the browser and the server, nor land in
- *     the server's data directory (a plain upload of the same bytes shows the proxy sees them);
+ *     the server's data directory (a plain upload of the same bytes shows the proxy sees them),
+ *     nor do the CLI's requests when it reads them back;
  *   - a 96 MiB upload keeps the page's JavaScript heap bounded (CDP Runtime.getHeapUsage);
  *   - rename and move in the vault store the names the CLI computes for the new places;
  *   - the share dialog's link carries the file key after '#' and decrypts in a fresh browser;
@@ -106,6 +107,9 @@ beforeAll(async () => {
   loc.marker = parseMarker(await markerRes.text());
   keys = await keysFor({ passphrase: PASS }, loc.marker.kdf, loc.marker.check, nodeScrypt);
   proxy = await startRecordingProxy(Number(new URL(t.url).port), [NAME_MARK, BODY_MARK, PLAIN_MARK]);
+  // From here the CLI talks through the proxy too: its lookups of nested plain names (a
+  // marker below a vault) would show there.
+  env.FERRY_SERVER = proxy.url;
   browser = await launch();
   owner = await freshContext(browser);
   await signIn(owner.page, proxy.url, 'vera', 'vera-password-1');
@@ -259,11 +263,14 @@ describe('end-to-end vaults in the web app', () => {
   it('the share dialog makes a link with the file key after #, which decrypts in a fresh browser', async () => {
     const { page } = owner;
     await go(page, '/files/vault');
+    const all = page.getByRole('checkbox', { name: 'Select all' }); // clears what the test before left selected
+    await all.check();
+    await all.uncheck();
     await page.getByRole('checkbox', { name: `Select ${UPLOAD_NAME}` }).check();
     await page.getByRole('button', { name: 'Share' }).click();
     await page.getByRole('button', { name: 'Create link' }).click();
     await page.getByText('its key is in the link').waitFor();
-    const url = await page.getByLabel('Link').inputValue();
+    const url = await page.getByRole('textbox', { name: 'Link' }).inputValue();
     expect(url).toMatch(/\/s\/[^#]+#k=[A-Za-z0-9_-]{43}$/);
     await page.getByRole('button', { name: 'Done' }).click();
 
@@ -309,5 +316,33 @@ describe('end-to-end vaults in the web app', () => {
     await page.getByRole('heading', { name: 'End-to-end encrypted folder /vault' }).waitFor();
     expect(await page.locator('table.listing').count()).toBe(0);
     expect(owner.errors).toEqual([]);
+  });
+
+  it('a vault made with a key file opens with that file picked in the page; another key file is refused', async () => {
+    await addUser(t, 'kim', { password: 'kim-password-1' });
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kim', password: 'kim-password-1' }) });
+    const kimToken = ((await login.json()) as { token: string }).token;
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: kimToken, FERRY_CONFIG: join(dir.path, 'kim.json'), HOME: dir.path };
+    const keyFile = join(dir.path, 'kim.key');
+    const otherKey = join(dir.path, 'other.key');
+    for (const f of [keyFile, otherKey]) expect((await runFerry(['admin', 'keygen', f], { env })).code).toBe(0);
+    expect((await runFerry(['mkdir', '--e2e', '/kv', '--e2e-key-file', keyFile], { env })).code).toBe(0);
+    writeFileSync(join(dir.path, 'by-key.txt'), 'opened by a key file\n');
+    const put = await runFerry(['put', join(dir.path, 'by-key.txt'), '/kv/', '--e2e-key-file', keyFile], { env });
+    expect(put.code, put.stderr).toBe(0);
+
+    const kim = await freshContext(browser);
+    await signIn(kim.page, t.url, 'kim', 'kim-password-1');
+    await kim.page.goto(t.url + '/files/kv');
+    const input = kim.page.getByLabel('Key file (ferry admin keygen)');
+    await input.setInputFiles(otherKey);
+    await kim.page.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => kim.page.getByRole('alert').textContent()).toMatch(/key file\) is not the one/);
+    expect(await kim.page.locator('table.listing').count()).toBe(0);
+    await input.setInputFiles(keyFile);
+    await kim.page.getByRole('button', { name: 'Unlock' }).click();
+    await kim.page.getByRole('checkbox', { name: 'Select by-key.txt' }).waitFor();
+    expect(kim.errors).toEqual([]);
+    await kim.context.close();
   });
 });
