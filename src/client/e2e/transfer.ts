@@ -37,7 +37,7 @@ import {
   type PlainChunkKey,
 } from './format.js';
 import { keysFor, newMarker, type E2eSecret } from './kdf.js';
-import { inVault, locateKey, readFileKey, serverPathOf, type KeyLocation } from './locate.js';
+import { inVault, locateKey, readFileKey, serverPathOf, vaultOf, type KeyLocation } from './locate.js';
 import type { KdfParams } from './format.js';
 import { nodeChunkCrypto, nodeScrypt } from './node-keys.js';
 
@@ -230,14 +230,18 @@ export type GetTarget = { kind: 'plain'; entry: Entry } | { kind: 'e2e'; serverP
  */
 export async function resolveGetTarget(client: Client, remote: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<GetTarget> {
   let notFound: unknown;
-  try {
-    const entry = await client.stat(remote, { signal });
-    return entry.type === 'file' && isE2eName(baseName(remote)) ? { kind: 'e2e', serverPath: remote } : { kind: 'plain', entry };
-  } catch (err) {
-    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
-    notFound = err;
+  // Inside a vault the plain path is never asked for: the request would show the server its plain names.
+  const vault = remote === '/' || isE2eName(baseName(remote)) ? undefined : await vaultOf(client, parentPath(remote), signal);
+  if (!inVault(vault, remote)) {
+    try {
+      const entry = await client.stat(remote, { signal });
+      return entry.type === 'file' && isE2eName(baseName(remote)) ? { kind: 'e2e', serverPath: remote } : { kind: 'plain', entry };
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+      notFound = err;
+    }
   }
-  const loc = remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal);
+  const loc = vault ?? (remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal));
   if (!loc) throw notFound; // the server's own answer: nothing end-to-end here either
   const keys = await keysAt(loc, await secret());
   const serverPath = await serverPathOf(keys, loc, remote);
