@@ -2,7 +2,9 @@
  * Chromium for the web app's tests: Debian's /usr/bin/chromium driven by playwright-core
  * (never a downloaded browser), one per suite, headless, with a fresh profile per context.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AxeBuilder } from '@axe-core/playwright';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -11,8 +13,13 @@ import { expect } from 'vitest';
 export const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
-/** Where the test run writes the README's screenshots. */
-export const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+/**
+ * Where the screenshots go: the README's (docs/screenshots/) with FERRY_SCREENSHOTS=1
+ * (`npm run screenshots`), else a directory of this run, so that an ordinary test run
+ * leaves the working tree as it was.
+ */
+export const SCREENSHOTS =
+  process.env.FERRY_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url)) : join(tmpdir(), `ferry-screenshots-${process.pid}`) + '/';
 
 export async function launch(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
@@ -49,4 +56,5 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
 export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png` });
+  expect(statSync(`${SCREENSHOTS}${name}.png`).size, `screenshot ${name}`).toBeGreaterThan(1000);
 }
