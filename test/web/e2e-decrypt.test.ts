@@ -3,8 +3,8 @@
  *   - a share link made by `ferry share` carries the file key after '#'; a visitor's
  *     browser decrypts the file to the right bytes, and no request it makes carries the key;
  *     a link with another key fails with a message and offers nothing;
- *   - the owner, signed in, downloads the file decrypted after typing the passphrase (a
- *     wrong one is refused first), scrypt and AES-GCM running in the page under the app's CSP.
+ *   - the owner, signed in, opens the vault with its passphrase (a wrong one is refused
+ *     first) and downloads the file decrypted, scrypt and AES-GCM running in the page under the app's CSP.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -93,15 +93,15 @@ describe('end-to-end encrypted files in the browser', () => {
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'olga', 'olga-password-1');
     await page.goto(t.url + '/files/vault');
-    const row = page.getByRole('checkbox', { name: /^Select .*\.fe2e$/ });
-    await row.check();
-    await page.getByRole('button', { name: 'Download', exact: true }).click();
+    // A vault: its passphrase first (checked against its marker), then the plain names.
     const pass = page.getByLabel('Passphrase');
     await pass.fill('not the passphrase');
-    await page.getByRole('button', { name: 'Decrypt and download' }).click();
+    await page.getByRole('button', { name: 'Unlock' }).click();
     await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 }).toMatch(/passphrase/);
     await pass.fill(PASS);
-    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Decrypt and download' }).click()]);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('checkbox', { name: `Select ${NAME}` }).check({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.getByRole('button', { name: 'Download', exact: true }).click()]);
     expect(download.suggestedFilename()).toBe(NAME);
     const saved = join(dir.path, 'by-owner.txt');
     await download.saveAs(saved);

@@ -7,7 +7,7 @@
  * A share link's key is in the URL fragment, which browsers never send to a server.
  */
 import { scryptAsync } from '@noble/hashes/scrypt';
-import { decryptFile, fromBase64Url, type E2eFileInfo, type FileKeySource } from '../../src/client/e2e/format.js';
+import { decryptFile, fromBase64Url, type E2eFileInfo, type E2eKeys, type FileKeySource } from '../../src/client/e2e/format.js';
 import { keysFor, type Scrypt } from '../../src/client/e2e/kdf.js';
 
 export const browserScrypt: Scrypt = (password, salt, { N, r, p }) => scryptAsync(password, salt, { N, r, p, dkLen: 32, asyncTick: 50 });
@@ -23,7 +23,7 @@ export function fragmentKey(hash: string = location.hash): Uint8Array | undefine
   }
 }
 
-async function* bodyPieces(response: Response): AsyncGenerator<Uint8Array> {
+export async function* bodyPieces(response: Response): AsyncGenerator<Uint8Array> {
   const reader = response.body!.getReader();
   try {
     for (;;) {
@@ -40,7 +40,7 @@ async function* bodyPieces(response: Response): AsyncGenerator<Uint8Array> {
 export async function decryptUrl(
   url: string,
   init: RequestInit,
-  key: { fileKey: Uint8Array } | { passphrase: string },
+  key: { fileKey: Uint8Array } | { passphrase: string } | { keys: E2eKeys },
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ blob: Blob; info: E2eFileInfo }> {
   const res = await fetch(url, init);
@@ -49,7 +49,7 @@ export async function decryptUrl(
   const parts: Uint8Array[] = [];
   let done = 0;
   const keyFor = async (header: Parameters<Parameters<typeof decryptFile>[1]['keyFor']>[0]): Promise<FileKeySource> =>
-    'fileKey' in key ? { fileKey: key.fileKey } : { keys: await keysFor({ passphrase: key.passphrase }, header.kdf, header.check, browserScrypt) };
+    'fileKey' in key ? { fileKey: key.fileKey } : 'keys' in key ? { keys: key.keys } : { keys: await keysFor({ passphrase: key.passphrase }, header.kdf, header.check, browserScrypt) };
   for await (const piece of decryptFile(bodyPieces(res), { keyFor, onInfo: (i) => void (info = i) })) {
     parts.push(piece);
     done += piece.length;

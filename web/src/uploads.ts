@@ -7,6 +7,9 @@
  */
 import type { FerryApi } from '../../src/client/api.js';
 import { uploadBlob } from '../../src/client/blob-upload.js';
+import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
+import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
+import { baseName } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
 import { isFerryError } from '../../src/core/errors.js';
 import type { Entry } from '../../src/core/protocol.js';
@@ -32,6 +35,14 @@ export interface UploadItem {
   entry?: Entry;
   sessionId?: string;
   controller?: AbortController;
+  /**
+   * Into an end-to-end vault: encrypted in this page with these keys (held in memory only,
+   * so such an upload is not saved for resuming after a reload: picked again, it sends
+   * only the chunks the server still lacks, as the same plain chunk gives the same ciphertext).
+   */
+  e2e?: { keys: E2eKeys; kdf: KdfParams; serverPath: string };
+  /** What the upload is doing besides sending (the end-to-end first pass). */
+  note?: string;
 }
 
 /** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
@@ -85,9 +96,9 @@ export class UploadManager {
     this.changed();
   }
 
-  add(files: Array<{ file: File; path: string }>): void {
-    for (const { file, path } of files) {
-      this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0 });
+  add(files: Array<{ file: File; path: string; e2e?: UploadItem['e2e'] }>): void {
+    for (const { file, path, e2e } of files) {
+      this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0, e2e });
     }
     this.changed();
     this.pump();
@@ -201,17 +212,20 @@ export class UploadManager {
     it.sessionId = undefined;
     if (stale) void this.api.abortUpload(stale).catch(() => undefined);
     const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified };
-    await pendingUploads.put(saved).catch(() => undefined);
+    if (!it.e2e) await pendingUploads.put(saved).catch(() => undefined);
     try {
-      const { entry, result } = await uploadBlob(this.api, it.file!, it.path, {
+      const common = {
         signal: controller.signal,
         slots: this.slots,
         parallel: CHUNKS_IN_FLIGHT,
         noOverwrite: this.options.dropBox,
-        onSession: (id) => {
+        onSession: (id: string) => {
           it.sessionId = id;
-          void pendingUploads.put({ ...saved, sessionId: id }).catch(() => undefined);
+          if (!it.e2e) void pendingUploads.put({ ...saved, sessionId: id }).catch(() => undefined);
         },
+      };
+      const { entry, result } = it.e2e ? await this.runEncrypted(it, it.e2e, common) : await uploadBlob(this.api, it.file!, it.path, {
+        ...common,
         onProgress: (p) => {
           it.bytesDone = p.bytesDone;
           it.bytesSent = p.bytesTransferred;
@@ -242,6 +256,33 @@ export class UploadManager {
       this.changed();
       this.pump();
     }
+  }
+
+  /**
+   * An upload into a vault: the first pass encrypts to learn the stored chunks' names
+   * ("encrypting" with its own progress), then the upload of the stored file, whose
+   * progress is shown in plain bytes (the stored file is 16 bytes a chunk and its header larger).
+   */
+  private async runEncrypted(it: UploadItem, e2e: NonNullable<UploadItem['e2e']>, common: Parameters<typeof uploadEncryptedBlob>[3]): ReturnType<typeof uploadEncryptedBlob> {
+    it.note = 'encrypting in this browser';
+    this.changed();
+    return uploadEncryptedBlob(this.api, it.file!, { keys: e2e.keys, kdf: e2e.kdf, serverPath: e2e.serverPath, name: baseName(it.path) }, {
+      ...common,
+      onEncrypted: (done, total) => {
+        it.bytesDone = done;
+        it.note = `encrypting in this browser: ${Math.floor((100 * done) / Math.max(1, total))}%`;
+        this.changed();
+      },
+      onProgress: (p) => {
+        const scale = p.bytesTotal ? it.size / p.bytesTotal : 1;
+        it.note = 'end-to-end encrypted';
+        it.bytesDone = Math.min(it.size, Math.round(p.bytesDone * scale));
+        it.bytesSent = p.bytesTransferred;
+        it.rate = p.rate * scale;
+        it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
+        this.changed();
+      },
+    });
   }
 }
 

@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { chunkFile } from '../../algo/chunk-file.js';
 import { CryptoTamperedError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
-import { baseName, joinPath, normalizePath, parentPath, relativePath, isWithin } from '../../core/path.js';
+import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
 import { toHex } from '../hashing.js';
@@ -27,7 +27,6 @@ import {
   E2eKeys,
   decryptFile,
   encryptChunk,
-  fileKeyOf,
   isE2eName,
   sealHeader,
   sha256,
@@ -37,7 +36,8 @@ import {
   type E2eMarker,
   type PlainChunkKey,
 } from './format.js';
-import { keysFor, newMarker, parseMarker, type E2eSecret } from './kdf.js';
+import { keysFor, newMarker, type E2eSecret } from './kdf.js';
+import { inVault, locateKey, readFileKey, serverPathOf, vaultOf, type KeyLocation } from './locate.js';
 import type { KdfParams } from './format.js';
 import { nodeChunkCrypto, nodeScrypt } from './node-keys.js';
 
@@ -46,49 +46,7 @@ type Client = FerryApi<Buffer>;
 // Chunks are encrypted and decrypted with node:crypto in Node.js (see ChunkCrypto).
 useChunkCrypto(nodeChunkCrypto);
 
-/** The nearest marker at or above a plain path, and where it is. */
-export interface KeyLocation {
-  dir: string;
-  marker: E2eMarker;
-}
-
-/** The marker directly in `dir`, if any (a folder the caller may not read, or a file, has none). */
-export async function markerIn(client: Client, dir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
-  const at = joinPath(dir, E2E_MARKER_NAME);
-  let e: Entry | undefined;
-  try {
-    e = await client.statIfExists(at, { signal });
-  } catch (err) {
-    if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY') || isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return undefined;
-    throw err;
-  }
-  if (!e || e.type !== 'file') return undefined;
-  const text = new TextDecoder().decode(await client.getFileBytes(at, e.size, { signal }));
-  return { dir, marker: parseMarker(text) };
-}
-
-/** Looks for markers at `plainDir` and every ancestor at once (one small request each); the nearest wins. */
-export async function locateKey(client: Client, plainDir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
-  const dirs = plainDir === '/' ? ['/'] : ['/', ...ancestorsOf(plainDir), plainDir];
-  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
-  for (let i = found.length - 1; i >= 0; i--) if (found[i]) return found[i];
-  return undefined;
-}
-
-/** The vault (end-to-end folder) `plainPath` is in or is, looking only below the root (the root is never one). */
-export async function vaultOf(client: Client, plainPath: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
-  if (plainPath === '/') return undefined;
-  const dirs = [...ancestorsOf(plainPath), plainPath];
-  const found = await Promise.all(dirs.map((dir) => markerIn(client, dir, signal)));
-  for (let i = found.length - 1; i >= 0; i--) if (found[i]?.marker.vault) return found[i];
-  return undefined;
-}
-
-function ancestorsOf(path: string): string[] {
-  const out: string[] = [];
-  for (let i = path.indexOf('/', 1); i !== -1; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
-  return out;
-}
+export { ancestorsOf, inVault, locateKey, markerIn, serverPathOf, vaultOf, type KeyLocation } from './locate.js';
 
 /**
  * Keys already derived in this process, by secret and parameters: scrypt costs a second or
@@ -113,25 +71,6 @@ export function keysOf(secret: E2eSecret, kdf: KdfParams, check: string): Promis
 /** The keys of a location's marker, the secret checked against it (FERRY_ERR_CRYPTO_KEY_WRONG). */
 export async function keysAt(loc: KeyLocation, secret: E2eSecret): Promise<E2eKeys> {
   return keysOf(secret, loc.marker.kdf, loc.marker.check);
-}
-
-/** Whether `plainPath` lies strictly inside a vault (an end-to-end folder) of `loc`. */
-export const inVault = (loc: KeyLocation | undefined, plainPath: string): loc is KeyLocation =>
-  loc !== undefined && loc.marker.vault && plainPath !== loc.dir && isWithin(plainPath, loc.dir);
-
-/**
- * The server path of a plain path: inside a vault every name below it is encrypted;
- * elsewhere (`put --encrypt`) only the file's own name.
- */
-export async function serverPathOf(keys: E2eKeys, loc: KeyLocation | undefined, plainPath: string): Promise<string> {
-  if (!inVault(loc, plainPath)) return joinPath(parentPath(plainPath), await keys.encryptName(parentPath(plainPath), baseName(plainPath)));
-  let server = loc.dir;
-  let plain = loc.dir;
-  for (const seg of relativePath(plainPath, loc.dir).split('/')) {
-    server = joinPath(server, await keys.encryptName(plain, seg));
-    plain = joinPath(plain, seg);
-  }
-  return server;
 }
 
 async function writeMarker(client: Client, dir: string, marker: E2eMarker, signal?: AbortSignal): Promise<void> {
@@ -291,14 +230,18 @@ export type GetTarget = { kind: 'plain'; entry: Entry } | { kind: 'e2e'; serverP
  */
 export async function resolveGetTarget(client: Client, remote: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<GetTarget> {
   let notFound: unknown;
-  try {
-    const entry = await client.stat(remote, { signal });
-    return entry.type === 'file' && isE2eName(baseName(remote)) ? { kind: 'e2e', serverPath: remote } : { kind: 'plain', entry };
-  } catch (err) {
-    if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
-    notFound = err;
+  // Inside a vault the plain path is never asked for: the request would show the server its plain names.
+  const vault = remote === '/' || isE2eName(baseName(remote)) ? undefined : await vaultOf(client, parentPath(remote), signal);
+  if (!inVault(vault, remote)) {
+    try {
+      const entry = await client.stat(remote, { signal });
+      return entry.type === 'file' && isE2eName(baseName(remote)) ? { kind: 'e2e', serverPath: remote } : { kind: 'plain', entry };
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+      notFound = err;
+    }
   }
-  const loc = remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal);
+  const loc = vault ?? (remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal));
   if (!loc) throw notFound; // the server's own answer: nothing end-to-end here either
   const keys = await keysAt(loc, await secret());
   const serverPath = await serverPathOf(keys, loc, remote);
@@ -466,10 +409,6 @@ export async function listEncrypted(client: Client, plainDir: string, keys: E2eK
 
 /** The file key of an encrypted file, for the fragment of its share link (`#k=...`). */
 export async function shareFragmentOf(client: Client, serverPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<string> {
-  const manifest = await client.manifest(serverPath, { signal });
-  async function* stored(): AsyncGenerator<Uint8Array> {
-    for (const c of manifest.chunks) yield await client.getChunk(c.hash, c.size, { signal, path: manifest.path });
-  }
-  const { fileKey } = await fileKeyOf(stored(), async (header) => ({ keys: await keysOf(await secret(), header.kdf, header.check) }));
+  const { fileKey } = await readFileKey(client, serverPath, async (header) => ({ keys: await keysOf(await secret(), header.kdf, header.check) }), signal);
   return `k=${toBase64Url(fileKey)}`;
 }

@@ -15,8 +15,10 @@ import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
-import { isE2eName } from '../../../src/client/e2e/format.js';
+import { isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
+import { fileInfo, findVault, keysOfVault, listVault, lockVaults, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
+import { VaultDownload, VaultUnlock } from './vault.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
 type Modal =
@@ -26,7 +28,27 @@ type Modal =
   | { kind: 'delete'; entries: Entry[] }
   | { kind: 'share'; entry: Entry }
   | { kind: 'preview'; entry: Entry }
-  | { kind: 'decrypt'; entry: Entry };
+  | { kind: 'decrypt'; entry: Entry }
+  | { kind: 'vault-download'; entry: VaultEntry };
+
+/** The vault the shown folder is in, and its keys once unlocked in this tab. */
+export interface VaultView {
+  loc: KeyLocation;
+  keys?: E2eKeys;
+  /** The shown folder's plain path (the page's address holds its stored path). */
+  plainDir?: string;
+}
+
+/** An unlocked vault folder: its keys, and the shown folder's plain and stored paths. */
+interface VaultOpen {
+  loc: KeyLocation;
+  keys: E2eKeys;
+  plainDir: string;
+  storedDir: string;
+}
+
+/** File details read from each file's sealed header at once in a vault folder. */
+const INFO_AT_ONCE = 4;
 
 /** Starts a download the browser itself streams to disk (with the server's name and type). */
 export function startDownload(url: string): void {
@@ -57,20 +79,32 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run] = useAction();
   const [reload, setReload] = useState(0);
+  const [vault, setVault] = useState<VaultView>();
+  const [keysVersion, setKeysVersion] = useState(0);
   const filterId = useId('filter');
+  useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
 
   useEffect(() => {
     let stop = false;
     setEntries(undefined);
     setLoadError(undefined);
     (async () => {
+      const loc = await findVault(api, path);
+      const keys = loc && keysOfVault(loc);
+      const plainDir = loc && keys ? await plainPathOf(keys, loc, path) : undefined;
+      if (stop) return;
+      setVault(loc && { loc, keys, plainDir });
+      if (loc && !keys) return; // locked: the unlock form, nothing listed
       const out: Entry[] = [];
-      for await (const e of api.list(path)) out.push(e);
-      if (!stop) setEntries(out);
+      if (loc && keys) out.push(...(await listVault(api, keys, loc, path, plainDir!)));
+      else for await (const e of api.list(path)) out.push(e);
+      if (stop) return;
+      setEntries(out);
+      if (loc && keys) await readVaultDetails(api, keys, out as VaultEntry[], () => stop, (e) => setEntries((cur) => cur?.map((x) => (x.name === e.name ? e : x))));
     })().catch((err) => !stop && setLoadError(err));
     me(api).then((m) => !stop && setAccount(m), () => undefined);
     return () => void (stop = true);
-  }, [path, reload, props.version]);
+  }, [path, reload, props.version, keysVersion]);
   useEffect(() => setSelected(new Set()), [path]);
 
   const shown = useMemo(() => {
@@ -87,10 +121,22 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
   const chosen = shown.filter((e) => selected.has(e.name));
   const refresh = () => setReload((n) => n + 1);
-  const upload = (files: Array<{ file: File; rel: string }>) => uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
+  const keys = vault?.keys;
+  const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
+  const upload = (files: Array<{ file: File; rel: string }>) =>
+    run(async () => {
+      if (vault && !keys) return; // a locked vault takes no upload: it would need the key
+      if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
+      const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
+      uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })));
+    });
 
   const download = () =>
     run(async () => {
+      if (e2e) {
+        if (chosen.length === 1 && chosen[0].type === 'file' && !(chosen[0] as VaultEntry).foreign) setModal({ kind: 'vault-download', entry: chosen[0] as VaultEntry });
+        return;
+      }
       if (chosen.length === 1 && chosen[0].type === 'file' && isE2eName(chosen[0].name)) {
         setModal({ kind: 'decrypt', entry: chosen[0] });
         return;
@@ -112,6 +158,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     });
 
   const crumbs = path.split('/').filter(Boolean);
+  // In a vault the address holds stored names: the crumbs show the plain ones.
+  const labels = (e2e ? e2e.plainDir : path).split('/').filter(Boolean);
   return (
     <div
       class={`files ${dragging ? 'dragging' : ''}`}
@@ -140,7 +188,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
             return (
               <li key={to}>
                 <a href={to} onClick={(e) => linkClick(e, to)} aria-current={i === crumbs.length - 1 ? 'page' : undefined}>
-                  {c}
+                  {labels.length === crumbs.length ? labels[i] : c}
                 </a>
               </li>
             );
@@ -148,14 +196,19 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         </ol>
       </nav>
 
-      <Toolbar
-        chosen={chosen}
-        busy={busy}
-        onModal={setModal}
-        onUpload={upload}
-        onDownload={download}
-        onZipFolder={zipFolder}
-      />
+      {vault && !keys && <VaultUnlock loc={vault.loc} />}
+      {vault && keys && (
+        <p class="vault-note">
+          End-to-end encrypted folder {vault.loc.dir}: names and files are decrypted in this browser, with a key kept in this tab's memory only.{' '}
+          <button type="button" onClick={lockVaults}>
+            Lock
+          </button>
+        </p>
+      )}
+
+      {!(vault && !keys) && (
+        <Toolbar chosen={chosen} busy={busy} vault={vault !== undefined} onModal={setModal} onUpload={upload} onDownload={download} onZipFolder={zipFolder} />
+      )}
 
       <div class="filterbar">
         <label for={filterId}>Filter by name</label>
@@ -166,8 +219,9 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       <Message error={actionError ?? loadError} />
       <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>
 
-      <Listing
+      {!(vault && !keys) && <Listing
         shown={shown}
+        vault={vault !== undefined}
         loaded={entries !== undefined || loadError !== undefined}
         empty={entries !== undefined && shown.length === 0}
         filtered={filter !== ''}
@@ -176,18 +230,18 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         setSelected={setSelected}
         sort={sort}
         setSort={setSort}
-        onOpen={(entry) => setModal({ kind: 'preview', entry })}
-      />
+        onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
+      />}
 
       <UploadPanel uploads={uploads} />
 
-      {modal && <FileDialogs api={api} path={path} modal={modal} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
     </div>
   );
 }
 
 /** The actions: new folder, uploads (files, a folder), downloads, and those on the selection. */
-function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
+function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModal: (m: Modal) => void; onUpload: (files: Array<{ file: File; rel: string }>) => void; onDownload: () => void; onZipFolder: () => void }) {
   const { chosen } = props;
   const filesInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
@@ -228,13 +282,22 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) =>
           (e.currentTarget as HTMLInputElement).value = '';
         }}
       />
-      <button type="button" onClick={props.onZipFolder} disabled={props.busy}>
-        Download folder (zip)
-      </button>
+      {!props.vault && (
+        <button type="button" onClick={props.onZipFolder} disabled={props.busy}>
+          Download folder (zip)
+        </button>
+      )}
       <span class="sep" />
-      <button type="button" disabled={chosen.length === 0 || props.busy} onClick={props.onDownload}>
-        Download{chosen.length > 1 || chosen.some((e) => e.type === 'dir') ? ' as zip' : ''}
-      </button>
+      {props.vault ? (
+        // A zip would hold the stored (encrypted) files: in a vault, files download one by one, decrypted here.
+        <button type="button" disabled={chosen.length !== 1 || chosen[0].type !== 'file' || props.busy} onClick={props.onDownload}>
+          Download
+        </button>
+      ) : (
+        <button type="button" disabled={chosen.length === 0 || props.busy} onClick={props.onDownload}>
+          Download{chosen.length > 1 || chosen.some((e) => e.type === 'dir') ? ' as zip' : ''}
+        </button>
+      )}
       <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'rename', entry: chosen[0] })}>
         Rename
       </button>
@@ -244,7 +307,7 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) =>
       <button type="button" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'copy', entries: chosen })}>
         Copy
       </button>
-      <button type="button" disabled={chosen.length !== 1} onClick={() => props.onModal({ kind: 'share', entry: chosen[0] })}>
+      <button type="button" disabled={chosen.length !== 1 || (props.vault && chosen[0].type !== 'file')} onClick={() => props.onModal({ kind: 'share', entry: chosen[0] })}>
         Share
       </button>
       <button type="button" class="danger" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'delete', entries: chosen })}>
@@ -257,6 +320,7 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; onModal: (m: Modal) =>
 /** A folder's entries: select, sort, open. */
 function Listing(props: {
   shown: Entry[];
+  vault: boolean;
   loaded: boolean;
   empty: boolean;
   filtered: boolean;
@@ -334,8 +398,8 @@ function Listing(props: {
                 </button>
               )}
             </td>
-            <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
-            <td class="num">{formatDate(e.mtime)}</td>
+            <td class="num">{e.type === 'dir' ? '—' : props.vault && !(e as VaultEntry).exact ? <span title="the stored (encrypted) size: a little larger than the file">{formatSize(e.size)} stored</span> : formatSize(e.size)}</td>
+            <td class="num">{props.vault && e.type === 'file' && !(e as VaultEntry).exact ? <span title="when it was uploaded">{formatDate(e.mtime)} uploaded</span> : formatDate(e.mtime)}</td>
           </tr>
         ))}
       </tbody>
@@ -344,8 +408,9 @@ function Listing(props: {
 }
 
 /** The dialogs of the file actions: new folder, rename, move, copy, delete, share, preview. */
-function FileDialogs(props: { api: FerryApi; path: string; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
   const { api, path, modal } = props;
+  if (props.vault) return <VaultDialogs {...props} vault={props.vault} />;
   return (
     <>
       {modal?.kind === 'mkdir' && (
@@ -411,6 +476,101 @@ function FileDialogs(props: { api: FerryApi; path: string; modal: Modal; onClose
       {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'decrypt' && <DecryptDialog api={api} entry={modal.entry} onClose={props.onClose} />}
+    </>
+  );
+}
+
+/**
+ * The real size and mtime of each file of a vault folder, from its sealed table (a manifest
+ * and the first chunk per file, a few files at once); until then the stored size and the
+ * upload time are shown, and marked as such.
+ */
+async function readVaultDetails(api: FerryApi, keys: E2eKeys, entries: VaultEntry[], stopped: () => boolean, update: (e: VaultEntry) => void): Promise<void> {
+  const files = entries.filter((e) => e.type === 'file' && !e.foreign);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < files.length && !stopped(); i = next++) {
+      const e = files[i];
+      try {
+        const { info } = await fileInfo(api, keys, e.stored);
+        if (!stopped()) update({ ...e, size: info.size, mtime: info.mtime, exact: true });
+      } catch {
+        // not a readable encrypted file (damaged, or foreign): it keeps its stored figures
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: INFO_AT_ONCE }, worker));
+}
+
+/** The file dialogs in a vault: the same dialogs, on stored paths, names encrypted here. */
+function VaultDialogs(props: { api: FerryApi; path: string; vault: VaultOpen; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+  const { api, modal, vault } = props;
+  const path = vault.plainDir;
+  const ops = vaultOps(api, vault.keys, vault.loc);
+  return (
+    <>
+      {modal.kind === 'mkdir' && (
+        <NameDialog
+          title="New folder"
+          label="Folder name"
+          submit="Create"
+          onClose={props.onClose}
+          onSubmit={async (name) => {
+            await ops.mkdir(vault.storedDir, path, name);
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal.kind === 'rename' && (
+        <NameDialog
+          title={`Rename ${modal.entry.name}`}
+          label="New name"
+          submit="Rename"
+          initial={modal.entry.name}
+          onClose={props.onClose}
+          onSubmit={async (name) => {
+            await ops.rename(modal.entry as VaultEntry, path, name);
+            props.onChanged();
+          }}
+        />
+      )}
+      {(modal.kind === 'move' || modal.kind === 'copy') && (
+        <NameDialog
+          title={`${modal.kind === 'move' ? 'Move' : 'Copy'} ${modal.entries.length === 1 ? modal.entries[0].name : `${modal.entries.length} items`}`}
+          label="To folder (in this end-to-end folder)"
+          submit={modal.kind === 'move' ? 'Move' : 'Copy'}
+          initial={path}
+          onClose={props.onClose}
+          onSubmit={async (dest) => {
+            const dir = joinPath('/', dest);
+            for (const e of modal.entries) await (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir);
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal.kind === 'delete' && (
+        <Confirm
+          title="Delete"
+          text={modal.entries.length === 1 ? `Delete ${modal.entries[0].name}${modal.entries[0].type === 'dir' ? ' and everything in it' : ''}?` : `Delete these ${modal.entries.length} items (folders with everything in them)?`}
+          confirm="Delete"
+          danger
+          onClose={props.onClose}
+          onConfirm={async () => {
+            for (const e of modal.entries) await ops.remove(e as VaultEntry);
+            props.onDeleted();
+            props.onChanged();
+          }}
+        />
+      )}
+      {modal.kind === 'share' && (
+        <ShareDialog
+          api={api}
+          entry={{ ...modal.entry, path: (modal.entry as VaultEntry).stored }}
+          fragment={async () => `k=${toBase64Url((await fileInfo(api, vault.keys, (modal.entry as VaultEntry).stored)).fileKey)}`}
+          onClose={props.onClose}
+        />
+      )}
+      {modal.kind === 'vault-download' && <VaultDownload api={api} keys={vault.keys} entry={modal.entry} onClose={props.onClose} />}
     </>
   );
 }
@@ -518,7 +678,7 @@ const EXPIRIES: Array<[string, number | undefined]> = [
 ];
 
 /** Creates a share link to an entry: expiry, password, downloads allowed, or a drop box for a folder. */
-export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () => void }) {
+export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; fragment?: () => Promise<string> }) {
   const { entry } = props;
   const [kind, setKind] = useState<'download' | 'upload'>('download');
   const [expiry, setExpiry] = useState('1 day');
@@ -531,6 +691,12 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
     return (
       <Dialog title="Link created" onClose={props.onClose}>
         <p>Anyone with this link can {created.kind === 'upload' ? `send files into ${entry.name}` : `download ${entry.name}`}. It is shown only now.</p>
+        {props.fragment && (
+          <p>
+            The file is end-to-end encrypted: its key is in the link, after <code>#</code>. Browsers never send that part to a server, so the recipient's browser decrypts the file; anyone
+            with the whole link can read this one file (and nothing else of yours).
+          </p>
+        )}
         <label for={ids.url}>Link</label>
         <input id={ids.url} readOnly value={created.url} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
         <div class="buttons">
@@ -549,15 +715,16 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
           e.preventDefault();
           void run(async () => {
             const seconds = EXPIRIES.find(([l]) => l === expiry)?.[1];
-            setCreated(
-              await createShare(props.api, {
-                path: entry.path,
-                kind,
-                expiresInSeconds: seconds,
-                password: password === '' ? undefined : password,
-                maxUses: maxUses === '' ? undefined : Number(maxUses),
-              }),
-            );
+            // The file key first: a wrong key or a damaged file makes no link.
+            const fragment = props.fragment ? await props.fragment() : undefined;
+            const made = await createShare(props.api, {
+              path: entry.path,
+              kind,
+              expiresInSeconds: seconds,
+              password: password === '' ? undefined : password,
+              maxUses: maxUses === '' ? undefined : Number(maxUses),
+            });
+            setCreated(fragment ? { ...made, url: `${made.url}#${fragment}` } : made);
           });
         }}
       >

@@ -40,7 +40,8 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
               <span>
                 {formatSize(it.state === 'done' ? it.size : it.bytesDone)} of {formatSize(it.size)}
                 {it.state === 'running' && it.rate > 0 && ` · ${formatRate(it.rate)} · ${formatEta(it.etaSeconds)}`}
-                {it.state === 'done' && it.bytesSent < it.size && ` · ${formatSize(it.size - it.bytesSent)} already on the server`}
+                {it.state === 'done' && !it.e2e && it.bytesSent < it.size && ` · ${formatSize(it.size - it.bytesSent)} already on the server`}
+                {it.note && (it.state === 'running' || it.state === 'done') && ` · ${it.note}`}
               </span>
               <span class="actions">
                 {(it.state === 'running' || it.state === 'queued') && (

@@ -1,0 +1,179 @@
+/**
+ * The web app's end-to-end vaults (folders made with `ferry mkdir --e2e`): which vault a
+ * folder is in, the keys of the vaults unlocked in this tab, and the plain view of a vault
+ * folder (names decrypted, sizes and times from each file's sealed table).
+ *
+ * Keys live in this module's memory only: never in localStorage, IndexedDB or a cookie,
+ * never sent to the server. A reload, a new tab or "Lock" forgets them; the passphrase
+ * itself is not kept at all (only the keys derived from it).
+ */
+import type { FerryApi } from '../../src/client/api.js';
+import { E2E_MARKER_NAME, fileKeyOf, fromBase64Url, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
+import { keysFor, type E2eSecret } from '../../src/client/e2e/kdf.js';
+import { inVault, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
+import { downloadTicket } from '../../src/client/account-api.js';
+import { FerryError } from '../../src/core/errors.js';
+import { isWithin, joinPath, parentPath, relativePath } from '../../src/core/path.js';
+import type { Entry } from '../../src/core/protocol.js';
+import { bodyPieces, browserScrypt } from './e2e.js';
+
+export type { KeyLocation };
+
+/** Keys by marker (its parameters and check value): a user's vaults share one key, unlocked once. */
+const unlocked = new Map<string, E2eKeys>();
+const listeners = new Set<() => void>();
+const idOf = (loc: KeyLocation) => JSON.stringify([loc.marker.kdf, loc.marker.check]);
+
+export function onKeysChanged(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => void listeners.delete(fn);
+}
+
+export const keysOfVault = (loc: KeyLocation): E2eKeys | undefined => unlocked.get(idOf(loc));
+
+/** Derives the keys (scrypt in the page) and checks them against the marker: FERRY_ERR_CRYPTO_KEY_WRONG if wrong. */
+export async function unlockVault(loc: KeyLocation, secret: E2eSecret): Promise<E2eKeys> {
+  const keys = await keysFor(secret, loc.marker.kdf, loc.marker.check, browserScrypt);
+  unlocked.set(idOf(loc), keys);
+  for (const l of listeners) l();
+  return keys;
+}
+
+/** Forgets every key of this tab. */
+export function lockVaults(): void {
+  unlocked.clear();
+  for (const l of listeners) l();
+}
+
+/** A key file as `ferry admin keygen` writes it: `ferry-key-1:` + base64url of 32 bytes. */
+export function parseKeyFileText(text: string): Uint8Array {
+  const t = text.trim();
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = t.startsWith('ferry-key-1:') ? fromBase64Url(t.slice('ferry-key-1:'.length)) : undefined;
+  } catch {
+    bytes = undefined;
+  }
+  if (!bytes || bytes.length !== 32) throw new FerryError('FERRY_ERR_VALIDATION', 'this is not a Ferry key file (one line "ferry-key-1:…" from ferry admin keygen)');
+  return bytes;
+}
+
+/** The vault a plain folder path is or is in (undefined: a plain folder). */
+export const findVault = (api: FerryApi, plainPath: string): Promise<KeyLocation | undefined> => vaultOf(api, plainPath);
+
+/** The server path of a plain path in (or of) a vault. */
+export const storedPath = (keys: E2eKeys, loc: KeyLocation, plainPath: string): Promise<string> => (inVault(loc, plainPath) ? serverPathOf(keys, loc, plainPath) : Promise.resolve(plainPath));
+
+/** An entry of a vault folder as the page shows it: plain name and path, and where it is stored. */
+export interface VaultEntry extends Entry {
+  /** The entry's path on the server (encrypted names): also its `path`. */
+  stored: string;
+  /** Its plain path. */
+  plain: string;
+  /** The stored name did not decrypt with this key (shown as stored). */
+  foreign?: boolean;
+  /** Size and mtime come from the sealed table (else: the stored size and upload time). */
+  exact?: boolean;
+}
+
+/**
+ * The plain path of a stored path in a vault (the page's address holds the stored path, so
+ * that a reload or a bookmark never sends a plain name to the server); a segment that does
+ * not decrypt with this key stays as it is.
+ */
+export async function plainPathOf(keys: E2eKeys, loc: KeyLocation, stored: string): Promise<string> {
+  if (!isWithin(stored, loc.dir) || stored === loc.dir) return stored;
+  let plain = loc.dir;
+  for (const seg of relativePath(stored, loc.dir).split('/')) plain = joinPath(plain, (await keys.decryptName(seg)) ?? seg);
+  return plain;
+}
+
+/** The stored path of `rel` (a name, or a relative path of a dropped folder) below a folder known by both its paths. */
+export async function storedChild(keys: E2eKeys, storedDir: string, plainDir: string, rel: string): Promise<string> {
+  let stored = storedDir;
+  let plain = plainDir;
+  for (const seg of rel.split('/').filter(Boolean)) {
+    stored = joinPath(stored, await keys.encryptName(plain, seg));
+    plain = joinPath(plain, seg);
+  }
+  return stored;
+}
+
+/** A vault folder's entries, names decrypted (the marker left out); `path` stays the stored path. */
+export async function listVault(api: FerryApi, keys: E2eKeys, loc: KeyLocation, storedDir: string, plainDir: string, signal?: AbortSignal): Promise<VaultEntry[]> {
+  const out: VaultEntry[] = [];
+  for await (const e of api.list(storedDir, { signal })) {
+    if (e.name === E2E_MARKER_NAME && storedDir === loc.dir) continue;
+    const name = await keys.decryptName(e.name);
+    if (name === undefined) out.push({ ...e, stored: e.path, plain: joinPath(plainDir, e.name), foreign: true });
+    else out.push({ ...e, name, stored: e.path, plain: joinPath(plainDir, name) });
+  }
+  return out;
+}
+
+/**
+ * The sealed table's name, size and mtime of a stored file, with its file key (for share
+ * links): the file's download stream, read only as far as its header, then cancelled.
+ */
+export async function fileInfo(api: FerryApi, keys: E2eKeys, storedPath: string): Promise<{ fileKey: Uint8Array; info: E2eFileInfo }> {
+  const { ticket } = await downloadTicket(api, storedPath);
+  const controller = new AbortController();
+  const res = await fetch(api.http.url(`/api/v1/files${storedPath.split('/').map(encodeURIComponent).join('/')}`, { download: 1, ticket }), { signal: controller.signal });
+  if (!res.ok || !res.body) throw new FerryError('FERRY_ERR_INTERNAL', `the server answered ${res.status}`);
+  try {
+    return await fileKeyOf(bodyPieces(res), async () => ({ keys }));
+  } finally {
+    controller.abort(); // the rest of the file is not needed
+  }
+}
+
+/**
+ * Gives every entry below `storedDir` the stored name its plain name has under its plain
+ * parent `plainDir` (names are encrypted with their folder's plain path as context, so a
+ * folder moved or renamed gets its descendants renamed too: one request per entry whose
+ * name changes). Entries that do not decrypt with this key are left as they are.
+ */
+async function rehome(api: FerryApi, keys: E2eKeys, plainDir: string, storedDir: string): Promise<void> {
+  const children: Entry[] = [];
+  for await (const e of api.list(storedDir)) children.push(e);
+  for (const e of children) {
+    const name = await keys.decryptName(e.name);
+    if (name === undefined) continue;
+    const want = await keys.encryptName(plainDir, name);
+    const at = joinPath(storedDir, want);
+    if (want !== e.name) await api.move(e.path, at, { overwrite: false });
+    if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), at);
+  }
+}
+
+/** File operations in a vault: on stored paths, names encrypted for their (new) plain folder. */
+export function vaultOps(api: FerryApi, keys: E2eKeys, loc: KeyLocation) {
+  const vaultDir = loc.dir;
+  const within = (plainDir: string) => {
+    const inside = plainDir === loc.dir || inVault(loc, plainDir);
+    if (!inside) {
+      throw new FerryError('FERRY_ERR_VALIDATION', `${plainDir} is outside the end-to-end folder ${vaultDir}: moving or copying out of it would need decrypting (download the file and upload it there)`);
+    }
+  };
+  const place = async (e: VaultEntry, plainDir: string, how: 'move' | 'copy', name = e.name) => {
+    if (e.foreign) throw new FerryError('FERRY_ERR_VALIDATION', `${e.name} is not encrypted with this vault's key: it can only be deleted here`);
+    within(plainDir);
+    const target = await storedPath(keys, loc, joinPath(plainDir, name));
+    if (how === 'move') await api.move(e.stored, target, { overwrite: false });
+    else await api.copy(e.stored, target, { overwrite: false });
+    if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), target);
+  };
+  return {
+    mkdir: async (storedDir: string, plainDir: string, name: string) => void (await api.mkdir(await storedChild(keys, storedDir, plainDir, name))),
+    /** In its own folder, wherever that is stored. */
+    rename: async (e: VaultEntry, plainDir: string, name: string) => {
+      if (e.foreign) throw new FerryError('FERRY_ERR_VALIDATION', `${e.name} is not encrypted with this vault's key: it can only be deleted here`);
+      const target = await storedChild(keys, parentPath(e.stored), plainDir, name);
+      await api.move(e.stored, target, { overwrite: false });
+      if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), target);
+    },
+    moveTo: (e: VaultEntry, plainDir: string) => place(e, plainDir, 'move'),
+    copyTo: (e: VaultEntry, plainDir: string) => place(e, plainDir, 'copy'),
+    remove: (e: VaultEntry) => api.remove(e.stored, { recursive: e.type === 'dir' }),
+  };
+}
