@@ -75,22 +75,28 @@ describe('kill -9 mid-upload', () => {
     const clientEnv = () => ({ ...env, FERRY_SERVER: server.url, FERRY_TOKEN: token });
     let left: string[] = [];
     try {
-      // The kill must land while a chunk body is arriving (its temporary file open): wait
-      // until one has been open a while. A kill that still misses starts the round again.
+      // The kill must land while a chunk's temporary file exists. Chunk bodies arrive in
+      // memory and are staged to a temporary file, then published in groups, so such a file
+      // lives for milliseconds: freeze the server (SIGSTOP), look, and kill it only when one
+      // is there; otherwise let it run on and look again a moment later.
       for (let round = 0; round < 5 && left.length === 0; round++) {
         if (round > 0) server = await startServer({ dataDir: data, adminToken: token });
         const put = spawnFerry(['put', '-q', '--bwlimit', '4M', src, '/big.bin'], { env: clientEnv() });
-        const putDone = new Promise<void>((resolve) => put.once('exit', () => resolve()));
-        const deadline = Date.now() + 60_000;
-        for (let seen: string[] = []; ; ) {
-          const now = await leftovers(data);
-          if (now.some((f) => seen.includes(f))) break;
-          seen = now;
-          if (Date.now() > deadline) throw new Error('no chunk write seen in progress');
-          await new Promise((r) => setTimeout(r, 20));
+        let putExited = false;
+        const putDone = new Promise<void>((resolve) =>
+          put.once('exit', () => {
+            putExited = true;
+            resolve();
+          }),
+        );
+        while (!putExited) {
+          server.process.kill('SIGSTOP');
+          left = await leftovers(data);
+          if (left.length > 0) break;
+          server.process.kill('SIGCONT');
+          await new Promise((r) => setTimeout(r, 10));
         }
         await server.kill();
-        left = await leftovers(data);
         put.kill('SIGKILL');
         await putDone;
       }
