@@ -17,6 +17,7 @@ import {
   makeVault,
   markerIn,
   putEncrypted,
+  putEncryptedStream,
   resolveGetTarget,
   shareFragmentOf,
   vaultOf,
@@ -67,12 +68,19 @@ export async function putEndToEnd(
   sources: string[],
   dest: string,
   into: (src: string) => Promise<string>,
-  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
+  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean; destIsDir?: boolean },
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
   if (!opts.encrypt && !(await vaultOf(client, dest, common.signal))) return undefined;
-  if (sources.includes('-')) throw new UsageError('end-to-end encryption needs a file, not stdin (the header that opens the file is written before its chunks; see docs/e2e.md)');
   const secret = secretOf(opts);
+  if (sources.includes('-')) {
+    if (opts.destIsDir) throw new UsageError('stdin has no name: give DEST as a file path, such as /vault/name (not a folder ending with /)');
+    // Without a terminal a prompt would read the passphrase from stdin, which is the data here.
+    if (!process.stdin.isTTY && !hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) {
+      throw new CryptoKeyMissingError('stdin is the data: give the end-to-end secret with --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE');
+    }
+    return [await putEncryptedStream(client, process.stdin, dest, secret, common)];
+  }
   const results: TransferResult[] = [];
   for (const src of sources) {
     if (await isLocalDirectory(src)) {

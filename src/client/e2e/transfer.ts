@@ -5,36 +5,29 @@
  * chunks are ciphertext named by their SHA-256, so it verifies, dedups (within one user
  * key), resumes and replicates them like any other; only the client can read them.
  */
-import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, open, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { chunkFile } from '../../algo/chunk-file.js';
-import { CryptoTamperedError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { chunkStream } from '../../algo/chunk-stream.js';
+import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
-import { toHex } from '../hashing.js';
 import { readAt } from '../local-file.js';
 import { putStream } from '../put.js';
 import { TransferContext, type TransferOptions, type TransferResult } from '../transfer.js';
-import { uploadFile, type ChunkRecord, type ChunkSource } from '../upload-flow.js';
+import { plainChunking, uploadEncryptedOnce } from './single-pass.js';
 import {
-  E2E_CHUNK_OVERHEAD,
   E2E_MARKER_NAME,
   E2eKeys,
   decryptFile,
-  encryptChunk,
   isE2eName,
-  sealHeader,
-  sha256,
   toBase64Url,
   useChunkCrypto,
   type E2eFileInfo,
   type E2eMarker,
-  type PlainChunkKey,
 } from './format.js';
 import { keysFor, newMarker, type E2eSecret } from './kdf.js';
 import { inVault, locateKey, readFileKey, serverPathOf, vaultOf, type KeyLocation } from './locate.js';
@@ -118,41 +111,13 @@ export interface E2ePutOptions extends TransferOptions {
   ttlSeconds?: number;
 }
 
-/** One plain chunk's place in the file and in the stored (encrypted) file. */
-interface Piece {
-  plain: ChunkRecord;
-  key: PlainChunkKey;
-  stored: ChunkRecord;
-}
-
-/** Chunks and encrypts the file once, to learn every stored chunk's name before the upload begins. */
-async function encryptPass(fh: FileHandle, localPath: string, keys: E2eKeys, client: Client, ctx: TransferContext<Buffer>): Promise<Piece[]> {
-  const caps = await client.capabilities({ signal: ctx.signal });
-  // The stored chunk is 16 bytes longer than the plain one; it must still fit the server's maximum.
-  const maxSize = caps.chunking.maxSize - E2E_CHUNK_OVERHEAD;
-  const params = { ...caps.chunking, maxSize, avgSize: Math.min(caps.chunking.avgSize, maxSize), minSize: Math.min(caps.chunking.minSize, maxSize) };
-  const plain: ChunkRecord[] = [];
-  for await (const batch of chunkFile(localPath, params, { signal: ctx.signal })) plain.push(...batch);
-  const pieces: Piece[] = new Array(plain.length);
-  let next = 0;
-  // A few at once: Web Crypto runs in libuv's threads, so the two cores both work.
-  const worker = async () => {
-    for (let i = next++; i < plain.length; i = next++) {
-      const r = plain[i];
-      const c = await encryptChunk(keys, await readAt(fh, r.offset, r.size, localPath));
-      if (toHex(c.hash) !== r.hash) throw new PreconditionFailedError(`${localPath} changed while it was being read; run again`);
-      pieces[i] = { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: createHash('sha256').update(c.ciphertext).digest('hex') } };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, ctx.parallel) }, worker));
-  return pieces;
-}
-
 /**
- * `ferry put --encrypt` and puts into a vault: the file is chunked as usual, each chunk
- * encrypted under its own convergent key, and the stored file (header + ciphertext chunks)
- * uploaded over an ordinary upload session: resumable, deduped within the user key.
- * The server records the upload time, not the file's mtime (the header keeps that).
+ * `ferry put --encrypt FILE` and puts of files into a vault: the file is read once, cut with
+ * the server's chunking (maximum lowered by the tag), each chunk encrypted under its own
+ * convergent key and sent as it is cut; then the stored file (header + ciphertext chunks)
+ * is committed (./single-pass.ts). Deduped within the user key; a chunk the server loses
+ * before the commit is read from the file again. The server records the upload time, not
+ * the file's mtime (the header keeps that).
  */
 export async function putEncrypted(client: Client, localPath: string, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutOptions = {}): Promise<TransferResult & { path: string }> {
   const ctx = new TransferContext(client, options);
@@ -173,49 +138,57 @@ export async function putEncrypted(client: Client, localPath: string, plainDest:
     throw fromSystemError(err, localPath);
   }
   try {
-    const pieces = await encryptPass(fh, localPath, keys, client, ctx);
-    const header = await sealHeader(keys, loc.marker.kdf, { name: baseName(dest), size: st.size, mtime: Math.round(st.mtimeMs) }, pieces.map((p) => p.key));
-    const maxSize = (await client.capabilities({ signal: ctx.signal })).chunking.maxSize;
-    const records: ChunkRecord[] = [];
-    const headerParts = new Map<number, Uint8Array>();
-    let at = 0;
-    for (let o = 0; o < header.bytes.length; o += maxSize) {
-      const part = header.bytes.subarray(o, o + maxSize);
-      headerParts.set(at, part);
-      records.push({ offset: at, size: part.length, hash: toHex(await sha256(part)) });
-      at += part.length;
-    }
-    const byOffset = new Map<number, Piece>();
-    for (const p of pieces) {
-      p.stored.offset = at;
-      byOffset.set(at, p);
-      records.push(p.stored);
-      at += p.stored.size;
-    }
-    const source: ChunkSource = {
-      name: localPath,
-      size: at,
-      chunks: async function* () {
-        yield records;
-      },
-      read: async (r) => {
-        const h = headerParts.get(r.offset);
-        if (h) return h;
-        // No hash here: the server checks the ciphertext against its name, and bytes that
-        // changed since the first pass fail that check (reported as a changed file).
-        const p = byOffset.get(r.offset)!;
-        return (await encryptChunk(keys, await readAt(fh, p.plain.offset, p.plain.size, localPath), p.key.hash)).ciphertext;
-      },
+    const caps = await client.capabilities({ signal: ctx.signal });
+    ctx.progress.addTotals(st.size, 1);
+    const input = fh.createReadStream({ start: 0, highWaterMark: READ_PIECE, autoClose: false });
+    const plain = chunkStream(input, plainChunking(caps), { signal: ctx.signal });
+    await uploadEncryptedOnce(ctx, plain, { keys, kdf: loc.marker.kdf, serverPath, name: baseName(dest), mtime: Math.round(st.mtimeMs) }, {
+      noOverwrite: options.noOverwrite,
+      ttlSeconds: options.ttlSeconds,
+      reread: (offset, size) => readAt(fh, offset, size, localPath),
       checkUnchanged: async () => {
         const now = await fh.stat();
         if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
       },
-    };
-    ctx.progress.addTotals(at, 1);
-    await uploadFile(ctx, source, { path: serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds });
+    });
   } finally {
     await fh.close();
   }
+  return { ...ctx.finish(), path: serverPath };
+}
+
+/** Bytes read from a file at a time for the chunker. */
+const READ_PIECE = 1024 * 1024;
+
+export interface E2ePutStreamOptions extends E2ePutOptions {
+  /** The mtime sealed in the header (default: now). */
+  mtime?: number;
+}
+
+/**
+ * `ferry put --encrypt - DEST` (and `put - DEST` into a vault): a stream of unknown size,
+ * read once, encrypted and sent as it arrives (./single-pass.ts); memory stays at a few
+ * chunks per slot plus the table of chunk keys (about 90 bytes a chunk). The key is
+ * checked before a byte is read. Cannot resume: a put that fails midway must be run again.
+ */
+export async function putEncryptedStream(client: Client, input: AsyncIterable<Uint8Array>, plainDest: string, secret: () => Promise<E2eSecret>, options: E2ePutStreamOptions = {}): Promise<TransferResult & { path: string }> {
+  const ctx = new TransferContext(client, options);
+  const dest = normalizePath(plainDest);
+  if (dest === '/') throw new UsageError('stdin needs a file name: give DEST as a path such as /vault/name');
+  const { loc, keys } = await keyForWrite(client, parentPath(dest), secret, ctx.signal);
+  // As for a plain `put -`, DEST names the file: a folder there is an error (inside a vault
+  // the encrypted path is what the server has; single-pass.ts checks that one).
+  if (!inVault(loc, dest) && (await client.statIfExists(dest, { signal: ctx.signal }))?.type === 'dir') {
+    throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${dest} is a folder: stdin needs a file name, such as ${joinPath(dest, 'NAME')}`);
+  }
+  const serverPath = await serverPathOf(keys, loc, dest);
+  const caps = await client.capabilities({ signal: ctx.signal });
+  ctx.progress.addTotals(undefined, 1);
+  const plain = chunkStream(input, plainChunking(caps), { signal: ctx.signal });
+  await uploadEncryptedOnce(ctx, plain, { keys, kdf: loc.marker.kdf, serverPath, name: baseName(dest), mtime: options.mtime ?? Date.now() }, {
+    noOverwrite: options.noOverwrite,
+    ttlSeconds: options.ttlSeconds,
+  });
   return { ...ctx.finish(), path: serverPath };
 }
 

@@ -1,0 +1,255 @@
+/**
+ * An end-to-end encrypted upload that reads its input once (docs/e2e.md, "How it is
+ * uploaded"): stdin for `ferry put --encrypt -`, a local file for `ferry put --encrypt`, a
+ * picked file in the web app. Shared by Node.js and browsers (imports nothing of Node).
+ *
+ * The stored file begins with a header that holds every chunk's key, known only once the
+ * last chunk is cut, so the upload takes two sessions:
+ *
+ * 1. the gathering session: a single-file session of unknown size whose manifest grows with
+ *    the ciphertext chunks as they are cut and encrypted; the ones the server lacks are sent
+ *    at once, from memory, a few at a time (the chunker waits for room: memory stays at a
+ *    few chunks per slot whatever the input's size). It is never committed.
+ * 2. the commit session: header (split at the server's largest chunk) + the same ciphertext
+ *    chunks, an ordinary upload (../upload-flow.ts). The server already holds every chunk
+ *    but the header's, and they are this user's, so only the header travels; then the
+ *    commit, and the gathering session is aborted.
+ *
+ * Garbage collection deletes a chunk only when no live session's manifest names it
+ * (src/store/chunk-index.ts), so the chunks sent in step 1 are safe while the gathering
+ * session lives, and the commit session names them all before the gathering session goes.
+ * A put killed midway leaves the gathering session, which expires as any abandoned upload
+ * does (`--upload-ttl`); its chunks then go with the next garbage collection after the
+ * grace time. Nothing is visible before the commit.
+ *
+ * Quota: both sessions reserve the file's size for a moment. When the commit session is
+ * refused for that (FERRY_ERR_QUOTA_EXCEEDED), the gathering session is aborted first and
+ * the commit session created again: its chunks stay the user's (they are only unprotected
+ * from a garbage collection for those few milliseconds, and one that took any is noticed:
+ * the commit session lists it missing, and it is read again from a file, or the put fails
+ * for a stream).
+ */
+import { FerryError, isFerryError, throwIfAborted } from '../../core/errors.js';
+import type { Capabilities, Entry } from '../../core/protocol.js';
+import type { FerryApi } from '../api.js';
+import { fromHex } from '../hashing.js';
+import { ChunkSender, TransferContext } from '../transfer.js';
+import { uploadFile, type ChunkRecord, type ChunkSource, type UploadHooks } from '../upload-flow.js';
+import { E2E_CHUNK_OVERHEAD, encryptChunk, sealHeader, type E2eKeys, type KdfParams, type PlainChunkKey } from './format.js';
+
+/** One plain chunk as the chunker hands it over: SHA-256 (hex) of `data`, its bytes. */
+export interface PlainChunk {
+  hash: string;
+  size: number;
+  data: Uint8Array;
+  /** Gives `data`'s buffer back to the chunker's pool; called once nothing reads it. */
+  release?: () => void;
+}
+
+export interface EncryptOnceTarget {
+  keys: E2eKeys;
+  /** The KDF parameters of the marker the keys come from (written into the header). */
+  kdf: KdfParams;
+  /** Where the stored file goes: its encrypted path (locate.ts, serverPathOf). */
+  serverPath: string;
+  /** The plain name, size is counted here, and mtime, sealed in the header's table. */
+  name: string;
+  mtime: number;
+}
+
+export interface EncryptOnceOptions extends UploadHooks {
+  noOverwrite?: boolean;
+  ttlSeconds?: number;
+  /**
+   * A plain chunk's bytes again, when the server lost a chunk it had taken (a crash before
+   * it was durable) or a garbage collection took one: a file can be read again, a stream
+   * cannot (then the put fails, saying so).
+   */
+  reread?: (offset: number, size: number) => Promise<Uint8Array>;
+  /** Called before the commit: a file must not have changed since it was read. */
+  checkUnchanged?: () => Promise<void>;
+}
+
+/** The chunking parameters for plain chunks: the server's, the maximum lowered by the tag, so every ciphertext still fits. */
+export function plainChunking(caps: Capabilities): Capabilities['chunking'] {
+  const maxSize = caps.chunking.maxSize - E2E_CHUNK_OVERHEAD;
+  return { ...caps.chunking, maxSize, avgSize: Math.min(caps.chunking.avgSize, maxSize), minSize: Math.min(caps.chunking.minSize, maxSize) };
+}
+
+/** One chunk of the file: where its plain bytes were, their key (the header's table), the ciphertext's name. */
+interface Piece {
+  plainOffset: number;
+  key: PlainChunkKey;
+  stored: { hash: string; size: number };
+}
+
+/** Chunks encrypted at once: node:crypto and Web Crypto both work while the next ones are hashed. */
+const ENCRYPT_AHEAD = 4;
+
+/**
+ * Step 1: the plain chunks, encrypted, appended to the gathering session; those the server
+ * lacks are sent from memory. Returns every piece, in order, and the plain size.
+ */
+async function gather(
+  ctx: TransferContext,
+  caps: Capabilities,
+  sessionId: string,
+  plain: AsyncIterable<PlainChunk>,
+  keys: E2eKeys,
+): Promise<{ pieces: Piece[]; size: number }> {
+  const { client, signal } = ctx;
+  const sender = new ChunkSender(ctx, sessionId, caps);
+  // Ciphertext held in memory waiting for a slot: enough to keep every slot busy, no more.
+  const maxHeld = Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
+  const batchMax = Math.min(64, caps.limits.maxChunksPerRequest);
+  const pieces: Piece[] = [];
+  let size = 0;
+  let batch: Array<Promise<{ piece: Piece; ciphertext: Uint8Array }>> = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const sealed = await Promise.all(batch);
+    batch = [];
+    batchBytes = 0;
+    const { missing } = await client.appendChunks(sessionId, sealed.map((s) => s.piece.stored), { signal });
+    const lacking = new Set(missing);
+    for (const { piece, ciphertext } of sealed) {
+      pieces.push(piece);
+      const { hash, size: n } = piece.stored;
+      if (lacking.has(hash) && sender.add({ hash, size: n, load: async () => ciphertext }, { held: true })) continue;
+      ctx.progress.done(n);
+      ctx.result.bytesReused += piece.key.size;
+    }
+    await sender.waitForRoom(maxHeld);
+  };
+  const encrypt = async (c: PlainChunk, plainOffset: number) => {
+    try {
+      const e = await encryptChunk(keys, c.data, fromHex(c.hash));
+      const storedHash = await client.sha.digest([e.ciphertext]);
+      return { piece: { plainOffset, key: { hash: e.hash, key: e.key, size: e.size }, stored: { hash: storedHash, size: e.ciphertext.length } }, ciphertext: e.ciphertext };
+    } finally {
+      c.release?.();
+    }
+  };
+  try {
+    for await (const c of plain) {
+      throwIfAborted(signal);
+      const p = encrypt(c, size);
+      p.catch(() => undefined); // awaited in flush
+      batch.push(p);
+      size += c.size;
+      batchBytes += c.size;
+      // A few in flight; the batch goes out (one append) at 64 chunks or 4 maximum chunks.
+      if (batch.length % ENCRYPT_AHEAD === 0) await Promise.all(batch.slice(-ENCRYPT_AHEAD));
+      if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+    }
+    await flush();
+    await sender.drain();
+  } catch (err) {
+    await Promise.allSettled(batch);
+    await sender.abandon();
+    throw err;
+  }
+  return { pieces, size };
+}
+
+/** The stored file as the upload flow sees it: header parts, then the ciphertext chunks. */
+async function storedSource(client: FerryApi, caps: Capabilities, name: string, header: Uint8Array, pieces: readonly Piece[], keys: E2eKeys, options: EncryptOnceOptions): Promise<ChunkSource> {
+  const records: ChunkRecord[] = [];
+  const headerParts = new Map<number, Uint8Array>();
+  const byOffset = new Map<number, Piece>();
+  let at = 0;
+  for (let o = 0; o < header.length; o += caps.chunking.maxSize) {
+    const part = header.subarray(o, o + caps.chunking.maxSize);
+    headerParts.set(at, part);
+    records.push({ offset: at, size: part.length, hash: await client.sha.digest([part]) });
+    at += part.length;
+  }
+  for (const p of pieces) {
+    byOffset.set(at, p);
+    records.push({ offset: at, size: p.stored.size, hash: p.stored.hash });
+    at += p.stored.size;
+  }
+  return {
+    name,
+    size: at,
+    chunks: async function* () {
+      yield records;
+    },
+    read: async (r) => {
+      const h = headerParts.get(r.offset);
+      if (h) return h;
+      const p = byOffset.get(r.offset)!;
+      if (!options.reread) {
+        throw new FerryError('FERRY_ERR_UPLOAD_INCOMPLETE', `the server no longer has a chunk this upload sent (a server restart or a garbage collection); the input was a stream and cannot be read again: run the put again`, {
+          details: { missing: [p.stored.hash] },
+        });
+      }
+      // The same ciphertext again (its key and IV follow from the plain bytes); bytes that
+      // changed meanwhile give another one, which the server refuses against its name.
+      return (await encryptChunk(keys, await options.reread(p.plainOffset, p.key.size), p.key.hash)).ciphertext;
+    },
+    checkUnchanged: async () => options.checkUnchanged?.(),
+  };
+}
+
+/**
+ * Uploads plain chunks (cut with {@link plainChunking}) end-to-end encrypted to
+ * `target.serverPath`, reading each once. The server records the upload time and mode
+ * 0600; the real name, size and mtime are in the sealed table. `ctx.result` counts the
+ * plain bytes (`bytes`, `bytesReused`) and what travelled (`bytesTransferred`: ciphertext
+ * and header).
+ */
+export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIterable<PlainChunk>, target: EncryptOnceTarget, options: EncryptOnceOptions = {}): Promise<Entry> {
+  const { client, signal } = ctx;
+  const caps = await client.capabilities({ signal });
+  // Before any byte is read: a --no-clobber put over an existing file, or a folder in the way, fails now.
+  const existing = await client.statIfExists(target.serverPath, { signal });
+  if (existing?.type === 'dir') throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
+  if (existing && options.noOverwrite) throw new FerryError('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (--no-clobber)`);
+  const gathering = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });
+  options.onSession?.(gathering.id);
+  let gatheringLive = true;
+  const dropGathering = async () => {
+    if (!gatheringLive) return;
+    gatheringLive = false;
+    // Not with the operation's signal: it may be the abort that brought us here.
+    await client.abortUpload(gathering.id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+  };
+  try {
+    const { pieces, size } = await gather(ctx, caps, gathering.id, plain, target.keys);
+    const header = await sealHeader(target.keys, target.kdf, { name: target.name, size, mtime: target.mtime }, pieces.map((p) => p.key));
+    const source = await storedSource(client, caps, target.name, header.bytes, pieces, target.keys, options);
+    // The commit session counts its own figures (every chunk but the header's is "reused"
+    // there); only what it sent is added to ours.
+    const commit = async () => {
+      const sub = new TransferContext(client, { signal, slots: ctx.slots, parallel: ctx.parallel });
+      try {
+        return await uploadFile(sub, source, { path: target.serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds }, options);
+      } finally {
+        ctx.result.bytesTransferred += sub.result.bytesTransferred;
+        ctx.result.chunksTransferred += sub.result.chunksTransferred;
+        ctx.progress.transferred(sub.result.bytesTransferred);
+      }
+    };
+    let entry: Entry;
+    try {
+      entry = await commit();
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED')) throw err;
+      // Both sessions reserved the file's size (or took two session slots): give the
+      // gathering one's back and try once more.
+      await dropGathering();
+      entry = await commit();
+    }
+    await dropGathering();
+    ctx.result.files += 1;
+    ctx.result.bytes += size;
+    ctx.result.chunks += pieces.length;
+    ctx.progress.fileDone();
+    return entry;
+  } catch (err) {
+    await dropGathering();
+    throw err;
+  }
+}
