@@ -68,13 +68,12 @@ export async function putEndToEnd(
   sources: string[],
   dest: string,
   into: (src: string) => Promise<string>,
-  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean; destIsDir?: boolean },
+  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
   if (!opts.encrypt && !(await vaultOf(client, dest, common.signal))) return undefined;
   const secret = secretOf(opts);
   if (sources.includes('-')) {
-    if (opts.destIsDir) throw new UsageError('stdin has no name: give DEST as a file path, such as /vault/name (not a folder ending with /)');
     // Without a terminal a prompt would read the passphrase from stdin, which is the data here.
     if (!process.stdin.isTTY && !hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) {
       throw new CryptoKeyMissingError('stdin is the data: give the end-to-end secret with --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE');

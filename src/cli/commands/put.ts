@@ -167,7 +167,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
       const into = async (src: string) => (sources.length > 1 || destArg.endsWith('/') || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
-      const e2e = await putEndToEnd(client, sources, dest, into, { ...opts, destIsDir: destArg.endsWith('/') }, {
+      const e2e = await putEndToEnd(client, sources, dest, into, opts, {
         ...common,
         onProgress: e2eBar.onProgress,
         ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
