@@ -22,14 +22,14 @@ const MiB = 1024 * 1024;
 
 /**
  * The chunks of `blob`, in batches (one per window of the file read). Reads windows of
- * 16 MiB (at least 4 maximum chunks) into the kernel's memory; the chunks of a window are
+ * `window` bytes (default 16 MiB, at least 4 maximum chunks; never less than 2) into the kernel's memory; the chunks of a window are
  * hashed concurrently (Web Crypto works off the page's thread).
  */
-export async function* chunkBlob(blob: Blob, params: ChunkingParams, sha: Sha256, signal?: AbortSignal): AsyncGenerator<ChunkRecord[]> {
+export async function* chunkBlob(blob: Blob, params: ChunkingParams, sha: Sha256, signal?: AbortSignal, window = Math.max(4 * params.maxSize, 16 * MiB)): AsyncGenerator<ChunkRecord[]> {
   const cdc = cdcParamsOf(params);
   const size = blob.size;
   if (size === 0) return;
-  const area = Math.min(Math.max(4 * cdc.maxSize, 16 * MiB), Math.max(size, 64 * 1024));
+  const area = Math.min(Math.max(window, 2 * cdc.maxSize), Math.max(size, 64 * 1024));
   const kernel = new CdcKernel(cdc, area);
   const data = kernel.data;
   let base = 0; // file offset of data[0]

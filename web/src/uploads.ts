@@ -259,20 +259,15 @@ export class UploadManager {
   }
 
   /**
-   * An upload into a vault: the first pass encrypts to learn the stored chunks' names
-   * ("encrypting" with its own progress), then the upload of the stored file, whose
-   * progress is shown in plain bytes (the stored file is 16 bytes a chunk and its header larger).
+   * An upload into a vault: each chunk is read, encrypted in this browser and sent once
+   * (src/client/e2e/single-pass.ts); its progress is shown in plain bytes (the stored
+   * file is 16 bytes a chunk and its header larger).
    */
   private async runEncrypted(it: UploadItem, e2e: NonNullable<UploadItem['e2e']>, common: Parameters<typeof uploadEncryptedBlob>[3]): ReturnType<typeof uploadEncryptedBlob> {
     it.note = 'encrypting in this browser';
     this.changed();
     return uploadEncryptedBlob(this.api, it.file!, { keys: e2e.keys, kdf: e2e.kdf, serverPath: e2e.serverPath, name: baseName(it.path) }, {
       ...common,
-      onEncrypted: (done, total) => {
-        it.bytesDone = done;
-        it.note = `encrypting in this browser: ${Math.floor((100 * done) / Math.max(1, total))}%`;
-        this.changed();
-      },
       onProgress: (p) => {
         const scale = p.bytesTotal ? it.size / p.bytesTotal : 1;
         it.note = 'end-to-end encrypted';

@@ -3,26 +3,28 @@
  * app), in the format `ferry put --encrypt` writes (docs/e2e.md, "A stored file"): the
  * same content-defined chunker as plain browser uploads (../blob-upload.ts: the FastCDC
  * WebAssembly kernel with the server's parameters, the maximum lowered by the 16-byte
- * tag), each chunk encrypted under its convergent key, then header + ciphertext chunks
- * uploaded over an ordinary upload session (the shared ../upload-flow.ts): chunks the
- * server has are not sent (dedup within the user key, and resume after an interruption).
+ * tag), each chunk encrypted under its convergent key once and sent as it is cut, then the
+ * stored file (header + those chunks) committed (./single-pass.ts): chunks the server has
+ * are not sent (dedup within the user key).
  *
- * Memory: the Blob is read in windows and slices (Blob.slice), never whole. The first pass
- * keeps only each chunk's records (plain hash, key, size and ciphertext name: about 150
- * bytes a chunk); the chunks the server lacks are read and encrypted again when sent.
+ * Memory: the Blob is read in windows and slices (Blob.slice), never whole; a few chunks
+ * are held at once (read ahead, encrypted, waiting for a slot: at most about four maximum
+ * chunks), and the table of chunk keys grows by about 150 bytes a chunk.
  *
  * Imports nothing of Node.js (the web app bundles it; Node.js runs it in tests).
  */
 import type { Entry } from '../../core/protocol.js';
+import type { ChunkingParams } from '../../core/chunk-refs.js';
 import type { FerryApi } from '../api.js';
 import { chunkBlob } from '../blob-upload.js';
-import { fromHex } from '../hashing.js';
+import type { Sha256 } from '../hashing.js';
 import { TransferContext, type TransferOptions, type TransferResult } from '../transfer.js';
-import { uploadFile, type ChunkRecord, type ChunkSource, type UploadHooks } from '../upload-flow.js';
-import { E2E_CHUNK_OVERHEAD, encryptChunk, sealHeader, type E2eKeys, type KdfParams, type PlainChunkKey } from './format.js';
+import type { UploadHooks } from '../upload-flow.js';
+import type { E2eKeys, KdfParams } from './format.js';
+import { plainChunking, uploadEncryptedOnce, type PlainChunk } from './single-pass.js';
 
-/** Chunks encrypted at once in the first pass (Web Crypto works off the page's thread). */
-const ENCRYPT_AHEAD = 4;
+/** Chunk reads from the Blob in flight ahead of the encryption. */
+const READ_AHEAD = 2;
 
 export interface EncryptedBlobTarget {
   keys: E2eKeys;
@@ -36,94 +38,58 @@ export interface EncryptedBlobTarget {
 
 export interface EncryptedBlobOptions extends TransferOptions, UploadHooks {
   noOverwrite?: boolean;
-  /** The first pass (chunk and encrypt to learn the stored chunk names): plain bytes done. */
-  onEncrypted?(done: number, total: number): void;
 }
 
-interface Piece {
-  plain: ChunkRecord;
-  key: PlainChunkKey;
-  stored: ChunkRecord;
-}
+const readSlice = async (blob: Blob, offset: number, size: number): Promise<Uint8Array> => new Uint8Array(await blob.slice(offset, offset + size).arrayBuffer());
 
-/** Encrypts a plain chunk read from the Blob (its plain hash known from the chunker). */
-async function sealSlice(blob: Blob, keys: E2eKeys, r: ChunkRecord, hash: Uint8Array): Promise<Uint8Array> {
-  const plain = new Uint8Array(await blob.slice(r.offset, r.offset + r.size).arrayBuffer());
-  return (await encryptChunk(keys, plain, hash)).ciphertext;
-}
-
-/** The first pass: every chunk's plain record, its key, and the name and size of its ciphertext. */
-async function encryptPass(api: FerryApi, blob: Blob, keys: E2eKeys, ctx: TransferContext, onEncrypted?: (done: number, total: number) => void): Promise<Piece[]> {
-  const caps = await api.capabilities({ signal: ctx.signal });
-  const maxSize = caps.chunking.maxSize - E2E_CHUNK_OVERHEAD;
-  const params = { ...caps.chunking, maxSize, avgSize: Math.min(caps.chunking.avgSize, maxSize), minSize: Math.min(caps.chunking.minSize, maxSize) };
-  const pieces: Piece[] = [];
-  let done = 0;
-  for await (const batch of chunkBlob(blob, params, api.sha, ctx.signal)) {
-    for (let i = 0; i < batch.length; i += ENCRYPT_AHEAD) {
-      const group = batch.slice(i, i + ENCRYPT_AHEAD);
-      const sealed = await Promise.all(
-        group.map(async (r) => {
-          const hash = fromHex(r.hash);
-          const plain = new Uint8Array(await blob.slice(r.offset, r.offset + r.size).arrayBuffer());
-          const c = await encryptChunk(keys, plain, hash);
-          return { plain: r, key: { hash: c.hash, key: c.key, size: c.size }, stored: { offset: 0, size: c.ciphertext.length, hash: await api.sha.digest([c.ciphertext]) } };
-        }),
-      );
-      pieces.push(...sealed);
-      for (const r of group) done += r.size;
-      onEncrypted?.(done, blob.size);
+/**
+ * The plain chunks of `blob` with their bytes: cut and hashed in windows by the chunker,
+ * each chunk's bytes then read as a slice of the Blob (a few ahead), so that no more than
+ * a window and a few chunks are in memory.
+ */
+async function* blobChunks(blob: Blob, params: ChunkingParams, sha: Sha256, signal: AbortSignal): AsyncGenerator<PlainChunk> {
+  const ahead: Array<{ hash: string; size: number; data: Promise<Uint8Array> }> = [];
+  // Windows of two maximum chunks (not the plain upload's 16 MiB): with the chunks read
+  // ahead, gathered and waiting for slots, the page holds about 30 MiB at most.
+  for await (const batch of chunkBlob(blob, params, sha, signal, 2 * params.maxSize)) {
+    for (const r of batch) {
+      const data = readSlice(blob, r.offset, r.size);
+      data.catch(() => undefined); // awaited in order below
+      ahead.push({ hash: r.hash, size: r.size, data });
+      if (ahead.length >= READ_AHEAD) {
+        const c = ahead.shift()!;
+        yield { hash: c.hash, size: c.size, data: await c.data };
+      }
     }
   }
-  return pieces;
+  for (const c of ahead.splice(0)) yield { hash: c.hash, size: c.size, data: await c.data };
 }
 
 /**
- * Uploads `blob` end-to-end encrypted to `target.serverPath`. The server records the upload
- * time and mode 0600 (as `ferry put --encrypt` does); the real name, size and mtime are in
- * the sealed table. Resolves with the committed entry (stored size) and the figures.
+ * Uploads `blob` end-to-end encrypted to `target.serverPath`, reading and encrypting each
+ * chunk once. The server records the upload time and mode 0600 (as `ferry put --encrypt`
+ * does); the real name, size and mtime are in the sealed table. Resolves with the
+ * committed entry (stored size) and the figures (plain bytes; what travelled).
  */
 export async function uploadEncryptedBlob(api: FerryApi, blob: Blob, target: EncryptedBlobTarget, options: EncryptedBlobOptions = {}): Promise<{ entry: Entry; result: TransferResult }> {
   const ctx = new TransferContext(api, options);
-  const { keys } = target;
-  const pieces = await encryptPass(api, blob, keys, ctx, options.onEncrypted);
+  const caps = await api.capabilities({ signal: ctx.signal });
+  ctx.progress.addTotals(blob.size, 1);
   const lastModified = (blob as Blob & { lastModified?: number }).lastModified;
-  const header = await sealHeader(keys, target.kdf, { name: target.name, size: blob.size, mtime: lastModified ?? Date.now() }, pieces.map((p) => p.key));
-  const maxSize = (await api.capabilities({ signal: ctx.signal })).chunking.maxSize;
-  const records: ChunkRecord[] = [];
-  const headerParts = new Map<number, Uint8Array>();
-  let at = 0;
-  for (let o = 0; o < header.bytes.length; o += maxSize) {
-    const part = header.bytes.subarray(o, o + maxSize);
-    headerParts.set(at, part);
-    records.push({ offset: at, size: part.length, hash: await api.sha.digest([part]) });
-    at += part.length;
-  }
-  const byOffset = new Map<number, Piece>();
-  for (const p of pieces) {
-    p.stored.offset = at;
-    byOffset.set(at, p);
-    records.push(p.stored);
-    at += p.stored.size;
-  }
-  const source: ChunkSource = {
-    name: target.name,
-    size: at,
-    chunks: async function* () {
-      yield records;
+  const entry = await uploadEncryptedOnce(
+    ctx,
+    blobChunks(blob, plainChunking(caps), api.sha, ctx.signal),
+    { keys: target.keys, kdf: target.kdf, serverPath: target.serverPath, name: target.name, mtime: lastModified ?? Date.now() },
+    {
+      noOverwrite: options.noOverwrite,
+      onSession: options.onSession,
+      // A picked File is a snapshot of the file: it can be read again (a file changed on
+      // disk fails to read, NotReadableError).
+      reread: (offset, size) => readSlice(blob, offset, size),
+      // A page's heap: a maximum chunk's worth gathered, as much ciphertext waiting for slots.
+      batchBytes: caps.chunking.maxSize,
+      heldBytes: caps.chunking.maxSize,
     },
-    read: async (r) => {
-      const h = headerParts.get(r.offset);
-      if (h) return h;
-      const p = byOffset.get(r.offset)!;
-      // Encrypted again (the same bytes: the key and IV are fixed by the plain chunk); the
-      // server checks the ciphertext against its name.
-      return sealSlice(blob, keys, p.plain, p.key.hash);
-    },
-    // A browser's File is a snapshot: a file changed on disk fails to read (NotReadableError).
-    checkUnchanged: async () => {},
-  };
-  ctx.progress.addTotals(at, 1);
-  const entry = await uploadFile(ctx, source, { path: target.serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite }, options);
+  );
   return { entry, result: ctx.finish() };
 }

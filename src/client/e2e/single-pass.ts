@@ -68,6 +68,13 @@ export interface EncryptOnceOptions extends UploadHooks {
   reread?: (offset: number, size: number) => Promise<Uint8Array>;
   /** Called before the commit: a file must not have changed since it was read. */
   checkUnchanged?: () => Promise<void>;
+  /**
+   * Memory: plain bytes gathered before their ciphertext names are appended in one request
+   * (default four maximum chunks), and ciphertext held waiting for a slot (default enough
+   * to keep every slot busy twice over). A browser page uses less.
+   */
+  batchBytes?: number;
+  heldBytes?: number;
 }
 
 /** The chunking parameters for plain chunks: the server's, the maximum lowered by the tag, so every ciphertext still fits. */
@@ -96,11 +103,13 @@ async function gather(
   sessionId: string,
   plain: AsyncIterable<PlainChunk>,
   keys: E2eKeys,
+  memory: Pick<EncryptOnceOptions, 'batchBytes' | 'heldBytes'>,
 ): Promise<{ pieces: Piece[]; size: number }> {
   const { client, signal } = ctx;
   const sender = new ChunkSender(ctx, sessionId, caps);
   // Ciphertext held in memory waiting for a slot: enough to keep every slot busy, no more.
-  const maxHeld = Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
+  const maxHeld = memory.heldBytes ?? Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
+  const maxBatchBytes = memory.batchBytes ?? 4 * caps.chunking.maxSize;
   const batchMax = Math.min(64, caps.limits.maxChunksPerRequest);
   const pieces: Piece[] = [];
   let size = 0;
@@ -139,9 +148,9 @@ async function gather(
       batch.push(p);
       size += c.size;
       batchBytes += c.size;
-      // A few in flight; the batch goes out (one append) at 64 chunks or 4 maximum chunks.
+      // A few in flight; the batch goes out (one append) at 64 chunks or maxBatchBytes.
       if (batch.length % ENCRYPT_AHEAD === 0) await Promise.all(batch.slice(-ENCRYPT_AHEAD));
-      if (batch.length >= batchMax || batchBytes >= 4 * caps.chunking.maxSize) await flush();
+      if (batch.length >= batchMax || batchBytes >= maxBatchBytes) await flush();
     }
     await flush();
     await sender.drain();
@@ -217,7 +226,7 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
     await client.abortUpload(gathering.id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
   };
   try {
-    const { pieces, size } = await gather(ctx, caps, gathering.id, plain, target.keys);
+    const { pieces, size } = await gather(ctx, caps, gathering.id, plain, target.keys, options);
     const header = await sealHeader(target.keys, target.kdf, { name: target.name, size, mtime: target.mtime }, pieces.map((p) => p.key));
     const source = await storedSource(client, caps, target.name, header.bytes, pieces, target.keys, options);
     // The commit session counts its own figures (every chunk but the header's is "reused"
