@@ -70,7 +70,8 @@ beforeAll(async () => {
   env = { FERRY_SERVER: proxy.url };
   await writeFile(join(w.dir, 'pass'), PASS + '\n');
   await writeFile(join(w.dir, 'wrong'), 'not the passphrase\n');
-  plain = sample(6);
+  // More than the first batch (16 MiB): the stream goes through a gathering session.
+  plain = sample(20);
   ok(await w.ferry(['mkdir', '--e2e', '/vault', '--passphrase-file', join(w.dir, 'pass')], { env }));
 });
 afterAll(async () => {
@@ -80,6 +81,7 @@ afterAll(async () => {
 
 describe('put - into a vault, and put --encrypt -', () => {
   it('a piped stream into a vault is encrypted on the way: neither the proxy nor the data directory sees the marker', async () => {
+    const before = await w.requests();
     const put = await putPiped(['put', '-', '/vault/stream.bin', '--json', '--passphrase-file', join(w.dir, 'pass')], plain);
     expect(put.code, put.stderr).toBe(0);
     const r = JSON.parse(put.stdout) as { files: number; bytes: number; bytesTransferred: number; chunks: number };
@@ -89,7 +91,12 @@ describe('put - into a vault, and put --encrypt -', () => {
     expect(proxy.bytes()).toBeGreaterThan(plain.length);
     expect(proxy.saw(MARKER)).toBe(false);
     expect(await filesContaining(join(w.dir, 'data'), MARKER)).toEqual([]);
-    // Nothing of the upload is left open: the gathering session went with the commit.
+    // Two sessions (gathering, commit), and nothing of the upload is left open: the
+    // gathering session went with the commit.
+    const after = await w.requests();
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('POST /api/v1/uploads')).toBe(2);
+    expect(delta('DELETE /api/v1/uploads/:id')).toBe(1);
     expect(await openUploads()).toEqual([]);
   });
 
@@ -148,6 +155,29 @@ describe('put - into a vault, and put --encrypt -', () => {
     const plainPut = await putPiped(['put', '-', '/docs'], Buffer.from('x'));
     expect(plainPut.code).toBe(6);
     expect(plainPut.stderr).toContain('FERRY_ERR_IS_A_DIRECTORY');
+  });
+
+  it('a small stream (within the first batch) takes one upload session, as a plain put does', async () => {
+    const small = sample(3);
+    const before = await w.requests();
+    const put = await putPiped(['put', '-', '/vault/small.bin', '--passphrase-file', join(w.dir, 'pass')], small);
+    expect(put.code, put.stderr).toBe(0);
+    const after = await w.requests();
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(delta('POST /api/v1/uploads')).toBe(1);
+    expect(delta('POST /api/v1/uploads/:id/commit')).toBe(1);
+    expect(delta('DELETE /api/v1/uploads/:id')).toBe(0);
+    const got = await w.ferry(['get', '/vault/small.bin', '-', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdoutBytes.equals(small)).toBe(true);
+    expect(proxy.saw(MARKER)).toBe(false);
+  });
+
+  it('put --help shows the stdin examples', async () => {
+    const help = await w.ferry(['put', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/\| ferry put --encrypt --passphrase-file \S+ - \/backup\/papers\.tar/);
+    expect(help.stdout).toMatch(/ferry put - \/vault\/db\.sql/);
   });
 });
 
@@ -223,7 +253,7 @@ describe('the chunks sent before the commit', () => {
 describe('quota', () => {
   it('a user with room for the file once (not twice) can put it: the gathering session gives its reservation back', async () => {
     const admin = { authorization: `Bearer ${w.server.adminToken}`, 'content-type': 'application/json' };
-    const data = sample(4);
+    const data = sample(20);
     let res = await fetch(`${w.server.url}/api/v1/users`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'quoted', quotaBytes: Math.round(data.length * 1.5) }) });
     expect(res.status).toBe(201);
     res = await fetch(`${w.server.url}/api/v1/tokens`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'quoted token', user: 'quoted' }) });

@@ -100,7 +100,11 @@ ${E2E_HELP}
   $ ferry put --encrypt ./taxes.pdf /docs/          (asks for the passphrase)
   $ FERRY_E2E_PASSPHRASE=... ferry put ./diary.txt /vault/
   $ ferry put --encrypt --passphrase-file ~/.ferry-pass ./keys.kdbx /backup/
-  $ ferry put --encrypt -r ./papers ferry:/vault/papers --exclude '*.tmp'`,
+  $ ferry put --encrypt -r ./papers ferry:/vault/papers --exclude '*.tmp'
+  $ tar c ./papers | ferry put --encrypt --passphrase-file ~/.ferry-pass - /backup/papers.tar
+  $ pg_dump db | FERRY_E2E_PASSPHRASE=... ferry put - /vault/db.sql   (a vault: encrypted)
+With stdin (-) the secret must come from --passphrase-file, FERRY_E2E_PASSPHRASE or
+--e2e-key-file (stdin is the data); it is read once, encrypted and sent as it arrives.`,
   );
   cmd.action(async (paths: string[], opts: PutOpts) => {
     if (paths.length < 2) throw new UsageError('put needs at least a source and a destination');

@@ -15,6 +15,10 @@
  *    but the header's, and they are this user's, so only the header travels; then the
  *    commit, and the gathering session is aborted.
  *
+ * An input that ends within the first batch (small files: up to 64 chunks and `batchBytes`)
+ * needs no gathering session: its ciphertext stays in memory and the commit session alone
+ * sends it, as many requests as a plain upload.
+ *
  * Garbage collection deletes a chunk only when no live session's manifest names it
  * (src/store/chunk-index.ts), so the chunks sent in step 1 are safe while the gathering
  * session lives, and the commit session names them all before the gathering session goes.
@@ -93,20 +97,30 @@ interface Piece {
 /** Chunks encrypted at once: node:crypto and Web Crypto both work while the next ones are hashed. */
 const ENCRYPT_AHEAD = 4;
 
+/** What step 1 leaves: every piece in order, the plain size, and for an input that ended within its first batch, the ciphertexts. */
+interface Gathered {
+  pieces: Piece[];
+  size: number;
+  /** Ciphertexts by stored hash, when no gathering session was needed (small inputs). */
+  inMemory?: Map<string, Uint8Array>;
+}
+
 /**
- * Step 1: the plain chunks, encrypted, appended to the gathering session; those the server
- * lacks are sent from memory. Returns every piece, in order, and the plain size.
+ * Step 1: the plain chunks, encrypted, appended to the gathering session (opened with the
+ * first batch); those the server lacks are sent from memory. An input that ends within its
+ * first batch (a small file) needs no gathering session: its ciphertexts stay in memory
+ * for the commit session, one session as for a plain file.
  */
 async function gather(
   ctx: TransferContext,
   caps: Capabilities,
-  sessionId: string,
+  openSession: () => Promise<string>,
   plain: AsyncIterable<PlainChunk>,
   keys: E2eKeys,
   memory: Pick<EncryptOnceOptions, 'batchBytes' | 'heldBytes'>,
-): Promise<{ pieces: Piece[]; size: number }> {
+): Promise<Gathered> {
   const { client, signal } = ctx;
-  const sender = new ChunkSender(ctx, sessionId, caps);
+  let session: { id: string; sender: ChunkSender } | undefined;
   // Ciphertext held in memory waiting for a slot: enough to keep every slot busy, no more.
   const maxHeld = memory.heldBytes ?? Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
   const maxBatchBytes = memory.batchBytes ?? 4 * caps.chunking.maxSize;
@@ -115,12 +129,26 @@ async function gather(
   let size = 0;
   let batch: Array<Promise<{ piece: Piece; ciphertext: Uint8Array }>> = [];
   let batchBytes = 0;
-  const flush = async () => {
+  let inMemory: Map<string, Uint8Array> | undefined;
+  const flush = async (last: boolean) => {
     if (batch.length === 0) return;
     const sealed = await Promise.all(batch);
     batch = [];
     batchBytes = 0;
-    const { missing } = await client.appendChunks(sessionId, sealed.map((s) => s.piece.stored), { signal });
+    if (last && !session) {
+      inMemory = new Map();
+      for (const { piece, ciphertext } of sealed) {
+        pieces.push(piece);
+        inMemory.set(piece.stored.hash, ciphertext);
+      }
+      return;
+    }
+    if (!session) {
+      const id = await openSession();
+      session = { id, sender: new ChunkSender(ctx, id, caps) };
+    }
+    const { id, sender } = session;
+    const { missing } = await client.appendChunks(id, sealed.map((s) => s.piece.stored), { signal });
     const lacking = new Set(missing);
     for (const { piece, ciphertext } of sealed) {
       pieces.push(piece);
@@ -150,20 +178,29 @@ async function gather(
       batchBytes += c.size;
       // A few in flight; the batch goes out (one append) at 64 chunks or maxBatchBytes.
       if (batch.length % ENCRYPT_AHEAD === 0) await Promise.all(batch.slice(-ENCRYPT_AHEAD));
-      if (batch.length >= batchMax || batchBytes >= maxBatchBytes) await flush();
+      if (batch.length >= batchMax || batchBytes >= maxBatchBytes) await flush(false);
     }
-    await flush();
-    await sender.drain();
+    await flush(true);
+    await session?.sender.drain();
   } catch (err) {
     await Promise.allSettled(batch);
-    await sender.abandon();
+    await session?.sender.abandon();
     throw err;
   }
-  return { pieces, size };
+  return { pieces, size, inMemory };
 }
 
 /** The stored file as the upload flow sees it: header parts, then the ciphertext chunks. */
-async function storedSource(client: FerryApi, caps: Capabilities, name: string, header: Uint8Array, pieces: readonly Piece[], keys: E2eKeys, options: EncryptOnceOptions): Promise<ChunkSource> {
+async function storedSource(
+  client: FerryApi,
+  caps: Capabilities,
+  name: string,
+  header: Uint8Array,
+  { pieces, inMemory }: Gathered,
+  keys: E2eKeys,
+  options: EncryptOnceOptions,
+  sent: Set<string>,
+): Promise<ChunkSource> {
   const records: ChunkRecord[] = [];
   const headerParts = new Map<number, Uint8Array>();
   const byOffset = new Map<number, Piece>();
@@ -189,6 +226,9 @@ async function storedSource(client: FerryApi, caps: Capabilities, name: string, 
       const h = headerParts.get(r.offset);
       if (h) return h;
       const p = byOffset.get(r.offset)!;
+      sent.add(p.stored.hash);
+      const held = inMemory?.get(p.stored.hash);
+      if (held) return held;
       if (!options.reread) {
         throw new FerryError('FERRY_ERR_UPLOAD_INCOMPLETE', `the server no longer has a chunk this upload sent (a server restart or a garbage collection); the input was a stream and cannot be read again: run the put again`, {
           details: { missing: [p.stored.hash] },
@@ -216,19 +256,26 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
   const existing = await client.statIfExists(target.serverPath, { signal });
   if (existing?.type === 'dir') throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
   if (existing && options.noOverwrite) throw new FerryError('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (--no-clobber)`);
-  const gathering = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });
-  options.onSession?.(gathering.id);
-  let gatheringLive = true;
+  let gatheringId: string | undefined;
+  const openGathering = async () => {
+    const session = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });
+    gatheringId = session.id;
+    options.onSession?.(session.id);
+    return session.id;
+  };
   const dropGathering = async () => {
-    if (!gatheringLive) return;
-    gatheringLive = false;
+    const id = gatheringId;
+    if (id === undefined) return;
+    gatheringId = undefined;
     // Not with the operation's signal: it may be the abort that brought us here.
-    await client.abortUpload(gathering.id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    await client.abortUpload(id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
   };
   try {
-    const { pieces, size } = await gather(ctx, caps, gathering.id, plain, target.keys, options);
+    const gathered = await gather(ctx, caps, openGathering, plain, target.keys, options);
+    const { pieces, size } = gathered;
     const header = await sealHeader(target.keys, target.kdf, { name: target.name, size, mtime: target.mtime }, pieces.map((p) => p.key));
-    const source = await storedSource(client, caps, target.name, header.bytes, pieces, target.keys, options);
+    const sent = new Set<string>();
+    const source = await storedSource(client, caps, target.name, header.bytes, gathered, target.keys, options, sent);
     // The commit session counts its own figures (every chunk but the header's is "reused"
     // there); only what it sent is added to ours.
     const commit = async () => {
@@ -245,13 +292,20 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
     try {
       entry = await commit();
     } catch (err) {
-      if (!isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED')) throw err;
+      if (!isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || gatheringId === undefined) throw err;
       // Both sessions reserved the file's size (or took two session slots): give the
       // gathering one's back and try once more.
       await dropGathering();
       entry = await commit();
     }
     await dropGathering();
+    if (gathered.inMemory) {
+      // Sent (or found on the server) by the commit session alone.
+      for (const p of pieces) {
+        ctx.progress.done(p.stored.size);
+        if (!sent.has(p.stored.hash)) ctx.result.bytesReused += p.key.size;
+      }
+    }
     ctx.result.files += 1;
     ctx.result.bytes += size;
     ctx.result.chunks += pieces.length;
