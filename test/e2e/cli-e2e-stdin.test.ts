@@ -125,6 +125,20 @@ describe('put - into a vault, and put --encrypt -', () => {
     expect((await readFile(join(w.dir, 'again.bin'))).equals(plain)).toBe(true);
   });
 
+  it('put --encrypt FILE of the same bytes (read once too, through a gathering session) stores the same chunks and reads back whole', async () => {
+    const local = join(w.dir, 'same.bin');
+    await writeFile(local, plain);
+    const before = await w.requests();
+    const put = await w.ferry(['put', '--encrypt', local, '/docs-same.bin', '--json', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(put.code, put.stderr).toBe(0);
+    const after = await w.requests();
+    expect((after.get('POST /api/v1/uploads') ?? 0) - (before.get('POST /api/v1/uploads') ?? 0)).toBe(2);
+    expect((JSON.parse(put.stdout) as { bytesReused: number }).bytesReused).toBe(plain.length);
+    const got = await w.ferry(['get', '/docs-same.bin', '-', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stdoutBytes.equals(plain)).toBe(true);
+  });
+
   it('a wrong passphrase is refused (FERRY_ERR_CRYPTO_KEY_WRONG) before any upload session or chunk', async () => {
     const sessions = (await w.requests()).get('POST /api/v1/uploads') ?? 0;
     const bodies = await w.metric('ferry_chunk_body_bytes_received_total');
