@@ -56,7 +56,7 @@ export interface EncryptOnceTarget {
   kdf: KdfParams;
   /** Where the stored file goes: its encrypted path (locate.ts, serverPathOf). */
   serverPath: string;
-  /** The plain name, size is counted here, and mtime, sealed in the header's table. */
+  /** The plain name and mtime sealed in the header's table (the size is counted as the input is read). */
   name: string;
   mtime: number;
 }
