@@ -65,9 +65,9 @@ function refusal(path: string, vault: string, reason: string, what: string): Fer
   );
 }
 
-function needsKey(path: string, vault: string, what: string): FerryError {
+function needsKey(path: string, vault: string, what: string, how: string): FerryError {
   return new E2eNeedsKeyError(
-    `${path}: ${what}; moving or copying it needs the key, to encrypt those names again for their new place. Use \`ferry mv\` / \`ferry cp\` (they take plain paths) or the web app's vault view`,
+    `${path}: ${what}; moving or copying it needs the key, to encrypt those names again for their new place. Use \`ferry mv\` / \`ferry cp\`${how}`,
     { details: { path, vault, reason: 'rename' } },
   );
 }
@@ -158,10 +158,10 @@ export class VaultGuard {
   async checkRename(trx: Db, from: string, to: string, type: 'file' | 'dir'): Promise<void> {
     const vaults = await this.vaultsAbove(trx, [from, to]);
     const inside = outermost(vaults.dirs, from) ?? outermost(vaults.dirs, to);
-    if (inside !== undefined) throw needsKey(from, inside, `${inside} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in`);
+    if (inside !== undefined) throw needsKey(from, inside, `${inside} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in`, " (they take plain paths) or the web app's vault view");
     if (type !== 'dir') return;
     const held = await this.vaultHoldingFilesIn(trx, from);
-    if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`);
+    if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, ', which ask for its passphrase');
   }
 
   /** A vault at or below `dir` that holds more than its marker (undefined: none). */

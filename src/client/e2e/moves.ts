@@ -114,6 +114,19 @@ export async function moveVaultsWithin(client: Client, op: 'move' | 'copy', from
   return { entry, renamed };
 }
 
+/**
+ * The server path to act on for a plain path (`ferry rm`): inside a vault its stored path
+ * (the key is asked for; NOT_FOUND when there is none), elsewhere the path itself.
+ */
+export async function serverPathFor(client: Client, plainPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<string> {
+  const path = normalizePath(plainPath);
+  const vault = path === '/' ? undefined : await vaultOf(client, path, signal);
+  if (!inVault(vault, path)) return path;
+  const found = await findStored(client, await keysAt(vault, await secret()), vault, path, signal);
+  if (!found) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  return found.path;
+}
+
 /** The vaults at or below a plain folder (their markers, read); nothing below a vault is asked for. */
 async function vaultsIn(client: Client, dir: string, signal?: AbortSignal): Promise<KeyLocation[]> {
   const out: KeyLocation[] = [];
