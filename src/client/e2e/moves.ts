@@ -121,7 +121,8 @@ export async function moveVaultsWithin(client: Client, op: 'move' | 'copy', from
 export async function serverPathFor(client: Client, plainPath: string, secret: () => Promise<E2eSecret>, signal?: AbortSignal): Promise<string> {
   const path = normalizePath(plainPath);
   const vault = path === '/' ? undefined : await vaultOf(client, path, signal);
-  if (!inVault(vault, path)) return path;
+  // The vault's marker is the one plain name in it.
+  if (!inVault(vault, path) || path === joinPath(vault.dir, E2E_MARKER_NAME)) return path;
   const found = await findStored(client, await keysAt(vault, await secret()), vault, path, signal);
   if (!found) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   return found.path;
