@@ -31,6 +31,9 @@ const N = {
   moved: 'MVNAME-moved-here',
   copy: 'MVNAME-copy-of-alpha',
   extra: 'MVNAME-extra.txt',
+  made: 'MVNAME-made-by-mkdir',
+  p1: 'MVNAME-parent-one',
+  p2: 'MVNAME-parent-two',
 };
 /** Folders at and above a vault: plain by design (docs/e2e.md, "Names"). */
 const VAULT = '/vault-renamed';
@@ -183,6 +186,22 @@ describe('ferry mv and cp inside a vault take plain paths and encrypt the new na
     expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual([N.deep, N.dirB + '/', N.extra].sort());
     const rm = await ferry(['rm', `/vault/${N.moved}/${N.extra}`]);
     expect(rm.code, rm.stderr).toBe(0);
+  });
+
+  it('mkdir and mkdir -p in the vault make folders under their encrypted names; without -p a missing parent is an error', async () => {
+    const mk = await ferry(['mkdir', `/vault/t/${N.made}`]);
+    expect(mk.code, mk.stderr).toBe(0);
+    const p = await ferry(['mkdir', '-p', `/vault/${N.p1}/${N.p2}`]);
+    expect(p.code, p.stderr).toBe(0);
+    await storedAsComputed('/vault', [`/vault/t/${N.made}`, `/vault/${N.p1}`, `/vault/${N.p1}/${N.p2}`]);
+    const again = await ferry(['mkdir', '-p', `/vault/${N.p1}/${N.p2}`]);
+    expect(again.code, again.stderr).toBe(0);
+    const before = (await serverTree('/vault')).length;
+    const none = await ferry(['mkdir', `/vault/${N.made}/${N.p2}`]);
+    expect(none.code).not.toBe(0);
+    expect((await serverTree('/vault')).length).toBe(before);
+    expect((await ferry(['rm', '-r', `/vault/${N.p1}`])).code).toBe(0);
+    expect((await serverTree('/vault')).length).toBe(before - 2);
   });
 
   it('refuses moving out of the vault and moving a plain file in; nothing moves', async () => {

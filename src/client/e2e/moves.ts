@@ -14,7 +14,7 @@
  *     for, the move made, and each vault's names encrypted again for its new path.
  */
 import { NotFoundError, UsageError, ValidationError } from '../../core/errors.js';
-import { baseName, isWithin, joinPath, normalizePath } from '../../core/path.js';
+import { baseName, isWithin, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
 import { E2E_MARKER_NAME } from './format.js';
@@ -126,6 +126,28 @@ export async function serverPathFor(client: Client, plainPath: string, secret: (
   const found = await findStored(client, await keysAt(vault, await secret()), vault, path, signal);
   if (!found) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   return found.path;
+}
+
+/**
+ * `ferry mkdir` of a plain path inside a vault: the folder is made under its encrypted name
+ * (with `parents`, each missing folder above it too). False when the path is not in a vault.
+ */
+export async function mkdirInVault(client: Client, plainPath: string, secret: () => Promise<E2eSecret>, options: { parents?: boolean; signal?: AbortSignal } = {}): Promise<boolean> {
+  const { signal } = options;
+  const path = normalizePath(plainPath);
+  const vault = path === '/' ? undefined : await vaultOf(client, path, signal);
+  if (!inVault(vault, path)) return false;
+  const keys = await keysAt(vault, await secret());
+  const parent = parentPath(path);
+  let storedParent = parent === vault.dir ? parent : (await findStored(client, keys, vault, parent, signal))?.path;
+  if (storedParent === undefined && options.parents) {
+    await mkdirInVault(client, parent, secret, options);
+    storedParent = (await findStored(client, keys, vault, parent, signal))?.path;
+  }
+  // A missing parent without --parents: its computed path, which the server answers as missing.
+  storedParent ??= await serverPathOf(keys, vault, parent);
+  await client.mkdir(joinPath(storedParent, await keys.encryptName(parent, baseName(path))), { parents: options.parents, signal });
+  return true;
 }
 
 /** The vaults at or below a plain folder (their markers, read); nothing below a vault is asked for. */
