@@ -188,6 +188,9 @@ describe('moves in a vault need the key: fronts that cannot encrypt names are re
     expect(over.out).toContain(NEEDS_KEY);
     const copy = await curl(['-X', 'COPY', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
     expect(copy.out).toMatch(/409$/);
+    const shallow = await curl(['-X', 'COPY', '-H', 'depth: 0', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
+    expect(shallow.out).toMatch(/409$/);
+    expect(shallow.out).toContain(NEEDS_KEY);
     const file = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b + '/' + baseName(inA))}`, davUrl(inA)]);
     expect(file.out).toMatch(/409$/);
     expect(file.out).toContain(NEEDS_KEY);
