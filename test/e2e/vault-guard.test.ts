@@ -199,6 +199,11 @@ describe('moves in a vault need the key: fronts that cannot encrypt names are re
     expect(whole.out).toMatch(/409$/);
     expect(whole.out).toContain(NEEDS_KEY);
     expect(await tree('/vault')).toEqual(before);
+    // A vault with nothing in it but its marker has no names to strand: it moves.
+    expect((await ferry(['mkdir', '--e2e', '/emptyv', '--e2e-key-file', keyFile])).code).toBe(0);
+    const empty = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl('/emptyv2')}`, davUrl('/emptyv')]);
+    expect(empty.out).toMatch(/201$/);
+    expect(await names('/emptyv2')).toEqual(['.ferry-e2e']);
   });
 
   it('SFTP (OpenSSH sftp): renaming a folder in the vault, or the vault, is refused with permission denied and the message', async () => {
