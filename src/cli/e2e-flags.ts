@@ -11,11 +11,11 @@ import type { E2eSecret } from '../client/e2e/kdf.js';
 import { hasE2eSecret, lazySecret } from '../client/e2e/node-keys.js';
 import {
   getEncrypted,
+  inVault,
   keysAt,
   listEncrypted,
   locateKey,
   makeVault,
-  markerIn,
   putEncrypted,
   putEncryptedStream,
   resolveGetTarget,
@@ -26,8 +26,9 @@ import {
 } from '../client/e2e/transfer.js';
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
 import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
+import { findStored } from '../client/e2e/rename.js';
 import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
-import { joinPath, normalizePath, parentPath } from '../core/path.js';
+import { joinPath, normalizePath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { promptSecret } from './prompt.js';
 
@@ -67,11 +68,12 @@ export async function putEndToEnd(
   client: FerryClient,
   sources: string[],
   dest: string,
-  into: (src: string) => Promise<string>,
+  into: (src: string, isDir?: (path: string) => Promise<boolean>) => Promise<string>,
   opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
-  if (!opts.encrypt && !(await vaultOf(client, dest, common.signal))) return undefined;
+  const vault = await vaultOf(client, dest, common.signal);
+  if (!opts.encrypt && !vault) return undefined;
   const secret = secretOf(opts);
   if (sources.includes('-')) {
     // Without a terminal a prompt would read the passphrase from stdin, which is the data here.
@@ -80,12 +82,14 @@ export async function putEndToEnd(
     }
     return [await putEncryptedStream(client, process.stdin, dest, secret, common)];
   }
+  // Whether DEST is a folder: inside a vault asked by its stored path, never the plain one.
+  const isDir = inVault(vault, dest) ? async (p: string) => (await findStored(client, await keysAt(vault, await secret()), vault, p, common.signal))?.type === 'dir' : undefined;
   const results: TransferResult[] = [];
   for (const src of sources) {
     if (await isLocalDirectory(src)) {
       if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
       results.push(await putTreeEncrypted(client, src, sources.length > 1 ? joinPath(dest, basename(src)) : dest, secret, common));
-    } else results.push(await putEncrypted(client, src, await into(src), secret, common));
+    } else results.push(await putEncrypted(client, src, await into(src, isDir), secret, common));
   }
   return results;
 }
@@ -124,17 +128,15 @@ export async function getEndToEnd(client: FerryClient, serverPath: string, dest:
  */
 export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal): Promise<Entry[] | undefined> {
   const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
-  let loc = await markerIn(client, path, signal);
-  if (!loc?.marker.vault) {
-    if (await client.statIfExists(path, { signal })) {
-      // An ordinary folder: with a key, the names of encrypted files in it (put --encrypt) are shown decrypted.
-      if (!given) return undefined;
-      loc = await locateKey(client, path, signal);
-    } else {
-      // Not on the server as named: maybe a folder inside a vault, named in plain.
-      loc = await vaultOf(client, parentPath(path), signal);
-      if (loc && !given) throw new CryptoKeyMissingError(`${path} is inside the end-to-end folder ${loc.dir}: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to list it`);
-    }
+  // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
+  // plain (a stat of a plain folder name inside a vault would hand the server that name).
+  let loc = await vaultOf(client, path, signal);
+  if (loc) {
+    if (inVault(loc, path) && !given) throw new CryptoKeyMissingError(`${path} is inside the end-to-end folder ${loc.dir}: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to list it`);
+  } else {
+    // An ordinary folder: with a key, the names of encrypted files in it (put --encrypt) are shown decrypted.
+    if (!given || !(await client.statIfExists(path, { signal }))) return undefined;
+    loc = await locateKey(client, path, signal);
     if (!loc) return undefined;
   }
   if (!given) {

@@ -48,6 +48,19 @@ export function explainAuth(err: FerryError, tokenSource: string | undefined): F
   return err;
 }
 
+/** Options of {@link FerryApi.move} and {@link FerryApi.copy}. */
+export interface MoveOptions {
+  /** Replace an existing destination file (the server's default: true). */
+  overwrite?: boolean;
+  /**
+   * This client gives every name below an end-to-end folder its new encrypted name after
+   * the move (src/client/e2e/rename.ts); without it the server refuses moves and copies in
+   * a vault (FERRY_ERR_E2E_NEEDS_KEY).
+   */
+  reencrypt?: boolean;
+  signal?: AbortSignal;
+}
+
 export interface FerryApiOptions {
   http: HttpCore;
   sha: Sha256;
@@ -165,24 +178,24 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   }
 
   /** Moves or renames a file or directory on the server (no bytes copied). */
-  move(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
+  move(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
     return this.call(() =>
       this.http.json<Entry>({
         method: 'POST',
         path: `${API_PREFIX}/move`,
-        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
+        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite, ...(options.reencrypt ? { reencrypt: true } : {}) },
         signal: options.signal,
       }),
     );
   }
 
   /** Copies a file or tree on the server, by reference (no bytes copied). */
-  copy(from: string, to: string, options: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
+  copy(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
     return this.call(() =>
       this.http.json<Entry>({
         method: 'POST',
         path: `${API_PREFIX}/copy`,
-        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite },
+        json: { from: normalizePath(from), to: normalizePath(to), overwrite: options.overwrite, ...(options.reencrypt ? { reencrypt: true } : {}) },
         signal: options.signal,
       }),
     );

@@ -46,6 +46,14 @@ export class FetchTransport implements Transport {
     });
     const out: Record<string, string> = {};
     res.headers.forEach((v, k) => (out[k] = v));
+    // fetch decodes the content codings it asked for itself (a browser's Accept-Encoding,
+    // which scripts cannot change, includes zstd in Chromium): the body read here is
+    // already decoded, and these headers describe the bytes on the wire, not it. Only when
+    // the caller asked for a coding itself is it left to decode.
+    if (out['content-encoding'] !== undefined && request.headers['accept-encoding'] === undefined) {
+      delete out['content-encoding'];
+      delete out['content-length'];
+    }
     return { statusCode: res.status, headers: out, body: bodyOf(res) };
   }
 

@@ -90,6 +90,7 @@ export const ERROR_CODES = {
   FERRY_ERR_CRYPTO_SWAPPED: spec('encrypted data belongs to another object: it was swapped or moved'),
   FERRY_ERR_E2E_FORMAT: spec('not an end-to-end encrypted file, or one in a format this version does not read'),
   FERRY_ERR_E2E_PLAIN_IN_VAULT: spec('the folder is end-to-end encrypted: only encrypted files and names go in it (ferry put --encrypt, or the web app’s vault view)'),
+  FERRY_ERR_E2E_NEEDS_KEY: spec('moving, renaming or copying in an end-to-end folder needs its key, to encrypt the names for their new place (ferry mv / ferry cp, or the web app’s vault view)'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;
@@ -181,6 +182,7 @@ export const EncodingUnsupportedError = defineError('FERRY_ERR_ENCODING_UNSUPPOR
 export const CryptoKeyMissingError = defineError('FERRY_ERR_CRYPTO_KEY_MISSING');
 export const CryptoKeyWrongError = defineError('FERRY_ERR_CRYPTO_KEY_WRONG');
 export const E2ePlainInVaultError = defineError('FERRY_ERR_E2E_PLAIN_IN_VAULT');
+export const E2eNeedsKeyError = defineError('FERRY_ERR_E2E_NEEDS_KEY');
 export const CryptoTamperedError = defineError('FERRY_ERR_CRYPTO_TAMPERED');
 export const CryptoTruncatedError = defineError('FERRY_ERR_CRYPTO_TRUNCATED');
 export const CryptoSwappedError = defineError('FERRY_ERR_CRYPTO_SWAPPED');

@@ -115,8 +115,8 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/list': r({ tag: 'namespace', summary: 'List your root', querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()) }) }),
   'GET /api/v1/list/*': r({ tag: 'namespace', summary: 'List a directory (paged; recursive=true for a tree)', params: Wild, querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()) }), response: { 200: Obj({ path: Type.String(), entries: Type.Array(Entry), next: Type.Optional(Type.String()) }) } }),
   'POST /api/v1/mkdir/*': r({ tag: 'namespace', summary: 'Make a directory (parents=true for the chain)', params: Wild, querystring: Obj({ parents: Type.Optional(Type.String()) }), response: { 201: Entry } }),
-  'POST /api/v1/move': r({ tag: 'namespace', summary: 'Move a file or a tree (no bytes copied)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
-  'POST /api/v1/copy': r({ tag: 'namespace', summary: 'Copy by reference (manifests shared)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
+  'POST /api/v1/move': r({ tag: 'namespace', summary: 'Move a file or a tree (no bytes copied)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
+  'POST /api/v1/copy': r({ tag: 'namespace', summary: 'Copy by reference (manifests shared)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
   'DELETE /api/v1/files/*': r({ tag: 'namespace', summary: 'Delete (to the trash when the server keeps one)', params: Wild, querystring: Obj({ recursive: Type.Optional(Type.String()) }) }),
 
   // ---------------------------------------------------------------- auth

@@ -73,6 +73,7 @@ const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_E2E_FORMAT: 422,
   // The request is fine; the state of the target (an end-to-end folder) refuses it.
   FERRY_ERR_E2E_PLAIN_IN_VAULT: 409,
+  FERRY_ERR_E2E_NEEDS_KEY: 409,
 };
 
 export function statusOf(code: FerryErrorCode): number {

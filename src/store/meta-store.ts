@@ -19,7 +19,7 @@ import { migrationProvider, type Dialect } from './migrations.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
-import { Namespace, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+import { Namespace, type MoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
@@ -37,7 +37,7 @@ export function isPostgresUrl(location: string): boolean {
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
 export { commonAncestor, distinctHashes, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
-export { nameFold, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+export { nameFold, type MoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
@@ -259,12 +259,17 @@ export class MetaStore {
     return this.namespace.setMtime(path, mtime, db);
   }
 
-  move(from: string, to: string, options?: { overwrite?: boolean }): Promise<Entry> {
+  move(from: string, to: string, options?: MoveOptions): Promise<Entry> {
     return this.namespace.move(from, to, options);
   }
 
-  copy(from: string, to: string, options?: { overwrite?: boolean }): Promise<Entry> {
+  copy(from: string, to: string, options?: MoveOptions): Promise<Entry> {
     return this.namespace.copy(from, to, options);
+  }
+
+  /** The vault guard's answer to a move or copy, without doing it (see {@link Namespace.checkMoveOrCopy}). */
+  checkMoveOrCopy(op: 'move' | 'copy', from: string, to: string, options?: MoveOptions): Promise<void> {
+    return this.namespace.checkMoveOrCopy(op, from, to, options);
   }
 
   remove(path: string, options?: { recursive?: boolean }): Promise<{ files: number; dirs: number }> {

@@ -145,6 +145,18 @@ function toEntry(row: FilesTable): Entry {
   return e;
 }
 
+/** Options of {@link Namespace.move} and {@link Namespace.copy}. */
+export interface MoveOptions {
+  /** Replace an existing destination file (default true); a directory is never replaced. */
+  overwrite?: boolean;
+  /**
+   * The caller gives every name below a vault its new encrypted name (an end-to-end client
+   * with the key: `ferry mv`, the web app). Without it the vault guard refuses moves and
+   * copies that would strand encrypted names (FERRY_ERR_E2E_NEEDS_KEY).
+   */
+  reencrypt?: boolean;
+}
+
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
 export class Namespace {
@@ -401,14 +413,14 @@ export class Namespace {
    * Moves a file or a directory tree: one transaction, no bytes copied. Replaces an existing
    * destination file when `overwrite` (default true); never replaces a directory.
    */
-  async move(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+  async move(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
     if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
     if (from === to) return this.stat(from);
     if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
     return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       await this.guard.checkMarkerRemoval(trx, from);
-      await this.guardDestination(trx, src, from, to);
+      await this.guardDestination(trx, src, from, to, options);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
@@ -436,19 +448,35 @@ export class Namespace {
   }
 
   /** The vault guard's say on `src` (at `from`) arriving at `to` by a move or copy. */
-  private async guardDestination(trx: Db, src: Entry, from: string, to: string): Promise<void> {
+  private async guardDestination(trx: Db, src: Entry, from: string, to: string, options: MoveOptions): Promise<void> {
     if (src.type === 'file') await this.guard.checkWrites(trx, [{ path: to, type: 'file', manifest: src.hash }]);
     else await this.guard.checkTree(trx, from, to);
+    if (!options.reencrypt) await this.guard.checkRename(trx, from, to, src.type);
+  }
+
+  /**
+   * What a move or copy would be refused for by the vault guard, checked without doing it:
+   * for a front that must clear the destination first (WebDAV's Overwrite: T), so that a
+   * refused MOVE does not leave the destination deleted.
+   */
+  async checkMoveOrCopy(op: 'move' | 'copy', from: string, to: string, options: MoveOptions = {}): Promise<void> {
+    await this.guarded(() =>
+      this.db.transaction().execute(async (trx) => {
+        const src = await this.stat(from, trx);
+        if (op === 'move') await this.guard.checkMarkerRemoval(trx, from);
+        await this.guardDestination(trx, src, from, to, options);
+      }),
+    );
   }
 
   /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
-  async copy(from: string, to: string, options: { overwrite?: boolean } = {}): Promise<Entry> {
+  async copy(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
     return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
-      await this.guardDestination(trx, src, from, to);
+      await this.guardDestination(trx, src, from, to, options);
       const now = this.now();
       await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
       await this.ensureDirs(trx, parentPath(to), now, new Set());

@@ -17,7 +17,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { E2E_MARKER_NAME, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
-import { E2ePlainInVaultError, type FerryError } from '../core/errors.js';
+import { E2eNeedsKeyError, E2ePlainInVaultError, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { ancestors, baseName, parentPath, relativePath } from '../core/path.js';
 import { batches } from './batches.js';
@@ -62,6 +62,13 @@ function refusal(path: string, vault: string, reason: string, what: string): Fer
   return new E2ePlainInVaultError(
     `${path}: ${vault} is an end-to-end encrypted folder; ${what}. Upload into it with \`ferry put --encrypt\` or the web app's vault view`,
     { details: { path, vault, reason } },
+  );
+}
+
+function needsKey(path: string, vault: string, what: string, how: string): FerryError {
+  return new E2eNeedsKeyError(
+    `${path}: ${what}; moving or copying it needs the key, to encrypt those names again for their new place. Use \`ferry mv\` / \`ferry cp\`${how}`,
+    { details: { path, vault, reason: 'rename' } },
   );
 }
 
@@ -136,6 +143,48 @@ export class VaultGuard {
       ...(r.manifest ? { manifest: r.manifest, chunks: r.chunks ? decodeChunkList(r.chunks).slice(0, 1) : [] } : {}),
     }));
     for (const part of batches(targets)) await this.checkWrites(trx, part);
+  }
+
+  /**
+   * Refuses (FERRY_ERR_E2E_NEEDS_KEY) a move or copy that would leave encrypted names where
+   * they were not made for: each name in a vault is encrypted with its plain folder path as
+   * context (docs/e2e.md, "Names"), so anything moved or copied inside a vault, or a vault
+   * that holds files moved or copied as a whole (its path is part of every context), must
+   * get new names, which only a client with the key can compute. The native API's caller
+   * says it does (`reencrypt`, what `ferry mv` and the web app send); WebDAV and SFTP cannot,
+   * and a rename through them would leave names that clients no longer find where they look
+   * (and a later upload of the same plain name would make a second entry of it).
+   */
+  async checkRename(trx: Db, from: string, to: string, type: 'file' | 'dir'): Promise<void> {
+    const vaults = await this.vaultsAbove(trx, [from, to]);
+    const inside = outermost(vaults.dirs, from) ?? outermost(vaults.dirs, to);
+    if (inside !== undefined) throw needsKey(from, inside, `${inside} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in`, " (they take plain paths) or the web app's vault view");
+    if (type !== 'dir') return;
+    const held = await this.vaultHoldingFilesIn(trx, from);
+    if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, ', which ask for its passphrase');
+  }
+
+  /** A vault at or below `dir` that holds more than its marker (undefined: none). */
+  private async vaultHoldingFilesIn(trx: Db, dir: string): Promise<string | undefined> {
+    const own = dir === '/' ? '/' + E2E_MARKER_NAME : dir + '/' + E2E_MARKER_NAME;
+    const rows = await trx
+      .selectFrom('files')
+      .select(['path', 'manifest'])
+      .where('name', '=', E2E_MARKER_NAME)
+      .where('type', '=', 'file')
+      .where((eb) => eb.or([eb('path', '=', own), eb.and([eb('path', '>', subtreeStart(dir)), eb('path', '<', subtreeEnd(dir))])]))
+      .execute();
+    const unknown: { manifest: string }[] = [];
+    for (const r of rows) {
+      const kind = r.manifest ? this.markers.get(r.manifest) : 'invalid';
+      if (kind === undefined) unknown.push({ manifest: r.manifest! });
+      if (kind !== 'vault') continue;
+      const vault = parentPath(r.path);
+      const other = await trx.selectFrom('files').select('path').where('parent', '=', vault).where('path', '<>', r.path).limit(1).executeTakeFirst();
+      if (other) return vault;
+    }
+    if (unknown.length > 0) throw new GuardNeedsBytes([], unknown);
+    return undefined;
   }
 
   /** Refuses taking away (delete, move) the marker of a vault that still holds something. */

@@ -15,10 +15,11 @@
  *   4. move: sources already identical on the destination go;
  *   5. sync, only if nothing failed: destination-only files (and excluded ones with
  *      `--delete-excluded`) are deleted or moved to `--backup-dir`, all refused when more
- *      than `--max-delete` would go;
+ *      than `--max-delete` would go; end-to-end markers are kept;
  *   6. sync: then the destination's empty directories the source lacks.
  */
 import { forEachConcurrent } from '../client/concurrency.js';
+import { E2E_MARKER_NAME } from '../core/e2e-layout.js';
 import { isFerryError } from '../core/errors.js';
 import { countOf } from '../core/units.js';
 import { decide, sameHash, type CompareOptions } from './compare.js';
@@ -154,11 +155,23 @@ async function matchRenames(
   return { renames: [...taken.values()].sort((a, b) => (a.to < b.to ? -1 : 1)), deletes: deletes.filter((rel) => !taken.has(rel)) };
 }
 
-/** Destination files the source lacks (and, with `--delete-excluded`, excluded ones). */
-function destinationExtras(src: Listing, dst: Listing, deleteExcluded: boolean | undefined): string[] {
+/**
+ * Destination files the source lacks (and, with `--delete-excluded`, excluded ones). An
+ * end-to-end marker (`.ferry-e2e`, docs/e2e.md) is never one: it is the key's salt and check
+ * value, not a file of the user's, and deleting a vault's once the files beside it were
+ * deleted would leave a plain folder where the user keeps an encrypted one.
+ */
+function destinationExtras(src: Listing, dst: Listing, deleteExcluded: boolean | undefined, notes: string[]): string[] {
   const out: string[] = [];
-  for (const rel of dst.files.keys()) if (!src.files.has(rel)) out.push(rel);
-  if (deleteExcluded) for (const rel of dst.excluded.keys()) if (!src.files.has(rel)) out.push(rel);
+  let kept = 0;
+  const consider = (rel: string) => {
+    if (src.files.has(rel)) return;
+    if (rel === E2E_MARKER_NAME || rel.endsWith('/' + E2E_MARKER_NAME)) kept++;
+    else out.push(rel);
+  };
+  for (const rel of dst.files.keys()) consider(rel);
+  if (deleteExcluded) for (const rel of dst.excluded.keys()) consider(rel);
+  if (kept > 0) notes.push(`kept ${countOf(kept, 'end-to-end marker')} (${E2E_MARKER_NAME}) the source lacks: sync never deletes one (ferry rm -r removes a whole end-to-end folder)`);
   return out;
 }
 
@@ -202,7 +215,7 @@ export async function planSync(src: Listing, dst: Listing, o: SyncPlanOptions): 
   const errors: Plan['errors'] = [];
   const notes: string[] = [];
   const c = await compareAll(src, dst, o, errors);
-  let deletes = o.mode === 'sync' ? destinationExtras(src, dst, o.deleteExcluded) : [];
+  let deletes = o.mode === 'sync' ? destinationExtras(src, dst, o.deleteExcluded, notes) : [];
   let renames: Array<{ from: string; to: string; entry: FileEntry }> = [];
   if (o.trackRenames && o.mode === 'sync' && deletes.length > 0 && c.news.length > 0) {
     const hashKind = o.compare.hashKind;

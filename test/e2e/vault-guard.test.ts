@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseName } from '../../src/core/path.js';
 import type { Entry } from '../../src/core/protocol.js';
 import { runFerry, type CliResult } from '../helpers/cli.js';
 import { scp, sftpBatch, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
@@ -147,6 +148,122 @@ describe('the vault guard refuses plain writes into an end-to-end folder, whatev
     expect(res?.getStatus()).toBe(409);
     expect(res?.getBody()).toContain(CODE);
     expect(await names('/vault')).toEqual(before);
+  });
+});
+
+describe('moves in a vault need the key: fronts that cannot encrypt names are refused (FERRY_ERR_E2E_NEEDS_KEY)', () => {
+  const NEEDS_KEY = 'FERRY_ERR_E2E_NEEDS_KEY';
+  /** The stored names of /vault's folders, after putting a small tree with the CLI. */
+  let folders: string[];
+  const tree = async (dir: string): Promise<string[]> => {
+    const r = await s.t.api(`/api/v1/list${dir}?recursive=true`, { token });
+    return ((await r.json()) as { entries: Entry[] }).entries.map((e) => e.path).sort();
+  };
+
+  beforeAll(async () => {
+    const src = join(s.dir, 'movetree');
+    for (const d of ['one/inner', 'two']) await mkdir(join(src, d), { recursive: true });
+    await writeFile(join(src, 'one', 'inner', 'f.txt'), 'in a folder of the vault\n');
+    await writeFile(join(src, 'two', 'g.txt'), 'another\n');
+    const put = await ferry(['put', '-r', src, '/vault/mt', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    const mt = (await s.t.api('/api/v1/list/vault', { token }).then((r) => r.json()) as { entries: Entry[] }).entries.filter((e) => e.type === 'dir');
+    expect(mt.length).toBe(1);
+    const inMt = (await s.t.api(`/api/v1/list${mt[0].path}`, { token }).then((r) => r.json()) as { entries: Entry[] }).entries;
+    folders = inMt.filter((e) => e.type === 'dir').map((e) => e.path);
+    expect(folders.length).toBe(2);
+  }, 60_000);
+
+  it('WebDAV: MOVE and COPY of a folder or a file in the vault are 409 with the code and a message naming ferry mv; MOVE over an existing folder deletes nothing', async () => {
+    const before = await tree('/vault');
+    const [a, b] = folders;
+    const inA = before.find((p) => p.startsWith(a + '/'))!;
+    const move = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
+    expect(move.out).toMatch(/409$/);
+    expect(move.out).toContain(NEEDS_KEY);
+    expect(move.out).toContain('ferry mv');
+    // Overwrite: T onto the other folder: refused before the destination is cleared.
+    const over = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b)}`, davUrl(a)]);
+    expect(over.out).toMatch(/409$/);
+    expect(over.out).toContain(NEEDS_KEY);
+    const copy = await curl(['-X', 'COPY', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
+    expect(copy.out).toMatch(/409$/);
+    const shallow = await curl(['-X', 'COPY', '-H', 'depth: 0', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
+    expect(shallow.out).toMatch(/409$/);
+    expect(shallow.out).toContain(NEEDS_KEY);
+    const file = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b + '/' + baseName(inA))}`, davUrl(inA)]);
+    expect(file.out).toMatch(/409$/);
+    expect(file.out).toContain(NEEDS_KEY);
+    // The whole vault holds files: its names are encrypted with its path.
+    const whole = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl('/vault-elsewhere')}`, davUrl('/vault')]);
+    expect(whole.out).toMatch(/409$/);
+    expect(whole.out).toContain(NEEDS_KEY);
+    expect(await tree('/vault')).toEqual(before);
+    // A vault with nothing in it but its marker has no names to strand: it moves.
+    expect((await ferry(['mkdir', '--e2e', '/emptyv', '--e2e-key-file', keyFile])).code).toBe(0);
+    const empty = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl('/emptyv2')}`, davUrl('/emptyv')]);
+    expect(empty.out).toMatch(/201$/);
+    expect(await names('/emptyv2')).toEqual(['.ferry-e2e']);
+  });
+
+  it('SFTP (OpenSSH sftp): renaming a folder in the vault, or the vault, is refused with permission denied and the message', async () => {
+    const before = await tree('/vault');
+    const [a, b] = folders;
+    const mv = await sftpBatch(s, alice, [`rename ${a} ${b}/${baseName(a)}`]);
+    expect(mv.code).not.toBe(0);
+    expect(mv.stderr).toMatch(/ermission denied/);
+    const whole = await sftpBatch(s, alice, ['rename /vault /vault-elsewhere']);
+    expect(whole.code).not.toBe(0);
+    expect(await tree('/vault')).toEqual(before);
+  });
+
+  it('the HTTP API without reencrypt is refused the same way; ferry mv with the key moves the folder and its file is read back', async () => {
+    const [a, b] = folders;
+    const api = await s.t.api('/api/v1/move', { method: 'POST', token, json: { from: a, to: b + '/' + baseName(a) } });
+    expect(api.status).toBe(409);
+    expect(((await api.json()) as { error: { code: string; details: { vault: string; reason: string } } }).error).toMatchObject({ code: NEEDS_KEY, details: { vault: '/vault', reason: 'rename' } });
+    const mv = await ferry(['mv', '/vault/mt/one', '/vault/mt/two/', '--e2e-key-file', keyFile]);
+    expect(mv.code, mv.stderr).toBe(0);
+    const get = await ferry(['get', '/vault/mt/two/one/inner/f.txt', '-', '--e2e-key-file', keyFile]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe('in a folder of the vault\n');
+  });
+});
+
+describe('ferry sync and a vault', () => {
+  it('from an empty folder: the files go, the marker stays (the folder is still a vault), with a note', async () => {
+    expect((await ferry(['mkdir', '--e2e', '/syncv', '--e2e-key-file', keyFile])).code).toBe(0);
+    const put = await ferry(['put', join(s.dir, 'secret.txt'), '/syncv/', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    expect((await names('/syncv')).length).toBe(2);
+    const empty = join(s.dir, 'empty-src');
+    await mkdir(empty, { recursive: true });
+    const r = await ferry(['sync', empty, 'ferry:/syncv']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/kept 1 end-to-end marker \(\.ferry-e2e\)/);
+    expect(await names('/syncv')).toEqual(['.ferry-e2e']);
+    // Still a vault: a plain file is refused.
+    const raw = await s.t.api('/api/v1/files/syncv/raw.txt', { method: 'PUT', body: 'PLAIN', token });
+    expect(raw.status).toBe(409);
+  });
+
+  it('into a folder holding a vault: a plain copy of its files is refused, nothing is deleted, and sync ends', async () => {
+    expect((await ferry(['mkdir', '/holder'])).code).toBe(0);
+    expect((await ferry(['mkdir', '--e2e', '/holder/v', '--e2e-key-file', keyFile])).code).toBe(0);
+    expect((await ferry(['put', join(s.dir, 'secret.txt'), '/holder/v/', '--e2e-key-file', keyFile])).code).toBe(0);
+    const before = await names('/holder/v');
+    const src = join(s.dir, 'holder-src', 'v');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'secret.txt'), 'a secret for the vault\n');
+    const r = await ferry(['sync', join(s.dir, 'holder-src'), 'ferry:/holder']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/\/holder\/v is an end-to-end encrypted folder; "secret.txt" is not an encrypted name/);
+    expect(r.stderr).toMatch(/not deleting/);
+    expect(await names('/holder/v')).toEqual(before);
+    // From an empty folder: the vault's file goes, its marker and so the vault stay.
+    const r2 = await ferry(['sync', join(s.dir, 'empty-src'), 'ferry:/holder']);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await names('/holder/v')).toEqual(['.ferry-e2e']);
   });
 });
 

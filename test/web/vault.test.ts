@@ -13,6 +13,11 @@
  *   - rename and move in the vault store the names the CLI computes for the new places;
  *   - the share dialog's link carries the file key after '#' and decrypts in a fresh browser;
  *   - Lock forgets the key, and so does a reload; nothing of it is left in the page's storage.
+ *
+ * The sizes and times come from each file's header, read with the SDK's getChunk: the
+ * server answers Chromium (which asks for zstd on every request) in zstd when the chunk
+ * compresses, and the fetch transport must hand over the body fetch decoded
+ * (src/client/fetch-transport.ts); without that the listing stays on "stored".
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';

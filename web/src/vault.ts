@@ -8,14 +8,14 @@
  * itself is not kept at all (only the keys derived from it).
  */
 import type { FerryApi } from '../../src/client/api.js';
-import { E2E_MARKER_NAME, fileKeyOf, fromBase64Url, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
+import { E2E_MARKER_NAME, fromBase64Url, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
 import { keysFor, type E2eSecret } from '../../src/client/e2e/kdf.js';
-import { inVault, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
-import { downloadTicket } from '../../src/client/account-api.js';
+import { inVault, readFileKey, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
+import { relocate } from '../../src/client/e2e/rename.js';
 import { FerryError } from '../../src/core/errors.js';
 import { isWithin, joinPath, parentPath, relativePath } from '../../src/core/path.js';
 import type { Entry } from '../../src/core/protocol.js';
-import { bodyPieces, browserScrypt } from './e2e.js';
+import { browserScrypt } from './e2e.js';
 
 export type { KeyLocation };
 
@@ -111,40 +111,8 @@ export async function listVault(api: FerryApi, keys: E2eKeys, loc: KeyLocation, 
   return out;
 }
 
-/**
- * The sealed table's name, size and mtime of a stored file, with its file key (for share
- * links): the file's download stream, read only as far as its header, then cancelled.
- */
-export async function fileInfo(api: FerryApi, keys: E2eKeys, storedPath: string): Promise<{ fileKey: Uint8Array; info: E2eFileInfo }> {
-  const { ticket } = await downloadTicket(api, storedPath);
-  const controller = new AbortController();
-  const res = await fetch(api.http.url(`/api/v1/files${storedPath.split('/').map(encodeURIComponent).join('/')}`, { download: 1, ticket }), { signal: controller.signal });
-  if (!res.ok || !res.body) throw new FerryError('FERRY_ERR_INTERNAL', `the server answered ${res.status}`);
-  try {
-    return await fileKeyOf(bodyPieces(res), async () => ({ keys }));
-  } finally {
-    controller.abort(); // the rest of the file is not needed
-  }
-}
-
-/**
- * Gives every entry below `storedDir` the stored name its plain name has under its plain
- * parent `plainDir` (names are encrypted with their folder's plain path as context, so a
- * folder moved or renamed gets its descendants renamed too: one request per entry whose
- * name changes). Entries that do not decrypt with this key are left as they are.
- */
-async function rehome(api: FerryApi, keys: E2eKeys, plainDir: string, storedDir: string): Promise<void> {
-  const children: Entry[] = [];
-  for await (const e of api.list(storedDir)) children.push(e);
-  for (const e of children) {
-    const name = await keys.decryptName(e.name);
-    if (name === undefined) continue;
-    const want = await keys.encryptName(plainDir, name);
-    const at = joinPath(storedDir, want);
-    if (want !== e.name) await api.move(e.path, at, { overwrite: false });
-    if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), at);
-  }
-}
+/** The sealed table's name, size and mtime of a stored file, with its file key (for share links): its manifest, then its first chunks only. */
+export const fileInfo = (api: FerryApi, keys: E2eKeys, storedPath: string): Promise<{ fileKey: Uint8Array; info: E2eFileInfo }> => readFileKey(api, storedPath, async () => ({ keys }));
 
 /** File operations in a vault: on stored paths, names encrypted for their (new) plain folder. */
 export function vaultOps(api: FerryApi, keys: E2eKeys, loc: KeyLocation) {
@@ -158,10 +126,8 @@ export function vaultOps(api: FerryApi, keys: E2eKeys, loc: KeyLocation) {
   const place = async (e: VaultEntry, plainDir: string, how: 'move' | 'copy', name = e.name) => {
     if (e.foreign) throw new FerryError('FERRY_ERR_VALIDATION', `${e.name} is not encrypted with this vault's key: it can only be deleted here`);
     within(plainDir);
-    const target = await storedPath(keys, loc, joinPath(plainDir, name));
-    if (how === 'move') await api.move(e.stored, target, { overwrite: false });
-    else await api.copy(e.stored, target, { overwrite: false });
-    if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), target);
+    const plain = joinPath(plainDir, name);
+    await relocate(api, keys, how, { stored: e.stored, type: e.type }, { stored: await storedPath(keys, loc, plain), plain });
   };
   return {
     mkdir: async (storedDir: string, plainDir: string, name: string) => void (await api.mkdir(await storedChild(keys, storedDir, plainDir, name))),
@@ -169,8 +135,7 @@ export function vaultOps(api: FerryApi, keys: E2eKeys, loc: KeyLocation) {
     rename: async (e: VaultEntry, plainDir: string, name: string) => {
       if (e.foreign) throw new FerryError('FERRY_ERR_VALIDATION', `${e.name} is not encrypted with this vault's key: it can only be deleted here`);
       const target = await storedChild(keys, parentPath(e.stored), plainDir, name);
-      await api.move(e.stored, target, { overwrite: false });
-      if (e.type === 'dir') await rehome(api, keys, joinPath(plainDir, name), target);
+      await relocate(api, keys, 'move', { stored: e.stored, type: e.type }, { stored: target, plain: joinPath(plainDir, name) });
     },
     moveTo: (e: VaultEntry, plainDir: string) => place(e, plainDir, 'move'),
     copyTo: (e: VaultEntry, plainDir: string) => place(e, plainDir, 'copy'),

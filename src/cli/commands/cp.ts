@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import type { Entry } from '../../core/protocol.js';
-import { UsageError } from '../../core/errors.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt } from '../options.js';
-import { targetOf, transferBetween, type MvCpOpts } from './mv.js';
+import { addE2eOptions } from '../e2e-flags.js';
+import { onServer, transferBetween, type MvCpOpts } from './mv.js';
 
 export function registerCp(program: Command): void {
   const cmd = program
@@ -17,33 +17,26 @@ export function registerCp(program: Command): void {
     .option('-n, --dry-run', 'show what would be copied; copy nothing')
     .option('--json', 'print the new entry as JSON')
     .option('-q, --quiet', 'print nothing but errors');
+  addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 For many files between stores, with filters, checks and parallel transfers, use ferry copy.
+In an end-to-end folder (ferry mkdir --e2e) paths are plain and the copy's names are
+encrypted here (see ferry mv --help).
 
 Examples:
   $ ferry cp /isos/big.iso /isos/big-backup.iso
   $ ferry cp -r /photos /archive/photos-2026
+  $ ferry cp -r /vault/2026 /vault/2026-backup          (plain names, encrypted here)
   $ ferry cp s3:bucket/report.pdf ./report.pdf`,
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
     const [from, to] = await resolveLocations([src, destArg], 'server');
     let entry: Entry;
     if (from.kind === 'server' && to.kind === 'server' && from.server === to.server) {
-      entry = await withServer(from, opts, (client) =>
-        withInterrupt(async (signal) => {
-          const e = await client.stat(from.path, { signal });
-          if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${from.path} is a directory: use -r to copy it`);
-          const target = await targetOf(client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal);
-          if (opts.dryRun) {
-            process.stderr.write(`(dry run) copy ${from.path} -> ${target}\n`);
-            return e;
-          }
-          return client.copy(from.path, target, { overwrite: opts.clobber !== false, signal });
-        }),
-      );
+      entry = await withServer(from, opts, (client) => withInterrupt((signal) => onServer('copy', client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal)));
     } else {
       entry = await transferBetween(from, to, destArg, opts, false);
     }

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { resolveLocations } from '../location.js';
 import { UsageError } from '../../core/errors.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
-import { E2E_HELP, addE2eOptions, mkdirEndToEnd, type E2eOpts } from '../e2e-flags.js';
+import { mkdirInVault } from '../../client/e2e/moves.js';
+import { E2E_HELP, addE2eOptions, mkdirEndToEnd, secretOf, type E2eOpts } from '../e2e-flags.js';
 
 export function registerMkdir(program: Command): void {
   const cmd = program
@@ -26,7 +27,9 @@ Examples:
 ${E2E_HELP}
 The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the key.
   $ ferry mkdir --e2e /vault                       (asks for the passphrase)
-  $ ferry mkdir --e2e --e2e-key-file ~/.ferry-key /vault`,
+  $ ferry mkdir --e2e --e2e-key-file ~/.ferry-key /vault
+In such a folder paths are plain and the new folder's name is encrypted here:
+  $ ferry mkdir -p /vault/2026/letters             (asks for the passphrase)`,
   );
   cmd.action(async (args: string[], opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean }) => {
     for (const loc of await resolveLocations(args, 'server')) {
@@ -34,7 +37,7 @@ The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
             if (opts.e2e) await mkdirEndToEnd(client, loc.path, opts, signal);
-            else await client.mkdir(loc.path, { parents: opts.parents, signal });
+            else if (!(await mkdirInVault(client, loc.path, secretOf(opts), { parents: opts.parents, signal }))) await client.mkdir(loc.path, { parents: opts.parents, signal });
           }),
         );
         continue;

@@ -2,11 +2,13 @@ import type { Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { Entry } from '../../core/protocol.js';
 import { baseName, joinPath, normalizePath } from '../../core/path.js';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, isFerryError } from '../../core/errors.js';
+import { moveInVaults, moveVaultsWithin } from '../../client/e2e/moves.js';
+import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
-export interface MvCpOpts extends ConnectionOpts {
+export interface MvCpOpts extends ConnectionOpts, E2eOpts {
   clobber?: boolean;
   targetDirectory?: boolean;
   recursive?: boolean;
@@ -58,6 +60,32 @@ export async function transferBetween(from: Location, to: Location, destArg: str
   );
 }
 
+/**
+ * mv and cp on one Ferry server, by reference. Paths in an end-to-end folder are plain and
+ * get their new encrypted names here (src/client/e2e/moves.ts); a tree that holds a vault
+ * with files is moved with the key when the server asks for it (FERRY_ERR_E2E_NEEDS_KEY).
+ */
+export async function onServer(op: 'move' | 'copy', client: FerryClient, src: string, destPath: string, opts: MvCpOpts, signal: AbortSignal): Promise<Entry> {
+  const overwrite = opts.clobber !== false;
+  const secret = secretOf(opts);
+  const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(l + '\n') : undefined };
+  const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
+  if (vaulted) return vaulted.entry;
+  const e = await client.stat(src, { signal });
+  if (op === 'copy' && e.type === 'dir' && !opts.recursive) throw new UsageError(`${src} is a directory: use -r to copy it`);
+  const target = await targetOf(client, src, destPath, opts, signal);
+  if (opts.dryRun) {
+    process.stderr.write(`(dry run) ${op} ${src} -> ${target}\n`);
+    return e;
+  }
+  try {
+    return op === 'move' ? await client.move(src, target, { overwrite, signal }) : await client.copy(src, target, { overwrite, signal });
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_E2E_NEEDS_KEY')) throw err;
+    return (await moveVaultsWithin(client, op, src, target, secret, common)).entry;
+  }
+}
+
 export function registerMv(program: Command): void {
   const cmd = program
     .command('mv')
@@ -69,6 +97,7 @@ export function registerMv(program: Command): void {
     .option('-n, --dry-run', 'show what would be moved; move nothing')
     .option('--json', 'print the moved entry as JSON')
     .option('-q, --quiet', 'print nothing but errors');
+  addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -76,9 +105,16 @@ export function registerMv(program: Command): void {
 On one Ferry server a move is a rename. Between two stores each file is copied, checked
 by the store's write, then removed from the source.
 
+In an end-to-end folder (ferry mkdir --e2e) name files and folders by their plain paths:
+the new names are encrypted here (asking for the passphrase), and so are the names of
+everything below a moved folder. Moving out of such a folder, or into it from outside,
+is refused (use ferry get and ferry put). Moving a vault that holds files, or a folder
+holding one, asks for the passphrase too, to encrypt its names for the new path.
+
 Examples:
   $ ferry mv /inbox/report.pdf /archive/2026/
   $ ferry mv /photos/tmp /photos/2026-11
+  $ ferry mv /vault/drafts/letter.txt /vault/sent/      (plain names, encrypted here)
   $ ferry mv s3:bucket/upload.bin ferry:/inbox/`,
   );
   cmd.action(async (src: string, destArg: string, opts: MvCpOpts) => {
@@ -88,16 +124,7 @@ Examples:
     if (same) {
       const [from, to] = same;
       if (from.path === '/') throw new UsageError('cannot move the root');
-      entry = await withServer(from, opts, (client) =>
-        withInterrupt(async (signal) => {
-          const target = await targetOf(client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal);
-          if (opts.dryRun) {
-            process.stderr.write(`(dry run) move ${from.path} -> ${target}\n`);
-            return client.stat(from.path, { signal });
-          }
-          return client.move(from.path, target, { overwrite: opts.clobber !== false, signal });
-        }),
-      );
+      entry = await withServer(from, opts, (client) => withInterrupt((signal) => onServer('move', client, from.path, destArg.endsWith('/') ? to.path + '/' : to.path, opts, signal)));
     } else {
       entry = await transferBetween(from, to, destArg, opts, true);
     }

@@ -168,7 +168,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
-      const into = async (src: string) => (sources.length > 1 || destArg.endsWith('/') || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest);
+      const into = async (src: string, isDir = (p: string) => isRemoteDir(client, p, signal)) => (sources.length > 1 || destArg.endsWith('/') || (await isDir(dest)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
       const e2e = await putEndToEnd(client, sources, dest, into, opts, {

@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
+import { serverPathFor } from '../../client/e2e/moves.js';
+import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
-interface RmOpts extends ConnectionOpts {
+interface RmOpts extends ConnectionOpts, E2eOpts {
   recursive?: boolean;
   force?: boolean;
   dryRun?: boolean;
@@ -19,16 +21,19 @@ export function registerRm(program: Command): void {
     .option('-f, --force', 'ignore paths that do not exist')
     .option('-n, --dry-run', 'show what would be removed; remove nothing');
   addVerboseOption(cmd, 'print each removal');
+  addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 On a Ferry server space is reclaimed later: chunks no longer referenced are
-garbage-collected by the server.
+garbage-collected by the server. In an end-to-end folder (ferry mkdir --e2e) paths are
+plain: the stored name is found with the key.
 
 Examples:
   $ ferry rm /isos/old.iso
   $ ferry rm -r /tmp/scratch
+  $ ferry rm /vault/drafts/old-letter.txt     # plain name in a vault, asks for the passphrase
   $ ferry rm -rn s3:bucket/old-logs      # list what would go`,
   );
   cmd.action(async (args: string[], opts: RmOpts) => {
@@ -49,13 +54,15 @@ Examples:
         if (p === '/') throw new UsageError('refusing to remove the root');
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
+            // In an end-to-end folder the plain path names a stored (encrypted) one.
+            const at = await serverPathFor(client, p, secretOf(opts), signal);
             if (opts.dryRun) {
-              const e = await client.stat(p, { signal });
+              const e = await client.stat(at, { signal });
               if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${p} is a directory: use -r`);
               say(`(dry run) delete ${p}${e.type === 'dir' ? '/ and everything in it' : ''}`);
               return;
             }
-            await client.remove(p, { recursive: opts.recursive, signal });
+            await client.remove(at, { recursive: opts.recursive, signal });
             say(`delete ${p}`);
           }),
         );

@@ -16,7 +16,7 @@ import { walkLocalTree } from '../local-file.js';
 import type { TransferOptions, TransferResult } from '../transfer.js';
 import { E2E_MARKER_NAME } from './format.js';
 import type { E2eSecret } from './kdf.js';
-import { getEncrypted, inVault, keyForWrite, keysAt, markerIn, putEncrypted, serverPathOf, vaultOf, type E2ePutOptions, type KeyLocation } from './transfer.js';
+import { getEncrypted, inVault, keyForWrite, keysAt, putEncrypted, serverPathOf, vaultOf, type E2ePutOptions, type KeyLocation } from './transfer.js';
 
 type Client = FerryApi<Buffer>;
 
@@ -117,8 +117,7 @@ export async function putTreeEncrypted(client: Client, localRoot: string, plainD
 
 /** The key location of a plain remote folder that is a vault or lies in one; undefined for an ordinary folder. */
 export async function vaultFolder(client: Client, plainDir: string, signal?: AbortSignal): Promise<KeyLocation | undefined> {
-  const own = await markerIn(client, plainDir, signal);
-  if (own?.marker.vault) return own;
+  // From the root down (the folder itself last): a plain name below a vault is never asked for.
   return vaultOf(client, plainDir, signal);
 }
 

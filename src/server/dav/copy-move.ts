@@ -44,6 +44,10 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   if (op === 'copy') await dav.ctx.quota.checkCopy(auth, src);
 
   const { meta } = dav.ctx;
+  // The vault guard first: a MOVE or COPY it refuses must not have deleted the destination,
+  // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
+  // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
+  await meta.checkMoveOrCopy(op, src, dst);
   if (existing) await meta.remove(dst, { recursive: true });
   if (op === 'move') await meta.move(src, dst, { overwrite: false });
   else if (depth === '0' && entry.type === 'dir') {

@@ -76,12 +76,15 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   const to = bodyPath(body.to, 'to');
   if (body.overwrite !== undefined && typeof body.overwrite !== 'boolean') throw new ValidationError('overwrite must be a boolean');
   if (to === '/' || (op === 'move' && from === '/')) throw new ValidationError('your root cannot be moved or replaced');
+  if (body.reencrypt !== undefined && typeof body.reencrypt !== 'boolean') throw new ValidationError('reencrypt must be a boolean');
   const overwrite = body.overwrite as boolean | undefined;
+  // An end-to-end client says it encrypts the names for their new place (src/store/vault-guard.ts, checkRename).
+  const reencrypt = body.reencrypt === true;
   // Moving takes the source away (delete), copying reads it; either writes the destination.
   const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', from);
   const dst = authorizeTree(auth, 'write', to);
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
-  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite }) : await ctx.meta.copy(src, dst, { overwrite });
+  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt });
   // The path is the source: "what happened to /x" finds the move that took it away.
   await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return toUserEntry(auth, entry);
