@@ -1,5 +1,6 @@
 /** Prometheus metrics of one server (its own registry, so tests can run several servers in one process). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BodyMemoryStats } from './chunk-bodies.js';
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -66,5 +67,25 @@ export class ServerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_' });
+  }
+
+  /** Gauges of the chunk body memory budget (./chunk-bodies.ts), read when scraped. */
+  watchBodyMemory(stats: () => BodyMemoryStats): void {
+    const gauge = (name: string, help: string, pick: (s: BodyMemoryStats) => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() { this.set(pick(stats())); } });
+    gauge('ferry_body_memory_budget_bytes', 'Bytes chunk bodies being received may take in memory, all together (--body-memory)', (s) => s.budget);
+    gauge('ferry_body_memory_bytes', 'Bytes chunk bodies take in memory now: whole-body buffers (in use and kept for reuse), reservations of compressed bodies, stream windows', (s) => s.held);
+    gauge('ferry_body_memory_peak_bytes', 'The most ferry_body_memory_bytes has been since the server started', (s) => s.peak);
+    gauge('ferry_body_memory_waiting', 'Chunk PUTs waiting, unread, for body memory now', (s) => s.waiting);
+    new Counter({
+      name: 'ferry_body_memory_waits_total',
+      help: 'Chunk PUTs that waited for body memory',
+      registers: [this.registry],
+      collect() {
+        // Kept by the budget itself; copied here when scraped.
+        this.reset();
+        this.inc(stats().waits);
+      },
+    });
   }
 }
