@@ -300,13 +300,16 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
  * The body memory budget, reported in the metrics. A compressed chunk reserves its frame and
  * the chunk (2 × the largest chunk), which must fit in what whole bodies may take.
  */
-function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): BodyMemory {
+function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory } {
   const bodies = new BodyMemory(config.bodyMemory);
   if (bodies.largestWhole < 2 * config.chunking.maxSize) {
     throw new ConfigError(`--body-memory ${config.bodyMemory} is too small for chunks of up to ${config.chunking.maxSize} bytes: give it at least ${Math.ceil((8 / 3) * config.chunking.maxSize)}`);
   }
-  metrics.watchBodyMemory(() => bodies.stats());
-  return bodies;
+  // As much again for chunks read for responses: its own budget, so that uploads and
+  // downloads never wait for each other.
+  const sendMemory = new BodyMemory(config.bodyMemory);
+  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
+  return { bodies, sendMemory };
 }
 
 /** The stores and services of the routes, over the given metadata and chunk backends. */
@@ -318,7 +321,7 @@ function serverContext(
   const { config, meta } = options;
   const { now, metrics, defender } = parts;
   const chunks = chunkStoreOf(options, app, metrics);
-  const bodies = bodyMemoryOf(config, metrics);
+  const { bodies, sendMemory } = bodyMemoryOf(config, metrics);
   const users = new AuthStore(meta);
   const auth = new Authenticator(meta, users, {
     now,
@@ -360,6 +363,7 @@ function serverContext(
     meta,
     chunks,
     bodies,
+    sendMemory,
     metrics,
     auth,
     users,

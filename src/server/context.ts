@@ -67,6 +67,8 @@ export interface ServerContext {
   chunks: ChunkStore;
   /** The memory chunk bodies being received may take, all requests together (`--body-memory`). */
   bodies: BodyMemory;
+  /** The same for chunks read for responses (./routes/downloads.ts budgetedLender). */
+  sendMemory: BodyMemory;
   metrics: ServerMetrics;
   auth: Authenticator;
   users: AuthStore;

@@ -69,23 +69,37 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_' });
   }
 
-  /** Gauges of the chunk body memory budget (./chunk-bodies.ts), read when scraped. */
-  watchBodyMemory(stats: () => BodyMemoryStats): void {
+  /**
+   * The memory budgets of chunk bodies (./chunk-bodies.ts), read when scraped: `in` for
+   * chunks being received, `out` for chunks read for responses.
+   */
+  watchBodyMemory(sources: Record<'in' | 'out', () => BodyMemoryStats>): void {
+    const all = Object.entries(sources) as ['in' | 'out', () => BodyMemoryStats][];
     const gauge = (name: string, help: string, pick: (s: BodyMemoryStats) => number) =>
-      new Gauge({ name, help, registers: [this.registry], collect() { this.set(pick(stats())); } });
-    gauge('ferry_body_memory_budget_bytes', 'Bytes chunk bodies being received may take in memory, all together (--body-memory)', (s) => s.budget);
-    gauge('ferry_body_memory_bytes', 'Bytes chunk bodies take in memory now: whole-body buffers (in use and kept for reuse), reservations of compressed bodies, stream windows', (s) => s.held);
+      new Gauge({
+        name,
+        help,
+        labelNames: ['direction'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const [direction, stats] of all) this.labels(direction).set(pick(stats()));
+        },
+      });
+    gauge('ferry_body_memory_budget_bytes', 'Bytes chunks being received (direction="in") or sent (direction="out") may take in memory, all requests together (--body-memory)', (s) => s.budget);
+    gauge('ferry_body_memory_bytes', 'Bytes chunk bodies take in memory now: whole-body buffers (in use and kept for reuse), reservations, stream windows', (s) => s.held);
     gauge('ferry_body_memory_peak_bytes', 'The most ferry_body_memory_bytes has been since the server started', (s) => s.peak);
-    gauge('ferry_body_memory_waiting', 'Chunk PUTs waiting, unread, for body memory now', (s) => s.waiting);
+    gauge('ferry_body_memory_waiting', 'Requests waiting for body memory now', (s) => s.waiting);
     new Counter({
       name: 'ferry_body_memory_waits_total',
-      help: 'Chunk PUTs that waited for body memory',
+      help: 'Requests that waited for body memory',
+      labelNames: ['direction'] as const,
       registers: [this.registry],
       collect() {
-        // Kept by the budget itself; copied here when scraped.
+        // Kept by the budgets themselves; copied here when scraped.
         this.reset();
-        this.inc(stats().waits);
+        for (const [direction, stats] of all) this.labels(direction).inc(stats().waits);
       },
     });
   }
+
 }

@@ -24,10 +24,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function metric(name: string): Promise<number> {
+/** A gauge of the budget for chunks received (`in`) or sent (`out`). */
+async function metric(name: string, direction: 'in' | 'out' = 'in'): Promise<number> {
   const text = await (await t.api('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
-  if (line === undefined) throw new Error(`no ${name} in /metrics`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{direction="${direction}"} `));
+  if (line === undefined) throw new Error(`no ${name} (${direction}) in /metrics`);
   return Number(line.split(' ').pop());
 }
 
@@ -58,6 +59,7 @@ async function until(what: () => Promise<boolean>): Promise<void> {
 describe('chunk bodies under the memory budget', () => {
   it('40 concurrent chunk PUTs of 1 MiB (2.5× the budget) all succeed byte for byte, some after waiting, and body memory never passes the budget', { timeout: 120_000 }, async () => {
     expect(await metric('ferry_body_memory_budget_bytes')).toBe(BUDGET);
+    expect(await metric('ferry_body_memory_budget_bytes', 'out')).toBe(BUDGET);
     // Random chunks (stored raw), chunks of text sent raw (compressed at rest when memory
     // allows), and chunks sent zstd-compressed (read whole with their plain bytes reserved).
     const text = Buffer.from('the quick brown fox jumps over the lazy dog, again and again. '.repeat(110_000));
@@ -91,6 +93,34 @@ describe('chunk bodies under the memory budget', () => {
     expect(got.length).toBe(data.length);
     expect(got.equals(data)).toBe(true);
     expect(await metric('ferry_body_memory_bytes')).toBeLessThanOrEqual(BUDGET);
+  });
+
+  it('24 concurrent downloads of an 8 MiB file all get its bytes, and the chunks read for them never take more than the budget', { timeout: 120_000 }, async () => {
+    const data = randomBytes(8 * MiB);
+    const { refs, parts } = pieces(data, MiB);
+    const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/many/read.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } });
+    const { id } = (await created.json()) as { id: string };
+    for (let i = 0; i < parts.length; i++) {
+      const r = await t.api(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: { 'content-type': 'application/octet-stream' } });
+      expect(r.status).toBe(200);
+    }
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    // Half of them ranged, as the native client reads.
+    const got = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const res = await t.api('/api/v1/files/many/read.bin', i % 2 ? { headers: { range: `bytes=${MiB / 2}-` } } : {});
+        return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), ranged: i % 2 === 1 };
+      }),
+    );
+    for (const g of got) {
+      expect(g.status).toBe(g.ranged ? 206 : 200);
+      expect(g.bytes.equals(g.ranged ? data.subarray(MiB / 2) : data)).toBe(true);
+    }
+    const peak = await metric('ferry_body_memory_peak_bytes', 'out');
+    expect(peak).toBeGreaterThanOrEqual(MiB);
+    expect(peak).toBeLessThanOrEqual(BUDGET);
+    expect(await metric('ferry_body_memory_bytes', 'out')).toBe(0);
+    expect(await metric('ferry_body_memory_waiting', 'out')).toBe(0);
   });
 
   it('a server whose budget cannot hold a compressed chunk and its frame does not start', async () => {
