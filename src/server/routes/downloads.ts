@@ -349,7 +349,10 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // the bytes are then hashed once, there, not here too (see ChunkStore.lend).
     const verify = coding !== undefined || request.headers[VERIFIED_BY_HEADER] !== 'client';
     const lender = budgetedLender(ctx, verify);
-    const first = await lender.lend(firstRef, undefined, true)!;
+    // A client gone while its first chunk waits for memory stops waiting.
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const first = await lender.lend(firstRef, gone.signal, true)!;
     try {
       checkChunkSize(first, firstRef);
     } catch (err) {
