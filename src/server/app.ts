@@ -53,6 +53,7 @@ import { errorHandler, notFoundPage, toHttpError, writeClientError } from './htt
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
+import { BodyMemory } from './chunk-bodies.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { installApiSchemas } from './openapi.js';
@@ -295,6 +296,22 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
   };
 }
 
+/**
+ * The body memory budget, reported in the metrics. A compressed chunk reserves its frame and
+ * the chunk (2 × the largest chunk), which must fit in what whole bodies may take.
+ */
+function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory } {
+  const bodies = new BodyMemory(config.bodyMemory);
+  if (bodies.largestWhole < 2 * config.chunking.maxSize) {
+    throw new ConfigError(`--body-memory ${config.bodyMemory} is too small for chunks of up to ${config.chunking.maxSize} bytes: give it at least ${Math.ceil((8 / 3) * config.chunking.maxSize)}`);
+  }
+  // As much again for chunks read for responses: its own budget, so that uploads and
+  // downloads never wait for each other.
+  const sendMemory = new BodyMemory(config.bodyMemory);
+  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
+  return { bodies, sendMemory };
+}
+
 /** The stores and services of the routes, over the given metadata and chunk backends. */
 function serverContext(
   options: BuildOptions,
@@ -304,6 +321,7 @@ function serverContext(
   const { config, meta } = options;
   const { now, metrics, defender } = parts;
   const chunks = chunkStoreOf(options, app, metrics);
+  const { bodies, sendMemory } = bodyMemoryOf(config, metrics);
   const users = new AuthStore(meta);
   const auth = new Authenticator(meta, users, {
     now,
@@ -344,6 +362,8 @@ function serverContext(
     limits: limitsOf(config),
     meta,
     chunks,
+    bodies,
+    sendMemory,
     metrics,
     auth,
     users,

@@ -1,52 +1,241 @@
 /**
- * Chunk PUT bodies read whole into one buffer of the size Content-Length announces.
+ * The memory chunk and pack bodies may take, all requests together: one budget of bytes
+ * (`--body-memory`, default 32 MiB) that a body must get room in before the server reads a
+ * byte of it.
  *
  * A chunk body arrives in socket reads of 16-64 KiB. Streamed through a hashing Transform
  * into the backend's write, every piece went through two streams and a MiB of staging per
  * chunk, all garbage (the profile of a 1 GiB upload: 0.76 s of the server's CPU in the
- * collector). Copied as it arrives into one buffer, the chunk is then hashed in one call
- * and written in one write(2). The buffers are reused (./../store/chunk-buffers.ts says why
- * fresh ones cost more than the copy) and bounded: when all are in use (hundreds of
- * clients sending at once) the body streams as before, so memory stays bounded by
- * `BODY_BUFFERS` chunks, not by the number of connections.
+ * collector). Copied as it arrives into one buffer, the chunk is then hashed in one call and
+ * written in one write(2). So a body gets, in this order of preference:
+ *
+ *   - whole: a reused buffer of its Content-Length (rounded up to {@link ROUND_BYTES}); the
+ *     buffers are kept between requests, and the kept ones count against the budget too;
+ *   - a stream window: {@link STREAM_WINDOW} bytes of the budget for a body that streams
+ *     through the verifying pipeline (what its streams' high-water marks let them hold);
+ *   - neither: it waits, first come first served, and its request is not read meanwhile.
+ *     Node stops reading a socket once the request's buffer passes its high-water mark, so
+ *     a waiting request holds at most the one socket read that carried its head (64 KiB),
+ *     the rest stays in the kernel and in the client (TCP flow control; HTTP/2 windows).
+ *     The slow-client guard does not count that wait against the client (./slow-clients.ts).
+ *
+ * Before this, 16 bodies were read whole and every other one streamed: 200 clients sending
+ * 4 chunks each had 800 bodies in flight, each with its streams' buffers, and the server
+ * peaked at 270-425 MB (issue 15, workload 6). Whole bodies may take only
+ * `budget - budget/4`: the last quarter is for stream windows, so that slow senders holding
+ * whole buffers can never stop everyone else (a slow stream holds only its window).
+ *
+ * Compressed and delta bodies are read whole by the chunk store (a zstd frame is decoded in
+ * one call); they reserve their wire length plus the chunk's size before they are read.
  */
 import type { Readable } from 'node:stream';
 import { AbortedError, SizeMismatchError } from '../core/errors.js';
-import { ChunkBuffers } from '../store/chunk-buffers.js';
 
-/** Chunk bodies held whole at once at most; beyond that they stream. */
-const BODY_BUFFERS = 16;
+/** What a streamed body's pipeline holds at most: request buffer, verifier, sampling head, write stream. */
+export const STREAM_WINDOW = 256 * 1024;
+/** Whole-body buffers are allocated in steps of this, so that one serves chunks of similar sizes. */
+const ROUND_BYTES = 256 * 1024;
+/** The default budget (`--body-memory`). */
+export const DEFAULT_BODY_MEMORY = 32 * 1024 * 1024;
 
-const pool = new ChunkBuffers(BODY_BUFFERS);
-
-/** A chunk body read whole; `release()` gives its buffer back once nothing reads `data` any more. */
-export interface WholeBody {
-  data: Buffer;
+/** Room a body got: a whole buffer, a reservation (read whole by the chunk store), or a stream window. */
+export interface BodyLease {
+  /** A buffer of at least the asked length (whole bodies only); the body goes to its start. */
+  readonly buffer?: Buffer;
+  readonly kind: 'whole' | 'reserved' | 'stream';
+  /** Gives the room back; idempotent. The buffer's bytes may be overwritten from then on. */
   release(): void;
 }
 
+export interface BodyMemoryStats {
+  budget: number;
+  /** Bytes taken now: whole buffers (lent and kept), reservations and stream windows. */
+  held: number;
+  /** The most `held` has been since the server started. */
+  peak: number;
+  /** Requests waiting for room now. */
+  waiting: number;
+  /** Requests that had to wait, since the server started. */
+  waits: number;
+}
+
+interface Waiter {
+  admit: () => BodyLease | undefined;
+  resolve: (lease: BodyLease) => void;
+  reject: (err: Error) => void;
+}
+
+export class BodyMemory {
+  /** Whole buffers and reservations may take this much; the rest of the budget is for stream windows. */
+  private readonly wholeCap: number;
+  private held = 0;
+  private peak = 0;
+  /** Bytes of whole buffers lent and of reservations: what {@link wholeCap} limits. */
+  private wholeInUse = 0;
+  /** Whole buffers not lent now, kept for the next bodies (part of {@link held}). */
+  private readonly free: Buffer[] = [];
+  private freeBytes = 0;
+  private readonly queue: Waiter[] = [];
+  private waits = 0;
+
+  constructor(readonly budget: number = DEFAULT_BODY_MEMORY) {
+    if (!(budget >= 4 * STREAM_WINDOW)) throw new RangeError(`the body memory budget must be at least ${4 * STREAM_WINDOW} bytes`);
+    this.wholeCap = budget - Math.floor(budget / 4);
+  }
+
+  /** The largest reservation {@link admit} can ever grant (bigger ones are refused at once). */
+  get largestWhole(): number {
+    return this.wholeCap;
+  }
+
+  stats(): BodyMemoryStats {
+    return { budget: this.budget, held: this.held, peak: this.peak, waiting: this.queue.length, waits: this.waits };
+  }
+
+  /**
+   * Room for a raw chunk body of `length` bytes: a whole buffer, else a stream window; waits
+   * while there is room for neither. `signal` (the request closing) ends the wait with
+   * FERRY_ERR_ABORTED.
+   */
+  admitChunk(length: number, signal?: AbortSignal): Promise<BodyLease> {
+    return this.enqueue(() => this.whole(length) ?? this.window(), signal);
+  }
+
+  /**
+   * A reservation of `bytes` for a body the chunk store reads whole (a zstd frame and its
+   * decoded chunk, a pack); waits for room. More than {@link largestWhole} is a RangeError:
+   * the caller's limits must keep reservations within it.
+   */
+  reserve(bytes: number, signal?: AbortSignal): Promise<BodyLease> {
+    if (bytes > this.wholeCap) return Promise.reject(new RangeError(`${bytes} bytes of body memory asked, at most ${this.wholeCap} can be given`));
+    return this.enqueue(() => this.reservation(bytes), signal);
+  }
+
+  /** A reservation of `bytes` now, or undefined (never waits: a body already being read must not wait for others). */
+  tryReserve(bytes: number): BodyLease | undefined {
+    return this.queue.length === 0 ? this.reservation(bytes) : undefined;
+  }
+
+  private enqueue(admit: () => BodyLease | undefined, signal?: AbortSignal): Promise<BodyLease> {
+    if (signal?.aborted) return Promise.reject(new AbortedError('the request closed before its body was read'));
+    if (this.queue.length === 0) {
+      const lease = admit();
+      if (lease) return Promise.resolve(lease);
+    }
+    this.waits++;
+    return new Promise<BodyLease>((resolve, reject) => {
+      const waiter: Waiter = { admit, resolve, reject };
+      this.queue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const at = this.queue.indexOf(waiter);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          reject(new AbortedError('the request closed while it waited for memory'));
+          this.drain();
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Admits waiters in order while the first one fits. */
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const lease = this.queue[0].admit();
+      if (!lease) return;
+      this.queue.shift()!.resolve(lease);
+    }
+  }
+
+  private whole(length: number): BodyLease | undefined {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) {
+      if (this.free[i].length >= length && (best < 0 || this.free[i].length < this.free[best].length)) best = i;
+    }
+    let buf: Buffer;
+    if (best >= 0 && this.wholeInUse + this.free[best].length <= this.wholeCap) {
+      buf = this.free.splice(best, 1)[0];
+      this.freeBytes -= buf.length;
+    } else {
+      const size = Math.ceil(length / ROUND_BYTES) * ROUND_BYTES;
+      if (this.wholeInUse + size > this.wholeCap || !this.makeRoom(size)) return undefined;
+      // Not from Node's shared pool, and not a SharedArrayBuffer: a dropped one is collected
+      // like any other memory (V8 counts it towards starting a collection).
+      buf = Buffer.allocUnsafeSlow(size);
+      this.take(size);
+    }
+    this.wholeInUse += buf.length;
+    return this.lease('whole', () => {
+      this.wholeInUse -= buf.length;
+      this.free.push(buf);
+      this.freeBytes += buf.length;
+    }, buf);
+  }
+
+  private reservation(bytes: number): BodyLease | undefined {
+    if (this.wholeInUse + bytes > this.wholeCap || !this.makeRoom(bytes)) return undefined;
+    this.take(bytes);
+    this.wholeInUse += bytes;
+    return this.lease('reserved', () => {
+      this.wholeInUse -= bytes;
+      this.held -= bytes;
+    });
+  }
+
+  private window(): BodyLease | undefined {
+    if (!this.makeRoom(STREAM_WINDOW)) return undefined;
+    this.take(STREAM_WINDOW);
+    return this.lease('stream', () => {
+      this.held -= STREAM_WINDOW;
+    });
+  }
+
+  /** Whether `bytes` more fit in the budget, dropping kept buffers (largest first) when that makes them fit. */
+  private makeRoom(bytes: number): boolean {
+    if (this.held - this.freeBytes + bytes > this.budget) return false;
+    this.free.sort((a, b) => a.length - b.length);
+    while (this.held + bytes > this.budget) {
+      const dropped = this.free.pop()!;
+      this.freeBytes -= dropped.length;
+      this.held -= dropped.length;
+    }
+    return true;
+  }
+
+  private take(bytes: number): void {
+    this.held += bytes;
+    if (this.held > this.peak) this.peak = this.held;
+  }
+
+  private lease(kind: BodyLease['kind'], giveBack: () => void, buffer?: Buffer): BodyLease {
+    let released = false;
+    return {
+      kind,
+      ...(buffer ? { buffer } : {}),
+      release: () => {
+        if (released) return;
+        released = true;
+        giveBack();
+        this.drain();
+      },
+    };
+  }
+}
+
 /**
- * Reads a body of exactly `length` bytes into a pooled buffer; undefined when none is free
- * (the caller streams the body instead). More or fewer bytes than `length` reject with
- * FERRY_ERR_SIZE_MISMATCH; a body cut short, FERRY_ERR_ABORTED. The rest of a refused body
- * is read and dropped, not destroyed: the HTTP layer still answers the request.
+ * Reads a body of exactly `length` bytes into the start of `buf`. More or fewer bytes than
+ * `length` reject with FERRY_ERR_SIZE_MISMATCH; a body cut short, FERRY_ERR_ABORTED. The rest
+ * of a refused body is read and dropped, not destroyed: the HTTP layer still answers the request.
  */
-export function readWholeBody(body: Readable, length: number): Promise<WholeBody> | undefined {
-  const buf = pool.acquire(length);
-  if (buf === undefined) return undefined;
-  let released = false;
-  const release = (): void => {
-    if (released) return;
-    released = true;
-    pool.release(buf);
-  };
-  return new Promise<WholeBody>((resolve, reject) => {
+export function readWholeBody(body: Readable, length: number, buf: Buffer): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
     let n = 0;
     let failed = false;
     const fail = (err: Error): void => {
       if (failed) return;
       failed = true;
-      release();
       reject(err);
     };
     body.on('data', (piece: Buffer) => {
@@ -64,7 +253,7 @@ export function readWholeBody(body: Readable, length: number): Promise<WholeBody
         fail(new SizeMismatchError(`${n} bytes arrived, ${length} announced`));
         return;
       }
-      resolve({ data: buf.subarray(0, length), release });
+      resolve(buf.subarray(0, length));
     });
     body.once('error', (err) => fail(err));
     body.once('close', () => {

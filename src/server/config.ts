@@ -9,6 +9,7 @@ import { DEFAULT_DEFENDER, type DefenderOptions } from './defender.js';
 import type { ScryptCost } from './passwords.js';
 import type { CommandHook, PreUploadHook, VersionPolicy } from './settings.js';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './slow-clients.js';
+import { DEFAULT_BODY_MEMORY } from './chunk-bodies.js';
 
 /** Requests allowed per window; 0 turns a limit off. */
 export interface RateLimits {
@@ -110,6 +111,8 @@ export interface ServerConfig {
   sftpPasswordAuth?: boolean;
   /** Connections per address, request head and body timeouts (./slow-clients.ts). */
   connections: ConnectionLimits;
+  /** Bytes that chunk bodies being received may take in memory, all requests together (./chunk-bodies.ts). */
+  bodyMemory: number;
 }
 
 export interface SftpConfig {
@@ -182,6 +185,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     webhookMaxAttempts: 12,
     webhookTimeoutMs: 10_000,
     connections: DEFAULT_CONNECTION_LIMITS,
+    bodyMemory: DEFAULT_BODY_MEMORY,
     ...overrides,
   };
 }

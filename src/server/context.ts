@@ -35,6 +35,7 @@ import type { ShareGate } from './share-gate.js';
 import type { TusUploads } from './tus/uploads.js';
 import type { WebApp } from './routes/web-app.js';
 import type { WebhookDispatcher } from './webhooks.js';
+import type { BodyMemory } from './chunk-bodies.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -64,6 +65,10 @@ export interface ServerContext {
   limits: ReturnType<typeof limitsOf>;
   meta: MetaStore;
   chunks: ChunkStore;
+  /** The memory chunk bodies being received may take, all requests together (`--body-memory`). */
+  bodies: BodyMemory;
+  /** The same for chunks read for responses (./routes/downloads.ts budgetedLender). */
+  sendMemory: BodyMemory;
   metrics: ServerMetrics;
   auth: Authenticator;
   users: AuthStore;

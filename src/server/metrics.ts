@@ -1,5 +1,6 @@
 /** Prometheus metrics of one server (its own registry, so tests can run several servers in one process). */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BodyMemoryStats } from './chunk-bodies.js';
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -67,4 +68,38 @@ export class ServerMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_' });
   }
+
+  /**
+   * The memory budgets of chunk bodies (./chunk-bodies.ts), read when scraped: `in` for
+   * chunks being received, `out` for chunks read for responses.
+   */
+  watchBodyMemory(sources: Record<'in' | 'out', () => BodyMemoryStats>): void {
+    const all = Object.entries(sources) as ['in' | 'out', () => BodyMemoryStats][];
+    const gauge = (name: string, help: string, pick: (s: BodyMemoryStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['direction'] as const,
+        registers: [this.registry],
+        collect() {
+          for (const [direction, stats] of all) this.labels(direction).set(pick(stats()));
+        },
+      });
+    gauge('ferry_body_memory_budget_bytes', 'Bytes chunks being received (direction="in") or sent (direction="out") may take in memory, all requests together (--body-memory)', (s) => s.budget);
+    gauge('ferry_body_memory_bytes', 'Bytes chunk bodies take in memory now: whole-body buffers (in use and kept for reuse), reservations, stream windows', (s) => s.held);
+    gauge('ferry_body_memory_peak_bytes', 'The most ferry_body_memory_bytes has been since the server started', (s) => s.peak);
+    gauge('ferry_body_memory_waiting', 'Requests waiting for body memory now', (s) => s.waiting);
+    new Counter({
+      name: 'ferry_body_memory_waits_total',
+      help: 'Requests that waited for body memory',
+      labelNames: ['direction'] as const,
+      registers: [this.registry],
+      collect() {
+        // Kept by the budgets themselves; copied here when scraped.
+        this.reset();
+        for (const [direction, stats] of all) this.labels(direction).inc(stats().waits);
+      },
+    });
+  }
+
 }

@@ -131,6 +131,20 @@ const sizeOrNone: Kind<number | null> = {
   },
 };
 
+/** `64M`, `1G`: a size of at least `min` bytes. */
+const sizeAtLeast = (min: number): Kind<number> => ({
+  name: 'size',
+  fromText: wrapText((s) => {
+    const n = parseSize(s);
+    return n >= min ? n : fail(`must be at least ${min} bytes, not ${JSON.stringify(s)}`);
+  }),
+  fromFile(v) {
+    if (typeof v === 'number') return this.fromText(String(v));
+    if (typeof v !== 'string') fail(`must be a size like "64M", not ${describe(v)}`);
+    return this.fromText(v as string);
+  },
+});
+
 /** Comma- or space-separated in a flag or variable (flags repeat too); an array in a file. */
 const list = (check?: (items: string[]) => void): Kind<string[]> => ({
   name: 'list',
@@ -423,6 +437,9 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'bodyMinRate', kind: sizeOrNone, default: '1K', examples: ['4K', '512'], live: false,
     doc: 'bytes per second a request body must reach over each `bodyTimeout` window',
     apply: (c, v) => (c.connections = { ...c.connections, bodyMinRate: v ?? 0 }) }),
+  def({ key: 'bodyMemory', kind: sizeAtLeast(16 * 1024 * 1024), default: '32M', examples: ['64M', '256M'], live: false,
+    doc: 'memory that chunk bodies being received may take, all uploads together, and as much again for chunks read for downloads; past it a request waits for room (at least `16M`, and 8/3 of the largest chunk)',
+    apply: (c, v) => (c.bodyMemory = v) }),
   def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,
     examples: ['9c4f1e7a2b8d6053e1f4a9c7b2d8e605', 'c2e9a4f71b6d3085f7a1c9e4d2b6083a'], live: false,
     doc: 'the admin token, at least 32 characters and not guessable by its shape (`openssl rand -hex 32`); otherwise one is generated at the first start and saved in `DATA/initial-admin-token`',

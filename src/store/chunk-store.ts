@@ -342,7 +342,7 @@ export class ChunkStore {
    * bandwidth, not space, and replaces a damaged copy with verified bytes. Returns whether
    * the chunk is new *to the owner* (true without one): the only dedup answer a user gets.
    */
-  async put(hash: string, size: number, body: Readable | Buffer, signal?: AbortSignal, options: { owner?: string; path?: string; encoding?: 'zstd' | 'delta'; base?: string; defer?: boolean } = {}): Promise<boolean> {
+  async put(hash: string, size: number, body: Readable | Buffer, signal?: AbortSignal, options: ChunkPutOptions = {}): Promise<boolean> {
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     // Each writer streams into a temporary object of its own (the backend's atomic write):
     // two senders of one chunk write side by side and the later rename replaces the
@@ -351,18 +351,25 @@ export class ChunkStore {
     const { store, backend } = this.route(options.path);
     const done = await this.beginWrite(hash);
     let staged: StagedChunk;
+    let object: ObjectBody | undefined;
     try {
-      const object = await this.chunkObject(hash, size, body, signal, options);
+      object = await this.chunkObject(hash, size, body, signal, options);
       if (!this.durable || !canStage(backend)) {
         await backend.write(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, durable: this.durable, signal });
+        object.release?.();
+        options.written?.();
         this.events.encoded?.(size, object.bytes);
         return await this.indexed(hash, size, store, options.owner, object.bytes);
       }
       staged = this.stagedChunk(backend, await backend.stage(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, signal }), hash, size, store, options.owner, done);
       this.events.encoded?.(size, object.bytes);
     } finally {
+      object?.release?.();
       if (staged! === undefined) await done();
     }
+    // The bytes are in the staged object: the body's memory is free for the next ones
+    // while this one waits for the disk below.
+    options.written?.();
     if (!options.defer) return staged.published;
     // Deferred: the caller answers now and calls flush() before anything may reference the
     // chunk (a commit). The dedup answer is taken from the index as it stands.
@@ -377,11 +384,11 @@ export class ChunkStore {
   }
 
   /** The chunk object to write for a body as it arrived: verified, and compressed where that pays. */
-  private async chunkObject(hash: string, size: number, body: Readable | Buffer, signal: AbortSignal | undefined, options: { encoding?: 'zstd' | 'delta'; base?: string }): Promise<ObjectBody> {
+  private async chunkObject(hash: string, size: number, body: Readable | Buffer, signal: AbortSignal | undefined, options: ChunkPutOptions): Promise<ObjectBody> {
     if (options.encoding === 'zstd') return encodedObject(hash, size, toStream(body));
     if (options.encoding === 'delta') return deltaObject(hash, size, toStream(body), await this.readBase(options.base ?? '', signal));
     if (Buffer.isBuffer(body)) return wholeObject(hash, size, body);
-    return plainObject(pipeInto(body, new VerifyingStream(hash, size)), size);
+    return plainObject(pipeInto(body, new VerifyingStream(hash, size)), size, options.gather);
   }
 
   /** Indexes a chunk whose object is durably stored; whether it is new to `owner`. */
@@ -890,6 +897,30 @@ export class ChunkStore {
 interface ObjectBody {
   body: Readable;
   bytes: number;
+  /** Gives back memory taken for the object (ChunkPutOptions.gather) once it is written. */
+  release?: () => void;
+}
+
+/** Options of {@link ChunkStore.put}. */
+export interface ChunkPutOptions {
+  /** The user who sent the chunk: the answer says whether it is new to them. */
+  owner?: string;
+  /** The file the chunk belongs to: chooses the store (--store routes). */
+  path?: string;
+  /** How the body travelled: a zstd frame, or a delta against the chunk `base`. */
+  encoding?: 'zstd' | 'delta';
+  base?: string;
+  /** Answer once the chunk is staged; {@link ChunkStore.flush} waits for it to be durable. */
+  defer?: boolean;
+  /** Called once the body's bytes are written (staged or stored), before any wait for the disk. */
+  written?: () => void;
+  /**
+   * Asked for `bytes` of memory before a streamed raw chunk whose start compresses is
+   * gathered whole to be compressed; undefined (no room now) stores it raw instead, still
+   * streaming. The result is called once the chunk is written. Without it, such chunks are
+   * always gathered (callers whose bodies are bounded otherwise).
+   */
+  gather?: (bytes: number) => (() => void) | undefined;
 }
 
 /** Bytes of a chunk's start that decide, for a big chunk, whether to try compressing it. */
@@ -900,9 +931,10 @@ const DECIDE_BYTES = 64 * 1024;
  * on a bad hash or size). Chunks whose first bytes compress are gathered whole and
  * compressed; others stream through with a raw header, never held whole in memory, as
  * chunks did before compression (a server taking hundreds of random-data chunks at once
- * holds only socket buffers).
+ * holds only socket buffers). With `gather`, a compressible chunk is gathered only when
+ * `gather` gives the memory for it, else it streams raw too.
  */
-async function plainObject(verified: Readable, size: number): Promise<ObjectBody> {
+async function plainObject(verified: Readable, size: number, gather?: ChunkPutOptions['gather']): Promise<ObjectBody> {
   const it = verified[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const head: Buffer[] = [];
   let have = 0;
@@ -917,15 +949,22 @@ async function plainObject(verified: Readable, size: number): Promise<ObjectBody
     head.push(r.value);
     have += r.value.length;
   }
-  if (ended || sampleCompresses(head.length === 1 ? head[0] : Buffer.concat(head))) {
-    // Gather the rest (the end also runs the hash check), then compress in one call.
-    while (!ended) {
-      const r = await it.next();
-      if (r.done) break;
-      head.push(r.value);
+  let release: (() => void) | undefined;
+  if (ended || (sampleCompresses(head.length === 1 ? head[0] : Buffer.concat(head)) && (!gather || (release = gather(2 * size)) !== undefined))) {
+    // Gather the rest (the end also runs the hash check), then compress in one call: the
+    // chunk and its compressed copy, 2 × size of memory (asked of `gather` above).
+    try {
+      while (!ended) {
+        const r = await it.next();
+        if (r.done) break;
+        head.push(r.value);
+      }
+      const parts = encodeChunkObject(head.length === 1 ? head[0] : Buffer.concat(head, size));
+      return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length, ...(release ? { release } : {}) };
+    } catch (err) {
+      release?.();
+      throw err;
     }
-    const parts = encodeChunkObject(head.length === 1 ? head[0] : Buffer.concat(head, size));
-    return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
   }
   async function* raw(): AsyncGenerator<Buffer> {
     try {

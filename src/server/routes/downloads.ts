@@ -32,13 +32,51 @@ export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
 const READ_AHEAD = 3;
 
 /**
+ * Lends chunks for a response within the server's memory budget for chunks being sent
+ * (`ServerContext.sendMemory`, the size of `bodyMemory`): each chunk takes its size from the
+ * budget until its buffer goes back. Only the chunk a response needs next may wait for
+ * room (`wait`); a read-ahead is made only when room is free now (else undefined, and it is
+ * made later as the next one), so a response never holds read-ahead memory while it waits,
+ * and responses cannot wait on each other. Without this, 200 clients downloading at once
+ * held up to 4 chunks per request: the server peaked at 560-900 MB (issue 15).
+ */
+export interface ChunkLender {
+  lend(ref: ChunkRef, signal: AbortSignal | undefined, wait: boolean): Promise<LentChunk> | undefined;
+}
+
+export function budgetedLender(ctx: ServerContext, verify = true): ChunkLender {
+  return {
+    lend(ref, signal, wait) {
+      const now = wait ? undefined : ctx.sendMemory.tryReserve(ref.size);
+      if (!wait && now === undefined) return undefined;
+      return (async () => {
+        const lease = now ?? (await ctx.sendMemory.reserve(ref.size, signal));
+        try {
+          const chunk = await ctx.chunks.lend(ref.hash, signal, { verify });
+          return {
+            ...chunk,
+            release: () => {
+              chunk.release();
+              lease.release();
+            },
+          };
+        } catch (err) {
+          lease.release();
+          throw err;
+        }
+      })();
+    },
+  };
+}
+
+/**
  * Writes a whole file's verified chunks to `res` in a content coding and ends it; returns
  * the plain bytes sent. zstd: each chunk's stored frame as it is, or a raw-block frame
  * around a chunk stored raw (./content-coding.ts). gzip, br: the plain bytes through an
  * on-the-fly compressor. Reads ahead and fails like {@link writeFileBytes}.
  */
 async function writeEncodedFile(
-  store: ChunkStore,
+  store: ChunkLender,
   res: FastifyReply['raw'],
   chunks: ChunkRef[],
   coding: DownloadCoding,
@@ -48,11 +86,16 @@ async function writeEncodedFile(
   const stop = new AbortController();
   const window: Promise<LentChunk>[] = [];
   let next = 0;
-  const launch = (): void => {
-    const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal);
+  const launch = (wait: boolean): boolean => {
+    const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
+    if (p === undefined) return false;
     p.catch(() => undefined);
     window.push(p);
     next++;
+    return true;
+  };
+  const readAhead = (): void => {
+    while (window.length < READ_AHEAD && next < chunks.length && launch(window.length === 0));
   };
   const zip = coding === 'zstd' ? undefined : streamingCompressor(coding);
   const target = zip ?? res;
@@ -65,10 +108,11 @@ async function writeEncodedFile(
   let wire = 0;
   const result = () => ({ sent, wire });
   try {
-    while (window.length < READ_AHEAD && next < chunks.length) launch();
+    readAhead();
     for (let i = 0; i < chunks.length; i++) {
+      if (window.length === 0) launch(true);
       const chunk = await window.shift()!;
-      if (next < chunks.length) launch();
+      readAhead();
       checkChunkSize(chunk, chunks[i]);
       if (res.destroyed) {
         chunk.release();
@@ -124,7 +168,7 @@ const OFFERED_CODINGS: readonly DownloadCoding[] = ['zstd', 'br', 'gzip'];
  * the client sees a short body, never wrong bytes. A client that goes away stops the reads.
  */
 async function writeFileBytes(
-  store: ChunkStore,
+  store: ChunkLender,
   res: FastifyReply['raw'],
   chunks: ChunkRef[],
   offsets: number[],
@@ -132,28 +176,34 @@ async function writeFileBytes(
   end: number,
   first: LentChunk,
   log: FastifyRequest['log'],
-  verify = true,
 ): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
   const stop = new AbortController();
   const window: Promise<LentChunk>[] = [];
   let next = firstIdx;
-  const launch = (): void => {
-    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next].hash, stop.signal, { verify });
+  const launch = (wait: boolean): boolean => {
+    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
+    if (p === undefined) return false;
     p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
     window.push(p);
     next++;
+    return true;
+  };
+  // The next chunk may wait for memory; read-ahead only takes what is free (see ChunkLender).
+  const readAhead = (): void => {
+    while (window.length < READ_AHEAD && next <= lastIdx && launch(window.length === 0));
   };
   // Never more than the Content-Length sent: on an HTTP/1.1 keep-alive connection extra
   // bytes would be read as the next response (a desync an attacker could plant through a
   // share link). The manifest's sizes are verified at commit; this guards the rest.
   let left = end - start + 1;
   try {
-    while (window.length < READ_AHEAD && next <= lastIdx) launch();
+    readAhead();
     for (let i = firstIdx; i <= lastIdx; i++) {
+      if (window.length === 0) launch(true);
       const chunk = await window.shift()!;
-      if (next <= lastIdx) launch();
+      readAhead();
       checkChunkSize(chunk, chunks[i]);
       const from = i === firstIdx ? start - offsets[i] : 0;
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
@@ -298,19 +348,28 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // A client that verifies every chunk itself says so (the native client's ranged reads):
     // the bytes are then hashed once, there, not here too (see ChunkStore.lend).
     const verify = coding !== undefined || request.headers[VERIFIED_BY_HEADER] !== 'client';
-    const first = await ctx.chunks.lend(firstRef.hash, undefined, { verify });
-    checkChunkSize(first, firstRef);
+    const lender = budgetedLender(ctx, verify);
+    // A client gone while its first chunk waits for memory stops waiting.
+    const gone = new AbortController();
+    reply.raw.once('close', () => gone.abort());
+    const first = await lender.lend(firstRef, gone.signal, true)!;
+    try {
+      checkChunkSize(first, firstRef);
+    } catch (err) {
+      first.release();
+      throw err;
+    }
     // The body is written here, not by Fastify: each write's callback says when its buffer is
     // free again. (onResponse hooks still run when the response finishes.)
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     failed = false;
     if (coding) {
-      const w = await writeEncodedFile(ctx.chunks, reply.raw, chunks, coding, first, request.log);
+      const w = await writeEncodedFile(lender, reply.raw, chunks, coding, first, request.log);
       sent = w.sent;
       ctx.metrics.chunkWireBytesSent.inc(w.wire);
     } else {
-      sent = await writeFileBytes(ctx.chunks, reply.raw, chunks, offsets, start, end, first, request.log, verify);
+      sent = await writeFileBytes(lender, reply.raw, chunks, offsets, start, end, first, request.log);
       ctx.metrics.chunkWireBytesSent.inc(sent);
     }
     return reply;

@@ -274,18 +274,26 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   // only whether it was already the caller's (the dedup oracle is closed, issue 10).
   // Deferred durability: the chunk is made durable and indexed with others in the
   // background, and the commit waits for it (ChunkStore.put, grouped durability).
-  const options = { owner: auth.userId, path, defer: true, ...(encoding ? { encoding } : {}), ...(base ? { base } : {}) };
-  const whole = encoding ? undefined : readWholeBody(rawBody(request), length);
+  const body = rawBody(request);
+  // Room in the body memory budget first (./../chunk-bodies.ts): meanwhile the body is not
+  // read, and the client waits (TCP or HTTP/2 flow control). A compressed body or a delta is
+  // read whole with the chunk it makes; a raw one goes whole into a reused buffer, or streams.
+  const lease = encoding ? await ctx.bodies.reserve(length + size, controller.signal) : await ctx.bodies.admitChunk(length, controller.signal);
   let stored: boolean;
-  if (whole === undefined) {
-    stored = await chunks.put(hash, size, rawBody(request), controller.signal, options);
-  } else {
-    const body = await whole;
-    try {
-      stored = await chunks.put(hash, size, body.data, controller.signal, options);
-    } finally {
-      body.release();
-    }
+  try {
+    const options = {
+      owner: auth.userId,
+      path,
+      defer: true,
+      ...(encoding ? { encoding } : {}),
+      ...(base ? { base } : {}),
+      written: lease.release,
+      gather: (bytes: number) => ctx.bodies.tryReserve(bytes)?.release,
+    };
+    const data = lease.buffer ? await readWholeBody(body, length, lease.buffer) : body;
+    stored = await chunks.put(hash, size, data, controller.signal, options);
+  } finally {
+    lease.release();
   }
   // Only a chunk taken keeps the session alive: refused requests do not extend it.
   await meta.extendUpload(params.id, expiresAt, ttl);

@@ -1,0 +1,129 @@
+/**
+ * Memory bounded under many concurrent uploads (issue 15, workload 6; the charter's "memory
+ * is bounded"): chunk bodies being received take at most `bodyMemory` bytes all together,
+ * and a chunk PUT beyond that waits, unread, for room, then succeeds. Observed through the
+ * server's own gauges in /metrics (ferry_body_memory_*), not through timing: the test holds
+ * 40 PUTs of 1 MiB open (their first bytes sent) until the server reports some of them
+ * waiting, then lets every body finish.
+ */
+import { randomBytes } from 'node:crypto';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compress } from 'zstd-napi';
+import { fileHashOf } from '../../src/core/manifest.js';
+import { pieces, startTestServer, type TestServer } from '../helpers/in-process-server.js';
+
+const MiB = 1024 * 1024;
+const BUDGET = 16 * MiB;
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer({ bodyMemory: BUDGET });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** A gauge of the budget for chunks received (`in`) or sent (`out`). */
+async function metric(name: string, direction: 'in' | 'out' = 'in'): Promise<number> {
+  const text = await (await t.api('/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{direction="${direction}"} `));
+  if (line === undefined) throw new Error(`no ${name} (${direction}) in /metrics`);
+  return Number(line.split(' ').pop());
+}
+
+/** A chunk PUT whose body is sent in two steps: `head` bytes now, the rest when told. */
+function openPut(path: string, body: Buffer, headers: Record<string, string>, head: number): { finish(): void; response: Promise<{ status: number; text: string }> } {
+  const u = new URL(t.url + path);
+  let req!: ClientRequest;
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    req = request(
+      { host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', agent: false, headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length), ...headers } },
+      (res: IncomingMessage) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+  });
+  req.write(body.subarray(0, head));
+  return { finish: () => req.end(body.subarray(head)), response };
+}
+
+async function until(what: () => Promise<boolean>): Promise<void> {
+  while (!(await what())) await new Promise((r) => setTimeout(r, 50));
+}
+
+describe('chunk bodies under the memory budget', () => {
+  it('40 concurrent chunk PUTs of 1 MiB (2.5× the budget) all succeed byte for byte, some after waiting, and body memory never passes the budget', { timeout: 120_000 }, async () => {
+    expect(await metric('ferry_body_memory_budget_bytes')).toBe(BUDGET);
+    expect(await metric('ferry_body_memory_budget_bytes', 'out')).toBe(BUDGET);
+    // Random chunks (stored raw), chunks of text sent raw (compressed at rest when memory
+    // allows), and chunks sent zstd-compressed (read whole with their plain bytes reserved).
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog, again and again. '.repeat(110_000));
+    const data = Buffer.concat([randomBytes(28 * MiB), text.subarray(0, 6 * MiB), Buffer.from(text.subarray(0, 6 * MiB).toString('utf8').toUpperCase())]);
+    const { parts, refs } = pieces(data, MiB);
+    const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/many/big.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+
+    const puts = parts.map((p, i) => {
+      const zstd = i >= 34;
+      const body = zstd ? compress(p) : p;
+      return openPut(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, body, zstd ? { 'content-encoding': 'zstd' } : {}, 1024);
+    });
+    // 12 MiB of whole buffers and 16 stream windows at most: the others wait, unread.
+    await until(async () => (await metric('ferry_body_memory_waiting')) > 0);
+    expect(await metric('ferry_body_memory_bytes')).toBeLessThanOrEqual(BUDGET);
+    for (const p of puts) p.finish();
+    const answers = await Promise.all(puts.map((p) => p.response));
+    for (const a of answers) expect(a.status, a.text).toBe(200);
+
+    expect(await metric('ferry_body_memory_waits_total')).toBeGreaterThan(0);
+    expect(await metric('ferry_body_memory_waiting')).toBe(0);
+    const peak = await metric('ferry_body_memory_peak_bytes');
+    expect(peak).toBeGreaterThanOrEqual(12 * MiB);
+    expect(peak).toBeLessThanOrEqual(BUDGET);
+
+    const commit = await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} });
+    expect(commit.status, await commit.text()).toBe(200);
+    const got = Buffer.from(await (await t.api('/api/v1/files/many/big.bin')).arrayBuffer());
+    expect(got.length).toBe(data.length);
+    expect(got.equals(data)).toBe(true);
+    expect(await metric('ferry_body_memory_bytes')).toBeLessThanOrEqual(BUDGET);
+  });
+
+  it('24 concurrent downloads of an 8 MiB file all get its bytes, and the chunks read for them never take more than the budget', { timeout: 120_000 }, async () => {
+    const data = randomBytes(8 * MiB);
+    const { refs, parts } = pieces(data, MiB);
+    const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/many/read.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } });
+    const { id } = (await created.json()) as { id: string };
+    for (let i = 0; i < parts.length; i++) {
+      const r = await t.api(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: { 'content-type': 'application/octet-stream' } });
+      expect(r.status).toBe(200);
+    }
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    // Half of them ranged, as the native client reads.
+    const got = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const res = await t.api('/api/v1/files/many/read.bin', i % 2 ? { headers: { range: `bytes=${MiB / 2}-` } } : {});
+        return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), ranged: i % 2 === 1 };
+      }),
+    );
+    for (const g of got) {
+      expect(g.status).toBe(g.ranged ? 206 : 200);
+      expect(g.bytes.equals(g.ranged ? data.subarray(MiB / 2) : data)).toBe(true);
+    }
+    const peak = await metric('ferry_body_memory_peak_bytes', 'out');
+    expect(peak).toBeGreaterThanOrEqual(MiB);
+    expect(peak).toBeLessThanOrEqual(BUDGET);
+    expect(await metric('ferry_body_memory_bytes', 'out')).toBe(0);
+    expect(await metric('ferry_body_memory_waiting', 'out')).toBe(0);
+  });
+
+  it('a server whose budget cannot hold a compressed chunk and its frame does not start', async () => {
+    await expect(startTestServer({ bodyMemory: 8 * MiB })).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG' });
+  });
+});
