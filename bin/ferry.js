@@ -6,16 +6,10 @@
 // when first used, so this must run before any import does I/O.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-import { existsSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-
-// Loading the program must not grow V8's young generation (8 MB left resident by every
-// server start): its growth is held from here, and given back when the command's action
-// starts (`ferry serve`: once it listens). See src/cli/young-generation.ts.
-if (![...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /semi[-_]space[-_]growth/.test(a))) setFlagsFromString('--semi-space-growth-factor=1');
-
 // dist/bundle is the compiled CLI bundled by scripts/bundle.mjs (faster start, less memory);
 // dist/src is the same code unbundled, used when the bundle was not built.
+import { existsSync } from 'node:fs';
+
 const bundled = new URL('../dist/bundle/ferry.js', import.meta.url);
 const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/src/cli/main.js');
 

@@ -10,7 +10,6 @@ import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
 import { retrySummary } from './options.js';
 import { VERSION } from '../core/version.js';
-import { holdYoungGeneration, releaseYoungGeneration } from './young-generation.js';
 
 export function buildProgram(): Command {
   const program = new Command('ferry')
@@ -44,19 +43,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
-  holdYoungGeneration();
   watchStdout();
   const program = buildProgram();
-  // `ferry serve` releases it once the server listens; every other command as it starts.
-  program.hook('preAction', (_program, action) => {
-    if (!(action.name() === 'serve' && action.parent === program)) releaseYoungGeneration();
-  });
   try {
     await program.parseAsync(argv);
     if (isBrokenPipe()) return EXIT.BROKEN_PIPE;
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
   } catch (err) {
-    releaseYoungGeneration();
     // The reader of stdout went away (`| head`): whatever failed since is a consequence,
     // and nobody is there to read about it. End quietly, as a SIGPIPE death would.
     if (isBrokenPipe()) return EXIT.BROKEN_PIPE;

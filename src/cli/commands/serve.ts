@@ -6,7 +6,6 @@ import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/conf
 import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
-import { releaseYoungGeneration } from '../young-generation.js';
 
 interface ServeOptions {
   config?: string;
@@ -90,10 +89,9 @@ Examples:
       const { resolved, config } = await loadSettings(opts);
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       const host = config.host;
-      // The server stack (Fastify, Kysely, SQLite) is loaded only by this command, with the
-      // young generation's growth held until it listens (../young-generation.ts).
+      // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
-      const server = await startServer(config).finally(releaseYoungGeneration);
+      const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
