@@ -24,10 +24,7 @@ const result = await build({
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
-  // Fastify's default schema compilers (ajv, fast-json-stringify) stay out too: the server
-  // passes its own (src/server/openapi.ts), so they are never required, and V8 would otherwise
-  // hold their ~600 KB of source text in the server's chunk.
-  external: ['better-sqlite3', 'zstd-napi', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'],
+  external: ['better-sqlite3', 'zstd-napi', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver'],
   // CommonJS dependencies inside an ES module bundle still call require() at run time.
   banner: { js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);" },
 });

@@ -4,8 +4,7 @@
  *
  * Validators are compiled on a route's first request, not at start-up, and ajv itself is
  * loaded on the first one: compiling every route's schema up front cost start-up time for
- * routes a server may never see. Fastify's own compilers (@fastify/ajv-compiler,
- * fast-json-stringify) are replaced through `schemaCompilers`, so they are never loaded.
+ * routes a server may never see.
  * The OpenAPI document is made on its first request (./openapi-document.ts loads
  * @fastify/swagger, its reference resolver and a YAML library): a start only records the
  * routes, in the order @fastify/swagger would have seen them.
@@ -36,11 +35,6 @@ const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart, m
 
 // Responses are serialized as they are: response schemas document, they never filter.
 const serializerCompiler = () => (data: unknown) => JSON.stringify(data);
-
-/** Fastify's `schemaController` option: our compilers instead of Fastify's defaults. */
-export const schemaCompilers = {
-  compilersFactory: { buildValidator: () => validatorCompiler, buildSerializer: () => serializerCompiler },
-};
 
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
