@@ -183,7 +183,7 @@ export class MetaStore {
       return;
     }
     await sql`begin immediate`.execute(this.db);
-    const { error } = await migrator.migrateToLatest();
+    const { error } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err }));
     await sql.raw(error ? 'rollback' : 'commit').execute(this.db);
     if (error) throw error;
   }
