@@ -13,32 +13,27 @@
  */
 import { createRequire } from 'node:module';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
-import type { FastifyInstance, FastifySchemaCompiler, RouteOptions } from 'fastify';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { bodyIsOptional, schemaOf, describedElsewhere } from './api-schemas.js';
 
-let ajv: AjvType | undefined;
-
-const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart, method, url }) => {
-  let compiled: ValidateFunction | undefined;
-  const optionalBody = httpPart === 'body' && bodyIsOptional(method, url);
-  const validate = (data: unknown): boolean => {
-    if ((data === undefined || data === null) && optionalBody) return true;
-    // Loaded on the first request that has a schema to check (ajv costs start-up time).
-    ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvType }).Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
-    compiled ??= ajv.compile(schema as object);
-    const ok = compiled(data);
-    (validate as unknown as { errors: unknown }).errors = compiled.errors;
-    return ok;
-  };
-  return validate;
-};
-
-// Responses are serialized as they are: response schemas document, they never filter.
-const serializerCompiler = () => (data: unknown) => JSON.stringify(data);
-
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  let ajv: AjvType | undefined;
+  app.setValidatorCompiler(({ schema, httpPart, method, url }) => {
+    let compiled: ValidateFunction | undefined;
+    const optionalBody = httpPart === 'body' && bodyIsOptional(method, url);
+    const validate = (data: unknown): boolean => {
+      if ((data === undefined || data === null) && optionalBody) return true;
+      // Loaded on the first request that has a schema to check (ajv costs start-up time).
+      ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvType }).Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
+      compiled ??= ajv.compile(schema);
+      const ok = compiled(data);
+      (validate as unknown as { errors: unknown }).errors = compiled.errors;
+      return ok;
+    };
+    return validate;
+  });
+  // Responses are serialized as they are: response schemas document, they never filter.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   // Every route gets its schema from the one table as it is registered.
   app.addHook('onRoute', (route) => {

@@ -34,7 +34,7 @@ const EXTRA_METHODS: [string, boolean][] = [
   ['UNLOCK', false],
 ];
 
-/** The methods ./handlers.ts serves (checked by test/cli/server-start.test.ts against its table). */
+/** The methods ./handlers.ts serves (./handlers.test.ts checks them against its table). */
 export const DAV_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK'];
 
 /**
