@@ -428,7 +428,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   /**
    * Chunks that lie back to back in a file, through one ranged `GET /files/*path` starting
    * at `offset` (where the first of them starts). Each chunk is verified once its bytes are
-   * in and handed to `onChunk` as the pieces it came in (in order, the caller's to keep).
+   * in and handed to `onChunk` as the pieces it came in (in order, the caller's to keep;
+   * with `lent`, only until the promise `onChunk` returns settles: the buffers are reused).
    * The request carries `If-Range` with `fileHash` (the manifest's): a file replaced since
    * its manifest was read is FERRY_ERR_PRECONDITION_FAILED, never a mix of versions. A
    * failed attempt is resumed at the first chunk not yet handed over, and a run that keeps
@@ -447,7 +448,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     offset: number,
     chunks: readonly ChunkRef[],
     onChunk: (index: number, pieces: B[]) => Promise<void>,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; lent?: boolean } = {},
   ): Promise<void> {
     const { signal } = options;
     let end = offset - 1;
@@ -462,6 +463,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       // damaged, the server verifies again (it then reports and handles a corrupt chunk).
       headers: () => ({ range: `bytes=${start}-${end}`, 'if-range': `"${fileHash}"`, ...(damaged < 0 ? { 'x-ferry-verified-by': 'client' } : {}) }),
       signal,
+      bulk: true,
     };
     const consume = async (res: WireResponse): Promise<void> => {
       if (res.statusCode !== 206) {
@@ -471,7 +473,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
       if (!range || Number(range[1]) !== start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${start}-${end}, got ${String(res.headers['content-range'])}`);
       try {
-        await readBody(res);
+        await (res.body.readInto ? readInto(res) : readBody(res));
       } catch (err) {
         if (complete(err)) return;
         throw err;
@@ -507,6 +509,55 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       }
     };
     /**
+     * The same, for a transport that reads the body straight into buffers it is given
+     * (./raw-http.ts): each chunk's bytes land in a buffer of the chunk's size, which is
+     * verified and handed over whole; no copy, no buffer per socket read.
+     */
+    // With `lent`, two buffers of the run's largest chunk serve every chunk (one being
+    // filled, one being handed over): a GiB no longer allocates a GiB of buffers, and the
+    // collector no longer runs for them (0.11 s of a 256 MiB download's CPU, measured).
+    let largest = 0;
+    for (const c of chunks) largest = Math.max(largest, c.size);
+    const spare: B[] = [];
+    const take = (size: number): B => {
+      if (!options.lent) return this.http.alloc(size) as B;
+      const b = spare.pop() ?? (this.http.alloc(largest) as B);
+      return b.subarray(0, size) as B;
+    };
+    const readInto = async (res: WireResponse): Promise<void> => {
+      let next = done; // the chunk being filled
+      let buf = take(chunks[next].size);
+      let fill = 0;
+      const handOver = async (k: number, data: B): Promise<void> => {
+        const chunk = chunks[k];
+        if ((await this.sha.digest([data])) !== chunk.hash) {
+          const twice = damaged === k;
+          damaged = k;
+          throw new HashMismatchError(`chunk ${chunk.hash} of ${path} arrived damaged${twice ? ' twice' : ''}`, { retryable: !twice });
+        }
+        await onChunk(k, [data]);
+        done++;
+        start += chunk.size;
+        if (options.lent) spare.push(new Uint8Array(data.buffer, data.byteOffset, largest) as B);
+      };
+      await res.body.readInto!({
+        room: () => {
+          if (next === chunks.length) throw new ProtocolError(`${path}: the server sent more than the ${end - offset + 1} bytes asked for`);
+          return buf.subarray(fill);
+        },
+        filled: (n) => {
+          fill += n;
+          const limited = this.received(n, signal);
+          if (fill < chunks[next].size) return limited;
+          const k = next++;
+          const data = buf;
+          fill = 0;
+          if (next < chunks.length) buf = take(chunks[next].size);
+          return limited ? limited.then(() => handOver(k, data)) : handOver(k, data);
+        },
+      });
+    };
+    /**
      * Whether every chunk arrived, verified and handed over. A failure after the last byte
      * (the connection closing before the response was marked complete, as when the server
      * stops or restarts; seen in most restarts under backpressure) then costs nothing, and
@@ -529,7 +580,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   }
 
   /** Accounts for bytes of a response body read outside {@link HttpCore.readExact} (Node's bandwidth limit). */
-  protected async received(_bytes: number, _signal?: AbortSignal): Promise<void> {}
+  protected received(_bytes: number, _signal?: AbortSignal): void | Promise<void> {}
 
   /**
    * Many chunks in one request (`POST /chunks/batch`, servers with the `chunks-batch`
