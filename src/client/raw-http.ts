@@ -149,7 +149,10 @@ class RawConnection {
   private bodyLeft = 0;
   private chunked?: ChunkedDecoder;
   private sink?: BodySink;
-  private paused = false;
+  /** Whether the socket reads (false once paused). */
+  private reading = true;
+  /** Whether the sink asked to wait (a promise of `filled` not settled yet). */
+  private waitingSink = false;
   /** Settles the request (its head) or the body being read. */
   private waiter?: { resolve: (v?: unknown) => void; reject: (e: unknown) => void };
   private failure?: unknown;
@@ -232,12 +235,17 @@ class RawConnection {
         // Straight into the sink's room.
         this.bodyLeft -= n;
         this.afterFill(this.sink!.filled(n));
-        return !this.paused;
+        return this.reading;
       }
       if (this.targetAt === this.stagingFill) this.stagingFill += n;
-      else if (this.pendingFrom === this.stagingFill) {
+      else if (this.mode === 'body' && this.pendingFrom === this.stagingFill) {
         this.pendingFrom = this.targetAt;
         this.stagingFill = this.targetAt + n;
+      } else if (this.targetAt > this.stagingFill) {
+        // The read was placed before a new request started over (a head is parsed from the
+        // start of the staging area): its bytes move to where they belong.
+        this.staging.copyWithin(this.stagingFill, this.targetAt, this.targetAt + n);
+        this.stagingFill += n;
       } else throw wireError('UND_ERR_INFO', 'internal: a read overlapped bytes not yet handed on');
       if (this.mode === 'head') this.onHeadBytes();
       else if (this.mode === 'body') this.pump();
@@ -245,7 +253,7 @@ class RawConnection {
     } catch (err) {
       this.fail(err);
     }
-    return !this.paused && this.mode !== 'dead';
+    return this.reading && this.mode !== 'dead';
   }
 
   private onHeadBytes(): void {
@@ -273,7 +281,7 @@ class RawConnection {
       this.pause();
       return;
     }
-    while (this.pendingFrom < this.stagingFill && !this.paused) {
+    while (this.pendingFrom < this.stagingFill && !this.waitingSink) {
       const data = this.staging.subarray(this.pendingFrom, this.stagingFill);
       if (this.chunked) {
         let out: Promise<void> | undefined;
@@ -313,17 +321,16 @@ class RawConnection {
       this.bodyComplete();
       return;
     }
+    this.waitingSink = true;
     this.pause();
     r.then(
       () => {
+        this.waitingSink = false;
         if (this.mode !== 'body') return;
         try {
           if (this.bodyComplete()) return;
-          this.paused = false; // pump runs while not paused; the socket itself resumes below
           this.pump();
-          if (this.paused) return;
-          this.paused = true;
-          this.resume();
+          if (this.mode === 'body' && !this.waitingSink) this.resume();
         } catch (err) {
           this.fail(err);
         }
@@ -362,12 +369,8 @@ class RawConnection {
     this.sink = sink;
     const done = new Promise<void>((resolve, reject) => (this.waiter = { resolve: resolve as (v?: unknown) => void, reject }));
     try {
-      this.paused = false;
       this.pump();
-      if (this.mode === 'body' && !this.paused) {
-        this.paused = true;
-        this.resume();
-      }
+      if (this.mode === 'body' && !this.waitingSink) this.resume();
     } catch (err) {
       this.fail(err);
     }
@@ -375,14 +378,14 @@ class RawConnection {
   }
 
   private pause(): void {
-    if (this.paused) return;
-    this.paused = true;
+    if (!this.reading) return;
+    this.reading = false;
     this.socket.pause();
   }
 
   private resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
+    if (this.reading) return;
+    this.reading = true;
     this.socket.resume();
   }
 
