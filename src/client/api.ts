@@ -9,7 +9,7 @@
  * `B` is the type of the byte buffers handed back: `Uint8Array`, or `Buffer` in Node.js
  * (its transport allocates Buffers, and Node callers use Buffer's methods on them).
  */
-import { AuthInvalidError, AuthRequiredError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, type FerryError } from '../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, ChunkCorruptError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/chunk-refs.js';
 import { normalizePath } from '../core/path.js';
 import {
@@ -574,6 +574,13 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         if (complete(err)) return; // all here (see complete)
         // The retries of one request are spent; a run that got further since starts afresh.
         if (done > before && isFerryError(err) && err.retryable && !signal?.aborted) continue;
+        if (isFerryError(err, 'FERRY_ERR_CHUNK_CORRUPT') && done < chunks.length) {
+          const c = chunks[done];
+          throw new ChunkCorruptError(
+            `${path}: chunk ${c.hash} (bytes ${start}-${start + c.size - 1}) is damaged in the server's store (${damaged === done ? 'it arrived damaged, and ' : ''}the server's own check fails too); uploading the file again from a good copy repairs it`,
+            { cause: err, details: { ...err.details, path, hash: c.hash, offset: start } },
+          );
+        }
         throw err;
       }
     }
