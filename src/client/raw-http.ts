@@ -55,7 +55,7 @@ function parseHead(text: string, bodiless: boolean): Head {
   const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]);
   if (!m) throw wireError('HPE_INVALID_CONSTANT', `malformed status line ${JSON.stringify(lines[0].slice(0, 80))}`);
   const status = Number(m[2]);
-  if (status < 200) throw wireError('HPE_INVALID_STATUS', `unexpected status ${status}`);
+  if (status < 100 || status === 101) throw wireError('HPE_INVALID_STATUS', `unexpected status ${status}`);
   const headers: Record<string, string | string[] | undefined> = {};
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
@@ -262,7 +262,15 @@ class RawConnection {
       if (this.stagingFill === this.staging.length) throw wireError('UND_ERR_HEADERS_OVERFLOW', `the response head is longer than ${HEAD_BYTES} bytes`);
       return;
     }
-    this.head = parseHead(this.staging.toString('latin1', 0, end), false);
+    const head = parseHead(this.staging.toString('latin1', 0, end), false);
+    if (head.status < 200) {
+      // An interim answer (103 Early Hints from a proxy, a stray 100 Continue): the real one follows.
+      this.staging.copyWithin(0, end + 4, this.stagingFill);
+      this.stagingFill -= end + 4;
+      this.onHeadBytes();
+      return;
+    }
+    this.head = head;
     this.pendingFrom = end + 4;
     this.mode = 'body';
     this.chunked = this.head.length === 'chunked' ? new ChunkedDecoder() : undefined;

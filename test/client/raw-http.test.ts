@@ -157,6 +157,18 @@ describe('raw HTTP/1.1 client of bulk downloads', () => {
     }
   });
 
+  it('skips interim answers (103 Early Hints) before the real one', async () => {
+    const { url, server } = await tcpServer((s) => s.write('HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
+    const pool = new RawHttpPool(new URL(url), TIMEOUTS);
+    const res = await get(pool, `${url}/x`);
+    expect(res.statusCode).toBe(200);
+    const sink = gather(5);
+    await res.body.readInto!(sink);
+    expect(sink.bytes().toString()).toBe('hello');
+    pool.close();
+    server.close();
+  });
+
   it('reads a body framed by the close (no length, no chunks)', async () => {
     const { url, server } = await tcpServer((s) => s.end('HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n' + 'abc'.repeat(50_000)));
     const pool = new RawHttpPool(new URL(url), TIMEOUTS);
