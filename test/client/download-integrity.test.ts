@@ -82,6 +82,30 @@ describe('downloads of large chunks', () => {
     expect(Buffer.concat(parts).equals(await readFile(src))).toBe(true);
   });
 
+  it('read a run into two reused buffers when the caller only borrows them (lent), into fresh ones otherwise', async () => {
+    const bytes = await readFile(src);
+    for (const lent of [true, false]) {
+      const seen = new Set<ArrayBufferLike>();
+      const got: Buffer[] = [];
+      await client.getChunkRun(
+        manifest.path,
+        manifest.hash,
+        0,
+        manifest.chunks,
+        async (_k, pieces) => {
+          for (const p of pieces) {
+            seen.add(p.buffer);
+            got.push(Buffer.from(p)); // a copy: a lent buffer is reused once this returns
+          }
+        },
+        { lent },
+      );
+      expect(Buffer.concat(got).equals(bytes)).toBe(true);
+      if (lent) expect(seen.size).toBeLessThanOrEqual(2);
+      else expect(seen.size).toBeGreaterThanOrEqual(manifest.chunks.length);
+    }
+  });
+
   it('fetch a chunk damaged on the way once more, from that chunk on', async () => {
     const at = 5 * 1024 * 1024 + 77;
     proxy.rules.push({ method: 'GET', path: FILE_GET, rewrite: (b) => ((b[at] ^= 0x40), b) });
