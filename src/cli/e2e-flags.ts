@@ -1,37 +1,13 @@
 /**
- * The CLI side of end-to-end encryption (docs/e2e.md): the key flags shared by put, get,
- * ls, mkdir and share, and the few decisions each command hands to src/client/e2e/.
- * Kept apart from the commands so that they change by a line or two each.
+ * The CLI's end-to-end flags (docs/e2e.md): the key options shared by put, get, ls, mkdir,
+ * mv, cp, rm and share, their help, and the secret they name. Light on purpose: every
+ * command's definition imports it, so it is in what `ferry --help` loads; the work itself
+ * is in e2e-run.ts, imported when a command runs.
  */
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
-import type { FerryClient } from '../client/client.js';
 import type { E2eSecret } from '../client/e2e/kdf.js';
-import { hasE2eSecret, lazySecret } from '../client/e2e/node-keys.js';
-import {
-  getEncrypted,
-  inVault,
-  keysAt,
-  listEncrypted,
-  locateKey,
-  makeVault,
-  putEncrypted,
-  putEncryptedStream,
-  resolveGetTarget,
-  shareFragmentOf,
-  vaultOf,
-  type E2ePutOptions,
-  type GetTarget,
-} from '../client/e2e/transfer.js';
-import type { TransferOptions, TransferResult } from '../client/transfer.js';
-import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
-import { findStored } from '../client/e2e/rename.js';
-import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
-import { joinPath, normalizePath } from '../core/path.js';
-import type { Entry } from '../core/protocol.js';
+import { lazySecret } from '../client/e2e/node-keys.js';
 import { promptSecret } from './prompt.js';
-
 export interface E2eOpts {
   passphraseFile?: string;
   e2eKeyFile?: string;
@@ -59,106 +35,3 @@ export function secretOf(opts: E2eOpts): () => Promise<E2eSecret> {
 /** One secret per command (its options): asked once, and its derived keys reused (client/e2e/transfer.ts). */
 const secrets = new WeakMap<E2eOpts, () => Promise<E2eSecret>>();
 
-/**
- * Whether a put goes end to end: `--encrypt`, or a destination inside a vault (one small
- * request per level of DEST). Returns the results when it did the put, undefined when the
- * put is an ordinary one.
- */
-export async function putEndToEnd(
-  client: FerryClient,
-  sources: string[],
-  dest: string,
-  into: (src: string, isDir?: (path: string) => Promise<boolean>) => Promise<string>,
-  opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
-  common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
-): Promise<TransferResult[] | undefined> {
-  const vault = await vaultOf(client, dest, common.signal);
-  if (!opts.encrypt && !vault) return undefined;
-  const secret = secretOf(opts);
-  if (sources.includes('-')) {
-    // Without a terminal a prompt would read the passphrase from stdin, which is the data here.
-    if (!process.stdin.isTTY && !hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) {
-      throw new CryptoKeyMissingError('stdin is the data: give the end-to-end secret with --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE');
-    }
-    return [await putEncryptedStream(client, process.stdin, dest, secret, common)];
-  }
-  // Whether DEST is a folder: inside a vault asked by its stored path, never the plain one.
-  const isDir = inVault(vault, dest) ? async (p: string) => (await findStored(client, await keysAt(vault, await secret()), vault, p, common.signal))?.type === 'dir' : undefined;
-  const results: TransferResult[] = [];
-  for (const src of sources) {
-    if (await isLocalDirectory(src)) {
-      if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
-      results.push(await putTreeEncrypted(client, src, sources.length > 1 ? joinPath(dest, basename(src)) : dest, secret, common));
-    } else results.push(await putEncrypted(client, src, await into(src, isDir), secret, common));
-  }
-  return results;
-}
-
-async function isLocalDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false; // putEncrypted reports a missing source
-  }
-}
-
-/**
- * For `get -r`: a remote folder that is a vault or lies in one comes down decrypted (names,
- * folders, mtimes); undefined for an ordinary folder.
- */
-export async function getTreeEndToEnd(client: FerryClient, remote: string, dest: string, opts: E2eOpts, common: E2eTreeOptions): Promise<TransferResult | undefined> {
-  const loc = await vaultFolder(client, normalizePath(remote), common.signal);
-  if (!loc) return undefined;
-  return getTreeEncrypted(client, loc, normalizePath(remote), dest, secretOf(opts), common);
-}
-
-/** For `get`: the entry to fetch as usual, or an encrypted file (the secret is asked only then). */
-export function getTarget(client: FerryClient, remote: string, opts: E2eOpts, signal: AbortSignal): Promise<GetTarget> {
-  return resolveGetTarget(client, remote, secretOf(opts), signal);
-}
-
-export async function getEndToEnd(client: FerryClient, serverPath: string, dest: string, opts: E2eOpts, common: TransferOptions): Promise<TransferResult> {
-  return getEncrypted(client, serverPath, dest === '-' ? process.stdout : dest, secretOf(opts), common);
-}
-
-/**
- * For `ls`: the entries of an end-to-end folder (a vault, or a path inside one named in
- * plain), names decrypted when a secret is given without asking; else a note on stderr
- * and the stored names. Undefined for an ordinary folder (after one small request).
- */
-export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal): Promise<Entry[] | undefined> {
-  const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
-  // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
-  // plain (a stat of a plain folder name inside a vault would hand the server that name).
-  let loc = await vaultOf(client, path, signal);
-  if (loc) {
-    if (inVault(loc, path) && !given) throw new CryptoKeyMissingError(`${path} is inside the end-to-end folder ${loc.dir}: give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to list it`);
-  } else {
-    // An ordinary folder: with a key, the names of encrypted files in it (put --encrypt) are shown decrypted.
-    if (!given || !(await client.statIfExists(path, { signal }))) return undefined;
-    loc = await locateKey(client, path, signal);
-    if (!loc) return undefined;
-  }
-  if (!given) {
-    process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
-    return listEncrypted(client, path, undefined, loc, signal);
-  }
-  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal);
-}
-
-/** For `mkdir --e2e`. */
-export async function mkdirEndToEnd(client: FerryClient, dir: string, opts: E2eOpts, signal: AbortSignal): Promise<void> {
-  await makeVault(client, dir, secretOf(opts), signal);
-}
-
-/** For `share`: the server path of an encrypted file and the fragment its link carries; undefined for anything else. */
-export async function shareEndToEnd(client: FerryClient, path: string, opts: E2eOpts): Promise<{ serverPath: string; fragment: string } | undefined> {
-  const target = await getTarget(client, normalizePath(path), opts, new AbortController().signal);
-  if (target.kind !== 'e2e') return undefined;
-  return { serverPath: target.serverPath, fragment: await shareFragmentOf(client, target.serverPath, secretOf(opts)) };
-}
-
-/** Where `put SRC DEST` puts SRC, as a plain path: DEST, or DEST/<name of SRC> for a directory DEST. */
-export function plainTarget(dest: string, src: string, intoDir: boolean): string {
-  return intoDir ? joinPath(dest, basename(src)) : dest;
-}
