@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/memory/index.js';
+import { moveObject } from '../core/storage.js';
 import { contents, instrument, memRemote, T0, writeTree, type TreeSpec } from '../../test/helpers/sync-trees.js';
 import { bisync, conflictName, type BisyncOptions, type ConflictStrategy } from './bisync.js';
 import { makeRemote, type Remote } from './remote.js';
@@ -129,7 +130,7 @@ describe('bisync', () => {
     await del(p1, '.ferry-e2e'); // deleted on path1: kept on path2
     await del(p2, 'v/.ferry-e2e'); // deleted on path2: kept on path1
     await del(p2, 'v/a');
-    await p1.backend.move!('w/.ferry-e2e', 'w/renamed.json'); // a rename: copied, not moved on path2
+    await moveObject(p1.backend, 'w/.ferry-e2e', 'w/renamed.json'); // a rename: copied, not moved on path2
     await writeTree(p1, { 'x/.ferry-e2e': ['{"ferryE2e":1,"one":1}', T0 + 100] });
     await writeTree(p2, { 'x/.ferry-e2e': ['{"ferryE2e":1,"two":22}', T0 + 100] }); // a conflict: left alone, not renamed
     const r = await bisync(p1, p2, { ...opts, onEvent: (e) => events.push(`${e.action} ${e.reason ?? ''}`) });
