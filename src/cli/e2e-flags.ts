@@ -19,6 +19,7 @@ import {
   putEncrypted,
   putEncryptedStream,
   resolveGetTarget,
+  serverPathOf,
   shareFragmentOf,
   vaultOf,
   type E2ePutOptions,
@@ -27,8 +28,9 @@ import {
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
 import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
 import { findStored } from '../client/e2e/rename.js';
+import { isE2eName } from '../core/e2e-layout.js';
 import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
-import { joinPath, normalizePath } from '../core/path.js';
+import { baseName, joinPath, normalizePath, parentPath, relativePath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { promptSecret } from './prompt.js';
 
@@ -161,4 +163,25 @@ export async function shareEndToEnd(client: FerryClient, path: string, opts: E2e
 /** Where `put SRC DEST` puts SRC, as a plain path: DEST, or DEST/<name of SRC> for a directory DEST. */
 export function plainTarget(dest: string, src: string, intoDir: boolean): string {
   return intoDir ? joinPath(dest, basename(src)) : dest;
+}
+
+/**
+ * For `versions`, `restore` and `trash restore --to`: the stored path of a path inside a
+ * vault, given plain (the stored entry of that plain path when there is one, else the names
+ * computed for its place: `computed`) or already as stored (every name below the vault an
+ * encrypted one, as `ferry trash ls` shows them: taken as it is). Undefined for a path in
+ * no vault.
+ */
+export async function storedPathInVault(client: FerryClient, path: string, opts: E2eOpts, signal?: AbortSignal): Promise<{ stored: string; computed: boolean } | undefined> {
+  const loc = await vaultOf(client, path, signal);
+  if (!inVault(loc, path)) return undefined;
+  if (relativePath(path, loc.dir).split('/').every(isE2eName)) return { stored: path, computed: false };
+  const keys = await keysAt(loc, await secretOf(opts)());
+  const found = await findStored(client, keys, loc, path, signal);
+  if (found) return { stored: found.path, computed: true };
+  // A new name in an existing folder goes where that folder is, even under a name a move cut short left.
+  const parent = parentPath(path);
+  const dir = parent === loc.dir ? undefined : await findStored(client, keys, loc, parent, signal);
+  if (dir) return { stored: joinPath(dir.path, await keys.encryptName(parent, baseName(path))), computed: true };
+  return { stored: await serverPathOf(keys, loc, path), computed: true };
 }

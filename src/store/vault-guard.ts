@@ -164,6 +164,31 @@ export class VaultGuard {
     if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, ', which ask for its passphrase');
   }
 
+  /**
+   * Refuses (FERRY_ERR_E2E_NEEDS_KEY) a restore (an old version, a trashed file) at `to` of
+   * content that was at `from`, when its stored names would not be the ones of its place.
+   * Names in a vault are encrypted for the plain path they were made at: at the very path the
+   * content had, under a vault that is still there, they are right (the same stored folders
+   * decrypt to the same plain ones; a folder renamed since comes back under its old name,
+   * as for any file). Anywhere else in a vault only a client with the key can compute them
+   * (the caller says `reencrypt`). And a path whose folder names are encrypted ones but which
+   * no vault holds any more (the vault was moved, renamed or deleted) would put the file
+   * outside any vault: out of its vault's sight and out of the guard's reach.
+   */
+  async checkRestore(trx: Db, to: string, from: string): Promise<void> {
+    const vaults = await this.vaultsAbove(trx, [to]);
+    const vault = outermost(vaults.dirs, to);
+    const how = ' with its key: `ferry trash restore ID --to PLAIN_PATH` or `ferry restore PLAIN_PATH` (plain paths in the vault)';
+    if (vault !== undefined) {
+      if (to !== from) throw needsKey(to, vault, `${vault} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in, and this content's name was made for ${from}`, how);
+      return;
+    }
+    const stray = ancestors(to).find((dir) => isE2eName(baseName(dir)));
+    if (stray !== undefined) {
+      throw needsKey(to, stray, `${stray} has an encrypted name but is in no end-to-end folder: the one this content was in is no longer there (moved, renamed or deleted)`, `; restore it into the vault${how}`);
+    }
+  }
+
   /** A vault at or below `dir` that holds more than its marker (undefined: none). */
   private async vaultHoldingFilesIn(trx: Db, dir: string): Promise<string | undefined> {
     const own = dir === '/' ? '/' + E2E_MARKER_NAME : dir + '/' + E2E_MARKER_NAME;
