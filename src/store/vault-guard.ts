@@ -16,8 +16,8 @@
  * the transaction ({@link VaultGuard.learn}) and runs the operation again.
  */
 import type { Kysely, Transaction } from 'kysely';
-import { E2E_MARKER_NAME, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
-import { E2eNeedsKeyError, E2ePlainInVaultError, type FerryError } from '../core/errors.js';
+import { E2E_MARKER_NAME, E2E_NAME_SUFFIX, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
+import { E2eMarkerInUseError, E2eNeedsKeyError, E2ePlainInVaultError, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { ancestors, baseName, parentPath, relativePath } from '../core/path.js';
 import { batches } from './batches.js';
@@ -104,7 +104,7 @@ export class VaultGuard {
       if (baseName(t.path) === E2E_MARKER_NAME && t.type === 'file' && (vault === undefined || vault === parentPath(t.path))) {
         const kind = t.manifest ? this.markers.get(t.manifest) : 'invalid';
         if (kind === undefined) markers.push({ manifest: t.manifest!, chunks: t.chunks });
-        else await this.checkMarkerWrite(trx, t.path, kind, vaults.kinds.get(t.path));
+        else await this.checkMarkerWrite(trx, t.path, kind, vaults.kinds.get(t.path), t.manifest);
         continue;
       }
       if (vault === undefined) continue;
@@ -212,17 +212,68 @@ export class VaultGuard {
     return undefined;
   }
 
-  /** Refuses taking away (delete, move) the marker of a vault that still holds something. */
+  /**
+   * Refuses taking away (delete, move) the marker of a vault that still holds something, or
+   * a key marker that encrypted files below it need (FERRY_ERR_E2E_MARKER_IN_USE).
+   */
   async checkMarkerRemoval(trx: Db, path: string): Promise<void> {
     if (baseName(path) !== E2E_MARKER_NAME) return;
     const row = await trx.selectFrom('files').select(['manifest']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
     if (!row?.manifest) return;
     const kind = this.markers.get(row.manifest);
     if (kind === undefined) throw new GuardNeedsBytes([], [{ manifest: row.manifest }]);
+    if (kind === 'key') return this.checkKeyMarkerUnused(trx, path, 'deleted or moved');
     if (kind !== 'vault') return;
     const dir = parentPath(path);
     const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
     if (other) throw refusal(path, dir, 'marker-removal', 'its marker goes only with the folder (delete the whole folder, or empty it first)');
+  }
+
+  /**
+   * A key marker (`"vault": false`, what the first `put --encrypt` writes at the user's
+   * root) holds the salt and check value the key of every encrypted file below it is
+   * derived with: without it no client finds those files by name, and the next `put
+   * --encrypt` makes a marker of a new salt, so the same passphrase gives another key.
+   * Refused while an encrypted file (an encrypted name outside any vault) depends on it;
+   * files below another marker (a vault keeps its own copy of the parameters) do not.
+   * Only runs when a key marker itself is deleted, moved or replaced.
+   */
+  private async checkKeyMarkerUnused(trx: Db, path: string, what: string): Promise<void> {
+    const dir = parentPath(path);
+    const others = await trx
+      .selectFrom('files')
+      .select('path')
+      .where('name', '=', E2E_MARKER_NAME)
+      .where('type', '=', 'file')
+      .where('path', '>', subtreeStart(dir))
+      .where('path', '<', subtreeEnd(dir))
+      .where('path', '<>', path)
+      .execute();
+    const shadowed = new Set(others.map((r) => parentPath(r.path)));
+    const underOther = (p: string) => ancestors(p).some((d) => shadowed.has(d));
+    let after = subtreeStart(dir);
+    for (;;) {
+      const page = await trx
+        .selectFrom('files')
+        .select(['path', 'name'])
+        .where('type', '=', 'file')
+        .where('name', 'like', '%' + E2E_NAME_SUFFIX)
+        .where('path', '>', after)
+        .where('path', '<', subtreeEnd(dir))
+        .orderBy('path')
+        .limit(500)
+        .execute();
+      const dependent = page.find((r) => isE2eName(r.name) && !underOther(r.path));
+      if (dependent) {
+        throw new E2eMarkerInUseError(
+          `${path}: the end-to-end key marker of ${dir} (the key's salt and check value) cannot be ${what} while encrypted files below it need it, e.g. ${dependent.path}: ` +
+            'without it the passphrase no longer opens them. Delete those files first (or the whole folder with rm -r)',
+          { details: { path, dir, file: dependent.path, reason: 'key-marker' } },
+        );
+      }
+      if (page.length < 500) return;
+      after = page[page.length - 1].path;
+    }
   }
 
   /** Reads what a {@link GuardNeedsBytes} asked for, outside any transaction. */
@@ -252,10 +303,14 @@ export class VaultGuard {
   }
 
   /** A marker written at `path` (no vault above its folder): valid, not over a vault's, and a vault's only into an empty folder. */
-  private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined): Promise<void> {
+  private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined, manifest: string | undefined): Promise<void> {
     const dir = parentPath(path);
     if (kind === 'invalid') throw refusal(path, dir, 'marker', `${E2E_MARKER_NAME} is the end-to-end marker's name and this is not one (\`ferry mkdir --e2e\` writes it)`);
     if (existing === 'vault') throw refusal(path, dir, 'marker', 'its marker (the key\'s salt and check value) cannot be replaced');
+    if (existing === 'key') {
+      const old = await trx.selectFrom('files').select('manifest').where('path', '=', path).executeTakeFirst();
+      if (old?.manifest !== manifest) await this.checkKeyMarkerUnused(trx, path, 'replaced');
+    }
     if (kind !== 'vault') return;
     const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
     if (other) throw refusal(path, dir, 'marker', 'only an empty folder becomes one (`ferry mkdir --e2e` makes a new folder)');

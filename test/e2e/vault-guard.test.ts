@@ -346,3 +346,40 @@ describe('the marker', () => {
     expect(await names('/')).not.toContain('vault');
   });
 });
+
+describe('the root key marker', () => {
+  it('cannot be deleted (ferry rm, WebDAV, SFTP), moved or replaced while files put with --encrypt need it; once they are gone it can be', async () => {
+    const put = await ferry(['put', '--encrypt', join(s.dir, 'secret.txt'), '/docs/', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    const text = await s.t.api('/api/v1/files/.ferry-e2e', { token }).then((r) => r.text());
+    expect(JSON.parse(text)).toMatchObject({ ferryE2e: 1, vault: false });
+    const IN_USE = 'FERRY_ERR_E2E_MARKER_IN_USE';
+    const rm = await ferry(['rm', '/.ferry-e2e']);
+    expect(rm.code).toBe(6);
+    expect(rm.stderr).toContain(IN_USE);
+    expect(rm.stderr).toMatch(/without it the passphrase no longer opens them/);
+    expect((await curl(['-X', 'DELETE', davUrl('/.ferry-e2e')])).out).toMatch(/409$/);
+    const sftp = await sftpBatch(s, alice, ['rm /.ferry-e2e']);
+    expect(sftp.code).not.toBe(0);
+    expect(sftp.stderr).toMatch(/ermission denied/);
+    const mv = await ferry(['mv', '/.ferry-e2e', '/old-marker.json']);
+    expect(mv.code).toBe(6);
+    expect(mv.stderr).toContain(IN_USE);
+    // Another valid key marker (a new salt: the same passphrase would give another key) over it.
+    const other = JSON.parse(text) as { kdf: { salt: string } };
+    other.kdf.salt = Buffer.alloc(16, 7).toString('base64url');
+    const replaced = await s.t.api('/api/v1/files/.ferry-e2e', { method: 'PUT', body: JSON.stringify(other), token });
+    expect(replaced.status).toBe(409);
+    expect(((await replaced.json()) as { error: { code: string } }).error.code).toBe(IN_USE);
+    // The same bytes again are no change, and are taken.
+    expect((await s.t.api('/api/v1/files/.ferry-e2e', { method: 'PUT', body: text, token })).status).toBeLessThan(300);
+    expect(await s.t.api('/api/v1/files/.ferry-e2e', { token }).then((r) => r.text())).toBe(text);
+    const get = await ferry(['get', '/docs/secret.txt', '-', '--e2e-key-file', keyFile]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe('a secret for the vault\n');
+    // Vaults keep their own copy of the parameters: their files do not hold the root marker. The encrypted file gone, it may go.
+    for (const name of await names('/docs')) expect((await s.t.api(`/api/v1/files/docs/${name}`, { method: 'DELETE', token })).status).toBeLessThan(300);
+    const rm2 = await ferry(['rm', '/.ferry-e2e']);
+    expect(rm2.code, rm2.stderr).toBe(0);
+  });
+});
