@@ -126,9 +126,11 @@ export async function getEndToEnd(client: FerryClient, serverPath: string, dest:
 /**
  * For `ls`: the entries of an end-to-end folder (a vault, or a path inside one named in
  * plain), names decrypted when a secret is given without asking; else a note on stderr
- * and the stored names. Undefined for an ordinary folder (after one small request).
+ * and the stored names. `fileInfo` (`-l`, `--json`): encrypted files' plain sizes and times,
+ * read from their headers (one read per file). Undefined for an ordinary folder (after one
+ * small request).
  */
-export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal): Promise<Entry[] | undefined> {
+export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal, fileInfo = false): Promise<Entry[] | undefined> {
   const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
   // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
   // plain (a stat of a plain folder name inside a vault would hand the server that name).
@@ -145,7 +147,7 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
     process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
     return listEncrypted(client, path, undefined, loc, signal);
   }
-  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal);
+  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal, { fileInfo });
 }
 
 /** For `mkdir --e2e`. */
