@@ -1,7 +1,10 @@
 /**
  * The CLI side of end-to-end encryption (docs/e2e.md): the key flags shared by put, get,
  * ls, mkdir and share, and the few decisions each command hands to src/client/e2e/.
- * Kept apart from the commands so that they change by a line or two each.
+ * Kept apart from the commands so that they change by a line or two each. The engine
+ * (client/e2e/) is loaded by the function that needs it, never at start-up: every command
+ * imports this module, and `ferry --help` must not load uploads and crypto
+ * (test/cli/startup.test.ts).
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -9,30 +12,20 @@ import type { Command } from 'commander';
 import type { FerryClient } from '../client/client.js';
 import type { E2eSecret } from '../client/e2e/kdf.js';
 import { hasE2eSecret, lazySecret } from '../client/e2e/node-keys.js';
-import {
-  getEncrypted,
-  inVault,
-  keysAt,
-  listEncrypted,
-  locateKey,
-  makeVault,
-  putEncrypted,
-  putEncryptedStream,
-  resolveGetTarget,
-  serverPathOf,
-  shareFragmentOf,
-  vaultOf,
-  type E2ePutOptions,
-  type GetTarget,
-} from '../client/e2e/transfer.js';
+import type { E2ePutOptions, GetTarget } from '../client/e2e/transfer.js';
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
-import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
-import { findStored } from '../client/e2e/rename.js';
+import type { E2eTreeOptions, TreeFilter } from '../client/e2e/tree.js';
 import { isE2eName } from '../core/e2e-layout.js';
 import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath, relativePath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { promptSecret } from './prompt.js';
+
+/** The end-to-end engine, loaded on first use. */
+async function engine() {
+  const [transfer, tree, rename] = await Promise.all([import('../client/e2e/transfer.js'), import('../client/e2e/tree.js'), import('../client/e2e/rename.js')]);
+  return { ...transfer, ...tree, ...rename };
+}
 
 export interface E2eOpts {
   passphraseFile?: string;
@@ -74,6 +67,7 @@ export async function putEndToEnd(
   opts: E2eOpts & { encrypt?: boolean; recursive?: boolean },
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
+  const { vaultOf, inVault, keysAt, findStored, putEncryptedStream, putEncrypted, putTreeEncrypted } = await engine();
   const vault = await vaultOf(client, dest, common.signal);
   if (!opts.encrypt && !vault) return undefined;
   const secret = secretOf(opts);
@@ -109,18 +103,19 @@ async function isLocalDirectory(path: string): Promise<boolean> {
  * folders, mtimes); undefined for an ordinary folder.
  */
 export async function getTreeEndToEnd(client: FerryClient, remote: string, dest: string, opts: E2eOpts, common: E2eTreeOptions): Promise<TransferResult | undefined> {
+  const { vaultFolder, getTreeEncrypted } = await engine();
   const loc = await vaultFolder(client, normalizePath(remote), common.signal);
   if (!loc) return undefined;
   return getTreeEncrypted(client, loc, normalizePath(remote), dest, secretOf(opts), common);
 }
 
 /** For `get`: the entry to fetch as usual, or an encrypted file (the secret is asked only then). */
-export function getTarget(client: FerryClient, remote: string, opts: E2eOpts, signal: AbortSignal): Promise<GetTarget> {
-  return resolveGetTarget(client, remote, secretOf(opts), signal);
+export async function getTarget(client: FerryClient, remote: string, opts: E2eOpts, signal: AbortSignal): Promise<GetTarget> {
+  return (await engine()).resolveGetTarget(client, remote, secretOf(opts), signal);
 }
 
 export async function getEndToEnd(client: FerryClient, serverPath: string, dest: string, opts: E2eOpts, common: TransferOptions): Promise<TransferResult> {
-  return getEncrypted(client, serverPath, dest === '-' ? process.stdout : dest, secretOf(opts), common);
+  return (await engine()).getEncrypted(client, serverPath, dest === '-' ? process.stdout : dest, secretOf(opts), common);
 }
 
 /**
@@ -132,6 +127,7 @@ export async function getEndToEnd(client: FerryClient, serverPath: string, dest:
  */
 export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal, fileInfo = false): Promise<Entry[] | undefined> {
   const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
+  const { vaultOf, inVault, locateKey, listEncrypted, keysAt } = await engine();
   // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
   // plain (a stat of a plain folder name inside a vault would hand the server that name).
   let loc = await vaultOf(client, path, signal);
@@ -152,14 +148,14 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
 
 /** For `mkdir --e2e`. */
 export async function mkdirEndToEnd(client: FerryClient, dir: string, opts: E2eOpts, signal: AbortSignal): Promise<void> {
-  await makeVault(client, dir, secretOf(opts), signal);
+  await (await engine()).makeVault(client, dir, secretOf(opts), signal);
 }
 
 /** For `share`: the server path of an encrypted file and the fragment its link carries; undefined for anything else. */
 export async function shareEndToEnd(client: FerryClient, path: string, opts: E2eOpts): Promise<{ serverPath: string; fragment: string } | undefined> {
   const target = await getTarget(client, normalizePath(path), opts, new AbortController().signal);
   if (target.kind !== 'e2e') return undefined;
-  return { serverPath: target.serverPath, fragment: await shareFragmentOf(client, target.serverPath, secretOf(opts)) };
+  return { serverPath: target.serverPath, fragment: await (await engine()).shareFragmentOf(client, target.serverPath, secretOf(opts)) };
 }
 
 /** Where `put SRC DEST` puts SRC, as a plain path: DEST, or DEST/<name of SRC> for a directory DEST. */
@@ -175,6 +171,7 @@ export function plainTarget(dest: string, src: string, intoDir: boolean): string
  * no vault.
  */
 export async function storedPathInVault(client: FerryClient, path: string, opts: E2eOpts, signal?: AbortSignal): Promise<{ stored: string; computed: boolean } | undefined> {
+  const { vaultOf, inVault, keysAt, findStored, serverPathOf } = await engine();
   const loc = await vaultOf(client, path, signal);
   if (!inVault(loc, path)) return undefined;
   if (relativePath(path, loc.dir).split('/').every(isE2eName)) return { stored: path, computed: false };
@@ -186,4 +183,36 @@ export async function storedPathInVault(client: FerryClient, path: string, opts:
   const dir = parent === loc.dir ? undefined : await findStored(client, keys, loc, parent, signal);
   if (dir) return { stored: joinPath(dir.path, await keys.encryptName(parent, baseName(path))), computed: true };
   return { stored: await serverPathOf(keys, loc, path), computed: true };
+}
+
+/**
+ * For `trash ls` when a secret is given (never asked for): the plain path of each stored
+ * path whose names are encrypted (in a vault, or a `put --encrypt` file), each encrypted name
+ * decrypted with the key of the nearest marker above it (the root's when its vault is no
+ * longer there: moved, renamed or deleted since); a name this key does not open stays as
+ * stored. Undefined without a secret.
+ */
+export async function plainPathsOf(client: FerryClient, paths: readonly string[], opts: E2eOpts, signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+  if (!hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) return undefined;
+  const { locateKey, keysAt } = await engine();
+  const keysOfDir = new Map<string, Promise<Awaited<ReturnType<typeof keysAt>> | undefined>>();
+  const keysFor = (dir: string) => {
+    let k = keysOfDir.get(dir);
+    if (!k) {
+      k = locateKey(client, dir, signal).then(async (loc) => (loc ? keysAt(loc, await secretOf(opts)()) : undefined));
+      keysOfDir.set(dir, k);
+    }
+    return k;
+  };
+  const out = new Map<string, string>();
+  for (const stored of paths) {
+    const segs = stored.split('/').slice(1);
+    const first = segs.findIndex(isE2eName);
+    if (first === -1) continue;
+    const keys = await keysFor('/' + segs.slice(0, first).join('/'));
+    if (!keys) continue;
+    const plain = await Promise.all(segs.map(async (seg, i) => (i >= first && isE2eName(seg) ? ((await keys.decryptName(seg)) ?? seg) : seg)));
+    out.set(stored, '/' + plain.join('/'));
+  }
+  return out;
 }

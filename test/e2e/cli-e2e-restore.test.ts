@@ -81,6 +81,13 @@ describe('the trash in a vault', () => {
     await put('alpha one\n', '/v/A/f.txt');
     const was = await stored('/v', '/v/A/f.txt');
     expect((await ferry(['rm', '/v/A/f.txt'])).code).toBe(0);
+    // trash ls shows stored paths; with the key, the plain ones too.
+    const bare = JSON.parse((await plainFerry(['trash', 'ls', '/v', '--json'])).stdout) as { path: string; plainPath?: string }[];
+    expect(bare.find((t) => t.path === was)?.plainPath).toBeUndefined();
+    const keyed = await ferry(['trash', 'ls', '/v', '--json']);
+    expect(keyed.code, keyed.stderr).toBe(0);
+    expect((JSON.parse(keyed.stdout) as { path: string; plainPath?: string }[]).find((t) => t.path === was)?.plainPath).toBe('/v/A/f.txt');
+    expect((await ferry(['trash', 'ls', '/v'])).stdout).toContain('/v/A/f.txt');
     expect((await ferry(['mv', '/v/A', '/v/B'])).code).toBe(0);
     const r = await plainFerry(['trash', 'restore', String(await trashIdOf(was))]);
     expect(r.code, r.stderr).toBe(0);

@@ -3,7 +3,6 @@ import type { FerryClient } from '../../client/client.js';
 import type { Entry } from '../../core/protocol.js';
 import { baseName, joinPath, normalizePath } from '../../core/path.js';
 import { UsageError, isFerryError } from '../../core/errors.js';
-import { moveInVaults, moveVaultsWithin } from '../../client/e2e/moves.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -69,6 +68,7 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
   const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(l + '\n') : undefined };
+  const { moveInVaults, moveVaultsWithin } = await import('../../client/e2e/moves.js');
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
   if (vaulted) return vaulted.entry;
   const e = await client.stat(src, { signal });

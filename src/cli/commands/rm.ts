@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
-import { serverPathFor } from '../../client/e2e/moves.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -55,6 +54,7 @@ Examples:
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
             // In an end-to-end folder the plain path names a stored (encrypted) one.
+            const { serverPathFor } = await import('../../client/e2e/moves.js');
             const at = await serverPathFor(client, p, secretOf(opts), signal);
             if (opts.dryRun) {
               const e = await client.stat(at, { signal });

@@ -6,7 +6,7 @@ import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
-import { addE2eOptions, storedPathInVault, type E2eOpts } from '../e2e-flags.js';
+import { addE2eOptions, plainPathsOf, storedPathInVault, type E2eOpts } from '../e2e-flags.js';
 
 const E2E_NOTE = `
 In an end-to-end folder (vault) give the file's plain path and the key (--passphrase-file,
@@ -77,14 +77,29 @@ export function registerVersions(program: Command): void {
   });
 
   const trash = program.command('trash').description('files deleted on the server, kept for its trashDays: ls, restore, empty');
-  const ls = trash.command('ls').argument('[path]', 'only what was deleted at or below this path', '/').description('list the trash, newest first').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry trash ls /projects');
-  addConnectionOptions(ls).action(async (path: string, opts: Opts) => {
+  const ls = trash
+    .command('ls')
+    .argument('[path]', 'only what was deleted at or below this path (as stored)', '/')
+    .description('list the trash, newest first')
+    .option('--json', 'JSON output')
+    .addHelpText(
+      'after',
+      `
+Paths are as stored. With an end-to-end secret (--passphrase-file, FERRY_E2E_PASSPHRASE or
+--e2e-key-file; never asked for) the encrypted names are shown decrypted (--json: plainPath).
+
+Examples:
+  $ ferry trash ls /projects
+  $ ferry trash ls /vault --passphrase-file ~/.ferry-pass`,
+    );
+  addE2eOptions(addConnectionOptions(ls)).action(async (path: string, opts: Opts) => {
     const loc = await resolveServerLocation(path, 'deleted files');
     await withServer(loc, opts, async (client) => {
       const { listTrash } = await import('../../client/versions.js');
       const list = await listTrash(client, loc.path);
-      if (opts.json) return printJson(list);
-      process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), t.path, formatSize(t.size), when(t.deletedAt)])));
+      const plain = await plainPathsOf(client, list.map((t) => t.path), opts);
+      if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
+      process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
   });
   const tr = trash
