@@ -170,19 +170,25 @@ export function plainTarget(dest: string, src: string, intoDir: boolean): string
  * encrypted one, as `ferry trash ls` shows them: taken as it is). Undefined for a path in
  * no vault.
  */
-export async function storedPathInVault(client: FerryClient, path: string, opts: E2eOpts, signal?: AbortSignal): Promise<{ stored: string; computed: boolean } | undefined> {
+export async function storedPathInVault(
+  client: FerryClient,
+  path: string,
+  opts: E2eOpts,
+  signal?: AbortSignal,
+): Promise<{ stored: string; computed: false } | { stored: string; computed: true; vault: string; opens: (storedName: string) => Promise<boolean> } | undefined> {
   const { vaultOf, inVault, keysAt, findStored, serverPathOf } = await engine();
   const loc = await vaultOf(client, path, signal);
   if (!inVault(loc, path)) return undefined;
   if (relativePath(path, loc.dir).split('/').every(isE2eName)) return { stored: path, computed: false };
   const keys = await keysAt(loc, await secretOf(opts)());
+  const computed = { computed: true as const, vault: loc.dir, opens: async (name: string) => (await keys.decryptName(name)) !== undefined };
   const found = await findStored(client, keys, loc, path, signal);
-  if (found) return { stored: found.path, computed: true };
+  if (found) return { stored: found.path, ...computed };
   // A new name in an existing folder goes where that folder is, even under a name a move cut short left.
   const parent = parentPath(path);
   const dir = parent === loc.dir ? undefined : await findStored(client, keys, loc, parent, signal);
-  if (dir) return { stored: joinPath(dir.path, await keys.encryptName(parent, baseName(path))), computed: true };
-  return { stored: await serverPathOf(keys, loc, path), computed: true };
+  if (dir) return { stored: joinPath(dir.path, await keys.encryptName(parent, baseName(path))), ...computed };
+  return { stored: await serverPathOf(keys, loc, path), ...computed };
 }
 
 /**

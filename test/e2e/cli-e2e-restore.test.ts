@@ -171,6 +171,27 @@ describe('versions in a vault', () => {
   });
 });
 
+describe('a trashed file of another key', () => {
+  it('is not restored into a vault whose key does not open it (the CLI checks its name with the key)', async () => {
+    expect((await w.ferry(['user', 'add', 'olga'])).code).toBe(0);
+    const olga = { FERRY_TOKEN: (JSON.parse((await w.ferry(['token', 'create', '--user', 'olga', '--json'])).stdout) as { token: string }).token };
+    const olgaKey = join(w.dir, 'olga.key');
+    expect((await w.ferry(['admin', 'keygen', olgaKey])).code).toBe(0);
+    const asOlga = (args: string[]) => w.ferry([...args, '--e2e-key-file', olgaKey], { env: olga });
+    expect((await asOlga(['mkdir', '--e2e', '/ov'])).code).toBe(0);
+    await writeFile(join(w.dir, 'olga.txt'), 'olga\n');
+    expect((await asOlga(['put', join(w.dir, 'olga.txt'), '/ov/'])).code).toBe(0);
+    const r = await api('/api/v1/list/users/olga/ov');
+    const name = ((await r.json()) as { entries: Entry[] }).entries.find((e) => e.name !== '.ferry-e2e')!.name;
+    expect((await asOlga(['rm', '/ov/olga.txt'])).code).toBe(0);
+    const id = await trashIdOf(`/users/olga/ov/${name}`);
+    const refused = await ferry(['trash', 'restore', String(id), '--to', '/u/F/from-olga.txt']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/is not encrypted with the key of the end-to-end folder \/u/);
+    expect(await exists(await stored('/u', '/u/F/from-olga.txt'))).toBe(false);
+  });
+});
+
 describe('restores outside vaults are unchanged', () => {
   it('a plain file goes back to its path or --to anywhere', async () => {
     const src = join(w.dir, 'plain.txt');

@@ -1,6 +1,7 @@
 /** `ferry versions PATH`, `ferry restore PATH --version N|--at TIME`, `ferry trash ls|restore|empty`. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, ValidationError } from '../../core/errors.js';
+import { isE2eName } from '../../core/e2e-layout.js';
 import { normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
@@ -123,9 +124,17 @@ Examples:
     );
   addE2eOptions(addConnectionOptions(tr)).action(async (id: number, opts: Opts) => {
     await withClient(opts, async (client) => {
-      const { restoreTrash } = await import('../../client/versions.js');
+      const { restoreTrash, listTrash } = await import('../../client/versions.js');
       const to = opts.to === undefined ? undefined : normalizePath(opts.to);
       const inVault = to === undefined ? undefined : await storedPathInVault(client, to, opts);
+      if (inVault?.computed) {
+        // A file of another key would be restored whole but never open there (the newest 10,000 entries are looked at).
+        const t = (await listTrash(client, '/')).find((x) => x.id === id);
+        const name = t?.path.slice(t.path.lastIndexOf('/') + 1);
+        if (name !== undefined && isE2eName(name) && !(await inVault.opens(name))) {
+          throw new ValidationError(`trash entry ${id} (${t!.path}) is not encrypted with the key of the end-to-end folder ${inVault.vault}: restore it into its own vault`);
+        }
+      }
       const entry = await restoreTrash(client, id, inVault?.stored ?? to, { reencrypt: inVault?.computed });
       process.stderr.write(`restored ${inVault?.computed ? to : entry.path}\n`);
     });
