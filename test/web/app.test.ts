@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, FileChooser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkFile } from '../../src/algo/chunk-file.js';
 import { DEFAULT_CHUNKING } from '../../src/core/manifest.js';
@@ -387,12 +387,16 @@ describe('web app', () => {
     const file = join(dir.path, 'keyboard.txt');
     writeFileSync(file, 'typed, not clicked\n');
     const { context, page, errors } = await freshContext(browser);
+    // Listened for long before Enter: Playwright turns on Chromium's file chooser
+    // interception when the first listener is added, asynchronously; a chooser opened
+    // before that is a native dialog no event reports (seen on a loaded machine).
+    const chooser = new Promise<FileChooser>((resolve) => page.once('filechooser', resolve));
     await signIn(page, t.url, 'alice', 'alice-password-1');
     await page.getByRole('link', { name: 'big.bin' }).or(page.getByRole('button', { name: 'Open big.bin' })).waitFor();
     await page.locator('body').focus();
     await tabTo(page, 'Upload files');
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
-    await chooser.setFiles(file);
+    await page.keyboard.press('Enter');
+    await (await chooser).setFiles(file);
     await page.locator('li.upload[data-state=done]').waitFor();
     await page.getByRole('button', { name: 'Open keyboard.txt' }).waitFor();
     await page.locator('body').focus();

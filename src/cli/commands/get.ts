@@ -7,7 +7,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { E2E_HELP, addE2eOptions, getEndToEnd, getTarget, getTreeEndToEnd, type E2eOpts } from '../e2e-flags.js';
+import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
 
@@ -98,6 +98,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
     try {
       result = await withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
+        const { getEndToEnd, getTarget } = await import('../e2e-run.js');
         const target = await getTarget(client, remote, opts, signal);
         if (target.kind === 'e2e') return getEndToEnd(client, target.serverPath, destArg, opts, common);
         const entry = target.entry;
@@ -108,6 +109,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
         }
         if (entry.type === 'dir') {
           if (!opts.recursive) throw new UsageError(`${remote} is a directory: use -r to download it`);
+          const { getTreeEndToEnd } = await import('../e2e-run.js');
           const e2e = await getTreeEndToEnd(client, remote, destArg, opts, {
             ...common,
             onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),

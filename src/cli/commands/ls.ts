@@ -6,7 +6,7 @@ import { formatMode, formatTime } from '../format.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
-import { E2E_HELP, addE2eOptions, listEndToEnd, type E2eOpts } from '../e2e-flags.js';
+import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface LsOpts extends ConnectionOpts, E2eOpts {
   long?: boolean;
@@ -59,7 +59,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
-          const e2e = opts.recursive ? undefined : await listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true);
+          const e2e = opts.recursive ? undefined : await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true);
           if (e2e) return yield* e2e;
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { resolveLocations } from '../location.js';
 import { UsageError } from '../../core/errors.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
-import { E2E_HELP, addE2eOptions, mkdirEndToEnd, secretOf, type E2eOpts } from '../e2e-flags.js';
+import { E2E_HELP, addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 
 export function registerMkdir(program: Command): void {
   const cmd = program
@@ -35,8 +35,9 @@ In such a folder paths are plain and the new folder's name is encrypted here:
       if (loc.kind === 'server') {
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
+            const { mkdirEndToEnd, mkdirInVault } = await import('../e2e-run.js');
             if (opts.e2e) await mkdirEndToEnd(client, loc.path, opts, signal);
-            else if (!(await (await import('../../client/e2e/moves.js')).mkdirInVault(client, loc.path, secretOf(opts), { parents: opts.parents, signal }))) await client.mkdir(loc.path, { parents: opts.parents, signal });
+            else if (!(await mkdirInVault(client, loc.path, secretOf(opts), { parents: opts.parents, signal }))) await client.mkdir(loc.path, { parents: opts.parents, signal });
           }),
         );
         continue;

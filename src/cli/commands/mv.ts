@@ -67,8 +67,8 @@ export async function transferBetween(from: Location, to: Location, destArg: str
 export async function onServer(op: 'move' | 'copy', client: FerryClient, src: string, destPath: string, opts: MvCpOpts, signal: AbortSignal): Promise<Entry> {
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
+  const { moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
   const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(l + '\n') : undefined };
-  const { moveInVaults, moveVaultsWithin } = await import('../../client/e2e/moves.js');
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
   if (vaulted) return vaulted.entry;
   const e = await client.stat(src, { signal });

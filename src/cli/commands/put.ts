@@ -11,7 +11,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { E2E_HELP, addE2eOptions, putEndToEnd, type E2eOpts } from '../e2e-flags.js';
+import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   encrypt?: boolean;
@@ -171,6 +171,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
       const into = async (src: string, isDir = (p: string) => isRemoteDir(client, p, signal)) => (sources.length > 1 || destArg.endsWith('/') || (await isDir(dest)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
+      const { putEndToEnd } = await import('../e2e-run.js');
       const e2e = await putEndToEnd(client, sources, dest, into, opts, {
         ...common,
         onProgress: e2eBar.onProgress,

@@ -54,7 +54,7 @@ Examples:
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
             // In an end-to-end folder the plain path names a stored (encrypted) one.
-            const { serverPathFor } = await import('../../client/e2e/moves.js');
+            const { serverPathFor } = await import('../e2e-run.js');
             const at = await serverPathFor(client, p, secretOf(opts), signal);
             if (opts.dryRun) {
               const e = await client.stat(at, { signal });

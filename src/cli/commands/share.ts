@@ -8,7 +8,7 @@ import { countOf, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
-import { addE2eOptions, shareEndToEnd, type E2eOpts } from '../e2e-flags.js';
+import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
@@ -66,7 +66,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
   addConnectionOptions(create).action(async (path: string, opts: ShareOpts) => {
     try {
       await withClient(opts, async (client) => {
-        const e2e = opts.upload ? undefined : await shareEndToEnd(client, path, opts);
+        const e2e = opts.upload ? undefined : await (await import('../e2e-run.js')).shareEndToEnd(client, path, opts);
         const body: CreateShareRequest = { path: e2e?.serverPath ?? path, kind: opts.upload ? 'upload' : 'download' };
         if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
         if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;

@@ -7,7 +7,7 @@ import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
-import { addE2eOptions, plainPathsOf, storedPathInVault, type E2eOpts } from '../e2e-flags.js';
+import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 const E2E_NOTE = `
 In an end-to-end folder (vault) give the file's plain path and the key (--passphrase-file,
@@ -53,6 +53,7 @@ export function registerVersions(program: Command): void {
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
       const { listVersions } = await import('../../client/versions.js');
+      const { storedPathInVault } = await import('../e2e-run.js');
       const list = await listVersions(client, (await storedPathInVault(client, loc.path, opts))?.stored ?? loc.path);
       if (opts.json) return printJson(list);
       process.stdout.write(table(['VERSION', 'SIZE', 'MODIFIED', 'CURRENT FROM', 'REPLACED', 'HASH'], list.map((v) => [String(v.id), formatSize(v.size), when(v.mtime), when(v.createdAt), when(v.replacedAt), v.hash.slice(0, 12)])));
@@ -71,6 +72,7 @@ export function registerVersions(program: Command): void {
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
       const { restoreVersion } = await import('../../client/versions.js');
+      const { storedPathInVault } = await import('../e2e-run.js');
       const inVault = await storedPathInVault(client, loc.path, opts);
       const entry = await restoreVersion(client, inVault?.stored ?? loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
       process.stderr.write(`restored ${inVault?.computed ? loc.path : entry.path} (${formatSize(entry.size)})\n`);
@@ -98,7 +100,7 @@ Examples:
     await withServer(loc, opts, async (client) => {
       const { listTrash } = await import('../../client/versions.js');
       const list = await listTrash(client, loc.path);
-      const plain = await plainPathsOf(client, list.map((t) => t.path), opts);
+      const plain = await (await import('../e2e-run.js')).plainPathsOf(client, list.map((t) => t.path), opts);
       if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
       process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
@@ -126,6 +128,7 @@ Examples:
     await withClient(opts, async (client) => {
       const { restoreTrash, listTrash } = await import('../../client/versions.js');
       const to = opts.to === undefined ? undefined : normalizePath(opts.to);
+      const { storedPathInVault } = await import('../e2e-run.js');
       const inVault = to === undefined ? undefined : await storedPathInVault(client, to, opts);
       if (inVault?.computed) {
         // A file of another key would be restored whole but never open there (the newest 10,000 entries are looked at).
