@@ -120,8 +120,8 @@ export class FerryClient extends FerryApi<Buffer> {
     return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
   }
 
-  protected override async received(bytes: number, signal?: AbortSignal): Promise<void> {
-    if (this.limiter) await this.limiter.take(bytes, signal);
+  protected override received(bytes: number, signal?: AbortSignal): void | Promise<void> {
+    if (this.limiter) return this.limiter.take(bytes, signal);
   }
 
   // ---- transfers -----------------------------------------------------------------------

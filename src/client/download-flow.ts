@@ -51,7 +51,8 @@ export function chunkRuns(indexes: readonly number[], chunks: readonly ChunkRef[
  * Fetches every chunk of `manifest` whose index is not marked in `have`: each distinct chunk
  * once (where it first occurs), in runs, `ctx.parallel` requests at once. `write` receives a
  * verified chunk's pieces and every offset the chunk occupies in the file; the pieces are
- * the caller's to keep. Counts the bytes in `ctx.result` and the progress.
+ * the caller's to keep, or with `lent` only until the promise `write` returns settles (their
+ * buffers are then reused). Counts the bytes in `ctx.result` and the progress.
  */
 export async function fetchMissingChunks<B extends Uint8Array>(
   ctx: TransferContext<B>,
@@ -59,6 +60,7 @@ export async function fetchMissingChunks<B extends Uint8Array>(
   have: Uint8Array,
   write: (pieces: B[], offsets: readonly number[], size: number) => Promise<void>,
   onDone: (bytes: number) => void,
+  options: { lent?: boolean } = {},
 ): Promise<void> {
   const { client, signal } = ctx;
   const chunks = manifest.chunks;
@@ -91,7 +93,7 @@ export async function fetchMissingChunks<B extends Uint8Array>(
         onDone(size * at.length);
       };
       const refs = run.map((i) => chunks[i]);
-      await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal }), signal);
+      await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal, lent: options.lent }), signal);
     },
     signal,
   );

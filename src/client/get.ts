@@ -329,6 +329,8 @@ class PartDownload {
         }
       },
       (bytes) => progress.done(bytes),
+      // the pieces are written (awaited) before the callback returns: their buffers may be reused
+      { lent: true },
     );
     // Exactly the file's length (a trailing run of zero-length writes cannot extend it).
     await fh.truncate(manifest.size);

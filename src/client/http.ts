@@ -12,6 +12,7 @@ import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from '
 import type { TokenBucket } from '../core/token-bucket.js';
 import { limitedBody } from './bandwidth.js';
 import { loadUndici } from './undici-pool.js';
+import { RawHttpPool } from './raw-http.js';
 import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
 export { errorFromResponse, errorFromTransport, type HttpMethod, type RequestSpec, type RetryMode, type WireResponse as Response } from './wire.js';
@@ -40,6 +41,8 @@ export interface HttpClientOptions {
  */
 export class UndiciTransport implements Transport {
   #pool?: Promise<Pool>;
+  /** Bulk GETs over plain http (./raw-http.ts); https ones go through undici. */
+  #raw?: RawHttpPool;
   private readonly origin: string;
   private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
   private readonly options: { connections?: number; headersTimeoutMs: number; bodyTimeoutMs: number; tls?: TlsTrust };
@@ -48,6 +51,7 @@ export class UndiciTransport implements Transport {
     this.origin = base.origin;
     this.options = options;
     this.timeouts = { headersTimeout: options.headersTimeoutMs, bodyTimeout: options.bodyTimeoutMs };
+    if (base.protocol === 'http:' && process.env.FERRY_RAW_HTTP !== '0') this.#raw = new RawHttpPool(base, this.timeouts);
   }
 
   private pool(): Promise<Pool> {
@@ -66,6 +70,13 @@ export class UndiciTransport implements Transport {
   }
 
   async send(request: WireRequest): Promise<WireResponse> {
+    if (request.bulk && this.#raw && request.method === 'GET' && request.body === undefined) {
+      try {
+        return await this.#raw.send(request);
+      } catch (err) {
+        throw errorFromTransport(err, `${request.method} ${request.url}`, request.signal);
+      }
+    }
     try {
       const pool = await this.pool();
       return await pool.request({
@@ -83,10 +94,12 @@ export class UndiciTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.#raw?.close();
     if (this.#pool) await (await this.#pool).close();
   }
 
   async destroy(): Promise<void> {
+    this.#raw?.close();
     if (this.#pool) await (await this.#pool).destroy();
   }
 }

@@ -64,10 +64,28 @@ export interface RequestSpec {
   auth?: boolean;
   /** Statuses other than 2xx that are answers, not errors (e.g. 304). */
   accept?: number[];
+  /**
+   * A GET of many bytes whose body the caller reads with `readInto` where the transport
+   * offers it (Node over plain http: ./raw-http.ts); other transports ignore it.
+   */
+  bulk?: boolean;
+}
+
+/** Where a response body goes, piece by piece (see {@link WireResponseBody.readInto}). */
+export interface BodySink {
+  /** Where the next bytes go: never empty while the body has bytes left. */
+  room(): Uint8Array;
+  /** `n` bytes landed at the start of the last `room()`. A promise holds further reads until it settles. */
+  filled(n: number): void | Promise<void>;
 }
 
 /** The body of a response: its bytes as they arrive, or all of it as text, or nothing. */
 export interface WireResponseBody extends AsyncIterable<Uint8Array> {
+  /**
+   * Reads the whole body straight into the sink's buffers (no copy, no buffer per read):
+   * offered by some transports for requests marked `bulk`. Resolves at the body's end.
+   */
+  readInto?(sink: BodySink): Promise<void>;
   text(): Promise<string>;
   /** Reads and discards the rest (a connection can then be reused). */
   dump(): Promise<void>;
@@ -91,6 +109,8 @@ export interface WireRequest {
   headers: Record<string, string>;
   body?: WireBody;
   signal?: AbortSignal;
+  /** See {@link RequestSpec.bulk}. */
+  bulk?: boolean;
 }
 
 /** Moves one request and its answer; throws its own errors, which {@link HttpCore} classifies. */
@@ -285,7 +305,8 @@ export class HttpCore {
   readonly retryPolicy: RetryPolicy;
   private readonly onRetry?: HttpCoreOptions['onRetry'];
   private readonly extraHeaders: Record<string, string>;
-  private readonly alloc: (size: number) => Uint8Array;
+  /** Allocates response buffers (Node: Buffers). */
+  readonly alloc: (size: number) => Uint8Array;
   /**
    * Whether anything has come back from the server yet. Until then a connection refused is
    * not retried: nothing is listening there, and 8 retries with backoff only hid that for half
@@ -413,7 +434,7 @@ export class HttpCore {
     }
     let res: WireResponse;
     try {
-      res = await this.transport.send({ method: spec.method, url: this.url(spec.path, spec.query), headers, body, signal: spec.signal });
+      res = await this.transport.send({ method: spec.method, url: this.url(spec.path, spec.query), headers, body, signal: spec.signal, ...(spec.bulk ? { bulk: true } : {}) });
     } catch (err) {
       const translated = errorFromTransport(err, what, spec.signal);
       if (translated.code === 'FERRY_ERR_ABORTED' || translated.code === 'FERRY_ERR_TLS_UNTRUSTED') throw translated;

@@ -5,14 +5,15 @@
  * Validators are compiled on a route's first request, not at start-up, and ajv itself is
  * loaded on the first one: compiling every route's schema up front cost start-up time for
  * routes a server may never see.
+ * The OpenAPI document is made on its first request (./openapi-document.ts loads
+ * @fastify/swagger, its reference resolver and a YAML library): a start only records the
+ * routes, in the order @fastify/swagger would have seen them.
  * A body schema marked optional (TypeBox `Type.Optional`) accepts a request without a body
  * (Fastify gives such a request a null or undefined body).
  */
-import fastifySwagger from '@fastify/swagger';
 import { createRequire } from 'node:module';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
-import type { FastifyInstance } from 'fastify';
-import { VERSION } from '../core/version.js';
+import type { FastifyInstance, RouteOptions } from 'fastify';
 import { bodyIsOptional, schemaOf, describedElsewhere } from './api-schemas.js';
 
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
@@ -39,30 +40,28 @@ export async function installApiSchemas(app: FastifyInstance): Promise<void> {
     const method = Array.isArray(route.method) ? route.method[0] : route.method;
     route.schema ??= schemaOf(method, route.url) ?? (describedElsewhere(method, route.url) ? { hide: true } : undefined);
   });
+  const routes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => {
+    routes.push(route);
+  });
+  // Made once, on the first request (concurrent first requests share it); route modules are
+  // encapsulated plugins, so they reach it through a decorator they inherit.
+  let document: Promise<string> | undefined;
+  const make = (): Promise<string> => {
+    if (document) return document;
+    const made = import('./openapi-document.js').then(({ buildOpenApiDocument }) => buildOpenApiDocument(app, routes));
+    // A failure is not kept: the next request tries again.
+    made.catch(() => {
+      if (document === made) document = undefined;
+    });
+    return (document = made);
+  };
+  app.decorate(DOCUMENT, make);
+}
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Ferry API',
-        version: VERSION,
-        description: 'The native HTTP protocol of Ferry (docs/protocol.md). Errors are JSON `{error: {code, message}}` with a stable `FERRY_ERR_...` code; a request that does not match its schema gets 400 `FERRY_ERR_VALIDATION`.',
-        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (`ferry token create`) or a web-session access token' } } },
-      security: [{ bearer: [] }],
-    },
-    exposeHeadRoutes: true,
-    // `*` (the rest of the path) is `{path}` in OpenAPI.
-    transform: ({ schema, url }) => {
-      if (!url.includes('*')) return { schema, url };
-      const s = { ...(schema as Record<string, unknown>) };
-      const params = s.params as { properties?: Record<string, unknown>; required?: string[] } | undefined;
-      if (params?.properties?.['*']) {
-        const { '*': rest, ...others } = params.properties;
-        s.params = { ...params, properties: { ...others, path: rest }, required: [...(params.required ?? []).filter((n) => n !== '*'), 'path'] };
-      }
-      return { schema: s as typeof schema, url: url.replace('*', '{path}') };
-    },
-  } as Parameters<typeof fastifySwagger>[1]);
+const DOCUMENT = 'ferryOpenApiDocument';
+
+/** The OpenAPI document (JSON text) of the app this instance belongs to. */
+export function openApiDocument(app: FastifyInstance): Promise<string> {
+  return (app as unknown as Record<typeof DOCUMENT, () => Promise<string>>)[DOCUMENT]();
 }

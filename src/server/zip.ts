@@ -8,17 +8,19 @@
  *
  * yazl writes the format (ZIP64 when an entry or the archive passes 4 GiB or 65,535
  * entries, UTF-8 names); this module lists what goes in, within what the caller may read,
- * and feeds it each file's verified chunks in order.
+ * and feeds it each file's verified chunks in order. yazl is loaded by the first archive
+ * (./lazy.ts: a server that never zips never loads it).
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import yazl from 'yazl';
+import type yazl from 'yazl';
 import { NotFoundError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
 import type { ServerContext } from './context.js';
 import { can, toUserPath, type AuthContext } from './authz.js';
 import { contentDisposition } from './mime.js';
+import { onFirstUse } from './lazy.js';
 
 export interface ZipItem {
   /** Server path of a file or directory. */
@@ -74,8 +76,9 @@ async function* fileBytes(ctx: ServerContext, server: string, signal: AbortSigna
  * Starts an archive of `entries`. Resolves once its total length is known, with the stream
  * to send; aborting `signal` (the client went away) stops reading.
  */
-export function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], signal: AbortSignal): Promise<{ stream: Readable; size: number | undefined }> {
-  const zip = new yazl.ZipFile();
+export async function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], signal: AbortSignal): Promise<{ stream: Readable; size: number | undefined }> {
+  const { ZipFile } = await loadYazl();
+  const zip = new ZipFile();
   for (const { name, entry } of entries) {
     const mtime = new Date(entry.mtime);
     if (entry.type === 'dir') {
@@ -87,10 +90,13 @@ export function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], sign
   }
   const stream = zip.outputStream as unknown as Readable;
   signal.addEventListener('abort', () => stream.destroy(), { once: true });
+  if (signal.aborted) stream.destroy(); // while yazl was loading
   // @types/yazl omits the callback's argument: the archive's length, -1 when unknown.
   const end = zip.end.bind(zip) as unknown as (options: yazl.EndOptions, cb: (total: number) => void) => void;
   return new Promise((resolve) => end({ forceZip64Format: false, comment: '' }, (total) => resolve({ stream, size: total >= 0 ? total : undefined })));
 }
+
+const loadYazl = onFirstUse(async () => (await import('yazl')).default);
 
 /** Archive member name of a path's last segment ('/' becomes `fallback`). */
 export function memberName(path: string, fallback: string): string {

@@ -168,9 +168,23 @@ export class MetaStore {
     this.retention = hook;
   }
 
+  /**
+   * Brings the schema up to date. PostgreSQL: Kysely's migrator runs every pending migration
+   * in one transaction. SQLite: Kysely runs each statement on its own (its SQLite adapter
+   * claims no transactional DDL, which SQLite has), so a new database's first start made some
+   * sixty separate commits; here the whole run is one transaction (SQLite has one connection,
+   * and the migrator starts none of its own), and a failed migration leaves nothing half done.
+   */
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect) });
-    const { error } = await migrator.migrateToLatest();
+    if (this.dialect !== 'sqlite') {
+      const { error } = await migrator.migrateToLatest();
+      if (error) throw error;
+      return;
+    }
+    await sql`begin immediate`.execute(this.db);
+    const { error } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err }));
+    await sql.raw(error ? 'rollback' : 'commit').execute(this.db);
     if (error) throw error;
   }
 

@@ -14,7 +14,11 @@ import { FerryClient } from '../../src/client/client.js';
 import { isFerryError } from '../../src/core/errors.js';
 import type { ManifestResponse } from '../../src/core/protocol.js';
 import { OFFLOAD_MIN_BYTES } from '../../src/algo/sha256-workers.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chunkOffsets } from '../../src/core/chunk-refs.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import { runFerry } from '../helpers/cli.js';
 import { scribble, sha256File, tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 
@@ -47,7 +51,14 @@ afterAll(async () => {
 });
 beforeEach(() => {
   proxy.rules.length = 0;
+  proxy.onRequest = undefined;
 });
+
+/** The server's `ferry_chunk_corrupt_total`. */
+async function corruptCount(): Promise<number> {
+  const text = await (await server.api('/metrics')).text();
+  return Number(/^ferry_chunk_corrupt_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0);
+}
 
 /** White-box: the file of a loose chunk in the server's store. */
 async function chunkFile(hash: string): Promise<string> {
@@ -69,6 +80,30 @@ describe('downloads of large chunks', () => {
     const parts: Buffer[] = [];
     await client.getStream('/big.bin', new Writable({ write: (c: Buffer, _e, cb) => void (parts.push(c), cb()) }));
     expect(Buffer.concat(parts).equals(await readFile(src))).toBe(true);
+  });
+
+  it('read a run into two reused buffers when the caller only borrows them (lent), into fresh ones otherwise', async () => {
+    const bytes = await readFile(src);
+    for (const lent of [true, false]) {
+      const seen = new Set<ArrayBufferLike>();
+      const got: Buffer[] = [];
+      await client.getChunkRun(
+        manifest.path,
+        manifest.hash,
+        0,
+        manifest.chunks,
+        async (_k, pieces) => {
+          for (const p of pieces) {
+            seen.add(p.buffer);
+            got.push(Buffer.from(p)); // a copy: a lent buffer is reused once this returns
+          }
+        },
+        { lent },
+      );
+      expect(Buffer.concat(got).equals(bytes)).toBe(true);
+      if (lent) expect(seen.size).toBeLessThanOrEqual(2);
+      else expect(seen.size).toBeGreaterThanOrEqual(manifest.chunks.length);
+    }
   });
 
   it('fetch a chunk damaged on the way once more, from that chunk on', async () => {
@@ -197,6 +232,75 @@ describe('downloads of large chunks', () => {
         expect(received.equals((await readFile(src)).subarray(0, received.length))).toBe(true);
       }
     } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('find a chunk corrupt on the server disk whoever verifies: ferry get itself (the server skipped its hash), then the server when asked again; curl never gets its bytes', async () => {
+    const k = 3;
+    const victim = manifest.chunks[k];
+    const at = chunkOffsets(manifest.chunks)[k];
+    const file = await chunkFile(victim.hash);
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[bad.length - 1] ^= 0x80; // the chunk's last byte (stored raw: random data does not compress)
+    writeFileSync(file, bad);
+    // Whether the server verified each read of the victim (ChunkStore.lend's option).
+    const store = server.server.ctx.chunks;
+    const lend = store.lend.bind(store);
+    const verified: boolean[] = [];
+    store.lend = (hash, signal, options) => {
+      if (hash === victim.hash) verified.push(options?.verify ?? true);
+      return lend(hash, signal, options);
+    };
+    const asked: Array<{ range: string; by?: string }> = [];
+    proxy.onRequest = (req) => {
+      if (FILE_GET.test(req.path)) asked.push({ range: String(req.headers.range), by: req.headers['x-ferry-verified-by'] as string | undefined });
+    };
+    try {
+      const corruptBefore = await corruptCount();
+      // 1. ferry get (the CLI, through the proxy that logs the requests)
+      const dst = join(tmp.path, 'corrupt-cli.bin');
+      const r = await runFerry(['get', '-q', '--parallel', '1', '/big.bin', dst], { env: { FERRY_SERVER: proxy.url, FERRY_TOKEN: server.token, FERRY_CONFIG: join(tmp.path, 'none.json') } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('FERRY_ERR_CHUNK_CORRUPT');
+      expect(r.stderr).toContain(victim.hash);
+      expect(r.stderr).toContain("damaged in the server's store");
+      await expect(stat(dst)).rejects.toThrow();
+      // The run holding the victim came unverified by the server (the client verifies), the
+      // client found the damage itself, and asked again from that chunk with the server verifying.
+      const first = asked.findIndex((a) => a.by === 'client' && Number(/^bytes=(\d+)-(\d+)$/.exec(a.range)![2]) >= at && Number(/^bytes=(\d+)-/.exec(a.range)![1]) <= at);
+      expect(first).toBeGreaterThanOrEqual(0);
+      expect(asked[first + 1]).toMatchObject({ by: undefined });
+      expect(asked[first + 1].range).toMatch(new RegExp(`^bytes=${at}-`));
+      expect(verified).toEqual([false, true]);
+      expect(await corruptCount()).toBe(corruptBefore + 1);
+      // What was verified before the victim is kept for the next attempt, and nothing after it.
+      expect((await stat(dst + '.ferry-part')).size).toBeLessThanOrEqual(at);
+      // 2. curl, the whole file: cut before the victim, never its bytes
+      const out = join(tmp.path, 'corrupt-curl.bin');
+      const curl = await promisify(execFile)('curl', ['-sS', '-o', out, '-H', `authorization: Bearer ${server.token}`, `${server.url}/api/v1/files/big.bin`]).then(
+        () => 0,
+        (e: { code?: number }) => e.code,
+      );
+      expect(curl).not.toBe(0);
+      const got = await readFile(out).catch(() => Buffer.alloc(0));
+      expect(got.length).toBeLessThanOrEqual(at);
+      expect(got.equals((await readFile(src)).subarray(0, got.length))).toBe(true);
+      // 3. curl, a range starting in the victim: an error status, no bytes
+      const ranged = await server.api('/api/v1/files/big.bin', { headers: { range: `bytes=${at + 10}-` } });
+      expect(ranged.status).toBe(500);
+      expect(((await ranged.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_CHUNK_CORRUPT');
+      expect(verified.slice(2).every((v) => v)).toBe(true);
+      expect(await corruptCount()).toBeGreaterThanOrEqual(corruptBefore + 3);
+      // 3. Repaired on disk, the same command completes from the part it kept.
+      writeFileSync(file, good);
+      const again = await runFerry(['get', '-q', '--json', '/big.bin', dst], { env: { FERRY_SERVER: proxy.url, FERRY_TOKEN: server.token, FERRY_CONFIG: join(tmp.path, 'none.json') } });
+      expect(again.code).toBe(0);
+      expect(await sha256File(dst)).toBe(await sha256File(src));
+      expect((JSON.parse(again.stdout) as { bytesReused: number }).bytesReused).toBeGreaterThan(0);
+    } finally {
+      store.lend = lend;
       writeFileSync(file, good);
     }
   });

@@ -19,16 +19,9 @@
  * handlers take the front's context, {@link Dav} (the server's context plus the If header
  * and lock checks), first.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RoutePlugin } from '../context.js';
-import { Dav } from './context.js';
-import { copyOrMove } from './copy-move.js';
-import { del, get, mkcol, options, put } from './files.js';
-import { lock, unlock } from './lock.js';
-import { propfind } from './propfind.js';
-import { proppatch } from './proppatch.js';
+import { onFirstUse } from '../lazy.js';
 import { DAV_PREFIX } from './paths.js';
-
 
 /** Methods Fastify does not route by default, and whether they carry a body it should hand over. */
 const EXTRA_METHODS: [string, boolean][] = [
@@ -41,25 +34,15 @@ const EXTRA_METHODS: [string, boolean][] = [
   ['UNLOCK', false],
 ];
 
-type Handler = (dav: Dav, request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply>;
+/** The methods ./handlers.ts serves (./handlers.test.ts checks them against its table). */
+export const DAV_METHODS = ['GET', 'HEAD', 'PUT', 'DELETE', 'MKCOL', 'COPY', 'MOVE', 'PROPFIND', 'PROPPATCH', 'LOCK', 'UNLOCK'];
 
-const HANDLERS: Record<string, Handler> = {
-  GET: (dav, rq, rp) => get(dav, rq, rp, false),
-  HEAD: (dav, rq, rp) => get(dav, rq, rp, true),
-  PUT: put,
-  DELETE: del,
-  MKCOL: mkcol,
-  COPY: (dav, rq, rp) => copyOrMove(dav, rq, rp, 'copy'),
-  MOVE: (dav, rq, rp) => copyOrMove(dav, rq, rp, 'move'),
-  PROPFIND: propfind,
-  PROPPATCH: proppatch,
-  LOCK: lock,
-  UNLOCK: unlock,
-};
-
-/** The WebDAV share at /dav/: every method of {@link HANDLERS} (and OPTIONS) on the prefix and below it. */
+/**
+ * The WebDAV share at /dav/: every method of DAV_METHODS (and OPTIONS) on the prefix and below
+ * it. The handlers (./handlers.ts) are loaded on the first WebDAV request.
+ */
 export const davRoutes: RoutePlugin = async (app, { ctx }) => {
-  const dav = new Dav(ctx);
+  const front = onFirstUse(async () => (await import('./handlers.js')).davFront(ctx));
   // The router's methods are the server's (not this plugin's): added once for all.
   for (const [method, hasBody] of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody });
@@ -70,9 +53,17 @@ export const davRoutes: RoutePlugin = async (app, { ctx }) => {
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   const config = { front: 'webdav' as const, basicAuth: true };
   for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
-    app.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: (_rq, rp) => options(rp) });
-    for (const [method, handler] of Object.entries(HANDLERS)) {
-      app.route({ method, url, config, handler: (rq, rp) => handler(dav, rq, rp) });
+    app.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: async (_rq, rp) => (await import('./handlers.js')).options(rp) });
+    for (const method of DAV_METHODS) {
+      app.route({
+        method,
+        url,
+        config,
+        handler: async (rq, rp) => {
+          const { dav, handlers } = await front();
+          return handlers[method](dav, rq, rp);
+        },
+      });
     }
   }
 };

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RoutePlugin } from '../context.js';
 import { NotFoundError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
+import { openApiDocument } from '../openapi.js';
 
 export const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -104,15 +105,8 @@ export const apiDocRoutes: RoutePlugin = async (app) => {
   app.get(`${API_PREFIX}/docs/:asset`, pub, (request, reply) => docsAsset(request, reply));
 };
 
-/** Each app's document, made on its first request (every route is known by then). */
-const documents = new WeakMap<FastifyInstance, string>();
-
 async function openApi(app: FastifyInstance, reply: FastifyReply) {
-  let document = documents.get(app);
-  if (document === undefined) {
-    document = JSON.stringify((app as unknown as { swagger(): unknown }).swagger());
-    documents.set(app, document);
-  }
+  const document = await openApiDocument(app);
   reply.type('application/json; charset=utf-8');
   return reply.send(document);
 }

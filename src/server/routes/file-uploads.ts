@@ -17,7 +17,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import busboy from 'busboy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotADirectoryError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, normalizePath, pathSegments } from '../../core/path.js';
@@ -29,6 +28,10 @@ import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
 import { publicBase, shareKeyHash } from './shares.js';
+import { onFirstUse } from '../lazy.js';
+
+// The multipart parser, loaded by the first form (../lazy.ts).
+const loadBusboy = onFirstUse(async () => (await import('busboy')).default);
 
 /** Most file parts one form may carry. */
 const MAX_FORM_FILES = 100;
@@ -155,6 +158,8 @@ async function postForm(ctx: ServerContext, request: FastifyRequest, reply: Fast
  */
 async function readForm<T>(request: FastifyRequest, type: string, signal: AbortSignal, store: (name: string, stream: Readable) => Promise<T>): Promise<T[]> {
   const body = request.body as Readable;
+  const busboy = await loadBusboy();
+  if (signal.aborted) throw new ValidationError('the form was cut short');
   const parser = busboy({ headers: { 'content-type': type }, limits: { files: MAX_FORM_FILES, fields: 100, parts: MAX_FORM_FILES + 100 }, defParamCharset: 'utf8' });
   const out: T[] = [];
   let failure: unknown;
