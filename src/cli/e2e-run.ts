@@ -17,6 +17,7 @@ import {
   putEncrypted,
   putEncryptedStream,
   resolveGetTarget,
+  serverPathOf,
   shareFragmentOf,
   vaultOf,
   type E2ePutOptions,
@@ -25,8 +26,9 @@ import {
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
 import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
 import { findStored } from '../client/e2e/rename.js';
+import { isE2eName } from '../core/e2e-layout.js';
 import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
-import { joinPath, normalizePath } from '../core/path.js';
+import { baseName, joinPath, normalizePath, parentPath, relativePath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { secretOf, type E2eOpts } from './e2e-flags.js';
 
@@ -97,9 +99,11 @@ export async function getEndToEnd(client: FerryClient, serverPath: string, dest:
 /**
  * For `ls`: the entries of an end-to-end folder (a vault, or a path inside one named in
  * plain), names decrypted when a secret is given without asking; else a note on stderr
- * and the stored names. Undefined for an ordinary folder (after one small request).
+ * and the stored names. `fileInfo` (`-l`, `--json`): encrypted files' plain sizes and times,
+ * read from their headers (one read per file). Undefined for an ordinary folder (after one
+ * small request).
  */
-export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal): Promise<Entry[] | undefined> {
+export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal, fileInfo = false): Promise<Entry[] | undefined> {
   const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
   // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
   // plain (a stat of a plain folder name inside a vault would hand the server that name).
@@ -116,7 +120,7 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
     process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
     return listEncrypted(client, path, undefined, loc, signal);
   }
-  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal);
+  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal, { fileInfo });
 }
 
 /** For `mkdir --e2e`. */
@@ -129,4 +133,62 @@ export async function shareEndToEnd(client: FerryClient, path: string, opts: E2e
   const target = await getTarget(client, normalizePath(path), opts, new AbortController().signal);
   if (target.kind !== 'e2e') return undefined;
   return { serverPath: target.serverPath, fragment: await shareFragmentOf(client, target.serverPath, secretOf(opts)) };
+}
+
+/**
+ * For `versions`, `restore` and `trash restore --to`: the stored path of a path inside a
+ * vault, given plain (the stored entry of that plain path when there is one, else the names
+ * computed for its place: `computed`) or already as stored (every name below the vault an
+ * encrypted one, as `ferry trash ls` shows them: taken as it is). Undefined for a path in
+ * no vault.
+ */
+export async function storedPathInVault(
+  client: FerryClient,
+  path: string,
+  opts: E2eOpts,
+  signal?: AbortSignal,
+): Promise<{ stored: string; computed: false } | { stored: string; computed: true; vault: string; opens: (storedName: string) => Promise<boolean> } | undefined> {
+  const loc = await vaultOf(client, path, signal);
+  if (!inVault(loc, path)) return undefined;
+  if (relativePath(path, loc.dir).split('/').every(isE2eName)) return { stored: path, computed: false };
+  const keys = await keysAt(loc, await secretOf(opts)());
+  const computed = { computed: true as const, vault: loc.dir, opens: async (name: string) => (await keys.decryptName(name)) !== undefined };
+  const found = await findStored(client, keys, loc, path, signal);
+  if (found) return { stored: found.path, ...computed };
+  // A new name in an existing folder goes where that folder is, even under a name a move cut short left.
+  const parent = parentPath(path);
+  const dir = parent === loc.dir ? undefined : await findStored(client, keys, loc, parent, signal);
+  if (dir) return { stored: joinPath(dir.path, await keys.encryptName(parent, baseName(path))), ...computed };
+  return { stored: await serverPathOf(keys, loc, path), ...computed };
+}
+
+/**
+ * For `trash ls` when a secret is given (never asked for): the plain path of each stored
+ * path whose names are encrypted (in a vault, or a `put --encrypt` file), each encrypted name
+ * decrypted with the key of the nearest marker above it (the root's when its vault is no
+ * longer there: moved, renamed or deleted since); a name this key does not open stays as
+ * stored. Undefined without a secret.
+ */
+export async function plainPathsOf(client: FerryClient, paths: readonly string[], opts: E2eOpts, signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+  if (!hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile })) return undefined;
+  const keysOfDir = new Map<string, Promise<Awaited<ReturnType<typeof keysAt>> | undefined>>();
+  const keysFor = (dir: string) => {
+    let k = keysOfDir.get(dir);
+    if (!k) {
+      k = locateKey(client, dir, signal).then(async (loc) => (loc ? keysAt(loc, await secretOf(opts)()) : undefined));
+      keysOfDir.set(dir, k);
+    }
+    return k;
+  };
+  const out = new Map<string, string>();
+  for (const stored of paths) {
+    const segs = stored.split('/').slice(1);
+    const first = segs.findIndex(isE2eName);
+    if (first === -1) continue;
+    const keys = await keysFor('/' + segs.slice(0, first).join('/'));
+    if (!keys) continue;
+    const plain = await Promise.all(segs.map(async (seg, i) => (i >= first && isE2eName(seg) ? ((await keys.decryptName(seg)) ?? seg) : seg)));
+    out.set(stored, '/' + plain.join('/'));
+  }
+  return out;
 }

@@ -89,6 +89,7 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
   FERRY_ERR_E2E_FORMAT: EXIT.INTEGRITY,
   FERRY_ERR_E2E_PLAIN_IN_VAULT: EXIT.CONFLICT,
   FERRY_ERR_E2E_NEEDS_KEY: EXIT.CONFLICT,
+  FERRY_ERR_E2E_MARKER_IN_USE: EXIT.CONFLICT,
 };
 
 export function exitCodeOf(err: unknown): number {

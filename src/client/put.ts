@@ -126,7 +126,9 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
  * it arrives; each batch of chunk records is appended to the session and the chunks the
  * server lacks are sent from memory, so memory is bounded by a few chunks per slot. Cannot
  * resume after the session is lost (the bytes are gone): that fails with
- * FERRY_ERR_UPLOAD_NOT_FOUND.
+ * FERRY_ERR_UPLOAD_NOT_FOUND. For the same reason a put that fails (or is interrupted)
+ * aborts its session at once rather than leave it, and its chunks, to the upload TTL: no
+ * later run could resume it. A folder at `remotePath` fails before any byte is read.
  */
 export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<Uint8Array>, remotePath: string, options: PutStreamOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
@@ -135,7 +137,33 @@ export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<
   ctx.progress.addTotals(undefined, 1);
   const caps = await client.capabilities({ signal });
   const mtime = options.mtime ?? Date.now();
+  // The commit would refuse it after the whole stream was read and sent.
+  if ((await client.statIfExists(path, { signal }))?.type === 'dir') {
+    throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: stdin needs a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
+  }
   const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined, ttlSeconds: options.ttlSeconds }, { signal });
+  try {
+    return await streamInto(ctx, client, caps, session.id, source, path, mtime, options);
+  } catch (err) {
+    // Not with the operation's signal: it may be the abort that brought us here.
+    await client.abortUpload(session.id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** putStream once its session exists: chunks, sends and commits. */
+async function streamInto(
+  ctx: TransferContext<Buffer>,
+  client: FerryApi<Buffer>,
+  caps: Capabilities,
+  sessionId: string,
+  source: AsyncIterable<Uint8Array>,
+  path: string,
+  mtime: number,
+  options: PutStreamOptions,
+): Promise<TransferResult> {
+  const { signal } = ctx;
+  const session = { id: sessionId };
   const sender = new ChunkSender(ctx, session.id, caps);
   const hasher = new FileHasher();
   // Chunks held in memory waiting for a slot: enough to keep every slot busy, no more.

@@ -38,8 +38,10 @@ export async function listTrash(client: FerryClient, path = '/'): Promise<TrashE
   return (await client.http.json<{ entries: TrashEntry[] }>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path } })).entries;
 }
 
-export function restoreTrash(client: FerryClient, id: number, to?: string): Promise<Entry> {
-  return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/trash/restore`, json: to === undefined ? { id } : { id, to }, retry: 'never' });
+/** `reencrypt`: `to` is a stored path in a vault whose names this client computed with the key (docs/e2e.md). */
+export function restoreTrash(client: FerryClient, id: number, to?: string, options: { reencrypt?: boolean } = {}): Promise<Entry> {
+  const json = { id, ...(to === undefined ? {} : { to }), ...(options.reencrypt ? { reencrypt: true } : {}) };
+  return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/trash/restore`, json, retry: 'never' });
 }
 
 export async function emptyTrash(client: FerryClient, path = '/', before?: number): Promise<number> {

@@ -12,6 +12,9 @@ export const E2E_NAME_SUFFIX = '.fe2e';
 /** The marker object: KDF parameters, salt and key check of the key used below it. */
 export const E2E_MARKER_NAME = '.ferry-e2e';
 
+/** Whether a relative or absolute path names a marker (`.ferry-e2e`, `dir/.ferry-e2e`). */
+export const isE2eMarkerPath = (p: string): boolean => p === E2E_MARKER_NAME || p.endsWith('/' + E2E_MARKER_NAME);
+
 /**
  * Whether a server name looks like an encrypted one (by its suffix; no key needed). The
  * shortest real one is base64url of a 12-byte IV, one byte and a 16-byte tag: 39 characters.

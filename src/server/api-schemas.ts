@@ -227,7 +227,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/versions/*': r({ tag: 'versions', summary: "A file's old versions, newest first", params: Wild }),
   'POST /api/v1/versions/restore': r({ tag: 'versions', summary: 'Make an old version current (by id, or the one current at a time)', body: Obj({ path: PathStr, version: Type.Optional(Type.Union([Int({ minimum: 1 }), Type.String()])), at: Type.Optional(Int()) }), response: { 200: Entry, 404: Error } }),
   'GET /api/v1/trash': r({ tag: 'trash', summary: 'Trashed files at or below a path', querystring: Obj({ path: Type.Optional(Type.String()) }) }),
-  'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr) }), response: { 200: Entry, 409: Error } }),
+  'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr), reencrypt: Type.Optional(Type.Boolean()) }), response: { 200: Entry, 409: Error } }),
   'DELETE /api/v1/trash': r({ tag: 'trash', summary: 'Empty the trash at or below a path', querystring: Obj({ path: Type.Optional(Type.String()), before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 };
 

@@ -74,6 +74,7 @@ const STATUS: Record<FerryErrorCode, number> = {
   // The request is fine; the state of the target (an end-to-end folder) refuses it.
   FERRY_ERR_E2E_PLAIN_IN_VAULT: 409,
   FERRY_ERR_E2E_NEEDS_KEY: 409,
+  FERRY_ERR_E2E_MARKER_IN_USE: 409,
 };
 
 export function statusOf(code: FerryErrorCode): number {

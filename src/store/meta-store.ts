@@ -294,7 +294,7 @@ export class MetaStore {
     return this.namespace.releaseManifests(trx, counts);
   }
 
-  restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options?: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> }): Promise<Entry> {
+  restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options?: Parameters<Namespace['restoreContent']>[2]): Promise<Entry> {
     return this.namespace.restoreContent(path, content, options);
   }
 

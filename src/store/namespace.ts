@@ -582,11 +582,19 @@ export class Namespace {
    * Makes existing content (a manifest already stored: an old version, a trashed file) the
    * file at `path`, replacing what is there as an overwrite does (so the replaced content
    * may become a version). `within` runs in the same transaction (quota checks, removing
-   * the trash entry).
+   * the trash entry). `from`: where the content was (default `path`); `reencrypt`: the
+   * client computed the stored names of `path` with the end-to-end key (vault-guard.ts,
+   * checkRestore).
    */
-  async restoreContent(path: string, content: { manifest: string; size: number; mtime: number; mode: number | null }, options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void> } = {}): Promise<Entry> {
+  async restoreContent(
+    path: string,
+    content: { manifest: string; size: number; mtime: number; mode: number | null },
+    options: { noOverwrite?: boolean; within?: (trx: Transaction<Database>) => Promise<void>; from?: string; reencrypt?: boolean } = {},
+  ): Promise<Entry> {
     return this.guarded(() => this.durable(async (trx) => {
       await options.within?.(trx);
+      // Names in a vault are encrypted for their place: content restored elsewhere than where it was needs the key (vault-guard.ts).
+      if (!options.reencrypt) await this.guard.checkRestore(trx, path, options.from ?? path);
       const m = await trx.selectFrom('manifests').select(['chunks']).where('hash', '=', content.manifest).executeTakeFirst();
       if (!m) throw new NotFoundError(`the content ${content.manifest} is no longer stored`);
       await this.guard.checkWrites(trx, [{ path, type: 'file', manifest: content.manifest }]);

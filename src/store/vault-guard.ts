@@ -16,8 +16,8 @@
  * the transaction ({@link VaultGuard.learn}) and runs the operation again.
  */
 import type { Kysely, Transaction } from 'kysely';
-import { E2E_MARKER_NAME, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
-import { E2eNeedsKeyError, E2ePlainInVaultError, type FerryError } from '../core/errors.js';
+import { E2E_MARKER_NAME, E2E_NAME_SUFFIX, hasE2eMagic, isE2eName } from '../core/e2e-layout.js';
+import { E2eMarkerInUseError, E2eNeedsKeyError, E2ePlainInVaultError, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { ancestors, baseName, parentPath, relativePath } from '../core/path.js';
 import { batches } from './batches.js';
@@ -104,7 +104,7 @@ export class VaultGuard {
       if (baseName(t.path) === E2E_MARKER_NAME && t.type === 'file' && (vault === undefined || vault === parentPath(t.path))) {
         const kind = t.manifest ? this.markers.get(t.manifest) : 'invalid';
         if (kind === undefined) markers.push({ manifest: t.manifest!, chunks: t.chunks });
-        else await this.checkMarkerWrite(trx, t.path, kind, vaults.kinds.get(t.path));
+        else await this.checkMarkerWrite(trx, t.path, kind, vaults.kinds.get(t.path), t.manifest);
         continue;
       }
       if (vault === undefined) continue;
@@ -164,6 +164,31 @@ export class VaultGuard {
     if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, ', which ask for its passphrase');
   }
 
+  /**
+   * Refuses (FERRY_ERR_E2E_NEEDS_KEY) a restore (an old version, a trashed file) at `to` of
+   * content that was at `from`, when its stored names would not be the ones of its place.
+   * Names in a vault are encrypted for the plain path they were made at: at the very path the
+   * content had, under a vault that is still there, they are right (the same stored folders
+   * decrypt to the same plain ones; a folder renamed since comes back under its old name,
+   * as for any file). Anywhere else in a vault only a client with the key can compute them
+   * (the caller says `reencrypt`). And a path whose folder names are encrypted ones but which
+   * no vault holds any more (the vault was moved, renamed or deleted) would put the file
+   * outside any vault: out of its vault's sight and out of the guard's reach.
+   */
+  async checkRestore(trx: Db, to: string, from: string): Promise<void> {
+    const vaults = await this.vaultsAbove(trx, [to]);
+    const vault = outermost(vaults.dirs, to);
+    const how = ' with its key: `ferry trash restore ID --to PLAIN_PATH` or `ferry restore PLAIN_PATH` (plain paths in the vault)';
+    if (vault !== undefined) {
+      if (to !== from) throw needsKey(to, vault, `${vault} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in, and this content's name was made for ${from}`, how);
+      return;
+    }
+    const stray = ancestors(to).find((dir) => isE2eName(baseName(dir)));
+    if (stray !== undefined) {
+      throw needsKey(to, stray, `${stray} has an encrypted name but is in no end-to-end folder: the one this content was in is no longer there (moved, renamed or deleted)`, `; restore it into the vault${how}`);
+    }
+  }
+
   /** A vault at or below `dir` that holds more than its marker (undefined: none). */
   private async vaultHoldingFilesIn(trx: Db, dir: string): Promise<string | undefined> {
     const own = dir === '/' ? '/' + E2E_MARKER_NAME : dir + '/' + E2E_MARKER_NAME;
@@ -187,17 +212,68 @@ export class VaultGuard {
     return undefined;
   }
 
-  /** Refuses taking away (delete, move) the marker of a vault that still holds something. */
+  /**
+   * Refuses taking away (delete, move) the marker of a vault that still holds something, or
+   * a key marker that encrypted files below it need (FERRY_ERR_E2E_MARKER_IN_USE).
+   */
   async checkMarkerRemoval(trx: Db, path: string): Promise<void> {
     if (baseName(path) !== E2E_MARKER_NAME) return;
     const row = await trx.selectFrom('files').select(['manifest']).where('path', '=', path).where('type', '=', 'file').executeTakeFirst();
     if (!row?.manifest) return;
     const kind = this.markers.get(row.manifest);
     if (kind === undefined) throw new GuardNeedsBytes([], [{ manifest: row.manifest }]);
+    if (kind === 'key') return this.checkKeyMarkerUnused(trx, path, 'deleted or moved');
     if (kind !== 'vault') return;
     const dir = parentPath(path);
     const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
     if (other) throw refusal(path, dir, 'marker-removal', 'its marker goes only with the folder (delete the whole folder, or empty it first)');
+  }
+
+  /**
+   * A key marker (`"vault": false`, what the first `put --encrypt` writes at the user's
+   * root) holds the salt and check value the key of every encrypted file below it is
+   * derived with: without it no client finds those files by name, and the next `put
+   * --encrypt` makes a marker of a new salt, so the same passphrase gives another key.
+   * Refused while an encrypted file (an encrypted name outside any vault) depends on it;
+   * files below another marker (a vault keeps its own copy of the parameters) do not.
+   * Only runs when a key marker itself is deleted, moved or replaced.
+   */
+  private async checkKeyMarkerUnused(trx: Db, path: string, what: string): Promise<void> {
+    const dir = parentPath(path);
+    const others = await trx
+      .selectFrom('files')
+      .select('path')
+      .where('name', '=', E2E_MARKER_NAME)
+      .where('type', '=', 'file')
+      .where('path', '>', subtreeStart(dir))
+      .where('path', '<', subtreeEnd(dir))
+      .where('path', '<>', path)
+      .execute();
+    const shadowed = new Set(others.map((r) => parentPath(r.path)));
+    const underOther = (p: string) => ancestors(p).some((d) => shadowed.has(d));
+    let after = subtreeStart(dir);
+    for (;;) {
+      const page = await trx
+        .selectFrom('files')
+        .select(['path', 'name'])
+        .where('type', '=', 'file')
+        .where('name', 'like', '%' + E2E_NAME_SUFFIX)
+        .where('path', '>', after)
+        .where('path', '<', subtreeEnd(dir))
+        .orderBy('path')
+        .limit(500)
+        .execute();
+      const dependent = page.find((r) => isE2eName(r.name) && !underOther(r.path));
+      if (dependent) {
+        throw new E2eMarkerInUseError(
+          `${path}: the end-to-end key marker of ${dir} (the key's salt and check value) cannot be ${what} while encrypted files below it need it, e.g. ${dependent.path}: ` +
+            'without it the passphrase no longer opens them. Delete those files first (or the whole folder with rm -r)',
+          { details: { path, dir, file: dependent.path, reason: 'key-marker' } },
+        );
+      }
+      if (page.length < 500) return;
+      after = page[page.length - 1].path;
+    }
   }
 
   /** Reads what a {@link GuardNeedsBytes} asked for, outside any transaction. */
@@ -227,10 +303,14 @@ export class VaultGuard {
   }
 
   /** A marker written at `path` (no vault above its folder): valid, not over a vault's, and a vault's only into an empty folder. */
-  private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined): Promise<void> {
+  private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined, manifest: string | undefined): Promise<void> {
     const dir = parentPath(path);
     if (kind === 'invalid') throw refusal(path, dir, 'marker', `${E2E_MARKER_NAME} is the end-to-end marker's name and this is not one (\`ferry mkdir --e2e\` writes it)`);
     if (existing === 'vault') throw refusal(path, dir, 'marker', 'its marker (the key\'s salt and check value) cannot be replaced');
+    if (existing === 'key') {
+      const old = await trx.selectFrom('files').select('manifest').where('path', '=', path).executeTakeFirst();
+      if (old?.manifest !== manifest) await this.checkKeyMarkerUnused(trx, path, 'replaced');
+    }
     if (kind !== 'vault') return;
     const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
     if (other) throw refusal(path, dir, 'marker', 'only an empty folder becomes one (`ferry mkdir --e2e` makes a new folder)');

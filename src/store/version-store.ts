@@ -147,7 +147,7 @@ export class VersionStore implements RetentionHook {
   async restoreVersion(path: string, id: number, within?: (trx: Transaction<Database>) => Promise<void>) {
     const v = (await this.versions(path)).find((x) => x.id === id);
     if (!v) throw new NotFoundError(`${path} has no version ${id}`, { details: { path, version: id } });
-    return this.meta.restoreContent(path, { manifest: v.hash, size: v.size, mtime: v.mtime, mode: v.mode }, { within });
+    return this.meta.restoreContent(path, { manifest: v.hash, size: v.size, mtime: v.mtime, mode: v.mode }, { within, from: path });
   }
 
   /** Trashed files at or below `root`, newest first. */
@@ -166,15 +166,18 @@ export class VersionStore implements RetentionHook {
 
   /**
    * Puts a trashed file back at its path (or `to`); fails with FERRY_ERR_ALREADY_EXISTS if
-   * a file is there. The trash row goes in the same transaction.
+   * a file is there. The trash row goes in the same transaction. In an end-to-end folder,
+   * `to` other than its path needs `reencrypt` (the client computed its names with the key).
    */
-  async restoreTrash(id: number, to: string | undefined, within?: (trx: Transaction<Database>) => Promise<void>) {
+  async restoreTrash(id: number, to: string | undefined, within?: (trx: Transaction<Database>) => Promise<void>, options: { reencrypt?: boolean } = {}) {
     const t = await this.trashEntry(id);
     return this.meta.restoreContent(
       to ?? t.path,
       { manifest: t.hash, size: t.size, mtime: t.mtime, mode: t.mode },
       {
         noOverwrite: true,
+        from: t.path,
+        reencrypt: options.reencrypt,
         within: async (trx) => {
           await within?.(trx);
           const row = await trx.selectFrom('trash').select(['id', 'manifest']).where('id', '=', id).executeTakeFirst();

@@ -3,6 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/memory/index.js';
+import { moveObject } from '../core/storage.js';
 import { contents, instrument, memRemote, T0, writeTree, type TreeSpec } from '../../test/helpers/sync-trees.js';
 import { bisync, conflictName, type BisyncOptions, type ConflictStrategy } from './bisync.js';
 import { makeRemote, type Remote } from './remote.js';
@@ -120,6 +121,28 @@ describe('bisync', () => {
     expect(await contents(p2)).toEqual(want);
     expect(conflictName('a/b.tar.gz', 'x1')).toBe('a/b.tar.x1.gz');
     expect(conflictName('.bashrc', 'x1')).toBe('.bashrc.x1');
+  });
+
+  it('never deletes, renames away or renames for a conflict an end-to-end marker (.ferry-e2e), either way, and says so', async () => {
+    const M = '{"ferryE2e":1}';
+    const { p1, p2, opts } = await pair({ '.ferry-e2e': M, 'v/.ferry-e2e': M, 'w/.ferry-e2e': M, 'v/a': 'A', 'w/b': 'B', 'x/.ferry-e2e': M }, { force: true });
+    const events: string[] = [];
+    await del(p1, '.ferry-e2e'); // deleted on path1: kept on path2
+    await del(p2, 'v/.ferry-e2e'); // deleted on path2: kept on path1
+    await del(p2, 'v/a');
+    await moveObject(p1.backend, 'w/.ferry-e2e', 'w/renamed.json'); // a rename: copied, not moved on path2
+    await writeTree(p1, { 'x/.ferry-e2e': ['{"ferryE2e":1,"one":1}', T0 + 100] });
+    await writeTree(p2, { 'x/.ferry-e2e': ['{"ferryE2e":1,"two":22}', T0 + 100] }); // a conflict: left alone, not renamed
+    const r = await bisync(p1, p2, { ...opts, onEvent: (e) => events.push(`${e.action} ${e.reason ?? ''}`) });
+    expect(await contents(p1)).toEqual({ 'v/.ferry-e2e': M, 'w/renamed.json': M, 'w/b': 'B', 'x/.ferry-e2e': '{"ferryE2e":1,"one":1}' });
+    expect(await contents(p2)).toEqual({ '.ferry-e2e': M, 'w/.ferry-e2e': M, 'w/renamed.json': M, 'w/b': 'B', 'x/.ferry-e2e': '{"ferryE2e":1,"two":22}' });
+    expect(r).toMatchObject({ deleted1: 1, deleted2: 0, renamed: 0, errors: [] });
+    expect(r.conflicts).toEqual([{ path: 'x/.ferry-e2e', resolution: 'skipped' }]);
+    expect(events).toContain('error kept 2 end-to-end markers (.ferry-e2e) deleted on path1: bisync never deletes one (ferry rm -r removes a whole end-to-end folder)');
+    expect(events).toContain('error kept 1 end-to-end marker (.ferry-e2e) deleted on path2: bisync never deletes one (ferry rm -r removes a whole end-to-end folder)');
+    // The next run has nothing to do: a kept marker is not a change to carry over.
+    const again = await bisync(p1, p2, opts);
+    expect(again).toMatchObject({ deleted1: 0, deleted2: 0, copied1to2: 0, copied2to1: 0, renamed: 0 });
   });
 
   it('skip leaves a conflict alone and reports it again', async () => {

@@ -164,6 +164,7 @@ async function runPair(
   progress.phase('comparing');
   const { plan, hashes, hashKind, windowMs } = await makePlan(path1, path2, l1, l2, o, strategy, state);
   for (const e of plan.errors) fail(e.path, e.error);
+  for (const note of plan.notes) emit({ action: 'error', path: '', reason: note });
   for (const c of plan.conflicts) {
     result.conflicts.push({ path: c.path, resolution: c.resolution });
     emit({ action: 'conflict', path: c.path, reason: c.reason });

@@ -17,13 +17,23 @@
  * Renames: a file deleted on one side whose content reappears under a new name on that side
  * is moved on the other side instead of copied and deleted.
  *
+ * End-to-end markers (`.ferry-e2e`, docs/e2e.md) are treated as sync treats them: never
+ * deleted (a marker deleted on one side stays on the other, and a note says so), never taken
+ * as the old name of a rename, never renamed to settle a conflict (a marker changed on both
+ * sides is left alone and reported, whatever the strategy: keep-both would rename both away,
+ * and either side winning would replace a key's salt with another's). A marker is the key's
+ * salt and check value, not a file of the user's; without it a vault stops being one and
+ * the files under a root marker cannot be opened.
+ *
  * Safety: when more than `maxDelete` percent of a side's files would be deleted the plan is
  * refused before anything is done (unless `force`). `resync` (first run): both sides get the
  * union of their files, path1's version winning where both have one.
  */
 import path from 'node:path/posix';
 import { forEachConcurrent } from '../client/concurrency.js';
+import { E2E_MARKER_NAME, isE2eMarkerPath } from '../core/e2e-layout.js';
 import { isFerryError, PreconditionFailedError } from '../core/errors.js';
+import { countOf } from '../core/units.js';
 import { decide, sameHash, type CompareOptions } from './compare.js';
 import type { Filter } from './filter.js';
 import type { FileEntry, HashKind } from './hashes.js';
@@ -59,6 +69,8 @@ export interface BisyncPlan extends Plan {
   conflicts: Array<{ path: string; resolution: string; reason: string }>;
   /** Skipped conflicts: their entries of the last state are kept, so they are conflicts again next run. */
   keepOld: Set<string>;
+  /** What the user should know that is neither an error nor a step (markers kept). */
+  notes: string[];
 }
 
 interface Side {
@@ -136,7 +148,7 @@ export async function planResync(l1: Listing, l2: Listing, o: BisyncPlanOptions)
     { name: 'resync', progress: 'transferring', lanes, tasks: to1 },
     { name: 'resync', progress: 'transferring', lanes, tasks: decided.filter((t): t is Task => t !== undefined) },
   ];
-  return { phases, errors, conflicts: [], keepOld: new Set() };
+  return { phases, errors, conflicts: [], keepOld: new Set(), notes: [] };
 }
 
 /** Each side's changes since its last listing (base entries the filter now excludes do not take part). */
@@ -168,8 +180,9 @@ function checkDeletions(s: Side, o: BisyncPlanOptions): void {
  * deleted. Each becomes a move on the other side, and both paths count as unchanged.
  */
 async function findRenames(s: Side, t: Side, o: BisyncPlanOptions, errors: Plan['errors']): Promise<Task[]> {
-  const news = [...s.change].filter(([rel, c]) => c === 'new' && t.change.get(rel) === undefined && !t.now.has(rel)).map(([rel]) => rel);
-  const gone = [...s.change].filter(([rel, c]) => c === 'deleted' && t.change.get(rel) === undefined && t.now.has(rel)).map(([rel]) => rel);
+  // A marker moved away is a deletion (never carried over); a file moved onto a marker's name is a new marker, copied.
+  const news = [...s.change].filter(([rel, c]) => c === 'new' && t.change.get(rel) === undefined && !t.now.has(rel) && !isE2eMarkerPath(rel)).map(([rel]) => rel);
+  const gone = [...s.change].filter(([rel, c]) => c === 'deleted' && t.change.get(rel) === undefined && t.now.has(rel) && !isE2eMarkerPath(rel)).map(([rel]) => rel);
   const cmp = { hashKind: o.compare.hashKind, src: s.n === 1 ? o.compare.src : o.compare.dst, dst: s.n === 1 ? o.compare.dst : o.compare.src, signal: o.compare.signal };
   const used = new Set<string>();
   const tasks: Task[] = [];
@@ -197,8 +210,11 @@ async function findRenames(s: Side, t: Side, o: BisyncPlanOptions, errors: Plan[
   return tasks;
 }
 
-/** The task of a path changed on one side only (or deleted on one and changed on the other); conflicts are collected. */
-function pathTask(rel: string, s1: Side, s2: Side, conflicts: string[]): Task | undefined {
+/**
+ * The task of a path changed on one side only (or deleted on one and changed on the other);
+ * conflicts are collected, and markers whose deletion is not carried over (`kept[n]`: deleted on side n).
+ */
+function pathTask(rel: string, s1: Side, s2: Side, conflicts: string[], kept: Record<N, number>): Task | undefined {
   const [c1, c2] = [s1.change.get(rel), s2.change.get(rel)];
   const [e1, e2] = [s1.now.get(rel), s2.now.get(rel)];
   const edited = (c: Change) => c === 'new' || c === 'changed';
@@ -209,8 +225,12 @@ function pathTask(rel: string, s1: Side, s2: Side, conflicts: string[]): Task | 
   }
   if (edited(c1) && c2 === undefined) return task(rel, copyStep(2, rel, e1!));
   if (edited(c2) && c1 === undefined) return task(rel, copyStep(1, rel, e2!));
-  if (c1 === 'deleted' && c2 === undefined && e2 !== undefined) return task(rel, deleteStep(2, rel));
-  if (c2 === 'deleted' && c1 === undefined && e1 !== undefined) return task(rel, deleteStep(1, rel));
+  const deletedOn: N | undefined = c1 === 'deleted' && c2 === undefined && e2 !== undefined ? 1 : c2 === 'deleted' && c1 === undefined && e1 !== undefined ? 2 : undefined;
+  if (deletedOn !== undefined) {
+    if (!isE2eMarkerPath(rel)) return task(rel, deleteStep(other(deletedOn), rel));
+    kept[deletedOn]++;
+    return undefined;
+  }
   if (c1 === 'deleted' && edited(c2)) return task(rel, copyStep(1, rel, e2!));
   if (c2 === 'deleted' && edited(c1)) return task(rel, copyStep(2, rel, e1!));
   return undefined; // deleted on both sides, or already matching
@@ -274,8 +294,9 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
   };
   for (const rel of real) {
     const [e1, e2] = [s1.now.get(rel)!, s2.now.get(rel)!];
-    if (o.strategy === 'skip') {
-      plan.conflicts.push({ path: rel, resolution: 'skipped', reason: 'skipped (changed on both sides)' });
+    if (o.strategy === 'skip' || isE2eMarkerPath(rel)) {
+      const why = o.strategy === 'skip' ? 'skipped (changed on both sides)' : `an end-to-end marker changed on both sides is never replaced or renamed by bisync: keep the one whose key the files use (ferry cat ${E2E_MARKER_NAME} on each side)`;
+      plan.conflicts.push({ path: rel, resolution: 'skipped', reason: why });
       plan.keepOld.add(rel);
       continue;
     }
@@ -303,16 +324,20 @@ async function settleConflicts(candidates: string[], s1: Side, s2: Side, all: Se
 
 /** The plan of a run after the first (see the module comment); throws, changing nothing, when the safety checks refuse. */
 export async function planBisync(l1: Listing, l2: Listing, base: Record<N, Map<string, FileEntry>>, o: BisyncPlanOptions): Promise<BisyncPlan> {
-  const plan: BisyncPlan = { phases: [], errors: [], conflicts: [], keepOld: new Set() };
+  const plan: BisyncPlan = { phases: [], errors: [], conflicts: [], keepOld: new Set(), notes: [] };
   const { s1, s2, all } = sidesOf(l1, l2, base, o);
   checkDeletions(s1, o);
   checkDeletions(s2, o);
   const renames = [...(await findRenames(s1, s2, o, plan.errors)), ...(await findRenames(s2, s1, o, plan.errors))];
   const candidates: string[] = [];
   const tasks: Task[] = [];
+  const kept: Record<N, number> = { 1: 0, 2: 0 };
   for (const rel of [...all].sort()) {
-    const t = pathTask(rel, s1, s2, candidates);
+    const t = pathTask(rel, s1, s2, candidates, kept);
     if (t) tasks.push(t);
+  }
+  for (const n of [1, 2] as const) {
+    if (kept[n] > 0) plan.notes.push(`kept ${countOf(kept[n], 'end-to-end marker')} (${E2E_MARKER_NAME}) deleted on path${n}: bisync never deletes one (ferry rm -r removes a whole end-to-end folder)`);
   }
   tasks.push(...(await settleConflicts(candidates, s1, s2, all, o, plan)));
   plan.phases.push({ name: 'renames', progress: 'transferring', lanes: 1, tasks: renames }, { name: 'transfers', progress: 'transferring', lanes: o.transfers ?? 4, tasks });

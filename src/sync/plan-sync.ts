@@ -19,7 +19,7 @@
  *   6. sync: then the destination's empty directories the source lacks.
  */
 import { forEachConcurrent } from '../client/concurrency.js';
-import { E2E_MARKER_NAME } from '../core/e2e-layout.js';
+import { E2E_MARKER_NAME, isE2eMarkerPath } from '../core/e2e-layout.js';
 import { isFerryError } from '../core/errors.js';
 import { countOf } from '../core/units.js';
 import { decide, sameHash, type CompareOptions } from './compare.js';
@@ -166,7 +166,7 @@ function destinationExtras(src: Listing, dst: Listing, deleteExcluded: boolean |
   let kept = 0;
   const consider = (rel: string) => {
     if (src.files.has(rel)) return;
-    if (rel === E2E_MARKER_NAME || rel.endsWith('/' + E2E_MARKER_NAME)) kept++;
+    if (isE2eMarkerPath(rel)) kept++;
     else out.push(rel);
   };
   for (const rel of dst.files.keys()) consider(rel);

@@ -7,12 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorld, type E2EWorld } from '../helpers/e2e.js';
+import { formatTime } from '../../src/cli/format.js';
+import type { Entry } from '../../src/core/protocol.js';
 
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
 const NAME = `${MARKER}-diary.txt`;
@@ -96,6 +98,29 @@ describe('end-to-end encrypted folders (mkdir --e2e, put, ls, get)', () => {
     expect(keyed.code, keyed.stderr).toBe(0);
     expect(keyed.stdout).toContain(NAME);
     expect(keyed.stdout).not.toContain('.ferry-e2e');
+  });
+
+  it('ls -l and --json with the key show each file\'s own size and time (from its sealed header), not the stored ones', async () => {
+    const small = join(w.dir, 'small-ls.txt');
+    await writeFile(small, 'twelve bytes');
+    const when = new Date('2025-03-04T05:06:07Z');
+    await utimes(small, when, when);
+    const put = await w.ferry(['put', small, '/vault/', '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(put.code, put.stderr).toBe(0);
+    const pass = ['--passphrase-file', join(w.dir, 'pass')];
+    const bare = JSON.parse((await w.ferry(['ls', '--json', '/vault'], { env })).stdout) as Entry[];
+    expect(bare.every((e) => e.size > 12)).toBe(true); // stored: header and tags on top
+    const keyed = JSON.parse((await w.ferry(['ls', '--json', '/vault', ...pass], { env })).stdout) as Entry[];
+    const byName = new Map(keyed.map((e) => [e.name, e]));
+    expect(byName.get('small-ls.txt')).toMatchObject({ size: 12, mtime: when.getTime() });
+    expect(byName.get(NAME)).toMatchObject({ size: plain.length, mtime: Math.round((await stat(local)).mtimeMs) });
+    expect(keyed.some((e) => 'chunkList' in e)).toBe(false);
+    const long = await w.ferry(['ls', '-l', '/vault', ...pass], { env });
+    expect(long.code, long.stderr).toBe(0);
+    expect(long.stdout).toContain(`${String(12).padStart(14)} ${formatTime(when.getTime())} small-ls.txt`);
+    expect(long.stdout).toContain(`${String(plain.length).padStart(14)} `);
+    const rm = await w.ferry(['rm', '/vault/small-ls.txt', ...pass], { env });
+    expect(rm.code, rm.stderr).toBe(0);
   });
 
   it('gets the file back by its plain name with the passphrase', async () => {

@@ -83,6 +83,32 @@ describe('stdin / stdout', () => {
     ok(await w.ferry(['put', '-', '/streams/empty'], { input: Buffer.alloc(0) }));
     expect(ok(await w.ferry(['get', '/streams/empty', '-'])).stdoutBytes.length).toBe(0);
   });
+
+  /** The open upload sessions of every user (admin). */
+  const sessions = async () => JSON.parse(ok(await w.ferry(['admin', 'uploads', '--json'])).stdout) as unknown[];
+
+  it('put - into a folder fails before reading, and leaves no upload session', async () => {
+    ok(await w.ferry(['mkdir', '/pipe-dir']));
+    expect(await sessions()).toEqual([]);
+    const src = join(w.dir, 'stream-dir.bin');
+    await writeRandomFile(src, 3 * 1024 * 1024);
+    const r = await w.ferry(['put', '-', '/pipe-dir'], { stdinFile: src });
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/\/pipe-dir is a folder: stdin needs a file name, such as \/pipe-dir\/NAME \(FERRY_ERR_IS_A_DIRECTORY\)/);
+    expect(await sessions()).toEqual([]);
+    expect((await w.ferry(['ls', '/pipe-dir'])).stdout).toBe('');
+  });
+
+  it('put - that fails once its session exists (over quota) aborts the session: nothing to resume from a stream', async () => {
+    ok(await w.ferry(['user', 'add', 'pipequota', '--quota', '1M']));
+    const token = JSON.parse(ok(await w.ferry(['token', 'create', '--user', 'pipequota', '--json'])).stdout) as { token: string };
+    const src = join(w.dir, 'stream-quota.bin');
+    await writeRandomFile(src, 3 * 1024 * 1024);
+    const r = await w.ferry(['put', '-', '/big.bin'], { stdinFile: src, env: { FERRY_TOKEN: token.token } });
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain('FERRY_ERR_QUOTA_EXCEEDED');
+    expect(await sessions()).toEqual([]);
+  });
 });
 
 describe('trees', () => {

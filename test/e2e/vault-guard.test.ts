@@ -6,7 +6,7 @@
  * works. The marker cannot be forged, replaced or taken out of a vault that holds files.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -267,6 +267,54 @@ describe('ferry sync and a vault', () => {
   });
 });
 
+describe('ferry bisync and a vault', () => {
+  /** A local copy of a vault made with bisync --resync (ciphertext and the marker, as stored). */
+  async function pair(vault: string): Promise<{ local: string; state: string; run: (...extra: string[]) => Promise<CliResult> }> {
+    expect((await ferry(['mkdir', '--e2e', vault, '--e2e-key-file', keyFile])).code).toBe(0);
+    const put = await ferry(['put', join(s.dir, 'secret.txt'), vault + '/', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    const local = join(s.dir, 'bisync' + vault.replace(/\//g, '-'));
+    const state = join(s.dir, 'bisync-state');
+    const run = (...extra: string[]) => ferry(['bisync', 'ferry:' + vault, local, '--state-dir', state, ...extra]);
+    const first = await run('--resync');
+    expect(first.code, first.stderr).toBe(0);
+    expect((await readdir(local)).sort()).toEqual(await names(vault));
+    return { local, state, run };
+  }
+
+  it('a marker deleted on the local side is not deleted in the vault (a note says so); then the files go and it stays a vault', async () => {
+    const { local, run } = await pair('/bisv1');
+    await rm(join(local, '.ferry-e2e'));
+    const r = await run();
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/kept 1 end-to-end marker \(\.ferry-e2e\) deleted on path2: bisync never deletes one/);
+    expect((await names('/bisv1')).length).toBe(2);
+    // Every file deleted locally (over --max-delete, so --force): they go, the marker stays.
+    for (const name of await readdir(local)) await rm(join(local, name));
+    const r2 = await run('--force');
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(await names('/bisv1')).toEqual(['.ferry-e2e']);
+    const raw = await s.t.api('/api/v1/files/bisv1/raw.txt', { method: 'PUT', body: 'PLAIN', token });
+    expect(raw.status).toBe(409);
+    // And a run after that changes nothing (the kept marker is no change to carry over).
+    const r3 = await run('--json');
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(JSON.parse(r3.stdout)).toMatchObject({ deleted1: 0, deleted2: 0, copied1to2: 0, copied2to1: 0, errors: [] });
+  });
+
+  it('a marker gone from the vault side is not deleted from the local copy, with the note', async () => {
+    const { local, run } = await pair('/bisv2');
+    const file = (await names('/bisv2')).find((n) => n !== '.ferry-e2e')!;
+    expect((await s.t.api('/api/v1/files/bisv2/' + file, { method: 'DELETE', token })).status).toBeLessThan(300);
+    // Allowed: the vault is empty.
+    expect((await s.t.api('/api/v1/files/bisv2/.ferry-e2e', { method: 'DELETE', token })).status).toBeLessThan(300);
+    const r = await run('--force');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/kept 1 end-to-end marker \(\.ferry-e2e\) deleted on path1: bisync never deletes one/);
+    expect(await readdir(local)).toEqual(['.ferry-e2e']);
+  });
+});
+
 describe('the marker', () => {
   it('cannot be forged (a plain file named .ferry-e2e), replaced, or deleted while the vault holds files', async () => {
     const forged = await s.t.api('/api/v1/files/elsewhere/.ferry-e2e', { method: 'PUT', body: 'not a marker', token });
@@ -296,5 +344,42 @@ describe('the marker', () => {
     const rm = await ferry(['rm', '-r', '/vault']);
     expect(rm.code, rm.stderr).toBe(0);
     expect(await names('/')).not.toContain('vault');
+  });
+});
+
+describe('the root key marker', () => {
+  it('cannot be deleted (ferry rm, WebDAV, SFTP), moved or replaced while files put with --encrypt need it; once they are gone it can be', async () => {
+    const put = await ferry(['put', '--encrypt', join(s.dir, 'secret.txt'), '/docs/', '--e2e-key-file', keyFile]);
+    expect(put.code, put.stderr).toBe(0);
+    const text = await s.t.api('/api/v1/files/.ferry-e2e', { token }).then((r) => r.text());
+    expect(JSON.parse(text)).toMatchObject({ ferryE2e: 1, vault: false });
+    const IN_USE = 'FERRY_ERR_E2E_MARKER_IN_USE';
+    const rm = await ferry(['rm', '/.ferry-e2e']);
+    expect(rm.code).toBe(6);
+    expect(rm.stderr).toContain(IN_USE);
+    expect(rm.stderr).toMatch(/without it the passphrase no longer opens them/);
+    expect((await curl(['-X', 'DELETE', davUrl('/.ferry-e2e')])).out).toMatch(/409$/);
+    const sftp = await sftpBatch(s, alice, ['rm /.ferry-e2e']);
+    expect(sftp.code).not.toBe(0);
+    expect(sftp.stderr).toMatch(/ermission denied/);
+    const mv = await ferry(['mv', '/.ferry-e2e', '/old-marker.json']);
+    expect(mv.code).toBe(6);
+    expect(mv.stderr).toContain(IN_USE);
+    // Another valid key marker (a new salt: the same passphrase would give another key) over it.
+    const other = JSON.parse(text) as { kdf: { salt: string } };
+    other.kdf.salt = Buffer.alloc(16, 7).toString('base64url');
+    const replaced = await s.t.api('/api/v1/files/.ferry-e2e', { method: 'PUT', body: JSON.stringify(other), token });
+    expect(replaced.status).toBe(409);
+    expect(((await replaced.json()) as { error: { code: string } }).error.code).toBe(IN_USE);
+    // The same bytes again are no change, and are taken.
+    expect((await s.t.api('/api/v1/files/.ferry-e2e', { method: 'PUT', body: text, token })).status).toBeLessThan(300);
+    expect(await s.t.api('/api/v1/files/.ferry-e2e', { token }).then((r) => r.text())).toBe(text);
+    const get = await ferry(['get', '/docs/secret.txt', '-', '--e2e-key-file', keyFile]);
+    expect(get.code, get.stderr).toBe(0);
+    expect(get.stdout).toBe('a secret for the vault\n');
+    // Vaults keep their own copy of the parameters: their files do not hold the root marker. The encrypted file gone, it may go.
+    for (const name of await names('/docs')) expect((await s.t.api(`/api/v1/files/docs/${name}`, { method: 'DELETE', token })).status).toBeLessThan(300);
+    const rm2 = await ferry(['rm', '/.ferry-e2e']);
+    expect(rm2.code, rm2.stderr).toBe(0);
   });
 });

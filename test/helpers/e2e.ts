@@ -26,13 +26,14 @@ export interface E2EWorld {
   close: () => Promise<void>;
 }
 
-export async function startWorld(): Promise<E2EWorld> {
+/** `extraArgs`: more `ferry serve` flags (e.g. `--trash-days 7`), kept across restarts. */
+export async function startWorld(options: { extraArgs?: string[] } = {}): Promise<E2EWorld> {
   const tmp = await tempDir('ferry-e2e-');
   const dataDir = join(tmp.path, 'data');
   await mkdir(dataDir);
   let server: RunningServer;
   try {
-    server = await startServer({ dataDir });
+    server = await startServer({ dataDir, extraArgs: options.extraArgs });
   } catch (err) {
     await tmp.cleanup();
     throw err;
@@ -64,7 +65,7 @@ export async function startWorld(): Promise<E2EWorld> {
       const old = world.server;
       if (how === 'kill') await old.kill();
       else await old.stop();
-      server = await startServer({ dataDir, addr: `127.0.0.1:${old.port}`, adminToken: old.adminToken });
+      server = await startServer({ dataDir, addr: `127.0.0.1:${old.port}`, adminToken: old.adminToken, extraArgs: options.extraArgs });
       world.server = server;
     },
     close: async () => {

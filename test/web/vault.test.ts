@@ -10,7 +10,8 @@
  *     the server's data directory (a plain upload of the same bytes shows the proxy sees them),
  *     nor do the CLI's requests when it reads them back;
  *   - a 96 MiB upload keeps the page's JavaScript heap bounded (CDP Runtime.getHeapUsage);
- *   - rename and move in the vault store the names the CLI computes for the new places;
+ *   - rename and move in the vault store the names the CLI computes for the new places, and
+ *     so does renaming an unlocked vault that holds files from its parent folder;
  *   - the share dialog's link carries the file key after '#' and decrypts in a fresh browser;
  *   - Lock forgets the key, and so does a reload; nothing of it is left in the page's storage.
  *
@@ -349,5 +350,39 @@ describe('end-to-end vaults in the web app', () => {
     await kim.page.getByRole('checkbox', { name: 'Select by-key.txt' }).waitFor();
     expect(kim.errors).toEqual([]);
     await kim.context.close();
+  });
+
+  it('renames a vault that holds files from its parent folder once it is unlocked (names encrypted again for its new path); locked, refused with what to do', async () => {
+    const { page } = owner;
+    expect((await ferry(['mkdir', '--e2e', '/rv'])).code).toBe(0);
+    const put = await ferry(['put', join(dir.path, 'deep.txt'), '/rv/sub/inside.txt']);
+    expect(put.code, put.stderr).toBe(0);
+    const rename = async (from: string, to: string) => {
+      await go(page, '/files');
+      await page.getByRole('checkbox', { name: `Select ${from}` }).check();
+      await page.getByRole('button', { name: 'Rename' }).click();
+      await page.getByLabel('New name').fill(to);
+      await page.getByRole('button', { name: 'Rename' }).last().click();
+    };
+    // The test before reloaded the page: the key is forgotten, the server refuses, nothing moves.
+    await rename('rv', 'rv-renamed');
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/end-to-end encrypted folder with files.*open it and unlock it first/);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    expect(await storedExists('/rv')).toBe(true);
+    expect(await storedExists('/rv-renamed')).toBe(false);
+
+    await go(page, '/files/rv');
+    await unlock(page);
+    await page.getByRole('checkbox', { name: 'Select sub' }).waitFor({ timeout: 60_000 });
+    await page.getByRole('checkbox', { name: 'Select sub' }).uncheck();
+    await rename('rv', 'rv-renamed');
+    await page.getByRole('checkbox', { name: 'Select rv-renamed' }).waitFor();
+    expect(await storedExists('/rv')).toBe(false);
+    // Every name below is the one the CLI computes for the new path, and the CLI reads the file there.
+    const moved = { dir: '/rv-renamed', marker: loc.marker };
+    expect(await storedExists(await serverPathOf(keys, moved, '/rv-renamed/sub'))).toBe(true);
+    expect(await storedExists(await serverPathOf(keys, moved, '/rv-renamed/sub/inside.txt'))).toBe(true);
+    expect((await getWithCli('/rv-renamed/sub/inside.txt')).equals(cliFiles['deep.txt'])).toBe(true);
+    expect(owner.errors).toEqual([]);
   });
 });

@@ -151,6 +151,9 @@ export class UploadManager {
     it.state = 'canceled';
     it.rate = 0;
     it.controller?.abort();
+    // The saved state goes before the list shows the upload gone: a reload right after must
+    // not bring it back (seen under load in test/web/resume.test.ts).
+    await pendingUploads.remove(it.id).catch(() => undefined);
     this.changed();
     await this.forget(it);
   }

@@ -10,9 +10,9 @@
 import type { FerryApi } from '../../src/client/api.js';
 import { E2E_MARKER_NAME, fromBase64Url, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
 import { keysFor, type E2eSecret } from '../../src/client/e2e/kdf.js';
-import { inVault, readFileKey, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
+import { inVault, markerIn, readFileKey, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
 import { relocate } from '../../src/client/e2e/rename.js';
-import { FerryError } from '../../src/core/errors.js';
+import { FerryError, isFerryError } from '../../src/core/errors.js';
 import { isWithin, joinPath, parentPath, relativePath } from '../../src/core/path.js';
 import type { Entry } from '../../src/core/protocol.js';
 import { browserScrypt } from './e2e.js';
@@ -141,4 +141,26 @@ export function vaultOps(api: FerryApi, keys: E2eKeys, loc: KeyLocation) {
     copyTo: (e: VaultEntry, plainDir: string) => place(e, plainDir, 'copy'),
     remove: (e: VaultEntry) => api.remove(e.stored, { recursive: e.type === 'dir' }),
   };
+}
+
+/**
+ * Moves (renames) a folder of a plain folder with the server's move, and when the server
+ * refuses it because the folder is a vault that holds files (FERRY_ERR_E2E_NEEDS_KEY: every
+ * name below it is encrypted with its path), with this tab's keys of that vault: the move
+ * with `reencrypt`, then every name below encrypted again for the new path (the CLI's code,
+ * rename.ts). A vault locked in this tab, or a folder that only holds a vault, stays
+ * refused, with a message saying what to do.
+ */
+export async function moveFolderOrVault(api: FerryApi, from: string, to: string): Promise<void> {
+  try {
+    await api.move(from, to, { overwrite: false });
+    return;
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_E2E_NEEDS_KEY')) throw err;
+  }
+  const loc = await markerIn(api, from);
+  if (!loc?.marker.vault) throw new FerryError('FERRY_ERR_E2E_NEEDS_KEY', `${from} holds an end-to-end encrypted folder with files, whose names are encrypted with its path: move it with \`ferry mv\`, which asks for the key`);
+  const keys = keysOfVault(loc);
+  if (!keys) throw new FerryError('FERRY_ERR_E2E_NEEDS_KEY', `${from} is an end-to-end encrypted folder with files, whose names are encrypted with its path: open it and unlock it first, then rename or move it here (or use \`ferry mv\`)`);
+  await relocate(api, keys, 'move', { stored: from, type: 'dir' }, { stored: to, plain: to }, { overwrite: false });
 }

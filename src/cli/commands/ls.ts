@@ -38,7 +38,10 @@ Examples:
   $ ferry ls -R --json /backup | jq '.[] | select(.type == "file") | .path'
 ${E2E_HELP}
 In an end-to-end folder, names are shown decrypted when the passphrase is given
-(--passphrase-file, FERRY_E2E_PASSPHRASE); otherwise as stored, with a note.
+(--passphrase-file, FERRY_E2E_PASSPHRASE); otherwise as stored, with a note. With the
+passphrase, -l and --json show each encrypted file's own size and modification time, read
+from its sealed header: one more read per file (its first chunk), eight at a time; without
+it, the stored size (the plain size plus the header and 16 bytes a chunk) and upload time.
   $ FERRY_E2E_PASSPHRASE=... ferry ls -l /vault`,
   );
   cmd.action(async (pathArg: string, opts: LsOpts) => {
@@ -56,7 +59,7 @@ In an end-to-end folder, names are shown decrypted when the passphrase is given
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
-          const e2e = opts.recursive ? undefined : await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal);
+          const e2e = opts.recursive ? undefined : await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true);
           if (e2e) return yield* e2e;
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {

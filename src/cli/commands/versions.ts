@@ -1,13 +1,20 @@
 /** `ferry versions PATH`, `ferry restore PATH --version N|--at TIME`, `ferry trash ls|restore|empty`. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { UsageError, ValidationError } from '../../core/errors.js';
+import { isE2eName } from '../../core/e2e-layout.js';
 import { normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
+import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
-interface Opts extends ConnectionOpts {
+const E2E_NOTE = `
+In an end-to-end folder (vault) give the file's plain path and the key (--passphrase-file,
+FERRY_E2E_PASSPHRASE or --e2e-key-file): its stored path is computed here, never sent in
+plain; a stored path (as \`ferry trash ls\` shows it) is taken as it is.`;
+
+interface Opts extends ConnectionOpts, E2eOpts {
   json?: boolean;
   version?: number;
   at?: number;
@@ -41,12 +48,13 @@ export function registerVersions(program: Command): void {
     .argument('<path>', 'a file on the server: /path, ferry:/path, or NAME:path of a Ferry remote')
     .description('list the old versions the server keeps of a file (newest first)')
     .option('--json', 'JSON output')
-    .addHelpText('after', '\nThe server keeps versions when its `versions` setting says so (README, "Versions and trash").\n\nExample:\n  $ ferry versions /docs/report.odt');
-  addConnectionOptions(versions).action(async (path: string, opts: Opts) => {
+    .addHelpText('after', '\nThe server keeps versions when its `versions` setting says so (README, "Versions and trash").\n' + E2E_NOTE + '\n\nExamples:\n  $ ferry versions /docs/report.odt\n  $ ferry versions /vault/diary.txt --passphrase-file ~/.ferry-pass');
+  addE2eOptions(addConnectionOptions(versions)).action(async (path: string, opts: Opts) => {
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
       const { listVersions } = await import('../../client/versions.js');
-      const list = await listVersions(client, loc.path);
+      const { storedPathInVault } = await import('../e2e-run.js');
+      const list = await listVersions(client, (await storedPathInVault(client, loc.path, opts))?.stored ?? loc.path);
       if (opts.json) return printJson(list);
       process.stdout.write(table(['VERSION', 'SIZE', 'MODIFIED', 'CURRENT FROM', 'REPLACED', 'HASH'], list.map((v) => [String(v.id), formatSize(v.size), when(v.mtime), when(v.createdAt), when(v.replacedAt), v.hash.slice(0, 12)])));
     });
@@ -58,39 +66,80 @@ export function registerVersions(program: Command): void {
     .description('make an old version current again (the current content becomes a version in turn)')
     .option('--version <id>', 'the version id, from `ferry versions`', positive)
     .option('--at <when>', 'the version that was current then: a date (2026-12-01T09:00) or a duration ago (2h)', (v: string) => parseWhen(v))
-    .addHelpText('after', '\nExamples:\n  $ ferry restore /docs/report.odt --version 42\n  $ ferry restore /docs/report.odt --at 2026-12-01T09:00\n  $ ferry restore /docs/report.odt --at 3h');
-  addConnectionOptions(restore).action(async (path: string, opts: Opts) => {
+    .addHelpText('after', '\n' + E2E_NOTE.trim() + '\n\nExamples:\n  $ ferry restore /docs/report.odt --version 42\n  $ ferry restore /docs/report.odt --at 2026-12-01T09:00\n  $ ferry restore /docs/report.odt --at 3h\n  $ ferry restore /vault/diary.txt --version 7 --e2e-key-file ~/.ferry.key');
+  addE2eOptions(addConnectionOptions(restore)).action(async (path: string, opts: Opts) => {
     if ((opts.version === undefined) === (opts.at === undefined)) throw new UsageError('give one of --version or --at');
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
       const { restoreVersion } = await import('../../client/versions.js');
-      const entry = await restoreVersion(client, loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
-      process.stderr.write(`restored ${entry.path} (${formatSize(entry.size)})\n`);
+      const { storedPathInVault } = await import('../e2e-run.js');
+      const inVault = await storedPathInVault(client, loc.path, opts);
+      const entry = await restoreVersion(client, inVault?.stored ?? loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
+      process.stderr.write(`restored ${inVault?.computed ? loc.path : entry.path} (${formatSize(entry.size)})\n`);
     });
   });
 
   const trash = program.command('trash').description('files deleted on the server, kept for its trashDays: ls, restore, empty');
-  const ls = trash.command('ls').argument('[path]', 'only what was deleted at or below this path', '/').description('list the trash, newest first').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry trash ls /projects');
-  addConnectionOptions(ls).action(async (path: string, opts: Opts) => {
+  const ls = trash
+    .command('ls')
+    .argument('[path]', 'only what was deleted at or below this path (as stored)', '/')
+    .description('list the trash, newest first')
+    .option('--json', 'JSON output')
+    .addHelpText(
+      'after',
+      `
+Paths are as stored. With an end-to-end secret (--passphrase-file, FERRY_E2E_PASSPHRASE or
+--e2e-key-file; never asked for) the encrypted names are shown decrypted (--json: plainPath).
+
+Examples:
+  $ ferry trash ls /projects
+  $ ferry trash ls /vault --passphrase-file ~/.ferry-pass`,
+    );
+  addE2eOptions(addConnectionOptions(ls)).action(async (path: string, opts: Opts) => {
     const loc = await resolveServerLocation(path, 'deleted files');
     await withServer(loc, opts, async (client) => {
       const { listTrash } = await import('../../client/versions.js');
       const list = await listTrash(client, loc.path);
-      if (opts.json) return printJson(list);
-      process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), t.path, formatSize(t.size), when(t.deletedAt)])));
+      const plain = await (await import('../e2e-run.js')).plainPathsOf(client, list.map((t) => t.path), opts);
+      if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
+      process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
   });
   const tr = trash
     .command('restore')
     .argument('<id>', 'an id from `ferry trash ls`', positive)
-    .option('--to <path>', 'put it there instead of where it was')
+    .option('--to <path>', 'put it there instead of where it was (a file path)')
     .description('put a deleted file back (refused if a file is there now: use --to)')
-    .addHelpText('after', '\nExamples:\n  $ ferry trash restore 17\n  $ ferry trash restore 17 --to /recovered/report.odt');
-  addConnectionOptions(tr).action(async (id: number, opts: Opts) => {
+    .addHelpText(
+      'after',
+      `
+A file deleted from an end-to-end folder (vault) goes back where it was, under the stored
+names it had (a folder renamed since comes back under its old name). If the vault itself
+was moved, renamed or deleted since, the server refuses (FERRY_ERR_E2E_NEEDS_KEY): give
+--to with its plain path in a vault and the key (--passphrase-file, FERRY_E2E_PASSPHRASE or
+--e2e-key-file); its names are then encrypted here for that place.
+
+Examples:
+  $ ferry trash restore 17
+  $ ferry trash restore 17 --to /recovered/report.odt
+  $ ferry trash restore 18 --to /vault/letters/2026/june.txt --e2e-key-file ~/.ferry.key`,
+    );
+  addE2eOptions(addConnectionOptions(tr)).action(async (id: number, opts: Opts) => {
     await withClient(opts, async (client) => {
-      const { restoreTrash } = await import('../../client/versions.js');
-      const entry = await restoreTrash(client, id, opts.to === undefined ? undefined : normalizePath(opts.to));
-      process.stderr.write(`restored ${entry.path}\n`);
+      const { restoreTrash, listTrash } = await import('../../client/versions.js');
+      const to = opts.to === undefined ? undefined : normalizePath(opts.to);
+      const { storedPathInVault } = await import('../e2e-run.js');
+      const inVault = to === undefined ? undefined : await storedPathInVault(client, to, opts);
+      if (inVault?.computed) {
+        // A file of another key would be restored whole but never open there (the newest 10,000 entries are looked at).
+        const t = (await listTrash(client, '/')).find((x) => x.id === id);
+        const name = t?.path.slice(t.path.lastIndexOf('/') + 1);
+        if (name !== undefined && isE2eName(name) && !(await inVault.opens(name))) {
+          throw new ValidationError(`trash entry ${id} (${t!.path}) is not encrypted with the key of the end-to-end folder ${inVault.vault}: restore it into its own vault`);
+        }
+      }
+      const entry = await restoreTrash(client, id, inVault?.stored ?? to, { reencrypt: inVault?.computed });
+      process.stderr.write(`restored ${inVault?.computed ? to : entry.path}\n`);
     });
   });
   const empty = trash

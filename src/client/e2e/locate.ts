@@ -7,6 +7,7 @@
  */
 import { isFerryError } from '../../core/errors.js';
 import { baseName, isWithin, joinPath, parentPath, relativePath } from '../../core/path.js';
+import type { ChunkRef } from '../../core/manifest.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
 import { E2E_MARKER_NAME, fileKeyOf, type DecryptOptions, type E2eFileInfo, type E2eKeys, type E2eMarker } from './format.js';
@@ -90,13 +91,20 @@ export async function serverPathOf(keys: E2eKeys, loc: KeyLocation | undefined, 
 
 /**
  * The file key and the sealed table's name, size and mtime of a stored encrypted file:
- * its manifest, then only its first chunks (the header comes first and is cut at the
- * server's maximum chunk size, so one chunk holds it for files up to about 100 GiB).
+ * its manifest (unless its chunk list is known: a listing with `chunks` gives it for small
+ * files), then only its first chunks (the header comes first and is cut at the server's
+ * maximum chunk size, so one chunk holds it for files up to about 100 GiB).
  */
-export async function readFileKey(client: AnyClient, serverPath: string, keyFor: DecryptOptions['keyFor'], signal?: AbortSignal): Promise<{ fileKey: Uint8Array; info: E2eFileInfo }> {
-  const manifest = await client.manifest(serverPath, { signal });
+export async function readFileKey(
+  client: AnyClient,
+  serverPath: string,
+  keyFor: DecryptOptions['keyFor'],
+  signal?: AbortSignal,
+  knownChunks?: readonly ChunkRef[],
+): Promise<{ fileKey: Uint8Array; info: E2eFileInfo }> {
+  const { chunks, path } = knownChunks ? { chunks: knownChunks, path: serverPath } : await client.manifest(serverPath, { signal });
   async function* stored(): AsyncGenerator<Uint8Array> {
-    for (const c of manifest.chunks) yield await client.getChunk(c.hash, c.size, { signal, path: manifest.path });
+    for (const c of chunks) yield await client.getChunk(c.hash, c.size, { signal, path });
   }
   return fileKeyOf(stored(), keyFor);
 }

@@ -18,6 +18,8 @@ import type { FerryApi } from '../api.js';
 import { readAt } from '../local-file.js';
 import { putStream } from '../put.js';
 import { TransferContext, type TransferOptions, type TransferResult } from '../transfer.js';
+import { forEachConcurrent } from '../concurrency.js';
+import type { ChunkRef } from '../../core/manifest.js';
 import { plainChunking, uploadEncryptedOnce } from './single-pass.js';
 import {
   E2E_MARKER_NAME,
@@ -368,14 +370,41 @@ export interface E2eEntry extends Entry {
   plainName?: string;
 }
 
-/** The entries of a plain folder path below a marker, names decrypted when `keys` is given. */
-export async function listEncrypted(client: Client, plainDir: string, keys: E2eKeys | undefined, loc: KeyLocation, signal?: AbortSignal): Promise<E2eEntry[]> {
+/**
+ * The entries of a plain folder path below a marker, names decrypted when `keys` is given.
+ * `fileInfo` (`ls -l`): each encrypted file's plain size and mtime too, from the sealed
+ * table of its header: one read of its first chunk per file (two for a file too large for
+ * the listing to carry its chunk list), eight at a time. A file whose header cannot be read
+ * or opened (not end to end, another key, damaged) keeps its stored size and time.
+ */
+export async function listEncrypted(client: Client, plainDir: string, keys: E2eKeys | undefined, loc: KeyLocation, signal?: AbortSignal, options: { fileInfo?: boolean } = {}): Promise<E2eEntry[]> {
   const serverDir = keys && inVault(loc, plainDir) ? await serverPathOf(keys, loc, plainDir) : plainDir;
+  const withInfo = keys !== undefined && options.fileInfo === true;
   const out: E2eEntry[] = [];
-  for await (const e of client.list(serverDir, { signal })) {
+  const infoOf = new Map<number, { path: string; chunks?: ChunkRef[] }>();
+  for await (const e of client.list(serverDir, { signal, chunks: withInfo })) {
     if (e.name === E2E_MARKER_NAME) continue;
     const plainName = keys ? await keys.decryptName(e.name) : undefined;
-    out.push(plainName === undefined ? e : { ...e, plainName, name: plainName, path: joinPath(plainDir, plainName) });
+    const entry: Entry = { ...e };
+    delete entry.chunkList;
+    out.push(plainName === undefined ? entry : { ...entry, plainName, name: plainName, path: joinPath(plainDir, plainName) });
+    if (withInfo && plainName !== undefined && e.type === 'file') infoOf.set(out.length - 1, { path: e.path, chunks: e.chunkList });
+  }
+  if (withInfo) {
+    await forEachConcurrent(
+      [...infoOf],
+      8,
+      async ([i, f]) => {
+        try {
+          const { info } = await readFileKey(client, f.path, async () => ({ keys: keys! }), signal, f.chunks);
+          out[i] = { ...out[i], size: info.size, mtime: info.mtime };
+        } catch (err) {
+          // One unreadable file (not end to end, another key, damaged) must not cost the whole listing.
+          if (signal?.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
+        }
+      },
+      signal,
+    );
   }
   return out;
 }

@@ -5,7 +5,7 @@
  *   GET    /api/v1/versions/*path          {path, versions: [...]} newest first (read)
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
  *   GET    /api/v1/trash?path=P            {entries: [...]} newest first (list)
- *   POST   /api/v1/trash/restore           {id, to?} -> Entry (write at the target)
+ *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
  *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
  */
 import type { FastifyRequest } from 'fastify';
@@ -80,9 +80,11 @@ async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {
   // Someone else's trash is as invisible as their files.
   if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`);
   const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
+  if (body.reencrypt !== undefined && typeof body.reencrypt !== 'boolean') throw new ValidationError('reencrypt must be a boolean');
   const server = authorize(auth, 'write', to);
   const check = ctx.quota.commitCheck(auth);
-  const entry = await ctx.versions.restoreTrash(id, server, (trx) => check(trx, [{ path: server, size: t.size }]));
+  // An end-to-end client says it computed `to`'s names with the key (src/store/vault-guard.ts, checkRestore).
+  const entry = await ctx.versions.restoreTrash(id, server, (trx) => check(trx, [{ path: server, size: t.size }]), { reencrypt: body.reencrypt === true });
   await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { trash: id, from: t.path, size: t.size } });
   return toUserEntry(auth, entry);
 }

@@ -107,7 +107,7 @@ const EXTENSIONS: [string, string][] = [
   ['lsetstat@openssh.com', '1'],
 ];
 
-/** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, or a rename in one) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason. */
+/** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, a rename in one, or removing a key marker in use) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason. */
 export function statusOf(err: unknown): { code: StatusCode; message: string } | undefined {
   if (!isFerryError(err)) return undefined;
   switch (err.code) {
@@ -117,6 +117,7 @@ export function statusOf(err: unknown): { code: StatusCode; message: string } | 
     case 'FERRY_ERR_PERMISSION':
     case 'FERRY_ERR_E2E_PLAIN_IN_VAULT':
     case 'FERRY_ERR_E2E_NEEDS_KEY':
+    case 'FERRY_ERR_E2E_MARKER_IN_USE':
       return { code: STATUS.PERMISSION_DENIED, message: err.message };
     case 'FERRY_ERR_UNSUPPORTED':
     case 'FERRY_ERR_NOT_IMPLEMENTED':

@@ -17,7 +17,7 @@ import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
 import { isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
-import { fileInfo, findVault, keysOfVault, listVault, lockVaults, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
+import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
@@ -433,7 +433,10 @@ function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; mo
           initial={modal.entry.name}
           onClose={props.onClose}
           onSubmit={async (name) => {
-            await api.move(modal.entry.path, joinPath(parentPath(modal.entry.path), name), { overwrite: false });
+            const to = joinPath(parentPath(modal.entry.path), name);
+            // A vault's own folder: with its keys, if it is unlocked in this tab.
+            if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to);
+            else await api.move(modal.entry.path, to, { overwrite: false });
             props.onChanged();
           }}
         />
@@ -448,7 +451,8 @@ function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; mo
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
             for (const e of modal.entries) {
-              if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
+              if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
+              else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
               else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
             }
             props.onChanged();
