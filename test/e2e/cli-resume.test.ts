@@ -171,7 +171,19 @@ describe('download resume and delta download', () => {
     await done;
     expect((await stat(dst + '.ferry-part')).isFile()).toBe(true);
 
-    const start = await w.metric(SERVED);
+    // The server counts a response's bytes when it ends: responses to the killed client may
+    // end (and be counted) a little after it died. Start counting once the counter holds still.
+    let start = -1;
+    await waitFor(
+      async () => {
+        const now = await w.metric(SERVED);
+        const still = now === start;
+        start = now;
+        return still;
+      },
+      60_000,
+      500,
+    );
     const r = JSON.parse(ok(await w.ferry(['get', '--json', '/dl/dl.bin', dst])).stdout);
     // What the killed run had verified and written is reused; the rest comes once.
     expect(r.bytesReused + r.bytesTransferred).toBe(size);
