@@ -15,22 +15,17 @@ import { migrationProvider } from '../../src/store/migrations.js';
 const dir = mkdtempSync(join(tmpdir(), 'ferry-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const tables = (file: string): string[] => {
+/** The `name` of every row `sql` gives, read from the database file at `file`. */
+const column = (file: string, sql: string): string[] => {
   const db = new Database(file, { readonly: true });
   try {
-    return (db.prepare("select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name").all() as { name: string }[]).map((r) => r.name);
+    return (db.prepare(sql).all() as { name: string }[]).map((r) => r.name);
   } finally {
     db.close();
   }
 };
-const recorded = (file: string): string[] => {
-  const db = new Database(file, { readonly: true });
-  try {
-    return (db.prepare('select name from kysely_migration order by name').all() as { name: string }[]).map((r) => r.name);
-  } finally {
-    db.close();
-  }
-};
+const tables = (file: string): string[] => column(file, "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name");
+const recorded = (file: string): string[] => column(file, 'select name from kysely_migration order by name');
 
 describe('a new SQLite database', () => {
   it('gets every migration in one run, and a second open runs none', async () => {
