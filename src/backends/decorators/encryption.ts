@@ -23,7 +23,7 @@
  * and deletes remove the plain copy; {@link migrateToEncrypted} rewrites the plain objects in
  * the background and then drops the fallback.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   ConfigError,
@@ -110,7 +110,7 @@ class Sealer {
   seen = 0;
 
   constructor(
-    private readonly key: Buffer,
+    private readonly key: KeyObject,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
     private readonly output: (b: Buffer) => void,
@@ -291,7 +291,7 @@ class OpenStream extends Transform {
   private left: number;
   private sawLast = false;
   private header?: ObjectHeader;
-  private key?: Buffer;
+  private key?: KeyObject;
   private lastIndex?: number;
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   readonly ready: Promise<void>;
@@ -300,9 +300,9 @@ class OpenStream extends Transform {
 
   constructor(
     private readonly plan: ReadPlan,
-    private readonly check: (raw: Buffer) => { header: ObjectHeader; key: Buffer },
+    private readonly check: (raw: Buffer) => { header: ObjectHeader; key: KeyObject },
     private readonly what: string,
-    known?: { header: ObjectHeader; key: Buffer },
+    known?: { header: ObjectHeader; key: KeyObject },
     output?: (b: Buffer) => void,
   ) {
     super();
@@ -315,7 +315,7 @@ class OpenStream extends Transform {
     if (known) this.accept(known);
   }
 
-  private accept(known: { header: ObjectHeader; key: Buffer }): void {
+  private accept(known: { header: ObjectHeader; key: KeyObject }): void {
     this.header = known.header;
     this.key = known.key;
     const size = known.header.plainSize;
@@ -445,7 +445,7 @@ class OpenStream extends Transform {
  * The same checks as OpenStream, in one synchronous pass: the chunk store's hot path, where
  * a stream's pieces and their concatenation would cost more than the cipher.
  */
-function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: Buffer }, body: Buffer, what: string, into?: Buffer): Buffer {
+function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: KeyObject }, body: Buffer, what: string, into?: Buffer): Buffer {
   const size = known.header.plainSize;
   const lastIndex = size === undefined ? undefined : Math.max(1, Math.ceil(size / SEGMENT_BYTES)) - 1;
   let left = plan.take;
@@ -706,7 +706,7 @@ export class EncryptedBackend implements StorageBackend {
   }
 
   /** Opens and checks a header read from the store. */
-  private checkHeader(key: string, raw: Buffer): { header: ObjectHeader; key: Buffer } {
+  private checkHeader(key: string, raw: Buffer): { header: ObjectHeader; key: KeyObject } {
     if (raw.length < HEADER_BYTES) throw new CryptoTruncatedError(`${key}: the encrypted object ends inside its header`);
     const header = parseHeader(raw);
     if (!header) throw new CryptoTamperedError(`${key}: the stored object is not an encrypted object of this store`);
@@ -1012,7 +1012,7 @@ function stripHashes(e: DirEntry): DirEntry {
 }
 
 /** Seals a whole buffer into one buffer of exactly its sealed size: the start of `into` when given (large enough). */
-function sealWhole(key: Buffer, header: Buffer, body: Uint8Array, into?: Buffer): Buffer {
+function sealWhole(key: KeyObject, header: Buffer, body: Uint8Array, into?: Buffer): Buffer {
   const out = into ? into.subarray(0, sealedSize(body.length)) : Buffer.allocUnsafe(sealedSize(body.length));
   header.copy(out, 0);
   sealSegmentsInto(key, header, 0, body, true, out, HEADER_BYTES);
