@@ -117,6 +117,21 @@ describe('configuration mistakes: exit 2 with a plain message, not 70 "unexpecte
     await next.stop();
   });
 
+  it('a FERRY_HEAP_GROWING_PERCENT that is not a whole number from 0 to 1000 is refused before anything starts; a valid one serves', async () => {
+    for (const bad of ['abc', '-5', '2000', '1.5']) {
+      const data = join(tmp.path, `heap-${bad.replace(/\W/g, '_')}`);
+      const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_HEAP_GROWING_PERCENT: bad }, timeoutMs: 30_000 });
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr, bad).toContain(`FERRY_HEAP_GROWING_PERCENT must be a whole number from 0 (V8's own factor) to 1000, not "${bad}"`);
+      expect(existsSync(data), bad).toBe(false);
+    }
+    for (const good of ['0', '300']) {
+      const server = await startServer({ dataDir: join(tmp.path, `heap-ok-${good}`), env: { FERRY_HEAP_GROWING_PERCENT: good } });
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+      await server.stop();
+    }
+  });
+
   it('an unknown host or an address not of this machine in --addr', async () => {
     const unknown = await runFerry(['serve', '--addr', 'no-such-host.invalid:0', '--data', join(tmp.path, 'unknown-host')], { timeoutMs: 30_000 });
     expect(unknown.code).toBe(2);
