@@ -89,6 +89,9 @@ const STORED_NAMES_CACHED = 8192;
  */
 const CARRY_BYTES = 64 * 1024;
 
+/** Sealed pieces at least this big are sealed into reused buffers (Sealer.outputBuffer). */
+const POOLED_OUTPUT_BYTES = 256 * 1024;
+
 /**
  * Encrypts plain bytes, given piece by piece, into header + segments, handing each piece's
  * sealed bytes to `output`; fails as soon as more than `expected` bytes arrive. Not a stream:
@@ -124,7 +127,9 @@ class Sealer {
    * mark-compact every ~20 MB uploaded, measured).
    */
   private outputBuffer(n: number): Buffer {
-    const backing = this.pool?.acquire(n);
+    // Only for pieces as big as a chunk: the pool's buffers are whole MiB, and a body streamed
+    // in socket-sized pieces (64 KiB) taking one each would hold 16 times its bytes.
+    const backing = n >= POOLED_OUTPUT_BYTES ? this.pool?.acquire(n) : undefined;
     if (!backing) return Buffer.allocUnsafe(n);
     const out = backing.subarray(0, n);
     this.lent.set(out, backing);
