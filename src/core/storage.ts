@@ -248,6 +248,13 @@ export interface RangeReadOptions extends OpOptions {
    * never `into` itself.
    */
   into?: Buffer;
+  /**
+   * The caller reads many small files one after another and prefers blocking system calls
+   * for them (a CLI reading a tree: see the local backend's readRange). A hint: backends
+   * without local files ignore it, and a server must never set it (a slow disk would stall
+   * every other client).
+   */
+  blocking?: boolean;
 }
 
 /**

@@ -296,7 +296,9 @@ async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<O
 export async function readAll(remote: Remote, rel: string, size: number, signal?: AbortSignal): Promise<Buffer> {
   if (canReadRange(remote.backend) && size > 0) {
     // One positional read: cheaper than a stream for small files.
-    const data = await remote.backend.readRange(keyOf(remote, rel), 0, size + 1, { signal });
+    // Blocking calls where the backend has local files: a tree's small files are read one
+    // after another, and the thread pool's round trips cost more than the reads (readRange).
+    const data = await remote.backend.readRange(keyOf(remote, rel), 0, size + 1, { signal, blocking: true });
     if (data.length !== size) throw new SizeMismatchError(`${rel}: read ${data.length} bytes, listed ${size} (changed while syncing?)`, { retryable: true });
     return data;
   }

