@@ -34,6 +34,8 @@ export interface ChunkSource {
   chunks(params: ChunkingParams, signal: AbortSignal): AsyncIterable<ChunkRecord[]>;
   /** A chunk's bytes, read when a slot is free (a browser gives a Blob slice: no copy). */
   read(record: ChunkRecord): Promise<Uint8Array | Blob>;
+  /** Bytes {@link read} gave whose request succeeded: nothing uses them any more (a source may reuse the memory). */
+  sent?(data: Uint8Array | Blob): void;
   /** Throws FERRY_ERR_PRECONDITION_FAILED when the file changed since it was opened. */
   checkUnchanged(): Promise<void>;
 }
@@ -221,12 +223,13 @@ async function uploadAttempt(
     const firstByHash = new Map<string, ChunkRecord>();
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
+    const sent = source.sent?.bind(source);
     const baseOf = await deltaBases(client, caps, target.path, source.size, signal);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress, ...baseOf(r) })) {
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...baseOf(r) })) {
           sentBytes += r.size;
           continue;
         }
@@ -286,7 +289,7 @@ async function uploadAttempt(
         const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
         for (const h of missing) {
           const r = firstByHash.get(h);
-          if (r) active.add({ hash: r.hash, size: r.size, load: load(r) }, { force: true });
+          if (r) active.add({ hash: r.hash, size: r.size, load: load(r), sent }, { force: true });
         }
         await active.drain();
       }
