@@ -68,11 +68,11 @@ function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
 /**
  * Pulls the next batch while the caller works on the current one: chunking then overlaps
  * the manifest appends. (A chunker in worker threads runs ahead anyway; one in the calling
- * thread, a browser's, computes only when asked.)
+ * thread, a browser's, computes only when asked.) `first`: the source's first batch, asked
+ * for already.
  */
-async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let next = it.next();
+async function* readAhead<T>(it: AsyncIterator<T>, first?: Promise<IteratorResult<T>>): AsyncGenerator<T> {
+  let next = first ?? it.next();
   try {
     for (;;) {
       const r = await next;
@@ -208,10 +208,18 @@ async function uploadAttempt(
   const limits = caps.limits;
   let session: UploadStatus | undefined;
   let active: ChunkSender | undefined;
+  // A large file's chunking starts now, beside the requests that open the session (its
+  // first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads, plus a read).
+  let early: { it: AsyncIterator<ChunkRecord[]>; first: Promise<IteratorResult<ChunkRecord[]>> } | undefined;
   try {
     // Small files (and retries that already know the chunk list) announce the whole
     // manifest at creation: one request fewer, and the server checks it at once.
     const sealed = known ?? (source.size <= 4 * caps.chunking.maxSize ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+    if (!sealed) {
+      const it = source.chunks(caps.chunking, signal)[Symbol.asyncIterator]();
+      early = { it, first: it.next() };
+      early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
+    }
     const meta = {
       path: target.path,
       mtime: target.mtime,
@@ -249,7 +257,7 @@ async function uploadAttempt(
       session = await client.createUpload({ ...meta, size: source.size }, { signal });
       hooks.onSession?.(session.id);
       active = new ChunkSender(ctx, session.id, caps);
-      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(source.chunks(caps.chunking, signal));
+      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(early!.it, early!.first);
       for await (const batch of batches) {
         throwIfAborted(signal);
         for (const part of slices(batch, limits.maxChunksPerRequest)) {
@@ -295,6 +303,9 @@ async function uploadAttempt(
       }
     }
   } catch (err) {
+    // Stops a chunker started early (a generator's `return` waits for the batch it is on);
+    // once readAhead has pulled from it, it was closed there already and this is a no-op.
+    await early?.it.return?.().catch(() => undefined);
     await active?.abandon(); // no request may still read the file once it is closed
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${source.name} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
