@@ -4,9 +4,9 @@ import { lstat, open, opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PreconditionFailedError, fromSystemError, throwIfAborted } from '../core/errors.js';
 
-/** Reads exactly `size` bytes at `offset` (positional: many reads may share the handle). */
-export async function readAt(fh: FileHandle, offset: number, size: number, what: string): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size);
+/** Reads exactly `size` bytes at `offset` (positional: many reads may share the handle), into `into` when given (a view of it is returned). */
+export async function readAt(fh: FileHandle, offset: number, size: number, what: string, into?: Buffer): Promise<Buffer> {
+  const buf = into ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   let n = 0;
   while (n < size) {
     const { bytesRead } = await fh.read(buf, n, size - n, offset + n);
@@ -14,6 +14,56 @@ export async function readAt(fh: FileHandle, offset: number, size: number, what:
     n += bytesRead;
   }
   return buf;
+}
+
+/**
+ * Buffers for the chunks an upload reads back from its file, reused once a chunk is sent.
+ *
+ * Why: a fresh buffer per chunk (1-4 MiB, outside V8's heap) counts against the old
+ * generation's external-memory limit, so `ferry put` of 256 MiB ran 14 mark-compacts, one
+ * every ~20 MB read (`--trace-gc`; the "mark-compact trap" of
+ * benchmarks/results/issue-15-speed.md). With the buffers kept, a whole upload allocates
+ * about `parallel` of them. A buffer is taken back only when its chunk's request succeeded
+ * ({@link give}); after a failure it is left to the collector, since a request that failed
+ * may not yet have let go of it.
+ */
+export class ReadBuffers {
+  private readonly free: Buffer[] = [];
+  /** The memory of every buffer this pool made: nothing else is ever taken back. */
+  private readonly own = new WeakSet<ArrayBufferLike>();
+
+  /** `keep`: at most this many spare buffers are held. */
+  constructor(private readonly keep: number) {}
+
+  /** Exactly `size` bytes at `offset`, in a view of a reused buffer (or a new one). */
+  async read(fh: FileHandle, offset: number, size: number, what: string): Promise<Buffer> {
+    const i = this.free.findIndex((b) => b.length >= size);
+    // Sizes rounded up to a power of two (from 64 KiB): chunks of one file fall in a few classes.
+    let buf: Buffer;
+    if (i >= 0) buf = this.free.splice(i, 1)[0];
+    else {
+      buf = Buffer.allocUnsafeSlow(2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024))));
+      this.own.add(buf.buffer);
+    }
+    try {
+      return await readAt(fh, offset, size, what, buf);
+    } catch (err) {
+      this.give(buf);
+      throw err;
+    }
+  }
+
+  /** Takes back the buffer under a view {@link read} returned; the view must no longer be used. */
+  give(view: Uint8Array): void {
+    if (this.free.length >= this.keep || !this.own.has(view.buffer)) return;
+    if (this.free.some((b) => b.buffer === view.buffer)) return; // given twice
+    this.free.push(Buffer.from(view.buffer, 0, view.buffer.byteLength));
+  }
+
+  /** Spare buffers held (tests). */
+  get spare(): number {
+    return this.free.length;
+  }
 }
 
 /** Writes all of `data` at `offset`. */

@@ -18,7 +18,7 @@ import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
-import { readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { ReadBuffers, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
@@ -98,12 +98,17 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
   } catch (err) {
     throw fromSystemError(err, localPath);
   }
+  // Chunk buffers reused once sent: at most `parallel` reads are in flight (each holds a slot).
+  const buffers = new ReadBuffers(ctx.parallel);
   try {
     const source: ChunkSource = {
       name: localPath,
       size: st.size,
       chunks: (params, signal) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers }),
-      read: (r) => readAt(fh, r.offset, r.size, localPath),
+      read: (r) => buffers.read(fh, r.offset, r.size, localPath),
+      sent: (data) => {
+        if (data instanceof Uint8Array) buffers.give(data);
+      },
       checkUnchanged: async () => {
         const now = await fh.stat();
         if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);

@@ -115,6 +115,12 @@ interface SendItem {
   progress?: FileProgress;
   /** Called once the bytes are no longer needed (sent, or the sender failed). */
   release?: () => void;
+  /**
+   * Called with the bytes `load` gave once the request that sent them succeeded (one PUT:
+   * nothing reads them any more), so that their memory may be reused. Not called after a
+   * failure, nor for chunks sent in packs (those are copied into the pack's body).
+   */
+  sent?: (data: Uint8Array | Blob) => void;
   /** The chunk this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
   base?: { hash: string; path: string };
 }
@@ -255,6 +261,7 @@ export class ChunkSender {
         if (this.failure !== undefined) return;
         const data = await item.load();
         await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, ...(item.base ? { base: item.base } : {}) });
+        item.sent?.(data);
         this.account([item]);
       }, this.signal);
     } finally {

@@ -34,6 +34,8 @@ export interface ChunkSource {
   chunks(params: ChunkingParams, signal: AbortSignal): AsyncIterable<ChunkRecord[]>;
   /** A chunk's bytes, read when a slot is free (a browser gives a Blob slice: no copy). */
   read(record: ChunkRecord): Promise<Uint8Array | Blob>;
+  /** Bytes {@link read} gave whose request succeeded: nothing uses them any more (a source may reuse the memory). */
+  sent?(data: Uint8Array | Blob): void;
   /** Throws FERRY_ERR_PRECONDITION_FAILED when the file changed since it was opened. */
   checkUnchanged(): Promise<void>;
 }
@@ -66,11 +68,11 @@ function* slices<T>(items: readonly T[], size: number): Generator<T[]> {
 /**
  * Pulls the next batch while the caller works on the current one: chunking then overlaps
  * the manifest appends. (A chunker in worker threads runs ahead anyway; one in the calling
- * thread, a browser's, computes only when asked.)
+ * thread, a browser's, computes only when asked.) `first`: the source's first batch, asked
+ * for already.
  */
-async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let next = it.next();
+async function* readAhead<T>(it: AsyncIterator<T>, first?: Promise<IteratorResult<T>>): AsyncGenerator<T> {
+  let next = first ?? it.next();
   try {
     for (;;) {
       const r = await next;
@@ -206,10 +208,18 @@ async function uploadAttempt(
   const limits = caps.limits;
   let session: UploadStatus | undefined;
   let active: ChunkSender | undefined;
+  // A large file's chunking starts now, beside the requests that open the session (its
+  // first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads, plus a read).
+  let early: { it: AsyncIterator<ChunkRecord[]>; first: Promise<IteratorResult<ChunkRecord[]>> } | undefined;
   try {
     // Small files (and retries that already know the chunk list) announce the whole
     // manifest at creation: one request fewer, and the server checks it at once.
     const sealed = known ?? (source.size <= 4 * caps.chunking.maxSize ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+    if (!sealed) {
+      const it = source.chunks(caps.chunking, signal)[Symbol.asyncIterator]();
+      early = { it, first: it.next() };
+      early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
+    }
     const meta = {
       path: target.path,
       mtime: target.mtime,
@@ -221,12 +231,13 @@ async function uploadAttempt(
     const firstByHash = new Map<string, ChunkRecord>();
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
+    const sent = source.sent?.bind(source);
     const baseOf = await deltaBases(client, caps, target.path, source.size, signal);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
         if (!firstByHash.has(r.hash)) firstByHash.set(r.hash, r);
-        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), progress, ...baseOf(r) })) {
+        if (missing.has(r.hash) && active!.add({ hash: r.hash, size: r.size, load: load(r), sent, progress, ...baseOf(r) })) {
           sentBytes += r.size;
           continue;
         }
@@ -246,7 +257,7 @@ async function uploadAttempt(
       session = await client.createUpload({ ...meta, size: source.size }, { signal });
       hooks.onSession?.(session.id);
       active = new ChunkSender(ctx, session.id, caps);
-      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(source.chunks(caps.chunking, signal));
+      const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(early!.it, early!.first);
       for await (const batch of batches) {
         throwIfAborted(signal);
         for (const part of slices(batch, limits.maxChunksPerRequest)) {
@@ -286,12 +297,15 @@ async function uploadAttempt(
         const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
         for (const h of missing) {
           const r = firstByHash.get(h);
-          if (r) active.add({ hash: r.hash, size: r.size, load: load(r) }, { force: true });
+          if (r) active.add({ hash: r.hash, size: r.size, load: load(r), sent }, { force: true });
         }
         await active.drain();
       }
     }
   } catch (err) {
+    // Stops a chunker started early (a generator's `return` waits for the batch it is on);
+    // once readAhead has pulled from it, it was closed there already and this is a no-op.
+    await early?.it.return?.().catch(() => undefined);
     await active?.abandon(); // no request may still read the file once it is closed
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${source.name} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });

@@ -162,8 +162,14 @@ describe('LocalBackend on disk', () => {
     // file + its directory + the new directories' entries
     expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
     sync.mockClear();
+    // A new directory under one already known (one mkdir): its entry is made durable too.
+    await b.write('new/other/durable', Buffer.from('x'));
+    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
+    sync.mockClear();
     await b.write('new/dir/fast', Buffer.from('x'), { durable: false });
+    await b.write('new/third/fast', Buffer.from('x'), { durable: false });
     expect(sync).not.toHaveBeenCalled();
+    expect(await fsp.readFile(path.join(dir, 'new', 'third', 'fast'), 'utf8')).toBe('x');
   });
 
   it('failed writes leave no temporary file on disk', async () => {
@@ -276,6 +282,20 @@ describe('LocalBackend on disk', () => {
       expect(await fsp.readFile(path.join(outside, 'secret'), 'utf8')).toBe('secret');
       expect((await fsp.lstat(path.join(dir, 'root', 'out-dir'))).isSymbolicLink()).toBe(true);
       expect(await diskNames(path.join(dir, 'root', 'real'))).toEqual(['f', 'src']);
+    });
+
+    it('a new directory under a known one is made directly; a link or a file in its place is still refused', async () => {
+      await b.write('real/a/x', Buffer.from('x')); // `real` is now known
+      await b.write('real/b/x', Buffer.from('y')); // made by one mkdir under it
+      expect(await fsp.readFile(path.join(dir, 'root', 'real', 'b', 'x'), 'utf8')).toBe('y');
+      await fsp.symlink(outside, path.join(dir, 'root', 'real', 'ln'));
+      await expect(b.write('real/ln/y', Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_PATH_INVALID' });
+      await expect(b.write('real/f/y', Buffer.from('x'))).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_A_DIRECTORY' });
+      expect(await diskNames(outside)).toEqual(['secret']);
+      // A known directory removed behind Ferry's back: looked up again, then made.
+      await fsp.rm(path.join(dir, 'root', 'real', 'b'), { recursive: true });
+      await b.write('real/b/z', Buffer.from('z'));
+      expect(await fsp.readFile(path.join(dir, 'root', 'real', 'b', 'z'), 'utf8')).toBe('z');
     });
 
     it('writing over a link replaces the link, never the file it points to', async () => {

@@ -15,7 +15,11 @@ import { copyFile, mkdir, readFile, readdir, stat, symlink, truncate, utimes, wr
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { chunkBuffer, sha256 } from '../../src/algo/file-hash.js';
 import { FerryClient } from '../../src/client/client.js';
+import { TransferContext } from '../../src/client/transfer.js';
+import { uploadFile, type ChunkSource } from '../../src/client/upload-flow.js';
 import { isFerryError } from '../../src/core/errors.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
 import { encodePathForUrl } from '../../src/core/protocol.js';
@@ -59,6 +63,42 @@ const bytesSent = () => proxy.bytesIn(undefined, CHUNK_UPLOADS);
 const bytesServed = () => proxy.bytesOut(undefined, DOWNLOADS);
 
 /** A file's bytes as the server serves them (asked directly, not through the proxy). */
+/**
+ * A ChunkSource over bytes in memory, batches of 8 records, that records whether its
+ * chunking started and whether it was closed (its generator's `finally`).
+ */
+function memorySource(data: Buffer, chunks: ReturnType<typeof chunkBuffer>, hooks: Pick<ChunkSource, 'sent'>) {
+  let started = false;
+  let closed = false;
+  let pulled = 0;
+  let offset = 0;
+  const records = chunks.map((c) => {
+    const r = { offset, size: c.size, hash: c.hash };
+    offset += c.size;
+    return r;
+  });
+  const source: ChunkSource = {
+    name: 'memory',
+    size: data.length,
+    async *chunks() {
+      started = true;
+      try {
+        for (let i = 0; i < records.length; i += 8) {
+          pulled += 1;
+          await new Promise((r) => setTimeout(r, 1));
+          yield records.slice(i, i + 8);
+        }
+      } finally {
+        closed = true;
+      }
+    },
+    read: async (r) => Buffer.from(data.subarray(r.offset, r.offset + r.size)),
+    checkUnchanged: async () => undefined,
+    ...hooks,
+  };
+  return { source, started: () => started, closed: () => closed, batchesPulled: () => pulled };
+}
+
 async function remoteBytes(path: string): Promise<Buffer> {
   const res = await server.api('/api/v1/files' + encodePathForUrl(path));
   if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
@@ -173,6 +213,38 @@ describe('putFile / getFile', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(proxy.requests('PUT', /./).length).toBe(puts);
     expect(puts).toBeLessThanOrEqual(16); // the first refusal stopped the rest of the ~500 chunks
+  });
+
+  it('hands back the bytes of each chunk whose PUT succeeded, and of no other (buffer reuse)', async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const chunks = chunkBuffer(data, SMALL_CHUNKING);
+    const sent: Array<{ data: Uint8Array; copy: Buffer }> = [];
+    const source = memorySource(data, chunks, { sent: (d) => sent.push({ data: d as Uint8Array, copy: Buffer.from(d as Uint8Array) }) });
+    const ctx = new TransferContext(client, {});
+    await uploadFile(ctx, source.source, { path: '/reuse.bin', mtime: 1 });
+    expect((await remoteBytes('/reuse.bin')).equals(data)).toBe(true);
+    const single = chunks.filter((c) => c.size >= minSize); // smaller ones travel in packs
+    expect(sent.length).toBe(new Set(single.map((c) => c.hash)).size);
+    for (const s of sent) expect(sha256(s.data)).toBe(sha256(s.copy)); // handed back intact
+
+    // A refused PUT: its bytes are never handed back (a failed request may still hold them).
+    sent.length = 0;
+    const other = randomBytes(2 * 1024 * 1024);
+    const otherChunks = chunkBuffer(other, SMALL_CHUNKING);
+    proxy.rules.push({ method: 'PUT', path: /\/chunks\//, status: 413, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', times: 1000 });
+    const refused = memorySource(other, otherChunks, { sent: (d) => sent.push({ data: d as Uint8Array, copy: Buffer.alloc(0) }) });
+    await expect(uploadFile(new TransferContext(client, {}), refused.source, { path: '/refused.bin', mtime: 1 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_PAYLOAD_TOO_LARGE'));
+    expect(sent).toEqual([]);
+  });
+
+  it('a large file whose session cannot be opened stops the chunker that started beside it', async () => {
+    const data = randomBytes(2 * 1024 * 1024); // above 4 x maxSize: chunked while the session opens
+    const source = memorySource(data, chunkBuffer(data, SMALL_CHUNKING), {});
+    proxy.rules.push({ method: 'POST', path: CREATE_UPLOAD, status: 413, code: 'FERRY_ERR_QUOTA_EXCEEDED', times: 5 });
+    await expect(uploadFile(new TransferContext(client, {}), source.source, { path: '/big.bin', mtime: 1 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_QUOTA_EXCEEDED'));
+    expect(source.started()).toBe(true);
+    expect(source.closed()).toBe(true);
+    expect(source.batchesPulled()).toBeLessThanOrEqual(2); // the first, and at most one asked for meanwhile
   });
 
   it('maps unknown error codes to FERRY_ERR_SERVER (5xx) and FERRY_ERR_PROTOCOL (4xx)', async () => {

@@ -360,6 +360,8 @@ export class LocalBackend
   async #ensureDir(dirKey: string, durable: boolean): Promise<string> {
     const known = this.#knownDirs.get(dirKey);
     if (known !== undefined) return known;
+    const made = await this.#makeUnderKnown(dirKey, durable);
+    if (made !== undefined) return made;
     const realRoot = (await this.#rootDir(true)) as string;
     if (dirKey === '') return realRoot;
     const abs = path.join(realRoot, dirKey);
@@ -388,6 +390,7 @@ export class LocalBackend
       const real = await check(path.join(realRoot, ...segments.slice(0, depth)));
       if (real !== undefined) {
         base = real;
+        this.#rememberDir(segments.slice(0, depth).join('/'), real);
         break;
       }
     }
@@ -414,6 +417,37 @@ export class LocalBackend
     }
     this.#rememberDir(dirKey, real);
     return real;
+  }
+
+  /**
+   * The common case of `#ensureDir` in one round trip: a new directory whose parent is
+   * known (confined, resolved): a chunk store's `chunks/ab` fan-out directories, 256 of
+   * them, were each a `realpath` that failed, one of the parent, a `mkdir -p` and a
+   * `realpath` of the result, on a fresh data directory every first GiB uploaded. A `mkdir`
+   * of a single name in a directory known to be real makes a real, confined directory;
+   * anything else (the name exists: maybe a link, or a file; an error) is left to the
+   * checks of the general path, and undefined returned.
+   */
+  async #makeUnderKnown(dirKey: string, durable: boolean): Promise<string | undefined> {
+    const slash = dirKey.lastIndexOf('/');
+    if (slash < 0 || this.followSymlinks) return undefined;
+    const parent = this.#knownDirs.get(dirKey.slice(0, slash));
+    if (parent === undefined) return undefined;
+    const dir = path.join(parent, dirKey.slice(slash + 1));
+    try {
+      await fsp.mkdir(dir);
+    } catch {
+      return undefined;
+    }
+    if (durable) {
+      try {
+        await syncDir(parent);
+      } catch (err) {
+        throw fromSystemError(err, dirKey);
+      }
+    }
+    this.#rememberDir(dirKey, dir);
+    return dir;
   }
 
   /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
