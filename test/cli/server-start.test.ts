@@ -127,6 +127,11 @@ describe('ferry serve start-up (bundle)', () => {
     expect(posted.status).toBe(201);
     const back = await fetch(`${s.url}/api/v1/files/docs/b.txt`, { headers: auth });
     expect(await back.text()).toBe('from a form');
+    // Node's default metrics join the registry on the first scrape (not at start-up).
+    const scrape = await fetch(`${s.url}/metrics`, { headers: auth });
+    expect(scrape.status).toBe(200);
+    const metrics = await scrape.text();
+    for (const name of ['ferry_process_cpu_user_seconds_total', 'ferry_nodejs_eventloop_lag_seconds', 'ferry_http_requests_total']) expect(metrics).toContain(`# HELP ${name} `);
     const modules = modulesOf(await s.stop());
     for (const [door, fragments] of Object.entries(LAZY)) expect({ door, loaded: hits(modules, fragments).length > 0 }).toEqual({ door, loaded: true });
     expect(hits(modules, NEVER)).toEqual([]);
