@@ -90,7 +90,7 @@ Examples:
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
-      const { startServer } = await import('../../server/app.js');
+      const { startServer, setServerHeapGrowth } = await import('../../server/app.js');
       const server = await startServer(config);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
@@ -107,6 +107,9 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
+      // After start-up (which it leaves as it was): uploads to a server idle for a while ran
+      // dozens of full collections without it (./server/heap-growth.ts).
+      setServerHeapGrowth();
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
