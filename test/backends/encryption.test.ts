@@ -8,7 +8,7 @@ import { EncryptedBackend, generateMasterKeyText, masterKeyFromText, migrateToEn
 import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, objectKeys, openSegment, parseHeader } from '../../src/backends/decorators/encryption-format.js';
 import { LocalBackend } from '../../src/backends/local/local-backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
-import type { StorageBackend } from '../../src/core/storage.js';
+import { canStage, type StorageBackend } from '../../src/core/storage.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 
 const noSleep = { sleep: async () => {} };
@@ -172,6 +172,32 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
         expect((await readAll(b, 'obj')).equals(data), `${how} ${size}`).toBe(true);
       }
     }
+  });
+
+  it('buffers reused for sealing serve again only once written: concurrent writes and stages, buffers and streams, read back byte for byte', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-reuse-'));
+    const b = await encrypted(new LocalBackend({ root: dir }));
+    expect(canStage(b)).toBe(true);
+    if (!canStage(b)) throw new Error('unreachable');
+    // More objects at once than buffers are kept (8), of sizes around 1 MiB, so that one
+    // object's buffer is taken while others are still being written.
+    const objects = Array.from({ length: 24 }, (_, i) => ({ key: `chunks/${i % 3}/${i}`, data: randomBytes(1024 * 1024 + ((i * 7919) % 70_000)), how: i % 4 }));
+    const staged = await Promise.all(
+      objects.map(async ({ key: k, data, how }) => {
+        // 0: one buffer; 1: a 16-byte header then the rest (as the chunk store writes); 2: socket-sized pieces; 3: staged, one buffer.
+        const body = how === 0 || how === 3 ? data : how === 1 ? Readable.from([data.subarray(0, 16), data.subarray(16)]) : Readable.from(Array.from({ length: Math.ceil(data.length / 65536) }, (_, j) => data.subarray(j * 65536, (j + 1) * 65536)));
+        if (how === 3) return b.stage(k, body, { size: data.length });
+        await b.write(k, body, { size: data.length });
+        return undefined;
+      }),
+    );
+    const results = await b.publish(staged.filter((o) => o !== undefined));
+    expect(results.every((r) => r === null)).toBe(true);
+    for (const { key: k, data } of objects) {
+      expect((await b.readRange(k, 0, data.length)).equals(data), k).toBe(true);
+      expect((await readAll(b, k)).equals(data), k).toBe(true);
+    }
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('range reads into a caller buffer give the bytes of any range, across segment boundaries', async () => {

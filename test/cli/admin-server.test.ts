@@ -1,4 +1,5 @@
 /** `ferry admin stats`, `ferry admin gc` and `ferry admin uploads` against a real server. */
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +26,28 @@ describe('admin stats and gc', () => {
     const gc = JSON.parse(ok(await w.ferry(['admin', 'gc', '--grace', '0s', '--json'])).stdout) as Record<string, number>;
     expect(gc.chunks).toBeGreaterThan(0);
     expect(JSON.parse(ok(await w.ferry(['admin', 'stats', '--json'])).stdout)).toMatchObject({ files: 0, chunks: 0 });
+  });
+
+  it('stats says so when chunks outweigh the files (an open upload\'s chunks), instead of a negative saving', async () => {
+    await writeFile(join(w.dir, 'small.bin'), Buffer.alloc(1000, 1));
+    ok(await w.ferry(['put', join(w.dir, 'small.bin'), '/small.bin']));
+    const auth = { authorization: `Bearer ${w.server.adminToken}` };
+    const started = await fetch(`${w.server.url}/api/v1/uploads`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/open.bin' }) });
+    expect(started.status).toBe(201);
+    const { id } = (await started.json()) as { id: string };
+    const chunk = randomBytes(1_000_000);
+    const hash = createHash('sha256').update(chunk).digest('hex');
+    const listed = await fetch(`${w.server.url}/api/v1/uploads/${id}/chunks`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ chunks: [{ hash, size: chunk.length }] }) });
+    expect(listed.status).toBe(200);
+    const put = await fetch(`${w.server.url}/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: chunk });
+    expect(put.status).toBeLessThan(300);
+    const s = JSON.parse(ok(await w.ferry(['admin', 'stats', '--json'])).stdout) as Record<string, number>;
+    expect(s.storedBytes).toBeGreaterThan(s.logicalBytes);
+    const text = ok(await w.ferry(['admin', 'stats'])).stdout;
+    expect(text).toContain('more than the files hold');
+    expect(text).not.toMatch(/-\d+%/);
+    expect((await fetch(`${w.server.url}/api/v1/uploads/${id}`, { method: 'DELETE', headers: auth })).status).toBeLessThan(300);
+    ok(await w.ferry(['rm', '/small.bin']));
   });
 
   it('a user who is not an admin is refused (exit 4)', async () => {

@@ -12,6 +12,17 @@ interface GcResult {
   leftovers?: { removed?: number; bytes?: number };
 }
 
+/**
+ * What dedup saved, for `admin stats`: the chunks' bytes against the files' bytes. Chunks also
+ * hold what no file refers to yet or any more (open upload sessions, garbage not yet
+ * collected), so they can outweigh the files: then that is said instead of a negative saving.
+ */
+export function dedupNote(logicalBytes: number, storedBytes: number): string {
+  if (logicalBytes <= 0) return '';
+  if (storedBytes > logicalBytes) return ' (more than the files hold: chunks of open uploads and garbage not yet collected count too)';
+  return ` (${Math.round((1 - storedBytes / logicalBytes) * 100)}% saved by dedup)`;
+}
+
 /** Adds stats and gc to the `admin` group that admin.ts registers. */
 export function registerAdminServer(program: Command): void {
   const admin = program.commands.find((c) => c.name() === 'admin');
@@ -26,7 +37,7 @@ export function registerAdminServer(program: Command): void {
       const { stats: read } = await import('../../client/account-api.js');
       const s = await read(client);
       if (opts.json) return printJson(s);
-      const saved = s.logicalBytes > 0 ? ` (${Math.round((1 - s.storedBytes / s.logicalBytes) * 100)}% saved by dedup)` : '';
+      const saved = dedupNote(s.logicalBytes, s.storedBytes);
       process.stdout.write(
         `${countOf(s.files, 'file')}, ${formatSize(s.logicalBytes)} logical\n${countOf(s.chunks, 'chunk')}, ${formatSize(s.storedBytes)} stored${saved}\n${countOf(s.uploads, 'upload session')} open\n`,
       );
