@@ -8,8 +8,8 @@
  * little above the live heap). An upload that then arrives allocates a small object per socket
  * read; out of a small young generation they are promoted, reach that limit every 1-2 MB, and
  * the server ran a mark-compact every 100-300 ms: 53-62 of them for four 200 MB uploads,
- * against 1 when the same uploads came within a second of the start, and 35-45 % more server
- * CPU (issue-15-speed.md, "Sixth part"). The bench measures uploads right after a start, so
+ * against 1 when the same uploads came within a second of the start, and about 40 % more
+ * server CPU (issue-15-speed.md, "Sixth part"). The bench measures uploads right after a start, so
  * it never saw this; every real server is in that state. Letting the old generation grow to
  * four times the live heap before the next full collection (the factor V8 itself uses when
  * collections are cheap) keeps those uploads at 1-3 mark-compacts; the idle heap and the
