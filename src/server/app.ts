@@ -983,6 +983,3 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
   }, 'garbage collection');
   return timers;
 }
-
-// For `ferry serve` only (one chunk with the server: no extra file to load at start).
-export { setServerHeapGrowth } from './heap-growth.js';

@@ -91,7 +91,7 @@ Examples:
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
-      const { startServer, setServerHeapGrowth } = await import('../../server/app.js');
+      const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
       steadyHeapGrowth();
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
@@ -109,9 +109,6 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      // After start-up (which it leaves as it was): uploads to a server idle for a while ran
-      // dozens of full collections without it (./server/heap-growth.ts).
-      setServerHeapGrowth();
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
