@@ -56,7 +56,7 @@ import { ServerMetrics } from './metrics.js';
 import { BodyMemory } from './chunk-bodies.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
-import { installApiSchemas } from './openapi.js';
+import { installApiSchemas, schemaCompilers } from './openapi.js';
 import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiDocRoutes } from './routes/api-docs.js';
@@ -197,7 +197,8 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     // is then the address they forwarded, everywhere request.ip is used (IP lists, rate
     // limits, the defender, audit, logs). Without --trust-proxy the headers are ignored.
     trustProxy: config.trustProxy.length > 0 ? [...config.trustProxy] : false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Our lazily compiled validators (./openapi.ts): Fastify's ajv and fast-json-stringify compilers are never loaded.
+    schemaController: schemaCompilers as never,
     // Requests the router refuses (a URL that is not valid percent-encoding, a parameter
     // past maxParamLength) never reach the hooks: they get our error format here, and the
     // address checks all the same (a banned address is told it is banned).

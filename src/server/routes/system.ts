@@ -43,7 +43,7 @@ async function metrics(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   }
   await refreshStorageGauges(ctx);
   reply.type(ctx.metrics.registry.contentType);
-  return ctx.metrics.registry.metrics();
+  return ctx.metrics.scrape();
 }
 
 async function stats(ctx: ServerContext, request: FastifyRequest) {
