@@ -103,7 +103,7 @@ export class UploadSessions {
    */
   async createUpload(u: NewUpload, options: { check?: (trx: Transaction<Database>) => Promise<number> } = {}): Promise<UploadInfo> {
     this.meta.admission?.();
-    const id = randomBytes(16).toString('base64url');
+    const id = newUploadId();
     const now = this.meta.now();
     const scope = commonAncestor(u.files.map((f) => f.path));
     // A batch of 10,000 small files: a few multi-row inserts, not three statements a file.
@@ -427,4 +427,15 @@ export function distinctHashes(chunks: readonly ChunkRef[]): string[] {
     }
   }
   return out;
+}
+
+/**
+ * A session id: 128 random bits in base64url, never starting with `-` (one id in 64 did, and
+ * `ferry admin uploads abort -Xy…` then read it as an option).
+ */
+export function newUploadId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

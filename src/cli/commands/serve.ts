@@ -90,7 +90,6 @@ Examples:
       const { resolved, config } = await loadSettings(opts);
       const heapGrowth = heapGrowingPercent(process.env.FERRY_HEAP_GROWING_PERCENT);
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
-      const host = config.host;
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
@@ -116,9 +115,9 @@ Examples:
           : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
         const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
         process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
-      } else if (!LOOPBACK.test(host)) {
-        server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
-        process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
+      } else if (!LOOPBACK.test(config.host)) {
+        server.app.log.warn({ host: config.host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
+        process.stderr.write(`\nWARNING: plain HTTP on ${config.host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
       }
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
