@@ -226,6 +226,17 @@ class LocalStaged implements StagedObject {
   }
 }
 
+/**
+ * The buffer a range read of an object of `size` bytes fills: `length` bytes from `offset`,
+ * clipped at the end, in the caller's `into` when it is large enough.
+ * FERRY_ERR_RANGE_NOT_SATISFIABLE when `offset` is past the end.
+ */
+function rangeBuffer(k: string, offset: number, length: number, size: number, into: Buffer | undefined): Buffer {
+  if (offset > size) throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
+  const wanted = Math.min(length, size - offset);
+  return into && into.length >= wanted ? into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
+}
+
 export class LocalBackend
   implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter
 {
@@ -894,11 +905,8 @@ export class LocalBackend
     if (options.blocking === true && length <= BLOCKING_READ_MAX) return this.#readRangeBlocking(k, offset, length, options);
     const { handle, size } = await this.#openObject(k);
     try {
-      if (offset > size) {
-        throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
-      }
-      const wanted = Math.min(length, size - offset);
-      const buffer = options.into && options.into.length >= wanted ? options.into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
+      const buffer = rangeBuffer(k, offset, length, size, options.into);
+      const wanted = buffer.length;
       let filled = 0;
       while (filled < wanted) {
         const { bytesRead } = await handle.read(buffer, filled, wanted - filled, offset + filled);
@@ -935,12 +943,8 @@ export class LocalBackend
     try {
       const stats = fstatSync(fd);
       if (!stats.isFile()) throw new NotFoundError(`${k}: not found`);
-      const size = stats.size;
-      if (offset > size) {
-        throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
-      }
-      const wanted = Math.min(length, size - offset);
-      const buffer = options.into && options.into.length >= wanted ? options.into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
+      const buffer = rangeBuffer(k, offset, length, stats.size, options.into);
+      const wanted = buffer.length;
       let filled = 0;
       while (filled < wanted) {
         const n = readSync(fd, buffer, filled, wanted - filled, offset + filled);
