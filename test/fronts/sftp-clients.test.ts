@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/e2e.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
 import { rcloneConfig, run, sshOptions, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 
@@ -116,6 +117,11 @@ describe('sshfs', () => {
       const u = await run('fusermount3', ['-u', mnt]);
       expect(u.code, u.stderr).toBe(0);
     }
+    // FUSE sends a file's release (sshfs: the SFTP CLOSE that makes the upload visible) after
+    // close(2) returns, and sshfs sends it without waiting for the answer, so the last file
+    // may still be committing when the unmount returns. The session's requests are answered
+    // in order: once kept.txt (written last) is there, the edits before it are too.
+    await waitFor(async () => (await s.t.api('/api/v1/stat/users/sia/dir/kept.txt')).status === 200, 15_000);
     expect(Buffer.from(await (await s.t.api('/api/v1/files/users/sia/base.bin')).arrayBuffer()).equals(base)).toBe(true);
     expect((await s.t.api('/api/v1/stat/users/sia/dir/moved.txt')).status).toBe(404);
     expect(Buffer.from(await (await s.t.api('/api/v1/files/users/sia/dir/kept.txt')).arrayBuffer()).toString()).toBe('kept');
