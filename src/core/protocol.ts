@@ -373,6 +373,8 @@ export interface MeResponse {
   usage: Usage;
   limits: UserLimits;
   uploadSessions: number;
+  /** Days deleted files stay in the trash (0: deletes are final). Absent from older servers. */
+  trashDays?: number;
 }
 
 export type ShareKind = 'download' | 'upload';

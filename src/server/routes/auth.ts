@@ -142,6 +142,7 @@ async function me(ctx: ServerContext, request: FastifyRequest): Promise<MeRespon
     usage: await ctx.meta.usage(auth.home),
     limits: { ...auth.limits, maxFileSize: ctx.quota.maxFileSize(auth), maxSessions: auth.limits.maxSessions ?? ctx.config.maxUploadSessions },
     uploadSessions: await ctx.meta.countUploads(auth.userId),
+    trashDays: ctx.config.trashDays,
   };
 }
 

@@ -9,6 +9,7 @@ import { AdminPage } from './admin.js';
 import { FilesPage } from './files.js';
 import { SharesPage } from './shares.js';
 import { TokensPage } from './tokens.js';
+import { TrashPage } from './trash.js';
 
 export function App(props: { session: Session }) {
   const { session } = props;
@@ -27,6 +28,7 @@ export function App(props: { session: Session }) {
   const nav: Array<[string, string]> = [
     ['/files', 'Files'],
     ['/shares', 'Share links'],
+    ['/trash', 'Trash'],
     ['/tokens', 'Tokens'],
     ['/account', 'Account'],
   ];
@@ -41,6 +43,7 @@ export function App(props: { session: Session }) {
     </main>
   );
   else if (path.startsWith('/shares')) page = <SharesPage api={session.api} />;
+  else if (path.startsWith('/trash')) page = <TrashPage api={session.api} />;
   else if (path.startsWith('/tokens')) page = <TokensPage api={session.api} />;
   else if (path.startsWith('/account')) page = <AccountPage api={session.api} onPasswordChanged={() => void session.signOut().catch(() => undefined)} />;
   else if (path.startsWith('/admin') && user.role === 'admin') page = <AdminPage api={session.api} path={path} />;

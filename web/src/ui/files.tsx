@@ -19,6 +19,7 @@ import { isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/fo
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
+import { VersionsDialog } from './versions.js';
 
 type SortKey = 'name' | 'size' | 'mtime';
 type Modal =
@@ -29,6 +30,7 @@ type Modal =
   | { kind: 'share'; entry: Entry }
   | { kind: 'preview'; entry: Entry }
   | { kind: 'decrypt'; entry: Entry }
+  | { kind: 'versions'; entry: Entry }
   | { kind: 'vault-download'; entry: VaultEntry };
 
 /** The vault the shown folder is in, and its keys once unlocked in this tab. */
@@ -235,7 +237,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
       <UploadPanel uploads={uploads} />
 
-      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
     </div>
   );
 }
@@ -310,6 +312,11 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModa
       <button type="button" disabled={chosen.length !== 1 || (props.vault && chosen[0].type !== 'file')} onClick={() => props.onModal({ kind: 'share', entry: chosen[0] })}>
         Share
       </button>
+      {!props.vault && (
+        <button type="button" disabled={chosen.length !== 1 || chosen[0].type !== 'file'} onClick={() => props.onModal({ kind: 'versions', entry: chosen[0] })}>
+          Versions
+        </button>
+      )}
       <button type="button" class="danger" disabled={chosen.length === 0} onClick={() => props.onModal({ kind: 'delete', entries: chosen })}>
         Delete
       </button>
@@ -408,7 +415,28 @@ function Listing(props: {
 }
 
 /** The dialogs of the file actions: new folder, rename, move, copy, delete, share, preview. */
-function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+interface DialogProps {
+  api: FerryApi;
+  path: string;
+  modal: Modal;
+  /** The server's trash retention, for what a delete says (unknown until /me answered). */
+  trashDays?: number;
+  onClose: () => void;
+  onChanged: () => void;
+  onDeleted: () => void;
+}
+
+/** What happens to deleted files, for the delete confirmation. */
+function deleteText(entries: Entry[], trashDays: number | undefined): string {
+  const what =
+    entries.length === 1
+      ? `Delete ${entries[0].name}${entries[0].type === 'dir' ? ' and everything in it' : ''}?`
+      : `Delete these ${entries.length} items (folders with everything in them)?`;
+  if (trashDays === undefined) return what;
+  return trashDays > 0 ? `${what} Files go to the trash for ${trashDays} day${trashDays === 1 ? '' : 's'}.` : `${what} This cannot be undone.`;
+}
+
+function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
   const { api, path, modal } = props;
   if (props.vault) return <VaultDialogs {...props} vault={props.vault} />;
   return (
@@ -462,11 +490,7 @@ function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; mo
       {modal?.kind === 'delete' && (
         <Confirm
           title="Delete"
-          text={
-            modal.entries.length === 1
-              ? `Delete ${modal.entries[0].name}${modal.entries[0].type === 'dir' ? ' and everything in it' : ''}?`
-              : `Delete these ${modal.entries.length} items (folders with everything in them)?`
-          }
+          text={deleteText(modal.entries, props.trashDays)}
           confirm="Delete"
           danger
           onClose={props.onClose}
@@ -480,6 +504,7 @@ function FileDialogs(props: { api: FerryApi; path: string; vault?: VaultOpen; mo
       {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'decrypt' && <DecryptDialog api={api} entry={modal.entry} onClose={props.onClose} />}
+      {modal?.kind === 'versions' && <VersionsDialog api={api} entry={modal.entry} onClose={props.onClose} onChanged={props.onChanged} />}
     </>
   );
 }
@@ -507,7 +532,7 @@ async function readVaultDetails(api: FerryApi, keys: E2eKeys, entries: VaultEntr
 }
 
 /** The file dialogs in a vault: the same dialogs, on stored paths, names encrypted here. */
-function VaultDialogs(props: { api: FerryApi; path: string; vault: VaultOpen; modal: Modal; onClose: () => void; onChanged: () => void; onDeleted: () => void }) {
+function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
   const { api, modal, vault } = props;
   const path = vault.plainDir;
   const ops = vaultOps(api, vault.keys, vault.loc);
@@ -555,7 +580,7 @@ function VaultDialogs(props: { api: FerryApi; path: string; vault: VaultOpen; mo
       {modal.kind === 'delete' && (
         <Confirm
           title="Delete"
-          text={modal.entries.length === 1 ? `Delete ${modal.entries[0].name}${modal.entries[0].type === 'dir' ? ' and everything in it' : ''}?` : `Delete these ${modal.entries.length} items (folders with everything in them)?`}
+          text={deleteText(modal.entries, props.trashDays)}
           confirm="Delete"
           danger
           onClose={props.onClose}

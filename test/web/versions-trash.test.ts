@@ -1,0 +1,157 @@
+/**
+ * The web app's versions and trash, in real Chromium against a real server: a file's old
+ * versions listed and one restored (the server then holds its bytes, and the replaced
+ * content became a version); deletes that say where files go; the trash page restoring a
+ * file in place, elsewhere, and everything one folder delete removed; emptying it; and a
+ * server without a trash saying that deletes are final.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser } from '../helpers/users.js';
+import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
+
+let t: TestServer;
+let plain: TestServer;
+let browser: Browser;
+let token: string;
+
+async function login(server: TestServer, user: string, password: string): Promise<string> {
+  const r = await fetch(server.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user, password }) });
+  expect(r.status).toBe(201);
+  return ((await r.json()) as { token: string }).token;
+}
+
+const filesPath = (p: string) => `/api/v1/files${p.split('/').map(encodeURIComponent).join('/')}`;
+
+async function put(server: TestServer, tok: string, path: string, body: string): Promise<void> {
+  const r = await fetch(server.url + filesPath(path), { method: 'PUT', body, headers: { authorization: `Bearer ${tok}` } });
+  expect([200, 201], path).toContain(r.status);
+}
+
+async function content(path: string): Promise<string | number> {
+  const r = await fetch(t.url + filesPath(path), { headers: { authorization: `Bearer ${token}` } });
+  return r.status === 200 ? await r.text() : r.status;
+}
+
+async function trash(): Promise<Array<{ id: number; path: string }>> {
+  const r = await fetch(t.url + '/api/v1/trash', { headers: { authorization: `Bearer ${token}` } });
+  return ((await r.json()) as { entries: Array<{ id: number; path: string }> }).entries;
+}
+
+async function deleteInUi(page: Page, name: string, says: RegExp): Promise<void> {
+  await page.getByRole('checkbox', { name: `Select ${name}` }).check();
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  const dialog = page.getByRole('dialog');
+  await expect.poll(() => dialog.textContent()).toMatch(says);
+  await dialog.getByRole('button', { name: 'Delete' }).click();
+  await expect.poll(() => page.getByRole('checkbox', { name: `Select ${name}` }).count()).toBe(0);
+}
+
+beforeAll(async () => {
+  t = await startTestServer({ versions: { keep: 5, days: 0, paths: {} }, trashDays: 7 });
+  plain = await startTestServer();
+  for (const s of [t, plain]) await addUser(s, 'vera', { password: 'vera-password-1' });
+  token = await login(t, 'vera', 'vera-password-1');
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+  await plain?.close();
+});
+
+describe('web app: versions and trash', () => {
+  it('lists a file\'s old versions and restores one; the content it replaced becomes a version', async () => {
+    await put(t, token, '/notes.txt', 'first draft');
+    await put(t, token, '/notes.txt', 'second draft, longer');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'vera', 'vera-password-1');
+    await page.getByRole('checkbox', { name: 'Select notes.txt' }).check();
+    await page.getByRole('button', { name: 'Versions' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Versions of notes.txt' });
+    const restore = dialog.getByRole('button', { name: /^Restore the version replaced .* \(11 B\)$/ });
+    await restore.waitFor();
+    expect(await dialog.getByRole('button', { name: /^Restore the version/ }).count()).toBe(1);
+    await expectAccessible(page, 'versions dialog');
+    await screenshot(page, 'versions');
+    await restore.click();
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    expect(await content('/notes.txt')).toBe('first draft');
+    const versions = (await (await fetch(t.url + '/api/v1/versions/notes.txt', { headers: { authorization: `Bearer ${token}` } })).json()) as { versions: Array<{ size: number }> };
+    expect(versions.versions.map((v) => v.size).sort()).toEqual([11, 20]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('deletes into the trash, and the trash page restores in place, elsewhere, a whole folder, and empties', async () => {
+    await put(t, token, '/keep/a.txt', 'alpha');
+    await put(t, token, '/old/one.txt', 'one');
+    await put(t, token, '/old/two.txt', 'two');
+    await put(t, token, '/gone.txt', 'gone for good');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'vera', 'vera-password-1');
+    await page.getByRole('link', { name: 'keep', exact: true }).click();
+    await deleteInUi(page, 'a.txt', /Delete a\.txt\? Files go to the trash for 7 days\./);
+    await page.getByRole('link', { name: 'My files' }).click();
+    await deleteInUi(page, 'old', /Delete old and everything in it\? Files go to the trash for 7 days\./);
+    await deleteInUi(page, 'gone.txt', /trash for 7 days/);
+    expect(await content('/keep/a.txt')).toBe(404);
+
+    await page.getByRole('link', { name: 'Trash' }).click();
+    await page.getByRole('heading', { name: 'Trash' }).waitFor();
+    await page.getByText('Deleted files stay here for 7 days').waitFor();
+    await page.getByRole('button', { name: 'Restore /keep/a.txt', exact: true }).waitFor();
+    await expectAccessible(page, 'trash page');
+    await screenshot(page, 'trash');
+    await page.getByRole('button', { name: 'Restore /keep/a.txt', exact: true }).click();
+    await page.getByRole('status').getByText('Restored /keep/a.txt.').waitFor();
+    expect(await content('/keep/a.txt')).toBe('alpha');
+
+    await page.getByRole('button', { name: 'Restore all 2 deleted together' }).click();
+    await page.getByRole('status').getByText('Restored 2 files.').waitFor();
+    expect(await content('/old/one.txt')).toBe('one');
+    expect(await content('/old/two.txt')).toBe('two');
+
+    // A restore over a file that is there again is refused with the server's reason; another place works.
+    await put(t, token, '/gone.txt', 'a new file');
+    await page.getByRole('button', { name: 'Restore /gone.txt', exact: true }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/exists/);
+    await page.getByRole('button', { name: 'Restore /gone.txt to another place' }).click();
+    const to = page.getByRole('dialog', { name: 'Restore gone.txt to' });
+    await to.getByLabel('Path').fill('/restored/gone.txt');
+    await to.getByRole('button', { name: 'Restore' }).click();
+    await page.getByRole('status').getByText('Restored /restored/gone.txt.').waitFor();
+    expect(await content('/restored/gone.txt')).toBe('gone for good');
+    expect(await content('/gone.txt')).toBe('a new file');
+    expect(await trash()).toEqual([]);
+
+    // Emptying: what is in the trash is gone for good.
+    await put(t, token, '/tmp.txt', 'temporary');
+    await fetch(t.url + filesPath('/tmp.txt'), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    await page.reload();
+    await page.getByRole('button', { name: 'Restore /tmp.txt', exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Empty trash' }).click();
+    await page.getByRole('dialog').getByText('Delete the file in the trash for good? This cannot be undone.').waitFor();
+    await page.getByRole('dialog').getByRole('button', { name: 'Empty trash' }).click();
+    await page.getByText('The trash is empty.').waitFor();
+    expect(await trash()).toEqual([]);
+    expect(await content('/tmp.txt')).toBe(404);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('on a server without a trash, deleting says it is final and the trash page says so', async () => {
+    const tok = await login(plain, 'vera', 'vera-password-1');
+    await put(plain, tok, '/x.txt', 'x');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, plain.url, 'vera', 'vera-password-1');
+    await deleteInUi(page, 'x.txt', /Delete x\.txt\? This cannot be undone\./);
+    await page.getByRole('link', { name: 'Trash' }).click();
+    await page.getByText('This server does not keep deleted files: deleting is final.', { exact: false }).waitFor();
+    await page.getByText('The trash is empty.').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The person's trash (README "Versions and trash"): files deleted while the server keeps a
+ * trash, newest first; put one back where it was or somewhere else, put back everything one
+ * delete removed, or empty the trash.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { me } from '../../../src/client/account-api.js';
+import { emptyTrash, listTrash, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
+import { joinPath, parentPath } from '../../../src/core/path.js';
+import { formatDate, formatSize } from '../format.js';
+import { filesUrl, linkClick } from '../router.js';
+import { Confirm, Message, useAction } from './common.js';
+import { NameDialog } from './files.js';
+
+const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
+/** How many entries each delete (batch) put in the trash. */
+function batchSizes(entries: TrashEntry[]): Map<string, number> {
+  const sizes = new Map<string, number>();
+  for (const e of entries) sizes.set(e.batch, (sizes.get(e.batch) ?? 0) + 1);
+  return sizes;
+}
+
+export function TrashPage(props: { api: FerryApi }) {
+  const { api } = props;
+  const [entries, setEntries] = useState<TrashEntry[]>();
+  const [days, setDays] = useState<number>();
+  const [loadError, setLoadError] = useState<unknown>();
+  const [notice, setNotice] = useState<string>();
+  const [emptying, setEmptying] = useState(false);
+  const [moving, setMoving] = useState<TrashEntry>();
+  const [reload, setReload] = useState(0);
+  const [busy, actionError, run, clearError] = useAction();
+  useEffect(() => {
+    listTrash(api).then(setEntries, setLoadError);
+    me(api).then((m) => setDays(m.trashDays ?? 0), () => undefined);
+  }, [reload]);
+
+  const restore = (list: TrashEntry[]) =>
+    run(async () => {
+      setNotice(undefined);
+      try {
+        for (const e of list) await restoreTrash(api, e.id);
+        setNotice(list.length === 1 ? `Restored ${list[0].path}.` : `Restored ${list.length} files.`);
+      } finally {
+        setReload((n) => n + 1);
+      }
+    });
+  const batches = batchSizes(entries ?? []);
+  const seen = new Set<string>();
+  return (
+    <main id="main">
+      <h1>Trash</h1>
+      {days !== undefined && (
+        <p class="hint">
+          {days > 0
+            ? `Deleted files stay here for ${days} day${days === 1 ? '' : 's'}, then they are gone for good. Old versions of a file are under Versions on the Files page.`
+            : 'This server does not keep deleted files: deleting is final. Files deleted while it kept a trash stay here until it is emptied.'}
+        </p>
+      )}
+      <Message error={actionError ?? loadError} notice={notice} />
+      <div class="toolbar" role="toolbar" aria-label="Trash">
+        <button type="button" class="danger" disabled={!entries?.length || busy} onClick={() => setEmptying(true)}>
+          Empty trash
+        </button>
+      </div>
+      <table class="listing">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Was in</th>
+            <th scope="col" class="num">
+              Size
+            </th>
+            <th scope="col">Deleted</th>
+            <th scope="col">
+              <span class="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {entries?.length === 0 && (
+            <tr>
+              <td colSpan={5}>The trash is empty.</td>
+            </tr>
+          )}
+          {entries?.map((e) => {
+            const folder = parentPath(e.path);
+            const together = batches.get(e.batch) ?? 1;
+            // The first row of a delete that removed several files offers them all back.
+            const first = !seen.has(e.batch);
+            seen.add(e.batch);
+            return (
+              <tr key={e.id}>
+                <td>{baseName(e.path)}</td>
+                <td>
+                  <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
+                    {folder}
+                  </a>
+                </td>
+                <td class="num">{formatSize(e.size)}</td>
+                <td>{formatDate(e.deletedAt)}</td>
+                <td class="actions">
+                  <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${e.path}`}>
+                    Restore
+                  </button>
+                  <button type="button" disabled={busy} onClick={() => setMoving(e)} aria-label={`Restore ${e.path} to another place`}>
+                    Restore to…
+                  </button>
+                  {first && together > 1 && (
+                    <button type="button" disabled={busy} onClick={() => restore((entries ?? []).filter((x) => x.batch === e.batch))}>
+                      Restore all {together} deleted together
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {emptying && (
+        <Confirm
+          title="Empty trash"
+          text={`Delete ${entries?.length === 1 ? 'the file' : `the ${entries?.length ?? 0} files`} in the trash for good? This cannot be undone.`}
+          confirm="Empty trash"
+          danger
+          onClose={() => setEmptying(false)}
+          onConfirm={async () => {
+            const files = await emptyTrash(api);
+            clearError();
+            setNotice(`Deleted ${files} file${files === 1 ? '' : 's'} for good.`);
+            setReload((n) => n + 1);
+          }}
+        />
+      )}
+      {moving && (
+        <NameDialog
+          title={`Restore ${baseName(moving.path)} to`}
+          label="Path"
+          submit="Restore"
+          initial={moving.path}
+          onClose={() => setMoving(undefined)}
+          onSubmit={async (to) => {
+            const entry = await restoreTrash(api, moving.id, joinPath('/', to));
+            clearError();
+            setNotice(`Restored ${entry.path}.`);
+            setReload((n) => n + 1);
+          }}
+        />
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,76 @@
+/**
+ * A file's old versions (README "Versions and trash"): the contents an upload, a move or a
+ * copy over it replaced, newest first; restoring one makes it current again, and what it
+ * replaces becomes a version in turn.
+ */
+import { useEffect, useState } from 'preact/hooks';
+import type { FerryApi } from '../../../src/client/api.js';
+import { listVersions, restoreVersion, type VersionEntry } from '../../../src/client/versions.js';
+import type { Entry } from '../../../src/core/protocol.js';
+import { formatDate, formatSize } from '../format.js';
+import { Dialog, Message, useAction } from './common.js';
+
+export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void }) {
+  const { api, entry } = props;
+  const [versions, setVersions] = useState<VersionEntry[]>();
+  const [loadError, setLoadError] = useState<unknown>();
+  const [busy, error, run] = useAction();
+  useEffect(() => {
+    listVersions(api, entry.path).then(setVersions, setLoadError);
+  }, [entry.path]);
+  return (
+    <Dialog title={`Versions of ${entry.name}`} onClose={props.onClose} wide>
+      <p class="hint">
+        Now: {formatSize(entry.size)}, modified {formatDate(entry.mtime)}. Restoring an old version keeps the current content as a version.
+      </p>
+      <Message error={error ?? loadError} />
+      {versions?.length === 0 && <p>No old versions: nothing has replaced this file's content yet, or the server keeps none here.</p>}
+      {versions && versions.length > 0 && (
+        <table class="listing">
+          <thead>
+            <tr>
+              <th scope="col">Replaced</th>
+              <th scope="col">Modified</th>
+              <th scope="col" class="num">
+                Size
+              </th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {versions.map((v) => (
+              <tr key={v.id}>
+                <td>{formatDate(v.replacedAt)}</td>
+                <td>{formatDate(v.mtime)}</td>
+                <td class="num">{formatSize(v.size)}</td>
+                <td>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    aria-label={`Restore the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                    onClick={() =>
+                      run(async () => {
+                        await restoreVersion(api, entry.path, { version: v.id });
+                        props.onChanged();
+                        props.onClose();
+                      })
+                    }
+                  >
+                    Restore
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <div class="buttons">
+        <button type="button" onClick={props.onClose}>
+          Close
+        </button>
+      </div>
+    </Dialog>
+  );
+}
