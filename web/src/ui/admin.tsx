@@ -5,7 +5,7 @@ import { addUser, auditLog, bans, listUsers, setGrant, stats, unban, updateUser,
 import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
-import { Dialog, Message, useAction, useId } from './common.js';
+import { Dialog, ListingHead, Message, useAction, useId } from './common.js';
 
 const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -71,18 +71,7 @@ function Users(props: { api: FerryApi }) {
       <h2 id="users-h">Users</h2>
       <Message error={error ?? actionError} />
       <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Role</th>
-            <th scope="col">Home</th>
-            <th scope="col">Quota</th>
-            <th scope="col">Status</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <ListingHead columns={['Name', 'Role', 'Home', 'Quota', 'Status']} />
         <tbody>
           {users?.map((u) => (
             <tr key={u.id}>
@@ -339,15 +328,7 @@ function Bans(props: { api: FerryApi }) {
       <p class="hint">The defender bans addresses that keep failing to authenticate.</p>
       <Message error={error} />
       <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Address</th>
-            <th scope="col">Banned until</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <ListingHead columns={['Address', 'Banned until']} />
         <tbody>
           {list?.length === 0 && (
             <tr>

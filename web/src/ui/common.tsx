@@ -114,3 +114,27 @@ export function CopyButton(props: { text: string; label?: string }) {
     </button>
   );
 }
+
+/** A listing's header row: its columns (a leading `#`: a number column, aligned right) and an unnamed one for the row's actions. */
+export function ListingHead(props: { columns: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {props.columns.map((c) =>
+          c.startsWith('#') ? (
+            <th scope="col" class="num" key={c}>
+              {c.slice(1)}
+            </th>
+          ) : (
+            <th scope="col" key={c}>
+              {c}
+            </th>
+          ),
+        )}
+        <th scope="col">
+          <span class="visually-hidden">Actions</span>
+        </th>
+      </tr>
+    </thead>
+  );
+}

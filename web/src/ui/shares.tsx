@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, Message } from './common.js';
+import { Confirm, ListingHead, Message } from './common.js';
 
 function status(s: ShareInfo): string {
   if (s.revokedAt !== null) return 'revoked';
@@ -27,21 +27,7 @@ export function SharesPage(props: { api: FerryApi }) {
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
       <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Path</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Expires</th>
-            <th scope="col" class="num">
-              Uses
-            </th>
-            <th scope="col">Status</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', 'Status']} />
         <tbody>
           {shares?.length === 0 && (
             <tr>

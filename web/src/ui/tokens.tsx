@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+import { Confirm, CopyButton, Dialog, ListingHead, Message, useAction, useId } from './common.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -26,18 +26,7 @@ export function TokensPage(props: { api: FerryApi }) {
       </button>
       <Message error={error} />
       <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Path</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <ListingHead columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']} />
         <tbody>
           {tokens
             ?.filter((t) => t.revokedAt === null)

@@ -10,7 +10,7 @@ import { emptyTrash, listTrash, restoreTrash, type TrashEntry } from '../../../s
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
-import { Confirm, Message, useAction } from './common.js';
+import { Confirm, ListingHead, Message, useAction } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
@@ -66,19 +66,7 @@ export function TrashPage(props: { api: FerryApi }) {
         </button>
       </div>
       <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Was in</th>
-            <th scope="col" class="num">
-              Size
-            </th>
-            <th scope="col">Deleted</th>
-            <th scope="col">
-              <span class="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <ListingHead columns={['Name', 'Was in', '#Size', 'Deleted']} />
         <tbody>
           {entries?.length === 0 && (
             <tr>

@@ -8,7 +8,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listVersions, restoreVersion, type VersionEntry } from '../../../src/client/versions.js';
 import type { Entry } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
-import { Dialog, Message, useAction } from './common.js';
+import { Dialog, ListingHead, Message, useAction } from './common.js';
 
 export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void }) {
   const { api, entry } = props;
@@ -27,18 +27,7 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
       {versions?.length === 0 && <p>No old versions: nothing has replaced this file's content yet, or the server keeps none here.</p>}
       {versions && versions.length > 0 && (
         <table class="listing">
-          <thead>
-            <tr>
-              <th scope="col">Replaced</th>
-              <th scope="col">Modified</th>
-              <th scope="col" class="num">
-                Size
-              </th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <ListingHead columns={['Replaced', 'Modified', '#Size']} />
           <tbody>
             {versions.map((v) => (
               <tr key={v.id}>
