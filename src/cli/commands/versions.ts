@@ -48,7 +48,7 @@ export function registerVersions(program: Command): void {
     .argument('<path>', 'a file on the server: /path, ferry:/path, or NAME:path of a Ferry remote')
     .description('list the old versions the server keeps of a file (newest first)')
     .option('--json', 'JSON output')
-    .addHelpText('after', '\nThe server keeps versions when its `versions` setting says so (README, "Versions and trash").\n' + E2E_NOTE + '\n\nExamples:\n  $ ferry versions /docs/report.odt\n  $ ferry versions /vault/diary.txt --passphrase-file ~/.ferry-pass');
+    .addHelpText('after', '\nThe server keeps versions when its `versions` setting says so (README, "Versions and trash").\n' + E2E_NOTE + '\n\nExamples:\n  $ ferry versions /docs/report.odt\n  $ ferry versions work:/docs/report.odt --json\n  $ ferry versions /vault/diary.txt --passphrase-file ~/.ferry-pass');
   addE2eOptions(addConnectionOptions(versions)).action(async (path: string, opts: Opts) => {
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
