@@ -94,7 +94,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'DELETE /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'Abort a session', params: Id('id', 'upload session id') }),
 
   // ---------------------------------------------------------------- downloads
-  'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match", params: Wild, response: { 200: Type.String({ description: 'the bytes' }), 206: Type.String({ description: 'a range' }), 404: Error, 416: Error } }),
+  'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match; `?version=ID`: an old version's", params: Wild, response: { 200: Type.String({ description: 'the bytes' }), 206: Type.String({ description: 'a range' }), 404: Error, 416: Error } }),
   'HEAD /api/v1/files/*': r({ tag: 'downloads', summary: 'The headers of GET /files', params: Wild }),
   'GET /api/v1/zip/*': r({ tag: 'downloads', summary: 'A file or folder as a zip archive, streamed (`?name=`; takes `?ticket=`)', params: Wild }),
   'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)' }),

@@ -15,7 +15,9 @@ import type { Kysely, Transaction } from 'kysely';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { isWithin } from '../core/path.js';
 import type { Database } from './meta-schema.js';
+import type { Entry } from '../core/protocol.js';
 import type { DepartingFile, MetaStore, RetentionHook } from './meta-store.js';
+import type { FileContent } from './namespace.js';
 
 export interface RetentionRule {
   keep: number;
@@ -141,6 +143,17 @@ export class VersionStore implements RetentionHook {
   /** The version of `path` that was current at `at` (undefined: the current file, or none). */
   async versionAt(path: string, at: number): Promise<VersionInfo | undefined> {
     return (await this.versions(path)).find((v) => v.createdAt <= at && at < v.replacedAt);
+  }
+
+  /** The content of version `id` of `path`, as the file it was (FERRY_ERR_NOT_FOUND if `path` has no such version). */
+  async versionContent(path: string, id: number): Promise<FileContent> {
+    const v = (await this.versions(path)).find((x) => x.id === id);
+    if (!v) throw new NotFoundError(`${path} has no version ${id}`, { details: { path, version: id } });
+    const chunks = (await this.meta.manifestChunkLists([v.hash])).get(v.hash);
+    if (!chunks) throw new NotFoundError(`${path}: the manifest of version ${id} is missing`, { details: { path, version: id } });
+    const entry: Entry = { path, name: path.slice(path.lastIndexOf('/') + 1), type: 'file', size: v.size, mtime: v.mtime, hash: v.hash, chunks: chunks.length };
+    if (v.mode !== null) entry.mode = v.mode;
+    return { entry, chunks };
   }
 
   /** Makes version `id` of `path` current again (the current content becomes a version in turn). */

@@ -86,6 +86,37 @@ describe('versions', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('GET /files?version=ID serves an old version (Range and HEAD too); another path\'s id, a bad id and no read access are refused', async () => {
+    const first = randomBytes(300 * 1024);
+    await put('/dl/report.bin', first);
+    await put('/dl/report.bin', 'the second one');
+    await put('/dl/other.txt', 'other v1');
+    await put('/dl/other.txt', 'other v2');
+    const [v] = await versionsOf('/dl/report.bin');
+    const [otherV] = await versionsOf('/dl/other.txt');
+    const whole = await t.api(`/api/v1/files/dl/report.bin?version=${v.id}&download=1`);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(first)).toBe(true);
+    expect(whole.headers.get('etag')).toBe(`"${v.hash}"`);
+    expect(whole.headers.get('content-disposition')).toContain('report.bin');
+    const part = await t.api(`/api/v1/files/dl/report.bin?version=${v.id}`, { headers: { range: 'bytes=100000-100009' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer()).equals(first.subarray(100000, 100010))).toBe(true);
+    const head = await t.api(`/api/v1/files/dl/report.bin?version=${v.id}`, { method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(first.length));
+    expect(await get('/dl/report.bin')).toBe('the second one');
+    const elsewhere = await t.api(`/api/v1/files/dl/report.bin?version=${otherV.id}`);
+    expect(elsewhere.status).toBe(404);
+    expect(((await elsewhere.json()) as { error: { message: string } }).error.message).toBe(`/dl/report.bin has no version ${otherV.id}`);
+    const bad = await t.api('/api/v1/files/dl/report.bin?version=abc');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    await addUser(t, 'nosy', { home: '/nosy' });
+    const nosy = await tokenFor(t, 'nosy');
+    const theirs = await t.api(`/api/v1/files/dl/report.bin?version=${v.id}`, { token: nosy.token });
+    expect(theirs.status).toBe(404);
+  });
+
   it('versions share chunks: an old version costs only its changed chunks', async () => {
     const base = randomBytes(16 * 64 * 1024);
     await put('/big.bin', base);

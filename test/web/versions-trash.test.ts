@@ -1,10 +1,11 @@
 /**
  * The web app's versions and trash, in real Chromium against a real server: a file's old
- * versions listed and one restored (the server then holds its bytes, and the replaced
+ * versions listed, one downloaded and one restored (the server then holds its bytes, and the replaced
  * content became a version); deletes that say where files go; the trash page restoring a
  * file in place, elsewhere, and everything one folder delete removed; emptying it; and a
  * server without a trash saying that deletes are final.
  */
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -63,7 +64,7 @@ afterAll(async () => {
 });
 
 describe('web app: versions and trash', () => {
-  it('lists a file\'s old versions and restores one; the content it replaced becomes a version', async () => {
+  it('lists a file\'s old versions, downloads one and restores one; the content it replaced becomes a version', async () => {
     await put(t, token, '/notes.txt', 'first draft');
     await put(t, token, '/notes.txt', 'second draft, longer');
     const { context, page, errors } = await freshContext(browser);
@@ -76,6 +77,10 @@ describe('web app: versions and trash', () => {
     expect(await dialog.getByRole('button', { name: /^Restore the version/ }).count()).toBe(1);
     await expectAccessible(page, 'versions dialog');
     await screenshot(page, 'versions');
+    // Download gives the old bytes, not the current ones.
+    const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('button', { name: /^Download the version replaced .* \(11 B\)$/ }).click()]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(readFileSync((await download.path())!, 'utf8')).toBe('first draft');
     await restore.click();
     await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
     expect(await content('/notes.txt')).toBe('first draft');

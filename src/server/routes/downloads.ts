@@ -15,6 +15,7 @@ import { assertSha256Hex, chunkAt, chunkOffsets, type ChunkRef } from '../../cor
 import { normalizePath } from '../../core/path.js';
 import { API_PREFIX, PACK_FRAME_HEADER_BYTES, type ManifestResponse } from '../../core/protocol.js';
 import type { ChunkStore, LentChunk } from '../../store/chunk-store.js';
+import { parseVersionId } from '../../store/version-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toServerPath, toUserPath } from '../authz.js';
 import { ChunkAccess } from '../chunk-access.js';
@@ -282,6 +283,8 @@ export interface ServeFileOptions {
    * and whether the response failed before its headers went out (nothing was served).
    */
   beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
+  /** An old version of the file (an id from `GET /api/v1/versions/*`) instead of its content now. */
+  version?: number;
   /** Whose download this is for the audit log, when the request has no identity (share links). */
   auditAs?: { userId: string; userName: string; tokenId: string };
 }
@@ -293,8 +296,10 @@ export interface ServeFileOptions {
 export async function sendFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, serverPath: string, shownPath: string, options: ServeFileOptions): Promise<FastifyReply> {
   const { head } = options;
   const path = shownPath;
-  const { entry, chunks } = await ctx.meta.fileContent(serverPath).catch((err: unknown) => {
+  const content = options.version === undefined ? ctx.meta.fileContent(serverPath) : ctx.versions.versionContent(serverPath, options.version);
+  const { entry, chunks } = await content.catch((err: unknown) => {
     if (err instanceof IsADirectoryError) throw new IsADirectoryError(`${path} is a directory: list it with ${API_PREFIX}/list${path}`);
+    if (err instanceof NotFoundError && options.version !== undefined) throw new NotFoundError(`${path} has no version ${options.version}`, { details: { path, version: options.version } });
     if (err instanceof NotFoundError) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
     throw err;
   });
@@ -393,7 +398,8 @@ export const downloadRoutes: RoutePlugin = async (app, { ctx }) => {
 
 /**
  * GET and HEAD of a file's bytes (Range, ETag: see {@link sendFile}). `?download=1`: an
- * attachment with the file's name and type; `?inline=1`: a preview.
+ * attachment with the file's name and type; `?inline=1`: a preview; `?version=ID`: an old
+ * version's bytes instead (README "Versions and trash").
  */
 function getFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, head: boolean) {
   const path = wildcardPath(request);
@@ -403,6 +409,7 @@ function getFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyRepl
   const named = inline || q.download !== undefined;
   return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
     head,
+    version: q.version === undefined ? undefined : parseVersionId(q.version),
     disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
     contentType: named ? contentTypeFor(name) : undefined,
   });

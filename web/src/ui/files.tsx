@@ -63,10 +63,10 @@ export function startDownload(url: string): void {
   a.remove();
 }
 
-/** The URL of a file for the browser to fetch itself (download or preview), with a ticket. */
-export async function fileUrl(api: FerryApi, path: string, mode: 'download' | 'inline'): Promise<string> {
+/** The URL of a file (or of an old version of it) for the browser to fetch itself (download or preview), with a ticket. */
+export async function fileUrl(api: FerryApi, path: string, mode: 'download' | 'inline', version?: number): Promise<string> {
   const { ticket } = await downloadTicket(api, path);
-  return api.http.url(`/api/v1/files${path.split('/').map(encodeURIComponent).join('/')}`, { [mode]: 1, ticket });
+  return api.http.url(`/api/v1/files${path.split('/').map(encodeURIComponent).join('/')}`, { [mode]: 1, ticket, version });
 }
 
 export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadManager; version: number }) {

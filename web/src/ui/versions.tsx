@@ -1,7 +1,7 @@
 /**
  * A file's old versions (README "Versions and trash"): the contents an upload, a move or a
- * copy over it replaced, newest first; restoring one makes it current again, and what it
- * replaces becomes a version in turn.
+ * copy over it replaced, newest first; each can be downloaded, and restoring one makes it
+ * current again (what it replaces becomes a version in turn).
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
@@ -9,6 +9,7 @@ import { listVersions, restoreVersion, type VersionEntry } from '../../../src/cl
 import type { Entry } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { Dialog, ListingHead, Message, useAction } from './common.js';
+import { fileUrl, startDownload } from './files.js';
 
 export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void }) {
   const { api, entry } = props;
@@ -34,7 +35,15 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
                 <td>{formatDate(v.replacedAt)}</td>
                 <td>{formatDate(v.mtime)}</td>
                 <td class="num">{formatSize(v.size)}</td>
-                <td>
+                <td class="actions">
+                  <button
+                    type="button"
+                    disabled={busy}
+                    aria-label={`Download the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                    onClick={() => run(async () => startDownload(await fileUrl(api, entry.path, 'download', v.id)))}
+                  >
+                    Download
+                  </button>
                   <button
                     type="button"
                     disabled={busy}
