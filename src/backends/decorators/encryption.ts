@@ -77,7 +77,6 @@ import {
   verifyHeader,
   type ObjectHeader,
 } from './encryption-format.js';
-import { sealWorkers, sealWorkersUsable, type SealWorkers } from './seal-workers.js';
 import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
 
 /** Stored names kept in memory (about 200 bytes each). */
@@ -111,11 +110,6 @@ class Sealer {
   private carry?: Buffer;
   /** Output buffers taken from `pool`, by the piece handed out: given back by {@link recycle}. */
   private readonly lent = new Map<Buffer, Buffer>();
-  /** Those of {@link lent} taken from `shared`. */
-  private readonly lentShared = new Set<Buffer>();
-  /** Small first pieces held unsealed while the object may still be sealed on a worker ({@link feedAsync}). */
-  private held: Buffer[] = [];
-  private heldBytes = 0;
   seen = 0;
 
   constructor(
@@ -124,81 +118,7 @@ class Sealer {
     private readonly expected: number | undefined,
     private readonly output: (b: Buffer) => void,
     private readonly pool?: ScratchBuffers,
-    /** Seals on a worker what it can, into `shared`'s buffers (shared memory). */
-    private workers?: SealWorkers,
-    private readonly shared?: ScratchBuffers,
-  ) {
-    if (expected === undefined || expected < POOLED_OUTPUT_BYTES || !shared) this.workers = undefined;
-  }
-
-  /**
-   * {@link feed}, or the worker's sealing: a sized object whose bytes come as small pieces and
-   * then one big piece that ends it (a chunk object: its 16-byte header, then the chunk) is
-   * sealed whole on the worker, the small pieces held (copied) until then. Any other shape is
-   * sealed here as it comes, the held pieces first: the same bytes either way.
-   */
-  async feedAsync(chunk: Uint8Array): Promise<void> {
-    if (this.workers) {
-      const end = this.seen + this.heldBytes + chunk.length;
-      if (end === this.expected && chunk.length >= POOLED_OUTPUT_BYTES && (await this.sealOnWorker(this.workers, chunk))) return;
-      if (end < this.expected! && this.heldBytes + chunk.length < SEGMENT_BYTES) {
-        this.held.push(Buffer.from(chunk));
-        this.heldBytes += chunk.length;
-        return;
-      }
-      this.releaseHeld();
-    }
-    this.feed(chunk);
-  }
-
-  /** No worker from here on: what was held is sealed here. */
-  private releaseHeld(): void {
-    this.workers = undefined;
-    const held = this.held;
-    this.held = [];
-    this.heldBytes = 0;
-    for (const h of held) this.feed(h);
-  }
-
-  /**
-   * The whole object (held pieces and `last`) sealed on the worker into one output buffer:
-   * header, then each segment's plain bytes copied to where its ciphertext goes, sealed there.
-   * False (nothing done) when the pool has no buffer that big.
-   */
-  private async sealOnWorker(workers: SealWorkers, last: Uint8Array): Promise<boolean> {
-    const plainBytes = this.heldBytes + last.length;
-    const n = sealedSize(plainBytes);
-    const backing = this.shared!.acquire(n);
-    if (!backing) return false;
-    const out = backing.subarray(0, n);
-    this.header.copy(out, 0);
-    let p = 0;
-    for (const src of [...this.held, last]) {
-      for (let at = 0; at < src.length; ) {
-        const segment = Math.floor(p / SEGMENT_BYTES);
-        const k = Math.min((segment + 1) * SEGMENT_BYTES - p, src.length - at);
-        const to = HEADER_BYTES + segment * SEALED_SEGMENT_BYTES + (p - segment * SEGMENT_BYTES);
-        // fill, not set or copy: into shared memory those copy word by word (V8's relaxed
-        // memmove, several times slower than memcpy: measured), fill with a buffer of the
-        // range's length is one memcpy.
-        out.fill(src.subarray(at, at + k), to, to + k);
-        at += k;
-        p += k;
-      }
-    }
-    const count = Math.max(1, Math.ceil(plainBytes / SEGMENT_BYTES));
-    // A failed job keeps its buffer out of the pool: the worker may not be done with it.
-    await workers.seal({ key: this.key, aad: this.header, firstIndex: 0, count, plainBytes, endsObject: true, data: out.subarray(HEADER_BYTES) });
-    this.held = [];
-    this.heldBytes = 0;
-    this.seen = plainBytes;
-    this.index = count;
-    this.headerSent = true;
-    this.lent.set(out, backing);
-    this.lentShared.add(out);
-    this.output(out);
-    return true;
-  }
+  ) {}
 
   /**
    * An output buffer of `n` bytes, from the pool when there is one: a fresh buffer per piece
@@ -221,8 +141,7 @@ class Sealer {
     const backing = this.lent.get(piece as Buffer);
     if (!backing) return;
     this.lent.delete(piece as Buffer);
-    if (this.lentShared.delete(piece as Buffer)) this.shared!.release(backing);
-    else this.pool!.release(backing);
+    this.pool!.release(backing);
   }
 
   private get segment(): Buffer {
@@ -306,7 +225,6 @@ class Sealer {
 
   /** Seals the last segment; throws when fewer bytes came than announced. */
   finish(): void {
-    if (this.heldBytes > 0) this.releaseHeld();
     if (this.expected !== undefined && this.seen !== this.expected) throw new SizeMismatchError(`${this.seen} bytes arrived, ${this.expected} announced`);
     if (this.expected !== undefined) {
       // Everything is sealed as it came, but for an empty object: one empty last segment.
@@ -333,7 +251,7 @@ async function* sealedPieces(source: AsyncIterable<Uint8Array>, sealer: Sealer, 
     // write's body): then its buffer may serve again. Not after an early stop: a write
     // still in flight may be reading it.
     for await (const piece of source) {
-      await sealer.feedAsync(piece);
+      sealer.feed(piece);
       while (sealed.length > 0) {
         const out = sealed.shift()!;
         yield out;
@@ -593,19 +511,14 @@ const SCRATCH_ROUND_BYTES = 1024 * 1024;
 class ScratchBuffers {
   private free: Buffer[] = [];
 
-  /** `shared`: buffers over a SharedArrayBuffer (a worker seals into them). */
-  constructor(
-    private readonly keep = 4,
-    private readonly shared = false,
-  ) {}
+  constructor(private readonly keep = 4) {}
 
   acquire(n: number): Buffer | undefined {
     if (n > SCRATCH_MAX_BYTES) return undefined;
     const i = this.free.findIndex((b) => b.length >= n);
     if (i >= 0) return this.free.splice(i, 1)[0];
     // Whole MiB: chunks of any size up to the next MiB reuse it (content-defined chunks vary).
-    const size = Math.ceil(n / SCRATCH_ROUND_BYTES) * SCRATCH_ROUND_BYTES;
-    return this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
+    return Buffer.allocUnsafeSlow(Math.ceil(n / SCRATCH_ROUND_BYTES) * SCRATCH_ROUND_BYTES);
   }
 
   /** Keeps the largest `keep` (a smaller one serves fewer reads). */
@@ -636,11 +549,6 @@ export interface EncryptionOptions {
   migrating?: boolean;
   /** Records a changed ring in the store (wrapped by the master key): needed to retire data keys. */
   saveRing?: (ring: KeyRing) => Promise<void>;
-  /**
-   * Where uploads are sealed (./seal-workers.ts): the process's worker when this process may
-   * use more than one core (the default), or here (false).
-   */
-  sealWorkers?: SealWorkers | false;
 }
 
 /** `inner`, storing every object encrypted under `ring` (see the module comment). */
@@ -650,9 +558,6 @@ export class EncryptedBackend implements StorageBackend {
   private readonly scratch = new ScratchBuffers();
   /** Buffers objects are sealed into before the wrapped backend writes them (Sealer.outputBuffer). */
   private readonly sealScratch = new ScratchBuffers(8);
-  /** Where uploads are sealed when not here, and the buffers (shared memory) it seals into. */
-  private readonly workers: SealWorkers | undefined;
-  private readonly sharedScratch: ScratchBuffers | undefined;
   private readonly saveRing?: (ring: KeyRing) => Promise<void>;
   /** Stored names of recent keys: each costs an HMAC and a cipher per path segment to make. */
   private readonly storedNames = new Map<string, string>();
@@ -675,8 +580,6 @@ export class EncryptedBackend implements StorageBackend {
     this.name = `encrypted:${inner.name}`;
     this.migrating = options.migrating ?? false;
     this.saveRing = options.saveRing;
-    this.workers = options.sealWorkers === false ? undefined : (options.sealWorkers ?? (sealWorkersUsable() ? sealWorkers : undefined));
-    this.sharedScratch = this.workers ? new ScratchBuffers(8, true) : undefined;
     const b = inner;
     if (hasDirectories(b)) {
       this.mkdir = (key, o) => b.mkdir(this.stored(key), o);
@@ -1053,7 +956,7 @@ export class EncryptedBackend implements StorageBackend {
     // be an unheard 'error' event. The pull then finds the stream failed and fails the write.
     if (body instanceof Readable) body.on('error', () => undefined);
     const sealed: Buffer[] = [];
-    const sealer = new Sealer(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size, (b) => void sealed.push(b), this.sealScratch, this.workers, this.sharedScratch);
+    const sealer = new Sealer(keys.enc, buildHeader(dataKey.id, salt, nameTag, options.size, keys.mac), options.size, (b) => void sealed.push(b), this.sealScratch);
     try {
       const info = await put(stored, sealedPieces(body, sealer, sealed), { ...options, size: options.size === undefined ? undefined : sealedSize(options.size) });
       return { info, size: sealer.seen };
