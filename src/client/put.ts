@@ -104,7 +104,7 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
     const source: ChunkSource = {
       name: localPath,
       size: st.size,
-      chunks: (params, signal) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers }),
+      chunks: (params, signal, guide) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers, guide }),
       read: (r) => buffers.read(fh, r.offset, r.size, localPath),
       sent: (data) => {
         if (data instanceof Uint8Array) buffers.give(data);

@@ -30,8 +30,12 @@ export interface ChunkSource {
   /** For messages: the local path, or the picked file's name. */
   readonly name: string;
   readonly size: number;
-  /** The chunk records in file order, in batches (chunking may overlap sending), cut with the server's parameters. */
-  chunks(params: ChunkingParams, signal: AbortSignal): AsyncIterable<ChunkRecord[]>;
+  /**
+   * The chunk records in file order, in batches (chunking may overlap sending), cut with the
+   * server's parameters. `guide`: the chunks of the version being replaced, which a source
+   * may use to find unchanged chunks faster (chunkFile's `guide`); the records must be the same.
+   */
+  chunks(params: ChunkingParams, signal: AbortSignal, guide?: readonly ChunkRef[]): AsyncIterable<ChunkRecord[]>;
   /** A chunk's bytes, read when a slot is free (a browser gives a Blob slice: no copy). */
   read(record: ChunkRecord): Promise<Uint8Array | Blob>;
   /** Bytes {@link read} gave whose request succeeded: nothing uses them any more (a source may reuse the memory). */
@@ -152,22 +156,30 @@ export async function uploadFile(ctx: TransferContext<Uint8Array>, source: Chunk
 }
 
 /**
+ * The chunk list of the file an upload replaces (one manifest request), or undefined when
+ * there is none (a new path, a folder, a file the user may not read) or it cannot be had:
+ * it only speeds things up (chunk guide, delta bases), so the upload goes on without it.
+ */
+async function previousChunks(client: FerryApi, caps: Capabilities, path: string, signal: AbortSignal): Promise<ChunkRef[] | undefined> {
+  if (!caps.features.includes('manifests')) return undefined;
+  try {
+    return (await client.manifest(path, { signal })).chunks;
+  } catch {
+    // Not found, a folder, not readable, or the server unreachable (the next request says so).
+    throwIfAborted(signal);
+    return undefined;
+  }
+}
+
+/**
  * For an upload over a file the server has (an edited version), the chunk each new chunk
  * replaces: the old chunk covering the middle of the new one. Chunks sent with such a base
  * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
- * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`; costs
- * one manifest request, none when the file is new.
+ * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`.
  */
-async function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, signal?: AbortSignal): Promise<(r: ChunkRecord) => { base?: { hash: string; path: string } }> {
+function deltaBases(client: FerryApi, caps: Capabilities, path: string, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
   const none = () => ({});
-  if (!client.deltas || !caps.features.includes('chunk-delta') || size < caps.limits.packThreshold) return none;
-  let old: ChunkRef[];
-  try {
-    old = (await client.manifest(path, { signal })).chunks;
-  } catch (err) {
-    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY') || isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return none;
-    throw err;
-  }
+  if (!old || !wantsDeltas(client, caps)) return none;
   const starts: number[] = [];
   let at = 0;
   for (const c of old) {
@@ -186,6 +198,10 @@ async function deltaBases(client: FerryApi, caps: Capabilities, path: string, si
     const base = old[lo];
     return base && base.hash !== r.hash && base.size >= caps.limits.packThreshold ? { base: { hash: base.hash, path } } : {};
   };
+}
+
+function wantsDeltas(client: FerryApi, caps: Capabilities): boolean {
+  return client.deltas !== undefined && caps.features.includes('chunk-delta');
 }
 
 /**
@@ -214,9 +230,16 @@ async function uploadAttempt(
   try {
     // Small files (and retries that already know the chunk list) announce the whole
     // manifest at creation: one request fewer, and the server checks it at once.
-    const sealed = known ?? (source.size <= 4 * caps.chunking.maxSize ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+    const small = source.size <= 4 * caps.chunking.maxSize;
+    // The version being replaced: a large file is chunked along its chunks (hashing the
+    // ranges that still match instead of cutting them), and edited chunks may travel as
+    // deltas against them.
+    const wantsPrevious = !known && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= limits.packThreshold));
+    const previous = wantsPrevious ? previousChunks(client, caps, target.path, signal) : Promise.resolve(undefined);
+    previous.catch(() => undefined); // awaited below; no unhandled rejection if chunking fails first
+    const sealed = known ?? (small ? await collect(source.chunks(caps.chunking, signal)) : undefined);
     if (!sealed) {
-      const it = source.chunks(caps.chunking, signal)[Symbol.asyncIterator]();
+      const it = source.chunks(caps.chunking, signal, await previous)[Symbol.asyncIterator]();
       early = { it, first: it.next() };
       early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
     }
@@ -232,7 +255,7 @@ async function uploadAttempt(
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
     const sent = source.sent?.bind(source);
-    const baseOf = await deltaBases(client, caps, target.path, source.size, signal);
+    const baseOf = source.size >= limits.packThreshold ? deltaBases(client, caps, target.path, await previous) : () => ({});
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
