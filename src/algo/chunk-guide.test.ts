@@ -13,7 +13,7 @@ const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize:
 /** Deterministic bytes (xorshift32): a failure here replays exactly. */
 function bytes(n: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(n);
-  let x = seed | 1;
+  let x = Math.imul(seed, 0x9e3779b1) | 1;
   for (let i = 0; i < n; i++) {
     x ^= x << 13;
     x ^= x >>> 17;
