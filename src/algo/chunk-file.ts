@@ -104,11 +104,24 @@ export function chunkFile(path: string, params: ChunkingParams, options: ChunkFi
   return chunkFileBatches(path, params, options);
 }
 
+/**
+ * Starts the worker threads a {@link chunkFile} of a file of `size` bytes will use, if it
+ * uses any, without waiting for them: for a caller that has requests to make first.
+ */
+export function warmChunkWorkers(size: number, options: Pick<ChunkFileOptions, 'workers' | 'parallelThreshold'> = {}): void {
+  const workers = workerCount(options);
+  if (workers > 0 && size >= (options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD)) pool.warm(workers);
+}
+
+function workerCount(options: Pick<ChunkFileOptions, 'workers'>): number {
+  return options.workers ?? Math.min(availableParallelism(), 4);
+}
+
 async function* chunkFileBatches(path: string, params: ChunkingParams, options: ChunkFileOptions): AsyncGenerator<ChunkRecord[]> {
   const { signal, onBytes } = options;
   throwIfAborted(signal);
   const cdc = cdcParamsOf(params);
-  const workers = options.workers ?? Math.min(availableParallelism(), 4);
+  const workers = workerCount(options);
   if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, not ${workers}`);
   let fh: FileHandle | undefined;
   try {
@@ -441,7 +454,9 @@ async function* chunkInWorkers(
     while (run.current < segments.length && !lost) {
       if (run.failure) throw run.failure;
       const seg = segments[run.current]!;
-      const batch = seg.batches.shift();
+      // What the workers have ready goes as one batch: a consumer that lags behind them (a
+      // request per batch) catches up.
+      const batch = seg.batches.length > 1 ? seg.batches.splice(0).flat() : seg.batches.shift();
       if (batch) {
         const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos) : batch;
         if (out.length === 0) continue;

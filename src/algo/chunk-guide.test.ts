@@ -142,4 +142,23 @@ describe('chunkFile with a guide (the previous version of the file)', () => {
       for (const run of RUNS) expect(await collect(path, { ...run, guide: g }), `guide ${guides.indexOf(g)} ${JSON.stringify(run)}`).toEqual(expected);
     }
   });
+
+  it('goes on in this thread, still right, when guided segment chunkings meet only past the next segment', async () => {
+    // Zeros, and a guide of 8, 16 and 32 KiB chunks of them (found by search): with these
+    // segments, one segment's chunking meets the next one's only after the segment after
+    // that has begun, where the latter has no cut. chunkFile chunks the rest in this thread
+    // from the last cut handed out; the records still cover the file, each of its bytes.
+    const zeros = new Uint8Array(64 * SMALL.maxSize);
+    const path = await file(zeros);
+    const sizes = [...'BBAAABAAAAABAAAAAAABABAABABABBABABBAABBAABAAAAABAAABAAAABAAABBBACABBABABABBBABABC'].map((c) => ({ A: 32768, B: 16384, C: 8192 })[c]!);
+    const sha = (size: number) => createHash('sha256').update(zeros.subarray(0, size)).digest('hex');
+    const records = await collect(path, { workers: 2, parallelThreshold: 0, segmentSize: SMALL.maxSize + 1, guide: sizes.map((size) => ({ size, hash: sha(size) })) });
+    let at = 0;
+    for (const r of records) {
+      expect(r).toEqual({ offset: at, size: r.size, hash: sha(r.size) });
+      expect(r.size).toBeLessThanOrEqual(SMALL.maxSize);
+      at += r.size;
+    }
+    expect(at).toBe(zeros.length);
+  });
 });

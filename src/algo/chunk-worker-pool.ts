@@ -40,6 +40,18 @@ export class ChunkWorkerPool {
   }
 
   /**
+   * Starts workers now, idle, until `count` are (a thread takes ~30-50 ms to start, more on
+   * a busy machine): a caller that will chunk a large file soon, after a few requests,
+   * calls this first, so that the threads start beside those requests.
+   */
+  warm(count: number): void {
+    while (this.idle.length < Math.min(count, this.maxIdle)) {
+      const worker = this.acquire();
+      this.release(worker);
+    }
+  }
+
+  /**
    * Gives back a worker that has finished its task (no task running or queued) and whose
    * listeners the caller has removed.
    */
