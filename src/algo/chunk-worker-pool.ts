@@ -33,6 +33,10 @@ export class ChunkWorkerPool {
       worker.ref();
       return worker;
     }
+    return this.create();
+  }
+
+  private create(): Worker {
     const created = new Worker(this.url());
     // An idle worker that dies (it should not) must not be handed out again.
     created.once('exit', () => this.forget(created));
@@ -45,10 +49,7 @@ export class ChunkWorkerPool {
    * calls this first, so that the threads start beside those requests.
    */
   warm(count: number): void {
-    while (this.idle.length < Math.min(count, this.maxIdle)) {
-      const worker = this.acquire();
-      this.release(worker);
-    }
+    for (let n = Math.min(count, this.maxIdle) - this.idle.length; n > 0; n--) this.release(this.create());
   }
 
   /**
