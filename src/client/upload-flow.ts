@@ -177,9 +177,9 @@ async function previousChunks(client: FerryApi, caps: Capabilities, path: string
  * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
  * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`.
  */
-function deltaBases(client: FerryApi, caps: Capabilities, path: string, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
+function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
   const none = () => ({});
-  if (!old || !wantsDeltas(client, caps)) return none;
+  if (!old || !wantsDeltas(client, caps) || size < caps.limits.packThreshold) return none;
   const starts: number[] = [];
   let at = 0;
   for (const c of old) {
@@ -204,6 +204,40 @@ function wantsDeltas(client: FerryApi, caps: Capabilities): boolean {
   return client.deltas !== undefined && caps.features.includes('chunk-delta');
 }
 
+/** A chunker started ahead, its first batch asked for already. */
+interface Early {
+  it: AsyncIterator<ChunkRecord[]>;
+  first: Promise<IteratorResult<ChunkRecord[]>>;
+}
+
+/**
+ * Starts the chunking of an attempt. Small files (and retries that already know the chunk
+ * list) get their whole list now, to announce it at creation: one request fewer, and the
+ * server checks it at once. A large file's chunker starts, beside the requests that open
+ * the session (its first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads,
+ * plus a read), going by the chunks of the version it replaces: the ranges that still
+ * match are hashed instead of cut. Those chunks also serve as delta bases (`previous`).
+ */
+async function startChunking(
+  client: FerryApi,
+  caps: Capabilities,
+  source: ChunkSource,
+  path: string,
+  known: ChunkRecord[] | undefined,
+  signal: AbortSignal,
+): Promise<{ sealed?: ChunkRecord[]; early?: Early; previous: Promise<ChunkRef[] | undefined> }> {
+  const small = source.size <= 4 * caps.chunking.maxSize;
+  const wantsPrevious = !known && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= caps.limits.packThreshold));
+  const previous = wantsPrevious ? previousChunks(client, caps, path, signal) : Promise.resolve(undefined);
+  previous.catch(() => undefined); // awaited later; no unhandled rejection if chunking fails first
+  const sealed = known ?? (small ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+  if (sealed) return { sealed, previous };
+  const it = source.chunks(caps.chunking, signal, await previous)[Symbol.asyncIterator]();
+  const early = { it, first: it.next() };
+  early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
+  return { early, previous };
+}
+
 /**
  * One attempt: chunking and sending overlap. The session is created at once, chunk records
  * are appended as the chunker produces them, and the chunks the server lacks are read from
@@ -224,25 +258,11 @@ async function uploadAttempt(
   const limits = caps.limits;
   let session: UploadStatus | undefined;
   let active: ChunkSender | undefined;
-  // A large file's chunking starts now, beside the requests that open the session (its
-  // first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads, plus a read).
-  let early: { it: AsyncIterator<ChunkRecord[]>; first: Promise<IteratorResult<ChunkRecord[]>> } | undefined;
+  let early: Early | undefined;
   try {
-    // Small files (and retries that already know the chunk list) announce the whole
-    // manifest at creation: one request fewer, and the server checks it at once.
-    const small = source.size <= 4 * caps.chunking.maxSize;
-    // The version being replaced: a large file is chunked along its chunks (hashing the
-    // ranges that still match instead of cutting them), and edited chunks may travel as
-    // deltas against them.
-    const wantsPrevious = !known && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= limits.packThreshold));
-    const previous = wantsPrevious ? previousChunks(client, caps, target.path, signal) : Promise.resolve(undefined);
-    previous.catch(() => undefined); // awaited below; no unhandled rejection if chunking fails first
-    const sealed = known ?? (small ? await collect(source.chunks(caps.chunking, signal)) : undefined);
-    if (!sealed) {
-      const it = source.chunks(caps.chunking, signal, await previous)[Symbol.asyncIterator]();
-      early = { it, first: it.next() };
-      early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
-    }
+    const start = await startChunking(client, caps, source, target.path, known, signal);
+    const { sealed, previous } = start;
+    early = start.early;
     const meta = {
       path: target.path,
       mtime: target.mtime,
@@ -255,7 +275,7 @@ async function uploadAttempt(
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
     const sent = source.sent?.bind(source);
-    const baseOf = source.size >= limits.packThreshold ? deltaBases(client, caps, target.path, await previous) : () => ({});
+    const baseOf = deltaBases(client, caps, target.path, source.size, await previous);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {
