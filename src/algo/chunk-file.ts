@@ -12,7 +12,7 @@
  * so a 256 MiB segment does about 1% of its work twice.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, read } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
@@ -27,6 +27,7 @@ import {
 } from '../core/errors.js';
 import type { ChunkingParams } from '../core/manifest.js';
 import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
+import { ChunkGuide } from './chunk-guide.js';
 import { ChunkWorkerPool } from './chunk-worker-pool.js';
 import type { SegmentTask, SerializedError, WorkerMessage } from './chunk-worker.js';
 import type { CdcParams } from './fastcdc.js';
@@ -48,6 +49,11 @@ export interface ChunkFileOptions {
   parallelThreshold?: number;
   /** Tuning and tests: the segment size for parallel chunking (default: see `segmentCount`). */
   segmentSize?: number;
+  /**
+   * The chunks of the file's previous version (the server's copy): where they still match,
+   * they are hashed in place of being cut (chunk-guide.ts). The records are the same.
+   */
+  guide?: readonly { hash: string; size: number }[];
 }
 
 const MiB = 1024 * 1024;
@@ -68,10 +74,15 @@ function roundUp(n: number, to: number): number {
  * ahead of their turn; a multiple of the worker count, so that each worker gets as much to
  * do; and segments of at least 16 average chunks, since each segment boundary costs a
  * resynchronization (about 2.5 average chunks hashed twice).
+ *
+ * `guided`: with a chunk guide, segments start where a guide chunk does, which costs no
+ * resynchronization while the file is unchanged there; then they are of at most 16 maximum
+ * chunks (64 MiB): a worker that finishes early (the other shares its core with some other
+ * process) waits less for the last segment.
  */
-export function segmentCount(size: number, workers: number, p: CdcParams): number {
+export function segmentCount(size: number, workers: number, p: CdcParams, guided = false): number {
   if (workers <= 1) return 1;
-  const largest = Math.max(Math.min(256 * MiB, 4096 * p.avgSize), 16 * p.maxSize);
+  const largest = guided ? 16 * p.maxSize : Math.max(Math.min(256 * MiB, 4096 * p.avgSize), 16 * p.maxSize);
   const count = Math.ceil(Math.ceil(size / largest) / workers) * workers;
   return Math.max(1, Math.min(count, Math.floor(size / (16 * p.avgSize))));
 }
@@ -93,11 +104,24 @@ export function chunkFile(path: string, params: ChunkingParams, options: ChunkFi
   return chunkFileBatches(path, params, options);
 }
 
+/**
+ * Starts the worker threads a {@link chunkFile} of a file of `size` bytes will use, if it
+ * uses any, without waiting for them: for a caller that has requests to make first.
+ */
+export function warmChunkWorkers(size: number, options: Pick<ChunkFileOptions, 'workers' | 'parallelThreshold'> = {}): void {
+  const workers = workerCount(options);
+  if (workers > 0 && size >= (options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD)) pool.warm(workers);
+}
+
+function workerCount(options: Pick<ChunkFileOptions, 'workers'>): number {
+  return options.workers ?? Math.min(availableParallelism(), 4);
+}
+
 async function* chunkFileBatches(path: string, params: ChunkingParams, options: ChunkFileOptions): AsyncGenerator<ChunkRecord[]> {
   const { signal, onBytes } = options;
   throwIfAborted(signal);
   const cdc = cdcParamsOf(params);
-  const workers = options.workers ?? Math.min(availableParallelism(), 4);
+  const workers = workerCount(options);
   if (!(Number.isInteger(workers) && workers >= 0)) throw new ValidationError(`workers must be a non-negative integer, not ${workers}`);
   let fh: FileHandle | undefined;
   try {
@@ -107,10 +131,11 @@ async function* chunkFileBatches(path: string, params: ChunkingParams, options: 
     const size = stat.isFile() ? stat.size : Infinity;
     if (size === 0) return;
     const threshold = options.parallelThreshold ?? DEFAULT_PARALLEL_THRESHOLD;
+    const guide = size === Infinity ? undefined : guideOf(options.guide, cdc);
     const batches =
       workers === 0 || size < threshold || size === Infinity
-        ? chunkInThread(fh, size, cdc, signal)
-        : chunkInWorkers(fh.fd, size, cdc, workers, options);
+        ? chunkInThread(readerOfFh(fh), size, cdc, signal, guide)
+        : chunkInWorkers(fh.fd, size, cdc, workers, options, guide);
     for await (const batch of batches) {
       onBytes?.(batchBytes(batch));
       yield batch;
@@ -121,6 +146,22 @@ async function* chunkFileBatches(path: string, params: ChunkingParams, options: 
   } finally {
     await fh?.close();
   }
+}
+
+/**
+ * The guide to chunk by, if `chunks` can be one: sizes that these parameters could have cut
+ * (a chunk list cut with other parameters mostly cannot; see chunk-guide.ts for the rest).
+ */
+function guideOf(chunks: ChunkFileOptions['guide'], p: CdcParams): ChunkGuide | undefined {
+  if (!chunks || chunks.length === 0) return undefined;
+  for (let i = 0; i < chunks.length; i++) {
+    const size = chunks[i].size;
+    if (!(Number.isInteger(size) && size <= p.maxSize && (size >= p.minSize || (i === chunks.length - 1 && size >= 1)))) return undefined;
+  }
+  return new ChunkGuide(
+    chunks.map((c) => c.size),
+    chunks.map((c) => c.hash),
+  );
 }
 
 function batchBytes(batch: ChunkRecord[]): number {
@@ -159,14 +200,28 @@ function releaseKernel(p: CdcParams, kernel: CdcKernel): void {
   idleBytes += size;
 }
 
-/** Async reads, so that a slow disk does not block the event loop; hashing does, briefly. */
-async function* chunkInThread(fh: FileHandle, size: number, cdc: CdcParams, signal: AbortSignal | undefined): AsyncGenerator<ChunkRecord[]> {
+/** Reads `length` bytes at file `position` (null: where a pipe stands) into `buffer[offset...]`; resolves the bytes read. */
+type ReadAt = (buffer: Uint8Array, offset: number, length: number, position: number | null) => Promise<number>;
+
+function readerOfFh(fh: FileHandle): ReadAt {
+  return async (buffer, offset, length, position) => (await fh.read(buffer, offset, length, position)).bytesRead;
+}
+
+function readerOfFd(fd: number): ReadAt {
+  return (buffer, offset, length, position) => new Promise((resolve, reject) => read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/**
+ * Async reads, so that a slow disk does not block the event loop; hashing does, briefly.
+ * From `start` (a cut) to the end of the file.
+ */
+async function* chunkInThread(readAt: ReadAt, size: number, cdc: CdcParams, signal: AbortSignal | undefined, guide: ChunkGuide | undefined, start = 0): AsyncGenerator<ChunkRecord[]> {
   // A small file gets a data area just big enough to be read in one go (in powers of two,
   // so that idle kernels fit the next file).
-  const dataSize = Math.min(fileBufferSize(cdc.maxSize), 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024))));
+  const dataSize = Math.min(fileBufferSize(cdc.maxSize), 2 ** Math.ceil(Math.log2(Math.max(size - start, 64 * 1024))));
   const kernel = acquireKernel(cdc, dataSize);
   try {
-    const chunker = new SegmentChunker(kernel, 0, size, size);
+    const chunker = new SegmentChunker(kernel, start, size, size, guide);
     for (;;) {
       const records: ChunkRecord[] = [];
       chunker.process(records);
@@ -175,7 +230,7 @@ async function* chunkInThread(fh: FileHandle, size: number, cdc: CdcParams, sign
       throwIfAborted(signal);
       const r = chunker.nextRead();
       // A pipe cannot seek: read it from where it is (reads follow each other anyway).
-      const { bytesRead } = await fh.read(kernel.data, r.offset, r.length, size === Infinity ? null : r.position);
+      const bytesRead = await readAt(kernel.data, r.offset, r.length, size === Infinity ? null : r.position);
       throwIfAborted(signal);
       chunker.fed(bytesRead);
     }
@@ -213,6 +268,7 @@ function deserializeError(e: SerializedError): FerryError {
 }
 
 const pool = new ChunkWorkerPool(workerUrl);
+let runs = 0;
 
 /** A worker lent by the pool to one chunking run. */
 interface Hand {
@@ -221,6 +277,8 @@ interface Hand {
   busy: boolean;
   /** Terminated by us, or died: not to be handed back to the pool. */
   gone: boolean;
+  /** The run's guide went to this worker already. */
+  guided: boolean;
   detach: () => void;
 }
 
@@ -234,20 +292,31 @@ class WorkerChunking {
   readonly hands: Hand[] = [];
   readonly stopping: Promise<void>[] = [];
   failure: FerryError | undefined;
+  private released = false;
   private wake: (() => void) | undefined;
   /** The segment being yielded, and the next one to send to a worker. */
   current = 0;
   private nextToSend = 0;
   private readonly dataSize: number;
+  /** Names this run to the workers (which keep the last run's guide). */
+  private readonly run = ++runs;
 
   constructor(
     private readonly fd: number,
     private readonly size: number,
     private readonly cdc: CdcParams,
     segmentSize: number,
+    private readonly guide: ChunkGuide | undefined,
   ) {
-    for (let i = 0; i * segmentSize < size; i++) {
-      this.segments.push({ start: i * segmentSize, end: Math.min(size, (i + 1) * segmentSize), batches: [], done: false, endOffset: 0 });
+    // With a guide, segments start where one of its chunks does: while the file is unchanged
+    // up to there, the previous segment's last chunk ends right there (no resynchronization).
+    const starts = [0];
+    for (let i = 1; i * segmentSize < size; i++) {
+      const at = guide ? guide.offsetOf(guide.chunkAt(i * segmentSize)) : i * segmentSize;
+      if (at > starts[starts.length - 1] && at < size) starts.push(at);
+    }
+    for (let i = 0; i < starts.length; i++) {
+      this.segments.push({ start: starts[i], end: i + 1 < starts.length ? starts[i + 1] : size, batches: [], done: false, endOffset: 0 });
     }
     this.dataSize = fileBufferSize(cdc.maxSize);
   }
@@ -292,6 +361,11 @@ class WorkerChunking {
       if (h.busy) continue;
       const seg = this.segments[this.nextToSend]!;
       const task: SegmentTask = { type: 'segment', index: this.nextToSend, fd: this.fd, params: this.cdc, dataSize: this.dataSize, start: seg.start, end: seg.end, fileSize: this.size };
+      const g = this.guide;
+      if (g) {
+        task.guide = h.guided ? { run: this.run } : { run: this.run, sizes: [...g.sizes], hashes: [...g.hashes] };
+        h.guided = true;
+      }
       h.busy = true;
       h.worker.postMessage(task);
       this.nextToSend++;
@@ -301,7 +375,7 @@ class WorkerChunking {
   /** Takes a worker from the pool and listens to it. */
   attach(): void {
     const worker = pool.acquire();
-    const hand: Hand = { worker, busy: false, gone: false, detach: () => {} };
+    const hand: Hand = { worker, busy: false, gone: false, guided: false, detach: () => {} };
     const onMessage = (m: WorkerMessage) => {
       if (m.type !== 'records') hand.busy = false;
       if (m.type === 'error') return this.fail(deserializeError(m.error));
@@ -334,8 +408,10 @@ class WorkerChunking {
     this.hands.push(hand);
   }
 
-  /** Gives the workers back (idle) or ends them (busy); resolves once none can read the descriptor. */
+  /** Gives the workers back (idle) or ends them (busy); resolves once none can read the descriptor. Idempotent. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     this.stopBusy();
     for (const h of this.hands) {
       h.detach();
@@ -352,12 +428,13 @@ async function* chunkInWorkers(
   cdc: CdcParams,
   workerCount: number,
   options: ChunkFileOptions,
+  guide: ChunkGuide | undefined,
 ): AsyncGenerator<ChunkRecord[]> {
   const { signal } = options;
   throwIfAborted(signal);
-  const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc));
+  const segmentSize = options.segmentSize ?? Math.ceil(size / segmentCount(size, workerCount, cdc, guide !== undefined));
   if (!(Number.isSafeInteger(segmentSize) && segmentSize > 0)) throw new ValidationError(`segmentSize must be a positive integer, not ${segmentSize}`);
-  const run = new WorkerChunking(fd, size, cdc, segmentSize);
+  const run = new WorkerChunking(fd, size, cdc, segmentSize, guide);
   const { segments } = run;
   const onAbort = () => {
     run.fail(new AbortedError('aborted', { cause: signal?.reason }));
@@ -373,21 +450,30 @@ async function* chunkInWorkers(
     // previous segment's chunker replaced while resynchronizing; its first record at or
     // after `pos` must start exactly there.
     let pos = 0;
-    while (run.current < segments.length) {
+    let lost = false;
+    while (run.current < segments.length && !lost) {
       if (run.failure) throw run.failure;
       const seg = segments[run.current]!;
-      const batch = seg.batches.shift();
+      // What the workers have ready goes as one batch: a consumer that lags behind them (a
+      // request per batch) catches up.
+      const batch = seg.batches.length > 1 ? seg.batches.splice(0).flat() : seg.batches.shift();
       if (batch) {
         const out = batch[0].offset < pos ? batch.filter((r) => r.offset >= pos) : batch;
         if (out.length === 0) continue;
         if (out[0].offset !== pos) {
-          throw new InternalError(`parallel chunking lost sync: segment ${run.current} has a chunk at ${out[0].offset}, expected ${pos}`);
+          if (!guide) throw new InternalError(`parallel chunking lost sync: segment ${run.current} has a chunk at ${out[0].offset}, expected ${pos}`);
+          lost = true;
+          continue;
         }
         const last = out[out.length - 1];
         pos = last.offset + last.size;
         yield out;
       } else if (seg.done) {
-        if (seg.endOffset > pos) throw new InternalError(`parallel chunking left a gap at ${pos} in segment ${run.current}`);
+        if (seg.endOffset > pos) {
+          if (!guide) throw new InternalError(`parallel chunking left a gap at ${pos} in segment ${run.current}`);
+          lost = true;
+          continue;
+        }
         segments[run.current] = undefined;
         run.current++;
         run.dispatch();
@@ -396,6 +482,14 @@ async function* chunkInWorkers(
       }
     }
     if (run.failure) throw run.failure;
+    if (lost) {
+      // Guided chunkings meet where plain ones would unless the guide was cut with other
+      // parameters and slipped past the checks (chunk-guide.ts): then the rest is chunked
+      // here, from the last cut handed out.
+      await run.release();
+      yield* chunkInThread(readerOfFd(fd), size, cdc, signal, guide, pos);
+      return;
+    }
     if (pos !== size) throw new InternalError(`parallel chunking covered ${pos} of ${size} bytes`);
   } finally {
     signal?.removeEventListener('abort', onAbort);

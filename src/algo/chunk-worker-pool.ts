@@ -33,10 +33,23 @@ export class ChunkWorkerPool {
       worker.ref();
       return worker;
     }
+    return this.create();
+  }
+
+  private create(): Worker {
     const created = new Worker(this.url());
     // An idle worker that dies (it should not) must not be handed out again.
     created.once('exit', () => this.forget(created));
     return created;
+  }
+
+  /**
+   * Starts workers now, idle, until `count` are (a thread takes ~30-50 ms to start, more on
+   * a busy machine): a caller that will chunk a large file soon, after a few requests,
+   * calls this first, so that the threads start beside those requests.
+   */
+  warm(count: number): void {
+    for (let n = Math.min(count, this.maxIdle) - this.idle.length; n > 0; n--) this.release(this.create());
   }
 
   /**

@@ -14,8 +14,9 @@
  */
 import { readSync } from 'node:fs';
 import { isMainThread, parentPort } from 'node:worker_threads';
-import { FerryError } from '../core/errors.js';
+import { FerryError, InternalError } from '../core/errors.js';
 import { CdcKernel } from './cdc-kernel.js';
+import { ChunkGuide } from './chunk-guide.js';
 import type { CdcParams } from './fastcdc.js';
 import { SegmentChunker, type ChunkRecord } from './segment-chunker.js';
 
@@ -32,6 +33,11 @@ export interface SegmentTask {
   /** End of the segment; equal to fileSize for the last one. */
   end: number;
   fileSize: number;
+  /**
+   * The chunking run's guide (chunk-guide.ts), if it has one: its chunks come with a
+   * worker's first task of the run only; later tasks name the run.
+   */
+  guide?: { run: number; sizes?: number[]; hashes?: string[] };
 }
 
 /** An error as it crosses the thread boundary (class and custom fields do not survive cloning). */
@@ -53,8 +59,8 @@ function serializeError(err: unknown): SerializedError {
   return { message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
 }
 
-function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: WorkerMessage) => void): void {
-  const chunker = new SegmentChunker(kernel, task.start, task.end, task.fileSize);
+function runSegment(kernel: CdcKernel, fd: number, task: SegmentTask, post: (m: WorkerMessage) => void, guide: ChunkGuide | undefined): void {
+  const chunker = new SegmentChunker(kernel, task.start, task.end, task.fileSize, guide);
   const data = kernel.data;
   for (;;) {
     const records: ChunkRecord[] = [];
@@ -74,6 +80,14 @@ if (!isMainThread && parentPort) {
   // parameters stay the same.
   let kernel: CdcKernel | undefined;
   let kernelKey = '';
+  // The guide of the run this worker last worked for.
+  let guide: { run: number; guide: ChunkGuide } | undefined;
+  const guideOf = (g: SegmentTask['guide']): ChunkGuide | undefined => {
+    if (!g) return undefined;
+    if (g.sizes && g.hashes) guide = { run: g.run, guide: new ChunkGuide(g.sizes, g.hashes) };
+    if (guide?.run !== g.run) throw new InternalError(`chunk worker: the guide of run ${g.run} never came`);
+    return guide.guide;
+  };
   port.on('message', (task: SegmentTask) => {
     try {
       const p = task.params;
@@ -83,7 +97,7 @@ if (!isMainThread && parentPort) {
         kernel = new CdcKernel(p, task.dataSize);
         kernelKey = key;
       }
-      runSegment(kernel, task.fd, task, post);
+      runSegment(kernel, task.fd, task, post, guideOf(task.guide));
     } catch (err) {
       post({ type: 'error', index: task.index, error: serializeError(err) });
     }

@@ -11,10 +11,16 @@
  * the next segment's records become valid (see `chunk-file.ts` for the stitching).
  * If the two chunkings never meet, this chunker simply goes on to the end of the file: the
  * sequential fallback.
+ *
+ * With a {@link ChunkGuide} (the chunk list of the file's previous version) a chunking first
+ * tries the chunk the guide expects where it stands: SHA-256 of that range, no cut-point
+ * scan (chunk-guide.ts says why the records stay those of unguided chunking). The follower
+ * is guided the same way: it follows exactly what the next segment's chunker does.
  */
 import { hash } from 'node:crypto';
 import { IoError } from '../core/errors.js';
 import type { CdcKernel } from './cdc-kernel.js';
+import { guideCheckDue, type ChunkGuide } from './chunk-guide.js';
 
 /** One chunk of a file: where it is and the SHA-256 of its bytes. */
 export interface ChunkRecord {
@@ -33,15 +39,30 @@ export interface ReadRequest {
   position: number;
 }
 
+/** Where one chunking stands. */
+interface Cursor {
+  /** File offset where its next chunk starts. */
+  at: number;
+  /** Index of the guide chunk expected at `at`, or -1: the next chunk is cut by content. */
+  expect: number;
+  /** Guide chunks accepted so far (for {@link guideCheckDue}). */
+  accepted: number;
+  /** False once a check failed (the guide was cut otherwise): cut by content from then on. */
+  guided: boolean;
+}
+
+/** {@link SegmentChunker.step}'s answer when more data is needed. */
+const NEED_DATA = 0;
+
 export class SegmentChunker {
   /** File offset of `data[0]`. */
   private base: number;
   /** Bytes of `data` holding file content. */
   private filled = 0;
-  /** Start of this segment's next chunk (file offset). */
-  private next: number;
-  /** Next cut of the chunking that starts at `end`; -1 until this chunking passes `end`. */
-  private follow = -1;
+  /** This segment's chunking. */
+  private readonly main: Cursor;
+  /** The chunking that starts at `end` (the next segment's), once this one passes `end`. */
+  private follow: Cursor | undefined;
   private eof = false;
   private finished = false;
   private fileSize: number;
@@ -54,12 +75,14 @@ export class SegmentChunker {
    * @param end end of the segment; `Infinity` or the file size for the last segment
    * @param fileSize bytes in the file, or `Infinity` when unknown (then the driver reports
    *   the end with `fed(0)`)
+   * @param guide the previous version's chunks, tried first (see chunk-guide.ts)
    */
   constructor(
     private readonly kernel: CdcKernel,
     readonly start: number,
     readonly end: number,
     fileSize: number,
+    private readonly guide?: ChunkGuide,
   ) {
     const max = kernel.masks.max;
     const needed = end < fileSize ? 3 * max : Math.min(2 * max, fileSize - start);
@@ -67,8 +90,13 @@ export class SegmentChunker {
       throw new RangeError(`segment chunker needs a data area of at least ${needed} bytes, has ${kernel.data.length}`);
     }
     this.base = start;
-    this.next = start;
+    this.main = this.cursorAt(start);
     this.fileSize = fileSize;
+  }
+
+  /** A chunking that starts at `at`: as the chunker of a segment starting there begins. */
+  private cursorAt(at: number): Cursor {
+    return { at, expect: this.guide ? this.guide.startingAt(at) : -1, accepted: 0, guided: this.guide !== undefined };
   }
 
   /** True once every record of the segment has been produced. */
@@ -81,7 +109,7 @@ export class SegmentChunker {
    * first cut shared with the next segment's chunking. Valid once `done`.
    */
   get endOffset(): number {
-    return this.next;
+    return this.main.at;
   }
 
   /** The file size, once known. */
@@ -91,7 +119,8 @@ export class SegmentChunker {
 
   /** The next read to do; moves the bytes still needed to the front of the data area first. */
   nextRead(): ReadRequest {
-    const keep = this.follow >= 0 && this.follow < this.next ? this.follow : this.next;
+    const f = this.follow;
+    const keep = f && f.at < this.main.at ? f.at : this.main.at;
     const drop = keep - this.base;
     if (drop > 0) {
       // At most 2 × maxSize bytes move (both cursors lie within maxSize of each other), in
@@ -127,33 +156,87 @@ export class SegmentChunker {
    * data is needed (call `nextRead`) or when `done`.
    */
   process(out: ChunkRecord[]): void {
-    const k = this.kernel;
-    const data = k.data;
-    const filled = this.filled;
-    const final = this.eof;
+    const main = this.main;
     const last = !(this.end < this.fileSize);
     for (;;) {
-      if (!last && this.next >= this.end) {
-        if (this.follow < 0) this.follow = this.end;
-        if (this.follow === this.next) {
+      if (!last && main.at >= this.end) {
+        this.follow ??= this.cursorAt(this.end);
+        const f = this.follow;
+        if (f.at === main.at) {
           this.finished = true;
           return;
         }
-        if (this.follow < this.next) {
-          const len = k.cut(this.follow - this.base, filled, final);
-          if (len === 0) return;
-          this.follow += len;
+        if (f.at < main.at) {
+          if (this.step(f, undefined) === NEED_DATA) return;
           continue;
         }
-      } else if (this.next >= this.fileSize) {
+      } else if (main.at >= this.fileSize) {
         this.finished = true;
         return;
       }
-      const at = this.next - this.base;
-      const len = k.cut(at, filled, final);
-      if (len === 0) return;
-      out.push({ offset: this.next, size: len, hash: hash('sha256', data.subarray(at, at + len), 'hex') });
-      this.next += len;
+      if (this.step(main, out) === NEED_DATA) return;
     }
+  }
+
+  /**
+   * Moves `c` over its next chunk and returns the chunk's length, or {@link NEED_DATA}.
+   * The chunk is hashed when it goes to `out` or the guide needs its hash.
+   */
+  private step(c: Cursor, out: ChunkRecord[] | undefined): number {
+    const g = this.guide;
+    const at = c.at - this.base;
+    if (g && c.guided && c.expect >= 0) {
+      const guided = this.tryGuide(g, c, at);
+      if (guided === NEED_DATA) return NEED_DATA;
+      if (typeof guided === 'string') {
+        const size = g.sizes[c.expect];
+        out?.push({ offset: c.at, size, hash: guided });
+        c.at += size;
+        c.expect = c.expect + 1 < g.count ? c.expect + 1 : -1;
+        return size;
+      }
+    }
+    const data = this.kernel.data;
+    const len = this.kernel.cut(at, this.filled, this.eof);
+    if (len === 0) return NEED_DATA;
+    if (out || (g && c.guided)) {
+      const h = hash('sha256', data.subarray(at, at + len), 'hex');
+      out?.push({ offset: c.at, size: len, hash: h });
+      if (g && c.guided) {
+        // Back in step with the guide after an edit: its next chunk is expected next.
+        const j = g.find(h);
+        c.expect = j >= 0 && j + 1 < g.count ? j + 1 : -1;
+      }
+    }
+    c.at += len;
+    return len;
+  }
+
+  /**
+   * The guide's expected chunk at `c` (data offset `at`): its hash when the bytes there
+   * match it, NEED_DATA, or undefined when they do not (then `c` cuts by content).
+   */
+  private tryGuide(g: ChunkGuide, c: Cursor, at: number): string | typeof NEED_DATA | undefined {
+    const k = this.kernel;
+    const size = g.sizes[c.expect];
+    const room = this.filled - at;
+    const final = this.eof;
+    // The guide's last chunk was cut by the end of its file: it counts only where this file ends too.
+    const fits = size >= 1 && size <= k.masks.max && (c.expect < g.count - 1 || c.at + size === this.fileSize);
+    const check = guideCheckDue(c.accepted);
+    // A check cuts, and a cut needs maxSize bytes ahead (or the end of the file).
+    if (fits && room < (check ? k.masks.max : size) && !final) return NEED_DATA;
+    if (fits && room >= size) {
+      const h = hash('sha256', k.data.subarray(at, at + size), 'hex');
+      if (h === g.hashes[c.expect]) {
+        if (!check || k.cut(at, this.filled, final) === size) {
+          c.accepted++;
+          return h;
+        }
+        c.guided = false;
+      }
+    }
+    c.expect = -1;
+    return undefined;
   }
 }

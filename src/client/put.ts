@@ -13,7 +13,7 @@ import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, 
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, Entry, UploadFileSpec } from '../core/protocol.js';
-import { chunkFile } from '../algo/chunk-file.js';
+import { chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
@@ -85,6 +85,8 @@ async function statFile(path: string): Promise<Stats> {
 export async function putFile(client: FerryApi<Buffer>, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   const st = await statFile(localPath);
+  // The chunker's threads start while the requests before chunking go out.
+  warmChunkWorkers(st.size, { workers: options.chunkWorkers });
   ctx.progress.addTotals(st.size, 1);
   await putFileIn(ctx, localPath, normalizePath(remotePath), st, options);
   return ctx.finish();
@@ -104,7 +106,7 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
     const source: ChunkSource = {
       name: localPath,
       size: st.size,
-      chunks: (params, signal) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers }),
+      chunks: (params, signal, guide) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers, guide }),
       read: (r) => buffers.read(fh, r.offset, r.size, localPath),
       sent: (data) => {
         if (data instanceof Uint8Array) buffers.give(data);

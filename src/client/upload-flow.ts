@@ -30,8 +30,12 @@ export interface ChunkSource {
   /** For messages: the local path, or the picked file's name. */
   readonly name: string;
   readonly size: number;
-  /** The chunk records in file order, in batches (chunking may overlap sending), cut with the server's parameters. */
-  chunks(params: ChunkingParams, signal: AbortSignal): AsyncIterable<ChunkRecord[]>;
+  /**
+   * The chunk records in file order, in batches (chunking may overlap sending), cut with the
+   * server's parameters. `guide`: the chunks of the version being replaced, which a source
+   * may use to find unchanged chunks faster (chunkFile's `guide`); the records must be the same.
+   */
+  chunks(params: ChunkingParams, signal: AbortSignal, guide?: readonly ChunkRef[]): AsyncIterable<ChunkRecord[]>;
   /** A chunk's bytes, read when a slot is free (a browser gives a Blob slice: no copy). */
   read(record: ChunkRecord): Promise<Uint8Array | Blob>;
   /** Bytes {@link read} gave whose request succeeded: nothing uses them any more (a source may reuse the memory). */
@@ -152,22 +156,30 @@ export async function uploadFile(ctx: TransferContext<Uint8Array>, source: Chunk
 }
 
 /**
+ * The chunk list of the file an upload replaces (one manifest request), or undefined when
+ * there is none (a new path, a folder, a file the user may not read) or it cannot be had:
+ * it only speeds things up (chunk guide, delta bases), so the upload goes on without it.
+ */
+async function previousChunks(client: FerryApi, caps: Capabilities, path: string, signal: AbortSignal): Promise<ChunkRef[] | undefined> {
+  if (!caps.features.includes('manifests')) return undefined;
+  try {
+    return (await client.manifest(path, { signal })).chunks;
+  } catch {
+    // Not found, a folder, not readable, or the server unreachable (the next request says so).
+    throwIfAborted(signal);
+    return undefined;
+  }
+}
+
+/**
  * For an upload over a file the server has (an edited version), the chunk each new chunk
  * replaces: the old chunk covering the middle of the new one. Chunks sent with such a base
  * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
- * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`; costs
- * one manifest request, none when the file is new.
+ * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`.
  */
-async function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, signal?: AbortSignal): Promise<(r: ChunkRecord) => { base?: { hash: string; path: string } }> {
+function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
   const none = () => ({});
-  if (!client.deltas || !caps.features.includes('chunk-delta') || size < caps.limits.packThreshold) return none;
-  let old: ChunkRef[];
-  try {
-    old = (await client.manifest(path, { signal })).chunks;
-  } catch (err) {
-    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY') || isFerryError(err, 'FERRY_ERR_FORBIDDEN')) return none;
-    throw err;
-  }
+  if (!old || !wantsDeltas(client, caps) || size < caps.limits.packThreshold) return none;
   const starts: number[] = [];
   let at = 0;
   for (const c of old) {
@@ -186,6 +198,44 @@ async function deltaBases(client: FerryApi, caps: Capabilities, path: string, si
     const base = old[lo];
     return base && base.hash !== r.hash && base.size >= caps.limits.packThreshold ? { base: { hash: base.hash, path } } : {};
   };
+}
+
+function wantsDeltas(client: FerryApi, caps: Capabilities): boolean {
+  return client.deltas !== undefined && caps.features.includes('chunk-delta');
+}
+
+/** A chunker started ahead, its first batch asked for already. */
+interface Early {
+  it: AsyncIterator<ChunkRecord[]>;
+  first: Promise<IteratorResult<ChunkRecord[]>>;
+}
+
+/**
+ * Starts the chunking of an attempt. Small files (and retries that already know the chunk
+ * list) get their whole list now, to announce it at creation: one request fewer, and the
+ * server checks it at once. A large file's chunker starts, beside the requests that open
+ * the session (its first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads,
+ * plus a read), going by the chunks of the version it replaces: the ranges that still
+ * match are hashed instead of cut. Those chunks also serve as delta bases (`previous`).
+ */
+async function startChunking(
+  client: FerryApi,
+  caps: Capabilities,
+  source: ChunkSource,
+  path: string,
+  known: ChunkRecord[] | undefined,
+  signal: AbortSignal,
+): Promise<{ sealed?: ChunkRecord[]; early?: Early; previous: Promise<ChunkRef[] | undefined> }> {
+  const small = source.size <= 4 * caps.chunking.maxSize;
+  const wantsPrevious = !known && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= caps.limits.packThreshold));
+  const previous = wantsPrevious ? previousChunks(client, caps, path, signal) : Promise.resolve(undefined);
+  previous.catch(() => undefined); // awaited later; no unhandled rejection if chunking fails first
+  const sealed = known ?? (small ? await collect(source.chunks(caps.chunking, signal)) : undefined);
+  if (sealed) return { sealed, previous };
+  const it = source.chunks(caps.chunking, signal, await previous)[Symbol.asyncIterator]();
+  const early = { it, first: it.next() };
+  early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
+  return { early, previous };
 }
 
 /**
@@ -208,18 +258,11 @@ async function uploadAttempt(
   const limits = caps.limits;
   let session: UploadStatus | undefined;
   let active: ChunkSender | undefined;
-  // A large file's chunking starts now, beside the requests that open the session (its
-  // first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads, plus a read).
-  let early: { it: AsyncIterator<ChunkRecord[]>; first: Promise<IteratorResult<ChunkRecord[]>> } | undefined;
+  let early: Early | undefined;
   try {
-    // Small files (and retries that already know the chunk list) announce the whole
-    // manifest at creation: one request fewer, and the server checks it at once.
-    const sealed = known ?? (source.size <= 4 * caps.chunking.maxSize ? await collect(source.chunks(caps.chunking, signal)) : undefined);
-    if (!sealed) {
-      const it = source.chunks(caps.chunking, signal)[Symbol.asyncIterator]();
-      early = { it, first: it.next() };
-      early.first.catch(() => undefined); // awaited by readAhead; no unhandled rejection meanwhile
-    }
+    const start = await startChunking(client, caps, source, target.path, known, signal);
+    const { sealed, previous } = start;
+    early = start.early;
     const meta = {
       path: target.path,
       mtime: target.mtime,
@@ -232,7 +275,7 @@ async function uploadAttempt(
     let sentBytes = 0;
     const load = (r: ChunkRecord) => () => source.read(r);
     const sent = source.sent?.bind(source);
-    const baseOf = await deltaBases(client, caps, target.path, source.size, signal);
+    const baseOf = deltaBases(client, caps, target.path, source.size, await previous);
     /** Queues what the server lacks; the rest counts as done now (dedup, resume). */
     const schedule = (batch: readonly ChunkRecord[], missing: ReadonlySet<string>) => {
       for (const r of batch) {

@@ -165,6 +165,11 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
     if (!opts.quiet) process.stderr.write(`ferry: warning: ${m}\n`);
   };
   const results: TransferResult[] = [];
+  // A large file's chunker threads start now, beside the requests that come before its chunking.
+  if (sources.length === 1 && sources[0] !== '-') {
+    const size = await stat(sources[0]).then((s) => (s.isFile() ? s.size : 0), () => 0);
+    if (size > 0) (await import('../../algo/chunk-file.js')).warmChunkWorkers(size);
+  }
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
