@@ -84,16 +84,14 @@ export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncG
   }
 
   const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-  // One abort promise for the whole loop, raced against each pull, so a stalled producer
-  // cannot hold the write open after the caller gave up.
-  let onAbort: (() => void) | undefined;
-  const aborted = signal
-    ? new Promise<never>((_, reject) => {
-        onAbort = () => reject(abortedError(signal, what));
-        signal.addEventListener('abort', onAbort, { once: true });
-      })
-    : undefined;
-  aborted?.catch(() => {});
+  // An abort fails even a pull whose producer has stalled. Not `Promise.race([pull, aborted])`
+  // with one `aborted` promise for the whole loop: every race leaves a reaction on that
+  // promise which holds the race's result, so each piece read stayed reachable until the body
+  // ended (a streamed 4 MiB chunk kept all its socket reads; issue 15, workload 6). The
+  // listener rejects only the pull in progress, and forgets it once it settles.
+  let failPull: ((err: Error) => void) | undefined;
+  const onAbort = signal ? () => failPull?.(abortedError(signal, what)) : undefined;
+  if (onAbort) signal!.addEventListener('abort', onAbort, { once: true });
 
   let received = 0;
   let finished = false;
@@ -102,13 +100,17 @@ export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncG
       const pull = iterator.next();
       let step: IteratorResult<unknown>;
       try {
-        if (aborted) {
-          pull.catch(() => {}); // the race may leave it behind; its failure is no longer news
-          step = await Promise.race([pull, aborted]);
+        if (onAbort) {
+          step = await new Promise<IteratorResult<unknown>>((resolve, reject) => {
+            failPull = reject;
+            pull.then(resolve, reject);
+          });
+          failPull = undefined;
         } else {
           step = await pull;
         }
       } catch (err) {
+        failPull = undefined;
         if (signal?.aborted) throw abortedError(signal, what);
         throw fromSystemError(err, `${what}: reading the body`);
       }

@@ -437,7 +437,7 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'bodyMinRate', kind: sizeOrNone, default: '1K', examples: ['4K', '512'], live: false,
     doc: 'bytes per second a request body must reach over each `bodyTimeout` window',
     apply: (c, v) => (c.connections = { ...c.connections, bodyMinRate: v ?? 0 }) }),
-  def({ key: 'bodyMemory', kind: sizeAtLeast(16 * 1024 * 1024), default: '32M', examples: ['64M', '256M'], live: false,
+  def({ key: 'bodyMemory', kind: sizeAtLeast(16 * 1024 * 1024), default: '16M', examples: ['32M', '256M'], live: false,
     doc: 'memory that chunk bodies being received may take, all uploads together, and as much again for chunks read for downloads; past it a request waits for room (at least `16M`, and 8/3 of the largest chunk)',
     apply: (c, v) => (c.bodyMemory = v) }),
   def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,

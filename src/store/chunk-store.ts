@@ -969,7 +969,9 @@ async function plainObject(verified: Readable, size: number, gather?: ChunkPutOp
   async function* raw(): AsyncGenerator<Buffer> {
     try {
       yield chunkHeader(ChunkCodec.Raw, size);
-      yield* head;
+      // Handed on and forgotten: kept in `head`, the chunk's first reads stayed in memory
+      // until its last byte was written.
+      for (const piece of head.splice(0)) yield piece;
       for (;;) {
         const r = await it.next();
         if (r.done) return;

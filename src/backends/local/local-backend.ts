@@ -126,8 +126,12 @@ export async function syncDir(dir: string): Promise<void> {
 /** Directories remembered by {@link LocalBackend} at most (a chunk store has 256 + 256). */
 const KNOWN_DIRS = 4096;
 
-/** Bytes gathered before one write(2) (see `write`). */
-const STAGING_BYTES = 1 << 20;
+/**
+ * Bytes gathered before one write(2) (see `write`). Each body streaming in holds one: a
+ * server taking dozens of streamed chunk bodies at once (issue 15, workload 6: 45 at a time)
+ * held a MiB for each, beyond the 256 KiB its body memory budget counts for it.
+ */
+const STAGING_BYTES = 256 * 1024;
 
 /**
  * Random per process, then counted: unique enough that O_EXCL never trips over another
@@ -143,13 +147,14 @@ function tempName(): string {
 /**
  * Writes a body into an open file; returns the bytes written. Bodies from sockets arrive in
  * pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per piece. Small
- * pieces are copied into a staging buffer and written a MiB at a time (the copy is cheaper
+ * pieces are copied into a staging buffer and written 256 KiB at a time (the copy is cheaper
  * than the round trips, and producers may reuse their buffers, so keeping references is not
  * an option). Pieces of {@link DIRECT_BYTES} or more go straight through (what is staged
  * before them first): a chunk object is a 16-byte header and then its bytes in one buffer,
- * which must not be copied a MiB at a time. Each write is awaited before the next piece is
+ * which must not be copied piece by piece. Each write is awaited before the next piece is
  * pulled: backpressure. Staging buffers are reused from write to write (a chunk store
- * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk).
+ * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk; with
+ * more concurrent bodies than spares, the rest were made afresh each time).
  */
 async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number | undefined, signal: AbortSignal | undefined, what: string): Promise<number> {
   let staging: Buffer | undefined;
@@ -187,8 +192,8 @@ async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number |
 
 /** Pieces at least this big are written as they are (see writeBody); sockets deliver at most 64 KiB. */
 const DIRECT_BYTES = 256 * 1024;
-/** Staging buffers kept for the next writes. */
-const SPARE_STAGING = 8;
+/** Staging buffers kept for the next writes (8 MiB at most). */
+const SPARE_STAGING = 32;
 const spareStaging: Buffer[] = [];
 
 /** A write of {@link LocalBackend} between its body and its rename: the open temporary file. */
