@@ -104,6 +104,8 @@ export async function* bodyChunks(body: WriteBody, options: BodyOptions): AsyncG
           step = await new Promise<IteratorResult<unknown>>((resolve, reject) => {
             failPull = reject;
             pull.then(resolve, reject);
+            // The producer may have aborted while making this pull (inside next()).
+            if (signal!.aborted) reject(abortedError(signal!, what));
           });
           failPull = undefined;
         } else {

@@ -31,7 +31,11 @@
 import type { Readable } from 'node:stream';
 import { AbortedError, SizeMismatchError } from '../core/errors.js';
 
-/** What a streamed body's pipeline holds at most: request buffer, verifier, sampling head, write stream. */
+/**
+ * What a streamed body's pipeline holds at most: request buffer, verifier, sampling head, write
+ * stream. Not counted: the local backend's 256 KiB write staging each streamed body also uses
+ * (../backends/local/local-backend.ts), reused across writes (8 MiB of spares at most).
+ */
 export const STREAM_WINDOW = 256 * 1024;
 /** Whole-body buffers are allocated in steps of this, so that one serves chunks of similar sizes. */
 const ROUND_BYTES = 256 * 1024;

@@ -68,6 +68,19 @@ describe('bodyChunks', () => {
     release();
   });
 
+  it('fails at once when the producer itself aborts while making a piece, then stalls', async () => {
+    const controller = new AbortController();
+    async function* abortsThenStalls(): AsyncGenerator<Buffer> {
+      yield Buffer.from('one');
+      controller.abort(); // inside the second next(), before anything awaits it
+      await new Promise(() => {});
+    }
+    const reading = (async () => {
+      for await (const _ of bodyChunks(abortsThenStalls(), { signal: controller.signal, what: 'test' })) void _;
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
+  });
+
   it('an abort between pulls fails the next step, and a body that errors is reported as such', async () => {
     const controller = new AbortController();
     async function* two(): AsyncGenerator<Buffer> {
