@@ -8,21 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
 import { chunkFile, segmentCount, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
-import { cdcMasks, nextCutReference } from './fastcdc.js';
+import { referenceRecords } from '../../test/helpers/cdc-reference.js';
 
 const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
-
-/** The records a one-byte-at-a-time reference chunker and node:crypto give. */
-function referenceRecords(buf: Uint8Array, params: ChunkingParams): ChunkRecord[] {
-  const m = cdcMasks(params);
-  const out: ChunkRecord[] = [];
-  for (let pos = 0; pos < buf.length; ) {
-    const size = nextCutReference(buf, pos, buf.length, m, true);
-    out.push({ offset: pos, size, hash: createHash('sha256').update(buf.subarray(pos, pos + size)).digest('hex') });
-    pos += size;
-  }
-  return out;
-}
 
 async function collect(path: string, params: ChunkingParams, options?: ChunkFileOptions): Promise<ChunkRecord[]> {
   const out: ChunkRecord[] = [];

@@ -6,34 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChunkingParams } from '../core/manifest.js';
 import { chunkFile, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
 import { ChunkGuide } from './chunk-guide.js';
-import { cdcMasks, nextCutReference } from './fastcdc.js';
+import { referenceRecords, xorshiftBytes as bytes } from '../../test/helpers/cdc-reference.js';
 
 const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
-
-/** Deterministic bytes (xorshift32): a failure here replays exactly. */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = Math.imul(seed, 0x9e3779b1) | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-/** The records of plain content-defined chunking (the one-byte-at-a-time reference). */
-function referenceRecords(buf: Uint8Array, params: ChunkingParams): ChunkRecord[] {
-  const m = cdcMasks(params);
-  const out: ChunkRecord[] = [];
-  for (let pos = 0; pos < buf.length; ) {
-    const size = nextCutReference(buf, pos, buf.length, m, true);
-    out.push({ offset: pos, size, hash: createHash('sha256').update(buf.subarray(pos, pos + size)).digest('hex') });
-    pos += size;
-  }
-  return out;
-}
 
 let dir: string;
 let n = 0;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOfFile } from '../../src/algo/file-hash.js';
 import { FerryClient } from '../../src/client/client.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
+import { xorshiftBytes as bytes } from '../helpers/cdc-reference.js';
 import { sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 
 /** Small chunks (64 KiB on average) so that a few MiB make a file of many chunks. */
@@ -31,19 +32,6 @@ afterAll(async () => {
   await t.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Deterministic bytes (xorshift32). */
-function bytes(n: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(n);
-  let x = Math.imul(seed, 0x9e3779b1) | 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 /** Chunk bytes the server received, as they travelled (whole, compressed, deltas, packs). */
 async function received(): Promise<number> {
