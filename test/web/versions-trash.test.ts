@@ -3,11 +3,16 @@
  * versions listed, one downloaded and one restored (the server then holds its bytes, and the replaced
  * content became a version); deletes that say where files go; the trash page restoring a
  * file in place, elsewhere, and everything one folder delete removed; emptying it; and a
- * server without a trash saying that deletes are final.
+ * server without a trash saying that deletes are final. A file deleted from an end-to-end
+ * vault shows no stored (encrypted) name: "(encrypted name)" until its vault is unlocked in
+ * the tab, then its plain name; it is restored in place.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser } from '../helpers/users.js';
 import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
@@ -146,6 +151,48 @@ describe('web app: versions and trash', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('a file deleted from a vault shows no encrypted name; once the vault is unlocked in the tab, its plain name; restored in place', async () => {
+    const dir = await tempDir('ferry-web-trash-vault-');
+    try {
+      writeFileSync(join(dir.path, 'pass'), 'a passphrase for the trash test\n');
+      writeFileSync(join(dir.path, 'letter.txt'), 'dear diary');
+      const env = { FERRY_SERVER: t.url, FERRY_TOKEN: token, FERRY_CONFIG: join(dir.path, 'config.json'), HOME: dir.path };
+      const ferry = (args: string[]) => runFerry([...args, '--passphrase-file', join(dir.path, 'pass')], { env });
+      expect((await ferry(['mkdir', '--e2e', '/diary'])).code).toBe(0);
+      const put = await ferry(['put', join(dir.path, 'letter.txt'), '/diary/secret-letter.txt']);
+      expect(put.code, put.stderr).toBe(0);
+      const listed = (await (await fetch(t.url + '/api/v1/list/diary', { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: Array<{ name: string; path: string }> };
+      const stored = listed.entries.find((e) => e.name.endsWith('.fe2e'))!;
+      expect(stored, JSON.stringify(listed)).toBeDefined();
+      expect((await fetch(t.url + filesPath(stored.path), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBe(204);
+
+      const { context, page, errors } = await freshContext(browser);
+      await signIn(page, t.url, 'vera', 'vera-password-1');
+      await page.getByRole('link', { name: 'Trash' }).click();
+      await page.getByRole('button', { name: 'Restore /diary/(encrypted name)', exact: true }).waitFor();
+      await page.getByText('their names show here once their folder is unlocked', { exact: false }).waitFor();
+      expect(await page.locator('main').textContent()).not.toContain(stored.name);
+      // Another place would need the names encrypted for it: not offered here.
+      expect(await page.getByRole('button', { name: /to another place$/ }).count()).toBe(0);
+
+      // In-app navigation: a reload would forget the key, as it should.
+      await page.evaluate(`history.pushState(null, '', '/files/diary'); dispatchEvent(new PopStateEvent('popstate'))`);
+      await page.getByLabel('Passphrase').fill('a passphrase for the trash test');
+      await page.getByRole('button', { name: 'Unlock' }).click();
+      await page.getByText('End-to-end encrypted folder /diary', { exact: false }).waitFor({ timeout: 60_000 });
+      await page.getByRole('link', { name: 'Trash' }).click();
+      await page.getByRole('button', { name: 'Restore /diary/secret-letter.txt', exact: true }).click();
+      await page.getByRole('status').getByText('Restored /diary/secret-letter.txt.').waitFor();
+      const got = await ferry(['get', '/diary/secret-letter.txt', join(dir.path, 'back.txt')]);
+      expect(got.code, got.stderr).toBe(0);
+      expect(readFileSync(join(dir.path, 'back.txt'), 'utf8')).toBe('dear diary');
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await dir.cleanup();
+    }
+  }, 120_000);
 
   it('on a server without a trash, deleting says it is final and the trash page says so', async () => {
     const tok = await login(plain, 'vera', 'vera-password-1');

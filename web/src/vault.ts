@@ -8,7 +8,7 @@
  * itself is not kept at all (only the keys derived from it).
  */
 import type { FerryApi } from '../../src/client/api.js';
-import { E2E_MARKER_NAME, fromBase64Url, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
+import { E2E_MARKER_NAME, fromBase64Url, isE2eName, type E2eFileInfo, type E2eKeys } from '../../src/client/e2e/format.js';
 import { keysFor, type E2eSecret } from '../../src/client/e2e/kdf.js';
 import { inVault, markerIn, readFileKey, serverPathOf, vaultOf, type KeyLocation } from '../../src/client/e2e/locate.js';
 import { relocate } from '../../src/client/e2e/rename.js';
@@ -109,6 +109,48 @@ export async function listVault(api: FerryApi, keys: E2eKeys, loc: KeyLocation, 
     else out.push({ ...e, name, stored: e.path, plain: joinPath(plainDir, name) });
   }
   return out;
+}
+
+/**
+ * A stored path as this tab can show it: `path` with every encrypted name that some unlocked key
+ * opens decrypted, and each other one as {@link LOCKED_NAME}; `locked` when one stayed encrypted.
+ */
+export const LOCKED_NAME = '(encrypted name)';
+
+export interface ShownPath {
+  path: string;
+  encrypted: boolean;
+  locked: boolean;
+}
+
+/** A stored path with no name decrypted: what shows until {@link showStoredPath} has answered. */
+export function maskedPath(stored: string): ShownPath {
+  const segs = stored.split('/');
+  const encrypted = segs.some(isE2eName);
+  return { path: encrypted ? segs.map((s) => (isE2eName(s) ? LOCKED_NAME : s)).join('/') : stored, encrypted, locked: encrypted };
+}
+
+/**
+ * Decrypts what it can of a stored path without knowing its vault (the trash lists files
+ * whose vault may be gone): each segment that looks encrypted is tried with every key
+ * unlocked in this tab; a key that is not the segment's fails its check and says nothing.
+ */
+export async function showStoredPath(stored: string): Promise<ShownPath> {
+  let encrypted = false;
+  let locked = false;
+  const out: string[] = [];
+  for (const seg of stored.split('/')) {
+    if (!isE2eName(seg)) {
+      out.push(seg);
+      continue;
+    }
+    encrypted = true;
+    let name: string | undefined;
+    for (const keys of unlocked.values()) if ((name = await keys.decryptName(seg)) !== undefined) break;
+    if (name === undefined) locked = true;
+    out.push(name ?? LOCKED_NAME);
+  }
+  return { path: out.join('/'), encrypted, locked };
 }
 
 /** The sealed table's name, size and mtime of a stored file, with its file key (for share links): its manifest, then its first chunks only. */

@@ -10,6 +10,7 @@ import { emptyTrash, listTrash, restoreTrash, type TrashEntry } from '../../../s
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
+import { maskedPath, onKeysChanged, showStoredPath, type ShownPath } from '../vault.js';
 import { Confirm, ListingHead, Message, useAction } from './common.js';
 import { NameDialog } from './files.js';
 
@@ -20,6 +21,20 @@ function batchSizes(entries: TrashEntry[]): Map<string, number> {
   const sizes = new Map<string, number>();
   for (const e of entries) sizes.set(e.batch, (sizes.get(e.batch) ?? 0) + 1);
   return sizes;
+}
+
+/** The trash's stored paths as this tab shows them, again whenever a vault is unlocked or locked. */
+function useShownPaths(entries: TrashEntry[] | undefined): Map<string, ShownPath> {
+  const [shown, setShown] = useState(new Map<string, ShownPath>());
+  const [keysEpoch, setKeysEpoch] = useState(0);
+  useEffect(() => onKeysChanged(() => setKeysEpoch((n) => n + 1)), []);
+  useEffect(() => {
+    let live = true;
+    const paths = [...new Set((entries ?? []).map((e) => e.path))];
+    void Promise.all(paths.map(showStoredPath)).then((list) => live && setShown(new Map(paths.map((p, i) => [p, list[i]]))));
+    return () => void (live = false);
+  }, [entries, keysEpoch]);
+  return shown;
 }
 
 export function TrashPage(props: { api: FerryApi }) {
@@ -36,13 +51,15 @@ export function TrashPage(props: { api: FerryApi }) {
     listTrash(api).then(setEntries, setLoadError);
     me(api).then((m) => setDays(m.trashDays ?? 0), () => undefined);
   }, [reload]);
+  const shown = useShownPaths(entries);
+  const show = (e: TrashEntry): ShownPath => shown.get(e.path) ?? maskedPath(e.path);
 
   const restore = (list: TrashEntry[]) =>
     run(async () => {
       setNotice(undefined);
       try {
         for (const e of list) await restoreTrash(api, e.id);
-        setNotice(list.length === 1 ? `Restored ${list[0].path}.` : `Restored ${list.length} files.`);
+        setNotice(list.length === 1 ? `Restored ${show(list[0]).path}.` : `Restored ${list.length} files.`);
       } finally {
         setReload((n) => n + 1);
       }
@@ -57,6 +74,11 @@ export function TrashPage(props: { api: FerryApi }) {
           {days > 0
             ? `Deleted files stay here for ${days} day${days === 1 ? '' : 's'}, then they are gone for good. Old versions of a file are under Versions on the Files page.`
             : 'This server does not keep deleted files: deleting is final. Files deleted while it kept a trash stay here until it is emptied.'}
+        </p>
+      )}
+      {entries?.some((e) => show(e).locked) && (
+        <p class="hint">
+          Some files were deleted from end-to-end encrypted folders: their names show here once their folder is unlocked on the Files page in this tab. Such a file can be restored where it was; to restore it somewhere else, use <code>ferry trash restore ID --to PATH</code> with the key.
         </p>
       )}
       <Message error={actionError ?? loadError} notice={notice} />
@@ -75,27 +97,31 @@ export function TrashPage(props: { api: FerryApi }) {
           )}
           {entries?.map((e) => {
             const folder = parentPath(e.path);
+            const view = show(e);
             const together = batches.get(e.batch) ?? 1;
             // The first row of a delete that removed several files offers them all back.
             const first = !seen.has(e.batch);
             seen.add(e.batch);
             return (
               <tr key={e.id}>
-                <td>{baseName(e.path)}</td>
+                <td title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
                 <td>
                   <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
-                    {folder}
+                    {parentPath(view.path)}
                   </a>
                 </td>
                 <td class="num">{formatSize(e.size)}</td>
                 <td>{formatDate(e.deletedAt)}</td>
                 <td class="actions">
-                  <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${e.path}`}>
+                  <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${view.path}`}>
                     Restore
                   </button>
-                  <button type="button" disabled={busy} onClick={() => setMoving(e)} aria-label={`Restore ${e.path} to another place`}>
-                    Restore to…
-                  </button>
+                  {/* An encrypted name is encrypted for its folder: another place needs the key and the CLI (hint above). */}
+                  {!view.encrypted && (
+                    <button type="button" disabled={busy} onClick={() => setMoving(e)} aria-label={`Restore ${view.path} to another place`}>
+                      Restore to…
+                    </button>
+                  )}
                   {first && together > 1 && (
                     <button type="button" disabled={busy} onClick={() => restore((entries ?? []).filter((x) => x.batch === e.batch))}>
                       Restore all {together} deleted together
