@@ -36,7 +36,7 @@ export function isPostgresUrl(location: string): boolean {
 
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
-export { commonAncestor, distinctHashes, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+export { commonAncestor, distinctHashes, visitorProver, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 export { nameFold, type MoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');

@@ -1,15 +1,19 @@
 /**
  * Regressions of the 2026-12-04 audit (docs/security-audit.md): each test here failed
  * before its fix. Zip archives of folders holding names an extractor would read as a way
- * out (`..\..\x`, `C:x`), and version ids that are not plain whole numbers.
+ * out (`..\..\x`, `C:x`); a drop box's dedup answers, which told an anonymous visitor
+ * whether the link's owner stores some content; version ids that are not plain numbers.
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileHashOf } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/files.js';
-import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
 
 const run = promisify(execFile);
@@ -62,6 +66,66 @@ describe('zip archives of names an extractor would misread', () => {
     const { stdout } = await run('find', [dir.path, '-name', '*evil*'], { encoding: 'utf8' });
     expect(stdout.trim()).toBe(join(out, 'inbox', '.._.._evil.txt'));
   });
+});
+
+/**
+ * A drop box's visitor guesses a file of the link's owner: before the fix every chunk the
+ * owner held came back as not missing, and the commit went through without a byte sent.
+ */
+async function visitorGuessesOwnersFile(srv: TestServer, owner: string, ownerToken: string): Promise<void> {
+  const secret = randomBytes(200_000);
+  expect((await uploadBuffer(srv, `/users/${owner}/private/diary.bin`, secret, 64 * 1024, { token: ownerToken })).status).toBe(200);
+  expect((await srv.api('/api/v1/mkdir/drop', { method: 'POST', token: ownerToken })).status).toBe(201);
+  const link = await share(srv, ownerToken, { path: '/drop', kind: 'upload' });
+  const unlock = await fetch(`${link.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const visitor = ((await unlock.json()) as { token: string }).token;
+  const call = (path: string, init: { method: string; json?: unknown; body?: Buffer }) =>
+    fetch(srv.url + path, { method: init.method, headers: { authorization: `Bearer ${visitor}`, 'content-type': init.json === undefined ? 'application/octet-stream' : 'application/json' }, body: init.json === undefined ? init.body : JSON.stringify(init.json) });
+  const { refs, parts } = pieces(secret, 64 * 1024);
+  const guess = async (name: string) => {
+    const res = await call('/api/v1/uploads', { method: 'POST', json: { path: name, size: secret.length, hash: fileHashOf(refs), chunks: refs } });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { id: string; missing: string[] };
+  };
+  // A guess of the owner's private file: every chunk is asked for, as for bytes nobody has.
+  const first = await guess('/guess.bin');
+  expect(first.missing.sort()).toEqual(refs.map((r) => r.hash).sort());
+  // Naming the hashes does not make the file either.
+  const early = await call(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {} });
+  expect(early.status).toBe(409);
+  expect(((await early.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UPLOAD_INCOMPLETE');
+  // Chunks the owner holds are "new" to the visitor's session, and taken once sent.
+  const put = await call(`/api/v1/uploads/${first.id}/chunks/${refs[0].hash}`, { method: 'PUT', body: parts[0] });
+  expect(put.status).toBe(200);
+  expect(((await put.json()) as { stored: boolean }).stored).toBe(true);
+  for (let i = 1; i < parts.length; i++) expect((await call(`/api/v1/uploads/${first.id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i] })).status).toBe(200);
+  expect((await call(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+  // A second visit proves nothing by the first: each session sends its own bytes.
+  expect((await guess('/again.bin')).missing.length).toBe(refs.length);
+  // The owner's own uploads still skip what they hold.
+  const mine = await srv.api('/api/v1/uploads', { method: 'POST', json: { path: '/mine.bin', size: secret.length, hash: fileHashOf(refs), chunks: refs }, token: ownerToken });
+  expect(((await mine.json()) as { missing: string[] }).missing).toEqual([]);
+  // What the first session proved went with it.
+  const proofs = srv.server.ctx.meta.db.selectFrom('chunk_owners').select('user_id').where('user_id', '=', `upload:${first.id}`);
+  expect(await proofs.execute()).toEqual([]);
+}
+
+describe('drop boxes', () => {
+  it("a visitor's dedup answers and commits count only what their own session was sent, never what the owner stores", async () => {
+    await visitorGuessesOwnersFile(t, 'owen', token);
+  });
+
+  it('the same on PostgreSQL', async () => {
+    const pg = await startPostgres();
+    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      await addUser(srv, 'pia');
+      await visitorGuessesOwnersFile(srv, 'pia', (await tokenFor(srv, 'pia')).token);
+    } finally {
+      await srv.close();
+      await pg.stop();
+    }
+  }, 120_000);
 });
 
 describe('version ids', () => {
