@@ -2,10 +2,13 @@
  * Regressions of the 2026-12-04 audit (docs/security-audit.md): each test here failed
  * before its fix. Zip archives of folders holding names an extractor would read as a way
  * out (`..\..\x`, `C:x`); a drop box's dedup answers, which told an anonymous visitor
- * whether the link's owner stores some content; version ids that are not plain numbers.
+ * whether the link's owner stores some content; version ids that are not plain numbers;
+ * the metadata database and the chunk store readable by every local user when the data
+ * directory was made by hand.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -147,5 +150,30 @@ describe('version ids', () => {
     expect(await (await as('/api/v1/files/v.txt')).text()).toBe('three');
     const trash = await as('/api/v1/trash/restore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '1e0' }) });
     expect(trash.status).toBe(400);
+  });
+});
+
+describe('the data directory', () => {
+  it('keeps the metadata database and the chunk store to the server user even in a directory made with mode 0755', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'ferry-data-mode-'));
+    chmodSync(data, 0o755); // as `mkdir /srv/ferry` leaves it
+    const srv = await startTestServer({ dataDir: data });
+    const mode = (f: string) => statSync(join(data, f)).mode & 0o777;
+    try {
+      expect((await uploadBuffer(srv, '/private.bin', randomBytes(10_000))).status).toBe(200);
+      expect(mode('meta.db')).toBe(0o600);
+      expect(mode('meta.db-wal')).toBe(0o600);
+      expect(mode('meta.db-shm')).toBe(0o600);
+      expect(mode('store')).toBe(0o700);
+      // Left readable by an older server: narrowed at the next start.
+      chmodSync(join(data, 'meta.db'), 0o644);
+      chmodSync(join(data, 'store'), 0o755);
+      await srv.restart();
+      expect(mode('meta.db')).toBe(0o600);
+      expect(mode('store')).toBe(0o700);
+    } finally {
+      await srv.close();
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });
