@@ -4,7 +4,7 @@
  * out (`..\..\x`, `C:x`); a drop box's dedup answers, which told an anonymous visitor
  * whether the link's owner stores some content; version ids that are not plain numbers;
  * the metadata database and the chunk store readable by every local user when the data
- * directory was made by hand.
+ * directory was made by hand; password attempts limited per IPv6 address instead of per /64.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -174,6 +174,28 @@ describe('the data directory', () => {
     } finally {
       await srv.close();
       rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('IPv6 clients', () => {
+  it('count as their /64 for password attempts: a share password cannot be guessed from address after address', async () => {
+    const srv = await startTestServer({ trustProxy: ['127.0.0.1/32'], rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 5 } });
+    try {
+      await addUser(srv, 'vic');
+      const vic = (await tokenFor(srv, 'vic')).token;
+      expect((await srv.api('/api/v1/files/note.txt', { method: 'PUT', body: 'hi', token: vic })).status).toBe(201);
+      const link = await share(srv, vic, { path: '/note.txt', password: 'right-password-1' });
+      const attempt = (from: string, password: string) =>
+        fetch(link.url, { headers: { authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}`, 'x-forwarded-for': from } });
+      const statuses: number[] = [];
+      for (let i = 1; i <= 8; i++) statuses.push((await attempt(`2001:db8:1:2::${i.toString(16)}`, `guess-${i}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+      // Even the right password waits: the /64 is out of attempts. Another /64 is another client.
+      expect((await attempt('2001:db8:1:2:ffff::1', 'right-password-1')).status).toBe(429);
+      expect((await attempt('2001:db8:1:3::1', 'right-password-1')).status).toBe(200);
+    } finally {
+      await srv.close();
     }
   });
 });
