@@ -13,7 +13,7 @@
  * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -659,7 +659,14 @@ async function loadSessionKey(dataDir: string): Promise<Buffer> {
  * wrapped in the retry decorator: their network hiccups are retried, not reported to clients.
  */
 async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{ backend: StorageBackend; routes: ChunkRoute[]; defaultInDataDir: boolean }> {
-  const local = (): StorageBackend => new LocalBackend({ root: join(dataDir, 'store') });
+  const local = async (): Promise<StorageBackend> => {
+    // The files' bytes: the server's user only, as the data directory Ferry makes, even in
+    // one made by hand with mode 0755 (the local backend's directories follow the umask).
+    const root = join(dataDir, 'store');
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    await chmod(root, 0o700);
+    return new LocalBackend({ root });
+  };
   const open = async (remote: string): Promise<StorageBackend> => {
     if (remote === 'local') return local();
     const opened = await openBackend(remote, { remotes: config.remotes });
@@ -683,7 +690,7 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
     throw err;
   }
   const defaultRemote = specs.find((spec) => spec.prefix === '/')?.remote;
-  const opened = { backend: backend ?? local(), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
+  const opened = { backend: backend ?? (await local()), routes, defaultInDataDir: defaultRemote === undefined || defaultRemote === 'local' };
   try {
     return await encryptChunkStores(config, opened);
   } catch (err) {

@@ -91,6 +91,21 @@ describe('the default safe list', () => {
     expect(d.record('192.0.2.1', 'invalid')).toBeUndefined();
     expect(d.record('192.0.2.1', 'invalid')).toMatchObject({ ip: '192.0.2.1' });
     expect(d.record('2001:db8::1', 'invalid')).toBeUndefined();
-    expect(d.record('2001:db8::1', 'invalid')).toMatchObject({ ip: '2001:db8::1' });
+    expect(d.record('2001:db8::1', 'invalid')).toMatchObject({ ip: '2001:db8::/64' });
+  });
+});
+
+describe('IPv6 clients', () => {
+  it('scores and bans a /64 as one address: a client cannot start afresh from each of its addresses', () => {
+    const d = new Defender({ ...DEFAULT_DEFENDER, threshold: 4, safeList: ['2001:db8:1:2::99'] }, () => 1_000_000);
+    expect(d.record('2001:db8:1:2::1', 'invalid')).toBeUndefined();
+    expect(d.record('2001:db8:1:2:abcd::2', 'invalid')).toMatchObject({ ip: '2001:db8:1:2::/64' });
+    expect(d.checkBanned('2001:db8:1:2:ffff:ffff:ffff:ffff')).toMatchObject({ ip: '2001:db8:1:2::/64' });
+    // Another /64 is another client; a safe address inside the banned /64 is still served.
+    expect(d.checkBanned('2001:db8:1:3::1')).toBeUndefined();
+    expect(d.checkBanned('2001:db8:1:2::99')).toBeUndefined();
+    // The admin lifts it by any address of the /64, or by the /64 itself.
+    expect(d.unban('2001:db8:1:2::7')).toBe(true);
+    expect(d.checkBanned('2001:db8:1:2::1')).toBeUndefined();
   });
 });

@@ -18,6 +18,8 @@
  * that share PostgreSQL share their bans (not their scores) through ./shared-bans.ts, which
  * hears of each ban made or lifted here ({@link Defender.onChange}) and brings in those of
  * the other nodes ({@link Defender.adopt}).
+ * An IPv6 client is scored and banned by its /64 (ip-filter.ts, addressKey): one subscriber
+ * holds a whole /64 and could otherwise start afresh from each of its addresses.
  * Entries are bounded (`maxEntries`, oldest dropped first). Addresses on the safe list are
  * never banned; loopback is on it by default, so that an admin on the server's own machine
  * cannot lock themselves out (a ban refuses every request, `admin unban` included), and
@@ -26,7 +28,7 @@
 
 /** Never banned unless the operator says otherwise: the server's own machine. */
 export const LOOPBACK: readonly string[] = ['127.0.0.0/8', '::1'];
-import { CidrList, normalizeIp } from './ip-filter.js';
+import { addressKey, CidrList } from './ip-filter.js';
 
 export interface DefenderOptions {
   enabled: boolean;
@@ -85,9 +87,10 @@ export class Defender {
    */
   checkBanned(ip: string): BanInfo | undefined {
     if (!this.options.enabled) return undefined;
-    const key = normalizeIp(ip);
+    const key = addressKey(ip);
     const ban = this.banned.get(key);
-    if (!ban) return undefined;
+    // A safe address is never refused, even when others of its IPv6 /64 earned a ban.
+    if (!ban || this.safe.has(ip)) return undefined;
     const now = this.now();
     if (ban.until <= now) {
       this.banned.delete(key);
@@ -101,8 +104,8 @@ export class Defender {
   /** Records a failure; returns the new ban when this one tipped the address over. */
   record(ip: string, event: DefenderEvent): BanInfo | undefined {
     if (!this.options.enabled) return undefined;
-    const key = normalizeIp(ip);
-    if (this.safe.has(key)) return undefined;
+    const key = addressKey(ip);
+    if (this.safe.has(ip)) return undefined;
     const now = this.now();
     if (this.banned.has(key)) return undefined; // a banned address has no score (as SFTPGo)
     const score = event === 'invalid' ? this.options.scoreInvalid : event === 'valid' ? this.options.scoreValid : this.options.scoreLimitExceeded;
@@ -126,7 +129,7 @@ export class Defender {
 
   /** Lifts a ban (an admin's `unban`): told to the listeners, so other nodes lift it too. */
   unban(ip: string): boolean {
-    const key = normalizeIp(ip);
+    const key = addressKey(ip);
     const had = this.forget(key);
     if (had) for (const l of this.listeners) l({ kind: 'unban', ip: key });
     return had;
@@ -134,7 +137,7 @@ export class Defender {
 
   /** Drops an address's score and ban without telling the listeners (a ban lifted elsewhere). */
   forget(ip: string): boolean {
-    const key = normalizeIp(ip);
+    const key = addressKey(ip);
     this.hosts.delete(key);
     return this.banned.delete(key);
   }
@@ -145,7 +148,7 @@ export class Defender {
    */
   adopt(ip: string, since: number, until: number): void {
     if (!this.options.enabled) return;
-    const key = normalizeIp(ip);
+    const key = addressKey(ip);
     if (this.safe.has(key) || until <= this.now()) return;
     const mine = this.banned.get(key);
     if (mine && mine.until >= until) return;
@@ -168,7 +171,7 @@ export class Defender {
   /** Score an address has collected within the observation window. */
   score(ip: string): number {
     const cutoff = this.now() - this.options.observationMs;
-    return (this.hosts.get(normalizeIp(ip)) ?? []).filter((e) => e.at > cutoff).reduce((a, e) => a + e.score, 0);
+    return (this.hosts.get(addressKey(ip)) ?? []).filter((e) => e.at > cutoff).reduce((a, e) => a + e.score, 0);
   }
 
   private trim<V>(map: Map<string, V>): void {

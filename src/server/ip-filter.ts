@@ -12,6 +12,29 @@ export function normalizeIp(ip: string): string {
   return m ? m[1] : ip;
 }
 
+/**
+ * The key an address is counted, limited and banned under: an IPv4 address itself, an IPv6
+ * address's /64 (`2001:db8:1:2::/64`). One IPv6 subscriber (a home line, a cloud VM) is
+ * handed a whole /64 and may send from any of its 2^64 addresses, so counting each address
+ * alone let one client walk past every per-address limit: password attempts on share links
+ * and logins, the defender's bans, connections per address. Loopback stays `::1`. Taking a
+ * key again returns it unchanged.
+ */
+export function addressKey(ip: string): string {
+  const a = normalizeIp(ip);
+  if (a.endsWith('/64') && isIP(a.slice(0, -3)) === 6) return a;
+  if (isIP(a) !== 6 || a === '::1') return a;
+  const [head, tail = ''] = a.split('%')[0].split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail (`::1.2.3.4`) is two groups, both past the /64.
+  const rightGroups = right.length > 0 && right[right.length - 1].includes('.') ? right.length + 1 : right.length;
+  const groups = a.includes('::') ? [...left, ...Array<string>(8 - left.length - rightGroups).fill('0'), ...right] : left;
+  // The WHATWG URL parser writes the network address in its canonical form (RFC 5952).
+  const network = new URL(`http://[${groups.slice(0, 4).join(':')}::]`).hostname.slice(1, -1);
+  return `${network}/64`;
+}
+
 export function isLoopback(ip: string): boolean {
   const a = normalizeIp(ip);
   return a === '::1' || /^127\./.test(a);

@@ -17,6 +17,7 @@
 import { RateLimitedError } from '../core/errors.js';
 import type { AuthContext } from './authz.js';
 import type { RateLimits } from './config.js';
+import { addressKey } from './ip-filter.js';
 
 /** What a limit counts: an HTTP request (a FastifyRequest is one), an SSH connection or login attempt. */
 export interface RateSubject {
@@ -87,8 +88,9 @@ export function createRateLimiters(limits: RateLimits, now: () => number, onExce
     };
   };
   return {
-    perIp: make('perIp', limits.perIp, (r) => r.ip),
-    perToken: make('perToken', limits.perToken, (r) => r.auth?.tokenId ?? r.ip),
-    authPerIp: make('authPerIp', limits.authPerIp, (r) => r.ip),
+    // Per address: an IPv6 client's /64 is one address (addressKey).
+    perIp: make('perIp', limits.perIp, (r) => addressKey(r.ip)),
+    perToken: make('perToken', limits.perToken, (r) => r.auth?.tokenId ?? addressKey(r.ip)),
+    authPerIp: make('authPerIp', limits.authPerIp, (r) => addressKey(r.ip)),
   };
 }

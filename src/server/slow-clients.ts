@@ -26,6 +26,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import { constants as h2, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { addressKey } from './ip-filter.js';
 
 export interface ConnectionLimits {
   /** Open connections per client address; 0: no limit. */
@@ -73,10 +74,9 @@ interface Waiting {
   fresh: boolean;
 }
 
-/** `::ffff:1.2.3.4` and `1.2.3.4` are one address. */
+/** `::ffff:1.2.3.4` and `1.2.3.4` are one address; so is every address of one IPv6 /64 (addressKey). */
 function addressOf(socket: Socket): string {
-  const a = socket.remoteAddress ?? 'unknown';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
+  return addressKey(socket.remoteAddress ?? 'unknown');
 }
 
 function hasBody(req: AnyRequest): boolean {
@@ -118,7 +118,7 @@ export class SlowClientGuard {
 
   /** Open connections from one address now (tests, metrics). */
   connectionsFrom(address: string): number {
-    return this.perAddress.get(address) ?? 0;
+    return this.perAddress.get(addressKey(address)) ?? 0;
   }
 
   private onConnection(socket: Socket): void {

@@ -79,8 +79,9 @@ async function* fileBytes(ctx: ServerContext, server: string, signal: AbortSigna
 export async function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], signal: AbortSignal): Promise<{ stream: Readable; size: number | undefined }> {
   const { ZipFile } = await loadYazl();
   const zip = new ZipFile();
-  for (const { name, entry } of entries) {
+  for (const { name: stored, entry } of entries) {
     const mtime = new Date(entry.mtime);
+    const name = safeMemberName(stored);
     if (entry.type === 'dir') {
       zip.addEmptyDirectory(name, { mtime });
       continue;
@@ -94,6 +95,18 @@ export async function zipStream(ctx: ServerContext, entries: readonly ZipEntry[]
   // @types/yazl omits the callback's argument: the archive's length, -1 when unknown.
   const end = zip.end.bind(zip) as unknown as (options: yazl.EndOptions, cb: (total: number) => void) => void;
   return new Promise((resolve) => end({ forceZip64Format: false, comment: '' }, (total) => resolve({ stream, size: total >= 0 ? total : undefined })));
+}
+
+/**
+ * A member name an extractor cannot read as a way out of its folder. Ferry names may hold
+ * `\` and `:` (only `/` separates), but Windows' extractors split on `\` and take `C:` for
+ * a drive, so `..\..\x` would climb out of the target folder there (zip slip); yazl refuses
+ * such names, which made every archive of a folder holding one fail (a drop-box visitor
+ * could break the owner's folder downloads). Each `\` becomes `_`, as does the colon of a
+ * leading drive letter; the bytes are unchanged.
+ */
+export function safeMemberName(name: string): string {
+  return name.replace(/\\/g, '_').replace(/^([a-zA-Z]):/, '$1_');
 }
 
 const loadYazl = onFirstUse(async () => (await import('yazl')).default);

@@ -9,6 +9,7 @@
  * - ./leases.ts: work one node at a time does;
  * - ./auth-store.ts: users, grants, tokens, web sessions (the server holds it beside this).
  */
+import { chmod, open } from 'node:fs/promises';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import { UnsupportedError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
@@ -29,6 +30,23 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** Connections per node to PostgreSQL unless `--db-pool` says otherwise. */
 export const DEFAULT_POOL_SIZE = 10;
 
+
+/**
+ * Makes an SQLite database file (and its -wal and -shm files, which SQLite creates with the
+ * database file's mode) readable by the server's user only, whatever the umask and the data
+ * directory's mode: it holds password and token hashes, webhook secrets and every file name.
+ * A directory made by hand (`mkdir /srv/ferry`, mode 0755) left it readable by every local
+ * user before. An existing file is narrowed too.
+ */
+async function ownerOnly(file: string): Promise<void> {
+  if (file === ':memory:' || file === '') return;
+  await (await open(file, 'a', 0o600)).close();
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    await chmod(f, 0o600).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    });
+  }
+}
 /** Whether a `--db` value names a PostgreSQL server (else it is an SQLite file). */
 export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
@@ -36,7 +54,7 @@ export function isPostgresUrl(location: string): boolean {
 
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
-export { commonAncestor, distinctHashes, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+export { commonAncestor, distinctHashes, visitorProver, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 export { nameFold, type MoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
@@ -86,6 +104,7 @@ export class MetaStore {
   /** Opens (creating if needed) an SQLite database file and brings its schema up to date. */
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
     const { default: SqliteDatabase } = await import('better-sqlite3');
+    await ownerOnly(file);
     const sqlite = new SqliteDatabase(file);
     // WAL: readers never wait for the writer. NORMAL: a commit does not fsync the WAL, which
     // matters because better-sqlite3 runs on the event loop: an fsync per chunk PUT stalled

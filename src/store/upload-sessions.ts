@@ -21,6 +21,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 export interface UploadInfo {
   id: string;
   owner: string | null;
+  /** A drop-box visitor's session: its chunks are proven by the session itself ({@link visitorProver}), not by its owner. */
+  visitor?: boolean;
   /** Deepest path containing every file of the session. */
   scope: string | null;
   expiresAt: number;
@@ -35,6 +37,26 @@ export interface NewUpload {
   ttlMs: number;
   /** A resumable streamed upload of one file (see findPartial). */
   partial?: boolean;
+  /** A drop-box visitor's session (see {@link visitorProver}). */
+  visitor?: boolean;
+}
+
+const VISITOR_PREFIX = 'upload:';
+
+/**
+ * Whose proofs of possession (chunk_owners rows) the chunks of a drop-box visitor's session
+ * need: the session's own, under this name, never its owner's. Dedup answers and the commit
+ * count only what this session was sent, so "missing" never tells a visitor, who may know
+ * nothing of the link owner's files, whether the owner stores some content (a confirmation
+ * oracle through an anonymous link). The rows go with the session.
+ */
+export function visitorProver(id: string): string {
+  return VISITOR_PREFIX + id;
+}
+
+/** Drops the proofs of a visitor's session ({@link visitorProver}) once it ends. */
+export async function dropVisitorProofs(trx: Kysely<Database> | Transaction<Database>, id: string): Promise<void> {
+  await trx.deleteFrom('chunk_owners').where('user_id', '=', visitorProver(id)).execute();
 }
 
 /** A resumable streamed upload, as its owner finds it again by path. */
@@ -111,7 +133,7 @@ export class UploadSessions {
       const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : null })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : u.visitor ? 'visitor' : null })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
@@ -129,7 +151,7 @@ export class UploadSessions {
       const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
       for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
     });
-    return { id, owner: u.owner, scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+    return { id, owner: u.owner, ...(u.visitor ? { visitor: true } : {}), scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
@@ -154,7 +176,7 @@ export class UploadSessions {
       await this.meta.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
     const files = await this.meta.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+    return { id, owner: row.owner, ...(row.kind === 'visitor' ? { visitor: true } : {}), scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
   /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
@@ -167,7 +189,8 @@ export class UploadSessions {
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
     const hashes = chunks.map((c) => c.hash);
-    const present = up.owner === null ? await this.meta.chunkIndex.presentChunks(hashes) : await this.meta.chunkIndex.ownedChunks(up.owner, hashes);
+    const prover = up.visitor ? visitorProver(id) : up.owner;
+    const present = prover === null ? await this.meta.chunkIndex.presentChunks(hashes) : await this.meta.chunkIndex.ownedChunks(prover, hashes);
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
@@ -223,15 +246,16 @@ export class UploadSessions {
 
   /**
    * Distinct chunks of the session the store still lacks, or (for a session with an owner)
-   * that its owner has not proven to hold. A commit needs none missing: naming a chunk hash
-   * is never enough to put another user's bytes into one's own file.
+   * that its owner (a visitor's session: the session itself, {@link visitorProver}) has not
+   * proven to hold. A commit needs none missing: naming a chunk hash is never enough to put
+   * another user's bytes into one's own file.
    */
   async missingChunks(id: string, db: Db = this.meta.db): Promise<string[]> {
     const rows = await db
       .selectFrom('upload_entries as e')
       .innerJoin('uploads as u', 'u.id', 'e.upload_id')
       .leftJoin('chunks as c', 'c.hash', 'e.hash')
-      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').onRef('o.user_id', '=', 'u.owner'))
+      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').on('o.user_id', '=', sql<string>`case when u.kind = 'visitor' then ${sql.lit(VISITOR_PREFIX)} || u.id else u.owner end`))
       .select('e.hash')
       .distinct()
       .where('e.upload_id', '=', id)
@@ -309,6 +333,7 @@ export class UploadSessions {
       if (Number(r.numDeletedRows) === 0) throw new UploadNotFoundError(`upload ${id} not found`, { details: { id } });
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
+      await dropVisitorProofs(trx, id);
     });
   }
 
@@ -353,6 +378,7 @@ export class UploadSessions {
         await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
         await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
         await trx.deleteFrom('uploads').where('id', '=', id).execute();
+        await dropVisitorProofs(trx, id);
       });
     }
     return expired.length;

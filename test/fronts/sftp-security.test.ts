@@ -281,6 +281,25 @@ describe('paths and packets', () => {
     expect(bob.name).toBe('bob');
   });
 
+  it('names paths in refusals as the client does: the home is /, the server path of the home never shows', async () => {
+    const client = await sshClient(s, { username: 'alice', privateKey: await readFile(alice.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const refusal = (call: (cb: (err: Error | null | undefined) => void) => void) => new Promise<string>((resolve) => call((err) => resolve(err ? err.message : 'no error')));
+      const messages = [
+        await refusal((cb) => sftp.readdir('/no-such-dir', cb)),
+        await refusal((cb) => sftp.stat('../bob/secret.txt', cb)),
+        await refusal((cb) => sftp.rename('/no-such-file', '/elsewhere', cb)),
+        await refusal((cb) => sftp.unlink('/no/such/file', cb)),
+      ];
+      expect(messages[0]).toBe('/no-such-dir: no such file or directory');
+      expect(messages[1]).toBe('/bob/secret.txt: no such file or directory');
+      for (const m of messages) expect(m).not.toContain('/users/');
+    } finally {
+      client.end();
+    }
+  });
+
   it('answers malformed requests with a status, closes a stream it cannot follow, and keeps serving others', async () => {
     const client = await sshClient(s, { username: 'alice', privateKey: await readFile(alice.key) });
     const stream = await rawSftp(client);

@@ -38,7 +38,7 @@ import {
   type UploadFileSpec,
   type UploadStatus,
 } from '../../core/protocol.js';
-import { distinctHashes, type UploadInfo } from '../../store/meta-store.js';
+import { distinctHashes, visitorProver, type UploadInfo } from '../../store/meta-store.js';
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
@@ -119,6 +119,15 @@ export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
   app.delete(`${API_PREFIX}/uploads/:id`, opts, (request, reply) => abort(ctx, request, reply));
 };
 
+/**
+ * Whose proofs of possession a chunk sent to session `id` makes and its dedup answers read:
+ * the caller's, or for a drop-box visitor the session's own (visitorProver): a visitor sends
+ * every chunk, and "already yours" never tells them what the link's owner stores.
+ */
+function proverOf(auth: AuthContext, id: string): string {
+  return auth.share ? visitorProver(id) : auth.userId;
+}
+
 /** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
 function checkOwner(auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void {
   if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
@@ -182,11 +191,12 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
     throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
   }
   // A drop box never replaces a file.
-  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || auth.share !== undefined, ttlMs: ttl }, { check: ctx.quota.createCheck(auth, files) });
+  const visitor = auth.share !== undefined;
+  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || visitor, ttlMs: ttl, visitor }, { check: ctx.quota.createCheck(auth, files) });
   const all = files.flatMap((f) => f.chunks ?? []);
   // Chunks whose PUT was answered but that are not yet durable count as sent (grouped durability).
   await ctx.chunks.flushChunks(all.map((c) => c.hash));
-  const present = await meta.ownedChunks(auth.userId, all.map((c) => c.hash));
+  const present = await meta.ownedChunks(proverOf(auth, up.id), all.map((c) => c.hash));
   const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
   return reply.status(201).send(status);
 }
@@ -282,7 +292,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   let stored: boolean;
   try {
     const options = {
-      owner: auth.userId,
+      owner: proverOf(auth, params.id),
       path,
       defer: true,
       ...(encoding ? { encoding } : {}),
@@ -330,7 +340,7 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
         throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
     },
-    { owner: auth.userId, path, ...(encoding ? { encoding } : {}) },
+    { owner: proverOf(auth, id), path, ...(encoding ? { encoding } : {}) },
   );
   await meta.extendUpload(id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);

@@ -18,13 +18,13 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, isFerryError } from '../../core/errors.js';
+import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, isFerryError, type FerryError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { PartialUpload } from '../../store/meta-store.js';
 import type { ServerContext } from '../context.js';
 import type { Front } from '../audit.js';
-import { authorize, authorizeTree, can, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeTree, can, toUserError, toUserPath, type AuthContext } from '../authz.js';
 import { attrsOf, longName, nameEntry } from './attrs.js';
 import { ChunkContent } from './chunk-content.js';
 import { ChunkReader } from './download.js';
@@ -116,6 +116,10 @@ export class FerryFs implements SftpFs {
 
   onInternalError(err: unknown, what: string): void {
     this.o.log.error({ err, user: this.o.login.known?.userName, ip: this.o.login.ip }, `sftp: ${what} failed`);
+  }
+
+  userError(err: FerryError): FerryError {
+    return toUserError(this.o.login.known, err);
   }
 
   async realpath(raw: string): Promise<string> {

@@ -14,7 +14,7 @@
  * ends our side too (OpenSSH's client waits for that before it exits).
  */
 import type { Duplex } from 'node:stream';
-import { isFerryError } from '../../core/errors.js';
+import { isFerryError, type FerryError } from '../../core/errors.js';
 import {
   MAX_DATA,
   MAX_PACKET,
@@ -93,6 +93,8 @@ export interface SftpFs {
   statvfs(path: string): Promise<StatVfs>;
   /** A request failed unexpectedly (not a FerryError): for the server's log. */
   onInternalError(err: unknown, what: string): void;
+  /** A refusal as the client should read it: errors are written with server paths, the client names paths from its own root. */
+  userError(err: FerryError): FerryError;
 }
 
 /** Open handles per session: OpenSSH's client keeps 64 requests in flight, so this must not be lower. */
@@ -299,7 +301,7 @@ export class SftpSession {
     } catch (err) {
       if (err instanceof MalformedPacket) return this.send(statusReply(id, STATUS.BAD_MESSAGE, err.message));
       if (err instanceof BadRequest) return this.send(statusReply(id, err.code, err.message));
-      const s = statusOf(err);
+      const s = statusOf(isFerryError(err) ? this.fs.userError(err) : err);
       if (s) return this.send(statusReply(id, s.code, s.message));
       this.fs.onInternalError(err, `SFTP request type ${r.type}`);
       this.send(statusReply(id, STATUS.FAILURE, 'internal error'));

@@ -1,0 +1,201 @@
+/**
+ * Regressions of the 2026-12-04 audit (docs/security-audit.md): each test here failed
+ * before its fix. Zip archives of folders holding names an extractor would read as a way
+ * out (`..\..\x`, `C:x`); a drop box's dedup answers, which told an anonymous visitor
+ * whether the link's owner stores some content; version ids that are not plain numbers;
+ * the metadata database and the chunk store readable by every local user when the data
+ * directory was made by hand; password attempts limited per IPv6 address instead of per /64.
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileHashOf } from '../../src/core/manifest.js';
+import { tempDir } from '../helpers/files.js';
+import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres } from '../helpers/postgres.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
+
+const run = promisify(execFile);
+let t: TestServer;
+let dir: { path: string; cleanup: () => Promise<void> };
+let token: string;
+
+const as = (path: string, init: RequestInit = {}) => fetch(t.url + path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+
+beforeAll(async () => {
+  t = await startTestServer({ versions: { keep: 5, days: 0, paths: {} }, trashDays: 7 });
+  dir = await tempDir('ferry-security-audit-');
+  await addUser(t, 'owen');
+  token = (await tokenFor(t, 'owen')).token;
+});
+
+afterAll(async () => {
+  await t?.close();
+  await dir?.cleanup();
+});
+
+/** The member names of a zip answer (after checking it is one). */
+async function members(res: Response, file: string): Promise<string[]> {
+  expect(res.status, res.status === 200 ? '' : await res.clone().text()).toBe(200);
+  writeFileSync(join(dir.path, file), Buffer.from(await res.arrayBuffer()));
+  const { stdout } = await run('unzip', ['-Z1', join(dir.path, file)], { encoding: 'utf8' });
+  return stdout.trim().split('\n').sort();
+}
+
+describe('zip archives of names an extractor would misread', () => {
+  it("a drop-box visitor's '..\\..\\x' or 'C:x' neither breaks the owner's folder zip nor climbs out of it", async () => {
+    expect((await as('/api/v1/mkdir/inbox', { method: 'POST' })).status).toBe(201);
+    expect((await as('/api/v1/files/inbox/fine.txt', { method: 'PUT', body: 'fine' })).status).toBe(201);
+    const drop = await share(t, token, { path: '/inbox', kind: 'upload' });
+    // Anyone holding the upload link can name a file so.
+    for (const name of ['..\\..\\evil.txt', 'C:boot.ini', 'trailing\\']) {
+      const put = await fetch(`${drop.url}/${encodeURIComponent(name)}`, { method: 'PUT', body: 'x' });
+      expect(put.status, name).toBe(201);
+    }
+    const folder = ['inbox/', 'inbox/.._.._evil.txt', 'inbox/C:boot.ini', 'inbox/fine.txt', 'inbox/trailing_'];
+    expect(await members(await as('/api/v1/zip/inbox'), 'inbox.zip')).toEqual(folder);
+    // A selection puts the names at the archive's root, where `C:` would be a drive.
+    expect(await members(await as('/api/v1/zip?path=/inbox/C:boot.ini&path=/inbox/..%5C..%5Cevil.txt'), 'picked.zip')).toEqual(['.._.._evil.txt', 'C_boot.ini']);
+    // The folder's download link serves the same archive to anyone.
+    const link = await share(t, token, { path: '/inbox' });
+    expect(await members(await fetch(`${link.url}?zip=1`), 'link.zip')).toEqual(folder);
+    // Unpacked, everything lands inside the target folder.
+    const out = join(dir.path, 'out');
+    await run('unzip', ['-q', join(dir.path, 'inbox.zip'), '-d', out]);
+    const { stdout } = await run('find', [dir.path, '-name', '*evil*'], { encoding: 'utf8' });
+    expect(stdout.trim()).toBe(join(out, 'inbox', '.._.._evil.txt'));
+  });
+});
+
+/**
+ * A drop box's visitor guesses a file of the link's owner: before the fix every chunk the
+ * owner held came back as not missing, and the commit went through without a byte sent.
+ */
+async function visitorGuessesOwnersFile(srv: TestServer, owner: string, ownerToken: string): Promise<void> {
+  const secret = randomBytes(200_000);
+  expect((await uploadBuffer(srv, `/users/${owner}/private/diary.bin`, secret, 64 * 1024, { token: ownerToken })).status).toBe(200);
+  expect((await srv.api('/api/v1/mkdir/drop', { method: 'POST', token: ownerToken })).status).toBe(201);
+  const link = await share(srv, ownerToken, { path: '/drop', kind: 'upload' });
+  const unlock = await fetch(`${link.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const visitor = ((await unlock.json()) as { token: string }).token;
+  const call = (path: string, init: { method: string; json?: unknown; body?: Buffer }) =>
+    fetch(srv.url + path, { method: init.method, headers: { authorization: `Bearer ${visitor}`, 'content-type': init.json === undefined ? 'application/octet-stream' : 'application/json' }, body: init.json === undefined ? init.body : JSON.stringify(init.json) });
+  const { refs, parts } = pieces(secret, 64 * 1024);
+  const guess = async (name: string) => {
+    const res = await call('/api/v1/uploads', { method: 'POST', json: { path: name, size: secret.length, hash: fileHashOf(refs), chunks: refs } });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { id: string; missing: string[] };
+  };
+  // A guess of the owner's private file: every chunk is asked for, as for bytes nobody has.
+  const first = await guess('/guess.bin');
+  expect(first.missing.sort()).toEqual(refs.map((r) => r.hash).sort());
+  // Naming the hashes does not make the file either.
+  const early = await call(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {} });
+  expect(early.status).toBe(409);
+  expect(((await early.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UPLOAD_INCOMPLETE');
+  // Chunks the owner holds are "new" to the visitor's session, and taken once sent.
+  const put = await call(`/api/v1/uploads/${first.id}/chunks/${refs[0].hash}`, { method: 'PUT', body: parts[0] });
+  expect(put.status).toBe(200);
+  expect(((await put.json()) as { stored: boolean }).stored).toBe(true);
+  for (let i = 1; i < parts.length; i++) expect((await call(`/api/v1/uploads/${first.id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i] })).status).toBe(200);
+  expect((await call(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+  // A second visit proves nothing by the first: each session sends its own bytes.
+  expect((await guess('/again.bin')).missing.length).toBe(refs.length);
+  // The owner's own uploads still skip what they hold.
+  const mine = await srv.api('/api/v1/uploads', { method: 'POST', json: { path: '/mine.bin', size: secret.length, hash: fileHashOf(refs), chunks: refs }, token: ownerToken });
+  expect(((await mine.json()) as { missing: string[] }).missing).toEqual([]);
+  // What the first session proved went with it.
+  const proofs = srv.server.ctx.meta.db.selectFrom('chunk_owners').select('user_id').where('user_id', '=', `upload:${first.id}`);
+  expect(await proofs.execute()).toEqual([]);
+}
+
+describe('drop boxes', () => {
+  it("a visitor's dedup answers and commits count only what their own session was sent, never what the owner stores", async () => {
+    await visitorGuessesOwnersFile(t, 'owen', token);
+  });
+
+  it('the same on PostgreSQL', async () => {
+    const pg = await startPostgres();
+    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      await addUser(srv, 'pia');
+      await visitorGuessesOwnersFile(srv, 'pia', (await tokenFor(srv, 'pia')).token);
+    } finally {
+      await srv.close();
+      await pg.stop();
+    }
+  }, 120_000);
+});
+
+describe('version ids', () => {
+  it('takes only plain whole numbers: 0x.., 1e0, spaces and signs are a 400, not another version', async () => {
+    for (const body of ['one', 'two', 'three']) {
+      const res = await as('/api/v1/files/v.txt', { method: 'PUT', body });
+      expect(res.status, await res.text()).toBeLessThan(300);
+    }
+    const { versions } = (await (await as('/api/v1/versions/v.txt')).json()) as { versions: { id: number }[] };
+    const id = versions[versions.length - 1].id;
+    expect(await (await as(`/api/v1/files/v.txt?version=${id}`)).text()).toBe('one');
+    for (const bad of [`0x${id.toString(16)}`, `${id}e0`, `%20${id}`, `+${id}`, `0${id}`, `${id}.0`]) {
+      const res = await as(`/api/v1/files/v.txt?version=${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    }
+    const restore = await as('/api/v1/versions/restore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/v.txt', version: `0x${id.toString(16)}` }) });
+    expect(restore.status).toBe(400);
+    expect(await (await as('/api/v1/files/v.txt')).text()).toBe('three');
+    const trash = await as('/api/v1/trash/restore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: '1e0' }) });
+    expect(trash.status).toBe(400);
+  });
+});
+
+describe('the data directory', () => {
+  it('keeps the metadata database and the chunk store to the server user even in a directory made with mode 0755', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'ferry-data-mode-'));
+    chmodSync(data, 0o755); // as `mkdir /srv/ferry` leaves it
+    const srv = await startTestServer({ dataDir: data });
+    const mode = (f: string) => statSync(join(data, f)).mode & 0o777;
+    try {
+      expect((await uploadBuffer(srv, '/private.bin', randomBytes(10_000))).status).toBe(200);
+      expect(mode('meta.db')).toBe(0o600);
+      expect(mode('meta.db-wal')).toBe(0o600);
+      expect(mode('meta.db-shm')).toBe(0o600);
+      expect(mode('store')).toBe(0o700);
+      // Left readable by an older server: narrowed at the next start.
+      chmodSync(join(data, 'meta.db'), 0o644);
+      chmodSync(join(data, 'store'), 0o755);
+      await srv.restart();
+      expect(mode('meta.db')).toBe(0o600);
+      expect(mode('store')).toBe(0o700);
+    } finally {
+      await srv.close();
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('IPv6 clients', () => {
+  it('count as their /64 for password attempts: a share password cannot be guessed from address after address', async () => {
+    const srv = await startTestServer({ trustProxy: ['127.0.0.1/32'], rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 5 } });
+    try {
+      await addUser(srv, 'vic');
+      const vic = (await tokenFor(srv, 'vic')).token;
+      expect((await srv.api('/api/v1/files/note.txt', { method: 'PUT', body: 'hi', token: vic })).status).toBe(201);
+      const link = await share(srv, vic, { path: '/note.txt', password: 'right-password-1' });
+      const attempt = (from: string, password: string) =>
+        fetch(link.url, { headers: { authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}`, 'x-forwarded-for': from } });
+      const statuses: number[] = [];
+      for (let i = 1; i <= 8; i++) statuses.push((await attempt(`2001:db8:1:2::${i.toString(16)}`, `guess-${i}`)).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+      // Even the right password waits: the /64 is out of attempts. Another /64 is another client.
+      expect((await attempt('2001:db8:1:2:ffff::1', 'right-password-1')).status).toBe(429);
+      expect((await attempt('2001:db8:1:3::1', 'right-password-1')).status).toBe(200);
+    } finally {
+      await srv.close();
+    }
+  });
+});
