@@ -3,7 +3,6 @@
  * registers itself on the program and calls the library; errors are printed and mapped to
  * an exit code in one place (./exit.ts).
  */
-import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError, Option } from 'commander';
 import { allCommands, commandFor, type RegisterCommand } from './commands/index.js';
 import { addExamples } from './examples.js';
@@ -18,9 +17,9 @@ export async function buildProgram(): Promise<Command> {
 }
 
 /**
- * The program that running `argv` needs: when argv names a command, only that command's
- * module is loaded and registered (its help, options and errors are the same as in the
- * whole program: test/cli/startup.test.ts compares them); `--version` needs none.
+ * The program that running `argv` needs: when argv names a command, only that command is
+ * registered (its help, options and errors are the same as in the whole program:
+ * test/cli/client-startup.test.ts compares them); `--version` needs none.
  */
 export async function programFor(argv: string[]): Promise<Command> {
   for (const arg of argv.slice(2)) {
@@ -56,20 +55,7 @@ function programWith(commands: RegisterCommand[]): Command {
   return program;
 }
 
-/**
- * V8 compiles a WebAssembly function with its optimizing compiler once the function has run
- * "enough" (--wasm-tiering-budget, default 1,800,000). undici's HTTP parser (llhttp) is one
- * 33 KB function that reaches that after a few dozen responses, and optimizing it costs 80 ms
- * of CPU on a background thread (550 ms with the chunk workers busy), which the process
- * also waits for before it exits: a third of a `ferry ls`. A hundred times the budget lets
- * a long transfer still optimize it, and the FastCDC loop (a few hundred bytes) is still
- * optimized within its first megabytes. Set for every command (`serve` too, where neither
- * matters: a server runs long enough to optimize both); the library leaves V8 alone.
- */
-const WASM_TIERING_BUDGET = 180_000_000;
-
 export async function main(argv: string[]): Promise<number> {
-  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
   try {
     return await run(argv);
   } finally {

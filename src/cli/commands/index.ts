@@ -1,15 +1,43 @@
 /**
  * Every command of the CLI, in the order `ferry --help` lists them: the names each module
- * registers (with aliases) and a loader for that module.
+ * registers (with aliases) and how to get its registration.
  *
- * Start-up rule: a run of one command loads only that command's module (main.ts reads the
- * command's name from argv and asks {@link commandFor}); the full list is loaded only for
- * the program's own help, an unknown name and `ferry completion`. A command module imports
- * commander and light core modules at the top and its engine (server, SDK, sync engine,
- * progress bars) with `await import()` inside its action, so that `ferry ls --help` or a
- * quick `ferry ls` does not load every engine. test/cli/startup.test.ts enforces both.
+ * Start-up rule: a run registers only the command it names (main.ts reads the name from
+ * argv and asks {@link commandFor}); every command is registered only for the program's own
+ * help, an unknown name and `ferry completion`. Command modules are light: commander and
+ * small core modules at the top, their engine (server, SDK, sync engine, progress bars)
+ * with `await import()` inside the action. They sit in the CLI's entry (one file to load, not
+ * one each: Node 20 pays for every ES module file), except the two whose definitions need a
+ * large table, loaded by name: `serve` (a flag per server setting) and `remote` (the remote
+ * types' registry). test/cli/startup.test.ts and client-startup.test.ts enforce it.
  */
 import type { Command } from 'commander';
+import { registerBisync } from './bisync.js';
+import { registerCheck } from './check.js';
+import { registerCopy } from './copy.js';
+import { registerMove } from './move.js';
+import { registerSync } from './sync.js';
+import { registerLogin } from './login.js';
+import { registerLogout, registerWhoami } from './whoami.js';
+import { registerPut } from './put.js';
+import { registerGet } from './get.js';
+import { registerLs } from './ls.js';
+import { registerStat } from './stat.js';
+import { registerCat } from './cat.js';
+import { registerSize } from './size.js';
+import { registerMv } from './mv.js';
+import { registerCp } from './cp.js';
+import { registerRm } from './rm.js';
+import { registerMkdir } from './mkdir.js';
+import { registerShare } from './share.js';
+import { registerQuota } from './quota.js';
+import { registerToken } from './token.js';
+import { registerUser } from './user.js';
+import { registerAdmin } from './admin.js';
+import { registerAdminServer } from './admin-server.js';
+import { registerCompletion } from './completion.js';
+import { registerConfig } from './config.js';
+import { registerVersions } from './versions.js';
 
 export type RegisterCommand = (program: Command) => void;
 
@@ -23,34 +51,34 @@ export interface CommandEntry {
 
 export const COMMAND_TABLE: readonly CommandEntry[] = [
   { names: ['serve'], load: async () => [(await import('./serve.js')).registerServe] },
-  { names: ['config'], load: async () => [(await import('./config.js')).registerConfig] },
-  { names: ['login'], load: async () => [(await import('./login.js')).registerLogin] },
-  { names: ['whoami'], load: async () => [(await import('./whoami.js')).registerWhoami] },
-  { names: ['logout'], load: async () => [(await import('./whoami.js')).registerLogout] },
-  { names: ['put'], load: async () => [(await import('./put.js')).registerPut] },
-  { names: ['get'], load: async () => [(await import('./get.js')).registerGet] },
-  { names: ['ls'], load: async () => [(await import('./ls.js')).registerLs] },
-  { names: ['stat'], load: async () => [(await import('./stat.js')).registerStat] },
-  { names: ['cat'], load: async () => [(await import('./cat.js')).registerCat] },
-  { names: ['size', 'du'], load: async () => [(await import('./size.js')).registerSize] },
-  { names: ['mkdir'], load: async () => [(await import('./mkdir.js')).registerMkdir] },
-  { names: ['mv'], load: async () => [(await import('./mv.js')).registerMv] },
-  { names: ['cp'], load: async () => [(await import('./cp.js')).registerCp] },
-  { names: ['rm'], load: async () => [(await import('./rm.js')).registerRm] },
-  { names: ['versions', 'restore', 'trash'], load: async () => [(await import('./versions.js')).registerVersions] },
-  { names: ['sync'], load: async () => [(await import('./sync.js')).registerSync] },
-  { names: ['copy'], load: async () => [(await import('./copy.js')).registerCopy] },
-  { names: ['move'], load: async () => [(await import('./move.js')).registerMove] },
-  { names: ['check'], load: async () => [(await import('./check.js')).registerCheck] },
-  { names: ['bisync'], load: async () => [(await import('./bisync.js')).registerBisync] },
-  { names: ['share'], load: async () => [(await import('./share.js')).registerShare] },
-  { names: ['quota'], load: async () => [(await import('./quota.js')).registerQuota] },
-  { names: ['token'], load: async () => [(await import('./token.js')).registerToken] },
-  { names: ['user'], load: async () => [(await import('./user.js')).registerUser] },
+  { names: ['config'], load: async () => [registerConfig] },
+  { names: ['login'], load: async () => [registerLogin] },
+  { names: ['whoami'], load: async () => [registerWhoami] },
+  { names: ['logout'], load: async () => [registerLogout] },
+  { names: ['put'], load: async () => [registerPut] },
+  { names: ['get'], load: async () => [registerGet] },
+  { names: ['ls'], load: async () => [registerLs] },
+  { names: ['stat'], load: async () => [registerStat] },
+  { names: ['cat'], load: async () => [registerCat] },
+  { names: ['size', 'du'], load: async () => [registerSize] },
+  { names: ['mkdir'], load: async () => [registerMkdir] },
+  { names: ['mv'], load: async () => [registerMv] },
+  { names: ['cp'], load: async () => [registerCp] },
+  { names: ['rm'], load: async () => [registerRm] },
+  { names: ['versions', 'restore', 'trash'], load: async () => [registerVersions] },
+  { names: ['sync'], load: async () => [registerSync] },
+  { names: ['copy'], load: async () => [registerCopy] },
+  { names: ['move'], load: async () => [registerMove] },
+  { names: ['check'], load: async () => [registerCheck] },
+  { names: ['bisync'], load: async () => [registerBisync] },
+  { names: ['share'], load: async () => [registerShare] },
+  { names: ['quota'], load: async () => [registerQuota] },
+  { names: ['token'], load: async () => [registerToken] },
+  { names: ['user'], load: async () => [registerUser] },
   // admin-server.ts adds its subcommands to the group admin.ts registers.
-  { names: ['admin'], load: async () => [(await import('./admin.js')).registerAdmin, (await import('./admin-server.js')).registerAdminServer] },
+  { names: ['admin'], load: async () => [registerAdmin, registerAdminServer] },
   { names: ['remote'], load: async () => [(await import('./remote.js')).registerRemote] },
-  { names: ['completion'], needsAll: true, load: async () => [(await import('./completion.js')).registerCompletion] },
+  { names: ['completion'], needsAll: true, load: async () => [registerCompletion] },
 ];
 
 /** The entry that registers the top-level command `name`, if any. */
