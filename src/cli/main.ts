@@ -4,21 +4,43 @@
  * an exit code in one place (./exit.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { COMMANDS } from './commands/index.js';
+import { allCommands, commandFor, type RegisterCommand } from './commands/index.js';
 import { addExamples } from './examples.js';
 import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
 import { retrySummary } from './options.js';
 import { VERSION } from '../core/version.js';
 
-export function buildProgram(): Command {
+/** The whole program, every command registered: for the program's help, completion and tests. */
+export async function buildProgram(): Promise<Command> {
+  return programWith(await allCommands());
+}
+
+/**
+ * The program that running `argv` needs: when argv names a command, only that command is
+ * registered (its help, options and errors are the same as in the whole program:
+ * test/cli/client-startup.test.ts compares them); `--version` needs none.
+ */
+export async function programFor(argv: string[]): Promise<Command> {
+  for (const arg of argv.slice(2)) {
+    if (arg === '--debug') continue;
+    if (arg === '-V' || arg === '--version') return programWith([]);
+    if (arg.startsWith('-')) break; // the program's own --help, or a mistake: its message needs every command
+    const entry = commandFor(arg);
+    if (entry === undefined || entry.needsAll === true) break;
+    return programWith(await entry.load());
+  }
+  return buildProgram();
+}
+
+function programWith(commands: RegisterCommand[]): Command {
   const program = new Command('ferry')
     .description('Ferry: self-hosted file transfer, storage and sync')
     .version(VERSION, '-V, --version')
     .option('--debug', 'print stack traces on errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const register of COMMANDS) register(program);
+  for (const register of commands) register(program);
   addExamples(program);
   // Program options only before the command name: `ferry restore PATH --version N` is the
   // restore command's --version, not the program's. --debug stays accepted anywhere.
@@ -44,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(argv: string[]): Promise<number> {
   watchStdout();
-  const program = buildProgram();
+  const program = await programFor(argv);
   try {
     await program.parseAsync(argv);
     if (isBrokenPipe()) return EXIT.BROKEN_PIPE;

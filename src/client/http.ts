@@ -8,10 +8,11 @@ import type { Pool } from 'undici';
 import type { Readable } from 'node:stream';
 import { VERSION } from '../core/version.js';
 import type { RetryPolicy } from '../core/retry.js';
-import { tlsDispatcherOptions, untrustedCertificateError, type TlsTrust } from './tls.js';
+import { tlsConnector, untrustedCertificateError, type TlsTrust } from './tls.js';
 import type { TokenBucket } from '../core/token-bucket.js';
 import { limitedBody } from './bandwidth.js';
 import { loadUndici } from './undici-pool.js';
+import { withParserBudget } from './parser-budget.js';
 import { RawHttpPool } from './raw-http.js';
 import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
@@ -63,7 +64,7 @@ export class UndiciTransport implements Transport {
         keepAliveTimeout: 30_000,
         headersTimeout: o.headersTimeoutMs,
         bodyTimeout: o.bodyTimeoutMs,
-        ...tlsDispatcherOptions(o.tls ?? {}, buildConnector),
+        connect: withParserBudget(tlsConnector(o.tls ?? {}, buildConnector) ?? buildConnector({})),
       });
     });
     return this.#pool;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { RETRIES_HELP } from '../../src/cli/options.js';
 
-const program = buildProgram();
+const program = await buildProgram();
 const command = (name: string): Command => {
   const c = program.commands.find((x) => x.name() === name);
   if (!c) throw new Error(`no command ${name}`);

@@ -19,11 +19,11 @@ function* allCommands(cmd: Command, path: string[] = []): Generator<[string, Com
 }
 
 describe('--help', () => {
-  it('every command and subcommand has one list of examples, with ferry in it', () => {
+  it('every command and subcommand has one list of examples, with ferry in it', async () => {
     const missing: string[] = [];
     const twice: string[] = [];
     let seen = 0;
-    for (const [path, cmd] of allCommands(buildProgram())) {
+    for (const [path, cmd] of allCommands(await buildProgram())) {
       if (path.endsWith('help')) continue;
       seen++;
       const text = helpOf(cmd);

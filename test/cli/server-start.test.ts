@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hits, modulesOf } from '../helpers/bundle-modules.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'start-test-Qz7kLm2pR9vW4tY6uB1nC3eD5fG8hJ0x';
-const chunks = JSON.parse(readFileSync(join(root, 'dist/bundle/chunks.json'), 'utf8')) as Record<string, string[]>;
 
 /** What each lazy door loads: a module path fragment (bundle input or node_modules file). */
 const LAZY: Record<string, string[]> = {
@@ -32,19 +32,6 @@ const NOT_AT_START = ['node_modules/ajv/'];
 /** Never loaded by a default start, nor by the requests below. */
 const NEVER = ['node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
 
-/** Modules loaded: bundle files expanded into their inputs, other files as they are. */
-function modulesOf(urls: string[]): string[] {
-  const out = new Set<string>();
-  for (const url of urls) {
-    if (!url.startsWith('file:')) continue;
-    const file = fileURLToPath(url);
-    const inBundle = file.startsWith(join(root, 'dist/bundle') + '/');
-    if (inBundle) for (const m of chunks[file.slice(join(root, 'dist/bundle').length + 1)] ?? []) out.add(m);
-    else out.add(file.slice(file.indexOf('node_modules/') >= 0 ? file.indexOf('node_modules/') : 0));
-  }
-  return [...out];
-}
-const hits = (modules: string[], fragments: string[]) => modules.filter((m) => fragments.some((f) => m.includes(f)));
 
 interface Started {
   child: ChildProcess;
