@@ -132,9 +132,16 @@ describe('segment ciphers: native (ferry-gcm) and Node cipher API', () => {
     }
   });
 
-  it('the native cipher refuses a key that is not 32 bytes and an output too small, with an error, not a crash', () => {
+  it('the native cipher refuses a key that is not 32 bytes, an output too small and bytes outside a begun segment, with an error, not a crash', () => {
     expect(() => segmentCipher(randomBytes(16))).toThrow(RangeError);
     const cipher = segmentCipher(randomBytes(32), 'native');
+    const out = Buffer.alloc(200);
+    expect(() => cipher.update(randomBytes(10), out, 0)).toThrow(/no segment is begun/);
+    cipher.begin(randomBytes(10), 0, true);
+    cipher.final(out, cipher.update(randomBytes(10), out, 0));
+    // Ended: no more bytes under that nonce.
+    expect(() => cipher.update(randomBytes(10), out, 0)).toThrow(/no segment is begun/);
+    expect(() => cipher.final(out, 0)).toThrow(/no segment is begun/);
     expect(() => cipher.seal(randomBytes(10), 0, true, randomBytes(100), Buffer.alloc(100), 0)).toThrow(/too small/);
     expect(() => cipher.open(randomBytes(10), 0, true, randomBytes(200), Buffer.alloc(100), 0)).toThrow(/too small/);
   });

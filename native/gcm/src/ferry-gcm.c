@@ -44,6 +44,8 @@
 typedef struct {
   EVP_CIPHER_CTX *seal;
   EVP_CIPHER_CTX *open;
+  /* A segment was begun (sealBegin) and not yet ended (sealFinal): updates are allowed. */
+  bool sealing;
   /* Where open() decrypts a segment whose output overlaps its input (decryption in place
      in the caller's buffer): made on first use, as long as the longest such segment. */
   unsigned char *scratch;
@@ -176,14 +178,14 @@ static napi_value new_key(napi_env env, napi_callback_info info) {
 }
 
 /* Starts a segment: its nonce, then the associated data (the object's header). */
-static bool begin_segment(napi_env env, EVP_CIPHER_CTX *ctx, bool sealing, const unsigned char nonce[NONCE_BYTES], const bytes *aad) {
+static bool begin_segment(napi_env env, EVP_CIPHER_CTX *ctx, bool encrypt, const unsigned char nonce[NONCE_BYTES], const bytes *aad) {
   int n;
-  if (sealing ? EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 : EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) {
-    throw_openssl(env, sealing ? "EVP_EncryptInit_ex" : "EVP_DecryptInit_ex");
+  if (encrypt ? EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 : EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1) {
+    throw_openssl(env, encrypt ? "EVP_EncryptInit_ex" : "EVP_DecryptInit_ex");
     return false;
   }
-  if (aad->length > INT32_MAX || (sealing ? EVP_EncryptUpdate(ctx, NULL, &n, aad->data, (int)aad->length) : EVP_DecryptUpdate(ctx, NULL, &n, aad->data, (int)aad->length)) != 1) {
-    throw_openssl(env, sealing ? "EVP_EncryptUpdate (associated data)" : "EVP_DecryptUpdate (associated data)");
+  if (aad->length > INT32_MAX || (encrypt ? EVP_EncryptUpdate(ctx, NULL, &n, aad->data, (int)aad->length) : EVP_DecryptUpdate(ctx, NULL, &n, aad->data, (int)aad->length)) != 1) {
+    throw_openssl(env, encrypt ? "EVP_EncryptUpdate (associated data)" : "EVP_DecryptUpdate (associated data)");
     return false;
   }
   return true;
@@ -218,6 +220,12 @@ static bool seal_tag(napi_env env, segment_key *key, unsigned char *out) {
   return true;
 }
 
+/* Updates and the tag only inside a begun segment: never more bytes under a nonce already ended. */
+static bool check_sealing(napi_env env, const segment_key *key) {
+  if (!key->sealing) napi_throw_error(env, NULL, "ferry-gcm: no segment is begun (sealBegin)");
+  return key->sealing;
+}
+
 static napi_value seal(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   segment_key *key;
@@ -228,6 +236,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
       !get_bytes(env, argv[4], &plain) || !get_bytes(env, argv[5], &out) || !get_position(env, argv[6], &out, plain.length + TAG_BYTES, &at)) {
     return NULL;
   }
+  key->sealing = false;
   if (!begin_segment(env, key->seal, true, nonce, &aad) || !seal_bytes(env, key, &plain, out.data + at) || !seal_tag(env, key, out.data + at + plain.length)) {
     return NULL;
   }
@@ -240,7 +249,9 @@ static napi_value seal_begin(napi_env env, napi_callback_info info) {
   unsigned char nonce[NONCE_BYTES];
   bytes aad;
   if (!get_args(env, info, 4, argv) || !get_key(env, argv[0], &key) || !get_nonce(env, argv[1], argv[2], nonce) || !get_bytes(env, argv[3], &aad)) return NULL;
+  key->sealing = false;
   if (!begin_segment(env, key->seal, true, nonce, &aad)) return NULL;
+  key->sealing = true;
   return NULL; /* undefined */
 }
 
@@ -250,7 +261,7 @@ static napi_value seal_update(napi_env env, napi_callback_info info) {
   bytes plain, out;
   size_t at;
   if (!get_args(env, info, 4, argv) || !get_key(env, argv[0], &key) || !get_bytes(env, argv[1], &plain) || !get_bytes(env, argv[2], &out) ||
-      !get_position(env, argv[3], &out, plain.length, &at)) {
+      !get_position(env, argv[3], &out, plain.length, &at) || !check_sealing(env, key)) {
     return NULL;
   }
   if (!seal_bytes(env, key, &plain, out.data + at)) return NULL;
@@ -262,7 +273,11 @@ static napi_value seal_final(napi_env env, napi_callback_info info) {
   segment_key *key;
   bytes out;
   size_t at;
-  if (!get_args(env, info, 3, argv) || !get_key(env, argv[0], &key) || !get_bytes(env, argv[1], &out) || !get_position(env, argv[2], &out, TAG_BYTES, &at)) return NULL;
+  if (!get_args(env, info, 3, argv) || !get_key(env, argv[0], &key) || !get_bytes(env, argv[1], &out) || !get_position(env, argv[2], &out, TAG_BYTES, &at) ||
+      !check_sealing(env, key)) {
+    return NULL;
+  }
+  key->sealing = false;
   if (!seal_tag(env, key, out.data + at)) return NULL;
   return number(env, (double)(at + TAG_BYTES));
 }
