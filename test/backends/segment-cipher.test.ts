@@ -132,8 +132,10 @@ describe('segment ciphers: native (ferry-gcm) and Node cipher API', () => {
     }
   });
 
-  it('the native cipher refuses a key that is not 32 bytes, an output too small and bytes outside a begun segment, with an error, not a crash', () => {
+  it('both refuse an output too small to open into; the native cipher also a key that is not 32 bytes, an output too small to seal into and bytes outside a begun segment, with an error, not a crash', () => {
     expect(() => segmentCipher(randomBytes(16))).toThrow(RangeError);
+    const js = segmentCipher(randomBytes(32), 'js');
+    expect(() => js.open(randomBytes(10), 0, true, randomBytes(200), Buffer.alloc(100), 0)).toThrow(/too small/);
     const cipher = segmentCipher(randomBytes(32), 'native');
     const out = Buffer.alloc(200);
     expect(() => cipher.update(randomBytes(10), out, 0)).toThrow(/no segment is begun/);

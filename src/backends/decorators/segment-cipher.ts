@@ -86,6 +86,7 @@ class JsSegmentCipher implements SegmentCipher {
     const d = createDecipheriv('aes-256-gcm', this.key, segmentNonce(index, last));
     d.setAAD(aad);
     d.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
+    if (at < 0 || out.length - at < sealed.length - GCM_TAG_BYTES) throw new RangeError('the output buffer is too small at that position');
     const plain = d.update(sealed.subarray(0, sealed.length - GCM_TAG_BYTES));
     try {
       d.final();
