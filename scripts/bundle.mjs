@@ -27,7 +27,7 @@ const result = await build({
   // Fastify's default schema compilers (ajv, fast-json-stringify) stay out too: the server
   // passes its own (src/server/openapi.ts), so they are never required, and V8 would otherwise
   // parse and hold their ~0.6 MB of source in the server's chunk at every start.
-  external: ['better-sqlite3', 'zstd-napi', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'],
+  external: ['better-sqlite3', 'zstd-napi', 'ferry-gcm', 'ssh2', 'cpu-features', '@aws-sdk/*', '@smithy/*', 's3rver', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'],
   // CommonJS dependencies inside an ES module bundle still call require() at run time.
   banner: { js: "import { createRequire as __ferryRequire } from 'node:module'; const require = __ferryRequire(import.meta.url);" },
 });

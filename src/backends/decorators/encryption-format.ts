@@ -1,7 +1,8 @@
 /**
  * The format of an encrypted object, and of an encrypted name: what the encryption decorator
- * (`encryption.ts`) writes into the backend it wraps. Node's crypto only (AES-256-GCM,
- * AES-256-CTR, HMAC-SHA-256/512), so AES-NI does the work.
+ * (`encryption.ts`) writes into the backend it wraps. AES-256-GCM, AES-256-CTR and
+ * HMAC-SHA-256/512 of the OpenSSL inside Node, so AES-NI does the work (the segments' GCM
+ * through the ferry-gcm addon when it is built: `segment-cipher.ts`).
  *
  * An object is a header and segments (the STREAM construction of Hoang, Reyhanitabar, Rogaway
  * and Vizár, as age and Tink use it):
@@ -35,8 +36,9 @@
  * a prefix is listing one encrypted prefix. A stored segment is 26 + 1.6 × the plain length
  * characters; to stay within 255 a plain segment may have at most 143 bytes.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual, type CipherGCM, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import { CryptoSwappedError, CryptoTamperedError, CryptoTruncatedError, PathInvalidError } from '../../core/errors.js';
+import { segmentCipher, type SegmentCipher } from './segment-cipher.js';
 
 export const MAGIC = Buffer.from('FRY1', 'latin1');
 export const KEY_ID_BYTES = 8;
@@ -85,13 +87,16 @@ export function plainSizeOf(sealed: number): number | undefined {
 }
 
 /**
- * The per-object keys: segment encryption (a KeyObject: made once, it serves every segment's
- * cipher without importing the key again, 25 % less CPU per 64 KiB segment, measured) and
- * header MAC.
+ * The per-object keys: segment encryption (a {@link SegmentCipher}: native when the ferry-gcm
+ * addon loads, Node's cipher API otherwise; keyed once, it serves every segment) and header MAC.
+ * `implementation` picks the cipher's (tests).
  */
-export function objectKeys(dataKey: Buffer, salt: Buffer): { enc: KeyObject; mac: Buffer } {
+export function objectKeys(dataKey: Buffer, salt: Buffer, implementation?: 'native' | 'js'): { enc: SegmentCipher; mac: Buffer } {
   const okm = createHmac('sha512', dataKey).update('ferry object v1\0').update(salt).digest();
-  return { enc: createSecretKey(okm.subarray(0, 32)), mac: okm.subarray(32) };
+  const enc = segmentCipher(okm.subarray(0, 32), implementation);
+  // The cipher holds its own copy of the segment key.
+  okm.fill(0, 0, 32);
+  return { enc, mac: okm.subarray(32) };
 }
 
 export function buildHeader(keyId: Buffer, salt: Buffer, nameTag: Buffer, plainSize: number | undefined, macKey: Buffer): Buffer {
@@ -129,21 +134,10 @@ export function verifyHeader(header: ObjectHeader, macKey: Buffer, nameTag: Buff
   if (!timingSafeEqual(header.nameTag, nameTag)) throw new CryptoSwappedError(`${what}: the encrypted object stored here belongs to another name`);
 }
 
-function nonce(index: number, last: boolean): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeUInt32BE(index, 7);
-  n[11] = last ? 1 : 0;
-  return n;
-}
-
-/** Encrypts one segment (plain bytes → ciphertext | tag). */
-export function sealSegment(key: KeyObject, aad: Buffer, index: number, last: boolean, plain: Uint8Array): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, nonce(index, last));
-  c.setAAD(aad);
+/** Encrypts one segment (plain bytes → ciphertext | tag) into a buffer of its own. */
+export function sealSegment(key: SegmentCipher, aad: Buffer, index: number, last: boolean, plain: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(plain.length + TAG_BYTES);
-  const n = c.update(plain).copy(out, 0);
-  c.final();
-  c.getAuthTag().copy(out, n);
+  key.seal(aad, index, last, plain, out, 0);
   return out;
 }
 
@@ -153,22 +147,23 @@ export function sealSegment(key: KeyObject, aad: Buffer, index: number, last: bo
  * joining them first.
  */
 export class SegmentSealer {
-  private readonly c: CipherGCM;
-
-  constructor(key: KeyObject, aad: Buffer, index: number, last: boolean) {
-    this.c = createCipheriv('aes-256-gcm', key, nonce(index, last));
-    this.c.setAAD(aad);
+  constructor(
+    private readonly key: SegmentCipher,
+    aad: Buffer,
+    index: number,
+    last: boolean,
+  ) {
+    key.begin(aad, index, last);
   }
 
   /** Encrypts `plain` into `out` at `at`; returns where the next byte goes. */
   update(plain: Uint8Array, out: Buffer, at: number): number {
-    return at + this.c.update(plain).copy(out, at);
+    return this.key.update(plain, out, at);
   }
 
   /** Ends the segment: its tag into `out` at `at`; returns where the next byte goes. */
   final(out: Buffer, at: number): number {
-    this.c.final();
-    return at + this.c.getAuthTag().copy(out, at);
+    return this.key.final(out, at);
   }
 }
 
@@ -176,52 +171,40 @@ export class SegmentSealer {
  * Seals `plain` as segments `firstIndex`, `firstIndex + 1`, … straight into `out` at `at`
  * (ciphertext then tag, segment after segment), the final one flagged last when `endsObject`
  * (then `plain` may be empty: an empty object is one empty last segment). Every other segment
- * must be full. Returns where the next byte goes. One copy per byte (Node's cipher returns its
- * output in a buffer of its own): the output is one buffer, the object written in one call.
+ * must be full. Returns where the next byte goes.
  */
-export function sealSegmentsInto(key: KeyObject, aad: Buffer, firstIndex: number, plain: Uint8Array, endsObject: boolean, out: Buffer, at: number): number {
+export function sealSegmentsInto(key: SegmentCipher, aad: Buffer, firstIndex: number, plain: Uint8Array, endsObject: boolean, out: Buffer, at: number): number {
   const count = endsObject ? Math.max(1, Math.ceil(plain.length / SEGMENT_BYTES)) : plain.length / SEGMENT_BYTES;
   for (let i = 0; i < count; i++) {
-    const c = createCipheriv('aes-256-gcm', key, nonce(firstIndex + i, endsObject && i === count - 1));
-    c.setAAD(aad);
-    at += c.update(plain.subarray(i * SEGMENT_BYTES, (i + 1) * SEGMENT_BYTES)).copy(out, at);
-    c.final();
-    at += c.getAuthTag().copy(out, at);
+    at = key.seal(aad, firstIndex + i, endsObject && i === count - 1, plain.subarray(i * SEGMENT_BYTES, (i + 1) * SEGMENT_BYTES), out, at);
   }
   return at;
 }
 
-/** Decrypts one segment with the given last flag; undefined when it does not authenticate so. */
-export function tryOpenSegment(key: KeyObject, aad: Buffer, index: number, last: boolean, sealed: Buffer): Buffer | undefined {
-  if (sealed.length < TAG_BYTES) return undefined;
-  const d = createDecipheriv('aes-256-gcm', key, nonce(index, last));
-  d.setAAD(aad);
-  d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-  const plain = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-  try {
-    d.final();
-  } catch {
-    return undefined;
-  }
-  return plain;
-}
-
 /**
- * Decrypts segment `index`. `last`: true or false when the header's size says which segment is
- * the last; undefined (size unknown) tries "not last" first and then "last". Returns the plain
- * bytes and whether the segment was the last one. A segment that authenticates only as "not
- * last" where the object ends is a cut object: the caller reports that.
+ * Decrypts segment `index` into `out` at `at` (which may overlap `sealed`: see
+ * {@link SegmentCipher.open}). `last`: true or false when the header's size says which segment
+ * is the last; undefined (size unknown) tries "not last" first and then "last". Returns the
+ * number of plain bytes and whether the segment was the last one. A segment that authenticates
+ * only as "not last" where the object ends is a cut object: the caller reports that.
  */
-export function openSegment(key: KeyObject, aad: Buffer, index: number, last: boolean | undefined, sealed: Buffer, what: string): { plain: Buffer; last: boolean } {
+export function openSegmentInto(key: SegmentCipher, aad: Buffer, index: number, last: boolean | undefined, sealed: Buffer, what: string, out: Buffer, at: number): { length: number; last: boolean } {
   const tries = last === undefined ? [false, true] : [last];
   for (const flag of tries) {
-    const plain = tryOpenSegment(key, aad, index, flag, sealed);
-    if (plain) return { plain, last: flag };
+    const length = key.open(aad, index, flag, sealed, out, at);
+    if (length >= 0) return { length, last: flag };
   }
   // Where the size is known, a segment that is complete but not flagged as the object's end
   // means what followed it is gone.
-  if (last === true && tryOpenSegment(key, aad, index, false, sealed)) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
+  if (last === true && key.open(aad, index, false, sealed, out, at) >= 0) throw new CryptoTruncatedError(`${what}: the encrypted object ends early`);
   throw new CryptoTamperedError(`${what}: segment ${index} of the encrypted object failed authentication`);
+}
+
+/** {@link openSegmentInto} a buffer of its own: the plain bytes and whether the segment was the last one. */
+export function openSegment(key: SegmentCipher, aad: Buffer, index: number, last: boolean | undefined, sealed: Buffer, what: string): { plain: Buffer; last: boolean } {
+  const plain = Buffer.allocUnsafe(Math.max(0, sealed.length - TAG_BYTES));
+  const opened = openSegmentInto(key, aad, index, last, sealed, what, plain, 0);
+  return { plain: plain.subarray(0, opened.length), last: opened.last };
 }
 
 // ---- names ---------------------------------------------------------------------------------

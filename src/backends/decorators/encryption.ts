@@ -23,7 +23,7 @@
  * and deletes remove the plain copy; {@link migrateToEncrypted} rewrites the plain objects in
  * the background and then drops the fallback.
  */
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   ConfigError,
@@ -67,6 +67,7 @@ import {
   buildHeader,
   objectKeys,
   openSegment,
+  openSegmentInto,
   parseHeader,
   plainSizeOf,
   sealSegment,
@@ -78,6 +79,7 @@ import {
   type ObjectHeader,
 } from './encryption-format.js';
 import { MIGRATING_KEY, RING_DIR, type KeyRing } from './key-ring.js';
+import type { SegmentCipher } from './segment-cipher.js';
 
 /** Stored names kept in memory (about 200 bytes each). */
 const STORED_NAMES_CACHED = 8192;
@@ -113,7 +115,7 @@ class Sealer {
   seen = 0;
 
   constructor(
-    private readonly key: KeyObject,
+    private readonly key: SegmentCipher,
     private readonly header: Buffer,
     private readonly expected: number | undefined,
     private readonly output: (b: Buffer) => void,
@@ -296,7 +298,7 @@ class OpenStream extends Transform {
   private left: number;
   private sawLast = false;
   private header?: ObjectHeader;
-  private key?: KeyObject;
+  private key?: SegmentCipher;
   private lastIndex?: number;
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   readonly ready: Promise<void>;
@@ -305,9 +307,9 @@ class OpenStream extends Transform {
 
   constructor(
     private readonly plan: ReadPlan,
-    private readonly check: (raw: Buffer) => { header: ObjectHeader; key: KeyObject },
+    private readonly check: (raw: Buffer) => { header: ObjectHeader; key: SegmentCipher },
     private readonly what: string,
-    known?: { header: ObjectHeader; key: KeyObject },
+    known?: { header: ObjectHeader; key: SegmentCipher },
     output?: (b: Buffer) => void,
   ) {
     super();
@@ -320,7 +322,7 @@ class OpenStream extends Transform {
     if (known) this.accept(known);
   }
 
-  private accept(known: { header: ObjectHeader; key: KeyObject }): void {
+  private accept(known: { header: ObjectHeader; key: SegmentCipher }): void {
     this.header = known.header;
     this.key = known.key;
     const size = known.header.plainSize;
@@ -450,7 +452,7 @@ class OpenStream extends Transform {
  * The same checks as OpenStream, in one synchronous pass: the chunk store's hot path, where
  * a stream's pieces and their concatenation would cost more than the cipher.
  */
-function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: KeyObject }, body: Buffer, what: string, into?: Buffer): Buffer {
+function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: SegmentCipher }, body: Buffer, what: string, into?: Buffer): Buffer {
   const size = known.header.plainSize;
   const lastIndex = size === undefined ? undefined : Math.max(1, Math.ceil(size / SEGMENT_BYTES)) - 1;
   let left = plan.take;
@@ -475,7 +477,17 @@ function openSealed(plan: ReadPlan, known: { header: ObjectHeader; key: KeyObjec
     else if (remaining > 0 && size === undefined) sealed = body.subarray(pos);
     else break;
     pos += sealed.length;
-    const opened = openSegment(known.key, known.header.raw, index, size === undefined ? undefined : index === lastIndex, sealed, what);
+    const last = size === undefined ? undefined : index === lastIndex;
+    if (skip === 0 && sealed.length - TAG_BYTES <= left) {
+      // The whole segment is wanted: decrypted straight to its place (no buffer of its own, no copy).
+      const opened = openSegmentInto(known.key, known.header.raw, index, last, sealed, what, out, written);
+      written += opened.length;
+      left -= opened.length;
+      sawLast = opened.last;
+      index++;
+      continue;
+    }
+    const opened = openSegment(known.key, known.header.raw, index, last, sealed, what);
     index++;
     sawLast = opened.last;
     let plain = opened.plain;
@@ -711,7 +723,7 @@ export class EncryptedBackend implements StorageBackend {
   }
 
   /** Opens and checks a header read from the store. */
-  private checkHeader(key: string, raw: Buffer): { header: ObjectHeader; key: KeyObject } {
+  private checkHeader(key: string, raw: Buffer): { header: ObjectHeader; key: SegmentCipher } {
     if (raw.length < HEADER_BYTES) throw new CryptoTruncatedError(`${key}: the encrypted object ends inside its header`);
     const header = parseHeader(raw);
     if (!header) throw new CryptoTamperedError(`${key}: the stored object is not an encrypted object of this store`);
@@ -1017,7 +1029,7 @@ function stripHashes(e: DirEntry): DirEntry {
 }
 
 /** Seals a whole buffer into one buffer of exactly its sealed size: the start of `into` when given (large enough). */
-function sealWhole(key: KeyObject, header: Buffer, body: Uint8Array, into?: Buffer): Buffer {
+function sealWhole(key: SegmentCipher, header: Buffer, body: Uint8Array, into?: Buffer): Buffer {
   const out = into ? into.subarray(0, sealedSize(body.length)) : Buffer.allocUnsafe(sealedSize(body.length));
   header.copy(out, 0);
   sealSegmentsInto(key, header, 0, body, true, out, HEADER_BYTES);

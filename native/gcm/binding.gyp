@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "ferry_gcm",
+      "sources": ["src/ferry-gcm.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=c11"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
