@@ -16,7 +16,6 @@ import { checkIntegrity } from '../../store/integrity-check.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 import { backupServer } from '../backup.js';
-import { internalMessage } from '../http-errors.js';
 
 const PROGRESS_EVERY_MS = 2000;
 
@@ -65,7 +64,7 @@ async function check(ctx: ServerContext, request: FastifyRequest, reply: Fastify
     reply.raw.end(JSON.stringify({ report }) + '\n');
   } catch (err) {
     request.log.error({ err }, 'check failed');
-    reply.raw.end(JSON.stringify({ error: { code: 'FERRY_ERR_INTERNAL', message: internalMessage('FERRY_ERR_INTERNAL', request.id), requestId: request.id } }) + '\n');
+    reply.raw.end(JSON.stringify({ error: { code: 'FERRY_ERR_INTERNAL', message: err instanceof Error ? err.message : String(err) } }) + '\n');
   }
   return reply;
 }
