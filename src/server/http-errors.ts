@@ -124,8 +124,11 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
   void reply.status(status).type('application/json').send({ error: publicError(error, status, request.id) });
 }
 
-/** 5xx codes whose messages are written for the client (no paths, no system text). */
-const PUBLIC_5XX = new Set<FerryErrorCode>(['FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_NOT_IMPLEMENTED']);
+/**
+ * 5xx codes whose messages are written for the client (no paths, no system text): a damaged
+ * chunk is named by its hash and store-relative key, and `details.hash` lets a client refetch.
+ */
+const PUBLIC_5XX = new Set<FerryErrorCode>(['FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_NOT_IMPLEMENTED', 'FERRY_ERR_CHUNK_CORRUPT']);
 
 /**
  * What a client reads of an error: a refusal (4xx) in its own words; the server's own failures
