@@ -50,6 +50,7 @@ import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { SharedBans } from './shared-bans.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
+import { plainPageHeaders } from './html.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
@@ -391,7 +392,7 @@ function serverContext(
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
-    unreadiness: () => unreadiness(ctx),
+    unreadiness: (log) => unreadiness(ctx, log),
   } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
   ctx.tus = new TusUploads(ctx);
@@ -422,19 +423,22 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
 const READY_PROBE_MS = 3000;
 
 /** ServerContext.unreadiness: draining, or the metadata database or a chunk store not answering within READY_PROBE_MS. */
-async function unreadiness(ctx: ServerContext): Promise<string | undefined> {
+async function unreadiness(ctx: ServerContext, log?: FastifyBaseLogger): Promise<string | undefined> {
   if (ctx.draining) return 'this node is shutting down (draining)';
   const signal = AbortSignal.timeout(READY_PROBE_MS);
   const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
   try {
     await Promise.race([ctx.meta.getSetting('ready-probe'), timeout]);
   } catch (err) {
-    return `the metadata database does not answer: ${(err as Error).message}`;
+    // The answer is public: the cause (a host, a path) goes to the log only.
+    log?.warn({ err }, 'not ready: the metadata database does not answer');
+    return 'the metadata database does not answer';
   }
   try {
     await Promise.race([ctx.chunks.probe(signal), timeout]);
   } catch (err) {
-    return `a chunk store does not answer: ${(err as Error).message}`;
+    log?.warn({ err }, 'not ready: a chunk store does not answer');
+    return 'a chunk store does not answer';
   }
   return undefined;
 }
@@ -517,8 +521,8 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     const path = request.url.split('?')[0];
     const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
     if (!path.startsWith('/api/') && /text\/html/.test(request.headers.accept ?? '')) {
-      reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
-      return reply.status(404).type('text/html; charset=utf-8').send(notFoundPage(request.method, path));
+      plainPageHeaders(reply);
+      return reply.status(404).send(notFoundPage(request.method, path));
     }
     return reply.status(404).send({ error });
   });

@@ -8,7 +8,7 @@
  * taking the context first (`stat(ctx, request)`), so that a stack trace, a profile or a
  * reader finds the endpoint by name.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Capabilities } from '../core/protocol.js';
 import type { SweptLeftovers } from '../core/storage.js';
 import type { AuditStore } from '../store/audit-store.js';
@@ -118,8 +118,8 @@ export interface ServerContext {
   applyLive(next: ServerConfig, keys: readonly string[]): void;
   /** Set by RunningServer.drain: not ready, no new upload sessions; requests in flight finish. */
   draining: boolean;
-  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. */
-  unreadiness(): Promise<string | undefined>;
+  /** Why this node should get no traffic now (draining, the database or a chunk store not answering); undefined: ready. The cause of a failed probe goes to `log`, not into the words. */
+  unreadiness(log?: FastifyBaseLogger): Promise<string | undefined>;
 }
 
 /** A route module: a Fastify plugin given the server's context. */

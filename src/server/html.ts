@@ -7,3 +7,17 @@
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+/**
+ * The policy of these pages: nothing loads (inline style only), no form posts, and no other
+ * site may frame them (clickjacking), as for the web app (`APP_CSP`).
+ */
+export const PLAIN_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** The headers of every such page (and the status-less type): the same framing refusal as the app's pages. */
+export function plainPageHeaders(reply: { header(name: string, value: string): unknown; type(contentType: string): unknown }): void {
+  reply.header('content-security-policy', PLAIN_PAGE_CSP);
+  reply.header('x-frame-options', 'DENY');
+  reply.header('x-content-type-options', 'nosniff');
+  reply.type('text/html; charset=utf-8');
+}

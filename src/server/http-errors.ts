@@ -121,9 +121,34 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
     reply.raw.destroy(error);
     return;
   }
-  // 500s carry a generic message: internals (paths, SQL) stay in the log.
-  const body = status === 500 && error.code === 'FERRY_ERR_INTERNAL' ? { code: error.code, message: 'internal error' } : error.toJSON();
-  void reply.status(status).type('application/json').send({ error: body });
+  void reply.status(status).type('application/json').send({ error: publicError(error, status, request.id) });
+}
+
+/**
+ * 5xx codes whose messages are written for the client (no paths, no system text): a damaged
+ * chunk is named by its hash and store-relative key, and `details.hash` lets a client refetch.
+ */
+const PUBLIC_5XX = new Set<FerryErrorCode>(['FERRY_ERR_UNAVAILABLE', 'FERRY_ERR_NOT_IMPLEMENTED', 'FERRY_ERR_CHUNK_CORRUPT']);
+
+/**
+ * What a client reads of an error: a refusal (4xx) in its own words; the server's own failures
+ * (5xx) only as their code, a generic sentence and the request id, because their messages can
+ * hold absolute paths or system text (EXDEV, EINVAL, SQL), which go to the log only.
+ */
+export function publicError(error: FerryError, status: number, requestId: string): ReturnType<FerryError['toJSON']> & { requestId?: string } {
+  if (!isServerFault(error.code, status)) return error.toJSON();
+  return { code: error.code, message: internalMessage(error.code, requestId), requestId };
+}
+
+/** A failure of the server itself (5xx, other than a stated unavailability): its message stays in the log. */
+export function isServerFault(code: FerryErrorCode, status = STATUS[code]): boolean {
+  return status >= 500 && !PUBLIC_5XX.has(code);
+}
+
+/** The generic words of a server failure, with the id its log lines carry (`reqId`). */
+export function internalMessage(code: FerryErrorCode, requestId: string): string {
+  const what = code === 'FERRY_ERR_NO_SPACE' ? 'the server is out of storage space' : 'internal error';
+  return `${what} (request ${requestId}; the details are in the server's log)`;
 }
 
 /** What Node's HTTP parser reports, in words for the client. */

@@ -10,6 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromSystemError } from '../../src/core/errors.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { addUser, auditEvents } from '../helpers/users.js';
 import { newKey, rawSftp, sftpBatch, sftpOf, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
@@ -297,6 +298,26 @@ describe('paths and packets', () => {
       for (const m of messages) expect(m).not.toContain('/users/');
     } finally {
       client.end();
+    }
+  });
+
+  it("answers the server's own failure (an EXDEV naming an absolute path) with generic words and a request id, never the path", async () => {
+    const { meta } = s.t.server.ctx;
+    const stat = meta.stat.bind(meta);
+    meta.stat = async (path, ...rest) => {
+      // As a store reports it: FERRY_ERR_IO with Node's message.
+      if (path.includes('broken')) throw fromSystemError(Object.assign(new Error("EXDEV: cross-device link not permitted, rename '/srv/private/x.tmp' -> '/srv/private/x'"), { code: 'EXDEV' }));
+      return stat(path, ...rest);
+    };
+    const client = await sshClient(s, { username: 'alice', privateKey: await readFile(alice.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const message = await new Promise<string>((resolve) => sftp.stat('/broken.txt', (err) => resolve(err ? err.message : 'no error')));
+      expect(message).toMatch(/^internal error \(request [0-9a-f]{16}; the details are in the server's log\)$/);
+      expect(message).not.toContain('/srv/private');
+    } finally {
+      client.end();
+      meta.stat = stat;
     }
   });
 

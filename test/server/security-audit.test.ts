@@ -4,7 +4,9 @@
  * out (`..\..\x`, `C:x`); a drop box's dedup answers, which told an anonymous visitor
  * whether the link's owner stores some content; version ids that are not plain numbers;
  * the metadata database and the chunk store readable by every local user when the data
- * directory was made by hand; password attempts limited per IPv6 address instead of per /64.
+ * directory was made by hand; password attempts limited per IPv6 address instead of per /64;
+ * HTML pages another site could frame; 5xx answers (and /readyz, SFTP statuses) that carried
+ * system text such as an absolute server path.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,8 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
+import { NotFoundError, fromSystemError } from '../../src/core/errors.js';
+import { statusOf as sftpStatusOf } from '../../src/server/sftp/sftp-session.js';
 import { tempDir } from '../helpers/files.js';
 import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres } from '../helpers/postgres.js';
@@ -194,6 +199,100 @@ describe('IPv6 clients', () => {
       // Even the right password waits: the /64 is out of attempts. Another /64 is another client.
       expect((await attempt('2001:db8:1:2:ffff::1', 'right-password-1')).status).toBe(429);
       expect((await attempt('2001:db8:1:3::1', 'right-password-1')).status).toBe(200);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('the HTML pages the server serves', () => {
+  it('all refuse to be framed by another site (CSP frame-ancestors and X-Frame-Options) and are not sniffed', async () => {
+    expect((await as('/api/v1/mkdir/album', { method: 'POST' })).status).toBe(201);
+    expect((await as('/api/v1/files/album/a.txt', { method: 'PUT', body: 'a' })).status).toBe(201);
+    const folder = await share(t, token, { path: '/album' });
+    const html = { accept: 'text/html' };
+    const pages: [string, Response][] = [
+      ['the web app', await fetch(t.url + '/', { headers: html })],
+      ['a share link in a browser', await fetch(folder.url, { headers: html })],
+      ['a share folder, plain listing', await fetch(folder.url)],
+      ['the WebDAV folder page', await as('/dav/album/', { headers: html })],
+      ['the API docs', await fetch(t.url + '/api/v1/docs', { headers: html })],
+      ['no such route', await fetch(t.url + '/no/such/route', { method: 'DELETE', headers: html })],
+    ];
+    for (const [what, res] of pages) {
+      expect(res.headers.get('content-type'), what).toMatch(/^text\/html/);
+      expect(res.headers.get('content-security-policy'), what).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+      expect(res.headers.get('content-security-policy'), what).toMatch(/(^|; )default-src '(none|self)'/);
+      expect(res.headers.get('x-frame-options'), what).toBe('DENY');
+      expect(res.headers.get('x-content-type-options'), what).toBe('nosniff');
+      expect(await res.text(), what).toMatch(/^<!doctype html>/i);
+    }
+  });
+});
+
+describe("the server's own failures", () => {
+  it('answer a generic message with a request id over HTTP, WebDAV and tus; the system text (an absolute path) goes to the log only', async () => {
+    const lines: string[] = [];
+    const log = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) });
+    const srv = await startTestServer({ logDestination: log, logLevel: 'warn' });
+    try {
+      const secret = '/srv/private/ferry-data/store/ab/cd';
+      const exdev = () => Object.assign(new Error(`EXDEV: cross-device link not permitted, rename '${secret}.tmp' -> '${secret}'`), { code: 'EXDEV' });
+      const { meta } = srv.server.ctx;
+      const stat = meta.stat.bind(meta);
+      meta.stat = async (path, ...rest) => {
+        if (path.includes('broken')) throw exdev();
+        return stat(path, ...rest);
+      };
+      // Raw from the file system (stat), and as a store reports it (FERRY_ERR_IO with Node's message).
+      srv.server.ctx.tus.terminate = async () => {
+        throw fromSystemError(exdev());
+      };
+      const tus = { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' } };
+      for (const [path, init] of [['/api/v1/stat/broken.txt', {}], ['/dav/broken.txt', {}], ['/api/v1/tus/broken', tus]] as const) {
+        const res = await srv.api(path, init);
+        const text = await res.text();
+        expect(res.status, path).toBe(500);
+        expect(text, path).not.toContain('/srv/private');
+        expect(text, path).not.toContain('EXDEV');
+        const { error } = JSON.parse(text) as { error: { code: string; message: string; requestId: string } };
+        expect(error.code, path).toBe('FERRY_ERR_IO');
+        expect(error.requestId, path).toMatch(/^[0-9a-f]{16}$/);
+        expect(error.message, path).toContain(error.requestId);
+        expect(res.headers.get('x-request-id'), path).toBe(error.requestId);
+        const logged = lines.filter((l) => l.includes(`"reqId":"${error.requestId}"`)).join('');
+        expect(logged, path).toContain(secret);
+      }
+      // A refusal keeps its own words.
+      const missing = (await (await srv.api('/api/v1/files/absent.txt')).json()) as { error: { code: string; message: string } };
+      expect(missing.error.code).toBe('FERRY_ERR_NOT_FOUND');
+      expect(missing.error.message).toContain('absent.txt');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('answer SFTP clients a generic status message too (and the log gets the error)', () => {
+    const exdev = fromSystemError(Object.assign(new Error("EXDEV: cross-device link not permitted, rename '/srv/private/a' -> '/srv/private/b'"), { code: 'EXDEV' }));
+    expect(sftpStatusOf(exdev)).toBeUndefined();
+    expect(sftpStatusOf(fromSystemError(Object.assign(new Error("EACCES: permission denied, open '/srv/private/a'"), { code: 'EACCES' })))).toBeUndefined();
+    expect(sftpStatusOf(new NotFoundError('/x: not found'))?.message).toBe('/x: not found');
+  });
+
+  it('keep /readyz to its own words: the cause of a failed probe goes to the log', async () => {
+    const lines: string[] = [];
+    const log = new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) });
+    const srv = await startTestServer({ logDestination: log, logLevel: 'warn' });
+    try {
+      srv.server.ctx.meta.getSetting = async () => {
+        throw new Error("SQLITE_IOERR: disk I/O error at '/srv/private/meta.db'");
+      };
+      const res = await fetch(srv.url + '/readyz');
+      expect(res.status).toBe(503);
+      const text = await res.text();
+      expect(text).toContain('the metadata database does not answer');
+      expect(text).not.toContain('/srv/private');
+      expect(lines.join('')).toContain('/srv/private/meta.db');
     } finally {
       await srv.close();
     }

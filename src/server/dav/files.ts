@@ -19,7 +19,7 @@ import { MethodNotAllowedError, NoParentError, NotFoundError, UnsupportedMediaTy
 import { parentPath } from '../../core/path.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml, plainPageHeaders } from '../html.js';
 import { sendFile } from '../routes/downloads.js';
 import { Dav, depthOf } from './context.js';
 import { hrefOf } from './paths.js';
@@ -45,9 +45,7 @@ export async function get(dav: Dav, request: FastifyRequest, reply: FastifyReply
   if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   if (entry.type === 'file') return sendFile(dav.ctx, request, reply, server, path, { head, etagOf: Dav.etagOfHash });
   authorize(auth, 'list', path);
-  reply.type('text/html; charset=utf-8');
-  reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
-  reply.header('x-content-type-options', 'nosniff');
+  plainPageHeaders(reply);
   if (head) return reply.send();
   const title = escapeHtml(path);
   async function* page(): AsyncGenerator<string> {

@@ -113,6 +113,7 @@ async function openApi(app: FastifyInstance, reply: FastifyReply) {
 
 async function docsPage(reply: FastifyReply) {
   reply.header('content-security-policy', DOCS_CSP);
+  reply.header('x-frame-options', 'DENY');
   reply.header('x-content-type-options', 'nosniff');
   reply.header('referrer-policy', 'no-referrer');
   return reply.type('text/html; charset=utf-8').send(PAGE);

@@ -30,7 +30,7 @@ import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, Validat
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml, plainPageHeaders } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
@@ -202,7 +202,7 @@ class ShareLinks {
       };
     }
     // A plain HTML listing for HEAD and for clients that ask for neither JSON nor a page.
-    reply.type('text/html; charset=utf-8');
+    plainPageHeaders(reply);
     if (head) return reply.send();
     const rows = visible
       .map((e) => {

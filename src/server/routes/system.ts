@@ -8,7 +8,7 @@ import { authorizeAdmin } from '../authz.js';
 
 export const systemRoutes: RoutePlugin = async (app, { ctx }) => {
   app.get('/healthz', { config: { public: true } }, health);
-  app.get('/readyz', { config: { public: true } }, (_request, reply) => readiness(ctx, reply));
+  app.get('/readyz', { config: { public: true } }, (request, reply) => readiness(ctx, request, reply));
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
   app.get('/metrics', { config: { public: true } }, (request, reply) => metrics(ctx, request, reply));
   app.get(`${API_PREFIX}/admin/stats`, (request) => stats(ctx, request));
@@ -21,8 +21,8 @@ async function health() {
 
 // Readiness, for load balancers: 503 while this node drains for a shutdown, or cannot reach
 // the metadata database or a chunk store (each probed with a time limit).
-async function readiness(ctx: ServerContext, reply: FastifyReply) {
-  const why = await ctx.unreadiness();
+async function readiness(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const why = await ctx.unreadiness(request.log);
   if (why === undefined) return { status: 'ready' };
   return reply.status(503).header('retry-after', '1').send({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: why } });
 }

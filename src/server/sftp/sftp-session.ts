@@ -13,8 +13,10 @@
  * after which the stream cannot be followed any more, ends the channel. The client's EOF
  * ends our side too (OpenSSH's client waits for that before it exits).
  */
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { isFerryError, type FerryError } from '../../core/errors.js';
+import { internalMessage, isServerFault } from '../http-errors.js';
 import {
   MAX_DATA,
   MAX_PACKET,
@@ -109,14 +111,16 @@ const EXTENSIONS: [string, string][] = [
   ['lsetstat@openssh.com', '1'],
 ];
 
-/** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, a rename in one, or removing a key marker in use) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason. */
+/** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, a rename in one, or removing a key marker in use) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason; the server's own failures -> undefined (the caller logs them and answers generic words). */
 export function statusOf(err: unknown): { code: StatusCode; message: string } | undefined {
   if (!isFerryError(err)) return undefined;
+  // The server's own failure (EXDEV, EINVAL, EACCES, a store's error): its words (absolute
+  // paths, system text) go to the log only, as over HTTP.
+  if (isServerFault(err.code)) return undefined;
   switch (err.code) {
     case 'FERRY_ERR_NOT_FOUND':
       return { code: STATUS.NO_SUCH_FILE, message: err.message };
     case 'FERRY_ERR_FORBIDDEN':
-    case 'FERRY_ERR_PERMISSION':
     case 'FERRY_ERR_E2E_PLAIN_IN_VAULT':
     case 'FERRY_ERR_E2E_NEEDS_KEY':
     case 'FERRY_ERR_E2E_MARKER_IN_USE':
@@ -124,8 +128,6 @@ export function statusOf(err: unknown): { code: StatusCode; message: string } | 
     case 'FERRY_ERR_UNSUPPORTED':
     case 'FERRY_ERR_NOT_IMPLEMENTED':
       return { code: STATUS.OP_UNSUPPORTED, message: err.message };
-    case 'FERRY_ERR_INTERNAL':
-      return undefined;
     default:
       return { code: STATUS.FAILURE, message: err.message };
   }
@@ -303,8 +305,9 @@ export class SftpSession {
       if (err instanceof BadRequest) return this.send(statusReply(id, err.code, err.message));
       const s = statusOf(isFerryError(err) ? this.fs.userError(err) : err);
       if (s) return this.send(statusReply(id, s.code, s.message));
-      this.fs.onInternalError(err, `SFTP request type ${r.type}`);
-      this.send(statusReply(id, STATUS.FAILURE, 'internal error'));
+      const ref = randomBytes(8).toString('hex');
+      this.fs.onInternalError(err, `SFTP request type ${r.type} (request ${ref})`);
+      this.send(statusReply(id, isFerryError(err, 'FERRY_ERR_PERMISSION') ? STATUS.PERMISSION_DENIED : STATUS.FAILURE, internalMessage(isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL', ref)));
     }
   }
 
