@@ -203,8 +203,8 @@ function goals(r: SuiteResult, w: WorkloadSummary[], servers: Summary['servers']
     const ratio = pairedRatio(r, 'reupload', (run) => sha.byRun.get(run));
     out.push({
       goal: '3. identical re-upload within 1.2× the time to SHA-256 the file locally (issue 2)',
-      target: `≤ 1.2 × ${sha.seconds.toFixed(2)} s = ${(1.2 * sha.seconds).toFixed(2)} s`,
-      measured: `${f3.wallSeconds.toFixed(2)} s (${ratio.toFixed(2)}× the hash time)`,
+      target: `≤ 1.2× the hash time of the same run (median hash time ${sha.seconds.toFixed(2)} s)`,
+      measured: `${f3.wallSeconds.toFixed(2)} s; ${ratio.toFixed(2)}× the hash time (median of the per-run ratios)`,
       met: ratio <= 1.2,
       gap: ratio <= 1.2 ? 'met' : `${(ratio / 1.2).toFixed(2)}× over the target`,
     });
