@@ -23,6 +23,7 @@ import { applyDelta, makeDelta, signatureOf } from '../algo/chunk-delta.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
+import { getVersionFile, getVersionStream, type GetVersionOptions } from './get-version.js';
 import type { TransferResult } from './transfer.js';
 import { get as getAny, namespaces, put as putAny, type ClientNamespaces, type GetDestination, type GetOptions, type PutOptions, type PutSource } from './one-style.js';
 
@@ -149,6 +150,19 @@ export class FerryClient extends FerryApi<Buffer> {
   /** Writes a file's bytes, in order and verified, to a writable stream (stdout). */
   getStream(remotePath: string, out: Writable, options: GetStreamOptions = {}): Promise<TransferResult> {
     return this.call(() => getStream(this, remotePath, out, options));
+  }
+
+  /**
+   * Writes old version `id` of a file (an id from `ferry versions`) to a writable stream,
+   * without restoring it; count and hash are checked at the end. See {@link getVersionStream}.
+   */
+  getVersionStream(remotePath: string, id: number, out: Writable, options: GetVersionOptions = {}): Promise<TransferResult> {
+    return this.call(() => getVersionStream(this, remotePath, id, out, options));
+  }
+
+  /** Downloads old version `id` of a file to `localPath` (through a part file). See {@link getVersionFile}. */
+  getVersionFile(remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
+    return this.call(() => getVersionFile(this, remotePath, id, localPath, options));
   }
 
   /** Downloads the contents of a remote directory into `localDir`. See {@link getTree}. */

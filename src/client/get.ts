@@ -60,7 +60,7 @@ async function statIfExists(path: string): Promise<Stats | undefined> {
  * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
  * `dirsToSync` so that each directory is synced once at the end, not once per file.
  */
-async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>): Promise<void> {
+export async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>): Promise<void> {
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);

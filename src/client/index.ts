@@ -19,5 +19,6 @@ export type { TransferOptions, TransferResult } from './transfer.js';
 export type { Progress, ProgressCallback } from '../core/progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
+export type { GetVersionOptions } from './get-version.js';
 export * as account from './account.js';
 export { normalizeFingerprint, tlsConnector, untrustedCertificateError, type TlsTrust } from './tls.js';

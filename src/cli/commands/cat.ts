@@ -1,30 +1,67 @@
 import type { Command } from 'commander';
-import { IsADirectoryError } from '../../core/errors.js';
+import { IsADirectoryError, UnsupportedError, UsageError } from '../../core/errors.js';
+import { isE2eName } from '../../core/e2e-layout.js';
+import { baseName } from '../../core/path.js';
+import type { FerryClient } from '../../client/client.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { positive } from './versions.js';
+
+/** Help shared by cat and get: what `--version ID` checks, and what it does not read. */
+export const VERSION_HELP = `--version ID reads an old version (an id from ferry versions PATH) without restoring it,
+through GET /api/v1/files/PATH?version=ID: the byte count must equal the version's listed
+size and the bytes must match its listed hash (FERRY_ERR_SIZE_MISMATCH or
+FERRY_ERR_HASH_MISMATCH otherwise); to stdout the check ends after the bytes went out,
+so a failure shows only in the exit status. An id PATH does not have is the server's
+FERRY_ERR_NOT_FOUND. Old versions of end-to-end encrypted files are not read here
+(FERRY_ERR_UNSUPPORTED): restore one with ferry restore PATH --version ID, then get it.`;
+
+/**
+ * Refuses `--version` on an end-to-end encrypted file (in a vault, or named by its stored
+ * name): its old versions are sealed bytes this command does not decrypt.
+ */
+export async function refuseEncryptedVersion(client: FerryClient, path: string, id: number, signal: AbortSignal): Promise<void> {
+  const { vaultOf } = await import('../../client/e2e/locate.js');
+  if (isE2eName(baseName(path)) || (await vaultOf(client, path, signal))) {
+    throw new UnsupportedError(`${path} is end-to-end encrypted: its old versions are not read by --version; restore it with ferry restore ${path} --version ${id}, then get it`);
+  }
+}
+
+interface CatOpts extends ConnectionOpts {
+  version?: number;
+}
 
 export function registerCat(program: Command): void {
   const cmd = program
     .command('cat')
     .description('write files to stdout, from the server or any remote, one after the other')
-    .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file');
+    .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
+    .option('--version <id>', 'an old version of the file (an id from ferry versions), not restored', positive);
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 The bytes are verified as they go out (on a Ferry server, every chunk against its hash).
 ferry get FILE - does the same for one file, with resume and progress.
+${VERSION_HELP}
 
 Examples:
   $ ferry cat /notes/todo.txt
   $ ferry cat s3:bucket/logs/app.log | grep ERROR
-  $ ferry cat work:/shared/a.txt work:/shared/b.txt > both.txt`,
+  $ ferry cat work:/shared/a.txt work:/shared/b.txt > both.txt
+  $ ferry cat --version 42 /notes/todo.txt    # version 42, the current file unchanged`,
   );
-  cmd.action(async (args: string[], opts: ConnectionOpts) => {
-    for (const loc of await resolveLocations(args, 'server')) {
+  cmd.action(async (args: string[], opts: CatOpts) => {
+    const locs = await resolveLocations(args, 'server');
+    if (opts.version !== undefined && (locs.length !== 1 || locs[0].kind !== 'server')) throw new UsageError('--version reads one file of a Ferry server');
+    for (const loc of locs) {
       if (loc.kind === 'server') {
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
+            if (opts.version !== undefined) {
+              await refuseEncryptedVersion(client, loc.path, opts.version, signal);
+              return void (await client.getVersionStream(loc.path, opts.version, process.stdout, { signal }));
+            }
             const e = await client.stat(loc.path, { signal });
             if (e.type === 'dir') throw new IsADirectoryError(`${loc.path} is a directory`);
             await client.getStream(loc.path, process.stdout, { signal });

@@ -5,17 +5,45 @@ import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.j
 import { baseName } from '../../core/path.js';
 import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
-import { resolveLocations } from '../location.js';
+import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
+import { VERSION_HELP, refuseEncryptedVersion } from './cat.js';
+import { positive } from './versions.js';
 
 interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   recursive?: boolean;
   reuse?: boolean;
   checksum?: boolean;
   ignoreTimes?: boolean;
+  version?: number;
+}
+
+/** `get --version ID`: one old version to DEST (through DEST.ferry-part) or to stdout. */
+async function getVersion(srcLoc: Extract<Location, { kind: 'server' }>, destArg: string, id: number, opts: GetOpts): Promise<void> {
+  const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
+  let result: TransferResult;
+  try {
+    result = await withServer(srcLoc, opts, (client) =>
+      withInterrupt(async (signal) => {
+        await refuseEncryptedVersion(client, srcLoc.path, id, signal);
+        const common = { signal, onProgress: bar.onProgress };
+        if (destArg === '-') return client.getVersionStream(srcLoc.path, id, process.stdout, common);
+        const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(srcLoc.path)) : destArg;
+        return client.getVersionFile(srcLoc.path, id, dest, common);
+      }),
+    );
+  } catch (err) {
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
+    throw err;
+  } finally {
+    bar.stop();
+  }
+  const total = summarize([result]);
+  if (opts.json) printJson({ ok: true, ...total });
+  else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
 }
 
 async function isLocalDir(path: string): Promise<boolean> {
@@ -35,7 +63,8 @@ export function registerGet(program: Command): void {
     .option('-r, --recursive', 'download a directory (its contents go into DEST)')
     .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
-    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime');
+    .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
+    .option('--version <id>', 'one file: an old version (an id from ferry versions), not restored', positive);
   addE2eOptions(cmd);
   addTransferOptions(cmd);
   addFilterFlags(cmd);
@@ -58,6 +87,10 @@ Examples:
   $ ferry get /backups/src.tar - | tar x
   $ ferry get -r s3:bucket/logs ./logs --include '*.gz' --max-age 7d
   $ ferry get -rn work:/photos ./photos        # what would be downloaded
+  $ ferry get --version 42 /docs/report.odt ./report-v42.odt
+  $ ferry get --version 42 /docs/report.odt - | less
+
+${VERSION_HELP}
 ${E2E_HELP}
 An end-to-end encrypted file is found by its plain name (or its stored one) and
 decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO_KEY_WRONG).
@@ -71,6 +104,12 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       const [destLoc] = await resolveLocations([destArg], 'local');
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
+    }
+    if (opts.version !== undefined) {
+      if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
+      if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
+      if (opts.dryRun || hasFilters(opts)) throw new UsageError('--version does not go with filters or -n/--dry-run');
+      return getVersion(srcLoc, destArg, opts.version, opts);
     }
     // Other stores, and the server when filters or a dry run are asked for, go through the
     // store layer (the sync engine's copy for trees); the server's own path is below.

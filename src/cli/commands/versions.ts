@@ -22,7 +22,8 @@ interface Opts extends ConnectionOpts, E2eOpts {
   olderThan?: number;
 }
 
-const positive = (v: string): number => {
+/** A version id option (`--version ID`). */
+export const positive = (v: string): number => {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a version id (from `ferry versions`)');
   return n;

@@ -1,0 +1,123 @@
+/**
+ * Reading an old version of a file without restoring it (README "Versions and trash"):
+ * `GET /files/*path?version=ID`, checked against the version's listing entry. The chunk API
+ * authorizes chunks by current files, so an old version comes as one stream of bytes; its
+ * byte count must equal the listed size and its file hash (sha256-tree-v1, computed by
+ * chunking the bytes as they arrive, with the server's parameters) the listed hash. To a
+ * file, the bytes go to `DEST.ferry-part`, which becomes DEST only once both checks
+ * passed; a failure removes it. To a stream, the bytes are written as they come, so a
+ * failed check is known only after they went out (the call throws).
+ */
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { once } from 'node:events';
+import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, fromSystemError, isFerryError } from '../core/errors.js';
+import { FileHasher } from '../core/manifest.js';
+import { normalizePath } from '../core/path.js';
+import { API_PREFIX } from '../core/protocol.js';
+import { chunkStream } from '../algo/chunk-stream.js';
+import type { FerryApi } from './api.js';
+import { PART_SUFFIX, finishPart } from './get.js';
+import { writeAt } from './local-file.js';
+import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
+import { listVersions, type VersionEntry } from './versions.js';
+
+export type GetVersionOptions = TransferOptions;
+
+const encodePath = (p: string): string => p.split('/').map(encodeURIComponent).join('/');
+
+/**
+ * Streams version `id` of `path` into `sink` piece by piece, then checks size and hash.
+ * An id the path does not have is the server's 404 (FERRY_ERR_NOT_FOUND).
+ */
+async function readVersion(ctx: TransferContext<Buffer>, path: string, id: number, sink: (piece: Buffer) => Promise<void>): Promise<VersionEntry> {
+  const { client, signal } = ctx;
+  // The listing is asked first only for the size and hash; a missing id is left to the server to refuse.
+  const [versions, caps] = await Promise.all([listVersions(client, path).catch(() => [] as VersionEntry[]), client.capabilities({ signal })]);
+  const listed = versions.find((v) => v.id === id);
+  ctx.progress.addTotals(listed?.size ?? 0, 1);
+  const spec = { method: 'GET' as const, path: `${API_PREFIX}/files${encodePath(path)}`, query: { version: id }, retry: 'unprocessed' as const, signal };
+  return client.http.request(spec, async (res) => {
+    if (!listed) {
+      await res.body.dump();
+      throw new NotFoundError(`${path} has no version ${id}`);
+    }
+    let n = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const piece of res.body as AsyncIterable<Buffer>) {
+        n += piece.length;
+        if (n > listed!.size) throw new SizeMismatchError(`${path} version ${id}: the server sent more than its ${listed!.size} bytes`);
+        ctx.progress.transferred(piece.length);
+        await sink(piece);
+        ctx.progress.done(piece.length);
+        yield piece;
+      }
+    }
+    const file = new FileHasher();
+    for await (const c of chunkStream(counted(), caps.chunking, { signal })) file.add(c.hash, c.size);
+    if (n !== listed.size) throw new SizeMismatchError(`${path} version ${id}: short transfer, ${n} of ${listed.size} bytes`);
+    if (file.digest() !== listed.hash) throw new HashMismatchError(`${path} version ${id}: the bytes received do not match its hash`);
+    ctx.result.bytesTransferred += n;
+    return listed;
+  });
+}
+
+function finishResult(ctx: TransferContext<Buffer>, v: VersionEntry): TransferResult {
+  ctx.result.files = 1;
+  ctx.result.bytes = v.size;
+  ctx.progress.fileDone();
+  return ctx.finish();
+}
+
+function failure(ctx: TransferContext<Buffer>, err: unknown, what: string): unknown {
+  const aborted = ctx.signal.aborted;
+  ctx.abort(err);
+  if (aborted) return new AbortedError('aborted', { cause: ctx.signal.reason });
+  return isFerryError(err) ? err : fromSystemError(err, what);
+}
+
+/**
+ * Writes the bytes of version `id` of `remotePath` to `out` (waiting for it to drain; not
+ * ending it), then checks their count and hash against the version's listing: a mismatch
+ * throws FERRY_ERR_SIZE_MISMATCH or FERRY_ERR_HASH_MISMATCH after the bytes were written.
+ */
+export async function getVersionStream(client: FerryApi<Buffer>, remotePath: string, id: number, out: Writable, options: GetVersionOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  try {
+    const v = await readVersion(ctx, normalizePath(remotePath), id, async (piece) => {
+      if (!out.write(piece)) await once(out, 'drain', { signal: ctx.signal });
+    });
+    return finishResult(ctx, v);
+  } catch (err) {
+    throw failure(ctx, err, 'output');
+  }
+}
+
+/**
+ * Downloads version `id` of `remotePath` to `localPath`: written to `localPath.ferry-part`,
+ * which becomes `localPath` (with the version's mtime) only once count and hash are right;
+ * any failure removes the part file and leaves `localPath` as it was.
+ */
+export async function getVersionFile(client: FerryApi<Buffer>, remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
+  const ctx = new TransferContext(client, options);
+  const part = localPath + PART_SUFFIX;
+  let fh: FileHandle | undefined;
+  try {
+    const handle = await open(part, 'w', 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));
+    fh = handle;
+    let offset = 0;
+    const v = await readVersion(ctx, normalizePath(remotePath), id, async (piece) => {
+      await writeAt(handle, piece, offset);
+      offset += piece.length;
+    });
+    await handle.sync();
+    await handle.close();
+    fh = undefined;
+    await finishPart(part, localPath, v.mtime, v.mode);
+    return finishResult(ctx, v);
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await unlink(part).catch(() => {});
+    throw failure(ctx, err, localPath);
+  }
+}
