@@ -3,7 +3,8 @@
  * getVersionFile) read an old version without restoring it, through a real `ferry serve`
  * that keeps versions: the exact bytes of a version after the file was overwritten twice,
  * to a file and to stdout; a wrong id is the server's 404 with nothing left at DEST; -r with
- * --version is a usage error; an end-to-end folder's file is refused with a stable code.
+ * --version is a usage error; an end-to-end folder's file is refused with a stable code;
+ * bytes cut short or altered on the way (a proxy between) fail the read and leave no DEST.
  */
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryClient } from '../../src/client/client.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { seededBytes } from '../helpers/files.js';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
 
@@ -139,5 +141,56 @@ describe('the SDK', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('what is checked', () => {
+  const versionGet = /^\/api\/v1\/files\/docs\/f\.bin$/;
+  async function viaProxy(rewrite: (body: Buffer) => Buffer, run: (proxyUrl: string) => Promise<void>): Promise<void> {
+    const proxy = new FaultProxy(w.server.url);
+    const url = await proxy.start();
+    proxy.rules.push({ method: 'GET', path: versionGet, rewrite });
+    try {
+      await run(url);
+    } finally {
+      await proxy.stop();
+    }
+  }
+
+  it('a body shorter than the version (Content-Length matching it) is FERRY_ERR_SIZE_MISMATCH; DEST is left as it was', async () => {
+    const dest = join(w.dir, 'short.bin');
+    await writeFile(dest, 'before');
+    await viaProxy(
+      (b) => b.subarray(0, b.length - 1000),
+      async (url) => {
+        const r = await w.ferry(['get', '--version', String(ids.v1), '/docs/f.bin', dest], { env: { FERRY_SERVER: url } });
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain('FERRY_ERR_SIZE_MISMATCH');
+        expect(r.stderr).toContain(`short transfer, ${v1.length - 1000} of ${v1.length} bytes`);
+      },
+    );
+    expect(await readFile(dest, 'utf8')).toBe('before');
+    expect(existsSync(dest + '.ferry-part')).toBe(false);
+  });
+
+  it('a body of the right size with one byte changed is FERRY_ERR_HASH_MISMATCH (to stdout: after the bytes went out)', async () => {
+    const flip = (b: Buffer) => {
+      const c = Buffer.from(b);
+      c[c.length >> 1] ^= 1;
+      return c;
+    };
+    await viaProxy(flip, async (url) => {
+      const dest = join(w.dir, 'flipped.bin');
+      const r = await w.ferry(['get', '--version', String(ids.v1), '/docs/f.bin', dest], { env: { FERRY_SERVER: url } });
+      expect(r.stderr).toContain('FERRY_ERR_HASH_MISMATCH');
+      expect(existsSync(dest)).toBe(false);
+      expect(existsSync(dest + '.ferry-part')).toBe(false);
+    });
+    await viaProxy(flip, async (url) => {
+      const r = await w.ferry(['cat', '--version', String(ids.v1), '/docs/f.bin'], { env: { FERRY_SERVER: url } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('FERRY_ERR_HASH_MISMATCH');
+      expect(r.stdoutBytes.length).toBe(v1.length);
+    });
   });
 });
