@@ -11,9 +11,9 @@ import { positive } from './versions.js';
 export const VERSION_HELP = `--version ID reads an old version (an id from ferry versions PATH) without restoring it,
 through GET /api/v1/files/PATH?version=ID: the byte count must equal the version's listed
 size and the bytes must match its listed hash (FERRY_ERR_SIZE_MISMATCH or
-FERRY_ERR_HASH_MISMATCH otherwise); to stdout the check ends after the bytes went out,
-so a failure shows only in the exit status. An id PATH does not have is the server's
-FERRY_ERR_NOT_FOUND. Old versions of end-to-end encrypted files are not read here
+FERRY_ERR_HASH_MISMATCH otherwise); to stdout the check ends after the bytes went out:
+a failure is reported (message, exit status) once they are written. An id PATH does not have is the server's
+FERRY_ERR_NOT_FOUND. Old versions of files in an end-to-end folder (vault) are not read here
 (FERRY_ERR_UNSUPPORTED): restore one with ferry restore PATH --version ID, then get it.`;
 
 /**

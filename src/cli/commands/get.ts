@@ -22,7 +22,10 @@ interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
 }
 
 /** `get --version ID`: one old version to DEST (through DEST.ferry-part) or to stdout. */
-async function getVersion(srcLoc: Extract<Location, { kind: 'server' }>, destArg: string, id: number, opts: GetOpts): Promise<void> {
+async function getVersion(srcLoc: Location, src: string, destArg: string, id: number, opts: GetOpts): Promise<void> {
+  if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
+  if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
+  if (opts.dryRun || hasFilters(opts)) throw new UsageError('--version does not go with filters or -n/--dry-run');
   const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
   let result: TransferResult;
   try {
@@ -105,12 +108,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       if (destLoc.kind !== 'local') throw new UsageError(`get downloads to this machine; ${destLoc.label} is not local (ferry put, cp or copy take it)`);
       destArg = destLoc.path;
     }
-    if (opts.version !== undefined) {
-      if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
-      if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
-      if (opts.dryRun || hasFilters(opts)) throw new UsageError('--version does not go with filters or -n/--dry-run');
-      return getVersion(srcLoc, destArg, opts.version, opts);
-    }
+    if (opts.version !== undefined) return getVersion(srcLoc, src, destArg, opts.version, opts);
     // Other stores, and the server when filters or a dry run are asked for, go through the
     // store layer (the sync engine's copy for trees); the server's own path is below.
     if (srcLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
