@@ -6,7 +6,8 @@
  * chunking the bytes as they arrive, with the server's parameters) the listed hash. To a
  * file, the bytes go to `DEST.ferry-part`, which becomes DEST only once both checks
  * passed; a failure removes it. To a stream, the bytes are written as they come, so a
- * failed check is known only after they went out (the call throws).
+ * failed check is known only after they went out (the call throws). The bytes are the
+ * stored ones: an end-to-end encrypted file's old version stays sealed (the CLI refuses it).
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
@@ -21,6 +22,7 @@ import { PART_SUFFIX, finishPart } from './get.js';
 import { writeAt } from './local-file.js';
 import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
 import { listVersions, type VersionEntry } from './versions.js';
+import type { TokenBucket } from '../core/token-bucket.js';
 
 export type GetVersionOptions = TransferOptions;
 
@@ -36,6 +38,8 @@ async function readVersion(ctx: TransferContext<Buffer>, path: string, id: numbe
   const [versions, caps] = await Promise.all([listVersions(client, path).catch(() => [] as VersionEntry[]), client.capabilities({ signal })]);
   const listed = versions.find((v) => v.id === id);
   ctx.progress.addTotals(listed?.size ?? 0, 1);
+  // The Node client's bandwidth limit (--bwlimit), as its other reads take it.
+  const limiter = (client.http as { limiter?: TokenBucket }).limiter;
   const spec = { method: 'GET' as const, path: `${API_PREFIX}/files${encodePath(path)}`, query: { version: id }, retry: 'unprocessed' as const, signal };
   return client.http.request(spec, async (res) => {
     if (!listed) {
@@ -47,6 +51,7 @@ async function readVersion(ctx: TransferContext<Buffer>, path: string, id: numbe
       for await (const piece of res.body as AsyncIterable<Buffer>) {
         n += piece.length;
         if (n > listed!.size) throw new SizeMismatchError(`${path} version ${id}: the server sent more than its ${listed!.size} bytes`);
+        if (limiter) await limiter.take(piece.length, signal);
         ctx.progress.transferred(piece.length);
         await sink(piece);
         ctx.progress.done(piece.length);

@@ -87,6 +87,17 @@ describe('reading an old version from the CLI', () => {
     }
   });
 
+  it('an empty old version is read as empty (to a file: an empty file)', async () => {
+    await putBytes(Buffer.alloc(0), '/docs/empty.bin');
+    await putBytes(Buffer.from('not empty now'), '/docs/empty.bin');
+    const [v] = JSON.parse(ok(await w.ferry(['versions', '/docs/empty.bin', '--json'])).stdout) as { id: number; size: number }[];
+    expect(v.size).toBe(0);
+    const dest = join(w.dir, 'empty-old.bin');
+    ok(await w.ferry(['get', '--version', String(v.id), '/docs/empty.bin', dest]));
+    expect((await readFile(dest)).length).toBe(0);
+    expect(ok(await w.ferry(['cat', '--version', String(v.id), '/docs/empty.bin'])).stdoutBytes.length).toBe(0);
+  });
+
   it('-r with --version, or a version id that is not a number, is a usage error (exit 2)', async () => {
     const r = await w.ferry(['get', '-r', '--version', String(ids.v1), '/docs', join(w.dir, 'tree')]);
     expect(r.code).toBe(2);
