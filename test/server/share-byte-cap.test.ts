@@ -54,8 +54,12 @@ async function putWithLength(o: Owner) {
   const link = await dropBox(o, 'inbox-put', 10_000);
   expect((await linkInfo(o, link.id)).maxBytes).toBe(10_000);
   expect((await fetch(`${link.url}/a.bin`, { method: 'PUT', body: randomBytes(6_000) })).status).toBe(201);
+  const chunks = () => o.srv.server.ctx.meta.db.selectFrom('chunks').select('hash').execute();
+  const stored = (await chunks()).length;
   const over = await fetch(`${link.url}/b.bin`, { method: 'PUT', body: randomBytes(4_001) });
   expect(over.status).toBe(413);
+  // Its Content-Length said so: refused before a byte of it was stored.
+  expect((await chunks()).length).toBe(stored);
   const err = ((await over.json()) as { error: { code: string; message: string } }).error;
   expect(err.code).toBe('FERRY_ERR_LINK_BYTES_EXCEEDED');
   expect(err.message).toBe("this upload link takes at most 9.77 KiB (10000 bytes) in all and has 3.91 KiB (4000 bytes) left; this upload has 3.91 KiB (4001 bytes): ask the link's owner for room");
@@ -83,7 +87,7 @@ async function putWithoutLength(o: Owner) {
   expect(sessions).toEqual([]);
 }
 
-/** The drop-box page's way: an upload session with the link's upload token. */
+/** The drop-box page's way: an upload session with the link's upload token (and tus, which refuses that token). */
 async function sessions(o: Owner) {
   const link = await dropBox(o, 'inbox-session', 100_000);
   const unlock = await fetch(`${link.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -98,6 +102,10 @@ async function sessions(o: Owner) {
     for (let i = 0; i < parts.length; i++) expect((await call(`/api/v1/uploads/${id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i] })).status).toBe(200);
     return id;
   };
+  // tus takes no share upload token: no way around the cap there.
+  const tus = await fetch(`${o.srv.url}/api/v1/tus`, { method: 'POST', headers: { authorization: `Bearer ${visitor}`, 'tus-resumable': '1.0.0', 'upload-length': '100001', 'upload-metadata': `filename ${Buffer.from('tus.bin').toString('base64')}` } });
+  expect(tus.status).toBe(401);
+  expect(await errorCode(tus)).toBe('FERRY_ERR_AUTH_INVALID');
   // Announced past the cap: refused before a chunk is sent.
   const early = (await send('/huge.bin', randomBytes(100_001))) as Response;
   expect(early.status).toBe(413);
