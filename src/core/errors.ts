@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   FERRY_ERR_HOST_UNKNOWN: spec('the host name does not resolve'),
   FERRY_ERR_RATE_LIMITED: spec('too many requests', true),
   FERRY_ERR_QUOTA_EXCEEDED: spec('quota exceeded'),
+  FERRY_ERR_LINK_BYTES_EXCEEDED: spec("the upload link's byte limit is reached"),
   FERRY_ERR_UPLOAD_REJECTED: spec('the upload was rejected by the server’s pre-upload check'),
   FERRY_ERR_NO_SPACE: spec('no space left on the storage device'),
   FERRY_ERR_UNSUPPORTED: spec('not supported'),
@@ -155,6 +156,7 @@ export const TlsMismatchError = defineError('FERRY_ERR_TLS_MISMATCH');
 export const HostUnknownError = defineError('FERRY_ERR_HOST_UNKNOWN');
 export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
 export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
+export const LinkBytesExceededError = defineError('FERRY_ERR_LINK_BYTES_EXCEEDED');
 export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');
 export const UnsupportedError = defineError('FERRY_ERR_UNSUPPORTED');
 export const NotImplementedError = defineError('FERRY_ERR_NOT_IMPLEMENTED');

@@ -391,6 +391,10 @@ export interface ShareInfo {
   /** Downloads (download links) or files received (upload links) allowed; null: unlimited. */
   maxUses: number | null;
   uses: number;
+  /** Upload links: the bytes visitors may send through the link in all; null: no cap. */
+  maxBytes: number | null;
+  /** Upload links: the bytes of the files received through the link so far. */
+  bytesReceived: number;
   createdAt: number;
   revokedAt: number | null;
   lastUsedAt: number | null;
@@ -404,6 +408,8 @@ export interface CreateShareRequest {
   password?: string;
   expiresInSeconds?: number;
   maxUses?: number;
+  /** Upload links only: a cap on the bytes visitors may send through the link in all. */
+  maxBytes?: number;
 }
 
 export interface CreatedShare extends ShareInfo {

@@ -24,6 +24,7 @@ import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
 import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
+import { takeLinkBytes } from './link-bytes.js';
 import type { AuthContext } from './authz.js';
 import type { ServerConfig } from './config.js';
 
@@ -36,7 +37,7 @@ export interface QuotaFile {
 
 /** Whether an error is a refusal by a per-user limit (quota, largest file): the session that hit it is aborted. */
 export function isLimitRefusal(err: unknown): boolean {
-  return isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined);
+  return isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || isFerryError(err, 'FERRY_ERR_LINK_BYTES_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined);
 }
 
 /** A file's size as announced: its size, else the sum of its manifest entries so far. */
@@ -163,6 +164,8 @@ export class QuotaGuard {
   commitCheck(auth: AuthContext): (trx: Transaction<Database>, files: CommitCandidate[]) => Promise<void> {
     return async (trx, files) => {
       for (const f of files) this.checkFileSize(auth, f.path, f.size);
+      // A drop-box visitor's files also count against the link's byte cap (./link-bytes.ts).
+      if (auth.share) await takeLinkBytes(trx, auth.share.id, files.reduce((a, f) => a + f.size, 0));
       if (auth.limits.quotaBytes === null && auth.limits.quotaFiles === null) return;
       await this.lockUser(trx, auth);
       await this.checkFits(trx, auth, files);

@@ -55,6 +55,8 @@ export function shareInfo(s: ShareRow, userName: string): ShareInfo {
     expiresAt: num(s.expires_at),
     maxUses: num(s.max_uses),
     uses: Number(s.uses),
+    maxBytes: num(s.max_bytes),
+    bytesReceived: Number(s.bytes_received ?? 0),
     createdAt: Number(s.created_at),
     revokedAt: num(s.revoked_at),
     lastUsedAt: num(s.last_used_at),

@@ -159,6 +159,10 @@ export interface SharesTable {
   created_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  /** An upload link's cap on the bytes visitors may send through it in all (migration 0022); null: none. */
+  max_bytes: number | null;
+  /** Bytes of the files committed through an upload link so far. */
+  bytes_received: number;
 }
 
 export interface WebSessionsTable {

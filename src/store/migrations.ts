@@ -126,6 +126,15 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       up: (db: Kysely<any>) => clusterSchema(db),
       down: noDowngrade,
     },
+    // A drop box's byte cap (security audit 2026-12-04): what visitors may send through an
+    // upload link in all, and what they have sent. Old links get no cap and 0 bytes.
+    '0022-share-byte-cap': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('shares').addColumn('max_bytes', 'bigint').execute();
+        await db.schema.alterTable('shares').addColumn('bytes_received', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      },
+      down: noDowngrade,
+    },
   };
 }
 

@@ -3,7 +3,7 @@
  * database (or a backup of it) cannot be turned back into working URLs. Creation,
  * revocation and counted uses are durable: a one-time link stays used after a power cut.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, SharesTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 
@@ -55,6 +55,21 @@ export class ShareStore {
         .where((eb) => eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))]))
         .executeTakeFirst(),
     );
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Inside the transaction that commits files through an upload link: counts their `bytes`
+   * if they fit under the link's cap (a single conditional UPDATE, so concurrent commits
+   * cannot both pass it; rolled back with a failed commit). Returns whether they fit.
+   */
+  static async takeBytes(trx: Transaction<Database>, id: string, bytes: number): Promise<boolean> {
+    const r = await trx
+      .updateTable('shares')
+      .set({ bytes_received: sql<number>`bytes_received + ${bytes}` })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('max_bytes', 'is', null), eb(sql<number>`bytes_received + ${bytes}`, '<=', eb.ref('max_bytes'))]))
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 

@@ -42,7 +42,7 @@ describe('a new SQLite database', () => {
 
   it('is left untouched by a migration that fails, and migrates once the cause is gone', async () => {
     const file = join(dir, 'conflict.db');
-    // The last migration (0021) creates `bans`: a table of that name makes it fail.
+    // A late migration (0021) creates `bans`: a table of that name makes it fail.
     const db = new Database(file);
     db.exec('create table bans (x integer)');
     db.close();

@@ -47,6 +47,9 @@ describe('upgrading a database of the previous version', () => {
       await old.schema.dropTable('leases').execute();
       await old.schema.dropTable('chunk_writes').execute();
       await old.schema.dropTable('bans').execute();
+      // And what later migrations added (0022: the drop-box byte cap).
+      await old.schema.alterTable('shares').dropColumn('max_bytes').execute();
+      await old.schema.alterTable('shares').dropColumn('bytes_received').execute();
       await old.deleteFrom('kysely_migration').where('name', 'not in', PREVIOUS_MIGRATIONS).execute();
       expect(await migrationNames(old)).toEqual(PREVIOUS_MIGRATIONS);
       await old.destroy();
@@ -55,7 +58,7 @@ describe('upgrading a database of the previous version', () => {
       try {
         expect(await (await again.api('/api/v1/files/kept.txt')).text()).toBe('made before the upgrade');
         const names = await migrationNames(again.server.ctx.meta.db as unknown as Kysely<any>);
-        expect(names.at(-1)).toBe('0021-cluster');
+        expect(names).toContain('0021-cluster');
         expect(await again.server.ctx.meta.leases.acquire('upgrade-test', 60_000)).toBe(true);
       } finally {
         await again.close();
@@ -75,7 +78,7 @@ describe('upgrading a database of the previous version', () => {
 
     const nodes = await Promise.all([1, 2].map(() => MetaStore.openPostgres(url, { poolSize: 2 })));
     try {
-      expect((await migrationNames(nodes[0].db as unknown as Kysely<any>)).at(-1)).toBe('0021-cluster');
+      expect(await migrationNames(nodes[0].db as unknown as Kysely<any>)).toContain('0021-cluster');
       expect(await nodes[1].chunkLocation('a'.repeat(64))).toMatchObject({ size: 10, stored: 12 });
       expect(await nodes[0].leases.acquire('upgrade-test', 60_000, 'node-0')).toBe(true);
       expect(await nodes[1].leases.acquire('upgrade-test', 60_000, 'node-1')).toBe(false);

@@ -274,8 +274,22 @@ describe('web app', () => {
     const head = await fetch(link, { method: 'HEAD' });
     expect(head.status).toBe(200);
 
+    // A drop box with a byte cap: the link takes 1 KiB in all, the listing shows it.
+    await page.getByRole('checkbox', { name: 'Select big.bin' }).uncheck();
+    await page.getByRole('checkbox', { name: 'Select album' }).check();
+    await page.getByRole('button', { name: 'Share' }).click();
+    await page.getByLabel('Kind of link').selectOption('upload');
+    await page.getByLabel('Bytes accepted in all (optional: 500M, 2G)').fill('1K');
+    await page.getByRole('button', { name: 'Create link' }).click();
+    const drop = await page.getByRole('textbox', { name: 'Link' }).inputValue();
+    await page.getByRole('button', { name: 'Done' }).click();
+    expect((await fetch(`${drop}/fits.bin`, { method: 'PUT', body: Buffer.alloc(1000, 1) })).status).toBe(201);
+    expect((await fetch(`${drop}/over.bin`, { method: 'PUT', body: Buffer.alloc(25, 2) })).status).toBe(413);
+    await page.getByRole('checkbox', { name: 'Select album' }).uncheck();
+
     await page.getByRole('link', { name: 'Share links' }).click();
     await page.getByRole('cell', { name: '/big.bin', exact: true }).waitFor();
+    await page.getByRole('cell', { name: '1000 B / 1.0 KiB', exact: true }).waitFor();
     await expectAccessible(page, 'share links page');
     await screenshot(page, 'share-links');
     await page.getByRole('button', { name: 'Revoke link big.bin (/big.bin)' }).click();

@@ -3,8 +3,9 @@
  * `ferry share ls`, `ferry share revoke ID`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
 import type { CreateShareRequest } from '../../core/protocol.js';
-import { countOf, parseDuration } from '../../core/units.js';
+import { countOf, formatSize, parseDuration, parseSize } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -16,10 +17,22 @@ interface ShareOpts extends ConnectionOpts, E2eOpts {
   password?: boolean;
   passwordStdin?: boolean;
   maxDownloads?: number;
+  maxBytes?: number;
   upload?: boolean;
   name?: string;
   all?: boolean;
 }
+
+const sizeOption = (v: string): number => {
+  let n: number;
+  try {
+    n = parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('--max-bytes must be a size of at least 1 byte (500M, 2G, ...)');
+  return n;
+};
 
 const positive = (what: string) => (v: string): number => {
   const n = Number(v);
@@ -39,6 +52,7 @@ export function registerShare(program: Command): void {
     .option('--password-stdin', 'the password from the first line of stdin')
     .option('--max-downloads <n>', 'the link stops after this many downloads (uploads with --upload)', positive('--max-downloads'))
     .option('--upload', 'an upload link ("file request"): visitors send files into the folder')
+    .option('--max-bytes <size>', 'with --upload: visitors may send this much in all (500M, 2G, ...)', sizeOption)
     .option('--name <name>', 'a title shown to visitors')
     .option('--json', 'print the link and its facts as JSON')
     .addHelpText(
@@ -56,6 +70,7 @@ Examples:
   $ ferry share /photos/2026 --expires 7d
   $ ferry share /reports/q3.pdf --password --max-downloads 3
   $ ferry share /inbox --upload --expires 48h --name "Send me your drafts"
+  $ ferry share /inbox --upload --max-bytes 2G    (visitors may send 2 GiB in all)
 
 A link to an end-to-end encrypted file carries the file's key after '#' (browsers never
 send that part to the server): the page decrypts the file in the visitor's browser.
@@ -70,6 +85,10 @@ Whoever has the whole link can read that one file, nothing else of yours.
         const body: CreateShareRequest = { path: e2e?.serverPath ?? path, kind: opts.upload ? 'upload' : 'download' };
         if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;
         if (opts.maxDownloads !== undefined) body.maxUses = opts.maxDownloads;
+        if (opts.maxBytes !== undefined) {
+          if (!opts.upload) throw new UsageError('--max-bytes is for upload links: add --upload');
+          body.maxBytes = opts.maxBytes;
+        }
         if (opts.name) body.name = opts.name;
         if (opts.passwordStdin) body.password = await stdinLine('password');
         else if (opts.password) body.password = await promptNewPassword('Link password: ');
@@ -78,7 +97,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
         const s = e2e ? { ...made, url: `${made.url}#${e2e.fragment}` } : made;
         if (opts.json) return printJson(s);
         process.stdout.write(s.url + '\n');
-        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.maxBytes ? `at most ${formatSize(s.maxBytes)}` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
         process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
       });
     } finally {
@@ -95,15 +114,16 @@ Whoever has the whole link can read that one file, nothing else of yours.
       const now = Date.now();
       process.stdout.write(
         table(
-          ['ID', 'USER', 'KIND', 'PATH', 'USES', 'EXPIRES', 'STATE'],
+          ['ID', 'USER', 'KIND', 'PATH', 'USES', 'BYTES', 'EXPIRES', 'STATE'],
           list.map((s) => [
             s.id,
             s.userName,
             s.kind,
             s.path,
             s.maxUses === null ? String(s.uses) : `${s.uses}/${s.maxUses}`,
+            s.kind !== 'upload' ? '' : s.maxBytes === null || s.maxBytes === undefined ? formatSize(s.bytesReceived ?? 0) : `${formatSize(s.bytesReceived ?? 0)}/${formatSize(s.maxBytes)}`,
             when(s.expiresAt),
-            s.revokedAt ? 'revoked' : s.expiresAt !== null && s.expiresAt <= now ? 'expired' : s.maxUses !== null && s.uses >= s.maxUses ? 'used up' : 'active',
+            s.revokedAt ? 'revoked' : s.expiresAt !== null && s.expiresAt <= now ? 'expired' : s.maxUses !== null && s.uses >= s.maxUses ? 'used up' : s.maxBytes != null && s.bytesReceived >= s.maxBytes ? 'full' : 'active',
           ]),
         ),
       );

@@ -80,6 +80,8 @@ async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: Auth
     password_hash: null,
     expires_at: spec.expiresInSeconds === undefined ? null : now + spec.expiresInSeconds * 1000,
     max_uses: spec.maxUses ?? null,
+    max_bytes: null,
+    bytes_received: 0,
     uses: 0,
     created_at: now,
     revoked_at: null,

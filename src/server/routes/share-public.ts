@@ -38,6 +38,7 @@ import type { OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
 import { memberName, sendZip, zipEntries } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
+import { capBody, checkLinkBytes, linkBytesLeft } from '../link-bytes.js';
 import { sendFile } from './downloads.js';
 
 declare module 'fastify' {
@@ -60,11 +61,13 @@ function wantsJson(request: FastifyRequest): boolean {
   return (request.query as Query).format === 'json' || /application\/json/.test(request.headers.accept ?? '');
 }
 
-function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: number; expiresAt: number | null; hasPassword: boolean } {
+function linkFacts(s: OpenShare): { name: string; maxUses: number | null; uses: number; expiresAt: number | null; hasPassword: boolean; maxBytes?: number; bytesLeft?: number } {
+  const left = linkBytesLeft(s.row);
   return {
     name: s.row.name,
     maxUses: s.row.max_uses === null ? null : Number(s.row.max_uses),
     uses: Number(s.row.uses),
+    ...(left === null ? {} : { maxBytes: Number(s.row.max_bytes), bytesLeft: left }),
     expiresAt: s.row.expires_at === null ? null : Number(s.row.expires_at),
     hasPassword: s.row.password_hash !== null,
   };
@@ -245,10 +248,11 @@ class ShareLinks {
     const declared = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
     if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
     if (await ctx.meta.stat(target).then(() => true, () => false)) throw new AlreadyExistsError(`${name} already exists here: choose another name`);
+    if (declared !== undefined) checkLinkBytes(s.row, declared);
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     try {
-      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: request.body as Readable, declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
+      const entry = await ingestStream(ctx, { auth: s.as, path: target, body: linkBytesLeft(s.row) === null ? (request.body as Readable) : capBody(request.body as Readable, s.row), declaredSize: declared, noOverwrite: true, signal: abortOnHangUp(request.raw), request });
       await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, path: entry.path, details: { path: target, upload: true, size: entry.size } });
       return reply.status(201).send({ name, size: entry.size, hash: entry.hash });
     } catch (err) {

@@ -62,6 +62,8 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 1);
   if (seconds !== undefined && seconds > MAX_SHARE_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_SHARE_SECONDS}`);
   const maxUses = optionalInt(body.maxUses, 'maxUses', 1) ?? null;
+  const maxBytes = optionalInt(body.maxBytes, 'maxBytes', 1) ?? null;
+  if (maxBytes !== null && kind !== 'upload') throw new ValidationError('maxBytes is for upload links (kind "upload") only');
   const password = body.password === undefined || body.password === null ? undefined : checkPasswordRules(body.password);
   const key = randomBytes(32).toString('base64url');
   const now = ctx.now();
@@ -79,9 +81,11 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     created_at: now,
     revoked_at: null,
     last_used_at: null,
+    max_bytes: maxBytes,
+    bytes_received: 0,
   };
   await ctx.shares.insert(row);
-  await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, password: password !== undefined } });
+  await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, maxBytes, password: password !== undefined } });
   const res: CreatedShare = { ...shareInfo(row, auth.userName), url: `${publicBase(ctx, request)}/s/${key}` };
   return reply.status(201).send(res);
 }

@@ -44,6 +44,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
+import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { readWholeBody } from '../chunk-bodies.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
@@ -100,6 +101,12 @@ function shareTarget(auth: AuthContext, path: string): string {
   const segments = pathSegments(path);
   if (segments.length !== 1) throw new PathInvalidError('an upload link takes file names, not paths');
   return joinPath(auth.share!.root, segments[0]);
+}
+
+/** Refuses a drop-box session whose announced sizes already pass what the link has left (see ../link-bytes.ts). */
+async function checkVisitorBytes(ctx: ServerContext, shareId: string, files: UploadFileSpec[]): Promise<void> {
+  const row = await ctx.shares.byId(shareId);
+  if (row) checkLinkBytes(row, files.reduce((a, f) => a + (f.size ?? 0), 0));
 }
 
 /** A committed entry as a visitor sees it: its name in the link's folder, nothing of the owner's tree. */
@@ -190,8 +197,9 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
   if (totalChunks > limits.maxChunksPerRequest) {
     throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request; append the rest with POST ${API_PREFIX}/uploads/:id/chunks`);
   }
-  // A drop box never replaces a file.
+  // A drop box never replaces a file, and takes no more than its byte cap (early refusal of sizes given now; the commit counts).
   const visitor = auth.share !== undefined;
+  if (visitor) await checkVisitorBytes(ctx, auth.share!.id, files);
   const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || visitor, ttlMs: ttl, visitor }, { check: ctx.quota.createCheck(auth, files) });
   const all = files.flatMap((f) => f.chunks ?? []);
   // Chunks whose PUT was answered but that are not yet durable count as sent (grouped durability).

@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
+import { parseSize } from '../../../src/core/units.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
@@ -713,9 +714,10 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
   const [expiry, setExpiry] = useState('1 day');
   const [password, setPassword] = useState('');
   const [maxUses, setMaxUses] = useState('');
+  const [maxBytes, setMaxBytes] = useState('');
   const [created, setCreated] = useState<CreatedShare>();
   const [busy, error, run] = useAction();
-  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), url: useId('url') };
+  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), bytes: useId('bytes'), url: useId('url') };
   if (created) {
     return (
       <Dialog title="Link created" onClose={props.onClose}>
@@ -752,6 +754,8 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
               expiresInSeconds: seconds,
               password: password === '' ? undefined : password,
               maxUses: maxUses === '' ? undefined : Number(maxUses),
+              // A drop box's byte cap, in the CLI's sizes (500M, 2G); a typo is the form's error.
+              maxBytes: kind !== 'upload' || maxBytes.trim() === '' ? undefined : parseSize(maxBytes),
             });
             setCreated(fragment ? { ...made, url: `${made.url}#${fragment}` } : made);
           });
@@ -778,6 +782,12 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
         <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.max}>{kind === 'upload' ? 'Files accepted at most (optional)' : 'Downloads allowed (optional)'}</label>
         <input id={ids.max} type="number" min={1} inputMode="numeric" value={maxUses} onInput={(e) => setMaxUses((e.currentTarget as HTMLInputElement).value)} />
+        {kind === 'upload' && (
+          <>
+            <label for={ids.bytes}>Bytes accepted in all (optional: 500M, 2G)</label>
+            <input id={ids.bytes} value={maxBytes} onInput={(e) => setMaxBytes((e.currentTarget as HTMLInputElement).value)} />
+          </>
+        )}
         <Message error={error} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>

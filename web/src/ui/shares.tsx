@@ -3,13 +3,14 @@ import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
-import { formatDate } from '../format.js';
+import { formatDate, formatSize } from '../format.js';
 import { Confirm, ListingHead, Message } from './common.js';
 
 function status(s: ShareInfo): string {
   if (s.revokedAt !== null) return 'revoked';
   if (s.expiresAt !== null && s.expiresAt <= Date.now()) return 'expired';
   if (s.maxUses !== null && s.uses >= s.maxUses) return 'used up';
+  if (s.maxBytes !== null && s.bytesReceived >= s.maxBytes) return 'full';
   return 'active';
 }
 
@@ -27,11 +28,11 @@ export function SharesPage(props: { api: FerryApi }) {
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
       <table class="listing">
-        <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', 'Status']} />
+        <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} />
         <tbody>
           {shares?.length === 0 && (
             <tr>
-              <td colSpan={7}>No share links yet.</td>
+              <td colSpan={8}>No share links yet.</td>
             </tr>
           )}
           {shares?.map((s) => (
@@ -46,6 +47,10 @@ export function SharesPage(props: { api: FerryApi }) {
               <td class="num">
                 {s.uses}
                 {s.maxUses !== null && ` / ${s.maxUses}`}
+              </td>
+              <td class="num">
+                {s.kind === 'upload' && formatSize(s.bytesReceived)}
+                {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
               </td>
               <td>{status(s)}</td>
               <td>
