@@ -27,9 +27,8 @@ async function getVersion(srcLoc: Location, src: string, destArg: string, id: nu
   if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
   if (opts.dryRun || hasFilters(opts)) throw new UsageError('--version does not go with filters or -n/--dry-run');
   const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
-  let result: TransferResult;
-  try {
-    result = await withServer(srcLoc, opts, (client) =>
+  await reportGot(opts, destArg, bar, () =>
+    withServer(srcLoc, opts, (client) =>
       withInterrupt(async (signal) => {
         await refuseEncryptedVersion(client, srcLoc.path, id, signal);
         const common = { signal, onProgress: bar.onProgress };
@@ -37,8 +36,20 @@ async function getVersion(srcLoc: Location, src: string, destArg: string, id: nu
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(srcLoc.path)) : destArg;
         return client.getVersionFile(srcLoc.path, id, dest, common);
       }),
-    );
+    ),
+  );
+}
+
+/**
+ * Every download's ending: runs it, stops its progress bar, and says what was got (a line on
+ * stderr, or --json's result; a Ferry error as JSON too with --json).
+ */
+async function reportGot(opts: GetOpts, destArg: string, bar: { stop(): void }, run: () => Promise<TransferResult>): Promise<void> {
+  let result: TransferResult;
+  try {
+    result = await run();
   } catch (err) {
+    bar.stop();
     if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
     throw err;
   } finally {
@@ -130,10 +141,8 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       return;
     }
     const remote = srcLoc.path;
-    let result: TransferResult | undefined;
     const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
-    try {
-      result = await withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
+    await reportGot(opts, destArg, bar, () => withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
         const { getEndToEnd, getTarget } = await import('../e2e-run.js');
         const target = await getTarget(client, remote, opts, signal);
@@ -160,16 +169,6 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
         }
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;
         return client.getFile(remote, dest, common);
-      }));
-    } catch (err) {
-      bar.stop();
-      if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
-      throw err;
-    } finally {
-      bar.stop();
-    }
-    const total = summarize([result]);
-    if (opts.json) printJson({ ok: true, ...total });
-    else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
+      })));
   });
 }
