@@ -26,7 +26,7 @@ const bytes = (n: number): string => (n < 1024 ? `${n} bytes` : `${formatSize(n)
 export function linkBytesRefusal(row: Pick<ShareRow, 'max_bytes' | 'bytes_received'>, adding: number, atLeast = false): FerryError {
   const max = Number(row.max_bytes);
   const received = Number(row.bytes_received ?? 0);
-  const left = Math.max(0, max - received);
+  const left = linkBytesLeft(row) ?? 0;
   return new LinkBytesExceededError(
     `this upload link takes at most ${bytes(max)} in all and has ${bytes(left)} left; this upload has ${atLeast ? 'more than ' : ''}${bytes(adding)}: ask the link's owner for room`,
     { details: { limit: 'linkBytes', max, received, left, size: adding } },
