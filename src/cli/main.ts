@@ -10,6 +10,7 @@ import { EXIT, reportError } from './exit.js';
 import { isBrokenPipe, watchStdout } from './stdout.js';
 import { retrySummary } from './options.js';
 import { VERSION } from '../core/version.js';
+import { raiseParserBudget } from '../client/parser-budget.js';
 
 /** The whole program, every command registered: for the program's help, completion and tests. */
 export async function buildProgram(): Promise<Command> {
@@ -66,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function run(argv: string[]): Promise<number> {
   watchStdout();
+  raiseParserBudget();
   const program = await programFor(argv);
   try {
     await program.parseAsync(argv);

@@ -15,6 +15,9 @@
  * WebAssembly instance keeps V8's default: the FastCDC kernel needs its optimized loop within
  * its first megabytes (twice as slow without it). Left alone when the process was started
  * with its own budget.
+ *
+ * Only for short runs: the `ferry` command turns it on (`raiseParserBudget`). A program that
+ * uses the SDK for hours keeps V8's default, so its parser is optimized as usual.
  */
 import type { buildConnector } from 'undici';
 import { setFlagsFromString } from 'node:v8';
@@ -23,12 +26,18 @@ import { setFlagsFromString } from 'node:v8';
 const DEFAULT_BUDGET = 1_800_000;
 const PARSER_BUDGET = 2_000_000_000;
 
+let enabled = false;
 let parserCreated = false;
 const userBudget = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--wasm-tiering-budget'));
 
-/** `connect` with the parser's budget raised while the first connection is handed to undici. */
+/** Raise the parser's budget in this process (the CLI's short runs; see above). */
+export function raiseParserBudget(): void {
+  enabled = true;
+}
+
+/** `connect` with the parser's budget raised while the first connection is handed to undici, when the process asked for it. */
 export function withParserBudget(connect: buildConnector.connector): buildConnector.connector {
-  if (userBudget) return connect;
+  if (userBudget || !enabled) return connect;
   return (options, callback) =>
     connect(options, (err, socket) => {
       if (err || socket === null) {

@@ -118,6 +118,16 @@ describe('a client command loads no server', () => {
     expect(r.stdout).not.toMatch(/using TurboFan/);
   });
 
+  it('a program using the SDK keeps V8\'s default budget: its parser is optimized as usual', () => {
+    const script = `const { FerryClient } = await import(${JSON.stringify(join(root, 'dist/src/client/index.js'))});
+      const c = new FerryClient({ server: process.env.FERRY_SERVER, token: process.env.FERRY_TOKEN });
+      for (let i = 0; i < 3; i++) console.log((await c.stat('/small.txt')).size);`;
+    const out = execFileSync(process.execPath, ['--trace-wasm-compilation-times', '--input-type=module', '-e', script], { env: cliEnv(w.env), encoding: 'utf8' });
+    expect(out).toMatch(/^13$/m);
+    const optimized = [...out.matchAll(/using TurboFan.* bodysize (\d+)/g)].map((m) => Number(m[1]));
+    expect(optimized.filter((size) => size > 10_000)).not.toEqual([]);
+  });
+
   it('the budget is raised for the parser alone: a put of 24 MiB of new data still optimizes the FastCDC kernel', () => {
     // Below the chunk workers' threshold (32 MiB): chunked on the main thread, whose compile jobs the exit waits for.
     writeFileSync(join(dir, 'random.bin'), randomBytes(24 << 20));
