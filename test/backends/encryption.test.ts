@@ -174,6 +174,49 @@ describe('encryption at rest: damage is a stable error, never other bytes', () =
     }
   });
 
+  it('a sized stream reaches the wrapped backend as the header alone, then the sealed pieces (never the header joined to the bulk)', async () => {
+    // The wrapped backend then writes a chunk object as a small write and a big one after it,
+    // as a plain chunk object is written (see Sealer.feedKnown: one write at offset 0 of the
+    // whole object was measured 3-4 times slower to copy into the page cache).
+    const inner = new MemoryBackend();
+    const seen: number[][] = [];
+    const recording = new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop !== 'write') {
+          const v = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? v.bind(target) : v;
+        }
+        return async (k: string, body: AsyncIterable<Uint8Array> | Uint8Array, o: object) => {
+          if (body instanceof Uint8Array) return target.write(k, body, o);
+          // Copied as they come: the sealer reuses a piece's buffer once the next one is pulled.
+          const pieces: Buffer[] = [];
+          for await (const piece of body) pieces.push(Buffer.from(piece));
+          if (!k.startsWith('ferry-keyring/')) seen.push(pieces.map((p) => p.length));
+          return target.write(k, Readable.from(pieces), o);
+        };
+      },
+    });
+    const b = await encrypted(recording);
+    const cases = [
+      { name: 'chunk', pieces: [16, 1024 * 1024 + 333] },
+      { name: 'one piece', pieces: [3 * SEGMENT_BYTES] },
+      { name: 'odd pieces', pieces: [1, SEGMENT_BYTES - 1, 70_000, 5] },
+    ];
+    for (const c of cases) {
+      const data = randomBytes(c.pieces.reduce((a, n) => a + n, 0));
+      const parts: Buffer[] = [];
+      for (let at = 0, i = 0; i < c.pieces.length; at += c.pieces[i++]) parts.push(data.subarray(at, at + c.pieces[i]));
+      seen.length = 0;
+      await b.write(c.name, Readable.from(parts), { size: data.length });
+      const [lengths] = seen;
+      expect(lengths[0], c.name).toBe(HEADER_BYTES);
+      // Then one sealed piece per plain piece: its bytes and the tags of the segments it ends.
+      expect(lengths.slice(1), c.name).toHaveLength(c.pieces.length);
+      expect(lengths.reduce((a, n) => a + n, 0), c.name).toBe(HEADER_BYTES + data.length + Math.ceil(data.length / SEGMENT_BYTES) * 16);
+      expect((await readAll(b, c.name)).equals(data), c.name).toBe(true);
+    }
+  });
+
   it('buffers reused for sealing serve again only once written: concurrent writes and stages, buffers and streams, read back byte for byte', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ferry-enc-reuse-'));
     const b = await encrypted(new LocalBackend({ root: dir }));
