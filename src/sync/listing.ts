@@ -10,6 +10,7 @@ import { EMPTY_TREE_DIGEST, treeDigestOf } from '../core/tree-digest.js';
 import type { Filter } from './filter.js';
 import type { FileEntry } from './hashes.js';
 import { isFerryError } from '../core/errors.js';
+import { isRetriesSpent } from '../core/retry.js';
 import { keyOf, relOf, type Remote } from './remote.js';
 
 export interface Listing {
@@ -93,9 +94,11 @@ export async function listPair(src: Remote, dst: Remote, filter: Filter, digests
   const side = able(dst) ? dst : able(src) ? src : undefined;
   if (side === undefined || !canDigestTree(side.backend)) return Promise.all([list(src), list(dst)]);
   const other = side === dst ? src : dst;
-  // A digest that fails is no answer: the listing that follows fails the same way, or works.
+  // A digest the server fails to give is no answer: the listing may still work. But where
+  // the retries were spent (the server or the network is down) the listing would only spend
+  // as many again: the run fails as a failed listing fails it.
   const asked = side.backend.treeDigest(side.prefix, { signal }).catch((err: unknown) => {
-    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted) throw err;
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted || isRetriesSpent(err)) throw err;
     return undefined;
   });
   const [listed, digest] = await Promise.all([list(other), asked]);
