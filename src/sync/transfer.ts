@@ -125,8 +125,6 @@ const BATCHES_IN_FLIGHT = 3;
 const READERS_PER_BATCH = 16;
 /** Bytes per batch at most: small enough that the pipeline starts soon, large enough to amortize a session. */
 const GROUP_BYTES = 32 * 1024 * 1024;
-/** Bytes of the first batch, which starts the pipeline (doubled batch after batch up to GROUP_BYTES). */
-const FIRST_GROUP_BYTES = 2 * 1024 * 1024;
 
 export interface BatchFile {
   rel: string;
@@ -170,15 +168,11 @@ export async function copyBatch(
   const groups: BatchFile[][] = [];
   let cur: BatchFile[] = [];
   let bytes = 0;
-  // The first groups are small and each next one twice as large, up to GROUP_BYTES: the
-  // destination starts storing as soon as a few files are read, instead of after 32 MiB.
-  let cap = Math.min(limits.maxBytes, FIRST_GROUP_BYTES);
   for (const f of files) {
-    if (cur.length > 0 && (cur.length >= limits.maxObjects || bytes + f.entry.size > cap)) {
+    if (cur.length > 0 && (cur.length >= limits.maxObjects || bytes + f.entry.size > Math.min(limits.maxBytes, GROUP_BYTES))) {
       groups.push(cur);
       cur = [];
       bytes = 0;
-      cap = Math.min(limits.maxBytes, GROUP_BYTES, cap * 2);
     }
     cur.push(f);
     bytes += f.entry.size;
