@@ -1,6 +1,6 @@
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, EMPTY_TREE_DIGEST, TreeDigestBuilder, treeDigestOf } from './tree-digest.js';
+import { compareCodePoints, EMPTY_TREE_DIGEST, TreeDigestBuilder, treeDigestOf, type DigestFile } from './tree-digest.js';
 
 /** A string of random units from ranges where UTF-16 order and code-point order disagree. */
 function randomName(): string {
@@ -97,6 +97,20 @@ describe('tree digests', () => {
     twice.add('d');
     twice.add('d');
     expect(twice.digest()).toBeUndefined();
+  });
+
+  it('are the SHA-256 of the records as the format defines them (JSON.stringify of each), for any name', () => {
+    const nasty = ['plain', 'quote"d', 'back\\slash', 'tab\there', 'nul\u0000', 'new\nline', 'lone \uD800 high', 'lone \uDC00 low', 'pair 😀', 'ﬁ', '\u001f', 'é/ü'];
+    const files = new Map<string, DigestFile>(nasty.map((n, i) => [n, { size: i * 1000, mtime: i % 3 === 0 ? undefined : 1_700_000_000_000 + i + 0.4 }]));
+    const dirs = ['dir "x"', 'dir\\y'];
+    const records = [...files.keys(), ...dirs]
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) || (a < b ? -1 : 1))
+      .map((p) => {
+        const f = files.get(p);
+        return JSON.stringify(f ? [p, f.size, f.mtime === undefined ? null : Math.round(f.mtime)] : [p]) + '\n';
+      });
+    const reference = 'tree-digest-v1:' + createHash('sha256').update(records.join('')).digest('hex');
+    expect(treeDigestOf(files, dirs)).toBe(reference);
   });
 
   it('of nothing is one known value, a file without a time another', () => {
