@@ -80,7 +80,7 @@ export class TreeDigestBuilder {
   }
 }
 
-/** Strings JSON writes as they are, between quotes (no control character, quote, backslash or lone surrogate). */
+/** Strings JSON writes as they are, between quotes: no control character, quote, backslash or surrogate (JSON escapes a lone one). */
 const PLAIN = /^[^\u0000-\u001f"\\\uD800-\uDFFF]*$/;
 
 /** `JSON.stringify(s)`, without its cost for the common plain name (a third of a digest's time). */
