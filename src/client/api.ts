@@ -182,6 +182,18 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     } while (cursor);
   }
 
+  /**
+   * The digest of the recursive listing of `path` (servers with the `list-digest` feature;
+   * core/tree-digest.ts), or undefined when the server gave none. Listing a file is
+   * FERRY_ERR_NOT_A_DIRECTORY.
+   */
+  async listDigest(path: string, options: { signal?: AbortSignal } = {}): Promise<string | undefined> {
+    const res: ListResponse = await this.call(() =>
+      this.http.json<ListResponse>({ method: 'GET', path: route('list', path), query: { recursive: 'true', digest: 'true' }, signal: options.signal }),
+    );
+    return typeof res.digest === 'string' ? res.digest : undefined;
+  }
+
   /** Creates a directory (with `parents`, also its parents, and succeeds if it exists). */
   mkdir(path: string, options: { parents?: boolean; signal?: AbortSignal } = {}): Promise<Entry> {
     return this.call(() =>

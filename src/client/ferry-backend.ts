@@ -15,7 +15,9 @@
  * - `readBatch`: many small files' chunks in one `POST /chunks/batch`, from the chunk lists
  *   the last listing carried (servers with the `chunks-batch` feature);
  * - `treeHashParams`: entries carry the Ferry file hash (`treeHash`), which the other side of a
- *   comparison can compute from its own bytes.
+ *   comparison can compute from its own bytes;
+ * - `treeDigest`: the digest of a recursive listing in one short answer (servers with the
+ *   `list-digest` feature), so that a no-change sync need not fetch the listing.
  */
 import { Readable } from 'node:stream';
 import {
@@ -46,7 +48,8 @@ import type {
   WriteOptions,
 } from '../core/storage.js';
 import { bodyChunks, checkSize, collectRange, discardBody } from '../backends/shared.js';
-import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
+import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeDigestSource, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
+import { EMPTY_TREE_DIGEST } from '../core/tree-digest.js';
 import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
 import { chunkBuffer } from '../algo/file-hash.js';
@@ -81,7 +84,7 @@ async function collectBody(body: WriteBody, what: string, size?: number, signal?
   return Buffer.concat(parts);
 }
 
-export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, BatchReader, TreeHashSource {
+export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, BatchReader, TreeHashSource, TreeDigestSource {
   readonly name: string;
   readonly client: FerryClient;
   readonly root: string;
@@ -237,6 +240,19 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       }
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return;
+      throw err;
+    }
+  }
+
+  /** The server's digest of the recursive listing (`list-digest`); undefined from servers without it. */
+  async treeDigest(prefix: string, options: OpOptions = {}): Promise<string | undefined> {
+    const { signal } = options;
+    if (!(await this.client.capabilities({ signal })).features.includes('list-digest')) return undefined;
+    try {
+      return await this.client.listDigest(this.pathOf(prefix), { signal });
+    } catch (err) {
+      // As `list`: nothing there lists as nothing.
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return EMPTY_TREE_DIGEST;
       throw err;
     }
   }

@@ -95,6 +95,11 @@ export interface ListResponse {
   entries: Entry[];
   /** Pass as `cursor` to get the next page; absent on the last page. */
   next?: string;
+  /**
+   * With `digest=true` (feature `list-digest`): the digest of the whole recursive listing
+   * (core/tree-digest.ts), and no entries. Absent when the server could not build one.
+   */
+  digest?: string;
 }
 
 /** One file of an upload session, as the client announces it. */

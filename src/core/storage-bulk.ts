@@ -80,6 +80,20 @@ export interface TreeHashed {
   treeHash?: string;
 }
 
+/**
+ * The backend can answer, in one short call, the digest of what a recursive `list` of
+ * `prefix` would return right now (core/tree-digest.ts: every file's key relative to
+ * `prefix`, size and mtime, and every directory's), so that a caller holding another
+ * listing with the same digest need not fetch this one. An absent folder digests as an empty
+ * one (`list` yields nothing for it). Undefined: no digest this time; the caller lists.
+ * Like a listing, the answer is a snapshot: a change made after it is not in it.
+ */
+export interface TreeDigestSource {
+  treeDigest(prefix: string, options?: OpOptions): Promise<string | undefined>;
+}
+
+export const canDigestTree = (b: object): b is TreeDigestSource => typeof (b as Partial<TreeDigestSource>).treeDigest === 'function';
+
 export const canWriteBatch = (b: object): b is BatchWriter =>
   typeof (b as Partial<BatchWriter>).writeBatch === 'function' && typeof (b as Partial<BatchWriter>).batchWriteLimits === 'function';
 export const hasTreeHash = (b: object): b is TreeHashSource => typeof (b as Partial<TreeHashSource>).treeHashParams === 'function';

@@ -264,6 +264,10 @@ export class MetaStore {
     return this.namespace.list(path, options);
   }
 
+  forEachInTree(path: string, onRow: Parameters<Namespace['forEachInTree']>[1], pageSize?: number): Promise<void> {
+    return this.namespace.forEachInTree(path, onRow, pageSize);
+  }
+
   manifestChunkLists(hashes: readonly string[]): Promise<Map<string, ChunkRef[]>> {
     return this.namespace.manifestChunkLists(hashes);
   }

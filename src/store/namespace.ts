@@ -16,7 +16,7 @@
  * Nothing here is cached (the vault guard caches only facts of immutable content): what one
  * node commits, every node reads at once.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -215,17 +215,8 @@ export class Namespace {
 
   /** Entries of a directory (or a subtree), sorted by path, one page at a time. */
   async list(path: string, options: ListOptions): Promise<{ entries: Entry[]; next?: string }> {
-    const dir = await this.stat(path);
-    if (dir.type !== 'dir') throw new NotADirectoryError(`${path}: not a directory`, { details: { path } });
-    let q = this.db.selectFrom('files').selectAll();
-    q = options.recursive
-      ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path))
-      : q.where('parent', '=', path);
-    if (options.cursor !== undefined) q = q.where('path', '>', options.cursor);
-    const now = this.now();
-    q = q.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
-    const rows = await q
-      .orderBy('path')
+    await this.listedDir(path);
+    const rows = await this.listed(path, options.recursive === true, options.cursor, this.db.selectFrom('files').selectAll())
       .limit(options.limit + 1)
       .execute();
     const more = rows.length > options.limit;
@@ -234,6 +225,37 @@ export class Namespace {
     if (more) result.next = page[page.length - 1].path;
     if (options.chunkListsUpTo !== undefined) await this.attachChunkLists(result.entries, options.chunkListsUpTo);
     return result;
+  }
+
+  /** Throws unless `path` is a directory. */
+  private async listedDir(path: string): Promise<void> {
+    const dir = await this.stat(path);
+    if (dir.type !== 'dir') throw new NotADirectoryError(`${path}: not a directory`, { details: { path } });
+  }
+
+  /** The rows a listing of `path` holds (children, or with `recursive` every descendant), unexpired, after `cursor`, in path order. */
+  private listed<O>(path: string, recursive: boolean, cursor: string | undefined, q: SelectQueryBuilder<Database, 'files', O>): SelectQueryBuilder<Database, 'files', O> {
+    let out = recursive ? q.where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path)) : q.where('parent', '=', path);
+    if (cursor !== undefined) out = out.where('path', '>', cursor);
+    const now = this.now();
+    return out.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])).orderBy('path');
+  }
+
+  /**
+   * Every entry a recursive listing of the directory `path` holds, in path order (byte order:
+   * what a listing digest is built in, core/tree-digest.ts), with only path, type, size and
+   * mtime; read `pageSize` rows at a time, so a tree of any size takes bounded memory.
+   */
+  async forEachInTree(path: string, onRow: (row: { path: string; type: Entry['type']; size: number; mtime: number }) => void, pageSize = 10_000): Promise<void> {
+    await this.listedDir(path);
+    let cursor: string | undefined;
+    for (;;) {
+      const q = this.db.selectFrom('files').select(['path', 'type', 'size', 'mtime']);
+      const rows = await this.listed(path, true, cursor, q).limit(pageSize).execute();
+      for (const r of rows) onRow({ path: r.path, type: r.type, size: Number(r.size), mtime: Number(r.mtime) });
+      if (rows.length < pageSize) return;
+      cursor = rows[rows.length - 1].path;
+    }
   }
 
   /** Sets `chunkList` on the file entries of at most `maxBytes` bytes (one query per 400 manifests). */

@@ -18,7 +18,7 @@ import { decorateRemotes, retryPolicy } from './decorated.js';
 import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listRemote, remoteExists } from './listing.js';
+import { listPair, remoteExists } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
 import { keyOf, modifyWindow, overlaps, sameBackend, type Remote } from './remote.js';
@@ -169,8 +169,10 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   const [src, dst] = [remotes.src!, remotes.dst!];
   const filter = o.filter ?? NO_FILTER;
 
-  // The destination is compared and written, not read from.
-  const [srcList, dstList] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal, false)]);
+  const mtimes = src.backend.features().mtime && dst.backend.features().mtime;
+  // Listings may be replaced by digests where equal sizes and times are all that counts (listPair).
+  const digests = mode !== 'move' && (o.compare ?? 'default') === 'default' && o.update !== true && o.ignoreExisting !== true && mtimes;
+  const [srcList, dstList] = await listPair(src, dst, filter, digests, signal);
   if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await remoteExists(src, signal))) {
     throw new NotFoundError(`source ${src.label} not found`, { details: { remote: src.label } });
   }
@@ -185,7 +187,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
     update: o.update === true,
     ignoreExisting: o.ignoreExisting === true,
     windowMs,
-    mtimes: src.backend.features().mtime && dst.backend.features().mtime,
+    mtimes,
     dstSetMtime: canSetMtime(dst.backend),
     hashKind,
     src: hashes.src,

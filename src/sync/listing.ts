@@ -1,13 +1,16 @@
 /**
  * Listing a remote for comparison: one recursive `list` of the backend (a Ferry server
  * answers it with pages of 10,000 entries carrying size, mtime and hash), split by the
- * filter into the files that take part and those excluded.
+ * filter into the files that take part and those excluded. A side that can digest its tree
+ * (a Ferry server with `list-digest`) may be asked for that instead (listPair).
  */
 import { canCheckDirectories } from '../core/storage.js';
-import type { TreeHashed } from '../core/storage-bulk.js';
+import { canDigestTree, type TreeHashed } from '../core/storage-bulk.js';
+import { EMPTY_TREE_DIGEST, treeDigestOf } from '../core/tree-digest.js';
 import type { Filter } from './filter.js';
 import type { FileEntry } from './hashes.js';
 import { isFerryError } from '../core/errors.js';
+import { isRetriesSpent } from '../core/retry.js';
 import { keyOf, relOf, type Remote } from './remote.js';
 
 export interface Listing {
@@ -73,4 +76,35 @@ export async function remoteExists(remote: Remote, signal?: AbortSignal): Promis
   }
   if (canCheckDirectories(remote.backend)) return remote.backend.isDirectory(remote.prefix, { signal });
   return true;
+}
+
+/**
+ * The two listings of a sync or copy, fetched in parallel. With `digests` (the caller needs
+ * only sizes and times, and equal listings mean nothing to do) and no filter, a side that can
+ * digest its tree (TreeDigestSource) is asked for its digest while the other side is listed:
+ * a digest equal to that listing's means this side lists the same (a no-change re-sync of
+ * 10,000 files: one short answer instead of 1.7 MB of entries), the empty digest means it
+ * lists nothing; any other answer, and it is listed after all (one request more, after the
+ * other listing instead of beside it).
+ */
+export async function listPair(src: Remote, dst: Remote, filter: Filter, digests: boolean, signal?: AbortSignal): Promise<[Listing, Listing]> {
+  const able = (r: Remote) => digests && !filter.active && src.only === undefined && dst.only === undefined && canDigestTree(r.backend);
+  // The destination's listing is compared and written, not read from (see ListOptions).
+  const list = (r: Remote) => listRemote(r, filter, signal, r === src);
+  const side = able(dst) ? dst : able(src) ? src : undefined;
+  if (side === undefined || !canDigestTree(side.backend)) return Promise.all([list(src), list(dst)]);
+  const other = side === dst ? src : dst;
+  // A digest the server fails to give is no answer: the listing may still work. But where
+  // the retries were spent (the server or the network is down) the listing would only spend
+  // as many again: the run fails as a failed listing fails it.
+  const asked = side.backend.treeDigest(side.prefix, { signal }).catch((err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal?.aborted || isRetriesSpent(err)) throw err;
+    return undefined;
+  });
+  const [listed, digest] = await Promise.all([list(other), asked]);
+  let mirrored: Listing;
+  if (digest === EMPTY_TREE_DIGEST) mirrored = emptyListing();
+  else if (digest !== undefined && digest === treeDigestOf(listed.files, listed.dirs)) mirrored = listed;
+  else mirrored = await list(side);
+  return side === dst ? [listed, mirrored] : [mirrored, listed];
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { treeDigestOf } from '../../src/core/tree-digest.js';
 import { abilitiesOf, withBandwidthLimit, withDryRun, withLogging, withRetry, type Call, type StorageLogEntry } from '../../src/backends/decorators/index.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { FerryError, NetworkError, NotFoundError, RateLimitedError } from '../../src/core/errors.js';
@@ -269,6 +270,12 @@ function bulky(inner = new MemoryBackend(), reached: string[] = [], failReads: E
       reached.push('writeBatch');
       return Promise.all(items.map((it) => inner.write(it.key, it.data, { mtime: it.mtime })));
     },
+    async treeDigest(prefix: string) {
+      reached.push('treeDigest');
+      const files = new Map<string, { size: number; mtime?: number }>();
+      for await (const e of inner.list(prefix, { recursive: true })) if (e.type === 'file') files.set(e.key, { size: e.size ?? 0, mtime: e.mtime });
+      return treeDigestOf(files, []);
+    },
     async readBatch(keys: readonly string[]) {
       reached.push('readBatch');
       const err = failReads.shift();
@@ -279,7 +286,7 @@ function bulky(inner = new MemoryBackend(), reached: string[] = [], failReads: E
 }
 
 describe('decorators and the bulk abilities', () => {
-  const BULK = ['writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'];
+  const BULK = ['writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams', 'treeDigest'];
   for (const [label, wrap] of DECORATORS) {
     it(`${label}: forwards the bulk abilities of what it wraps`, async () => {
       const reached: string[] = [];
@@ -293,7 +300,11 @@ describe('decorators and the bulk abilities', () => {
       const infos = await d.writeBatch([{ key: 'w', data: Buffer.from('12345'), mtime: 7 }]);
       expect(infos[0]).toMatchObject({ key: 'w', size: 5 });
       const dry = label === 'dry-run' || label === 'all four stacked';
-      expect(reached).toEqual(dry ? ['readBatch'] : ['readBatch', 'writeBatch']);
+      // A digest is a reading: a dry run's is the inner backend's, as its listings are.
+      const files = new Map([['r', { size: 7, mtime: (await inner.stat('r')).mtime }]]);
+      if (!dry) files.set('w', { size: 5, mtime: 7 });
+      expect(await d.treeDigest('')).toBe(treeDigestOf(files, []));
+      expect(reached).toEqual(dry ? ['readBatch', 'treeDigest'] : ['readBatch', 'writeBatch', 'treeDigest']);
       const stored = await inner.stat('w').then(() => true, () => false);
       expect(stored).toBe(!dry);
     });
@@ -306,6 +317,15 @@ describe('decorators and the bulk abilities', () => {
     const r = withRetry(bulky(inner, reached, [new NetworkError('reset')]), noSleep) as unknown as ReturnType<typeof bulky>;
     expect((await r.readBatch(['r']))[0].toString()).toBe('x');
     expect(reached).toEqual(['readBatch', 'readBatch']);
+    const failing = bulky(inner, reached);
+    const digest = failing.treeDigest;
+    let fails = 1;
+    failing.treeDigest = async (prefix: string) => {
+      if (fails-- > 0) throw new NetworkError('reset');
+      return digest(prefix);
+    };
+    expect(await (withRetry(failing, noSleep) as unknown as ReturnType<typeof bulky>).treeDigest('')).toMatch(/^tree-digest-v1:/);
+    expect(fails).toBe(-1);
     const entries: StorageLogEntry[] = [];
     const l = withLogging(bulky(new MemoryBackend()), (e) => entries.push(e)) as unknown as ReturnType<typeof bulky>;
     await l.writeBatch([{ key: 'a', data: Buffer.alloc(3) }, { key: 'b', data: Buffer.alloc(4) }]);

@@ -23,6 +23,8 @@ import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError, type FerryErrorCode } from '../../src/core/errors.js';
+import { canDigestTree, type TreeDigestSource } from '../../src/core/storage-bulk.js';
+import { EMPTY_TREE_DIGEST, treeDigestOf } from '../../src/core/tree-digest.js';
 import {
   canCopy,
   canHash,
@@ -610,6 +612,40 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         await expectCode(attempt(async () => {
           for await (const _ of b.list('', { recursive: true, signal: ac.signal })) void _;
         }), 'FERRY_ERR_ABORTED');
+      });
+
+      it('treeDigest (TreeDigestSource), where it exists, is the digest of what a recursive list returns now', async () => {
+        if (!canDigestTree(b)) {
+          expect((b as Partial<TreeDigestSource>).treeDigest).toBeUndefined();
+          return;
+        }
+        /** What a sync computes from the listing it holds. */
+        const ofListing = async (prefix: string) => {
+          const files = new Map<string, { size: number; mtime?: number }>();
+          const dirs: string[] = [];
+          for (const e of await entries(b, prefix, true)) {
+            const rel = prefix === '' ? e.key : e.key.slice(prefix.length + 1);
+            if (e.type === 'dir') dirs.push(rel);
+            else files.set(rel, { size: e.size ?? 0, mtime: e.mtime });
+          }
+          return treeDigestOf(files, dirs);
+        };
+        expect(await ofListing('a')).not.toBe(EMPTY_TREE_DIGEST);
+        expect(await b.treeDigest('a')).toBe(await ofListing('a'));
+        // Names whose UTF-16 order is not their byte order: any order of the rows would not do.
+        await b.write('a/y/\u{1F600} smile', Buffer.from('astral'), { mtime: 1_700_000_000_123 });
+        await b.write('a/y/\uFB01le', Buffer.from('ligature'), { mtime: 1_700_000_000_456 });
+        const before = await b.treeDigest('a');
+        expect(before).toBe(await ofListing('a'));
+        await b.write('a/y/\uFB01le', Buffer.from('a new size'), { mtime: 1_700_000_000_456 });
+        const after = await b.treeDigest('a');
+        expect(after).not.toBe(before);
+        expect(after).toBe(await ofListing('a'));
+        await b.delete('a/x');
+        expect(await b.treeDigest('a')).toBe(await ofListing('a'));
+        expect(await b.treeDigest('')).toBe(await ofListing(''));
+        // Missing and object prefixes list nothing, and digest as nothing.
+        for (const p of ['missing', 'missing/deeper', 'ab']) expect(await b.treeDigest(p)).toBe(EMPTY_TREE_DIGEST);
       });
     });
 

@@ -17,6 +17,7 @@ import { check } from '../../src/sync/check.js';
 import { copy, move, sync } from '../../src/sync/engine.js';
 import { Filter } from '../../src/sync/filter.js';
 import { makeRemote, modifyWindow, type Remote } from '../../src/sync/remote.js';
+import type { StorageLogEntry } from '../../src/backends/decorators/index.js';
 import { startServer, readMetric, readMetricSeries, type RunningServer } from '../helpers/server.js';
 import { snapshot, T0, writeTree, type TreeSpec } from '../helpers/sync-trees.js';
 
@@ -272,6 +273,76 @@ describe('ferry specifics', () => {
     expect(delta('GET /api/v1/files/*')).toBe(0);
     expect(delta('POST /api/v1/chunks/batch')).toBeGreaterThanOrEqual(1);
     expect(delta('POST /api/v1/chunks/batch')).toBeLessThanOrEqual(10);
+  });
+
+  /** The ops a sync made on the Ferry side (`ferry:` backends), in order. */
+  const ferryOps = (calls: StorageLogEntry[]) => calls.filter((c) => c.backend.startsWith('ferry:')).map((c) => c.op);
+
+  it('a no-change re-sync asks for the listing’s digest, not the listing; what another client changed is still found', async () => {
+    const local = await localRemote();
+    const remote = makeRemote(new FerryBackend({ client, ownsClient: false }), 'digest');
+    const tree: TreeSpec = {};
+    for (let i = 0; i < 40; i++) tree[`d${i % 3}/f${i} ☃`] = [`file ${i}`.repeat(i + 1), T0 + i * 1000];
+    await writeTree(local, tree);
+    expect(await sync(local, remote)).toMatchObject({ transferred: 40, errors: [] });
+    const calls: StorageLogEntry[] = [];
+    const quiet = await sync(local, remote, { onStorageCall: (e) => calls.push(e) });
+    expect(quiet).toMatchObject({ transferred: 0, checked: 40, unchanged: 40, deleted: 0, mtimeUpdated: 0, errors: [] });
+    expect(ferryOps(calls)).toEqual(['treeDigest']);
+    // Another client changes the server's copy: a new size, a file gone, a file added, a time.
+    const other = makeRemote(new FerryBackend({ client: new FerryClient({ server: server.url, token: server.adminToken }) }), 'digest');
+    await writeTree(other, { 'd0/f0 ☃': ['changed by another client', T0], 'extra.txt': ['not in the source', T0] });
+    await other.backend.delete('digest/d1/f1 ☃');
+    await (other.backend as FerryBackend).setMtime('digest/d2/f2 ☃', T0 + 123_456);
+    await other.backend.close?.();
+    calls.length = 0;
+    const found = await sync(local, remote, { onStorageCall: (e) => calls.push(e) });
+    expect(found).toMatchObject({ transferred: 2, deleted: 1, mtimeUpdated: 1, errors: [] });
+    expect(ferryOps(calls).slice(0, 2)).toEqual(['treeDigest', 'list']);
+    await expectSame(local, remote);
+    expect(await sync(local, remote)).toMatchObject({ transferred: 0, deleted: 0, mtimeUpdated: 0 });
+    // The other way round: the server is the source, and is asked for its digest.
+    const down = await localRemote();
+    expect(await copy(remote, down)).toMatchObject({ transferred: 40, errors: [] });
+    calls.length = 0;
+    expect(await sync(remote, down, { onStorageCall: (e) => calls.push(e) })).toMatchObject({ transferred: 0, unchanged: 40, deleted: 0, errors: [] });
+    expect(ferryOps(calls)).toEqual(['treeDigest']);
+  });
+
+  it('the listing as before: from a server without list-digest, after a failed digest, with a filter, or a mismatch', async () => {
+    const { vi } = await import('vitest');
+    const local = await localRemote();
+    await writeTree(local, { 'a.txt': ['a', T0], 'd/b.txt': ['bb', T0 + 1000] });
+    const remote = makeRemote(new FerryBackend({ client, ownsClient: false }), 'no-digest');
+    await sync(local, remote);
+    const run = async (o: Parameters<typeof sync>[2] = {}, r = remote) => {
+      const calls: StorageLogEntry[] = [];
+      const result = await sync(local, r, { ...o, onStorageCall: (e) => calls.push(e) });
+      return { result, ops: ferryOps(calls) };
+    };
+    // An older server: its capabilities lack the feature; the digest is never asked for.
+    const old = new FerryClient({ server: server.url, token: server.adminToken });
+    const caps = await old.capabilities();
+    vi.spyOn(old, 'capabilities').mockResolvedValue({ ...caps, features: caps.features.filter((f) => f !== 'list-digest') });
+    const asked = vi.spyOn(old, 'listDigest');
+    const onOld = makeRemote(new FerryBackend({ client: old }), 'no-digest');
+    expect(await run({}, onOld)).toMatchObject({ result: { transferred: 0, unchanged: 2 }, ops: ['treeDigest', 'list'] });
+    expect(asked).not.toHaveBeenCalled();
+    await writeTree(local, { 'a.txt': ['a, edited', T0 + 5000] });
+    expect((await run({}, onOld)).result).toMatchObject({ transferred: 1, errors: [] });
+    await onOld.backend.close?.();
+    // A digest that fails: listed instead, the same outcome.
+    const failing = new FerryClient({ server: server.url, token: server.adminToken });
+    vi.spyOn(failing, 'listDigest').mockRejectedValue(new Error('digest broke'));
+    const onFailing = makeRemote(new FerryBackend({ client: failing }), 'no-digest');
+    expect(await run({}, onFailing)).toMatchObject({ result: { transferred: 0, unchanged: 2, errors: [] }, ops: ['treeDigest', 'list'] });
+    await onFailing.backend.close?.();
+    // A filter, another compare mode: no digest asked.
+    expect((await run({ filter: new Filter({ exclude: ['*.tmp'] }) })).ops).toEqual(['list']);
+    expect((await run({ compare: 'checksum' })).ops).toEqual(['list']);
+    // An empty local folder (sync makes none on the server): the digests differ, the listing decides.
+    await mkdir(path.join((local.backend as LocalBackend).root, 'empty-dir'));
+    expect(await run()).toMatchObject({ result: { transferred: 0, unchanged: 2, deleted: 0, errors: [] }, ops: ['treeDigest', 'list'] });
   });
 
   it('move within one server is server-side', async () => {

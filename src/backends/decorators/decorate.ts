@@ -8,11 +8,11 @@
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
  * A decorator never invents an ability, and never hides one. The bulk abilities of
- * core/storage-bulk.ts are forwarded the same way: `writeBatch` and `readBatch` through the
- * interceptor, the limits and `treeHashParams` as they are.
+ * core/storage-bulk.ts are forwarded the same way: `writeBatch`, `readBatch` and `treeDigest`
+ * through the interceptor, the limits and `treeHashParams` as they are.
  */
 import type { Readable } from 'node:stream';
-import type { BatchReader, BatchWriteItem, BatchWriter, TreeHashSource } from '../../core/storage-bulk.js';
+import type { BatchReader, BatchWriteItem, BatchWriter, TreeDigestSource, TreeHashSource } from '../../core/storage-bulk.js';
 import type {
   BackendFeatures,
   Copier,
@@ -34,7 +34,7 @@ import type {
 } from '../../core/storage.js';
 
 /** Every operation a backend may have, required or optional. */
-export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch' | 'sweepLeftovers';
+export type Operation = 'stat' | 'read' | 'write' | 'delete' | 'list' | 'copy' | 'move' | 'setMtime' | 'hash' | 'readRange' | 'mkdir' | 'rmdir' | 'isDirectory' | 'writeBatch' | 'readBatch' | 'sweepLeftovers' | 'treeDigest';
 
 /** Operations that change what is stored (what dry-run skips). */
 export const MUTATING: ReadonlySet<Operation> = new Set(['write', 'delete', 'copy', 'move', 'setMtime', 'mkdir', 'rmdir', 'writeBatch', 'sweepLeftovers']);
@@ -71,7 +71,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & BatchWriter & BatchReader & TreeHashSource>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & BatchWriter & BatchReader & TreeHashSource & TreeDigestSource>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -137,6 +137,7 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   ability('readBatch', (fn) => (keys: readonly string[], options?: OpOptions) =>
     through({ op: 'readBatch', key: keys[0] ?? '', keys, signal: options?.signal }, () => fn(keys, options)),
   );
+  ability('treeDigest', (fn) => (prefix: string, options?: OpOptions) => through({ op: 'treeDigest', key: prefix, signal: options?.signal }, () => fn(prefix, options)));
   ability('sweepLeftovers', (fn) => (before: number, options?: OpOptions) => through({ op: 'sweepLeftovers', key: '', signal: options?.signal }, () => fn(before, options)));
   // Descriptions, not operations: passed as they are.
   ability('batchWriteLimits', (fn) => fn);
@@ -147,6 +148,6 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams', 'treeDigest'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

@@ -7,7 +7,8 @@ import { ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeTree, can, toServerPath, toUserEntry, toUserPath } from '../authz.js';
+import { authorize, authorizeTree, can, toServerPath, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
+import { TreeDigestBuilder } from '../../core/tree-digest.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
 type Query = Record<string, string | undefined>;
@@ -42,6 +43,7 @@ async function list(ctx: ServerContext, request: FastifyRequest): Promise<ListRe
   const path = wildcardPath(request);
   const dir = authorize(auth, 'list', path);
   const q = request.query as Query;
+  if (flag(q, 'digest')) return listDigest(ctx, auth, path, dir, q);
   let limit = limits.maxListLimit;
   if (q.limit !== undefined) {
     limit = Number(q.limit);
@@ -60,6 +62,25 @@ async function list(ctx: ServerContext, request: FastifyRequest): Promise<ListRe
   const res: ListResponse = { path, entries };
   if (page.next !== undefined) res.next = toUserPath(auth, page.next);
   return res;
+}
+
+/**
+ * `digest=true` (feature `list-digest`): the digest of the recursive listing (core/tree-digest.ts)
+ * instead of its entries: the same rows, the same grants, every page, read in path order and
+ * never held together. Paths in it are relative to the listed directory.
+ */
+async function listDigest(ctx: ServerContext, auth: AuthContext, path: string, dir: string, q: Query): Promise<ListResponse> {
+  if (!flag(q, 'recursive')) throw new ValidationError('digest=true needs recursive=true');
+  if (q.limit !== undefined || q.cursor !== undefined || flag(q, 'chunks')) throw new ValidationError('digest=true takes no limit, cursor or chunks');
+  const digest = new TreeDigestBuilder();
+  const skip = dir === '/' ? 1 : dir.length + 1;
+  await ctx.meta.forEachInTree(dir, (row) => {
+    // The recursive listing's rule: no reaching into sub-trees whose grant withholds 'list'.
+    if (!can(auth, 'list', parentPath(toUserPath(auth, row.path)))) return;
+    digest.add(row.path.slice(skip), row.type === 'dir' ? undefined : { size: row.size, mtime: row.mtime });
+  });
+  const value = digest.digest();
+  return value === undefined ? { path, entries: [] } : { path, entries: [], digest: value };
 }
 
 async function mkdir(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
