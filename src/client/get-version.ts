@@ -4,8 +4,9 @@
  * authorizes chunks by current files, so an old version comes as one stream of bytes; its
  * byte count must equal the listed size and its file hash (sha256-tree-v1, computed by
  * chunking the bytes as they arrive, with the server's parameters) the listed hash. To a
- * file, the bytes go to `DEST.ferry-part`, which becomes DEST only once both checks
- * passed; a failure removes it. To a stream, the bytes are written as they come, so a
+ * file, the bytes go to `DEST.v<ID>.ferry-part` (never `DEST.ferry-part`, which holds what
+ * an interrupted normal download of DEST verified, for `getFile` to resume from), which
+ * becomes DEST only once both checks passed; a failure removes it. To a stream, the bytes are written as they come, so a
  * failed check is known only after they went out (the call throws). The bytes are the
  * stored ones: an end-to-end encrypted file's old version stays sealed (the CLI refuses it).
  */
@@ -99,13 +100,21 @@ export async function getVersionStream(client: FerryApi<Buffer>, remotePath: str
 }
 
 /**
- * Downloads version `id` of `remotePath` to `localPath`: written to `localPath.ferry-part`,
+ * The part file of a version read to `localPath`: its own name, so that an interrupted
+ * normal download's `localPath.ferry-part` is left for its next run to resume from.
+ */
+export function versionPartPath(localPath: string, id: number): string {
+  return `${localPath}.v${id}${PART_SUFFIX}`;
+}
+
+/**
+ * Downloads version `id` of `remotePath` to `localPath`: written to {@link versionPartPath},
  * which becomes `localPath` (with the version's mtime) only once count and hash are right;
  * any failure removes the part file and leaves `localPath` as it was.
  */
 export async function getVersionFile(client: FerryApi<Buffer>, remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
-  const part = localPath + PART_SUFFIX;
+  const part = versionPartPath(localPath, id);
   let fh: FileHandle | undefined;
   try {
     const handle = await open(part, 'w', 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));

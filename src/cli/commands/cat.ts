@@ -11,8 +11,8 @@ import { positive } from './versions.js';
 export const VERSION_HELP = `--version ID reads an old version (an id from ferry versions PATH) without restoring it,
 through GET /api/v1/files/PATH?version=ID. Checked: the byte count equals the version's
 listed size (else FERRY_ERR_SIZE_MISMATCH) and the bytes match its listed file hash (else
-FERRY_ERR_HASH_MISMATCH). ferry get writes DEST.ferry-part and renames it to DEST only once
-both hold; to stdout the check ends after the bytes went out, so a failure is reported
+FERRY_ERR_HASH_MISMATCH). ferry get writes DEST.vID.ferry-part and renames it to DEST only
+once both hold (an interrupted plain get's DEST.ferry-part is left to resume from); to stdout the check ends after the bytes went out, so a failure is reported
 (message, exit status) once they are written. An id PATH does not have is the server's
 FERRY_ERR_NOT_FOUND. Old versions of files in an end-to-end folder (vault) are not read
 here (FERRY_ERR_UNSUPPORTED): restore one with ferry restore PATH --version ID, then get it.`;

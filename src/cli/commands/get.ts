@@ -21,7 +21,7 @@ interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   version?: number;
 }
 
-/** `get --version ID`: one old version to DEST (through DEST.ferry-part) or to stdout. */
+/** `get --version ID`: one old version to DEST (through DEST.vID.ferry-part) or to stdout. */
 async function getVersion(srcLoc: Location, src: string, destArg: string, id: number, opts: GetOpts): Promise<void> {
   if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
   if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
