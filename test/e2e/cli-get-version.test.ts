@@ -173,6 +173,37 @@ describe('the SDK', () => {
       await c.close();
     }
   });
+
+  it('refuses a file of an end-to-end folder (FERRY_ERR_UNSUPPORTED, the way to read it) instead of handing out its sealed bytes', async () => {
+    // One user's vaults share one key: the CLI test above may have made it.
+    const keyFile = join(w.dir, 'key');
+    if (!existsSync(keyFile)) ok(await w.ferry(['admin', 'keygen', keyFile]));
+    ok(await w.ferry(['mkdir', '--e2e', '/sdkv', '--e2e-key-file', keyFile]));
+    const src = join(w.dir, 'sdk-secret.txt');
+    await writeFile(src, 'first words');
+    ok(await w.ferry(['put', src, '/sdkv/secret.txt', '--e2e-key-file', keyFile]));
+    await writeFile(src, 'second words');
+    ok(await w.ferry(['put', src, '/sdkv/secret.txt', '--e2e-key-file', keyFile]));
+    const [v] = JSON.parse(ok(await w.ferry(['versions', '/sdkv/secret.txt', '--json', '--e2e-key-file', keyFile])).stdout) as { id: number }[];
+    const c = client();
+    try {
+      let written = 0;
+      const out = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          written += chunk.length;
+          cb();
+        },
+      });
+      const refusal = { code: 'FERRY_ERR_UNSUPPORTED', message: expect.stringContaining(`ferry restore /sdkv/secret.txt --version ${v.id}`) };
+      await expect(c.getVersionStream('/sdkv/secret.txt', v.id, out)).rejects.toMatchObject(refusal);
+      expect(written).toBe(0);
+      const dest = join(w.dir, 'sdk-sealed.txt');
+      await expect(c.getVersionFile('/sdkv/secret.txt', v.id, dest)).rejects.toMatchObject(refusal);
+      expect(await readdir(w.dir)).not.toContain(expect.stringMatching(/^sdk-sealed/));
+    } finally {
+      await c.close();
+    }
+  });
 });
 
 describe('what is checked', () => {
