@@ -238,7 +238,17 @@ class ShareLinks {
   /** PUT /s/:key/:name: a file into an upload link's folder. */
   async upload(request: FastifyRequest, reply: FastifyReply) {
     const { ctx } = this;
-    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key);
+    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key, { upload: true });
+    try {
+      return await this.uploadInto(request, reply, s);
+    } catch (err) {
+      await ctx.shareGate.uploadRefused(request, s.row.id, err);
+      throw err;
+    }
+  }
+
+  private async uploadInto(request: FastifyRequest, reply: FastifyReply, s: OpenShare) {
+    const { ctx } = this;
     await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
     const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));
