@@ -187,6 +187,10 @@ async function scopedTokenGuessesHomeFile(srv: TestServer, user: string, fullTok
   const proofs = srv.server.ctx.meta.db.selectFrom('chunk_owners').select('user_id').where('user_id', '=', `upload:${first.id}`);
   expect(await proofs.execute()).toEqual([]);
   expect((await create(spec('/again.bin'), fullToken)).missing).toEqual([]);
+  // Bytes only the narrow token ever sent count as its user's once committed.
+  const fresh = randomBytes(100_000);
+  expect((await uploadBuffer(srv, '/inbox/fresh.bin', fresh, 64 * 1024, { token: narrow })).status).toBe(200);
+  expect((await create(spec('/fresh-again.bin', pieces(fresh, 64 * 1024).refs), fullToken)).missing).toEqual([]);
 }
 
 describe('path-limited tokens', () => {
