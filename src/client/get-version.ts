@@ -4,17 +4,20 @@
  * authorizes chunks by current files, so an old version comes as one stream of bytes; its
  * byte count must equal the listed size and its file hash (sha256-tree-v1, computed by
  * chunking the bytes as they arrive, with the server's parameters) the listed hash. To a
- * file, the bytes go to `DEST.ferry-part`, which becomes DEST only once both checks
- * passed; a failure removes it. To a stream, the bytes are written as they come, so a
- * failed check is known only after they went out (the call throws). The bytes are the
- * stored ones: an end-to-end encrypted file's old version stays sealed (the CLI refuses it).
+ * file, the bytes go to `DEST.v<ID>.ferry-part` (never `DEST.ferry-part`, which holds what
+ * an interrupted normal download of DEST verified, for `getFile` to resume from), which
+ * becomes DEST only once both checks passed; a failure removes it. To a stream, the bytes are written as they come, so a
+ * failed check is known only after they went out (the call throws). An end-to-end
+ * encrypted file's old versions are sealed bytes this does not decrypt: refused
+ * (FERRY_ERR_UNSUPPORTED) before anything is read or written.
  */
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
-import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, UnsupportedError, fromSystemError, isFerryError } from '../core/errors.js';
+import { isE2eName } from '../core/e2e-layout.js';
 import { FileHasher } from '../core/manifest.js';
-import { normalizePath } from '../core/path.js';
+import { baseName, normalizePath } from '../core/path.js';
 import { API_PREFIX } from '../core/protocol.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
@@ -27,6 +30,17 @@ import type { TokenBucket } from '../core/token-bucket.js';
 export type GetVersionOptions = TransferOptions;
 
 const encodePath = (p: string): string => p.split('/').map(encodeURIComponent).join('/');
+
+/**
+ * Refuses a file of an end-to-end folder (in a vault, or named by its stored name): its old
+ * versions are sealed bytes, which these reads do not decrypt. FERRY_ERR_UNSUPPORTED.
+ */
+async function refuseVaultFile(client: FerryApi<Buffer>, path: string, id: number, signal: AbortSignal): Promise<void> {
+  const { vaultOf } = await import('./e2e/locate.js');
+  if (isE2eName(baseName(path)) || (await vaultOf(client, path, signal))) {
+    throw new UnsupportedError(`${path} is end-to-end encrypted: its old versions are not read by --version or getVersionStream/getVersionFile; restore it with ferry restore ${path} --version ${id} (SDK: restoreVersion), then get it`, { details: { path, version: id } });
+  }
+}
 
 /**
  * Streams version `id` of `path` into `sink` piece by piece, then checks size and hash.
@@ -89,6 +103,7 @@ function failure(ctx: TransferContext<Buffer>, err: unknown, what: string): unkn
 export async function getVersionStream(client: FerryApi<Buffer>, remotePath: string, id: number, out: Writable, options: GetVersionOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
   try {
+    await refuseVaultFile(client, normalizePath(remotePath), id, ctx.signal);
     const v = await readVersion(ctx, normalizePath(remotePath), id, async (piece) => {
       if (!out.write(piece)) await once(out, 'drain', { signal: ctx.signal });
     });
@@ -99,15 +114,24 @@ export async function getVersionStream(client: FerryApi<Buffer>, remotePath: str
 }
 
 /**
- * Downloads version `id` of `remotePath` to `localPath`: written to `localPath.ferry-part`,
+ * The part file of a version read to `localPath`: its own name, so that an interrupted
+ * normal download's `localPath.ferry-part` is left for its next run to resume from.
+ */
+export function versionPartPath(localPath: string, id: number): string {
+  return `${localPath}.v${id}${PART_SUFFIX}`;
+}
+
+/**
+ * Downloads version `id` of `remotePath` to `localPath`: written to {@link versionPartPath},
  * which becomes `localPath` (with the version's mtime) only once count and hash are right;
  * any failure removes the part file and leaves `localPath` as it was.
  */
 export async function getVersionFile(client: FerryApi<Buffer>, remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
-  const part = localPath + PART_SUFFIX;
+  const part = versionPartPath(localPath, id);
   let fh: FileHandle | undefined;
   try {
+    await refuseVaultFile(client, normalizePath(remotePath), id, ctx.signal);
     const handle = await open(part, 'w', 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));
     fh = handle;
     let offset = 0;

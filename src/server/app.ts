@@ -502,6 +502,8 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
+    // A drop box's page uploads through the session routes with the link's token.
+    if (request.auth?.share) await ctx.shareGate.uploadRefused(request, request.auth.share.id, thrown);
     const q = request.query as Record<string, unknown> | undefined;
     if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
       // A visitor's browser on a share link gets the app's page with the status (404, 410,
@@ -553,7 +555,7 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
         request.auth = await auth.verifyTicket(ticket, ip);
       } else if (header !== undefined && header.startsWith(`Bearer ${SHARE_TOKEN_PREFIX}`)) {
         if (!routeConfig?.shareUpload) throw new AuthInvalidError('a share upload token only sends files into its upload link');
-        request.auth = await ctx.shareGate.uploadContext(header.slice('Bearer '.length).trim());
+        request.auth = await ctx.shareGate.uploadContext(request, header.slice('Bearer '.length).trim());
       } else {
         request.auth = await auth.verify(header, ip, routeConfig?.basicAuth ? { basic: () => ctx.limiters.authPerIp(request) } : undefined);
       }

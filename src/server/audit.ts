@@ -14,6 +14,8 @@
  *   user.create / user.update / user.delete / user.password / user.grant
  *   user.key-add / user.key-remove   SSH public keys (the SFTP front's logins)
  *   share.create / share.revoke / share.use / share.password-failure
+ *   share.upload-refused  a drop-box upload refused (byte cap, password, expired or used-up
+ *                         link, quota, name taken, ...): the link, its owner, code and reason
  *   file.upload           a file committed (each file of a multi-file upload)
  *   file.download         a file's bytes read: once per transfer (a whole GET, a ranged
  *                         GET, or the first chunk of a file fetched chunk by chunk)

@@ -14,6 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthInvalidError, AuthRequiredError, GoneError, NotFoundError } from '../core/errors.js';
+import { toHttpError } from './http-errors.js';
 import type { UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
 import type { ServerContext } from './context.js';
@@ -52,8 +53,10 @@ export class ShareGate {
    * The link of `key`, alive, with its owner's narrowed identity; no password check. 404 /
    * 410 otherwise. With `usedUp`, a link with no use left is let through, flagged `spent`:
    * a Range request continuing a counted download is still served (../share-transfers.ts).
+   * With `upload`, a link refused here (revoked, expired, used up) is audited as a refused
+   * upload ({@link uploadRefused}).
    */
-  async resolve(request: FastifyRequest, key: string, options: { usedUp?: boolean } = {}): Promise<OpenShare> {
+  async resolve(request: FastifyRequest, key: string, options: { usedUp?: boolean; upload?: boolean } = {}): Promise<OpenShare> {
     const { ctx } = this;
     const row = KEY_SHAPE.test(key) ? await ctx.shares.byKeyHash(shareKeyHash(key)) : undefined;
     if (!row) {
@@ -62,7 +65,34 @@ export class ShareGate {
       await ctx.reportAuthFailure(request, err, { event: 'share.unknown' });
       throw err;
     }
-    return { ...(await this.alive(row, options.usedUp ?? false)), key };
+    try {
+      return { ...(await this.alive(row, options.usedUp ?? false)), key };
+    } catch (err) {
+      if (options.upload) await this.uploadRefused(request, row.id, err);
+      throw err;
+    }
+  }
+
+  /**
+   * Audits a refused drop-box upload (`share.upload-refused`, ok false) under the link's
+   * owner: the link, its folder, the refusal's code and reason (a server failure's only as
+   * "internal error"). Never the link's key, a password or a token; names are as stored.
+   */
+  async uploadRefused(request: FastifyRequest, shareId: string, err: unknown): Promise<void> {
+    const { ctx } = this;
+    const { status, error } = toHttpError(err);
+    const row = await ctx.shares.byId(shareId).catch(() => undefined);
+    const owner = row ? await ctx.users.userById(row.user_id).catch(() => undefined) : undefined;
+    await ctx.audit.record(request, {
+      event: 'share.upload-refused',
+      ok: false,
+      front: 'share',
+      userId: row?.user_id ?? null,
+      userName: owner?.name ?? null,
+      tokenId: `share:${shareId}`,
+      target: shareId,
+      details: { path: row?.path ?? null, code: error.code, status, reason: status >= 500 ? 'internal error' : error.message },
+    });
   }
 
   private async alive(row: ShareRow, usedUp = false): Promise<Omit<OpenShare, 'key'>> {
@@ -141,13 +171,18 @@ export class ShareGate {
     return c !== undefined && c.s === shareId && typeof c.exp === 'number' && c.exp > this.ctx.now();
   }
 
-  /** The identity of a share upload token: the owner narrowed to the link, only for upload links. */
-  async uploadContext(token: string): Promise<AuthContext> {
+  /** The identity of a share upload token: the owner narrowed to the link, only for upload links (a link refused here audited as a refused upload). */
+  async uploadContext(request: FastifyRequest, token: string): Promise<AuthContext> {
     const c = this.ctx.auth.verifyClaims<{ s?: unknown; exp?: unknown }>(SHARE_TOKEN_PREFIX, token);
     if (!c || typeof c.s !== 'string' || typeof c.exp !== 'number') throw defenderMark(new AuthInvalidError('the share upload token is not valid'), 'invalid');
     if (c.exp <= this.ctx.now()) throw defenderMark(new AuthInvalidError('the share upload token has expired: open the link again'), 'valid');
     const row = await this.ctx.shares.byId(c.s);
     if (!row || row.kind !== 'upload') throw defenderMark(new AuthInvalidError('the share upload token is not valid'), 'invalid');
-    return (await this.alive(row)).as;
+    try {
+      return (await this.alive(row)).as;
+    } catch (err) {
+      await this.uploadRefused(request, row.id, err);
+      throw err;
+    }
   }
 }

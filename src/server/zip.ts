@@ -10,11 +10,17 @@
  * entries, UTF-8 names); this module lists what goes in, within what the caller may read,
  * and feeds it each file's verified chunks in order. yazl is loaded by the first archive
  * (./lazy.ts: a server that never zips never loads it).
+ *
+ * The listing is read twice, a page at a time, and never held: once to count the entries
+ * and the archive's length ({@link ZipLength}), once to feed yazl as it writes, a few
+ * hundred entries ahead of it. (yazl itself keeps a small record per entry for the central
+ * directory at the end: names, sizes, CRCs.) A folder that changes between the two reads
+ * makes an archive of another length than announced: the download is cut, never a
+ * well-formed archive of other files.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type yazl from 'yazl';
 import { NotFoundError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
 import type { ServerContext } from './context.js';
@@ -34,33 +40,91 @@ interface ZipEntry {
   entry: Entry;
 }
 
-/** Most entries one archive may hold (a listing of everything is held while the archive is written). */
+/** Most entries one archive may hold (yazl keeps a record of each until the archive's end). */
 export const MAX_ZIP_ENTRIES = 200_000;
 
-/** What goes into the archive: every readable file (and directory) below the items, in path order. */
-export async function zipEntries(ctx: ServerContext, auth: AuthContext, items: readonly ZipItem[]): Promise<ZipEntry[]> {
-  const out: ZipEntry[] = [];
-  for (const item of items) {
-    const entry = await ctx.meta.stat(item.server);
-    if (entry.type === 'file') {
-      if (can(auth, 'read', toUserPath(auth, entry.path))) out.push({ name: item.name, entry });
-      continue;
-    }
-    out.push({ name: item.name + '/', entry });
-    let cursor: string | undefined;
-    do {
-      const page = await ctx.meta.list(item.server, { recursive: true, limit: ctx.limits.maxListLimit, cursor });
-      for (const e of page.entries) {
-        const user = toUserPath(auth, e.path);
-        if (!can(auth, e.type === 'file' ? 'read' : 'list', user)) continue;
-        const rel = e.path.slice(item.server === '/' ? 1 : item.server.length + 1);
-        out.push({ name: `${item.name}/${rel}${e.type === 'dir' ? '/' : ''}`, entry: e });
+/** Entries yazl is given ahead of the one it writes: the listing is read as the archive goes. */
+const ENTRIES_AHEAD = 256;
+
+/** What goes into an archive, listed again each time it is called (see {@link zipEntries}). */
+export type ZipListing = () => AsyncIterable<ZipEntry>;
+
+/**
+ * What goes into the archive: every readable file (and directory) below the items, in path
+ * order, read a page at a time each time the listing is iterated. FERRY_ERR_NOT_FOUND past
+ * {@link MAX_ZIP_ENTRIES}.
+ */
+export function zipEntries(ctx: ServerContext, auth: AuthContext, items: readonly ZipItem[], max = MAX_ZIP_ENTRIES): ZipListing {
+  return async function* listing() {
+    let count = 0;
+    const counted = (e: ZipEntry): ZipEntry => {
+      if (++count > max) throw new NotFoundError(`more than ${max} entries: download smaller folders`);
+      return e;
+    };
+    for (const item of items) {
+      const entry = await ctx.meta.stat(item.server);
+      if (entry.type === 'file') {
+        if (can(auth, 'read', toUserPath(auth, entry.path))) yield counted({ name: item.name, entry });
+        continue;
       }
-      if (out.length > MAX_ZIP_ENTRIES) throw new NotFoundError(`more than ${MAX_ZIP_ENTRIES} entries: download smaller folders`);
-      cursor = page.next;
-    } while (cursor);
+      yield counted({ name: item.name + '/', entry });
+      let cursor: string | undefined;
+      do {
+        const page = await ctx.meta.list(item.server, { recursive: true, limit: ctx.limits.maxListLimit, cursor });
+        for (const e of page.entries) {
+          const user = toUserPath(auth, e.path);
+          if (!can(auth, e.type === 'file' ? 'read' : 'list', user)) continue;
+          const rel = e.path.slice(item.server === '/' ? 1 : item.server.length + 1);
+          yield counted({ name: `${item.name}/${rel}${e.type === 'dir' ? '/' : ''}`, entry: e });
+        }
+        cursor = page.next;
+      } while (cursor);
+    }
+  };
+}
+
+const ZIP64_LIMIT = 0xfffffffe;
+
+/**
+ * The length of the archive yazl writes for a run of entries, counted without keeping them:
+ * stored entries of known size (files: local header, name, bytes and a data descriptor;
+ * directories: header and name), their central directory records (with the extended-
+ * timestamp field yazl adds) and the end records, ZIP64 where an offset, a size or the entry
+ * count asks for it. This is yazl 3.3's `calculateTotalSize` but for one condition: yazl
+ * counts ZIP64 end records once the central directory reaches 64 KiB, and writes them only
+ * from 4 GiB, so its own total (the `Content-Length` sent before) was 76 bytes too long for
+ * folders of about 900 files and more, and such downloads hung until the connection's
+ * timeout. Tests check this against the bytes yazl writes.
+ */
+export class ZipLength {
+  private cursor = 0;
+  private central = 0;
+  entries = 0;
+
+  add(name: string, size: number, dir: boolean): void {
+    const nameBytes = Buffer.byteLength(name);
+    const zip64 = size > ZIP64_LIMIT || this.cursor > ZIP64_LIMIT;
+    this.cursor += 30 + nameBytes + size + (dir ? 0 : zip64 ? 24 : 16);
+    this.central += 46 + nameBytes + 9 + (zip64 ? 28 : 0);
+    this.entries++;
   }
-  return out;
+
+  get total(): number {
+    const zip64End = this.entries >= 0xffff || this.central >= 0xffffffff || this.cursor >= 0xffffffff;
+    return this.cursor + this.central + (zip64End ? 56 + 20 : 0) + 22;
+  }
+}
+
+/** An entry's member name and time as they go into the archive. */
+function member(stored: string, entry: Entry): { name: string; mtime: Date } {
+  return { name: safeMemberName(stored), mtime: new Date(entry.mtime) };
+}
+
+/** Counts the archive of a listing: its entries and length (FERRY_ERR_NOT_FOUND past the limit). */
+export async function zipLength(listing: ZipListing): Promise<ZipLength> {
+  const length = new ZipLength();
+  for await (const { name, entry } of listing()) length.add(member(name, entry).name, entry.type === 'dir' ? 0 : entry.size, entry.type === 'dir');
+  return length;
 }
 
 /** A file's bytes, chunk by chunk, each verified by the chunk store; stops when `signal` aborts. */
@@ -73,28 +137,54 @@ async function* fileBytes(ctx: ServerContext, server: string, signal: AbortSigna
 }
 
 /**
- * Starts an archive of `entries`. Resolves once its total length is known, with the stream
- * to send; aborting `signal` (the client went away) stops reading.
+ * Streams the archive of a listing, whose length {@link zipLength} counted: entries are
+ * given to yazl as it writes, at most {@link ENTRIES_AHEAD} files ahead. The stream fails
+ * (so the download is cut) if the listing no longer makes an archive of `expected` bytes.
+ * Aborting `signal` (the client went away) stops reading.
  */
-export async function zipStream(ctx: ServerContext, entries: readonly ZipEntry[], signal: AbortSignal): Promise<{ stream: Readable; size: number | undefined }> {
+export async function zipStream(ctx: ServerContext, listing: ZipListing, expected: ZipLength, signal: AbortSignal): Promise<Readable> {
   const { ZipFile } = await loadYazl();
   const zip = new ZipFile();
-  for (const { name: stored, entry } of entries) {
-    const mtime = new Date(entry.mtime);
-    const name = safeMemberName(stored);
-    if (entry.type === 'dir') {
-      zip.addEmptyDirectory(name, { mtime });
-      continue;
-    }
-    const mode = 0o100000 | (entry.mode ?? 0o644);
-    zip.addReadStreamLazy(name, { mtime, mode, compress: false, size: entry.size }, (cb) => cb(null, Readable.from(fileBytes(ctx, entry.path, signal))));
-  }
   const stream = zip.outputStream as unknown as Readable;
   signal.addEventListener('abort', () => stream.destroy(), { once: true });
   if (signal.aborted) stream.destroy(); // while yazl was loading
-  // @types/yazl omits the callback's argument: the archive's length, -1 when unknown.
-  const end = zip.end.bind(zip) as unknown as (options: yazl.EndOptions, cb: (total: number) => void) => void;
-  return new Promise((resolve) => end({ forceZip64Format: false, comment: '' }, (total) => resolve({ stream, size: total >= 0 ? total : undefined })));
+  // yazl's own refusal (a file whose bytes no longer match its listed size) and a file's
+  // failed read (a damaged chunk, the client gone) end the archive: unheard, either would
+  // be an uncaught 'error' event.
+  const fail = (err: unknown) => stream.destroy(err instanceof Error ? err : new Error(String(err)));
+  zip.on('error', fail);
+  // Files yazl has been given and not yet started (it opens each file's bytes in turn).
+  let waiting = 0;
+  let started: (() => void) | undefined;
+  stream.once('close', () => started?.());
+  const feed = async () => {
+    const length = new ZipLength();
+    for await (const { name: stored, entry } of listing()) {
+      if (signal.aborted || stream.destroyed) return;
+      const { name, mtime } = member(stored, entry);
+      length.add(name, entry.type === 'dir' ? 0 : entry.size, entry.type === 'dir');
+      if (entry.type === 'dir') {
+        zip.addEmptyDirectory(name, { mtime });
+        continue;
+      }
+      const mode = 0o100000 | (entry.mode ?? 0o644);
+      // yazl keeps this function with its record of the entry: it holds the path, not the listing's entry.
+      const path = entry.path;
+      waiting++;
+      zip.addReadStreamLazy(name, { mtime, mode, compress: false, size: entry.size }, (cb) => {
+        waiting--;
+        started?.();
+        cb(null, Readable.from(fileBytes(ctx, path, signal)).on('error', fail));
+      });
+      while (waiting > ENTRIES_AHEAD && !signal.aborted && !stream.destroyed) await new Promise<void>((resolve) => (started = resolve));
+    }
+    if (length.entries !== expected.entries || length.total !== expected.total) {
+      throw new Error(`the folder changed while it was zipped (${length.entries} entries of ${length.total} bytes, not ${expected.entries} of ${expected.total})`);
+    }
+    zip.end();
+  };
+  feed().catch(fail);
+  return stream;
 }
 
 /**
@@ -117,18 +207,23 @@ export function memberName(path: string, fallback: string): string {
   return name === '' ? fallback : name;
 }
 
-/** Streams a zip of `entries` as an attachment named `fileName`. */
-export async function sendZip(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, entries: readonly ZipEntry[], fileName: string): Promise<FastifyReply> {
+/**
+ * Streams a zip of a listing as an attachment named `fileName`, with its length (counted
+ * first by {@link zipLength} where the caller has not: refusals such as too many entries
+ * come before the answer starts).
+ */
+export async function sendZip(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, listing: ZipListing, fileName: string, counted?: ZipLength): Promise<FastifyReply> {
+  const length = counted ?? (await zipLength(listing));
   const stop = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) stop.abort();
   });
-  const { stream, size } = await zipStream(ctx, entries, stop.signal);
+  const stream = await zipStream(ctx, listing, length, stop.signal);
   reply.header('content-type', 'application/zip');
   reply.header('content-disposition', contentDisposition(fileName));
   reply.header('x-content-type-options', 'nosniff');
   reply.header('cache-control', 'private, no-store');
-  if (size !== undefined) reply.header('content-length', String(size));
+  reply.header('content-length', String(length.total));
   reply.hijack();
   reply.raw.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
   stream.on('error', (err) => {

@@ -13,7 +13,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, GrantsTable, TokensTable, UsersTable, WebSessionsTable } from './meta-schema.js';
-import { dropVisitorProofs } from './upload-sessions.js';
+import { dropSessionProofs } from './upload-sessions.js';
 
 /** What the users-and-tokens store needs of the metadata store (MetaStore provides it). */
 export interface AuthDb {
@@ -80,7 +80,7 @@ export class AuthStore {
         await trx.deleteFrom('upload_entries').where('upload_id', '=', up).execute();
         await trx.deleteFrom('upload_files').where('upload_id', '=', up).execute();
         await trx.deleteFrom('uploads').where('id', '=', up).execute();
-        await dropVisitorProofs(trx, up);
+        await dropSessionProofs(trx, up);
       }
       await trx.deleteFrom('grants').where('user_id', '=', id).execute();
       await trx.deleteFrom('tokens').where('user_id', '=', id).execute();

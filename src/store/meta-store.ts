@@ -54,7 +54,7 @@ export function isPostgresUrl(location: string): boolean {
 
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
-export { commonAncestor, distinctHashes, visitorProver, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+export { commonAncestor, distinctHashes, sessionProver, type NewUpload, type SelfProvingKind, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 export { nameFold, type MoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
@@ -433,11 +433,11 @@ export class MetaStore {
     return this.uploads.missingChunks(id, db);
   }
 
-  uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
+  uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number; selfProving: boolean }> {
     return this.uploads.uploadOwner(id);
   }
 
-  chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
+  chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; selfProving: boolean; path: string | undefined; declared: number | undefined; expiresAt: number }> {
     return this.uploads.chunkPutContext(id, hash);
   }
 

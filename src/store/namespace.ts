@@ -38,7 +38,7 @@ import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import { davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
 import type { Database, FilesTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
-import { distinctHashes, dropVisitorProofs, type UploadSessions } from './upload-sessions.js';
+import { distinctHashes, dropSessionProofs, type UploadSessions } from './upload-sessions.js';
 import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -699,7 +699,7 @@ export class Namespace {
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
       await trx.deleteFrom('uploads').where('id', '=', id).execute();
-      if (up.kind === 'visitor') await dropVisitorProofs(trx, id);
+      if (up.kind === 'visitor' || up.kind === 'scoped') await dropSessionProofs(trx, id, up.kind === 'scoped' && up.owner !== null ? up.owner : undefined);
       return out;
     }));
   }

@@ -21,8 +21,8 @@ type Db = Kysely<Database> | Transaction<Database>;
 export interface UploadInfo {
   id: string;
   owner: string | null;
-  /** A drop-box visitor's session: its chunks are proven by the session itself ({@link visitorProver}), not by its owner. */
-  visitor?: boolean;
+  /** A session whose chunks are proven by the session itself ({@link sessionProver}), not by its owner. */
+  selfProving?: boolean;
   /** Deepest path containing every file of the session. */
   scope: string | null;
   expiresAt: number;
@@ -37,26 +37,51 @@ export interface NewUpload {
   ttlMs: number;
   /** A resumable streamed upload of one file (see findPartial). */
   partial?: boolean;
-  /** A drop-box visitor's session (see {@link visitorProver}). */
-  visitor?: boolean;
+  /** A session that proves its chunks itself (see {@link sessionProver}): a drop-box visitor's or a path-limited token's. */
+  selfProving?: SelfProvingKind;
 }
-
-const VISITOR_PREFIX = 'upload:';
 
 /**
- * Whose proofs of possession (chunk_owners rows) the chunks of a drop-box visitor's session
- * need: the session's own, under this name, never its owner's. Dedup answers and the commit
- * count only what this session was sent, so "missing" never tells a visitor, who may know
- * nothing of the link owner's files, whether the owner stores some content (a confirmation
- * oracle through an anonymous link). The rows go with the session.
+ * Sessions that prove their chunks themselves: `visitor`, a drop-box visitor's (who may
+ * know nothing of the link owner's files); `scoped`, a token limited to a path prefix's
+ * (who may know nothing of its user's files outside it).
  */
-export function visitorProver(id: string): string {
-  return VISITOR_PREFIX + id;
+export type SelfProvingKind = 'visitor' | 'scoped';
+const SELF_PROVING: readonly SelfProvingKind[] = ['visitor', 'scoped'];
+
+function isSelfProving(kind: string | null): boolean {
+  return (SELF_PROVING as readonly (string | null)[]).includes(kind);
 }
 
-/** Drops the proofs of a visitor's session ({@link visitorProver}) once it ends. */
-export async function dropVisitorProofs(trx: Kysely<Database> | Transaction<Database>, id: string): Promise<void> {
-  await trx.deleteFrom('chunk_owners').where('user_id', '=', visitorProver(id)).execute();
+const SESSION_PREFIX = 'upload:';
+
+/**
+ * Whose proofs of possession (chunk_owners rows) the chunks of a self-proving session
+ * ({@link SelfProvingKind}) need: the session's own, under this name, never its owner's.
+ * Dedup answers and the commit count only what this session was sent (or was given from
+ * files its caller may read, see MetaStore.addChunkOwners), so "missing" never tells the
+ * caller whether the owner stores some content elsewhere (a confirmation oracle through an
+ * anonymous link or a narrow token). The rows go with the session.
+ */
+export function sessionProver(id: string): string {
+  return SESSION_PREFIX + id;
+}
+
+/**
+ * Ends a session's own proofs ({@link sessionProver}). `owner`: a committed `scoped`
+ * session's owner, who sent those bytes through their own token and now holds them as
+ * theirs (a visitor's bytes stay unproven for the link's owner).
+ */
+export async function dropSessionProofs(trx: Kysely<Database> | Transaction<Database>, id: string, owner?: string): Promise<void> {
+  if (owner !== undefined) {
+    await trx
+      .insertInto('chunk_owners')
+      .columns(['user_id', 'hash'])
+      .expression((eb) => eb.selectFrom('chunk_owners').select([sql<string>`cast(${owner} as text)`.as('user_id'), 'hash']).where('user_id', '=', sessionProver(id)))
+      .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
+      .execute();
+  }
+  await trx.deleteFrom('chunk_owners').where('user_id', '=', sessionProver(id)).execute();
 }
 
 /** A resumable streamed upload, as its owner finds it again by path. */
@@ -80,7 +105,7 @@ function hotQueries() {
     chunkPutContext: new PreparedQuery(2, (db: Kysely<Database>, id: string, hash: string) =>
       db
         .selectFrom('uploads as u')
-        .select(['u.expires_at', 'u.owner', 'u.scope'])
+        .select(['u.expires_at', 'u.owner', 'u.scope', 'u.kind'])
         .select((eb) => [
           eb
             .selectFrom('upload_entries as e')
@@ -133,7 +158,7 @@ export class UploadSessions {
       const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : u.visitor ? 'visitor' : null })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : (u.selfProving ?? null) })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
@@ -151,7 +176,7 @@ export class UploadSessions {
       const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
       for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
     });
-    return { id, owner: u.owner, ...(u.visitor ? { visitor: true } : {}), scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
+    return { id, owner: u.owner, ...(u.selfProving ? { selfProving: true } : {}), scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
@@ -176,7 +201,7 @@ export class UploadSessions {
       await this.meta.db.updateTable('uploads').set({ updated_at: now, expires_at: expiresAt }).where('id', '=', id).execute();
     }
     const files = await this.meta.db.selectFrom('upload_files').select(['sealed']).where('upload_id', '=', id).execute();
-    return { id, owner: row.owner, ...(row.kind === 'visitor' ? { visitor: true } : {}), scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
+    return { id, owner: row.owner, ...(isSelfProving(row.kind) ? { selfProving: true } : {}), scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
   /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
@@ -189,7 +214,7 @@ export class UploadSessions {
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
     const hashes = chunks.map((c) => c.hash);
-    const prover = up.visitor ? visitorProver(id) : up.owner;
+    const prover = up.selfProving ? sessionProver(id) : up.owner;
     const present = prover === null ? await this.meta.chunkIndex.presentChunks(hashes) : await this.meta.chunkIndex.ownedChunks(prover, hashes);
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
@@ -246,7 +271,7 @@ export class UploadSessions {
 
   /**
    * Distinct chunks of the session the store still lacks, or (for a session with an owner)
-   * that its owner (a visitor's session: the session itself, {@link visitorProver}) has not
+   * that its owner (a self-proving session: the session itself, {@link sessionProver}) has not
    * proven to hold. A commit needs none missing: naming a chunk hash is never enough to put
    * another user's bytes into one's own file.
    */
@@ -255,7 +280,7 @@ export class UploadSessions {
       .selectFrom('upload_entries as e')
       .innerJoin('uploads as u', 'u.id', 'e.upload_id')
       .leftJoin('chunks as c', 'c.hash', 'e.hash')
-      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').on('o.user_id', '=', sql<string>`case when u.kind = 'visitor' then ${sql.lit(VISITOR_PREFIX)} || u.id else u.owner end`))
+      .leftJoin('chunk_owners as o', (join) => join.onRef('o.hash', '=', 'e.hash').on('o.user_id', '=', sql<string>`case when u.kind in ('visitor', 'scoped') then ${sql.lit(SESSION_PREFIX)} || u.id else u.owner end`))
       .select('e.hash')
       .distinct()
       .where('e.upload_id', '=', id)
@@ -265,10 +290,10 @@ export class UploadSessions {
   }
 
   /** For the pack route: FERRY_ERR_UPLOAD_NOT_FOUND unless the session lives; its owner, scope and expiry (see {@link extendUpload}). */
-  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number }> {
-    const row = await this.meta.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope']).where('id', '=', id).executeTakeFirst();
+  async uploadOwner(id: string): Promise<{ owner: string | null; scope: string | null; expiresAt: number; selfProving: boolean }> {
+    const row = await this.meta.db.selectFrom('uploads').select(['expires_at', 'owner', 'scope', 'kind']).where('id', '=', id).executeTakeFirst();
     if (!row || Number(row.expires_at) <= this.meta.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at) };
+    return { owner: row.owner, scope: row.scope, expiresAt: Number(row.expires_at), selfProving: isSelfProving(row.kind) };
   }
 
   /**
@@ -278,10 +303,10 @@ export class UploadSessions {
    * the chunk's bytes by it); and `declared`, the size that manifest gives the chunk. The
    * caller checks the session is the caller's before using the rest.
    */
-  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; path: string | undefined; declared: number | undefined; expiresAt: number }> {
+  async chunkPutContext(id: string, hash: string): Promise<{ owner: string | null; scope: string | null; selfProving: boolean; path: string | undefined; declared: number | undefined; expiresAt: number }> {
     const row = await this.hot.chunkPutContext.first(this.meta.db, id, hash);
     if (!row || Number(row.expires_at) <= this.meta.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
-    return { owner: row.owner, scope: row.scope, path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
+    return { owner: row.owner, scope: row.scope, selfProving: isSelfProving(row.kind), path: row.path ?? undefined, declared: row.declared === null || row.declared === undefined ? undefined : Number(row.declared), expiresAt: Number(row.expires_at) };
   }
 
   /**
@@ -333,7 +358,7 @@ export class UploadSessions {
       if (Number(r.numDeletedRows) === 0) throw new UploadNotFoundError(`upload ${id} not found`, { details: { id } });
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-      await dropVisitorProofs(trx, id);
+      await dropSessionProofs(trx, id);
     });
   }
 
@@ -378,7 +403,7 @@ export class UploadSessions {
         await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
         await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
         await trx.deleteFrom('uploads').where('id', '=', id).execute();
-        await dropVisitorProofs(trx, id);
+        await dropSessionProofs(trx, id);
       });
     }
     return expired.length;

@@ -59,7 +59,7 @@ describe('reading an old version from the CLI', () => {
     const dest = join(w.dir, 'got-v1.bin');
     ok(await w.ferry(['get', '--version', String(ids.v1), '/docs/f.bin', dest]));
     expect((await readFile(dest)).equals(v1)).toBe(true);
-    expect(existsSync(dest + '.ferry-part')).toBe(false);
+    expect(existsSync(`${dest}.v${ids.v1}.ferry-part`)).toBe(false);
     const r = ok(await w.ferry(['get', '--version', String(ids.v2), '/docs/f.bin', '-']));
     expect(r.stdoutBytes.equals(v2)).toBe(true);
   });
@@ -80,11 +80,31 @@ describe('reading an old version from the CLI', () => {
       expect(r.stderr).toContain('FERRY_ERR_NOT_FOUND');
       expect(r.stderr).toContain(`has no version ${id}`);
       expect(existsSync(dest)).toBe(false);
-      expect(existsSync(dest + '.ferry-part')).toBe(false);
+      expect(existsSync(`${dest}.v${id}.ferry-part`)).toBe(false);
       const c = await w.ferry(['cat', '--version', String(id), '/docs/f.bin']);
       expect(c.code).toBe(3);
       expect(c.stdoutBytes.length).toBe(0);
     }
+  });
+
+  it('get --version leaves an interrupted plain get’s DEST.ferry-part for that get to resume from', async () => {
+    const big = seededBytes('getver-resume', 3 * 1024 * 1024 + 5);
+    await putBytes(Buffer.from('old and small'), '/docs/r.bin');
+    await putBytes(big, '/docs/r.bin');
+    const [old] = JSON.parse(ok(await w.ferry(['versions', '/docs/r.bin', '--json'])).stdout) as { id: number }[];
+    const dest = join(w.dir, 'resume.bin');
+    // What a plain get of the current file had written when it was interrupted.
+    const partial = big.subarray(0, big.length - 1000);
+    await writeFile(dest + '.ferry-part', partial);
+    ok(await w.ferry(['get', '--version', String(old.id), '/docs/r.bin', dest]));
+    expect(await readFile(dest, 'utf8')).toBe('old and small');
+    expect((await readFile(dest + '.ferry-part')).equals(partial)).toBe(true);
+    expect(existsSync(`${dest}.v${old.id}.ferry-part`)).toBe(false);
+    const r = JSON.parse(ok(await w.ferry(['get', '--json', '/docs/r.bin', dest])).stdout) as { bytesReused: number; bytesTransferred: number };
+    expect(r.bytesReused).toBeGreaterThan(0);
+    expect(r.bytesReused + r.bytesTransferred).toBe(big.length);
+    expect((await readFile(dest)).equals(big)).toBe(true);
+    expect(existsSync(dest + '.ferry-part')).toBe(false);
   });
 
   it('an empty old version is read as empty (to a file: an empty file)', async () => {
@@ -148,7 +168,38 @@ describe('the SDK', () => {
       await c.getVersionFile('/docs/f.bin', ids.v2, dest);
       expect((await readFile(dest)).equals(v2)).toBe(true);
       await expect(c.getVersionFile('/docs/f.bin', await otherId(), join(w.dir, 'sdk-none.bin'))).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
-      expect(existsSync(join(w.dir, 'sdk-none.bin.ferry-part'))).toBe(false);
+      expect(await readdir(w.dir)).not.toContain(expect.stringMatching(/^sdk-none\.bin/));
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('refuses a file of an end-to-end folder (FERRY_ERR_UNSUPPORTED, the way to read it) instead of handing out its sealed bytes', async () => {
+    // One user's vaults share one key: the CLI test above may have made it.
+    const keyFile = join(w.dir, 'key');
+    if (!existsSync(keyFile)) ok(await w.ferry(['admin', 'keygen', keyFile]));
+    ok(await w.ferry(['mkdir', '--e2e', '/sdkv', '--e2e-key-file', keyFile]));
+    const src = join(w.dir, 'sdk-secret.txt');
+    await writeFile(src, 'first words');
+    ok(await w.ferry(['put', src, '/sdkv/secret.txt', '--e2e-key-file', keyFile]));
+    await writeFile(src, 'second words');
+    ok(await w.ferry(['put', src, '/sdkv/secret.txt', '--e2e-key-file', keyFile]));
+    const [v] = JSON.parse(ok(await w.ferry(['versions', '/sdkv/secret.txt', '--json', '--e2e-key-file', keyFile])).stdout) as { id: number }[];
+    const c = client();
+    try {
+      let written = 0;
+      const out = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          written += chunk.length;
+          cb();
+        },
+      });
+      const refusal = { code: 'FERRY_ERR_UNSUPPORTED', message: expect.stringContaining(`ferry restore /sdkv/secret.txt --version ${v.id}`) };
+      await expect(c.getVersionStream('/sdkv/secret.txt', v.id, out)).rejects.toMatchObject(refusal);
+      expect(written).toBe(0);
+      const dest = join(w.dir, 'sdk-sealed.txt');
+      await expect(c.getVersionFile('/sdkv/secret.txt', v.id, dest)).rejects.toMatchObject(refusal);
+      expect(await readdir(w.dir)).not.toContain(expect.stringMatching(/^sdk-sealed/));
     } finally {
       await c.close();
     }
@@ -181,7 +232,7 @@ describe('what is checked', () => {
       },
     );
     expect(await readFile(dest, 'utf8')).toBe('before');
-    expect(existsSync(dest + '.ferry-part')).toBe(false);
+    expect(existsSync(`${dest}.v${ids.v1}.ferry-part`)).toBe(false);
   });
 
   it('a body of the right size with one byte changed is FERRY_ERR_HASH_MISMATCH (to stdout: after the bytes went out)', async () => {
@@ -195,7 +246,7 @@ describe('what is checked', () => {
       const r = await w.ferry(['get', '--version', String(ids.v1), '/docs/f.bin', dest], { env: { FERRY_SERVER: url } });
       expect(r.stderr).toContain('FERRY_ERR_HASH_MISMATCH');
       expect(existsSync(dest)).toBe(false);
-      expect(existsSync(dest + '.ferry-part')).toBe(false);
+      expect(existsSync(`${dest}.v${ids.v1}.ferry-part`)).toBe(false);
     });
     await viaProxy(flip, async (url) => {
       const r = await w.ferry(['cat', '--version', String(ids.v1), '/docs/f.bin'], { env: { FERRY_SERVER: url } });

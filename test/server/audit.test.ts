@@ -102,6 +102,49 @@ describe('audit log', () => {
     for (const secret of [login.token, session.refreshToken!, 'amy-password-1', 'share-password', sh.url.split('/s/')[1]]) expect(text.includes(secret)).toBe(false);
   });
 
+  it("records refused drop-box uploads under the link's owner: over the byte cap, a wrong password, a quota, an expired link; no secret in them", async () => {
+    const t0 = clock;
+    await addUser(t, 'dora', { quotaBytes: 3000 });
+    const dora = (await tokenFor(t, 'dora')).token;
+    expect((await t.api('/api/v1/mkdir/drop', { method: 'POST', token: dora })).status).toBe(201);
+    const password = 'drop-box secret 4711';
+    const capped = await share(t, dora, { path: '/drop', kind: 'upload', maxBytes: 1000, password });
+    const basic = (pw: string) => ({ authorization: 'Basic ' + Buffer.from(':' + pw).toString('base64') });
+    // Past the byte cap, by a PUT and by the drop-box page's upload session.
+    expect((await fetch(`${capped.url}/big.bin`, { method: 'PUT', body: randomBytes(2000), headers: basic(password) })).status).toBe(413);
+    expect((await fetch(`${capped.url}/x.bin`, { method: 'PUT', body: 'x', headers: basic('not the password') })).status).toBe(401);
+    const unlock = await fetch(`${capped.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password }) });
+    const visitor = ((await unlock.json()) as { token: string }).token;
+    const session = await fetch(`${t.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${visitor}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/page.bin', size: 5000 }) });
+    expect(session.status).toBe(413);
+    // The owner's quota, through a link without a cap.
+    const open = await share(t, dora, { path: '/drop', kind: 'upload', expiresInSeconds: 60 });
+    expect((await fetch(`${open.url}/huge.bin`, { method: 'PUT', body: randomBytes(5000) })).status).toBe(413);
+    // The same links once expired (the page's token too).
+    const expiring = await share(t, dora, { path: '/drop', kind: 'upload', expiresInSeconds: 60, password });
+    const late = ((await (await fetch(`${expiring.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password }) })).json()) as { token: string }).token;
+    clock += 120_000;
+    expect((await fetch(`${open.url}/late.bin`, { method: 'PUT', body: 'late' })).status).toBe(410);
+    const lateSession = await fetch(`${t.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${late}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/late.bin', size: 4 }) });
+    expect(lateSession.status).toBe(410);
+    const refused = (await auditEvents(t, `event=share.upload-refused&since=${t0}`)).reverse();
+    expect(refused.map((e) => [e.target, e.details?.code, e.details?.status])).toEqual([
+      [capped.id, 'FERRY_ERR_LINK_BYTES_EXCEEDED', 413],
+      [capped.id, 'FERRY_ERR_AUTH_INVALID', 401],
+      [capped.id, 'FERRY_ERR_LINK_BYTES_EXCEEDED', 413],
+      [open.id, 'FERRY_ERR_QUOTA_EXCEEDED', 413],
+      [open.id, 'FERRY_ERR_GONE', 410],
+      [expiring.id, 'FERRY_ERR_GONE', 410],
+    ]);
+    for (const e of refused) {
+      expect(e).toMatchObject({ ok: false, user: 'dora', front: 'share', details: { path: '/drop' } });
+      expect(typeof e.details?.reason).toBe('string');
+    }
+    const text = JSON.stringify(refused);
+    for (const secret of [password, 'not the password', visitor, late, ...[capped, open, expiring].map((l) => l.url.split('/').pop()!)]) expect(text).not.toContain(secret);
+    expect(await t.api('/api/v1/list/drop', { token: dora }).then(async (r) => ((await r.json()) as { entries: unknown[] }).entries)).toEqual([]);
+  });
+
   it('filters by time, user and event, newest first, in pages', async () => {
     const t0 = clock;
     clock += 1000;

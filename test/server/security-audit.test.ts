@@ -136,6 +136,82 @@ describe('drop boxes', () => {
   }, 120_000);
 });
 
+/**
+ * A token limited to `/inbox` guesses a file its user keeps outside it: before the fix every
+ * chunk the user held anywhere came back as not missing, and the commit went through without
+ * a byte sent. Chunks of a file inside the prefix that the token may read still count.
+ */
+async function scopedTokenGuessesHomeFile(srv: TestServer, user: string, fullToken: string): Promise<void> {
+  const secret = randomBytes(200_000);
+  expect((await uploadBuffer(srv, '/private/diary.bin', secret, 64 * 1024, { token: fullToken })).status).toBe(200);
+  const kept = randomBytes(150_000);
+  expect((await uploadBuffer(srv, '/inbox/kept.bin', kept, 64 * 1024, { token: fullToken })).status).toBe(200);
+  const narrow = (await tokenFor(srv, user, { pathPrefix: '/inbox' })).token;
+  const writeOnly = (await tokenFor(srv, user, { pathPrefix: '/inbox', scopes: ['write'] })).token;
+  const { refs, parts } = pieces(secret, 64 * 1024);
+  const spec = (path: string, of = refs) => ({ path, size: of.reduce((a, r) => a + r.size, 0), hash: fileHashOf(of), chunks: of });
+  const create = async (json: unknown, tok: string) => {
+    const res = await srv.api('/api/v1/uploads', { method: 'POST', json, token: tok });
+    expect(res.status).toBe(201);
+    return (await res.json()) as { id: string; missing: string[] };
+  };
+  const all = refs.map((r) => r.hash).sort();
+  // The guess: every chunk is asked for, as for bytes nobody has, and naming them makes no file.
+  const first = await create(spec('/inbox/guess.bin'), narrow);
+  expect(first.missing.sort()).toEqual(all);
+  expect(((await (await srv.api(`/api/v1/uploads/${first.id}`, { token: narrow })).json()) as { missing: string[] }).missing.sort()).toEqual(all);
+  const early = await srv.api(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {}, token: narrow });
+  expect(early.status).toBe(409);
+  expect(((await early.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UPLOAD_INCOMPLETE');
+  // The same through a manifest appended to an open session, and a chunk PUT is "new".
+  const open = await create({ path: '/inbox/stream.bin' }, narrow);
+  const appended = await srv.api(`/api/v1/uploads/${open.id}/chunks`, { method: 'POST', json: { chunks: refs }, token: narrow });
+  expect(((await appended.json()) as { missing: string[] }).missing.sort()).toEqual(all);
+  const put = await srv.api(`/api/v1/uploads/${first.id}/chunks/${refs[0].hash}`, { method: 'PUT', body: parts[0], headers: { 'content-type': 'application/octet-stream' }, token: narrow });
+  expect(((await put.json()) as { stored: boolean }).stored).toBe(true);
+  // A session of the user's full token that holds those chunks does not exist for the narrow one.
+  const full = await create(spec('/inbox/full.bin'), fullToken);
+  expect(full.missing).toEqual([]);
+  const peek = await srv.api(`/api/v1/uploads/${full.id}`, { token: narrow });
+  expect(peek.status).toBe(404);
+  // Replacing a file inside the prefix that the token may read sends only what changed...
+  const kp = pieces(kept, 64 * 1024);
+  const edited = [...kp.refs.slice(0, 2), ...pieces(randomBytes(1000), 1000).refs];
+  const edit = await create(spec('/inbox/kept.bin', edited), narrow);
+  expect(edit.missing).toEqual([edited[2].hash]);
+  // ...and the chunks of a file it may not read count for nothing.
+  expect((await create(spec('/inbox/kept.bin', edited), writeOnly)).missing.sort()).toEqual(edited.map((r) => r.hash).sort());
+  // Once the narrow token's session sends every chunk and commits, they are the user's too.
+  for (let i = 1; i < parts.length; i++) expect((await srv.api(`/api/v1/uploads/${first.id}/chunks/${refs[i].hash}`, { method: 'PUT', body: parts[i], headers: { 'content-type': 'application/octet-stream' }, token: narrow })).status).toBe(200);
+  expect((await srv.api(`/api/v1/uploads/${first.id}/commit`, { method: 'POST', json: {}, token: narrow })).status).toBe(200);
+  const proofs = srv.server.ctx.meta.db.selectFrom('chunk_owners').select('user_id').where('user_id', '=', `upload:${first.id}`);
+  expect(await proofs.execute()).toEqual([]);
+  expect((await create(spec('/again.bin'), fullToken)).missing).toEqual([]);
+  // Bytes only the narrow token ever sent count as its user's once committed.
+  const fresh = randomBytes(100_000);
+  expect((await uploadBuffer(srv, '/inbox/fresh.bin', fresh, 64 * 1024, { token: narrow })).status).toBe(200);
+  expect((await create(spec('/fresh-again.bin', pieces(fresh, 64 * 1024).refs), fullToken)).missing).toEqual([]);
+}
+
+describe('path-limited tokens', () => {
+  it("dedup answers and commits count only the session's own chunks and those of files the token may read", async () => {
+    await addUser(t, 'nora');
+    await scopedTokenGuessesHomeFile(t, 'nora', (await tokenFor(t, 'nora')).token);
+  });
+
+  it('the same on PostgreSQL', async () => {
+    const pg = await startPostgres();
+    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      await addUser(srv, 'pam');
+      await scopedTokenGuessesHomeFile(srv, 'pam', (await tokenFor(srv, 'pam')).token);
+    } finally {
+      await srv.close();
+      await pg.stop();
+    }
+  }, 120_000);
+});
+
 describe('version ids', () => {
   it('takes only plain whole numbers: 0x.., 1e0, spaces and signs are a 400, not another version', async () => {
     for (const body of ['one', 'two', 'three']) {

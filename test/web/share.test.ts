@@ -169,6 +169,31 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it('a drop box with a byte cap shows what is left of it, and again after each file', async () => {
+    const s = await share(t, token, { path: '/inbox', kind: 'upload', maxBytes: 3_000_000 });
+    const first = join(dir.path, 'capped-1.bin');
+    const second = join(dir.path, 'capped-2.bin');
+    await writeRandomFile(first, 1_000_000);
+    await writeRandomFile(second, 500_000);
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: inbox' }).waitFor();
+    const limits = page.getByTestId('drop-limits');
+    await expect.poll(() => limits.textContent()).toBe('2.9 MiB left of 2.9 MiB');
+    await page.getByTestId('drop-files').setInputFiles(first);
+    await page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => limits.textContent()).toBe('1.9 MiB left of 2.9 MiB');
+    await page.getByTestId('drop-files').setInputFiles(second);
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(2);
+    await expect.poll(() => limits.textContent()).toBe('1.4 MiB left of 2.9 MiB');
+    // What the owner's listing says the link received.
+    const info = (await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; bytesReceived: number }[];
+    expect(info.find((x) => x.id === s.id)?.bytesReceived).toBe(1_500_000);
+    await expectAccessible(page, 'capped drop box page');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a used-up link and an expired link show the 410 page', async () => {
     const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
     expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
-import { IsADirectoryError, UnsupportedError, UsageError } from '../../core/errors.js';
-import { isE2eName } from '../../core/e2e-layout.js';
-import { baseName } from '../../core/path.js';
-import type { FerryClient } from '../../client/client.js';
+import { IsADirectoryError, UsageError } from '../../core/errors.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { positive } from './versions.js';
@@ -11,22 +8,12 @@ import { positive } from './versions.js';
 export const VERSION_HELP = `--version ID reads an old version (an id from ferry versions PATH) without restoring it,
 through GET /api/v1/files/PATH?version=ID. Checked: the byte count equals the version's
 listed size (else FERRY_ERR_SIZE_MISMATCH) and the bytes match its listed file hash (else
-FERRY_ERR_HASH_MISMATCH). ferry get writes DEST.ferry-part and renames it to DEST only once
-both hold; to stdout the check ends after the bytes went out, so a failure is reported
-(message, exit status) once they are written. An id PATH does not have is the server's
+FERRY_ERR_HASH_MISMATCH). ferry get writes DEST.vID.ferry-part and renames it to DEST only
+once both hold (an interrupted plain get's DEST.ferry-part is left to resume from); to
+stdout the check ends after the bytes went out, so a failure is reported (message, exit
+status) once they are written. An id PATH does not have is the server's
 FERRY_ERR_NOT_FOUND. Old versions of files in an end-to-end folder (vault) are not read
 here (FERRY_ERR_UNSUPPORTED): restore one with ferry restore PATH --version ID, then get it.`;
-
-/**
- * Refuses `--version` on an end-to-end encrypted file (in a vault, or named by its stored
- * name): its old versions are sealed bytes this command does not decrypt.
- */
-export async function refuseEncryptedVersion(client: FerryClient, path: string, id: number, signal: AbortSignal): Promise<void> {
-  const { vaultOf } = await import('../../client/e2e/locate.js');
-  if (isE2eName(baseName(path)) || (await vaultOf(client, path, signal))) {
-    throw new UnsupportedError(`${path} is end-to-end encrypted: its old versions are not read by --version; restore it with ferry restore ${path} --version ${id}, then get it`);
-  }
-}
 
 interface CatOpts extends ConnectionOpts {
   version?: number;
@@ -60,7 +47,6 @@ Examples:
         await withServer(loc, opts, (client) =>
           withInterrupt(async (signal) => {
             if (opts.version !== undefined) {
-              await refuseEncryptedVersion(client, loc.path, opts.version, signal);
               return void (await client.getVersionStream(loc.path, opts.version, process.stdout, { signal }));
             }
             const e = await client.stat(loc.path, { signal });

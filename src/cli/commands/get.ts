@@ -10,7 +10,7 @@ import { createProgressBar } from '../progress-bar.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
-import { VERSION_HELP, refuseEncryptedVersion } from './cat.js';
+import { VERSION_HELP } from './cat.js';
 import { positive } from './versions.js';
 
 interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
@@ -21,7 +21,7 @@ interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   version?: number;
 }
 
-/** `get --version ID`: one old version to DEST (through DEST.ferry-part) or to stdout. */
+/** `get --version ID`: one old version to DEST (through DEST.vID.ferry-part) or to stdout. */
 async function getVersion(srcLoc: Location, src: string, destArg: string, id: number, opts: GetOpts): Promise<void> {
   if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
   if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
@@ -30,7 +30,6 @@ async function getVersion(srcLoc: Location, src: string, destArg: string, id: nu
   await reportGot(opts, destArg, bar, () =>
     withServer(srcLoc, opts, (client) =>
       withInterrupt(async (signal) => {
-        await refuseEncryptedVersion(client, srcLoc.path, id, signal);
         const common = { signal, onProgress: bar.onProgress };
         if (destArg === '-') return client.getVersionStream(srcLoc.path, id, process.stdout, common);
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(srcLoc.path)) : destArg;

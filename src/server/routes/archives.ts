@@ -75,7 +75,6 @@ function zipPosted(ctx: ServerContext, request: FastifyRequest, reply: FastifyRe
 async function sendArchive(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, paths: string[], name: unknown) {
   const auth = authOf(request);
   const selection = items(auth, paths);
-  const entries = await zipEntries(ctx, auth, selection);
   const fallback = selection.length === 1 ? `${selection[0].name}.zip` : 'files.zip';
-  return sendZip(ctx, request, reply, entries, archiveName(name, fallback));
+  return sendZip(ctx, request, reply, zipEntries(ctx, auth, selection), archiveName(name, fallback));
 }

@@ -36,7 +36,7 @@ import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
 import type { OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
-import { memberName, sendZip, zipEntries } from '../zip.js';
+import { memberName, sendZip, zipEntries, zipLength } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
 import { capBody, checkLinkBytes, linkBytesLeft } from '../link-bytes.js';
 import { sendFile } from './downloads.js';
@@ -219,10 +219,12 @@ class ShareLinks {
   private async zipFolder(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) {
     const { ctx } = this;
     authorize(s.as, 'list', toUserPath(s.as, server));
-    const entries = await zipEntries(ctx, s.as, [{ server, name: memberName(server, name) }]);
+    const listing = zipEntries(ctx, s.as, [{ server, name: memberName(server, name) }]);
+    // Counted before a use is spent: a folder too large to zip costs none.
+    const length = await zipLength(listing);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');
     await ctx.audit.record(request, { event: 'share.use', ok: true, userId: s.owner.id, userName: s.owner.name, tokenId: `share:${s.row.id}`, target: s.row.id, details: { path: server, zip: true } });
-    return sendZip(ctx, request, reply, entries, `${memberName(server, name)}.zip`);
+    return sendZip(ctx, request, reply, listing, `${memberName(server, name)}.zip`, length);
   }
 
   /** POST /s/:key/unlock: the page's password form. */
@@ -238,7 +240,17 @@ class ShareLinks {
   /** PUT /s/:key/:name: a file into an upload link's folder. */
   async upload(request: FastifyRequest, reply: FastifyReply) {
     const { ctx } = this;
-    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key);
+    const s = await ctx.shareGate.resolve(request, (request.params as { key: string }).key, { upload: true });
+    try {
+      return await this.uploadInto(request, reply, s);
+    } catch (err) {
+      await ctx.shareGate.uploadRefused(request, s.row.id, err);
+      throw err;
+    }
+  }
+
+  private async uploadInto(request: FastifyRequest, reply: FastifyReply, s: OpenShare) {
+    const { ctx } = this;
     await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
     const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));

@@ -38,10 +38,10 @@ import {
   type UploadFileSpec,
   type UploadStatus,
 } from '../../core/protocol.js';
-import { distinctHashes, visitorProver, type UploadInfo } from '../../store/meta-store.js';
+import { distinctHashes, sessionProver, type SelfProvingKind, type UploadInfo } from '../../store/meta-store.js';
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeScope, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
+import { authorize, authorizeScope, can, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
 import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
@@ -127,23 +127,35 @@ export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
 };
 
 /**
- * Whose proofs of possession a chunk sent to session `id` makes and its dedup answers read:
- * the caller's, or for a drop-box visitor the session's own (visitorProver): a visitor sends
- * every chunk, and "already yours" never tells them what the link's owner stores.
+ * The sessions a caller makes prove their own chunks (sessionProver) when the caller may
+ * see only part of the owner's files: a drop-box visitor, a token limited to a path prefix.
+ * "Already yours" then never tells them what the owner stores elsewhere.
  */
-function proverOf(auth: AuthContext, id: string): string {
-  return auth.share ? visitorProver(id) : auth.userId;
+function selfProvingKind(auth: AuthContext): SelfProvingKind | undefined {
+  if (auth.share) return 'visitor';
+  return auth.pathPrefix !== null ? 'scoped' : undefined;
 }
 
-/** Whether the session is the caller's and within their token's reach; anyone else's does not exist. */
-function checkOwner(auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope'>): void {
-  if (up.owner !== auth.userId) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+/** Whose proofs of possession a chunk sent to session `id` makes and its dedup answers read. */
+function proverOf(id: string, up: { owner: string | null; selfProving?: boolean }): string {
+  return up.selfProving ? sessionProver(id) : up.owner!;
+}
+
+/**
+ * Whether the session is the caller's and within their token's reach; anyone else's does
+ * not exist. Nor does a session of the owner's that counts the owner's chunks, to a caller
+ * whose sessions prove their own (its dedup answers would tell what the owner stores).
+ */
+function checkOwner(auth: AuthContext, id: string, up: Pick<UploadInfo, 'owner' | 'scope' | 'selfProving'>): void {
+  const gone = () => new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+  if (up.owner !== auth.userId) throw gone();
   // A token limited to a path prefix only touches sessions that write inside it (the
   // commit re-checks every file; this keeps the rest of the session out of its reach too).
   if (auth.pathPrefix !== null && up.scope !== null) {
     const scope = isWithin(up.scope, auth.home) ? toUserPath(auth, up.scope) : null;
     if (scope === null || !withinPrefix(auth, scope)) throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
   }
+  if (selfProvingKind(auth) !== undefined && !up.selfProving) throw gone();
 }
 
 /** The caller's own live session, touched unless told not to. */
@@ -154,12 +166,30 @@ async function ownUpload(ctx: ServerContext, auth: AuthContext, id: string, touc
   return up;
 }
 
-/** The same for the pack route, not touched (no file rows read); returns the session's expiry. */
-async function ownUploadLight(ctx: ServerContext, auth: AuthContext, id: string): Promise<number> {
+/** The same for the pack route, not touched (no file rows read). */
+async function ownUploadLight(ctx: ServerContext, auth: AuthContext, id: string): Promise<{ owner: string | null; selfProving: boolean; expiresAt: number }> {
   authorizeScope(auth, 'write');
   const up = await ctx.meta.uploadOwner(id);
   checkOwner(auth, id, up);
-  return up.expiresAt;
+  return up;
+}
+
+/**
+ * For a self-proving session: the chunks of the files it replaces, where the caller may read
+ * them, count as proven by the session (an edited file still sends only its changed chunks).
+ * The caller could download those chunks anyway; the same statements run whatever the owner
+ * stores elsewhere, so the answer depends only on files the caller may read.
+ */
+async function grantReadable(ctx: ServerContext, auth: AuthContext, id: string, paths: readonly string[], hashes: readonly string[]): Promise<void> {
+  const readable = paths.filter((p) => can(auth, 'read', toUserPath(auth, p)));
+  if (readable.length === 0 || hashes.length === 0) return;
+  const manifests = new Set<string>();
+  for (const e of (await ctx.meta.statMany(readable)).values()) if (e.type === 'file' && e.hash) manifests.add(e.hash);
+  if (manifests.size === 0) return;
+  const wanted = new Set(hashes);
+  const given = new Set<string>();
+  for (const list of (await ctx.meta.manifestChunkLists([...manifests])).values()) for (const c of list) if (wanted.has(c.hash)) given.add(c.hash);
+  if (given.size > 0) await ctx.meta.addChunkOwners(sessionProver(id), [...given]);
 }
 
 async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
@@ -200,11 +230,13 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
   // A drop box never replaces a file, and takes no more than its byte cap (early refusal of sizes given now; the commit counts).
   const visitor = auth.share !== undefined;
   if (visitor) await checkVisitorBytes(ctx, auth.share!.id, files);
-  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || visitor, ttlMs: ttl, visitor }, { check: ctx.quota.createCheck(auth, files) });
+  const selfProving = selfProvingKind(auth);
+  const up = await meta.createUpload({ owner: auth.userId, files, noOverwrite: body.noOverwrite === true || visitor, ttlMs: ttl, ...(selfProving ? { selfProving } : {}) }, { check: ctx.quota.createCheck(auth, files) });
   const all = files.flatMap((f) => f.chunks ?? []);
+  if (up.selfProving) await grantReadable(ctx, auth, up.id, files.map((f) => f.path), all.map((c) => c.hash));
   // Chunks whose PUT was answered but that are not yet durable count as sent (grouped durability).
   await ctx.chunks.flushChunks(all.map((c) => c.hash));
-  const present = await meta.ownedChunks(proverOf(auth, up.id), all.map((c) => c.hash));
+  const present = await meta.ownedChunks(proverOf(up.id, up), all.map((c) => c.hash));
   const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: distinctHashes(all).filter((h) => !present.has(h)), sealed: up.sealed };
   return reply.status(201).send(status);
 }
@@ -226,7 +258,7 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const id = params.id;
   // Not touched yet: only an append that is taken keeps the session alive.
-  await ownUpload(ctx, auth, id, false);
+  const up = await ownUpload(ctx, auth, id, false);
   const body = asObject(request.body);
   const file = optionalInt(body.file, 'file') ?? 0;
   const added = validateChunkList(body.chunks, limits.maxChunkSize);
@@ -244,6 +276,7 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
       throw err;
     }
   }
+  if (up.selfProving && target !== undefined) await grantReadable(ctx, auth, id, [target.path], list.map((c) => c.hash));
   await ctx.chunks.flushChunks(list.map((c) => c.hash));
   const missing = await meta.appendEntries(id, file, list, ttl);
   const res: AppendChunksResponse = { missing };
@@ -300,7 +333,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   let stored: boolean;
   try {
     const options = {
-      owner: proverOf(auth, params.id),
+      owner: proverOf(params.id, up),
       path,
       defer: true,
       ...(encoding ? { encoding } : {}),
@@ -327,7 +360,7 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
   const params = request.params as IdParams;
   const id = params.id;
   const auth = authOf(request);
-  const expiresAt = await ownUploadLight(ctx, auth, id);
+  const { expiresAt, ...up } = await ownUploadLight(ctx, auth, id);
   const declared = Number(request.headers['content-length'] ?? 0);
   if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a pack may be at most ${limits.maxPackBytes} bytes`);
   const encoding = bodyEncoding(request) as 'zstd' | undefined;
@@ -348,7 +381,7 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
         throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
     },
-    { owner: proverOf(auth, id), path, ...(encoding ? { encoding } : {}) },
+    { owner: proverOf(id, up), path, ...(encoding ? { encoding } : {}) },
   );
   await meta.extendUpload(id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);

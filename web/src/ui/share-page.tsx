@@ -22,6 +22,9 @@ interface LinkFacts {
   uses: number;
   expiresAt: number | null;
   hasPassword: boolean;
+  /** A drop box's byte cap and what is left of it (only when it has one). */
+  maxBytes?: number;
+  bytesLeft?: number;
 }
 type ShareView =
   | (LinkFacts & { kind: 'file'; fileName: string; size: number; mtime: number; preview: PreviewKind })
@@ -43,9 +46,14 @@ export function SharePage() {
   const [token, setToken] = useState<string>();
   const [reload, setReload] = useState(0);
 
+  const ask = () => anon.http.json<ShareView>({ method: 'GET', path: path.replace(/\/+$/, '') || path, query: { format: 'json' }, auth: false, retry: 'never' });
+  // After a file went into a drop box: what the link has left (uses, bytes), kept as it was
+  // if the link cannot be read now (used up by that file: the page stays on what was sent).
+  const refreshFacts = () => void ask().then(setView, () => undefined);
+
   useEffect(() => {
     setError(undefined);
-    anon.http.json<ShareView>({ method: 'GET', path: path.replace(/\/+$/, '') || path, query: { format: 'json' }, auth: false, retry: 'never' }).then(
+    ask().then(
       (v) => {
         setNeedsPassword(false);
         setView(v);
@@ -70,7 +78,7 @@ export function SharePage() {
   else if (view.kind === 'file' && fragmentKey()) body = <EncryptedFileShare view={view} shareKey={key} fileKey={fragmentKey()!} />;
   else if (view.kind === 'file') body = <FileShare view={view} shareKey={key} />;
   else if (view.kind === 'folder') body = <FolderShare view={view} shareKey={key} />;
-  else body = token ? <DropBox view={view} shareKey={key} token={token} /> : <p>Opening the drop box…</p>;
+  else body = token ? <DropBox view={view} shareKey={key} token={token} onReceived={refreshFacts} /> : <p>Opening the drop box…</p>;
   return (
     <>
       <header class="top">
@@ -128,6 +136,7 @@ function limits(v: LinkFacts): string {
   const parts: string[] = [];
   if (v.expiresAt !== null) parts.push(`expires ${formatDate(v.expiresAt)}`);
   if (v.maxUses !== null) parts.push(`${Math.max(0, v.maxUses - v.uses)} of ${v.maxUses} uses left`);
+  if (v.maxBytes !== undefined && v.bytesLeft !== undefined) parts.push(`${formatSize(v.bytesLeft)} left of ${formatSize(v.maxBytes)}`);
   return parts.join(' · ');
 }
 
@@ -274,11 +283,11 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
   );
 }
 
-function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey: string; token: string }) {
+function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey: string; token: string; onReceived: () => void }) {
   const { view } = props;
   const uploads = useMemo(() => {
     const api = makeApi({ authorization: () => `Bearer ${props.token}` });
-    const m = new UploadManager(api, `share:${props.shareKey}`, { dropBox: true });
+    const m = new UploadManager(api, `share:${props.shareKey}`, { dropBox: true, onDone: () => props.onReceived() });
     void m.restore();
     return m;
   }, [props.token]);
@@ -287,7 +296,11 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
   return (
     <section aria-labelledby="drop-h">
       <h1 id="drop-h">Send files: {view.name}</h1>
-      {limits(view) && <p class="meta">{limits(view)}</p>}
+      {limits(view) && (
+        <p class="meta" data-testid="drop-limits">
+          {limits(view)}
+        </p>
+      )}
       <div
         class={`dropzone ${dragging ? 'dragging' : ''}`}
         onDragOver={(e) => {
