@@ -59,5 +59,36 @@ export function describeLeftoverSweeping(name: string, make: () => Promise<Lefto
         await h.cleanup();
       }
     });
+
+    it('never removes the temporary file of a write in progress, whatever the cutoff (gc --grace 0s during uploads)', async () => {
+      const h = await make();
+      try {
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let started!: () => void;
+        const begun = new Promise<void>((r) => (started = r));
+        async function* body(): AsyncIterable<Uint8Array> {
+          yield Buffer.alloc(1000, 7);
+          started();
+          await held;
+          yield Buffer.alloc(500, 8);
+        }
+        const writing = h.backend.write('slow/object', body());
+        await begun;
+        // The first piece is on its way: wait until the temporary file is there.
+        for (let i = 0; i < 200 && !(await filesBelow(h.rootDir)).some((f) => path.basename(f).startsWith(TEMP_PREFIX)); i++) await new Promise((r) => setTimeout(r, 10));
+        expect((await filesBelow(h.rootDir)).filter((f) => path.basename(f).startsWith(TEMP_PREFIX))).toHaveLength(1);
+        const sweeper = h.backend as StorageBackend & LeftoverSweeper;
+        expect(await sweeper.sweepLeftovers(Date.now() + 60_000)).toEqual({ count: 0, bytes: 0 });
+        release();
+        expect((await writing).size).toBe(1500);
+        const back: Buffer[] = [];
+        for await (const piece of await h.backend.read('slow/object')) back.push(piece as Buffer);
+        expect(Buffer.concat(back).equals(Buffer.concat([Buffer.alloc(1000, 7), Buffer.alloc(500, 8)]))).toBe(true);
+        expect(await filesBelow(h.rootDir)).toEqual([path.join('slow', 'object')]);
+      } finally {
+        await h.cleanup();
+      }
+    });
   });
 }

@@ -67,6 +67,7 @@ import type {
 } from '../../core/storage.js';
 import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, hashByReading } from '../shared.js';
 import { TEMP_PREFIX } from '../local/index.js';
+import { beginTemp, endTemp, isTempInProgress } from '../local/writes-in-progress.js';
 import { checkHostKey, fingerprintOf, knownHostsName, readKnownHosts } from './known-hosts.js';
 import { PipelinedReadStream, pipelinedWrite, type PipelineOptions } from './sftp-transfer.js';
 
@@ -147,6 +148,13 @@ function ancestorsOf(key: string): string[] {
   const out: string[] = [];
   for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) out.push(key.slice(0, i));
   return out;
+}
+
+/** A temporary file's name, marked as in progress (local/writes-in-progress.ts) until its write ends. */
+function tempName(): string {
+  const name = TEMP_PREFIX + randomBytes(9).toString('hex');
+  beginTemp(name);
+  return name;
 }
 
 const parentOf = (key: string): string => (key.includes('/') ? key.slice(0, key.lastIndexOf('/')) : '');
@@ -531,13 +539,13 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
     const { signal } = options;
     let s: Session;
     let handle: Buffer;
-    let temp: string;
+    let temp = '';
     try {
       s = await this.#session();
       const target = await this.#lstat(s, k);
       if (target !== undefined && isDir(target)) throw new IsADirectoryError(`${k}: is a directory`);
       const parent = parentOf(k);
-      temp = path.posix.join(this.#path(s, parent), TEMP_PREFIX + randomBytes(9).toString('hex'));
+      temp = path.posix.join(this.#path(s, parent), tempName());
       const s0 = s;
       const tempPath = temp;
       const open = () => call<Buffer>((cb) => s0.sftp.open(tempPath, 'w', cb));
@@ -547,6 +555,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
         return open().catch((again: unknown) => Promise.reject(fromSftpError(again, k)));
       });
     } catch (err) {
+      endTemp(path.posix.basename(temp));
       discardBody(body);
       throw fromSftpError(err, k);
     }
@@ -572,6 +581,8 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       if (open) await call((cb) => s.sftp.close(handle, cb)).catch(() => {});
       await call((cb) => s.sftp.unlink(temp, cb)).catch(() => {});
       throw fromSftpError(err, k);
+    } finally {
+      endTemp(path.posix.basename(temp));
     }
   }
 
@@ -640,7 +651,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       return info;
     }
     const parent = parentOf(dst);
-    const temp = path.posix.join(this.#path(s, parent), TEMP_PREFIX + randomBytes(9).toString('hex'));
+    const temp = path.posix.join(this.#path(s, parent), tempName());
     let output: Buffer | undefined;
     try {
       const target = await this.#lstat(s, dst);
@@ -660,6 +671,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       await call((cb) => s.sftp.unlink(temp, cb)).catch(() => {});
       throw fromSftpError(err, `copy ${src} to ${dst}`);
     } finally {
+      endTemp(path.posix.basename(temp));
       await call((cb) => s.sftp.close(input, cb)).catch(() => {});
     }
   }
@@ -710,7 +722,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
     return collectRange(this, key, offset, length, options.signal);
   }
 
-  /** READDIR of the tree (links not followed), REMOVE of `.ferry-tmp-*` files last modified before `before` (LeftoverSweeper). */
+  /** READDIR of the tree (links not followed), REMOVE of `.ferry-tmp-*` files last modified before `before` (LeftoverSweeper), except this process's writes in progress. */
   async sweepLeftovers(before: number, options: OpOptions = {}): Promise<SweptLeftovers> {
     const s = await this.#session();
     const swept: SweptLeftovers = { count: 0, bytes: 0 };
@@ -729,7 +741,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
         if (filename === '.' || filename === '..') continue;
         const full = path.posix.join(dir, filename);
         if (isDir(attrs)) pending.push(full);
-        else if (isFile(attrs) && filename.startsWith(TEMP_PREFIX) && attrs.mtime * 1000 < before) {
+        else if (isFile(attrs) && filename.startsWith(TEMP_PREFIX) && attrs.mtime * 1000 < before && !isTempInProgress(filename)) {
           try {
             await call((cb) => s.sftp.unlink(full, cb));
             swept.count++;
