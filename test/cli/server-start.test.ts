@@ -3,16 +3,22 @@
  * start-up: the OpenAPI document's generator (@fastify/swagger, yaml), the WebDAV handlers
  * and their XML parser, zip archives (yazl), multipart forms (busboy), Fastify's default
  * schema compilers (@fastify/ajv-compiler, fast-json-stringify) and ajv itself, the PostgreSQL
- * driver, the AWS SDK, the SFTP front (ssh2). Then each lazily loaded door answers correctly on its first use, also when
- * its first requests arrive together, and its modules are then loaded. Loaded modules are
+ * driver, the AWS SDK, the SFTP front (ssh2), and without TLS Node's TLS, HTTPS and HTTP/2
+ * modules. Then each lazily loaded door answers correctly on its first use, also when
+ * its first requests arrive together, and its modules are then loaded; a TLS server loads
+ * and serves HTTP/2 and HTTP/1.1. V8's young generation is not grown during the start, and
+ * grows again once the server listens. Loaded modules are
  * recorded by a preload hook (ES modules and CommonJS); bundle files are mapped back to the
  * modules they hold by dist/bundle/chunks.json (written by scripts/bundle.mjs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hits, modulesOf } from '../helpers/bundle-modules.js';
@@ -30,6 +36,8 @@ const LAZY: Record<string, string[]> = {
 /** Not loaded at start-up: ajv is loaded by the first request that has a schema to check. */
 const NOT_AT_START = ['node_modules/ajv/'];
 /** Never loaded by a default start, nor by the requests below. */
+/** Node's TLS stack: required by Fastify and prom-client at their top, loaded by a TLS server only (scripts/bundle.mjs). */
+const TLS_BUILTINS = ['builtin:tls', 'builtin:_tls_wrap', 'builtin:https', 'builtin:http2'];
 const NEVER = ['node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
 
 
@@ -44,13 +52,15 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function start(): Promise<Started> {
+/** `ferry serve` on a new data directory with `args`; stop() returns what the process loaded (record-loads.mjs). */
+async function start(args: string[] = [], preload?: { file: string; env: NodeJS.ProcessEnv }): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-start-'));
   dirs.push(dir);
   const record = join(dir, 'loaded.txt');
-  const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN, RECORD_LOADS_TO: record };
+  const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN, RECORD_LOADS_TO: record, ...preload?.env };
   for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
-  const child = spawn(process.execPath, ['--import', join(root, 'test/helpers/record-loads.mjs'), join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data')], {
+  const preloads = ['--import', join(root, 'test/helpers/record-loads.mjs'), ...(preload ? ['--import', preload.file] : [])];
+  const child = spawn(process.execPath, [...preloads, join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data'), ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -83,10 +93,68 @@ describe('ferry serve start-up (bundle)', () => {
     const s = await start();
     const health = await fetch(`${s.url}/healthz`);
     expect(health.status).toBe(200);
-    const modules = modulesOf(await s.stop());
+    const loaded = await s.stop();
+    const modules = modulesOf(loaded);
     expect(modules).toContain('dist/src/server/app.js'); // the recorder and the chunk map work
     expect(modules.some((m) => m.includes('node_modules/fastify/'))).toBe(true);
     expect(hits(modules, [...Object.values(LAZY).flat(), ...NOT_AT_START, ...NEVER])).toEqual([]);
+    expect(loaded).toContain('builtin:http'); // built-ins are recorded
+    expect(loaded.filter((m) => TLS_BUILTINS.includes(m))).toEqual([]);
+  });
+
+  it('a TLS server loads the TLS stack and answers HTTP/2 and HTTP/1.1 on their first requests', async () => {
+    const s = await start(['--tls-self-signed']);
+    expect(s.url.startsWith('https://')).toBe(true);
+    const { hostname, port } = new URL(s.url);
+    const h1 = await new Promise<{ status: number; alpn: string | false }>((resolve, reject) => {
+      const req = httpsRequest({ host: hostname, port, path: '/healthz', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, alpn: (res.socket as TLSSocket).alpnProtocol });
+      });
+      req.on('error', reject).end();
+    });
+    expect(h1).toEqual({ status: 200, alpn: 'http/1.1' });
+    const session = http2Connect(s.url, { rejectUnauthorized: false });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': '/healthz' });
+        stream.on('response', (headers) => resolve(Number(headers[':status']))).on('error', reject).resume();
+      });
+      expect(status).toBe(200);
+      expect(session.alpnProtocol).toBe('h2');
+    } finally {
+      session.close();
+    }
+    const loaded = await s.stop();
+    // Ferry's HTTPS is Fastify's HTTP/2 server with HTTP/1.1 allowed: node:https is not needed.
+    expect(loaded.filter((m) => TLS_BUILTINS.includes(m)).sort()).toEqual(['builtin:_tls_wrap', 'builtin:http2', 'builtin:tls']);
+  });
+
+  it('does not grow the young generation while starting, and grows it for uploads once listening', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ferry-heap-spaces-')), 'spaces.txt');
+    dirs.push(dirname(file));
+    const s = await start([], { file: join(root, 'test/helpers/heap-spaces.mjs'), env: { HEAP_SPACES_TO: file } });
+    const sizes = async (): Promise<{ atStart: number; now: number }> => {
+      const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+      s.child.kill('SIGUSR2');
+      for (;;) {
+        const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+        if (lines.length > before) return JSON.parse(lines.at(-1)!) as { atStart: number; now: number };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    // At most V8's two initial semi-spaces (it reports one at the very start); 16 MB before this was held.
+    const ready = await sizes();
+    expect(ready.atStart).toBeGreaterThan(0);
+    expect(ready.now).toBeLessThanOrEqual(2 * ready.atStart);
+    const body = Buffer.alloc(50 << 20, 7);
+    for (const name of ['a', 'b']) {
+      const put = await fetch(`${s.url}/api/v1/files/young/${name}.bin`, { method: 'PUT', headers: auth, body });
+      expect(put.status).toBe(201);
+    }
+    // V8's own growth is back: uploads grew it (to 8 MB here).
+    expect((await sizes()).now).toBeGreaterThan(ready.now);
+    await s.stop();
   });
 
   it('serves each lazy door right on its first use, concurrent first requests included', async () => {
