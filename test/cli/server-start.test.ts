@@ -106,8 +106,8 @@ describe('ferry serve start-up (bundle)', () => {
     const s = await start(['--tls-self-signed']);
     expect(s.url.startsWith('https://')).toBe(true);
     const { hostname, port } = new URL(s.url);
-    const h1 = await new Promise<{ status: number; alpn: string | false }>((resolve, reject) => {
-      const req = httpsRequest({ host: hostname, port, path: '/healthz', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+    const h1 = await new Promise<{ status: number; alpn: string | false | null }>((resolve, reject) => {
+      const req = httpsRequest({ host: hostname, port: Number(port), path: '/healthz', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, (res) => {
         res.resume();
         resolve({ status: res.statusCode ?? 0, alpn: (res.socket as TLSSocket).alpnProtocol });
       });
