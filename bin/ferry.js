@@ -6,15 +6,6 @@
 // when first used, so this must run before any import does I/O.
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-// `ferry serve`: V8's young generation is not grown while the server loads and starts (it
-// would double to 8 MB semi-spaces, mostly empty once ready); the server sets V8's factor
-// back once it listens (src/cli/commands/serve.ts, V8_SEMI_SPACE_GROWTH). Set here, before
-// the CLI's own modules load: their loading alone grew it once.
-if (process.argv.slice(2).find((a) => a !== '--debug') === 'serve') {
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--semi-space-growth-factor=1');
-}
-
 // dist/bundle is the compiled CLI bundled by scripts/bundle.mjs (faster start, less memory);
 // dist/src is the same code unbundled, used when the bundle was not built.
 import { existsSync } from 'node:fs';

@@ -93,7 +93,6 @@ Examples:
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const { startServer } = await import('../../server/app.js');
       const server = await startServer(config);
-      setFlagsFromString(`--semi-space-growth-factor=${V8_SEMI_SPACE_GROWTH}`);
       if (heapGrowth > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
@@ -110,6 +109,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
+      settleHeapAfterStart(server.app.log);
       if (server.tls) {
         const trust = server.tls.caFile
           ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
@@ -174,17 +174,35 @@ Examples:
 export { parseAddr } from '../../server/settings.js';
 
 /**
- * V8's young generation while the server starts: bin/ferry.js holds it at its initial 1 MB
- * semi-spaces for `ferry serve` (a growth factor of 1), and V8's own factor (2, its
- * default) applies from the moment the server listens. Loading and starting the server keeps
- * most of what it allocates, and V8 answers a scavenge that keeps much by doubling the young
- * generation: it had reached 8 MB semi-spaces (~6 MB more RSS, 0.1 MB of it in use) by the
- * ready line, which V8 gives back only some seconds into idling. Held, the start promotes a
- * little more to the old generation; the first transfers grow it as on a server that has
- * idled (with the heap growth below, no more full collections: test/cli/server-heap.test.ts).
- * The flag is read at each scavenge.
+ * Once the server listens and has printed its ready line: one full collection that sizes
+ * V8's heap for an idle program, as V8's memory reducer does by itself some seconds into
+ * idling (its young generation back to its initial 1 MB semi-spaces, the old generation
+ * compacted and its free pages released). Starting grows the young generation to 8 MB
+ * semi-spaces (0.1 MB of them in use once ready), and a server would otherwise hold the
+ * memory of its start for its first ~10 s; this is V8's LowMemoryNotification, reached
+ * through an in-process inspector session (no port; HeapProfiler.collectGarbage). It runs
+ * after the heap growth above is set, so the old generation's next limit is computed with
+ * it. A Node built without the inspector skips it (the reducer still comes, later).
  */
-const V8_SEMI_SPACE_GROWTH = 2;
+export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }): void {
+  setTimeout(() => {
+    const before = process.memoryUsage().rss;
+    import('node:inspector')
+      .then(({ Session }) => {
+        const session = new Session();
+        session.connect();
+        session.post('HeapProfiler.collectGarbage', (err) => {
+          // Not from within this callback: that left Node 20's event loop stuck (no request answered).
+          setImmediate(() => session.disconnect());
+          log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
+        });
+      })
+      .catch((err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'));
+  }, SETTLE_AFTER_READY_MS).unref();
+}
+
+/** Long enough for the ready line's reader to send its first requests before the collection (~20 ms of the main thread). */
+const SETTLE_AFTER_READY_MS = 100;
 
 /**
  * How far V8 lets the old generation grow past what a mark-compact left alive before the
