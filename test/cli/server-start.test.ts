@@ -3,7 +3,8 @@
  * start-up: the OpenAPI document's generator (@fastify/swagger, yaml), the WebDAV handlers
  * and their XML parser, zip archives (yazl), multipart forms (busboy), Fastify's default
  * schema compilers (@fastify/ajv-compiler, fast-json-stringify) and ajv itself, the PostgreSQL
- * driver, the AWS SDK, the SFTP front (ssh2), and without TLS Node's TLS, HTTPS and HTTP/2
+ * driver, the AWS SDK, the SFTP front (ssh2), the `bindings` package (better-sqlite3's
+ * addon is opened by its path: src/store/meta-store.ts, sqliteAddon), and without TLS Node's TLS, HTTPS and HTTP/2
  * modules. Then each lazily loaded door answers correctly on its first use, also when
  * its first requests arrive together, and its modules are then loaded; a TLS server loads
  * and serves HTTP/2 and HTTP/1.1. Once ready, the server sizes V8's heap for idling, and
@@ -37,7 +38,7 @@ const NOT_AT_START = ['node_modules/ajv/'];
 /** Never loaded by a default start, nor by the requests below. */
 /** Node's TLS stack: required by Fastify and prom-client at their top, loaded by a TLS server only (scripts/bundle.mjs). */
 const TLS_BUILTINS = ['builtin:tls', 'builtin:_tls_wrap', 'builtin:https', 'builtin:http2'];
-const NEVER = ['node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
+const NEVER = ['node_modules/bindings/', 'node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
 
 
 interface Started {
