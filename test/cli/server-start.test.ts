@@ -111,6 +111,7 @@ describe('ferry serve start-up (bundle)', () => {
     expect(hits(modules, [...Object.values(LAZY).flat(), ...NOT_AT_START, ...NEVER])).toEqual([]);
     expect(loaded).toContain('builtin:http'); // built-ins are recorded
     expect(loaded.filter((m) => TLS_BUILTINS.includes(m))).toEqual([]);
+    expect(loaded).not.toContain('builtin:readline'); // the CLI's prompts load it when they ask (src/cli/prompt.ts)
   });
 
   it('a TLS server loads the TLS stack and answers HTTP/2 and HTTP/1.1 on their first requests', async () => {
