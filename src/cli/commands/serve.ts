@@ -7,6 +7,7 @@ import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS,
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { setFlagsFromString } from 'node:v8';
+import type { RunningServer } from '../../server/app.js';
 
 interface ServeOptions {
   config?: string;
@@ -110,16 +111,7 @@ Examples:
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
       settleHeapAfterStart(server.app.log);
-      if (server.tls) {
-        const trust = server.tls.caFile
-          ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
-          : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
-        const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
-        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
-      } else if (!LOOPBACK.test(config.host)) {
-        server.app.log.warn({ host: config.host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
-        process.stderr.write(`\nWARNING: plain HTTP on ${config.host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
-      }
+      announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
         const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
@@ -168,6 +160,20 @@ Examples:
         process.once('SIGTERM', stop);
       });
     });
+}
+
+/** On stderr: the certificate's fingerprint under TLS, a warning for plain HTTP beyond loopback. */
+function announceTransport(server: RunningServer, host: string): void {
+  if (server.tls) {
+    const trust = server.tls.caFile
+      ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
+      : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
+    const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
+    process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
+  } else if (!LOOPBACK.test(host)) {
+    server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
+    process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
+  }
 }
 
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
