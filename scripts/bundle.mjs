@@ -6,6 +6,52 @@
 import { build } from 'esbuild';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
+// Two dependencies require Node's TLS stack at their top though a plain-HTTP server never
+// calls it: Fastify's lib/server.js (node:https and node:http2, used only to create a server
+// with TLS; Ferry's HTTPS is HTTP/2 with HTTP/1.1) and prom-client's index (its Pushgateway,
+// which Ferry does not use, requires node:https). With them come node:tls and OpenSSL's TLS
+// code (in a bare script ~5 ms and ~2 MB of RSS; in the server, which uses crypto anyway,
+// about 0.5 MB of its idle RSS). The bundle gets both files with
+// these required on first use. The build fails if a text is not found (an upgrade changed
+// it), so the bundle never silently keeps the eager require or breaks the lazy one.
+const LAZY_REQUIRES = [
+  {
+    file: /[\\/]node_modules[\\/]fastify[\\/]lib[\\/]server\.js$/,
+    eager: "const https = require('node:https')\nconst http2 = require('node:http2')\n",
+    lazy: [
+      'let httpsModule, http2Module',
+      "const https = { createServer: (...args) => (httpsModule ??= require('node:https')).createServer(...args) }",
+      'const http2 = {',
+      "  createServer: (...args) => (http2Module ??= require('node:http2')).createServer(...args),",
+      "  createSecureServer: (...args) => (http2Module ??= require('node:http2')).createSecureServer(...args)",
+      '}',
+      '',
+    ].join('\n'),
+    // Every use of the two modules in that file must be one the stand-ins provide (or a JSDoc type).
+    uses: (text) => (text.match(/(?<![.\w])(https|http2)\.\w+/g) ?? []).filter((u) => !/\.(createServer|createSecureServer|Http2Server|Http2Session)$/.test(u)),
+  },
+  {
+    file: /[\\/]node_modules[\\/]prom-client[\\/]index\.js$/,
+    eager: "exports.Pushgateway = require('./lib/pushgateway');\n",
+    lazy: "Object.defineProperty(exports, 'Pushgateway', { enumerable: true, get: () => require('./lib/pushgateway') });\n",
+    uses: () => [],
+  },
+];
+const lazyRequires = {
+  name: 'lazy-requires',
+  setup(b) {
+    for (const { file, eager, lazy, uses } of LAZY_REQUIRES) {
+      b.onLoad({ filter: file }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(eager)) throw new Error(`${args.path}: no longer has ${JSON.stringify(eager)}; update LAZY_REQUIRES in scripts/bundle.mjs`);
+        const left = uses(text);
+        if (left.length > 0) throw new Error(`${args.path} uses ${left.join(', ')}, which LAZY_REQUIRES's stand-ins in scripts/bundle.mjs do not provide`);
+        return { contents: text.replace(eager, lazy), loader: 'js' };
+      });
+    }
+  },
+};
+
 rmSync('dist/bundle', { recursive: true, force: true });
 const result = await build({
   entryPoints: {
@@ -24,6 +70,7 @@ const result = await build({
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',
+  plugins: [lazyRequires],
   // Fastify's default schema compilers (ajv, fast-json-stringify) stay out too: the server
   // passes its own (src/server/openapi.ts), so they are never required, and V8 would otherwise
   // parse and hold their ~0.6 MB of source in the server's chunk at every start.

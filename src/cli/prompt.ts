@@ -3,8 +3,14 @@
  * When stdin is not a terminal (scripts, tests, `--password-stdin`), answers are read from
  * it one line each, in order, without any prompt.
  */
-import { createInterface, type Interface } from 'node:readline';
+import { createRequire } from 'node:module';
+import type { Interface, ReadLineOptions } from 'node:readline';
 import { AbortedError, UsageError } from '../core/errors.js';
+
+// node:readline (and the five modules it loads) only when a prompt or a stdin line is asked
+// for: this module is in the CLI's entry, which every command (`ferry serve` too) loads.
+const load = createRequire(import.meta.url);
+const createInterface = (options: ReadLineOptions): Interface => (load('node:readline') as typeof import('node:readline')).createInterface(options);
 
 let lines: { rl: Interface; queue: string[]; waiting: ((line: string | undefined) => void)[]; ended: boolean } | undefined;
 

@@ -23,10 +23,15 @@
  * real seconds on the wire.
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { constants as h2, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { addressKey } from './ip-filter.js';
+
+// HTTP/2 error codes (RFC 9113 §7), as node:http2's constants name them; that module (and TLS
+// with it) is loaded only by a server with TLS, so a plain-HTTP start does not load it for these.
+const NGHTTP2_NO_ERROR = 0x0;
+const NGHTTP2_CANCEL = 0x8;
 
 export interface ConnectionLimits {
   /** Open connections per client address; 0: no limit. */
@@ -224,7 +229,7 @@ export class SlowClientGuard {
     // HTTP/2: a stream whose response is complete is closed with NO_ERROR, which asks the
     // client to stop sending without an error (RFC 9113 §8.1); one cut mid-response, CANCEL.
     const close = (): void => {
-      if (h2req) h2req.stream.close(res.writableFinished ? h2.NGHTTP2_NO_ERROR : h2.NGHTTP2_CANCEL);
+      if (h2req) h2req.stream.close(res.writableFinished ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
       else (req.socket as Socket).destroy();
     };
     if (res.headersSent || res.writableEnded) {

@@ -2,9 +2,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeMetaStore } from '../../test/conformance/meta-store.js';
-import { MetaStore } from './meta-store.js';
+import { describe, expect, it } from 'vitest';
+import { MetaStore, sqliteAddon } from './meta-store.js';
 
 describeMetaStore('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
   return { nodes: 'one', open: (now) => MetaStore.openSqlite(join(dir, 'meta.db'), { now }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+describe('sqliteAddon', () => {
+  it("names better-sqlite3's compiled addon, which loads and opens a database", async () => {
+    const file = sqliteAddon();
+    expect(file).toMatch(/[\\/]better-sqlite3[\\/]build[\\/]Release[\\/]better_sqlite3\.node$/);
+    const { default: SqliteDatabase } = await import('better-sqlite3');
+    const db = new SqliteDatabase(':memory:', { nativeBinding: file });
+    try {
+      expect(db.prepare('select 40 + 2 as n').get()).toEqual({ n: 42 });
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -9,7 +9,10 @@
  * - ./leases.ts: work one node at a time does;
  * - ./auth-store.ts: users, grants, tokens, web sessions (the server holds it beside this).
  */
+import { existsSync } from 'node:fs';
 import { chmod, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import { UnsupportedError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
@@ -105,7 +108,8 @@ export class MetaStore {
   static async openSqlite(file: string, options: { now?: () => number } = {}): Promise<MetaStore> {
     const { default: SqliteDatabase } = await import('better-sqlite3');
     await ownerOnly(file);
-    const sqlite = new SqliteDatabase(file);
+    const nativeBinding = sqliteAddon();
+    const sqlite = new SqliteDatabase(file, nativeBinding === undefined ? {} : { nativeBinding });
     // WAL: readers never wait for the writer. NORMAL: a commit does not fsync the WAL, which
     // matters because better-sqlite3 runs on the event loop: an fsync per chunk PUT stalled
     // the whole server. Transactions whose acknowledgement promises durability run through
@@ -499,3 +503,19 @@ export class MetaStore {
 export function normalizeSpecPath(spec: UploadFileSpec): UploadFileSpec {
   return { ...spec, path: normalizePath(spec.path) };
 }
+
+/**
+ * better-sqlite3's compiled addon, by its path: left to find it, better-sqlite3 asks the
+ * `bindings` package, which reads a stack trace to find the package's directory and probes a
+ * dozen candidate paths (~5 ms of every server start). Its install (prebuild-install or
+ * node-gyp) puts it in build/Release; when it is not there, undefined: the default search.
+ */
+export function sqliteAddon(): string | undefined {
+  try {
+    const file = join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node');
+    return existsSync(file) ? file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+

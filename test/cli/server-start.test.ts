@@ -3,15 +3,21 @@
  * start-up: the OpenAPI document's generator (@fastify/swagger, yaml), the WebDAV handlers
  * and their XML parser, zip archives (yazl), multipart forms (busboy), Fastify's default
  * schema compilers (@fastify/ajv-compiler, fast-json-stringify) and ajv itself, the PostgreSQL
- * driver, the AWS SDK, the SFTP front (ssh2). Then each lazily loaded door answers correctly on its first use, also when
- * its first requests arrive together, and its modules are then loaded. Loaded modules are
+ * driver, the AWS SDK, the SFTP front (ssh2), the `bindings` package (better-sqlite3's
+ * addon is opened by its path: src/store/meta-store.ts, sqliteAddon), and without TLS Node's TLS, HTTPS and HTTP/2
+ * modules. Then each lazily loaded door answers correctly on its first use, also when
+ * its first requests arrive together, and its modules are then loaded; a TLS server loads
+ * and serves HTTP/2 and HTTP/1.1. Once ready, the server sizes V8's heap for idling, and
+ * V8 grows it again for uploads. Loaded modules are
  * recorded by a preload hook (ES modules and CommonJS); bundle files are mapped back to the
  * modules they hold by dist/bundle/chunks.json (written by scripts/bundle.mjs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,12 +36,16 @@ const LAZY: Record<string, string[]> = {
 /** Not loaded at start-up: ajv is loaded by the first request that has a schema to check. */
 const NOT_AT_START = ['node_modules/ajv/'];
 /** Never loaded by a default start, nor by the requests below. */
-const NEVER = ['node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
+/** Node's TLS stack: required by Fastify and prom-client at their top, loaded by a TLS server only (scripts/bundle.mjs). */
+const TLS_BUILTINS = ['builtin:tls', 'builtin:_tls_wrap', 'builtin:https', 'builtin:http2'];
+const NEVER = ['node_modules/bindings/', 'node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
 
 
 interface Started {
   child: ChildProcess;
   url: string;
+  /** The first line of stdout (JSON logs) that contains `text`, once printed. */
+  line(text: string): Promise<string>;
   stop(): Promise<string[]>;
 }
 
@@ -44,29 +54,40 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-async function start(): Promise<Started> {
+/** `ferry serve` on a new data directory with `args`; stop() returns what the process loaded (record-loads.mjs). */
+async function start(args: string[] = [], preload?: { file: string; env: NodeJS.ProcessEnv }): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-start-'));
   dirs.push(dir);
   const record = join(dir, 'loaded.txt');
-  const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN, RECORD_LOADS_TO: record };
+  const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN, RECORD_LOADS_TO: record, ...preload?.env };
   for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
-  const child = spawn(process.execPath, ['--import', join(root, 'test/helpers/record-loads.mjs'), join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data')], {
+  const preloads = ['--import', join(root, 'test/helpers/record-loads.mjs'), ...(preload ? ['--import', preload.file] : [])];
+  const child = spawn(process.execPath, [...preloads, join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data'), ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let errors = '';
   child.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      if (line.includes('"event":"ready"')) resolve((JSON.parse(line) as { url: string }).url);
+  const lines: string[] = [];
+  const rl = createInterface({ input: child.stdout! });
+  rl.on('line', (l) => lines.push(l));
+  const line = (text: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const found = lines.find((l) => l.includes(text));
+      if (found !== undefined) return resolve(found);
+      const onLine = (l: string): void => {
+        if (!l.includes(text)) return;
+        rl.off('line', onLine);
+        resolve(l);
+      };
+      rl.on('line', onLine);
+      child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}) before printing ${text}: ${errors}`)));
     });
-    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}) before it was ready: ${errors}`)));
-  });
-  child.stdout!.resume();
+  const url = (JSON.parse(await line('"event":"ready"')) as { url: string }).url;
   return {
     child,
     url,
+    line,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -83,10 +104,73 @@ describe('ferry serve start-up (bundle)', () => {
     const s = await start();
     const health = await fetch(`${s.url}/healthz`);
     expect(health.status).toBe(200);
-    const modules = modulesOf(await s.stop());
+    const loaded = await s.stop();
+    const modules = modulesOf(loaded);
     expect(modules).toContain('dist/src/server/app.js'); // the recorder and the chunk map work
     expect(modules.some((m) => m.includes('node_modules/fastify/'))).toBe(true);
     expect(hits(modules, [...Object.values(LAZY).flat(), ...NOT_AT_START, ...NEVER])).toEqual([]);
+    expect(loaded).toContain('builtin:http'); // built-ins are recorded
+    expect(loaded.filter((m) => TLS_BUILTINS.includes(m))).toEqual([]);
+    expect(loaded).not.toContain('builtin:readline'); // the CLI's prompts load it when they ask (src/cli/prompt.ts)
+  });
+
+  it('a TLS server loads the TLS stack and answers HTTP/2 and HTTP/1.1 on their first requests', async () => {
+    const s = await start(['--tls-self-signed']);
+    expect(s.url.startsWith('https://')).toBe(true);
+    const { hostname, port } = new URL(s.url);
+    // Node's https client offers no ALPN: the server falls back to HTTP/1.1.
+    const h1 = await new Promise<{ status: number; version: string }>((resolve, reject) => {
+      const req = httpsRequest({ host: hostname, port: Number(port), path: '/healthz', rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode ?? 0, version: res.httpVersion });
+      });
+      req.on('error', reject).end();
+    });
+    expect(h1).toEqual({ status: 200, version: '1.1' });
+    const session = http2Connect(s.url, { rejectUnauthorized: false });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const stream = session.request({ ':path': '/healthz' });
+        stream.on('response', (headers) => resolve(Number(headers[':status']))).on('error', reject).resume();
+      });
+      expect(status).toBe(200);
+      expect(session.alpnProtocol).toBe('h2');
+    } finally {
+      session.close();
+    }
+    const loaded = await s.stop();
+    // Ferry's HTTPS is Fastify's HTTP/2 server with HTTP/1.1 allowed: node:https is not needed.
+    expect(loaded.filter((m) => TLS_BUILTINS.includes(m)).sort()).toEqual(['builtin:_tls_wrap', 'builtin:http2', 'builtin:tls']);
+  });
+
+  it('sizes its heap for idling once ready (the young generation back to its initial size), and grows it again for uploads', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ferry-heap-spaces-')), 'spaces.txt');
+    dirs.push(dirname(file));
+    const s = await start(['--log-level', 'debug'], { file: join(root, 'test/helpers/heap-spaces.mjs'), env: { HEAP_SPACES_TO: file } });
+    const sizes = async (): Promise<{ atStart: number; now: number }> => {
+      const before = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+      s.child.kill('SIGUSR2');
+      for (;;) {
+        const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+        if (lines.length > before) return JSON.parse(lines.at(-1)!) as { atStart: number; now: number };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const settled = JSON.parse(await s.line('heap settled after start')) as { err?: unknown; rssBefore: number; rssAfter: number };
+    expect(settled.err).toBeUndefined();
+    expect(settled.rssAfter).toBeLessThan(settled.rssBefore);
+    // V8's initial young generation (1 MB semi-spaces); it had grown to 8 MB ones by the ready line.
+    const idle = await sizes();
+    expect(idle.atStart).toBeGreaterThan(0);
+    expect(idle.now).toBeLessThanOrEqual(idle.atStart);
+    const body = Buffer.alloc(50 << 20, 7);
+    for (const name of ['a', 'b']) {
+      const put = await fetch(`${s.url}/api/v1/files/young/${name}.bin`, { method: 'PUT', headers: auth, body });
+      expect(put.status).toBe(201);
+    }
+    // Nothing is pinned: V8 grew it again for the uploads.
+    expect((await sizes()).now).toBeGreaterThan(idle.now);
+    await s.stop();
   });
 
   it('serves each lazy door right on its first use, concurrent first requests included', async () => {

@@ -1,6 +1,7 @@
 // Preload (`node --import ./record-loads.mjs ...`): like ./record-imports.mjs, and CommonJS
 // too. Writes every module the program loads (ES module URLs as resolved, CommonJS files as
-// file: URLs), one per line, to the file named by RECORD_LOADS_TO when the process exits.
+// file: URLs, and Node's built-in modules as `builtin:NAME`, those other built-ins loaded
+// included), one per line, to the file named by RECORD_LOADS_TO when the process exits.
 import { appendFileSync } from 'node:fs';
 import Module from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -16,5 +17,6 @@ Module._resolveFilename = function (...args) {
   return file;
 };
 process.on('exit', () => {
-  if (out) appendFileSync(out, seen.join('\n') + '\n');
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => `builtin:${m.slice('NativeModule '.length)}`);
+  if (out) appendFileSync(out, [...seen, ...builtins].join('\n') + '\n');
 });

@@ -7,6 +7,7 @@ import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS,
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { setFlagsFromString } from 'node:v8';
+import type { RunningServer } from '../../server/app.js';
 
 interface ServeOptions {
   config?: string;
@@ -109,16 +110,8 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      if (server.tls) {
-        const trust = server.tls.caFile
-          ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
-          : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
-        const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
-        process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
-      } else if (!LOOPBACK.test(config.host)) {
-        server.app.log.warn({ host: config.host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
-        process.stderr.write(`\nWARNING: plain HTTP on ${config.host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
-      }
+      settleHeapAfterStart(server.app.log);
+      announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
         const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
@@ -169,8 +162,53 @@ Examples:
     });
 }
 
+/** On stderr: the certificate's fingerprint under TLS, a warning for plain HTTP beyond loopback. */
+function announceTransport(server: RunningServer, host: string): void {
+  if (server.tls) {
+    const trust = server.tls.caFile
+      ? `Clients trust it with --ca ${server.tls.caFile} or --fingerprint ${server.tls.fingerprint}`
+      : `Clients can pin it with --fingerprint ${server.tls.fingerprint}`;
+    const notice = server.tls.notice ? `Note: ${server.tls.notice}.\n` : '';
+    process.stderr.write(`\nFerry serves HTTPS (HTTP/2 and HTTP/1.1).\nCertificate fingerprint: ${server.tls.fingerprint}\n${trust}\n${notice}\n`);
+  } else if (!LOOPBACK.test(host)) {
+    server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
+    process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
+  }
+}
+
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
 export { parseAddr } from '../../server/settings.js';
+
+/**
+ * Once the server listens and has printed its ready line: one full collection that sizes
+ * V8's heap for an idle program, as V8's memory reducer does by itself some seconds into
+ * idling (its young generation back to its initial 1 MB semi-spaces, the old generation
+ * compacted and its free pages released). Starting grows the young generation to 8 MB
+ * semi-spaces (0.1 MB of them in use once ready), and a server would otherwise hold the
+ * memory of its start for its first ~10 s; this is V8's LowMemoryNotification, reached
+ * through an in-process inspector session (no port; HeapProfiler.collectGarbage). It runs
+ * after the heap growth above is set, so the old generation's next limit is computed with
+ * it. A Node built without the inspector skips it (the reducer still comes, later).
+ */
+export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }): void {
+  setTimeout(() => {
+    const before = process.memoryUsage().rss;
+    import('node:inspector')
+      .then(({ Session }) => {
+        const session = new Session();
+        session.connect();
+        session.post('HeapProfiler.collectGarbage', (err) => {
+          // Not from within this callback: that left Node 20's event loop stuck (no request answered).
+          setImmediate(() => session.disconnect());
+          log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
+        });
+      })
+      .catch((err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'));
+  }, SETTLE_AFTER_READY_MS).unref();
+}
+
+/** Long enough for the ready line's reader to send its first requests before the collection (~20 ms of the main thread). */
+const SETTLE_AFTER_READY_MS = 100;
 
 /**
  * How far V8 lets the old generation grow past what a mark-compact left alive before the
