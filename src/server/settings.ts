@@ -368,7 +368,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'how often unreferenced chunks are deleted (`0`: never)',
     apply: (c, v) => (c.gcIntervalMs = v) }),
   def({ key: 'gcGrace', kind: duration, default: '1h', examples: ['30m', '2h'], live: true,
-    doc: 'an unreferenced chunk is kept at least this long; so is a temporary file of a chunk write (`.ferry-tmp-*`), after which GC (hourly at most) removes it as the leftover of a write that died. A start removes every such leftover in `DATA/store` at once, and those older than this in other stores',
+    doc: 'an unreferenced chunk is kept at least this long; so is a temporary file of a chunk write (`.ferry-tmp-*`), after which GC (hourly at most) removes it as the leftover of a write that died (never one this server is still writing, whatever the grace: `ferry admin gc --grace 0s` during uploads is safe). A start removes every such leftover in `DATA/store` at once, and those older than this in other stores',
     apply: (c, v) => (c.gcGraceMs = v) }),
   def({ key: 'ttlSweepInterval', kind: duration, default: '1m', examples: ['30s', '5m'], live: false,
     doc: 'how often files past their TTL are deleted (`0`: never)',
