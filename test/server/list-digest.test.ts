@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Capabilities, ListResponse } from '../../src/core/protocol.js';
 import { EMPTY_TREE_DIGEST, treeDigestOf } from '../../src/core/tree-digest.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { expectError } from '../helpers/error-response.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
@@ -18,11 +19,6 @@ afterAll(async () => {
   await t.close();
 });
 
-async function expectError(res: Response, status: number, code: string): Promise<void> {
-  const text = await res.text();
-  expect({ status: res.status, text }).toMatchObject({ status });
-  expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe(code);
-}
 
 const enc = (p: string) => p.split('/').map(encodeURIComponent).join('/');
 

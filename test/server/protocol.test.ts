@@ -11,6 +11,7 @@ import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { CHUNK_HEADER_BYTES } from '../../src/store/chunk-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { expectError } from '../helpers/error-response.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -20,13 +21,6 @@ afterAll(async () => {
   await t.close();
 });
 
-async function expectError(res: Response, status: number, code: string): Promise<void> {
-  const text = await res.text();
-  expect({ status: res.status, text }).toMatchObject({ status });
-  const body = JSON.parse(text) as { error: { code: string; message: string } };
-  expect(body.error.code).toBe(code);
-  expect(body.error.message.length).toBeGreaterThan(5);
-}
 
 function pack(parts: Buffer[]): Buffer {
   return Buffer.concat(
