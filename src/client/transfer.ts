@@ -35,7 +35,10 @@ export interface TransferResult {
   files: number;
   /** Bytes of content those files hold. */
   bytes: number;
-  /** Chunk bytes that crossed the network. */
+  /**
+   * Plain bytes of the chunks that crossed the network: a chunk that travelled compressed or
+   * as a delta counts at its whole size (the server's wire counters have the bytes on the wire).
+   */
   bytesTransferred: number;
   /** Chunks the files are made of (with repeats). */
   chunks: number;
