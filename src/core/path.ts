@@ -87,7 +87,13 @@ export function baseName(path: string): string {
 
 /** Joins a normalized path and a relative part (validated). */
 export function joinPath(base: string, ...parts: string[]): string {
-  return normalizePath([base, ...parts].join('/'));
+  try {
+    return normalizePath([base, ...parts].join('/'));
+  } catch (err) {
+    // A refused part is named as the caller gave it (`../x`), not as joined (`//../x`).
+    for (const part of parts) pathSegments(part);
+    throw err;
+  }
 }
 
 /** Whether `path` equals `ancestor` or lies below it. Both normalized. */

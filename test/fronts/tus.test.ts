@@ -222,6 +222,13 @@ describe('tus at the protocol level', () => {
       expect(r.status, m).toBe(400);
       expect(((await r.json()) as { error: { code: string } }).error.code, m).toBe(code);
     }
+    // A climbing relativePath is refused, and the message names it as sent, not joined to the folder ('//../../x').
+    const climb = await create({ 'upload-length': '10', 'upload-metadata': meta({ relativePath: '../../x' }) });
+    expect(climb.status).toBe(400);
+    const refusal = ((await climb.json()) as { error: { code: string; message: string } }).error;
+    expect(refusal.code).toBe('FERRY_ERR_PATH_INVALID');
+    expect(refusal.message).toContain('"../../x"');
+    expect(refusal.message).not.toContain('//');
     expect((await create({ 'upload-length': String(2 * 1024 * 1024 * 1024), 'upload-metadata': meta({ filename: 'huge' }) })).status).toBe(413);
     expect((await create({ 'upload-metadata': meta({ filename: 'nolength' }) })).status).toBe(400);
     const r = await create({ 'upload-length': '10', 'upload-metadata': meta({ filename: 'ten.bin' }) });
