@@ -160,9 +160,10 @@ export function makeDelta(target: Uint8Array, signature: Uint8Array, maxBase: nu
 /**
  * The target rebuilt from `base` and a delta; it must come to exactly `size` bytes. Every
  * copy is checked against the base's bounds. The caller verifies the result's hash.
+ * Rebuilt in `into` when it is big enough (a view of it is returned), else in a new buffer.
  */
-export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
+export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number, into?: Buffer): Buffer {
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   const d = Buffer.from(delta.buffer, delta.byteOffset, delta.length);
   let o = 0;
   let i = 0;
