@@ -62,6 +62,8 @@ describe('chunkFile with a guide (the previous version of the file)', () => {
     ['unchanged', base],
     ['changed at the start', Buffer.concat([bytes(100, 1), base.subarray(100)])],
     ['changed in the middle', Buffer.concat([base.subarray(0, 500_000), bytes(5000, 2), base.subarray(505_000)])],
+    // In place, far from the chunk's ends: its cut stays, the chunk cut by content is the range the guide's chunk was hashed over.
+    ['a byte changed inside a chunk', Buffer.concat([base.subarray(0, guide[40].offset + 100), Buffer.from([base[guide[40].offset + 100] ^ 0xff]), base.subarray(guide[40].offset + 101)])],
     ['changed at the end', Buffer.concat([base.subarray(0, base.length - 10), bytes(10, 3)])],
     ['bytes inserted', Buffer.concat([base.subarray(0, 300_000), bytes(777, 4), base.subarray(300_000)])],
     ['bytes deleted', Buffer.concat([base.subarray(0, 300_000), base.subarray(301_234)])],
@@ -82,25 +84,41 @@ describe('chunkFile with a guide (the previous version of the file)', () => {
   });
 
   it('takes a matching guide chunk by its hash, checking one in 64 against a real cut', async () => {
-    // Zeros: plain chunking cuts every chunk at maxSize. This guide says 32 KiB four times,
-    // then 16 KiB chunks: the first four are checked and right; the next 60 are taken as they
-    // match (hashed, not cut: still a correct chunking of these bytes, only not the plain
-    // one); the 64th accepted is checked, fails, and plain chunking goes on from there.
-    const max = SMALL.maxSize;
-    const zeros = new Uint8Array(40 * max);
-    const path = await file(zeros);
-    const sha = (size: number) => createHash('sha256').update(zeros.subarray(0, size)).digest('hex');
-    const guide = [...Array.from({ length: 4 }, () => ({ hash: sha(max), size: max })), ...Array.from({ length: 72 }, () => ({ hash: sha(max / 2), size: max / 2 }))];
+    // A guide that is a chunking of these bytes, not the plain one: after four plain chunks,
+    // pairs of plain chunks merged into one (each still ends at a cut point, so the guide's
+    // pre-check lets it through to the hash). The first four are checked and right; the next
+    // 60 merged ones are taken as they match (hashed, not cut: a correct chunking of these
+    // bytes, only not the plain one); the 64th accepted is checked, fails, and plain
+    // chunking goes on from there.
+    const data = bytes(1_500_000, 11);
+    const path = await file(data);
+    const plain = referenceRecords(data, SMALL);
+    const sha = (offset: number, size: number) => createHash('sha256').update(data.subarray(offset, offset + size)).digest('hex');
+    const guide = plain.slice(0, 4).map((r) => ({ hash: r.hash, size: r.size }));
+    for (let i = 4; i + 1 < plain.length; i += 2) guide.push({ hash: sha(plain[i].offset, plain[i].size + plain[i + 1].size), size: plain[i].size + plain[i + 1].size });
+    expect(guide.length).toBeGreaterThan(70);
+    expect(guide.every((g) => g.size < SMALL.maxSize)).toBe(true);
     const expected: ChunkRecord[] = [];
     let at = 0;
     for (const g of guide.slice(0, 64)) {
       expected.push({ offset: at, ...g });
       at += g.size;
     }
-    for (const r of referenceRecords(zeros.subarray(at), SMALL)) expected.push({ ...r, offset: at + r.offset });
+    expected.push(...plain.filter((r) => r.offset >= at));
     expect(await collect(path, { workers: 0, guide })).toEqual(expected);
-    // Without the guide: plain chunks of maxSize.
-    expect((await collect(path, { workers: 0 })).map((r) => r.size)).toEqual(Array(40).fill(max));
+  });
+
+  it('does not hash a guide chunk whose end is no cut point here (an edit moved the bytes)', async () => {
+    // Zeros: plain chunking cuts every chunk at maxSize. A guide of four such chunks, then
+    // 16 KiB ones: those match by hash, but a 16 KiB chunk of zeros cannot end at a cut point,
+    // so each is rejected on its last bytes and the records are plain chunking's (before that
+    // check, the four right ones let the next 60 be taken unchecked, by their hash).
+    const max = SMALL.maxSize;
+    const zeros = new Uint8Array(40 * max);
+    const path = await file(zeros);
+    const sha = (size: number) => createHash('sha256').update(zeros.subarray(0, size)).digest('hex');
+    const guide = [...Array.from({ length: 4 }, () => ({ hash: sha(max), size: max })), ...Array.from({ length: 76 }, () => ({ hash: sha(max / 2), size: max / 2 }))];
+    for (const run of RUNS) expect((await collect(path, { ...run, guide })).map((r) => r.size)).toEqual(Array(40).fill(max));
   });
 
   it('ignores a guide cut with other parameters, or not a chunking at all', async () => {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { GEAR, cdcMasks, chunkLengths, nextCut, nextCutReference } from './fastcdc.js';
+import { GEAR, cdcMasks, chunkLengths, mayEndAt, nextCut, nextCutReference } from './fastcdc.js';
 
 const params = { minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
 
@@ -62,6 +62,35 @@ describe('fastcdc', () => {
     const endsB = ends(b).filter((e) => e > (1 << 20) + 64 * 1024);
     const shared = endsB.filter((e) => endsA.has(e)).length;
     expect(shared / endsB.length).toBeGreaterThan(0.9);
+  });
+
+  it('mayEndAt: true wherever the rule cut, false only where it cannot cut; rejects most shifted chunks', () => {
+    for (const p of [params, { ...params, normalization: 0 }, { minSize: 64, avgSize: 256, maxSize: 1024, normalization: 1 }]) {
+      const m = cdcMasks(p);
+      const buf = randomBytes(2 << 20);
+      let pos = 0;
+      let rejected = 0;
+      let tried = 0;
+      while (pos < buf.length) {
+        const len = nextCutReference(buf, pos, buf.length, m, true);
+        if (pos + len < buf.length) expect(mayEndAt(buf, pos, len, m)).toBe(true);
+        // The same chunk shifted by an edit before it: a range that starts or ends elsewhere.
+        for (const shift of [1, 17, 300]) {
+          if (pos + len + shift > buf.length || len === m.max) continue;
+          tried++;
+          if (!mayEndAt(buf, pos + shift, len, m)) {
+            rejected++;
+            expect(nextCutReference(buf, pos + shift, buf.length, m, true)).not.toBe(len);
+          }
+        }
+        pos += len;
+      }
+      expect(rejected / tried).toBeGreaterThan(0.9);
+    }
+    const m = cdcMasks(params);
+    const zeros = Buffer.alloc(params.maxSize);
+    expect(mayEndAt(zeros, 0, params.maxSize, m)).toBe(true); // cut by the size limit
+    expect(mayEndAt(zeros, 0, params.minSize, m)).toBe(true); // only a file's end cuts that short
   });
 
   it('needs more data (0) unless final or a whole max is available', () => {

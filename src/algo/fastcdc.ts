@@ -192,6 +192,23 @@ export function nextCutReference(buf: Uint8Array, start: number, end: number, m:
   return n;
 }
 
+/**
+ * Whether the cut rule could have ended a chunk of `len` bytes that starts at `start`
+ * where it ends: false only when it surely could not (the gear hash at its last byte fails
+ * the mask that applies there). True for chunks of maxSize or less than minSize, which the
+ * size limits or a file's end may cut whatever their bytes. A chunk list's guide
+ * (chunk-guide.ts) checks this before it SHA-256s a range: a chunk that an edit shifted
+ * costs 31 bytes of gear hash to reject, not a hash of the whole chunk.
+ */
+export function mayEndAt(buf: Uint8Array, start: number, len: number, m: CdcMasks): boolean {
+  if (len >= m.max || len <= m.min) return true;
+  // Bits 0-30 of the hash, those the masks test, depend on the last 31 bytes only.
+  const end = start + len;
+  let h = 0;
+  for (let i = Math.max(start + m.min, end - 31); i < end; i++) h = ((h << 1) + GEAR[buf[i]]) >>> 0;
+  return (h & (len <= m.avg ? m.maskS : m.maskL)) === 0;
+}
+
 /** Cut points of a whole in-memory buffer: the chunk lengths, in order. */
 export function chunkLengths(buf: Uint8Array, params: CdcParams): number[] {
   const m = cdcMasks(params);

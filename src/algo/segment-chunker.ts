@@ -21,6 +21,7 @@ import { hash } from 'node:crypto';
 import { IoError } from '../core/errors.js';
 import type { CdcKernel } from './cdc-kernel.js';
 import { guideCheckDue, type ChunkGuide } from './chunk-guide.js';
+import { mayEndAt } from './fastcdc.js';
 
 /** One chunk of a file: where it is and the SHA-256 of its bytes. */
 export interface ChunkRecord {
@@ -49,6 +50,12 @@ interface Cursor {
   accepted: number;
   /** False once a check failed (the guide was cut otherwise): cut by content from then on. */
   guided: boolean;
+  /**
+   * The SHA-256 of the guide chunk just tried at `at` that did not match: an edit that
+   * moved nothing (a tar's padding absorbs a line added to a file) leaves its cut where it
+   * was, and the chunk cut by content is then that same range, whose hash is this one.
+   */
+  missed?: { size: number; hash: string };
 }
 
 /** {@link SegmentChunker.step}'s answer when more data is needed. */
@@ -199,8 +206,10 @@ export class SegmentChunker {
     const data = this.kernel.data;
     const len = this.kernel.cut(at, this.filled, this.eof);
     if (len === 0) return NEED_DATA;
+    const missed = c.missed;
+    c.missed = undefined;
     if (out || (g && c.guided)) {
-      const h = hash('sha256', data.subarray(at, at + len), 'hex');
+      const h = missed?.size === len ? missed.hash : hash('sha256', data.subarray(at, at + len), 'hex');
       out?.push({ offset: c.at, size: len, hash: h });
       if (g && c.guided) {
         // Back in step with the guide after an edit: its next chunk is expected next.
@@ -226,7 +235,9 @@ export class SegmentChunker {
     const check = guideCheckDue(c.accepted);
     // A check cuts, and a cut needs maxSize bytes ahead (or the end of the file).
     if (fits && room < (check ? k.masks.max : size) && !final) return NEED_DATA;
-    if (fits && room >= size) {
+    // Where an edit moved the bytes, the guide's chunk no longer ends at a cut point: known
+    // from its last bytes, without hashing the chunk (its last one ends with the file instead).
+    if (fits && room >= size && (c.expect === g.count - 1 || mayEndAt(k.data, at, size, k.masks))) {
       const h = hash('sha256', k.data.subarray(at, at + size), 'hex');
       if (h === g.hashes[c.expect]) {
         if (!check || k.cut(at, this.filled, final) === size) {
@@ -234,7 +245,7 @@ export class SegmentChunker {
           return h;
         }
         c.guided = false;
-      }
+      } else c.missed = { size, hash: h };
     }
     c.expect = -1;
     return undefined;

@@ -1031,7 +1031,7 @@ async function deltaObject(hash: string, size: number, body: Readable, base: Buf
   const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
   let plain: Buffer;
   try {
-    plain = applyDelta(base, delta, size);
+    plain = applyDelta(base, delta, size, rebuildArea(size));
   } catch (err) {
     if (!(err instanceof DeltaFormatError)) throw err;
     throw new EncodingInvalidError(`chunk ${hash.slice(0, 12)}…: ${err.message}`, { cause: err, details: { hash } });
@@ -1039,7 +1039,26 @@ async function deltaObject(hash: string, size: number, body: Readable, base: Buf
   const actual = createHash('sha256').update(plain).digest('hex');
   if (actual !== hash) throw new HashMismatchError(`the delta builds bytes that hash to ${actual}, not ${hash}`, { details: { expected: hash, actual } });
   const parts = encodeChunkObject(plain);
+  // Kept raw (it did not compress): the object is the rebuilt bytes, copied out of the shared area.
+  if (parts[1].buffer === plain.buffer) parts[1] = Buffer.from(plain);
   return { body: Readable.from(parts, { objectMode: false }), bytes: parts[0].length + parts[1].length };
+}
+
+let rebuilt: Buffer | undefined;
+let rebuiltTimer: NodeJS.Timeout | undefined;
+
+/**
+ * Where {@link deltaObject} rebuilds chunks: one buffer for the whole process, reused while
+ * deltas come and dropped {@link BASE_KEEP_MS} after the last. A new buffer per chunk paid
+ * for its fresh pages: 20 ms of CPU for the 60 MB that workload 8b rebuilds, 4 ms reused.
+ * Shared safely because nothing awaits between applyDelta and encodeChunkObject, after
+ * which the bytes are compressed into their own buffer or copied out.
+ */
+function rebuildArea(size: number): Buffer {
+  if (!rebuilt || rebuilt.length < size) rebuilt = Buffer.allocUnsafeSlow(size);
+  clearTimeout(rebuiltTimer);
+  rebuiltTimer = setTimeout(() => (rebuilt = undefined), BASE_KEEP_MS).unref();
+  return rebuilt;
 }
 
 /** Memory for delta bases kept between a signature and the delta that follows (ChunkStore.readBase): 8 parallel uploads of 4 MiB chunks. */
