@@ -50,6 +50,23 @@ export function signatureOf(base: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * The signature of several bases taken as one, in the order given (their bytes back to
+ * back): what a delta against a chunk that replaced several neighbours copies from.
+ */
+export function joinSignatures(sigs: readonly Uint8Array[]): Buffer {
+  let count = 0;
+  for (const sig of sigs) {
+    if (sig.length < 4) throw new DeltaFormatError('a signature starts with its count');
+    const n = Buffer.from(sig.buffer, sig.byteOffset, sig.length).readUInt32BE(0);
+    if (sig.length !== 4 + n * ENTRY_BYTES) throw new DeltaFormatError(`a signature of ${n} pieces has ${sig.length} bytes`);
+    count += n;
+  }
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(count, 0);
+  return Buffer.concat([head, ...sigs.map((sig) => sig.subarray(4))]);
+}
+
 /** Where each piece of a signature lies in the base, by name and size. */
 function indexSignature(sig: Uint8Array, maxBase: number): Map<string, number> {
   const view = Buffer.from(sig.buffer, sig.byteOffset, sig.length);

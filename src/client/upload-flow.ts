@@ -11,9 +11,9 @@
  */
 import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams, ChunkRef } from '../core/chunk-refs.js';
-import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadStatus } from '../core/protocol.js';
+import { MAX_DELTA_BASES, type Capabilities, type CommitRequest, type CommitResponse, type Entry, type UploadStatus } from '../core/protocol.js';
 import { retry } from '../core/retry.js';
-import type { FerryApi } from './api.js';
+import type { DeltaBase, FerryApi } from './api.js';
 import { fileHashOf } from './hashing.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, isSessionLost, type TransferContext } from './transfer.js';
@@ -172,12 +172,16 @@ async function previousChunks(client: FerryApi, caps: Capabilities, path: string
 }
 
 /**
- * For an upload over a file the server has (an edited version), the chunk each new chunk
- * replaces: the old chunk covering the middle of the new one. Chunks sent with such a base
- * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
- * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`.
+ * For an upload over a file the server has (an edited version), the chunks each new chunk
+ * replaces: the old chunk covering the middle of the new one, and with `chunk-delta-bases`
+ * its neighbours that the new chunk's place overlaps too (an edit that erases a cut makes
+ * one new chunk out of two old ones: against either alone, the delta would carry the other
+ * whole, more than half the chunk, and the chunk would travel whole), together at most
+ * twice the largest chunk. Chunks sent with bases may travel as deltas against them
+ * (FerryApi.putChunk). Only for files with chunks above the pack threshold (small chunks
+ * travel in packs) and servers with `chunk-delta`.
  */
-function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
+function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: DeltaBase } {
   const none = () => ({});
   if (!old || !wantsDeltas(client, caps) || size < caps.limits.packThreshold) return none;
   const starts: number[] = [];
@@ -186,6 +190,8 @@ function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: nu
     starts.push(at);
     at += c.size;
   }
+  const most = caps.features.includes('chunk-delta-bases') ? MAX_DELTA_BASES : 1;
+  const maxBytes = 2 * caps.limits.maxChunkSize;
   return (r) => {
     const mid = r.offset + r.size / 2;
     let lo = 0;
@@ -196,7 +202,19 @@ function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: nu
       else hi = m - 1;
     }
     const base = old[lo];
-    return base && base.hash !== r.hash && base.size >= caps.limits.packThreshold ? { base: { hash: base.hash, path } } : {};
+    if (!base || base.hash === r.hash || base.size < caps.limits.packThreshold) return {};
+    // Grow [first, last] by the old chunks that overlap the new one's place, a side at a time.
+    let first = lo;
+    let last = lo;
+    let bytes = base.size;
+    for (let left = true; last - first + 1 < most; left = !left) {
+      const canLeft = first > 0 && starts[first] > r.offset && bytes + old[first - 1].size <= maxBytes;
+      const canRight = last + 1 < old.length && starts[last + 1] < r.offset + r.size && bytes + old[last + 1].size <= maxBytes;
+      if (!canLeft && !canRight) break;
+      if (canLeft && (left || !canRight)) bytes += old[--first].size;
+      else bytes += old[++last].size;
+    }
+    return { base: { hashes: old.slice(first, last + 1).map((c) => c.hash), path } };
   };
 }
 
