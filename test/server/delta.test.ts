@@ -9,9 +9,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyDelta, makeDelta, signatureOf } from '../../src/algo/chunk-delta.js';
+import { applyDelta, joinSignatures, makeDelta, signatureOf } from '../../src/algo/chunk-delta.js';
+import { chunkLengths } from '../../src/algo/fastcdc.js';
 import { FerryClient } from '../../src/client/client.js';
+import { DEFAULT_CHUNKING } from '../../src/core/chunk-refs.js';
 import { fileHashOf } from '../../src/core/manifest.js';
+import { seededBytes } from '../helpers/files.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
@@ -79,6 +82,42 @@ describe('chunk deltas', () => {
     }
   });
 
+  it('sends an edit that erased a cut between two chunks as a delta against both (not the merged chunk whole)', async () => {
+    // Seeded bytes (the chunker is the format: these cuts hold on every machine): version 1 is
+    // two chunks cut inside the 64 KiB edited in its middle, version 2 one chunk of both. With
+    // the old chunk covering its middle as the only base, the delta carried the other old
+    // chunk whole, more than half: all 3 MiB travelled (the bench harness test's rare failure on its edit workload).
+    const size = 3 * 1024 * 1024;
+    const edit = 64 * 1024;
+    const at = size / 2 - edit / 2;
+    const v1 = seededBytes('merge-11', size);
+    const v2 = Buffer.from(v1);
+    seededBytes('merge-11-edit', edit).copy(v2, at);
+    const cuts = chunkLengths(v1, DEFAULT_CHUNKING);
+    expect(cuts).toHaveLength(2);
+    expect(cuts[0]).toBeGreaterThanOrEqual(at);
+    expect(cuts[0]).toBeLessThan(at + edit);
+    expect(chunkLengths(v2, DEFAULT_CHUNKING)).toEqual([size]);
+    const client = new FerryClient({ server: t.url, token: t.token });
+    try {
+      writeFileSync(join(dir, 'merge'), v1);
+      await client.putFile(join(dir, 'merge'), '/d/merge.bin');
+      writeFileSync(join(dir, 'merge'), v2);
+      const before = await metric('ferry_chunk_wire_bytes_received_total');
+      const r = await client.putFile(join(dir, 'merge'), '/d/merge.bin');
+      const wire = (await metric('ferry_chunk_wire_bytes_received_total')) - before;
+      expect(r.chunksTransferred).toBe(1);
+      // The edited 64 KiB (and the fine pieces it touches) plus the ops: not the 3 MiB chunk.
+      expect(wire).toBeGreaterThanOrEqual(edit);
+      expect(wire).toBeLessThan(2 * edit);
+      const back = join(dir, 'merge-back');
+      await client.getFile('/d/merge.bin', back);
+      expect(sha256(readFileSync(back))).toBe(sha256(v2));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('takes deltas against an older local copy on download', async () => {
     const client = new FerryClient({ server: t.url, token: t.token });
     try {
@@ -135,6 +174,33 @@ describe('deltas the server refuses', () => {
     expect((await put(id, hash, good, sha256(old))).status).toBe(200);
     expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
     expect(Buffer.from(await (await t.api('/api/v1/files/d/r.bin')).arrayBuffer()).equals(edited)).toBe(true);
+  });
+
+  it('takes a delta against several bases (their bytes back to back), and refuses too many, too big, or one outside the file', async () => {
+    const old = randomBytes(200_000);
+    expect((await uploadBuffer(t, '/d/two.bin', old, 100_000)).status).toBe(200);
+    const [a, b] = [old.subarray(0, 100_000), old.subarray(100_000)];
+    const edited = scatterEdits(old, 3);
+    const { id, hash } = await session(edited, '/d/two.bin');
+    const both = makeDelta(edited, joinSignatures([signatureOf(a), signatureOf(b)]), 1 << 20).delta;
+    expect(both.length).toBeLessThan(edited.length / 4);
+    await expectError(await put(id, hash, both, Array(17).fill(sha256(a)).join(',')), 400, 'FERRY_ERR_VALIDATION');
+    await expectError(await put(id, hash, both, `${sha256(a)},not-a-hash`), 400, 'FERRY_ERR_HASH_INVALID');
+    const other = randomBytes(100_000);
+    expect((await uploadBuffer(t, '/d/other2.bin', other, other.length)).status).toBe(200);
+    await expectError(await put(id, hash, both, `${sha256(a)},${sha256(other)}`), 404, 'FERRY_ERR_NOT_FOUND');
+    // The bases in the wrong order build other bytes.
+    await expectError(await put(id, hash, both, `${sha256(b)},${sha256(a)}`), 400, 'FERRY_ERR_HASH_MISMATCH');
+    expect((await put(id, hash, both, `${sha256(a)},${sha256(b)}`)).status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    expect(Buffer.from(await (await t.api('/api/v1/files/d/two.bin')).arrayBuffer()).equals(edited)).toBe(true);
+    // Bases of more than twice the largest chunk (4 MiB) together: refused, before the delta is read.
+    const large = randomBytes(9 * 1024 * 1024);
+    expect((await uploadBuffer(t, '/d/large.bin', large, 3 * 1024 * 1024)).status).toBe(200);
+    const thirds = pieces(large, 3 * 1024 * 1024).refs.map((c) => c.hash);
+    const small = scatterEdits(large.subarray(0, 300_000), 2);
+    const s2 = await session(small, '/d/large.bin');
+    await expectError(await put(s2.id, s2.hash, makeDelta(small, signatureOf(large.subarray(0, 300_000)), 1 << 20).delta, thirds.join(',')), 400, 'FERRY_ERR_VALIDATION');
   });
 
   it('reads a base once for its signature and the delta that follows (kept verified in memory)', async () => {
