@@ -15,6 +15,7 @@ import { MAX_DELTA_BASES, type Capabilities, type CommitRequest, type CommitResp
 import { retry } from '../core/retry.js';
 import type { DeltaBase, FerryApi } from './api.js';
 import { fileHashOf } from './hashing.js';
+import { replacedRun } from './replaced-chunks.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, isSessionLost, type TransferContext } from './transfer.js';
 
@@ -173,11 +174,9 @@ async function previousChunks(client: FerryApi, caps: Capabilities, path: string
 
 /**
  * For an upload over a file the server has (an edited version), the chunks each new chunk
- * replaces: the old chunk covering the middle of the new one, and with `chunk-delta-bases`
- * its neighbours that the new chunk's place overlaps too (an edit that erases a cut makes
- * one new chunk out of two old ones: against either alone, the delta would carry the other
- * whole, more than half the chunk, and the chunk would travel whole), together at most
- * twice the largest chunk. Chunks sent with bases may travel as deltas against them
+ * replaces (./replaced-chunks.ts): the old chunk covering its middle, and with
+ * `chunk-delta-bases` its neighbours that the new chunk's place overlaps too, together at
+ * most twice the largest chunk. Chunks sent with bases may travel as deltas against them
  * (FerryApi.putChunk). Only for files with chunks above the pack threshold (small chunks
  * travel in packs) and servers with `chunk-delta`.
  */
@@ -191,30 +190,11 @@ function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: nu
     at += c.size;
   }
   const most = caps.features.includes('chunk-delta-bases') ? MAX_DELTA_BASES : 1;
-  const maxBytes = 2 * caps.limits.maxChunkSize;
   return (r) => {
-    const mid = r.offset + r.size / 2;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const m = (lo + hi + 1) >> 1;
-      if (starts[m] <= mid) lo = m;
-      else hi = m - 1;
-    }
-    const base = old[lo];
-    if (!base || base.hash === r.hash || base.size < caps.limits.packThreshold) return {};
-    // Grow [first, last] by the old chunks that overlap the new one's place, a side at a time.
-    let first = lo;
-    let last = lo;
-    let bytes = base.size;
-    for (let left = true; last - first + 1 < most; left = !left) {
-      const canLeft = first > 0 && starts[first] > r.offset && bytes + old[first - 1].size <= maxBytes;
-      const canRight = last + 1 < old.length && starts[last + 1] < r.offset + r.size && bytes + old[last + 1].size <= maxBytes;
-      if (!canLeft && !canRight) break;
-      if (canLeft && (left || !canRight)) bytes += old[--first].size;
-      else bytes += old[++last].size;
-    }
-    return { base: { hashes: old.slice(first, last + 1).map((c) => c.hash), path } };
+    const run = replacedRun(starts, old, r.offset, r.size, most, 2 * caps.limits.maxChunkSize);
+    const base = run && old[run.middle];
+    if (!run || !base || base.hash === r.hash || base.size < caps.limits.packThreshold) return {};
+    return { base: { hashes: old.slice(run.first, run.last + 1).map((c) => c.hash), path } };
   };
 }
 

@@ -82,7 +82,7 @@ describe('chunk deltas', () => {
     }
   });
 
-  it('sends an edit that erased a cut between two chunks as a delta against both (not the merged chunk whole)', async () => {
+  it('sends an edit that erased a cut between two chunks as a delta against both, and takes it so on download', async () => {
     // Seeded bytes (the chunker is the format: these cuts hold on every machine): version 1 is
     // two chunks cut inside the 64 KiB edited in its middle, version 2 one chunk of both. With
     // the old chunk covering its middle as the only base, the delta carried the other old
@@ -110,9 +110,16 @@ describe('chunk deltas', () => {
       // The edited 64 KiB (and the fine pieces it touches) plus the ops: not the 3 MiB chunk.
       expect(wire).toBeGreaterThanOrEqual(edit);
       expect(wire).toBeLessThan(2 * edit);
-      const back = join(dir, 'merge-back');
-      await client.getFile('/d/merge.bin', back);
-      expect(sha256(readFileSync(back))).toBe(sha256(v2));
+      // And the other way: version 2 downloaded over a local copy of version 1 comes as a
+      // delta against both local chunks (against the one covering its middle: 1.5 MiB).
+      const local = join(dir, 'merge-local');
+      writeFileSync(local, v1);
+      const served = await metric('ferry_chunk_wire_bytes_sent_total');
+      await client.getFile('/d/merge.bin', local);
+      const down = (await metric('ferry_chunk_wire_bytes_sent_total')) - served;
+      expect(sha256(readFileSync(local))).toBe(sha256(v2));
+      expect(down).toBeGreaterThanOrEqual(edit);
+      expect(down).toBeLessThan(2 * edit);
     } finally {
       await client.close();
     }
