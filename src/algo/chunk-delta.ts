@@ -138,11 +138,32 @@ export function makeDelta(target: Uint8Array, signature: Uint8Array, maxBase: nu
   return { delta: Buffer.concat(ops), literal };
 }
 
+/** Copies `len` bytes at `from` of the bases taken back to back into `out` at `o` (a copy may span two). */
+function copyFromBases(bases: readonly Uint8Array[], from: number, len: number, out: Buffer, o: number): void {
+  let start = 0;
+  for (const b of bases) {
+    if (len === 0) return;
+    const end = start + b.length;
+    if (from < end) {
+      const n = Math.min(len, end - from);
+      out.set(b.subarray(from - start, from - start + n), o);
+      o += n;
+      from += n;
+      len -= n;
+    }
+    start = end;
+  }
+}
+
 /**
- * The target rebuilt from `base` and a delta; it must come to exactly `size` bytes. Every
- * copy is checked against the base's bounds. The caller verifies the result's hash.
+ * The target rebuilt from `base` (one chunk, or several taken back to back, as
+ * {@link joinSignatures} describes them) and a delta; it must come to exactly `size` bytes.
+ * Every copy is checked against the bases' bounds. The caller verifies the result's hash.
  */
-export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number): Buffer {
+export function applyDelta(base: Uint8Array | readonly Uint8Array[], delta: Uint8Array, size: number): Buffer {
+  const bases = base instanceof Uint8Array ? [base] : base;
+  let baseLength = 0;
+  for (const b of bases) baseLength += b.length;
   const out = Buffer.allocUnsafe(size);
   const d = Buffer.from(delta.buffer, delta.byteOffset, delta.length);
   let o = 0;
@@ -153,9 +174,9 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number): B
       if (i + 9 > d.length) throw new DeltaFormatError('a copy op is cut short');
       const from = d.readUInt32BE(i + 1);
       const len = d.readUInt32BE(i + 5);
-      if (len === 0 || from + len > base.length) throw new DeltaFormatError(`a copy of ${len} bytes at ${from} reaches past the base (${base.length} bytes)`);
+      if (len === 0 || from + len > baseLength) throw new DeltaFormatError(`a copy of ${len} bytes at ${from} reaches past the base (${baseLength} bytes)`);
       if (o + len > size) throw new DeltaFormatError(`the delta builds more than ${size} bytes`);
-      out.set(base.subarray(from, from + len), o);
+      copyFromBases(bases, from, len, out, o);
       o += len;
       i += 9;
     } else if (op === OP_LITERAL) {

@@ -634,10 +634,11 @@ export class ChunkStore {
   }
 
   /**
-   * The bytes of a delta's bases back to back ({@link readBase} each), together at most twice
-   * the largest chunk (MAX_DELTA_BASES): FERRY_ERR_VALIDATION beyond, and the client sends the chunk itself.
+   * A delta's bases ({@link readBase} each; applied back to back, not copied together),
+   * at most twice the largest chunk in all (MAX_DELTA_BASES): FERRY_ERR_VALIDATION beyond,
+   * and the client sends the chunk itself.
    */
-  private async readBases(hashes: readonly string[], signal?: AbortSignal): Promise<Buffer> {
+  private async readBases(hashes: readonly string[], signal?: AbortSignal): Promise<Buffer[]> {
     const parts: Buffer[] = [];
     let bytes = 0;
     for (const h of hashes) {
@@ -646,7 +647,7 @@ export class ChunkStore {
       if (bytes > 2 * this.maxChunkSize) throw new ValidationError(`the bases of a delta may hold at most ${2 * this.maxChunkSize} bytes together`);
       parts.push(data);
     }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes);
+    return parts;
   }
 
   /** A base kept by {@link readBase} (made the most recent again), or undefined. */
@@ -1039,11 +1040,11 @@ async function encodedObject(hash: string, size: number, body: Readable): Promis
 }
 
 /**
- * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts):
+ * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts; its bytes back to back):
  * the delta is read whole (at most the chunk's size plus room for its ops), applied within
  * the bounds of the base and of `size`, and the result verified like any chunk.
  */
-async function deltaObject(hash: string, size: number, body: Readable, base: Buffer): Promise<ObjectBody> {
+async function deltaObject(hash: string, size: number, body: Readable, base: readonly Buffer[]): Promise<ObjectBody> {
   const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
   let plain: Buffer;
   try {

@@ -59,6 +59,22 @@ describe('chunk deltas', () => {
     expect(() => applyDelta(base.subarray(0, 1000), delta, target.length)).toThrow(/past the base/);
     expect(() => applyDelta(base, Buffer.from([9, 0, 0]), 3)).toThrow(/unknown delta op/);
     expect(() => makeDelta(target, Buffer.from([0, 0, 0, 2, 1]), 1 << 20)).toThrow(/signature/);
+    // Several bases back to back (a chunk that replaced two): copies may span both.
+    const [p, q] = [base.subarray(0, 123_457), base.subarray(123_457)];
+    const [sp, sq] = [signatureOf(p), signatureOf(q)];
+    const joined = joinSignatures([sp, sq]);
+    expect(joined.readUInt32BE(0)).toBe(sp.readUInt32BE(0) + sq.readUInt32BE(0));
+    expect(joined.subarray(4).equals(Buffer.concat([sp.subarray(4), sq.subarray(4)]))).toBe(true);
+    const split = makeDelta(target, joined, 1 << 20);
+    expect(split.literal).toBeLessThan(100_000);
+    expect(applyDelta([p, q], split.delta, target.length).equals(target)).toBe(true);
+    expect(() => applyDelta([p], split.delta, target.length)).toThrow(/past the base/);
+    const across = Buffer.alloc(9);
+    across[0] = 1; // one copy of 1000 bytes, 457 from the end of p and 543 from the start of q
+    across.writeUInt32BE(123_000, 1);
+    across.writeUInt32BE(1000, 5);
+    expect(applyDelta([p, q], across, 1000).equals(base.subarray(123_000, 124_000))).toBe(true);
+    expect(() => joinSignatures([signatureOf(p), Buffer.from([0, 0, 0, 2, 1])])).toThrow(/signature/);
   });
 
   it('sends an edited file as deltas: kilobytes for scattered edits, byte for byte the same', async () => {
