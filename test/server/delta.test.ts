@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyDelta, joinSignatures, makeDelta, signatureOf } from '../../src/algo/chunk-delta.js';
+import { applyDelta, DELTA_CDC, joinSignatures, makeDelta, signatureOf } from '../../src/algo/chunk-delta.js';
 import { chunkLengths } from '../../src/algo/fastcdc.js';
 import { FerryClient } from '../../src/client/client.js';
 import { DEFAULT_CHUNKING } from '../../src/core/chunk-refs.js';
@@ -59,22 +59,30 @@ describe('chunk deltas', () => {
     expect(() => applyDelta(base.subarray(0, 1000), delta, target.length)).toThrow(/past the base/);
     expect(() => applyDelta(base, Buffer.from([9, 0, 0]), 3)).toThrow(/unknown delta op/);
     expect(() => makeDelta(target, Buffer.from([0, 0, 0, 2, 1]), 1 << 20)).toThrow(/signature/);
-    // Several bases back to back (a chunk that replaced two): copies may span both.
-    const [p, q] = [base.subarray(0, 123_457), base.subarray(123_457)];
+  });
+
+  it('makes and applies a delta against several bases back to back (a chunk that replaced two)', () => {
+    // Seeded: how many fine pieces around the edit and the seam between the bases differ is
+    // a property of the bytes (random ones would make the bound below a matter of luck).
+    const whole = seededBytes('two-bases', 300_000);
+    const target = Buffer.from(whole);
+    seededBytes('two-bases-edit', 16).copy(target, 200_000);
+    const [p, q] = [whole.subarray(0, 123_457), whole.subarray(123_457)];
     const [sp, sq] = [signatureOf(p), signatureOf(q)];
     const joined = joinSignatures([sp, sq]);
     expect(joined.readUInt32BE(0)).toBe(sp.readUInt32BE(0) + sq.readUInt32BE(0));
     expect(joined.subarray(4).equals(Buffer.concat([sp.subarray(4), sq.subarray(4)]))).toBe(true);
-    const split = makeDelta(target, joined, 1 << 20);
-    expect(split.literal).toBeLessThan(100_000);
-    expect(applyDelta([p, q], split.delta, target.length).equals(target)).toBe(true);
-    expect(() => applyDelta([p], split.delta, target.length)).toThrow(/past the base/);
+    const { delta, literal } = makeDelta(target, joined, 1 << 20);
+    // The edited piece and the pieces cut differently at the seam; the rest is copied from both.
+    expect(literal).toBeLessThan(3 * DELTA_CDC.maxSize);
+    expect(applyDelta([p, q], delta, target.length).equals(target)).toBe(true);
+    expect(() => applyDelta([p], delta, target.length)).toThrow(/past the base/);
     const across = Buffer.alloc(9);
     across[0] = 1; // one copy of 1000 bytes, 457 from the end of p and 543 from the start of q
     across.writeUInt32BE(123_000, 1);
     across.writeUInt32BE(1000, 5);
-    expect(applyDelta([p, q], across, 1000).equals(base.subarray(123_000, 124_000))).toBe(true);
-    expect(() => joinSignatures([signatureOf(p), Buffer.from([0, 0, 0, 2, 1])])).toThrow(/signature/);
+    expect(applyDelta([p, q], across, 1000).equals(whole.subarray(123_000, 124_000))).toBe(true);
+    expect(() => joinSignatures([sp, Buffer.from([0, 0, 0, 2, 1])])).toThrow(/signature/);
   });
 
   it('sends an edited file as deltas: kilobytes for scattered edits, byte for byte the same', async () => {
@@ -200,10 +208,12 @@ describe('deltas the server refuses', () => {
   });
 
   it('takes a delta against several bases (their bytes back to back), and refuses too many, too big, or one outside the file', async () => {
-    const old = randomBytes(200_000);
+    // Seeded, as above: the delta's size is a property of the bytes.
+    const old = seededBytes('two-base-file', 200_000);
     expect((await uploadBuffer(t, '/d/two.bin', old, 100_000)).status).toBe(200);
     const [a, b] = [old.subarray(0, 100_000), old.subarray(100_000)];
-    const edited = scatterEdits(old, 3);
+    const edited = Buffer.from(old);
+    seededBytes('two-base-file-edit', 16).copy(edited, 50_000);
     const { id, hash } = await session(edited, '/d/two.bin');
     const both = makeDelta(edited, joinSignatures([signatureOf(a), signatureOf(b)]), 1 << 20).delta;
     expect(both.length).toBeLessThan(edited.length / 4);
