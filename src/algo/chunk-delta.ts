@@ -86,6 +86,23 @@ export function signatureOf(base: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * The signature of several bases taken as one, in the order given (their bytes back to
+ * back): what a delta against a chunk that replaced several neighbours copies from.
+ */
+export function joinSignatures(sigs: readonly Uint8Array[]): Buffer {
+  let count = 0;
+  for (const sig of sigs) {
+    if (sig.length < 4) throw new DeltaFormatError('a signature starts with its count');
+    const n = Buffer.from(sig.buffer, sig.byteOffset, sig.length).readUInt32BE(0);
+    if (sig.length !== 4 + n * ENTRY_BYTES) throw new DeltaFormatError(`a signature of ${n} pieces has ${sig.length} bytes`);
+    count += n;
+  }
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32BE(count, 0);
+  return Buffer.concat([head, ...sigs.map((sig) => sig.subarray(4))]);
+}
+
 /** Where each piece of a signature lies in the base, by name and size. */
 function indexSignature(sig: Uint8Array, maxBase: number): Map<string, number> {
   const view = Buffer.from(sig.buffer, sig.byteOffset, sig.length);
@@ -157,12 +174,33 @@ export function makeDelta(target: Uint8Array, signature: Uint8Array, maxBase: nu
   return { delta: Buffer.concat(ops), literal };
 }
 
+/** Copies `len` bytes at `from` of the bases taken back to back into `out` at `o` (a copy may span two). */
+function copyFromBases(bases: readonly Uint8Array[], from: number, len: number, out: Buffer, o: number): void {
+  let start = 0;
+  for (const b of bases) {
+    if (len === 0) return;
+    const end = start + b.length;
+    if (from < end) {
+      const n = Math.min(len, end - from);
+      out.set(b.subarray(from - start, from - start + n), o);
+      o += n;
+      from += n;
+      len -= n;
+    }
+    start = end;
+  }
+}
+
 /**
- * The target rebuilt from `base` and a delta; it must come to exactly `size` bytes. Every
- * copy is checked against the base's bounds. The caller verifies the result's hash.
+ * The target rebuilt from `base` (one chunk, or several taken back to back, as
+ * {@link joinSignatures} describes them) and a delta; it must come to exactly `size` bytes.
+ * Every copy is checked against the bases' bounds. The caller verifies the result's hash.
  * Rebuilt in `into` when it is big enough (a view of it is returned), else in a new buffer.
  */
-export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number, into?: Buffer): Buffer {
+export function applyDelta(base: Uint8Array | readonly Uint8Array[], delta: Uint8Array, size: number, into?: Buffer): Buffer {
+  const bases = base instanceof Uint8Array ? [base] : base;
+  let baseLength = 0;
+  for (const b of bases) baseLength += b.length;
   const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   const d = Buffer.from(delta.buffer, delta.byteOffset, delta.length);
   let o = 0;
@@ -173,9 +211,9 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, size: number, in
       if (i + 9 > d.length) throw new DeltaFormatError('a copy op is cut short');
       const from = d.readUInt32BE(i + 1);
       const len = d.readUInt32BE(i + 5);
-      if (len === 0 || from + len > base.length) throw new DeltaFormatError(`a copy of ${len} bytes at ${from} reaches past the base (${base.length} bytes)`);
+      if (len === 0 || from + len > baseLength) throw new DeltaFormatError(`a copy of ${len} bytes at ${from} reaches past the base (${baseLength} bytes)`);
       if (o + len > size) throw new DeltaFormatError(`the delta builds more than ${size} bytes`);
-      out.set(base.subarray(from, from + len), o);
+      copyFromBases(bases, from, len, out, o);
       o += len;
       i += 9;
     } else if (op === OP_LITERAL) {

@@ -95,6 +95,16 @@ interface RunState {
   lent?: { largest: number; free: Uint8Array[] };
 }
 
+/**
+ * What a chunk sent as a delta replaces (FerryApi.putChunk): chunks of the file at `path` on
+ * the server, in file order; the delta copies from their bytes back to back. More than one
+ * (at most MAX_DELTA_BASES) only with the server's feature `chunk-delta-bases`.
+ */
+export interface DeltaBase {
+  hashes: string[];
+  path: string;
+}
+
 /** Chunks smaller than this are sent whole: a delta's round trip for the signature costs more than it saves. */
 const MIN_DELTA_BYTES = 64 * 1024;
 /** Answers to a delta after which the chunk is sent whole (base gone or not readable, delta refused). */
@@ -275,7 +285,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * without being read into memory. Bytes in memory go zstd-compressed when this client can
    * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
    */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: { hash: string; path: string } } = {}): Promise<ChunkPutResponse> {
+  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase } = {}): Promise<ChunkPutResponse> {
     return this.call(async () => {
       if (options.base && data instanceof Uint8Array) {
         const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal);
@@ -315,33 +325,44 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * them (the Node client): `make` gives the delta rebuilding `target` from the base a
    * signature describes, `apply` rebuilds a chunk of `size` bytes from a base and a delta.
    */
-  deltas?: { make(target: Uint8Array, signature: Uint8Array, maxBase: number): Uint8Array; signature(base: Uint8Array): Uint8Array; apply(base: Uint8Array, delta: Uint8Array, size: number): Uint8Array };
+  deltas?: {
+    /** `signatures`: of one base, or of several taken as one (their bytes back to back). */
+    make(target: Uint8Array, signatures: readonly Uint8Array[], maxBase: number): Uint8Array;
+    signature(base: Uint8Array): Uint8Array;
+    apply(base: Uint8Array, delta: Uint8Array, size: number): Uint8Array;
+  };
 
   /**
-   * Sends a chunk as a delta against `base`, the chunk it replaces in the version of the
-   * file on the server (feature `chunk-delta`): the server's signature of the base (about
-   * 3 KiB per MiB), then the edited pieces. Resolves undefined when a delta would not save
-   * at least half the chunk, or the server will not take one (the base is gone, or no longer
-   * in the file): the caller then sends the chunk itself. Never the only try: a delta that
-   * fails to verify on the server is sent again whole.
+   * Sends a chunk as a delta against `base`, the chunks it replaces in the version of the
+   * file on the server (feature `chunk-delta`; more than one with `chunk-delta-bases`): the
+   * server's signature of each (about 3 KiB per MiB), then the edited pieces. Resolves
+   * undefined when a delta would not save at least half the chunk, or the server will not
+   * take one (a base is gone, or no longer in the file): the caller then sends the chunk
+   * itself. Never the only try: a delta that fails to verify on the server is sent again whole.
    */
-  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: { hash: string; path: string }, signal?: AbortSignal): Promise<ChunkPutResponse | undefined> {
+  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: DeltaBase, signal?: AbortSignal): Promise<ChunkPutResponse | undefined> {
     if (!this.deltas || data.length < MIN_DELTA_BYTES) return undefined;
     const caps = await this.capabilities({ signal });
     if (!caps.features.includes('chunk-delta')) return undefined;
+    if (base.hashes.length > 1 && !caps.features.includes('chunk-delta-bases')) return undefined;
     try {
-      const sig = await this.http.request(
-        { method: 'GET', path: `${API_PREFIX}/chunks/${base.hash}/signature`, query: { path: normalizePath(base.path) }, signal },
-        (res) => this.http.readExact(res, Number(res.headers['content-length']), signal),
-      );
-      const delta = this.deltas.make(data, sig, caps.limits.maxChunkSize);
+      const sigs: Uint8Array[] = [];
+      for (const h of base.hashes) {
+        sigs.push(
+          await this.http.request(
+            { method: 'GET', path: `${API_PREFIX}/chunks/${h}/signature`, query: { path: normalizePath(base.path) }, signal },
+            (res) => this.http.readExact(res, Number(res.headers['content-length']), signal),
+          ),
+        );
+      }
+      const delta = this.deltas.make(data, sigs, 2 * caps.limits.maxChunkSize);
       if (delta.length > data.length / 2) return undefined;
       return await this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
         body: () => delta,
         contentLength: delta.length,
-        headers: { 'content-encoding': 'x-ferry-delta', 'x-ferry-delta-base': base.hash },
+        headers: { 'content-encoding': 'x-ferry-delta', 'x-ferry-delta-base': base.hashes.join(',') },
         retry: 'always',
         signal,
       });

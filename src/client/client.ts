@@ -19,7 +19,7 @@ import { FerryApi } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { nodeSha256 } from './node-hashing.js';
 import { compressChunk, decompressChunk } from '../algo/zstd-chunk.js';
-import { applyDelta, makeDelta, signatureOf } from '../algo/chunk-delta.js';
+import { applyDelta, joinSignatures, makeDelta, signatureOf } from '../algo/chunk-delta.js';
 import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
@@ -98,7 +98,7 @@ export class FerryClient extends FerryApi<Buffer> {
     this.server = options.server;
     this.limiter = limiter;
     if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size) => decompressChunk(frame, size) };
-    if (options.deltas !== false) this.deltas = { make: (t, sig, max) => makeDelta(t, sig, max).delta, signature: signatureOf, apply: applyDelta };
+    if (options.deltas !== false) this.deltas = { make: (t, sigs, max) => makeDelta(t, joinSignatures(sigs), max).delta, signature: signatureOf, apply: applyDelta };
   }
 
   /**

@@ -26,6 +26,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
+import { replacedRun } from './replaced-chunks.js';
 import { fetchMissingChunks } from './download-flow.js';
 import { TransferContext, TreeFailures, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 
@@ -108,9 +109,11 @@ async function getIntoSpecial(client: FerryApi<Buffer>, remotePath: string, loca
 const MIN_DELTA_BYTES = 64 * 1024;
 
 /**
- * For each chunk still missing, the chunk of the older local copy covering the middle of
- * its place serves as the base of a delta (FerryApi.getChunkDelta), `ctx.parallel` at a
- * time; each chunk rebuilt and verified is handed to `write` and marked in `have`.
+ * For each chunk still missing, the bytes of the older local copy that it replaces serve as
+ * the base of a delta (FerryApi.getChunkDelta), `ctx.parallel` at a time: the local chunk
+ * covering the middle of its place and the neighbours the place overlaps too
+ * (./replaced-chunks.ts), at most the largest chunk in all (what the server takes a
+ * signature of); each chunk rebuilt and verified is handed to `write` and marked in `have`.
  * Returns the bytes obtained so (counted as reused: they did not travel). Chunks whose
  * delta is not to be had are left to the ordinary fetch.
  */
@@ -135,16 +138,11 @@ async function fetchDeltas(
   }
   if (todo.length === 0) return 0;
   const starts = destChunks.map((c) => c.offset);
+  const maxBase = (await client.capabilities({ signal })).limits.maxChunkSize;
   const baseFor = (i: number) => {
-    const mid = offsets[i] + chunks[i].size / 2;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const m = (lo + hi + 1) >> 1;
-      if (starts[m] <= mid) lo = m;
-      else hi = m - 1;
-    }
-    return destChunks[lo];
+    const run = replacedRun(starts, destChunks, offsets[i], chunks[i].size, destChunks.length, maxBase)!;
+    const end = destChunks[run.last].offset + destChunks[run.last].size;
+    return { offset: destChunks[run.first].offset, size: end - destChunks[run.first].offset };
   };
   let got = 0;
   const old = await open(dest, 'r');

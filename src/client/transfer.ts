@@ -8,7 +8,7 @@
  */
 import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
-import type { FerryApi } from './api.js';
+import type { DeltaBase, FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
@@ -124,8 +124,8 @@ interface SendItem {
    * failure, nor for chunks sent in packs (those are copied into the pack's body).
    */
   sent?: (data: Uint8Array | Blob) => void;
-  /** The chunk this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
-  base?: { hash: string; path: string };
+  /** The chunks this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
+  base?: DeltaBase;
 }
 
 /**

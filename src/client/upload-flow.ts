@@ -11,10 +11,11 @@
  */
 import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams, ChunkRef } from '../core/chunk-refs.js';
-import type { Capabilities, CommitRequest, CommitResponse, Entry, UploadStatus } from '../core/protocol.js';
+import { MAX_DELTA_BASES, type Capabilities, type CommitRequest, type CommitResponse, type Entry, type UploadStatus } from '../core/protocol.js';
 import { retry } from '../core/retry.js';
-import type { FerryApi } from './api.js';
+import type { DeltaBase, FerryApi } from './api.js';
 import { fileHashOf } from './hashing.js';
+import { replacedRun } from './replaced-chunks.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, isSessionLost, type TransferContext } from './transfer.js';
 
@@ -172,12 +173,14 @@ async function previousChunks(client: FerryApi, caps: Capabilities, path: string
 }
 
 /**
- * For an upload over a file the server has (an edited version), the chunk each new chunk
- * replaces: the old chunk covering the middle of the new one. Chunks sent with such a base
- * may travel as deltas against it (FerryApi.putChunk). Only for files with chunks above
- * the pack threshold (small chunks travel in packs) and servers with `chunk-delta`.
+ * For an upload over a file the server has (an edited version), the chunks each new chunk
+ * replaces (./replaced-chunks.ts): the old chunk covering its middle, and with
+ * `chunk-delta-bases` its neighbours that the new chunk's place overlaps too, together at
+ * most twice the largest chunk. Chunks sent with bases may travel as deltas against them
+ * (FerryApi.putChunk). Only for files with chunks above the pack threshold (small chunks
+ * travel in packs) and servers with `chunk-delta`.
  */
-function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: { hash: string; path: string } } {
+function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: DeltaBase } {
   const none = () => ({});
   if (!old || !wantsDeltas(client, caps) || size < caps.limits.packThreshold) return none;
   const starts: number[] = [];
@@ -186,17 +189,12 @@ function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: nu
     starts.push(at);
     at += c.size;
   }
+  const most = caps.features.includes('chunk-delta-bases') ? MAX_DELTA_BASES : 1;
   return (r) => {
-    const mid = r.offset + r.size / 2;
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const m = (lo + hi + 1) >> 1;
-      if (starts[m] <= mid) lo = m;
-      else hi = m - 1;
-    }
-    const base = old[lo];
-    return base && base.hash !== r.hash && base.size >= caps.limits.packThreshold ? { base: { hash: base.hash, path } } : {};
+    const run = replacedRun(starts, old, r.offset, r.size, most, 2 * caps.limits.maxChunkSize);
+    const base = run && old[run.middle];
+    if (!run || !base || base.hash === r.hash || base.size < caps.limits.packThreshold) return {};
+    return { base: { hashes: old.slice(run.first, run.last + 1).map((c) => c.hash), path } };
   };
 }
 

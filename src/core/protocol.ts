@@ -219,6 +219,15 @@ export interface ErrorBody {
  */
 export const PACK_FRAME_HEADER_BYTES = 36;
 
+/**
+ * A chunk PUT as a delta (feature `chunk-delta-bases`) may name up to this many bases in
+ * `X-Ferry-Delta-Base` (comma-separated; the delta copies from their bytes back to back),
+ * together at most twice `limits.maxChunkSize`: an edit that erases a cut between two
+ * chunks makes one new chunk out of both, and a delta against either alone would carry
+ * the other's bytes.
+ */
+export const MAX_DELTA_BASES = 16;
+
 /** Percent-encodes each segment of a normalized Ferry path for use in a URL. */
 export function encodePathForUrl(path: string): string {
   return path

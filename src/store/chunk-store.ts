@@ -386,7 +386,7 @@ export class ChunkStore {
   /** The chunk object to write for a body as it arrived: verified, and compressed where that pays. */
   private async chunkObject(hash: string, size: number, body: Readable | Buffer, signal: AbortSignal | undefined, options: ChunkPutOptions): Promise<ObjectBody> {
     if (options.encoding === 'zstd') return encodedObject(hash, size, toStream(body));
-    if (options.encoding === 'delta') return deltaObject(hash, size, toStream(body), await this.readBase(options.base ?? '', signal));
+    if (options.encoding === 'delta') return deltaObject(hash, size, toStream(body), await this.readBases(options.bases ?? [], signal));
     if (Buffer.isBuffer(body)) return wholeObject(hash, size, body);
     return plainObject(pipeInto(body, new VerifyingStream(hash, size)), size, options.gather);
   }
@@ -631,6 +631,23 @@ export class ChunkStore {
       }
     }
     return data;
+  }
+
+  /**
+   * A delta's bases ({@link readBase} each; applied back to back, not copied together),
+   * at most twice the largest chunk in all (MAX_DELTA_BASES): FERRY_ERR_VALIDATION beyond,
+   * and the client sends the chunk itself.
+   */
+  private async readBases(hashes: readonly string[], signal?: AbortSignal): Promise<Buffer[]> {
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    for (const h of hashes) {
+      const data = await this.readBase(h, signal);
+      bytes += data.length;
+      if (bytes > 2 * this.maxChunkSize) throw new ValidationError(`the bases of a delta may hold at most ${2 * this.maxChunkSize} bytes together`);
+      parts.push(data);
+    }
+    return parts;
   }
 
   /** A base kept by {@link readBase} (made the most recent again), or undefined. */
@@ -907,9 +924,9 @@ export interface ChunkPutOptions {
   owner?: string;
   /** The file the chunk belongs to: chooses the store (--store routes). */
   path?: string;
-  /** How the body travelled: a zstd frame, or a delta against the chunk `base`. */
+  /** How the body travelled: a zstd frame, or a delta against the chunks `bases` (their bytes back to back). */
   encoding?: 'zstd' | 'delta';
-  base?: string;
+  bases?: readonly string[];
   /** Answer once the chunk is staged; {@link ChunkStore.flush} waits for it to be durable. */
   defer?: boolean;
   /** Called once the body's bytes are written (staged or stored), before any wait for the disk. */
@@ -1023,11 +1040,11 @@ async function encodedObject(hash: string, size: number, body: Readable): Promis
 }
 
 /**
- * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts):
+ * The object for a chunk that arrived as a delta against `base` (../algo/chunk-delta.ts; its bytes back to back):
  * the delta is read whole (at most the chunk's size plus room for its ops), applied within
  * the bounds of the base and of `size`, and the result verified like any chunk.
  */
-async function deltaObject(hash: string, size: number, body: Readable, base: Buffer): Promise<ObjectBody> {
+async function deltaObject(hash: string, size: number, body: Readable, base: readonly Buffer[]): Promise<ObjectBody> {
   const delta = await readAtMost(body, size + DELTA_SLACK, () => new PayloadTooLargeError(`a delta for a chunk of ${size} bytes may hold at most ${size + DELTA_SLACK}`));
   let plain: Buffer;
   try {

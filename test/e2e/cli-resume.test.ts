@@ -6,9 +6,7 @@
 import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkBuffer } from '../../src/algo/file-hash.js';
-import type { ChunkingParams } from '../../src/core/manifest.js';
-import { scribble, seededBytes, sha256File, writeRandomFile } from '../helpers/files.js';
+import { changedChunks, scribble, seededBytes, sha256File, writeRandomFile } from '../helpers/files.js';
 import { ok, startWorld, waitFor, type E2EWorld } from '../helpers/e2e.js';
 
 const MiB = 1024 * 1024;
@@ -25,25 +23,6 @@ const CHUNKS_RECEIVED = 'ferry_chunks_received_total';
 const DEDUP = 'ferry_chunks_deduplicated_total';
 const SERVED = 'ferry_chunk_bytes_served_total';
 const CHUNKS_SERVED = 'ferry_chunks_served_total';
-
-/**
- * Distinct chunks of `after` that `before` does not have, with the server's parameters:
- * exactly what an optimal client must transfer. How many that is depends on the data (see
- * DEFAULT_CHUNKING in src/core/manifest.ts for the measured distribution), so the suites
- * check "exactly the changed chunks" on random data, and the issue's "at most 3" on a
- * fixed, seeded case.
- */
-function changedChunks(before: Buffer, after: Buffer, params: ChunkingParams): { count: number; bytes: number } {
-  const old = new Set(chunkBuffer(before, params).map((c) => c.hash));
-  const seen = new Set<string>();
-  let bytes = 0;
-  for (const c of chunkBuffer(after, params)) {
-    if (old.has(c.hash) || seen.has(c.hash)) continue;
-    seen.add(c.hash);
-    bytes += c.size;
-  }
-  return { count: seen.size, bytes };
-}
 
 /** Waits for a child process to end. */
 const exited = (child: ReturnType<E2EWorld['spawn']>) =>

@@ -4,6 +4,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { chunkBuffer } from '../../src/algo/file-hash.js';
+import type { ChunkingParams } from '../../src/core/manifest.js';
 
 /** A fresh temporary directory; `cleanup()` removes it. */
 export async function tempDir(prefix = 'ferry-test-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
@@ -25,6 +27,25 @@ export function seededBytes(seed: string, length: number, offset = 0): Buffer {
   const skip = offset % 16;
   const out = createCipheriv('aes-128-ctr', key, iv).update(Buffer.alloc(length + skip));
   return out.subarray(skip);
+}
+
+/**
+ * Distinct chunks of `after` that `before` does not have, with the server's parameters:
+ * exactly what an optimal client must transfer (their count, bytes and sizes). How many that
+ * is depends on the data (see DEFAULT_CHUNKING in src/core/chunk-refs.ts for the measured
+ * distribution), so the suites check "exactly the changed chunks" on random data, and bounds
+ * such as "at most 3" only on fixed, seeded cases.
+ */
+export function changedChunks(before: Buffer, after: Buffer, params: ChunkingParams): { count: number; bytes: number; sizes: number[] } {
+  const old = new Set(chunkBuffer(before, params).map((c) => c.hash));
+  const seen = new Set<string>();
+  const sizes: number[] = [];
+  for (const c of chunkBuffer(after, params)) {
+    if (old.has(c.hash) || seen.has(c.hash)) continue;
+    seen.add(c.hash);
+    sizes.push(c.size);
+  }
+  return { count: seen.size, bytes: sizes.reduce((a, b) => a + b, 0), sizes };
 }
 
 /** Overwrites `length` bytes at `offset` with random bytes (same size: an in-place edit). */

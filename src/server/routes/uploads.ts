@@ -32,6 +32,7 @@ import {
 import { assertSha256Hex, validateChunkList } from '../../core/manifest.js';
 import {
   API_PREFIX,
+  MAX_DELTA_BASES,
   type AppendChunksResponse,
   type ChunkPutResponse,
   type CommitResponse,
@@ -76,14 +77,23 @@ function bodyEncoding(request: FastifyRequest, delta = false): 'zstd' | 'delta' 
   throw new EncodingUnsupportedError(`Content-Encoding ${JSON.stringify(value)} is not taken here: send ${delta ? `zstd, ${DELTA_ENCODING}` : 'zstd'} or no encoding`);
 }
 
-/** Content-Encoding of a chunk PUT whose body is a delta (../../algo/chunk-delta.ts) against the chunk named in {@link DELTA_BASE_HEADER}. */
+/** Content-Encoding of a chunk PUT whose body is a delta (../../algo/chunk-delta.ts) against the chunks named in {@link DELTA_BASE_HEADER}. */
 const DELTA_ENCODING = 'x-ferry-delta';
+/** The base chunks of a delta, comma-separated, in the order the delta addresses their bytes (feature `chunk-delta-bases`; one before it). */
 const DELTA_BASE_HEADER = 'x-ferry-delta-base';
 
-/** Whether `base` may not serve as a delta base for a chunk of the upload to `path` (see the chunk PUT). */
-async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, base: string, path: string): Promise<boolean> {
+/** The bases named in {@link DELTA_BASE_HEADER}: 1 to MAX_DELTA_BASES chunk hashes. */
+function deltaBasesOf(request: FastifyRequest): string[] {
+  const value = String(request.headers[DELTA_BASE_HEADER] ?? '');
+  const bases = value.split(',').map((h) => assertSha256Hex(h.trim(), DELTA_BASE_HEADER));
+  if (bases.length > MAX_DELTA_BASES) throw new ValidationError(`a delta may name at most ${MAX_DELTA_BASES} bases, not ${bases.length}`);
+  return bases;
+}
+
+/** Whether one of `bases` may not serve as a delta base for a chunk of the upload to `path` (see the chunk PUT). */
+async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, bases: readonly string[], path: string): Promise<boolean> {
   try {
-    return (await new ChunkAccess(ctx).unreadable(auth, [base], [toUserPath(auth, path)])).length > 0;
+    return (await new ChunkAccess(ctx).unreadable(auth, bases, [toUserPath(auth, path)])).length > 0;
   } catch (err) {
     if (isFerryError(err, 'FERRY_ERR_FORBIDDEN') || isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return true;
     throw err;
@@ -294,7 +304,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   if (!Number.isSafeInteger(length) || length < 1) throw new ValidationError('Content-Length must be a positive integer');
   if (length > limits.maxChunkSize) throw new PayloadTooLargeError(`a chunk may be at most ${limits.maxChunkSize} bytes`);
   const encoding = bodyEncoding(request, true);
-  const base = encoding === 'delta' ? assertSha256Hex(request.headers[DELTA_BASE_HEADER], DELTA_BASE_HEADER) : undefined;
+  const bases = encoding === 'delta' ? deltaBasesOf(request) : undefined;
   const auth = authOf(request);
   authorizeScope(auth, 'write');
   // One query: the session, the file that brings the chunk (its path routes the chunk
@@ -311,8 +321,8 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   if (encoding === 'zstd' && length >= size) throw new ValidationError(`a compressed chunk must be smaller than the chunk (${size} bytes); send it raw`);
   // A delta may copy only from a chunk of the file being replaced, and only for a caller
   // who may read that file: else it would open other files' bytes to whoever knows a hash.
-  if (base !== undefined && (await deltaBaseRefused(ctx, auth, base, path))) {
-    throw new NotFoundError(`chunk ${base} is not part of ${toUserPath(auth, path)} as you may read it: send the chunk itself`, { details: { base } });
+  if (bases !== undefined && (await deltaBaseRefused(ctx, auth, bases, path))) {
+    throw new NotFoundError(`chunk ${bases.join(', ')} is not part of ${toUserPath(auth, path)} as you may read it: send the chunk itself`, { details: { base: bases.join(',') } });
   }
   if (declared !== size) {
     throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
@@ -337,7 +347,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
       path,
       defer: true,
       ...(encoding ? { encoding } : {}),
-      ...(base ? { base } : {}),
+      ...(bases ? { bases } : {}),
       written: lease.release,
       gather: (bytes: number) => ctx.bodies.tryReserve(bytes)?.release,
     };
