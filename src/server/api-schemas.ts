@@ -82,7 +82,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   }),
   'GET /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'What the session still lacks (resume)', params: Id('id', 'upload session id'), response: { 200: Obj({ id: Type.String(), missing: Type.Array(Hash) }) } }),
   'POST /api/v1/uploads/:id/chunks': r({ tag: 'uploads', summary: "Append manifest entries to a session's file (streamed uploads)", params: Id('id', 'upload session id'), body: Obj({ file: OptInt(), chunks: Type.Array(ChunkRef) }) }),
-  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 422: Error } }),
+  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 422: Error } }),
   'POST /api/v1/uploads/:id/packs': r({ tag: 'uploads', summary: 'Many small chunks in one body of frames (hash | u32 size | bytes)', params: Id('id', 'upload session id') }),
   'POST /api/v1/uploads/:id/commit': r({
     tag: 'uploads',
