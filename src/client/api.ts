@@ -346,15 +346,15 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     if (!caps.features.includes('chunk-delta')) return undefined;
     if (base.hashes.length > 1 && !caps.features.includes('chunk-delta-bases')) return undefined;
     try {
-      const sigs: Uint8Array[] = [];
-      for (const h of base.hashes) {
-        sigs.push(
-          await this.http.request(
+      // The bases' signatures at once: one round trip's wait, not one per base.
+      const sigs = await Promise.all(
+        base.hashes.map((h) =>
+          this.http.request(
             { method: 'GET', path: `${API_PREFIX}/chunks/${h}/signature`, query: { path: normalizePath(base.path) }, signal },
             (res) => this.http.readExact(res, Number(res.headers['content-length']), signal),
           ),
-        );
-      }
+        ),
+      );
       const delta = this.deltas.make(data, sigs, 2 * caps.limits.maxChunkSize);
       if (delta.length > data.length / 2) return undefined;
       return await this.http.json<ChunkPutResponse>({

@@ -137,10 +137,11 @@ async function fetchDeltas(
     todo.push(i);
   }
   if (todo.length === 0) return 0;
-  const starts = destChunks.map((c) => c.offset);
+  const tail = destChunks[destChunks.length - 1];
+  const localOffsets = [...destChunks.map((c) => c.offset), tail.offset + tail.size];
   const maxBase = (await client.capabilities({ signal })).limits.maxChunkSize;
   const baseFor = (i: number) => {
-    const run = replacedRun(starts, destChunks, offsets[i], chunks[i].size, destChunks.length, maxBase)!;
+    const run = replacedRun(localOffsets, offsets[i], chunks[i].size, destChunks.length, maxBase)!;
     const end = destChunks[run.last].offset + destChunks[run.last].size;
     return { offset: destChunks[run.first].offset, size: end - destChunks[run.first].offset };
   };

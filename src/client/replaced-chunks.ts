@@ -8,6 +8,7 @@
  * delta against either alone carries the other's bytes (more than half the chunk, so the
  * chunk travelled whole).
  */
+import { chunkAt } from '../core/chunk-refs.js';
 
 /** A run of old chunks, `first` to `last` (inclusive), around `middle`, the one covering the new chunk's middle. */
 export interface ReplacedRun {
@@ -17,30 +18,26 @@ export interface ReplacedRun {
 }
 
 /**
- * The run of `old` (chunks back to back, `starts` their offsets, ascending from 0) that a new
- * chunk of `size` bytes at `offset` replaces: the one covering its middle, grown a side at a
- * time by the neighbours its place overlaps, while there are at most `most` and their sizes
- * add up to at most `maxBytes`. Undefined when `old` is empty.
+ * The run of old chunks (`offsets`: where each starts, and the total at the end, as
+ * chunkOffsets gives them) that a new chunk of `size` bytes at `offset` replaces: the one
+ * covering its middle, grown a side at a time by the neighbours its place overlaps, while
+ * there are at most `most` and their sizes add up to at most `maxBytes`. Undefined when
+ * there are no old chunks.
  */
-export function replacedRun(starts: readonly number[], old: readonly { size: number }[], offset: number, size: number, most: number, maxBytes: number): ReplacedRun | undefined {
-  if (old.length === 0) return undefined;
-  const mid = offset + size / 2;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const m = (lo + hi + 1) >> 1;
-    if (starts[m] <= mid) lo = m;
-    else hi = m - 1;
-  }
-  let first = lo;
-  let last = lo;
-  let bytes = old[lo].size;
+export function replacedRun(offsets: readonly number[], offset: number, size: number, most: number, maxBytes: number): ReplacedRun | undefined {
+  const count = offsets.length - 1;
+  if (count < 1) return undefined;
+  const sizeOf = (i: number) => offsets[i + 1] - offsets[i];
+  const middle = chunkAt(offsets, offset + size / 2);
+  let first = middle;
+  let last = middle;
+  let bytes = sizeOf(middle);
   for (let left = true; last - first + 1 < most; left = !left) {
-    const canLeft = first > 0 && starts[first] > offset && bytes + old[first - 1].size <= maxBytes;
-    const canRight = last + 1 < old.length && starts[last + 1] < offset + size && bytes + old[last + 1].size <= maxBytes;
+    const canLeft = first > 0 && offsets[first] > offset && bytes + sizeOf(first - 1) <= maxBytes;
+    const canRight = last + 1 < count && offsets[last + 1] < offset + size && bytes + sizeOf(last + 1) <= maxBytes;
     if (!canLeft && !canRight) break;
-    if (canLeft && (left || !canRight)) bytes += old[--first].size;
-    else bytes += old[++last].size;
+    if (canLeft && (left || !canRight)) bytes += sizeOf(--first);
+    else bytes += sizeOf(++last);
   }
-  return { first, middle: lo, last };
+  return { first, middle, last };
 }

@@ -10,7 +10,7 @@
  * chunks travel.
  */
 import { PreconditionFailedError, UploadNotFoundError, isFerryError, throwIfAborted } from '../core/errors.js';
-import type { ChunkingParams, ChunkRef } from '../core/chunk-refs.js';
+import { chunkOffsets, type ChunkingParams, type ChunkRef } from '../core/chunk-refs.js';
 import { MAX_DELTA_BASES, type Capabilities, type CommitRequest, type CommitResponse, type Entry, type UploadStatus } from '../core/protocol.js';
 import { retry } from '../core/retry.js';
 import type { DeltaBase, FerryApi } from './api.js';
@@ -183,15 +183,10 @@ async function previousChunks(client: FerryApi, caps: Capabilities, path: string
 function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: number, old: readonly ChunkRef[] | undefined): (r: ChunkRecord) => { base?: DeltaBase } {
   const none = () => ({});
   if (!old || !wantsDeltas(client, caps) || size < caps.limits.packThreshold) return none;
-  const starts: number[] = [];
-  let at = 0;
-  for (const c of old) {
-    starts.push(at);
-    at += c.size;
-  }
+  const offsets = chunkOffsets(old);
   const most = caps.features.includes('chunk-delta-bases') ? MAX_DELTA_BASES : 1;
   return (r) => {
-    const run = replacedRun(starts, old, r.offset, r.size, most, 2 * caps.limits.maxChunkSize);
+    const run = replacedRun(offsets, r.offset, r.size, most, 2 * caps.limits.maxChunkSize);
     const base = run && old[run.middle];
     if (!run || !base || base.hash === r.hash || base.size < caps.limits.packThreshold) return {};
     return { base: { hashes: old.slice(run.first, run.last + 1).map((c) => c.hash), path } };
