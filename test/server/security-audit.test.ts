@@ -118,22 +118,25 @@ async function visitorGuessesOwnersFile(srv: TestServer, owner: string, ownerTok
   expect(await proofs.execute()).toEqual([]);
 }
 
+/** Runs `scenario` as user `name` (with a token of theirs) on a server whose metadata is on a PostgreSQL of its own. */
+async function onPostgres(name: string, scenario: (srv: TestServer, user: string, token: string) => Promise<void>): Promise<void> {
+  const pg = await startPostgres();
+  const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
+  try {
+    await addUser(srv, name);
+    await scenario(srv, name, (await tokenFor(srv, name)).token);
+  } finally {
+    await srv.close();
+    await pg.stop();
+  }
+}
+
 describe('drop boxes', () => {
   it("a visitor's dedup answers and commits count only what their own session was sent, never what the owner stores", async () => {
     await visitorGuessesOwnersFile(t, 'owen', token);
   });
 
-  it('the same on PostgreSQL', async () => {
-    const pg = await startPostgres();
-    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
-    try {
-      await addUser(srv, 'pia');
-      await visitorGuessesOwnersFile(srv, 'pia', (await tokenFor(srv, 'pia')).token);
-    } finally {
-      await srv.close();
-      await pg.stop();
-    }
-  }, 120_000);
+  it('the same on PostgreSQL', () => onPostgres('pia', visitorGuessesOwnersFile), 120_000);
 });
 
 /**
@@ -199,17 +202,7 @@ describe('path-limited tokens', () => {
     await scopedTokenGuessesHomeFile(t, 'nora', (await tokenFor(t, 'nora')).token);
   });
 
-  it('the same on PostgreSQL', async () => {
-    const pg = await startPostgres();
-    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
-    try {
-      await addUser(srv, 'pam');
-      await scopedTokenGuessesHomeFile(srv, 'pam', (await tokenFor(srv, 'pam')).token);
-    } finally {
-      await srv.close();
-      await pg.stop();
-    }
-  }, 120_000);
+  it('the same on PostgreSQL', () => onPostgres('pam', scopedTokenGuessesHomeFile), 120_000);
 });
 
 describe('version ids', () => {
