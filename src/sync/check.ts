@@ -109,7 +109,9 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
     [src, a],
     [dst, b],
   ] as const) {
-    if (l.files.size === 0 && l.excluded.size === 0 && l.dirs.size === 0 && !(await remoteExists(r, signal))) {
+    // A remote restricted to one file (a file source, and the folder it is checked in) exists
+    // when its folder does: the file missing there is a difference, not a mistyped remote.
+    if (l.files.size === 0 && l.excluded.size === 0 && l.dirs.size === 0 && !(await remoteExists({ ...r, only: undefined }, signal))) {
       throw new NotFoundError(`${r.label} not found`, { details: { remote: r.label } });
     }
   }

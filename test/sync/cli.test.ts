@@ -38,6 +38,17 @@ describe('a single file as the source (rclone: copy file dir/)', () => {
     const down = await runFerry(['sync', 'ferry:/single/report.txt', join(work, 'single-down')], env);
     expect(down.code, down.stderr).toBe(0);
     expect(readdirSync(join(work, 'single-down')).sort()).toEqual(['keep.txt', 'report.txt']);
+    // check takes a file source the same way: against the file of its name in DST.
+    const checked = await runFerry(['check', join(dir, 'report.txt'), 'ferry:/single'], env);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.stderr).toMatch(/1 matching, 0 differing, 0 missing on ferry:\/single, 0 missing on /);
+    putFile(join(work, 'single-changed'), 'report.txt', 'the report, changed', BASE_MTIME);
+    const changed = await runFerry(['check', join(work, 'single-changed', 'report.txt'), 'ferry:/single', '--combined'], env);
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toBe('* report.txt\n');
+    const elsewhere = await runFerry(['check', join(dir, 'other.txt'), 'ferry:/single'], env);
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stdout).toBe('+ other.txt\n');
     // Onto itself is refused, as for folders.
     const self = await runFerry(['copy', join(dir, 'report.txt'), dir], env);
     expect(self.code).toBe(2);

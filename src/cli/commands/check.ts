@@ -27,12 +27,16 @@ ferry file hash against a Ferry server); without one, sizes only (the summary sa
 
 Examples:
   ferry check ./photos ferry:/photos
+  ferry check ./report.pdf ferry:/docs      # one file: against ferry:/docs/report.pdf
   ferry check ./a ./b --combined
   ferry check s3:bucket/x ./x --download --json`,
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
     await withRemotes([srcSpec, dstSpec], flags, async (remotes) => {
+      // A source that is a file is checked against the file of its name in DST (rclone: `check file dir/`).
+      const { fileSource } = await import('../../sync/remote.js');
+      [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
       const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => check(remotes[0], remotes[1], {
