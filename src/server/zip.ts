@@ -22,6 +22,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError } from '../core/errors.js';
+import type { ChunkRef } from '../core/chunk-refs.js';
 import type { Entry } from '../core/protocol.js';
 import type { ServerContext } from './context.js';
 import { can, toUserPath, type AuthContext } from './authz.js';
@@ -166,14 +167,100 @@ export async function zipLength(listing: ZipListing): Promise<ZipLength> {
   return length;
 }
 
-/** A file's bytes, chunk by chunk, each verified by the chunk store; stops when `signal` aborts. */
-async function* fileBytes(ctx: ServerContext, server: string, signal: AbortSignal): AsyncGenerator<Buffer> {
-  const { chunks } = await ctx.meta.fileContent(server);
-  for (const c of chunks) {
-    if (signal.aborted) return;
-    yield await ctx.chunks.read(c.hash, signal);
+/** Files whose chunk lists one query fetches (the entries yazl has been given, at most). */
+const LISTS_PER_QUERY = ENTRIES_AHEAD;
+/** Small files whose bytes are read ahead of the one yazl writes, at most, and their bytes together. */
+export const READ_AHEAD_FILES = 32;
+const READ_AHEAD_BYTES = 1024 * 1024;
+
+interface ZipFile {
+  path: string;
+  /** The manifest the listing gave it, and its size. */
+  hash?: string;
+  size: number;
+  chunks?: Promise<ChunkRef[]>;
+  /** A small file's verified chunks, read ahead. */
+  bytes?: Promise<Buffer[]>;
+}
+
+/**
+ * The files of an archive, read in the order yazl writes them. One file after another, each
+ * chunk read (a query for its place, then open, stat, read and close in the thread pool) with
+ * nothing else in flight, a folder of 20,000 one-byte files took 10 s, most of it waiting; so
+ * the chunk lists of the files given to yazl are fetched together, one query for up to
+ * {@link LISTS_PER_QUERY} of them, and the small files next in line are read ahead while yazl
+ * writes the one before (at most {@link READ_AHEAD_FILES} files and {@link READ_AHEAD_BYTES}
+ * bytes held). Every chunk is verified by the chunk store as before. A file's chunk list is
+ * the one of the manifest the listing found, so the archive holds what was counted; a
+ * manifest gone since (the file deleted or replaced, and collected) is asked for by path,
+ * which then fails or has another size, and the archive is cut as before.
+ */
+class ArchiveReader {
+  private readonly queue: ZipFile[] = [];
+  private aheadBytes = 0;
+
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** A file given to yazl, to be read in turn. */
+  add(path: string, entry: Entry): ZipFile {
+    const file: ZipFile = { path, size: entry.size, ...(entry.hash ? { hash: entry.hash } : {}) };
+    this.queue.push(file);
+    return file;
+  }
+
+  /** `file`'s bytes, chunk by chunk; yazl has started it, the first of the queue. */
+  async *bytes(file: ZipFile): AsyncGenerator<Buffer> {
+    // yazl starts its files in the order it was given them: this one is at the head.
+    const at = this.queue.indexOf(file);
+    if (at >= 0) this.queue.splice(at, 1);
+    const ahead = file.bytes;
+    if (ahead) this.aheadBytes -= file.size;
+    this.readAhead();
+    if (ahead) {
+      for (const b of await ahead) yield b;
+      return;
+    }
+    for (const c of await this.chunksOf(file)) {
+      if (this.signal.aborted) return;
+      yield await this.ctx.chunks.read(c.hash, this.signal);
+    }
+  }
+
+  /** Starts reading the small files next in line, within the bounds. */
+  private readAhead(): void {
+    for (let i = 0; i < Math.min(this.queue.length, READ_AHEAD_FILES); i++) {
+      const f = this.queue[i];
+      if (f.bytes || f.size > SMALL_FILE_BYTES) continue;
+      if (this.aheadBytes + f.size > READ_AHEAD_BYTES || this.signal.aborted) return;
+      this.aheadBytes += f.size;
+      f.bytes = this.chunksOf(f).then((chunks) => Promise.all(chunks.map((c) => this.ctx.chunks.read(c.hash, this.signal))));
+      // Failures are met when yazl reaches the file (the archive is then cut), or never if it stopped first.
+      f.bytes.catch(() => undefined);
+    }
+  }
+
+  private chunksOf(file: ZipFile): Promise<ChunkRef[]> {
+    if (!file.chunks) this.fetchLists(file);
+    return file.chunks!;
+  }
+
+  /** The chunk lists of `first` and of the files queued after it that have none yet, in one query. */
+  private fetchLists(first: ZipFile): void {
+    const batch = [first, ...this.queue.filter((f) => f !== first && !f.chunks && f.hash).slice(0, LISTS_PER_QUERY - 1)];
+    const hashes = batch.flatMap((f) => (f.hash ? [f.hash] : []));
+    const lists = hashes.length > 0 ? this.ctx.meta.manifestChunkLists(hashes) : Promise.resolve(new Map<string, ChunkRef[]>());
+    for (const f of batch) {
+      f.chunks = lists.then(async (m) => (f.hash && m.get(f.hash)) || (await this.ctx.meta.fileContent(f.path)).chunks);
+      f.chunks.catch(() => undefined);
+    }
   }
 }
+
+/** Files up to this size are read ahead whole (see {@link ArchiveReader}). */
+const SMALL_FILE_BYTES = 128 * 1024;
 
 /**
  * Streams the archive of a listing, whose length {@link zipLength} counted: entries are
@@ -197,6 +284,7 @@ export async function zipStream(ctx: ServerContext, listing: ZipListing, expecte
   let started: (() => void) | undefined;
   stream.once('close', () => started?.());
   const written = new WrittenEntries(zip as unknown as YazlEntries);
+  const reader = new ArchiveReader(ctx, signal);
   const feed = async () => {
     const length = new ZipLength();
     for await (const { name: stored, entry } of listing()) {
@@ -208,13 +296,13 @@ export async function zipStream(ctx: ServerContext, listing: ZipListing, expecte
         continue;
       }
       const mode = 0o100000 | (entry.mode ?? 0o644);
-      // yazl keeps this function with its record of the entry: it holds the path, not the listing's entry.
-      const path = entry.path;
+      // yazl keeps this function with its record of the entry: it holds the file, not the listing's entry.
+      const file = reader.add(entry.path, entry);
       waiting++;
       zip.addReadStreamLazy(name, { mtime, mode, compress: false, size: entry.size }, (cb) => {
         waiting--;
         started?.();
-        cb(null, Readable.from(fileBytes(ctx, path, signal)).on('error', fail));
+        cb(null, Readable.from(reader.bytes(file)).on('error', fail));
       });
       while (waiting > ENTRIES_AHEAD && !signal.aborted && !stream.destroyed) await new Promise<void>((resolve) => (started = resolve));
       written.forget();

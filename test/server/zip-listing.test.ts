@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
-import { WrittenEntries, ZipLength, zipEntries, zipLength } from '../../src/server/zip.js';
+import { READ_AHEAD_FILES, WrittenEntries, ZipLength, zipEntries, zipLength } from '../../src/server/zip.js';
 import { authOf } from '../../src/server/context.js';
 import { tempDir } from '../helpers/files.js';
 import { sha256, startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -204,6 +204,69 @@ describe('a folder of more entries than a listing page', () => {
       ctx.meta.list = list;
     }
   });
+});
+
+describe("an archive's files, read ahead", () => {
+  it('fetches the chunk lists of many files per query and reads small files ahead, within the bound; a failed read ahead cuts the archive', async () => {
+    const ctx = t.server.ctx;
+    const { manifestChunkLists, fileContent } = ctx.meta;
+    const read = ctx.chunks.read;
+    let listQueries = 0;
+    let byPath = 0;
+    let reads = 0;
+    let inFlight = 0;
+    let most = 0;
+    let failAt = -1;
+    ctx.meta.manifestChunkLists = (hashes) => {
+      listQueries++;
+      return manifestChunkLists.call(ctx.meta, hashes);
+    };
+    ctx.meta.fileContent = (path) => {
+      byPath++;
+      return fileContent.call(ctx.meta, path);
+    };
+    ctx.chunks.read = async (hash, signal) => {
+      if (++reads === failAt) throw new Error('this disk read failed');
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        return await read.call(ctx.chunks, hash, signal);
+      } finally {
+        inFlight--;
+      }
+    };
+    try {
+      const res = await t.api('/api/v1/zip/many');
+      expect(res.status).toBe(200);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      expect(bytes.length).toBe(Number(res.headers.get('content-length')));
+      const file = join(dir.path, 'ahead.zip');
+      writeFileSync(file, bytes);
+      await run('unzip', ['-tq', file], { maxBuffer: 64 * 1024 * 1024 });
+      // One query per file (and one for each chunk's list by path) before: 10,500 and more.
+      expect(reads).toBeGreaterThan(10_500);
+      expect(listQueries).toBeGreaterThan(0);
+      expect(listQueries).toBeLessThan(reads / 100);
+      expect(byPath).toBe(0);
+      // Read ahead, never more than the bound at once (the file being written and those ahead of it).
+      expect(most).toBeGreaterThan(1);
+      expect(most).toBeLessThanOrEqual(READ_AHEAD_FILES + 1);
+
+      // The fifth read is one ahead of the file being written: failing, it cuts the archive.
+      reads = 0;
+      failAt = 5;
+      const cut = await t.api('/api/v1/zip/many/sub');
+      expect(cut.status).toBe(200);
+      const got = await readAll(cut.body as unknown as Readable).catch(() => undefined);
+      if (got !== undefined) expect(got.length).toBeLessThan(Number(cut.headers.get('content-length')));
+    } finally {
+      Object.assign(ctx.meta, { manifestChunkLists, fileContent });
+      ctx.chunks.read = read;
+    }
+    const again = await t.api('/api/v1/zip/many/sub');
+    expect(again.status).toBe(200);
+    expect(Buffer.from(await again.arrayBuffer()).length).toBe(Number(again.headers.get('content-length')));
+  }, 120_000);
 });
 
 /** The admin's identity for the store-level calls. */
