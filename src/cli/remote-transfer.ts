@@ -52,6 +52,8 @@ function resultOf(files: number, bytes: number, startedAt: number, extra: Partia
     files,
     bytes,
     bytesTransferred: bytes,
+    // Not counted through the storage layer: as they are.
+    wireBytes: bytes,
     chunks: 0,
     chunksTransferred: 0,
     bytesReused: 0,
@@ -71,7 +73,7 @@ async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend
     const first = r.errors[0];
     throw new FerryError(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`);
   }
-  return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes });
+  return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes, wireBytes: r.bytes });
 }
 
 /** Whether `place` is a folder (or the root of its store), for "into DEST" decisions. */

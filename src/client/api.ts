@@ -100,6 +100,13 @@ interface RunState {
  * the server, in file order; the delta copies from their bytes back to back. More than one
  * (at most MAX_DELTA_BASES) only with the server's feature `chunk-delta-bases`.
  */
+/**
+ * Told the bytes of a chunk body as they crossed the network (a zstd frame or a delta at its
+ * encoded size), once the request that carried them succeeded: what transfers count as
+ * `TransferResult.wireBytes`.
+ */
+export type WireCounter = (bytes: number) => void;
+
 export interface DeltaBase {
   hashes: string[];
   path: string;
@@ -285,38 +292,44 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * without being read into memory. Bytes in memory go zstd-compressed when this client can
    * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
    */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase } = {}): Promise<ChunkPutResponse> {
+  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase; onWire?: WireCounter } = {}): Promise<ChunkPutResponse> {
     return this.call(async () => {
       if (options.base && data instanceof Uint8Array) {
-        const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal);
+        const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal, options.onWire);
         if (sent) return sent;
       }
       const z = await this.compressed(data);
-      return this.http.json<ChunkPutResponse>({
+      const length = z ? z.length : data instanceof Uint8Array ? data.length : data.size;
+      const answer = await this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
         body: () => z ?? data,
-        contentLength: z ? z.length : data instanceof Uint8Array ? data.length : data.size,
+        contentLength: length,
         ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
       });
+      options.onWire?.(length);
+      return answer;
     });
   }
 
   /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. Compressed as {@link putChunk}, the pack as a whole. */
-  putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal } = {}): Promise<PackPutResponse> {
+  putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<PackPutResponse> {
     return this.call(async () => {
       const z = await this.compressed(pack);
-      return this.http.json<PackPutResponse>({
+      const length = z ? z.length : pack instanceof Uint8Array ? pack.length : pack.size;
+      const answer = await this.http.json<PackPutResponse>({
         method: 'POST',
         path: `${API_PREFIX}/uploads/${seg(id)}/packs`,
         body: () => z ?? pack,
-        contentLength: z ? z.length : pack instanceof Uint8Array ? pack.length : pack.size,
+        contentLength: length,
         ...(z ? { headers: { 'content-encoding': 'zstd' } } : {}),
         retry: 'always',
         signal: options.signal,
       });
+      options.onWire?.(length);
+      return answer;
     });
   }
 
@@ -340,7 +353,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * take one (a base is gone, or no longer in the file): the caller then sends the chunk
    * itself. Never the only try: a delta that fails to verify on the server is sent again whole.
    */
-  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: DeltaBase, signal?: AbortSignal): Promise<ChunkPutResponse | undefined> {
+  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: DeltaBase, signal?: AbortSignal, onWire?: WireCounter): Promise<ChunkPutResponse | undefined> {
     if (!this.deltas || data.length < MIN_DELTA_BYTES) return undefined;
     const caps = await this.capabilities({ signal });
     if (!caps.features.includes('chunk-delta')) return undefined;
@@ -357,7 +370,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       );
       const delta = this.deltas.make(data, sigs, 2 * caps.limits.maxChunkSize);
       if (delta.length > data.length / 2) return undefined;
-      return await this.http.json<ChunkPutResponse>({
+      const answer = await this.http.json<ChunkPutResponse>({
         method: 'PUT',
         path: `${API_PREFIX}/uploads/${seg(id)}/chunks/${hash}`,
         body: () => delta,
@@ -366,6 +379,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         retry: 'always',
         signal,
       });
+      onWire?.(delta.length);
+      return answer;
     } catch (err) {
       if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
       throw err;
@@ -393,13 +408,18 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   }
 
   /** A body of `size` plain bytes that may come zstd-compressed (when {@link speaksZstd} asked for it), decompressed. */
-  private async readMaybeEncoded(res: WireResponse, size: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async readMaybeEncoded(res: WireResponse, size: number, signal?: AbortSignal, onWire?: WireCounter): Promise<Uint8Array> {
     const coding = String(res.headers['content-encoding'] ?? '').toLowerCase();
-    if (coding === '' || coding === 'identity') return this.http.readExact(res, size, signal);
+    if (coding === '' || coding === 'identity') {
+      const data = await this.http.readExact(res, size, signal);
+      onWire?.(size);
+      return data;
+    }
     if (coding !== 'zstd' || !this.zstd) throw new ProtocolError(`the server answered in Content-Encoding ${coding}, which was not asked for`);
     const length = Number(res.headers['content-length']);
     if (!Number.isSafeInteger(length) || length < 1 || length > size) throw new ProtocolError(`a zstd answer of ${String(res.headers['content-length'])} bytes for ${size} plain bytes`);
     const frame = await this.http.readExact(res, length, signal);
+    onWire?.(length);
     try {
       return this.zstd.decompress(frame, size);
     } catch (err) {
@@ -437,12 +457,12 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * `path` names the file the chunk is read through: the server serves a chunk only as part
    * of a file the caller may read (an unrestricted admin may leave it out).
    */
-  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string } = {}): Promise<B> {
+  async getChunk(hash: string, size: number, options: { signal?: AbortSignal; path?: string; onWire?: WireCounter } = {}): Promise<B> {
     const query = options.path === undefined ? undefined : { path: normalizePath(options.path) };
     const headers = (await this.speaksZstd(options.signal)) ? { 'accept-encoding': 'zstd' } : undefined;
     for (let attempt = 0; ; attempt++) {
       const data = await this.call(() =>
-        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, headers, signal: options.signal }, (res) => this.readMaybeEncoded(res, size, options.signal)),
+        this.http.request({ method: 'GET', path: `${API_PREFIX}/chunks/${hash}`, query, headers, signal: options.signal }, (res) => this.readMaybeEncoded(res, size, options.signal, options.onWire)),
       );
       if ((await this.sha.digest([data])) === hash) return data as B;
       if (attempt >= 1) throw new HashMismatchError(`chunk ${hash} arrived damaged twice`);
@@ -456,7 +476,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * against its hash. Resolves undefined when deltas are not available or the rebuilt bytes
    * do not verify: the caller fetches the chunk itself.
    */
-  async getChunkDelta(hash: string, size: number, base: Uint8Array, options: { path: string; signal?: AbortSignal }): Promise<B | undefined> {
+  async getChunkDelta(hash: string, size: number, base: Uint8Array, options: { path: string; signal?: AbortSignal; onWire?: WireCounter }): Promise<B | undefined> {
     if (!this.deltas) return undefined;
     const caps = await this.capabilities({ signal: options.signal });
     if (!caps.features.includes('chunk-delta')) return undefined;
@@ -468,6 +488,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
           (res) => this.http.readExact(res, Number(res.headers['content-length']), options.signal),
         ),
       );
+      options.onWire?.(delta.length);
       const data = this.deltas.apply(base, delta, size);
       return (await this.sha.digest([data])) === hash ? (data as B) : undefined;
     } catch (err) {
@@ -663,7 +684,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * call with FERRY_ERR_NOT_FOUND (`details.missing` names them). Resolves to the bytes by
    * hash: slices of one buffer the size of the batch.
    */
-  async getChunkBatch(chunks: readonly ChunkRef[], options: { paths?: readonly string[]; signal?: AbortSignal } = {}): Promise<Map<string, B>> {
+  async getChunkBatch(chunks: readonly ChunkRef[], options: { paths?: readonly string[]; signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<Map<string, B>> {
     let total = 0;
     for (const c of chunks) total += PACK_FRAME_HEADER_BYTES + c.size;
     const body: ChunkBatchRequest = { hashes: chunks.map((c) => c.hash) };
@@ -672,7 +693,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     for (let attempt = 0; ; attempt++) {
       const answer = await this.call(() =>
         this.http.request({ method: 'POST', path: `${API_PREFIX}/chunks/batch`, json: body, headers, retry: 'always', signal: options.signal }, (res) =>
-          this.readMaybeEncoded(res, total, options.signal),
+          this.readMaybeEncoded(res, total, options.signal, options.onWire),
         ),
       );
       const view = new DataView(answer.buffer, answer.byteOffset, answer.byteLength);

@@ -86,6 +86,7 @@ export async function fetchMissingChunks<B extends Uint8Array>(
       const onChunk = async (k: number, pieces: B[]): Promise<void> => {
         const { hash, size } = chunks[run[k]];
         ctx.result.bytesTransferred += size;
+        ctx.result.wireBytes += size; // a ranged GET's bytes travel as they are
         ctx.result.chunksTransferred += 1;
         ctx.progress.transferred(size);
         const at = wanted.get(hash)!.map((i) => offsets[i]);

@@ -77,6 +77,7 @@ async function readVersion(ctx: TransferContext<Buffer>, path: string, id: numbe
     if (n !== listed.size) throw new SizeMismatchError(`${path} version ${id}: short transfer, ${n} of ${listed.size} bytes`);
     if (file.digest() !== listed.hash) throw new HashMismatchError(`${path} version ${id}: the bytes received do not match its hash`);
     ctx.result.bytesTransferred += n;
+    ctx.result.wireBytes += n;
     return listed;
   });
 }

@@ -154,7 +154,7 @@ async function fetchDeltas(
         const i = todo[next++];
         const b = baseFor(i);
         const base = await readAt(old, b.offset, b.size, dest);
-        const data = await client.getChunkDelta(chunks[i].hash, chunks[i].size, base, { path: manifest.path, signal });
+        const data = await client.getChunkDelta(chunks[i].hash, chunks[i].size, base, { path: manifest.path, signal, onWire: ctx.onWire });
         if (!data) continue;
         // the same chunk at every place it occupies
         for (let j = i; j < chunks.length; j++) {
@@ -398,7 +398,7 @@ export async function getStream(client: FerryApi<Buffer>, remotePath: string, ou
   const launch = () => {
     while (window.length < ctx.parallel && next < chunks.length) {
       const c = chunks[next++];
-      const p = client.getChunk(c.hash, c.size, { signal, path: manifest.path });
+      const p = client.getChunk(c.hash, c.size, { signal, path: manifest.path, onWire: ctx.onWire });
       p.catch(() => {}); // awaited in order below; this only silences "unhandled" while it waits its turn
       window.push(p);
     }
@@ -660,7 +660,7 @@ async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps
         if (f.chunks.some((c) => !named.has(c.hash))) paths.push(f.entry.path);
         for (const c of f.chunks) named.add(c.hash);
       }
-      data = await ctx.slots.run(() => client.getChunkBatch([...wanted.values()], { paths, signal }), signal);
+      data = await ctx.slots.run(() => client.getChunkBatch([...wanted.values()], { paths, signal, onWire: ctx.onWire }), signal);
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_ABORTED') || signal.aborted) throw err;
       await forEachConcurrent(
@@ -757,6 +757,7 @@ async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: st
     throw new HashMismatchError(`${entry.path}: the bytes received do not match the file hash`);
   }
   ctx.result.bytesTransferred += data.length;
+  ctx.result.wireBytes += data.length;
   ctx.result.chunksTransferred += 1;
   ctx.progress.transferred(data.length);
   await writeSmallFile(ctx, entry, dest, [data]);

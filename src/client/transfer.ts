@@ -40,6 +40,13 @@ export interface TransferResult {
    * as a delta counts at its whole size (the server's wire counters have the bytes on the wire).
    */
   bytesTransferred: number;
+  /**
+   * Bytes of chunk bodies as they crossed the network: zstd frames and deltas at their
+   * encoded size, other chunks at their size (a batch of small chunks with its frames).
+   * Chunks a download rebuilt from a delta count in `bytesReused`, their deltas here.
+   * Copies between remotes (`ferry cp` across stores) count it as `bytesTransferred`.
+   */
+  wireBytes: number;
   /** Chunks the files are made of (with repeats). */
   chunks: number;
   /** Chunks that crossed the network. */
@@ -67,6 +74,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     files: 0,
     bytes: 0,
     bytesTransferred: 0,
+    wireBytes: 0,
     chunks: 0,
     chunksTransferred: 0,
     bytesReused: 0,
@@ -74,6 +82,10 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     unchanged: 0,
     skipped: [],
     elapsedMs: 0,
+  };
+  /** Counts chunk bodies as they travelled (`result.wireBytes`): given to the API's chunk calls. */
+  readonly onWire = (bytes: number): void => {
+    this.result.wireBytes += bytes;
   };
 
   constructor(
@@ -263,7 +275,7 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, ...(item.base ? { base: item.base } : {}) });
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...(item.base ? { base: item.base } : {}) });
         item.sent?.(data);
         this.account([item]);
       }, this.signal);
@@ -277,7 +289,7 @@ export class ChunkSender {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
         const body = await packBody(items);
-        await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal });
+        await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal, onWire: this.ctx.onWire });
         this.account(items);
       }, this.signal);
     } finally {

@@ -3,6 +3,7 @@
  * nothing, counts agree with their nouns ("1 file", "1 use"), a refusal that is about no
  * file is not reported as a failed file, and `stat` shows when a file expires.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,22 @@ describe('counts and nouns', () => {
     expect(refused.stderr).toContain('not deleting 1 file: more than --max-delete 0');
     expect(refused.stderr).not.toMatch(/files? failed/);
     expect(refused.stderr).not.toMatch(/\b1 files\b/);
+  });
+
+  it('put says how much went on the wire when compression saved some, and --json has it as wireBytes', async () => {
+    const logs = Array.from({ length: 40_000 }, (_, i) => `{"i":${i},"level":"info","msg":"request ${i % 89} handled"}`).join('\n');
+    await writeFile(join(w.dir, 'logs.json'), logs);
+    const text = ok(await w.ferry(['put', join(w.dir, 'logs.json'), '/logs.json']));
+    expect(text.stderr).toMatch(/; [\d.]+ (?:KiB|MiB) transferred \([\d.]+ KiB on the wire\)/);
+    const json = ok(await w.ferry(['put', '--json', join(w.dir, 'logs.json'), '/logs-2.json']));
+    expect(JSON.parse(json.stdout)).toMatchObject({ bytesTransferred: 0, wireBytes: 0 });
+    await writeFile(join(w.dir, 'noise.bin'), randomBytes(300_000));
+    const noise = ok(await w.ferry(['put', '--json', join(w.dir, 'noise.bin'), '/noise.bin']));
+    const r = JSON.parse(noise.stdout) as { bytesTransferred: number; wireBytes: number };
+    expect(r.bytesTransferred).toBe(300_000);
+    expect(r.wireBytes).toBe(300_000);
+    const plain = ok(await w.ferry(['put', join(w.dir, 'noise.bin'), '/noise-2.bin']));
+    expect(plain.stderr).not.toContain('on the wire');
   });
 
   it('a share link with one use says "1 use"', async () => {

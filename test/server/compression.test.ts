@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress, decompress } from 'zstd-napi';
 import { FerryClient } from '../../src/client/client.js';
@@ -84,14 +85,20 @@ describe('compression of chunks', () => {
         };
         const wireBefore = await metric('ferry_chunk_wire_bytes_received_total');
         const bodyBefore = await metric('ferry_chunk_body_bytes_received_total');
+        const told = { transferred: 0, wire: 0 };
         for (const [name, data] of Object.entries(files)) {
           writeFileSync(join(dir, `${name}-${compressOn}`), data);
-          await c.putFile(join(dir, `${name}-${compressOn}`), `/z/${compressOn}/${name}`);
+          const r = await c.putFile(join(dir, `${name}-${compressOn}`), `/z/${compressOn}/${name}`);
+          told.transferred += r.bytesTransferred;
+          told.wire += r.wireBytes;
         }
         const wire = (await metric('ferry_chunk_wire_bytes_received_total')) - wireBefore;
         const body = (await metric('ferry_chunk_body_bytes_received_total')) - bodyBefore;
         const total = Object.values(files).reduce((a, b) => a + b.length, 0);
         expect(body).toBe(total);
+        // The client's results say what went on the wire, to the byte the server counts.
+        expect(told.transferred).toBe(total);
+        expect(told.wire).toBe(wire);
         // Text travels compressed only when the client compresses; random bytes never shrink.
         // (packs add a 36-byte frame header per small chunk)
         if (compressOn) expect(wire).toBeLessThan(total * 0.75);
@@ -102,6 +109,16 @@ describe('compression of chunks', () => {
           await c.getFile(`/z/${compressOn}/${name}`, back);
           expect(sha256(readFileSync(back))).toBe(sha256(data));
         }
+        // A stream download fetches chunk by chunk, zstd-compressed when the client takes it.
+        const sentBefore = await metric('ferry_chunk_wire_bytes_sent_total');
+        const parts: Buffer[] = [];
+        const sink = new Writable({ write: (piece: Buffer, _e, done) => (parts.push(piece), done()) });
+        const streamed = await c.getStream(`/z/${compressOn}/text`, sink);
+        expect(Buffer.concat(parts).equals(files.text)).toBe(true);
+        expect(streamed.bytesTransferred).toBe(files.text.length);
+        expect(streamed.wireBytes).toBe((await metric('ferry_chunk_wire_bytes_sent_total')) - sentBefore);
+        if (compressOn) expect(streamed.wireBytes).toBeLessThan(files.text.length / 2);
+        else expect(streamed.wireBytes).toBe(files.text.length);
         // At rest either way: the server compresses what arrives raw.
         const manifest = (await (await t.api(`/api/v1/manifests/z/${compressOn}/text`)).json()) as { chunks: { hash: string; size: number }[] };
         const objects = chunkObjects();

@@ -61,6 +61,8 @@ async function putEdited(client: FerryClient, name: string, v1: Buffer, v2: Buff
   const before = await metric('ferry_chunk_wire_bytes_received_total');
   const result = await client.putFile(local, `/d/${name}`);
   const wire = (await metric('ferry_chunk_wire_bytes_received_total')) - before;
+  // The result says what travelled, deltas at their size, as the server counted it.
+  expect(result.wireBytes).toBe(wire);
   const back = join(dir, `${name}-back`);
   await client.getFile(`/d/${name}`, back);
   expect(sha256(readFileSync(back))).toBe(sha256(v2));

@@ -30,15 +30,18 @@ export function describeResult(verb: string, r: TransferResult): string {
   const reused = r.bytesReused > 0 ? `, ${formatSize(r.bytesReused)} already there` : '';
   const skipped = r.skipped.length > 0 ? `, ${r.skipped.length} skipped` : '';
   const unchanged = r.unchanged > 0 ? `, ${r.unchanged} unchanged` : '';
-  return `${verb} ${files}, ${formatSize(r.bytes)} in ${formatDuration(r.elapsedMs)} (${formatRate(rate)}); ${formatSize(r.bytesTransferred)} transferred${reused}${unchanged}${skipped}`;
+  // Compressed or sent as deltas, the chunks took fewer bytes on the network: said when it saved at least 1 %.
+  const wire = r.wireBytes < r.bytesTransferred * 0.99 ? ` (${formatSize(r.wireBytes)} on the wire)` : '';
+  return `${verb} ${files}, ${formatSize(r.bytes)} in ${formatDuration(r.elapsedMs)} (${formatRate(rate)}); ${formatSize(r.bytesTransferred)} transferred${wire}${reused}${unchanged}${skipped}`;
 }
 
 export function summarize(results: TransferResult[]): TransferResult & { seconds: number } {
-  const sum: TransferResult = { files: 0, bytes: 0, bytesTransferred: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, unchanged: 0, skipped: [], elapsedMs: 0 };
+  const sum: TransferResult = { files: 0, bytes: 0, bytesTransferred: 0, wireBytes: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, unchanged: 0, skipped: [], elapsedMs: 0 };
   for (const r of results) {
     sum.files += r.files;
     sum.bytes += r.bytes;
     sum.bytesTransferred += r.bytesTransferred;
+    sum.wireBytes += r.wireBytes;
     sum.chunks += r.chunks;
     sum.chunksTransferred += r.chunksTransferred;
     sum.bytesReused += r.bytesReused;

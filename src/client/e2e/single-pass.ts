@@ -284,6 +284,7 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
         return await uploadFile(sub, source, { path: target.serverPath, mtime: Date.now(), mode: 0o600, noOverwrite: options.noOverwrite, ttlSeconds: options.ttlSeconds }, options);
       } finally {
         ctx.result.bytesTransferred += sub.result.bytesTransferred;
+        ctx.result.wireBytes += sub.result.wireBytes;
         ctx.result.chunksTransferred += sub.result.chunksTransferred;
         ctx.progress.transferred(sub.result.bytesTransferred);
       }

@@ -264,6 +264,7 @@ async function* storedChunks(ctx: TransferContext<Buffer>, serverPath: string): 
           async (_i, pieces) => {
             const data = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
             ctx.result.bytesTransferred += data.length;
+            ctx.result.wireBytes += data.length;
             ctx.result.chunksTransferred += 1;
             ctx.progress.transferred(data.length);
             ctx.progress.done(data.length);

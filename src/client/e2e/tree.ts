@@ -35,13 +35,14 @@ export interface E2eTreeOptions extends TransferOptions {
 const FILES_AT_ONCE = 4;
 
 function emptyResult(): TransferResult {
-  return { files: 0, bytes: 0, bytesTransferred: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, unchanged: 0, skipped: [], elapsedMs: 0 };
+  return { files: 0, bytes: 0, bytesTransferred: 0, wireBytes: 0, chunks: 0, chunksTransferred: 0, bytesReused: 0, dirs: 0, unchanged: 0, skipped: [], elapsedMs: 0 };
 }
 
 function add(into: TransferResult, r: TransferResult): void {
   into.files += r.files;
   into.bytes += r.bytes;
   into.bytesTransferred += r.bytesTransferred;
+  into.wireBytes += r.wireBytes;
   into.chunks += r.chunks;
   into.chunksTransferred += r.chunksTransferred;
   into.bytesReused += r.bytesReused;
