@@ -217,13 +217,18 @@ class ArchiveReader {
     const at = this.queue.indexOf(file);
     if (at >= 0) this.queue.splice(at, 1);
     const ahead = file.bytes;
+    const chunks = ahead ? undefined : this.chunksOf(file);
+    // yazl keeps `file` (in the function that started this) until the archive ends: it must
+    // not keep the bytes read ahead, nor the chunk list, once they are written.
+    file.bytes = undefined;
+    file.chunks = undefined;
     if (ahead) this.aheadBytes -= file.size;
     this.readAhead();
     if (ahead) {
       for (const b of await ahead) yield b;
       return;
     }
-    for (const c of await this.chunksOf(file)) {
+    for (const c of await chunks!) {
       if (this.signal.aborted) return;
       yield await this.ctx.chunks.read(c.hash, this.signal);
     }
