@@ -88,6 +88,10 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     ok(await ferry(['put', '-r', './tree', 'pics:ls/t']));
     const ls = ok(await ferry(['ls', '-R', 'pics:ls/t']));
     expect(ls.stdout.trim().split('\n')).toEqual(['one.txt', 'sub/', 'sub/two.txt']);
+    // An S3 listing has no times (they are in each object's metadata): none is shown, not 1970.
+    const long = ok(await ferry(['ls', '-l', 'pics:ls/t'])).stdout.trim().split('\n');
+    expect(long).toHaveLength(2);
+    for (const line of long) expect(line).toMatch(/^[-d]r\S+ +\d+ - {19}(one\.txt|sub\/)$/);
     const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
     expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
     expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir' });

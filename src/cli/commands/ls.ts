@@ -104,7 +104,9 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
   }
   for await (const e of all) {
     if (opts.long) {
-      await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${formatTime(e.mtime)} ${nameOf(e)}\n`);
+      // No time where the store keeps none (an S3 prefix; an S3 listing, which carries no metadata: stat has it).
+      const time = e.mtime ? formatTime(e.mtime) : '-'.padEnd(19);
+      await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${time} ${nameOf(e)}\n`);
     } else {
       await out(nameOf(e) + '\n');
     }
