@@ -89,11 +89,23 @@ function copyRetry(ctx: CopyContext, rel: string) {
   return { policy: ctx.retry, signal: ctx.signal, onRetry: (err: unknown, attempt: number, delayMs: number) => ctx.onRetry?.(rel, err, attempt + 1, delayMs) };
 }
 
+/**
+ * The source's mtime when its listing had none (S3 keeps times in each object's metadata,
+ * which a listing does not carry): asked of the object itself, so that the copy keeps it.
+ * Only where both sides keep times.
+ */
+async function listedOrOwnMtime(ctx: CopyContext, from: string, entry: FileEntry): Promise<FileEntry> {
+  if (entry.mtime !== undefined || !ctx.src.backend.features().mtime || !ctx.dst.backend.features().mtime) return entry;
+  const { mtime } = await ctx.src.backend.stat(from, { signal: ctx.signal });
+  return mtime === undefined ? entry : { ...entry, mtime };
+}
+
 /** Copies one file from `ctx.src` at `rel` to `ctx.dst` at `toRel`. */
-export async function copyFile(ctx: CopyContext, rel: string, entry: FileEntry, toRel = rel): Promise<ObjectInfo> {
+export async function copyFile(ctx: CopyContext, rel: string, listed: FileEntry, toRel = rel): Promise<ObjectInfo> {
   const from = keyOf(ctx.src, rel);
   const to = keyOf(ctx.dst, toRel);
   const { signal } = ctx;
+  const entry = await listedOrOwnMtime(ctx, from, listed);
   return retry(async () => {
     let counted = 0;
     const count = (n: number) => {

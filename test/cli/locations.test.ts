@@ -4,7 +4,7 @@
  * (s3rver, as a named remote and typed in place). Memory is per process, so its commands are
  * checked in-process in src/cli/remote-fs.test.ts.
  */
-import { mkdir, readFile, readdir, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -28,6 +28,8 @@ beforeAll(async () => {
   await mkdir(join(world.dir, 'tree', 'sub'), { recursive: true });
   await writeFile(join(world.dir, 'tree', 'one.txt'), 'one\n');
   await writeFile(join(world.dir, 'tree', 'sub', 'two.txt'), 'two two\n');
+  // A time long past, so that a copy stamped with the time of its download cannot pass for it.
+  await utimes(join(world.dir, 'tree', 'sub', 'two.txt'), new Date('2024-03-01T10:00:00Z'), new Date('2024-03-01T10:00:00Z'));
 }, 120_000);
 
 afterAll(async () => {
@@ -71,6 +73,12 @@ describe('put and get take every location form', () => {
     expect(one.stdout).toBe('alpha\n');
     ok(await ferry(['get', '-r', 'pics:trees/t', './back']));
     expect(await readFile(join(world.dir, 'back', 'sub', 'two.txt'), 'utf8')).toBe('two two\n');
+    // The files keep their times on the way through S3 (in each object's metadata, which
+    // an S3 listing does not carry), not the time of the download.
+    const original = (await stat(join(world.dir, 'tree', 'sub', 'two.txt'))).mtimeMs;
+    expect(Math.abs((await stat(join(world.dir, 'back', 'sub', 'two.txt'))).mtimeMs - original)).toBeLessThan(1000);
+    ok(await ferry(['sync', 'pics:trees/t', './synced']));
+    expect(Math.abs((await stat(join(world.dir, 'synced', 'sub', 'two.txt'))).mtimeMs - original)).toBeLessThan(1000);
     ok(await ferry(['get', 'pics:docs/a.txt', './got/']));
     expect(await readFile(join(world.dir, 'got', 'a.txt'), 'utf8')).toBe('alpha\n');
   });
