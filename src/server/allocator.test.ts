@@ -1,0 +1,76 @@
+import { Session } from 'node:inspector';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { capYoungGeneration, MMAP_THRESHOLD, TRIM_THRESHOLD, tuneMalloc } from './allocator.js';
+
+/** One semi-space's capacity, bytes. */
+const semiSpace = () => {
+  const s = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space')!;
+  return s.space_used_size + s.space_available_size;
+};
+
+/** V8's LowMemoryNotification (as `settleHeapAfterStart` does): the young generation back to its initial 1 MB semi-spaces. */
+async function shrinkHeap(): Promise<void> {
+  const session = new Session();
+  session.connect();
+  await new Promise<void>((resolve, reject) => session.post('HeapProfiler.collectGarbage', (err) => (err ? reject(err) : resolve())));
+  await new Promise((r) => setImmediate(r));
+  session.disconnect();
+}
+
+/**
+ * Allocates objects that outlive a scavenge or two (what makes V8 grow the young generation),
+ * in turns of the event loop of ~0.3 MB each, as a server's are (the cap is applied between
+ * turns).
+ */
+async function churn(): Promise<void> {
+  let keep: object[] = [];
+  for (let round = 0; round < 800; round++) {
+    for (let i = 0; i < 5_000; i++) {
+      keep.push({ i, s: `x${i}` });
+      if (keep.length > 200_000) keep = [];
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  expect(keep.length).toBeGreaterThan(0);
+}
+
+describe('the server allocator settings', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.doUnmock('../core/native-addon.js');
+    vi.resetModules();
+  });
+
+  it('caps the young generation while asked to, and V8 grows it past the cap once no longer asked', async () => {
+    await shrinkHeap();
+    const initial = semiSpace();
+    expect(initial).toBeLessThan(2 << 20);
+    const stop = capYoungGeneration(2 << 20);
+    await churn();
+    // It grew, up to the cap and not past it.
+    expect(semiSpace()).toBeGreaterThan(initial);
+    expect(semiSpace()).toBeLessThanOrEqual(2 << 20);
+    stop();
+    await churn();
+    expect(semiSpace()).toBeGreaterThan(2 << 20);
+  });
+
+  it('sets glibc thresholds through the ferry-gcm addon (built here, on glibc)', () => {
+    expect(tuneMalloc()).toEqual({ tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD });
+  });
+
+  it('changes nothing, and says why, without the addon, with an addon built before it, or off glibc', async () => {
+    vi.stubEnv('FERRY_NATIVE_GCM', '0');
+    vi.resetModules();
+    expect((await import('./allocator.js')).tuneMalloc()).toEqual({ tuned: false, why: 'the ferry-gcm addon is not used: FERRY_NATIVE_GCM=0' });
+    for (const [addon, why] of [
+      [{}, 'the ferry-gcm addon was built before tuneMalloc (npm rebuild ferry-gcm)'],
+      [{ tuneMalloc: () => false }, 'the C library is not glibc'],
+    ] as const) {
+      vi.resetModules();
+      vi.doMock('../core/native-addon.js', () => ({ ferryNative: () => ({ addon }), nativeDebug: () => {} }));
+      expect((await import('./allocator.js')).tuneMalloc()).toEqual({ tuned: false, why });
+    }
+  });
+});
