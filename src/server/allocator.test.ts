@@ -1,7 +1,7 @@
 import { Session } from 'node:inspector';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { capYoungGeneration, MMAP_THRESHOLD, TRIM_THRESHOLD, tuneMalloc } from './allocator.js';
+import { capYoungGeneration, LEAN_FOR_MS, LEAN_MMAP_THRESHOLD, MAX_SEMI_SPACE, leanUnderPressure, MMAP_THRESHOLD, TRIM_THRESHOLD, tuneMalloc } from './allocator.js';
 
 /** One semi-space's capacity, bytes. */
 const semiSpace = () => {
@@ -46,14 +46,45 @@ describe('the server allocator settings', () => {
     await shrinkHeap();
     const initial = semiSpace();
     expect(initial).toBeLessThan(2 << 20);
-    const stop = capYoungGeneration(2 << 20);
+    let collections = 0;
+    const stop = capYoungGeneration(
+      () => 2 << 20,
+      () => collections++,
+    );
     await churn();
     // It grew, up to the cap and not past it.
     expect(semiSpace()).toBeGreaterThan(initial);
     expect(semiSpace()).toBeLessThanOrEqual(2 << 20);
+    expect(collections).toBeGreaterThan(0);
     stop();
     await churn();
     expect(semiSpace()).toBeGreaterThan(2 << 20);
+  });
+
+  it('mmaps socket reads while bodies wait for memory, and no longer once none has waited for a while; caps the young generation throughout', async () => {
+    await shrinkHeap();
+    let waits = 0;
+    let clock = 0;
+    const memory = leanUnderPressure(
+      () => waits,
+      () => clock,
+    );
+    try {
+      expect(memory.state()).toEqual({ lean: false, malloc: { tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD } });
+      waits = 3; // bodies had to wait: seen after the next collection
+      await churn();
+      expect(memory.state()).toEqual({ lean: true, malloc: { tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD } });
+      clock += LEAN_FOR_MS / 2;
+      await churn();
+      expect(memory.state().lean).toBe(true);
+      clock += LEAN_FOR_MS;
+      await churn();
+      expect(memory.state()).toEqual({ lean: false, malloc: { tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD } });
+      // The young generation stays capped either way.
+      expect(semiSpace()).toBeLessThanOrEqual(MAX_SEMI_SPACE);
+    } finally {
+      memory.stop();
+    }
   });
 
   it('sets glibc thresholds through the ferry-gcm addon (built here, on glibc)', () => {
