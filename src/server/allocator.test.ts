@@ -1,7 +1,7 @@
 import { Session } from 'node:inspector';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { capYoungGeneration, LEAN_FOR_MS, LEAN_MMAP_THRESHOLD, MAX_SEMI_SPACE, leanUnderPressure, MMAP_THRESHOLD, TRIM_THRESHOLD, tuneMalloc } from './allocator.js';
+import { capYoungGeneration, LEAN_FOR_MS, LEAN_MMAP_THRESHOLD, LEAN_TRIM_THRESHOLD, MAX_SEMI_SPACE, leanUnderPressure, MMAP_THRESHOLD, TRIM_THRESHOLD, tuneMalloc } from './allocator.js';
 
 /** One semi-space's capacity, bytes. */
 const semiSpace = () => {
@@ -73,7 +73,7 @@ describe('the server allocator settings', () => {
       expect(memory.state()).toEqual({ lean: false, malloc: { tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD } });
       waits = 3; // bodies had to wait: seen after the next collection
       await churn();
-      expect(memory.state()).toEqual({ lean: true, malloc: { tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD } });
+      expect(memory.state()).toEqual({ lean: true, malloc: { tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: LEAN_TRIM_THRESHOLD } });
       clock += LEAN_FOR_MS / 2;
       await churn();
       expect(memory.state().lean).toBe(true);
@@ -88,6 +88,8 @@ describe('the server allocator settings', () => {
   });
 
   it('sets glibc thresholds through the ferry-gcm addon (built here, on glibc)', () => {
+    expect(tuneMalloc()).toEqual({ tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD });
+    expect(tuneMalloc(true)).toEqual({ tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: LEAN_TRIM_THRESHOLD });
     expect(tuneMalloc()).toEqual({ tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD });
   });
 

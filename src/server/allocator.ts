@@ -24,23 +24,30 @@ export const MMAP_THRESHOLD = 68 << 10;
 /**
  * The threshold while chunk bodies wait for memory (200 clients at once): socket reads are
  * mmapped too. A request waiting for its turn holds the read that carried its head, and
- * hundreds of them left the main heap in holes (workload 6: ~12 MB more at the peak than
+ * hundreds of them left the main heap in holes (workload 6: ~10 MB more at the peak than
  * with this); but each read is then 16 fresh pages, 0.8–1 s more CPU per GiB uploaded by
  * one client. So only under pressure.
  */
 export const LEAN_MMAP_THRESHOLD = 64 << 10;
-/** Free memory at the top of the main heap beyond this goes back to the system (glibc's default, fixed). */
-export const TRIM_THRESHOLD = 128 << 10;
+/**
+ * Free memory at the top of the main heap beyond this goes back to the system: 4 MiB
+ * normally (at glibc's 128 KiB the top was given back and faulted in again over and over: a
+ * single client's 1 GiB upload made 80–100 k page faults, against 35–55 k before and with
+ * this), 128 KiB while bodies wait for memory (8–10 MB less at workload 6's peak than 1–4 MiB).
+ */
+export const TRIM_THRESHOLD = 4 << 20;
+export const LEAN_TRIM_THRESHOLD = 128 << 10;
 
 export type MallocTuning = { tuned: true; mmapThreshold: number; trimThreshold: number } | { tuned: false; why: string };
 
-/** Sets glibc's thresholds through the ferry-gcm addon; where that cannot be, says why and changes nothing. */
-export function tuneMalloc(mmapThreshold = MMAP_THRESHOLD): MallocTuning {
+/** Sets glibc's thresholds through the ferry-gcm addon (lean: while bodies wait); where that cannot be, says why and changes nothing. */
+export function tuneMalloc(lean = false): MallocTuning {
   const { addon, why } = ferryNative();
   if (!addon) return { tuned: false, why: `the ferry-gcm addon is not used: ${why}` };
   if (typeof addon.tuneMalloc !== 'function') return { tuned: false, why: 'the ferry-gcm addon was built before tuneMalloc (npm rebuild ferry-gcm)' };
-  if (!addon.tuneMalloc(mmapThreshold, TRIM_THRESHOLD)) return { tuned: false, why: 'the C library is not glibc' };
-  return { tuned: true, mmapThreshold, trimThreshold: TRIM_THRESHOLD };
+  const [mmapThreshold, trimThreshold] = lean ? [LEAN_MMAP_THRESHOLD, LEAN_TRIM_THRESHOLD] : [MMAP_THRESHOLD, TRIM_THRESHOLD];
+  if (!addon.tuneMalloc(mmapThreshold, trimThreshold)) return { tuned: false, why: 'the C library is not glibc' };
+  return { tuned: true, mmapThreshold, trimThreshold };
 }
 
 /**
@@ -87,21 +94,21 @@ export function capYoungGeneration(maxSemiSpace: () => number, onCollection?: ()
 
 /**
  * The server's memory settings: the young generation capped at {@link MAX_SEMI_SPACE}, and
- * glibc's threshold at {@link MMAP_THRESHOLD}, or {@link LEAN_MMAP_THRESHOLD} while chunk
- * bodies wait for memory. `waits()` counts the bodies that ever had to wait (BodyMemory's
+ * glibc's thresholds at {@link MMAP_THRESHOLD} and {@link TRIM_THRESHOLD}, or the lean ones
+ * while chunk bodies wait for memory. `waits()` counts the bodies that ever had to wait (BodyMemory's
  * `waits`), read after each collection (no timer: an idle server collects nothing); lean from
  * the first collection after it moved until it has not moved for {@link LEAN_FOR_MS}. A
  * single client's upload never waits, and so never pays for the lean threshold's page
  * faults. Returns what it did, and a function that stops it.
  */
 export function leanUnderPressure(waits: () => number, now: () => number = Date.now): { state: () => { lean: boolean; malloc: MallocTuning }; stop: () => void } {
-  let malloc = tuneMalloc(MMAP_THRESHOLD);
+  let malloc = tuneMalloc();
   let seen = waits();
   let lean = false;
   let pressureAt = 0;
   const setLean = (on: boolean) => {
     lean = on;
-    if (malloc.tuned) malloc = tuneMalloc(on ? LEAN_MMAP_THRESHOLD : MMAP_THRESHOLD);
+    if (malloc.tuned) malloc = tuneMalloc(on);
   };
   const check = () => {
     const w = waits();
@@ -117,6 +124,6 @@ export function leanUnderPressure(waits: () => number, now: () => number = Date.
 
 /** Says what {@link tuneMalloc} did at start: a debug log line, and NODE_DEBUG=ferry (before the logger's level is known). */
 export function reportMemorySettings(malloc: MallocTuning, log: { debug(o: object, msg: string): void }): void {
-  nativeDebug('allocator: %s; young generation semi-spaces at most %d MiB', malloc.tuned ? `glibc mmap threshold ${malloc.mmapThreshold} (${LEAN_MMAP_THRESHOLD} while bodies wait for memory), trim threshold ${malloc.trimThreshold}` : `unchanged (${malloc.why})`, MAX_SEMI_SPACE >> 20);
-  log.debug({ malloc, leanMmapThreshold: LEAN_MMAP_THRESHOLD, maxSemiSpace: MAX_SEMI_SPACE }, 'memory settings');
+  nativeDebug('allocator: %s; young generation semi-spaces at most %d MiB', malloc.tuned ? `glibc mmap threshold ${malloc.mmapThreshold}, trim threshold ${malloc.trimThreshold} (${LEAN_MMAP_THRESHOLD} and ${LEAN_TRIM_THRESHOLD} while bodies wait for memory)` : `unchanged (${malloc.why})`, MAX_SEMI_SPACE >> 20);
+  log.debug({ malloc, leanMmapThreshold: LEAN_MMAP_THRESHOLD, leanTrimThreshold: LEAN_TRIM_THRESHOLD, maxSemiSpace: MAX_SEMI_SPACE }, 'memory settings');
 }

@@ -17,7 +17,7 @@ import { startServer, type RunningServer } from '../helpers/server.js';
 const HIDE = fileURLToPath(new URL('../helpers/hide-ferry-gcm.cjs', import.meta.url));
 
 const MODES = {
-  native: { env: {}, says: 'AES-256-GCM segments: native (ferry-gcm)', malloc: 'allocator: glibc mmap threshold 69632 (65536 while bodies wait for memory), trim threshold 131072' },
+  native: { env: {}, says: 'AES-256-GCM segments: native (ferry-gcm)', malloc: 'allocator: glibc mmap threshold 69632, trim threshold 4194304 (65536 and 131072 while bodies wait for memory)' },
   'addon missing': {
     env: { NODE_OPTIONS: `--require ${HIDE}` },
     says: "Node's cipher API (the ferry-gcm addon is not used: Cannot find module 'ferry-gcm'",
