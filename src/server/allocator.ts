@@ -32,8 +32,9 @@ export const LEAN_MMAP_THRESHOLD = 64 << 10;
 /**
  * Free memory at the top of the main heap beyond this goes back to the system: 4 MiB
  * normally (at glibc's 128 KiB the top was given back and faulted in again over and over: a
- * single client's 1 GiB upload made 80–100 k page faults, against 35–55 k before and with
- * this), 128 KiB while bodies wait for memory (8–10 MB less at workload 6's peak than 1–4 MiB).
+ * single client's 1 GiB upload made 78–103 k page faults, against 35–77 k before and 44–58 k
+ * with this), 128 KiB while bodies wait for memory (workload 6's peak: set medians 199–202 MB
+ * with 128 KiB, 208–212 with 4 MiB).
  */
 export const TRIM_THRESHOLD = 4 << 20;
 export const LEAN_TRIM_THRESHOLD = 128 << 10;
@@ -57,7 +58,7 @@ export function tuneMalloc(lean = false): MallocTuning {
  * most scavenges for the ArrayBuffers of socket reads, not for a full young generation).
  */
 export const MAX_SEMI_SPACE = 4 << 20;
-/** The lean threshold ends once no body has had to wait for memory for this long. */
+/** The lean thresholds end once no body has had to wait for memory for this long. */
 export const LEAN_FOR_MS = 10_000;
 
 /**
