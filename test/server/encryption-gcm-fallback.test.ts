@@ -2,7 +2,8 @@
  * `ferry serve` with encryption at rest seals and opens segments with the ferry-gcm addon, and
  * without it (not built: the addon hidden from the server; or turned off: FERRY_NATIVE_GCM=0)
  * with Node's cipher API, saying which once on its debug log (NODE_DEBUG=ferry). A store
- * written by one opens with the other, both ways, through the CLI.
+ * written by one opens with the other, both ways, through the CLI. The server's allocator
+ * setting, made through the same addon, is skipped without it (and says why).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,9 +17,13 @@ import { startServer, type RunningServer } from '../helpers/server.js';
 const HIDE = fileURLToPath(new URL('../helpers/hide-ferry-gcm.cjs', import.meta.url));
 
 const MODES = {
-  native: { env: {}, says: 'AES-256-GCM segments: native (ferry-gcm)' },
-  'addon missing': { env: { NODE_OPTIONS: `--require ${HIDE}` }, says: "Node's cipher API (the ferry-gcm addon is not used: Cannot find module 'ferry-gcm'" },
-  'FERRY_NATIVE_GCM=0': { env: { FERRY_NATIVE_GCM: '0' }, says: "Node's cipher API (the ferry-gcm addon is not used: FERRY_NATIVE_GCM=0)" },
+  native: { env: {}, says: 'AES-256-GCM segments: native (ferry-gcm)', malloc: 'allocator: glibc mmap threshold 69632, trim threshold 4194304 (65536 and 131072 while bodies wait for memory)' },
+  'addon missing': {
+    env: { NODE_OPTIONS: `--require ${HIDE}` },
+    says: "Node's cipher API (the ferry-gcm addon is not used: Cannot find module 'ferry-gcm'",
+    malloc: "allocator: unchanged (the ferry-gcm addon is not used: Cannot find module 'ferry-gcm'",
+  },
+  'FERRY_NATIVE_GCM=0': { env: { FERRY_NATIVE_GCM: '0' }, says: "Node's cipher API (the ferry-gcm addon is not used: FERRY_NATIVE_GCM=0)", malloc: 'allocator: unchanged (the ferry-gcm addon is not used: FERRY_NATIVE_GCM=0)' },
 } as const;
 type Mode = keyof typeof MODES;
 
@@ -66,6 +71,10 @@ describe('encryption at rest with and without the native GCM addon', () => {
       const said = server.output().split('\n').filter((l) => l.includes('AES-256-GCM segments'));
       expect(said, mode).toHaveLength(1);
       expect(said[0], mode).toContain(MODES[mode].says);
+      // The server's allocator setting (src/server/allocator.ts) goes through the same addon: made, or skipped and said why.
+      const malloc = server.output().split('\n').filter((l) => l.includes('allocator:'));
+      expect(malloc, mode).toHaveLength(1);
+      expect(malloc[0], mode).toContain(MODES[mode].malloc);
     }
     // And the native server again, over what the JS ones wrote.
     const server = await serve(data, keyFile, 'native', token);

@@ -21,6 +21,8 @@
  *   sealFinal(handle, out, at)                       -> at + 16    (the tag)
  *   open(handle, index, last, aad, sealed, out, at)  -> plain length, or -1 when the segment
  *        does not authenticate with that index and last flag (then nothing of it is left in out)
+ *   tuneMalloc(mmapThreshold, trimThreshold)         -> true when glibc took both (mallopt),
+ *        false where the C library is not glibc (nothing changed)
  *
  * A segment's nonce is 7 zero bytes, its index (u32, big-endian) and its last flag (1 byte):
  * the same as nonce() in encryption-format.ts. Every OpenSSL failure other than a tag that
@@ -30,6 +32,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -354,6 +359,30 @@ static napi_value open_segment(napi_env env, napi_callback_info info) {
   return number(env, ok == 1 ? (double)n : -1);
 }
 
+/*
+ * The process's allocator, not AES: this addon is the one piece of native code Ferry loads,
+ * so the server's allocator setting lives here (src/server/allocator.ts says why). mallopt
+ * with M_MMAP_THRESHOLD also turns off glibc's sliding threshold, which otherwise rises to
+ * the size of every mmapped block freed (up to 32 MiB) and puts later blocks of that size in
+ * the main heap, where freed memory stays in the process.
+ */
+static napi_value tune_malloc(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t mmap_threshold, trim_threshold;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (napi_get_value_uint32(env, argv[0], &mmap_threshold) != napi_ok || napi_get_value_uint32(env, argv[1], &trim_threshold) != napi_ok) {
+    napi_throw_type_error(env, NULL, "ferry-gcm: two byte counts were expected");
+    return NULL;
+  }
+  bool applied = false;
+#if defined(__GLIBC__)
+  applied = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1;
+#endif
+  napi_value result;
+  if (napi_get_boolean(env, applied, &result) != napi_ok) return NULL;
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor methods[] = {
       {"newKey", NULL, new_key, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -362,6 +391,7 @@ NAPI_MODULE_INIT() {
       {"sealUpdate", NULL, seal_update, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealFinal", NULL, seal_final, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_segment, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tuneMalloc", NULL, tune_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods) != napi_ok) return NULL;
   return exports;

@@ -15,9 +15,8 @@
  * given piece by piece and must not be interleaved with another segment of the same cipher.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type CipherGCM, type KeyObject } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { debuglog } from 'node:util';
 import { InternalError } from '../../core/errors.js';
+import { ferryNative, nativeDebug, type FerryNativeAddon } from '../../core/native-addon.js';
 
 export const GCM_KEY_BYTES = 32;
 const GCM_TAG_BYTES = 16;
@@ -97,23 +96,13 @@ class JsSegmentCipher implements SegmentCipher {
   }
 }
 
-/** The addon's exports (native/gcm/src/ferry-gcm.c). */
-interface GcmAddon {
-  newKey(key: Uint8Array): object;
-  seal(key: object, index: number, last: boolean, aad: Uint8Array, plain: Uint8Array, out: Uint8Array, at: number): number;
-  sealBegin(key: object, index: number, last: boolean, aad: Uint8Array): void;
-  sealUpdate(key: object, plain: Uint8Array, out: Uint8Array, at: number): number;
-  sealFinal(key: object, out: Uint8Array, at: number): number;
-  open(key: object, index: number, last: boolean, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, at: number): number;
-}
-
 class NativeSegmentCipher implements SegmentCipher {
   readonly implementation = 'native';
   /** The addon's key: two OpenSSL contexts, keyed once, wiped when this is collected. */
   private readonly handle: object;
 
   constructor(
-    private readonly addon: GcmAddon,
+    private readonly addon: FerryNativeAddon,
     key: Buffer,
   ) {
     this.handle = addon.newKey(key);
@@ -140,31 +129,21 @@ class NativeSegmentCipher implements SegmentCipher {
   }
 }
 
-const debug = debuglog('ferry');
-let loaded: { addon?: GcmAddon; why?: string } | undefined;
+let told = false;
 
-/**
- * The addon, loaded on first use; undefined (and why, logged once: NODE_DEBUG=ferry) when it
- * was not built, cannot load, or FERRY_NATIVE_GCM=0 turns it off.
- */
-function nativeAddon(): GcmAddon | undefined {
-  if (loaded) return loaded.addon;
-  if (process.env.FERRY_NATIVE_GCM === '0') {
-    loaded = { why: 'FERRY_NATIVE_GCM=0' };
-  } else {
-    try {
-      loaded = { addon: createRequire(import.meta.url)('ferry-gcm') as GcmAddon };
-    } catch (err) {
-      loaded = { why: (err as Error).message.split('\n')[0] };
-    }
+/** The addon for segments; undefined (and why, logged once: NODE_DEBUG=ferry) when it is not used. */
+function nativeAddon(): FerryNativeAddon | undefined {
+  const { addon, why } = ferryNative();
+  if (!told) {
+    told = true;
+    nativeDebug('AES-256-GCM segments: %s', addon ? 'native (ferry-gcm)' : `Node's cipher API (the ferry-gcm addon is not used: ${why})`);
   }
-  debug('AES-256-GCM segments: %s', loaded.addon ? 'native (ferry-gcm)' : `Node's cipher API (the ferry-gcm addon is not used: ${loaded.why})`);
-  return loaded.addon;
+  return addon;
 }
 
 /** Which implementation {@link segmentCipher} gives, and why not the native one when it is not. */
 export function segmentCipherImplementation(): { implementation: 'native' | 'js'; why?: string } {
-  return nativeAddon() ? { implementation: 'native' } : { implementation: 'js', why: loaded!.why };
+  return nativeAddon() ? { implementation: 'native' } : { implementation: 'js', why: ferryNative().why };
 }
 
 /**
@@ -176,6 +155,6 @@ export function segmentCipher(key: Buffer, implementation?: 'native' | 'js'): Se
   if (implementation === 'js') return new JsSegmentCipher(key);
   const addon = nativeAddon();
   if (addon) return new NativeSegmentCipher(addon, key);
-  if (implementation === 'native') throw new InternalError(`the ferry-gcm addon is not available: ${loaded!.why}`);
+  if (implementation === 'native') throw new InternalError(`the ferry-gcm addon is not available: ${ferryNative().why}`);
   return new JsSegmentCipher(key);
 }

@@ -92,9 +92,11 @@ Examples:
       const heapGrowth = heapGrowingPercent(process.env.FERRY_HEAP_GROWING_PERCENT);
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
-      const { startServer } = await import('../../server/app.js');
+      const [{ startServer }, allocator] = await Promise.all([import('../../server/app.js'), import('../../server/allocator.js')]);
       const server = await startServer(config);
       if (heapGrowth > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
+      const memory = allocator.leanUnderPressure(() => server.ctx.bodies.stats().waits);
+      allocator.reportMemorySettings(memory.state().malloc, server.app.log);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
       const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
