@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql, type Generated } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PreparedInsert } from './prepared-insert.js';
 import { StatementCache } from './statement-cache.js';
@@ -10,7 +10,7 @@ interface Row {
   note: string | null;
 }
 interface DB {
-  t: Row & { flag: number };
+  t: Row & { flag: Generated<number> };
 }
 
 let cache: StatementCache;
