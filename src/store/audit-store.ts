@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry } from '../core/protocol.js';
 import type { Database } from './meta-schema.js';
+import { PreparedInsert } from './prepared-insert.js';
 
 export interface AuditRecord {
   at: number;
@@ -57,6 +58,13 @@ function auditRow(r: AuditRecord) {
 }
 
 export class AuditStore {
+  /** The rows of {@link appendMany}, compiled once per batch size. */
+  private readonly insertRows = new PreparedInsert<Database, ReturnType<typeof auditRow>>(
+    ['at', 'event', 'ok', 'user_id', 'user_name', 'token_id', 'ip', 'target', 'details', 'path', 'front'],
+    APPEND_ROWS,
+    (db, rows) => db.insertInto('audit').values(rows),
+  );
+
   constructor(private readonly db: Kysely<Database>) {}
 
   async append(r: AuditRecord): Promise<void> {
@@ -71,11 +79,7 @@ export class AuditStore {
   async appendMany(records: readonly AuditRecord[]): Promise<void> {
     if (records.length === 0) return;
     if (records.length === 1) return this.append(records[0]);
-    await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < records.length; i += APPEND_ROWS) {
-        await trx.insertInto('audit').values(records.slice(i, i + APPEND_ROWS).map(auditRow)).execute();
-      }
-    });
+    await this.db.transaction().execute((trx) => this.insertRows.execute(trx, records.map(auditRow)));
   }
 
   /** Newest first. */

@@ -19,8 +19,9 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { UploadIncompleteError } from '../core/errors.js';
 import { batches } from './batches.js';
-import type { Database } from './meta-schema.js';
+import type { ChunkOwnersTable, ChunksTable, Database } from './meta-schema.js';
 import type { Dialect } from './migrations.js';
+import { PreparedInsert } from './prepared-insert.js';
 import { PreparedQuery } from './prepared-query.js';
 import { retryConflicts } from './retry-conflicts.js';
 
@@ -90,6 +91,28 @@ function hotQueries() {
             created_at: eb.ref('excluded.created_at'),
           })),
         ),
+    ),
+    // A pack's chunks: rows new, or existing ones pointed at their copies in the pack (see addPack).
+    upsertPackedChunks: new PreparedInsert<Database, Omit<ChunksTable, 'refs' | 'store'>>(['hash', 'size', 'pack', 'pack_offset', 'created_at', 'stored_size'], 150, (db, rows) =>
+      db
+        .insertInto('chunks')
+        .values(rows.map((r) => ({ ...r, refs: 0, store: null })))
+        .onConflict((oc) =>
+          oc.column('hash').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            pack: eb.ref('excluded.pack'),
+            pack_offset: eb.ref('excluded.pack_offset'),
+            store: null,
+            stored_size: eb.ref('excluded.stored_size'),
+            created_at: eb.ref('excluded.created_at'),
+          })),
+        ),
+    ),
+    insertChunkOwners: new PreparedInsert<Database, ChunkOwnersTable>(['user_id', 'hash'], 150, (db, rows) =>
+      db
+        .insertInto('chunk_owners')
+        .values(rows)
+        .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
     ),
     insertChunkOwner: new PreparedQuery(2, (db: Kysely<Database>, user: string, hash: string) =>
       db
@@ -257,27 +280,9 @@ export class ChunkIndex {
       for (const part of batches(entries as { hash: string; size: number; offset: number; stored?: number }[], 150)) {
         const before = await trx.selectFrom('chunks').select(['hash', 'store']).where('hash', 'in', part.map((e) => e.hash)).where('pack', 'is', null).execute();
         for (const b of before) wasLoose.push({ hash: b.hash, store: b.store });
-        await trx
-          .insertInto('chunks')
-          .values(part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, refs: 0, created_at: now, store: null, stored_size: e.stored ?? null })))
-          .onConflict((oc) =>
-            oc.column('hash').doUpdateSet((eb) => ({
-              size: eb.ref('excluded.size'),
-              pack: eb.ref('excluded.pack'),
-              pack_offset: eb.ref('excluded.pack_offset'),
-              store: null,
-              stored_size: eb.ref('excluded.stored_size'),
-              created_at: eb.ref('excluded.created_at'),
-            })),
-          )
-          .execute();
+        await this.hot.upsertPackedChunks.execute(trx, part.map((e) => ({ hash: e.hash, size: e.size, pack: id, pack_offset: e.offset, created_at: now, stored_size: e.stored ?? null })));
         if (owner !== undefined) {
-          const r = await trx
-            .insertInto('chunk_owners')
-            .values(part.map((e) => ({ user_id: owner, hash: e.hash })))
-            .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing())
-            .executeTakeFirst();
-          fresh += Number(r.numInsertedOrUpdatedRows ?? 0n);
+          fresh += await this.hot.insertChunkOwners.execute(trx, part.map((e) => ({ user_id: owner, hash: e.hash })));
         } else {
           fresh += part.length;
         }

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeMetaStore } from '../../test/conformance/meta-store.js';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { MetaStore, sqliteAddon } from './meta-store.js';
 
@@ -20,6 +21,21 @@ describe('sqliteAddon', () => {
       expect(db.prepare('select 40 + 2 as n').get()).toEqual({ n: 42 });
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('MetaStore.openSqlite', () => {
+  it('keeps temporary data (statement journals, sorts) in memory, not in temporary files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
+    const store = await MetaStore.openSqlite(join(dir, 'meta.db'));
+    try {
+      // 2: MEMORY (0 would be the build's default, 1 FILE).
+      expect((await sql<{ temp_store: number }>`PRAGMA temp_store`.execute(store.db)).rows).toEqual([{ temp_store: 2 }]);
+      expect((await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(store.db)).rows).toEqual([{ journal_mode: 'wal' }]);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

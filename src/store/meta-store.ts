@@ -118,6 +118,13 @@ export class MetaStore {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    // Temporary data (statement journals above all: every multi-row insert inside a larger
+    // transaction keeps the pages it changes, to undo that one statement) in memory, not in
+    // temporary files: a first sync of 10,000 small files wrote 230 MB to such files beside
+    // 74 MB of WAL for an 11 MB database, about half the server's system CPU for its
+    // metadata (benchmarks/results/issue-15-speed.md, branch smallsql). It holds what one
+    // statement touches or one query sorts, and nothing of it is needed after a crash.
+    sqlite.pragma('temp_store = MEMORY');
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });

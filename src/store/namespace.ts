@@ -36,8 +36,9 @@ import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
 import { davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
-import type { Database, FilesTable } from './meta-schema.js';
+import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
+import { PreparedInsert } from './prepared-insert.js';
 import { distinctHashes, dropSessionProofs, type UploadSessions } from './upload-sessions.js';
 import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
@@ -159,9 +160,35 @@ export interface MoveOptions {
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
+const FILE_COLUMNS = ['path', 'parent', 'name', 'name_fold', 'type', 'size', 'mtime', 'mode', 'manifest', 'created_at', 'updated_at', 'expires_at'] as const satisfies readonly (keyof FilesTable)[];
+
+function commitInserts() {
+  return {
+    manifests: new PreparedInsert<Database, ManifestsTable>(['hash', 'size', 'chunk_count', 'chunks', 'refs', 'created_at'], 60, (db, rows) => db.insertInto('manifests').values(rows)),
+    // New files, and files replaced (created_at of a replaced file is kept).
+    upsertFiles: new PreparedInsert<Database, FilesTable>(FILE_COLUMNS, 60, (db, rows) =>
+      db
+        .insertInto('files')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.column('path').doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            mtime: eb.ref('excluded.mtime'),
+            mode: eb.ref('excluded.mode'),
+            manifest: eb.ref('excluded.manifest'),
+            updated_at: eb.ref('excluded.updated_at'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        ),
+    ),
+  };
+}
+
 export class Namespace {
   /** Keeps plain files and names out of end-to-end folders (src/store/vault-guard.ts). */
   readonly guard = new VaultGuard();
+  /** The inserts of a commit of many files, compiled once per batch size. */
+  private readonly inserts = commitInserts();
 
   constructor(private readonly meta: NamespaceDb) {}
 
@@ -748,29 +775,14 @@ export class Namespace {
       const f = content.get(h)!;
       return { hash: h, size: f.size, chunk_count: f.chunks.length, chunks: encodeChunkList(f.chunks), refs: n, created_at: o.now };
     });
-    for (const part of batches(manifestRows, 60)) await trx.insertInto('manifests').values(part).execute();
+    await this.inserts.manifests.execute(trx, manifestRows);
     const chunkUses = new Map<string, number>();
     for (const [h] of fresh) for (const c of distinctHashes(content.get(h)!.chunks)) chunkUses.set(c, (chunkUses.get(c) ?? 0) + 1);
     for (const [n, hashes] of groupByCount(chunkUses)) await this.chunkIndex.addRefs(trx, hashes, n);
 
-    // File rows: one upsert per 60 files; created_at of replaced files is kept.
+    // File rows: 60 files to an upsert; created_at of replaced files is kept.
     const rows: FilesTable[] = files.map((f) => ({ path: f.path, parent: parentPath(f.path), name: baseName(f.path), name_fold: nameFold(baseName(f.path)), type: 'file', size: f.size, mtime: f.mtime, mode: f.mode, manifest: f.hash, created_at: o.now, updated_at: o.now, expires_at: f.expiresAt }));
-    for (const part of batches(rows, 60)) {
-      await trx
-        .insertInto('files')
-        .values(part)
-        .onConflict((oc) =>
-          oc.column('path').doUpdateSet((eb) => ({
-            size: eb.ref('excluded.size'),
-            mtime: eb.ref('excluded.mtime'),
-            mode: eb.ref('excluded.mode'),
-            manifest: eb.ref('excluded.manifest'),
-            updated_at: eb.ref('excluded.updated_at'),
-            expires_at: eb.ref('excluded.expires_at'),
-          })),
-        )
-        .execute();
-    }
+    await this.inserts.upsertFiles.execute(trx, rows);
 
     const released = new Map<string, number>();
     for (const prev of old.values()) if (prev.manifest) released.set(prev.manifest, (released.get(prev.manifest) ?? 0) + 1);

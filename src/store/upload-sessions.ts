@@ -13,7 +13,8 @@ import type { ChunkRef } from '../core/manifest.js';
 import type { AdminUpload, UploadFileSpec } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
-import type { Database } from './meta-schema.js';
+import type { Database, UploadEntriesTable, UploadFilesTable } from './meta-schema.js';
+import { PreparedInsert } from './prepared-insert.js';
 import { PreparedQuery } from './prepared-query.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -127,6 +128,10 @@ function hotQueries() {
         ])
         .where('u.id', '=', id),
     ),
+    insertFiles: new PreparedInsert<Database, UploadFilesTable>(['upload_id', 'idx', 'path', 'size', 'hash', 'mtime', 'mode', 'sealed', 'entry_count', 'ttl_ms'], 60, (db, rows) =>
+      db.insertInto('upload_files').values(rows),
+    ),
+    insertEntries: new PreparedInsert<Database, UploadEntriesTable>(['upload_id', 'file_idx', 'seq', 'hash', 'size'], 150, (db, rows) => db.insertInto('upload_entries').values(rows)),
   };
 }
 
@@ -172,16 +177,16 @@ export class UploadSessions {
         entry_count: f.chunks?.length ?? 0,
         ttl_ms: f.ttlSeconds === undefined ? null : f.ttlSeconds * 1000,
       }));
-      for (const part of batches(fileRows, 60)) await trx.insertInto('upload_files').values(part).execute();
+      await this.hot.insertFiles.execute(trx, fileRows);
       const entryRows = u.files.flatMap((f, idx) => (f.chunks ?? []).map((c, seq) => ({ upload_id: id, file_idx: idx, seq, hash: c.hash, size: c.size })));
-      for (const part of batches(entryRows, 150)) await trx.insertInto('upload_entries').values(part).execute();
+      await this.hot.insertEntries.execute(trx, entryRows);
     });
     return { id, owner: u.owner, ...(u.selfProving ? { selfProving: true } : {}), scope, expiresAt: now + u.ttlMs, files: u.files.length, sealed: u.files.every((f) => f.chunks !== undefined && f.size !== undefined && f.hash !== undefined) };
   }
 
   private async insertEntries(trx: Db, id: string, fileIdx: number, firstSeq: number, chunks: readonly ChunkRef[]): Promise<void> {
     const rows = chunks.map((c, i) => ({ upload_id: id, file_idx: fileIdx, seq: firstSeq + i, hash: c.hash, size: c.size }));
-    for (const part of batches(rows, 150)) await trx.insertInto('upload_entries').values(part).execute();
+    await this.hot.insertEntries.execute(trx, rows);
     await trx
       .updateTable('upload_files')
       .set({ entry_count: firstSeq + chunks.length })

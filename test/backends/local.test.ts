@@ -134,6 +134,33 @@ describe('LocalBackend on disk', () => {
     });
   });
 
+  it('reads of many files of a directory at once resolve the directory once, and share its absence', async () => {
+    const writer = new LocalBackend({ root: dir });
+    const names = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'd' : 'e'}/f${i}`);
+    for (const n of names) await writer.write(n, Buffer.from(n));
+    // A fresh backend, as a sync's source: nothing resolved yet.
+    const b = new LocalBackend({ root: dir });
+    const realRealpath = fspCjs.realpath as (...args: unknown[]) => Promise<unknown>;
+    let calls = 0;
+    const counting = (...args: never[]) => {
+      calls++;
+      return realRealpath(...args);
+    };
+    await patchFs('realpath', counting, async () => {
+      const read = await Promise.all(names.map((n) => b.readRange(n, 0, 100, { blocking: true })));
+      expect(read.map((r) => r.toString())).toEqual(names);
+      // The root and the two directories, each once at most (80 before: the root and the directory, once per file).
+      expect(calls).toBeLessThanOrEqual(4);
+      calls = 0;
+      const missing = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => b.readRange(`none/f${i}`, 0, 1)));
+      for (const m of missing) expect(m).toMatchObject({ status: 'rejected', reason: { code: 'FERRY_ERR_NOT_FOUND' } });
+      expect(calls).toBe(1);
+      // Not remembered while absent: it is looked up again, and found once it exists.
+      await writer.write('none/f0', Buffer.from('now'));
+      expect((await b.readRange('none/f0', 0, 3)).toString()).toBe('now');
+    });
+  });
+
   it('a root that is itself a symlink works (the operator chose it)', async () => {
     await fsp.mkdir(path.join(dir, 'real-root'));
     await fsp.symlink(path.join(dir, 'real-root'), path.join(dir, 'link-root'));

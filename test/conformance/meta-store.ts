@@ -242,6 +242,48 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: ['pk1'] });
     });
 
+    it('commits a session of many small files in one pack: every row written, many to a statement, and replaced in place', async () => {
+      // 157 files of 1–3 chunks: more rows than one statement of each insert takes, and
+      // remainders of several sizes (the inserts' shapes: src/store/prepared-insert.ts).
+      const files = Array.from({ length: 157 }, (_, i) => {
+        const chunks = Array.from({ length: 1 + (i % 3) }, (_, j) => chunk(`many-${i}-${j}`, 1 + i + j));
+        return { path: `/many/d${i % 7}/f${i}`, size: chunks.reduce((a, c) => a + c.size, 0), hash: fileHashOf(chunks), mtime: 1000 + i, mode: 0o644, chunks };
+      });
+      const all = files.flatMap((f) => f.chunks);
+      const u = await store.createUpload({ owner: 'many-owner', noOverwrite: false, ttlMs: 60_000, files });
+      expect(await store.missingChunks(u.id)).toHaveLength(all.length);
+      let offset = 0;
+      const packed = all.map((c) => ({ hash: c.hash, size: c.size, offset: (offset += c.size) - c.size }));
+      expect((await store.addPack('many-pack', offset, packed, null, 'many-owner')).fresh).toBe(all.length);
+      expect((await store.addPack('many-pack-2', offset, packed, null, 'many-owner')).fresh).toBe(0);
+      expect(await store.missingChunks(u.id)).toEqual([]);
+      clock += 5;
+      const committed = await store.commitUpload(u.id);
+      expect(committed.map((e) => [e.path, e.size, e.hash, e.mtime])).toEqual(files.map((f) => [f.path, f.size, f.hash, f.mtime]));
+      const listed = (await store.list('/many', { recursive: true, limit: 1000 })).entries.filter((e) => e.type === 'file');
+      expect(listed).toHaveLength(files.length);
+      for (const f of [files[0], files[61], files[156]]) expect((await store.fileContent(f.path)).chunks).toEqual(f.chunks);
+      expect(await chunkRefs(files[100].chunks[0].hash)).toBe(1);
+      expect(await store.db.selectFrom('upload_entries').select('hash').execute()).toEqual([]);
+      expect(await store.db.selectFrom('upload_files').select('path').execute()).toEqual([]);
+
+      // Half of them again, with other content: the rows are updated, created_at kept.
+      const again = files.filter((_, i) => i % 2 === 0).map((f) => ({ ...f, chunks: [chunk(`${f.path}-new`, 3)], size: 3, hash: fileHashOf([chunk(`${f.path}-new`, 3)]) }));
+      const u2 = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: again });
+      for (const f of again) await store.addChunk(f.chunks[0].hash, 3);
+      clock += 5;
+      await store.commitUpload(u2.id);
+      const rows = await store.db.selectFrom('files').select(['path', 'size', 'created_at', 'updated_at']).where('path', 'in', [files[0].path, files[1].path, files[156].path]).orderBy('path').execute();
+      expect(rows.map((r) => [r.path, r.size, r.created_at, r.updated_at])).toEqual(
+        [
+          [files[0].path, 3, 1_000_005, 1_000_010],
+          [files[1].path, files[1].size, 1_000_005, 1_000_005],
+          [files[156].path, 3, 1_000_005, 1_000_010],
+        ].sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+      );
+      expect(await chunkRefs(files[0].chunks[0].hash)).toBe(0);
+    });
+
     it('keeps upload sessions across a reopen (a server restart)', async () => {
       const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/r' }] });
       await store.appendEntries(u.id, 0, [chunk('r')], 60_000);

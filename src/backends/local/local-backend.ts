@@ -354,10 +354,27 @@ export class LocalBackend
     this.#knownDirs.set(dirKey, real);
   }
 
+  /**
+   * Lookups of directories under way, by key: the reads of a tree's small files start many
+   * at once in each directory, and each used to resolve the directory itself before the
+   * first answer was remembered (10,000 `realpath` calls for 100 directories, 0.15–0.3 s of
+   * a sync's CPU); they now share the one lookup.
+   */
+  readonly #dirLookups = new Map<string, Promise<string | undefined>>();
+
   /** The real path of an existing directory key, or undefined when it is absent or not confined. */
-  async #lookupDir(dirKey: string): Promise<string | undefined> {
+  #lookupDir(dirKey: string): Promise<string | undefined> {
     const known = this.#knownDirs.get(dirKey);
-    if (known !== undefined) return known;
+    if (known !== undefined) return Promise.resolve(known);
+    let lookup = this.#dirLookups.get(dirKey);
+    if (lookup === undefined) {
+      lookup = this.#resolveDir(dirKey).finally(() => this.#dirLookups.delete(dirKey));
+      this.#dirLookups.set(dirKey, lookup);
+    }
+    return lookup;
+  }
+
+  async #resolveDir(dirKey: string): Promise<string | undefined> {
     const realRoot = await this.#rootDir(false);
     if (realRoot === undefined) return undefined;
     if (dirKey === '') return realRoot;
