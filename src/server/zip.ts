@@ -172,6 +172,8 @@ const LISTS_PER_QUERY = ENTRIES_AHEAD;
 /** Small files whose bytes are read ahead of the one yazl writes, at most, and their bytes together. */
 export const READ_AHEAD_FILES = 32;
 const READ_AHEAD_BYTES = 1024 * 1024;
+/** Files up to this size are read ahead whole (see {@link ArchiveReader}). */
+const SMALL_FILE_BYTES = 128 * 1024;
 
 interface ZipFile {
   path: string;
@@ -263,9 +265,6 @@ class ArchiveReader {
     }
   }
 }
-
-/** Files up to this size are read ahead whole (see {@link ArchiveReader}). */
-const SMALL_FILE_BYTES = 128 * 1024;
 
 /**
  * Streams the archive of a listing, whose length {@link zipLength} counted: entries are

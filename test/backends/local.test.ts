@@ -50,6 +50,17 @@ async function patchFs<T>(name: string, replacement: (...args: never[]) => unkno
   }
 }
 
+/** Runs `fn` with fs/promises' `name` counting its calls (in `counter.calls`, which `fn` may reset). */
+function countingFs<T>(name: string, fn: (counter: { calls: number }) => Promise<T>): Promise<T> {
+  const real = fspCjs[name] as (...args: unknown[]) => unknown;
+  const counter = { calls: 0 };
+  const counting = (...args: never[]) => {
+    counter.calls++;
+    return real(...args);
+  };
+  return patchFs(name, counting, () => fn(counter));
+}
+
 /**
  * Mounts a small tmpfs at `dir` when this process may (root with CAP_SYS_ADMIN); returns an
  * unmount, or undefined. FERRY_TEST_NO_MOUNT=1 takes the no-mount path, to exercise it.
@@ -102,19 +113,13 @@ describe('LocalBackend on disk', () => {
     const data = Buffer.from('0123456789');
     await b.write('f', data);
     // The blocking path makes no FileHandle: fs/promises' open is counted and must stay at 0.
-    const realOpen = fspCjs.open as (...args: unknown[]) => Promise<unknown>;
-    let opens = 0;
-    const counting = (...args: never[]) => {
-      opens++;
-      return realOpen(...args);
-    };
-    await patchFs('open', counting, async () => {
+    await countingFs('open', async (opens) => {
       expect((await b.readRange('f', 0, 11, { blocking: true })).equals(data)).toBe(true);
       expect((await b.readRange('f', 3, 4, { blocking: true })).toString()).toBe('3456');
       expect((await b.readRange('f', 10, 5, { blocking: true })).length).toBe(0);
       const into = Buffer.alloc(20, 0xee);
       expect((await b.readRange('f', 2, 3, { blocking: true, into })).toString()).toBe('234');
-      expect(opens).toBe(0);
+      expect(opens.calls).toBe(0);
       await expect(b.readRange('f', 11, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_RANGE_NOT_SATISFIABLE' });
       await expect(b.readRange('missing', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
       await expect(b.readRange('nodir/f', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
@@ -124,13 +129,13 @@ describe('LocalBackend on disk', () => {
       expect(spawnSync('mkfifo', [path.join(dir, 'fifo')]).status).toBe(0);
       await expect(b.readRange('fifo', 0, 1, { blocking: true })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
       await expect(b.readRange('f', 0, 1, { blocking: true, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
-      expect(opens).toBe(0);
+      expect(opens.calls).toBe(0);
       // Past the blocking limit (1 MiB) the hint is ignored: the promise path reads the same bytes.
       const big = Buffer.alloc((1 << 20) + 1, 7);
       await b.write('big', big);
-      opens = 0;
+      opens.calls = 0;
       expect((await b.readRange('big', 0, big.length, { blocking: true })).equals(big)).toBe(true);
-      expect(opens).toBe(1);
+      expect(opens.calls).toBe(1);
     });
   });
 
@@ -140,21 +145,15 @@ describe('LocalBackend on disk', () => {
     for (const n of names) await writer.write(n, Buffer.from(n));
     // A fresh backend, as a sync's source: nothing resolved yet.
     const b = new LocalBackend({ root: dir });
-    const realRealpath = fspCjs.realpath as (...args: unknown[]) => Promise<unknown>;
-    let calls = 0;
-    const counting = (...args: never[]) => {
-      calls++;
-      return realRealpath(...args);
-    };
-    await patchFs('realpath', counting, async () => {
+    await countingFs('realpath', async (realpaths) => {
       const read = await Promise.all(names.map((n) => b.readRange(n, 0, 100, { blocking: true })));
       expect(read.map((r) => r.toString())).toEqual(names);
       // The root and the two directories, each once at most (80 before: the root and the directory, once per file).
-      expect(calls).toBeLessThanOrEqual(4);
-      calls = 0;
+      expect(realpaths.calls).toBeLessThanOrEqual(4);
+      realpaths.calls = 0;
       const missing = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => b.readRange(`none/f${i}`, 0, 1)));
       for (const m of missing) expect(m).toMatchObject({ status: 'rejected', reason: { code: 'FERRY_ERR_NOT_FOUND' } });
-      expect(calls).toBe(1);
+      expect(realpaths.calls).toBe(1);
       // Not remembered while absent: it is looked up again, and found once it exists.
       await writer.write('none/f0', Buffer.from('now'));
       expect((await b.readRange('none/f0', 0, 3)).toString()).toBe('now');
