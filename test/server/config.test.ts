@@ -159,6 +159,22 @@ describe('ferry serve --config (a real process)', () => {
     await c.stop();
   });
 
+  it("FERRY_SERVE_CONFIG names the server's file; FERRY_CONFIG (the client's config.json) is not read as settings", async () => {
+    const dir = tmp();
+    const cfg = join(dir, 'ferry.yaml');
+    writeFileSync(cfg, 'maxFileSize: 1M\n');
+    // A client config a shell may export for `ferry login`: not settings, and here not even there.
+    const clientConfig = join(dir, 'client', 'config.json');
+    const caps = async (s: RunningServer) => ((await (await fetch(`${s.url}/api/v1/capabilities`)).json()) as { limits: { maxFileSize: number } }).limits;
+    const a = await startServer({ dataDir: join(dir, 'data'), env: { FERRY_SERVE_CONFIG: cfg, FERRY_CONFIG: clientConfig } });
+    expect(await caps(a)).toMatchObject({ maxFileSize: 1024 * 1024 });
+    await a.stop();
+    writeFileSync(join(dir, 'client.json'), JSON.stringify({ server: 'http://127.0.0.1:1', token: 'x' }));
+    const b = await startServer({ dataDir: join(dir, 'data'), env: { FERRY_CONFIG: join(dir, 'client.json') } });
+    expect((await caps(b)).maxFileSize).not.toBe(1024 * 1024);
+    await b.stop();
+  });
+
   it('SIGHUP swaps the TLS certificate under a live connection, applies limits, and names what needs a restart', async () => {
     const dir = tmp();
     const ca = createCa();

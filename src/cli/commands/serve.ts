@@ -35,7 +35,7 @@ function addSettingFlags(cmd: Command): void {
 
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
 async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSettings; config: ServerConfig }> {
-  const file = opts.config ?? process.env.FERRY_CONFIG;
+  const file = serverConfigFile(opts);
   // The YAML and TOML parsers are loaded only when there is a file to read.
   const fileSettings = file ? await (await import('../../server/config-file.js')).readConfigFile(file) : undefined;
   const flags: Record<string, string | string[] | boolean | undefined> = {};
@@ -47,13 +47,22 @@ async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSet
   return { resolved, config };
 }
 
+/**
+ * The server's settings file: `--config`, else `FERRY_SERVE_CONFIG`. Not `FERRY_CONFIG`: that
+ * names the client's config.json (login, saved servers), and a shell that sets it for the
+ * client must not hand that file to `ferry serve` as settings, nor the server's YAML to the client.
+ */
+function serverConfigFile(opts: ServeOptions): string | undefined {
+  return opts.config ?? (process.env.FERRY_SERVE_CONFIG || undefined);
+}
+
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export function registerServe(program: Command): void {
   const serve = program
     .command('serve')
     .description('run the Ferry server (defaults: 127.0.0.1:7373, SQLite + local disk in ./ferry-data)')
-    .option('--config <file>', 'read settings from this YAML, TOML or JSON file (FERRY_CONFIG); flags and FERRY_* variables override it');
+    .option('--config <file>', 'read settings from this YAML, TOML or JSON file (FERRY_SERVE_CONFIG); flags and FERRY_* variables override it');
   addSettingFlags(serve);
   serve
     .addHelpText(
@@ -98,7 +107,7 @@ Examples:
       const memory = allocator.leanUnderPressure(() => server.ctx.bodies.stats().waits);
       allocator.reportMemorySettings(memory.state().malloc, server.app.log);
       // The ready line goes to stdout whatever the log level: scripts and tests wait for it.
-      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: opts.config ?? process.env.FERRY_CONFIG ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
+      const ready: Record<string, unknown> = { event: 'ready', url: server.url, data: config.dataDir, db: config.db === undefined ? 'sqlite' : redactDbUrl(config.db), config: serverConfigFile(opts) ?? null, store: (config.store ?? []).map((s) => `${s.prefix}=${redactRemote(s.remote)}`), version: VERSION };
       if (server.tls) ready.tlsFingerprint = server.tls.fingerprint;
       if (server.sftp) {
         ready.sftp = `${server.sftp.host.includes(':') ? `[${server.sftp.host}]` : server.sftp.host}:${server.sftp.port}`;
