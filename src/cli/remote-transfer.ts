@@ -121,7 +121,7 @@ export async function putToPlace(
       if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
       const local = await openLocal(src);
       try {
-        out.push(await treeCopy(local, '', place.backend, sources.length > 1 ? target : place.key, place.label, { ...opts.engine, dryRun: opts.dryRun }, startedAt));
+        out.push(await treeCopy(local, '', place.backend, sources.length > 1 ? target : place.key, place.label, { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber }, startedAt));
       } finally {
         await local.close?.();
       }
@@ -143,7 +143,7 @@ export async function putToPlace(
 export async function getFromPlace(
   place: Place,
   dest: string,
-  opts: { recursive?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
+  opts: { recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
 ): Promise<TransferResult> {
   const { statPlace } = await import('./remote-fs.js');
   const startedAt = Date.now();
@@ -153,7 +153,7 @@ export async function getFromPlace(
     if (!opts.recursive) throw new UsageError(`${place.label} is a directory: use -r to download it`);
     const local = await openLocal(dest);
     try {
-      return await treeCopy(place.backend, place.key, local, '', dest, { ...opts.engine, dryRun: opts.dryRun }, startedAt);
+      return await treeCopy(place.backend, place.key, local, '', dest, { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber }, startedAt);
     } finally {
       await local.close?.();
     }
@@ -168,6 +168,10 @@ export async function getFromPlace(
     if (dest.endsWith('/') || (await stat(dest)).isDirectory()) file = `${dest.replace(/\/+$/, '')}/${entry.name}`;
   } catch {
     // a new file
+  }
+  if (opts.noClobber && (await stat(file).then(() => true, () => false))) {
+    const { clobberError } = await import('../client/get.js');
+    throw clobberError(file);
   }
   opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${place.key} -> ${file}`);
   if (opts.dryRun) return resultOf(0, 0, startedAt);

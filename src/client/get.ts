@@ -12,10 +12,10 @@
  */
 import { once } from 'node:events';
 import { constants, createWriteStream, type Stats } from 'node:fs';
-import { chmod, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { AbortedError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
+import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import { isWithin, normalizePath, relativePath } from '../core/path.js';
 import type { Capabilities, Entry, ManifestResponse } from '../core/protocol.js';
@@ -33,6 +33,12 @@ import { TransferContext, TreeFailures, type CompareMode, type TransferOptions, 
 export interface GetFileOptions extends TransferOptions {
   /** Do not look for reusable chunks in an older copy at the destination. Default false. */
   noReuse?: boolean;
+  /**
+   * Never replace a local file: a destination that exists fails the file with
+   * `FERRY_ERR_ALREADY_EXISTS` (checked before anything travels, and again, atomically, when
+   * the finished file is put in place). In a tree, files already in place count as unchanged.
+   */
+  noOverwrite?: boolean;
 }
 
 export type GetStreamOptions = TransferOptions;
@@ -56,19 +62,41 @@ async function statIfExists(path: string): Promise<Stats | undefined> {
   }
 }
 
+/** A download that would replace a local file under `--no-clobber`. */
+export function clobberError(dest: string): FerryError {
+  return new AlreadyExistsError(`${dest} exists (--no-clobber)`);
+}
+
+/**
+ * Renames a finished part file to its destination; under `noOverwrite`, links it there
+ * instead (a hard link fails if the name exists, where a rename would replace it: nothing is
+ * replaced even when another program made the file during the download) and drops the part.
+ */
+export async function putInPlace(part: string, dest: string, noOverwrite: boolean): Promise<void> {
+  if (!noOverwrite) return rename(part, dest);
+  try {
+    await link(part, dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    await unlink(part).catch(() => {});
+    throw clobberError(dest);
+  }
+  await unlink(part);
+}
+
 /**
  * Sets times and mode, then renames the finished part file over the destination, and makes
  * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
  * `dirsToSync` so that each directory is synced once at the end, not once per file.
  */
-export async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>): Promise<void> {
+export async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>, noOverwrite = false): Promise<void> {
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);
     if (mode !== undefined) await chmod(part, mode & 0o777);
-    await rename(part, dest);
+    await putInPlace(part, dest, noOverwrite);
   } catch (err) {
-    throw fromSystemError(err, dest);
+    throw isFerryError(err) ? err : fromSystemError(err, dest);
   }
   if (dirsToSync) dirsToSync.add(dirname(dest));
   else await syncDir(dirname(dest));
@@ -84,8 +112,10 @@ export async function getFile(client: FerryApi<Buffer>, remotePath: string, loca
   // device or FIFO (`/dev/null`, a named pipe) is written to in order; a socket cannot be
   // opened, so that is an error.
   const existing = await statIfExists(localPath);
+  if (existing !== undefined && options.noOverwrite) throw clobberError(localPath);
   if (existing !== undefined && !existing.isFile() && !existing.isDirectory()) return getIntoSpecial(client, remotePath, localPath, options);
   const ctx = new TransferContext(client, options);
+  ctx.noOverwrite = options.noOverwrite === true;
   const manifest = await client.manifest(normalizePath(remotePath), { signal: ctx.signal });
   ctx.progress.addTotals(manifest.size, 1);
   await getFileIn(ctx, manifest, localPath, options);
@@ -202,7 +232,7 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
     throw isFerryError(err) ? err : fromSystemError(err, part);
   }
   await fh.close();
-  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync);
+  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync, ctx.noOverwrite);
   d.count(d.reused);
 }
 
@@ -464,6 +494,7 @@ interface BatchedFile {
  */
 export async function getTree(client: FerryApi<Buffer>, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
   const ctx = new TransferContext(client, options);
+  ctx.noOverwrite = options.noOverwrite === true;
   const { signal } = ctx;
   const root = normalizePath(remoteDir);
   const caps = await client.capabilities({ signal });
@@ -513,6 +544,7 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
           ctx.progress.fileDone();
           return;
         }
+        if (ctx.noOverwrite && (await statIfExists(dest)) !== undefined) throw clobberError(dest);
         if (f.size > caps.chunking.maxSize || !f.hash) large.push(f);
         else if (await keepIdenticalCopy(ctx, f, dest, caps.chunking)) return;
         else if (batching && isBatchable(f, caps)) batched.push({ entry: f, dest, chunks: f.chunkList! });
@@ -781,7 +813,7 @@ async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: 
   } catch (err) {
     throw fromSystemError(err, part);
   }
-  await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync);
+  await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync, ctx.noOverwrite);
   ctx.progress.done(entry.size);
   ctx.result.files += 1;
   ctx.result.bytes += entry.size;

@@ -107,6 +107,8 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
   private readonly controller = new AbortController();
   /** Set by tree downloads: directories whose renames are made durable once, at the end. */
   dirsToSync?: Set<string>;
+  /** Downloads: a local file already at a destination is never replaced (`--no-clobber`). */
+  noOverwrite = false;
   readonly signal: AbortSignal;
 
   /** Stops every request of the operation (after a failure that dooms it). */

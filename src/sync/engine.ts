@@ -31,6 +31,8 @@ export interface SyncOptions {
   update?: boolean;
   /** Skip files that exist on the destination. */
   ignoreExisting?: boolean;
+  /** Never replace a destination file (`--no-clobber`): one that would be replaced is this file's error. */
+  noOverwrite?: boolean;
   filter?: Filter;
   /** sync: also delete destination files the filter excludes. */
   deleteExcluded?: boolean;
@@ -202,6 +204,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
     deleteExcluded: o.deleteExcluded,
     trackRenames: o.trackRenames,
     maxDelete: o.maxDelete,
+    noOverwrite: o.noOverwrite,
     backup: backupDir ? { path: (rel) => keyOf(backupDir, rel) } : undefined,
     serverMove: sameBackend(src, dst) && canMove(src.backend),
     directories: hasDirectories(dst.backend),

@@ -20,7 +20,7 @@
  */
 import { forEachConcurrent } from '../client/concurrency.js';
 import { E2E_MARKER_NAME, isE2eMarkerPath } from '../core/e2e-layout.js';
-import { isFerryError } from '../core/errors.js';
+import { AlreadyExistsError, isFerryError } from '../core/errors.js';
 import { countOf } from '../core/units.js';
 import { decide, sameHash, type CompareOptions } from './compare.js';
 import type { Filter } from './filter.js';
@@ -37,6 +37,8 @@ export interface SyncPlanOptions {
   deleteExcluded?: boolean;
   trackRenames?: boolean;
   maxDelete?: number;
+  /** A file that would replace a destination file is an error instead (`--no-clobber`). */
+  noOverwrite?: boolean;
   /** `--backup-dir` is set: replaced and deleted files go there; `backupPath` names their place in it, for messages. */
   backup?: { path: (rel: string) => string };
   /** move between remotes of one backend with a server-side move: a transfer is a rename. */
@@ -104,7 +106,8 @@ async function compareAll(src: Listing, dst: Listing, o: SyncPlanOptions, errors
     const d = decisions[i];
     if (d === undefined) return;
     out.checked++;
-    if (d.action === 'transfer') out.transfers.push({ rel, entry, replace: true });
+    if (d.action === 'transfer' && o.noOverwrite) planningError(errors, rel, new AlreadyExistsError(`${rel} exists on the destination (--no-clobber)`));
+    else if (d.action === 'transfer') out.transfers.push({ rel, entry, replace: true });
     else if (d.action === 'set-mtime') out.times.push({ rel, entry });
     else {
       out.unchanged++;

@@ -19,6 +19,8 @@ interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   checksum?: boolean;
   ignoreTimes?: boolean;
   version?: number;
+  /** commander's `--no-clobber`: false when given. */
+  clobber?: boolean;
 }
 
 /** `get --version ID`: one old version to DEST (through DEST.vID.ferry-part) or to stdout. */
@@ -33,7 +35,7 @@ async function getVersion(srcLoc: Location, src: string, destArg: string, id: nu
         const common = { signal, onProgress: bar.onProgress };
         if (destArg === '-') return client.getVersionStream(srcLoc.path, id, process.stdout, common);
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(srcLoc.path)) : destArg;
-        return client.getVersionFile(srcLoc.path, id, dest, common);
+        return client.getVersionFile(srcLoc.path, id, dest, { ...common, noOverwrite: opts.clobber === false });
       }),
     ),
   );
@@ -77,7 +79,8 @@ export function registerGet(program: Command): void {
     .option('--no-reuse', 'do not reuse chunks of an older local copy at DEST')
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
-    .option('--version <id>', 'one file: an old version (an id from ferry versions), not restored', positive);
+    .option('--version <id>', 'one file: an old version (an id from ferry versions), not restored', positive)
+    .option('--no-clobber', 'fail instead of replacing an existing local file (a tree: that file fails, the others go on)');
   addE2eOptions(cmd);
   addTransferOptions(cmd);
   addFilterFlags(cmd);
@@ -131,7 +134,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       };
       const r = await withPlaces(
         [srcLoc.spec],
-        ([place]) => withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, dryRun: opts.dryRun, signal, engine, onAction: say })),
+        ([place]) => withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, noClobber: opts.clobber === false, dryRun: opts.dryRun, signal, engine, onAction: say })),
         placesEnv(opts),
       ).finally(() => bar.stop());
       const total = summarize([r]);
@@ -142,7 +145,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
     const remote = srcLoc.path;
     const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
     await reportGot(opts, destArg, bar, () => withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
-        const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false };
+        const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false, noOverwrite: opts.clobber === false };
         const { getEndToEnd, getTarget } = await import('../e2e-run.js');
         const target = await getTarget(client, remote, opts, signal);
         if (target.kind === 'e2e') return getEndToEnd(client, target.serverPath, destArg, opts, common);

@@ -6,7 +6,8 @@
  * key), resumes and replicates them like any other; only the client can read them.
  */
 import type { Stats } from 'node:fs';
-import { mkdir, open, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { clobberError, putInPlace } from '../get.js';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -315,6 +316,8 @@ async function isLocalDir(path: string): Promise<boolean> {
 export interface E2eGetOptions extends TransferOptions {
   /** For share links and tests: the file key instead of the user's secret. */
   fileKey?: Uint8Array;
+  /** Never replace a local file (`--no-clobber`): see GetFileOptions. */
+  noOverwrite?: boolean;
 }
 
 /**
@@ -336,6 +339,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       info = i;
       if (typeof destArg !== 'string') return;
       dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(i.name)) : destArg;
+      if (options.noOverwrite && (await stat(dest).then(() => true, () => false))) throw clobberError(dest);
       part = dest + '.ferry-part';
       await mkdir(dirname(dest), { recursive: true });
       fh = await open(part, 'w', 0o600);
@@ -352,7 +356,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       await fh.close();
       fh = undefined;
       await utimes(part!, new Date(), new Date(info!.mtime));
-      await rename(part!, dest!);
+      await putInPlace(part!, dest!, options.noOverwrite === true);
     }
   } catch (err) {
     await fh?.close().catch(() => undefined);
