@@ -13,11 +13,22 @@ import { existsSync } from 'node:fs';
 const bundled = new URL('../dist/bundle/ferry.js', import.meta.url);
 const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/src/cli/main.js');
 
+// A command whose promise never settles while nothing is left to wait for would let Node
+// exit with status 0, as if it had succeeded: that is a bug, and says so (exit 70).
+let settled = false;
+process.once('beforeExit', () => {
+  if (settled) return;
+  console.error('ferry: internal error: the command stopped with nothing left to wait for and did not finish (a bug; please report it)');
+  process.exitCode = 70;
+});
+
 main(process.argv).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (err) => {
+    settled = true;
     console.error(`ferry: ${err?.stack ?? err}`);
     process.exitCode = 70;
   },

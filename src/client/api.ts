@@ -30,6 +30,7 @@ import {
   type UploadStatus,
 } from '../core/protocol.js';
 import { toHex, type Sha256 } from './hashing.js';
+import { ZstdFrameScanner, concatBytes } from './zstd-frames.js';
 import type { HttpCore, RequestSpec, WireResponse } from './wire.js';
 
 /** `/api/v1/<route><encoded path>` for a Ferry path. */
@@ -93,6 +94,8 @@ interface RunState {
   signal?: AbortSignal;
   /** With `lent`: the run's largest chunk size and the buffers of that size free for reuse. */
   lent?: { largest: number; free: Uint8Array[] };
+  /** Told each chunk's bytes as they travelled (its zstd frame, or its plain bytes). */
+  onWire?: WireCounter;
 }
 
 /**
@@ -393,7 +396,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * size, or undefined when compressing would not pay; `decompress` the plain bytes of a
    * frame of exactly `size` bytes (anything else throws).
    */
-  protected zstd?: { compress(data: Uint8Array): Uint8Array | undefined; decompress(frame: Uint8Array, size: number): Uint8Array };
+  protected zstd?: { compress(data: Uint8Array): Uint8Array | undefined; decompress(frame: Uint8Array, size: number, into?: Uint8Array): Uint8Array };
 
   /** Whether chunk bodies may travel zstd-compressed both ways with this server. */
   protected async speaksZstd(signal?: AbortSignal): Promise<boolean> {
@@ -523,9 +526,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     offset: number,
     chunks: readonly ChunkRef[],
     onChunk: (index: number, pieces: B[]) => Promise<void>,
-    options: { signal?: AbortSignal; lent?: boolean } = {},
+    options: { signal?: AbortSignal; lent?: boolean; onWire?: WireCounter } = {},
   ): Promise<void> {
     const { signal } = options;
+    // Chunks as zstd frames where the server has them compressed (feature range-zstd).
+    const frames = this.zstd !== undefined && (await this.capabilities({ signal })).features.includes('range-zstd');
     let end = offset - 1;
     let largest = 0;
     for (const c of chunks) {
@@ -542,13 +547,19 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       onChunk: onChunk as RunState['onChunk'],
       signal,
       lent: options.lent ? { largest, free: [] } : undefined,
+      onWire: options.onWire,
     };
     const spec: RequestSpec = {
       method: 'GET',
       path: route('files', path),
       // Every chunk is verified here, so the server need not hash it too; once one arrived
       // damaged, the server verifies again (it then reports and handles a corrupt chunk).
-      headers: () => ({ range: `bytes=${st.start}-${end}`, 'if-range': `"${fileHash}"`, ...(st.damaged < 0 ? { 'x-ferry-verified-by': 'client' } : {}) }),
+      headers: () => ({
+        range: `bytes=${st.start}-${end}`,
+        'if-range': `"${fileHash}"`,
+        ...(st.damaged < 0 ? { 'x-ferry-verified-by': 'client' } : {}),
+        ...(frames ? { 'x-ferry-range-encoding': 'zstd' } : {}),
+      }),
       signal,
       bulk: true,
     };
@@ -560,7 +571,10 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       const range = /^bytes (\d+)-(\d+)\//.exec(String(res.headers['content-range']));
       if (!range || Number(range[1]) !== st.start || Number(range[2]) !== end) throw new ProtocolError(`${path}: asked for bytes ${st.start}-${end}, got ${String(res.headers['content-range'])}`);
       try {
-        await (res.body.readInto ? this.readRunInto(st, res) : this.readRunPieces(st, res));
+        const coding = String(res.headers['content-encoding'] ?? '').toLowerCase();
+        if (coding === 'zstd' && frames) await this.readRunFrames(st, res);
+        else if (coding !== '' && coding !== 'identity') throw new ProtocolError(`the server answered a ranged read in Content-Encoding ${coding}, which was not asked for`);
+        else await (res.body.readInto ? this.readRunInto(st, res) : this.readRunPieces(st, res));
       } catch (err) {
         if (complete(err)) return;
         throw err;
@@ -597,7 +611,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   }
 
   /** Verifies the next chunk of a run, given as `pieces`, and hands it over (see {@link getChunkRun}). */
-  private async handOver(st: RunState, pieces: Uint8Array[]): Promise<void> {
+  private async handOver(st: RunState, pieces: Uint8Array[], wire?: number): Promise<void> {
     const chunk = st.chunks[st.done];
     if ((await this.sha.digest(pieces)) !== chunk.hash) {
       const twice = st.damaged === st.done;
@@ -605,9 +619,51 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       // The first time a retryable error: the request is made again from this chunk on.
       throw new HashMismatchError(`chunk ${chunk.hash} of ${st.path} arrived damaged${twice ? ' twice' : ''}`, { retryable: !twice });
     }
+    st.onWire?.(wire ?? chunk.size);
     await st.onChunk(st.done, pieces);
     st.done++;
     st.start += chunk.size;
+  }
+
+  /**
+   * A run's body as zstd frames, one per chunk (feature range-zstd): each frame, once whole,
+   * is decompressed (with `lent`, into one reused buffer of the run's largest chunk), verified
+   * and handed over. A frame that does not decode counts as a chunk that arrived damaged.
+   */
+  private async readRunFrames(st: RunState, res: WireResponse): Promise<void> {
+    const scanner = new ZstdFrameScanner();
+    let parts: Uint8Array[] = [];
+    let bytes = 0;
+    let plain: Uint8Array | undefined;
+    for await (const piece of res.body) {
+      for (let at = 0; at < piece.length; ) {
+        if (st.done === st.chunks.length) throw new ProtocolError(`${st.path}: the server sent more than the chunks asked for`);
+        const end = scanner.next(piece, at);
+        const part = piece.subarray(at, end < 0 ? piece.length : end);
+        parts.push(part);
+        bytes += part.length;
+        if (end < 0) break;
+        at = end;
+        const frame = parts.length === 1 ? parts[0] : concatBytes(parts, bytes);
+        const chunk = st.chunks[st.done];
+        if (st.lent) plain ??= st.lent.free.pop() ?? this.http.alloc(st.lent.largest);
+        let data: Uint8Array;
+        try {
+          data = this.zstd!.decompress(frame, chunk.size, plain);
+        } catch (err) {
+          const twice = st.damaged === st.done;
+          st.damaged = st.done;
+          throw new HashMismatchError(`chunk ${chunk.hash} of ${st.path} arrived damaged${twice ? ' twice' : ''} (${(err as Error).message})`, { retryable: !twice });
+        }
+        const wire = bytes;
+        parts = [];
+        bytes = 0;
+        await this.handOver(st, [data], wire);
+      }
+      await this.received(piece.length, st.signal);
+    }
+    if (plain && st.lent) st.lent.free.push(plain);
+    if (!scanner.atBoundary) throw new NetworkError(`${st.path}: the answer ended inside a zstd frame`);
   }
 
   /** A run's body as it arrives: hashed chunk by chunk in the pieces it came in, each verified chunk handed over. */

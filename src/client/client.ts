@@ -97,7 +97,7 @@ export class FerryClient extends FerryApi<Buffer> {
     super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource, onWarning: options.onWarning });
     this.server = options.server;
     this.limiter = limiter;
-    if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size) => decompressChunk(frame, size) };
+    if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size, into) => decompressChunk(frame, size, into as Buffer | undefined) };
     if (options.deltas !== false) this.deltas = { make: (t, sigs, max) => makeDelta(t, joinSignatures(sigs), max).delta, signature: signatureOf, apply: applyDelta };
   }
 

@@ -86,7 +86,6 @@ export async function fetchMissingChunks<B extends Uint8Array>(
       const onChunk = async (k: number, pieces: B[]): Promise<void> => {
         const { hash, size } = chunks[run[k]];
         ctx.result.bytesTransferred += size;
-        ctx.result.wireBytes += size; // a ranged GET's bytes travel as they are
         ctx.result.chunksTransferred += 1;
         ctx.progress.transferred(size);
         const at = wanted.get(hash)!.map((i) => offsets[i]);
@@ -94,7 +93,7 @@ export async function fetchMissingChunks<B extends Uint8Array>(
         onDone(size * at.length);
       };
       const refs = run.map((i) => chunks[i]);
-      await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal, lent: options.lent }), signal);
+      await ctx.slots.run(() => client.getChunkRun(manifest.path, manifest.hash, offsets[run[0]], refs, onChunk, { signal, lent: options.lent, onWire: ctx.onWire }), signal);
     },
     signal,
   );

@@ -512,6 +512,10 @@ export class RawBody implements WireResponseBody {
     let producer: (() => void) | undefined;
     let end: { err?: unknown } | undefined;
     let piece = Buffer.allocUnsafe(64 * 1024);
+    // One wait for the producer, however many pieces arrive during it: a chunked body hands
+    // a whole staging area on in one go (several `filled` calls), and each of those calls
+    // must get the promise the consumer will settle, not one whose resolver was overwritten.
+    let hold: Promise<void> | undefined;
     const wakeConsumer = () => {
       const w = consumer;
       consumer = undefined;
@@ -524,7 +528,13 @@ export class RawBody implements WireResponseBody {
         piece = Buffer.allocUnsafe(64 * 1024);
         wakeConsumer();
         // Hold the socket while the consumer is behind.
-        if (queue.length >= 4) return new Promise<void>((r) => (producer = r));
+        if (queue.length >= 4)
+          return (hold ??= new Promise<void>((r) => {
+            producer = () => {
+              hold = undefined;
+              r();
+            };
+          }));
       },
     }).then(
       () => ((end = {}), wakeConsumer()),

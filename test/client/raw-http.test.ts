@@ -118,6 +118,20 @@ describe('raw HTTP/1.1 client of bulk downloads', () => {
     pool.close();
   });
 
+  it('a chunked body read as pieces by a slow reader arrives whole (the reader holds the socket, nothing is lost or stuck)', async () => {
+    const pool = new RawHttpPool(new URL(base), TIMEOUTS);
+    for (let round = 0; round < 3; round++) {
+      const pieces: Buffer[] = [];
+      for await (const p of (await get(pool, `${base}/chunked`)).body) {
+        pieces.push(Buffer.from(p));
+        // behind the socket: pieces pile up while a whole staging area is decoded at once
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      expect(Buffer.concat(pieces).equals(DATA)).toBe(true);
+    }
+    pool.close();
+  });
+
   it('turns error answers into FerryErrors through the SDK transport', async () => {
     const client = new HttpClient({ server: base, retry: { retries: 0, baseMs: 1, capMs: 1, maxRetryAfterMs: 1 } });
     const err = await client.request({ method: 'GET', path: '/error', bulk: true }, async () => undefined).catch((e: unknown) => e);

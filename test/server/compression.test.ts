@@ -104,11 +104,16 @@ describe('compression of chunks', () => {
         if (compressOn) expect(wire).toBeLessThan(total * 0.75);
         else expect(wire - total).toBeGreaterThanOrEqual(0);
         if (!compressOn) expect(wire - total).toBeLessThan(36 * 20);
+        const sentBeforeGet = await metric('ferry_chunk_wire_bytes_sent_total');
+        let gotWire = 0;
         for (const [name, data] of Object.entries(files)) {
           const back = join(dir, `${name}-${compressOn}-back`);
-          await c.getFile(`/z/${compressOn}/${name}`, back);
+          gotWire += (await c.getFile(`/z/${compressOn}/${name}`, back)).wireBytes;
           expect(sha256(readFileSync(back))).toBe(sha256(data));
         }
+        expect(gotWire).toBe((await metric('ferry_chunk_wire_bytes_sent_total')) - sentBeforeGet);
+        if (compressOn) expect(gotWire).toBeLessThan(total * 0.75);
+        else expect(gotWire).toBe(total);
         // A stream download fetches chunk by chunk, zstd-compressed when the client takes it.
         const sentBefore = await metric('ferry_chunk_wire_bytes_sent_total');
         const parts: Buffer[] = [];
@@ -204,6 +209,82 @@ describe('compression of chunks', () => {
     const plain = await request(`${t.url}/api/v1/chunks/${sha256(data)}?path=/z/one.txt`, { headers: { authorization: `Bearer ${t.token}` } });
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(Buffer.from(await plain.body.arrayBuffer()).equals(data)).toBe(true);
+  });
+});
+
+describe('ranged reads as zstd frames (feature range-zstd)', () => {
+  it('the SDK downloads a compressible file in frames, counted to the byte; other ranges, files and requests go plain', async () => {
+    const caps = (await (await t.api('/api/v1/capabilities', { token: null })).json()) as Capabilities;
+    expect(caps.features).toContain('range-zstd');
+    const data = Buffer.concat([textLike(2_500_000, 51), randomBytes(1024 * 1024), textLike(1_500_000, 52)]);
+    writeFileSync(join(dir, 'ranged'), data);
+    const c = client(true);
+    try {
+      await c.putFile(join(dir, 'ranged'), '/z/ranged.bin');
+      const sentBefore = await metric('ferry_chunk_wire_bytes_sent_total');
+      const r = await c.getFile('/z/ranged.bin', join(dir, 'ranged-back'));
+      expect(readFileSync(join(dir, 'ranged-back')).equals(data)).toBe(true);
+      expect(r.bytesTransferred).toBe(data.length);
+      expect(r.wireBytes).toBe((await metric('ferry_chunk_wire_bytes_sent_total')) - sentBefore);
+      // The text travels compressed, the random MiB as it is (in raw-block frames).
+      expect(r.wireBytes).toBeLessThan(data.length / 2);
+      expect(r.wireBytes).toBeGreaterThan(1024 * 1024);
+      // Without compression the same download is the plain bytes.
+      const plain = client(false);
+      const p = await plain.getFile('/z/ranged.bin', join(dir, 'ranged-plain'));
+      await plain.close();
+      expect(readFileSync(join(dir, 'ranged-plain')).equals(data)).toBe(true);
+      expect(p.wireBytes).toBe(data.length);
+    } finally {
+      await c.close();
+    }
+    const { request } = await import('undici');
+    const ranged = async (path: string, range: string, frames: boolean) => {
+      const res = await request(`${t.url}/api/v1/files${path}`, { headers: { authorization: `Bearer ${t.token}`, range, ...(frames ? { 'x-ferry-range-encoding': 'zstd' } : {}) } });
+      return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+    };
+    const manifest = (await (await t.api('/api/v1/manifests/z/ranged.bin')).json()) as { chunks: { size: number }[] };
+    expect(manifest.chunks.length).toBeGreaterThan(1);
+    // The first chunk: text.
+    const end = manifest.chunks[0].size - 1;
+    const z = await ranged('/z/ranged.bin', `bytes=0-${end}`, true);
+    expect(z.status).toBe(206);
+    expect(z.headers['content-encoding']).toBe('zstd');
+    expect(z.headers['content-range']).toBe(`bytes 0-${end}/${data.length}`);
+    expect(z.headers.vary).toContain('x-ferry-range-encoding');
+    expect(z.body.length).toBeLessThan((end + 1) / 2);
+    expect(decompress(z.body).equals(data.subarray(0, end + 1))).toBe(true);
+    // Not on a chunk's boundary, not asked for, or a file that did not compress: plain.
+    for (const [range, frames] of [[`bytes=1-${end}`, true], [`bytes=0-${end - 1}`, true], [`bytes=0-${end}`, false]] as const) {
+      const plain = await ranged('/z/ranged.bin', range, frames);
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      const [a, b] = range.slice(6).split('-').map(Number);
+      expect(plain.body.equals(data.subarray(a, b + 1))).toBe(true);
+    }
+    const rnd = randomBytes(700_000);
+    expect((await uploadBuffer(t, '/z/ranged-random.bin', rnd, 700_000)).status).toBe(200);
+    const r = await ranged('/z/ranged-random.bin', `bytes=0-${rnd.length - 1}`, true);
+    expect(r.headers['content-encoding']).toBeUndefined();
+    expect(r.body.equals(rnd)).toBe(true);
+  });
+
+  it('a damaged compressed chunk fails an SDK download with FERRY_ERR_CHUNK_CORRUPT, never wrong bytes', async () => {
+    const data = textLike(900_000, 53);
+    expect((await uploadBuffer(t, '/z/ranged-damage.txt', data, 300_000)).status).toBe(200);
+    const manifest = (await (await t.api('/api/v1/manifests/z/ranged-damage.txt')).json()) as { chunks: { hash: string }[] };
+    const o = chunkObjects().get(manifest.chunks[1].hash)!;
+    expect(o.codec).toBe(1);
+    const buf = readFileSync(o.file);
+    buf[buf.length - 40] ^= 0x55;
+    writeFileSync(o.file, buf);
+    const c = client(true);
+    try {
+      const dest = join(dir, 'ranged-damage');
+      await expect(c.getFile('/z/ranged-damage.txt', dest)).rejects.toMatchObject({ code: 'FERRY_ERR_CHUNK_CORRUPT' });
+      expect(() => statSync(dest)).toThrow();
+    } finally {
+      await c.close();
+    }
   });
 });
 

@@ -28,6 +28,12 @@ import { wildcardPath } from '../validate.js';
 
 /** Request header by which a client says it verifies every chunk of the answer against its hash (value `client`). */
 export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
+/**
+ * A ranged read that takes its chunks as zstd frames (feature `range-zstd`): the request says
+ * `zstd`; see {@link rangeCoding}. A header of its own, not `Accept-Encoding`: browsers and
+ * curl send that with their ranges too, and must keep getting the bytes they asked for.
+ */
+export const RANGE_ENCODING_HEADER = 'x-ferry-range-encoding';
 
 /** Chunks read (and verified) ahead of the one being sent: overlaps disk and hashing with the socket. */
 const READ_AHEAD = 3;
@@ -146,6 +152,27 @@ async function writeEncodedFile(
  */
 async function fileCoding(ctx: ServerContext, accept: string | string[] | undefined, chunks: ChunkRef[], size: number): Promise<DownloadCoding | undefined> {
   if (accept === undefined || size === 0 || chooseCoding(accept, OFFERED_CODINGS) === undefined) return undefined;
+  return (await compressedAtRest(ctx, chunks)) ? chooseCoding(accept, OFFERED_CODINGS) : undefined;
+}
+
+/**
+ * Whether `[start, end]` of a file goes out as zstd frames, one per chunk (feature
+ * `range-zstd`): when the request asks for it ({@link RANGE_ENCODING_HEADER}), the range
+ * starts and ends on chunk boundaries, and its chunks compressed at rest by at least an
+ * eighth. The answer is then the chunks `first..last` (indexes), each its stored frame or
+ * a raw-block frame (./content-coding.ts): no compression work here.
+ */
+async function rangeCoding(ctx: ServerContext, request: FastifyRequest, chunks: ChunkRef[], offsets: number[], start: number, end: number): Promise<{ first: number; last: number } | undefined> {
+  if (request.headers[RANGE_ENCODING_HEADER] !== 'zstd') return undefined;
+  const first = chunkAt(offsets, start);
+  const last = chunkAt(offsets, end);
+  if (offsets[first] !== start || offsets[last] + chunks[last].size - 1 !== end) return undefined;
+  const run = chunks.slice(first, last + 1);
+  return (await compressedAtRest(ctx, run)) ? { first, last } : undefined;
+}
+
+/** Whether `chunks` take at most 7/8 of their plain size in the store. */
+async function compressedAtRest(ctx: ServerContext, chunks: ChunkRef[]): Promise<boolean> {
   const where = await ctx.meta.chunkLocations(chunks.map((c) => c.hash));
   let stored = 0;
   let plain = 0;
@@ -153,8 +180,7 @@ async function fileCoding(ctx: ServerContext, accept: string | string[] | undefi
     stored += loc.stored ?? loc.size;
     plain += loc.size;
   }
-  if (plain === 0 || stored > plain * (7 / 8)) return undefined;
-  return chooseCoding(accept, OFFERED_CODINGS);
+  return plain > 0 && stored <= plain * (7 / 8);
 }
 
 /** Codings offered for whole files, in the server's order of preference (zstd: no compression work, see ./content-coding.ts). */
@@ -309,7 +335,7 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   const plainEtag = options.etagOf ? options.etagOf(entry.hash!) : `"${entry.hash}"`;
   const etag = coding ? `${plainEtag.slice(0, -1)}-${coding}"` : plainEtag;
   reply.header('etag', etag);
-  reply.header('vary', 'accept-encoding');
+  reply.header('vary', `accept-encoding, ${RANGE_ENCODING_HEADER}`);
   reply.header('last-modified', new Date(entry.mtime).toUTCString());
   reply.header('accept-ranges', 'bytes');
   reply.header('cache-control', 'private, no-cache');
@@ -325,13 +351,17 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
   }
   const start = range ? range.start : 0;
   const end = range ? range.end : size - 1;
+  const offsets = chunkOffsets(chunks);
+  // A ranged read may take its chunks as zstd frames (the native client's, feature range-zstd).
+  const frames = range && !head && size > 0 ? await rangeCoding(ctx, request, chunks, offsets, start, end) : undefined;
+  if (frames) reply.header('etag', `${plainEtag.slice(0, -1)}-zstd"`);
   reply.type(options.contentType ?? 'application/octet-stream');
   // Stored bytes are never a page of ours: a browser must not sniff, render or script them.
   reply.header('x-content-type-options', 'nosniff');
   if (options.contentType === 'application/pdf') reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'self'");
   else reply.header('content-security-policy', "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'");
   if (options.disposition) reply.header('content-disposition', options.disposition);
-  if (coding) reply.header('content-encoding', coding);
+  if (coding || frames) reply.header('content-encoding', coding ?? 'zstd');
   else reply.header('content-length', String(end - start + 1));
   if (range) {
     reply.status(206);
@@ -346,7 +376,6 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
       failed = false;
       return reply.send();
     }
-    const offsets = chunkOffsets(chunks);
     // The first chunk is read before the headers go out: if it is corrupt the client gets a
     // proper 500 with FERRY_ERR_CHUNK_CORRUPT instead of a cut connection.
     const firstRef = chunks[chunkAt(offsets, start)];
@@ -369,8 +398,8 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     reply.hijack();
     reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
     failed = false;
-    if (coding) {
-      const w = await writeEncodedFile(lender, reply.raw, chunks, coding, first, request.log);
+    if (coding || frames) {
+      const w = await writeEncodedFile(lender, reply.raw, frames ? chunks.slice(frames.first, frames.last + 1) : chunks, coding ?? 'zstd', first, request.log);
       sent = w.sent;
       ctx.metrics.chunkWireBytesSent.inc(w.wire);
     } else {
