@@ -29,8 +29,8 @@ import {
   type PackPutResponse,
   type UploadStatus,
 } from '../core/protocol.js';
-import { toHex, type Sha256 } from './hashing.js';
-import { ZstdFrameScanner, concatBytes } from './zstd-frames.js';
+import { concatBytes, toHex, type Sha256 } from './hashing.js';
+import { ZstdFrameScanner } from './zstd-frames.js';
 import type { HttpCore, RequestSpec, WireResponse } from './wire.js';
 
 /** `/api/v1/<route><encoded path>` for a Ferry path. */
@@ -644,7 +644,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         bytes += part.length;
         if (end < 0) break;
         at = end;
-        const frame = parts.length === 1 ? parts[0] : concatBytes(parts, bytes);
+        const frame = concatBytes(parts);
         const chunk = st.chunks[st.done];
         if (st.lent) plain ??= st.lent.free.pop() ?? this.http.alloc(st.lent.largest);
         let data: Uint8Array;

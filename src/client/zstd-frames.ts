@@ -129,14 +129,3 @@ export class ZstdFrameScanner {
     return this.frameDone(p);
   }
 }
-
-/** `parts` (holding `total` bytes) as one array. */
-export function concatBytes(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
