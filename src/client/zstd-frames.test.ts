@@ -20,22 +20,22 @@ function ends(stream: Buffer, step: number): { ends: number[]; atBoundary: boole
 }
 
 /** A frame by hand: descriptor `fhd`, then `rest` header bytes, the blocks, an optional checksum. */
-function frame(fhd: number, rest: number[], blocks: Array<{ type: number; size: number; body: number[]; last: boolean }>, checksum = false): Buffer {
-  const out = [0x28, 0xb5, 0x2f, 0xfd, fhd, ...rest];
+function frame(fhd: number, rest: number[], blocks: Array<{ type: number; size: number; body: number[] | Buffer; last: boolean }>, checksum = false): Buffer {
+  const out = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, fhd, ...rest])];
   for (const b of blocks) {
     const v = (b.size << 3) | (b.type << 1) | (b.last ? 1 : 0);
-    out.push(v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, ...b.body);
+    out.push(Buffer.from([v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff]), Buffer.from(b.body));
   }
-  if (checksum) out.push(1, 2, 3, 4);
-  return Buffer.from(out);
+  if (checksum) out.push(Buffer.from([1, 2, 3, 4]));
+  return Buffer.concat(out);
 }
 
 /** `data` in raw blocks of at most 128 KiB, with its content size (as the server wraps a chunk stored raw). */
 function rawFrame(data: Buffer): Buffer {
   const size = [data.length & 0xff, (data.length >> 8) & 0xff, (data.length >> 16) & 0xff, data.length >>> 24];
-  const blocks: Array<{ type: number; size: number; body: number[]; last: boolean }> = [];
+  const blocks: Array<{ type: number; size: number; body: number[] | Buffer; last: boolean }> = [];
   for (let at = 0; at < data.length || at === 0; at += 128 * 1024) {
-    const body = [...data.subarray(at, at + 128 * 1024)];
+    const body = data.subarray(at, at + 128 * 1024);
     blocks.push({ type: 0, size: body.length, body, last: at + 128 * 1024 >= data.length });
     if (data.length === 0) break;
   }
