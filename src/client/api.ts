@@ -398,8 +398,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    */
   protected zstd?: { compress(data: Uint8Array): Uint8Array | undefined; decompress(frame: Uint8Array, size: number, into?: Uint8Array): Uint8Array };
 
-  /** Whether chunk bodies may travel zstd-compressed both ways with this server. */
-  protected async speaksZstd(signal?: AbortSignal): Promise<boolean> {
+  /** Whether chunk bodies (and whole files, `Accept-Encoding: zstd`) may travel zstd-compressed both ways with this server. */
+  async speaksZstd(signal?: AbortSignal): Promise<boolean> {
     if (!this.zstd) return false;
     const caps = await this.capabilities({ signal });
     return caps.features.includes('zstd');

@@ -24,6 +24,7 @@ import {
   NotFoundError,
   PathInvalidError,
   PreconditionFailedError,
+  ProtocolError,
   RangeNotSatisfiableError,
   isFerryError,
   throwIfAborted,
@@ -150,11 +151,16 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     return infoOf(k, e);
   }
 
-  /** The bytes, streamed from `GET /files` (verified chunk by chunk by the server); a range with `Range`. */
+  /**
+   * The bytes, streamed from `GET /files` (verified chunk by chunk by the server); a range with
+   * `Range`. A whole file comes zstd-compressed when it compressed at rest and the client
+   * speaks zstd (the stored frames as they are: no work for the server), decompressed here.
+   */
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
     const { k, path } = this.objectPath(key);
     const { offset = 0, length, signal } = options;
     const headers: Record<string, string> = {};
+    if (offset === 0 && length === undefined && (await this.client.speaksZstd(signal))) headers['accept-encoding'] = 'zstd';
     if (offset > 0 || length !== undefined) {
       if (length === 0) {
         const st = await this.stat(k, { signal });
@@ -173,7 +179,14 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
             if (offset === st.size) return Readable.from([]);
             throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${st.size} bytes)`);
           }
-          return res.body as unknown as Readable;
+          const body = res.body as unknown as Readable;
+          const coding = String(res.headers['content-encoding'] ?? '').toLowerCase();
+          if (coding === '' || coding === 'identity') return body;
+          if (coding !== 'zstd' || headers['accept-encoding'] === undefined) {
+            body.destroy();
+            throw new ProtocolError(`${k}: the server answered in Content-Encoding ${coding}, which was not asked for`);
+          }
+          return decompressed(body);
         },
       );
     } catch (err) {
@@ -407,4 +420,13 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     this.closed = true;
     if (this.ownsClient) await this.client.close();
   }
+}
+
+/** A zstd body as its plain bytes (zstd-napi's stream, loaded on first use); an error on either side ends both. */
+async function decompressed(body: Readable): Promise<Readable> {
+  const { DecompressStream } = await import('zstd-napi');
+  const plain = new DecompressStream();
+  body.once('error', (err) => plain.destroy(err));
+  plain.once('close', () => body.destroy());
+  return body.pipe(plain);
 }

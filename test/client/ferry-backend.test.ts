@@ -7,7 +7,7 @@ import { FerryClient } from '../../src/client/client.js';
 import { FerryBackend } from '../../src/client/ferry-backend.js';
 import { parseFerrySpec } from '../../src/client/ferry-definition.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import { readMetric, startServer, type RunningServer } from '../helpers/server.js';
 
 let server: RunningServer;
 const dataDir = mkdtempSync(join(tmpdir(), 'ferry-backend-'));
@@ -70,6 +70,38 @@ describe('listing for a sync destination (willRead: false)', () => {
       spy.mockRestore();
       await client.remove('/will-read', { recursive: true }).catch(() => {});
       await backend.close();
+    }
+  });
+
+  it('reads a whole compressible file zstd-compressed (a range, or a client without compression, plain)', async () => {
+    const lines: string[] = [];
+    for (let i = 0; lines.length < 60_000; i++) lines.push(`{"at":${1_700_000_000 + i},"level":"info","path":"/x/${i % 89}","ms":${(i * 7) % 500}}`);
+    const data = Buffer.from(lines.join('\n'));
+    const read = async (backend: FerryBackend, options = {}) => {
+      const parts: Buffer[] = [];
+      for await (const p of await backend.read('log.json', options)) parts.push(p as Buffer);
+      return Buffer.concat(parts);
+    };
+    const sent = () => readMetric(server, 'ferry_chunk_wire_bytes_sent_total');
+    const client = new FerryClient({ server: server.url, token: server.adminToken });
+    const backend = new FerryBackend({ client, root: '/zread' });
+    const plainClient = new FerryClient({ server: server.url, token: server.adminToken, compress: false });
+    const plainBackend = new FerryBackend({ client: plainClient, root: '/zread' });
+    try {
+      await backend.write('log.json', data, { size: data.length });
+      let before = await sent();
+      expect((await read(backend)).equals(data)).toBe(true);
+      expect((await sent()) - before).toBeLessThan(data.length / 3);
+      before = await sent();
+      expect((await read(backend, { offset: 1000, length: 50_000 })).equals(data.subarray(1000, 51_000))).toBe(true);
+      expect((await sent()) - before).toBe(50_000);
+      before = await sent();
+      expect((await read(plainBackend)).equals(data)).toBe(true);
+      expect((await sent()) - before).toBe(data.length);
+    } finally {
+      await client.remove('/zread', { recursive: true }).catch(() => {});
+      await backend.close();
+      await plainBackend.close();
     }
   });
 });
