@@ -30,12 +30,17 @@ export function userInfo(u: UserRow, grants: GrantRow[]): UserInfo {
   };
 }
 
-export function tokenInfo(t: TokenRow, userName: string): TokenInfo {
+/**
+ * A token as the API shows it. A full token (`*`) can do what its user can: its scopes are
+ * shown without `admin` unless the user has the admin role (which `admin` needs anyway).
+ */
+export function tokenInfo(t: TokenRow, userName: string, userRole: string): TokenInfo {
+  const scopes = parsePermissions(t.scopes);
   return {
     id: t.id,
     userName,
     name: t.name,
-    scopes: parsePermissions(t.scopes),
+    scopes: t.scopes === '*' && userRole !== 'admin' ? scopes.filter((p) => p !== 'admin') : scopes,
     pathPrefix: t.path_prefix,
     createdAt: Number(t.created_at),
     expiresAt: num(t.expires_at),

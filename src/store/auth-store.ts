@@ -147,8 +147,8 @@ export class AuthStore {
   }
 
   /** Tokens of one user (or of everyone), newest first. */
-  async listTokens(userId?: string): Promise<(TokenRow & { user_name: string })[]> {
-    let q = this.db.selectFrom('tokens as t').innerJoin('users as u', 'u.id', 't.user_id').selectAll('t').select('u.name as user_name');
+  async listTokens(userId?: string): Promise<(TokenRow & { user_name: string; user_role: string })[]> {
+    let q = this.db.selectFrom('tokens as t').innerJoin('users as u', 'u.id', 't.user_id').selectAll('t').select(['u.name as user_name', 'u.role as user_role']);
     if (userId !== undefined) q = q.where('t.user_id', '=', userId);
     return q.orderBy('t.created_at', 'desc').orderBy('t.id').execute();
   }

@@ -52,6 +52,18 @@ afterAll(async () => {
 });
 
 describe('the web app on the server', () => {
+  it("a password login's token shows the scopes its user has: no 'admin' for a user without the role", async () => {
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1' }) });
+    const created = (await login.json()) as { id: string; scopes: string[]; token: string };
+    expect(created.scopes).toEqual(['list', 'read', 'write', 'delete', 'mkdir', 'share']);
+    const listed = (await (await as(created.token, '/api/v1/tokens')).json()) as Array<{ id: string; scopes: string[] }>;
+    expect(listed.find((x) => x.id === created.id)?.scopes).toEqual(created.scopes);
+    // The admin sees the same for ivy's token, and 'admin' on its own full token.
+    const all = (await (await t.api('/api/v1/tokens?all=true')).json()) as Array<{ id: string; userName: string; scopes: string[] }>;
+    expect(all.find((x) => x.id === created.id)?.scopes).not.toContain('admin');
+    expect(all.some((x) => x.userName === 'admin' && x.scopes.includes('admin'))).toBe(true);
+  });
+
   it('serves its page and assets without a token: strict CSP, no framing, content-hashed assets cached, brotli when asked', async () => {
     const page = await fetch(t.url + '/');
     expect(page.status).toBe(200);

@@ -72,7 +72,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
   const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000 });
   await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
   await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
-  const res: CreatedToken = { ...tokenInfo(row, user.name), token };
+  const res: CreatedToken = { ...tokenInfo(row, user.name, user.role), token };
   return reply.status(201).send(res);
 }
 

@@ -54,7 +54,7 @@ async function listTokens(ctx: ServerContext, request: FastifyRequest) {
       userId = undefined;
     }
   }
-  return (await users.listTokens(userId)).map((t) => tokenInfo(t, t.user_name));
+  return (await users.listTokens(userId)).map((t) => tokenInfo(t, t.user_name, t.user_role));
 }
 
 async function createToken(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
@@ -107,7 +107,7 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
 
   const { row, token } = await ctx.auth.createToken(owner, { name, scopes, pathPrefix: prefix, expiresAt });
   await ctx.audit.record(request, { event: 'token.create', ok: true, target: row.id, details: { user: owner.name, name, scopes, pathPrefix: prefix, expiresAt } });
-  const res: CreatedToken = { ...tokenInfo(row, owner.name), token };
+  const res: CreatedToken = { ...tokenInfo(row, owner.name, owner.role), token };
   return reply.status(201).send(res);
 }
 
