@@ -642,6 +642,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         const part = piece.subarray(at, end < 0 ? piece.length : end);
         parts.push(part);
         bytes += part.length;
+        // A frame never takes much more than its chunk (zstd's bound; raw blocks add 3 bytes per 128 KiB).
+        if (bytes > st.chunks[st.done].size + (st.chunks[st.done].size >> 7) + 1024) throw new ProtocolError(`${st.path}: a zstd frame of chunk ${st.chunks[st.done].hash} runs past any size it could have`);
         if (end < 0) break;
         at = end;
         const frame = concatBytes(parts);

@@ -109,3 +109,28 @@ describe('the ferry: remote against such a listing', () => {
     }
   });
 });
+
+describe('ranged reads in zstd frames from a server that lies', () => {
+  it('a frame that never ends is refused once it runs past any size its chunk allows (memory stays bounded)', async () => {
+    const lines: string[] = [];
+    for (let i = 0; lines.length < 40_000; i++) lines.push(`line ${i} of a log that compresses well, ${i % 17}`);
+    await client.putStream(Readable.from([Buffer.from(lines.join('\n'))]), '/t/log.txt');
+    // One raw block of 128 KiB after another, none of them the last.
+    const endless = (): Buffer => {
+      const head = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 0x10, 0]);
+      const block = Buffer.alloc(3 + 128 * 1024);
+      const v = (128 * 1024) << 3; // raw, not last
+      block[0] = v & 0xff;
+      block[1] = (v >> 8) & 0xff;
+      block[2] = (v >> 16) & 0xff;
+      return Buffer.concat([head, ...Array.from({ length: 64 }, () => block)]);
+    };
+    proxy.rules.push({ method: 'GET', path: /^\/api\/v1\/files\/t\/log\.txt$/, times: 4, rewrite: () => endless() });
+    const dest = join(tmp.path, 'endless.txt');
+    const err = await client.getFile('/t/log.txt', dest).catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_PROTOCOL')).toBe(true);
+    expect((err as Error).message).toMatch(/runs past any size it could have/);
+    expect(existsSync(dest)).toBe(false);
+    proxy.rules.length = 0;
+  });
+});
