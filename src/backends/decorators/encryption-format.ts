@@ -61,9 +61,10 @@ let saltAt = 0;
 
 /**
  * A new object's salt. Cut from a pool filled by one call to the CSPRNG per 256 salts: a
- * `randomBytes(16)` per object cost 5-14 µs in a server (OpenSSL's DRBG locking and fork
- * check per call), about 3 ms per 256 MiB upload (`perf`, 2026-12-05). A salt is public
- * (it is in the header); it only has to be unpredictable and never repeat, as the pool's are.
+ * `randomBytes(16)` per object cost 2 µs warm and about 14 µs in a fresh server, 3 ms per
+ * 256 MiB upload (`perf`, 2026-12-05; each call also made OpenSSL check for a fork, one more
+ * getpid per object). A salt is public (it is in the header); it only has to be
+ * unpredictable and never repeat, as the pool's are.
  */
 export function newSalt(): Buffer {
   if (saltAt + SALT_BYTES > saltPool.length) {
