@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { EncryptedBackend, generateMasterKeyText, masterKeyFromText, migrateToEncrypted, openRing, reencryptStore, refuseEncryptedWithoutKey, rekeyRing, saveRing, withRetry } from '../../src/backends/decorators/index.js';
-import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, objectKeys, openSegment, parseHeader } from '../../src/backends/decorators/encryption-format.js';
+import { HEADER_BYTES, MAX_NAME_SEGMENT_BYTES, NameCipher, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, newSalt, objectKeys, openSegment, parseHeader } from '../../src/backends/decorators/encryption-format.js';
 import { LocalBackend } from '../../src/backends/local/local-backend.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { canStage, type StorageBackend } from '../../src/core/storage.js';
@@ -51,6 +51,46 @@ async function rawOf(inner: StorageBackend, name: string): Promise<Buffer> {
 }
 
 const MARKER = 'FERRY-MARKER-7c1d';
+
+describe('encrypted names and salts', () => {
+  it('a stored name is the encryption of each of its segments, whether its directories come from the cache or not, and decrypts back', () => {
+    const encKey = randomBytes(32);
+    const macKey = randomBytes(32);
+    const names = new NameCipher(encKey, macKey);
+    // The reference: every segment encrypted on its own (encryptSegment keeps nothing).
+    const reference = new NameCipher(encKey, macKey);
+    const bySegment = (key: string) => key.split('/').map((s) => reference.encryptSegment(s)).join('/');
+    // More directories than the cache keeps (it is emptied and refilled), each met several times.
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1500; i += round + 1) {
+        const key = `chunks/${i.toString(16).padStart(3, '0')}/${randomBytes(32).toString('hex')}`;
+        const stored = names.encryptKey(key);
+        expect(stored).toBe(bySegment(key));
+        expect(names.decryptKey(stored)).toBe(key);
+      }
+    }
+    expect(names.encryptKey('top')).toBe(bySegment('top'));
+    expect(names.encryptKey('')).toBe('');
+    // A directory name too long to encrypt fails every time (it never reaches the cache).
+    const long = `${'d'.repeat(MAX_NAME_SEGMENT_BYTES + 1)}/x`;
+    expect(() => names.encryptKey(long)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_PATH_INVALID' }));
+    expect(() => names.encryptKey(long)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_PATH_INVALID' }));
+  });
+
+  it('salts are 16 bytes, never repeat across the pool\'s refills, and a salt handed out never changes', () => {
+    const first = newSalt();
+    const copy = Buffer.from(first);
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const salt = newSalt();
+      expect(salt.length).toBe(16);
+      seen.add(salt.toString('hex'));
+    }
+    expect(seen.size).toBe(2000);
+    expect(seen.has(copy.toString('hex'))).toBe(false);
+    expect(first.equals(copy)).toBe(true);
+  });
+});
 
 describe('encryption at rest: what the wrapped backend holds', () => {
   it('neither the bytes nor the names (content hashes) appear in the wrapped backend', async () => {

@@ -7,7 +7,7 @@
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { HEADER_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, buildHeader, objectKeys, openSegment, sealSegmentsInto, sealedSize, SegmentSealer } from '../../src/backends/decorators/encryption-format.js';
+import { HEADER_BYTES, SEALED_SEGMENT_BYTES, SEGMENT_BYTES, buildHeader, objectKeys, openSegment, sealSegmentsInto, sealedSize } from '../../src/backends/decorators/encryption-format.js';
 import { segmentCipher, segmentCipherImplementation, segmentNonce, type SegmentCipher } from '../../src/backends/decorators/segment-cipher.js';
 
 const IMPLEMENTATIONS = ['native', 'js'] as const;
@@ -111,8 +111,9 @@ describe('segment ciphers: native (ferry-gcm) and Node cipher API', () => {
       header.copy(out);
       // Half whole-buffer sealing, half the streaming sealer: both write paths.
       let at = sealSegmentsInto(keys.enc, header, 0, body.subarray(0, 2 * SEGMENT_BYTES), false, out, HEADER_BYTES);
-      const sealer = new SegmentSealer(keys.enc, header, 2, false);
-      at = sealer.final(out, sealer.update(body.subarray(2 * SEGMENT_BYTES, 3 * SEGMENT_BYTES), out, at));
+      keys.enc.begin(header, 2, false);
+      at = keys.enc.update(body.subarray(2 * SEGMENT_BYTES, 2 * SEGMENT_BYTES + 1000), out, at);
+      at = keys.enc.final(out, keys.enc.update(body.subarray(2 * SEGMENT_BYTES + 1000, 3 * SEGMENT_BYTES), out, at));
       at = sealSegmentsInto(keys.enc, header, 3, body.subarray(3 * SEGMENT_BYTES), true, out, at);
       expect(at).toBe(out.length);
       sealedBy.set(impl, out);

@@ -23,7 +23,6 @@
  * and deletes remove the plain copy; {@link migrateToEncrypted} rewrites the plain objects in
  * the background and then drops the fallback.
  */
-import { randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   ConfigError,
@@ -65,6 +64,7 @@ import {
   SEALED_SEGMENT_BYTES,
   SEGMENT_BYTES,
   buildHeader,
+  newSalt,
   objectKeys,
   openSegment,
   openSegmentInto,
@@ -72,7 +72,6 @@ import {
   plainSizeOf,
   sealSegment,
   sealSegmentsInto,
-  SegmentSealer,
   TAG_BYTES,
   sealedSize,
   verifyHeader,
@@ -100,8 +99,6 @@ class Sealer {
   private fill = 0;
   private index = 0;
   private headerSent = false;
-  /** With a known size: the segment being sealed (its cipher, fed piece by piece). */
-  private cipher?: SegmentSealer;
   /** Output buffers taken from `pool`, by the piece handed out: given back by {@link recycle}. */
   private readonly lent = new Map<Buffer, Buffer>();
   seen = 0;
@@ -198,17 +195,23 @@ class Sealer {
     let pos = 0;
     let at = 0;
     while (at < chunk.length) {
-      this.cipher ??= new SegmentSealer(this.key, this.header, this.index, this.index === lastIndex);
       const n = Math.min(SEGMENT_BYTES - this.fill, chunk.length - at);
-      pos = this.cipher.update(chunk.subarray(at, at + n), out, pos);
-      this.fill += n;
+      const last = this.index === lastIndex;
+      const ends = this.fill + n === SEGMENT_BYTES || (last && startSeen + at + n === expected);
+      const plain = chunk.subarray(at, at + n);
+      if (this.fill === 0 && ends) {
+        // A whole segment inside this piece (all but the piece's first and last, mostly): one call.
+        pos = this.key.seal(this.header, this.index, last, plain, out, pos);
+      } else {
+        if (this.fill === 0) this.key.begin(this.header, this.index, last);
+        pos = this.key.update(plain, out, pos);
+        if (ends) pos = this.key.final(out, pos);
+      }
       at += n;
-      if (this.fill === SEGMENT_BYTES || (this.index === lastIndex && this.seen - (chunk.length - at) === expected)) {
-        pos = this.cipher.final(out, pos);
-        this.cipher = undefined;
+      if (ends) {
         this.index++;
         this.fill = 0;
-      }
+      } else this.fill += n;
     }
     if (pos !== out.length) throw new InternalError(`sealed ${pos} bytes where ${out.length} were due`);
     this.output(out);
@@ -936,7 +939,7 @@ export class EncryptedBackend implements StorageBackend {
   private async sealed<T>(k: string, body: WriteBody, options: Omit<WriteOptions, 'durable'> & { durable?: boolean }, put: (stored: string, sealed: WriteBody, o: WriteOptions) => Promise<T>): Promise<{ info: T; size: number }> {
     const stored = this.stored(k);
     const dataKey = this.ring.current;
-    const salt = randomBytes(16);
+    const salt = newSalt();
     const keys = objectKeys(dataKey.key, salt);
     const nameTag = this.nameTag(k);
     if (body instanceof Uint8Array) {
