@@ -58,6 +58,8 @@ import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
+import type { NewPack, PackIndexed } from './chunk-index.js';
+import { WriteGroups } from './write-groups.js';
 
 /** What the chunk store reports; the server turns these into Prometheus counters. */
 export interface ChunkStoreEvents {
@@ -240,6 +242,18 @@ const MANY_READS = 8;
  * PUT waits for the publishing under way: the disk sets the pace, not memory or page cache.
  */
 const STAGED_LIMIT = 64;
+/** The most packs indexed in one transaction (a pack holds up to a few thousand chunks). */
+const PACKS_PER_TRANSACTION = 16;
+/** How long a deferred pack waits for others before it is indexed anyway (see ChunkStore.putPack). */
+const PACK_LINGER_MS = 1000;
+
+/** A durable pack whose indexing was deferred (see ChunkStore.putPack). */
+interface DeferredPack {
+  pack: NewPack;
+  hashes: Set<string>;
+  /** Settles once indexed or failed (set when handed to the pack index). */
+  indexed?: Promise<void>;
+}
 
 /** A loose chunk written but not yet durable, visible nor indexed (see {@link ChunkStore.put}). */
 interface StagedChunk {
@@ -283,6 +297,17 @@ export class ChunkStore {
   /** The publishing loop, while it runs. */
   private publishing: Promise<void> | undefined;
   /**
+   * Packs durably stored and waiting to be indexed: those that arrive while one group's
+   * transaction runs are indexed together in the next (see ChunkIndex.addPacks for why).
+   */
+  private readonly packIndex: WriteGroups<NewPack, PackIndexed>;
+  /** Deferred packs (see {@link putPack}) not yet handed to {@link packIndex}. */
+  private deferredPacks: DeferredPack[] = [];
+  /** Deferred packs handed to {@link packIndex} and not yet indexed (or failed). */
+  private readonly indexingPacks = new Set<DeferredPack>();
+  /** Indexes the deferred packs once they have waited {@link PACK_LINGER_MS}. */
+  private deferredTimer: NodeJS.Timeout | undefined;
+  /**
    * Verified bytes of chunks just read as delta bases ({@link readBase}), most recent last,
    * at most {@link BASE_CACHE_BYTES} in all. A client that edited a file asks for the
    * signature of the chunk an edited one replaces, then sends the delta against it: without
@@ -302,6 +327,12 @@ export class ChunkStore {
     this.durable = options.durable ?? true;
     this.events = options.events ?? {};
     this.buffers = new ChunkBuffers(LENT_BUFFERS);
+    this.packIndex = new WriteGroups((packs) => this.meta.addPacks(packs), PACKS_PER_TRANSACTION);
+  }
+
+  /** Pack index transactions so far (each indexing one or more packs), for tests and benchmarks. */
+  get packIndexTransactions(): number {
+    return this.packIndex.groups;
   }
 
   /** The store new chunks of an upload to `path` go to: the longest matching route, else the default. */
@@ -475,6 +506,7 @@ export class ChunkStore {
    * is not durable.
    */
   async flush(): Promise<void> {
+    if (this.deferredPacks.length > 0 || this.indexingPacks.size > 0) await this.indexDeferredPacks();
     if (this.unsettled.size === 0) return;
     await Promise.allSettled([...this.unsettled].map((e) => e.published));
   }
@@ -533,8 +565,15 @@ export class ChunkStore {
    * manifest, or of another size than the manifest says); the object is then deleted and
    * the veto's error thrown. With `owner`, every chunk of the pack is recorded as that
    * user's (each frame was verified on the way in).
+   *
+   * `defer`: resolves once the pack is durable, and its chunks are indexed later, together
+   * with the other packs deferred meanwhile: at the next {@link flush} (an upload's commit),
+   * when a reader asks for one of its chunks ({@link flushChunks}), once
+   * {@link PACKS_PER_TRANSACTION} wait, or after {@link PACK_LINGER_MS}. As with a deferred
+   * {@link put}, the caller flushes before anything may reference the chunks, and the dedup
+   * answer is taken from the index and the deferred packs as they stand.
    */
-  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string; encoding?: 'zstd' } = {}): Promise<PackResult> {
+  async putPack(body: Readable, maxBytes: number, signal?: AbortSignal, accept?: (chunks: { hash: string; size: number }[]) => Promise<void>, options: { owner?: string; path?: string; encoding?: 'zstd'; defer?: boolean } = {}): Promise<PackResult> {
     const id = randomBytes(16).toString('hex');
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(options.encoding === 'zstd' ? Readable.from([await decodedPack(body, maxBytes)]) : body, parser);
@@ -553,12 +592,59 @@ export class ChunkStore {
       await backend.delete(ChunkStore.packKey(id));
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
-    // As for put: every chunk's row points at its copy here, known before or not.
-    const { fresh, wasLoose } = await this.meta.addPack(id, bytes, [...unique.values()], store, options.owner);
-    for (const l of wasLoose) this.retire(l.hash, l.store);
+    // As for put: every chunk's row points at its copy here, known before or not. Indexed
+    // only now that the pack is durable.
+    const pack: NewPack = { id, size: bytes, entries: [...unique.values()], store, ...(options.owner !== undefined ? { owner: options.owner } : {}) };
+    const fresh = options.defer ? await this.deferPack(pack) : await this.indexPackNow(pack);
     this.events.stored?.(bytes);
     this.events.encoded?.(bytes, parser.entries.reduce((a, e) => a + e.stored, 0));
     return { stored: fresh, duplicates: parser.entries.length - fresh, bytes };
+  }
+
+  private async indexPackNow(pack: NewPack): Promise<number> {
+    const { fresh, wasLoose } = await this.packIndex.add(pack);
+    for (const l of wasLoose) this.retire(l.hash, l.store);
+    return fresh;
+  }
+
+  /**
+   * Queues a durable pack for indexing (see {@link putPack}); how many of its chunks are new
+   * to its owner by the index and the other deferred packs. Those are looked at before and
+   * after the index, so a pack indexed meanwhile is seen in one of the three.
+   */
+  private async deferPack(pack: NewPack): Promise<number> {
+    const owner = pack.owner;
+    const hashes = pack.entries.map((e) => e.hash);
+    const theirs = (): DeferredPack[] => [...this.deferredPacks, ...this.indexingPacks].filter((d) => d.pack.owner === owner);
+    const before = owner === undefined ? [] : theirs();
+    const owned = owner === undefined ? new Set<string>() : await this.meta.ownedChunks(owner, hashes);
+    const others = owner === undefined ? [] : [...before, ...theirs()];
+    this.deferredPacks.push({ pack, hashes: new Set(hashes) });
+    if (this.deferredPacks.length >= PACKS_PER_TRANSACTION) void this.indexDeferredPacks();
+    else this.deferredTimer ??= setTimeout(() => void this.indexDeferredPacks(), PACK_LINGER_MS).unref();
+    return hashes.filter((h) => !owned.has(h) && !others.some((d) => d.hashes.has(h))).length;
+  }
+
+  /**
+   * Hands every deferred pack to the pack index (grouped in as few transactions as
+   * {@link PACKS_PER_TRANSACTION} allows) and resolves once every deferred pack is indexed
+   * or failed. A pack that fails to index stays an object nothing points at (garbage
+   * collection's sweep of leftovers removes it); its chunks are missing to a commit, which
+   * says so, as it does for a deferred chunk whose publishing failed.
+   */
+  private async indexDeferredPacks(): Promise<void> {
+    clearTimeout(this.deferredTimer);
+    this.deferredTimer = undefined;
+    for (const d of this.deferredPacks.splice(0)) {
+      this.indexingPacks.add(d);
+      d.indexed = this.indexPackNow(d.pack)
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => this.indexingPacks.delete(d));
+    }
+    await Promise.all([...this.indexingPacks].map((d) => d.indexed));
   }
 
   /**
@@ -678,8 +764,10 @@ export class ChunkStore {
    * missing) counts those whose deferred PUT was answered, without waiting for other uploads'.
    */
   async flushChunks(hashes: Iterable<string>): Promise<void> {
-    if (this.unsettled.size === 0) return;
+    if (this.unsettled.size === 0 && this.deferredPacks.length === 0 && this.indexingPacks.size === 0) return;
     const wanted = hashes instanceof Set ? (hashes as Set<string>) : new Set(hashes);
+    const packs = [...this.deferredPacks, ...this.indexingPacks];
+    if (packs.length > 0 && [...wanted].some((h) => packs.some((d) => d.hashes.has(h)))) await this.indexDeferredPacks();
     const mine = [...this.unsettled].filter((e) => wanted.has(e.hash));
     if (mine.length > 0) await Promise.allSettled(mine.map((e) => e.published));
   }
