@@ -200,3 +200,24 @@ describe('ChunkStore.putPack, deferred (packs indexed together)', () => {
     await vi.waitFor(async () => expect(await indexed(lone)).toEqual([true]), { timeout: 5000 });
   });
 });
+
+describe('ChunkStore.putPack, the body in pieces', () => {
+  it('takes frames whole in a piece or split across pieces alike, and refuses a frame whose bytes do not match its hash either way', async () => {
+    const chunks = Array.from({ length: 12 }, (_, i) => randomBytes(1 + i * 97));
+    const body = packOf(chunks);
+    // Pieces of every size from 1 byte to the whole body: frames inside one piece, headers and bytes cut anywhere.
+    for (const piece of [1, 7, 36, 37, 500, body.length]) {
+      const pieces = [];
+      for (let at = 0; at < body.length; at += piece) pieces.push(Buffer.from(body.subarray(at, at + piece)));
+      const result = await store.putPack(Readable.from(pieces), 64 * 1024 * 1024);
+      expect(result.bytes, `pieces of ${piece}`).toBe(chunks.reduce((a, c) => a + c.length, 0));
+    }
+    for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
+    const bad = Buffer.from(body);
+    bad[bad.length - 1] ^= 1; // the last chunk's last byte
+    for (const pieces of [[bad], [bad.subarray(0, bad.length - 5), bad.subarray(bad.length - 5)]]) {
+      const err = await store.putPack(Readable.from(pieces), 64 * 1024 * 1024).catch((e: unknown) => e);
+      expect(isFerryError(err) && err.code).toBe('FERRY_ERR_HASH_MISMATCH');
+    }
+  });
+});

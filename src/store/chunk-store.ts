@@ -34,7 +34,7 @@
  * a pack left with no chunk goes with the next garbage collection. So the time a PUT takes
  * says nothing about what other users store, and a damaged copy heals when good bytes come.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, hash as sha256Of, randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { ChunkCodec, chunkHeader, CHUNK_HEADER_BYTES, decodeChunkObject, decompressChunk, encodeChunkObject, maxObjectBytes, parseChunkHeader, sampleCompresses, zstdContentSize } from './chunk-codec.js';
 import {
@@ -139,6 +139,9 @@ class VerifyingStream extends Transform {
  * (./chunk-codec.ts: compressed when that pays), once its bytes are in and verified.
  * Records where each chunk's object lands in the output and how long it is.
  */
+/** SHA-256 of a chunk in hex: Node's one-shot hash (no Hash object per chunk). */
+const sha256Hex = (data: Uint8Array): string => sha256Of('sha256', data, 'hex');
+
 class PackParser extends Transform {
   readonly entries: { hash: string; size: number; offset: number; stored: number }[] = [];
   private header = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
@@ -173,6 +176,15 @@ class PackParser extends Transform {
           const hash = this.header.toString('hex', 0, 32);
           const size = this.header.readUInt32BE(32);
           if (size < 1 || size > this.maxChunkSize) throw new ValidationError(`pack frame for ${hash}: size ${size} outside 1..${this.maxChunkSize}`);
+          // A frame whole in this piece (most small files: pieces are up to 64 KiB) is taken
+          // where it is, not copied: the piece is the body's own, never reused by its
+          // producer, and the writer below copies what it keeps (10,000 small files: about
+          // 0.1 s of allocating and copying on the server's event loop).
+          if (buf.length - i >= size) {
+            this.frame(hash, buf.subarray(i, i + size));
+            i += size;
+            continue;
+          }
           this.current = { hash, size, left: size, data: Buffer.allocUnsafe(size) };
           continue;
         }
@@ -182,14 +194,8 @@ class PackParser extends Transform {
         c.left -= take;
         i += take;
         if (c.left === 0) {
-          const actual = createHash('sha256').update(c.data).digest('hex');
-          if (actual !== c.hash) throw new HashMismatchError(`pack frame: bytes hash to ${actual}, not ${c.hash}`, { details: { expected: c.hash, actual } });
-          const parts = encodeChunkObject(c.data);
-          const stored = parts[0].length + parts[1].length;
-          for (const part of parts) this.push(part);
-          this.entries.push({ hash: c.hash, size: c.size, offset: this.out, stored });
-          this.out += stored;
           this.current = null;
+          this.frame(c.hash, c.data);
         }
       }
     } catch (err) {
@@ -197,6 +203,17 @@ class PackParser extends Transform {
       return;
     }
     cb();
+  }
+
+  /** A frame's bytes, complete: verified, encoded and passed on. */
+  private frame(expected: string, data: Buffer): void {
+    const actual = sha256Hex(data);
+    if (actual !== expected) throw new HashMismatchError(`pack frame: bytes hash to ${actual}, not ${expected}`, { details: { expected, actual } });
+    const parts = encodeChunkObject(data);
+    const stored = parts[0].length + parts[1].length;
+    for (const part of parts) this.push(part);
+    this.entries.push({ hash: expected, size: data.length, offset: this.out, stored });
+    this.out += stored;
   }
 
   override _flush(cb: TransformCallback): void {
