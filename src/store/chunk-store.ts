@@ -583,7 +583,7 @@ export class ChunkStore {
    * the veto's error thrown. With `owner`, every chunk of the pack is recorded as that
    * user's (each frame was verified on the way in).
    *
-   * `defer`: resolves once the pack is durable, and its chunks are indexed later, together
+   * `defer` (SQLite only): resolves once the pack is durable, and its chunks are indexed later, together
    * with the other packs deferred meanwhile: at the next {@link flush} (an upload's commit),
    * when a reader asks for one of its chunks ({@link flushChunks}), once
    * {@link PACKS_PER_TRANSACTION} wait, or after {@link PACK_LINGER_MS}. As with a deferred
@@ -612,7 +612,12 @@ export class ChunkStore {
     // As for put: every chunk's row points at its copy here, known before or not. Indexed
     // only now that the pack is durable.
     const pack: NewPack = { id, size: bytes, entries: [...unique.values()], store, ...(options.owner !== undefined ? { owner: options.owner } : {}) };
-    const fresh = options.defer ? await this.deferPack(pack) : await this.indexPackNow(pack);
+    // Only where this process is the only writer of the index (SQLite): on a database other
+    // nodes share, the commit may reach another node, which cannot flush this one's packs
+    // (it would find their chunks missing and have them sent again); there they are indexed
+    // at once, together only with the packs that arrive while a group's transaction runs.
+    const defer = options.defer === true && this.meta.dialect === 'sqlite';
+    const fresh = defer ? await this.deferPack(pack) : await this.indexPackNow(pack);
     this.events.stored?.(bytes);
     this.events.encoded?.(bytes, parser.entries.reduce((a, e) => a + e.stored, 0));
     return { stored: fresh, duplicates: parser.entries.length - fresh, bytes };
