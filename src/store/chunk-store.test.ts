@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isFerryError } from '../core/errors.js';
-import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
+import { packBody } from '../../test/helpers/packs.js';
 import { ChunkStore } from './chunk-store.js';
 import { MetaStore, type ChunkLocation } from './meta-store.js';
 
@@ -40,24 +40,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function packOf(chunks: Buffer[]): Buffer {
-  return Buffer.concat(
-    chunks.flatMap((c) => {
-      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
-      head.write(sha(c), 0, 32, 'hex');
-      head.writeUInt32BE(c.length, 32);
-      return [head, c];
-    }),
-  );
-}
-
 async function putPack(chunks: Buffer[]): Promise<void> {
-  await store.putPack(Readable.from([packOf(chunks)]), 64 * 1024 * 1024);
+  await store.putPack(Readable.from([packBody(chunks)]), 64 * 1024 * 1024);
 }
 
 /** A pack put as the upload route puts it: answered once durable, indexed later with others. */
 function deferPack(chunks: Buffer[], owner?: string): ReturnType<ChunkStore['putPack']> {
-  return store.putPack(Readable.from([packOf(chunks)]), 64 * 1024 * 1024, undefined, undefined, { defer: true, ...(owner !== undefined ? { owner } : {}) });
+  return store.putPack(Readable.from([packBody(chunks)]), 64 * 1024 * 1024, undefined, undefined, { defer: true, ...(owner !== undefined ? { owner } : {}) });
 }
 
 async function locations(chunks: Buffer[]): Promise<ChunkLocation[]> {
@@ -204,7 +193,7 @@ describe('ChunkStore.putPack, deferred (packs indexed together)', () => {
 describe('ChunkStore.putPack, the body in pieces', () => {
   it('takes frames whole in a piece or split across pieces alike, and refuses a frame whose bytes do not match its hash either way', async () => {
     const chunks = Array.from({ length: 12 }, (_, i) => randomBytes(1 + i * 97));
-    const body = packOf(chunks);
+    const body = packBody(chunks);
     // Pieces of every size from 1 byte to the whole body: frames inside one piece, headers and bytes cut anywhere.
     for (const piece of [1, 7, 36, 37, 500, body.length]) {
       const pieces = [];

@@ -16,6 +16,7 @@ import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backen
 import { fileHashOf } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/files.js';
 import { startTestServer } from '../helpers/in-process-server.js';
+import { packBody } from '../helpers/packs.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -121,18 +122,6 @@ describe.each([
     expect(lines[lines.length - 1].report).toMatchObject({ ok: true, problems: [] });
   });
 });
-
-/** A pack body: frames `32-byte hash | u32 BE size | bytes`. */
-function packBody(parts: Buffer[]): Buffer {
-  return Buffer.concat(
-    parts.flatMap((p) => {
-      const head = Buffer.alloc(36);
-      head.write(sha256(p), 0, 32, 'hex');
-      head.writeUInt32BE(p.length, 32);
-      return [head, p];
-    }),
-  );
-}
 
 /** Opens a session of `count` one-chunk files under `dir` and sends their chunks in packs of `perPack`, without committing. */
 async function sendPacks(server: RunningServer, dir: string, count: number, perPack: number): Promise<{ id: string; files: { path: string; data: Buffer }[] }> {

@@ -15,6 +15,7 @@ import { decorate } from '../../src/backends/decorators/decorate.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { ChunkStore } from '../../src/store/chunk-store.js';
 import { MetaStore } from '../../src/store/meta-store.js';
+import { packBody } from '../helpers/packs.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 
 let pg: PostgresHandle;
@@ -125,15 +126,7 @@ describe('packs on a database several nodes share (PostgreSQL)', () => {
       const objects = new MemoryBackend();
       const nodeA = new ChunkStore({ backend: objects, meta: metaA, maxChunkSize: 1024 * 1024 });
       const parts = [randomBytes(300), randomBytes(700), randomBytes(50)];
-      const body = Buffer.concat(
-        parts.flatMap((p) => {
-          const head = Buffer.alloc(36);
-          head.write(sha(p), 0, 32, 'hex');
-          head.writeUInt32BE(p.length, 32);
-          return [head, p];
-        }),
-      );
-      const answer = await nodeA.putPack(Readable.from([body]), 1 << 20, undefined, undefined, { owner: 'ann', defer: true });
+      const answer = await nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann', defer: true });
       expect(answer).toEqual({ stored: 3, duplicates: 0, bytes: 1050 });
       // Node B, without any flush of A's: every chunk is indexed, in A's pack, and ann's.
       const where = await metaB.chunkLocations(parts.map(sha));
