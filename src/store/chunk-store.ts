@@ -134,14 +134,14 @@ class VerifyingStream extends Transform {
   }
 }
 
+/** SHA-256 of a chunk in hex: Node's one-shot hash (no Hash object per chunk). */
+const sha256Hex = (data: Uint8Array): string => sha256Of('sha256', data, 'hex');
+
 /**
  * Parses pack frames (`hash | u32 size | data`) and passes each chunk on as a chunk object
  * (./chunk-codec.ts: compressed when that pays), once its bytes are in and verified.
  * Records where each chunk's object lands in the output and how long it is.
  */
-/** SHA-256 of a chunk in hex: Node's one-shot hash (no Hash object per chunk). */
-const sha256Hex = (data: Uint8Array): string => sha256Of('sha256', data, 'hex');
-
 class PackParser extends Transform {
   readonly entries: { hash: string; size: number; offset: number; stored: number }[] = [];
   private header = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
