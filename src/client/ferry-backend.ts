@@ -55,7 +55,7 @@ import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
 import { chunkBuffer } from '../algo/file-hash.js';
 import { putStream } from './put.js';
-import { ChunkSender, TransferContext } from './transfer.js';
+import { ChunkSender, PackBuffers, TransferContext } from './transfer.js';
 
 export interface FerryBackendOptions {
   client: FerryClient;
@@ -65,6 +65,8 @@ export interface FerryBackendOptions {
   ownsClient?: boolean;
 }
 
+/** Pack bodies kept for reuse between batches (each up to 16 MiB; a batch of 1,000 small files sends a few packs). */
+const PACK_BUFFERS_KEPT = 3;
 /** Bytes of small files in one batch session: a bound on memory, as putTree's batches. */
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** Bytes of small files in one chunk batch: as getTree's, about a MiB. */
@@ -92,6 +94,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   private readonly ownsClient: boolean;
   /** Chunk lists of small files from the listings, by key: what readBatch asks the server for. */
   private readonly listed = new Map<string, ChunkRef[]>();
+  /** The bodies of writeBatch's packs, reused from one batch to the next (a batch's session sends two or three packs). */
+  private readonly packBuffers = new PackBuffers(PACK_BUFFERS_KEPT);
 
   constructor(options: FerryBackendOptions) {
     this.client = options.client;
@@ -385,7 +389,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       return { path, size: it.data.length, hash: fileHashOf(refs), mtime: it.mtime === undefined ? undefined : Math.round(it.mtime), mode: it.mode, chunks: refs };
     });
     const session = await this.client.createUpload(specs.length === 1 ? { ...specs[0] } : { files: specs }, { signal });
-    const ctx = new TransferContext(this.client, { signal });
+    const ctx = new TransferContext(this.client, { signal, packBuffers: this.packBuffers });
     const sender = new ChunkSender(ctx, session.id, caps);
     for (const h of session.missing) {
       const bytes = data.get(h)!;

@@ -26,6 +26,8 @@ export interface TransferOptions {
    * the operation's own `parallel` slots.
    */
   slots?: Semaphore;
+  /** Buffers for pack bodies shared with other operations (a sync's batches, one session each). Default: the operation's own. */
+  packBuffers?: PackBuffers;
   onProgress?: ProgressCallback;
 }
 
@@ -83,6 +85,8 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     skipped: [],
     elapsedMs: 0,
   };
+  /** Buffers of pack bodies, reused by the packs of the operation (at most `parallel` kept). */
+  readonly packBuffers: PackBuffers;
   /** Counts chunk bodies as they travelled (`result.wireBytes`): given to the API's chunk calls. */
   readonly onWire = (bytes: number): void => {
     this.result.wireBytes += bytes;
@@ -94,6 +98,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
   ) {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
     this.slots = options.slots ?? new Semaphore(this.parallel);
+    this.packBuffers = options.packBuffers ?? new PackBuffers(this.parallel);
     this.progress = new ProgressTracker(options.onProgress);
     // Our own signal, linked to the caller's: every request of the operation listens to it,
     // far more than EventTarget's default of 10 listeners, which would warn.
@@ -290,8 +295,10 @@ export class ChunkSender {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
-        const body = await packBody(items);
+        const body = await packBody(items, (bytes) => this.ctx.packBuffers.take(bytes, this.maxPackBytes));
         await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal, onWire: this.ctx.onWire });
+        // Answered: the server read the whole body, nothing reads it any more.
+        if (body instanceof Uint8Array) this.ctx.packBuffers.give(body);
         this.account(items);
       }, this.signal);
     } finally {
@@ -315,7 +322,7 @@ export class ChunkSender {
  * chunk is in memory; a Blob of the frames' parts when some are Blob slices of a picked
  * file (the browser then streams them from the file, nothing is copied here).
  */
-async function packBody(items: readonly SendItem[]): Promise<Uint8Array | Blob> {
+async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Uint8Array): Promise<Uint8Array | Blob> {
   const loaded = await Promise.all(items.map((it) => it.load()));
   for (let i = 0; i < items.length; i++) {
     const n = loaded[i] instanceof Uint8Array ? (loaded[i] as Uint8Array).length : (loaded[i] as Blob).size;
@@ -328,9 +335,7 @@ async function packBody(items: readonly SendItem[]): Promise<Uint8Array | Blob> 
   if (loaded.every((d) => d instanceof Uint8Array)) {
     let total = 0;
     for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
-    // Every byte is written below: no need to zero ~12 MiB first where Node's Buffer exists
-    // (28 packs of a 10,000-file sync: 81-132 ms of CPU instead of 144-152 ms).
-    const body = typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(total) : new Uint8Array(total);
+    const body = alloc(total);
     let o = 0;
     for (let i = 0; i < items.length; i++) {
       header(items[i], body, o);
@@ -346,6 +351,38 @@ async function packBody(items: readonly SendItem[]): Promise<Uint8Array | Blob> 
     parts.push(h, loaded[i] as Uint8Array<ArrayBuffer> | Blob);
   }
   return new Blob(parts);
+}
+
+/**
+ * Buffers for the bodies of packs, reused from one pack to the next: a fresh buffer of
+ * ~12 MiB costs its page faults again at every pack (copying 28 packs' 333 MB: 75-155 ms of
+ * CPU into fresh buffers, 30-34 ms into one reused; benchmarks/results/issue-15-speed.md,
+ * branch walbatch). A body is given back only once its request was answered.
+ */
+export class PackBuffers {
+  private readonly free: Uint8Array[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  /** A buffer of exactly `bytes` (its contents undefined), from a kept one of at least `capacity` bytes where one is free. */
+  take(bytes: number, capacity: number): Uint8Array {
+    const i = this.free.findIndex((b) => b.length >= bytes);
+    if (i >= 0) return this.free.splice(i, 1)[0].subarray(0, bytes);
+    // Every byte is written by the caller: no need to zero it first where Node's Buffer exists.
+    const size = Math.max(bytes, capacity);
+    return (typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size)).subarray(0, bytes);
+  }
+
+  /** Gives back a body {@link take} gave, once nothing reads it; kept unless `keep` are already. */
+  give(body: Uint8Array): void {
+    if (this.free.length >= this.keep || body.byteOffset !== 0) return;
+    this.free.push(new Uint8Array(body.buffer, 0, body.buffer.byteLength));
+  }
+
+  /** Buffers kept now, for tests. */
+  get kept(): number {
+    return this.free.length;
+  }
 }
 
 /**

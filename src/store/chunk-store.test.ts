@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isFerryError } from '../core/errors.js';
-import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
 import type { StorageBackend } from '../core/storage.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
+import { packBody } from '../../test/helpers/packs.js';
 import { ChunkStore } from './chunk-store.js';
 import { MetaStore, type ChunkLocation } from './meta-store.js';
 
@@ -41,15 +41,12 @@ afterEach(async () => {
 });
 
 async function putPack(chunks: Buffer[]): Promise<void> {
-  const body = Buffer.concat(
-    chunks.flatMap((c) => {
-      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
-      head.write(sha(c), 0, 32, 'hex');
-      head.writeUInt32BE(c.length, 32);
-      return [head, c];
-    }),
-  );
-  await store.putPack(Readable.from([body]), 64 * 1024 * 1024);
+  await store.putPack(Readable.from([packBody(chunks)]), 64 * 1024 * 1024);
+}
+
+/** A pack put as the upload route puts it: answered once durable, indexed later with others. */
+function deferPack(chunks: Buffer[], owner?: string): ReturnType<ChunkStore['putPack']> {
+  return store.putPack(Readable.from([packBody(chunks)]), 64 * 1024 * 1024, undefined, undefined, { defer: true, ...(owner !== undefined ? { owner } : {}) });
 }
 
 async function locations(chunks: Buffer[]): Promise<ChunkLocation[]> {
@@ -129,5 +126,87 @@ describe('ChunkStore: a chunk stored again', () => {
     expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'ann' })).toBe(true);
     expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'bob' })).toBe(true);
     expect(await store.put(sha(c), c.length, Readable.from([c]), undefined, { owner: 'ann' })).toBe(false);
+  });
+});
+
+describe('ChunkStore.putPack, deferred (packs indexed together)', () => {
+  const indexed = async (chunks: Buffer[]): Promise<boolean[]> => {
+    const where = await meta.chunkLocations(chunks.map(sha));
+    return chunks.map((c) => where.has(sha(c)));
+  };
+
+  it('answers once the pack is stored, and indexes the packs that came meanwhile in one transaction at the flush', async () => {
+    const packs = Array.from({ length: 3 }, () => [randomBytes(300), randomBytes(500)]);
+    const before = store.packIndexTransactions;
+    const answers = [];
+    for (const p of packs) answers.push(await deferPack(p, 'ann'));
+    expect(answers).toEqual(packs.map(() => ({ stored: 2, duplicates: 0, bytes: 800 })));
+    // Stored, not yet indexed: a commit would not find them before it flushes.
+    const objects = [];
+    for await (const e of backend.list('packs', { recursive: true })) objects.push(e);
+    expect(objects).toHaveLength(3);
+    expect(await indexed(packs.flat())).toEqual([false, false, false, false, false, false]);
+    await store.flush();
+    expect(await indexed(packs.flat())).toEqual([true, true, true, true, true, true]);
+    expect(store.packIndexTransactions - before).toBe(1);
+    for (const c of packs.flat()) expect((await store.read(sha(c))).equals(c)).toBe(true);
+  });
+
+  it('tells the owner which chunks were theirs already, counting their packs not yet indexed', async () => {
+    const [a, b, c] = [randomBytes(100), randomBytes(200), randomBytes(300)];
+    expect(await deferPack([a, b], 'ann')).toMatchObject({ stored: 2, duplicates: 0 });
+    expect(await deferPack([b, c], 'ann')).toMatchObject({ stored: 1, duplicates: 1 }); // b: in ann's pack waiting
+    expect(await deferPack([b, c], 'bob')).toMatchObject({ stored: 2, duplicates: 0 }); // not bob's
+    await store.flush();
+    expect(await deferPack([a, c], 'ann')).toMatchObject({ stored: 0, duplicates: 2 }); // indexed now
+    expect(await deferPack([a], 'bob')).toMatchObject({ stored: 1, duplicates: 0 });
+    await store.flush();
+  });
+
+  it('indexes at once the packs holding a chunk someone reads, or that a session asks about', async () => {
+    const [a, b] = [randomBytes(100), randomBytes(200)];
+    await deferPack([a]);
+    await deferPack([b]);
+    expect((await store.read(sha(a))).equals(a)).toBe(true);
+    expect(await indexed([a, b])).toEqual([true, true]);
+    const c = randomBytes(300);
+    await deferPack([c]);
+    await store.flushChunks([sha(randomBytes(10))]); // not in a waiting pack: nothing to do
+    expect(await indexed([c])).toEqual([false]);
+    await store.flushChunks([sha(c)]);
+    expect(await indexed([c])).toEqual([true]);
+  });
+
+  it('indexes waiting packs without a flush: a full group at once, a lone pack after a while', async () => {
+    const before = store.packIndexTransactions;
+    const packs = Array.from({ length: 16 }, () => [randomBytes(64)]);
+    for (const p of packs) await deferPack(p);
+    await vi.waitFor(async () => expect((await indexed(packs.flat())).every(Boolean)).toBe(true));
+    expect(store.packIndexTransactions - before).toBe(1);
+    const lone = [randomBytes(64)];
+    await deferPack(lone);
+    expect(await indexed(lone)).toEqual([false]);
+    await vi.waitFor(async () => expect(await indexed(lone)).toEqual([true]), { timeout: 5000 });
+  });
+});
+
+describe('ChunkStore.putPack, the body in pieces', () => {
+  it('takes frames whole in a piece or split across pieces alike, and refuses a frame whose bytes do not match its hash either way', async () => {
+    const chunks = Array.from({ length: 12 }, (_, i) => randomBytes(1 + i * 97));
+    const body = packBody(chunks);
+    // Pieces of every size from 1 byte to the whole body: frames inside one piece, headers and bytes cut anywhere.
+    for (const piece of [1, 7, 36, 37, 500, body.length]) {
+      const pieces = [];
+      for (let at = 0; at < body.length; at += piece) pieces.push(Buffer.from(body.subarray(at, at + piece)));
+      const result = await store.putPack(Readable.from(pieces), 64 * 1024 * 1024);
+      expect(result.bytes, `pieces of ${piece}`).toBe(chunks.reduce((a, c) => a + c.length, 0));
+    }
+    for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
+    const bad = Buffer.from(body);
+    bad[bad.length - 1] ^= 1; // the last chunk's last byte
+    for (const pieces of [[bad], [bad.subarray(0, bad.length - 5), bad.subarray(bad.length - 5)]]) {
+      const err = await store.putPack(Readable.from(pieces), 64 * 1024 * 1024).catch((e: unknown) => e);
+      expect(isFerryError(err) && err.code).toBe('FERRY_ERR_HASH_MISMATCH');
+    }
   });
 });

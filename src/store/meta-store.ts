@@ -374,6 +374,10 @@ export class MetaStore {
     return this.chunkIndex.addPack(id, size, entries, store, owner);
   }
 
+  addPacks(packs: Parameters<ChunkIndex['addPacks']>[0]): ReturnType<ChunkIndex['addPacks']> {
+    return this.chunkIndex.addPacks(packs);
+  }
+
   addChunkOwners(owner: string, hashes: readonly string[]): Promise<void> {
     return this.chunkIndex.addChunkOwners(owner, hashes);
   }

@@ -242,6 +242,41 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(await store.collectGarbage(clock, 100)).toEqual({ chunks: [], packs: ['pk1'] });
     });
 
+    it('indexes several packs in one transaction as if one after the other, and none of them when one fails', async () => {
+      const entry = (s: string, offset: number) => ({ hash: h(s), size: 10, offset });
+      // g2 is in both packs: its row ends up pointing into the later one, and it is new to its owner once.
+      const [a, b, c] = await store.addPacks([
+        { id: 'grp-1', size: 20, entries: [entry('g1', 0), entry('g2', 10)], store: null, owner: 'grp-owner' },
+        { id: 'grp-2', size: 20, entries: [entry('g2', 0), entry('g3', 10)], store: null, owner: 'grp-owner' },
+        { id: 'grp-3', size: 10, entries: [entry('g4', 0)], store: null },
+      ]);
+      expect([a.fresh, b.fresh, c.fresh]).toEqual([2, 1, 1]);
+      expect(a.wasLoose).toEqual([]);
+      expect(await store.chunkLocation(h('g1'))).toMatchObject({ pack: 'grp-1', offset: 0 });
+      expect(await store.chunkLocation(h('g2'))).toMatchObject({ pack: 'grp-2', offset: 0 });
+      expect(await store.chunkLocation(h('g4'))).toMatchObject({ pack: 'grp-3', offset: 0 });
+      expect([...(await store.ownedChunks('grp-owner', [h('g1'), h('g2'), h('g3'), h('g4')]))].sort()).toEqual([h('g1'), h('g2'), h('g3')].sort());
+      // A loose chunk packed now is reported once, by the pack that found it loose.
+      await store.addChunk(h('g5'), 10);
+      const [d, e] = await store.addPacks([
+        { id: 'grp-4', size: 10, entries: [entry('g5', 0)], store: null },
+        { id: 'grp-5', size: 10, entries: [entry('g5', 0)], store: null },
+      ]);
+      expect(d.wasLoose.map((l) => l.hash)).toEqual([h('g5')]);
+      expect(e.wasLoose).toEqual([]);
+      // The second pack's id is taken: nothing of the group is indexed, the first pack included.
+      await expect(
+        store.addPacks([
+          { id: 'grp-6', size: 10, entries: [entry('g6', 0)], store: null, owner: 'grp-owner' },
+          { id: 'grp-1', size: 10, entries: [entry('g7', 0)], store: null, owner: 'grp-owner' },
+        ]),
+      ).rejects.toThrow();
+      expect(await store.chunkLocation(h('g6'))).toBeUndefined();
+      expect(await store.chunkLocation(h('g7'))).toBeUndefined();
+      expect((await store.ownedChunks('grp-owner', [h('g6')])).size).toBe(0);
+      expect((await store.addPacks([{ id: 'grp-6', size: 10, entries: [entry('g6', 0)], store: null, owner: 'grp-owner' }]))[0].fresh).toBe(1);
+    });
+
     it('commits a session of many small files in one pack: every row written, many to a statement, and replaced in place', async () => {
       // 157 files of 1–3 chunks: more rows than one statement of each insert takes, and
       // remainders of several sizes (the inserts' shapes: src/store/prepared-insert.ts).

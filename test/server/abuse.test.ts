@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalBackend } from '../../src/backends/local/local-backend.js';
-import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { encodeChunkList } from '../../src/store/chunk-list-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import type { ShareInfo } from '../../src/core/protocol.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
+import { packBody as pack } from '../helpers/packs.js';
 
 let t: TestServer;
 let clock = Date.now();
@@ -217,17 +217,6 @@ describe('one chunk, many senders (issue 10, item 6)', () => {
 });
 
 /** Pack frames: `hash | u32 size | data` per part. */
-function pack(parts: Buffer[]): Buffer {
-  return Buffer.concat(
-    parts.flatMap((p) => {
-      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
-      head.write(sha256(p), 0, 32, 'hex');
-      head.writeUInt32BE(p.length, 32);
-      return [head, p];
-    }),
-  );
-}
-
 /**
  * Runs `request` and reports what the server did for it: the chunk store's writes (with
  * their durability) and the SQL statements run. The same numbers mean the same work.

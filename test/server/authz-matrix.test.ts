@@ -16,10 +16,10 @@ import { signatureOf } from '../../src/algo/chunk-delta.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
-import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
+import { packBody as pack } from '../helpers/packs.js';
 
 const IDS = ['none', 'malformed', 'wrong', 'expired', 'revoked', 'readOnly', 'prefix', 'other', 'admin', 'owner'] as const;
 type Id = (typeof IDS)[number];
@@ -42,17 +42,6 @@ let aliceFullId = '';
 let photoChunk = '';
 let n = 0;
 const fresh = (what: string): string => `${what}-${++n}`;
-
-function pack(parts: Buffer[]): Buffer {
-  return Buffer.concat(
-    parts.flatMap((p) => {
-      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
-      head.write(sha256(p), 0, 32, 'hex');
-      head.writeUInt32BE(p.length, 32);
-      return [head, p];
-    }),
-  );
-}
 
 /** A request as caller `id`. */
 function call(id: Id, method: string, path: string, init: { json?: unknown; body?: RequestInit['body']; headers?: Record<string, string> } = {}): Promise<Response> {

@@ -16,6 +16,7 @@ import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backen
 import { fileHashOf } from '../../src/core/manifest.js';
 import { tempDir } from '../helpers/files.js';
 import { startTestServer } from '../helpers/in-process-server.js';
+import { packBody } from '../helpers/packs.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -115,6 +116,76 @@ describe.each([
       committed.push({ path: `/pending-${round}.bin`, data: pending.file.data });
     }
     // The server's integrity check agrees: every indexed chunk is there and sound.
+    const check = await api(server, '/api/v1/admin/check', { method: 'POST', json: { readData: true, quarantine: false } });
+    expect(check.status).toBe(200);
+    const lines = (await check.text()).trim().split('\n').map((l) => JSON.parse(l) as { report?: { ok: boolean; problems: unknown[] } });
+    expect(lines[lines.length - 1].report).toMatchObject({ ok: true, problems: [] });
+  });
+});
+
+/** Opens a session of `count` one-chunk files under `dir` and sends their chunks in packs of `perPack`, without committing. */
+async function sendPacks(server: RunningServer, dir: string, count: number, perPack: number): Promise<{ id: string; files: { path: string; data: Buffer }[] }> {
+  const files = Array.from({ length: count }, (_, i) => ({ path: `${dir}/f${i}`, data: randomBytes(1000 + i) }));
+  const specs = files.map((f) => {
+    const refs = [{ hash: sha256(f.data), size: f.data.length }];
+    return { path: f.path, size: f.data.length, hash: fileHashOf(refs), chunks: refs };
+  });
+  const created = await api(server, '/api/v1/uploads', { method: 'POST', json: { files: specs } });
+  expect(created.status).toBe(201);
+  const { id } = (await created.json()) as { id: string };
+  for (let i = 0; i < count; i += perPack) {
+    const res = await api(server, `/api/v1/uploads/${id}/packs`, { method: 'POST', body: packBody(files.slice(i, i + perPack).map((f) => f.data)), headers: OCTET });
+    expect(res.status, await res.text()).toBe(200);
+  }
+  return { id, files };
+}
+
+describe('kill -9 between pack PUTs and the commit (packs indexed together)', () => {
+  let tmp: { path: string; cleanup: () => Promise<void> };
+  let server: RunningServer | undefined;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await tmp?.cleanup();
+  });
+
+  it('loses nothing committed; the chunks of answered packs not yet indexed are missing again, sent again, and commit', { timeout: 120_000 }, async () => {
+    const data = join(tmp.path, 'data');
+    await mkdir(data);
+    server = await startServer({ dataDir: data });
+    const token = server.adminToken;
+    const committed: { path: string; data: Buffer }[] = [];
+    for (let round = 0; round < 2; round++) {
+      const done = await sendPacks(server, `/committed-${round}`, 30, 8);
+      expect((await api(server, `/api/v1/uploads/${done.id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+      committed.push(...done.files);
+      // Packs answered (stored, their indexing waiting for the commit), then the kill.
+      const pending = await sendPacks(server, `/pending-${round}`, 30, 8);
+      await server.kill();
+      server = await startServer({ dataDir: data, adminToken: token });
+      for (const c of committed) {
+        const res = await api(server, `/api/v1/files${c.path}`);
+        expect(res.status, c.path).toBe(200);
+        expect(Buffer.from(await res.arrayBuffer()).equals(c.data), c.path).toBe(true);
+      }
+      const status = await api(server, `/api/v1/uploads/${pending.id}`);
+      expect(status.status).toBe(200);
+      const { missing } = (await status.json()) as { missing: string[] };
+      const lacking = pending.files.filter((f) => missing.includes(sha256(f.data)));
+      expect(lacking).toHaveLength(missing.length);
+      if (lacking.length > 0) {
+        const res = await api(server, `/api/v1/uploads/${pending.id}/packs`, { method: 'POST', body: packBody(lacking.map((f) => f.data)), headers: OCTET });
+        expect(res.status).toBe(200);
+      }
+      expect((await api(server, `/api/v1/uploads/${pending.id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+      for (const f of pending.files) {
+        const back = await api(server, `/api/v1/files${f.path}`);
+        expect(Buffer.from(await back.arrayBuffer()).equals(f.data), f.path).toBe(true);
+      }
+      committed.push(...pending.files);
+    }
     const check = await api(server, '/api/v1/admin/check', { method: 'POST', json: { readData: true, quarantine: false } });
     expect(check.status).toBe(200);
     const lines = (await check.text()).trim().split('\n').map((l) => JSON.parse(l) as { report?: { ok: boolean; problems: unknown[] } });

@@ -8,10 +8,10 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
-import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { CHUNK_HEADER_BYTES } from '../../src/store/chunk-codec.js';
 import { pieces, sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { expectError } from '../helpers/error-response.js';
+import { packBody as pack } from '../helpers/packs.js';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -21,17 +21,6 @@ afterAll(async () => {
   await t.close();
 });
 
-
-function pack(parts: Buffer[]): Buffer {
-  return Buffer.concat(
-    parts.flatMap((p) => {
-      const head = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
-      head.write(sha256(p), 0, 32, 'hex');
-      head.writeUInt32BE(p.length, 32);
-      return [head, p];
-    }),
-  );
-}
 
 /** A GET with the path sent exactly as given (no client-side URL normalization). */
 function rawGet(path: string): Promise<{ status: number; body: string }> {

@@ -15,6 +15,7 @@ import { decorate } from '../../src/backends/decorators/decorate.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { ChunkStore } from '../../src/store/chunk-store.js';
 import { MetaStore } from '../../src/store/meta-store.js';
+import { packBody } from '../helpers/packs.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 
 let pg: PostgresHandle;
@@ -113,5 +114,31 @@ describe('garbage collection against writes on another node (PostgreSQL)', () =>
     clock += GRACE * 2;
     expect(await nodeB.collectGarbage(GRACE, clock)).toEqual({ chunks: 1, packs: 0 });
     expect(await objects.stat(ChunkStore.chunkKey(hash)).catch((e: unknown) => (e as { code: string }).code)).toBe('FERRY_ERR_NOT_FOUND');
+  });
+});
+
+describe('packs on a database several nodes share (PostgreSQL)', () => {
+  it('indexes a deferred pack at once: a commit on another node finds its chunks', async () => {
+    const url = await pg.createDatabase();
+    const metaA = await MetaStore.openPostgres(url, { poolSize: 3 });
+    const metaB = await MetaStore.openPostgres(url, { poolSize: 3 });
+    try {
+      const objects = new MemoryBackend();
+      const nodeA = new ChunkStore({ backend: objects, meta: metaA, maxChunkSize: 1024 * 1024 });
+      const parts = [randomBytes(300), randomBytes(700), randomBytes(50)];
+      const answer = await nodeA.putPack(Readable.from([packBody(parts)]), 1 << 20, undefined, undefined, { owner: 'ann', defer: true });
+      expect(answer).toEqual({ stored: 3, duplicates: 0, bytes: 1050 });
+      // Node B, without any flush of A's: every chunk is indexed, in A's pack, and ann's.
+      const where = await metaB.chunkLocations(parts.map(sha));
+      expect(parts.map((p) => where.get(sha(p))?.pack ?? null).every((pack) => pack !== null)).toBe(true);
+      expect((await metaB.ownedChunks('ann', parts.map(sha))).size).toBe(3);
+      const refs = parts.map((p) => ({ hash: sha(p), size: p.length }));
+      const up = await metaB.createUpload({ owner: 'ann', noOverwrite: false, ttlMs: 60_000, files: [{ path: '/packed', size: 1050, hash: fileHashOf(refs), chunks: refs }] });
+      expect(await metaB.missingChunks(up.id)).toEqual([]);
+      expect((await metaB.commitUpload(up.id)).map((e) => e.path)).toEqual(['/packed']);
+    } finally {
+      await metaA.close();
+      await metaB.close();
+    }
   });
 });

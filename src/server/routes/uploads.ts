@@ -391,7 +391,9 @@ async function putPack(ctx: ServerContext, request: FastifyRequest) {
         throw new SizeMismatchError(`chunk ${m.hash} has ${m.declared} bytes in upload ${id}'s manifest; the pack holds ${m.size}`, { details: { hash: m.hash, declared: m.declared, size: m.size } });
       }
     },
-    { owner: proverOf(id, up), path, ...(encoding ? { encoding } : {}) },
+    // Deferred: indexed with the other packs that arrive before the commit, which waits
+    // for them (ChunkStore.putPack): one transaction for several instead of one each.
+    { owner: proverOf(id, up), path, defer: true, ...(encoding ? { encoding } : {}) },
   );
   await meta.extendUpload(id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(result.bytes);
