@@ -61,12 +61,11 @@ async function leftovers(dataDir: string): Promise<number> {
   return found.filter((e) => e.isFile() && e.name.startsWith(TEMP_PREFIX)).length;
 }
 
-describe.each([
-  { label: 'plain store', env: {} },
-  { label: 'store encrypted at rest', env: { FERRY_ENCRYPTION_KEY: generateMasterKeyText() } },
-])('kill -9 between chunk PUTs and the commit ($label)', ({ env }) => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
+/** A describe block's temporary directory and the server it starts there (stopped and removed after the block). */
+function killWorld(): { start: (env?: Record<string, string | undefined>) => Promise<{ data: string; server: RunningServer }>; killAndRestart: () => Promise<RunningServer> } {
+  let tmp: { path: string; cleanup: () => Promise<void> } | undefined;
   let server: RunningServer | undefined;
+  let started: { data: string; env: Record<string, string | undefined> } | undefined;
   beforeAll(async () => {
     tmp = await tempDir();
   });
@@ -74,12 +73,34 @@ describe.each([
     await server?.stop();
     await tmp?.cleanup();
   });
+  return {
+    start: async (env = {}) => {
+      const data = join(tmp!.path, 'data');
+      await mkdir(data);
+      server = await startServer({ dataDir: data, env });
+      started = { data, env };
+      return { data, server };
+    },
+    /** kill -9, then a new server on the same data and admin token. */
+    killAndRestart: async () => {
+      const token = server!.adminToken;
+      await server!.kill();
+      server = await startServer({ dataDir: started!.data, adminToken: token, env: started!.env });
+      return server;
+    },
+  };
+}
+
+describe.each([
+  { label: 'plain store', env: {} },
+  { label: 'store encrypted at rest', env: { FERRY_ENCRYPTION_KEY: generateMasterKeyText() } },
+])('kill -9 between chunk PUTs and the commit ($label)', ({ env }) => {
+  const w = killWorld();
 
   it('loses nothing committed: files committed right before the kill read back whole; answered chunks of an uncommitted session are sent again if lost', { timeout: 120_000 }, async () => {
-    const data = join(tmp.path, 'data');
-    await mkdir(data);
-    server = await startServer({ dataDir: data, env });
-    const token = server.adminToken;
+    const started = await w.start(env);
+    const data = started.data;
+    let server = started.server;
     const committed: { path: string; data: Buffer }[] = [];
     let pending: { id: string; file: ReturnType<typeof randomFile> } | undefined;
     for (let round = 0; round < 3; round++) {
@@ -91,8 +112,7 @@ describe.each([
       committed.push({ path: `/committed-${round}.bin`, data: file.data });
       const next = randomFile(24, 300_000);
       pending = { id: await sendChunks(server, `/pending-${round}.bin`, next), file: next };
-      await server.kill();
-      server = await startServer({ dataDir: data, adminToken: token, env });
+      server = await w.killAndRestart();
       // Every committed file, byte for byte.
       for (const c of committed) {
         const res = await api(server, `/api/v1/files${c.path}`);
@@ -141,21 +161,10 @@ async function sendPacks(server: RunningServer, dir: string, count: number, perP
 }
 
 describe('kill -9 between pack PUTs and the commit (packs indexed together)', () => {
-  let tmp: { path: string; cleanup: () => Promise<void> };
-  let server: RunningServer | undefined;
-  beforeAll(async () => {
-    tmp = await tempDir();
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await tmp?.cleanup();
-  });
+  const w = killWorld();
 
   it('loses nothing committed; the chunks of answered packs not yet indexed are missing again, sent again, and commit', { timeout: 120_000 }, async () => {
-    const data = join(tmp.path, 'data');
-    await mkdir(data);
-    server = await startServer({ dataDir: data });
-    const token = server.adminToken;
+    let { server } = await w.start();
     const committed: { path: string; data: Buffer }[] = [];
     for (let round = 0; round < 2; round++) {
       const done = await sendPacks(server, `/committed-${round}`, 30, 8);
@@ -163,8 +172,7 @@ describe('kill -9 between pack PUTs and the commit (packs indexed together)', ()
       committed.push(...done.files);
       // Packs answered (stored, their indexing waiting for the commit), then the kill.
       const pending = await sendPacks(server, `/pending-${round}`, 30, 8);
-      await server.kill();
-      server = await startServer({ dataDir: data, adminToken: token });
+      server = await w.killAndRestart();
       for (const c of committed) {
         const res = await api(server, `/api/v1/files${c.path}`);
         expect(res.status, c.path).toBe(200);
