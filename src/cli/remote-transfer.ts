@@ -169,10 +169,7 @@ export async function getFromPlace(
   } catch {
     // a new file
   }
-  if (opts.noClobber && (await stat(file).then(() => true, () => false))) {
-    const { clobberError } = await import('../client/get.js');
-    throw clobberError(file);
-  }
+  if (opts.noClobber) await (await import('../client/get.js')).refuseClobber(file);
   opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${place.key} -> ${file}`);
   if (opts.dryRun) return resultOf(0, 0, startedAt);
   // The local backend writes atomically (temporary file, rename): no half file is ever visible.

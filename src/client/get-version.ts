@@ -11,7 +11,7 @@
  * encrypted file's old versions are sealed bytes this does not decrypt: refused
  * (FERRY_ERR_UNSUPPORTED) before anything is read or written.
  */
-import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, UnsupportedError, fromSystemError, isFerryError } from '../core/errors.js';
@@ -21,7 +21,7 @@ import { baseName, normalizePath } from '../core/path.js';
 import { API_PREFIX } from '../core/protocol.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
-import { PART_SUFFIX, clobberError, finishPart } from './get.js';
+import { PART_SUFFIX, finishPart, refuseClobber } from './get.js';
 import { writeAt } from './local-file.js';
 import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
 import { listVersions, type VersionEntry } from './versions.js';
@@ -131,7 +131,7 @@ export function versionPartPath(localPath: string, id: number): string {
  * any failure removes the part file and leaves `localPath` as it was.
  */
 export async function getVersionFile(client: FerryApi<Buffer>, remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
-  if (options.noOverwrite && (await stat(localPath).then(() => true, () => false))) throw clobberError(localPath);
+  if (options.noOverwrite) await refuseClobber(localPath);
   const ctx = new TransferContext(client, options);
   const part = versionPartPath(localPath, id);
   let fh: FileHandle | undefined;

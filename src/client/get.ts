@@ -67,6 +67,11 @@ export function clobberError(dest: string): FerryError {
   return new AlreadyExistsError(`${dest} exists (--no-clobber)`);
 }
 
+/** Under `--no-clobber`, refuses a local destination that exists (before anything travels). */
+export async function refuseClobber(dest: string): Promise<void> {
+  if ((await statIfExists(dest)) !== undefined) throw clobberError(dest);
+}
+
 /**
  * Renames a finished part file to its destination; under `noOverwrite`, links it there
  * instead (a hard link fails if the name exists, where a rename would replace it: nothing is
@@ -544,7 +549,7 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
           ctx.progress.fileDone();
           return;
         }
-        if (ctx.noOverwrite && (await statIfExists(dest)) !== undefined) throw clobberError(dest);
+        if (ctx.noOverwrite) await refuseClobber(dest);
         if (f.size > caps.chunking.maxSize || !f.hash) large.push(f);
         else if (await keepIdenticalCopy(ctx, f, dest, caps.chunking)) return;
         else if (batching && isBatchable(f, caps)) batched.push({ entry: f, dest, chunks: f.chunkList! });

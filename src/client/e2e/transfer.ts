@@ -7,7 +7,7 @@
  */
 import type { Stats } from 'node:fs';
 import { mkdir, open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
-import { clobberError, putInPlace } from '../get.js';
+import { putInPlace, refuseClobber } from '../get.js';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -339,7 +339,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       info = i;
       if (typeof destArg !== 'string') return;
       dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, safeLocalName(i.name)) : destArg;
-      if (options.noOverwrite && (await stat(dest).then(() => true, () => false))) throw clobberError(dest);
+      if (options.noOverwrite) await refuseClobber(dest);
       part = dest + '.ferry-part';
       await mkdir(dirname(dest), { recursive: true });
       fh = await open(part, 'w', 0o600);
