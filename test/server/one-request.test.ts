@@ -148,4 +148,25 @@ describe('one-request uploads', () => {
     const notDir = await curl(['-F', `file=@${file}`, '-H', auth(), `${server.url}/api/v1/files/in/one.bin`]);
     expect(notDir.status).toBe(409);
   });
+
+  it('ttl and expires keep the JSON API\'s bounds: ttl=0 does not replace a file with one already expired, no link past a year', async () => {
+    const put = (path: string, query: string) => fetch(`${server.url}/api/v1/files${path}?${query}`, { method: 'PUT', body: 'new', headers: { authorization: `Bearer ${server.adminToken}` } });
+    expect((await put('/bounds/keep.txt', '')).status).toBe(201);
+    for (const query of ['ttl=0', 'ttl=0s', 'ttl=11y', 'share=1&expires=0s', 'share=1&expires=400d']) {
+      const r = await put('/bounds/keep.txt', query);
+      expect(r.status, query).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code, query).toBe('FERRY_ERR_VALIDATION');
+    }
+    expect((await stored('/bounds/keep.txt'))?.toString()).toBe('new');
+    const ok = await put('/bounds/year.txt', 'ttl=1s&share=1&expires=365d');
+    expect(ok.status).toBe(201);
+  });
+
+  it('?share=1 needs read on the file as well as share, as POST /api/v1/shares does', async () => {
+    const token = await fetch(`${server.url}/api/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'write-share', scopes: ['write', 'share'] }) });
+    const { token: secret } = (await token.json()) as { token: string };
+    const r = await fetch(`${server.url}/api/v1/files/bounds/blind.txt?share=1`, { method: 'PUT', body: 'x', headers: { authorization: `Bearer ${secret}` } });
+    expect(r.status).toBe(403);
+    expect(await stored('/bounds/blind.txt')).toBeUndefined();
+  });
 });

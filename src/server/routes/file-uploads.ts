@@ -27,7 +27,8 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
-import { publicBase, shareKeyHash } from './shares.js';
+import { MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
+import { MAX_FILE_TTL_SECONDS } from './uploads.js';
 import { onFirstUse } from '../lazy.js';
 
 // The multipart parser, loaded by the first form (../lazy.ts).
@@ -43,31 +44,41 @@ interface UploadOptions {
   share?: { expiresInSeconds?: number; maxUses?: number };
 }
 
-function duration(value: string, name: string): number {
+/** A duration from the query, within what the JSON API accepts for the same setting (1 s up to `maxSeconds`). */
+function duration(value: string, name: string, maxSeconds: number): number {
+  let ms: number;
   try {
-    return parseDuration(value);
+    ms = parseDuration(value);
   } catch {
     throw new ValidationError(`${name} must be a duration like 90s, 15m, 24h or 7d`);
   }
+  if (ms < 1000 || ms > maxSeconds * 1000) throw new ValidationError(`${name} must be from 1s to ${maxSeconds / 86_400}d`);
+  return ms;
 }
 
 function uploadOptions(query: unknown): UploadOptions {
   const q = query as Record<string, string | undefined>;
   const out: UploadOptions = { noOverwrite: q.overwrite !== undefined && !queryFlag(q, 'overwrite') };
   out.mtime = optionalQueryInt(q, 'mtime', 0);
-  if (q.ttl !== undefined) out.ttlMs = duration(q.ttl, 'ttl');
+  if (q.ttl !== undefined) out.ttlMs = duration(q.ttl, 'ttl', MAX_FILE_TTL_SECONDS);
   if (queryFlag(q, 'share')) {
     out.share = {};
-    if (q.expires !== undefined) out.share.expiresInSeconds = Math.ceil(duration(q.expires, 'expires') / 1000);
+    if (q.expires !== undefined) out.share.expiresInSeconds = Math.ceil(duration(q.expires, 'expires', MAX_SHARE_SECONDS) / 1000);
     out.share.maxUses = optionalQueryInt(q, 'max-downloads', 1);
   }
   return out;
 }
 
+/** `?share=1` needs what `POST /api/v1/shares` needs for a download link: 'share' and 'read' on the file. */
+function authorizeLink(auth: AuthContext, path: string): void {
+  authorize(auth, 'share', path);
+  authorize(auth, 'read', path);
+}
+
 /** A download link to a just-uploaded file (`?share=1`), as `POST /api/v1/shares` would make it. */
 async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: AuthContext, entry: Entry, spec: NonNullable<UploadOptions['share']>): Promise<string> {
   const path = toUserEntry(auth, entry).path;
-  authorize(auth, 'share', path);
+  authorizeLink(auth, path);
   const key = randomBytes(32).toString('base64url');
   const now = ctx.now();
   const row: ShareRow = {
@@ -115,7 +126,7 @@ async function putFile(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   if (path === '/') throw new PathInvalidError('PUT needs a file path: /api/v1/files/dir/name');
   const options = uploadOptions(request.query);
   const server = authorize(auth, 'write', path);
-  if (options.share) authorize(auth, 'share', path);
+  if (options.share) authorizeLink(auth, path);
   const header = request.headers['content-length'];
   const declared = header === undefined ? undefined : Number(header);
   if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
@@ -145,7 +156,7 @@ async function postForm(ctx: ServerContext, request: FastifyRequest, reply: Fast
   const entries = await readForm(request, type, signal, async (name, stream) => {
     const path = joinPath(dir, name);
     const server = authorize(auth, 'write', path);
-    if (options.share) authorize(auth, 'share', path);
+    if (options.share) authorizeLink(auth, path);
     const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal });
     return answer(ctx, request, auth, entry, options);
   });

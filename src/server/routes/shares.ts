@@ -21,7 +21,7 @@ import { shareInfo } from '../views.js';
 import { bodyObject, bodyPath, optionalInt, optionalString, queryFlag } from '../validate.js';
 
 /** A share link may live at most a year; one without an expiry lives until revoked. */
-const MAX_SHARE_SECONDS = 365 * 86_400;
+export const MAX_SHARE_SECONDS = 365 * 86_400;
 
 export function shareKeyHash(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');

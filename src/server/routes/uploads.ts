@@ -101,7 +101,7 @@ async function deltaBaseRefused(ctx: ServerContext, auth: AuthContext, bases: re
 }
 
 /** Longest TTL a file may be given: ten years (a typo of units should not mean for ever). */
-const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
+export const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
 
 /**
  * A visitor's file name (`/name`, relative to the upload link's folder) as the owner's path.
