@@ -58,7 +58,7 @@ import { BodyMemory } from './chunk-bodies.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { installApiSchemas, schemaCompilers } from './openapi.js';
-import { SHARE_TOKEN_PREFIX, ShareGate } from './share-gate.js';
+import { SHARE_TOKEN_PREFIX, ShareGate, toVisitorError } from './share-gate.js';
 import { adminRoutes } from './routes/admin.js';
 import { apiDocRoutes } from './routes/api-docs.js';
 import { archiveRoutes } from './routes/archives.js';
@@ -490,7 +490,9 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
   const { audit } = ctx;
   app.setErrorHandler(async (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // Messages are written with server paths; the caller reads their own (home-relative) ones.
-    const err = (request.auth && thrown instanceof FerryError ? toUserError(request.auth, thrown) : thrown) as FastifyError;
+    // A drop box's visitor (a share upload token) reads them from the link's folder.
+    const auth = request.auth;
+    const err = (auth?.share ? toVisitorError(auth, thrown) : auth && thrown instanceof FerryError ? toUserError(auth, thrown) : thrown) as FastifyError;
     // A refusal in the middle of a streamed body (a quota hit): the rest is not read, so the
     // connection cannot carry another request. Say so, and it closes once the answer is out
     // (otherwise a client still sending waits on a full socket, and close() on it).

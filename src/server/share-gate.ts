@@ -13,13 +13,13 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthInvalidError, AuthRequiredError, GoneError, NotFoundError } from '../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, FerryError, GoneError, NotFoundError, QuotaExceededError } from '../core/errors.js';
 import { toHttpError } from './http-errors.js';
 import type { UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
 import type { ServerContext } from './context.js';
 import { defenderMark } from './auth.js';
-import type { AuthContext } from './authz.js';
+import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { readCookie, setCookie } from './cookies.js';
 import { verifyPassword } from './passwords.js';
 import { shareKeyHash } from './routes/shares.js';
@@ -42,6 +42,22 @@ export interface OpenShare {
   key: string;
   /** No use left (only when `resolve` was asked to let such a link through). */
   spent: boolean;
+}
+
+/**
+ * A refusal as a link's visitor reads it: paths named from the link's folder (not the
+ * owner's home, where the folder lies), and a quota refusal without the owner's figures
+ * (usage, quota, other uploads in flight), which are none of a visitor's business; the
+ * owner's audit log keeps the original (`share.upload-refused`).
+ */
+export function toVisitorError(as: AuthContext, err: unknown): unknown {
+  if (!(err instanceof FerryError) || !as.share) return err;
+  if (err instanceof QuotaExceededError) {
+    const limit = err.details?.limit;
+    const message = limit === 'sessions' ? "the link's owner has too many uploads in progress: try again later" : "this does not fit in the space the link's owner has left";
+    return new QuotaExceededError(message, { cause: err, details: limit === undefined ? undefined : { limit } });
+  }
+  return toUserError({ home: toServerPath(as, as.share.root) }, err);
 }
 
 export class ShareGate {

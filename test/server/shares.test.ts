@@ -236,6 +236,14 @@ describe('upload links (file requests)', () => {
     const refused = await curl(['-T', big, link.url + '/']);
     expect(refused.status).toBe(413);
     expect(JSON.parse(refused.body.toString()).error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
+    // The visitor is told it does not fit, not the owner's quota, usage or where the folder lies.
+    const { token: uploadToken } = (await (await fetch(link.url + '/unlock', { method: 'POST' })).json()) as { token: string };
+    const viaSession = await fetch(`${t.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${uploadToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/too-big.bin', size: 3_000_000 }) });
+    expect(viaSession.status).toBe(413);
+    for (const text of [refused.body.toString(), await viaSession.text()]) {
+      expect(JSON.parse(text).error).toMatchObject({ code: 'FERRY_ERR_QUOTA_EXCEEDED', message: expect.stringContaining("link's owner"), details: { limit: 'bytes' } });
+      expect(text).not.toMatch(/3000000|2\.86 MiB|users\/olga|inbox|used/);
+    }
     expect((await t.api('/api/v1/stat/inbox/too-big.bin', { token: owner })).status).toBe(404);
     const after = (await (await t.api('/api/v1/me', { token: owner })).json()) as { usage: { bytes: number }; uploadSessions: number };
     expect(after.usage.bytes).toBe(before.usage.bytes);

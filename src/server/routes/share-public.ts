@@ -34,7 +34,7 @@ import { escapeHtml, plainPageHeaders } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
-import type { OpenShare } from '../share-gate.js';
+import { toVisitorError, type OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
 import { memberName, sendZip, zipEntries, zipLength } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
@@ -245,7 +245,7 @@ class ShareLinks {
       return await this.uploadInto(request, reply, s);
     } catch (err) {
       await ctx.shareGate.uploadRefused(request, s.row.id, err);
-      throw err;
+      throw toVisitorError(s.as, err);
     }
   }
 
