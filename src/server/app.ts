@@ -237,6 +237,12 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
   app.addHook('onClose', async () => guard.close());
   // Chunk and pack bodies are streamed by their handlers, never buffered by a parser.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload: Readable, done) => done(null, payload));
+  // A bodiless POST or DELETE sent with `Content-Type: application/json` (many HTTP clients
+  // set it on every request) is a request without a body, as it is without the header;
+  // Fastify's own parser refuses it (FST_ERR_CTP_EMPTY_JSON_BODY). Bodies are parsed by it.
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, undefined) : json(request, body, done)));
   return app;
 }
 

@@ -122,6 +122,19 @@ describe('routing before authentication', () => {
     expect(new Set(app).size).toBe(1);
   });
 
+  it('a bodiless request with Content-Type: application/json is a request without a body; bad JSON is still 400', async () => {
+    const json = { 'content-type': 'application/json' };
+    const mkdir = await t.api('/api/v1/mkdir/json-header', { method: 'POST', headers: json });
+    expect(mkdir.status).toBe(201);
+    const rm = await t.api('/api/v1/files/json-header', { method: 'DELETE', headers: json });
+    expect(rm.status).toBe(204);
+    const bad = await t.api('/api/v1/mkdir/bad-json', { method: 'POST', headers: json, body: '{' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    const poisoned = await t.api('/api/v1/tokens', { method: 'POST', headers: json, body: '{"name":"p","__proto__":{"x":1}}' });
+    expect(poisoned.status).toBe(400);
+  });
+
   it('a route that exists still needs a token, whether what it names exists or not', async () => {
     for (const path of ['/api/v1/files/missing.txt', '/api/v1/stat/x', '/api/v1/me', '/metrics']) {
       expectFerryError(await raw(get(path)), 401, 'FERRY_ERR_AUTH_REQUIRED');
