@@ -242,7 +242,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
   // Fastify's own parser refuses it (FST_ERR_CTP_EMPTY_JSON_BODY). Bodies are parsed by it.
   const json = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, undefined) : json(request, body, done)));
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => (body === '' ? done(null, undefined) : json(request, body as string, done)));
   return app;
 }
 
