@@ -55,6 +55,15 @@ export function bodyObject(body: unknown, optional = false): Record<string, unkn
   return body as Record<string, unknown>;
 }
 
+/**
+ * Refuses a field the route does not know: a misspelt limit (`maxDownloads` for `maxUses`,
+ * `scope` for `scopes`) would otherwise be ignored, and make a link or token that can do
+ * more than its author meant.
+ */
+export function onlyFields(body: Record<string, unknown>, known: readonly string[]): void {
+  for (const k of Object.keys(body)) if (!known.includes(k)) throw new ValidationError(`unknown field ${k} (known: ${known.join(', ')})`, { details: { field: k } });
+}
+
 export function requiredString(value: unknown, what: string, max = 1024): string {
   if (typeof value !== 'string' || value === '') throw new ValidationError(`${what} must be a non-empty string`);
   if (value.length > max) throw new ValidationError(`${what} may have at most ${max} characters`);

@@ -113,6 +113,27 @@ describe('tokens', () => {
     expect((await post('/api/v1/tokens', { name: 'x', scopes: ['admin'] }, full.token)).status).toBe(403);
     expect((await post('/api/v1/tokens', { name: 'x', scopes: ['teleport'] }, full.token)).status).toBe(400);
   });
+
+  it('a misspelt field of a token or a share link is refused, never ignored (it would make one that can do more)', async () => {
+    await addUser(t, 'ines');
+    const full = await tokenFor(t, 'ines');
+    await uploadBuffer(t, '/f.txt', Buffer.from('x'), 1024, { token: full.token });
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['/api/v1/tokens', { name: 'ci', scope: ['read'] }, 'scope'],
+      ['/api/v1/tokens', { name: 'ci', prefix: '/ci' }, 'prefix'],
+      ['/api/v1/shares', { path: '/f.txt', maxDownloads: 1 }, 'maxDownloads'],
+      ['/api/v1/shares', { path: '/f.txt', expires: '7d' }, 'expires'],
+    ];
+    for (const [route, body, field] of cases) {
+      const res = await post(route, body, full.token);
+      expect(res.status, field).toBe(400);
+      expect(((await res.json()) as { error: { code: string; message: string; details: unknown } }).error).toMatchObject({ code: 'FERRY_ERR_VALIDATION', message: expect.stringContaining(`unknown field ${field}`), details: { field } });
+    }
+    const tokens = (await (await t.api('/api/v1/tokens', { token: full.token })).json()) as unknown[];
+    expect(tokens).toHaveLength(1);
+    expect((await (await t.api('/api/v1/shares', { token: full.token })).json()) as unknown[]).toHaveLength(0);
+    expect((await post('/api/v1/shares', { path: '/f.txt', maxUses: 1, expiresInSeconds: 60 }, full.token)).status).toBe(201);
+  });
 });
 
 describe('web sessions', () => {

@@ -18,7 +18,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, isAdmin, withinPrefix } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
-import { bodyObject, bodyPath, optionalInt, optionalString, queryFlag } from '../validate.js';
+import { bodyObject, bodyPath, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
 
 /** A share link may live at most a year; one without an expiry lives until revoked. */
 export const MAX_SHARE_SECONDS = 365 * 86_400;
@@ -52,6 +52,7 @@ async function listShares(ctx: ServerContext, request: FastifyRequest) {
 async function createShare(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const auth = authOf(request);
   const body = bodyObject(request.body);
+  onlyFields(body, ['path', 'kind', 'name', 'password', 'expiresInSeconds', 'maxUses', 'maxBytes']);
   const path = bodyPath(body.path, 'path');
   const kind = (body.kind ?? 'download') as ShareKind;
   if (kind !== 'download' && kind !== 'upload') throw new ValidationError('kind must be "download" or "upload"');

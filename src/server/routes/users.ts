@@ -21,7 +21,7 @@ import { authorizeAdmin } from '../authz.js';
 import { CidrList } from '../ip-filter.js';
 import { checkPasswordRules } from '../passwords.js';
 import { userInfo } from '../views.js';
-import { bodyObject, optionalLimit, requiredString, stringList } from '../validate.js';
+import { bodyObject, onlyFields, optionalLimit, requiredString, stringList } from '../validate.js';
 
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
@@ -144,8 +144,7 @@ async function updateUser(ctx: ServerContext, request: FastifyRequest) {
   const auth = admin(request);
   const u = await find(ctx, params.name);
   const body = bodyObject(request.body);
-  const known = new Set(['role', 'home', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny', 'disabled']);
-  for (const k of Object.keys(body)) if (!known.has(k)) throw new ValidationError(`unknown field ${k}`);
+  onlyFields(body, ['role', 'home', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny', 'disabled']);
   const patch: UserPatch = {};
   const role = checkRole(body.role);
   if (role !== undefined) patch.role = role;
