@@ -69,7 +69,7 @@ describe('users and password login', () => {
   });
 
   it('refuses bad user definitions', async () => {
-    const bad = [{ name: '../x' }, { name: 'ok1', role: 'root' }, { name: 'ok2', password: 'short' }, { name: 'ok3', grants: [{ path: '/', permissions: ['admin'] }] }, { name: 'ok4', grants: [{ path: '/', permissions: ['fly'] }] }, { name: 'ok5', ipAllow: ['10.0.0.0/33'] }];
+    const bad = [{ name: '../x' }, { name: 'ok1', role: 'root' }, { name: 'ok2', password: 'short' }, { name: 'ok3', grants: [{ path: '/', permissions: ['admin'] }] }, { name: 'ok4', grants: [{ path: '/', permissions: ['fly'] }] }, { name: 'ok5', ipAllow: ['10.0.0.0/33'] }, { name: 'ok6', quota: 1000 }];
     for (const body of bad) expect((await t.api('/api/v1/users', { method: 'POST', json: body })).status, JSON.stringify(body)).toBe(400);
     expect((await t.api('/api/v1/users', { method: 'POST', json: { name: 'carol' } })).status).toBe(409);
   });

@@ -104,6 +104,7 @@ async function createUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
   const { users } = ctx;
   admin(request);
   const body = bodyObject(request.body);
+  onlyFields(body, ['name', 'role', 'home', 'password', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny']);
   const name = checkName(body.name);
   if (await users.userByName(name)) throw new AlreadyExistsError(`user ${name} exists`, { details: { user: name } });
   const role = checkRole(body.role) ?? 'user';
