@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { BodyMemory, STREAM_WINDOW, readWholeBody, type BodyLease } from './chunk-bodies.js';
+import { BodyMemory, STREAM_WINDOW, partyReserve, readWholeBody, type BodyLease } from './chunk-bodies.js';
 
 const MiB = 1024 * 1024;
 
@@ -84,6 +84,56 @@ describe('BodyMemory', () => {
     // Already closed: refused at once.
     await expect(mem.admitChunk(10, AbortSignal.abort())).rejects.toMatchObject({ code: 'FERRY_ERR_ABORTED' });
     expect(() => new BodyMemory(STREAM_WINDOW)).toThrow(RangeError);
+  });
+
+  it('one party (a user holding slow bodies) never takes the whole budget: the others always get room, and its own waiters do not hold them up', async () => {
+    const mem = new BodyMemory(16 * MiB);
+    expect(partyReserve(16 * MiB)).toBe(MiB);
+    // The slow party asks for far more than the budget: it gets 15 MiB, the rest of its bodies wait.
+    const slow: BodyLease[] = [];
+    const queued: Promise<BodyLease>[] = [];
+    for (let i = 0; i < 3; i++) slow.push(await mem.admitChunk(4 * MiB, undefined, 'user:slow'));
+    for (let i = 0; i < 12; i++) slow.push(await mem.admitChunk(4 * MiB, undefined, 'user:slow'));
+    expect(slow.map((l) => l.kind)).toEqual([...Array(3).fill('whole'), ...Array(12).fill('stream')]);
+    for (let i = 0; i < 8; i++) queued.push(mem.admitChunk(4 * MiB, undefined, 'user:slow'));
+    expect(mem.stats()).toMatchObject({ held: 15 * MiB, waiting: 8 });
+    // Another user is not queued behind those: four windows are theirs at once.
+    const other: BodyLease[] = [];
+    for (let i = 0; i < 4; i++) other.push(await mem.admitChunk(4 * MiB, undefined, 'user:other'));
+    expect(other.every((l) => l.kind === 'stream')).toBe(true);
+    expect(mem.stats()).toMatchObject({ held: 16 * MiB, waiting: 8 });
+    // A window given back goes to the other user's next body, not to the capped waiters ahead of it.
+    other.pop()!.release();
+    other.push(await mem.admitChunk(MiB, undefined, 'user:other'));
+    // A third party waits for room (the budget is full), ahead of the capped waiters, and gets
+    // the next room given back, whoever gives it.
+    const third = mem.admitChunk(MiB, undefined, 'share:x');
+    expect(mem.stats().waiting).toBe(9);
+    other.pop()!.release();
+    const t = await third;
+    expect(t.kind).toBe('stream');
+    // The slow party's own releases admit its own waiters, one window each.
+    slow.pop()!.release();
+    expect((await queued[0]).kind).toBe('stream');
+    expect(mem.stats().waiting).toBe(7);
+    for (const l of [...slow, ...other, t, await queued[0]]) l.release();
+    // Everything else given back: the waiters of the slow party get room up to its cap again.
+    const rest = await Promise.all(queued.slice(1));
+    expect(rest.length).toBe(7);
+    expect(mem.stats().waiting).toBe(0);
+    for (const l of rest) l.release();
+
+    // tryReserve is not held back by waiters only their own party's cap keeps waiting.
+    const windows = new BodyMemory(16 * MiB);
+    const held: BodyLease[] = [];
+    for (let i = 0; i < 60; i++) held.push(await windows.admitChunk(64 * MiB, undefined, 'user:slow'));
+    const capped = windows.admitChunk(64 * MiB, undefined, 'user:slow');
+    expect(windows.stats()).toMatchObject({ held: 15 * MiB, waiting: 1 });
+    const gathered = windows.tryReserve(MiB);
+    expect(gathered?.kind).toBe('reserved');
+    gathered!.release();
+    held.pop()!.release();
+    expect((await capped).kind).toBe('stream');
   });
 });
 

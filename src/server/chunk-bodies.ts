@@ -27,6 +27,13 @@
  *
  * Compressed and delta bodies are read whole by the chunk store (a zstd frame is decoded in
  * one call); they reserve their wire length plus the chunk's size before they are read.
+ *
+ * One party (a user, or a drop box's visitors: the caller names it) may hold at most the
+ * budget less {@link partyReserve}: the rest is always there for the others. A client that
+ * sends its bodies just above the slow-client floor (`--body-min-rate`) holds its room for
+ * as long as they take (a 4 MiB chunk at 2 KB/s: half an hour); without a cap two dozen such
+ * requests of one user stopped every other upload of the server. A party's waiters held
+ * back by its own cap do not hold up the queue behind them.
  */
 import type { Readable } from 'node:stream';
 import { AbortedError, SizeMismatchError } from '../core/errors.js';
@@ -45,6 +52,11 @@ const ROUND_BYTES = 256 * 1024;
  * workload 6) and a single client's 1 GiB upload or download no slower (issue 15).
  */
 export const DEFAULT_BODY_MEMORY = 16 * 1024 * 1024;
+
+/** What one party's bodies always leave to the others: 1 MiB of the default budget (four stream windows), at least one window. */
+export function partyReserve(budget: number): number {
+  return Math.max(STREAM_WINDOW, Math.floor(budget / 16));
+}
 
 /** Room a body got: a whole buffer, a reservation (read whole by the chunk store), or a stream window. */
 export interface BodyLease {
@@ -69,6 +81,8 @@ export interface BodyMemoryStats {
 
 interface Waiter {
   admit: () => BodyLease | undefined;
+  /** Whether the waiter's own party holds all it may (then the waiters behind it go first). */
+  capped: () => boolean;
   resolve: (lease: BodyLease) => void;
   reject: (err: Error) => void;
 }
@@ -85,10 +99,15 @@ export class BodyMemory {
   private freeBytes = 0;
   private readonly queue: Waiter[] = [];
   private waits = 0;
+  /** The most one party may hold: the budget less {@link partyReserve}. */
+  private readonly partyCap: number;
+  /** Bytes each party's leases hold now (parties with none are not kept). */
+  private readonly parties = new Map<string, number>();
 
   constructor(readonly budget: number = DEFAULT_BODY_MEMORY) {
     if (!(budget >= 4 * STREAM_WINDOW)) throw new RangeError(`the body memory budget must be at least ${4 * STREAM_WINDOW} bytes`);
     this.wholeCap = budget - Math.floor(budget / 4);
+    this.partyCap = budget - partyReserve(budget);
   }
 
   /** The largest reservation {@link admit} can ever grant (bigger ones are refused at once). */
@@ -103,10 +122,15 @@ export class BodyMemory {
   /**
    * Room for a raw chunk body of `length` bytes: a whole buffer, else a stream window; waits
    * while there is room for neither. `signal` (the request closing) ends the wait with
-   * FERRY_ERR_ABORTED.
+   * FERRY_ERR_ABORTED. `party` (who the body is for) holds at most the budget less
+   * {@link partyReserve}, all its leases together; unnamed, no such cap.
    */
-  admitChunk(length: number, signal?: AbortSignal): Promise<BodyLease> {
-    return this.enqueue(() => this.whole(length) ?? this.window(), signal);
+  admitChunk(length: number, signal?: AbortSignal, party?: string): Promise<BodyLease> {
+    return this.enqueue(
+      () => this.whole(length, party) ?? (this.partyFits(party, STREAM_WINDOW) ? this.window(party) : undefined),
+      () => !this.partyFits(party, STREAM_WINDOW),
+      signal,
+    );
   }
 
   /**
@@ -114,25 +138,29 @@ export class BodyMemory {
    * decoded chunk, a pack); waits for room. More than {@link largestWhole} is a RangeError:
    * the caller's limits must keep reservations within it.
    */
-  reserve(bytes: number, signal?: AbortSignal): Promise<BodyLease> {
+  reserve(bytes: number, signal?: AbortSignal, party?: string): Promise<BodyLease> {
     if (bytes > this.wholeCap) return Promise.reject(new RangeError(`${bytes} bytes of body memory asked, at most ${this.wholeCap} can be given`));
-    return this.enqueue(() => this.reservation(bytes), signal);
+    return this.enqueue(() => (this.partyFits(party, bytes) ? this.reservation(bytes, party) : undefined), () => !this.partyFits(party, bytes), signal);
   }
 
   /** A reservation of `bytes` now, or undefined (never waits: a body already being read must not wait for others). */
   tryReserve(bytes: number): BodyLease | undefined {
-    return this.queue.length === 0 ? this.reservation(bytes) : undefined;
+    return this.queue.every((w) => w.capped()) ? this.reservation(bytes) : undefined;
   }
 
-  private enqueue(admit: () => BodyLease | undefined, signal?: AbortSignal): Promise<BodyLease> {
+  private partyFits(party: string | undefined, bytes: number): boolean {
+    return party === undefined || (this.parties.get(party) ?? 0) + bytes <= this.partyCap;
+  }
+
+  private enqueue(admit: () => BodyLease | undefined, capped: () => boolean, signal?: AbortSignal): Promise<BodyLease> {
     if (signal?.aborted) return Promise.reject(new AbortedError('the request closed before its body was read'));
-    if (this.queue.length === 0) {
+    if (this.queue.every((w) => w.capped())) {
       const lease = admit();
       if (lease) return Promise.resolve(lease);
     }
     this.waits++;
     return new Promise<BodyLease>((resolve, reject) => {
-      const waiter: Waiter = { admit, resolve, reject };
+      const waiter: Waiter = { admit, capped, resolve, reject };
       this.queue.push(waiter);
       signal?.addEventListener(
         'abort',
@@ -148,54 +176,60 @@ export class BodyMemory {
     });
   }
 
-  /** Admits waiters in order while the first one fits. */
+  /** Admits waiters in order while the first one fits, passing over those their own party's cap holds back. */
   private drain(): void {
-    while (this.queue.length > 0) {
-      const lease = this.queue[0].admit();
+    for (let i = 0; i < this.queue.length; ) {
+      const waiter = this.queue[i];
+      if (waiter.capped()) {
+        i++;
+        continue;
+      }
+      const lease = waiter.admit();
       if (!lease) return;
-      this.queue.shift()!.resolve(lease);
+      this.queue.splice(i, 1);
+      waiter.resolve(lease);
     }
   }
 
-  private whole(length: number): BodyLease | undefined {
+  private whole(length: number, party?: string): BodyLease | undefined {
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       if (this.free[i].length >= length && (best < 0 || this.free[i].length < this.free[best].length)) best = i;
     }
     let buf: Buffer;
-    if (best >= 0 && this.wholeInUse + this.free[best].length <= this.wholeCap) {
+    if (best >= 0 && this.wholeInUse + this.free[best].length <= this.wholeCap && this.partyFits(party, this.free[best].length)) {
       buf = this.free.splice(best, 1)[0];
       this.freeBytes -= buf.length;
     } else {
       const size = Math.ceil(length / ROUND_BYTES) * ROUND_BYTES;
-      if (this.wholeInUse + size > this.wholeCap || !this.makeRoom(size)) return undefined;
+      if (this.wholeInUse + size > this.wholeCap || !this.partyFits(party, size) || !this.makeRoom(size)) return undefined;
       // Not from Node's shared pool, and not a SharedArrayBuffer: a dropped one is collected
       // like any other memory (V8 counts it towards starting a collection).
       buf = Buffer.allocUnsafeSlow(size);
       this.take(size);
     }
     this.wholeInUse += buf.length;
-    return this.lease('whole', () => {
+    return this.lease('whole', party, buf.length, () => {
       this.wholeInUse -= buf.length;
       this.free.push(buf);
       this.freeBytes += buf.length;
     }, buf);
   }
 
-  private reservation(bytes: number): BodyLease | undefined {
+  private reservation(bytes: number, party?: string): BodyLease | undefined {
     if (this.wholeInUse + bytes > this.wholeCap || !this.makeRoom(bytes)) return undefined;
     this.take(bytes);
     this.wholeInUse += bytes;
-    return this.lease('reserved', () => {
+    return this.lease('reserved', party, bytes, () => {
       this.wholeInUse -= bytes;
       this.held -= bytes;
     });
   }
 
-  private window(): BodyLease | undefined {
+  private window(party?: string): BodyLease | undefined {
     if (!this.makeRoom(STREAM_WINDOW)) return undefined;
     this.take(STREAM_WINDOW);
-    return this.lease('stream', () => {
+    return this.lease('stream', party, STREAM_WINDOW, () => {
       this.held -= STREAM_WINDOW;
     });
   }
@@ -217,8 +251,10 @@ export class BodyMemory {
     if (this.held > this.peak) this.peak = this.held;
   }
 
-  private lease(kind: BodyLease['kind'], giveBack: () => void, buffer?: Buffer): BodyLease {
+  /** A lease of `bytes` counted to `party` (when named) until it is released. */
+  private lease(kind: BodyLease['kind'], party: string | undefined, bytes: number, giveBack: () => void, buffer?: Buffer): BodyLease {
     let released = false;
+    if (party !== undefined) this.parties.set(party, (this.parties.get(party) ?? 0) + bytes);
     return {
       kind,
       ...(buffer ? { buffer } : {}),
@@ -226,6 +262,11 @@ export class BodyMemory {
         if (released) return;
         released = true;
         giveBack();
+        if (party !== undefined) {
+          const left = this.parties.get(party)! - bytes;
+          if (left > 0) this.parties.set(party, left);
+          else this.parties.delete(party);
+        }
         this.drain();
       },
     };

@@ -339,7 +339,9 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   // Room in the body memory budget first (./../chunk-bodies.ts): meanwhile the body is not
   // read, and the client waits (TCP or HTTP/2 flow control). A compressed body or a delta is
   // read whole with the chunk it makes; a raw one goes whole into a reused buffer, or streams.
-  const lease = encoding ? await ctx.bodies.reserve(length + size, controller.signal) : await ctx.bodies.admitChunk(length, controller.signal);
+  // One user (or one drop box's visitors) never takes the whole budget: see BodyMemory.
+  const party = auth.share ? `share:${auth.share.id}` : `user:${auth.userId}`;
+  const lease = encoding ? await ctx.bodies.reserve(length + size, controller.signal, party) : await ctx.bodies.admitChunk(length, controller.signal, party);
   let stored: boolean;
   try {
     const options = {
