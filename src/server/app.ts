@@ -315,7 +315,8 @@ function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: B
   }
   // As much again for chunks read for responses: its own budget, so that uploads and
   // downloads never wait for each other.
-  const sendMemory = new BodyMemory(config.bodyMemory);
+  // Lent only as reservations of a chunk each: one user (or link) always leaves a chunk's room.
+  const sendMemory = new BodyMemory(config.bodyMemory, config.chunking.maxSize);
   metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
   return { bodies, sendMemory };
 }

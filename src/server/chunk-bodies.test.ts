@@ -135,6 +135,19 @@ describe('BodyMemory', () => {
     held.pop()!.release();
     expect((await capped).kind).toBe('stream');
   });
+
+  it('a budget lent as reservations (chunks being sent) keeps a chunk of room for others when one party stops reading', async () => {
+    const mem = new BodyMemory(16 * MiB, 4 * MiB);
+    const slow = [await mem.reserve(4 * MiB, undefined, 'share:s'), await mem.reserve(4 * MiB, undefined, 'share:s')];
+    const third = mem.reserve(4 * MiB, undefined, 'share:s');
+    expect(mem.tryReserve(MiB, 'share:s')).toBeUndefined();
+    expect(mem.stats()).toMatchObject({ held: 8 * MiB, waiting: 1 });
+    const other = await mem.reserve(4 * MiB, undefined, 'user:ana');
+    expect(other.kind).toBe('reserved');
+    other.release();
+    slow[0].release();
+    await third;
+  });
 });
 
 describe('readWholeBody', () => {

@@ -53,6 +53,11 @@ const ROUND_BYTES = 256 * 1024;
  */
 export const DEFAULT_BODY_MEMORY = 16 * 1024 * 1024;
 
+/** The party a request's bodies count to: its user, or for a share link's visitors the link (`share:<id>`). */
+export function partyOf(auth: { userId: string; share?: { id: string } }): string {
+  return auth.share ? `share:${auth.share.id}` : `user:${auth.userId}`;
+}
+
 /** What one party's bodies always leave to the others: 1 MiB of the default budget (four stream windows), at least one window. */
 export function partyReserve(budget: number): number {
   return Math.max(STREAM_WINDOW, Math.floor(budget / 16));
@@ -101,13 +106,21 @@ export class BodyMemory {
   private waits = 0;
   /** The most one party may hold: the budget less {@link partyReserve}. */
   private readonly partyCap: number;
-  /** Bytes each party's leases hold now (parties with none are not kept). */
-  private readonly parties = new Map<string, number>();
+  /** The most one party may hold in whole buffers and reservations. */
+  private readonly partyWholeCap: number;
+  /** Bytes each party's leases hold now, all and whole ones (parties with none are not kept). */
+  private readonly parties = new Map<string, { held: number; whole: number }>();
 
-  constructor(readonly budget: number = DEFAULT_BODY_MEMORY) {
+  /**
+   * `wholeRoom`: of the room for whole buffers and reservations, what one party always leaves
+   * to the others (a budget lent only as reservations, for chunks of up to N bytes: N, so
+   * that another's chunk always fits; by default none, the others streaming in windows).
+   */
+  constructor(readonly budget: number = DEFAULT_BODY_MEMORY, wholeRoom = 0) {
     if (!(budget >= 4 * STREAM_WINDOW)) throw new RangeError(`the body memory budget must be at least ${4 * STREAM_WINDOW} bytes`);
     this.wholeCap = budget - Math.floor(budget / 4);
     this.partyCap = budget - partyReserve(budget);
+    this.partyWholeCap = this.wholeCap - wholeRoom;
   }
 
   /** The largest reservation {@link admit} can ever grant (bigger ones are refused at once). */
@@ -127,8 +140,8 @@ export class BodyMemory {
    */
   admitChunk(length: number, signal?: AbortSignal, party?: string): Promise<BodyLease> {
     return this.enqueue(
-      () => this.whole(length, party) ?? (this.partyFits(party, STREAM_WINDOW) ? this.window(party) : undefined),
-      () => !this.partyFits(party, STREAM_WINDOW),
+      () => this.whole(length, party) ?? (this.partyFits(party, STREAM_WINDOW, false) ? this.window(party) : undefined),
+      () => !this.partyFits(party, STREAM_WINDOW, false),
       signal,
     );
   }
@@ -140,16 +153,19 @@ export class BodyMemory {
    */
   reserve(bytes: number, signal?: AbortSignal, party?: string): Promise<BodyLease> {
     if (bytes > this.wholeCap) return Promise.reject(new RangeError(`${bytes} bytes of body memory asked, at most ${this.wholeCap} can be given`));
-    return this.enqueue(() => (this.partyFits(party, bytes) ? this.reservation(bytes, party) : undefined), () => !this.partyFits(party, bytes), signal);
+    return this.enqueue(() => (this.partyFits(party, bytes, true) ? this.reservation(bytes, party) : undefined), () => !this.partyFits(party, bytes, true), signal);
   }
 
   /** A reservation of `bytes` now, or undefined (never waits: a body already being read must not wait for others). */
-  tryReserve(bytes: number): BodyLease | undefined {
-    return this.queue.every((w) => w.capped()) ? this.reservation(bytes) : undefined;
+  tryReserve(bytes: number, party?: string): BodyLease | undefined {
+    return this.queue.every((w) => w.capped()) && this.partyFits(party, bytes, true) ? this.reservation(bytes, party) : undefined;
   }
 
-  private partyFits(party: string | undefined, bytes: number): boolean {
-    return party === undefined || (this.parties.get(party) ?? 0) + bytes <= this.partyCap;
+  /** Whether `party` may take `bytes` more (`whole`: as a whole buffer or a reservation). */
+  private partyFits(party: string | undefined, bytes: number, whole: boolean): boolean {
+    if (party === undefined) return true;
+    const p = this.parties.get(party);
+    return (p?.held ?? 0) + bytes <= this.partyCap && (!whole || (p?.whole ?? 0) + bytes <= this.partyWholeCap);
   }
 
   private enqueue(admit: () => BodyLease | undefined, capped: () => boolean, signal?: AbortSignal): Promise<BodyLease> {
@@ -197,12 +213,12 @@ export class BodyMemory {
       if (this.free[i].length >= length && (best < 0 || this.free[i].length < this.free[best].length)) best = i;
     }
     let buf: Buffer;
-    if (best >= 0 && this.wholeInUse + this.free[best].length <= this.wholeCap && this.partyFits(party, this.free[best].length)) {
+    if (best >= 0 && this.wholeInUse + this.free[best].length <= this.wholeCap && this.partyFits(party, this.free[best].length, true)) {
       buf = this.free.splice(best, 1)[0];
       this.freeBytes -= buf.length;
     } else {
       const size = Math.ceil(length / ROUND_BYTES) * ROUND_BYTES;
-      if (this.wholeInUse + size > this.wholeCap || !this.partyFits(party, size) || !this.makeRoom(size)) return undefined;
+      if (this.wholeInUse + size > this.wholeCap || !this.partyFits(party, size, true) || !this.makeRoom(size)) return undefined;
       // Not from Node's shared pool, and not a SharedArrayBuffer: a dropped one is collected
       // like any other memory (V8 counts it towards starting a collection).
       buf = Buffer.allocUnsafeSlow(size);
@@ -254,7 +270,11 @@ export class BodyMemory {
   /** A lease of `bytes` counted to `party` (when named) until it is released. */
   private lease(kind: BodyLease['kind'], party: string | undefined, bytes: number, giveBack: () => void, buffer?: Buffer): BodyLease {
     let released = false;
-    if (party !== undefined) this.parties.set(party, (this.parties.get(party) ?? 0) + bytes);
+    const whole = kind === 'stream' ? 0 : bytes;
+    if (party !== undefined) {
+      const p = this.parties.get(party) ?? { held: 0, whole: 0 };
+      this.parties.set(party, { held: p.held + bytes, whole: p.whole + whole });
+    }
     return {
       kind,
       ...(buffer ? { buffer } : {}),
@@ -263,8 +283,8 @@ export class BodyMemory {
         released = true;
         giveBack();
         if (party !== undefined) {
-          const left = this.parties.get(party)! - bytes;
-          if (left > 0) this.parties.set(party, left);
+          const p = this.parties.get(party)!;
+          if (p.held > bytes) this.parties.set(party, { held: p.held - bytes, whole: p.whole - whole });
           else this.parties.delete(party);
         }
         this.drain();

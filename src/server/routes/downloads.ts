@@ -25,6 +25,7 @@ import { chooseCoding, rawZstdFrame, streamingCompressor, type DownloadCoding } 
 import { compressChunk } from '../../store/chunk-codec.js';
 import { DELTA_CDC, DeltaFormatError, makeDelta, signatureOf } from '../../algo/chunk-delta.js';
 import { wildcardPath } from '../validate.js';
+import { partyOf } from '../chunk-bodies.js';
 
 /** Request header by which a client says it verifies every chunk of the answer against its hash (value `client`). */
 export const VERIFIED_BY_HEADER = 'x-ferry-verified-by';
@@ -51,13 +52,13 @@ export interface ChunkLender {
   lend(ref: ChunkRef, signal: AbortSignal | undefined, wait: boolean): Promise<LentChunk> | undefined;
 }
 
-export function budgetedLender(ctx: ServerContext, verify = true): ChunkLender {
+export function budgetedLender(ctx: ServerContext, verify = true, party?: string): ChunkLender {
   return {
     lend(ref, signal, wait) {
-      const now = wait ? undefined : ctx.sendMemory.tryReserve(ref.size);
+      const now = wait ? undefined : ctx.sendMemory.tryReserve(ref.size, party);
       if (!wait && now === undefined) return undefined;
       return (async () => {
-        const lease = now ?? (await ctx.sendMemory.reserve(ref.size, signal));
+        const lease = now ?? (await ctx.sendMemory.reserve(ref.size, signal, party));
         try {
           const chunk = await ctx.chunks.lend(ref.hash, signal, { verify });
           return {
@@ -382,7 +383,10 @@ export async function sendFile(ctx: ServerContext, request: FastifyRequest, repl
     // A client that verifies every chunk itself says so (the native client's ranged reads):
     // the bytes are then hashed once, there, not here too (see ChunkStore.lend).
     const verify = coding !== undefined || request.headers[VERIFIED_BY_HEADER] !== 'client';
-    const lender = budgetedLender(ctx, verify);
+    // Whose memory it is (see BodyMemory): a client that stops reading holds its chunks,
+    // and one user or link's visitors must not hold them all. A share link's is its tokenId.
+    const party = options.auditAs?.tokenId ?? (request.auth ? partyOf(request.auth) : undefined);
+    const lender = budgetedLender(ctx, verify, party);
     // A client gone while its first chunk waits for memory stops waiting.
     const gone = new AbortController();
     reply.raw.once('close', () => gone.abort());

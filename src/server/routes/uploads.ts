@@ -47,7 +47,7 @@ import { isWithin, joinPath, pathSegments } from '../../core/path.js';
 import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
-import { readWholeBody } from '../chunk-bodies.js';
+import { partyOf, readWholeBody } from '../chunk-bodies.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
 
 type IdParams = { id: string };
@@ -340,7 +340,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   // read, and the client waits (TCP or HTTP/2 flow control). A compressed body or a delta is
   // read whole with the chunk it makes; a raw one goes whole into a reused buffer, or streams.
   // One user (or one drop box's visitors) never takes the whole budget: see BodyMemory.
-  const party = auth.share ? `share:${auth.share.id}` : `user:${auth.userId}`;
+  const party = partyOf(auth);
   const lease = encoding ? await ctx.bodies.reserve(length + size, controller.signal, party) : await ctx.bodies.admitChunk(length, controller.signal, party);
   let stored: boolean;
   try {
@@ -351,7 +351,7 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
       ...(encoding ? { encoding } : {}),
       ...(bases ? { bases } : {}),
       written: lease.release,
-      gather: (bytes: number) => ctx.bodies.tryReserve(bytes)?.release,
+      gather: (bytes: number) => ctx.bodies.tryReserve(bytes, party)?.release,
     };
     const data = lease.buffer ? await readWholeBody(body, length, lease.buffer) : body;
     stored = await chunks.put(hash, size, data, controller.signal, options);
