@@ -8,10 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
 import { fileHashOf } from '../../src/core/manifest.js';
-import { pieces, startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
 
 const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
@@ -33,7 +35,7 @@ async function metric(name: string, direction: 'in' | 'out' = 'in'): Promise<num
 }
 
 /** A chunk PUT whose body is sent in two steps: `head` bytes now, the rest when told. */
-function openPut(path: string, body: Buffer, headers: Record<string, string>, head: number): { finish(): void; response: Promise<{ status: number; text: string }> } {
+function openPut(path: string, body: Buffer, headers: Record<string, string>, head: number): { finish(): void; abort(): void; response: Promise<{ status: number; text: string }> } {
   const u = new URL(t.url + path);
   let req!: ClientRequest;
   const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
@@ -49,7 +51,7 @@ function openPut(path: string, body: Buffer, headers: Record<string, string>, he
     req.on('error', reject);
   });
   req.write(body.subarray(0, head));
-  return { finish: () => req.end(body.subarray(head)), response };
+  return { finish: () => req.end(body.subarray(head)), abort: () => req.destroy(), response };
 }
 
 async function until(what: () => Promise<boolean>): Promise<void> {
@@ -121,6 +123,61 @@ describe('chunk bodies under the memory budget', () => {
     expect(peak).toBeLessThanOrEqual(BUDGET);
     expect(await metric('ferry_body_memory_bytes', 'out')).toBe(0);
     expect(await metric('ferry_body_memory_waiting', 'out')).toBe(0);
+  });
+
+  it("one user's bodies that never finish do not stop another user's upload: each user leaves the others room", { timeout: 120_000 }, async () => {
+    await addUser(t, 'mallory');
+    await addUser(t, 'ana');
+    const mallory = (await tokenFor(t, 'mallory')).token;
+    const ana = (await tokenFor(t, 'ana')).token;
+    // 24 chunk PUTs of 4 MiB, each with 1 KiB sent and the rest never: more than the budget holds.
+    const size = 4 * MiB;
+    const refs = Array.from({ length: 24 }, () => ({ hash: randomBytes(32).toString('hex'), size }));
+    const created = await t.api('/api/v1/uploads', { method: 'POST', token: mallory, json: { path: '/hold.bin', size: size * refs.length, chunks: refs } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const held = refs.map((r) => openPut(`/api/v1/uploads/${id}/chunks/${r.hash}`, Buffer.alloc(size), { authorization: `Bearer ${mallory}` }, 1024));
+    try {
+      await until(async () => (await metric('ferry_body_memory_waiting')) > 0);
+      // Another user's upload goes through meanwhile (before the cap it waited for those bodies).
+      const data = randomBytes(3 * MiB);
+      const mine = await uploadBuffer(t, '/mine.bin', data, MiB, { token: ana });
+      expect(mine.status, await mine.text()).toBe(200);
+      expect(Buffer.from(await (await t.api('/api/v1/files/mine.bin', { token: ana })).arrayBuffer()).equals(data)).toBe(true);
+    } finally {
+      for (const h of held) h.abort();
+      await Promise.allSettled(held.map((h) => h.response));
+    }
+    await until(async () => (await metric('ferry_body_memory_waiting')) === 0);
+  });
+
+  it("a share link's visitors that stop reading do not stop other downloads: the link leaves the others a chunk's room", { timeout: 120_000 }, async () => {
+    await addUser(t, 'lena');
+    await addUser(t, 'otto');
+    const owner = (await tokenFor(t, 'lena')).token;
+    const data = randomBytes(40 * MiB);
+    expect((await uploadBuffer(t, '/big.bin', data, MiB, { token: owner })).status).toBe(200);
+    const link = await share(t, owner, { path: '/big.bin' });
+    const { port } = new URL(t.url);
+    // 30 requests whose answers are never read: the socket buffers fill, then the chunks wait.
+    const sockets = Array.from({ length: 30 }, (_, i) => {
+      const s = connect({ port: Number(port), host: '127.0.0.1' }, () => s.write(`GET ${new URL(link.url).pathname} HTTP/1.1\r\nHost: x\r\nRange: bytes=${i * MiB}-\r\n\r\n`));
+      s.on('error', () => undefined);
+      s.pause();
+      return s;
+    });
+    try {
+      await until(async () => (await metric('ferry_body_memory_waiting', 'out')) > 0);
+      const mine = randomBytes(3 * MiB);
+      const otto = (await tokenFor(t, 'otto')).token;
+      expect((await uploadBuffer(t, '/read-me.bin', mine, MiB, { token: otto })).status).toBe(200);
+      const got = await t.api('/api/v1/files/read-me.bin', { token: otto });
+      expect(got.status).toBe(200);
+      expect(Buffer.from(await got.arrayBuffer()).equals(mine)).toBe(true);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await until(async () => (await metric('ferry_body_memory_waiting', 'out')) === 0);
   });
 
   it('a server whose budget cannot hold a compressed chunk and its frame does not start', async () => {
