@@ -4,7 +4,9 @@
  * and a chunk PUT beyond that waits, unread, for room, then succeeds. Observed through the
  * server's own gauges in /metrics (ferry_body_memory_*), not through timing: the test holds
  * 40 PUTs of 1 MiB open (their first bytes sent) until the server reports some of them
- * waiting, then lets every body finish.
+ * waiting, then lets every body finish. And one user's bodies that never finish, or one
+ * share link's answers never read, leave the others room (the others wait for nothing: a
+ * failure here is the test's time-out).
  */
 import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
