@@ -39,6 +39,9 @@ const TusId = Type.Object({ id: Type.String({ description: 'the upload id (from 
 const Wild = Type.Object({ '*': Type.String({ description: 'the path, after the route prefix' }) });
 const Id = (name: string, description: string) => Type.Object({ [name]: Type.String({ description }) });
 const Obj = (props: Record<string, TSchema>, description?: string) => Type.Object(props, { additionalProperties: true, ...(description ? { description } : {}) });
+// A body whose handler refuses fields it does not know (a misspelt limit must not be ignored),
+// naming the field: said in the description (the schema stays open, so the handler answers).
+const Closed = (props: Record<string, TSchema>) => Obj(props, 'other fields are refused (400 FERRY_ERR_VALIDATION, details.field)');
 const Error = Obj({ error: Obj({ code: Type.String({ description: 'stable code: FERRY_ERR_...' }), message: Type.String() }) }, "Ferry's error format");
 const Entry = Obj({ path: Type.String(), name: Type.String(), type: Type.Union([Type.Literal('file'), Type.Literal('dir')]), size: Int(), mtime: Int(), hash: Type.Optional(Type.String()) }, 'a file or directory');
 const Any = (description: string) => Obj({}, description);
@@ -138,7 +141,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/users': r({
     tag: 'users',
     summary: 'Add a user (admin)',
-    body: Obj({ name: Type.String(), role: Type.Optional(Type.String()), home: Type.Optional(Type.String()), password: Type.Optional(Type.String()), grants: Type.Optional(Type.Array(Obj({ path: Type.String(), permissions: Type.Array(Permission) }))), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }),
+    body: Closed({ name: Type.String(), role: Type.Optional(Type.String()), home: Type.Optional(Type.String()), password: Type.Optional(Type.String()), grants: Type.Optional(Type.Array(Obj({ path: Type.String(), permissions: Type.Array(Permission) }))), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }),
     response: { 201: Any('UserInfo'), 409: Error },
   }),
   'GET /api/v1/users/:name': r({ tag: 'users', summary: 'One user with usage (admin)', params: Id('name', 'user name') }),
@@ -151,15 +154,15 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: { 201: Type.Array(Any('SshKeyInfo')) },
   }),
   'DELETE /api/v1/users/:name/keys/:id': r({ tag: 'users', summary: 'Remove one SSH key', params: Type.Object({ name: Type.String(), id: Type.String() }) }),
-  'PATCH /api/v1/users/:name': r({ tag: 'users', summary: 'Change limits, role, home, disabled (admin)', params: Id('name', 'user name'), body: Obj({ disabled: Type.Optional(Bool), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }) }),
+  'PATCH /api/v1/users/:name': r({ tag: 'users', summary: 'Change limits, role, home, disabled (admin)', params: Id('name', 'user name'), body: Closed({ role: Type.Optional(Type.String()), home: Type.Optional(Type.String()), grants: Type.Optional(Type.Array(Obj({ path: Type.String(), permissions: Type.Array(Permission) }))), disabled: Type.Optional(Bool), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }) }),
   'DELETE /api/v1/users/:name': r({ tag: 'users', summary: 'Remove a user (admin)', params: Id('name', 'user name') }),
   'PUT /api/v1/users/:name/password': r({ tag: 'users', summary: "Set a user's password (admin)", params: Id('name', 'user name'), body: Obj({ password: Type.String() }) }),
   'PUT /api/v1/users/:name/grants': r({ tag: 'users', summary: 'Grant permissions at a path (admin)', params: Id('name', 'user name'), body: Obj({ path: Type.String(), permissions: Type.Array(Permission) }) }),
   'GET /api/v1/tokens': r({ tag: 'tokens', summary: 'Your tokens (all=true, user=NAME: admin)', querystring: Obj({ all: Type.Optional(Type.String()), user: Type.Optional(Type.String()) }) }),
-  'POST /api/v1/tokens': r({ tag: 'tokens', summary: 'Create a token (scopes, path prefix, expiry)', body: Obj({ name: Type.String(), user: Type.Optional(Type.String()), scopes: Type.Optional(Type.Union([Strings, Type.String()])), pathPrefix: Type.Optional(Type.Union([Type.String(), Type.Null()])), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken') } }),
+  'POST /api/v1/tokens': r({ tag: 'tokens', summary: 'Create a token (scopes, path prefix, expiry)', body: Closed({ name: Type.String(), user: Type.Optional(Type.String()), scopes: Type.Optional(Type.Union([Strings, Type.String()])), pathPrefix: Type.Optional(Type.Union([Type.String(), Type.Null()])), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken') } }),
   'DELETE /api/v1/tokens/:id': r({ tag: 'tokens', summary: 'Revoke a token', params: Id('id', 'token id') }),
   'GET /api/v1/shares': r({ tag: 'shares', summary: 'Your share links' }),
-  'POST /api/v1/shares': r({ tag: 'shares', summary: 'Create a download or upload link', body: Obj({ path: PathStr, kind: Type.Optional(Type.Union([Type.Literal('download'), Type.Literal('upload')])), name: Type.Optional(Type.String()), password: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }), maxUses: OptInt({ minimum: 1 }), maxBytes: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedShare') } }),
+  'POST /api/v1/shares': r({ tag: 'shares', summary: 'Create a download or upload link', body: Closed({ path: PathStr, kind: Type.Optional(Type.Union([Type.Literal('download'), Type.Literal('upload')])), name: Type.Optional(Type.String()), password: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }), maxUses: OptInt({ minimum: 1 }), maxBytes: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedShare') } }),
   'DELETE /api/v1/shares/:id': r({ tag: 'shares', summary: 'Revoke a share link', params: Id('id', 'share id') }),
   'GET /s/:key': r({ tag: 'shares', summary: 'A share link: the file, or an upload page / listing', public: true, params: Id('key', 'the link key') }),
   'HEAD /s/:key': r({ tag: 'shares', summary: 'The headers of a share link', public: true, params: Id('key', 'the link key') }),

@@ -70,6 +70,11 @@ describe('GET /api/v1/openapi.json', () => {
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.paths['/api/v1/move'].post.security).toBeUndefined();
     expect(doc.paths['/api/v1/move'].post.requestBody).toBeDefined();
+    // Bodies whose handlers refuse unknown fields say so, and list every field they take.
+    for (const [path, method] of [['/api/v1/tokens', 'post'], ['/api/v1/shares', 'post'], ['/api/v1/users', 'post'], ['/api/v1/users/{name}', 'patch']] as const) {
+      expect(JSON.stringify(doc.paths[path][method].requestBody), `${method} ${path}`).toContain('other fields are refused');
+    }
+    expect(JSON.stringify(doc.paths['/api/v1/users/{name}'].patch.requestBody)).toMatch(/"role".*"home".*"grants"/);
   });
 });
 
