@@ -13,6 +13,13 @@
  * The OpenSSL is Node's own (its headers ship in include/node/openssl and the node binary
  * exports the symbols), so there is nothing to link and no second OpenSSL in the process.
  *
+ * The cipher itself: Node 20's OpenSSL (3.0) has no AES-GCM for VAES and VPCLMULQDQ (that came
+ * with OpenSSL 3.1), so where the processor has them (with AVX-512F/BW/VL, and the OS saves
+ * the 512-bit registers: CPUID and XGETBV, checked once when the module loads) the segments
+ * go through this addon's own AES-256-GCM in gcm-vaes.c, about twice as fast here
+ * (benchmarks/results/encryption.md, 2026-12-05); the bytes are the same. FERRY_GCM_IMPL=openssl
+ * (read when the module loads) keeps OpenSSL's; elsewhere it is OpenSSL's anyway.
+ *
  * Exports (all buffers are Uint8Arrays; positions are byte offsets into `out`):
  *   newKey(key)                                      -> handle (32-byte key; wiped when collected)
  *   seal(handle, index, last, aad, plain, out, at)   -> at + plain.length + 16  (one whole segment)
@@ -23,10 +30,12 @@
  *        does not authenticate with that index and last flag (then nothing of it is left in out)
  *   tuneMalloc(mmapThreshold, trimThreshold)         -> true when glibc took both (mallopt),
  *        false where the C library is not glibc (nothing changed)
+ *   implementation                                   -> "vaes-avx512" or "openssl" (a string)
  *
  * A segment's nonce is 7 zero bytes, its index (u32, big-endian) and its last flag (1 byte):
  * the same as nonce() in encryption-format.ts. Every OpenSSL failure other than a tag that
  * does not match throws (and leaves OpenSSL's error queue empty: Node's own crypto reads it).
+ * The VAES code cannot fail but on a tag that does not match.
  */
 #include <node_api.h>
 #include <openssl/crypto.h>
