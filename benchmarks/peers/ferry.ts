@@ -34,7 +34,8 @@ export interface FerryServerOptions {
 export async function startFerryServer(options: FerryServerOptions): Promise<FerryServer> {
   const token = `bench-${randomBytes(16).toString('hex')}`;
   const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: token };
-  for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
+  // The caller's FERRY_ settings stay out of the server, but for the cipher switch (to compare ferry-gcm's two AES-GCMs).
+  for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN' && k !== 'FERRY_GCM_IMPL') delete env[k];
   const t0 = performance.now();
   const child = spawn(...pinned('server', process.execPath, [...(options.nodeArgs ?? []), options.bin ?? FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', options.dataDir, ...(options.args ?? [])]), {
     env,

@@ -15,6 +15,12 @@ export interface FerryNativeAddon {
   sealUpdate(key: object, plain: Uint8Array, out: Uint8Array, at: number): number;
   sealFinal(key: object, out: Uint8Array, at: number): number;
   open(key: object, index: number, last: boolean, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array, at: number): number;
+  /**
+   * Whose AES-256-GCM the addon uses, chosen when it loads: its own VAES + VPCLMULQDQ code
+   * where the processor has it, OpenSSL's otherwise or with FERRY_GCM_IMPL=openssl. Absent
+   * from builds before 2026-12-05 (OpenSSL's).
+   */
+  readonly implementation?: 'vaes-avx512' | 'openssl';
   /** glibc's mallopt of both thresholds; false where the C library is not glibc. Absent from builds before 2026-12-05. */
   tuneMalloc?(mmapThreshold: number, trimThreshold: number): boolean;
 }

@@ -13,6 +13,13 @@
  * The OpenSSL is Node's own (its headers ship in include/node/openssl and the node binary
  * exports the symbols), so there is nothing to link and no second OpenSSL in the process.
  *
+ * The cipher itself: Node 20's OpenSSL (3.0) has no AES-GCM for VAES and VPCLMULQDQ (that came
+ * with OpenSSL 3.1), so where the processor has them (with AVX-512F/BW/VL, and the OS saves
+ * the 512-bit registers: CPUID and XGETBV, checked once when the module loads) the segments
+ * go through this addon's own AES-256-GCM in gcm-vaes.c, about twice as fast here
+ * (benchmarks/results/encryption.md, 2026-12-05); the bytes are the same. FERRY_GCM_IMPL=openssl
+ * (read when the module loads) keeps OpenSSL's; elsewhere it is OpenSSL's anyway.
+ *
  * Exports (all buffers are Uint8Arrays; positions are byte offsets into `out`):
  *   newKey(key)                                      -> handle (32-byte key; wiped when collected)
  *   seal(handle, index, last, aad, plain, out, at)   -> at + plain.length + 16  (one whole segment)
@@ -23,10 +30,12 @@
  *        does not authenticate with that index and last flag (then nothing of it is left in out)
  *   tuneMalloc(mmapThreshold, trimThreshold)         -> true when glibc took both (mallopt),
  *        false where the C library is not glibc (nothing changed)
+ *   implementation                                   -> "vaes-avx512" or "openssl" (a string)
  *
  * A segment's nonce is 7 zero bytes, its index (u32, big-endian) and its last flag (1 byte):
  * the same as nonce() in encryption-format.ts. Every OpenSSL failure other than a tag that
  * does not match throws (and leaves OpenSSL's error queue empty: Node's own crypto reads it).
+ * The VAES code cannot fail but on a tag that does not match.
  */
 #include <node_api.h>
 #include <openssl/crypto.h>
@@ -41,14 +50,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gcm-vaes.h"
+
 #define KEY_BYTES 32
 #define NONCE_BYTES 12
 #define TAG_BYTES 16
 
-/* One object's segment key: a cipher context for each direction, keyed once. */
+/*
+ * The AES-256-GCM in use, chosen once when the module loads: the VAES code (gcm-vaes.c) where
+ * the processor and the OS support it, unless FERRY_GCM_IMPL=openssl; OpenSSL's otherwise.
+ */
+static bool use_vaes;
+
+/* One object's segment key: a cipher context for each direction, keyed once (or the VAES code's key). */
 typedef struct {
   EVP_CIPHER_CTX *seal;
   EVP_CIPHER_CTX *open;
+  /* With the VAES code: its key and the segment being sealed (the OpenSSL contexts are not made). */
+  bool vaes;
+  vaes_key vkey;
+  vaes_segment vseg;
   /* A segment was begun (sealBegin) and not yet ended (sealFinal): updates are allowed. */
   bool sealing;
   /* Where open() decrypts a segment whose output overlaps its input (decryption in place
@@ -152,6 +173,7 @@ static void free_key(napi_env env, void *data, void *hint) {
     OPENSSL_cleanse(key->scratch, key->scratch_bytes);
     free(key->scratch);
   }
+  OPENSSL_cleanse(key, sizeof *key);
   free(key);
 }
 
@@ -168,10 +190,11 @@ static napi_value new_key(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "ferry-gcm: out of memory");
     return NULL;
   }
-  key->seal = EVP_CIPHER_CTX_new();
-  key->open = EVP_CIPHER_CTX_new();
   const char *failed = NULL;
-  if (key->seal == NULL || key->open == NULL) failed = "EVP_CIPHER_CTX_new";
+  if (use_vaes) {
+    key->vaes = true;
+    vaes_init(&key->vkey, raw.data);
+  } else if ((key->seal = EVP_CIPHER_CTX_new()) == NULL || (key->open = EVP_CIPHER_CTX_new()) == NULL) failed = "EVP_CIPHER_CTX_new";
   else if (EVP_EncryptInit_ex(key->seal, EVP_aes_256_gcm(), NULL, raw.data, NULL) != 1) failed = "EVP_EncryptInit_ex";
   else if (EVP_DecryptInit_ex(key->open, EVP_aes_256_gcm(), NULL, raw.data, NULL) != 1) failed = "EVP_DecryptInit_ex";
   napi_value handle;
@@ -196,12 +219,23 @@ static bool begin_segment(napi_env env, EVP_CIPHER_CTX *ctx, bool encrypt, const
   return true;
 }
 
+/* The segment sealed by `key` begins: with the VAES code or with the key's OpenSSL context. */
+static bool begin_sealing(napi_env env, segment_key *key, const unsigned char nonce[NONCE_BYTES], const bytes *aad) {
+  if (!key->vaes) return begin_segment(env, key->seal, true, nonce, aad);
+  vaes_begin(&key->vkey, &key->vseg, nonce, aad->data, aad->length);
+  return true;
+}
+
 /* Encrypts `plain` to `out` (disjoint, or the same bytes); GCM writes exactly as many bytes as it reads. */
 static bool seal_bytes(napi_env env, segment_key *key, const bytes *plain, unsigned char *out) {
   if (plain->length == 0) return true;
   if (overlaps(plain->data, out, plain->length) && plain->data != out) {
     napi_throw_range_error(env, NULL, "ferry-gcm: input and output overlap");
     return false;
+  }
+  if (key->vaes) {
+    vaes_seal_update(&key->vkey, &key->vseg, plain->data, out, plain->length);
+    return true;
   }
   int n;
   if (plain->length > INT32_MAX || EVP_EncryptUpdate(key->seal, out, &n, plain->data, (int)plain->length) != 1 || (size_t)n != plain->length) {
@@ -213,6 +247,10 @@ static bool seal_bytes(napi_env env, segment_key *key, const bytes *plain, unsig
 
 /* Ends a segment: its tag to `out`. */
 static bool seal_tag(napi_env env, segment_key *key, unsigned char *out) {
+  if (key->vaes) {
+    vaes_seal_final(&key->vkey, &key->vseg, out);
+    return true;
+  }
   int n;
   if (EVP_EncryptFinal_ex(key->seal, out, &n) != 1 || n != 0) {
     throw_openssl(env, "EVP_EncryptFinal_ex");
@@ -242,7 +280,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     return NULL;
   }
   key->sealing = false;
-  if (!begin_segment(env, key->seal, true, nonce, &aad) || !seal_bytes(env, key, &plain, out.data + at) || !seal_tag(env, key, out.data + at + plain.length)) {
+  if (!begin_sealing(env, key, nonce, &aad) || !seal_bytes(env, key, &plain, out.data + at) || !seal_tag(env, key, out.data + at + plain.length)) {
     return NULL;
   }
   return number(env, (double)(at + plain.length + TAG_BYTES));
@@ -255,7 +293,7 @@ static napi_value seal_begin(napi_env env, napi_callback_info info) {
   bytes aad;
   if (!get_args(env, info, 4, argv) || !get_key(env, argv[0], &key) || !get_nonce(env, argv[1], argv[2], nonce) || !get_bytes(env, argv[3], &aad)) return NULL;
   key->sealing = false;
-  if (!begin_segment(env, key->seal, true, nonce, &aad)) return NULL;
+  if (!begin_sealing(env, key, nonce, &aad)) return NULL;
   key->sealing = true;
   return NULL; /* undefined */
 }
@@ -353,6 +391,11 @@ static napi_value open_segment(napi_env env, napi_callback_info info) {
   /* The tag is copied first: decrypting in place may overwrite it in the caller's buffer. */
   unsigned char tag[TAG_BYTES];
   memcpy(tag, sealed.data + n, TAG_BYTES);
+  if (key->vaes) {
+    /* The tag is checked before anything is written where input and output overlap. */
+    bool good = vaes_open(&key->vkey, nonce, aad.data, aad.length, sealed.data, n, tag, out.data + at);
+    return number(env, good ? (double)n : -1);
+  }
   if (!begin_segment(env, key->open, false, nonce, &aad)) return NULL;
   int ok = open_bytes(env, key, sealed.data, n, tag, out.data + at);
   if (ok < 0) return NULL;
@@ -393,6 +436,12 @@ NAPI_MODULE_INIT() {
       {"open", NULL, open_segment, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tuneMalloc", NULL, tune_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
   };
+  const char *choice = getenv("FERRY_GCM_IMPL");
+  use_vaes = !(choice != NULL && strcmp(choice, "openssl") == 0) && vaes_available();
+  napi_value implementation;
+  if (napi_create_string_utf8(env, use_vaes ? "vaes-avx512" : "openssl", NAPI_AUTO_LENGTH, &implementation) != napi_ok) return NULL;
+  const napi_property_descriptor name = {"implementation", NULL, NULL, NULL, NULL, implementation, napi_enumerable, NULL};
   if (napi_define_properties(env, exports, sizeof methods / sizeof methods[0], methods) != napi_ok) return NULL;
+  if (napi_define_properties(env, exports, 1, &name) != napi_ok) return NULL;
   return exports;
 }
