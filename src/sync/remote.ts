@@ -9,7 +9,8 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
-import type { StorageBackend } from '../core/storage.js';
+import { NotADirectoryError } from '../core/errors.js';
+import { canCheckDirectories, hasDirectories, type StorageBackend } from '../core/storage.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { RemoteSpec } from '../backends/definition.js';
 import { defaultRegistry, remoteContext } from '../remotes/index.js';
@@ -145,6 +146,49 @@ export async function openRemotes(
   return out;
 }
 
+async function isFile(b: StorageBackend, key: string): Promise<boolean> {
+  try {
+    await b.stat(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A destination folder that is a file (`ferry sync ferry:/photos ./notes.txt`) lists as
+ * empty, and each copy into it would then fail on its own with a parent error: refused once
+ * here (FERRY_ERR_NOT_A_DIRECTORY), before anything is listed or copied. Only where
+ * directories are real: on S3 an object `x` and keys below `x/` live side by side.
+ * `spec` is the destination as typed.
+ */
+export async function refuseFileDestination(
+  spec: string,
+  dst: Remote,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  registry: BackendRegistry = defaultRegistry,
+): Promise<void> {
+  if (!hasDirectories(dst.backend)) return;
+  const refuse = (): never => {
+    throw new NotADirectoryError(`${dst.label} is a file, not a folder: name the folder it should go into`, { details: { remote: dst.label } });
+  };
+  if (dst.prefix !== '') {
+    if (await isFile(dst.backend, dst.prefix)) refuse();
+    return;
+  }
+  // The backend's own root names the place (`./notes.txt`): a file there is seen from its parent.
+  if (!canCheckDirectories(dst.backend) || (await dst.backend.isDirectory(''))) return;
+  const context = await remoteContext(env);
+  const parent = registry.parentOf(registry.parseRemote(spec, context));
+  if (parent === undefined) return;
+  const backend = await registry.open(parent.remote, context);
+  try {
+    if (await isFile(backend, parent.name)) refuse();
+  } finally {
+    await backend.close?.();
+  }
+}
+
 /**
  * When the source of a copy, move or sync names a file rather than a folder, as rclone
  * allows (`ferry copy report.pdf nas:/docs/`): the source becomes the file's folder
@@ -159,14 +203,6 @@ export async function fileSource(
   registry: BackendRegistry = defaultRegistry,
 ): Promise<[Remote, Remote]> {
   const restrict = (from: Remote, name: string): [Remote, Remote] => [{ ...from, only: name }, { ...dst, only: name }];
-  const isFile = async (b: StorageBackend, key: string): Promise<boolean> => {
-    try {
-      await b.stat(key);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   if (src.prefix !== '') {
     if (!(await isFile(src.backend, src.prefix))) return [src, dst];
     const slash = src.prefix.lastIndexOf('/');
