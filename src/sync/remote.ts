@@ -9,7 +9,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
-import { NotADirectoryError } from '../core/errors.js';
+import { NotADirectoryError, UsageError } from '../core/errors.js';
 import { canCheckDirectories, hasDirectories, type StorageBackend } from '../core/storage.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { RemoteSpec } from '../backends/definition.js';
@@ -58,6 +58,11 @@ export function overlaps(a: Remote, b: Remote): boolean {
   // A one-file remote is that file's path (a file copied into a folder beside it is fine).
   const place = (r: Remote) => (r.only === undefined ? r.prefix : keyOf(r, r.only));
   return inside(place(a), place(b)) || inside(place(b), place(a));
+}
+
+/** UsageError when one remote is inside the other: a run between them would copy into what it reads. */
+export function refuseOverlap(a: Remote, b: Remote): void {
+  if (overlaps(a, b)) throw new UsageError(`${a.label} and ${b.label} overlap: one is inside the other`);
 }
 
 /** The modify window of two remotes: the coarser mtime precision, at least 1 ms. */
