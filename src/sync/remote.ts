@@ -76,7 +76,7 @@ export function subRemote(remote: Remote, rel: string): Remote {
 }
 
 /** Deepest common directory of two absolute local paths. */
-function commonDir(a: string, b: string): string {
+export function commonDir(a: string, b: string): string {
   const pa = a.split(path.sep);
   const pb = b.split(path.sep);
   let i = 0;
@@ -85,7 +85,7 @@ function commonDir(a: string, b: string): string {
 }
 
 /** The real path of `p`: symlinks of its existing part resolved, the missing rest appended. */
-function realPath(p: string): string {
+export function realPath(p: string): string {
   const abs = path.resolve(p);
   try {
     return realpathSync(abs);
