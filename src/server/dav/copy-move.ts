@@ -51,11 +51,14 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
   await meta.checkMoveOrCopy(op, src, dst);
-  if (existing) await meta.remove(dst, { recursive: true });
-  if (op === 'move') await meta.move(src, dst, { overwrite: false });
+  // A file over a file is replaced in the move's own transaction, as any overwrite is (the
+  // replaced content becomes a version); a collection on either side is deleted first.
+  const replace = existing?.type === 'file' && entry.type === 'file';
+  if (existing && !replace) await meta.remove(dst, { recursive: true });
+  if (op === 'move') await meta.move(src, dst, { overwrite: replace });
   else if (depth === '0' && entry.type === 'dir') {
     await meta.mkdir(dst);
     await dav.store.copyOwnProps(src, dst);
-  } else await meta.copy(src, dst, { overwrite: false });
+  } else await meta.copy(src, dst, { overwrite: replace });
   return reply.status(existing ? 204 : 201).send();
 }
