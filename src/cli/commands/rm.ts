@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
-import { resolveLocations } from '../location.js';
+import { endsInDot, resolveLocations } from '../location.js';
 import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
@@ -44,8 +44,7 @@ Examples:
     for (const loc of locations) {
       try {
         if (loc.kind !== 'server') {
-          // As rm(1): `.` or `..` as the last name is the folder the command runs in, or above it.
-          if (/(^|[/\\:])\.\.?[/\\]*$/.test(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
+          if (endsInDot(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
           const { removePlace, withPlaces } = await import('../remote-fs.js');
           await withPlaces([loc.spec], ([place]) =>
             withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say })),
