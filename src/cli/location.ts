@@ -79,6 +79,15 @@ export async function resolveLocations(args: string[], bare: BareMeaning): Promi
 }
 
 /** Whether the location names the server of `ferry login` or the one of --server (no server of its own). */
+/**
+ * Whether a location typed as a path ends in `.` or `..` (`.`, `./`, `../`, `local:.`): the
+ * folder the command runs in, or above it, which rm and mv refuse to take away, as rm(1) and
+ * mv(1) do.
+ */
+export function endsInDot(spec: string): boolean {
+  return /(^|[/\\:])\.\.?[/\\]*$/.test(spec);
+}
+
 export function isDefaultServer(l: Location): l is Extract<Location, { kind: 'server' }> {
   return l.kind === 'server' && l.server === undefined;
 }

@@ -62,10 +62,10 @@ export function addVerboseOption(cmd: Command, help: string): Command {
   return cmd.addOption(new Option('-v, --verbose', help).argParser((_v: string, n: number) => n + 1).default(0));
 }
 
-function positiveInt(name: string, max: number) {
+function intBetween(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${max}`);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
     return n;
   };
 }
@@ -75,7 +75,7 @@ export function addConnectionOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--server <url>', 'server URL (default: FERRY_SERVER or the config file)'))
     .addOption(new Option('--token <token>', 'access token (default: FERRY_TOKEN or the config file)'))
-    .addOption(new Option('--retries <n>', RETRIES_HELP).default(DEFAULT_RETRY_POLICY.retries).argParser(positiveInt('--retries', 100)))
+    .addOption(new Option('--retries <n>', RETRIES_HELP).default(DEFAULT_RETRY_POLICY.retries).argParser(intBetween('--retries', 0, 100)))
     .addOption(new Option('--ca <file>', 'trust this CA (PEM) for https, e.g. a self-signed server\'s DATA/tls/ca.crt (default: FERRY_CA or the config file)'))
     .addOption(new Option('--fingerprint <sha256>', "trust exactly the server certificate with this fingerprint, as `ferry serve` prints it (default: FERRY_FINGERPRINT or the config file)"));
 }
@@ -85,11 +85,7 @@ export function addTransferOptions(cmd: Command): Command {
   addVerboseOption(cmd, 'print retries as they happen and, for trees, every file');
   return addConnectionOptions(cmd)
     .addOption(
-      new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser((v) => {
-        const n = positiveInt('--parallel', 256)(v);
-        if (n < 1) throw new InvalidArgumentError('--parallel must be at least 1');
-        return n;
-      }),
+      new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser(intBetween('--parallel', 1, 256)),
     )
     .addOption(
       new Option('--bwlimit <rate>', 'bandwidth limit in bytes/s, shared by all transfers, up and down (10M = 10 MiB/s; K, M, G suffixes)').argParser((v) => {

@@ -1,7 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { defaultRegistry } from '../remotes/index.js';
-import { listPlace, mkdirPlace, openPlace, readPlace, removePlace, sizeOfPlace, statPlace, transferPlace } from './remote-fs.js';
+import { listPlace, mkdirPlace, openPlace, openPlaces, readPlace, removePlace, sizeOfPlace, statPlace, transferPlace } from './remote-fs.js';
 
 const names = async (it: AsyncIterable<{ path: string; type: string }>) => {
   const out: string[] = [];
@@ -55,5 +58,56 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
     expect(dry).toEqual(['(dry run) delete d/e/f.txt', '(dry run) rmdir d/e', '(dry run) rmdir d']);
     await removePlace({ ...place, key: 'd' }, { recursive: true });
     await expect(statPlace({ ...place, key: 'd' })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+  });
+});
+
+describe('mv and cp never lose what they move onto itself', () => {
+  const work = mkdtempSync(join(tmpdir(), 'ferry-rfs-'));
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    MemoryBackend.forget('rfs-twice');
+  });
+  const twoPlaces = async (a: string, b: string) => {
+    const [from, to] = await openPlaces([a, b], defaultRegistry);
+    return { from, to, close: () => from.backend.close?.() };
+  };
+
+  it('two spellings of one local file or folder are one place: mv and cp onto it, or a folder into itself, are refused and nothing changes', async () => {
+    mkdirSync(join(work, 'd', 'deep'), { recursive: true });
+    writeFileSync(join(work, 'd', 'one'), '1');
+    writeFileSync(join(work, 'd', 'deep', 'two'), '2');
+    writeFileSync(join(work, 'f.txt'), 'the file');
+    const refusals: Array<[string, string, boolean, RegExp]> = [
+      [join(work, 'f.txt'), join(work, 'f.txt'), true, /are the same file/],
+      [join(work, 'f.txt'), join(work, 'd', '..', 'f.txt'), true, /are the same file/],
+      [join(work, 'f.txt'), join(work, 'f.txt'), false, /are the same file/],
+      [join(work, 'd'), join(work, 'd', 'sub'), true, /into itself/],
+      [join(work, 'd'), join(work, 'd', 'deep'), false, /into itself/],
+    ];
+    for (const [a, b, move, message] of refusals) {
+      const { from, to, close } = await twoPlaces(a, b);
+      expect(from.backend).toBe(to.backend);
+      await expect(transferPlace(from, to, { move, recursive: true })).rejects.toMatchObject({ code: 'FERRY_ERR_VALIDATION', message: expect.stringMatching(message) });
+      await close();
+    }
+    // Into its own folder (DEST/): the target is the file itself.
+    const { from, to, close } = await twoPlaces(join(work, 'f.txt'), work + '/');
+    await expect(transferPlace(from, to, { move: true, into: true })).rejects.toMatchObject({ code: 'FERRY_ERR_VALIDATION' });
+    await close();
+    expect(readFileSync(join(work, 'f.txt'), 'utf8')).toBe('the file');
+    expect(readdirSync(join(work, 'd')).sort()).toEqual(['deep', 'one']);
+    expect(readFileSync(join(work, 'd', 'deep', 'two'), 'utf8')).toBe('2');
+  });
+
+  it('a folder moved into itself through two backends of one store keeps what arrived: only emptied folders are removed', async () => {
+    // Two backends over one store, as two spellings of one SFTP path would be.
+    const a = await openPlace('memory:rfs-twice?directories=real', defaultRegistry);
+    const b = await openPlace('memory:rfs-twice?directories=real', defaultRegistry);
+    expect(a.backend).not.toBe(b.backend);
+    await mkdirPlace({ ...a, key: 'd/e' }, { parents: true });
+    await a.backend.write('d/one', Buffer.from('1'));
+    await a.backend.write('d/e/two', Buffer.from('2'));
+    await transferPlace({ ...a, key: 'd' }, { ...b, key: 'd/sub' }, { move: true });
+    expect(await names(listPlace({ ...a, key: 'd' }, { recursive: true }))).toEqual(['/d/sub/', '/d/sub/e/', '/d/sub/e/two', '/d/sub/one']);
   });
 });

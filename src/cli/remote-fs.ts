@@ -6,7 +6,7 @@
  * answers: hashes, modes, expiry, copies by reference), see the commands.
  */
 import type { Readable } from 'node:stream';
-import { AlreadyExistsError, DirectoryNotEmptyError, IsADirectoryError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
+import { AlreadyExistsError, DirectoryNotEmptyError, IsADirectoryError, NotADirectoryError, NotFoundError, UsageError, ValidationError, isFerryError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
 import {
   canCheckDirectories,
@@ -36,16 +36,57 @@ export async function openPlace(spec: string, registry: BackendRegistry, context
   return { backend: await registry.open(parent.remote, context), key: parent.name, label };
 }
 
-/** Opens the specs, sharing nothing, runs `fn`, closes them. */
+/**
+ * Opens several specs as places, sharing a backend where they are in one store, so that keys
+ * compare and a move is the store's own: local folders share one backend at their deepest
+ * common directory (real paths, as the sync engine's remotes do), other stores one backend
+ * per identical folder. Two spellings of one local file (`./a`, `sub/../a`) are then one key:
+ * mv and cp can tell a file or folder from itself, or a folder from one inside it.
+ */
+export async function openPlaces(specs: string[], registry: BackendRegistry, context: RemoteContext = {}): Promise<Place[]> {
+  const { commonDir, realPath } = await import('../sync/remote.js');
+  const { relative, sep } = await import('node:path');
+  const opened = specs.map((spec) => {
+    const parsed = registry.parseRemote(spec, context);
+    const parent = registry.parentOf(parsed);
+    return { remote: parent?.remote ?? parsed, name: parent?.name ?? '', label: registry.redactRemote(spec) };
+  });
+  const locals = opened.filter((o) => o.remote.type === 'local' && o.remote.options.followSymlinks === undefined);
+  let shared: StorageBackend | undefined;
+  let base = '';
+  if (locals.length > 1) {
+    base = locals.map((o) => realPath(String(o.remote.options.root))).reduce(commonDir);
+    shared = await registry.open({ type: 'local', options: { root: base } }, context);
+  }
+  const byFolder = new Map<string, StorageBackend>();
+  const places: Place[] = [];
+  for (const o of opened) {
+    if (shared && locals.includes(o)) {
+      const rel = relative(base, realPath(String(o.remote.options.root))).split(sep).join('/');
+      places.push({ backend: shared, key: join(rel, o.name), label: o.label });
+      continue;
+    }
+    const id = `${o.remote.type}:${JSON.stringify(Object.entries(o.remote.options).sort())}`;
+    let backend = byFolder.get(id);
+    if (backend === undefined) {
+      backend = await registry.open(o.remote, context);
+      byFolder.set(id, backend);
+    }
+    places.push({ backend, key: o.name, label: o.label });
+  }
+  return places;
+}
+
+/** Opens the specs (sharing backends, see openPlaces), runs `fn`, closes them. */
 export async function withPlaces<T>(specs: string[], fn: (places: Place[]) => Promise<T>, env: Readonly<Record<string, string | undefined>> = process.env): Promise<T> {
   const { defaultRegistry, remoteContext } = await import('../remotes/index.js');
   const context = await remoteContext(env);
-  const places: Place[] = [];
+  let places: Place[] = [];
   try {
-    for (const s of specs) places.push(await openPlace(s, defaultRegistry, context));
+    places = specs.length === 1 ? [await openPlace(specs[0], defaultRegistry, context)] : await openPlaces(specs, defaultRegistry, context);
     return await fn(places);
   } finally {
-    for (const p of places) await p.backend.close?.().catch(() => {});
+    for (const b of new Set(places.map((p) => p.backend))) await b.close?.().catch(() => {});
   }
 }
 
@@ -145,14 +186,26 @@ export async function removePlace(p: Place, opts: { recursive?: boolean; signal?
     act(`delete ${f.key}`);
     if (!opts.dryRun) await p.backend.delete(f.key, opts);
   }
-  if (hasDirectories(p.backend)) {
-    // Deepest first: a folder is removed once what it held is gone.
-    const dirs: string[] = [];
-    for await (const e of p.backend.list(p.key, { recursive: true, signal: opts.signal })) if (e.type === 'dir') dirs.push(e.key);
-    dirs.sort((a, b) => b.length - a.length);
-    for (const d of [...dirs, p.key]) {
-      act(`rmdir ${d}`);
-      if (!opts.dryRun) await p.backend.rmdir(d, opts);
+  await removeDirs(p, { ...opts, onDir: (d) => act(`rmdir ${d}`) });
+}
+
+/**
+ * Removes the folder and the folders below it, deepest first, where folders are real: each
+ * once what it held is gone. `ifEmpty`: a folder that still holds something stays (after a
+ * move, whatever arrived inside the source must not go with it).
+ */
+async function removeDirs(p: Place, opts: { signal?: AbortSignal; dryRun?: boolean; ifEmpty?: boolean; onDir?: (key: string) => void }): Promise<void> {
+  if (!hasDirectories(p.backend)) return;
+  const dirs: string[] = [];
+  for await (const e of p.backend.list(p.key, { recursive: true, signal: opts.signal })) if (e.type === 'dir') dirs.push(e.key);
+  dirs.sort((a, b) => b.length - a.length);
+  for (const d of [...dirs, p.key]) {
+    opts.onDir?.(d);
+    if (opts.dryRun) continue;
+    try {
+      await p.backend.rmdir(d, opts);
+    } catch (err) {
+      if (!opts.ifEmpty) throw err; // rmdir removes only an empty folder: the others stay
     }
   }
 }
@@ -205,6 +258,12 @@ export async function transferPlace(
       if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
     }
   }
+  if (from.backend === to.backend) {
+    if (target === from.key) throw new ValidationError(`${from.label} and ${to.label} are the same ${src.type === 'dir' ? 'folder' : 'file'}`);
+    if (src.type === 'dir' && (from.key === '' || target.startsWith(from.key + '/'))) {
+      throw new ValidationError(`cannot ${opts.move ? 'move' : 'copy'} ${from.label} into itself (${to.label})`);
+    }
+  }
   const pairs: Array<[string, string]> =
     src.type === 'file'
       ? [[from.key, target]]
@@ -227,8 +286,10 @@ export async function transferPlace(
     await to.backend.write(b, await from.backend.read(a, opts), { size: info.size, mtime: info.mtime, signal: opts.signal });
     if (opts.move) await from.backend.delete(a, opts);
   }
-  if (opts.move && src.type === 'dir' && !opts.dryRun && hasDirectories(from.backend) && from.key !== '') {
-    await removePlace(from, { recursive: true, signal: opts.signal }).catch(() => {});
+  if (opts.move && src.type === 'dir' && !opts.dryRun && from.key !== '') {
+    // Only the emptied folders: one store seen through two backends (two spellings of an SFTP
+    // path) may have received the files inside the source.
+    await removeDirs(from, { ifEmpty: true, signal: opts.signal }).catch(() => {});
   }
   if (opts.dryRun) return { ...src, path: '/' + target, name: nameOf(target) };
   return statPlace({ ...to, key: target }, opts);

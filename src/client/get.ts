@@ -90,6 +90,16 @@ export async function putInPlace(part: string, dest: string, noOverwrite: boolea
 }
 
 /**
+ * The mode of a download whose file has none on the server (uploaded from stdin, WebDAV, tus,
+ * a browser): that of the file it replaces, as `cp` and `curl -o` keep it, else the default
+ * for a new file under the umask. The part file itself is 0600 while it is incomplete.
+ */
+async function modeWithoutOne(dest: string): Promise<number> {
+  const existing = await statIfExists(dest);
+  return existing?.isFile() ? existing.mode : 0o666 & ~process.umask();
+}
+
+/**
  * Sets times and mode, then renames the finished part file over the destination, and makes
  * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
  * `dirsToSync` so that each directory is synced once at the end, not once per file.
@@ -98,7 +108,7 @@ export async function finishPart(part: string, dest: string, mtime: number, mode
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);
-    if (mode !== undefined) await chmod(part, mode & 0o777);
+    await chmod(part, (mode ?? (await modeWithoutOne(dest))) & 0o777);
     await putInPlace(part, dest, noOverwrite);
   } catch (err) {
     throw isFerryError(err) ? err : fromSystemError(err, dest);

@@ -31,6 +31,24 @@ describe('bisync', () => {
     await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/--resync/);
   });
 
+  it('refuses nested paths of one store (one inside the other, or the same folder), before anything is copied', async () => {
+    const store = new MemoryBackend({ directories: 'real' });
+    await store.write('top/a', Buffer.from('A'));
+    for (const [one, two] of [
+      ['top', 'top/in'],
+      ['top/in', 'top'],
+      ['top', 'top'],
+    ]) {
+      await expect(bisync(makeRemote(store, one), makeRemote(store, two), { stateRoot: join(root, 'nested'), resync: true })).rejects.toMatchObject({
+        code: 'FERRY_ERR_USAGE',
+        message: expect.stringMatching(/overlap/),
+      });
+    }
+    const keys: string[] = [];
+    for await (const e of store.list('', { recursive: true })) if (e.type === 'file') keys.push(e.key);
+    expect(keys).toEqual(['top/a']);
+  });
+
   it('--resync makes the union, path1 winning', async () => {
     const p1 = await memRemote({ a: 'A1', both: ['one', T0 + 5] });
     const p2 = await memRemote({ b: 'B2', both: ['two!', T0 + 9] });

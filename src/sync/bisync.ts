@@ -24,7 +24,7 @@ import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry,
 import { listRemote } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
-import { modifyWindow, type Remote } from './remote.js';
+import { modifyWindow, refuseOverlap, type Remote } from './remote.js';
 
 export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
 
@@ -115,6 +115,8 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   const started = performance.now();
   const strategy = o.conflict ?? 'keep-both';
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);
+  // Nested paths would each hold the other's copies (and their state would never settle).
+  refuseOverlap(rawPath1, rawPath2);
   const store = new StateStore(o.stateRoot ?? defaultStateRoot(), pairId(rawPath1.label, rawPath2.label));
   const lock = await store.lock();
   const result = newResult(o, lock.recovered, store.dir);

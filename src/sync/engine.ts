@@ -21,7 +21,7 @@ import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hash
 import { listPair, remoteExists } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
-import { keyOf, modifyWindow, overlaps, sameBackend, type Remote } from './remote.js';
+import { keyOf, modifyWindow, overlaps, refuseOverlap, sameBackend, type Remote } from './remote.js';
 
 export type { SyncMode } from './plan-sync.js';
 
@@ -122,7 +122,7 @@ export function move(src: Remote, dst: Remote, options: SyncOptions = {}): Promi
 }
 
 function checkUsage(src: Remote, dst: Remote, o: SyncOptions): void {
-  if (overlaps(src, dst)) throw new UsageError(`${src.label} and ${dst.label} overlap: one is inside the other`);
+  refuseOverlap(src, dst);
   if (o.backupDir && (overlaps(o.backupDir, dst) || overlaps(o.backupDir, src))) {
     throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
   }

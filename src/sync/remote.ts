@@ -9,7 +9,8 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
-import type { StorageBackend } from '../core/storage.js';
+import { NotADirectoryError, UsageError } from '../core/errors.js';
+import { canCheckDirectories, hasDirectories, type StorageBackend } from '../core/storage.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { RemoteSpec } from '../backends/definition.js';
 import { defaultRegistry, remoteContext } from '../remotes/index.js';
@@ -59,6 +60,11 @@ export function overlaps(a: Remote, b: Remote): boolean {
   return inside(place(a), place(b)) || inside(place(b), place(a));
 }
 
+/** UsageError when one remote is inside the other: a run between them would copy into what it reads. */
+export function refuseOverlap(a: Remote, b: Remote): void {
+  if (overlaps(a, b)) throw new UsageError(`${a.label} and ${b.label} overlap: one is inside the other`);
+}
+
 /** The modify window of two remotes: the coarser mtime precision, at least 1 ms. */
 export function modifyWindow(a: Remote, b: Remote): number {
   return Math.max(1, a.backend.features().mtimePrecisionMs, b.backend.features().mtimePrecisionMs);
@@ -70,7 +76,7 @@ export function subRemote(remote: Remote, rel: string): Remote {
 }
 
 /** Deepest common directory of two absolute local paths. */
-function commonDir(a: string, b: string): string {
+export function commonDir(a: string, b: string): string {
   const pa = a.split(path.sep);
   const pb = b.split(path.sep);
   let i = 0;
@@ -79,7 +85,7 @@ function commonDir(a: string, b: string): string {
 }
 
 /** The real path of `p`: symlinks of its existing part resolved, the missing rest appended. */
-function realPath(p: string): string {
+export function realPath(p: string): string {
   const abs = path.resolve(p);
   try {
     return realpathSync(abs);
@@ -145,6 +151,49 @@ export async function openRemotes(
   return out;
 }
 
+async function isFile(b: StorageBackend, key: string): Promise<boolean> {
+  try {
+    await b.stat(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A destination folder that is a file (`ferry sync ferry:/photos ./notes.txt`) lists as
+ * empty, and each copy into it would then fail on its own with a parent error: refused once
+ * here (FERRY_ERR_NOT_A_DIRECTORY), before anything is listed or copied. Only where
+ * directories are real: on S3 an object `x` and keys below `x/` live side by side.
+ * `spec` is the destination as typed.
+ */
+export async function refuseFileDestination(
+  spec: string,
+  dst: Remote,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  registry: BackendRegistry = defaultRegistry,
+): Promise<void> {
+  if (!hasDirectories(dst.backend)) return;
+  const refuse = (): never => {
+    throw new NotADirectoryError(`${dst.label} is a file, not a folder: name the folder it should go into`, { details: { remote: dst.label } });
+  };
+  if (dst.prefix !== '') {
+    if (await isFile(dst.backend, dst.prefix)) refuse();
+    return;
+  }
+  // The backend's own root names the place (`./notes.txt`): a file there is seen from its parent.
+  if (!canCheckDirectories(dst.backend) || (await dst.backend.isDirectory(''))) return;
+  const context = await remoteContext(env);
+  const parent = registry.parentOf(registry.parseRemote(spec, context));
+  if (parent === undefined) return;
+  const backend = await registry.open(parent.remote, context);
+  try {
+    if (await isFile(backend, parent.name)) refuse();
+  } finally {
+    await backend.close?.();
+  }
+}
+
 /**
  * When the source of a copy, move or sync names a file rather than a folder, as rclone
  * allows (`ferry copy report.pdf nas:/docs/`): the source becomes the file's folder
@@ -159,14 +208,6 @@ export async function fileSource(
   registry: BackendRegistry = defaultRegistry,
 ): Promise<[Remote, Remote]> {
   const restrict = (from: Remote, name: string): [Remote, Remote] => [{ ...from, only: name }, { ...dst, only: name }];
-  const isFile = async (b: StorageBackend, key: string): Promise<boolean> => {
-    try {
-      await b.stat(key);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   if (src.prefix !== '') {
     if (!(await isFile(src.backend, src.prefix))) return [src, dst];
     const slash = src.prefix.lastIndexOf('/');

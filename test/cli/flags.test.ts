@@ -82,3 +82,17 @@ describe('one set of flags', () => {
     }
   });
 });
+
+describe('number flags say the range they take', () => {
+  it('--parallel takes 1 to 256 and says so, whether it got 0 or a word', () => {
+    const parse = (v: string) => byLong('put', '--parallel')!.parseArg!(v, undefined);
+    expect(parse('8')).toBe(8);
+    for (const bad of ['0', 'abc', '257', '1.5']) expect(() => parse(bad), bad).toThrow('--parallel must be an integer from 1 to 256');
+  });
+
+  it('--retries takes 0 to 100', () => {
+    const parse = (v: string) => byLong('get', '--retries')!.parseArg!(v, undefined);
+    expect(parse('0')).toBe(0);
+    expect(() => parse('-1')).toThrow('--retries must be an integer from 0 to 100');
+  });
+});

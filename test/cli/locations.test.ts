@@ -149,6 +149,22 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(await readdir(world.dir)).not.toContain('made');
   });
 
+  it("rm -r and mv refuse '.' and '..' (as rm and mv do): the folder the command runs in, or above it, is never taken", async () => {
+    await mkdir(join(world.dir, 'here', 'deep'), { recursive: true });
+    await writeFile(join(world.dir, 'here', 'deep', 'keep.txt'), 'keep');
+    for (const spec of ['.', './', '..', '../', './deep/..', 'local:.']) {
+      const r = await world.ferry(['rm', '-r', spec], { cwd: join(world.dir, 'here') });
+      expect({ spec, code: r.code }).toEqual({ spec, code: 2 });
+      expect(r.stderr).toMatch(/refusing to remove '\.' or '\.\.'/);
+    }
+    for (const spec of ['.', '../']) {
+      const r = await world.ferry(['mv', spec, 'ferry:/dots/'], { cwd: join(world.dir, 'here') });
+      expect({ spec, code: r.code }).toEqual({ spec, code: 2 });
+      expect(r.stderr).toMatch(/refusing to move '\.' or '\.\.'/);
+    }
+    expect(await readFile(join(world.dir, 'here', 'deep', 'keep.txt'), 'utf8')).toBe('keep');
+  });
+
   it('mv and cp on the server stay by reference; --dry-run changes nothing', async () => {
     ok(await ferry(['put', './a.txt', '/ref/a.txt']));
     const dry = ok(await ferry(['mv', '-n', '/ref/a.txt', '/ref/b.txt']));

@@ -11,7 +11,7 @@
  * hundreds of chunks: the same code paths as GiB files, in a fraction of the time.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readdir, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -130,6 +130,24 @@ describe('putFile / getFile', () => {
     const s2 = await stat(dst);
     expect(Math.round(s2.mtimeMs)).toBe(Math.round(s1.mtimeMs));
     expect(s2.mode & 0o777).toBe(s1.mode & 0o777);
+  });
+
+  it('a file stored without a mode (stdin, WebDAV, tus, curl) comes down with the local default mode, or keeps the mode of the file it replaces', async () => {
+    await client.putStream(Readable.from([Buffer.from('no mode')]), '/nomode/no-mode.txt');
+    expect((await client.stat('/nomode/no-mode.txt')).mode).toBeUndefined();
+    const fresh = join(tmp.path, 'out', 'no-mode.txt');
+    await client.getFile('/nomode/no-mode.txt', fresh);
+    const umask = process.umask();
+    expect((await stat(fresh)).mode & 0o777).toBe(0o666 & ~umask);
+    const tree = join(tmp.path, 'out', 'tree');
+    await client.getTree('/nomode', tree);
+    expect((await stat(join(tree, 'no-mode.txt'))).mode & 0o777).toBe(0o666 & ~umask);
+    const script = join(tmp.path, 'out', 'script.sh');
+    await writeFile(script, 'old');
+    await chmod(script, 0o750);
+    await client.getFile('/nomode/no-mode.txt', script);
+    expect(await readFile(script, 'utf8')).toBe('no mode');
+    expect((await stat(script)).mode & 0o777).toBe(0o750);
   });
 
   it('sends no chunk body the second time (dedup)', async () => {

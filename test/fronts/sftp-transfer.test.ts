@@ -86,6 +86,8 @@ describe('sftp -b and scp', () => {
       ['rm nothing-here', /No such file/i],
       ['ln -s m/n/y.txt link', /(Operation unsupported|not supported)/i],
       ['get nothing-here', /not found|No such file/i],
+      // rename(2) makes no directories: the file stays where it was (the clean-up removes it).
+      ['rename m/n/y.txt no-dir/y.txt', /No such file/i],
     ] as const) {
       const r = await sftpBatch(s, ana, [cmd]);
       expect(r.code, cmd).not.toBe(0);

@@ -359,6 +359,26 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     expect(copy.status).toBe(413);
   });
 
+  it('MOVE or COPY onto a collection that holds the source is refused, and deletes nothing (Overwrite: T)', async () => {
+    expect((await req('MKCOL', '/dav/holder/')).status).toBe(201);
+    expect((await req('MKCOL', '/dav/holder/sub/')).status).toBe(201);
+    expect((await req('PUT', '/dav/holder/sub/f.txt', { body: Buffer.from('f') })).status).toBe(201);
+    expect((await req('PUT', '/dav/holder/other.txt', { body: Buffer.from('o') })).status).toBe(201);
+    for (const [method, from, to] of [
+      ['MOVE', '/dav/holder/sub/f.txt', '/dav/holder/'],
+      ['COPY', '/dav/holder/sub/f.txt', '/dav/holder/'],
+      ['MOVE', '/dav/holder/sub/', '/dav/holder'],
+      ['COPY', '/dav/holder/sub/f.txt', '/dav/holder/sub/'],
+    ] as const) {
+      const r = await req(method, from, { headers: { destination: to } });
+      expect({ method, from, to, status: r.status }).toEqual({ method, from, to, status: 400 });
+      expect(JSON.parse(r.body.toString()).error.message).toMatch(/holds/);
+    }
+    expect((await req('MOVE', '/dav/holder/sub/f.txt', { headers: { destination: '/dav/holder/', overwrite: 'F' } })).status).toBe(412);
+    expect((await req('GET', '/dav/holder/sub/f.txt')).body.toString()).toBe('f');
+    expect((await req('GET', '/dav/holder/other.txt')).body.toString()).toBe('o');
+  });
+
   it('an exclusive lock: writes without its token get 423, with it they pass; a second lock is refused; UNLOCK frees it', async () => {
     expect((await req('PUT', '/dav/locked.txt', { body: 'v1' })).status).toBe(201);
     const lock = await req('LOCK', '/dav/locked.txt', { headers: { timeout: 'Second-600' }, body: lockBody('exclusive', 'alice at her desk') });

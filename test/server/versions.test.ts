@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/protocol.js';
 import { runFerry } from '../helpers/cli.js';
+import { dav } from '../helpers/dav.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
@@ -58,6 +59,22 @@ describe('versions', () => {
       await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/doc.txt', version: v[0].id } });
       return get('/doc.txt');
     })()).toBe('two');
+  });
+
+  it('a WebDAV MOVE or COPY over a file keeps the replaced content as a version, as mv over it does', async () => {
+    await addUser(t, 'dava', { password: 'dava-password-1' });
+    const { token } = await tokenFor(t, 'dava');
+    const auth = `Bearer ${token}`;
+    await put('/old.txt', 'replaced by a move', token);
+    await put('/src.txt', 'the mover', token);
+    await put('/old2.txt', 'replaced by a copy', token);
+    clock += 1000;
+    expect((await dav(t.url, 'MOVE', '/dav/src.txt', { auth, headers: { destination: '/dav/old.txt' } })).status).toBe(204);
+    expect((await dav(t.url, 'COPY', '/dav/old.txt', { auth, headers: { destination: '/dav/old2.txt' } })).status).toBe(204);
+    expect(await get('/old.txt', token)).toBe('the mover');
+    expect(await get('/old2.txt', token)).toBe('the mover');
+    expect((await versionsOf('/old.txt', token)).map((x) => x.size)).toEqual(['replaced by a move'.length]);
+    expect((await versionsOf('/old2.txt', token)).map((x) => x.size)).toEqual(['replaced by a copy'.length]);
   });
 
   it('keeps at most `keep` versions, and none under a path whose rule is off', async () => {

@@ -56,6 +56,32 @@ describe('a single file as the source (rclone: copy file dir/)', () => {
   });
 });
 
+describe('a destination that is a file', () => {
+  it('is refused once, exit 6, before anything is copied: a local file, a server file, a file source into a file', async () => {
+    const dir = join(work, 'into-file');
+    putFile(dir, 'src/a.txt', 'A', BASE_MTIME);
+    putFile(dir, 'src/sub/b.txt', 'B', BASE_MTIME);
+    putFile(dir, 'notes.txt', 'keep me', BASE_MTIME);
+    expect((await runFerry(['copy', join(dir, 'notes.txt'), 'ferry:/into-file/'], env)).code).toBe(0);
+    const runs = [
+      ['sync', join(dir, 'src'), join(dir, 'notes.txt')],
+      ['copy', join(dir, 'src'), 'ferry:/into-file/notes.txt'],
+      ['move', join(dir, 'src'), 'ferry:/into-file/notes.txt', '--dry-run'],
+      ['copy', join(dir, 'src', 'a.txt'), join(dir, 'notes.txt')],
+    ];
+    for (const args of runs) {
+      const r = await runFerry(args, env);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(6);
+      expect(r.stderr).toMatch(/notes\.txt is a file, not a folder: .*FERRY_ERR_NOT_A_DIRECTORY/);
+      expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    }
+    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
+    expect(readdirSync(join(dir, 'src')).sort()).toEqual(['a.txt', 'sub']);
+    const back = await runFerry(['cat', 'ferry:/into-file/notes.txt'], env);
+    expect(back.stdout).toBe('keep me');
+  });
+});
+
 describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
   it('sync, check, --dry-run --json, then a real sync', async () => {
     const src = join(work, 'photos');

@@ -4,7 +4,7 @@ import type { Entry } from '../../core/protocol.js';
 import { baseName, joinPath, normalizePath } from '../../core/path.js';
 import { UsageError, isFerryError } from '../../core/errors.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
-import { resolveLocations, type Location } from '../location.js';
+import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
 export interface MvCpOpts extends ConnectionOpts, E2eOpts {
@@ -38,6 +38,7 @@ function oneServer(a: Location, b: Location): [Extract<Location, { kind: 'server
  * process, or the store's own copy/move when both places are in one store.
  */
 export async function transferBetween(from: Location, to: Location, destArg: string, opts: MvCpOpts, move: boolean): Promise<Entry> {
+  if (move && endsInDot(from.spec)) throw new UsageError(`refusing to move '.' or '..' (${from.label}): name the folder`);
   const { transferPlace, withPlaces } = await import('../remote-fs.js');
   const { placesEnv } = await import('../remote-transfer.js');
   const env = placesEnv(opts);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
-import { resolveLocations } from '../location.js';
+import { endsInDot, resolveLocations } from '../location.js';
 import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
@@ -27,7 +27,8 @@ export function registerRm(program: Command): void {
     `
 On a Ferry server space is reclaimed later: chunks no longer referenced are
 garbage-collected by the server. In an end-to-end folder (ferry mkdir --e2e) paths are
-plain: the stored name is found with the key.
+plain: the stored name is found with the key. A local location ending in . or .. (the
+folder the command runs in, or above it) is refused, as rm refuses it.
 
 Examples:
   $ ferry rm /isos/old.iso
@@ -43,6 +44,7 @@ Examples:
     for (const loc of locations) {
       try {
         if (loc.kind !== 'server') {
+          if (endsInDot(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
           const { removePlace, withPlaces } = await import('../remote-fs.js');
           await withPlaces([loc.spec], ([place]) =>
             withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say })),

@@ -95,7 +95,8 @@ ${d.examples}`,
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
       await withRemotes(specs, flags, async (remotes) => {
         // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
-        const { fileSource } = await import('../../sync/remote.js');
+        const { fileSource, refuseFileDestination } = await import('../../sync/remote.js');
+        await refuseFileDestination(dstSpec, remotes[1]);
         [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
         const [src, dst, backupDir] = remotes;
         const progress = progressPrinter(progressWanted(flags));

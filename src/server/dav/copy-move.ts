@@ -3,7 +3,8 @@
  * byte is copied (copies share manifests and chunks) and each is one transaction.
  *
  * Overwrite: T (the default) first deletes what is at the destination, a whole collection
- * included (RFC 4918 9.8.4); F makes an existing destination 412. Depth: COPY takes 0 (a
+ * included (RFC 4918 9.8.4), but never one that holds the source (400, as Apache's mod_dav
+ * refuses it); F makes an existing destination 412. Depth: COPY takes 0 (a
  * collection without its members) or infinity; MOVE only infinity. 201 when the destination
  * is new, 204 when it was replaced. Permissions are the native API's: COPY needs `read` on
  * the source tree, MOVE `delete` there; both need `write` on the destination (and `delete`
@@ -37,6 +38,8 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(to)}: no such collection`);
   if (existing) {
     if (!overwrite) throw new PreconditionFailedError(`${to} exists and Overwrite is F`, { details: { path: to } });
+    // Overwrite: T deletes the destination first: never a collection that holds the source.
+    if (isWithin(path, to)) throw new ValidationError(`cannot ${op} ${path} onto ${to}, which holds it`);
     authorizeTree(auth, 'delete', to);
   }
   const destination = { path: to, entry: existing, tree: true, member: true };
@@ -48,11 +51,14 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
   await meta.checkMoveOrCopy(op, src, dst);
-  if (existing) await meta.remove(dst, { recursive: true });
-  if (op === 'move') await meta.move(src, dst, { overwrite: false });
+  // A file over a file is replaced in the move's own transaction, as any overwrite is (the
+  // replaced content becomes a version); a collection on either side is deleted first.
+  const replace = existing?.type === 'file' && entry.type === 'file';
+  if (existing && !replace) await meta.remove(dst, { recursive: true });
+  if (op === 'move') await meta.move(src, dst, { overwrite: replace });
   else if (depth === '0' && entry.type === 'dir') {
     await meta.mkdir(dst);
     await dav.store.copyOwnProps(src, dst);
-  } else await meta.copy(src, dst, { overwrite: false });
+  } else await meta.copy(src, dst, { overwrite: replace });
   return reply.status(existing ? 204 : 201).send();
 }

@@ -212,6 +212,13 @@ export class FerryFs implements SftpFs {
   }
 
   /** OPEN for writing (and setstat of a size): an Upload over the content the file keeps. */
+  /** A new name needs its directory, as in POSIX: ENOENT (NO_SUCH_FILE) when it is missing. */
+  private async requireParentDir(auth: AuthContext, server: string): Promise<void> {
+    const parent = await this.ctx.meta.stat(parentPath(server)).catch(() => undefined);
+    if (!parent) throw new NotFoundError(`${toUserPath(auth, parentPath(server))}: no such directory`);
+    if (parent.type !== 'dir') throw new NotADirectoryError(`${toUserPath(auth, parentPath(server))} is not a directory`);
+  }
+
   private async openForWrite(auth: AuthContext, path: string, server: string, flags: number, attrs: Attrs): Promise<Upload> {
     if (flags & OPEN.READ) authorize(auth, 'read', path);
     const entry = await this.ctx.meta.stat(server).catch((err: unknown) => {
@@ -223,9 +230,7 @@ export class FerryFs implements SftpFs {
     if (entry && create && flags & OPEN.EXCL) throw new AlreadyExistsError(`${path} already exists`);
     if (!entry) {
       if (!create) throw new NotFoundError(`${path}: no such file`);
-      const parent = await this.ctx.meta.stat(parentPath(server)).catch(() => undefined);
-      if (!parent) throw new NotFoundError(`${toUserPath(auth, parentPath(server))}: no such directory`);
-      if (parent.type !== 'dir') throw new NotADirectoryError(`${toUserPath(auth, parentPath(server))} is not a directory`);
+      await this.requireParentDir(auth, server);
     }
     await this.ctx.quota.checkCreate(auth, [{ path: server }]);
     let base = ChunkContent.empty(this.ctx.chunks);
@@ -364,6 +369,8 @@ export class FerryFs implements SftpFs {
       // Moving takes the source away (delete) and writes the destination, as over the native API.
       const src = authorizeTree(auth, 'delete', from);
       const dst = authorizeTree(auth, 'write', to);
+      // The native API's move makes missing parents; rename(2) and OpenSSH's server do not.
+      await this.requireParentDir(auth, dst);
       await this.ctx.meta.move(src, dst, { overwrite });
       await this.audit(auth, 'file.rename', true, src, { to: dst, overwrite });
     });
