@@ -529,10 +529,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    *
    * The pieces are hashed in this thread rather than gathered into one buffer for a hash
    * worker: in Node the copy into shared memory cost about half of what moving the hash
-   * saved (measured). Read straight into a chunk's buffer (Node over plain http) with
-   * `lent`, a chunk is one buffer already, from the hasher's shared memory where it has some
-   * ({@link Sha256.allocShared}): the hash then runs off this thread while it reads the
-   * other runs' sockets.
+   * saved (measured). Read straight into a chunk's buffer (Node over plain http), a chunk is
+   * one buffer already; hashing it on a worker from shared memory was tried twice and not
+   * kept: it moves the hash's 0.6 s per GiB off this thread, but on two cores shared with the
+   * server the sum of the CPU is what bounds the time, and it did not come down (issue-15-speed.md,
+   * "The download's hash on a worker thread").
    */
   async getChunkRun(
     path: string,
@@ -628,15 +629,15 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
 
   /**
    * A buffer of at least `size` bytes for a run read with `lent`: a spare one, else a new one
-   * in the hasher's shared memory where it has some, its size rounded up to a power of two
-   * (the runs of a file then need a few sizes, and the spares fit the next runs).
+   * of `size` rounded up to a power of two (the runs of a file then need a few sizes, and the
+   * spares fit the next runs). Fresh buffers for each run cost page faults and peak memory:
+   * 25 MB more peak RSS for `ferry get` of 1 GiB, and 0.06-0.08 s of user CPU (measured).
    */
   private runBuffer(size: number): Uint8Array {
     const spare = this.spareRunBuffers;
     const i = spare.findIndex((b) => b.length >= size);
     if (i >= 0) return spare.splice(i, 1)[0];
-    const n = 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024)));
-    return this.sha.allocShared?.(n) ?? this.http.alloc(n);
+    return this.http.alloc(2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024))));
   }
 
   /** Keeps a run's buffer for the next runs: two per request in flight at most, the largest. */
@@ -743,8 +744,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     let next = st.done; // the chunk being filled
     let cur = take(st.chunks[next].size);
     let fill = 0;
-    // The last hand-over begun: a failed read waits for it (the hash may be on a worker, the
-    // write in the file system's threads), so that a next attempt starts where it left off.
+    // The last hand-over begun: a failed read waits for it (its write may still be in the
+    // file system's threads), so that a next attempt starts where it left off.
     let handing: Promise<void> | undefined;
     const handOver = async (got: { buf: Uint8Array; whole?: Uint8Array }): Promise<void> => {
       await this.handOver(st, [got.buf]);

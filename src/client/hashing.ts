@@ -7,14 +7,8 @@
 import type { ChunkRef } from '../core/chunk-refs.js';
 
 export interface Sha256 {
-  /** Hex SHA-256 of the concatenation of `pieces`, which must not change until this returns or settles. */
+  /** Hex SHA-256 of the concatenation of `pieces`. */
   digest(pieces: readonly Uint8Array[]): string | Promise<string>;
-  /**
-   * Optional: a buffer of `size` bytes that {@link digest}, given it alone (or a view of it),
-   * hashes off the calling thread while that thread goes on (Node: shared memory read in
-   * place by a hash worker). Absent where that would not pay (one core) or is not possible.
-   */
-  allocShared?(size: number): Uint8Array;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -13,8 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FerryClient } from '../../src/client/client.js';
 import { isFerryError } from '../../src/core/errors.js';
 import type { ManifestResponse } from '../../src/core/protocol.js';
-import { OFFLOAD_MIN_BYTES, Sha256Workers } from '../../src/algo/sha256-workers.js';
-import { nodeSha256Using } from '../../src/client/node-hashing.js';
+import { OFFLOAD_MIN_BYTES } from '../../src/algo/sha256-workers.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chunkOffsets } from '../../src/core/chunk-refs.js';
@@ -309,63 +308,73 @@ describe('downloads of large chunks', () => {
   });
 });
 
-/** Hash workers that count the shared buffers they were given (the chunks verified off the client's thread). */
-class CountingWorkers extends Sha256Workers {
-  shared = 0;
-  override digest(data: Uint8Array): Promise<string> {
-    if (data.buffer instanceof SharedArrayBuffer && data.length >= OFFLOAD_MIN_BYTES) this.shared++;
-    return super.digest(data);
-  }
-}
-
-describe('downloads verified on the hash workers (a client with more than one core)', () => {
-  const workers = new CountingWorkers(1);
-  /** A client that hashes on `workers` whatever the cores of the machine running the test. */
-  class WorkerClient extends FerryClient {
-    override readonly sha = nodeSha256Using(workers);
-  }
+describe('a larger file: runs in parallel, their buffers kept from run to run', () => {
   const BIG = 41 * 1024 * 1024 + 999;
   const BIG_GET = /^\/api\/v1\/files\/bigger\.bin$/;
-  let wclient: WorkerClient;
   let bigSrc: string;
   let bigManifest: ManifestResponse;
 
   beforeAll(async () => {
-    wclient = new WorkerClient({ server: proxy.url, token: server.token, retry: { retries: 4, baseMs: 5, capMs: 20, maxRetryAfterMs: 1500 } });
     bigSrc = join(tmp.path, 'bigger.bin');
     await writeRandomFile(bigSrc, BIG);
-    await wclient.putFile(bigSrc, '/bigger.bin');
-    bigManifest = await wclient.manifest('/bigger.bin');
-  });
-  afterAll(async () => {
-    await wclient.close();
+    await client.putFile(bigSrc, '/bigger.bin');
+    bigManifest = await client.manifest('/bigger.bin');
   });
 
-  it('round-trip a file of many chunks in parallel runs byte for byte, every chunk hashed on a worker', async () => {
+  it('round-trip byte for byte through several runs at once', async () => {
     expect(bigManifest.chunks.length).toBeGreaterThan(12);
     const dst = join(tmp.path, 'bigger-rt.bin');
     const before = proxy.requests('GET', BIG_GET).length;
-    workers.shared = 0;
-    const r = await wclient.getFile('/bigger.bin', dst, { parallel: 4 });
+    const r = await client.getFile('/bigger.bin', dst, { parallel: 4 });
     expect(r.bytes).toBe(BIG);
     expect(r.bytesTransferred).toBe(BIG);
     expect((await readFile(dst)).equals(await readFile(bigSrc))).toBe(true);
     expect(proxy.requests('GET', BIG_GET).length - before).toBeGreaterThan(2); // several runs
-    // (every chunk but a short last one is over the threshold)
-    expect(workers.shared).toBeGreaterThanOrEqual(bigManifest.chunks.length - 1);
+  });
+
+  it('read a later run into the buffers of earlier ones (lent), each chunk still its own bytes', async () => {
+    const bytes = await readFile(bigSrc);
+    const offsets = chunkOffsets(bigManifest.chunks);
+    const fresh = new FerryClient({ server: proxy.url, token: server.token }); // (no spare buffers yet)
+    const runOf = async (from: number, to: number): Promise<Set<ArrayBufferLike>> => {
+      const seen = new Set<ArrayBufferLike>();
+      const refs = bigManifest.chunks.slice(from, to);
+      await fresh.getChunkRun(
+        bigManifest.path,
+        bigManifest.hash,
+        offsets[from],
+        refs,
+        async (k, pieces) => {
+          for (const p of pieces) seen.add(p.buffer);
+          const at = offsets[from + k];
+          expect(Buffer.concat(pieces).equals(bytes.subarray(at, at + refs[k].size))).toBe(true);
+        },
+        { lent: true },
+      );
+      return seen;
+    };
+    try {
+      const first = await runOf(0, 6);
+      expect(first.size).toBeLessThanOrEqual(2);
+      // a run of other chunks (the same sizes: the spares fit them), then the first again
+      const second = await runOf(6, 12);
+      const third = await runOf(0, 6);
+      expect([...third].every((b) => first.has(b) || second.has(b))).toBe(true);
+      expect(new Set([...first, ...second, ...third]).size).toBeLessThanOrEqual(4);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('refuse a chunk damaged on the way twice, fetch one damaged once again, never keep wrong bytes', async () => {
     const damage = (b: Buffer) => ((b[b.length - 10] ^= 0x20), b); // the last chunk of the run asked for, both times
     proxy.rules.push({ method: 'GET', path: BIG_GET, times: 2, rewrite: damage });
     const dst = join(tmp.path, 'bigger-bad.bin');
-    workers.shared = 0;
-    const err = await wclient.getFile('/bigger.bin', dst, { parallel: 1 }).catch((e: unknown) => e);
+    const err = await client.getFile('/bigger.bin', dst, { parallel: 1 }).catch((e: unknown) => e);
     expect(isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')).toBe(true);
     expect(proxy.rules[0].times).toBe(0);
-    expect(workers.shared).toBeGreaterThan(0);
     await expect(stat(dst)).rejects.toThrow();
-    // What the part kept is the file's own bytes, nothing past the damaged chunk.
+    // What the part kept is the file's own bytes, up to the damaged chunk.
     const part = await readFile(dst + '.ferry-part');
     const good = await readFile(bigSrc);
     const kept = Number(/^bytes=(\d+)-/.exec(proxy.requests('GET', BIG_GET).at(-1)!.range!)![1]);
@@ -375,7 +384,7 @@ describe('downloads verified on the hash workers (a client with more than one co
     proxy.rules.length = 0;
     proxy.rules.push({ method: 'GET', path: BIG_GET, times: 1, rewrite: damage });
     const again = join(tmp.path, 'bigger-once.bin');
-    const r = await wclient.getFile('/bigger.bin', again, { parallel: 3 });
+    const r = await client.getFile('/bigger.bin', again, { parallel: 3 });
     expect(proxy.rules[0].times).toBe(0);
     expect(r.bytes).toBe(BIG);
     expect((await readFile(again)).equals(good)).toBe(true);
