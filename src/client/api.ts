@@ -631,7 +631,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * A buffer of at least `size` bytes for a run read with `lent`: a spare one, else a new one
    * of `size` rounded up to a power of two (the runs of a file then need a few sizes, and the
    * spares fit the next runs). Fresh buffers for each run cost page faults and peak memory:
-   * 25 MB more peak RSS for `ferry get` of 1 GiB, and 0.06-0.08 s of user CPU (measured).
+   * 25-30 MB more peak RSS for `ferry get` of 1 GiB and about 0.08 s of user CPU (measured).
    */
   private runBuffer(size: number): Uint8Array {
     const spare = this.spareRunBuffers;
