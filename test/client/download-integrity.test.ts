@@ -1,9 +1,10 @@
 /**
- * Downloads with the default chunking (chunks of 256 KiB to 4 MiB), so that both ends verify
- * chunks on their hash workers (src/algo/sha256-workers.ts) and the client reads into its
- * reused buffers: damage on the way is fetched again, damage on the server's disk is an
- * error and never wrong bytes, and an interrupted download resumes. transfer.test.ts covers
- * the same paths with small chunks, which are hashed in the calling thread.
+ * Downloads with the default chunking (chunks of 256 KiB to 4 MiB), so that the server
+ * verifies chunks on its hash workers (src/algo/sha256-workers.ts) and the client reads into
+ * its reused buffers (kept from one ranged run to the next): damage on the way is fetched
+ * again, damage on the server's disk is an error and never wrong bytes, and an interrupted
+ * download resumes. transfer.test.ts covers the same paths with small chunks, which are
+ * hashed in the calling thread.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, readFile, stat, truncate } from 'node:fs/promises';
