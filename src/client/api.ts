@@ -92,10 +92,21 @@ interface RunState {
   /** (the caller's, given the transport's buffers: Buffers in Node) */
   onChunk: (index: number, pieces: Uint8Array[]) => Promise<void>;
   signal?: AbortSignal;
-  /** With `lent`: the run's largest chunk size and the buffers of that size free for reuse. */
+  /** With `lent`: the run's largest chunk size and the buffers (of at least that size) free for reuse. */
   lent?: { largest: number; free: Uint8Array[] };
   /** Told each chunk's bytes as they travelled (its zstd frame, or its plain bytes). */
   onWire?: WireCounter;
+}
+
+/**
+ * Whether every chunk of a run arrived, verified and handed over. A failure after the last
+ * byte (the connection closing before the response was marked complete, as when the server
+ * stops or restarts; seen in most restarts under backpressure) then costs nothing, and must
+ * not be retried: the next attempt would ask for an empty range, `bytes=end+1-end` (416 at
+ * the end of the file, the whole file anywhere else).
+ */
+function runComplete(st: RunState, err: unknown): boolean {
+  return st.done === st.chunks.length && !(err instanceof ProtocolError);
 }
 
 /**
@@ -128,6 +139,8 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   private readonly tokenSource?: string;
   private readonly explain: boolean;
   private caps?: Promise<Capabilities>;
+  /** Buffers of ranged runs read with `lent`, kept for the next runs (see {@link runBuffer}). */
+  private readonly spareRunBuffers: Uint8Array[] = [];
 
   constructor(options: FerryApiOptions) {
     this.http = options.http;
@@ -517,8 +530,10 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * The pieces are hashed in this thread rather than gathered into one buffer for a hash
    * worker: in Node the copy into shared memory cost about half of what moving the hash
    * saved (measured). Read straight into a chunk's buffer (Node over plain http), a chunk is
-   * one buffer already; hashing it on a worker from shared memory was tried and not kept
-   * (no gain pinned to one core, none visible unpinned, 60-70 MB more peak RSS).
+   * one buffer already; hashing it on a worker from shared memory was tried twice and not
+   * kept: it moves the hash's 0.6 s per GiB off this thread, but on two cores shared with the
+   * server the sum of the CPU is what bounds the time, and it did not come down (issue-15-speed.md,
+   * "The download's hash on a worker thread").
    */
   async getChunkRun(
     path: string,
@@ -576,26 +591,28 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         else if (coding !== '' && coding !== 'identity') throw new ProtocolError(`the server answered a ranged read in Content-Encoding ${coding}, which was not asked for`);
         else await (res.body.readInto ? this.readRunInto(st, res) : this.readRunPieces(st, res));
       } catch (err) {
-        if (complete(err)) return;
+        if (runComplete(st, err)) return;
         throw err;
       }
       if (st.done < chunks.length) throw new NetworkError(`${path}: short body, ${end - st.start + 1} of ${end - offset + 1} bytes missing`);
     };
-    /**
-     * Whether every chunk arrived, verified and handed over. A failure after the last byte
-     * (the connection closing before the response was marked complete, as when the server
-     * stops or restarts; seen in most restarts under backpressure) then costs nothing, and
-     * must not be retried: the next attempt would ask for an empty range, `bytes=end+1-end`
-     * (416 at the end of the file, the whole file anywhere else).
-     */
-    const complete = (err: unknown): boolean => st.done === chunks.length && !(err instanceof ProtocolError);
+    try {
+      await this.runAttempts(st, spec, consume);
+    } finally {
+      if (st.lent) for (const b of st.lent.free) this.giveRunBuffer(b);
+    }
+  }
+
+  /** The attempts of {@link getChunkRun}: again from the first chunk not handed over, while they make progress. */
+  private async runAttempts(st: RunState, spec: RequestSpec, consume: (res: WireResponse) => Promise<void>): Promise<void> {
+    const { chunks, path, signal } = st;
     for (;;) {
       const before = st.done;
       try {
         await this.call(() => this.http.request(spec, consume));
         return;
       } catch (err) {
-        if (complete(err)) return; // all here (see complete)
+        if (runComplete(st, err)) return; // all here (see runComplete)
         // The retries of one request are spent; a run that got further since starts afresh.
         if (st.done > before && isFerryError(err) && err.retryable && !signal?.aborted) continue;
         if (isFerryError(err, 'FERRY_ERR_CHUNK_CORRUPT') && st.done < chunks.length) {
@@ -608,6 +625,27 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         throw err;
       }
     }
+  }
+
+  /**
+   * A buffer of at least `size` bytes for a run read with `lent`: a spare one, else a new one
+   * of `size` rounded up to a power of two (the runs of a file then need a few sizes, and the
+   * spares fit the next runs). Fresh buffers for each run cost page faults and peak memory:
+   * 25-30 MB more peak RSS for `ferry get` of 1 GiB and about 0.08 s of user CPU (measured).
+   */
+  private runBuffer(size: number): Uint8Array {
+    const spare = this.spareRunBuffers;
+    const i = spare.findIndex((b) => b.length >= size);
+    if (i >= 0) return spare.splice(i, 1)[0];
+    return this.http.alloc(2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024))));
+  }
+
+  /** Keeps a run's buffer for the next runs: two per request in flight at most, the largest. */
+  private giveRunBuffer(buf: Uint8Array): void {
+    const spare = this.spareRunBuffers;
+    spare.push(buf);
+    spare.sort((a, b) => b.length - a.length);
+    if (spare.length > 2 * this.parallel) spare.length = 2 * this.parallel;
   }
 
   /** Verifies the next chunk of a run, given as `pieces`, and hands it over (see {@link getChunkRun}). */
@@ -648,7 +686,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         at = end;
         const frame = concatBytes(parts);
         const chunk = st.chunks[st.done];
-        if (st.lent) plain ??= st.lent.free.pop() ?? this.http.alloc(st.lent.largest);
+        if (st.lent) plain ??= st.lent.free.pop() ?? this.runBuffer(st.lent.largest);
         let data: Uint8Array;
         try {
           data = this.zstd!.decompress(frame, chunk.size, plain);
@@ -700,17 +738,20 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   private async readRunInto(st: RunState, res: WireResponse): Promise<void> {
     const take = (size: number): { buf: Uint8Array; whole?: Uint8Array } => {
       if (!st.lent) return { buf: this.http.alloc(size) };
-      const whole = st.lent.free.pop() ?? this.http.alloc(st.lent.largest);
+      const whole = st.lent.free.pop() ?? this.runBuffer(st.lent.largest);
       return { buf: whole.subarray(0, size), whole };
     };
     let next = st.done; // the chunk being filled
     let cur = take(st.chunks[next].size);
     let fill = 0;
+    // The last hand-over begun: a failed read waits for it (its write may still be in the
+    // file system's threads), so that a next attempt starts where it left off.
+    let handing: Promise<void> | undefined;
     const handOver = async (got: { buf: Uint8Array; whole?: Uint8Array }): Promise<void> => {
       await this.handOver(st, [got.buf]);
       if (got.whole) st.lent!.free.push(got.whole);
     };
-    await res.body.readInto!({
+    const reading = res.body.readInto!({
       room: () => {
         if (next === st.chunks.length) throw new ProtocolError(`${st.path}: the server sent more than the bytes asked for`);
         return cur.buf.subarray(fill);
@@ -723,9 +764,16 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
         const got = cur;
         fill = 0;
         if (++next < st.chunks.length) cur = take(st.chunks[next].size);
-        return limited ? limited.then(() => handOver(got)) : handOver(got);
+        handing = limited ? limited.then(() => handOver(got)) : handOver(got);
+        return handing;
       },
     });
+    try {
+      await reading;
+    } catch (err) {
+      await handing?.catch(() => {});
+      throw err;
+    }
   }
 
   /** Accounts for bytes of a response body read outside {@link HttpCore.readExact} (Node's bandwidth limit). */

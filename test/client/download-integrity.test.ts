@@ -1,9 +1,10 @@
 /**
- * Downloads with the default chunking (chunks of 256 KiB to 4 MiB), so that both ends verify
- * chunks on their hash workers (src/algo/sha256-workers.ts) and the client reads into its
- * reused buffers: damage on the way is fetched again, damage on the server's disk is an
- * error and never wrong bytes, and an interrupted download resumes. transfer.test.ts covers
- * the same paths with small chunks, which are hashed in the calling thread.
+ * Downloads with the default chunking (chunks of 256 KiB to 4 MiB), so that the server
+ * verifies chunks on its hash workers (src/algo/sha256-workers.ts) and the client reads into
+ * its reused buffers (kept from one ranged run to the next): damage on the way is fetched
+ * again, damage on the server's disk is an error and never wrong bytes, and an interrupted
+ * download resumes. transfer.test.ts covers the same paths with small chunks, which are
+ * hashed in the calling thread.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { copyFile, readFile, stat, truncate } from 'node:fs/promises';
@@ -305,5 +306,88 @@ describe('downloads of large chunks', () => {
       store.lend = lend;
       writeFileSync(file, good);
     }
+  });
+});
+
+describe('a larger file: runs in parallel, their buffers kept from run to run', () => {
+  const BIG = 41 * 1024 * 1024 + 999;
+  const BIG_GET = /^\/api\/v1\/files\/bigger\.bin$/;
+  let bigSrc: string;
+  let bigManifest: ManifestResponse;
+
+  beforeAll(async () => {
+    bigSrc = join(tmp.path, 'bigger.bin');
+    await writeRandomFile(bigSrc, BIG);
+    await client.putFile(bigSrc, '/bigger.bin');
+    bigManifest = await client.manifest('/bigger.bin');
+  });
+
+  it('round-trip byte for byte through several runs at once', async () => {
+    expect(bigManifest.chunks.length).toBeGreaterThan(12);
+    const dst = join(tmp.path, 'bigger-rt.bin');
+    const before = proxy.requests('GET', BIG_GET).length;
+    const r = await client.getFile('/bigger.bin', dst, { parallel: 4 });
+    expect(r.bytes).toBe(BIG);
+    expect(r.bytesTransferred).toBe(BIG);
+    expect((await readFile(dst)).equals(await readFile(bigSrc))).toBe(true);
+    expect(proxy.requests('GET', BIG_GET).length - before).toBeGreaterThan(2); // several runs
+  });
+
+  it('read a later run into the buffers of earlier ones (lent), each chunk still its own bytes', async () => {
+    const bytes = await readFile(bigSrc);
+    const offsets = chunkOffsets(bigManifest.chunks);
+    const fresh = new FerryClient({ server: proxy.url, token: server.token }); // (no spare buffers yet)
+    const runOf = async (from: number, to: number): Promise<Set<ArrayBufferLike>> => {
+      const seen = new Set<ArrayBufferLike>();
+      const refs = bigManifest.chunks.slice(from, to);
+      await fresh.getChunkRun(
+        bigManifest.path,
+        bigManifest.hash,
+        offsets[from],
+        refs,
+        async (k, pieces) => {
+          for (const p of pieces) seen.add(p.buffer);
+          const at = offsets[from + k];
+          expect(Buffer.concat(pieces).equals(bytes.subarray(at, at + refs[k].size))).toBe(true);
+        },
+        { lent: true },
+      );
+      return seen;
+    };
+    try {
+      const first = await runOf(0, 6);
+      expect(first.size).toBeLessThanOrEqual(2);
+      // a run of other chunks (the same sizes: the spares fit them), then the first again
+      const second = await runOf(6, 12);
+      const third = await runOf(0, 6);
+      expect([...third].every((b) => first.has(b) || second.has(b))).toBe(true);
+      expect(new Set([...first, ...second, ...third]).size).toBeLessThanOrEqual(4);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('refuse a chunk damaged on the way twice, fetch one damaged once again, never keep wrong bytes', async () => {
+    const damage = (b: Buffer) => ((b[b.length - 10] ^= 0x20), b); // the last chunk of the run asked for, both times
+    proxy.rules.push({ method: 'GET', path: BIG_GET, times: 2, rewrite: damage });
+    const dst = join(tmp.path, 'bigger-bad.bin');
+    const err = await client.getFile('/bigger.bin', dst, { parallel: 1 }).catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')).toBe(true);
+    expect(proxy.rules[0].times).toBe(0);
+    await expect(stat(dst)).rejects.toThrow();
+    // What the part kept is the file's own bytes, up to the damaged chunk.
+    const part = await readFile(dst + '.ferry-part');
+    const good = await readFile(bigSrc);
+    const kept = Number(/^bytes=(\d+)-/.exec(proxy.requests('GET', BIG_GET).at(-1)!.range!)![1]);
+    expect(kept).toBeGreaterThan(0);
+    expect(part.subarray(0, kept).equals(good.subarray(0, kept))).toBe(true);
+
+    proxy.rules.length = 0;
+    proxy.rules.push({ method: 'GET', path: BIG_GET, times: 1, rewrite: damage });
+    const again = join(tmp.path, 'bigger-once.bin');
+    const r = await client.getFile('/bigger.bin', again, { parallel: 3 });
+    expect(proxy.rules[0].times).toBe(0);
+    expect(r.bytes).toBe(BIG);
+    expect((await readFile(again)).equals(good)).toBe(true);
   });
 });
