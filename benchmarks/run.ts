@@ -20,7 +20,8 @@
  * --no-cluster (benchmarks/cluster.ts: --clients clients against one node and three), --out DIR (default benchmarks/results),
  * --no-readme, --work DIR (where the temporary files go; default the OS temp dir),
  * --render FILE (no run: re-render latest.md and the README from a saved latest.json),
- * --pin ("two machines": clients and servers pinned to separate cores with taskset).
+ * --pin ("two machines": clients and servers pinned to separate cores with taskset),
+ * --help (this text). Any other option is refused before anything runs.
  *
  * Needs root (sshd switches users; apt-get installs missing peers) on Debian.
  */
@@ -34,7 +35,10 @@ import { DEFAULT_WORKLOADS, WORKLOADS, type WorkloadId } from './lib/workloads.j
 import { REPO_ROOT, benchScript } from './peers/ferry-bin.js';
 import { enablePinning } from './lib/pin.js';
 
-const args = new Args();
+const args = new Args().only([
+  ...['archive-size', 'client-size', 'clients', 'edit', 'files', 'max-file', 'min-file', 'out', 'render', 'runs', 'size', 'tools', 'work', 'workloads'],
+  ...['no-cluster', 'no-limits', 'no-micro', 'no-readme', 'no-web', 'pin', 'quick'],
+]);
 const quick = args.flag('quick');
 const log = (line: string) => process.stderr.write(line + '\n');
 // --pin: "two machines" mode, clients and servers on separate cores (./lib/pin.ts).

@@ -1,4 +1,5 @@
 /** Command-line options of the benchmarks: `--name value` pairs, flags, sizes with units. */
+import { readFileSync } from 'node:fs';
 
 const UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -9,8 +10,44 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * UNITS[(m[2] ?? 'B').toLowerCase()]);
 }
 
+/** The first doc comment of a script (its usage), without the comment's markup. */
+export function usageOf(source: string): string {
+  const m = /\/\*\*([\s\S]*?)\*\//.exec(source);
+  if (!m) return '';
+  return m[1].split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim() + '\n';
+}
+
 export class Args {
-  constructor(private readonly argv: string[] = process.argv.slice(2)) {}
+  /**
+   * `--help` or `-h` prints the script's usage (its header comment) and exits 0, before the
+   * script runs anything: a benchmark started by a question can take 20 minutes.
+   */
+  constructor(private readonly argv: string[] = process.argv.slice(2)) {
+    this.helpIfAsked();
+  }
+
+  private helpIfAsked(): void {
+    if (!this.argv.includes('--help') && !this.argv.includes('-h')) return;
+    let usage = '';
+    try {
+      usage = usageOf(readFileSync(process.argv[1], 'utf8'));
+    } catch {
+      // a script read from elsewhere: only the general rule below
+    }
+    process.stdout.write(usage || 'Options are --name value pairs and --flags; see the script\'s source.\n');
+    process.exit(0);
+  }
+
+  /** Refuses an option not in `known` (a misspelt one would otherwise be ignored and the default run). */
+  only(known: readonly string[]): this {
+    for (const a of this.argv) {
+      if (a.startsWith('--') && !known.includes(a.slice(2))) {
+        process.stderr.write(`unknown option ${a}; known: ${known.map((k) => '--' + k).join(' ')} (--help: the usage)\n`);
+        process.exit(2);
+      }
+    }
+    return this;
+  }
 
   string(name: string, fallback: string): string {
     const i = this.argv.indexOf(`--${name}`);

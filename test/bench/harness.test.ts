@@ -6,11 +6,12 @@
  *
  * Needs root (as CI runs it): sshd switches to the logging-in user; the harness installs missing packages.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { enablePinning, pinned, pinning } from '../../benchmarks/lib/pin.js';
 import { renderMarkdown, renderReadmeSection, summarize } from '../../benchmarks/lib/report.js';
 import { runSuite } from '../../benchmarks/lib/suite.js';
+import { benchScript } from '../../benchmarks/peers/ferry-bin.js';
 import { textSize, WORKLOADS, type Sizes } from '../../benchmarks/lib/workloads.js';
 
 const KiB = 1024;
@@ -124,4 +125,25 @@ describe('benchmark harness', () => {
     }
     expect(pinning()).toBeUndefined();
   }, 180_000);
+});
+
+describe('npm run bench options', () => {
+  // A question must never start a 20-minute run, nor a misspelt option run the defaults.
+  const bench = (...argv: string[]) => spawnSync(process.execPath, [benchScript('run.js'), ...argv], { encoding: 'utf8', timeout: 30_000 });
+
+  it('--help prints the usage and exits 0 without running anything', () => {
+    const r = bench('--help', '--tools', 'ferry');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('npm run bench -- --quick');
+    expect(r.stdout).toContain('--pin');
+    expect(r.stderr).not.toContain('pinned');
+    expect(r.stderr).not.toMatch(/upload|download/);
+  });
+
+  it('an unknown option is refused before anything runs', () => {
+    const r = bench('--no-micros', '--quick');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown option --no-micros');
+    expect(r.stderr).not.toMatch(/ferry upload|rsync/);
+  });
 });
