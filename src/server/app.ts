@@ -619,7 +619,8 @@ export interface RunningServer {
   sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   /**
    * Applies the `keys` of `next` that can change while serving (settings marked `live`):
-   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * TLS certificate files, read again whether or not their names changed (new connections
+   * get the new certificate, open ones keep theirs),
    * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
    * new certificate cannot be read. Returns the keys it could not apply live (a certificate
    * for a server started without TLS, or with a self-signed one: those need a restart).
@@ -857,18 +858,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     ctx.webhooks.start();
-    return {
+    const running: RunningServer = {
       app,
       ctx,
       url: address,
       ...boot,
-      // A getter: a reloaded certificate changes the fingerprint.
-      ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
       close: unwind,
     };
+    // A getter (defined, not spread, which would copy its value once): a reloaded certificate changes the fingerprint.
+    if (tls) Object.defineProperty(running, 'tls', { enumerable: true, get: () => ({ fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }) });
+    return running;
   } catch (err) {
     await unwind();
     throw err;
@@ -890,7 +892,9 @@ async function reloadLive(
     ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
     return tlsKeys;
   }
-  if (tlsKeys.length > 0 && tls) {
+  // Certificate files are read again at every reload, their names changed or not: a
+  // certificate renewed in place (certbot, acme.sh) is what a reload is mostly for.
+  if (tls && !tls.selfSigned) {
     const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
     if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
     (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });
