@@ -135,6 +135,15 @@ describe('ferry config check', () => {
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('FERRY_RATE_LIMIT_IP: must be a whole number from 0');
   });
+
+  it('a database it cannot reach is named without a password, in the user part or the query', async () => {
+    const dir = tmp();
+    const url = 'postgres://ferry:pw-in-user@127.0.0.1:1/ferry?password=pw-in-query&application_name=x&sslpassword=pw-ssl';
+    const r = await runFerry(['serve', '--data', join(dir, 'data'), '--db', url], { env: { FERRY_SESSION_KEY: Buffer.alloc(32, 7).toString('base64') } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('cannot use the metadata database postgres://ferry:***@127.0.0.1:1/ferry?password=***&application_name=x&sslpassword=***:');
+    expect(r.stdout + r.stderr).not.toMatch(/pw-in-|pw-ssl/);
+  });
 });
 
 describe('ferry serve --config (a real process)', () => {
