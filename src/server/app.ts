@@ -628,7 +628,8 @@ export interface RunningServer {
   sftp?: { host: string; port: number; hostKeys: { type: string; fingerprint: string; publicKey: string }[] };
   /**
    * Applies the `keys` of `next` that can change while serving (settings marked `live`):
-   * TLS certificate files (new connections get the new certificate, open ones keep theirs),
+   * TLS certificate files, read again whether or not their names changed (new connections
+   * get the new certificate, open ones keep theirs),
    * limits, IP lists, the log level, hooks, retention. Throws (changing nothing) when the
    * new certificate cannot be read. Returns the keys it could not apply live (a certificate
    * for a server started without TLS, or with a self-signed one: those need a restart).
@@ -740,13 +741,35 @@ async function encryptChunkStores<T extends { backend: StorageBackend; routes: C
   };
 }
 
+/** A node says with a lease of this name (and its holder id after it) which data key it writes a shared store's new objects with. */
+const dataKeyLease = (store: string, keyId: string): string => `data-key:${store}:${keyId}:`;
+const DATA_KEY_LEASE_MS = 180_000;
+
+/**
+ * Holds, while this node runs on PostgreSQL (with other nodes), a lease naming the data key it writes each encrypted store
+ * with: a node that re-encrypts the store after a rekey keeps the old keys as long as another
+ * node started before the rekey still writes under them (see `reencryptStore`). Returns a stop.
+ */
+async function announceDataKeys(stores: StorageBackend[], meta: MetaStore): Promise<() => Promise<void>> {
+  const names = stores.filter((b): b is EncryptedBackend => b instanceof EncryptedBackend).map((b) => dataKeyLease(b.inner.name, b.dataKeysInUse.current) + meta.leases.holder);
+  if (names.length === 0 || meta.dialect !== 'postgres') return async () => undefined;
+  const renew = () => Promise.all(names.map((n) => meta.leases.acquire(n, DATA_KEY_LEASE_MS)));
+  await renew();
+  const timer = setInterval(() => void renew().catch(() => undefined), DATA_KEY_LEASE_MS / 3);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await Promise.all(names.map((n) => meta.leases.release(n)));
+  };
+}
+
 /**
  * Background work on encrypted stores: encrypts the plain objects of stores that held some
  * when encryption was turned on (see `migrateToEncrypted`), then re-encrypts the objects of
  * retiring data keys after `ferry admin rekey --reencrypt` (see `reencryptStore`); reads and
  * writes work throughout. Returns a stop for shutdown.
  */
-function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => Promise<void> {
+function startMigrations(stores: StorageBackend[], app: FastifyInstance, meta: MetaStore): () => Promise<void> {
   const ac = new AbortController();
   const runs = stores
     .filter((b): b is EncryptedBackend => b instanceof EncryptedBackend && (b.migrationPending || b.reencryptionPending))
@@ -766,6 +789,16 @@ function startMigrations(stores: StorageBackend[], app: FastifyInstance): () => 
           signal: ac.signal,
           onProgress: (p) => app.log.info({ store, checked: p.checked, reencrypted: p.reencrypted, failed: p.failed, passes: p.passes }, 're-encryption progress'),
           afterEach: reencryptHold(),
+          // Other nodes share only a PostgreSQL database (an SQLite data directory has one server).
+          ...(meta.dialect === 'postgres'
+            ? {
+                othersWriting: async (retiring: string[]) => {
+                  for (const id of retiring) if (await meta.leases.heldByOthers(dataKeyLease(store, id))) return true;
+                  return false;
+                },
+              }
+            : {}),
+          onWait: () => app.log.warn({ store }, 're-encryption waits: another node started before the rekey still writes under the old data keys (restart it with the new key ring); they stay in the ring until it has'),
         });
         if (done.left === 0) {
           app.log.info({ store, reencrypted: done.reencrypted, left: 0, retired: done.retired }, 're-encryption finished: 0 objects left under the old data keys; they are retired from the key ring');
@@ -854,7 +887,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const started = Date.now();
     const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
-    undo.push(startMigrations(stores, app));
+    undo.push(await announceDataKeys(stores, meta));
+    undo.push(startMigrations(stores, app, meta));
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
 
@@ -866,18 +900,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // Only now: a start that failed to listen must not have shown (and used up) the token.
     const boot = await ctx.auth.bootstrap(dataDir, config.adminToken);
     ctx.webhooks.start();
-    return {
+    const running: RunningServer = {
       app,
       ctx,
       url: address,
       ...boot,
-      // A getter: a reloaded certificate changes the fingerprint.
-      ...(tls ? { get tls() { return { fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }; } } : {}),
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
       close: unwind,
     };
+    // A getter (defined, not spread, which would copy its value once): a reloaded certificate changes the fingerprint.
+    if (tls) Object.defineProperty(running, 'tls', { enumerable: true, get: () => ({ fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }) });
+    return running;
   } catch (err) {
     await unwind();
     throw err;
@@ -899,7 +934,9 @@ async function reloadLive(
     ctx.applyLive(next, keys.filter((k) => !tlsKeys.includes(k)));
     return tlsKeys;
   }
-  if (tlsKeys.length > 0 && tls) {
+  // Certificate files are read again at every reload, their names changed or not: a
+  // certificate renewed in place (certbot, acme.sh) is what a reload is mostly for.
+  if (tls && !tls.selfSigned) {
     const fresh = await loadTls({ certFile: next.tlsCert, keyFile: next.tlsKey, dataDir, hostnames: [config.host] });
     if (!fresh) throw new ConfigError('tlsCert and tlsKey cannot be removed from a running HTTPS server: restart it');
     (app.server as unknown as { setSecureContext(o: { cert: string | Buffer; key: string | Buffer }): void }).setSecureContext({ cert: fresh.cert, key: fresh.key });

@@ -14,6 +14,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AlreadyExistsError, ConfigError, HashMismatchError, ValidationError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import type { MetaStore } from '../store/meta-store.js';
+import { lockDataDir } from './data-lock.js';
 
 export const BACKUP_MANIFEST = 'ferry-backup.json';
 
@@ -74,7 +75,8 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
 }
 
 /**
- * Puts a backup back into `dataDir` (the server must be stopped). Every file is checked
+ * Puts a backup back into `dataDir` (the server must be stopped: a running
+ * server's lock of the directory is refused). Every file is checked
  * against the manifest first; an existing `meta.db` is replaced only with `force`.
  */
 export async function restoreServer(backupDir: string, dataDir: string, options: { force?: boolean } = {}): Promise<BackupManifest> {
@@ -95,17 +97,24 @@ export async function restoreServer(backupDir: string, dataDir: string, options:
   }
   const data = resolve(dataDir);
   await mkdir(data, { recursive: true, mode: 0o700 });
-  if ((await exists(join(data, 'meta.db'))) && !options.force) throw new AlreadyExistsError(`${data} already holds a metadata database: stop the server and pass --force to replace it`);
-  for (const f of manifest.files) {
-    const to = join(data, f.path);
-    await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-    const tmp = `${to}.restore-${process.pid}`;
-    await copyFile(join(dir, f.path), tmp);
-    await chmod(tmp, 0o600);
-    await rename(tmp, to);
+  // A server running on the directory would go on writing to the database replaced under it,
+  // and all it acknowledged from then on would be gone at its next start: take its lock.
+  const lock = await lockDataDir(data);
+  try {
+    if ((await exists(join(data, 'meta.db'))) && !options.force) throw new AlreadyExistsError(`${data} already holds a metadata database: stop the server and pass --force to replace it`);
+    for (const f of manifest.files) {
+      const to = join(data, f.path);
+      await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+      const tmp = `${to}.restore-${process.pid}`;
+      await copyFile(join(dir, f.path), tmp);
+      await chmod(tmp, 0o600);
+      await rename(tmp, to);
+    }
+    // A write-ahead log of the replaced database must not be replayed into the restored one.
+    await rm(join(data, 'meta.db-wal'), { force: true });
+    await rm(join(data, 'meta.db-shm'), { force: true });
+  } finally {
+    await lock.release();
   }
-  // A write-ahead log of the replaced database must not be replayed into the restored one.
-  await rm(join(data, 'meta.db-wal'), { force: true });
-  await rm(join(data, 'meta.db-shm'), { force: true });
   return manifest;
 }

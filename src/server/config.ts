@@ -148,7 +148,9 @@ export function parseStoreSpec(value: string): StoreSpec {
 
 /** A database URL without its password, for messages and logs. */
 export function redactDbUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+  // The password of the user part, and query parameters that carry one (node-postgres takes
+  // `?password=` and `?sslpassword=` as well).
+  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@').replace(/([?&][^=&#]*pass[^=&#]*=)[^&#]*/gi, '$1***');
 }
 
 export const DEFAULT_PORT = 7373;

@@ -27,12 +27,21 @@ export function signatureOf(secret: string, body: string): string {
 
 const MAX_BACKOFF_MS = 3600_000;
 const BATCH = 16;
+/**
+ * The webhook list is read again after this long: a webhook added or removed through another
+ * node of a cluster (or another process on the same database) is used, or no longer used,
+ * within it.
+ */
+export const HOOKS_REFRESH_MS = 2000;
+/** A claimed delivery another node may take over this long after its time-out (its claimer died). */
+const CLAIM_MARGIN_MS = 60_000;
 
 /** Idle servers look for deliveries queued elsewhere every this many seconds. */
 const IDLE_POLL_TICKS = 60;
 
 export class WebhookDispatcher {
-  private hooks: Webhook[] | undefined;
+  /** The webhooks, and when they were read (performance.now()); undefined: read them at next use. */
+  private hooks: { list: Webhook[]; at: number } | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
@@ -89,9 +98,17 @@ export class WebhookDispatcher {
     return gone;
   }
 
+  /** The webhooks, read again when `fresh` or older than {@link HOOKS_REFRESH_MS}. */
+  private async webhooks(fresh = false): Promise<Webhook[]> {
+    if (fresh || this.hooks === undefined || performance.now() - this.hooks.at >= HOOKS_REFRESH_MS) {
+      const at = performance.now();
+      this.hooks = { list: await this.store.list(), at };
+    }
+    return this.hooks.list;
+  }
+
   private async subscribed(event: HookEvent): Promise<Webhook[]> {
-    this.hooks ??= await this.store.list();
-    return this.hooks.filter((h) => h.events.includes(event));
+    return (await this.webhooks()).filter((h) => h.events.includes(event));
   }
 
   /**
@@ -138,8 +155,10 @@ export class WebhookDispatcher {
 
   private async pump(): Promise<void> {
     for (;;) {
-      const due = await this.store.due(this.now(), BATCH);
-      if (due.length === 0 || this.closed) break;
+      const found = await this.store.due(this.now(), BATCH);
+      if (found.length === 0 || this.closed) break;
+      // Another node of a cluster may have found the same rows: each goes to the one that claims it.
+      const due = await this.store.claim(found, this.now() + this.config.webhookTimeoutMs + CLAIM_MARGIN_MS);
       await Promise.all(due.map((d) => this.deliver(d)));
     }
     this.pending = await this.store.pendingCount();
@@ -147,9 +166,12 @@ export class WebhookDispatcher {
   }
 
   private async deliver(d: Delivery): Promise<void> {
-    this.hooks ??= await this.store.list();
-    const hook = this.hooks.find((h) => h.id === d.webhookId);
-    if (!hook) return; // removed meanwhile (its rows went with it)
+    const hook = (await this.webhooks()).find((h) => h.id === d.webhookId) ?? (await this.webhooks(true)).find((h) => h.id === d.webhookId);
+    if (!hook) {
+      // Removed (its rows went with it) while this row was being queued for it: nowhere to send it.
+      await this.store.attemptFailed(d.id, { status: null, error: 'the webhook was removed' }, this.now(), undefined);
+      return;
+    }
     let result: { status: number | null; error: string };
     try {
       const res = await fetch(hook.url, {
@@ -165,7 +187,8 @@ export class WebhookDispatcher {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.config.webhookTimeoutMs),
       });
-      await res.arrayBuffer().catch(() => undefined);
+      // The answer's body is not wanted: not read, so a receiver cannot make this process hold it.
+      await res.body?.cancel().catch(() => undefined);
       if (res.status >= 200 && res.status < 300) {
         await this.store.delivered(d.id, res.status, this.now());
         return;

@@ -63,6 +63,19 @@ export class Leases {
     }
   }
 
+  /** Whether a lease whose name begins with `prefix` is held, not lapsed, by another holder than `except`. */
+  async heldByOthers(prefix: string, except = this.holder): Promise<boolean> {
+    const pattern = prefix.replace(/[!%_]/g, (c) => `!${c}`) + '%';
+    const row = await this.db
+      .selectFrom('leases')
+      .select('name')
+      .where(sql<boolean>`name like ${pattern} escape '!'`)
+      .where('holder', '!=', except)
+      .where('expires_at', '>', sql<number>`${this.now()}`)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** Who holds `name` and until when (undefined: nobody, or lapsed). */
   async holderOf(name: string): Promise<{ holder: string; expiresAt: number } | undefined> {
     const row = await this.db.selectFrom('leases').select(['holder', 'expires_at']).where('name', '=', name).where('expires_at', '>', sql<number>`${this.now()}`).executeTakeFirst();

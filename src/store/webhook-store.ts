@@ -104,6 +104,22 @@ export class WebhookStore {
     return rows.map((r) => toDelivery(r as Row));
   }
 
+  /**
+   * Claims deliveries `due()` found, for one sender: each row whose `next_at` is still what
+   * it was found with is moved to `until`, so that no other node sends it meanwhile; the
+   * rows claimed are returned (a row another node claimed first is not). Sent or failed,
+   * a row leaves the claim through `delivered` / `attemptFailed`; one whose sender died is
+   * due again at `until`.
+   */
+  async claim(rows: readonly Delivery[], until: number): Promise<Delivery[]> {
+    const claimed: Delivery[] = [];
+    for (const d of rows) {
+      const r = await this.db.updateTable('webhook_deliveries').set({ next_at: until }).where('id', '=', d.id).where('status', '=', 'pending').where('next_at', '=', d.nextAt).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 1) claimed.push(d);
+    }
+    return claimed;
+  }
+
   /** When the next pending delivery is due (undefined: none pending). */
   async nextDue(): Promise<number | undefined> {
     const r = await this.db.selectFrom('webhook_deliveries').select((eb) => eb.fn.min('next_at').as('next')).where('status', '=', 'pending').executeTakeFirst();

@@ -512,6 +512,37 @@ describe('re-encryption under a new data key (rekey --reencrypt)', () => {
     });
   }
 
+  it('keeps the old data key while another node started before the rekey writes under it, and re-encrypts what it wrote', async () => {
+    const inner = new MemoryBackend();
+    const master = key();
+    // A node started before the rekey: its ring (in memory) still writes under the old data key.
+    const older = await encrypted(inner, master);
+    for (let i = 0; i < 5; i++) await older.write(`o/${i}`, randomBytes(1000), { size: 1000 });
+    await rekeyRing(inner, master, master, undefined, { reencrypt: true });
+    const b = await reopen(inner, master);
+    const late = randomBytes(5000);
+    let asked = 0;
+    let waits = 0;
+    const done = await reencryptStore(b, {
+      recheckMs: 5,
+      onWait: () => void waits++,
+      othersWriting: async (retiring) => {
+        expect(retiring).toEqual(b.dataKeysInUse.retiring);
+        asked++;
+        // The older node writes once more after a pass found nothing left, then stops.
+        if (asked === 3) await older.write('late', late, { size: late.length });
+        return asked < 3;
+      },
+    });
+    expect(waits).toBe(1);
+    expect(done).toMatchObject({ reencrypted: 6, left: 0 });
+    expect(done.retired).toHaveLength(1);
+    const after = await reopen(inner, master);
+    expect((await openRing(inner, master)).ring.dataKeyIds).toHaveLength(1);
+    expect((await bytes(await after.read('late'))).equals(late)).toBe(true);
+    expect(await census(inner, after)).toEqual({ kept: 6 });
+  });
+
   it('an object that fails to decrypt is counted and keeps the old data key in the ring', async () => {
     const inner = new MemoryBackend();
     const master = key();

@@ -393,6 +393,20 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(await store.leases.holderOf('ttl')).toBeUndefined();
     });
 
+    it('tells whether another holder has a live lease under a name prefix (the data keys nodes write with)', async () => {
+      const other = await node();
+      const prefix = 'data-key:s3:my_bucket/x%:ab12:';
+      expect(await store.leases.heldByOthers(prefix, 'node-a')).toBe(false);
+      expect(await store.leases.acquire(`${prefix}node-a`, 1000, 'node-a')).toBe(true);
+      expect(await store.leases.heldByOthers(prefix, 'node-a')).toBe(false); // its own
+      expect(await other.leases.heldByOthers(prefix, 'node-b')).toBe(true);
+      // `_` and `%` are themselves, not wildcards.
+      expect(await other.leases.heldByOthers('data-key:s3:myXbucket/x', 'node-b')).toBe(false);
+      expect(await other.leases.heldByOthers('data-key:s3:my_bucket/xyz', 'node-b')).toBe(false);
+      clock += 1001;
+      expect(await other.leases.heldByOthers(prefix, 'node-b')).toBe(false); // lapsed
+    });
+
     it('garbage collection on two nodes at once deletes each unreferenced chunk once and nothing referenced', async () => {
       const other = await node();
       const orphans = Array.from({ length: 60 }, (_, i) => chunk(`gc-orphan-${i}`));

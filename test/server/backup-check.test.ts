@@ -194,6 +194,21 @@ describe('ferry admin backup and restore', () => {
     }
   });
 
+  it("refuses to restore into a running server's data directory, which goes on as it was", async () => {
+    const dir = join(work, 'backup-live');
+    expect((await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir } })).status).toBe(200);
+    const before = readFileSync(join(t.dataDir, 'meta.db'));
+    const r = await runFerry(['admin', 'restore', dir, '--data', t.dataDir, '--force']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`in use by another ferry serve (pid ${process.pid}`);
+    expect(readFileSync(join(t.dataDir, 'meta.db')).equals(before)).toBe(true);
+    expect(existsSync(join(t.dataDir, 'meta.db-wal'))).toBe(true);
+    // What is uploaded after it is still there after a restart (the database was not replaced under the server).
+    expect((await uploadBuffer(t, '/after-restore.bin', content.subarray(0, 1000))).status).toBe(200);
+    await t.restart();
+    expect((await t.api('/api/v1/files/after-restore.bin')).status).toBe(200);
+  });
+
   it('refuses a damaged backup', async () => {
     const dir = join(work, 'backup-2');
     expect((await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir } })).status).toBe(200);

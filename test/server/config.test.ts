@@ -135,6 +135,15 @@ describe('ferry config check', () => {
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('FERRY_RATE_LIMIT_IP: must be a whole number from 0');
   });
+
+  it('a database it cannot reach is named without a password, in the user part or the query', async () => {
+    const dir = tmp();
+    const url = 'postgres://ferry:pw-in-user@127.0.0.1:1/ferry?password=pw-in-query&application_name=x&sslpassword=pw-ssl';
+    const r = await runFerry(['serve', '--data', join(dir, 'data'), '--db', url], { env: { FERRY_SESSION_KEY: Buffer.alloc(32, 7).toString('base64') } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('cannot use the metadata database postgres://ferry:***@127.0.0.1:1/ferry?password=***&application_name=x&sslpassword=***:');
+    expect(r.stdout + r.stderr).not.toMatch(/pw-in-|pw-ssl/);
+  });
 });
 
 describe('ferry serve --config (a real process)', () => {
@@ -228,6 +237,16 @@ describe('ferry serve --config (a real process)', () => {
     expect(next.status).toBe(200);
     expect(next.fingerprint).toBe(fp(certB.certPem));
 
+    // A certificate renewed in place (the same file names, as certbot does) is read again.
+    const certC = createServerCert(ca, ['127.0.0.1', 'localhost']);
+    writeFileSync(join(dir, 'b.pem'), certC.certPem);
+    writeFileSync(join(dir, 'b.key'), certC.keyPem);
+    const renewal = server.output().length;
+    server.process.kill('SIGHUP');
+    for (let i = 0; i < 400 && !server.output().slice(renewal).includes('ferry: configuration reloaded'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(server.output().slice(renewal)).toContain('configuration reloaded; applied: nothing; changed but need a restart: gcInterval; new TLS certificate SHA256:');
+    expect((await get('/healthz', fresh)).fingerprint).toBe(fp(certC.certPem));
+
     // A broken file changes nothing and says so.
     writeFileSync(cfg, 'tlsCert: 5\n');
     const mark = server.output().length;
@@ -235,7 +254,7 @@ describe('ferry serve --config (a real process)', () => {
     for (let i = 0; i < 400 && !server.output().slice(mark).includes('ferry: reload failed'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(server.output().slice(mark)).toContain(`${cfg}:1: tlsCert: must be a string, not number 5`);
     const still = await get('/healthz', fresh);
-    expect(still.fingerprint).toBe(fp(certB.certPem));
+    expect(still.fingerprint).toBe(fp(certC.certPem));
     agent.destroy();
     fresh.destroy();
   });

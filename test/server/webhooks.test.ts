@@ -9,8 +9,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDeliveryInfo } from '../../src/core/protocol.js';
+import type { RecordedEvent } from '../../src/server/audit.js';
+import { HOOKS_REFRESH_MS, WebhookDispatcher } from '../../src/server/webhooks.js';
+import { MetaStore } from '../../src/store/meta-store.js';
+import { WebhookStore } from '../../src/store/webhook-store.js';
 import { runFerry } from '../helpers/cli.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 
@@ -177,6 +182,104 @@ describe('webhooks', () => {
     expect(rows[0]).toMatchObject({ event: 'delete', status: 'delivered', attempts: 1, payload: { path: '/cli.txt' } });
     expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(0);
     expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(3);
+  });
+});
+
+describe('webhooks on several nodes sharing one database', () => {
+  const rx = new Receiver();
+  const stores: MetaStore[] = [];
+  const dispatchers: WebhookDispatcher[] = [];
+  const config = { webhookRetryDelayMs: 40, webhookMaxAttempts: 50, webhookTimeoutMs: 5000 };
+  /** A node's dispatcher, on its own connection to the shared database. */
+  const node = async (): Promise<WebhookDispatcher> => {
+    const meta = await MetaStore.openSqlite(join(work, 'shared-webhooks.db'));
+    stores.push(meta);
+    const d = new WebhookDispatcher(new WebhookStore(meta.db), config, pino({ enabled: false }), Date.now);
+    dispatchers.push(d);
+    return d;
+  };
+  const upload = (path: string): RecordedEvent => ({ event: 'file.upload', at: Date.now(), ok: true, front: 'api', target: path, path, details: { size: 1 }, userId: 'u-1', userName: 'ana', tokenId: null, ip: '192.0.2.7' });
+  beforeAll(async () => {
+    await rx.listen();
+  });
+  afterAll(async () => {
+    for (const d of dispatchers) await d.close();
+    for (const m of stores) await m.close();
+    await rx.close();
+  });
+
+  it('a webhook added through one node gets the events of another that had read the list before; one removed stops getting them', async () => {
+    const [a, b] = [await node(), await node()];
+    await b.enqueue(upload('/before.txt')); // b reads the (empty) webhook list
+    const hook = await a.add(rx.url, ['upload']);
+    await new Promise((r) => setTimeout(r, HOOKS_REFRESH_MS + 100));
+    await b.enqueue(upload('/through-b.txt'));
+    await until('the event recorded by the other node', () => rx.got.some((r) => r.json.path === '/through-b.txt'));
+    expect(rx.got.some((r) => r.json.path === '/before.txt')).toBe(false);
+    expect(await a.remove(hook.id)).toBe(true);
+    await new Promise((r) => setTimeout(r, HOOKS_REFRESH_MS + 100));
+    const before = rx.got.length;
+    await b.enqueue(upload('/after-rm.txt'));
+    b.kick();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rx.got.length).toBe(before);
+  });
+
+  it('a delivery both nodes find due is sent once', async () => {
+    const [a, b] = [await node(), await node()];
+    const hook = await a.add(rx.url, ['upload']);
+    const before = rx.got.length;
+    // Queued through a third node that sends nothing (closed at once), then found by both.
+    const queuer = await node();
+    await queuer.close();
+    const meta = stores[stores.length - 1];
+    await new WebhookStore(meta.db).enqueue(
+      Array.from({ length: 12 }, (_, i) => ({ webhookId: hook.id, event: 'upload', orderKey: `/twice-${i}.txt`, payload: JSON.stringify({ event: 'upload', path: `/twice-${i}.txt` }) })),
+      Date.now(),
+    );
+    for (let i = 0; i < 5; i++) {
+      a.kick();
+      b.kick();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until('the twelve deliveries', () => rx.got.length - before >= 12);
+    await new Promise((r) => setTimeout(r, 300));
+    const ids = rx.got.slice(before).map((r) => String(r.headers['x-ferry-delivery']));
+    expect(ids).toHaveLength(12);
+    expect(new Set(ids).size).toBe(12);
+  });
+
+  it("does not read a receiver's answer body: an endless one is cut at once, the delivery counted", async () => {
+    let written = 0;
+    let closed!: () => void;
+    const gone = new Promise<void>((r) => (closed = r));
+    const endless = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      const block = Buffer.alloc(1 << 20);
+      const pump = (): void => {
+        if (res.destroyed) return;
+        written += block.length;
+        if (res.write(block)) setImmediate(pump);
+        else res.once('drain', pump);
+      };
+      res.once('close', closed);
+      pump();
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    try {
+      const a = await node();
+      const hook = await a.add(`http://127.0.0.1:${(endless.address() as AddressInfo).port}/`, ['upload']);
+      await a.enqueue(upload('/endless.txt'));
+      await gone;
+      const store = new WebhookStore(stores[stores.length - 1].db);
+      await until('the delivery recorded', async () => (await store.log({ webhookId: hook.id, limit: 1 }))[0]?.status === 'delivered');
+      // What the socket buffers took before the answer was dropped, not gigabytes.
+      expect(written).toBeLessThan(64 << 20);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((r) => endless.close(r));
+    }
   });
 });
 

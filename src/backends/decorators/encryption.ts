@@ -23,6 +23,7 @@
  * and deletes remove the plain copy; {@link migrateToEncrypted} rewrites the plain objects in
  * the background and then drops the fallback.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   ConfigError,
@@ -609,6 +610,11 @@ export class EncryptedBackend implements StorageBackend {
     this.migrating = false;
   }
 
+  /** The data key new objects are written with, and the retiring ones (hex ids), as this process's ring has them. */
+  get dataKeysInUse(): { current: string; retiring: string[] } {
+    return { current: this.ring.current.id.toString('hex'), retiring: [...this.ring.retiring] };
+  }
+
   /** Whether the ring marks data keys as retiring: their objects are to be re-encrypted (see {@link reencryptStore}). */
   get reencryptionPending(): boolean {
     return this.ring.retiring.size > 0;
@@ -1111,12 +1117,29 @@ export interface ReencryptionProgress {
  */
 export async function reencryptStore(
   enc: EncryptedBackend,
-  options: { signal?: AbortSignal; onProgress?: (p: ReencryptionProgress) => void; progressEvery?: number; afterEach?: (p: ReencryptionProgress) => Promise<void> } = {},
+  options: {
+    signal?: AbortSignal;
+    onProgress?: (p: ReencryptionProgress) => void;
+    progressEvery?: number;
+    afterEach?: (p: ReencryptionProgress) => Promise<void>;
+    /**
+     * Whether another process sharing the store (a node started before the rekey) may still
+     * write new objects under one of these retiring keys: then a pass that finds none left is
+     * not the last, and the keys stay until a pass that began once none did finds none.
+     */
+    othersWriting?: (retiring: string[]) => Promise<boolean>;
+    /** How long to wait before looking again while others write under retiring keys (default 60 s). */
+    recheckMs?: number;
+    onWait?: () => void;
+  } = {},
 ): Promise<ReencryptionProgress> {
   const progress: ReencryptionProgress = { checked: 0, reencrypted: 0, failed: 0, left: 0, passes: 0, retired: [] };
   if (!enc.reencryptionPending) return progress;
   const every = options.progressEvery ?? 1000;
+  const retiring = enc.dataKeysInUse.retiring;
   for (;;) {
+    // Asked before the pass: what a writer under the old keys wrote before it stopped is in the listing.
+    const alone = options.othersWriting === undefined || !(await options.othersWriting(retiring));
     progress.passes++;
     let found = 0;
     let failed = 0;
@@ -1144,7 +1167,11 @@ export async function reencryptStore(
     progress.left = failed;
     options.onProgress?.(progress);
     // Done when a whole pass found nothing to do; a pass that could only fail will not do better.
-    if (found === 0 || found === failed) break;
+    if (found === 0 || found === failed) {
+      if (alone) break;
+      options.onWait?.();
+      await delay(options.recheckMs ?? 60_000, undefined, { signal: options.signal }).catch(() => throwIfAborted(options.signal));
+    }
   }
   if (progress.left === 0) progress.retired = await enc.retireDataKeys();
   options.onProgress?.(progress);

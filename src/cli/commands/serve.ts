@@ -141,6 +141,7 @@ Examples:
             const changed = changedKeys(resolved, next.resolved);
             let live = changed.filter((k) => SETTINGS_BY_KEY.get(k)!.live);
             const restart = changed.filter((k) => !SETTINGS_BY_KEY.get(k)!.live);
+            const fingerprint = server.tls?.fingerprint;
             return server.reload(next.config, live).then((notApplied) => {
               live = live.filter((k) => !notApplied.includes(k));
               restart.push(...notApplied);
@@ -148,9 +149,11 @@ Examples:
                 if (next.resolved.values.has(k)) resolved.values.set(k, next.resolved.values.get(k));
                 else resolved.values.delete(k);
               }
-              server.app.log.info({ applied: live, needsRestart: restart }, 'configuration reloaded');
+              const certificate = server.tls && server.tls.fingerprint !== fingerprint ? server.tls.fingerprint : undefined;
+              server.app.log.info({ applied: live, needsRestart: restart, ...(certificate ? { certificate } : {}) }, 'configuration reloaded');
               const rest = restart.length > 0 ? `; changed but need a restart: ${restart.join(', ')}` : '';
-              process.stderr.write(`ferry: configuration reloaded; applied: ${live.join(', ') || 'nothing'}${rest}\n`);
+              const renewed = certificate ? `; new TLS certificate ${certificate}` : '';
+              process.stderr.write(`ferry: configuration reloaded; applied: ${live.join(', ') || 'nothing'}${rest}${renewed}\n`);
             });
           })
           .catch((err: unknown) => {
