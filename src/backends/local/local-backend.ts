@@ -45,6 +45,8 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  Identifier,
+  KeyIdentity,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -248,8 +250,18 @@ function rangeBuffer(k: string, offset: number, length: number, size: number, in
   return into && into.length >= wanted ? into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
 }
 
+/** The real path of `abs`: symlinks of its existing part resolved, the missing rest appended. */
+async function realPathOf(abs: string): Promise<string> {
+  try {
+    return await fsp.realpath(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(await realPathOf(parent), path.basename(abs));
+  }
+}
+
 export class LocalBackend
-  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter
+  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter, Identifier
 {
   readonly name: string;
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
@@ -296,6 +308,11 @@ export class LocalBackend
     const k = this.#dirKey(key);
     if (k === '') throw new PathInvalidError('the root is a directory, not an object', { details: { reason: 'root' } });
     return k;
+  }
+
+  /** Identifier: the key's real path on this machine (two local roots that meet are one store). */
+  async identityOf(key: string): Promise<KeyIdentity> {
+    return { store: 'local', path: await realPathOf(path.join(this.root, this.#dirKey(key))) };
   }
 
   /** A key naming a directory (`` is the root). */
