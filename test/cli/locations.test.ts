@@ -102,7 +102,11 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     for (const line of long) expect(line).toMatch(/^[-d]r\S+ +\d+ - {19}(one\.txt|sub\/)$/);
     const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
     expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
-    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir' });
+    // A folder's time is one the store does not keep: null, not 0 (1970); a file's is its own.
+    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir', mtime: null });
+    expect(st.mtime).toBeGreaterThan(0);
+    const lsJson = JSON.parse(ok(await ferry(['ls', '--json', 'pics:ls/t'])).stdout) as Array<{ name: string; mtime: number | null }>;
+    expect(lsJson.find((e) => e.name === 'sub')?.mtime).toBeNull();
     const local = ok(await ferry(['ls', './tree']));
     expect(local.stdout.trim().split('\n')).toEqual(['one.txt', 'sub/']);
     expect(ok(await ferry(['ls', 'local:' + join(world.dir, 'tree', 'sub')])).stdout).toBe('two.txt\n');
