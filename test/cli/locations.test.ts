@@ -179,3 +179,21 @@ describe('put and get take the transfer flags of ferry copy', () => {
     await expect(stat(join(world.dir, 'nothing.txt'))).rejects.toThrow();
   });
 });
+
+describe('get to stdout with -P', () => {
+  it('draws progress on stderr (the server, S3), the bytes alone on stdout; without -P stderr stays quiet', async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024, 'p');
+    await writeFile(join(world.dir, 'big.bin'), data);
+    ok(await ferry(['put', './big.bin', '/prog/big.bin']));
+    ok(await ferry(['cp', './big.bin', 'pics:prog/big.bin']));
+    for (const src of ['/prog/big.bin', 'pics:prog/big.bin']) {
+      const shown = ok(await ferry(['get', src, '-', '-P']));
+      expect(shown.stdout.length, src).toBe(data.length);
+      expect(shown.stdout === data.toString(), src).toBe(true);
+      expect(shown.stderr, src).toMatch(/100% \| 3(\.0+)? MiB \/ 3(\.0+)? MiB/);
+      const quiet = ok(await ferry(['get', src, '-']));
+      expect(quiet.stdout.length, src).toBe(data.length);
+      expect(quiet.stderr, src).toBe('');
+    }
+  });
+});
