@@ -66,6 +66,11 @@ export interface ListOptions {
    * listing to make reads cheaper (the ferry remote: small files' chunk lists). Default true.
    */
   willRead?: boolean;
+  /**
+   * Told of each entry the listing leaves out that a person may expect (a local backend's
+   * symbolic link not followed, a socket), with the reason: for callers that warn of them.
+   */
+  onSkip?: (key: string, reason: string) => void;
   signal?: AbortSignal;
 }
 

@@ -805,8 +805,9 @@ export class LocalBackend
         if (i + STAT_BATCH < names.length) await new Promise<void>((resolve) => setImmediate(resolve));
         for (let j = 0; j < batch.length; j++) {
           const entry = entries[j];
-          if (entry === undefined) continue;
           const key = dirKey === '' ? batch[j] : `${dirKey}/${batch[j]}`;
+          if (typeof entry === 'string') options.onSkip?.(key, entry);
+          if (entry === undefined || typeof entry === 'string') continue;
           if (entry.stats.isFile()) {
             yield { key, type: 'file', size: entry.stats.size, mtime: Math.round(entry.stats.mtimeMs) };
           } else {
@@ -819,18 +820,21 @@ export class LocalBackend
     }
   }
 
-  /** What a directory entry is to Ferry: a file or directory (links resolved when followed), or nothing. */
-  async #describe(abs: string, realRoot: string): Promise<{ real: string; stats: Stats } | undefined> {
+  /**
+   * What a directory entry is to Ferry: a file or directory (links resolved when followed), or
+   * why it is left out (a link not followed, a special file), or nothing (gone, outside the root).
+   */
+  async #describe(abs: string, realRoot: string): Promise<{ real: string; stats: Stats } | string | undefined> {
     try {
       let stats = lstatSync(abs);
       let real = abs;
       if (stats.isSymbolicLink()) {
-        if (!this.followSymlinks) return undefined;
+        if (!this.followSymlinks) return 'symbolic link not followed';
         real = await fsp.realpath(abs);
         if (!this.#confined(real, abs, realRoot)) return undefined;
         stats = await fsp.stat(real);
       }
-      return stats.isFile() || stats.isDirectory() ? { real, stats } : undefined;
+      return stats.isFile() || stats.isDirectory() ? { real, stats } : 'not a regular file or directory';
     } catch (err) {
       if (isMissing(err)) return undefined; // gone meanwhile, or a dangling link
       throw fromSystemError(err, abs);
