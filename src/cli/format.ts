@@ -1,4 +1,5 @@
 /** Human-readable numbers for the CLI (sizes: core/units.ts formatSize). */
+import type { Entry } from '../core/protocol.js';
 import { formatSize } from '../core/units.js';
 
 export function formatRate(bytesPerSecond: number): string {
@@ -32,4 +33,12 @@ export function formatTime(ms: number): string {
   const d = new Date(ms);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/**
+ * An entry of a store other than a Ferry server, for --json: a time of 0 there is a time the
+ * store does not keep (folders, S3 prefixes, S3 listings), printed as null rather than 1970.
+ */
+export function placeEntryJson(e: Entry): Omit<Entry, 'mtime'> & { mtime: number | null } {
+  return e.mtime === 0 ? { ...e, mtime: null } : e;
 }

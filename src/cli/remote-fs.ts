@@ -13,6 +13,7 @@ import {
   copyObject,
   hasDirectories,
   moveObject,
+  relateKeys,
   type DirEntry,
   type OpOptions,
   type StorageBackend,
@@ -268,6 +269,7 @@ export async function transferPlace(
     src.type === 'file'
       ? [[from.key, target]]
       : (await filesBelow(from, opts.signal)).map((f) => [f.key, join(target, f.key.slice(from.key === '' ? 0 : from.key.length + 1))]);
+  if (from.backend !== to.backend) await refuseOneStore(from, { ...to, key: target }, src.type, opts);
   for (const [a, b] of pairs) {
     if (opts.noClobber) {
       const exists = await to.backend.stat(b, opts).then(
@@ -293,6 +295,18 @@ export async function transferPlace(
   }
   if (opts.dryRun) return { ...src, path: '/' + target, name: nameOf(target) };
   return statPlace({ ...to, key: target }, opts);
+}
+
+/**
+ * Two backends may reach one store (`fs:dir/f` and `fs:/dir/f` on an SFTP server whose home
+ * is `/`, two remote names for one bucket): copying a file onto itself and deleting "the
+ * source" would lose it. Where both backends can tell where a key really is, the target being
+ * the source, or inside the source folder, is refused before anything is copied.
+ */
+async function refuseOneStore(from: Place, target: Place, type: Entry['type'], opts: { move?: boolean; signal?: AbortSignal }): Promise<void> {
+  const how = await relateKeys(from.backend, from.key, target.backend, target.key, opts);
+  if (how === 'same') throw new ValidationError(`${from.label} and ${target.label} are the same ${type === 'dir' ? 'folder' : 'file'}`);
+  if (how === 'b-in-a' && type === 'dir') throw new ValidationError(`cannot ${opts.move ? 'move' : 'copy'} ${from.label} into itself (${target.label})`);
 }
 
 /** A remote folder or file that must exist and be a folder. */

@@ -7,7 +7,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
 import { UsageError, fromSystemError } from '../core/errors.js';
+import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import type { TransferResult } from '../client/transfer.js';
 import type { Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
@@ -139,6 +141,26 @@ export async function putToPlace(
   return out;
 }
 
+/** One file's bytes as they are read, counted for the progress bar (-P) when there is one. */
+function counted(body: Readable, size: number, onProgress: ProgressCallback | undefined): Readable {
+  if (onProgress === undefined) return body;
+  const progress = new ProgressTracker(onProgress);
+  progress.addTotals(size, 1);
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      progress.done(chunk.length);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      progress.fileDone();
+      progress.finish();
+      callback();
+    },
+  });
+  body.on('error', (err) => counter.destroy(err));
+  return body.pipe(counter);
+}
+
 /** Downloads a store's file (to a local path or stdout, `-`) or tree (-r). */
 export async function getFromPlace(
   place: Place,
@@ -160,7 +182,7 @@ export async function getFromPlace(
   }
   if (dest === '-') {
     const { pipeline } = await import('node:stream/promises');
-    await pipeline(await place.backend.read(place.key, { signal: opts.signal }), process.stdout, { end: false });
+    await pipeline(counted(await place.backend.read(place.key, { signal: opts.signal }), entry.size, opts.engine.onProgress), process.stdout, { end: false });
     return resultOf(1, entry.size, startedAt);
   }
   let file = dest;
@@ -175,7 +197,7 @@ export async function getFromPlace(
   // The local backend writes atomically (temporary file, rename): no half file is ever visible.
   const local = await openLocal(dirname(resolve(file)));
   try {
-    const info = await local.write(basename(file), await place.backend.read(place.key, { signal: opts.signal }), {
+    const info = await local.write(basename(file), counted(await place.backend.read(place.key, { signal: opts.signal }), entry.size, opts.engine.onProgress), {
       size: entry.size,
       mtime: entry.mtime || undefined,
       signal: opts.signal,

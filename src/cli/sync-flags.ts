@@ -228,10 +228,23 @@ export function storageCallPrinter(verbose: number): ((e: StorageLogEntry) => vo
   };
 }
 
+/** Warns on stderr of what a listing leaves out (local symbolic links), once each, as `put -r` does. */
+function warnSkipped(remotes: Remote[]): void {
+  const warned = new Set<string>();
+  for (const r of remotes) {
+    r.onSkip = (rel, reason) => {
+      const where = `${r.label.replace(/\/+$/, '')}/${rel}`;
+      if (warned.has(where)) return;
+      warned.add(where);
+      process.stderr.write(`ferry: warning: skipped ${where}: ${reason}\n`);
+    };
+  }
+}
+
 /** Opens the remote strings (named remotes and the environment included; a Ferry server's client with the run's --retries), runs `fn`, and closes them. */
 export async function withRemotes<T>(
   specs: string[],
-  options: { retries?: number; server?: string; token?: string; ca?: string; fingerprint?: string },
+  options: { retries?: number; server?: string; token?: string; ca?: string; fingerprint?: string; quiet?: boolean },
   fn: (remotes: Remote[]) => Promise<T>,
 ): Promise<T> {
   // The flags stand in for the variables they override, with the same rules (a FERRY_TOKEN
@@ -241,6 +254,7 @@ export async function withRemotes<T>(
   // The engine loads here, not at start-up (see commands/index.ts).
   const { openRemotes, closeRemotes } = await import('../sync/remote.js');
   const remotes = await openRemotes(specs, process.env, undefined, { retries: options.retries });
+  if (!options.quiet) warnSkipped(remotes);
   try {
     // fn may put other remotes in the array (fileSource opens a file's folder): what it holds
     // at the end is closed.

@@ -37,6 +37,8 @@ import type {
   Copier,
   DirectoryMaker,
   DirEntry,
+  Identifier,
+  KeyIdentity,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -51,6 +53,7 @@ import type {
 import { bodyChunks, checkSize, collectRange, discardBody } from '../backends/shared.js';
 import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeDigestSource, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
 import { EMPTY_TREE_DIGEST } from '../core/tree-digest.js';
+import { me } from './account-api.js';
 import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
 import { chunkBuffer } from '../algo/file-hash.js';
@@ -87,7 +90,7 @@ async function collectBody(body: WriteBody, what: string, size?: number, signal?
   return Buffer.concat(parts);
 }
 
-export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, BatchReader, TreeHashSource, TreeDigestSource {
+export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter, DirectoryMaker, RangeReader, BatchWriter, BatchReader, TreeHashSource, TreeDigestSource, Identifier {
   readonly name: string;
   readonly client: FerryClient;
   readonly root: string;
@@ -96,6 +99,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   private readonly listed = new Map<string, ChunkRef[]>();
   /** The bodies of writeBatch's packs, reused from one batch to the next (a batch's session sends two or three packs). */
   private readonly packBuffers = new PackBuffers(PACK_BUFFERS_KEPT);
+  /** The user's home on the server (asked once, for identityOf). */
+  private home?: Promise<string>;
 
   constructor(options: FerryBackendOptions) {
     this.client = options.client;
@@ -122,6 +127,17 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       persistent: true,
       network: true,
     };
+  }
+
+  /**
+   * Identifier: the server's URL, and the key's server path (the user's home joined to the
+   * path the user sees): two remote names for one server, or two users sharing a folder, compare equal.
+   */
+  async identityOf(key: string): Promise<KeyIdentity> {
+    this.home ??= me(this.client).then((m) => m.home);
+    const [home, p] = [await this.home, this.pathOf(key)];
+    const url = new URL(this.client.server);
+    return { store: `ferry:${url.origin}${url.pathname.replace(/\/+$/, '')}`, path: home === '/' ? p : p === '/' ? home : home + p };
   }
 
   /** The server path of a key ('' is the root). */

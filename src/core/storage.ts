@@ -66,6 +66,11 @@ export interface ListOptions {
    * listing to make reads cheaper (the ferry remote: small files' chunk lists). Default true.
    */
   willRead?: boolean;
+  /**
+   * Told of each entry the listing leaves out that a person may expect (a local backend's
+   * symbolic link not followed, a socket), with the reason: for callers that warn of them.
+   */
+  onSkip?: (key: string, reason: string) => void;
   signal?: AbortSignal;
 }
 
@@ -240,6 +245,25 @@ export interface DirectoryChecker {
   isDirectory(key: string, options?: OpOptions): Promise<boolean>;
 }
 
+/**
+ * Where a key really is, for telling whether two backend instances reach one store (two
+ * spellings of one SFTP folder, two remote names for one bucket): `store` names the store
+ * (an SFTP server's host key and user, an S3 endpoint and bucket, a Ferry server and home,
+ * the local file system) and `path` the key's real location in it, absolute and
+ * `/`-separated, symlinks of its existing part resolved where the store has them. A missing
+ * key gets its nearest existing ancestor's real path plus the rest. Two keys with equal
+ * identities are one object; a key whose path is below another's is inside it.
+ */
+export interface KeyIdentity {
+  store: string;
+  path: string;
+}
+
+/** Optional: the identity of a key (read-only; may ask the server, as SFTP's REALPATH). */
+export interface Identifier {
+  identityOf(key: string, options?: OpOptions): Promise<KeyIdentity>;
+}
+
 export interface RangeReadOptions extends OpOptions {
   /**
    * A buffer of at least `length` bytes that the backend may read into, for callers that
@@ -316,6 +340,29 @@ export interface StagedWriter {
 
 export const canStage = (b: StorageBackend): b is StorageBackend & StagedWriter =>
   typeof (b as Partial<StagedWriter>).stage === 'function' && typeof (b as Partial<StagedWriter>).publish === 'function';
+
+export const canIdentify = (b: StorageBackend): b is StorageBackend & Identifier => typeof (b as Partial<Identifier>).identityOf === 'function';
+
+/**
+ * How the key `ka` of `a` and the key `kb` of `b` are related when the two backends may be one
+ * store: 'same' (one object or folder), 'a-in-b' (`ka` is below `kb`), 'b-in-a', or undefined
+ * (apart, or unknown: a backend that cannot identify its keys). For backends that are one
+ * instance the keys themselves are compared.
+ */
+export async function relateKeys(a: StorageBackend, ka: string, b: StorageBackend, kb: string, options: OpOptions = {}): Promise<'same' | 'a-in-b' | 'b-in-a' | undefined> {
+  let pa: string;
+  let pb: string;
+  if (a === b) {
+    [pa, pb] = ['/' + normalizeKey(ka), '/' + normalizeKey(kb)];
+  } else {
+    if (!canIdentify(a) || !canIdentify(b)) return undefined;
+    const [ia, ib] = await Promise.all([a.identityOf(ka, options), b.identityOf(kb, options)]);
+    if (ia.store !== ib.store) return undefined;
+    [pa, pb] = [ia.path, ib.path];
+  }
+  const below = (x: string, y: string) => y === '/' || x.startsWith(y + '/');
+  return pa === pb ? 'same' : below(pa, pb) ? 'a-in-b' : below(pb, pa) ? 'b-in-a' : undefined;
+}
 
 export const canCopy = (b: StorageBackend): b is StorageBackend & Copier =>
   b.features().copy && typeof (b as Partial<Copier>).copy === 'function';

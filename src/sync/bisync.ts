@@ -11,6 +11,7 @@
  * run needs `resync`.
  */
 import { AbortedError, isFerryError, UsageError } from '../core/errors.js';
+import { refuseOverlapAcross } from './same-store.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { canSetMtime } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
@@ -113,6 +114,7 @@ function newResult(o: BisyncOptions, recovered: boolean, stateDir: string): Bisy
 
 export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOptions = {}): Promise<BisyncResult> {
   const started = performance.now();
+  await refuseOverlapAcross(rawPath1, rawPath2, o.signal);
   const strategy = o.conflict ?? 'keep-both';
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);
   // Nested paths would each hold the other's copies (and their state would never settle).

@@ -9,6 +9,7 @@
  * CLI turns them into a non-zero exit). Listing failures, bad usage and aborts throw.
  */
 import { AbortedError, isFerryError, NotFoundError, UsageError } from '../core/errors.js';
+import { overlapsAcross, refuseOverlapAcross } from './same-store.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { countOf } from '../core/units.js';
 import { canMove, canSetMtime, hasDirectories } from '../core/storage.js';
@@ -161,6 +162,10 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   const started = performance.now();
   const { signal } = o;
   checkUsage(rawSrc, rawDst, o);
+  await refuseOverlapAcross(rawSrc, rawDst, signal);
+  if (o.backupDir && ((await overlapsAcross(o.backupDir, rawDst, signal)) || (await overlapsAcross(o.backupDir, rawSrc, signal)))) {
+    throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
+  }
   const progress = new ProgressTracker(o.onProgress);
   progress.phase('listing');
   const { result, emit, fail } = newResult(mode, o, progress);

@@ -41,7 +41,9 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
     }
     return { files, excluded, dirs };
   }
-  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal, ...(willRead ? {} : { willRead }) })) {
+  const { onSkip } = remote;
+  const skipped = onSkip && ((key: string, reason: string) => onSkip(relOf(remote, key) ?? key, reason));
+  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal, onSkip: skipped, ...(willRead ? {} : { willRead }) })) {
     const rel = relOf(remote, e.key);
     if (rel === undefined || rel === '') continue;
     if (e.type === 'dir') {

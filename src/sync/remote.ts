@@ -27,6 +27,8 @@ export interface Remote {
    * into. Listings show that file alone (so a sync deletes nothing beside it).
    */
   only?: string;
+  /** Told of each entry its listings leave out (a local symbolic link), by its path in the remote: the CLI warns. */
+  onSkip?: (rel: string, reason: string) => void;
 }
 
 export function makeRemote(backend: StorageBackend, prefix = '', label?: string): Remote {

@@ -4,7 +4,7 @@ import { treeDigestOf } from '../../src/core/tree-digest.js';
 import { abilitiesOf, withBandwidthLimit, withDryRun, withLogging, withRetry, type Call, type StorageLogEntry } from '../../src/backends/decorators/index.js';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { FerryError, NetworkError, NotFoundError, RateLimitedError } from '../../src/core/errors.js';
-import { canCopy, canHash, canMove, canReadRange, canSetMtime, hasDirectories, type StorageBackend } from '../../src/core/storage.js';
+import { canCopy, canHash, canIdentify, canMove, canReadRange, canSetMtime, hasDirectories, type Identifier, type StorageBackend } from '../../src/core/storage.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
 
 const noSleep = { sleep: async () => {} };
@@ -351,4 +351,17 @@ describe('withRetry and enclosing retry loops', () => {
     const err = await withRetry(once.backend, noSleep).write('k', Readable.from([Buffer.from('v')])).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FERRY_ERR_NETWORK', retryable: true });
   });
+});
+
+describe('decorators forward identityOf (where a key is) as it is', () => {
+  for (const [label, wrap] of DECORATORS) {
+    it(`${label}: present when the inner backend has it, absent otherwise`, async () => {
+      const inner = Object.assign(requiredOnly(new MemoryBackend()), { identityOf: async (key: string) => ({ store: 'one', path: '/' + key }) });
+      const d = wrap(inner);
+      expect(abilitiesOf(d)).toEqual(['identityOf']);
+      expect(canIdentify(d)).toBe(true);
+      expect(await (d as StorageBackend & Identifier).identityOf('a/b')).toEqual({ store: 'one', path: '/a/b' });
+      expect(canIdentify(wrap(requiredOnly(new MemoryBackend())))).toBe(false);
+    });
+  }
 });

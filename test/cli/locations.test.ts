@@ -102,7 +102,11 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     for (const line of long) expect(line).toMatch(/^[-d]r\S+ +\d+ - {19}(one\.txt|sub\/)$/);
     const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
     expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
-    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir' });
+    // A folder's time is one the store does not keep: null, not 0 (1970); a file's is its own.
+    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub'])).stdout)).toMatchObject({ type: 'dir', mtime: null });
+    expect(st.mtime).toBeGreaterThan(0);
+    const lsJson = JSON.parse(ok(await ferry(['ls', '--json', 'pics:ls/t'])).stdout) as Array<{ name: string; mtime: number | null }>;
+    expect(lsJson.find((e) => e.name === 'sub')?.mtime).toBeNull();
     const local = ok(await ferry(['ls', './tree']));
     expect(local.stdout.trim().split('\n')).toEqual(['one.txt', 'sub/']);
     expect(ok(await ferry(['ls', 'local:' + join(world.dir, 'tree', 'sub')])).stdout).toBe('two.txt\n');
@@ -189,5 +193,23 @@ describe('put and get take the transfer flags of ferry copy', () => {
     const getDry = ok(await ferry(['get', '-n', '/flags/all/one.txt', './nothing.txt']));
     expect(getDry.stderr).toContain('(dry run) copy');
     await expect(stat(join(world.dir, 'nothing.txt'))).rejects.toThrow();
+  });
+});
+
+describe('get to stdout with -P', () => {
+  it('draws progress on stderr (the server, S3), the bytes alone on stdout; without -P stderr stays quiet', async () => {
+    const data = Buffer.alloc(3 * 1024 * 1024, 'p');
+    await writeFile(join(world.dir, 'big.bin'), data);
+    ok(await ferry(['put', './big.bin', '/prog/big.bin']));
+    ok(await ferry(['cp', './big.bin', 'pics:prog/big.bin']));
+    for (const src of ['/prog/big.bin', 'pics:prog/big.bin']) {
+      const shown = ok(await ferry(['get', src, '-', '-P']));
+      expect(shown.stdout.length, src).toBe(data.length);
+      expect(shown.stdout === data.toString(), src).toBe(true);
+      expect(shown.stderr, src).toMatch(/100% \| 3(\.0+)? MiB \/ 3(\.0+)? MiB/);
+      const quiet = ok(await ferry(['get', src, '-']));
+      expect(quiet.stdout.length, src).toBe(data.length);
+      expect(quiet.stderr, src).toBe('');
+    }
   });
 });

@@ -105,3 +105,21 @@ describe('listing for a sync destination (willRead: false)', () => {
     }
   });
 });
+
+describe('identityOf: one server under two roots (or two clients)', () => {
+  it('a path seen from two roots, through two clients of one server URL (with and without a trailing slash), is one place', async () => {
+    const { relateKeys } = await import('../../src/core/storage.js');
+    const [c1, c2] = [new FerryClient({ server: server.url, token: server.adminToken }), new FerryClient({ server: server.url + '/', token: server.adminToken })];
+    const [deep, top] = [new FerryBackend({ client: c1, root: '/same/dir' }), new FerryBackend({ client: c2, root: '/' })];
+    try {
+      expect(await relateKeys(deep, 'f.txt', top, 'same/dir/f.txt')).toBe('same');
+      expect(await relateKeys(deep, '', top, 'same')).toBe('a-in-b');
+      expect(await relateKeys(deep, 'f.txt', top, 'same/other/f.txt')).toBeUndefined();
+      // The user's home is part of the path (the admin's is `/`): the server's own paths compare.
+      expect(await top.identityOf('same/dir')).toEqual({ store: `ferry:${new URL(server.url).origin}`, path: '/same/dir' });
+    } finally {
+      await deep.close();
+      await top.close();
+    }
+  });
+});

@@ -29,6 +29,7 @@ import {
   canCopy,
   canHash,
   canMove,
+  canIdentify,
   canReadRange,
   canSetMtime,
   canStage,
@@ -236,6 +237,17 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         if (f.move) expect(canMove(b)).toBe(true);
         if (f.setMtime) expect(canSetMtime(b)).toBe(true);
         expect(f.persistent, 'a persistent backend (pass-through ones run the other suite)').toBe(true);
+      });
+
+      it('identityOf (Identifier): where a key is, nested as the keys are, for existing and missing keys (absent: two backends of it cannot be compared)', async () => {
+        if (!canIdentify(b)) return;
+        await b.write('id/x/f.txt', Buffer.from('x'));
+        const [dir, file, missing, again] = await Promise.all([b.identityOf('id/x'), b.identityOf('id/x/f.txt'), b.identityOf('id/x/no/such'), b.identityOf('id//x/f.txt')]);
+        expect(again).toEqual(file);
+        expect([file.store, missing.store]).toEqual([dir.store, dir.store]);
+        expect(dir.path).toMatch(/^\/(.*\/)?id\/x$/);
+        expect(file.path).toBe(dir.path + '/f.txt');
+        expect(missing.path).toBe(dir.path + '/no/such');
       });
 
       it('an empty backend lists nothing', async () => {

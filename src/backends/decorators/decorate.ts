@@ -4,7 +4,7 @@
  *
  * {@link decorate} builds a StorageBackend that sends every call of the inner backend through
  * an {@link Interceptor}. Optional abilities are forwarded exactly: the decorated backend has
- * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory`, `sweepLeftovers` when, and only when, the
+ * `copy`, `move`, `setMtime`, `hash`, `readRange`, `mkdir`/`rmdir`, `isDirectory`, `sweepLeftovers`, `identityOf` when, and only when, the
  * inner backend has them at the moment they are looked up (getters, so an SFTP backend that
  * learns about `copy-data` on connecting is followed), and `features()` is the inner one's.
  * A decorator never invents an ability, and never hides one. The bulk abilities of
@@ -21,6 +21,7 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  Identifier,
   LeftoverSweeper,
   ListOptions,
   Mover,
@@ -71,7 +72,7 @@ export interface Interceptor {
   close?(): Promise<void>;
 }
 
-type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & BatchWriter & BatchReader & TreeHashSource & TreeDigestSource>;
+type Inner = StorageBackend & Partial<Copier & Mover & MtimeSetter & Hasher & RangeReader & DirectoryMaker & DirectoryChecker & LeftoverSweeper & Identifier & BatchWriter & BatchReader & TreeHashSource & TreeDigestSource>;
 
 /** A backend that forwards to `inner` through `interceptor`, with exactly `inner`'s abilities. */
 export function decorate(inner: StorageBackend, name: string, interceptor: Interceptor): StorageBackend {
@@ -143,11 +144,13 @@ export function decorate(inner: StorageBackend, name: string, interceptor: Inter
   ability('batchWriteLimits', (fn) => fn);
   ability('batchReadLimits', (fn) => fn);
   ability('treeHashParams', (fn) => fn);
+  // Where a key is, not what it holds: the same through any decorator (a dry run asks it too).
+  ability('identityOf', (fn) => fn);
   return decorated;
 }
 
 /** The abilities (optional methods) a backend has right now, by name: what decorators must preserve. */
 export function abilitiesOf(b: StorageBackend): string[] {
-  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams', 'treeDigest'] as const;
+  const names = ['copy', 'move', 'setMtime', 'hash', 'readRange', 'mkdir', 'rmdir', 'isDirectory', 'sweepLeftovers', 'writeBatch', 'batchWriteLimits', 'readBatch', 'batchReadLimits', 'treeHashParams', 'treeDigest', 'identityOf'] as const;
   return names.filter((n) => typeof (b as Inner)[n] === 'function');
 }

@@ -45,6 +45,8 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  Identifier,
+  KeyIdentity,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -248,8 +250,18 @@ function rangeBuffer(k: string, offset: number, length: number, size: number, in
   return into && into.length >= wanted ? into.subarray(0, wanted) : Buffer.allocUnsafe(wanted);
 }
 
+/** The real path of `abs`: symlinks of its existing part resolved, the missing rest appended. */
+async function realPathOf(abs: string): Promise<string> {
+  try {
+    return await fsp.realpath(abs);
+  } catch {
+    const parent = path.dirname(abs);
+    return parent === abs ? abs : path.join(await realPathOf(parent), path.basename(abs));
+  }
+}
+
 export class LocalBackend
-  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter
+  implements StorageBackend, Copier, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, StagedWriter, Identifier
 {
   readonly name: string;
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
@@ -296,6 +308,11 @@ export class LocalBackend
     const k = this.#dirKey(key);
     if (k === '') throw new PathInvalidError('the root is a directory, not an object', { details: { reason: 'root' } });
     return k;
+  }
+
+  /** Identifier: the key's real path on this machine (two local roots that meet are one store). */
+  async identityOf(key: string): Promise<KeyIdentity> {
+    return { store: 'local', path: await realPathOf(path.join(this.root, this.#dirKey(key))) };
   }
 
   /** A key naming a directory (`` is the root). */
@@ -788,8 +805,9 @@ export class LocalBackend
         if (i + STAT_BATCH < names.length) await new Promise<void>((resolve) => setImmediate(resolve));
         for (let j = 0; j < batch.length; j++) {
           const entry = entries[j];
-          if (entry === undefined) continue;
           const key = dirKey === '' ? batch[j] : `${dirKey}/${batch[j]}`;
+          if (typeof entry === 'string') options.onSkip?.(key, entry);
+          if (entry === undefined || typeof entry === 'string') continue;
           if (entry.stats.isFile()) {
             yield { key, type: 'file', size: entry.stats.size, mtime: Math.round(entry.stats.mtimeMs) };
           } else {
@@ -802,18 +820,21 @@ export class LocalBackend
     }
   }
 
-  /** What a directory entry is to Ferry: a file or directory (links resolved when followed), or nothing. */
-  async #describe(abs: string, realRoot: string): Promise<{ real: string; stats: Stats } | undefined> {
+  /**
+   * What a directory entry is to Ferry: a file or directory (links resolved when followed), or
+   * why it is left out (a link not followed, a special file), or nothing (gone, outside the root).
+   */
+  async #describe(abs: string, realRoot: string): Promise<{ real: string; stats: Stats } | string | undefined> {
     try {
       let stats = lstatSync(abs);
       let real = abs;
       if (stats.isSymbolicLink()) {
-        if (!this.followSymlinks) return undefined;
+        if (!this.followSymlinks) return 'symbolic link not followed';
         real = await fsp.realpath(abs);
         if (!this.#confined(real, abs, realRoot)) return undefined;
         stats = await fsp.stat(real);
       }
-      return stats.isFile() || stats.isDirectory() ? { real, stats } : undefined;
+      return stats.isFile() || stats.isDirectory() ? { real, stats } : 'not a regular file or directory';
     } catch (err) {
       if (isMissing(err)) return undefined; // gone meanwhile, or a dangling link
       throw fromSystemError(err, abs);

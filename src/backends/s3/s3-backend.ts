@@ -42,6 +42,8 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  Identifier,
+  KeyIdentity,
   ListOptions,
   MtimeSetter,
   ObjectInfo,
@@ -122,7 +124,7 @@ async function* copied(chunks: AsyncIterable<Uint8Array>, counter: { bytes: numb
   }
 }
 
-export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, RangeReader {
+export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, RangeReader, Identifier {
   readonly name: string;
   readonly client: S3Client;
   readonly #bucket: string;
@@ -201,6 +203,18 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     const k = normalizeKey(key);
     if (k === '') throw new PathInvalidError('the root is a directory, not an object', { details: { reason: 'root' } });
     return k;
+  }
+
+  /**
+   * Identifier: the endpoint (AWS's region when none was given) and bucket, and the S3 key
+   * (prefix included, `a//b` normalized): two remote names for one bucket compare equal.
+   */
+  async identityOf(key: string): Promise<KeyIdentity> {
+    const k = normalizeKey(key);
+    const config = this.client.config as { endpoint?: () => Promise<{ protocol: string; hostname: string; port?: number; path: string }>; region: () => Promise<string> };
+    const e = await config.endpoint?.();
+    const where = e ? `${e.protocol}//${e.hostname.toLowerCase()}${e.port ? ':' + e.port : ''}${e.path.replace(/\/+$/, '')}` : `aws:${await config.region()}`;
+    return { store: `s3:${where}/${this.#bucket}`, path: '/' + (k === '' ? this.#prefix : this.#s3Key(k)) };
   }
 
   #s3Key(k: string): string {

@@ -52,6 +52,8 @@ import type {
   DirEntry,
   HashName,
   Hasher,
+  Identifier,
+  KeyIdentity,
   ListOptions,
   Mover,
   MtimeSetter,
@@ -173,9 +175,11 @@ interface Session {
   maxWrite: number;
   /** The root did not exist when connecting: the first write makes it (as the local backend does). */
   rootMissing: boolean;
+  /** The SHA-256 fingerprint of the server's host key: the server, whatever name or port reached it. */
+  hostKey: string;
 }
 
-export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, Partial<Copier> {
+export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, DirectoryMaker, RangeReader, LeftoverSweeper, Identifier, Partial<Copier> {
   /** Connects (checking the host key and authenticating) and returns the backend. */
   static async connect(options: SftpBackendOptions): Promise<SftpBackend> {
     const backend = new SftpBackend(options);
@@ -262,9 +266,11 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
     const knownHostsFile = o.knownHostsFile ?? path.join(homedir(), '.ssh', 'known_hosts');
     const knownHosts = o.insecureSkipHostKeyCheck || o.hostKeyFingerprint ? '' : await readKnownHosts(knownHostsFile);
     let refusal: FerryError | undefined;
+    let hostKey = '';
     const verify = (key: Buffer): boolean => {
-      if (o.insecureSkipHostKeyCheck) return true;
       const fingerprint = fingerprintOf(key);
+      hostKey = fingerprint;
+      if (o.insecureSkipHostKeyCheck) return true;
       if (o.hostKeyFingerprint) {
         if (o.hostKeyFingerprint.replace(/=+$/, '') === fingerprint) return true;
         refusal = new HostKeyError(`${where} presented host key ${fingerprint}, not the pinned ${o.hostKeyFingerprint}`, { details: { host: where, fingerprint } });
@@ -323,6 +329,7 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       maxRead: (sftp as unknown as { _maxReadLen?: number })._maxReadLen ?? 32 * 1024,
       maxWrite: (sftp as unknown as { _maxWriteLen?: number })._maxWriteLen ?? 32 * 1024,
       rootMissing: false,
+      hostKey,
     };
     const forget = () => {
       if (this.#current !== undefined) void this.#current.then((s) => s === session && (this.#current = undefined), () => {});
@@ -375,6 +382,28 @@ export class SftpBackend implements StorageBackend, Mover, MtimeSetter, Hasher, 
       throw new PathInvalidError(`${k}: names starting with ${TEMP_PREFIX} are reserved for writes in progress`, { details: { reason: 'reserved' } });
     }
     return k;
+  }
+
+  /**
+   * Identifier: the server (its host key, so `localhost` and `127.0.0.1` are one) and user
+   * (a chrooted user's `/` is not another's), and the key's REALPATH on it: `dir` and `/home/u/dir`,
+   * `a/../b` and symlinked folders come out the same.
+   */
+  async identityOf(key: string): Promise<KeyIdentity> {
+    const k = this.#dirKey(key);
+    const s = await this.#session();
+    return { store: `sftp:${this.#user}@${s.hostKey}`, path: await this.#realpath(s, this.#path(s, k)) };
+  }
+
+  /** REALPATH of an absolute path; of its nearest existing ancestor, plus the rest, when it is missing. */
+  async #realpath(s: Session, p: string): Promise<string> {
+    try {
+      return await call<string>((cb) => s.sftp.realpath(p, cb));
+    } catch (err) {
+      const parent = path.posix.dirname(p);
+      if (statusOf(err) !== FX.NO_SUCH_FILE || parent === p) throw fromSftpError(err, p);
+      return path.posix.join(await this.#realpath(s, parent), path.posix.basename(p));
+    }
   }
 
   #objectKey(key: string): string {

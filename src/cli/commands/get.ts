@@ -23,12 +23,20 @@ interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   clobber?: boolean;
 }
 
+/**
+ * A progress bar on stderr: as for every transfer, except that a download to stdout (`-`) draws
+ * one only when asked with -P (a pipe's reader may share the terminal).
+ */
+function barWanted(opts: GetOpts, destArg: string): boolean {
+  return destArg === '-' ? opts.progress === true : progressWanted(opts);
+}
+
 /** `get --version ID`: one old version to DEST (through DEST.vID.ferry-part) or to stdout. */
 async function getVersion(srcLoc: Location, src: string, destArg: string, id: number, opts: GetOpts): Promise<void> {
   if (opts.recursive) throw new UsageError('--version reads one file: it does not go with -r');
   if (srcLoc.kind !== 'server') throw new UsageError(`--version reads an old version on a Ferry server; ${src} is not one`);
   if (opts.dryRun || hasFilters(opts)) throw new UsageError('--version does not go with filters or -n/--dry-run');
-  const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
+  const bar = createProgressBar({ enabled: barWanted(opts, destArg) });
   await reportGot(opts, destArg, bar, () =>
     withServer(srcLoc, opts, (client) =>
       withInterrupt(async (signal) => {
@@ -127,7 +135,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
     if (srcLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
       const { withPlaces } = await import('../remote-fs.js');
       const { engineOptions, getFromPlace, placesEnv } = await import('../remote-transfer.js');
-      const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
+      const bar = createProgressBar({ enabled: barWanted(opts, destArg) });
       const engine = await engineOptions(opts, bar.onProgress);
       const say = (line: string) => {
         if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
@@ -143,7 +151,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       return;
     }
     const remote = srcLoc.path;
-    const bar = createProgressBar({ enabled: progressWanted(opts) && destArg !== '-' });
+    const bar = createProgressBar({ enabled: barWanted(opts, destArg) });
     await reportGot(opts, destArg, bar, () => withServer(srcLoc, opts, (client) => withInterrupt(async (signal) => {
         const common = { parallel: opts.parallel, signal, onProgress: bar.onProgress, noReuse: opts.reuse === false, noOverwrite: opts.clobber === false };
         const { getEndToEnd, getTarget } = await import('../e2e-run.js');

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Entry } from '../../core/protocol.js';
 import { isFerryError } from '../../core/errors.js';
 import { relativePath } from '../../core/path.js';
-import { formatMode, formatTime } from '../format.js';
+import { formatMode, formatTime, placeEntryJson } from '../format.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
@@ -21,7 +21,7 @@ export function registerLs(program: Command): void {
     .argument('[location]', 'a server path (/dir, ferry:/dir), NAME:path, s3:bucket/x, sftp://host/x, ./dir', '/')
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
-    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}');
+    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; mtime is null where the store keeps no time');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -49,7 +49,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
     if (loc.kind !== 'server') {
       const { listPlace, withPlaces } = await import('../remote-fs.js');
       await withPlaces([loc.spec], ([place]) =>
-        withInterrupt((signal) => printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts)),
+        withInterrupt((signal) => printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, placeEntryJson)),
       );
       return;
     }
@@ -78,7 +78,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
 }
 
 /** Prints entries below `base` (names, -l, -R relative paths, or --json). */
-async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts): Promise<void> {
+async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e): Promise<void> {
   const nameOf = (e: Entry) => {
     const n = opts.recursive && e.path !== base ? relativePath(e.path, base) : e.name || e.path;
     return e.type === 'dir' ? `${n}/` : n;
@@ -95,7 +95,7 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
     await out('[');
     try {
       for (let first = true; !next.done; first = false, next = await entries.next()) {
-        await out((first ? '\n' : ',\n') + JSON.stringify(next.value));
+        await out((first ? '\n' : ',\n') + JSON.stringify(toJson(next.value)));
       }
     } finally {
       await out('\n]\n');

@@ -1,7 +1,7 @@
 import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
 import type { Entry } from '../../core/protocol.js';
-import { formatMode, formatTime } from '../format.js';
+import { formatMode, formatTime, placeEntryJson } from '../format.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 
@@ -10,7 +10,7 @@ export function registerStat(program: Command): void {
     .command('stat')
     .description('show one file or directory on the server or any remote: type, size, times, mode, hash')
     .argument('<location>', 'a server path (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
-    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}');
+    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; mtime is null where the store keeps no time (a folder outside a Ferry server)');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -32,7 +32,7 @@ Examples:
       const { statPlace, withPlaces } = await import('../remote-fs.js');
       e = await withPlaces([loc.spec], ([place]) => withInterrupt((signal) => statPlace(place, { signal })));
     }
-    if (opts.json) return printJson(e);
+    if (opts.json) return printJson(loc.kind === 'server' ? e : placeEntryJson(e));
     const lines: Array<[string, string]> = [
       ['path', e.path],
       ['type', e.type],
