@@ -238,7 +238,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
       <UploadPanel uploads={uploads} />
 
-      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
     </div>
   );
 }
@@ -425,6 +425,28 @@ interface DialogProps {
   onClose: () => void;
   onChanged: () => void;
   onDeleted: () => void;
+  /** After a failure partway through several entries: those still to do (the dialog stays on them). */
+  onRemaining: (entries: Entry[]) => void;
+}
+
+/**
+ * Runs an action on each entry in turn. When one fails, those before it are done: the
+ * listing is refreshed at once and the dialog keeps only the entries still to do (its
+ * title, and a second try, are about those), then the error is shown in the dialog.
+ */
+async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, props: Pick<DialogProps, 'onChanged' | 'onRemaining'>): Promise<void> {
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      await act(entries[i]);
+    } catch (err) {
+      if (i > 0) {
+        props.onRemaining(entries.slice(i));
+        props.onChanged();
+      }
+      throw err;
+    }
+  }
+  props.onChanged();
 }
 
 /** What happens to deleted files, for the delete confirmation. */
@@ -479,12 +501,15 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
-            for (const e of modal.entries) {
-              if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
-              else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-              else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
-            }
-            props.onChanged();
+            await eachEntry(
+              modal.entries,
+              async (e) => {
+                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
+                else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
+                else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+              },
+              props,
+            );
           }}
         />
       )}
@@ -496,9 +521,8 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           danger
           onClose={props.onClose}
           onConfirm={async () => {
-            for (const e of modal.entries) await api.remove(e.path, { recursive: e.type === 'dir' });
+            await eachEntry(modal.entries, (e) => api.remove(e.path, { recursive: e.type === 'dir' }), props);
             props.onDeleted();
-            props.onChanged();
           }}
         />
       )}
@@ -573,8 +597,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
-            for (const e of modal.entries) await (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir);
-            props.onChanged();
+            await eachEntry(modal.entries, (e) => (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir), props);
           }}
         />
       )}
@@ -586,9 +609,8 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           danger
           onClose={props.onClose}
           onConfirm={async () => {
-            for (const e of modal.entries) await ops.remove(e as VaultEntry);
+            await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);
             props.onDeleted();
-            props.onChanged();
           }}
         />
       )}

@@ -1,0 +1,89 @@
+/**
+ * What the web app shows when an action goes wrong partway or cannot do what it says:
+ * a move, copy or delete of several items that fails on one of them (the listing shows what
+ * was done, the dialog what is left), and a Copy button whose clipboard refuses.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser } from '../helpers/users.js';
+import { freshContext, launch, signIn } from './browser.js';
+
+let t: TestServer;
+let browser: Browser;
+let token: string;
+
+async function api(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(t.url + path, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as Record<string, string>) } });
+}
+
+async function put(path: string, body: string): Promise<void> {
+  expect((await api(`/api/v1/files${path}`, { method: 'PUT', body })).status, path).toBe(201);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await api(`/api/v1/stat${path}`)).status === 200;
+}
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await addUser(t, 'mia', { password: 'mia-password-1' });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mia', password: 'mia-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('actions on several items', () => {
+  it('a move that fails on the second of three items: the listing shows the first one gone, the dialog keeps the two left, and a second try moves only those', async () => {
+    for (const p of ['/from/a.txt', '/from/b.txt', '/from/c.txt', '/to/b.txt']) await put(p, `content of ${p}`);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'from' }).click();
+    await page.getByRole('button', { name: 'Open c.txt' }).waitFor();
+    await page.getByRole('checkbox', { name: 'Select all' }).check();
+    await page.getByRole('button', { name: 'Move' }).click();
+    await page.getByLabel('To folder').fill('/to');
+    await page.getByRole('dialog').getByRole('button', { name: 'Move' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/b\.txt.*already exists/);
+    // a.txt went; the page behind the dialog says so, and the dialog is about the two left.
+    expect(await exists('/to/a.txt')).toBe(true);
+    await expect.poll(() => page.getByRole('button', { name: 'Open a.txt' }).count()).toBe(0);
+    await dialog.getByRole('heading', { name: 'Move 2 items' }).waitFor();
+    // A second try into another folder moves b and c (not a again, which would fail).
+    await page.getByLabel('To folder').fill('/elsewhere');
+    expect((await api('/api/v1/mkdir/elsewhere', { method: 'POST' })).status).toBe(201);
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    await page.getByText('This folder is empty.').waitFor();
+    expect([await exists('/elsewhere/b.txt'), await exists('/elsewhere/c.txt'), await exists('/elsewhere/a.txt')]).toEqual([true, true, false]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a delete that fails on one item: the listing shows what was deleted, the confirmation names what is left', async () => {
+    for (const p of ['/del/one.txt', '/del/two.txt', '/del/three.txt']) await put(p, `content of ${p}`);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'del' }).click();
+    await page.getByRole('button', { name: 'Open two.txt' }).waitFor();
+    await page.getByRole('checkbox', { name: 'Select all' }).check();
+    // Someone else removes the second one (by name order: three.txt) before the delete reaches it.
+    expect((await api('/api/v1/files/del/three.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+    await page.getByRole('button', { name: 'Delete' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('Delete these 3 items', { exact: false }).waitFor();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/three\.txt/);
+    expect(await exists('/del/one.txt')).toBe(false);
+    await expect.poll(() => page.getByRole('button', { name: 'Open one.txt' }).count()).toBe(0);
+    await dialog.getByText('Delete these 2 items', { exact: false }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
