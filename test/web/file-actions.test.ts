@@ -87,3 +87,42 @@ describe('actions on several items', () => {
     await context.close();
   });
 });
+
+describe('the Copy button of a link shown once', () => {
+  /** Makes the share dialog of /note.txt and clicks Copy link, with the page's clipboard made to refuse as told. */
+  async function copyLink(execCommandWorks: boolean) {
+    await put('/note.txt', 'a note');
+    const { context, page, errors } = await freshContext(browser);
+    // As in a page served over plain HTTP from another machine: no usable Clipboard API.
+    await page.addInitScript(`
+      Object.defineProperty(navigator, 'clipboard', { value: { writeText: () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError')) } });
+      window.copied = [];
+      document.addEventListener('copy', () => window.copied.push(document.getSelection().toString() || (document.activeElement && document.activeElement.value)));
+      if (!${execCommandWorks}) document.execCommand = () => false;
+    `);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('checkbox', { name: 'Select note.txt' }).check();
+    await page.getByRole('button', { name: 'Share' }).click();
+    await page.getByRole('button', { name: 'Create link' }).click();
+    const url = await page.getByRole('textbox', { name: 'Link' }).inputValue();
+    await page.getByRole('button', { name: 'Copy link' }).click();
+    return { context, page, errors, url };
+  }
+
+  it('says it could not copy when no way of copying works, never "Copied"', async () => {
+    const { context, page, errors } = await copyLink(false);
+    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/Could not copy/);
+    expect(await page.getByRole('button', { name: 'Copied' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('copies from a selection when the Clipboard API refuses, and then says "Copied"', async () => {
+    const { context, page, errors, url } = await copyLink(true);
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    expect(await page.evaluate('window.copied')).toEqual([url]);
+    expect(await page.getByRole('dialog').getByRole('alert').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
