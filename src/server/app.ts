@@ -44,7 +44,7 @@ import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
 import type { RoutePlugin, ServerContext } from './context.js';
-import { toServerPath, toUserError } from './authz.js';
+import { toServerPath, toUserError, toVisitorError } from './authz.js';
 import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
@@ -502,19 +502,24 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
       await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
     }
-    // A drop box's page uploads through the session routes with the link's token.
-    if (request.auth?.share) await ctx.shareGate.uploadRefused(request, request.auth.share.id, thrown);
+    // A drop box's page uploads through the session routes with the link's token; its visitor
+    // reads the refusal in the link's terms, not the owner's (paths, quota figures).
+    let answer = err;
+    if (request.auth?.share) {
+      await ctx.shareGate.uploadRefused(request, request.auth.share.id, thrown);
+      if (thrown instanceof FerryError) answer = toVisitorError({ home: request.auth.home, share: request.auth.share }, thrown) as FastifyError;
+    }
     const q = request.query as Record<string, unknown> | undefined;
     if (request.routeOptions.config?.htmlErrors && /text\/html/.test(request.headers.accept ?? '') && q?.format === undefined && !reply.sent) {
       // A visitor's browser on a share link gets the app's page with the status (404, 410,
       // ...), which then shows the reason it asks for as JSON; curl still gets JSON.
-      const { status, error } = toHttpError(err);
+      const { status, error } = toHttpError(answer);
       if (error.retryAfterMs !== undefined) reply.header('retry-after', Math.ceil(error.retryAfterMs / 1000));
       reply.removeHeader('www-authenticate');
       reply.header('referrer-policy', 'no-referrer');
       return ctx.webApp.sendPage(reply, status);
     }
-    errorHandler(err, request, reply);
+    errorHandler(answer, request, reply);
   });
   // Routing comes before authentication: a path no route serves is 404 for everyone (what a
   // route answers about stored data still needs credentials). The routes are the public

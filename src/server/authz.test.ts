@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PERMISSIONS, parsePermissions, type Permission } from '../core/permissions.js';
-import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, toUserText, type AuthContext } from './authz.js';
+import { AlreadyExistsError, QuotaExceededError } from '../core/errors.js';
+import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, toUserText, toVisitorError, type AuthContext } from './authz.js';
 
 function ctx(over: Omit<Partial<AuthContext>, 'grants'> & { grants?: [string, string][] } = {}): AuthContext {
   const { grants, ...rest } = over;
@@ -73,5 +74,17 @@ describe('toUserText', () => {
     // Another home that merely starts the same is not this one.
     expect(toUserText(a, '/users/anabel/x and /users/ana.bak')).toBe('/users/anabel/x and /users/ana.bak');
     expect(toUserText(ctx({ home: '/' }), '/users/ana/x')).toBe('/users/ana/x');
+  });
+});
+
+describe('toVisitorError', () => {
+  it("names paths inside the link's folder as the visitor's, and says nothing of the owner's quota", () => {
+    const link = { home: '/users/ana', share: { root: '/clients/acme' } };
+    const exists = toVisitorError(link, new AlreadyExistsError('/users/ana/clients/acme/a.txt: already exists', { details: { path: '/users/ana/clients/acme/a.txt' } }));
+    expect([exists.code, exists.message, exists.details]).toEqual(['FERRY_ERR_ALREADY_EXISTS', '/a.txt: already exists', { path: '/a.txt' }]);
+    const full = toVisitorError(link, new QuotaExceededError('quota exceeded: /users/ana/clients/acme/b.bin (2 MiB) ... over the quota of 1 MiB (5 B used now)', { details: { quota: 1048576, used: 5 } }));
+    expect([full.code, full.message, full.details]).toEqual(['FERRY_ERR_QUOTA_EXCEEDED', 'the owner of this link has no room for this file', undefined]);
+    // An owner whose home is the root: the link's folder is a server path as it is.
+    expect(toVisitorError({ home: '/', share: { root: '/drop' } }, new AlreadyExistsError('/drop/c: already exists')).message).toBe('/c: already exists');
   });
 });

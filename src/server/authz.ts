@@ -156,6 +156,17 @@ export function toUserError(auth: Pick<AuthContext, 'home'>, err: FerryError): F
   return new FerryError(err.code, toUserText(auth, err.message), { cause: err, details, retryable: err.retryable, retryAfterMs: err.retryAfterMs });
 }
 
+/**
+ * A refusal as a share link's visitor should read it: paths named inside the link's folder
+ * (its files are `/name`), and a quota refusal without the owner's figures or paths (their
+ * quota, usage and other uploads are not the visitor's business: the visitor learns only
+ * that the file does not fit). `auth` is the link's context (the owner's home, the link's root).
+ */
+export function toVisitorError(auth: Pick<AuthContext, 'home'> & { share: { root: string } }, err: FerryError): FerryError {
+  if (err.code === 'FERRY_ERR_QUOTA_EXCEEDED') return new FerryError(err.code, 'the owner of this link has no room for this file', { cause: err });
+  return toUserError({ home: toServerPath(auth, auth.share.root) }, err);
+}
+
 /** An entry as its user sees it (path relative to the home). */
 export function toUserEntry<E extends Entry>(auth: Pick<AuthContext, 'home'>, entry: E): E {
   return auth.home === '/' ? entry : { ...entry, path: toUserPath(auth, entry.path) };

@@ -169,6 +169,38 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it("a drop box's refusals name the visitor's file, never the owner's folders, quota or usage", async () => {
+    await addUser(t, 'quentin', { password: 'quentin-password-1', quotaBytes: 1_000_000 });
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'quentin', password: 'quentin-password-1' }) });
+    const qt = ((await login.json()) as { token: string }).token;
+    const putAs = await fetch(`${t.url}/api/v1/files/clients/acme-merger/taken.txt`, { method: 'PUT', body: 'the owner\'s', headers: { authorization: `Bearer ${qt}` } });
+    expect(putAs.status).toBe(201);
+    const s = await share(t, qt, { path: '/clients/acme-merger', kind: 'upload', name: 'Inbox' });
+    const taken = join(dir.path, 'visitor', 'taken.txt');
+    const big = join(dir.path, 'visitor', 'big.bin');
+    mkdirSync(join(dir.path, 'visitor'), { recursive: true });
+    writeFileSync(taken, 'the visitor\'s');
+    await writeRandomFile(big, 2_000_000);
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: Inbox' }).waitFor();
+    await page.getByTestId('drop-files').setInputFiles([taken, big]);
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count(), { timeout: 60_000 }).toBe(2);
+    const shown = await page.locator('main').textContent();
+    expect(shown).toMatch(/taken\.txt: already exists/);
+    expect(shown).toMatch(/no room for this file/);
+    expect(shown).not.toMatch(/acme|clients|quentin|quota of|used now|976/i);
+    // The same through curl's route (PUT /s/KEY/NAME): no folder, no figures of the owner.
+    const r = await fetch(`${s.url}/big.bin`, { method: 'PUT', body: readFileSync(big) });
+    expect(r.status).toBe(413);
+    const body = (await r.json()) as { error: { code: string; message: string; details?: unknown } };
+    expect(body.error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
+    expect(body.error.message).not.toMatch(/acme|clients|quentin|quota of|used now/i);
+    expect(body.error.details).toBeUndefined();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a drop box with a byte cap shows what is left of it, and again after each file', async () => {
     const s = await share(t, token, { path: '/inbox', kind: 'upload', maxBytes: 3_000_000 });
     const first = join(dir.path, 'capped-1.bin');

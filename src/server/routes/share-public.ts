@@ -26,12 +26,12 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, FerryError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
 import { escapeHtml, plainPageHeaders } from '../html.js';
-import { authorize, can, toUserPath } from '../authz.js';
+import { authorize, can, toUserPath, toVisitorError } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
 import type { OpenShare } from '../share-gate.js';
@@ -245,7 +245,7 @@ class ShareLinks {
       return await this.uploadInto(request, reply, s);
     } catch (err) {
       await ctx.shareGate.uploadRefused(request, s.row.id, err);
-      throw err;
+      throw err instanceof FerryError ? toVisitorError({ home: s.as.home, share: { root: s.row.path } }, err) : err;
     }
   }
 
