@@ -190,6 +190,9 @@ describe('share pages', () => {
     expect(shown).toMatch(/taken\.txt: already exists/);
     expect(shown).toMatch(/no room for this file/);
     expect(shown).not.toMatch(/acme|clients|quentin|quota of|used now|976/i);
+    // The file input is emptied after each pick: a browser fires no change for the same file
+    // picked again (after a refusal, with room made), and the page would do nothing.
+    expect(await page.getByTestId('drop-files').inputValue()).toBe('');
     // The same through curl's route (PUT /s/KEY/NAME): no folder, no figures of the owner.
     const r = await fetch(`${s.url}/big.bin`, { method: 'PUT', body: readFileSync(big) });
     expect(r.status).toBe(413);

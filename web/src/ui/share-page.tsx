@@ -317,7 +317,18 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
         <p>Drop files here, or</p>
         <label class="button primary">
           Choose files
-          <input type="file" multiple class="visually-hidden" data-testid="drop-files" onChange={(e) => add(Array.from((e.currentTarget as HTMLInputElement).files ?? []))} />
+          <input
+            type="file"
+            multiple
+            class="visually-hidden"
+            data-testid="drop-files"
+            onChange={(e) => {
+              const input = e.currentTarget as HTMLInputElement;
+              add(Array.from(input.files ?? []));
+              // Emptied, so that the same file picked again (after a failure) is taken again.
+              input.value = '';
+            }}
+          />
         </label>
         <p class="hint">Large files go up in pieces and resume where they stopped if the connection drops or the page reloads.</p>
       </div>
