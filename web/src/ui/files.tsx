@@ -80,7 +80,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [modal, setModal] = useState<Modal | undefined>();
   const [dragging, setDragging] = useState(false);
-  const [busy, actionError, run] = useAction();
+  const [busy, actionError, run, clearActionError] = useAction();
   const [reload, setReload] = useState(0);
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
@@ -109,6 +109,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
   useEffect(() => setSelected(new Set()), [path]);
+  // An action's refusal is about the folder and the keys it was made with.
+  useEffect(() => clearActionError(), [path, keysVersion]);
 
   const shown = useMemo(() => {
     const f = filter.trim().toLowerCase();
@@ -128,7 +130,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
   const upload = (files: Array<{ file: File; rel: string }>) =>
     run(async () => {
-      if (vault && !keys) return; // a locked vault takes no upload: it would need the key
+      // A locked vault takes no upload (it would need the key): a drop there says so.
+      if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
       if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })));
@@ -220,7 +223,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
-      <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>
+      {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
 
       {!(vault && !keys) && <Listing
         shown={shown}
