@@ -126,3 +126,23 @@ describe('the Copy button of a link shown once', () => {
     await context.close();
   });
 });
+
+describe('when the server cannot be reached', () => {
+  it('an action says the server could not be reached (after its retries), not only the browser\'s "Failed to fetch"', async () => {
+    await put('/net/keep.txt', 'kept');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'net' }).click();
+    await page.getByRole('checkbox', { name: 'Select keep.txt' }).check();
+    // As if the server went away: every request of the rename fails in the network.
+    await page.route('**/api/v1/move', (route) => route.abort('connectionrefused'));
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('New name').fill('renamed.txt');
+    await page.getByRole('dialog').getByRole('button', { name: 'Rename' }).click();
+    await page.getByRole('dialog').getByRole('alert').filter({ hasText: 'The server could not be reached' }).waitFor({ timeout: 45_000 });
+    expect(await page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/check the network connection, then try again \(POST \/api\/v1\/move: Failed to fetch\)/);
+    expect(await exists('/net/keep.txt')).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
