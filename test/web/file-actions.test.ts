@@ -1,10 +1,13 @@
 /**
  * What the web app shows when an action goes wrong partway or cannot do what it says:
  * a move, copy or delete of several items that fails on one of them (the listing shows what
- * was done, the dialog what is left), and a Copy button whose clipboard refuses.
+ * was done, the dialog what is left), a Copy button whose clipboard refuses, a server that
+ * cannot be reached, and an upload over a file of the same name (asked, never silent).
  */
+import { writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
@@ -145,4 +148,43 @@ describe('when the server cannot be reached', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
+});
+
+describe('uploading over a file of the same name', () => {
+  it('asks before replacing: nothing is sent until Replace; then the file is replaced; Cancel leaves it', async () => {
+    await put('/dup/same.txt', 'the original, precious');
+    await put('/dup/other.txt', 'another original');
+    const local = await tempDir('ferry-web-dup-');
+    writeFileSync(`${local.path}/same.txt`, 'a new version');
+    writeFileSync(`${local.path}/other.txt`, 'not wanted');
+    writeFileSync(`${local.path}/fresh.txt`, 'a new file');
+    const { context, page, errors } = await freshContext(browser);
+    let chunkRequests = 0;
+    page.on('request', (r) => {
+      if (/\/api\/v1\/uploads/.test(r.url()) && r.method() !== 'GET') chunkRequests++;
+    });
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dup' }).click();
+    await page.getByRole('checkbox', { name: 'Select same.txt' }).waitFor();
+    await page.getByTestId('upload-files').setInputFiles([`${local.path}/same.txt`, `${local.path}/other.txt`, `${local.path}/fresh.txt`]);
+    await page.locator('li.upload[data-state=done]').first().waitFor();
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count()).toBe(2);
+    const same = page.locator('li.upload', { hasText: '/dup/same.txt' });
+    expect(await same.getByRole('alert').textContent()).toBe('same.txt already exists here: replace it, or cancel this upload.');
+    const sessionsForFresh = chunkRequests;
+    // Nothing of the two was sent, and the files are as they were.
+    expect(await (await api('/api/v1/files/dup/same.txt')).text()).toBe('the original, precious');
+    expect(await (await api('/api/v1/files/dup/other.txt')).text()).toBe('another original');
+    expect(await (await api('/api/v1/files/dup/fresh.txt')).text()).toBe('a new file');
+    await page.getByRole('button', { name: 'Replace /dup/same.txt' }).click();
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count()).toBe(2);
+    expect(chunkRequests).toBeGreaterThan(sessionsForFresh);
+    expect(await (await api('/api/v1/files/dup/same.txt')).text()).toBe('a new version');
+    await page.getByRole('button', { name: 'Cancel other.txt' }).click();
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count()).toBe(0);
+    expect(await (await api('/api/v1/files/dup/other.txt')).text()).toBe('another original');
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  });
 });
