@@ -229,6 +229,23 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it('a folder link with a download limit shows what is left after each download, and that it is used up after the last', async () => {
+    const s = await share(t, token, { path: '/photos', maxUses: 2 });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'photos' }).waitFor();
+    await page.getByText('2 of 2 uses left', { exact: false }).waitFor();
+    for (const [name, left] of [['a.bin', '1 of 2 uses left'], ['b.bin', undefined]] as const) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: `Download ${name}` }).click()]);
+      expect(await download.failure()).toBeNull();
+      // Without reloading: the page follows the link's count, then says it no longer works.
+      if (left) await page.getByText(left, { exact: false }).waitFor();
+      else await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a used-up link and an expired link show the 410 page', async () => {
     const once = await share(t, token, { path: '/report.txt', maxUses: 1 });
     expect(await (await fetch(once.url)).text()).toBe('the quarterly report\n');
