@@ -247,7 +247,8 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
         {view.path !== '/' && ` ${view.path}`}
       </h1>
       <p class="meta">
-        {view.entries.length} entries{limits(view) && ` · ${limits(view)}`}
+        {view.entries.length} {view.entries.length === 1 ? 'entry' : 'entries'}
+        {limits(view) && ` · ${limits(view)}`}
       </p>
       {crumbs.length > 0 && (
         <p>

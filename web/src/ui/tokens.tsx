@@ -20,7 +20,9 @@ export function TokensPage(props: { api: FerryApi }) {
   return (
     <main id="main">
       <h1>API tokens</h1>
-      <p class="hint">Tokens let scripts and the command line act for you: `ferry login URL --token TOKEN`, or `Authorization: Bearer TOKEN`.</p>
+      <p class="hint">
+        Tokens let scripts and the command line act for you: <code>ferry login URL --token TOKEN</code>, or <code>Authorization: Bearer TOKEN</code>.
+      </p>
       <button type="button" class="primary" onClick={() => setCreating(true)}>
         New token
       </button>
