@@ -188,3 +188,20 @@ describe('uploading over a file of the same name', () => {
     await local.cleanup();
   });
 });
+
+describe('rename', () => {
+  it("refuses a name with '/' (it would move the file into new folders) and says to use Move", async () => {
+    await put('/ren/note.txt', 'a note');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'ren' }).click();
+    await page.getByRole('checkbox', { name: 'Select note.txt' }).check();
+    await page.getByRole('button', { name: 'Rename' }).click();
+    await page.getByLabel('New name').fill('sub/note.txt');
+    await page.getByRole('dialog').getByRole('button', { name: 'Rename' }).click();
+    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/cannot contain '\/'.*use Move/);
+    expect([await exists('/ren/note.txt'), await exists('/ren/sub')]).toEqual([true, false]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

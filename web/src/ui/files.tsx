@@ -452,6 +452,11 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
   props.onChanged();
 }
 
+/** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
+function refuseSlash(name: string): void {
+  if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
+}
+
 /** What happens to deleted files, for the delete confirmation. */
 function deleteText(entries: Entry[], trashDays: number | undefined): string {
   const what =
@@ -487,6 +492,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           initial={modal.entry.name}
           onClose={props.onClose}
           onSubmit={async (name) => {
+            refuseSlash(name);
             const to = joinPath(parentPath(modal.entry.path), name);
             // A vault's own folder: with its keys, if it is unlocked in this tab.
             if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to);
@@ -586,6 +592,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           initial={modal.entry.name}
           onClose={props.onClose}
           onSubmit={async (name) => {
+            refuseSlash(name);
             await ops.rename(modal.entry as VaultEntry, path, name);
             props.onChanged();
           }}
