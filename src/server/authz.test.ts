@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PERMISSIONS, parsePermissions, type Permission } from '../core/permissions.js';
+import { AlreadyExistsError, QuotaExceededError } from '../core/errors.js';
 import { authorize, authorizeTree, can, permissionsAt, sortGrants, toServerPath, toUserPath, toUserText, type AuthContext } from './authz.js';
 
 function ctx(over: Omit<Partial<AuthContext>, 'grants'> & { grants?: [string, string][] } = {}): AuthContext {
@@ -75,3 +76,5 @@ describe('toUserText', () => {
     expect(toUserText(ctx({ home: '/' }), '/users/ana/x')).toBe('/users/ana/x');
   });
 });
+
+

@@ -169,6 +169,41 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it("a drop box's refusals name the visitor's file, never the owner's folders, quota or usage", async () => {
+    await addUser(t, 'quentin', { password: 'quentin-password-1', quotaBytes: 1_000_000 });
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'quentin', password: 'quentin-password-1' }) });
+    const qt = ((await login.json()) as { token: string }).token;
+    const putAs = await fetch(`${t.url}/api/v1/files/clients/acme-merger/taken.txt`, { method: 'PUT', body: 'the owner\'s', headers: { authorization: `Bearer ${qt}` } });
+    expect(putAs.status).toBe(201);
+    const s = await share(t, qt, { path: '/clients/acme-merger', kind: 'upload', name: 'Inbox' });
+    const taken = join(dir.path, 'visitor', 'taken.txt');
+    const big = join(dir.path, 'visitor', 'big.bin');
+    mkdirSync(join(dir.path, 'visitor'), { recursive: true });
+    writeFileSync(taken, 'the visitor\'s');
+    await writeRandomFile(big, 2_000_000);
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: Inbox' }).waitFor();
+    await page.getByTestId('drop-files').setInputFiles([taken, big]);
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count(), { timeout: 60_000 }).toBe(2);
+    const shown = await page.locator('main').textContent();
+    expect(shown).toMatch(/taken\.txt: already exists/);
+    expect(shown).toMatch(/does not fit in the space the link.s owner has left/);
+    expect(shown).not.toMatch(/acme|clients|quentin|quota of|used now|976/i);
+    // The file input is emptied after each pick: a browser fires no change for the same file
+    // picked again (after a refusal, with room made), and the page would do nothing.
+    expect(await page.getByTestId('drop-files').inputValue()).toBe('');
+    // The same through curl's route (PUT /s/KEY/NAME): no folder, no figures of the owner.
+    const r = await fetch(`${s.url}/big.bin`, { method: 'PUT', body: readFileSync(big) });
+    expect(r.status).toBe(413);
+    const body = (await r.json()) as { error: { code: string; message: string; details?: unknown } };
+    expect(body.error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
+    expect(body.error.message).not.toMatch(/acme|clients|quentin|quota of|used now/i);
+    expect(body.error.details).toBeUndefined();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a drop box with a byte cap shows what is left of it, and again after each file', async () => {
     const s = await share(t, token, { path: '/inbox', kind: 'upload', maxBytes: 3_000_000 });
     const first = join(dir.path, 'capped-1.bin');
@@ -190,6 +225,23 @@ describe('share pages', () => {
     const info = (await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; bytesReceived: number }[];
     expect(info.find((x) => x.id === s.id)?.bytesReceived).toBe(1_500_000);
     await expectAccessible(page, 'capped drop box page');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a folder link with a download limit shows what is left after each download, and that it is used up after the last', async () => {
+    const s = await share(t, token, { path: '/photos', maxUses: 2 });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'photos' }).waitFor();
+    await page.getByText('2 of 2 uses left', { exact: false }).waitFor();
+    for (const [name, left] of [['a.bin', '1 of 2 uses left'], ['b.bin', undefined]] as const) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: `Download ${name}` }).click()]);
+      expect(await download.failure()).toBeNull();
+      // Without reloading: the page follows the link's count, then says it no longer works.
+      if (left) await page.getByText(left, { exact: false }).waitFor();
+      else await page.getByRole('heading', { name: 'This link no longer works' }).waitFor();
+    }
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -137,9 +137,16 @@ describe('end-to-end vaults in the web app', () => {
     await unlock(page, 'not the passphrase');
     await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 60_000 }).toMatch(/passphrase .*is not the one/);
     expect(await page.locator('table.listing').count()).toBe(0);
+    // A file dropped on the locked vault is refused with what to do, and nothing goes up.
+    const transfer = await page.evaluateHandle(`(() => { const dt = new DataTransfer(); dt.items.add(new File(['dropped while locked'], 'locked-drop.txt', { type: 'text/plain' })); return dt; })()`);
+    await page.locator('.files').dispatchEvent('drop', { dataTransfer: transfer });
+    await page.getByRole('alert').filter({ hasText: 'locked: unlock it' }).waitFor({ timeout: 5000 });
+    expect(await page.locator('li.upload').count()).toBe(0);
 
     await unlock(page);
     await page.getByRole('checkbox', { name: 'Select cli-notes.txt' }).waitFor({ timeout: 60_000 });
+    // Unlocked: that refusal is gone.
+    expect(await page.getByRole('alert').filter({ hasText: 'locked: unlock it' }).count()).toBe(0);
     expect(await page.getByText(/\.fe2e/).count()).toBe(0);
     // The size of the sealed table (the plain size), not the stored one.
     const row = page.getByRole('row', { name: /cli-notes\.txt/ });

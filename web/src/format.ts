@@ -1,4 +1,6 @@
-/** Sizes, rates and dates for people. */
+/** Sizes, rates, dates and errors for people. */
+import { isFerryError } from '../../src/core/errors.js';
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 export function formatSize(bytes: number): string {
@@ -31,8 +33,15 @@ export function formatDate(ms: number | null | undefined): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-/** The message of an error for the person: the API's own message (it says what to fix). */
+/**
+ * The message of an error for the person: the API's own message (it says what to fix); for a
+ * request that never reached the server (it is down, or the network is), what that means,
+ * with the browser's own words ("Failed to fetch") kept after it.
+ */
 export function errorText(err: unknown): string {
+  if (isFerryError(err, 'FERRY_ERR_NETWORK') && err.cause instanceof TypeError) {
+    return `The server could not be reached: check the network connection, then try again (${err.message}).`;
+  }
   if (err instanceof Error) {
     const m = /: HTTP \d+ FERRY_ERR_\w+: (.*)$/s.exec(err.message);
     return m ? m[1] : err.message;

@@ -11,7 +11,7 @@ import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
 import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
 import { baseName } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
-import { isFerryError } from '../../src/core/errors.js';
+import { AlreadyExistsError, isFerryError } from '../../src/core/errors.js';
 import type { Entry } from '../../src/core/protocol.js';
 import { errorText } from './format.js';
 import { pendingUploads, type PendingUpload } from './idb.js';
@@ -43,6 +43,10 @@ export interface UploadItem {
   e2e?: { keys: E2eKeys; kdf: KdfParams; serverPath: string };
   /** What the upload is doing besides sending (the end-to-end first pass). */
   note?: string;
+  /** A file of that name is there already: the upload waits for Replace (or Cancel). */
+  conflict?: boolean;
+  /** Replace was chosen: the file there is overwritten. */
+  replace?: boolean;
 }
 
 /** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
@@ -145,6 +149,15 @@ export class UploadManager {
     this.pump();
   }
 
+  /** Uploads a file whose name was taken over the file there (with the server's versions, it becomes one). */
+  replace(id: string): void {
+    const it = this.find(id);
+    if (!it || !it.conflict) return;
+    it.replace = true;
+    it.conflict = false;
+    this.retry(id);
+  }
+
   async cancel(id: string): Promise<void> {
     const it = this.find(id);
     if (!it || it.state === 'done' || it.state === 'canceled') return;
@@ -217,11 +230,14 @@ export class UploadManager {
     const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified };
     if (!it.e2e) await pendingUploads.put(saved).catch(() => undefined);
     try {
+      // Never over a file silently: a name taken is asked about before any byte is sent (the
+      // commit refuses it too, should the file appear meanwhile). A drop box cannot look.
+      if (!this.options.dropBox && !it.replace) await this.refuseTaken(it, controller.signal);
       const common = {
         signal: controller.signal,
         slots: this.slots,
         parallel: CHUNKS_IN_FLIGHT,
-        noOverwrite: this.options.dropBox,
+        noOverwrite: this.options.dropBox || !it.replace,
         onSession: (id: string) => {
           it.sessionId = id;
           if (!it.e2e) void pendingUploads.put({ ...saved, sessionId: id }).catch(() => undefined);
@@ -252,13 +268,22 @@ export class UploadManager {
         if (it.state === 'running') it.state = 'paused';
       } else {
         it.state = 'failed';
-        it.error = errorText(err);
+        it.conflict = !this.options.dropBox && isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS');
+        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : errorText(err);
       }
     } finally {
       it.controller = undefined;
       this.changed();
       this.pump();
     }
+  }
+
+  private async refuseTaken(it: UploadItem, signal: AbortSignal): Promise<void> {
+    const taken = await this.api.stat(it.e2e?.serverPath ?? it.path, { signal }).then(
+      () => true,
+      (err: unknown) => (isFerryError(err, 'FERRY_ERR_NOT_FOUND') ? false : Promise.reject(err)),
+    );
+    if (taken) throw new AlreadyExistsError(`${it.path}: already exists`);
   }
 
   /**

@@ -26,7 +26,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, FerryError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';

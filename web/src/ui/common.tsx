@@ -98,21 +98,58 @@ export function Confirm(props: { title: string; text: string; confirm: string; o
   );
 }
 
-/** Copies text to the clipboard and says so. */
+/**
+ * Copies text to the clipboard and says whether it did. Where the Clipboard API is missing
+ * (a page served over plain HTTP from another machine is not a secure context) or refuses,
+ * the text is copied from a selection; when that fails too, the button says so instead of
+ * "Copied" (a link or token is shown once: the person must know to copy it by hand).
+ */
 export function CopyButton(props: { text: string; label?: string }) {
-  const [done, setDone] = useState(false);
+  const [result, setResult] = useState<'copied' | 'failed'>();
   return (
-    <button
-      type="button"
-      onClick={async () => {
-        await navigator.clipboard.writeText(props.text).catch(() => undefined);
-        setDone(true);
-        setTimeout(() => setDone(false), 2000);
-      }}
-    >
-      {done ? 'Copied' : (props.label ?? 'Copy')}
-    </button>
+    <>
+      {result === 'failed' && (
+        <span class="error" role="alert">
+          Could not copy: select the text and copy it yourself.
+        </span>
+      )}
+      <button
+        type="button"
+        onClick={async (e) => {
+          const ok = await copyText(props.text, e.currentTarget.parentElement ?? document.body);
+          setResult(ok ? 'copied' : 'failed');
+          if (ok) setTimeout(() => setResult(undefined), 2000);
+        }}
+      >
+        {result === 'copied' ? 'Copied' : (props.label ?? 'Copy')}
+      </button>
+    </>
   );
+}
+
+/** The Clipboard API, else a hidden selection copied with execCommand (inside `near`: a modal dialog makes the rest of the page inert). */
+async function copyText(text: string, near: Element): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    // no Clipboard API in this context, or refused: try a selection
+  }
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.readOnly = true;
+  area.setAttribute('aria-hidden', 'true');
+  area.style.position = 'fixed';
+  area.style.opacity = '0';
+  near.append(area);
+  area.select();
+  try {
+    return document.execCommand('copy');
+  } catch {
+    return false;
+  } finally {
+    area.remove();
+  }
 }
 
 /** A listing's header row: its columns (a leading `#`: a number column, aligned right) and an unnamed one for the row's actions. */

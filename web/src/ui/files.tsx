@@ -80,7 +80,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [modal, setModal] = useState<Modal | undefined>();
   const [dragging, setDragging] = useState(false);
-  const [busy, actionError, run] = useAction();
+  const [busy, actionError, run, clearActionError] = useAction();
   const [reload, setReload] = useState(0);
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
@@ -109,6 +109,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
   useEffect(() => setSelected(new Set()), [path]);
+  // An action's refusal is about the folder and the keys it was made with.
+  useEffect(() => clearActionError(), [path, keysVersion]);
 
   const shown = useMemo(() => {
     const f = filter.trim().toLowerCase();
@@ -128,7 +130,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
   const upload = (files: Array<{ file: File; rel: string }>) =>
     run(async () => {
-      if (vault && !keys) return; // a locked vault takes no upload: it would need the key
+      // A locked vault takes no upload (it would need the key): a drop there says so.
+      if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
       if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })));
@@ -220,7 +223,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
-      <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>
+      {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
 
       {!(vault && !keys) && <Listing
         shown={shown}
@@ -238,7 +241,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
       <UploadPanel uploads={uploads} />
 
-      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
     </div>
   );
 }
@@ -425,6 +428,33 @@ interface DialogProps {
   onClose: () => void;
   onChanged: () => void;
   onDeleted: () => void;
+  /** After a failure partway through several entries: those still to do (the dialog stays on them). */
+  onRemaining: (entries: Entry[]) => void;
+}
+
+/**
+ * Runs an action on each entry in turn. When one fails, those before it are done: the
+ * listing is refreshed at once and the dialog keeps only the entries still to do (its
+ * title, and a second try, are about those), then the error is shown in the dialog.
+ */
+async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, props: Pick<DialogProps, 'onChanged' | 'onRemaining'>): Promise<void> {
+  for (let i = 0; i < entries.length; i++) {
+    try {
+      await act(entries[i]);
+    } catch (err) {
+      if (i > 0) {
+        props.onRemaining(entries.slice(i));
+        props.onChanged();
+      }
+      throw err;
+    }
+  }
+  props.onChanged();
+}
+
+/** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
+function refuseSlash(name: string): void {
+  if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
 }
 
 /** What happens to deleted files, for the delete confirmation. */
@@ -462,6 +492,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           initial={modal.entry.name}
           onClose={props.onClose}
           onSubmit={async (name) => {
+            refuseSlash(name);
             const to = joinPath(parentPath(modal.entry.path), name);
             // A vault's own folder: with its keys, if it is unlocked in this tab.
             if (modal.entry.type === 'dir') await moveFolderOrVault(api, modal.entry.path, to);
@@ -479,12 +510,15 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
-            for (const e of modal.entries) {
-              if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
-              else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-              else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
-            }
-            props.onChanged();
+            await eachEntry(
+              modal.entries,
+              async (e) => {
+                if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
+                else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
+                else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+              },
+              props,
+            );
           }}
         />
       )}
@@ -496,9 +530,8 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           danger
           onClose={props.onClose}
           onConfirm={async () => {
-            for (const e of modal.entries) await api.remove(e.path, { recursive: e.type === 'dir' });
+            await eachEntry(modal.entries, (e) => api.remove(e.path, { recursive: e.type === 'dir' }), props);
             props.onDeleted();
-            props.onChanged();
           }}
         />
       )}
@@ -559,6 +592,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           initial={modal.entry.name}
           onClose={props.onClose}
           onSubmit={async (name) => {
+            refuseSlash(name);
             await ops.rename(modal.entry as VaultEntry, path, name);
             props.onChanged();
           }}
@@ -573,8 +607,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
-            for (const e of modal.entries) await (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir);
-            props.onChanged();
+            await eachEntry(modal.entries, (e) => (modal.kind === 'move' ? ops.moveTo : ops.copyTo)(e as VaultEntry, dir), props);
           }}
         />
       )}
@@ -586,9 +619,8 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           danger
           onClose={props.onClose}
           onConfirm={async () => {
-            for (const e of modal.entries) await ops.remove(e as VaultEntry);
+            await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);
             props.onDeleted();
-            props.onChanged();
           }}
         />
       )}

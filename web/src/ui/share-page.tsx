@@ -71,13 +71,27 @@ export function SharePage() {
     anon.http.json<{ token: string }>({ method: 'POST', path: `/s/${key}/unlock`, json: {}, auth: false, retry: 'never' }).then((r) => setToken(r.token), setError);
   }, [view]);
 
+  // A link with a download limit: once the server has counted a download, what the link has
+  // left, or that it is used up (a click on a used-up link's file would only fetch its refusal).
+  const afterDownload = () => {
+    if (!view || view.maxUses === null) return;
+    const before = view.uses;
+    let tries = 0;
+    const check = () =>
+      void ask().then((v) => {
+        if (v.uses === before && ++tries < 20) setTimeout(check, 250);
+        else setView(v);
+      }, setError);
+    setTimeout(check, 250);
+  };
+
   let body;
   if (error) body = <Unavailable error={error} />;
   else if (needsPassword) body = <PasswordForm shareKey={key} onUnlocked={(t) => (setToken(t), setReload((n) => n + 1))} />;
   else if (!view) body = <p>Loading…</p>;
   else if (view.kind === 'file' && fragmentKey()) body = <EncryptedFileShare view={view} shareKey={key} fileKey={fragmentKey()!} />;
-  else if (view.kind === 'file') body = <FileShare view={view} shareKey={key} />;
-  else if (view.kind === 'folder') body = <FolderShare view={view} shareKey={key} />;
+  else if (view.kind === 'file') body = <FileShare view={view} shareKey={key} onDownload={afterDownload} />;
+  else if (view.kind === 'folder') body = <FolderShare view={view} shareKey={key} onDownload={afterDownload} />;
   else body = token ? <DropBox view={view} shareKey={key} token={token} onReceived={refreshFacts} /> : <p>Opening the drop box…</p>;
   return (
     <>
@@ -140,7 +154,7 @@ function limits(v: LinkFacts): string {
   return parts.join(' · ');
 }
 
-function FileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey: string }) {
+function FileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey: string; onDownload: () => void }) {
   const { view } = props;
   const base = `/s/${props.shareKey}`;
   // Previewing is downloading: links with a download limit show no preview, so as not to spend one.
@@ -154,7 +168,7 @@ function FileShare(props: { view: Extract<ShareView, { kind: 'file' }>; shareKey
         {limits(view) && ` · ${limits(view)}`}
       </p>
       <p>
-        <a class="button primary" href={`${base}?download=1`} download>
+        <a class="button primary" href={`${base}?download=1`} download onClick={props.onDownload}>
           Download
         </a>
       </p>
@@ -223,7 +237,7 @@ function TextPreview(props: { url: string; name: string }) {
   );
 }
 
-function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shareKey: string }) {
+function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shareKey: string; onDownload: () => void }) {
   const { view } = props;
   const crumbs = view.path.split('/').filter(Boolean);
   return (
@@ -233,7 +247,8 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
         {view.path !== '/' && ` ${view.path}`}
       </h1>
       <p class="meta">
-        {view.entries.length} entries{limits(view) && ` · ${limits(view)}`}
+        {view.entries.length} {view.entries.length === 1 ? 'entry' : 'entries'}
+        {limits(view) && ` · ${limits(view)}`}
       </p>
       {crumbs.length > 0 && (
         <p>
@@ -243,7 +258,7 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
         </p>
       )}
       <p>
-        <a class="button primary" href={view.zip} download>
+        <a class="button primary" href={view.zip} download onClick={props.onDownload}>
           Download all (zip)
         </a>
       </p>
@@ -268,7 +283,7 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
                     {e.name}/
                   </a>
                 ) : (
-                  <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`}>
+                  <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`} onClick={props.onDownload}>
                     {e.name}
                   </a>
                 )}
@@ -317,7 +332,18 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
         <p>Drop files here, or</p>
         <label class="button primary">
           Choose files
-          <input type="file" multiple class="visually-hidden" data-testid="drop-files" onChange={(e) => add(Array.from((e.currentTarget as HTMLInputElement).files ?? []))} />
+          <input
+            type="file"
+            multiple
+            class="visually-hidden"
+            data-testid="drop-files"
+            onChange={(e) => {
+              const input = e.currentTarget as HTMLInputElement;
+              add(Array.from(input.files ?? []));
+              // Emptied, so that the same file picked again (after a failure) is taken again.
+              input.value = '';
+            }}
+          />
         </label>
         <p class="hint">Large files go up in pieces and resume where they stopped if the connection drops or the page reloads.</p>
       </div>

@@ -27,43 +27,45 @@ export function SharesPage(props: { api: FerryApi }) {
       <h1>Share links</h1>
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
-      <table class="listing">
-        <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} />
-        <tbody>
-          {shares?.length === 0 && (
-            <tr>
-              <td colSpan={8}>No share links yet.</td>
-            </tr>
-          )}
-          {shares?.map((s) => (
-            <tr key={s.id}>
-              <td>
-                {s.name}
-                {s.hasPassword && <span class="tag">password</span>}
-              </td>
-              <td>{s.path}</td>
-              <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
-              <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
-              <td class="num">
-                {s.uses}
-                {s.maxUses !== null && ` / ${s.maxUses}`}
-              </td>
-              <td class="num">
-                {s.kind === 'upload' && formatSize(s.bytesReceived)}
-                {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
-              </td>
-              <td>{status(s)}</td>
-              <td>
-                {status(s) !== 'revoked' && (
-                  <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
-                    Revoke
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <div class="scroll-x">
+        <table class="listing">
+          <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} />
+          <tbody>
+            {shares?.length === 0 && (
+              <tr>
+                <td colSpan={8}>No share links yet.</td>
+              </tr>
+            )}
+            {shares?.map((s) => (
+              <tr key={s.id}>
+                <td>
+                  {s.name}
+                  {s.hasPassword && <span class="tag">password</span>}
+                </td>
+                <td>{s.path}</td>
+                <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
+                <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
+                <td class="num">
+                  {s.uses}
+                  {s.maxUses !== null && ` / ${s.maxUses}`}
+                </td>
+                <td class="num">
+                  {s.kind === 'upload' && formatSize(s.bytesReceived)}
+                  {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
+                </td>
+                <td>{status(s)}</td>
+                <td>
+                  {status(s) !== 'revoked' && (
+                    <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {revoking && (
         <Confirm
           title="Revoke link"

@@ -20,32 +20,36 @@ export function TokensPage(props: { api: FerryApi }) {
   return (
     <main id="main">
       <h1>API tokens</h1>
-      <p class="hint">Tokens let scripts and the command line act for you: `ferry login URL --token TOKEN`, or `Authorization: Bearer TOKEN`.</p>
+      <p class="hint">
+        Tokens let scripts and the command line act for you: <code>ferry login URL --token TOKEN</code>, or <code>Authorization: Bearer TOKEN</code>.
+      </p>
       <button type="button" class="primary" onClick={() => setCreating(true)}>
         New token
       </button>
       <Message error={error} />
-      <table class="listing">
-        <ListingHead columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']} />
-        <tbody>
-          {tokens
-            ?.filter((t) => t.revokedAt === null)
-            .map((t) => (
-              <tr key={t.id}>
-                <td>{t.name}</td>
-                <td>{t.scopes.join(', ')}</td>
-                <td>{t.pathPrefix ?? 'everything'}</td>
-                <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
-                <td>{formatDate(t.lastUsedAt)}</td>
-                <td>
-                  <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
-                    Revoke
-                  </button>
-                </td>
-              </tr>
-            ))}
-        </tbody>
-      </table>
+      <div class="scroll-x">
+        <table class="listing">
+          <ListingHead columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']} />
+          <tbody>
+            {tokens
+              ?.filter((t) => t.revokedAt === null)
+              .map((t) => (
+                <tr key={t.id}>
+                  <td>{t.name}</td>
+                  <td>{t.scopes.join(', ')}</td>
+                  <td>{t.pathPrefix ?? 'everything'}</td>
+                  <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
+                  <td>{formatDate(t.lastUsedAt)}</td>
+                  <td>
+                    <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
       {creating && <NewToken api={props.api} onClose={() => (setCreating(false), setReload((n) => n + 1))} />}
       {revoking && (
         <Confirm

@@ -21,6 +21,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
   useEffect(() => uploads.subscribe(bump), [uploads]);
   if (uploads.items.length === 0) return null;
   const t = uploads.totals();
+  const conflicts = uploads.items.filter((it) => it.state === 'failed' && it.conflict && it.file);
   return (
     <section class="uploads" aria-labelledby="uploads-title">
       <h2 id="uploads-title">{props.title ?? 'Uploads'}</h2>
@@ -54,7 +55,12 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
                     Resume
                   </button>
                 )}
-                {it.state === 'failed' && it.file && (
+                {it.state === 'failed' && it.file && it.conflict && (
+                  <button type="button" onClick={() => uploads.replace(it.id)} aria-label={`Replace ${it.path}`}>
+                    Replace
+                  </button>
+                )}
+                {it.state === 'failed' && it.file && !it.conflict && (
                   <button type="button" onClick={() => uploads.retry(it.id)} aria-label={`Retry ${it.name}`}>
                     Retry
                   </button>
@@ -88,6 +94,11 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
           </li>
         ))}
       </ul>
+      {conflicts.length > 1 && (
+        <button type="button" onClick={() => conflicts.forEach((it) => uploads.replace(it.id))}>
+          Replace all {conflicts.length}
+        </button>
+      )}{' '}
       <button type="button" onClick={() => uploads.clearFinished()}>
         Clear finished
       </button>

@@ -27,42 +27,44 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
       <Message error={error ?? loadError} />
       {versions?.length === 0 && <p>No old versions: nothing has replaced this file's content yet, or the server keeps none here.</p>}
       {versions && versions.length > 0 && (
-        <table class="listing">
-          <ListingHead columns={['Replaced', 'Modified', '#Size']} />
-          <tbody>
-            {versions.map((v) => (
-              <tr key={v.id}>
-                <td>{formatDate(v.replacedAt)}</td>
-                <td>{formatDate(v.mtime)}</td>
-                <td class="num">{formatSize(v.size)}</td>
-                <td class="actions">
-                  <button
-                    type="button"
-                    disabled={busy}
-                    aria-label={`Download the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
-                    onClick={() => run(async () => startDownload(await fileUrl(api, entry.path, 'download', v.id)))}
-                  >
-                    Download
-                  </button>
-                  <button
-                    type="button"
-                    disabled={busy}
-                    aria-label={`Restore the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
-                    onClick={() =>
-                      run(async () => {
-                        await restoreVersion(api, entry.path, { version: v.id });
-                        props.onChanged();
-                        props.onClose();
-                      })
-                    }
-                  >
-                    Restore
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <div class="scroll-x">
+          <table class="listing">
+            <ListingHead columns={['Replaced', 'Modified', '#Size']} />
+            <tbody>
+              {versions.map((v) => (
+                <tr key={v.id}>
+                  <td>{formatDate(v.replacedAt)}</td>
+                  <td>{formatDate(v.mtime)}</td>
+                  <td class="num">{formatSize(v.size)}</td>
+                  <td class="actions">
+                    <button
+                      type="button"
+                      disabled={busy}
+                      aria-label={`Download the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                      onClick={() => run(async () => startDownload(await fileUrl(api, entry.path, 'download', v.id)))}
+                    >
+                      Download
+                    </button>
+                    <button
+                      type="button"
+                      disabled={busy}
+                      aria-label={`Restore the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                      onClick={() =>
+                        run(async () => {
+                          await restoreVersion(api, entry.path, { version: v.id });
+                          props.onChanged();
+                          props.onClose();
+                        })
+                      }
+                    >
+                      Restore
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       <div class="buttons">
         <button type="button" onClick={props.onClose}>

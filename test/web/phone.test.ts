@@ -1,0 +1,69 @@
+/**
+ * Every page of the web app in a phone-sized window (375 px) with the rows a real account
+ * has: no page scrolls sideways (a wide table scrolls by itself), and each row's action
+ * button can be scrolled into view and pressed.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share } from '../helpers/users.js';
+import { expectAccessible, freshContext, launch, signIn } from './browser.js';
+
+let t: TestServer;
+let browser: Browser;
+let token: string;
+
+async function api(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (init.json !== undefined) headers['content-type'] = 'application/json';
+  return fetch(t.url + path, { ...init, body: init.json !== undefined ? JSON.stringify(init.json) : init.body, headers });
+}
+
+beforeAll(async () => {
+  t = await startTestServer({ trashDays: 7 });
+  await addUser(t, 'pia', { password: 'pia-password-1', role: 'admin' });
+  await addUser(t, 'otto', { password: 'otto-password-1', quotaBytes: 10 * 1024 * 1024 });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'pia', password: 'pia-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  expect((await api('/api/v1/files/Documents/quarterly-report-2026.pdf', { method: 'PUT', body: 'a report' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'PUT', body: 'a draft' })).status).toBe(201);
+  expect((await api('/api/v1/files/Documents/old-draft.txt', { method: 'DELETE' })).status).toBeLessThan(300);
+  await share(t, token, { path: '/Documents/quarterly-report-2026.pdf', expiresInSeconds: 86_400, maxUses: 3 });
+  await share(t, token, { path: '/Documents', kind: 'upload', maxBytes: 1_000_000_000 });
+  expect((await api('/api/v1/tokens', { method: 'POST', json: { name: 'nightly backup script', expiresInSeconds: 90 * 86_400 } })).status).toBe(201);
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('a phone-sized window', () => {
+  it('no page scrolls sideways; each row\'s last action can be reached and is inside the window once scrolled to', async () => {
+    const { context, page, errors } = await freshContext(browser, { width: 375, height: 740 });
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    const pages: Array<[string, string, string | RegExp]> = [
+      ['/files/Documents', 'Contents of /Documents', 'Select quarterly-report-2026.pdf'],
+      ['/shares', 'Share links', 'Revoke link quarterly-report-2026.pdf (/Documents/quarterly-report-2026.pdf)'],
+      ['/tokens', 'API tokens', 'Revoke token nightly backup script'],
+      ['/trash', 'Trash', /^Restore .*old-draft\.txt$/],
+      ['/admin/users', 'Users', 'Grants'],
+    ];
+    for (const [path, heading, action] of pages) {
+      await page.goto(t.url + path);
+      await (path.startsWith('/files') ? page.getByText(heading) : page.getByRole('heading', { name: heading, exact: true })).waitFor();
+      const control = page.getByRole(String(action).startsWith('Select') ? 'checkbox' : 'button', { name: action }).last();
+      await control.waitFor();
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(376);
+      await control.scrollIntoViewIfNeeded();
+      const box = await control.boundingBox();
+      expect(box, `${path}: ${action}`).not.toBeNull();
+      expect(box!.x + box!.width, `${path}: ${action} inside the window`).toBeLessThanOrEqual(375);
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width after scrolling the table`).toBeLessThanOrEqual(376);
+      await expectAccessible(page, `${path}, narrow`);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
