@@ -199,7 +199,7 @@ describe('share pages', () => {
     const body = (await r.json()) as { error: { code: string; message: string; details?: unknown } };
     expect(body.error.code).toBe('FERRY_ERR_QUOTA_EXCEEDED');
     expect(body.error.message).not.toMatch(/acme|clients|quentin|quota of|used now/i);
-    expect(body.error.details).toBeUndefined();
+    expect(body.error.details).toEqual({ limit: 'bytes' }); // which limit, none of its figures
     expect(errors).toEqual([]);
     await context.close();
   });
