@@ -5,7 +5,7 @@ import { addUser, auditLog, bans, listUsers, setGrant, stats, unban, updateUser,
 import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
-import { Dialog, ListingHead, Message, useAction, useId } from './common.js';
+import { Dialog, Listing, Message, useAction, useId } from './common.js';
 
 const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -70,33 +70,28 @@ function Users(props: { api: FerryApi }) {
     <section aria-labelledby="users-h">
       <h2 id="users-h">Users</h2>
       <Message error={error ?? actionError} />
-      <div class="scroll-x">
-        <table class="listing">
-          <ListingHead columns={['Name', 'Role', 'Home', 'Quota', 'Status']} />
-          <tbody>
-            {users?.map((u) => (
-              <tr key={u.id}>
-                <td>{u.name}</td>
-                <td>{u.role}</td>
-                <td>{u.home}</td>
-                <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
-                <td>{u.disabled ? 'disabled' : 'active'}</td>
-                <td class="actions">
-                  <button type="button" disabled={busy} onClick={() => run(async () => (await updateUser(api, u.name, { disabled: !u.disabled }), refresh()))} aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}>
-                    {u.disabled ? 'Enable' : 'Disable'}
-                  </button>
-                  <button type="button" onClick={() => setEditing({ user: u, what: 'quota' })} aria-label={`Quota of ${u.name}`}>
-                    Quota
-                  </button>
-                  <button type="button" onClick={() => setEditing({ user: u, what: 'grants' })} aria-label={`Grants of ${u.name}`}>
-                    Grants
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Listing columns={['Name', 'Role', 'Home', 'Quota', 'Status']}>
+        {users?.map((u) => (
+          <tr key={u.id}>
+            <td>{u.name}</td>
+            <td>{u.role}</td>
+            <td>{u.home}</td>
+            <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
+            <td>{u.disabled ? 'disabled' : 'active'}</td>
+            <td class="actions">
+              <button type="button" disabled={busy} onClick={() => run(async () => (await updateUser(api, u.name, { disabled: !u.disabled }), refresh()))} aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}>
+                {u.disabled ? 'Enable' : 'Disable'}
+              </button>
+              <button type="button" onClick={() => setEditing({ user: u, what: 'quota' })} aria-label={`Quota of ${u.name}`}>
+                Quota
+              </button>
+              <button type="button" onClick={() => setEditing({ user: u, what: 'grants' })} aria-label={`Grants of ${u.name}`}>
+                Grants
+              </button>
+            </td>
+          </tr>
+        ))}
+      </Listing>
       <h3>Add a user</h3>
       <form
         class="grid"
@@ -329,29 +324,24 @@ function Bans(props: { api: FerryApi }) {
       <h2 id="bans-h">Banned addresses</h2>
       <p class="hint">The defender bans addresses that keep failing to authenticate.</p>
       <Message error={error} />
-      <div class="scroll-x">
-        <table class="listing">
-          <ListingHead columns={['Address', 'Banned until']} />
-          <tbody>
-            {list?.length === 0 && (
-              <tr>
-                <td colSpan={3}>No address is banned.</td>
-              </tr>
-            )}
-            {list?.map((b) => (
-              <tr key={b.ip}>
-                <td>{b.ip}</td>
-                <td>{formatDate(b.until)}</td>
-                <td>
-                  <button type="button" disabled={busy} onClick={() => run(async () => (await unban(props.api, b.ip), setReload((n) => n + 1)))} aria-label={`Lift the ban of ${b.ip}`}>
-                    Lift ban
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Listing columns={['Address', 'Banned until']}>
+        {list?.length === 0 && (
+          <tr>
+            <td colSpan={3}>No address is banned.</td>
+          </tr>
+        )}
+        {list?.map((b) => (
+          <tr key={b.ip}>
+            <td>{b.ip}</td>
+            <td>{formatDate(b.until)}</td>
+            <td>
+              <button type="button" disabled={busy} onClick={() => run(async () => (await unban(props.api, b.ip), setReload((n) => n + 1)))} aria-label={`Lift the ban of ${b.ip}`}>
+                Lift ban
+              </button>
+            </td>
+          </tr>
+        ))}
+      </Listing>
     </section>
   );
 }

@@ -152,6 +152,21 @@ async function copyText(text: string, near: Element): Promise<boolean> {
   }
 }
 
+/**
+ * A listing table: its header row ({@link ListingHead}) and `children` as its body's rows. In a
+ * window narrower than the table (a phone) the table scrolls by itself, not the whole page.
+ */
+export function Listing(props: { columns: string[]; children: ComponentChildren }) {
+  return (
+    <div class="scroll-x">
+      <table class="listing">
+        <ListingHead columns={props.columns} />
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 /** A listing's header row: its columns (a leading `#`: a number column, aligned right) and an unnamed one for the row's actions. */
 export function ListingHead(props: { columns: string[] }) {
   return (

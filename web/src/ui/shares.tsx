@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listShares, revokeShare } from '../../../src/client/account-api.js';
 import type { ShareInfo } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
-import { Confirm, ListingHead, Message } from './common.js';
+import { Confirm, Listing, Message } from './common.js';
 
 function status(s: ShareInfo): string {
   if (s.revokedAt !== null) return 'revoked';
@@ -27,45 +27,40 @@ export function SharesPage(props: { api: FerryApi }) {
       <h1>Share links</h1>
       <p class="hint">Create links from the Files page (select a file or folder, then Share). A link's address is shown once, when it is made.</p>
       <Message error={error} />
-      <div class="scroll-x">
-        <table class="listing">
-          <ListingHead columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']} />
-          <tbody>
-            {shares?.length === 0 && (
-              <tr>
-                <td colSpan={8}>No share links yet.</td>
-              </tr>
-            )}
-            {shares?.map((s) => (
-              <tr key={s.id}>
-                <td>
-                  {s.name}
-                  {s.hasPassword && <span class="tag">password</span>}
-                </td>
-                <td>{s.path}</td>
-                <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
-                <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
-                <td class="num">
-                  {s.uses}
-                  {s.maxUses !== null && ` / ${s.maxUses}`}
-                </td>
-                <td class="num">
-                  {s.kind === 'upload' && formatSize(s.bytesReceived)}
-                  {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
-                </td>
-                <td>{status(s)}</td>
-                <td>
-                  {status(s) !== 'revoked' && (
-                    <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
-                      Revoke
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <Listing columns={['Name', 'Path', 'Kind', 'Expires', '#Uses', '#Received', 'Status']}>
+        {shares?.length === 0 && (
+          <tr>
+            <td colSpan={8}>No share links yet.</td>
+          </tr>
+        )}
+        {shares?.map((s) => (
+          <tr key={s.id}>
+            <td>
+              {s.name}
+              {s.hasPassword && <span class="tag">password</span>}
+            </td>
+            <td>{s.path}</td>
+            <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
+            <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
+            <td class="num">
+              {s.uses}
+              {s.maxUses !== null && ` / ${s.maxUses}`}
+            </td>
+            <td class="num">
+              {s.kind === 'upload' && formatSize(s.bytesReceived)}
+              {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
+            </td>
+            <td>{status(s)}</td>
+            <td>
+              {status(s) !== 'revoked' && (
+                <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
+                  Revoke
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Listing>
       {revoking && (
         <Confirm
           title="Revoke link"

@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, CopyButton, Dialog, ListingHead, Message, useAction, useId } from './common.js';
+import { Confirm, CopyButton, Dialog, Listing, Message, useAction, useId } from './common.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -27,29 +27,24 @@ export function TokensPage(props: { api: FerryApi }) {
         New token
       </button>
       <Message error={error} />
-      <div class="scroll-x">
-        <table class="listing">
-          <ListingHead columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']} />
-          <tbody>
-            {tokens
-              ?.filter((t) => t.revokedAt === null)
-              .map((t) => (
-                <tr key={t.id}>
-                  <td>{t.name}</td>
-                  <td>{t.scopes.join(', ')}</td>
-                  <td>{t.pathPrefix ?? 'everything'}</td>
-                  <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
-                  <td>{formatDate(t.lastUsedAt)}</td>
-                  <td>
-                    <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-          </tbody>
-        </table>
-      </div>
+      <Listing columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']}>
+        {tokens
+          ?.filter((t) => t.revokedAt === null)
+          .map((t) => (
+            <tr key={t.id}>
+              <td>{t.name}</td>
+              <td>{t.scopes.join(', ')}</td>
+              <td>{t.pathPrefix ?? 'everything'}</td>
+              <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
+              <td>{formatDate(t.lastUsedAt)}</td>
+              <td>
+                <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
+                  Revoke
+                </button>
+              </td>
+            </tr>
+          ))}
+      </Listing>
       {creating && <NewToken api={props.api} onClose={() => (setCreating(false), setReload((n) => n + 1))} />}
       {revoking && (
         <Confirm

@@ -11,7 +11,7 @@ import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
 import { maskedPath, onKeysChanged, showStoredPath, type ShownPath } from '../vault.js';
-import { Confirm, ListingHead, Message, useAction } from './common.js';
+import { Confirm, Listing, Message, useAction } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
@@ -87,54 +87,49 @@ export function TrashPage(props: { api: FerryApi }) {
           Empty trash
         </button>
       </div>
-      <div class="scroll-x">
-        <table class="listing">
-          <ListingHead columns={['Name', 'Was in', '#Size', 'Deleted']} />
-          <tbody>
-            {entries?.length === 0 && (
-              <tr>
-                <td colSpan={5}>The trash is empty.</td>
-              </tr>
-            )}
-            {entries?.map((e) => {
-              const folder = parentPath(e.path);
-              const view = show(e);
-              const together = batches.get(e.batch) ?? 1;
-              // The first row of a delete that removed several files offers them all back.
-              const first = !seen.has(e.batch);
-              seen.add(e.batch);
-              return (
-                <tr key={e.id}>
-                  <td title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
-                  <td>
-                    <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
-                      {parentPath(view.path)}
-                    </a>
-                  </td>
-                  <td class="num">{formatSize(e.size)}</td>
-                  <td>{formatDate(e.deletedAt)}</td>
-                  <td class="actions">
-                    <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${view.path}`}>
-                      Restore
-                    </button>
-                    {/* An encrypted name is encrypted for its folder: another place needs the key and the CLI (hint above). */}
-                    {!view.encrypted && (
-                      <button type="button" disabled={busy} onClick={() => setMoving(e)} aria-label={`Restore ${view.path} to another place`}>
-                        Restore to…
-                      </button>
-                    )}
-                    {first && together > 1 && (
-                      <button type="button" disabled={busy} onClick={() => restore((entries ?? []).filter((x) => x.batch === e.batch))}>
-                        Restore all {together} deleted together
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      <Listing columns={['Name', 'Was in', '#Size', 'Deleted']}>
+        {entries?.length === 0 && (
+          <tr>
+            <td colSpan={5}>The trash is empty.</td>
+          </tr>
+        )}
+        {entries?.map((e) => {
+          const folder = parentPath(e.path);
+          const view = show(e);
+          const together = batches.get(e.batch) ?? 1;
+          // The first row of a delete that removed several files offers them all back.
+          const first = !seen.has(e.batch);
+          seen.add(e.batch);
+          return (
+            <tr key={e.id}>
+              <td title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
+              <td>
+                <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
+                  {parentPath(view.path)}
+                </a>
+              </td>
+              <td class="num">{formatSize(e.size)}</td>
+              <td>{formatDate(e.deletedAt)}</td>
+              <td class="actions">
+                <button type="button" disabled={busy} onClick={() => restore([e])} aria-label={`Restore ${view.path}`}>
+                  Restore
+                </button>
+                {/* An encrypted name is encrypted for its folder: another place needs the key and the CLI (hint above). */}
+                {!view.encrypted && (
+                  <button type="button" disabled={busy} onClick={() => setMoving(e)} aria-label={`Restore ${view.path} to another place`}>
+                    Restore to…
+                  </button>
+                )}
+                {first && together > 1 && (
+                  <button type="button" disabled={busy} onClick={() => restore((entries ?? []).filter((x) => x.batch === e.batch))}>
+                    Restore all {together} deleted together
+                  </button>
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      </Listing>
       {emptying && (
         <Confirm
           title="Empty trash"

@@ -8,7 +8,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { listVersions, restoreVersion, type VersionEntry } from '../../../src/client/versions.js';
 import type { Entry } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
-import { Dialog, ListingHead, Message, useAction } from './common.js';
+import { Dialog, Listing, Message, useAction } from './common.js';
 import { fileUrl, startDownload } from './files.js';
 
 export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void }) {
@@ -27,44 +27,39 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
       <Message error={error ?? loadError} />
       {versions?.length === 0 && <p>No old versions: nothing has replaced this file's content yet, or the server keeps none here.</p>}
       {versions && versions.length > 0 && (
-        <div class="scroll-x">
-          <table class="listing">
-            <ListingHead columns={['Replaced', 'Modified', '#Size']} />
-            <tbody>
-              {versions.map((v) => (
-                <tr key={v.id}>
-                  <td>{formatDate(v.replacedAt)}</td>
-                  <td>{formatDate(v.mtime)}</td>
-                  <td class="num">{formatSize(v.size)}</td>
-                  <td class="actions">
-                    <button
-                      type="button"
-                      disabled={busy}
-                      aria-label={`Download the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
-                      onClick={() => run(async () => startDownload(await fileUrl(api, entry.path, 'download', v.id)))}
-                    >
-                      Download
-                    </button>
-                    <button
-                      type="button"
-                      disabled={busy}
-                      aria-label={`Restore the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
-                      onClick={() =>
-                        run(async () => {
-                          await restoreVersion(api, entry.path, { version: v.id });
-                          props.onChanged();
-                          props.onClose();
-                        })
-                      }
-                    >
-                      Restore
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Listing columns={['Replaced', 'Modified', '#Size']}>
+          {versions.map((v) => (
+            <tr key={v.id}>
+              <td>{formatDate(v.replacedAt)}</td>
+              <td>{formatDate(v.mtime)}</td>
+              <td class="num">{formatSize(v.size)}</td>
+              <td class="actions">
+                <button
+                  type="button"
+                  disabled={busy}
+                  aria-label={`Download the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                  onClick={() => run(async () => startDownload(await fileUrl(api, entry.path, 'download', v.id)))}
+                >
+                  Download
+                </button>
+                <button
+                  type="button"
+                  disabled={busy}
+                  aria-label={`Restore the version replaced ${formatDate(v.replacedAt)} (${formatSize(v.size)})`}
+                  onClick={() =>
+                    run(async () => {
+                      await restoreVersion(api, entry.path, { version: v.id });
+                      props.onChanged();
+                      props.onClose();
+                    })
+                  }
+                >
+                  Restore
+                </button>
+              </td>
+            </tr>
+          ))}
+        </Listing>
       )}
       <div class="buttons">
         <button type="button" onClick={props.onClose}>
