@@ -259,17 +259,11 @@ export async function transferPlace(
       if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
     }
   }
-  if (from.backend === to.backend) {
-    if (target === from.key) throw new ValidationError(`${from.label} and ${to.label} are the same ${src.type === 'dir' ? 'folder' : 'file'}`);
-    if (src.type === 'dir' && (from.key === '' || target.startsWith(from.key + '/'))) {
-      throw new ValidationError(`cannot ${opts.move ? 'move' : 'copy'} ${from.label} into itself (${to.label})`);
-    }
-  }
+  await refuseOneStore(from, { ...to, key: target }, src.type, opts);
   const pairs: Array<[string, string]> =
     src.type === 'file'
       ? [[from.key, target]]
       : (await filesBelow(from, opts.signal)).map((f) => [f.key, join(target, f.key.slice(from.key === '' ? 0 : from.key.length + 1))]);
-  if (from.backend !== to.backend) await refuseOneStore(from, { ...to, key: target }, src.type, opts);
   for (const [a, b] of pairs) {
     if (opts.noClobber) {
       const exists = await to.backend.stat(b, opts).then(
@@ -298,10 +292,11 @@ export async function transferPlace(
 }
 
 /**
- * Two backends may reach one store (`fs:dir/f` and `fs:/dir/f` on an SFTP server whose home
- * is `/`, two remote names for one bucket): copying a file onto itself and deleting "the
- * source" would lose it. Where both backends can tell where a key really is, the target being
- * the source, or inside the source folder, is refused before anything is copied.
+ * The target being the source, or inside the source folder, is refused before anything is
+ * copied: copying a file onto itself and deleting "the source" would lose it. Keys of one
+ * backend compare as they are; two backends may still reach one store (`fs:dir/f` and
+ * `fs:/dir/f` on an SFTP server whose home is `/`, two remote names for one bucket), compared
+ * where both can tell where a key really is (relateKeys).
  */
 async function refuseOneStore(from: Place, target: Place, type: Entry['type'], opts: { move?: boolean; signal?: AbortSignal }): Promise<void> {
   const how = await relateKeys(from.backend, from.key, target.backend, target.key, opts);
