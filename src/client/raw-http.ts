@@ -292,24 +292,16 @@ class RawConnection {
     while (this.pendingFrom < this.stagingFill && !this.waitingSink) {
       const data = this.staging.subarray(this.pendingFrom, this.stagingFill);
       if (this.chunked) {
-        let out: Promise<void> | undefined;
-        const sink = this.sink;
-        const extra = this.chunked.feed(data, (bytes) => {
-          for (let at = 0; at < bytes.length; ) {
-            const room = sink.room();
-            const k = Math.min(room.length, bytes.length - at);
-            room.set(bytes.subarray(at, at + k));
-            at += k;
-            const r = sink.filled(k);
-            if (r) out = out ? out.then(() => r) : r;
-          }
-        });
+        // The payload slices of what is here (views of the staging area, which is not read
+        // into again until they are all handed on: the socket stays paused meanwhile).
+        const slices: Uint8Array[] = [];
+        const extra = this.chunked.feed(data, (bytes) => slices.push(bytes));
         this.pendingFrom = this.stagingFill - extra;
         if (this.chunked.done) {
           if (extra > 0) throw wireError('UND_ERR_INFO', 'bytes after the end of a chunked body');
           this.bodyLeft = 0;
         }
-        this.afterFill(out);
+        this.afterFill(this.deliver(this.sink, slices, 0, 0));
         return;
       }
       const room = this.sink.room();
@@ -320,6 +312,29 @@ class RawConnection {
       this.bodyLeft -= k;
       this.afterFill(this.sink.filled(k));
       if (this.mode !== 'body') return;
+    }
+  }
+
+  /**
+   * Hands `slices` (from slice `i`, byte `at`) to `sink`, one `filled` at a time: when the
+   * sink asks to wait, the rest follows once it is ready (never a second `filled` while one
+   * is pending: a sink may verify and reuse its buffers in between).
+   */
+  private deliver(sink: BodySink, slices: Uint8Array[], i: number, at: number): void | Promise<void> {
+    for (; i < slices.length; i++, at = 0) {
+      const bytes = slices[i];
+      while (at < bytes.length) {
+        const room = sink.room();
+        if (room.length === 0) throw wireError('UND_ERR_INFO', 'the reader has no room for the rest of the body');
+        const k = Math.min(room.length, bytes.length - at);
+        room.set(bytes.subarray(at, at + k));
+        at += k;
+        const r = sink.filled(k);
+        if (!r) continue;
+        const [j, from] = at < bytes.length ? [i, at] : [i + 1, 0];
+        if (j === slices.length) return r;
+        return r.then(() => (this.sink === sink && this.mode === 'body' ? this.deliver(sink, slices, j, from) : undefined));
+      }
     }
   }
 

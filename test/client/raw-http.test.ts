@@ -132,6 +132,43 @@ describe('raw HTTP/1.1 client of bulk downloads', () => {
     pool.close();
   });
 
+  it('a chunked body never gets a second `filled` while the sink waits on one (a sink that reuses one buffer gets every byte right)', async () => {
+    // The shape of `ferry get` through a proxy that re-chunks: a sink verifies each buffer
+    // it filled before it takes more bytes, and reuses that buffer afterwards.
+    const pool = new RawHttpPool(new URL(base), TIMEOUTS);
+    for (const size of [1000, 65_536, 300_000]) {
+      const one = Buffer.alloc(size);
+      const copies: Buffer[] = [];
+      let fill = 0;
+      let pending = false;
+      let overlaps = 0;
+      const sink: BodySink = {
+        room: () => {
+          if (pending) overlaps++;
+          return one.subarray(fill);
+        },
+        filled(n) {
+          if (pending) overlaps++;
+          fill += n;
+          if (fill < size) return;
+          pending = true;
+          return new Promise<void>((r) =>
+            setImmediate(() => {
+              copies.push(Buffer.from(one));
+              fill = 0;
+              pending = false;
+              r();
+            }),
+          );
+        },
+      };
+      await (await get(pool, `${base}/chunked`)).body.readInto!(sink);
+      expect(overlaps).toBe(0);
+      expect(Buffer.concat([...copies, one.subarray(0, fill)]).equals(DATA)).toBe(true);
+    }
+    pool.close();
+  });
+
   it('turns error answers into FerryErrors through the SDK transport', async () => {
     const client = new HttpClient({ server: base, retry: { retries: 0, baseMs: 1, capMs: 1, maxRetryAfterMs: 1 } });
     const err = await client.request({ method: 'GET', path: '/error', bulk: true }, async () => undefined).catch((e: unknown) => e);
