@@ -163,7 +163,13 @@ export class FerryFs implements SftpFs {
       if (attrs.size !== undefined) {
         // A truncation (or extension) by path: the file is rewritten through an upload.
         const upload = await this.openForWrite(auth, path, server, OPEN.WRITE, {});
-        await upload.setstat(attrs);
+        try {
+          await upload.setstat(attrs);
+        } catch (err) {
+          // A refused size (quota, largest file, a hole too large) leaves the file as it was.
+          await upload.abandon();
+          throw err;
+        }
         return upload.close();
       }
       const mode = attrs.permissions === undefined ? undefined : attrs.permissions & 0o7777;
