@@ -36,7 +36,7 @@ afterAll(async () => {
 const call = <T>(f: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<{ err?: Error; value?: T }> =>
   new Promise((resolve) => f((err, value) => resolve(err ? { err } : { value })));
 
-const open = async (path: string, flags: string): Promise<Buffer> => {
+const open = async (path: string, flags: Parameters<ssh2.SFTPWrapper['open']>[1]): Promise<Buffer> => {
   const r = await call<Buffer>((cb) => sftp.open(path, flags, cb));
   expect(r.err).toBeUndefined();
   return r.value!;
