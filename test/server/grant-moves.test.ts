@@ -3,7 +3,9 @@
  * read) must hold whatever the front: moving or renaming a file out of it into a folder the
  * user may read, or restoring it from the trash there, would hand over its bytes. Before the
  * fix a move needed only 'delete' at the source and 'write' at the destination, and a trash
- * restore 'list' at the file's old place: each of these read a file its user could not.
+ * restore 'list' at the file's old place: each of these read a file its user could not. And
+ * emptying the trash of a folder dropped what was deleted from sub-folders where its user may
+ * not delete (the only copy left of a file deleted there by someone who may).
  * Moves the grants allow (inside the folder, or to where nothing can be read) still work.
  */
 import { randomBytes } from 'node:crypto';
@@ -130,5 +132,22 @@ describe('a grant without read holds through moves and restores', () => {
     const gone = mine.entries.find((e) => e.path === '/gone.txt')!;
     expect((await as('/api/v1/trash/restore', { method: 'POST', json: { id: gone.id, to: '/back.txt' } })).status).toBe(200);
     expect(await (await as('/api/v1/files/back.txt')).text()).toBe('gone');
+  });
+
+  it('emptying the trash leaves what was deleted from a folder where she may not delete', async () => {
+    await plant('/listed/kept.bin');
+    expect((await s.t.api('/api/v1/files/users/mia/listed/kept.bin', { method: 'DELETE' })).status).toBe(204);
+    expect((await as('/api/v1/files/mine.txt', { method: 'PUT', body: 'mine' })).status).toBe(201);
+    expect((await as('/api/v1/files/mine.txt', { method: 'DELETE' })).status).toBe(204);
+    const emptied = await as('/api/v1/trash', { method: 'DELETE' });
+    expect(emptied.status).toBe(200);
+    const left = (await (await s.t.api('/api/v1/trash?path=/users/mia')).json()) as { entries: { path: string }[] };
+    const paths = left.entries.map((e) => e.path);
+    expect(paths).toContain('/users/mia/listed/kept.bin');
+    expect(paths).not.toContain('/users/mia/mine.txt');
+    // The admin, who may delete there, empties it.
+    expect((await s.t.api('/api/v1/trash?path=/users/mia/listed', { method: 'DELETE' })).status).toBe(200);
+    const after = (await (await s.t.api('/api/v1/trash?path=/users/mia/listed')).json()) as { entries: unknown[] };
+    expect(after.entries).toEqual([]);
   });
 });

@@ -98,7 +98,8 @@ async function emptyTrash(ctx: ServerContext, request: FastifyRequest) {
   const q = request.query as Record<string, string | undefined>;
   const before = q.before === undefined ? undefined : Number(q.before);
   if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
-  const files = await ctx.versions.emptyTrash(root, before);
+  // What was deleted from where the caller may not delete (a narrower grant inside) stays.
+  const files = await ctx.versions.emptyTrash(root, before, (path) => !can(auth, 'delete', toUserPath(auth, path)));
   await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
   return { files };
 }
