@@ -115,6 +115,41 @@ export function authorizeTree(auth: AuthContext, perm: Permission, userPath: str
   return server;
 }
 
+/** Whether the request may read somewhere in the tree at `userPath` (at it, or below it through a grant). */
+function mayReadWithin(auth: AuthContext, userPath: string): boolean {
+  if (can(auth, 'read', userPath)) return true;
+  if (!auth.scopes.has('read')) return false;
+  return auth.grants.some((g) => isWithin(g.path, userPath) && g.perms.has('read') && withinPrefix(auth, g.path));
+}
+
+/**
+ * Checks that what lies at `from` (now, or before it went to the trash) may be put at `to`
+ * where the request may read: then it needs 'read' on the whole tree at `from` too. A move
+ * must not make readable what was not: a file in a folder whose grant withholds 'read'
+ * (`list` only, or `list,write,delete`) moved or restored into one that grants it.
+ */
+export function authorizeReadableAt(auth: AuthContext, from: string, to: string): void {
+  if (!mayReadWithin(auth, to)) return;
+  try {
+    authorizeTree(auth, 'read', from);
+  } catch (err) {
+    if (!(err instanceof ForbiddenError)) throw err;
+    throw new ForbiddenError(`${err.message}: it cannot go to ${to}, where it could be read`, { cause: err, details: { ...err.details, to } });
+  }
+}
+
+/**
+ * A move (rename) from `from` to `to`, the same on every front: 'delete' on the whole tree at
+ * `from`, 'write' on the whole tree at `to`, and {@link authorizeReadableAt}. Returns the
+ * server paths.
+ */
+export function authorizeMove(auth: AuthContext, from: string, to: string): { src: string; dst: string } {
+  const src = authorizeTree(auth, 'delete', from);
+  const dst = authorizeTree(auth, 'write', to);
+  authorizeReadableAt(auth, from, to);
+  return { src, dst };
+}
+
 /** The admin API: the admin role and a token holding the `admin` scope. */
 export function authorizeAdmin(auth: AuthContext): void {
   if (auth.role !== 'admin') throw new ForbiddenError('this needs an admin account');

@@ -19,8 +19,24 @@ import type { PendingFile } from '../store/upload-contents.js';
 import type { RecordedEvent } from './audit.js';
 import type { ServerConfig } from './config.js';
 import { hookEventOf, payloadOf } from './events.js';
+import { envName, SETTINGS } from './settings.js';
 
 const HOOK_CONCURRENCY = 4;
+
+/**
+ * The server's own secrets as environment variables (the settings without a flag:
+ * FERRY_ADMIN_TOKEN, FERRY_SESSION_KEY, FERRY_ENCRYPTION_KEY, FERRY_METRICS_TOKEN). A hook
+ * never gets them: a scanner fed untrusted files, or a script that prints its environment
+ * (the pre-upload hook's first output line reaches the uploader), must not hold the keys
+ * to every account and every stored byte.
+ */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(SETTINGS.filter((s) => s.noFlag).map((s) => envName(s.key)));
+
+/** The environment a hook runs with: the server's, without its secrets, and `extra`. */
+export function hookEnvironment(extra: NodeJS.ProcessEnv, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(base).filter(([k]) => !SECRET_VARIABLES.has(k)));
+  return { ...env, ...extra };
+}
 const MAX_QUEUED = 1000;
 
 interface Outcome {
@@ -34,7 +50,7 @@ interface Outcome {
 /** Runs `command` with `feed` writing its stdin; resolves when it exits (or is killed at `timeoutMs`). */
 function run(command: string[], env: NodeJS.ProcessEnv, timeoutMs: number, feed: (stdin: NodeJS.WritableStream, signal: AbortSignal) => Promise<void>): Promise<Outcome> {
   return new Promise((resolve) => {
-    const child = spawn(command[0], command.slice(1), { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command[0], command.slice(1), { env: hookEnvironment(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     let timedOut = false;
     const collect = (d: Buffer) => {

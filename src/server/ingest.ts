@@ -117,6 +117,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       noOverwrite: req.noOverwrite ?? false,
       ttlMs: ctx.config.uploadTtlMs,
       partial: req.finish !== undefined,
+      visitorStream: auth.share !== undefined,
     },
     { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize, chunks: prefix }]) },
   );

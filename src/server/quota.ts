@@ -85,7 +85,8 @@ export class QuotaGuard {
       // The user's row lock first, then the counts: with several nodes on PostgreSQL, two
       // creations read the counts one after the other, never both before either writes.
       if (maxSessions > 0 || quota) await this.lockUser(trx, auth);
-      if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx)) >= maxSessions) {
+      // A drop box's visitors count in a budget of their own: they never use up the owner's.
+      if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx, auth.share ? 'visitors' : 'own')) >= maxSessions) {
         throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
       }
       const sized = files.map((f) => ({ path: f.path, size: announced(f) }));

@@ -54,7 +54,7 @@ export function toVisitorError(as: AuthContext, err: unknown): unknown {
   if (!(err instanceof FerryError) || !as.share) return err;
   if (err instanceof QuotaExceededError) {
     const limit = err.details?.limit;
-    const message = limit === 'sessions' ? "the link's owner has too many uploads in progress: try again later" : "this does not fit in the space the link's owner has left";
+    const message = limit === 'sessions' ? "too many uploads through this link (or the owner's other upload links) are in progress: try again later" : "this does not fit in the space the link's owner has left";
     return new QuotaExceededError(message, { cause: err, details: limit === undefined ? undefined : { limit } });
   }
   return toUserError({ home: toServerPath(as, as.share.root) }, err);

@@ -89,8 +89,8 @@ export interface UploadsTable {
   created_at: number;
   updated_at: number;
   expires_at: number;
-  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0014-sftp); 'visitor': a drop-box visitor's, 'scoped': a path-limited token's (both prove their own chunks: upload-sessions.ts, sessionProver). */
-  kind: 'partial' | 'visitor' | 'scoped' | null;
+  /** null: a session of the native protocol; 'partial': a resumable streamed upload (see migration 0014-sftp); 'visitor': a drop-box visitor's, 'scoped': a path-limited token's (both prove their own chunks: upload-sessions.ts, sessionProver); 'visitor-stream': a drop-box visitor's streamed upload (`PUT /s/KEY/NAME`, its chunks proven by the owner as any stream's). Visitors' sessions count apart from their owner's own (UploadSessions.countUploads). */
+  kind: 'partial' | 'visitor' | 'scoped' | 'visitor-stream' | null;
   /** Bytes the session may add to its owner's usage once committed (quota reservations; 0 without a quota). */
   reserved_bytes: number;
 }

@@ -24,7 +24,7 @@ import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
 import { Namespace, type MoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
-import { UploadSessions, type NewUpload, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
 
@@ -440,8 +440,12 @@ export class MetaStore {
     return this.uploads.setReservation(id, bytes, db);
   }
 
-  countUploads(owner: string, db: Db = this.db): Promise<number> {
-    return this.uploads.countUploads(owner, db);
+  countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own'): Promise<number> {
+    return this.uploads.countUploads(owner, db, budget);
+  }
+
+  abortVisitorUploads(owner: string, folder: string): Promise<number> {
+    return this.uploads.abortVisitorUploads(owner, folder);
   }
 
   missingChunks(id: string, db: Db = this.db): Promise<string[]> {

@@ -40,7 +40,13 @@ export interface NewUpload {
   partial?: boolean;
   /** A session that proves its chunks itself (see {@link sessionProver}): a drop-box visitor's or a path-limited token's. */
   selfProving?: SelfProvingKind;
+  /** A drop-box visitor's streamed upload (not self-proving): counted with the visitors' sessions, not the owner's own ({@link UploadSessions.countUploads}). */
+  visitorStream?: boolean;
 }
+
+/** Whose budget of live sessions a session counts in: its owner's own, or that of the visitors of the owner's upload links. */
+export type SessionBudget = 'own' | 'visitors';
+const VISITOR_KINDS = ['visitor', 'visitor-stream'] as const;
 
 /**
  * Sessions that prove their chunks themselves: `visitor`, a drop-box visitor's (who may
@@ -163,7 +169,7 @@ export class UploadSessions {
       const reserved = (await options.check?.(trx)) ?? 0;
       await trx
         .insertInto('uploads')
-        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : (u.selfProving ?? null) })
+        .values({ id, owner: u.owner, scope, no_overwrite: u.noOverwrite ? 1 : 0, created_at: now, updated_at: now, expires_at: now + u.ttlMs, reserved_bytes: reserved, kind: u.partial ? 'partial' : (u.selfProving ?? (u.visitorStream ? 'visitor-stream' : null)) })
         .execute();
       const fileRows = u.files.map((f, idx) => ({
         upload_id: id,
@@ -263,15 +269,45 @@ export class UploadSessions {
     await db.updateTable('uploads').set({ reserved_bytes: bytes }).where('id', '=', id).execute();
   }
 
-  /** Live upload sessions of a user. */
-  async countUploads(owner: string, db: Db = this.meta.db): Promise<number> {
+  /**
+   * Live upload sessions of a user: their own (`own`, the default), or those the visitors of
+   * their upload links opened (`visitors`). The two are held to separate limits, so that
+   * anyone holding a drop-box link cannot use up the sessions its owner uploads with.
+   */
+  async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own'): Promise<number> {
     const row = await db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
       .where('owner', '=', owner)
       .where('expires_at', '>', this.meta.now())
+      .where((eb) => (budget === 'visitors' ? eb('kind', 'in', VISITOR_KINDS) : eb.or([eb('kind', 'is', null), eb('kind', 'not in', VISITOR_KINDS)])))
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  /**
+   * Aborts the live sessions visitors opened into `folder` (a server path) through the
+   * owner's upload links: a revoked link leaves none of them behind. Returns how many.
+   */
+  async abortVisitorUploads(owner: string, folder: string): Promise<number> {
+    const rows = await this.meta.db
+      .selectFrom('uploads')
+      .select(['id', 'scope'])
+      .where('owner', '=', owner)
+      .where('kind', 'in', VISITOR_KINDS)
+      .where('expires_at', '>', this.meta.now())
+      .execute();
+    let n = 0;
+    for (const r of rows) {
+      if (r.scope === null || !(r.scope === folder || r.scope.startsWith(folder === '/' ? '/' : folder + '/'))) continue;
+      try {
+        await this.abortUpload(r.id);
+        n++;
+      } catch (err) {
+        if (!(err instanceof UploadNotFoundError)) throw err;
+      }
+    }
+    return n;
   }
 
   /**

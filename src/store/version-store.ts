@@ -203,20 +203,23 @@ export class VersionStore implements RetentionHook {
     );
   }
 
-  /** Empties the trash at or below `root` (all of it, or what was deleted before `before`). Returns files removed. */
-  async emptyTrash(root: string, before?: number): Promise<number> {
+  /** Empties the trash at or below `root` (all of it, or what was deleted before `before`), but the entries `keep` names by path. Returns files removed. */
+  async emptyTrash(root: string, before?: number, keep?: (path: string) => boolean): Promise<number> {
     let removed = 0;
+    let after = 0;
     for (;;) {
-      const n = await this.meta.durable(async (trx) => {
-        let q = trx.selectFrom('trash').select(['id', 'manifest']);
+      const batch = await this.meta.durable(async (trx) => {
+        let q = trx.selectFrom('trash').select(['id', 'manifest', 'path']).where('id', '>', after);
         if (root !== '/') q = q.where((eb) => eb.or([eb('path', '=', root), eb.and([eb('path', '>', subtreeStart(root)), eb('path', '<', subtreeEnd(root))])]));
         if (before !== undefined) q = q.where('deleted_at', '<', before);
         const rows = await q.orderBy('id').limit(500).execute();
-        await this.dropTrash(trx, rows.map((r) => ({ id: Number(r.id), manifest: r.manifest })));
-        return rows.length;
+        const dropped = keep === undefined ? rows : rows.filter((r) => !keep(r.path));
+        await this.dropTrash(trx, dropped.map((r) => ({ id: Number(r.id), manifest: r.manifest })));
+        return { seen: rows.length, dropped: dropped.length, last: rows.length > 0 ? Number(rows[rows.length - 1].id) : after };
       });
-      removed += n;
-      if (n < 500) return removed;
+      removed += batch.dropped;
+      after = batch.last;
+      if (batch.seen < 500) return removed;
     }
   }
 

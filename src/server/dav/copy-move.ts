@@ -14,7 +14,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
-import { authorizeTree, toServerPath } from '../authz.js';
+import { authorizeMove, authorizeTree, toServerPath } from '../authz.js';
 import { depthOf, overwriteOf, type Dav } from './context.js';
 import { destinationPath } from './paths.js';
 
@@ -28,9 +28,9 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   if (to === path) throw new ValidationError('the source and the destination are the same');
   if (isWithin(to, path)) throw new ValidationError(`cannot ${op} ${path} into itself`);
 
-  // Moving takes the source away (delete), copying reads it; either writes the destination.
-  const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', path);
-  const dst = authorizeTree(auth, 'write', to);
+  // Moving takes the source away (delete), copying reads it; either writes the destination
+  // (and a move never makes readable what was not: authorizeMove).
+  const { src, dst } = op === 'move' ? authorizeMove(auth, path, to) : { src: authorizeTree(auth, 'read', path), dst: authorizeTree(auth, 'write', to) };
   const entry = await dav.entry(src);
   if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   const existing = await dav.entry(dst);

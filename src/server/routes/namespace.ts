@@ -7,7 +7,7 @@ import { ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeTree, can, toServerPath, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeMove, authorizeTree, can, toServerPath, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
 import { TreeDigestBuilder } from '../../core/tree-digest.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
@@ -101,9 +101,9 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   const overwrite = body.overwrite as boolean | undefined;
   // An end-to-end client says it encrypts the names for their new place (src/store/vault-guard.ts, checkRename).
   const reencrypt = body.reencrypt === true;
-  // Moving takes the source away (delete), copying reads it; either writes the destination.
-  const src = authorizeTree(auth, op === 'move' ? 'delete' : 'read', from);
-  const dst = authorizeTree(auth, 'write', to);
+  // Moving takes the source away (delete), copying reads it; either writes the destination
+  // (and a move never makes readable what was not: authorizeMove).
+  const { src, dst } = op === 'move' ? authorizeMove(auth, from, to) : { src: authorizeTree(auth, 'read', from), dst: authorizeTree(auth, 'write', to) };
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
   const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt });
   // The path is the source: "what happened to /x" finds the move that took it away.

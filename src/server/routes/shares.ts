@@ -15,7 +15,7 @@ import { ForbiddenError, NotADirectoryError, NotFoundError, ValidationError } fr
 import { API_PREFIX, type CreatedShare, type ShareKind } from '../../core/protocol.js';
 import type { ShareRow } from '../../store/share-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeScope, isAdmin, withinPrefix } from '../authz.js';
+import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
 import { bodyObject, bodyPath, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
@@ -91,6 +91,12 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
   return reply.status(201).send(res);
 }
 
+/** The server path of a link's folder (its path is its owner's user path). */
+async function shareFolder(ctx: ServerContext, s: ShareRow): Promise<string> {
+  const owner = await ctx.users.userById(s.user_id);
+  return owner ? toServerPath(owner, s.path) : s.path;
+}
+
 async function revokeShare(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const params = request.params as { id: string };
   const auth = authOf(request);
@@ -99,6 +105,8 @@ async function revokeShare(ctx: ServerContext, request: FastifyRequest, reply: F
   if (!s || (s.user_id !== auth.userId && !isAdmin(auth))) throw new NotFoundError(`no share link ${params.id}`);
   if (!isAdmin(auth) && !withinPrefix(auth, s.path)) throw new ForbiddenError(`the link's path ${s.path} is outside this token's path prefix ${auth.pathPrefix}`);
   await ctx.shares.revoke(s.id, ctx.now());
-  await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path } });
+  // What its visitors left open goes with it (they hold sessions of the owner's visitors' budget).
+  const aborted = s.kind === 'upload' ? await ctx.meta.abortVisitorUploads(s.user_id, await shareFolder(ctx, s)) : 0;
+  await ctx.audit.record(request, { event: 'share.revoke', ok: true, target: s.id, details: { path: s.path, ...(aborted > 0 ? { uploadsAborted: aborted } : {}) } });
   return reply.status(204).send();
 }

@@ -14,7 +14,7 @@ import { isWithin, normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { parseVersionId, type TrashInfo, type VersionInfo } from '../../store/version-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, can, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeReadableAt, can, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
 const userVersion = (auth: AuthContext, v: VersionInfo) => ({ id: v.id, path: toUserPath(auth, v.path), hash: v.hash, size: v.size, mtime: v.mtime, ...(v.mode !== null ? { mode: v.mode } : {}), createdAt: v.createdAt, replacedAt: v.replacedAt });
@@ -82,6 +82,9 @@ async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {
   const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
   if (body.reencrypt !== undefined && typeof body.reencrypt !== 'boolean') throw new ValidationError('reencrypt must be a boolean');
   const server = authorize(auth, 'write', to);
+  // Restoring elsewhere must not make readable what was not (a file deleted from a folder the
+  // caller may list but not read, restored into one where they may).
+  authorizeReadableAt(auth, toUserPath(auth, t.path), to);
   const check = ctx.quota.commitCheck(auth);
   // An end-to-end client says it computed `to`'s names with the key (src/store/vault-guard.ts, checkRestore).
   const entry = await ctx.versions.restoreTrash(id, server, (trx) => check(trx, [{ path: server, size: t.size }]), { reencrypt: body.reencrypt === true });
@@ -95,7 +98,8 @@ async function emptyTrash(ctx: ServerContext, request: FastifyRequest) {
   const q = request.query as Record<string, string | undefined>;
   const before = q.before === undefined ? undefined : Number(q.before);
   if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
-  const files = await ctx.versions.emptyTrash(root, before);
+  // What was deleted from where the caller may not delete (a narrower grant inside) stays.
+  const files = await ctx.versions.emptyTrash(root, before, (path) => !can(auth, 'delete', toUserPath(auth, path)));
   await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
   return { files };
 }

@@ -24,7 +24,7 @@ import type { Entry } from '../../core/protocol.js';
 import type { PartialUpload } from '../../store/meta-store.js';
 import type { ServerContext } from '../context.js';
 import type { Front } from '../audit.js';
-import { authorize, authorizeTree, can, toUserError, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeMove, authorizeTree, can, toUserError, toUserPath, type AuthContext } from '../authz.js';
 import { attrsOf, longName, nameEntry } from './attrs.js';
 import { ChunkContent } from './chunk-content.js';
 import { ChunkReader } from './download.js';
@@ -163,7 +163,13 @@ export class FerryFs implements SftpFs {
       if (attrs.size !== undefined) {
         // A truncation (or extension) by path: the file is rewritten through an upload.
         const upload = await this.openForWrite(auth, path, server, OPEN.WRITE, {});
-        await upload.setstat(attrs);
+        try {
+          await upload.setstat(attrs);
+        } catch (err) {
+          // A refused size (quota, largest file, a hole too large) leaves the file as it was.
+          await upload.abandon();
+          throw err;
+        }
         return upload.close();
       }
       const mode = attrs.permissions === undefined ? undefined : attrs.permissions & 0o7777;
@@ -367,8 +373,7 @@ export class FerryFs implements SftpFs {
       const to = sftpPath(rawTo);
       if (from === '/' || to === '/') throw new ForbiddenError('your root cannot be moved or replaced');
       // Moving takes the source away (delete) and writes the destination, as over the native API.
-      const src = authorizeTree(auth, 'delete', from);
-      const dst = authorizeTree(auth, 'write', to);
+      const { src, dst } = authorizeMove(auth, from, to);
       // The native API's move makes missing parents; rename(2) and OpenSSH's server do not.
       await this.requireParentDir(auth, dst);
       await this.ctx.meta.move(src, dst, { overwrite });

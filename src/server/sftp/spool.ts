@@ -10,33 +10,41 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ValidationError } from '../../core/errors.js';
 
 /** Sorted, disjoint, non-adjacent half-open ranges [start, end). */
 export class ExtentSet {
   private ranges: [number, number][] = [];
 
-  /** Marks [start, end) as written. */
+  /**
+   * Marks [start, end) as written: the ranges it touches or overlaps become one. Found by
+   * binary search, so a write costs O(log n) plus one splice, not a pass over every range
+   * (a client writing single bytes with gaps between made that quadratic: 100,000 writes of
+   * one byte took 20 s of the server's CPU).
+   */
   add(start: number, end: number): void {
     if (end <= start) return;
-    const out: [number, number][] = [];
+    const r = this.ranges;
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid][1] < start) lo = mid + 1;
+      else hi = mid;
+    }
     let s = start;
     let e = end;
-    let placed = false;
-    for (const [a, b] of this.ranges) {
-      if (b < s) out.push([a, b]);
-      else if (a > e) {
-        if (!placed) {
-          out.push([s, e]);
-          placed = true;
-        }
-        out.push([a, b]);
-      } else {
-        s = Math.min(s, a);
-        e = Math.max(e, b);
-      }
+    let j = lo;
+    for (; j < r.length && r[j][0] <= e; j++) {
+      s = Math.min(s, r[j][0]);
+      e = Math.max(e, r[j][1]);
     }
-    if (!placed) out.push([s, e]);
-    this.ranges = out;
+    r.splice(lo, j - lo, [s, e]);
+  }
+
+  /** How many separate ranges are written. */
+  get count(): number {
+    return this.ranges.length;
   }
 
   /** Forgets everything at or beyond `at` (a truncation). */
@@ -70,6 +78,13 @@ export class ExtentSet {
   }
 }
 
+/**
+ * Separate written ranges a spool file may hold. Real clients write in order, or out of
+ * order over a small window (sshfs), which leaves a few ranges; many thousands are a client
+ * writing bytes with gaps between on purpose, each one work for the server at the close.
+ */
+export const MAX_EXTENTS = 65_536;
+
 export class SpoolDir {
   constructor(readonly dir: string) {}
 
@@ -95,6 +110,9 @@ export class SpoolFile {
   ) {}
 
   async write(offset: number, data: Uint8Array): Promise<void> {
+    if (this.written.count >= MAX_EXTENTS) {
+      throw new ValidationError(`the file is written in more than ${MAX_EXTENTS} separate pieces: write it in order (as sftp, scp and rclone do)`, { details: { max: MAX_EXTENTS } });
+    }
     let at = 0;
     while (at < data.length) {
       const { bytesWritten } = await this.fh.write(data, at, data.length - at, offset + at);

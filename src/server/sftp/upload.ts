@@ -27,6 +27,7 @@
  * `reput` continues; what was spooled is dropped.
  */
 import type { ChunkRef } from '../../core/manifest.js';
+import { ValidationError } from '../../core/errors.js';
 import type { Entry } from '../../core/protocol.js';
 import type { ServerContext } from '../context.js';
 import type { AuthContext } from '../authz.js';
@@ -39,6 +40,14 @@ import type { SpoolDir, SpoolFile } from './spool.js';
 
 /** Out-of-order bytes held in memory per file before it spools to disk. */
 const REORDER_BYTES = 8 * 1024 * 1024;
+/** Out-of-order writes held in memory per file before it spools to disk (each is a pass over the others). */
+const REORDER_WRITES = 1024;
+/**
+ * Bytes of holes (zeros the server makes up: a write past the end, a size extended by
+ * setstat) a file may have beyond those the client sent. Ferry stores files whole, so a hole
+ * is cut, hashed and stored like sent bytes: one write of a byte at 1 TB was hours of CPU.
+ */
+export const HOLE_ALLOWANCE = 64 * 1024 * 1024;
 /** Bytes queued between the WRITE requests and the chunker. */
 const QUEUE_BYTES = 4 * 1024 * 1024;
 /** Zeros for holes (a write past the end, a size extended by setstat). */
@@ -113,6 +122,8 @@ export class Upload implements SftpFile {
   private failure: unknown;
   private done = false;
   private spoolQuotaAt = SPOOL_QUOTA_STEP;
+  /** Size of the earlier content when the file was opened. */
+  private readonly baseSize: number;
 
   constructor(
     private readonly env: UploadEnv,
@@ -120,7 +131,18 @@ export class Upload implements SftpFile {
   ) {
     this.base = opts.base;
     this.size = opts.base.size;
+    this.baseSize = opts.base.size;
     this.mode = opts.mode;
+  }
+
+  /** Refuses a size that would need more than {@link HOLE_ALLOWANCE} bytes of zeros beyond the earlier content and what the client sent. */
+  private checkHoles(size: number): void {
+    const most = this.baseSize + this.received + HOLE_ALLOWANCE;
+    if (size > most) {
+      throw new ValidationError(`${size} bytes would leave ${size - this.baseSize - this.received} bytes never sent (a hole): Ferry stores files whole and takes at most ${HOLE_ALLOWANCE} bytes of holes; write the bytes`, {
+        details: { size, allowance: HOLE_ALLOWANCE },
+      });
+    }
   }
 
   get path(): string {
@@ -135,6 +157,7 @@ export class Upload implements SftpFile {
     try {
       this.env.ctx.quota.checkFileSize(this.opts.auth, this.path, end);
       this.received += data.length;
+      if (end > this.size) this.checkHoles(end);
       if (data.length === 0) return;
       this.touched = true;
       if (end > this.size) this.size = end;
@@ -277,7 +300,7 @@ export class Upload implements SftpFile {
       const at = s.pending.findIndex((p) => p.offset > offset);
       s.pending.splice(at === -1 ? s.pending.length : at, 0, { offset, data: Buffer.from(data) });
       s.pendingBytes += data.length;
-      if (s.pendingBytes > REORDER_BYTES) await this.toSpool();
+      if (s.pendingBytes > REORDER_BYTES || s.pending.length > REORDER_WRITES) await this.toSpool();
       return;
     }
     await this.feed(data, hold?.());
@@ -347,6 +370,7 @@ export class Upload implements SftpFile {
 
   private async resize(size: number): Promise<void> {
     this.env.ctx.quota.checkFileSize(this.opts.auth, this.path, size);
+    if (size > this.size) this.checkHoles(size);
     this.touched = true;
     if (size < this.size) {
       await this.toSpool();
