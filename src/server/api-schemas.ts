@@ -93,7 +93,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   }),
   'GET /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'What the session still lacks (resume)', params: Id('id', 'upload session id'), response: { 200: Obj({ id: Type.String(), missing: Type.Array(Hash) }) } }),
   'POST /api/v1/uploads/:id/chunks': r({ tag: 'uploads', summary: "Append manifest entries to a session's file (streamed uploads)", params: Id('id', 'upload session id'), body: Obj({ file: OptInt(), chunks: Type.Array(ChunkRef) }) }),
-  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 422: Error } }),
+  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 400: Obj({ error: Obj({ code: Type.String(), message: Type.String() }) }, 'FERRY_ERR_HASH_MISMATCH (the bytes are not the hash), FERRY_ERR_SIZE_MISMATCH, FERRY_ERR_CHUNK_NOT_IN_UPLOAD') } }),
   'POST /api/v1/uploads/:id/packs': r({ tag: 'uploads', summary: 'Many small chunks in one body of frames (hash | u32 size | bytes)', params: Id('id', 'upload session id') }),
   'POST /api/v1/uploads/:id/commit': r({
     tag: 'uploads',
@@ -267,9 +267,10 @@ export function schemaOf(method: string, url: string): FastifySchema | undefined
   if (spec.querystring) schema.querystring = spec.querystring;
   if (spec.body) schema.body = spec.body;
   // Every API route can answer a 4xx in the error format (validation, authentication,
-  // permission, not found, rate limit...): said once here rather than on each entry.
+  // permission, not found, rate limit...) and a 5xx (a store unavailable, no space, a corrupt
+  // chunk): said once here rather than on each entry.
   const errors = url.startsWith('/api/') || url === '/metrics';
-  if (spec.response || errors) schema.response = { ...(spec.response ?? { 200: Type.Unsafe({ description: 'success' }) }), ...(errors ? { '4xx': Error } : {}) };
+  if (spec.response || errors) schema.response = { ...(spec.response ?? { 200: Type.Unsafe({ description: 'success' }) }), ...(errors ? { '4xx': Error, '5xx': Error } : {}) };
   return schema;
 }
 
