@@ -61,4 +61,11 @@ describe('--help', () => {
     // The check can fail: the shape of a share id is not a token's.
     expect('sh_3f9c2a').not.toMatch(want['share revoke']);
   });
+
+  it('a group whose default subcommand takes the options says where they are (ferry share PATH is share create)', async () => {
+    const share = (await buildProgram()).commands.find((c) => c.name() === 'share')!;
+    const text = helpOf(share).replace(/\s+/g, ' ');
+    for (const flag of ['--expires', '--password', '--max-downloads', '--upload', '--max-bytes']) expect(text, flag).toContain(flag);
+    expect(text).toContain('ferry share create --help');
+  });
 });
