@@ -6,13 +6,13 @@
 import type { Command } from 'commander';
 
 const EXAMPLES: Record<string, string[]> = {
-  share: ['ferry share /reports/q3.pdf --expires 24h', 'ferry share ls', 'ferry share revoke 3f9c2a'],
+  share: ['ferry share /reports/q3.pdf --expires 24h', 'ferry share ls', 'ferry share revoke sh_3f9c2a7d1e4b5a6f'],
   'share ls': ['ferry share ls', 'ferry share ls --all --json | jq .[].url'],
-  'share revoke': ['ferry share revoke 3f9c2a'],
+  'share revoke': ['ferry share revoke sh_3f9c2a7d1e4b5a6f'],
   quota: ['ferry quota', 'ferry quota ana --json'],
-  token: ['ferry token create --read-only --expires 30d', 'ferry token ls', 'ferry token revoke 7d1e'],
+  token: ['ferry token create --read-only --expires 30d', 'ferry token ls', 'ferry token revoke 7d1e3f9c2a4b5a6f'],
   'token ls': ['ferry token ls', 'ferry token ls --all --json'],
-  'token revoke': ['ferry token revoke 7d1e'],
+  'token revoke': ['ferry token revoke 7d1e3f9c2a4b5a6f'],
   user: ['ferry user add ana --password --quota 50G', 'ferry user ls', 'ferry user passwd'],
   'user ls': ['ferry user ls', 'ferry user ls --json | jq .[].name'],
   'user show': ['ferry user show ana', 'ferry user show ana --json'],

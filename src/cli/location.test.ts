@@ -35,6 +35,9 @@ const CASES: Array<[string, BareMeaning, Want]> = [
   ['./dir', 'server', { kind: 'local', path: './dir' }],
   ['../dir', 'server', { kind: 'local', path: '../dir' }],
   ['~/dir', 'server', { kind: 'local', path: '~/dir' }],
+  // What the shell makes of an unquoted ~/dir: a bare path (README, "Locations").
+  [`${process.env.HOME ?? '/root'}/dir`, 'server', { kind: 'server' }],
+  ['local:~/dir', 'server', { kind: 'local' }],
   ['C:\\Users\\me', 'server', { kind: 'local', path: 'C:\\Users\\me' }],
   ['c:/data', 'server', { kind: 'local', path: 'c:/data' }],
   ['/abs/a:b', 'local', { kind: 'local', path: '/abs/a:b' }],

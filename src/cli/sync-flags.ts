@@ -90,6 +90,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     .addOption(new Option('--size-only', 'compare by size only'))
     .addOption(new Option('-I, --ignore-times', 'transfer every file, even those of the same size and time'))
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
+    .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(count('--retries', 0, 100)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))
     .addOption(new Option('-v, --verbose', 'print every action on stderr; -vv: every storage call too').argParser((_v: string, n: number) => n + 1).default(0))
     .addOption(new Option('-q, --quiet', 'no summary line on stderr; errors only'))
@@ -102,7 +103,6 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
     cmd
       .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
       .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseRate)))
-      .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(count('--retries', 0, 100)))
       .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
       .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
   }

@@ -45,6 +45,11 @@ const Closed = (props: Record<string, TSchema>) => Obj(props, 'other fields are 
 const Error = Obj({ error: Obj({ code: Type.String({ description: 'stable code: FERRY_ERR_...' }), message: Type.String() }) }, "Ferry's error format");
 const Entry = Obj({ path: Type.String(), name: Type.String(), type: Type.Union([Type.Literal('file'), Type.Literal('dir')]), size: Int(), mtime: Int(), hash: Type.Optional(Type.String()) }, 'a file or directory');
 const Any = (description: string) => Obj({}, description);
+/** A success without a body (204): documented with no content. */
+const NoBody = (description: string) => Type.Null({ description });
+/** File bytes, not JSON. */
+const Bytes = (description: string) => Type.Unsafe<string>({ description, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } });
+const Zip = Type.Unsafe<string>({ description: 'the zip archive', content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } });
 const Permission = Type.String({ description: 'list, read, write, mkdir, delete, share' });
 
 type Tag = 'system' | 'uploads' | 'downloads' | 'namespace' | 'auth' | 'users' | 'tokens' | 'shares' | 'admin' | 'webhooks' | 'versions' | 'trash' | 'tus' | 'web';
@@ -57,7 +62,10 @@ interface Spec {
   params?: TSchema;
   querystring?: TSchema;
   body?: TSchema;
-  /** Status -> schema (documentation). */
+  /**
+   * Status -> schema (documentation). Routes under /api/ and /metrics also get `4XX`: Ferry's
+   * error format (schemaOf); a route without an entry is documented as answering 200.
+   */
   response?: Record<number, TSchema>;
 }
 
@@ -85,7 +93,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   }),
   'GET /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'What the session still lacks (resume)', params: Id('id', 'upload session id'), response: { 200: Obj({ id: Type.String(), missing: Type.Array(Hash) }) } }),
   'POST /api/v1/uploads/:id/chunks': r({ tag: 'uploads', summary: "Append manifest entries to a session's file (streamed uploads)", params: Id('id', 'upload session id'), body: Obj({ file: OptInt(), chunks: Type.Array(ChunkRef) }) }),
-  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 422: Error } }),
+  'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 400: Obj({ error: Obj({ code: Type.String(), message: Type.String() }) }, 'FERRY_ERR_HASH_MISMATCH (the bytes are not the hash), FERRY_ERR_SIZE_MISMATCH, FERRY_ERR_CHUNK_NOT_IN_UPLOAD') } }),
   'POST /api/v1/uploads/:id/packs': r({ tag: 'uploads', summary: 'Many small chunks in one body of frames (hash | u32 size | bytes)', params: Id('id', 'upload session id') }),
   'POST /api/v1/uploads/:id/commit': r({
     tag: 'uploads',
@@ -94,20 +102,20 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     body: Type.Optional(Type.Union([Obj({ size: OptInt(), hash: Type.Optional(HashField), mtime: OptInt(), mode: OptInt() }), Type.Null()])),
     response: { 200: Obj({ files: Type.Array(Entry) }), 409: Error, 413: Error, 422: Error },
   }),
-  'DELETE /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'Abort a session', params: Id('id', 'upload session id') }),
+  'DELETE /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'Abort a session', params: Id('id', 'upload session id'), response: { 204: NoBody('aborted'), 404: Error } }),
 
   // ---------------------------------------------------------------- downloads
-  'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match; `?version=ID`: an old version's", params: Wild, response: { 200: Type.String({ description: 'the bytes' }), 206: Type.String({ description: 'a range' }), 404: Error, 416: Error } }),
+  'GET /api/v1/files/*': r({ tag: 'downloads', summary: "A file's bytes: Range, If-Range, ETag (the file hash), If-None-Match; `?version=ID`: an old version's", params: Wild, response: { 200: Bytes('the bytes'), 206: Bytes('a range'), 304: NoBody('not modified (If-None-Match)'), 404: Error, 416: Error } }),
   'HEAD /api/v1/files/*': r({ tag: 'downloads', summary: 'The headers of GET /files', params: Wild }),
-  'GET /api/v1/zip/*': r({ tag: 'downloads', summary: 'A file or folder as a zip archive, streamed (`?name=`; takes `?ticket=`)', params: Wild }),
-  'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)' }),
-  'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/zip/*': r({ tag: 'downloads', summary: 'A file or folder as a zip archive, streamed (`?name=`; takes `?ticket=`)', params: Wild, response: { 200: Zip } }),
+  'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)', response: { 200: Zip } }),
+  'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }), response: { 200: Zip } }),
   // The body is the file (never parsed): no body schema.
   'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error } }),
-  'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild }),
-  'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory' }),
+  'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild, response: { 201: Any('the file, or `{files}` for several') } }),
+  'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory', response: { 201: Any('the file, or `{files}` for several') } }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
-  'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/chunks/:hash': r({ tag: 'downloads', summary: 'One chunk, verified; `path` names the file it is read for', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }), response: { 200: Bytes("the chunk's bytes (zstd when asked for and stored so)"), 404: Error } }),
   'GET /api/v1/chunks/:hash/signature': r({ tag: 'downloads', summary: "A chunk's delta signature (feature chunk-delta): what a client needs to send the chunk replacing it as a delta", params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/:hash/delta': r({ tag: 'downloads', summary: 'A chunk as a delta against a base the client holds, described by its signature (the body, application/octet-stream; feature chunk-delta)', params: Type.Object({ hash: Type.String() }), querystring: Type.Object({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/chunks/batch': r({ tag: 'downloads', summary: 'Many chunks in one answer (frames)', body: Obj({ hashes: Type.Array(HashField, { minItems: 1 }), paths: Type.Optional(Type.Array(Type.String())) }) }),
@@ -120,13 +128,13 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'POST /api/v1/mkdir/*': r({ tag: 'namespace', summary: 'Make a directory (parents=true for the chain)', params: Wild, querystring: Obj({ parents: Type.Optional(Type.String()) }), response: { 201: Entry } }),
   'POST /api/v1/move': r({ tag: 'namespace', summary: 'Move a file or a tree (no bytes copied)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
   'POST /api/v1/copy': r({ tag: 'namespace', summary: 'Copy by reference (manifests shared)', body: Obj({ from: PathStr, to: PathStr, overwrite: Type.Optional(Bool), reencrypt: Type.Optional(Bool) }), response: { 200: Entry, 409: Error } }),
-  'DELETE /api/v1/files/*': r({ tag: 'namespace', summary: 'Delete (to the trash when the server keeps one)', params: Wild, querystring: Obj({ recursive: Type.Optional(Type.String()) }) }),
+  'DELETE /api/v1/files/*': r({ tag: 'namespace', summary: 'Delete (to the trash when the server keeps one)', params: Wild, querystring: Obj({ recursive: Type.Optional(Type.String()) }), response: { 204: NoBody('deleted'), 404: Error, 409: Error } }),
 
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),
   'POST /api/v1/auth/session': r({ tag: 'auth', summary: 'Password login that starts a web session', public: true, body: Obj({ user: Type.String(), password: Type.String() }), response: { 201: Any('WebSession'), 401: Error } }),
   'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })) }), response: { 200: Any('WebSession'), 401: Error } }),
-  'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request' }),
+  'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request', response: { 204: NoBody('ended') } }),
   'POST /api/v1/auth/ticket': r({
     tag: 'auth',
     summary: 'A short-lived read-only credential for one path, for URLs a browser opens itself (`?ticket=`: downloads, previews, zips)',
@@ -134,7 +142,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: { 200: Any('DownloadTicket') },
   }),
   'GET /api/v1/me': r({ tag: 'auth', summary: 'Who you are, your limits and usage', response: { 200: Any('MeResponse') } }),
-  'POST /api/v1/me/password': r({ tag: 'auth', summary: 'Change your password', body: Obj({ newPassword: Type.String(), currentPassword: Type.Optional(Type.String()) }) }),
+  'POST /api/v1/me/password': r({ tag: 'auth', summary: 'Change your password', body: Obj({ newPassword: Type.String(), currentPassword: Type.Optional(Type.String()) }), response: { 204: NoBody('changed') } }),
 
   // ---------------------------------------------------------------- users, tokens, shares
   'GET /api/v1/users': r({ tag: 'users', summary: 'All users (admin)' }),
@@ -153,23 +161,23 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     body: Obj({ keys: Type.String({ description: 'one or more authorized_keys lines' }) }),
     response: { 201: Type.Array(Any('SshKeyInfo')) },
   }),
-  'DELETE /api/v1/users/:name/keys/:id': r({ tag: 'users', summary: 'Remove one SSH key', params: Type.Object({ name: Type.String(), id: Type.String() }) }),
+  'DELETE /api/v1/users/:name/keys/:id': r({ tag: 'users', summary: 'Remove one SSH key', params: Type.Object({ name: Type.String(), id: Type.String() }), response: { 204: NoBody('removed'), 404: Error } }),
   'PATCH /api/v1/users/:name': r({ tag: 'users', summary: 'Change limits, role, home, disabled (admin)', params: Id('name', 'user name'), body: Closed({ role: Type.Optional(Type.String()), home: Type.Optional(Type.String()), grants: Type.Optional(Type.Array(Obj({ path: Type.String(), permissions: Type.Array(Permission) }))), disabled: Type.Optional(Bool), quotaBytes: OptInt(), quotaFiles: OptInt(), maxFileSize: OptInt(), maxSessions: OptInt(), ipAllow: Type.Optional(Type.Union([Strings, Type.Null()])), ipDeny: Type.Optional(Type.Union([Strings, Type.Null()])) }) }),
-  'DELETE /api/v1/users/:name': r({ tag: 'users', summary: 'Remove a user (admin)', params: Id('name', 'user name') }),
-  'PUT /api/v1/users/:name/password': r({ tag: 'users', summary: "Set a user's password (admin)", params: Id('name', 'user name'), body: Obj({ password: Type.String() }) }),
+  'DELETE /api/v1/users/:name': r({ tag: 'users', summary: 'Remove a user (admin)', params: Id('name', 'user name'), response: { 204: NoBody('removed'), 404: Error } }),
+  'PUT /api/v1/users/:name/password': r({ tag: 'users', summary: "Set a user's password (admin)", params: Id('name', 'user name'), body: Obj({ password: Type.String() }), response: { 204: NoBody('set') } }),
   'PUT /api/v1/users/:name/grants': r({ tag: 'users', summary: 'Grant permissions at a path (admin)', params: Id('name', 'user name'), body: Obj({ path: Type.String(), permissions: Type.Array(Permission) }) }),
   'GET /api/v1/tokens': r({ tag: 'tokens', summary: 'Your tokens (all=true, user=NAME: admin)', querystring: Obj({ all: Type.Optional(Type.String()), user: Type.Optional(Type.String()) }) }),
   'POST /api/v1/tokens': r({ tag: 'tokens', summary: 'Create a token (scopes, path prefix, expiry)', body: Closed({ name: Type.String(), user: Type.Optional(Type.String()), scopes: Type.Optional(Type.Union([Strings, Type.String()])), pathPrefix: Type.Optional(Type.Union([Type.String(), Type.Null()])), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken') } }),
-  'DELETE /api/v1/tokens/:id': r({ tag: 'tokens', summary: 'Revoke a token', params: Id('id', 'token id') }),
+  'DELETE /api/v1/tokens/:id': r({ tag: 'tokens', summary: 'Revoke a token', params: Id('id', 'token id'), response: { 204: NoBody('revoked'), 404: Error } }),
   'GET /api/v1/shares': r({ tag: 'shares', summary: 'Your share links' }),
   'POST /api/v1/shares': r({ tag: 'shares', summary: 'Create a download or upload link', body: Closed({ path: PathStr, kind: Type.Optional(Type.Union([Type.Literal('download'), Type.Literal('upload')])), name: Type.Optional(Type.String()), password: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }), maxUses: OptInt({ minimum: 1 }), maxBytes: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedShare') } }),
-  'DELETE /api/v1/shares/:id': r({ tag: 'shares', summary: 'Revoke a share link', params: Id('id', 'share id') }),
+  'DELETE /api/v1/shares/:id': r({ tag: 'shares', summary: 'Revoke a share link', params: Id('id', 'share id'), response: { 204: NoBody('revoked'), 404: Error } }),
   'GET /s/:key': r({ tag: 'shares', summary: 'A share link: the file, or an upload page / listing', public: true, params: Id('key', 'the link key') }),
   'HEAD /s/:key': r({ tag: 'shares', summary: 'The headers of a share link', public: true, params: Id('key', 'the link key') }),
   'GET /s/:key/*': r({ tag: 'shares', summary: 'A file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
   'HEAD /s/:key/*': r({ tag: 'shares', summary: 'The headers of a file inside a shared directory', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
   'POST /s/:key/unlock': r({ tag: 'shares', summary: "A password-protected link's unlock form: `{password}` gives a cookie for the link's pages", public: true, params: Id('key', 'the link key') }),
-  'PUT /s/:key/*': r({ tag: 'shares', summary: 'Upload a file through an upload link (the raw body)', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }) }),
+  'PUT /s/:key/*': r({ tag: 'shares', summary: 'Upload a file through an upload link (the raw body)', public: true, params: Type.Object({ key: Type.String(), '*': Type.String() }), response: { 201: Obj({ name: Type.String(), size: Int(), hash: Type.String() }) } }),
 
   // ---------------------------------------------------------------- admin
   'GET /api/v1/admin/audit': r({
@@ -179,7 +187,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: { 200: Obj({ entries: Type.Array(Any('AuditEntry')), next: Type.Optional(Int()) }) },
   }),
   'GET /api/v1/admin/bans': r({ tag: 'admin', summary: 'Addresses banned now' }),
-  'DELETE /api/v1/admin/bans/:ip': r({ tag: 'admin', summary: 'Lift a ban', params: Id('ip', 'the address') }),
+  'DELETE /api/v1/admin/bans/:ip': r({ tag: 'admin', summary: 'Lift a ban', params: Id('ip', 'the address'), response: { 204: NoBody('lifted'), 404: Error } }),
   'POST /api/v1/admin/sweep': r({ tag: 'admin', summary: 'Delete files past their TTL, expired versions and trash now' }),
   'GET /api/v1/admin/uploads': r({
     tag: 'admin',
@@ -202,25 +210,25 @@ export const ROUTE_SPECS: Record<string, Spec> = {
       404: Error,
     },
   }),
-  'DELETE /api/v1/admin/uploads/:id': r({ tag: 'admin', summary: "Abort anyone's upload session (native, streamed or tus): what it received is dropped", params: Id('id', 'upload session id'), response: { 204: Any('aborted'), 404: Error } }),
+  'DELETE /api/v1/admin/uploads/:id': r({ tag: 'admin', summary: "Abort anyone's upload session (native, streamed or tus): what it received is dropped", params: Id('id', 'upload session id'), response: { 204: NoBody('aborted'), 404: Error } }),
   'POST /api/v1/admin/backup': r({ tag: 'admin', summary: 'Online backup of metadata and secrets into a directory on the server', body: Obj({ dir: Type.String({ minLength: 1 }) }), response: { 200: Any('BackupManifest'), 409: Error } }),
   'POST /api/v1/admin/check': r({ tag: 'admin', summary: 'Integrity check (NDJSON: progress lines, then the report)', body: Type.Optional(Obj({ readData: Type.Optional(Bool), quarantine: Type.Optional(Bool) })) }),
   'POST /api/v1/admin/webhooks': r({ tag: 'webhooks', summary: 'Add a webhook (the answer is the only time its secret is shown)', body: Obj({ url: Type.String({ minLength: 1 }), events: Type.Array(Type.Union(HOOK_EVENTS.map((e) => Type.Literal(e))), { minItems: 1 }), secret: Type.Optional(Type.String({ minLength: 16 })) }), response: { 201: Any('CreatedWebhook') } }),
   'GET /api/v1/admin/webhooks': r({ tag: 'webhooks', summary: 'Webhooks (no secrets)' }),
-  'DELETE /api/v1/admin/webhooks/:id': r({ tag: 'webhooks', summary: 'Remove a webhook and its queue', params: Id('id', 'webhook id') }),
+  'DELETE /api/v1/admin/webhooks/:id': r({ tag: 'webhooks', summary: 'Remove a webhook and its queue', params: Id('id', 'webhook id'), response: { 204: NoBody('removed'), 404: Error } }),
   'GET /api/v1/admin/webhook-deliveries': r({ tag: 'webhooks', summary: 'The delivery log, newest first', querystring: Obj({ webhook: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 
   // ---------------------------------------------------------------- tus 1.0.0 (https://tus.io/protocols/resumable-upload; docs/protocol.md)
   // Headers carry the protocol (Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, ...); PATCH bodies are the bytes.
-  'OPTIONS /api/v1/tus': r({ tag: 'tus', summary: 'Discovery: version, extensions, largest upload', public: true }),
-  'OPTIONS /api/v1/tus/': r({ tag: 'tus', summary: 'Discovery (the same, with a trailing slash)', public: true }),
-  'OPTIONS /api/v1/tus/:id': r({ tag: 'tus', summary: 'Discovery (the same, on an upload URL)', public: true, params: TusId }),
-  'POST /api/v1/tus': r({ tag: 'tus', summary: 'Create an upload (creation, creation-with-upload, creation-defer-length, concatenation); 201 with Location' }),
-  'POST /api/v1/tus/': r({ tag: 'tus', summary: 'Create an upload (the same, with a trailing slash)' }),
-  'HEAD /api/v1/tus/:id': r({ tag: 'tus', summary: "An upload's offset and length", params: TusId }),
-  'PATCH /api/v1/tus/:id': r({ tag: 'tus', summary: 'Bytes at Upload-Offset (application/offset+octet-stream; Upload-Checksum sha1/sha256/md5)', params: TusId }),
-  'DELETE /api/v1/tus/:id': r({ tag: 'tus', summary: 'Terminate an upload', params: TusId }),
-  'POST /api/v1/tus/:id': r({ tag: 'tus', summary: 'PATCH, HEAD or DELETE for clients that can only POST (X-HTTP-Method-Override)', params: TusId }),
+  'OPTIONS /api/v1/tus': r({ tag: 'tus', summary: 'Discovery: version, extensions, largest upload', public: true, response: { 204: NoBody('Tus-Version, Tus-Extension, Tus-Max-Size headers') } }),
+  'OPTIONS /api/v1/tus/': r({ tag: 'tus', summary: 'Discovery (the same, with a trailing slash)', public: true, response: { 204: NoBody('Tus-Version, Tus-Extension, Tus-Max-Size headers') } }),
+  'OPTIONS /api/v1/tus/:id': r({ tag: 'tus', summary: 'Discovery (the same, on an upload URL)', public: true, params: TusId, response: { 204: NoBody('Tus-Version, Tus-Extension, Tus-Max-Size headers') } }),
+  'POST /api/v1/tus': r({ tag: 'tus', summary: 'Create an upload (creation, creation-with-upload, creation-defer-length, concatenation); 201 with Location', response: { 201: NoBody('created: Location, Upload-Offset') } }),
+  'POST /api/v1/tus/': r({ tag: 'tus', summary: 'Create an upload (the same, with a trailing slash)', response: { 201: NoBody('created: Location, Upload-Offset') } }),
+  'HEAD /api/v1/tus/:id': r({ tag: 'tus', summary: "An upload's offset and length", params: TusId, response: { 200: NoBody('Upload-Offset, Upload-Length'), 404: NoBody('no such upload') } }),
+  'PATCH /api/v1/tus/:id': r({ tag: 'tus', summary: 'Bytes at Upload-Offset (application/offset+octet-stream; Upload-Checksum sha1/sha256/md5)', params: TusId, response: { 204: NoBody('stored: the new Upload-Offset') } }),
+  'DELETE /api/v1/tus/:id': r({ tag: 'tus', summary: 'Terminate an upload', params: TusId, response: { 204: NoBody('terminated') } }),
+  'POST /api/v1/tus/:id': r({ tag: 'tus', summary: 'PATCH, HEAD or DELETE for clients that can only POST (X-HTTP-Method-Override)', params: TusId, response: { 200: NoBody('as HEAD'), 204: NoBody('as PATCH or DELETE') } }),
 
   // ---------------------------------------------------------------- the web app
   'GET /': r({ tag: 'web', summary: "The web app's page (it asks this API for everything)", public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
@@ -258,7 +266,11 @@ export function schemaOf(method: string, url: string): FastifySchema | undefined
   if (spec.params) schema.params = spec.params;
   if (spec.querystring) schema.querystring = spec.querystring;
   if (spec.body) schema.body = spec.body;
-  if (spec.response) schema.response = spec.response;
+  // Every API route can answer a 4xx in the error format (validation, authentication,
+  // permission, not found, rate limit...) and a 5xx (a store unavailable, no space, a corrupt
+  // chunk): said once here rather than on each entry.
+  const errors = url.startsWith('/api/') || url === '/metrics';
+  if (spec.response || errors) schema.response = { ...(spec.response ?? { 200: Type.Unsafe({ description: 'success' }) }), ...(errors ? { '4xx': Error, '5xx': Error } : {}) };
   return schema;
 }
 

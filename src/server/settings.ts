@@ -487,6 +487,12 @@ export const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => '-' +
 export const envName = (key: string): string => 'FERRY_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
 export const flagOf = (s: Setting): string | undefined => (s.noFlag ? undefined : `--${kebab(s.key)}`);
 
+/** The flag that turns off a boolean setting that is on by default (`--no-fsync`); undefined for the rest. */
+export const offFlagOf = (s: Setting): string | undefined => {
+  const flag = flagOf(s);
+  return flag && s.kind.name === 'boolean' && s.default === 'true' ? `--no-${flag.slice(2)}` : undefined;
+};
+
 export type Source = 'default' | 'file' | 'env' | 'flag';
 
 /** One problem with a setting; `line` when it came from a file. */
@@ -592,7 +598,9 @@ export function formatProblem(p: SettingProblem, file?: string): string {
 export function settingsMarkdown(): string {
   const rows = SETTINGS.map((s) => {
     const flag = flagOf(s);
-    const names = [`\`${s.key}\``, flag ? `\`${flag}\`` : 'no flag', `\`${envName(s.key)}\``].join(' · ');
+    const off = offFlagOf(s);
+    const flags = flag ? `\`${flag}\`${off ? ` (\`${off}\`)` : ''}` : 'no flag';
+    const names = [`\`${s.key}\``, flags, `\`${envName(s.key)}\``].join(' · ');
     return `| ${names} | ${s.kind.name} | ${s.default === undefined ? '' : `\`${s.default}\``} | ${s.live ? 'yes' : 'restart'} | ${s.doc} |`;
   });
   return ['| setting · flag · variable | type | default | SIGHUP | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join('\n') + '\n';

@@ -554,21 +554,26 @@ export class ChunkStore {
   /**
    * Stores one chunk whose bytes the server cut and hashed itself (a streamed upload: see
    * server/ingest.ts), so they are not hashed a second time on the way in; `hash` must be
-   * the SHA-256 of `data`. Otherwise as {@link put}: the same work whether or not the chunk
-   * is stored already (no timing oracle), and the same answer (new to `owner`). Idempotent.
+   * the SHA-256 of `data`. Compressed at rest where a sample says it pays, as a chunk PUT's
+   * (so a file that came by `curl -T`, WebDAV, SFTP or tus is downloaded compressed too).
+   * Otherwise as {@link put}: the same work whether or not the chunk is stored already (no
+   * timing oracle), and the same answer (new to `owner`). Idempotent.
    */
   async putOwnBytes(hash: string, data: Buffer, signal?: AbortSignal, options: { owner?: string; path?: string } = {}): Promise<boolean> {
     const size = data.length;
     if (size < 1 || size > this.maxChunkSize) throw new PayloadTooLargeError(`a chunk may hold 1 to ${this.maxChunkSize} bytes, not ${size}`);
     const { store, backend } = this.route(options.path);
+    const parts = sampleCompresses(data.subarray(0, DECIDE_BYTES)) ? encodeChunkObject(data) : [chunkHeader(ChunkCodec.Raw, size), data];
+    const bytes = parts[0].length + parts[1].length;
     const done = await this.beginWrite(hash);
     let added: Awaited<ReturnType<MetaStore['addChunk']>>;
     try {
-      await backend.write(ChunkStore.chunkKey(hash), data, { size, durable: this.durable, signal });
-      added = await this.meta.addChunk(hash, size, store, options.owner);
+      await backend.write(ChunkStore.chunkKey(hash), Readable.from(parts, { objectMode: false }), { size: bytes, durable: this.durable, signal });
+      added = await this.meta.addChunk(hash, size, store, options.owner, bytes);
     } finally {
       done();
     }
+    this.events.encoded?.(size, bytes);
     const { previous } = added;
     if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
     if (previous) this.events.deduplicated?.(size);

@@ -13,7 +13,7 @@ import { forEachConcurrent } from '../client/concurrency.js';
 import { isFerryError, NotFoundError } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
-import { decorateRemotes, SYNC_RETRY_POLICY } from './decorated.js';
+import { decorateRemotes, retryPolicy } from './decorated.js';
 import { keyOf, type Remote } from './remote.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
@@ -26,6 +26,8 @@ export interface CheckOptions {
   /** Only check that source files are on the destination (ignore destination extras). */
   oneWay?: boolean;
   checkers?: number;
+  /** Times a failing storage call is tried again (`--retries`, default 3). */
+  retries?: number;
   signal?: AbortSignal;
   onProgress?: ProgressCallback;
   /** Told about every storage call (`-vv`). */
@@ -103,7 +105,7 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
   const filter = o.filter ?? NO_FILTER;
   const progress = new ProgressTracker(o.onProgress);
   progress.phase('listing');
-  const { src, dst } = decorateRemotes({ src: rawSrc, dst: rawDst }, { retry: SYNC_RETRY_POLICY, log: o.onStorageCall }) as { src: Remote; dst: Remote };
+  const { src, dst } = decorateRemotes({ src: rawSrc, dst: rawDst }, { retry: retryPolicy(o.retries), log: o.onStorageCall }) as { src: Remote; dst: Remote };
   const [a, b] = await Promise.all([listRemote(src, filter, signal), listRemote(dst, filter, signal)]);
   for (const [r, l] of [
     [src, a],

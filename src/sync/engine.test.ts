@@ -335,6 +335,19 @@ describe('check on memory remotes', () => {
     expect(combinedLines(r)).toEqual(['! a']);
     expect(r.ok).toBe(false);
   });
+
+  it('tries a failing read again --retries times (3 by default, as sync)', async () => {
+    const flaky = async (retries?: number) => {
+      const bad = instrument(new MemoryBackend(), { failRead: { keys: ['a'], retryable: true }, features: { hashes: [] }, hide: ['hash'] });
+      const src = makeRemote(bad.backend);
+      await writeTree(src, { a: 'A' });
+      const r = await check(src, await memRemote({ a: 'A' }), { download: true, ...(retries === undefined ? {} : { retries }) });
+      return { lines: combinedLines(r), reads: bad.calls.read };
+    };
+    expect(await flaky(0)).toEqual({ lines: ['! a'], reads: 1 });
+    expect(await flaky(1)).toEqual({ lines: ['! a'], reads: 2 });
+    expect(await flaky()).toEqual({ lines: ['! a'], reads: 4 });
+  });
 });
 
 describe('plan + do on the decorators', () => {

@@ -66,7 +66,12 @@ describe('one set of flags', () => {
       seen.push(c.name());
       expect({ command: c.name(), help: r.description }).toEqual({ command: c.name(), help: RETRIES_HELP });
     }
-    expect(seen).toEqual(expect.arrayContaining(['put', 'get', 'ls', 'sync', 'copy', 'move', 'bisync']));
+    expect(seen).toEqual(expect.arrayContaining(['put', 'get', 'ls', 'sync', 'copy', 'move', 'check', 'bisync']));
+  });
+
+  it('--retries defaults to 8 on commands that talk to a server, 3 on sync, copy, move, check and bisync (README, "Flags")', () => {
+    for (const name of ['put', 'get', 'ls', 'cat', 'rm']) expect({ name, default: byLong(name, '--retries')?.defaultValue }).toEqual({ name, default: 8 });
+    for (const name of ['sync', 'copy', 'move', 'check', 'bisync']) expect({ name, default: byLong(name, '--retries')?.defaultValue }).toEqual({ name, default: 3 });
   });
 
   it('every command that talks to a server takes --server, --token, --ca and --fingerprint', () => {

@@ -35,4 +35,37 @@ describe('--help', () => {
     expect(missing).toEqual([]);
     expect(twice).toEqual([]);
   });
+
+  it('examples that name an id give it the shape the server makes (copied from `ls`, it must look the same)', async () => {
+    // The shapes of src/server/routes/shares.ts, auth.ts, webhooks.ts, ssh-keys and src/store/upload-sessions.ts.
+    const shapes: [string, RegExp][] = [
+      ['share revoke', /\$ ferry share revoke (\S+)/],
+      ['token revoke', /\$ ferry token revoke (\S+)/],
+      ['admin webhook log', /ferry admin webhook log (wh_\S+)/],
+      ['admin uploads abort', /\$ ferry admin uploads abort (\S+)/],
+      ['user key rm', /ferry user key rm ana ([0-9a-f]\S+)/],
+    ];
+    const want: Record<string, RegExp> = {
+      'share revoke': /^sh_[0-9a-f]{16}$/,
+      'token revoke': /^[0-9a-f]{16}$/,
+      'admin webhook log': /^wh_[0-9a-f]{16}$/,
+      'admin uploads abort': /^[A-Za-z0-9_-]{22}$/,
+      'user key rm': /^[0-9a-f]{16}$/,
+    };
+    const program = await buildProgram();
+    const found: Record<string, string> = {};
+    for (const [path, cmd] of allCommands(program)) {
+      for (const [name, pattern] of shapes) if (path === name) found[name] = pattern.exec(helpOf(cmd))?.[1] ?? '(no example)';
+    }
+    for (const [name] of shapes) expect(found[name], name).toMatch(want[name]);
+    // The check can fail: the shape of a share id is not a token's.
+    expect('sh_3f9c2a').not.toMatch(want['share revoke']);
+  });
+
+  it('a group whose default subcommand takes the options says where they are (ferry share PATH is share create)', async () => {
+    const share = (await buildProgram()).commands.find((c) => c.name() === 'share')!;
+    const text = helpOf(share).replace(/\s+/g, ' ');
+    for (const flag of ['--expires', '--password', '--max-downloads', '--upload', '--max-bytes']) expect(text, flag).toContain(flag);
+    expect(text).toContain('ferry share create --help');
+  });
 });

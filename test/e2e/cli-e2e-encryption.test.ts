@@ -255,6 +255,21 @@ describe('put --encrypt outside a vault', () => {
     expect(existsSync(dest + '.ferry-part')).toBe(false);
   });
 
+  it('a name that is nowhere is "not found" (exit 3), not a request for the passphrase, where no encrypted file could hide it', async () => {
+    // The root holds the key's marker (made with the vault), and no encrypted file.
+    for (const path of ['/no-such-file.txt', '/no-such-dir/file.txt']) {
+      const get = await w.ferry(['get', path, join(w.dir, 'nowhere.txt')], { env });
+      expect({ path, code: get.code }).toEqual({ path, code: 3 });
+      expect(get.stderr).toContain('FERRY_ERR_NOT_FOUND');
+    }
+    // A folder holding files put with --encrypt may hide the name under an encrypted one: the key is needed to tell.
+    const get = await w.ferry(['get', '/moved/no-such-file.txt', join(w.dir, 'nowhere.txt')], { env });
+    expect(get.code).toBe(2);
+    expect(get.stderr).toContain('FERRY_ERR_CRYPTO_KEY_MISSING');
+    const withKey = await w.ferry(['get', '/moved/no-such-file.txt', join(w.dir, 'nowhere.txt'), '--passphrase-file', join(w.dir, 'pass')], { env });
+    expect(withKey.code).toBe(3);
+  });
+
   it('--help shows the end-to-end flags with examples', async () => {
     const put = await w.ferry(['put', '--help']);
     expect(put.stdout).toContain('--encrypt');

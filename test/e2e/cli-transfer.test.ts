@@ -199,6 +199,22 @@ describe('namespace commands', () => {
     expect(ok(await w.ferry(['ls', '/ns'])).stdout).toBe('a/\n');
   });
 
+  it('mv and cp of a server file onto itself, however spelled, are refused (exit 2) and the file stays (README, mv/cp)', async () => {
+    await writeFile(join(w.dir, 'self.txt'), 'self');
+    ok(await w.ferry(['put', '-q', join(w.dir, 'self.txt'), '/self/f.txt']));
+    for (const args of [
+      ['mv', '/self/f.txt', '/self/f.txt'],
+      ['mv', '/self/f.txt', 'ferry:/self//f.txt'],
+      ['mv', '/self/f.txt', '/self/'],
+      ['cp', '/self/f.txt', '/self/f.txt'],
+    ]) {
+      const r = await w.ferry(args);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toMatch(/same/);
+    }
+    expect(ok(await w.ferry(['get', '/self/f.txt', '-'])).stdout).toBe('self');
+  });
+
   it('reports a missing remote file with exit code 3 and one line', async () => {
     const r = await w.ferry(['get', '/no/such/file', join(w.dir, 'x')]);
     expect(r.code).toBe(3);

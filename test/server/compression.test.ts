@@ -197,6 +197,33 @@ describe('compression of chunks', () => {
     expect(Buffer.from(await (await get('gzip, deflate, br')).arrayBuffer()).equals(data)).toBe(true);
   });
 
+  it('stores the chunks of uploads the server cuts itself (curl -T, WebDAV) compressed too, and serves them in zstd', async () => {
+    const { request } = await import('undici');
+    const before = chunkObjects();
+    const data = textLike(700_000, 13);
+    const put = await t.api('/api/v1/files/z/streamed.txt', { method: 'PUT', body: data });
+    expect(put.status).toBe(201);
+    const dav = textLike(300_000, 14);
+    const davPut = await request(`${t.url}/dav/z/dav.txt`, { method: 'PUT', body: dav, headers: { authorization: `Bearer ${t.token}` } });
+    await davPut.body.dump();
+    expect(davPut.statusCode).toBe(201);
+    const fresh = [...chunkObjects()].filter(([hash]) => !before.has(hash)).map(([, o]) => o);
+    expect(fresh.length).toBeGreaterThan(0);
+    // Every new object has the format's header, and compressed: smaller than the text it holds.
+    expect(fresh.map((o) => o.codec)).toEqual(fresh.map(() => 1));
+    expect(fresh.reduce((n, o) => n + o.bytes, 0)).toBeLessThan((data.length + dav.length) / 2);
+    const z = await request(`${t.url}/api/v1/files/z/streamed.txt`, { headers: { authorization: `Bearer ${t.token}`, 'accept-encoding': 'zstd' } });
+    const body = Buffer.from(await z.body.arrayBuffer());
+    expect(z.headers['content-encoding']).toBe('zstd');
+    expect(decompress(body).equals(data)).toBe(true);
+    // Random bytes cut by the server stay raw (behind a raw header).
+    const rnd = randomBytes(200_000);
+    expect((await t.api('/api/v1/files/z/streamed.bin', { method: 'PUT', body: rnd })).status).toBe(201);
+    const o = chunkObjects().get(sha256(rnd))!;
+    expect({ codec: o.codec, bytes: o.bytes }).toEqual({ codec: 0, bytes: rnd.length + CHUNK_HEADER_BYTES });
+    expect(Buffer.from(await (await t.api('/api/v1/files/z/streamed.bin')).arrayBuffer()).equals(rnd)).toBe(true);
+  });
+
   it('sends a chunk stored compressed as its zstd frame to a client that takes zstd', async () => {
     const data = textLike(150_000, 12);
     expect((await uploadBuffer(t, '/z/one.txt', data, 150_000)).status).toBe(200);

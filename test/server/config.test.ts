@@ -79,6 +79,33 @@ describe('the settings table', () => {
   });
 });
 
+describe('boolean settings that are on by default', () => {
+  it('say how to turn them off: `--no-x` in `ferry serve --help` and the table, and it resolves to false', async () => {
+    const { buildProgram } = await import('../../src/cli/main.js');
+    const serve = (await buildProgram()).commands.find((c) => c.name() === 'serve')!;
+    let help = '';
+    serve.configureOutput({ writeOut: (t) => (help += t), writeErr: (t) => (help += t) });
+    serve.outputHelp();
+    const onByDefault = SETTINGS.filter((s) => s.kind.name === 'boolean' && s.default === 'true' && !s.noFlag);
+    expect(onByDefault.map((s) => s.key)).toEqual(expect.arrayContaining(['fsync', 'defender']));
+    for (const s of onByDefault) {
+      const off = `--no-${s.key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+      expect(help, s.key).toContain(`  ${off} `);
+      expect(settingsMarkdown(), s.key).toContain(`(\`${off}\`)`);
+      serve.setOptionValue(s.key, undefined);
+      serve.parseOptions([off]);
+      const flags = { [s.key]: serve.opts()[s.key] as boolean };
+      expect(flags[s.key], off).toBe(false);
+      expect(resolveSettings({ flags }).resolved.values.get(s.key), off).toBe(false);
+      // And it reaches the server's configuration: another one than without the flag.
+      expect(JSON.stringify(applySettings(defaultConfig(), resolveSettings({ flags }).resolved)), off).not.toBe(JSON.stringify(applySettings(defaultConfig(), resolveSettings({}).resolved)));
+    }
+    // Off by default: `--no-x` changes nothing and stays out of the help.
+    expect(help).not.toContain('--no-tls-self-signed');
+    expect(help).toContain('--tls-self-signed');
+  });
+});
+
 describe('ferry config check', () => {
   const check = async (name: string, text: string) => {
     const file = join(tmp(), name);

@@ -4,6 +4,7 @@
  * FERRY_ERR_VALIDATION in Ferry's error format; the reference page in real Chromium under
  * its Content-Security-Policy.
  */
+import { createHash } from 'node:crypto';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,6 +76,91 @@ describe('GET /api/v1/openapi.json', () => {
       expect(JSON.stringify(doc.paths[path][method].requestBody), `${method} ${path}`).toContain('other fields are refused');
     }
     expect(JSON.stringify(doc.paths['/api/v1/users/{name}'].patch.requestBody)).toMatch(/"role".*"home".*"grants"/);
+  });
+});
+
+describe('the statuses the document lists are the ones the server answers', () => {
+  /** Whether `status` is documented for `method path` (exactly, or as its class: `4XX`). */
+  const documents = (path: string, method: string, status: number): boolean => {
+    const responses = (doc.paths[path]?.[method] as { responses?: Record<string, unknown> } | undefined)?.responses ?? {};
+    return String(status) in responses || `${String(status)[0]}XX` in responses;
+  };
+  const json = (body: unknown): RequestInit & { json: unknown } => ({ method: 'POST', json: body });
+
+  it('for successes and errors of every kind of route, 204s and 201s included', async () => {
+    const hi = new TextEncoder().encode('hi\n');
+    // [documented path, method, the request]: successes first, then error paths.
+    const calls: [string, string, () => Promise<Response>][] = [
+      ['/api/v1/files/{path}', 'put', () => t.api('/api/v1/files/s/hi.txt', { method: 'PUT', body: hi })],
+      ['/api/v1/files/{path}', 'get', () => t.api('/api/v1/files/s/hi.txt')],
+      ['/api/v1/files/{path}', 'get', () => t.api('/api/v1/files/s/hi.txt', { headers: { range: 'bytes=0-0' } })],
+      ['/api/v1/files/{path}', 'get', () => t.api('/api/v1/files/s/hi.txt', { headers: { range: 'bytes=10-20' } })],
+      ['/api/v1/files/{path}', 'get', () => t.api('/api/v1/files/s/nope')],
+      ['/api/v1/files/{path}', 'head', () => t.api('/api/v1/files/s/hi.txt', { method: 'HEAD' })],
+      ['/api/v1/files/{path}', 'post', () => { const f = new FormData(); f.append('file', new Blob([hi]), 'form.txt'); return t.api('/api/v1/files/s', { method: 'POST', body: f }); }],
+      ['/api/v1/mkdir/{path}', 'post', () => t.api('/api/v1/mkdir/s/d', { method: 'POST' })],
+      ['/api/v1/mkdir/{path}', 'post', () => t.api('/api/v1/mkdir/nope/d', { method: 'POST' })],
+      ['/api/v1/copy', 'post', () => t.api('/api/v1/copy', json({ from: '/s/hi.txt', to: '/s/hi2.txt' }))],
+      ['/api/v1/move', 'post', () => t.api('/api/v1/move', json({ from: '/s/nope', to: '/s/x' }))],
+      ['/api/v1/move', 'post', () => t.api('/api/v1/move', json({ to: '/s/x' }))],
+      ['/api/v1/files/{path}', 'delete', () => t.api('/api/v1/files/s/hi2.txt', { method: 'DELETE' })],
+      ['/api/v1/files/{path}', 'delete', () => t.api('/api/v1/files/s/hi2.txt', { method: 'DELETE' })],
+      ['/api/v1/files/{path}', 'delete', () => t.api('/api/v1/files/s', { method: 'DELETE' })],
+      ['/api/v1/stat/{path}', 'get', () => t.api('/api/v1/stat/s/nope')],
+      ['/api/v1/list/{path}', 'get', () => t.api('/api/v1/list/s', { token: 'ferry_0000000000000000_wrong' })],
+      ['/api/v1/chunks/{hash}', 'get', () => t.api(`/api/v1/chunks/${'0'.repeat(64)}`)],
+      ['/api/v1/chunks/{hash}', 'get', () => t.api('/api/v1/chunks/xyz')],
+      ['/api/v1/zip/{path}', 'get', () => t.api('/api/v1/zip/s')],
+      ['/api/v1/uploads', 'post', () => t.api('/api/v1/uploads', json({ path: '/s/u.txt', size: 3 }))],
+      ['/api/v1/uploads/{id}/chunks/{hash}', 'put', async () => {
+        const hash = createHash('sha256').update('hello').digest('hex');
+        const { id } = (await (await t.api('/api/v1/uploads', json({ path: '/s/h.txt', size: 5, chunks: [{ hash, size: 5 }] }))).json()) as { id: string };
+        return t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body: 'hellx', headers: { 'content-type': 'application/octet-stream' } });
+      }],
+      ['/api/v1/users', 'post', () => t.api('/api/v1/users', json({ name: 'zed' }))],
+      ['/api/v1/users', 'post', () => t.api('/api/v1/users', json({ name: 'zed' }))],
+      ['/api/v1/users/{name}/password', 'put', () => t.api('/api/v1/users/zed/password', { method: 'PUT', json: { password: 'long enough password' } })],
+      ['/api/v1/users/{name}', 'delete', () => t.api('/api/v1/users/zed', { method: 'DELETE' })],
+      ['/api/v1/users/{name}', 'delete', () => t.api('/api/v1/users/zed', { method: 'DELETE' })],
+      ['/api/v1/tokens/{id}', 'delete', () => t.api('/api/v1/tokens/0000000000000000', { method: 'DELETE' })],
+      ['/api/v1/shares/{id}', 'delete', () => t.api('/api/v1/shares/sh_0000000000000000', { method: 'DELETE' })],
+      ['/api/v1/admin/bans/{ip}', 'delete', () => t.api('/api/v1/admin/bans/192.0.2.1', { method: 'DELETE' })],
+      ['/api/v1/admin/webhooks/{id}', 'delete', () => t.api('/api/v1/admin/webhooks/wh_0', { method: 'DELETE' })],
+      ['/api/v1/admin/uploads/{id}', 'delete', () => t.api('/api/v1/admin/uploads/nope', { method: 'DELETE' })],
+      ['/api/v1/trash/restore', 'post', () => t.api('/api/v1/trash/restore', json({ id: 9999 }))],
+      ['/api/v1/tus', 'options', () => t.api('/api/v1/tus', { method: 'OPTIONS', token: null })],
+      ['/api/v1/tus', 'post', () => t.api('/api/v1/tus', { method: 'POST', headers: { 'tus-resumable': '1.0.0', 'upload-length': '3', 'upload-metadata': `filename ${btoa('tus.txt')}` } })],
+      ['/api/v1/tus/{id}', 'delete', () => t.api('/api/v1/tus/nope', { method: 'DELETE', headers: { 'tus-resumable': '1.0.0' } })],
+      ['/api/v1/auth/login', 'post', () => t.api('/api/v1/auth/login', { ...json({ user: 'admin', password: 'not the password' }), token: null })],
+      ['/metrics', 'get', () => t.api('/metrics', { token: null })],
+    ];
+    const undocumented: string[] = [];
+    const seen = new Set<number>();
+    for (const [path, method, call] of calls) {
+      const res = await call();
+      await res.arrayBuffer();
+      seen.add(res.status);
+      if (!documents(path, method, res.status)) undocumented.push(`${method.toUpperCase()} ${path}: ${res.status}`);
+    }
+    expect(undocumented).toEqual([]);
+    // The table reached every kind of answer it is there to check.
+    expect([...seen].sort()).toEqual(expect.arrayContaining([200, 201, 204, 206, 400, 401, 404, 409, 416]));
+  });
+
+  it('a status no route answers is not documented (the check can fail)', () => {
+    expect(documents('/api/v1/files/{path}', 'delete', 204)).toBe(true);
+    expect(documents('/api/v1/files/{path}', 'delete', 200)).toBe(false);
+    expect(documents('/healthz', 'get', 404)).toBe(false);
+  });
+
+  it('every operation documents a success, and every API route the error format', () => {
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        const codes = Object.keys((op as { responses?: Record<string, unknown> }).responses ?? {});
+        expect(codes.some((c) => c.startsWith('2')), `${method} ${path}`).toBe(true);
+        if (path.startsWith('/api/') || path === '/metrics') expect(codes, `${method} ${path}`).toEqual(expect.arrayContaining(['4XX', '5XX']));
+      }
+    }
   });
 });
 

@@ -73,7 +73,7 @@ function registerAdminUploads(admin: Command): void {
   const uploads = admin
     .command('uploads')
     .description("open upload sessions (everyone's, or --user's): ls (the default), abort ID")
-    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads\n  $ ferry admin uploads --user ana --json\n  $ ferry admin uploads abort 9c1f2e7a0b3d4c5e');
+    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads\n  $ ferry admin uploads --user ana --json\n  $ ferry admin uploads abort Rk3Qm9vX2bT8cL5wN1yZ0A');
   const ls = uploads
     .command('ls', { isDefault: true })
     .description('id, user, kind, first path, files, declared bytes, start and expiry of each open session, newest first')
@@ -100,7 +100,7 @@ function registerAdminUploads(admin: Command): void {
     .description("abort upload sessions (anyone's): what they received is dropped, nothing becomes visible")
     .argument('<id...>', 'session ids, as ferry admin uploads lists them')
     .option('--json', 'print the ids aborted as JSON')
-    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads abort 9c1f2e7a0b3d4c5e\n  $ ferry admin uploads --user ana --json | jq -r .[].id | xargs ferry admin uploads abort');
+    .addHelpText('after', '\nExamples:\n  $ ferry admin uploads abort Rk3Qm9vX2bT8cL5wN1yZ0A\n  $ ferry admin uploads --user ana --json | jq -r .[].id | xargs ferry admin uploads abort');
   addConnectionOptions(abort).action(async (ids: string[], opts: ConnectionOpts & { json?: boolean }) => {
     await withClient(opts, async (client) => {
       const { abortUploadAsAdmin } = await import('../../client/account-api.js');

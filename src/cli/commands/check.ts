@@ -44,6 +44,7 @@ Examples:
         download: flags.download,
         oneWay: flags.oneWay,
         checkers: flags.checkers,
+        retries: flags.retries,
         signal,
         onProgress: progress.onProgress,
         onStorageCall: storageCallPrinter(flags.verbose),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { Entry } from '../../core/protocol.js';
 import { baseName, joinPath, normalizePath } from '../../core/path.js';
-import { UsageError, isFerryError } from '../../core/errors.js';
+import { UsageError, ValidationError, isFerryError } from '../../core/errors.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -75,6 +75,9 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   const e = await client.stat(src, { signal });
   if (op === 'copy' && e.type === 'dir' && !opts.recursive) throw new UsageError(`${src} is a directory: use -r to copy it`);
   const target = await targetOf(client, src, destPath, opts, signal);
+  // The server takes a move onto itself as done (a POSIX rename(a, a), which SFTP needs);
+  // asked of `ferry mv`, it is a mistake, refused as cp's is and as mv(1) does.
+  if (op === 'move' && target === src) throw new ValidationError(`${src} and ${target} are the same file`);
   if (opts.dryRun) {
     process.stderr.write(`(dry run) ${op} ${src} -> ${target}\n`);
     return e;

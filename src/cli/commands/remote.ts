@@ -28,9 +28,10 @@ export function registerRemote(program: Command): void {
     .addHelpText(
       'after',
       `
-Remotes live in remotes.json in the config directory ($FERRY_CONFIG_DIR, else
-$XDG_CONFIG_HOME/ferry, else ~/.config/ferry), mode 0600. Options left out may come from
-the environment as FERRY_<TYPE>_<OPTION> (FERRY_S3_SECRET_ACCESS_KEY) or, for S3, AWS_*.
+Remotes live in remotes.json in the config directory ($FERRY_CONFIG_DIR, else the
+directory of $FERRY_CONFIG, else $XDG_CONFIG_HOME/ferry, else ~/.config/ferry), mode 0600.
+Options left out may come from the environment as FERRY_<TYPE>_<OPTION>
+(FERRY_S3_SECRET_ACCESS_KEY) or, for S3, AWS_*.
 
 Examples:
   ferry remote add photos s3 bucket=pics region=eu-west-1

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
-import { applySettings, changedKeys, envName, flagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
+import { applySettings, changedKeys, envName, flagOf, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { setFlagsFromString } from 'node:v8';
@@ -16,7 +16,10 @@ interface ServeOptions {
 
 const repeat = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** One flag per setting of the table (src/server/settings.ts); booleans get `--x` and `--no-x`. */
+/**
+ * One flag per setting of the table (src/server/settings.ts); booleans get `--x` and `--no-x`,
+ * the latter shown in the help where it is the one that changes something (on by default).
+ */
 function addSettingFlags(cmd: Command): void {
   for (const s of SETTINGS) {
     const flag = flagOf(s);
@@ -24,7 +27,9 @@ function addSettingFlags(cmd: Command): void {
     const doc = `${s.doc.replace(/`/g, '')} (${envName(s.key)})`;
     if (s.kind.name === 'boolean') {
       cmd.addOption(new Option(flag, doc));
-      cmd.addOption(new Option(`--no-${flag.slice(2)}`).hideHelp());
+      const off = offFlagOf(s);
+      if (off) cmd.addOption(new Option(off, `turn ${flag} off (it is on by default)`));
+      else cmd.addOption(new Option(`--no-${flag.slice(2)}`).hideHelp());
     } else if (s.kind.name === 'list') {
       cmd.addOption(new Option(`${flag} <value>`, `${doc}; repeatable, comma-separated`).argParser(repeat));
     } else {

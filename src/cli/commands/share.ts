@@ -41,7 +41,9 @@ const positive = (what: string) => (v: string): number => {
 };
 
 export function registerShare(program: Command): void {
-  const share = program.command('share').description('share links: ferry share PATH, ferry share ls, ferry share revoke ID');
+  const share = program
+    .command('share')
+    .description('share links: ferry share PATH (short for ferry share create PATH: --expires, --password, --max-downloads, --upload, --max-bytes; see ferry share create --help), ferry share ls, ferry share revoke ID');
 
   const create = share
     .command('create', { isDefault: true })

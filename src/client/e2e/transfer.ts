@@ -219,6 +219,10 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
   }
   const loc = vault ?? (remote === '/' ? undefined : await locateKey(client, parentPath(remote), signal));
   if (!loc) throw notFound; // the server's own answer: nothing end-to-end here either
+  // Outside a vault, only a folder holding files put with --encrypt can hide the name under an
+  // encrypted one: anywhere else the answer is the server's "not found", not a request for the
+  // passphrase (a user who once put a file with --encrypt has a key at the root).
+  if (!vault && !(await holdsEncryptedFiles(client, parentPath(remote), signal))) throw notFound;
   const keys = await keysAt(loc, await secret());
   const serverPath = await serverPathOf(keys, loc, remote);
   const found = await client.statIfExists(serverPath, { signal });
@@ -234,6 +238,17 @@ export async function resolveGetTarget(client: Client, remote: string, secret: (
     if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
   }
   throw new NotFoundError(`${remote} not found (no plain or end-to-end encrypted file of that name)`);
+}
+
+/** Whether the folder exists and holds a file with an end-to-end encrypted name (`.fe2e`). */
+async function holdsEncryptedFiles(client: Client, dir: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    for await (const e of client.list(dir, { signal })) if (e.type === 'file' && isE2eName(e.name)) return true;
+  } catch (err) {
+    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return false;
+    throw err;
+  }
+  return false;
 }
 
 /**
