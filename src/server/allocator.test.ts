@@ -87,6 +87,41 @@ describe('the server allocator settings', () => {
     }
   });
 
+  it('runs the settle collection with the lean trim threshold, and the normal ones after it unless bodies wait', async () => {
+    let waits = 0;
+    let clock = 0;
+    const memory = leanUnderPressure(
+      () => waits,
+      () => clock,
+    );
+    const lean = { tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: LEAN_TRIM_THRESHOLD };
+    const normal = { tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD };
+    try {
+      let during: unknown;
+      await memory.trimDuring(async () => {
+        during = memory.state().malloc;
+        await shrinkHeap();
+      });
+      expect(during).toEqual(lean);
+      expect(memory.state()).toEqual({ lean: false, malloc: normal });
+      // A collection that fails still restores them.
+      await expect(memory.trimDuring(() => Promise.reject(new Error('no')))).rejects.toThrow('no');
+      expect(memory.state()).toEqual({ lean: false, malloc: normal });
+      // Bodies waiting when it runs: lean before, during and after.
+      waits = 1;
+      await churn();
+      expect(memory.state()).toEqual({ lean: true, malloc: lean });
+      await memory.trimDuring(async () => {
+        during = memory.state().malloc;
+      });
+      expect(during).toEqual(lean);
+      expect(memory.state()).toEqual({ lean: true, malloc: lean });
+    } finally {
+      memory.stop();
+      tuneMalloc();
+    }
+  });
+
   it('sets glibc thresholds through the ferry-gcm addon (built here, on glibc)', () => {
     expect(tuneMalloc()).toEqual({ tuned: true, mmapThreshold: MMAP_THRESHOLD, trimThreshold: TRIM_THRESHOLD });
     expect(tuneMalloc(true)).toEqual({ tuned: true, mmapThreshold: LEAN_MMAP_THRESHOLD, trimThreshold: LEAN_TRIM_THRESHOLD });

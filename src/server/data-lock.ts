@@ -17,6 +17,7 @@ import { open, readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, fromSystemError } from '../core/errors.js';
+import { isoTime } from '../core/iso-time.js';
 
 export const LOCK_FILE = 'ferry.lock';
 
@@ -78,7 +79,7 @@ export interface DataLock {
  */
 export async function lockDataDir(dataDir: string): Promise<DataLock> {
   const file = join(dataDir, LOCK_FILE);
-  const mine: LockInfo = { pid: process.pid, started: processStart(process.pid), host: hostname(), since: new Date().toISOString() };
+  const mine: LockInfo = { pid: process.pid, started: processStart(process.pid), host: hostname(), since: isoTime() };
   const text = JSON.stringify(mine) + '\n';
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
@@ -118,7 +119,7 @@ export async function lockDataDir(dataDir: string): Promise<DataLock> {
 /** Removes a stale lock, unless what is there by now is another server's fresh one. */
 async function takeOverStale(file: string, stale: string): Promise<void> {
   const mutex = `${file}.takeover`;
-  const me = JSON.stringify({ pid: process.pid, started: processStart(process.pid), host: hostname(), since: new Date().toISOString() });
+  const me = JSON.stringify({ pid: process.pid, started: processStart(process.pid), host: hostname(), since: isoTime() });
   for (let wait = 0; ; wait++) {
     try {
       const fh = await open(mutex, 'wx', 0o644);

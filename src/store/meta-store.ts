@@ -19,7 +19,7 @@ import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import type { AdminUpload, Entry, UploadFileSpec } from '../core/protocol.js';
 import type { Database } from './meta-schema.js';
-import { migrationProvider, type Dialect } from './migrations.js';
+import { migrationNameOrder, migrationProvider, migrationsDone, type Dialect } from './migrations.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
@@ -204,9 +204,11 @@ export class MetaStore {
    * claims no transactional DDL, which SQLite has), so a new database's first start made some
    * sixty separate commits; here the whole run is one transaction (SQLite has one connection,
    * and the migrator starts none of its own), and a failed migration leaves nothing half done.
+   * A database with every migration done (every start but the first) skips the migrator.
    */
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect) });
+    if (await migrationsDone(this.db, this.dialect)) return;
+    const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), nameComparator: migrationNameOrder });
     if (this.dialect !== 'sqlite') {
       const { error } = await migrator.migrateToLatest();
       if (error) throw error;

@@ -45,6 +45,24 @@ describe('settleHeapAfterStart', () => {
     }
   });
 
+  it('runs the collection inside `around` (the allocator lowers its trim threshold for it)', async () => {
+    const { settleHeapAfterStart } = await import('../../src/cli/commands/serve.js');
+    const { log, next } = logger();
+    const events: string[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    settleHeapAfterStart(log, async (collect) => {
+      events.push('before');
+      await collect();
+      events.push('after');
+      done();
+    });
+    const logged = await next;
+    expect(logged.msg).toBe('heap settled after start');
+    await finished;
+    expect(events).toEqual(['before', 'after']);
+  });
+
   it('a Node built without the inspector: logs that it skipped the collection, throws nothing', async () => {
     vi.doMock('node:inspector', () => {
       throw new Error('Inspector is not available');

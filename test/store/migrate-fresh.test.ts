@@ -2,7 +2,8 @@
  * A new SQLite database gets its whole schema in one transaction (MetaStore.migrate): every
  * migration recorded by one run, nothing done again by the next, and a migration that fails
  * leaves nothing behind (no table of an earlier migration, no migration recorded), so the
- * next start begins from a clean file. Older databases upgrading: test/store/upgrade.test.ts.
+ * next start begins from a clean file; a database already migrated opens without the migrator,
+ * which still refuses one a newer build migrated. Older databases upgrading: test/store/upgrade.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,4 +56,16 @@ describe('a new SQLite database', () => {
     await store.close();
     expect(recorded(file)).toEqual(Object.keys(await migrationProvider('sqlite').getMigrations()).sort());
   });
+
+  it('opens without the migrator once every migration is done, and still refuses a database a newer build migrated', async () => {
+    const file = join(dir, 'newer.db');
+    await (await MetaStore.openSqlite(file)).close();
+    // Every start after the first reads the migration table and finds nothing to do.
+    await (await MetaStore.openSqlite(file)).close();
+    const db = new Database(file);
+    db.prepare('insert into kysely_migration (name, timestamp) values (?, ?)').run('9999-from-a-newer-build', new Date().toISOString());
+    db.close();
+    await expect(MetaStore.openSqlite(file)).rejects.toThrow(/9999-from-a-newer-build is missing/);
+  });
 });
+

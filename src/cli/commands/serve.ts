@@ -126,7 +126,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      settleHeapAfterStart(server.app.log);
+      settleHeapAfterStart(server.app.log, memory.trimDuring);
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -208,20 +208,29 @@ export { parseAddr } from '../../server/settings.js';
  * through an in-process inspector session (no port; HeapProfiler.collectGarbage). It runs
  * after the heap growth above is set, so the old generation's next limit is computed with
  * it. A Node built without the inspector skips it (the reducer still comes, later).
+ * `around` runs the collection (the allocator's `trimDuring`: glibc gives back what it frees).
  */
-export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }): void {
+export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect()): void {
   setTimeout(() => {
     const before = process.memoryUsage().rss;
     import('node:inspector')
-      .then(({ Session }) => {
-        const session = new Session();
-        session.connect();
-        session.post('HeapProfiler.collectGarbage', (err) => {
-          // Not from within this callback: that left Node 20's event loop stuck (no request answered).
-          setImmediate(() => session.disconnect());
-          log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
-        });
-      })
+      .then(({ Session }) =>
+        around(
+          () =>
+            new Promise<void>((resolve) => {
+              const session = new Session();
+              session.connect();
+              session.post('HeapProfiler.collectGarbage', (err) => {
+                // Not from within this callback: that left Node 20's event loop stuck (no request answered).
+                setImmediate(() => {
+                  session.disconnect();
+                  resolve();
+                });
+                log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
+              });
+            }),
+        ),
+      )
       .catch((err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'));
   }, SETTLE_AFTER_READY_MS).unref();
 }
