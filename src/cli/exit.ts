@@ -3,6 +3,7 @@
  * else) and `reportError` prints one line and chooses the exit code.
  */
 import { FerryError, type FerryErrorCode } from '../core/errors.js';
+import { terminalSafeLines } from './terminal-text.js';
 
 /** Exit codes, documented in the README. */
 export const EXIT = {
@@ -110,11 +111,11 @@ export function reportError(err: unknown, options: { json?: boolean; debug?: boo
         : { code: code === EXIT.INTERNAL ? 'FERRY_ERR_INTERNAL' : 'FERRY_ERR_EXIT', message: err instanceof Error ? err.message : String(err) };
     process.stderr.write(JSON.stringify({ error: body }) + '\n');
   } else if (err instanceof FerryError) {
-    process.stderr.write(`ferry: ${err.message} (${err.code})\n`);
+    process.stderr.write(`ferry: ${terminalSafeLines(err.message)} (${err.code})\n`);
   } else if (err instanceof ExitError) {
-    process.stderr.write(`ferry: ${err.message}\n`);
+    process.stderr.write(`ferry: ${terminalSafeLines(err.message)}\n`);
   } else {
-    process.stderr.write(`ferry: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`ferry: unexpected error: ${terminalSafeLines(err instanceof Error ? err.message : String(err))}\n`);
   }
   if (options.debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
   return code;

@@ -1,6 +1,8 @@
-/** Plain aligned columns for listings meant for people (`--json` is for programs). */
+import { terminalSafe } from './terminal-text.js';
+
+/** Plain aligned columns for listings meant for people (`--json` is for programs); every cell {@link terminalSafe}. */
 export function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
+  const all = [header, ...rows].map((r) => r.map((c) => terminalSafe(c ?? '')));
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
 }

