@@ -459,6 +459,16 @@ export class Authenticator {
     return this.contextFor(user, { kind: 'token', tokenId: `ticket:${c.via}`, scopes: c.s, pathPrefix: c.p });
   }
 
+  /**
+   * When the API token behind `auth` expires (null: never, or not a token: a web session or a
+   * password). What a token makes that lets others in (a token, a share link) expires no later.
+   */
+  async expiryOf(auth: AuthContext): Promise<number | null> {
+    if (auth.kind !== 'token') return null;
+    const row = await this.store.tokenById(auth.tokenId);
+    return row?.expires_at === null || row?.expires_at === undefined ? null : Number(row.expires_at);
+  }
+
   async endSession(sid: string): Promise<void> {
     await this.store.revokeSession(sid, this.now());
   }

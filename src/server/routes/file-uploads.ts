@@ -27,7 +27,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserEntry, type AuthContext } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
-import { MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
+import { linkExpiresAt, MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
 import { MAX_FILE_TTL_SECONDS } from './uploads.js';
 import { onFirstUse } from '../lazy.js';
 
@@ -89,7 +89,7 @@ async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: Auth
     kind: 'download',
     name: entry.name,
     password_hash: null,
-    expires_at: spec.expiresInSeconds === undefined ? null : now + spec.expiresInSeconds * 1000,
+    expires_at: await linkExpiresAt(ctx, auth, spec.expiresInSeconds),
     max_uses: spec.maxUses ?? null,
     max_bytes: null,
     bytes_received: 0,

@@ -15,13 +15,24 @@ import { ForbiddenError, NotADirectoryError, NotFoundError, ValidationError } fr
 import { API_PREFIX, type CreatedShare, type ShareKind } from '../../core/protocol.js';
 import type { ShareRow } from '../../store/share-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix } from '../authz.js';
+import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix, type AuthContext } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
 import { bodyObject, bodyPath, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
 
-/** A share link may live at most a year; one without an expiry lives until revoked. */
+/** A share link may live at most a year; one without an expiry lives until revoked (or its token expires: {@link linkExpiresAt}). */
 export const MAX_SHARE_SECONDS = 365 * 86_400;
+
+/**
+ * When a link made now should expire: `seconds` from now (none: never), but never after the
+ * token making it. A link is a credential too: a token that expires (or a leaked one, soon
+ * revoked) must not leave links behind that outlive it, as it may not make longer-lived tokens.
+ */
+export async function linkExpiresAt(ctx: ServerContext, auth: AuthContext, seconds: number | undefined): Promise<number | null> {
+  const asked = seconds === undefined ? null : ctx.now() + seconds * 1000;
+  const limit = await ctx.auth.expiryOf(auth);
+  return limit !== null && (asked === null || asked > limit) ? limit : asked;
+}
 
 export function shareKeyHash(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
@@ -76,7 +87,7 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     kind,
     name: optionalString(body.name, 'name', 200) ?? (entry.name || '/'),
     password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
-    expires_at: seconds === undefined ? null : now + seconds * 1000,
+    expires_at: await linkExpiresAt(ctx, auth, seconds),
     max_uses: maxUses,
     uses: 0,
     created_at: now,

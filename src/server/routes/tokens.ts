@@ -100,9 +100,8 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60);
   if (seconds !== undefined && seconds > MAX_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_TOKEN_SECONDS}`);
   let expiresAt = seconds === undefined ? null : ctx.now() + seconds * 1000;
-  if (!other && auth.kind === 'token') {
-    const mine = await users.tokenById(auth.tokenId);
-    const limit = mine?.expires_at === null || mine?.expires_at === undefined ? null : Number(mine.expires_at);
+  if (!other) {
+    const limit = await ctx.auth.expiryOf(auth);
     if (limit !== null && (expiresAt === null || expiresAt > limit)) expiresAt = limit;
   }
 
