@@ -54,7 +54,11 @@ async function listTokens(ctx: ServerContext, request: FastifyRequest) {
       userId = undefined;
     }
   }
-  return (await users.listTokens(userId)).map((t) => tokenInfo(t, t.user_name, t.user_role));
+  // A token limited to a path prefix sees only the tokens inside it (as it sees only the links
+  // inside it): the others' names and prefixes name what lies outside.
+  const prefix = userId === auth.userId ? auth.pathPrefix : null;
+  const rows = (await users.listTokens(userId)).filter((t) => prefix === null || (t.path_prefix !== null && isWithin(t.path_prefix, prefix)));
+  return rows.map((t) => tokenInfo(t, t.user_name, t.user_role));
 }
 
 async function createToken(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
