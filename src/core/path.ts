@@ -59,6 +59,29 @@ export function pathSegments(input: unknown): string[] {
   return segments;
 }
 
+// Unicode direction embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
+const DIRECTION_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * Throws FERRY_ERR_PATH_INVALID for a new name holding a Unicode direction control: it
+ * shows as another name in browsers, file managers and terminals (`invoice\u202efdp.exe`
+ * reads `invoiceexe.pdf`), the way to pass a program off as a document. Only names about to
+ * be made are checked (the server's namespace does, for every door), so files that already
+ * have one stay reachable. The marks U+200E and U+200F, which right-to-left text uses and
+ * which reorder nothing by themselves, are names like any other.
+ */
+export function refuseDirectionControls(name: string): void {
+  const m = DIRECTION_CONTROLS.exec(name);
+  if (m) {
+    const code = 'U+' + m[0].charCodeAt(0).toString(16).toUpperCase();
+    // The name as written, not as it would show.
+    const written = (name.length > 200 ? name.slice(0, 200) + '…' : name).replace(new RegExp(DIRECTION_CONTROLS.source, 'g'), (c) => '\\u' + c.charCodeAt(0).toString(16));
+    throw new PathInvalidError(`invalid name "${written}": it holds the direction control ${code}, which makes it show as another name`, {
+      details: { reason: 'direction control', char: code },
+    });
+  }
+}
+
 /** `a//b/` -> `/a/b`; throws FERRY_ERR_PATH_INVALID for anything unsafe. */
 export function normalizePath(input: unknown): string {
   return '/' + pathSegments(input).join('/');

@@ -30,7 +30,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { ancestors, baseName, isWithin, parentPath } from '../core/path.js';
+import { ancestors, baseName, isWithin, parentPath, refuseDirectionControls } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -416,8 +416,11 @@ export class Namespace {
    * there or among `paths` themselves. Two such names would show as one in every listing and
    * collide on file systems that normalize (macOS); Ferry keeps names byte for byte and
    * refuses the second instead. `except` is a path about to go away (a move's source).
+   * A new name holding a direction control, which shows as another name, is refused here too
+   * (core/path.ts, refuseDirectionControls): every way a name is made comes through here.
    */
   private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
+    for (const p of paths) refuseDirectionControls(baseName(p));
     const wanted = new Map<string, string>(); // parent \0 NFC name -> path
     for (const p of paths) {
       const key = parentPath(p) + '\0' + baseName(p).normalize('NFC');
