@@ -2,14 +2,17 @@
  * Names with Unicode direction controls. `invoice\u202efdp.exe` (U+202E, right-to-left
  * override) shows as `invoiceexe.pdf` in a browser, a file manager or a terminal: a program
  * passed off as a document, to the owner of a drop box by an anonymous visitor, or to the
- * users of a shared folder. The server refuses to make such a name, through every door, with
- * 400 FERRY_ERR_PATH_INVALID; right-to-left names, with the marks U+200E and U+200F, are
- * names like any other.
+ * users of a shared folder. The server refuses to make such a name, through every door (HTTP,
+ * WebDAV, tus, SFTP), with 400 FERRY_ERR_PATH_INVALID over HTTP; right-to-left names, with
+ * the marks U+200E and U+200F, are names like any other.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedShare } from '../../src/core/protocol.js';
 import { encodePathForUrl } from '../../src/core/protocol.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { sftpBatch, sshUser, startSftpServer } from '../helpers/sftp.js';
 
 const SPOOF = 'invoice\u202efdp.exe';
 const ISOLATE = 'a\u2067b.txt';
@@ -75,6 +78,23 @@ describe('names with direction controls', () => {
     const link = (await res.json()) as CreatedShare;
     await expectRefused(await fetch(`${link.url}/${encodeURIComponent(SPOOF)}`, { method: 'PUT', body: 'MZ' }), 'drop box');
     expect(await names('/inbox')).toEqual([]);
+  });
+
+  it('are refused over SFTP (OpenSSH put, mkdir, rename)', async () => {
+    const s = await startSftpServer();
+    try {
+      const ana = await sshUser(s, 'ana');
+      await writeFile(join(s.dir, 'doc.txt'), 'MZ');
+      expect((await sftpBatch(s, ana, ['put doc.txt doc.txt'], [], s.dir)).code).toBe(0);
+      for (const cmd of [`put doc.txt "${SPOOF}"`, `mkdir "${ISOLATE}"`, `rename doc.txt "${SPOOF}"`]) {
+        const r = await sftpBatch(s, ana, [cmd], [], s.dir);
+        expect(r.code, cmd).not.toBe(0);
+      }
+      const listed = await s.t.api('/api/v1/list/users/ana');
+      expect(((await listed.json()) as { entries: Array<{ name: string }> }).entries.map((e) => e.name)).toEqual(['doc.txt']);
+    } finally {
+      await s.close();
+    }
   });
 
   it('leave right-to-left names alone, with their marks', async () => {
