@@ -78,7 +78,7 @@ async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {
   const id = parseVersionId(body.id);
   const t = await ctx.versions.trashEntry(id);
   // Someone else's trash is as invisible as their files.
-  if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`);
+  if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`, { details: { id } });
   const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
   if (body.reencrypt !== undefined && typeof body.reencrypt !== 'boolean') throw new ValidationError('reencrypt must be a boolean');
   const server = authorize(auth, 'write', to);
