@@ -7,5 +7,9 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
+    // expect.poll waits for a condition to hold (a page's alert, a row gone): vitest's default
+    // of 1 s is less than a browser round trip can take on a busy two-core machine. Polls that
+    // need longer still say so; a condition that never holds fails as before.
+    expect: { poll: { timeout: 30_000 } },
   },
 });

@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../../benchmarks/peers/net.js';
 import { isAlive, stopChild } from '../../benchmarks/peers/server.js';
@@ -31,16 +31,15 @@ export async function startBalancer(dir: string, upstreams: readonly string[]): 
   ensureNginx();
   await mkdir(dir, { recursive: true });
   for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, `${t}-temp`), { recursive: true });
-  const port = await freePort();
   const conf = join(dir, 'nginx.conf');
+  const pidFile = join(dir, 'nginx.pid');
+  const errorLog = join(dir, 'error.log');
   const servers = upstreams.map((u) => `    server ${new URL(u).host} max_fails=1 fail_timeout=5s;`).join('\n');
-  await writeFile(
-    conf,
-    `daemon off;
+  const config = (port: number) => `daemon off;
 master_process on;
 worker_processes 2;
 ${process.getuid?.() === 0 ? 'user root;' : ''}
-pid ${join(dir, 'nginx.pid')};
+pid ${pidFile};
 error_log ${join(dir, 'error.log')} warn;
 events { worker_connections 4096; }
 http {
@@ -70,9 +69,24 @@ ${servers}
     }
   }
 }
-`,
-  );
-  const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: 'ignore' });
-  await waitForPort(port, () => isAlive(child), 'nginx');
-  return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+`;
+  // The port was free when asked for, but another process (suites start servers in parallel)
+  // may bind it before nginx does: nginx then gives up saying so, and another port is tried.
+  // nginx writes its PID file once it has bound the port; a connection before that could
+  // reach whoever else holds the port.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    await writeFile(conf, config(port));
+    await rm(pidFile, { force: true });
+    const child = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-e', errorLog], { stdio: 'ignore' });
+    for (const end = Date.now() + 15_000; !existsSync(pidFile) && isAlive(child) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    if (!existsSync(pidFile)) {
+      await stopChild(child);
+      const said = await readFile(errorLog, 'utf8').catch(() => '');
+      if (attempt < 3 && said.includes('Address already in use')) continue;
+      throw new Error(`nginx did not start on ${port}: ${said}`);
+    }
+    await waitForPort(port, () => isAlive(child), 'nginx');
+    return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+  }
 }

@@ -85,13 +85,22 @@ export async function startPostgres(): Promise<PostgresHandle> {
     await chown(dir, uid, gid);
   }
   await asOwner(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync']);
-  const port = await freePort();
-  // A throwaway cluster needs no durability; a few hundred connections for the cluster test's nodes.
-  const options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=300'].join(' ');
-  try {
-    await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await readFile(log, 'utf8').catch(() => '')}`);
+  // The port was free when asked for, but another process (suites start servers in parallel)
+  // may bind it before PostgreSQL does: the start then fails saying so, and another port is tried.
+  let port = 0;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    // A throwaway cluster needs no durability; a few hundred connections for the cluster test's nodes.
+    const options = [`-p ${port}`, `-k ${dir}`, '-c listen_addresses=127.0.0.1', '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=300'].join(' ');
+    const logged = (await readFile(log, 'utf8').catch(() => '')).length;
+    try {
+      await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
+      break;
+    } catch (err) {
+      const said = (await readFile(log, 'utf8').catch(() => '')).slice(logged);
+      if (attempt < 3 && said.includes('Address already in use')) continue;
+      throw new Error(`${(err as Error).message}\n${said}`);
+    }
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   return {

@@ -6,7 +6,7 @@
  * in a temporary directory: a host key, a client key pair authorized for root, a known_hosts
  * file naming the server, and a test user with a random password for password logins.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -113,10 +113,8 @@ export async function startSshd(): Promise<SshdHandle> {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', clientKeyFile]);
   const authorizedKeys = path.join(dir, 'authorized_keys');
   await writeFile(authorizedKeys, await readFile(clientKeyFile + '.pub'));
-  const port = await freePort();
   const hostPub = (await readFile(hostKey + '.pub', 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
   const knownHostsFile = path.join(dir, 'known_hosts');
-  await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPub}\n`);
   const hostKeyFingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', hostKey + '.pub']).toString().split(/\s+/)[1];
 
   const password = passwordUser(root);
@@ -125,30 +123,48 @@ export async function startSshd(): Promise<SshdHandle> {
 
   const config = path.join(dir, 'sshd_config');
   const log = path.join(dir, 'sshd.log');
-  await writeFile(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `PidFile ${path.join(dir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${authorizedKeys}`,
-      'StrictModes no',
-      'UsePAM no',
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication yes',
-      'KbdInteractiveAuthentication no',
-      `AllowUsers root ${PASSWORD_USER}`,
-      'Subsystem sftp internal-sftp',
-      'LogLevel ERROR',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
-  try {
-    await waitForPort(port, () => child.exitCode === null, 'sshd', 10_000);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}: ${await readFile(log, 'utf8').catch(() => '')}`);
+  const pidFile = path.join(dir, 'sshd.pid');
+  // The port was free when asked for, but another process (suites start servers in parallel)
+  // may bind it before sshd does: sshd then says so and exits, and another port is tried.
+  let port = 0;
+  let child!: ChildProcess;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    await writeFile(knownHostsFile, `[127.0.0.1]:${port} ${hostPub}\n`);
+    await writeFile(
+      config,
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${hostKey}`,
+        `PidFile ${pidFile}`,
+        `AuthorizedKeysFile ${authorizedKeys}`,
+        'StrictModes no',
+        'UsePAM no',
+        'PermitRootLogin prohibit-password',
+        'PasswordAuthentication yes',
+        'KbdInteractiveAuthentication no',
+        `AllowUsers root ${PASSWORD_USER}`,
+        'Subsystem sftp internal-sftp',
+        'LogLevel ERROR',
+        '',
+      ].join('\n'),
+    );
+    await rm(log, { force: true });
+    await rm(pidFile, { force: true });
+    const sshd = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
+    child = sshd;
+    try {
+      // sshd writes its PID file once it has bound the port; a connection before that could
+      // reach whoever else holds the port.
+      for (const end = Date.now() + 10_000; !existsSync(pidFile) && sshd.exitCode === null && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+      await waitForPort(port, () => sshd.exitCode === null && existsSync(pidFile), 'sshd', 10_000);
+      break;
+    } catch (err) {
+      const said = await readFile(log, 'utf8').catch(() => '');
+      if (attempt < 3 && said.includes('Address already in use')) continue;
+      throw new Error(`${(err as Error).message}: ${said}`);
+    }
   }
   return {
     port,

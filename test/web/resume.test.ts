@@ -39,19 +39,24 @@ const received = () => readMetric(admin(), 'ferry_chunk_body_bytes_received_tota
 const stored = () => readMetric(admin(), 'ferry_chunk_bytes_received_total');
 
 describe('resumable browser uploads', () => {
-  it('a reload in the middle of a 100 MiB upload: after picking the file again, less than the whole file is sent a second time', async () => {
+  it('a reload in the middle of a 100 MiB upload: after picking the file again, less than the whole file is sent a second time', { timeout: 180_000 }, async () => {
     const file = join(dir.path, 'video.bin');
     await writeRandomFile(file, SIZE);
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
-    // Slow the chunk requests a little, so that the reload lands in the middle, not after the end.
+    // Every chunk request waits here: a little (so that the reload lands in the middle), and
+    // for ever once 30 MiB have arrived (so that the upload cannot finish before the reload
+    // on a busy machine, whatever the browser's pace; the reload then cuts those requests).
+    let hold = false;
     await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+      if (hold) return;
       await new Promise((r) => setTimeout(r, 60));
-      await route.continue();
+      if (!hold) await route.continue();
     });
     const start = await received();
     await page.getByTestId('upload-files').setInputFiles(file);
     await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 30 * MiB);
+    hold = true;
     await page.reload();
     await page.getByRole('navigation', { name: 'Main' }).waitFor();
     // What the first attempt got through before the reload (requests cut by it count nothing).

@@ -140,7 +140,7 @@ describe('end-to-end vaults in the web app', () => {
     // A file dropped on the locked vault is refused with what to do, and nothing goes up.
     const transfer = await page.evaluateHandle(`(() => { const dt = new DataTransfer(); dt.items.add(new File(['dropped while locked'], 'locked-drop.txt', { type: 'text/plain' })); return dt; })()`);
     await page.locator('.files').dispatchEvent('drop', { dataTransfer: transfer });
-    await page.getByRole('alert').filter({ hasText: 'locked: unlock it' }).waitFor({ timeout: 5000 });
+    await page.getByRole('alert').filter({ hasText: 'locked: unlock it' }).waitFor();
     expect(await page.locator('li.upload').count()).toBe(0);
 
     await unlock(page);
