@@ -6,9 +6,11 @@
 // Node's ES module loader reads an ES module entry file through that pool, so an ES module
 // entry would start it with the default 4 threads before its first line ran; the CommonJS
 // loader reads this file synchronously, so the variable set here is the one the pool sees.
-// 16 threads, not 4: with 4, a server's fsyncs of one upload's chunks hold the pool while the
-// next chunks' opens and writes wait behind them (a 1 GiB `ferry put` took 4.2-5.6 s against
-// 5.4-7.2 s on this project's 2-core bench machine, same CPU; the idle server's RSS the same).
+// 16 threads, not 4: measured on the 2-core bench machine (1 GiB `ferry put` into a fresh
+// server, 4 and 16 alternating, 3 sets): wall medians 4.8 against 6.0 s, 3.7 against 3.7 s,
+// 3.4 against 5.0 s, the server's CPU and the idle and peak RSS the same within the noise.
+// The likely reason: with 4, a publication's fsyncs hold every thread of the pool and the
+// next chunks' opens and writes wait behind them (see benchmarks/results/issue-15-speed.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
 const { existsSync } = require('node:fs');
