@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 // The `ferry` command. The compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
-
-// libuv's thread pool runs file system calls (and fsync); its default of 4 threads caps a
-// server storing many small chunks, or a client writing many small files. It is sized
-// when first used, so this must run before any import does I/O.
+//
+// This file is CommonJS (bin/package.json says so) for one reason: libuv's thread pool, which
+// runs file system calls and fsync, is sized once, when first used, from UV_THREADPOOL_SIZE.
+// Node's ES module loader reads an ES module entry file through that pool, so an ES module
+// entry would start it with the default 4 threads before its first line ran; the CommonJS
+// loader reads this file synchronously, so the variable set here is the one the pool sees.
+// 16 threads, not 4: measured on the 2-core bench machine (1 GiB `ferry put` into a fresh
+// server, 4 and 16 alternating, 3 sets): wall medians 4.8 against 6.0 s, 3.7 against 3.7 s,
+// 3.4 against 5.0 s, the server's CPU and the idle and peak RSS the same within the noise.
+// The likely reason: with 4, a publication's fsyncs hold every thread of the pool and the
+// next chunks' opens and writes wait behind them (see benchmarks/results/issue-15-speed.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
+
+const { existsSync } = require('node:fs');
+const { join } = require('node:path');
+const { pathToFileURL } = require('node:url');
 
 // dist/bundle is the compiled CLI bundled by scripts/bundle.mjs (faster start, less memory);
 // dist/src is the same code unbundled, used when the bundle was not built.
-import { existsSync } from 'node:fs';
-
-const bundled = new URL('../dist/bundle/ferry.js', import.meta.url);
-const { main } = await import(existsSync(bundled) ? bundled.href : '../dist/src/cli/main.js');
+const bundled = join(__dirname, '../dist/bundle/ferry.js');
+const entry = existsSync(bundled) ? bundled : join(__dirname, '../dist/src/cli/main.js');
 
 // A command whose promise never settles while nothing is left to wait for would let Node
 // exit with status 0, as if it had succeeded: that is a bug, and says so (exit 70).
@@ -22,14 +31,16 @@ process.once('beforeExit', () => {
   process.exitCode = 70;
 });
 
-main(process.argv).then(
-  (code) => {
-    settled = true;
-    process.exitCode = code;
-  },
-  (err) => {
-    settled = true;
-    console.error(`ferry: ${err?.stack ?? err}`);
-    process.exitCode = 70;
-  },
-);
+import(pathToFileURL(entry).href)
+  .then(({ main }) => main(process.argv))
+  .then(
+    (code) => {
+      settled = true;
+      process.exitCode = code;
+    },
+    (err) => {
+      settled = true;
+      console.error(`ferry: ${err?.stack ?? err}`);
+      process.exitCode = 70;
+    },
+  );

@@ -4,7 +4,7 @@
  * and message, and what it leaves behind when it fails.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -237,6 +237,22 @@ describe('the defender and loopback', () => {
       expect((await fetch(`${server.url}/api/v1/me`, { headers: { authorization: `Bearer ${server.adminToken}` } })).status).toBe(200);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe("libuv's thread pool", () => {
+  // bin/ferry.js sets UV_THREADPOOL_SIZE=16 unless the environment sets it; the pool is sized
+  // when first used, and an ES module entry would have started it (with 4) before its first
+  // line. The pool's threads are all started together, so the two servers differ by 12.
+  const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).length;
+  it('a started server has the 16 threads bin/ferry.js asks for, not libuv\'s default 4', async () => {
+    const sized = await startServer({ dataDir: join(tmp.path, 'pool-16'), env: { UV_THREADPOOL_SIZE: undefined } });
+    const small = await startServer({ dataDir: join(tmp.path, 'pool-4'), env: { UV_THREADPOOL_SIZE: '4' } });
+    try {
+      expect(threads(sized.process.pid!) - threads(small.process.pid!)).toBe(12);
+    } finally {
+      await Promise.all([sized.stop(), small.stop()]);
     }
   });
 });
