@@ -88,7 +88,7 @@ export function addTransferOptions(cmd: Command): Command {
       new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser(intBetween('--parallel', 1, 256)),
     )
     .addOption(
-      new Option('--bwlimit <rate>', 'bandwidth limit in bytes/s, shared by all transfers, up and down (10M = 10 MiB/s; K, M, G suffixes)').argParser((v) => {
+      new Option('--bwlimit <rate>', 'bandwidth limit, shared by all transfers, up and down (10M = 10 MiB/s; B, K, M, G suffixes; a bare number is KiB/s, as in rclone)').argParser((v) => {
         try {
           return parseRate(v);
         } catch (err) {
