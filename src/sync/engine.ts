@@ -213,6 +213,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
     backup: backupDir ? { path: (rel) => keyOf(backupDir, rel) } : undefined,
     serverMove: sameBackend(src, dst) && canMove(src.backend),
     directories: hasDirectories(dst.backend),
+    refusesLookAlikes: dst.backend.features().lookAlikeNames === 'refused',
     checkers: o.checkers,
     transfers: o.transfers,
     onCheck: () => progress.count('checks'),

@@ -188,3 +188,27 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     expect((await runFerry(['bisync', '--help'], env)).stdout).toMatch(/keep-both/);
   });
 });
+
+describe('a file whose name only changed Unicode form (NFC <-> NFD)', () => {
+  it('sync renames it on the server (which refuses the two forms side by side) instead of failing on every run', async () => {
+    const [nfc, nfd] = ['caf\u00e9', 'cafe\u0301'];
+    const dir = join(work, 'forms');
+    putFile(dir, `${nfc}.txt`, 'same bytes', BASE_MTIME);
+    putFile(dir, `${nfc} 2.txt`, 'old bytes', BASE_MTIME);
+    expect((await runFerry(['sync', dir, 'ferry:/forms'], env)).code).toBe(0);
+    // The source now spells both names decomposed (as some macOS tools write them); one also changed.
+    rmSync(join(dir, `${nfc}.txt`));
+    rmSync(join(dir, `${nfc} 2.txt`));
+    putFile(dir, `${nfd}.txt`, 'same bytes', BASE_MTIME);
+    putFile(dir, `${nfd} 2.txt`, 'new bytes', BASE_MTIME + 1000);
+    const run = await runFerry(['sync', dir, 'ferry:/forms', '-v'], env);
+    expect(run.stderr).not.toMatch(/Unicode form \(NFD vs NFC\)|failed/);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`rename ${nfc}.txt -> ${nfd}.txt (same name in another Unicode form)`);
+    const ls = await runFerry(['ls', '/forms'], env);
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual([`${nfd} 2.txt`, `${nfd}.txt`].sort());
+    expect((await runFerry(['cat', `/forms/${nfd} 2.txt`], env)).stdout).toBe('new bytes');
+    const check = await runFerry(['check', dir, 'ferry:/forms'], env);
+    expect(check.code, check.stderr).toBe(0);
+  });
+});
