@@ -210,7 +210,7 @@ export function planPrinter(dryRun: boolean | undefined, line: (e: StepEvent) =>
   return (plan) => {
     const out: string[] = [];
     for (const phase of plan.phases) {
-      if (phase.refused) out.push(`(dry run) not ${phase.name}: ${phase.refused}`);
+      if (phase.refused) out.push(`(dry run) ${phase.refused}`);
       else for (const task of phase.tasks) for (const step of task.steps) out.push(`(dry run) ${line(step.event)}`);
     }
     if (out.length > 0) process.stderr.write(out.join('\n') + '\n');

@@ -169,6 +169,9 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stderr.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual(['(dry run) copy new.txt', '(dry run) delete old.txt']);
     expect(readdirSync(dst)).toEqual(['old.txt']);
+    const capped = await runFerry(['sync', src, dst, '--dry-run', '--max-delete', '0'], env);
+    expect(capped.code).toBe(1);
+    expect(capped.stderr.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual(['(dry run) copy new.txt', '(dry run) not deleting 1 file: more than --max-delete 0']);
     const verbose = await runFerry(['sync', src, dst, '-vv'], env);
     expect(verbose.code, verbose.stderr).toBe(0);
     expect(verbose.stderr).toMatch(/^copy new\.txt$/m);
