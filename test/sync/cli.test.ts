@@ -215,3 +215,19 @@ describe('a file whose name only changed Unicode form (NFC <-> NFD)', () => {
     expect(check.code, check.stderr).toBe(0);
   });
 });
+
+describe('bisync --dry-run', () => {
+  it('says what it would do, not what it did, and changes nothing', async () => {
+    const one = join(work, 'bi-dry-1');
+    putFile(one, 'a.txt', 'a', BASE_MTIME);
+    putFile(one, 'b.txt', 'b', BASE_MTIME);
+    putFile(one, 'c.txt', 'c', BASE_MTIME);
+    expect((await runFerry(['bisync', one, 'ferry:/bi-dry', '--resync'], env)).code).toBe(0);
+    rmSync(join(one, 'a.txt'));
+    putFile(one, 'd.txt', 'd', BASE_MTIME);
+    const dry = await runFerry(['bisync', one, 'ferry:/bi-dry', '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/ferry bisync: would copy 1 to path2 and 0 to path1, would delete 1 on path2 and 0 on path1, would rename 0,/);
+    expect((await runFerry(['ls', '/bi-dry'], env)).stdout.split('\n').filter(Boolean).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+  });
+});
