@@ -88,7 +88,7 @@ export function addTransferOptions(cmd: Command): Command {
       new Option('--parallel <n>', 'chunks in flight at once, for the whole transfer').default(4).argParser(intBetween('--parallel', 1, 256)),
     )
     .addOption(
-      new Option('--bwlimit <rate>', 'bandwidth limit in bytes/s, shared by all transfers, up and down (10M = 10 MiB/s; K, M, G suffixes)').argParser((v) => {
+      new Option('--bwlimit <rate>', 'bandwidth limit, shared by all transfers, up and down (10M = 10 MiB/s; B, K, M, G suffixes; a bare number is KiB/s, as in rclone)').argParser((v) => {
         try {
           return parseRate(v);
         } catch (err) {
@@ -177,6 +177,9 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
     count++;
     if (count > 1) process.exit(130);
     ac.abort(new Error(`interrupted by ${sig}`));
+    // A command reading a pipe (`producer | ferry put - /x`) would otherwise wait for the
+    // writer's next piece before it sees the abort, forever if the writer outlives the Ctrl-C.
+    if (!process.stdin.isTTY) process.stdin.destroy();
   };
   const onStdoutClosed = () => ac.abort(stdoutClosed.reason);
   process.on('SIGINT', onSignal);
@@ -188,7 +191,8 @@ export async function withInterrupt<T>(fn: (signal: AbortSignal) => Promise<T>):
   } catch (err) {
     // Whatever failed after stdout closed failed because of it (an aborted request, a write).
     if (stdoutClosed.aborted) throw stdoutClosed.reason;
-    if (ac.signal.aborted && isFerryError(err, 'FERRY_ERR_ABORTED')) {
+    // Interrupted: whatever failed after it failed because of it (stdin cut short included).
+    if (ac.signal.aborted && (count > 0 || isFerryError(err, 'FERRY_ERR_ABORTED'))) {
       throw new AbortedError(`${(ac.signal.reason as Error).message}; run the same command again to resume`, { cause: err });
     }
     throw err;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { UsageError, fromSystemError } from '../core/errors.js';
 import { parseRate } from '../client/bandwidth.js';
-import { formatSize, parseDuration, parseSize } from '../core/units.js';
+import { formatSize, parseDuration, parseRcloneSize } from '../core/units.js';
 import { formatDuration } from './format.js';
 import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
@@ -77,8 +77,8 @@ export function addFilterFlags(cmd: Command): Command {
     .addOption(new Option('--exclude <pattern>', 'skip files matching (repeatable; dir/ excludes a directory)').argParser(collect))
     .addOption(new Option('--filter <rule>', "a '+ pattern' or '- pattern' rule (repeatable, in order)").argParser(collect))
     .addOption(new Option('--filter-from <file>', "read rules from a file: '+ pat' / '- pat' lines, '#' comments (repeatable)").argParser(collect))
-    .addOption(new Option('--min-size <size>', 'only files at least this big (10k, 5M, 1G)').argParser(parsed('--min-size', parseSize)))
-    .addOption(new Option('--max-size <size>', 'only files at most this big').argParser(parsed('--max-size', parseSize)))
+    .addOption(new Option('--min-size <size>', 'only files at least this big (10k, 5M, 1G, 200B; a bare number is KiB, as in rclone)').argParser(parsed('--min-size', parseRcloneSize)))
+    .addOption(new Option('--max-size <size>', 'only files at most this big (a bare number is KiB)').argParser(parsed('--max-size', parseRcloneSize)))
     .addOption(new Option('--min-age <duration>', 'only files older than this (90s, 24h, 7d)').argParser(parsed('--min-age', parseDuration)))
     .addOption(new Option('--max-age <duration>', 'only files younger than this').argParser(parsed('--max-age', parseDuration)))
     .addOption(new Option('--ignore-case', 'filter patterns ignore case'));
@@ -102,7 +102,7 @@ export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {})
   if (what.transfers !== false) {
     cmd
       .addOption(new Option('--transfers <n>', 'files transferred at once').default(4).argParser(count('--transfers', 1, 256)))
-      .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together, bytes/s (10M = 10 MiB/s)').argParser(parsed('--bwlimit', parseRate)))
+      .addOption(new Option('--bwlimit <rate>', 'bandwidth limit for all transfers together (10M = 10 MiB/s; a bare number is KiB/s, as in rclone)').argParser(parsed('--bwlimit', parseRate)))
       .addOption(new Option('-n, --dry-run', 'show what would happen; change nothing'))
       .addOption(new Option('--fsync', 'flush every written file to disk before it counts (slower; survives a power cut)'));
   }
@@ -210,7 +210,7 @@ export function planPrinter(dryRun: boolean | undefined, line: (e: StepEvent) =>
   return (plan) => {
     const out: string[] = [];
     for (const phase of plan.phases) {
-      if (phase.refused) out.push(`(dry run) not ${phase.name}: ${phase.refused}`);
+      if (phase.refused) out.push(`(dry run) ${phase.refused}`);
       else for (const task of phase.tasks) for (const step of task.steps) out.push(`(dry run) ${line(step.event)}`);
     }
     if (out.length > 0) process.stderr.write(out.join('\n') + '\n');

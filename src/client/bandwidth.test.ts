@@ -83,7 +83,8 @@ describe('parseRate', () => {
     expect(parseRate('1.5G')).toBe(1.5 * 1024 ** 3);
     expect(parseRate('10MiB/s')).toBe(10 * 1024 * 1024);
     expect(parseRate('2MB')).toBe(2 * 1024 * 1024);
-    expect(parseRate('1000')).toBe(1000);
+    expect(parseRate('1000')).toBe(1000 * 1024); // rclone: a bare number is KiB/s
+    expect(parseRate('1000B')).toBe(1000);
     expect(parseRate('100b')).toBe(100);
   });
 

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import { UsageError } from '../core/errors.js';
-import { parseSize } from '../core/units.js';
+import { parseRcloneSize } from '../core/units.js';
 import type { TokenBucket } from '../core/token-bucket.js';
 
 /**
@@ -18,7 +18,8 @@ export function limitedBody(data: Uint8Array, limiter: TokenBucket | undefined, 
 
 /**
  * Parses a rate like rclone's `--bwlimit`: `10M` is 10 MiB/s; suffixes B, K, M, G, T are
- * binary multiples, optionally followed by `B`, `iB` or `/s` (`10MiB/s`, `512k`).
+ * binary multiples, optionally followed by `B`, `iB` or `/s` (`10MiB/s`, `512k`); a bare
+ * number is KiB/s, as in rclone (`1000` is 1000 KiB/s, `1000B` 1000 bytes/s).
  * `0`, `off` and the empty string mean "no limit" (returns undefined).
  */
 export function parseRate(input: string): number | undefined {
@@ -26,9 +27,9 @@ export function parseRate(input: string): number | undefined {
   if (s === '' || s === 'off' || s === '0') return undefined;
   let value: number;
   try {
-    value = parseSize(s);
+    value = parseRcloneSize(s);
   } catch {
-    throw new UsageError(`not a bandwidth limit: ${JSON.stringify(input)} (examples: 10M, 512K, 1.5G, off)`);
+    throw new UsageError(`not a bandwidth limit: ${JSON.stringify(input)} (examples: 10M, 512K, 1.5G, 800B, off)`);
   }
   if (value === 0) return undefined;
   if (value < 1) throw new UsageError(`bandwidth limit too small: ${JSON.stringify(input)}`);

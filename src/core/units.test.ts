@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSize, parseDuration, parseSize } from './units.js';
+import { formatSize, parseDuration, parseRcloneSize, parseSize } from './units.js';
 
 describe('units', () => {
   it('parses sizes with binary multiples', () => {
@@ -10,6 +10,15 @@ describe('units', () => {
     expect(parseSize('7MB')).toBe(7 * 1024 ** 2);
     expect(() => parseSize('ten')).toThrow(/not a size/);
     expect(() => parseSize('-1')).toThrow(/not a size/);
+  });
+  it("reads a bare number given to rclone's size flags as KiB, as rclone does", () => {
+    expect(parseRcloneSize('10')).toBe(10 * 1024);
+    expect(parseRcloneSize(' 1.5 ')).toBe(1536);
+    expect(parseRcloneSize('0')).toBe(0);
+    expect(parseRcloneSize('10B')).toBe(10);
+    expect(parseRcloneSize('10k')).toBe(10 * 1024);
+    expect(parseRcloneSize('2M')).toBe(2 * 1024 ** 2);
+    expect(() => parseRcloneSize('ten')).toThrow(/not a size/);
   });
   it('parses durations', () => {
     expect(parseDuration('90')).toBe(90_000);

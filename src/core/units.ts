@@ -16,6 +16,16 @@ export function parseSize(text: string): number {
   return Math.round(value);
 }
 
+/**
+ * A size given to one of rclone's flags (`--bwlimit`, `--min-size`, `--max-size`): as
+ * {@link parseSize}, except that a bare number is KiB, as rclone reads it (`--max-size 100`
+ * is 100 KiB; `100B` is 100 bytes). Read as bytes, a line copied from an rclone script
+ * would select other files, or crawl at a thousandth of its rate.
+ */
+export function parseRcloneSize(text: string): number {
+  return /^\s*\d+(?:\.\d+)?\s*$/.test(text) ? parseSize(`${text.trim()}k`) : parseSize(text);
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
 
 /** `1h30m` -> 5400000 ms. A bare number means seconds. */

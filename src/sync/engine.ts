@@ -12,14 +12,14 @@ import { AbortedError, isFerryError, NotFoundError, UsageError } from '../core/e
 import { overlapsAcross, refuseOverlapAcross } from './same-store.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { countOf } from '../core/units.js';
-import { canMove, canSetMtime, hasDirectories } from '../core/storage.js';
+import { canCheckDirectories, canMove, canSetMtime, hasDirectories } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
 import type { CompareMode, CompareOptions } from './compare.js';
 import { decorateRemotes, retryPolicy } from './decorated.js';
 import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listPair, remoteExists } from './listing.js';
+import { listPair, sourceExists } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
 import { keyOf, modifyWindow, overlaps, refuseOverlap, sameBackend, type Remote } from './remote.js';
@@ -180,8 +180,9 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   // Listings may be replaced by digests where equal sizes and times are all that counts (listPair).
   const digests = mode !== 'move' && (o.compare ?? 'default') === 'default' && o.update !== true && o.ignoreExisting !== true && mtimes;
   const [srcList, dstList] = await listPair(src, dst, filter, digests, signal);
-  if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await remoteExists(src, signal))) {
-    throw new NotFoundError(`source ${src.label} not found`, { details: { remote: src.label } });
+  if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await sourceExists(src, signal))) {
+    const why = canCheckDirectories(src.backend) ? '' : ' (nothing is stored under that prefix)';
+    throw new NotFoundError(`source ${src.label} not found${why}`, { details: { remote: src.label } });
   }
   progress.phase('comparing');
   const hashKind = commonHashKind(src, dst);
@@ -213,6 +214,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
     backup: backupDir ? { path: (rel) => keyOf(backupDir, rel) } : undefined,
     serverMove: sameBackend(src, dst) && canMove(src.backend),
     directories: hasDirectories(dst.backend),
+    refusesLookAlikes: dst.backend.features().lookAlikeNames === 'refused',
     checkers: o.checkers,
     transfers: o.transfers,
     onCheck: () => progress.count('checks'),

@@ -4,7 +4,7 @@
  * filter into the files that take part and those excluded. A side that can digest its tree
  * (a Ferry server with `list-digest`) may be asked for that instead (listPair).
  */
-import { canCheckDirectories } from '../core/storage.js';
+import { canCheckDirectories, canIdentify } from '../core/storage.js';
 import { canDigestTree, type TreeHashed } from '../core/storage-bulk.js';
 import { EMPTY_TREE_DIGEST, treeDigestOf } from '../core/tree-digest.js';
 import type { Filter } from './filter.js';
@@ -78,6 +78,21 @@ export async function remoteExists(remote: Remote, signal?: AbortSignal): Promis
   }
   if (canCheckDirectories(remote.backend)) return remote.backend.isDirectory(remote.prefix, { signal });
   return true;
+}
+
+/**
+ * Whether the source folder of a sync, copy or move that listed nothing exists: as
+ * {@link remoteExists}, except below the root of a store without directories (S3), where a
+ * prefix with no object under it is taken as missing rather than as an empty folder. A
+ * mistyped `s3:bucket/typo` would otherwise make a sync delete the whole destination (rclone
+ * 1.60 does); a bucket's root, empty, is still an empty folder.
+ */
+export async function sourceExists(remote: Remote, signal?: AbortSignal): Promise<boolean> {
+  if (remote.only !== undefined || canCheckDirectories(remote.backend)) return remoteExists(remote, signal);
+  // The prefix may be the backend's own (`s3:bucket/typo`) or the remote's: where the store says, ask it.
+  const b = remote.backend;
+  const path = canIdentify(b) ? (await b.identityOf(remote.prefix, { signal })).path : '/' + remote.prefix;
+  return path.replace(/\/+$/, '') === '';
 }
 
 /**

@@ -5,8 +5,10 @@
  *
  * For each source file with a destination twin, `decide` (compare.ts) says transfer, set the
  * time, or leave it; source files without a twin are new. Then, in the order they run:
- *   1. renames (`--track-renames`, sync): a destination-only file whose hash equals a new
- *      source file's is moved there on the destination instead of being sent again;
+ *   1. renames (sync): a destination-only file whose name differs from a new source file's
+ *      only by Unicode form, where the destination refuses such look-alikes, is renamed to
+ *      it (then updated if it differs); with `--track-renames`, a destination-only file whose
+ *      hash equals a new source file's is moved there instead of being sent again;
  *   2. times: equal content, different time: the destination's time is set (move: then the
  *      source goes);
  *   3. transfers, each atomic and verified; `--backup-dir` first receives the file a transfer
@@ -45,6 +47,8 @@ export interface SyncPlanOptions {
   serverMove?: boolean;
   /** The destination has real directories: empty ones the source lacks are removed. */
   directories?: boolean;
+  /** The destination refuses a name that differs from one beside it only by Unicode form (`lookAlikeNames: 'refused'`). */
+  refusesLookAlikes?: boolean;
   checkers?: number;
   transfers?: number;
   /** Told once per comparison made (progress). */
@@ -159,6 +163,54 @@ async function matchRenames(
 }
 
 /**
+ * New source files whose names differ from a destination file about to be deleted only by
+ * Unicode form (`café.txt` composed on one side, decomposed on the other), on a destination
+ * that refuses such look-alikes side by side (a Ferry server): copying the new name first is
+ * refused there, the deletion then waits for an error-free run, and no run would ever
+ * converge. The destination file is renamed to the source's form instead (a look-alike
+ * rename of the file itself is accepted), then replaced unless the contents are known to be
+ * equal. Only names in the same directory: a directory renamed this way is copied as before.
+ */
+async function matchLookAlikes(
+  news: Item[],
+  deletes: string[],
+  dst: Listing,
+  o: SyncPlanOptions,
+  errors: Plan['errors'],
+): Promise<{ tasks: Task[]; news: Item[]; deletes: string[] }> {
+  const dirOf = (rel: string) => rel.slice(0, rel.lastIndexOf('/') + 1);
+  const byForm = new Map<string, string | null>(); // null: two destination files share the form
+  for (const rel of deletes) {
+    const form = rel.normalize('NFC');
+    byForm.set(form, byForm.has(form) ? null : rel);
+  }
+  const pairs: Array<{ n: Item; from: string }> = [];
+  const taken = new Set<string>();
+  for (const n of news) {
+    const from = byForm.get(n.rel.normalize('NFC'));
+    if (from === undefined || from === null || taken.has(from) || dirOf(from) !== dirOf(n.rel)) continue;
+    taken.add(from);
+    pairs.push({ n, from });
+  }
+  const tasks: Task[] = [];
+  for (const { n, from } of pairs) {
+    const twin = dst.files.get(from)!;
+    let same: boolean | undefined;
+    try {
+      same = twin.size === n.entry.size ? await sameHash(n.rel, n.entry, twin, o.compare, from) : false;
+    } catch (err) {
+      planningError(errors, n.rel, err, o.compare.signal);
+      continue;
+    }
+    const steps: Step[] = [{ op: 'rename', on: 'dst', path: from, to: n.rel, mtime: n.entry.mtime, event: { action: 'rename', path: from, to: n.rel, size: twin.size, reason: 'same name in another Unicode form' }, count: { renamed: 1 } }];
+    if (same !== true) steps.push(...transferTask({ rel: n.rel, entry: n.entry, replace: true }, { ...o, backup: undefined }).steps);
+    tasks.push({ path: from, steps });
+  }
+  const paired = new Set(pairs.map((p) => p.n.rel));
+  return { tasks, news: news.filter((n) => !paired.has(n.rel)), deletes: deletes.filter((rel) => !taken.has(rel)) };
+}
+
+/**
  * Destination files the source lacks (and, with `--delete-excluded`, excluded ones). An
  * end-to-end marker (`.ferry-e2e`, docs/e2e.md) is never one: it is the key's salt and check
  * value, not a file of the user's, and deleting a vault's once the files beside it were
@@ -220,20 +272,26 @@ export async function planSync(src: Listing, dst: Listing, o: SyncPlanOptions): 
   const c = await compareAll(src, dst, o, errors);
   let deletes = o.mode === 'sync' ? destinationExtras(src, dst, o.deleteExcluded, notes) : [];
   let renames: Array<{ from: string; to: string; entry: FileEntry }> = [];
-  if (o.trackRenames && o.mode === 'sync' && deletes.length > 0 && c.news.length > 0) {
+  let news = c.news;
+  let lookAlikes: Task[] = [];
+  if (o.refusesLookAlikes && deletes.length > 0 && news.length > 0) ({ tasks: lookAlikes, news, deletes } = await matchLookAlikes(news, deletes, dst, o, errors));
+  if (o.trackRenames && o.mode === 'sync' && deletes.length > 0 && news.length > 0) {
     const hashKind = o.compare.hashKind;
     if (hashKind === undefined) notes.push('--track-renames: the two remotes have no hash in common; renames are copied');
-    else ({ renames, deletes } = await matchRenames(c.news, deletes, dst, { ...o, compare: { ...o.compare, hashKind } }, errors));
+    else ({ renames, deletes } = await matchRenames(news, deletes, dst, { ...o, compare: { ...o.compare, hashKind } }, errors));
   }
   const renamed = new Set(renames.map((r) => r.to));
-  const transfers = [...c.transfers, ...c.news.filter((n) => !renamed.has(n.rel))];
+  const transfers = [...c.transfers, ...news.filter((n) => !renamed.has(n.rel))];
   const transfersAtOnce = o.transfers ?? 4;
   const phases: Phase[] = [
     {
       name: 'renames',
       progress: 'transferring',
       lanes: 1,
-      tasks: renames.map((r) => ({ path: r.from, steps: [{ op: 'rename', on: 'dst', path: r.from, to: r.to, mtime: r.entry.mtime, event: { action: 'rename', path: r.from, to: r.to, size: r.entry.size }, count: { renamed: 1 } }] })),
+      tasks: [
+        ...lookAlikes,
+        ...renames.map((r): Task => ({ path: r.from, steps: [{ op: 'rename', on: 'dst', path: r.from, to: r.to, mtime: r.entry.mtime, event: { action: 'rename', path: r.from, to: r.to, size: r.entry.size }, count: { renamed: 1 } }] })),
+      ],
     },
     {
       name: 'times',

@@ -100,6 +100,27 @@ describe('planSync (no storage)', () => {
     expect(noHash.notes).toEqual(['--track-renames: the two remotes have no hash in common; renames are copied']);
   });
 
+  it('a name only re-normalized (NFC <-> NFD) on a destination refusing look-alikes is renamed there, then updated if it differs', async () => {
+    const [nfc, nfd] = ['caf\u00e9', 'cafe\u0301'];
+    const src = listing({ [`d/${nfd}.txt`]: [4, T, 'same'], [`${nfd}2.txt`]: [5, T, 'new'], [`x/${nfd}/f`]: [1, T, 'f'], keep: [1, T, 'k'] });
+    const dst = listing({ [`d/${nfc}.txt`]: [4, T - 5000, 'same'], [`${nfc}2.txt`]: [5, T, 'old'], [`x/${nfc}/f`]: [1, T, 'f'], keep: [1, T, 'k'] });
+    const plan = await planSync(src, dst, options({ refusesLookAlikes: true }));
+    expect(shape(plan)).toEqual([
+      `renames: rename @dst d/${nfc}.txt -> d/${nfd}.txt`,
+      `renames: rename @dst ${nfc}2.txt -> ${nfd}2.txt`,
+      `renames: copy src>dst ${nfd}2.txt`,
+      // A directory's name in another form: copied and deleted as before (not a same-directory rename).
+      `transfers: copy src>dst x/${nfd}/f`,
+      `deletes: delete @dst x/${nfc}/f`,
+    ]);
+    const rename = stepsOf(plan).find((st) => st.op === 'rename' && st.path === `d/${nfc}.txt`);
+    expect(rename).toMatchObject({ mtime: T });
+    // Where look-alikes may sit side by side (a local folder, S3), a copy and a delete as before.
+    expect(shape(await planSync(src, dst, options()))).toContain(`deletes: delete @dst d/${nfc}.txt`);
+    // copy deletes nothing, so it renames nothing either.
+    expect(shape(await planSync(src, dst, options({ mode: 'copy', refusesLookAlikes: true }))).some((l) => l.includes('rename'))).toBe(false);
+  });
+
   it('--max-delete refuses the whole deletion phase; --delete-excluded adds excluded files', async () => {
     const src = listing({ a: [1, T] });
     const dst = listing({ a: [1, T], x: [1, T], y: [1, T] }, [], { 'skip.tmp': [1, T] });

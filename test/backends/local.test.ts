@@ -76,6 +76,12 @@ function systemError(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: injected`), { code });
 }
 
+async function readWhole(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for await (const piece of stream as AsyncIterable<Buffer>) pieces.push(piece);
+  return Buffer.concat(pieces);
+}
+
 /** Every file name below `dir` on disk, temporaries included (the backend's listing hides them). */
 async function diskNames(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -438,6 +444,41 @@ describe('LocalBackend on disk', () => {
     } finally {
       unmount?.();
     }
+  });
+
+  it('a file written to while it is read fails the read (retryable), never yields a mix of old and new bytes as whole', async () => {
+    const b = new LocalBackend({ root: dir });
+    const file = path.join(dir, 'live.bin');
+    await fsp.writeFile(file, Buffer.alloc(1024 * 1024, 1));
+    const stream = await b.read('live.bin', {});
+    const pieces: Buffer[] = [];
+    const reading = (async () => {
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        if (pieces.length === 0) {
+          // Edited in place after the first piece: same size, new bytes at the end, new mtime.
+          const h = await fsp.open(file, 'r+');
+          await h.write(Buffer.alloc(4096, 2), 0, 4096, 1024 * 1024 - 4096);
+          await h.utimes(new Date(), new Date(Date.now() + 5000));
+          await h.close();
+        }
+        pieces.push(piece);
+      }
+    })();
+    await expect(reading).rejects.toMatchObject({ code: 'FERRY_ERR_IO', retryable: true, message: expect.stringContaining('changed while it was being read') });
+    // Read again, untouched: the whole new file, no error.
+    const again = await readWhole(await b.read('live.bin', {}));
+    expect(again.subarray(-4096).every((x) => x === 2)).toBe(true);
+    expect(again.length).toBe(1024 * 1024);
+  });
+
+  it('a file replaced by a rename while it is read is read whole, as it was at open', async () => {
+    const b = new LocalBackend({ root: dir });
+    await fsp.writeFile(path.join(dir, 'doc.txt'), Buffer.alloc(256 * 1024, 1));
+    const stream = await b.read('doc.txt', {});
+    await fsp.writeFile(path.join(dir, 'doc.new'), 'the saved version');
+    await fsp.rename(path.join(dir, 'doc.new'), path.join(dir, 'doc.txt'));
+    const got = await readWhole(stream);
+    expect(got.equals(Buffer.alloc(256 * 1024, 1))).toBe(true);
   });
 
   it('fromSystemError maps the errno values a disk raises', () => {

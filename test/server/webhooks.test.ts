@@ -182,6 +182,16 @@ describe('webhooks', () => {
     expect(rows[0]).toMatchObject({ event: 'delete', status: 'delivered', attempts: 1, payload: { path: '/cli.txt' } });
     expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(0);
     expect((await runFerry(['admin', 'webhook', 'rm', id], { env })).code).toBe(3);
+    // The removed webhook's log went with it: not found, not an empty table that reads as
+    // "nothing was sent".
+    const gone = await runFerry(['admin', 'webhook', 'log', id], { env });
+    expect(gone.code).toBe(3);
+    expect(gone.stdout).toBe('');
+    expect(gone.stderr).toContain(`no webhook ${id}`);
+    const goneJson = await runFerry(['admin', 'webhook', 'log', 'wh_0000000000000000', '--json'], { env });
+    expect(goneJson.code).toBe(3);
+    expect(goneJson.stdout).toBe('');
+    expect(JSON.parse(goneJson.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
   });
 });
 

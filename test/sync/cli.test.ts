@@ -169,6 +169,9 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stderr.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual(['(dry run) copy new.txt', '(dry run) delete old.txt']);
     expect(readdirSync(dst)).toEqual(['old.txt']);
+    const capped = await runFerry(['sync', src, dst, '--dry-run', '--max-delete', '0'], env);
+    expect(capped.code).toBe(1);
+    expect(capped.stderr.split('\n').filter((l) => l.startsWith('(dry run)'))).toEqual(['(dry run) copy new.txt', '(dry run) not deleting 1 file: more than --max-delete 0']);
     const verbose = await runFerry(['sync', src, dst, '-vv'], env);
     expect(verbose.code, verbose.stderr).toBe(0);
     expect(verbose.stderr).toMatch(/^copy new\.txt$/m);
@@ -186,5 +189,45 @@ describe('ferry sync/check against the logged-in server (ferry:/path)', () => {
     expect(help.stdout).toMatch(/Examples:/);
     expect(help.stdout).toMatch(/--track-renames/);
     expect((await runFerry(['bisync', '--help'], env)).stdout).toMatch(/keep-both/);
+  });
+});
+
+describe('a file whose name only changed Unicode form (NFC <-> NFD)', () => {
+  it('sync renames it on the server (which refuses the two forms side by side) instead of failing on every run', async () => {
+    const [nfc, nfd] = ['caf\u00e9', 'cafe\u0301'];
+    const dir = join(work, 'forms');
+    putFile(dir, `${nfc}.txt`, 'same bytes', BASE_MTIME);
+    putFile(dir, `${nfc} 2.txt`, 'old bytes', BASE_MTIME);
+    expect((await runFerry(['sync', dir, 'ferry:/forms'], env)).code).toBe(0);
+    // The source now spells both names decomposed (as some macOS tools write them); one also changed.
+    rmSync(join(dir, `${nfc}.txt`));
+    rmSync(join(dir, `${nfc} 2.txt`));
+    putFile(dir, `${nfd}.txt`, 'same bytes', BASE_MTIME);
+    putFile(dir, `${nfd} 2.txt`, 'new bytes', BASE_MTIME + 1000);
+    const run = await runFerry(['sync', dir, 'ferry:/forms', '-v'], env);
+    expect(run.stderr).not.toMatch(/Unicode form \(NFD vs NFC\)|failed/);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`rename ${nfc}.txt -> ${nfd}.txt (same name in another Unicode form)`);
+    const ls = await runFerry(['ls', '/forms'], env);
+    expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual([`${nfd} 2.txt`, `${nfd}.txt`].sort());
+    expect((await runFerry(['cat', `/forms/${nfd} 2.txt`], env)).stdout).toBe('new bytes');
+    const check = await runFerry(['check', dir, 'ferry:/forms'], env);
+    expect(check.code, check.stderr).toBe(0);
+  });
+});
+
+describe('bisync --dry-run', () => {
+  it('says what it would do, not what it did, and changes nothing', async () => {
+    const one = join(work, 'bi-dry-1');
+    putFile(one, 'a.txt', 'a', BASE_MTIME);
+    putFile(one, 'b.txt', 'b', BASE_MTIME);
+    putFile(one, 'c.txt', 'c', BASE_MTIME);
+    expect((await runFerry(['bisync', one, 'ferry:/bi-dry', '--resync'], env)).code).toBe(0);
+    rmSync(join(one, 'a.txt'));
+    putFile(one, 'd.txt', 'd', BASE_MTIME);
+    const dry = await runFerry(['bisync', one, 'ferry:/bi-dry', '--dry-run'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/ferry bisync: would copy 1 to path2 and 0 to path1, would delete 1 on path2 and 0 on path1, would rename 0,/);
+    expect((await runFerry(['ls', '/bi-dry'], env)).stdout.split('\n').filter(Boolean).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
   });
 });

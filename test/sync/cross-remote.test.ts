@@ -160,6 +160,18 @@ for (const kind of KINDS) {
       expect(Object.keys(await snapshot(only)).sort()).toEqual(['a.txt', 'dir/sub/c.txt', 'naïve ☃/"q" it\'s #%&?.txt']);
     });
 
+    it('a mistyped source folder is not found, and the destination is left alone', async () => {
+      const remote = await env.make();
+      await writeTree(remote, { 'there.txt': ['x', T0] });
+      const typo = makeRemote(remote.backend, `${remote.prefix}/typo`, `${kind.name}:typo`);
+      const local = await localRemote();
+      await writeTree(local, TREE);
+      const before = await snapshot(local);
+      // On S3 a folder is only the objects below it: none there is a missing folder, not an empty one.
+      await expect(sync(typo, local)).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+      expect(await snapshot(local)).toEqual(before);
+    });
+
     it('move up empties the source', async () => {
       const local = await localRemote();
       const remote = await env.make();

@@ -74,6 +74,10 @@ const SCENARIOS: Scenario[] = [
   { name: 'sync --exclude *.tmp', command: 'sync', flags: ['--exclude', '*.tmp'], edited: true },
   { name: 'sync --exclude *.tmp --delete-excluded', command: 'sync', flags: ['--exclude', '*.tmp', '--delete-excluded'], edited: true },
   { name: 'copy --include with --max-size', command: 'copy', flags: ['--include', '*.{txt,bin}', '--max-size', '10k'], edited: false },
+  // A bare number is KiB for rclone's size flags: read as bytes, --delete-excluded would
+  // delete nearly every file rclone keeps.
+  { name: 'sync --max-size 10 (KiB) --delete-excluded', command: 'sync', flags: ['--max-size', '10', '--delete-excluded'], edited: true },
+  { name: 'copy --min-size 5 (KiB)', command: 'copy', flags: ['--min-size', '5'], edited: false },
 ];
 
 describe('ferry vs rclone between local folders', () => {

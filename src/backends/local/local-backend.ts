@@ -29,6 +29,7 @@ import {
   DirectoryNotEmptyError,
   fromSystemError,
   type FerryError,
+  IoError,
   isFerryError,
   NotADirectoryError,
   NotFoundError,
@@ -544,7 +545,7 @@ export class LocalBackend
    * Opens an object for reading. O_NOFOLLOW: the path was resolved, so a link here is a race
    * and is refused; O_NONBLOCK: a FIFO swapped in must not block the open (no effect on files).
    */
-  async #openObject(key: string): Promise<{ handle: fsp.FileHandle; size: number }> {
+  async #openObject(key: string): Promise<{ handle: fsp.FileHandle; size: number; stats: Stats }> {
     // No lstat first: the fstat below decides whether it is a regular file (one syscall less
     // on the chunk store's hot path).
     const file = await this.#resolve(key);
@@ -559,7 +560,7 @@ export class LocalBackend
     try {
       const stats = await handle.stat();
       if (!stats.isFile()) throw new NotFoundError(`${key}: not found`);
-      return { handle, size: stats.size };
+      return { handle, size: stats.size, stats };
     } catch (err) {
       await handle.close().catch(() => {});
       throw fromSystemError(err, key);
@@ -588,7 +589,7 @@ export class LocalBackend
     checkOffset(offset, 'offset', k);
     checkOffset(length, 'length', k);
     throwIfAborted(signal);
-    const { handle, size } = await this.#openObject(k);
+    const { handle, size, stats } = await this.#openObject(k);
     try {
       if (offset > size) {
         throw new RangeNotSatisfiableError(`${k}: offset ${offset} is past the end (${size} bytes)`, { details: { offset, size } });
@@ -599,8 +600,8 @@ export class LocalBackend
         return emptyStream();
       }
       throwIfAborted(signal);
-      // The stream owns the handle from here (autoClose), including on abort.
-      return handle.createReadStream({ start: offset, end: end - 1, signal });
+      // The stream owns the handle from here, including on abort.
+      return Readable.from(readUnchanged(handle, stats, k, offset, end, signal), { objectMode: false });
     } catch (err) {
       await handle.close().catch(() => {});
       throw fromSystemError(err, k);
@@ -1103,5 +1104,31 @@ export class LocalBackend
       }
     }
     return swept;
+  }
+}
+
+/**
+ * The bytes [start, end) of an open file, then a check that the file was not written to
+ * while they were read: a file edited in place mid-read (a log, a database, a VM image being
+ * saved) would otherwise be copied as a mix of old and new bytes that never existed
+ * together, and be taken for a good copy. Its size and mtime are compared with those at
+ * open (rclone's local backend does the same: "source file is being updated"); a change is
+ * a retryable error, so the body's consumer fails and a whole-file retry reads it afresh.
+ * A file replaced by a rename is not a change here: the open handle reads the old one whole.
+ */
+async function* readUnchanged(handle: fsp.FileHandle, opened: Stats, key: string, start: number, end: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const stream = handle.createReadStream({ start, end: end - 1, signal, autoClose: false });
+  try {
+    for await (const piece of stream as AsyncIterable<Buffer>) yield piece;
+    const now = await handle.stat();
+    if (now.size !== opened.size || now.mtimeMs !== opened.mtimeMs) {
+      throw new IoError(`${key}: the file changed while it was being read (it is being written to); try again once it is still`, {
+        retryable: true,
+        details: { key },
+      });
+    }
+  } finally {
+    stream.destroy();
+    await handle.close().catch(() => {});
   }
 }

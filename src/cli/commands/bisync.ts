@@ -38,9 +38,10 @@ function printEvent(verbose: number) {
 }
 
 function summary(r: BisyncResult): string {
+  const [copied, deleted, renamed] = r.dryRun ? ['would copy', 'would delete', 'would rename'] : ['copied', 'deleted', 'renamed'];
   return (
-    `${r.resync ? 'resync: ' : ''}copied ${r.copied1to2} to path2 and ${r.copied2to1} to path1, deleted ${r.deleted2} on path2 and ${r.deleted1} on path1, ` +
-    `renamed ${r.renamed}, conflicts ${r.conflicts.length}, errors ${r.errors.length} in ${(r.elapsedMs / 1000).toFixed(2)}s`
+    `${r.resync ? 'resync: ' : ''}${copied} ${r.copied1to2} to path2 and ${r.copied2to1} to path1, ${deleted} ${r.deleted2} on path2 and ${r.deleted1} on path1, ` +
+    `${renamed} ${r.renamed}, conflicts ${r.conflicts.length}, errors ${r.errors.length} in ${(r.elapsedMs / 1000).toFixed(2)}s`
   );
 }
 

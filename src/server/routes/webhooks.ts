@@ -4,7 +4,7 @@
  *   POST   /api/v1/admin/webhooks              {url, events[], secret?} -> 201 CreatedWebhook
  *   GET    /api/v1/admin/webhooks              WebhookInfo[] (no secrets)
  *   DELETE /api/v1/admin/webhooks/:id          the webhook and its queue
- *   GET    /api/v1/admin/webhook-deliveries?webhook=ID&limit=N   the delivery log, newest first
+ *   GET    /api/v1/admin/webhook-deliveries?webhook=ID&limit=N   the delivery log, newest first (404: no webhook ID)
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
@@ -49,6 +49,9 @@ async function deliveries(ctx: ServerContext, request: FastifyRequest): Promise<
   const q = request.query as Record<string, string | undefined>;
   const limit = q.limit === undefined ? 100 : Number(q.limit);
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new ValidationError('limit must be an integer from 1 to 10000');
+  // A webhook's deliveries go with it (DELETE), so an id that names no webhook has no log:
+  // say so rather than answer an empty one that reads as "nothing was sent".
+  if (q.webhook !== undefined && !(await ctx.webhookStore.list()).some((h) => h.id === q.webhook)) throw new NotFoundError(`no webhook ${q.webhook}`);
   const rows = await ctx.webhookStore.log({ webhookId: q.webhook, limit });
   return rows.map((d) => ({
     id: d.id,
