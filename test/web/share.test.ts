@@ -214,13 +214,16 @@ describe('share pages', () => {
     await page.goto(s.url);
     await page.getByRole('heading', { name: 'Send files: inbox' }).waitFor();
     const limits = page.getByTestId('drop-limits');
-    await expect.poll(() => limits.textContent()).toBe('2.9 MiB left of 2.9 MiB');
+    // Made with the session's login token, the link expires with it, and the page says when.
+    expect(s.expiresAt).not.toBeNull();
+    const left = (what: string) => new RegExp(`^expires \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d · ${what.replace(/\./g, '\\.')} left of 2\\.9 MiB$`);
+    await expect.poll(() => limits.textContent()).toMatch(left('2.9 MiB'));
     await page.getByTestId('drop-files').setInputFiles(first);
     await page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
-    await expect.poll(() => limits.textContent()).toBe('1.9 MiB left of 2.9 MiB');
+    await expect.poll(() => limits.textContent()).toMatch(left('1.9 MiB'));
     await page.getByTestId('drop-files').setInputFiles(second);
     await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(2);
-    await expect.poll(() => limits.textContent()).toBe('1.4 MiB left of 2.9 MiB');
+    await expect.poll(() => limits.textContent()).toMatch(left('1.4 MiB'));
     // What the owner's listing says the link received.
     const info = (await (await fetch(`${t.url}/api/v1/shares`, { headers: { authorization: `Bearer ${token}` } })).json()) as { id: string; bytesReceived: number }[];
     expect(info.find((x) => x.id === s.id)?.bytesReceived).toBe(1_500_000);
