@@ -460,13 +460,15 @@ export class Authenticator {
   }
 
   /**
-   * When the API token behind `auth` expires (null: never, or not a token: a web session or a
-   * password). What a token makes that lets others in (a token, a share link) expires no later.
+   * `at` (null: never), but no later than the API token behind `auth` expires (not a token: a
+   * web session or a password, no limit). What a token makes that lets others in (a token, a
+   * share link) must not outlive it.
    */
-  async expiryOf(auth: AuthContext): Promise<number | null> {
-    if (auth.kind !== 'token') return null;
-    const row = await this.store.tokenById(auth.tokenId);
-    return row?.expires_at === null || row?.expires_at === undefined ? null : Number(row.expires_at);
+  async notAfterToken(auth: AuthContext, at: number | null): Promise<number | null> {
+    if (auth.kind !== 'token') return at;
+    const expires = (await this.store.tokenById(auth.tokenId))?.expires_at;
+    if (expires === null || expires === undefined) return at;
+    return at === null ? Number(expires) : Math.min(at, Number(expires));
   }
 
   async endSession(sid: string): Promise<void> {

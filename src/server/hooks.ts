@@ -22,6 +22,7 @@ import { hookEventOf, payloadOf } from './events.js';
 import { envName, SETTINGS } from './settings.js';
 
 const HOOK_CONCURRENCY = 4;
+const MAX_QUEUED = 1000;
 
 /**
  * The server's own secrets as environment variables (the settings without a flag:
@@ -37,7 +38,6 @@ export function hookEnvironment(extra: NodeJS.ProcessEnv, base: NodeJS.ProcessEn
   const env = Object.fromEntries(Object.entries(base).filter(([k]) => !SECRET_VARIABLES.has(k)));
   return { ...env, ...extra };
 }
-const MAX_QUEUED = 1000;
 
 interface Outcome {
   code: number | null;

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { UploadNotFoundError, UploadSealedError, ValidationError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
+import { isWithin } from '../core/path.js';
 import type { AdminUpload, UploadFileSpec } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -299,7 +300,7 @@ export class UploadSessions {
       .execute();
     let n = 0;
     for (const r of rows) {
-      if (r.scope === null || !(r.scope === folder || r.scope.startsWith(folder === '/' ? '/' : folder + '/'))) continue;
+      if (r.scope === null || !isWithin(r.scope, folder)) continue;
       try {
         await this.abortUpload(r.id);
         n++;

@@ -29,9 +29,7 @@ export const MAX_SHARE_SECONDS = 365 * 86_400;
  * revoked) must not leave links behind that outlive it, as it may not make longer-lived tokens.
  */
 export async function linkExpiresAt(ctx: ServerContext, auth: AuthContext, seconds: number | undefined): Promise<number | null> {
-  const asked = seconds === undefined ? null : ctx.now() + seconds * 1000;
-  const limit = await ctx.auth.expiryOf(auth);
-  return limit !== null && (asked === null || asked > limit) ? limit : asked;
+  return ctx.auth.notAfterToken(auth, seconds === undefined ? null : ctx.now() + seconds * 1000);
 }
 
 export function shareKeyHash(key: string): string {

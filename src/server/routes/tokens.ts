@@ -103,11 +103,8 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
   // Expiry: never later than the caller's own token.
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60);
   if (seconds !== undefined && seconds > MAX_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_TOKEN_SECONDS}`);
-  let expiresAt = seconds === undefined ? null : ctx.now() + seconds * 1000;
-  if (!other) {
-    const limit = await ctx.auth.expiryOf(auth);
-    if (limit !== null && (expiresAt === null || expiresAt > limit)) expiresAt = limit;
-  }
+  const asked = seconds === undefined ? null : ctx.now() + seconds * 1000;
+  const expiresAt = other ? asked : await ctx.auth.notAfterToken(auth, asked);
 
   const { row, token } = await ctx.auth.createToken(owner, { name, scopes, pathPrefix: prefix, expiresAt });
   await ctx.audit.record(request, { event: 'token.create', ok: true, target: row.id, details: { user: owner.name, name, scopes, pathPrefix: prefix, expiresAt } });
