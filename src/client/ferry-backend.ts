@@ -58,6 +58,7 @@ import { FerryClient } from './client.js';
 import { canBatch } from './get.js';
 import { chunkBuffer } from '../algo/file-hash.js';
 import { putStream } from './put.js';
+import { Semaphore } from './concurrency.js';
 import { ChunkSender, PackBuffers, TransferContext } from './transfer.js';
 
 export interface FerryBackendOptions {
@@ -68,8 +69,6 @@ export interface FerryBackendOptions {
   ownsClient?: boolean;
 }
 
-/** Pack bodies kept for reuse between batches (each up to 16 MiB; a batch of 1,000 small files sends a few packs). */
-const PACK_BUFFERS_KEPT = 3;
 /** Bytes of small files in one batch session: a bound on memory, as putTree's batches. */
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** Bytes of small files in one chunk batch: as getTree's, about a MiB. */
@@ -97,8 +96,15 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   private readonly ownsClient: boolean;
   /** Chunk lists of small files from the listings, by key: what readBatch asks the server for. */
   private readonly listed = new Map<string, ChunkRef[]>();
-  /** The bodies of writeBatch's packs, reused from one batch to the next (a batch's session sends two or three packs). */
-  private readonly packBuffers = new PackBuffers(PACK_BUFFERS_KEPT);
+  /**
+   * The request slots of writeBatch's sessions, shared by the batches in flight (a sync runs
+   * three), and their packs' bodies (up to 16 MiB each), one per slot, reused from one batch to
+   * the next. With slots of their own, three batches had up to nine packs in flight, of which
+   * three bodies were kept and the others left to the collector: the CLI's peak RSS was
+   * 330-390 MB for a 333 MB tree (benchmarks/results/issue-15-speed.md, branch tree5a).
+   */
+  private readonly batchSlots: Semaphore;
+  private readonly packBuffers: PackBuffers;
   /** The user's home on the server (asked once, for identityOf). */
   private home?: Promise<string>;
 
@@ -106,6 +112,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     this.client = options.client;
     this.root = normalizePath(options.root ?? '/');
     this.ownsClient = options.ownsClient ?? true;
+    this.batchSlots = new Semaphore(this.client.parallel);
+    this.packBuffers = new PackBuffers(this.client.parallel);
     this.name = `ferry:${this.client.server}${this.root === '/' ? '' : this.root}`;
   }
 
@@ -405,7 +413,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       return { path, size: it.data.length, hash: fileHashOf(refs), mtime: it.mtime === undefined ? undefined : Math.round(it.mtime), mode: it.mode, chunks: refs };
     });
     const session = await this.client.createUpload(specs.length === 1 ? { ...specs[0] } : { files: specs }, { signal });
-    const ctx = new TransferContext(this.client, { signal, packBuffers: this.packBuffers });
+    const ctx = new TransferContext(this.client, { signal, slots: this.batchSlots, packBuffers: this.packBuffers });
     const sender = new ChunkSender(ctx, session.id, caps);
     for (const h of session.missing) {
       const bytes = data.get(h)!;

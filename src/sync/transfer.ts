@@ -190,17 +190,25 @@ export async function copyBatch(
     bytes += f.entry.size;
   }
   if (cur.length > 0) groups.push(cur);
+  const b = ctx.dst.backend;
+  // A batch writer is done with the items' bytes once it settles: a group's files are read into
+  // one slab, which the next group reuses (GroupSlabs). Other destinations may keep what they
+  // are given (the memory backend does), so their files keep buffers of their own.
+  const slabs = canWriteBatch(b) && !canReadBatch(ctx.src.backend) ? new GroupSlabs(BATCHES_IN_FLIGHT, Math.min(limits.maxBytes, GROUP_BYTES) + limits.maxObjects) : undefined;
   // Groups overlap: while one group's session uploads, the next group is read.
   await forEachConcurrent(
     groups,
     // Reading in batches makes groups small (a MiB): more of them keep the connections busy.
     canReadBatch(ctx.src.backend) ? BATCHES_IN_FLIGHT * 4 : BATCHES_IN_FLIGHT,
     async (group) => {
-      const items = await readGroup(ctx, group, onDone);
+      const slab = slabs?.take(group);
+      const items = await readGroup(ctx, group, onDone, slab);
       const ready = group.filter((_, i) => items[i] !== undefined);
       const batch = items.filter((x): x is BatchWriteItem => x !== undefined);
-      if (batch.length === 0) return;
-      const b = ctx.dst.backend;
+      if (batch.length === 0) {
+        if (slab) slabs!.give(slab);
+        return;
+      }
       if (!canWriteBatch(b)) {
         await forEachConcurrent(
           ready.keys(),
@@ -221,6 +229,8 @@ export async function copyBatch(
       for (const it of batch) total += it.data.length;
       try {
         const infos = await b.writeBatch(batch, { signal: ctx.signal });
+        // Settled without a failure: nothing reads the slab any more (after one, it is dropped).
+        if (slab) slabs!.give(slab);
         ctx.progress.done(total);
         for (let i = 0; i < ready.length; i++) {
           try {
@@ -257,7 +267,7 @@ export async function copyBatch(
  * file if that fails), otherwise a few files at a time. A file that cannot be read is
  * reported through `onDone` and left undefined.
  */
-async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void): Promise<Array<BatchWriteItem | undefined>> {
+async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void, slab?: Buffer): Promise<Array<BatchWriteItem | undefined>> {
   const items: Array<BatchWriteItem | undefined> = new Array(group.length);
   const item = (f: BatchFile, data: Buffer): BatchWriteItem => ({ key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime });
   const src = ctx.src.backend;
@@ -275,13 +285,22 @@ async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: Batch
       // file by file below, so that only the files concerned fail.
     }
   }
+  // Each file's place in the slab: its size and one byte more (readAll reads one past the
+  // listed size to see a file that grew).
+  const at: number[] = [];
+  let end = 0;
+  for (const f of group) {
+    at.push(end);
+    end += f.entry.size + 1;
+  }
   await forEachConcurrent(
     group.keys(),
     READERS_PER_BATCH,
     async (i) => {
       const f = group[i];
       try {
-        items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal));
+        const into = slab?.subarray(at[i], at[i] + f.entry.size + 1);
+        items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal, into));
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
         onDone(f, err);
@@ -304,13 +323,54 @@ async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<O
   }, copyRetry(ctx, f.rel));
 }
 
-/** A whole (small) file's bytes. */
-export async function readAll(remote: Remote, rel: string, size: number, signal?: AbortSignal): Promise<Buffer> {
+/**
+ * Buffers that groups of small files are read into, one per group in flight, each reused by
+ * a later group once a batch write of its files settled. Reading 10,000 files of 1-64 KiB
+ * into buffers of their own made as many allocations, which the collector freed late and the
+ * allocator gave back to the system and took again: the CLI's peak RSS was 330-390 MB for a
+ * 333 MB tree, with 110-125 thousand page faults (benchmarks/results/issue-15-speed.md,
+ * branch tree5a).
+ */
+export class GroupSlabs {
+  private readonly free: Buffer[] = [];
+
+  /** `keep` slabs at most, each of `capacity` bytes or the largest group's need. */
+  constructor(
+    private readonly keep: number,
+    private readonly capacity: number,
+  ) {}
+
+  /** A slab for `group`'s files: each file's size plus one byte (see readGroup). */
+  take(group: readonly BatchFile[]): Buffer {
+    let need = 0;
+    for (const f of group) need += f.entry.size + 1;
+    const i = this.free.findIndex((s) => s.length >= need);
+    if (i >= 0) return this.free.splice(i, 1)[0];
+    // readAll writes every byte it returns: no need to zero the slab first.
+    return Buffer.allocUnsafeSlow(Math.max(need, this.capacity));
+  }
+
+  /** Gives back a slab once nothing reads it; kept unless `keep` are already. */
+  give(slab: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(slab);
+  }
+
+  /** Slabs kept now, for tests. */
+  get kept(): number {
+    return this.free.length;
+  }
+}
+
+/**
+ * A whole (small) file's bytes. `into`: at least `size + 1` bytes the file may be read into
+ * (a backend may ignore it; the result is then a buffer of its own).
+ */
+export async function readAll(remote: Remote, rel: string, size: number, signal?: AbortSignal, into?: Buffer): Promise<Buffer> {
   if (canReadRange(remote.backend) && size > 0) {
     // One positional read: cheaper than a stream for small files.
     // Blocking calls where the backend has local files: a tree's small files are read one
     // after another, and the thread pool's round trips cost more than the reads (readRange).
-    const data = await remote.backend.readRange(keyOf(remote, rel), 0, size + 1, { signal, blocking: true });
+    const data = await remote.backend.readRange(keyOf(remote, rel), 0, size + 1, { signal, blocking: true, into });
     if (data.length !== size) throw new SizeMismatchError(`${rel}: read ${data.length} bytes, listed ${size} (changed while syncing?)`, { retryable: true });
     return data;
   }
