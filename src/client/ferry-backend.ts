@@ -31,7 +31,7 @@ import {
 } from '../core/errors.js';
 import { fileHashOf, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
 import { isWithin, joinPath, normalizeKey, normalizePath } from '../core/path.js';
-import { API_PREFIX, encodePathForUrl, type Entry, type UploadFileSpec } from '../core/protocol.js';
+import { API_PREFIX, encodePathForUrl, PACK_FRAME_HEADER_BYTES, type Entry, type UploadFileSpec } from '../core/protocol.js';
 import type {
   BackendFeatures,
   Copier,
@@ -394,30 +394,44 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
 
   async batchWriteLimits(options: OpOptions = {}): Promise<BatchWriteLimits> {
     const caps = await this.client.capabilities(options);
-    return { maxObjectSize: caps.chunking.maxSize, maxObjects: caps.limits.maxFilesPerUpload, maxBytes: BATCH_BYTES };
+    return { maxObjectSize: caps.chunking.maxSize, maxObjects: caps.limits.maxFilesPerUpload, maxBytes: BATCH_BYTES, headroom: PACK_FRAME_HEADER_BYTES };
   }
 
   /**
    * One upload session for all the files: manifests announced at once, the chunks the server
-   * lacks sent in packs (small) or one by one, one commit that makes them all visible.
+   * lacks sent in packs (small) or one by one, one commit that makes them all visible. Files of
+   * one chunk with room for a frame header before them (`headroom`) are sent in file order, so
+   * that the frames of adjacent ones make a pack where they are (ChunkSender: no copy).
    */
   async writeBatch(items: readonly BatchWriteItem[], options: OpOptions = {}): Promise<FerryInfo[]> {
     const { signal } = options;
     const caps = await this.client.capabilities({ signal });
     const data = new Map<string, Buffer>();
+    const framed = new Set<string>();
     const specs: UploadFileSpec[] = items.map((it) => {
       const { path } = this.objectPath(it.key);
       const chunks = chunkBuffer(it.data, caps.chunking);
-      for (const c of chunks) data.set(c.hash, c.data);
+      // The bytes kept for a hash are the last file's that has it: framed only if that view is.
+      const whole = it.headroom === true && chunks.length === 1;
+      for (const c of chunks) {
+        data.set(c.hash, c.data);
+        if (whole) framed.add(c.hash);
+        else framed.delete(c.hash);
+      }
       const refs = chunks.map((c) => ({ hash: c.hash, size: c.size }));
       return { path, size: it.data.length, hash: fileHashOf(refs), mtime: it.mtime === undefined ? undefined : Math.round(it.mtime), mode: it.mode, chunks: refs };
     });
     const session = await this.client.createUpload(specs.length === 1 ? { ...specs[0] } : { files: specs }, { signal });
     const ctx = new TransferContext(this.client, { signal, slots: this.batchSlots, packBuffers: this.packBuffers });
     const sender = new ChunkSender(ctx, session.id, caps);
-    for (const h of session.missing) {
-      const bytes = data.get(h)!;
-      sender.add({ hash: h, size: bytes.length, load: async () => bytes });
+    const missing = new Set(session.missing);
+    for (const spec of specs) {
+      for (const c of spec.chunks!) {
+        if (!missing.has(c.hash)) continue;
+        const bytes = data.get(c.hash)!;
+        // A repeated chunk is sent once (the sender skips it again).
+        sender.add({ hash: c.hash, size: bytes.length, load: async () => bytes, framed: framed.has(c.hash) });
+      }
     }
     await sender.drain();
     for (let round = 0; ; round++) {

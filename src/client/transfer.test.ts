@@ -85,3 +85,84 @@ describe('ChunkSender, pack bodies', () => {
     expect(buffers.kept).toBe(0);
   });
 });
+
+/** Frames the way a pack holds them: `hash | u32 BE size | data` for each chunk. */
+function framesOf(chunks: Array<{ hash: string; data: Buffer }>): Buffer {
+  return Buffer.concat(
+    chunks.flatMap((c) => {
+      const h = Buffer.alloc(PACK_FRAME_HEADER_BYTES);
+      Buffer.from(c.hash, 'hex').copy(h);
+      h.writeUInt32BE(c.data.length, 32);
+      return [h, c.data];
+    }),
+  );
+}
+
+/** Chunks laid out one after another in one buffer with room for a frame header before each (`gap` more bytes between them). */
+function laidOut(sizes: number[], gap = 0) {
+  let total = 0;
+  for (const n of sizes) total += PACK_FRAME_HEADER_BYTES + n + gap;
+  const buf = randomBytes(total + 1);
+  const chunks: Array<{ hash: string; data: Buffer }> = [];
+  let o = 0;
+  for (const n of sizes) {
+    o += PACK_FRAME_HEADER_BYTES;
+    chunks.push({ hash: randomBytes(32).toString('hex'), data: buf.subarray(o, o + n) });
+    o += n + gap;
+  }
+  return { buf, chunks };
+}
+
+describe('ChunkSender, framed chunks', () => {
+  it('sends framed chunks that follow each other in one buffer as that buffer, headers written in place, and takes no pack buffer', async () => {
+    const buffers = new PackBuffers(2);
+    const { sender, bodies, copies } = senderOver(buffers, () => false);
+    const { buf, chunks } = laidOut([300, 1, 5000]);
+    const before = chunks.map((c) => Buffer.from(c.data));
+    for (const c of chunks) sender.add({ hash: c.hash, size: c.data.length, load: async () => c.data, framed: true });
+    await sender.drain();
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0].buffer).toBe(buf.buffer);
+    expect(bodies[0].byteOffset).toBe(buf.byteOffset);
+    expect(copies[0].equals(framesOf(chunks.map((c, i) => ({ hash: c.hash, data: before[i] }))))).toBe(true);
+    // The chunks' own bytes are untouched, and nothing came from or went back to the buffers.
+    chunks.forEach((c, i) => expect(c.data.equals(before[i])).toBe(true));
+    expect(buffers.kept).toBe(0);
+  });
+
+  it('copies into a pack buffer when the framed chunks do not follow each other, leaving the bytes between them alone', async () => {
+    const buffers = new PackBuffers(2);
+    const { sender, bodies, copies } = senderOver(buffers, () => false);
+    const { buf, chunks } = laidOut([200, 300], 1);
+    const original = Buffer.from(buf);
+    for (const c of chunks) sender.add({ hash: c.hash, size: c.data.length, load: async () => c.data, framed: true });
+    await sender.drain();
+    expect(bodies[0].buffer).not.toBe(buf.buffer);
+    expect(copies[0].equals(framesOf(chunks))).toBe(true);
+    expect(buf.equals(original)).toBe(true);
+    expect(buffers.kept).toBe(1);
+  });
+
+  it('copies when one chunk of the pack is not framed, even where the layout would fit (its room may hold other bytes)', async () => {
+    const buffers = new PackBuffers(2);
+    const { sender, bodies, copies } = senderOver(buffers, () => false);
+    const { buf, chunks } = laidOut([100, 100, 100]);
+    const original = Buffer.from(buf);
+    chunks.forEach((c, i) => sender.add({ hash: c.hash, size: c.data.length, load: async () => c.data, framed: i !== 1 }));
+    await sender.drain();
+    expect(bodies[0].buffer).not.toBe(buf.buffer);
+    expect(copies[0].equals(framesOf(chunks))).toBe(true);
+    expect(buf.equals(original)).toBe(true);
+  });
+
+  it('copies a framed chunk that starts too close to the start of its buffer for a header', async () => {
+    const buffers = new PackBuffers(2);
+    const { sender, bodies, copies } = senderOver(buffers, () => false);
+    const buf = randomBytes(100);
+    const c = { hash: randomBytes(32).toString('hex'), data: buf.subarray(PACK_FRAME_HEADER_BYTES - 1, 90) };
+    sender.add({ hash: c.hash, size: c.data.length, load: async () => c.data, framed: true });
+    await sender.drain();
+    expect(bodies[0].buffer).not.toBe(buf.buffer);
+    expect(copies[0].equals(framesOf([c]))).toBe(true);
+  });
+});

@@ -145,6 +145,12 @@ interface SendItem {
   sent?: (data: Uint8Array | Blob) => void;
   /** The chunks this one replaces in the file's version on the server, for a delta (see FerryApi.putChunk). */
   base?: DeltaBase;
+  /**
+   * The PACK_FRAME_HEADER_BYTES before the bytes `load` gives, in their buffer, are free: the
+   * pack may write its frame header there and, where the frames of a pack follow each other
+   * in one buffer, be sent from it without a copy (a sync's groups of small files, read so).
+   */
+  framed?: boolean;
 }
 
 /**
@@ -295,10 +301,10 @@ export class ChunkSender {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
-        const body = await packBody(items, (bytes) => this.ctx.packBuffers.take(bytes, this.maxPackBytes));
+        const { body, taken } = await packBody(items, (bytes) => this.ctx.packBuffers.take(bytes, this.maxPackBytes));
         await this.ctx.client.putPack(this.uploadId, body, { signal: this.signal, onWire: this.ctx.onWire });
         // Answered: the server read the whole body, nothing reads it any more.
-        if (body instanceof Uint8Array) this.ctx.packBuffers.give(body);
+        if (taken) this.ctx.packBuffers.give(body as Uint8Array);
         this.account(items);
       }, this.signal);
     } finally {
@@ -318,11 +324,13 @@ export class ChunkSender {
 }
 
 /**
- * The body of a pack: frames `32-byte hash | u32 BE size | data`. One buffer when every
- * chunk is in memory; a Blob of the frames' parts when some are Blob slices of a picked
- * file (the browser then streams them from the file, nothing is copied here).
+ * The body of a pack: frames `32-byte hash | u32 BE size | data`. Where the chunks are
+ * `framed` and follow each other in one buffer with room for a header before each, that
+ * buffer's span (the headers written in place, `taken` false); else one buffer from `alloc`
+ * when every chunk is in memory (`taken`); else a Blob of the frames' parts when some are Blob
+ * slices of a picked file (the browser then streams them from the file, nothing is copied here).
  */
-async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Uint8Array): Promise<Uint8Array | Blob> {
+async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Uint8Array): Promise<{ body: Uint8Array | Blob; taken: boolean }> {
   const loaded = await Promise.all(items.map((it) => it.load()));
   for (let i = 0; i < items.length; i++) {
     const n = loaded[i] instanceof Uint8Array ? (loaded[i] as Uint8Array).length : (loaded[i] as Blob).size;
@@ -332,9 +340,18 @@ async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Ui
     fromHex(it.hash, into, at);
     new DataView(into.buffer, into.byteOffset + at + 32, 4).setUint32(0, it.size);
   };
+  let total = 0;
+  for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
+  const span = framesInPlace(items, loaded, total);
+  if (span) {
+    let o = 0;
+    for (const it of items) {
+      header(it, span, o);
+      o += PACK_FRAME_HEADER_BYTES + it.size;
+    }
+    return { body: span, taken: false };
+  }
   if (loaded.every((d) => d instanceof Uint8Array)) {
-    let total = 0;
-    for (const it of items) total += PACK_FRAME_HEADER_BYTES + it.size;
     const body = alloc(total);
     let o = 0;
     for (let i = 0; i < items.length; i++) {
@@ -342,7 +359,7 @@ async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Ui
       body.set(loaded[i] as Uint8Array, o + PACK_FRAME_HEADER_BYTES);
       o += PACK_FRAME_HEADER_BYTES + items[i].size;
     }
-    return body;
+    return { body, taken: true };
   }
   const parts: Array<Uint8Array<ArrayBuffer> | Blob> = [];
   for (let i = 0; i < items.length; i++) {
@@ -350,7 +367,24 @@ async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Ui
     header(items[i], h, 0);
     parts.push(h, loaded[i] as Uint8Array<ArrayBuffer> | Blob);
   }
-  return new Blob(parts);
+  return { body: new Blob(parts), taken: false };
+}
+
+/**
+ * The span of one buffer that holds the pack's frames once their headers are written before
+ * each chunk, or undefined: every chunk must be `framed` (its header's room is free) and
+ * each start right after the room following the one before.
+ */
+function framesInPlace(items: readonly SendItem[], loaded: ReadonlyArray<Uint8Array | Blob>, total: number): Uint8Array | undefined {
+  const first = loaded[0];
+  if (!(first instanceof Uint8Array) || first.byteOffset < PACK_FRAME_HEADER_BYTES) return undefined;
+  let next = first.byteOffset;
+  for (let i = 0; i < items.length; i++) {
+    const d = loaded[i];
+    if (items[i].framed !== true || !(d instanceof Uint8Array) || d.buffer !== first.buffer || d.byteOffset !== next) return undefined;
+    next = d.byteOffset + d.length + PACK_FRAME_HEADER_BYTES;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset - PACK_FRAME_HEADER_BYTES, total);
 }
 
 /**

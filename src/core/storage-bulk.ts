@@ -19,6 +19,13 @@ export interface BatchWriteItem {
   mtime?: number;
   /** POSIX permission bits, where the backend keeps them. */
   mode?: number;
+  /**
+   * The caller leaves `BatchWriteLimits.headroom` bytes free just before `data` in its buffer,
+   * and the writer may write there during the call (a Ferry server's pack frame header, so
+   * that adjacent items travel as one pack without being copied). Without it, nothing outside
+   * `data` is touched.
+   */
+  headroom?: boolean;
 }
 
 /** What a batch may hold, so that callers can group objects before reading them. */
@@ -29,13 +36,20 @@ export interface BatchWriteLimits {
   maxObjects: number;
   /** Most bytes in one call (sum of the objects). */
   maxBytes: number;
+  /**
+   * Bytes the writer can use just before each item's data (see `BatchWriteItem.headroom`):
+   * items laid out one after another with this much room before each cost it no copy.
+   */
+  headroom?: number;
 }
 
 /**
  * Stores many small objects in one operation. Each object replaces any previous one
  * atomically, as `write` does. The call succeeds or fails as a whole for the caller: when it
  * throws, some objects may have been stored, none half-stored; the caller may retry the same
- * batch (idempotent) or the objects one by one.
+ * batch (idempotent) or the objects one by one. Once the call resolved, the writer holds no
+ * reference to the items' bytes: the caller may reuse that memory (after a failure it may not,
+ * as a request may still be reading it).
  */
 export interface BatchWriter {
   batchWriteLimits(options?: OpOptions): Promise<BatchWriteLimits>;

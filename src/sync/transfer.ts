@@ -149,7 +149,12 @@ export interface BatchFile {
  */
 export async function batchLimits(src: Remote, dst: Remote, signal?: AbortSignal): Promise<BatchWriteLimits | undefined> {
   const sides: BatchWriteLimits[] = [];
-  if (canWriteBatch(dst.backend)) sides.push(await dst.backend.batchWriteLimits({ signal }));
+  let headroom: number | undefined;
+  if (canWriteBatch(dst.backend)) {
+    const w = await dst.backend.batchWriteLimits({ signal });
+    sides.push(w);
+    headroom = w.headroom;
+  }
   if (canReadBatch(src.backend)) {
     const r = await src.backend.batchReadLimits({ signal });
     if (r.maxObjects > 0) sides.push(r);
@@ -159,6 +164,7 @@ export async function batchLimits(src: Remote, dst: Remote, signal?: AbortSignal
     maxObjectSize: Math.min(...sides.map((l) => l.maxObjectSize)),
     maxObjects: Math.min(...sides.map((l) => l.maxObjects)),
     maxBytes: Math.min(...sides.map((l) => l.maxBytes)),
+    ...(headroom ? { headroom } : {}),
   };
 }
 
@@ -194,15 +200,17 @@ export async function copyBatch(
   // A batch writer is done with the items' bytes once it settles: a group's files are read into
   // one slab, which the next group reuses (GroupSlabs). Other destinations may keep what they
   // are given (the memory backend does), so their files keep buffers of their own.
-  const slabs = canWriteBatch(b) && !canReadBatch(ctx.src.backend) ? new GroupSlabs(BATCHES_IN_FLIGHT, Math.min(limits.maxBytes, GROUP_BYTES) + limits.maxObjects) : undefined;
+  const room = limits.headroom ?? 0;
+  const slabs = canWriteBatch(b) && !canReadBatch(ctx.src.backend) ? new GroupSlabs(BATCHES_IN_FLIGHT, Math.min(limits.maxBytes, GROUP_BYTES) + limits.maxObjects * Math.max(room, 1) + 1) : undefined;
   // Groups overlap: while one group's session uploads, the next group is read.
   await forEachConcurrent(
     groups,
     // Reading in batches makes groups small (a MiB): more of them keep the connections busy.
     canReadBatch(ctx.src.backend) ? BATCHES_IN_FLIGHT * 4 : BATCHES_IN_FLIGHT,
     async (group) => {
-      const slab = slabs?.take(group);
-      const items = await readGroup(ctx, group, onDone, slab);
+      const layout = slabs && slabLayout(group, room);
+      const slab = layout && slabs!.take(layout.bytes);
+      const items = await readGroup(ctx, group, onDone, slab && { slab, at: layout!.at, room });
       const ready = group.filter((_, i) => items[i] !== undefined);
       const batch = items.filter((x): x is BatchWriteItem => x !== undefined);
       if (batch.length === 0) {
@@ -267,9 +275,18 @@ export async function copyBatch(
  * file if that fails), otherwise a few files at a time. A file that cannot be read is
  * reported through `onDone` and left undefined.
  */
-async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: BatchFile, err?: unknown) => void, slab?: Buffer): Promise<Array<BatchWriteItem | undefined>> {
+async function readGroup(
+  ctx: CopyContext,
+  group: BatchFile[],
+  onDone: (f: BatchFile, err?: unknown) => void,
+  into?: { slab: Buffer; at: readonly number[]; room: number },
+): Promise<Array<BatchWriteItem | undefined>> {
   const items: Array<BatchWriteItem | undefined> = new Array(group.length);
-  const item = (f: BatchFile, data: Buffer): BatchWriteItem => ({ key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime });
+  const item = (f: BatchFile, data: Buffer): BatchWriteItem => {
+    // Read where the layout put it, with the writer's room before it.
+    const placed = into !== undefined && into.room > 0 && data.buffer === into.slab.buffer;
+    return { key: keyOf(ctx.dst, f.rel), data, mtime: f.entry.mtime, ...(placed ? { headroom: true } : {}) };
+  };
   const src = ctx.src.backend;
   if (canReadBatch(src)) {
     try {
@@ -285,22 +302,14 @@ async function readGroup(ctx: CopyContext, group: BatchFile[], onDone: (f: Batch
       // file by file below, so that only the files concerned fail.
     }
   }
-  // Each file's place in the slab: its size and one byte more (readAll reads one past the
-  // listed size to see a file that grew).
-  const at: number[] = [];
-  let end = 0;
-  for (const f of group) {
-    at.push(end);
-    end += f.entry.size + 1;
-  }
   await forEachConcurrent(
     group.keys(),
     READERS_PER_BATCH,
     async (i) => {
       const f = group[i];
       try {
-        const into = slab?.subarray(at[i], at[i] + f.entry.size + 1);
-        items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal, into));
+        const place = into && into.slab.subarray(into.at[i], into.at[i] + f.entry.size + 1);
+        items[i] = item(f, await readAll(ctx.src, f.rel, f.entry.size, ctx.signal, place));
       } catch (err) {
         if (isFerryError(err, 'FERRY_ERR_ABORTED')) throw err;
         onDone(f, err);
@@ -340,10 +349,8 @@ export class GroupSlabs {
     private readonly capacity: number,
   ) {}
 
-  /** A slab for `group`'s files: each file's size plus one byte (see readGroup). */
-  take(group: readonly BatchFile[]): Buffer {
-    let need = 0;
-    for (const f of group) need += f.entry.size + 1;
+  /** A slab of at least `need` bytes (its contents undefined). */
+  take(need: number): Buffer {
     const i = this.free.findIndex((s) => s.length >= need);
     if (i >= 0) return this.free.splice(i, 1)[0];
     // readAll writes every byte it returns: no need to zero the slab first.
@@ -359,6 +366,22 @@ export class GroupSlabs {
   get kept(): number {
     return this.free.length;
   }
+}
+
+/**
+ * Where each file of a group goes in its slab: `room` bytes free for the writer (a pack frame's
+ * header: BatchWriteItem.headroom), then the file's bytes. readAll reads one byte past the
+ * listed size (to see a file that grew): that byte falls in the next file's room, or in one
+ * spare byte where there is no room.
+ */
+export function slabLayout(group: readonly BatchFile[], room: number): { at: number[]; bytes: number } {
+  const at: number[] = [];
+  let end = 0;
+  for (const f of group) {
+    at.push(end + room);
+    end += room + f.entry.size + (room > 0 ? 0 : 1);
+  }
+  return { at, bytes: end + 1 };
 }
 
 /**

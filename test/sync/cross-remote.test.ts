@@ -18,6 +18,8 @@ import { copy, move, sync } from '../../src/sync/engine.js';
 import { Filter } from '../../src/sync/filter.js';
 import { makeRemote, modifyWindow, type Remote } from '../../src/sync/remote.js';
 import type { StorageLogEntry } from '../../src/backends/decorators/index.js';
+import type { OpOptions } from '../../src/core/storage.js';
+import type { BatchWriteLimits } from '../../src/core/storage-bulk.js';
 import { startServer, readMetric, readMetricSeries, type RunningServer } from '../helpers/server.js';
 import { snapshot, T0, writeTree, type TreeSpec } from '../helpers/sync-trees.js';
 
@@ -285,6 +287,36 @@ describe('ferry specifics', () => {
     expect(delta('GET /api/v1/files/*')).toBe(0);
     expect(delta('POST /api/v1/chunks/batch')).toBeGreaterThanOrEqual(1);
     expect(delta('POST /api/v1/chunks/batch')).toBeLessThanOrEqual(10);
+  });
+
+  it('small files up travel in packs built where they were read, over groups that reuse their buffers: each file intact, twins and files the server has included', async () => {
+    /** Groups of 7 files, so that 160 files make many groups and later ones reuse earlier ones' slabs. */
+    class SmallBatches extends FerryBackend {
+      override async batchWriteLimits(options?: OpOptions): Promise<BatchWriteLimits> {
+        return { ...(await super.batchWriteLimits(options)), maxObjects: 7 };
+      }
+    }
+    const tree: TreeSpec = {};
+    for (let i = 0; i < 160; i++) tree[`d${i % 4}/f${i}`] = [randomBytes(1 + ((i * 7919) % 40_000)).toString('latin1'), T0 + i];
+    tree['empty'] = ['', T0];
+    tree['twin-a'] = ['same bytes', T0];
+    tree['twin-b'] = ['same bytes', T0];
+    // Every fifth file is on the server already (elsewhere): those chunks are not sent, and the
+    // frames of the others no longer follow each other everywhere (those packs are copied).
+    const seed: TreeSpec = {};
+    for (let i = 0; i < 160; i += 5) seed[`f${i}`] = tree[`d${i % 4}/f${i}`];
+    await writeTree(makeRemote(new FerryBackend({ client, ownsClient: false }), 'slabs-seed'), seed);
+    const local = await localRemote();
+    await writeTree(local, tree);
+    const remote = makeRemote(new SmallBatches({ client, ownsClient: false }), 'slabs');
+    const packs = async () => (await readMetricSeries(server, 'ferry_http_requests_total')).filter((x) => x.labels.route === '/api/v1/uploads/:id/packs').reduce((n, x) => n + x.value, 0);
+    const before = await packs();
+    const r = await sync(local, remote);
+    expect(r.errors).toEqual([]);
+    expect(r.transferred).toBe(163);
+    expect(await packs()).toBeGreaterThan(before);
+    expect(await snapshot(remote)).toEqual(await snapshot(local));
+    expect(await check(local, remote)).toMatchObject({ hashKind: 'ferry-tree', ok: true, same: 163 });
   });
 
   /** The ops a sync made on the Ferry side (`ferry:` backends), in order. */
