@@ -100,8 +100,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
    * The request slots of writeBatch's sessions, shared by the batches in flight (a sync runs
    * three), and their packs' bodies (up to 16 MiB each), one per slot, reused from one batch to
    * the next. With slots of their own, three batches had up to nine packs in flight, of which
-   * three bodies were kept and the others left to the collector: the CLI's peak RSS was
-   * 330-390 MB for a 333 MB tree (benchmarks/results/issue-15-speed.md, branch tree5a).
+   * three bodies were kept and the others left to the collector and allocated again
+   * (benchmarks/results/issue-15-speed.md, branch tree5a).
    */
   private readonly batchSlots: Semaphore;
   private readonly packBuffers: PackBuffers;

@@ -334,11 +334,11 @@ async function writeOne(ctx: CopyContext, f: BatchFile, data: Buffer): Promise<O
 
 /**
  * Buffers that groups of small files are read into, one per group in flight, each reused by
- * a later group once a batch write of its files settled. Reading 10,000 files of 1-64 KiB
- * into buffers of their own made as many allocations, which the collector freed late and the
- * allocator gave back to the system and took again: the CLI's peak RSS was 330-390 MB for a
- * 333 MB tree, with 110-125 thousand page faults (benchmarks/results/issue-15-speed.md,
- * branch tree5a).
+ * a later group once the batch write of its files resolved. Files read into buffers of their
+ * own (10,000 allocations of 1-64 KiB for the bench's tree) were freed only by the collector's
+ * mark-compacts, and the allocator gave the memory back to the system and took it again:
+ * with the packs' copies, 110-128 thousand page faults and a peak RSS of 345-400 MB for a
+ * 333 MB tree (benchmarks/results/issue-15-speed.md, branch tree5a).
  */
 export class GroupSlabs {
   private readonly free: Buffer[] = [];
