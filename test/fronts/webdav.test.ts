@@ -290,6 +290,26 @@ describe('WebDAV: PROPFIND and PROPPATCH', () => {
     expect(Object.keys(stored.props)).not.toContain('p');
   });
 
+  it('a PROPFIND names at most 512 distinct properties (each is answered for every member of a listing)', async () => {
+    expect((await req('MKCOL', '/dav/named/')).status).toBe(201);
+    for (const name of ['a', 'b', 'c']) expect((await req('PUT', `/dav/named/${name}.txt`, { body: name })).status).toBe(201);
+    const names = (n: number) => Array.from({ length: n }, (_, i): [string, string] => ['urn:z', `p${i}`]);
+    const most = await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: propfindNamed(...names(512)) });
+    expect(most.status).toBe(207);
+    const answered = multistatus(most.text);
+    expect(answered).toHaveLength(4);
+    expect(Object.keys(answered[3].props)).toHaveLength(512);
+    // A name repeated counts once.
+    expect((await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: propfindNamed(...Array.from({ length: 5000 }, (): [string, string] => ['urn:z', 'p1'])) })).status).toBe(207);
+    const include = (n: number) => `<propfind xmlns="DAV:"><allprop/><include>${names(n).map(([ns, l]) => `<${l} xmlns="${ns}"/>`).join('')}</include></propfind>`;
+    for (const body of [propfindNamed(...names(513)), include(513)]) {
+      const r = await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body });
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.text).error).toMatchObject({ code: 'FERRY_ERR_VALIDATION', details: { max: 512 } });
+    }
+    expect((await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: include(512) })).status).toBe(207);
+  });
+
   it('dead properties follow the file through moves, copies and deletes of any front; live ones are protected', async () => {
     const patch = (path: string, inner: string) => req('PROPPATCH', path, { body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">${inner}</D:propertyupdate>` });
     expect((await req('PUT', '/dav/pp.txt', { body: 'x' })).status).toBe(201);
