@@ -18,6 +18,7 @@ import { isFerryError } from '../../src/core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { AuthStore, type TokenRow, type UserRow } from '../../src/store/auth-store.js';
 import { BanStore } from '../../src/store/ban-store.js';
+import { DavStore } from '../../src/store/dav-store.js';
 import type { MetaStore } from '../../src/store/meta-store.js';
 
 export interface MetaStoreDatabase {
@@ -333,6 +334,18 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(e).toMatchObject({ size: 12, mtime: expect.any(Number) });
       expect(await store.usage('/')).toEqual({ bytes: 12, files: 1 });
       expect(await store.stats()).toMatchObject({ files: 1, logicalBytes: 12, chunks: 2, storedBytes: 12, uploads: 0 });
+    });
+
+    it('counts the bytes of WebDAV dead properties into a subtree\'s usage, the root\'s own included', async () => {
+      await store.mkdir('/home', { parents: true });
+      await upload('/home/f', [chunk('f1', 10)]);
+      const dav = new DavStore(store);
+      await dav.patch('/home/f', [{ op: 'set', ns: 'urn:z', name: 'color', value: 'bleu é' }]);
+      await dav.patch('/home', [{ op: 'set', ns: 'urn:z', name: 'n', value: 'xy' }]);
+      // 10 file bytes; 'urn:z' + 'color' + 'bleu é' (7 bytes in UTF-8) = 17; 'urn:z' + 'n' + 'xy' = 8.
+      expect(await store.usage('/home')).toEqual({ bytes: 35, files: 1 });
+      expect(await store.usage('/')).toEqual({ bytes: 35, files: 1 });
+      expect(await store.usage('/elsewhere')).toEqual({ bytes: 0, files: 0 });
     });
 
     it('runs the migrations once when several nodes open a new database at once', async () => {
