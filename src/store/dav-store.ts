@@ -85,6 +85,9 @@ export type LockRow = DavLocksTable;
 /** Rows per `IN (...)` list. */
 const BATCH = 400;
 
+/** Bytes of dead properties read at once for a listing (a resource's own may pass it alone: at most 256 of 64 KiB). */
+export const PROPS_BATCH_BYTES = 4 * 1024 * 1024;
+
 export class DavStore {
   private readonly db: Kysely<Database>;
 
@@ -105,6 +108,40 @@ export class DavStore {
       }
     }
     return out;
+  }
+
+  /**
+   * Dead properties of `paths`, in their order, a batch of paths at a time whose properties
+   * hold at most about `budget` bytes. A PROPFIND of a listing reads them so: read for a
+   * whole page of 1,000 members at once, 32 files with 16 MB of properties each took the
+   * server from 115 to 824 MB, and a page of such files would take 16 GB.
+   */
+  async *propsInBatches(paths: readonly string[], budget = PROPS_BATCH_BYTES): AsyncGenerator<{ paths: string[]; props: Map<string, DeadProp[]> }> {
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < paths.length; i += BATCH) {
+      const rows = await this.db
+        .selectFrom('dav_props')
+        .select(['path', sql<number>`sum(octet_length(ns) + octet_length(name) + octet_length(value))`.as('n')])
+        .where('path', 'in', paths.slice(i, i + BATCH))
+        .groupBy('path')
+        .execute();
+      for (const r of rows) sizes.set(r.path, Number(r.n));
+    }
+    let batch: string[] = [];
+    let bytes = 0;
+    const take = async () => {
+      const out = { paths: batch, props: await this.props(batch.filter((p) => sizes.has(p))) };
+      batch = [];
+      bytes = 0;
+      return out;
+    };
+    for (const p of paths) {
+      const n = sizes.get(p) ?? 0;
+      if (batch.length > 0 && bytes + n > budget) yield await take();
+      batch.push(p);
+      bytes += n;
+    }
+    if (batch.length > 0) yield await take();
   }
 
   /**

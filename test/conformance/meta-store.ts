@@ -348,6 +348,28 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(await store.usage('/elsewhere')).toEqual({ bytes: 0, files: 0 });
     });
 
+    it('reads the dead properties of many paths a few bytes at a time, in their order (propsInBatches)', async () => {
+      const dav = new DavStore(store);
+      for (const p of ['/b', '/a', '/c']) {
+        await store.mkdir(p);
+        await dav.patch(p, [{ op: 'set', ns: 'urn:z', name: 'v', value: p.slice(1).repeat(100) }]);
+      }
+      await store.mkdir('/none');
+      const batches: { paths: string[]; values: string[] }[] = [];
+      // Each path holds 106 bytes ('urn:z' + 'v' + 100): two never fit in 150.
+      for await (const { paths, props } of dav.propsInBatches(['/b', '/none', '/a', '/c'], 150)) {
+        batches.push({ paths, values: paths.flatMap((p) => (props.get(p) ?? []).map((d) => d.value[0])) });
+      }
+      expect(batches).toEqual([
+        { paths: ['/b', '/none'], values: ['b'] },
+        { paths: ['/a'], values: ['a'] },
+        { paths: ['/c'], values: ['c'] },
+      ]);
+      const together = [];
+      for await (const batch of dav.propsInBatches(['/b', '/none', '/a', '/c'])) together.push(batch.paths);
+      expect(together).toEqual([['/b', '/none', '/a', '/c']]);
+    });
+
     it('runs the migrations once when several nodes open a new database at once', async () => {
       const fresh = await makeDatabase();
       try {

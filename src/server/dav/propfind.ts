@@ -213,9 +213,15 @@ export async function propfind(dav: Dav, request: FastifyRequest, reply: Fastify
       let cursor: string | undefined;
       do {
         const page = await dav.ctx.meta.list(server, { limit: PAGE, cursor });
-        const dead = await deadOf(page.entries);
-        // One member at a time: the stream asks for the next once the client has taken the last.
-        for (const e of page.entries) yield response(req, e, dead.get(e.path) ?? [], lc);
+        // One member at a time: the stream asks for the next once the client has taken the
+        // last; dead properties are read a few MB at a time (DavStore.propsInBatches).
+        if (!needDead) for (const e of page.entries) yield response(req, e, [], lc);
+        else {
+          const byPath = new Map(page.entries.map((e) => [e.path, e]));
+          for await (const { paths, props } of dav.store.propsInBatches([...byPath.keys()])) {
+            for (const p of paths) yield response(req, byPath.get(p)!, props.get(p) ?? [], lc);
+          }
+        }
         cursor = page.next;
       } while (cursor !== undefined);
     }
