@@ -182,6 +182,15 @@ class AddressChecks {
 }
 
 /** The Fastify instance (HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1), with its connection guards. */
+/**
+ * Requests at once on one HTTP/2 connection (what the server announces; nghttp2 refuses
+ * streams past it). Node's default is 2^32-1: one connection held 20,000 requests whose
+ * bodies never came (270 MB), and one address held 60,000 until the rate limit stopped it,
+ * where HTTP/1.1 gives it `maxConnectionsPerIp` requests. 100 is RFC 9113's lowest
+ * recommended value (nginx 128, Apache 100).
+ */
+export const MAX_HTTP2_STREAMS = 100;
+
 function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses: AddressChecks): FastifyInstance {
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
@@ -217,7 +226,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
   // typed against the HTTP/1 server; the request and reply APIs they use are the same.
   const app = (
     options.tls
-      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key } })
+      ? Fastify({ ...fastifyOptions, http2: true, https: { allowHTTP1: true, cert: options.tls.cert, key: options.tls.key, settings: { maxConcurrentStreams: MAX_HTTP2_STREAMS } } })
       : Fastify({ ...fastifyOptions, ...http1Options })
   ) as unknown as FastifyInstance;
   if (options.tls) {

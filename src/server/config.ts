@@ -121,6 +121,8 @@ export interface SftpConfig {
   port: number;
   /** Let users with a password log in with it over SSH (`--sftp-password-auth`); keys only otherwise. */
   passwordAuth: boolean;
+  /** Time an SFTP connection has from when it is accepted to log in (default 60 s; tests shorten it). */
+  loginGraceMs?: number;
 }
 
 /** The SFTP front's port when `--sftp-addr` names only a host. */

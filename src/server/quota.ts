@@ -23,6 +23,7 @@ import { sql, type Transaction } from 'kysely';
 import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/errors.js';
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
+import { deadPropBytes } from '../store/dav-store.js';
 import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
 import { takeLinkBytes } from './link-bytes.js';
 import type { AuthContext } from './authz.js';
@@ -147,7 +148,7 @@ export class QuotaGuard {
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return;
     const entry = await this.meta.stat(sourceServerPath);
-    const added = entry.type === 'file' ? { bytes: entry.size, files: 1 } : await this.meta.usage(sourceServerPath);
+    const added = entry.type === 'file' ? { bytes: entry.size + (await deadPropBytes(this.meta.db, sourceServerPath)), files: 1 } : await this.meta.usage(sourceServerPath);
     const usage = await this.meta.usage(auth.home);
     if (quotaBytes !== null && usage.bytes + added.bytes > quotaBytes) {
       throw new QuotaExceededError(`quota exceeded: the copy would use ${formatSize(usage.bytes + added.bytes)} of ${formatSize(quotaBytes)}`, {

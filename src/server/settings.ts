@@ -426,7 +426,7 @@ export const SETTINGS: readonly Setting[] = [
     // Loopback stays safe whatever is added (an admin on the server's own machine is never locked out).
     apply: (c, v) => (c.defender = { ...c.defender, safeList: [...DEFAULT_DEFENDER.safeList, ...new CidrList(v).entries] }) }),
   def({ key: 'maxConnectionsPerIp', kind: int(), default: '128', examples: ['32', '0'], live: false,
-    doc: 'open connections per client address; more are closed at once (`0`: no limit)',
+    doc: 'open connections per client address, over HTTP and over SFTP each; more are closed at once (`0`: no limit)',
     apply: (c, v) => (c.connections = { ...c.connections, maxPerAddress: v }) }),
   def({ key: 'headersTimeout', kind: duration, default: '30s', examples: ['10s', '0'], live: false,
     doc: 'a request head must arrive within this (`0`: no limit)',

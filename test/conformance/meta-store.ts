@@ -18,6 +18,7 @@ import { isFerryError } from '../../src/core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
 import { AuthStore, type TokenRow, type UserRow } from '../../src/store/auth-store.js';
 import { BanStore } from '../../src/store/ban-store.js';
+import { DavStore } from '../../src/store/dav-store.js';
 import type { MetaStore } from '../../src/store/meta-store.js';
 
 export interface MetaStoreDatabase {
@@ -333,6 +334,40 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       expect(e).toMatchObject({ size: 12, mtime: expect.any(Number) });
       expect(await store.usage('/')).toEqual({ bytes: 12, files: 1 });
       expect(await store.stats()).toMatchObject({ files: 1, logicalBytes: 12, chunks: 2, storedBytes: 12, uploads: 0 });
+    });
+
+    it('counts the bytes of WebDAV dead properties into a subtree\'s usage, the root\'s own included', async () => {
+      await store.mkdir('/home', { parents: true });
+      await upload('/home/f', [chunk('f1', 10)]);
+      const dav = new DavStore(store);
+      await dav.patch('/home/f', [{ op: 'set', ns: 'urn:z', name: 'color', value: 'bleu é' }]);
+      await dav.patch('/home', [{ op: 'set', ns: 'urn:z', name: 'n', value: 'xy' }]);
+      // 10 file bytes; 'urn:z' + 'color' + 'bleu é' (7 bytes in UTF-8) = 17; 'urn:z' + 'n' + 'xy' = 8.
+      expect(await store.usage('/home')).toEqual({ bytes: 35, files: 1 });
+      expect(await store.usage('/')).toEqual({ bytes: 35, files: 1 });
+      expect(await store.usage('/elsewhere')).toEqual({ bytes: 0, files: 0 });
+    });
+
+    it('reads the dead properties of many paths a few bytes at a time, in their order (propsInBatches)', async () => {
+      const dav = new DavStore(store);
+      for (const p of ['/b', '/a', '/c']) {
+        await store.mkdir(p);
+        await dav.patch(p, [{ op: 'set', ns: 'urn:z', name: 'v', value: p.slice(1).repeat(100) }]);
+      }
+      await store.mkdir('/none');
+      const batches: { paths: string[]; values: string[] }[] = [];
+      // Each path holds 106 bytes ('urn:z' + 'v' + 100): two never fit in 150.
+      for await (const { paths, props } of dav.propsInBatches(['/b', '/none', '/a', '/c'], 150)) {
+        batches.push({ paths, values: paths.flatMap((p) => (props.get(p) ?? []).map((d) => d.value[0])) });
+      }
+      expect(batches).toEqual([
+        { paths: ['/b', '/none'], values: ['b'] },
+        { paths: ['/a'], values: ['a'] },
+        { paths: ['/c'], values: ['c'] },
+      ]);
+      const together = [];
+      for await (const batch of dav.propsInBatches(['/b', '/none', '/a', '/c'])) together.push(batch.paths);
+      expect(together).toEqual([['/b', '/none', '/a', '/c']]);
     });
 
     it('runs the migrations once when several nodes open a new database at once', async () => {

@@ -12,6 +12,8 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromSystemError } from '../../src/core/errors.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
+import { DEFAULT_CONNECTION_LIMITS } from '../../src/server/slow-clients.js';
+import { connect, type Socket } from 'node:net';
 import { addUser, auditEvents } from '../helpers/users.js';
 import { newKey, rawSftp, sftpBatch, sftpOf, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
@@ -411,6 +413,61 @@ describe('the defender', () => {
       const again = await sftpBatch(d, dee, ['ls']);
       expect(again.code, again.stderr).toBe(0);
     } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('connections that never log in', () => {
+  /** A raw TCP connection from `localAddress`; resolves with it and the first bytes the server sends. */
+  function rawConnection(port: number, localAddress: string, send?: string): Promise<{ socket: Socket; first: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port, localAddress }, () => {
+        if (send !== undefined) socket.write(send);
+      });
+      socket.once('error', reject);
+      socket.once('data', (d: Buffer) => resolve({ socket, first: d.toString('latin1') }));
+    });
+  }
+
+  function passwordLogin(port: number, localAddress: string, username: string, password: string): Promise<string> {
+    return new Promise((resolve) => {
+      const c = new ssh2.Client();
+      c.on('ready', () => c.sftp((err, sftp) => (err ? resolve(err.message) : sftp.readdir('/', (e) => (c.end(), resolve(e ? e.message : 'listed'))))));
+      c.on('error', (e) => resolve(e.message));
+      c.connect({ host: '127.0.0.1', port, localAddress, username, password });
+    });
+  }
+
+  it('one address holds at most maxConnectionsPerIp of them, and each is dropped when its login grace runs out', async () => {
+    const d = await startSftpServer({
+      connections: { ...DEFAULT_CONNECTION_LIMITS, maxPerAddress: 4 },
+      sftp: { host: '127.0.0.1', port: 0, passwordAuth: true, loginGraceMs: 1500 },
+    });
+    const held: Socket[] = [];
+    try {
+      await addUser(d.t, 'erin', { password: 'erin-password-1' });
+      // Four connections that said their version and nothing more: each got the server's.
+      for (let i = 0; i < 4; i++) {
+        const c = await rawConnection(d.port, '127.0.0.1', 'SSH-2.0-idle\r\n');
+        held.push(c.socket);
+        expect(c.first).toMatch(/^SSH-2\.0-Ferry/);
+      }
+      // A fifth from the same address is told why and closed.
+      const fifth = await rawConnection(d.port, '127.0.0.1', 'SSH-2.0-idle\r\n');
+      held.push(fifth.socket);
+      expect(fifth.first).toMatch(/too many connections from 127\.0\.0\.1/);
+      // Another address is served meanwhile.
+      expect(await passwordLogin(d.port, '127.0.0.2', 'erin', 'erin-password-1')).toBe('listed');
+      // A connection that sends nothing at all is closed by the server once its grace is over.
+      const silent = connect({ host: '127.0.0.1', port: d.port, localAddress: '127.0.0.3' }).resume();
+      held.push(silent);
+      await new Promise((resolve) => silent.once('close', resolve));
+      // So are the idle ones, which frees their address.
+      await Promise.all(held.slice(0, 4).map((socket) => (socket.destroyed ? undefined : new Promise((resolve) => socket.once('close', resolve)))));
+      expect(await passwordLogin(d.port, '127.0.0.1', 'erin', 'erin-password-1')).toBe('listed');
+    } finally {
+      for (const socket of held) socket.destroy();
       await d.close();
     }
   });

@@ -290,6 +290,26 @@ describe('WebDAV: PROPFIND and PROPPATCH', () => {
     expect(Object.keys(stored.props)).not.toContain('p');
   });
 
+  it('a PROPFIND names at most 512 distinct properties (each is answered for every member of a listing)', async () => {
+    expect((await req('MKCOL', '/dav/named/')).status).toBe(201);
+    for (const name of ['a', 'b', 'c']) expect((await req('PUT', `/dav/named/${name}.txt`, { body: name })).status).toBe(201);
+    const names = (n: number) => Array.from({ length: n }, (_, i): [string, string] => ['urn:z', `p${i}`]);
+    const most = await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: propfindNamed(...names(512)) });
+    expect(most.status).toBe(207);
+    const answered = multistatus(most.text);
+    expect(answered).toHaveLength(4);
+    expect(Object.keys(answered[3].props)).toHaveLength(512);
+    // A name repeated counts once.
+    expect((await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: propfindNamed(...Array.from({ length: 5000 }, (): [string, string] => ['urn:z', 'p1'])) })).status).toBe(207);
+    const include = (n: number) => `<propfind xmlns="DAV:"><allprop/><include>${names(n).map(([ns, l]) => `<${l} xmlns="${ns}"/>`).join('')}</include></propfind>`;
+    for (const body of [propfindNamed(...names(513)), include(513)]) {
+      const r = await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body });
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.text).error).toMatchObject({ code: 'FERRY_ERR_VALIDATION', details: { max: 512 } });
+    }
+    expect((await req('PROPFIND', '/dav/named/', { headers: { depth: '1' }, body: include(512) })).status).toBe(207);
+  });
+
   it('dead properties follow the file through moves, copies and deletes of any front; live ones are protected', async () => {
     const patch = (path: string, inner: string) => req('PROPPATCH', path, { body: `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z">${inner}</D:propertyupdate>` });
     expect((await req('PUT', '/dav/pp.txt', { body: 'x' })).status).toBe(201);
@@ -357,6 +377,34 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     expect((await dav(t.url, 'PUT', '/dav/one.bin', { auth: cody, body: randomBytes(1024 * 1024) })).status).toBe(201);
     const copy = await dav(t.url, 'COPY', '/dav/one.bin', { auth: cody, headers: { destination: '/dav/two.bin' } });
     expect(copy.status).toBe(413);
+  });
+
+  it('dead properties count into the quota: a PROPPATCH, a COPY (WebDAV or API) and an upload past it are refused', async () => {
+    await addUser(t, 'petra', { password: 'petra-password-1', quotaBytes: 200_000 });
+    const petra = basic('petra', 'petra-password-1');
+    const as = (method: string, path: string, init: DavInit = {}) => dav(t.url, method, path, { auth: petra, ...init });
+    const set = (name: string) => as('PROPPATCH', '/dav/f/q.txt', { body: `<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:${name}>${'v'.repeat(60_000)}</Z:${name}></D:prop></D:set></D:propertyupdate>` });
+    const usage = async () => ((await (await t.api('/api/v1/users/petra')).json()) as { usage: { bytes: number } }).usage.bytes;
+    expect((await as('MKCOL', '/dav/f/')).status).toBe(201);
+    expect((await as('PUT', '/dav/f/q.txt', { body: 'q' })).status).toBe(201);
+    for (const name of ['a', 'b', 'c']) expect(multistatus((await set(name)).text)[0].props[name].status).toBe(200);
+    expect(await usage()).toBeGreaterThan(180_000);
+    // A fourth would pass 200,000: 507, nothing stored.
+    expect(multistatus((await set('d')).text)[0].props.d.status).toBe(507);
+    expect(await usage()).toBeLessThan(200_000);
+    // A copy would duplicate them: refused, whichever front, a file or its folder.
+    expect((await as('COPY', '/dav/f/q.txt', { headers: { destination: '/dav/f/q2.txt' } })).status).toBe(413);
+    expect((await as('COPY', '/dav/f/', { headers: { destination: '/dav/g/' } })).status).toBe(413);
+    const token = (await tokenFor(t, 'petra')).token;
+    expect((await t.api('/api/v1/copy', { method: 'POST', json: { from: '/f', to: '/h' }, token })).status).toBe(413);
+    // And what is left of the quota is all a file may take.
+    expect((await as('PUT', '/dav/f/big.bin', { body: randomBytes(30_000) })).status).toBe(413);
+    // Removing them gives the room back.
+    const removed = await as('PROPPATCH', '/dav/f/q.txt', { body: '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:remove><D:prop><Z:a/><Z:b/><Z:c/></D:prop></D:remove></D:propertyupdate>' });
+    expect(multistatus(removed.text)[0].props.a.status).toBe(200);
+    expect(await usage()).toBeLessThan(1000);
+    expect((await as('PUT', '/dav/f/big.bin', { body: randomBytes(30_000) })).status).toBe(201);
+    expect((await as('COPY', '/dav/f/', { headers: { destination: '/dav/g/' } })).status).toBe(201);
   });
 
   it('MOVE or COPY onto a collection that holds the source is refused, and deletes nothing (Overwrite: T)', async () => {

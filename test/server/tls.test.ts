@@ -14,6 +14,7 @@ import { Agent, buildConnector, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../../src/core/errors.js';
 import { normalizeFingerprint, tlsDispatcherOptions, untrustedCertificateError } from '../../src/client/tls.js';
+import { MAX_HTTP2_STREAMS } from '../../src/server/app.js';
 import { loadTls } from '../../src/server/tls.js';
 import { createCa, createServerCert } from '../../src/server/x509.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -82,6 +83,20 @@ describe('TLS', () => {
       }).on('error', reject);
     });
     expect(h1).toEqual({ status: 200, version: '1.1' });
+  });
+
+  it('takes at most 100 requests at once on one HTTP/2 connection (Node would take 2^32-1)', async () => {
+    const h2 = h2connect(withCa.url, { ca: ca.certPem });
+    try {
+      const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve, reject) => {
+        h2.once('remoteSettings', resolve);
+        h2.once('error', reject);
+      });
+      expect(settings.maxConcurrentStreams).toBe(MAX_HTTP2_STREAMS);
+      expect(MAX_HTTP2_STREAMS).toBe(100);
+    } finally {
+      h2.close();
+    }
   });
 
   it('uploads and downloads over HTTP/2 (chunk bodies stream both ways)', async () => {

@@ -40,16 +40,35 @@ export const LIVE_PROPS = new Set([...ALLPROP_LIVE, ...QUOTA_LIVE, 'creationdate
 /** Members listed per page of a Depth: 1 answer. */
 const PAGE = 1000;
 
+/**
+ * Distinct properties a PROPFIND may name (in `prop` or `include`): every live one and as many
+ * dead ones as a resource can hold (256, proppatch.ts) fit. Each name is answered for every
+ * member of a Depth 1 listing, so without a cap a 1 MiB body naming 175,000 properties made
+ * a 3 MB answer per member: 1,000 members kept the server's only thread busy for minutes
+ * and grew it past 3 GB.
+ */
+export const MAX_PROPFIND_NAMES = 512;
+
+/** The distinct names of `el`'s child elements, at most {@link MAX_PROPFIND_NAMES}. */
+function namesOf(el: XmlElement): PropName[] {
+  const seen = new Map<string, PropName>();
+  for (const e of elements(el)) {
+    seen.set(`${e.ns} ${e.local}`, { ns: e.ns, local: e.local });
+    if (seen.size > MAX_PROPFIND_NAMES) throw new ValidationError(`a PROPFIND may name at most ${MAX_PROPFIND_NAMES} properties`, { details: { max: MAX_PROPFIND_NAMES } });
+  }
+  return [...seen.values()];
+}
+
 function parsePropfind(root: XmlElement | undefined): PropRequest {
   if (!root) return { kind: 'allprop', include: [] };
   if (root.ns !== DAV_NS || root.local !== 'propfind') throw new ValidationError('a PROPFIND body must be a DAV:propfind element');
   const kids = elements(root).filter((e) => e.ns === DAV_NS);
   const prop = kids.find((e) => e.local === 'prop');
   if (kids.some((e) => e.local === 'propname')) return { kind: 'propname' };
-  if (prop && !kids.some((e) => e.local === 'allprop')) return { kind: 'prop', names: elements(prop).map((e) => ({ ns: e.ns, local: e.local })) };
+  if (prop && !kids.some((e) => e.local === 'allprop')) return { kind: 'prop', names: namesOf(prop) };
   const include = kids.find((e) => e.local === 'include');
   // Unknown elements are ignored (RFC 4918 17: extensibility); no known one means allprop.
-  return { kind: 'allprop', include: include ? elements(include).map((e) => ({ ns: e.ns, local: e.local })) : [] };
+  return { kind: 'allprop', include: include ? namesOf(include) : [] };
 }
 
 export function statusLine(code: number): string {
@@ -194,8 +213,15 @@ export async function propfind(dav: Dav, request: FastifyRequest, reply: Fastify
       let cursor: string | undefined;
       do {
         const page = await dav.ctx.meta.list(server, { limit: PAGE, cursor });
-        const dead = await deadOf(page.entries);
-        yield page.entries.map((e) => response(req, e, dead.get(e.path) ?? [], lc)).join('');
+        // One member at a time: the stream asks for the next once the client has taken the
+        // last; dead properties are read a few MB at a time (DavStore.propsInBatches).
+        if (!needDead) for (const e of page.entries) yield response(req, e, [], lc);
+        else {
+          const byPath = new Map(page.entries.map((e) => [e.path, e]));
+          for await (const { paths, props } of dav.store.propsInBatches([...byPath.keys()])) {
+            for (const p of paths) yield response(req, byPath.get(p)!, props.get(p) ?? [], lc);
+          }
+        }
         cursor = page.next;
       } while (cursor !== undefined);
     }

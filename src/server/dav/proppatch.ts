@@ -22,7 +22,7 @@ import { DAV_NS, XML_HEADER, elements, escapeText, propertyElement, serializeCon
 const WIN32_NS = 'urn:schemas-microsoft-com:';
 /** A stored value's largest size (UTF-8 bytes of its XML). */
 export const MAX_PROP_VALUE = 64 * 1024;
-/** Dead properties one resource may hold. */
+/** Dead properties one resource may hold (their bytes count into the owner's quota besides). */
 export const MAX_PROPS = 256;
 const MAX_NAME = 255;
 const MAX_NS = 1024;
@@ -88,8 +88,11 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
     try {
       await dav.store.patch(server, patches, {
         ...(mtime !== undefined ? { mtime } : {}),
-        check: (count) => {
+        check: async (count, trx) => {
           if (count > MAX_PROPS) throw new PropLimitReached();
+          // Properties count into the quota (MetaStore.usage): a set that passes it is refused.
+          const quota = auth.limits.quotaBytes;
+          if (quota !== null && patches.some((p) => p.op === 'set') && (await dav.ctx.meta.usage(auth.home, trx)).bytes > quota) throw new PropLimitReached();
         },
       });
     } catch (err) {

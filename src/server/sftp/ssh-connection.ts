@@ -26,7 +26,7 @@ import { SshLogin, type SshCredential } from './ssh-login.js';
 /** Authentication requests (keys tried, passwords) one connection may make. */
 const MAX_AUTH_ATTEMPTS = 10;
 /** Time a connection has to authenticate. */
-const LOGIN_GRACE_MS = 60_000;
+export const LOGIN_GRACE_MS = 60_000;
 /** Session channels per connection (OpenSSH's MaxSessions). */
 const MAX_SESSIONS = 10;
 

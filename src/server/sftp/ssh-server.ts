@@ -5,7 +5,9 @@
  *
  * A connection passes, in this order, what an HTTP request passes: the global address
  * lists, the defender (a banned address is told so in one line and dropped before any key
- * exchange, which would cost us CPU), the per-address rate limit (one hit per connection).
+ * exchange, which would cost us CPU), the per-address rate limit (one hit per connection),
+ * and `maxConnectionsPerIp` open connections per address, as over HTTP. A connection has
+ * LOGIN_GRACE_MS from when it is accepted to log in, or it is dropped.
  * Then SSH authentication and its sessions (./ssh-connection.ts): a public key registered
  * for the user (`ferry user key add`), or the user's password when `--sftp-password-auth`
  * allows it, the user's own address lists applying. Shells, commands (legacy `scp -O`,
@@ -20,16 +22,18 @@ import ssh2Crypto from 'ssh2/lib/protocol/crypto.js';
 import type { Connection } from 'ssh2';
 import { VERSION } from '../../core/version.js';
 import type { ServerContext } from '../context.js';
-import { IpPolicy, normalizeIp } from '../ip-filter.js';
+import { addressKey, IpPolicy, normalizeIp } from '../ip-filter.js';
 import { loadHostKeys, type HostKey } from './host-keys.js';
 import { SpoolDir } from './spool.js';
-import { SshConnection } from './ssh-connection.js';
+import { LOGIN_GRACE_MS, SshConnection } from './ssh-connection.js';
 
 export interface SftpFrontOptions {
   host: string;
   port: number;
   /** Accept passwords over SSH (users who have one); public keys only otherwise. */
   passwordAuth: boolean;
+  /** Time a connection has from when it is accepted to log in (default LOGIN_GRACE_MS). */
+  loginGraceMs?: number;
   dataDir: string;
   log: FastifyBaseLogger;
 }
@@ -80,6 +84,14 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
   // SFTP sessions running: close() waits for them (an upload cut off is kept as a partial first).
   const running = new Set<Promise<void>>();
 
+  // Sockets admitted that have not logged in yet, by their remote end (ssh2 names a connection
+  // by it): each is destroyed when its grace runs out. ssh2 sets no timer of its own before
+  // the client's version line, and the connection's own grace (ssh-connection.ts) only
+  // starts after it, so without this a socket that sent nothing was held for ever.
+  const unauthenticated = new Map<string, { socket: Socket; grace: NodeJS.Timeout }>();
+  const endOf = (ip: string | undefined, port: number | undefined) => `${ip}|${port}`;
+  const perAddress = new Map<string, number>();
+
   const ssh = new ssh2.Server(
     {
       hostKeys: hostKeys.map((k) => k.privateKey),
@@ -87,6 +99,10 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
       algorithms: { cipher: offeredCiphers(sshCryptoIsNative()) },
     },
     (client, info) => {
+      const pending = unauthenticated.get(endOf(info.ip, info.port));
+      client.once('ready', () => {
+        if (pending) clearTimeout(pending.grace);
+      });
       connections.add(client);
       client.once('close', () => connections.delete(client));
       new SshConnection(ctx, o, { client, ip: normalizeIp(info.ip ?? ''), methods, spool, running });
@@ -102,6 +118,28 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     const ip = normalizeIp(socket.remoteAddress ?? '');
+    // Open sockets per address, counted as the HTTP server counts them (slow-clients.ts): one
+    // client holding every connection the front takes would lock every other user out.
+    const address = addressKey(ip);
+    const open = (perAddress.get(address) ?? 0) + 1;
+    perAddress.set(address, open);
+    const end = endOf(socket.remoteAddress, socket.remotePort);
+    const grace = setTimeout(() => socket.destroy(), o.loginGraceMs ?? LOGIN_GRACE_MS);
+    grace.unref();
+    unauthenticated.set(end, { socket, grace });
+    socket.once('close', () => {
+      clearTimeout(grace);
+      if (unauthenticated.get(end)?.socket === socket) unauthenticated.delete(end);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+    const maxPerAddress = ctx.config.connections.maxPerAddress;
+    if (maxPerAddress > 0 && open > maxPerAddress) {
+      o.log.warn({ ip, max: maxPerAddress }, 'sftp: connection refused: too many from this address');
+      socket.end(`Ferry: too many connections from ${ip}, try again later\r\n`, () => socket.destroy());
+      return;
+    }
     void admit(ctx, globalIps(), ip).then((refusal) => {
       if (refusal === undefined && connections.size < MAX_CONNECTIONS) {
         // SFTP is requests and answers: without this, Nagle's algorithm holds a small answer
