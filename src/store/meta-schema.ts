@@ -276,6 +276,8 @@ export interface SshKeysTable {
   comment: string;
   created_at: number;
   last_used_at: number | null;
+  /** When the key stops logging in: the expiry of the token that added it; null: never. */
+  expires_at: number | null;
 }
 
 /** A WebDAV dead property of the file or directory at `path`; `value` is its XML content, self-contained (namespaces declared). */

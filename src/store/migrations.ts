@@ -135,6 +135,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
       down: noDowngrade,
     },
+    // An SSH key added with an expiring token expires with it (security audit 2026-12-05).
+    // Keys added before never expire, as they were added.
+    '0023-ssh-key-expiry': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('ssh_keys').addColumn('expires_at', 'bigint').execute();
+      },
+      down: noDowngrade,
+    },
   };
 }
 

@@ -120,7 +120,10 @@ function registerUserKey(user: Command): void {
       'after',
       `
 A key logs in with all of the user's permissions, so a user adding their own keys needs a
-token with all of them and no path prefix (what \`ferry login\` gives). Lines with options
+token with all of them and no path prefix (what \`ferry login\` gives). A key added with a
+token that expires (\`ferry login\`'s: 90 days unless --expires) expires with it: add it
+again after the next login. A key added with a token that never expires does not expire.
+Lines with options
 (from=, command=) are refused rather than stored without them; a key the user already has
 is refused. Blank lines and # comments are skipped.
 
@@ -135,7 +138,7 @@ Examples:
       const { addSshKeys } = await import('../../client/account.js');
       const added = await addSshKeys(client, name, text);
       if (opts.json) return printJson(added);
-      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}\n`);
+      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}${k.expiresAt === null ? '' : `, expiring ${when(k.expiresAt)} with this token`}\n`);
     });
   });
 
@@ -147,8 +150,8 @@ Examples:
       if (opts.json) return printJson(keys);
       process.stdout.write(
         table(
-          ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED'],
-          keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt)]),
+          ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED', 'EXPIRES'],
+          keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt), when(k.expiresAt)]),
         ),
       );
     });
