@@ -22,7 +22,7 @@ import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/e
 import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, userPermissions } from '../authz.js';
+import { authorize, grantsWithinPrefix, userPermissions } from '../authz.js';
 import { clearCookie, readCookie, sameOrigin, setCookie } from '../cookies.js';
 import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
@@ -138,7 +138,7 @@ async function me(ctx: ServerContext, request: FastifyRequest): Promise<MeRespon
     // session's `*` is not the admin scope for a user who is not an admin).
     scopes: parsePermissions([...auth.scopes].filter((p) => userPermissions(auth).has(p))),
     pathPrefix: auth.pathPrefix,
-    grants: [...auth.grants].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
+    grants: [...grantsWithinPrefix(auth)].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
     usage: await ctx.meta.usage(auth.home),
     limits: { ...auth.limits, maxFileSize: ctx.quota.maxFileSize(auth), maxSessions: auth.limits.maxSessions ?? ctx.config.maxUploadSessions },
     uploadSessions: await ctx.meta.countUploads(auth.userId),
