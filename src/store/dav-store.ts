@@ -4,7 +4,9 @@
  * Dead properties belong to a file or directory the way its mtime does: they follow it
  * through moves and copies and go with it when it is deleted, whichever front does that
  * (the namespace transactions of MetaStore call the `davRows*` functions below). Replacing
- * a file's content keeps them, as it keeps the file's creation time.
+ * a file's content keeps them, as it keeps the file's creation time. Their bytes (UTF-8 of
+ * namespace, name and value) count in the usage of the home they lie in
+ * ({@link davPropBytes}), so the quota bounds them as it bounds files.
  *
  * Locks are on paths (RFC 4918 locks a URL's resource). They matter only to WebDAV
  * requests: the other fronts do not take or honour them (as Apache's mod_dav locks do not
@@ -12,6 +14,7 @@
  * Expired locks are ignored at once and deleted by {@link DavStore.expireLocks}.
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
+import type { Dialect } from './migrations.js';
 import type { Database, DavLocksTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
@@ -22,6 +25,20 @@ type Db = Kysely<Database> | Transaction<Database>;
 function selfOrBelow<T extends 'dav_props' | 'dav_locks'>(eb: ExpressionBuilder<Database, T>, root: string): Expression<SqlBool> {
   const col = 'path' as never;
   return eb.or([eb(col, '=', root as never), eb.and([eb(col, '>', subtreeStart(root) as never), eb(col, '<', subtreeEnd(root) as never)])]);
+}
+
+/** The UTF-8 bytes of a property row (namespace, name, value); `length()` would count characters. */
+function rowBytes(dialect: Dialect) {
+  return dialect === 'postgres'
+    ? sql<number>`octet_length(ns) + octet_length(name) + octet_length(value)`
+    : sql<number>`length(cast(ns as blob)) + length(cast(name as blob)) + length(cast(value as blob))`;
+}
+
+/** The bytes of the dead properties at `root` and below (`/`: all of them). */
+export async function davPropBytes(db: Db, dialect: Dialect, root: string): Promise<number> {
+  let q = db.selectFrom('dav_props').select(sql<number>`coalesce(sum(${rowBytes(dialect)}), 0)`.as('bytes'));
+  if (root !== '/') q = q.where((eb) => selfOrBelow(eb, root));
+  return Number((await q.executeTakeFirstOrThrow()).bytes);
 }
 
 /** Inside a namespace transaction: `root` and everything below it were deleted. */
@@ -95,18 +112,30 @@ export class DavStore {
 
   /**
    * Applies a PROPPATCH in document order, all or nothing, and with `mtime` sets the
-   * file's modification time in the same transaction. `check` runs first inside it with the
-   * number of properties the path would have (the caller's limit).
+   * file's modification time in the same transaction. `before` runs first inside it (the
+   * caller's locks); `check` runs after the changes, before the commit, with the number of
+   * properties the path would have and how many bytes they grew by (the caller's limits:
+   * throwing undoes the patch).
    */
-  async patch(path: string, ops: readonly PropPatch[], options: { mtime?: number; check?: (count: number) => void } = {}): Promise<void> {
+  async patch(
+    path: string,
+    ops: readonly PropPatch[],
+    options: { mtime?: number; before?: (trx: Transaction<Database>) => Promise<void>; check?: (trx: Transaction<Database>, after: { count: number; grew: number }) => Promise<void> } = {},
+  ): Promise<void> {
     await this.meta.durable(async (trx) => {
+      if (options.before) await options.before(trx);
+      const measure = async () => {
+        const row = await trx.selectFrom('dav_props').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(${rowBytes(this.meta.dialect)}), 0)`.as('bytes')]).where('path', '=', path).executeTakeFirstOrThrow();
+        return { count: Number(row.n), bytes: Number(row.bytes) };
+      };
+      const before = options.check ? await measure() : undefined;
       for (const op of ops) {
         await trx.deleteFrom('dav_props').where('path', '=', path).where('ns', '=', op.ns).where('name', '=', op.name).execute();
         if (op.op === 'set') await trx.insertInto('dav_props').values({ path, ns: op.ns, name: op.name, value: op.value }).execute();
       }
       if (options.check) {
-        const row = await trx.selectFrom('dav_props').select(sql<number>`count(*)`.as('n')).where('path', '=', path).executeTakeFirstOrThrow();
-        options.check(Number(row.n));
+        const after = await measure();
+        await options.check(trx, { count: after.count, grew: after.bytes - before!.bytes });
       }
       if (options.mtime !== undefined) await this.meta.setMtime(path, options.mtime, trx);
     });

@@ -35,7 +35,7 @@ import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
-import { davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
+import { davPropBytes, davRowsCopied, davRowsMoved, davRowsRemoved } from './dav-store.js';
 import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
@@ -824,14 +824,16 @@ export class Namespace {
 
   /**
    * Logical usage of a subtree (a user's home): the sizes of its files as the user sees
-   * them, however many of their chunks are shared with other files. Expired files that
-   * wait for the sweeper still count (their bytes are still stored).
+   * them, however many of their chunks are shared with other files, and the bytes of the
+   * WebDAV dead properties of its files and folders (stored in the metadata store, not
+   * free for being small). Expired files that wait for the sweeper still count (their
+   * bytes are still stored).
    */
   async usage(root: string, db: Db = this.db): Promise<Usage> {
     let q = db.selectFrom('files').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(size), 0)`.as('bytes')]).where('type', '=', 'file');
     if (root !== '/') q = q.where('path', '>', subtreeStart(root)).where('path', '<', subtreeEnd(root));
     const row = await q.executeTakeFirstOrThrow();
-    return { bytes: Number(row.bytes), files: Number(row.n) };
+    return { bytes: Number(row.bytes) + (await davPropBytes(db, this.meta.dialect, root)), files: Number(row.n) };
   }
 
   /** Sizes of the files at these paths now (absent paths are left out): what a commit replaces. */
