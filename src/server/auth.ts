@@ -337,7 +337,8 @@ export class Authenticator {
   }
 
   /** Creates an API token; the secret is returned once and only its hash stored. */
-  async createToken(user: UserRow, spec: { name: string; scopes: Permission[] | '*'; pathPrefix: string | null; expiresAt: number | null }): Promise<{ row: TokenRow; token: string }> {
+  /** A new API token; `fromLogin`: made by a password login, so a password change ends it. */
+  async createToken(user: UserRow, spec: { name: string; scopes: Permission[] | '*'; pathPrefix: string | null; expiresAt: number | null; fromLogin?: boolean }): Promise<{ row: TokenRow; token: string }> {
     const { id, token } = newToken();
     const row: TokenRow = {
       id,
@@ -350,6 +351,7 @@ export class Authenticator {
       expires_at: spec.expiresAt,
       last_used_at: null,
       revoked_at: null,
+      from_login: spec.fromLogin ? 1 : 0,
     };
     await this.store.insertToken(row);
     return { row, token };

@@ -260,6 +260,8 @@ export interface TokensTable {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** 1: made by a password login (`ferry login`), ended by a password change; 0 (absent on insert): a named token. */
+  from_login?: number;
 }
 
 export interface SshKeysTable {

@@ -143,6 +143,14 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
       down: noDowngrade,
     },
+    // Which tokens a password login made (POST /api/v1/auth/login, `ferry login`): a password
+    // change ends them. Tokens made before cannot be told apart and count as named tokens.
+    '0024-token-from-login': {
+      async up(db: Kysely<any>): Promise<void> {
+        await db.schema.alterTable('tokens').addColumn('from_login', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+      down: noDowngrade,
+    },
   };
 }
 

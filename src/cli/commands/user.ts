@@ -320,13 +320,13 @@ function userPasswd(user: Command): void {
         if (name !== undefined) {
           const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
           await account.setUserPassword(client, name, pw);
-          process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
+          process.stderr.write(`password of ${name} changed; their web sessions and the tokens \`ferry login\` made are ended (named API tokens stay)\n`);
         } else {
           const mine = await account.me(client);
           const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
           const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
           await account.changePassword(client, current === '' ? undefined : current, next);
-          process.stderr.write('password changed\n');
+          process.stderr.write('password changed; your web sessions and the tokens `ferry login` made elsewhere are ended (this one and named API tokens stay: ferry token ls)\n');
         }
       });
     } finally {

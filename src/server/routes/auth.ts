@@ -69,7 +69,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
   if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
   const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
-  const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000 });
+  const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000, fromLogin: true });
   await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
   await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
   const res: CreatedToken = { ...tokenInfo(row, user.name, user.role), token };
@@ -168,7 +168,11 @@ async function changePassword(ctx: ServerContext, request: FastifyRequest, reply
     if (!full) throw new ForbiddenError('setting a first password needs a token with all of your permissions and no path prefix');
   }
   await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
+  // What the old password opened ends: web sessions, and the tokens password logins made,
+  // but the one making this change (it just proved the current password). Named tokens
+  // stay, as GitHub keeps personal access tokens: scripts run on them, made on purpose.
   await ctx.users.revokeUserSessions(user.id, ctx.now());
-  await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name });
+  const ended = await ctx.users.revokeLoginTokens(user.id, ctx.now(), auth.kind === 'token' ? auth.tokenId : undefined);
+  await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name, details: { loginTokensRevoked: ended } });
   return reply.status(204).send();
 }
