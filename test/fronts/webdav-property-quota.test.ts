@@ -56,6 +56,10 @@ describe('WebDAV dead properties and the quota', () => {
     expect(multistatus((await patch('/dav/a.txt', setProps({ accent }))).text)[0].props.accent.status).toBe(200);
     let expected = 1000 + cost('p1', big) + cost('p2', big) + cost('accent', accent);
     expect(await used()).toBe(expected);
+    const quotaProps = await dav(t.url, 'PROPFIND', '/dav/', { auth: QUIN, headers: { depth: '0' }, body: propfindNamed(['DAV:', 'quota-used-bytes'], ['DAV:', 'quota-available-bytes']) });
+    const quotaOf = multistatus(quotaProps.text)[0].props;
+    expect(Number(quotaOf['quota-used-bytes'].text)).toBe(expected);
+    expect(Number(quotaOf['quota-available-bytes'].text)).toBe(QUOTA - expected);
 
     // Three more would pass the quota: all refused, nothing stored, usage unchanged.
     const over = await patch('/dav/a.txt', setProps({ q1: big, q2: big, q3: big }));
