@@ -318,6 +318,8 @@ export interface SshKeyInfo {
   comment: string;
   createdAt: number;
   lastUsedAt: number | null;
+  /** When it stops logging in (the expiry of the token that added it); null: never. */
+  expiresAt: number | null;
 }
 
 /** `POST /api/v1/users/:name/keys`: one or more authorized_keys lines. */

@@ -175,6 +175,8 @@ export class Authenticator {
    * written (mode 0600) to `DATA/initial-admin-token` and returned once as `generatedToken`.
    * At later starts `tokenFile` names that file while it exists. Call it once the server
    * listens: a start that fails before must not use up the token's one showing.
+   * A start without FERRY_ADMIN_TOKEN revokes the token an earlier one set: taking it out of
+   * the environment is how an operator ends it (set again, it works again).
    */
   async bootstrap(dataDir: string, envToken?: string): Promise<{ generatedToken?: string; tokenFile?: string }> {
     const now = this.now();
@@ -184,6 +186,7 @@ export class Authenticator {
       await this.store.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
       return {};
     }
+    await this.store.revokeToken(ENV_TOKEN_ID, now);
     const tokenFile = join(dataDir, 'initial-admin-token');
     if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) {
       // Made at an earlier start: point at the file while it is there (it may have been removed).
@@ -337,7 +340,8 @@ export class Authenticator {
   }
 
   /** Creates an API token; the secret is returned once and only its hash stored. */
-  async createToken(user: UserRow, spec: { name: string; scopes: Permission[] | '*'; pathPrefix: string | null; expiresAt: number | null }): Promise<{ row: TokenRow; token: string }> {
+  /** A new API token; `fromLogin`: made by a password login, so a password change ends it. */
+  async createToken(user: UserRow, spec: { name: string; scopes: Permission[] | '*'; pathPrefix: string | null; expiresAt: number | null; fromLogin?: boolean }): Promise<{ row: TokenRow; token: string }> {
     const { id, token } = newToken();
     const row: TokenRow = {
       id,
@@ -350,6 +354,7 @@ export class Authenticator {
       expires_at: spec.expiresAt,
       last_used_at: null,
       revoked_at: null,
+      from_login: spec.fromLogin ? 1 : 0,
     };
     await this.store.insertToken(row);
     return { row, token };

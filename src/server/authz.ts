@@ -72,6 +72,21 @@ export function userPermissions(auth: Pick<AuthContext, 'role' | 'grants'>): Set
   return out;
 }
 
+/**
+ * The user's grants as a token limited to a prefix may see them: those inside the prefix,
+ * and the one that holds at the prefix itself named as the prefix (what the token holds
+ * there), never a path outside it (a grant's path names a folder the token may not list).
+ * Without a prefix: all of them. Deepest first, as `auth.grants`.
+ */
+export function grantsWithinPrefix(auth: AuthContext): readonly Grant[] {
+  const prefix = auth.pathPrefix;
+  if (prefix === null) return auth.grants;
+  const inside = auth.grants.filter((g) => isWithin(g.path, prefix));
+  if (inside.some((g) => g.path === prefix)) return inside;
+  const holding = auth.grants.find((g) => isWithin(prefix, g.path));
+  return holding ? [...inside, { path: prefix, perms: holding.perms }] : inside;
+}
+
 export function withinPrefix(auth: AuthContext, path: string): boolean {
   return auth.pathPrefix === null || isWithin(path, auth.pathPrefix);
 }

@@ -174,6 +174,33 @@ export class QuotaGuard {
     };
   }
 
+  /**
+   * For a PROPPATCH: dead properties count in the usage (src/store/dav-store.ts), so a patch
+   * that adds bytes must leave usage and the uploads in flight within the bytes quota.
+   * `before` takes the user's row lock first in the patch's transaction (as every quota
+   * check does, before the rows it writes); `check` runs after the patch with the bytes it
+   * added (a patch that frees bytes always passes). Undefined without a bytes quota.
+   */
+  propertyCheck(auth: AuthContext):
+    | { before(trx: Transaction<Database>): Promise<void>; check(trx: Transaction<Database>, grew: number): Promise<void> }
+    | undefined {
+    const quota = auth.limits.quotaBytes;
+    if (quota === null) return undefined;
+    return {
+      before: (trx) => this.lockUser(trx, auth),
+      check: async (trx, grew) => {
+        if (grew <= 0) return;
+        const usage = await this.meta.usage(auth.home, trx);
+        const inFlight = await this.meta.reservedBytes(auth.userId, undefined, trx);
+        if (usage.bytes + inFlight > quota) {
+          throw new QuotaExceededError(`quota exceeded: these properties would use ${formatSize(usage.bytes + inFlight)} of ${formatSize(quota)} (properties count as stored bytes)`, {
+            details: { limit: 'bytes', quota, used: usage.bytes - grew, inFlight, wouldUse: usage.bytes + inFlight },
+          });
+        }
+      },
+    };
+  }
+
   /** Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here (SQLite serializes writers anyway). */
   private async lockUser(trx: Transaction<Database>, auth: AuthContext): Promise<void> {
     await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', auth.userId).execute();

@@ -331,6 +331,16 @@ function adminTokenCheck(token: string): void {
   if (weak) fail(`too weak to guard the server: ${weak}. Use a random one (openssl rand -hex 32), or leave it unset and Ferry makes one`);
 }
 
+/**
+ * The metrics token opens only `/metrics`, but what it shows (users' counts, traffic, errors)
+ * is no one else's business, and guessing it is as cheap as guessing the admin token: the
+ * same floor.
+ */
+function metricsTokenCheck(token: string): void {
+  const weak = weakSecretReason(token);
+  if (weak) fail(`too weak: ${weak}. Use a random one (openssl rand -hex 32)`);
+}
+
 /** The table. Order is the order of the docs and the example file. */
 export const SETTINGS: readonly Setting[] = [
   def({ key: 'addr', kind: str((s) => void checkAddr(s)), default: `127.0.0.1:${DEFAULT_PORT}`, examples: ['127.0.0.1:7000', '0.0.0.0:8443'], live: false,
@@ -442,7 +452,7 @@ export const SETTINGS: readonly Setting[] = [
     apply: (c, v) => (c.bodyMemory = v) }),
   def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,
     examples: ['9c4f1e7a2b8d6053e1f4a9c7b2d8e605', 'c2e9a4f71b6d3085f7a1c9e4d2b6083a'], live: false,
-    doc: 'the admin token, at least 32 characters and not guessable by its shape (`openssl rand -hex 32`); otherwise one is generated at the first start and saved in `DATA/initial-admin-token`',
+    doc: 'the admin token, at least 32 characters and not guessable by its shape (`openssl rand -hex 32`); otherwise one is generated at the first start and saved in `DATA/initial-admin-token`. A start without it revokes the one an earlier start set (on a cluster: set it on every node)',
     apply: (c, v) => (c.adminToken = v) }),
   def({ key: 'sessionKey', kind: str((s) => Buffer.from(s, 'base64').length >= 32 || fail('must be at least 32 bytes, base64-encoded')), noFlag: true,
     examples: [Buffer.alloc(32, 1).toString('base64'), Buffer.alloc(32, 2).toString('base64')], live: false,
@@ -455,8 +465,8 @@ export const SETTINGS: readonly Setting[] = [
     examples: ['ferry-key-1:' + Buffer.alloc(32, 1).toString('base64url'), 'ferry-key-1:' + Buffer.alloc(32, 2).toString('base64url')], live: false,
     doc: 'the master key itself (`ferry-key-1:…`), instead of `encryptionKeyFile`',
     apply: (c, v) => (c.encryptionKey = v) }),
-  def({ key: 'metricsToken', kind: str((s) => s.length >= 16 || fail('must be at least 16 characters')), noFlag: true, examples: ['metrics-token-0123456789', 'metrics-token-9876543210'], live: true,
-    doc: 'a token that opens `GET /metrics` and nothing else (for Prometheus)',
+  def({ key: 'metricsToken', kind: str(metricsTokenCheck), noFlag: true, examples: ['5e0b8d3f9a1c7e26b4d0f8a3c1e9b7d2', 'a3f8c1e6d9b2047e5c8a1f3d6b9e2c70'], live: true,
+    doc: 'a token that opens `GET /metrics` and nothing else (for Prometheus); at least 32 characters and not guessable by its shape, as `adminToken`',
     apply: (c, v) => (c.metricsToken = v) }),
   def({ key: 'versions', kind: structured('{keep, days, paths}', versionPolicyOf), default: '{keep: 0, days: 0}', examples: ['{"keep": 10, "days": 30}', '{"keep": 5, "paths": {"/docs": {"keep": 50}}}'], live: true,
     doc: 'old versions kept when a file is overwritten: at most `keep` per file, none older than `days` (0: no limit of that kind; both 0: versions off); `paths` overrides per subtree',

@@ -159,6 +159,19 @@ export class AuthStore {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  /**
+   * Revokes the user's tokens made by a password login (`from_login`), but `keep` (the
+   * token that proved the new password's change, if one); how many it revoked.
+   */
+  async revokeLoginTokens(userId: string, now: number, keep?: string): Promise<number> {
+    const r = await this.meta.durable((trx) => {
+      let q = trx.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('from_login', '=', 1).where('revoked_at', 'is', null);
+      if (keep !== undefined) q = q.where('id', '!=', keep);
+      return q.executeTakeFirst();
+    });
+    return Number(r.numUpdatedRows);
+  }
+
   async revokeUserTokens(userId: string, now: number): Promise<number> {
     const r = await this.meta.durable((trx) => trx.updateTable('tokens').set({ revoked_at: now }).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst());
     return Number(r.numUpdatedRows);

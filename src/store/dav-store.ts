@@ -4,7 +4,9 @@
  * Dead properties belong to a file or directory the way its mtime does: they follow it
  * through moves and copies and go with it when it is deleted, whichever front does that
  * (the namespace transactions of MetaStore call the `davRows*` functions below). Replacing
- * a file's content keeps them, as it keeps the file's creation time.
+ * a file's content keeps them, as it keeps the file's creation time. Their bytes (UTF-8 of
+ * namespace, name and value) count in the usage of the home they lie in
+ * ({@link deadPropBytes}), so the quota bounds them as it bounds files.
  *
  * Locks are on paths (RFC 4918 locks a URL's resource). They matter only to WebDAV
  * requests: the other fronts do not take or honour them (as Apache's mod_dav locks do not
@@ -23,6 +25,13 @@ function selfOrBelow<T extends 'dav_props' | 'dav_locks'>(eb: ExpressionBuilder<
   const col = 'path' as never;
   return eb.or([eb(col, '=', root as never), eb.and([eb(col, '>', subtreeStart(root) as never), eb(col, '<', subtreeEnd(root) as never)])]);
 }
+
+/**
+ * The UTF-8 bytes of a property row (namespace, name, value). `octet_length`, not `length`:
+ * SQLite counts a text's characters by reading it (1 s for 2 GB of properties), its bytes
+ * from the row's header; PostgreSQL has it too.
+ */
+const ROW_BYTES = sql<number>`octet_length(ns) + octet_length(name) + octet_length(value)`;
 
 /** Inside a namespace transaction: `root` and everything below it were deleted. */
 export async function davRowsRemoved(trx: Db, root: string): Promise<void> {
@@ -62,11 +71,9 @@ export async function davRowsCopied(trx: Db, from: string, to: string, options: 
  * value, UTF-8): they count into their owner's quota like file bytes (MetaStore.usage). A
  * copy duplicates them (file bytes it shares), so outside the quota a user could double them
  * with each COPY of a folder: 12 COPYs of one file with 16 MB of properties made 2.5 GB.
- * `octet_length`, not `length`: SQLite counts a text's characters by reading it (1 s for
- * 2 GB of properties), its bytes from the row's header (both databases have it).
  */
 export async function deadPropBytes(db: Db, root: string): Promise<number> {
-  let q = db.selectFrom('dav_props').select(sql<number>`coalesce(sum(octet_length(ns) + octet_length(name) + octet_length(value)), 0)`.as('n'));
+  let q = db.selectFrom('dav_props').select(sql<number>`coalesce(sum(${ROW_BYTES}), 0)`.as('n'));
   if (root !== '/') q = q.where((eb) => selfOrBelow(eb, root));
   return Number((await q.executeTakeFirstOrThrow()).n);
 }
@@ -121,7 +128,7 @@ export class DavStore {
     for (let i = 0; i < paths.length; i += BATCH) {
       const rows = await this.db
         .selectFrom('dav_props')
-        .select(['path', sql<number>`sum(octet_length(ns) + octet_length(name) + octet_length(value))`.as('n')])
+        .select(['path', sql<number>`sum(${ROW_BYTES})`.as('n')])
         .where('path', 'in', paths.slice(i, i + BATCH))
         .groupBy('path')
         .execute();
@@ -146,18 +153,30 @@ export class DavStore {
 
   /**
    * Applies a PROPPATCH in document order, all or nothing, and with `mtime` sets the
-   * file's modification time in the same transaction. `check` runs first inside it with the
-   * number of properties the path would have and the transaction (the caller's limits).
+   * file's modification time in the same transaction. `before` runs first inside it (the
+   * caller's locks); `check` runs after the changes, before the commit, with the number of
+   * properties the path would have and how many bytes they grew by (the caller's limits:
+   * throwing undoes the patch).
    */
-  async patch(path: string, ops: readonly PropPatch[], options: { mtime?: number; check?: (count: number, trx: Transaction<Database>) => void | Promise<void> } = {}): Promise<void> {
+  async patch(
+    path: string,
+    ops: readonly PropPatch[],
+    options: { mtime?: number; before?: (trx: Transaction<Database>) => Promise<void>; check?: (trx: Transaction<Database>, after: { count: number; grew: number }) => Promise<void> } = {},
+  ): Promise<void> {
     await this.meta.durable(async (trx) => {
+      if (options.before) await options.before(trx);
+      const measure = async () => {
+        const row = await trx.selectFrom('dav_props').select([sql<number>`count(*)`.as('n'), sql<number>`coalesce(sum(${ROW_BYTES}), 0)`.as('bytes')]).where('path', '=', path).executeTakeFirstOrThrow();
+        return { count: Number(row.n), bytes: Number(row.bytes) };
+      };
+      const before = options.check ? await measure() : undefined;
       for (const op of ops) {
         await trx.deleteFrom('dav_props').where('path', '=', path).where('ns', '=', op.ns).where('name', '=', op.name).execute();
         if (op.op === 'set') await trx.insertInto('dav_props').values({ path, ns: op.ns, name: op.name, value: op.value }).execute();
       }
       if (options.check) {
-        const row = await trx.selectFrom('dav_props').select(sql<number>`count(*)`.as('n')).where('path', '=', path).executeTakeFirstOrThrow();
-        await options.check(Number(row.n), trx);
+        const after = await measure();
+        await options.check(trx, { count: after.count, grew: after.bytes - before!.bytes });
       }
       if (options.mtime !== undefined) await this.meta.setMtime(path, options.mtime, trx);
     });

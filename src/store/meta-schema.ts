@@ -260,6 +260,8 @@ export interface TokensTable {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** 1: made by a password login (`ferry login`), ended by a password change; 0 (absent on insert): a named token. */
+  from_login?: number;
 }
 
 export interface SshKeysTable {
@@ -276,6 +278,8 @@ export interface SshKeysTable {
   comment: string;
   created_at: number;
   last_used_at: number | null;
+  /** When the key stops logging in: the expiry of the token that added it; null: never. */
+  expires_at: number | null;
 }
 
 /** A WebDAV dead property of the file or directory at `path`; `value` is its XML content, self-contained (namespaces declared). */

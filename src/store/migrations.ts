@@ -26,7 +26,7 @@ async function noDowngrade(): Promise<void> {
   throw new Error('downgrades are not supported');
 }
 
-// Long migrations (0001, 0002, 0006, 0007, 0011, 0012, 0021) have their bodies in functions of their own
+// Long migrations (0001, 0002, 0006, 0007, 0011, 0012, 0021, 0022) have their bodies in functions of their own
 // (below), so that this list stays readable and no function is over ~120 lines.
 function migrations(dialect: Dialect): Record<string, Migration> {
   const types = columnTypes(dialect);
@@ -129,10 +129,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // A drop box's byte cap (security audit 2026-12-04): what visitors may send through an
     // upload link in all, and what they have sent. Old links get no cap and 0 bytes.
     '0022-share-byte-cap': {
-      async up(db: Kysely<any>): Promise<void> {
-        await db.schema.alterTable('shares').addColumn('max_bytes', 'bigint').execute();
-        await db.schema.alterTable('shares').addColumn('bytes_received', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
-      },
+      up: (db: Kysely<any>) => shareByteCapSchema(db),
+      down: noDowngrade,
+    },
+    // An SSH key added with an expiring token expires with it (security audit 2026-12-05).
+    // Keys added before never expire, as they were added.
+    '0023-ssh-key-expiry': {
+      up: (db: Kysely<any>) => db.schema.alterTable('ssh_keys').addColumn('expires_at', 'bigint').execute(),
+      down: noDowngrade,
+    },
+    // Which tokens a password login made (POST /api/v1/auth/login, `ferry login`): a password
+    // change ends them. Tokens made before cannot be told apart and count as named tokens.
+    '0024-token-from-login': {
+      up: (db: Kysely<any>) => db.schema.alterTable('tokens').addColumn('from_login', 'integer', (c) => c.notNull().defaultTo(0)).execute(),
       down: noDowngrade,
     },
   };
@@ -493,6 +502,12 @@ async function nameFoldSchema(db: Kysely<any>): Promise<void> {
     }
     after = rows[rows.length - 1].path;
   }
+}
+
+/** 0022: a drop box's byte cap and what it has received. */
+async function shareByteCapSchema(db: Kysely<any>): Promise<void> {
+  await db.schema.alterTable('shares').addColumn('max_bytes', 'bigint').execute();
+  await db.schema.alterTable('shares').addColumn('bytes_received', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
 }
 
 async function sftpSchema(db: Kysely<any>): Promise<void> {

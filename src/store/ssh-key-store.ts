@@ -6,13 +6,21 @@
  * same public key on two accounts is allowed, as in two authorized_keys files: it opens
  * nothing without its private half, and the user name the client sends picks the account).
  * Writes are durable: a removed key must stay removed after a power cut.
+ *
+ * A key may expire (`expires_at`): from then on it is as if removed (not listed, not found,
+ * and the same key may be added again); its row goes when it is added again or removed.
  */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { AlreadyExistsError } from '../core/errors.js';
 import type { Database, SshKeysTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 
 export type SshKeyRow = SshKeysTable;
+
+/** Keys that have not expired at `now`. */
+function unexpired(now: number) {
+  return (eb: ExpressionBuilder<Database, 'ssh_keys'>) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]);
+}
 
 export class SshKeyStore {
   private readonly db: Kysely<Database>;
@@ -21,21 +29,22 @@ export class SshKeyStore {
     this.db = meta.db;
   }
 
-  /** A user's keys, oldest first. */
-  async keysOf(userId: string): Promise<SshKeyRow[]> {
-    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
+  /** A user's keys that have not expired at `now`, oldest first. */
+  async keysOf(userId: string, now: number): Promise<SshKeyRow[]> {
+    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).where(unexpired(now)).orderBy('created_at').orderBy('id').execute();
   }
 
-  /** The user's key with this blob (base64), if registered. */
-  async findKey(userId: string, publicKey: string): Promise<SshKeyRow | undefined> {
-    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).where('public_key', '=', publicKey).executeTakeFirst();
+  /** The user's key with this blob (base64), if registered and not expired at `now`. */
+  async findKey(userId: string, publicKey: string, now: number): Promise<SshKeyRow | undefined> {
+    return this.db.selectFrom('ssh_keys').selectAll().where('user_id', '=', userId).where('public_key', '=', publicKey).where(unexpired(now)).executeTakeFirst();
   }
 
   /**
    * Adds keys to one user in one transaction: all or none. FERRY_ERR_ALREADY_EXISTS (with the
-   * fingerprint) when the user has one of them already, or when `rows` names a key twice.
+   * fingerprint) when the user has one of them already (unexpired at `now`; an expired one is
+   * replaced), or when `rows` names a key twice.
    */
-  async addKeys(rows: readonly SshKeyRow[]): Promise<void> {
+  async addKeys(rows: readonly SshKeyRow[], now: number): Promise<void> {
     const seen = new Set<string>();
     for (const r of rows) {
       if (seen.has(r.user_id + ' ' + r.fingerprint)) throw new AlreadyExistsError(`the key ${r.fingerprint} is given twice`, { details: { fingerprint: r.fingerprint } });
@@ -43,6 +52,7 @@ export class SshKeyStore {
     }
     await this.meta.durable(async (trx) => {
       for (const r of rows) {
+        await trx.deleteFrom('ssh_keys').where('user_id', '=', r.user_id).where('fingerprint', '=', r.fingerprint).where('expires_at', '<=', now).execute();
         const dup = await trx.selectFrom('ssh_keys').select('id').where('user_id', '=', r.user_id).where('fingerprint', '=', r.fingerprint).executeTakeFirst();
         if (dup) throw new AlreadyExistsError(`the key ${r.fingerprint} is already registered for this user (id ${dup.id})`, { details: { fingerprint: r.fingerprint, id: dup.id } });
         await trx.insertInto('ssh_keys').values(r).execute();

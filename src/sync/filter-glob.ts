@@ -15,6 +15,9 @@
  *   matches `a/b/c.txt` but not `ab/c.txt`).
  * - The pattern always matches up to the end of the path.
  * Every other character is literal.
+ *
+ * {@link directoryGlobs} derives, from an include pattern, the directories a walk must enter
+ * to reach what it can match, as rclone's `globToDirGlobs` does.
  */
 import { UsageError } from '../core/errors.js';
 
@@ -115,4 +118,34 @@ export function globToRegExp(glob: string, ignoreCase = false): RegExp {
   } catch (err) {
     return fail(glob, (err as Error).message);
   }
+}
+
+/** A `{...}` holding `/` or `**`: its directories cannot be told apart, so every one may hold a match. */
+const ALTERNATION_ACROSS_DIRECTORIES = /\{[^{}]*(?:\*\*|\/)[^{}]*\}/;
+
+/**
+ * The directory patterns (each ending in `/`) that a directory, written `dir/sub/`, must match
+ * for a walk to enter it in search of paths `glob` matches: `a/b/*.txt` gives `a/b/`, `a/`;
+ * `a/**` gives `a/` and `a/**` with a `/` after it; a glob without `/` (`*.txt`) gives `/**` (every directory).
+ * Cut at each `/` and `**` from the end, as rclone does (its walk never enters a directory
+ * these exclude, so the files below it are not seen: `a/**` does not reach `x/a/f`).
+ */
+export function directoryGlobs(glob: string): string[] {
+  if (ALTERNATION_ACROSS_DIRECTORIES.test(glob)) return ['/**'];
+  let rest = glob.replace(/\/{2,}/g, '/');
+  const out: string[] = [];
+  for (;;) {
+    let cut = rest.lastIndexOf('/');
+    const stars = rest.lastIndexOf('**');
+    let kept = '';
+    if (stars > cut) {
+      cut = stars;
+      kept = '**';
+    }
+    if (cut < 0) break;
+    rest = rest.slice(0, cut);
+    const dirGlob = rest + kept + '/';
+    if (out.at(-1) !== dirGlob) out.push(dirGlob);
+  }
+  return out.length === 0 ? ['/**'] : out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { globToRegExp, globToRegExpSource } from './filter-glob.js';
+import { directoryGlobs, globToRegExp, globToRegExpSource } from './filter-glob.js';
 import { Filter, parseRuleLine } from './filter.js';
 
 // [glob, path, matches] — cases follow rclone's filtering documentation and glob tests.
@@ -117,9 +117,33 @@ describe('Filter', () => {
     expect(cleared.includesPath('a.png')).toBe(false);
   });
 
-  it('+ dir/ steers traversal only and decides nothing about files', () => {
+  it('+ dir/ opens a directory and decides nothing about its files', () => {
     const f = new Filter({ filter: ['+ keep/', '- **'] });
+    expect(f.includesDirectory('keep')).toBe(true);
     expect(f.includesPath('keep/a')).toBe(false);
+  });
+
+  it("a file below a directory rclone's walk does not enter is not included (a/** does not reach x/a/f)", () => {
+    const f = new Filter({ include: ['a/**'] });
+    expect(f.includesPath('a/f')).toBe(true);
+    expect(f.includesPath('a/b/f')).toBe(true);
+    expect(f.includesDirectory('x')).toBe(false);
+    expect(f.includesDirectory('x/a')).toBe(false);
+    expect(f.includesPath('x/a/f')).toBe(false);
+    expect(new Filter({ include: ['**/a/**'] }).includesPath('x/a/f')).toBe(true);
+    expect(new Filter({ include: ['*.txt'] }).includesPath('x/y/f.txt')).toBe(true);
+  });
+
+  it.each([
+    ['a/b/*.txt', ['a/b/', 'a/']],
+    ['a/**', ['a/**/', 'a/']],
+    ['/a/**/b', ['/a/**/', '/a/', '/']],
+    ['*.txt', ['/**']],
+    ['{a,x}/**', ['{a,x}/**/', '{a,x}/']],
+    ['a{/b,}/*', ['/**']],
+    ['a//b', ['a/']],
+  ])('directory globs of %s: %j', (glob, want) => {
+    expect(directoryGlobs(glob)).toEqual(want);
   });
 
   it('refuses malformed rule lines', () => {

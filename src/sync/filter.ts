@@ -7,18 +7,23 @@
  * `--filter` / `--filter-from` rules in the order given, and, when any include was given,
  * an implicit `- **` at the end (so `--include '*.gz'` means "only *.gz").
  *
- * A pattern ending in `/` names directories: `- dir/` excludes everything below `dir`
- * (rclone turns it into `dir/**`); `+ dir/` only steers rclone's directory traversal and
- * decides nothing about files, so it is ignored here. Filters are applied to files'
- * paths relative to the root of each side, on both sides alike: a destination file that is
- * excluded is neither compared nor deleted (unless `--delete-excluded`).
+ * Directories have rules of their own, as in rclone, whose walk does not enter a directory
+ * they exclude, so no file below it takes part whatever the file rules say. A pattern ending
+ * in `/` is a directory rule only (`- dir/` is turned into `dir/**`, which is both); a
+ * pattern holding `**` is both; an include pattern also adds the directories a walk must
+ * enter to reach its files ({@link directoryGlobs}: `a/**` adds `a/`, so with the implicit
+ * `- /**` the walk does not enter `x/` and `x/a/f` is not included), as does `- *`.
+ * Directory rules are tested against `dir/sub/`; the root is always entered.
+ * Filters are applied to files' paths relative to the root of each side, on both sides
+ * alike: a destination file that is excluded is neither compared nor deleted (unless
+ * `--delete-excluded`).
  *
  * Size and age limits come after the rules: `--min-size` drops files smaller than it,
  * `--max-size` files larger; `--max-age` drops files modified longer ago than it,
  * `--min-age` files modified more recently.
  */
 import { UsageError } from '../core/errors.js';
-import { globToRegExp } from './filter-glob.js';
+import { directoryGlobs, globToRegExp } from './filter-glob.js';
 
 export interface FilterRule {
   include: boolean;
@@ -62,7 +67,12 @@ export function parseRuleLine(line: string, where = 'filter'): { include: boolea
 }
 
 export class Filter {
+  /** Rules for files, first match decides. */
   readonly rules: FilterRule[] = [];
+  /** Rules for directories (tested against `dir/`), first match decides; no match enters it. */
+  readonly dirRules: FilterRule[] = [];
+  /** Whether a directory is entered, by its relative path, as decided so far. */
+  private readonly entered = new Map<string, boolean>();
   readonly minSize?: number;
   readonly maxSize?: number;
   /** Files modified after this are excluded (from --min-age). */
@@ -97,31 +107,63 @@ export class Filter {
       if (required) throw new UsageError(`${where}: empty rule`);
       return;
     }
-    if (rule === 'clear') this.rules.length = 0;
-    else this.add(rule.include, rule.pattern);
+    if (rule === 'clear') {
+      this.rules.length = 0;
+      this.dirRules.length = 0;
+      this.entered.clear();
+    } else {
+      this.add(rule.include, rule.pattern);
+    }
   }
 
   /** Adds one rule at the end. */
   add(include: boolean, pattern: string): void {
     if (pattern === '') throw new UsageError('an empty filter pattern matches nothing');
     let glob = pattern;
-    if (glob.endsWith('/')) {
-      // Directory rules: excluding `dir/` is excluding `dir/**`; including it only guides traversal.
-      if (include) return;
-      glob += '**';
+    let forDirs = glob.endsWith('/');
+    let forFiles = !forDirs;
+    if (forDirs && !include) glob += '**'; // excluding `dir/` is excluding `dir/**`
+    if (glob.includes('**')) forDirs = forFiles = true;
+    const regexp = globToRegExp(glob, this.ignoreCase);
+    if (forFiles) {
+      this.rules.push({ include, pattern, regexp });
+      // An include must open the directories on the way to its files; an exclude cannot
+      // close any (other rules may reach into them), except `*`, which matches every file.
+      if (include || glob === '*') {
+        for (const dirGlob of directoryGlobs(glob)) {
+          if (dirGlob !== '/') this.dirRules.push({ include, pattern, regexp: globToRegExp(dirGlob, this.ignoreCase) });
+        }
+      }
     }
-    this.rules.push({ include, pattern, regexp: globToRegExp(glob, this.ignoreCase) });
+    if (forDirs) this.dirRules.push({ include, pattern, regexp });
+    this.entered.clear();
   }
 
   /** Whether any rule, size or age limit is set (a filter that lets everything through can be skipped). */
   get active(): boolean {
-    return this.rules.length > 0 || this.minSize !== undefined || this.maxSize !== undefined || this.newestMtime !== undefined || this.oldestMtime !== undefined;
+    return this.rules.length > 0 || this.dirRules.length > 0 || this.minSize !== undefined || this.maxSize !== undefined || this.newestMtime !== undefined || this.oldestMtime !== undefined;
+  }
+
+  /**
+   * Whether rclone's walk enters the directory `dir` (relative, `/`-separated, `''` for the
+   * root): it and each directory above it pass the directory rules.
+   */
+  includesDirectory(dir: string): boolean {
+    if (dir === '') return true;
+    let known = this.entered.get(dir);
+    if (known === undefined) {
+      const slash = dir.lastIndexOf('/');
+      known = this.includesDirectory(slash === -1 ? '' : dir.slice(0, slash)) && firstMatch(this.dirRules, dir + '/');
+      this.entered.set(dir, known);
+    }
+    return known;
   }
 
   /** Whether the path alone (rules only) is included. `path` is relative, `/`-separated. */
   includesPath(path: string): boolean {
-    for (const r of this.rules) if (r.regexp.test(path)) return r.include;
-    return true;
+    const slash = path.lastIndexOf('/');
+    if (slash !== -1 && !this.includesDirectory(path.slice(0, slash))) return false;
+    return firstMatch(this.rules, path);
   }
 
   /** Whether a file takes part: rules, then size and age limits. */
@@ -135,6 +177,12 @@ export class Filter {
     }
     return true;
   }
+}
+
+/** The first rule matching `path` decides; none: included. */
+function firstMatch(rules: FilterRule[], path: string): boolean {
+  for (const r of rules) if (r.regexp.test(path)) return r.include;
+  return true;
 }
 
 /** The filter that lets everything through. */

@@ -237,7 +237,7 @@ function destinationExtras(src: Listing, dst: Listing, deleteExcluded: boolean |
 function staleDirectories(src: Listing, dst: Listing, filter: Filter): string[] {
   const needed = new Set<string>(src.dirs);
   for (const rel of src.files.keys()) for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) needed.add(rel.slice(0, i));
-  return [...dst.dirs].filter((d) => !needed.has(d) && filter.includesPath(d + '/')).sort((a, b) => b.length - a.length);
+  return [...dst.dirs].filter((d) => !needed.has(d) && filter.includesDirectory(d)).sort((a, b) => b.length - a.length);
 }
 
 /** The steps of one transfer: backup of the file it replaces, the copy (or server-side move), the source's removal. */

@@ -41,6 +41,23 @@ describe('a weak FERRY_ADMIN_TOKEN', () => {
   }
 });
 
+describe('a weak FERRY_METRICS_TOKEN', () => {
+  // It opens only /metrics, but is guessed as cheaply as the admin token: the same floor.
+  for (const [what, token] of [
+    ['24 characters, once accepted', 'metrics-token-0123456789'],
+    ['repeated', 'metrics!'.repeat(5)],
+  ] as const) {
+    it(`is refused at start (${what}): exit 2, a plain message`, async () => {
+      const data = `${tmp.path}/weak-metrics-${what.replace(/\W/g, '')}`;
+      const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', data], { env: { FERRY_METRICS_TOKEN: token }, timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^ferry: FERRY_METRICS_TOKEN: too weak: .*openssl rand -hex 32.* \(FERRY_ERR_CONFIG\)\n$/);
+      expect(r.stderr).not.toContain(token);
+      expect(r.stdout).not.toContain('"ready"');
+    });
+  }
+});
+
 describe('one server per data directory', () => {
   const lockOf = (data: string) => JSON.parse(readFileSync(join(data, 'ferry.lock'), 'utf8')) as { pid: number; host: string };
 

@@ -39,7 +39,6 @@ describe('audit log', () => {
     await t.api(`/api/v1/tokens/${tok.id}`, { method: 'DELETE' });
     await t.api('/api/v1/users/amy', { method: 'PATCH', json: { quotaFiles: 10 } });
     await t.api('/api/v1/users/amy/grants', { method: 'PUT', json: { path: '/', permissions: ['list', 'read', 'write', 'delete', 'share'] } });
-    await t.api('/api/v1/users/amy/password', { method: 'PUT', json: { password: 'amy-password-2' } });
     await uploadBuffer(t, '/f.txt', Buffer.from('hello'), 1024, { token: login.token });
     await t.api('/api/v1/mkdir/forbidden', { method: 'POST', token: login.token }); // no mkdir grant any more
     await uploadBuffer(t, '/big', randomBytes(2000), 1024, { token: login.token }).catch(() => undefined); // over quota
@@ -49,6 +48,8 @@ describe('audit log', () => {
     await t.api(`/api/v1/shares/${sh.id}`, { method: 'DELETE', token: login.token });
     await uploadBuffer(t, '/short-lived', Buffer.from('x'), 1024, { token: login.token, ttlSeconds: 60 });
     await t.api('/api/v1/files/f.txt', { method: 'DELETE', token: login.token });
+    // Last of amy's login token: a new password ends it.
+    await t.api('/api/v1/users/amy/password', { method: 'PUT', json: { password: 'amy-password-2' } });
     clock += 61_000;
     await t.api('/api/v1/admin/sweep', { method: 'POST' });
     // A banned address (threshold 4: two unknown tokens), from 127.0.0.7.

@@ -45,13 +45,15 @@ describe('upgrading a database from before drop-box byte caps', () => {
       const old = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(join(dataDir, 'meta.db')) }) });
       await old.schema.alterTable('shares').dropColumn('max_bytes').execute();
       await old.schema.alterTable('shares').dropColumn('bytes_received').execute();
+      await old.schema.alterTable('ssh_keys').dropColumn('expires_at').execute(); // and 0023's, 0024's
+      await old.schema.alterTable('tokens').dropColumn('from_login').execute();
       await old.deleteFrom('kysely_migration').where('name', '>', PREVIOUS).execute();
       expect(await lastMigration(old)).toBe(PREVIOUS);
       await old.destroy();
 
       const again = await startTestServer({ dataDir });
       try {
-        expect(await lastMigration(again.server.ctx.meta.db as unknown as Kysely<any>)).toBe('0022-share-byte-cap');
+        expect(await lastMigration(again.server.ctx.meta.db as unknown as Kysely<any>)).toBe('0024-token-from-login');
         const before = ((await (await again.api('/api/v1/shares')).json()) as ShareInfo[]).find((s) => s.id === link.id);
         expect(before).toMatchObject({ maxBytes: null, bytesReceived: 0 });
         expect((await fetch(`${again.url}/s/${link.url.split('/s/')[1]}/after.txt`, { method: 'PUT', body: 'sent after the upgrade' })).status).toBe(201);
@@ -78,7 +80,7 @@ describe('upgrading a database from before drop-box byte caps', () => {
 
     const meta = await MetaStore.openPostgres(url, { poolSize: 2 });
     try {
-      expect(await lastMigration(meta.db as unknown as Kysely<any>)).toBe('0022-share-byte-cap');
+      expect(await lastMigration(meta.db as unknown as Kysely<any>)).toBe('0024-token-from-login');
       const row = await meta.db.selectFrom('shares').select(['uses', 'max_bytes', 'bytes_received']).where('id', '=', 'sh_old').executeTakeFirstOrThrow();
       expect({ uses: Number(row.uses), max: row.max_bytes, received: Number(row.bytes_received) }).toEqual({ uses: 3, max: null, received: 0 });
     } finally {

@@ -47,9 +47,11 @@ describe('upgrading a database of the previous version', () => {
       await old.schema.dropTable('leases').execute();
       await old.schema.dropTable('chunk_writes').execute();
       await old.schema.dropTable('bans').execute();
-      // And what later migrations added (0022: the drop-box byte cap).
+      // And what later migrations added (0022: the drop-box byte cap; 0023: SSH key expiry; 0024: login tokens).
       await old.schema.alterTable('shares').dropColumn('max_bytes').execute();
       await old.schema.alterTable('shares').dropColumn('bytes_received').execute();
+      await old.schema.alterTable('ssh_keys').dropColumn('expires_at').execute();
+      await old.schema.alterTable('tokens').dropColumn('from_login').execute();
       await old.deleteFrom('kysely_migration').where('name', 'not in', PREVIOUS_MIGRATIONS).execute();
       expect(await migrationNames(old)).toEqual(PREVIOUS_MIGRATIONS);
       await old.destroy();

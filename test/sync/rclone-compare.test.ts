@@ -1,9 +1,11 @@
 /**
  * Ferry against Debian's rclone between two local folders: for generated trees and edits,
  * `ferry sync/copy` and `rclone sync/copy` leave identical destinations (paths, sizes,
- * contents, mtimes), and `ferry check --combined` marks the same files as `rclone check --combined`.
+ * contents, mtimes), and `ferry check --combined` marks the same files as `rclone check --combined`;
+ * filter rules select the files `rclone lsf -R` lists with them (rclone's walk does not enter
+ * a directory its directory rules exclude, which decides more than the file patterns).
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +136,77 @@ describe('ferry vs rclone between local folders', () => {
     const r = await runProgram('rclone', ['check', src, dst, '--combined', '-', '--download'], env);
     const lines = (text: string) => text.split('\n').filter((l) => /^[=*+!-] /.test(l)).sort();
     expect(lines(f.stdout)).toEqual(lines(r.stdout));
+  });
+});
+
+/** A tree where a pattern can match at the root, deeper down, or only below a directory the walk skips. */
+const FILTER_TREE = ['top', 'a.txt', 'a/f1', 'a/b/f2', 'a/b/c/f8.txt', 'ab/f6', 'b/a/f7', 'x/a.txt', 'x/a/f4', 'x/a/c/f3', 'x/y/f5', 'x/y/a/b/f9'];
+
+/** Filter flags, each run through `rclone lsf -R` and `ferry copy` on FILTER_TREE. */
+const FILTER_CASES: string[][] = [
+  ['--include', 'a/**'],
+  ['--include', '/a/**'],
+  ['--include', '**/a/**'],
+  ['--include', 'a/*'],
+  ['--include', '*/a/*'],
+  ['--include', 'a/b/*'],
+  ['--include', 'c/f3'],
+  ['--include', 'f3'],
+  ['--include', 'a/**/f2'],
+  ['--include', 'x/**/f3'],
+  ['--include', 'a/c/**'],
+  ['--include', '/x/a/**'],
+  ['--include', '{a,x}/**'],
+  ['--include', 'x/{a,y}/*'],
+  ['--include', 'a{/b,}/*'],
+  ['--include', '*.txt'],
+  ['--include', 'x/*.txt'],
+  ['--include', 'a/'],
+  ['--include', 'a/*', '--include', 'a/b/*'],
+  ['--exclude', 'a/**'],
+  ['--exclude', 'a/'],
+  ['--exclude', 'x/*'],
+  ['--exclude', '*'],
+  ['--filter', '+ a/', '--filter', '+ *1', '--filter', '- **'],
+  ['--filter', '+ a/', '--filter', '- *'],
+  ['--filter', '+ *.txt', '--filter', '- *'],
+  ['--filter', '- x/', '--filter', '+ **/f3'],
+  ['--filter', '+ x/a/c/f3', '--filter', '- *'],
+  ['--filter', '- /x/a/'],
+  ['--include', 'A/**', '--ignore-case'],
+];
+
+describe('filters select the files rclone selects', () => {
+  const src = join(work, 'filter-src');
+  beforeAll(() => {
+    for (const rel of FILTER_TREE) putFile(src, rel, rel);
+  });
+
+  it.each(FILTER_CASES.map((flags) => ({ flags, name: flags.join(' ') })))('$name', async ({ flags }) => {
+    const r = await runProgram('rclone', ['lsf', '-R', '--files-only', ...flags, src], env);
+    expect(r.code, r.stderr).toBe(0);
+    const dst = join(work, 'filter-dst');
+    rmSync(dst, { recursive: true, force: true });
+    const f = await runFerry(['copy', src, dst, ...flags], env);
+    expect(f.code, f.stderr).toBe(0);
+    const rcloneFiles = r.stdout.split('\n').filter((l) => l !== '').sort();
+    expect(Object.keys(snapshotDir(dst)).sort()).toEqual(rcloneFiles);
+  });
+
+  it('sync with an include removes the same empty destination directories as rclone', async () => {
+    const flags = ['--include', 'a/**'];
+    const dsts = [join(work, 'filter-sync-ferry'), join(work, 'filter-sync-rclone')];
+    for (const dst of dsts) {
+      rmSync(dst, { recursive: true, force: true });
+      for (const dir of ['a/gone', 'x/a/empty', 'q']) mkdirSync(join(dst, dir), { recursive: true });
+    }
+    expect((await runFerry(['sync', src, dsts[0], ...flags], env)).code).toBe(0);
+    expect((await runProgram('rclone', ['sync', src, dsts[1], ...flags], env)).code).toBe(0);
+    const dirsOf = (root: string) => (readdirSync(root, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath: string; isDirectory(): boolean }>)
+      .filter((e) => e.isDirectory())
+      .map((e) => join(e.parentPath, e.name).slice(root.length + 1))
+      .sort();
+    expect(dirsOf(dsts[0])).toEqual(dirsOf(dsts[1]));
+    expect(snapshotDir(dsts[0])).toEqual(snapshotDir(dsts[1]));
   });
 });

@@ -120,7 +120,10 @@ function registerUserKey(user: Command): void {
       'after',
       `
 A key logs in with all of the user's permissions, so a user adding their own keys needs a
-token with all of them and no path prefix (what \`ferry login\` gives). Lines with options
+token with all of them and no path prefix (what \`ferry login\` gives). A key added with a
+token that expires (\`ferry login\`'s: 90 days unless --expires) expires with it: add it
+again after the next login. A key added with a token that never expires does not expire.
+Lines with options
 (from=, command=) are refused rather than stored without them; a key the user already has
 is refused. Blank lines and # comments are skipped.
 
@@ -135,7 +138,7 @@ Examples:
       const { addSshKeys } = await import('../../client/account.js');
       const added = await addSshKeys(client, name, text);
       if (opts.json) return printJson(added);
-      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}\n`);
+      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}${k.expiresAt === null ? '' : `, expiring ${when(k.expiresAt)} with this token`}\n`);
     });
   });
 
@@ -147,8 +150,8 @@ Examples:
       if (opts.json) return printJson(keys);
       process.stdout.write(
         table(
-          ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED'],
-          keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt)]),
+          ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED', 'EXPIRES'],
+          keys.map((k) => [k.id, k.type, String(k.bits), k.fingerprint, k.comment, when(k.createdAt), when(k.lastUsedAt), when(k.expiresAt)]),
         ),
       );
     });
@@ -317,13 +320,13 @@ function userPasswd(user: Command): void {
         if (name !== undefined) {
           const pw = opts.passwordStdin ? await stdinLine('password') : await promptNewPassword(`New password for ${name}: `);
           await account.setUserPassword(client, name, pw);
-          process.stderr.write(`password of ${name} changed; their web sessions are ended\n`);
+          process.stderr.write(`password of ${name} changed; their web sessions and the tokens \`ferry login\` made are ended (named API tokens stay)\n`);
         } else {
           const mine = await account.me(client);
           const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
           const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
           await account.changePassword(client, current === '' ? undefined : current, next);
-          process.stderr.write('password changed\n');
+          process.stderr.write('password changed; your web sessions and the tokens `ferry login` made elsewhere are ended (this one and named API tokens stay: ferry token ls)\n');
         }
       });
     } finally {

@@ -8,9 +8,15 @@
  * modification time that clients use to preserve it: DAV:getlastmodified and Windows'
  * Win32LastModifiedTime (the latter is also kept as a dead property, as Windows reads it
  * back). A date that cannot be read is 409 for that property.
+ *
+ * Dead properties are stored bytes: they count in the user's usage, so a PROPPATCH whose
+ * properties would take the user past their bytes quota fails with 507 for every property
+ * it sets (and 424 for the rest), nothing stored, and the multistatus's
+ * responsedescription says why (`FERRY_ERR_QUOTA_EXCEEDED: quota exceeded: ...`); as it
+ * says why one past the {@link MAX_PROPS} properties a resource may hold fails.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { NotFoundError, ValidationError } from '../../core/errors.js';
+import { NotFoundError, ValidationError, isFerryError } from '../../core/errors.js';
 import type { PropPatch } from '../../store/dav-store.js';
 import { authorize, toUserPath } from '../authz.js';
 import { readXmlBody } from './body.js';
@@ -84,19 +90,22 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
   }
 
   const failed = [...status.values()].some((s) => s.code !== 200);
+  let refusal: string | undefined; // why the sets were refused with 507
   if (!failed) {
+    const quota = dav.ctx.quota.propertyCheck(auth);
     try {
       await dav.store.patch(server, patches, {
         ...(mtime !== undefined ? { mtime } : {}),
-        check: async (count, trx) => {
-          if (count > MAX_PROPS) throw new PropLimitReached();
-          // Properties count into the quota (MetaStore.usage): a set that passes it is refused.
-          const quota = auth.limits.quotaBytes;
-          if (quota !== null && patches.some((p) => p.op === 'set') && (await dav.ctx.meta.usage(auth.home, trx)).bytes > quota) throw new PropLimitReached();
+        ...(quota ? { before: quota.before } : {}),
+        check: async (trx, after) => {
+          if (after.count > MAX_PROPS) throw new PropLimitReached();
+          await quota?.check(trx, after.grew);
         },
       });
     } catch (err) {
-      if (!(err instanceof PropLimitReached)) throw err;
+      if (err instanceof PropLimitReached) refusal = `${path} may hold at most ${MAX_PROPS} dead properties`;
+      else if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED')) refusal = `${err.code}: ${err.message}`;
+      else throw err;
       for (const p of patches) if (p.op === 'set') status.get(`{${p.ns}}${p.name}`)!.code = 507;
     }
   }
@@ -112,8 +121,9 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
   }
   const href = escapeText(hrefOf(toUserPath(auth, entry.path), entry.type === 'dir'));
   const propstats = [...byCode].map(([code, names]) => `<D:propstat><D:prop>${names.join('')}</D:prop>${statusLine(code)}</D:propstat>`).join('');
+  const why = refusal ? `<D:responsedescription>${escapeText(refusal)}</D:responsedescription>` : '';
   return reply
     .status(207)
     .type('application/xml; charset=utf-8')
-    .send(`${XML_HEADER}<D:multistatus xmlns:D="DAV:"><D:response><D:href>${href}</D:href>${propstats}</D:response></D:multistatus>`);
+    .send(`${XML_HEADER}<D:multistatus xmlns:D="DAV:"><D:response><D:href>${href}</D:href>${propstats}${why}</D:response></D:multistatus>`);
 }

@@ -22,7 +22,7 @@ import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/e
 import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, userPermissions } from '../authz.js';
+import { authorize, grantsWithinPrefix, userPermissions } from '../authz.js';
 import { clearCookie, readCookie, sameOrigin, setCookie } from '../cookies.js';
 import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
@@ -69,7 +69,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
   if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
   const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
-  const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000 });
+  const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000, fromLogin: true });
   await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
   await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
   const res: CreatedToken = { ...tokenInfo(row, user.name, user.role), token };
@@ -138,7 +138,7 @@ async function me(ctx: ServerContext, request: FastifyRequest): Promise<MeRespon
     // session's `*` is not the admin scope for a user who is not an admin).
     scopes: parsePermissions([...auth.scopes].filter((p) => userPermissions(auth).has(p))),
     pathPrefix: auth.pathPrefix,
-    grants: [...auth.grants].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
+    grants: [...grantsWithinPrefix(auth)].sort((a, b) => (a.path < b.path ? -1 : 1)).map((g) => grantInfo({ path: g.path, perms: [...g.perms].join(',') })),
     usage: await ctx.meta.usage(auth.home),
     limits: { ...auth.limits, maxFileSize: ctx.quota.maxFileSize(auth), maxSessions: auth.limits.maxSessions ?? ctx.config.maxUploadSessions },
     uploadSessions: await ctx.meta.countUploads(auth.userId),
@@ -168,7 +168,11 @@ async function changePassword(ctx: ServerContext, request: FastifyRequest, reply
     if (!full) throw new ForbiddenError('setting a first password needs a token with all of your permissions and no path prefix');
   }
   await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
+  // What the old password opened ends: web sessions, and the tokens password logins made,
+  // but the one making this change (it just proved the current password). Named tokens
+  // stay, as GitHub keeps personal access tokens: scripts run on them, made on purpose.
   await ctx.users.revokeUserSessions(user.id, ctx.now());
-  await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name });
+  const ended = await ctx.users.revokeLoginTokens(user.id, ctx.now(), auth.kind === 'token' ? auth.tokenId : undefined);
+  await ctx.audit.record(request, { event: 'user.password', ok: true, target: user.name, details: { loginTokensRevoked: ended } });
   return reply.status(204).send();
 }

@@ -11,6 +11,11 @@
  * that can already do all of that (a token with all of the user's permissions and no path
  * prefix, or a web session), the rule for setting a first password; a read-only or narrowed
  * token cannot turn itself into a wider SSH login. Listing one's own keys needs any token.
+ *
+ * A key added with a token that expires expires with it (`expiresAt`), as a token's links and
+ * tokens do: a key is a credential, and one made by a token that was to last an hour (or a
+ * leaked `ferry login` token) must not log in for ever. Refusing expiring tokens instead would
+ * refuse `ferry login`'s, the CLI's usual credential. A web session adds keys that last.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -32,6 +37,7 @@ export function sshKeyInfo(k: SshKeyRow): SshKeyInfo {
     comment: k.comment,
     createdAt: Number(k.created_at),
     lastUsedAt: k.last_used_at === null ? null : Number(k.last_used_at),
+    expiresAt: k.expires_at === null ? null : Number(k.expires_at),
   };
 }
 
@@ -61,13 +67,14 @@ async function keyOwner(ctx: ServerContext, request: FastifyRequest, change: boo
 
 async function listKeys(ctx: ServerContext, request: FastifyRequest) {
   const user = await keyOwner(ctx, request, false);
-  return (await ctx.sshKeys.keysOf(user.id)).map(sshKeyInfo);
+  return (await ctx.sshKeys.keysOf(user.id, ctx.now())).map(sshKeyInfo);
 }
 
 async function addKeys(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const user = await keyOwner(ctx, request, true);
   const text = requiredString(bodyObject(request.body).keys, 'keys', 2 * 1024 * 1024);
   const now = ctx.now();
+  const expiresAt = await ctx.auth.notAfterToken(authOf(request), null);
   const rows: SshKeyRow[] = parseAuthorizedKeys(text).map((k) => ({
     id: randomBytes(8).toString('hex'),
     user_id: user.id,
@@ -78,10 +85,11 @@ async function addKeys(ctx: ServerContext, request: FastifyRequest, reply: Fasti
     comment: k.comment,
     created_at: now,
     last_used_at: null,
+    expires_at: expiresAt,
   }));
-  await ctx.sshKeys.addKeys(rows);
+  await ctx.sshKeys.addKeys(rows, now);
   for (const r of rows) {
-    await ctx.audit.record(request, { event: 'user.key-add', ok: true, target: user.name, details: { id: r.id, type: r.type, bits: r.bits, fingerprint: r.fingerprint, comment: r.comment } });
+    await ctx.audit.record(request, { event: 'user.key-add', ok: true, target: user.name, details: { id: r.id, type: r.type, bits: r.bits, fingerprint: r.fingerprint, comment: r.comment, expiresAt: r.expires_at } });
   }
   return reply.status(201).send(rows.map(sshKeyInfo));
 }

@@ -192,8 +192,12 @@ async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: F
   const u = await find(ctx, params.name);
   const password = checkPasswordRules(bodyObject(request.body).password);
   await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
+  // As a change of one's own password (routes/auth.ts): sessions and login tokens end, but
+  // the presenting token (which is the user's own only when admins set their own password).
   await users.revokeUserSessions(u.id, ctx.now());
-  await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name });
+  const auth = authOf(request);
+  const ended = await users.revokeLoginTokens(u.id, ctx.now(), auth.kind === 'token' ? auth.tokenId : undefined);
+  await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name, details: { loginTokensRevoked: ended } });
   return reply.status(204).send();
 }
 

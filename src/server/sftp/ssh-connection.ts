@@ -110,7 +110,7 @@ export class SshConnection {
     const blob = auth.key.data;
     const fingerprint = fingerprintOf(blob);
     const row = auth.username.length <= 64 ? await ctx.users.userByName(auth.username) : undefined;
-    const key = row && !row.disabled ? await ctx.sshKeys.findKey(row.id, blob.toString('base64')) : undefined;
+    const key = row && !row.disabled ? await ctx.sshKeys.findKey(row.id, blob.toString('base64'), ctx.now()) : undefined;
     if (!row || !key) {
       this.keysTried.add(fingerprint);
       this.keyUser = { name: auth.username.slice(0, 64), exists: row !== undefined };

@@ -8,7 +8,9 @@
  * state may have changed (MetaStore.securityEpoch, read by every request but the READs and
  * WRITEs of an open file, which check at most once a second): a disabled or deleted user, a
  * removed key, a changed password, or an address the user's lists no longer allow ends the
- * connection's rights at its next request, as a revoked token does over HTTP.
+ * connection's rights at its next request, as a revoked token does over HTTP. A key's
+ * expiry (that of the token that added it) is checked at every such request, whatever the
+ * epoch says: time passing changes no security state.
  */
 import { AuthInvalidError, ForbiddenError } from '../../core/errors.js';
 import type { UserRow } from '../../store/auth-store.js';
@@ -24,6 +26,8 @@ export class SshLogin {
   private context!: AuthContext;
   private epoch: string | undefined;
   private verified = false;
+  /** The key's expiry as last read; null: never. */
+  private keyExpiresAt: number | null = null;
 
   private constructor(
     private readonly ctx: ServerContext,
@@ -54,13 +58,17 @@ export class SshLogin {
    * FERRY_ERR_FORBIDDEN when the user may no longer connect from this address.
    */
   async current(): Promise<AuthContext> {
+    const c = this.credential;
+    const now = this.ctx.now();
+    if (c.method === 'publickey' && this.keyExpiresAt !== null && now >= this.keyExpiresAt) throw new AuthInvalidError(`the SSH key ${c.fingerprint} has expired: this login has ended`);
     const epoch = await this.ctx.meta.securityEpoch();
     if (this.verified && epoch !== undefined && epoch === this.epoch) return this.context;
     const user = await this.ctx.users.userById(this.userId);
     if (!user || user.disabled) throw new AuthInvalidError('the account was disabled or removed: this SSH login has ended');
-    const c = this.credential;
     if (c.method === 'publickey') {
-      if (!(await this.ctx.sshKeys.findKey(user.id, c.publicKey))) throw new AuthInvalidError(`the SSH key ${c.fingerprint} was removed: this login has ended`);
+      const key = await this.ctx.sshKeys.findKey(user.id, c.publicKey, now);
+      if (!key) throw new AuthInvalidError(`the SSH key ${c.fingerprint} was removed or has expired: this login has ended`);
+      this.keyExpiresAt = key.expires_at === null ? null : Number(key.expires_at);
     } else if (user.password_hash !== c.passwordHash) {
       throw new AuthInvalidError('the password was changed: this SSH login has ended');
     }

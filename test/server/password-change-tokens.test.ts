@@ -1,0 +1,60 @@
+/**
+ * A password change ends what the old password opened: web sessions, and the API tokens
+ * password logins made (`POST /api/v1/auth/login`, `ferry login`) but the one that made the
+ * change; named API tokens stay (as GitHub keeps personal access tokens). An admin setting
+ * the password ends the same, all of them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedToken } from '../../src/core/protocol.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
+
+let t: TestServer;
+
+async function passwordLogin(password: string): Promise<string> {
+  const res = await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'pat', password }, token: null });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return ((await res.json()) as CreatedToken).token;
+}
+
+async function works(token: string): Promise<boolean> {
+  const status = (await t.api('/api/v1/me', { token })).status;
+  expect([200, 401]).toContain(status);
+  return status === 200;
+}
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await addUser(t, 'pat', { password: 'first-password-1' });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('a password change and API tokens', () => {
+  it("ends the tokens password logins made, but the one that changed it; named tokens stay", async () => {
+    const laptop = await passwordLogin('first-password-1');
+    const stolen = await passwordLogin('first-password-1');
+    const named = (await tokenFor(t, 'pat', { name: 'backup script' })).token;
+    // A token a login token made is a named token too.
+    const child = (await (await t.api('/api/v1/tokens', { method: 'POST', json: { name: 'ci' }, token: laptop })).json()) as CreatedToken;
+
+    const change = await t.api('/api/v1/me/password', { method: 'POST', json: { currentPassword: 'first-password-1', newPassword: 'second-password-2' }, token: laptop });
+    expect(change.status, await change.clone().text()).toBe(204);
+    expect(await works(stolen)).toBe(false);
+    expect(await works(laptop)).toBe(true);
+    expect(await works(named)).toBe(true);
+    expect(await works(child.token)).toBe(true);
+    const [entry] = await auditEvents(t, 'event=user.password');
+    expect(entry.details).toMatchObject({ loginTokensRevoked: 1 });
+
+    // The admin sets it: every login token ends, named ones stay.
+    const again = await passwordLogin('second-password-2');
+    expect((await t.api('/api/v1/users/pat/password', { method: 'PUT', json: { password: 'third-password-3' } })).status).toBe(204);
+    expect(await works(laptop)).toBe(false);
+    expect(await works(again)).toBe(false);
+    expect(await works(named)).toBe(true);
+    expect(await works(child.token)).toBe(true);
+    expect(await works(await passwordLogin('third-password-3'))).toBe(true);
+  });
+});
