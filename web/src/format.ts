@@ -11,7 +11,8 @@ export function formatSize(bytes: number): string {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[u]}`;
+  // Whole bytes: a rate below 1 KiB/s is a fraction of bytes ("70.3674745893181 B/s" before).
+  return u === 0 ? `${Math.round(v)} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[u]}`;
 }
 
 export function formatRate(bytesPerSecond: number): string {
