@@ -156,6 +156,14 @@ describe('saved servers', () => {
     ok(await ferry(['put', join(dir.path, 'f.txt'), 'mine:/by-ana.txt']));
     expect(ok(await ferry(['ls', 'ferry:/users/ana/'])).stdout).toContain('by-ana.txt');
     expect((await ferry(['stat', 'ferry:/by-ana.txt'])).code).toBe(3);
+    // share takes a location too: the link is ana's, on her file (it was a path named "/mine:/by-ana.txt").
+    const link = JSON.parse(ok(await ferry(['share', 'mine:/by-ana.txt', '--json'])).stdout) as { userName: string; url: string };
+    expect(link.userName).toBe('ana');
+    expect(await (await fetch(`${link.url}?download=1`)).text()).toBe('hello');
+    const elsewhere = await ferry(['share', 's3:bucket/x']);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('share links are kept by a Ferry server');
+    expect((await ferry(['share', 'nope:/x'])).code).toBe(2);
     ok(await ferry(['logout', '--name', 'mine', '--forget']));
   });
 
