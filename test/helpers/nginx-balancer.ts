@@ -32,7 +32,8 @@ export async function startBalancer(dir: string, upstreams: readonly string[]): 
   const servers = upstreams.map((u) => `    server ${new URL(u).host} max_fails=1 fail_timeout=5s;`).join('\n');
   const running = await startNginx(
     dir,
-    (port) => `  upstream ferry {
+    (port) => `  client_max_body_size 0;
+  upstream ferry {
 ${servers}
     keepalive 64;
   }
@@ -56,7 +57,8 @@ ${servers}
 
 /**
  * nginx on a free port with `http` (given the port: upstreams and server blocks) inside an
- * `http {}` block whose logs and temporary files are in `dir`.
+ * `http {}` block whose logs and temporary files are in `dir`, and nothing else of its own (no
+ * body size limit: a configuration under test sets the ones it needs).
  */
 export async function startNginx(dir: string, http: (port: number) => string): Promise<{ port: number; stop(): Promise<void> }> {
   ensureNginx();
@@ -74,7 +76,6 @@ error_log ${join(dir, 'error.log')} warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_max_body_size 0;
   client_body_temp_path ${join(dir, 'body-temp')};
   proxy_temp_path ${join(dir, 'proxy-temp')};
   fastcgi_temp_path ${join(dir, 'fastcgi-temp')};
