@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FerryClient } from '../client/client.js';
 import { hasE2eSecret } from '../client/e2e/node-keys.js';
+import type { E2eKeys } from '../client/e2e/format.js';
 import {
   getEncrypted,
   inVault,
@@ -22,6 +23,7 @@ import {
   vaultOf,
   type E2ePutOptions,
   type GetTarget,
+  type KeyLocation,
 } from '../client/e2e/transfer.js';
 import type { TransferOptions, TransferResult } from '../client/transfer.js';
 import { getTreeEncrypted, putTreeEncrypted, vaultFolder, type E2eTreeOptions, type TreeFilter } from '../client/e2e/tree.js';
@@ -103,7 +105,7 @@ export async function getEndToEnd(client: FerryClient, serverPath: string, dest:
  * read from their headers (one read per file). Undefined for an ordinary folder (after one
  * small request).
  */
-export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal, fileInfo = false): Promise<Entry[] | undefined> {
+export async function listEndToEnd(client: FerryClient, path: string, opts: E2eOpts, signal: AbortSignal, fileInfo = false, recursive = false): Promise<Entry[] | undefined> {
   const given = hasE2eSecret({ keyFile: opts.e2eKeyFile, passphraseFile: opts.passphraseFile });
   // The vault PATH is or is in, from the root down: nothing below a vault is asked for in
   // plain (a stat of a plain folder name inside a vault would hand the server that name).
@@ -118,9 +120,25 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
   }
   if (!given) {
     process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
-    return listEncrypted(client, path, undefined, loc, signal);
+    return recursive ? listTreeEncrypted(client, path, undefined, undefined, loc, signal, false) : listEncrypted(client, path, undefined, loc, signal);
   }
-  return listEncrypted(client, path, await keysAt(loc, await secretOf(opts)()), loc, signal, { fileInfo });
+  const keys = await keysAt(loc, await secretOf(opts)());
+  return recursive ? listTreeEncrypted(client, path, undefined, keys, loc, signal, fileInfo) : listEncrypted(client, path, keys, loc, signal, { fileInfo });
+}
+
+/**
+ * `ls -R` where names are encrypted: folder by folder, each listed by its stored path (a
+ * recursive listing of a plain path inside a vault would hand the server that plain name),
+ * every entry's path made of the plain names above it (stored ones where a name does not open).
+ */
+async function listTreeEncrypted(client: FerryClient, plainDir: string, serverDir: string | undefined, keys: E2eKeys | undefined, loc: KeyLocation, signal: AbortSignal, fileInfo: boolean): Promise<Entry[]> {
+  const out: Entry[] = [];
+  for (const { storedPath, ...e } of await listEncrypted(client, plainDir, keys, loc, signal, { fileInfo, serverDir })) {
+    const path = joinPath(plainDir, e.name);
+    out.push({ ...e, path });
+    if (e.type === 'dir') out.push(...(await listTreeEncrypted(client, path, storedPath ?? e.path, keys, loc, signal, fileInfo)));
+  }
+  return out;
 }
 
 /** For `mkdir --e2e`. */

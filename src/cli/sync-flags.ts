@@ -85,10 +85,12 @@ export function addFilterFlags(cmd: Command): Command {
 }
 
 export function addCommonFlags(cmd: Command, what: { transfers?: boolean } = {}): Command {
+  // check transfers nothing and always compares sizes and hashes: -c and -I (accepted, as rclone's check does) change nothing there.
+  const copies = what.transfers !== false;
   addFilterFlags(cmd)
-    .addOption(new Option('-c, --checksum', 'compare by size and hash, not modification time'))
+    .addOption(new Option('-c, --checksum', copies ? 'compare by size and hash, not modification time' : 'no effect: check always compares size and hash'))
     .addOption(new Option('--size-only', 'compare by size only'))
-    .addOption(new Option('-I, --ignore-times', 'transfer every file, even those of the same size and time'))
+    .addOption(new Option('-I, --ignore-times', copies ? 'transfer every file, even those of the same size and time' : 'no effect: check never compares times'))
     .addOption(new Option('--checkers <n>', 'comparisons (and hash computations) at once').default(8).argParser(count('--checkers', 1, 256)))
     .addOption(new Option('--retries <n>', RETRIES_HELP).default(3).argParser(count('--retries', 0, 100)))
     .addOption(new Option('--json', 'print a JSON summary on stdout'))

@@ -162,7 +162,7 @@ function retryableStatus(status: number, code: string | undefined): boolean {
  * FERRY_ERR_SERVER for 5xx and FERRY_ERR_PROTOCOL for the rest; well-known statuses without
  * a JSON body (a proxy's 401/404/413/429 page) get their obvious codes.
  */
-export function errorFromResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, what: string): FerryError {
+export function errorFromResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, what: string, server?: string): FerryError {
   let code: string | undefined;
   let message: string | undefined;
   let details: Record<string, unknown> | undefined;
@@ -188,7 +188,9 @@ export function errorFromResponse(status: number, headers: Record<string, string
     const text = `${what}: HTTP ${status}`;
     if (status === 401) err = new AuthRequiredError(text, opts);
     else if (status === 403) err = new ForbiddenError(text, opts);
-    else if (status === 404) err = new NotFoundError(text, opts);
+    // A Ferry server says what was not found, in JSON: a bare 404 is most likely another web
+    // server, or a wrong path in the server URL.
+    else if (status === 404) err = new NotFoundError(server ? `${text}, not an answer of a Ferry server: ${notFerryHint(server)}` : text, opts);
     else if (status === 413) err = new PayloadTooLargeError(text, opts);
     else if (status === 429) err = new RateLimitedError(text, opts);
     else if (status >= 500) err = new ServerError(text, opts);
@@ -240,6 +242,11 @@ function causeText(err: unknown): string {
     if (typeof e.message === 'string') parts.push(e.message);
   }
   return parts.join(' / ');
+}
+
+/** What to say when `server` answers as something other than a Ferry server. */
+function notFerryHint(server: string): string {
+  return `is ${server} the address of a Ferry server? (check --server, FERRY_SERVER or the saved login (ferry login URL))`;
 }
 
 /**
@@ -380,7 +387,9 @@ export class HttpCore {
       try {
         return JSON.parse(text) as T;
       } catch (err) {
-        throw new ProtocolError(`${spec.method} ${spec.path}: the answer is not JSON`, { cause: err });
+        const type = res.headers['content-type'];
+        const what = `${spec.method} ${spec.path}: the answer is not JSON${typeof type === 'string' ? ` (${type.split(';')[0]})` : ''}`;
+        throw new ProtocolError(`${what}: ${notFerryHint(this.serverLabel())}`, { cause: err });
       }
     });
   }
@@ -450,7 +459,12 @@ export class HttpCore {
     } catch {
       // the error status is what matters; an unreadable body just loses the message
     }
-    throw errorFromResponse(res.statusCode, res.headers, text, what);
+    throw errorFromResponse(res.statusCode, res.headers, text, what, this.serverLabel());
+  }
+
+  /** The server URL as given (origin and path prefix), for messages. */
+  private serverLabel(): string {
+    return this.base.origin + this.prefix;
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,9 @@ describe('units', () => {
   it('formats sizes', () => {
     expect(formatSize(10)).toBe('10 B');
     expect(formatSize(1536)).toBe('1.50 KiB');
+    expect(formatSize(1024 * 1024 - 6)).toBe('1.00 MiB'); // not "1024 KiB"
+    expect(formatSize(1023.6)).toBe('1.00 KiB');
+    expect(formatSize(1023 * 1024)).toBe('1023 KiB');
     expect(formatSize(1024 ** 3 * 12.34)).toBe('12.3 GiB');
   });
 });

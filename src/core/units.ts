@@ -52,13 +52,14 @@ export function countOf(n: number, noun: string, plural = `${noun}s`): string {
 export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return '?';
   if (bytes < 0) return `-${formatSize(-bytes)}`;
-  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  // 1023.5 and up would show as "1024": the next unit then (1048570 bytes is 1.00 MiB, not 1024 KiB).
+  if (bytes < 1023.5) return `${Math.round(bytes)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let v = bytes;
   let i = -1;
   do {
     v /= 1024;
     i++;
-  } while (v >= 1024 && i < units.length - 1);
+  } while (v >= 1023.5 && i < units.length - 1);
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
 }

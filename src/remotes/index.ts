@@ -42,16 +42,19 @@ export const redactOptions = (type: string, options: Record<string, unknown>): R
 /**
  * The named remotes and environment a command resolves remote strings with. The servers
  * saved by `ferry login URL --name NAME` are named remotes of type ferry too (`NAME:/path`),
- * holding only the server's URL: the client takes the token saved for exactly that URL.
+ * with the token saved under that name: two logins to one server (an admin's and one's own)
+ * each act as their own user, where looking the token up by URL would find the first.
  */
 export async function remoteContext(env: Readonly<Record<string, string | undefined>> = process.env): Promise<RemoteContext> {
   const remotes = await readRemotes(remotesPath(env));
-  for (const saved of await savedServerRemotes(env)) if (!Object.hasOwn(remotes, saved.name)) remotes[saved.name] = { type: 'ferry', options: { server: saved.server } };
+  for (const saved of await savedServerRemotes(env)) {
+    if (!Object.hasOwn(remotes, saved.name)) remotes[saved.name] = { type: 'ferry', options: { server: saved.server, ...(saved.token ? { token: saved.token } : {}) } };
+  }
   return { remotes, env };
 }
 
 /** The named servers of the client's config file (not the default one, which is `ferry:`). */
-async function savedServerRemotes(env: Readonly<Record<string, string | undefined>>): Promise<Array<{ name: string; server: string }>> {
+async function savedServerRemotes(env: Readonly<Record<string, string | undefined>>): Promise<Array<{ name: string; server: string; token?: string }>> {
   const { configPath, readConfigFile, savedServers, DEFAULT_SERVER_NAME } = await import('../client/config.js');
   const { isFerryError } = await import('../core/errors.js');
   // A sealed config.json without FERRY_CONFIG_PASS: commands on other remotes still run (as

@@ -17,6 +17,9 @@ import { createCa, createServerCert } from '../../src/server/x509.js';
 
 let plain: Server;
 let tls: Server;
+/** Web servers that are not Ferry: one answers every path 404 with a page, one 200 with a page (an app's catch-all). */
+let notFound: Server;
+let page: Server;
 let closedPort: number;
 
 const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
@@ -30,11 +33,13 @@ beforeAll(async () => {
   const probe = createNetServer();
   closedPort = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
   await new Promise((r) => probe.close(r));
-  await Promise.all([listen(plain), listen(tls)]);
+  notFound = createHttpServer((_req, res) => res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>Not Found</h1>'));
+  page = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><p>welcome</p>'));
+  await Promise.all([listen(plain), listen(tls), listen(notFound), listen(page)]);
 });
 
 afterAll(async () => {
-  await Promise.all([new Promise((r) => plain.close(r)), new Promise((r) => tls.close(r))]);
+  await Promise.all([plain, tls, notFound, page].map((s) => new Promise((r) => s.close(r))));
 });
 
 const portOf = (s: Server) => (s.address() as AddressInfo).port;
@@ -84,5 +89,25 @@ describe('a server that is not there fails at once, in one line, with its own ex
     expect(r.code).toBe(5);
     expect(r.stdout).toBe('');
     expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NETWORK', details: { server: `http://127.0.0.1:${closedPort}` } } });
+  });
+});
+
+describe('a web server that is not Ferry (a wrong port or path in the URL) is said to be one', () => {
+  it('a bare 404 page: login and ls say the address may not be a Ferry server', async () => {
+    const url = `http://127.0.0.1:${portOf(notFound)}`;
+    const login = await runFerry(['login', url, '--token', 'x', '--name', 'other'], { env: { FERRY_CONFIG: '/nonexistent/ferry-config.json' } });
+    expect(login.code).toBe(3);
+    expect(login.stderr).toContain(`HTTP 404, not an answer of a Ferry server: is ${url} the address of a Ferry server?`);
+    const ls = await fails(url);
+    expect(ls.code).toBe(3);
+    expect(ls.lines.join('\n')).toContain(`is ${url} the address of a Ferry server?`);
+  });
+
+  it('a 200 page where JSON was expected: says what came back (text/html) and asks the same, exit 5', async () => {
+    const url = `http://127.0.0.1:${portOf(page)}/ferry`;
+    const r = await fails(url);
+    expect(r.code).toBe(5);
+    expect(r.lines.join('\n')).toContain(`the answer is not JSON (text/html): is ${url} the address of a Ferry server?`);
+    expect(r.retried).toBe(false);
   });
 });

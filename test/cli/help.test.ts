@@ -62,6 +62,14 @@ describe('--help', () => {
     expect('sh_3f9c2a').not.toMatch(want['share revoke']);
   });
 
+  it("check's help promises no transfer: -c and -I say they change nothing there", async () => {
+    const program = await buildProgram();
+    const text = helpOf(program.commands.find((c) => c.name() === 'check')!);
+    expect(text).not.toMatch(/transfer every file/);
+    expect(text).toMatch(/-I, --ignore-times +no effect: check never compares times/);
+    expect(helpOf(program.commands.find((c) => c.name() === 'sync')!)).toMatch(/-I, --ignore-times +transfer every file/);
+  });
+
   it('a group whose default subcommand takes the options says where they are (ferry share PATH is share create)', async () => {
     const share = (await buildProgram()).commands.find((c) => c.name() === 'share')!;
     const text = helpOf(share).replace(/\s+/g, ' ');

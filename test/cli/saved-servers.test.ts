@@ -145,6 +145,28 @@ describe('saved servers', () => {
     ok(await ferry(['logout', '--name', 'typed', '--forget']));
   });
 
+  it("two logins to one server (the admin's default, a user's --name mine): mine:/ and whoami --name mine act as the user", async () => {
+    const admin = { FERRY_SERVER: a.url, FERRY_TOKEN: a.adminToken };
+    ok(await runFerry(['user', 'add', 'ana', '--password-stdin'], { env: admin, input: 'ana-secret-pw-1\n' }));
+    ok(await ferry(['login', a.url, '-u', 'ana', '--name', 'mine', '-q'], { input: 'ana-secret-pw-1\n' }));
+    // Found by name, not by URL: the default login has the same URL and comes first.
+    expect(JSON.parse(ok(await ferry(['whoami', '--name', 'mine', '--json'])).stdout)).toMatchObject({ server: a.url, user: 'ana' });
+    expect(JSON.parse(ok(await ferry(['whoami', '--json'])).stdout)).toMatchObject({ server: a.url, user: 'admin' });
+    expect(ok(await ferry(['ls', 'mine:/'])).stdout).not.toContain('on-a.txt'); // the admin's root, not ana's home
+    ok(await ferry(['put', join(dir.path, 'f.txt'), 'mine:/by-ana.txt']));
+    expect(ok(await ferry(['ls', 'ferry:/users/ana/'])).stdout).toContain('by-ana.txt');
+    expect((await ferry(['stat', 'ferry:/by-ana.txt'])).code).toBe(3);
+    // share takes a location too: the link is ana's, on her file (it was a path named "/mine:/by-ana.txt").
+    const link = JSON.parse(ok(await ferry(['share', 'mine:/by-ana.txt', '--json'])).stdout) as { userName: string; url: string };
+    expect(link.userName).toBe('ana');
+    expect(await (await fetch(`${link.url}?download=1`)).text()).toBe('hello');
+    const elsewhere = await ferry(['share', 's3:bucket/x']);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('share links are kept by a Ferry server');
+    expect((await ferry(['share', 'nope:/x'])).code).toBe(2);
+    ok(await ferry(['logout', '--name', 'mine', '--forget']));
+  });
+
   it('login without --token or -u refuses an empty stdin line', async () => {
     const r = await ferry(['login', b.url, '--name', 'other'], { input: '\n' });
     expect(r.code).toBe(2);

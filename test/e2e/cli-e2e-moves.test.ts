@@ -125,6 +125,20 @@ afterAll(async () => {
 });
 
 describe('ferry mv and cp inside a vault take plain paths and encrypt the new names', () => {
+  it('ls -R in the vault, of a subfolder too: plain names, relative paths, plain sizes; the subfolder asked for by its stored path', async () => {
+    const lines = (r: { stdout: string }) => r.stdout.split('\n').filter(Boolean).sort();
+    const all = await ferry(['ls', '-R', '/vault/t']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(lines(all)).toEqual([`${N.dirA}/`, `${N.dirA}/${N.deep}`, `${N.dirA}/${N.dirB}/`, `${N.dirA}/${N.dirB}/${N.big}`, N.top].sort());
+    const sub = await ferry(['ls', '-R', `/vault/t/${N.dirA}`]);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(lines(sub)).toEqual([N.deep, `${N.dirB}/`, `${N.dirB}/${N.big}`].sort());
+    const json = await ferry(['ls', '-R', '--json', `/vault/t/${N.dirA}`]);
+    const big = (JSON.parse(json.stdout) as Entry[]).find((e) => e.name === N.big);
+    expect(big).toMatchObject({ path: `/vault/t/${N.dirA}/${N.dirB}/${N.big}`, size: files[`${N.dirA}/${N.dirB}/${N.big}`].length });
+    expect(big).not.toHaveProperty('storedPath');
+  });
+
   it('renames a file in its folder: listed back under the new plain name, the same bytes', async () => {
     const mv = await ferry(['mv', `/vault/t/${N.top}`, `/vault/t/${N.renamed}`]);
     expect(mv.code, mv.stderr).toBe(0);

@@ -5,6 +5,7 @@
  * Round robin; a node that refuses connections is skipped (`proxy_next_upstream error`) and
  * left alone for a few seconds. Bodies stream through unbuffered both ways, as in the
  * deployment example of docs/cluster.md: a chunk PUT is not spooled to nginx's disk first.
+ * {@link startNginx} runs any other configuration (test/fronts/nginx.test.ts: docs/deploy.md's).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -28,28 +29,10 @@ function ensureNginx(): void {
 }
 
 export async function startBalancer(dir: string, upstreams: readonly string[]): Promise<Balancer> {
-  ensureNginx();
-  await mkdir(dir, { recursive: true });
-  for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, `${t}-temp`), { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  const pidFile = join(dir, 'nginx.pid');
-  const errorLog = join(dir, 'error.log');
   const servers = upstreams.map((u) => `    server ${new URL(u).host} max_fails=1 fail_timeout=5s;`).join('\n');
-  const config = (port: number) => `daemon off;
-master_process on;
-worker_processes 2;
-${process.getuid?.() === 0 ? 'user root;' : ''}
-pid ${pidFile};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_max_body_size 0;
-  client_body_temp_path ${join(dir, 'body-temp')};
-  proxy_temp_path ${join(dir, 'proxy-temp')};
-  fastcgi_temp_path ${join(dir, 'fastcgi-temp')};
-  uwsgi_temp_path ${join(dir, 'uwsgi-temp')};
-  scgi_temp_path ${join(dir, 'scgi-temp')};
+  const running = await startNginx(
+    dir,
+    (port) => `  client_max_body_size 0;
   upstream ferry {
 ${servers}
     keepalive 64;
@@ -67,7 +50,38 @@ ${servers}
       proxy_connect_timeout 2s;
       proxy_next_upstream error timeout http_502;
     }
-  }
+  }`,
+  );
+  return { url: `http://127.0.0.1:${running.port}`, stop: running.stop };
+}
+
+/**
+ * nginx on a free port with `http` (given the port: upstreams and server blocks) inside an
+ * `http {}` block whose logs and temporary files are in `dir`, and nothing else of its own (no
+ * body size limit: a configuration under test sets the ones it needs).
+ */
+export async function startNginx(dir: string, http: (port: number) => string): Promise<{ port: number; stop(): Promise<void> }> {
+  ensureNginx();
+  await mkdir(dir, { recursive: true });
+  for (const t of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(join(dir, `${t}-temp`), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  const pidFile = join(dir, 'nginx.pid');
+  const errorLog = join(dir, 'error.log');
+  const config = (port: number) => `daemon off;
+master_process on;
+worker_processes 2;
+${process.getuid?.() === 0 ? 'user root;' : ''}
+pid ${pidFile};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${join(dir, 'body-temp')};
+  proxy_temp_path ${join(dir, 'proxy-temp')};
+  fastcgi_temp_path ${join(dir, 'fastcgi-temp')};
+  uwsgi_temp_path ${join(dir, 'uwsgi-temp')};
+  scgi_temp_path ${join(dir, 'scgi-temp')};
+${http(port)}
 }
 `;
   // The port was free when asked for, but another process (suites start servers in parallel)
@@ -87,6 +101,6 @@ ${servers}
       throw new Error(`nginx did not start on ${port}: ${said}`);
     }
     await waitForPort(port, () => isAlive(child), 'nginx');
-    return { url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+    return { port, stop: () => stopChild(child) };
   }
 }

@@ -7,11 +7,13 @@ export function formatSize(bytes: number): string {
   if (!Number.isFinite(bytes)) return '—';
   let v = bytes;
   let u = 0;
-  while (v >= 1024 && u < UNITS.length - 1) {
+  // Until it shows under 1024: 1048570 bytes is 1023.99 KiB, which rounds to "1024 KiB" ("1.0 MiB").
+  while ((u === 0 || v >= 10 ? Math.round(v) : v) >= 1024 && u < UNITS.length - 1) {
     v /= 1024;
     u++;
   }
-  return u === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[u]}`;
+  // Whole bytes: a rate below 1 KiB/s is a fraction of bytes ("70.3674745893181 B/s" before).
+  return u === 0 ? `${Math.round(v)} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${UNITS[u]}`;
 }
 
 export function formatRate(bytesPerSecond: number): string {

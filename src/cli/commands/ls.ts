@@ -59,7 +59,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
         // `ls FILE` shows the file, like ls(1).
         const all = async function* (): AsyncGenerator<Entry> {
           let any = false;
-          const e2e = opts.recursive ? undefined : await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true);
+          const e2e = await (await import('../e2e-run.js')).listEndToEnd(client, path, opts, signal, opts.long === true || opts.json === true, opts.recursive === true);
           if (e2e) return yield* e2e;
           try {
             for await (const e of client.list(path, { recursive: opts.recursive, signal })) {

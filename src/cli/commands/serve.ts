@@ -131,7 +131,10 @@ Examples:
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
         const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
-        const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}`;
+        // The admin has a token, not a password: the web app's sign-in needs a user with one.
+        const login =
+          `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n` +
+          `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
         process.stderr.write(
           server.generatedToken
             ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`

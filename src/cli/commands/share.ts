@@ -6,7 +6,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { CreateShareRequest } from '../../core/protocol.js';
 import { countOf, formatSize, parseDuration, parseSize } from '../../core/units.js';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
+import { resolveServerLocation } from '../location.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
@@ -80,9 +81,12 @@ Whoever has the whole link can read that one file, nothing else of yours.
   $ ferry share --passphrase-file ~/.ferry-pass /vault/diary.txt --expires 1d`,
     );
   addE2eOptions(create);
-  addConnectionOptions(create).action(async (path: string, opts: ShareOpts) => {
+  addConnectionOptions(create).action(async (arg: string, opts: ShareOpts) => {
     try {
-      await withClient(opts, async (client) => {
+      // A location as elsewhere: `work:/x` on the server saved as work, `s3:b/x` refused (exit 2), never a path named "/work:/x".
+      const loc = await resolveServerLocation(arg, 'share links');
+      const path = loc.path;
+      await withServer(loc, opts, async (client) => {
         const e2e = opts.upload ? undefined : await (await import('../e2e-run.js')).shareEndToEnd(client, path, opts);
         const body: CreateShareRequest = { path: e2e?.serverPath ?? path, kind: opts.upload ? 'upload' : 'download' };
         if (opts.expires !== undefined) body.expiresInSeconds = opts.expires;

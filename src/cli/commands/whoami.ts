@@ -36,7 +36,9 @@ Examples:
   cmd.action(async (opts: ConnectionOpts & { json?: boolean; name?: string }) => {
     if (opts.name !== undefined) {
       if (opts.server !== undefined) throw new UsageError('--name and --server both name a server: give one');
-      opts = { ...opts, server: (await savedServerNamed(opts.name)).saved.server };
+      // The token saved under that name, not the first one saved for its URL (one server, two logins).
+      const { saved } = await savedServerNamed(opts.name);
+      opts = { ...opts, server: saved.server, token: opts.token ?? saved.token };
     }
     await withClient(opts, async (client) => {
       const { me, listTokens } = await import('../../client/account-api.js');

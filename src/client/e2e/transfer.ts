@@ -388,6 +388,8 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
 /** An entry of an encrypted folder with its plain name (undefined when the key does not open it). */
 export interface E2eEntry extends Entry {
   plainName?: string;
+  /** The entry's path on the server, when `path` is its plain one. */
+  storedPath?: string;
 }
 
 /**
@@ -397,8 +399,15 @@ export interface E2eEntry extends Entry {
  * the listing to carry its chunk list), eight at a time. A file whose header cannot be read
  * or opened (not end to end, another key, damaged) keeps its stored size and time.
  */
-export async function listEncrypted(client: Client, plainDir: string, keys: E2eKeys | undefined, loc: KeyLocation, signal?: AbortSignal, options: { fileInfo?: boolean } = {}): Promise<E2eEntry[]> {
-  const serverDir = keys && inVault(loc, plainDir) ? await serverPathOf(keys, loc, plainDir) : plainDir;
+export async function listEncrypted(
+  client: Client,
+  plainDir: string,
+  keys: E2eKeys | undefined,
+  loc: KeyLocation,
+  signal?: AbortSignal,
+  options: { fileInfo?: boolean; serverDir?: string } = {},
+): Promise<E2eEntry[]> {
+  const serverDir = options.serverDir ?? (keys && inVault(loc, plainDir) ? await serverPathOf(keys, loc, plainDir) : plainDir);
   const withInfo = keys !== undefined && options.fileInfo === true;
   const out: E2eEntry[] = [];
   const infoOf = new Map<number, { path: string; chunks?: ChunkRef[] }>();
@@ -407,7 +416,7 @@ export async function listEncrypted(client: Client, plainDir: string, keys: E2eK
     const plainName = keys ? await keys.decryptName(e.name) : undefined;
     const entry: Entry = { ...e };
     delete entry.chunkList;
-    out.push(plainName === undefined ? entry : { ...entry, plainName, name: plainName, path: joinPath(plainDir, plainName) });
+    out.push(plainName === undefined ? entry : { ...entry, plainName, name: plainName, path: joinPath(plainDir, plainName), storedPath: e.path });
     if (withInfo && plainName !== undefined && e.type === 'file') infoOf.set(out.length - 1, { path: e.path, chunks: e.chunkList });
   }
   if (withInfo) {
