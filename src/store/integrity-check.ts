@@ -17,6 +17,7 @@ import { ChunkCorruptError, isCryptoDamage, NotFoundError } from '../core/errors
 import { toLocation, type ChunkLocation } from './meta-store.js';
 import { ChunkStore } from './chunk-store.js';
 import { decodeChunkList } from './chunk-list-codec.js';
+import { batches } from './batches.js';
 import type { MetaStore } from './meta-store.js';
 import type { QuarantineStore } from './quarantine-store.js';
 
@@ -199,13 +200,23 @@ async function filesNeeding(meta: MetaStore, bad: Set<string>): Promise<Map<stri
       }
     }
   }
+  // Files by manifest, a few hundred manifests to a query: no index leads with `files.manifest`
+  // (every commit would write its pages, see migration 0025), so each query reads the table.
+  const filesOf = new Map<string, string[]>();
+  for (const part of batches([...new Set([...manifestsOf.values()].flat())])) {
+    const rows = await db.selectFrom('files').select(['path', 'manifest']).where('manifest', 'in', part).execute();
+    for (const r of rows) {
+      const list = filesOf.get(r.manifest!) ?? [];
+      if (list.length < FILES_PER_PROBLEM) list.push(r.path);
+      filesOf.set(r.manifest!, list);
+    }
+  }
   const out = new Map<string, string[]>();
   for (const [hash, manifests] of manifestsOf) {
     const names: string[] = [];
     for (const m of manifests) {
       if (names.length >= FILES_PER_PROBLEM) break;
-      const files = await db.selectFrom('files').select('path').where('manifest', '=', m).limit(FILES_PER_PROBLEM).execute();
-      names.push(...files.map((f) => f.path));
+      names.push(...(filesOf.get(m) ?? []));
       const versions = await db.selectFrom('versions').select('path').where('manifest', '=', m).limit(FILES_PER_PROBLEM).execute();
       names.push(...versions.map((v) => `version:${v.path}`));
       const trash = await db.selectFrom('trash').select('path').where('manifest', '=', m).limit(FILES_PER_PROBLEM).execute();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describeMetaStore } from '../../test/conformance/meta-store.js';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { MetaStore, sqliteAddon } from './meta-store.js';
+import { MetaStore, sqliteAddon, WAL_AUTOCHECKPOINT_PAGES } from './meta-store.js';
 
 describeMetaStore('sqlite', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
@@ -33,6 +33,18 @@ describe('MetaStore.openSqlite', () => {
       // 2: MEMORY (0 would be the build's default, 1 FILE).
       expect((await sql<{ temp_store: number }>`PRAGMA temp_store`.execute(store.db)).rows).toEqual([{ temp_store: 2 }]);
       expect((await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(store.db)).rows).toEqual([{ journal_mode: 'wal' }]);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('checkpoints the WAL after 4,000 pages, not SQLite\'s default 1,000', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
+    const store = await MetaStore.openSqlite(join(dir, 'meta.db'));
+    try {
+      expect(WAL_AUTOCHECKPOINT_PAGES).toBe(4000);
+      expect((await sql<{ wal_autocheckpoint: number }>`PRAGMA wal_autocheckpoint`.execute(store.db)).rows).toEqual([{ wal_autocheckpoint: 4000 }]);
     } finally {
       await store.close();
       await rm(dir, { recursive: true, force: true });
