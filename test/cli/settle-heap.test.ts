@@ -2,9 +2,12 @@
  * settleHeapAfterStart (src/cli/commands/serve.ts): once a server is ready, one collection
  * through an in-process inspector session sizes V8's heap for idling; it is logged, the
  * process keeps answering, and a Node without the inspector only logs that it was skipped.
+ * During that collection only, V8 drops the code of functions not running (the start's).
  */
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 interface Logged {
@@ -73,5 +76,32 @@ describe('settleHeapAfterStart', () => {
     const logged = await next;
     expect(logged.msg).toBe('heap not settled after start: no inspector');
     expect(logged.o.err).toBeInstanceOf(Error); // vitest's wrapping of the import's failure
+  });
+
+  it("drops the start's compiled code during its collection, and V8's usual aging is back after it", () => {
+    // In a Node of its own, the built module (npm run build): V8 prints each function whose
+    // code it drops (--trace-flush-bytecode). A function run before the collection loses its
+    // code there; one run after it keeps its code through three mark-compacts (V8 drops an
+    // unused function's code after 5): the stress flag did not stay on.
+    const serve = fileURLToPath(new URL('../../dist/src/cli/commands/serve.js', import.meta.url));
+    const script = `
+      import { settleHeapAfterStart } from ${JSON.stringify(serve)};
+      function ranAtStart() { return [1, 2, 3].map((x) => x * 2).join(','); }
+      ranAtStart();
+      const alive = setInterval(() => {}, 1000); // the settle's timer is unref'd, as a server's listening socket keeps it alive
+      settleHeapAfterStart({ debug: (o, msg) => setTimeout(() => {
+        console.log('SETTLED: ' + msg);
+        function ranAfterwards() { return [4, 5].map((x) => x + 1).join(','); }
+        ranAfterwards();
+        for (let i = 0; i < 3; i++) globalThis.gc();
+        console.log('END ' + ranAfterwards());
+        clearInterval(alive);
+      }) });`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--trace-flush-bytecode', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const [before, after] = out.split('SETTLED: ');
+    expect(after).toMatch(/^heap settled after start\n/);
+    expect(after).toContain('END 5,6');
+    expect(before).toMatch(/<SharedFunctionInfo ranAtStart>/);
+    expect(after).not.toMatch(/<SharedFunctionInfo ranAfterwards>/);
   });
 });
