@@ -104,4 +104,37 @@ describe('settleHeapAfterStart', () => {
     expect(before).toMatch(/<SharedFunctionInfo ranAtStart>/);
     expect(after).not.toMatch(/<SharedFunctionInfo ranAfterwards>/);
   });
+
+  it('after traffic grew the young generation, collects again once the event loop has idled, not while it is busy', () => {
+    // In a Node of its own (the built module), checking every 200 ms: the young generation is
+    // grown by short-lived garbage, then the event loop is kept busy (setImmediate work) for
+    // 1 s, then left idle. The collection comes only in the idle part, and shrinks it back.
+    const serve = fileURLToPath(new URL('../../dist/src/cli/commands/serve.js', import.meta.url));
+    const script = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { settleHeapWhenIdle } from ${JSON.stringify(serve)};
+      const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      const initial = young();
+      const phase = { name: 'growing' };
+      const alive = setInterval(() => {}, 1000); // its timer is unref'd, as a server's sockets keep it alive
+      const stop = settleHeapWhenIdle({ debug: (o, msg) => {
+        clearInterval(alive);
+        console.log(JSON.stringify({ msg, phase: phase.name, grown, youngBefore: o.youngBefore, youngAfter: o.youngAfter, initial }));
+        stop();
+      } }, undefined, 200);
+      let keep = [];
+      for (let i = 0; i < 400000; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 2000) keep = []; }
+      const grown = young();
+      phase.name = 'busy';
+      const until = Date.now() + 1000;
+      const spin = () => { const t = Date.now() + 5; while (Date.now() < t); if (Date.now() < until) setImmediate(spin); else phase.name = 'idle'; };
+      spin();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const logged = JSON.parse(out.trim().split('\n').at(-1)!) as { msg: string; phase: string; grown: number; youngBefore: number; youngAfter: number; initial: number };
+    expect(logged.grown).toBeGreaterThan(logged.initial); // the garbage did grow it
+    expect(logged.msg).toBe('heap settled when idle');
+    expect(logged.phase).toBe('idle');
+    expect(logged.youngBefore).toBeGreaterThan(logged.youngAfter);
+    expect(logged.youngAfter).toBeLessThanOrEqual(logged.initial);
+  });
 });

@@ -6,7 +6,8 @@ import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/conf
 import { applySettings, changedKeys, envName, flagOf, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
-import { setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import type { RunningServer } from '../../server/app.js';
 
 interface ServeOptions {
@@ -126,7 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      settleHeapAfterStart(server.app.log, memory.trimDuring);
+      settleHeapAfterStart(server.app.log, memory.trimDuring, () => settleHeapWhenIdle(server.app.log, memory.trimDuring));
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -208,35 +209,89 @@ export { parseAddr } from '../../server/settings.js';
  * through an in-process inspector session (no port; HeapProfiler.collectGarbage). It runs
  * after the heap growth above is set, so the old generation's next limit is computed with
  * it. A Node built without the inspector skips it (the reducer still comes, later).
- * `around` runs the collection (the allocator's `trimDuring`: glibc gives back what it frees).
+ * `around` runs the collection (the allocator's `trimDuring`: glibc gives back what it frees);
+ * `then` runs after it (the serve command starts {@link settleHeapWhenIdle} there).
  */
-export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect()): void {
+export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect(), then?: () => void): void {
   setTimeout(() => {
-    const before = process.memoryUsage().rss;
-    import('node:inspector')
-      .then(({ Session }) =>
-        around(
-          () =>
-            new Promise<void>((resolve) => {
-              const session = new Session();
-              session.connect();
-              setFlagsFromString(FLUSH_START_CODE[0]);
-              setFlagsFromString(FLUSH_START_CODE[1]);
-              session.post('HeapProfiler.collectGarbage', (err) => {
-                setFlagsFromString(KEEP_CODE[0]);
-                setFlagsFromString(KEEP_CODE[1]);
-                // Not from within this callback: that left Node 20's event loop stuck (no request answered).
-                setImmediate(() => {
-                  session.disconnect();
-                  resolve();
-                });
-                log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
-              });
-            }),
-        ),
-      )
-      .catch((err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'));
+    collectForIdle(around, true).then(
+      (o) => {
+        log.debug(o, 'heap settled after start');
+        then?.();
+      },
+      (err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'),
+    );
   }, SETTLE_AFTER_READY_MS).unref();
+}
+
+/**
+ * The same collection again (without dropping code) whenever traffic has grown V8's young
+ * generation and the server has then idled for `everyMs`: V8's own memory reducer comes only
+ * after a mark-compact, and light traffic (a hundred small requests) causes none, so a server
+ * that had served some stayed ~20 MB above a fresh one for as long as it idled (84 against 63
+ * MiB, benchmarks/results/issue-15-speed.md, branch idle2). Idle: the event loop busy less
+ * than {@link IDLE_UTILIZATION} of the last `everyMs`. Started once the heap is settled after
+ * start (the young generation's size then is the one to come back to). Returns a function
+ * that stops it.
+ */
+export function settleHeapWhenIdle(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect(), everyMs = IDLE_CHECK_MS): () => void {
+  const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  // Its size now (once settled after start): what a collection when idle brings it back to.
+  let smallest = young();
+  let last = performance.eventLoopUtilization();
+  let collecting = false;
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    const size = young();
+    smallest = Math.min(smallest, size);
+    if (collecting || busy > IDLE_UTILIZATION || size <= smallest) return;
+    collecting = true;
+    collectForIdle(around, false)
+      .then(
+        (o) => log.debug({ ...o, youngBefore: size, youngAfter: young() }, 'heap settled when idle'),
+        (err: unknown) => log.debug({ err }, 'heap not settled when idle: no inspector'),
+      )
+      .finally(() => {
+        collecting = false;
+        last = performance.eventLoopUtilization();
+      });
+  }, everyMs).unref();
+  return () => clearInterval(timer);
+}
+
+/** How often {@link settleHeapWhenIdle} looks, and the share of that time the event loop may have been busy for it to count as idle. */
+const IDLE_CHECK_MS = 10_000;
+const IDLE_UTILIZATION = 0.005;
+
+/**
+ * One full collection through an in-process inspector session (V8's LowMemoryNotification),
+ * inside `around`; with `dropCode`, V8 drops the code of every function not running during it
+ * ({@link FLUSH_START_CODE}). Rejects when Node has no inspector.
+ */
+async function collectForIdle(around: (collect: () => Promise<void>) => Promise<void>, dropCode: boolean): Promise<{ err?: unknown; rssBefore: number; rssAfter: number }> {
+  const rssBefore = process.memoryUsage().rss;
+  const { Session } = await import('node:inspector');
+  let failed: unknown;
+  await around(
+    () =>
+      new Promise<void>((resolve) => {
+        const session = new Session();
+        session.connect();
+        if (dropCode) for (const flag of FLUSH_START_CODE) setFlagsFromString(flag);
+        session.post('HeapProfiler.collectGarbage', (err) => {
+          if (dropCode) for (const flag of KEEP_CODE) setFlagsFromString(flag);
+          failed = err ?? undefined;
+          // Not from within this callback: that left Node 20's event loop stuck (no request answered).
+          setImmediate(() => {
+            session.disconnect();
+            resolve();
+          });
+        });
+      }),
+  );
+  return { err: failed, rssBefore, rssAfter: process.memoryUsage().rss };
 }
 
 /**
