@@ -230,7 +230,9 @@ export function settleHeapAfterStart(log: { debug(o: object, msg: string): void 
  * after a mark-compact, and light traffic (a hundred small requests) causes none, so a server
  * that had served some stayed ~20 MB above a fresh one for as long as it idled (84 against 63
  * MiB, benchmarks/results/issue-15-speed.md, branch idle2). Idle: the event loop busy less
- * than {@link IDLE_UTILIZATION} of the last `everyMs`. Started once the heap is settled after
+ * than {@link IDLE_UTILIZATION} of the last `everyMs`; the collection holds the main thread
+ * for tens of milliseconds (the start's: 38-48 ms at load 5), once per such idle spell, so a
+ * request arriving then waits that long. Started once the heap is settled after
  * start (the young generation's size then is the one to come back to). Returns a function
  * that stops it.
  */
