@@ -4,7 +4,7 @@
 // memory. Code splitting keeps every command's engine in its own lazily loaded chunk, so
 // `ferry ls` never loads the server. Native and large optional packages stay external.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 // Two dependencies require Node's TLS stack at their top though a plain-HTTP server never
 // calls it: Fastify's lib/server.js (node:https and node:http2, used only to create a server
@@ -146,6 +146,9 @@ for (const [file] of outputs) {
   const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (ascii !== text) writeFileSync(file, ascii);
 }
+
+// The route schemas as JSON (scripts/route-schemas.mjs), beside the chunk that reads them.
+copyFileSync('dist/src/server/route-schemas.json', 'dist/bundle/route-schemas.json');
 
 // Which modules each output holds, for the test that a server start leaves the lazily loaded
 // parts (WebDAV, tus, zip, OpenAPI, ...) unloaded (test/cli/server-start.test.ts).

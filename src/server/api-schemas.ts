@@ -4,7 +4,8 @@
  * that violates one gets 400 FERRY_ERR_VALIDATION before its handler runs) and what
  * `GET /api/v1/openapi.json` is generated from by @fastify/swagger: there is no second,
  * hand-kept description to drift. A route registered without an entry here fails
- * test/server/openapi.test.ts.
+ * test/server/openapi.test.ts. The build turns them into JSON (scripts/route-schemas.mjs),
+ * which is what a server reads at start (./route-schemas.ts): TypeBox runs at build time.
  *
  * Handlers keep their own checks of meaning (paths, limits, permissions); the schemas
  * check shape and types. Response schemas are documentation only (the serializer is plain
@@ -12,7 +13,10 @@
  */
 import { OptionalKind, Type, type TSchema } from '@sinclair/typebox';
 import type { FastifySchema } from 'fastify';
+import type { RouteSchemaTable } from './route-schemas.js';
 import { HOOK_EVENTS } from './settings.js';
+
+export { describedElsewhere } from './route-schemas.js';
 
 const Num = () => Type.Number({ minimum: 0 });
 const Int = (o: { minimum?: number; maximum?: number; description?: string } = {}) => Type.Integer({ minimum: 0, ...o });
@@ -243,21 +247,23 @@ export const ROUTE_SPECS: Record<string, Spec> = {
 };
 
 /**
- * WebDAV (`/dav`): its methods (PROPFIND, LOCK, MKCOL, ...) have no place in OpenAPI, whose
- * operations are the HTTP methods of RFC 9110; RFC 4918 and docs/protocol.md describe it.
+ * Every route's Fastify schema as plain JSON (what the server reads at start, ./route-schemas.ts),
+ * with the routes whose body is `Type.Optional` listed apart: JSON drops TypeBox's symbols.
  */
-export function describedElsewhere(_method: string, url: string): boolean {
-  return /^\/dav(\/|$)/.test(url);
-}
-
-/** Whether a route's body may be absent (its body schema is `Type.Optional`). */
-export function bodyIsOptional(method: string, url: string): boolean {
-  const body = ROUTE_SPECS[`${method} ${url}`]?.body as (TSchema & Record<symbol, unknown>) | undefined;
-  return body?.[OptionalKind] === 'Optional';
+export function buildRouteSchemaTable(): RouteSchemaTable {
+  const schemas: Record<string, FastifySchema> = {};
+  const optionalBodies: string[] = [];
+  for (const [key, spec] of Object.entries(ROUTE_SPECS)) {
+    const [method, url] = key.split(' ') as [string, string];
+    schemas[key] = schemaOf(method, url)!;
+    if ((spec.body as (TSchema & Record<symbol, unknown>) | undefined)?.[OptionalKind] === 'Optional') optionalBodies.push(key);
+  }
+  // Through JSON text, as the build writes it: no symbols, no object shared between routes.
+  return JSON.parse(JSON.stringify({ schemas, optionalBodies })) as RouteSchemaTable;
 }
 
 /** The Fastify schema of a route (undefined: the route is not described, which the OpenAPI test refuses). */
-export function schemaOf(method: string, url: string): FastifySchema | undefined {
+function schemaOf(method: string, url: string): FastifySchema | undefined {
   const spec = ROUTE_SPECS[`${method} ${url}`];
   if (!spec) return undefined;
   const schema: FastifySchema & Record<string, unknown> = { tags: [spec.tag], summary: spec.summary, operationId: operationIdOf(method, url) };

@@ -1,6 +1,7 @@
 /**
- * Request validation from the route schemas (./api-schemas.ts) and the OpenAPI document
- * generated from the same schemas by @fastify/swagger.
+ * Request validation from the route schemas (./api-schemas.ts, read as JSON at start:
+ * ./route-schemas.ts) and the OpenAPI document generated from the same schemas by
+ * @fastify/swagger.
  *
  * Validators are compiled on a route's first request, not at start-up, and ajv itself is
  * loaded on the first one: compiling every route's schema up front cost start-up time for
@@ -15,17 +16,17 @@
 import { createRequire } from 'node:module';
 import type { Ajv as AjvType, ValidateFunction } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler, RouteOptions } from 'fastify';
-import { bodyIsOptional, schemaOf, describedElsewhere } from './api-schemas.js';
+import { describedElsewhere, routeSchemaTable } from './route-schemas.js';
 
 /**
  * A validator compiler of one app: ajv is loaded and each schema compiled on the first
- * request that needs it.
+ * request that needs it. `optionalBodies`: `METHOD URL` of the routes whose body may be absent.
  */
-function lazyValidatorCompiler(): FastifySchemaCompiler<unknown> {
+function lazyValidatorCompiler(optionalBodies: ReadonlySet<string>): FastifySchemaCompiler<unknown> {
   let ajv: AjvType | undefined;
   return ({ schema, httpPart, method, url }) => {
     let compiled: ValidateFunction | undefined;
-    const optionalBody = httpPart === 'body' && bodyIsOptional(method, url);
+    const optionalBody = httpPart === 'body' && optionalBodies.has(`${method} ${url}`);
     const validate = (data: unknown): boolean => {
       if ((data === undefined || data === null) && optionalBody) return true;
       // Loaded on the first request that has a schema to check (ajv costs start-up time).
@@ -48,17 +49,20 @@ const serializerCompiler = () => (data: unknown) => JSON.stringify(data);
  * them out of the server's chunk: ~0.6 MB of source V8 would parse and hold at every start).
  */
 export const schemaCompilers = {
-  compilersFactory: { buildValidator: () => lazyValidatorCompiler(), buildSerializer: () => serializerCompiler },
+  // installApiSchemas sets the app's own validator compiler (with its optional bodies) before any route.
+  compilersFactory: { buildValidator: () => lazyValidatorCompiler(new Set()), buildSerializer: () => serializerCompiler },
 };
 
 export async function installApiSchemas(app: FastifyInstance): Promise<void> {
-  app.setValidatorCompiler(lazyValidatorCompiler());
+  const table = await routeSchemaTable();
+  app.setValidatorCompiler(lazyValidatorCompiler(new Set(table.optionalBodies)));
   app.setSerializerCompiler(serializerCompiler);
 
-  // Every route gets its schema from the one table as it is registered.
+  // Every route gets its schema from the one table as it is registered (none: the route is
+  // not described, which test/server/openapi.test.ts refuses).
   app.addHook('onRoute', (route) => {
     const method = Array.isArray(route.method) ? route.method[0] : route.method;
-    route.schema ??= schemaOf(method, route.url) ?? (describedElsewhere(method, route.url) ? { hide: true } : undefined);
+    route.schema ??= table.schemas[`${method} ${route.url}`] ?? (describedElsewhere(method, route.url) ? { hide: true } : undefined);
   });
   const routes: RouteOptions[] = [];
   app.addHook('onRoute', (route) => {

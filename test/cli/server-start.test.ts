@@ -21,7 +21,9 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildRouteSchemaTable } from '../../src/server/api-schemas.js';
 import { hits, modulesOf } from '../helpers/bundle-modules.js';
+import { startTestServer } from '../helpers/in-process-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const TOKEN = 'start-test-Qz7kLm2pR9vW4tY6uB1nC3eD5fG8hJ0x';
@@ -38,7 +40,8 @@ const NOT_AT_START = ['node_modules/ajv/'];
 /** Never loaded by a default start, nor by the requests below. */
 /** Node's TLS stack: required by Fastify and prom-client at their top, loaded by a TLS server only (scripts/bundle.mjs). */
 const TLS_BUILTINS = ['builtin:tls', 'builtin:_tls_wrap', 'builtin:https', 'builtin:http2'];
-const NEVER = ['node_modules/bindings/', 'node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
+/** The route schemas are read from the JSON the build wrote (src/server/route-schemas.ts), not built with TypeBox. */
+const NEVER = ['node_modules/@sinclair/typebox/', 'dist/src/server/api-schemas.js', 'node_modules/bindings/', 'node_modules/@fastify/ajv-compiler/', 'node_modules/fast-json-stringify/index.js', 'node_modules/@fastify/fast-json-stringify-compiler/', 'node_modules/pg/', 'node_modules/ssh2/', '@aws-sdk/', 'dist/src/server/sftp/ssh-server.js', 'dist/src/server/sftp/sftp-session.js'];
 
 
 interface Started {
@@ -98,6 +101,17 @@ async function start(args: string[] = [], preload?: { file: string; env: NodeJS.
 }
 
 const auth = { authorization: `Bearer ${TOKEN}` };
+
+describe('the route schemas built as JSON (scripts/route-schemas.mjs)', () => {
+  it('are the TypeBox schemas of the sources, the optional bodies listed', () => {
+    const built = JSON.parse(readFileSync(join(root, 'dist/bundle/route-schemas.json'), 'utf8')) as unknown;
+    const sources = buildRouteSchemaTable();
+    expect(built).toEqual(sources);
+    expect(sources.optionalBodies).toContain('POST /api/v1/admin/gc');
+    expect(sources.optionalBodies).not.toContain('POST /api/v1/uploads');
+    expect(Object.keys(sources.schemas).length).toBeGreaterThan(60);
+  });
+});
 
 describe('ferry serve start-up (bundle)', () => {
   it('loads no lazy door at start-up, and none but the server it needs', async () => {
@@ -185,6 +199,23 @@ describe('ferry serve start-up (bundle)', () => {
     const doc = JSON.parse(text1) as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toContain('/api/v1/files/{path}');
+    // Made from the built JSON (dist/bundle/route-schemas.json), byte for byte the document a
+    // server running from the sources makes from the TypeBox schemas (src/server/api-schemas.ts).
+    const fromSources = await startTestServer();
+    try {
+      const res = await fromSources.api('/api/v1/openapi.json', { token: null });
+      expect(res.status).toBe(200);
+      expect(text1).toBe(await res.text());
+    } finally {
+      await fromSources.close();
+    }
+    // A body marked optional travels beside the JSON: POST /admin/gc without one is accepted,
+    // a wrong one still refused by the schema.
+    const gc = await fetch(`${s.url}/api/v1/admin/gc`, { method: 'POST', headers: auth });
+    expect(gc.status).toBe(200);
+    const badGc = await fetch(`${s.url}/api/v1/admin/gc`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"graceSeconds":"soon"}' });
+    expect(badGc.status).toBe(400);
+    expect(((await badGc.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
     // Two PROPFINDs at once, each the first WebDAV request of this process.
     const propfind = () => fetch(`${s.url}/dav/docs/`, { method: 'PROPFIND', headers: { ...auth, depth: '1' } });
     const [p1, p2] = await Promise.all([propfind(), propfind()]);

@@ -2,9 +2,12 @@
  * settleHeapAfterStart (src/cli/commands/serve.ts): once a server is ready, one collection
  * through an in-process inspector session sizes V8's heap for idling; it is logged, the
  * process keeps answering, and a Node without the inspector only logs that it was skipped.
+ * During that collection only, V8 drops the code of functions not running (the start's).
  */
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 interface Logged {
@@ -73,5 +76,65 @@ describe('settleHeapAfterStart', () => {
     const logged = await next;
     expect(logged.msg).toBe('heap not settled after start: no inspector');
     expect(logged.o.err).toBeInstanceOf(Error); // vitest's wrapping of the import's failure
+  });
+
+  it("drops the start's compiled code during its collection, and V8's usual aging is back after it", () => {
+    // In a Node of its own, the built module (npm run build): V8 prints each function whose
+    // code it drops (--trace-flush-bytecode). A function run before the collection loses its
+    // code there; one run after it keeps its code through three mark-compacts (V8 drops an
+    // unused function's code after 5): the stress flag did not stay on.
+    const serve = fileURLToPath(new URL('../../dist/src/cli/commands/serve.js', import.meta.url));
+    const script = `
+      import { settleHeapAfterStart } from ${JSON.stringify(serve)};
+      function ranAtStart() { return [1, 2, 3].map((x) => x * 2).join(','); }
+      ranAtStart();
+      const alive = setInterval(() => {}, 1000); // the settle's timer is unref'd, as a server's listening socket keeps it alive
+      settleHeapAfterStart({ debug: (o, msg) => setTimeout(() => {
+        console.log('SETTLED: ' + msg);
+        function ranAfterwards() { return [4, 5].map((x) => x + 1).join(','); }
+        ranAfterwards();
+        for (let i = 0; i < 3; i++) globalThis.gc();
+        console.log('END ' + ranAfterwards());
+        clearInterval(alive);
+      }) });`;
+    const out = execFileSync(process.execPath, ['--expose-gc', '--trace-flush-bytecode', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const [before, after] = out.split('SETTLED: ');
+    expect(after).toMatch(/^heap settled after start\n/);
+    expect(after).toContain('END 5,6');
+    expect(before).toMatch(/<SharedFunctionInfo ranAtStart>/);
+    expect(after).not.toMatch(/<SharedFunctionInfo ranAfterwards>/);
+  });
+
+  it('after traffic grew the young generation, collects again once the event loop has idled, not while it is busy', () => {
+    // In a Node of its own (the built module), checking every 200 ms: the young generation is
+    // grown by short-lived garbage, then the event loop is kept busy (setImmediate work) for
+    // 1 s, then left idle. The collection comes only in the idle part, and shrinks it back.
+    const serve = fileURLToPath(new URL('../../dist/src/cli/commands/serve.js', import.meta.url));
+    const script = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { settleHeapWhenIdle } from ${JSON.stringify(serve)};
+      const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      const initial = young();
+      const phase = { name: 'growing' };
+      const alive = setInterval(() => {}, 1000); // its timer is unref'd, as a server's sockets keep it alive
+      const stop = settleHeapWhenIdle({ debug: (o, msg) => {
+        clearInterval(alive);
+        console.log(JSON.stringify({ msg, phase: phase.name, grown, youngBefore: o.youngBefore, youngAfter: o.youngAfter, initial }));
+        stop();
+      } }, undefined, 200);
+      let keep = [];
+      for (let i = 0; i < 400000; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 2000) keep = []; }
+      const grown = young();
+      phase.name = 'busy';
+      const until = Date.now() + 1000;
+      const spin = () => { const t = Date.now() + 5; while (Date.now() < t); if (Date.now() < until) setImmediate(spin); else phase.name = 'idle'; };
+      spin();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const logged = JSON.parse(out.trim().split('\n').at(-1)!) as { msg: string; phase: string; grown: number; youngBefore: number; youngAfter: number; initial: number };
+    expect(logged.grown).toBeGreaterThan(logged.initial); // the garbage did grow it
+    expect(logged.msg).toBe('heap settled when idle');
+    expect(logged.phase).toBe('idle');
+    expect(logged.youngBefore).toBeGreaterThan(logged.youngAfter);
+    expect(logged.youngAfter).toBeLessThanOrEqual(logged.initial);
   });
 });

@@ -6,7 +6,8 @@ import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/conf
 import { applySettings, changedKeys, envName, flagOf, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
-import { setFlagsFromString } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import type { RunningServer } from '../../server/app.js';
 
 interface ServeOptions {
@@ -126,7 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      settleHeapAfterStart(server.app.log, memory.trimDuring);
+      settleHeapAfterStart(server.app.log, memory.trimDuring, () => settleHeapWhenIdle(server.app.log, memory.trimDuring));
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -211,32 +212,109 @@ export { parseAddr } from '../../server/settings.js';
  * through an in-process inspector session (no port; HeapProfiler.collectGarbage). It runs
  * after the heap growth above is set, so the old generation's next limit is computed with
  * it. A Node built without the inspector skips it (the reducer still comes, later).
- * `around` runs the collection (the allocator's `trimDuring`: glibc gives back what it frees).
+ * `around` runs the collection (the allocator's `trimDuring`: glibc gives back what it frees);
+ * `then` runs after it (the serve command starts {@link settleHeapWhenIdle} there).
  */
-export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect()): void {
+export function settleHeapAfterStart(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect(), then?: () => void): void {
   setTimeout(() => {
-    const before = process.memoryUsage().rss;
-    import('node:inspector')
-      .then(({ Session }) =>
-        around(
-          () =>
-            new Promise<void>((resolve) => {
-              const session = new Session();
-              session.connect();
-              session.post('HeapProfiler.collectGarbage', (err) => {
-                // Not from within this callback: that left Node 20's event loop stuck (no request answered).
-                setImmediate(() => {
-                  session.disconnect();
-                  resolve();
-                });
-                log.debug({ err: err ?? undefined, rssBefore: before, rssAfter: process.memoryUsage().rss }, 'heap settled after start');
-              });
-            }),
-        ),
-      )
-      .catch((err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'));
+    collectForIdle(around, true).then(
+      (o) => {
+        log.debug(o, 'heap settled after start');
+        then?.();
+      },
+      (err: unknown) => log.debug({ err }, 'heap not settled after start: no inspector'),
+    );
   }, SETTLE_AFTER_READY_MS).unref();
 }
+
+/**
+ * The same collection again (without dropping code) whenever traffic has grown V8's young
+ * generation and the server has then idled for `everyMs`: V8's own memory reducer comes only
+ * after a mark-compact, and light traffic (a hundred small requests) causes none, so a server
+ * that had served some stayed ~20 MB above a fresh one for as long as it idled (84 against 63
+ * MiB, benchmarks/results/issue-15-speed.md, branch idle2). Idle: the event loop busy less
+ * than {@link IDLE_UTILIZATION} of the last `everyMs`; the collection holds the main thread
+ * for tens of milliseconds (the start's: 38-48 ms at load 5), once per such idle spell, so a
+ * request arriving then waits that long. Started once the heap is settled after
+ * start (the young generation's size then is the one to come back to). Returns a function
+ * that stops it.
+ */
+export function settleHeapWhenIdle(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void> = (collect) => collect(), everyMs = IDLE_CHECK_MS): () => void {
+  const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  // Its size now (once settled after start): what a collection when idle brings it back to.
+  let smallest = young();
+  let last = performance.eventLoopUtilization();
+  let collecting = false;
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    const size = young();
+    smallest = Math.min(smallest, size);
+    if (collecting || busy > IDLE_UTILIZATION || size <= smallest) return;
+    collecting = true;
+    collectForIdle(around, false)
+      .then(
+        (o) => log.debug({ ...o, youngBefore: size, youngAfter: young() }, 'heap settled when idle'),
+        (err: unknown) => log.debug({ err }, 'heap not settled when idle: no inspector'),
+      )
+      .finally(() => {
+        collecting = false;
+        last = performance.eventLoopUtilization();
+      });
+  }, everyMs).unref();
+  return () => clearInterval(timer);
+}
+
+/** How often {@link settleHeapWhenIdle} looks, and the share of that time the event loop may have been busy for it to count as idle. */
+const IDLE_CHECK_MS = 10_000;
+const IDLE_UTILIZATION = 0.005;
+
+/**
+ * One full collection through an in-process inspector session (V8's LowMemoryNotification),
+ * inside `around`; with `dropCode`, V8 drops the code of every function not running during it
+ * ({@link FLUSH_START_CODE}). Rejects when Node has no inspector.
+ */
+async function collectForIdle(around: (collect: () => Promise<void>) => Promise<void>, dropCode: boolean): Promise<{ err?: unknown; rssBefore: number; rssAfter: number }> {
+  const rssBefore = process.memoryUsage().rss;
+  const { Session } = await import('node:inspector');
+  let failed: unknown;
+  await around(
+    () =>
+      new Promise<void>((resolve) => {
+        const session = new Session();
+        session.connect();
+        if (dropCode) for (const flag of FLUSH_START_CODE) setFlagsFromString(flag);
+        session.post('HeapProfiler.collectGarbage', (err) => {
+          if (dropCode) for (const flag of KEEP_CODE) setFlagsFromString(flag);
+          failed = err ?? undefined;
+          // Not from within this callback: that left Node 20's event loop stuck (no request answered).
+          setImmediate(() => {
+            session.disconnect();
+            resolve();
+          });
+        });
+      }),
+  );
+  return { err: failed, rssBefore, rssAfter: process.memoryUsage().rss };
+}
+
+/**
+ * During that collection only, V8 drops the bytecode and Sparkplug code of every function not
+ * running, as it does by itself for a function unused over 5 mark-compacts (`--bytecode-old-age`;
+ * an idle server has none, so its start's code stayed for good): the modules' top-level code,
+ * the route registrations, the settings, the migrations check, which run once. A function
+ * called again is compiled again from its source, which V8 keeps (the first requests after a
+ * start compile their handlers: their code is in the RSS of a server that has served traffic).
+ * Measured (benchmarks/results/issue-15-speed.md, branch idle2): V8's heap in use 12.6 -> 11.0
+ * MB, the idle RSS 1.9 MB less. `--stress-flush-code` is V8's "flush regardless of age" (a
+ * testing flag, hence set back at once: at every mark-compact it would cost a busy server
+ * its compiled code); `--flush-baseline-code` extends it to functions Sparkplug compiled.
+ * Changing V8's flags makes Node refuse its code cache for built-in modules loaded later,
+ * which `--heap-growing-percent`, set before, already does.
+ */
+const FLUSH_START_CODE = ['--stress-flush-code', '--flush-baseline-code'] as const;
+const KEEP_CODE = ['--no-stress-flush-code', '--no-flush-baseline-code'] as const;
 
 /** Long enough for the ready line's reader to send its first requests before the collection (~20 ms of the main thread). */
 const SETTLE_AFTER_READY_MS = 100;
