@@ -49,6 +49,24 @@ describe('WebDAV: authentication and authorization', () => {
     expect(String(r.headers.allow)).toContain('LOCK');
   });
 
+  it("Windows' WebDAV client: OPTIONS / (asked before the share's URL) announces WebDAV, then the share answers as Windows asks", async () => {
+    // What Microsoft-WebDAV-MiniRedir sends on "Map network drive" https://server/dav/: OPTIONS
+    // of the server's root (a 404 there is error 0x80070043), then PROPFIND of the share
+    // without its trailing slash, with Translate: f.
+    const windows = { 'user-agent': 'Microsoft-WebDAV-MiniRedir/10.0.19045', translate: 'f' };
+    const root = await dav(t.url, 'OPTIONS', '/', { headers: windows });
+    expect(root.status).toBe(200);
+    expect(root.headers.dav).toBe('1, 2');
+    expect(root.headers['ms-author-via']).toBe('DAV');
+    expect(String(root.headers.allow)).toContain('PROPFIND');
+    expect(root.body.length).toBe(0);
+    const listing = await req('PROPFIND', '/dav', { headers: { ...windows, depth: '0' } });
+    expect(listing.status).toBe(207);
+    expect(multistatus(listing.text).map((e) => e.href)).toEqual(['/dav/']);
+    // Only OPTIONS: the rest of the root is the web app's, not a share.
+    expect((await req('PROPFIND', '/', { headers: { ...windows, depth: '0' } })).status).toBe(404);
+  });
+
   it('takes the password, an API token as the password, or a Bearer token; anything else gets a Basic challenge, audited as webdav', async () => {
     expect((await req('PROPFIND', '/dav/', { headers: { depth: '0' } })).status).toBe(207);
     expect((await dav(t.url, 'PROPFIND', '/dav/', { auth: basic('alice', aliceToken), headers: { depth: '0' } })).status).toBe(207);
