@@ -6,15 +6,21 @@
  * with a clear error while the server goes on serving. litmus and rclone have suites of
  * their own (webdav-litmus, webdav-rclone).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { basic, dav, lockBody, multistatus, propfindNamed, PROPFIND_ALL, type DavInit } from '../helpers/dav.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
+const run = promisify(execFile);
 let t: TestServer;
 let clock = Date.now();
 const ALICE = basic('alice', 'alice-password-1');
@@ -219,6 +225,28 @@ describe('WebDAV: files', () => {
     expect((await req('GET', '/dav/finder.bin')).body.equals(Buffer.concat(parts))).toBe(true);
     expect(await chunked('/dav/finder-short.bin', 150_001, parts)).toBe(400);
     expect((await req('GET', '/dav/finder-short.bin')).status).toBe(404);
+  });
+
+  it('Expect: 100-continue (curl): a PUT to be refused is answered before the body is sent; an accepted one gets 100 Continue, then stores it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-dav-expect-'));
+    const file = join(dir, 'e100.bin');
+    const bytes = randomBytes(3 * 1024 * 1024);
+    await writeFile(file, bytes);
+    // curl waits up to --expect100-timeout for the 100 before it sends the body anyway;
+    // size_upload is what it sent of the body.
+    const curl = async (...args: string[]): Promise<string> =>
+      (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-H', 'Expect: 100-continue', '--expect100-timeout', '60', '-T', file, ...args])).stdout;
+    try {
+      expect(await curl(`${t.url}/dav/e100.bin`)).toBe('401 0');
+      expect(await curl('-u', 'alice:alice-password-1', `${t.url}/dav/no-such-folder/e100.bin`)).toBe('409 0');
+      expect(await curl('-u', 'alice:alice-password-1', `${t.url}/dav/e100.bin`)).toBe(`201 ${bytes.length}`);
+      expect((await req('GET', '/dav/e100.bin')).body.equals(bytes)).toBe(true);
+      // The connection of a refused request is not reused (its client might still send the
+      // body); the next request still works.
+      expect((await req('PROPFIND', '/dav/e100.bin', { headers: { depth: '0' } })).status).toBe(207);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('quota and the largest file apply to PUT: the client reads 413, nothing is visible, the refusal is audited', async () => {
