@@ -405,6 +405,22 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     expect(copy.status).toBe(413);
   });
 
+  it('a Destination with raw UTF-8 and spaces (curl, as typed) names what it says; percent-encoded ones still work', async () => {
+    expect((await req('PUT', '/dav/raw.txt', { body: Buffer.from('r') })).status).toBe(201);
+    const curl = async (method: string, from: string, destination: string): Promise<string> =>
+      (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-u', 'alice:alice-password-1', '-X', method, '-H', `Destination: ${destination}`, `${t.url}${from}`])).stdout;
+    expect(await curl('MOVE', '/dav/raw.txt', `${t.url}/dav/Ünïcode näme €.txt`)).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('Ünïcode näme €.txt')}`)).text).toBe('r');
+    expect(await curl('COPY', `/dav/${encodeURIComponent('Ünïcode näme €.txt')}`, '/dav/日本 語.txt')).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('日本 語.txt')}`)).text).toBe('r');
+    expect(await curl('MOVE', `/dav/${encodeURIComponent('日本 語.txt')}`, `/dav/${encodeURIComponent('ß.txt')}`)).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('ß.txt')}`)).text).toBe('r');
+    // Bytes that are not UTF-8 (a Latin-1 client's é) are read as Latin-1, as before.
+    const latin1 = await dav(t.url, 'MOVE', `/dav/${encodeURIComponent('ß.txt')}`, { auth: ALICE, headers: { destination: '/dav/\u00e9t\u00e9.txt' } });
+    expect(latin1.status).toBe(201);
+    expect((await req('GET', `/dav/${encodeURIComponent('été.txt')}`)).text).toBe('r');
+  });
+
   it('MOVE or COPY onto a collection that holds the source is refused, and deletes nothing (Overwrite: T)', async () => {
     expect((await req('MKCOL', '/dav/holder/')).status).toBe(201);
     expect((await req('MKCOL', '/dav/holder/sub/')).status).toBe(201);
