@@ -88,11 +88,17 @@ describe('sftp -b and scp', () => {
       ['get nothing-here', /not found|No such file/i],
       // rename(2) makes no directories: the file stays where it was (the clean-up removes it).
       ['rename m/n/y.txt no-dir/y.txt', /No such file/i],
+      // A trailing slash names a directory (open(2): EISDIR), never a file of that name.
+      ['put x.txt no-dir/', /Failure|directory/i],
     ] as const) {
       const r = await sftpBatch(s, ana, [cmd]);
       expect(r.code, cmd).not.toBe(0);
       expect(r.stderr, cmd).toMatch(message);
     }
+    const scpIntoNothing = await scp(s, ana, ['x.txt', 'remote:no-dir/']);
+    expect(scpIntoNothing.code).not.toBe(0);
+    expect(scpIntoNothing.stderr).toMatch(/Failure|directory/i);
+    expect((await s.t.api('/api/v1/stat/users/ana/no-dir')).status).toBe(404);
     const clean = await sftpBatch(s, ana, ['rm m/n/y.txt', 'rmdir m/n', 'rmdir m']);
     expect(clean.code, clean.stderr).toBe(0);
     expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
