@@ -51,6 +51,7 @@ import { Defender } from './defender.js';
 import { SharedBans } from './shared-bans.js';
 import { errorHandler, notFoundPage, toHttpError, writeClientError } from './http-errors.js';
 import { plainPageHeaders } from './html.js';
+import { continueOnFirstRead } from './expect-continue.js';
 import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
@@ -233,6 +234,7 @@ function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses:
     const tracker = new ConnectionTracker(app.server as unknown as Http2SecureServer);
     app.addHook('preClose', async () => tracker.closeAll());
   }
+  continueOnFirstRead(app.server as unknown as Http2SecureServer);
   const guard = new SlowClientGuard(app.server as unknown as Http2SecureServer, config.connections, {
     refused: (address) => {
       metrics.connectionsRefused.inc();

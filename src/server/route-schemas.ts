@@ -46,7 +46,8 @@ export function routeSchemaTable(): Promise<RouteSchemaTable> {
 /**
  * WebDAV (`/dav`): its methods (PROPFIND, LOCK, MKCOL, ...) have no place in OpenAPI, whose
  * operations are the HTTP methods of RFC 9110; RFC 4918 and docs/protocol.md describe it.
+ * `OPTIONS /` is the share's answer too (for Windows' WebDAV client, src/server/dav/index.ts).
  */
-export function describedElsewhere(_method: string, url: string): boolean {
-  return /^\/dav(\/|$)/.test(url);
+export function describedElsewhere(method: string, url: string): boolean {
+  return /^\/dav(\/|$)/.test(url) || (method === 'OPTIONS' && url === '/');
 }

@@ -26,6 +26,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { awaitsContinue } from './expect-continue.js';
 import { addressKey } from './ip-filter.js';
 
 // HTTP/2 error codes (RFC 9113 §7), as node:http2's constants name them; that module (and TLS
@@ -204,8 +205,9 @@ export class SlowClientGuard {
       this.bodies.delete(body);
       return;
     }
-    // Bytes wait unread in the request's buffer: the server is behind, not the client.
-    if (req.readableLength > 0) {
+    // Bytes wait unread in the request's buffer, or the client waits for the 100 Continue
+    // that the server sends when it reads (./expect-continue.ts): the server is behind, not the client.
+    if (req.readableLength > 0 || awaitsContinue(req)) {
       body.windowEnd = now + this.limits.bodyTimeoutMs;
       body.windowBytes = body.bytes;
       return;

@@ -8,9 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/e2e.js';
 import { auditEvents } from '../helpers/users.js';
 import { writeRandomFile } from '../helpers/files.js';
-import { scp, sftpBatch, spawnSftp, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { rawSftp, scp, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { uploadBuffer } from '../helpers/in-process-server.js';
 
 let s: SftpServer;
 let ana: SshUser;
@@ -88,11 +90,17 @@ describe('sftp -b and scp', () => {
       ['get nothing-here', /not found|No such file/i],
       // rename(2) makes no directories: the file stays where it was (the clean-up removes it).
       ['rename m/n/y.txt no-dir/y.txt', /No such file/i],
+      // A trailing slash names a directory (open(2): EISDIR), never a file of that name.
+      ['put x.txt no-dir/', /Failure|directory/i],
     ] as const) {
       const r = await sftpBatch(s, ana, [cmd]);
       expect(r.code, cmd).not.toBe(0);
       expect(r.stderr, cmd).toMatch(message);
     }
+    const scpIntoNothing = await scp(s, ana, ['x.txt', 'remote:no-dir/']);
+    expect(scpIntoNothing.code).not.toBe(0);
+    expect(scpIntoNothing.stderr).toMatch(/Failure|directory/i);
+    expect((await s.t.api('/api/v1/stat/users/ana/no-dir')).status).toBe(404);
     const clean = await sftpBatch(s, ana, ['rm m/n/y.txt', 'rmdir m/n', 'rmdir m']);
     expect(clean.code, clean.stderr).toBe(0);
     expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
@@ -157,6 +165,50 @@ describe('sftp -b and scp', () => {
     expect(d.received).toBe(size - d.resumedFrom);
     // The partial is gone with the commit
     expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
+  }, 180_000);
+
+  it('a client gone while its reads are answered ends its session, and the server can still shut down', async () => {
+    // A server of its own: closing it is the check (it waits for every SFTP session to end).
+    const own = await startSftpServer();
+    let closed = false;
+    try {
+      const bo = await sshUser(own, 'bo');
+      expect((await uploadBuffer(own.t, '/users/bo/big.bin', randomBytes(24 * MiB), MiB)).status).toBe(200);
+      const client = await sshClient(own, { username: 'bo', privateKey: await readFile(bo.key) });
+      const stream = await rawSftp(client);
+      const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+      const str = (text: string) => Buffer.concat([u32(Buffer.byteLength(text)), Buffer.from(text)]);
+      const send = (type: number, body: Buffer) => stream.write(Buffer.concat([u32(body.length + 1), Buffer.from([type]), body]));
+      // INIT and OPEN, reading their answers (VERSION, then HANDLE)...
+      let got = Buffer.alloc(0);
+      const packets: Buffer[] = [];
+      const onData = (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        while (got.length >= 4 && got.length >= 4 + got.readUInt32BE(0)) {
+          packets.push(got.subarray(4, 4 + got.readUInt32BE(0)));
+          got = got.subarray(4 + got.readUInt32BE(0));
+        }
+      };
+      stream.on('data', onData);
+      send(1, u32(3));
+      send(3, Buffer.concat([u32(1), str('/big.bin'), u32(1), u32(0)]));
+      await waitFor(() => packets.length === 2);
+      expect(packets[1][0]).toBe(102); // SSH_FXP_HANDLE
+      const handle = packets[1].subarray(9, 9 + packets[1].readUInt32BE(5));
+      // ...then 96 READs of 255 KiB, whose answers the client never reads: once its buffer
+      // is full it gives the server no more window, and the session waits for the channel.
+      stream.off('data', onData);
+      stream.pause();
+      const piece = 255 * 1024;
+      for (let i = 0; i < 96; i++) send(5, Buffer.concat([u32(2 + i), u32(handle.length), handle, u32(0), u32(i * piece), u32(piece)]));
+      await waitFor(() => stream.readableLength >= 2 * MiB);
+      // The client dies (no goodbye): the requests it had sent still wait in the channel.
+      (client as unknown as { _sock: { destroy(): void } })._sock.destroy();
+      await own.close();
+      closed = true;
+    } finally {
+      if (!closed) void own.close();
+    }
   }, 180_000);
 
   it('resumes an interrupted replacement of a file, the old one readable until the new one is whole', async () => {

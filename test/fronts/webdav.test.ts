@@ -6,15 +6,21 @@
  * with a clear error while the server goes on serving. litmus and rclone have suites of
  * their own (webdav-litmus, webdav-rclone).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { basic, dav, lockBody, multistatus, propfindNamed, PROPFIND_ALL, type DavInit } from '../helpers/dav.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
+const run = promisify(execFile);
 let t: TestServer;
 let clock = Date.now();
 const ALICE = basic('alice', 'alice-password-1');
@@ -47,6 +53,24 @@ describe('WebDAV: authentication and authorization', () => {
     expect(r.headers.dav).toBe('1, 2');
     expect(String(r.headers.allow)).toContain('PROPFIND');
     expect(String(r.headers.allow)).toContain('LOCK');
+  });
+
+  it("Windows' WebDAV client: OPTIONS / (asked before the share's URL) announces WebDAV, then the share answers as Windows asks", async () => {
+    // What Microsoft-WebDAV-MiniRedir sends on "Map network drive" https://server/dav/: OPTIONS
+    // of the server's root (a 404 there is error 0x80070043), then PROPFIND of the share
+    // without its trailing slash, with Translate: f.
+    const windows = { 'user-agent': 'Microsoft-WebDAV-MiniRedir/10.0.19045', translate: 'f' };
+    const root = await dav(t.url, 'OPTIONS', '/', { headers: windows });
+    expect(root.status).toBe(200);
+    expect(root.headers.dav).toBe('1, 2');
+    expect(root.headers['ms-author-via']).toBe('DAV');
+    expect(String(root.headers.allow)).toContain('PROPFIND');
+    expect(root.body.length).toBe(0);
+    const listing = await req('PROPFIND', '/dav', { headers: { ...windows, depth: '0' } });
+    expect(listing.status).toBe(207);
+    expect(multistatus(listing.text).map((e) => e.href)).toEqual(['/dav/']);
+    // Only OPTIONS: the rest of the root is the web app's, not a share.
+    expect((await req('PROPFIND', '/', { headers: { ...windows, depth: '0' } })).status).toBe(404);
   });
 
   it('takes the password, an API token as the password, or a Bearer token; anything else gets a Basic challenge, audited as webdav', async () => {
@@ -201,6 +225,28 @@ describe('WebDAV: files', () => {
     expect((await req('GET', '/dav/finder.bin')).body.equals(Buffer.concat(parts))).toBe(true);
     expect(await chunked('/dav/finder-short.bin', 150_001, parts)).toBe(400);
     expect((await req('GET', '/dav/finder-short.bin')).status).toBe(404);
+  });
+
+  it('Expect: 100-continue (curl): a PUT to be refused is answered before the body is sent; an accepted one gets 100 Continue, then stores it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-dav-expect-'));
+    const file = join(dir, 'e100.bin');
+    const bytes = randomBytes(3 * 1024 * 1024);
+    await writeFile(file, bytes);
+    // curl waits up to --expect100-timeout for the 100 before it sends the body anyway;
+    // size_upload is what it sent of the body.
+    const curl = async (...args: string[]): Promise<string> =>
+      (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', '-H', 'Expect: 100-continue', '--expect100-timeout', '60', '-T', file, ...args])).stdout;
+    try {
+      expect(await curl(`${t.url}/dav/e100.bin`)).toBe('401 0');
+      expect(await curl('-u', 'alice:alice-password-1', `${t.url}/dav/no-such-folder/e100.bin`)).toBe('409 0');
+      expect(await curl('-u', 'alice:alice-password-1', `${t.url}/dav/e100.bin`)).toBe(`201 ${bytes.length}`);
+      expect((await req('GET', '/dav/e100.bin')).body.equals(bytes)).toBe(true);
+      // The connection of a refused request is not reused (its client might still send the
+      // body); the next request still works.
+      expect((await req('PROPFIND', '/dav/e100.bin', { headers: { depth: '0' } })).status).toBe(207);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('quota and the largest file apply to PUT: the client reads 413, nothing is visible, the refusal is audited', async () => {
@@ -405,6 +451,22 @@ describe('WebDAV: COPY, MOVE and locks', () => {
     expect(await usage()).toBeLessThan(1000);
     expect((await as('PUT', '/dav/f/big.bin', { body: randomBytes(30_000) })).status).toBe(201);
     expect((await as('COPY', '/dav/f/', { headers: { destination: '/dav/g/' } })).status).toBe(201);
+  });
+
+  it('a Destination with raw UTF-8 and spaces (curl, as typed) names what it says; percent-encoded ones still work', async () => {
+    expect((await req('PUT', '/dav/raw.txt', { body: Buffer.from('r') })).status).toBe(201);
+    const curl = async (method: string, from: string, destination: string): Promise<string> =>
+      (await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-u', 'alice:alice-password-1', '-X', method, '-H', `Destination: ${destination}`, `${t.url}${from}`])).stdout;
+    expect(await curl('MOVE', '/dav/raw.txt', `${t.url}/dav/Ünïcode näme €.txt`)).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('Ünïcode näme €.txt')}`)).text).toBe('r');
+    expect(await curl('COPY', `/dav/${encodeURIComponent('Ünïcode näme €.txt')}`, '/dav/日本 語.txt')).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('日本 語.txt')}`)).text).toBe('r');
+    expect(await curl('MOVE', `/dav/${encodeURIComponent('日本 語.txt')}`, `/dav/${encodeURIComponent('ß.txt')}`)).toBe('201');
+    expect((await req('GET', `/dav/${encodeURIComponent('ß.txt')}`)).text).toBe('r');
+    // Bytes that are not UTF-8 (a Latin-1 client's é) are read as Latin-1, as before.
+    const latin1 = await dav(t.url, 'MOVE', `/dav/${encodeURIComponent('ß.txt')}`, { auth: ALICE, headers: { destination: '/dav/\u00e9t\u00e9.txt' } });
+    expect(latin1.status).toBe(201);
+    expect((await req('GET', `/dav/${encodeURIComponent('été.txt')}`)).text).toBe('r');
   });
 
   it('MOVE or COPY onto a collection that holds the source is refused, and deletes nothing (Overwrite: T)', async () => {

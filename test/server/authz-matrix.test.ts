@@ -646,6 +646,7 @@ const LOCK_SHARED = '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:shared/></D:lock
 let lastToken = '';
 
 rows.push(
+  { name: 'OPTIONS /', expect: everyone(200), run: (id) => call(id, 'OPTIONS', '/') },
   { name: 'OPTIONS /dav', expect: everyone(200), run: (id) => call(id, 'OPTIONS', '/dav') },
   { name: 'OPTIONS /dav/*', expect: everyone(200), run: (id) => call(id, 'OPTIONS', '/dav/photos/') },
   { name: 'GET /dav/*', expect: row(200, 403, 404, 200, 200), run: (id) => call(id, 'GET', dav(id, '/photos/p.bin')) },

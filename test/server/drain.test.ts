@@ -18,7 +18,7 @@ import { startServer, type RunningServer } from '../helpers/server.js';
 /**
  * A chunk PUT whose body is sent in two halves, the second when `finish()` is called.
  * `started` resolves once the server has taken the request (its `100 Continue` came back:
- * Node's server sends it as it hands the request to the app) and the first half is written.
+ * the server sends it when the handler starts reading the body) and the first half is written.
  */
 function slowChunkPut(t: Pick<TestServer, 'url' | 'token'>, id: string, hash: string, data: Buffer): { finish: () => void; done: Promise<number>; started: Promise<void> } {
   const url = new URL(`/api/v1/uploads/${id}/chunks/${hash}`, t.url);

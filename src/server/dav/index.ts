@@ -52,6 +52,11 @@ export const davRoutes: RoutePlugin = async (app, { ctx }) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
   const config = { front: 'webdav' as const, basicAuth: true };
+  // Windows' WebDAV client (Map network drive, Add a network location) asks `OPTIONS /`
+  // of the server before it looks at the share's URL, and gives up with 0x80070043 ("the
+  // network name cannot be found") unless that answer announces WebDAV. So the server's
+  // root answers OPTIONS as the share does: public, and telling no more than /dav/ does.
+  app.route({ method: 'OPTIONS', url: '/', config: { ...config, public: true }, handler: async (_rq, rp) => (await import('./handlers.js')).options(rp) });
   for (const url of [DAV_PREFIX, `${DAV_PREFIX}/*`]) {
     app.route({ method: 'OPTIONS', url, config: { ...config, public: true }, handler: async (_rq, rp) => (await import('./handlers.js')).options(rp) });
     for (const method of DAV_METHODS) {

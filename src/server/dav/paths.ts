@@ -50,6 +50,18 @@ export function hrefOf(userPath: string, collection: boolean): string {
 }
 
 /**
+ * A header value as the UTF-8 its client sent. Node reads header bytes as Latin-1, and some
+ * clients (curl or cadaver with a name typed as is, scripts, pages calling fetch) send a
+ * Destination with its non-ASCII characters as raw UTF-8 rather than percent-encoded: `ü`
+ * arrives as `Ã¼`. Bytes that are not valid UTF-8 are left as they were read.
+ */
+function utf8Header(value: string): string {
+  if (!/[\u0080-\u00ff]/.test(value) || /[^\u0000-\u00ff]/.test(value)) return value;
+  const decoded = Buffer.from(value, 'latin1').toString('utf8');
+  return decoded.includes('\ufffd') ? value : decoded;
+}
+
+/**
  * The Ferry path named by a Destination header (an absolute URL or an absolute path; RFC
  * 4918 10.3). Only the path counts: the host may be a proxy's. FERRY_ERR_PATH_INVALID
  * when it is not under /dav.
@@ -58,7 +70,7 @@ export function destinationPath(header: string | undefined): string {
   if (header === undefined || header.trim() === '') throw new PathInvalidError('COPY and MOVE need a Destination header');
   let path: string;
   try {
-    path = new URL(header.trim(), 'http://destination.invalid').pathname;
+    path = new URL(utf8Header(header.trim()), 'http://destination.invalid').pathname;
   } catch {
     throw new PathInvalidError('the Destination header is not a URL');
   }

@@ -92,18 +92,29 @@ async function writeEncodedFile(
   log: FastifyRequest['log'],
 ): Promise<{ sent: number; wire: number }> {
   const stop = new AbortController();
+  // A client gone while the next chunk waits for memory ends that wait (then the finally
+  // below gives back what was read ahead); nothing else would, and the wait held them for ever.
+  const onClose = (): void => stop.abort();
+  res.once('close', onClose);
+  // A lend that waits for memory: until it is served nothing more is read ahead, or the
+  // chunks after it would hold the very memory it waits for (its party's share).
+  let waiting = 0;
   const window: Promise<LentChunk>[] = [];
   let next = 0;
   const launch = (wait: boolean): boolean => {
     const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
     if (p === undefined) return false;
+    if (wait) {
+      waiting++;
+      void p.then(() => waiting--, () => waiting--);
+    }
     p.catch(() => undefined);
     window.push(p);
     next++;
     return true;
   };
   const readAhead = (): void => {
-    while (window.length < READ_AHEAD && next < chunks.length && launch(window.length === 0));
+    while (window.length < READ_AHEAD && next < chunks.length && (window.length === 0 || waiting === 0) && launch(window.length === 0));
   };
   const zip = coding === 'zstd' ? undefined : streamingCompressor(coding);
   const target = zip ?? res;
@@ -122,7 +133,7 @@ async function writeEncodedFile(
       const chunk = await window.shift()!;
       readAhead();
       checkChunkSize(chunk, chunks[i]);
-      if (res.destroyed) {
+      if (responseGone(res)) {
         chunk.release();
         return result();
       }
@@ -141,6 +152,7 @@ async function writeEncodedFile(
     res.destroy();
     return result();
   } finally {
+    res.off('close', onClose);
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined);
   }
@@ -208,11 +220,22 @@ async function writeFileBytes(
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
   const stop = new AbortController();
+  // A client gone while the next chunk waits for memory ends that wait (then the finally
+  // below gives back what was read ahead); nothing else would, and the wait held them for ever.
+  const onClose = (): void => stop.abort();
+  res.once('close', onClose);
+  // A lend that waits for memory: until it is served nothing more is read ahead, or the
+  // chunks after it would hold the very memory it waits for (its party's share).
+  let waiting = 0;
   const window: Promise<LentChunk>[] = [];
   let next = firstIdx;
   const launch = (wait: boolean): boolean => {
     const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
     if (p === undefined) return false;
+    if (wait) {
+      waiting++;
+      void p.then(() => waiting--, () => waiting--);
+    }
     p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
     window.push(p);
     next++;
@@ -220,7 +243,7 @@ async function writeFileBytes(
   };
   // The next chunk may wait for memory; read-ahead only takes what is free (see ChunkLender).
   const readAhead = (): void => {
-    while (window.length < READ_AHEAD && next <= lastIdx && launch(window.length === 0));
+    while (window.length < READ_AHEAD && next <= lastIdx && (window.length === 0 || waiting === 0) && launch(window.length === 0));
   };
   // Never more than the Content-Length sent: on an HTTP/1.1 keep-alive connection extra
   // bytes would be read as the next response (a desync an attacker could plant through a
@@ -235,7 +258,7 @@ async function writeFileBytes(
       checkChunkSize(chunk, chunks[i]);
       const from = i === firstIdx ? start - offsets[i] : 0;
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
-      if (res.destroyed) {
+      if (responseGone(res)) {
         chunk.release();
         return end - start + 1 - left;
       }
@@ -257,6 +280,7 @@ async function writeFileBytes(
     res.destroy();
     return end - start + 1 - left;
   } finally {
+    res.off('close', onClose);
     stop.abort();
     for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
   }
@@ -271,6 +295,19 @@ function checkChunkSize(chunk: LentChunk, ref: ChunkRef): void {
   if (chunk.data.length === ref.size) return;
   chunk.release();
   throw new ChunkCorruptError(`chunk ${ref.hash} has ${chunk.data.length} bytes, the file's manifest says ${ref.size}`, { details: { hash: ref.hash } });
+}
+
+/**
+ * Whether nothing written to `res` will go out any more. Its socket can be destroyed (the
+ * client went away) before the response itself hears of it, and Node's OutgoingMessage then
+ * drops a write without ever calling its callback: the chunk released there stayed lent,
+ * its user's (or link's) share of the body memory shrank with every download cut that way
+ * (a download manager's parallel ranges, a closed tab), until their downloads waited for
+ * memory for good.
+ */
+function responseGone(res: FastifyReply['raw']): boolean {
+  const socket = res.socket;
+  return res.destroyed || !socket || socket.destroyed || !socket.writable;
 }
 
 /** Resolves true on 'drain', false if the response closes first. */

@@ -185,6 +185,9 @@ export class FerryFs implements SftpFs {
     return this.guard(`OPEN ${raw}`, async (auth) => {
       const path = sftpPath(raw);
       if (path === '/') throw new IsADirectoryError('/ is a directory');
+      // A trailing slash names a directory, as in open(2) (EISDIR): `scp f host:newdir/`
+      // into a directory that does not exist must fail, not make a file called newdir.
+      if (/\/\.?$/.test(raw)) throw new IsADirectoryError(`${raw}: a name ending in "/" names a directory, not a file`);
       if ((flags & (OPEN.WRITE | OPEN.APPEND)) === 0) return this.openForRead(auth, path);
       return this.openForWrite(auth, path, authorize(auth, 'write', path), flags, attrs);
     });

@@ -14,6 +14,7 @@
  * ends our side too (OpenSSH's client waits for that before it exits).
  */
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isFerryError, type FerryError } from '../../core/errors.js';
 import { internalMessage, isServerFault } from '../http-errors.js';
@@ -162,9 +163,9 @@ export class SftpSession {
     /**
      * The connection's socket. Answers sent in one tick are corked into one write(2): a
      * 255 KiB DATA answer is eight SSH packets, and each went out in a system call of its
-     * own (32,768 of them per GiB downloaded).
+     * own (32,768 of them per GiB downloaded). Its 'close' tells that the client is gone.
      */
-    private readonly socket?: { cork(): void; uncork(): void },
+    private readonly socket?: Pick<Socket, 'cork' | 'uncork' | 'once' | 'off' | 'destroyed'>,
   ) {}
 
   /** Serves the channel until the client ends it (or sends what cannot be followed). */
@@ -210,6 +211,12 @@ export class SftpSession {
               held = true;
               return recycle;
             };
+            // The client is gone: what it had sent is dropped unanswered (reading the files
+            // its READs named would only fill a buffer that never drains).
+            if (this.socket?.destroyed) {
+              recycle();
+              continue;
+            }
             try {
               await this.dispatch(p.data, hold);
             } finally {
@@ -259,17 +266,27 @@ export class SftpSession {
     if (!this.channel.write(buf)) this.congested = true;
   }
 
+  /**
+   * Waits until the channel takes answers again. When the connection dies, ssh2 ends the
+   * channel's readable side but emits its 'close' only after 'end', which a paused channel
+   * (this session, while it waits here) never reaches, and no 'drain' ever comes: so the
+   * socket's 'close' ends the wait too. Without it a client killed mid-download held its
+   * session, and the server's shutdown that waits for sessions, for ever.
+   */
   private drained(): Promise<void> {
     this.congested = false;
-    if (!this.channel.writableNeedDrain || this.channel.destroyed) return Promise.resolve();
+    const socket = this.socket;
+    if (!this.channel.writableNeedDrain || this.channel.destroyed || socket?.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.channel.off('drain', done);
         this.channel.off('close', done);
+        socket?.off('close', done);
         resolve();
       };
       this.channel.on('drain', done);
       this.channel.on('close', done);
+      socket?.once('close', done);
     });
   }
 
