@@ -26,19 +26,18 @@ async function noDowngrade(): Promise<void> {
   throw new Error('downgrades are not supported');
 }
 
+/** A migration that only goes forward. */
+function forward(up: (db: Kysely<any>) => Promise<unknown>): Migration {
+  return { up: async (db) => void (await up(db)), down: noDowngrade };
+}
+
 // Long migrations (0001, 0002, 0006, 0007, 0011, 0012, 0021, 0022, 0025) have their bodies in functions of their own
 // (below), so that this list stays readable and no function is over ~120 lines.
 function migrations(dialect: Dialect): Record<string, Migration> {
   const types = columnTypes(dialect);
   return {
-    '0001-initial': {
-      up: (db: Kysely<any>) => initialSchema(db, types),
-      down: noDowngrade,
-    },
-    '0002-security': {
-      up: (db: Kysely<any>) => securitySchema(db, types),
-      down: noDowngrade,
-    },
+    '0001-initial': forward((db) => initialSchema(db, types)),
+    '0002-security': forward((db) => securitySchema(db, types)),
     // Which chunk store (a `--store` route, named by its path prefix; NULL: the default one)
     // holds each loose chunk and pack. Numbered after 0002 (security) so both orders merge.
     '0003-chunk-stores': {
@@ -70,87 +69,48 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // Look-alike names (`café` composed and decomposed, NFC and NFD) are refused; each
     // non-ASCII name's NFC form is kept to find them in one index seek. Names that already
     // coexist are left as they are (the rule applies to names made from now on).
-    '0006-files-name-fold': {
-      up: (db: Kysely<any>) => nameFoldSchema(db),
-      down: noDowngrade,
-    },
+    '0006-files-name-fold': forward((db) => nameFoldSchema(db)),
     // WebDAV dead properties and locks, and tus uploads (issue 14).
-    '0007-webdav-tus': {
-      up: (db: Kysely<any>) => davTusSchema(db, types),
-      down: noDowngrade,
-    },
+    '0007-webdav-tus': forward((db) => davTusSchema(db, types)),
     // Numbered from 0010 so that migrations other branches add in between merge in order.
     // Audit entries of file operations name the file and the way in (`ferry admin audit --path`).
-    '0010-audit-files': {
-      up: (db: Kysely<any>) => auditFilesSchema(db, types),
-      down: noDowngrade,
-    },
+    '0010-audit-files': forward((db) => auditFilesSchema(db, types)),
     // Webhooks and their durable delivery queue (src/store/webhook-store.ts).
-    '0011-webhooks': {
-      up: (db: Kysely<any>) => webhookSchema(db, types),
-      down: noDowngrade,
-    },
+    '0011-webhooks': forward((db) => webhookSchema(db, types)),
     // Old versions and the trash (src/store/version-store.ts): each row holds one reference
     // on its manifest, so its chunks stay (and GC leaves them) as long as the row does.
-    '0012-versions-trash': {
-      up: (db: Kysely<any>) => versionSchema(db, types),
-      down: noDowngrade,
-    },
+    '0012-versions-trash': forward((db) => versionSchema(db, types)),
     // Chunks `ferry admin check` found corrupt or missing, until verified bytes replace them
     // (src/store/quarantine-store.ts).
-    '0013-chunk-quarantine': {
-      up: (db: Kysely<any>) => quarantineSchema(db),
-      down: noDowngrade,
-    },
+    '0013-chunk-quarantine': forward((db) => quarantineSchema(db)),
     // The SFTP front: users' SSH public keys (only public keys: nothing here logs anyone in
     // by itself), and resumable partial uploads. A streamed upload that may be resumed
     // (SFTP's `reput`) is an upload session of kind 'partial': its entries are chunks already
     // stored, so what arrived before a client (or the server) died survives it, invisible
     // to readers, until it is resumed, replaced or expires. Its owner finds it by path.
-    '0014-sftp': {
-      up: (db: Kysely<any>) => sftpSchema(db),
-      down: noDowngrade,
-    },
+    '0014-sftp': forward((db) => sftpSchema(db)),
     // Issue 15: chunk objects carry a header and may be zstd-compressed (src/store/chunk-codec.ts).
     // `stored_size` is the bytes of a chunk's object (loose) or pack entry, header included;
     // NULL for rows written before: their objects are the plain bytes, `size` long. Named
     // 0020 so that migrations other branches add below it merge in order.
-    '0020-chunk-stored-size': {
-      up: (db: Kysely<any>) => db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute(),
-      down: noDowngrade,
-    },
+    '0020-chunk-stored-size': forward((db) => db.schema.alterTable('chunks').addColumn('stored_size', 'bigint').execute()),
     // Several nodes on one database (issue 17): leases for once-only work, chunk writes in
     // progress on any node (garbage collection leaves their objects alone), shared bans. After 0020:
     // Kysely's migrator refuses a migration that sorts before one already executed.
-    '0021-cluster': {
-      up: (db: Kysely<any>) => clusterSchema(db),
-      down: noDowngrade,
-    },
+    '0021-cluster': forward((db) => clusterSchema(db)),
     // A drop box's byte cap (security audit 2026-12-04): what visitors may send through an
     // upload link in all, and what they have sent. Old links get no cap and 0 bytes.
-    '0022-share-byte-cap': {
-      up: (db: Kysely<any>) => shareByteCapSchema(db),
-      down: noDowngrade,
-    },
+    '0022-share-byte-cap': forward((db) => shareByteCapSchema(db)),
     // An SSH key added with an expiring token expires with it (security audit 2026-12-05).
     // Keys added before never expire, as they were added.
-    '0023-ssh-key-expiry': {
-      up: (db: Kysely<any>) => db.schema.alterTable('ssh_keys').addColumn('expires_at', 'bigint').execute(),
-      down: noDowngrade,
-    },
+    '0023-ssh-key-expiry': forward((db) => db.schema.alterTable('ssh_keys').addColumn('expires_at', 'bigint').execute()),
     // Which tokens a password login made (POST /api/v1/auth/login, `ferry login`): a password
     // change ends them. Tokens made before cannot be told apart and count as named tokens.
-    '0024-token-from-login': {
-      up: (db: Kysely<any>) => db.schema.alterTable('tokens').addColumn('from_login', 'integer', (c) => c.notNull().defaultTo(0)).execute(),
-      down: noDowngrade,
-    },
+    '0024-token-from-login': forward((db) => db.schema.alterTable('tokens').addColumn('from_login', 'integer', (c) => c.notNull().defaultTo(0)).execute()),
     // Issue 15: fewer index pages written per upload (a first sync of 10,000 small files wrote
     // ~100 MB of metadata beside 333 MB of packs, 30,000 files ~650 MB: every transaction's
     // random SHA-256 keys dirty most leaf pages of each index keyed by them).
-    '0025-index-writes': {
-      up: (db: Kysely<any>) => indexWritesSchema(db, types),
-      down: noDowngrade,
-    },
+    '0025-index-writes': forward((db) => indexWritesSchema(db, types)),
   };
 }
 
