@@ -289,7 +289,7 @@ const WARM_WRITE_BYTES = 4 * 1024 * 1024;
  * frees its output right after its step, so the tool after it found warm memory, while the
  * first tool of each workload in a run that followed a quiet spell (ferry, the first of the
  * list, in run 1) paid for the cold memory: ferry's download in the first run spent 2.0-3.5 s
- * of system time against 0.5-0.9 s in the others, and the tool after it up to 2.0 s against
+ * of system time against 0.5-1.5 s in the others, and the tool after it up to 2.0 s against
  * curl's usual 1.0 (benchmarks/results/issue-15-speed.md, "Cold pages"). Deleting the scratch
  * file drops its dirty pages unwritten: no disk I/O. Capped at half the free memory;
  * `FERRY_BENCH_NO_WARM=1` leaves it out (to compare).

@@ -74,9 +74,9 @@ export class ReadBuffers {
  * which only the free lists' largest blocks can give. In a VM whose balloon reports free
  * memory to the host (Firecracker here; QEMU's free-page-reporting), those are the blocks
  * handed back, and the first touch of each page costs a fault in the host, charged as system
- * time: `dd` of 1 GiB into a cold page cache took 1.0-2.0 s of system time in writes of 1-4
+ * time: `dd` of 1 GiB into a cold page cache took 1.0-2.3 s of system time in writes of 1-4
  * MiB against 0.16-0.19 s in writes of 512 KiB or less, and `ferry get` of 1 GiB after a
- * quiet spell 1.9-3.0 s (1.2-1.6 s of system time) in whole chunks against 1.1-1.5 s in
+ * quiet spell 1.9-3.0 s (1.1-1.6 s of system time) in whole chunks against 1.1-1.5 s in
  * slices of 512 KiB. Slices of 256 KiB were as good cold but cost 0.3 s more with warm
  * memory (small folios, twice the calls); 512 KiB cost 0.06 s there.
  * benchmarks/results/issue-15-speed.md, "Cold pages".
