@@ -393,7 +393,7 @@ export function renderMarkdown(s: Summary, micro?: MicroResults): string {
       Object.entries(s.machine.versions)
         .map(([k, v]) => `${k} \`${v}\``)
         .join(', ') +
-      '. All servers on 127.0.0.1, started fresh for each run with a throwaway config; the data sits on the same disk; page cache warm.',
+      '. All servers on 127.0.0.1, started fresh for each run with a throwaway config; the data sits on the same disk; page cache warm, and before each step as many bytes as it moves written and deleted, unmeasured (free memory the balloon of a VM had handed back to its host would otherwise cost the first tool after a quiet spell).',
     '',
   );
   out.push('## Goals', '', renderGoals(s), '');

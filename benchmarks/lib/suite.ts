@@ -4,13 +4,14 @@
  * Each run starts every server afresh (timing its start and reading its idle RSS), then
  * runs the workloads in order; within a workload the tools take turns, in an order that
  * rotates from run to run, so that load from other processes on this shared machine and
- * page-cache effects fall on all of them alike. Before each step: `sync` (so one tool's dirty
- * pages are not written back during the next one's step) and a snapshot of the server's CPU
- * and counters; after it: the deltas, the client's rusage, the server's peak RSS.
+ * page-cache effects fall on all of them alike. Before each step: memory warmed for it (see
+ * {@link warmFreeMemory}), `sync` (so one tool's dirty pages are not written back during the
+ * next one's step) and a snapshot of the server's CPU and counters; after it: the deltas, the
+ * client's rusage, the server's peak RSS.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { freemem, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { generateMasterKeyText } from '../../src/backends/decorators/key-ring.js';
 import { startFerryServer, type FerryServer, type FerryServerOptions } from '../peers/ferry.js';
@@ -273,6 +274,39 @@ async function makeTools(s: Servers, dir: string, tools: ToolId[], treeCommand: 
   return out;
 }
 
+/** Bytes per write of {@link warmFreeMemory}: aligned 4 MiB writes fill the largest page-cache folios. */
+const WARM_WRITE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Writes `bytes` to a scratch file in `dir` and deletes it, unmeasured, so that the step that
+ * follows finds that much free memory the host backs.
+ *
+ * Why: in a VM whose balloon reports free memory to the host (Firecracker here, QEMU with
+ * free-page-reporting), memory left free for a few seconds is handed back, and the first
+ * touch of each page of it costs a fault in the host, charged as system time to whichever
+ * process touches it: writing 1 GiB into the page cache cost 2.0 s of system time after 30 s
+ * of quiet and 0.15-0.45 s right after a gigabyte was freed (`dd bs=4M`). A tool's download
+ * frees its output right after its step, so the tool after it found warm memory, while the
+ * first tool of each workload in a run that followed a quiet spell (ferry, the first of the
+ * list, in run 1) paid for the cold memory: ferry's download in the first run spent 2.0-3.5 s
+ * of system time against 0.5-1.5 s in the others, and the tool after it up to 2.0 s against
+ * curl's usual 1.0 (benchmarks/results/issue-15-speed.md, "Cold pages"). Deleting the scratch
+ * file drops its dirty pages unwritten: no disk I/O. Capped at half the free memory;
+ * `FERRY_BENCH_NO_WARM=1` leaves it out (to compare).
+ */
+async function warmFreeMemory(dir: string, bytes: number): Promise<void> {
+  const size = Math.min(bytes, Math.floor(freemem() / 2));
+  const scratch = join(dir, 'warm-memory.tmp');
+  const fh = await open(scratch, 'w');
+  try {
+    const block = Buffer.alloc(WARM_WRITE_BYTES, 0x5a);
+    for (let at = 0; at < size; at += block.length) await fh.write(block, 0, Math.min(block.length, size - at), at);
+  } finally {
+    await fh.close();
+    await rm(scratch, { force: true });
+  }
+}
+
 /** Flush dirty pages so one step's writes are not written back during the next step. */
 function syncDisks(): void {
   execFileSync('sync');
@@ -408,7 +442,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
             // Each tool's local copies: the big file's (kept from 2 for 4b) and the tree's.
             const download = join(dir, `download-${tool.id}.bin`);
             const treeDown = join(dir, `down-${tool.id}`, 'tree');
-            const s = await measureStep(tool, w.kind, async () => {
+            const s = await measureStep(tool, w.kind, dir, bytes, async () => {
               switch (w.kind) {
                 case 'upload':
                   if (w.id === 'archive' || w.id === 'archive-update') {
@@ -525,8 +559,9 @@ async function measureLimits(run: number, big: string, dir: string, o: SuiteOpti
 
 type StepCost = Omit<Sample, 'run' | 'tool' | 'workload' | 'bytes'>;
 
-async function measureStep(tool: Tool, kind: StepKind, setup: () => Promise<{ commands: Command[]; concurrent?: boolean }>): Promise<StepCost> {
+async function measureStep(tool: Tool, kind: StepKind, dir: string, bytes: number, setup: () => Promise<{ commands: Command[]; concurrent?: boolean }>): Promise<StepCost> {
   const { commands, concurrent } = await setup();
+  if (process.env.FERRY_BENCH_NO_WARM !== '1') await warmFreeMemory(dir, bytes);
   syncDisks();
   const pid = tool.server.pid;
   const before = await tool.snapshot?.();

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import { tempDir } from '../../test/helpers/files.js';
-import { ReadBuffers } from './local-file.js';
+import type { FileHandle } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { ReadBuffers, WRITE_SLICE_BYTES, writeAt, writevAt } from './local-file.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 let data: Buffer;
@@ -73,6 +75,87 @@ describe('ReadBuffers', () => {
       expect(a.equals(data.subarray(0, 100 * 1024))).toBe(true);
     } finally {
       await fh.close();
+    }
+  });
+});
+
+/**
+ * A real file handle whose writes are watched: each call's length is noted, and with `short`
+ * every write puts down only `short(length)` bytes of what it was given (a full disk's
+ * partial write, a signal), so the caller must go on from where it stopped.
+ */
+function watched(fh: FileHandle, short: (length: number) => number = (n) => n): { fh: FileHandle; lengths: number[] } {
+  const lengths: number[] = [];
+  const cut = (pieces: Uint8Array[], length: number) => {
+    let keep = short(length);
+    const out: Uint8Array[] = [];
+    for (const p of pieces) {
+      if (keep <= 0) break;
+      out.push(p.subarray(0, Math.min(p.length, keep)));
+      keep -= out[out.length - 1].length;
+    }
+    return out;
+  };
+  const proxy = new Proxy(fh, {
+    get(target, prop) {
+      if (prop === 'writev')
+        return async (pieces: Uint8Array[], position: number) => {
+          const length = pieces.reduce((n, p) => n + p.length, 0);
+          lengths.push(length);
+          return target.writev(cut(pieces, length), position);
+        };
+      if (prop === 'write')
+        return async (buf: Uint8Array, offset: number, length: number, position: number) => {
+          lengths.push(length);
+          return target.write(buf, offset, short(length), position);
+        };
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { fh: proxy, lengths };
+}
+
+describe('writevAt and writeAt', () => {
+  // Pieces of odd sizes that straddle the slices' edges, an empty one among them.
+  const sizes = [1, WRITE_SLICE_BYTES - 3, 0, 7, 2 * WRITE_SLICE_BYTES + 5, 300 * 1024, 9];
+
+  it('write the pieces back to back in writes of at most WRITE_SLICE_BYTES', async () => {
+    const pieces = sizes.map((n) => randomBytes(n));
+    const all = Buffer.concat(pieces);
+    const handle = await open(file, 'r+');
+    const w = watched(handle);
+    try {
+      await writevAt(w.fh, pieces, 1000);
+    } finally {
+      await handle.close();
+    }
+    const got = await readFile(file);
+    expect(got.subarray(0, 1000).equals(data.subarray(0, 1000))).toBe(true);
+    expect(got.subarray(1000, 1000 + all.length).equals(all)).toBe(true);
+    expect(Math.max(...w.lengths)).toBe(WRITE_SLICE_BYTES);
+    expect(w.lengths.reduce((a, b) => a + b, 0)).toBe(all.length);
+    expect(w.lengths.length).toBe(Math.ceil(all.length / WRITE_SLICE_BYTES));
+  });
+
+  it('go on from where a short write stopped, whatever piece it stopped in', async () => {
+    // Short by one byte; by a page; half of each write (rounded up: never nothing).
+    for (const short of [(n: number) => Math.max(1, n - 1), (n: number) => Math.max(1, n - 4096), (n: number) => Math.ceil(n / 2)]) {
+      const pieces = sizes.map((n) => randomBytes(n));
+      const all = Buffer.concat(pieces);
+      const handle = await open(file, 'w+');
+      const w = watched(handle, short);
+      try {
+        await writevAt(w.fh, pieces, 0);
+        await writeAt(w.fh, all, all.length);
+      } finally {
+        await handle.close();
+      }
+      const got = await readFile(file);
+      expect(got.length).toBe(2 * all.length);
+      expect(got.subarray(0, all.length).equals(all)).toBe(true);
+      expect(got.subarray(all.length).equals(all)).toBe(true);
+      expect(w.lengths.every((n) => n <= WRITE_SLICE_BYTES)).toBe(true);
     }
   });
 });
