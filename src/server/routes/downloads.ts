@@ -78,6 +78,67 @@ export function budgetedLender(ctx: ServerContext, verify = true, party?: string
 }
 
 /**
+ * The chunks `from`..`to` (inclusive) of one response, lent in order: `first` (already read)
+ * and then each from `store`, with up to {@link READ_AHEAD} read ahead of the one being sent.
+ * Only the chunk needed next may wait for memory; while it waits nothing more is read ahead,
+ * or the chunks after it would hold the very memory it waits for (its party's share). A
+ * client gone (the response's 'close') ends the reads and any wait; {@link close} gives back
+ * what was read ahead and never written.
+ */
+class ChunkWindow {
+  private readonly stop = new AbortController();
+  private readonly window: Promise<LentChunk>[] = [];
+  private waiting = 0;
+  private next: number;
+  private readonly onClose = (): void => this.stop.abort();
+
+  constructor(
+    private readonly store: ChunkLender,
+    private readonly chunks: ChunkRef[],
+    private readonly from: number,
+    private readonly to: number,
+    private readonly first: LentChunk,
+    private readonly res: FastifyReply['raw'],
+  ) {
+    this.next = from;
+    res.once('close', this.onClose);
+  }
+
+  /** Reads ahead what memory allows now (never while the next chunk waits for room). */
+  readAhead(): void {
+    while (this.window.length < READ_AHEAD && this.next <= this.to && (this.window.length === 0 || this.waiting === 0) && this.launch(this.window.length === 0));
+  }
+
+  /** The next chunk in order (read now, waiting for memory, when none was read ahead); reads ahead again. */
+  async take(): Promise<LentChunk> {
+    if (this.window.length === 0) this.launch(true);
+    const chunk = await this.window.shift()!;
+    this.readAhead();
+    return chunk;
+  }
+
+  /** Stops the reads and gives back every chunk read ahead and not taken. */
+  close(): void {
+    this.res.off('close', this.onClose);
+    this.stop.abort();
+    for (const p of this.window) p.then((c) => c.release(), () => undefined);
+  }
+
+  private launch(wait: boolean): boolean {
+    const p = this.next === this.from ? Promise.resolve(this.first) : this.store.lend(this.chunks[this.next], this.stop.signal, wait);
+    if (p === undefined) return false;
+    if (wait) {
+      this.waiting++;
+      void p.then(() => this.waiting--, () => this.waiting--);
+    }
+    p.catch(() => undefined); // awaited by take(); no unhandled rejection while it waits its turn
+    this.window.push(p);
+    this.next++;
+    return true;
+  }
+}
+
+/**
  * Writes a whole file's verified chunks to `res` in a content coding and ends it; returns
  * the plain bytes sent. zstd: each chunk's stored frame as it is, or a raw-block frame
  * around a chunk stored raw (./content-coding.ts). gzip, br: the plain bytes through an
@@ -91,31 +152,7 @@ async function writeEncodedFile(
   first: LentChunk,
   log: FastifyRequest['log'],
 ): Promise<{ sent: number; wire: number }> {
-  const stop = new AbortController();
-  // A client gone while the next chunk waits for memory ends that wait (then the finally
-  // below gives back what was read ahead); nothing else would, and the wait held them for ever.
-  const onClose = (): void => stop.abort();
-  res.once('close', onClose);
-  // A lend that waits for memory: until it is served nothing more is read ahead, or the
-  // chunks after it would hold the very memory it waits for (its party's share).
-  let waiting = 0;
-  const window: Promise<LentChunk>[] = [];
-  let next = 0;
-  const launch = (wait: boolean): boolean => {
-    const p = next === 0 ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
-    if (p === undefined) return false;
-    if (wait) {
-      waiting++;
-      void p.then(() => waiting--, () => waiting--);
-    }
-    p.catch(() => undefined);
-    window.push(p);
-    next++;
-    return true;
-  };
-  const readAhead = (): void => {
-    while (window.length < READ_AHEAD && next < chunks.length && (window.length === 0 || waiting === 0) && launch(window.length === 0));
-  };
+  const chunksOut = new ChunkWindow(store, chunks, 0, chunks.length - 1, first, res);
   const zip = coding === 'zstd' ? undefined : streamingCompressor(coding);
   const target = zip ?? res;
   if (zip) {
@@ -127,11 +164,9 @@ async function writeEncodedFile(
   let wire = 0;
   const result = () => ({ sent, wire });
   try {
-    readAhead();
+    chunksOut.readAhead();
     for (let i = 0; i < chunks.length; i++) {
-      if (window.length === 0) launch(true);
-      const chunk = await window.shift()!;
-      readAhead();
+      const chunk = await chunksOut.take();
       checkChunkSize(chunk, chunks[i]);
       if (responseGone(res)) {
         chunk.release();
@@ -152,9 +187,7 @@ async function writeEncodedFile(
     res.destroy();
     return result();
   } finally {
-    res.off('close', onClose);
-    stop.abort();
-    for (const p of window) p.then((c) => c.release(), () => undefined);
+    chunksOut.close();
   }
 }
 
@@ -219,42 +252,15 @@ async function writeFileBytes(
 ): Promise<number> {
   const firstIdx = chunkAt(offsets, start);
   const lastIdx = chunkAt(offsets, end);
-  const stop = new AbortController();
-  // A client gone while the next chunk waits for memory ends that wait (then the finally
-  // below gives back what was read ahead); nothing else would, and the wait held them for ever.
-  const onClose = (): void => stop.abort();
-  res.once('close', onClose);
-  // A lend that waits for memory: until it is served nothing more is read ahead, or the
-  // chunks after it would hold the very memory it waits for (its party's share).
-  let waiting = 0;
-  const window: Promise<LentChunk>[] = [];
-  let next = firstIdx;
-  const launch = (wait: boolean): boolean => {
-    const p = next === firstIdx ? Promise.resolve(first) : store.lend(chunks[next], stop.signal, wait);
-    if (p === undefined) return false;
-    if (wait) {
-      waiting++;
-      void p.then(() => waiting--, () => waiting--);
-    }
-    p.catch(() => undefined); // awaited below; avoid an unhandled rejection while it waits its turn
-    window.push(p);
-    next++;
-    return true;
-  };
-  // The next chunk may wait for memory; read-ahead only takes what is free (see ChunkLender).
-  const readAhead = (): void => {
-    while (window.length < READ_AHEAD && next <= lastIdx && (window.length === 0 || waiting === 0) && launch(window.length === 0));
-  };
+  const chunksOut = new ChunkWindow(store, chunks, firstIdx, lastIdx, first, res);
   // Never more than the Content-Length sent: on an HTTP/1.1 keep-alive connection extra
   // bytes would be read as the next response (a desync an attacker could plant through a
   // share link). The manifest's sizes are verified at commit; this guards the rest.
   let left = end - start + 1;
   try {
-    readAhead();
+    chunksOut.readAhead();
     for (let i = firstIdx; i <= lastIdx; i++) {
-      if (window.length === 0) launch(true);
-      const chunk = await window.shift()!;
-      readAhead();
+      const chunk = await chunksOut.take();
       checkChunkSize(chunk, chunks[i]);
       const from = i === firstIdx ? start - offsets[i] : 0;
       const to = i === lastIdx ? end - offsets[i] + 1 : chunk.data.length;
@@ -280,9 +286,7 @@ async function writeFileBytes(
     res.destroy();
     return end - start + 1 - left;
   } finally {
-    res.off('close', onClose);
-    stop.abort();
-    for (const p of window) p.then((c) => c.release(), () => undefined); // read ahead, never written
+    chunksOut.close();
   }
 }
 
