@@ -32,7 +32,7 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
     for await (const c of await readPlace({ ...place, key: 'a/b/two.txt' })) text += c;
     expect(text).toBe('two!');
     await expect(readPlace({ ...place, key: 'a' })).rejects.toMatchObject({ code: 'FERRY_ERR_IS_A_DIRECTORY' });
-    expect(await mkdirPlace({ ...place, key: 'c' }, {})).toBe('virtual');
+    expect(await mkdirPlace({ ...place, key: 'c' }, {})).toBe('implied');
     const moved = await transferPlace({ ...place, key: 'a/one.txt' }, { ...place, key: 'a/b' }, { move: true });
     expect(moved).toMatchObject({ path: '/a/b/one.txt', type: 'file' });
     await expect(removePlace({ ...place, key: 'a' }, {})).rejects.toMatchObject({ code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY' });
@@ -43,8 +43,9 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
 
   it('a store with real directories: mkdir, rm -r removes them too, cp -r of a tree, --no-clobber', async () => {
     const place = await openPlace('memory:rfs-real?directories=real', defaultRegistry);
-    await mkdirPlace({ ...place, key: 'd/e' }, { parents: true });
+    expect(await mkdirPlace({ ...place, key: 'd/e' }, { parents: true })).toBe('made');
     expect(await statPlace({ ...place, key: 'd/e' })).toMatchObject({ type: 'dir' });
+    expect(await mkdirPlace({ ...place, key: 'd/e' }, { parents: true })).toBe('existed');
     await expect(mkdirPlace({ ...place, key: 'd/e' }, {})).rejects.toMatchObject({ code: 'FERRY_ERR_ALREADY_EXISTS' });
     await place.backend.write('d/e/f.txt', Buffer.from('f'));
     await expect(transferPlace({ ...place, key: 'd' }, { ...place, key: 'copy' }, {})).rejects.toMatchObject({ code: 'FERRY_ERR_USAGE' });

@@ -211,9 +211,12 @@ async function removeDirs(p: Place, opts: { signal?: AbortSignal; dryRun?: boole
   }
 }
 
-/** Makes a folder where folders are real; where they are implied by keys there is nothing to make. */
-export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: AbortSignal; dryRun?: boolean }): Promise<'made' | 'virtual'> {
-  if (!hasDirectories(p.backend)) return 'virtual';
+/**
+ * Makes a folder where folders are real; where they are implied by keys there is nothing to
+ * make ('implied'). With `parents` a folder already there is 'existed'.
+ */
+export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: AbortSignal; dryRun?: boolean }): Promise<'made' | 'existed' | 'implied'> {
+  if (!hasDirectories(p.backend)) return 'implied';
   let existing: Entry | undefined;
   try {
     existing = await statPlace(p, opts);
@@ -222,7 +225,7 @@ export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: A
   }
   if (existing?.type === 'file') throw new NotADirectoryError(`${p.label} is a file`);
   if (existing !== undefined) {
-    if (opts.parents) return 'made';
+    if (opts.parents) return 'existed';
     throw new AlreadyExistsError(`${p.label} already exists`);
   }
   if (!opts.dryRun) await p.backend.mkdir(p.key, opts);

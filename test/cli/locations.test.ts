@@ -153,6 +153,56 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(await readdir(world.dir)).not.toContain('made');
   });
 
+  it('mkdir --json says what was made, what -p found there and what a store of implied directories needs not make', async () => {
+    const made = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', './mkj/b', 'pics:mkj']));
+    expect(JSON.parse(made.stdout)).toEqual({ ok: true, made: ['/mkj/a/deep', './mkj/b'], existed: [], implied: ['pics:mkj'] });
+    expect(JSON.parse(ok(await ferry(['stat', '--json', '/mkj/a/deep'])).stdout)).toMatchObject({ type: 'dir' });
+    expect((await stat(join(world.dir, 'mkj', 'b'))).isDirectory()).toBe(true);
+    const again = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', '/mkj/a/new', './mkj/b']));
+    expect(JSON.parse(again.stdout)).toEqual({ ok: true, made: ['/mkj/a/new'], existed: ['/mkj/a/deep', './mkj/b'], implied: [] });
+  });
+
+  it('mkdir --json without -p on an existing directory: what was made before it on stdout, the error on stderr, exit 6', async () => {
+    ok(await ferry(['mkdir', '-p', '/mkf/there']));
+    const r = await ferry(['mkdir', '--json', '/mkf/first', '/mkf/there', '/mkf/never']);
+    expect(r.code).toBe(6);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_ALREADY_EXISTS' }, made: ['/mkf/first'], existed: [], implied: [] });
+    expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_ALREADY_EXISTS' } });
+    expect((await ferry(['stat', '/mkf/never'])).code).toBe(3);
+  });
+
+  it('rm --json: what was removed, with -n what would be, with -f what was missing', async () => {
+    ok(await ferry(['put', './a.txt', '/rmj/one.txt']));
+    ok(await ferry(['put', '-r', './tree', '/rmj/tree']));
+    ok(await ferry(['put', './a.txt', 'pics:rmj/a.txt']));
+    ok(await ferry(['mkdir', '-p', './rmj-local/sub']));
+    const dry = ok(await ferry(['rm', '-rn', '--json', '/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local']));
+    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: [] });
+    expect(dry.stderr).toContain('(dry run) delete /rmj/tree/ and everything in it');
+    expect(ok(await ferry(['get', '/rmj/one.txt', '-'])).stdout).toBe('alpha\n');
+    expect(ok(await ferry(['ls', 'pics:rmj'])).stdout).toBe('a.txt\n');
+    const gone = ok(await ferry(['rm', '-rf', '--json', '/rmj/one.txt', '/rmj/nope', '/rmj/tree', 'pics:rmj', './rmj-local', './rmj-nope']));
+    expect(JSON.parse(gone.stdout)).toEqual({ ok: true, dryRun: false, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: ['/rmj/nope', './rmj-nope'] });
+    expect(ok(await ferry(['ls', '--json', '/rmj'])).stdout).toBe('[]\n');
+    expect((await ferry(['ls', 'pics:rmj'])).code).toBe(3);
+    expect(await readdir(world.dir)).not.toContain('rmj-local');
+  });
+
+  it('rm --json that fails: what was removed before on stdout, the error as JSON on stderr, the error\'s exit code', async () => {
+    ok(await ferry(['put', './a.txt', '/rmf/one.txt']));
+    ok(await ferry(['put', './a.txt', '/rmf/full/two.txt']));
+    const missing = await ferry(['rm', '--json', '/rmf/one.txt', '/rmf/nope', '/rmf/full']);
+    expect(missing.code).toBe(3);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_NOT_FOUND' }, dryRun: false, removed: ['/rmf/one.txt'], missing: [] });
+    expect(JSON.parse(missing.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+    expect((await ferry(['stat', '/rmf/one.txt'])).code).toBe(3);
+    const full = await ferry(['rm', '--json', '/rmf/full']);
+    expect(full.code).toBe(6);
+    expect(JSON.parse(full.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY', message: '/rmf/full is a directory that is not empty: use -r' }, removed: [] });
+    expect(JSON.parse(full.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY' } });
+    expect(ok(await ferry(['get', '/rmf/full/two.txt', '-'])).stdout).toBe('alpha\n');
+  });
+
   it("rm -r and mv refuse '.' and '..' (as rm and mv do): the folder the command runs in, or above it, is never taken", async () => {
     await mkdir(join(world.dir, 'here', 'deep'), { recursive: true });
     await writeFile(join(world.dir, 'here', 'deep', 'keep.txt'), 'keep');

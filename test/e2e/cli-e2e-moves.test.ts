@@ -208,14 +208,18 @@ describe('ferry mv and cp inside a vault take plain paths and encrypt the new na
     const p = await ferry(['mkdir', '-p', `/vault/${N.p1}/${N.p2}`]);
     expect(p.code, p.stderr).toBe(0);
     await storedAsComputed('/vault', [`/vault/t/${N.made}`, `/vault/${N.p1}`, `/vault/${N.p1}/${N.p2}`]);
-    const again = await ferry(['mkdir', '-p', `/vault/${N.p1}/${N.p2}`]);
+    const again = await ferry(['mkdir', '-p', '--json', `/vault/${N.p1}/${N.p2}`, `/vault/${N.p1}/${N.made}`]);
     expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ ok: true, made: [`/vault/${N.p1}/${N.made}`], existed: [`/vault/${N.p1}/${N.p2}`], implied: [] });
+    await storedAsComputed('/vault', [`/vault/${N.p1}/${N.made}`]);
     const before = (await serverTree('/vault')).length;
     const none = await ferry(['mkdir', `/vault/${N.made}/${N.p2}`]);
     expect(none.code).not.toBe(0);
     expect((await serverTree('/vault')).length).toBe(before);
-    expect((await ferry(['rm', '-r', `/vault/${N.p1}`])).code).toBe(0);
-    expect((await serverTree('/vault')).length).toBe(before - 2);
+    const rm = await ferry(['rm', '-r', '--json', `/vault/${N.p1}`]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(JSON.parse(rm.stdout)).toEqual({ ok: true, dryRun: false, removed: [`/vault/${N.p1}`], missing: [] });
+    expect((await serverTree('/vault')).length).toBe(before - 3);
   });
 
   it('refuses moving out of the vault and moving a plain file in; nothing moves', async () => {

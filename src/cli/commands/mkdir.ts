@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { resolveLocations } from '../location.js';
-import { UsageError } from '../../core/errors.js';
-import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { resolveLocations, type Location } from '../location.js';
+import { UsageError, isFerryError } from '../../core/errors.js';
+import { addConnectionOptions, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { E2E_HELP, addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 
 export function registerMkdir(program: Command): void {
@@ -10,7 +10,8 @@ export function registerMkdir(program: Command): void {
     .description('create directories on the server or any remote')
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, sftp://host/dir, ./dir')
     .option('-p, --parents', 'create parents as needed; no error if the directory exists')
-    .option('--e2e', 'an end-to-end folder on a Ferry server: everything put into it is encrypted here, names too');
+    .option('--e2e', 'an end-to-end folder on a Ferry server: everything put into it is encrypted here, names too')
+    .option('--json', 'print {ok, made, existed, implied} as JSON: the locations made, those already there (-p), and those on stores where directories are implied');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -23,6 +24,7 @@ Examples:
   $ ferry mkdir /photos
   $ ferry mkdir -p /backup/2026/11
   $ ferry mkdir -p nas:/srv/inbox
+  $ ferry mkdir -p --json /backup/2026/11 /backup/2026/12 | jq -r '.made[]'
 ${E2E_HELP}
 The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the key.
   $ ferry mkdir --e2e /vault                       (asks for the passphrase)
@@ -30,21 +32,51 @@ The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the
 In such a folder paths are plain and the new folder's name is encrypted here:
   $ ferry mkdir -p /vault/2026/letters             (asks for the passphrase)`,
   );
-  cmd.action(async (args: string[], opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean }) => {
-    for (const loc of await resolveLocations(args, 'server')) {
-      if (loc.kind === 'server') {
-        await withServer(loc, opts, (client) =>
-          withInterrupt(async (signal) => {
-            const { mkdirEndToEnd, mkdirInVault } = await import('../e2e-run.js');
-            if (opts.e2e) await mkdirEndToEnd(client, loc.path, opts, signal);
-            else if (!(await mkdirInVault(client, loc.path, secretOf(opts), { parents: opts.parents, signal }))) await client.mkdir(loc.path, { parents: opts.parents, signal });
-          }),
-        );
-        continue;
+  cmd.action(async (args: string[], opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean; json?: boolean }) => {
+    const locations = await resolveLocations(args, 'server');
+    // --json's report: each location as it was given, in order.
+    const done: Record<'made' | 'existed' | 'implied', string[]> = { made: [], existed: [], implied: [] };
+    for (const loc of locations) {
+      try {
+        done[await mkdirAt(loc, opts)].push(loc.label);
+      } catch (err) {
+        // As put and get do: stdout says what was done before the error, stderr the error.
+        if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...done });
+        throw err;
       }
-      if (opts.e2e) throw new UsageError(`--e2e folders are on a Ferry server; ${loc.label} is not one`);
-      const { mkdirPlace, withPlaces } = await import('../remote-fs.js');
-      await withPlaces([loc.spec], ([place]) => withInterrupt((signal) => mkdirPlace(place, { parents: opts.parents, signal })));
     }
+    if (opts.json) printJson({ ok: true, ...done });
   });
+}
+
+/**
+ * Makes one directory. 'existed': -p found it there (asked only with --json, which reports
+ * it: a Ferry server's mkdir -p answers the same either way); 'implied': a store whose
+ * directories are implied by their keys, where there is nothing to make.
+ */
+async function mkdirAt(loc: Location, opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean; json?: boolean }): Promise<'made' | 'existed' | 'implied'> {
+  if (loc.kind === 'server') {
+    return withServer(loc, opts, (client) =>
+      withInterrupt(async (signal) => {
+        const { mkdirEndToEnd, mkdirInVault, serverPathFor } = await import('../e2e-run.js');
+        if (opts.e2e) {
+          await mkdirEndToEnd(client, loc.path, opts, signal);
+          return 'made';
+        }
+        if (opts.parents && opts.json) {
+          const at = await serverPathFor(client, loc.path, secretOf(opts), signal).catch((err: unknown) => {
+            if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+            throw err;
+          });
+          const there = at === undefined ? undefined : await client.statIfExists(at, { signal });
+          if (there?.type === 'dir') return 'existed';
+        }
+        if (!(await mkdirInVault(client, loc.path, secretOf(opts), { parents: opts.parents, signal }))) await client.mkdir(loc.path, { parents: opts.parents, signal });
+        return 'made';
+      }),
+    );
+  }
+  if (opts.e2e) throw new UsageError(`--e2e folders are on a Ferry server; ${loc.label} is not one`);
+  const { mkdirPlace, withPlaces } = await import('../remote-fs.js');
+  return withPlaces([loc.spec], ([place]) => withInterrupt((signal) => mkdirPlace(place, { parents: opts.parents, signal })));
 }

@@ -2,13 +2,14 @@ import type { Command } from 'commander';
 import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations } from '../location.js';
-import { addConnectionOptions, addVerboseOption, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
   recursive?: boolean;
   force?: boolean;
   dryRun?: boolean;
   verbose?: number;
+  json?: boolean;
 }
 
 export function registerRm(program: Command): void {
@@ -18,7 +19,8 @@ export function registerRm(program: Command): void {
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
     .option('-r, --recursive', 'remove directories and everything in them')
     .option('-f, --force', 'ignore paths that do not exist')
-    .option('-n, --dry-run', 'show what would be removed; remove nothing');
+    .option('-n, --dry-run', 'show what would be removed; remove nothing')
+    .option('--json', 'print {ok, dryRun, removed, missing} as JSON: the locations removed (with -n: that would be) and, with -f, those not found');
   addVerboseOption(cmd, 'print each removal');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
@@ -34,13 +36,18 @@ Examples:
   $ ferry rm /isos/old.iso
   $ ferry rm -r /tmp/scratch
   $ ferry rm /vault/drafts/old-letter.txt     # plain name in a vault, asks for the passphrase
-  $ ferry rm -rn s3:bucket/old-logs      # list what would go`,
+  $ ferry rm -rn s3:bucket/old-logs      # list what would go
+  $ ferry rm -rf --json /tmp/a /tmp/b | jq -r '.removed[]'`,
   );
   cmd.action(async (args: string[], opts: RmOpts) => {
     const locations = await resolveLocations(args, 'server');
     const say = (line: string) => {
       if (opts.verbose || opts.dryRun) process.stderr.write(`${line}\n`);
     };
+    // --json's report: each location as it was given, in order.
+    const removed: string[] = [];
+    const missing: string[] = [];
+    const report = (extra: object) => printJson({ ...extra, dryRun: opts.dryRun === true, removed, missing });
     for (const loc of locations) {
       try {
         if (loc.kind !== 'server') {
@@ -49,6 +56,7 @@ Examples:
           await withPlaces([loc.spec], ([place]) =>
             withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say })),
           );
+          removed.push(loc.label);
           continue;
         }
         const p = loc.path;
@@ -68,13 +76,21 @@ Examples:
             say(`delete ${p}`);
           }),
         );
-      } catch (err) {
-        if (opts.force && isFerryError(err, 'FERRY_ERR_NOT_FOUND')) continue;
-        if (isFerryError(err, 'FERRY_ERR_DIRECTORY_NOT_EMPTY') && !opts.recursive) {
-          throw new FerryError(err.code, `${loc.label} is a directory that is not empty: use -r`, { cause: err });
+        removed.push(loc.label);
+      } catch (caught) {
+        if (opts.force && isFerryError(caught, 'FERRY_ERR_NOT_FOUND')) {
+          missing.push(loc.label);
+          continue;
         }
+        const err =
+          isFerryError(caught, 'FERRY_ERR_DIRECTORY_NOT_EMPTY') && !opts.recursive
+            ? new FerryError(caught.code, `${loc.label} is a directory that is not empty: use -r`, { cause: caught })
+            : caught;
+        // As put and get do: stdout says what was done before the error, stderr the error.
+        if (opts.json && isFerryError(err)) report({ ok: false, error: err.toJSON() });
         throw err;
       }
     }
+    if (opts.json) report({ ok: true });
   });
 }
