@@ -285,9 +285,36 @@ describe('tus at the protocol level', () => {
     const final = await create({ 'upload-concat': `final;${part.headers.get('location')}`, 'upload-metadata': meta({ filename: 'joined.bin' }) });
     expect(final.status).toBe(400);
     expect((await patch(part.headers.get('location')!, 5, Buffer.from('67890'))).status).toBe(204);
-    const ok = await create({ 'upload-concat': `final;${part.headers.get('location')} ${part.headers.get('location')}`, 'upload-metadata': meta({ filename: 'joined.bin' }) });
+    const ok = await create({ 'upload-concat': `final;${part.headers.get('location')}`, 'upload-metadata': meta({ filename: 'joined.bin' }) });
     expect(ok.status).toBe(201);
-    expect((await download('/joined.bin')).body.toString()).toBe('12345678901234567890');
+    expect((await download('/joined.bin')).body.toString()).toBe('1234567890');
+  });
+
+  it('a final upload that names a partial upload twice, or too many partial uploads, is refused and keeps the parts', async () => {
+    const part = await create({ 'upload-concat': 'partial', 'upload-length': '10' }, Buffer.from('0123456789'));
+    expect(part.status).toBe(201);
+    const url = part.headers.get('location')!;
+    const before = (await (await t.api('/api/v1/me', { token })).json()) as { usage: { bytes: number } };
+    // As many as fit in HTTP/1.1's 16 KiB of headers: one request would have made a file of 450 copies.
+    const repeated = await create({ 'upload-concat': `final;${Array(450).fill(url).join(' ')}`, 'upload-metadata': meta({ filename: 'repeated.bin' }) });
+    expect(repeated.status).toBe(400);
+    const err = ((await repeated.json()) as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe('FERRY_ERR_VALIDATION');
+    expect(err.message).toContain('more than once');
+    const twice = await create({ 'upload-concat': `final;${url} ${url}`, 'upload-metadata': meta({ filename: 'repeated.bin' }) });
+    expect(twice.status).toBe(400);
+    const many = Array.from({ length: 501 }, (_, i) => `/api/v1/tus/${i}`).join(' ');
+    const tooMany = await create({ 'upload-concat': `final;${many}`, 'upload-metadata': meta({ filename: 'repeated.bin' }) });
+    expect(tooMany.status).toBe(400);
+    expect(((await tooMany.json()) as { error: { message: string } }).error.message).toContain('1 to 500 partial uploads, not 501');
+    expect((await download('/repeated.bin')).status).toBe(404);
+    const after = (await (await t.api('/api/v1/me', { token })).json()) as { usage: { bytes: number } };
+    expect(after.usage.bytes).toBe(before.usage.bytes);
+    // The part was not spent by the refusals.
+    expect((await offsetOf(url)).offset).toBe(10);
+    const ok = await create({ 'upload-concat': `final;${url}`, 'upload-metadata': meta({ filename: 'once.bin' }) });
+    expect(ok.status).toBe(201);
+    expect((await download('/once.bin')).body.toString()).toBe('0123456789');
   });
 
   it('a commit that fails ends the upload: the error, then the upload is gone', async () => {

@@ -40,6 +40,8 @@ import { commitSession } from '../commit.js';
 
 /** Manifest entries are appended (and the quota checked) once per this many chunks. */
 const APPEND_EVERY = 16;
+/** Partial uploads one final upload may name: tus clients upload in a few parallel parts. */
+const MAX_PARTS = 500;
 
 export interface TusMetadata {
   [key: string]: string;
@@ -149,7 +151,12 @@ export class TusUploads {
 
   /** A final upload: the partial uploads' manifests, in order, committed as one file. */
   private async concatenate(auth: AuthContext, spec: CreateSpec, parts: string[]): Promise<TusRow> {
-    if (parts.length === 0 || parts.length > 10_000) throw new ValidationError('Upload-Concat: final needs 1 to 10000 partial uploads');
+    if (parts.length === 0 || parts.length > MAX_PARTS) throw new ValidationError(`Upload-Concat: final needs 1 to ${MAX_PARTS} partial uploads, not ${parts.length}`);
+    // A part named twice would count its bytes twice for one upload of them (450 times in one
+    // HTTP/1.1 header, more in HTTP/2's); tus clients name each part once.
+    const seen = new Set<string>();
+    const twice = parts.find((id) => seen.size === seen.add(id).size);
+    if (twice !== undefined) throw new ValidationError(`Upload-Concat names the partial upload ${twice} more than once; name each part once`);
     const server = authorize(auth, 'write', destinationOf(spec.metadata));
     const chunks: ChunkRef[] = [];
     let size = 0;
