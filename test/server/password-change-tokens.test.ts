@@ -58,3 +58,29 @@ describe('a password change and API tokens', () => {
     expect(await works(await passwordLogin('third-password-3'))).toBe(true);
   });
 });
+
+describe('a password and a token that expires', () => {
+  it('a token that expires sets no first password (it would outlive the token); one that does not expire may', async () => {
+    await addUser(t, 'quinn');
+    const expiring = (await tokenFor(t, 'quinn', { expiresInSeconds: 3600 })).token;
+    const refused = await t.api('/api/v1/me/password', { method: 'POST', json: { newPassword: 'quinn-password-1' }, token: expiring });
+    expect(refused.status).toBe(403);
+    const err = ((await refused.json()) as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe('FERRY_ERR_FORBIDDEN');
+    expect(err.message).toContain('does not expire');
+    const login = await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'quinn', password: 'quinn-password-1' }, token: null });
+    expect(login.status).toBe(401);
+
+    const lasting = (await tokenFor(t, 'quinn')).token;
+    expect((await t.api('/api/v1/me/password', { method: 'POST', json: { newPassword: 'quinn-password-1' }, token: lasting })).status).toBe(204);
+    expect((await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'quinn', password: 'quinn-password-1' }, token: null })).status).toBe(201);
+  });
+
+  it('a token that expires still changes a password when the current one is given', async () => {
+    await addUser(t, 'rue', { password: 'rue-password-1' });
+    const expiring = (await tokenFor(t, 'rue', { expiresInSeconds: 3600 })).token;
+    expect((await t.api('/api/v1/me/password', { method: 'POST', json: { newPassword: 'rue-password-2' }, token: expiring })).status).toBe(400);
+    expect((await t.api('/api/v1/me/password', { method: 'POST', json: { currentPassword: 'rue-password-1', newPassword: 'rue-password-2' }, token: expiring })).status).toBe(204);
+    expect((await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'rue', password: 'rue-password-2' }, token: null })).status).toBe(201);
+  });
+});

@@ -166,6 +166,10 @@ async function changePassword(ctx: ServerContext, request: FastifyRequest, reply
     // No password yet: only a credential that can already do everything the user can.
     const full = [...userPermissions(auth)].every((p) => auth.scopes.has(p)) && auth.pathPrefix === null;
     if (!full) throw new ForbiddenError('setting a first password needs a token with all of your permissions and no path prefix');
+    // A password does not expire: one set by a token that does would outlive it.
+    if ((await ctx.auth.notAfterToken(auth, null)) !== null) {
+      throw new ForbiddenError('setting a first password needs a token that does not expire (a password would outlive this one); ask an admin');
+    }
   }
   await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
   // What the old password opened ends: web sessions, and the tokens password logins made,
