@@ -38,7 +38,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { EncryptedBackend, migrateToEncrypted, reencryptStore } from '../backends/decorators/encryption.js';
 import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey, saveRing } from '../backends/decorators/key-ring.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, quotaRefusal } from './audit.js';
 import { CommandHooks } from './hooks.js';
 import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -520,7 +520,7 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
       await audit.record(request, { event: 'access.denied', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message } });
     }
     if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED') || (isFerryError(err, 'FERRY_ERR_PAYLOAD_TOO_LARGE') && err.details?.max !== undefined)) {
-      await audit.record(request, { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } });
+      await audit.record(request, quotaRefusal(request, err));
     }
     // A drop box's page uploads through the session routes with the link's token.
     if (request.auth?.share) await ctx.shareGate.uploadRefused(request, request.auth.share.id, thrown);

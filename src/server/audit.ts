@@ -24,7 +24,7 @@
  *   file.restore          a version or a trashed file put back
  *   file.expire           files removed by the TTL sweeper
  *   file.quarantine       a chunk `ferry admin check` found corrupt
- *   quota.exceeded        an upload refused by a quota or size limit
+ *   quota.exceeded        an upload (or a WebDAV PROPPATCH) refused by a quota or size limit
  *
  * Every entry names the front the request came through (`front`: `api`, `web`,
  * `sftp`, `webdav`, `tus`, `share`): the event's own `front`, else its route's
@@ -56,6 +56,11 @@ export interface AuditEvent {
 
 /** A recorded entry, as listeners (webhooks, command hooks) receive it. */
 export type RecordedEvent = Required<Omit<AuditEvent, 'details'>> & { at: number; details: Record<string, unknown> | null };
+
+/** The `quota.exceeded` entry of a request refused by a quota or size limit, once per request. */
+export function quotaRefusal(request: FastifyRequest, err: { message: string; details?: Record<string, unknown> }): AuditEvent {
+  return { event: 'quota.exceeded', ok: false, target: `${request.method} ${request.url.split('?')[0]}`, details: { reason: err.message, ...err.details } };
+}
 
 export class AuditLog {
   private readonly listeners: ((e: RecordedEvent) => void)[] = [];

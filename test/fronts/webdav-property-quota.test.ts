@@ -12,7 +12,7 @@ import type { MeResponse } from '../../src/core/protocol.js';
 import { basic, dav, multistatus, propfindNamed } from '../helpers/dav.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
-import { addUser, tokenFor } from '../helpers/users.js';
+import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
 const QUOTA = 300_000;
 const NS = 'urn:z';
@@ -23,6 +23,8 @@ const QUIN = basic('quin', 'quin-password-1');
 const req = (method: string, path: string, body?: string) => dav(t.url, method, path, { auth: QUIN, ...(body !== undefined ? { body } : {}) });
 const patch = (path: string, inner: string) => req('PROPPATCH', path, `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="${NS}">${inner}</D:propertyupdate>`);
 const setProps = (props: Record<string, string>) => `<D:set><D:prop>${Object.entries(props).map(([k, v]) => `<Z:${k}>${v}</Z:${k}>`).join('')}</D:prop></D:set>`;
+/** quin's quota refusals in the audit log (also what webhooks subscribed to `quota` receive). */
+const refusals = () => auditEvents(t, 'event=quota.exceeded&user=quin');
 /** What a property costs: the UTF-8 bytes of its namespace, name and value. */
 const cost = (name: string, value: string) => Buffer.byteLength(NS) + Buffer.byteLength(name) + Buffer.byteLength(value);
 
@@ -72,6 +74,12 @@ describe('WebDAV dead properties and the quota', () => {
     expect(stored.q1.status).toBe(404);
     expect(stored.accent.status).toBe(200);
     expect(await used()).toBe(expected);
+    // Audited as uploads are: once for the request, with why.
+    const [refused, ...more] = await refusals();
+    expect(more).toEqual([]);
+    expect(refused).toMatchObject({ ok: false, front: 'webdav', target: 'PROPPATCH /dav/a.txt' });
+    expect(refused.details).toMatchObject({ limit: 'bytes', quota: QUOTA });
+    expect(String(refused.details?.reason)).toMatch(/^quota exceeded: these properties/);
 
     // Uploads see the room the properties took.
     const room = QUOTA - expected;
@@ -84,8 +92,12 @@ describe('WebDAV dead properties and the quota', () => {
 
     // Full: a property that adds bytes is refused; removing one frees its bytes.
     expect(multistatus((await patch('/dav/folder', setProps({ p3: 'y' }))).text)[0].props.p3.status).toBe(507);
+    expect((await refusals()).map((e) => e.target)).toEqual(['PROPPATCH /dav/folder', 'PUT /api/v1/files/b.bin', 'PROPPATCH /dav/a.txt']);
     const removed = await patch('/dav/folder', '<D:remove><D:prop><Z:p1/></D:prop></D:remove>');
     expect(multistatus(removed.text)[0].props.p1.status).toBe(200);
     expect(await used()).toBe(expected - cost('p1', big));
+    // A property over the largest value is 507 too, but no quota refusal.
+    expect(multistatus((await patch('/dav/folder', setProps({ huge: 'z'.repeat(70_000) }))).text)[0].props.huge.status).toBe(507);
+    expect(await refusals()).toHaveLength(3);
   });
 });

@@ -13,11 +13,13 @@
  * properties would take the user past their bytes quota fails with 507 for every property
  * it sets (and 424 for the rest), nothing stored, and the multistatus's
  * responsedescription says why (`FERRY_ERR_QUOTA_EXCEEDED: quota exceeded: ...`); as it
- * says why one past the {@link MAX_PROPS} properties a resource may hold fails.
+ * says why one past the {@link MAX_PROPS} properties a resource may hold fails. The quota's
+ * refusal is audited (and sent to webhooks) as `quota.exceeded`, as an upload's is.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError, isFerryError } from '../../core/errors.js';
 import type { PropPatch } from '../../store/dav-store.js';
+import { quotaRefusal } from '../audit.js';
 import { authorize, toUserPath } from '../authz.js';
 import { readXmlBody } from './body.js';
 import type { Dav } from './context.js';
@@ -104,8 +106,11 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
       });
     } catch (err) {
       if (err instanceof PropLimitReached) refusal = `${path} may hold at most ${MAX_PROPS} dead properties`;
-      else if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED')) refusal = `${err.code}: ${err.message}`;
-      else throw err;
+      else if (isFerryError(err, 'FERRY_ERR_QUOTA_EXCEEDED')) {
+        refusal = `${err.code}: ${err.message}`;
+        // A 207 is no error to the error handler, which audits the uploads' refusals.
+        await dav.ctx.audit.record(request, quotaRefusal(request, err));
+      } else throw err;
       for (const p of patches) if (p.op === 'set') status.get(`{${p.ns}}${p.name}`)!.code = 507;
     }
   }
