@@ -2,9 +2,10 @@
  * What the web app shows when an action goes wrong partway or cannot do what it says:
  * a move, copy or delete of several items that fails on one of them (the listing shows what
  * was done, the dialog what is left), a Copy button whose clipboard refuses, a server that
- * cannot be reached, and an upload over a file of the same name (asked, never silent).
+ * cannot be reached, an upload over a file of the same name (asked, never silent), and a
+ * folder of new files uploaded without a request the browser logs as an error.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/files.js';
@@ -172,6 +173,8 @@ describe('uploading over a file of the same name', () => {
     const same = page.locator('li.upload', { hasText: '/dup/same.txt' });
     expect(await same.getByRole('alert').textContent()).toBe('same.txt already exists here: replace it, or cancel this upload.');
     const sessionsForFresh = chunkRequests;
+    // The total is of the file sent; the two waiting for an answer are counted as failed, not as bytes to send.
+    expect(await page.locator('.uploads p.total').textContent()).toBe(' 10 B of 10 B · 2 failed');
     // Nothing of the two was sent, and the files are as they were.
     expect(await (await api('/api/v1/files/dup/same.txt')).text()).toBe('the original, precious');
     expect(await (await api('/api/v1/files/dup/other.txt')).text()).toBe('another original');
@@ -187,6 +190,67 @@ describe('uploading over a file of the same name', () => {
     await context.close();
     await local.cleanup();
   });
+});
+
+describe('uploading a folder', () => {
+  it('of 121 new files: no request fails and the console holds no error (the destination is listed once, no file is looked up); again, every name is found taken from one listing a folder', async () => {
+    await put('/inbox/kept.txt', 'already here');
+    const local = await tempDir('ferry-web-folder-');
+    const folder = `${local.path}/album`;
+    mkdirSync(`${folder}/day-1/evening`, { recursive: true });
+    const rels: string[] = [];
+    for (let i = 0; i < 121; i++) rels.push(i < 50 ? `photo-${i}.txt` : i < 100 ? `day-1/photo-${i}.txt` : `day-1/evening/photo-${i}.txt`);
+    for (const rel of rels) writeFileSync(`${folder}/${rel}`, `bytes of ${rel}`);
+    const { context, page, errors } = await freshContext(browser);
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    const failed: string[] = [];
+    const lookups: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
+    page.on('request', (r) => {
+      const m = /\/api\/v1\/(stat|list)(\/[^?]*)?/.exec(r.url());
+      if (m) lookups.push(`${m[1]} ${decodeURIComponent(m[2] ?? '/')}`);
+    });
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'inbox' }).click();
+    await page.getByRole('button', { name: 'Open kept.txt' }).waitFor();
+    const listingsOfThePage = lookups.length;
+    // From here on (signing in and opening a folder have requests of their own that fail: a
+    // session to refresh, end-to-end markers looked for).
+    failed.length = 0;
+    consoleErrors.length = 0;
+    await page.getByTestId('upload-folder').setInputFiles(folder);
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 120_000, interval: 500 }).toBe(121);
+    for (const rel of [rels[0], rels[99], rels[120]]) expect(await (await api(`/api/v1/files/inbox/album/${rel}`)).text(), rel).toBe(`bytes of ${rel}`);
+    expect(failed).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    // One listing of /inbox decided for all 121 (the listings after are the page's refreshes).
+    const duringUpload = lookups.slice(listingsOfThePage);
+    expect(duringUpload.filter((l) => l.startsWith('stat'))).toEqual([]);
+    expect(duringUpload.filter((l) => l.startsWith('list /inbox/'))).toEqual([]);
+    expect(await page.locator('.uploads p.total').textContent()).toMatch(/^ (\S+ \S+) of \1$/);
+
+    // The same folder again: all 121 are found taken before anything is sent, from one
+    // listing of each of its folders, still without a failed request.
+    await page.getByRole('button', { name: 'Clear finished' }).click();
+    const before = lookups.length;
+    await page.getByTestId('upload-folder').setInputFiles(folder);
+    await expect.poll(() => page.locator('li.upload[data-state=failed]').count(), { timeout: 60_000, interval: 500 }).toBe(121);
+    expect(await page.locator('li.upload', { hasText: '/inbox/album/day-1/evening/photo-120.txt' }).getByRole('alert').textContent()).toBe('photo-120.txt already exists here: replace it, or cancel this upload.');
+    const taken = lookups.slice(before);
+    expect(taken.filter((l) => l.startsWith('stat'))).toEqual([]);
+    for (const dir of ['/inbox/album', '/inbox/album/day-1', '/inbox/album/day-1/evening']) expect(taken.filter((l) => l === `list ${dir}`), dir).toHaveLength(1);
+    expect(await page.locator('.uploads p.total').textContent()).toBe(' 0 B of 0 B · 121 failed');
+    expect(failed).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  }, 180_000);
 });
 
 describe('rename', () => {

@@ -1,6 +1,6 @@
 /** The web app's sizes, rates and times for people (web/src/format.ts). */
 import { describe, expect, it } from 'vitest';
-import { formatEta, formatRate, formatSize } from '../../web/src/format.js';
+import { PACE_AFTER_MS, formatEta, formatRate, formatSize, overallPace } from '../../web/src/format.js';
 
 describe('web format', () => {
   it('sizes and rates below 1 KiB are whole bytes, larger ones one decimal under 10', () => {
@@ -18,5 +18,14 @@ describe('web format', () => {
     expect(formatEta(852_660)).toBe('236 h 51 min left');
     expect(formatEta(61)).toBe('1 min 1 s left');
     expect(formatEta(undefined)).toBe('');
+  });
+
+  it('no rate or time left in the first seconds of an upload, or before a byte is done; then the average since the start', () => {
+    // Many small files started at once: 6 bytes in 200 ms would read "236 h" for 1.9 MiB.
+    expect(overallPace(2_000_000, 6, 200)).toBeUndefined();
+    expect(overallPace(2_000_000, 0, 60_000)).toBeUndefined();
+    expect(overallPace(2_000_000, 1000, PACE_AFTER_MS - 1)).toBeUndefined();
+    expect(overallPace(4_000_000, 1_000_000, 10_000)).toEqual({ rate: 100_000, etaSeconds: 40 });
+    expect(overallPace(-5, 1000, PACE_AFTER_MS)).toEqual({ rate: 200, etaSeconds: 0 });
   });
 });

@@ -28,6 +28,21 @@ export function formatEta(seconds: number | undefined): string {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min left`;
 }
 
+/** How long the uploads (or downloads) must have run before their rate and time left are shown. */
+export const PACE_AFTER_MS = 5000;
+
+/**
+ * The rate (bytes a second) and time left of transfers that have moved `moved` bytes in
+ * `elapsedMs`, with `left` bytes to go; nothing before {@link PACE_AFTER_MS} or any byte
+ * moved (early on, with many small files started at once, the rate is of their first
+ * requests and the time left read "236 h").
+ */
+export function overallPace(left: number, moved: number, elapsedMs: number): { rate: number; etaSeconds: number } | undefined {
+  if (elapsedMs < PACE_AFTER_MS || moved <= 0) return undefined;
+  const rate = (moved * 1000) / elapsedMs;
+  return { rate, etaSeconds: Math.max(0, left) / rate };
+}
+
 export function formatDate(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return '—';
   const d = new Date(ms);

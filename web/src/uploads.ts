@@ -9,11 +9,11 @@ import type { FerryApi } from '../../src/client/api.js';
 import { uploadBlob } from '../../src/client/blob-upload.js';
 import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
 import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
-import { baseName } from '../../src/core/path.js';
+import { baseName, isWithin, parentPath } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
-import { AlreadyExistsError, isFerryError } from '../../src/core/errors.js';
+import { AbortedError, AlreadyExistsError, isFerryError } from '../../src/core/errors.js';
 import type { Entry } from '../../src/core/protocol.js';
-import { errorText } from './format.js';
+import { errorText, overallPace } from './format.js';
 import { pendingUploads, type PendingUpload } from './idb.js';
 
 export type UploadState = 'queued' | 'running' | 'paused' | 'done' | 'failed' | 'canceled' | 'needs-file';
@@ -47,6 +47,8 @@ export interface UploadItem {
   conflict?: boolean;
   /** Replace was chosen: the file there is overwritten. */
   replace?: boolean;
+  /** What is at the destinations of the files added with this one (asked once for them all). */
+  destinations?: Destinations;
 }
 
 /** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
@@ -59,6 +61,8 @@ export class UploadManager {
   items: UploadItem[] = [];
   private readonly listeners = new Set<() => void>();
   private readonly slots = new Semaphore(CHUNKS_IN_FLIGHT);
+  /** Since when some upload has been running, and the bytes done then. */
+  private running?: { at: number; done: number };
 
   /**
    * @param api the API to upload with (a session's, or a drop box's)
@@ -82,6 +86,10 @@ export class UploadManager {
   }
 
   private changed(): void {
+    // The overall rate is measured from when uploads began running (again, after a pause of all).
+    const { done, active } = this.sums();
+    if (active === 0) this.running = undefined;
+    else this.running ??= { at: Date.now(), done };
     for (const l of this.listeners) l();
   }
 
@@ -100,9 +108,15 @@ export class UploadManager {
     this.changed();
   }
 
-  add(files: Array<{ file: File; path: string; e2e?: UploadItem['e2e'] }>): void {
+  /**
+   * @param files what to upload, and where (`e2e.serverPath` is where a vault's file is stored)
+   * @param into the folder (on the server) they go into, or below: it exists, so only the
+   *   folders of `files` it holds are listed (a new folder of files is not asked about at all)
+   */
+  add(files: Array<{ file: File; path: string; e2e?: UploadItem['e2e'] }>, into?: string): void {
+    const destinations = new Destinations(this.api, into);
     for (const { file, path, e2e } of files) {
-      this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0, e2e });
+      this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0, e2e, destinations });
     }
     this.changed();
     this.pump();
@@ -177,21 +191,34 @@ export class UploadManager {
     this.changed();
   }
 
-  totals(): { size: number; done: number; rate: number; etaSeconds?: number; active: number } {
+  /**
+   * The queue's progress: the bytes of the files that are not cancelled or failed (a failed
+   * file is counted apart, not as bytes still to send), and while some are running, their
+   * overall rate and time left, measured from when they started running
+   * ({@link overallPace}: none in the first seconds, when it would mean little).
+   */
+  totals(now = Date.now()): { size: number; done: number; failed: number; active: number; rate?: number; etaSeconds?: number } {
+    const t = this.sums();
+    const pace = this.running && t.active > 0 ? overallPace(t.size - t.done, t.done - this.running.done, now - this.running.at) : undefined;
+    return { ...t, ...pace };
+  }
+
+  private sums(): { size: number; done: number; failed: number; active: number } {
     let size = 0;
     let done = 0;
-    let rate = 0;
+    let failed = 0;
     let active = 0;
     for (const i of this.items) {
       if (i.state === 'canceled') continue;
+      if (i.state === 'failed') {
+        failed++;
+        continue;
+      }
       size += i.size;
       done += i.state === 'done' ? i.size : i.bytesDone;
-      if (i.state === 'running') {
-        rate += i.rate;
-        active++;
-      }
+      if (i.state === 'running') active++;
     }
-    return { size, done, rate, active, etaSeconds: rate > 0 ? (size - done) / rate : undefined };
+    return { size, done, failed, active };
   }
 
   private find(id: string): UploadItem | undefined {
@@ -279,11 +306,9 @@ export class UploadManager {
   }
 
   private async refuseTaken(it: UploadItem, signal: AbortSignal): Promise<void> {
-    const taken = await this.api.stat(it.e2e?.serverPath ?? it.path, { signal }).then(
-      () => true,
-      (err: unknown) => (isFerryError(err, 'FERRY_ERR_NOT_FOUND') ? false : Promise.reject(err)),
-    );
-    if (taken) throw new AlreadyExistsError(`${it.path}: already exists`);
+    // An upload resumed after a reload has no batch: its folder alone is listed.
+    it.destinations ??= new Destinations(this.api);
+    if (await it.destinations.taken(it.e2e?.serverPath ?? it.path, signal)) throw new AlreadyExistsError(`${it.path}: already exists`);
   }
 
   /**
@@ -307,6 +332,70 @@ export class UploadManager {
       },
     });
   }
+}
+
+/**
+ * Whether the destinations of a batch of uploads are taken, from one listing of each of their
+ * folders that exists (a stat of each file was one request a file, and a browser logs each
+ * 404 of a new file as an error in its console). A folder is listed only if its parent's
+ * listing shows it, down from the folder the batch went into: a new folder costs nothing.
+ * The answer may be old by the time a file is sent; the commit refuses a name taken since.
+ */
+export class Destinations {
+  /** Names in each folder asked about; undefined for a folder that is not there. */
+  private readonly folders = new Map<string, Promise<Set<string> | undefined>>();
+
+  /**
+   * @param into the folder the batch went into (it exists, so it is listed rather than
+   *   looked for in its parent); without it, each file's folder is listed itself
+   */
+  constructor(
+    private readonly api: FerryApi,
+    private readonly into?: string,
+  ) {}
+
+  async taken(path: string, signal?: AbortSignal): Promise<boolean> {
+    const names = await abortable(this.names(parentPath(path)), signal);
+    return names?.has(baseName(path)) ?? false;
+  }
+
+  /** The listing is shared by the batch's files, so one file's pause does not abort it. */
+  private names(dir: string): Promise<Set<string> | undefined> {
+    let got = this.folders.get(dir);
+    if (!got) {
+      got = this.lookUp(dir);
+      this.folders.set(dir, got);
+      got.catch(() => this.folders.delete(dir)); // a failure is asked again on a retry
+    }
+    return got;
+  }
+
+  private async lookUp(dir: string): Promise<Set<string> | undefined> {
+    if (this.into !== undefined && dir !== this.into && isWithin(dir, this.into)) {
+      const inParent = await this.names(parentPath(dir));
+      if (!inParent?.has(baseName(dir))) return undefined;
+    }
+    try {
+      const names = new Set<string>();
+      for await (const e of this.api.list(dir)) names.add(e.name);
+      return names;
+    } catch (err) {
+      // Only the batch's own folder, gone since it was shown, or a folder with no batch.
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+      throw err;
+    }
+  }
+}
+
+/** `p`, or its rejection with FERRY_ERR_ABORTED when `signal` aborts first. */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError('stopped'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** The files of a drop (files and whole folders), with their paths relative to the drop. */

@@ -84,6 +84,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [reload, setReload] = useState(0);
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
+  // The vault found for this folder, kept through the refreshes of finished uploads: looking
+  // again is a request for a marker in each folder above, each a 404 in the browser's
+  // console when there is none (121 files uploaded were 242 of them).
+  const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
 
@@ -92,7 +96,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     setEntries(undefined);
     setLoadError(undefined);
     (async () => {
-      const loc = await findVault(api, path);
+      const known = vaultFound.current;
+      const loc = known && known.path === path && known.reload === reload && known.keysVersion === keysVersion ? known.loc : await findVault(api, path);
+      if (stop) return;
+      vaultFound.current = { path, reload, keysVersion, loc };
       const keys = loc && keysOfVault(loc);
       const plainDir = loc && keys ? await plainPathOf(keys, loc, path) : undefined;
       if (stop) return;
@@ -132,9 +139,9 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     run(async () => {
       // A locked vault takes no upload (it would need the key): a drop there says so.
       if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
-      if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })));
+      if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })), path);
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
-      uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })));
+      uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })), e2e.storedDir);
     });
 
   const download = () =>

@@ -27,7 +27,8 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
       <h2 id="uploads-title">{props.title ?? 'Uploads'}</h2>
       <p class="total" aria-live="polite">
         <progress max={Math.max(1, t.size)} value={t.done} aria-label="Total upload progress" /> {formatSize(t.done)} of {formatSize(t.size)}
-        {t.active > 0 && ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`}
+        {t.failed > 0 && ` · ${t.failed} failed`}
+        {t.active > 0 && (t.rate === undefined ? ' · measuring speed' : ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`)}
       </p>
       <ul>
         {uploads.items.map((it) => (
