@@ -13,6 +13,8 @@
 // next chunks' opens and writes wait behind them (see benchmarks/results/issue-15-speed.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
+if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'serve') require('node:v8').setFlagsFromString('--no-opt');
+
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');

@@ -127,6 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
+      setFlagsFromString('--opt');
       settleHeapAfterStart(server.app.log, memory.trimDuring, () => settleHeapWhenIdle(server.app.log, memory.trimDuring));
       announceTransport(server, config.host);
       if (server.tokenFile) {
