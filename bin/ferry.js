@@ -13,7 +13,9 @@
 // next chunks' opens and writes wait behind them (see benchmarks/results/issue-15-speed.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-if (process.argv.slice(2).find((a) => !a.startsWith('-')) === 'serve') require('node:v8').setFlagsFromString('--no-opt');
+// `ferry serve` starts with TurboFan and Sparkplug off (./serve-start.js says why); the command
+// is the first argument but --debug, as src/cli/main.ts reads it.
+if (process.argv.slice(2).find((a) => a !== '--debug') === 'serve') require('./serve-start.js').compilersOffForStart();
 
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');

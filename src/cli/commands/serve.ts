@@ -127,7 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      setFlagsFromString('--opt');
+      compilersBackOn();
       settleHeapAfterStart(server.app.log, memory.trimDuring, () => settleHeapWhenIdle(server.app.log, memory.trimDuring));
       announceTransport(server, config.host);
       if (server.tokenFile) {
@@ -198,6 +198,16 @@ function announceTransport(server: RunningServer, host: string): void {
     server.app.log.warn({ host }, 'serving plain HTTP on a non-loopback address: tokens and data travel unencrypted');
     process.stderr.write(`\nWARNING: plain HTTP on ${host}: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.\n\n`);
   }
+}
+
+/**
+ * Once ready: V8's flags that bin/ferry.js left to set (TurboFan and Sparkplug back on; it turns
+ * them off for the start, bin/serve-start.js says why). Nothing when the server was started
+ * some other way (tests, `node dist/src/cli/main.js`).
+ */
+function compilersBackOn(): void {
+  const flags: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for('ferry.serve.v8FlagsAfterReady')];
+  if (Array.isArray(flags)) for (const flag of flags) setFlagsFromString(String(flag));
 }
 
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */

@@ -1,0 +1,51 @@
+// `ferry serve` starts with V8's compilers beyond the interpreter off: TurboFan (`--opt`) and
+// Sparkplug (`--sparkplug`) are turned back on once the server is ready (src/cli/commands/serve.ts
+// sets the flags this file leaves in AFTER_READY). Only bin/ferry.js can do this: the functions
+// that get hot during a start are Node's own ES module loader's (resolving the ~200 imports of
+// the bundle's ~50 files: getPathFromURLPosix, normalizeString, URL internals) and Kysely's
+// query compiler, so the flags must be set before the bundle is imported.
+//
+// Why: the first function TurboFan optimises pages ~3.5 MB of its compiler's code (in the node
+// binary) into the process, and a start optimised ~10 functions; Sparkplug's code for the start's
+// functions, dropped by the settle collection after the ready line, left ~1 MB more behind. An
+// idle server, measured as the bench does (RSS 1 s after a restart's ready line): 61.0 -> 56.7
+// MiB (benchmarks/results/issue-15-speed.md, branch idle3). The first traffic after the start
+// optimises what it makes hot, as before; the start itself does not need optimised code (its CPU
+// time to the ready line went down: no optimising jobs).
+//
+// Changing any V8 flag makes Node refuse its code cache for the built-in modules compiled while
+// the flag differs from the default (19 built-ins: 21 ms of CPU instead of 7), so the built-ins
+// a start loads are loaded first, before the flags change; setting the flags back once ready
+// makes the cache good again. A built-in missing from the list still loads, only slower.
+
+/** Node's public built-in modules `ferry serve` loads before its ready line (test/cli/server-start.test.ts keeps the list whole). */
+const SERVE_BUILTINS = ['assert', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'fs/promises', 'http', 'module', 'net', 'os', 'perf_hooks', 'stream', 'stream/promises', 'string_decoder', 'timers/promises', 'v8', 'worker_threads', 'zlib'];
+
+const OFF = ['--no-opt', '--no-sparkplug'];
+const AFTER_READY = ['--opt', '--sparkplug'];
+
+/** Where bin/ferry.js leaves the flags for src/cli/commands/serve.ts to set once ready. */
+const AFTER_READY_KEY = Symbol.for('ferry.serve.v8FlagsAfterReady');
+
+/**
+ * Node's own flags that decide the compilers (`node --jitless bin/ferry.js serve`, NODE_OPTIONS):
+ * when any is given, the start leaves V8's flags alone (turning TurboFan back on under
+ * --jitless would crash V8).
+ */
+const CHOSEN = /^--(no-opt|opt|no-turbofan|turbofan|no-sparkplug|sparkplug|jitless|lite-mode|max-lazy|always-sparkplug)(=|$)/;
+
+function compilersChosen() {
+  const args = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  return args.some((a) => CHOSEN.test(a.replace(/_/g, '-')));
+}
+
+/** For `ferry serve`: loads SERVE_BUILTINS, then turns TurboFan and Sparkplug off until the serve command turns them back on. */
+function compilersOffForStart() {
+  if (compilersChosen()) return;
+  for (const name of SERVE_BUILTINS) require(`node:${name}`);
+  const { setFlagsFromString } = require('node:v8');
+  for (const flag of OFF) setFlagsFromString(flag);
+  globalThis[AFTER_READY_KEY] = AFTER_READY;
+}
+
+module.exports = { SERVE_BUILTINS, AFTER_READY_KEY, compilersOffForStart };
