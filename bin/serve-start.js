@@ -19,7 +19,7 @@
 // makes the cache good again. A built-in missing from the list still loads, only slower.
 
 /** Node's public built-in modules `ferry serve` loads before its ready line (test/cli/server-start.test.ts keeps the list whole). */
-const SERVE_BUILTINS = ['assert', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'fs/promises', 'http', 'module', 'net', 'os', 'perf_hooks', 'stream', 'stream/promises', 'string_decoder', 'timers/promises', 'v8', 'worker_threads', 'zlib'];
+const SERVE_BUILTINS = ['assert', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'fs/promises', 'http', 'module', 'net', 'os', 'perf_hooks', 'process', 'stream', 'stream/promises', 'string_decoder', 'timers/promises', 'v8', 'worker_threads', 'zlib'];
 
 const OFF = ['--no-opt', '--no-sparkplug'];
 const AFTER_READY = ['--opt', '--sparkplug'];

@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,6 +27,7 @@ import { hits, modulesOf } from '../helpers/bundle-modules.js';
 import { startTestServer } from '../helpers/in-process-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const startFlags = createRequire(import.meta.url)('../../bin/serve-start.js') as { SERVE_BUILTINS: string[] };
 const TOKEN = 'start-test-Qz7kLm2pR9vW4tY6uB1nC3eD5fG8hJ0x';
 
 /** What each lazy door loads: a module path fragment (bundle input or node_modules file). */
@@ -47,6 +49,8 @@ const NEVER = ['node_modules/@sinclair/typebox/', 'dist/src/server/api-schemas.j
 interface Started {
   child: ChildProcess;
   url: string;
+  /** Every line of stdout so far, the ready line included. */
+  lines: string[];
   /** The first line of stdout (JSON logs) that contains `text`, once printed. */
   line(text: string): Promise<string>;
   stop(): Promise<string[]>;
@@ -57,15 +61,16 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** `ferry serve` on a new data directory with `args`; stop() returns what the process loaded (record-loads.mjs). */
-async function start(args: string[] = [], preload?: { file: string; env: NodeJS.ProcessEnv }): Promise<Started> {
+/** `ferry serve` on a new data directory with `args` (and `node.args` for node); stop() returns what the process loaded (record-loads.mjs, unless `node.recordLoads` is false). */
+async function start(args: string[] = [], preload?: { file: string; env: NodeJS.ProcessEnv }, node: { args?: string[]; recordLoads?: boolean } = {}): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-start-'));
   dirs.push(dir);
   const record = join(dir, 'loaded.txt');
   const env: NodeJS.ProcessEnv = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN, RECORD_LOADS_TO: record, ...preload?.env };
   for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
-  const preloads = ['--import', join(root, 'test/helpers/record-loads.mjs'), ...(preload ? ['--import', preload.file] : [])];
-  const child = spawn(process.execPath, [...preloads, join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data'), ...args], {
+  const recordLoads = node.recordLoads ?? true;
+  const preloads = [...(recordLoads ? ['--import', join(root, 'test/helpers/record-loads.mjs')] : []), ...(preload ? ['--import', preload.file] : [])];
+  const child = spawn(process.execPath, [...(node.args ?? []), ...preloads, join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'data'), ...args], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -90,12 +95,13 @@ async function start(args: string[] = [], preload?: { file: string; env: NodeJS.
   return {
     child,
     url,
+    lines,
     line,
     stop: async () => {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
-      return readFileSync(record, 'utf8').split('\n').filter(Boolean);
+      return recordLoads ? readFileSync(record, 'utf8').split('\n').filter(Boolean) : [];
     },
   };
 }
@@ -126,6 +132,48 @@ describe('ferry serve start-up (bundle)', () => {
     expect(loaded).toContain('builtin:http'); // built-ins are recorded
     expect(loaded.filter((m) => TLS_BUILTINS.includes(m))).toEqual([]);
     expect(loaded).not.toContain('builtin:readline'); // the CLI's prompts load it when they ask (src/cli/prompt.ts)
+  });
+
+  it('loads, before it turns V8\'s compilers off, every public built-in module it loads until ready (bin/serve-start.js)', async () => {
+    const s = await start(['--log-level', 'debug']);
+    await s.line('heap settled after start');
+    const loaded = await s.stop();
+    const publicBuiltins = loaded.filter((m) => m.startsWith('builtin:') && !m.includes('internal/') && !m.startsWith('builtin:_')).map((m) => m.slice('builtin:'.length));
+    // What Node loads by itself before bin/ferry.js runs (the recorder's own imports included).
+    const bare = join(mkdtempSync(join(tmpdir(), 'ferry-bare-')), 'loaded.txt');
+    dirs.push(dirname(bare));
+    await new Promise((resolve) => spawn(process.execPath, ['--import', join(root, 'test/helpers/record-loads.mjs'), '-e', ''], { env: { ...process.env, RECORD_LOADS_TO: bare }, stdio: 'ignore' }).once('exit', resolve));
+    const byNode = new Set(readFileSync(bare, 'utf8').split('\n').filter((m) => m.startsWith('builtin:')).map((m) => m.slice('builtin:'.length)));
+    // node:inspector is loaded by the collection after the ready line (settleHeapAfterStart).
+    const afterReady = ['inspector'];
+    const listed = startFlags.SERVE_BUILTINS;
+    expect(publicBuiltins.filter((m) => !byNode.has(m) && !afterReady.includes(m) && !listed.includes(m))).toEqual([]);
+    // Nothing listed that a start would not load anyway: the list costs no memory.
+    expect(listed.filter((m) => !publicBuiltins.includes(m))).toEqual([]);
+  });
+
+  it("starts with TurboFan and Sparkplug off, turns them on once ready, and leaves them alone when node's command line chose", async () => {
+    const compiled = (lines: string[], target: string) => lines.filter((l) => l.startsWith('[completed') && l.includes(`(target ${target})`)).length;
+    const beforeReady = (s: Started) => s.lines.slice(0, s.lines.findIndex((l) => l.includes('"event":"ready"')));
+    const trace = ['--trace-opt', '--trace-baseline'];
+    // Without the recorder: its hooks make Node's loader run hot code before bin/ferry.js runs.
+    const s = await start([], undefined, { args: trace, recordLoads: false });
+    const atStart = beforeReady(s);
+    expect(compiled(atStart, 'TURBOFAN')).toBe(0);
+    // Traffic makes functions hot: both compilers are back on (polled: V8 decides when).
+    for (let round = 0; round < 50 && (compiled(s.lines, 'TURBOFAN') === 0 || compiled(s.lines.slice(atStart.length), 'BASELINE') === 0); round++) {
+      await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${s.url}/api/v1/capabilities`, { headers: auth })).arrayBuffer()));
+    }
+    expect(compiled(s.lines, 'TURBOFAN')).toBeGreaterThan(0);
+    expect(compiled(s.lines.slice(atStart.length), 'BASELINE')).toBeGreaterThan(0);
+    await s.stop();
+    // Node started with the compilers named: the start leaves them on (and would leave --jitless alone).
+    const chosen = await start([], undefined, { args: [...trace, '--opt', '--sparkplug'], recordLoads: false });
+    const chosenAtStart = beforeReady(chosen);
+    await chosen.stop();
+    expect(compiled(chosenAtStart, 'TURBOFAN')).toBeGreaterThan(0);
+    // Sparkplug off: what compiles before the ready line is Node's own bootstrap, before bin/ferry.js.
+    expect(compiled(atStart, 'BASELINE') * 5).toBeLessThan(compiled(chosenAtStart, 'BASELINE'));
   });
 
   it('a TLS server loads the TLS stack and answers HTTP/2 and HTTP/1.1 on their first requests', async () => {
