@@ -1,22 +1,23 @@
-// `ferry serve` starts with V8's compilers beyond the interpreter off: TurboFan (`--opt`) and
+// `ferry serve` starts with V8's compilers beyond its interpreter off: TurboFan (`--opt`) and
 // Sparkplug (`--sparkplug`) are turned back on once the server is ready (src/cli/commands/serve.ts
-// sets the flags this file leaves in AFTER_READY). Only bin/ferry.js can do this: the functions
-// that get hot during a start are Node's own ES module loader's (resolving the ~200 imports of
-// the bundle's ~50 files: getPathFromURLPosix, normalizeString, URL internals) and Kysely's
-// query compiler, so the flags must be set before the bundle is imported.
+// sets the flags this file leaves in AFTER_READY_KEY). Only bin/ferry.js can do this: the
+// functions that get hot during a start are Node's own ES module loader's (resolving the ~200
+// imports of the bundle's ~50 files: getPathFromURLPosix, normalizeString, URL internals) and
+// Kysely's query compiler, so the flags must be set before the bundle is imported.
 //
 // Why: the first function TurboFan optimises pages ~3.5 MB of its compiler's code (in the node
-// binary) into the process, and a start optimised ~10 functions; Sparkplug's code for the start's
-// functions, dropped by the settle collection after the ready line, left ~1 MB more behind. An
-// idle server, measured as the bench does (RSS 1 s after a restart's ready line): 61.0 -> 56.7
-// MiB (benchmarks/results/issue-15-speed.md, branch idle3). The first traffic after the start
-// optimises what it makes hot, as before; the start itself does not need optimised code (its CPU
-// time to the ready line went down: no optimising jobs).
+// binary) into the process, and a start optimised ~10 functions; Sparkplug's code for the
+// start's functions, though dropped by the settle collection after the ready line, left ~0.5 MB
+// behind. An idle server, measured as the bench does (RSS 1 s after a restart's ready line), 8
+// alternating pairs: 61.2 -> 56.7 MiB; the start's CPU time 190 -> 180 ms
+// (benchmarks/results/issue-15-speed.md, branch idle3). The first traffic after the start
+// optimises what it makes hot, as before, and a server that has served requests holds that code.
 //
 // Changing any V8 flag makes Node refuse its code cache for the built-in modules compiled while
-// the flag differs from the default (19 built-ins: 21 ms of CPU instead of 7), so the built-ins
-// a start loads are loaded first, before the flags change; setting the flags back once ready
-// makes the cache good again. A built-in missing from the list still loads, only slower.
+// the flags differ from the defaults (19 built-ins: 21 ms of CPU instead of 7), so the built-ins
+// a start loads are loaded first, before the flags change (also 0.4 MiB less idle RSS than
+// compiling them without the cache); once ready, the flags are back as they would have been
+// without this. A built-in missing from the list still loads, only slower.
 
 /** Node's public built-in modules `ferry serve` loads before its ready line (test/cli/server-start.test.ts keeps the list whole). */
 const SERVE_BUILTINS = ['assert', 'child_process', 'cluster', 'crypto', 'dgram', 'diagnostics_channel', 'dns', 'fs/promises', 'http', 'module', 'net', 'os', 'perf_hooks', 'process', 'stream', 'stream/promises', 'string_decoder', 'timers/promises', 'v8', 'worker_threads', 'zlib'];
