@@ -127,8 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      compilersBackOn();
-      settleHeapAfterStart(server.app.log, memory.trimDuring, () => settleHeapWhenIdle(server.app.log, memory.trimDuring));
+      onceReady(server.app.log, memory.trimDuring);
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -201,13 +200,14 @@ function announceTransport(server: RunningServer, host: string): void {
 }
 
 /**
- * Once ready: V8's flags that bin/ferry.js left to set (TurboFan and Sparkplug back on; it turns
- * them off for the start, bin/serve-start.js says why). Nothing when the server was started
- * some other way (tests, `node dist/src/cli/main.js`).
+ * Once the ready line is printed: V8's flags that bin/ferry.js left to set (TurboFan and
+ * Sparkplug back on; it turns them off for the start, bin/serve-start.js says why; none when
+ * the server was started some other way), then the heap settled for idling.
  */
-function compilersBackOn(): void {
+function onceReady(log: { debug(o: object, msg: string): void }, around: (collect: () => Promise<void>) => Promise<void>): void {
   const flags: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for('ferry.serve.v8FlagsAfterReady')];
   if (Array.isArray(flags)) for (const flag of flags) setFlagsFromString(String(flag));
+  settleHeapAfterStart(log, around, () => settleHeapWhenIdle(log, around));
 }
 
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
