@@ -63,4 +63,13 @@ describe('OldPlaces', () => {
     // y lies before the last match: it moved back, and places nothing.
     expect(places.place(300, 'y')).toBe(400);
   });
+
+  it('places each of many identical chunks by the next old one', () => {
+    // A disk image's runs of zeros: every chunk the same, each matching the next old one.
+    const old = Array.from({ length: 2_000 }, () => ({ hash: 'z', size: 100 }));
+    const places = new OldPlaces(old, chunkOffsets(old));
+    for (let i = 0; i < 2_000; i++) expect(places.place(i * 100 + 50, 'z')).toBe(i * 100);
+    // Past the last old one: the shift of the last match holds.
+    expect(places.place(200_050, 'z')).toBe(200_000);
+  });
 });

@@ -50,7 +50,8 @@ export function replacedRun(offsets: readonly number[], offset: number, size: nu
  * such) says by how much; an edited chunk is placed by the last of them before it.
  */
 export class OldPlaces {
-  private readonly indices = new Map<string, number[]>();
+  /** Per hash: where it lies in the old version, in order, and how many of those lie behind the last match. */
+  private readonly indices = new Map<string, { at: number[]; passed: number }>();
   private lastOld = -1;
   private shift = 0;
 
@@ -59,18 +60,24 @@ export class OldPlaces {
     private readonly offsets: readonly number[],
   ) {
     old.forEach((c, i) => {
-      const list = this.indices.get(c.hash);
-      if (list) list.push(i);
-      else this.indices.set(c.hash, [i]);
+      const e = this.indices.get(c.hash);
+      if (e) e.at.push(i);
+      else this.indices.set(c.hash, { at: [i], passed: 0 });
     });
   }
 
   /** The offset in the old version where the new chunk `hash` at `offset` belongs; call for every new chunk, in file order. */
   place(offset: number, hash: string): number {
-    const j = this.indices.get(hash)?.find((i) => i > this.lastOld);
-    if (j !== undefined) {
-      this.lastOld = j;
-      this.shift = offset - this.offsets[j];
+    const e = this.indices.get(hash);
+    if (e) {
+      // The last match only moves forward, so each list is walked once in all (a disk image
+      // of thousands of identical chunks stays linear).
+      while (e.passed < e.at.length && e.at[e.passed] <= this.lastOld) e.passed++;
+      if (e.passed < e.at.length) {
+        const j = e.at[e.passed];
+        this.lastOld = j;
+        this.shift = offset - this.offsets[j];
+      }
     }
     return offset - this.shift;
   }
