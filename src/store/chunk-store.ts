@@ -332,6 +332,8 @@ export class ChunkStore {
    * bench: a third of the server's CPU).
    */
   private readonly recentBases = new Map<string, Buffer>();
+  /** Bases found intact by {@link checkBases}. */
+  private readonly checkedBases = new WeakSet<Buffer>();
   private recentBaseBytes = 0;
   /** Empties recentBases a while after the last one came: an idle server keeps none. */
   private recentBasesTimer: NodeJS.Timeout | undefined;
@@ -789,7 +791,13 @@ export class ChunkStore {
    */
   private async checkBases(hashes: readonly string[], bases: readonly Buffer[]): Promise<void> {
     for (let i = 0; i < bases.length; i++) {
-      if (sha256Hex(bases[i]) === hashes[i]) continue;
+      // Once per base kept in memory: a client whose deltas keep failing (its file changes
+      // under it, or it sends wrong ones) costs no more hashing than verified reads did.
+      if (this.checkedBases.has(bases[i])) continue;
+      if (sha256Hex(bases[i]) === hashes[i]) {
+        this.checkedBases.add(bases[i]);
+        continue;
+      }
       const kept = this.recentBases.get(hashes[i]);
       if (kept !== undefined) {
         this.recentBases.delete(hashes[i]);
