@@ -56,6 +56,26 @@ describe('chunk deltas', () => {
     expect(applyDelta(base, delta, target.length).equals(target)).toBe(true);
   });
 
+  it('copy a piece only when its size and all 8 bytes of its name match', () => {
+    const base = textLike(300_000);
+    const target = Buffer.from(base);
+    const sig = signatureOf(base);
+    expect(makeDelta(target, sig, 1 << 20).literal).toBe(0);
+    // The last 2 bytes of every name changed (the index looks up the first 6): nothing to copy.
+    const tails = Buffer.from(sig);
+    for (let o = 4; o < tails.length; o += 12) tails[o + 11] ^= 1;
+    expect(makeDelta(target, tails, 1 << 20).literal).toBe(target.length);
+    // The sizes changed, the names kept: nothing either.
+    const sizes = Buffer.from(sig);
+    for (let o = 4; o < sizes.length; o += 12) sizes.writeUInt32BE(sizes.readUInt32BE(o) + 1, o);
+    expect(makeDelta(target, sizes, 1 << 20).literal).toBe(target.length);
+    // A name repeated (identical pieces): the first is copied from, and the delta rebuilds the target.
+    const twice = Buffer.concat([base.subarray(0, 100_000), base.subarray(0, 100_000)]);
+    const { delta, literal } = makeDelta(twice, signatureOf(twice), 1 << 20);
+    expect(literal).toBe(0);
+    expect(applyDelta(twice, delta, twice.length).equals(twice)).toBe(true);
+  });
+
   it('refuse deltas that reach past the base or build another size', () => {
     const base = textLike(100_000);
     const { delta } = makeDelta(base, signatureOf(base), 1 << 20);

@@ -118,6 +118,37 @@ describe('chunk deltas', () => {
     }
   });
 
+  it('takes as base the old chunk an edited one replaces, placed by the unchanged chunks before it, after an insertion', async () => {
+    // Seeded (the cuts are a property of the bytes): 100 bytes inserted at an eighth move
+    // everything after them; a later edit of 16 bytes leaves its chunk's size as it was.
+    // Each edited chunk has one base: the one it replaces, read once for its signature. (A
+    // chunk placed by its own offset overlapped the next old one by the 100 bytes, which made
+    // that neighbour a base too: two reads of whole chunks on the server per edited chunk.)
+    const size = 8 * 1024 * 1024;
+    const v1 = seededBytes('placed-bases', size);
+    const edited = Buffer.from(v1);
+    seededBytes('placed-bases-edit', 16).copy(edited, (5 * size) / 8);
+    const v2 = Buffer.concat([edited.subarray(0, size / 8), seededBytes('placed-bases-insert', 100), edited.subarray(size / 8)]);
+    const client = new FerryClient({ server: t.url, token: t.token });
+    try {
+      const local = join(dir, 'placed');
+      writeFileSync(local, v1);
+      await client.putFile(local, '/d/placed.bin');
+      writeFileSync(local, v2);
+      const served = await metric('ferry_chunks_served_total');
+      const wire0 = await metric('ferry_chunk_wire_bytes_received_total');
+      const r = await client.putFile(local, '/d/placed.bin');
+      expect(r.chunksTransferred).toBe(2);
+      expect((await metric('ferry_chunks_served_total')) - served).toBe(2);
+      expect((await metric('ferry_chunk_wire_bytes_received_total')) - wire0).toBeLessThan(64 * 1024);
+      const back = join(dir, 'placed-back');
+      await client.getFile('/d/placed.bin', back);
+      expect(sha256(readFileSync(back))).toBe(sha256(v2));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('rebuilds edited compressible chunks (stored compressed) byte for byte, several deltas in flight', async () => {
     // Text-like bytes: each rebuilt chunk is compressed at rest, out of the one buffer deltas are rebuilt in.
     // Seeded, edits too: how many chunks such low-entropy text makes, and so how many an edit
@@ -268,7 +299,7 @@ describe('deltas the server refuses', () => {
     await expectError(await put(s2.id, s2.hash, makeDelta(small, signatureOf(large.subarray(0, 300_000)), 1 << 20).delta, thirds.join(',')), 400, 'FERRY_ERR_VALIDATION');
   });
 
-  it('reads a base once for its signature and the delta that follows (kept verified in memory)', async () => {
+  it('reads a base once for its signature and the delta that follows (kept in memory)', async () => {
     const old = randomBytes(300_000);
     expect((await uploadBuffer(t, '/d/once.bin', old, old.length)).status).toBe(200);
     const edited = scatterEdits(old, 4);
@@ -284,12 +315,34 @@ describe('deltas the server refuses', () => {
     expect((await metric('ferry_chunks_served_total')) - served0).toBe(1);
     expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
     expect(Buffer.from(await (await t.api('/api/v1/files/d/once.bin')).arrayBuffer()).equals(edited)).toBe(true);
-    // Without a signature first, the base is read for the delta (and verified) as before.
+    // Without a signature first, the base is read for the delta.
     const again = scatterEdits(edited, 2);
     const s2 = await session(again, '/d/once.bin');
     const served1 = await metric('ferry_chunks_served_total');
     expect((await put(s2.id, s2.hash, makeDelta(again, signatureOf(edited), 1 << 20).delta, sha256(edited))).status).toBe(200);
     expect((await metric('ferry_chunks_served_total')) - served1).toBe(1);
+  });
+
+  it('finds a damaged base when the delta against it builds other bytes, and takes the chunk whole', async () => {
+    // Bases are read unverified (only the chunk rebuilt from them is checked): the damage
+    // shows as a delta that does not verify, and the base is then checked and found corrupt.
+    const old = randomBytes(300_000); // random: stored raw, so the damage decodes
+    expect((await uploadBuffer(t, '/d/damaged.bin', old, old.length)).status).toBe(200);
+    const object = join(t.dataDir, 'store', 'chunks', sha256(old).slice(0, 2), sha256(old));
+    const stored = readFileSync(object);
+    stored[stored.length - 1000] ^= 0x40;
+    writeFileSync(object, stored);
+    const edited = scatterEdits(old, 3);
+    const { id, hash } = await session(edited, '/d/damaged.bin');
+    const corrupt0 = await metric('ferry_chunk_corrupt_total');
+    // The delta is made against the true bytes' signature, so it copies the damaged range.
+    await expectError(await put(id, hash, makeDelta(edited, signatureOf(old), 1 << 20).delta, sha256(old)), 400, 'FERRY_ERR_HASH_MISMATCH');
+    expect((await metric('ferry_chunk_corrupt_total')) - corrupt0).toBe(1);
+    // The client sends it whole on that answer (FerryApi.putChunk); the whole chunk is taken.
+    const whole = await t.api(`/api/v1/uploads/${id}/chunks/${hash}`, { method: 'PUT', body: edited, headers: { 'content-type': 'application/octet-stream' } });
+    expect(whole.status).toBe(200);
+    expect((await t.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {} })).status).toBe(200);
+    expect(Buffer.from(await (await t.api('/api/v1/files/d/damaged.bin')).arrayBuffer()).equals(edited)).toBe(true);
   });
 
   it('gives no signature of a chunk the caller may not read, and takes no delta against it', async () => {
