@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/e2e.js';
 import { auditEvents } from '../helpers/users.js';
 import { writeRandomFile } from '../helpers/files.js';
-import { rawSftp, scp, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { rawSftp, scp, sftpOf, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
 
 let s: SftpServer;
@@ -124,6 +124,41 @@ describe('sftp -b and scp', () => {
     const entry = (await (await s.t.api('/api/v1/stat/users/ana/p.txt')).json()) as { mtime: number; mode: number };
     expect(entry).toMatchObject({ mtime: 1_600_000_000_000, mode: 0o600 });
     expect(r.stdout).toMatch(/-rw------- .* p\.txt/);
+  });
+
+  it('takes chown and chgrp (owners are not kept), scp -p, and uid/gid in a setstat after an upload', async () => {
+    const local = join(s.dir, 'owned.txt');
+    await writeFile(local, 'owners');
+    const { utimes, chmod } = await import('node:fs/promises');
+    await chmod(local, 0o604);
+    await utimes(local, 1_500_000_000, 1_500_000_000);
+    // OpenSSH's chown/chgrp read the owner first and stopped without one ("Can't get current ownership")
+    const r = await sftpBatch(s, ana, ['put owned.txt owned.txt', 'chown 1000 owned.txt', 'chgrp 1000 owned.txt', 'ls -ln owned.txt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/ownership|denied|unsupported/i);
+    expect(r.stdout).toMatch(/ 0 +0 +6 .*owned\.txt/);
+    const up = await scp(s, ana, ['-p', 'owned.txt', 'remote:scp-p.txt']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(await (await s.t.api('/api/v1/stat/users/ana/scp-p.txt')).json()).toMatchObject({ mtime: 1_500_000_000_000, mode: 0o604, size: 6 });
+    // WinSCP and FileZilla may send the owner with the times after an upload, by handle and by path
+    const client = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const attrs = { uid: 1234, gid: 5678, mtime: 1_400_000_000, atime: 1_400_000_000 };
+      const handle = await new Promise<Buffer>((res, rej) => sftp.open('winscp.txt', 'w', (e, h) => (e ? rej(e) : res(h))));
+      await new Promise<void>((res, rej) => sftp.write(handle, Buffer.from('sent'), 0, 4, 0, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.fsetstat(handle, attrs, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.close(handle, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.setstat('winscp.txt', { ...attrs, mode: 0o600 }, (e) => (e ? rej(e) : res())));
+      const st = await new Promise<import('ssh2').Stats>((res, rej) => sftp.stat('winscp.txt', (e, a) => (e ? rej(e) : res(a))));
+      expect({ uid: st.uid, gid: st.gid, size: st.size, mtime: st.mtime }).toEqual({ uid: 0, gid: 0, size: 4, mtime: 1_400_000_000 });
+      // A chown of a file that does not exist still fails as one
+      const missing = await new Promise<Error | undefined>((res) => sftp.setstat('nope.txt', { uid: 1, gid: 1 }, (e) => res(e ?? undefined)));
+      expect(missing?.message).toMatch(/no such file/i);
+    } finally {
+      client.end();
+    }
+    expect(await (await s.t.api('/api/v1/stat/users/ana/winscp.txt')).json()).toMatchObject({ mtime: 1_400_000_000_000, mode: 0o600, size: 4 });
   });
 
   it('resumes a put after the client was killed: reput sends only the rest, and nothing half-done was visible', async () => {
