@@ -126,7 +126,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
 
   // ---------------------------------------------------------------- namespace
   'GET /api/v1/stat': r({ tag: 'namespace', summary: 'Your root', response: { 200: Entry } }),
-  'GET /api/v1/stat/*': r({ tag: 'namespace', summary: 'One entry', params: Wild, response: { 200: Entry, 404: Error } }),
+  'GET /api/v1/stat/*': r({ tag: 'namespace', summary: 'One entry; `?ifExists=true`: 204 rather than 404 when nothing is there', params: Wild, querystring: Obj({ ifExists: Type.Optional(Type.String()) }), response: { 200: Entry, 204: NoBody('nothing there (ifExists=true)'), 404: Error } }),
   'GET /api/v1/list': r({ tag: 'namespace', summary: 'List your root', querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) }),
   'GET /api/v1/list/*': r({ tag: 'namespace', summary: 'List a directory (paged; recursive=true for a tree)', params: Wild, querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }), response: { 200: Obj({ path: Type.String(), entries: Type.Array(Entry), next: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) } }),
   'POST /api/v1/mkdir/*': r({ tag: 'namespace', summary: 'Make a directory (parents=true for the chain)', params: Wild, querystring: Obj({ parents: Type.Optional(Type.String()) }), response: { 201: Entry } }),
