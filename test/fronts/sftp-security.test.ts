@@ -365,6 +365,17 @@ describe('paths and packets', () => {
     const expanded = await replies.next();
     expect(expanded[0]).toBe(104);
     expect(expanded.toString('utf8', 13, 13 + expanded.readUInt32BE(9))).toBe('/y');
+    // users-groups-by-id@openssh.com: uid/gid 0 is the user, any other id nobody; ids not
+    // packed as uint32s, or too many, are refused
+    send(200, Buffer.concat([u32(14), str('users-groups-by-id@openssh.com'), str(Buffer.concat([u32(0), u32(1000)])), str(u32(0))]));
+    const names = await replies.next();
+    expect(names[0]).toBe(201);
+    const users = names.subarray(9, 9 + names.readUInt32BE(5));
+    expect([users.readUInt32BE(0), users.toString('utf8', 4, 9), users.readUInt32BE(9), users.length]).toEqual([5, 'alice', 0, 13]);
+    send(200, Buffer.concat([u32(15), str('users-groups-by-id@openssh.com'), str(Buffer.from([0, 0, 0])), str(Buffer.alloc(0))]));
+    expect(status(await replies.next())).toMatchObject({ id: 15, code: 5 });
+    send(200, Buffer.concat([u32(16), str('users-groups-by-id@openssh.com'), str(Buffer.alloc(4 * 1025)), str(Buffer.alloc(0))]));
+    expect(status(await replies.next())).toMatchObject({ id: 16, code: 4 });
     // a request type that does not exist
     send(99, u32(10));
     expect(status(await replies.next())).toMatchObject({ id: 10, code: 8 });

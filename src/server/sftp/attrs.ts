@@ -14,8 +14,8 @@ const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const HALF_YEAR_MS = 182 * 86_400_000;
-/** The uid and gid of every entry. */
-const OWNER_ID = 0;
+/** The uid and gid of every entry (users-groups-by-id@openssh.com names it: the user). */
+export const OWNER_ID = 0;
 
 export function attrsOf(e: Pick<Entry, 'type' | 'size' | 'mtime' | 'mode'>): Attrs {
   const perms = (e.mode ?? (e.type === 'dir' ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE)) & 0o7777;

@@ -384,6 +384,10 @@ export class FerryFs implements SftpFs {
     });
   }
 
+  async ownerName(): Promise<string> {
+    return (await this.auth()).userName;
+  }
+
   async statvfs(raw: string): Promise<StatVfs> {
     return this.guard(`STATVFS ${raw}`, async (auth) => {
       authorize(auth, 'list', sftpPath(raw));

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isFerryError, type FerryError } from '../../core/errors.js';
 import { internalMessage, isServerFault } from '../http-errors.js';
+import { OWNER_ID } from './attrs.js';
 import {
   MAX_DATA,
   MAX_PACKET,
@@ -94,6 +95,8 @@ export interface SftpFs {
   /** `overwrite`: posix-rename@openssh.com (replace the target); plain RENAME refuses an existing target. */
   rename(from: string, to: string, overwrite: boolean): Promise<void>;
   statvfs(path: string): Promise<StatVfs>;
+  /** The name of the owner and group of every entry (uid and gid {@link OWNER_ID}): the user's. */
+  ownerName(): Promise<string>;
   /** A request failed unexpectedly (not a FerryError): for the server's log. */
   onInternalError(err: unknown, what: string): void;
   /** A refusal as the client should read it: errors are written with server paths, the client names paths from its own root. */
@@ -110,7 +113,10 @@ const EXTENSIONS: [string, string][] = [
   ['limits@openssh.com', '1'],
   ['expand-path@openssh.com', '1'],
   ['lsetstat@openssh.com', '1'],
+  ['users-groups-by-id@openssh.com', '1'],
 ];
+/** Ids one users-groups-by-id@openssh.com request may ask about (OpenSSH's `ls -l` asks for a directory's few). */
+const MAX_IDS = 1024;
 
 /** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, a rename in one, or removing a key marker in use) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason; the server's own failures -> undefined (the caller logs them and answers generic words). */
 export function statusOf(err: unknown): { code: StatusCode; message: string } | undefined {
@@ -505,6 +511,22 @@ export class SftpSession {
         return this.send(extendedReply(id, u64s([MAX_PACKET, MAX_DATA, MAX_DATA, MAX_HANDLES])));
       case 'statvfs@openssh.com':
         return this.send(extendedReply(id, statvfsPayload(await this.fs.statvfs(r.text()))));
+      case 'users-groups-by-id@openssh.com': {
+        // OpenSSH's `ls -l` of a glob has attributes but no long names: it asks for the names
+        // of the ids it shows. Ids come packed (uint32 each), names go back as strings in the
+        // same order, empty for an id nobody has.
+        const uids = r.bytes();
+        const gids = r.bytes();
+        if (uids.length % 4 !== 0 || gids.length % 4 !== 0) throw new BadRequest(STATUS.BAD_MESSAGE, 'ids must be uint32 values');
+        if (uids.length + gids.length > MAX_IDS * 4) throw new BadRequest(STATUS.FAILURE, `at most ${MAX_IDS} ids at once`);
+        const owner = Buffer.from(await this.fs.ownerName());
+        const namesOf = (ids: Buffer): Buffer => {
+          const parts: Buffer[] = [];
+          for (let at = 0; at < ids.length; at += 4) parts.push(sshString(ids.readUInt32BE(at) === OWNER_ID ? owner : Buffer.alloc(0)));
+          return Buffer.concat(parts);
+        };
+        return this.send(extendedReply(id, Buffer.concat([sshString(namesOf(uids)), sshString(namesOf(gids))])));
+      }
       case 'fstatvfs@openssh.com':
         this.fileOf(r);
         return this.send(extendedReply(id, statvfsPayload(await this.fs.statvfs('/'))));
@@ -512,6 +534,13 @@ export class SftpSession {
         throw new BadRequest(STATUS.OP_UNSUPPORTED, `the extension ${name} is not supported`);
     }
   }
+}
+
+/** An SSH string: uint32 length, then the bytes. */
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(b.length, 0);
+  return Buffer.concat([len, b]);
 }
 
 /** statvfs@openssh.com's reply: bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag, namemax. */
