@@ -55,6 +55,20 @@ describe('permissions over SFTP', () => {
     expect(denied.every((e) => (e as { front?: string }).front === 'sftp')).toBe(true);
   });
 
+  it('a directory renamed onto an empty one needs delete there: without it both stay', async () => {
+    const dex = await sshUser(s, 'dex', { grants: [{ path: '/', permissions: ['list', 'read', 'write', 'mkdir'] }, { path: '/src', permissions: ['list', 'read', 'write', 'mkdir', 'delete'] }] });
+    for (const dir of ['src/d', 'empty', 'src/empty2']) expect((await s.t.api(`/api/v1/mkdir/users/dex/${dir}?parents=true`, { method: 'POST' })).status).toBe(201);
+    const r = await sftpBatch(s, dex, ['rename src/d empty']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+    expect(await exists('/users/dex/empty')).toBe(true);
+    expect(await exists('/users/dex/src/d')).toBe(true);
+    // where the grant has delete, the empty directory is replaced
+    expect((await sftpBatch(s, dex, ['rename src/d src/empty2'])).code).toBe(0);
+    expect(await exists('/users/dex/src/d')).toBe(false);
+    expect((await (await s.t.api('/api/v1/stat/users/dex/src/empty2')).json()) as { type: string }).toMatchObject({ type: 'dir' });
+  });
+
   it('refuses a key the user does not have, and audits it', async () => {
     const stranger = await newKey(s, 'stranger');
     const r = await sftpBatch(s, { name: 'alice', ...stranger }, ['ls']);

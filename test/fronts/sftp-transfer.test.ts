@@ -82,6 +82,15 @@ describe('sftp -b and scp', () => {
     expect(ok.stdout).toMatch(/-rw-r--r-- +\? ana +ana +1 .*\/y\.txt/);
     const list = (await (await s.t.api('/api/v1/list/users/ana/m/n')).json()) as { entries: { name: string }[] };
     expect(list.entries.map((e) => e.name)).toEqual(['y.txt']);
+    // A directory renamed onto an empty one replaces it, as rename(2) does; onto one that
+    // holds something, it fails and both stay
+    const dirs = await sftpBatch(s, ana, ['mkdir da', 'put x.txt da/in.txt', 'mkdir db', 'rename da db', 'mkdir dc', 'put x.txt dc/keep.txt', '-rename db dc']);
+    expect(dirs.code, dirs.stderr).toBe(0);
+    expect(dirs.stderr).toMatch(/rename "\/db" to "\/dc": Failure/);
+    expect((await s.t.api('/api/v1/stat/users/ana/db/in.txt')).status).toBe(200);
+    expect((await s.t.api('/api/v1/stat/users/ana/da')).status).toBe(404);
+    expect((await s.t.api('/api/v1/stat/users/ana/dc/keep.txt')).status).toBe(200);
+    expect((await sftpBatch(s, ana, ['rm db/in.txt', 'rmdir db', 'rm dc/keep.txt', 'rmdir dc'])).code).toBe(0);
     // (OpenSSH uses posix-rename@openssh.com: replacing m/n/y.txt above worked)
     for (const [cmd, message] of [
       ['rmdir m', /rmdir.*(not empty|Failure)/i],
