@@ -137,7 +137,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),
   'POST /api/v1/auth/session': r({ tag: 'auth', summary: 'Password login that starts a web session', public: true, body: Obj({ user: Type.String(), password: Type.String() }), response: { 201: Any('WebSession'), 401: Error } }),
-  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })) }), response: { 200: Any('WebSession'), 401: Error } }),
+  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })), ifSession: Type.Optional(Type.Boolean({ description: 'without refreshToken and with no cookie: 204 (no session) rather than 401' })) }), response: { 200: Any('WebSession'), 204: NoBody('no session to refresh (ifSession)'), 401: Error } }),
   'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request', response: { 204: NoBody('ended') } }),
   'POST /api/v1/auth/ticket': r({
     tag: 'auth',
