@@ -390,6 +390,30 @@ describe('paths and packets', () => {
     expect(status(await replies.next())).toMatchObject({ id: 15, code: 5 });
     send(200, Buffer.concat([u32(16), str('users-groups-by-id@openssh.com'), str(Buffer.alloc(4 * 1025)), str(Buffer.alloc(0))]));
     expect(status(await replies.next())).toMatchObject({ id: 16, code: 4 });
+    // copy-data: one handle into itself is refused; a length past the source's end is EOF
+    // (the bytes there are copied), a length of 0 copies to the end
+    expect((await uploadBuffer(s.t, '/users/alice/cd.txt', Buffer.from('0123456789'))).status).toBe(200);
+    const u64 = (n: number) => Buffer.concat([u32(0), u32(n)]);
+    const open = async (reqId: number, path: string, pflags: number): Promise<Buffer> => {
+      send(3, Buffer.concat([u32(reqId), str(path), u32(pflags), u32(0)]));
+      const h = await replies.next();
+      expect(h[0], path).toBe(102);
+      return h.subarray(9, 9 + h.readUInt32BE(5));
+    };
+    const src = await open(17, 'cd.txt', 0x01);
+    const dst = await open(18, 'cd-copy.txt', 0x02 | 0x08 | 0x10);
+    const copyData = (reqId: number, from: Buffer, length: number, to: Buffer) => send(200, Buffer.concat([u32(reqId), str('copy-data'), str(from), u64(0), u64(length), str(to), u64(0)]));
+    copyData(19, src, 0, src);
+    expect(status(await replies.next())).toMatchObject({ id: 19, code: 4 });
+    copyData(23, dst, 0, src);
+    expect(status(await replies.next())).toMatchObject({ id: 23, code: 3 });
+    copyData(20, src, 100, dst);
+    expect(status(await replies.next())).toMatchObject({ id: 20, code: 1 });
+    copyData(21, src, 0, dst);
+    expect(status(await replies.next())).toMatchObject({ id: 21, code: 0 });
+    send(4, Buffer.concat([u32(22), str(dst)]));
+    expect(status(await replies.next())).toMatchObject({ id: 22, code: 0 });
+    expect(Buffer.from(await (await s.t.api('/api/v1/files/users/alice/cd-copy.txt')).arrayBuffer()).toString()).toBe('0123456789');
     // a request type that does not exist
     send(99, u32(10));
     expect(status(await replies.next())).toMatchObject({ id: 10, code: 8 });

@@ -124,6 +124,19 @@ describe('sftp -b and scp', () => {
     expect(downloads[0]).toMatchObject({ front: 'sftp' });
   });
 
+  it("copies in the server with sftp's cp (copy-data): the bytes never travel, the copy is stored like an upload", async () => {
+    const data = randomBytes(5 * MiB + 3);
+    await writeFile(join(s.dir, 'cp-src.bin'), data);
+    const r = await sftpBatch(s, ana, ['put cp-src.bin cp-src.bin', 'cp cp-src.bin cp-dst.bin', 'put x.txt cp-over.bin', 'cp cp-src.bin cp-over.bin', '-cp nothing-here cp-none.bin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/does not support copy-data/);
+    expect(r.stderr).toMatch(/No such file/i);
+    for (const name of ['cp-dst.bin', 'cp-over.bin']) expect((await apiBytes(`/users/ana/${name}`)).body.equals(data), name).toBe(true);
+    expect((await s.t.api('/api/v1/stat/users/ana/cp-none.bin')).status).toBe(404);
+    const src = (await (await s.t.api('/api/v1/stat/users/ana/cp-src.bin')).json()) as { hash: string };
+    expect(await (await s.t.api('/api/v1/stat/users/ana/cp-dst.bin')).json()).toMatchObject({ hash: src.hash, size: data.length });
+  });
+
   it('keeps mtime and mode with put -p, and sets them with chmod', async () => {
     const local = join(s.dir, 'p.txt');
     await writeFile(local, 'preserve me');

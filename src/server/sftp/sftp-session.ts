@@ -114,6 +114,7 @@ const EXTENSIONS: [string, string][] = [
   ['expand-path@openssh.com', '1'],
   ['lsetstat@openssh.com', '1'],
   ['users-groups-by-id@openssh.com', '1'],
+  ['copy-data', '1'],
 ];
 /** Ids one users-groups-by-id@openssh.com request may ask about (OpenSSH's `ls -l` asks for a directory's few). */
 const MAX_IDS = 1024;
@@ -489,6 +490,37 @@ export class SftpSession {
     return names.slice(n);
   }
 
+  /**
+   * copy-data (OpenSSH's `cp` in sftp): bytes of one open handle written into another, in
+   * the server, through the same reads and writes as requests would make them (so a copy is
+   * an upload like any other: cut, hashed, deduplicated, committed at CLOSE). A length of 0
+   * copies to the end of the source (then OK at its end, as OpenSSH's server; EOF when a
+   * length was given and the source ends first).
+   */
+  private async copyData(r: PacketReader, id: number): Promise<void> {
+    const from = this.fileOf(r);
+    const readAt = r.u64();
+    const length = r.u64();
+    const to = this.fileOf(r);
+    const writeAt = r.u64();
+    if (from === to) throw new BadRequest(STATUS.FAILURE, 'copy-data within one handle is not supported');
+    if (!from.read) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the source was not opened for reading');
+    if (!to.write) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the destination was not opened for writing');
+    const unowned = () => () => undefined; // each piece below is a buffer of its own
+    for (let done = 0; length === 0 || done < length; ) {
+      const pieces = await from.read(readAt + done, length === 0 ? MAX_DATA : Math.min(MAX_DATA, length - done));
+      if (pieces === null) {
+        if (length === 0) break;
+        return this.send(statusReply(id, STATUS.EOF, 'end of file'));
+      }
+      const data = Buffer.concat(pieces);
+      if (data.length === 0) break;
+      await to.write(writeAt + done, data, unowned);
+      done += data.length;
+    }
+    return this.ok(id);
+  }
+
   private async extended(r: PacketReader, id: number): Promise<void> {
     const name = r.text();
     switch (name) {
@@ -527,6 +559,8 @@ export class SftpSession {
         };
         return this.send(extendedReply(id, Buffer.concat([sshString(namesOf(uids)), sshString(namesOf(gids))])));
       }
+      case 'copy-data':
+        return this.copyData(r, id);
       case 'fstatvfs@openssh.com':
         this.fileOf(r);
         return this.send(extendedReply(id, statvfsPayload(await this.fs.statvfs('/'))));
