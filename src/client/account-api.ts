@@ -167,6 +167,11 @@ export function refreshSession(client: FerryApi, refreshToken?: string): Promise
   return client.http.json<WebSession>({ method: 'POST', path: `${API_PREFIX}/auth/refresh`, json: refreshToken === undefined ? {} : { refreshToken }, auth: false, retry: 'unprocessed' });
 }
 
+/** The web session of the refresh cookie, renewed; undefined when the browser has no such cookie (`ifSession`: 204, not 401). */
+export function resumeSession(client: FerryApi): Promise<WebSession | undefined> {
+  return client.http.json<WebSession | undefined>({ method: 'POST', path: `${API_PREFIX}/auth/refresh`, json: { ifSession: true }, auth: false, retry: 'unprocessed' });
+}
+
 export async function logout(client: FerryApi): Promise<void> {
   await client.http.json<void>({ method: 'POST', path: `${API_PREFIX}/auth/logout`, retry: 'never' });
 }

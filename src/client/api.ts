@@ -183,10 +183,13 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     return this.call(() => this.http.json<Entry>({ method: 'GET', path: route('stat', path), signal: options.signal }));
   }
 
-  /** Like {@link stat}, but undefined when absent. */
+  /**
+   * Like {@link stat}, but undefined when absent: `ifExists=true` makes the server answer
+   * 204 rather than 404 (which browsers log as errors); older servers answer 404.
+   */
   async statIfExists(path: string, options: { signal?: AbortSignal } = {}): Promise<Entry | undefined> {
     try {
-      return await this.stat(path, options);
+      return await this.call(() => this.http.json<Entry | undefined>({ method: 'GET', path: route('stat', path), query: { ifExists: 'true' }, signal: options.signal }));
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
       throw err;

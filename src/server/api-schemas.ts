@@ -126,7 +126,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
 
   // ---------------------------------------------------------------- namespace
   'GET /api/v1/stat': r({ tag: 'namespace', summary: 'Your root', response: { 200: Entry } }),
-  'GET /api/v1/stat/*': r({ tag: 'namespace', summary: 'One entry', params: Wild, response: { 200: Entry, 404: Error } }),
+  'GET /api/v1/stat/*': r({ tag: 'namespace', summary: 'One entry; `?ifExists=true`: 204 rather than 404 when nothing is there', params: Wild, querystring: Obj({ ifExists: Type.Optional(Type.String()) }), response: { 200: Entry, 204: NoBody('nothing there (ifExists=true)'), 404: Error } }),
   'GET /api/v1/list': r({ tag: 'namespace', summary: 'List your root', querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) }),
   'GET /api/v1/list/*': r({ tag: 'namespace', summary: 'List a directory (paged; recursive=true for a tree)', params: Wild, querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$' })), cursor: Type.Optional(Type.String()), recursive: Type.Optional(Type.String()), chunks: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }), response: { 200: Obj({ path: Type.String(), entries: Type.Array(Entry), next: Type.Optional(Type.String()), digest: Type.Optional(Type.String()) }) } }),
   'POST /api/v1/mkdir/*': r({ tag: 'namespace', summary: 'Make a directory (parents=true for the chain)', params: Wild, querystring: Obj({ parents: Type.Optional(Type.String()) }), response: { 201: Entry } }),
@@ -137,7 +137,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- auth
   'POST /api/v1/auth/login': r({ tag: 'auth', summary: 'Password login that creates an API token', public: true, body: Obj({ user: Type.String(), password: Type.String(), tokenName: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken'), 401: Error } }),
   'POST /api/v1/auth/session': r({ tag: 'auth', summary: 'Password login that starts a web session', public: true, body: Obj({ user: Type.String(), password: Type.String() }), response: { 201: Any('WebSession'), 401: Error } }),
-  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })) }), response: { 200: Any('WebSession'), 401: Error } }),
+  'POST /api/v1/auth/refresh': r({ tag: 'auth', summary: 'Rotate a web session', public: true, body: Obj({ refreshToken: Type.Optional(Type.String({ description: "absent: the web app's HttpOnly cookie (same origin only)" })), ifSession: Type.Optional(Type.Boolean({ description: 'without refreshToken and with no cookie: 204 (no session) rather than 401' })) }), response: { 200: Any('WebSession'), 204: NoBody('no session to refresh (ifSession)'), 401: Error } }),
   'POST /api/v1/auth/logout': r({ tag: 'auth', summary: 'End the credential of this request', response: { 204: NoBody('ended') } }),
   'POST /api/v1/auth/ticket': r({
     tag: 'auth',

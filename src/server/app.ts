@@ -78,7 +78,8 @@ import { userRoutes } from './routes/users.js';
 import { versionRoutes } from './routes/versions.js';
 import { WebApp, webAppRoutes } from './routes/web-app.js';
 import { webhookRoutes } from './routes/webhooks.js';
-import { davRoutes } from './dav/index.js';
+import { DAV_METHODS, davRoutes } from './dav/index.js';
+import { DAV_PREFIX } from './dav/paths.js';
 import { tusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
 import type { SftpFront } from './sftp/ssh-server.js';
@@ -541,6 +542,12 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
   // protocol (docs/protocol.md), so this tells nothing that is not written down.
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
+    // A method the share does not serve (POST, PATCH, REPORT...) is not a missing resource:
+    // a WebDAV client takes 404 as "no such file" (RFC 9110 15.5.6: 405 with Allow).
+    if (path === DAV_PREFIX || path.startsWith(`${DAV_PREFIX}/`)) {
+      const error = { code: 'FERRY_ERR_METHOD_NOT_ALLOWED', message: `${request.method} is not a method of the WebDAV share (it serves OPTIONS, ${DAV_METHODS.join(', ')})` };
+      return reply.status(405).header('allow', ['OPTIONS', ...DAV_METHODS].join(', ')).send({ error });
+    }
     const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
     if (!path.startsWith('/api/') && /text\/html/.test(request.headers.accept ?? '')) {
       plainPageHeaders(reply);

@@ -44,6 +44,24 @@ async function writeTree(root: string, files: Record<string, Buffer>): Promise<v
 }
 
 describe("rclone's sftp remote", () => {
+  it('without shell_type: finds no shell and no hash command (each refused at once), then copies and checks by size', async () => {
+    const conf = await rcloneConfig(s, rio);
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('shell_type = none\n', ''));
+    const src = join(s.dir, 'noshell');
+    await writeTree(src, { 'a.txt': Buffer.from('one'), 'sub/b.txt': Buffer.from('two') });
+    const rclone = (...args: string[]) => run('rclone', ['--config', conf, ...args]);
+    const up = await rclone('-vv', 'copy', src, 'ferry:noshell');
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/This server runs no commands \(asked for: md5sum\)/);
+    // rclone remembers that no hash command works: the next runs ask for none
+    expect(await readFile(conf, 'utf8')).toMatch(/md5sum_command = none/);
+    const check = await rclone('-vv', 'check', src, 'ferry:noshell');
+    expect(check.code, check.stderr).toBe(0);
+    expect(check.stderr).not.toMatch(/Running remote command: md5sum/);
+    expect(check.stderr).toMatch(/0 differences found/);
+    expect(Buffer.from(await (await s.t.api('/api/v1/files/users/rio/noshell/sub/b.txt')).arrayBuffer()).toString()).toBe('two');
+  });
+
   it('copies a tree of nasty names in and out; rclone check finds no difference', async () => {
     const conf = await rcloneConfig(s, rio);
     const src = join(s.dir, 'nasty');

@@ -55,6 +55,20 @@ describe('permissions over SFTP', () => {
     expect(denied.every((e) => (e as { front?: string }).front === 'sftp')).toBe(true);
   });
 
+  it('a directory renamed onto an empty one needs delete there: without it both stay', async () => {
+    const dex = await sshUser(s, 'dex', { grants: [{ path: '/', permissions: ['list', 'read', 'write', 'mkdir'] }, { path: '/src', permissions: ['list', 'read', 'write', 'mkdir', 'delete'] }] });
+    for (const dir of ['src/d', 'empty', 'src/empty2']) expect((await s.t.api(`/api/v1/mkdir/users/dex/${dir}?parents=true`, { method: 'POST' })).status).toBe(201);
+    const r = await sftpBatch(s, dex, ['rename src/d empty']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/Permission denied/);
+    expect(await exists('/users/dex/empty')).toBe(true);
+    expect(await exists('/users/dex/src/d')).toBe(true);
+    // where the grant has delete, the empty directory is replaced
+    expect((await sftpBatch(s, dex, ['rename src/d src/empty2'])).code).toBe(0);
+    expect(await exists('/users/dex/src/d')).toBe(false);
+    expect((await (await s.t.api('/api/v1/stat/users/dex/src/empty2')).json()) as { type: string }).toMatchObject({ type: 'dir' });
+  });
+
   it('refuses a key the user does not have, and audits it', async () => {
     const stranger = await newKey(s, 'stranger');
     const r = await sftpBatch(s, { name: 'alice', ...stranger }, ['ls']);
@@ -365,6 +379,41 @@ describe('paths and packets', () => {
     const expanded = await replies.next();
     expect(expanded[0]).toBe(104);
     expect(expanded.toString('utf8', 13, 13 + expanded.readUInt32BE(9))).toBe('/y');
+    // users-groups-by-id@openssh.com: uid/gid 0 is the user, any other id nobody; ids not
+    // packed as uint32s, or too many, are refused
+    send(200, Buffer.concat([u32(14), str('users-groups-by-id@openssh.com'), str(Buffer.concat([u32(0), u32(1000)])), str(u32(0))]));
+    const names = await replies.next();
+    expect(names[0]).toBe(201);
+    const users = names.subarray(9, 9 + names.readUInt32BE(5));
+    expect([users.readUInt32BE(0), users.toString('utf8', 4, 9), users.readUInt32BE(9), users.length]).toEqual([5, 'alice', 0, 13]);
+    send(200, Buffer.concat([u32(15), str('users-groups-by-id@openssh.com'), str(Buffer.from([0, 0, 0])), str(Buffer.alloc(0))]));
+    expect(status(await replies.next())).toMatchObject({ id: 15, code: 5 });
+    send(200, Buffer.concat([u32(16), str('users-groups-by-id@openssh.com'), str(Buffer.alloc(4 * 1025)), str(Buffer.alloc(0))]));
+    expect(status(await replies.next())).toMatchObject({ id: 16, code: 4 });
+    // copy-data: one handle into itself is refused; a length past the source's end is EOF
+    // (the bytes there are copied), a length of 0 copies to the end
+    expect((await uploadBuffer(s.t, '/users/alice/cd.txt', Buffer.from('0123456789'))).status).toBe(200);
+    const u64 = (n: number) => Buffer.concat([u32(0), u32(n)]);
+    const open = async (reqId: number, path: string, pflags: number): Promise<Buffer> => {
+      send(3, Buffer.concat([u32(reqId), str(path), u32(pflags), u32(0)]));
+      const h = await replies.next();
+      expect(h[0], path).toBe(102);
+      return h.subarray(9, 9 + h.readUInt32BE(5));
+    };
+    const src = await open(17, 'cd.txt', 0x01);
+    const dst = await open(18, 'cd-copy.txt', 0x02 | 0x08 | 0x10);
+    const copyData = (reqId: number, from: Buffer, length: number, to: Buffer) => send(200, Buffer.concat([u32(reqId), str('copy-data'), str(from), u64(0), u64(length), str(to), u64(0)]));
+    copyData(19, src, 0, src);
+    expect(status(await replies.next())).toMatchObject({ id: 19, code: 4 });
+    copyData(23, dst, 0, src);
+    expect(status(await replies.next())).toMatchObject({ id: 23, code: 3 });
+    copyData(20, src, 100, dst);
+    expect(status(await replies.next())).toMatchObject({ id: 20, code: 1 });
+    copyData(21, src, 0, dst);
+    expect(status(await replies.next())).toMatchObject({ id: 21, code: 0 });
+    send(4, Buffer.concat([u32(22), str(dst)]));
+    expect(status(await replies.next())).toMatchObject({ id: 22, code: 0 });
+    expect(Buffer.from(await (await s.t.api('/api/v1/files/users/alice/cd-copy.txt')).arrayBuffer()).toString()).toBe('0123456789');
     // a request type that does not exist
     send(99, u32(10));
     expect(status(await replies.next())).toMatchObject({ id: 10, code: 8 });

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/e2e.js';
 import { auditEvents } from '../helpers/users.js';
 import { writeRandomFile } from '../helpers/files.js';
-import { rawSftp, scp, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { rawSftp, scp, sftpOf, sftpBatch, spawnSftp, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
 
 let s: SftpServer;
@@ -77,9 +77,20 @@ describe('sftp -b and scp', () => {
     await writeFile(join(s.dir, 'x.txt'), 'x');
     const ok = await sftpBatch(s, ana, ['mkdir m', 'mkdir m/n', 'put x.txt m/x.txt', 'rename m/x.txt m/n/y.txt', 'put x.txt m/z.txt', 'rename m/z.txt m/n/y.txt', 'ls -l m/n']);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/-rw-r--r-- +1 ana +ana +1 .* y\.txt/);
+    // OpenSSH's client draws the line from the attributes when the server names ids
+    // (users-groups-by-id@openssh.com), as against its own sftp-server: no link count.
+    expect(ok.stdout).toMatch(/-rw-r--r-- +\? ana +ana +1 .*\/y\.txt/);
     const list = (await (await s.t.api('/api/v1/list/users/ana/m/n')).json()) as { entries: { name: string }[] };
     expect(list.entries.map((e) => e.name)).toEqual(['y.txt']);
+    // A directory renamed onto an empty one replaces it, as rename(2) does; onto one that
+    // holds something, it fails and both stay
+    const dirs = await sftpBatch(s, ana, ['mkdir da', 'put x.txt da/in.txt', 'mkdir db', 'rename da db', 'mkdir dc', 'put x.txt dc/keep.txt', '-rename db dc']);
+    expect(dirs.code, dirs.stderr).toBe(0);
+    expect(dirs.stderr).toMatch(/rename "\/db" to "\/dc": Failure/);
+    expect((await s.t.api('/api/v1/stat/users/ana/db/in.txt')).status).toBe(200);
+    expect((await s.t.api('/api/v1/stat/users/ana/da')).status).toBe(404);
+    expect((await s.t.api('/api/v1/stat/users/ana/dc/keep.txt')).status).toBe(200);
+    expect((await sftpBatch(s, ana, ['rm db/in.txt', 'rmdir db', 'rm dc/keep.txt', 'rmdir dc'])).code).toBe(0);
     // (OpenSSH uses posix-rename@openssh.com: replacing m/n/y.txt above worked)
     for (const [cmd, message] of [
       ['rmdir m', /rmdir.*(not empty|Failure)/i],
@@ -113,6 +124,19 @@ describe('sftp -b and scp', () => {
     expect(downloads[0]).toMatchObject({ front: 'sftp' });
   });
 
+  it("copies in the server with sftp's cp (copy-data): the bytes never travel, the copy is stored like an upload", async () => {
+    const data = randomBytes(5 * MiB + 3);
+    await writeFile(join(s.dir, 'cp-src.bin'), data);
+    const r = await sftpBatch(s, ana, ['put cp-src.bin cp-src.bin', 'cp cp-src.bin cp-dst.bin', 'put x.txt cp-over.bin', 'cp cp-src.bin cp-over.bin', '-cp nothing-here cp-none.bin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/does not support copy-data/);
+    expect(r.stderr).toMatch(/No such file/i);
+    for (const name of ['cp-dst.bin', 'cp-over.bin']) expect((await apiBytes(`/users/ana/${name}`)).body.equals(data), name).toBe(true);
+    expect((await s.t.api('/api/v1/stat/users/ana/cp-none.bin')).status).toBe(404);
+    const src = (await (await s.t.api('/api/v1/stat/users/ana/cp-src.bin')).json()) as { hash: string };
+    expect(await (await s.t.api('/api/v1/stat/users/ana/cp-dst.bin')).json()).toMatchObject({ hash: src.hash, size: data.length });
+  });
+
   it('keeps mtime and mode with put -p, and sets them with chmod', async () => {
     const local = join(s.dir, 'p.txt');
     await writeFile(local, 'preserve me');
@@ -124,6 +148,43 @@ describe('sftp -b and scp', () => {
     const entry = (await (await s.t.api('/api/v1/stat/users/ana/p.txt')).json()) as { mtime: number; mode: number };
     expect(entry).toMatchObject({ mtime: 1_600_000_000_000, mode: 0o600 });
     expect(r.stdout).toMatch(/-rw------- .* p\.txt/);
+  });
+
+  it('takes chown and chgrp (owners are not kept), scp -p, and uid/gid in a setstat after an upload', async () => {
+    const local = join(s.dir, 'owned.txt');
+    await writeFile(local, 'owners');
+    const { utimes, chmod } = await import('node:fs/promises');
+    await chmod(local, 0o604);
+    await utimes(local, 1_500_000_000, 1_500_000_000);
+    // OpenSSH's chown/chgrp read the owner first and stopped without one ("Can't get current ownership")
+    const r = await sftpBatch(s, ana, ['put owned.txt owned.txt', 'chown 1000 owned.txt', 'chgrp 1000 owned.txt', 'ls -l owned.*']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/ownership|denied|unsupported/i);
+    // A glob's ls -l has attributes, no long names: the client asks for the ids' names
+    // (users-groups-by-id@openssh.com) of uid and gid 0; it showed the numbers before.
+    expect(r.stdout).toMatch(/-rw----r-- .* ana +ana +6 .*owned\.txt/);
+    const up = await scp(s, ana, ['-p', 'owned.txt', 'remote:scp-p.txt']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(await (await s.t.api('/api/v1/stat/users/ana/scp-p.txt')).json()).toMatchObject({ mtime: 1_500_000_000_000, mode: 0o604, size: 6 });
+    // WinSCP and FileZilla may send the owner with the times after an upload, by handle and by path
+    const client = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const attrs = { uid: 1234, gid: 5678, mtime: 1_400_000_000, atime: 1_400_000_000 };
+      const handle = await new Promise<Buffer>((res, rej) => sftp.open('winscp.txt', 'w', (e, h) => (e ? rej(e) : res(h))));
+      await new Promise<void>((res, rej) => sftp.write(handle, Buffer.from('sent'), 0, 4, 0, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.fsetstat(handle, attrs, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.close(handle, (e) => (e ? rej(e) : res())));
+      await new Promise<void>((res, rej) => sftp.setstat('winscp.txt', { ...attrs, mode: 0o600 }, (e) => (e ? rej(e) : res())));
+      const st = await new Promise<import('ssh2').Stats>((res, rej) => sftp.stat('winscp.txt', (e, a) => (e ? rej(e) : res(a))));
+      expect({ uid: st.uid, gid: st.gid, size: st.size, mtime: st.mtime }).toEqual({ uid: 0, gid: 0, size: 4, mtime: 1_400_000_000 });
+      // A chown of a file that does not exist still fails as one
+      const missing = await new Promise<Error | undefined>((res) => sftp.setstat('nope.txt', { uid: 1, gid: 1 }, (e) => res(e ?? undefined)));
+      expect(missing?.message).toMatch(/no such file/i);
+    } finally {
+      client.end();
+    }
+    expect(await (await s.t.api('/api/v1/stat/users/ana/winscp.txt')).json()).toMatchObject({ mtime: 1_400_000_000_000, mode: 0o600, size: 4 });
   });
 
   it('resumes a put after the client was killed: reput sends only the rest, and nothing half-done was visible', async () => {

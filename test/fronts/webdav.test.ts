@@ -55,6 +55,25 @@ describe('WebDAV: authentication and authorization', () => {
     expect(String(r.headers.allow)).toContain('LOCK');
   });
 
+  it('a method the share does not serve is 405 with Allow, not 404 (which clients take for a missing file)', async () => {
+    expect((await req('PUT', '/dav/m405.txt', { body: 'kept' })).status).toBe(201);
+    for (const method of ['POST', 'PATCH', 'REPORT', 'SEARCH']) {
+      for (const path of ['/dav/m405.txt', '/dav/', '/dav']) {
+        const r = await req(method, path, { body: method === 'POST' || method === 'PATCH' ? 'x' : undefined });
+        expect(r.status, `${method} ${path}`).toBe(405);
+        expect(String(r.headers.allow).split(', ')).toEqual(expect.arrayContaining(['OPTIONS', 'PROPFIND', 'PUT', 'LOCK']));
+        expect(JSON.parse(r.text).error.code).toBe('FERRY_ERR_METHOD_NOT_ALLOWED');
+      }
+    }
+    // A partial PUT (Content-Range) is refused, not stored as the whole file
+    const partial = await req('PUT', '/dav/m405.txt', { body: 'XY', headers: { 'content-range': 'bytes 0-1/4' } });
+    expect(partial.status).toBe(400);
+    expect(JSON.parse(partial.text).error.code).toBe('FERRY_ERR_VALIDATION');
+    expect((await req('GET', '/dav/m405.txt')).text).toBe('kept');
+    // Outside the share, an unknown route is still 404
+    expect((await req('PATCH', '/nowhere')).status).toBe(404);
+  });
+
   it("Windows' WebDAV client: OPTIONS / (asked before the share's URL) announces WebDAV, then the share answers as Windows asks", async () => {
     // What Microsoft-WebDAV-MiniRedir sends on "Map network drive" https://server/dav/: OPTIONS
     // of the server's root (a 404 there is error 0x80070043), then PROPFIND of the share

@@ -285,6 +285,13 @@ describe('namespace', () => {
     await expectError(await t.api('/api/v1/move', { method: 'POST', json: { from: '/ns', to: '/ns/moved/x' } }), 400, 'FERRY_ERR_VALIDATION');
     expect((await t.api('/api/v1/files/ns?recursive=true', { method: 'DELETE' })).status).toBe(204);
     await expectError(await t.api('/api/v1/stat/ns'), 404, 'FERRY_ERR_NOT_FOUND');
+    // ifExists=true: nothing there is 204 (browsers log a 404 as an error); the rest as without it
+    await uploadBuffer(t, '/ns-kept.txt', Buffer.from('kept'));
+    const absent = await t.api('/api/v1/stat/ns?ifExists=true');
+    expect([absent.status, await absent.text()]).toEqual([204, '']);
+    expect((await t.api('/api/v1/stat/ns/deeper/still?ifExists=1')).status).toBe(204);
+    expect(await (await t.api('/api/v1/stat/ns-kept.txt?ifExists=true')).json()).toMatchObject({ path: '/ns-kept.txt', type: 'file' });
+    await expectError(await t.api('/api/v1/stat/ns?ifExists=maybe'), 400, 'FERRY_ERR_VALIDATION');
   });
 
   it('garbage-collects chunks of deleted files', async () => {

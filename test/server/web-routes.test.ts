@@ -128,6 +128,16 @@ describe('the web app on the server', () => {
     expect((await refresh(c3, t.url)).status).toBe(401);
     // Without a cookie and without a body token: 401, not a crash.
     expect((await refresh('', t.url)).status).toBe(401);
+    // ifSession (the web app at a page load): no cookie is no session, 204; a spent cookie
+    // is still a failed refresh
+    const ifSession = (c: string) => fetch(t.url + '/api/v1/auth/refresh', { method: 'POST', headers: { 'content-type': 'application/json', cookie: c, origin: t.url }, body: '{"ifSession":true}' });
+    const none = await ifSession('');
+    expect([none.status, await none.text()]).toEqual([204, '']);
+    expect((await ifSession(c3)).status).toBe(401);
+    const s4 = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1', cookie: true }) });
+    const resumed = await ifSession(cookieOf(s4, 'ferry_refresh')!.split(';')[0]);
+    expect(resumed.status).toBe(200);
+    expect((await as(((await resumed.json()) as { accessToken: string }).accessToken, '/api/v1/me')).status).toBe(200);
   });
 
   it('download tickets: read-only, within their path, no Authorization header needed, dead with their session', async () => {

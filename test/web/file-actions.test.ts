@@ -219,12 +219,17 @@ describe('uploading a folder', () => {
     await page.getByRole('link', { name: 'inbox' }).click();
     await page.getByRole('button', { name: 'Open kept.txt' }).waitFor();
     const listingsOfThePage = lookups.length;
-    // From here on (signing in and opening a folder have requests of their own that fail: a
-    // session to refresh, end-to-end markers looked for).
     failed.length = 0;
     consoleErrors.length = 0;
+    const startedAt = Date.now();
     await page.getByTestId('upload-folder').setInputFiles(folder);
     await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 120_000, interval: 500 }).toBe(121);
+    // The folder's listing refreshes once the uploads are over (album appears), and while they
+    // run at most every 5 s, not once per finished file (121 listings of /inbox before).
+    await page.getByRole('link', { name: 'album', exact: true }).waitFor();
+    const refreshes = lookups.slice(listingsOfThePage).filter((l) => l === 'list /inbox').length;
+    expect(refreshes).toBeGreaterThanOrEqual(1);
+    expect(refreshes).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - startedAt) / 5000));
     for (const rel of [rels[0], rels[99], rels[120]]) expect(await (await api(`/api/v1/files/inbox/album/${rel}`)).text(), rel).toBe(`bytes of ${rel}`);
     expect(failed).toEqual([]);
     expect(consoleErrors).toEqual([]);
@@ -251,6 +256,37 @@ describe('uploading a folder', () => {
     await context.close();
     await local.cleanup();
   }, 180_000);
+});
+
+describe('opening folders', () => {
+  it('five levels down and back: no request fails and the console holds no error (end-to-end markers are looked for without a 404)', async () => {
+    await put('/n1/n2/n3/n4/n5/leaf.txt', 'deep');
+    const { context, page, errors } = await freshContext(browser);
+    const consoleErrors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    const failed: string[] = [];
+    const markerLookups: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+      if (decodeURIComponent(r.url()).includes('/.ferry-e2e')) markerLookups.push(`${r.status()} ${decodeURIComponent(new URL(r.url()).pathname)}`);
+    });
+    // From the page's load: the session it looks for first is none, not a 401
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'n1' }).waitFor();
+    for (const name of ['n1', 'n2', 'n3', 'n4', 'n5']) await page.getByRole('link', { name, exact: true }).first().click();
+    await page.getByRole('button', { name: 'Open leaf.txt' }).waitFor();
+    await page.goBack();
+    await page.getByRole('link', { name: 'n5', exact: true }).waitFor();
+    // The markers were looked for, at each level (answered without an error)
+    expect(markerLookups.some((l) => l.endsWith('/n1/n2/n3/n4/n5/.ferry-e2e'))).toBe(true);
+    expect(markerLookups.every((l) => l.startsWith('204 ')), markerLookups.join('\n')).toBe(true);
+    expect(failed).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 120_000);
 });
 
 describe('rename', () => {

@@ -6,7 +6,7 @@
  * same one at once would look like a stolen token to the server (which then ends the session).
  */
 import { FerryApi } from '../../src/client/api.js';
-import { refreshSession, startSession, logout } from '../../src/client/account-api.js';
+import { refreshSession, resumeSession, startSession, logout } from '../../src/client/account-api.js';
 import { FetchTransport } from '../../src/client/fetch-transport.js';
 import { webSha256 } from '../../src/client/hashing.js';
 import { HttpCore } from '../../src/client/wire.js';
@@ -60,12 +60,16 @@ export class Session {
     return this.access;
   }
 
-  /** Resumes a session from the cookie (page load); false when there is none. */
+  /** Resumes a session from the cookie (page load); false when there is none (no cookie: no failed request either). */
   async resume(): Promise<boolean> {
     try {
-      await this.refresh();
+      await this.lock(async () => {
+        const s = await resumeSession(this.anon);
+        if (s) this.accept(s);
+      });
       return this.user !== undefined;
-    } catch {
+    } catch (err) {
+      if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) this.clear();
       return false;
     }
   }

@@ -54,6 +54,12 @@ export interface UploadItem {
 /** Files uploading at once; chunk requests in flight across them (the browser keeps 6 connections per server). */
 const FILES_AT_ONCE = 3;
 const CHUNKS_IN_FLIGHT = 5;
+/**
+ * Finished files are told (the file list refreshes) once the queue has drained, and while it
+ * runs at most this often: a refresh per file was a listing and a redraw of the whole folder
+ * for each of 121 small files.
+ */
+const DONE_REPORT_MS = 5000;
 
 let seq = 0;
 
@@ -63,17 +69,21 @@ export class UploadManager {
   private readonly slots = new Semaphore(CHUNKS_IN_FLIGHT);
   /** Since when some upload has been running, and the bytes done then. */
   private running?: { at: number; done: number };
+  /** Finished files not yet told to `onDone`, and when it was last told. */
+  private unreported: UploadItem[] = [];
+  private reportedAt = 0;
 
   /**
    * @param api the API to upload with (a session's, or a drop box's)
    * @param scope whose queue this is, for the saved state (`user:NAME`, `share:KEY`)
    * @param options.dropBox never replace a file (drop boxes refuse it anyway)
-   * @param options.onDone told about each finished file (the file list refreshes)
+   * @param options.onDone told about finished files (the file list refreshes): once the
+   *   queue has drained, and meanwhile at most every {@link DONE_REPORT_MS}
    */
   constructor(
     private readonly api: FerryApi,
     private readonly scope: string,
-    private readonly options: { dropBox?: boolean; onDone?: (item: UploadItem) => void } = {},
+    private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
   ) {
     addEventListener('online', () => {
       for (const it of this.items) if (it.state === 'failed' && it.file) this.retry(it.id);
@@ -115,6 +125,7 @@ export class UploadManager {
    */
   add(files: Array<{ file: File; path: string; e2e?: UploadItem['e2e'] }>, into?: string): void {
     const destinations = new Destinations(this.api, into);
+    if (!this.items.some((i) => i.state === 'running' || i.state === 'queued')) this.reportedAt = Date.now();
     for (const { file, path, e2e } of files) {
       this.items.push({ id: `${Date.now().toString(36)}-${++seq}-${Math.random().toString(36).slice(2, 8)}`, name: file.name, path, size: file.size, lastModified: file.lastModified, file, state: 'queued', bytesDone: 0, bytesSent: 0, rate: 0, e2e, destinations });
     }
@@ -287,7 +298,7 @@ export class UploadManager {
       it.rate = 0;
       it.sessionId = undefined;
       await pendingUploads.remove(it.id).catch(() => undefined);
-      this.options.onDone?.(it);
+      this.unreported.push(it);
     } catch (err) {
       it.rate = 0;
       if (controller.signal.aborted || isFerryError(err, 'FERRY_ERR_ABORTED')) {
@@ -302,7 +313,18 @@ export class UploadManager {
       it.controller = undefined;
       this.changed();
       this.pump();
+      this.reportDone();
     }
+  }
+
+  private reportDone(): void {
+    if (this.unreported.length === 0) return;
+    const drained = !this.items.some((i) => i.state === 'running' || i.state === 'queued');
+    if (!drained && Date.now() - this.reportedAt < DONE_REPORT_MS) return;
+    const done = this.unreported;
+    this.unreported = [];
+    this.reportedAt = Date.now();
+    this.options.onDone?.(done);
   }
 
   private async refuseTaken(it: UploadItem, signal: AbortSignal): Promise<void> {

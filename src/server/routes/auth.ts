@@ -96,6 +96,9 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
   const fromCookie = body.refreshToken === undefined;
   const presented = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refreshToken;
+  // The web app's first look at a page load: no cookie is no session, not a failure (a 401
+  // is an error in the browser's console on every visit of a signed-out page).
+  if (fromCookie && !presented && body.ifSession === true) return reply.status(204).send();
   try {
     if (fromCookie && !presented) throw new AuthRequiredError('no refresh token: sign in');
     if (fromCookie && !sameOrigin(request)) throw new ForbiddenError('a refresh from the session cookie must come from this server\'s own pages');

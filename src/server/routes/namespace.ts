@@ -3,7 +3,7 @@
  * Paths are the caller's (relative to their home); ../authz.ts decides and translates.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ValidationError } from '../../core/errors.js';
+import { isFerryError, ValidationError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX, type ListResponse } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
@@ -22,8 +22,8 @@ function flag(q: Query, name: string): boolean {
 }
 
 export const namespaceRoutes: RoutePlugin = async (app, { ctx }) => {
-  app.get(`${API_PREFIX}/stat`, (request) => stat(ctx, request));
-  app.get(`${API_PREFIX}/stat/*`, (request) => stat(ctx, request));
+  app.get(`${API_PREFIX}/stat`, (request, reply) => stat(ctx, request, reply));
+  app.get(`${API_PREFIX}/stat/*`, (request, reply) => stat(ctx, request, reply));
   app.get(`${API_PREFIX}/list`, (request) => list(ctx, request));
   app.get(`${API_PREFIX}/list/*`, (request) => list(ctx, request));
   app.post(`${API_PREFIX}/mkdir/*`, (request, reply) => mkdir(ctx, request, reply));
@@ -32,9 +32,21 @@ export const namespaceRoutes: RoutePlugin = async (app, { ctx }) => {
   app.delete(`${API_PREFIX}/files/*`, (request, reply) => remove(ctx, request, reply));
 };
 
-async function stat(ctx: ServerContext, request: FastifyRequest) {
+/**
+ * `ifExists=true` answers a path with nothing there `204` instead of `404`: a browser logs
+ * every 404 as an error in its console, and the web app asks for end-to-end markers that
+ * are mostly absent at every level of every folder it opens.
+ */
+async function stat(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const auth = authOf(request);
-  return toUserEntry(auth, await ctx.meta.stat(authorize(auth, 'list', wildcardPath(request))));
+  const server = authorize(auth, 'list', wildcardPath(request));
+  const ifExists = flag(request.query as Query, 'ifExists');
+  try {
+    return toUserEntry(auth, await ctx.meta.stat(server));
+  } catch (err) {
+    if (!ifExists || !isFerryError(err, 'FERRY_ERR_NOT_FOUND')) throw err;
+    return reply.code(204).send();
+  }
 }
 
 async function list(ctx: ServerContext, request: FastifyRequest): Promise<ListResponse> {

@@ -1,7 +1,10 @@
 /**
- * Ferry entries as SFTP attributes and `ls -l` lines. Ferry keeps no owners or groups, so
- * no uid/gid is sent (clients show what they show for "unknown"); the long name carries the
- * user's name instead, as OpenSSH's `ls -l` prints it. Modes default to 0644 for files and
+ * Ferry entries as SFTP attributes and `ls -l` lines. Ferry keeps no owners or groups: every
+ * entry reports uid and gid 0 (the long name carries the user's name instead, as OpenSSH's
+ * `ls -l` prints it), and a SETSTAT's uid/gid are accepted and change nothing, as SFTPGo's
+ * `setstat_mode` 2 does for stores without owners. Sending none was worse: OpenSSH's `chown`
+ * and `chgrp` read the owner first and stop without one ("Can't get current ownership"),
+ * and sshfs's `idmap=user` finds no remote uid to map. Modes default to 0644 for files and
  * 0755 for directories; times are whole seconds (SFTP v3 has no finer ones).
  */
 import type { Entry } from '../../core/protocol.js';
@@ -11,11 +14,13 @@ const DEFAULT_FILE_MODE = 0o644;
 const DEFAULT_DIR_MODE = 0o755;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const HALF_YEAR_MS = 182 * 86_400_000;
+/** The uid and gid of every entry (users-groups-by-id@openssh.com names it: the user). */
+export const OWNER_ID = 0;
 
 export function attrsOf(e: Pick<Entry, 'type' | 'size' | 'mtime' | 'mode'>): Attrs {
   const perms = (e.mode ?? (e.type === 'dir' ? DEFAULT_DIR_MODE : DEFAULT_FILE_MODE)) & 0o7777;
   const mtime = Math.max(0, Math.floor(e.mtime / 1000));
-  return { size: e.type === 'dir' ? 0 : e.size, permissions: (e.type === 'dir' ? S_IFDIR : S_IFREG) | perms, atime: mtime, mtime };
+  return { size: e.type === 'dir' ? 0 : e.size, uid: OWNER_ID, gid: OWNER_ID, permissions: (e.type === 'dir' ? S_IFDIR : S_IFREG) | perms, atime: mtime, mtime };
 }
 
 function modeString(a: Attrs): string {

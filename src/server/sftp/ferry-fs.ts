@@ -379,9 +379,30 @@ export class FerryFs implements SftpFs {
       const { src, dst } = authorizeMove(auth, from, to);
       // The native API's move makes missing parents; rename(2) and OpenSSH's server do not.
       await this.requireParentDir(auth, dst);
+      const replaced = overwrite && (await this.removeEmptyDirTarget(auth, src, to, dst));
       await this.ctx.meta.move(src, dst, { overwrite });
-      await this.audit(auth, 'file.rename', true, src, { to: dst, overwrite });
+      await this.audit(auth, 'file.rename', true, src, { to: dst, overwrite, ...(replaced ? { replacedDir: true } : {}) });
     });
+  }
+
+  async ownerName(): Promise<string> {
+    return (await this.auth()).userName;
+  }
+
+  /**
+   * posix-rename of a directory onto an empty directory replaces it, as rename(2) does (the
+   * store's move never replaces a directory): the empty one is removed first, with `delete`
+   * there; one that is not empty stays, "directory not empty". Two steps, not one: a name
+   * made in it meanwhile fails the move, and what went was empty. A move the vault guard
+   * refuses is refused before anything is removed (as WebDAV's MOVE does).
+   */
+  private async removeEmptyDirTarget(auth: AuthContext, src: string, to: string, dst: string): Promise<boolean> {
+    const [from, at] = await Promise.all([src, dst].map((p) => this.ctx.meta.stat(p).catch(() => undefined)));
+    if (from?.type !== 'dir' || at?.type !== 'dir' || src === dst) return false;
+    authorizeTree(auth, 'delete', to);
+    await this.ctx.meta.checkMoveOrCopy('move', src, dst);
+    await this.ctx.meta.remove(dst, { recursive: false });
+    return true;
   }
 
   async statvfs(raw: string): Promise<StatVfs> {

@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isFerryError, type FerryError } from '../../core/errors.js';
 import { internalMessage, isServerFault } from '../http-errors.js';
+import { OWNER_ID } from './attrs.js';
 import {
   MAX_DATA,
   MAX_PACKET,
@@ -94,6 +95,8 @@ export interface SftpFs {
   /** `overwrite`: posix-rename@openssh.com (replace the target); plain RENAME refuses an existing target. */
   rename(from: string, to: string, overwrite: boolean): Promise<void>;
   statvfs(path: string): Promise<StatVfs>;
+  /** The name of the owner and group of every entry (uid and gid {@link OWNER_ID}): the user's. */
+  ownerName(): Promise<string>;
   /** A request failed unexpectedly (not a FerryError): for the server's log. */
   onInternalError(err: unknown, what: string): void;
   /** A refusal as the client should read it: errors are written with server paths, the client names paths from its own root. */
@@ -110,7 +113,11 @@ const EXTENSIONS: [string, string][] = [
   ['limits@openssh.com', '1'],
   ['expand-path@openssh.com', '1'],
   ['lsetstat@openssh.com', '1'],
+  ['users-groups-by-id@openssh.com', '1'],
+  ['copy-data', '1'],
 ];
+/** Ids one users-groups-by-id@openssh.com request may ask about (OpenSSH's `ls -l` asks for a directory's few). */
+const MAX_IDS = 1024;
 
 /** NOT_FOUND -> NO_SUCH_FILE, FORBIDDEN (and a plain write into a vault, a rename in one, or removing a key marker in use) -> PERMISSION_DENIED, UNSUPPORTED -> OP_UNSUPPORTED, other refusals -> FAILURE with the reason; the server's own failures -> undefined (the caller logs them and answers generic words). */
 export function statusOf(err: unknown): { code: StatusCode; message: string } | undefined {
@@ -483,6 +490,37 @@ export class SftpSession {
     return names.slice(n);
   }
 
+  /**
+   * copy-data (OpenSSH's `cp` in sftp): bytes of one open handle written into another, in
+   * the server, through the same reads and writes as requests would make them (so a copy is
+   * an upload like any other: cut, hashed, deduplicated, committed at CLOSE). A length of 0
+   * copies to the end of the source (then OK at its end, as OpenSSH's server; EOF when a
+   * length was given and the source ends first).
+   */
+  private async copyData(r: PacketReader, id: number): Promise<void> {
+    const from = this.fileOf(r);
+    const readAt = r.u64();
+    const length = r.u64();
+    const to = this.fileOf(r);
+    const writeAt = r.u64();
+    if (from === to) throw new BadRequest(STATUS.FAILURE, 'copy-data within one handle is not supported');
+    if (!from.read) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the source was not opened for reading');
+    if (!to.write) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the destination was not opened for writing');
+    const unowned = () => () => undefined; // each piece below is a buffer of its own
+    for (let done = 0; length === 0 || done < length; ) {
+      const pieces = await from.read(readAt + done, length === 0 ? MAX_DATA : Math.min(MAX_DATA, length - done));
+      if (pieces === null) {
+        if (length === 0) break;
+        return this.send(statusReply(id, STATUS.EOF, 'end of file'));
+      }
+      const data = Buffer.concat(pieces);
+      if (data.length === 0) break;
+      await to.write(writeAt + done, data, unowned);
+      done += data.length;
+    }
+    return this.ok(id);
+  }
+
   private async extended(r: PacketReader, id: number): Promise<void> {
     const name = r.text();
     switch (name) {
@@ -505,6 +543,24 @@ export class SftpSession {
         return this.send(extendedReply(id, u64s([MAX_PACKET, MAX_DATA, MAX_DATA, MAX_HANDLES])));
       case 'statvfs@openssh.com':
         return this.send(extendedReply(id, statvfsPayload(await this.fs.statvfs(r.text()))));
+      case 'users-groups-by-id@openssh.com': {
+        // OpenSSH's `ls -l` of a glob has attributes but no long names: it asks for the names
+        // of the ids it shows. Ids come packed (uint32 each), names go back as strings in the
+        // same order, empty for an id nobody has.
+        const uids = r.bytes();
+        const gids = r.bytes();
+        if (uids.length % 4 !== 0 || gids.length % 4 !== 0) throw new BadRequest(STATUS.BAD_MESSAGE, 'ids must be uint32 values');
+        if (uids.length + gids.length > MAX_IDS * 4) throw new BadRequest(STATUS.FAILURE, `at most ${MAX_IDS} ids at once`);
+        const owner = Buffer.from(await this.fs.ownerName());
+        const namesOf = (ids: Buffer): Buffer => {
+          const parts: Buffer[] = [];
+          for (let at = 0; at < ids.length; at += 4) parts.push(sshString(ids.readUInt32BE(at) === OWNER_ID ? owner : Buffer.alloc(0)));
+          return Buffer.concat(parts);
+        };
+        return this.send(extendedReply(id, Buffer.concat([sshString(namesOf(uids)), sshString(namesOf(gids))])));
+      }
+      case 'copy-data':
+        return this.copyData(r, id);
       case 'fstatvfs@openssh.com':
         this.fileOf(r);
         return this.send(extendedReply(id, statvfsPayload(await this.fs.statvfs('/'))));
@@ -512,6 +568,13 @@ export class SftpSession {
         throw new BadRequest(STATUS.OP_UNSUPPORTED, `the extension ${name} is not supported`);
     }
   }
+}
+
+/** An SSH string: uint32 length, then the bytes. */
+function sshString(b: Buffer): Buffer {
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(b.length, 0);
+  return Buffer.concat([len, b]);
 }
 
 /** statvfs@openssh.com's reply: bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag, namemax. */

@@ -35,7 +35,8 @@ import { ingest, type IngestFinish, type IngestResult } from '../ingest.js';
 import { ChunkContent } from './chunk-content.js';
 import { PushBody } from './push-body.js';
 import type { SftpFile } from './sftp-session.js';
-import { S_IFREG, type Attrs } from './sftp-packets.js';
+import { attrsOf } from './attrs.js';
+import type { Attrs } from './sftp-packets.js';
 import type { SpoolDir, SpoolFile } from './spool.js';
 
 /** Out-of-order bytes held in memory per file before it spools to disk. */
@@ -182,8 +183,7 @@ export class Upload implements SftpFile {
   }
 
   async stat(): Promise<Attrs> {
-    const mtime = Math.floor((this.mtime ?? this.env.ctx.now()) / 1000);
-    return { size: this.size, permissions: S_IFREG | ((this.mode ?? 0o644) & 0o7777), atime: mtime, mtime };
+    return attrsOf({ type: 'file', size: this.size, mtime: this.mtime ?? this.env.ctx.now(), mode: this.mode });
   }
 
   async setstat(attrs: Attrs): Promise<void> {

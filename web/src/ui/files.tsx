@@ -85,8 +85,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
   // The vault found for this folder, kept through the refreshes of finished uploads: looking
-  // again is a request for a marker in each folder above, each a 404 in the browser's
-  // console when there is none (121 files uploaded were 242 of them).
+  // again is a request for a marker in each folder above (121 files uploaded were 242 of them).
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
