@@ -132,7 +132,8 @@ describe('permissions over SFTP', () => {
     try {
       const dan = await sshUser(d, 'dan');
       const denied = await sftpBatch(d, dan, ['ls'], ['-o', 'BindAddress=127.0.0.2']);
-      expect(denied.code).toBe(255);
+      // 255 from ssh, or no code at all: sftp may die of SIGPIPE writing to its dead ssh.
+      expect(denied.code).not.toBe(0);
       expect(denied.stderr).toMatch(/kex_exchange_identification|Connection closed/i);
       const ok = await sftpBatch(d, dan, ['ls']);
       expect(ok.code, ok.stderr).toBe(0);
@@ -150,7 +151,8 @@ describe('permissions over SFTP', () => {
       const next = { ...d.t.server.ctx.config, ipDeny: ['127.0.0.2/32'] };
       expect(await d.t.server.reload(next, ['ipDeny'])).toEqual([]);
       const denied = await sftpBatch(d, dan, ['ls'], ['-o', 'BindAddress=127.0.0.2']);
-      expect(denied.code).toBe(255);
+      // 255 from ssh, or no code at all: sftp may die of SIGPIPE writing to its dead ssh.
+      expect(denied.code).not.toBe(0);
       const ok = await sftpBatch(d, dan, ['ls']);
       expect(ok.code, ok.stderr).toBe(0);
     } finally {
