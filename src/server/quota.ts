@@ -23,7 +23,7 @@ import { sql, type Transaction } from 'kysely';
 import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/errors.js';
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
-import { deadPropBytes } from '../store/dav-store.js';
+import { deadPropBytes, deadPropFootprint } from '../store/dav-store.js';
 import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
 import { takeLinkBytes } from './link-bytes.js';
 import type { AuthContext } from './authz.js';
@@ -47,7 +47,7 @@ const announced = (f: QuotaFile): number => f.size ?? (f.chunks ?? []).reduce((a
 export class QuotaGuard {
   constructor(
     private readonly meta: MetaStore,
-    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions'>,
+    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions' | 'davPropertyBytes'>,
   ) {}
 
   /** The largest file this user may store (the lower of the server's and the user's limits). */
@@ -145,6 +145,7 @@ export class QuotaGuard {
    * is not credited back.
    */
   async checkCopy(auth: AuthContext, sourceServerPath: string): Promise<void> {
+    await this.checkCopiedProperties(auth, sourceServerPath);
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return;
     const entry = await this.meta.stat(sourceServerPath);
@@ -185,11 +186,17 @@ export class QuotaGuard {
     | { before(trx: Transaction<Database>): Promise<void>; check(trx: Transaction<Database>, grew: number): Promise<void> }
     | undefined {
     const quota = auth.limits.quotaBytes;
-    if (quota === null) return undefined;
+    const cap = this.propertyCap(auth);
+    if (quota === null && cap === null) return undefined;
     return {
       before: (trx) => this.lockUser(trx, auth),
       check: async (trx, grew) => {
         if (grew <= 0) return;
+        if (cap !== null) {
+          const held = await deadPropFootprint(trx, auth.home);
+          if (held > cap) throw propertyCapError(`these properties would make ${formatSize(held)}`, cap, held);
+        }
+        if (quota === null) return;
         const usage = await this.meta.usage(auth.home, trx);
         const inFlight = await this.meta.reservedBytes(auth.userId, undefined, trx);
         if (usage.bytes + inFlight > quota) {
@@ -199,6 +206,29 @@ export class QuotaGuard {
         }
       },
     };
+  }
+
+  /**
+   * The cap on dead properties for this caller: none for admins, who are trusted with the
+   * store and whose home (often `/`) holds everyone's properties.
+   */
+  private propertyCap(auth: AuthContext): number | null {
+    return auth.role === 'admin' ? null : this.config.davPropertyBytes;
+  }
+
+  /**
+   * The server's cap on a user's dead properties (`davPropertyBytes`), whatever their quota:
+   * the metadata store holds them, and a user without a quota could otherwise grow it
+   * without end (a COPY duplicates them, sharing nothing). Checked before a copy, as the
+   * quota is; a PROPPATCH checks inside its transaction ({@link propertyCheck}).
+   */
+  private async checkCopiedProperties(auth: AuthContext, sourceServerPath: string): Promise<void> {
+    const cap = this.propertyCap(auth);
+    if (cap === null) return;
+    const added = await deadPropFootprint(this.meta.db, sourceServerPath);
+    if (added === 0) return;
+    const held = (await deadPropFootprint(this.meta.db, auth.home)) + added;
+    if (held > cap) throw propertyCapError(`the copy's properties would make ${formatSize(held)}`, cap, held);
   }
 
   /** Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here (SQLite serializes writers anyway). */
@@ -243,4 +273,10 @@ export class QuotaGuard {
     }
     return added;
   }
+}
+
+function propertyCapError(what: string, cap: number, wouldUse: number): Error {
+  return new QuotaExceededError(`too many WebDAV properties: ${what}, over the ${formatSize(cap)} a user may keep (the server's davPropertyBytes); remove some first`, {
+    details: { limit: 'properties', max: cap, wouldUse },
+  });
 }
