@@ -118,6 +118,15 @@ describe("an admin's token that expires or is narrowed", () => {
     expect((await t.api('/api/v1/users/victim', { method: 'PATCH', json: { role: 'admin' }, token: lasting })).status).toBe(200);
   });
 
+  it('makes no webhook: it would send every file event out for ever', async () => {
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    const hook = { url: 'http://127.0.0.1:9/hook', events: ['upload'] };
+    await refused(await t.api('/api/v1/admin/webhooks', { method: 'POST', json: hook, token: expiring }), 'does not expire');
+    expect(((await (await t.api('/api/v1/admin/webhooks')).json()) as unknown[]).length).toBe(0);
+    const lasting = await adminToken({});
+    expect((await t.api('/api/v1/admin/webhooks', { method: 'POST', json: hook, token: lasting })).status).toBe(201);
+  });
+
   it("makes tokens for others that expire with it, and none with a path prefix", async () => {
     await addUser(t, 'bot');
     const expiring = await adminToken({ expiresInSeconds: 3600 });

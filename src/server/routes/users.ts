@@ -11,13 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, ForbiddenError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { normalizePath } from '../../core/path.js';
 import { DEFAULT_USER_PERMISSIONS, formatPermissions, parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type UserInfo } from '../../core/protocol.js';
 import type { UserPatch, UserRow } from '../../store/auth-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorizeAdmin, type AuthContext } from '../authz.js';
+import { authorizeAdmin } from '../authz.js';
 import { CidrList } from '../ip-filter.js';
 import { checkPasswordRules } from '../passwords.js';
 import { userInfo } from '../views.js';
@@ -94,21 +94,6 @@ function admin(request: FastifyRequest) {
   return auth;
 }
 
-/**
- * Giving an account a way in that does not end (a password) or the admin role needs a
- * credential that does not end either: a token without expiry and without a path prefix, or
- * a web session. A token that expires (one made for an hour, a leaked `ferry login` token)
- * must not turn itself into an account that outlives it, the rule for a first password
- * (routes/auth.ts); what can expire with it instead does (tokens for others, tokens.ts; SSH
- * keys, ssh-keys.ts). A token narrowed to a path prefix must not reach every account.
- */
-async function authorizeLastingGrant(ctx: ServerContext, auth: AuthContext, what: string): Promise<void> {
-  if (auth.pathPrefix !== null) throw new ForbiddenError(`${what} needs a token without a path prefix`);
-  if ((await ctx.auth.notAfterToken(auth, null)) !== null) {
-    throw new ForbiddenError(`${what} needs a token that does not expire (it would outlive this one): use the web app, or a token made there without expiry`);
-  }
-}
-
 async function listUsers(ctx: ServerContext, request: FastifyRequest) {
   const { users } = ctx;
   admin(request);
@@ -125,8 +110,8 @@ async function createUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
   const role = checkRole(body.role) ?? 'user';
   const home = body.home === undefined ? `/users/${name}` : normalizePath(requiredString(body.home, 'home', 4096));
   const password = body.password === undefined ? undefined : checkPasswordRules(body.password);
-  if (password !== undefined) await authorizeLastingGrant(ctx, auth, 'creating a user with a password');
-  if (role === 'admin') await authorizeLastingGrant(ctx, auth, 'creating an admin');
+  if (password !== undefined) await ctx.auth.requireLasting(auth, 'creating a user with a password');
+  if (role === 'admin') await ctx.auth.requireLasting(auth, 'creating an admin');
   const grants = parseGrants(body.grants) ?? [{ path: '/', perms: formatPermissions(DEFAULT_USER_PERMISSIONS) }];
   const row: UserRow = {
     id: 'u-' + randomBytes(8).toString('hex'),
@@ -182,7 +167,7 @@ async function updateUser(ctx: ServerContext, request: FastifyRequest) {
     patch.disabled = body.disabled ? 1 : 0;
   }
   if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
-  if (patch.role === 'admin' && u.role !== 'admin') await authorizeLastingGrant(ctx, auth, 'giving the admin role');
+  if (patch.role === 'admin' && u.role !== 'admin') await ctx.auth.requireLasting(auth, 'giving the admin role');
   const grants = parseGrants(body.grants);
   if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
   await users.updateUser(u.id, patch);
@@ -209,7 +194,7 @@ async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: F
   const auth = admin(request);
   const u = await find(ctx, params.name);
   const password = checkPasswordRules(bodyObject(request.body).password);
-  await authorizeLastingGrant(ctx, auth, "setting a user's password");
+  await ctx.auth.requireLasting(auth, "setting a user's password");
   await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
   // As a change of one's own password (routes/auth.ts): sessions and login tokens end, but
   // the presenting token (which is the user's own only when admins set their own password).
