@@ -98,7 +98,9 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
   const failed = [...status.values()].some((s) => s.code !== 200);
   let refusal: string | undefined; // why the sets were refused with 507
   if (!failed) {
-    const quota = dav.ctx.quota.propertyCheck(auth);
+    // At most what the sets add to the store (ROW_FOOTPRINT: path, namespace, name, value, 64).
+    const added = patches.reduce((n, p) => (p.op === 'set' ? n + Buffer.byteLength(server) + Buffer.byteLength(p.ns) + Buffer.byteLength(p.name) + Buffer.byteLength(p.value) + 64 : n), 0);
+    const quota = dav.ctx.quota.propertyCheck(auth, added);
     try {
       await dav.store.patch(server, patches, {
         ...(mtime !== undefined ? { mtime } : {}),
