@@ -112,8 +112,13 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   private home?: Promise<string>;
   /** By server folder: the end-to-end folder (vault) it is in or is, if any (see {@link vaultOf}). */
   private readonly vaults = new Map<string, Promise<string | undefined>>();
-  /** Folders a whole recursive listing showed without an end-to-end marker: none to ask for. */
-  private readonly unmarked = new Set<string>();
+  /**
+   * Folders listed whole and recursively, and the folders those listings showed holding an
+   * end-to-end marker: a folder inside such a tree (listed then, or made since) that held
+   * none has none to ask for.
+   */
+  private readonly listedTrees = new Set<string>();
+  private readonly marked = new Set<string>();
 
   constructor(options: FerryBackendOptions) {
     this.client = options.client;
@@ -200,13 +205,20 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
    * request per folder, remembered; none for folders a recursive listing showed without a
    * marker). From the root down and never below a vault, so no plain name in one is asked for.
    */
+  private inListedTree(dir: string): boolean {
+    for (let d = dir; ; d = parentPath(d)) {
+      if (this.listedTrees.has(d)) return true;
+      if (d === '/') return false;
+    }
+  }
+
   private vaultOf(dir: string, signal?: AbortSignal): Promise<string | undefined> {
     if (dir === '/') return Promise.resolve(undefined);
     let found = this.vaults.get(dir);
     if (!found) {
       found = (async () => {
         const above = await this.vaultOf(parentPath(dir), signal);
-        if (above !== undefined || this.unmarked.has(dir)) return above;
+        if (above !== undefined || (this.inListedTree(dir) && !this.marked.has(dir))) return above;
         return (await markerIn(this.client, dir, signal))?.marker.vault ? dir : undefined;
       })();
       found.catch(() => this.vaults.delete(dir));
@@ -322,19 +334,24 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       // Chunk lists make later reads of small files cheap (batches); a listing nobody reads
       // from (a sync's destination) goes without them: a tenth of its bytes for small files.
       const chunks = options.willRead !== false && canBatch(await this.client.capabilities({ signal: options.signal }));
-      // A whole recursive listing tells which folders hold no end-to-end marker (see vaultOf).
-      const dirs = options.recursive ? [path] : undefined;
-      const marked = new Set<string>();
+      // A whole recursive listing tells which folders hold an end-to-end marker (see vaultOf).
+      const marked: string[] = [];
       for await (const e of this.client.list(path, { recursive: options.recursive, chunks, signal: options.signal })) {
         const key = this.keyOf(e.path);
         if (e.chunkList) this.remember(key, e.chunkList);
-        if (dirs && e.type === 'dir') dirs.push(e.path);
-        if (dirs && e.name === E2E_MARKER_NAME) marked.add(parentPath(e.path));
+        if (e.name === E2E_MARKER_NAME) marked.push(parentPath(e.path));
         yield e.type === 'file' ? { key, type: 'file', size: e.size, mtime: e.mtime, treeHash: e.hash } : { key, type: 'dir', mtime: e.mtime };
       }
-      for (const d of dirs ?? []) if (!marked.has(d)) this.unmarked.add(d);
+      if (options.recursive) {
+        for (const d of marked) this.marked.add(d);
+        this.listedTrees.add(path);
+      }
     } catch (err) {
-      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return;
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) {
+        // Nothing there: no marker either, in whatever is made there next.
+        if (options.recursive && isFerryError(err, 'FERRY_ERR_NOT_FOUND')) this.listedTrees.add(path);
+        return;
+      }
       throw err;
     }
   }
@@ -347,7 +364,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     try {
       return await this.client.listDigest(this.pathOf(prefix), { signal });
     } catch (err) {
-      // As `list`: nothing there lists as nothing.
+      // As `list`: nothing there lists as nothing (and holds no end-to-end marker).
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) this.listedTrees.add(this.pathOf(prefix));
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return EMPTY_TREE_DIGEST;
       throw err;
     }
