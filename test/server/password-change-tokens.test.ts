@@ -111,6 +111,10 @@ describe("an admin's token that expires or is narrowed", () => {
     // What does not outlive it, it still does: a user without a password, a quota.
     expect((await t.api('/api/v1/users', { method: 'POST', json: { name: 'plain' }, token: expiring })).status).toBe(201);
     expect((await t.api('/api/v1/users/plain', { method: 'PATCH', json: { quotaBytes: 1000 }, token: expiring })).status).toBe(200);
+    // It may disable an account, not enable one (its credentials would work again for good).
+    expect((await t.api('/api/v1/users/plain', { method: 'PATCH', json: { disabled: true }, token: expiring })).status).toBe(200);
+    await refused(await t.api('/api/v1/users/plain', { method: 'PATCH', json: { disabled: false }, token: expiring }), 'does not expire');
+    expect(((await (await t.api('/api/v1/users/plain')).json()) as { disabled: boolean }).disabled).toBe(true);
 
     // A token without expiry (and without a prefix) may.
     const lasting = await adminToken({});

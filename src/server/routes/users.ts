@@ -168,6 +168,8 @@ async function updateUser(ctx: ServerContext, request: FastifyRequest) {
   }
   if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
   if (patch.role === 'admin' && u.role !== 'admin') await ctx.auth.requireLasting(auth, 'giving the admin role');
+  // Enabling a disabled account gives its credentials back, for good.
+  if (patch.disabled === 0 && u.disabled) await ctx.auth.requireLasting(auth, 'enabling a disabled user');
   const grants = parseGrants(body.grants);
   if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
   await users.updateUser(u.id, patch);
