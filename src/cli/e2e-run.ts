@@ -181,6 +181,17 @@ export async function storedPathInVault(
 }
 
 /**
+ * For commands that name one server path and read what is there (`stat`, `cat`, `size`):
+ * the path to send. Inside a vault, a path named in plain is never sent (its request would
+ * hand the server the names the vault hides): its stored path is found with the key (given,
+ * or asked for as `get` does) and sent instead; a name that does not exist becomes the
+ * encrypted name it would have, and the server's 404. Anywhere else, the path itself.
+ */
+export async function pathToSend(client: FerryClient, path: string, opts: E2eOpts, signal?: AbortSignal): Promise<string> {
+  return (await storedPathInVault(client, normalizePath(path), opts, signal))?.stored ?? path;
+}
+
+/**
  * For `trash ls` when a secret is given (never asked for): the plain path of each stored
  * path whose names are encrypted (in a vault, or a `put --encrypt` file), each encrypted name
  * decrypted with the key of the nearest marker above it (the root's when its vault is no

@@ -26,11 +26,14 @@ import {
   PreconditionFailedError,
   ProtocolError,
   RangeNotSatisfiableError,
+  UnsupportedError,
   isFerryError,
   throwIfAborted,
 } from '../core/errors.js';
 import { fileHashOf, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
-import { isWithin, joinPath, normalizeKey, normalizePath } from '../core/path.js';
+import { isWithin, joinPath, normalizeKey, normalizePath, parentPath, relativePath } from '../core/path.js';
+import { E2E_MARKER_NAME, isE2eName } from '../core/e2e-layout.js';
+import { markerIn } from './e2e/locate.js';
 import { API_PREFIX, encodePathForUrl, PACK_FRAME_HEADER_BYTES, type Entry, type UploadFileSpec } from '../core/protocol.js';
 import type {
   BackendFeatures,
@@ -107,6 +110,15 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   private readonly packBuffers: PackBuffers;
   /** The user's home on the server (asked once, for identityOf). */
   private home?: Promise<string>;
+  /** By server folder: the end-to-end folder (vault) it is in or is, if any (see {@link vaultOf}). */
+  private readonly vaults = new Map<string, Promise<string | undefined>>();
+  /**
+   * Folders listed whole and recursively, and the folders those listings showed holding an
+   * end-to-end marker: a folder inside such a tree (listed then, or made since) that held
+   * none has none to ask for.
+   */
+  private readonly listedTrees = new Set<string>();
+  private readonly marked = new Set<string>();
 
   constructor(options: FerryBackendOptions) {
     this.client = options.client;
@@ -172,8 +184,52 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     throw new PathInvalidError(`the server listed ${JSON.stringify(path)}, which is not a path inside ${this.root}: refused`);
   }
 
+  /**
+   * Refuses, before any request, a path with a plain name below an end-to-end folder (vault).
+   * There the server knows only encrypted names, and a key here is a plain name from the
+   * other side of a sync or check (a local file's): asking for it would hand the server the
+   * name the vault hides. Stored (encrypted) names pass: copying a vault's ciphertext
+   * elsewhere and back is fine.
+   */
+  private async sendable(path: string, signal?: AbortSignal): Promise<void> {
+    const dir = await this.vaultOf(parentPath(path), signal);
+    if (dir === undefined) return;
+    const names = relativePath(path, dir).split('/');
+    // The marker (.ferry-e2e) is the vault's own, at its top.
+    if (names.every((n, i) => isE2eName(n) || (i === 0 && names.length === 1 && n === E2E_MARKER_NAME))) return;
+    throw new UnsupportedError(`${path} lies in the end-to-end folder ${dir}, whose names are encrypted: it is not asked for by a plain name (the server would learn it); use ferry get/put/ls, which encrypt names, for what is in it`, { details: { path, vault: dir } });
+  }
+
+  /**
+   * The vault a server folder is in or is: its parent's, else its own marker's (one small
+   * request per folder, remembered; none for folders a recursive listing showed without a
+   * marker). From the root down and never below a vault, so no plain name in one is asked for.
+   */
+  private inListedTree(dir: string): boolean {
+    for (let d = dir; ; d = parentPath(d)) {
+      if (this.listedTrees.has(d)) return true;
+      if (d === '/') return false;
+    }
+  }
+
+  private vaultOf(dir: string, signal?: AbortSignal): Promise<string | undefined> {
+    if (dir === '/') return Promise.resolve(undefined);
+    let found = this.vaults.get(dir);
+    if (!found) {
+      found = (async () => {
+        const above = await this.vaultOf(parentPath(dir), signal);
+        if (above !== undefined || (this.inListedTree(dir) && !this.marked.has(dir))) return above;
+        return (await markerIn(this.client, dir, signal))?.marker.vault ? dir : undefined;
+      })();
+      found.catch(() => this.vaults.delete(dir));
+      this.vaults.set(dir, found);
+    }
+    return found;
+  }
+
   async stat(key: string, options: OpOptions = {}): Promise<FerryInfo> {
     const { k, path } = this.objectPath(key);
+    await this.sendable(path, options.signal);
     const e = await this.client.stat(path, options);
     if (e.type !== 'file') throw new NotFoundError(`${k} is a directory`);
     return infoOf(k, e);
@@ -187,6 +243,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
     const { k, path } = this.objectPath(key);
     const { offset = 0, length, signal } = options;
+    await this.sendable(path, signal);
     const headers: Record<string, string> = {};
     if (offset === 0 && length === undefined && (await this.client.speaksZstd(signal))) headers['accept-encoding'] = 'zstd';
     if (offset > 0 || length !== undefined) {
@@ -238,6 +295,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       ({ k, path } = this.objectPath(key));
       checkSize(options.size, k);
       throwIfAborted(options.signal);
+      await this.sendable(path, options.signal);
     } catch (err) {
       discardBody(body);
       throw err;
@@ -259,6 +317,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   /** Deletes a file; a missing key or a directory is left as is (the contract's idempotent delete). */
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     const { path } = this.objectPath(key);
+    await this.sendable(path, options.signal);
     const e = await this.client.statIfExists(path, options);
     if (e === undefined || e.type !== 'file') return;
     try {
@@ -270,17 +329,29 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
 
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<DirEntry & TreeHashed> {
     const path = this.pathOf(prefix);
+    await this.sendable(path, options.signal);
     try {
       // Chunk lists make later reads of small files cheap (batches); a listing nobody reads
       // from (a sync's destination) goes without them: a tenth of its bytes for small files.
       const chunks = options.willRead !== false && canBatch(await this.client.capabilities({ signal: options.signal }));
+      // A whole recursive listing tells which folders hold an end-to-end marker (see vaultOf).
+      const marked: string[] = [];
       for await (const e of this.client.list(path, { recursive: options.recursive, chunks, signal: options.signal })) {
         const key = this.keyOf(e.path);
         if (e.chunkList) this.remember(key, e.chunkList);
+        if (e.name === E2E_MARKER_NAME) marked.push(parentPath(e.path));
         yield e.type === 'file' ? { key, type: 'file', size: e.size, mtime: e.mtime, treeHash: e.hash } : { key, type: 'dir', mtime: e.mtime };
       }
+      if (options.recursive) {
+        for (const d of marked) this.marked.add(d);
+        this.listedTrees.add(path);
+      }
     } catch (err) {
-      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return;
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) {
+        // Nothing there: no marker either, in whatever is made there next.
+        if (options.recursive && isFerryError(err, 'FERRY_ERR_NOT_FOUND')) this.listedTrees.add(path);
+        return;
+      }
       throw err;
     }
   }
@@ -289,10 +360,12 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async treeDigest(prefix: string, options: OpOptions = {}): Promise<string | undefined> {
     const { signal } = options;
     if (!(await this.client.capabilities({ signal })).features.includes('list-digest')) return undefined;
+    await this.sendable(this.pathOf(prefix), signal);
     try {
       return await this.client.listDigest(this.pathOf(prefix), { signal });
     } catch (err) {
-      // As `list`: nothing there lists as nothing.
+      // As `list`: nothing there lists as nothing (and holds no end-to-end marker).
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) this.listedTrees.add(this.pathOf(prefix));
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND') || isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) return EMPTY_TREE_DIGEST;
       throw err;
     }
@@ -301,6 +374,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async copy(from: string, to: string, options: OpOptions = {}): Promise<FerryInfo> {
     const a = this.objectPath(from);
     const b = this.objectPath(to);
+    await this.sendable(a.path, options.signal);
+    await this.sendable(b.path, options.signal);
     if (a.path === b.path) return this.stat(a.k, options);
     return infoOf(b.k, await this.client.copy(a.path, b.path, { overwrite: true, signal: options.signal }));
   }
@@ -308,6 +383,8 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async move(from: string, to: string, options: OpOptions = {}): Promise<FerryInfo> {
     const a = this.objectPath(from);
     const b = this.objectPath(to);
+    await this.sendable(a.path, options.signal);
+    await this.sendable(b.path, options.signal);
     if (a.path === b.path) return this.stat(a.k, options);
     return infoOf(b.k, await this.client.move(a.path, b.path, { overwrite: true, signal: options.signal }));
   }
@@ -316,6 +393,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   async setMtime(key: string, mtime: number, options: OpOptions = {}): Promise<void> {
     const { path } = this.objectPath(key);
     const { signal } = options;
+    await this.sendable(path, signal);
     const m = await this.client.manifest(path, { signal });
     const session = await this.client.createUpload({ path, size: m.size, hash: m.hash, mtime: Math.round(mtime), mode: m.mode, chunks: m.chunks }, { signal });
     if (session.missing.length > 0) {
@@ -327,6 +405,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
 
   async mkdir(key: string, options: OpOptions = {}): Promise<void> {
     const path = this.pathOf(key);
+    await this.sendable(path, options.signal);
     try {
       await this.client.mkdir(path, { parents: true, signal: options.signal });
     } catch (err) {
@@ -339,11 +418,13 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
   }
 
   async isDirectory(key: string, options: OpOptions = {}): Promise<boolean> {
+    await this.sendable(this.pathOf(key), options.signal);
     return (await this.client.statIfExists(this.pathOf(key), options))?.type === 'dir';
   }
 
   async rmdir(key: string, options: OpOptions = {}): Promise<void> {
     const path = this.pathOf(key);
+    await this.sendable(path, options.signal);
     const e = await this.client.statIfExists(path, options);
     // An object is not a directory: nothing to remove (as the local backend does).
     if (e === undefined || e.type !== 'dir') return;
@@ -378,6 +459,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     const files = await Promise.all(
       keys.map(async (key) => {
         const { k, path } = this.objectPath(key);
+        await this.sendable(path, signal);
         return { path, chunks: this.listed.get(k) ?? (await this.client.manifest(path, { signal })).chunks };
       }),
     );
@@ -421,6 +503,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       const refs = chunks.map((c) => ({ hash: c.hash, size: c.size }));
       return { path, size: it.data.length, hash: fileHashOf(refs), mtime: it.mtime === undefined ? undefined : Math.round(it.mtime), mode: it.mode, chunks: refs };
     });
+    for (const spec of specs) await this.sendable(spec.path, signal);
     const session = await this.client.createUpload(specs.length === 1 ? { ...specs[0] } : { files: specs }, { signal });
     const ctx = new TransferContext(this.client, { signal, slots: this.batchSlots, packBuffers: this.packBuffers });
     const sender = new ChunkSender(ctx, session.id, caps);

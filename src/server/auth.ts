@@ -476,6 +476,21 @@ export class Authenticator {
     return at === null ? Number(expires) : Math.min(at, Number(expires));
   }
 
+  /**
+   * What outlives the credential that makes it and cannot expire with it (a password, the
+   * admin role, a webhook) needs a credential that does not expire either: a token without
+   * expiry and without a path prefix, or a web session. A token that expires (one made for an
+   * hour, a leaked `ferry login` token) must not turn itself into access that outlives it, the
+   * rule for a first password; what can expire with it instead does ({@link notAfterToken}).
+   * FERRY_ERR_FORBIDDEN naming `what`.
+   */
+  async requireLasting(auth: AuthContext, what: string): Promise<void> {
+    if (auth.pathPrefix !== null) throw new ForbiddenError(`${what} needs a token without a path prefix`);
+    if ((await this.notAfterToken(auth, null)) !== null) {
+      throw new ForbiddenError(`${what} needs a token that does not expire (it would outlive this one): use the web app, or a token made there without expiry`);
+    }
+  }
+
   async endSession(sid: string): Promise<void> {
     await this.store.revokeSession(sid, this.now());
   }

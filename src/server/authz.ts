@@ -206,9 +206,21 @@ export function toUserError(auth: Pick<AuthContext, 'home'>, err: FerryError): F
   return new FerryError(err.code, toUserText(auth, err.message), { cause: err, details, retryable: err.retryable, retryAfterMs: err.retryAfterMs });
 }
 
-/** An entry as its user sees it (path relative to the home). */
-export function toUserEntry<E extends Entry>(auth: Pick<AuthContext, 'home'>, entry: E): E {
-  return auth.home === '/' ? entry : { ...entry, path: toUserPath(auth, entry.path) };
+/**
+ * Whether the caller may see the content hash of what lies at a user path: only where they
+ * may read it. A hash confirms a guess of what a file holds (a known document, a form with
+ * one figure changed), which `list` alone must not: it shows names, sizes and times.
+ */
+export function mayKnowHash(auth: AuthContext, userPath: string): boolean {
+  return can(auth, 'read', userPath);
+}
+
+/** An entry as its user sees it: path relative to the home, the hash only if {@link mayKnowHash}. */
+export function toUserEntry<E extends Entry>(auth: AuthContext, entry: E): E {
+  const shown = auth.home === '/' ? entry : { ...entry, path: toUserPath(auth, entry.path) };
+  if (shown.hash === undefined || mayKnowHash(auth, shown.path)) return shown;
+  const { hash: _hidden, ...rest } = shown;
+  return rest as E;
 }
 
 /**

@@ -84,6 +84,12 @@ export interface ServerConfig {
   maxFileSize: number | null;
   /** Live upload sessions per user unless the user has their own limit. */
   maxUploadSessions: number;
+  /**
+   * Room a user's WebDAV dead properties may take in the metadata store, all their files
+   * together, whatever their quota (each property: path, namespace, name, value and 64
+   * bytes); null: no cap.
+   */
+  davPropertyBytes: number | null;
   /** How often files past their TTL are deleted (0: never automatically). */
   ttlSweepIntervalMs: number;
   /**
@@ -181,6 +187,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     ipDeny: [],
     maxFileSize: null,
     maxUploadSessions: 100,
+    davPropertyBytes: 256 * 1024 * 1024,
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },
     trashDays: 0,

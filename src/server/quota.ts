@@ -23,7 +23,7 @@ import { sql, type Transaction } from 'kysely';
 import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/errors.js';
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
-import { deadPropBytes } from '../store/dav-store.js';
+import { deadPropBytes, deadPropFootprint } from '../store/dav-store.js';
 import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
 import { takeLinkBytes } from './link-bytes.js';
 import type { AuthContext } from './authz.js';
@@ -44,10 +44,16 @@ export function isLimitRefusal(err: unknown): boolean {
 /** A file's size as announced: its size, else the sum of its manifest entries so far. */
 const announced = (f: QuotaFile): number => f.size ?? (f.chunks ?? []).reduce((a, c) => a + c.size, 0);
 
+/** How long a measured dead-property footprint is grown rather than measured again (QuotaGuard.propertyFootprint). */
+const FOOTPRINT_TTL_MS = 60_000;
+
 export class QuotaGuard {
+  /** By home: the last measured dead-property footprint, grown by the patches since, and when it was measured. */
+  private readonly footprints = new Map<string, { bytes: number; at: number }>();
+
   constructor(
     private readonly meta: MetaStore,
-    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions'>,
+    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions' | 'davPropertyBytes'>,
   ) {}
 
   /** The largest file this user may store (the lower of the server's and the user's limits). */
@@ -145,6 +151,7 @@ export class QuotaGuard {
    * is not credited back.
    */
   async checkCopy(auth: AuthContext, sourceServerPath: string): Promise<void> {
+    await this.checkCopiedProperties(auth, sourceServerPath);
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return;
     const entry = await this.meta.stat(sourceServerPath);
@@ -181,15 +188,20 @@ export class QuotaGuard {
    * check does, before the rows it writes); `check` runs after the patch with the bytes it
    * added (a patch that frees bytes always passes). Undefined without a bytes quota.
    */
-  propertyCheck(auth: AuthContext):
+  propertyCheck(auth: AuthContext, added: number):
     | { before(trx: Transaction<Database>): Promise<void>; check(trx: Transaction<Database>, grew: number): Promise<void> }
     | undefined {
     const quota = auth.limits.quotaBytes;
-    if (quota === null) return undefined;
+    const cap = this.propertyCap(auth);
+    if (quota === null && cap === null) return undefined;
     return {
       before: (trx) => this.lockUser(trx, auth),
       check: async (trx, grew) => {
-        if (grew <= 0) return;
+        if (cap !== null && added > 0) {
+          const held = await this.propertyFootprint(trx, auth.home, added, cap);
+          if (held > cap) throw propertyCapError(`these properties would make ${formatSize(held)}`, cap, held);
+        }
+        if (quota === null || grew <= 0) return;
         const usage = await this.meta.usage(auth.home, trx);
         const inFlight = await this.meta.reservedBytes(auth.userId, undefined, trx);
         if (usage.bytes + inFlight > quota) {
@@ -199,6 +211,52 @@ export class QuotaGuard {
         }
       },
     };
+  }
+
+  /**
+   * The cap on dead properties for this caller: none for admins, who are trusted with the
+   * store and whose home (often `/`) holds everyone's properties.
+   */
+  private propertyCap(auth: AuthContext): number | null {
+    return auth.role === 'admin' ? null : this.config.davPropertyBytes;
+  }
+
+  /**
+   * The dead-property footprint of a home after a PROPPATCH that added at most `added` (see
+   * ROW_FOOTPRINT), measured in `trx` after its rows were written. Measuring is a scan of the
+   * user's properties (200,000 took 110-210 ms of the only thread), so a measure is kept for
+   * {@link FOOTPRINT_TTL_MS} and grown by each patch's `added` (an upper bound: what a patch
+   * replaces or removes is not taken off); only a sum that would pass the cap, or an old one,
+   * is measured again. Another node's patches are seen at the next measure, so the cap may
+   * be passed by what a cluster's other nodes add in that time: it bounds the store, it is no
+   * exact accounting (the quota is, where there is one).
+   */
+  private async propertyFootprint(trx: Transaction<Database>, home: string, added: number, cap: number): Promise<number> {
+    const now = Date.now();
+    const known = this.footprints.get(home);
+    if (known && now - known.at < FOOTPRINT_TTL_MS && known.bytes + added <= cap) {
+      known.bytes += added;
+      return known.bytes;
+    }
+    const bytes = await deadPropFootprint(trx, home);
+    this.footprints.set(home, { bytes, at: now });
+    return bytes;
+  }
+
+  /**
+   * The server's cap on a user's dead properties (`davPropertyBytes`), whatever their quota:
+   * the metadata store holds them, and a user without a quota could otherwise grow it
+   * without end (a COPY duplicates them, sharing nothing). Checked before a copy, as the
+   * quota is; a PROPPATCH checks inside its transaction ({@link propertyCheck}).
+   */
+  private async checkCopiedProperties(auth: AuthContext, sourceServerPath: string): Promise<void> {
+    const cap = this.propertyCap(auth);
+    if (cap === null) return;
+    const added = await deadPropFootprint(this.meta.db, sourceServerPath);
+    if (added === 0) return;
+    this.footprints.delete(auth.home); // the copy adds rows outside propertyFootprint's sums
+    const held = (await deadPropFootprint(this.meta.db, auth.home)) + added;
+    if (held > cap) throw propertyCapError(`the copy's properties would make ${formatSize(held)}`, cap, held);
   }
 
   /** Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here (SQLite serializes writers anyway). */
@@ -243,4 +301,10 @@ export class QuotaGuard {
     }
     return added;
   }
+}
+
+function propertyCapError(what: string, cap: number, wouldUse: number): Error {
+  return new QuotaExceededError(`too many WebDAV properties: ${what}, over the ${formatSize(cap)} a user may keep (the server's davPropertyBytes); remove some first`, {
+    details: { limit: 'properties', max: cap, wouldUse },
+  });
 }

@@ -67,6 +67,21 @@ export async function davRowsCopied(trx: Db, from: string, to: string, options: 
 }
 
 /**
+ * What a property row costs the metadata store, as the per-user cap on dead properties
+ * (`davPropertyBytes`) counts it: its path, namespace, name and value, and 64 bytes for the
+ * row and its index entry. Unlike {@link ROW_BYTES} (the quota's measure, what the user
+ * sent as values) it grows with every row, so many empty properties on long paths fill it.
+ */
+const ROW_FOOTPRINT = sql<number>`octet_length(path) + ${ROW_BYTES} + 64`;
+
+/** The {@link ROW_FOOTPRINT} of the dead properties of `root` and everything below it. */
+export async function deadPropFootprint(db: Db, root: string): Promise<number> {
+  let q = db.selectFrom('dav_props').select(sql<number>`coalesce(sum(${ROW_FOOTPRINT}), 0)`.as('n'));
+  if (root !== '/') q = q.where((eb) => selfOrBelow(eb, root));
+  return Number((await q.executeTakeFirstOrThrow()).n);
+}
+
+/**
  * Bytes the dead properties of `root` and everything below it hold (namespace, name and
  * value, UTF-8): they count into their owner's quota like file bytes (MetaStore.usage). A
  * copy duplicates them (file bytes it shares), so outside the quota a user could double them

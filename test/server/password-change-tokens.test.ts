@@ -84,3 +84,65 @@ describe('a password and a token that expires', () => {
     expect((await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'rue', password: 'rue-password-2' }, token: null })).status).toBe(201);
   });
 });
+
+describe("an admin's token that expires or is narrowed", () => {
+  async function adminToken(spec: { expiresInSeconds?: number; pathPrefix?: string; scopes?: string[] }): Promise<string> {
+    await addUser(t, 'ops', { role: 'admin' }).catch(() => undefined);
+    return (await tokenFor(t, 'ops', spec)).token;
+  }
+
+  async function refused(res: Response, words: string): Promise<void> {
+    expect(res.status, await res.clone().text()).toBe(403);
+    const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe('FERRY_ERR_FORBIDDEN');
+    expect(err.message).toContain(words);
+  }
+
+  it('sets no password, makes no admin and no user with a password: they would outlive it', async () => {
+    await addUser(t, 'victim', { password: 'victim-password-1' });
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    await refused(await t.api('/api/v1/users/victim/password', { method: 'PUT', json: { password: 'taken-over-pw-1' }, token: expiring }), 'does not expire');
+    await refused(await t.api('/api/v1/users', { method: 'POST', json: { name: 'backdoor', password: 'backdoor-pw-123' }, token: expiring }), 'does not expire');
+    await refused(await t.api('/api/v1/users', { method: 'POST', json: { name: 'backdoor', role: 'admin' }, token: expiring }), 'does not expire');
+    await refused(await t.api('/api/v1/users/victim', { method: 'PATCH', json: { role: 'admin' }, token: expiring }), 'does not expire');
+    expect((await t.api('/api/v1/users/backdoor')).status).toBe(404);
+    expect(((await (await t.api('/api/v1/users/victim')).json()) as { role: string }).role).toBe('user');
+    expect((await t.api('/api/v1/auth/login', { method: 'POST', json: { user: 'victim', password: 'taken-over-pw-1' }, token: null })).status).toBe(401);
+    // What does not outlive it, it still does: a user without a password, a quota.
+    expect((await t.api('/api/v1/users', { method: 'POST', json: { name: 'plain' }, token: expiring })).status).toBe(201);
+    expect((await t.api('/api/v1/users/plain', { method: 'PATCH', json: { quotaBytes: 1000 }, token: expiring })).status).toBe(200);
+    // It may disable an account, not enable one (its credentials would work again for good).
+    expect((await t.api('/api/v1/users/plain', { method: 'PATCH', json: { disabled: true }, token: expiring })).status).toBe(200);
+    await refused(await t.api('/api/v1/users/plain', { method: 'PATCH', json: { disabled: false }, token: expiring }), 'does not expire');
+    expect(((await (await t.api('/api/v1/users/plain')).json()) as { disabled: boolean }).disabled).toBe(true);
+
+    // A token without expiry (and without a prefix) may.
+    const lasting = await adminToken({});
+    expect((await t.api('/api/v1/users/victim/password', { method: 'PUT', json: { password: 'victim-password-2' }, token: lasting })).status).toBe(204);
+    expect((await t.api('/api/v1/users/victim', { method: 'PATCH', json: { role: 'admin' }, token: lasting })).status).toBe(200);
+  });
+
+  it('makes no webhook: it would send every file event out for ever', async () => {
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    const hook = { url: 'http://127.0.0.1:9/hook', events: ['upload'] };
+    await refused(await t.api('/api/v1/admin/webhooks', { method: 'POST', json: hook, token: expiring }), 'does not expire');
+    expect(((await (await t.api('/api/v1/admin/webhooks')).json()) as unknown[]).length).toBe(0);
+    const lasting = await adminToken({});
+    expect((await t.api('/api/v1/admin/webhooks', { method: 'POST', json: hook, token: lasting })).status).toBe(201);
+  });
+
+  it("makes tokens for others that expire with it, and none with a path prefix", async () => {
+    await addUser(t, 'bot');
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    const res = await t.api('/api/v1/tokens', { method: 'POST', json: { name: 'forever', user: 'bot' }, token: expiring });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const made = (await res.json()) as CreatedToken;
+    expect(made.expiresAt).not.toBeNull();
+    expect(made.expiresAt!).toBeLessThanOrEqual(Date.now() + 3600_000 + 5_000);
+
+    const narrowed = await adminToken({ pathPrefix: '/photos' });
+    await refused(await t.api('/api/v1/tokens', { method: 'POST', json: { name: 'wide', user: 'bot' }, token: narrowed }), 'path prefix');
+    await refused(await t.api('/api/v1/users/bot/password', { method: 'PUT', json: { password: 'bot-password-12' }, token: narrowed }), 'path prefix');
+    await refused(await t.api('/api/v1/users/bot/keys', { method: 'POST', json: { keys: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x' }, token: narrowed }), 'path prefix');
+  });
+});

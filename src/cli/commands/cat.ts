@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { IsADirectoryError, UsageError } from '../../core/errors.js';
 import { resolveLocations } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { positive } from './versions.js';
 
 /** Help shared by cat and get: what `--version ID` checks, and what it does not read. */
@@ -15,7 +16,7 @@ status) once they are written. An id PATH does not have is the server's
 FERRY_ERR_NOT_FOUND. Old versions of files in an end-to-end folder (vault) are not read
 here (FERRY_ERR_UNSUPPORTED): restore one with ferry restore PATH --version ID, then get it.`;
 
-interface CatOpts extends ConnectionOpts {
+interface CatOpts extends ConnectionOpts, E2eOpts {
   version?: number;
 }
 
@@ -26,11 +27,14 @@ export function registerCat(program: Command): void {
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
     .option('--version <id>', 'an old version of the file (an id from ferry versions), not restored', positive);
   addConnectionOptions(cmd);
+  addE2eOptions(cmd);
   cmd.addHelpText(
     'after',
     `
 The bytes are verified as they go out (on a Ferry server, every chunk against its hash).
-ferry get FILE - does the same for one file, with resume and progress.
+ferry get FILE - does the same for one file, with resume and progress. Files of an
+end-to-end folder (vault), or put with --encrypt, come out decrypted, as with get (the key
+asked for unless given); the server never sees a plain name of a vault.
 ${VERSION_HELP}
 
 Examples:
@@ -49,8 +53,11 @@ Examples:
             if (opts.version !== undefined) {
               return void (await client.getVersionStream(loc.path, opts.version, process.stdout, { signal }));
             }
-            const e = await client.stat(loc.path, { signal });
-            if (e.type === 'dir') throw new IsADirectoryError(`${loc.path} is a directory`);
+            // As get: inside a vault only stored names are sent, and encrypted files are decrypted.
+            const { getEndToEnd, getTarget } = await import('../e2e-run.js');
+            const target = await getTarget(client, loc.path, opts, signal);
+            if (target.kind === 'e2e') return void (await getEndToEnd(client, target.serverPath, '-', opts, { signal }));
+            if (target.entry.type === 'dir') throw new IsADirectoryError(`${loc.path} is a directory`);
             await client.getStream(loc.path, process.stdout, { signal });
           }),
         );

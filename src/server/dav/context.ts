@@ -15,7 +15,7 @@ import { isWithin, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { DavStore, LockRow } from '../../store/dav-store.js';
 import { authOf, type ServerContext } from '../context.js';
-import { toServerPath, type AuthContext } from '../authz.js';
+import { mayKnowHash, toServerPath, toUserPath, type AuthContext } from '../authz.js';
 import { evaluateIf, parseIfHeader, submittedTokens, type IfList, type ResourceState } from './if-header.js';
 import { davPathOf, rawUrlPath } from './paths.js';
 
@@ -68,8 +68,11 @@ export class Dav {
    * clients keep If headers in small buffers (litmus truncates an If header naming a lock
    * token and two 66-character ETags). Collections have none.
    */
-  static etag(entry: Entry | undefined): string | undefined {
-    return entry?.type === 'file' && entry.hash !== undefined ? Dav.etagOfHash(entry.hash) : undefined;
+  static etag(entry: Entry | undefined, auth: AuthContext): string | undefined {
+    if (entry?.type !== 'file' || entry.hash === undefined) return undefined;
+    // Derived from the content: none for who may only list the file (authz mayKnowHash), so
+    // that neither getetag nor an If-Match that holds confirms a guess of what it holds.
+    return mayKnowHash(auth, toUserPath(auth, entry.path)) ? Dav.etagOfHash(entry.hash) : undefined;
   }
 
   static etagOfHash(hash: string): string {
@@ -100,7 +103,7 @@ export class Dav {
       const ok = await evaluateIf(lists, (resource) => this.stateOf(auth, resource === undefined ? primary.path : resource, primary));
       if (!ok) throw new PreconditionFailedError('the If header does not hold');
     }
-    checkMatchHeaders(request, primary.entry);
+    checkMatchHeaders(request, primary.entry, auth);
     const submitted = lists ? submittedTokens(lists) : new Set<string>();
     for (const scope of scopes) await this.requireTokens(auth, scope, submitted);
   }
@@ -139,14 +142,14 @@ export class Dav {
     const server = toServerPath(auth, path);
     const entry = path === primary.path ? primary.entry : await this.entry(server);
     const tokens = new Set((await this.locks(server)).map((l) => l.token));
-    const etag = Dav.etag(entry);
+    const etag = Dav.etag(entry, auth);
     return etag === undefined ? { tokens } : { etag, tokens };
   }
 }
 
 /** If-Match / If-None-Match (RFC 9110 13.1) on a write: 412 when they do not hold. */
-function checkMatchHeaders(request: FastifyRequest, entry: Entry | undefined): void {
-  const etag = Dav.etag(entry);
+function checkMatchHeaders(request: FastifyRequest, entry: Entry | undefined, auth: AuthContext): void {
+  const etag = Dav.etag(entry, auth);
   const ifMatch = request.headers['if-match'];
   if (ifMatch !== undefined) {
     const ok = ifMatch.trim() === '*' ? entry !== undefined : etag !== undefined && ifMatch.split(',').some((t) => t.trim() === etag);

@@ -70,7 +70,7 @@ export async function lock(dav: Dav, request: FastifyRequest, reply: FastifyRepl
   const entry = await dav.entry(server);
   const lists = dav.ifLists(request);
   if (lists) {
-    const etag = Dav.etag(entry);
+    const etag = Dav.etag(entry, auth);
     const state = async () => ({ tokens: new Set((await dav.locks(server)).map((l) => l.token)), ...(etag !== undefined ? { etag } : {}) });
     if (!(await evaluateIf(lists, state))) throw new PreconditionFailedError('the If header does not hold');
   }

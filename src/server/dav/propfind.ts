@@ -124,7 +124,7 @@ function liveProp(name: string, e: Entry, lc: LiveContext): string | undefined {
     case 'getlastmodified':
       return `<D:getlastmodified>${new Date(e.mtime).toUTCString()}</D:getlastmodified>`;
     case 'getetag': {
-      const etag = Dav.etag(e);
+      const etag = Dav.etag(e, lc.auth);
       return etag === undefined ? undefined : `<D:getetag>${escapeText(etag)}</D:getetag>`;
     }
     case 'getcontenttype':

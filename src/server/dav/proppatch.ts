@@ -32,6 +32,8 @@ const WIN32_NS = 'urn:schemas-microsoft-com:';
 export const MAX_PROP_VALUE = 64 * 1024;
 /** Dead properties one resource may hold (their bytes count into the owner's quota besides). */
 export const MAX_PROPS = 256;
+/** Sets and removes in one PROPPATCH: every property a resource may hold, set and removed. */
+const MAX_OPS = 2 * MAX_PROPS;
 const MAX_NAME = 255;
 const MAX_NS = 1024;
 
@@ -59,6 +61,8 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
     for (const prop of elements(action, DAV_NS, 'prop')) for (const el of elements(prop)) ops.push({ op: action.local, el });
   }
   if (ops.length === 0) throw new ValidationError('a PROPPATCH must set or remove at least one property');
+  // Each is a statement in the patch's transaction: no more than a resource can hold, set and removed.
+  if (ops.length > MAX_OPS) throw new ValidationError(`a PROPPATCH may set or remove at most ${MAX_OPS} properties, not ${ops.length}`, { details: { max: MAX_OPS } });
 
   const status = new Map<string, { name: PropName; code: number }>();
   const patches: PropPatch[] = [];
@@ -94,7 +98,9 @@ export async function proppatch(dav: Dav, request: FastifyRequest, reply: Fastif
   const failed = [...status.values()].some((s) => s.code !== 200);
   let refusal: string | undefined; // why the sets were refused with 507
   if (!failed) {
-    const quota = dav.ctx.quota.propertyCheck(auth);
+    // At most what the sets add to the store (ROW_FOOTPRINT: path, namespace, name, value, 64).
+    const added = patches.reduce((n, p) => (p.op === 'set' ? n + Buffer.byteLength(server) + Buffer.byteLength(p.ns) + Buffer.byteLength(p.name) + Buffer.byteLength(p.value) + 64 : n), 0);
+    const quota = dav.ctx.quota.propertyCheck(auth, added);
     try {
       await dav.store.patch(server, patches, {
         ...(mtime !== undefined ? { mtime } : {}),

@@ -56,7 +56,9 @@ export const sshKeyRoutes: RoutePlugin = async (app, { ctx }) => {
 async function keyOwner(ctx: ServerContext, request: FastifyRequest, change: boolean): Promise<UserRow> {
   const auth = authOf(request);
   const name = (request.params as { name: string }).name;
-  if (!isAdmin(auth)) {
+  if (isAdmin(auth)) {
+    if (change && name !== auth.userName && auth.pathPrefix !== null) throw new ForbiddenError("another user's SSH keys need an admin token without a path prefix");
+  } else {
     if (name !== auth.userName) throw new ForbiddenError("another user's SSH keys are for an admin to manage");
     if (change && !isFullCredential(auth)) throw new ForbiddenError('adding or removing SSH keys needs a token with all of your permissions and no path prefix (an SSH key logs in with all of them)');
   }

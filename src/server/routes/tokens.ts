@@ -6,7 +6,8 @@
  *   DELETE /api/v1/tokens/:id        revoke: effective on the next request, on every node
  *
  * A token can only make tokens that can do less: scopes within its own scopes and its
- * user's permissions, a path prefix within its own, an expiry no later than its own. It can
+ * user's permissions, a path prefix within its own, an expiry no later than its own (for
+ * other users too; an admin's token with a path prefix makes none for them). It can
  * only revoke tokens that could do no more than it. Admins manage everyone's tokens.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -71,6 +72,7 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
   const forUser = optionalString(body.user, 'user', 64);
   if (forUser !== undefined && forUser !== auth.userName) {
     if (!isAdmin(auth)) throw new ForbiddenError("creating tokens for other users needs an admin token");
+    if (auth.pathPrefix !== null) throw new ForbiddenError('creating tokens for other users needs a token without a path prefix');
     owner = await users.userByName(forUser);
     if (!owner) throw new NotFoundError(`no user ${forUser}`);
   }
@@ -100,11 +102,12 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
     else if (!isWithin(prefix, auth.pathPrefix)) throw new ForbiddenError(`the path prefix must lie within this token's own (${auth.pathPrefix})`);
   }
 
-  // Expiry: never later than the caller's own token.
+  // Expiry: never later than the caller's own token, whoever the new one is for (a token that
+  // expires, or a leaked one, must not make another user's token that lasts for ever).
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60);
   if (seconds !== undefined && seconds > MAX_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_TOKEN_SECONDS}`);
   const asked = seconds === undefined ? null : ctx.now() + seconds * 1000;
-  const expiresAt = other ? asked : await ctx.auth.notAfterToken(auth, asked);
+  const expiresAt = await ctx.auth.notAfterToken(auth, asked);
 
   const { row, token } = await ctx.auth.createToken(owner, { name, scopes, pathPrefix: prefix, expiresAt });
   await ctx.audit.record(request, { event: 'token.create', ok: true, target: row.id, details: { user: owner.name, name, scopes, pathPrefix: prefix, expiresAt } });

@@ -102,7 +102,7 @@ async function listUsers(ctx: ServerContext, request: FastifyRequest) {
 
 async function createUser(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const { users } = ctx;
-  admin(request);
+  const auth = admin(request);
   const body = bodyObject(request.body);
   onlyFields(body, ['name', 'role', 'home', 'password', 'grants', 'quotaBytes', 'quotaFiles', 'maxFileSize', 'maxSessions', 'ipAllow', 'ipDeny']);
   const name = checkName(body.name);
@@ -110,6 +110,8 @@ async function createUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
   const role = checkRole(body.role) ?? 'user';
   const home = body.home === undefined ? `/users/${name}` : normalizePath(requiredString(body.home, 'home', 4096));
   const password = body.password === undefined ? undefined : checkPasswordRules(body.password);
+  if (password !== undefined) await ctx.auth.requireLasting(auth, 'creating a user with a password');
+  if (role === 'admin') await ctx.auth.requireLasting(auth, 'creating an admin');
   const grants = parseGrants(body.grants) ?? [{ path: '/', perms: formatPermissions(DEFAULT_USER_PERMISSIONS) }];
   const row: UserRow = {
     id: 'u-' + randomBytes(8).toString('hex'),
@@ -165,6 +167,9 @@ async function updateUser(ctx: ServerContext, request: FastifyRequest) {
     patch.disabled = body.disabled ? 1 : 0;
   }
   if (patch.role === 'user' && u.id === auth.userId) throw new ValidationError('you cannot take the admin role from yourself');
+  if (patch.role === 'admin' && u.role !== 'admin') await ctx.auth.requireLasting(auth, 'giving the admin role');
+  // Enabling a disabled account gives its credentials back, for good.
+  if (patch.disabled === 0 && u.disabled) await ctx.auth.requireLasting(auth, 'enabling a disabled user');
   const grants = parseGrants(body.grants);
   if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
   await users.updateUser(u.id, patch);
@@ -188,14 +193,14 @@ async function deleteUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
 async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const { users } = ctx;
   const params = request.params as { name: string };
-  admin(request);
+  const auth = admin(request);
   const u = await find(ctx, params.name);
   const password = checkPasswordRules(bodyObject(request.body).password);
+  await ctx.auth.requireLasting(auth, "setting a user's password");
   await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
   // As a change of one's own password (routes/auth.ts): sessions and login tokens end, but
   // the presenting token (which is the user's own only when admins set their own password).
   await users.revokeUserSessions(u.id, ctx.now());
-  const auth = authOf(request);
   const ended = await users.revokeLoginTokens(u.id, ctx.now(), auth.kind === 'token' ? auth.tokenId : undefined);
   await ctx.audit.record(request, { event: 'user.password', ok: true, target: u.name, details: { loginTokensRevoked: ended } });
   return reply.status(204).send();

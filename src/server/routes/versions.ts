@@ -14,11 +14,15 @@ import { isWithin, normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { parseVersionId, type TrashInfo, type VersionInfo } from '../../store/version-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
-import { authorize, authorizeReadableAt, can, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
+import { authorize, authorizeReadableAt, can, mayKnowHash, toUserEntry, toUserPath, type AuthContext } from '../authz.js';
 import { bodyPath, wildcardPath } from '../validate.js';
 
 const userVersion = (auth: AuthContext, v: VersionInfo) => ({ id: v.id, path: toUserPath(auth, v.path), hash: v.hash, size: v.size, mtime: v.mtime, ...(v.mode !== null ? { mode: v.mode } : {}), createdAt: v.createdAt, replacedAt: v.replacedAt });
-const userTrash = (auth: AuthContext, t: TrashInfo) => ({ id: t.id, batch: t.batch, path: toUserPath(auth, t.path), hash: t.hash, size: t.size, mtime: t.mtime, deletedAt: t.deletedAt });
+// The trash is listed with 'list': hashes only where the caller may read (authz mayKnowHash).
+const userTrash = (auth: AuthContext, t: TrashInfo) => {
+  const path = toUserPath(auth, t.path);
+  return { id: t.id, batch: t.batch, path, ...(mayKnowHash(auth, path) ? { hash: t.hash } : {}), size: t.size, mtime: t.mtime, deletedAt: t.deletedAt };
+};
 
 function queryPath(request: FastifyRequest): string {
   const q = request.query as Record<string, string | undefined>;

@@ -20,7 +20,10 @@ export const webhookRoutes: RoutePlugin = async (app, { ctx }) => {
 };
 
 async function createWebhook(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
-  authorizeAdmin(authOf(request));
+  const auth = authOf(request);
+  authorizeAdmin(auth);
+  // A webhook sends every user's file events out for ever: not from a token that expires.
+  await ctx.auth.requireLasting(auth, 'creating a webhook');
   const body = (request.body ?? {}) as Record<string, unknown>;
   if (typeof body.url !== 'string') throw new ValidationError('url must be a string');
   if (!Array.isArray(body.events) || body.events.some((e) => typeof e !== 'string')) throw new ValidationError('events must be a list of event names');
