@@ -88,7 +88,8 @@ async function statFile(path: string): Promise<Stats> {
  * Chunking and sending overlap: the session is created at once, chunk records are appended
  * as the chunker produces them, and the chunks the server lacks are read back from the
  * file at their offsets and sent `parallel` at a time (small ones in packs). Memory stays
- * at about `parallel` chunks whatever the file size. The commit records size, file hash,
+ * at about `parallel` chunks whatever the file size (a file of up to {@link WHOLE_FILE_BYTES}
+ * is read whole once, and held until its commit). The commit records size, file hash,
  * mtime and mode. Resumable: after a crash, run it again; only missing chunks travel.
  */
 export async function putFile(client: FerryApi<Buffer>, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
