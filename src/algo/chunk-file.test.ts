@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import { DEFAULT_CHUNKING, type ChunkingParams } from '../core/manifest.js';
-import { chunkFile, segmentCount, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
+import { chunkBytes, chunkFile, segmentCount, type ChunkFileOptions, type ChunkRecord } from './chunk-file.js';
 import { referenceRecords } from '../../test/helpers/cdc-reference.js';
 
 const SMALL: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 2048, avgSize: 8192, maxSize: 32768, normalization: 2 };
@@ -194,5 +194,34 @@ describe('chunkFile', () => {
     const records = await collect(fifo, SMALL, { workers: 2, parallelThreshold: 0 });
     await writer;
     expect(records).toEqual(referenceRecords(data, SMALL));
+  });
+});
+
+describe('chunkBytes', () => {
+  it('gives the records chunkFile gives for a file holding the same bytes', async () => {
+    const { minSize: min, maxSize: max } = SMALL;
+    expect(chunkBytes(new Uint8Array(0), SMALL)).toEqual([]);
+    for (const size of [1, min - 1, min, min + 1, max, max + 1, 3 * max + 7, 1 << 20]) {
+      const data = randomBytes(size);
+      expect(chunkBytes(data, SMALL), `size ${size}`).toEqual(referenceRecords(data, SMALL));
+    }
+    // Default parameters: a 4 MiB file (workload 6's) and one past the 16 MiB data area,
+    // which the chunker refills; zeros, where every chunk is cut at maxSize.
+    for (const data of [randomBytes(4 << 20), randomBytes((16 << 20) + 12_345), new Uint8Array(9 * DEFAULT_CHUNKING.maxSize + 5)]) {
+      const records = chunkBytes(data, DEFAULT_CHUNKING);
+      expect(records).toEqual(await collect(await file(data), DEFAULT_CHUNKING, { workers: 0 }));
+      expect(records.reduce((n, r) => n + r.size, 0)).toBe(data.length);
+      expect(records[1].hash).toBe(createHash('sha256').update(data.subarray(records[1].offset, records[1].offset + records[1].size)).digest('hex'));
+    }
+  });
+
+  it('rejects parameters it cannot chunk with', () => {
+    let caught: unknown;
+    try {
+      chunkBytes(randomBytes(10), { ...SMALL, algorithm: 'rabin' as 'fastcdc-v1' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isFerryError(caught, 'FERRY_ERR_UNSUPPORTED')).toBe(true);
   });
 });

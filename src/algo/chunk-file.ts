@@ -212,14 +212,46 @@ function readerOfFd(fd: number): ReadAt {
 }
 
 /**
+ * The chunks of bytes already in memory (a small file read whole): the records
+ * {@link chunkFile} gives for a file holding them, in the calling thread, synchronously.
+ * The bytes are copied into an idle kernel's data area and the kernel is handed back before
+ * this returns, so uploads that chunk many small files at once share a kernel or two
+ * instead of each making a data area of its file's size.
+ */
+export function chunkBytes(data: Uint8Array, params: ChunkingParams): ChunkRecord[] {
+  const cdc = cdcParamsOf(params);
+  const size = data.length;
+  const records: ChunkRecord[] = [];
+  if (size === 0) return records;
+  const kernel = acquireKernel(cdc, dataAreaSize(cdc, size));
+  try {
+    const chunker = new SegmentChunker(kernel, 0, size, size, undefined);
+    for (;;) {
+      chunker.process(records);
+      if (chunker.done) return records;
+      const r = chunker.nextRead();
+      kernel.data.set(data.subarray(r.position, r.position + r.length), r.offset);
+      chunker.fed(r.length);
+    }
+  } finally {
+    releaseKernel(cdc, kernel);
+  }
+}
+
+/**
+ * A data area just big enough for `bytes` to be read in one go (in powers of two, so that
+ * idle kernels fit the next file), at most {@link fileBufferSize}.
+ */
+function dataAreaSize(cdc: CdcParams, bytes: number): number {
+  return Math.min(fileBufferSize(cdc.maxSize), 2 ** Math.ceil(Math.log2(Math.max(bytes, 64 * 1024))));
+}
+
+/**
  * Async reads, so that a slow disk does not block the event loop; hashing does, briefly.
  * From `start` (a cut) to the end of the file.
  */
 async function* chunkInThread(readAt: ReadAt, size: number, cdc: CdcParams, signal: AbortSignal | undefined, guide: ChunkGuide | undefined, start = 0): AsyncGenerator<ChunkRecord[]> {
-  // A small file gets a data area just big enough to be read in one go (in powers of two,
-  // so that idle kernels fit the next file).
-  const dataSize = Math.min(fileBufferSize(cdc.maxSize), 2 ** Math.ceil(Math.log2(Math.max(size - start, 64 * 1024))));
-  const kernel = acquireKernel(cdc, dataSize);
+  const kernel = acquireKernel(cdc, dataAreaSize(cdc, size - start));
   try {
     const chunker = new SegmentChunker(kernel, start, size, size, guide);
     for (;;) {

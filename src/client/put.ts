@@ -13,12 +13,12 @@ import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, 
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, Entry, UploadFileSpec } from '../core/protocol.js';
-import { chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
+import { chunkBytes, chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
-import { ReadBuffers, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
+import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
@@ -54,6 +54,15 @@ export interface PutTreeOptions extends TransferOptions {
   onFileError?: (localPath: string, err: unknown) => void;
 }
 
+/**
+ * Files up to this size are read once, whole, by `putFileIn` (the upload flow announces
+ * their whole chunk list at creation up to 4 × maxSize, 16 MiB by default): before, each
+ * was read twice, once into a chunking kernel's data area of its own size and again chunk
+ * by chunk to send, and 200 clients of 4 MiB in one process made 200 kernels of 4 MiB
+ * (benchmarks/results/issue-15-speed.md, branch w6).
+ */
+const WHOLE_FILE_BYTES = 16 * 1024 * 1024;
+
 /** Bytes of small files read into memory for one batch session. */
 const BATCH_BYTES = 64 * 1024 * 1024;
 /** Batch sessions in flight at once (each one's chunks go through the shared slots). */
@@ -79,7 +88,8 @@ async function statFile(path: string): Promise<Stats> {
  * Chunking and sending overlap: the session is created at once, chunk records are appended
  * as the chunker produces them, and the chunks the server lacks are read back from the
  * file at their offsets and sent `parallel` at a time (small ones in packs). Memory stays
- * at about `parallel` chunks whatever the file size. The commit records size, file hash,
+ * at about `parallel` chunks whatever the file size (a file of up to {@link WHOLE_FILE_BYTES}
+ * is read whole once, and held until its commit). The commit records size, file hash,
  * mtime and mode. Resumable: after a crash, run it again; only missing chunks travel.
  */
 export async function putFile(client: FerryApi<Buffer>, localPath: string, remotePath: string, options: PutFileOptions = {}): Promise<TransferResult> {
@@ -100,22 +110,39 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
   } catch (err) {
     throw fromSystemError(err, localPath);
   }
-  // Chunk buffers reused once sent: at most `parallel` reads are in flight (each holds a slot).
-  const buffers = new ReadBuffers(ctx.parallel);
+  const checkUnchanged = async () => {
+    const now = await fh.stat();
+    if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
+  };
   try {
-    const source: ChunkSource = {
-      name: localPath,
-      size: st.size,
-      chunks: (params, signal, guide) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers, guide }),
-      read: (r) => buffers.read(fh, r.offset, r.size, localPath),
-      sent: (data) => {
-        if (data instanceof Uint8Array) buffers.give(data);
-      },
-      checkUnchanged: async () => {
-        const now = await fh.stat();
-        if (now.size !== st.size || now.mtimeMs !== st.mtimeMs) throw new PreconditionFailedError(`${localPath} changed while it was being uploaded; run again`);
-      },
-    };
+    let source: ChunkSource;
+    if (st.size <= WHOLE_FILE_BYTES) {
+      // Read once: chunked from memory, and its chunks sent from the same buffer.
+      let whole: Promise<Buffer> | undefined;
+      const bytes = () => (whole ??= readAt(fh, 0, st.size, localPath, Buffer.allocUnsafeSlow(st.size)));
+      source = {
+        name: localPath,
+        size: st.size,
+        chunks: async function* (params) {
+          yield chunkBytes(await bytes(), params);
+        },
+        read: async (r) => (await bytes()).subarray(r.offset, r.offset + r.size),
+        checkUnchanged,
+      };
+    } else {
+      // Chunk buffers reused once sent: at most `parallel` reads are in flight (each holds a slot).
+      const buffers = new ReadBuffers(ctx.parallel);
+      source = {
+        name: localPath,
+        size: st.size,
+        chunks: (params, signal, guide) => chunkFile(localPath, params, { signal, workers: options.chunkWorkers, guide }),
+        read: (r) => buffers.read(fh, r.offset, r.size, localPath),
+        sent: (data) => {
+          if (data instanceof Uint8Array) buffers.give(data);
+        },
+        checkUnchanged,
+      };
+    }
     return await uploadFile(ctx, source, {
       path: remotePath,
       mtime: options.mtime ?? Math.round(st.mtimeMs),

@@ -162,6 +162,30 @@ describe('putFile / getFile', () => {
     expect((await remoteBytes('/copy-of-a.bin')).equals(await readFile(src))).toBe(true);
   });
 
+  it('a file of up to 16 MiB (read whole) that changed during its upload is refused; unchanged, it goes up byte for byte', async () => {
+    const src = join(tmp.path, 'small.bin');
+    await writeRandomFile(src, 3 * 1024 * 1024 + 17);
+    const original = await readFile(src);
+    let edited = false;
+    const failed = await client
+      .putFile(src, '/small.bin', {
+        onProgress: () => {
+          if (edited) return;
+          edited = true;
+          writeFileSync(src, Buffer.concat([original, Buffer.from('more')]));
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(edited).toBe(true);
+    expect(isFerryError(failed, 'FERRY_ERR_PRECONDITION_FAILED')).toBe(true);
+    expect(String((failed as Error).message)).toContain('changed while it was being uploaded');
+    expect(await client.statIfExists('/small.bin')).toBeUndefined();
+    // Unchanged, the same file goes up byte for byte: every chunk from the one read.
+    const r = await client.putFile(src, '/small.bin');
+    expect(r.bytesTransferred + r.bytesReused).toBe(original.length + 4);
+    expect((await remoteBytes('/small.bin')).equals(await readFile(src))).toBe(true);
+  });
+
   it('re-sends only the chunks around an edit', async () => {
     // Seeded bytes, and what must travel worked out with the chunker itself (the chunker is
     // the format): exactly the new version's chunks the old one lacks. With random bytes this
