@@ -114,6 +114,25 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(missing.code).toBe(3);
   });
 
+  it('--json paths off the server are locations to pass back to ferry, not keys of a parent folder', async () => {
+    ok(await ferry(['put', '-r', './tree', 'pics:js/t']));
+    // Was /sub/two.txt: a bare path, which names a file on the server.
+    expect(JSON.parse(ok(await ferry(['stat', '--json', './tree/sub/two.txt'])).stdout).path).toBe('./tree/sub/two.txt');
+    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:js/t/one.txt'])).stdout).path).toBe('pics:js/t/one.txt');
+    const paths = (stdout: string) => (JSON.parse(stdout) as Array<{ path: string }>).map((e) => e.path);
+    expect(paths(ok(await ferry(['ls', '-R', '--json', './tree/'])).stdout)).toEqual(['./tree/one.txt', './tree/sub', './tree/sub/two.txt']);
+    expect(paths(ok(await ferry(['ls', '-R', '--json', 'pics:js/t'])).stdout)).toEqual(['pics:js/t/one.txt', 'pics:js/t/sub', 'pics:js/t/sub/two.txt']);
+    for (const e of JSON.parse(ok(await ferry(['ls', '-R', '--json', './tree'])).stdout) as Array<{ path: string; type: string; size: number }>) {
+      expect(JSON.parse(ok(await ferry(['stat', '--json', e.path])).stdout)).toMatchObject({ path: e.path, type: e.type, size: e.size });
+    }
+    await mkdir(join(world.dir, 'cpj'), { recursive: true });
+    const copied = JSON.parse(ok(await ferry(['cp', '--json', './a.txt', './cpj/'])).stdout);
+    expect(copied).toMatchObject({ path: './cpj/a.txt', size: 6 });
+    expect(JSON.parse(ok(await ferry(['mv', '--json', './cpj/a.txt', './cpj/b.txt'])).stdout).path).toBe('./cpj/b.txt');
+    const dry = await ferry(['rm', '-r', '-n', './cpj']);
+    expect(dry.stderr.trim().split('\n')).toEqual(['(dry run) delete ./cpj/b.txt', '(dry run) rmdir ./cpj']);
+  });
+
   it('cat and size (du) on S3, a local directory and the server', async () => {
     ok(await ferry(['put', '-r', './tree', 'pics:sz']));
     ok(await ferry(['put', '-r', './tree', '/sz']));
@@ -136,7 +155,7 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     ok(await ferry(['cp', 'pics:mv/a.txt', './copied.txt']));
     expect(await readFile(join(world.dir, 'copied.txt'), 'utf8')).toBe('alpha\n');
     const dry = ok(await ferry(['rm', '-rn', 'pics:mv']));
-    expect(dry.stderr).toContain('(dry run) delete mv/a.txt');
+    expect(dry.stderr).toContain('(dry run) delete pics:mv/a.txt');
     expect(ok(await ferry(['ls', 'pics:mv'])).stdout).toBe('a.txt\n');
     ok(await ferry(['rm', '-r', 'pics:mv']));
     expect((await ferry(['ls', 'pics:mv'])).code).toBe(3);

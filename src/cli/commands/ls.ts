@@ -21,7 +21,7 @@ export function registerLs(program: Command): void {
     .argument('[location]', 'a server path (/dir, ferry:/dir), NAME:path, s3:bucket/x, sftp://host/x, ./dir', '/')
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
-    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; mtime is null where the store keeps no time');
+    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -47,9 +47,11 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const [loc] = await resolveLocations([pathArg], 'server');
     if (loc.kind !== 'server') {
-      const { listPlace, withPlaces } = await import('../remote-fs.js');
+      const { entryAtLocation, listPlace, withPlaces } = await import('../remote-fs.js');
       await withPlaces([loc.spec], ([place]) =>
-        withInterrupt((signal) => printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, placeEntryJson)),
+        withInterrupt((signal) =>
+          printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, (e) => placeEntryJson(entryAtLocation(place, e))),
+        ),
       );
       return;
     }

@@ -10,7 +10,7 @@ export function registerStat(program: Command): void {
     .command('stat')
     .description('show one file or directory on the server or any remote: type, size, times, mode, hash')
     .argument('<location>', 'a server path (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
-    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; mtime is null where the store keeps no time (a folder outside a Ferry server)');
+    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; path is the location as given (a server path on a server); mtime is null where the store keeps no time (a folder outside a Ferry server)');
   addConnectionOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -29,8 +29,8 @@ Examples:
     if (loc.kind === 'server') {
       e = await withServer(loc, opts, (client) => withInterrupt((signal) => client.stat(loc.path, { signal })));
     } else {
-      const { statPlace, withPlaces } = await import('../remote-fs.js');
-      e = await withPlaces([loc.spec], ([place]) => withInterrupt((signal) => statPlace(place, { signal })));
+      const { entryAtLocation, statPlace, withPlaces } = await import('../remote-fs.js');
+      e = await withPlaces([loc.spec], ([place]) => withInterrupt(async (signal) => entryAtLocation(place, await statPlace(place, { signal }))));
     }
     if (opts.json) return printJson(loc.kind === 'server' ? e : placeEntryJson(e));
     const lines: Array<[string, string]> = [
