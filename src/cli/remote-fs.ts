@@ -250,8 +250,26 @@ export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: A
     if (opts.parents) return 'existed';
     throw new AlreadyExistsError(`${p.label} already exists`);
   }
-  if (!opts.dryRun) await p.backend.mkdir(p.key, opts);
+  if (!opts.parents) await requireParentDir(p, opts);
+  if (opts.dryRun) return 'made';
+  try {
+    await p.backend.mkdir(p.key, opts);
+  } catch (err) {
+    // The backend names the key in the folder it was opened on (`x`); say what the user wrote.
+    if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) throw new NotADirectoryError(`${p.label}: a parent is a file, not a directory`, { cause: err });
+    throw err;
+  }
   return 'made';
+}
+
+/** Without -p, as mkdir(1): the folder above must be there (a store's own mkdir may make it). */
+async function requireParentDir(p: Place, opts: OpOptions): Promise<void> {
+  if (!canCheckDirectories(p.backend)) return;
+  const parent = p.key.slice(0, Math.max(0, p.key.lastIndexOf('/')));
+  if (await p.backend.isDirectory(parent, opts)) return;
+  const file = parent !== '' && (await p.backend.stat(parent, opts).then(() => true, () => false));
+  if (file) throw new NotADirectoryError(`${p.label}: a parent is a file, not a directory`);
+  throw new NotFoundError(`${p.label}: no such directory above it (-p makes it)`);
 }
 
 /**

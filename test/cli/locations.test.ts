@@ -172,6 +172,20 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(await readdir(world.dir)).not.toContain('made');
   });
 
+  it('mkdir without -p needs the folder above, locally as on the server (as mkdir(1)); a file above is named as written', async () => {
+    for (const where of ['./nop/a/b', '/nop/a/b']) {
+      const r = await ferry(['mkdir', where]);
+      expect(r.code, where).toBe(3);
+      expect(r.stderr, where).toContain('FERRY_ERR_NOT_FOUND');
+    }
+    expect(await readdir(world.dir)).not.toContain('nop');
+    ok(await ferry(['mkdir', './nop', './nop/a', './nop/a/b']));
+    expect((await stat(join(world.dir, 'nop', 'a', 'b'))).isDirectory()).toBe(true);
+    const underFile = await ferry(['mkdir', '-p', './a.txt/x']);
+    expect(underFile.code).toBe(6);
+    expect(underFile.stderr).toContain('./a.txt/x: a parent is a file, not a directory');
+  });
+
   it('mkdir --json says what was made, what -p found there and what a store of implied directories needs not make', async () => {
     const made = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', './mkj/b', 'pics:mkj']));
     expect(JSON.parse(made.stdout)).toEqual({ ok: true, made: ['/mkj/a/deep', './mkj/b'], existed: [], implied: ['pics:mkj'] });
