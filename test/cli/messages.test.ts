@@ -80,6 +80,17 @@ describe('counts and nouns', () => {
     const two = ok(await w.ferry(['share', '/shared.txt', '--max-downloads', '2']));
     expect(two.stderr).toMatch(/, 2 uses\n$/);
   });
+
+  it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {
+    const before = JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout) as unknown[];
+    for (const d of ['0', '0s', '400ms']) {
+      const r = await w.ferry(['share', '/shared.txt', '--expires', d]);
+      expect(r.code, d).toBe(2);
+      expect(r.stderr, d).toContain('--expires must be at least 1s');
+      expect(r.stderr, d).not.toContain('expiresInSeconds');
+    }
+    expect(JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout)).toHaveLength(before.length);
+  });
 });
 
 describe('stat', () => {
