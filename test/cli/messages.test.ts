@@ -25,6 +25,19 @@ describe('--json', () => {
     expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
   });
 
+  it('a usage mistake under --json: the error as JSON on stderr too, nothing on stdout, exit 2', async () => {
+    for (const args of [['ls', '--json', '--bogus'], ['put', '--json'], ['ls', '--json', '/a', '/b'], ['share', '--json', '/x', '--expires', '0'], ['bogus', '--json']]) {
+      const r = await w.ferry(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      const body = JSON.parse(r.stderr) as { error: { code: string; message: string } };
+      expect(body.error.code, args.join(' ')).toBe('FERRY_ERR_USAGE');
+      expect(body.error.message, args.join(' ')).toMatch(/\(run with --help for usage\)$/);
+    }
+    // Without --json, commander's own two lines, as before.
+    expect((await w.ferry(['ls', '--bogus'])).stderr).toBe("error: unknown option '--bogus'\n(run with --help for usage)\n");
+  });
+
   it('ls --json of an empty directory and of a full one is valid JSON', async () => {
     ok(await w.ferry(['mkdir', '/empty']));
     const empty = ok(await w.ferry(['ls', '--json', '/empty']));
