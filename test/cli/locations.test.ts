@@ -186,6 +186,23 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(underFile.stderr).toContain('./a.txt/x: a parent is a file, not a directory');
   });
 
+  it('mkdir -n says what it would make, refuses what a real run refuses, and makes nothing', async () => {
+    ok(await ferry(['mkdir', '/mkn']));
+    const dry = ok(await ferry(['mkdir', '-pn', '--json', '/mkn/a/b', '/mkn', './mkn/x/y']));
+    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, made: ['/mkn/a/b', './mkn/x/y'], existed: ['/mkn'], implied: [] });
+    expect(dry.stderr).toBe('(dry run) mkdir /mkn/a/b\n(dry run) mkdir ./mkn/x/y\n');
+    expect(ok(await ferry(['ls', '/mkn'])).stdout).toBe('');
+    expect(await readdir(world.dir)).not.toContain('mkn');
+    // The refusals of a real run, with its exit codes: no parent without -p, a folder there, a file in the way.
+    for (const [args, code] of [[['/mkn/a/b'], 3], [['./mkn/a'], 3], [['/mkn'], 6], [['-p', '/a.txt/x'], 6]] as const) {
+      ok(await ferry(['put', '-q', './a.txt', '/a.txt']));
+      const r = await ferry(['mkdir', '-n', ...args]);
+      expect(r.code, args.join(' ')).toBe(code);
+      const real = await ferry(['mkdir', ...args]);
+      expect(real.code, args.join(' ')).toBe(code);
+    }
+  });
+
   it('mkdir --json says what was made, what -p found there and what a store of implied directories needs not make', async () => {
     const made = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', './mkj/b', 'pics:mkj']));
     expect(JSON.parse(made.stdout)).toEqual({ ok: true, made: ['/mkj/a/deep', './mkj/b'], existed: [], implied: ['pics:mkj'] });
