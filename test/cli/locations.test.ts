@@ -4,7 +4,7 @@
  * (s3rver, as a named remote and typed in place). Memory is per process, so its commands are
  * checked in-process in src/cli/remote-fs.test.ts.
  */
-import { mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -99,7 +99,10 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     // An S3 listing has no times (they are in each object's metadata): none is shown, not 1970.
     const long = ok(await ferry(['ls', '-l', 'pics:ls/t'])).stdout.trim().split('\n');
     expect(long).toHaveLength(2);
-    for (const line of long) expect(line).toMatch(/^[-d]r\S+ +\d+ - {19}(one\.txt|sub\/)$/);
+    // Nor a mode: S3 keeps none, and a made-up -rw-r--r-- would pass for one.
+    for (const line of long) expect(line).toMatch(/^[-d]\?{9} +\d+ - {19}(one\.txt|sub\/)$/);
+    await chmod(join(world.dir, 'tree', 'one.txt'), 0o600);
+    expect(ok(await ferry(['ls', '-l', './tree'])).stdout).toMatch(/^-\?{9} +4 \S+ \S+ one\.txt\nd\?{9} +0 \S+ \S+ sub\/\n$/);
     const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
     expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
     // A folder's time is one the store does not keep: null, not 0 (1970); a file's is its own.

@@ -50,7 +50,7 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
       const { entryAtLocation, listPlace, withPlaces } = await import('../remote-fs.js');
       await withPlaces([loc.spec], ([place]) =>
         withInterrupt((signal) =>
-          printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, (e) => placeEntryJson(entryAtLocation(place, e))),
+          printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, (e) => placeEntryJson(entryAtLocation(place, e)), false),
         ),
       );
       return;
@@ -79,8 +79,12 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
   });
 }
 
-/** Prints entries below `base` (names, -l, -R relative paths, or --json). */
-async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e): Promise<void> {
+/**
+ * Prints entries below `base` (names, -l, -R relative paths, or --json). `onServer`: a
+ * missing mode is a server folder's, shown as the usual `drwxr-xr-x`; elsewhere the store did
+ * not say (a local file's own mode is not listed, S3 has none): `?`s, never a made-up one.
+ */
+async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e, onServer = true): Promise<void> {
   const nameOf = (e: Entry) => {
     const n = opts.recursive && e.path !== base ? relativePath(e.path, base) : e.name || e.path;
     return e.type === 'dir' ? `${n}/` : n;
@@ -108,7 +112,8 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
     if (opts.long) {
       // No time where the store keeps none (an S3 prefix; an S3 listing, which carries no metadata: stat has it).
       const time = e.mtime ? formatTime(e.mtime) : '-'.padEnd(19);
-      await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${time} ${nameOf(e)}\n`);
+      const mode = e.mode === undefined && !onServer ? `${e.type === 'dir' ? 'd' : '-'}?????????` : formatMode(e.mode, e.type === 'dir');
+      await out(`${mode} ${String(e.size).padStart(14)} ${time} ${nameOf(e)}\n`);
     } else {
       await out(nameOf(e) + '\n');
     }
