@@ -286,7 +286,16 @@ describe('put and get take the transfer flags of ferry copy', () => {
   it('put -rn uploads nothing and prints the plan; filters choose the files; get -r --include too', async () => {
     const dry = ok(await ferry(['put', '-rn', './tree', '/flags/t']));
     expect(dry.stderr).toContain('(dry run) copy one.txt');
+    // What would be sent, not "put 2 files ... 12 B transferred": nothing was.
+    expect(dry.stderr).toMatch(/\n\(dry run\) would put 2 files, 12 B; nothing was transferred\n$/);
     expect((await ferry(['ls', '/flags/t'])).code).toBe(3);
+    // One file counts the same way (was "put 0 files"), --json says it was a dry run, and the
+    // destination is named as a location.
+    const one = ok(await ferry(['put', '-n', '--json', './a.txt', '/flags/']));
+    expect(JSON.parse(one.stdout)).toMatchObject({ ok: true, dryRun: true, files: 1, bytes: 6 });
+    expect(one.stderr).toBe('(dry run) copy ./a.txt -> ferry:/flags/a.txt\n');
+    expect(ok(await ferry(['put', '-n', './a.txt', '/flags/a.txt'])).stderr).toMatch(/would put 1 file, 6 B; nothing was transferred\n$/);
+    expect((await ferry(['ls', '/flags'])).code).toBe(3);
     ok(await ferry(['put', '-r', './tree', '/flags/t', '--exclude', 'sub/**']));
     expect(ok(await ferry(['ls', '-R', '/flags/t'])).stdout).toBe('one.txt\n');
     ok(await ferry(['put', '-r', './tree', '/flags/all']));
@@ -294,7 +303,7 @@ describe('put and get take the transfer flags of ferry copy', () => {
     expect(await readdir(join(world.dir, 'filtered'))).toEqual(['sub']);
     expect(await readdir(join(world.dir, 'filtered', 'sub'))).toEqual(['two.txt']);
     const getDry = ok(await ferry(['get', '-n', '/flags/all/one.txt', './nothing.txt']));
-    expect(getDry.stderr).toContain('(dry run) copy');
+    expect(getDry.stderr).toBe('(dry run) copy ferry:/flags/all/one.txt -> ./nothing.txt\n(dry run) would get 1 file, 4 B; nothing was transferred\n');
     await expect(stat(join(world.dir, 'nothing.txt'))).rejects.toThrow();
   });
 });
