@@ -140,8 +140,8 @@ async function hasChildren(p: Place, opts: OpOptions): Promise<boolean> {
   return false;
 }
 
-/** The entries of a folder (or the file itself), sorted by path; paths relative to the backend's root. */
-export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Entry> {
+/** The entries of a folder (or the file itself), sorted by path; paths relative to the backend's root. `onSkip`: what the listing leaves out (ListOptions). */
+export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal; onSkip?: (key: string, reason: string) => void } = {}): AsyncGenerator<Entry> {
   const self = await statPlace(p, opts);
   if (self.type === 'file') {
     yield self;

@@ -77,4 +77,19 @@ describe('local names no Ferry path can hold', () => {
     }
     expect(await readdir(dst)).toEqual(['ok.txt']);
   });
+
+  it('ls of a local folder says what it leaves out too (those names, a link), and lists the rest', async () => {
+    const dir = path.join(tmp.path, 'ls-names');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'ok.txt'), 'ok');
+    await writeFile(path.join(dir, 'bad\nname'), 'n');
+    await symlink(path.join(dir, 'ok.txt'), path.join(dir, 'link'));
+    const r = await runFerry(['ls', `local:${dir}`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('ok.txt\n');
+    expect(warnings(r.stderr)).toEqual([
+      `ferry: warning: skipped local:${dir}/bad\\x0aname: invalid path "bad\\nname": contains a NUL or control character`,
+      `ferry: warning: skipped local:${dir}/link: symbolic link not followed`,
+    ]);
+  });
 });

@@ -6,6 +6,7 @@ import { formatMode, formatTime, placeEntryJson } from '../format.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
+import { terminalSafe } from '../terminal-text.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface LsOpts extends ConnectionOpts, E2eOpts {
@@ -47,10 +48,16 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const [loc] = await resolveLocations([pathArg], 'server');
     if (loc.kind !== 'server') {
-      const { entryAtLocation, listPlace, withPlaces } = await import('../remote-fs.js');
+      const { entryAtLocation, listPlace, locationOf, withPlaces } = await import('../remote-fs.js');
       await withPlaces([loc.spec], ([place]) =>
         withInterrupt((signal) =>
-          printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, (e) => placeEntryJson(entryAtLocation(place, e)), false),
+          printEntries(
+            listPlace(place, { recursive: opts.recursive, signal, onSkip: (key, reason) => warnSkipped(locationOf(place, key), reason) }),
+            '/' + place.key,
+            opts,
+            (e) => placeEntryJson(entryAtLocation(place, e)),
+            false,
+          ),
         ),
       );
       return;
@@ -77,6 +84,11 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
       });
     });
   });
+}
+
+/** What a local listing leaves out (a link not followed, a name no Ferry path can hold), said as sync says it. */
+function warnSkipped(where: string, reason: string): void {
+  process.stderr.write(`ferry: warning: skipped ${terminalSafe(where)}: ${terminalSafe(reason)}\n`);
 }
 
 /**
