@@ -94,6 +94,19 @@ describe('counts and nouns', () => {
     expect(two.stderr).toMatch(/, 2 uses\n$/);
   });
 
+  it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
+    const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
+    const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: token.id });
+    expect(revoked.stderr).toBe('');
+    const link = JSON.parse(ok(await w.ferry(['share', '/shared.txt', '--json'])).stdout) as { id: string };
+    expect(JSON.parse(ok(await w.ferry(['share', 'revoke', link.id, '--json'])).stdout)).toEqual({ revoked: link.id });
+    const again = await w.ferry(['token', 'revoke', 'nope', '--json']);
+    expect(again.code).toBe(3);
+    expect(again.stdout).toBe('');
+    expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+  });
+
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {
     const before = JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout) as unknown[];
     for (const d of ['0', '0s', '400ms']) {

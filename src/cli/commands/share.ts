@@ -143,11 +143,12 @@ Whoever has the whole link can read that one file, nothing else of yours.
     });
   });
 
-  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>');
+  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
   addConnectionOptions(revoke).action(async (id: string, opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);
+      if (opts.json) return printJson({ revoked: id });
       process.stderr.write(`revoked ${id}\n`);
     });
   });
