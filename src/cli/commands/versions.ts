@@ -82,6 +82,11 @@ export function registerVersions(program: Command): void {
     });
   });
 
+  registerTrash(program);
+}
+
+/** `ferry trash ls|restore|empty`. */
+function registerTrash(program: Command): void {
   const trash = program.command('trash').description('files deleted on the server, kept for its trashDays: ls, restore, empty');
   const ls = trash
     .command('ls')
