@@ -132,6 +132,8 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     const copied = JSON.parse(ok(await ferry(['cp', '--json', './a.txt', './cpj/'])).stdout);
     expect(copied).toMatchObject({ path: './cpj/a.txt', size: 6 });
     expect(JSON.parse(ok(await ferry(['mv', '--json', './cpj/a.txt', './cpj/b.txt'])).stdout).path).toBe('./cpj/b.txt');
+    // A folder's time off the server is null, as stat says it, not 0 (1970).
+    expect(JSON.parse(ok(await ferry(['cp', '-r', '--json', './tree', './cpj-tree'])).stdout)).toMatchObject({ path: './cpj-tree', type: 'dir', mtime: null });
     const dry = await ferry(['rm', '-r', '-n', './cpj']);
     expect(dry.stderr.trim().split('\n')).toEqual(['(dry run) delete ./cpj/b.txt', '(dry run) rmdir ./cpj']);
   });
