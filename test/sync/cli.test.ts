@@ -244,6 +244,20 @@ describe('bisync state', () => {
   });
 });
 
+describe('bisync of a file', () => {
+  it('is refused, on either side (was a run over an empty "folder" that did nothing, exit 0)', async () => {
+    const dir = join(work, 'bi-file');
+    putFile(dir, 'one.txt', 'one', BASE_MTIME);
+    expect((await runFerry(['put', join(dir, 'one.txt'), '/bi-file/one.txt'], env)).code).toBe(0);
+    for (const [p1, p2, named] of [[join(dir, 'one.txt'), 'ferry:/bi-file-out', join(dir, 'one.txt')], [dir, 'ferry:/bi-file/one.txt', 'ferry:/bi-file/one.txt']]) {
+      const r = await runFerry(['bisync', '--resync', p1, p2], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${named} is a file: name the folder it is in`);
+    }
+    expect((await runFerry(['ls', '/bi-file-out'], env)).code).toBe(3);
+  });
+});
+
 describe('bisync --dry-run', () => {
   it('says what it would do, not what it did, and changes nothing', async () => {
     const one = join(work, 'bi-dry-1');
