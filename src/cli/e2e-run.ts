@@ -120,10 +120,21 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
   }
   if (!given) {
     process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
-    return recursive ? listTreeEncrypted(client, path, undefined, undefined, loc, signal, false) : listEncrypted(client, path, undefined, loc, signal);
+    return byPath(await (recursive ? listTreeEncrypted(client, path, undefined, undefined, loc, signal, false) : listEncrypted(client, path, undefined, loc, signal)));
   }
   const keys = await keysAt(loc, await secretOf(opts)());
-  return recursive ? listTreeEncrypted(client, path, undefined, keys, loc, signal, fileInfo) : listEncrypted(client, path, keys, loc, signal, { fileInfo });
+  return byPath(await (recursive ? listTreeEncrypted(client, path, undefined, keys, loc, signal, fileInfo) : listEncrypted(client, path, keys, loc, signal, { fileInfo })));
+}
+
+/**
+ * Sorted by the paths shown, as every other listing is (`ferry ls --help`): the server sorts
+ * a vault's folder by the stored names, whose order says nothing about the plain ones.
+ * Byte order of the UTF-8 names, as the server's.
+ */
+function byPath<E extends { path: string }>(entries: E[]): E[] {
+  const keyed = entries.map((e) => ({ e, k: Buffer.from(e.path) }));
+  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
+  return keyed.map((x) => x.e);
 }
 
 /**

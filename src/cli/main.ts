@@ -23,24 +23,33 @@ export async function buildProgram(): Promise<Command> {
  * test/cli/client-startup.test.ts compares them); `--version` needs none.
  */
 export async function programFor(argv: string[]): Promise<Command> {
+  const json = argv.includes('--json');
   for (const arg of argv.slice(2)) {
     if (arg === '--debug') continue;
     if (arg === '-V' || arg === '--version') return programWith([]);
     if (arg.startsWith('-')) break; // the program's own --help, or a mistake: its message needs every command
     const entry = commandFor(arg);
     if (entry === undefined || entry.needsAll === true) break;
-    return programWith(await entry.load());
+    return programWith(await entry.load(), json);
   }
-  return buildProgram();
+  return programWith(await allCommands(), json);
 }
 
-function programWith(commands: RegisterCommand[]): Command {
+/** `json`: usage mistakes are reported as `{"error": {…}}` on stderr, as every other error is under --json. */
+function programWith(commands: RegisterCommand[], json = false): Command {
   const program = new Command('ferry')
     .description('Ferry: self-hosted file transfer, storage and sync')
     .version(VERSION, '-V, --version')
     .option('--debug', 'print stack traces on errors')
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError(json ? false : '(run with --help for usage)')
     .exitOverride();
+  if (json) {
+    // Set before the commands are registered: they inherit it.
+    program.configureOutput({
+      outputError: (text, write) =>
+        write(JSON.stringify({ error: { code: 'FERRY_ERR_USAGE', message: `${text.trim().replace(/^error: /, '')} (run with --help for usage)` } }) + '\n'),
+    });
+  }
   for (const register of commands) register(program);
   addExamples(program);
   // Program options only before the command name: `ferry restore PATH --version N` is the

@@ -33,8 +33,9 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
     expect(text).toBe('two!');
     await expect(readPlace({ ...place, key: 'a' })).rejects.toMatchObject({ code: 'FERRY_ERR_IS_A_DIRECTORY' });
     expect(await mkdirPlace({ ...place, key: 'c' }, {})).toBe('implied');
-    const moved = await transferPlace({ ...place, key: 'a/one.txt' }, { ...place, key: 'a/b' }, { move: true });
-    expect(moved).toMatchObject({ path: '/a/b/one.txt', type: 'file' });
+    const moved = await transferPlace({ ...place, key: 'a/one.txt' }, { ...place, key: 'a/b', label: 'memory:rfs-virtual/a/b' }, { move: true });
+    // The entry's path is a location to pass back to ferry, not the backend's key.
+    expect(moved).toMatchObject({ path: 'memory:rfs-virtual/a/b/one.txt', type: 'file' });
     await expect(removePlace({ ...place, key: 'a' }, {})).rejects.toMatchObject({ code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY' });
     await removePlace({ ...place, key: 'a' }, { recursive: true });
     expect(await names(listPlace(place, { recursive: true }))).toEqual([]);
@@ -55,8 +56,12 @@ describe('ls, stat, cat, size, rm, mkdir, mv, cp on a memory remote (in process:
       code: 'FERRY_ERR_ALREADY_EXISTS',
     });
     const dry: string[] = [];
-    await removePlace({ ...place, key: 'd' }, { recursive: true, dryRun: true, onAction: (l) => dry.push(l) });
-    expect(dry).toEqual(['(dry run) delete d/e/f.txt', '(dry run) rmdir d/e', '(dry run) rmdir d']);
+    await removePlace({ ...place, key: 'd', label: 'memory:rfs-real/d/?directories=real' }, { recursive: true, dryRun: true, onAction: (l) => dry.push(l) });
+    expect(dry).toEqual([
+      '(dry run) delete memory:rfs-real/d/e/f.txt?directories=real',
+      '(dry run) rmdir memory:rfs-real/d/e?directories=real',
+      '(dry run) rmdir memory:rfs-real/d/?directories=real',
+    ]);
     await removePlace({ ...place, key: 'd' }, { recursive: true });
     await expect(statPlace({ ...place, key: 'd' })).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
   });

@@ -100,6 +100,28 @@ function entryOf(key: string, type: 'file' | 'dir', info: Partial<DirEntry> = {}
   return e;
 }
 
+/**
+ * `key` (the place's own key or one below it) as a location a person can pass back to ferry:
+ * the place as they wrote it, plus the rest (`./d` and `d/sub/x` -> `./d/sub/x`). Keys are
+ * relative to a backend that may be opened higher up (the parent folder, the common folder of
+ * two local paths), so `/` + key alone would name another file: `/sub/x` on the server.
+ */
+export function locationOf(p: Place, key: string): string {
+  const rest = p.key === '' ? key : key === p.key ? '' : key.startsWith(p.key + '/') ? key.slice(p.key.length + 1) : undefined;
+  if (rest === undefined) throw new Error(`${key} is not within ${p.key}`);
+  if (rest === '') return p.label;
+  // A typed remote's options (`memory:x?directories=real`) stay at the end; a local path has none.
+  const q = /^[A-Za-z][A-Za-z0-9+.-]+:/.test(p.label) ? p.label.indexOf('?') : -1;
+  const [where, options] = q === -1 ? [p.label, ''] : [p.label.slice(0, q), p.label.slice(q)];
+  const base = where.replace(/(?<=[^/:])\/+$/, '');
+  return (base.endsWith('/') || base.endsWith(':') ? base + rest : `${base}/${rest}`) + options;
+}
+
+/** An entry of `p` (its path a key with a leading slash) with its path as a location (locationOf). */
+export function entryAtLocation(p: Place, e: Entry): Entry {
+  return { ...e, path: locationOf(p, e.path.slice(1)) };
+}
+
 /** What the place is: a file, a folder, or FERRY_ERR_NOT_FOUND. The root of a store is a folder. */
 export async function statPlace(p: Place, opts: OpOptions = {}): Promise<Entry> {
   if (p.key === '') return entryOf('', 'dir');
@@ -118,8 +140,8 @@ async function hasChildren(p: Place, opts: OpOptions): Promise<boolean> {
   return false;
 }
 
-/** The entries of a folder (or the file itself), sorted by path; paths relative to the backend's root. */
-export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Entry> {
+/** The entries of a folder (or the file itself), sorted by path; paths relative to the backend's root. `onSkip`: what the listing leaves out (ListOptions). */
+export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal; onSkip?: (key: string, reason: string) => void } = {}): AsyncGenerator<Entry> {
   const self = await statPlace(p, opts);
   if (self.type === 'file') {
     yield self;
@@ -176,7 +198,7 @@ export async function removePlace(p: Place, opts: { recursive?: boolean; signal?
   const self = await statPlace(p, opts);
   const act = (line: string) => opts.onAction?.(opts.dryRun ? `(dry run) ${line}` : line);
   if (self.type === 'file') {
-    act(`delete ${p.key}`);
+    act(`delete ${p.label}`);
     if (!opts.dryRun) await p.backend.delete(p.key, opts);
     return;
   }
@@ -184,10 +206,10 @@ export async function removePlace(p: Place, opts: { recursive?: boolean; signal?
   const files = await filesBelow(p, opts.signal);
   if (!opts.recursive && files.length > 0) throw new DirectoryNotEmptyError(`${p.label} is a directory that is not empty: use -r`);
   for (const f of files) {
-    act(`delete ${f.key}`);
+    act(`delete ${locationOf(p, f.key)}`);
     if (!opts.dryRun) await p.backend.delete(f.key, opts);
   }
-  await removeDirs(p, { ...opts, onDir: (d) => act(`rmdir ${d}`) });
+  await removeDirs(p, { ...opts, onDir: (d) => act(`rmdir ${locationOf(p, d)}`) });
 }
 
 /**
@@ -228,14 +250,33 @@ export async function mkdirPlace(p: Place, opts: { parents?: boolean; signal?: A
     if (opts.parents) return 'existed';
     throw new AlreadyExistsError(`${p.label} already exists`);
   }
-  if (!opts.dryRun) await p.backend.mkdir(p.key, opts);
+  if (!opts.parents) await requireParentDir(p, opts);
+  if (opts.dryRun) return 'made';
+  try {
+    await p.backend.mkdir(p.key, opts);
+  } catch (err) {
+    // The backend names the key in the folder it was opened on (`x`); say what the user wrote.
+    if (isFerryError(err, 'FERRY_ERR_NOT_A_DIRECTORY')) throw new NotADirectoryError(`${p.label}: a parent is a file, not a directory`, { cause: err });
+    throw err;
+  }
   return 'made';
+}
+
+/** Without -p, as mkdir(1): the folder above must be there (a store's own mkdir may make it). */
+async function requireParentDir(p: Place, opts: OpOptions): Promise<void> {
+  if (!canCheckDirectories(p.backend)) return;
+  const parent = p.key.slice(0, Math.max(0, p.key.lastIndexOf('/')));
+  if (await p.backend.isDirectory(parent, opts)) return;
+  const file = parent !== '' && (await p.backend.stat(parent, opts).then(() => true, () => false));
+  if (file) throw new NotADirectoryError(`${p.label}: a parent is a file, not a directory`);
+  throw new NotFoundError(`${p.label}: no such directory above it (-p makes it)`);
 }
 
 /**
  * Copies (or moves) a file or, with `recursive`, a folder from one place to another: inside
  * one backend by its server-side copy/move when it has one, otherwise by streaming the bytes
  * through this process. `into`: the target is a folder receiving the source under its name.
+ * The entry made is answered with its path as a location (locationOf).
  */
 export async function transferPlace(
   from: Place,
@@ -275,7 +316,7 @@ export async function transferPlace(
       );
       if (exists) throw new AlreadyExistsError(`${to.label}: ${b} exists (--no-clobber)`);
     }
-    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}${opts.move ? 'move' : 'copy'} ${a} -> ${b}`);
+    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}${opts.move ? 'move' : 'copy'} ${locationOf(from, a)} -> ${locationOf(to, b)}`);
     if (opts.dryRun) continue;
     if (from.backend === to.backend) {
       await (opts.move ? moveObject : copyObject)(from.backend, a, b, opts);
@@ -290,8 +331,8 @@ export async function transferPlace(
     // path) may have received the files inside the source.
     await removeDirs(from, { ifEmpty: true, signal: opts.signal }).catch(() => {});
   }
-  if (opts.dryRun) return { ...src, path: '/' + target, name: nameOf(target) };
-  return statPlace({ ...to, key: target }, opts);
+  if (opts.dryRun) return { ...src, path: locationOf(to, target), name: nameOf(target) };
+  return entryAtLocation(to, await statPlace({ ...to, key: target }, opts));
 }
 
 /**

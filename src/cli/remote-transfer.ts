@@ -11,7 +11,7 @@ import { Transform, type Readable } from 'node:stream';
 import { UsageError, fromSystemError } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import type { TransferResult } from '../client/transfer.js';
-import type { Place } from './remote-fs.js';
+import { locationOf, type Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
 import type { FilterFlags } from './sync-flags.js';
 
@@ -106,8 +106,11 @@ export async function putToPlace(
     const startedAt = Date.now();
     if (src === '-') {
       if (into) throw new UsageError(`${place.label} is a folder: name the file stdin goes to`);
-      opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy - -> ${place.key}`);
-      if (opts.dryRun) continue;
+      opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy - -> ${place.label}`);
+      if (opts.dryRun) {
+        out.push(resultOf(1, 0, startedAt)); // stdin's size is not known before it is read
+        continue;
+      }
       const info = await place.backend.write(place.key, process.stdin, { signal: opts.signal });
       out.push(resultOf(1, info.size, startedAt));
       continue;
@@ -133,8 +136,11 @@ export async function putToPlace(
       const { AlreadyExistsError } = await import('../core/errors.js');
       throw new AlreadyExistsError(`${place.label}: ${target} exists (--no-clobber)`);
     }
-    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${src} -> ${target}`);
-    if (opts.dryRun) continue;
+    opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${src} -> ${locationOf(place, target)}`);
+    if (opts.dryRun) {
+      out.push(resultOf(1, st.size, startedAt)); // what a tree's dry run counts too: what would be sent
+      continue;
+    }
     const info = await place.backend.write(target, createReadStream(src), { size: st.size, mtime: st.mtimeMs, signal: opts.signal });
     out.push(resultOf(1, info.size, startedAt));
   }
@@ -192,8 +198,8 @@ export async function getFromPlace(
     // a new file
   }
   if (opts.noClobber) await (await import('../client/get.js')).refuseClobber(file);
-  opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${place.key} -> ${file}`);
-  if (opts.dryRun) return resultOf(0, 0, startedAt);
+  opts.onAction?.(`${opts.dryRun ? '(dry run) ' : ''}copy ${place.label} -> ${file}`);
+  if (opts.dryRun) return resultOf(1, entry.size, startedAt);
   // The local backend writes atomically (temporary file, rename): no half file is ever visible.
   const local = await openLocal(dirname(resolve(file)));
   try {

@@ -8,6 +8,7 @@ import { UsageError, fromSystemError } from '../core/errors.js';
 import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseRcloneSize } from '../core/units.js';
 import { formatDuration } from './format.js';
+import { terminalSafe } from './terminal-text.js';
 import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
@@ -238,7 +239,7 @@ function warnSkipped(remotes: Remote[]): void {
       const where = `${r.label.replace(/\/+$/, '')}/${rel}`;
       if (warned.has(where)) return;
       warned.add(where);
-      process.stderr.write(`ferry: warning: skipped ${where}: ${reason}\n`);
+      process.stderr.write(`ferry: warning: skipped ${terminalSafe(where)}: ${terminalSafe(reason)}\n`);
     };
   }
 }

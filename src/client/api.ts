@@ -38,10 +38,21 @@ export function route(name: string, path: string): string {
   return `${API_PREFIX}/${name}${encodePathForUrl(normalizePath(path))}`;
 }
 
-/** Message helper for auth failures: says which setting to fix. */
+/** Where a refused token came from, and what to fix, by config `sources.token` (or login's own). */
+const TOKEN_SOURCES: Record<string, [string, string]> = {
+  option: ['--token', 'check --token'],
+  '--token': ['--token', 'check --token'],
+  env: ['FERRY_TOKEN', 'check FERRY_TOKEN'],
+  file: ['saved login', 'run `ferry login URL` again'],
+  login: ['saved login', 'run `ferry login URL` again'],
+};
+
+/** Message helper for auth failures: the server's reason (expired, revoked...) and which setting to fix. */
 export function explainAuth(err: FerryError, tokenSource: string | undefined): FerryError {
   if (err.code === 'FERRY_ERR_AUTH_INVALID') {
-    return new AuthInvalidError(`the server refused the token${tokenSource ? ` (from ${tokenSource})` : ''}: run \`ferry login\` again or check FERRY_TOKEN`, { cause: err, details: err.details });
+    const [where, fix] = (tokenSource && TOKEN_SOURCES[tokenSource]) || [tokenSource, 'run `ferry login` again or check FERRY_TOKEN'];
+    const reason = err.message && err.message !== err.code ? `: ${err.message.replace(/\.$/, '')}` : '';
+    return new AuthInvalidError(`the server refused the token${where ? ` (${where})` : ''}${reason}; ${fix}`, { cause: err, details: err.details });
   }
   if (err.code === 'FERRY_ERR_AUTH_REQUIRED') {
     return new AuthRequiredError('the server wants a token: run `ferry login URL --token T` or set FERRY_TOKEN', { cause: err, details: err.details });

@@ -12,7 +12,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, isFerryError } from '../core/errors.js';
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
-import type { Capabilities, Entry, UploadFileSpec } from '../core/protocol.js';
+import type { Capabilities, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
 import { chunkBytes, chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
@@ -21,7 +21,7 @@ import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
-import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
+import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -453,8 +453,9 @@ async function putBatch(ctx: TransferContext<Buffer>, caps: Capabilities, batch:
   for (let attempt = 0; ; attempt++) {
     for (const p of progresses.splice(0)) p.reset();
     let sender: ChunkSender | undefined;
+    let session: UploadStatus | undefined;
     try {
-      const session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+      session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
       sender = new ChunkSender(ctx, session.id, caps);
       const lacking = new Set(session.missing);
       let sent = 0;
@@ -499,6 +500,7 @@ async function putBatch(ctx: TransferContext<Buffer>, caps: Capabilities, batch:
       return;
     } catch (err) {
       await sender?.abandon();
+      await abortSpentSession(client, session?.id, err);
       if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
     }
   }

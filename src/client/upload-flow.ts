@@ -59,6 +59,22 @@ export interface UploadHooks {
   onSession?(id: string): void;
 }
 
+/**
+ * Errors after which an upload session serves nothing more: the server refused what it would
+ * record (the target exists under --no-clobber, a file or folder is in the way, a name it
+ * refuses, a path the token may not write), not a transfer a rerun resumes (an interruption,
+ * the network, the quota, a file that changed meanwhile). Each open session counts against
+ * the user's `maxUploadSessions` until it expires (the upload TTL, a day by default): left
+ * open, 100 refused `ferry put --no-clobber` locked the user out of uploading for that day.
+ */
+const SPENT_BY = new Set(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_NOT_A_DIRECTORY', 'FERRY_ERR_IS_A_DIRECTORY', 'FERRY_ERR_PATH_INVALID', 'FERRY_ERR_FORBIDDEN']);
+
+/** Aborts session `id` when `err` leaves it nothing to do (SPENT_BY); best effort, never with the operation's signal (it may be what failed). */
+export async function abortSpentSession(client: Pick<FerryApi<Uint8Array>, 'abortUpload'>, id: string | undefined, err: unknown): Promise<void> {
+  if (id === undefined || !isFerryError(err) || !SPENT_BY.has(err.code)) return;
+  await client.abortUpload(id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+}
+
 /** Restarts of a file whose upload session vanished (expired, server lost it). */
 export const MAX_SESSION_RESTARTS = 3;
 /** Rounds of "commit says chunks are missing, send them, commit again". */
@@ -354,6 +370,7 @@ async function uploadAttempt(
     // once readAhead has pulled from it, it was closed there already and this is a no-op.
     await early?.it.return?.().catch(() => undefined);
     await active?.abandon(); // no request may still read the file once it is closed
+    await abortSpentSession(client, session?.id, err);
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${source.name} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
     }

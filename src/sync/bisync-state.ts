@@ -4,7 +4,8 @@
  * the same pair never overlap.
  *
  * Where: `$XDG_STATE_HOME/ferry/bisync/<pair id>/` (`~/.local/state/...` by default), one
- * folder per pair of remotes, named from the two remote strings and a hash of them.
+ * folder per pair of remotes, named from where the two really are (bisync.ts, sideId) and a
+ * hash of that.
  * - `state.json`: `{version, path1, path2, listing1, listing2, savedAt}`, written to a
  *   temporary file, fsynced and renamed: a crash leaves the previous state whole.
  * - `lock`: created exclusively with the holder's pid and host. A lock whose process is
@@ -36,11 +37,11 @@ export function defaultStateRoot(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'ferry', 'bisync');
 }
 
-/** A readable, unique folder name for a pair of remotes. */
-export function pairId(label1: string, label2: string): string {
+/** A readable, unique folder name for a pair of remotes (their identities). */
+export function pairId(side1: string, side2: string): string {
   const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 40);
-  const digest = createHash('sha256').update(`${label1}\n${label2}`).digest('hex').slice(0, 12);
-  return `${clean(label1)}..${clean(label2)}-${digest}`;
+  const digest = createHash('sha256').update(`${side1}\n${side2}`).digest('hex').slice(0, 12);
+  return `${clean(side1)}..${clean(side2)}-${digest}`;
 }
 
 export class StateStore {

@@ -13,7 +13,7 @@
 import { AbortedError, isFerryError, UsageError } from '../core/errors.js';
 import { refuseOverlapAcross } from './same-store.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
-import { canSetMtime } from '../core/storage.js';
+import { canIdentify, canSetMtime } from '../core/storage.js';
 import type { StorageLogger } from '../backends/decorators/index.js';
 import { defaultStateRoot, pairId, StateStore, STATE_VERSION, type BisyncState } from './bisync-state.js';
 import type { CompareMode, CompareOptions } from './compare.js';
@@ -112,6 +112,19 @@ function newResult(o: BisyncOptions, recovered: boolean, stateDir: string): Bisy
   return { resync: o.resync === true, dryRun: o.dryRun === true, recovered, copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0, conflicts: [], errors: [], stateDir, elapsedMs: 0 };
 }
 
+/**
+ * What names a side in its state's folder: where it really is (identityOf: a local folder's
+ * real path, a server's URL and path, a bucket), so that `./docs` typed in another folder, or
+ * `ferry:/docs` once logged in to another server, is not measured against this pair's state,
+ * where every file the other folder lacks would read as deleted. The label where the store
+ * cannot tell (memory).
+ */
+async function sideId(r: Remote, signal?: AbortSignal): Promise<string> {
+  if (!canIdentify(r.backend)) return r.label;
+  const id = await r.backend.identityOf(r.prefix, { signal });
+  return `${id.store}${id.path.startsWith('/') ? '' : '/'}${id.path}`;
+}
+
 export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOptions = {}): Promise<BisyncResult> {
   const started = performance.now();
   await refuseOverlapAcross(rawPath1, rawPath2, o.signal);
@@ -119,7 +132,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);
   // Nested paths would each hold the other's copies (and their state would never settle).
   refuseOverlap(rawPath1, rawPath2);
-  const store = new StateStore(o.stateRoot ?? defaultStateRoot(), pairId(rawPath1.label, rawPath2.label));
+  const store = new StateStore(o.stateRoot ?? defaultStateRoot(), pairId(await sideId(rawPath1, o.signal), await sideId(rawPath2, o.signal)));
   const lock = await store.lock();
   const result = newResult(o, lock.recovered, store.dir);
   const dryRun = o.dryRun === true;

@@ -98,3 +98,12 @@ describe('admin stats and gc', () => {
     expect(entries.map((e) => e.target).sort()).toEqual([theirs, tusId].sort());
   });
 });
+
+describe('user show', () => {
+  it('says a quota plainly: a size and a file count, or no limit (was "none files")', async () => {
+    ok(await w.ferry(['user', 'add', 'quoted', '--quota', '1M']));
+    expect(ok(await w.ferry(['user', 'show', 'quoted'])).stdout).toMatch(/^quota: +1\.00 MiB, no file limit$/m);
+    ok(await w.ferry(['user', 'add', 'free']));
+    expect(ok(await w.ferry(['user', 'show', 'free'])).stdout).toMatch(/^quota: +no byte limit, no file limit$/m);
+  });
+});

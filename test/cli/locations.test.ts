@@ -4,7 +4,7 @@
  * (s3rver, as a named remote and typed in place). Memory is per process, so its commands are
  * checked in-process in src/cli/remote-fs.test.ts.
  */
-import { mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -99,7 +99,10 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     // An S3 listing has no times (they are in each object's metadata): none is shown, not 1970.
     const long = ok(await ferry(['ls', '-l', 'pics:ls/t'])).stdout.trim().split('\n');
     expect(long).toHaveLength(2);
-    for (const line of long) expect(line).toMatch(/^[-d]r\S+ +\d+ - {19}(one\.txt|sub\/)$/);
+    // Nor a mode: S3 keeps none, and a made-up -rw-r--r-- would pass for one.
+    for (const line of long) expect(line).toMatch(/^[-d]\?{9} +\d+ - {19}(one\.txt|sub\/)$/);
+    await chmod(join(world.dir, 'tree', 'one.txt'), 0o600);
+    expect(ok(await ferry(['ls', '-l', './tree'])).stdout).toMatch(/^-\?{9} +4 \S+ \S+ one\.txt\nd\?{9} +0 \S+ \S+ sub\/\n$/);
     const st = JSON.parse(ok(await ferry(['stat', '--json', 'pics:ls/t/sub/two.txt'])).stdout);
     expect(st).toMatchObject({ type: 'file', size: 8, name: 'two.txt' });
     // A folder's time is one the store does not keep: null, not 0 (1970); a file's is its own.
@@ -112,6 +115,27 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(ok(await ferry(['ls', 'local:' + join(world.dir, 'tree', 'sub')])).stdout).toBe('two.txt\n');
     const missing = await ferry(['stat', 'pics:ls/none']);
     expect(missing.code).toBe(3);
+  });
+
+  it('--json paths off the server are locations to pass back to ferry, not keys of a parent folder', async () => {
+    ok(await ferry(['put', '-r', './tree', 'pics:js/t']));
+    // Was /sub/two.txt: a bare path, which names a file on the server.
+    expect(JSON.parse(ok(await ferry(['stat', '--json', './tree/sub/two.txt'])).stdout).path).toBe('./tree/sub/two.txt');
+    expect(JSON.parse(ok(await ferry(['stat', '--json', 'pics:js/t/one.txt'])).stdout).path).toBe('pics:js/t/one.txt');
+    const paths = (stdout: string) => (JSON.parse(stdout) as Array<{ path: string }>).map((e) => e.path);
+    expect(paths(ok(await ferry(['ls', '-R', '--json', './tree/'])).stdout)).toEqual(['./tree/one.txt', './tree/sub', './tree/sub/two.txt']);
+    expect(paths(ok(await ferry(['ls', '-R', '--json', 'pics:js/t'])).stdout)).toEqual(['pics:js/t/one.txt', 'pics:js/t/sub', 'pics:js/t/sub/two.txt']);
+    for (const e of JSON.parse(ok(await ferry(['ls', '-R', '--json', './tree'])).stdout) as Array<{ path: string; type: string; size: number }>) {
+      expect(JSON.parse(ok(await ferry(['stat', '--json', e.path])).stdout)).toMatchObject({ path: e.path, type: e.type, size: e.size });
+    }
+    await mkdir(join(world.dir, 'cpj'), { recursive: true });
+    const copied = JSON.parse(ok(await ferry(['cp', '--json', './a.txt', './cpj/'])).stdout);
+    expect(copied).toMatchObject({ path: './cpj/a.txt', size: 6 });
+    expect(JSON.parse(ok(await ferry(['mv', '--json', './cpj/a.txt', './cpj/b.txt'])).stdout).path).toBe('./cpj/b.txt');
+    // A folder's time off the server is null, as stat says it, not 0 (1970).
+    expect(JSON.parse(ok(await ferry(['cp', '-r', '--json', './tree', './cpj-tree'])).stdout)).toMatchObject({ path: './cpj-tree', type: 'dir', mtime: null });
+    const dry = await ferry(['rm', '-r', '-n', './cpj']);
+    expect(dry.stderr.trim().split('\n')).toEqual(['(dry run) delete ./cpj/b.txt', '(dry run) rmdir ./cpj']);
   });
 
   it('cat and size (du) on S3, a local directory and the server', async () => {
@@ -136,7 +160,7 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     ok(await ferry(['cp', 'pics:mv/a.txt', './copied.txt']));
     expect(await readFile(join(world.dir, 'copied.txt'), 'utf8')).toBe('alpha\n');
     const dry = ok(await ferry(['rm', '-rn', 'pics:mv']));
-    expect(dry.stderr).toContain('(dry run) delete mv/a.txt');
+    expect(dry.stderr).toContain('(dry run) delete pics:mv/a.txt');
     expect(ok(await ferry(['ls', 'pics:mv'])).stdout).toBe('a.txt\n');
     ok(await ferry(['rm', '-r', 'pics:mv']));
     expect((await ferry(['ls', 'pics:mv'])).code).toBe(3);
@@ -151,6 +175,37 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     expect(refused.stderr).toContain('use -r');
     ok(await ferry(['rm', '-r', './made']));
     expect(await readdir(world.dir)).not.toContain('made');
+  });
+
+  it('mkdir without -p needs the folder above, locally as on the server (as mkdir(1)); a file above is named as written', async () => {
+    for (const where of ['./nop/a/b', '/nop/a/b']) {
+      const r = await ferry(['mkdir', where]);
+      expect(r.code, where).toBe(3);
+      expect(r.stderr, where).toContain('FERRY_ERR_NOT_FOUND');
+    }
+    expect(await readdir(world.dir)).not.toContain('nop');
+    ok(await ferry(['mkdir', './nop', './nop/a', './nop/a/b']));
+    expect((await stat(join(world.dir, 'nop', 'a', 'b'))).isDirectory()).toBe(true);
+    const underFile = await ferry(['mkdir', '-p', './a.txt/x']);
+    expect(underFile.code).toBe(6);
+    expect(underFile.stderr).toContain('./a.txt/x: a parent is a file, not a directory');
+  });
+
+  it('mkdir -n says what it would make, refuses what a real run refuses, and makes nothing', async () => {
+    ok(await ferry(['mkdir', '/mkn']));
+    const dry = ok(await ferry(['mkdir', '-pn', '--json', '/mkn/a/b', '/mkn', './mkn/x/y']));
+    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, made: ['/mkn/a/b', './mkn/x/y'], existed: ['/mkn'], implied: [] });
+    expect(dry.stderr).toBe('(dry run) mkdir /mkn/a/b\n(dry run) mkdir ./mkn/x/y\n');
+    expect(ok(await ferry(['ls', '/mkn'])).stdout).toBe('');
+    expect(await readdir(world.dir)).not.toContain('mkn');
+    // The refusals of a real run, with its exit codes: no parent without -p, a folder there, a file in the way.
+    for (const [args, code] of [[['/mkn/a/b'], 3], [['./mkn/a'], 3], [['/mkn'], 6], [['-p', '/a.txt/x'], 6]] as const) {
+      ok(await ferry(['put', '-q', './a.txt', '/a.txt']));
+      const r = await ferry(['mkdir', '-n', ...args]);
+      expect(r.code, args.join(' ')).toBe(code);
+      const real = await ferry(['mkdir', ...args]);
+      expect(real.code, args.join(' ')).toBe(code);
+    }
   });
 
   it('mkdir --json says what was made, what -p found there and what a store of implied directories needs not make', async () => {
@@ -233,7 +288,16 @@ describe('put and get take the transfer flags of ferry copy', () => {
   it('put -rn uploads nothing and prints the plan; filters choose the files; get -r --include too', async () => {
     const dry = ok(await ferry(['put', '-rn', './tree', '/flags/t']));
     expect(dry.stderr).toContain('(dry run) copy one.txt');
+    // What would be sent, not "put 2 files ... 12 B transferred": nothing was.
+    expect(dry.stderr).toMatch(/\n\(dry run\) would put 2 files, 12 B; nothing was transferred\n$/);
     expect((await ferry(['ls', '/flags/t'])).code).toBe(3);
+    // One file counts the same way (was "put 0 files"), --json says it was a dry run, and the
+    // destination is named as a location.
+    const one = ok(await ferry(['put', '-n', '--json', './a.txt', '/flags/']));
+    expect(JSON.parse(one.stdout)).toMatchObject({ ok: true, dryRun: true, files: 1, bytes: 6 });
+    expect(one.stderr).toBe('(dry run) copy ./a.txt -> ferry:/flags/a.txt\n');
+    expect(ok(await ferry(['put', '-n', './a.txt', '/flags/a.txt'])).stderr).toMatch(/would put 1 file, 6 B; nothing was transferred\n$/);
+    expect((await ferry(['ls', '/flags'])).code).toBe(3);
     ok(await ferry(['put', '-r', './tree', '/flags/t', '--exclude', 'sub/**']));
     expect(ok(await ferry(['ls', '-R', '/flags/t'])).stdout).toBe('one.txt\n');
     ok(await ferry(['put', '-r', './tree', '/flags/all']));
@@ -241,7 +305,7 @@ describe('put and get take the transfer flags of ferry copy', () => {
     expect(await readdir(join(world.dir, 'filtered'))).toEqual(['sub']);
     expect(await readdir(join(world.dir, 'filtered', 'sub'))).toEqual(['two.txt']);
     const getDry = ok(await ferry(['get', '-n', '/flags/all/one.txt', './nothing.txt']));
-    expect(getDry.stderr).toContain('(dry run) copy');
+    expect(getDry.stderr).toBe('(dry run) copy ferry:/flags/all/one.txt -> ./nothing.txt\n(dry run) would get 1 file, 4 B; nothing was transferred\n');
     await expect(stat(join(world.dir, 'nothing.txt'))).rejects.toThrow();
   });
 });

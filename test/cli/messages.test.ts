@@ -25,6 +25,19 @@ describe('--json', () => {
     expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
   });
 
+  it('a usage mistake under --json: the error as JSON on stderr too, nothing on stdout, exit 2', async () => {
+    for (const args of [['ls', '--json', '--bogus'], ['put', '--json'], ['ls', '--json', '/a', '/b'], ['share', '--json', '/x', '--expires', '0'], ['bogus', '--json']]) {
+      const r = await w.ferry(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+      const body = JSON.parse(r.stderr) as { error: { code: string; message: string } };
+      expect(body.error.code, args.join(' ')).toBe('FERRY_ERR_USAGE');
+      expect(body.error.message, args.join(' ')).toMatch(/\(run with --help for usage\)$/);
+    }
+    // Without --json, commander's own two lines, as before.
+    expect((await w.ferry(['ls', '--bogus'])).stderr).toBe("error: unknown option '--bogus'\n(run with --help for usage)\n");
+  });
+
   it('ls --json of an empty directory and of a full one is valid JSON', async () => {
     ok(await w.ferry(['mkdir', '/empty']));
     const empty = ok(await w.ferry(['ls', '--json', '/empty']));
@@ -79,6 +92,30 @@ describe('counts and nouns', () => {
     expect(made.stderr).toMatch(/: download link, no expiry, 1 use\n$/);
     const two = ok(await w.ferry(['share', '/shared.txt', '--max-downloads', '2']));
     expect(two.stderr).toMatch(/, 2 uses\n$/);
+  });
+
+  it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
+    const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
+    const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: token.id });
+    expect(revoked.stderr).toBe('');
+    const link = JSON.parse(ok(await w.ferry(['share', '/shared.txt', '--json'])).stdout) as { id: string };
+    expect(JSON.parse(ok(await w.ferry(['share', 'revoke', link.id, '--json'])).stdout)).toEqual({ revoked: link.id });
+    const again = await w.ferry(['token', 'revoke', 'nope', '--json']);
+    expect(again.code).toBe(3);
+    expect(again.stdout).toBe('');
+    expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+  });
+
+  it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {
+    const before = JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout) as unknown[];
+    for (const d of ['0', '0s', '400ms']) {
+      const r = await w.ferry(['share', '/shared.txt', '--expires', d]);
+      expect(r.code, d).toBe(2);
+      expect(r.stderr, d).toContain('--expires must be at least 1s');
+      expect(r.stderr, d).not.toContain('expiresInSeconds');
+    }
+    expect(JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout)).toHaveLength(before.length);
   });
 });
 

@@ -117,3 +117,26 @@ describe('--no-clobber with another store (local:)', () => {
     expect(await readFile(local('from-store', 'one.txt'), 'utf8')).toBe('store one, different\n');
   });
 });
+
+describe('put refused by the server leaves no upload session open', () => {
+  it('--no-clobber (a small file, a chunked one, a tree), a file in the way, a Unicode twin: no session left to count against maxUploadSessions', async () => {
+    const open = async () => JSON.parse(ok(await ferry(['admin', 'uploads', '--json'])).stdout) as Array<{ path: string }>;
+    const before = (await open()).length;
+    await writeFile(local('big.bin'), Buffer.alloc(3 * 1024 * 1024, 7)); // more than one chunk: not a batch
+    ok(await ferry(['put', local('big.bin'), '/refused/big.bin']));
+    await writeFile(local('cafe\u0301.txt'), 'nfd');
+    ok(await ferry(['put', local('src', 'one.txt'), '/refused/caf\u00e9.txt']));
+    const refusals: Array<[string[], number]> = [
+      [['put', '--no-clobber', local('src', 'one.txt'), '/tree/one.txt'], 6],
+      [['put', '--no-clobber', local('big.bin'), '/refused/big.bin'], 6],
+      [['put', '-r', '--no-clobber', local('src'), '/tree'], 0], // the same files: skipped as unchanged
+      [['put', local('src', 'one.txt'), '/tree/one.txt/'], 6], // a file where a folder should be
+      [['put', local('cafe\u0301.txt'), '/refused/'], 6],
+    ];
+    for (const [args, code] of refusals) expect((await ferry(args)).code, args.join(' ')).toBe(code);
+    await writeFile(local('src', 'sub', 'two.txt'), 'changed here\n');
+    expect((await ferry(['put', '-r', '--no-clobber', local('src'), '/tree'])).code).toBe(6);
+    // Were 6 sessions, each open for the upload TTL (a day): 100 of them refused every upload.
+    expect((await open()).length).toBe(before);
+  });
+});

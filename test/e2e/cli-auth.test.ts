@@ -3,7 +3,7 @@
  * config file and its mode, overrides by environment and flags, and the exit codes and
  * one-line messages of a missing or wrong token.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -66,6 +66,23 @@ describe('missing or wrong credentials', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/refused the token.*\(FERRY_ERR_AUTH_INVALID\)$/);
+  });
+
+  it("a revoked token: the server's reason, and the setting to fix by where the token came from", async () => {
+    const made = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string; token: string };
+    ok(await w.ferry(['token', 'revoke', made.id]));
+    const config = join(w.dir, 'revoked.json');
+    await writeFile(config, JSON.stringify({ server: w.server.url, token: made.token }));
+    const cases: Array<[string[], Record<string, string | undefined>, string]> = [
+      [['--token', made.token], {}, '(--token): the token was revoked; check --token'],
+      [[], { FERRY_TOKEN: made.token }, '(FERRY_TOKEN): the token was revoked; check FERRY_TOKEN'],
+      [[], { ...bare(), FERRY_CONFIG: config }, '(saved login): the token was revoked; run `ferry login URL` again'],
+    ];
+    for (const [flags, env, said] of cases) {
+      const r = await w.ferry(['ls', '/', ...flags], { env });
+      expect(r.code, said).toBe(4);
+      expect(r.stderr.trim(), said).toBe(`ferry: the server refused the token ${said} (FERRY_ERR_AUTH_INVALID)`);
+    }
   });
 
   it('--token beats FERRY_TOKEN', async () => {

@@ -78,6 +78,23 @@ describe('put --encrypt -r and get -r', () => {
     expect(ls.stdout.trim().split('\n').sort()).toEqual(['b/', 'd.txt']); // folders end with /
   });
 
+  it('ls of a vault comes sorted by the plain names, as every listing is (the stored names sort otherwise)', async () => {
+    const names = ['zeta', 'alpha', 'Mid', 'beta', 'b.txt', 'ünï', 'sub'];
+    const here = join(w.dir, 'order');
+    await mkdir(join(here, 'sub'), { recursive: true });
+    for (const n of names.filter((x) => x !== 'sub')) await writeFile(join(here, n), n);
+    await writeFile(join(here, 'sub', 'in.txt'), 'in');
+    const put = await w.ferry(['put', '-r', here, 'ferry:/v/order', '--e2e-key-file', key]);
+    expect(put.code, put.stderr).toBe(0);
+    const sorted = ['Mid', 'alpha', 'b.txt', 'beta', 'sub/', 'zeta', 'ünï']; // byte order, as the server's
+    const ls = await w.ferry(['ls', '/v/order', '--e2e-key-file', key]);
+    expect(ls.stdout.trim().split('\n')).toEqual(sorted);
+    const deep = await w.ferry(['ls', '-R', '/v/order', '--e2e-key-file', key]);
+    expect(deep.stdout.trim().split('\n')).toEqual(['Mid', 'alpha', 'b.txt', 'beta', 'sub/', 'sub/in.txt', 'zeta', 'ünï']);
+    const json = JSON.parse((await w.ferry(['ls', '--json', '/v/order', '--e2e-key-file', key])).stdout) as Entry[];
+    expect(json.map((e) => (e.type === 'dir' ? `${e.name}/` : e.name))).toEqual(sorted);
+  });
+
   it('get -r brings the folder back: plain names, structure and mtimes', async () => {
     const out = join(w.dir, 'out');
     const get = await w.ferry(['get', '-r', 'ferry:/v/dir', out, '--e2e-key-file', key, '--json']);

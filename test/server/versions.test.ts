@@ -258,4 +258,24 @@ describe('the CLI', () => {
     expect(empty.stderr).toContain('removed 1 file from the trash');
     expect(JSON.parse((await runFerry(['trash', 'ls', '/cli', '--json'], { env })).stdout)).toEqual([]);
   });
+
+  it('restore, trash restore and trash empty with --json: the entry, or how many were removed, on stdout', async () => {
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token };
+    await put('/cli-json/f.txt', 'one');
+    await put('/cli-json/f.txt', 'three');
+    const [v] = JSON.parse((await runFerry(['versions', '/cli-json/f.txt', '--json'], { env })).stdout) as Version[];
+    const restored = await runFerry(['restore', '/cli-json/f.txt', '--version', String(v.id), '--json'], { env });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout)).toMatchObject({ path: '/cli-json/f.txt', type: 'file', size: 3 });
+    expect((await runFerry(['rm', '/cli-json/f.txt'], { env })).code).toBe(0);
+    const [entry] = JSON.parse((await runFerry(['trash', 'ls', '/cli-json', '--json'], { env })).stdout) as { id: number }[];
+    const back = await runFerry(['trash', 'restore', String(entry.id), '--to', '/cli-json/back.txt', '--json'], { env });
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ path: '/cli-json/back.txt', size: 3 });
+    expect((await runFerry(['rm', '/cli-json/back.txt'], { env })).code).toBe(0);
+    const empty = await runFerry(['trash', 'empty', '/cli-json', '--json'], { env });
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(JSON.parse(empty.stdout)).toEqual({ removed: 1 });
+    expect(empty.stderr).toBe('');
+  });
 });

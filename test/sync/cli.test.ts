@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { BASE_MTIME, childEnv, generateTree, putFile, runFerry, snapshotDir } from '../helpers/local-trees.js';
+import { BASE_MTIME, FERRY_BIN, childEnv, generateTree, putFile, runFerry, runProgram, snapshotDir } from '../helpers/local-trees.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ferry-sync-cli-'));
 let server: RunningServer;
@@ -213,6 +213,48 @@ describe('a file whose name only changed Unicode form (NFC <-> NFD)', () => {
     expect((await runFerry(['cat', `/forms/${nfd} 2.txt`], env)).stdout).toBe('new bytes');
     const check = await runFerry(['check', dir, 'ferry:/forms'], env);
     expect(check.code, check.stderr).toBe(0);
+  });
+});
+
+describe('bisync state', () => {
+  it('belongs to where the sides really are: ./docs typed in another folder, or another spelling, is not this pair', async () => {
+    const here = join(work, 'bi-here');
+    const there = join(work, 'bi-there');
+    putFile(join(here, 'docs'), 'a.txt', 'a', BASE_MTIME);
+    putFile(join(here, 'docs'), 'b.txt', 'b', BASE_MTIME);
+    putFile(join(here, 'docs'), 'c.txt', 'c', BASE_MTIME);
+    // Another folder that happens to have a docs/ with two of the three files.
+    putFile(join(there, 'docs'), 'a.txt', 'a', BASE_MTIME);
+    putFile(join(there, 'docs'), 'b.txt', 'b', BASE_MTIME);
+    const inDir = (cwd: string, args: string[]) => runProgram('sh', ['-c', 'cd "$1" && shift && exec "$@"', 'sh', cwd, process.execPath, FERRY_BIN, ...args], env);
+    const resync = await inDir(here, ['bisync', './docs', 'ferry:/bi-docs', '--resync']);
+    expect(resync.code, resync.stderr).toBe(0);
+    // Was measured against the first folder's state: c.txt read as deleted here, and was
+    // deleted on the server (one file in three is under --max-delete's 50%).
+    const elsewhere = await inDir(there, ['bisync', './docs', 'ferry:/bi-docs']);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toMatch(/no bisync state .*--resync/);
+    expect((await runFerry(['ls', '/bi-docs'], env)).stdout.split('\n').filter(Boolean).sort()).toEqual(['a.txt', 'b.txt', 'c.txt']);
+    // One folder however it is written: the same state.
+    for (const [cwd, path1, path2] of [[here, join(here, 'docs') + '/', 'ferry:/bi-docs/'], [work, './bi-here/docs', 'ferry:bi-docs']]) {
+      const same = await inDir(cwd, ['bisync', path1, path2, '--json']);
+      expect(same.code, same.stderr).toBe(0);
+      expect(JSON.parse(same.stdout)).toMatchObject({ copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0 });
+    }
+  });
+});
+
+describe('bisync of a file', () => {
+  it('is refused, on either side (was a run over an empty "folder" that did nothing, exit 0)', async () => {
+    const dir = join(work, 'bi-file');
+    putFile(dir, 'one.txt', 'one', BASE_MTIME);
+    expect((await runFerry(['put', join(dir, 'one.txt'), '/bi-file/one.txt'], env)).code).toBe(0);
+    for (const [p1, p2, named] of [[join(dir, 'one.txt'), 'ferry:/bi-file-out', join(dir, 'one.txt')], [dir, 'ferry:/bi-file/one.txt', 'ferry:/bi-file/one.txt']]) {
+      const r = await runFerry(['bisync', '--resync', p1, p2], env);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`${named} is a file: name the folder it is in`);
+    }
+    expect((await runFerry(['ls', '/bi-file-out'], env)).code).toBe(3);
   });
 });
 

@@ -58,3 +58,38 @@ describe('local symbolic links in a sync source', () => {
     expect(r.stderr).toBe('');
   });
 });
+
+describe('local names no Ferry path can hold', () => {
+  it('copy and check say which files they leave out (a newline, invalid UTF-8), escaped', async () => {
+    const src = path.join(tmp.path, 'src-names');
+    await mkdir(src, { recursive: true });
+    await writeFile(path.join(src, 'ok.txt'), 'ok');
+    await writeFile(path.join(src, 'bad\nname'), 'n');
+    await writeFile(Buffer.concat([Buffer.from(src + '/bad'), Buffer.from([0xff]), Buffer.from('utf8')]), 'u');
+    const dst = path.join(tmp.path, 'dst-names');
+    for (const args of [['copy', src, dst], ['check', src, dst]]) {
+      const r = await runFerry(args, { env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(warnings(r.stderr), args[0]).toEqual([
+        `ferry: warning: skipped ${src}/bad\\x0aname: invalid path "bad\\nname": contains a NUL or control character`,
+        `ferry: warning: skipped ${src}/bad\uFFFDutf8: name is not valid UTF-8, which Ferry paths must be`,
+      ]);
+    }
+    expect(await readdir(dst)).toEqual(['ok.txt']);
+  });
+
+  it('ls of a local folder says what it leaves out too (those names, a link), and lists the rest', async () => {
+    const dir = path.join(tmp.path, 'ls-names');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'ok.txt'), 'ok');
+    await writeFile(path.join(dir, 'bad\nname'), 'n');
+    await symlink(path.join(dir, 'ok.txt'), path.join(dir, 'link'));
+    const r = await runFerry(['ls', `local:${dir}`], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('ok.txt\n');
+    expect(warnings(r.stderr)).toEqual([
+      `ferry: warning: skipped local:${dir}/bad\\x0aname: invalid path "bad\\nname": contains a NUL or control character`,
+      `ferry: warning: skipped local:${dir}/link: symbolic link not followed`,
+    ]);
+  });
+});

@@ -83,6 +83,23 @@ const STAT_BATCH = 256;
 /** The largest range read with blocking calls when the caller asks (`blocking`): small files only. */
 const BLOCKING_READ_MAX = 1 << 20;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const lossyUtf8 = new TextDecoder('utf-8');
+
+/** A directory entry's name as a key, or, for a name no key can hold, how to show it and why. */
+function keyNameOf(bytes: Buffer): string | { shown: string; reason: string } {
+  let name: string;
+  try {
+    name = utf8.decode(bytes);
+  } catch {
+    return { shown: lossyUtf8.decode(bytes), reason: 'name is not valid UTF-8, which Ferry paths must be' };
+  }
+  try {
+    if (normalizeKey(name) === name) return name;
+  } catch (err) {
+    return { shown: name, reason: err instanceof Error ? err.message : String(err) };
+  }
+  return { shown: name, reason: 'name not allowed in a Ferry path' };
+}
 
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
 /** The path (or a parent of it) is not there, or is not what it must be to go on. */
@@ -762,8 +779,9 @@ export class LocalBackend
   /**
    * Regular files and directories below `prefix`; links are skipped unless followed (and then
    * only those leading inside the root; a link to one of its own ancestors is not descended
-   * into twice). Temporary files and names that are not valid keys (invalid UTF-8, control
-   * characters) are skipped: they could not be addressed by key anyway.
+   * into twice). Temporary files are skipped; so are names that are not valid keys (invalid
+   * UTF-8, control characters), which could not be addressed by key anyway: those are told to
+   * `onSkip`, as links not followed are.
    */
   async *list(prefix: string, options: ListOptions = {}): AsyncIterable<DirEntry> {
     const { recursive = false, signal } = options;
@@ -788,11 +806,10 @@ export class LocalBackend
       }
       const names: string[] = [];
       for (const bytes of raw) {
-        let name: string;
-        try {
-          name = utf8.decode(bytes);
-          if (normalizeKey(name) !== name) continue;
-        } catch {
+        const name = keyNameOf(bytes);
+        if (typeof name !== 'string') {
+          // Left out, but said: a copy or sync that dropped it silently would end "ok".
+          options.onSkip?.(dirKey === '' ? name.shown : `${dirKey}/${name.shown}`, name.reason);
           continue;
         }
         if (!name.startsWith(TEMP_PREFIX)) names.push(name);

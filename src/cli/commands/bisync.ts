@@ -4,6 +4,7 @@ import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bis
 import { ExitError, EXIT } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
+import { UsageError } from '../../core/errors.js';
 import type { StepEvent } from '../../sync/plan.js';
 import { countOf } from '../../core/units.js';
 
@@ -77,6 +78,12 @@ Examples:
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
     const { bisync } = await import('../../sync/bisync.js');
     await withRemotes([p1, p2], flags, async (remotes) => {
+      // A file as a side would be listed as an empty folder: a run that does nothing, exit 0.
+      const { fileSource } = await import('../../sync/remote.js');
+      for (const [i, spec] of [p1, p2].entries()) {
+        const [side] = await fileSource(spec, remotes[i], remotes[1 - i]);
+        if (side.only !== undefined) throw new UsageError(`bisync keeps two folders in step, and ${spec} is a file: name the folder it is in`);
+      }
       const progress = progressPrinter(progressWanted(flags));
       const filter = await filterFrom(flags);
       const r = await withInterrupt((signal) => bisync(remotes[0], remotes[1], {

@@ -1,3 +1,4 @@
+import { placeEntryJson } from '../format.js';
 import type { Command } from 'commander';
 import type { Entry } from '../../core/protocol.js';
 import { resolveLocations } from '../location.js';
@@ -40,6 +41,6 @@ Examples:
     } else {
       entry = await transferBetween(from, to, destArg, opts, false);
     }
-    if (opts.json) printJson(entry);
+    if (opts.json) printJson(placeEntryJson(entry)) // mtime null, not 0 (1970), where the store keeps none;
   });
 }

@@ -146,8 +146,8 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
         placesEnv(opts),
       ).finally(() => bar.stop());
       const total = summarize([r]);
-      if (opts.json) printJson({ ok: true, ...total });
-      else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total) + '\n');
+      if (opts.json) printJson({ ok: true, ...(opts.dryRun ? { dryRun: true } : {}), ...total });
+      else if (!opts.quiet && destArg !== '-') process.stderr.write(describeResult('got', total, opts.dryRun) + '\n');
       return;
     }
     const remote = srcLoc.path;

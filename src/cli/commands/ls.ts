@@ -6,6 +6,7 @@ import { formatMode, formatTime, placeEntryJson } from '../format.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
+import { terminalSafe } from '../terminal-text.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface LsOpts extends ConnectionOpts, E2eOpts {
@@ -21,7 +22,7 @@ export function registerLs(program: Command): void {
     .argument('[location]', 'a server path (/dir, ferry:/dir), NAME:path, s3:bucket/x, sftp://host/x, ./dir', '/')
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
-    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; mtime is null where the store keeps no time');
+    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -47,9 +48,17 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
   cmd.action(async (pathArg: string, opts: LsOpts) => {
     const [loc] = await resolveLocations([pathArg], 'server');
     if (loc.kind !== 'server') {
-      const { listPlace, withPlaces } = await import('../remote-fs.js');
+      const { entryAtLocation, listPlace, locationOf, withPlaces } = await import('../remote-fs.js');
       await withPlaces([loc.spec], ([place]) =>
-        withInterrupt((signal) => printEntries(listPlace(place, { recursive: opts.recursive, signal }), '/' + place.key, opts, placeEntryJson)),
+        withInterrupt((signal) =>
+          printEntries(
+            listPlace(place, { recursive: opts.recursive, signal, onSkip: (key, reason) => warnSkipped(locationOf(place, key), reason) }),
+            '/' + place.key,
+            opts,
+            (e) => placeEntryJson(entryAtLocation(place, e)),
+            false,
+          ),
+        ),
       );
       return;
     }
@@ -77,8 +86,17 @@ it, the stored size (the plain size plus the header and 16 bytes a chunk) and up
   });
 }
 
-/** Prints entries below `base` (names, -l, -R relative paths, or --json). */
-async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e): Promise<void> {
+/** What a local listing leaves out (a link not followed, a name no Ferry path can hold), said as sync says it. */
+function warnSkipped(where: string, reason: string): void {
+  process.stderr.write(`ferry: warning: skipped ${terminalSafe(where)}: ${terminalSafe(reason)}\n`);
+}
+
+/**
+ * Prints entries below `base` (names, -l, -R relative paths, or --json). `onServer`: a
+ * missing mode is a server folder's, shown as the usual `drwxr-xr-x`; elsewhere the store did
+ * not say (a local file's own mode is not listed, S3 has none): `?`s, never a made-up one.
+ */
+async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e, onServer = true): Promise<void> {
   const nameOf = (e: Entry) => {
     const n = opts.recursive && e.path !== base ? relativePath(e.path, base) : e.name || e.path;
     return e.type === 'dir' ? `${n}/` : n;
@@ -106,7 +124,8 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
     if (opts.long) {
       // No time where the store keeps none (an S3 prefix; an S3 listing, which carries no metadata: stat has it).
       const time = e.mtime ? formatTime(e.mtime) : '-'.padEnd(19);
-      await out(`${formatMode(e.mode, e.type === 'dir')} ${String(e.size).padStart(14)} ${time} ${nameOf(e)}\n`);
+      const mode = e.mode === undefined && !onServer ? `${e.type === 'dir' ? 'd' : '-'}?????????` : formatMode(e.mode, e.type === 'dir');
+      await out(`${mode} ${String(e.size).padStart(14)} ${time} ${nameOf(e)}\n`);
     } else {
       await out(nameOf(e) + '\n');
     }

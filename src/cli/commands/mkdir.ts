@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { resolveLocations, type Location } from '../location.js';
-import { UsageError, isFerryError } from '../../core/errors.js';
+import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../../core/errors.js';
+import { parentPath } from '../../core/path.js';
+import type { FerryClient } from '../../client/client.js';
 import { addConnectionOptions, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { E2E_HELP, addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 
@@ -10,6 +12,7 @@ export function registerMkdir(program: Command): void {
     .description('create directories on the server or any remote')
     .argument('<locations...>', 'server paths (/x, ferry:/x), NAME:path, sftp://host/dir, ./dir')
     .option('-p, --parents', 'create parents as needed; no error if the directory exists')
+    .option('-n, --dry-run', 'say what would be made (on stderr), make nothing; the same refusals as a real run')
     .option('--e2e', 'an end-to-end folder on a Ferry server: everything put into it is encrypted here, names too')
     .option('--json', 'print {ok, made, existed, implied} as JSON: the locations made, those already there (-p), and those on stores where directories are implied');
   addE2eOptions(cmd);
@@ -25,6 +28,7 @@ Examples:
   $ ferry mkdir -p /backup/2026/11
   $ ferry mkdir -p nas:/srv/inbox
   $ ferry mkdir -p --json /backup/2026/11 /backup/2026/12 | jq -r '.made[]'
+  $ ferry mkdir -pn /backup/2026/11 ./local/dir     # dry run: (dry run) mkdir ...
 ${E2E_HELP}
 The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the key.
   $ ferry mkdir --e2e /vault                       (asks for the passphrase)
@@ -32,20 +36,22 @@ The folder's marker (.ferry-e2e) keeps the key's salt and check value, never the
 In such a folder paths are plain and the new folder's name is encrypted here:
   $ ferry mkdir -p /vault/2026/letters             (asks for the passphrase)`,
   );
-  cmd.action(async (args: string[], opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean; json?: boolean }) => {
+  cmd.action(async (args: string[], opts: MkdirOpts) => {
     const locations = await resolveLocations(args, 'server');
     // --json's report: each location as it was given, in order.
     const done: Record<'made' | 'existed' | 'implied', string[]> = { made: [], existed: [], implied: [] };
     for (const loc of locations) {
       try {
-        done[await mkdirAt(loc, opts)].push(loc.label);
+        const how = await mkdirAt(loc, opts);
+        if (opts.dryRun && how === 'made') process.stderr.write(`(dry run) mkdir ${loc.label}\n`);
+        done[how].push(loc.label);
       } catch (err) {
         // As put and get do: stdout says what was done before the error, stderr the error.
-        if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...done });
+        if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...(opts.dryRun ? { dryRun: true } : {}), ...done });
         throw err;
       }
     }
-    if (opts.json) printJson({ ok: true, ...done });
+    if (opts.json) printJson({ ok: true, ...(opts.dryRun ? { dryRun: true } : {}), ...done });
   });
 }
 
@@ -54,10 +60,11 @@ In such a folder paths are plain and the new folder's name is encrypted here:
  * it: a Ferry server's mkdir -p answers the same either way); 'implied': a store whose
  * directories are implied by their keys, where there is nothing to make.
  */
-async function mkdirAt(loc: Location, opts: ConnectionOpts & E2eOpts & { parents?: boolean; e2e?: boolean; json?: boolean }): Promise<'made' | 'existed' | 'implied'> {
+async function mkdirAt(loc: Location, opts: MkdirOpts): Promise<'made' | 'existed' | 'implied'> {
   if (loc.kind === 'server') {
     return withServer(loc, opts, (client) =>
       withInterrupt(async (signal) => {
+        if (opts.dryRun) return wouldMkdir(client, loc.path, opts, signal);
         const { mkdirEndToEnd, mkdirInVault, serverPathFor } = await import('../e2e-run.js');
         if (opts.e2e) {
           await mkdirEndToEnd(client, loc.path, opts, signal);
@@ -78,5 +85,40 @@ async function mkdirAt(loc: Location, opts: ConnectionOpts & E2eOpts & { parents
   }
   if (opts.e2e) throw new UsageError(`--e2e folders are on a Ferry server; ${loc.label} is not one`);
   const { mkdirPlace, withPlaces } = await import('../remote-fs.js');
-  return withPlaces([loc.spec], ([place]) => withInterrupt((signal) => mkdirPlace(place, { parents: opts.parents, signal })));
+  return withPlaces([loc.spec], ([place]) => withInterrupt((signal) => mkdirPlace(place, { parents: opts.parents, dryRun: opts.dryRun, signal })));
+}
+
+interface MkdirOpts extends ConnectionOpts, E2eOpts {
+  parents?: boolean;
+  e2e?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+/**
+ * -n on a server: what a real run would answer, asked with stats (a plain path in a vault
+ * is looked up under its encrypted name, as rm -n does).
+ */
+async function wouldMkdir(client: FerryClient, path: string, opts: MkdirOpts, signal: AbortSignal): Promise<'made' | 'existed'> {
+  const { serverPathFor } = await import('../e2e-run.js');
+  const find = async (p: string) => {
+    const at = await serverPathFor(client, p, secretOf(opts), signal).catch((err: unknown) => {
+      if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+      throw err;
+    });
+    return at === undefined ? undefined : client.statIfExists(at, { signal });
+  };
+  const there = await find(path);
+  if (there?.type === 'file') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
+  if (there !== undefined) {
+    if (opts.parents && !opts.e2e) return 'existed';
+    throw new AlreadyExistsError(`${path}: already exists`, { details: { path } });
+  }
+  // The nearest folder above that is there must be a folder, and without -p the parent itself.
+  for (let up = parentPath(path); ; up = parentPath(up)) {
+    const above = up === '/' ? ({ type: 'dir' } as const) : await find(up);
+    if (above?.type === 'file') throw new NotADirectoryError(`${up}: not a directory`, { details: { path: up } });
+    if (above !== undefined) return 'made';
+    if (!opts.parents) throw new NotFoundError(`${up}: no such directory`, { details: { path: up } });
+  }
 }

@@ -1,3 +1,4 @@
+import { placeEntryJson } from '../format.js';
 import type { Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { Entry } from '../../core/protocol.js';
@@ -132,6 +133,6 @@ Examples:
     } else {
       entry = await transferBetween(from, to, destArg, opts, true);
     }
-    if (opts.json) printJson(entry);
+    if (opts.json) printJson(placeEntryJson(entry)) // mtime null, not 0 (1970), where the store keeps none;
   });
 }

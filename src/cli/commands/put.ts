@@ -22,8 +22,15 @@ interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   ignoreTimes?: boolean;
 }
 
-/** One line for people: what moved, how fast, how much dedup saved. */
-export function describeResult(verb: string, r: TransferResult): string {
+/**
+ * One line for people: what moved, how fast, how much dedup saved; after a dry run what
+ * would move (`would put 3 files, 11 B`), since nothing did.
+ */
+export function describeResult(verb: 'put' | 'got', r: TransferResult, dryRun = false): string {
+  if (dryRun) {
+    const unchangedToo = r.unchanged > 0 ? `, ${r.unchanged} unchanged` : '';
+    return `(dry run) would ${verb === 'got' ? 'get' : 'put'} ${r.files} file${r.files === 1 ? '' : 's'}, ${formatSize(r.bytes)}${unchangedToo}; nothing was transferred`;
+  }
   const secs = r.elapsedMs / 1000;
   const rate = secs > 0 ? r.bytes / secs : 0;
   const files = `${r.files} file${r.files === 1 ? '' : 's'}`;
@@ -157,8 +164,8 @@ async function putThroughStores(sources: string[], destLoc: Location, destArg: s
     placesEnv(opts),
   ).finally(() => bar.stop());
   const total = summarize(results);
-  if (opts.json) printJson({ ok: true, ...total });
-  else if (!opts.quiet) process.stderr.write(describeResult('put', total) + '\n');
+  if (opts.json) printJson({ ok: true, ...(opts.dryRun ? { dryRun: true } : {}), ...total });
+  else if (!opts.quiet) process.stderr.write(describeResult('put', total, opts.dryRun) + '\n');
 }
 
 /** The server's own path: chunks, dedup, resume, --ttl. */

@@ -12,6 +12,13 @@ import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
+/** --expires in whole seconds, refused here below one (the server's `must be >= 1` names no flag). */
+function expirySeconds(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 1000) throw new InvalidArgumentError('--expires must be at least 1s (leave it out for a link that does not expire)');
+  return Math.round(ms / 1000);
+}
+
 interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
   expires?: number;
@@ -50,7 +57,7 @@ export function registerShare(program: Command): void {
     .command('create', { isDefault: true })
     .description('make a link to a file or folder (or, with --upload, one that takes files into a folder)')
     .argument('<path>')
-    .option('--expires <duration>', 'the link stops working after this (24h, 7d, ...)', (v: string) => Math.round(parseDuration(v) / 1000))
+    .option('--expires <duration>', 'the link stops working after this (24h, 7d, ...)', expirySeconds)
     .option('--password', 'ask visitors for a password (asked for here, twice)')
     .option('--password-stdin', 'the password from the first line of stdin')
     .option('--max-downloads <n>', 'the link stops after this many downloads (uploads with --upload)', positive('--max-downloads'))
@@ -136,11 +143,12 @@ Whoever has the whole link can read that one file, nothing else of yours.
     });
   });
 
-  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>');
+  const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
   addConnectionOptions(revoke).action(async (id: string, opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);
+      if (opts.json) return printJson({ revoked: id });
       process.stderr.write(`revoked ${id}\n`);
     });
   });

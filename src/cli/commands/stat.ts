@@ -12,7 +12,7 @@ export function registerStat(program: Command): void {
     .command('stat')
     .description('show one file or directory on the server or any remote: type, size, times, mode, hash')
     .argument('<location>', 'a server path (/x, ferry:/x), NAME:path, s3:bucket/key, ./file')
-    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; mtime is null where the store keeps no time (a folder outside a Ferry server)');
+    .option('--json', 'print the entry as JSON {path, name, type, size, mtime, mode, hash, chunks, expiresAt}; path is the location as given (a server path on a server); mtime is null where the store keeps no time (a folder outside a Ferry server)');
   addConnectionOptions(cmd);
   addE2eOptions(cmd);
   cmd.addHelpText(
@@ -44,8 +44,8 @@ Examples:
         }),
       );
     } else {
-      const { statPlace, withPlaces } = await import('../remote-fs.js');
-      e = await withPlaces([loc.spec], ([place]) => withInterrupt((signal) => statPlace(place, { signal })));
+      const { entryAtLocation, statPlace, withPlaces } = await import('../remote-fs.js');
+      e = await withPlaces([loc.spec], ([place]) => withInterrupt(async (signal) => entryAtLocation(place, await statPlace(place, { signal }))));
     }
     if (opts.json) return printJson(loc.kind === 'server' ? e : placeEntryJson(e));
     const lines: Array<[string, string]> = [

@@ -79,11 +79,12 @@ Examples:
     });
   });
 
-  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>');
+  const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
   addConnectionOptions(revoke).action(async (id: string, opts: TokenOpts) => {
     await withClient(opts, async (client) => {
       const { revokeToken } = await import('../../client/account.js');
       await revokeToken(client, id);
+      if (opts.json) return printJson({ revoked: id });
       process.stderr.write(`revoked ${id}\n`);
     });
   });

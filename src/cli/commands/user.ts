@@ -81,7 +81,7 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
     `home:        ${u.home}`,
     `password:    ${u.hasPassword ? 'set' : 'none'}`,
     `grants:      ${u.grants.map((g) => `${g.path}=${g.permissions.join(',') || 'none'}`).join('  ') || '(none)'}`,
-    `quota:       ${lim(u.quotaBytes, formatSize)}, ${lim(u.quotaFiles, String)} files`,
+    `quota:       ${u.quotaBytes === null ? 'no byte limit' : formatSize(u.quotaBytes)}, ${u.quotaFiles === null ? 'no file limit' : countOf(u.quotaFiles, 'file')}`,
     ...(u.usage ? [`usage:       ${formatSize(u.usage.bytes)} in ${countOf(u.usage.files, 'file')}`] : []),
     `max file:    ${lim(u.maxFileSize, formatSize)}; upload sessions: ${lim(u.maxSessions, String)}`,
     `addresses:   allow ${u.ipAllow.join(',') || 'any'}; deny ${u.ipDeny.join(',') || 'none'}`,

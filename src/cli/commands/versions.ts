@@ -67,6 +67,7 @@ export function registerVersions(program: Command): void {
     .description('make an old version current again (the current content becomes a version in turn)')
     .option('--version <id>', 'the version id, from `ferry versions`', positive)
     .option('--at <when>', 'the version that was current then: a date (2026-12-01T09:00) or a duration ago (2h)', (v: string) => parseWhen(v))
+    .option('--json', 'print the restored file\'s entry as JSON')
     .addHelpText('after', '\n' + E2E_NOTE.trim() + '\n\nExamples:\n  $ ferry restore /docs/report.odt --version 42\n  $ ferry restore /docs/report.odt --at 2026-12-01T09:00\n  $ ferry restore /docs/report.odt --at 3h\n  $ ferry restore /vault/diary.txt --version 7 --e2e-key-file ~/.ferry.key');
   addE2eOptions(addConnectionOptions(restore)).action(async (path: string, opts: Opts) => {
     if ((opts.version === undefined) === (opts.at === undefined)) throw new UsageError('give one of --version or --at');
@@ -76,10 +77,16 @@ export function registerVersions(program: Command): void {
       const { storedPathInVault } = await import('../e2e-run.js');
       const inVault = await storedPathInVault(client, loc.path, opts);
       const entry = await restoreVersion(client, inVault?.stored ?? loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
+      if (opts.json) return printJson(inVault?.computed ? { ...entry, path: loc.path } : entry);
       process.stderr.write(`restored ${inVault?.computed ? loc.path : entry.path} (${formatSize(entry.size)})\n`);
     });
   });
 
+  registerTrash(program);
+}
+
+/** `ferry trash ls|restore|empty`. */
+function registerTrash(program: Command): void {
   const trash = program.command('trash').description('files deleted on the server, kept for its trashDays: ls, restore, empty');
   const ls = trash
     .command('ls')
@@ -110,6 +117,7 @@ Examples:
     .command('restore')
     .argument('<id>', 'an id from `ferry trash ls`', positive)
     .option('--to <path>', 'put it there instead of where it was (a file path)')
+    .option('--json', 'print the restored file\'s entry as JSON')
     .description('put a deleted file back (refused if a file is there now: use --to)')
     .addHelpText(
       'after',
@@ -140,6 +148,7 @@ Examples:
         }
       }
       const entry = await restoreTrash(client, id, inVault?.stored ?? to, { reencrypt: inVault?.computed });
+      if (opts.json) return printJson(inVault?.computed ? { ...entry, path: to! } : entry);
       process.stderr.write(`restored ${inVault?.computed ? to : entry.path}\n`);
     });
   });
@@ -147,6 +156,7 @@ Examples:
     .command('empty')
     .argument('[path]', 'only what was deleted at or below this path', '/')
     .option('--older-than <duration>', 'only what was deleted longer ago than this (30d)', (v: string) => parseDuration(v))
+    .option('--json', 'print {removed} (how many files) as JSON')
     .description('delete trashed files for good')
     .addHelpText('after', '\nExamples:\n  $ ferry trash empty\n  $ ferry trash empty /tmp --older-than 7d');
   addConnectionOptions(empty).action(async (path: string, opts: Opts) => {
@@ -154,6 +164,7 @@ Examples:
     await withServer(loc, opts, async (client) => {
       const { emptyTrash } = await import('../../client/versions.js');
       const n = await emptyTrash(client, loc.path, opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan);
+      if (opts.json) return printJson({ removed: n });
       process.stderr.write(`removed ${countOf(n, 'file')} from the trash\n`);
     });
   });
