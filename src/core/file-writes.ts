@@ -8,18 +8,20 @@ import type { FileHandle } from 'node:fs/promises';
  * Most bytes one write system call puts in the page cache.
  *
  * Why: Linux (6.x, ext4 with large folios) sizes the page-cache folios of a buffered write by
- * the write's length, so one `pwrite` of a whole chunk (up to 4 MiB) fills folios of 1-2 MiB,
- * which only the free lists' largest blocks can give. In a VM whose balloon reports free
- * memory to the host (Firecracker here; QEMU's free-page-reporting), those are the blocks
- * handed back, and the first touch of each page costs a fault in the host, charged as system
- * time: `dd` of 1 GiB into a cold page cache took 1.0-2.3 s of system time in writes of 1-4
- * MiB against 0.16-0.19 s in writes of 512 KiB or less, and `ferry get` of 1 GiB after a
- * quiet spell 1.9-3.0 s (1.1-1.6 s of system time) in whole chunks against 1.1-1.5 s in
- * slices of 512 KiB. Slices of 256 KiB were as good cold but cost 0.3 s more with warm
- * memory (small folios, twice the calls); 512 KiB cost 0.06 s there.
- * benchmarks/results/issue-15-speed.md, "Cold pages".
+ * the write's length (the largest power of two in it), so one `pwrite` of a whole chunk (up
+ * to 4 MiB) fills folios of 1-2 MiB, which only the free lists' largest blocks can give. In a
+ * VM whose balloon reports free memory to the host (Firecracker here; QEMU's
+ * free-page-reporting), those are the blocks handed back, and the first touch of each page
+ * costs a fault in the host, charged as system time: `dd` of 1 GiB into a cold page cache
+ * took 1.0-3.1 s of system time in writes of 1-4 MiB against 0.16-0.23 s in writes of
+ * 1020 KiB, 512 KiB or less, and `ferry get` of 1 GiB after a quiet spell 1.9-3.0 s (1.1-1.6
+ * s of system time) in whole chunks against 1.1-1.5 s in slices of 512 KiB. Just under
+ * 1 MiB (less 64 KiB, the largest common page size) keeps the folios at 512 KiB or less
+ * with the fewest writes: a chunk of the average 1 MiB in one or two. Slices of 256 KiB cost
+ * 0.3 s more per GiB with warm memory (small folios, twice the calls).
+ * benchmarks/results/issue-15-speed.md, "Cold pages" and "Cold pages on the upload".
  */
-export const WRITE_SLICE_BYTES = 512 * 1024;
+export const WRITE_SLICE_BYTES = 1024 * 1024 - 64 * 1024;
 
 /** Writes all of `data` at `offset`, in writes of at most {@link WRITE_SLICE_BYTES}. */
 export async function writeAt(fh: FileHandle, data: Uint8Array, offset: number): Promise<void> {

@@ -151,9 +151,9 @@ function tempName(): string {
  * references is not an option). Pieces of {@link DIRECT_BYTES} or more go straight through,
  * with what is staged before them in the same writes: a chunk object is a 16-byte header
  * and then its bytes in one buffer, which must not be copied piece by piece. Everything
- * reaches the file in writes of at most 512 KiB (`WRITE_SLICE_BYTES`: a whole chunk in one
- * write fills page-cache folios of 1-2 MiB, slow to get in a VM whose balloon hands free
- * memory back: ../../core/file-writes.ts). Each write is awaited before the next piece is
+ * reaches the file in writes of at most `WRITE_SLICE_BYTES`, just under 1 MiB (a whole chunk
+ * in one write fills page-cache folios of 1-2 MiB, slow to get in a VM whose balloon hands
+ * free memory back: ../../core/file-writes.ts). Each write is awaited before the next piece is
  * pulled: backpressure. Staging buffers are reused from write to write (a chunk store
  * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk; with
  * more concurrent bodies than spares, the rest were made afresh each time).
