@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import * as fsp from 'node:fs/promises';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
@@ -6,6 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalBackend, TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
+import { WRITE_SLICE_BYTES } from '../../src/core/file-writes.js';
 import { fromSystemError } from '../../src/core/errors.js';
 import { describeLeftoverSweeping } from '../conformance/leftovers.js';
 import { describeStorageBackend } from '../conformance/storage-backend.js';
@@ -202,6 +204,36 @@ describe('LocalBackend on disk', () => {
     await b.write('new/third/fast', Buffer.from('x'), { durable: false });
     expect(sync).not.toHaveBeenCalled();
     expect(await fsp.readFile(path.join(dir, 'new', 'third', 'fast'), 'utf8')).toBe('x');
+  });
+
+  it('writes a chunk object (a header, then its bytes in one buffer) in writes of at most WRITE_SLICE_BYTES, the header with the first', async () => {
+    const b = new LocalBackend({ root: dir });
+    const probe = await fsp.open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as Record<'write' | 'writev', (...args: unknown[]) => Promise<{ bytesWritten: number }>>;
+    await probe.close();
+    const lengths: number[] = [];
+    for (const name of ['write', 'writev'] as const) {
+      const real = proto[name];
+      vi.spyOn(proto, name).mockImplementation(async function (this: unknown, ...args: unknown[]) {
+        const r = await real.apply(this, args);
+        lengths.push(r.bytesWritten);
+        return r;
+      });
+    }
+    const header = randomBytes(16);
+    const bytes = randomBytes(2 * WRITE_SLICE_BYTES + 300 * 1024);
+    await b.write('ab/chunk', Readable.from([header, bytes]), { size: header.length + bytes.length });
+    expect(lengths).toEqual([WRITE_SLICE_BYTES, WRITE_SLICE_BYTES, header.length + bytes.length - 2 * WRITE_SLICE_BYTES]);
+    expect((await fsp.readFile(path.join(dir, 'ab', 'chunk'))).equals(Buffer.concat([header, bytes]))).toBe(true);
+    // A body given whole, and one of socket-sized pieces (staged, then written 256 KiB at a time).
+    lengths.length = 0;
+    await b.write('ab/whole', bytes);
+    expect(lengths).toEqual([WRITE_SLICE_BYTES, WRITE_SLICE_BYTES, 300 * 1024]);
+    lengths.length = 0;
+    const pieces = Array.from({ length: 20 }, (_, i) => bytes.subarray(i * 64 * 1024, (i + 1) * 64 * 1024));
+    await b.write('ab/pieces', Readable.from(pieces));
+    expect(lengths).toEqual([256 * 1024, 256 * 1024, 256 * 1024, 256 * 1024, 256 * 1024]);
+    expect((await fsp.readFile(path.join(dir, 'ab', 'pieces'))).equals(bytes.subarray(0, 20 * 64 * 1024))).toBe(true);
   });
 
   it('failed writes leave no temporary file on disk', async () => {
@@ -405,14 +437,16 @@ describe('LocalBackend on disk', () => {
       } else {
         // No mount allowed here: fail the second write(2) the way a full disk does.
         const probe = await fsp.open(path.join(dir, 'probe'), 'w');
-        const proto = Object.getPrototypeOf(probe) as { write: (...args: unknown[]) => Promise<unknown> };
+        const proto = Object.getPrototypeOf(probe) as Record<'write' | 'writev', (...args: unknown[]) => Promise<unknown>>;
         await probe.close();
-        const real = proto.write;
         let calls = 0;
-        vi.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
-          if (++calls === 2) return Promise.reject(systemError('ENOSPC'));
-          return real.apply(this, args);
-        });
+        for (const name of ['write', 'writev'] as const) {
+          const real = proto[name];
+          vi.spyOn(proto, name).mockImplementation(function (this: unknown, ...args: unknown[]) {
+            if (++calls === 2) return Promise.reject(systemError('ENOSPC'));
+            return real.apply(this, args);
+          });
+        }
         await expect(attempt()).rejects.toMatchObject({ code: 'FERRY_ERR_NO_SPACE' });
       }
       expect(await diskNames(small)).toEqual(['kept']);

@@ -38,6 +38,7 @@ import {
   throwIfAborted,
   ValidationError,
 } from '../../core/errors.js';
+import { writeAt, writevAt } from '../../core/file-writes.js';
 import { normalizeKey } from '../../core/path.js';
 import type {
   BackendFeatures,
@@ -119,15 +120,6 @@ function emptyStream(): Readable {
   });
 }
 
-/** Writes the whole chunk: `write(2)` may write less than asked (near a full disk, past 2 GiB). */
-async function writeFully(handle: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, at, chunk.byteLength - at);
-    at += bytesWritten;
-  }
-}
-
 /**
  * Makes a directory's entries (a rename, a new child) durable: fsync of the directory. The
  * one implementation, for this backend and for the client's downloads.
@@ -169,13 +161,16 @@ function tempName(): string {
 }
 
 /**
- * Writes a body into an open file; returns the bytes written. Bodies from sockets arrive in
- * pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per piece. Small
- * pieces are copied into a staging buffer and written 256 KiB at a time (the copy is cheaper
- * than the round trips, and producers may reuse their buffers, so keeping references is not
- * an option). Pieces of {@link DIRECT_BYTES} or more go straight through (what is staged
- * before them first): a chunk object is a 16-byte header and then its bytes in one buffer,
- * which must not be copied piece by piece. Each write is awaited before the next piece is
+ * Writes a body into a new file, from its start; returns the bytes written. Bodies from
+ * sockets arrive in pieces of 16-64 KiB; one write(2) each costs a thread pool round trip per
+ * piece. Small pieces are copied into a staging buffer and written 256 KiB at a time (the
+ * copy is cheaper than the round trips, and producers may reuse their buffers, so keeping
+ * references is not an option). Pieces of {@link DIRECT_BYTES} or more go straight through,
+ * with what is staged before them in the same writes: a chunk object is a 16-byte header
+ * and then its bytes in one buffer, which must not be copied piece by piece. Everything
+ * reaches the file in writes of at most `WRITE_SLICE_BYTES`, just under 1 MiB (a whole chunk
+ * in one write fills page-cache folios of 1-2 MiB, slow to get in a VM whose balloon hands
+ * free memory back: ../../core/file-writes.ts). Each write is awaited before the next piece is
  * pulled: backpressure. Staging buffers are reused from write to write (a chunk store
  * writing a GiB of chunks made, and left for the collector, a MiB of staging per chunk; with
  * more concurrent bodies than spares, the rest were made afresh each time).
@@ -184,13 +179,16 @@ async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number |
   let staging: Buffer | undefined;
   let fill = 0;
   let total = 0;
+  // Bytes in the file: `total` less what is staged.
+  let written = 0;
   try {
     for await (const chunk of bodyChunks(body, { size, signal, what })) {
       total += chunk.byteLength;
       if (chunk.byteLength >= DIRECT_BYTES || (fill === 0 && body instanceof Uint8Array)) {
-        if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
+        const piece = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        await writevAt(handle, fill > 0 ? [staging!.subarray(0, fill), piece] : [piece], written);
+        written += fill + piece.length;
         fill = 0;
-        await writeFully(handle, chunk);
         continue;
       }
       staging ??= spareStaging.pop() ?? Buffer.allocUnsafe(STAGING_BYTES);
@@ -201,12 +199,13 @@ async function writeBody(handle: fsp.FileHandle, body: WriteBody, size: number |
         fill += n;
         at += n;
         if (fill === STAGING_BYTES) {
-          await writeFully(handle, staging);
+          await writeAt(handle, staging, written);
+          written += fill;
           fill = 0;
         }
       }
     }
-    if (fill > 0) await writeFully(handle, staging!.subarray(0, fill));
+    if (fill > 0) await writeAt(handle, staging!.subarray(0, fill), written);
     return total;
   } finally {
     // Every write into the file that read it is over (each was awaited).
