@@ -106,4 +106,23 @@ describe("a drop box's taken names", () => {
     const res = await t.api('/api/v1/files/inbox/report.pdf?overwrite=0', { method: 'PUT', body: 'x', token: owner });
     expect(res.status).toBe(409);
   });
+
+  it("an owner near their quota: a taken name gets no room a free one would not (no answer differs)", async () => {
+    await addUser(t, 'quinn', { quotaBytes: 1000, quotaFiles: 1 });
+    const quinn = (await tokenFor(t, 'quinn')).token;
+    expect((await t.api('/api/v1/files/drop/taken.bin', { method: 'PUT', body: Buffer.alloc(600), token: quinn })).status).toBe(201);
+    const link = await share(t, quinn, { path: '/drop', kind: 'upload' });
+    const unlock = await fetch(`${link.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const visitor = ((await unlock.json()) as { token: string }).token;
+    const open = async (path: string, size: number) => {
+      const res = await t.api('/api/v1/uploads', { method: 'POST', json: { path, size }, token: visitor });
+      return { status: res.status, code: ((await res.json()) as { error?: { code: string; details?: unknown } }).error };
+    };
+    // 600 + 500 bytes are over 1000 whatever the name (a taken name was credited its 600).
+    expect(await open('/taken.bin', 500)).toEqual(await open('/free.bin', 500));
+    expect((await open('/free.bin', 500)).status).toBe(413);
+    // One file is the file limit: a new one is over it, and so is a taken name.
+    expect(await open('/taken.bin', 10)).toEqual(await open('/free.bin', 10));
+    expect((await open('/free.bin', 10)).status).toBe(413);
+  });
 });
