@@ -31,7 +31,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls } from '../core/path.js';
+import { MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -428,9 +428,15 @@ export class Namespace {
   private async freePath(trx: Db, path: string, chosen: Set<string>): Promise<string> {
     const name = baseName(path);
     const dot = name.lastIndexOf('.');
-    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    const [stem, ext] = dot > 0 && Buffer.byteLength(name.slice(dot)) <= 64 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    // A name already of the longest kind loses the end of its stem, not its number.
+    const numbered = (n: string): string => {
+      const chars = [...stem];
+      while (chars.length > 1 && Buffer.byteLength(`${chars.join('')} (${n})${ext}`) > MAX_SEGMENT_BYTES) chars.pop();
+      return `${chars.join('')} (${n})${ext}`;
+    };
     for (let n = 0; ; n++) {
-      const candidate = n === 0 ? path : joinPath(parentPath(path), `${stem} (${n <= 100 ? n : randomBytes(6).toString('hex')})${ext}`);
+      const candidate = n === 0 ? path : joinPath(parentPath(path), numbered(n <= 100 ? String(n) : randomBytes(6).toString('hex')));
       if (chosen.has(candidate) || (await trx.selectFrom('files').select('path').where('path', '=', candidate).executeTakeFirst())) continue;
       try {
         await this.refuseLookAlikes(trx, [candidate]);

@@ -88,6 +88,19 @@ describe("a drop box's taken names", () => {
     expect(await ownerText('café (1).txt'.normalize('NFD'))).toBe('decomposed');
   });
 
+  it('a taken name of the longest kind (255 bytes) is shortened to fit its number, and stays readable', async () => {
+    const long = 'é'.repeat(125) + '.txt'; // 254 bytes
+    expect((await t.api('/api/v1/files/inbox/' + encodeURIComponent(long), { method: 'PUT', body: 'first', token: owner })).status).toBe(201);
+    expect((await fetch(`${box.url}/${encodeURIComponent(long)}`, { method: 'PUT', body: 'second' })).status).toBe(201);
+    const beside = (await names()).filter((n) => n.endsWith(' (1).txt') && n.startsWith('éé'));
+    expect(beside).toHaveLength(1);
+    expect(Buffer.byteLength(beside[0])).toBeLessThanOrEqual(255);
+    expect(await ownerText(beside[0])).toBe('second');
+    expect(await ownerText(long)).toBe('first');
+    expect((await t.api('/api/v1/files/inbox/' + encodeURIComponent(long), { method: 'DELETE', token: owner })).status).toBe(204);
+    expect((await t.api('/api/v1/files/inbox/' + encodeURIComponent(beside[0]), { method: 'DELETE', token: owner })).status).toBe(204);
+  });
+
   it("the page's sessions: the commit answers the name as sent, the file is kept beside", async () => {
     const taken = await sendBySession('/report.pdf', 'by session');
     const free = await sendBySession('/other.pdf', 'by session');
