@@ -7,10 +7,11 @@
  * free name: their file, named as they sent it. Both ways in: `PUT /s/KEY/NAME` (curl) and the
  * page's chunked sessions.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
 
 let t: TestServer;
@@ -137,5 +138,34 @@ describe("a drop box's taken names", () => {
     // One file is the file limit: a new one is over it, and so is a taken name.
     expect(await open('/taken.bin', 10)).toEqual(await open('/free.bin', 10));
     expect((await open('/free.bin', 10)).status).toBe(413);
+  });
+});
+
+describe('on PostgreSQL (the store picks the free name inside the commit)', () => {
+  it('a taken name is kept beside, by curl and by session', async () => {
+    const pg = await startPostgres();
+    const srv = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      await addUser(srv, 'pia');
+      const tok = (await tokenFor(srv, 'pia')).token;
+      expect((await srv.api('/api/v1/files/in/a.txt', { method: 'PUT', body: 'mine', token: tok })).status).toBe(201);
+      const link = await share(srv, tok, { path: '/in', kind: 'upload' });
+      expect((await fetch(`${link.url}/a.txt`, { method: 'PUT', body: 'by curl' })).status).toBe(201);
+      const unlock = await fetch(`${link.url}/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const visitor = ((await unlock.json()) as { token: string }).token;
+      const data = Buffer.from('by session');
+      const refs = [{ hash: createHash('sha256').update(data).digest('hex'), size: data.length }];
+      const created = await srv.api('/api/v1/uploads', { method: 'POST', json: { path: '/a.txt', size: data.length, hash: fileHashOf(refs), chunks: refs }, token: visitor });
+      const { id } = (await created.json()) as { id: string };
+      expect((await srv.api(`/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: data, token: visitor })).status).toBe(200);
+      const commit = await srv.api(`/api/v1/uploads/${id}/commit`, { method: 'POST', json: {}, token: visitor });
+      expect(commit.status).toBe(200);
+      expect(await commit.json()).toMatchObject({ files: [{ name: 'a.txt', path: '/a.txt' }] });
+      const text = async (name: string) => (await srv.api('/api/v1/files/in/' + encodeURIComponent(name), { token: tok })).text();
+      expect([await text('a.txt'), await text('a (1).txt'), await text('a (2).txt')]).toEqual(['mine', 'by curl', 'by session']);
+    } finally {
+      await srv.close();
+      await pg.stop();
+    }
   });
 });
