@@ -149,6 +149,8 @@ describe("an admin's token that expires or is narrowed", () => {
     expect((await grant('/secret', ['list'])).status).toBe(200);
     expect((await patch({ grants: [{ path: '/', permissions: ['list'] }] })).status).toBe(200);
     expect((await patch({ home: '/users/mole', quotaBytes: 500, maxSessions: 1, ipAllow: ['127.0.0.1/32'], ipDeny: ['127.0.0.2/32', '127.0.0.3/32'] })).status).toBe(200);
+    await addUser(t, 'gone-soon');
+    expect((await t.api('/api/v1/users/gone-soon', { method: 'DELETE', token: expiring })).status).toBe(204);
 
     const lasting = await adminToken({});
     expect((await t.api('/api/v1/users/mole', { method: 'PATCH', json: { home: '/', quotaBytes: null, ipAllow: [], grants: [{ path: '/', permissions: ['list', 'read', 'write'] }] }, token: lasting })).status).toBe(200);
