@@ -265,11 +265,6 @@ export class QuotaGuard {
   }
 
   /**
-   * Usage after replacing/adding `files` (server paths), plus `inFlight` bytes reserved by
-   * live sessions, must stay within the quotas. Returns the bytes these files add (what a
-   * new session reserves).
-   */
-  /**
    * Sizes of the files that `paths` would replace. A drop box's visitor replaces none (a
    * taken name is stored beside, MetaStore.commitUpload): crediting them would also answer
    * differently for a taken name, telling the visitor what the folder holds.
@@ -278,6 +273,11 @@ export class QuotaGuard {
     return auth.share ? new Map() : this.meta.fileSizes(paths, trx);
   }
 
+  /**
+   * Usage after replacing/adding `files` (server paths), plus `inFlight` bytes reserved by
+   * live sessions, must stay within the quotas. Returns the bytes these files add (what a
+   * new session reserves).
+   */
   private async checkFits(trx: Transaction<Database> | undefined, auth: AuthContext, files: { path: string; size: number }[], inFlight = 0): Promise<number> {
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return 0;
