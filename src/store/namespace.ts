@@ -718,6 +718,10 @@ export class Namespace {
       // A drop box's visitor must not learn what the folder holds: a name taken there (a
       // file, a folder, a look-alike) is not refused but stored as "name (1).ext".
       if (up.kind === 'visitor' || up.kind === 'visitor-stream') {
+        // The owner's row lock first (as a quota check takes it, so in the same order): on
+        // PostgreSQL two visitors' commits then pick names one after the other, never both
+        // the same free one (SQLite serializes writers anyway).
+        if (up.owner !== null) await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', up.owner).execute();
         const chosen = new Set<string>();
         for (const f of files) f.path = await this.freePath(trx, f.path, chosen);
       }

@@ -163,6 +163,13 @@ describe('on PostgreSQL (the store picks the free name inside the commit)', () =
       expect(await commit.json()).toMatchObject({ files: [{ name: 'a.txt', path: '/a.txt' }] });
       const text = async (name: string) => (await srv.api('/api/v1/files/in/' + encodeURIComponent(name), { token: tok })).text();
       expect([await text('a.txt'), await text('a (1).txt'), await text('a (2).txt')]).toEqual(['mine', 'by curl', 'by session']);
+      // Visitors sending one taken name at once each get a file of their own: none replaced.
+      const bodies = Array.from({ length: 12 }, (_, i) => `visitor ${i}`);
+      const sent = await Promise.all(bodies.map((body) => fetch(`${link.url}/b.txt`, { method: 'PUT', body })));
+      expect(sent.map((r) => r.status)).toEqual(bodies.map(() => 201));
+      const listing = (await (await srv.api('/api/v1/list/in', { token: tok })).json()) as { name: string }[] | { entries: { name: string }[] };
+      const bs = (Array.isArray(listing) ? listing : listing.entries).map((e) => e.name).filter((n) => n.startsWith('b'));
+      expect((await Promise.all(bs.map(text))).sort()).toEqual([...bodies].sort());
     } finally {
       await srv.close();
       await pg.stop();
