@@ -116,7 +116,7 @@ export class QuotaGuard {
     return this.meta.db.transaction().execute(async (trx) => {
       await this.lockUser(trx, auth);
       const usage = await this.meta.usage(auth.home, trx);
-      const old = (await this.meta.fileSizes([path], trx)).get(path) ?? 0;
+      const old = (await this.replacedSizes(auth, [path], trx)).get(path) ?? 0;
       const others = await this.meta.reservedBytes(auth.userId, id, trx);
       const room = quota - usage.bytes - others + old;
       if (bytes > room) {
@@ -265,6 +265,15 @@ export class QuotaGuard {
   }
 
   /**
+   * Sizes of the files that `paths` would replace. A drop box's visitor replaces none (a
+   * taken name is stored beside, MetaStore.commitUpload): crediting them would also answer
+   * differently for a taken name, telling the visitor what the folder holds.
+   */
+  private async replacedSizes(auth: AuthContext, paths: string[], trx: Transaction<Database> | undefined): Promise<Map<string, number>> {
+    return auth.share ? new Map() : this.meta.fileSizes(paths, trx);
+  }
+
+  /**
    * Usage after replacing/adding `files` (server paths), plus `inFlight` bytes reserved by
    * live sessions, must stay within the quotas. Returns the bytes these files add (what a
    * new session reserves).
@@ -273,10 +282,7 @@ export class QuotaGuard {
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return 0;
     const usage = await this.meta.usage(auth.home, trx);
-    const replaced = await this.meta.fileSizes(
-      files.map((f) => f.path),
-      trx,
-    );
+    const replaced = await this.replacedSizes(auth, files.map((f) => f.path), trx);
     let added = 0;
     let net = 0;
     let count = usage.files;

@@ -16,6 +16,7 @@
  * Nothing here is cached (the vault guard caches only facts of immutable content): what one
  * node commits, every node reads at once.
  */
+import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
@@ -30,7 +31,7 @@ import {
   ValidationError,
 } from '../core/errors.js';
 import { FileHasher, type ChunkRef } from '../core/manifest.js';
-import { ancestors, baseName, isWithin, parentPath, refuseDirectionControls } from '../core/path.js';
+import { MAX_SEGMENT_BYTES, ancestors, baseName, isWithin, joinPath, parentPath, refuseDirectionControls } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
@@ -419,6 +420,35 @@ export class Namespace {
    * A new name holding a direction control, which shows as another name, is refused here too
    * (core/path.ts, refuseDirectionControls): every way a name is made comes through here.
    */
+  /**
+   * `path` if free, else the first free of "name (1).ext", "name (2).ext", ... (past 100, a
+   * random number): free means no file or folder there nor a look-alike, and not in `chosen`
+   * (the other files of the commit), to which it is added.
+   */
+  private async freePath(trx: Db, path: string, chosen: Set<string>): Promise<string> {
+    const name = baseName(path);
+    const dot = name.lastIndexOf('.');
+    const [stem, ext] = dot > 0 && Buffer.byteLength(name.slice(dot)) <= 64 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    // A name already of the longest kind loses the end of its stem, not its number.
+    const numbered = (n: string): string => {
+      const chars = [...stem];
+      while (chars.length > 1 && Buffer.byteLength(`${chars.join('')} (${n})${ext}`) > MAX_SEGMENT_BYTES) chars.pop();
+      return `${chars.join('')} (${n})${ext}`;
+    };
+    for (let n = 0; ; n++) {
+      const candidate = n === 0 ? path : joinPath(parentPath(path), numbered(n <= 100 ? String(n) : randomBytes(6).toString('hex')));
+      if (chosen.has(candidate) || (await trx.selectFrom('files').select('path').where('path', '=', candidate).executeTakeFirst())) continue;
+      try {
+        await this.refuseLookAlikes(trx, [candidate]);
+      } catch (err) {
+        if (err instanceof AlreadyExistsError) continue;
+        throw err;
+      }
+      chosen.add(candidate);
+      return candidate;
+    }
+  }
+
   private async refuseLookAlikes(trx: Db, paths: readonly string[], except?: string): Promise<void> {
     for (const p of paths) refuseDirectionControls(baseName(p));
     const wanted = new Map<string, string>(); // parent \0 NFC name -> path
@@ -685,6 +715,16 @@ export class Namespace {
         });
       }
       const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
+      // A drop box's visitor must not learn what the folder holds: a name taken there (a
+      // file, a folder, a look-alike) is not refused but stored as "name (1).ext".
+      if (up.kind === 'visitor' || up.kind === 'visitor-stream') {
+        // The owner's row lock first (as a quota check takes it, so in the same order): on
+        // PostgreSQL two visitors' commits then pick names one after the other, never both
+        // the same free one (SQLite serializes writers anyway).
+        if (up.owner !== null) await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', up.owner).execute();
+        const chosen = new Set<string>();
+        for (const f of files) f.path = await this.freePath(trx, f.path, chosen);
+      }
       if (files.length > 1 && (final.size !== undefined || final.hash !== undefined)) {
         throw new ValidationError('final size/hash at commit apply to single-file uploads only');
       }

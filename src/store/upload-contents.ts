@@ -9,6 +9,11 @@ export interface PendingFile {
   chunks: ChunkRef[];
 }
 
+/** The paths of the session's files as they were asked for, in order. */
+export async function pendingPaths(db: Kysely<Database>, uploadId: string): Promise<string[]> {
+  return (await db.selectFrom('upload_files').select('path').where('upload_id', '=', uploadId).orderBy('idx').execute()).map((f) => f.path);
+}
+
 /** The session's files and their chunk lists, in order. */
 export async function pendingFiles(db: Kysely<Database>, uploadId: string): Promise<PendingFile[]> {
   const files = await db.selectFrom('upload_files').select(['idx', 'path']).where('upload_id', '=', uploadId).orderBy('idx').execute();

@@ -5,7 +5,7 @@
  * the password ends the same, all of them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CreatedToken } from '../../src/core/protocol.js';
+import type { CreatedToken, UserInfo } from '../../src/core/protocol.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
@@ -120,6 +120,41 @@ describe("an admin's token that expires or is narrowed", () => {
     const lasting = await adminToken({});
     expect((await t.api('/api/v1/users/victim/password', { method: 'PUT', json: { password: 'victim-password-2' }, token: lasting })).status).toBe(204);
     expect((await t.api('/api/v1/users/victim', { method: 'PATCH', json: { role: 'admin' }, token: lasting })).status).toBe(200);
+  });
+
+  it('widens no grants, home, limits or address lists (lasting access); narrowing them it may', async () => {
+    await addUser(t, 'mole', { quotaBytes: 1000, maxSessions: 2, ipAllow: ['10.0.0.0/8', '127.0.0.1/32'], ipDeny: ['127.0.0.2/32'], grants: [{ path: '/', permissions: ['list', 'read'] }, { path: '/secret', permissions: ['list'] }] });
+    const expiring = await adminToken({ expiresInSeconds: 3600 });
+    const patch = (json: Record<string, unknown>) => t.api('/api/v1/users/mole', { method: 'PATCH', json, token: expiring });
+    const grant = (path: string, permissions: string[]) => t.api('/api/v1/users/mole/grants', { method: 'PUT', json: { path, permissions }, token: expiring });
+    await refused(await grant('/', ['list', 'read', 'write']), 'does not expire');
+    await refused(await grant('/other', ['list', 'read', 'write']), 'does not expire');
+    // Removing the narrower grant on /secret would let the one on / rule there: read.
+    await refused(await grant('/secret', []), 'does not expire');
+    await refused(await patch({ grants: [{ path: '/', permissions: ['list', 'read'] }] }), 'does not expire');
+    await refused(await patch({ home: '/' }), "changing a user's home");
+    await refused(await patch({ quotaBytes: 2000 }), 'quotaBytes');
+    await refused(await patch({ maxSessions: null }), 'maxSessions');
+    await refused(await patch({ ipAllow: [] }), 'address lists');
+    await refused(await patch({ ipAllow: ['0.0.0.0/0'] }), 'address lists');
+    await refused(await patch({ ipDeny: [] }), 'address lists');
+    const mole = (await (await t.api('/api/v1/users/mole')).json()) as UserInfo;
+    expect(mole.home).toBe('/users/mole');
+    expect(mole.grants).toEqual([{ path: '/', permissions: ['list', 'read'] }, { path: '/secret', permissions: ['list'] }]);
+    expect(mole.quotaBytes).toBe(1000);
+    expect(mole.maxSessions).toBe(2);
+
+    // Narrowing outlives nothing: an incident answered with a short-lived token.
+    expect((await grant('/', ['list'])).status).toBe(200);
+    expect((await grant('/secret', ['list'])).status).toBe(200);
+    expect((await patch({ grants: [{ path: '/', permissions: ['list'] }] })).status).toBe(200);
+    expect((await patch({ home: '/users/mole', quotaBytes: 500, maxSessions: 1, ipAllow: ['127.0.0.1/32'], ipDeny: ['127.0.0.2/32', '127.0.0.3/32'] })).status).toBe(200);
+    await addUser(t, 'gone-soon');
+    expect((await t.api('/api/v1/users/gone-soon', { method: 'DELETE', token: expiring })).status).toBe(204);
+
+    const lasting = await adminToken({});
+    expect((await t.api('/api/v1/users/mole', { method: 'PATCH', json: { home: '/', quotaBytes: null, ipAllow: [], grants: [{ path: '/', permissions: ['list', 'read', 'write'] }] }, token: lasting })).status).toBe(200);
+    expect((await t.api('/api/v1/users/mole/grants', { method: 'PUT', json: { path: '/x', permissions: ['share'] }, token: lasting })).status).toBe(200);
   });
 
   it('makes no webhook: it would send every file event out for ever', async () => {

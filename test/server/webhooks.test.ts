@@ -107,6 +107,41 @@ describe('webhooks', () => {
     expect(verify(hook.secret + 'x', r)).toBe(false);
   });
 
+  it('follows no redirect: a receiver answering 307 to an inner address sends nothing there', async () => {
+    const inner: string[] = [];
+    const innerServer = createServer((req, res) => {
+      inner.push(req.url ?? '');
+      res.writeHead(204).end();
+    });
+    await new Promise<void>((r) => innerServer.listen(0, '127.0.0.1', r));
+    const innerUrl = `http://127.0.0.1:${(innerServer.address() as AddressInfo).port}/internal`;
+    const redirector = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(307, { location: innerUrl }).end());
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    try {
+      const res = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/hook`, events: ['upload'] } });
+      expect(res.status).toBe(201);
+      const redirecting = (await res.json()) as CreatedWebhook;
+      expect((await uploadBuffer(t, '/redirected.txt', Buffer.from('x'))).status).toBe(200);
+      const attempt = async () => {
+        const log = (await (await t.api(`/api/v1/admin/webhook-deliveries?webhook=${redirecting.id}`)).json()) as WebhookDeliveryInfo[];
+        return log.find((x) => (x.payload as { path: string }).path === '/redirected.txt' && x.attempts >= 1);
+      };
+      await until('an attempt of the redirected delivery', async () => (await attempt()) !== undefined);
+      // Not delivered: a redirect is an answer of the receiver's, not followed.
+      expect(await attempt()).toMatchObject({ status: 'pending', lastStatus: 307 });
+      expect(inner).toEqual([]);
+      expect((await t.api(`/api/v1/admin/webhooks/${redirecting.id}`, { method: 'DELETE' })).status).toBe(204);
+    } finally {
+      await new Promise<void>((r) => redirector.close(() => r()));
+      await new Promise<void>((r) => innerServer.close(() => r()));
+      redirector.closeAllConnections();
+      innerServer.closeAllConnections();
+    }
+  });
+
   it('retries after 500s with backoff until accepted, and logs the attempts', async () => {
     rx.failPath.set('/flaky.txt', 3);
     expect((await uploadBuffer(t, '/flaky.txt', Buffer.from('flaky'))).status).toBe(200);

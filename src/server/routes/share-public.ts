@@ -26,7 +26,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AlreadyExistsError, FerryError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { FerryError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
@@ -259,7 +259,6 @@ class ShareLinks {
     const target = authorize(s.as, 'write', joinPath(s.row.path, name));
     const declared = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
     if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
-    if (await ctx.meta.stat(target).then(() => true, () => false)) throw new AlreadyExistsError(`${name} already exists here: choose another name`);
     if (declared !== undefined) checkLinkBytes(s.row, declared);
     await ctx.quota.checkCreate(s.as, [{ path: target, size: declared }]);
     if (!(await ctx.shares.consumeUse(s.row.id, ctx.now()))) throw new GoneError('this link has been used up');

@@ -43,7 +43,8 @@ import { distinctHashes, sessionProver, type SelfProvingKind, type UploadInfo } 
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, can, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
-import { isWithin, joinPath, pathSegments } from '../../core/path.js';
+import { baseName, isWithin, joinPath, pathSegments } from '../../core/path.js';
+import { pendingPaths } from '../../store/upload-contents.js';
 import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
@@ -437,6 +438,9 @@ async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: Au
   const mode = optionalInt(body.mode, 'mode');
   if (mode !== undefined) final.mode = mode & 0o7777;
   const quotaCheck = ctx.quota.commitCheck(auth);
+  // A visitor's file is named as they asked: a name taken in the folder is stored under
+  // another (the store's commit), which would tell them it was taken.
+  const asked = auth.share ? await pendingPaths(ctx.meta.db, params.id) : [];
   const files = await commitSession(ctx, request, auth, params.id, final, {
     // Inside the commit transaction: grants or the token may have changed since the
     // session was created, and the usage since it was counted (a copy, a lower quota).
@@ -455,7 +459,7 @@ async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: Au
     for (const f of files) {
       await ctx.audit.record(request, { event: 'share.use', ok: true, target: auth.share.id, path: f.path, details: { path: f.path, upload: true, size: f.size, uses } });
     }
-    return { files: files.map((f) => shareEntry(f)) };
+    return { files: files.map((f, i) => shareEntry({ ...f, name: baseName(asked[i] ?? f.path) })) };
   }
   const res: CommitResponse = { files: files.map((f) => toUserEntry(auth, f)) };
   return res;

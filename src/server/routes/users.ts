@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NotFoundError, ValidationError } from '../../core/errors.js';
-import { normalizePath } from '../../core/path.js';
+import { isWithin, normalizePath } from '../../core/path.js';
 import { DEFAULT_USER_PERMISSIONS, formatPermissions, parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type UserInfo } from '../../core/protocol.js';
 import type { UserPatch, UserRow } from '../../store/auth-store.js';
@@ -61,6 +61,49 @@ function grantPerms(value: unknown, what: string): string {
   }
   if (perms.includes('admin')) throw new ValidationError(`${what}: 'admin' comes with the admin role, not with a grant`);
   return formatPermissions(perms);
+}
+
+type GrantSpec = { path: string; perms: string };
+
+/** The permissions `grants` hold at `path`: those of the nearest grant at or above it (authz.ts). */
+function permsAt(grants: readonly GrantSpec[], path: string): Set<string> {
+  let nearest: GrantSpec | undefined;
+  for (const g of grants) if (isWithin(path, g.path) && (!nearest || g.path.length > nearest.path.length)) nearest = g;
+  return new Set(nearest ? nearest.perms.split(',').filter(Boolean) : []);
+}
+
+/**
+ * Whether `next` gives a permission somewhere `prev` did not. Between two grant paths of
+ * either list nothing changes, so comparing at every one of them is enough; removing a
+ * narrower grant deeper down can widen (the one above then rules there).
+ */
+function widensGrants(prev: readonly GrantSpec[], next: readonly GrantSpec[]): boolean {
+  for (const path of new Set([...prev, ...next].map((g) => g.path))) {
+    const before = permsAt(prev, path);
+    for (const p of permsAt(next, path)) if (!before.has(p)) return true;
+  }
+  return false;
+}
+
+/** Whether a limit goes up or is lifted (`null`): a restriction it lowers or sets is not. */
+function raisesLimit(prev: number | null, next: number | null): boolean {
+  return next === null ? prev !== null : prev !== null && next > Number(prev);
+}
+
+/** Whether new CIDR lists let the user in from somewhere the old ones did not (an entry compared as written). */
+function widensIpLists(prev: Pick<UserRow, 'ip_allow' | 'ip_deny'>, patch: UserPatch): boolean {
+  const list = (v: string | null | undefined) => (v ? v.split(',') : []);
+  if (patch.ip_allow !== undefined) {
+    const before = list(prev.ip_allow);
+    const after = list(patch.ip_allow);
+    // An empty allow list lets every address in.
+    if (after.length === 0 ? before.length > 0 : before.length > 0 && after.some((c) => !before.includes(c))) return true;
+  }
+  if (patch.ip_deny !== undefined) {
+    const after = list(patch.ip_deny);
+    if (list(prev.ip_deny).some((c) => !after.includes(c))) return true;
+  }
+  return false;
 }
 
 function cidrs(value: unknown, what: string): string | null | undefined {
@@ -171,6 +214,15 @@ async function updateUser(ctx: ServerContext, request: FastifyRequest) {
   // Enabling a disabled account gives its credentials back, for good.
   if (patch.disabled === 0 && u.disabled) await ctx.auth.requireLasting(auth, 'enabling a disabled user');
   const grants = parseGrants(body.grants);
+  // Access to paths, and room to use it, outlive the token too: widening either needs a
+  // lasting credential; narrowing (an incident answered with a short-lived token) does not.
+  if (patch.home !== undefined && patch.home !== u.home) await ctx.auth.requireLasting(auth, "changing a user's home");
+  if (grants !== undefined && widensGrants(await users.grantsOf(u.id), grants)) await ctx.auth.requireLasting(auth, 'widening grants');
+  for (const column of Object.keys(limits) as (keyof typeof limits)[]) {
+    const next = patch[column];
+    if (next !== undefined && raisesLimit(u[column], next)) await ctx.auth.requireLasting(auth, `raising or lifting ${limits[column]}`);
+  }
+  if (widensIpLists(u, patch)) await ctx.auth.requireLasting(auth, "widening a user's address lists");
   if (patch.home !== undefined) await ctx.meta.mkdir(patch.home, { parents: true });
   await users.updateUser(u.id, patch);
   if (grants !== undefined) await users.replaceGrants(u.id, grants);
@@ -209,11 +261,14 @@ async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: F
 async function setGrants(ctx: ServerContext, request: FastifyRequest) {
   const { users } = ctx;
   const params = request.params as { name: string };
-  admin(request);
+  const auth = admin(request);
   const u = await find(ctx, params.name);
   const body = bodyObject(request.body);
   const path = normalizePath(requiredString(body.path, 'path', 4096));
   const perms = grantPerms(body.permissions ?? [], 'permissions');
+  const prev = await users.grantsOf(u.id);
+  const next = [...prev.filter((g) => g.path !== path), ...(perms === '' ? [] : [{ path, perms }])];
+  if (widensGrants(prev, next)) await ctx.auth.requireLasting(auth, 'widening grants');
   await users.setGrant(u.id, path, perms);
   await ctx.audit.record(request, { event: 'user.grant', ok: true, target: u.name, details: { path, permissions: perms } });
   return info(ctx, u);
