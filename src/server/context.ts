@@ -69,6 +69,8 @@ export interface ServerContext {
   bodies: BodyMemory;
   /** The same for chunks read for responses (./routes/downloads.ts budgetedLender). */
   sendMemory: BodyMemory;
+  /** The memory streamed uploads take while they are cut and stored (./ingest.ts), all together: 4 × `--body-memory`. */
+  ingestMemory: BodyMemory;
   metrics: ServerMetrics;
   auth: Authenticator;
   users: AuthStore;

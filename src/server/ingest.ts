@@ -21,15 +21,16 @@
  * the end `finish` may keep it so instead of committing it. A later upload of the same
  * path passes those chunks as its `prefix` and sends only the rest.
  */
-import { chunkStream } from '../algo/chunk-stream.js';
-import { InternalError, ValidationError } from '../core/errors.js';
-import { FileHasher, type ChunkRef } from '../core/manifest.js';
+import { chunkAreaSize, chunkStream } from '../algo/chunk-stream.js';
+import { AbortedError, InternalError, UnavailableError, ValidationError } from '../core/errors.js';
+import { FileHasher, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
+import { partyOf, type BodyLease, type BodyMemory } from './chunk-bodies.js';
 
 /** Manifest entries appended once per this many chunks. */
 const APPEND_EVERY = 16;
@@ -50,6 +51,59 @@ const STORES_IN_FLIGHT = 6;
  * buffers (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB.
  */
 const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
+
+/**
+ * Memory (ServerContext.ingestMemory, 4 × `--body-memory`). Each stream holds the part of the
+ * chunking area its bytes fill (up to {@link chunkAreaSize}: 8 MiB by default) and the chunks
+ * being stored. Nothing bounded that: 200 `curl -T` of 4 MiB at once took 8 MiB each and the
+ * server peaked at ~300 MB. Now a stream is read only once the budget has room for what it
+ * can fill of the area plus one chunk, sized by its announced length (a 100 KiB file: 200
+ * KiB; no length: the whole area and a chunk), and stores more chunks at once only while
+ * the budget has room for them ({@link STORES_IN_FLIGHT} at most). Until it is admitted its
+ * body is not read: the socket stops being read (TCP flow control holds the sender back),
+ * first come first served, one user holding at most what leaves one more upload's room to
+ * the others (BodyMemory's parties). A wait longer than {@link INGEST_WAIT_MS} is refused
+ * with FERRY_ERR_UNAVAILABLE (503, Retry-After), so that a server held up by slow senders
+ * answers rather than hangs.
+ */
+export const INGEST_WAIT_MS = 60_000;
+/** The Retry-After of that refusal. */
+const INGEST_RETRY_MS = 5_000;
+/** Reservations are made in steps of this (a 1-byte file reserves this for its area, and as much for its chunk). */
+const RESERVE_STEP = 64 * 1024;
+
+const roundUp = (n: number): number => Math.max(RESERVE_STEP, Math.ceil(n / RESERVE_STEP) * RESERVE_STEP);
+
+/** What a stream of `declared` bytes (undefined: not announced) is admitted with: the area it can fill and one chunk. */
+export function ingestAdmission(params: ChunkingParams, declared?: number): { area: number; chunk: number } {
+  const area = chunkAreaSize(params);
+  return { area: roundUp(Math.min(declared ?? area, area)), chunk: roundUp(Math.min(declared ?? params.maxSize, params.maxSize)) };
+}
+
+/** The admission of a stream of unknown length: what the ingest budget must always leave to another user. */
+export function ingestMinimum(params: ChunkingParams): number {
+  const { area, chunk } = ingestAdmission(params);
+  return area + chunk;
+}
+
+/**
+ * Waits for `bytes` of `memory` (first come first served; see the comment on
+ * {@link INGEST_WAIT_MS}); FERRY_ERR_UNAVAILABLE after `waitMs`, FERRY_ERR_ABORTED when
+ * `signal` fires first.
+ */
+export async function admitIngest(memory: BodyMemory, bytes: number, party: string | undefined, signal?: AbortSignal, waitMs = INGEST_WAIT_MS): Promise<BodyLease> {
+  const timeout = AbortSignal.timeout(waitMs);
+  try {
+    return await memory.reserve(bytes, signal ? AbortSignal.any([signal, timeout]) : timeout, party);
+  } catch (err) {
+    if (err instanceof AbortedError && timeout.aborted && !signal?.aborted) {
+      throw new UnavailableError(`the server is busy with other uploads (waited ${Math.round(waitMs / 1000)} s for memory to receive this one): try again shortly`, {
+        retryAfterMs: INGEST_RETRY_MS,
+      });
+    }
+    throw err;
+  }
+}
 
 /** What becomes of a resumable upload once its body has ended. */
 export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
@@ -107,9 +161,47 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
 
 /** {@link ingestStream}, for resumable uploads: the committed entry, or what was kept. */
 export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<IngestResult> {
-  const { auth, path, signal } = req;
+  const { auth, signal } = req;
   const started = ctx.now();
   const prefix = req.prefix ?? [];
+  const party = partyOf(auth);
+  const admission = ingestAdmission(ctx.config.chunking, req.declaredSize);
+  const admitted = await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal);
+  // Room for chunks stored at once beyond the first, each taken while the budget has it.
+  const extras: BodyLease[] = [];
+  try {
+    return await ingestAdmitted(ctx, req, started, prefix, (n) => {
+      while (extras.length > n) extras.pop()!.release();
+      while (extras.length < n) {
+        const lease = ctx.ingestMemory.tryReserve(admission.chunk, party);
+        if (!lease) return false;
+        extras.push(lease);
+      }
+      return true;
+    }, () => {
+      for (const lease of extras.splice(0)) lease.release();
+      admitted.release();
+    });
+  } finally {
+    for (const lease of extras) lease.release();
+    admitted.release();
+  }
+}
+
+/**
+ * {@link ingest} once admitted: `room(n)` holds room for `n` chunks beyond the admission's
+ * one (giving back what it held beyond them), or says false when the budget has none now;
+ * `giveBackRoom()` gives all the room back once no chunk is cut or stored any more.
+ */
+async function ingestAdmitted(
+  ctx: ServerContext,
+  req: IngestRequest,
+  started: number,
+  prefix: readonly ChunkRef[],
+  room: (n: number) => boolean,
+  giveBackRoom: () => void,
+): Promise<IngestResult> {
+  const { auth, path, signal } = req;
   const up = await ctx.meta.createUpload(
     {
       owner: auth.userId,
@@ -171,12 +263,16 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
         done.then(c.release, c.release).catch(() => undefined);
         done.catch(() => undefined);
         storing.push({ ref: { hash: c.hash, size: c.size }, done });
-        if (storing.length >= STORES_IN_FLIGHT) await settleFirst();
+        // The next chunk is cut only with room for it: the admission holds one chunk, and
+        // each chunk stored at once beyond it holds room of its own (or the oldest store is
+        // awaited first). The room of chunks stored meanwhile goes back to the others.
+        while (storing.length >= STORES_IN_FLIGHT || !room(storing.length)) await settleFirst();
       }
       while (storing.length > 0) await settleFirst();
     } finally {
       // On failure: let the stores in flight finish before the session goes (none is left writing).
       await Promise.allSettled(storing.map((s) => s.done));
+      giveBackRoom();
     }
     await flush();
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
