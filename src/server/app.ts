@@ -332,9 +332,8 @@ function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: B
   const sendMemory = new BodyMemory(config.bodyMemory, config.chunking.maxSize);
   metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
   // Streamed uploads (./ingest.ts) are cut by the server, which holds up to a chunking area
-  // and a few chunks of each: a budget of their own, four times as large, so that one upload
-  // still runs at full speed (a third of it: the reservations of three quarters, less what
-  // one user always leaves to the others, one upload's minimum).
+  // and a few chunks of each (12 MiB and up to 5 × 1-4 MiB by default): a budget of their own,
+  // four times as large, one user always leaving the others room for one upload of unknown length.
   const ingestMemory = new BodyMemory(4 * config.bodyMemory, ingestMinimum(config.chunking));
   return { bodies, sendMemory, ingestMemory };
 }

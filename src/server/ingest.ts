@@ -141,6 +141,13 @@ export interface IngestRequest {
    * mtime and mode, which win over `mtime` and `mode`).
    */
   finish?: () => IngestFinish;
+  /**
+   * False: never wait for memory (see {@link INGEST_WAIT_MS}); without room the stream goes on
+   * unadmitted, storing one chunk at a time. For SFTP, whose files of one session arrive in
+   * order over one channel: a file waiting for room would stop the session, and with it the
+   * session's other files that hold the room it waits for.
+   */
+  mayWait?: boolean;
 }
 
 /** A resumable upload kept uncommitted: its session and the chunks it holds, in order. */
@@ -166,39 +173,27 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   const prefix = req.prefix ?? [];
   const party = partyOf(auth);
   const admission = ingestAdmission(ctx.config.chunking, req.declaredSize);
-  const admitted = await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal);
-  // Room for chunks stored at once beyond the first, each taken while the budget has it.
-  const extras: BodyLease[] = [];
+  const admitted =
+    req.mayWait === false
+      ? (ctx.ingestMemory.tryReserve(admission.area + admission.chunk, party) ?? { kind: 'reserved', release: () => undefined })
+      : await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal);
   try {
-    return await ingestAdmitted(ctx, req, started, prefix, (n) => {
-      while (extras.length > n) extras.pop()!.release();
-      while (extras.length < n) {
-        const lease = ctx.ingestMemory.tryReserve(admission.chunk, party);
-        if (!lease) return false;
-        extras.push(lease);
-      }
-      return true;
-    }, () => {
-      for (const lease of extras.splice(0)) lease.release();
-      admitted.release();
-    });
+    return await ingestAdmitted(ctx, req, started, prefix, (bytes) => ctx.ingestMemory.tryReserve(roundUp(bytes), party), () => admitted.release());
   } finally {
-    for (const lease of extras) lease.release();
     admitted.release();
   }
 }
 
 /**
- * {@link ingest} once admitted: `room(n)` holds room for `n` chunks beyond the admission's
- * one (giving back what it held beyond them), or says false when the budget has none now;
- * `giveBackRoom()` gives all the room back once no chunk is cut or stored any more.
+ * {@link ingest} once admitted: `room(bytes)` is room for a chunk of its own, when the budget
+ * has it now; `giveBackRoom()` gives the admission back once no chunk is cut or stored any more.
  */
 async function ingestAdmitted(
   ctx: ServerContext,
   req: IngestRequest,
   started: number,
   prefix: readonly ChunkRef[],
-  room: (n: number) => boolean,
+  room: (bytes: number) => BodyLease | undefined,
   giveBackRoom: () => void,
 ): Promise<IngestResult> {
   const { auth, path, signal } = req;
@@ -230,10 +225,10 @@ async function ingestAdmitted(
       pending = [];
     };
     // Chunks being stored, in stream order; an entry is recorded once its chunk is stored.
-    const storing: { ref: ChunkRef; done: Promise<unknown> }[] = [];
+    const storing: { ref: ChunkRef; done: Promise<unknown>; room?: BodyLease }[] = [];
     const settleFirst = async (): Promise<void> => {
       const first = storing.shift()!;
-      await first.done;
+      await first.done.finally(() => first.room?.release());
       ctx.metrics.chunkBodyBytesReceived.inc(first.ref.size);
       pending.push(first.ref);
       if (pending.length >= APPEND_EVERY) await flush();
@@ -262,16 +257,20 @@ async function ingestAdmitted(
         // in order below and must not go unhandled while it waits.
         done.then(c.release, c.release).catch(() => undefined);
         done.catch(() => undefined);
-        storing.push({ ref: { hash: c.hash, size: c.size }, done });
-        // The next chunk is cut only with room for it: the admission holds one chunk, and
-        // each chunk stored at once beyond it holds room of its own (or the oldest store is
-        // awaited first). The room of chunks stored meanwhile goes back to the others.
-        while (storing.length >= STORES_IN_FLIGHT || !room(storing.length)) await settleFirst();
+        // The next chunk is cut into the admission's room for one chunk: this one, while it is
+        // stored, needs room of its own, or it is stored (older ones first) before the next is cut.
+        const stored = { ref: { hash: c.hash, size: c.size }, done, room: room(c.size) };
+        storing.push(stored);
+        while (storing.length >= STORES_IN_FLIGHT || (!stored.room && storing.includes(stored))) {
+          await settleFirst();
+          if (!stored.room && storing.includes(stored)) stored.room = room(c.size);
+        }
       }
       while (storing.length > 0) await settleFirst();
     } finally {
       // On failure: let the stores in flight finish before the session goes (none is left writing).
       await Promise.allSettled(storing.map((s) => s.done));
+      for (const s of storing) s.room?.release();
       giveBackRoom();
     }
     await flush();
