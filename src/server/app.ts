@@ -330,11 +330,11 @@ function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: B
   // downloads never wait for each other.
   // Lent only as reservations of a chunk each: one user (or link) always leaves a chunk's room.
   const sendMemory = new BodyMemory(config.bodyMemory, config.chunking.maxSize);
-  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
   // Streamed uploads (./ingest.ts) are cut by the server, which holds up to a chunking area
   // and a few chunks of each (12 MiB and up to 5 × 1-4 MiB by default): a budget of their own,
   // four times as large, one user always leaving the others room for one upload of unknown length.
   const ingestMemory = new BodyMemory(4 * config.bodyMemory, ingestMinimum(config.chunking));
+  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats(), stream: () => ingestMemory.stats() });
   return { bodies, sendMemory, ingestMemory };
 }
 

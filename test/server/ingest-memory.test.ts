@@ -53,6 +53,8 @@ describe('streamed uploads under the ingest memory budget', () => {
   it('48 concurrent PUTs of 3 MiB (6 MiB admitted each, 8 times the room) all succeed byte for byte, the others waiting for room, and the room all comes back', { timeout: 180_000 }, async () => {
     const memory = t.server.ctx.ingestMemory;
     expect(memory.budget).toBe(48 * MiB);
+    const metrics = await (await t.api('/metrics')).text();
+    expect(metrics).toContain(`ferry_body_memory_budget_bytes{direction="stream"} ${48 * MiB}`);
     await addUser(t, 'many');
     const { token } = await tokenFor(t, 'many');
     const files = Array.from({ length: 48 }, (_, i) => randomBytes(3 * MiB + i * 4099));
