@@ -26,6 +26,8 @@ const opt = (name, def) => {
 const CLIENTS = opt('clients', 200);
 const SIZE = opt('size', 4 * 1024 * 1024);
 const BIG = opt('big', 1024 * 1024 * 1024);
+/** --user 1: the PUTs as a user (not the admin: per-user limits apply). */
+const AS_USER = opt('user', 0) === 1;
 const [pairs, ...roots] = args;
 if (!pairs || roots.length === 0) throw new Error('usage: node benchmarks/ingest-rss.mjs PAIRS ROOT... [--clients N] [--size BYTES] [--big BYTES]');
 
@@ -56,9 +58,19 @@ async function start(root, dir) {
 }
 const stop = (child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
 
+let putToken = TOKEN;
+async function asUser(url) {
+  const h = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const u = await fetch(`${url}/api/v1/users`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'bench' }) });
+  if (u.status !== 201) throw new Error(`add user: ${u.status} ${await u.text()}`);
+  const t = await fetch(`${url}/api/v1/tokens`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'bench', user: 'bench' }) });
+  if (t.status !== 201) throw new Error(`token: ${t.status} ${await t.text()}`);
+  return (await t.json()).token;
+}
+
 function curl(url, file, path) {
   return new Promise((resolve) => {
-    const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-T', file, '-H', `authorization: Bearer ${TOKEN}`, `${url}/api/v1/files/${path}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-T', file, '-H', `authorization: Bearer ${putToken}`, `${url}/api/v1/files/${path}`], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     c.stdout.on('data', (d) => (out += d));
     c.once('exit', () => resolve(out));
@@ -69,6 +81,7 @@ async function one(root, work) {
   const dir = mkdtempSync(join(work, 'data-'));
   const { child, url } = await start(root, dir);
   const pid = child.pid;
+  putToken = AS_USER ? await asUser(url) : TOKEN;
   // Many at once.
   const cpu0 = cpuMs(pid);
   const rss0 = rssKb(pid);
