@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CHUNKING } from '../../src/core/manifest.js';
 import { BodyMemory } from '../../src/server/chunk-bodies.js';
 import { admitIngest, ingestAdmission, ingestMinimum } from '../../src/server/ingest.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -96,7 +97,7 @@ describe('streamed uploads under the ingest memory budget', () => {
 });
 
 describe('admitIngest', () => {
-  const params = { algorithm: 'fastcdc-v1', minSize: 256 * 1024, avgSize: MiB, maxSize: 4 * MiB, normalization: 0 };
+  const params = DEFAULT_CHUNKING;
 
   it('admits a stream with the area its announced length can fill and one chunk; an unannounced one with the whole area', () => {
     expect(ingestAdmission(params, 100 * 1024)).toEqual({ area: 128 * 1024, chunk: 128 * 1024 });
