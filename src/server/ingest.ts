@@ -176,7 +176,7 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   const admitted =
     req.mayWait === false
       ? (ctx.ingestMemory.tryReserve(admission.area + admission.chunk, party) ?? { kind: 'reserved', release: () => undefined })
-      : await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal);
+      : await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal, ctx.ingestWaitMs);
   try {
     return await ingestAdmitted(ctx, req, started, prefix, (bytes) => ctx.ingestMemory.tryReserve(roundUp(bytes), party), () => admitted.release());
   } finally {

@@ -3,7 +3,7 @@
  * other one-request fronts take the bytes they hold (chunking area, chunks being stored)
  * from ServerContext.ingestMemory. Many PUTs at once all succeed byte for byte, the ones
  * beyond the budget waiting, unread, for room; a waiting client that hangs up leaves the
- * queue and nothing visible; a wait past the limit is FERRY_ERR_UNAVAILABLE with a
+ * queue and nothing visible; a wait past the limit is 503 FERRY_ERR_UNAVAILABLE with a
  * Retry-After. Observed through the budget's own counters, not timing.
  */
 import { randomBytes } from 'node:crypto';
@@ -27,17 +27,17 @@ afterAll(async () => {
 });
 
 /** A PUT whose body is sent in two steps: `head` bytes now, the rest when told. */
-function openPut(path: string, body: Buffer, token: string, head: number): { finish(): void; abort(): void; response: Promise<{ status: number; text: string }> } {
+function openPut(path: string, body: Buffer, token: string, head: number): { finish(): void; abort(): void; response: Promise<{ status: number; text: string; retryAfter?: string }> } {
   const u = new URL(t.url + path);
   let req!: ClientRequest;
-  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const response = new Promise<{ status: number; text: string; retryAfter?: string }>((resolve, reject) => {
     req = request(
       { host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length) } },
       (res: IncomingMessage) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, retryAfter: res.headers['retry-after'] }));
       },
     );
     req.on('error', reject);
@@ -93,6 +93,25 @@ describe('streamed uploads under the ingest memory budget', () => {
     for (const a of await Promise.all(held.map((h) => h.response))) expect(a.status, a.text).toBe(201);
     expect((await t.api('/api/v1/files/hold/gone.bin', { token })).status).toBe(404);
     expect(memory.stats()).toMatchObject({ waiting: 0, held: 0 });
+  });
+
+  it('a PUT that waits for room longer than the limit is refused with 503 FERRY_ERR_UNAVAILABLE and a Retry-After, leaving nothing at its path', { timeout: 120_000 }, async () => {
+    const { ctx } = t.server;
+    const all = await ctx.ingestMemory.reserve(ctx.ingestMemory.largestWhole);
+    ctx.ingestWaitMs = 200;
+    try {
+      const put = openPut('/api/v1/files/late/refused.bin', randomBytes(MiB), t.token, 1024);
+      put.finish();
+      const res = await put.response;
+      expect(res.status, res.text).toBe(503);
+      expect(JSON.parse(res.text)).toMatchObject({ error: { code: 'FERRY_ERR_UNAVAILABLE' } });
+      expect(res.retryAfter).toBe('5');
+    } finally {
+      ctx.ingestWaitMs = undefined;
+      all.release();
+    }
+    expect((await t.api('/api/v1/files/late/refused.bin')).status).toBe(404);
+    expect(t.server.ctx.ingestMemory.stats()).toMatchObject({ waiting: 0, held: 0 });
   });
 });
 
