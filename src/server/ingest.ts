@@ -92,16 +92,32 @@ export function ingestMinimum(params: ChunkingParams): number {
  * `signal` fires first.
  */
 export async function admitIngest(memory: BodyMemory, bytes: number, party: string | undefined, signal?: AbortSignal, waitMs = INGEST_WAIT_MS): Promise<BodyLease> {
-  const timeout = AbortSignal.timeout(waitMs);
+  // Most are admitted at once: no timer, no listener.
+  if (signal?.aborted !== true) {
+    const now = memory.tryReserve(bytes, party);
+    if (now) return now;
+  }
+  const waiting = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    waiting.abort();
+  }, waitMs);
+  const hangUp = () => waiting.abort();
+  signal?.addEventListener('abort', hangUp, { once: true });
+  if (signal?.aborted) waiting.abort();
   try {
-    return await memory.reserve(bytes, signal ? AbortSignal.any([signal, timeout]) : timeout, party);
+    return await memory.reserve(bytes, waiting.signal, party);
   } catch (err) {
-    if (err instanceof AbortedError && timeout.aborted && !signal?.aborted) {
+    if (err instanceof AbortedError && timedOut) {
       throw new UnavailableError(`the server is busy with other uploads (waited ${Math.round(waitMs / 1000)} s for memory to receive this one): try again shortly`, {
         retryAfterMs: INGEST_RETRY_MS,
       });
     }
     throw err;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', hangUp);
   }
 }
 
