@@ -70,10 +70,13 @@ async function asUser(url) {
 
 function curl(url, file, path) {
   return new Promise((resolve) => {
-    const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-T', file, '-H', `authorization: Bearer ${putToken}`, `${url}/api/v1/files/${path}`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const c = spawn('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-T', file, '-H', `authorization: Bearer ${putToken}`, `${url}/api/v1/files/${path}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     c.stdout.on('data', (d) => (out += d));
-    c.once('exit', () => resolve(out));
+    c.stderr.on('data', (d) => (err += d));
+    c.once('error', (e) => resolve(`spawn: ${e.message}`));
+    c.once('close', (code, sig) => resolve(out === '' || out === '000' ? `${out} curl exit ${code ?? sig}: ${err.trim()}` : out));
   });
 }
 
