@@ -48,6 +48,11 @@ function streamRoom(maxSize: number): number {
   return Math.max(1024 * 1024, maxSize);
 }
 
+/** Bytes of the data area {@link chunkStream} cuts in: a stream of N bytes touches at most min(N, this) of it. */
+export function chunkAreaSize(params: ChunkingParams): number {
+  return params.maxSize + streamRoom(params.maxSize);
+}
+
 /**
  * Kernels kept for the next stream, per chunking parameters. A kernel's data area is
  * WebAssembly memory, and V8 answers each new WebAssembly.Memory (it reserves address space
@@ -60,7 +65,7 @@ const idleKernels = new Map<string, CdcKernel[]>();
 
 function takeKernel(params: ChunkingParams): CdcKernel {
   const kept = idleKernels.get(paramsKey(params))?.pop();
-  return kept ?? new CdcKernel(cdcParamsOf(params), params.maxSize + streamRoom(params.maxSize));
+  return kept ?? new CdcKernel(cdcParamsOf(params), chunkAreaSize(params));
 }
 
 function giveBackKernel(params: ChunkingParams, kernel: CdcKernel): void {

@@ -56,6 +56,7 @@ import { IpPolicy } from './ip-filter.js';
 import { createRateLimiters, type RateLimiters } from './limits.js';
 import { ServerMetrics } from './metrics.js';
 import { BodyMemory } from './chunk-bodies.js';
+import { ingestMinimum } from './ingest.js';
 import { weakSecretReason } from './secret-strength.js';
 import { QuotaGuard } from './quota.js';
 import { installApiSchemas, schemaCompilers } from './openapi.js';
@@ -320,7 +321,7 @@ function authFailureReporter(audit: AuditLog, defender: Defender): ServerContext
  * The body memory budget, reported in the metrics. A compressed chunk reserves its frame and
  * the chunk (2 × the largest chunk), which must fit in what whole bodies may take.
  */
-function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory } {
+function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: BodyMemory; sendMemory: BodyMemory; ingestMemory: BodyMemory } {
   const bodies = new BodyMemory(config.bodyMemory);
   if (bodies.largestWhole < 2 * config.chunking.maxSize) {
     throw new ConfigError(`--body-memory ${config.bodyMemory} is too small for chunks of up to ${config.chunking.maxSize} bytes: give it at least ${Math.ceil((8 / 3) * config.chunking.maxSize)}`);
@@ -329,8 +330,12 @@ function bodyMemoryOf(config: ServerConfig, metrics: ServerMetrics): { bodies: B
   // downloads never wait for each other.
   // Lent only as reservations of a chunk each: one user (or link) always leaves a chunk's room.
   const sendMemory = new BodyMemory(config.bodyMemory, config.chunking.maxSize);
-  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats() });
-  return { bodies, sendMemory };
+  // Streamed uploads (./ingest.ts) are cut by the server, which holds up to a chunking area
+  // and a few chunks of each (12 MiB and up to 5 × 1-4 MiB by default): a budget of their own,
+  // four times as large, one user always leaving the others room for one upload of unknown length.
+  const ingestMemory = new BodyMemory(4 * config.bodyMemory, ingestMinimum(config.chunking));
+  metrics.watchBodyMemory({ in: () => bodies.stats(), out: () => sendMemory.stats(), stream: () => ingestMemory.stats() });
+  return { bodies, sendMemory, ingestMemory };
 }
 
 /** The stores and services of the routes, over the given metadata and chunk backends. */
@@ -342,7 +347,7 @@ function serverContext(
   const { config, meta } = options;
   const { now, metrics, defender } = parts;
   const chunks = chunkStoreOf(options, app, metrics);
-  const { bodies, sendMemory } = bodyMemoryOf(config, metrics);
+  const { bodies, sendMemory, ingestMemory } = bodyMemoryOf(config, metrics);
   const users = new AuthStore(meta);
   const auth = new Authenticator(meta, users, {
     now,
@@ -385,6 +390,7 @@ function serverContext(
     chunks,
     bodies,
     sendMemory,
+    ingestMemory,
     metrics,
     auth,
     users,

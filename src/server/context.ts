@@ -69,6 +69,10 @@ export interface ServerContext {
   bodies: BodyMemory;
   /** The same for chunks read for responses (./routes/downloads.ts budgetedLender). */
   sendMemory: BodyMemory;
+  /** The memory streamed uploads take while they are cut and stored (./ingest.ts), all together: 4 × `--body-memory`. */
+  ingestMemory: BodyMemory;
+  /** How long a streamed upload waits for room in it before a 503 (./ingest.ts INGEST_WAIT_MS; tests shorten it). */
+  ingestWaitMs?: number;
   metrics: ServerMetrics;
   auth: Authenticator;
   users: AuthStore;

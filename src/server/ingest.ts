@@ -21,15 +21,16 @@
  * the end `finish` may keep it so instead of committing it. A later upload of the same
  * path passes those chunks as its `prefix` and sends only the rest.
  */
-import { chunkStream } from '../algo/chunk-stream.js';
-import { InternalError, ValidationError } from '../core/errors.js';
-import { FileHasher, type ChunkRef } from '../core/manifest.js';
+import { chunkAreaSize, chunkStream } from '../algo/chunk-stream.js';
+import { AbortedError, InternalError, UnavailableError, ValidationError } from '../core/errors.js';
+import { FileHasher, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { commitSession } from './commit.js';
 import type { AuthContext } from './authz.js';
+import { partyOf, type BodyLease, type BodyMemory } from './chunk-bodies.js';
 
 /** Manifest entries appended once per this many chunks. */
 const APPEND_EVERY = 16;
@@ -50,6 +51,75 @@ const STORES_IN_FLIGHT = 6;
  * buffers (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB.
  */
 const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
+
+/**
+ * Memory (ServerContext.ingestMemory, 4 × `--body-memory`). Each stream holds the part of the
+ * chunking area its bytes fill (up to {@link chunkAreaSize}: 8 MiB by default) and the chunks
+ * being stored. Nothing bounded that: 200 `curl -T` of 4 MiB at once took 8 MiB each and the
+ * server peaked at ~300 MB. Now a stream is read only once the budget has room for what it
+ * can fill of the area plus one chunk, sized by its announced length (a 100 KiB file: 200
+ * KiB; no length: the whole area and a chunk), and stores more chunks at once only while
+ * the budget has room for them ({@link STORES_IN_FLIGHT} at most). Until it is admitted its
+ * body is not read: the socket stops being read (TCP flow control holds the sender back),
+ * first come first served, one user holding at most what leaves one more upload's room to
+ * the others (BodyMemory's parties). A wait longer than {@link INGEST_WAIT_MS} is refused
+ * with FERRY_ERR_UNAVAILABLE (503, Retry-After), so that a server held up by slow senders
+ * answers rather than hangs.
+ */
+export const INGEST_WAIT_MS = 60_000;
+/** The Retry-After of that refusal. */
+const INGEST_RETRY_MS = 5_000;
+/** Reservations are made in steps of this (a 1-byte file reserves this for its area, and as much for its chunk). */
+const RESERVE_STEP = 64 * 1024;
+
+const roundUp = (n: number): number => Math.max(RESERVE_STEP, Math.ceil(n / RESERVE_STEP) * RESERVE_STEP);
+
+/** What a stream of `declared` bytes (undefined: not announced) is admitted with: the area it can fill and one chunk. */
+export function ingestAdmission(params: ChunkingParams, declared?: number): { area: number; chunk: number } {
+  const area = chunkAreaSize(params);
+  return { area: roundUp(Math.min(declared ?? area, area)), chunk: roundUp(Math.min(declared ?? params.maxSize, params.maxSize)) };
+}
+
+/** The admission of a stream of unknown length: what the ingest budget must always leave to another user. */
+export function ingestMinimum(params: ChunkingParams): number {
+  const { area, chunk } = ingestAdmission(params);
+  return area + chunk;
+}
+
+/**
+ * Waits for `bytes` of `memory` (first come first served; see the comment on
+ * {@link INGEST_WAIT_MS}); FERRY_ERR_UNAVAILABLE after `waitMs`, FERRY_ERR_ABORTED when
+ * `signal` fires first.
+ */
+export async function admitIngest(memory: BodyMemory, bytes: number, party: string | undefined, signal?: AbortSignal, waitMs = INGEST_WAIT_MS): Promise<BodyLease> {
+  // Most are admitted at once: no timer, no listener.
+  if (signal?.aborted !== true) {
+    const now = memory.tryReserve(bytes, party);
+    if (now) return now;
+  }
+  const waiting = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    waiting.abort();
+  }, waitMs);
+  const hangUp = () => waiting.abort();
+  signal?.addEventListener('abort', hangUp, { once: true });
+  if (signal?.aborted) waiting.abort();
+  try {
+    return await memory.reserve(bytes, waiting.signal, party);
+  } catch (err) {
+    if (err instanceof AbortedError && timedOut) {
+      throw new UnavailableError(`the server is busy with other uploads (waited ${Math.round(waitMs / 1000)} s for memory to receive this one): try again shortly`, {
+        retryAfterMs: INGEST_RETRY_MS,
+      });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', hangUp);
+  }
+}
 
 /** What becomes of a resumable upload once its body has ended. */
 export type IngestFinish = { keep: true } | { keep?: false; mtime?: number; mode?: number };
@@ -87,6 +157,13 @@ export interface IngestRequest {
    * mtime and mode, which win over `mtime` and `mode`).
    */
   finish?: () => IngestFinish;
+  /**
+   * False: never wait for memory (see {@link INGEST_WAIT_MS}); without room the stream goes on
+   * unadmitted, storing one chunk at a time. For SFTP, whose files of one session arrive in
+   * order over one channel: a file waiting for room would stop the session, and with it the
+   * session's other files that hold the room it waits for.
+   */
+  mayWait?: boolean;
 }
 
 /** A resumable upload kept uncommitted: its session and the chunks it holds, in order. */
@@ -107,9 +184,35 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
 
 /** {@link ingestStream}, for resumable uploads: the committed entry, or what was kept. */
 export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<IngestResult> {
-  const { auth, path, signal } = req;
+  const { auth, signal } = req;
   const started = ctx.now();
   const prefix = req.prefix ?? [];
+  const party = partyOf(auth);
+  const admission = ingestAdmission(ctx.config.chunking, req.declaredSize);
+  const admitted =
+    req.mayWait === false
+      ? (ctx.ingestMemory.tryReserve(admission.area + admission.chunk, party) ?? { kind: 'reserved', release: () => undefined })
+      : await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal, ctx.ingestWaitMs);
+  try {
+    return await ingestAdmitted(ctx, req, started, prefix, (bytes) => ctx.ingestMemory.tryReserve(roundUp(bytes), party), () => admitted.release());
+  } finally {
+    admitted.release();
+  }
+}
+
+/**
+ * {@link ingest} once admitted: `room(bytes)` is room for a chunk of its own, when the budget
+ * has it now; `giveBackRoom()` gives the admission back once no chunk is cut or stored any more.
+ */
+async function ingestAdmitted(
+  ctx: ServerContext,
+  req: IngestRequest,
+  started: number,
+  prefix: readonly ChunkRef[],
+  room: (bytes: number) => BodyLease | undefined,
+  giveBackRoom: () => void,
+): Promise<IngestResult> {
+  const { auth, path, signal } = req;
   const up = await ctx.meta.createUpload(
     {
       owner: auth.userId,
@@ -138,10 +241,10 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
       pending = [];
     };
     // Chunks being stored, in stream order; an entry is recorded once its chunk is stored.
-    const storing: { ref: ChunkRef; done: Promise<unknown> }[] = [];
+    const storing: { ref: ChunkRef; done: Promise<unknown>; room?: BodyLease }[] = [];
     const settleFirst = async (): Promise<void> => {
       const first = storing.shift()!;
-      await first.done;
+      await first.done.finally(() => first.room?.release());
       ctx.metrics.chunkBodyBytesReceived.inc(first.ref.size);
       pending.push(first.ref);
       if (pending.length >= APPEND_EVERY) await flush();
@@ -170,13 +273,21 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
         // in order below and must not go unhandled while it waits.
         done.then(c.release, c.release).catch(() => undefined);
         done.catch(() => undefined);
-        storing.push({ ref: { hash: c.hash, size: c.size }, done });
-        if (storing.length >= STORES_IN_FLIGHT) await settleFirst();
+        // The next chunk is cut into the admission's room for one chunk: this one, while it is
+        // stored, needs room of its own, or it is stored (older ones first) before the next is cut.
+        const stored = { ref: { hash: c.hash, size: c.size }, done, room: room(c.size) };
+        storing.push(stored);
+        while (storing.length >= STORES_IN_FLIGHT || (!stored.room && storing.includes(stored))) {
+          await settleFirst();
+          if (!stored.room && storing.includes(stored)) stored.room = room(c.size);
+        }
       }
       while (storing.length > 0) await settleFirst();
     } finally {
       // On failure: let the stores in flight finish before the session goes (none is left writing).
       await Promise.allSettled(storing.map((s) => s.done));
+      for (const s of storing) s.room?.release();
+      giveBackRoom();
     }
     await flush();
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {

@@ -85,10 +85,11 @@ export class ServerMetrics {
 
   /**
    * The memory budgets of chunk bodies (./chunk-bodies.ts), read when scraped: `in` for
-   * chunks being received, `out` for chunks read for responses.
+   * chunks being received, `out` for chunks read for responses, `stream` for streamed
+   * uploads being cut and stored (./ingest.ts).
    */
-  watchBodyMemory(sources: Record<'in' | 'out', () => BodyMemoryStats>): void {
-    const all = Object.entries(sources) as ['in' | 'out', () => BodyMemoryStats][];
+  watchBodyMemory(sources: Record<'in' | 'out' | 'stream', () => BodyMemoryStats>): void {
+    const all = Object.entries(sources) as ['in' | 'out' | 'stream', () => BodyMemoryStats][];
     const gauge = (name: string, help: string, pick: (s: BodyMemoryStats) => number) =>
       new Gauge({
         name,
@@ -99,7 +100,7 @@ export class ServerMetrics {
           for (const [direction, stats] of all) this.labels(direction).set(pick(stats()));
         },
       });
-    gauge('ferry_body_memory_budget_bytes', 'Bytes chunks being received (direction="in") or sent (direction="out") may take in memory, all requests together (--body-memory)', (s) => s.budget);
+    gauge('ferry_body_memory_budget_bytes', 'Bytes chunks being received (direction="in") or sent (direction="out") may take in memory, all requests together (--body-memory); streamed uploads being cut and stored (direction="stream"), 4 × --body-memory', (s) => s.budget);
     gauge('ferry_body_memory_bytes', 'Bytes chunk bodies take in memory now: whole-body buffers (in use and kept for reuse), reservations, stream windows', (s) => s.held);
     gauge('ferry_body_memory_peak_bytes', 'The most ferry_body_memory_bytes has been since the server started', (s) => s.peak);
     gauge('ferry_body_memory_waiting', 'Requests waiting for body memory now', (s) => s.waiting);

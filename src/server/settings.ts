@@ -451,7 +451,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'bytes per second a request body must reach over each `bodyTimeout` window',
     apply: (c, v) => (c.connections = { ...c.connections, bodyMinRate: v ?? 0 }) }),
   def({ key: 'bodyMemory', kind: sizeAtLeast(16 * 1024 * 1024), default: '16M', examples: ['32M', '256M'], live: false,
-    doc: 'memory that chunk bodies being received may take, all uploads together, and as much again for chunks read for downloads; past it a request waits for room (at least `16M`, and 8/3 of the largest chunk)',
+    doc: 'memory that chunk bodies being received may take, all uploads together, as much again for chunks read for downloads, and four times as much for uploads the server cuts into chunks itself (`curl -T`, WebDAV, upload links, SFTP); past it a request waits for room (at least `16M`, and 8/3 of the largest chunk)',
     apply: (c, v) => (c.bodyMemory = v) }),
   def({ key: 'adminToken', kind: str(adminTokenCheck), noFlag: true,
     examples: ['9c4f1e7a2b8d6053e1f4a9c7b2d8e605', 'c2e9a4f71b6d3085f7a1c9e4d2b6083a'], live: false,

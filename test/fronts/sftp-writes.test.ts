@@ -161,6 +161,33 @@ describe('writes in any order', () => {
   });
 });
 
+describe('memory', () => {
+  // The streamed-upload budget (src/server/ingest.ts) makes HTTP uploads wait for room; a
+  // session's SFTP packets are handled in order, so one of its files waiting would stop the
+  // others. Without room SFTP files go on unadmitted: here the budget is all taken, and four
+  // files written at once (interleaved, one session) still arrive whole, well before the
+  // 60 s a waiting upload would give up after.
+  it('a session writes four files at once while the streamed-upload memory is all taken', { timeout: 45_000 }, async () => {
+    const memory = s.t.server.ctx.ingestMemory;
+    const all = await memory.reserve(memory.largestWhole);
+    try {
+      const files = Array.from({ length: 4 }, (_, i) => ({ path: `/crowded-${i}.bin`, data: randomBytes(5 * MiB + i * 1000) }));
+      const handles = await Promise.all(files.map((f) => open(sftp, f.path, 'w')));
+      const blocks = files.map((f) => blocksOf(f.data, 32 * 1024));
+      for (let i = 0; i < blocks[0].length; i++) {
+        await Promise.all(files.map((_, f) => (blocks[f][i] ? write(sftp, handles[f], blocks[f][i].data, blocks[f][i].at) : undefined)));
+      }
+      // The last block of the longest file.
+      for (let f = 0; f < files.length; f++) for (const b of blocks[f].slice(blocks[0].length)) await write(sftp, handles[f], b.data, b.at);
+      await Promise.all(handles.map((h) => close(sftp, h)));
+      for (const f of files) await expectFile(f.path, f.data);
+    } finally {
+      all.release();
+    }
+    expect(memory.stats()).toMatchObject({ waiting: 0, held: 0 });
+  });
+});
+
 describe('reads', () => {
   it('answer reads at any offset, whole across chunk boundaries (short only at the end)', async () => {
     const data = randomBytes(10 * MiB + 11);

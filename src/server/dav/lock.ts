@@ -87,7 +87,7 @@ export async function lock(dav: Dav, request: FastifyRequest, reply: FastifyRepl
     const parent = await dav.entry(toServerPath(auth, parentPath(path)));
     if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection`);
     await dav.requireTokens(auth, { path, entry, member: true }, lists ? submittedTokens(lists) : new Set());
-    await ingestStream(dav.ctx, { auth, path: server, body: Readable.from([]), noOverwrite: true });
+    await ingestStream(dav.ctx, { auth, path: server, body: Readable.from([]), declaredSize: 0, noOverwrite: true });
     created = true;
   }
   const row: LockRow = {

@@ -263,6 +263,8 @@ export class Upload implements SftpFile {
       prefix: chunks,
       noOverwrite: this.opts.noOverwrite,
       finish: (): IngestFinish => (s.keep ? { keep: true } : { mtime: this.mtime, mode: this.mode }),
+      // The session's packets are handled in order: a file waiting for memory would stop its other files.
+      mayWait: false,
     });
     s.result.catch((err: unknown) => {
       this.failure ??= err;
@@ -408,6 +410,7 @@ export class Upload implements SftpFile {
       prefix: chunks,
       noOverwrite: this.opts.noOverwrite,
       finish: () => ({ mtime: this.mtime, mode: this.mode }),
+      mayWait: false,
     });
     if (r.entry) await this.env.committed(r.entry, this);
   }
