@@ -293,41 +293,47 @@ async function ingestAdmitted(
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
       throw new ValidationError(`the body had ${hasher.size} bytes, ${req.declaredSize} were announced`);
     }
-    const end = req.finish?.() ?? {};
-    if (end.keep) {
-      // Nothing to resume from an empty one; superseded partials of the path (abandoned
-      // before this upload began) go now.
-      if (hasher.size === 0) await ctx.meta.abortUpload(up.id);
-      else {
-        await ctx.meta.dropPartials(auth.userId, path, { before: started, except: up.id });
-        // While kept, it holds the quota its bytes take, not the room reserved ahead of them
-        // (unless the quota shrank under it meanwhile: then it keeps what it had).
-        await ctx.quota.reserveGrowth(auth, up.id, path, hasher.size).catch(() => undefined);
-      }
-      return { kept: { id: up.id, size: hasher.size, chunks: recorded } };
-    }
-    const mtime = end.mtime ?? req.mtime;
-    const mode = end.mode ?? req.mode;
-    // A resumable upload's front audits the upload itself (with what it received and where
-    // a resume began); others are audited by the commit.
-    const [entry] = await commitSession(
-      ctx,
-      req.request ?? null,
-      auth,
-      up.id,
-      { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
-      { check: ctx.quota.commitCheck(auth) },
-      undefined,
-      req.finish === undefined,
-    );
-    if (req.finish) await ctx.meta.dropPartials(auth.userId, path, { before: started });
-    return { entry };
+    return await finishIngest(ctx, req, started, up.id, hasher, recorded);
   } catch (err) {
     // A resumable upload keeps what it recorded unless it was refused (quota, size, a
     // conflict): a failure of the sender or the connection is what resuming is for.
     if (!(req.finish && recorded.length > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
     throw err;
   }
+}
+
+/** {@link ingestAdmitted} once every chunk is stored and recorded: the upload kept (to resume) or committed. */
+async function finishIngest(ctx: ServerContext, req: IngestRequest, started: number, uploadId: string, hasher: FileHasher, recorded: ChunkRef[]): Promise<IngestResult> {
+  const { auth, path } = req;
+  const end = req.finish?.() ?? {};
+  if (end.keep) {
+    // Nothing to resume from an empty one; superseded partials of the path (abandoned
+    // before this upload began) go now.
+    if (hasher.size === 0) await ctx.meta.abortUpload(uploadId);
+    else {
+      await ctx.meta.dropPartials(auth.userId, path, { before: started, except: uploadId });
+      // While kept, it holds the quota its bytes take, not the room reserved ahead of them
+      // (unless the quota shrank under it meanwhile: then it keeps what it had).
+      await ctx.quota.reserveGrowth(auth, uploadId, path, hasher.size).catch(() => undefined);
+    }
+    return { kept: { id: uploadId, size: hasher.size, chunks: recorded } };
+  }
+  const mtime = end.mtime ?? req.mtime;
+  const mode = end.mode ?? req.mode;
+  // A resumable upload's front audits the upload itself (with what it received and where
+  // a resume began); others are audited by the commit.
+  const [entry] = await commitSession(
+    ctx,
+    req.request ?? null,
+    auth,
+    uploadId,
+    { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
+    { check: ctx.quota.commitCheck(auth) },
+    undefined,
+    req.finish === undefined,
+  );
+  if (req.finish) await ctx.meta.dropPartials(auth.userId, path, { before: started });
+  return { entry };
 }
 
 /** Failures after which a resumable upload's bytes are worth keeping (not refusals of the upload itself). */
