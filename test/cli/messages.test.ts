@@ -140,6 +140,22 @@ describe('counts and nouns', () => {
     expect(quiet(ok(await w.ferry(['logout', '--json'], { env: saved })))).toMatchObject({ loggedOut: false });
   });
 
+  it('versions and trash ls with nothing to list (versions and trash off) say so on stderr, not a bare table header', async () => {
+    await writeFile(join(w.dir, 'twice.txt'), 'one');
+    ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
+    await writeFile(join(w.dir, 'twice.txt'), 'two');
+    ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
+    const none = ok(await w.ferry(['versions', '/twice.txt']));
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe('no old versions of /twice.txt: the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on\n');
+    expect(JSON.parse(ok(await w.ferry(['versions', '/twice.txt', '--json'])).stdout)).toEqual([]);
+    expect((await w.ferry(['versions', '/never-there.txt'])).code).toBe(3);
+    ok(await w.ferry(['rm', '/twice.txt']));
+    const trash = ok(await w.ferry(['trash', 'ls', '/']));
+    expect(trash.stdout).toBe('');
+    expect(trash.stderr).toBe('no deleted files in /: the server keeps them only when its trashDays setting is above 0\n');
+  });
+
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {
     const before = JSON.parse(ok(await w.ferry(['share', 'ls', '--json'])).stdout) as unknown[];
     for (const d of ['0', '0s', '400ms']) {
