@@ -109,6 +109,11 @@ export function exitCodeOfAll(errors: readonly unknown[]): number {
   return codes.size === 1 ? [...codes][0] : EXIT.FAILURE;
 }
 
+/** --debug (on the command or the program) or FERRY_DEBUG=1: print stack traces with errors. */
+export function debugWanted(argv: readonly string[] = process.argv): boolean {
+  return argv.includes('--debug') || process.env.FERRY_DEBUG === '1';
+}
+
 /** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
 export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
   const code = exitCodeOf(err);

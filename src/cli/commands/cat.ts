@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
-import { ExitError, exitCodeOfAll, reportError } from '../exit.js';
+import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { isBrokenPipe } from '../stdout.js';
 import { resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -60,7 +60,7 @@ Examples:
       } catch (err) {
         if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED' || isBrokenPipe()) throw err;
         failed.push(err);
-        reportError(err);
+        reportError(err, { debug: debugWanted() });
       }
     }
     if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed));

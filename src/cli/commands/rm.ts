@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { FerryError, NotADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
-import { ExitError, exitCodeOfAll, reportError } from '../exit.js';
+import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -74,7 +74,7 @@ Examples:
             ? new FerryError(caught.code, `${loc.label} is a directory that is not empty: use -r`, { cause: caught })
             : caught;
         failed.push({ location: loc.label, error: err });
-        reportError(err, { json: opts.json });
+        reportError(err, { json: opts.json, debug: debugWanted() });
       }
     }
     if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: failed[0].error.toJSON() });
