@@ -100,6 +100,20 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.INTERNAL;
 }
 
+/**
+ * The exit code of a command that carried on past failures (rm and cat with several
+ * operands, as rm(1) and cat(1) do): the failures' own code when they share one, else 1.
+ */
+export function exitCodeOfAll(errors: readonly unknown[]): number {
+  const codes = new Set(errors.map(exitCodeOf));
+  return codes.size === 1 ? [...codes][0] : EXIT.FAILURE;
+}
+
+/** --debug (on the command or the program) or FERRY_DEBUG=1: print stack traces with errors. */
+export function debugWanted(argv: readonly string[] = process.argv): boolean {
+  return argv.includes('--debug') || process.env.FERRY_DEBUG === '1';
+}
+
 /** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
 export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
   const code = exitCodeOf(err);

@@ -193,11 +193,19 @@ export async function readPlace(p: Place, signal?: AbortSignal): Promise<Readabl
   return p.backend.read(p.key, { signal });
 }
 
-/** Removes a file, or a folder with `recursive` (an empty real folder without). */
-export async function removePlace(p: Place, opts: { recursive?: boolean; signal?: AbortSignal; dryRun?: boolean; onAction?: (line: string) => void }): Promise<void> {
+/**
+ * Removes a file, or a folder with `recursive` (an empty real folder without). `onFile`: the
+ * place must be a folder (`rm name/`); if it is a file, the error it returns is thrown and
+ * nothing is removed.
+ */
+export async function removePlace(
+  p: Place,
+  opts: { recursive?: boolean; signal?: AbortSignal; dryRun?: boolean; onAction?: (line: string) => void; onFile?: () => Error },
+): Promise<void> {
   const self = await statPlace(p, opts);
   const act = (line: string) => opts.onAction?.(opts.dryRun ? `(dry run) ${line}` : line);
   if (self.type === 'file') {
+    if (opts.onFile) throw opts.onFile();
     act(`delete ${p.label}`);
     if (!opts.dryRun) await p.backend.delete(p.key, opts);
     return;

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { hostname, homedir } from 'node:os';
 import path from 'node:path';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 import { ConfigError, PreconditionFailedError, fromSystemError } from '../core/errors.js';
 import type { FileEntry } from './hashes.js';
@@ -85,17 +85,20 @@ export class StateStore {
    * FERRY_ERR_PRECONDITION_FAILED when another live run holds it.
    */
   async lock(): Promise<{ recovered: boolean; release: () => Promise<void> }> {
-    await mkdir(this.dir, { recursive: true });
     const me = JSON.stringify({ pid: process.pid, host: hostname(), started: Date.now() });
     let recovered = false;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       try {
+        // Made at each attempt: another run's release may just have removed it (empty).
+        await mkdir(this.dir, { recursive: true });
         const fh = await open(this.lockFile, 'wx', 0o600);
         await fh.writeFile(me);
         await fh.close();
-        return { recovered, release: () => rm(this.lockFile, { force: true }) };
+        return { recovered, release: () => this.release() };
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, this.lockFile);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        if (code !== 'EEXIST') throw fromSystemError(err, this.lockFile);
       }
       let holder: { pid?: number; host?: string } = {};
       try {
@@ -115,6 +118,15 @@ export class StateStore {
       recovered = true;
     }
     throw new PreconditionFailedError(`could not take the lock ${this.lockFile}`);
+  }
+
+  /**
+   * Drops the lock, and the pair's folder when nothing else is in it: a run that failed
+   * before saving a state (no state yet, a side that does not exist) leaves no empty folder.
+   */
+  private async release(): Promise<void> {
+    await rm(this.lockFile, { force: true });
+    await rmdir(this.dir).catch(() => {}); // not empty (a state is saved), or already gone
   }
 }
 

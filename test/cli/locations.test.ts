@@ -232,30 +232,93 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
     ok(await ferry(['put', './a.txt', 'pics:rmj/a.txt']));
     ok(await ferry(['mkdir', '-p', './rmj-local/sub']));
     const dry = ok(await ferry(['rm', '-rn', '--json', '/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local']));
-    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: [] });
+    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: [], failed: [] });
     expect(dry.stderr).toContain('(dry run) delete /rmj/tree/ and everything in it');
     expect(ok(await ferry(['get', '/rmj/one.txt', '-'])).stdout).toBe('alpha\n');
     expect(ok(await ferry(['ls', 'pics:rmj'])).stdout).toBe('a.txt\n');
     const gone = ok(await ferry(['rm', '-rf', '--json', '/rmj/one.txt', '/rmj/nope', '/rmj/tree', 'pics:rmj', './rmj-local', './rmj-nope']));
-    expect(JSON.parse(gone.stdout)).toEqual({ ok: true, dryRun: false, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: ['/rmj/nope', './rmj-nope'] });
+    expect(JSON.parse(gone.stdout)).toEqual({ ok: true, dryRun: false, removed: ['/rmj/one.txt', '/rmj/tree', 'pics:rmj', './rmj-local'], missing: ['/rmj/nope', './rmj-nope'], failed: [] });
     expect(ok(await ferry(['ls', '--json', '/rmj'])).stdout).toBe('[]\n');
     expect((await ferry(['ls', 'pics:rmj'])).code).toBe(3);
     expect(await readdir(world.dir)).not.toContain('rmj-local');
   });
 
-  it('rm --json that fails: what was removed before on stdout, the error as JSON on stderr, the error\'s exit code', async () => {
+  it('rm --json that fails: every location\'s outcome on stdout, each error as JSON on stderr, the error\'s exit code', async () => {
     ok(await ferry(['put', './a.txt', '/rmf/one.txt']));
     ok(await ferry(['put', './a.txt', '/rmf/full/two.txt']));
-    const missing = await ferry(['rm', '--json', '/rmf/one.txt', '/rmf/nope', '/rmf/full']);
+    ok(await ferry(['put', './a.txt', '/rmf/last.txt']));
+    // As rm(1): the locations after a failure are still removed; the exit status says it failed.
+    const missing = await ferry(['rm', '--json', '/rmf/one.txt', '/rmf/nope', '/rmf/last.txt']);
     expect(missing.code).toBe(3);
-    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_NOT_FOUND' }, dryRun: false, removed: ['/rmf/one.txt'], missing: [] });
+    expect(JSON.parse(missing.stdout)).toMatchObject({
+      ok: false,
+      error: { code: 'FERRY_ERR_NOT_FOUND' },
+      dryRun: false,
+      removed: ['/rmf/one.txt', '/rmf/last.txt'],
+      missing: [],
+      failed: [{ location: '/rmf/nope', error: { code: 'FERRY_ERR_NOT_FOUND' } }],
+    });
     expect(JSON.parse(missing.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
     expect((await ferry(['stat', '/rmf/one.txt'])).code).toBe(3);
+    expect((await ferry(['stat', '/rmf/last.txt'])).code).toBe(3);
     const full = await ferry(['rm', '--json', '/rmf/full']);
     expect(full.code).toBe(6);
     expect(JSON.parse(full.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY', message: '/rmf/full is a directory that is not empty: use -r' }, removed: [] });
     expect(JSON.parse(full.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_DIRECTORY_NOT_EMPTY' } });
     expect(ok(await ferry(['get', '/rmf/full/two.txt', '-'])).stdout).toBe('alpha\n');
+    // Failures of different kinds: each one reported, exit status 1.
+    const mixed = await ferry(['rm', '--json', '/rmf/gone', '/rmf/full']);
+    expect(mixed.code).toBe(1);
+    expect(JSON.parse(mixed.stdout).failed.map((f: { location: string; error: { code: string } }) => [f.location, f.error.code])).toEqual([
+      ['/rmf/gone', 'FERRY_ERR_NOT_FOUND'],
+      ['/rmf/full', 'FERRY_ERR_DIRECTORY_NOT_EMPTY'],
+    ]);
+    expect(mixed.stderr.trim().split('\n').map((l) => JSON.parse(l).error.code)).toEqual(['FERRY_ERR_NOT_FOUND', 'FERRY_ERR_DIRECTORY_NOT_EMPTY']);
+  });
+
+  it('rm and cat carry on past a location they cannot take, as rm(1) and cat(1): each failure on stderr, nonzero at the end', async () => {
+    ok(await ferry(['put', './a.txt', '/carry/one.txt']));
+    ok(await ferry(['put', './a.txt', '/carry/two.txt']));
+    ok(await ferry(['put', './a.txt', 'pics:carry/three.txt']));
+    const cat = await ferry(['cat', '/carry/one.txt', '/carry/nope', 'pics:carry/three.txt', 'pics:carry/nope', '/carry/two.txt']);
+    expect(cat.code).toBe(3);
+    expect(cat.stdout).toBe('alpha\nalpha\nalpha\n');
+    expect(cat.stderr.trim().split('\n')).toHaveLength(2);
+    expect(cat.stderr).toContain('/carry/nope: no such file or directory (FERRY_ERR_NOT_FOUND)');
+    expect(cat.stderr).toContain('FERRY_ERR_NOT_FOUND');
+    const rm = await ferry(['rm', '/carry/one.txt', '/carry/nope', 'pics:carry/three.txt', '/carry/two.txt']);
+    expect(rm.code).toBe(3);
+    expect(rm.stdout).toBe('');
+    expect(rm.stderr).toBe('ferry: /carry/nope: no such file or directory (FERRY_ERR_NOT_FOUND)\n');
+    expect(ok(await ferry(['ls', '--json', '/carry'])).stdout).toBe('[]\n');
+    expect((await ferry(['ls', 'pics:carry'])).code).toBe(3);
+  });
+
+  it('rm NAME/ takes only a directory, as rm(1): a file so named is refused and kept, on the server, S3 and a local path', async () => {
+    ok(await ferry(['put', './a.txt', '/slash/f.txt']));
+    ok(await ferry(['put', './a.txt', 'pics:slash/f.txt']));
+    await mkdir(join(world.dir, 'slash'), { recursive: true });
+    await writeFile(join(world.dir, 'slash', 'f.txt'), 'kept\n');
+    const refused = await ferry(['rm', '--json', '/slash/f.txt/', 'pics:slash/f.txt/', './slash/f.txt/']);
+    expect(refused.code).toBe(6);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      ok: false,
+      removed: [],
+      failed: [
+        { location: '/slash/f.txt', error: { code: 'FERRY_ERR_NOT_A_DIRECTORY', message: '/slash/f.txt/: not a directory' } },
+        { location: 'pics:slash/f.txt/', error: { code: 'FERRY_ERR_NOT_A_DIRECTORY' } },
+        { location: './slash/f.txt/', error: { code: 'FERRY_ERR_NOT_A_DIRECTORY', message: './slash/f.txt/: not a directory' } },
+      ],
+    });
+    expect((await ferry(['rm', '-n', '/slash/f.txt/'])).code).toBe(6);
+    expect(ok(await ferry(['cat', '/slash/f.txt', 'pics:slash/f.txt', './slash/f.txt'])).stdout).toBe('alpha\nalpha\nkept\n');
+    // A directory may be written so: an empty one without -r, a full one with it.
+    ok(await ferry(['mkdir', '/slash/empty']));
+    ok(await ferry(['rm', '/slash/empty/']));
+    ok(await ferry(['rm', '-r', '/slash/', 'pics:slash/', './slash/']));
+    expect((await ferry(['stat', '/slash'])).code).toBe(3);
+    expect((await ferry(['ls', 'pics:slash'])).code).toBe(3);
+    expect(await readdir(world.dir)).not.toContain('slash');
   });
 
   it("rm -r and mv refuse '.' and '..' (as rm and mv do): the folder the command runs in, or above it, is never taken", async () => {

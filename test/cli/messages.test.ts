@@ -3,7 +3,8 @@
  * nothing, counts agree with their nouns ("1 file", "1 use"), a refusal that is about no
  * file is not reported as a failed file, and `stat` shows when a file expires.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -105,6 +106,54 @@ describe('counts and nouns', () => {
     expect(again.code).toBe(3);
     expect(again.stdout).toBe('');
     expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+  });
+
+  it('rm-like commands with --json say what was removed on stdout, and only there: user, key, webhook, remote, unban, logout', async () => {
+    const quiet = (r: { stdout: string; stderr: string }) => {
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as unknown;
+    };
+    ok(await w.ferry(['user', 'add', 'gone']));
+    const key = join(w.dir, 'gone_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'gone@laptop', '-f', key]);
+    const [added] = JSON.parse(ok(await w.ferry(['user', 'key', 'add', 'gone', key + '.pub', '--json'])).stdout) as { id: string }[];
+    expect(quiet(ok(await w.ferry(['user', 'key', 'rm', 'gone', added.id, '--json'])))).toEqual({ user: 'gone', removed: added.id });
+    expect(quiet(ok(await w.ferry(['user', 'rm', 'gone', '--json'])))).toEqual({ removed: 'gone' });
+    const hook = JSON.parse(ok(await w.ferry(['admin', 'webhook', 'add', 'http://127.0.0.1:9/hook', '--events', 'delete', '--json'])).stdout) as { id: string };
+    expect(quiet(ok(await w.ferry(['admin', 'webhook', 'rm', hook.id, '--json'])))).toEqual({ removed: hook.id });
+    const remote = quiet(ok(await w.ferry(['remote', 'add', 'pics', 's3', 'bucket=pics', 'secret_access_key=SK', 'provider=Minio', '--json'])));
+    expect(remote).toMatchObject({ name: 'pics', type: 's3', options: { bucket: 'pics', secretAccessKey: '***' }, notSaved: ['provider'] });
+    expect(JSON.stringify(remote)).not.toContain('SK"');
+    expect(quiet(ok(await w.ferry(['remote', 'rm', 'pics', '--json'])))).toEqual({ removed: 'pics' });
+    // A failure is the error as JSON on stderr and nothing on stdout, as everywhere.
+    for (const args of [['admin', 'unban', '10.9.9.9', '--json'], ['user', 'rm', 'gone', '--json'], ['admin', 'webhook', 'rm', hook.id, '--json']]) {
+      const r = await w.ferry(args);
+      expect(r.code, args.join(' ')).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+    }
+    const saved = { FERRY_SERVER: undefined, FERRY_TOKEN: undefined };
+    ok(await w.ferry(['login', w.server.url, '--token', '-', '-q'], { input: w.server.adminToken + '\n', env: saved }));
+    const out = quiet(ok(await w.ferry(['logout', '--json'], { env: saved }))) as { file: string };
+    expect(out).toMatchObject({ name: 'ferry', loggedOut: true, revoked: false, forgotten: false });
+    expect(JSON.parse(await readFile(out.file, 'utf8'))).not.toHaveProperty('token');
+    expect(quiet(ok(await w.ferry(['logout', '--json'], { env: saved })))).toMatchObject({ loggedOut: false });
+  });
+
+  it('versions and trash ls with nothing to list (versions and trash off) say so on stderr, not a bare table header', async () => {
+    await writeFile(join(w.dir, 'twice.txt'), 'one');
+    ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
+    await writeFile(join(w.dir, 'twice.txt'), 'two');
+    ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
+    const none = ok(await w.ferry(['versions', '/twice.txt']));
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe('no old versions of /twice.txt: the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on\n');
+    expect(JSON.parse(ok(await w.ferry(['versions', '/twice.txt', '--json'])).stdout)).toEqual([]);
+    expect((await w.ferry(['versions', '/never-there.txt'])).code).toBe(3);
+    ok(await w.ferry(['rm', '/twice.txt']));
+    const trash = ok(await w.ferry(['trash', 'ls', '/']));
+    expect(trash.stdout).toBe('');
+    expect(trash.stderr).toBe('no deleted files in /: the server keeps them only when its trashDays setting is above 0\n');
   });
 
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {

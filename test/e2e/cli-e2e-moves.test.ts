@@ -218,7 +218,7 @@ describe('ferry mv and cp inside a vault take plain paths and encrypt the new na
     expect((await serverTree('/vault')).length).toBe(before);
     const rm = await ferry(['rm', '-r', '--json', `/vault/${N.p1}`]);
     expect(rm.code, rm.stderr).toBe(0);
-    expect(JSON.parse(rm.stdout)).toEqual({ ok: true, dryRun: false, removed: [`/vault/${N.p1}`], missing: [] });
+    expect(JSON.parse(rm.stdout)).toEqual({ ok: true, dryRun: false, removed: [`/vault/${N.p1}`], missing: [], failed: [] });
     expect((await serverTree('/vault')).length).toBe(before - 3);
   });
 

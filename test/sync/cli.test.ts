@@ -244,6 +244,23 @@ describe('bisync state', () => {
   });
 });
 
+describe('bisync that fails', () => {
+  it('leaves no empty state folder behind (no state yet, or a run that failed), and keeps a saved state', async () => {
+    const one = join(work, 'bi-fail');
+    putFile(one, 'a.txt', 'a', BASE_MTIME);
+    const states = join(work, 'bi-fail-states');
+    const first = await runFerry(['bisync', one, 'ferry:/bi-fail', '--state-dir', states], env);
+    expect(first.code).toBe(2);
+    expect(first.stderr).toMatch(/no bisync state .*--resync/);
+    expect(readdirSync(states)).toEqual([]);
+    expect((await runFerry(['bisync', one, 'ferry:/bi-fail', '--state-dir', states, '--resync'], env)).code).toBe(0);
+    const [pair] = readdirSync(states);
+    expect(readdirSync(join(states, pair))).toEqual(['state.json']);
+    expect((await runFerry(['bisync', one, 'ferry:/bi-fail', '--state-dir', states], env)).code).toBe(0);
+    expect(readdirSync(join(states, pair))).toEqual(['state.json']);
+  });
+});
+
 describe('bisync of a file', () => {
   it('is refused, on either side (was a run over an empty "folder" that did nothing, exit 0)', async () => {
     const dir = join(work, 'bi-file');

@@ -53,11 +53,17 @@ Examples:
     });
   });
 
-  const rm = webhook.command('rm').argument('<id>').description('remove a webhook and its pending deliveries').addHelpText('after', '\nExample:\n  $ ferry admin webhook rm wh_0123456789abcdef');
+  const rm = webhook
+    .command('rm')
+    .argument('<id>')
+    .description('remove a webhook and its pending deliveries')
+    .option('--json', 'print {removed: ID} as JSON')
+    .addHelpText('after', '\nExample:\n  $ ferry admin webhook rm wh_0123456789abcdef');
   addConnectionOptions(rm).action(async (id: string, opts: WebhookOpts) => {
     await withClient(opts, async (client) => {
       const { removeWebhook } = await import('../../client/admin.js');
       await removeWebhook(client, id);
+      if (opts.json) return printJson({ removed: id });
       process.stderr.write(`removed ${id}\n`);
     });
   });

@@ -101,11 +101,12 @@ Examples:
     });
   });
 
-  const unban = admin.command('unban').description('lift a ban at once').argument('<address>');
+  const unban = admin.command('unban').description('lift a ban at once').argument('<address>').option('--json', 'print {unbanned: ADDRESS} as JSON');
   addConnectionOptions(unban).action(async (ip: string, opts: AuditOpts) => {
     await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       await account.unban(client, ip);
+      if (opts.json) return printJson({ unbanned: ip });
       process.stderr.write(`unbanned ${ip}\n`);
     });
   });

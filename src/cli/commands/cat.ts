@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { IsADirectoryError, UsageError } from '../../core/errors.js';
-import { resolveLocations } from '../location.js';
+import { IsADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
+import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
+import { isBrokenPipe } from '../stdout.js';
+import { resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { positive } from './versions.js';
@@ -35,6 +37,8 @@ The bytes are verified as they go out (on a Ferry server, every chunk against it
 ferry get FILE - does the same for one file, with resume and progress. Files of an
 end-to-end folder (vault), or put with --encrypt, come out decrypted, as with get (the key
 asked for unless given); the server never sees a plain name of a vault.
+As cat(1), a location that cannot be read is reported on stderr and the next ones are
+still written; the exit status is then nonzero.
 ${VERSION_HELP}
 
 Examples:
@@ -46,28 +50,43 @@ Examples:
   cmd.action(async (args: string[], opts: CatOpts) => {
     const locs = await resolveLocations(args, 'server');
     if (opts.version !== undefined && (locs.length !== 1 || locs[0].kind !== 'server')) throw new UsageError('--version reads one file of a Ferry server');
+    // As cat(1): a location that cannot be read is reported and the others are still
+    // written; the exit status says that something failed. Ctrl-C, a closed stdout and bugs
+    // stop at once.
+    const failed: unknown[] = [];
     for (const loc of locs) {
-      if (loc.kind === 'server') {
-        await withServer(loc, opts, (client) =>
-          withInterrupt(async (signal) => {
-            if (opts.version !== undefined) {
-              return void (await client.getVersionStream(loc.path, opts.version, process.stdout, { signal }));
-            }
-            // As get: inside a vault only stored names are sent, and encrypted files are decrypted.
-            const { getEndToEnd, getTarget } = await import('../e2e-run.js');
-            const target = await getTarget(client, loc.path, opts, signal);
-            if (target.kind === 'e2e') return void (await getEndToEnd(client, target.serverPath, '-', opts, { signal }));
-            if (target.entry.type === 'dir') throw new IsADirectoryError(`${loc.path} is a directory`);
-            await client.getStream(loc.path, process.stdout, { signal });
-          }),
-        );
-        continue;
+      try {
+        await catOne(loc, opts);
+      } catch (err) {
+        if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED' || isBrokenPipe()) throw err;
+        failed.push(err);
+        reportError(err, { debug: debugWanted() });
       }
-      const { readPlace, withPlaces } = await import('../remote-fs.js');
-      const { pipeline } = await import('node:stream/promises');
-      await withPlaces([loc.spec], ([place]) =>
-        withInterrupt(async (signal) => pipeline(await readPlace(place, signal), process.stdout, { end: false, signal })),
-      );
     }
+    if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed));
   });
+}
+
+async function catOne(loc: Location, opts: CatOpts): Promise<void> {
+  if (loc.kind === 'server') {
+    await withServer(loc, opts, (client) =>
+      withInterrupt(async (signal) => {
+        if (opts.version !== undefined) {
+          return void (await client.getVersionStream(loc.path, opts.version, process.stdout, { signal }));
+        }
+        // As get: inside a vault only stored names are sent, and encrypted files are decrypted.
+        const { getEndToEnd, getTarget } = await import('../e2e-run.js');
+        const target = await getTarget(client, loc.path, opts, signal);
+        if (target.kind === 'e2e') return void (await getEndToEnd(client, target.serverPath, '-', opts, { signal }));
+        if (target.entry.type === 'dir') throw new IsADirectoryError(`${loc.path} is a directory`);
+        await client.getStream(loc.path, process.stdout, { signal });
+      }),
+    );
+    return;
+  }
+  const { readPlace, withPlaces } = await import('../remote-fs.js');
+  const { pipeline } = await import('node:stream/promises');
+  await withPlaces([loc.spec], ([place]) =>
+    withInterrupt(async (signal) => pipeline(await readPlace(place, signal), process.stdout, { end: false, signal })),
+  );
 }

@@ -44,6 +44,7 @@ Examples:
   remote
     .command('add <name> <type> [options...]')
     .description("add or replace a remote; options are key=value, Ferry's names (see `ferry remote types`) or rclone's")
+    .option('--json', 'print {name, type, options, file, notSaved} as JSON (secrets as ***; notSaved: the rclone options Ferry does not need)')
     .addHelpText(
       'after',
       `
@@ -58,11 +59,15 @@ Examples:
   $ ferry remote add minio s3 provider=Minio endpoint=http://127.0.0.1:9000 access_key_id=AK secret_access_key=SK
   $ ferry remote add nas sftp host=nas.local user=me key_file=~/.ssh/id_ed25519 known_hosts_file=~/.ssh/known_hosts`,
     )
-    .action(async (name: string, type: string, words: string[]) => {
+    .action(async (name: string, type: string, words: string[], opts: { json?: boolean }) => {
       const file = remotesPath();
       const { translateRcloneOptions } = await import('../../backends/rclone.js');
       const { options, dropped } = translateRcloneOptions(type, parseAssignments(words));
       const stored = await addRemote(file, name, type, options);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ name, type, options: redactOptions(type, stored.options), file, notSaved: dropped }) + '\n');
+        return;
+      }
       process.stdout.write(`remote ${name} (${type}) saved in ${file}: ${JSON.stringify(redactOptions(type, stored.options))}\n`);
       if (dropped.length > 0) process.stderr.write(`ferry: not needed by Ferry, not saved: ${dropped.join(', ')}\n`);
     });
@@ -91,8 +96,13 @@ Examples:
     .command('rm <name>')
     .alias('remove')
     .description('remove a remote')
-    .action(async (name: string) => {
+    .option('--json', 'print {removed: NAME} as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
       await removeRemote(remotesPath(), name);
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ removed: name }) + '\n');
+        return;
+      }
       process.stdout.write(`remote ${name} removed\n`);
     });
 

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { FerryError, UsageError, isFerryError } from '../../core/errors.js';
+import { FerryError, NotADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
+import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
-import { endsInDot, resolveLocations } from '../location.js';
+import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
@@ -20,7 +21,7 @@ export function registerRm(program: Command): void {
     .option('-r, --recursive', 'remove directories and everything in them')
     .option('-f, --force', 'ignore paths that do not exist')
     .option('-n, --dry-run', 'show what would be removed; remove nothing')
-    .option('--json', 'print {ok, dryRun, removed, missing} as JSON: the locations removed (with -n: that would be) and, with -f, those not found');
+    .option('--json', 'print {ok, dryRun, removed, missing, failed} as JSON: the locations removed (with -n: that would be), with -f those not found, and those that failed with their error');
   addVerboseOption(cmd, 'print each removal');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
@@ -30,7 +31,9 @@ export function registerRm(program: Command): void {
 On a Ferry server space is reclaimed later: chunks no longer referenced are
 garbage-collected by the server. In an end-to-end folder (ferry mkdir --e2e) paths are
 plain: the stored name is found with the key. A local location ending in . or .. (the
-folder the command runs in, or above it) is refused, as rm refuses it.
+folder the command runs in, or above it) is refused, as rm refuses it, and one written
+with a trailing slash (NAME/) must be a directory. As rm(1), a location that cannot be
+removed is reported and the others are still removed; the exit status is then nonzero.
 
 Examples:
   $ ferry rm /isos/old.iso
@@ -47,50 +50,74 @@ Examples:
     // --json's report: each location as it was given, in order.
     const removed: string[] = [];
     const missing: string[] = [];
-    const report = (extra: object) => printJson({ ...extra, dryRun: opts.dryRun === true, removed, missing });
-    for (const loc of locations) {
+    const failed: { location: string; error: FerryError }[] = [];
+    const report = (extra: object) =>
+      printJson({ ...extra, dryRun: opts.dryRun === true, removed, missing, failed: failed.map((f) => ({ location: f.location, error: f.error.toJSON() })) });
+    // As rm(1): a location that cannot be removed is reported and the others are still
+    // removed; the exit status says that something failed. Ctrl-C and bugs stop at once.
+    for (const [i, loc] of locations.entries()) {
       try {
-        if (loc.kind !== 'server') {
-          if (endsInDot(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
-          const { removePlace, withPlaces } = await import('../remote-fs.js');
-          await withPlaces([loc.spec], ([place]) =>
-            withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say })),
-          );
-          removed.push(loc.label);
-          continue;
-        }
-        const p = loc.path;
-        if (p === '/') throw new UsageError('refusing to remove the root');
-        await withServer(loc, opts, (client) =>
-          withInterrupt(async (signal) => {
-            // In an end-to-end folder the plain path names a stored (encrypted) one.
-            const { serverPathFor } = await import('../e2e-run.js');
-            const at = await serverPathFor(client, p, secretOf(opts), signal);
-            if (opts.dryRun) {
-              const e = await client.stat(at, { signal });
-              if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${p} is a directory: use -r`);
-              say(`(dry run) delete ${p}${e.type === 'dir' ? '/ and everything in it' : ''}`);
-              return;
-            }
-            await client.remove(at, { recursive: opts.recursive, signal });
-            say(`delete ${p}`);
-          }),
-        );
+        await removeOne(loc, isDirSpelling(args[i]), opts, say);
         removed.push(loc.label);
       } catch (caught) {
         if (opts.force && isFerryError(caught, 'FERRY_ERR_NOT_FOUND')) {
           missing.push(loc.label);
           continue;
         }
+        if (!isFerryError(caught) || caught.code === 'FERRY_ERR_ABORTED') {
+          // As put and get do: stdout says what was done before the error, stderr the error.
+          if (opts.json && isFerryError(caught)) report({ ok: false, error: caught.toJSON() });
+          throw caught;
+        }
         const err =
-          isFerryError(caught, 'FERRY_ERR_DIRECTORY_NOT_EMPTY') && !opts.recursive
+          caught.code === 'FERRY_ERR_DIRECTORY_NOT_EMPTY' && !opts.recursive
             ? new FerryError(caught.code, `${loc.label} is a directory that is not empty: use -r`, { cause: caught })
             : caught;
-        // As put and get do: stdout says what was done before the error, stderr the error.
-        if (opts.json && isFerryError(err)) report({ ok: false, error: err.toJSON() });
-        throw err;
+        failed.push({ location: loc.label, error: err });
+        reportError(err, { json: opts.json, debug: debugWanted() });
       }
     }
-    if (opts.json) report({ ok: true });
+    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: failed[0].error.toJSON() });
+    if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed.map((f) => f.error)));
   });
+}
+
+/**
+ * A location written with a trailing slash (`name/`) names a directory: rm(1) refuses a
+ * file spelled so ("Not a directory") and removes nothing.
+ */
+function isDirSpelling(arg: string): boolean {
+  return /[^/]\/+$/.test(arg);
+}
+
+async function removeOne(loc: Location, asDir: boolean, opts: RmOpts, say: (line: string) => void): Promise<void> {
+  const notADir = () => new NotADirectoryError(`${loc.label.replace(/\/*$/, '/')}: not a directory`);
+  if (loc.kind !== 'server') {
+    if (endsInDot(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
+    const { removePlace, withPlaces } = await import('../remote-fs.js');
+    await withPlaces([loc.spec], ([place]) =>
+      withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say, onFile: asDir ? notADir : undefined })),
+    );
+    return;
+  }
+  const p = loc.path;
+  if (p === '/') throw new UsageError('refusing to remove the root');
+  await withServer(loc, opts, (client) =>
+    withInterrupt(async (signal) => {
+      // In an end-to-end folder the plain path names a stored (encrypted) one.
+      const { serverPathFor } = await import('../e2e-run.js');
+      const at = await serverPathFor(client, p, secretOf(opts), signal);
+      if (opts.dryRun || asDir) {
+        const e = await client.stat(at, { signal });
+        if (e.type !== 'dir' && asDir) throw notADir();
+        if (opts.dryRun) {
+          if (e.type === 'dir' && !opts.recursive) throw new UsageError(`${p} is a directory: use -r`);
+          say(`(dry run) delete ${p}${e.type === 'dir' ? '/ and everything in it' : ''}`);
+          return;
+        }
+      }
+      await client.remove(at, { recursive: opts.recursive, signal });
+      say(`delete ${p}`);
+    }),
+  );
 }

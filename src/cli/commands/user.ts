@@ -162,11 +162,13 @@ Examples:
     .description('remove a key (by the ID ferry user key ls shows, or its SHA256: fingerprint); its SFTP logins end at their next request')
     .argument('<name>', 'the user')
     .argument('<id>', 'key id or fingerprint')
+    .option('--json', 'print {user: NAME, removed: ID} as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user key rm ana 3f2a9c0d1e4b5a6f\n  $ ferry user key rm ana SHA256:OwOPKm4t55WQaKVWLDxbfnMgHZ/vao68mDgXE03pk+c');
   addConnectionOptions(rm).action(async (name: string, id: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { removeSshKey } = await import('../../client/account.js');
       await removeSshKey(client, name, id);
+      if (opts.json) return printJson({ user: name, removed: id });
       process.stderr.write(`removed key ${id} of ${name}\n`);
     });
   });
@@ -297,11 +299,16 @@ function userSet(user: Command): void {
 }
 
 function userRm(user: Command): void {
-  const rm = user.command('rm').description("delete a user: their tokens, sessions and links go; their files stay").argument('<name>');
+  const rm = user
+    .command('rm')
+    .description('delete a user: their tokens, sessions and links go; their files stay')
+    .argument('<name>')
+    .option('--json', 'print {removed: NAME} as JSON');
   addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { removeUser } = await import('../../client/account.js');
       await removeUser(client, name);
+      if (opts.json) return printJson({ removed: name });
       process.stderr.write(`removed ${name}\n`);
     });
   });

@@ -22,6 +22,9 @@ interface Opts extends ConnectionOpts, E2eOpts {
   olderThan?: number;
 }
 
+/** Why a file has no old versions, as far as the CLI can know (the setting is the server's, per path). */
+const NONE_KEPT = 'the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on';
+
 /** A version id option (`--version ID`). */
 export const positive = (v: string): number => {
   const n = Number(v);
@@ -57,6 +60,8 @@ export function registerVersions(program: Command): void {
       const { storedPathInVault } = await import('../e2e-run.js');
       const list = await listVersions(client, (await storedPathInVault(client, loc.path, opts))?.stored ?? loc.path);
       if (opts.json) return printJson(list);
+      // A bare table header reads as a failure: say why the list is empty (the policy is the server's).
+      if (list.length === 0) return void process.stderr.write(`no old versions of ${loc.label}: ${NONE_KEPT}\n`);
       process.stdout.write(table(['VERSION', 'SIZE', 'MODIFIED', 'CURRENT FROM', 'REPLACED', 'HASH'], list.map((v) => [String(v.id), formatSize(v.size), when(v.mtime), when(v.createdAt), when(v.replacedAt), v.hash.slice(0, 12)])));
     });
   });
@@ -110,6 +115,7 @@ Examples:
       const list = await listTrash(client, loc.path);
       const plain = await (await import('../e2e-run.js')).plainPathsOf(client, list.map((t) => t.path), opts);
       if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
+      if (list.length === 0) return void process.stderr.write(`no deleted files in ${loc.label}: the server keeps them only when its trashDays setting is above 0\n`);
       process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
   });

@@ -68,6 +68,7 @@ export function registerLogout(program: Command): void {
     .option('--name <name>', 'the server saved under this name by ferry login --name (default: the default server)')
     .option('--revoke', 'revoke the token on the server first, so that no copy of it works either')
     .option('--forget', 'forget the saved server too (its URL and trust settings), not only its token')
+    .option('--json', 'print {name, loggedOut, revoked, forgotten, file} as JSON (loggedOut: false when no token was saved)')
     .addHelpText(
       'after',
       `
@@ -76,14 +77,17 @@ Examples:
   $ ferry logout --revoke
   $ ferry logout --name work --forget`,
     );
-  cmd.action(async (opts: { revoke?: boolean; name?: string; forget?: boolean }) => {
+  cmd.action(async (opts: { revoke?: boolean; name?: string; forget?: boolean; json?: boolean }) => {
     const { writeConfigFile, configPath, readConfigFile, DEFAULT_SERVER_NAME } = await import('../../client/config.js');
     const name = opts.name ?? DEFAULT_SERVER_NAME;
     const file = configPath();
     const config = await readConfigFile(file);
     // No default server saved is "not logged in", not an error; an unknown name is one.
     const saved = name === DEFAULT_SERVER_NAME && !config.server ? undefined : (await savedServerNamed(name)).saved;
-    if (saved?.token === undefined && !opts.forget) {
+    const loggedIn = saved?.token !== undefined;
+    const report = (done: { loggedOut: boolean; revoked: boolean; forgotten: boolean }) => printJson({ name, ...done, file });
+    if (!loggedIn && !opts.forget) {
+      if (opts.json) return report({ loggedOut: false, revoked: false, forgotten: false });
       process.stderr.write(`not logged in${name === DEFAULT_SERVER_NAME ? '' : ` as ${name}`} (no token in ${file})\n`);
       return;
     }
@@ -102,6 +106,7 @@ Examples:
       else delete servers[name];
       await writeConfigFile(file, { ...config, servers });
     }
+    if (opts.json) return report({ loggedOut: loggedIn, revoked: opts.revoke === true && loggedIn, forgotten: opts.forget === true });
     const what = opts.forget ? `${name === DEFAULT_SERVER_NAME ? 'the default server' : name} and its token are` : 'the token is';
     process.stderr.write(`logged out${opts.revoke ? ' (token revoked)' : ''}: ${what} no longer in ${file}\n`);
   });
