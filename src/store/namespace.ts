@@ -16,7 +16,7 @@
  * Nothing here is cached (the vault guard caches only facts of immutable content): what one
  * node commits, every node reads at once.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
@@ -125,6 +125,16 @@ export function nameFold(name: string): string | null {
   return /^[\x00-\x7f]*$/.test(name) ? null : name.normalize('NFC');
 }
 
+/**
+ * The advisory-lock key of a name in its folder: the first 8 bytes of SHA-256 of the parent
+ * and the name's NFC form, as a signed 64-bit integer. Look-alike names (`café` composed
+ * and decomposed) share it, so they are refused one after the other like one name.
+ */
+function nameLockKey(path: string): string {
+  const digest = createHash('sha256').update(parentPath(path) + '\0' + baseName(path).normalize('NFC')).digest();
+  return digest.readBigInt64BE(0).toString();
+}
+
 function lookAlikeError(path: string, existing: string): Error {
   const form = (p: string): string => (baseName(p) === baseName(p).normalize('NFC') ? 'NFC' : baseName(p) === baseName(p).normalize('NFD') ? 'NFD' : 'neither NFC nor NFD');
   return new AlreadyExistsError(
@@ -228,6 +238,21 @@ export class Namespace {
 
   private durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return this.meta.durable(fn);
+  }
+
+  /**
+   * Takes the names `paths` are about to be made at, until the transaction ends: what a
+   * write then finds there (nothing, a file, a folder, a look-alike) stays so until it
+   * commits. On PostgreSQL (READ COMMITTED) two commits for one free name otherwise both
+   * found it free and the second's upsert replaced the first's file, "don't overwrite"
+   * notwithstanding (and each released only what it had seen there). Transaction-scoped
+   * advisory locks, as a chunk's (chunk-index.ts), taken in key order; a deadlock against
+   * another order is retried (retry-conflicts.ts). SQLite's writers take turns: nothing to do.
+   */
+  private async lockNames(trx: Db, paths: Iterable<string>): Promise<void> {
+    if (this.meta.dialect === 'sqlite') return;
+    const keys = [...new Set([...paths].filter((p) => p !== '/').map(nameLockKey))].sort();
+    for (const key of keys) await sql`select pg_advisory_xact_lock(${key}::bigint)`.execute(trx);
   }
 
   /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
@@ -357,6 +382,7 @@ export class Namespace {
       throw new AlreadyExistsError('/: already exists');
     }
     return this.guarded(() => this.durable(async (trx) => {
+      await this.lockNames(trx, [path]);
       const existing = await trx.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
       if (existing) {
         if (existing.type !== 'dir') throw new AlreadyExistsError(`${path}: a file exists there`, { details: { path } });
@@ -407,6 +433,9 @@ export class Namespace {
       if (t === undefined) create.push({ path: p, parent: parentPath(p), name: baseName(p), name_fold: nameFold(baseName(p)), type: 'dir', size: 0, mtime: now, mode: null, manifest: null, created_at: now, updated_at: now, expires_at: null });
       known.add(p);
     }
+    // Locked before they are inserted: a file being put at one of these names (it holds the
+    // lock from before it looked) is either seen here on a retry or sees the folder.
+    await this.lockNames(trx, create.map((c) => c.path));
     await this.refuseLookAlikes(trx, create.map((c) => c.path));
     for (const part of batches(create, 100)) await trx.insertInto('files').values(part).execute();
   }
@@ -437,7 +466,9 @@ export class Namespace {
     };
     for (let n = 0; ; n++) {
       const candidate = n === 0 ? path : joinPath(parentPath(path), numbered(n <= 100 ? String(n) : randomBytes(6).toString('hex')));
-      if (chosen.has(candidate) || (await trx.selectFrom('files').select('path').where('path', '=', candidate).executeTakeFirst())) continue;
+      if (chosen.has(candidate)) continue;
+      await this.lockNames(trx, [candidate]); // an owner's own write of this name waits, or is seen
+      if (await trx.selectFrom('files').select('path').where('path', '=', candidate).executeTakeFirst()) continue;
       try {
         await this.refuseLookAlikes(trx, [candidate]);
       } catch (err) {
@@ -588,6 +619,7 @@ export class Namespace {
    * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
    */
   private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
+    await this.lockNames(trx, [to]);
     const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
     if (!dst) return;
     if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
@@ -787,6 +819,7 @@ export class Namespace {
     o: { noOverwrite: boolean; now: number },
   ): Promise<Entry[]> {
     await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
+    await this.lockNames(trx, files.map((f) => f.path));
 
     const old = new Map<string, { path: string; type: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }>();
     for (const part of batches(files.map((f) => f.path))) {
