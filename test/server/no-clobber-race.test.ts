@@ -15,6 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { basic, dav } from '../helpers/dav.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { addUser, tokenFor } from '../helpers/users.js';
@@ -56,7 +57,7 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
 
     beforeAll(async () => {
       t = await startTestServer(dialect === 'postgresql' ? { db: await pg.createDatabase(), sessionKey: randomBytes(32) } : {});
-      await addUser(t, 'nora');
+      await addUser(t, 'nora', { password: 'nora-password-1' });
       tok = (await tokenFor(t, 'nora')).token;
     });
     afterAll(async () => t?.close());
@@ -111,6 +112,27 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
       expect(copied.won).toHaveLength(1);
       expect(copied.lost).toEqual(Array.from({ length: WRITERS - 1 }, () => CONFLICT));
       expect(await (await api('/api/v1/files/mv/copy.txt')).text()).toBe(`source ${copied.won[0]}`);
+    });
+
+    it('WebDAV: PUT with If-None-Match: * and COPY/MOVE with Overwrite: F at once: one lands, the others 412', async () => {
+      const NORA = basic('nora', 'nora-password-1');
+      expect((await dav(t.url, 'MKCOL', '/dav/wd', { auth: NORA })).status).toBe(201);
+      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => dav(t.url, 'PUT', '/dav/wd/new.txt', { auth: NORA, headers: { 'if-none-match': '*' }, body: `dav ${i}` })));
+      const statuses = answers.map((a) => a.status);
+      const winners = statuses.flatMap((s, i) => (s === 201 ? [i] : []));
+      expect(winners).toHaveLength(1);
+      expect(statuses.filter((s) => s !== 201)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
+      expect((await dav(t.url, 'GET', '/dav/wd/new.txt', { auth: NORA })).text).toBe(`dav ${winners[0]}`);
+
+      for (let i = 0; i < WRITERS; i++) expect((await dav(t.url, 'PUT', `/dav/wd/s${i}.txt`, { auth: NORA, body: `s ${i}` })).status).toBe(201);
+      for (const method of ['COPY', 'MOVE']) {
+        const target = `/dav/wd/${method.toLowerCase()}.txt`;
+        const res = await Promise.all(Array.from({ length: WRITERS }, (_, i) => dav(t.url, method, `/dav/wd/s${i}.txt`, { auth: NORA, headers: { destination: t.url + target, overwrite: 'F' } })));
+        const won = res.flatMap((r, i) => (r.status === 201 ? [i] : []));
+        expect(won, method).toHaveLength(1);
+        expect(res.filter((r) => r.status !== 201).map((r) => r.status)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
+        expect((await dav(t.url, 'GET', target, { auth: NORA })).text).toBe(`s ${won[0]}`);
+      }
     });
 
     it('overwriting writers at once: the last one stored is whole, and the replaced contents are all released', async () => {

@@ -12,7 +12,7 @@
  * come along (moved or copied with the files); locks do not.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
 import { authorizeMove, authorizeTree, toServerPath } from '../authz.js';
 import { depthOf, overwriteOf, type Dav } from './context.js';
@@ -55,10 +55,17 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   // replaced content becomes a version); a collection on either side is deleted first.
   const replace = existing?.type === 'file' && entry.type === 'file';
   if (existing && !replace) await meta.remove(dst, { recursive: true });
-  if (op === 'move') await meta.move(src, dst, { overwrite: replace });
-  else if (depth === '0' && entry.type === 'dir') {
-    await meta.mkdir(dst);
-    await dav.store.copyOwnProps(src, dst);
-  } else await meta.copy(src, dst, { overwrite: replace });
+  try {
+    if (op === 'move') await meta.move(src, dst, { overwrite: replace });
+    else if (depth === '0' && entry.type === 'dir') {
+      await meta.mkdir(dst);
+      await dav.store.copyOwnProps(src, dst);
+    } else await meta.copy(src, dst, { overwrite: replace });
+  } catch (err) {
+    // Something arrived at the destination since it was found free: with Overwrite: F that
+    // is RFC 4918's 412, as if it had been there (the store refused to replace it).
+    if (!overwrite && err instanceof AlreadyExistsError && (await dav.entry(dst))) throw new PreconditionFailedError(`${to} exists and Overwrite is F`, { details: { path: to }, cause: err });
+    throw err;
+  }
   return reply.status(existing ? 204 : 201).send();
 }

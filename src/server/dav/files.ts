@@ -15,7 +15,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { MethodNotAllowedError, NoParentError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js';
+import { AlreadyExistsError, MethodNotAllowedError, NoParentError, PreconditionFailedError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js';
 import { parentPath } from '../../core/path.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
@@ -102,13 +102,20 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
   const body = request.body as Readable | undefined;
   // Stopping early (a quota refusal) must not destroy the request: the client then reads the error.
   const source: AsyncIterable<Uint8Array> = body ? { [Symbol.asyncIterator]: () => body.iterator({ destroyOnReturn: false }) } : Readable.from([]);
+  // If-None-Match: * was checked above, but a file may arrive while the body streams in: the
+  // commit itself must then refuse to replace it (one racing PUT wins, the others get 412).
+  const noOverwrite = request.headers['if-none-match']?.trim() === '*';
   const stored = await ingestStream(dav.ctx, {
     auth,
     path: server,
     body: source,
     ...(declaredSize !== undefined ? { declaredSize } : {}),
     ...(mtime !== undefined ? { mtime } : {}),
+    ...(noOverwrite ? { noOverwrite } : {}),
     signal: abortOnHangUp(request.raw),
+  }).catch(async (err: unknown) => {
+    if (noOverwrite && err instanceof AlreadyExistsError && (await dav.entry(server))) throw new PreconditionFailedError('If-None-Match does not hold', { cause: err });
+    throw err;
   });
   reply.header('etag', Dav.etagOfHash(stored.hash!));
   if (mtime !== undefined) reply.header('x-oc-mtime', 'accepted');
