@@ -135,6 +135,19 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
       }
     });
 
+    it('uploads at once near a quota: never more stored than it allows (each check sees the others)', async () => {
+      await addUser(t, 'quota', { quotaBytes: 1000 });
+      const q = (await tokenFor(t, 'quota')).token;
+      const answers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => t.api(`/api/v1/files/q/f${i}.bin`, { method: 'PUT', body: Buffer.alloc(300, i), token: q })));
+      const statuses = answers.map((a) => a.status);
+      for (const a of answers) await a.body?.cancel();
+      // 300 bytes each: three fit in 1000 and a fourth never does, however they interleave.
+      expect(statuses.filter((s) => s === 201)).toHaveLength(3);
+      expect(statuses.filter((s) => s !== 201)).toEqual(Array.from({ length: WRITERS - 3 }, () => 413));
+      const listing = (await (await t.api('/api/v1/list/q', { token: q })).json()) as { size: number }[] | { entries: { size: number }[] };
+      expect((Array.isArray(listing) ? listing : listing.entries).map((e) => e.size)).toEqual([300, 300, 300]);
+    });
+
     it('overwriting writers at once: the last one stored is whole, and the replaced contents are all released', async () => {
       expect((await api('/api/v1/files/over/x.txt', { method: 'PUT', body: 'first' })).status).toBe(201);
       const { won } = await race((i) => api('/api/v1/files/over/x.txt', { method: 'PUT', body: `overwrite ${i}` }));
