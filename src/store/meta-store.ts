@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { chmod, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
 import { UnsupportedError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
@@ -27,6 +27,7 @@ import { Namespace, type MoveOptions, type CommitFinal, type CommitOptions, type
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
+import { SqliteDialectKeepingErrors } from './sqlite-dialect.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -138,7 +139,7 @@ export class MetaStore {
     sqlite.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialectKeepingErrors({ database: statements }, sqlite) });
     const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
     await store.migrate();
     return store;
