@@ -231,6 +231,8 @@ export function fromSystemError(err: unknown, what?: string): FerryError {
       return new DirectoryNotEmptyError(`${label}directory not empty`, { cause: err });
     case 'ENOSPC':
     case 'EDQUOT':
+    // SQLite's "database or disk is full" (better-sqlite3 puts SQLite's code in `code`).
+    case 'SQLITE_FULL':
       return new NoSpaceError(`${label}no space left on device`, { cause: err });
     case 'EACCES':
     case 'EPERM':

@@ -13,13 +13,13 @@ import { existsSync } from 'node:fs';
 import { chmod, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
-import { UnsupportedError } from '../core/errors.js';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
+import { ConfigError, UnsupportedError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import type { AdminUpload, Entry, UploadFileSpec } from '../core/protocol.js';
 import type { Database } from './meta-schema.js';
-import { migrationNameOrder, migrationProvider, migrationsDone, type Dialect } from './migrations.js';
+import { migrationNameOrder, migrationProvider, migrationState, type Dialect } from './migrations.js';
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
@@ -27,6 +27,7 @@ import { Namespace, type MoveOptions, type CommitFinal, type CommitOptions, type
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
+import { SqliteDialectKeepingErrors } from './sqlite-dialect.js';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -138,7 +139,7 @@ export class MetaStore {
     sqlite.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     // Kysely's dialect prepares every query afresh; the cache reuses statements by SQL text.
     const statements = new StatementCache(sqlite);
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
+    const db = new Kysely<Database>({ dialect: new SqliteDialectKeepingErrors({ database: statements }, sqlite) });
     const store = new MetaStore(db, 'sqlite', options.now ?? Date.now, statements, sqlite);
     await store.migrate();
     return store;
@@ -218,7 +219,15 @@ export class MetaStore {
    * A database with every migration done (every start but the first) skips the migrator.
    */
   async migrate(): Promise<void> {
-    if (await migrationsDone(this.db, this.dialect)) return;
+    const state = await migrationState(this.db, this.dialect);
+    if (state.done) return;
+    // Kysely's migrator would call this "corrupted migrations": it is a rollback to an older build.
+    if (state.newer.length > 0) {
+      throw new ConfigError(
+        `the metadata database was upgraded by a newer version of Ferry (its migration ${state.newer.join(', ')} is unknown to this one): run that version or a later one, or restore the backup made before the upgrade`,
+        { details: { migrations: state.newer } },
+      );
+    }
     const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), nameComparator: migrationNameOrder });
     if (this.dialect !== 'sqlite') {
       const { error } = await migrator.migrateToLatest();

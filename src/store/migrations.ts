@@ -129,22 +129,24 @@ export function migrationNameOrder(a: string, b: string): number {
 }
 
 /**
- * Whether every migration of this build has run: the names in the migrator's table are
- * exactly this list's. Then a start reads that one table, where the migrator takes its lock
- * and reads the schema of every table first. Anything else (a new database with no such
- * table, a migration pending, a database a newer build has migrated) is left to the
- * migrator, which does what is due or refuses.
+ * Which migrations have run: `done` when every migration of this build has (the names in the
+ * migrator's table are exactly this list's), so that a start reads that one table, where the
+ * migrator takes its lock and reads the schema of every table first. `newer` names those that
+ * ran but this build does not know: a newer version migrated the database, and this one must
+ * not run on it. Anything else (a new database with no such table, a migration pending) is
+ * left to the migrator.
  */
-export async function migrationsDone(db: Kysely<any>, dialect: Dialect): Promise<boolean> {
+export async function migrationState(db: Kysely<any>, dialect: Dialect): Promise<{ done: boolean; newer: string[] }> {
   const names = Object.keys(migrations(dialect));
-  let done: string[];
+  let ran: string[];
   try {
-    done = (await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute()).map((r: { name: string }) => r.name);
+    ran = (await db.selectFrom(DEFAULT_MIGRATION_TABLE).select('name').execute()).map((r: { name: string }) => r.name);
   } catch {
-    return false;
+    return { done: false, newer: [] };
   }
   const known = new Set(names);
-  return done.length === names.length && done.every((n) => known.has(n));
+  const newer = ran.filter((n) => !known.has(n));
+  return { done: ran.length === names.length && newer.length === 0, newer };
 }
 
 /** 0001: files, manifests, chunks, packs, upload sessions and their entries, settings. */

@@ -280,3 +280,33 @@ describe("libuv's thread pool", () => {
     }
   });
 });
+
+describe('the listening address', () => {
+  // 127.0.0.2 is this machine too, but not the address a loopback server is bound to.
+  const reachable = (port: number, host: string) =>
+    fetch(`http://${host}:${port}/healthz`).then(
+      (res) => res.status,
+      () => 'refused',
+    );
+
+  it('a server on 127.0.0.1 is not reached at another address and prints no warning', async () => {
+    const server = await startServer({ dataDir: join(tmp.path, 'bind-loopback') });
+    try {
+      expect(await reachable(server.port, '127.0.0.1')).toBe(200);
+      expect(await reachable(server.port, '127.0.0.2')).toBe('refused');
+      expect(server.output()).not.toContain('WARNING');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('--addr 0.0.0.0 listens on every address, warning that plain HTTP travels unencrypted', async () => {
+    const server = await startServer({ dataDir: join(tmp.path, 'bind-all'), addr: '0.0.0.0:0' });
+    try {
+      expect(await reachable(server.port, '127.0.0.2')).toBe(200);
+      await expect.poll(() => server.output(), { timeout: 10_000 }).toContain('WARNING: plain HTTP on 0.0.0.0: passwords, tokens and files travel unencrypted.\nUse --tls-cert/--tls-key or --tls-self-signed.');
+    } finally {
+      await server.stop();
+    }
+  });
+});

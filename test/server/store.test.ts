@@ -146,15 +146,21 @@ describe('ferry serve --store on S3 (s3rver)', () => {
     expect(parseStoreSpec('/srv/chunks')).toEqual({ prefix: '/', remote: '/srv/chunks' });
   });
 
-  it('the real CLI: ferry serve --store s3:… with AWS_* credentials from the environment', async () => {
+  // The README's several-nodes quick start offers both; FERRY_S3_* wins over AWS_*. s3rver
+  // refuses an unknown access key id (it does not check secrets): a wrong AWS_ACCESS_KEY_ID
+  // used instead would fail the start with InvalidAccessKeyId.
+  for (const [what, credentials, prefix] of [
+    ['AWS_* credentials', { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' }, 'srv'],
+    ['FERRY_S3_ACCESS_KEY_ID/_SECRET_ACCESS_KEY', { FERRY_S3_ACCESS_KEY_ID: 'S3RVER', FERRY_S3_SECRET_ACCESS_KEY: 'S3RVER', AWS_ACCESS_KEY_ID: 'WRONG', AWS_SECRET_ACCESS_KEY: 'WRONG' }, 'own'],
+  ] as const)
+  it(`the real CLI: ferry serve --store s3:… with ${what} from the environment`, async () => {
     const data = await mkdtemp(path.join(tmpdir(), 'ferry-serve-s3-'));
     const token = 'cli-' + randomBytes(16).toString('hex');
-    const child = spawn(process.execPath, [path.join(import.meta.dirname, '..', '..', 'bin', 'ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--store', 's3:ferry-cli/srv'], {
+    const child = spawn(process.execPath, [path.join(import.meta.dirname, '..', '..', 'bin', 'ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--data', data, '--store', `s3:ferry-cli/${prefix}`], {
       env: {
         ...process.env,
         FERRY_ADMIN_TOKEN: token,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        ...credentials,
         AWS_ENDPOINT_URL_S3: s3.endpoint,
         AWS_REGION: 'us-east-1',
       },
@@ -166,7 +172,7 @@ describe('ferry serve --store on S3 (s3rver)', () => {
         lines.on('line', (line) => {
           if (line.includes('"event":"ready"')) {
             const ready = JSON.parse(line) as { url: string; store: string[] };
-            expect(ready.store).toEqual(['/=s3:ferry-cli/srv']);
+            expect(ready.store).toEqual([`/=s3:ferry-cli/${prefix}`]);
             resolve(ready.url);
           }
         });
@@ -180,7 +186,7 @@ describe('ferry serve --store on S3 (s3rver)', () => {
       expect((await fetch(`${url}/api/v1/uploads/${created.id}/commit`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
       const got = Buffer.from(await (await fetch(`${url}/api/v1/files/x.bin`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer());
       expect(got.equals(body)).toBe(true);
-      expect(await bucketKeys('ferry-cli')).toEqual([`srv/chunks/${refs[0].hash.slice(0, 2)}/${refs[0].hash}`]);
+      expect(await bucketKeys('ferry-cli', `${prefix}/`)).toEqual([`${prefix}/chunks/${refs[0].hash.slice(0, 2)}/${refs[0].hash}`]);
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaStore } from '../../src/store/meta-store.js';
 import { migrationProvider } from '../../src/store/migrations.js';
+import { runFerry } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 
@@ -64,6 +65,35 @@ describe('upgrading a database of the previous version', () => {
         expect(await again.server.ctx.meta.leases.acquire('upgrade-test', 60_000)).toBe(true);
       } finally {
         await again.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a data directory a newer version migrated: ferry serve refuses it by name (exit 2), the database untouched', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-downgrade-'));
+    try {
+      const first = await startTestServer({ dataDir });
+      expect((await first.api('/api/v1/files/kept.txt', { method: 'PUT', body: 'made by the newer version' })).status).toBe(201);
+      await first.server.close();
+      const newer = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(join(dataDir, 'meta.db')) }) });
+      await newer.insertInto('kysely_migration').values({ name: '9999-from-a-newer-version', timestamp: new Date().toISOString() }).execute();
+      const before = await migrationNames(newer);
+      await newer.destroy();
+
+      const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', dataDir], { timeoutMs: 30_000 });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        'ferry: the metadata database was upgraded by a newer version of Ferry (its migration 9999-from-a-newer-version is unknown to this one): run that version or a later one, or restore the backup made before the upgrade (FERRY_ERR_CONFIG)\n',
+      );
+      expect(r.stdout).not.toContain('"ready"');
+      const after = new Kysely<any>({ dialect: new SqliteDialect({ database: new Database(join(dataDir, 'meta.db')) }) });
+      try {
+        expect(await migrationNames(after)).toEqual(before);
+        expect(await after.selectFrom('files').select('path').where('name', '=', 'kept.txt').execute()).toHaveLength(1);
+      } finally {
+        await after.destroy();
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
