@@ -7,7 +7,7 @@
  *
  * Sources of `put`: a string (a local file path; its mtime and mode are kept) or a `file:`
  * URL; bytes (Buffer, Uint8Array); `{ data }` (a string's UTF-8 bytes, or bytes); a Node
- * readable stream, a Web ReadableStream or any async iterable of bytes (streamed, size
+ * readable stream, a Web ReadableStream or any async iterable of bytes (text pieces as UTF-8; streamed, size
  * unknown up front). Destinations of `get`: a local path or `file:` URL (resumed, verified,
  * moved into place atomically), a Node Writable or a Web WritableStream; or none, and `get`
  * returns a Node Readable of the file's bytes (verified as they come; a stream that fails

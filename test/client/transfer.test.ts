@@ -503,6 +503,15 @@ describe('streams', () => {
     await client.getStream('/empty', pt);
     expect(Buffer.concat(got).length).toBe(0);
   });
+
+  it('put of a stream of text stores its UTF-8; a stream of anything else is refused and stores nothing', async () => {
+    await client.put(Readable.from(['text ✓ ', 'in pieces']), '/text.txt');
+    expect((await remoteBytes('/text.txt')).toString('utf8')).toBe('text ✓ in pieces');
+    // Numbers used to be read as no bytes at all: the put succeeded with an empty file.
+    const err: unknown = await client.put(Readable.from([1, 2]), '/numbers.bin').catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_VALIDATION')).toBe(true);
+    expect(await client.statIfExists('/numbers.bin')).toBeUndefined();
+  });
 });
 
 describe('trees', () => {
