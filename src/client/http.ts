@@ -14,7 +14,7 @@ import { limitedBody } from './bandwidth.js';
 import { loadUndici } from './undici-pool.js';
 import { withParserBudget } from './parser-budget.js';
 import { RawHttpPool } from './raw-http.js';
-import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
+import { HttpCore, errorFromTransport, parseServerUrl, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
 export { errorFromResponse, errorFromTransport, type HttpMethod, type RequestSpec, type RetryMode, type WireResponse as Response } from './wire.js';
 
@@ -110,7 +110,7 @@ export class HttpClient extends HttpCore {
   readonly limiter?: TokenBucket;
 
   constructor(options: HttpClientOptions) {
-    const base = new URL(options.server);
+    const base = parseServerUrl(options.server);
     super({
       server: options.server,
       transport: new UndiciTransport(base, {
