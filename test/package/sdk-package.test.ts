@@ -79,7 +79,7 @@ describe('the SDK through the package name, from npm pack', () => {
 
   it('one style: client.put(source, path) of a path, bytes, text, a Node and a Web stream; client.get to a stream, a path, a WritableStream; namespaces; one progress shape with etaMs', async () => {
     const { out, loaded } = await runInApp(`
-      import { FerryClient } from 'ferry/client';
+      import { FerryClient, FerryError, isFerryError } from 'ferry/client';
       import { Readable } from 'node:stream';
       import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
       import { join } from 'node:path';
@@ -105,7 +105,7 @@ describe('the SDK through the package name, from npm pack', () => {
       const webChunks = [];
       await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
       let missing;
-      try { await client.get('/one/none.txt'); } catch (e) { missing = e.code; }
+      try { await client.get('/one/none.txt'); } catch (e) { missing = isFerryError(e, 'FERRY_ERR_NOT_FOUND') && e instanceof FerryError ? e.code : String(e); }
       const share = await client.shares.create({ path: '/one/text.txt' });
       const shares = (await client.shares.list()).map((s) => s.id);
       const tokens = (await client.tokens.list()).length;
@@ -147,9 +147,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const client = await import('ferry/client');
       // docs/client.md: the browser building blocks are not an entry of the package yet.
       const browser = ['HttpCore', 'FerryApi', 'FetchTransport', 'uploadBlob'].filter((n) => n in ferry || n in client);
-      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser }));
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError }));
     `);
-    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [] });
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true });
     expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
   });
 
@@ -170,7 +170,7 @@ describe('the SDK through the package name, from npm pack', () => {
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
       join(app, 'use.ts'),
-      `import { FerryClient, type TransferResult } from 'ferry/client';
+      `import { FerryClient, isFerryError, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
 import { MemoryBackend, openBackend } from 'ferry';
 import { writeRecords, MultiWriter, compress } from 'ferry/records';
 import { withRetry, withDryRun } from 'ferry/decorators';
@@ -181,6 +181,10 @@ import { S3Backend } from 'ferry/s3';
 import { SftpBackend } from 'ferry/sftp';
 const c: FerryClient = new FerryClient({ server: 'http://127.0.0.1:1' });
 const r: Promise<TransferResult> = c.putFile('a', '/a');
+const source: PutSource = { data: 'text' };
+const dest: GetDestination = './a';
+const code = (e: unknown): FerryErrorCode | undefined => (isFerryError(e) ? e.code : undefined);
+void [source, dest, code];
 void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
 `,
     );
