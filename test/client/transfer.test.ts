@@ -504,6 +504,22 @@ describe('streams', () => {
     expect(Buffer.concat(got).length).toBe(0);
   });
 
+  it('get(path, undefined, { signal }) gives a stream that an abort fails with FERRY_ERR_ABORTED', async () => {
+    const data = seededBytes('abort-get', 3 * 1024 * 1024);
+    await client.put(data, '/abort-get.bin');
+    const ac = new AbortController();
+    const stream = await client.get('/abort-get.bin', undefined, { signal: ac.signal });
+    let got = 0;
+    const err: unknown = await (async () => {
+      for await (const piece of stream) {
+        got += (piece as Buffer).length;
+        ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_ABORTED')).toBe(true);
+    expect(got).toBeLessThan(data.length);
+  });
+
   it('put of a stream of text stores its UTF-8; a stream of anything else is refused and stores nothing', async () => {
     await client.put(Readable.from(['text ✓ ', 'in pieces']), '/text.txt');
     expect((await remoteBytes('/text.txt')).toString('utf8')).toBe('text ✓ in pieces');
