@@ -763,3 +763,17 @@ describe('namespace', () => {
     }
   });
 });
+
+describe('close', () => {
+  it('is idempotent, and a closed client refuses calls with FERRY_ERR_USAGE, sending nothing', async () => {
+    const c = new FerryClient({ server: proxy.url, token: server.token, retry: FAST_RETRY });
+    await c.stat('/'); // the pool exists
+    await c.close();
+    await c.close(); // undici's pool threw UND_ERR_DESTROYED here
+    const before = proxy.requests('GET', /./).length;
+    const err: unknown = await c.stat('/').catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_USAGE')).toBe(true);
+    expect((err as Error).message).toMatch(/the client is closed/);
+    expect(proxy.requests('GET', /./).length).toBe(before);
+  });
+});
