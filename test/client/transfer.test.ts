@@ -745,6 +745,20 @@ describe('namespace', () => {
     expect(proxy.requests('GET', /^\/api\/v1\/list/)).toHaveLength(5);
   });
 
+  it('an abort during a listing stops it at the next entry, within a page too', async () => {
+    for (let i = 0; i < 12; i++) await client.mkdir(`/ab/${String(i).padStart(2, '0')}`, { parents: true });
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const err: unknown = await (async () => {
+      for await (const e of client.list('/ab', { signal: ac.signal })) {
+        seen.push(e.name);
+        if (seen.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_ABORTED')).toBe(true);
+    expect(seen).toEqual(['00', '01']); // one page held all 12: the rest of it was not handed out
+  });
+
   it('reports a wrong token as FERRY_ERR_AUTH_INVALID with advice', async () => {
     const c = new FerryClient({ server: proxy.url, token: 'nope' });
     try {
