@@ -16,6 +16,7 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../core/errors.js';
+import { failOnAbort } from '../backends/shared.js';
 import type { FerryApi } from './api.js';
 import * as account from './account-api.js';
 import type { PutFileOptions, PutStreamOptions } from './put.js';
@@ -72,7 +73,9 @@ export async function get(t: Transfers, remotePath: string, dest?: GetDestinatio
       () => out.end(),
       (err: unknown) => out.destroy(err as Error),
     );
-    return out;
+    // An abort fails the stream even once the transfer has finished into its buffer, as a
+    // backend's read does: the caller said it wants no more.
+    return failOnAbort(out, options.signal, remotePath);
   }
   if (typeof dest === 'string') return t.getFile(remotePath, dest, options);
   if (dest instanceof URL) return t.getFile(remotePath, fileURLToPath(dest), options);
