@@ -137,6 +137,23 @@ describe('chunkStream', () => {
     await expect(collect(failing(), SMALL)).rejects.toThrow('source broke');
   });
 
+  it('chunks text pieces as their UTF-8 (a Readable with setEncoding) and refuses pieces that are not bytes', async () => {
+    const text = 'é✓ '.repeat(20_000);
+    async function* strings(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < text.length; i += 7001) yield text.slice(i, i + 7001) as unknown as Uint8Array;
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    expect((await collect(strings(), SMALL)).map((c) => c.hash)).toEqual((await collect(pieces(bytes, [65536]), SMALL)).map((c) => c.hash));
+    // A number has no bytes: it used to be read as none, and a put then stored an empty file.
+    async function* numbers(): AsyncGenerator<Uint8Array> {
+      yield Buffer.from('ok');
+      yield 42 as unknown as Uint8Array;
+    }
+    const err: unknown = await collect(numbers(), SMALL).catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_VALIDATION')).toBe(true);
+    expect((err as Error).message).toBe('the stream yielded a number, not bytes or text');
+  });
+
   it('StreamChunker stopped anywhere and resumed from rest() cuts where one pass does (tus PATCHes, restarts)', async () => {
     const data = randomBytes(3 << 20);
     const whole = (await collect(pieces(data, [65536]), SMALL)).map((c) => c.hash);

@@ -3,7 +3,7 @@
  * the same cuts `chunkFile` makes on the same bytes, and hands out each chunk's bytes.
  */
 import { hash } from 'node:crypto';
-import { throwIfAborted } from '../core/errors.js';
+import { ValidationError, throwIfAborted } from '../core/errors.js';
 import type { ChunkingParams } from '../core/manifest.js';
 import { CdcKernel, cdcParamsOf } from './cdc-kernel.js';
 import { sha256Workers } from './sha256-workers.js';
@@ -159,7 +159,8 @@ export class StreamChunker {
  * The chunks of `source`, in order, covering it exactly (an empty source yields nothing).
  * Memory: one data area of 2 × maxSize (at least maxSize + 1 MiB), plus the chunks the
  * caller keeps and the piece of the source being consumed. The source's pieces may have any size; the source
- * is iterated once and may be ended early by the caller breaking out of the loop.
+ * is iterated once and may be ended early by the caller breaking out of the loop. A string
+ * piece is chunked as its UTF-8; any other non-bytes piece fails with FERRY_ERR_VALIDATION.
  */
 export async function* chunkStream(
   source: AsyncIterable<Uint8Array>,
@@ -174,6 +175,17 @@ export async function* chunkStream(
   } finally {
     giveBackKernel(params, kernel);
   }
+}
+
+/**
+ * A piece of the source as bytes. Text (a Readable with `setEncoding`, `Readable.from(['…'])`)
+ * is its UTF-8, as the backends' `write` takes it; anything else is refused: a number has no
+ * `length`, and was read as no bytes at all, so the upload succeeded with an empty file.
+ */
+function bytesOf(piece: unknown): Uint8Array {
+  if (piece instanceof Uint8Array) return piece;
+  if (typeof piece === 'string') return Buffer.from(piece, 'utf8');
+  throw new ValidationError(`the stream yielded a ${piece === null ? 'null' : typeof piece}, not bytes or text`);
 }
 
 async function* chunkWith(kernel: CdcKernel, source: AsyncIterable<Uint8Array>, options: ChunkStreamOptions): AsyncGenerator<StreamChunk> {
@@ -210,8 +222,9 @@ async function* chunkWith(kernel: CdcKernel, source: AsyncIterable<Uint8Array>, 
     }
   };
 
-  for await (const piece of source) {
+  for await (const raw of source) {
     throwIfAborted(signal);
+    const piece = bytesOf(raw as unknown);
     let used = 0;
     while (used < piece.length) {
       if (filled === capacity) {

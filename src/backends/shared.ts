@@ -36,6 +36,24 @@ function abortedError(signal: AbortSignal, what: string): FerryError {
   return new AbortedError(`${what}: write aborted`, { cause: signal.reason });
 }
 
+/**
+ * `stream` (a read's body) destroyed with FERRY_ERR_ABORTED when `signal` aborts, as every
+ * other call of the contract fails. Node's `addAbortSignal`, and a file stream's own
+ * `signal`, destroy it with a bare `AbortError` (`ABORT_ERR`), which no FerryError check
+ * recognises: an SDK caller that aborted a read of local, memory or S3 storage got that.
+ */
+export function failOnAbort<T extends Readable>(stream: T, signal: AbortSignal | undefined, what: string): T {
+  if (!signal) return stream;
+  const abort = () => stream.destroy(new AbortedError(`${what}: read aborted`, { cause: signal.reason }));
+  if (signal.aborted) {
+    abort();
+    return stream;
+  }
+  signal.addEventListener('abort', abort, { once: true });
+  stream.once('close', () => signal.removeEventListener('abort', abort));
+  return stream;
+}
+
 function sizeMismatch(what: string, expected: number, got: number, overrun: boolean): FerryError {
   const message = overrun
     ? `${what}: the body is longer than the announced ${expected} bytes`

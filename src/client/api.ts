@@ -9,7 +9,7 @@
  * `B` is the type of the byte buffers handed back: `Uint8Array`, or `Buffer` in Node.js
  * (its transport allocates Buffers, and Node callers use Buffer's methods on them).
  */
-import { AuthInvalidError, AuthRequiredError, ChunkCorruptError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, type FerryError } from '../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, ChunkCorruptError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, throwIfAborted, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/chunk-refs.js';
 import { normalizePath } from '../core/path.js';
 import {
@@ -224,7 +224,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
           signal: options.signal,
         }),
       );
-      for (const e of page.entries) yield e;
+      // A page (up to the server's limit of entries) is in hand: an abort still stops it here.
+      for (const e of page.entries) {
+        throwIfAborted(options.signal);
+        yield e;
+      }
       cursor = page.next;
     } while (cursor);
   }

@@ -180,8 +180,8 @@ export class FerryClient extends FerryApi<Buffer> {
     return putAny(this, source, remotePath, options);
   }
 
-  /** The file's bytes as a Node Readable (verified as they come). */
-  get(remotePath: string): Promise<Readable>;
+  /** The file's bytes as a Node Readable (verified as they come); `get(path, undefined, { signal })` to abort it. */
+  get(remotePath: string, dest?: undefined, options?: GetOptions): Promise<Readable>;
   /** Downloads to a local path (or `file:` URL), a Node Writable or a Web WritableStream. */
   get(remotePath: string, dest: GetDestination, options?: GetOptions): Promise<TransferResult>;
   get(remotePath: string, dest?: GetDestination, options: GetOptions = {}): Promise<Readable | TransferResult> {

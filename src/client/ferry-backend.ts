@@ -53,7 +53,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../core/storage.js';
-import { bodyChunks, checkSize, collectRange, discardBody } from '../backends/shared.js';
+import { bodyChunks, checkSize, collectRange, discardBody, failOnAbort } from '../backends/shared.js';
 import type { BatchReader, BatchReadLimits, BatchWriteItem, BatchWriteLimits, BatchWriter, TreeDigestSource, TreeHashed, TreeHashSource } from '../core/storage-bulk.js';
 import { EMPTY_TREE_DIGEST } from '../core/tree-digest.js';
 import { me } from './account-api.js';
@@ -255,7 +255,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       headers.range = `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`;
     }
     try {
-      return await this.client.http.request(
+      const body = await this.client.http.request(
         { method: 'GET', path: `${API_PREFIX}/files${encodePathForUrl(path)}`, headers, signal, accept: [416] },
         async (res) => {
           if (res.statusCode === 416) {
@@ -274,6 +274,9 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
           return decompressed(body);
         },
       );
+      // undici destroys its body with a DOMException AbortError before any listener added
+      // now could act: a stream of our own is failed first, with FERRY_ERR_ABORTED.
+      return signal ? failOnAbort(Readable.from(body, { objectMode: false }), signal, k) : body;
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY')) throw new NotFoundError(`${k} is a directory`, { cause: err });
       throw err;

@@ -6,6 +6,7 @@
  */
 import type { Pool } from 'undici';
 import type { Readable } from 'node:stream';
+import { UsageError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { tlsConnector, untrustedCertificateError, type TlsTrust } from './tls.js';
@@ -14,7 +15,7 @@ import { limitedBody } from './bandwidth.js';
 import { loadUndici } from './undici-pool.js';
 import { withParserBudget } from './parser-budget.js';
 import { RawHttpPool } from './raw-http.js';
-import { HttpCore, errorFromTransport, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
+import { HttpCore, errorFromTransport, parseServerUrl, type Credentials, type Transport, type WireBody, type WireRequest, type WireResponse } from './wire.js';
 
 export { errorFromResponse, errorFromTransport, type HttpMethod, type RequestSpec, type RetryMode, type WireResponse as Response } from './wire.js';
 
@@ -42,6 +43,7 @@ export interface HttpClientOptions {
  */
 export class UndiciTransport implements Transport {
   #pool?: Promise<Pool>;
+  #closed = false;
   /** Bulk GETs over plain http (./raw-http.ts); https ones go through undici. */
   #raw?: RawHttpPool;
   private readonly origin: string;
@@ -71,6 +73,8 @@ export class UndiciTransport implements Transport {
   }
 
   async send(request: WireRequest): Promise<WireResponse> {
+    // Not a network error: retrying cannot help, and undici's "client is destroyed" said nothing of why.
+    if (this.#closed) throw new UsageError(`${request.method} ${request.url}: the client is closed (make a new one)`);
     if (request.bulk && this.#raw && request.method === 'GET' && request.body === undefined) {
       try {
         return await this.#raw.send(request);
@@ -94,14 +98,22 @@ export class UndiciTransport implements Transport {
     }
   }
 
+  /**
+   * Idempotent, as `destroy`: undici's Pool fails a second close with UND_ERR_DESTROYED,
+   * which `client.close()` twice (a `finally` after an explicit close) threw at the caller.
+   */
   async close(): Promise<void> {
+    this.#closed = true;
     this.#raw?.close();
-    if (this.#pool) await (await this.#pool).close();
+    const pool = this.#pool && (await this.#pool);
+    if (pool && !pool.destroyed) await pool.close();
   }
 
   async destroy(): Promise<void> {
+    this.#closed = true;
     this.#raw?.close();
-    if (this.#pool) await (await this.#pool).destroy();
+    const pool = this.#pool && (await this.#pool);
+    if (pool && !pool.destroyed) await pool.destroy();
   }
 }
 
@@ -110,7 +122,7 @@ export class HttpClient extends HttpCore {
   readonly limiter?: TokenBucket;
 
   constructor(options: HttpClientOptions) {
-    const base = new URL(options.server);
+    const base = parseServerUrl(options.server);
     super({
       server: options.server,
       transport: new UndiciTransport(base, {

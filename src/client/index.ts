@@ -10,6 +10,9 @@
  * ```
  */
 export { FerryClient, type FerryClientOptions } from './client.js';
+export type { ClientNamespaces, GetDestination, GetOptions, PutOptions, PutSource } from './one-style.js';
+// The errors the SDK throws, so that a program importing only `ferry/client` can tell them apart.
+export { FerryError, isFerryError, isRetryable, type FerryErrorCode } from '../core/errors.js';
 export { HttpClient, errorFromResponse, errorFromTransport, type HttpClientOptions, type RequestSpec, type RetryMode } from './http.js';
 export { parseRate } from './bandwidth.js';
 export { TokenBucket } from '../core/token-bucket.js';

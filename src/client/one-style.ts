@@ -7,7 +7,7 @@
  *
  * Sources of `put`: a string (a local file path; its mtime and mode are kept) or a `file:`
  * URL; bytes (Buffer, Uint8Array); `{ data }` (a string's UTF-8 bytes, or bytes); a Node
- * readable stream, a Web ReadableStream or any async iterable of bytes (streamed, size
+ * readable stream, a Web ReadableStream or any async iterable of bytes (text pieces as UTF-8; streamed, size
  * unknown up front). Destinations of `get`: a local path or `file:` URL (resumed, verified,
  * moved into place atomically), a Node Writable or a Web WritableStream; or none, and `get`
  * returns a Node Readable of the file's bytes (verified as they come; a stream that fails
@@ -16,6 +16,7 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../core/errors.js';
+import { failOnAbort } from '../backends/shared.js';
 import type { FerryApi } from './api.js';
 import * as account from './account-api.js';
 import type { PutFileOptions, PutStreamOptions } from './put.js';
@@ -72,7 +73,9 @@ export async function get(t: Transfers, remotePath: string, dest?: GetDestinatio
       () => out.end(),
       (err: unknown) => out.destroy(err as Error),
     );
-    return out;
+    // An abort fails the stream even once the transfer has finished into its buffer, as a
+    // backend's read does: the caller said it wants no more.
+    return failOnAbort(out, options.signal, remotePath);
   }
   if (typeof dest === 'string') return t.getFile(remotePath, dest, options);
   if (dest instanceof URL) return t.getFile(remotePath, fileURLToPath(dest), options);

@@ -302,6 +302,22 @@ export interface HttpCoreOptions {
   alloc?: (size: number) => Uint8Array;
 }
 
+/**
+ * The server's base URL. One that is not a URL, or not http(s), is FERRY_ERR_CONFIG when the
+ * client is made: it was a bare TypeError there (`new FerryClient({server: 'nas'})`), or, for
+ * `ftp://…`, a FERRY_ERR_CONFIG naming undici's message at the first request.
+ */
+export function parseServerUrl(server: string): URL {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch (err) {
+    throw new ConfigError(`not a server URL: ${JSON.stringify(server)} (such as http://127.0.0.1:7373)`, { cause: err });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`the server URL must be http or https, not ${url.protocol}`);
+  return url;
+}
+
 /** Low-level HTTP client of one server. Public so that other programs can reach routes the SDK does not wrap. */
 export class HttpCore {
   readonly base: URL;
@@ -322,7 +338,7 @@ export class HttpCore {
   private reached = false;
 
   constructor(options: HttpCoreOptions) {
-    this.base = new URL(options.server);
+    this.base = parseServerUrl(options.server);
     this.prefix = this.base.pathname.replace(/\/+$/, '');
     this.transport = options.transport;
     this.token = options.token;

@@ -503,6 +503,31 @@ describe('streams', () => {
     await client.getStream('/empty', pt);
     expect(Buffer.concat(got).length).toBe(0);
   });
+
+  it('get(path, undefined, { signal }) gives a stream that an abort fails with FERRY_ERR_ABORTED', async () => {
+    const data = seededBytes('abort-get', 3 * 1024 * 1024);
+    await client.put(data, '/abort-get.bin');
+    const ac = new AbortController();
+    const stream = await client.get('/abort-get.bin', undefined, { signal: ac.signal });
+    let got = 0;
+    const err: unknown = await (async () => {
+      for await (const piece of stream) {
+        got += (piece as Buffer).length;
+        ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_ABORTED')).toBe(true);
+    expect(got).toBeLessThan(data.length);
+  });
+
+  it('put of a stream of text stores its UTF-8; a stream of anything else is refused and stores nothing', async () => {
+    await client.put(Readable.from(['text ✓ ', 'in pieces']), '/text.txt');
+    expect((await remoteBytes('/text.txt')).toString('utf8')).toBe('text ✓ in pieces');
+    // Numbers used to be read as no bytes at all: the put succeeded with an empty file.
+    const err: unknown = await client.put(Readable.from([1, 2]), '/numbers.bin').catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_VALIDATION')).toBe(true);
+    expect(await client.statIfExists('/numbers.bin')).toBeUndefined();
+  });
 });
 
 describe('trees', () => {
@@ -720,6 +745,20 @@ describe('namespace', () => {
     expect(proxy.requests('GET', /^\/api\/v1\/list/)).toHaveLength(5);
   });
 
+  it('an abort during a listing stops it at the next entry, within a page too', async () => {
+    for (let i = 0; i < 12; i++) await client.mkdir(`/ab/${String(i).padStart(2, '0')}`, { parents: true });
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const err: unknown = await (async () => {
+      for await (const e of client.list('/ab', { signal: ac.signal })) {
+        seen.push(e.name);
+        if (seen.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_ABORTED')).toBe(true);
+    expect(seen).toEqual(['00', '01']); // one page held all 12: the rest of it was not handed out
+  });
+
   it('reports a wrong token as FERRY_ERR_AUTH_INVALID with advice', async () => {
     const c = new FerryClient({ server: proxy.url, token: 'nope' });
     try {
@@ -736,5 +775,19 @@ describe('namespace', () => {
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('close', () => {
+  it('is idempotent, and a closed client refuses calls with FERRY_ERR_USAGE, sending nothing', async () => {
+    const c = new FerryClient({ server: proxy.url, token: server.token, retry: FAST_RETRY });
+    await c.stat('/'); // the pool exists
+    await c.close();
+    await c.close(); // undici's pool threw UND_ERR_DESTROYED here
+    const before = proxy.requests('GET', /./).length;
+    const err: unknown = await c.stat('/').catch((e: unknown) => e);
+    expect(isFerryError(err, 'FERRY_ERR_USAGE')).toBe(true);
+    expect((err as Error).message).toMatch(/the client is closed/);
+    expect(proxy.requests('GET', /./).length).toBe(before);
   });
 });

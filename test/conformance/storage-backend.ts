@@ -22,7 +22,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FerryError, type FerryErrorCode } from '../../src/core/errors.js';
+import { FerryError, isFerryError, type FerryErrorCode } from '../../src/core/errors.js';
 import { canDigestTree, type TreeDigestSource } from '../../src/core/storage-bulk.js';
 import { EMPTY_TREE_DIGEST, treeDigestOf } from '../../src/core/tree-digest.js';
 import {
@@ -932,7 +932,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         expect(await allFiles(b)).toEqual([]);
       });
 
-      it('abort mid-read fails the stream', async () => {
+      it('abort mid-read fails the stream with FERRY_ERR_ABORTED (not a bare AbortError)', async () => {
         await b.write('long-read', randomBytes(4 * MiB));
         const ac = new AbortController();
         const stream = await b.read('long-read', { signal: ac.signal });
@@ -945,7 +945,7 @@ export function describeStorageBackend(name: string, makeBackend: () => Promise<
         } catch (err) {
           failed = err;
         }
-        expect(failed).toBeDefined();
+        expect(isFerryError(failed) ? failed.code : failed).toBe('FERRY_ERR_ABORTED');
       });
     });
 

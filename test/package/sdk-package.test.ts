@@ -24,7 +24,8 @@ let server: TestServer;
 const HEAVY = ['fastify', 'kysely', 'better-sqlite3', 'pg/', '@aws-sdk', '@smithy', 'ssh2', 'pino', 'prom-client', '/dist/src/server/', '/dist/src/store/'];
 
 beforeAll(async () => {
-  server = await startTestServer();
+  // Old versions kept, for docs/client.md's getVersionFile.
+  server = await startTestServer({ versions: { keep: 5, days: 0, paths: {} } });
   app = mkdtempSync(join(tmpdir(), 'ferry-sdk-app-'));
   const packed = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', app], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!;
   const pkg = join(app, 'node_modules', 'ferry');
@@ -79,7 +80,7 @@ describe('the SDK through the package name, from npm pack', () => {
 
   it('one style: client.put(source, path) of a path, bytes, text, a Node and a Web stream; client.get to a stream, a path, a WritableStream; namespaces; one progress shape with etaMs', async () => {
     const { out, loaded } = await runInApp(`
-      import { FerryClient } from 'ferry/client';
+      import { FerryClient, FerryError, isFerryError } from 'ferry/client';
       import { Readable } from 'node:stream';
       import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
       import { join } from 'node:path';
@@ -105,7 +106,7 @@ describe('the SDK through the package name, from npm pack', () => {
       const webChunks = [];
       await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
       let missing;
-      try { await client.get('/one/none.txt'); } catch (e) { missing = e.code; }
+      try { await client.get('/one/none.txt'); } catch (e) { missing = isFerryError(e, 'FERRY_ERR_NOT_FOUND') && e instanceof FerryError ? e.code : String(e); }
       const share = await client.shares.create({ path: '/one/text.txt' });
       const shares = (await client.shares.list()).map((s) => s.id);
       const tokens = (await client.tokens.list()).length;
@@ -141,12 +142,92 @@ describe('the SDK through the package name, from npm pack', () => {
     expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
   });
 
+  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
+    const { out } = await runInApp(`
+      import { FerryClient, isFerryError } from 'ferry/client';
+      import { Readable, Writable } from 'node:stream';
+      import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+      import { join } from 'node:path';
+      import { tmpdir } from 'node:os';
+      process.chdir(mkdtempSync(join(tmpdir(), 'sdk-doc-')));
+      process.env.FERRY_CONFIG_DIR = process.cwd();
+      process.env.FERRY_SERVER = ${JSON.stringify(server.url)};
+      process.env.FERRY_TOKEN = ${JSON.stringify(server.token)};
+      const client = await FerryClient.fromConfig({});
+      const iso = Buffer.alloc(2 * 1024 * 1024, 9);
+      writeFileSync('big.iso', iso);
+      mkdirSync('photos/sub', { recursive: true });
+      writeFileSync('photos/a.jpg', 'a');
+      writeFileSync('photos/sub/b.jpg', 'b');
+      const r = {};
+      const seen = [];
+      r.putFile = (await client.putFile('./big.iso', '/doc/isos/big.iso', { onProgress: (p) => seen.push([p.bytesDone, p.rate]) })).files;
+      r.progress = seen.length > 0 && seen.at(-1)[0] === iso.length;
+      r.putTree = (await client.putTree('./photos', '/doc/backup/photos')).files;
+      r.putStream = (await client.putStream(Readable.from([Buffer.from('dump v1')]), '/doc/backups/db.sql')).files;
+      await client.putStream(Readable.from([Buffer.from('dump v2')]), '/doc/backups/db.sql');
+      rmSync('big.iso');
+      await client.getFile('/doc/isos/big.iso', './big.iso');
+      r.getFile = readFileSync('big.iso').equals(iso);
+      await client.getTree('/doc/backup/photos', './photos2');
+      r.getTree = readdirSync('photos2', { recursive: true }).sort();
+      try { await client.getFile('/doc/isos/big.iso', './big.iso', { noOverwrite: true }); r.noOverwrite = 'replaced'; } catch (e) { r.noOverwrite = isFerryError(e) ? e.code : String(e); }
+      const got = [];
+      await client.getStream('/doc/backups/db.sql', new Writable({ write(c, _e, cb) { got.push(c); cb(); } }));
+      r.getStream = Buffer.concat(got).toString();
+      const ac = new AbortController();
+      const abortable = await client.get('/doc/isos/big.iso', undefined, { signal: ac.signal });
+      try { for await (const _ of abortable) ac.abort(); r.abortedGet = 'finished'; } catch (e) { r.abortedGet = isFerryError(e) ? e.code : String(e); }
+      const versions = (await client.http.json({ method: 'GET', path: '/api/v1/versions/doc/backups/db.sql' })).versions;
+      const old = versions.at(-1); // newest first: the oldest is dump v1
+      await client.getVersionFile('/doc/backups/db.sql', old.id, './db-old.sql');
+      r.getVersionFile = readFileSync('db-old.sql', 'utf8');
+      r.list = [];
+      for await (const e of client.list('/doc/backup', { recursive: true })) r.list.push(e.path + ':' + e.size);
+      r.stat = (await client.stat('/doc/isos/big.iso')).size;
+      await client.mkdir('/doc/a/b', { parents: true });
+      await client.move('/doc/a', '/doc/b');
+      await client.copy('/doc/b', '/doc/c');
+      r.copied = (await client.stat('/doc/c/b')).type;
+      await client.remove('/doc/c', { recursive: true });
+      try { await client.stat('/doc/c'); r.removed = false; } catch (e) { r.removed = isFerryError(e, 'FERRY_ERR_NOT_FOUND'); }
+      await client.close();
+      const other = new FerryClient({ server: ${JSON.stringify(server.url)}, token: ${JSON.stringify(server.token)}, parallel: 8, bwlimit: 20 * 2 ** 20 });
+      r.token = typeof (await other.tokens.create({ name: 'ci', scopes: ['read'] })).token;
+      await other.users.add({ name: 'ana', password: 'a long enough passphrase 42' });
+      r.users = (await other.users.list()).map((u) => u.name).includes('ana');
+      await other.close();
+      process.stdout.write(JSON.stringify(r));
+    `);
+    expect(out).toEqual({
+      token: 'string',
+      users: true,
+      putFile: 1,
+      progress: true,
+      putTree: 2,
+      putStream: 1,
+      getFile: true,
+      getTree: ['a.jpg', 'sub', 'sub/b.jpg'],
+      noOverwrite: 'FERRY_ERR_ALREADY_EXISTS',
+      getStream: 'dump v2',
+      abortedGet: 'FERRY_ERR_ABORTED',
+      getVersionFile: 'dump v1',
+      list: ['/doc/backup/photos:0', '/doc/backup/photos/a.jpg:1', '/doc/backup/photos/sub:0', '/doc/backup/photos/sub/b.jpg:1'],
+      stat: 2 * 1024 * 1024,
+      copied: 'dir',
+      removed: true,
+    });
+  });
+
   it("the root entry ('ferry') loads no Fastify, AWS SDK, ssh2 or server module", async () => {
     const { out, loaded } = await runInApp(`
       const ferry = await import('ferry');
-      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer }));
+      const client = await import('ferry/client');
+      // docs/client.md: the browser building blocks are not an entry of the package yet.
+      const browser = ['HttpCore', 'FerryApi', 'FetchTransport', 'uploadBlob'].filter((n) => n in ferry || n in client);
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError }));
     `);
-    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined' });
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true });
     expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
   });
 
@@ -167,7 +248,7 @@ describe('the SDK through the package name, from npm pack', () => {
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
       join(app, 'use.ts'),
-      `import { FerryClient, type TransferResult } from 'ferry/client';
+      `import { FerryClient, isFerryError, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
 import { MemoryBackend, openBackend } from 'ferry';
 import { writeRecords, MultiWriter, compress } from 'ferry/records';
 import { withRetry, withDryRun } from 'ferry/decorators';
@@ -178,6 +259,10 @@ import { S3Backend } from 'ferry/s3';
 import { SftpBackend } from 'ferry/sftp';
 const c: FerryClient = new FerryClient({ server: 'http://127.0.0.1:1' });
 const r: Promise<TransferResult> = c.putFile('a', '/a');
+const source: PutSource = { data: 'text' };
+const dest: GetDestination = './a';
+const code = (e: unknown): FerryErrorCode | undefined => (isFerryError(e) ? e.code : undefined);
+void [source, dest, code];
 void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
 `,
     );

@@ -65,7 +65,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
+import { bodyChunks, checkOffset, checkSize, discardBody, failOnAbort } from '../shared.js';
 import { beginTemp, endTemp, isTempInProgress } from './writes-in-progress.js';
 
 /** Prefix of the temporary files of writes in progress; reserved, never listed. */
@@ -617,7 +617,7 @@ export class LocalBackend
       }
       throwIfAborted(signal);
       // The stream owns the handle from here, including on abort.
-      return Readable.from(readUnchanged(handle, stats, k, offset, end, signal), { objectMode: false });
+      return failOnAbort(Readable.from(readUnchanged(handle, stats, k, offset, end, signal), { objectMode: false }), signal, k);
     } catch (err) {
       await handle.close().catch(() => {});
       throw fromSystemError(err, k);

@@ -12,7 +12,7 @@
  * began before an overwrite keeps delivering the old bytes, as an open file would.
  */
 import { createHash } from 'node:crypto';
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AlreadyExistsError,
   ConfigError,
@@ -45,7 +45,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkOffset, checkSize, discardBody } from '../shared.js';
+import { bodyChunks, checkOffset, checkSize, discardBody, failOnAbort } from '../shared.js';
 
 export interface MemoryBackendOptions {
   /** Shares the store with every backend of the same name in this process (`memory:name`); none: a private store. */
@@ -201,7 +201,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
         at = next;
       },
     });
-    return signal ? addAbortSignal(signal, stream) : stream;
+    return failOnAbort(stream, signal, k);
   }
 
   /**

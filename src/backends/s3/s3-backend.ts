@@ -18,7 +18,7 @@
  *   `copyCutoff` (CopyObject stops at 5 GiB). There is no server-side move on S3: callers
  *   fall back to copy + delete (`moveObject`).
  */
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -54,7 +54,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../../core/storage.js';
-import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, hashByReading } from '../shared.js';
+import { bodyChunks, checkOffset, checkSize, collectRange, discardBody, failOnAbort, hashByReading } from '../shared.js';
 import { fromS3Error } from './s3-errors.js';
 
 const MiB = 1024 * 1024;
@@ -296,11 +296,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
       }
       throw translated;
     }
-    if (signal) {
-      if (signal.aborted) body.destroy();
-      addAbortSignal(signal, body);
-    }
-    return body;
+    return failOnAbort(body, signal, k);
   }
 
   /** Empty when `offset` is the size, FERRY_ERR_RANGE_NOT_SATISFIABLE when past it. */
