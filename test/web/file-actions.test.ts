@@ -305,3 +305,33 @@ describe('rename', () => {
     await context.close();
   });
 });
+
+describe('new folder', () => {
+  it("a name of only spaces, or with '/', is refused with what is wrong (not \"/folder: already exists\" of the folder itself), and nothing is made", async () => {
+    await put('/nf/keep.txt', 'kept');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'nf' }).click();
+    await page.getByRole('button', { name: 'Open keep.txt' }).waitFor();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    const dialog = page.getByRole('dialog');
+    await page.getByLabel('Folder name').fill('   ');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toBe('Folder name cannot be only spaces.');
+    await page.getByLabel('Folder name').fill('a/b');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/cannot contain '\/'.*open the folder first/);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.count()).toBe(0);
+    const listing = (await (await api('/api/v1/list/nf')).json()) as { entries: { name: string }[] };
+    expect(listing.entries.map((e) => e.name)).toEqual(['keep.txt']);
+    // A name with spaces around it is made, trimmed.
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Folder name').fill('  made  ');
+    await page.keyboard.press('Enter');
+    await page.getByRole('link', { name: 'made', exact: true }).waitFor();
+    expect(await exists('/nf/made')).toBe(true);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -485,6 +485,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           submit="Create"
           onClose={props.onClose}
           onSubmit={async (name) => {
+            if (name.includes('/')) throw new Error("A folder name cannot contain '/': open the folder first to make one inside it.");
             await api.mkdir(joinPath(path, name));
             props.onChanged();
           }}
@@ -716,6 +717,8 @@ export function NameDialog(props: { title: string; label: string; submit: string
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
+            // `required` lets spaces through; trimmed they would name the folder itself.
+            if (value.trim() === '') throw new Error(`${props.label} cannot be only spaces.`);
             await props.onSubmit(value.trim());
             props.onClose();
           });
