@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share } from '../helpers/users.js';
-import { expectAccessible, freshContext, launch, screenshot } from './browser.js';
+import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
 
 const run = promisify(execFile);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -274,6 +274,28 @@ describe('share pages', () => {
     const res = await page.goto(`${t.url}/s/${'x'.repeat(43)}`);
     expect(res?.status()).toBe(404);
     await page.getByRole('heading', { name: 'No such link' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("the owner's Share links page", () => {
+  it('a link to a file with a 230-character name stays in the window: its name and path wrap, its Revoke button is on screen and works', async () => {
+    const name = `quarterly-${'x'.repeat(216)}.txt`;
+    await put(`/long/${name}`, 'long name');
+    await share(t, token, { path: `/long/${name}` });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    await page.getByRole('link', { name: 'Share links' }).click();
+    const revoke = page.getByRole('button', { name: new RegExp(`^Revoke link quarterly-x+\\.txt`) });
+    await revoke.waitFor();
+    const table = await page.locator('.scroll-x').evaluate((e) => ({ scroll: e.scrollWidth, client: e.clientWidth }));
+    expect(table.scroll, 'the table is no wider than its box').toBeLessThanOrEqual(table.client);
+    const box = await revoke.boundingBox();
+    expect(box!.x + box!.width, 'Revoke is inside the 1280-pixel window').toBeLessThanOrEqual(1280);
+    await revoke.click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /quarterly-x+\.txt/ }).textContent()).toContain('revoked');
     expect(errors).toEqual([]);
     await context.close();
   });
