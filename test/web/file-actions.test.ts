@@ -335,3 +335,55 @@ describe('new folder', () => {
     await context.close();
   });
 });
+
+describe('a session ended elsewhere', () => {
+  it('signed out in another tab: the next action brings the sign-in form saying why (not "the session was ended" on every button), and signing in again returns to the same folder', async () => {
+    await put('/ended/deep/note.txt', 'a note');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'ended' }).click();
+    await page.getByRole('link', { name: 'deep' }).click();
+    await page.getByRole('button', { name: 'Open note.txt' }).waitFor();
+    const other = await context.newPage();
+    await other.goto(t.url + '/files');
+    await other.getByRole('button', { name: 'Sign out' }).click();
+    await other.getByRole('button', { name: 'Sign in' }).waitFor();
+    // The first tab still shows the folder; its next request is refused.
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Folder name').fill('after');
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').filter({ hasText: 'Your session has ended' }).waitFor();
+    expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(0);
+    expect(await exists('/ended/deep/after')).toBe(false);
+    await page.getByLabel('User name').fill('mia');
+    await page.getByLabel('Password').fill('mia-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Open note.txt' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe('/files/ended/deep');
+    expect(await page.getByRole('status').filter({ hasText: 'Your session has ended' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a refusal that is not about the session (a wrong current password) keeps the page signed in', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    const refused: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() === 401) refused.push(new URL(r.url()).pathname);
+    });
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.getByLabel('Current password').fill('not-the-password');
+    await page.getByLabel('New password', { exact: true }).fill('another-password-2');
+    await page.getByLabel('New password again').fill('another-password-2');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/wrong/);
+    expect(refused.length, 'the wrong password was a 401').toBeGreaterThan(0);
+    // The refresh that 401 asked for went through: still signed in.
+    await page.getByRole('link', { name: 'Files' }).click();
+    await page.getByRole('link', { name: 'ended' }).waitFor();
+    expect(await page.getByRole('navigation', { name: 'Main' }).count()).toBe(1);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -13,6 +13,7 @@ export function SignIn(props: { session: Session }) {
       <h1>
         <Logo /> Ferry
       </h1>
+      {props.session.ended && !error && <p role="status">Your session has ended (signed out in another tab, or the password was changed): sign in again.</p>}
       <form
         aria-label="Sign in"
         onSubmit={(e) => {
