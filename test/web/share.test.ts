@@ -279,6 +279,25 @@ describe('share pages', () => {
   });
 });
 
+describe('an empty folder link', () => {
+  it('says the folder is empty and offers no zip (an empty archive would spend one of its downloads)', async () => {
+    const mk = await fetch(`${t.url}/api/v1/mkdir/nothing-yet`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(mk.status).toBe(201);
+    const s = await share(t, token, { path: '/nothing-yet', maxUses: 1 });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'nothing-yet' }).waitFor();
+    await page.getByText('This folder is empty.').waitFor();
+    expect(await page.getByRole('link', { name: 'Download all (zip)' }).count()).toBe(0);
+    expect(await page.getByRole('table').count()).toBe(0);
+    // Still one use left: a reload shows the folder again, not the used-up page.
+    await page.reload();
+    await page.getByText('This folder is empty.').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe("the owner's Share links page", () => {
   it('a link to a file with a 230-character name stays in the window: its name and path wrap, its Revoke button is on screen and works', async () => {
     const name = `quarterly-${'x'.repeat(216)}.txt`;

@@ -257,43 +257,50 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
           </a>
         </p>
       )}
-      <p>
-        <a class="button primary" href={view.zip} download onClick={props.onDownload}>
-          Download all (zip)
-        </a>
-      </p>
-      <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" class="num">
-              Size
-            </th>
-            <th scope="col" class="num">
-              Modified
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {view.entries.map((e) => (
-            <tr key={e.name}>
-              <td class="name">
-                {e.type === 'dir' ? (
-                  <a href={e.url} onClick={(ev) => linkClick(ev, e.url)}>
-                    {e.name}/
-                  </a>
-                ) : (
-                  <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`} onClick={props.onDownload}>
-                    {e.name}
-                  </a>
-                )}
-              </td>
-              <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
-              <td class="num">{formatDate(e.mtime)}</td>
+      {/* An empty folder offers no zip: an empty archive would only spend one of the link's downloads. */}
+      {view.entries.length === 0 ? (
+        <p>This folder is empty.</p>
+      ) : (
+        <p>
+          <a class="button primary" href={view.zip} download onClick={props.onDownload}>
+            Download all (zip)
+          </a>
+        </p>
+      )}
+      {view.entries.length > 0 && (
+        <table class="listing">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" class="num">
+                Size
+              </th>
+              <th scope="col" class="num">
+                Modified
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {view.entries.map((e) => (
+              <tr key={e.name}>
+                <td class="name">
+                  {e.type === 'dir' ? (
+                    <a href={e.url} onClick={(ev) => linkClick(ev, e.url)}>
+                      {e.name}/
+                    </a>
+                  ) : (
+                    <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`} onClick={props.onDownload}>
+                      {e.name}
+                    </a>
+                  )}
+                </td>
+                <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
+                <td class="num">{formatDate(e.mtime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
