@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from '../helpers/files.js';
+import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
@@ -190,6 +190,44 @@ describe('uploading over a file of the same name', () => {
     await context.close();
     await local.cleanup();
   });
+});
+
+describe('uploading a large file', () => {
+  it('new: no request fails and the console holds no error (no lookup of a version it would replace); over a file, after Replace: that version is looked up (chunk guide, delta bases)', async () => {
+    const local = await tempDir('ferry-web-large-');
+    await writeRandomFile(`${local.path}/big.bin`, 24 * 1024 * 1024);
+    const { context, page, errors } = await freshContext(browser);
+    const failed: string[] = [];
+    const manifests: string[] = [];
+    const consoleErrors: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+      if (new URL(r.url()).pathname.startsWith('/api/v1/manifests/')) manifests.push(`${r.status()} ${new URL(r.url()).pathname}`);
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    expect((await api('/api/v1/mkdir/large', { method: 'POST' })).status).toBe(201);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'large' }).click();
+    await page.getByText('This folder is empty.').waitFor();
+    await page.getByTestId('upload-files').setInputFiles(`${local.path}/big.bin`);
+    await page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
+    expect((await (await api('/api/v1/stat/large/big.bin')).json()) as { size: number }).toMatchObject({ size: 24 * 1024 * 1024 });
+    expect(failed).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    expect(manifests).toEqual([]);
+    // Again, other bytes under the same name: asked first, then replaced, going by the old version.
+    await writeRandomFile(`${local.path}/big.bin`, 24 * 1024 * 1024);
+    await page.getByRole('button', { name: 'Clear finished' }).click();
+    await page.getByTestId('upload-files').setInputFiles(`${local.path}/big.bin`);
+    await page.getByRole('button', { name: 'Replace /large/big.bin' }).click();
+    await page.locator('li.upload[data-state=done]').waitFor({ timeout: 60_000 });
+    expect(manifests).toEqual(['200 /api/v1/manifests/large/big.bin']);
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  }, 120_000);
 });
 
 describe('uploading a folder', () => {
