@@ -185,7 +185,28 @@ describe('uploading over a file of the same name', () => {
     expect(await (await api('/api/v1/files/dup/same.txt')).text()).toBe('a new version');
     await page.getByRole('button', { name: 'Cancel other.txt' }).click();
     await expect.poll(() => page.locator('li.upload[data-state=failed]').count()).toBe(0);
+    expect(await page.locator('.uploads p.total').textContent()).toBe(' 23 B of 23 B · 1 cancelled');
     expect(await (await api('/api/v1/files/dup/other.txt')).text()).toBe('another original');
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  });
+});
+
+describe('the total of the uploads', () => {
+  it('of only a cancelled file says so, not "0 B of 0 B"', async () => {
+    await put('/solo/taken.txt', 'kept as it is');
+    const local = await tempDir('ferry-web-solo-');
+    writeFileSync(`${local.path}/taken.txt`, 'not wanted');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'solo' }).click();
+    await page.getByRole('checkbox', { name: 'Select taken.txt' }).waitFor();
+    await page.getByTestId('upload-files').setInputFiles(`${local.path}/taken.txt`);
+    await page.getByRole('button', { name: 'Cancel taken.txt' }).click();
+    await page.locator('li.upload[data-state=canceled]').waitFor();
+    expect(await page.locator('.uploads p.total').textContent()).toBe(' 1 cancelled');
+    expect(await (await api('/api/v1/files/solo/taken.txt')).text()).toBe('kept as it is');
     expect(errors).toEqual([]);
     await context.close();
     await local.cleanup();
@@ -287,7 +308,7 @@ describe('uploading a folder', () => {
     const taken = lookups.slice(before);
     expect(taken.filter((l) => l.startsWith('stat'))).toEqual([]);
     for (const dir of ['/inbox/album', '/inbox/album/day-1', '/inbox/album/day-1/evening']) expect(taken.filter((l) => l === `list ${dir}`), dir).toHaveLength(1);
-    expect(await page.locator('.uploads p.total').textContent()).toBe(' 0 B of 0 B · 121 failed');
+    expect(await page.locator('.uploads p.total').textContent()).toBe(' 121 failed');
     expect(failed).toEqual([]);
     expect(consoleErrors).toEqual([]);
     expect(errors).toEqual([]);
