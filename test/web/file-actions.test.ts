@@ -424,6 +424,28 @@ describe('a session ended elsewhere', () => {
     await context.close();
   });
 
+  it('a password change: the sign-in form that follows says the password changed (the notice was lost with the Account page)', async () => {
+    await addUser(t, 'pia', { password: 'pia-password-1' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'pia', 'pia-password-1');
+    await page.getByRole('link', { name: 'Account' }).click();
+    await page.getByLabel('Current password').fill('pia-password-1');
+    await page.getByLabel('New password', { exact: true }).fill('pia-password-2');
+    await page.getByLabel('New password again').fill('pia-password-2');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('status').filter({ hasText: 'Password changed: sign in with the new one.' }).waitFor();
+    // In the same page (no reload): the notice goes once signed in.
+    await page.getByLabel('User name').fill('pia');
+    await page.getByLabel('Password').fill('pia-password-2');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await page.getByRole('status').count(), 'a plain sign-out shows no notice').toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a refusal that is not about the session (a wrong current password) keeps the page signed in', async () => {
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'mia', 'mia-password-1');

@@ -41,8 +41,8 @@ export class Session {
   private expiresAt = 0;
   private refreshing?: Promise<void>;
   user?: SessionUser;
-  /** Set when the server ended the session (signed out in another tab, password changed, user disabled); cleared by a sign-in. */
-  ended = false;
+  /** Why the session ended, for the sign-in form (ended on the server, a password change); cleared by a sign-in. */
+  notice?: string;
   /** Told when the session starts or ends (the app re-renders). */
   onChange: () => void = () => {};
   /** The API with this session's token. */
@@ -106,8 +106,9 @@ export class Session {
   private recheck(): void {
     if (this.user === undefined) return;
     void this.refresh().catch((err: unknown) => {
-      if (this.user === undefined) {
-        this.ended = true;
+      // (A sign-out here meanwhile said why itself.)
+      if (this.user === undefined && this.notice === undefined) {
+        this.notice = 'Your session has ended (signed out in another tab, or the password was changed): sign in again.';
         this.onChange();
       }
       return err;
@@ -121,14 +122,16 @@ export class Session {
   }
 
   async signIn(user: string, password: string): Promise<void> {
-    this.ended = false;
+    this.notice = undefined;
     this.accept(await startSession(this.anon, user, password, { cookie: true }));
   }
 
-  async signOut(): Promise<void> {
+  /** Ends the session here and on the server; `notice` is shown on the sign-in form. */
+  async signOut(notice?: string): Promise<void> {
     try {
       await logout(this.api);
     } finally {
+      this.notice = notice;
       this.clear();
     }
   }

@@ -13,7 +13,7 @@ export function SignIn(props: { session: Session }) {
       <h1>
         <Logo /> Ferry
       </h1>
-      {props.session.ended && !error && <p role="status">Your session has ended (signed out in another tab, or the password was changed): sign in again.</p>}
+      {props.session.notice !== undefined && !error && <p role="status">{props.session.notice}</p>}
       <form
         aria-label="Sign in"
         onSubmit={(e) => {
