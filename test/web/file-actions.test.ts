@@ -30,7 +30,9 @@ async function exists(path: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  t = await startTestServer();
+  // Each test signs in (a refresh and a login, on the auth routes' per-address limit of 30 a
+  // minute): the suite would wait on 429s past a test's timeout. That limit has its own tests.
+  t = await startTestServer({ rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
   await addUser(t, 'mia', { password: 'mia-password-1' });
   const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mia', password: 'mia-password-1' }) });
   token = ((await login.json()) as { token: string }).token;
@@ -210,6 +212,40 @@ describe('the total of the uploads', () => {
     expect(errors).toEqual([]);
     await context.close();
     await local.cleanup();
+  });
+});
+
+describe('dropping files', () => {
+  const dropOn = (selector: string, name: string) => `(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped on ${selector}'], ${JSON.stringify(name)}, { type: 'text/plain' }));
+    const target = document.querySelector(${JSON.stringify(selector)});
+    const over = new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(over);
+    const drop = new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(drop);
+    return { over: over.defaultPrevented, drop: drop.defaultPrevented, effect: dt.dropEffect };
+  })()`;
+
+  it('anywhere on the page (the header, outside the listing) uploads them here, so the browser never opens the file in place of the app; on an open dialog, nothing is uploaded nor opened', async () => {
+    await put('/dropped/one.txt', 'one');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dropped' }).click();
+    await page.getByRole('button', { name: 'Open one.txt' }).waitFor();
+    // The header, outside the listing's box: the page takes the drop (the browser would otherwise open the file).
+    expect(await page.evaluate(dropOn('header.top', 'on-header.txt'))).toMatchObject({ over: true, drop: true });
+    await page.getByRole('button', { name: 'Open on-header.txt' }).waitFor();
+    expect(await (await api('/api/v1/files/dropped/on-header.txt')).text()).toBe('dropped on header.top');
+    // A dialog: refused (no drop effect), nothing uploaded, the page stays.
+    await page.getByRole('button', { name: 'New folder' }).click();
+    expect(await page.evaluate(dropOn('dialog', 'on-dialog.txt'))).toEqual({ over: true, drop: true, effect: 'none' });
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('button', { name: 'Clear finished' }).click();
+    expect(await page.locator('li.upload').count()).toBe(0);
+    expect(await exists('/dropped/on-dialog.txt')).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
   });
 });
 
