@@ -279,6 +279,36 @@ describe('share pages', () => {
   });
 });
 
+describe('dropping on a drop box page', () => {
+  const dropOn = (selector: string, name: string) => `(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped on ${selector}'], ${JSON.stringify(name)}, { type: 'text/plain' }));
+    const target = document.querySelector(${JSON.stringify(selector)});
+    const over = new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(over);
+    const effect = dt.dropEffect;
+    const drop = new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(drop);
+    return { over: over.defaultPrevented, drop: drop.defaultPrevented, effect };
+  })()`;
+
+  it('the zone takes the files; a drop beside it is refused, never opened by the browser in place of the page', async () => {
+    const mk = await fetch(`${t.url}/api/v1/mkdir/dropped-in`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(mk.status).toBe(201);
+    const s = await share(t, token, { path: '/dropped-in', kind: 'upload' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: dropped-in' }).waitFor();
+    expect(await page.evaluate(dropOn('h1', 'beside.txt'))).toEqual({ over: true, drop: true, effect: 'none' });
+    expect(await page.evaluate(dropOn('.dropzone', 'in-zone.txt'))).toMatchObject({ over: true, drop: true });
+    await page.locator('li.upload[data-state=done]').waitFor();
+    const listing = (await (await fetch(`${t.url}/api/v1/list/dropped-in`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { name: string }[] };
+    expect(listing.entries.map((e) => e.name)).toEqual(['in-zone.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('an empty folder link', () => {
   it('says the folder is empty and offers no zip (an empty archive would spend one of its downloads)', async () => {
     const mk = await fetch(`${t.url}/api/v1/mkdir/nothing-yet`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });

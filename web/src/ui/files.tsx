@@ -12,7 +12,7 @@ import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+import { Confirm, CopyButton, Dialog, Message, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -142,44 +142,13 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })), e2e.storedDir);
     });
-  const uploadNow = useRef(upload);
-  uploadNow.current = upload;
   // The whole window takes a drop, as the page says: a file dropped beside the listing (below
-  // a short one, on the header) was opened by the browser in place of the app, cutting its
-  // uploads. A field keeps the browser's own handling (a key file input takes a drop); an open
-  // dialog takes none (no upload behind it, and no opening of the file either).
-  useEffect(() => {
-    const inField = (e: DragEvent) => e.target instanceof Element && e.target.closest('input, textarea') !== null;
-    const inDialog = (e: DragEvent) => e.target instanceof Element && e.target.closest('dialog, [role=dialog]') !== null;
-    const ours = (e: DragEvent) => !inField(e) && !inDialog(e);
-    const over = (e: DragEvent) => {
-      if (inField(e)) return;
-      e.preventDefault();
-      if (inDialog(e)) {
-        if (e.dataTransfer) e.dataTransfer.dropEffect = 'none';
-        return;
-      }
-      setDragging(true);
-    };
-    const leave = (e: DragEvent) => {
-      if (e.relatedTarget === null) setDragging(false);
-    };
-    const drop = (e: DragEvent) => {
-      if (inField(e)) return;
-      e.preventDefault();
-      setDragging(false);
-      if (!ours(e)) return;
-      if (e.dataTransfer) void droppedFiles(e.dataTransfer).then((files) => uploadNow.current(files));
-    };
-    window.addEventListener('dragover', over);
-    window.addEventListener('dragleave', leave);
-    window.addEventListener('drop', drop);
-    return () => {
-      window.removeEventListener('dragover', over);
-      window.removeEventListener('dragleave', leave);
-      window.removeEventListener('drop', drop);
-    };
-  }, []);
+  // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
+  useWindowDrop(
+    () => true,
+    (data) => void droppedFiles(data).then(upload),
+    setDragging,
+  );
 
   const download = () =>
     run(async () => {

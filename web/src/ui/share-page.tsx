@@ -11,7 +11,7 @@ import { formatDate, formatSize } from '../format.js';
 import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
-import { Message, useAction } from './common.js';
+import { Message, useAction, useWindowDrop } from './common.js';
 import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
@@ -315,6 +315,13 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
   }, [props.token]);
   const [dragging, setDragging] = useState(false);
   const add = (files: File[]) => uploads.add(files.map((file) => ({ file, path: '/' + file.name })));
+  // Only the zone takes a drop; one beside it is refused, not opened by the browser in place
+  // of the page (which cut the files being sent).
+  useWindowDrop(
+    (target) => target.closest('.dropzone') !== null,
+    (data) => add(Array.from(data.files)),
+    setDragging,
+  );
   return (
     <section aria-labelledby="drop-h">
       <h1 id="drop-h">Send files: {view.name}</h1>
@@ -323,19 +330,7 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
           {limits(view)}
         </p>
       )}
-      <div
-        class={`dropzone ${dragging ? 'dragging' : ''}`}
-        onDragOver={(e) => {
-          e.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          setDragging(false);
-          add(Array.from(e.dataTransfer?.files ?? []));
-        }}
-      >
+      <div class={`dropzone ${dragging ? 'dragging' : ''}`}>
         <p>Drop files here, or</p>
         <label class="button primary">
           Choose files
