@@ -507,3 +507,38 @@ describe('a session ended elsewhere', () => {
     await context.close();
   });
 });
+
+describe('move and copy', () => {
+  it('into a folder that does not exist: refused with what to do, nothing moved or made (the server would make it, a mistyped name taking the files out of sight)', async () => {
+    await put('/mv/a.txt', 'a');
+    await put('/mv/b.txt', 'b');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'mv', exact: true }).click();
+    await page.getByRole('checkbox', { name: 'Select a.txt' }).check();
+    await page.getByRole('button', { name: 'Move' }).click();
+    const dialog = page.getByRole('dialog');
+    await page.getByLabel('To folder').fill('/Documnets');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toBe('There is no folder /Documnets: check its name, or make it first with New folder.');
+    await page.getByLabel('To folder').fill('/mv/b.txt');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toBe('/mv/b.txt is a file, not a folder.');
+    expect([await exists('/mv/a.txt'), await exists('/Documnets')]).toEqual([true, false]);
+    // An existing folder: moved.
+    expect((await api('/api/v1/mkdir/Documents', { method: 'POST' })).status).toBe(201);
+    await page.getByLabel('To folder').fill('/Documents');
+    await dialog.getByRole('button', { name: 'Move' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    expect([await exists('/mv/a.txt'), await exists('/Documents/a.txt')]).toEqual([false, true]);
+    // Copy is refused the same way.
+    await page.getByRole('checkbox', { name: 'Select b.txt' }).check();
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByLabel('To folder').fill('/Copies');
+    await dialog.getByRole('button', { name: 'Copy' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^There is no folder \/Copies/);
+    expect(await exists('/Copies')).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

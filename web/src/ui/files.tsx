@@ -8,6 +8,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
+import { isFerryError } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
@@ -451,6 +452,19 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
   props.onChanged();
 }
 
+/**
+ * Move and Copy go into a folder that exists: the server would make a missing one, so a
+ * mistyped name took the files into a new folder elsewhere, out of sight.
+ */
+async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
+  const found = await api.stat(dir).catch((err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+    throw err;
+  });
+  if (found === undefined) throw new Error(`There is no folder ${dir}: check its name, or make it first with New folder.`);
+  if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
+}
+
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
 function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
@@ -510,6 +524,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
+            await refuseMissingFolder(api, dir);
             await eachEntry(
               modal.entries,
               async (e) => {
