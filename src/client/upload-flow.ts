@@ -236,17 +236,21 @@ interface Early {
  * the session (its first batch takes the chunker's start-up, ~0.1-0.3 s of worker threads,
  * plus a read), going by the chunks of the version it replaces: the ranges that still
  * match are hashed instead of cut. Those chunks also serve as delta bases (`previous`).
+ * An upload that may not replace a file (`noOverwrite`) has no version to go by: it commits
+ * only where no file is, so the lookup is skipped (it was a 404, which a browser logs as an
+ * error, for each new large file the web app sent).
  */
 async function startChunking(
   client: FerryApi,
   caps: Capabilities,
   source: ChunkSource,
-  path: string,
+  target: UploadTarget,
   known: ChunkRecord[] | undefined,
   signal: AbortSignal,
 ): Promise<{ sealed?: ChunkRecord[]; early?: Early; previous: Promise<ChunkRef[] | undefined> }> {
   const small = source.size <= 4 * caps.chunking.maxSize;
-  const wantsPrevious = !known && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= caps.limits.packThreshold));
+  const path = target.path;
+  const wantsPrevious = !known && !target.noOverwrite && source.size > 0 && (!small || (wantsDeltas(client, caps) && source.size >= caps.limits.packThreshold));
   const previous = wantsPrevious ? previousChunks(client, caps, path, signal) : Promise.resolve(undefined);
   previous.catch(() => undefined); // awaited later; no unhandled rejection if chunking fails first
   const sealed = known ?? (small ? await collect(source.chunks(caps.chunking, signal)) : undefined);
@@ -279,7 +283,7 @@ async function uploadAttempt(
   let active: ChunkSender | undefined;
   let early: Early | undefined;
   try {
-    const start = await startChunking(client, caps, source, target.path, known, signal);
+    const start = await startChunking(client, caps, source, target, known, signal);
     const { sealed, previous } = start;
     early = start.early;
     const meta = {

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share } from '../helpers/users.js';
-import { expectAccessible, freshContext, launch, screenshot } from './browser.js';
+import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
 
 const run = promisify(execFile);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -274,6 +274,77 @@ describe('share pages', () => {
     const res = await page.goto(`${t.url}/s/${'x'.repeat(43)}`);
     expect(res?.status()).toBe(404);
     await page.getByRole('heading', { name: 'No such link' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('dropping on a drop box page', () => {
+  const dropOn = (selector: string, name: string) => `(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(['dropped on ${selector}'], ${JSON.stringify(name)}, { type: 'text/plain' }));
+    const target = document.querySelector(${JSON.stringify(selector)});
+    const over = new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(over);
+    const effect = dt.dropEffect;
+    const drop = new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt });
+    target.dispatchEvent(drop);
+    return { over: over.defaultPrevented, drop: drop.defaultPrevented, effect };
+  })()`;
+
+  it('the zone takes the files; a drop beside it is refused, never opened by the browser in place of the page', async () => {
+    const mk = await fetch(`${t.url}/api/v1/mkdir/dropped-in`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(mk.status).toBe(201);
+    const s = await share(t, token, { path: '/dropped-in', kind: 'upload' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: dropped-in' }).waitFor();
+    expect(await page.evaluate(dropOn('h1', 'beside.txt'))).toEqual({ over: true, drop: true, effect: 'none' });
+    expect(await page.evaluate(dropOn('.dropzone', 'in-zone.txt'))).toMatchObject({ over: true, drop: true });
+    await page.locator('li.upload[data-state=done]').waitFor();
+    const listing = (await (await fetch(`${t.url}/api/v1/list/dropped-in`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { name: string }[] };
+    expect(listing.entries.map((e) => e.name)).toEqual(['in-zone.txt']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('an empty folder link', () => {
+  it('says the folder is empty and offers no zip (an empty archive would spend one of its downloads)', async () => {
+    const mk = await fetch(`${t.url}/api/v1/mkdir/nothing-yet`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(mk.status).toBe(201);
+    const s = await share(t, token, { path: '/nothing-yet', maxUses: 1 });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'nothing-yet' }).waitFor();
+    await page.getByText('This folder is empty.').waitFor();
+    expect(await page.getByRole('link', { name: 'Download all (zip)' }).count()).toBe(0);
+    expect(await page.getByRole('table').count()).toBe(0);
+    // Still one use left: a reload shows the folder again, not the used-up page.
+    await page.reload();
+    await page.getByText('This folder is empty.').waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("the owner's Share links page", () => {
+  it('a link to a file with a 230-character name stays in the window: its name and path wrap, its Revoke button is on screen and works', async () => {
+    const name = `quarterly-${'x'.repeat(216)}.txt`;
+    await put(`/long/${name}`, 'long name');
+    await share(t, token, { path: `/long/${name}` });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    await page.getByRole('link', { name: 'Share links' }).click();
+    const revoke = page.getByRole('button', { name: new RegExp(`^Revoke link quarterly-x+\\.txt`) });
+    await revoke.waitFor();
+    const table = await page.locator('.scroll-x').evaluate((e) => ({ scroll: e.scrollWidth, client: e.clientWidth }));
+    expect(table.scroll, 'the table is no wider than its box').toBeLessThanOrEqual(table.client);
+    const box = await revoke.boundingBox();
+    expect(box!.x + box!.width, 'Revoke is inside the 1280-pixel window').toBeLessThanOrEqual(1280);
+    await revoke.click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => page.getByRole('row', { name: /quarterly-x+\.txt/ }).textContent()).toContain('revoked');
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -21,9 +21,18 @@ export interface SessionUser {
   role: 'admin' | 'user';
 }
 
-/** A FerryApi of this server, speaking with the given credentials. */
-export function makeApi(credentials: { token?: () => Promise<string | undefined>; authorization?: () => string | undefined }): FerryApi {
-  const http = new HttpCore({ server: location.origin, transport: new FetchTransport(), token: credentials.token, authorization: credentials.authorization, retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 } });
+/**
+ * A FerryApi of this server, speaking with the given credentials; `onUnauthorized` is told
+ * of every 401 answer (after the page's fetch, before the caller sees the error).
+ */
+export function makeApi(credentials: { token?: () => Promise<string | undefined>; authorization?: () => string | undefined; onUnauthorized?: () => void }): FerryApi {
+  const { onUnauthorized } = credentials;
+  const transport = new FetchTransport(async (input, init) => {
+    const res = await fetch(input, init);
+    if (res.status === 401) onUnauthorized?.();
+    return res;
+  });
+  const http = new HttpCore({ server: location.origin, transport, token: credentials.token, authorization: credentials.authorization, retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 } });
   return new FerryApi({ http, sha: webSha256, parallel: 4, explainAuthFailures: false });
 }
 
@@ -32,10 +41,12 @@ export class Session {
   private expiresAt = 0;
   private refreshing?: Promise<void>;
   user?: SessionUser;
+  /** Why the session ended, for the sign-in form (ended on the server, a password change); cleared by a sign-in. */
+  notice?: string;
   /** Told when the session starts or ends (the app re-renders). */
   onChange: () => void = () => {};
   /** The API with this session's token. */
-  readonly api = makeApi({ token: () => this.token() });
+  readonly api = makeApi({ token: () => this.token(), onUnauthorized: () => this.recheck() });
   /** The API without credentials (sign-in, refresh). */
   private readonly anon = makeApi({});
 
@@ -86,6 +97,24 @@ export class Session {
     return this.refreshing;
   }
 
+  /**
+   * A request with this session's token was refused: if the session was ended on the server
+   * (another tab signed out, the password was changed), the refresh fails and the page goes
+   * back to the sign-in form instead of showing "the session was ended" on every action. A
+   * refusal that is not about the session (a wrong current password) refreshes and stays.
+   */
+  private recheck(): void {
+    if (this.user === undefined) return;
+    void this.refresh().catch((err: unknown) => {
+      // (A sign-out here meanwhile said why itself.)
+      if (this.user === undefined && this.notice === undefined) {
+        this.notice = 'Your session has ended (signed out in another tab, or the password was changed): sign in again.';
+        this.onChange();
+      }
+      return err;
+    });
+  }
+
   private async lock(fn: () => Promise<void>): Promise<void> {
     const locks = (navigator as Navigator & { locks?: LockManager }).locks;
     if (!locks) return fn();
@@ -93,13 +122,16 @@ export class Session {
   }
 
   async signIn(user: string, password: string): Promise<void> {
+    this.notice = undefined;
     this.accept(await startSession(this.anon, user, password, { cookie: true }));
   }
 
-  async signOut(): Promise<void> {
+  /** Ends the session here and on the server; `notice` is shown on the sign-in form. */
+  async signOut(notice?: string): Promise<void> {
     try {
       await logout(this.api);
     } finally {
+      this.notice = notice;
       this.clear();
     }
   }

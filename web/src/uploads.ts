@@ -204,23 +204,27 @@ export class UploadManager {
 
   /**
    * The queue's progress: the bytes of the files that are not cancelled or failed (a failed
-   * file is counted apart, not as bytes still to send), and while some are running, their
+   * file is counted apart, not as bytes still to send; so is a cancelled one), and while some are running, their
    * overall rate and time left, measured from when they started running
    * ({@link overallPace}: none in the first seconds, when it would mean little).
    */
-  totals(now = Date.now()): { size: number; done: number; failed: number; active: number; rate?: number; etaSeconds?: number } {
+  totals(now = Date.now()): { size: number; done: number; failed: number; canceled: number; active: number; rate?: number; etaSeconds?: number } {
     const t = this.sums();
     const pace = this.running && t.active > 0 ? overallPace(t.size - t.done, t.done - this.running.done, now - this.running.at) : undefined;
     return { ...t, ...pace };
   }
 
-  private sums(): { size: number; done: number; failed: number; active: number } {
+  private sums(): { size: number; done: number; failed: number; canceled: number; active: number } {
     let size = 0;
     let done = 0;
     let failed = 0;
+    let canceled = 0;
     let active = 0;
     for (const i of this.items) {
-      if (i.state === 'canceled') continue;
+      if (i.state === 'canceled') {
+        canceled++;
+        continue;
+      }
       if (i.state === 'failed') {
         failed++;
         continue;
@@ -229,7 +233,7 @@ export class UploadManager {
       done += i.state === 'done' ? i.size : i.bytesDone;
       if (i.state === 'running') active++;
     }
-    return { size, done, failed, active };
+    return { size, done, failed, canceled, active };
   }
 
   private find(id: string): UploadItem | undefined {

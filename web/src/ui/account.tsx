@@ -12,7 +12,6 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');
   const [busy, error, run] = useAction();
-  const [notice, setNotice] = useState<string>();
   useEffect(() => {
     me(props.api).then(setAccount, () => undefined);
   }, []);
@@ -37,11 +36,9 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          setNotice(undefined);
           void run(async () => {
             if (next !== again) throw new Error('the two new passwords differ');
             await changePassword(props.api, current, next);
-            setNotice('Password changed: sign in again with it.');
             props.onPasswordChanged();
           });
         }}
@@ -52,7 +49,7 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
         <input id="pw-new" type="password" autoComplete="new-password" required value={next} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
         <label for="pw-again">New password again</label>
         <input id="pw-again" type="password" autoComplete="new-password" required value={again} onInput={(e) => setAgain((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} notice={notice} />
+        <Message error={error} />
         <button type="submit" class="primary" disabled={busy}>
           Change password
         </button>

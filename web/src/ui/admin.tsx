@@ -75,7 +75,7 @@ function Users(props: { api: FerryApi }) {
           <tr key={u.id}>
             <td>{u.name}</td>
             <td>{u.role}</td>
-            <td>{u.home}</td>
+            <td class="long">{u.home}</td>
             <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
             <td>{u.disabled ? 'disabled' : 'active'}</td>
             <td class="actions">

@@ -45,7 +45,7 @@ export function App(props: { session: Session }) {
   else if (path.startsWith('/shares')) page = <SharesPage api={session.api} />;
   else if (path.startsWith('/trash')) page = <TrashPage api={session.api} />;
   else if (path.startsWith('/tokens')) page = <TokensPage api={session.api} />;
-  else if (path.startsWith('/account')) page = <AccountPage api={session.api} onPasswordChanged={() => void session.signOut().catch(() => undefined)} />;
+  else if (path.startsWith('/account')) page = <AccountPage api={session.api} onPasswordChanged={() => void session.signOut('Password changed: sign in with the new one.').catch(() => undefined)} />;
   else if (path.startsWith('/admin') && user.role === 'admin') page = <AdminPage api={session.api} path={path} />;
   else
     page = (

@@ -3,6 +3,46 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from '../format.js';
 
+/**
+ * Drops anywhere in the window: those on an element `where` accepts go to `onDrop` (the
+ * latest one given), the others are refused (no drop effect), so that the browser never opens a
+ * dropped file in place of the page (cutting its uploads). A field keeps the browser's own
+ * handling (a key file input takes a drop); an open dialog takes none.
+ */
+export function useWindowDrop(where: (target: Element) => boolean, onDrop: (data: DataTransfer) => void, setDragging: (on: boolean) => void): void {
+  const latest = useRef({ where, onDrop });
+  latest.current = { where, onDrop };
+  useEffect(() => {
+    const targetOf = (e: DragEvent) => (e.target instanceof Element ? e.target : document.body);
+    const inField = (e: DragEvent) => targetOf(e).closest('input, textarea') !== null;
+    const ours = (e: DragEvent) => targetOf(e).closest('dialog, [role=dialog]') === null && latest.current.where(targetOf(e));
+    const over = (e: DragEvent) => {
+      if (inField(e)) return;
+      e.preventDefault();
+      const yes = ours(e);
+      if (!yes && e.dataTransfer) e.dataTransfer.dropEffect = 'none';
+      setDragging(yes);
+    };
+    const leave = (e: DragEvent) => {
+      if (e.relatedTarget === null) setDragging(false);
+    };
+    const drop = (e: DragEvent) => {
+      if (inField(e)) return;
+      e.preventDefault();
+      setDragging(false);
+      if (ours(e) && e.dataTransfer) latest.current.onDrop(e.dataTransfer);
+    };
+    window.addEventListener('dragover', over);
+    window.addEventListener('dragleave', leave);
+    window.addEventListener('drop', drop);
+    return () => {
+      window.removeEventListener('dragover', over);
+      window.removeEventListener('dragleave', leave);
+      window.removeEventListener('drop', drop);
+    };
+  }, []);
+}
+
 let ids = 0;
 /** A stable id for label/aria wiring. */
 export function useId(prefix: string): string {

@@ -8,11 +8,12 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
+import { isFerryError } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, CopyButton, Dialog, Message, useAction, useId } from './common.js';
+import { Confirm, CopyButton, Dialog, Message, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -142,6 +143,13 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })), e2e.storedDir);
     });
+  // The whole window takes a drop, as the page says: a file dropped beside the listing (below
+  // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
+  useWindowDrop(
+    () => true,
+    (data) => void droppedFiles(data).then(upload),
+    setDragging,
+  );
 
   const download = () =>
     run(async () => {
@@ -173,21 +181,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // In a vault the address holds stored names: the crumbs show the plain ones.
   const labels = (e2e ? e2e.plainDir : path).split('/').filter(Boolean);
   return (
-    <div
-      class={`files ${dragging ? 'dragging' : ''}`}
-      onDragOver={(e) => {
-        e.preventDefault();
-        setDragging(true);
-      }}
-      onDragLeave={(e) => {
-        if (e.currentTarget === e.target) setDragging(false);
-      }}
-      onDrop={async (e) => {
-        e.preventDefault();
-        setDragging(false);
-        if (e.dataTransfer) upload(await droppedFiles(e.dataTransfer));
-      }}
-    >
+    <div class={`files ${dragging ? 'dragging' : ''}`}>
       <nav aria-label="Folder path" class="crumbs">
         <ol>
           <li>
@@ -458,6 +452,19 @@ async function eachEntry(entries: Entry[], act: (e: Entry) => Promise<void>, pro
   props.onChanged();
 }
 
+/**
+ * Move and Copy go into a folder that exists: the server would make a missing one, so a
+ * mistyped name took the files into a new folder elsewhere, out of sight.
+ */
+async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
+  const found = await api.stat(dir).catch((err: unknown) => {
+    if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
+    throw err;
+  });
+  if (found === undefined) throw new Error(`There is no folder ${dir}: check its name, or make it first with New folder.`);
+  if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
+}
+
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
 function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
@@ -485,6 +492,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           submit="Create"
           onClose={props.onClose}
           onSubmit={async (name) => {
+            if (name.includes('/')) throw new Error("A folder name cannot contain '/': open the folder first to make one inside it.");
             await api.mkdir(joinPath(path, name));
             props.onChanged();
           }}
@@ -516,6 +524,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           onClose={props.onClose}
           onSubmit={async (dest) => {
             const dir = joinPath('/', dest);
+            await refuseMissingFolder(api, dir);
             await eachEntry(
               modal.entries,
               async (e) => {
@@ -716,6 +725,8 @@ export function NameDialog(props: { title: string; label: string; submit: string
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
+            // `required` lets spaces through; trimmed they would name the folder itself.
+            if (value.trim() === '') throw new Error(`${props.label} cannot be only spaces.`);
             await props.onSubmit(value.trim());
             props.onClose();
           });

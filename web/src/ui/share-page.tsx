@@ -11,7 +11,7 @@ import { formatDate, formatSize } from '../format.js';
 import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
-import { Message, useAction } from './common.js';
+import { Message, useAction, useWindowDrop } from './common.js';
 import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
@@ -257,43 +257,50 @@ function FolderShare(props: { view: Extract<ShareView, { kind: 'folder' }>; shar
           </a>
         </p>
       )}
-      <p>
-        <a class="button primary" href={view.zip} download onClick={props.onDownload}>
-          Download all (zip)
-        </a>
-      </p>
-      <table class="listing">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" class="num">
-              Size
-            </th>
-            <th scope="col" class="num">
-              Modified
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {view.entries.map((e) => (
-            <tr key={e.name}>
-              <td class="name">
-                {e.type === 'dir' ? (
-                  <a href={e.url} onClick={(ev) => linkClick(ev, e.url)}>
-                    {e.name}/
-                  </a>
-                ) : (
-                  <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`} onClick={props.onDownload}>
-                    {e.name}
-                  </a>
-                )}
-              </td>
-              <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
-              <td class="num">{formatDate(e.mtime)}</td>
+      {/* An empty folder offers no zip: an empty archive would only spend one of the link's downloads. */}
+      {view.entries.length === 0 ? (
+        <p>This folder is empty.</p>
+      ) : (
+        <p>
+          <a class="button primary" href={view.zip} download onClick={props.onDownload}>
+            Download all (zip)
+          </a>
+        </p>
+      )}
+      {view.entries.length > 0 && (
+        <table class="listing">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col" class="num">
+                Size
+              </th>
+              <th scope="col" class="num">
+                Modified
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {view.entries.map((e) => (
+              <tr key={e.name}>
+                <td class="name">
+                  {e.type === 'dir' ? (
+                    <a href={e.url} onClick={(ev) => linkClick(ev, e.url)}>
+                      {e.name}/
+                    </a>
+                  ) : (
+                    <a href={`${e.url}?download=1`} download aria-label={`Download ${e.name}`} onClick={props.onDownload}>
+                      {e.name}
+                    </a>
+                  )}
+                </td>
+                <td class="num">{e.type === 'dir' ? '—' : formatSize(e.size)}</td>
+                <td class="num">{formatDate(e.mtime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
@@ -308,6 +315,13 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
   }, [props.token]);
   const [dragging, setDragging] = useState(false);
   const add = (files: File[]) => uploads.add(files.map((file) => ({ file, path: '/' + file.name })));
+  // Only the zone takes a drop; one beside it is refused, not opened by the browser in place
+  // of the page (which cut the files being sent).
+  useWindowDrop(
+    (target) => target.closest('.dropzone') !== null,
+    (data) => add(Array.from(data.files)),
+    setDragging,
+  );
   return (
     <section aria-labelledby="drop-h">
       <h1 id="drop-h">Send files: {view.name}</h1>
@@ -316,19 +330,7 @@ function DropBox(props: { view: Extract<ShareView, { kind: 'upload' }>; shareKey
           {limits(view)}
         </p>
       )}
-      <div
-        class={`dropzone ${dragging ? 'dragging' : ''}`}
-        onDragOver={(e) => {
-          e.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
-        onDrop={(e) => {
-          e.preventDefault();
-          setDragging(false);
-          add(Array.from(e.dataTransfer?.files ?? []));
-        }}
-      >
+      <div class={`dropzone ${dragging ? 'dragging' : ''}`}>
         <p>Drop files here, or</p>
         <label class="button primary">
           Choose files

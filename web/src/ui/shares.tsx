@@ -35,11 +35,11 @@ export function SharesPage(props: { api: FerryApi }) {
         )}
         {shares?.map((s) => (
           <tr key={s.id}>
-            <td>
+            <td class="long">
               {s.name}
               {s.hasPassword && <span class="tag">password</span>}
             </td>
-            <td>{s.path}</td>
+            <td class="long">{s.path}</td>
             <td>{s.kind === 'upload' ? 'drop box' : 'download'}</td>
             <td>{s.expiresAt === null ? 'never' : formatDate(s.expiresAt)}</td>
             <td class="num">
@@ -51,7 +51,7 @@ export function SharesPage(props: { api: FerryApi }) {
               {s.kind === 'upload' && s.maxBytes !== null && ` / ${formatSize(s.maxBytes)}`}
             </td>
             <td>{status(s)}</td>
-            <td>
+            <td class="actions">
               {status(s) !== 'revoked' && (
                 <button type="button" class="danger" onClick={() => setRevoking(s)} aria-label={`Revoke link ${s.name} (${s.path})`}>
                   Revoke

@@ -13,6 +13,7 @@ export function SignIn(props: { session: Session }) {
       <h1>
         <Logo /> Ferry
       </h1>
+      {props.session.notice !== undefined && !error && <p role="status">{props.session.notice}</p>}
       <form
         aria-label="Sign in"
         onSubmit={(e) => {

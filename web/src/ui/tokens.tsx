@@ -32,9 +32,9 @@ export function TokensPage(props: { api: FerryApi }) {
           ?.filter((t) => t.revokedAt === null)
           .map((t) => (
             <tr key={t.id}>
-              <td>{t.name}</td>
+              <td class="long">{t.name}</td>
               <td>{t.scopes.join(', ')}</td>
-              <td>{t.pathPrefix ?? 'everything'}</td>
+              <td class="long">{t.pathPrefix ?? 'everything'}</td>
               <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
               <td>{formatDate(t.lastUsedAt)}</td>
               <td>

@@ -102,8 +102,8 @@ export function TrashPage(props: { api: FerryApi }) {
           seen.add(e.batch);
           return (
             <tr key={e.id}>
-              <td title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
-              <td>
+              <td class="long" title={view.encrypted ? 'in an end-to-end encrypted folder' : undefined}>{baseName(view.path)}</td>
+              <td class="long">
                 <a href={filesUrl(folder)} onClick={(ev) => linkClick(ev, filesUrl(folder))}>
                   {parentPath(view.path)}
                 </a>

@@ -21,13 +21,15 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
   useEffect(() => uploads.subscribe(bump), [uploads]);
   if (uploads.items.length === 0) return null;
   const t = uploads.totals();
+  // Bytes only when some count: a queue of only failed or cancelled files said "0 B of 0 B".
+  const bytes = t.size > 0 || t.failed + t.canceled === 0 ? `${formatSize(t.done)} of ${formatSize(t.size)}` : undefined;
+  const counts = [bytes, t.failed > 0 && `${t.failed} failed`, t.canceled > 0 && `${t.canceled} cancelled`].filter(Boolean).join(' · ');
   const conflicts = uploads.items.filter((it) => it.state === 'failed' && it.conflict && it.file);
   return (
     <section class="uploads" aria-labelledby="uploads-title">
       <h2 id="uploads-title">{props.title ?? 'Uploads'}</h2>
       <p class="total" aria-live="polite">
-        <progress max={Math.max(1, t.size)} value={t.done} aria-label="Total upload progress" /> {formatSize(t.done)} of {formatSize(t.size)}
-        {t.failed > 0 && ` · ${t.failed} failed`}
+        <progress max={Math.max(1, t.size)} value={t.done} aria-label="Total upload progress" /> {counts}
         {t.active > 0 && (t.rate === undefined ? ' · measuring speed' : ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`)}
       </p>
       <ul>
