@@ -6,12 +6,12 @@
  * the key (asking for it, as `get` does) and send only that; `cat` decrypts, as `get FILE -`.
  * A TCP proxy records every byte between the CLI and the server.
  */
-import { createServer, connect, type Server, type AddressInfo } from 'node:net';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliResult } from '../helpers/cli.js';
 import { startWorld, type E2EWorld } from '../helpers/e2e.js';
+import { startRecordingProxy, type RecordingProxy } from '../helpers/recording-proxy.js';
 
 const MARKER = 'NAME-MARKER-4c1d';
 const NAME = `${MARKER}-letter.txt`;
@@ -20,38 +20,23 @@ const PASS = 'correct horse battery staple';
 const BODY = 'the letter itself\n';
 
 let w: E2EWorld;
-let proxy: Server;
-let seen: Buffer[] = [];
+let proxy: RecordingProxy;
 let env: Record<string, string>;
 let pass: string[];
 
-async function startProxy(port: number): Promise<Server> {
-  const s = createServer((c) => {
-    const up = connect(port, '127.0.0.1');
-    c.on('data', (d: Buffer) => seen.push(d));
-    up.on('data', (d: Buffer) => seen.push(d));
-    c.pipe(up).pipe(c);
-    c.on('error', () => up.destroy());
-    up.on('error', () => c.destroy());
-  });
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return s;
-}
-
 /** Runs the CLI and returns what it printed; the wire must not have carried the marker. */
 async function noPlainName(args: string[]): Promise<CliResult> {
-  seen = [];
+  proxy.reset();
   const r = await w.ferry(args, { env });
-  const wire = Buffer.concat(seen).toString("latin1");
-  expect(wire.length, args.join(' ')).toBeGreaterThan(0);
-  expect(wire.includes(MARKER), `${args.join(" ")} sent a plain name`).toBe(false);
+  expect(proxy.bytes(), args.join(' ')).toBeGreaterThan(0);
+  expect(proxy.saw(MARKER), `${args.join(' ')} sent a plain name`).toBe(false);
   return r;
 }
 
 beforeAll(async () => {
   w = await startWorld();
-  proxy = await startProxy(w.server.port);
-  env = { FERRY_SERVER: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` };
+  proxy = await startRecordingProxy(w.server.port, [MARKER]);
+  env = { FERRY_SERVER: proxy.url };
   await writeFile(join(w.dir, 'pass'), PASS + '\n');
   pass = ['--passphrase-file', join(w.dir, 'pass')];
   await mkdir(join(w.dir, 'src', SUB), { recursive: true });
@@ -62,7 +47,7 @@ beforeAll(async () => {
   expect(put.code, put.stderr).toBe(0);
 });
 afterAll(async () => {
-  await new Promise((r) => proxy?.close(r));
+  await proxy?.close();
   await w?.close();
 });
 

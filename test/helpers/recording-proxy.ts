@@ -13,6 +13,8 @@ export interface RecordingProxy {
   bytes(): number;
   /** Whether `marker` (one of those given at start) crossed. */
   saw(marker: string): boolean;
+  /** Forgets what crossed so far (bytes and markers), to look at one command's traffic alone. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,10 @@ export async function startRecordingProxy(port: number, markers: string[]): Prom
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     bytes: () => total,
     saw: (m) => hits.has(m),
+    reset: () => {
+      hits.clear();
+      total = 0;
+    },
     close: () => {
       for (const s of sockets) s.destroy(); // keep-alive connections of a browser would hold the close
       return new Promise<void>((r) => server.close(() => r()));
