@@ -2,14 +2,22 @@ import { describe, expect, it } from 'vitest';
 import { formatSize, parseDuration, parseRcloneSize, parseSize } from './units.js';
 
 describe('units', () => {
-  it('parses sizes with binary multiples', () => {
+  it('parses sizes: a bare letter or an i is binary, a B after the letter decimal', () => {
     expect(parseSize('0')).toBe(0);
+    expect(parseSize('100B')).toBe(100);
     expect(parseSize('512k')).toBe(512 * 1024);
     expect(parseSize('10M')).toBe(10 * 1024 ** 2);
+    expect(parseSize('10Mi')).toBe(10 * 1024 ** 2);
     expect(parseSize('1.5GiB')).toBe(1.5 * 1024 ** 3);
-    expect(parseSize('7MB')).toBe(7 * 1024 ** 2);
+    expect(parseSize('10 GiB')).toBe(10 * 1024 ** 3);
+    expect(parseSize('7MB')).toBe(7_000_000);
+    expect(parseSize('10 GB')).toBe(10_000_000_000);
+    expect(parseSize('10gb')).toBe(10_000_000_000);
+    expect(parseSize('2TB')).toBe(2e12);
     expect(() => parseSize('ten')).toThrow(/not a size/);
     expect(() => parseSize('-1')).toThrow(/not a size/);
+    expect(() => parseSize('10 GBi')).toThrow(/not a size/);
+    expect(() => parseSize('10X')).toThrow(/not a size/);
   });
   it("reads a bare number given to rclone's size flags as KiB, as rclone does", () => {
     expect(parseRcloneSize('10')).toBe(10 * 1024);
@@ -18,6 +26,7 @@ describe('units', () => {
     expect(parseRcloneSize('10B')).toBe(10);
     expect(parseRcloneSize('10k')).toBe(10 * 1024);
     expect(parseRcloneSize('2M')).toBe(2 * 1024 ** 2);
+    expect(parseRcloneSize('2MB')).toBe(2 * 1024 ** 2); // rclone's reading, not the SI's
     expect(() => parseRcloneSize('ten')).toThrow(/not a size/);
   });
   it('parses durations', () => {

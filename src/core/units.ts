@@ -1,29 +1,37 @@
 /**
- * Human units on the command line and in config: sizes (`10M`, `1.5GiB`, `512k`) and
- * durations (`90s`, `24h`, `7d`, `1h30m`). Sizes use binary multiples (k = 1024), as
- * rclone's --bwlimit and --max-size do.
+ * Human units on the command line and in config: sizes (`10M`, `1.5GiB`, `512k`, `10GB`) and
+ * durations (`90s`, `24h`, `7d`, `1h30m`). A bare letter or an `i` means binary multiples
+ * (`10M` = `10MiB` = 10 × 2^20, as rclone's --bwlimit and --max-size read `10M`); a `B` right
+ * after the letter means decimal ones, as disks and the SI write them (`10GB` = 10 × 10^9).
  */
 import { UsageError } from './errors.js';
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+const LETTERS = 'kmgtp';
 
-/** `10M` -> 10485760. Accepts an optional `i`/`ib`/`b` suffix (`10MiB`, `10MB`, `10m`). */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) throw new UsageError(`not a size: ${JSON.stringify(text)} (examples: 512k, 10M, 1.5G)`);
-  const value = Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
+/** The bytes `text` says, with `decimalB`: whether `10MB` is 10^7 (SI) or, as in rclone, 10 MiB. */
+function sizeOf(text: string, decimalB: boolean): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i?)(b?)|(b?))\s*$/i.exec(text);
+  if (!m) throw new UsageError(`not a size: ${JSON.stringify(text)} (examples: 512k, 10M or 10MiB, 1.5G; 10GB is 10^9 bytes)`);
+  const power = m[2] ? LETTERS.indexOf(m[2].toLowerCase()) + 1 : 0;
+  const decimal = decimalB && m[3] === '' && m[4] !== '';
+  const value = Number(m[1]) * (decimal ? 1000 : 1024) ** power;
   if (!Number.isFinite(value) || value > Number.MAX_SAFE_INTEGER) throw new UsageError(`size out of range: ${text}`);
   return Math.round(value);
 }
 
+/** `10M` and `10MiB` -> 10485760; `10MB` -> 10000000; a bare number or `B`: bytes. */
+export function parseSize(text: string): number {
+  return sizeOf(text, true);
+}
+
 /**
- * A size given to one of rclone's flags (`--bwlimit`, `--min-size`, `--max-size`): as
- * {@link parseSize}, except that a bare number is KiB, as rclone reads it (`--max-size 100`
- * is 100 KiB; `100B` is 100 bytes). Read as bytes, a line copied from an rclone script
- * would select other files, or crawl at a thousandth of its rate.
+ * A size given to one of rclone's flags (`--bwlimit`, `--min-size`, `--max-size`): as rclone
+ * reads it, a bare number is KiB (`--max-size 100` is 100 KiB; `100B` is 100 bytes) and every
+ * multiple is binary (`10MB` too). Read otherwise, a line copied from an rclone script would
+ * select other files, or crawl at a thousandth of its rate.
  */
 export function parseRcloneSize(text: string): number {
-  return /^\s*\d+(?:\.\d+)?\s*$/.test(text) ? parseSize(`${text.trim()}k`) : parseSize(text);
+  return /^\s*\d+(?:\.\d+)?\s*$/.test(text) ? sizeOf(`${text.trim()}k`, false) : sizeOf(text, false);
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };

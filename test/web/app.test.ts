@@ -343,7 +343,7 @@ describe('web app', () => {
     await page.getByRole('cell', { name: 'alice', exact: true }).waitFor();
     await page.getByLabel('Name', { exact: true }).fill('carol');
     await page.getByLabel('Password').fill('carol-password-1');
-    await page.getByLabel('Quota (e.g. 10G; empty: none)').fill('500M');
+    await page.getByLabel('Quota (e.g. 10GiB or 10GB; empty: none)').fill('500M');
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.getByRole('cell', { name: 'carol', exact: true }).waitFor();
     let carol = (await (await t.api('/api/v1/users/carol')).json()) as { quotaBytes: number; disabled: boolean; grants: { path: string; permissions: string[] }[] };
@@ -353,7 +353,7 @@ describe('web app', () => {
     carol = (await (await t.api('/api/v1/users/carol')).json()) as typeof carol;
     expect(carol.disabled).toBe(true);
     await page.getByRole('button', { name: 'Quota of carol' }).click();
-    await page.getByLabel('Bytes (e.g. 500M, 10G; empty: no limit)').fill('2G');
+    await page.getByLabel('Bytes (e.g. 500M, 10GiB or 10GB; empty: no limit)').fill('2G');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: '2.0 GiB' }).waitFor();
     await page.getByRole('button', { name: 'Grants of carol' }).click();

@@ -195,7 +195,7 @@ function userAdd(user: Command): void {
     .option('--home <path>', 'the user\'s root on the server (default /users/NAME)')
     .option('--password', 'set a password (asked for twice)')
     .option('--password-stdin', 'read the password from the first line of stdin')
-    .option('--quota <size>', 'logical bytes the user\'s files may take (10G, ...)')
+    .option('--quota <size>', 'logical bytes the user\'s files may take (10G or 10GiB: 10 × 2^30; 10GB: 10 × 10^9)')
     .option('--quota-files <n>', 'most files')
     .option('--max-file-size <size>', 'largest single file')
     .option('--max-sessions <n>', 'most upload sessions at once')

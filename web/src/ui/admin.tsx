@@ -1,8 +1,9 @@
 /** Administration: users (create, disable, quota, grants), the audit log, the defender's bans, server stats. */
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
-import { addUser, auditLog, bans, listUsers, setGrant, stats, unban, updateUser, type ServerStats } from '../../../src/client/account-api.js';
+import { addUser, auditLog, bans, listUsers, me, setGrant, stats, unban, updateUser, type ServerStats } from '../../../src/client/account-api.js';
 import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/protocol.js';
+import { parseSize } from '../../../src/core/units.js';
 import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
 import { Dialog, Listing, Message, useAction, useId } from './common.js';
@@ -41,13 +42,25 @@ export function AdminPage(props: { api: FerryApi; path: string }) {
   );
 }
 
+/** A quota typed in: empty is none; otherwise the CLI's sizes (10G = 10GiB = 10 × 2^30 bytes, 10GB = 10 × 10^9). */
 function parseSizeInput(text: string): number | null {
-  const t = text.trim();
-  if (t === '') return null;
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(t);
-  if (!m) throw new Error(`not a size: ${t} (examples: 500M, 10G)`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return Math.round(Number(m[1]) * mult);
+  return text.trim() === '' ? null : parseSize(text);
+}
+
+/** What a size field's text is read as, shown under it: which unit a "10 GB" is, before it is saved. */
+function SizeReading(props: { id: string; text: string }) {
+  let reading = '';
+  try {
+    const n = parseSizeInput(props.text);
+    if (n !== null) reading = `${formatSize(n)} (${n.toLocaleString('en')} bytes)`;
+  } catch {
+    reading = 'not a size (examples: 500M, 10GiB, 10GB)';
+  }
+  return (
+    <span class="hint" id={props.id} aria-live="polite">
+      {reading}
+    </span>
+  );
 }
 
 function Users(props: { api: FerryApi }) {
@@ -61,10 +74,14 @@ function Users(props: { api: FerryApi }) {
   const [password, setPassword] = useState('');
   const [admin, setAdmin] = useState(false);
   const [quota, setQuota] = useState('');
-  const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq') };
+  const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq'), quotaReading: useId('ur') };
+  const [self, setSelf] = useState<string>();
   useEffect(() => {
     listUsers(api).then(setUsers, setError);
   }, [reload]);
+  useEffect(() => {
+    me(api).then((m) => setSelf(m.user), () => undefined);
+  }, []);
   const refresh = () => setReload((n) => n + 1);
   return (
     <section aria-labelledby="users-h">
@@ -73,15 +90,21 @@ function Users(props: { api: FerryApi }) {
       <Listing columns={['Name', 'Role', 'Home', 'Quota', 'Status']}>
         {users?.map((u) => (
           <tr key={u.id}>
-            <td>{u.name}</td>
+            <td>
+              {u.name}
+              {u.name === self && ' (you)'}
+            </td>
             <td>{u.role}</td>
             <td class="long">{u.home}</td>
             <td>{u.quotaBytes === null ? 'none' : formatSize(u.quotaBytes)}</td>
             <td>{u.disabled ? 'disabled' : 'active'}</td>
             <td class="actions">
-              <button type="button" disabled={busy} onClick={() => run(async () => (await updateUser(api, u.name, { disabled: !u.disabled }), refresh()))} aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}>
-                {u.disabled ? 'Enable' : 'Disable'}
-              </button>
+              {/* The server refuses to disable the signed-in admin (it would lock them out): not offered. Until /me answers, no row offers it. */}
+              {self !== undefined && u.name !== self && (
+                <button type="button" disabled={busy} onClick={() => run(async () => (await updateUser(api, u.name, { disabled: !u.disabled }), refresh()))} aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}>
+                  {u.disabled ? 'Enable' : 'Disable'}
+                </button>
+              )}
               <button type="button" onClick={() => setEditing({ user: u, what: 'quota' })} aria-label={`Quota of ${u.name}`}>
                 Quota
               </button>
@@ -111,8 +134,9 @@ function Users(props: { api: FerryApi }) {
         <input id={ids.name} required value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.pw}>Password</label>
         <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
-        <label for={ids.quota}>Quota (e.g. 10G; empty: none)</label>
-        <input id={ids.quota} value={quota} onInput={(e) => setQuota((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.quota}>Quota (e.g. 10GiB or 10GB; empty: none)</label>
+        <input id={ids.quota} value={quota} aria-describedby={ids.quotaReading} onInput={(e) => setQuota((e.currentTarget as HTMLInputElement).value)} />
+        <SizeReading id={ids.quotaReading} text={quota} />
         <label class="inline">
           <input type="checkbox" checked={admin} onChange={() => setAdmin(!admin)} /> Administrator
         </label>
@@ -131,7 +155,7 @@ function QuotaDialog(props: { api: FerryApi; user: UserInfo; onClose: () => void
   const [bytes, setBytes] = useState(user.quotaBytes === null ? '' : String(user.quotaBytes));
   const [files, setFiles] = useState(user.quotaFiles === null ? '' : String(user.quotaFiles));
   const [busy, error, run] = useAction();
-  const ids = { b: useId('qb'), f: useId('qf') };
+  const ids = { b: useId('qb'), f: useId('qf'), reading: useId('qr') };
   return (
     <Dialog title={`Quota of ${user.name}`} onClose={props.onClose}>
       <form
@@ -143,8 +167,9 @@ function QuotaDialog(props: { api: FerryApi; user: UserInfo; onClose: () => void
           });
         }}
       >
-        <label for={ids.b}>Bytes (e.g. 500M, 10G; empty: no limit)</label>
-        <input id={ids.b} value={bytes} onInput={(e) => setBytes((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.b}>Bytes (e.g. 500M, 10GiB or 10GB; empty: no limit)</label>
+        <input id={ids.b} value={bytes} aria-describedby={ids.reading} onInput={(e) => setBytes((e.currentTarget as HTMLInputElement).value)} />
+        <SizeReading id={ids.reading} text={bytes} />
         <label for={ids.f}>Files (empty: no limit)</label>
         <input id={ids.f} type="number" min={0} value={files} onInput={(e) => setFiles((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} />
