@@ -199,7 +199,7 @@ describe('web app: versions and trash', () => {
     await put(plain, tok, '/x.txt', 'x');
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, plain.url, 'vera', 'vera-password-1');
-    await deleteInUi(page, 'x.txt', /Delete x\.txt\? This cannot be undone\./);
+    await deleteInUi(page, 'x.txt', /Delete x\.txt\? This cannot be undone: this server keeps no trash\./);
     await page.getByRole('link', { name: 'Trash' }).click();
     await page.getByText('This server does not keep deleted files: deleting is final.', { exact: false }).waitFor();
     await page.getByText('The trash is empty.').waitFor();

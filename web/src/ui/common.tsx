@@ -53,17 +53,26 @@ export function useId(prefix: string): string {
 
 /**
  * A modal dialog (the native <dialog>: focus moves into it and stays there, Escape closes it,
- * the page behind is inert). `onClose` is called however it closes.
+ * the page behind is inert). `onClose` is called however it closes. Focus then goes back to
+ * what had it when the dialog opened (the button that opened it): the browser does that for
+ * a dialog that is closed, not for one removed from the page while open, which is how most
+ * of ours go. When that element is gone or disabled (the Delete button once its rows went),
+ * the page's main region takes it, so that the next Tab starts from there, not from the top.
  */
 export function Dialog(props: { title: string; onClose: () => void; children: ComponentChildren; wide?: boolean }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId('dlg');
   useEffect(() => {
     const d = ref.current!;
+    const opener = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null;
     if (!d.open) d.showModal();
     const close = () => props.onClose();
     d.addEventListener('close', close);
-    return () => d.removeEventListener('close', close);
+    return () => {
+      d.removeEventListener('close', close);
+      // After this render: the dialog's removal and any change it made (rows gone, a button disabled).
+      setTimeout(() => returnFocus(opener));
+    };
   }, []);
   return (
     <dialog ref={ref} aria-labelledby={titleId} class={props.wide ? 'wide' : ''}>
@@ -71,6 +80,19 @@ export function Dialog(props: { title: string; onClose: () => void; children: Co
       {props.children}
     </dialog>
   );
+}
+
+function returnFocus(opener: HTMLElement | null): void {
+  // Another dialog took over (one dialog replaced by the next): it holds the focus now.
+  if (document.querySelector('dialog[open]')) return;
+  if (opener && opener.isConnected && !(opener as HTMLButtonElement).disabled && !opener.closest('[inert]')) {
+    opener.focus();
+    if (document.activeElement === opener) return;
+  }
+  const main = document.getElementById('main');
+  if (!main) return;
+  if (!main.hasAttribute('tabindex')) main.setAttribute('tabindex', '-1');
+  main.focus();
 }
 
 /** An error or a notice, announced to screen readers. */

@@ -177,6 +177,12 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       startDownload(api.http.url(`/api/v1/zip${path === '/' ? '' : path.split('/').map(encodeURIComponent).join('/')}`, { ticket }));
     });
 
+  useDeleteKey(() => {
+    if (modal || chosen.length === 0 || (vault && !keys)) return false;
+    setModal({ kind: 'delete', entries: chosen });
+    return true;
+  });
+
   const crumbs = path.split('/').filter(Boolean);
   // In a vault the address holds stored names: the crumbs show the plain ones.
   const labels = (e2e ? e2e.plainDir : path).split('/').filter(Boolean);
@@ -244,6 +250,32 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
     </div>
   );
+}
+
+/** Where a key is text being typed (the filter, a name), not a command for the page. */
+function typingIn(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
+  return target instanceof HTMLInputElement && !['checkbox', 'radio', 'button', 'submit', 'reset', 'file'].includes(target.type);
+}
+
+/**
+ * The Delete key on the page, as in a desktop file manager: `open` (the latest given) opens
+ * the delete confirmation when rows are selected and says whether it did. Not while typing,
+ * nor in a dialog; the confirmation still asks, so a key pressed by mistake deletes nothing.
+ */
+function useDeleteKey(open: () => boolean): void {
+  const latest = useRef(open);
+  latest.current = open;
+  useEffect(() => {
+    const down = (e: KeyboardEvent) => {
+      if (e.key !== 'Delete' || e.altKey || e.ctrlKey || e.metaKey || e.defaultPrevented) return;
+      if (typingIn(e.target) || (e.target instanceof Element && e.target.closest('dialog'))) return;
+      if (latest.current()) e.preventDefault();
+    };
+    window.addEventListener('keydown', down);
+    return () => window.removeEventListener('keydown', down);
+  }, []);
 }
 
 /** The actions: new folder, uploads (files, a folder), downloads, and those on the selection. */
@@ -470,14 +502,55 @@ function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
 }
 
-/** What happens to deleted files, for the delete confirmation. */
-function deleteText(entries: Entry[], trashDays: number | undefined): string {
+/**
+ * What happens to deleted files, for the delete confirmation. The trash keeps files, not
+ * folders: a folder that holds no file (`noFiles`, once known) is gone for good whatever
+ * `trashDays` says; until that is known for a delete of folders only, the text says neither.
+ */
+function deleteText(entries: Entry[], trashDays: number | undefined, noFiles: boolean | undefined): string {
   const what =
     entries.length === 1
       ? `Delete ${entries[0].name}${entries[0].type === 'dir' ? ' and everything in it' : ''}?`
       : `Delete these ${entries.length} items (folders with everything in them)?`;
   if (trashDays === undefined) return what;
-  return trashDays > 0 ? `${what} Files go to the trash for ${trashDays} day${trashDays === 1 ? '' : 's'}.` : `${what} This cannot be undone.`;
+  if (trashDays <= 0) return `${what} This cannot be undone: this server keeps no trash.`;
+  if (noFiles === true) return `${what} ${entries.length === 1 ? 'It holds' : 'They hold'} no files, so nothing goes to the trash: ${entries.length === 1 ? 'it is' : 'they are'} gone for good.`;
+  if (noFiles === undefined && entries.every((e) => e.type === 'dir')) return what;
+  return `${what} Files go to the trash for ${trashDays} day${trashDays === 1 ? '' : 's'}.`;
+}
+
+/** Entries a delete looks through for a file before saying the folders hold none. */
+const FILE_LOOKUP_LIMIT = 1000;
+
+/** Whether no file is in or below `entries` (all folders): true, false, or undefined when not known. */
+async function holdNoFiles(api: FerryApi, entries: Entry[], signal: AbortSignal): Promise<boolean | undefined> {
+  if (entries.some((e) => e.type !== 'dir')) return false;
+  let seen = 0;
+  for (const dir of entries) {
+    for await (const e of api.list(dir.path, { recursive: true, pageSize: 200, signal })) {
+      if (e.type === 'file') return false;
+      if (++seen >= FILE_LOOKUP_LIMIT) return undefined;
+    }
+  }
+  return true;
+}
+
+/** The delete confirmation; `api` given: what the folders hold is looked up for what it says (not in a vault, whose names are encrypted). */
+function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api?: FerryApi; onClose: () => void; onConfirm: () => Promise<void> }) {
+  const [noFiles, setNoFiles] = useState<boolean | undefined>(props.entries.some((e) => e.type !== 'dir') ? false : undefined);
+  const key = props.entries.map((e) => e.path).join('\0');
+  useEffect(() => {
+    if (!props.api || !props.trashDays || props.trashDays <= 0) return;
+    const controller = new AbortController();
+    holdNoFiles(props.api, props.entries, controller.signal).then(
+      (v) => !controller.signal.aborted && setNoFiles(v),
+      () => !controller.signal.aborted && setNoFiles(false),
+    );
+    return () => controller.abort();
+  }, [key, props.trashDays]);
+  // Not known (a listing failed, or too long to look through): the trash's rule, as before.
+  const known = props.api ? noFiles : false;
+  return <Confirm title="Delete" text={deleteText(props.entries, props.trashDays, known)} confirm="Delete" danger onClose={props.onClose} onConfirm={props.onConfirm} />;
 }
 
 function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
@@ -538,11 +611,10 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
         />
       )}
       {modal?.kind === 'delete' && (
-        <Confirm
-          title="Delete"
-          text={deleteText(modal.entries, props.trashDays)}
-          confirm="Delete"
-          danger
+        <DeleteDialog
+          entries={modal.entries}
+          trashDays={props.trashDays}
+          api={api}
           onClose={props.onClose}
           onConfirm={async () => {
             await eachEntry(modal.entries, (e) => api.remove(e.path, { recursive: e.type === 'dir' }), props);
@@ -627,11 +699,9 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
         />
       )}
       {modal.kind === 'delete' && (
-        <Confirm
-          title="Delete"
-          text={deleteText(modal.entries, props.trashDays)}
-          confirm="Delete"
-          danger
+        <DeleteDialog
+          entries={modal.entries}
+          trashDays={props.trashDays}
           onClose={props.onClose}
           onConfirm={async () => {
             await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);

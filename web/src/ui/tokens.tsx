@@ -17,6 +17,7 @@ export function TokensPage(props: { api: FerryApi }) {
   useEffect(() => {
     listTokens(props.api).then(setTokens, setError);
   }, [reload]);
+  const live = tokens?.filter((t) => t.revokedAt === null);
   return (
     <main id="main">
       <h1>API tokens</h1>
@@ -28,9 +29,12 @@ export function TokensPage(props: { api: FerryApi }) {
       </button>
       <Message error={error} />
       <Listing columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']}>
-        {tokens
-          ?.filter((t) => t.revokedAt === null)
-          .map((t) => (
+        {live?.length === 0 && (
+          <tr>
+            <td colSpan={6}>You have no API tokens: New token makes one.</td>
+          </tr>
+        )}
+        {live?.map((t) => (
             <tr key={t.id}>
               <td class="long">{t.name}</td>
               <td>{t.scopes.join(', ')}</td>

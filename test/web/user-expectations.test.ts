@@ -1,0 +1,215 @@
+/**
+ * What a person used to other file managers expects of the web app, each seen in Chromium:
+ * the Delete key opens the delete confirmation (not while typing); focus goes back to what
+ * opened a dialog; the delete confirmation says what really happens (an empty folder is gone
+ * for good even on a server with a trash, which keeps files); the Tokens page says when
+ * there are none; the Admin page does not offer to disable the signed-in admin (nor does the
+ * server allow it); and "10 GB" typed as a quota is 10^9 bytes, "10 GiB" 10 × 2^30, as in the CLI.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/cli.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, tokenFor } from '../helpers/users.js';
+import { freshContext, launch, signIn } from './browser.js';
+
+let t: TestServer;
+let browser: Browser;
+let token: string;
+let dir: string;
+
+async function api(path: string, init: RequestInit = {}, as = token): Promise<Response> {
+  return fetch(t.url + path, { ...init, headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json', ...(init.headers as Record<string, string>) } });
+}
+
+async function put(path: string, body: string): Promise<void> {
+  expect((await api(`/api/v1/files${path}`, { method: 'PUT', body, headers: { 'content-type': 'application/octet-stream' } })).status, path).toBe(201);
+}
+
+async function mkdir(path: string): Promise<void> {
+  expect((await api(`/api/v1/mkdir${path}`, { method: 'POST' })).status, path).toBe(201);
+}
+
+async function trashed(): Promise<string[]> {
+  const r = await api('/api/v1/trash');
+  return ((await r.json()) as { entries: Array<{ path: string }> }).entries.map((e) => e.path).sort();
+}
+
+/** The accessible name (or id) of what has the focus in the page. */
+async function focused(page: Page): Promise<string> {
+  return page.evaluate(`(() => { const e = document.activeElement; return e ? (e.getAttribute('aria-label') || e.id || e.textContent.trim()) : ''; })()`);
+}
+
+/** Waits until the page has drawn twice: a render that a key press started has happened by then. */
+async function rendered(page: Page): Promise<void> {
+  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+}
+
+beforeAll(async () => {
+  // Each test signs in (on the auth routes' per-address limit): no limit here, it has its own tests.
+  t = await startTestServer({ trashDays: 7, rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
+  await addUser(t, 'mia', { password: 'mia-password-1' });
+  await addUser(t, 'boss', { password: 'boss-password-1', role: 'admin' });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'mia', password: 'mia-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  dir = mkdtempSync(join(tmpdir(), 'ferry-web-expect-'));
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the keyboard and the focus in the file list', () => {
+  it('Delete with a row selected opens the delete confirmation, not while typing in the filter; closing a dialog gives the focus back to what opened it', async () => {
+    await put('/keys/a.txt', 'a');
+    await put('/keys/b.txt', 'b');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'keys' }).click();
+    await page.getByRole('checkbox', { name: 'Select a.txt' }).check();
+    await page.keyboard.press('Delete');
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toMatch(/Delete a\.txt\? Files go to the trash for 7 days\./);
+    // Escape closes it, nothing deleted, the focus back on the row's checkbox.
+    await page.keyboard.press('Escape');
+    await expect.poll(() => dialog.count()).toBe(0);
+    await expect.poll(() => focused(page)).toBe('Select a.txt');
+    expect((await api('/api/v1/stat/keys/a.txt')).status).toBe(200);
+
+    // In the filter, Delete edits the text: no dialog, with the row still selected.
+    await page.getByLabel('Filter by name').fill('txt');
+    await page.getByLabel('Filter by name').press('Home');
+    await page.getByLabel('Filter by name').press('Delete');
+    await rendered(page);
+    expect(await dialog.count()).toBe(0);
+    expect(await page.getByLabel('Filter by name').inputValue()).toBe('xt');
+    await page.getByLabel('Filter by name').fill('');
+
+    // Cancel of a dialog opened with a button: the focus back on that button.
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => dialog.count()).toBe(0);
+    await expect.poll(() => focused(page)).toBe('New folder');
+
+    // A delete that takes the selection (the Delete button is disabled then): the focus on the page's main region, not lost.
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => page.getByRole('checkbox', { name: 'Select a.txt' }).count()).toBe(0);
+    await expect.poll(() => focused(page)).toBe('main');
+    expect(await trashed()).toContain('/keys/a.txt');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('what the delete confirmation says, on a server with a trash', () => {
+  it('an empty folder (or one of empty folders) is gone for good and says so; a folder with a file says its files go to the trash', async () => {
+    for (const d of ['/folders', '/folders/empty', '/folders/nested', '/folders/nested/inner']) await mkdir(d);
+    await put('/folders/full/f.txt', 'f');
+    const before = await trashed();
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'folders' }).click();
+    const dialog = page.getByRole('dialog');
+    const confirmDelete = async (names: string[], says: RegExp) => {
+      for (const n of names) await page.getByRole('checkbox', { name: `Select ${n}` }).check();
+      await page.getByRole('button', { name: 'Delete', exact: true }).click();
+      await expect.poll(() => dialog.textContent()).toMatch(says);
+      await dialog.getByRole('button', { name: 'Delete' }).click();
+      for (const n of names) await expect.poll(() => page.getByRole('checkbox', { name: `Select ${n}` }).count()).toBe(0);
+    };
+    await confirmDelete(['empty'], /Delete empty and everything in it\? It holds no files, so nothing goes to the trash: it is gone for good\./);
+    await confirmDelete(['nested'], /Delete nested and everything in it\? It holds no files, so nothing goes to the trash: it is gone for good\./);
+    // What it said holds: nothing of them in the trash.
+    expect(await trashed()).toEqual(before);
+    await confirmDelete(['full'], /Delete full and everything in it\? Files go to the trash for 7 days\./);
+    expect(await trashed()).toEqual([...before, '/folders/full/f.txt'].sort());
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('the Tokens page', () => {
+  it('says there are no tokens when there are none, and lists one once made', async () => {
+    await addUser(t, 'tom', { password: 'tom-password-1' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'tom', 'tom-password-1');
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByText('You have no API tokens: New token makes one.').waitFor();
+    await tokenFor(t, 'tom', { name: 'backup script' });
+    await page.reload();
+    await page.getByRole('cell', { name: 'backup script', exact: true }).waitFor();
+    expect(await page.getByText('You have no API tokens').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('the Admin page and the signed-in admin', () => {
+  it("offers no Disable on the admin's own row, and the server refuses it (and demoting or deleting oneself) with a reason", async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'boss', 'boss-password-1');
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('button', { name: 'Disable mia' }).waitFor();
+    await page.getByRole('cell', { name: 'boss (you)' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Disable boss' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'boss', password: 'boss-password-1' }) });
+    const boss = ((await login.json()) as { token: string }).token;
+    for (const [init, message] of [
+      [{ method: 'PATCH', body: JSON.stringify({ disabled: true }) }, 'you cannot disable yourself'],
+      [{ method: 'PATCH', body: JSON.stringify({ role: 'user' }) }, 'you cannot take the admin role from yourself'],
+      [{ method: 'DELETE' }, 'you cannot delete yourself'],
+    ] as const) {
+      const r = await api('/api/v1/users/boss', init, boss);
+      expect(r.status, init.method).toBe(400);
+      expect(await r.json()).toEqual({ error: expect.objectContaining({ code: 'FERRY_ERR_VALIDATION', message }) });
+    }
+    const still = (await (await t.api('/api/v1/users/boss')).json()) as { disabled: boolean; role: string };
+    expect([still.disabled, still.role]).toEqual([false, 'admin']);
+  });
+});
+
+describe('sizes typed in the Admin page', () => {
+  it('"10 GB" is 10^9 bytes and "10 GiB" 2^30, the field shows which before saving, a typo is refused, and the CLI reads them the same', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'boss', 'boss-password-1');
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByLabel('Name', { exact: true }).fill('gina');
+    await page.getByLabel('Quota (e.g. 10GiB or 10GB; empty: none)').fill('10 GB');
+    await page.getByText('9.3 GiB (10,000,000,000 bytes)').waitFor();
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByRole('cell', { name: 'gina', exact: true }).waitFor();
+    const quotaOf = async (name: string) => ((await (await t.api(`/api/v1/users/${name}`)).json()) as { quotaBytes: number | null }).quotaBytes;
+    expect(await quotaOf('gina')).toBe(10_000_000_000);
+
+    await page.getByRole('button', { name: 'Quota of gina' }).click();
+    const field = page.getByLabel('Bytes (e.g. 500M, 10GiB or 10GB; empty: no limit)');
+    await field.fill('10 gigs');
+    await page.getByRole('dialog').getByText('not a size').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('dialog').getByRole('alert').textContent()).toMatch(/not a size/);
+    expect(await quotaOf('gina')).toBe(10_000_000_000);
+    await field.fill('10 GiB');
+    await page.getByRole('dialog').getByText('10 GiB (10,737,418,240 bytes)').waitFor();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => quotaOf('gina')).toBe(10 * 1024 ** 3);
+    expect(errors).toEqual([]);
+    await context.close();
+
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token, FERRY_CONFIG: join(dir, 'config.json') };
+    for (const [name, quota, bytes] of [['cli-gb', '10GB', 10_000_000_000], ['cli-gib', '10GiB', 10 * 1024 ** 3], ['cli-g', '10G', 10 * 1024 ** 3]] as const) {
+      const r = await runFerry(['user', 'add', name, '--quota', quota], { env });
+      expect(r.code, r.stderr).toBe(0);
+      expect(await quotaOf(name), quota).toBe(bytes);
+    }
+  });
+});
