@@ -1,10 +1,11 @@
-/** The person's account: who they are, what they use, and changing their password. */
+/** The person's account: who they are, what they use, changing their password, and their SSH keys. */
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { changePassword, me } from '../../../src/client/account-api.js';
 import type { MeResponse } from '../../../src/core/protocol.js';
 import { formatSize } from '../format.js';
 import { Message, useAction } from './common.js';
+import { SshKeys } from './ssh-keys.js';
 
 export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => void }) {
   const [account, setAccount] = useState<MeResponse>();
@@ -54,6 +55,7 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
           Change password
         </button>
       </form>
+      {account && <SshKeys api={props.api} user={account.user} />}
     </main>
   );
 }
