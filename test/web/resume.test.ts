@@ -68,6 +68,10 @@ describe('resumable browser uploads', () => {
     const item = page.locator('li.upload[data-state="needs-file"]');
     await item.waitFor();
     expect(await item.getAttribute('aria-label')).toBe('/video.bin: interrupted: pick the file again to resume');
+    // Its progress is what the server got before the reload (as saved then), not 0 B.
+    const shown = Number(await item.getByRole('progressbar').getAttribute('value'));
+    expect(shown).toBeGreaterThan(0);
+    expect(shown).toBeLessThanOrEqual(before);
     await page.unroute('**/api/v1/uploads/*/chunks/*');
     await page.getByTestId('resume-video.bin').setInputFiles(file);
     await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 120_000 });
@@ -90,6 +94,43 @@ describe('resumable browser uploads', () => {
     // The session the reload abandoned was aborted, not left to count against the user.
     const me = (await (await fetch(`${t.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } })).json()) as { uploadSessions: number };
     expect(me.uploadSessions).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a paused upload resumes from the bytes the server has, never showing less (it showed 0 B)', { timeout: 180_000 }, async () => {
+    const file = join(dir.path, 'paused.bin');
+    await writeRandomFile(file, 24 * MiB);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'dana', 'dana-password-1');
+    // Chunk requests pass until 6 MiB have arrived, then wait (the upload cannot finish
+    // before the pause, whatever the machine's pace).
+    let hold = false;
+    const start = await received();
+    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+      if (!hold) await route.continue();
+    });
+    await page.getByTestId('upload-files').setInputFiles(file);
+    await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 6 * MiB);
+    hold = true;
+    const bar = page.getByRole('progressbar', { name: 'Progress of paused.bin' });
+    await expect.poll(async () => Number(await bar.getAttribute('value'))).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Pause paused.bin' }).click();
+    await page.locator('li.upload[data-state="paused"]').waitFor();
+    const atPause = Number(await bar.getAttribute('value'));
+    // Every value the bar takes from here on.
+    await page.evaluate(`(() => {
+      const bar = document.querySelector('progress[aria-label="Progress of paused.bin"]');
+      window.shownValues = [];
+      new MutationObserver(() => window.shownValues.push(Number(bar.getAttribute('value')))).observe(bar, { attributes: true, attributeFilter: ['value'] });
+    })()`);
+    await page.unroute('**/api/v1/uploads/*/chunks/*');
+    await page.getByRole('button', { name: 'Resume paused.bin' }).click();
+    await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 120_000 });
+    const values = (await page.evaluate('window.shownValues')) as number[];
+    expect(values.length).toBeGreaterThan(0);
+    expect(Math.min(...values)).toBeGreaterThanOrEqual(atPause);
+    expect(values.at(-1)).toBe(24 * MiB);
     expect(errors).toEqual([]);
     await context.close();
   });

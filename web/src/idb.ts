@@ -1,7 +1,7 @@
 /**
  * Uploads in progress, kept in IndexedDB so that a reload (or a crash of the tab) can offer
- * to resume them: what was being sent where, and the server's session id. The bytes are not
- * kept: after a reload the person picks the file again, the upload starts anew and the
+ * to resume them: what was being sent where, the server's session id and how far it got. The
+ * bytes are not kept: after a reload the person picks the file again, the upload starts anew and the
  * server answers that most chunks are already there, so only the missing ones travel.
  */
 export interface PendingUpload {
@@ -13,6 +13,8 @@ export interface PendingUpload {
   size: number;
   lastModified: number;
   sessionId?: string;
+  /** Bytes the server had of it when last saved (chunks sent or found there): what its progress shows until the file is picked again. */
+  bytesDone?: number;
 }
 
 const DB = 'ferry';

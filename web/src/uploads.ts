@@ -60,6 +60,28 @@ const CHUNKS_IN_FLIGHT = 5;
  * for each of 121 small files.
  */
 const DONE_REPORT_MS = 5000;
+/** How often at most a running upload's progress is saved (IndexedDB) for the page after a reload. */
+const PROGRESS_SAVE_MS = 500;
+
+/** `fn` at once, then at most once every `ms`, the last call never dropped (run at the end of its interval). */
+function throttled(ms: number, fn: () => void): () => void {
+  let last = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return () => {
+    if (timer) return;
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+      return;
+    }
+    timer = setTimeout(() => {
+      timer = undefined;
+      last = Date.now();
+      fn();
+    }, wait);
+  };
+}
 
 let seq = 0;
 
@@ -113,7 +135,7 @@ export class UploadManager {
     }
     for (const p of pending) {
       if (this.items.some((i) => i.id === p.id)) continue;
-      this.items.push({ id: p.id, name: p.name, path: p.path, size: p.size, lastModified: p.lastModified, state: 'needs-file', bytesDone: 0, bytesSent: 0, rate: 0, sessionId: p.sessionId });
+      this.items.push({ id: p.id, name: p.name, path: p.path, size: p.size, lastModified: p.lastModified, state: 'needs-file', bytesDone: p.bytesDone ?? 0, bytesSent: 0, rate: 0, sessionId: p.sessionId });
     }
     this.changed();
   }
@@ -262,15 +284,24 @@ export class UploadManager {
     it.controller = controller;
     it.state = 'running';
     it.error = undefined;
-    it.bytesDone = 0;
+    // What an earlier attempt (before a pause, a failure, a reload) got to the server is
+    // there still: the progress starts from it, not from 0 B, and this attempt's count (which
+    // finds those chunks present once it has cut the file) takes over when it passes it.
+    const before = it.bytesDone;
     this.changed();
     // A session left by an earlier attempt (a reload, a pause) is abandoned: the new one
     // finds the chunks that attempt sent already on the server.
     const stale = it.sessionId;
     it.sessionId = undefined;
     if (stale) void this.api.abortUpload(stale).catch(() => undefined);
-    const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified };
+    const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified, bytesDone: before };
     if (!it.e2e) await pendingUploads.put(saved).catch(() => undefined);
+    const saveProgress = throttled(PROGRESS_SAVE_MS, () => {
+      // Only while it runs: a cancel removes the saved entry, which this must not bring back.
+      if (it.state !== 'running' || it.e2e) return;
+      saved.bytesDone = it.bytesDone;
+      void pendingUploads.put({ ...saved }).catch(() => undefined);
+    });
     try {
       // Never over a file silently: a name taken is asked about before any byte is sent (the
       // commit refuses it too, should the file appear meanwhile). A drop box cannot look.
@@ -282,14 +313,16 @@ export class UploadManager {
         noOverwrite: this.options.dropBox || !it.replace,
         onSession: (id: string) => {
           it.sessionId = id;
-          if (!it.e2e) void pendingUploads.put({ ...saved, sessionId: id }).catch(() => undefined);
+          saved.sessionId = id;
+          if (!it.e2e) void pendingUploads.put({ ...saved }).catch(() => undefined);
         },
       };
       const { entry, result } = it.e2e ? await this.runEncrypted(it, it.e2e, common) : await uploadBlob(this.api, it.file!, it.path, {
         ...common,
         onProgress: (p) => {
-          it.bytesDone = p.bytesDone;
+          it.bytesDone = Math.max(before, p.bytesDone);
           it.bytesSent = p.bytesTransferred;
+          saveProgress();
           it.rate = p.rate;
           it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
           this.changed();
@@ -344,13 +377,14 @@ export class UploadManager {
    */
   private async runEncrypted(it: UploadItem, e2e: NonNullable<UploadItem['e2e']>, common: Parameters<typeof uploadEncryptedBlob>[3]): ReturnType<typeof uploadEncryptedBlob> {
     it.note = 'encrypting in this browser';
+    const before = it.bytesDone;
     this.changed();
     return uploadEncryptedBlob(this.api, it.file!, { keys: e2e.keys, kdf: e2e.kdf, serverPath: e2e.serverPath, name: baseName(it.path) }, {
       ...common,
       onProgress: (p) => {
         const scale = p.bytesTotal ? it.size / p.bytesTotal : 1;
         it.note = 'end-to-end encrypted';
-        it.bytesDone = Math.min(it.size, Math.round(p.bytesDone * scale));
+        it.bytesDone = Math.max(before, Math.min(it.size, Math.round(p.bytesDone * scale)));
         it.bytesSent = p.bytesTransferred;
         it.rate = p.rate * scale;
         it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
