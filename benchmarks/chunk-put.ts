@@ -20,7 +20,7 @@
  * then send chunks the server already stores, which it handles exactly like new ones (read,
  * verified, written, indexed: no dedup oracle), so this measures what that costs.
  *
- *   node dist/benchmarks/chunk-put.js [--chunks 813] [--chunk-size 1.3MB] [--parallel 4] [--rounds 5] [--bin A,B] [--profile DIR] [--known]
+ *   node dist/benchmarks/chunk-put.js [--chunks 813] [--chunk-size 1.3MiB] [--parallel 4] [--rounds 5] [--bin A,B] [--profile DIR] [--known]
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ import { fileHashOf } from '../src/core/manifest.js';
 
 const args = new Args();
 const count = args.number('chunks', 813);
-const chunkSize = args.size('chunk-size', '1.3MB');
+const chunkSize = args.size('chunk-size', '1.3MiB');
 const parallel = args.number('parallel', 4);
 const rounds = args.number('rounds', 5);
 const bins = args.list('bin') ?? [FERRY_BIN];

@@ -475,7 +475,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'old versions kept when a file is overwritten: at most `keep` per file, none older than `days` (0: no limit of that kind; both 0: versions off); `paths` overrides per subtree',
     apply: (c, v) => (c.versions = v) }),
   def({ key: 'trashDays', kind: int(), default: '0', examples: ['30', '7'], live: true,
-    doc: 'deleted files are kept in the trash this many days (`0`: deletes are final)',
+    doc: 'deleted files are kept in the trash this many days (`0`: deletes are final, and the web app says so when it asks). Off by default: the trash is outside users\' quotas, so a user who deletes and uploads again fills the disk past their quota for these days',
     apply: (c, v) => (c.trashDays = v) }),
   def({ key: 'webhookRetryDelay', kind: duration, default: '5s', examples: ['1s', '30s'], live: true,
     doc: 'first retry of a failed webhook delivery; each further retry waits twice as long (at most an hour)',

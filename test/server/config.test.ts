@@ -143,7 +143,7 @@ describe('ferry config check', () => {
     const dup = await check('dup.yaml', 'addr: 127.0.0.1:1\naddr: 127.0.0.1:2\n');
     expect(dup.r.stderr).toMatch(new RegExp(`^${dup.file}:2: .*unique`, 'i'));
     const toml = await check('bad.toml', 'addr = "127.0.0.1:1"\nmaxFileSize = "lots"\n\n[versions]\nkeep = -1\n');
-    expect(toml.r.stderr.trim().split('\n')).toEqual([`${toml.file}:2: maxFileSize: not a size: "lots" (examples: 512k, 10M, 1.5G)`, `${toml.file}:5: versions.keep: must be a whole number >= 0, not number -1`]);
+    expect(toml.r.stderr.trim().split('\n')).toEqual([`${toml.file}:2: maxFileSize: not a size: "lots" (examples: 512k, 10M or 10MiB, 1.5G; 10GB is 10^9 bytes)`, `${toml.file}:5: versions.keep: must be a whole number >= 0, not number -1`]);
     const tomlSyntax = await check('syntax.toml', 'addr = "127.0.0.1:1"\nlogLevel = \n');
     expect(tomlSyntax.r.stderr).toMatch(new RegExp(`^${tomlSyntax.file}:2: `));
     const json = await check('bad.json', '{\n  "addr": "127.0.0.1:1",\n  "rateLimitIp": "many",\n  "nope": 1\n}\n');
