@@ -8,7 +8,10 @@
  *   database), and an admin's unban through either node lifts it on both;
  * - request rate limits are per node: a client over its budget on one node is still served
  *   by the other, as the documentation says;
- * - a node refuses to start without the shared session key, and leaves backups to pg_dump.
+ * - a node refuses to start without the shared session key, and leaves backups to pg_dump;
+ * - what the README says holds "on every node at once" besides tokens (the cluster test's):
+ *   a user disabled, a share link's last download and its revocation, and a web session
+ *   (signed with the shared session key) made on one node and used on the other.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -16,8 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
-import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { parseStoreSpec } from '../../src/server/config.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { share } from '../helpers/users.js';
 
 const BAD = `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}`;
 const adminToken = `limits-admin-${randomBytes(16).toString('hex')}`;
@@ -127,6 +132,59 @@ describe('a node on PostgreSQL', () => {
       expect(readdirSync(target)).toEqual([]);
     } finally {
       rmSync(target, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('accounts, share links and web sessions on two nodes', () => {
+  let pair: TestServer[] = [];
+  const store = mkdtempSync(join(tmpdir(), 'ferry-pair-store-'));
+  beforeAll(async () => {
+    const db = await postgres.createDatabase();
+    const sessionKey = randomBytes(32);
+    // Two nodes on one database and one chunk store (a directory here; S3 in the cluster test).
+    const start = () => startTestServer({ db, sessionKey, adminToken, store: [parseStoreSpec(store)] });
+    pair = [await start(), await start()];
+  }, 120_000);
+  afterAll(async () => {
+    for (const n of pair) await n.close().catch(() => undefined);
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('a user disabled, a link used up or revoked through one node is refused by the other at once', async () => {
+    const [a, b] = pair;
+    expect((await a.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'uma', password: 'uma-password-1' } })).status).toBe(201);
+    const made = await a.api('/api/v1/tokens', { method: 'POST', token: adminToken, json: { name: 'uma on two nodes', user: 'uma' } });
+    expect(made.status).toBe(201);
+    const { token } = (await made.json()) as { token: string };
+    const data = randomBytes(200_000);
+    expect((await uploadBuffer(a, '/report.bin', data, 64 * 1024, { token })).status).toBe(200);
+
+    // A link good for one download: used on one node, gone on the other.
+    const once = await share(b, token, { path: '/report.bin', maxUses: 1 });
+    const onA = await fetch(once.url.replace(b.url, a.url));
+    expect(onA.status).toBe(200);
+    expect(Buffer.from(await onA.arrayBuffer()).equals(data)).toBe(true);
+    expect((await fetch(once.url)).status).toBe(410);
+    // A link revoked through one node.
+    const link = await share(a, token, { path: '/report.bin' });
+    expect((await fetch(link.url.replace(a.url, b.url))).status).toBe(200);
+    expect((await a.api(`/api/v1/shares/${link.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect((await fetch(link.url.replace(a.url, b.url))).status).toBe(410);
+
+    // A web session signed by one node is accepted by the other.
+    const session = await fetch(`${a.url}/api/v1/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'uma', password: 'uma-password-1' }) });
+    expect(session.status).toBe(201);
+    const { accessToken } = (await session.json()) as { accessToken: string };
+    expect((await b.api('/api/v1/me', { token: accessToken })).status).toBe(200);
+
+    // Disabled through one node: its token and its web session stop on the other.
+    expect((await b.api('/api/v1/list/', { token })).status).toBe(200);
+    expect((await a.api('/api/v1/users/uma', { method: 'PATCH', token: adminToken, json: { disabled: true } })).status).toBe(200);
+    for (const credential of [token, accessToken]) {
+      const r = await b.api('/api/v1/list/', { token: credential });
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_AUTH_INVALID');
     }
   });
 });
