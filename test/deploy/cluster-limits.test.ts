@@ -11,10 +11,14 @@
  * - a node refuses to start without the shared session key, and leaves backups to pg_dump;
  * - what the README says holds "on every node at once" besides tokens (the cluster test's):
  *   a user disabled, a share link's last download and its revocation, and a web session
- *   (signed with the shared session key) made on one node and used on the other.
+ *   (signed with the shared session key) made on one node and used on the other;
+ * - SFTP on two nodes (docs/cluster.md, "What the nodes share"): with the first node's
+ *   DATA/ssh copied to the second, both show the same host keys, and a put cut off on one is
+ *   finished by reput on the other.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +26,8 @@ import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { parseStoreSpec } from '../../src/server/config.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { writeRandomFile } from '../helpers/files.js';
+import { newKey, sftpBatch, spawnSftp, startSftpServer, type SftpServer } from '../helpers/sftp.js';
 import { share } from '../helpers/users.js';
 
 const BAD = `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}`;
@@ -187,4 +193,50 @@ describe('accounts, share links and web sessions on two nodes', () => {
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_AUTH_INVALID');
     }
   });
+});
+
+describe('SFTP on two nodes', () => {
+  let sftpNodes: SftpServer[] = [];
+  const store = mkdtempSync(join(tmpdir(), 'ferry-sftp-pair-store-'));
+  afterAll(async () => {
+    for (const n of sftpNodes) await n.close().catch(() => undefined);
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it("with the first node's DATA/ssh copied, both show the same host keys, and reput on one finishes a put cut off on the other", async () => {
+    const db = await postgres.createDatabase();
+    const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)] };
+    const a = await startSftpServer(shared);
+    sftpNodes.push(a);
+    const second = mkdtempSync(join(tmpdir(), 'ferry-sftp-second-'));
+    cpSync(join(a.t.dataDir, 'ssh'), join(second, 'ssh'), { recursive: true });
+    const b = await startSftpServer({ ...shared, dataDir: second });
+    sftpNodes.push(b);
+    const fingerprints = (n: SftpServer) => n.t.server.sftp!.hostKeys.map((k) => k.publicKey).sort();
+    expect(fingerprints(b)).toEqual(fingerprints(a));
+
+    expect((await a.t.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'sia' } })).status).toBe(201);
+    const sia = { name: 'sia', ...(await newKey(a, 'sia')) };
+    expect((await b.t.api('/api/v1/users/sia/keys', { method: 'POST', token: adminToken, json: { keys: sia.publicKey } })).status).toBe(201);
+    const size = 32 * 1024 * 1024;
+    await writeRandomFile(join(a.dir, 'cut.bin'), size);
+    // Cut off on the first node once part of it is stored (40 Mbit/s: slow enough on any machine).
+    const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '40000'], a.dir);
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    const user = (await a.t.server.ctx.users.userByName('sia'))!;
+    let partial = await a.t.server.ctx.meta.findPartial(user.id, '/users/sia/cut.bin');
+    while (!partial || partial.size === 0) {
+      expect(child.exitCode, 'sftp ended before it was cut off').toBeNull();
+      await new Promise((r) => setTimeout(r, 100));
+      partial = await a.t.server.ctx.meta.findPartial(user.id, '/users/sia/cut.bin');
+    }
+    child.kill('SIGKILL');
+    await exited;
+    // The second node's known_hosts holds its own keys (the same), checked strictly.
+    const r = await sftpBatch(b, sia, ['reput cut.bin cut.bin'], [], a.dir);
+    expect(r.code, r.stderr).toBe(0);
+    const got = await b.t.api('/api/v1/files/users/sia/cut.bin', { token: adminToken });
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(await readFile(join(a.dir, 'cut.bin')))).toBe(true);
+  }, 180_000);
 });

@@ -51,13 +51,18 @@ describe('ferry admin migrate --from sqlite:… --to postgres://…', () => {
       expect(again.code).toBe(2);
       expect(again.stderr).toMatch(/not empty/);
 
+      // A password in the URL (the test cluster trusts any) is never shown: not in the ready line.
+      const withPassword = url.replace('postgres://postgres@', 'postgres://postgres:not-to-be-shown@');
+      expect(withPassword).not.toBe(url);
       const node = await startServer({
         dataDir,
         adminToken: t.token,
         env: { FERRY_SESSION_KEY: (await readFile(join(dataDir, 'session-key'), 'utf8')).trim() },
-        extraArgs: ['--db', url],
+        extraArgs: ['--db', withPassword],
       });
       try {
+        expect(node.ready.db).toBe(url.replace('postgres://postgres@', 'postgres://postgres:***@'));
+        expect(node.output()).not.toContain('not-to-be-shown');
         const get = (path: string, token = t.token) => fetch(`${node.url}/api/v1/files${path.split('/').map(encodeURIComponent).join('/')}`, { headers: { authorization: `Bearer ${token}` } });
         for (const [path, data] of files) {
           const r = await get(path);
