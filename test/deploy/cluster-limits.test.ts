@@ -8,7 +8,8 @@
  *   database), and an admin's unban through either node lifts it on both;
  * - request rate limits are per node: a client over its budget on one node is still served
  *   by the other, as the documentation says;
- * - a node refuses to start without the shared session key, and leaves backups to pg_dump;
+ * - a node refuses to start without the shared session key, is not ready while its database
+ *   does not answer, and leaves backups to pg_dump;
  * - what the README says holds "on every node at once" besides tokens (the cluster test's):
  *   a user disabled, a share link's last download and its revocation, and a web session
  *   (signed with the shared session key) made on one node and used on the other;
@@ -125,6 +126,24 @@ describe('a node on PostgreSQL', () => {
       await expect(startTestServer({ db })).rejects.toThrow(/FERRY_SESSION_KEY/);
     } finally {
       if (saved !== undefined) process.env.FERRY_SESSION_KEY = saved;
+    }
+  });
+
+  it('is not ready while its database does not answer, and says so (/healthz still answers)', async () => {
+    const own = await startPostgres();
+    const node = await startTestServer({ db: await own.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      expect((await fetch(`${node.url}/readyz`)).status).toBe(200);
+      await own.stop();
+      const r = await fetch(`${node.url}/readyz`);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      // The probe's error (a host, a port) goes to the log, not to this public route.
+      expect(await r.json()).toEqual({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata database does not answer' } });
+      expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+    } finally {
+      await node.close().catch(() => undefined);
+      await own.stop().catch(() => undefined);
     }
   });
 
