@@ -237,10 +237,12 @@ describe('SFTP on two nodes', () => {
     expect((await a.t.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'sia' } })).status).toBe(201);
     const sia = { name: 'sia', ...(await newKey(a, 'sia')) };
     expect((await b.t.api('/api/v1/users/sia/keys', { method: 'POST', token: adminToken, json: { keys: sia.publicKey } })).status).toBe(201);
-    const size = 32 * 1024 * 1024;
+    const size = 48 * 1024 * 1024;
     await writeRandomFile(join(a.dir, 'cut.bin'), size);
-    // Cut off on the first node once part of it is stored (40 Mbit/s: slow enough on any machine).
-    const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '40000'], a.dir);
+    // Cut off on the first node once part of it is stored. The partial shows in the database
+    // only after some MiB (18 of 32 in one run here), so 16 Mbit/s (25 s for the whole file)
+    // leaves it time to show on a loaded machine before the put could finish.
+    const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '16000'], a.dir);
     const exited = new Promise((resolve) => child.once('close', resolve));
     const user = (await a.t.server.ctx.users.userByName('sia'))!;
     let partial = await a.t.server.ctx.meta.findPartial(user.id, '/users/sia/cut.bin');
