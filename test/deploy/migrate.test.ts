@@ -44,6 +44,8 @@ describe('ferry admin migrate --from sqlite:… --to postgres://…', () => {
       const url = await postgres.createDatabase();
       const migrated = await runFerry(['admin', 'migrate', '--from', `sqlite:${join(dataDir, 'meta.db')}`, '--to', url]);
       expect(migrated.stderr).toMatch(/files: \d+ rows/);
+      // One user besides the admin, with the one default grant: "1 row", not "1 rows".
+      expect(migrated.stderr).toMatch(/^grants: 1 row$/m);
       expect(migrated.stdout).toMatch(/^copied \d+ rows in \d+ tables into postgres:\/\//);
       expect(migrated.code).toBe(0);
       // Never into a database that has data.
