@@ -64,6 +64,8 @@ describe('counts and nouns', () => {
     const refused = await w.ferry(['sync', '--max-delete', '0', src, 'ferry:/one']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('not deleting 1 file: more than --max-delete 0');
+    // Said once, not again in a "skipped deletes" line and the exit line.
+    expect(refused.stderr.split('not deleting').length - 1).toBe(1);
     expect(refused.stderr).not.toMatch(/files? failed/);
     expect(refused.stderr).not.toMatch(/\b1 files\b/);
   });

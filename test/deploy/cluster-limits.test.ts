@@ -8,16 +8,28 @@
  *   database), and an admin's unban through either node lifts it on both;
  * - request rate limits are per node: a client over its budget on one node is still served
  *   by the other, as the documentation says;
- * - a node refuses to start without the shared session key, and leaves backups to pg_dump.
+ * - a node refuses to start without the shared session key, is not ready while its database
+ *   does not answer, and leaves backups to pg_dump;
+ * - what the README says holds "on every node at once" besides tokens (the cluster test's):
+ *   a user disabled, a share link's last download and its revocation, and a web session
+ *   (signed with the shared session key) made on one node and used on the other;
+ * - SFTP on two nodes (docs/cluster.md, "What the nodes share"): with the first node's
+ *   DATA/ssh copied to the second, both show the same host keys, and a put cut off on one is
+ *   finished by reput on the other.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
-import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { parseStoreSpec } from '../../src/server/config.js';
+import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
+import { writeRandomFile } from '../helpers/files.js';
+import { newKey, sftpBatch, spawnSftp, startSftpServer, type SftpServer } from '../helpers/sftp.js';
+import { share } from '../helpers/users.js';
 
 const BAD = `Bearer ferry_${'0'.repeat(16)}_${'A'.repeat(43)}`;
 const adminToken = `limits-admin-${randomBytes(16).toString('hex')}`;
@@ -117,6 +129,24 @@ describe('a node on PostgreSQL', () => {
     }
   });
 
+  it('is not ready while its database does not answer, and says so (/healthz still answers)', async () => {
+    const own = await startPostgres();
+    const node = await startTestServer({ db: await own.createDatabase(), sessionKey: randomBytes(32) });
+    try {
+      expect((await fetch(`${node.url}/readyz`)).status).toBe(200);
+      await own.stop();
+      const r = await fetch(`${node.url}/readyz`);
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      // The probe's error (a host, a port) goes to the log, not to this public route.
+      expect(await r.json()).toEqual({ error: { code: 'FERRY_ERR_UNAVAILABLE', message: 'the metadata database does not answer' } });
+      expect((await fetch(`${node.url}/healthz`)).status).toBe(200);
+    } finally {
+      await node.close().catch(() => undefined);
+      await own.stop().catch(() => undefined);
+    }
+  });
+
   it('leaves metadata backups to pg_dump: ferry admin backup is refused, and writes nothing', async () => {
     const target = mkdtempSync(join(tmpdir(), 'ferry-pg-backup-'));
     try {
@@ -129,4 +159,105 @@ describe('a node on PostgreSQL', () => {
       rmSync(target, { recursive: true, force: true });
     }
   });
+});
+
+describe('accounts, share links and web sessions on two nodes', () => {
+  let pair: TestServer[] = [];
+  const store = mkdtempSync(join(tmpdir(), 'ferry-pair-store-'));
+  beforeAll(async () => {
+    const db = await postgres.createDatabase();
+    const sessionKey = randomBytes(32);
+    // Two nodes on one database and one chunk store (a directory here; S3 in the cluster test).
+    const start = () => startTestServer({ db, sessionKey, adminToken, store: [parseStoreSpec(store)] });
+    pair = [await start(), await start()];
+  }, 120_000);
+  afterAll(async () => {
+    for (const n of pair) await n.close().catch(() => undefined);
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it('a user disabled, a link used up or revoked through one node is refused by the other at once', async () => {
+    const [a, b] = pair;
+    expect((await a.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'uma', password: 'uma-password-1' } })).status).toBe(201);
+    const made = await a.api('/api/v1/tokens', { method: 'POST', token: adminToken, json: { name: 'uma on two nodes', user: 'uma' } });
+    expect(made.status).toBe(201);
+    const { token } = (await made.json()) as { token: string };
+    const data = randomBytes(200_000);
+    expect((await uploadBuffer(a, '/report.bin', data, 64 * 1024, { token })).status).toBe(200);
+
+    // A link good for one download: used on one node, gone on the other.
+    const once = await share(b, token, { path: '/report.bin', maxUses: 1 });
+    const onA = await fetch(once.url.replace(b.url, a.url));
+    expect(onA.status).toBe(200);
+    expect(Buffer.from(await onA.arrayBuffer()).equals(data)).toBe(true);
+    expect((await fetch(once.url)).status).toBe(410);
+    // A link revoked through one node.
+    const link = await share(a, token, { path: '/report.bin' });
+    expect((await fetch(link.url.replace(a.url, b.url))).status).toBe(200);
+    expect((await a.api(`/api/v1/shares/${link.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect((await fetch(link.url.replace(a.url, b.url))).status).toBe(410);
+
+    // A web session signed by one node is accepted by the other.
+    const session = await fetch(`${a.url}/api/v1/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'uma', password: 'uma-password-1' }) });
+    expect(session.status).toBe(201);
+    const { accessToken } = (await session.json()) as { accessToken: string };
+    expect((await b.api('/api/v1/me', { token: accessToken })).status).toBe(200);
+
+    // Disabled through one node: its token and its web session stop on the other.
+    expect((await b.api('/api/v1/list/', { token })).status).toBe(200);
+    expect((await a.api('/api/v1/users/uma', { method: 'PATCH', token: adminToken, json: { disabled: true } })).status).toBe(200);
+    for (const credential of [token, accessToken]) {
+      const r = await b.api('/api/v1/list/', { token: credential });
+      expect(r.status).toBe(401);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_AUTH_INVALID');
+    }
+  });
+});
+
+describe('SFTP on two nodes', () => {
+  let sftpNodes: SftpServer[] = [];
+  const store = mkdtempSync(join(tmpdir(), 'ferry-sftp-pair-store-'));
+  afterAll(async () => {
+    for (const n of sftpNodes) await n.close().catch(() => undefined);
+    rmSync(store, { recursive: true, force: true });
+  });
+
+  it("with the first node's DATA/ssh copied, both show the same host keys, and reput on one finishes a put cut off on the other", async () => {
+    const db = await postgres.createDatabase();
+    const shared = { db, sessionKey: randomBytes(32), adminToken, store: [parseStoreSpec(store)] };
+    const a = await startSftpServer(shared);
+    sftpNodes.push(a);
+    const second = mkdtempSync(join(tmpdir(), 'ferry-sftp-second-'));
+    cpSync(join(a.t.dataDir, 'ssh'), join(second, 'ssh'), { recursive: true });
+    const b = await startSftpServer({ ...shared, dataDir: second });
+    sftpNodes.push(b);
+    const fingerprints = (n: SftpServer) => n.t.server.sftp!.hostKeys.map((k) => k.publicKey).sort();
+    expect(fingerprints(b)).toEqual(fingerprints(a));
+
+    expect((await a.t.api('/api/v1/users', { method: 'POST', token: adminToken, json: { name: 'sia' } })).status).toBe(201);
+    const sia = { name: 'sia', ...(await newKey(a, 'sia')) };
+    expect((await b.t.api('/api/v1/users/sia/keys', { method: 'POST', token: adminToken, json: { keys: sia.publicKey } })).status).toBe(201);
+    const size = 48 * 1024 * 1024;
+    await writeRandomFile(join(a.dir, 'cut.bin'), size);
+    // Cut off on the first node once part of it is stored. The partial shows in the database
+    // only after some MiB (18 of 32 in one run here), so 16 Mbit/s (25 s for the whole file)
+    // leaves it time to show on a loaded machine before the put could finish.
+    const child = spawnSftp(a, sia, ['put cut.bin cut.bin'], ['-l', '16000'], a.dir);
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    const user = (await a.t.server.ctx.users.userByName('sia'))!;
+    let partial = await a.t.server.ctx.meta.findPartial(user.id, '/users/sia/cut.bin');
+    while (!partial || partial.size === 0) {
+      expect(child.exitCode, 'sftp ended before it was cut off').toBeNull();
+      await new Promise((r) => setTimeout(r, 100));
+      partial = await a.t.server.ctx.meta.findPartial(user.id, '/users/sia/cut.bin');
+    }
+    child.kill('SIGKILL');
+    await exited;
+    // The second node's known_hosts holds its own keys (the same), checked strictly.
+    const r = await sftpBatch(b, sia, ['reput cut.bin cut.bin'], [], a.dir);
+    expect(r.code, r.stderr).toBe(0);
+    const got = await b.t.api('/api/v1/files/users/sia/cut.bin', { token: adminToken });
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(await readFile(join(a.dir, 'cut.bin')))).toBe(true);
+  }, 180_000);
 });

@@ -44,6 +44,8 @@ describe('ferry admin migrate --from sqlite:… --to postgres://…', () => {
       const url = await postgres.createDatabase();
       const migrated = await runFerry(['admin', 'migrate', '--from', `sqlite:${join(dataDir, 'meta.db')}`, '--to', url]);
       expect(migrated.stderr).toMatch(/files: \d+ rows/);
+      // One user besides the admin, with the one default grant: "1 row", not "1 rows".
+      expect(migrated.stderr).toMatch(/^grants: 1 row$/m);
       expect(migrated.stdout).toMatch(/^copied \d+ rows in \d+ tables into postgres:\/\//);
       expect(migrated.code).toBe(0);
       // Never into a database that has data.
@@ -51,13 +53,18 @@ describe('ferry admin migrate --from sqlite:… --to postgres://…', () => {
       expect(again.code).toBe(2);
       expect(again.stderr).toMatch(/not empty/);
 
+      // A password in the URL (the test cluster trusts any) is never shown: not in the ready line.
+      const withPassword = url.replace('postgres://postgres@', 'postgres://postgres:not-to-be-shown@');
+      expect(withPassword).not.toBe(url);
       const node = await startServer({
         dataDir,
         adminToken: t.token,
         env: { FERRY_SESSION_KEY: (await readFile(join(dataDir, 'session-key'), 'utf8')).trim() },
-        extraArgs: ['--db', url],
+        extraArgs: ['--db', withPassword],
       });
       try {
+        expect(node.ready.db).toBe(url.replace('postgres://postgres@', 'postgres://postgres:***@'));
+        expect(node.output()).not.toContain('not-to-be-shown');
         const get = (path: string, token = t.token) => fetch(`${node.url}/api/v1/files${path.split('/').map(encodeURIComponent).join('/')}`, { headers: { authorization: `Bearer ${token}` } });
         for (const [path, data] of files) {
           const r = await get(path);

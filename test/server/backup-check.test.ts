@@ -47,6 +47,10 @@ describe('ferry admin check', () => {
   it('a sound store has no problems', async () => {
     const report = await check(t, { readData: true });
     expect(report).toMatchObject({ ok: true, chunks: 6, chunksRead: 6, problems: [] });
+    // The CLI's summary line counts in words that agree with the numbers (one file: "1 manifest").
+    const cli = await runFerry(['admin', 'check'], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.trim().split('\n').at(-1)).toBe('1 manifest, 6 chunks: no problems');
   });
 
   it('finds a missing chunk by its metadata, and a flipped byte only by reading, naming the file', async () => {

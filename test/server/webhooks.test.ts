@@ -382,3 +382,41 @@ describe('command hooks and the pre-upload hook', () => {
     expect(good.status).toBe(201);
   });
 });
+
+describe('hooks that hang or cannot start', () => {
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const t of servers) await t.close();
+  });
+
+  it('a command hook past its timeout is killed; a pre-upload hook past it rejects (422), one that cannot start fails closed (503): no file either way', async () => {
+    const pidFile = join(work, 'hung-hook.pid');
+    const hung = join(work, 'hung.sh');
+    writeFileSync(hung, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 600\n`);
+    chmodSync(hung, 0o755);
+    const slow = await startTestServer({ preUploadHook: { command: [hung], timeoutMs: 300 } });
+    servers.push(slow);
+    const late = await uploadBuffer(slow, '/late.txt', Buffer.from('late'));
+    expect(late.status).toBe(422);
+    expect(((await late.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'FERRY_ERR_UPLOAD_REJECTED', message: expect.stringContaining('did not finish in time') });
+    expect((await slow.api('/api/v1/stat/late.txt')).status).toBe(404);
+
+    const missing = await startTestServer({ preUploadHook: { command: [join(work, 'no-such-scanner')], timeoutMs: 5_000 } });
+    servers.push(missing);
+    const closed = await uploadBuffer(missing, '/unchecked.txt', Buffer.from('unchecked'));
+    expect(closed.status).toBe(503);
+    expect(((await closed.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_UNAVAILABLE');
+    expect((await missing.api('/api/v1/stat/unchecked.txt')).status).toBe(404);
+
+    // A command hook that hangs: killed at its timeout (the server's hooks are idle again, its
+    // process gone). 2 s leaves the script time to write its pid on a loaded machine.
+    rmSync(pidFile, { force: true });
+    const plain = await startTestServer({ hooks: [{ events: ['upload'], command: [hung], timeoutMs: 2_000 }] });
+    servers.push(plain);
+    expect((await uploadBuffer(plain, '/hooked-late.txt', Buffer.from('x'))).status).toBe(200);
+    await plain.server.ctx.hooks.idle();
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+});

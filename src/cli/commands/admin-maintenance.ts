@@ -1,5 +1,6 @@
 /** `ferry admin backup|restore|check`: keeping a server's data safe and sound. */
 import type { Command } from 'commander';
+import { countOf } from '../../core/units.js';
 import { EXIT, ExitError } from '../exit.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
@@ -89,7 +90,7 @@ Examples:
       if (process.stderr.isTTY) process.stderr.write('\n');
       if (opts.json) printJson(report);
       else {
-        process.stdout.write(`${report.manifests} manifests, ${report.chunks} chunks${opts.readData ? `, ${report.chunksRead} read (${report.bytesRead} bytes)` : ''}: ${report.ok ? 'no problems' : `${report.problems.length} problem(s)`}\n`);
+        process.stdout.write(`${countOf(report.manifests, 'manifest')}, ${countOf(report.chunks, 'chunk')}${opts.readData ? `, ${report.chunksRead} read (${countOf(report.bytesRead, 'byte')})` : ''}: ${report.ok ? 'no problems' : countOf(report.problems.length, 'problem')}\n`);
         for (const p of report.problems) {
           process.stdout.write(`${p.kind} ${p.hash}${p.quarantined ? ' (quarantined)' : ''}\n  ${p.message}\n${p.files.map((f) => `  needed by ${f}\n`).join('')}`);
         }
@@ -144,10 +145,10 @@ async function migrateMetadata(opts: { from: string; to: string }): Promise<void
       const to = await MetaStore.openPostgres(opts.to);
       try {
         const { copyMetadata } = await import('../../store/copy-metadata.js');
-        const report = await copyMetadata(from, to, (name, rows) => process.stderr.write(`${name}: ${rows} rows\n`));
+        const report = await copyMetadata(from, to, (name, rows) => process.stderr.write(`${name}: ${countOf(rows, 'row')}\n`));
         const rows = report.tables.reduce((n, t) => n + t.rows, 0);
         const { redactDbUrl } = await import('../../server/config.js');
-        process.stdout.write(`copied ${rows} rows in ${report.tables.length} tables into ${redactDbUrl(opts.to)}\n`);
+        process.stdout.write(`copied ${countOf(rows, 'row')} in ${countOf(report.tables.length, 'table')} into ${redactDbUrl(opts.to)}\n`);
       } finally {
         await to.close();
       }

@@ -39,11 +39,19 @@ const DESCRIPTIONS: Record<SyncMode, { summary: string; examples: string }> = {
   },
 };
 
-/** What failed, in one line: files that failed, and refusals that are about no file (--max-delete). */
+/**
+ * The exit line: how many files failed. Each error, a refusal about no file included
+ * (--max-delete), was printed as it happened (eventPrinter), so it is not repeated here.
+ */
 function failureLine(r: SyncResult): string {
   const files = r.errors.filter((e) => e.path !== '');
-  const other = r.errors.filter((e) => e.path === '').map((e) => e.message);
-  return [...(files.length > 0 ? [`${countOf(files.length, 'file')} failed`] : []), ...other].join('; ');
+  return files.length > 0 ? `${countOf(files.length, 'file')} failed` : '';
+}
+
+/** Why deletes were skipped, unless that is a refusal already printed as an error. */
+function skippedDeletes(r: SyncResult): string | undefined {
+  if (!r.deletesSkipped || r.errors.some((e) => e.path === '' && e.message === r.deletesSkipped)) return undefined;
+  return r.deletesSkipped;
 }
 
 function summary(r: SyncResult): string {
@@ -125,7 +133,8 @@ ${d.examples}`,
         progress.end();
         if (flags.json) process.stdout.write(JSON.stringify(result) + '\n');
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
-        if (result.deletesSkipped) process.stderr.write(`ferry ${mode}: ${result.deletesSkipped}\n`);
+        const skipped = skippedDeletes(result);
+        if (skipped) process.stderr.write(`ferry ${mode}: ${skipped}\n`);
         if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : failureLine(result));
       });
     });
