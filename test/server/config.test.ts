@@ -123,6 +123,15 @@ describe('ferry config check', () => {
     expect(json.r.code).toBe(0);
   });
 
+  it("the README's example file is valid, all 8 settings of it", async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const example = /```yaml\n(# \/etc\/ferry\/ferry\.yaml\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toContain('versions:');
+    const { file, r } = await check('readme.yaml', example!);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${file}: ok (8 settings)\n`);
+  });
+
   it('YAML: wrong types, unknown keys and nested mistakes, each with its line', async () => {
     const { file, r } = await check('bad.yaml', ['# a comment', 'addr: 7000', 'maxUploadSesions: 3', 'versions:', '  keep: ten', 'hooks:', '  - events: [upload, explode]', '    command: [x]', 'fsync: "no"', ''].join('\n'));
     expect(r.code).toBe(2);

@@ -83,6 +83,19 @@ describe('the web app on the server', () => {
     const { stdout } = await run('curl', ['-s', '-H', 'accept-encoding: br', '-D', '-', '-o', join(dir.path, 'app.js.br'), t.url + js], { encoding: 'utf8' });
     expect(stdout).toMatch(/content-encoding: br/i);
     expect(brotliDecompressSync(readFileSync(join(dir.path, 'app.js.br'))).equals(raw)).toBe(true);
+    // README, "Web app": the first page loads about 47 KiB of JavaScript, brotli (the bound: under 50 KiB).
+    const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"|<link[^>]*rel="modulepreload"[^>]*href="([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    let brotliBytes = 0;
+    for (const src of scripts) {
+      // fetch decodes the body, so the size on the wire is the header's.
+      const r = await fetch(t.url + src, { headers: { 'accept-encoding': 'br' } });
+      expect(r.headers.get('content-encoding'), src).toBe('br');
+      brotliBytes += Number(r.headers.get('content-length'));
+      await r.arrayBuffer();
+    }
+    expect(scripts).toContain(js);
+    expect(brotliBytes).toBeGreaterThan(20 * 1024);
+    expect(brotliBytes).toBeLessThan(50 * 1024);
     // Client-side routes are the app; API paths stay JSON.
     expect(await (await fetch(t.url + '/admin/users')).text()).toBe(html);
     const api = await fetch(t.url + '/api/v1/nope');
