@@ -169,3 +169,65 @@ describe('README: the "Flags" paragraph', () => {
         expect(flagsOf(resolve([name]).cmd).has(f), `${name} ${f}`).toBe(true);
   });
 });
+
+/** The commands (leaves of the tree, `help` left out) that take a flag. */
+function takers(flag: string): string[] {
+  const out: string[] = [];
+  const walk = (cmd: Command, path: string[]) => {
+    for (const c of cmd.commands) {
+      if (c.name() === 'help') continue;
+      const p = [...path, c.name()];
+      if (c.options.some((o) => o.long === flag || o.short === flag)) out.push(p.join(' '));
+      walk(c, p);
+    }
+  };
+  walk(program, []);
+  return out.sort();
+}
+
+describe('docs/client.md: the CLI section', () => {
+  const client = readFileSync(join(root, 'docs', 'client.md'), 'utf8');
+  const cli = client.slice(client.indexOf('\n## CLI\n')).replace(/\s+/g, ' ');
+
+  it('names the commands that take --parallel, --bwlimit, -q, -c and -I', () => {
+    const listed = (after: string) =>
+      [...(new RegExp(`${after.replace(/[()[\]\\/.*+?|-]/g, '\\$&')} \\(([^)]*)\\)`).exec(cli)?.[1] ?? '').matchAll(/`([a-z]+)`/g)].map((m) => m[1]).sort();
+    expect(listed('`--parallel N`')).toEqual(takers('--parallel'));
+    expect(listed('`--bwlimit RATE`')).toEqual(takers('--bwlimit'));
+    expect(listed('`-q`')).toEqual(takers('-q'));
+    expect(takers('-c')).toEqual(['bisync', 'check', 'copy', 'get', 'move', 'put', 'sync']);
+    expect(takers('-I')).toEqual(takers('-c'));
+  });
+
+  it('--retries and --server: every command that talks to a server, login aside', () => {
+    expect(cli).toContain('`--retries N` (every command that talks to a server; `login` takes the URL as its argument)');
+    expect(takers('--retries')).toEqual(takers('--server'));
+    for (const name of ['put', 'ls', 'share create', 'admin stats', 'user add', 'sync']) expect(takers('--retries'), name).toContain(name);
+    expect(takers('--retries')).not.toContain('login');
+  });
+});
+
+describe('exit codes', () => {
+  /** The numbers a text gives, in order, from "Exit codes:" to the end of that list. */
+  const codesIn = (text: string, end: string) => {
+    const at = text.indexOf('Exit codes: ');
+    const list = text.slice(at, text.indexOf(end, at)).replace(/\s+/g, ' ');
+    return [...list.matchAll(/(?:: |; )(\d+) /g)].map((m) => Number(m[1]));
+  };
+
+  it('the README and docs/client.md list every exit code the CLI has, in order', async () => {
+    const { EXIT } = await import('../../src/cli/exit.js');
+    const all = Object.values(EXIT);
+    expect(codesIn(readme, 'Names are kept')).toEqual(all);
+    expect(codesIn(readFileSync(join(root, 'docs', 'client.md'), 'utf8'), 'SIGPIPE does')).toEqual(all);
+  });
+
+  it('the README gives the error codes behind 9, 10 and 11', async () => {
+    const { exitCodeOf } = await import('../../src/cli/exit.js');
+    const { FerryError } = await import('../../src/core/errors.js');
+    for (const [code, exit] of [['FERRY_ERR_HOST_UNKNOWN', 9], ['FERRY_ERR_TLS_MISMATCH', 10], ['FERRY_ERR_TLS_UNTRUSTED', 11]] as const) {
+      expect(readme.replace(/\s+/g, ' ')).toMatch(new RegExp(`; ${exit} [^;(]*\\(\`${code}\``));
+      expect(exitCodeOf(new FerryError(code, 'x')), code).toBe(exit);
+    }
+  });
+});
