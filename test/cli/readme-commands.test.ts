@@ -3,6 +3,7 @@
  * command it names exists (with `--help`), and every flag it gives a command is one that command
  * takes. Parsed from README.md itself, so a row added or a flag renamed on either side fails here.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -229,5 +230,15 @@ describe('exit codes', () => {
       expect(readme.replace(/\s+/g, ' ')).toMatch(new RegExp(`; ${exit} [^;(]*\\(\`${code}\``));
       expect(exitCodeOf(new FerryError(code, 'x')), code).toBe(exit);
     }
+  });
+});
+
+describe('README: the quick start through npx', () => {
+  it('`npx ferry --help` and `npx ferry --version` are ferry\'s own, in the repository', { timeout: 120_000 }, () => {
+    const npx = (...args: string[]) => execFileSync('npx', args, { cwd: root, encoding: 'utf8', env: { ...process.env, npm_config_offline: 'true', npm_config_update_notifier: 'false' } });
+    const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(npx('ferry', '--version').trim()).toBe(version);
+    expect(npx('ferry', '--help')).toMatch(/^Usage: ferry \[options\] \[command\]/);
+    expect(readme).toContain('`npx ferry --help` lists the\ncommands.');
   });
 });
