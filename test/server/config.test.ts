@@ -95,6 +95,16 @@ describe('the settings table', () => {
     expect(Object.keys(parsed.settings!.values).sort()).toEqual(SETTINGS.map((s) => s.key).sort());
     expect(resolveSettings({ file: parsed.settings }).problems).toEqual([]);
   });
+
+  it('`ferry config docs` prints the README table, `ferry config example` deploy/ferry.example.yaml (README, "Configuration")', async () => {
+    const docs = await runFerry(['config', 'docs']);
+    expect(docs.code).toBe(0);
+    expect(docs.stdout.trim().length).toBeGreaterThan(1000);
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(docs.stdout.trim());
+    const example = await runFerry(['config', 'example']);
+    expect(example.code).toBe(0);
+    expect(example.stdout).toBe(readFileSync(join(root, 'deploy/ferry.example.yaml'), 'utf8'));
+  });
 });
 
 describe('boolean settings that are on by default', () => {
