@@ -109,8 +109,12 @@ describe('the web app on the server', () => {
   it('web sessions with cookie: the refresh token only in an HttpOnly SameSite=Strict cookie, single use, same origin only; logout clears it', async () => {
     const start = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1', cookie: true }) });
     expect(start.status).toBe(201);
-    const body = (await start.json()) as { accessToken: string; refreshToken?: string };
+    const body = (await start.json()) as { accessToken: string; refreshToken?: string; accessExpiresAt: number };
     expect(body.refreshToken).toBeUndefined();
+    // README, "Tokens": a 15-minute access token.
+    const left = body.accessExpiresAt - Date.now();
+    expect(left).toBeGreaterThan(14 * 60_000);
+    expect(left).toBeLessThanOrEqual(15 * 60_000);
     const set = cookieOf(start, 'ferry_refresh')!;
     expect(set).toMatch(/HttpOnly/);
     expect(set).toMatch(/SameSite=Strict/);
