@@ -42,6 +42,22 @@ describe('audit of file operations', () => {
     expect(e.details).toMatchObject({ size: 8 });
   });
 
+  it('a one-request upload (curl -T, a form) and a WebDAV PUT name the address and the front too', async () => {
+    const auth = { authorization: `Bearer ${ana.token}` };
+    expect((await fetch(`${t.url}/api/v1/files/one.txt`, { method: 'PUT', headers: auth, body: 'one request' })).status).toBe(201);
+    const form = new FormData();
+    form.append('file', new Blob(['a form']), 'form.txt');
+    expect((await fetch(`${t.url}/api/v1/files/inbox`, { method: 'POST', headers: auth, body: form })).status).toBe(201);
+    expect((await fetch(`${t.url}/dav/dav.txt`, { method: 'PUT', headers: auth, body: 'over webdav' })).status).toBe(201);
+    const of = async (path: string) => (await audit(`path=${path}&event=upload`))[0];
+    // Before, these two were audited with neither (ip and front null).
+    expect(await of('/home/ana/one.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'api' });
+    expect(await of('/home/ana/inbox/form.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'api' });
+    expect(await of('/home/ana/dav.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'webdav' });
+    // One entry each, not one more from the front.
+    for (const path of ['/home/ana/one.txt', '/home/ana/inbox/form.txt', '/home/ana/dav.txt']) expect(await audit(`path=${path}&event=upload`), path).toHaveLength(1);
+  });
+
   it('a download is recorded once per transfer: whole, repeated, ranged, or chunk by chunk', async () => {
     const body = Buffer.alloc(200_000, 3);
     expect((await uploadBuffer(t, '/big.bin', body, 50_000, { token: ana.token })).status).toBe(200);

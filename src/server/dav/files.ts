@@ -113,6 +113,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
     ...(mtime !== undefined ? { mtime } : {}),
     ...(noOverwrite ? { noOverwrite } : {}),
     signal: abortOnHangUp(request.raw),
+    request,
   }).catch(async (err: unknown) => {
     if (noOverwrite && err instanceof AlreadyExistsError && (await dav.entry(server))) throw new PreconditionFailedError('If-None-Match does not hold', { cause: err });
     throw err;
