@@ -16,6 +16,26 @@ describe('Defender', () => {
     expect(d.checkBanned('10.0.0.2')).toBeUndefined();
   });
 
+  it("with the defaults the README states: 15 points within 30 minutes ban for 30 minutes, each request during it adds 15, 24 hours at most", () => {
+    let now = 5_000_000;
+    const d = new Defender(DEFAULT_DEFENDER, () => now);
+    // An unknown token scores 2, a wrong secret 1, a rate-limit hit 3: 2*6 + 1*2 = 14, one short.
+    for (let i = 0; i < 6; i++) d.record('10.0.0.9', 'invalid');
+    d.record('10.0.0.9', 'valid');
+    now += 29 * 60_000;
+    expect(d.record('10.0.0.9', 'valid')).toBeUndefined();
+    expect(d.score('10.0.0.9')).toBe(14);
+    // Past 30 minutes the first ones no longer count; within them a rate-limit hit bans.
+    now += 60_000 + 1;
+    expect(d.score('10.0.0.9')).toBe(1);
+    const fresh = new Defender(DEFAULT_DEFENDER, () => now);
+    for (let i = 0; i < 4; i++) fresh.record('10.0.0.8', 'limit');
+    expect(fresh.record('10.0.0.8', 'limit')).toEqual({ ip: '10.0.0.8', until: now + 30 * 60_000 });
+    expect(fresh.checkBanned('10.0.0.8')?.until).toBe(now + 45 * 60_000);
+    for (let i = 0; i < 200; i++) fresh.checkBanned('10.0.0.8');
+    expect(fresh.bans()[0].until).toBe(now + 24 * 3600_000);
+  });
+
   it('extends a ban by the increment on each request, up to the cap, and forgets it afterwards', () => {
     const { d, tick, now } = make();
     for (let i = 0; i < 3; i++) d.record('::ffff:10.0.0.1', 'invalid');

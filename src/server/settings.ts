@@ -108,7 +108,7 @@ const bool: Kind<boolean> = {
   },
 };
 
-/** `90s`, `10m`, `24h`, `7d`; a bare number in a file is seconds. Milliseconds inside. */
+/** `90s`, `10m`, `24h`, `7d`; a bare number is seconds (in a file, a variable or a flag). Milliseconds inside. */
 const duration: Kind<number> = {
   name: 'duration',
   fromText: wrapText(parseDuration),

@@ -26,6 +26,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { TimeoutError } from '../core/errors.js';
 import { awaitsContinue } from './expect-continue.js';
 import { addressKey } from './ip-filter.js';
 
@@ -228,19 +229,23 @@ export class SlowClientGuard {
     const { req, res } = body;
     const h2req = req.httpVersionMajor >= 2 ? (req as Http2ServerRequest) : undefined;
     this.events.cut?.(h2req ? addressOf(h2req.stream.session?.socket as Socket) : addressOf(req.socket as Socket), 'body');
+    const why = new TimeoutError(`the request body arrived too slowly (less than ${this.limits.bodyMinRate} bytes/s over ${this.limits.bodyTimeoutMs / 1000} s)`);
     // HTTP/2: a stream whose response is complete is closed with NO_ERROR, which asks the
     // client to stop sending without an error (RFC 9113 §8.1); one cut mid-response, CANCEL.
+    // The request is destroyed too: once its answer is sent, closing the socket no longer
+    // reaches it (Node detaches a request from its socket when the response finishes), and
+    // whoever reads its body (a streamed upload) would wait for the rest for ever, holding its
+    // upload session and its room in the stream budget.
     const close = (): void => {
       if (h2req) h2req.stream.close(res.writableFinished ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL);
       else (req.socket as Socket).destroy();
+      if (!req.destroyed) req.destroy(why);
     };
     if (res.headersSent || res.writableEnded) {
       close();
       return;
     }
-    const payload = JSON.stringify({
-      error: { code: 'FERRY_ERR_TIMEOUT', message: `the request body arrived too slowly (less than ${this.limits.bodyMinRate} bytes/s over ${this.limits.bodyTimeoutMs / 1000} s)` },
-    });
+    const payload = JSON.stringify({ error: { code: why.code, message: why.message } });
     const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) };
     if (!h2req) headers.connection = 'close';
     res.once('close', close);

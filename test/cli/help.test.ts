@@ -77,3 +77,15 @@ describe('--help', () => {
     expect(text).toContain('ferry share create --help');
   });
 });
+
+describe('a group says what it holds', () => {
+  it("admin, user, token and trash name every subcommand in `ferry --help` (admin's left out stats, gc, uploads and restore)", async () => {
+    const program = await buildProgram();
+    for (const group of ['admin', 'user', 'token', 'trash']) {
+      const cmd = program.commands.find((c) => c.name() === group)!;
+      const words = new Set(cmd.description().split(/[^a-z]+/));
+      const missing = cmd.commands.map((c) => c.name()).filter((n) => n !== 'help' && !words.has(n));
+      expect({ group, missing }).toEqual({ group, missing: [] });
+    }
+  });
+});

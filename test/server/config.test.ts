@@ -66,6 +66,24 @@ describe('the settings table', () => {
     }
   });
 
+  it('reads values as the README says: durations, sizes and `none`, lists by comma or space, JSON for structured ones', () => {
+    const { resolved, problems } = resolveSettings({
+      env: { FERRY_UPLOAD_TTL: '90s', FERRY_GC_INTERVAL: '10m', FERRY_BODY_TIMEOUT: '24h', FERRY_GC_GRACE: '7d', FERRY_DAV_PROPERTY_BYTES: '512k', FERRY_BODY_MEMORY: '1.5G', FERRY_IP_DENY: '10.0.0.0/8, 192.168.0.0/16 172.16.0.0/12', FERRY_VERSIONS: '{"keep": 3}' },
+      flags: { maxFileSize: 'none', ipAllow: ['10.0.0.0/8', '192.168.0.0/16'] },
+    });
+    expect(problems).toEqual([]);
+    const v = (key: string) => resolved.values.get(key);
+    expect([v('uploadTtl'), v('gcInterval'), v('bodyTimeout'), v('gcGrace')]).toEqual([90_000, 600_000, 86_400_000, 7 * 86_400_000]);
+    expect([v('davPropertyBytes'), v('bodyMemory'), v('maxFileSize')]).toEqual([512 * 1024, 1.5 * 2 ** 30, null]);
+    expect(v('ipDeny')).toEqual(['10.0.0.0/8', '192.168.0.0/16', '172.16.0.0/12']);
+    expect(v('ipAllow')).toEqual(['10.0.0.0/8', '192.168.0.0/16']);
+    expect(v('versions')).toMatchObject({ keep: 3, days: 0 });
+    // A bare number is seconds, in a file and in a variable; a size that is none of these is refused.
+    expect(resolveSettings({ file: fileOf('uploadTtl: 90\n') }).resolved.values.get('uploadTtl')).toBe(90_000);
+    expect(resolveSettings({ env: { FERRY_UPLOAD_TTL: '90' } }).resolved.values.get('uploadTtl')).toBe(90_000);
+    expect(resolveSettings({ env: { FERRY_MAX_FILE_SIZE: 'lots' } }).problems).toHaveLength(1);
+  });
+
   it('the README table is the generated one, and the example file is the generated one and valid', async () => {
     expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(settingsMarkdown());
     for (const s of SETTINGS) expect(settingsMarkdown()).toContain(`\`${envName(s.key)}\``);
@@ -76,6 +94,16 @@ describe('the settings table', () => {
     const parsed = parseConfigText('example.yaml', live);
     expect(Object.keys(parsed.settings!.values).sort()).toEqual(SETTINGS.map((s) => s.key).sort());
     expect(resolveSettings({ file: parsed.settings }).problems).toEqual([]);
+  });
+
+  it('`ferry config docs` prints the README table, `ferry config example` deploy/ferry.example.yaml (README, "Configuration")', async () => {
+    const docs = await runFerry(['config', 'docs']);
+    expect(docs.code).toBe(0);
+    expect(docs.stdout.trim().length).toBeGreaterThan(1000);
+    expect(readFileSync(join(root, 'README.md'), 'utf8')).toContain(docs.stdout.trim());
+    const example = await runFerry(['config', 'example']);
+    expect(example.code).toBe(0);
+    expect(example.stdout).toBe(readFileSync(join(root, 'deploy/ferry.example.yaml'), 'utf8'));
   });
 });
 
@@ -121,6 +149,15 @@ describe('ferry config check', () => {
     expect(toml.r.code).toBe(0);
     const json = await check('ok.json', '{"addr": "127.0.0.1:7000", "trashDays": 7, "hooks": [{"events": ["upload"], "command": ["true"]}]}');
     expect(json.r.code).toBe(0);
+  });
+
+  it("the README's example file is valid, all 8 settings of it", async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const example = /```yaml\n(# \/etc\/ferry\/ferry\.yaml\n[\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toContain('versions:');
+    const { file, r } = await check('readme.yaml', example!);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`${file}: ok (8 settings)\n`);
   });
 
   it('YAML: wrong types, unknown keys and nested mistakes, each with its line', async () => {

@@ -42,6 +42,40 @@ describe('audit of file operations', () => {
     expect(e.details).toMatchObject({ size: 8 });
   });
 
+  it('a one-request upload (curl -T, a form) and a WebDAV PUT name the address and the front too', async () => {
+    const auth = { authorization: `Bearer ${ana.token}` };
+    expect((await fetch(`${t.url}/api/v1/files/one.txt`, { method: 'PUT', headers: auth, body: 'one request' })).status).toBe(201);
+    const form = new FormData();
+    form.append('file', new Blob(['a form']), 'form.txt');
+    expect((await fetch(`${t.url}/api/v1/files/inbox`, { method: 'POST', headers: auth, body: form })).status).toBe(201);
+    expect((await fetch(`${t.url}/dav/dav.txt`, { method: 'PUT', headers: auth, body: 'over webdav' })).status).toBe(201);
+    const of = async (path: string) => (await audit(`path=${path}&event=upload`))[0];
+    // Before, these two were audited with neither (ip and front null).
+    expect(await of('/home/ana/one.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'api' });
+    expect(await of('/home/ana/inbox/form.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'api' });
+    expect(await of('/home/ana/dav.txt')).toMatchObject({ user: 'ana', tokenId: ana.id, ip: '127.0.0.1', front: 'webdav' });
+    // One entry each, not one more from the front.
+    for (const path of ['/home/ana/one.txt', '/home/ana/inbox/form.txt', '/home/ana/dav.txt']) expect(await audit(`path=${path}&event=upload`), path).toHaveLength(1);
+  });
+
+  it('WebDAV MOVE, COPY and DELETE are audited as the API\'s are, with the path `--path` finds', async () => {
+    const auth = { authorization: `Bearer ${ana.token}` };
+    const dav = (method: string, path: string, headers: Record<string, string> = {}) => fetch(`${t.url}/dav${path}`, { method, headers: { ...auth, ...headers } });
+    expect((await fetch(`${t.url}/dav/w1.txt`, { method: 'PUT', headers: auth, body: 'webdav' })).status).toBe(201);
+    expect((await dav('MOVE', '/w1.txt', { destination: `${t.url}/dav/w2.txt` })).status).toBe(201);
+    expect((await dav('COPY', '/w2.txt', { destination: `${t.url}/dav/w3.txt` })).status).toBe(201);
+    expect((await dav('DELETE', '/w3.txt')).status).toBe(204);
+    // Before, MOVE and COPY were not audited at all, and DELETE had no path (so --path missed it).
+    const one = async (query: string) => {
+      const found = await audit(query);
+      expect(found, query).toHaveLength(1);
+      return found[0];
+    };
+    expect(await one('path=/home/ana/w1.txt&event=move')).toMatchObject({ user: 'ana', ip: '127.0.0.1', front: 'webdav', path: '/home/ana/w1.txt', target: '/home/ana/w2.txt' });
+    expect(await one('path=/home/ana/w2.txt&event=copy')).toMatchObject({ user: 'ana', ip: '127.0.0.1', front: 'webdav', path: '/home/ana/w2.txt', target: '/home/ana/w3.txt' });
+    expect(await one('path=/home/ana/w3.txt&event=delete')).toMatchObject({ user: 'ana', ip: '127.0.0.1', front: 'webdav', path: '/home/ana/w3.txt' });
+  });
+
   it('a download is recorded once per transfer: whole, repeated, ranged, or chunk by chunk', async () => {
     const body = Buffer.alloc(200_000, 3);
     expect((await uploadBuffer(t, '/big.bin', body, 50_000, { token: ana.token })).status).toBe(200);

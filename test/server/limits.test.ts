@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { readMetricSeries } from '../helpers/server.js';
 import { addUser, auditEvents, tokenFor } from '../helpers/users.js';
 
 const agents: Agent[] = [];
@@ -244,6 +245,48 @@ describe('slow clients and connections per address (issue 10, item 4)', () => {
     }
     for (const c of loris.slice(4)) expect(c.received()).toBe('');
     expect((await other('/healthz', { token: null })).status).toBe(200);
+  });
+
+  it('a streamed upload cut for its slow body leaves nothing: no file, no open session, no memory held', async () => {
+    await addUser(t, 'trickler');
+    const tok = await tokenFor(t, 'trickler');
+    const streamMemory = async () => (await readMetricSeries({ url: t.url, adminToken: t.token }, 'ferry_body_memory_bytes')).find((s) => s.labels.direction === 'stream')?.value;
+    const sessions = async () => ((await (await fetch(`${t.url}/api/v1/me`, { headers: { authorization: `Bearer ${tok.token}` } })).json()) as { uploadSessions: number }).uploadSessions;
+    expect(await streamMemory()).toBe(0);
+    const host = new URL(t.url).host;
+    // The one-request upload (curl -T) and a drop box's would take the same path: a PUT the server cuts into chunks.
+    const c = rawConnection(t, '127.0.0.22');
+    await c.connected;
+    c.socket.write(`PUT /api/v1/files/slow.bin HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${tok.token}\r\nContent-Length: 100000\r\n\r\n`);
+    trickle(c.socket, 'x'.repeat(100_000), 100);
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+    // Before, the ingest waited for the rest of a body that would never come: its session
+    // stayed open (one of the user's maxUploadSessions, for --upload-ttl) and its admission
+    // to the stream budget stayed taken, for good.
+    await expect.poll(sessions, { timeout: 10_000 }).toBe(0);
+    await expect.poll(streamMemory, { timeout: 10_000 }).toBe(0);
+    expect((await fetch(`${t.url}/api/v1/stat/slow.bin`, { headers: { authorization: `Bearer ${tok.token}` } })).status).toBe(404);
+
+    // A chunk PUT of a native upload session cut the same way gives its room back too.
+    const inMemory = async () => (await readMetricSeries({ url: t.url, adminToken: t.token }, 'ferry_body_memory_bytes')).find((s) => s.labels.direction === 'in')?.value;
+    const data = Buffer.alloc(60_000, 9);
+    const refs = [{ hash: sha256(data), size: data.length }];
+    const created = await fetch(`${t.url}/api/v1/uploads`, { method: 'POST', headers: { authorization: `Bearer ${tok.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/slow-chunk.bin', size: data.length, hash: fileHashOf(refs), chunks: refs }) });
+    const { id } = (await created.json()) as { id: string };
+    const chunk = rawConnection(t, '127.0.0.22');
+    await chunk.connected;
+    chunk.socket.write(`PUT /api/v1/uploads/${id}/chunks/${refs[0].hash} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${tok.token}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${data.length}\r\n\r\n`);
+    trickle(chunk.socket, 'x'.repeat(data.length), 100);
+    await chunk.closed;
+    expect(chunk.received()).toMatch(/^HTTP\/1\.1 408 /);
+    // Its buffer is kept for reuse (counted in the gauge), and the next chunk body of that size
+    // gets that one: the gauge does not grow, as it would if the cut one still held it.
+    const kept = await inMemory();
+    expect(kept).toBeGreaterThanOrEqual(data.length);
+    const put = await fetch(`${t.url}/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', headers: { authorization: `Bearer ${tok.token}`, 'content-type': 'application/octet-stream' }, body: data });
+    expect(put.status).toBe(200);
+    expect(await inMemory()).toBe(kept);
   });
 
   it('a body slower than the window but above the minimum rate is not cut', async () => {

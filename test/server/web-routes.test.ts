@@ -83,6 +83,19 @@ describe('the web app on the server', () => {
     const { stdout } = await run('curl', ['-s', '-H', 'accept-encoding: br', '-D', '-', '-o', join(dir.path, 'app.js.br'), t.url + js], { encoding: 'utf8' });
     expect(stdout).toMatch(/content-encoding: br/i);
     expect(brotliDecompressSync(readFileSync(join(dir.path, 'app.js.br'))).equals(raw)).toBe(true);
+    // README, "Web app": the first page loads about 48 KiB of JavaScript, brotli (the bound: under 50 KiB).
+    const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"|<link[^>]*rel="modulepreload"[^>]*href="([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+    let brotliBytes = 0;
+    for (const src of scripts) {
+      // fetch decodes the body, so the size on the wire is the header's.
+      const r = await fetch(t.url + src, { headers: { 'accept-encoding': 'br' } });
+      expect(r.headers.get('content-encoding'), src).toBe('br');
+      brotliBytes += Number(r.headers.get('content-length'));
+      await r.arrayBuffer();
+    }
+    expect(scripts).toContain(js);
+    expect(brotliBytes).toBeGreaterThan(20 * 1024);
+    expect(brotliBytes).toBeLessThan(50 * 1024);
     // Client-side routes are the app; API paths stay JSON.
     expect(await (await fetch(t.url + '/admin/users')).text()).toBe(html);
     const api = await fetch(t.url + '/api/v1/nope');
@@ -96,8 +109,12 @@ describe('the web app on the server', () => {
   it('web sessions with cookie: the refresh token only in an HttpOnly SameSite=Strict cookie, single use, same origin only; logout clears it', async () => {
     const start = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1', cookie: true }) });
     expect(start.status).toBe(201);
-    const body = (await start.json()) as { accessToken: string; refreshToken?: string };
+    const body = (await start.json()) as { accessToken: string; refreshToken?: string; accessExpiresAt: number };
     expect(body.refreshToken).toBeUndefined();
+    // README, "Tokens": a 15-minute access token.
+    const left = body.accessExpiresAt - Date.now();
+    expect(left).toBeGreaterThan(14 * 60_000);
+    expect(left).toBeLessThanOrEqual(15 * 60_000);
     const set = cookieOf(start, 'ferry_refresh')!;
     expect(set).toMatch(/HttpOnly/);
     expect(set).toMatch(/SameSite=Strict/);

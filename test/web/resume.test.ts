@@ -135,6 +135,30 @@ describe('resumable browser uploads', () => {
     await context.close();
   });
 
+  it('sends five chunk requests at once, no more (README, "Web app")', { timeout: 120_000 }, async () => {
+    const file = join(dir.path, 'five.bin');
+    await writeRandomFile(file, 24 * MiB);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'dana', 'dana-password-1');
+    // Every chunk request is held until released: the page's chunk requests in flight pile up here.
+    const held: Array<() => void> = [];
+    let release = false;
+    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+      if (!release) await new Promise<void>((r) => held.push(r));
+      await route.continue();
+    });
+    await page.getByTestId('upload-files').setInputFiles(file);
+    await expect.poll(() => held.length, { timeout: 60_000 }).toBe(5);
+    // Chunking went on meanwhile (24 MiB is some two dozen chunks), yet no sixth request came.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(held.length).toBe(5);
+    release = true;
+    for (const go of held.splice(0)) go();
+    await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 90_000 });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a file that is not the one being uploaded is refused when resuming', async () => {
     const { context, page } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');

@@ -31,7 +31,7 @@ export function parseSince(text: string, now = Date.now()): number {
 }
 
 export function registerAdmin(program: Command): void {
-  const admin = program.command('admin').description('server administration: audit, bans, unban, webhooks, backup, check, encryption keys, migrate');
+  const admin = program.command('admin').description('server administration: audit, bans, unban, stats, gc, uploads, webhook, backup, restore, check, migrate, keygen and rekey (encryption keys)');
   registerWebhook(admin);
   registerMaintenance(admin);
   registerKeys(admin);
