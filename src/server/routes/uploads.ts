@@ -230,6 +230,9 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
     const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
     if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
     const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
+    // A visitor's file takes no mode of theirs (04777 was stored as asked, and clients that
+    // keep modes made it executable and writable for all): it is stored without one.
+    if (auth.share) delete spec.mode;
     if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
     return spec;
   });
@@ -436,7 +439,7 @@ async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: Au
   const mtime = optionalInt(body.mtime, 'mtime');
   if (mtime !== undefined) final.mtime = mtime;
   const mode = optionalInt(body.mode, 'mode');
-  if (mode !== undefined) final.mode = mode & 0o7777;
+  if (mode !== undefined && !auth.share) final.mode = mode & 0o7777;
   const quotaCheck = ctx.quota.commitCheck(auth);
   // A visitor's file is named as they asked: a name taken in the folder is stored under
   // another (the store's commit), which would tell them it was taken.
