@@ -23,7 +23,6 @@ import {
   NotFoundError,
   ForbiddenError,
   GoneError,
-  PathInvalidError,
   PayloadTooLargeError,
   SizeMismatchError,
   UploadNotFoundError,
@@ -43,7 +42,8 @@ import { distinctHashes, sessionProver, type SelfProvingKind, type UploadInfo } 
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, can, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
-import { baseName, isWithin, joinPath, pathSegments } from '../../core/path.js';
+import { baseName, isWithin, joinPath } from '../../core/path.js';
+import { visitorFileName } from '../share-gate.js';
 import { pendingPaths } from '../../store/upload-contents.js';
 import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
@@ -109,9 +109,7 @@ export const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
  * One segment only: a drop box receives files, it does not make folders.
  */
 function shareTarget(auth: AuthContext, path: string): string {
-  const segments = pathSegments(path);
-  if (segments.length !== 1) throw new PathInvalidError('an upload link takes file names, not paths');
-  return joinPath(auth.share!.root, segments[0]);
+  return joinPath(auth.share!.root, visitorFileName(path, 'an upload link takes file names, not paths'));
 }
 
 /** Refuses a drop-box session whose announced sizes already pass what the link has left (see ../link-bytes.ts). */
