@@ -60,15 +60,16 @@ afterEach(async () => {
 
 describe('ferry against a server whose answers do not end', () => {
   it('reads an error answer only as far as a message goes, and still reports the status', async () => {
-    const total = 64 * MiB;
+    const total = 128 * MiB;
     current = await flood(500, '{"error":{"code":"FERRY_ERR_IO","message":"', total);
     const r = await runFerry(['ls', '/', '--server', current.url, '--token', 'ferry_0000000000000000_x', '--retries', '0']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/500|internal|server/i);
     const { written, finished } = await current.outcome;
     expect(finished).toBe(false);
-    // What the client read, and what the sockets' buffers held besides.
-    expect(written).toBeLessThan(MAX_ERROR_BODY_BYTES + 16 * MiB);
+    // What the client read, and what the buffers on the way held besides (sockets, streams:
+    // 18 MiB seen under load).
+    expect(written).toBeLessThan(MAX_ERROR_BODY_BYTES + 32 * MiB);
   });
 
   it('refuses a JSON answer longer than any Ferry server sends, without reading the rest', async () => {
@@ -79,6 +80,6 @@ describe('ferry against a server whose answers do not end', () => {
     expect(r.stderr).toContain('longer than 256 MiB');
     const { written, finished } = await current.outcome;
     expect(finished).toBe(false);
-    expect(written).toBeLessThan(MAX_JSON_ANSWER_BYTES + 16 * MiB);
+    expect(written).toBeLessThan(MAX_JSON_ANSWER_BYTES + 32 * MiB);
   });
 });
