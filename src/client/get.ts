@@ -90,6 +90,17 @@ export async function putInPlace(part: string, dest: string, noOverwrite: boolea
 }
 
 /**
+ * The local mode of a file whose server copy has `mode`: its permission bits under the umask,
+ * as `cp`, `tar` (for a user who is not root) and `rsync` without `-p` do. A mode is whatever
+ * the uploader said (a drop box's anonymous visitor, another user with write access, the
+ * server itself): taken as it was, `ferry get` wrote a visitor's `invoice.pdf` as
+ * `-rwxrwxrwx`, executable and writable by every local user.
+ */
+export function localModeOf(mode: number): number {
+  return mode & 0o777 & ~process.umask();
+}
+
+/**
  * The mode of a download whose file has none on the server (uploaded from stdin, WebDAV, tus,
  * a browser): that of the file it replaces, as `cp` and `curl -o` keep it, else the default
  * for a new file under the umask. The part file itself is 0600 while it is incomplete.
@@ -108,7 +119,7 @@ export async function finishPart(part: string, dest: string, mtime: number, mode
   try {
     const t = new Date(mtime);
     await utimes(part, t, t);
-    await chmod(part, (mode ?? (await modeWithoutOne(dest))) & 0o777);
+    await chmod(part, mode === undefined ? (await modeWithoutOne(dest)) & 0o777 : localModeOf(mode));
     await putInPlace(part, dest, noOverwrite);
   } catch (err) {
     throw isFerryError(err) ? err : fromSystemError(err, dest);
@@ -346,7 +357,7 @@ class PartDownload {
     const { manifest, dest } = this;
     try {
       await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
-      if (manifest.mode !== undefined) await chmod(dest, manifest.mode & 0o777);
+      if (manifest.mode !== undefined) await chmod(dest, localModeOf(manifest.mode));
     } catch (err) {
       throw fromSystemError(err, dest);
     }
@@ -754,7 +765,7 @@ async function isInPlace(entry: Entry, dest: string, compare: CompareMode, param
   const same = compare === 'checksum' ? (await fileHashOfFile(dest, params, signal)) === entry.hash : compare === 'size-only' || Math.round(local.mtimeMs) === entry.mtime;
   if (!same) return false;
   try {
-    if (entry.mode !== undefined && (local.mode & 0o777) !== (entry.mode & 0o777)) await chmod(dest, entry.mode & 0o777);
+    if (entry.mode !== undefined && (local.mode & 0o777) !== localModeOf(entry.mode)) await chmod(dest, localModeOf(entry.mode));
     if (compare !== 'default' && Math.round(local.mtimeMs) !== entry.mtime) await utimes(dest, new Date(entry.mtime), new Date(entry.mtime));
   } catch (err) {
     throw fromSystemError(err, dest);
@@ -782,7 +793,7 @@ async function keepIdenticalCopy(ctx: TransferContext<Buffer>, entry: Entry, des
     if (!same) return false;
     const t = new Date(entry.mtime);
     await utimes(dest, t, t);
-    if (entry.mode !== undefined) await chmod(dest, entry.mode & 0o777);
+    if (entry.mode !== undefined) await chmod(dest, localModeOf(entry.mode));
   } catch (err) {
     throw isFerryError(err) ? err : fromSystemError(err, dest);
   }

@@ -36,6 +36,48 @@ import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { DEFAULT_RETRY_POLICY, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
+
+/**
+ * What is read of an error answer: a Ferry server's is a code, a message and details, a few
+ * hundred bytes. The rest is not read (the connection is not reused): a hostile server, or
+ * whatever answers at a mistyped address, could send without end, and reading it all grew
+ * `ferry ls` to 22 GB before the kernel killed it.
+ */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/**
+ * The longest JSON answer read. The largest a Ferry server sends are manifests and upload
+ * sessions' missing lists, about 90 bytes a chunk: 256 MiB is some 3 million chunks, a file of
+ * at least 700 GiB even at the smallest chunk size (and V8 cannot make a string of twice that).
+ * Past it the request fails (FERRY_ERR_PROTOCOL) instead of reading on.
+ */
+export const MAX_JSON_ANSWER_BYTES = 256 * 1024 * 1024;
+
+/**
+ * A body as UTF-8 text, read up to `limit` bytes; past that the rest is abandoned and `cut`
+ * says so. Pieces are copied as they come (a transport may reuse its buffers).
+ */
+async function boundedText(body: WireResponseBody, limit: number): Promise<{ text: string; cut: boolean }> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  let cut = false;
+  for await (const piece of body) {
+    const keep = Math.min(piece.length, limit - n);
+    parts.push(new Uint8Array(piece.subarray(0, keep)));
+    n += keep;
+    if (keep < piece.length) {
+      cut = true;
+      break;
+    }
+  }
+  if (cut) body.destroy();
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return { text: new TextDecoder().decode(all), cut };
+}
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
@@ -399,7 +441,8 @@ export class HttpCore {
         await res.body.dump();
         return undefined as T;
       }
-      const text = await res.body.text();
+      const { text, cut } = await boundedText(res.body, MAX_JSON_ANSWER_BYTES);
+      if (cut) throw new ProtocolError(`${spec.method} ${spec.path}: the answer is longer than ${MAX_JSON_ANSWER_BYTES / (1024 * 1024)} MiB, more than any Ferry server sends: ${notFerryHint(this.serverLabel())}`);
       try {
         return JSON.parse(text) as T;
       } catch (err) {
@@ -471,7 +514,7 @@ export class HttpCore {
     if (spec.accept?.includes(res.statusCode)) return res;
     let text = '';
     try {
-      text = await res.body.text();
+      text = (await boundedText(res.body, MAX_ERROR_BODY_BYTES)).text;
     } catch {
       // the error status is what matters; an unreadable body just loses the message
     }

@@ -119,6 +119,8 @@ export interface ServerConfig {
   connections: ConnectionLimits;
   /** Bytes that chunk bodies being received may take in memory, all requests together (./chunk-bodies.ts). */
   bodyMemory: number;
+  /** Most files and folders one copy makes (default MAX_COPY_ENTRIES of the store; tests lower it). */
+  maxCopyEntries?: number;
 }
 
 export interface SftpConfig {

@@ -13,7 +13,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthInvalidError, AuthRequiredError, FerryError, GoneError, NotFoundError, QuotaExceededError } from '../core/errors.js';
+import { AuthInvalidError, AuthRequiredError, FerryError, GoneError, NotFoundError, PathInvalidError, QuotaExceededError } from '../core/errors.js';
+import { E2E_MARKER_NAME } from '../core/e2e-layout.js';
+import { pathSegments } from '../core/path.js';
 import { toHttpError } from './http-errors.js';
 import type { UserRow } from '../store/auth-store.js';
 import type { ShareRow } from '../store/share-store.js';
@@ -42,6 +44,21 @@ export interface OpenShare {
   key: string;
   /** No use left (only when `resolve` was asked to let such a link through). */
   spent: boolean;
+}
+
+/**
+ * The name a drop box's visitor gives a file (`/name`): one segment (`notOneName` otherwise),
+ * and not the end-to-end marker's name. A visitor's valid marker in an empty drop box made the
+ * owner's folder a vault keyed by the visitor: every later visitor's file refused (`409`), the
+ * owner's own uploads asked for a passphrase they never set.
+ */
+export function visitorFileName(path: string, notOneName: string): string {
+  const segments = pathSegments(path);
+  if (segments.length !== 1) throw new PathInvalidError(notOneName);
+  if (segments[0] === E2E_MARKER_NAME) {
+    throw new PathInvalidError(`${E2E_MARKER_NAME} is the name of an end-to-end folder's marker: an upload link does not take it`, { details: { reason: 'e2e marker' } });
+  }
+  return segments[0];
 }
 
 /**

@@ -17,7 +17,7 @@
  * node commits, every node reads at once.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -25,6 +25,7 @@ import {
   IsADirectoryError,
   NotADirectoryError,
   NotFoundError,
+  PayloadTooLargeError,
   SizeMismatchError,
   UploadIncompleteError,
   UploadNotFoundError,
@@ -167,6 +168,22 @@ export interface MoveOptions {
    * copies that would strand encrypted names (FERRY_ERR_E2E_NEEDS_KEY).
    */
   reencrypt?: boolean;
+  /** A copy of more files and folders than this is refused (default {@link MAX_COPY_ENTRIES}; tests lower it). */
+  maxEntries?: number;
+}
+
+/**
+ * Most files and folders one copy makes. A copy is one transaction that reads the rows it
+ * copies: without a bound, each copy of a folder into itself doubled it for the price of one
+ * request (18 requests made 262,144 empty files, which no byte quota counts), and the copy
+ * of 2^17 of them held the metadata store's writes, every other user's uploads included, for
+ * 36 s and took the server from 235 to 807 MB. Past it: FERRY_ERR_PAYLOAD_TOO_LARGE.
+ */
+export const MAX_COPY_ENTRIES = 100_000;
+
+/** `path` itself or anything below it (`path` is not the root). */
+function selfAndBelow(eb: ExpressionBuilder<Database, 'files'>, path: string): Expression<SqlBool> {
+  return eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]);
 }
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
@@ -577,9 +594,21 @@ export class Namespace {
       this.db.transaction().execute(async (trx) => {
         const src = await this.stat(from, trx);
         if (op === 'move') await this.guard.checkMarkerRemoval(trx, from);
+        else await this.refuseLargeCopy(trx, from, options.maxEntries ?? MAX_COPY_ENTRIES);
         await this.guardDestination(trx, src, from, to, options);
       }),
     );
+  }
+
+  /** FERRY_ERR_PAYLOAD_TOO_LARGE when `from` and what lies below it are more than `max` rows (read no further than that). */
+  private async refuseLargeCopy(trx: Db, from: string, max: number): Promise<void> {
+    const { n } = await trx
+      .selectFrom((db) => db.selectFrom('files').select('path').where((eb) => selfAndBelow(eb, from)).limit(max + 1).as('counted'))
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    if (Number(n) > max) {
+      throw new PayloadTooLargeError(`${from} holds more than ${max} files and folders, more than one copy makes: copy the folders inside it one at a time`, { details: { max } });
+    }
   }
 
   /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
@@ -587,6 +616,7 @@ export class Namespace {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
+    const max = options.maxEntries ?? MAX_COPY_ENTRIES;
     return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       await this.guardDestination(trx, src, from, to, options);
@@ -595,12 +625,8 @@ export class Namespace {
       await this.ensureDirs(trx, parentPath(to), now, new Set());
       await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
-      const rows = await trx
-        .selectFrom('files')
-        .selectAll()
-        .where((eb) => eb.or([eb('path', '=', from), eb.and([eb('path', '>', subtreeStart(from)), eb('path', '<', subtreeEnd(from))])]))
-        .orderBy('path')
-        .execute();
+      await this.refuseLargeCopy(trx, from, max);
+      const rows = await trx.selectFrom('files').selectAll().where((eb) => selfAndBelow(eb, from)).orderBy('path').execute();
       const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
       const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
       for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();

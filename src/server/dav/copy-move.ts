@@ -51,7 +51,8 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   // The vault guard first: a MOVE or COPY it refuses must not have deleted the destination,
   // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
-  await meta.checkMoveOrCopy(op, src, dst);
+  const maxEntries = dav.ctx.config.maxCopyEntries;
+  await meta.checkMoveOrCopy(op, src, dst, { maxEntries });
   // A file over a file is replaced in the move's own transaction, as any overwrite is (the
   // replaced content becomes a version); a collection on either side is deleted first.
   const replace = existing?.type === 'file' && entry.type === 'file';
@@ -61,7 +62,7 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
     else if (depth === '0' && entry.type === 'dir') {
       await meta.mkdir(dst);
       await dav.store.copyOwnProps(src, dst);
-    } else await meta.copy(src, dst, { overwrite: replace });
+    } else await meta.copy(src, dst, { overwrite: replace, maxEntries });
   } catch (err) {
     // Something arrived at the destination since it was found free: with Overwrite: F that
     // is RFC 4918's 412, as if it had been there (the store refused to replace it).

@@ -117,7 +117,7 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   // (and a move never makes readable what was not: authorizeMove).
   const { src, dst } = op === 'move' ? authorizeMove(auth, from, to) : { src: authorizeTree(auth, 'read', from), dst: authorizeTree(auth, 'write', to) };
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
-  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt });
+  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt, maxEntries: ctx.config.maxCopyEntries });
   // The path is the source: "what happened to /x" finds the move that took it away.
   await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return toUserEntry(auth, entry);

@@ -26,7 +26,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { FerryError, GoneError, NotFoundError, PathInvalidError, ValidationError } from '../../core/errors.js';
+import { FerryError, GoneError, NotFoundError, ValidationError } from '../../core/errors.js';
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
@@ -34,7 +34,7 @@ import { escapeHtml, plainPageHeaders } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
-import { toVisitorError, type OpenShare } from '../share-gate.js';
+import { toVisitorError, visitorFileName, type OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
 import { memberName, sendZip, zipEntries, zipLength } from '../zip.js';
 import { ShareTransfers } from '../share-transfers.js';
@@ -253,9 +253,7 @@ class ShareLinks {
     const { ctx } = this;
     await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
-    const segments = pathSegments('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''));
-    if (segments.length !== 1) throw new PathInvalidError('an upload link takes a file name, not a path: PUT /s/KEY/NAME');
-    const name = segments[0];
+    const name = visitorFileName('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''), 'an upload link takes a file name, not a path: PUT /s/KEY/NAME');
     const target = authorize(s.as, 'write', joinPath(s.row.path, name));
     const declared = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);
     if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');

@@ -23,7 +23,6 @@ import {
   NotFoundError,
   ForbiddenError,
   GoneError,
-  PathInvalidError,
   PayloadTooLargeError,
   SizeMismatchError,
   UploadNotFoundError,
@@ -43,7 +42,8 @@ import { distinctHashes, sessionProver, type SelfProvingKind, type UploadInfo } 
 import { commitSession } from '../commit.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, can, toUserEntry, toUserPath, withinPrefix, type AuthContext } from '../authz.js';
-import { baseName, isWithin, joinPath, pathSegments } from '../../core/path.js';
+import { baseName, isWithin, joinPath } from '../../core/path.js';
+import { visitorFileName } from '../share-gate.js';
 import { pendingPaths } from '../../store/upload-contents.js';
 import { isLimitRefusal } from '../quota.js';
 import { checkLinkBytes } from '../link-bytes.js';
@@ -109,9 +109,7 @@ export const MAX_FILE_TTL_SECONDS = 10 * 365 * 86_400;
  * One segment only: a drop box receives files, it does not make folders.
  */
 function shareTarget(auth: AuthContext, path: string): string {
-  const segments = pathSegments(path);
-  if (segments.length !== 1) throw new PathInvalidError('an upload link takes file names, not paths');
-  return joinPath(auth.share!.root, segments[0]);
+  return joinPath(auth.share!.root, visitorFileName(path, 'an upload link takes file names, not paths'));
 }
 
 /** Refuses a drop-box session whose announced sizes already pass what the link has left (see ../link-bytes.ts). */
@@ -230,6 +228,9 @@ async function createUpload(ctx: ServerContext, request: FastifyRequest, reply: 
     const ttlSeconds = optionalInt(raw.ttlSeconds, body.files !== undefined ? `files[${i}].ttlSeconds` : 'ttlSeconds', 1);
     if (ttlSeconds !== undefined && ttlSeconds > MAX_FILE_TTL_SECONDS) throw new ValidationError(`ttlSeconds may be at most ${MAX_FILE_TTL_SECONDS} (ten years)`);
     const spec: UploadFileSpec = { ...f, path: authorize(auth, 'write', auth.share ? shareTarget(auth, f.path) : f.path) };
+    // A visitor's file takes no mode of theirs (04777 was stored as asked, and clients that
+    // keep modes made it executable and writable for all): it is stored without one.
+    if (auth.share) delete spec.mode;
     if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
     return spec;
   });
@@ -436,7 +437,7 @@ async function commitFiles(ctx: ServerContext, request: FastifyRequest, auth: Au
   const mtime = optionalInt(body.mtime, 'mtime');
   if (mtime !== undefined) final.mtime = mtime;
   const mode = optionalInt(body.mode, 'mode');
-  if (mode !== undefined) final.mode = mode & 0o7777;
+  if (mode !== undefined && !auth.share) final.mode = mode & 0o7777;
   const quotaCheck = ctx.quota.commitCheck(auth);
   // A visitor's file is named as they asked: a name taken in the folder is stored under
   // another (the store's commit), which would tell them it was taken.
