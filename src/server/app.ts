@@ -432,7 +432,10 @@ async function expireSessions(ctx: ServerContext): Promise<number> {
   return uploads;
 }
 
-/** ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not to) leftovers of interrupted writes. */
+/**
+ * ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not
+ * to) leftovers of interrupted writes and objects the index does not point at.
+ */
 async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
   const uploads = await ctx.expireSessions();
   const gc = await ctx.chunks.collectGarbage(graceMs, ctx.now());
@@ -441,7 +444,10 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
   // time belongs to a write that died.
   const cutoff = Date.now() - graceMs;
   const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
-  return { uploads, ...gc, leftovers: swept };
+  // An upload stores its chunk's object before the row that points at it: an object without
+  // a row younger than the grace time may be one on its way in.
+  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(ctx.now() - graceMs, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
+  return { uploads, ...gc, leftovers: swept, unreferenced };
 }
 
 /** How long a readiness probe waits for the database and the chunk stores. */
@@ -1062,7 +1068,7 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     const leftovers = Date.now() >= leftoversDue;
     if (leftovers) leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
     const r = await ctx.collectGarbage(undefined, { leftovers });
-    if (r.chunks + r.packs + r.leftovers.count > 0) app.log.info(r, 'garbage collected');
+    if (r.chunks + r.packs + r.leftovers.count + r.unreferenced.chunks + r.unreferenced.packs > 0) app.log.info(r, 'garbage collected');
   }, 'garbage collection');
   return timers;
 }

@@ -90,6 +90,8 @@ Examples:
       if (opts.json) printJson(report);
       else {
         process.stdout.write(`${report.manifests} manifests, ${report.chunks} chunks${opts.readData ? `, ${report.chunksRead} read (${report.bytesRead} bytes)` : ''}: ${report.ok ? 'no problems' : `${report.problems.length} problem(s)`}\n`);
+        const u = report.unreferenced;
+        if (u && u.chunks + u.packs > 0) process.stdout.write(`${u.chunks} chunk and ${u.packs} pack object(s) nothing points at (${u.bytes} bytes): ferry admin gc removes them\n`);
         for (const p of report.problems) {
           process.stdout.write(`${p.kind} ${p.hash}${p.quarantined ? ' (quarantined)' : ''}\n  ${p.message}\n${p.files.map((f) => `  needed by ${f}\n`).join('')}`);
         }

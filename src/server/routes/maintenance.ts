@@ -51,6 +51,7 @@ async function check(ctx: ServerContext, request: FastifyRequest, reply: Fastify
       readData: body.readData === true,
       quarantine: body.quarantine !== false,
       now: ctx.now(),
+      unreferencedBefore: ctx.now() - ctx.config.gcGraceMs,
       signal: controller.signal,
       progress: (p) => {
         if (Date.now() - last < PROGRESS_EVERY_MS) return;
