@@ -86,7 +86,7 @@ import { TusUploads } from './tus/uploads.js';
 import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
-import { ConnectionTracker } from './connections.js';
+import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
 
@@ -669,7 +669,8 @@ export interface RunningServer {
    * Starts a graceful shutdown (SIGTERM): /readyz answers 503 so load balancers stop sending
    * new work, new upload sessions are refused (503, FERRY_ERR_UNAVAILABLE, Retry-After), and
    * everything else goes on: chunk PUTs and commits of sessions already open, downloads.
-   * `close()` then waits for the requests in flight.
+   * `close()` then waits for the requests in flight, `drainTimeout` at most: then it closes
+   * the connections still open (upload sessions stay: their uploads resume).
    */
   drain(): void;
   close(): Promise<void>;
@@ -921,6 +922,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     undo.push(startMigrations(stores, app, meta));
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
+    const connections = trackSockets(app.server);
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
@@ -938,7 +940,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
-      close: unwind,
+      close: () =>
+        closeWithin(config.drainTimeoutMs, unwind, () => {
+          const cut = connections.destroyAll();
+          sftp?.cut();
+          app.log.warn({ connections: cut, drainTimeoutMs: config.drainTimeoutMs }, 'drain deadline passed: open connections closed (their upload sessions stay, to resume)');
+        }),
     };
     // A getter (defined, not spread, which would copy its value once): a reloaded certificate changes the fingerprint.
     if (tls) Object.defineProperty(running, 'tls', { enumerable: true, get: () => ({ fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }) });
@@ -946,6 +953,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/**
+ * Runs `close` (which waits for the requests in flight); if it has not finished after `ms`
+ * (0: no limit), calls `cut`, which ends the connections it waits for.
+ */
+async function closeWithin(ms: number, close: () => Promise<void>, cut: () => void): Promise<void> {
+  const timer = ms > 0 ? setTimeout(cut, ms) : undefined;
+  try {
+    await close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -38,6 +38,11 @@ export interface ServerConfig {
   gcIntervalMs: number;
   /** An unreferenced chunk is kept at least this long (a client may be about to commit it). */
   gcGraceMs: number;
+  /**
+   * On shutdown (SIGTERM), how long requests and SFTP sessions in flight may take to finish
+   * before their connections are closed (0: no limit). Sessions are kept: uploads resume.
+   */
+  drainTimeoutMs: number;
   chunking: ChunkingParams;
   /** fsync chunk objects before acknowledging them. */
   durable: boolean;
@@ -173,6 +178,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     sweepIntervalMs: 60_000,
     gcIntervalMs: 10 * 60_000,
     gcGraceMs: 3600_000,
+    drainTimeoutMs: 30_000,
     chunking: DEFAULT_CHUNKING,
     durable: true,
     logLevel: 'info',
