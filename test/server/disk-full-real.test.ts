@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { expectError } from '../helpers/error-response.js';
 import { packBody } from '../helpers/packs.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
@@ -76,9 +77,14 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
     const { refs, parts } = pieces(data, 4096);
     // A file stored before: its chunk is sent again below, and must survive its row's failed update.
     expect((await uploadBuffer(t, '/before.bin', parts[0], 4096)).status).toBe(200);
+    // And one deleted: its chunk is garbage.
+    expect((await uploadBuffer(t, '/gone.bin', randomBytes(3000))).status).toBe(200);
+    expect((await t.api('/api/v1/files/gone.bin', { method: 'DELETE' })).status).toBe(204);
     const created = await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/big.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
+    const other = pieces(randomBytes(100), 100).refs;
+    const second = (await (await t.api('/api/v1/uploads', { method: 'POST', json: { path: '/other.bin', size: 100, hash: fileHashOf(other), chunks: other } })).json()) as { id: string };
     const filler = join(mnt, 'filler');
     fillDisk(filler);
 
@@ -94,6 +100,13 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
     expect(refused.status).not.toBe(200);
     await t.server.ctx.chunks.settled();
     expect((await t.api('/api/v1/files/big.bin')).status).toBe(404);
+    // Garbage collection and aborting a session write to the metadata too (README, "A full disk").
+    // Garbage collection with garbage to remove and aborting a session write to the metadata
+    // too: refused alike (README, "A full disk").
+    await expectError(await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } }), 507, 'FERRY_ERR_NO_SPACE');
+    await expectError(await t.api(`/api/v1/uploads/${second.id}`, { method: 'DELETE' }), 507, 'FERRY_ERR_NO_SPACE');
+    await expectError(await t.api('/api/v1/files/before.bin', { method: 'DELETE' }), 507, 'FERRY_ERR_NO_SPACE');
+    expect((await t.api('/api/v1/list/')).status).toBe(200);
 
     // Every object left in the store is one the index points at.
     const meta = t.server.ctx.meta;
@@ -108,6 +121,8 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
 
     // Room again: the session still says what is missing; send it, commit, read back.
     rmSync(filler);
+    const gc = (await (await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).json()) as { chunks: number };
+    expect(gc.chunks).toBe(1);
     const status = (await (await t.api(`/api/v1/uploads/${id}`)).json()) as { missing: string[] };
     expect(status.missing.length).toBeGreaterThan(0);
     for (const h of status.missing) {
