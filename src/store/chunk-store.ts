@@ -1132,9 +1132,11 @@ export class ChunkStore {
    * progress stores its object before its row exists. With `remove`, each goes under the
    * rules of {@link collectGarbage} (a loose chunk only under its lock, with no writer on any
    * node and no row pointing at it; a pack only if this node is not writing it and it still
-   * has no row). An object whose backend reports no modification time is left alone.
+   * has no row). An object whose backend reports no modification time is left alone, and so
+   * is one younger than {@link UNREFERENCED_MIN_AGE_MS} whatever `cutoff` says.
    */
   async sweepUnreferenced(cutoff: number, options: { remove: boolean; signal?: AbortSignal }): Promise<UnreferencedObjects> {
+    cutoff = Math.min(cutoff, Date.now() - UNREFERENCED_MIN_AGE_MS);
     const total: UnreferencedObjects = { chunks: 0, packs: 0, bytes: 0 };
     for (const [store, backend] of [[null, this.backend] as const, ...this.routes.map((r) => [r.prefix, r.backend] as const)]) {
       for (const kind of ['chunks', 'packs'] as const) {
@@ -1235,6 +1237,13 @@ export interface UnreferencedObjects {
   packs: number;
   bytes: number;
 }
+
+/**
+ * The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced, whatever
+ * the grace time (`ferry admin gc --grace 0s`): another node sharing the store may be between
+ * writing a pack and indexing it, which this node cannot see (its own writes it knows).
+ */
+const UNREFERENCED_MIN_AGE_MS = 60_000;
 
 /** Listed objects looked up in the index at a time by {@link ChunkStore.sweepUnreferenced}. */
 const SWEEP_PAGE = 500;

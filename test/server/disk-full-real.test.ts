@@ -207,7 +207,7 @@ describe('loose chunk objects the index does not point at', () => {
   });
   afterAll(async () => t?.close());
 
-  it('gc removes the old ones only: never an indexed chunk, never one younger than the grace', async () => {
+  it('gc removes the old ones only: never an indexed chunk, never one younger than the grace (a minute at least)', async () => {
     const kept = randomBytes(5000);
     expect((await uploadBuffer(t, '/kept.bin', kept)).status).toBe(200);
     const store = join(t.dataDir, 'store');
@@ -222,7 +222,8 @@ describe('loose chunk objects the index does not point at', () => {
       return `chunks/${hash.slice(0, 2)}/${hash}`;
     };
     const old = await plant(randomBytes(3000), 2 * 3600_000);
-    const young = await plant(randomBytes(2000), 60_000);
+    const young = await plant(randomBytes(2000), 20_000);
+    const recent = await plant(randomBytes(1000), 10 * 60_000);
     const when = new Date(Date.now() - 5 * 3600_000);
     await utimes(join(store, indexed.key), when, when);
 
@@ -233,6 +234,15 @@ describe('loose chunk objects the index does not point at', () => {
     expect(left).not.toContain(old);
     expect(left).toContain(young);
     expect(left).toContain(indexed.key);
+    expect(left).toContain(recent);
     expect(Buffer.from(await (await t.api('/api/v1/files/kept.bin')).arrayBuffer()).equals(kept)).toBe(true);
+
+    // `--grace 0s`: what is older than a minute goes (another node may be between storing a
+    // pack and indexing it: a minute at least, whatever the grace).
+    const now = (await (await t.api('/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } })).json()) as { unreferenced: unknown };
+    expect(now.unreferenced).toEqual({ chunks: 1, packs: 0, bytes: 1000 });
+    const after = (await objects(store)).map((o) => o.key);
+    expect(after).toContain(young);
+    expect(after).not.toContain(recent);
   });
 });
