@@ -382,6 +382,8 @@ function serverContext(
   app.addHook('onClose', async () => webhooks.close());
 
   // The services below take the context itself: it is completed once they exist.
+  // Sessions abandonUpload could not abort: expireSessions tries again.
+  const abandoned = new Set<string>();
   const ctx = {
     config,
     capabilities: capabilitiesOf(config),
@@ -412,7 +414,8 @@ function serverContext(
     now,
     reportAuthFailure: authFailureReporter(audit, defender),
     endpoints,
-    expireSessions: () => expireSessions(ctx),
+    expireSessions: () => expireSessions(ctx, abandoned),
+    abandonUpload: (id) => ctx.meta.abortUpload(id).catch(() => void abandoned.add(id)),
     collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
@@ -424,8 +427,15 @@ function serverContext(
   return ctx;
 }
 
-/** ServerContext.expireSessions: expired upload sessions (native and tus, with their tails) and WebDAV locks. */
-async function expireSessions(ctx: ServerContext): Promise<number> {
+/** ServerContext.expireSessions: abandoned and expired upload sessions (native and tus, with their tails) and WebDAV locks. */
+async function expireSessions(ctx: ServerContext, abandoned: Set<string>): Promise<number> {
+  for (const id of abandoned) {
+    // Still failing (the disk still full): the sweep fails as the abort did, and tries again next time.
+    await ctx.meta.abortUpload(id).catch((err: unknown) => {
+      if (!isFerryError(err, 'FERRY_ERR_UPLOAD_NOT_FOUND')) throw err;
+    });
+    abandoned.delete(id);
+  }
   const uploads = await ctx.meta.expireUploads();
   await ctx.tus.sweep();
   await ctx.davStore.expireLocks(ctx.now());

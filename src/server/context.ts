@@ -114,6 +114,12 @@ export interface ServerContext {
   /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
   expireSessions(): Promise<number>;
   /**
+   * Aborts an upload session nobody can go on with (a refused one-request upload: its id was
+   * never given out). When that fails too (the metadata disk full), the next
+   * {@link expireSessions} tries again: until then its chunks are held, and gc frees nothing.
+   */
+  abandonUpload(id: string): Promise<void>;
+  /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.
    */

@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { readdir, stat, utimes } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -133,6 +134,30 @@ describe('a full metadata disk (tmpfs) under a chunk store with room', () => {
     expect(commit.status, await commit.clone().text()).toBe(200);
     expect(Buffer.from(await (await t.api('/api/v1/files/big.bin')).arrayBuffer()).equals(data)).toBe(true);
     expect(await check(t.api)).toMatchObject({ ok: true, unreferenced: { chunks: 0, packs: 0, bytes: 0 } });
+  });
+
+  it('a refused one-request upload whose session could not be aborted either is aborted by the next gc once there is room', { timeout: 60_000 }, async () => {
+    const path = '/refused.bin';
+    const openOn = async () => ((await (await t.api('/api/v1/admin/uploads')).json()) as { id: string; path: string | null }[]).filter((u) => u.path === path);
+    // The body's first half opens the session; the disk fills before the second half comes.
+    let answer!: (status: number) => void;
+    const answered = new Promise<number>((resolve) => (answer = resolve));
+    const req = request(new URL(`/api/v1/files${path}`, t.url), { method: 'PUT', headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(20_000) } }, (res) => {
+      res.resume();
+      answer(res.statusCode!);
+    });
+    req.write(randomBytes(10_000));
+    while ((await openOn()).length === 0) await new Promise((r) => setTimeout(r, 20));
+    const filler = join(mnt, 'filler');
+    fillDisk(filler);
+    req.end(randomBytes(10_000));
+    expect(await answered).toBe(507);
+    expect(await openOn()).toHaveLength(1);
+
+    rmSync(filler);
+    expect((await t.api('/api/v1/admin/gc', { method: 'POST', json: {} })).status).toBe(200);
+    expect(await openOn()).toEqual([]);
+    expect((await t.api(`/api/v1/files${path}`)).status).toBe(404);
   });
 });
 
