@@ -457,7 +457,7 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
   const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
   // An upload stores its chunk's object before the row that points at it: an object without
   // a row younger than the grace time may be one on its way in.
-  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(ctx.now() - graceMs, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
+  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(cutoff, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
   return { uploads, ...gc, leftovers: swept, unreferenced };
 }
 
