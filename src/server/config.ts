@@ -39,8 +39,8 @@ export interface ServerConfig {
   /** An unreferenced chunk is kept at least this long (a client may be about to commit it). */
   gcGraceMs: number;
   /**
-   * On shutdown (SIGTERM), how long requests and SFTP sessions in flight may take to finish
-   * before their connections are closed (0: no limit). Sessions are kept: uploads resume.
+   * On shutdown (SIGTERM), how long requests in flight may take to finish before the
+   * connections still open are closed (SFTP's too; 0: no limit). Upload sessions are kept.
    */
   drainTimeoutMs: number;
   chunking: ChunkingParams;
