@@ -36,6 +36,8 @@ export function backup(client: FerryClient, dir: string): Promise<BackupResult> 
 export interface CheckResult {
   manifests: number;
   chunks: number;
+  /** Chunk and pack objects no index row points at (older than the server's gcGrace): `ferry admin gc` frees them. */
+  unreferenced: { chunks: number; packs: number; bytes: number };
   chunksRead: number;
   bytesRead: number;
   problems: { kind: string; hash: string; message: string; files: string[]; quarantined: boolean }[];

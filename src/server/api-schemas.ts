@@ -86,7 +86,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/docs': r({ tag: 'system', summary: 'A browsable API reference (HTML)', public: true, response: { 200: Type.String({ description: 'HTML' }) } }),
   'GET /api/v1/docs/:asset': r({ tag: 'system', summary: "The reference page's script, style sheet and icon", public: true, params: Type.Object({ asset: Type.Union([Type.Literal('app.js'), Type.Literal('style.css'), Type.Literal('favicon.svg')]) }) }),
   'GET /api/v1/admin/stats': r({ tag: 'admin', summary: 'Counts of files, bytes, chunks, upload sessions', response: { 200: Obj({ files: Int(), logicalBytes: Int(), chunks: Int(), storedBytes: Int(), encodedBytes: Int(), uploads: Int(), dedupRatio: Num(), compressionRatio: Num() }) } }),
-  'POST /api/v1/admin/gc': r({ tag: 'admin', summary: 'Collect garbage now', body: Type.Optional(Obj({ graceSeconds: Type.Optional(Type.Number({ minimum: 0 })) })), response: { 200: Obj({ uploads: Int(), chunks: Int(), packs: Int() }) } }),
+  'POST /api/v1/admin/gc': r({ tag: 'admin', summary: 'Collect garbage now', body: Type.Optional(Obj({ graceSeconds: Type.Optional(Type.Number({ minimum: 0 })) })), response: { 200: Obj({ uploads: Int(), chunks: Int(), packs: Int(), leftovers: Obj({ count: Int(), bytes: Int() }), unreferenced: Obj({ chunks: Int(), packs: Int(), bytes: Int() }) }) } }),
 
   // ---------------------------------------------------------------- uploads
   'POST /api/v1/uploads': r({

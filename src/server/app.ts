@@ -13,7 +13,8 @@
  * socket's, or behind a trusted proxy (`--trust-proxy`) the one it forwarded.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { replaceFile } from './replace-file.js';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -86,7 +87,7 @@ import { TusUploads } from './tus/uploads.js';
 import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { lockDataDir } from './data-lock.js';
-import { ConnectionTracker } from './connections.js';
+import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
 import type { Http2SecureServer } from 'node:http2';
 
@@ -382,6 +383,8 @@ function serverContext(
   app.addHook('onClose', async () => webhooks.close());
 
   // The services below take the context itself: it is completed once they exist.
+  // Sessions abandonUpload could not abort: expireSessions tries again.
+  const abandoned = new Set<string>();
   const ctx = {
     config,
     capabilities: capabilitiesOf(config),
@@ -412,7 +415,8 @@ function serverContext(
     now,
     reportAuthFailure: authFailureReporter(audit, defender),
     endpoints,
-    expireSessions: () => expireSessions(ctx),
+    expireSessions: () => expireSessions(ctx, abandoned),
+    abandonUpload: (id) => ctx.meta.abortUpload(id).catch(() => void abandoned.add(id)),
     collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
@@ -424,15 +428,25 @@ function serverContext(
   return ctx;
 }
 
-/** ServerContext.expireSessions: expired upload sessions (native and tus, with their tails) and WebDAV locks. */
-async function expireSessions(ctx: ServerContext): Promise<number> {
+/** ServerContext.expireSessions: abandoned and expired upload sessions (native and tus, with their tails) and WebDAV locks. */
+async function expireSessions(ctx: ServerContext, abandoned: Set<string>): Promise<number> {
+  for (const id of abandoned) {
+    // Still failing (the disk still full): the sweep fails as the abort did, and tries again next time.
+    await ctx.meta.abortUpload(id).catch((err: unknown) => {
+      if (!isFerryError(err, 'FERRY_ERR_UPLOAD_NOT_FOUND')) throw err;
+    });
+    abandoned.delete(id);
+  }
   const uploads = await ctx.meta.expireUploads();
   await ctx.tus.sweep();
   await ctx.davStore.expireLocks(ctx.now());
   return uploads;
 }
 
-/** ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not to) leftovers of interrupted writes. */
+/**
+ * ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not
+ * to) leftovers of interrupted writes and objects the index does not point at.
+ */
 async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
   const uploads = await ctx.expireSessions();
   const gc = await ctx.chunks.collectGarbage(graceMs, ctx.now());
@@ -441,7 +455,10 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
   // time belongs to a write that died.
   const cutoff = Date.now() - graceMs;
   const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
-  return { uploads, ...gc, leftovers: swept };
+  // An upload stores its chunk's object before the row that points at it: an object without
+  // a row younger than the grace time may be one on its way in.
+  const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(cutoff, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
+  return { uploads, ...gc, leftovers: swept, unreferenced };
 }
 
 /** How long a readiness probe waits for the database and the chunk stores. */
@@ -663,7 +680,8 @@ export interface RunningServer {
    * Starts a graceful shutdown (SIGTERM): /readyz answers 503 so load balancers stop sending
    * new work, new upload sessions are refused (503, FERRY_ERR_UNAVAILABLE, Retry-After), and
    * everything else goes on: chunk PUTs and commits of sessions already open, downloads.
-   * `close()` then waits for the requests in flight.
+   * `close()` then waits for the requests in flight, `drainTimeout` at most: then it closes
+   * the connections still open (upload sessions stay: their uploads resume).
    */
   drain(): void;
   close(): Promise<void>;
@@ -689,7 +707,7 @@ async function loadSessionKey(dataDir: string): Promise<Buffer> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const key = randomBytes(32);
-  await writeFile(file, key.toString('base64') + '\n', { mode: 0o600 });
+  await replaceFile(file, key.toString('base64') + '\n', 0o600);
   return key;
 }
 
@@ -915,6 +933,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     undo.push(startMigrations(stores, app, meta));
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
+    const connections = trackSockets(app.server);
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
@@ -932,7 +951,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
-      close: unwind,
+      close: () =>
+        closeWithin(config.drainTimeoutMs, unwind, () => {
+          const cut = connections.destroyAll();
+          sftp?.cut();
+          app.log.warn({ connections: cut, drainTimeoutMs: config.drainTimeoutMs }, 'drain deadline passed: open connections closed (their upload sessions stay, to resume)');
+        }),
     };
     // A getter (defined, not spread, which would copy its value once): a reloaded certificate changes the fingerprint.
     if (tls) Object.defineProperty(running, 'tls', { enumerable: true, get: () => ({ fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }) });
@@ -940,6 +964,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   } catch (err) {
     await unwind();
     throw err;
+  }
+}
+
+/**
+ * Runs `close` (which waits for the requests in flight); if it has not finished after `ms`
+ * (0: no limit), calls `cut`, which ends the connections it waits for.
+ */
+async function closeWithin(ms: number, close: () => Promise<void>, cut: () => void): Promise<void> {
+  const timer = ms > 0 ? setTimeout(cut, ms) : undefined;
+  try {
+    await close();
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -1062,7 +1099,7 @@ function startSweepers(config: ServerConfig, app: FastifyInstance, ctx: ServerCo
     const leftovers = Date.now() >= leftoversDue;
     if (leftovers) leftoversDue = Date.now() + LEFTOVER_SWEEP_EVERY_MS;
     const r = await ctx.collectGarbage(undefined, { leftovers });
-    if (r.chunks + r.packs + r.leftovers.count > 0) app.log.info(r, 'garbage collected');
+    if (r.chunks + r.packs + r.leftovers.count + r.unreferenced.chunks + r.unreferenced.packs > 0) app.log.info(r, 'garbage collected');
   }, 'garbage collection');
   return timers;
 }

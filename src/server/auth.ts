@@ -19,7 +19,8 @@
  * against their session row too, so a logout or a disabled user cuts them off at once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { replaceFile } from './replace-file.js';
 import { join } from 'node:path';
 import { AuthInvalidError, AuthRequiredError, FerryError, ForbiddenError } from '../core/errors.js';
 import { parsePermissions, PERMISSIONS, type Permission } from '../core/permissions.js';
@@ -194,7 +195,7 @@ export class Authenticator {
     }
     const { id, token } = newToken();
     await this.store.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
-    await writeFile(tokenFile, token + '\n', { mode: 0o600 });
+    await replaceFile(tokenFile, token + '\n', 0o600);
     await this.meta.setSetting(GENERATED_ADMIN_TOKEN_ID_SETTING, id);
     return { generatedToken: token, tokenFile };
   }

@@ -38,6 +38,11 @@ export interface ServerConfig {
   gcIntervalMs: number;
   /** An unreferenced chunk is kept at least this long (a client may be about to commit it). */
   gcGraceMs: number;
+  /**
+   * On shutdown (SIGTERM), how long requests in flight may take to finish before the
+   * connections still open are closed (SFTP's too; 0: no limit). Upload sessions are kept.
+   */
+  drainTimeoutMs: number;
   chunking: ChunkingParams;
   /** fsync chunk objects before acknowledging them. */
   durable: boolean;
@@ -175,6 +180,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     sweepIntervalMs: 60_000,
     gcIntervalMs: 10 * 60_000,
     gcGraceMs: 3600_000,
+    drainTimeoutMs: 30_000,
     chunking: DEFAULT_CHUNKING,
     durable: true,
     logLevel: 'info',

@@ -59,3 +59,23 @@ export class ConnectionTracker {
     }, this.graceMs).unref();
   }
 }
+
+/**
+ * Every connection a server accepted and has not closed, for the drain deadline
+ * (`drainTimeout`): `destroyAll()` ends them all at once, whatever they are doing, and says
+ * how many there were. A TCP socket under TLS too: destroying it ends the TLS connection.
+ */
+export function trackSockets(server: { on(event: 'connection', listener: (socket: Socket) => void): unknown }): { destroyAll(): number } {
+  const open = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  return {
+    destroyAll() {
+      const n = open.size;
+      for (const socket of open) socket.destroy();
+      return n;
+    },
+  };
+}

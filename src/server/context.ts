@@ -11,6 +11,7 @@
 import type { FastifyBaseLogger, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Capabilities } from '../core/protocol.js';
 import type { SweptLeftovers } from '../core/storage.js';
+import type { UnreferencedObjects } from '../store/chunk-store.js';
 import type { AuditStore } from '../store/audit-store.js';
 import type { AuthStore } from '../store/auth-store.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -105,12 +106,19 @@ export interface ServerContext {
   /** Every route the app serves (`GET /api/v1/stat/*`, ...), recorded as they are added. */
   endpoints: string[];
   /**
-   * Deletes expired sessions and unreferenced chunks now, and leftovers of interrupted chunk
-   * writes older than the grace time (unless `leftovers` is false); returns what went.
+   * Deletes expired sessions and unreferenced chunks now, and (unless `leftovers` is false:
+   * both walk every store) leftovers of interrupted chunk writes and chunk and pack objects
+   * the index does not point at, each older than the grace time; returns what went.
    */
-  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers }>;
+  collectGarbage(graceMs?: number, options?: { leftovers?: boolean }): Promise<{ uploads: number; chunks: number; packs: number; leftovers: SweptLeftovers; unreferenced: UnreferencedObjects }>;
   /** Deletes expired upload sessions (native and tus, with their tails) and WebDAV locks; returns the sessions removed. */
   expireSessions(): Promise<number>;
+  /**
+   * Aborts an upload session nobody can go on with (a refused one-request upload: its id was
+   * never given out). When that fails too (the metadata disk full), the next
+   * {@link expireSessions} tries again: until then its chunks are held, and gc frees nothing.
+   */
+  abandonUpload(id: string): Promise<void>;
   /**
    * Audits an authentication failure (bad token, wrong password, wrong share password) and
    * scores it for the defender, which may ban the address.

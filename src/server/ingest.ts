@@ -297,7 +297,7 @@ async function ingestAdmitted(
   } catch (err) {
     // A resumable upload keeps what it recorded unless it was refused (quota, size, a
     // conflict): a failure of the sender or the connection is what resuming is for.
-    if (!(req.finish && recorded.length > 0 && resumableFailure(err))) await ctx.meta.abortUpload(up.id).catch(() => undefined);
+    if (!(req.finish && recorded.length > 0 && resumableFailure(err))) await ctx.abandonUpload(up.id);
     throw err;
   }
 }

@@ -12,7 +12,8 @@
  * since clients given the old `ca.crt` need the new one.
  */
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { replaceFile } from './replace-file.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -90,9 +91,9 @@ async function selfSigned(dataDir: string, extraHosts: string[]): Promise<TlsMat
     const ca = createCa({ name: `Ferry local CA (${hostname()})`, permitted: names });
     caCert = ca.certPem;
     caKey = ca.keyPem;
-    await writeFile(files.caKey, caKey, { mode: 0o600 });
-    await writeFile(files.caCert, caCert, { mode: 0o644 });
-    await writeFile(files.caHosts, names.join('\n') + '\n');
+    await replaceFile(files.caKey, caKey, 0o600);
+    await replaceFile(files.caCert, caCert, 0o644);
+    await replaceFile(files.caHosts, names.join('\n') + '\n', 0o644);
   }
   let cert = await readIfExists(files.cert);
   let key = await readIfExists(files.key);
@@ -100,9 +101,9 @@ async function selfSigned(dataDir: string, extraHosts: string[]): Promise<TlsMat
     const issued = createServerCert({ certPem: caCert!, keyPem: caKey! }, names);
     cert = issued.certPem;
     key = issued.keyPem;
-    await writeFile(files.key, key, { mode: 0o600 });
-    await writeFile(files.cert, cert, { mode: 0o644 });
-    await writeFile(files.hosts, names.join('\n') + '\n');
+    await replaceFile(files.key, key, 0o600);
+    await replaceFile(files.cert, cert, 0o644);
+    await replaceFile(files.hosts, names.join('\n') + '\n', 0o644);
   }
   return { cert: cert!, key: key!, fingerprint: fingerprintOf(cert!), caFile: files.caCert, selfSigned: true, ...(notice ? { notice } : {}) };
 }

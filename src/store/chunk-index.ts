@@ -365,6 +365,16 @@ export class ChunkIndex {
     return out;
   }
 
+  /** Of pack `ids`, those the index records (a pack object with no row is nobody's: see ChunkStore.sweepUnreferenced). */
+  async indexedPacks(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const part of batches([...new Set(ids)])) {
+      const rows = await this.meta.db.selectFrom('packs').select('id').where('id', 'in', part).execute();
+      for (const r of rows) out.add(r.id);
+    }
+    return out;
+  }
+
   /** Where each of `hashes` is stored (hashes not in the index are absent from the map). */
   async chunkLocations(hashes: readonly string[]): Promise<Map<string, ChunkLocation>> {
     const out = new Map<string, ChunkLocation>();

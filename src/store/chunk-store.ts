@@ -51,7 +51,7 @@ import {
   isFerryError,
 } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES } from '../core/protocol.js';
-import { canReadRange, canStage, canSweepLeftovers, type StagedObject, type StagedWriter, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
+import { canReadRange, canStage, canSweepLeftovers, type DirEntry, type StagedObject, type StagedWriter, type StorageBackend, type SweptLeftovers } from '../core/storage.js';
 import { collectRange } from '../backends/shared.js';
 import { sha256Workers } from '../algo/sha256-workers.js';
 import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
@@ -303,6 +303,8 @@ export class ChunkStore {
   private readonly locks = new KeyedLock();
   /** Writes in progress per hash: garbage collection leaves those chunks' objects alone. */
   private readonly writers = new Map<string, number>();
+  /** Packs written or being written by this node and not yet indexed (nor dropped): not swept. */
+  private readonly packsWriting = new Set<string>();
   /** Background deletions of superseded loose copies (see {@link retire}). */
   private readonly retiring = new Set<Promise<void>>();
   /** Buffers of {@link lend}. */
@@ -409,7 +411,13 @@ export class ChunkStore {
         object.release?.();
         options.written?.();
         this.events.encoded?.(size, object.bytes);
-        return await this.indexed(hash, size, store, options.owner, object.bytes);
+        try {
+          return await this.indexed(hash, size, store, options.owner, object.bytes);
+        } catch (err) {
+          await done();
+          await this.dropUnindexed(hash, store);
+          throw err;
+        }
       }
       staged = this.stagedChunk(backend, await backend.stage(ChunkStore.chunkKey(hash), object.body, { size: object.bytes, signal }), hash, size, store, options.owner, done);
       this.events.encoded?.(size, object.bytes);
@@ -508,12 +516,18 @@ export class ChunkStore {
       results = entries.map(() => err as Error);
     }
     const outcomes: (boolean | Error)[] = [];
+    const unindexed: StagedChunk[] = [];
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
       try {
         const failed = results[i];
         if (failed) throw failed;
-        outcomes.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes));
+        try {
+          outcomes.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes));
+        } catch (err) {
+          unindexed.push(e);
+          throw err;
+        }
       } catch (err) {
         outcomes.push(err as Error);
       }
@@ -521,6 +535,8 @@ export class ChunkStore {
     // The writers' registrations end together (one round trip each to a shared index, in
     // parallel), and only then are the chunks settled: settled() means nothing is left over.
     await Promise.all(entries.map((e) => e.done()));
+    // Published but not indexed (the database full, or gone): nobody can reach those objects.
+    for (const e of unindexed) await this.dropUnindexed(e.hash, e.store);
     entries.forEach((e, i) => {
       e.settle(outcomes[i]);
       this.unsettled.delete(e);
@@ -580,9 +596,15 @@ export class ChunkStore {
     let added: Awaited<ReturnType<MetaStore['addChunk']>>;
     try {
       await backend.write(ChunkStore.chunkKey(hash), Readable.from(parts, { objectMode: false }), { size: bytes, durable: this.durable, signal });
-      added = await this.meta.addChunk(hash, size, store, options.owner, bytes);
+      try {
+        added = await this.meta.addChunk(hash, size, store, options.owner, bytes);
+      } catch (err) {
+        await done();
+        await this.dropUnindexed(hash, store);
+        throw err;
+      }
     } finally {
-      done();
+      void done();
     }
     this.events.encoded?.(size, bytes);
     const { previous } = added;
@@ -611,18 +633,25 @@ export class ChunkStore {
     const parser = new PackParser(this.maxChunkSize, maxBytes);
     const data = pipeInto(options.encoding === 'zstd' ? Readable.from([await decodedPack(body, maxBytes)]) : body, parser);
     const { store, backend } = this.route(options.path);
-    await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
+    // Kept from the sweep of unreferenced objects until indexed (or dropped): it has no row till then.
+    this.packsWriting.add(id);
+    try {
+      await backend.write(ChunkStore.packKey(id), data, { durable: this.durable, signal });
+    } catch (err) {
+      this.packsWriting.delete(id);
+      throw err;
+    }
     const unique = new Map<string, { hash: string; size: number; offset: number }>();
     for (const e of parser.entries) if (!unique.has(e.hash)) unique.set(e.hash, e);
     const bytes = parser.entries.reduce((a, e) => a + e.size, 0);
     try {
       await accept?.([...unique.values()].map((e) => ({ hash: e.hash, size: e.size })));
     } catch (err) {
-      await backend.delete(ChunkStore.packKey(id));
+      await backend.delete(ChunkStore.packKey(id)).finally(() => this.packsWriting.delete(id));
       throw err;
     }
     if (unique.size === 0) {
-      await backend.delete(ChunkStore.packKey(id));
+      await backend.delete(ChunkStore.packKey(id)).finally(() => this.packsWriting.delete(id));
       return { stored: 0, duplicates: 0, bytes: 0 };
     }
     // As for put: every chunk's row points at its copy here, known before or not. Indexed
@@ -633,16 +662,72 @@ export class ChunkStore {
     // (it would find their chunks missing and have them sent again); there they are indexed
     // at once, together only with the packs that arrive while a group's transaction runs.
     const defer = options.defer === true && this.meta.dialect === 'sqlite';
-    const fresh = defer ? await this.deferPack(pack) : await this.indexPackNow(pack);
+    const fresh = defer
+      ? await this.deferPack(pack).catch(async (err: unknown) => {
+          await this.dropUnindexedPack(id, store);
+          this.packsWriting.delete(id);
+          throw err;
+        })
+      : await this.indexPackNow(pack);
     this.events.stored?.(bytes);
     this.events.encoded?.(bytes, parser.entries.reduce((a, e) => a + e.stored, 0));
     return { stored: fresh, duplicates: parser.entries.length - fresh, bytes };
   }
 
+  /**
+   * Indexes a durable pack now; when that fails (the database full, or gone) the pack's
+   * object, which nothing can reach, is deleted before the error is passed on.
+   */
   private async indexPackNow(pack: NewPack): Promise<number> {
-    const { fresh, wasLoose } = await this.packIndex.add(pack);
-    for (const l of wasLoose) this.retire(l.hash, l.store);
-    return fresh;
+    let indexed: PackIndexed;
+    try {
+      indexed = await this.packIndex.add(pack);
+    } catch (err) {
+      await this.dropUnindexedPack(pack.id, pack.store);
+      throw err;
+    } finally {
+      this.packsWriting.delete(pack.id);
+    }
+    for (const l of indexed.wasLoose) this.retire(l.hash, l.store);
+    return indexed.fresh;
+  }
+
+  /**
+   * After a failed index of the loose object of `hash` this writer stored in `store`: the
+   * object goes unless, under the chunk's lock, another writer is storing it or the index
+   * points at it (an earlier copy it replaced with the same bytes, or another writer's that
+   * was indexed since): garbage collection's rules. Best effort: what stays is swept later
+   * ({@link sweepUnreferenced}). Call it once this writer's registration has ended.
+   */
+  private async dropUnindexed(hash: string, store: string | null): Promise<void> {
+    await this.removeIfUnreferenced(hash, store, Date.now() - STALE_WRITE_MS).catch(() => undefined);
+  }
+
+  /** After a failed index of a pack: its object goes unless the index has it after all. Best effort, as {@link dropUnindexed}. */
+  private async dropUnindexedPack(id: string, store: string | null): Promise<void> {
+    try {
+      if ((await this.meta.chunkIndex.indexedPacks([id])).has(id)) return;
+      await this.backendOf(store).delete(ChunkStore.packKey(id));
+    } catch {
+      // Left for the sweep of unreferenced objects.
+    }
+  }
+
+  /**
+   * Deletes the loose object of `hash` in `store` unless a writer (on this node or, by
+   * ChunkIndex.guard, another) is storing the chunk or the index points at that object;
+   * whether it was deleted.
+   */
+  private async removeIfUnreferenced(hash: string, store: string | null, staleBefore: number): Promise<boolean> {
+    return this.locks.run(hash, async () => {
+      if (this.writers.has(hash)) return false;
+      return this.meta.chunkIndex.guard(hash, staleBefore, async ({ location, writing }) => {
+        if (writing) return false;
+        if (location && location.pack === null && (location.store ?? null) === store) return false;
+        await this.backendOf(store).delete(ChunkStore.chunkKey(hash));
+        return true;
+      });
+    });
   }
 
   /**
@@ -666,9 +751,9 @@ export class ChunkStore {
   /**
    * Hands every deferred pack to the pack index (grouped in as few transactions as
    * {@link PACKS_PER_TRANSACTION} allows) and resolves once every deferred pack is indexed
-   * or failed. A pack that fails to index stays an object nothing points at (garbage
-   * collection's sweep of leftovers removes it); its chunks are missing to a commit, which
-   * says so, as it does for a deferred chunk whose publishing failed.
+   * or failed. A pack that fails to index is deleted (see {@link indexPackNow}); its chunks
+   * are missing to a commit, which says so, as it does for a deferred chunk whose publishing
+   * failed.
    */
   private async indexDeferredPacks(): Promise<void> {
     clearTimeout(this.deferredTimer);
@@ -1023,10 +1108,6 @@ export class ChunkStore {
   }
 
   /**
-   * Deletes chunks and packs nothing references any more and that are older than `graceMs`.
-   * Returns how many objects were deleted.
-   */
-  /**
    * Removes what interrupted chunk and pack writes left in each store (temporary objects of
    * the backends that have them, LeftoverSweeper), if last modified before `cutoff(store)`
    * (`store` null for the default store).
@@ -1042,6 +1123,87 @@ export class ChunkStore {
     return total;
   }
 
+  /**
+   * Chunk and pack objects the index does not point at, in every store: a loose chunk with
+   * no row (or whose row points at a copy elsewhere), a pack with no row. A write whose
+   * indexing failed and could not clean up after itself (the server killed between the
+   * two, the database unreachable) leaves them; nothing reads them, and garbage collection
+   * of rows never sees them. Only objects last modified before `cutoff` count: a write in
+   * progress stores its object before its row exists. With `remove`, each goes under the
+   * rules of {@link collectGarbage} (a loose chunk only under its lock, with no writer on any
+   * node and no row pointing at it; a pack only if this node is not writing it and it still
+   * has no row). An object whose backend reports no modification time is left alone, and so
+   * is one younger than {@link UNREFERENCED_MIN_AGE_MS} whatever `cutoff` says.
+   */
+  async sweepUnreferenced(cutoff: number, options: { remove: boolean; signal?: AbortSignal }): Promise<UnreferencedObjects> {
+    cutoff = Math.min(cutoff, Date.now() - UNREFERENCED_MIN_AGE_MS);
+    const total: UnreferencedObjects = { chunks: 0, packs: 0, bytes: 0 };
+    for (const [store, backend] of [[null, this.backend] as const, ...this.routes.map((r) => [r.prefix, r.backend] as const)]) {
+      for (const kind of ['chunks', 'packs'] as const) {
+        let page: DirEntry[] = [];
+        const settle = async (): Promise<void> => {
+          const found = await this.unreferencedOf(kind, store, backend, page, cutoff, options);
+          total[kind] += found.count;
+          total.bytes += found.bytes;
+          page = [];
+        };
+        for await (const e of backend.list(kind, { recursive: true, signal: options.signal })) {
+          if (e.type !== 'file') continue;
+          page.push(e);
+          if (page.length >= SWEEP_PAGE) await settle();
+        }
+        await settle();
+      }
+    }
+    return total;
+  }
+
+  /** Of one page of listed `kind` objects of a store, those unreferenced and older than `cutoff` (removed with `remove`). */
+  private async unreferencedOf(kind: 'chunks' | 'packs', store: string | null, backend: StorageBackend, page: readonly DirEntry[], cutoff: number, options: { remove: boolean; signal?: AbortSignal }): Promise<SweptLeftovers> {
+    const named = new Map<string, DirEntry>();
+    for (const e of page) {
+      const name = e.key.slice(e.key.lastIndexOf('/') + 1);
+      if ((kind === 'chunks' ? /^[0-9a-f]{64}$/ : /^[0-9a-f]{32}$/).test(name)) named.set(name, e);
+    }
+    if (named.size === 0) return { count: 0, bytes: 0 };
+    let orphans: string[];
+    if (kind === 'chunks') {
+      const where = await this.meta.chunkIndex.chunkLocations([...named.keys()]);
+      orphans = [...named.keys()].filter((h) => {
+        const loc = where.get(h);
+        return !loc || loc.pack !== null || (loc.store ?? null) !== store;
+      });
+    } else {
+      const indexed = await this.meta.chunkIndex.indexedPacks([...named.keys()]);
+      orphans = [...named.keys()].filter((id) => !indexed.has(id) && !this.packsWriting.has(id));
+    }
+    const found: SweptLeftovers = { count: 0, bytes: 0 };
+    for (const name of orphans) {
+      options.signal?.throwIfAborted();
+      const e = named.get(name)!;
+      const mtime = e.mtime ?? (await backend.stat(e.key).then((i) => i.mtime, () => undefined));
+      if (mtime === undefined || mtime >= cutoff) continue;
+      if (options.remove) {
+        const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, cutoff) : await this.removePackIfUnindexed(name, store);
+        if (!removed) continue;
+      }
+      found.count++;
+      found.bytes += e.size ?? 0;
+    }
+    return found;
+  }
+
+  /** Deletes a pack object the index does not record and this node is not writing; whether it did. */
+  private async removePackIfUnindexed(id: string, store: string | null): Promise<boolean> {
+    if (this.packsWriting.has(id) || (await this.meta.chunkIndex.indexedPacks([id])).has(id)) return false;
+    await this.backendOf(store).delete(ChunkStore.packKey(id));
+    return true;
+  }
+
+  /**
+   * Deletes chunks and packs nothing references any more and that are older than `graceMs`.
+   * Returns how many objects were deleted.
+   */
   async collectGarbage(graceMs: number, now = Date.now()): Promise<{ chunks: number; packs: number }> {
     let chunks = 0;
     let packs = 0;
@@ -1068,6 +1230,23 @@ export class ChunkStore {
     return { chunks, packs };
   }
 }
+
+/** What {@link ChunkStore.sweepUnreferenced} found (or removed): objects of each kind and their bytes. */
+export interface UnreferencedObjects {
+  chunks: number;
+  packs: number;
+  bytes: number;
+}
+
+/**
+ * The youngest object {@link ChunkStore.sweepUnreferenced} takes for unreferenced, whatever
+ * the grace time (`ferry admin gc --grace 0s`): another node sharing the store may be between
+ * writing a pack and indexing it, which this node cannot see (its own writes it knows).
+ */
+const UNREFERENCED_MIN_AGE_MS = 60_000;
+
+/** Listed objects looked up in the index at a time by {@link ChunkStore.sweepUnreferenced}. */
+const SWEEP_PAGE = 500;
 
 /** A chunk object ready to be written: its bytes as a stream and their number. */
 interface ObjectBody {

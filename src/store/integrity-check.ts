@@ -6,6 +6,8 @@
  *   2. every indexed chunk has its object: a loose chunk's object exists with its size, a
  *      packed chunk's pack exists and is long enough            (else: missing)
  *   3. with readData, every chunk's bytes hash to its name        (else: corrupt)
+ *   4. every chunk and pack object in the stores is in the index (else: counted as
+ *      unreferenced, with its bytes: not damage, space garbage collection frees)
  *
  * Walks the index and the manifests a page at a time (memory stays bounded whatever the
  * store's size). Each damaged chunk is reported with files that need it (current files,
@@ -15,7 +17,7 @@
  */
 import { ChunkCorruptError, isCryptoDamage, NotFoundError } from '../core/errors.js';
 import { toLocation, type ChunkLocation } from './meta-store.js';
-import { ChunkStore } from './chunk-store.js';
+import { ChunkStore, type UnreferencedObjects } from './chunk-store.js';
 import { decodeChunkList } from './chunk-list-codec.js';
 import { batches } from './batches.js';
 import type { MetaStore } from './meta-store.js';
@@ -35,6 +37,12 @@ export interface CheckProblem {
 export interface CheckReport {
   manifests: number;
   chunks: number;
+  /**
+   * Chunk and pack objects in the stores that the index does not point at, last modified
+   * before `unreferencedBefore` (ChunkStore.sweepUnreferenced): space nothing uses, which
+   * garbage collection frees. Not damage: `ok` does not depend on it.
+   */
+  unreferenced: UnreferencedObjects;
   /** Chunks whose bytes were read and verified (readData). */
   chunksRead: number;
   bytesRead: number;
@@ -47,6 +55,8 @@ export interface CheckOptions {
   /** Move damaged chunks aside and let uploads repair them (default true). */
   quarantine?: boolean;
   now: number;
+  /** Objects without a row count as unreferenced when last modified before this (ms): the server's gcGrace ago. */
+  unreferencedBefore: number;
   signal?: AbortSignal;
   /** Called every page with the counts so far (the route streams them as progress). */
   progress?: (p: { chunks: number; chunksRead: number; bytesRead: number }) => void;
@@ -56,7 +66,7 @@ const PAGE = 500;
 const FILES_PER_PROBLEM = 10;
 
 export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quarantine: QuarantineStore, options: CheckOptions): Promise<CheckReport> {
-  const report: CheckReport = { manifests: 0, chunks: 0, chunksRead: 0, bytesRead: 0, problems: [], ok: true };
+  const report: CheckReport = { manifests: 0, chunks: 0, unreferenced: { chunks: 0, packs: 0, bytes: 0 }, chunksRead: 0, bytesRead: 0, problems: [], ok: true };
   const problems = new Map<string, Omit<CheckProblem, 'files' | 'quarantined'>>();
   const db = meta.db;
 
@@ -96,6 +106,9 @@ export async function checkIntegrity(meta: MetaStore, chunks: ChunkStore, quaran
     }
     options.progress?.({ chunks: report.chunks, chunksRead: report.chunksRead, bytesRead: report.bytesRead });
   }
+
+  // 4. The objects against the index.
+  report.unreferenced = await chunks.sweepUnreferenced(options.unreferencedBefore, { remove: false, signal: options.signal });
 
   // Quarantined chunks read sound now were repaired by an upload since.
   if (options.readData) for (const q of await quarantine.list()) if (!problems.has(q.hash)) await quarantine.release(q.hash);

@@ -122,6 +122,44 @@ describe('readiness and draining', () => {
     }
   });
 
+  it('ferry serve on SIGTERM: a chunk PUT held open past --drain-timeout is cut, the server exits 0, and the upload resumes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-deadline-'));
+    let node: RunningServer | undefined;
+    let slow: ReturnType<typeof slowChunkPut> | undefined;
+    try {
+      node = await startServer({ dataDir, extraArgs: ['--drain-timeout', '1s'] });
+      const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${node!.adminToken}`, 'content-type': 'application/json', ...init.headers } });
+      const data = randomBytes(64 * 1024);
+      const { refs } = pieces(data, 32 * 1024);
+      const created = await api(node.url, '/api/v1/uploads', { method: 'POST', body: JSON.stringify({ path: '/deadline.bin', size: data.length, hash: fileHashOf(refs), chunks: refs }) });
+      const { id } = (await created.json()) as { id: string };
+      expect((await api(node.url, `/api/v1/uploads/${id}/chunks/${refs[0].hash}`, { method: 'PUT', body: data.subarray(0, 32 * 1024), headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+      // Half a chunk sent, and the rest never (a client gone quiet): without a deadline the
+      // server waited for it for ever.
+      slow = slowChunkPut({ url: node.url, token: node.adminToken }, id, refs[1].hash, data.subarray(32 * 1024));
+      await slow.started;
+      const cut = slow.done.then(
+        (status) => `answered ${status}`,
+        (err: Error) => `cut: ${err.message}`,
+      );
+      const exited = new Promise<number | null>((resolve) => node!.process.once('exit', (code) => resolve(code)));
+      node.process.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(await cut).toMatch(/^cut: /);
+      expect(node.output()).toContain('drain deadline passed');
+
+      node = await startServer({ dataDir, adminToken: node.adminToken });
+      const status = (await (await api(node.url, `/api/v1/uploads/${id}`)).json()) as { missing: string[] };
+      expect(status.missing).toEqual([refs[1].hash]);
+      expect((await api(node.url, `/api/v1/uploads/${id}/chunks/${refs[1].hash}`, { method: 'PUT', body: data.subarray(32 * 1024), headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+      expect((await api(node.url, `/api/v1/uploads/${id}/commit`, { method: 'POST', body: '{}' })).status).toBe(200);
+      expect(Buffer.from(await (await api(node.url, '/api/v1/files/deadline.bin')).arrayBuffer()).equals(data)).toBe(true);
+    } finally {
+      await node?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('is not ready while a chunk store does not answer, and names it', async () => {
     // A store that answered at the start (a server refuses to start on one it cannot
     // reach) and then goes away.

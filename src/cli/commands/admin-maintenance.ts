@@ -91,6 +91,8 @@ Examples:
       if (opts.json) printJson(report);
       else {
         process.stdout.write(`${countOf(report.manifests, 'manifest')}, ${countOf(report.chunks, 'chunk')}${opts.readData ? `, ${report.chunksRead} read (${countOf(report.bytesRead, 'byte')})` : ''}: ${report.ok ? 'no problems' : countOf(report.problems.length, 'problem')}\n`);
+        const u = report.unreferenced;
+        if (u && u.chunks + u.packs > 0) process.stdout.write(`${countOf(u.chunks, 'chunk')} and ${countOf(u.packs, 'pack')} nothing points at (${countOf(u.bytes, 'byte')}): ferry admin gc removes them\n`);
         for (const p of report.problems) {
           process.stdout.write(`${p.kind} ${p.hash}${p.quarantined ? ' (quarantined)' : ''}\n  ${p.message}\n${p.files.map((f) => `  needed by ${f}\n`).join('')}`);
         }

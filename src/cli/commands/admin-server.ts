@@ -9,7 +9,9 @@ interface GcResult {
   uploads: number;
   chunks: number;
   packs: number;
-  leftovers?: { removed?: number; bytes?: number };
+  leftovers?: { count?: number; bytes?: number };
+  /** Chunk and pack objects no index row pointed at (older servers: absent). */
+  unreferenced?: { chunks: number; packs: number; bytes: number };
 }
 
 /**
@@ -60,7 +62,9 @@ export function registerAdminServer(program: Command): void {
     await withClient(opts, async (client) => {
       const r = await client.http.json<GcResult>({ method: 'POST', path: `${API_PREFIX}/admin/gc`, json: opts.grace === undefined ? {} : { graceSeconds: opts.grace }, retry: 'never' });
       if (opts.json) return printJson(r);
-      process.stdout.write(`removed ${countOf(r.uploads, 'upload session')}, ${countOf(r.chunks, 'chunk')}, ${countOf(r.packs, 'pack')}\n`);
+      const u = r.unreferenced;
+      const stray = u && u.chunks + u.packs > 0 ? `, ${countOf(u.chunks + u.packs, 'object')} nothing pointed at (${formatSize(u.bytes)})` : '';
+      process.stdout.write(`removed ${countOf(r.uploads, 'upload session')}, ${countOf(r.chunks, 'chunk')}, ${countOf(r.packs, 'pack')}${stray}\n`);
     });
   });
   registerAdminUploads(admin);

@@ -44,6 +44,8 @@ export interface SftpFront {
   port: number;
   hostKeys: HostKey[];
   close(): Promise<void>;
+  /** Ends every connection at once (the drain deadline passed while close() waited for sessions). */
+  cut(): void;
 }
 
 /** Open connections at once (beyond: closed at once). */
@@ -179,6 +181,9 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
       }, 2000);
       await closed;
       clearTimeout(stragglers);
+    },
+    cut() {
+      for (const socket of sockets) socket.destroy();
     },
   };
 }
