@@ -244,6 +244,22 @@ describe('the SDK through the package name, from npm pack', () => {
     for (const name of names) expect({ name, some: (out[name] as number) > 0 }).toEqual({ name, some: true });
   });
 
+  // The types a client-side user compiles: before, one-style.d.ts named the protocol's types
+  // through the package root, and the root named the server's, so `import { FerryClient } from
+  // 'ferry/client'` made tsc read 1,262 files (Fastify, Kysely, the AWS SDK) instead of 235.
+  it("the declarations of 'ferry' and 'ferry/client' name no Fastify, Kysely, AWS SDK, ssh2 or server types", { timeout: 180_000 }, () => {
+    writeFileSync(join(app, 'light.ts'), `import { FerryClient } from 'ferry/client';\nimport { MemoryBackend, sync, Filter, FerryError } from 'ferry';\nvoid [FerryClient, MemoryBackend, sync, Filter, FerryError];\n`);
+    writeFileSync(
+      join(app, 'tsconfig.light.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, files: ['light.ts'] }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const files = execFileSync(process.execPath, [tsc, '-p', 'tsconfig.light.json', '--listFiles'], { cwd: app, encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(files.some((f) => f.includes('/ferry/dist/src/client/client.d.ts'))).toBe(true); // the list is of this package's files
+    const heavy = ['/fastify/', '/@fastify/', '/kysely/', '/@aws-sdk/', '/@smithy/', '/ssh2/', '/@types/ssh2/', '/better-sqlite3/', '/pg/', '/dist/src/server/', '/dist/src/store/', '/entry-server.d.ts', '/entry-s3.d.ts', '/entry-sftp.d.ts'];
+    expect(files.filter((f) => heavy.some((h) => f.includes(h)))).toEqual([]);
+  });
+
   // Two runs of tsc over the package's declarations: 14 s on a loaded two-core machine.
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
