@@ -141,7 +141,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   try {
     const state = o.resync ? undefined : await store.load();
     if (!o.resync && state === undefined) {
-      throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with --resync`);
+      throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with \`resync: true\``);
     }
     await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
     result.elapsedMs = performance.now() - started;

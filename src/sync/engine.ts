@@ -125,7 +125,7 @@ export function move(src: Remote, dst: Remote, options: SyncOptions = {}): Promi
 function checkUsage(src: Remote, dst: Remote, o: SyncOptions): void {
   refuseOverlap(src, dst);
   if (o.backupDir && (overlaps(o.backupDir, dst) || overlaps(o.backupDir, src))) {
-    throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
+    throw new UsageError(`\`backupDir\` ${o.backupDir.label} must not overlap the source or the destination`);
   }
 }
 
@@ -164,7 +164,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   checkUsage(rawSrc, rawDst, o);
   await refuseOverlapAcross(rawSrc, rawDst, signal);
   if (o.backupDir && ((await overlapsAcross(o.backupDir, rawDst, signal)) || (await overlapsAcross(o.backupDir, rawSrc, signal)))) {
-    throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
+    throw new UsageError(`\`backupDir\` ${o.backupDir.label} must not overlap the source or the destination`);
   }
   const progress = new ProgressTracker(o.onProgress);
   progress.phase('listing');

@@ -8,6 +8,7 @@ import { ExitError, EXIT } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf, formatSize } from '../../core/units.js';
+import { inCliTerms } from '../option-flags.js';
 
 interface TransferFlags extends CommonFlags {
   update?: boolean;
@@ -42,7 +43,7 @@ const DESCRIPTIONS: Record<SyncMode, { summary: string; examples: string }> = {
 /** What failed, in one line: files that failed, and refusals that are about no file (--max-delete). */
 function failureLine(r: SyncResult): string {
   const files = r.errors.filter((e) => e.path !== '');
-  const other = r.errors.filter((e) => e.path === '').map((e) => e.message);
+  const other = r.errors.filter((e) => e.path === '').map((e) => inCliTerms(e.message));
   return [...(files.length > 0 ? [`${countOf(files.length, 'file')} failed`] : []), ...other].join('; ');
 }
 
