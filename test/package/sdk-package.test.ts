@@ -142,7 +142,7 @@ describe('the SDK through the package name, from npm pack', () => {
     expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
   });
 
-  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
+  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/listVersions/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
     const { out } = await runInApp(`
       import { FerryClient, isFerryError } from 'ferry/client';
       import { Readable, Writable } from 'node:stream';
@@ -178,7 +178,8 @@ describe('the SDK through the package name, from npm pack', () => {
       const ac = new AbortController();
       const abortable = await client.get('/doc/isos/big.iso', undefined, { signal: ac.signal });
       try { for await (const _ of abortable) ac.abort(); r.abortedGet = 'finished'; } catch (e) { r.abortedGet = isFerryError(e) ? e.code : String(e); }
-      const versions = (await client.http.json({ method: 'GET', path: '/api/v1/versions/doc/backups/db.sql' })).versions;
+      const { versions, policy } = await client.listVersions('/doc/backups/db.sql');
+      r.policy = policy;
       const old = versions.at(-1); // newest first: the oldest is dump v1
       await client.getVersionFile('/doc/backups/db.sql', old.id, './db-old.sql');
       r.getVersionFile = readFileSync('db-old.sql', 'utf8');
@@ -212,6 +213,7 @@ describe('the SDK through the package name, from npm pack', () => {
       getStream: 'dump v2',
       abortedGet: 'FERRY_ERR_ABORTED',
       getVersionFile: 'dump v1',
+      policy: { enabled: true, keep: 5, days: 0 },
       list: ['/doc/backup/photos:0', '/doc/backup/photos/a.jpg:1', '/doc/backup/photos/sub:0', '/doc/backup/photos/sub/b.jpg:1'],
       stat: 2 * 1024 * 1024,
       copied: 'dir',
