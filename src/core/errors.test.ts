@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as errors from './errors.js';
-import { ERROR_CODES, FerryError, NotFoundError, ValidationError, ferryErrorOf, isFerryError } from './errors.js';
-import { errorFromResponse } from '../client/wire.js';
+import { ERROR_CODES, FerryError, NotFoundError, ferryErrorOf, isFerryError } from './errors.js';
 
 /** Every exported class of the registry, by its export name. */
 const classes = Object.entries(errors).filter(
@@ -51,11 +50,4 @@ describe('the error classes', () => {
     expect(ferryErrorOf('FERRY_ERR_VALIDATION')).not.toBeInstanceOf(NotFoundError);
   });
 
-  it("a server's error answer becomes the class of its code (instanceof NotFoundError for a 404's FERRY_ERR_NOT_FOUND)", () => {
-    const err = errorFromResponse(404, {}, JSON.stringify({ error: { code: 'FERRY_ERR_NOT_FOUND', message: 'no such file: /a' } }), 'GET /a');
-    expect(err).toBeInstanceOf(NotFoundError);
-    expect([err.name, err.code, err.message]).toEqual(['NotFoundError', 'FERRY_ERR_NOT_FOUND', 'no such file: /a']);
-    const invalid = errorFromResponse(400, {}, JSON.stringify({ error: { code: 'FERRY_ERR_VALIDATION', message: 'bad' } }), 'POST /x');
-    expect(invalid).toBeInstanceOf(ValidationError);
-  });
 });
