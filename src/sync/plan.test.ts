@@ -23,7 +23,7 @@ function entry([size, mtime, sha256]: [number, number, string?]): FileEntry {
 
 function listing(files: Spec, dirs: string[] = [], excluded: Spec = {}): Listing {
   const m = (s: Spec) => new Map(Object.entries(s).map(([k, v]) => [k, entry(v)]));
-  return { files: m(files), excluded: m(excluded), dirs: new Set(dirs) };
+  return { files: m(files), excluded: m(excluded), dirs: new Set(dirs), skipped: [] };
 }
 
 /** Hashes only from the entries: a planner that would need to read fails loudly. */
