@@ -246,6 +246,40 @@ describe('the SDK through the package name, from npm pack', () => {
     for (const name of names) expect({ name, some: (out[name] as number) > 0 }).toEqual({ name, some: true });
   });
 
+  // README, "Storage library": CommonJS programs require() the ES modules (Node >= 20.19, the
+  // package's engines floor); a top-level await anywhere in an entry's graph would break it
+  // (ERR_REQUIRE_ASYNC_MODULE). TypeScript compiles it with module nodenext, not node16.
+  it('CommonJS: require() of every entry works, one FerryError class with the ES modules; tsc takes a .cts with module nodenext, node16 gives TS1479', { timeout: 180_000 }, async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const names = Object.keys(pkg.exports).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'ferry' : `ferry/${k.slice(2)}`));
+    const file = join(app, 'use-require.cjs');
+    writeFileSync(
+      file,
+      `const out = {};
+for (const name of ${JSON.stringify(names)}) out[name] = Object.keys(require(name)).length > 0;
+import('ferry/client').then((esm) => {
+  out.oneClass = require('ferry').FerryError === esm.FerryError && require('ferry/client').FerryError === esm.FerryError;
+  process.stdout.write(JSON.stringify(out));
+});
+`,
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [file], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(stdout)).toEqual({ ...Object.fromEntries(names.map((n) => [n, true])), oneClass: true });
+
+    writeFileSync(join(app, 'use.cts'), `import { FerryClient } from 'ferry/client';\nimport ferry = require('ferry');\nconst c: FerryClient = new FerryClient({ server: 'http://127.0.0.1:1' });\nvoid [c, ferry.MemoryBackend];\n`);
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const compile = (module: string) => {
+      const args = [tsc, '--module', module, '--moduleResolution', module, '--target', 'es2022', '--strict', '--noEmit', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), 'use.cts'];
+      try {
+        return execFileSync(process.execPath, args, { cwd: app, encoding: 'utf8' });
+      } catch (err) {
+        return String((err as { stdout?: string }).stdout);
+      }
+    };
+    expect(compile('nodenext')).toBe('');
+    expect(compile('node16')).toMatch(/error TS1479/);
+  });
+
   // The types a client-side user compiles: before, one-style.d.ts named the protocol's types
   // through the package root, and the root named the server's, so `import { FerryClient } from
   // 'ferry/client'` made tsc read 1,262 files (Fastify, Kysely, the AWS SDK) instead of 235.
