@@ -12,6 +12,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startServer } from '../../src/server/app.js';
 import { defaultConfig, type ServerConfig } from '../../src/server/config.js';
+import { startServer as startFerryServe } from '../helpers/server.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -61,5 +62,21 @@ describe('startServer as a library', () => {
     const logger = pino({ level: 'info' }, { write: (l: string) => void mine.push(l) });
     await runOnce(config({ logger }));
     expect(mine.some((l) => l.includes('"route":"/api/v1/stat/*"'))).toBe(true);
+  });
+
+  it('ferry serve still logs its JSON lines to stdout', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-serve-log-'));
+    dirs.push(dataDir);
+    const served = await startFerryServe({ dataDir });
+    try {
+      const res = await fetch(`${served.url}/api/v1/stat/nothing-here`, { headers: { authorization: `Bearer ${served.adminToken}` } });
+      expect(res.status).toBe(404);
+      await res.arrayBuffer();
+      // The access line is written after the answer: wait for it (bounded), not for a fixed time.
+      for (let i = 0; i < 500 && !served.output().includes('"route":"/api/v1/stat/*"'); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(served.output()).toContain('"route":"/api/v1/stat/*"');
+    } finally {
+      await served.stop();
+    }
   });
 });
