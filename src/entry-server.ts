@@ -1,7 +1,7 @@
 /**
  * `ferry/server`: the server and its stores as a library (Fastify, Kysely, SQLite or
  * PostgreSQL). Its own entry so that `import ... from 'ferry'` or `'ferry/client'` never loads
- * them; `startServer` is also on the root entry, loading this on its first call.
+ * them, nor makes a TypeScript user's compile read their types.
  */
 export { startServer, buildApp, type RunningServer } from './server/app.js';
 export type { ServerContext } from './server/context.js';

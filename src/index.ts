@@ -2,9 +2,11 @@
  * Ferry as a library: the storage contract and backends, the chunker, the client SDK and the
  * sync engine. `import { FerryClient, LocalBackend, chunkFile } from 'ferry'`.
  *
- * Light on purpose: nothing here loads Fastify, a database, the AWS SDK or ssh2 at import.
- * Those are their own entries (`ferry/server`, `ferry/s3`, `ferry/sftp`); opening a remote
- * by name (`openBackend('s3:bucket/x')`) loads its backend when called.
+ * Light on purpose: nothing here loads Fastify, a database, the AWS SDK or ssh2 at import,
+ * and its declarations do not name their types either (a consumer's `tsc` would read them all).
+ * Those are their own entries (`ferry/server`, `ferry/s3`, `ferry/sftp`), types included
+ * (`RunningServer`, `ServerConfig`, `S3BackendOptions`, `SftpBackendOptions`); opening a
+ * remote by name (`openBackend('s3:bucket/x')`) loads its backend when called.
  * `ferry/client` is the SDK alone.
  */
 export * from './core/errors.js';
@@ -27,10 +29,6 @@ export type { BackendDefinition, BackendOptions, BackendOptionSpec, RemoteSpec }
 export { BACKENDS, defaultRegistry, openBackend, openRemote, parseRemote, redactOptions, redactRemote } from './remotes/index.js';
 
 export * from './client/index.js';
-
-export type { RunningServer, ServerContext, ServerConfig } from './entry-server.js';
-export type { S3BackendOptions } from './entry-s3.js';
-export type { SftpBackendOptions } from './entry-sftp.js';
 
 
 export * from './core/storage-bulk.js';

@@ -3,6 +3,7 @@
  * else) and `reportError` prints one line and chooses the exit code.
  */
 import { FerryError, type FerryErrorCode } from '../core/errors.js';
+import { inCliTerms } from './option-flags.js';
 import { terminalSafeLines } from './terminal-text.js';
 
 /** Exit codes, documented in the README. */
@@ -121,11 +122,11 @@ export function reportError(err: unknown, options: { json?: boolean; debug?: boo
   if (options.json) {
     const body =
       err instanceof FerryError
-        ? err.toJSON()
+        ? { ...err.toJSON(), message: inCliTerms(err.message) }
         : { code: code === EXIT.INTERNAL ? 'FERRY_ERR_INTERNAL' : 'FERRY_ERR_EXIT', message: err instanceof Error ? err.message : String(err) };
     process.stderr.write(JSON.stringify({ error: body }) + '\n');
   } else if (err instanceof FerryError) {
-    process.stderr.write(`ferry: ${terminalSafeLines(err.message)} (${err.code})\n`);
+    process.stderr.write(`ferry: ${terminalSafeLines(inCliTerms(err.message))} (${err.code})\n`);
   } else if (err instanceof ExitError) {
     process.stderr.write(`ferry: ${terminalSafeLines(err.message)}\n`);
   } else {

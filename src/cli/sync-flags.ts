@@ -8,6 +8,7 @@ import { UsageError, fromSystemError } from '../core/errors.js';
 import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseRcloneSize } from '../core/units.js';
 import { formatDuration } from './format.js';
+import { inCliTerms } from './option-flags.js';
 import { terminalSafe } from './terminal-text.js';
 import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
@@ -188,7 +189,7 @@ export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p
 /** An action line: `copy a/b.txt`, `rename x -> y (why)`. */
 export function actionLine(e: StepEvent): string {
   const to = e.to ? ` -> ${e.to}` : '';
-  const why = e.reason ? ` (${e.reason})` : '';
+  const why = e.reason ? ` (${inCliTerms(e.reason)})` : '';
   return `${e.action} ${e.path}${to}${why}`;
 }
 
@@ -199,7 +200,7 @@ export function actionLine(e: StepEvent): string {
 export function eventPrinter(verbose: number): (e: SyncEvent) => void {
   return (e) => {
     if (e.action === 'error') {
-      process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${e.error?.message ?? e.reason}\n`);
+      process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${inCliTerms(e.error?.message ?? e.reason ?? '')}\n`);
       return;
     }
     if (e.dryRun || verbose < 1) return;
@@ -213,7 +214,7 @@ export function planPrinter(dryRun: boolean | undefined, line: (e: StepEvent) =>
   return (plan) => {
     const out: string[] = [];
     for (const phase of plan.phases) {
-      if (phase.refused) out.push(`(dry run) ${phase.refused}`);
+      if (phase.refused) out.push(`(dry run) ${inCliTerms(phase.refused)}`);
       else for (const task of phase.tasks) for (const step of task.steps) out.push(`(dry run) ${line(step.event)}`);
     }
     if (out.length > 0) process.stderr.write(out.join('\n') + '\n');

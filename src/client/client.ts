@@ -24,6 +24,8 @@ import { resolveConfig, type FerryConfig } from './config.js';
 import { putFile, putStream, putTree, type PutFileOptions, type PutStreamOptions, type PutTreeOptions } from './put.js';
 import { getFile, getStream, getTree, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 import { getVersionFile, getVersionStream, type GetVersionOptions } from './get-version.js';
+import { restoreVersion, versionList, type VersionList } from './versions.js';
+import type { Entry } from '../core/protocol.js';
 import type { TransferResult } from './transfer.js';
 import { get as getAny, namespaces, put as putAny, type ClientNamespaces, type GetDestination, type GetOptions, type PutOptions, type PutSource } from './one-style.js';
 
@@ -163,6 +165,21 @@ export class FerryClient extends FerryApi<Buffer> {
   /** Downloads old version `id` of a file to `localPath` (through a part file). See {@link getVersionFile}. */
   getVersionFile(remotePath: string, id: number, localPath: string, options: GetVersionOptions = {}): Promise<TransferResult> {
     return this.call(() => getVersionFile(this, remotePath, id, localPath, options));
+  }
+
+  /**
+   * The old versions the server keeps of a file, newest first (`ferry versions`), and the
+   * retention rule of its path: `policy.enabled` false means versioning is off there, so an
+   * empty list will stay empty; true with an empty list means none yet (kept from the next
+   * overwrite on). FERRY_ERR_NOT_FOUND when there is neither such a file nor a version of it.
+   */
+  listVersions(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<VersionList> {
+    return this.call(() => versionList(this, remotePath, options));
+  }
+
+  /** Makes an old version current again (by id, or the one current at a time in ms); the content it replaces becomes a version in turn. */
+  restoreVersion(remotePath: string, which: { version: number } | { at: number }): Promise<Entry> {
+    return this.call(() => restoreVersion(this, remotePath, which));
   }
 
   /** Downloads the contents of a remote directory into `localDir`. See {@link getTree}. */

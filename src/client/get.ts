@@ -64,7 +64,7 @@ async function statIfExists(path: string): Promise<Stats | undefined> {
 
 /** A download that would replace a local file under `--no-clobber`. */
 export function clobberError(dest: string): FerryError {
-  return new AlreadyExistsError(`${dest} exists (--no-clobber)`);
+  return new AlreadyExistsError(`${dest} exists (\`noOverwrite\`)`);
 }
 
 /** Under `--no-clobber`, refuses a local destination that exists (before anything travels). */

@@ -23,5 +23,6 @@ export type { Progress, ProgressCallback } from '../core/progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 export type { GetVersionOptions } from './get-version.js';
+export type { VersionEntry, VersionList, VersionPolicy } from './versions.js';
 export * as account from './account.js';
 export { normalizeFingerprint, tlsConnector, untrustedCertificateError, type TlsTrust } from './tls.js';

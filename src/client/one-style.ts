@@ -19,6 +19,10 @@ import { UsageError } from '../core/errors.js';
 import { failOnAbort } from '../backends/shared.js';
 import type { FerryApi } from './api.js';
 import * as account from './account-api.js';
+// Named here so that the declarations emitted for `namespaces` refer to the protocol's types
+// through this module, not through the package root (which would drag every entry's types,
+// the server's included, into a `ferry/client` user's compile).
+import type * as protocol from '../core/protocol.js';
 import type { PutFileOptions, PutStreamOptions } from './put.js';
 import type { GetFileOptions } from './get.js';
 import type { TransferResult } from './transfer.js';

@@ -77,7 +77,7 @@ async function statFile(path: string): Promise<Stats> {
   } catch (err) {
     throw fromSystemError(err, path);
   }
-  if (st.isDirectory()) throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use -r to upload a tree)`);
+  if (st.isDirectory()) throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use \`putTree\` to upload a tree)`);
   if (!st.isFile()) throw new ValidationError(`${path} is not a regular file`);
   return st;
 }

@@ -16,6 +16,22 @@ export interface VersionEntry {
   replacedAt: number;
 }
 
+/** The server's retention rule for a path: `enabled` false means versioning is off there. */
+export interface VersionPolicy {
+  enabled: boolean;
+  /** Versions kept at most (0: no count limit). */
+  keep: number;
+  /** Days a version is kept at most (0: no age limit). */
+  days: number;
+}
+
+/** `GET /api/v1/versions/PATH`: the versions, newest first, and the path's rule (absent from servers before it was added). */
+export interface VersionList {
+  path: string;
+  versions: VersionEntry[];
+  policy?: VersionPolicy;
+}
+
 export interface TrashEntry {
   id: number;
   batch: string;
@@ -29,8 +45,12 @@ export interface TrashEntry {
 const encodePath = (p: string): string => p.split('/').map(encodeURIComponent).join('/');
 
 export async function listVersions(client: FerryApi, path: string): Promise<VersionEntry[]> {
-  const res = await client.http.json<{ versions: VersionEntry[] }>({ method: 'GET', path: `${API_PREFIX}/versions${encodePath(path)}` });
-  return res.versions;
+  return (await versionList(client, path)).versions;
+}
+
+/** The old versions of a file, newest first, with the retention rule of its path (FERRY_ERR_NOT_FOUND: no such file and no versions). */
+export function versionList(client: FerryApi, path: string, options: { signal?: AbortSignal } = {}): Promise<VersionList> {
+  return client.http.json<VersionList>({ method: 'GET', path: `${API_PREFIX}/versions${encodePath(path)}`, signal: options.signal });
 }
 
 export function restoreVersion(client: FerryApi, path: string, which: { version: number } | { at: number }): Promise<Entry> {

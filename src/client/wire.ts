@@ -28,6 +28,7 @@ import {
   ServerError,
   TimeoutError,
   TlsMismatchError,
+  ferryErrorOf,
   isErrorCode,
   throwIfAborted,
   type FerryErrorCode,
@@ -225,7 +226,7 @@ export function errorFromResponse(status: number, headers: Record<string, string
   const opts = { details: extra, retryAfterMs, retryable };
   let err: FerryError;
   if (code !== undefined && isErrorCode(code)) {
-    err = new FerryError(code as FerryErrorCode, message, opts);
+    err = ferryErrorOf(code, message, opts);
   } else if (code === undefined && !message) {
     const text = `${what}: HTTP ${status}`;
     if (status === 401) err = new AuthRequiredError(text, opts);

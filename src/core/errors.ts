@@ -117,79 +117,99 @@ export class FerryError extends Error {
   }
 }
 
-/** A class per code, for `instanceof` checks and terse throws: `throw new NotFoundError('no /a')`. */
-function defineError<C extends FerryErrorCode>(code: C) {
-  return class extends FerryError {
+/**
+ * A class per code, for `instanceof` checks and terse throws: `throw new NotFoundError('no /a')`.
+ * Each is named (`err.name`, `err.constructor.name`: 'NotFoundError'), so a stack trace or a
+ * log line says which it is; `instanceof FerryError` holds for all of them.
+ */
+function defineError<C extends FerryErrorCode>(name: string, code: C) {
+  const named = class extends FerryError {
     static readonly code: C = code;
     constructor(message?: string, options?: FerryErrorOptions) {
       super(code, message, options);
+      this.name = name;
     }
   };
+  Object.defineProperty(named, 'name', { value: name });
+  CLASS_OF_CODE.set(code, named);
+  return named;
 }
 
-export const InternalError = defineError('FERRY_ERR_INTERNAL');
-export const ValidationError = defineError('FERRY_ERR_VALIDATION');
-export const PathInvalidError = defineError('FERRY_ERR_PATH_INVALID');
-export const HashInvalidError = defineError('FERRY_ERR_HASH_INVALID');
-export const HashMismatchError = defineError('FERRY_ERR_HASH_MISMATCH');
-export const SizeMismatchError = defineError('FERRY_ERR_SIZE_MISMATCH');
-export const NotFoundError = defineError('FERRY_ERR_NOT_FOUND');
-export const AlreadyExistsError = defineError('FERRY_ERR_ALREADY_EXISTS');
-export const NotADirectoryError = defineError('FERRY_ERR_NOT_A_DIRECTORY');
-export const IsADirectoryError = defineError('FERRY_ERR_IS_A_DIRECTORY');
-export const DirectoryNotEmptyError = defineError('FERRY_ERR_DIRECTORY_NOT_EMPTY');
-export const PreconditionFailedError = defineError('FERRY_ERR_PRECONDITION_FAILED');
-export const RangeNotSatisfiableError = defineError('FERRY_ERR_RANGE_NOT_SATISFIABLE');
-export const PayloadTooLargeError = defineError('FERRY_ERR_PAYLOAD_TOO_LARGE');
-export const UploadNotFoundError = defineError('FERRY_ERR_UPLOAD_NOT_FOUND');
-export const UploadIncompleteError = defineError('FERRY_ERR_UPLOAD_INCOMPLETE');
-export const UploadSealedError = defineError('FERRY_ERR_UPLOAD_SEALED');
-export const ChunkNotInUploadError = defineError('FERRY_ERR_CHUNK_NOT_IN_UPLOAD');
-export const ChunkCorruptError = defineError('FERRY_ERR_CHUNK_CORRUPT');
-export const AuthRequiredError = defineError('FERRY_ERR_AUTH_REQUIRED');
-export const AuthInvalidError = defineError('FERRY_ERR_AUTH_INVALID');
-export const ForbiddenError = defineError('FERRY_ERR_FORBIDDEN');
-export const BannedError = defineError('FERRY_ERR_BANNED');
-export const GoneError = defineError('FERRY_ERR_GONE');
-export const TlsUntrustedError = defineError('FERRY_ERR_TLS_UNTRUSTED');
-export const TlsMismatchError = defineError('FERRY_ERR_TLS_MISMATCH');
-export const HostUnknownError = defineError('FERRY_ERR_HOST_UNKNOWN');
-export const RateLimitedError = defineError('FERRY_ERR_RATE_LIMITED');
-export const QuotaExceededError = defineError('FERRY_ERR_QUOTA_EXCEEDED');
-export const LinkBytesExceededError = defineError('FERRY_ERR_LINK_BYTES_EXCEEDED');
-export const NoSpaceError = defineError('FERRY_ERR_NO_SPACE');
-export const UnsupportedError = defineError('FERRY_ERR_UNSUPPORTED');
-export const NotImplementedError = defineError('FERRY_ERR_NOT_IMPLEMENTED');
-export const UnavailableError = defineError('FERRY_ERR_UNAVAILABLE');
-export const TimeoutError = defineError('FERRY_ERR_TIMEOUT');
-export const NetworkError = defineError('FERRY_ERR_NETWORK');
-export const ServerError = defineError('FERRY_ERR_SERVER');
-export const IoError = defineError('FERRY_ERR_IO');
-export const PermissionError = defineError('FERRY_ERR_PERMISSION');
-export const HostKeyError = defineError('FERRY_ERR_HOST_KEY');
-export const AbortedError = defineError('FERRY_ERR_ABORTED');
-export const ConfigError = defineError('FERRY_ERR_CONFIG');
-export const UploadRejectedError = defineError('FERRY_ERR_UPLOAD_REJECTED');
-export const UsageError = defineError('FERRY_ERR_USAGE');
-export const ProtocolError = defineError('FERRY_ERR_PROTOCOL');
-export const NoParentError = defineError('FERRY_ERR_NO_PARENT');
-export const LockedError = defineError('FERRY_ERR_LOCKED');
-export const LockTokenMismatchError = defineError('FERRY_ERR_LOCK_TOKEN_MISMATCH');
-export const MethodNotAllowedError = defineError('FERRY_ERR_METHOD_NOT_ALLOWED');
-export const UnsupportedMediaTypeError = defineError('FERRY_ERR_UNSUPPORTED_MEDIA_TYPE');
-export const DepthInfinityError = defineError('FERRY_ERR_DEPTH_INFINITY');
-export const OffsetMismatchError = defineError('FERRY_ERR_OFFSET_MISMATCH');
-export const ChecksumMismatchError = defineError('FERRY_ERR_CHECKSUM_MISMATCH');
-export const EncodingInvalidError = defineError('FERRY_ERR_ENCODING_INVALID');
-export const EncodingUnsupportedError = defineError('FERRY_ERR_ENCODING_UNSUPPORTED');
-export const CryptoKeyMissingError = defineError('FERRY_ERR_CRYPTO_KEY_MISSING');
-export const CryptoKeyWrongError = defineError('FERRY_ERR_CRYPTO_KEY_WRONG');
-export const E2ePlainInVaultError = defineError('FERRY_ERR_E2E_PLAIN_IN_VAULT');
-export const E2eNeedsKeyError = defineError('FERRY_ERR_E2E_NEEDS_KEY');
-export const E2eMarkerInUseError = defineError('FERRY_ERR_E2E_MARKER_IN_USE');
-export const CryptoTamperedError = defineError('FERRY_ERR_CRYPTO_TAMPERED');
-export const CryptoTruncatedError = defineError('FERRY_ERR_CRYPTO_TRUNCATED');
-export const CryptoSwappedError = defineError('FERRY_ERR_CRYPTO_SWAPPED');
+const CLASS_OF_CODE = new Map<FerryErrorCode, new (message?: string, options?: FerryErrorOptions) => FerryError>();
+
+/**
+ * An error of `code` as the instance of its class (`NotFoundError` for `FERRY_ERR_NOT_FOUND`),
+ * so that `instanceof NotFoundError` holds for an error decoded from elsewhere (a server's
+ * answer); a plain `FerryError` for a code without a class.
+ */
+export function ferryErrorOf(code: FerryErrorCode, message?: string, options?: FerryErrorOptions): FerryError {
+  const ErrorClass = CLASS_OF_CODE.get(code);
+  return ErrorClass ? new ErrorClass(message, options) : new FerryError(code, message, options);
+}
+
+export const InternalError = defineError('InternalError', 'FERRY_ERR_INTERNAL');
+export const ValidationError = defineError('ValidationError', 'FERRY_ERR_VALIDATION');
+export const PathInvalidError = defineError('PathInvalidError', 'FERRY_ERR_PATH_INVALID');
+export const HashInvalidError = defineError('HashInvalidError', 'FERRY_ERR_HASH_INVALID');
+export const HashMismatchError = defineError('HashMismatchError', 'FERRY_ERR_HASH_MISMATCH');
+export const SizeMismatchError = defineError('SizeMismatchError', 'FERRY_ERR_SIZE_MISMATCH');
+export const NotFoundError = defineError('NotFoundError', 'FERRY_ERR_NOT_FOUND');
+export const AlreadyExistsError = defineError('AlreadyExistsError', 'FERRY_ERR_ALREADY_EXISTS');
+export const NotADirectoryError = defineError('NotADirectoryError', 'FERRY_ERR_NOT_A_DIRECTORY');
+export const IsADirectoryError = defineError('IsADirectoryError', 'FERRY_ERR_IS_A_DIRECTORY');
+export const DirectoryNotEmptyError = defineError('DirectoryNotEmptyError', 'FERRY_ERR_DIRECTORY_NOT_EMPTY');
+export const PreconditionFailedError = defineError('PreconditionFailedError', 'FERRY_ERR_PRECONDITION_FAILED');
+export const RangeNotSatisfiableError = defineError('RangeNotSatisfiableError', 'FERRY_ERR_RANGE_NOT_SATISFIABLE');
+export const PayloadTooLargeError = defineError('PayloadTooLargeError', 'FERRY_ERR_PAYLOAD_TOO_LARGE');
+export const UploadNotFoundError = defineError('UploadNotFoundError', 'FERRY_ERR_UPLOAD_NOT_FOUND');
+export const UploadIncompleteError = defineError('UploadIncompleteError', 'FERRY_ERR_UPLOAD_INCOMPLETE');
+export const UploadSealedError = defineError('UploadSealedError', 'FERRY_ERR_UPLOAD_SEALED');
+export const ChunkNotInUploadError = defineError('ChunkNotInUploadError', 'FERRY_ERR_CHUNK_NOT_IN_UPLOAD');
+export const ChunkCorruptError = defineError('ChunkCorruptError', 'FERRY_ERR_CHUNK_CORRUPT');
+export const AuthRequiredError = defineError('AuthRequiredError', 'FERRY_ERR_AUTH_REQUIRED');
+export const AuthInvalidError = defineError('AuthInvalidError', 'FERRY_ERR_AUTH_INVALID');
+export const ForbiddenError = defineError('ForbiddenError', 'FERRY_ERR_FORBIDDEN');
+export const BannedError = defineError('BannedError', 'FERRY_ERR_BANNED');
+export const GoneError = defineError('GoneError', 'FERRY_ERR_GONE');
+export const TlsUntrustedError = defineError('TlsUntrustedError', 'FERRY_ERR_TLS_UNTRUSTED');
+export const TlsMismatchError = defineError('TlsMismatchError', 'FERRY_ERR_TLS_MISMATCH');
+export const HostUnknownError = defineError('HostUnknownError', 'FERRY_ERR_HOST_UNKNOWN');
+export const RateLimitedError = defineError('RateLimitedError', 'FERRY_ERR_RATE_LIMITED');
+export const QuotaExceededError = defineError('QuotaExceededError', 'FERRY_ERR_QUOTA_EXCEEDED');
+export const LinkBytesExceededError = defineError('LinkBytesExceededError', 'FERRY_ERR_LINK_BYTES_EXCEEDED');
+export const NoSpaceError = defineError('NoSpaceError', 'FERRY_ERR_NO_SPACE');
+export const UnsupportedError = defineError('UnsupportedError', 'FERRY_ERR_UNSUPPORTED');
+export const NotImplementedError = defineError('NotImplementedError', 'FERRY_ERR_NOT_IMPLEMENTED');
+export const UnavailableError = defineError('UnavailableError', 'FERRY_ERR_UNAVAILABLE');
+export const TimeoutError = defineError('TimeoutError', 'FERRY_ERR_TIMEOUT');
+export const NetworkError = defineError('NetworkError', 'FERRY_ERR_NETWORK');
+export const ServerError = defineError('ServerError', 'FERRY_ERR_SERVER');
+export const IoError = defineError('IoError', 'FERRY_ERR_IO');
+export const PermissionError = defineError('PermissionError', 'FERRY_ERR_PERMISSION');
+export const HostKeyError = defineError('HostKeyError', 'FERRY_ERR_HOST_KEY');
+export const AbortedError = defineError('AbortedError', 'FERRY_ERR_ABORTED');
+export const ConfigError = defineError('ConfigError', 'FERRY_ERR_CONFIG');
+export const UploadRejectedError = defineError('UploadRejectedError', 'FERRY_ERR_UPLOAD_REJECTED');
+export const UsageError = defineError('UsageError', 'FERRY_ERR_USAGE');
+export const ProtocolError = defineError('ProtocolError', 'FERRY_ERR_PROTOCOL');
+export const NoParentError = defineError('NoParentError', 'FERRY_ERR_NO_PARENT');
+export const LockedError = defineError('LockedError', 'FERRY_ERR_LOCKED');
+export const LockTokenMismatchError = defineError('LockTokenMismatchError', 'FERRY_ERR_LOCK_TOKEN_MISMATCH');
+export const MethodNotAllowedError = defineError('MethodNotAllowedError', 'FERRY_ERR_METHOD_NOT_ALLOWED');
+export const UnsupportedMediaTypeError = defineError('UnsupportedMediaTypeError', 'FERRY_ERR_UNSUPPORTED_MEDIA_TYPE');
+export const DepthInfinityError = defineError('DepthInfinityError', 'FERRY_ERR_DEPTH_INFINITY');
+export const OffsetMismatchError = defineError('OffsetMismatchError', 'FERRY_ERR_OFFSET_MISMATCH');
+export const ChecksumMismatchError = defineError('ChecksumMismatchError', 'FERRY_ERR_CHECKSUM_MISMATCH');
+export const EncodingInvalidError = defineError('EncodingInvalidError', 'FERRY_ERR_ENCODING_INVALID');
+export const EncodingUnsupportedError = defineError('EncodingUnsupportedError', 'FERRY_ERR_ENCODING_UNSUPPORTED');
+export const CryptoKeyMissingError = defineError('CryptoKeyMissingError', 'FERRY_ERR_CRYPTO_KEY_MISSING');
+export const CryptoKeyWrongError = defineError('CryptoKeyWrongError', 'FERRY_ERR_CRYPTO_KEY_WRONG');
+export const E2ePlainInVaultError = defineError('E2ePlainInVaultError', 'FERRY_ERR_E2E_PLAIN_IN_VAULT');
+export const E2eNeedsKeyError = defineError('E2eNeedsKeyError', 'FERRY_ERR_E2E_NEEDS_KEY');
+export const E2eMarkerInUseError = defineError('E2eMarkerInUseError', 'FERRY_ERR_E2E_MARKER_IN_USE');
+export const CryptoTamperedError = defineError('CryptoTamperedError', 'FERRY_ERR_CRYPTO_TAMPERED');
+export const CryptoTruncatedError = defineError('CryptoTruncatedError', 'FERRY_ERR_CRYPTO_TRUNCATED');
+export const CryptoSwappedError = defineError('CryptoSwappedError', 'FERRY_ERR_CRYPTO_SWAPPED');
 
 export function isFerryError(err: unknown, code?: FerryErrorCode): err is FerryError {
   return err instanceof FerryError && (code === undefined || err.code === code);

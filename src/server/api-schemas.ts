@@ -239,7 +239,26 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /*': r({ tag: 'web', summary: "The web app's page for any other path outside /api/ (client-side routes), and its /assets/*", public: true, params: Wild }),
 
   // ---------------------------------------------------------------- versions and trash
-  'GET /api/v1/versions/*': r({ tag: 'versions', summary: "A file's old versions, newest first", params: Wild }),
+  'GET /api/v1/versions/*': r({
+    tag: 'versions',
+    summary: "A file's old versions, newest first, and the retention rule of its path",
+    params: Wild,
+    response: {
+      200: Obj({
+        path: Type.String(),
+        versions: Type.Array(Any('an old version: id, path, hash, size, mtime, mode (when known), createdAt, replacedAt')),
+        policy: Obj(
+          {
+            enabled: Type.Boolean({ description: 'false: versioning is off for this path (keep and days both 0), so no version is kept when it is overwritten' }),
+            keep: Int({ description: 'versions kept at most (0: no count limit)' }),
+            days: Int({ description: 'days a version is kept at most (0: no age limit)' }),
+          },
+          "the server's retention rule for this path (the deepest `versions.paths` entry containing it, else the server's)",
+        ),
+      }),
+      404: Error,
+    },
+  }),
   'POST /api/v1/versions/restore': r({ tag: 'versions', summary: 'Make an old version current (by id, or the one current at a time)', body: Obj({ path: PathStr, version: Type.Optional(Type.Union([Int({ minimum: 1 }), Type.String()])), at: Type.Optional(Int()) }), response: { 200: Entry, 404: Error } }),
   'GET /api/v1/trash': r({ tag: 'trash', summary: 'Trashed files at or below a path', querystring: Obj({ path: Type.Optional(Type.String()) }) }),
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr), reencrypt: Type.Optional(Type.Boolean()) }), response: { 200: Entry, 409: Error } }),

@@ -195,9 +195,14 @@ class AddressChecks {
  */
 export const MAX_HTTP2_STREAMS = 100;
 
+/** The log of a server given nowhere to write it. */
+const DISCARD = { write: (_line: string) => {} };
+
 function createFastify(options: BuildOptions, metrics: ServerMetrics, addresses: AddressChecks): FastifyInstance {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: config.logLevel }, config.logDestination ?? process.stdout);
+  // Silent unless told where to log (`ferry serve` says stdout): an embedding program's stdout is its own.
+  const logger =
+    options.logger ?? config.logger ?? (config.logDestination ? pino({ level: config.logLevel }, config.logDestination) : pino({ level: 'silent' }, DISCARD));
   const fastifyOptions = {
     loggerInstance: logger as FastifyBaseLogger,
     // Our own one-line access log replaces Fastify's two lines per request.
@@ -517,7 +522,8 @@ function applyLive(ctx: ServerContext, app: FastifyInstance, addresses: AddressC
   const target = config as unknown as Record<string, unknown>;
   const source = next as unknown as Record<string, unknown>;
   for (const key of keys) for (const field of fieldsOf(key)) target[field] = source[field];
-  if (keys.includes('logLevel')) app.log.level = config.logLevel;
+  // A server with nowhere to log stays silent (its level is never one of the settings' levels).
+  if (keys.includes('logLevel') && app.log.level !== 'silent') app.log.level = config.logLevel;
   if (keys.includes('ipAllow') || keys.includes('ipDeny')) addresses.setLists(config);
   if (keys.some((k) => k.startsWith('rateLimit'))) ctx.limiters = rateLimiters(config, ctx.now, ctx.defender, ctx.audit);
   ctx.limits = limitsOf(config);

@@ -55,8 +55,14 @@ export interface ServerConfig {
   encryptionKey?: string;
   /** A token that opens `GET /metrics` and nothing else (for Prometheus; FERRY_METRICS_TOKEN). */
   metricsToken?: string;
-  /** Where pino writes (default stdout). */
+  /**
+   * Where the server's log (pino JSON lines) goes. Default: nowhere, so that a program
+   * embedding the server (`startServer` of `ferry/server`) is silent unless it asks;
+   * `ferry serve` logs to stdout. `logger` instead hands the lines to a pino logger of yours.
+   */
   logDestination?: NodeJS.WritableStream;
+  /** A pino logger (or one with pino's methods and `child`) to log to, instead of `logDestination`. */
+  logger?: import('pino').Logger;
   /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */
   tlsCert?: string;
   tlsKey?: string;

@@ -63,11 +63,11 @@ export class StateStore {
     try {
       data = await readJsonObjectFile(this.stateFile);
     } catch (err) {
-      throw new ConfigError(`bisync state ${this.stateFile} is damaged; run with --resync`, { cause: err });
+      throw new ConfigError(`bisync state ${this.stateFile} is damaged; run with \`resync: true\``, { cause: err });
     }
     if (data === undefined) return undefined;
     const state = data as unknown as BisyncState;
-    if (state.version !== STATE_VERSION) throw new ConfigError(`bisync state ${this.stateFile} has version ${String(state.version)}; run with --resync`);
+    if (state.version !== STATE_VERSION) throw new ConfigError(`bisync state ${this.stateFile} has version ${String(state.version)}; run with \`resync: true\``);
     return state;
   }
 

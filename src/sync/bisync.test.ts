@@ -25,10 +25,10 @@ async function pair(tree: TreeSpec, more: BisyncOptions = {}): Promise<{ p1: Rem
 const del = async (r: Remote, rel: string) => r.backend.delete(rel);
 
 describe('bisync', () => {
-  it('refuses to run without state, until --resync', async () => {
+  it('refuses to run without state, until resync (named as the option, not as the CLI flag)', async () => {
     const p1 = await memRemote({ a: 'A' });
     const p2 = await memRemote();
-    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/--resync/);
+    await expect(bisync(p1, p2, { stateRoot: join(root, 'none') })).rejects.toThrow(/run once with `resync: true`$/);
   });
 
   it('refuses nested paths of one store (one inside the other, or the same folder), before anything is copied', async () => {
@@ -193,7 +193,7 @@ describe('bisync', () => {
   it('--max-delete refuses when too much of a side disappeared', async () => {
     const { p1, p2, opts } = await pair({ a: '1', b: '2', c: '3', d: '4' }, { maxDelete: 50 });
     for (const k of ['a', 'b', 'c']) await del(p1, k);
-    await expect(bisync(p1, p2, opts)).rejects.toThrow(/more than --max-delete 50%/);
+    await expect(bisync(p1, p2, opts)).rejects.toThrow(/more than `maxDelete` 50%; nothing was changed \(check the side, or run with `force: true`\)$/);
     expect(await contents(p2)).toEqual({ a: '1', b: '2', c: '3', d: '4' });
     await bisync(p1, p2, { ...opts, force: true });
     expect(await contents(p2)).toEqual({ d: '4' });

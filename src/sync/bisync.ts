@@ -22,7 +22,7 @@ import { errorInfo } from './engine.js';
 import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry, type HashKind } from './hashes.js';
-import { listRemote } from './listing.js';
+import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
 import { modifyWindow, refuseOverlap, type Remote } from './remote.js';
@@ -77,6 +77,8 @@ export interface BisyncResult {
   renamed: number;
   conflicts: Array<{ path: string; resolution: string }>;
   errors: Array<{ path: string; code: string; message: string }>;
+  /** Entries a side's listing left out (a local symbolic link), and why: neither copied nor deleted. */
+  skipped: Array<SkippedEntry & { side: 1 | 2 }>;
   stateDir: string;
   elapsedMs: number;
 }
@@ -109,7 +111,7 @@ async function nextState(path1: Remote, path2: Remote, filter: Filter, plan: Bis
 }
 
 function newResult(o: BisyncOptions, recovered: boolean, stateDir: string): BisyncResult {
-  return { resync: o.resync === true, dryRun: o.dryRun === true, recovered, copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0, conflicts: [], errors: [], stateDir, elapsedMs: 0 };
+  return { resync: o.resync === true, dryRun: o.dryRun === true, recovered, copied1to2: 0, copied2to1: 0, deleted1: 0, deleted2: 0, renamed: 0, conflicts: [], errors: [], skipped: [], stateDir, elapsedMs: 0 };
 }
 
 /**
@@ -141,7 +143,7 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
   try {
     const state = o.resync ? undefined : await store.load();
     if (!o.resync && state === undefined) {
-      throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with --resync`);
+      throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with \`resync: true\``);
     }
     await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
     result.elapsedMs = performance.now() - started;
@@ -178,6 +180,7 @@ async function runPair(
   const [path1, path2] = [remotes.path1!, remotes.path2!];
   const filter = o.filter ?? NO_FILTER;
   const [l1, l2] = await Promise.all([listRemote(path1, filter, signal), listRemote(path2, filter, signal)]);
+  result.skipped = [...l1.skipped.map((s) => ({ ...s, side: 1 as const })), ...l2.skipped.map((s) => ({ ...s, side: 2 as const }))];
   progress.phase('comparing');
   const { plan, hashes, hashKind, windowMs } = await makePlan(path1, path2, l1, l2, o, strategy, state);
   for (const e of plan.errors) fail(e.path, e.error);

@@ -50,14 +50,14 @@ export async function sameHash(rel: string, a: FileEntry, b: FileEntry, o: Pick<
 }
 
 export async function decide(rel: string, src: FileEntry, dst: FileEntry, o: CompareOptions): Promise<Decision> {
-  if (o.ignoreExisting) return { action: 'skip', reason: 'exists on the destination (--ignore-existing)', same: false };
-  if (o.mode === 'ignore-times') return transfer('--ignore-times');
+  if (o.ignoreExisting) return { action: 'skip', reason: 'exists on the destination (`ignoreExisting`)', same: false };
+  if (o.mode === 'ignore-times') return transfer("`compare: 'ignore-times'`");
   let sizeOnly = o.mode === 'size-only';
   let checksum = o.mode === 'checksum';
   let fixTime = false;
   if (o.update && o.mtimes && src.mtime !== undefined && dst.mtime !== undefined) {
     const dt = dst.mtime - src.mtime;
-    if (dt >= o.windowMs) return { action: 'skip', reason: 'destination is newer (--update)', same: false };
+    if (dt >= o.windowMs) return { action: 'skip', reason: 'destination is newer (`update`)', same: false };
     if (dt <= -o.windowMs) {
       checksum = true;
       fixTime = true;
@@ -70,9 +70,9 @@ export async function decide(rel: string, src: FileEntry, dst: FileEntry, o: Com
   if (checksum) {
     const same = await sameHash(rel, src, dst, o);
     if (same === false) return transfer('hashes differ');
-    if (fixTime && o.dstSetMtime && same) return { action: 'set-mtime', reason: 'same content, older time (--update)' };
+    if (fixTime && o.dstSetMtime && same) return { action: 'set-mtime', reason: 'same content, older time (`update`)' };
     if (fixTime && same) return transfer('same content but the time cannot be set');
-    if (fixTime) return transfer('destination is older (--update), no common hash');
+    if (fixTime) return transfer('destination is older (`update`), no common hash');
     return skip(same ? 'sizes and hashes equal' : 'sizes equal (no common hash)');
   }
   if (!o.mtimes || src.mtime === undefined || dst.mtime === undefined) {

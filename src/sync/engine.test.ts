@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/memory/index.js';
 import type { ObjectInfo } from '../core/storage.js';
@@ -6,7 +9,8 @@ import { contents, instrument, memRemote, snapshot, T0, writeTree, type TreeSpec
 import { check, combinedLines } from './check.js';
 import { copy, move, sync, type SyncEvent, type SyncMode, type SyncOptions } from './engine.js';
 import { Filter } from './filter.js';
-import { makeRemote, subRemote } from './remote.js';
+import { closeRemotes, makeRemote, openRemotes, subRemote } from './remote.js';
+import { bisync } from './bisync.js';
 
 const run = { sync, copy, move };
 
@@ -400,5 +404,30 @@ describe('plan + do on the decorators', () => {
     expect(bad.calls.read).toBe(4);
     expect(events.filter((e) => e.action === 'retry').map((e) => e.reason?.replace(/in \d+ ms/, 'in N ms'))).toEqual(['attempt 2 in N ms', 'attempt 3 in N ms', 'attempt 4 in N ms']);
     expect(result.errors.map((e) => e.path)).toEqual(['a']);
+  });
+});
+
+describe('entries a listing leaves out', () => {
+  it('a symbolic link not followed is in the result of sync and bisync, with no onSkip given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-skipped-'));
+    try {
+      mkdirSync(join(dir, 'src', 'sub'), { recursive: true });
+      writeFileSync(join(dir, 'src', 'a.txt'), 'A');
+      symlinkSync(join(dir, 'src', 'a.txt'), join(dir, 'src', 'sub', 'link.txt'));
+      const [src] = await openRemotes([join(dir, 'src')], { HOME: dir });
+      expect(src.onSkip).toBeUndefined();
+      const dst = await memRemote();
+      const r = await sync(src, dst);
+      expect(r.skipped).toEqual([{ path: 'sub/link.txt', reason: expect.stringMatching(/symbolic link/) }]);
+      expect(r.errors).toEqual([]);
+      expect(await contents(dst)).toEqual({ 'a.txt': 'A' });
+      // Without links, nothing is skipped: the list is not filled by default.
+      expect((await sync(dst, await memRemote())).skipped).toEqual([]);
+      const b = await bisync(src, await memRemote(), { stateRoot: join(dir, 'state'), resync: true });
+      expect(b.skipped).toEqual([{ path: 'sub/link.txt', reason: expect.stringMatching(/symbolic link/), side: 1 }]);
+      await closeRemotes([src]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -19,7 +19,7 @@ import { decorateRemotes, retryPolicy } from './decorated.js';
 import { executePlan } from './execute.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listPair, sourceExists } from './listing.js';
+import { listPair, sourceExists, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
 import { keyOf, modifyWindow, overlaps, refuseOverlap, sameBackend, type Remote } from './remote.js';
@@ -96,6 +96,12 @@ export interface SyncResult {
   /** move: source files removed. */
   sourceDeleted: number;
   errors: Array<{ path: string; code: string; message: string }>;
+  /**
+   * Source entries the listing left out, and why (a local symbolic link is not followed; a
+   * socket or FIFO is not a file): not transferred, and not errors either. The CLI warns of
+   * each; a program sees them here, with or without the remote's `onSkip`.
+   */
+  skipped: SkippedEntry[];
   /** sync: why deletions were not done (errors happened, --max-delete), if they were not. */
   deletesSkipped?: string;
   hashKind?: HashKind;
@@ -125,7 +131,7 @@ export function move(src: Remote, dst: Remote, options: SyncOptions = {}): Promi
 function checkUsage(src: Remote, dst: Remote, o: SyncOptions): void {
   refuseOverlap(src, dst);
   if (o.backupDir && (overlaps(o.backupDir, dst) || overlaps(o.backupDir, src))) {
-    throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
+    throw new UsageError(`\`backupDir\` ${o.backupDir.label} must not overlap the source or the destination`);
   }
 }
 
@@ -145,6 +151,7 @@ function newResult(mode: SyncMode, o: SyncOptions, progress: ProgressTracker) {
     backedUp: 0,
     sourceDeleted: 0,
     errors: [],
+    skipped: [],
     elapsedMs: 0,
   };
   const emit = (e: SyncEvent) => o.onEvent?.(dryRun && e.action !== 'error' ? { ...e, dryRun } : e);
@@ -164,7 +171,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   checkUsage(rawSrc, rawDst, o);
   await refuseOverlapAcross(rawSrc, rawDst, signal);
   if (o.backupDir && ((await overlapsAcross(o.backupDir, rawDst, signal)) || (await overlapsAcross(o.backupDir, rawSrc, signal)))) {
-    throw new UsageError(`--backup-dir ${o.backupDir.label} must not overlap the source or the destination`);
+    throw new UsageError(`\`backupDir\` ${o.backupDir.label} must not overlap the source or the destination`);
   }
   const progress = new ProgressTracker(o.onProgress);
   progress.phase('listing');
@@ -180,6 +187,7 @@ async function run(mode: SyncMode, rawSrc: Remote, rawDst: Remote, o: SyncOption
   // Listings may be replaced by digests where equal sizes and times are all that counts (listPair).
   const digests = mode !== 'move' && (o.compare ?? 'default') === 'default' && o.update !== true && o.ignoreExisting !== true && mtimes;
   const [srcList, dstList] = await listPair(src, dst, filter, digests, signal);
+  result.skipped = srcList.skipped;
   if (srcList.files.size === 0 && srcList.excluded.size === 0 && srcList.dirs.size === 0 && !(await sourceExists(src, signal))) {
     const why = canCheckDirectories(src.backend) ? '' : ' (nothing is stored under that prefix)';
     throw new NotFoundError(`source ${src.label} not found${why}`, { details: { remote: src.label } });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { directoryGlobs, globToRegExp, globToRegExpSource } from './filter-glob.js';
-import { Filter, parseRuleLine } from './filter.js';
+import { Filter, parseRuleLine, type FilterOptions } from './filter.js';
+
+const T0 = Date.UTC(2026, 0, 1);
 
 // [glob, path, matches] — cases follow rclone's filtering documentation and glob tests.
 const GLOB_CASES: Array<[string, string, boolean]> = [
@@ -168,5 +170,43 @@ describe('Filter', () => {
     const old = new Filter({ minAge: 1000, now });
     expect(old.includes('a', { size: 1, mtime: now - 500 })).toBe(false);
     expect(old.includes('a', { size: 1, mtime: now - 1500 })).toBe(true);
+  });
+});
+
+describe('Filter options from a program', () => {
+  it('refuses a size, an age or a time that is not a number of 0 or more, naming the option and the value', () => {
+    const bad: Array<[FilterOptions, RegExp]> = [
+      [{ minSize: 'abc' as never }, /^Filter: minSize is a number of bytes \(0 or more\), not "abc"$/],
+      [{ maxSize: -1 }, /maxSize .* not -1$/],
+      [{ maxSize: Number.NaN }, /maxSize .* not null$/],
+      [{ minAge: '1d' as never }, /^Filter: minAge is a number of milliseconds \(0 or more\), not "1d"$/],
+      [{ maxAge: Infinity }, /maxAge/],
+      [{ now: 'now' as never }, /^Filter: now is a time in milliseconds/],
+      [{ ignoreCase: 'yes' as never }, /^Filter: ignoreCase is true or false, not "yes"$/],
+    ];
+    for (const [options, message] of bad) {
+      let caught: unknown;
+      try {
+        new Filter(options);
+      } catch (err) {
+        caught = err;
+      }
+      expect({ options, code: (caught as { code?: string })?.code }).toEqual({ options, code: 'FERRY_ERR_USAGE' });
+      expect((caught as Error).message).toMatch(message);
+    }
+  });
+
+  it('refuses a pattern list given as one string (it was taken letter by letter) and an unknown option', () => {
+    expect(() => new Filter({ exclude: '*.tmp' as never })).toThrow(/^Filter: exclude is an array of strings, not "\*\.tmp"$/);
+    expect(() => new Filter({ include: [1] as never })).toThrow(/include is an array of strings/);
+    expect(() => new Filter({ excludes: ['*.tmp'] } as never)).toThrow(/^Filter: unknown option "excludes" \(known: include, exclude,/);
+  });
+
+  it('takes good options, undefined ones and none', () => {
+    const f = new Filter({ include: undefined, exclude: ['*.tmp'], minSize: 0, maxSize: 10, minAge: undefined, maxAge: 1000, ignoreCase: true, now: T0 });
+    expect(f.includes('a.txt', { size: 5, mtime: T0 })).toBe(true);
+    expect(f.includes('A.TMP', { size: 5, mtime: T0 })).toBe(false);
+    expect(f.includes('big', { size: 11, mtime: T0 })).toBe(false);
+    expect(new Filter().active).toBe(false);
   });
 });

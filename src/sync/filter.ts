@@ -66,6 +66,35 @@ export function parseRuleLine(line: string, where = 'filter'): { include: boolea
   return { include: m[1] === '+', pattern: m[2] };
 }
 
+const LIST_OPTIONS = ['include', 'exclude', 'filter', 'filterFromText'] as const;
+const AMOUNT_OPTIONS = { minSize: 'a number of bytes', maxSize: 'a number of bytes', minAge: 'a number of milliseconds', maxAge: 'a number of milliseconds' } as const;
+const KNOWN_OPTIONS = new Set<string>([...LIST_OPTIONS, ...Object.keys(AMOUNT_OPTIONS), 'ignoreCase', 'now']);
+
+/**
+ * Refuses options a program got wrong, which would otherwise filter silently otherwise than
+ * meant: `minSize: 'abc'` compared as NaN (no file excluded), `exclude: '*.tmp'` taken letter
+ * by letter, a misspelt `excludes` ignored.
+ */
+function checkFilterOptions(options: FilterOptions): void {
+  if (typeof options !== 'object' || options === null) throw new UsageError(`Filter: the options are an object, not ${String(options)}`);
+  const unknown = Object.keys(options).filter((k) => !KNOWN_OPTIONS.has(k));
+  if (unknown.length > 0) throw new UsageError(`Filter: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+  for (const name of LIST_OPTIONS) {
+    const v: unknown = options[name];
+    if (v !== undefined && !(Array.isArray(v) && v.every((p) => typeof p === 'string'))) {
+      throw new UsageError(`Filter: ${name} is an array of strings, not ${JSON.stringify(v)}`);
+    }
+  }
+  for (const [name, what] of Object.entries(AMOUNT_OPTIONS)) {
+    const v: unknown = options[name as keyof typeof AMOUNT_OPTIONS];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw new UsageError(`Filter: ${name} is ${what} (0 or more), not ${JSON.stringify(v)}`);
+    }
+  }
+  if (options.ignoreCase !== undefined && typeof options.ignoreCase !== 'boolean') throw new UsageError(`Filter: ignoreCase is true or false, not ${JSON.stringify(options.ignoreCase)}`);
+  if (options.now !== undefined && !(typeof options.now === 'number' && Number.isFinite(options.now))) throw new UsageError(`Filter: now is a time in milliseconds, not ${JSON.stringify(options.now)}`);
+}
+
 export class Filter {
   /** Rules for files, first match decides. */
   readonly rules: FilterRule[] = [];
@@ -81,7 +110,9 @@ export class Filter {
   readonly oldestMtime?: number;
   private readonly ignoreCase: boolean;
 
+  /** Throws FERRY_ERR_USAGE for an option of the wrong type, out of range or unknown. */
   constructor(options: FilterOptions = {}) {
+    checkFilterOptions(options);
     this.ignoreCase = options.ignoreCase ?? false;
     const now = options.now ?? Date.now();
     let anyInclude = false;

@@ -23,6 +23,7 @@ export { check, combinedLines, planCheck, type CheckOptions, type CheckResult, t
 export { bisync, conflictName, CONFLICT_STRATEGIES, type BisyncOptions, type BisyncResult, type BisyncEvent, type ConflictStrategy } from './bisync.js';
 export { defaultStateRoot, pairId, StateStore, type BisyncState } from './bisync-state.js';
 export { Filter, NO_FILTER, parseRuleLine, type FilterOptions, type FilterRule } from './filter.js';
+export type { SkippedEntry } from './listing.js';
 export { globToRegExp, globToRegExpSource } from './filter-glob.js';
 export { makeRemote, openRemotes, closeRemotes, subRemote, keyOf, relOf, sameBackend, modifyWindow, type Remote } from './remote.js';
 export { commonHashKind, type HashKind, type FileEntry } from './hashes.js';

@@ -20,6 +20,18 @@ export interface Listing {
   excluded: Map<string, FileEntry>;
   /** Directories, where the backend has real ones (relative paths, '' excluded). */
   dirs: Set<string>;
+  /**
+   * What the backend's listing left out (a local symbolic link not followed, a socket), by
+   * relative path: counted whether or not the remote has an `onSkip`, so that a program
+   * using the library sees them in the result instead of losing them unseen.
+   */
+  skipped: SkippedEntry[];
+}
+
+/** An entry a listing left out, and why. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
 }
 
 /** `willRead`: false for a listing whose files will not be read (a sync's destination; see ListOptions). */
@@ -27,6 +39,7 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
   const files = new Map<string, FileEntry>();
   const excluded = new Map<string, FileEntry>();
   const dirs = new Set<string>();
+  const skipped: SkippedEntry[] = [];
   if (remote.only !== undefined) {
     // One file stands for the remote: it alone is looked at (one stat, no listing).
     const info = await remote.backend.stat(keyOf(remote, remote.only), { signal }).catch((err: unknown) => {
@@ -39,11 +52,14 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
       if (tree !== undefined) entry.hashes['ferry-tree'] = tree;
       (filter.includes(remote.only, entry) ? files : excluded).set(remote.only, entry);
     }
-    return { files, excluded, dirs };
+    return { files, excluded, dirs, skipped };
   }
-  const { onSkip } = remote;
-  const skipped = onSkip && ((key: string, reason: string) => onSkip(relOf(remote, key) ?? key, reason));
-  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal, onSkip: skipped, ...(willRead ? {} : { willRead }) })) {
+  const onSkip = (key: string, reason: string) => {
+    const path = relOf(remote, key) ?? key;
+    skipped.push({ path, reason });
+    remote.onSkip?.(path, reason);
+  };
+  for await (const e of remote.backend.list(remote.prefix, { recursive: true, signal, onSkip, ...(willRead ? {} : { willRead }) })) {
     const rel = relOf(remote, e.key);
     if (rel === undefined || rel === '') continue;
     if (e.type === 'dir') {
@@ -55,12 +71,12 @@ export async function listRemote(remote: Remote, filter: Filter, signal?: AbortS
     if (tree !== undefined) entry.hashes['ferry-tree'] = tree;
     (filter.includes(rel, entry) ? files : excluded).set(rel, entry);
   }
-  return { files, excluded, dirs };
+  return { files, excluded, dirs, skipped };
 }
 
 /** An empty listing (a remote that does not exist yet). */
 export function emptyListing(): Listing {
-  return { files: new Map(), excluded: new Map(), dirs: new Set() };
+  return { files: new Map(), excluded: new Map(), dirs: new Set(), skipped: [] };
 }
 
 /**

@@ -168,8 +168,8 @@ function checkDeletions(s: Side, o: BisyncPlanOptions): void {
   const pct = s.base.size === 0 ? 0 : (deleted * 100) / s.base.size;
   if (deleted > 0 && pct > o.maxDelete && !o.force) {
     throw new PreconditionFailedError(
-      `bisync: ${deleted} of ${s.base.size} files (${pct.toFixed(0)}%) were deleted on ${o.labels[s.n]}, more than --max-delete ${o.maxDelete}%; ` +
-        'nothing was changed (check the side, or run with --force)',
+      `bisync: ${deleted} of ${s.base.size} files (${pct.toFixed(0)}%) were deleted on ${o.labels[s.n]}, more than \`maxDelete\` ${o.maxDelete}%; ` +
+        'nothing was changed (check the side, or run with `force: true`)',
       { details: { side: s.n, deleted, total: s.base.size } },
     );
   }

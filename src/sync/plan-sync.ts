@@ -110,7 +110,7 @@ async function compareAll(src: Listing, dst: Listing, o: SyncPlanOptions, errors
     const d = decisions[i];
     if (d === undefined) return;
     out.checked++;
-    if (d.action === 'transfer' && o.noOverwrite) planningError(errors, rel, new AlreadyExistsError(`${rel} exists on the destination (--no-clobber)`));
+    if (d.action === 'transfer' && o.noOverwrite) planningError(errors, rel, new AlreadyExistsError(`${rel} exists on the destination (\`noOverwrite\`)`));
     else if (d.action === 'transfer') out.transfers.push({ rel, entry, replace: true });
     else if (d.action === 'set-mtime') out.times.push({ rel, entry });
     else {
@@ -277,7 +277,7 @@ export async function planSync(src: Listing, dst: Listing, o: SyncPlanOptions): 
   if (o.refusesLookAlikes && deletes.length > 0 && news.length > 0) ({ tasks: lookAlikes, news, deletes } = await matchLookAlikes(news, deletes, dst, o, errors));
   if (o.trackRenames && o.mode === 'sync' && deletes.length > 0 && news.length > 0) {
     const hashKind = o.compare.hashKind;
-    if (hashKind === undefined) notes.push('--track-renames: the two remotes have no hash in common; renames are copied');
+    if (hashKind === undefined) notes.push('`trackRenames`: the two remotes have no hash in common; renames are copied');
     else ({ renames, deletes } = await matchRenames(news, deletes, dst, { ...o, compare: { ...o.compare, hashKind } }, errors));
   }
   const renamed = new Set(renames.map((r) => r.to));
@@ -312,7 +312,7 @@ export async function planSync(src: Listing, dst: Listing, o: SyncPlanOptions): 
     },
   ];
   if (o.mode === 'sync') {
-    const refused = o.maxDelete !== undefined && deletes.length > o.maxDelete ? `not deleting ${countOf(deletes.length, 'file')}: more than --max-delete ${o.maxDelete}` : undefined;
+    const refused = o.maxDelete !== undefined && deletes.length > o.maxDelete ? `not deleting ${countOf(deletes.length, 'file')}: more than \`maxDelete\` ${o.maxDelete}` : undefined;
     phases.push({ name: 'deletes', progress: 'deleting', lanes: transfersAtOnce, requires: 'no-errors', refused, tasks: deletes.map((rel) => deleteTask(rel, o)) });
     const dirs = o.directories ? staleDirectories(src, dst, o.filter) : [];
     phases.push({ name: 'dirs', progress: 'deleting', lanes: 1, requires: 'no-errors', tasks: dirs.map((d) => ({ path: d, steps: [{ op: 'rmdir', on: 'dst', path: d, event: { action: 'rmdir', path: d } }] })) });

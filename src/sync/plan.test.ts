@@ -23,7 +23,7 @@ function entry([size, mtime, sha256]: [number, number, string?]): FileEntry {
 
 function listing(files: Spec, dirs: string[] = [], excluded: Spec = {}): Listing {
   const m = (s: Spec) => new Map(Object.entries(s).map(([k, v]) => [k, entry(v)]));
-  return { files: m(files), excluded: m(excluded), dirs: new Set(dirs) };
+  return { files: m(files), excluded: m(excluded), dirs: new Set(dirs), skipped: [] };
 }
 
 /** Hashes only from the entries: a planner that would need to read fails loudly. */
@@ -97,7 +97,7 @@ describe('planSync (no storage)', () => {
     expect(shape(plan)).toEqual(['renames: rename @dst old/name -> new/name', 'deletes: delete @dst stale']);
     const noHash = await planSync(src, dst, options({ trackRenames: true, compare: compare({ hashKind: undefined }) }));
     expect(shape(noHash)).toEqual(['transfers: copy src>dst new/name', 'deletes: delete @dst old/name', 'deletes: delete @dst stale']);
-    expect(noHash.notes).toEqual(['--track-renames: the two remotes have no hash in common; renames are copied']);
+    expect(noHash.notes).toEqual(['`trackRenames`: the two remotes have no hash in common; renames are copied']);
   });
 
   it('a name only re-normalized (NFC <-> NFD) on a destination refusing look-alikes is renamed there, then updated if it differs', async () => {
@@ -125,8 +125,8 @@ describe('planSync (no storage)', () => {
     const src = listing({ a: [1, T] });
     const dst = listing({ a: [1, T], x: [1, T], y: [1, T] }, [], { 'skip.tmp': [1, T] });
     const refused = await planSync(src, dst, options({ maxDelete: 1 }));
-    expect(refused.phases.find((p) => p.name === 'deletes')).toMatchObject({ refused: 'not deleting 2 files: more than --max-delete 1' });
-    expect(planLines(refused)).toEqual(['skip deletes: not deleting 2 files: more than --max-delete 1']);
+    expect(refused.phases.find((p) => p.name === 'deletes')).toMatchObject({ refused: 'not deleting 2 files: more than `maxDelete` 1' });
+    expect(planLines(refused)).toEqual(['skip deletes: not deleting 2 files: more than `maxDelete` 1']);
     const excluded = await planSync(src, dst, options({ deleteExcluded: true, filter: new Filter({ exclude: ['*.tmp'] }) }));
     expect(shape(excluded)).toEqual(['deletes: delete @dst x', 'deletes: delete @dst y', 'deletes: delete @dst skip.tmp']);
   });

@@ -194,7 +194,7 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
   it('mkdir -n says what it would make, refuses what a real run refuses, and makes nothing', async () => {
     ok(await ferry(['mkdir', '/mkn']));
     const dry = ok(await ferry(['mkdir', '-pn', '--json', '/mkn/a/b', '/mkn', './mkn/x/y']));
-    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, made: ['/mkn/a/b', './mkn/x/y'], existed: ['/mkn'], implied: [] });
+    expect(JSON.parse(dry.stdout)).toEqual({ ok: true, dryRun: true, made: ['/mkn/a/b', './mkn/x/y'], existed: ['/mkn'], implied: [], failed: [] });
     expect(dry.stderr).toBe('(dry run) mkdir /mkn/a/b\n(dry run) mkdir ./mkn/x/y\n');
     expect(ok(await ferry(['ls', '/mkn'])).stdout).toBe('');
     expect(await readdir(world.dir)).not.toContain('mkn');
@@ -210,20 +210,54 @@ describe('ls, stat, rm, mkdir, mv, cp on any remote', () => {
 
   it('mkdir --json says what was made, what -p found there and what a store of implied directories needs not make', async () => {
     const made = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', './mkj/b', 'pics:mkj']));
-    expect(JSON.parse(made.stdout)).toEqual({ ok: true, made: ['/mkj/a/deep', './mkj/b'], existed: [], implied: ['pics:mkj'] });
+    expect(JSON.parse(made.stdout)).toEqual({ ok: true, made: ['/mkj/a/deep', './mkj/b'], existed: [], implied: ['pics:mkj'], failed: [] });
     expect(JSON.parse(ok(await ferry(['stat', '--json', '/mkj/a/deep'])).stdout)).toMatchObject({ type: 'dir' });
     expect((await stat(join(world.dir, 'mkj', 'b'))).isDirectory()).toBe(true);
     const again = ok(await ferry(['mkdir', '-p', '--json', '/mkj/a/deep', '/mkj/a/new', './mkj/b']));
-    expect(JSON.parse(again.stdout)).toEqual({ ok: true, made: ['/mkj/a/new'], existed: ['/mkj/a/deep', './mkj/b'], implied: [] });
+    expect(JSON.parse(again.stdout)).toEqual({ ok: true, made: ['/mkj/a/new'], existed: ['/mkj/a/deep', './mkj/b'], implied: [], failed: [] });
   });
 
-  it('mkdir --json without -p on an existing directory: what was made before it on stdout, the error on stderr, exit 6', async () => {
+  it('mkdir --json without -p on an existing directory: the others are still made (as mkdir(1)), each failure on stdout and stderr, exit 6', async () => {
     ok(await ferry(['mkdir', '-p', '/mkf/there']));
-    const r = await ferry(['mkdir', '--json', '/mkf/first', '/mkf/there', '/mkf/never']);
+    const r = await ferry(['mkdir', '--json', '/mkf/first', '/mkf/there', '/mkf/after']);
     expect(r.code).toBe(6);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'FERRY_ERR_ALREADY_EXISTS' }, made: ['/mkf/first'], existed: [], implied: [] });
+    expect(JSON.parse(r.stdout)).toEqual({
+      ok: false,
+      error: expect.objectContaining({ code: 'FERRY_ERR_ALREADY_EXISTS' }),
+      made: ['/mkf/first', '/mkf/after'],
+      existed: [],
+      implied: [],
+      failed: [{ location: '/mkf/there', error: expect.objectContaining({ code: 'FERRY_ERR_ALREADY_EXISTS' }) }],
+    });
     expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_ALREADY_EXISTS' } });
-    expect((await ferry(['stat', '/mkf/never'])).code).toBe(3);
+    expect(JSON.parse(ok(await ferry(['stat', '--json', '/mkf/after'])).stdout)).toMatchObject({ type: 'dir' });
+    // Without --json: each failure on stderr, the others made; failures of two kinds exit 1.
+    const text = await ferry(['mkdir', '/mkf/there', './mkf-missing/x', '/mkf/later']);
+    expect(text.code).toBe(1);
+    expect(text.stderr.split('\n').filter(Boolean).map((l) => /\((FERRY_ERR_\w+)\)$/.exec(l)?.[1])).toEqual(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_NOT_FOUND']);
+    expect(JSON.parse(ok(await ferry(['stat', '--json', '/mkf/later'])).stdout)).toMatchObject({ type: 'dir' });
+  });
+
+  it('stat of several locations: each shown, a failed one reported and the others still shown; --json one line each', async () => {
+    ok(await ferry(['put', './a.txt', '/stm/one.txt']));
+    ok(await ferry(['put', './a.txt', '/stm/two.txt']));
+    const text = await ferry(['stat', '/stm/one.txt', '/stm/nope', './a.txt', '/stm/two.txt']);
+    expect(text.code).toBe(3);
+    expect(text.stdout.split('\n').filter((l) => l.startsWith('path:'))).toEqual(['path:    /stm/one.txt', 'path:    ./a.txt', 'path:    /stm/two.txt']);
+    expect(text.stderr).toMatch(/^ferry: .*nope.* \(FERRY_ERR_NOT_FOUND\)\n$/);
+    const json = await ferry(['stat', '--json', '/stm/one.txt', '/stm/nope', '/stm/two.txt']);
+    expect(json.code).toBe(3);
+    const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([
+      expect.objectContaining({ path: '/stm/one.txt', type: 'file' }),
+      { location: '/stm/nope', error: expect.objectContaining({ code: 'FERRY_ERR_NOT_FOUND' }) },
+      expect.objectContaining({ path: '/stm/two.txt', type: 'file' }),
+    ]);
+    expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+    // One location: as before, its entry alone, or its error on stderr only.
+    expect(JSON.parse(ok(await ferry(['stat', '--json', '/stm/one.txt'])).stdout)).toMatchObject({ path: '/stm/one.txt' });
+    const one = await ferry(['stat', '--json', '/stm/nope']);
+    expect([one.code, one.stdout]).toEqual([3, '']);
   });
 
   it('rm --json: what was removed, with -n what would be, with -f what was missing', async () => {

@@ -149,7 +149,7 @@ describe('counts and nouns', () => {
     ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
     const none = ok(await w.ferry(['versions', '/twice.txt']));
     expect(none.stdout).toBe('');
-    expect(none.stderr).toBe('no old versions of /twice.txt: the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on\n');
+    expect(none.stderr).toBe('versioning is off for /twice.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)\n');
     expect(JSON.parse(ok(await w.ferry(['versions', '/twice.txt', '--json'])).stdout)).toEqual([]);
     expect((await w.ferry(['versions', '/never-there.txt'])).code).toBe(3);
     ok(await w.ferry(['rm', '/twice.txt']));

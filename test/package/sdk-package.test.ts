@@ -142,7 +142,7 @@ describe('the SDK through the package name, from npm pack', () => {
     expect(loaded.filter((u) => HEAVY.some((h) => u.includes(h)))).toEqual([]);
   });
 
-  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
+  it('the first example of docs/client.md runs as written (fromConfig, putFile/putTree/putStream, getFile/getTree/getStream/listVersions/getVersionFile, noOverwrite, an abortable get, list, stat, mkdir, move, copy, remove, tokens, users)', async () => {
     const { out } = await runInApp(`
       import { FerryClient, isFerryError } from 'ferry/client';
       import { Readable, Writable } from 'node:stream';
@@ -178,7 +178,8 @@ describe('the SDK through the package name, from npm pack', () => {
       const ac = new AbortController();
       const abortable = await client.get('/doc/isos/big.iso', undefined, { signal: ac.signal });
       try { for await (const _ of abortable) ac.abort(); r.abortedGet = 'finished'; } catch (e) { r.abortedGet = isFerryError(e) ? e.code : String(e); }
-      const versions = (await client.http.json({ method: 'GET', path: '/api/v1/versions/doc/backups/db.sql' })).versions;
+      const { versions, policy } = await client.listVersions('/doc/backups/db.sql');
+      r.policy = policy;
       const old = versions.at(-1); // newest first: the oldest is dump v1
       await client.getVersionFile('/doc/backups/db.sql', old.id, './db-old.sql');
       r.getVersionFile = readFileSync('db-old.sql', 'utf8');
@@ -212,6 +213,7 @@ describe('the SDK through the package name, from npm pack', () => {
       getStream: 'dump v2',
       abortedGet: 'FERRY_ERR_ABORTED',
       getVersionFile: 'dump v1',
+      policy: { enabled: true, keep: 5, days: 0 },
       list: ['/doc/backup/photos:0', '/doc/backup/photos/a.jpg:1', '/doc/backup/photos/sub:0', '/doc/backup/photos/sub/b.jpg:1'],
       stat: 2 * 1024 * 1024,
       copied: 'dir',
@@ -225,9 +227,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const client = await import('ferry/client');
       // docs/client.md: the browser building blocks are not an entry of the package yet.
       const browser = ['HttpCore', 'FerryApi', 'FetchTransport', 'uploadBlob'].filter((n) => n in ferry || n in client);
-      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError }));
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError, across: new ferry.NotFoundError('x') instanceof client.FerryError, named: [ferry.NotFoundError.name, new ferry.QuotaExceededError().name] }));
     `);
-    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true });
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true, across: true, named: ['NotFoundError', 'QuotaExceededError'] });
     expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
   });
 
@@ -242,6 +244,56 @@ describe('the SDK through the package name, from npm pack', () => {
     `);
     for (const name of names) expect({ name, exports: out[name] }).toEqual({ name, exports: expect.any(Number) });
     for (const name of names) expect({ name, some: (out[name] as number) > 0 }).toEqual({ name, some: true });
+  });
+
+  // README, "Storage library": CommonJS programs require() the ES modules (Node >= 20.19, the
+  // package's engines floor); a top-level await anywhere in an entry's graph would break it
+  // (ERR_REQUIRE_ASYNC_MODULE). TypeScript compiles it with module nodenext, not node16.
+  it('CommonJS: require() of every entry works, one FerryError class with the ES modules; tsc takes a .cts with module nodenext, node16 gives TS1479', { timeout: 180_000 }, async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    const names = Object.keys(pkg.exports).filter((k) => k !== './package.json').map((k) => (k === '.' ? 'ferry' : `ferry/${k.slice(2)}`));
+    const file = join(app, 'use-require.cjs');
+    writeFileSync(
+      file,
+      `const out = {};
+for (const name of ${JSON.stringify(names)}) out[name] = Object.keys(require(name)).length > 0;
+import('ferry/client').then((esm) => {
+  out.oneClass = require('ferry').FerryError === esm.FerryError && require('ferry/client').FerryError === esm.FerryError;
+  process.stdout.write(JSON.stringify(out));
+});
+`,
+    );
+    const { stdout } = await promisify(execFile)(process.execPath, [file], { cwd: app, encoding: 'utf8' });
+    expect(JSON.parse(stdout)).toEqual({ ...Object.fromEntries(names.map((n) => [n, true])), oneClass: true });
+
+    writeFileSync(join(app, 'use.cts'), `import { FerryClient } from 'ferry/client';\nimport ferry = require('ferry');\nconst c: FerryClient = new FerryClient({ server: 'http://127.0.0.1:1' });\nvoid [c, ferry.MemoryBackend];\n`);
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const compile = (module: string) => {
+      const args = [tsc, '--module', module, '--moduleResolution', module, '--target', 'es2022', '--strict', '--noEmit', '--skipLibCheck', '--types', 'node', '--typeRoots', join(root, 'node_modules/@types'), 'use.cts'];
+      try {
+        return execFileSync(process.execPath, args, { cwd: app, encoding: 'utf8' });
+      } catch (err) {
+        return String((err as { stdout?: string }).stdout);
+      }
+    };
+    expect(compile('nodenext')).toBe('');
+    expect(compile('node16')).toMatch(/error TS1479/);
+  });
+
+  // The types a client-side user compiles: before, one-style.d.ts named the protocol's types
+  // through the package root, and the root named the server's, so `import { FerryClient } from
+  // 'ferry/client'` made tsc read 1,262 files (Fastify, Kysely, the AWS SDK) instead of about 240.
+  it("the declarations of 'ferry' and 'ferry/client' name no Fastify, Kysely, AWS SDK, ssh2 or server types", { timeout: 180_000 }, () => {
+    writeFileSync(join(app, 'light.ts'), `import { FerryClient } from 'ferry/client';\nimport { MemoryBackend, sync, Filter, FerryError } from 'ferry';\nvoid [FerryClient, MemoryBackend, sync, Filter, FerryError];\n`);
+    writeFileSync(
+      join(app, 'tsconfig.light.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, files: ['light.ts'] }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const files = execFileSync(process.execPath, [tsc, '-p', 'tsconfig.light.json', '--listFiles'], { cwd: app, encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(files.some((f) => f.includes('/ferry/dist/src/client/client.d.ts'))).toBe(true); // the list is of this package's files
+    const heavy = ['/fastify/', '/@fastify/', '/kysely/', '/@aws-sdk/', '/@smithy/', '/ssh2/', '/@types/ssh2/', '/better-sqlite3/', '/pg/', '/dist/src/server/', '/dist/src/store/', '/entry-server.d.ts', '/entry-s3.d.ts', '/entry-sftp.d.ts'];
+    expect(files.filter((f) => heavy.some((h) => f.includes(h)))).toEqual([]);
   });
 
   // Two runs of tsc over the package's declarations: 14 s on a loaded two-core machine.

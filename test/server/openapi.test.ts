@@ -156,6 +156,19 @@ describe('the statuses the document lists are the ones the server answers', () =
     expect(documents('/healthz', 'get', 404)).toBe(false);
   });
 
+  it("documents the versions list's policy (versioning off vs no versions yet), as the server answers it", async () => {
+    type Schema = { properties?: Record<string, Schema>; type?: string };
+    const op = doc.paths['/api/v1/versions/{path}'].get as { responses?: Record<string, { content?: Record<string, { schema?: Schema }> }> };
+    const schema = op.responses?.['200']?.content?.['application/json']?.schema;
+    expect(Object.keys(schema?.properties ?? {})).toEqual(['path', 'versions', 'policy']);
+    expect(Object.keys(schema?.properties?.policy?.properties ?? {})).toEqual(['enabled', 'keep', 'days']);
+    expect(schema?.properties?.policy?.properties?.enabled?.type).toBe('boolean');
+    expect((await t.api('/api/v1/files/openapi-versions.txt', { method: 'PUT', body: 'x' })).status).toBeLessThan(300);
+    const answer = (await (await t.api('/api/v1/versions/openapi-versions.txt')).json()) as Record<string, unknown>;
+    expect(Object.keys(answer)).toEqual(['path', 'versions', 'policy']);
+    expect(answer.policy).toEqual({ enabled: false, keep: 0, days: 0 });
+  });
+
   it('every operation documents a success, and every API route the error format', () => {
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {

@@ -87,6 +87,14 @@ describe('versions', () => {
     expect(await versionsOf('/scratch/tmp.txt')).toEqual([]);
   });
 
+  it("the list says the path's rule, so that \"versioning is off here\" and \"no versions yet\" differ", async () => {
+    const listOf = async (path: string) => (await (await t.api(`/api/v1/versions${path}`)).json()) as { path: string; versions: unknown[]; policy: unknown };
+    await put('/fresh.txt', 'only once');
+    expect(await listOf('/fresh.txt')).toEqual({ path: '/fresh.txt', versions: [], policy: { enabled: true, keep: 3, days: 30 } });
+    expect(await listOf('/scratch/tmp.txt')).toEqual({ path: '/scratch/tmp.txt', versions: [], policy: { enabled: false, keep: 0, days: 0 } });
+    expect((await listOf('/deep/x.txt')).policy).toEqual({ enabled: true, keep: 1, days: 0 });
+  });
+
   it('restores the version current at a given time', async () => {
     await put('/timed.txt', 'morning');
     const morning = clock;
@@ -237,6 +245,12 @@ describe('the CLI', () => {
     const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token };
     await put('/cli/f.txt', 'v1');
     await put('/cli/f.txt', 'v2');
+    await put('/cli/once.txt', 'v1');
+    const yet = await runFerry(['versions', '/cli/once.txt'], { env });
+    expect([yet.code, yet.stdout, yet.stderr]).toEqual([0, '', 'no versions of /cli/once.txt yet: the server keeps them (the last 3, for 30 days) from the next overwrite on\n']);
+    await put('/scratch/cli.txt', 'v1');
+    const off = await runFerry(['versions', '/scratch/cli.txt'], { env });
+    expect([off.code, off.stdout, off.stderr]).toEqual([0, '', 'versioning is off for /scratch/cli.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)\n']);
     const ls = await runFerry(['versions', '/cli/f.txt', '--json'], { env });
     expect(ls.code).toBe(0);
     const [v] = JSON.parse(ls.stdout) as Version[];

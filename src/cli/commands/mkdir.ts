@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { resolveLocations, type Location } from '../location.js';
-import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, isFerryError } from '../../core/errors.js';
+import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, isFerryError, type FerryError } from '../../core/errors.js';
+import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { parentPath } from '../../core/path.js';
 import type { FerryClient } from '../../client/client.js';
 import { addConnectionOptions, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -14,7 +15,7 @@ export function registerMkdir(program: Command): void {
     .option('-p, --parents', 'create parents as needed; no error if the directory exists')
     .option('-n, --dry-run', 'say what would be made (on stderr), make nothing; the same refusals as a real run')
     .option('--e2e', 'an end-to-end folder on a Ferry server: everything put into it is encrypted here, names too')
-    .option('--json', 'print {ok, made, existed, implied} as JSON: the locations made, those already there (-p), and those on stores where directories are implied');
+    .option('--json', 'print {ok, made, existed, implied, failed} as JSON: the locations made, those already there (-p), those on stores where directories are implied, and those that failed with their error');
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -40,18 +41,28 @@ In such a folder paths are plain and the new folder's name is encrypted here:
     const locations = await resolveLocations(args, 'server');
     // --json's report: each location as it was given, in order.
     const done: Record<'made' | 'existed' | 'implied', string[]> = { made: [], existed: [], implied: [] };
+    const failed: { location: string; error: FerryError }[] = [];
+    const report = (extra: object) =>
+      printJson({ ...extra, ...(opts.dryRun ? { dryRun: true } : {}), ...done, failed: failed.map((f) => ({ location: f.location, error: f.error.toJSON() })) });
+    // As mkdir(1) and rm: a location that cannot be made is reported and the others are
+    // still made; the exit status says that something failed. Ctrl-C and bugs stop at once.
     for (const loc of locations) {
       try {
         const how = await mkdirAt(loc, opts);
         if (opts.dryRun && how === 'made') process.stderr.write(`(dry run) mkdir ${loc.label}\n`);
         done[how].push(loc.label);
       } catch (err) {
-        // As put and get do: stdout says what was done before the error, stderr the error.
-        if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...(opts.dryRun ? { dryRun: true } : {}), ...done });
-        throw err;
+        if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED') {
+          // As put and get do: stdout says what was done before the error, stderr the error.
+          if (opts.json && isFerryError(err)) report({ ok: false, error: err.toJSON() });
+          throw err;
+        }
+        failed.push({ location: loc.label, error: err });
+        reportError(err, { json: opts.json, debug: debugWanted() });
       }
     }
-    if (opts.json) printJson({ ok: true, ...(opts.dryRun ? { dryRun: true } : {}), ...done });
+    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: failed[0].error.toJSON() });
+    if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed.map((f) => f.error)));
   });
 }
 

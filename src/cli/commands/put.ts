@@ -11,6 +11,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
+import { inCliTerms } from '../option-flags.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
@@ -191,7 +192,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
         ...common,
         onProgress: e2eBar.onProgress,
         ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
-        onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+        onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
       }).finally(() => e2eBar.stop());
       if (e2e) return void results.push(...e2e);
       for (const src of sources) {
@@ -216,7 +217,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
                 ...common,
                 compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
                 onProgress: bar.onProgress,
-                onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${err instanceof Error ? err.message : String(err)}\n`),
+                onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
               }),
             );
           } else {

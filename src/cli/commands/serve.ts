@@ -108,7 +108,7 @@ Examples:
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
       const [{ startServer }, allocator] = await Promise.all([import('../../server/app.js'), import('../../server/allocator.js')]);
-      const server = await startServer(config);
+      const server = await startServer({ ...config, logDestination: config.logDestination ?? process.stdout });
       if (heapGrowth > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
       const memory = allocator.leanUnderPressure(() => server.ctx.bodies.stats().waits);
       allocator.reportMemorySettings(memory.state().malloc, server.app.log);

@@ -8,6 +8,7 @@ import { ExitError, EXIT } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf, formatSize } from '../../core/units.js';
+import { inCliTerms } from '../option-flags.js';
 
 interface TransferFlags extends CommonFlags {
   update?: boolean;
@@ -51,7 +52,7 @@ function failureLine(r: SyncResult): string {
 /** Why deletes were skipped, unless that is a refusal already printed as an error. */
 function skippedDeletes(r: SyncResult): string | undefined {
   if (!r.deletesSkipped || r.errors.some((e) => e.path === '' && e.message === r.deletesSkipped)) return undefined;
-  return r.deletesSkipped;
+  return inCliTerms(r.deletesSkipped);
 }
 
 function summary(r: SyncResult): string {

@@ -8,6 +8,7 @@ import { addConnectionOptions, withClient, withServer, printJson, type Connectio
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
+import type { VersionPolicy } from '../../client/versions.js';
 
 const E2E_NOTE = `
 In an end-to-end folder (vault) give the file's plain path and the key (--passphrase-file,
@@ -22,8 +23,13 @@ interface Opts extends ConnectionOpts, E2eOpts {
   olderThan?: number;
 }
 
-/** Why a file has no old versions, as far as the CLI can know (the setting is the server's, per path). */
-const NONE_KEPT = 'the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on';
+/** Why a file has no old versions: the server says whether versioning is on for the path (older servers do not: then what it may be). */
+function noVersionsLine(label: string, policy: VersionPolicy | undefined): string {
+  if (policy === undefined) return `no old versions of ${label}: the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on`;
+  if (!policy.enabled) return `versioning is off for ${label}: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)`;
+  const limits = [policy.keep > 0 ? `the last ${policy.keep}` : '', policy.days > 0 ? `for ${policy.days} days` : ''].filter(Boolean).join(', ');
+  return `no versions of ${label} yet: the server keeps them (${limits}) from the next overwrite on`;
+}
 
 /** A version id option (`--version ID`). */
 export const positive = (v: string): number => {
@@ -56,12 +62,12 @@ export function registerVersions(program: Command): void {
   addE2eOptions(addConnectionOptions(versions)).action(async (path: string, opts: Opts) => {
     const loc = await resolveServerLocation(path, 'versions');
     await withServer(loc, opts, async (client) => {
-      const { listVersions } = await import('../../client/versions.js');
+      const { versionList } = await import('../../client/versions.js');
       const { storedPathInVault } = await import('../e2e-run.js');
-      const list = await listVersions(client, (await storedPathInVault(client, loc.path, opts))?.stored ?? loc.path);
+      const { versions: list, policy } = await versionList(client, (await storedPathInVault(client, loc.path, opts))?.stored ?? loc.path);
       if (opts.json) return printJson(list);
       // A bare table header reads as a failure: say why the list is empty (the policy is the server's).
-      if (list.length === 0) return void process.stderr.write(`no old versions of ${loc.label}: ${NONE_KEPT}\n`);
+      if (list.length === 0) return void process.stderr.write(noVersionsLine(loc.label, policy) + '\n');
       process.stdout.write(table(['VERSION', 'SIZE', 'MODIFIED', 'CURRENT FROM', 'REPLACED', 'HASH'], list.map((v) => [String(v.id), formatSize(v.size), when(v.mtime), when(v.createdAt), when(v.replacedAt), v.hash.slice(0, 12)])));
     });
   });

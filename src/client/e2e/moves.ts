@@ -79,7 +79,7 @@ export async function moveInVaults(client: Client, op: 'move' | 'copy', src: str
   if (isWithin(target, from)) throw new ValidationError(`cannot ${op} ${from} into itself (${target})`);
   const found = await findStored(client, keys!, fromVault, from, signal);
   if (!found) throw new NotFoundError(`${from}: no such file or directory`, { details: { path: from } });
-  if (op === 'copy' && found.type === 'dir' && !options.recursive) throw new UsageError(`${from} is a directory: use -r to copy it`);
+  if (op === 'copy' && found.type === 'dir' && !options.recursive) throw new UsageError(`${from} is a directory: use \`recursive: true\` to copy it`);
   const stored = await serverPathOf(keys!, targetVault, target);
   const plainEntry = (e: Entry): Entry => ({ ...e, path: target, name: baseName(target) });
   if (options.onDryRun) {

@@ -255,7 +255,7 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
   // Before any byte is read: a --no-clobber put over an existing file, or a folder in the way, fails now.
   const existing = await client.statIfExists(target.serverPath, { signal });
   if (existing?.type === 'dir') throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
-  if (existing && options.noOverwrite) throw new FerryError('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (--no-clobber)`);
+  if (existing && options.noOverwrite) throw new FerryError('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (\`noOverwrite\`)`);
   let gatheringId: string | undefined;
   const openGathering = async () => {
     const session = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });

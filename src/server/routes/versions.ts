@@ -2,7 +2,7 @@
  * Old versions and the trash (README "Versions and trash"), paths relative to the caller's
  * home as everywhere:
  *
- *   GET    /api/v1/versions/*path          {path, versions: [...]} newest first (read)
+ *   GET    /api/v1/versions/*path          {path, versions: [...], policy} newest first (read)
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
  *   GET    /api/v1/trash?path=P            {entries: [...]} newest first (list)
  *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
@@ -44,7 +44,9 @@ async function listVersions(ctx: ServerContext, request: FastifyRequest) {
   const versions = await ctx.versions.versions(server);
   // No versions and no file: as any other route, a path that is not there is a 404.
   if (versions.length === 0) await ctx.meta.stat(server);
-  return { path, versions: versions.map((v) => userVersion(auth, v)) };
+  // The rule for this path, so that a client can tell "versioning is off here" from "none yet".
+  const { keep, days } = ctx.versions.ruleFor(server);
+  return { path, versions: versions.map((v) => userVersion(auth, v)), policy: { enabled: keep > 0 || days > 0, keep, days } };
 }
 
 async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
