@@ -26,6 +26,7 @@ import { AbortedError, InternalError, UnavailableError, ValidationError } from '
 import { FileHasher, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
+import type { CommitOptions } from '../store/meta-store.js';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { commitSession } from './commit.js';
@@ -136,6 +137,8 @@ export interface IngestRequest {
   declaredSize?: number;
   /** Fail with FERRY_ERR_ALREADY_EXISTS at commit when `path` exists. */
   noOverwrite?: boolean;
+  /** A condition on what `path` holds, checked by the commit itself (CommitOptions.expect). */
+  expect?: CommitOptions['expect'];
   mtime?: number;
   mode?: number;
   /** The committed file is deleted this long after the commit. */
@@ -328,7 +331,7 @@ async function finishIngest(ctx: ServerContext, req: IngestRequest, started: num
     auth,
     uploadId,
     { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
-    { check: ctx.quota.commitCheck(auth) },
+    { check: ctx.quota.commitCheck(auth), ...(req.expect ? { expect: req.expect } : {}) },
     undefined,
     req.finish === undefined,
   );

@@ -39,6 +39,9 @@ export interface WriteScope {
   member?: boolean;
 }
 
+/** A write's conditions on its resource's content, checked again against what it holds at the commit (412 when they fail). */
+export type CommitCondition = (current: Entry | undefined) => Promise<void>;
+
 export class Dav {
   readonly store: DavStore;
 
@@ -96,16 +99,36 @@ export class Dav {
    * otherwise), the lock tokens it submits must cover every lock on what the write changes
    * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match must
    * hold for the primary (412).
+   *
+   * Returns the conditions on the primary's content, for its commit to check again (PUT:
+   * CommitOptions.expect), or undefined when the request has none: a body streams in
+   * between this early check and the commit, and another writer may replace the file
+   * meanwhile. Locks and tagged resources other than the primary count as found here.
    */
-  async guard(request: FastifyRequest, auth: AuthContext, primary: WriteScope, scopes: WriteScope[] = [primary]): Promise<void> {
+  async guard(request: FastifyRequest, auth: AuthContext, primary: WriteScope, scopes: WriteScope[] = [primary]): Promise<CommitCondition | undefined> {
     const lists = this.ifLists(request);
+    const states = new Map<string | undefined, { primary: boolean; state: ResourceState }>();
     if (lists) {
-      const ok = await evaluateIf(lists, (resource) => this.stateOf(auth, resource === undefined ? primary.path : resource, primary));
+      for (const resource of new Set(lists.map((l) => l.resource))) states.set(resource, await this.stateOf(auth, resource, primary));
+      const ok = await evaluateIf(lists, async (resource) => states.get(resource)!.state);
       if (!ok) throw new PreconditionFailedError('the If header does not hold');
     }
     checkMatchHeaders(request, primary.entry, auth);
     const submitted = lists ? submittedTokens(lists) : new Set<string>();
     for (const scope of scopes) await this.requireTokens(auth, scope, submitted);
+    const onContent = lists?.some((l) => l.conditions.some((c) => c.etag !== undefined)) || request.headers['if-match'] !== undefined || request.headers['if-none-match'] !== undefined;
+    if (!onContent) return undefined;
+    return async (current) => {
+      if (lists) {
+        const etag = Dav.etag(current, auth);
+        const now = (resource: string | undefined): ResourceState => {
+          const { primary: isPrimary, state } = states.get(resource)!;
+          return isPrimary ? { tokens: state.tokens, ...(etag !== undefined ? { etag } : {}) } : state;
+        };
+        if (!(await evaluateIf(lists, async (resource) => now(resource)))) throw new PreconditionFailedError('the If header does not hold (the resource changed while the request was sent)');
+      }
+      checkMatchHeaders(request, current, auth);
+    };
   }
 
   /** 423 unless `submitted` satisfies every lock on what `scope` changes. */
@@ -128,22 +151,22 @@ export class Dav {
     }
   }
 
-  /** The state of the resource an If list names: the request's own, or a tagged URL's. */
-  private async stateOf(auth: AuthContext, resource: string, primary: WriteScope): Promise<ResourceState> {
+  /** The state of the resource an If list names (undefined: the request's own), and whether it is the primary. */
+  private async stateOf(auth: AuthContext, resource: string | undefined, primary: WriteScope): Promise<{ primary: boolean; state: ResourceState }> {
     let path: string;
-    if (resource === primary.path) path = primary.path;
+    if (resource === undefined || resource === primary.path) path = primary.path;
     else {
       try {
         path = davPathOf(new URL(resource, 'http://tag.invalid').pathname);
       } catch {
-        return { tokens: new Set() }; // a tag outside the share: nothing holds for it
+        return { primary: false, state: { tokens: new Set() } }; // a tag outside the share: nothing holds for it
       }
     }
     const server = toServerPath(auth, path);
     const entry = path === primary.path ? primary.entry : await this.entry(server);
     const tokens = new Set((await this.locks(server)).map((l) => l.token));
     const etag = Dav.etag(entry, auth);
-    return etag === undefined ? { tokens } : { etag, tokens };
+    return { primary: path === primary.path, state: etag === undefined ? { tokens } : { etag, tokens } };
   }
 }
 
