@@ -1,7 +1,8 @@
 /**
  * WebDAV conditions that must hold at the commit, not only before the body streams in.
  *
- * If-Match (and the If header's entity tags) were checked when a PUT began: clients that
+ * If-Match (and the If header's entity tags; If-Unmodified-Since, not honoured before, is
+ * now too) were checked when a PUT began: clients that
  * had both read one ETag and both saved their edit each passed the check, and each replaced
  * the file (the lost update conditional requests are for). The commit now checks them again,
  * inside its transaction once the name is locked: of writers racing with one ETag exactly
@@ -49,19 +50,21 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
     afterAll(async () => t?.close());
 
     /** Puts `first`, then races `WRITERS` PUTs of their own bodies carrying `headers(etag)`; returns the winners and the answers. */
-    async function editRace(path: string, headers: (etag: string) => Record<string, string>): Promise<{ won: number[]; answers: DavResponse[]; body: (i: number) => string }> {
-      const first = await req('PUT', path, { body: `first version of ${path}` });
+    async function editRace(path: string, headers: (seen: { etag: string; lastModified: string }) => Record<string, string>, firstHeaders: Record<string, string> = {}): Promise<{ won: number[]; answers: DavResponse[]; body: (i: number) => string }> {
+      const first = await req('PUT', path, { body: `first version of ${path}`, headers: firstHeaders });
       expect(first.status).toBe(201);
       const etag = first.headers.etag as string;
-      expect((await req('GET', path)).headers.etag).toBe(etag);
+      const got = await req('GET', path);
+      expect(got.headers.etag).toBe(etag);
+      const seen = { etag, lastModified: got.headers['last-modified'] as string };
       // Bodies over one chunk's worth, so each streams for a while before its commit.
       const body = (i: number) => `edit ${i} `.repeat(40_000);
-      const answers = await race((i) => req('PUT', path, { headers: headers(etag), body: body(i) }));
+      const answers = await race((i) => req('PUT', path, { headers: headers(seen), body: body(i) }));
       return { won: indexesOf(answers, 204), answers, body };
     }
 
     it('PUT with If-Match: one of the writers holding one ETag replaces the file, the others get 412', async () => {
-      const { won, answers, body } = await editRace('/race/match.txt', (etag) => ({ 'if-match': etag }));
+      const { won, answers, body } = await editRace('/race/match.txt', ({ etag }) => ({ 'if-match': etag }));
       expect(won).toHaveLength(1);
       expect(answers.filter((a) => a.status !== 204).map((a) => a.status)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
       const now = await req('GET', '/race/match.txt');
@@ -70,19 +73,36 @@ for (const dialect of ['postgresql', 'sqlite'] as const) {
     });
 
     it('PUT with an If header naming the ETag (untagged and tagged): one writer wins, the others get 412', async () => {
-      const untagged = await editRace('/race/if.txt', (etag) => ({ if: `([${etag}])` }));
+      const untagged = await editRace('/race/if.txt', ({ etag }) => ({ if: `([${etag}])` }));
       expect(untagged.won).toHaveLength(1);
       expect(untagged.answers.filter((a) => a.status !== 204).map((a) => a.status)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
       expect((await req('GET', '/race/if.txt')).text).toBe(untagged.body(untagged.won[0]));
 
-      const tagged = await editRace('/race/tagged.txt', (etag) => ({ if: `<${t.url}/dav/race/tagged.txt> ([${etag}])` }));
+      const tagged = await editRace('/race/tagged.txt', ({ etag }) => ({ if: `<${t.url}/dav/race/tagged.txt> ([${etag}])` }));
       expect(tagged.won).toHaveLength(1);
       expect(tagged.answers.filter((a) => a.status !== 204).map((a) => a.status)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
       expect((await req('GET', '/race/tagged.txt')).text).toBe(tagged.body(tagged.won[0]));
     });
 
+    it('PUT with If-Unmodified-Since: refused when the file changed after the date; of writers racing with one date, one wins', async () => {
+      // The file's time is set far back (X-OC-Mtime), so that any commit makes it later, to the second.
+      const { won, answers, body } = await editRace('/race/since.txt', ({ lastModified }) => ({ 'if-unmodified-since': lastModified }), { 'x-oc-mtime': '1600000000' });
+      expect(won).toHaveLength(1);
+      expect(answers.filter((a) => a.status !== 204).map((a) => a.status)).toEqual(Array.from({ length: WRITERS - 1 }, () => 412));
+      expect((await req('GET', '/race/since.txt')).text).toBe(body(won[0]));
+      // Before the file's time: 412 at once; a later date, or one beside an If-Match that holds, is no obstacle.
+      const now = await req('GET', '/race/since.txt');
+      const modified = Date.parse(now.headers['last-modified'] as string);
+      expect((await req('PUT', '/race/since.txt', { headers: { 'if-unmodified-since': new Date(modified - 1000).toUTCString() }, body: 'late' })).status).toBe(412);
+      expect((await req('PUT', '/race/since.txt', { headers: { 'if-unmodified-since': new Date(modified - 1000).toUTCString(), 'if-match': now.headers.etag as string }, body: 'matched' })).status).toBe(204);
+      const later = await req('GET', '/race/since.txt');
+      expect(later.text).toBe('matched');
+      expect((await req('PUT', '/race/since.txt', { headers: { 'if-unmodified-since': new Date(Date.parse(later.headers['last-modified'] as string) + 1000).toUTCString() }, body: 'in time' })).status).toBe(204);
+      expect((await req('GET', '/race/since.txt')).text).toBe('in time');
+    });
+
     it('a refused PUT leaves nothing behind: no upload session, the winner stored whole', async () => {
-      const { won } = await editRace('/race/clean.txt', (etag) => ({ 'if-match': etag }));
+      const { won } = await editRace('/race/clean.txt', ({ etag }) => ({ 'if-match': etag }));
       expect(won).toHaveLength(1);
       const sessions = await t.server.ctx.meta.db.selectFrom('uploads').select('id').execute();
       expect(sessions).toEqual([]);

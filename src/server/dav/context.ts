@@ -116,7 +116,7 @@ export class Dav {
     checkMatchHeaders(request, primary.entry, auth);
     const submitted = lists ? submittedTokens(lists) : new Set<string>();
     for (const scope of scopes) await this.requireTokens(auth, scope, submitted);
-    const onContent = lists?.some((l) => l.conditions.some((c) => c.etag !== undefined)) || request.headers['if-match'] !== undefined || request.headers['if-none-match'] !== undefined;
+    const onContent = lists?.some((l) => l.conditions.some((c) => c.etag !== undefined)) || ['if-match', 'if-none-match', 'if-unmodified-since'].some((h) => request.headers[h] !== undefined);
     if (!onContent) return undefined;
     return async (current) => {
       if (lists) {
@@ -170,13 +170,23 @@ export class Dav {
   }
 }
 
-/** If-Match / If-None-Match (RFC 9110 13.1) on a write: 412 when they do not hold. */
+/**
+ * If-Match / If-None-Match / If-Unmodified-Since (RFC 9110 13.1) on a write: 412 when they
+ * do not hold. If-Unmodified-Since is compared with the Last-Modified GET sends (the
+ * modification time, to the second); it is ignored beside If-Match, when it is not a date,
+ * and for a resource that does not exist (nothing to compare).
+ */
 function checkMatchHeaders(request: FastifyRequest, entry: Entry | undefined, auth: AuthContext): void {
   const etag = Dav.etag(entry, auth);
   const ifMatch = request.headers['if-match'];
   if (ifMatch !== undefined) {
     const ok = ifMatch.trim() === '*' ? entry !== undefined : etag !== undefined && ifMatch.split(',').some((t) => t.trim() === etag);
     if (!ok) throw new PreconditionFailedError('If-Match does not hold');
+  }
+  const since = request.headers['if-unmodified-since'];
+  if (ifMatch === undefined && since !== undefined && entry !== undefined) {
+    const date = Date.parse(since);
+    if (!Number.isNaN(date) && Math.floor(entry.mtime / 1000) * 1000 > date) throw new PreconditionFailedError('If-Unmodified-Since does not hold: the resource was modified since');
   }
   const ifNone = request.headers['if-none-match'];
   if (ifNone !== undefined) {
