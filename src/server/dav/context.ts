@@ -97,8 +97,8 @@ export class Dav {
   /**
    * Before a write: the If header must hold for the request's resource `primary` (412
    * otherwise), the lock tokens it submits must cover every lock on what the write changes
-   * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match must
-   * hold for the primary (412).
+   * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match /
+   * If-Unmodified-Since must hold for the primary (412).
    *
    * Returns the conditions on the primary's content, for its commit to check again (PUT:
    * CommitOptions.expect), or undefined when the request has none: a body streams in
