@@ -26,6 +26,7 @@ import { AbortedError, InternalError, UnavailableError, ValidationError } from '
 import { FileHasher, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
+import type { CommitOptions } from '../store/meta-store.js';
 import type { FastifyRequest } from 'fastify';
 import type { ServerContext } from './context.js';
 import { commitSession } from './commit.js';
@@ -88,7 +89,7 @@ export function ingestMinimum(params: ChunkingParams): number {
 
 /**
  * Waits for `bytes` of `memory` (first come first served; see the comment on
- * {@link INGEST_WAIT_MS}); FERRY_ERR_UNAVAILABLE after `waitMs`, FERRY_ERR_ABORTED when
+ * {@link INGEST_WAIT_MS}); FERRY_ERR_UNAVAILABLE after `waitMs` (Infinity: no limit), FERRY_ERR_ABORTED when
  * `signal` fires first.
  */
 export async function admitIngest(memory: BodyMemory, bytes: number, party: string | undefined, signal?: AbortSignal, waitMs = INGEST_WAIT_MS): Promise<BodyLease> {
@@ -99,10 +100,13 @@ export async function admitIngest(memory: BodyMemory, bytes: number, party: stri
   }
   const waiting = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    waiting.abort();
-  }, waitMs);
+  // Infinity: no time limit (setTimeout would take it for 1 ms).
+  const timer = Number.isFinite(waitMs)
+    ? setTimeout(() => {
+        timedOut = true;
+        waiting.abort();
+      }, waitMs)
+    : undefined;
   const hangUp = () => waiting.abort();
   signal?.addEventListener('abort', hangUp, { once: true });
   if (signal?.aborted) waiting.abort();
@@ -136,6 +140,8 @@ export interface IngestRequest {
   declaredSize?: number;
   /** Fail with FERRY_ERR_ALREADY_EXISTS at commit when `path` exists. */
   noOverwrite?: boolean;
+  /** A condition on what `path` holds, checked by the commit itself (CommitOptions.expect). */
+  expect?: CommitOptions['expect'];
   mtime?: number;
   mode?: number;
   /** The committed file is deleted this long after the commit. */
@@ -158,12 +164,13 @@ export interface IngestRequest {
    */
   finish?: () => IngestFinish;
   /**
-   * False: never wait for memory (see {@link INGEST_WAIT_MS}); without room the stream goes on
-   * unadmitted, storing one chunk at a time. For SFTP, whose files of one session arrive in
-   * order over one channel: a file waiting for room would stop the session, and with it the
-   * session's other files that hold the room it waits for.
+   * Room the caller already took in `ctx.ingestMemory` for this stream (at least its
+   * admission: {@link ingestMinimum} for an unknown length), instead of the ingest waiting for
+   * it; null: none could be had without waiting, and the stream goes on unadmitted, storing
+   * one chunk at a time. The ingest gives it back once it cuts no more. For SFTP, whose files
+   * of one session arrive in order over one channel (src/server/sftp/ferry-fs.ts admitUpload).
    */
-  mayWait?: boolean;
+  admitted?: BodyLease | null;
 }
 
 /** A resumable upload kept uncommitted: its session and the chunks it holds, in order. */
@@ -190,8 +197,8 @@ export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<In
   const party = partyOf(auth);
   const admission = ingestAdmission(ctx.config.chunking, req.declaredSize);
   const admitted =
-    req.mayWait === false
-      ? (ctx.ingestMemory.tryReserve(admission.area + admission.chunk, party) ?? { kind: 'reserved', release: () => undefined })
+    req.admitted !== undefined
+      ? (req.admitted ?? { kind: 'reserved', release: () => undefined })
       : await admitIngest(ctx.ingestMemory, admission.area + admission.chunk, party, signal, ctx.ingestWaitMs);
   try {
     return await ingestAdmitted(ctx, req, started, prefix, (bytes) => ctx.ingestMemory.tryReserve(roundUp(bytes), party), () => admitted.release());
@@ -328,7 +335,7 @@ async function finishIngest(ctx: ServerContext, req: IngestRequest, started: num
     auth,
     uploadId,
     { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
-    { check: ctx.quota.commitCheck(auth) },
+    { check: ctx.quota.commitCheck(auth), ...(req.expect ? { expect: req.expect } : {}) },
     undefined,
     req.finish === undefined,
   );

@@ -80,6 +80,14 @@ export interface CommitOptions {
    * concurrent commits cannot both squeeze under a limit).
    */
   check?: (trx: Transaction<Database>, files: CommitCandidate[], owner: string | null) => Promise<void>;
+  /**
+   * A condition on what a path holds when the commit replaces it (a WebDAV If-Match): called
+   * inside the commit transaction once the path's name is locked (namespace lockNames), with
+   * the entry there now (undefined: nothing, or an expired file). Throwing refuses the commit,
+   * so the condition and the replacement are one step: no writer slips in between. It must not
+   * use the database (the transaction holds SQLite's one connection).
+   */
+  expect?: (path: string, current: Entry | undefined) => void | Promise<void>;
 }
 
 export interface Usage {
@@ -822,7 +830,7 @@ export class Namespace {
           mode: f.mode ?? final.mode ?? null,
           expiresAt: f.ttl_ms === null ? null : now + Number(f.ttl_ms),
         })),
-        { noOverwrite: up.no_overwrite === 1, now },
+        { noOverwrite: up.no_overwrite === 1, now, ...(options.expect ? { expect: options.expect } : {}) },
       );
       await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
       await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
@@ -842,20 +850,22 @@ export class Namespace {
   private async putFiles(
     trx: Db,
     files: readonly { path: string; hash: string; size: number; chunks: ChunkRef[]; mtime: number; mode: number | null; expiresAt: number | null }[],
-    o: { noOverwrite: boolean; now: number },
+    o: { noOverwrite: boolean; now: number; expect?: CommitOptions['expect'] },
   ): Promise<Entry[]> {
     await this.ensureDirsOf(trx, new Set(files.map((f) => parentPath(f.path))), o.now, new Set());
     await this.lockNames(trx, files.map((f) => f.path));
 
-    const old = new Map<string, { path: string; type: string; manifest: string | null; size: number; mtime: number; mode: number | null; updated_at: number }>();
+    const old = new Map<string, FilesTable>();
     for (const part of batches(files.map((f) => f.path))) {
-      const rows = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', 'in', part).execute();
+      const rows = await trx.selectFrom('files').selectAll().where('path', 'in', part).execute();
       for (const r of rows) old.set(r.path, r);
     }
     for (const f of files) {
       const prev = old.get(f.path);
       if (prev?.type === 'dir') throw new IsADirectoryError(`${f.path}: a directory exists there`, { details: { path: f.path } });
       if (prev && o.noOverwrite) throw new AlreadyExistsError(`${f.path}: already exists`, { details: { path: f.path } });
+      // An expired file is gone for readers (stat): a condition sees nothing there either.
+      if (o.expect) await o.expect(f.path, prev && (prev.expires_at === null || Number(prev.expires_at) > o.now) ? toEntry(prev) : undefined);
     }
     await this.refuseLookAlikes(trx, files.filter((f) => !old.has(f.path)).map((f) => f.path));
 

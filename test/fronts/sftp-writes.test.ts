@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdcParamsOf } from '../../src/algo/cdc-kernel.js';
 import { chunkLengths } from '../../src/algo/fastcdc.js';
 import { fileHashOf } from '../../src/core/manifest.js';
+import { streamRoom } from '../../src/server/sftp/upload.js';
 import { sha256, uploadBuffer } from '../helpers/in-process-server.js';
 import { sftpBatch, sftpOf, sshClient, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 
@@ -162,14 +163,15 @@ describe('writes in any order', () => {
 });
 
 describe('memory', () => {
-  // The streamed-upload budget (src/server/ingest.ts) makes HTTP uploads wait for room; a
+  // The streamed-upload budget (src/server/ingest.ts) makes uploads wait for room; a
   // session's SFTP packets are handled in order, so one of its files waiting would stop the
-  // others. Without room SFTP files go on unadmitted: here the budget is all taken, and four
-  // files written at once (interleaved, one session) still arrive whole, well before the
-  // 60 s a waiting upload would give up after.
-  it('a session writes four files at once while the streamed-upload memory is all taken', { timeout: 45_000 }, async () => {
+  // others, which may hold the room it waits for. A file waits only while no other file of
+  // its session holds room (./sftp-memory.test.ts); the others go on unadmitted: here the
+  // budget has room for one stream, and four files written at once (interleaved, one
+  // session) still all arrive whole.
+  it('a session writes four files at once while the streamed-upload memory has room for one', { timeout: 45_000 }, async () => {
     const memory = s.t.server.ctx.ingestMemory;
-    const all = await memory.reserve(memory.largestWhole);
+    const all = await memory.reserve(memory.largestWhole - streamRoom(s.t.server.ctx));
     try {
       const files = Array.from({ length: 4 }, (_, i) => ({ path: `/crowded-${i}.bin`, data: randomBytes(5 * MiB + i * 1000) }));
       const handles = await Promise.all(files.map((f) => open(sftp, f.path, 'w')));

@@ -39,6 +39,9 @@ export interface WriteScope {
   member?: boolean;
 }
 
+/** A write's conditions on its resource's content, checked again against what it holds at the commit (412 when they fail). */
+export type CommitCondition = (current: Entry | undefined) => Promise<void>;
+
 export class Dav {
   readonly store: DavStore;
 
@@ -94,18 +97,38 @@ export class Dav {
   /**
    * Before a write: the If header must hold for the request's resource `primary` (412
    * otherwise), the lock tokens it submits must cover every lock on what the write changes
-   * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match must
-   * hold for the primary (412).
+   * (`scopes`, by default the primary; 423 otherwise), and If-Match / If-None-Match /
+   * If-Unmodified-Since must hold for the primary (412).
+   *
+   * Returns the conditions on the primary's content, for its commit to check again (PUT:
+   * CommitOptions.expect), or undefined when the request has none: a body streams in
+   * between this early check and the commit, and another writer may replace the file
+   * meanwhile. Locks and tagged resources other than the primary count as found here.
    */
-  async guard(request: FastifyRequest, auth: AuthContext, primary: WriteScope, scopes: WriteScope[] = [primary]): Promise<void> {
+  async guard(request: FastifyRequest, auth: AuthContext, primary: WriteScope, scopes: WriteScope[] = [primary]): Promise<CommitCondition | undefined> {
     const lists = this.ifLists(request);
+    const states = new Map<string | undefined, { primary: boolean; state: ResourceState }>();
     if (lists) {
-      const ok = await evaluateIf(lists, (resource) => this.stateOf(auth, resource === undefined ? primary.path : resource, primary));
+      for (const resource of new Set(lists.map((l) => l.resource))) states.set(resource, await this.stateOf(auth, resource, primary));
+      const ok = await evaluateIf(lists, async (resource) => states.get(resource)!.state);
       if (!ok) throw new PreconditionFailedError('the If header does not hold');
     }
     checkMatchHeaders(request, primary.entry, auth);
     const submitted = lists ? submittedTokens(lists) : new Set<string>();
     for (const scope of scopes) await this.requireTokens(auth, scope, submitted);
+    const onContent = lists?.some((l) => l.conditions.some((c) => c.etag !== undefined)) || ['if-match', 'if-none-match', 'if-unmodified-since'].some((h) => request.headers[h] !== undefined);
+    if (!onContent) return undefined;
+    return async (current) => {
+      if (lists) {
+        const etag = Dav.etag(current, auth);
+        const now = (resource: string | undefined): ResourceState => {
+          const { primary: isPrimary, state } = states.get(resource)!;
+          return isPrimary ? { tokens: state.tokens, ...(etag !== undefined ? { etag } : {}) } : state;
+        };
+        if (!(await evaluateIf(lists, async (resource) => now(resource)))) throw new PreconditionFailedError('the If header does not hold (the resource changed while the request was sent)');
+      }
+      checkMatchHeaders(request, current, auth);
+    };
   }
 
   /** 423 unless `submitted` satisfies every lock on what `scope` changes. */
@@ -128,32 +151,42 @@ export class Dav {
     }
   }
 
-  /** The state of the resource an If list names: the request's own, or a tagged URL's. */
-  private async stateOf(auth: AuthContext, resource: string, primary: WriteScope): Promise<ResourceState> {
+  /** The state of the resource an If list names (undefined: the request's own), and whether it is the primary. */
+  private async stateOf(auth: AuthContext, resource: string | undefined, primary: WriteScope): Promise<{ primary: boolean; state: ResourceState }> {
     let path: string;
-    if (resource === primary.path) path = primary.path;
+    if (resource === undefined || resource === primary.path) path = primary.path;
     else {
       try {
         path = davPathOf(new URL(resource, 'http://tag.invalid').pathname);
       } catch {
-        return { tokens: new Set() }; // a tag outside the share: nothing holds for it
+        return { primary: false, state: { tokens: new Set() } }; // a tag outside the share: nothing holds for it
       }
     }
     const server = toServerPath(auth, path);
     const entry = path === primary.path ? primary.entry : await this.entry(server);
     const tokens = new Set((await this.locks(server)).map((l) => l.token));
     const etag = Dav.etag(entry, auth);
-    return etag === undefined ? { tokens } : { etag, tokens };
+    return { primary: path === primary.path, state: etag === undefined ? { tokens } : { etag, tokens } };
   }
 }
 
-/** If-Match / If-None-Match (RFC 9110 13.1) on a write: 412 when they do not hold. */
+/**
+ * If-Match / If-None-Match / If-Unmodified-Since (RFC 9110 13.1) on a write: 412 when they
+ * do not hold. If-Unmodified-Since is compared with the Last-Modified GET sends (the
+ * modification time, to the second); it is ignored beside If-Match, when it is not a date,
+ * and for a resource that does not exist (nothing to compare).
+ */
 function checkMatchHeaders(request: FastifyRequest, entry: Entry | undefined, auth: AuthContext): void {
   const etag = Dav.etag(entry, auth);
   const ifMatch = request.headers['if-match'];
   if (ifMatch !== undefined) {
     const ok = ifMatch.trim() === '*' ? entry !== undefined : etag !== undefined && ifMatch.split(',').some((t) => t.trim() === etag);
     if (!ok) throw new PreconditionFailedError('If-Match does not hold');
+  }
+  const since = request.headers['if-unmodified-since'];
+  if (ifMatch === undefined && since !== undefined && entry !== undefined) {
+    const date = Date.parse(since);
+    if (!Number.isNaN(date) && Math.floor(entry.mtime / 1000) * 1000 > date) throw new PreconditionFailedError('If-Unmodified-Since does not hold: the resource was modified since');
   }
   const ifNone = request.headers['if-none-match'];
   if (ifNone !== undefined) {

@@ -6,7 +6,8 @@
  * included (RFC 4918 9.8.4), but never one that holds the source (400, as Apache's mod_dav
  * refuses it); F makes an existing destination 412. Depth: COPY takes 0 (a
  * collection without its members) or infinity; MOVE only infinity. 201 when the destination
- * is new, 204 when it was replaced. Permissions are the native API's: COPY needs `read` on
+ * is new, 204 when it was replaced (also when what it replaced arrived after the request
+ * looked: Overwrite: T replaces whatever is there at the time). Permissions are the native API's: COPY needs `read` on
  * the source tree, MOVE `delete` there; both need `write` on the destination (and `delete`
  * on what they replace); a COPY counts against the quota like an upload. Dead properties
  * come along (moved or copied with the files); locks do not. Each is audited (`file.move`,
@@ -15,6 +16,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
+import type { Entry } from '../../core/protocol.js';
 import { authorizeMove, authorizeTree, toServerPath } from '../authz.js';
 import { depthOf, overwriteOf, type Dav } from './context.js';
 import { destinationPath } from './paths.js';
@@ -47,29 +49,64 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   await dav.guard(request, auth, { path, entry }, op === 'move' ? [{ path, entry, tree: true, member: true }, destination] : [destination]);
   if (op === 'copy') await dav.ctx.quota.checkCopy(auth, src);
 
-  const { meta } = dav.ctx;
   // The vault guard first: a MOVE or COPY it refuses must not have deleted the destination,
   // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
   const maxEntries = dav.ctx.config.maxCopyEntries;
-  await meta.checkMoveOrCopy(op, src, dst, { maxEntries });
-  // A file over a file is replaced in the move's own transaction, as any overwrite is (the
-  // replaced content becomes a version); a collection on either side is deleted first.
-  const replace = existing?.type === 'file' && entry.type === 'file';
-  if (existing && !replace) await meta.remove(dst, { recursive: true });
-  try {
-    if (op === 'move') await meta.move(src, dst, { overwrite: replace });
-    else if (depth === '0' && entry.type === 'dir') {
-      await meta.mkdir(dst);
-      await dav.store.copyOwnProps(src, dst);
-    } else await meta.copy(src, dst, { overwrite: replace, maxEntries });
-  } catch (err) {
-    // Something arrived at the destination since it was found free: with Overwrite: F that
-    // is RFC 4918's 412, as if it had been there (the store refused to replace it).
-    if (!overwrite && err instanceof AlreadyExistsError && (await dav.entry(dst))) throw new PreconditionFailedError(`${to} exists and Overwrite is F`, { details: { path: to }, cause: err });
-    throw err;
-  }
+  await dav.ctx.meta.checkMoveOrCopy(op, src, dst, { maxEntries });
+  const replaced = await place(dav, { op, src, dst, entry, existing, depth, overwrite, maxEntries }, () => authorizeTree(auth, 'delete', to));
   // Audited as the native API's move and copy are (routes/namespace.ts).
   await dav.ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
-  return reply.status(existing ? 204 : 201).send();
+  return reply.status(replaced ? 204 : 201).send();
+}
+
+/**
+ * Does the move or copy onto `dst`, replacing what is there when `overwrite`; returns
+ * whether something was replaced. A file over a file is replaced in the move's own
+ * transaction, as any overwrite is (the replaced content becomes a version); a collection
+ * on either side is deleted first. Something that arrives at the destination after it was
+ * looked at is, with Overwrite: T, replaced the same way (RFC 4918 9.9.3: T means replace;
+ * `mayDelete` checks the permission to) and with F is RFC 4918's 412, as if it had been
+ * there (the store refused to replace it).
+ */
+async function place(
+  dav: Dav,
+  p: { op: 'copy' | 'move'; src: string; dst: string; entry: Entry; existing: Entry | undefined; depth: string; overwrite: boolean; maxEntries: number | undefined },
+  mayDelete: () => void,
+): Promise<boolean> {
+  const { meta } = dav.ctx;
+  let existing = p.existing;
+  let deleted = false;
+  for (let attempt = 1; ; attempt++) {
+    const replace = existing?.type === 'file' && p.entry.type === 'file';
+    if (existing && !replace) deleted = (await meta.remove(p.dst, { recursive: true }).then(() => true, ignoreNotFound)) || deleted;
+    try {
+      if (p.op === 'move') await meta.move(p.src, p.dst, { overwrite: replace });
+      else if (p.depth === '0' && p.entry.type === 'dir') {
+        await meta.mkdir(p.dst);
+        await dav.store.copyOwnProps(p.src, p.dst);
+      } else await meta.copy(p.src, p.dst, { overwrite: replace, maxEntries: p.maxEntries });
+      return deleted || replace;
+    } catch (err) {
+      // A look-alike name stays a conflict; so does a destination refilled again and again.
+      if (!(err instanceof AlreadyExistsError) || err.details?.reason === 'look-alike' || attempt >= PLACE_ATTEMPTS) throw err;
+      if (!p.overwrite) throw new PreconditionFailedError(`${p.dst} exists and Overwrite is F`, { details: { path: p.dst }, cause: err });
+      mayDelete();
+      // What is there now (nothing, when another request just deleted it to make room for its own).
+      existing = await dav.entry(p.dst);
+    }
+  }
+}
+
+/**
+ * Attempts of {@link place} at a destination others keep filling: each one after the first
+ * follows a write that landed there (a collection made or moved there: a file is replaced in
+ * the move's transaction, it never makes another round). Past them the answer is 409.
+ */
+const PLACE_ATTEMPTS = 8;
+
+/** False for a destination already gone (another request deleted it); other failures are thrown. */
+function ignoreNotFound(err: unknown): false {
+  if (!(err instanceof NotFoundError)) throw err;
+  return false;
 }

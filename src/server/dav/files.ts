@@ -12,11 +12,15 @@
  * length (Content-Length, or macOS Finder's X-Expected-Entity-Length on a chunked body)
  * must match what arrives. `X-OC-Mtime` (seconds, as ownCloud/Nextcloud clients and
  * rclone's `owncloud`/`nextcloud` vendors send it) sets the file's modification time.
+ * Conditions on the file's content (If-Match, If-None-Match, the If header's entity tags)
+ * are checked before the body is read and again by the commit, atomically with replacing
+ * the file: of writers racing with one ETag, one wins and the others get 412.
  */
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, MethodNotAllowedError, NoParentError, PreconditionFailedError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../../core/errors.js';
 import { parentPath } from '../../core/path.js';
+import type { Entry } from '../../core/protocol.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { escapeHtml, plainPageHeaders } from '../html.js';
@@ -98,7 +102,9 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
   if (entry?.type === 'dir') throw new MethodNotAllowedError(`${path} is a collection`);
   const parent = await dav.entry(toServerPath(auth, parentPath(path)));
   if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection (create it with MKCOL first)`);
-  await dav.guard(request, auth, { path, entry, member: entry === undefined });
+  // The conditions hold now (fail fast, before a large body), and the commit decides: two
+  // clients that both read one ETag and PUT with If-Match must not both replace the file.
+  const condition = await dav.guard(request, auth, { path, entry, member: entry === undefined });
   const body = request.body as Readable | undefined;
   // Stopping early (a quota refusal) must not destroy the request: the client then reads the error.
   const source: AsyncIterable<Uint8Array> = body ? { [Symbol.asyncIterator]: () => body.iterator({ destroyOnReturn: false }) } : Readable.from([]);
@@ -112,6 +118,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
     ...(declaredSize !== undefined ? { declaredSize } : {}),
     ...(mtime !== undefined ? { mtime } : {}),
     ...(noOverwrite ? { noOverwrite } : {}),
+    ...(condition ? { expect: (_path: string, current: Entry | undefined) => condition(current) } : {}),
     signal: abortOnHangUp(request.raw),
     request,
   }).catch(async (err: unknown) => {

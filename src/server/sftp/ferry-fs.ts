@@ -25,6 +25,8 @@ import type { PartialUpload } from '../../store/meta-store.js';
 import type { ServerContext } from '../context.js';
 import type { Front } from '../audit.js';
 import { authorize, authorizeMove, authorizeTree, can, toUserError, toUserPath, type AuthContext } from '../authz.js';
+import { partyOf, type BodyLease } from '../chunk-bodies.js';
+import { admitIngest, ingestMinimum } from '../ingest.js';
 import { attrsOf, longName, nameEntry } from './attrs.js';
 import { ChunkContent } from './chunk-content.js';
 import { ChunkReader } from './download.js';
@@ -61,6 +63,8 @@ export interface FerryFsOptions {
   dataDir: string;
   /** The login stopped being valid (key removed, user disabled): end the connection. */
   onLoginEnded(err: unknown): void;
+  /** Fires when the connection closes: ends a wait for memory (see {@link FerryFs.admitUpload}). */
+  closed?: AbortSignal;
 }
 
 export class FerryFs implements SftpFs {
@@ -68,6 +72,8 @@ export class FerryFs implements SftpFs {
   private readonly writing = new Map<string, Upload>();
   private readonly ctx: ServerContext;
   private recheckedAt = -Infinity;
+  /** Rooms in the ingest memory this session's files hold now. */
+  private rooms = 0;
 
   constructor(private readonly o: FerryFsOptions) {
     this.ctx = o.ctx;
@@ -280,12 +286,46 @@ export class FerryFs implements SftpFs {
       recheck: () => this.recheck(),
       refused: (err) => this.auditRefusal(this.o.login.known, `WRITE ${path}`, err),
       spool: this.o.spool,
+      admit: (bytes) => this.admitUpload(bytes),
       committed: async (entry, upload) => {
         const auth = this.o.login.known;
         await this.audit(auth, 'file.upload', true, entry.path, { size: entry.size, received: upload.received, ...(upload.resumedFrom > 0 ? { resumedFrom: upload.resumedFrom } : {}) });
       },
       ended: (upload) => {
         if (this.writing.get(upload.path) === upload) this.writing.delete(upload.path);
+      },
+    };
+  }
+
+  /**
+   * Room for a file's stream in the server's ingest memory (ServerContext.ingestMemory, the
+   * budget every streamed upload takes from): `bytes`, or the most one party can ever hold
+   * when less. It waits, without a time limit, until the budget has it: the WRITE waiting
+   * is not answered and the session reads no more requests, so the client's SSH window
+   * fills and it stops sending (SFTP has no "busy, try later"). A wait ends early only when
+   * the connection closes (FERRY_ERR_ABORTED).
+   *
+   * Only while no other file of this session holds room: the session handles its requests
+   * in order, so a file waiting would stop the writes of its session's other files, which
+   * may be what holds the room it waits for. Such a file takes room only when there is some
+   * now (null otherwise: it goes on unadmitted, storing one chunk at a time, as every SFTP
+   * upload did before). OpenSSH's sftp and scp write one file at a time.
+   */
+  private async admitUpload(bytes: number): Promise<BodyLease | null> {
+    const memory = this.ctx.ingestMemory;
+    const want = Math.min(bytes, memory.largestWhole - ingestMinimum(this.ctx.config.chunking));
+    const party = partyOf(this.o.login.known);
+    const lease = this.rooms === 0 ? await admitIngest(memory, want, party, this.o.closed, Infinity) : memory.tryReserve(want, party);
+    if (!lease) return null;
+    this.rooms++;
+    let held = true;
+    return {
+      kind: lease.kind,
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.rooms--;
+        lease.release();
       },
     };
   }

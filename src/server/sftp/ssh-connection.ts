@@ -185,8 +185,12 @@ export class SshConnection {
     session.on('subsystem', (accept, reject, info) => {
       if (info.name !== 'sftp') return reject();
       const channel = accept() as unknown as ServerChannel;
-      const fs = new FerryFs({ ctx: this.ctx, login: this.login!, spool: this.env.spool, log: this.o.log, dataDir: this.o.dataDir, onLoginEnded: () => this.client.end() });
       const socket = (this.client as unknown as { _sock?: Socket })._sock;
+      // Ends a file's wait for memory when the client goes (the session waits with it, unread).
+      const closed = new AbortController();
+      if (socket?.destroyed) closed.abort();
+      else socket?.once('close', () => closed.abort());
+      const fs = new FerryFs({ ctx: this.ctx, login: this.login!, spool: this.env.spool, log: this.o.log, dataDir: this.o.dataDir, onLoginEnded: () => this.client.end(), closed: closed.signal });
       const run = new SftpSession(channel, fs, (code) => channel.exit(code), socket).run().catch((err: unknown) => this.o.log.error({ err, ip: this.ip }, 'sftp: session failed'));
       this.env.running.add(run);
       void run.finally(() => this.env.running.delete(run));

@@ -31,7 +31,8 @@ import { ValidationError } from '../../core/errors.js';
 import type { Entry } from '../../core/protocol.js';
 import type { ServerContext } from '../context.js';
 import type { AuthContext } from '../authz.js';
-import { ingest, type IngestFinish, type IngestResult } from '../ingest.js';
+import type { BodyLease } from '../chunk-bodies.js';
+import { ingest, ingestMinimum, type IngestFinish, type IngestResult } from '../ingest.js';
 import { ChunkContent } from './chunk-content.js';
 import { PushBody } from './push-body.js';
 import type { SftpFile } from './sftp-session.js';
@@ -51,6 +52,8 @@ const REORDER_WRITES = 1024;
 export const HOLE_ALLOWANCE = 64 * 1024 * 1024;
 /** Bytes queued between the WRITE requests and the chunker. */
 const QUEUE_BYTES = 4 * 1024 * 1024;
+/** The ingest memory a file's stream takes: a stream of unknown length's admission and the queue in front of it. */
+export const streamRoom = (ctx: ServerContext): number => ingestMinimum(ctx.config.chunking) + QUEUE_BYTES;
 /** Zeros for holes (a write past the end, a size extended by setstat). */
 const ZEROS = Buffer.alloc(1024 * 1024);
 /** The quota is checked against a spooled file's size every time it grows by this much. */
@@ -65,6 +68,11 @@ export interface UploadEnv {
   /** A write or the commit was refused (quota, size, permission): for the audit log. */
   refused(err: unknown): Promise<void>;
   spool: SpoolDir;
+  /**
+   * Room in the server's ingest memory for one stream of `bytes` (waits for it; null: none to
+   * be had without waiting, see FerryFs.admitUpload). Released by the ingest it is given to.
+   */
+  admit(bytes: number): Promise<BodyLease | null>;
   /** After the commit (audit, the session's view of open files). */
   committed(entry: Entry, upload: Upload): Promise<void>;
   /** After a CLOSE or an abandon, whatever happened. */
@@ -254,6 +262,8 @@ export class Upload implements SftpFile {
       // Bytes of a file the uploader may read (checked at OPEN) become theirs to build on.
       await this.env.ctx.meta.addChunkOwners(auth.userId, chunks.map((c) => c.hash));
     }
+    // Before a byte is queued: the WRITE waits (unanswered) for the memory the stream takes.
+    const room = await this.env.admit(streamRoom(this.env.ctx));
     const body = new PushBody(QUEUE_BYTES);
     const s: Streaming = { body, next: end, pending: [], pendingBytes: 0, keep: false, result: Promise.resolve({ kept: { id: '', size: 0, chunks: [] } }) };
     s.result = ingest(this.env.ctx, {
@@ -263,8 +273,7 @@ export class Upload implements SftpFile {
       prefix: chunks,
       noOverwrite: this.opts.noOverwrite,
       finish: (): IngestFinish => (s.keep ? { keep: true } : { mtime: this.mtime, mode: this.mode }),
-      // The session's packets are handled in order: a file waiting for memory would stop its other files.
-      mayWait: false,
+      admitted: room,
     });
     s.result.catch((err: unknown) => {
       this.failure ??= err;
@@ -403,6 +412,7 @@ export class Upload implements SftpFile {
     const firstWrite = this.spool ? this.spool.written.first : Infinity;
     const { chunks, end } = this.prefixUpTo(Math.min(firstWrite, this.base.size, this.size));
     if (!this.opts.baseIsOwn && chunks.length > 0) await this.env.ctx.meta.addChunkOwners(auth.userId, chunks.map((c) => c.hash));
+    const room = await this.env.admit(streamRoom(this.env.ctx));
     const r = await ingest(this.env.ctx, {
       auth,
       path: this.path,
@@ -410,7 +420,7 @@ export class Upload implements SftpFile {
       prefix: chunks,
       noOverwrite: this.opts.noOverwrite,
       finish: () => ({ mtime: this.mtime, mode: this.mode }),
-      mayWait: false,
+      admitted: room,
     });
     if (r.entry) await this.env.committed(r.entry, this);
   }

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/**
+ * Peak RSS and CPU of `ferry serve` under N concurrent OpenSSH `sftp put`s of SIZE bytes
+ * (each its own connection, as one user); alternates builds (ROOTs), PAIRS times, and
+ * prints each run and the medians.
+ *
+ *   node benchmarks/sftp-ingest-rss.mjs PAIRS ROOT... [--clients 100] [--size 67108864]
+ *
+ * A ROOT is a directory with bin/ferry.js and its dist/ (a worktree, or a copy of one).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomBytes } from 'node:crypto';
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return def;
+  const v = Number(args[at + 1]);
+  args.splice(at, 2);
+  return v;
+};
+const CLIENTS = opt('clients', 100);
+const SIZE = opt('size', 64 * 1024 * 1024);
+const [pairs, ...roots] = args;
+if (!pairs || roots.length === 0) throw new Error('usage: node benchmarks/sftp-ingest-rss.mjs PAIRS ROOT... [--clients N] [--size BYTES]');
+
+const TOKEN = 'ferry_bench_' + randomBytes(16).toString('hex');
+const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const hwmKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+
+async function start(root, dir) {
+  const env = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN };
+  for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
+  const child = spawn(process.execPath, [join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--sftp-addr', '127.0.0.1:0', '--data', dir, '--rate-limit-ip', '0', '--rate-limit-token', '0', '--max-connections-per-ip', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.resume();
+  const ready = await new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.on('line', (line) => {
+      if (!line.includes('"event":"ready"')) return;
+      rl.close();
+      child.stdout.resume();
+      resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}) before it was ready`)));
+  });
+  return { child, url: ready.url, sftpPort: Number(ready.sftp.split(':').pop()) };
+}
+const stop = (child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
+
+async function addSshUser(url, publicKey) {
+  const h = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const u = await fetch(`${url}/api/v1/users`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'bench' }) });
+  if (u.status !== 201) throw new Error(`add user: ${u.status} ${await u.text()}`);
+  const k = await fetch(`${url}/api/v1/users/bench/keys`, { method: 'POST', headers: h, body: JSON.stringify({ keys: publicKey }) });
+  if (k.status !== 201) throw new Error(`add key: ${k.status} ${await k.text()}`);
+}
+
+function sftpPut(port, key, file, remote) {
+  const sshArgs = ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=60'];
+  return new Promise((resolve) => {
+    const c = spawn('sftp', [...sshArgs, '-P', String(port), '-b', '-', 'bench@127.0.0.1'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d) => (err += d));
+    c.stdin.end(`put ${file} ${remote}\n`);
+    c.once('error', (e) => resolve(`spawn: ${e.message}`));
+    c.once('close', (code) => resolve(code === 0 ? 'ok' : `exit ${code}: ${err.trim().split('\n').pop()}`));
+  });
+}
+
+async function one(root, work, key) {
+  const dir = mkdtempSync(join(work, 'data-'));
+  const { child, url, sftpPort } = await start(root, dir);
+  const pid = child.pid;
+  await addSshUser(url, readFileSync(key + '.pub', 'utf8').trim());
+  const cpu0 = cpuMs(pid);
+  const rss0 = rssKb(pid);
+  let peak = rss0;
+  const poll = setInterval(() => { try { peak = Math.max(peak, rssKb(pid)); } catch {} }, 20);
+  const t0 = performance.now();
+  // Each client its own file (no dedup between them): the bytes differ in their first 16.
+  const results = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => sftpPut(sftpPort, key, join(work, `f${i}.bin`), `/f${i}.bin`)));
+  const ms = performance.now() - t0;
+  clearInterval(poll);
+  const cpu = cpuMs(pid) - cpu0;
+  const hwm = hwmKb(pid);
+  const ok = results.filter((r) => r === 'ok').length;
+  const bad = [...new Set(results.filter((r) => r !== 'ok'))].join(' | ');
+  await stop(child);
+  rmSync(dir, { recursive: true, force: true });
+  return { idleMB: rss0 / 1024, peakMB: Math.max(peak, hwm) / 1024, s: ms / 1000, cpuS: cpu / 1000, ok, bad };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'sftp-ingest-rss-'));
+const key = join(work, 'key');
+execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+// One random body; each client's file differs in its first chunk only (the server cuts and
+// hashes every byte, and stores the chunks its file shares with others once).
+const body = randomBytes(SIZE);
+for (let i = 0; i < CLIENTS; i++) {
+  randomBytes(16).copy(body, 0);
+  writeFileSync(join(work, `f${i}.bin`), body);
+}
+const results = new Map(roots.map((r) => [r, []]));
+try {
+  for (let p = 0; p < Number(pairs); p++) {
+    for (const root of p % 2 ? [...roots].reverse() : roots) {
+      const r = await one(root, work, key);
+      results.get(root).push(r);
+      console.log(JSON.stringify({ root, ...r }));
+    }
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+for (const [root, rs] of results) {
+  const m = {};
+  for (const k of ['idleMB', 'peakMB', 's', 'cpuS']) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));
+  console.log(`median ${root}: ${JSON.stringify(m)} ok=${rs.map((r) => r.ok).join(',')}`);
+}
