@@ -127,7 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      onceReady(server.app.log, memory.trimDuring);
+      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta));
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -208,6 +208,18 @@ function onceReady(log: { debug(o: object, msg: string): void }, around: (collec
   const flags: unknown = (globalThis as Record<symbol, unknown>)[Symbol.for('ferry.serve.v8FlagsAfterReady')];
   if (Array.isArray(flags)) for (const flag of flags) setFlagsFromString(String(flag));
   settleHeapAfterStart(log, around, () => settleHeapWhenIdle(log, around));
+}
+
+/**
+ * What runs each settle collection: the allocator's `trimDuring` around the collection and
+ * then SQLite's page cache handed back, so that glibc's trim after them returns that memory too.
+ */
+function settleAround(trimDuring: (collect: () => Promise<void>) => Promise<void>, meta: { releaseMemory(): void }): (collect: () => Promise<void>) => Promise<void> {
+  return (collect) =>
+    trimDuring(async () => {
+      await collect();
+      meta.releaseMemory();
+    });
 }
 
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
