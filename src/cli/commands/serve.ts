@@ -256,8 +256,8 @@ export function settleHeapAfterStart(log: { debug(o: object, msg: string): void 
  * `everyMs`), and the server has then idled for `everyMs`: V8's own memory reducer comes only
  * after a mark-compact, and light traffic (a hundred small requests) causes none, so a server
  * that had served some stayed ~20 MB above a fresh one for as long as it idled (84 against 63
- * MiB, benchmarks/results/issue-15-speed.md, branch idle2); `around` (the allocator's
-`trimDuring`) then gives glibc's free memory back. Idle: the event loop busy less
+ * MiB, benchmarks/results/issue-15-speed.md, branch idle2); `around` (the serve command's:
+ * SQLite's page cache emptied, then glibc's free memory given back) runs it. Idle: the event loop busy less
  * than {@link IDLE_UTILIZATION} of the last `everyMs`; the collection holds the main thread
  * for tens of milliseconds (the start's: 38-48 ms at load 5), once per such idle spell, so a
  * request arriving then waits that long. Started once the heap is settled after
