@@ -23,6 +23,8 @@ export interface FerryNativeAddon {
   readonly implementation?: 'vaes-avx512' | 'openssl';
   /** glibc's mallopt of both thresholds; false where the C library is not glibc. Absent from builds before 2026-12-05. */
   tuneMalloc?(mmapThreshold: number, trimThreshold: number): boolean;
+  /** glibc's malloc_trim(0): every arena's free pages back to the system; whether any were. Absent from builds before 2026-12-06. */
+  trimMalloc?(): boolean;
 }
 
 export const nativeDebug = debuglog('ferry');

@@ -52,6 +52,19 @@ export function tuneMalloc(lean = false): MallocTuning {
 }
 
 /**
+ * glibc's `malloc_trim(0)` through the ferry-gcm addon: the free pages inside every arena go
+ * back to the system, where the trim threshold returns only what sits at the top of the
+ * main heap. After a tree of 10,000 small files had been synced, a server held 31–42 MiB of
+ * such free memory until its exit (benchmarks/results/issue-15-speed.md, "Workload 6
+ * again"). Returns whether anything was given back: false without the addon, with one built
+ * before this function, or off glibc (nothing to do there).
+ */
+export function trimMalloc(): boolean {
+  const { addon } = ferryNative();
+  return typeof addon?.trimMalloc === 'function' ? addon.trimMalloc() : false;
+}
+
+/**
  * The young generation's semi-spaces grow no larger than this (V8's own cap is 16 MiB; both
  * semi-spaces of it are resident under load, 32 MiB). A single client's 1 GiB upload runs
  * the same number of collections either way (~47 scavenges, 7–10 mark-compacts: V8 starts
@@ -124,20 +137,25 @@ export function leanUnderPressure(
   };
   const stop = capYoungGeneration(() => MAX_SEMI_SPACE, check);
   /**
-   * Runs `collect` (the full collection once the server is ready) with the lean trim
-   * threshold: what it frees at the top of glibc's main heap goes back to the system at
-   * once, where the normal 4 MiB would keep it for later allocations. An idle server then
-   * holds 1.5 MiB less (64.0 -> 62.5 MiB; what `malloc_trim(0)` gives back). The normal
-   * thresholds return after it, unless bodies started waiting meanwhile.
+   * Runs `collect` (the full collection once the server is ready, or idle after traffic)
+   * with the lean trim threshold: what it frees at the top of glibc's main heap goes back to
+   * the system at once, where the normal 4 MiB would keep it for later allocations. An idle
+   * server then holds 1.5 MiB less (64.0 -> 62.5 MiB). The normal thresholds return after
+   * it, unless bodies started waiting meanwhile. Then {@link trimMalloc}: what the
+   * collection and the traffic before it freed inside the heaps goes back too.
    */
   const trimDuring = async (collect: () => Promise<void>) => {
-    if (!malloc.tuned || lean) return collect();
-    malloc = tuneMalloc(true);
-    try {
+    if (!malloc.tuned || lean) {
       await collect();
-    } finally {
-      if (!lean) malloc = tuneMalloc(false);
+    } else {
+      malloc = tuneMalloc(true);
+      try {
+        await collect();
+      } finally {
+        if (!lean) malloc = tuneMalloc(false);
+      }
     }
+    trimMalloc();
   };
   return { state: () => ({ lean, malloc }), trimDuring, stop };
 }

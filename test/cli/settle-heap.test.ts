@@ -137,4 +137,41 @@ describe('settleHeapAfterStart', () => {
     expect(logged.youngBefore).toBeGreaterThan(logged.youngAfter);
     expect(logged.youngAfter).toBeLessThanOrEqual(logged.initial);
   });
+
+  it('after a burst that kept the event loop busy without growing the young generation, collects once idle, inside `around`', () => {
+    // The burst is arithmetic on small integers (nothing allocated on V8's heap): before the
+    // burst counted, only a grown young generation brought the collection, and glibc's free
+    // memory (given back by `around`, the allocator's trimDuring) stayed after such traffic.
+    const serve = fileURLToPath(new URL('../../dist/src/cli/commands/serve.js', import.meta.url));
+    const script = `
+      import { getHeapSpaceStatistics } from 'node:v8';
+      import { settleHeapWhenIdle } from ${JSON.stringify(serve)};
+      const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      const phase = { name: 'busy' };
+      const events = [];
+      const alive = setInterval(() => {}, 1000); // its timer is unref'd, as a server's sockets keep it alive
+      const around = async (collect) => { events.push('around:' + phase.name); await collect(); events.push('collected'); };
+      let sizes;
+      const stop = settleHeapWhenIdle({ debug: (o, msg) => {
+        clearInterval(alive);
+        console.log(JSON.stringify({ msg, events, sizes }));
+        stop();
+      } }, around, 200);
+      const before = young();
+      const until = Date.now() + 1000;
+      let x = 0;
+      const spin = () => {
+        for (let i = 0; i < 2e6; i++) x = (x + i) | 0;
+        if (Date.now() < until) return setImmediate(spin);
+        sizes = { before, after: young() };
+        phase.name = 'idle';
+        setTimeout(() => { console.log(JSON.stringify({ msg: 'none', events, sizes, x })); process.exit(0); }, 3000).unref();
+      };
+      spin();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const logged = JSON.parse(out.trim().split('\n').at(-1)!) as { msg: string; events: string[]; sizes: { before: number; after: number } };
+    expect(logged.sizes.after).toBe(logged.sizes.before); // the burst did not grow it
+    expect(logged.msg).toBe('heap settled when idle');
+    expect(logged.events).toEqual(['around:idle', 'collected']);
+  });
 });

@@ -426,6 +426,23 @@ static napi_value tune_malloc(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * Gives the free memory of every glibc arena back to the system (malloc_trim(0): the free
+ * pages inside each heap too, not only what sits at a heap's top, which is all the trim
+ * threshold returns). The server calls it once it idles after traffic
+ * (src/server/allocator.ts). Returns whether anything was given back; false off glibc.
+ */
+static napi_value trim_malloc(napi_env env, napi_callback_info info) {
+  (void)info;
+  bool released = false;
+#if defined(__GLIBC__)
+  released = malloc_trim(0) == 1;
+#endif
+  napi_value result;
+  if (napi_get_boolean(env, released, &result) != napi_ok) return NULL;
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   const napi_property_descriptor methods[] = {
       {"newKey", NULL, new_key, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -435,6 +452,7 @@ NAPI_MODULE_INIT() {
       {"sealFinal", NULL, seal_final, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_segment, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tuneMalloc", NULL, tune_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"trimMalloc", NULL, trim_malloc, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   const char *choice = getenv("FERRY_GCM_IMPL");
   use_vaes = !(choice != NULL && strcmp(choice, "openssl") == 0) && vaes_available();

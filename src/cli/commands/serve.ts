@@ -127,7 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      onceReady(server.app.log, memory.trimDuring);
+      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta));
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -210,6 +210,18 @@ function onceReady(log: { debug(o: object, msg: string): void }, around: (collec
   settleHeapAfterStart(log, around, () => settleHeapWhenIdle(log, around));
 }
 
+/**
+ * What runs each settle collection: the allocator's `trimDuring` around the collection and
+ * then SQLite's page cache handed back, so that glibc's trim after them returns that memory too.
+ */
+function settleAround(trimDuring: (collect: () => Promise<void>) => Promise<void>, meta: { releaseMemory(): void }): (collect: () => Promise<void>) => Promise<void> {
+  return (collect) =>
+    trimDuring(async () => {
+      await collect();
+      meta.releaseMemory();
+    });
+}
+
 /** `HOST:PORT` (`[v6]:PORT`, `:PORT` for loopback, a host alone for `defaultPort`). */
 export { parseAddr } from '../../server/settings.js';
 
@@ -240,10 +252,12 @@ export function settleHeapAfterStart(log: { debug(o: object, msg: string): void 
 
 /**
  * The same collection again (without dropping code) whenever traffic has grown V8's young
- * generation and the server has then idled for `everyMs`: V8's own memory reducer comes only
+ * generation, or kept the event loop busy (a burst: {@link BURST_UTILIZATION} of a check's
+ * `everyMs`), and the server has then idled for `everyMs`: V8's own memory reducer comes only
  * after a mark-compact, and light traffic (a hundred small requests) causes none, so a server
  * that had served some stayed ~20 MB above a fresh one for as long as it idled (84 against 63
- * MiB, benchmarks/results/issue-15-speed.md, branch idle2). Idle: the event loop busy less
+ * MiB, benchmarks/results/issue-15-speed.md, branch idle2); `around` (the serve command's:
+ * SQLite's page cache emptied, then glibc's free memory given back) runs it. Idle: the event loop busy less
  * than {@link IDLE_UTILIZATION} of the last `everyMs`; the collection holds the main thread
  * for tens of milliseconds (the start's: 38-48 ms at load 5), once per such idle spell, so a
  * request arriving then waits that long. Started once the heap is settled after
@@ -256,14 +270,18 @@ export function settleHeapWhenIdle(log: { debug(o: object, msg: string): void },
   let smallest = young();
   let last = performance.eventLoopUtilization();
   let collecting = false;
+  // A burst of traffic since the last collection (a check that found the event loop busy).
+  let burst = false;
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(now, last).utilization;
     last = now;
     const size = young();
     smallest = Math.min(smallest, size);
-    if (collecting || busy > IDLE_UTILIZATION || size <= smallest) return;
+    if (busy >= BURST_UTILIZATION) burst = true;
+    if (collecting || busy > IDLE_UTILIZATION || (size <= smallest && !burst)) return;
     collecting = true;
+    burst = false;
     collectForIdle(around, false)
       .then(
         (o) => log.debug({ ...o, youngBefore: size, youngAfter: young() }, 'heap settled when idle'),
@@ -277,9 +295,14 @@ export function settleHeapWhenIdle(log: { debug(o: object, msg: string): void },
   return () => clearInterval(timer);
 }
 
-/** How often {@link settleHeapWhenIdle} looks, and the share of that time the event loop may have been busy for it to count as idle. */
-const IDLE_CHECK_MS = 10_000;
+/**
+ * How often {@link settleHeapWhenIdle} looks, the share of that time the event loop may have
+ * been busy for it to count as idle, and the share that makes it a burst of traffic (a
+ * metrics scrape or a health check is not one).
+ */
+const IDLE_CHECK_MS = 1_000;
 const IDLE_UTILIZATION = 0.005;
+const BURST_UTILIZATION = 0.05;
 
 /**
  * One full collection through an in-process inspector session (V8's LowMemoryNotification),
