@@ -77,6 +77,23 @@ function declaredLength(request: FastifyRequest): number | undefined {
   return n;
 }
 
+/**
+ * A PUT's Content-Range, if any, must describe the whole file, and then gives its length.
+ * RFC 9110 14.5: a partial PUT the server does not apply must be refused (400), never
+ * stored as the whole file. But `curl -C - -T file` over HTTP cannot ask where to resume
+ * ("We don't support this now", lib/http.c, Curl_http_resume) and sends the whole file with
+ * `Content-Range: bytes 0-(N-1)/N` (`bytes 0--1/0` for an empty one): that is a whole PUT.
+ */
+function rangeCoversWhole(request: FastifyRequest, declaredSize: number | undefined): number | undefined {
+  const raw = request.headers['content-range'];
+  if (raw === undefined) return declaredSize;
+  const m = /^bytes 0-(-1|\d+)\/(\d+)$/.exec(String(raw).trim());
+  const total = m ? Number(m[2]) : NaN;
+  const whole = m !== null && Number.isSafeInteger(total) && Number(m[1]) === total - 1 && (declaredSize === undefined || declaredSize === total);
+  if (!whole) throw new ValidationError(`PUT with Content-Range "${String(raw)}" (a partial update) is not supported: send the whole file`);
+  return total;
+}
+
 /** X-OC-Mtime: seconds since the epoch (fractions allowed) -> ms. */
 function ocMtime(request: FastifyRequest): number | undefined {
   const raw = request.headers['x-oc-mtime'];
@@ -90,9 +107,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
   const { auth, path } = dav.target(request);
   if (path === '/') throw new MethodNotAllowedError('the root is a collection');
   const server = authorize(auth, 'write', path);
-  // RFC 9110 14.5: a partial PUT we do not apply must be refused, not stored whole.
-  if (request.headers['content-range'] !== undefined) throw new ValidationError('PUT with Content-Range (a partial update) is not supported');
-  const declaredSize = declaredLength(request);
+  const declaredSize = rangeCoversWhole(request, declaredLength(request));
   const mtime = ocMtime(request);
   const entry = await dav.entry(server);
   if (entry?.type === 'dir') throw new MethodNotAllowedError(`${path} is a collection`);
