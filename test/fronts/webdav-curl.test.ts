@@ -66,6 +66,11 @@ describe('curl against /dav/', () => {
     expect((await curl(['-X', 'MOVE', '-H', `Destination: ${url('/docs/sub/moved.txt')}`, url('/docs/naïve café.txt')])).status).toBe(201);
     expect(await stored('/docs/naïve café.txt')).toBe(404);
     expect((await curl(['-X', 'COPY', '-H', `Destination: ${url('/docs/copy.bin')}`, url('/docs/sub/big.bin')])).status).toBe(201);
+    // Depth on DELETE: a collection is removed only with infinity (RFC 4918 9.6.1); a file with any.
+    expect((await curl(['-X', 'DELETE', '-H', 'Depth: 0', url('/docs/sub/')])).status).toBe(400);
+    expect(same(await stored('/docs/sub/big.bin'), files['sub/big.bin'])).toBe(true);
+    expect((await curl(['-X', 'DELETE', '-H', 'Depth: 0', url("/docs/it's #1 100%.txt")])).status).toBe(204);
+    expect(await stored("/docs/it's #1 100%.txt")).toBe(404);
     expect((await curl(['-X', 'DELETE', url('/docs/sub/')])).status).toBe(204);
     expect(await stored('/docs/sub/big.bin')).toBe(404);
     expect((await curl(['--fail', '-o', 'gone.bin', url('/docs/sub/big.bin')])).code).toBe(22);
