@@ -1,14 +1,15 @@
 /**
- * curl (Debian's 7.88) as a WebDAV client of /dav/, as scripts use it: MKCOL, `-T` uploads of
- * nasty names, PROPFIND, `-C -` on an upload (curl cannot ask where to resume over HTTP and
- * sends the whole file with a Content-Range covering it) and on a download (a Range request
- * from the local file's size), a real partial PUT refused, MOVE, COPY, DELETE.
+ * curl (Debian's 7.88) as a WebDAV client of /dav/, as scripts use it: MKCOL, `-T` uploads
+ * of nasty names and from stdin (chunked), PROPFIND, `-C -` on an upload (curl cannot ask
+ * where to resume over HTTP and sends the whole file with a Content-Range covering it) and on
+ * a download (a Range request from the local file's size), a real partial PUT refused, MOVE,
+ * COPY, DELETE (Depth on a collection and on a file).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
@@ -58,6 +59,15 @@ describe('curl against /dav/', () => {
       expect((await curl(['-T', 'up.bin', url(`/docs/${rel}`)])).status, rel).toBe(201);
       expect(same(await stored(`/docs/${rel}`), data), rel).toBe(true);
     }
+    // From stdin: curl sends it chunked, with no length announced.
+    const piped = randomBytes(2 * MiB + 5);
+    await writeFile(join(dir, 'piped.bin'), piped);
+    const fromStdin = await new Promise<number>((resolve) => {
+      const child = execFile('curl', ['-sS', '-u', 'cora:cora-password-1', '-o', '/dev/null', '-w', '%{http_code}', '-T', '-', url('/docs/piped.bin')], { cwd: dir }, (_err, stdout) => resolve(Number(stdout)));
+      createReadStream(join(dir, 'piped.bin')).pipe(child.stdin!);
+    });
+    expect(fromStdin).toBe(201);
+    expect(same(await stored('/docs/piped.bin'), piped)).toBe(true);
     const listing = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', url('/docs/')]);
     expect(listing.status).toBe(207);
     expect(listing.stdout).toContain(`/dav/docs/${encodeURIComponent('naïve café.txt')}`);

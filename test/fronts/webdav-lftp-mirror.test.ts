@@ -3,7 +3,8 @@
  * of a tree with nasty names (with `-p`: HTTP has no chmod), a second mirror sending nothing,
  * `cls -l`, `mv`, `rm`, `mkdir`, `rmdir`, `mirror` back down byte for byte; `reget` of a cut
  * download; `reput`, which sends only the rest of a file with a `Range` header, refused
- * rather than stored as the whole file. (lftp's `set http:use-propfind yes` is not used: its
+ * rather than stored as the whole file. (lftp's `set http:use-propfind yes` is left off, its
+ * default: Debian's lftp is built without expat and cannot read a PROPFIND answer, and its
  * PROPPATCH sends the Authorization header after the body, an lftp 4.9 bug, and gets 401.)
  */
 import { execFile } from 'node:child_process';
