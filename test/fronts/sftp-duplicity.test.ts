@@ -41,7 +41,7 @@ afterAll(async () => s?.close());
 
 function spawnDuplicity(args: string[]) {
   const ssh = `-oIdentityFile=${dug.key} -oUserKnownHostsFile=${s.knownHosts}`;
-  return spawn('duplicity', [...args, '--no-encryption', '--archive-dir', join(s.dir, 'archive'), `--ssh-options=${ssh}`], {
+  return spawn('duplicity', [...args, '--no-encryption', '--num-retries', '1', '--archive-dir', join(s.dir, 'archive'), `--ssh-options=${ssh}`], {
     cwd: s.dir,
     env: { ...process.env, HOME: s.dir },
     stdio: ['pipe', 'pipe', 'pipe'],
