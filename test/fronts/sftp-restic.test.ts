@@ -76,9 +76,10 @@ describe("restic's sftp backend", () => {
     const packsAfterFirst = (await packs()).length;
     expect(packsAfterFirst).toBeGreaterThan(0);
 
-    // A second backup of 24 MiB more, slowed down and killed once its first new pack is stored.
+    // A second backup of 24 MiB more, slowed to 2 MiB/s (12 s: time enough for the polls below,
+    // each listing restic's 256 data folders) and killed once its first new pack is stored.
     await writeFile(join(src, 'late.bin'), randomBytes(24 * MiB));
-    const killed = spawnRestic(['backup', '--limit-upload', '4096', 'data']);
+    const killed = spawnRestic(['backup', '--limit-upload', '2048', 'data']);
     const done = collect(killed);
     await waitFor(async () => (await packs()).length > packsAfterFirst || killed.exitCode !== null, 30_000);
     killed.kill('SIGKILL');
