@@ -4,15 +4,13 @@
  * finding no difference; and sshfs mounting the home: create, stat before the first write,
  * edit in place, truncate, rename, remove.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, truncate, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/e2e.js';
 import { uploadBuffer } from '../helpers/in-process-server.js';
-import { rcloneConfig, run, sshOptions, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
+import { ensureSshfs, rcloneConfig, run, sshfsOptions, sshUser, startSftpServer, type SftpServer, type SshUser } from '../helpers/sftp.js';
 
 let s: SftpServer;
 let rio: SshUser;
@@ -96,14 +94,6 @@ describe("rclone's sftp remote", () => {
   });
 });
 
-function ensureSshfs(): void {
-  if (existsSync('/usr/bin/sshfs') && existsSync('/usr/bin/fusermount3')) return;
-  if (process.getuid?.() !== 0) throw new Error('the sshfs test needs sshfs (apt-get install sshfs) and root');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
-  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'sshfs'], { stdio: 'ignore', env });
-}
-
 describe('sshfs', () => {
   it('mounts the home: create, stat before writing, edit in place, truncate, rename, remove', async () => {
     ensureSshfs();
@@ -112,10 +102,7 @@ describe('sshfs', () => {
     await mkdir(mnt);
     const base = randomBytes(3 * 1024 * 1024);
     expect((await uploadBuffer(s.t, '/users/sia/base.bin', base)).status).toBe(200);
-    const opts = sshOptions(s, sia.key).filter((o) => o !== '-F' && o !== '/dev/null');
-    const sshfsOpts: string[] = [];
-    for (let i = 0; i < opts.length; i += 2) sshfsOpts.push(opts[i] === '-i' ? `IdentityFile=${opts[i + 1]}` : opts[i + 1]);
-    const mount = await run('sshfs', ['-p', String(s.port), '-o', sshfsOpts.join(','), `sia@127.0.0.1:/`, mnt]);
+    const mount = await run('sshfs', ['-p', String(s.port), '-o', sshfsOptions(s, sia.key), `sia@127.0.0.1:/`, mnt]);
     expect(mount.code, mount.stderr).toBe(0);
     try {
       expect((await readdir(mnt)).sort()).toEqual(['base.bin']);

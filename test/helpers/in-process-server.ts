@@ -68,8 +68,10 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
       return fetch(t.url + path, { ...init, headers, body });
     },
     async restart() {
+      // The same ports (the SFTP front's too): clients that reconnect (sshfs -o reconnect) find it again.
+      const sftpPort = t.server.sftp?.port;
       await t.server.close();
-      t.server = await startServer({ ...config, port: Number(new URL(t.url).port) });
+      t.server = await startServer({ ...config, port: Number(new URL(t.url).port), ...(config.sftp && sftpPort ? { sftp: { ...config.sftp, port: sftpPort } } : {}) });
     },
     async close() {
       await t.server.close();

@@ -140,6 +140,23 @@ export function scp(s: SftpServer, user: SshUser, args: string[]): Promise<Run> 
   return run('scp', [...sshOptions(s, user.key), '-P', String(s.port), ...mapped], { cwd: s.dir });
 }
 
+/** sshfs and fusermount3 from Debian's sshfs package (installed when missing, as root). */
+export function ensureSshfs(): void {
+  if (existsSync('/usr/bin/sshfs') && existsSync('/usr/bin/fusermount3')) return;
+  if (process.getuid?.() !== 0) throw new Error('the sshfs tests need sshfs (apt-get install sshfs) and root');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update'], { stdio: 'ignore', env });
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'sshfs'], { stdio: 'ignore', env });
+}
+
+/** The ssh options of {@link sshOptions} as one sshfs `-o` value. */
+export function sshfsOptions(s: SftpServer, key: string): string {
+  const opts = sshOptions(s, key).filter((o) => o !== '-F' && o !== '/dev/null');
+  const out: string[] = [];
+  for (let i = 0; i < opts.length; i += 2) out.push(opts[i] === '-i' ? `IdentityFile=${opts[i + 1]}` : opts[i + 1]);
+  return out.join(',');
+}
+
 /** An rclone config with an sftp remote `ferry:` for `user` (rclone's setting for servers without a shell). */
 export async function rcloneConfig(s: SftpServer, user: SshUser): Promise<string> {
   const file = join(s.dir, `rclone-${user.name}.conf`);

@@ -81,6 +81,30 @@ function declaredLength(request: FastifyRequest): number | undefined {
   return n;
 }
 
+/**
+ * A PUT's Content-Range (or Range), if any, must describe the whole file, and then gives its
+ * length. RFC 9110 14.5: a partial PUT the server does not apply must be refused (400), never
+ * stored as the whole file. Two clients send such headers:
+ * - `curl -C - -T file` over HTTP cannot ask where to resume ("We don't support this now",
+ *   lib/http.c, Curl_http_resume) and sends the whole file with `Content-Range: bytes
+ *   0-(N-1)/N` (`bytes 0--1/0` for an empty one): that is a whole PUT.
+ * - lftp's `reput` (4.9, Http.cc) sends only the rest of the file, marked with `Range:
+ *   bytes=POS-(N-1)/N`. RFC 9110 14.2 has a server ignore Range where no range handling is
+ *   defined, but ignoring it here would store the tail as the whole file: it is refused too.
+ */
+function rangeCoversWhole(request: FastifyRequest, declaredSize: number | undefined): number | undefined {
+  const contentRange = request.headers['content-range'];
+  const range = request.headers.range;
+  if (contentRange === undefined && range === undefined) return declaredSize;
+  if (contentRange !== undefined && range !== undefined) throw new ValidationError('PUT with both Content-Range and Range: send the whole file without them');
+  const raw = String(contentRange ?? range).trim();
+  const m = (contentRange !== undefined ? /^bytes 0-(-1|\d+)\/(\d+)$/ : /^bytes=0-(-1|\d+)\/(\d+)$/).exec(raw);
+  const total = m ? Number(m[2]) : NaN;
+  const whole = m !== null && Number.isSafeInteger(total) && Number(m[1]) === total - 1 && (declaredSize === undefined || declaredSize === total);
+  if (!whole) throw new ValidationError(`PUT with ${contentRange !== undefined ? 'Content-Range' : 'Range'} "${raw}" (a partial update) is not supported: send the whole file`);
+  return total;
+}
+
 /** X-OC-Mtime: seconds since the epoch (fractions allowed) -> ms. */
 function ocMtime(request: FastifyRequest): number | undefined {
   const raw = request.headers['x-oc-mtime'];
@@ -94,9 +118,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
   const { auth, path } = dav.target(request);
   if (path === '/') throw new MethodNotAllowedError('the root is a collection');
   const server = authorize(auth, 'write', path);
-  // RFC 9110 14.5: a partial PUT we do not apply must be refused, not stored whole.
-  if (request.headers['content-range'] !== undefined) throw new ValidationError('PUT with Content-Range (a partial update) is not supported');
-  const declaredSize = declaredLength(request);
+  const declaredSize = rangeCoversWhole(request, declaredLength(request));
   const mtime = ocMtime(request);
   const entry = await dav.entry(server);
   if (entry?.type === 'dir') throw new MethodNotAllowedError(`${path} is a collection`);
@@ -133,10 +155,12 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
 export async function del(dav: Dav, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { auth, path } = dav.target(request);
   if (path === '/') throw new MethodNotAllowedError('the root cannot be deleted');
-  if (depthOf(request, 'infinity') !== 'infinity') throw new ValidationError('DELETE removes a collection with everything in it: Depth must be infinity');
   const server = authorizeTree(auth, 'delete', path);
   const entry = await dav.entry(server);
   if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
+  // RFC 4918 9.6.1: on a collection only `Depth: infinity` (a client must send no other). A
+  // file has no members, so any Depth removes the same thing: lftp's `rm` sends `Depth: 0`.
+  if (entry.type === 'dir' && depthOf(request, 'infinity') !== 'infinity') throw new ValidationError('DELETE removes a collection with everything in it: Depth must be infinity');
   await dav.guard(request, auth, { path, entry, tree: true, member: true });
   const removed = await dav.ctx.meta.remove(server, { recursive: true });
   await dav.ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive: entry.type === 'dir', ...removed } });

@@ -1,0 +1,125 @@
+/**
+ * curl (Debian's 7.88) as a WebDAV client of /dav/, as scripts use it: MKCOL, `-T` uploads
+ * of nasty names and from stdin (chunked), PROPFIND, `-C -` on an upload (curl cannot ask
+ * where to resume over HTTP and sends the whole file with a Content-Range covering it) and on
+ * a download (a Range request from the local file's size), a real partial PUT refused, MOVE,
+ * COPY, DELETE (Depth on a collection and on a file).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { ensureCommand } from '../helpers/local-trees.js';
+import { addUser } from '../helpers/users.js';
+
+let t: TestServer;
+let dir: string;
+
+beforeAll(async () => {
+  expect(ensureCommand('curl'), 'curl (Debian package) is needed').toBe(true);
+  t = await startTestServer();
+  await addUser(t, 'cora', { password: 'cora-password-1' });
+  dir = await mkdtemp(join(tmpdir(), 'ferry-curl-'));
+});
+afterAll(async () => {
+  await t?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const MiB = 1024 * 1024;
+
+/** curl with cora's password; resolves with the HTTP status (`-w`), the body in `-o` if given. */
+function curl(args: string[]): Promise<{ code: number; status: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '-u', 'cora:cora-password-1', '-w', '\n%{http_code}', ...args], { cwd: dir, maxBuffer: 64 * MiB }, (err, stdout) => {
+      const at = stdout.lastIndexOf('\n');
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, status: Number(stdout.slice(at + 1)), stdout: stdout.slice(0, at) });
+    });
+  });
+}
+const url = (path: string) => `${t.url}/dav${path.split('/').map(encodeURIComponent).join('/')}`;
+
+async function stored(path: string): Promise<Buffer | number> {
+  const res = await t.api(`/api/v1/files/users/cora${path.split('/').map(encodeURIComponent).join('/')}`);
+  return res.status === 200 ? Buffer.from(await res.arrayBuffer()) : res.status;
+}
+const same = (a: Buffer | number, b: Buffer) => Buffer.isBuffer(a) && a.equals(b);
+
+describe('curl against /dav/', () => {
+  it('makes collections, uploads nasty names, lists, moves, copies, deletes, downloads', async () => {
+    expect((await curl(['-X', 'MKCOL', url('/docs/')])).status).toBe(201);
+    expect((await curl(['-X', 'MKCOL', url('/docs/sub/')])).status).toBe(201);
+    const files: Record<string, Buffer> = { 'naïve café.txt': Buffer.from('unicode'), "it's #1 100%.txt": Buffer.from('quotes'), 'sub/big.bin': randomBytes(5 * MiB + 1) };
+    for (const [rel, data] of Object.entries(files)) {
+      await writeFile(join(dir, 'up.bin'), data);
+      expect((await curl(['-T', 'up.bin', url(`/docs/${rel}`)])).status, rel).toBe(201);
+      expect(same(await stored(`/docs/${rel}`), data), rel).toBe(true);
+    }
+    // From stdin: curl sends it chunked, with no length announced.
+    const piped = randomBytes(2 * MiB + 5);
+    await writeFile(join(dir, 'piped.bin'), piped);
+    const fromStdin = await new Promise<number>((resolve) => {
+      const child = execFile('curl', ['-sS', '-u', 'cora:cora-password-1', '-o', '/dev/null', '-w', '%{http_code}', '-T', '-', url('/docs/piped.bin')], { cwd: dir }, (_err, stdout) => resolve(Number(stdout)));
+      createReadStream(join(dir, 'piped.bin')).pipe(child.stdin!);
+    });
+    expect(fromStdin).toBe(201);
+    expect(same(await stored('/docs/piped.bin'), piped)).toBe(true);
+    const listing = await curl(['-X', 'PROPFIND', '-H', 'Depth: 1', url('/docs/')]);
+    expect(listing.status).toBe(207);
+    expect(listing.stdout).toContain(`/dav/docs/${encodeURIComponent('naïve café.txt')}`);
+    expect(listing.stdout).toMatch(/<D:href>\/dav\/docs\/sub\/<\/D:href>/);
+
+    expect((await curl(['-X', 'MOVE', '-H', `Destination: ${url('/docs/sub/moved.txt')}`, url('/docs/naïve café.txt')])).status).toBe(201);
+    expect(await stored('/docs/naïve café.txt')).toBe(404);
+    expect((await curl(['-X', 'COPY', '-H', `Destination: ${url('/docs/copy.bin')}`, url('/docs/sub/big.bin')])).status).toBe(201);
+    // Depth on DELETE: a collection is removed only with infinity (RFC 4918 9.6.1); a file with any.
+    expect((await curl(['-X', 'DELETE', '-H', 'Depth: 0', url('/docs/sub/')])).status).toBe(400);
+    expect(same(await stored('/docs/sub/big.bin'), files['sub/big.bin'])).toBe(true);
+    expect((await curl(['-X', 'DELETE', '-H', 'Depth: 0', url("/docs/it's #1 100%.txt")])).status).toBe(204);
+    expect(await stored("/docs/it's #1 100%.txt")).toBe(404);
+    expect((await curl(['-X', 'DELETE', url('/docs/sub/')])).status).toBe(204);
+    expect(await stored('/docs/sub/big.bin')).toBe(404);
+    expect((await curl(['--fail', '-o', 'gone.bin', url('/docs/sub/big.bin')])).code).toBe(22);
+
+    expect((await curl(['-o', 'copy.bin', url('/docs/copy.bin')])).status).toBe(200);
+    expect((await readFile(join(dir, 'copy.bin'))).equals(files['sub/big.bin'])).toBe(true);
+  });
+
+  it('resumes a download with -C - (a Range from the local size)', async () => {
+    const data = randomBytes(6 * MiB + 5);
+    await writeFile(join(dir, 'full.bin'), data);
+    expect((await curl(['-T', 'full.bin', url('/resume-down.bin')])).status).toBe(201);
+    await writeFile(join(dir, 'part.bin'), data.subarray(0, 2 * MiB + 3));
+    expect((await curl(['-C', '-', '-o', 'part.bin', url('/resume-down.bin')])).status).toBe(206);
+    expect((await readFile(join(dir, 'part.bin'))).equals(data)).toBe(true);
+  });
+
+  it('takes -C - -T (the whole file with a Content-Range covering it), empty files too; refuses a real partial PUT', async () => {
+    const data = randomBytes(3 * MiB + 9);
+    await writeFile(join(dir, 'again.bin'), data);
+    const first = await curl(['-C', '-', '-T', 'again.bin', url('/again.bin')]);
+    expect(first.status, first.stdout).toBe(201);
+    expect(same(await stored('/again.bin'), data)).toBe(true);
+    // Run again after an interruption: the whole file once more, replacing what was there.
+    expect((await curl(['-C', '-', '-T', 'again.bin', url('/again.bin')])).status).toBe(204);
+    expect(same(await stored('/again.bin'), data)).toBe(true);
+    await writeFile(join(dir, 'empty.bin'), '');
+    expect((await curl(['-C', '-', '-T', 'empty.bin', url('/empty.bin')])).status).toBe(201);
+    expect(same(await stored('/empty.bin'), Buffer.alloc(0))).toBe(true);
+
+    // `-C 1048576`: only the rest, announced as bytes 1048576-…: refused, the file untouched.
+    await writeFile(join(dir, 'changed.bin'), randomBytes(data.length));
+    const partial = await curl(['-C', String(MiB), '-T', 'changed.bin', url('/again.bin')]);
+    expect(partial.status).toBe(400);
+    expect(JSON.parse(partial.stdout).error).toMatchObject({ code: 'FERRY_ERR_VALIDATION', message: expect.stringMatching(/partial update.*send the whole file/) });
+    expect(same(await stored('/again.bin'), data)).toBe(true);
+    // A range that claims the whole file but is not the body's length is refused too.
+    const lying = await curl(['-H', `Content-Range: bytes 0-${data.length}/${data.length + 1}`, '-T', 'again.bin', url('/again.bin')]);
+    expect(lying.status).toBe(400);
+    expect(same(await stored('/again.bin'), data)).toBe(true);
+  });
+});
