@@ -438,6 +438,10 @@ export class MetaStore {
     return this.uploads.uploadFileInfo(id, fileIdx);
   }
 
+  uploadEntryCounts(id: string): Promise<number[]> {
+    return this.uploads.entryCounts(id);
+  }
+
   uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
     return this.uploads.uploadEntries(id, fileIdx);
   }

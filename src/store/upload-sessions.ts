@@ -237,6 +237,12 @@ export class UploadSessions {
     return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
+  /** How many manifest entries each file of a session has so far, in file order (a resuming client appends after them). */
+  async entryCounts(id: string): Promise<number[]> {
+    const rows = await this.meta.db.selectFrom('upload_files').select('entry_count').where('upload_id', '=', id).orderBy('idx').execute();
+    return rows.map((r) => Number(r.entry_count));
+  }
+
   /** The manifest entries of one file of a session, in order. */
   async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
     const rows = await this.meta.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
