@@ -466,8 +466,8 @@ export class MetaStore {
     return this.uploads.setReservation(id, bytes, db);
   }
 
-  countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own'): Promise<number> {
-    return this.uploads.countUploads(owner, db, budget);
+  countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
+    return this.uploads.countUploads(owner, db, budget, except);
   }
 
   abortVisitorUploads(owner: string, folder: string): Promise<number> {

@@ -280,13 +280,16 @@ export class UploadSessions {
    * Live upload sessions of a user: their own (`own`, the default), or those the visitors of
    * their upload links opened (`visitors`). The two are held to separate limits, so that
    * anyone holding a drop-box link cannot use up the sessions its owner uploads with.
+   * `except`: a session left out (one the new session supersedes).
    */
-  async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own'): Promise<number> {
-    const row = await db
+  async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
+    let q = db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
       .where('owner', '=', owner)
-      .where('expires_at', '>', this.meta.now())
+      .where('expires_at', '>', this.meta.now());
+    if (except !== undefined) q = q.where('id', '<>', except);
+    const row = await q
       .where((eb) => (budget === 'visitors' ? eb('kind', 'in', VISITOR_KINDS) : eb.or([eb('kind', 'is', null), eb('kind', 'not in', VISITOR_KINDS)])))
       .executeTakeFirstOrThrow();
     return Number(row.n);

@@ -228,6 +228,34 @@ describe('sftp -b and scp', () => {
     expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
   }, 180_000);
 
+  it('reput works for a user allowed one live upload session, and leaves none', async () => {
+    const una = await sshUser(s, 'una', { maxSessions: 1 });
+    const name = 'one-session.bin';
+    const size = 48 * MiB;
+    await writeRandomFile(join(s.dir, name), size);
+    const user = (await s.t.server.ctx.users.userByName('una'))!;
+    const child = spawnSftp(s, una, [`put ${name} ${name}`], ['-l', '40000']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))?.size ?? 0)) {
+      if (child.exitCode !== null) throw new Error(`sftp ended before it was killed: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const open = async () => (await (await s.t.api('/api/v1/admin/uploads?user=una')).json()) as unknown[];
+    expect(await open()).toHaveLength(1); // the kept partial upload: una's one session
+    const r = await sftpBatch(s, una, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes(`/users/una/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);
+    const [upload] = await auditEvents(s.t, 'event=file.upload&user=una');
+    const d = upload.details as { received: number; resumedFrom: number };
+    expect(d.resumedFrom).toBeGreaterThan(0);
+    expect(d.received).toBe(size - d.resumedFrom);
+    expect(await open()).toEqual([]);
+  }, 180_000);
+
   it('a client gone while its reads are answered ends its session, and the server can still shut down', async () => {
     // A server of its own: closing it is the check (it waits for every SFTP session to end).
     const own = await startSftpServer();

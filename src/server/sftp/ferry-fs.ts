@@ -241,11 +241,13 @@ export class FerryFs implements SftpFs {
       if (!create) throw new NotFoundError(`${path}: no such file`);
       await this.requireParentDir(auth, server);
     }
-    await this.ctx.quota.checkCreate(auth, [{ path: server }]);
+    // A partial upload of the path that this OPEN continues (`reput`) is superseded by it: not
+    // one more session at the user's limit.
+    const partial = flags & OPEN.TRUNC ? undefined : await this.newerPartial(auth, server, entry);
+    await this.ctx.quota.checkCreate(auth, [{ path: server }], partial?.id);
     let base = ChunkContent.empty(this.ctx.chunks);
     let baseIsOwn = true;
     if (!(flags & OPEN.TRUNC)) {
-      const partial = await this.newerPartial(auth, server, entry);
       if (partial) {
         base = new ChunkContent(this.ctx.chunks, [{ chunks: partial.chunks, at: 0, from: 0, to: partial.size }]);
       } else if (entry && entry.size > 0) {
@@ -262,6 +264,7 @@ export class FerryFs implements SftpFs {
       path: server,
       base,
       baseIsOwn,
+      ...(partial ? { partial: partial.id } : {}),
       append: (flags & OPEN.APPEND) !== 0,
       noOverwrite: create && (flags & OPEN.EXCL) !== 0,
       mustCommit: !entry || (flags & OPEN.TRUNC) !== 0,

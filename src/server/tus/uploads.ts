@@ -359,6 +359,7 @@ export class TusUploads {
       const piece = next.value;
       if (length !== null && current + received + piece.length > length) throw new ValidationError(`the body goes past Upload-Length (${length} bytes)`);
       received += piece.length;
+      this.ctx.metrics.chunkBodyBytesReceived.inc(piece.length);
       quota.checkFileSize(auth, server, current + received);
       hasher?.update(piece);
       for (const c of chunker.push(piece)) {
