@@ -117,8 +117,9 @@ describe('sftp -b and scp', () => {
     expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
     const deletes = await auditEvents(s.t, 'event=file.delete&user=ana');
     expect(deletes.find((e) => e.target === '/users/ana/m/n/y.txt')).toMatchObject({ front: 'sftp' });
-    const renames = await auditEvents(s.t, 'event=file.rename&user=ana');
-    expect(renames.find((e) => e.target === '/users/ana/m/z.txt')).toMatchObject({ front: 'sftp', details: { to: '/users/ana/m/n/y.txt', overwrite: true } });
+    // A rename is a move, as over the API and WebDAV (webhooks and hooks see `move`); its path is the source.
+    const moves = await auditEvents(s.t, 'event=file.move&user=ana');
+    expect(moves.find((e) => e.path === '/users/ana/m/z.txt')).toMatchObject({ front: 'sftp', target: '/users/ana/m/n/y.txt', details: { from: '/users/ana/m/z.txt', to: '/users/ana/m/n/y.txt', overwrite: true } });
     expect((await auditEvents(s.t, 'event=file.mkdir&user=ana')).map((e) => e.target)).toContain('/users/ana/m/n');
     const downloads = await auditEvents(s.t, 'event=file.download&user=ana');
     expect(downloads[0]).toMatchObject({ front: 'sftp' });

@@ -9,7 +9,8 @@
  * is new, 204 when it was replaced. Permissions are the native API's: COPY needs `read` on
  * the source tree, MOVE `delete` there; both need `write` on the destination (and `delete`
  * on what they replace); a COPY counts against the quota like an upload. Dead properties
- * come along (moved or copied with the files); locks do not.
+ * come along (moved or copied with the files); locks do not. Each is audited (`file.move`,
+ * `file.copy`) as the native API's are.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
@@ -67,5 +68,7 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
     if (!overwrite && err instanceof AlreadyExistsError && (await dav.entry(dst))) throw new PreconditionFailedError(`${to} exists and Overwrite is F`, { details: { path: to }, cause: err });
     throw err;
   }
+  // Audited as the native API's move and copy are (routes/namespace.ts).
+  await dav.ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return reply.status(existing ? 204 : 201).send();
 }

@@ -113,6 +113,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
     ...(mtime !== undefined ? { mtime } : {}),
     ...(noOverwrite ? { noOverwrite } : {}),
     signal: abortOnHangUp(request.raw),
+    request,
   }).catch(async (err: unknown) => {
     if (noOverwrite && err instanceof AlreadyExistsError && (await dav.entry(server))) throw new PreconditionFailedError('If-None-Match does not hold', { cause: err });
     throw err;
@@ -131,7 +132,7 @@ export async function del(dav: Dav, request: FastifyRequest, reply: FastifyReply
   if (!entry) throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
   await dav.guard(request, auth, { path, entry, tree: true, member: true });
   const removed = await dav.ctx.meta.remove(server, { recursive: true });
-  await dav.ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, details: { recursive: entry.type === 'dir', ...removed } });
+  await dav.ctx.audit.record(request, { event: 'file.delete', ok: true, target: server, path: server, details: { recursive: entry.type === 'dir', ...removed } });
   return reply.status(204).send();
 }
 
@@ -146,5 +147,6 @@ export async function mkcol(dav: Dav, request: FastifyRequest, reply: FastifyRep
   if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection`);
   await dav.guard(request, auth, { path, entry: undefined, member: true });
   await dav.ctx.meta.mkdir(server);
+  await dav.ctx.audit.record(request, { event: 'file.mkdir', ok: true, target: server, path: server });
   return reply.status(201).send();
 }

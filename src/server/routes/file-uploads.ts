@@ -139,6 +139,7 @@ async function putFile(ctx: ServerContext, request: FastifyRequest, reply: Fasti
     mtime: options.mtime,
     ttlMs: options.ttlMs,
     signal: abortOnHangUp(request.raw),
+    request,
   });
   return reply.status(201).send(await answer(ctx, request, auth, entry, options));
 }
@@ -157,7 +158,7 @@ async function postForm(ctx: ServerContext, request: FastifyRequest, reply: Fast
     const path = joinPath(dir, name);
     const server = authorize(auth, 'write', path);
     if (options.share) authorizeLink(auth, path);
-    const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal });
+    const entry = await ingestStream(ctx, { auth, path: server, body: stream, noOverwrite: options.noOverwrite, mtime: options.mtime, ttlMs: options.ttlMs, signal, request });
     return answer(ctx, request, auth, entry, options);
   });
   if (entries.length === 0) throw new ValidationError('the form holds no file (send one with curl -F file=@PATH)');

@@ -110,8 +110,9 @@ export class FerryFs implements SftpFs {
     }
   }
 
-  private audit(auth: AuthContext, event: string, ok: boolean, target: string | null, details?: Record<string, unknown>): Promise<void> {
-    return this.ctx.audit.record(null, { event, ok, front: FRONT, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, ip: this.o.login.ip, target, details });
+  /** `path`: the file a file operation acted on (`admin audit --path`), by default its target. */
+  private audit(auth: AuthContext, event: string, ok: boolean, target: string | null, details?: Record<string, unknown>, path = event.startsWith('file.') ? target : null): Promise<void> {
+    return this.ctx.audit.record(null, { event, ok, front: FRONT, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, ip: this.o.login.ip, target, path, details });
   }
 
   onInternalError(err: unknown, what: string): void {
@@ -383,8 +384,9 @@ export class FerryFs implements SftpFs {
       // The native API's move makes missing parents; rename(2) and OpenSSH's server do not.
       await this.requireParentDir(auth, dst);
       const replaced = overwrite && (await this.removeEmptyDirTarget(auth, src, to, dst));
-      await this.ctx.meta.move(src, dst, { overwrite });
-      await this.audit(auth, 'file.rename', true, src, { to: dst, overwrite, ...(replaced ? { replacedDir: true } : {}) });
+      const entry = await this.ctx.meta.move(src, dst, { overwrite });
+      // A move, as the native API's and WebDAV's are (webhooks and hooks see `move`); the path is the source.
+      await this.audit(auth, 'file.move', true, dst, { from: src, to: dst, type: entry.type, overwrite, ...(replaced ? { replacedDir: true } : {}) }, src);
     });
   }
 
