@@ -188,4 +188,11 @@ describe('every front audits its file operations and fires the same webhook even
         .toEqual([expect.objectContaining({ action: want.event, user: 'fay', ip: '127.0.0.1' })]);
     });
   });
+
+  it('`admin audit --event mkdir` finds the folders every front made', async () => {
+    const made = FRONTS.filter((f) => f.ops.mkdir !== undefined).map((f) => HOME + '/' + f.name.toLowerCase().replace(/[^a-z]+/g, '-'));
+    expect(made).toHaveLength(4);
+    const found = (await auditEvents(s.t, 'user=fay&event=mkdir')).map((e) => e.path);
+    for (const path of made) expect(found).toContain(path);
+  });
 });
