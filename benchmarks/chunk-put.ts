@@ -37,7 +37,7 @@ import { FERRY_BIN } from './peers/ferry-bin.js';
 import { startFerryServer } from './peers/ferry.js';
 import { fileHashOf } from '../src/core/manifest.js';
 
-const args = new Args();
+const args = new Args().only(['chunks', 'chunk-size', 'parallel', 'rounds', 'bin', 'profile', 'known']);
 const count = args.number('chunks', 813);
 const chunkSize = args.size('chunk-size', '1.3MiB');
 const parallel = args.number('parallel', 4);

@@ -25,7 +25,7 @@ import { startBalancer, type Balancer } from '../test/helpers/nginx-balancer.js'
 import { startPostgres } from '../test/helpers/postgres.js';
 import { startServer, type RunningServer } from '../test/helpers/server.js';
 
-const args = new Args();
+const args = new Args().only(['clients', 'client-size', 'runs', 'json']);
 const clients = args.number('clients', 200);
 const clientSize = args.size('client-size', '4MiB');
 const runs = args.number('runs', 3);

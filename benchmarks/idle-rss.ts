@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Args } from './lib/args.js';
 
 const ARGS = ['--max-upload-sessions', '1000', '--max-connections-per-ip', '0'];
 const MiB = 2 ** 20;
@@ -73,10 +74,12 @@ async function traffic(url: string, token: string): Promise<void> {
   for (let i = 0; i < 5; i++) await get('/healthz');
 }
 
-const [pairs, ...builds] = process.argv.slice(2);
-if (!pairs || builds.length === 0) throw new Error('usage: node dist/benchmarks/idle-rss.js PAIRS ROOT[|NODE_FLAG...] ROOT...');
+const args = new Args().only([], Infinity);
+const [pairsText, ...builds] = args.positionals();
+if (pairsText === undefined || builds.length === 0) args.refuse('usage: node dist/benchmarks/idle-rss.js PAIRS ROOT[|NODE_FLAG...] ROOT...');
+const pairs = args.count(pairsText, 'PAIRS');
 const results = new Map<string, Record<string, number>[]>(builds.map((b) => [b, []]));
-for (let p = 0; p < Number(pairs); p++) {
+for (let p = 0; p < pairs; p++) {
   for (const build of p % 2 ? [...builds].reverse() : builds) {
     const dir = mkdtempSync(join(tmpdir(), 'idle-rss-'));
     const token = `bench-${randomBytes(16).toString('hex')}`;

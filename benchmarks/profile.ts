@@ -33,7 +33,7 @@ import { ferryTool, ferryTreeCommand } from './tools/ferry.js';
 import type { Tool } from './tools/tool.js';
 import type { Command } from './lib/measure.js';
 
-const args = new Args();
+const args = new Args().only(['size', 'files', 'top', 'scenarios', 'keep', 'encrypted', 'out']);
 const size = args.size('size', '1GiB');
 const files = args.number('files', 10_000);
 const top = args.number('top', 20);

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetaStore } from '../src/store/meta-store.js';
+import { Args } from './lib/args.js';
 
-const total = Number(process.argv[2] ?? 100_000);
+const total = new Args().only([], 1).countAt(0, 'files', 100_000);
 const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
 const meta = await MetaStore.openSqlite(join(dir, 'meta.db'));
 const now = Date.now();

@@ -7,7 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { startTestServer, uploadBuffer, sha256 } from '../test/helpers/in-process-server.js';
 import { fileHashOf } from '../src/core/manifest.js';
+import { Args } from './lib/args.js';
 
+new Args().only([]);
 const t = await startTestServer({ durable: false });
 await uploadBuffer(t, '/x', randomBytes(1000));
 

@@ -7,8 +7,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from './peers/ferry-bin.js';
+import { Args } from './lib/args.js';
 
-const runs = Number(process.argv[2] ?? 9);
+const runs = new Args().only([], 1).countAt(0, 'runs', 9);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function importMs(entry: string): number {

@@ -19,9 +19,10 @@ import { SftpBackend } from '../src/backends/sftp/sftp-backend.js';
 import type { StorageBackend } from '../src/core/storage.js';
 import { startS3rver } from '../test/helpers/s3rver.js';
 import { startSshd } from '../test/helpers/sshd.js';
+import { Args } from './lib/args.js';
 
 const MiB = 1024 * 1024;
-const size = Number(process.argv[2] ?? 256) * MiB;
+const size = new Args().only([], 1).countAt(0, 'MiB', 256) * MiB;
 const block = randomBytes(MiB);
 
 function* body(): Generator<Buffer> {

@@ -23,11 +23,9 @@ import { join } from 'node:path';
 import { FERRY_BIN, cliEnv } from '../test/helpers/cli.js';
 import { tempDir } from '../test/helpers/files.js';
 import { startServer } from '../test/helpers/server.js';
+import { Args } from './lib/args.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? fallback : process.argv[i + 1];
-}
+const args = new Args().only(['files', 'runs', 'no-fsync', 'json']);
 
 /** 1-64 KiB files in 100 folders; returns the bytes written. */
 async function makeTree(dir: string, files: number, salt: number): Promise<number> {
@@ -82,11 +80,11 @@ function runCli(args: string[], env: Record<string, string>): Promise<Run> {
 }
 
 async function main(): Promise<void> {
-  const files = Number(arg('files', '10000'));
-  const runs = Number(arg('runs', '3'));
-  const json = process.argv.includes('--json');
+  const files = args.number('files', 10_000);
+  const runs = args.number('runs', 3);
+  const json = args.flag('json');
   const tmp = await tempDir('ferry-bench-sync-');
-  const server = await startServer({ dataDir: join(tmp.path, 'data'), extraArgs: process.argv.includes('--no-fsync') ? ['--no-fsync'] : [] });
+  const server = await startServer({ dataDir: join(tmp.path, 'data'), extraArgs: args.flag('no-fsync') ? ['--no-fsync'] : [] });
   const env: Record<string, string> = { FERRY_SERVER: server.url, FERRY_TOKEN: server.adminToken, FERRY_CONFIG: join(tmp.path, 'config.json'), XDG_CONFIG_HOME: join(tmp.path, 'xdg') };
   const times = new Map<string, { wall: number[]; client: number[]; server: number[] }>();
   let bytes = 0;

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileHashOf } from '../src/core/manifest.js';
 import { MetaStore } from '../src/store/meta-store.js';
+import { Args } from './lib/args.js';
 
-const commits = Number(process.argv[2] ?? 2000);
+const commits = new Args().only([], 1).countAt(0, 'commits', 2000);
 const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
 const meta = await MetaStore.openSqlite(join(dir, 'meta.db'));
 await meta.migrate();

@@ -15,7 +15,7 @@ import { summarize } from '../lib/report.js';
 import { runSuite } from '../lib/suite.js';
 import { WORKLOADS } from '../lib/workloads.js';
 
-const args = new Args();
+const args = new Args().only(['size', 'edit', 'files', 'min-file', 'max-file', 'clients', 'client-size', 'runs', 'json', 'no-fsync']);
 const tool = args.flag('no-fsync') ? 'ferry-nofsync' : 'ferry';
 const result = await runSuite({
   size: args.size('size', '1GiB'),

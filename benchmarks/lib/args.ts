@@ -17,6 +17,12 @@ export function usageOf(source: string): string {
   return m[1].split('\n').map((line) => line.replace(/^\s*\* ?/, '')).join('\n').trim() + '\n';
 }
 
+/**
+ * A script's command line: `--name value` pairs, `--flags` and positional arguments. Anything
+ * it cannot use (an unknown option, a value that is not a number or a size, an option without
+ * its value) ends the script with exit code 2 and a line that says what, before anything runs:
+ * `sdk-import.js --help` read `--help` as its number of runs and printed NaN figures.
+ */
 export class Args {
   /**
    * `--help` or `-h` prints the script's usage (its header comment) and exits 0, before the
@@ -28,46 +34,91 @@ export class Args {
 
   private helpIfAsked(): void {
     if (!this.argv.includes('--help') && !this.argv.includes('-h')) return;
-    let usage = '';
-    try {
-      usage = usageOf(readFileSync(process.argv[1], 'utf8'));
-    } catch {
-      // a script read from elsewhere: only the general rule below
-    }
-    process.stdout.write(usage || 'Options are --name value pairs and --flags; see the script\'s source.\n');
+    process.stdout.write(this.usage() || 'Options are --name value pairs and --flags; see the script\'s source.\n');
     process.exit(0);
   }
 
-  /** Refuses an option not in `known` (a misspelt one would otherwise be ignored and the default run). */
-  only(known: readonly string[]): this {
+  private usage(): string {
+    try {
+      return usageOf(readFileSync(process.argv[1], 'utf8'));
+    } catch {
+      return ''; // a script read from elsewhere: only the general rule
+    }
+  }
+
+  /** Ends the script: exit code 2, `message` and where to read the usage. */
+  refuse(message: string): never {
+    process.stderr.write(`${message} (--help: the usage)\n`);
+    process.exit(2);
+  }
+
+  /**
+   * Refuses an option not in `known` (a misspelt one would otherwise be ignored and the
+   * default run), and more than `positional` positional arguments.
+   */
+  only(known: readonly string[], positional = 0): this {
     for (const a of this.argv) {
       if (a.startsWith('--') && !known.includes(a.slice(2))) {
-        process.stderr.write(`unknown option ${a}; known: ${known.map((k) => '--' + k).join(' ')} (--help: the usage)\n`);
-        process.exit(2);
+        this.refuse(`unknown option ${a}; known: ${known.length > 0 ? known.map((k) => '--' + k).join(' ') : 'none'}`);
       }
     }
+    const extra = this.positionals().slice(positional);
+    if (extra.length > 0) this.refuse(`unexpected argument ${JSON.stringify(extra[0])}`);
     return this;
+  }
+
+  /** Arguments that are neither options nor an option's value (an option's value is the argument after it, unless that is an option). */
+  positionals(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.argv.length; i++) {
+      const a = this.argv[i];
+      if (a.startsWith('--') || a === '-h') {
+        if (i + 1 < this.argv.length && !this.argv[i + 1].startsWith('--')) i++;
+        continue;
+      }
+      out.push(a);
+    }
+    return out;
+  }
+
+  /** Positional argument `index` as a positive integer (`what` names it in the refusal), or `fallback` when absent. */
+  countAt(index: number, what: string, fallback: number): number {
+    const text = this.positionals()[index];
+    return text === undefined ? fallback : this.count(text, what);
+  }
+
+  /** `text` as a positive integer (`what` names it in the refusal). */
+  count(text: string, what: string): number {
+    const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(n) || n < 1) this.refuse(`${what} must be a whole number of at least 1, not ${JSON.stringify(text)}`);
+    return n;
   }
 
   string(name: string, fallback: string): string {
     const i = this.argv.indexOf(`--${name}`);
-    return i >= 0 && i + 1 < this.argv.length ? this.argv[i + 1] : fallback;
+    if (i < 0) return fallback;
+    if (i + 1 >= this.argv.length || this.argv[i + 1].startsWith('--')) this.refuse(`--${name} needs a value`);
+    return this.argv[i + 1];
   }
 
+  /** A count (runs, files, clients, parallel requests): a whole number of at least 1. */
   number(name: string, fallback: number): number {
-    const v = Number(this.string(name, String(fallback)));
-    if (!Number.isFinite(v)) throw new Error(`--${name} must be a number`);
-    return v;
+    return this.argv.includes(`--${name}`) ? this.count(this.string(name, ''), `--${name}`) : fallback;
   }
 
   size(name: string, fallback: string): number {
-    return parseSize(this.string(name, fallback));
+    const text = this.string(name, fallback);
+    try {
+      return parseSize(text);
+    } catch {
+      return this.refuse(`--${name} must be a size (1GiB, 64KiB, 123), not ${JSON.stringify(text)}`);
+    }
   }
 
   /** Comma-separated list; undefined when the option is absent. */
   list(name: string): string[] | undefined {
-    const i = this.argv.indexOf(`--${name}`);
-    return i >= 0 && i + 1 < this.argv.length ? this.argv[i + 1].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+    if (!this.argv.includes(`--${name}`)) return undefined;
+    return this.string(name, '').split(',').map((s) => s.trim()).filter(Boolean);
   }
 
   flag(name: string): boolean {

@@ -22,7 +22,7 @@ import { MetaStore } from '../../src/store/meta-store.js';
 import { Args } from '../lib/args.js';
 import { median } from '../lib/stats.js';
 
-const args = new Args();
+const args = new Args().only(['size', 'chunk', 'parallel', 'runs', 'json']);
 const total = args.size('size', '512MiB');
 const chunkSize = args.size('chunk', '1MiB');
 const parallel = args.number('parallel', 4);

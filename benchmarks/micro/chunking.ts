@@ -24,6 +24,7 @@ import { chunkFile } from '../../src/algo/chunk-file.js';
 import { chunkStream } from '../../src/algo/chunk-stream.js';
 import { cdcMasks, nextCut, nextCutReference } from '../../src/algo/fastcdc.js';
 import { DEFAULT_CHUNKING } from '../../src/core/manifest.js';
+import { Args } from '../lib/args.js';
 
 interface Result {
   name: string;
@@ -38,23 +39,11 @@ interface Result {
   chunks?: number;
 }
 
-function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB)?$/i.exec(text.trim());
-  if (!m) throw new Error(`not a size: ${text}`);
-  const unit = (m[2] ?? 'B').toLowerCase();
-  const mult: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
-  return Math.round(Number(m[1]) * mult[unit]);
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
-}
-
-const fileSize = parseSize(arg('size', '1GiB'));
-const memSize = Math.min(parseSize(arg('mem-size', '256MiB')), fileSize);
-const runs = Number(arg('runs', '5'));
-const json = process.argv.includes('--json');
+const args = new Args().only(['size', 'mem-size', 'runs', 'json']);
+const fileSize = args.size('size', '1GiB');
+const memSize = Math.min(args.size('mem-size', '256MiB'), fileSize);
+const runs = args.number('runs', 5);
+const json = args.flag('json');
 const params = DEFAULT_CHUNKING;
 
 type Variant = { name: string; bytes: number; fn: () => number | Promise<number> };

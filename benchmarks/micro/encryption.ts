@@ -21,7 +21,7 @@ import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { Args } from '../lib/args.js';
 import { median } from '../lib/stats.js';
 
-const args = new Args();
+const args = new Args().only(['size', 'chunk', 'runs', 'json']);
 const total = args.size('size', '256MiB');
 const chunkSize = args.size('chunk', '1MiB');
 const runs = args.number('runs', 5);

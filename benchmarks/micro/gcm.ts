@@ -22,7 +22,7 @@ import { ferryNative } from '../../src/core/native-addon.js';
 import { Args } from '../lib/args.js';
 import { median } from '../lib/stats.js';
 
-const args = new Args();
+const args = new Args().only(['size', 'segments', 'rounds', 'passes', 'json']);
 const total = args.size('size', '256MiB');
 const segmentSizes = (args.list('segments') ?? ['64KiB', '1MiB']).map((s) => new Args(['--s', s]).size('s', s));
 const rounds = args.number('rounds', 4);

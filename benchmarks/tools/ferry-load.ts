@@ -7,8 +7,9 @@
  * Prints {"files","bytesTransferred"} on stdout; exits 1 if any upload failed.
  */
 import { FerryClient } from '../../src/client/client.js';
+import { Args } from '../lib/args.js';
 
-const [server, ...pairs] = process.argv.slice(2);
+const [server, ...pairs] = new Args().only([], Infinity).positionals();
 const token = process.env.FERRY_TOKEN;
 if (!server || pairs.length === 0 || pairs.length % 2 !== 0) {
   process.stderr.write('usage: ferry-load.js SERVER LOCAL REMOTE [LOCAL REMOTE ...]\n');

@@ -11,8 +11,9 @@
 import { createReadStream } from 'node:fs';
 import { basename, dirname } from 'node:path/posix';
 import * as tus from 'tus-js-client';
+import { Args } from '../lib/args.js';
 
-const [server, ...pairs] = process.argv.slice(2);
+const [server, ...pairs] = new Args().only([], Infinity).positionals();
 const token = process.env.FERRY_TOKEN;
 if (!server || !token || pairs.length === 0 || pairs.length % 2 !== 0) {
   process.stderr.write('usage: FERRY_TOKEN=... tus-put.js SERVER LOCAL REMOTE [LOCAL REMOTE ...]\n');

@@ -25,7 +25,7 @@ import { writeRandomFile } from '../lib/data.js';
 import { median } from '../lib/stats.js';
 
 const run = promisify(execFile);
-const args = new Args();
+const args = new Args().only(['size', 'runs', 'json']);
 const size = args.size('size', '256MiB');
 const runs = args.number('runs', 3);
 const ROOT = new URL('../../../', import.meta.url).pathname;

@@ -21,6 +21,8 @@ export { configPath, readConfigFile, writeConfigFile, resolveConfig, normalizeSe
 export type { TransferOptions, TransferResult } from './transfer.js';
 export type { Progress, ProgressCallback } from '../core/progress.js';
 export type { PutFileOptions, PutStreamOptions, PutTreeOptions } from './put.js';
+export type { SavedSession, SessionMemo } from './resume-session.js';
+export { FileSessionMemo } from './session-memo-file.js';
 export { PART_SUFFIX, type GetFileOptions, type GetStreamOptions, type GetTreeOptions } from './get.js';
 export type { GetVersionOptions } from './get-version.js';
 export type { VersionEntry, VersionList, VersionPolicy } from './versions.js';

@@ -9,6 +9,8 @@
  */
 import type { Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, isFerryError } from '../core/errors.js';
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
@@ -21,7 +23,8 @@ import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
-import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource } from './upload-flow.js';
+import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
+import type { ResumeSpec, SessionMemo } from './resume-session.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -34,6 +37,12 @@ export interface PutFileOptions extends TransferOptions {
   mode?: number;
   /** Threads for chunking (passed to the chunker). */
   chunkWorkers?: number;
+  /**
+   * Keep each file's upload session here for the next run: a put killed mid-way (kill -9,
+   * Ctrl-C, a lost network), run again, continues its session rather than opening another
+   * (./resume-session.ts). The CLI passes a FileSessionMemo; default: none kept.
+   */
+  sessions?: SessionMemo;
 }
 
 export interface PutStreamOptions extends TransferOptions {
@@ -52,6 +61,8 @@ export interface PutTreeOptions extends TransferOptions {
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (localPath: string, err: unknown) => void;
+  /** As {@link PutFileOptions.sessions}, for the files sent one session each (those past a batch's size). */
+  sessions?: SessionMemo;
 }
 
 /**
@@ -102,6 +113,22 @@ export async function putFile(client: FerryApi<Buffer>, localPath: string, remot
   return ctx.finish();
 }
 
+/**
+ * Which session of `memo` is this upload's: the key names the upload (server, credentials,
+ * local file, remote path); the stamp what must not have changed for its session to be continued (the
+ * local file's identity, size and mtime, and what the commit records).
+ */
+async function resumeSpec(ctx: TransferContext<Buffer>, memo: SessionMemo, localPath: string, st: Stats, target: UploadTarget): Promise<ResumeSpec> {
+  // Whose: a hash of the credentials, so that another user's or token's run on this machine
+  // neither finds nor forgets this one's session (the server would not give it them anyway).
+  const who = createHash('sha256').update((await ctx.client.http.authorizationNow()) ?? '').digest('hex').slice(0, 32);
+  return {
+    memo,
+    key: JSON.stringify([ctx.client.http.base.href, who, resolve(localPath), target.path]),
+    stamp: JSON.stringify([st.dev, st.ino, st.size, st.mtimeMs, target.mtime, target.mode, target.noOverwrite === true, target.ttlSeconds ?? null]),
+  };
+}
+
 /** @internal putFile within an operation (shared slots and progress); used by putTree. */
 export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string, remotePath: string, st: Stats, options: PutFileOptions): Promise<Entry> {
   let fh: FileHandle;
@@ -143,13 +170,14 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
         checkUnchanged,
       };
     }
-    return await uploadFile(ctx, source, {
+    const target = {
       path: remotePath,
       mtime: options.mtime ?? Math.round(st.mtimeMs),
       mode: options.mode ?? st.mode & 0o777,
       noOverwrite: options.noOverwrite,
       ttlSeconds: options.ttlSeconds,
-    });
+    };
+    return await uploadFile(ctx, source, target, options.sessions ? { resume: await resumeSpec(ctx, options.sessions, localPath, st, target) } : {});
   } finally {
     await fh.close();
   }

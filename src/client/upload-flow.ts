@@ -18,6 +18,7 @@ import { fileHashOf } from './hashing.js';
 import { OldPlaces, replacedRun } from './replaced-chunks.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, isSessionLost, type TransferContext } from './transfer.js';
+import { SessionKeeper, type PriorSession, type ResumeSpec } from './resume-session.js';
 
 /** One chunk of a file: where it is and the SHA-256 of its bytes (the chunkers' record). */
 export interface ChunkRecord {
@@ -55,8 +56,10 @@ export interface UploadTarget {
 }
 
 export interface UploadHooks {
-  /** A session was created (the web app records its id, to abort it if the page reloads). */
+  /** A session was created or resumed (the web app records its id, to abort it if the page reloads). */
   onSession?(id: string): void;
+  /** Keep the session for the next run, and continue the one an earlier run left (./resume-session.ts; the CLI's `put`). */
+  resume?: ResumeSpec;
 }
 
 /**
@@ -69,9 +72,13 @@ export interface UploadHooks {
  */
 const SPENT_BY = new Set(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_NOT_A_DIRECTORY', 'FERRY_ERR_IS_A_DIRECTORY', 'FERRY_ERR_PATH_INVALID', 'FERRY_ERR_FORBIDDEN']);
 
+function isSpent(err: unknown): boolean {
+  return isFerryError(err) && SPENT_BY.has(err.code);
+}
+
 /** Aborts session `id` when `err` leaves it nothing to do (SPENT_BY); best effort, never with the operation's signal (it may be what failed). */
 export async function abortSpentSession(client: Pick<FerryApi<Uint8Array>, 'abortUpload'>, id: string | undefined, err: unknown): Promise<void> {
-  if (id === undefined || !isFerryError(err) || !SPENT_BY.has(err.code)) return;
+  if (id === undefined || !isSpent(err)) return;
   await client.abortUpload(id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
 }
 
@@ -144,6 +151,36 @@ export async function commitSafely(
     },
     { policy: client.http.retryPolicy, signal, shouldRetry: (err) => isFerryError(err) && err.retryable },
   );
+}
+
+/**
+ * Commits session `id` (see {@link commitSafely}) with the file's final facts. When the server
+ * says chunks are missing (it lost some we sent, or never got them), `resend` queues each
+ * again and the commit is retried, at most {@link MAX_COMMIT_ROUNDS} more times.
+ */
+async function commitRounds(
+  client: FerryApi<Uint8Array>,
+  active: ChunkSender,
+  id: string,
+  facts: CommitRequest & { hash: string },
+  path: string,
+  resend: (hash: string) => void,
+  signal: AbortSignal,
+): Promise<CommitResponse> {
+  const ours = async () => {
+    const e = await client.statIfExists(path, { signal });
+    return e && e.type === 'file' && e.hash === facts.hash ? { files: [e] } : undefined;
+  };
+  for (let round = 0; ; round++) {
+    try {
+      return await commitSafely(client, id, facts, ours, signal);
+    } catch (err) {
+      if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
+      const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
+      for (const h of missing) resend(h);
+      await active.drain();
+    }
+  }
 }
 
 /**
@@ -262,6 +299,27 @@ async function startChunking(
 }
 
 /**
+ * For an upload that keeps its session across runs (`hooks.resume`): its keeper, and the
+ * session a killed earlier run of it left, when this attempt can continue it. One made with
+ * its whole manifest continues only for that same manifest (`sealedHash`: this attempt's, if
+ * it announces the whole manifest at creation); the server checks the rest at the commit.
+ */
+async function priorSession(
+  client: FerryApi<Uint8Array>,
+  caps: Capabilities,
+  hooks: UploadHooks,
+  sealedHash: string | undefined,
+  signal: AbortSignal,
+): Promise<{ keeper?: SessionKeeper; prior?: PriorSession }> {
+  if (!hooks.resume) return {};
+  const keeper = new SessionKeeper(client, hooks.resume, `${hooks.resume.stamp}|${JSON.stringify(caps.chunking)}|${caps.limits.maxChunksPerRequest}`);
+  const prior = await keeper.recall(signal);
+  if (!prior?.sealed || (sealedHash !== undefined && prior.hash === sealedHash)) return { keeper, prior };
+  await keeper.giveUp(prior.id);
+  return { keeper };
+}
+
+/**
  * One attempt: chunking and sending overlap. The session is created at once, chunk records
  * are appended as the chunker produces them, and the chunks the server lacks are read from
  * the source and sent `parallel` at a time (small ones in packs). Memory stays at about
@@ -280,6 +338,8 @@ async function uploadAttempt(
   const { client, signal } = ctx;
   const limits = caps.limits;
   let session: UploadStatus | undefined;
+  let keeper: SessionKeeper | undefined;
+  let prior: PriorSession | undefined;
   let active: ChunkSender | undefined;
   let early: Early | undefined;
   try {
@@ -312,22 +372,35 @@ async function uploadAttempt(
       }
     };
 
-    if (sealed && sealed.length <= limits.maxChunksPerRequest) {
-      session = await client.createUpload({ ...meta, size: source.size, hash: await fileHashOf(sealed, client.sha), chunks: sealed.map(toRef) }, { signal });
-      hooks.onSession?.(session.id);
-      active = new ChunkSender(ctx, session.id, caps);
-      records.push(...sealed);
-      schedule(sealed, new Set(session.missing));
+    const sealedHash = sealed && sealed.length <= limits.maxChunksPerRequest ? await fileHashOf(sealed, client.sha) : undefined;
+    ({ keeper, prior } = await priorSession(client, caps, hooks, sealedHash, signal));
+    const opened = async (s: UploadStatus, hash?: string) => {
+      if (!prior) await keeper?.remember(s.id, hash);
+      hooks.onSession?.(s.id);
+      return new ChunkSender(ctx, s.id, caps);
+    };
+    if (sealedHash !== undefined && (!prior || prior.sealed)) {
+      session = prior ?? (await client.createUpload({ ...meta, size: source.size, hash: sealedHash, chunks: sealed!.map(toRef) }, { signal }));
+      active = await opened(session, sealedHash);
+      records.push(...sealed!);
+      schedule(sealed!, new Set(session.missing));
     } else {
       // The size is known: the server checks it against the limits at once, not as the
       // manifest grows (and says so with the file's real size).
-      session = await client.createUpload({ ...meta, size: source.size }, { signal });
-      hooks.onSession?.(session.id);
-      active = new ChunkSender(ctx, session.id, caps);
+      session = prior ?? (await client.createUpload({ ...meta, size: source.size }, { signal }));
+      active = await opened(session);
+      // A resumed session holds the first `held` entries already (the same file, cut the
+      // same way): those count with its `missing`; only what follows is appended.
+      let held = prior?.entries?.[0] ?? 0;
+      const heldMissing = new Set(prior?.missing);
       const batches: AsyncIterable<ChunkRecord[]> | Iterable<ChunkRecord[]> = sealed ? [sealed] : readAhead(early!.it, early!.first);
       for await (const batch of batches) {
         throwIfAborted(signal);
-        for (const part of slices(batch, limits.maxChunksPerRequest)) {
+        const head = batch.slice(0, held);
+        held -= head.length;
+        records.push(...head);
+        schedule(head, heldMissing);
+        for (const part of slices(batch.slice(head.length), limits.maxChunksPerRequest)) {
           const { missing } = await client.appendChunks(session.id, part.map(toRef), { signal });
           records.push(...part);
           schedule(part, new Set(missing));
@@ -344,37 +417,24 @@ async function uploadAttempt(
     if (total !== source.size) throw new PreconditionFailedError(`${source.name} changed while it was being uploaded; run again`);
 
     const fileHash = await fileHashOf(records, client.sha);
-    const id = session.id;
-    for (let round = 0; ; round++) {
-      try {
-        const res = await commitSafely(
-          client,
-          id,
-          { size: source.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode },
-          async () => {
-            const e = await client.statIfExists(target.path, { signal });
-            return e && e.type === 'file' && e.hash === fileHash ? { files: [e] } : undefined;
-          },
-          signal,
-        );
-        return { entry: res.files[0], records: records.length, sent: sentBytes };
-      } catch (err) {
-        if (!isFerryError(err, 'FERRY_ERR_UPLOAD_INCOMPLETE') || round >= MAX_COMMIT_ROUNDS) throw err;
-        // The server lost some chunks we sent (or never got them): send those again.
-        const missing = (err.details?.missing as string[] | undefined) ?? (await client.uploadStatus(id, { signal })).missing;
-        for (const h of missing) {
-          const r = firstByHash.get(h);
-          if (r) active.add({ hash: r.hash, size: r.size, load: load(r), sent }, { force: true });
-        }
-        await active.drain();
-      }
-    }
+    const resend = (h: string) => {
+      const r = firstByHash.get(h);
+      if (r) active!.add({ hash: r.hash, size: r.size, load: load(r), sent }, { force: true });
+    };
+    const facts = { size: source.size, hash: fileHash, mtime: meta.mtime, mode: meta.mode };
+    const res = await commitRounds(client, active, session.id, facts, target.path, resend, signal);
+    await keeper?.forget();
+    return { entry: res.files[0], records: records.length, sent: sentBytes };
   } catch (err) {
     // Stops a chunker started early (a generator's `return` waits for the batch it is on);
     // once readAhead has pulled from it, it was closed there already and this is a no-op.
     await early?.it.return?.().catch(() => undefined);
     await active?.abandon(); // no request may still read the file once it is closed
-    await abortSpentSession(client, session?.id, err);
+    // A resumed session whose manifest is not this file's (the commit's size or hash check)
+    // serves nothing more either: the next run starts afresh.
+    const mismatch = prior !== undefined && (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH') || isFerryError(err, 'FERRY_ERR_SIZE_MISMATCH'));
+    if (keeper && session && (mismatch || isSpent(err))) await keeper.giveUp(session.id);
+    else await abortSpentSession(client, session?.id, err);
     if (isFerryError(err, 'FERRY_ERR_HASH_MISMATCH')) {
       throw new PreconditionFailedError(`${source.name} changed while it was being uploaded (a chunk no longer matches); run again`, { cause: err });
     }

@@ -483,14 +483,23 @@ export class HttpCore {
     return this.base.origin + p;
   }
 
+  /**
+   * The Authorization header requests carry now (undefined without credentials). Callers
+   * that keep state per identity hash it (put's saved sessions); never log or store it as it is.
+   */
+  async authorizationNow(): Promise<string | undefined> {
+    const authorization = this.authorization?.();
+    if (authorization) return authorization;
+    const token = typeof this.token === 'function' ? await this.token() : this.token;
+    return token ? `Bearer ${token}` : undefined;
+  }
+
   private async once(spec: RequestSpec, jsonBody: Uint8Array | undefined, what: string): Promise<WireResponse> {
     throwIfAborted(spec.signal);
     const headers: Record<string, string> = { ...this.extraHeaders, ...(typeof spec.headers === 'function' ? spec.headers() : spec.headers) };
     if (spec.auth !== false) {
-      const authorization = this.authorization?.();
-      const token = typeof this.token === 'function' ? await this.token() : this.token;
+      const authorization = await this.authorizationNow();
       if (authorization) headers.authorization = authorization;
-      else if (token) headers.authorization = `Bearer ${token}`;
     }
     let body: WireBody | undefined;
     if (jsonBody !== undefined) {

@@ -17,3 +17,13 @@ export function configDir(env: Env = process.env): string {
   const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config');
   return join(base, 'ferry');
 }
+
+/**
+ * Where Ferry keeps per-user state that is not configuration (bisync's pair states, the
+ * upload sessions `ferry put` continues): `$XDG_STATE_HOME/ferry` (only when absolute), else
+ * `~/.local/state/ferry`.
+ */
+export function stateDir(env: Env = process.env): string {
+  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'ferry');
+}

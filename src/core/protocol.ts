@@ -141,6 +141,11 @@ export interface UploadStatus {
   missing: string[];
   /** Whether every file's manifest is complete (no more appends expected). */
   sealed: boolean;
+  /**
+   * Manifest entries each file has so far, in file order (`GET /uploads/:id` only): a client
+   * resuming a session whose manifest it was appending goes on after them.
+   */
+  entries?: number[];
 }
 
 export interface AppendChunksRequest {

@@ -39,7 +39,7 @@ import { withRetry } from '../backends/decorators/retry.js';
 import { EncryptedBackend, migrateToEncrypted, reencryptStore } from '../backends/decorators/encryption.js';
 import { masterKeyFromText, openRing, readMasterKeyFile, refuseEncryptedWithoutKey, saveRing } from '../backends/decorators/key-ring.js';
 import { openBackend, redactRemote } from '../remotes/index.js';
-import { AuditLog, quotaRefusal } from './audit.js';
+import { AuditLog, frontOf, quotaRefusal } from './audit.js';
 import { CommandHooks } from './hooks.js';
 import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
@@ -643,7 +643,7 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     }
     request.log.info(
       {
-        front: request.routeOptions.config?.front ?? 'api',
+        front: frontOf(request),
         user: request.auth?.userName,
         path: loggedPath(request),
         tokenId: request.auth?.tokenId,

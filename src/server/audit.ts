@@ -20,7 +20,8 @@
  *   file.download         a file's bytes read: once per transfer (a whole GET, a ranged
  *                         GET, or the first chunk of a file fetched chunk by chunk)
  *   file.delete           deletes (with the path; to the trash when it is on)
- *   file.move / file.copy
+ *   file.move / file.copy  (an SFTP rename is a move)
+ *   file.mkdir            a folder made (no webhook or hook event)
  *   file.restore          a version or a trashed file put back
  *   file.expire           files removed by the TTL sweeper
  *   file.quarantine       a chunk `ferry admin check` found corrupt
@@ -28,7 +29,8 @@
  *
  * Every entry names the front the request came through (`front`: `api`, `web`,
  * `sftp`, `webdav`, `tus`, `share`): the event's own `front`, else its route's
- * (`config.front`), else `api` for a request and nothing for background work.
+ * (`config.front`), else `web` for a request with the web app's session, `api` for any
+ * other request, and nothing for background work.
  *
  * Writing an event never fails the request that caused it: a failure is logged instead.
  */
@@ -52,6 +54,11 @@ export interface AuditEvent {
   ip?: string | null;
   /** The file (server path) a file operation acted on. */
   path?: string | null;
+}
+
+/** The front a request came through: its route's, else `web` for the web app's session (it calls the API routes), else `api`. */
+export function frontOf(request: FastifyRequest): Front {
+  return request.routeOptions?.config?.front ?? (request.auth?.kind === 'session' ? 'web' : 'api');
 }
 
 /** A recorded entry, as listeners (webhooks, command hooks) receive it. */
@@ -103,7 +110,7 @@ export class AuditLog {
   /** The entry of an event, mirrored as a log line. */
   private entryOf(request: FastifyRequest | null, e: AuditEvent): RecordedEvent {
     const auth = request?.auth;
-    const front = e.front ?? request?.routeOptions?.config?.front ?? (request ? 'api' : undefined);
+    const front = e.front ?? (request ? frontOf(request) : undefined);
     const entry = {
       at: this.now(),
       event: e.event,

@@ -19,7 +19,7 @@ export async function commitSession(
   id: string,
   final: CommitFinal,
   options: CommitOptions,
-  /** For commits made outside a request's handler (a tus upload's last PATCH). */
+  /** The front, when not the request's route's (a tus upload's commit). */
   front?: Front,
   /** False when the caller audits the upload itself (the SFTP front, with what it received). */
   audit = true,

@@ -158,6 +158,12 @@ export interface IngestRequest {
    */
   prefix?: readonly ChunkRef[];
   /**
+   * The caller's own partial upload this one continues (its chunks are `prefix`): it counts
+   * neither against the session limit nor in flight when this session is created
+   * (QuotaGuard.createCheck), and goes once this one is kept or committed.
+   */
+  supersedes?: string;
+  /**
    * Makes the upload resumable (see the module comment) and is asked, once the body has
    * ended, what to do: keep the bytes as a partial upload, or commit them (with the final
    * mtime and mode, which win over `mtime` and `mode`).
@@ -229,7 +235,7 @@ async function ingestAdmitted(
       partial: req.finish !== undefined,
       visitorStream: auth.share !== undefined,
     },
-    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize, chunks: prefix }]) },
+    { check: ctx.quota.createCheck(auth, [{ path, size: req.declaredSize, chunks: prefix }], req.supersedes) },
   );
   const hasher = new FileHasher();
   for (const c of prefix) hasher.add(c.hash, c.size);

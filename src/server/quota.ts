@@ -76,16 +76,19 @@ export class QuotaGuard {
    * Before a session is created, outside any transaction: the checks of {@link createCheck},
    * for a caller that must refuse early (a share link before it counts a use).
    */
-  async checkCreate(auth: AuthContext, files: QuotaFile[]): Promise<void> {
-    await this.meta.db.transaction().execute((trx) => this.createCheck(auth, files)(trx));
+  async checkCreate(auth: AuthContext, files: QuotaFile[], supersedes?: string): Promise<void> {
+    await this.meta.db.transaction().execute((trx) => this.createCheck(auth, files, supersedes)(trx));
   }
 
   /**
    * Inside the transaction that creates a session (MetaStore.createUpload's `check`): the
    * session count, file sizes, and whether usage + the bytes in flight + these files fit.
-   * Returns the bytes the session reserves.
+   * Returns the bytes the session reserves. `supersedes`: the caller's own session that the
+   * new one continues and replaces (a resumed SFTP partial upload, whose chunks the new one
+   * begins with): it counts neither as a session nor in flight, or a user at their limit
+   * could never resume.
    */
-  createCheck(auth: AuthContext, files: QuotaFile[]): (trx: Transaction<Database>) => Promise<number> {
+  createCheck(auth: AuthContext, files: QuotaFile[], supersedes?: string): (trx: Transaction<Database>) => Promise<number> {
     return async (trx) => {
       const maxSessions = auth.limits.maxSessions ?? this.config.maxUploadSessions;
       const quota = auth.limits.quotaBytes !== null || auth.limits.quotaFiles !== null;
@@ -93,13 +96,13 @@ export class QuotaGuard {
       // creations read the counts one after the other, never both before either writes.
       if (maxSessions > 0 || quota) await this.lockUser(trx, auth);
       // A drop box's visitors count in a budget of their own: they never use up the owner's.
-      if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx, auth.share ? 'visitors' : 'own')) >= maxSessions) {
+      if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx, auth.share ? 'visitors' : 'own', supersedes)) >= maxSessions) {
         throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
       }
       const sized = files.map((f) => ({ path: f.path, size: announced(f) }));
       for (const f of sized) this.checkFileSize(auth, f.path, f.size);
       if (!quota) return 0;
-      return this.checkFits(trx, auth, sized, await this.meta.reservedBytes(auth.userId, undefined, trx));
+      return this.checkFits(trx, auth, sized, await this.meta.reservedBytes(auth.userId, supersedes, trx));
     };
   }
 

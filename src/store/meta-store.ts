@@ -448,6 +448,10 @@ export class MetaStore {
     return this.uploads.uploadFileInfo(id, fileIdx);
   }
 
+  uploadEntryCounts(id: string): Promise<number[]> {
+    return this.uploads.entryCounts(id);
+  }
+
   uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
     return this.uploads.uploadEntries(id, fileIdx);
   }
@@ -472,8 +476,8 @@ export class MetaStore {
     return this.uploads.setReservation(id, bytes, db);
   }
 
-  countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own'): Promise<number> {
-    return this.uploads.countUploads(owner, db, budget);
+  countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
+    return this.uploads.countUploads(owner, db, budget, except);
   }
 
   abortVisitorUploads(owner: string, folder: string): Promise<number> {

@@ -237,6 +237,12 @@ export class UploadSessions {
     return row ? { path: row.path, sealed: row.sealed === 1 } : undefined;
   }
 
+  /** How many manifest entries each file of a session has so far, in file order (a resuming client appends after them). */
+  async entryCounts(id: string): Promise<number[]> {
+    const rows = await this.meta.db.selectFrom('upload_files').select('entry_count').where('upload_id', '=', id).orderBy('idx').execute();
+    return rows.map((r) => Number(r.entry_count));
+  }
+
   /** The manifest entries of one file of a session, in order. */
   async uploadEntries(id: string, fileIdx: number): Promise<ChunkRef[]> {
     const rows = await this.meta.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', id).where('file_idx', '=', fileIdx).orderBy('seq').execute();
@@ -274,13 +280,16 @@ export class UploadSessions {
    * Live upload sessions of a user: their own (`own`, the default), or those the visitors of
    * their upload links opened (`visitors`). The two are held to separate limits, so that
    * anyone holding a drop-box link cannot use up the sessions its owner uploads with.
+   * `except`: a session left out (one the new session supersedes).
    */
-  async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own'): Promise<number> {
-    const row = await db
+  async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
+    let q = db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
       .where('owner', '=', owner)
-      .where('expires_at', '>', this.meta.now())
+      .where('expires_at', '>', this.meta.now());
+    if (except !== undefined) q = q.where('id', '<>', except);
+    const row = await q
       .where((eb) => (budget === 'visitors' ? eb('kind', 'in', VISITOR_KINDS) : eb.or([eb('kind', 'is', null), eb('kind', 'not in', VISITOR_KINDS)])))
       .executeTakeFirstOrThrow();
     return Number(row.n);

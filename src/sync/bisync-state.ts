@@ -13,10 +13,11 @@
  *   the run is reported as a recovery (the algorithm is idempotent against the old state).
  */
 import { createHash } from 'node:crypto';
-import { hostname, homedir } from 'node:os';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { mkdir, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
+import { stateDir } from '../core/config-location.js';
 import { ConfigError, PreconditionFailedError, fromSystemError } from '../core/errors.js';
 import type { FileEntry } from './hashes.js';
 
@@ -33,8 +34,7 @@ export interface BisyncState {
 
 /** `$XDG_STATE_HOME/ferry/bisync`, or `~/.local/state/ferry/bisync`. */
 export function defaultStateRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(homedir(), '.local', 'state');
-  return path.join(base, 'ferry', 'bisync');
+  return path.join(stateDir(env), 'bisync');
 }
 
 /** A readable, unique folder name for a pair of remotes (their identities). */

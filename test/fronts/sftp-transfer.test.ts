@@ -117,8 +117,9 @@ describe('sftp -b and scp', () => {
     expect((await s.t.api('/api/v1/stat/users/ana/m')).status).toBe(404);
     const deletes = await auditEvents(s.t, 'event=file.delete&user=ana');
     expect(deletes.find((e) => e.target === '/users/ana/m/n/y.txt')).toMatchObject({ front: 'sftp' });
-    const renames = await auditEvents(s.t, 'event=file.rename&user=ana');
-    expect(renames.find((e) => e.target === '/users/ana/m/z.txt')).toMatchObject({ front: 'sftp', details: { to: '/users/ana/m/n/y.txt', overwrite: true } });
+    // A rename is a move, as over the API and WebDAV (webhooks and hooks see `move`); its path is the source.
+    const moves = await auditEvents(s.t, 'event=file.move&user=ana');
+    expect(moves.find((e) => e.path === '/users/ana/m/z.txt')).toMatchObject({ front: 'sftp', target: '/users/ana/m/n/y.txt', details: { from: '/users/ana/m/z.txt', to: '/users/ana/m/n/y.txt', overwrite: true } });
     expect((await auditEvents(s.t, 'event=file.mkdir&user=ana')).map((e) => e.target)).toContain('/users/ana/m/n');
     const downloads = await auditEvents(s.t, 'event=file.download&user=ana');
     expect(downloads[0]).toMatchObject({ front: 'sftp' });
@@ -226,6 +227,34 @@ describe('sftp -b and scp', () => {
     expect(d.received).toBe(size - d.resumedFrom);
     // The partial is gone with the commit
     expect(await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`)).toBeUndefined();
+  }, 180_000);
+
+  it('reput works for a user allowed one live upload session, and leaves none', async () => {
+    const una = await sshUser(s, 'una', { maxSessions: 1 });
+    const name = 'one-session.bin';
+    const size = 48 * MiB;
+    await writeRandomFile(join(s.dir, name), size);
+    const user = (await s.t.server.ctx.users.userByName('una'))!;
+    const child = spawnSftp(s, una, [`put ${name} ${name}`], ['-l', '40000']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((resolve) => child.once('close', resolve));
+    while (!((await s.t.server.ctx.meta.findPartial(user.id, `/users/una/${name}`))?.size ?? 0)) {
+      if (child.exitCode !== null) throw new Error(`sftp ended before it was killed: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const open = async () => (await (await s.t.api('/api/v1/admin/uploads?user=una')).json()) as unknown[];
+    expect(await open()).toHaveLength(1); // the kept partial upload: una's one session
+    const r = await sftpBatch(s, una, [`reput ${name} ${name}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await apiBytes(`/users/una/${name}`)).body.equals(await readFile(join(s.dir, name)))).toBe(true);
+    const [upload] = await auditEvents(s.t, 'event=file.upload&user=una');
+    const d = upload.details as { received: number; resumedFrom: number };
+    expect(d.resumedFrom).toBeGreaterThan(0);
+    expect(d.received).toBe(size - d.resumedFrom);
+    expect(await open()).toEqual([]);
   }, 180_000);
 
   it('a client gone while its reads are answered ends its session, and the server can still shut down', async () => {

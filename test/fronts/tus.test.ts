@@ -130,6 +130,52 @@ describe('tus with tus-js-client', () => {
     expect(await t.server.ctx.meta.countUploads(aliceId)).toBe(0);
   });
 
+  it('tus-js-client resumes by the URL it stored, for a user allowed one live upload session, and leaves none', async () => {
+    const tess = await addUser(t, 'tess', { maxSessions: 1 });
+    const headers = { authorization: `Bearer ${(await tokenFor(t, 'tess')).token}` };
+    const data = randomBytes(12 * 1024 * 1024);
+    // What tus-js-client keeps between runs (localStorage in a browser, a file in Node).
+    const stored = new Map<string, tus.PreviousUpload & { urlStorageKey: string }>();
+    const urlStorage: tus.UrlStorage = {
+      findAllUploads: async () => [...stored.values()],
+      findUploadsByFingerprint: async (fp) => [...stored.values()].filter((u) => u.urlStorageKey.startsWith(fp)),
+      removeUpload: async (key) => void stored.delete(key),
+      addUpload: async (fp, u) => {
+        const key = `${fp}#${stored.size}`;
+        stored.set(key, { ...u, urlStorageKey: key });
+        return key;
+      },
+    };
+    const common = { headers, urlStorage, fingerprint: async () => 'tess-big.bin', metadata: { filename: 'one-session.bin' }, chunkSize: 1024 * 1024, removeFingerprintOnSuccess: true };
+    // The first run stops after 3 of its 12 PATCHes (as a closed tab or a killed process would).
+    let patches = 0;
+    const first = upload(data, {
+      ...common,
+      onChunkComplete: () => {
+        if (++patches === 3) void first.upload.abort();
+      },
+    });
+    await expect.poll(() => patches, { timeout: 60_000 }).toBe(3);
+    expect(await t.server.ctx.meta.countUploads(tess.id)).toBe(1);
+    const before = Number(/^ferry_chunk_body_bytes_received_total (\d+)/m.exec(await (await t.api('/metrics')).text())?.[1]);
+
+    // The second run: what tus-js-client's own resume does (findPreviousUploads, resumeFromPreviousUpload).
+    let settle!: (err?: Error) => void;
+    const finished = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    const second = new tus.Upload(data, { ...common, endpoint: `${t.url}/api/v1/tus/`, retryDelays: null, onError: settle, onSuccess: () => settle() });
+    const found = await second.findPreviousUploads();
+    expect(found).toHaveLength(1);
+    second.resumeFromPreviousUpload(found[0]);
+    second.start();
+    await finished;
+    const after = Number(/^ferry_chunk_body_bytes_received_total (\d+)/m.exec(await (await t.api('/metrics')).text())?.[1]);
+    expect(after - before).toBe(data.length - 3 * 1024 * 1024); // only what the first run had not sent
+    const got = await t.api('/api/v1/files/one-session.bin', { token: headers.authorization.slice(7) });
+    expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
+    expect(await t.server.ctx.meta.countUploads(tess.id)).toBe(0);
+    expect(stored.size).toBe(0);
+  });
+
   it('resumes across a server restart: the offset, the tail not yet a chunk included, is durable', async () => {
     const data = randomBytes(10 * 1024 * 1024 + 5);
     const first = upload(data, { metadata: { filename: 'restart.bin' }, chunkSize: 3 * 1024 * 1024 + 1 });

@@ -1,7 +1,8 @@
 /**
  * A 100 MiB upload from Chromium, interrupted by a page reload part way, then resumed: the
  * page offers the interrupted upload, the person picks the file again, and only what the
- * server still lacks travels. The server's byte counters are the witness.
+ * server still lacks travels. The server's byte counters are the witness. The user is allowed
+ * one live upload session: the abandoned one is gone before the new one is asked for.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,7 +25,9 @@ let dir: { path: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
   t = await startTestServer();
   dir = await tempDir('ferry-web-resume-');
-  await addUser(t, 'dana', { password: 'dana-password-1' });
+  // One live upload session at a time: the resumed upload's new session is refused while the
+  // one the reload abandoned is still open.
+  await addUser(t, 'dana', { password: 'dana-password-1', maxSessions: 1 });
   browser = await launch();
 }, 120_000);
 
@@ -73,8 +76,24 @@ describe('resumable browser uploads', () => {
     expect(shown).toBeGreaterThan(0);
     expect(shown).toBeLessThanOrEqual(before);
     await page.unroute('**/api/v1/uploads/*/chunks/*');
+    // The abandoned session's DELETE is held until a new session has been asked for and
+    // answered (or 2 s): the page must not ask before the old one is gone.
+    let answered = () => {};
+    const askedNew = new Promise<void>((resolve) => (answered = resolve));
+    await page.route('**/api/v1/uploads', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      answered();
+      await route.fulfill({ response });
+    });
+    await page.route('**/api/v1/uploads/*', async (route) => {
+      if (route.request().method() === 'DELETE') await Promise.race([askedNew, new Promise((r) => setTimeout(r, 2000))]);
+      await route.continue();
+    });
     await page.getByTestId('resume-video.bin').setInputFiles(file);
-    await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 120_000 });
+    const ended = page.locator('li.upload[data-state="done"], li.upload[data-state="failed"]');
+    await ended.waitFor({ timeout: 120_000 });
+    expect(await ended.getAttribute('aria-label')).toBe('/video.bin: done');
 
     const total = (await received()) - start;
     const second = total - before;

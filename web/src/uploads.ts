@@ -290,10 +290,12 @@ export class UploadManager {
     const before = it.bytesDone;
     this.changed();
     // A session left by an earlier attempt (a reload, a pause) is abandoned: the new one
-    // finds the chunks that attempt sent already on the server.
+    // finds the chunks that attempt sent already on the server. Gone before the new one is
+    // asked for: a user allowed one live session (--max-sessions 1) was refused otherwise
+    // whenever the abort arrived after the creation.
     const stale = it.sessionId;
     it.sessionId = undefined;
-    if (stale) void this.api.abortUpload(stale).catch(() => undefined);
+    if (stale) await this.api.abortUpload(stale, { signal: AbortSignal.any([controller.signal, AbortSignal.timeout(10_000)]) }).catch(() => undefined);
     const saved: PendingUpload = { id: it.id, scope: this.scope, path: it.path, name: it.name, size: it.size, lastModified: it.lastModified, bytesDone: before };
     if (!it.e2e) await pendingUploads.put(saved).catch(() => undefined);
     const saveProgress = throttled(PROGRESS_SAVE_MS, () => {

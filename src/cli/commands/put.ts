@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FerryClient } from '../../client/client.js';
 import type { TransferResult } from '../../client/transfer.js';
+import { FileSessionMemo } from '../../client/session-memo-file.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath } from '../../core/path.js';
 import { formatSize, parseDuration } from '../../core/units.js';
@@ -184,6 +185,8 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
   try {
     await withServer(destLoc, opts, (client) => withInterrupt(async (signal) => {
       const common = { parallel: opts.parallel, signal, noOverwrite: opts.clobber === false, ttlSeconds: opts.ttl };
+      // A put killed mid-way, run again, continues its upload session (not one more at the user's limit).
+      const sessions = new FileSessionMemo();
       const into = async (src: string, isDir = (p: string) => isRemoteDir(client, p, signal)) => (sources.length > 1 || destArg.endsWith('/') || (await isDir(dest)) ? joinPath(dest, basename(src)) : dest);
       const filter = hasFilters(opts) ? await filterFrom(opts) : undefined;
       const e2eBar = createProgressBar({ enabled: progressWanted(opts) });
@@ -216,13 +219,14 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
               await client.putTree(src, target, {
                 ...common,
                 compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
+                sessions,
                 onProgress: bar.onProgress,
                 onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
               }),
             );
           } else {
             const target = intoDir || (await isRemoteDir(client, dest, signal)) ? joinPath(dest, basename(src)) : dest;
-            results.push(await client.putFile(src, target, { ...common, onProgress: bar.onProgress }));
+            results.push(await client.putFile(src, target, { ...common, sessions, onProgress: bar.onProgress }));
           }
         } finally {
           bar.stop();

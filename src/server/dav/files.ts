@@ -178,5 +178,6 @@ export async function mkcol(dav: Dav, request: FastifyRequest, reply: FastifyRep
   if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(path)}: no such collection`);
   await dav.guard(request, auth, { path, entry: undefined, member: true });
   await dav.ctx.meta.mkdir(server);
+  await dav.ctx.audit.record(request, { event: 'file.mkdir', ok: true, target: server, path: server });
   return reply.status(201).send();
 }

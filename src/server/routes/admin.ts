@@ -54,7 +54,7 @@ async function abortUpload(ctx: ServerContext, request: FastifyRequest, reply: F
 }
 
 /** Bare file operations (`download`) name their audit events (`file.download`). */
-const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'restore', 'expire', 'quarantine']);
+const FILE_OPS = new Set(['upload', 'download', 'delete', 'move', 'copy', 'mkdir', 'restore', 'expire', 'quarantine']);
 export function auditEventName(event: string): string {
   return FILE_OPS.has(event) ? `file.${event}` : event;
 }

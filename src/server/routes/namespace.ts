@@ -97,7 +97,9 @@ async function listDigest(ctx: ServerContext, auth: AuthContext, path: string, d
 
 async function mkdir(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const auth = authOf(request);
-  const entry = await ctx.meta.mkdir(authorize(auth, 'mkdir', wildcardPath(request)), { parents: flag(request.query as Query, 'parents') });
+  const server = authorize(auth, 'mkdir', wildcardPath(request));
+  const entry = await ctx.meta.mkdir(server, { parents: flag(request.query as Query, 'parents') });
+  await ctx.audit.record(request, { event: 'file.mkdir', ok: true, target: server, path: server });
   return reply.status(201).send(toUserEntry(auth, entry));
 }
 

@@ -259,7 +259,7 @@ async function getUpload(ctx: ServerContext, request: FastifyRequest) {
   const up = await ownUpload(ctx, authOf(request), params.id);
   // Chunks taken but not yet durable are indexed first: they are not missing.
   await ctx.chunks.flush();
-  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed };
+  const status: UploadStatus = { id: up.id, expiresAt: up.expiresAt, files: up.files, missing: await meta.missingChunks(up.id), sealed: up.sealed, entries: await meta.uploadEntryCounts(up.id) };
   return status;
 }
 

@@ -116,8 +116,9 @@ export class FerryFs implements SftpFs {
     }
   }
 
-  private audit(auth: AuthContext, event: string, ok: boolean, target: string | null, details?: Record<string, unknown>): Promise<void> {
-    return this.ctx.audit.record(null, { event, ok, front: FRONT, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, ip: this.o.login.ip, target, details });
+  /** `path`: the file a file operation acted on (`admin audit --path`), by default its target. */
+  private audit(auth: AuthContext, event: string, ok: boolean, target: string | null, details?: Record<string, unknown>, path = event.startsWith('file.') ? target : null): Promise<void> {
+    return this.ctx.audit.record(null, { event, ok, front: FRONT, userId: auth.userId, userName: auth.userName, tokenId: auth.tokenId, ip: this.o.login.ip, target, path, details });
   }
 
   onInternalError(err: unknown, what: string): void {
@@ -247,11 +248,13 @@ export class FerryFs implements SftpFs {
       if (!create) throw new NotFoundError(`${path}: no such file`);
       await this.requireParentDir(auth, server);
     }
-    await this.ctx.quota.checkCreate(auth, [{ path: server }]);
+    // A partial upload of the path that this OPEN continues (`reput`) is superseded by it: not
+    // one more session at the user's limit.
+    const partial = flags & OPEN.TRUNC ? undefined : await this.newerPartial(auth, server, entry);
+    await this.ctx.quota.checkCreate(auth, [{ path: server }], partial?.id);
     let base = ChunkContent.empty(this.ctx.chunks);
     let baseIsOwn = true;
     if (!(flags & OPEN.TRUNC)) {
-      const partial = await this.newerPartial(auth, server, entry);
       if (partial) {
         base = new ChunkContent(this.ctx.chunks, [{ chunks: partial.chunks, at: 0, from: 0, to: partial.size }]);
       } else if (entry && entry.size > 0) {
@@ -268,6 +271,7 @@ export class FerryFs implements SftpFs {
       path: server,
       base,
       baseIsOwn,
+      ...(partial ? { partial: partial.id } : {}),
       append: (flags & OPEN.APPEND) !== 0,
       noOverwrite: create && (flags & OPEN.EXCL) !== 0,
       mustCommit: !entry || (flags & OPEN.TRUNC) !== 0,
@@ -420,8 +424,9 @@ export class FerryFs implements SftpFs {
       // The native API's move makes missing parents; rename(2) and OpenSSH's server do not.
       await this.requireParentDir(auth, dst);
       const replaced = overwrite && (await this.removeEmptyDirTarget(auth, src, to, dst));
-      await this.ctx.meta.move(src, dst, { overwrite });
-      await this.audit(auth, 'file.rename', true, src, { to: dst, overwrite, ...(replaced ? { replacedDir: true } : {}) });
+      const entry = await this.ctx.meta.move(src, dst, { overwrite });
+      // A move, as the native API's and WebDAV's are (webhooks and hooks see `move`); the path is the source.
+      await this.audit(auth, 'file.move', true, dst, { from: src, to: dst, type: entry.type, overwrite, ...(replaced ? { replacedDir: true } : {}) }, src);
     });
   }
 

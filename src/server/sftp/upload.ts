@@ -88,6 +88,8 @@ export interface UploadOptions {
   base: ChunkContent;
   /** The base is the uploader's own partial upload (its chunks are theirs already). */
   baseIsOwn: boolean;
+  /** The id of that partial upload, which this upload supersedes (see IngestRequest.supersedes). */
+  partial?: string;
   /** APPEND: every write goes to the end, whatever its offset. */
   append: boolean;
   /** EXCL: fail at commit if the path exists by then. */
@@ -271,6 +273,7 @@ export class Upload implements SftpFile {
       path: this.path,
       body,
       prefix: chunks,
+      ...(this.opts.partial ? { supersedes: this.opts.partial } : {}),
       noOverwrite: this.opts.noOverwrite,
       finish: (): IngestFinish => (s.keep ? { keep: true } : { mtime: this.mtime, mode: this.mode }),
       admitted: room,
@@ -418,6 +421,7 @@ export class Upload implements SftpFile {
       path: this.path,
       body: this.merged(end, this.size),
       prefix: chunks,
+      ...(this.opts.partial ? { supersedes: this.opts.partial } : {}),
       noOverwrite: this.opts.noOverwrite,
       finish: () => ({ mtime: this.mtime, mode: this.mode }),
       admitted: room,

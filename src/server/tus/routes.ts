@@ -177,11 +177,12 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
     metadata,
     ...(rawMetadata !== undefined ? { rawMetadata } : {}),
     ...(concat === 'partial' ? { concat: { kind: 'partial' as const } } : isFinal ? { concat: { kind: 'final' as const, parts: idsOf(concat!.slice(6)) } } : {}),
+    request,
   });
   reply.header('location', `${TUS_PATH}/${row.id}`);
   if (hasBody(request)) {
     // creation-with-upload: the first bytes ride along.
-    const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), sha256 ? { sha256 } : {}));
+    const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), { request, ...(sha256 ? { sha256 } : {}) }));
     row = state.row;
     reply.header('upload-offset', String(state.offset));
   } else if (row.done_at !== null) reply.header('upload-offset', String(row.length));
@@ -209,7 +210,7 @@ async function patch(tus: TusUploads, request: FastifyRequest, reply: FastifyRep
   const length = sizeHeader(request, 'upload-length');
   const sha256 = checksumOf(request);
   const { row, offset: now } = await settled(
-    tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
+    tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { request, ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
   );
   reply.header('upload-offset', String(now));
   expires(reply, row);

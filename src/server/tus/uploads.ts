@@ -26,6 +26,7 @@
  * One PATCH at a time per upload: a request for an upload that has one running interrupts
  * it (its client is presumably gone: tusd does the same), keeps what arrived, and goes on.
  */
+import type { FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { addAbortSignal, Readable } from 'node:stream';
 import { StreamChunker, type StreamChunk } from '../../algo/chunk-stream.js';
@@ -53,6 +54,8 @@ export interface CreateSpec {
   metadata: TusMetadata;
   rawMetadata?: string;
   concat?: { kind: 'partial' } | { kind: 'final'; parts: string[] };
+  /** The request it came in: the address the file's audit entry names. */
+  request?: FastifyRequest;
 }
 
 export interface AppendOptions {
@@ -60,6 +63,8 @@ export interface AppendOptions {
   sha256?: Buffer;
   /** Upload-Length given now (a deferred length). */
   length?: number;
+  /** The request it came in: the address the file's audit entry names. */
+  request?: FastifyRequest;
 }
 
 export interface UploadState {
@@ -145,7 +150,7 @@ export class TusUploads {
     };
     await this.store.insert(row);
     // An empty file is complete as soon as it is announced.
-    if (row.length === 0) await this.locks.run(row.id, () => this.complete(auth, row));
+    if (row.length === 0) await this.locks.run(row.id, () => this.complete(auth, row, spec.request));
     return (await this.store.get(row.id)) ?? row;
   }
 
@@ -180,7 +185,7 @@ export class TusUploads {
       ttlMs: this.ctx.config.uploadTtlMs,
     });
     try {
-      await commitSession(this.ctx, null, auth, up.id, {}, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
+      await commitSession(this.ctx, spec.request ?? null, auth, up.id, {}, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
     } catch (err) {
       await this.ctx.meta.abortUpload(up.id).catch(() => undefined);
       throw err;
@@ -359,6 +364,7 @@ export class TusUploads {
       const piece = next.value;
       if (length !== null && current + received + piece.length > length) throw new ValidationError(`the body goes past Upload-Length (${length} bytes)`);
       received += piece.length;
+      this.ctx.metrics.chunkBodyBytesReceived.inc(piece.length);
       quota.checkFileSize(auth, server, current + received);
       hasher?.update(piece);
       for (const c of chunker.push(piece)) {
@@ -377,7 +383,7 @@ export class TusUploads {
     const rest = chunker.rest();
     if (!done && rest.length > 0) await this.backend.write(TusUploads.tailKey(row.id, flushed), rest, { size: rest.length, durable: this.ctx.config.durable });
     if (flushed !== entriesBefore || done) await this.dropTails(row.id, done ? undefined : flushed);
-    if (done) return { row: await this.complete(auth, { ...row, length }), offset: length! };
+    if (done) return { row: await this.complete(auth, { ...row, length }, options.request), offset: length! };
     // The session's expiry moves on with every PATCH (a PATCH that only grows the tail appends no entry).
     const expiresAt = (await meta.getUpload(row.id, this.ctx.config.uploadTtlMs)).expiresAt;
     await this.store.update(row.id, { expires_at: expiresAt });
@@ -387,12 +393,12 @@ export class TusUploads {
   }
 
   /** All bytes are in: commit the file (or, for a partial upload, wait for the final one). */
-  private async complete(auth: AuthContext, row: TusRow): Promise<TusRow> {
+  private async complete(auth: AuthContext, row: TusRow, request?: FastifyRequest): Promise<TusRow> {
     const now = this.ctx.now();
     const keepUntil = now + this.ctx.config.uploadTtlMs;
     if (row.concat !== 'partial') {
       try {
-        await commitSession(this.ctx, null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
+        await commitSession(this.ctx, request ?? null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
       } catch (err) {
         // Over for good: a complete offset must never stand for a file that was not stored.
         await this.discard(row);
