@@ -13,7 +13,7 @@ import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, CopyButton, Dialog, Message, useAction, useId, useWindowDrop } from './common.js';
+import { Confirm, Dialog, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -836,7 +836,7 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
   const [maxBytes, setMaxBytes] = useState('');
   const [created, setCreated] = useState<CreatedShare>();
   const [busy, error, run] = useAction();
-  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), bytes: useId('bytes'), url: useId('url') };
+  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), bytes: useId('bytes') };
   if (created) {
     return (
       <Dialog title="Link created" onClose={props.onClose}>
@@ -847,14 +847,7 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
             with the whole link can read this one file (and nothing else of yours).
           </p>
         )}
-        <label for={ids.url}>Link</label>
-        <input id={ids.url} readOnly value={created.url} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
-        <div class="buttons">
-          <CopyButton text={created.url} label="Copy link" />
-          <button type="button" class="primary" onClick={props.onClose}>
-            Done
-          </button>
-        </div>
+        <ShownOnce label="Link" value={created.url} copyLabel="Copy link" onDone={props.onClose} />
       </Dialog>
     );
   }
