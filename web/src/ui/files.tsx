@@ -535,12 +535,15 @@ async function holdNoFiles(api: FerryApi, entries: Entry[], signal: AbortSignal)
   return true;
 }
 
-/** The delete confirmation; `api` given: what the folders hold is looked up for what it says (not in a vault, whose names are encrypted). */
-function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api?: FerryApi; onClose: () => void; onConfirm: () => Promise<void> }) {
+/**
+ * The delete confirmation; what the folders hold is looked up for what it says (in a vault
+ * too: an entry's `path` there is its stored path, and a file is a file whatever its name).
+ */
+function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api: FerryApi; onClose: () => void; onConfirm: () => Promise<void> }) {
   const [noFiles, setNoFiles] = useState<boolean | undefined>(props.entries.some((e) => e.type !== 'dir') ? false : undefined);
   const key = props.entries.map((e) => e.path).join('\0');
   useEffect(() => {
-    if (!props.api || !props.trashDays || props.trashDays <= 0) return;
+    if (!props.trashDays || props.trashDays <= 0) return;
     const controller = new AbortController();
     holdNoFiles(props.api, props.entries, controller.signal).then(
       (v) => !controller.signal.aborted && setNoFiles(v),
@@ -548,9 +551,7 @@ function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api?: Ferry
     );
     return () => controller.abort();
   }, [key, props.trashDays]);
-  // Not known (a listing failed, or too long to look through): the trash's rule, as before.
-  const known = props.api ? noFiles : false;
-  return <Confirm title="Delete" text={deleteText(props.entries, props.trashDays, known)} confirm="Delete" danger onClose={props.onClose} onConfirm={props.onConfirm} />;
+  return <Confirm title="Delete" text={deleteText(props.entries, props.trashDays, noFiles)} confirm="Delete" danger onClose={props.onClose} onConfirm={props.onConfirm} />;
 }
 
 function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
@@ -702,6 +703,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
         <DeleteDialog
           entries={modal.entries}
           trashDays={props.trashDays}
+          api={api}
           onClose={props.onClose}
           onConfirm={async () => {
             await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);
