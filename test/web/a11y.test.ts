@@ -78,3 +78,50 @@ describe('focus, by keyboard', () => {
     await context.close();
   });
 });
+
+/** A field's invalid state and the text of what describes it (aria-describedby), as a screen reader gets them. */
+async function described(page: Page, label: string): Promise<{ invalid: string | null; description: string }> {
+  return page.getByLabel(label, { exact: true }).evaluate((el) => {
+    const doc = (el as unknown as { ownerDocument: { getElementById(id: string): { textContent: string | null } | null } }).ownerDocument;
+    const ids = (el.getAttribute('aria-describedby') ?? '').split(' ').filter(Boolean);
+    return { invalid: el.getAttribute('aria-invalid'), description: ids.map((id) => doc.getElementById(id)?.textContent ?? '').join(' ') };
+  });
+}
+
+describe('errors, by screen reader', () => {
+  it('a refused sign-in, folder name or password change marks its fields invalid and describes them by the message', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await page.getByLabel('User name').fill('kim');
+    await page.getByLabel('Password').fill('not-the-password');
+    expect(await described(page, 'Password')).toEqual({ invalid: null, description: '' });
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const refusal = (await page.getByRole('alert').textContent())!;
+    expect(refusal).not.toBe('');
+    for (const field of ['User name', 'Password']) expect(await described(page, field), field).toEqual({ invalid: 'true', description: refusal });
+
+    await page.getByLabel('Password').fill('kim-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Folder name').fill('   ');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'Folder name cannot be only spaces.' }).waitFor();
+    expect(await described(page, 'Folder name')).toEqual({ invalid: 'true', description: 'Folder name cannot be only spaces.' });
+    // Corrected, the folder is made and the dialog closes.
+    await page.getByLabel('Folder name').fill('Reports');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+
+    await page.goto(t.url + '/account');
+    await page.getByLabel('Current password').fill('kim-password-1');
+    await page.getByLabel('New password', { exact: true }).fill('a new password 1');
+    await page.getByLabel('New password again').fill('a new password 2');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    const differ = (await page.getByRole('alert').textContent())!;
+    expect(differ).toMatch(/differ/);
+    expect(await described(page, 'New password again')).toEqual({ invalid: 'true', description: differ });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

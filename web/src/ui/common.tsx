@@ -115,11 +115,11 @@ export function rescueLostFocus(): void {
   });
 }
 
-/** An error or a notice, announced to screen readers. */
-export function Message(props: { error?: unknown; notice?: string }) {
+/** An error or a notice, announced to screen readers; `id` for the fields the error is about ({@link fieldError}). */
+export function Message(props: { error?: unknown; notice?: string; id?: string }) {
   if (props.error !== undefined && props.error !== null) {
     return (
-      <p class="error" role="alert">
+      <p class="error" role="alert" id={props.id}>
         {errorText(props.error)}
       </p>
     );
@@ -132,6 +132,14 @@ export function Message(props: { error?: unknown; notice?: string }) {
     );
   }
   return null;
+}
+
+/**
+ * What ties a field to its form's error (a `<Message>` with this `id`): marked invalid and
+ * described by the message, so a screen reader on the field says what is wrong with it.
+ */
+export function fieldError(error: unknown, id: string): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
+  return error === undefined || error === null ? {} : { 'aria-invalid': true, 'aria-describedby': id };
 }
 
 /** Runs an async action from a form or button, with its error shown and the button disabled meanwhile. */

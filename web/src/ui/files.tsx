@@ -13,7 +13,7 @@ import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, Dialog, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
+import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -749,8 +749,8 @@ function DecryptDialog(props: { api: FerryApi; entry: Entry; onClose: () => void
       >
         <p>This file was encrypted before it left its owner's machine. Its passphrase decrypts it here, in this browser.</p>
         <label for={id}>Passphrase</label>
-        <input id={id} type="password" autoComplete="off" required value={passphrase} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id={id} type="password" autoComplete="off" required value={passphrase} {...fieldError(error, id + 'e')} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id={id + 'e'} />
         {done && <p role="status">{done}</p>}
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
@@ -805,8 +805,8 @@ export function NameDialog(props: { title: string; label: string; submit: string
         }}
       >
         <label for={id}>{props.label}</label>
-        <input id={id} value={value} required autoFocus onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id={id} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id={id + 'e'} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
             Cancel
