@@ -125,3 +125,51 @@ describe('errors, by screen reader', () => {
     await context.close();
   });
 });
+
+/** Controls smaller than 24 × 24 CSS px (WCAG 2.5.8), leaving out links inside a sentence (exempt) and the skip link. */
+const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, select, summary, textarea')].filter((el) => {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 && r.height === 0) return false;
+  if (el.classList.contains('skip') || el.closest('p, dd, li.upload .row')) return false;
+  return r.width < 24 || r.height < 24;
+}).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
+
+describe('a phone: 390 × 844, touch', () => {
+  it('every control on every page is at least 24 px each way; no page scrolls sideways; a dialog fits the screen', async () => {
+    await put('/Notes/a-file-with-a-rather-long-name-to-share-from-a-phone.txt', 'x');
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(t.url + '/');
+    expect(await page.evaluate(SMALL_TARGETS), 'sign-in').toEqual([]);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    for (const [path, ready] of [
+      ['/files/Notes', 'Select list.txt'],
+      ['/trash', 'Trash'],
+      ['/tokens', 'API tokens'],
+      ['/account', 'Account'],
+    ]) {
+      await page.goto(t.url + path);
+      await (ready.startsWith('Select') ? page.getByRole('checkbox', { name: ready }) : page.getByRole('heading', { name: ready, exact: true })).waitFor();
+      expect(await page.evaluate(SMALL_TARGETS), path).toEqual([]);
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(390);
+    }
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select a-file-with-a-rather-long-name-to-share-from-a-phone.txt' }).tap();
+    await page.getByRole('button', { name: 'Share', exact: true }).tap();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const box = (await dialog.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(390);
+    expect(await page.evaluate(SMALL_TARGETS), 'the share dialog').toEqual([]);
+    const create = dialog.getByRole('button', { name: 'Create link' });
+    await create.scrollIntoViewIfNeeded();
+    const b = (await create.boundingBox())!;
+    expect(b.y + b.height, 'Create link inside the screen').toBeLessThanOrEqual(844);
+    expect(b.x + b.width).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
