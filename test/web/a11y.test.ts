@@ -134,6 +134,33 @@ const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, se
   return r.width < 24 || r.height < 24;
 }).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
 
+describe('uploads, by screen reader', () => {
+  it('a live region, there before any upload, says "Uploading…" and then how the uploads ended, not every byte and rate', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).waitFor();
+    const region = page.locator('[role=status], [aria-live]');
+    // Present and silent before the first upload: a region added with its text is often not read.
+    expect(await region.allTextContents()).toEqual(['']);
+    const spoken: string[] = [];
+    await page.exposeFunction('heard', (text: string) => spoken.push(text));
+    await page.evaluate(`new MutationObserver(() => heard(document.querySelector('[role=status]').textContent)).observe(document.querySelector('[role=status]'), { subtree: true, childList: true, characterData: true })`);
+    // list.txt is there already: refused, the other goes up.
+    await page.getByLabel('Files to upload').setInputFiles([
+      { name: 'list.txt', mimeType: 'text/plain', buffer: Buffer.from('another list') },
+      { name: 'fresh.txt', mimeType: 'text/plain', buffer: Buffer.from('fresh') },
+    ]);
+    await expect.poll(() => region.allTextContents()).toEqual([expect.stringMatching(/^Uploads: (1 failed, 1 done|1 done, 1 failed)\.$/)]);
+    expect(spoken[0]).toBe('Uploading…');
+    expect(spoken.every((text) => !/\d+ ?[KMG]?B/.test(text)), spoken.join(' | ')).toBe(true);
+    // The refusal itself is an alert of its own.
+    expect(await page.getByRole('alert').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('a phone: 390 × 844, touch', () => {
   it('every control on every page is at least 24 px each way; no page scrolls sideways; a dialog fits the screen', async () => {
     await put('/Notes/a-file-with-a-rather-long-name-to-share-from-a-phone.txt', 'x');
