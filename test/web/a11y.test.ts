@@ -3,10 +3,11 @@
  * server: where focus goes when a dialog closes or the focused control goes away, errors tied
  * to the field they are about, announcements of uploads, and touch-sized controls on a phone.
  */
+import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser } from '../helpers/users.js';
+import { addUser, share } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
@@ -196,6 +197,31 @@ describe('a phone: 390 × 844, touch', () => {
     const b = (await create.boundingBox())!;
     expect(b.y + b.height, 'Create link inside the screen').toBeLessThanOrEqual(844);
     expect(b.x + b.width).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("the server's own pages, by screen reader", () => {
+  it('the 404 page, the WebDAV folder page and a share folder\'s plain listing say their language (English) and pass axe-core\'s WCAG A/AA rules', async () => {
+    const folder = await share(t, token, { path: '/Notes' });
+    const pages: Array<[string, Promise<Response>]> = [
+      ['404 page', fetch(t.url + '/no-such-page', { method: 'POST', headers: { accept: 'text/html' } })],
+      ['WebDAV folder page', fetch(t.url + '/dav/Notes/', { headers: { authorization: `Bearer ${token}`, accept: 'text/html' } })],
+      ["share folder's plain listing", fetch(folder.url, { headers: { accept: '*/*' } })],
+    ];
+    const { context, page, errors } = await freshContext(browser);
+    for (const [what, answer] of pages) {
+      const r = await answer;
+      expect(r.headers.get('content-type'), what).toMatch(/^text\/html/);
+      await page.setContent(await r.text());
+      expect(await page.evaluate('document.documentElement.lang'), what).toBe('en');
+      expect(await page.getByRole('heading', { level: 1 }).count(), what).toBe(1);
+      // axe-core's WCAG A/AA rules (these small pages pass fewer rules than the app's: no bound on passes).
+      const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+      expect(axe.violations.map((v) => `${v.id}: ${v.help}`), what).toEqual([]);
+      expect(axe.passes.map((p) => p.id), what).toContain('document-title');
+    }
     expect(errors).toEqual([]);
     await context.close();
   });
