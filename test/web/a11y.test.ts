@@ -135,6 +135,24 @@ const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, se
   return r.width < 24 || r.height < 24;
 }).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
 
+describe('states, by screen reader', () => {
+  it('"Select all" is mixed while some rows but not all are selected (not "not checked")', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    const all = page.getByRole('checkbox', { name: 'Select all' });
+    const state = () => all.evaluate((el) => ((el as unknown as { indeterminate: boolean }).indeterminate ? 'mixed' : String((el as unknown as { checked: boolean }).checked)));
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).check();
+    expect(await state()).toBe('mixed');
+    await all.check();
+    expect(await state()).toBe('true');
+    await all.uncheck();
+    expect(await state()).toBe('false');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('uploads, by screen reader', () => {
   it('a live region, there before any upload, says "Uploading…" and then how the uploads ended, not every byte and rate', async () => {
     const { context, page, errors } = await freshContext(browser);

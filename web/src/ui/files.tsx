@@ -404,6 +404,7 @@ function Listing(props: {
               type="checkbox"
               aria-label="Select all"
               checked={shown.length > 0 && chosen.length === shown.length}
+              indeterminate={chosen.length > 0 && chosen.length < shown.length}
               onChange={(e) => setSelected(new Set((e.currentTarget as HTMLInputElement).checked ? shown.map((x) => x.name) : []))}
             />
           </th>
