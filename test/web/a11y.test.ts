@@ -135,6 +135,24 @@ const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, se
   return r.width < 24 || r.height < 24;
 }).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
 
+describe('the drop box, by keyboard', () => {
+  it('Tab to "Choose files" shows a focus ring around it (the file field inside it is hidden)', async () => {
+    const drop = await share(t, token, { path: '/Notes', kind: 'upload' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(drop.url);
+    await page.getByRole('heading', { name: 'Send files: Notes' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.type')).toBe('file');
+    const ring = await page.locator('label.button').filter({ hasText: 'Choose files' }).evaluate((el) => {
+      const cs = (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } }).getComputedStyle(el);
+      return `${cs.outlineStyle} ${cs.outlineWidth}`;
+    });
+    expect(ring).toBe('solid 3px');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('states, by screen reader', () => {
   it('"Select all" is mixed while some rows but not all are selected (not "not checked")', async () => {
     const { context, page, errors } = await freshContext(browser);
@@ -201,6 +219,10 @@ describe('a phone: 390 × 844, touch', () => {
       expect(await page.evaluate(SMALL_TARGETS), path).toEqual([]);
       expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(390);
     }
+    // A share folder's page, as its visitor sees it on a phone.
+    await page.goto((await share(t, token, { path: '/Notes' })).url);
+    await page.getByRole('link', { name: 'Download list.txt' }).waitFor();
+    expect(await page.evaluate(SMALL_TARGETS), 'a share folder page').toEqual([]);
     await page.goto(t.url + '/files/Notes');
     await page.getByRole('checkbox', { name: 'Select a-file-with-a-rather-long-name-to-share-from-a-phone.txt' }).tap();
     await page.getByRole('button', { name: 'Share', exact: true }).tap();
