@@ -135,6 +135,38 @@ const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, se
   return r.width < 24 || r.height < 24;
 }).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
 
+/** The contrast ratio (WCAG) of the focused element's outline against the background behind it (the first opaque one up the tree). */
+const FOCUS_RING_CONTRAST = `(() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const el = document.activeElement;
+  let back = el.parentElement;
+  while (back && (rgb(getComputedStyle(back).backgroundColor)[3] ?? 1) === 0) back = back.parentElement;
+  const a = lum(rgb(getComputedStyle(el).outlineColor));
+  const b = lum(rgb(back ? getComputedStyle(back).backgroundColor : 'rgb(255, 255, 255)'));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+})()`;
+
+describe('the focus ring', () => {
+  it('stands out at least 3:1 from what is behind it (WCAG 1.4.11), on the header and on a selected row', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).check();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Trash' }).focus();
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('a Tokens');
+    expect(await page.evaluate(FOCUS_RING_CONTRAST), 'a header link').toBeGreaterThanOrEqual(3);
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).focus();
+    await page.keyboard.press('Space');
+    await page.keyboard.press('Space');
+    expect(await page.getByRole('checkbox', { name: 'Select list.txt' }).isChecked()).toBe(true);
+    expect(await page.evaluate(FOCUS_RING_CONTRAST), 'a selected row').toBeGreaterThanOrEqual(3);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the drop box, by keyboard', () => {
   it('Tab to "Choose files" shows a focus ring around it (the file field inside it is hidden)', async () => {
     const drop = await share(t, token, { path: '/Notes', kind: 'upload' });
