@@ -66,6 +66,9 @@ describe('focus, by keyboard', () => {
     const newToken = page.getByRole('button', { name: 'New token' });
     await newToken.focus();
     await page.keyboard.press('Enter');
+    // The dialog puts focus on its first field once it is open: type only then.
+    const name = page.getByRole('dialog', { name: 'New token' }).getByLabel('Name', { exact: true });
+    await expect.poll(() => name.evaluate((el) => el === (el as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement)).toBe(true);
     await page.keyboard.type('focus test');
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'Token created' }).waitFor();
