@@ -88,7 +88,7 @@ async function described(page: Page, label: string): Promise<{ invalid: string |
   return page.getByLabel(label, { exact: true }).evaluate((el) => {
     const doc = (el as unknown as { ownerDocument: { getElementById(id: string): { textContent: string | null } | null } }).ownerDocument;
     const ids = (el.getAttribute('aria-describedby') ?? '').split(' ').filter(Boolean);
-    return { invalid: el.getAttribute('aria-invalid'), description: ids.map((id) => doc.getElementById(id)?.textContent ?? '').join(' ') };
+    return { invalid: el.getAttribute('aria-invalid'), description: ids.map((id: string) => doc.getElementById(id)?.textContent ?? '').join(' ') };
   });
 }
 
