@@ -9,6 +9,14 @@ export function escapeHtml(s: string): string {
 }
 
 /**
+ * The start of each such page: in English (`lang`, which a screen reader reads it in), UTF-8,
+ * its title (escaped by the caller) and inline style.
+ */
+export function plainPageStart(title: string, style = 'body{font:15px/1.5 system-ui,sans-serif;margin:2rem}'): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title><style>${style}</style></head>`;
+}
+
+/**
  * The policy of these pages: nothing loads (inline style only), no form posts, and no other
  * site may frame them (clickjacking), as for the web app (`APP_CSP`).
  */

@@ -7,6 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError, InternalError, fromSystemError, type FerryErrorCode } from '../core/errors.js';
+import { escapeHtml, plainPageStart } from './html.js';
 
 const STATUS: Record<FerryErrorCode, number> = {
   FERRY_ERR_INTERNAL: 500,
@@ -194,7 +195,5 @@ export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): vo
 
 /** A small page for a browser that asked for a path no route serves. */
 export function notFoundPage(method: string, path: string): string {
-  const text = `No route ${method} ${path} on this Ferry server.`;
-  const escaped = text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  return `<!doctype html><meta charset="utf-8"><title>404</title><body style="font:15px system-ui,sans-serif;margin:2rem"><h1>404</h1><p>${escaped}</p></body>`;
+  return `${plainPageStart('404')}<body><h1>404</h1><p>${escapeHtml(`No route ${method} ${path} on this Ferry server.`)}</p></body></html>`;
 }

@@ -6,7 +6,7 @@
  * there are none; the Admin page does not offer to disable the signed-in admin (nor does the
  * server allow it); and "10 GB" typed as a quota is 10^9 bytes, "10 GiB" 10 × 2^30, as in the CLI.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -130,6 +130,42 @@ describe('what the delete confirmation says, on a server with a trash', () => {
     expect(await trashed()).toEqual(before);
     await confirmDelete(['full'], /Delete full and everything in it\? Files go to the trash for 7 days\./);
     expect(await trashed()).toEqual([...before, '/folders/full/f.txt'].sort());
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('what the delete confirmation says in an end-to-end folder (vault), on a server with a trash', () => {
+  it('an empty folder there is gone for good and says so; one with a file says its files go to the trash; and so it is', async () => {
+    const pass = join(dir, 'vault-pass');
+    writeFileSync(pass, 'a passphrase for the delete wording\n');
+    writeFileSync(join(dir, 'kept.txt'), 'kept in the trash');
+    const env = { FERRY_SERVER: t.url, FERRY_TOKEN: token, FERRY_CONFIG: join(dir, 'config-vault.json'), HOME: dir };
+    const ferry = (args: string[]) => runFerry([...args, '--passphrase-file', pass], { env });
+    for (const args of [['mkdir', '--e2e', '/safe'], ['mkdir', '/safe/empty'], ['put', join(dir, 'kept.txt'), '/safe/full/kept.txt']]) {
+      const r = await ferry(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    const before = await trashed();
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'safe' }).click();
+    await page.getByLabel('Passphrase').fill('a passphrase for the delete wording');
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    const dialog = page.getByRole('dialog');
+    const confirmDelete = async (name: string, says: RegExp) => {
+      await page.getByRole('checkbox', { name: `Select ${name}` }).check();
+      await page.getByRole('button', { name: 'Delete', exact: true }).click();
+      await expect.poll(() => dialog.textContent()).toMatch(says);
+      await dialog.getByRole('button', { name: 'Delete' }).click();
+      await expect.poll(() => page.getByRole('checkbox', { name: `Select ${name}` }).count()).toBe(0);
+    };
+    await confirmDelete('empty', /Delete empty and everything in it\? It holds no files, so nothing goes to the trash: it is gone for good\./);
+    expect(await trashed()).toEqual(before);
+    await confirmDelete('full', /Delete full and everything in it\? Files go to the trash for 7 days\./);
+    const now = await trashed();
+    expect(now.length).toBe(before.length + 1);
+    expect(now.find((p) => !before.includes(p))).toMatch(/^\/safe\//);
     expect(errors).toEqual([]);
     await context.close();
   });

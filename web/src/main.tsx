@@ -8,6 +8,7 @@ import './styles.css';
 import { usePath } from './router.js';
 import { Session } from './session.js';
 import { App } from './ui/app.js';
+import { rescueLostFocus } from './ui/common.js';
 import { SharePage } from './ui/share-page.js';
 import { SignIn } from './ui/signin.js';
 
@@ -32,4 +33,5 @@ function Root() {
   return session.signedIn ? <App session={session} /> : <SignIn session={session} />;
 }
 
+rescueLostFocus();
 render(<Root />, document.getElementById('app')!);

@@ -23,7 +23,7 @@ import { parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
-import { escapeHtml, plainPageHeaders } from '../html.js';
+import { escapeHtml, plainPageHeaders, plainPageStart } from '../html.js';
 import { sendFile } from '../routes/downloads.js';
 import { Dav, depthOf } from './context.js';
 import { hrefOf } from './paths.js';
@@ -53,7 +53,7 @@ export async function get(dav: Dav, request: FastifyRequest, reply: FastifyReply
   if (head) return reply.send();
   const title = escapeHtml(path);
   async function* page(): AsyncGenerator<string> {
-    yield `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem}</style></head><body><h1>${title}</h1><ul>`;
+    yield `${plainPageStart(title)}<body><h1>${title}</h1><ul>`;
     if (path !== '/') yield `<li><a href="${escapeHtml(hrefOf(parentPath(path), true))}">..</a></li>`;
     let cursor: string | undefined;
     do {

@@ -30,7 +30,7 @@ import { FerryError, GoneError, NotFoundError, ValidationError } from '../../cor
 import { joinPath, pathSegments } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
-import { escapeHtml, plainPageHeaders } from '../html.js';
+import { escapeHtml, plainPageHeaders, plainPageStart } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
 import { abortOnHangUp, ingestStream } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
@@ -213,7 +213,7 @@ class ShareLinks {
         return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'dir' ? '/' : ''}</a></td><td>${e.type === 'dir' ? '' : e.size}</td></tr>`;
       })
       .join('');
-    return reply.send(`<!doctype html><meta charset="utf-8"><title>${escapeHtml(s.row.name)}</title><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table>`);
+    return reply.send(`${plainPageStart(escapeHtml(s.row.name))}<body><h1>${escapeHtml(s.row.name)}</h1><table>${rows}</table></body></html>`);
   }
 
   private async zipFolder(request: FastifyRequest, reply: FastifyReply, s: OpenShare, server: string, name: string) {

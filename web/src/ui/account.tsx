@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { changePassword, me } from '../../../src/client/account-api.js';
 import type { MeResponse } from '../../../src/core/protocol.js';
 import { formatSize } from '../format.js';
-import { Message, useAction } from './common.js';
+import { fieldError, Message, useAction } from './common.js';
 import { SshKeys } from './ssh-keys.js';
 
 export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => void }) {
@@ -45,12 +45,12 @@ export function AccountPage(props: { api: FerryApi; onPasswordChanged: () => voi
         }}
       >
         <label for="pw-current">Current password</label>
-        <input id="pw-current" type="password" autoComplete="current-password" required value={current} onInput={(e) => setCurrent((e.currentTarget as HTMLInputElement).value)} />
+        <input id="pw-current" type="password" autoComplete="current-password" required value={current} {...fieldError(error, 'pw-error')} onInput={(e) => setCurrent((e.currentTarget as HTMLInputElement).value)} />
         <label for="pw-new">New password</label>
-        <input id="pw-new" type="password" autoComplete="new-password" required value={next} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
+        <input id="pw-new" type="password" autoComplete="new-password" required value={next} {...fieldError(error, 'pw-error')} onInput={(e) => setNext((e.currentTarget as HTMLInputElement).value)} />
         <label for="pw-again">New password again</label>
-        <input id="pw-again" type="password" autoComplete="new-password" required value={again} onInput={(e) => setAgain((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id="pw-again" type="password" autoComplete="new-password" required value={again} {...fieldError(error, 'pw-error')} onInput={(e) => setAgain((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id="pw-error" />
         <button type="submit" class="primary" disabled={busy}>
           Change password
         </button>

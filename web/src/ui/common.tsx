@@ -89,17 +89,37 @@ function returnFocus(opener: HTMLElement | null): void {
     opener.focus();
     if (document.activeElement === opener) return;
   }
+  focusMain();
+}
+
+/** Focus on the page's main region: a place to read and Tab on from, not a control. */
+function focusMain(): void {
   const main = document.getElementById('main');
   if (!main) return;
   if (!main.hasAttribute('tabindex')) main.setAttribute('tabindex', '-1');
   main.focus();
 }
 
-/** An error or a notice, announced to screen readers. */
-export function Message(props: { error?: unknown; notice?: string }) {
+/**
+ * When the focused control is removed or disabled outside a dialog (Restore in the trash, a
+ * listing reloading after an upload), the browser puts focus on the body and a screen reader
+ * loses its place: it goes to the main region instead. Focus moved by the person, or into a
+ * dialog, is left alone.
+ */
+export function rescueLostFocus(): void {
+  document.addEventListener('focusout', (e) => {
+    const lost = e.target as HTMLElement;
+    queueMicrotask(() => {
+      if ((!lost.isConnected || lost.matches(':disabled')) && document.activeElement === document.body && !document.querySelector('dialog[open]')) focusMain();
+    });
+  });
+}
+
+/** An error or a notice, announced to screen readers; `id` for the fields the error is about ({@link fieldError}). */
+export function Message(props: { error?: unknown; notice?: string; id?: string }) {
   if (props.error !== undefined && props.error !== null) {
     return (
-      <p class="error" role="alert">
+      <p class="error" role="alert" id={props.id}>
         {errorText(props.error)}
       </p>
     );
@@ -112,6 +132,14 @@ export function Message(props: { error?: unknown; notice?: string }) {
     );
   }
   return null;
+}
+
+/**
+ * What ties a field to its form's error (a `<Message>` with this `id`): marked invalid and
+ * described by the message, so a screen reader on the field says what is wrong with it.
+ */
+export function fieldError(error: unknown, id: string): { 'aria-invalid'?: true; 'aria-describedby'?: string } {
+  return error === undefined || error === null ? {} : { 'aria-invalid': true, 'aria-describedby': id };
 }
 
 /** Runs an async action from a form or button, with its error shown and the button disabled meanwhile. */
@@ -157,6 +185,29 @@ export function Confirm(props: { title: string; text: string; confirm: string; o
         </button>
       </div>
     </Dialog>
+  );
+}
+
+/**
+ * A secret shown once (a new token or share link) with its Copy and Done buttons. The field
+ * takes focus, its text selected, when it appears: the form that made it is gone, and focus
+ * would otherwise fall out of the dialog onto the page's body.
+ */
+export function ShownOnce(props: { label: string; value: string; copyLabel: string; onDone: () => void }) {
+  const id = useId('once');
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => field.current?.focus(), []);
+  return (
+    <>
+      <label for={id}>{props.label}</label>
+      <input id={id} ref={field} readOnly value={props.value} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
+      <div class="buttons">
+        <CopyButton text={props.value} label={props.copyLabel} />
+        <button type="button" class="primary" onClick={props.onDone}>
+          Done
+        </button>
+      </div>
+    </>
   );
 }
 

@@ -13,7 +13,7 @@ import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, CopyButton, Dialog, Message, useAction, useId, useWindowDrop } from './common.js';
+import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -404,6 +404,7 @@ function Listing(props: {
               type="checkbox"
               aria-label="Select all"
               checked={shown.length > 0 && chosen.length === shown.length}
+              indeterminate={chosen.length > 0 && chosen.length < shown.length}
               onChange={(e) => setSelected(new Set((e.currentTarget as HTMLInputElement).checked ? shown.map((x) => x.name) : []))}
             />
           </th>
@@ -535,12 +536,15 @@ async function holdNoFiles(api: FerryApi, entries: Entry[], signal: AbortSignal)
   return true;
 }
 
-/** The delete confirmation; `api` given: what the folders hold is looked up for what it says (not in a vault, whose names are encrypted). */
-function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api?: FerryApi; onClose: () => void; onConfirm: () => Promise<void> }) {
+/**
+ * The delete confirmation; what the folders hold is looked up for what it says (in a vault
+ * too: an entry's `path` there is its stored path, and a file is a file whatever its name).
+ */
+function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api: FerryApi; onClose: () => void; onConfirm: () => Promise<void> }) {
   const [noFiles, setNoFiles] = useState<boolean | undefined>(props.entries.some((e) => e.type !== 'dir') ? false : undefined);
   const key = props.entries.map((e) => e.path).join('\0');
   useEffect(() => {
-    if (!props.api || !props.trashDays || props.trashDays <= 0) return;
+    if (!props.trashDays || props.trashDays <= 0) return;
     const controller = new AbortController();
     holdNoFiles(props.api, props.entries, controller.signal).then(
       (v) => !controller.signal.aborted && setNoFiles(v),
@@ -548,9 +552,7 @@ function DeleteDialog(props: { entries: Entry[]; trashDays?: number; api?: Ferry
     );
     return () => controller.abort();
   }, [key, props.trashDays]);
-  // Not known (a listing failed, or too long to look through): the trash's rule, as before.
-  const known = props.api ? noFiles : false;
-  return <Confirm title="Delete" text={deleteText(props.entries, props.trashDays, known)} confirm="Delete" danger onClose={props.onClose} onConfirm={props.onConfirm} />;
+  return <Confirm title="Delete" text={deleteText(props.entries, props.trashDays, noFiles)} confirm="Delete" danger onClose={props.onClose} onConfirm={props.onConfirm} />;
 }
 
 function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
@@ -702,6 +704,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
         <DeleteDialog
           entries={modal.entries}
           trashDays={props.trashDays}
+          api={api}
           onClose={props.onClose}
           onConfirm={async () => {
             await eachEntry(modal.entries, (e) => ops.remove(e as VaultEntry), props);
@@ -747,8 +750,8 @@ function DecryptDialog(props: { api: FerryApi; entry: Entry; onClose: () => void
       >
         <p>This file was encrypted before it left its owner's machine. Its passphrase decrypts it here, in this browser.</p>
         <label for={id}>Passphrase</label>
-        <input id={id} type="password" autoComplete="off" required value={passphrase} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id={id} type="password" autoComplete="off" required value={passphrase} {...fieldError(error, id + 'e')} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id={id + 'e'} />
         {done && <p role="status">{done}</p>}
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
@@ -803,8 +806,8 @@ export function NameDialog(props: { title: string; label: string; submit: string
         }}
       >
         <label for={id}>{props.label}</label>
-        <input id={id} value={value} required autoFocus onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id={id} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id={id + 'e'} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
             Cancel
@@ -836,7 +839,7 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
   const [maxBytes, setMaxBytes] = useState('');
   const [created, setCreated] = useState<CreatedShare>();
   const [busy, error, run] = useAction();
-  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), bytes: useId('bytes'), url: useId('url') };
+  const ids = { kind: useId('kind'), exp: useId('exp'), pw: useId('pw'), max: useId('max'), bytes: useId('bytes') };
   if (created) {
     return (
       <Dialog title="Link created" onClose={props.onClose}>
@@ -847,14 +850,7 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
             with the whole link can read this one file (and nothing else of yours).
           </p>
         )}
-        <label for={ids.url}>Link</label>
-        <input id={ids.url} readOnly value={created.url} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
-        <div class="buttons">
-          <CopyButton text={created.url} label="Copy link" />
-          <button type="button" class="primary" onClick={props.onClose}>
-            Done
-          </button>
-        </div>
+        <ShownOnce label="Link" value={created.url} copyLabel="Copy link" onDone={props.onClose} />
       </Dialog>
     );
   }

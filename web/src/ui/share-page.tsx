@@ -11,7 +11,7 @@ import { formatDate, formatSize } from '../format.js';
 import { linkClick, usePath } from '../router.js';
 import { makeApi } from '../session.js';
 import { UploadManager } from '../uploads.js';
-import { Message, useAction, useWindowDrop } from './common.js';
+import { fieldError, Message, useAction, useWindowDrop } from './common.js';
 import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
@@ -136,8 +136,8 @@ function PasswordForm(props: { shareKey: string; onUnlocked: (token: string) => 
         }}
       >
         <label for="share-password">Password</label>
-        <input id="share-password" type="password" autoComplete="off" required value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id="share-password" type="password" autoComplete="off" required value={password} {...fieldError(error, 'share-password-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id="share-password-error" />
         <button type="submit" class="primary" disabled={busy}>
           Open
         </button>

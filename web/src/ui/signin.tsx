@@ -1,7 +1,7 @@
 /** The sign-in page: user and password; the API's answer is shown as it is. */
 import { useState } from 'preact/hooks';
 import type { Session } from '../session.js';
-import { Message, useAction } from './common.js';
+import { fieldError, Message, useAction } from './common.js';
 import { Logo } from './icons.js';
 
 export function SignIn(props: { session: Session }) {
@@ -22,10 +22,10 @@ export function SignIn(props: { session: Session }) {
         }}
       >
         <label for="user">User name</label>
-        <input id="user" name="username" autoComplete="username" required value={user} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
+        <input id="user" name="username" autoComplete="username" required value={user} {...fieldError(error, 'signin-error')} onInput={(e) => setUser((e.currentTarget as HTMLInputElement).value)} />
         <label for="password">Password</label>
-        <input id="password" name="password" type="password" autoComplete="current-password" required value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id="password" name="password" type="password" autoComplete="current-password" required value={password} {...fieldError(error, 'signin-error')} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id="signin-error" />
         <button type="submit" class="primary" disabled={busy}>
           Sign in
         </button>

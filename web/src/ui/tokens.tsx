@@ -4,7 +4,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, CopyButton, Dialog, Listing, Message, useAction, useId } from './common.js';
+import { Confirm, Dialog, Listing, Message, ShownOnce, useAction, useId } from './common.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -74,19 +74,12 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
   const [days, setDays] = useState('90');
   const [created, setCreated] = useState<CreatedToken>();
   const [busy, error, run] = useAction();
-  const ids = { name: useId('tn'), prefix: useId('tp'), days: useId('td'), secret: useId('ts') };
+  const ids = { name: useId('tn'), prefix: useId('tp'), days: useId('td') };
   if (created) {
     return (
       <Dialog title="Token created" onClose={props.onClose}>
         <p>Copy it now: it is not shown again.</p>
-        <label for={ids.secret}>Token</label>
-        <input id={ids.secret} readOnly value={created.token} onFocus={(e) => (e.currentTarget as HTMLInputElement).select()} />
-        <div class="buttons">
-          <CopyButton text={created.token} label="Copy token" />
-          <button type="button" class="primary" onClick={props.onClose}>
-            Done
-          </button>
-        </div>
+        <ShownOnce label="Token" value={created.token} copyLabel="Copy token" onDone={props.onClose} />
       </Dialog>
     );
   }

@@ -9,7 +9,7 @@ import type { E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { formatSize } from '../format.js';
 import { parseKeyFileText, unlockVault, type KeyLocation, type VaultEntry } from '../vault.js';
-import { Dialog, Message, useAction, useId } from './common.js';
+import { Dialog, fieldError, Message, useAction, useId } from './common.js';
 import { fileUrl } from './files.js';
 
 /** The form of a locked vault: its passphrase (or key file), checked against the marker before anything is listed. */
@@ -39,12 +39,12 @@ export function VaultUnlock(props: { loc: KeyLocation }) {
         {!byKeyFile && (
           <>
             <label for={ids.pass}>Passphrase</label>
-            <input id={ids.pass} type="password" autoComplete="off" value={passphrase} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
+            <input id={ids.pass} type="password" autoComplete="off" value={passphrase} {...fieldError(error, ids.pass + 'e')} onInput={(e) => setPassphrase((e.currentTarget as HTMLInputElement).value)} />
           </>
         )}
         <label for={ids.file}>{byKeyFile ? 'Key file' : 'Or a key file'} (ferry admin keygen)</label>
         <input id={ids.file} type="file" onChange={(e) => setKeyFile((e.currentTarget as HTMLInputElement).files?.[0])} />
-        <Message error={error} />
+        <Message error={error} id={ids.pass + 'e'} />
         <div class="buttons">
           <button type="submit" class="primary" disabled={busy || (passphrase === '' && !keyFile)}>
             {busy ? 'Checking…' : 'Unlock'}

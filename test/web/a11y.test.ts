@@ -1,0 +1,303 @@
+/**
+ * The web app as a keyboard and screen-reader user finds it, in real Chromium against a real
+ * server: where focus goes when a dialog closes or the focused control goes away, errors tied
+ * to the field they are about, announcements of uploads, and touch-sized controls on a phone.
+ */
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { addUser, share } from '../helpers/users.js';
+import { freshContext, launch, signIn } from './browser.js';
+
+let t: TestServer;
+let browser: Browser;
+let token: string;
+
+async function put(path: string, body: string): Promise<void> {
+  const r = await fetch(t.url + '/api/v1/files' + path, { method: 'PUT', body, headers: { authorization: `Bearer ${token}` } });
+  expect(r.status, path).toBe(201);
+}
+
+/** The focused element, as tag, id and accessible-ish name. */
+async function focused(page: Page): Promise<string> {
+  return page.evaluate(`(() => { const e = document.activeElement; return e === null ? 'none' : e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ' + (e.getAttribute('aria-label') || (e.tagName === 'MAIN' ? '' : e.textContent.trim())); })()`);
+}
+
+beforeAll(async () => {
+  t = await startTestServer({ trashDays: 7 });
+  await addUser(t, 'kim', { password: 'kim-password-1' });
+  const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kim', password: 'kim-password-1' }) });
+  token = ((await login.json()) as { token: string }).token;
+  await put('/Notes/plan.txt', 'a plan');
+  await put('/Notes/list.txt', 'a list');
+  browser = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('focus, by keyboard', () => {
+  it('Restore in the trash (the button disabled, then its row gone) leaves focus on the main region, not the body; Tab goes on from there', async () => {
+    for (const name of ['old.txt', 'older.txt']) {
+      await put(`/Notes/${name}`, name);
+      expect((await fetch(`${t.url}/api/v1/files/Notes/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })).status).toBeLessThan(300);
+    }
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/trash');
+    const restore = page.getByRole('button', { name: 'Restore /Notes/old.txt', exact: true });
+    await restore.focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').filter({ hasText: 'Restored /Notes/old.txt.' }).waitFor();
+    await expect.poll(() => focused(page)).toBe('main#main ');
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('button Empty trash');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('"Token created" puts focus on the token (selected, ready to copy); Done gives it back to "New token"', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/tokens');
+    const newToken = page.getByRole('button', { name: 'New token' });
+    await newToken.focus();
+    await page.keyboard.press('Enter');
+    // The dialog puts focus on its first field once it is open: type only then.
+    const name = page.getByRole('dialog', { name: 'New token' }).getByLabel('Name', { exact: true });
+    await expect.poll(() => name.evaluate((el) => el === (el as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement)).toBe(true);
+    await page.keyboard.type('focus test');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Token created' }).waitFor();
+    await expect.poll(() => focused(page)).toMatch(/^input#once-\d+ $/);
+    const field = page.getByRole('textbox', { name: 'Token' });
+    expect(await field.evaluate((e) => (e as unknown as { selectionStart: number; selectionEnd: number; value: string }).selectionEnd - (e as unknown as { selectionStart: number }).selectionStart)).toBe((await field.inputValue()).length);
+    await page.getByRole('button', { name: 'Done' }).press('Enter');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    await expect.poll(() => focused(page)).toBe('button New token');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+/** A field's invalid state and the text of what describes it (aria-describedby), as a screen reader gets them. */
+async function described(page: Page, label: string): Promise<{ invalid: string | null; description: string }> {
+  return page.getByLabel(label, { exact: true }).evaluate((el) => {
+    const doc = (el as unknown as { ownerDocument: { getElementById(id: string): { textContent: string | null } | null } }).ownerDocument;
+    const ids = (el.getAttribute('aria-describedby') ?? '').split(' ').filter(Boolean);
+    return { invalid: el.getAttribute('aria-invalid'), description: ids.map((id: string) => doc.getElementById(id)?.textContent ?? '').join(' ') };
+  });
+}
+
+describe('errors, by screen reader', () => {
+  it('a refused sign-in, folder name or password change marks its fields invalid and describes them by the message', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await page.getByLabel('User name').fill('kim');
+    await page.getByLabel('Password').fill('not-the-password');
+    expect(await described(page, 'Password')).toEqual({ invalid: null, description: '' });
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const refusal = (await page.getByRole('alert').textContent())!;
+    expect(refusal).not.toBe('');
+    for (const field of ['User name', 'Password']) expect(await described(page, field), field).toEqual({ invalid: 'true', description: refusal });
+
+    await page.getByLabel('Password').fill('kim-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).waitFor();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByLabel('Folder name').fill('   ');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alert').filter({ hasText: 'Folder name cannot be only spaces.' }).waitFor();
+    expect(await described(page, 'Folder name')).toEqual({ invalid: 'true', description: 'Folder name cannot be only spaces.' });
+    // Corrected, the folder is made and the dialog closes.
+    await page.getByLabel('Folder name').fill('Reports');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+
+    await page.goto(t.url + '/account');
+    await page.getByLabel('Current password').fill('kim-password-1');
+    await page.getByLabel('New password', { exact: true }).fill('a new password 1');
+    await page.getByLabel('New password again').fill('a new password 2');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    const differ = (await page.getByRole('alert').textContent())!;
+    expect(differ).toMatch(/differ/);
+    expect(await described(page, 'New password again')).toEqual({ invalid: 'true', description: differ });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+/** Controls smaller than 24 × 24 CSS px (WCAG 2.5.8), leaving out links inside a sentence (exempt) and the skip link. */
+const SMALL_TARGETS = `[...document.querySelectorAll('a[href], button, input, select, summary, textarea')].filter((el) => {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 && r.height === 0) return false;
+  if (el.classList.contains('skip') || el.closest('p, dd, li.upload .row')) return false;
+  return r.width < 24 || r.height < 24;
+}).map((el) => el.tagName.toLowerCase() + ' ' + (el.getAttribute('aria-label') || el.textContent.trim() || el.type) + ' ' + Math.round(el.getBoundingClientRect().width) + 'x' + Math.round(el.getBoundingClientRect().height))`;
+
+/** The contrast ratio (WCAG) of the focused element's outline against the background behind it (the first opaque one up the tree). */
+const FOCUS_RING_CONTRAST = `(() => {
+  const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }).reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const el = document.activeElement;
+  let back = el.parentElement;
+  while (back && (rgb(getComputedStyle(back).backgroundColor)[3] ?? 1) === 0) back = back.parentElement;
+  const a = lum(rgb(getComputedStyle(el).outlineColor));
+  const b = lum(rgb(back ? getComputedStyle(back).backgroundColor : 'rgb(255, 255, 255)'));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+})()`;
+
+describe('the focus ring', () => {
+  it('stands out at least 3:1 from what is behind it (WCAG 1.4.11), on the header and on a selected row', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).check();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Trash' }).focus();
+    await page.keyboard.press('Tab');
+    expect(await focused(page)).toBe('a Tokens');
+    expect(await page.evaluate(FOCUS_RING_CONTRAST), 'a header link').toBeGreaterThanOrEqual(3);
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).focus();
+    await page.keyboard.press('Space');
+    await page.keyboard.press('Space');
+    expect(await page.getByRole('checkbox', { name: 'Select list.txt' }).isChecked()).toBe(true);
+    expect(await page.evaluate(FOCUS_RING_CONTRAST), 'a selected row').toBeGreaterThanOrEqual(3);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('the drop box, by keyboard', () => {
+  it('Tab to "Choose files" shows a focus ring around it (the file field inside it is hidden)', async () => {
+    const drop = await share(t, token, { path: '/Notes', kind: 'upload' });
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(drop.url);
+    await page.getByRole('heading', { name: 'Send files: Notes' }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.type')).toBe('file');
+    const ring = await page.locator('label.button').filter({ hasText: 'Choose files' }).evaluate((el) => {
+      const cs = (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string; outlineWidth: string } }).getComputedStyle(el);
+      return `${cs.outlineStyle} ${cs.outlineWidth}`;
+    });
+    expect(ring).toBe('solid 3px');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('states, by screen reader', () => {
+  it('"Select all" is mixed while some rows but not all are selected (not "not checked")', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    const all = page.getByRole('checkbox', { name: 'Select all' });
+    const state = () => all.evaluate((el) => ((el as unknown as { indeterminate: boolean }).indeterminate ? 'mixed' : String((el as unknown as { checked: boolean }).checked)));
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).check();
+    expect(await state()).toBe('mixed');
+    await all.check();
+    expect(await state()).toBe('true');
+    await all.uncheck();
+    expect(await state()).toBe('false');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('uploads, by screen reader', () => {
+  it('a live region, there before any upload, says "Uploading…" and then how the uploads ended, not every byte and rate', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).waitFor();
+    const region = page.locator('[role=status], [aria-live]');
+    // Present and silent before the first upload: a region added with its text is often not read.
+    expect(await region.allTextContents()).toEqual(['']);
+    const spoken: string[] = [];
+    await page.exposeFunction('heard', (text: string) => spoken.push(text));
+    await page.evaluate(`new MutationObserver(() => heard(document.querySelector('[role=status]').textContent)).observe(document.querySelector('[role=status]'), { subtree: true, childList: true, characterData: true })`);
+    // list.txt is there already: refused, the other goes up.
+    await page.getByLabel('Files to upload').setInputFiles([
+      { name: 'list.txt', mimeType: 'text/plain', buffer: Buffer.from('another list') },
+      { name: 'fresh.txt', mimeType: 'text/plain', buffer: Buffer.from('fresh') },
+    ]);
+    await expect.poll(() => region.allTextContents()).toEqual([expect.stringMatching(/^Uploads: (1 failed, 1 done|1 done, 1 failed)\.$/)]);
+    expect(spoken[0]).toBe('Uploading…');
+    expect(spoken.every((text) => !/\d+ ?[KMG]?B/.test(text)), spoken.join(' | ')).toBe(true);
+    // The refusal itself is an alert of its own.
+    expect(await page.getByRole('alert').count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('a phone: 390 × 844, touch', () => {
+  it('every control on every page is at least 24 px each way; no page scrolls sideways; a dialog fits the screen', async () => {
+    await put('/Notes/a-file-with-a-rather-long-name-to-share-from-a-phone.txt', 'x');
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(t.url + '/');
+    expect(await page.evaluate(SMALL_TARGETS), 'sign-in').toEqual([]);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    for (const [path, ready] of [
+      ['/files/Notes', 'Select list.txt'],
+      ['/trash', 'Trash'],
+      ['/tokens', 'API tokens'],
+      ['/account', 'Account'],
+    ]) {
+      await page.goto(t.url + path);
+      await (ready.startsWith('Select') ? page.getByRole('checkbox', { name: ready }) : page.getByRole('heading', { name: ready, exact: true })).waitFor();
+      expect(await page.evaluate(SMALL_TARGETS), path).toEqual([]);
+      expect(await page.evaluate('document.documentElement.scrollWidth'), `${path}: the page's width`).toBeLessThanOrEqual(390);
+    }
+    // A share folder's page, as its visitor sees it on a phone.
+    await page.goto((await share(t, token, { path: '/Notes' })).url);
+    await page.getByRole('link', { name: 'Download list.txt' }).waitFor();
+    expect(await page.evaluate(SMALL_TARGETS), 'a share folder page').toEqual([]);
+    await page.goto(t.url + '/files/Notes');
+    await page.getByRole('checkbox', { name: 'Select a-file-with-a-rather-long-name-to-share-from-a-phone.txt' }).tap();
+    await page.getByRole('button', { name: 'Share', exact: true }).tap();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    const box = (await dialog.boundingBox())!;
+    expect(box.x).toBeGreaterThanOrEqual(0);
+    expect(box.x + box.width).toBeLessThanOrEqual(390);
+    expect(await page.evaluate(SMALL_TARGETS), 'the share dialog').toEqual([]);
+    const create = dialog.getByRole('button', { name: 'Create link' });
+    await create.scrollIntoViewIfNeeded();
+    const b = (await create.boundingBox())!;
+    expect(b.y + b.height, 'Create link inside the screen').toBeLessThanOrEqual(844);
+    expect(b.x + b.width).toBeLessThanOrEqual(390);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe("the server's own pages, by screen reader", () => {
+  it('the 404 page, the WebDAV folder page and a share folder\'s plain listing say their language (English) and pass axe-core\'s WCAG A/AA rules', async () => {
+    const folder = await share(t, token, { path: '/Notes' });
+    const pages: Array<[string, Promise<Response>]> = [
+      ['404 page', fetch(t.url + '/no-such-page', { method: 'POST', headers: { accept: 'text/html' } })],
+      ['WebDAV folder page', fetch(t.url + '/dav/Notes/', { headers: { authorization: `Bearer ${token}`, accept: 'text/html' } })],
+      ["share folder's plain listing", fetch(folder.url, { headers: { accept: '*/*' } })],
+    ];
+    const { context, page, errors } = await freshContext(browser);
+    for (const [what, answer] of pages) {
+      const r = await answer;
+      expect(r.headers.get('content-type'), what).toMatch(/^text\/html/);
+      await page.setContent(await r.text());
+      expect(await page.evaluate('document.documentElement.lang'), what).toBe('en');
+      expect(await page.getByRole('heading', { level: 1 }).count(), what).toBe(1);
+      // axe-core's WCAG A/AA rules (these small pages pass fewer rules than the app's: no bound on passes).
+      const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+      expect(axe.violations.map((v) => `${v.id}: ${v.help}`), what).toEqual([]);
+      expect(axe.passes.map((p) => p.id), what).toContain('document-title');
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
