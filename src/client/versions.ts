@@ -57,8 +57,26 @@ export function restoreVersion(client: FerryApi, path: string, which: { version:
   return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/versions/restore`, json: { path, ...which }, retry: 'never' });
 }
 
-export async function listTrash(client: FerryApi, path = '/'): Promise<TrashEntry[]> {
-  return (await client.http.json<{ entries: TrashEntry[] }>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path } })).entries;
+/** One page of the trash (`GET /api/v1/trash`): `next`, when there, is the `cursor` of the following page. */
+export interface TrashPage {
+  entries: TrashEntry[];
+  next?: string;
+}
+
+export function listTrashPage(client: FerryApi, path = '/', options: { cursor?: string; limit?: number; signal?: AbortSignal } = {}): Promise<TrashPage> {
+  return client.http.json<TrashPage>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path, cursor: options.cursor, limit: options.limit }, signal: options.signal });
+}
+
+/** The whole trash at or below `path`, newest first: every page. */
+export async function listTrash(client: FerryApi, path = '/', options: { limit?: number } = {}): Promise<TrashEntry[]> {
+  const all: TrashEntry[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await listTrashPage(client, path, { cursor, limit: options.limit });
+    all.push(...page.entries);
+    cursor = page.next;
+  } while (cursor !== undefined);
+  return all;
 }
 
 /** `reencrypt`: `to` is a stored path in a vault whose names this client computed with the key (docs/e2e.md). */

@@ -260,7 +260,12 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     },
   }),
   'POST /api/v1/versions/restore': r({ tag: 'versions', summary: 'Make an old version current (by id, or the one current at a time)', body: Obj({ path: PathStr, version: Type.Optional(Type.Union([Int({ minimum: 1 }), Type.String()])), at: Type.Optional(Int()) }), response: { 200: Entry, 404: Error } }),
-  'GET /api/v1/trash': r({ tag: 'trash', summary: 'Trashed files at or below a path', querystring: Obj({ path: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/trash': r({
+    tag: 'trash',
+    summary: 'Trashed files at or below a path, newest first (paged: `next` is the `cursor` of the following page)',
+    querystring: Obj({ path: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to maxListLimit, its default)' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'the `next` of the page before' })) }),
+    response: { 200: Obj({ entries: Type.Array(Any('a trashed file: id, batch, path, hash (where the caller may read), size, mtime, deletedAt')), next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })) }) },
+  }),
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr), reencrypt: Type.Optional(Type.Boolean()) }), response: { 200: Entry, 409: Error } }),
   'DELETE /api/v1/trash': r({ tag: 'trash', summary: 'Empty the trash at or below a path', querystring: Obj({ path: Type.Optional(Type.String()), before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
 };

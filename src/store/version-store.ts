@@ -163,12 +163,20 @@ export class VersionStore implements RetentionHook {
     return this.meta.restoreContent(path, { manifest: v.hash, size: v.size, mtime: v.mtime, mode: v.mode }, { within, from: path });
   }
 
-  /** Trashed files at or below `root`, newest first. */
-  async trash(root: string, limit = 10_000): Promise<TrashInfo[]> {
+  /**
+   * One page of the trashed files at or below `root`, newest first (by id): at most `limit`,
+   * and those older than `before` (an id, the `next` of the page before). `next` is there
+   * when more may follow.
+   */
+  async trash(root: string, options: { limit?: number; before?: number } = {}): Promise<{ entries: TrashInfo[]; next?: number }> {
+    const limit = options.limit ?? 10_000;
     let q = this.db.selectFrom('trash').selectAll();
     if (root !== '/') q = q.where((eb) => eb.or([eb('path', '=', root), eb.and([eb('path', '>', subtreeStart(root)), eb('path', '<', subtreeEnd(root))])]));
-    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
-    return rows.map((r) => ({ id: Number(r.id), batch: r.batch, path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, deletedAt: Number(r.deleted_at), deletedBy: r.deleted_by }));
+    if (options.before !== undefined) q = q.where('id', '<', options.before);
+    // One row past the page tells whether another page follows.
+    const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
+    const entries = rows.slice(0, limit).map((r) => ({ id: Number(r.id), batch: r.batch, path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, deletedAt: Number(r.deleted_at), deletedBy: r.deleted_by }));
+    return rows.length > limit ? { entries, next: entries[entries.length - 1].id } : { entries };
   }
 
   async trashEntry(id: number): Promise<TrashInfo> {

@@ -147,13 +147,14 @@ Examples:
     );
   addE2eOptions(addConnectionOptions(tr)).action(async (id: number, opts: Opts) => {
     await withClient(opts, async (client) => {
-      const { restoreTrash, listTrash } = await import('../../client/versions.js');
+      const { restoreTrash, listTrashPage } = await import('../../client/versions.js');
       const to = opts.to === undefined ? undefined : normalizePath(opts.to);
       const { storedPathInVault } = await import('../e2e-run.js');
       const inVault = to === undefined ? undefined : await storedPathInVault(client, to, opts);
       if (inVault?.computed) {
-        // A file of another key would be restored whole but never open there (the newest 10,000 entries are looked at).
-        const t = (await listTrash(client, '/')).find((x) => x.id === id);
+        // A file of another key would be restored whole but never open there. The page of one
+        // entry that starts at this id is the entry (a server before paging answers its first page).
+        const t = (await listTrashPage(client, '/', { cursor: String(id + 1), limit: 1 })).entries.find((x) => x.id === id);
         const name = t?.path.slice(t.path.lastIndexOf('/') + 1);
         if (name !== undefined && isE2eName(name) && !(await inVault.opens(name))) {
           throw new ValidationError(`trash entry ${id} (${t!.path}) is not encrypted with the key of the end-to-end folder ${inVault.vault}: restore it into its own vault`);

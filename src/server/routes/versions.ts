@@ -4,7 +4,8 @@
  *
  *   GET    /api/v1/versions/*path          {path, versions: [...], policy} newest first (read)
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
- *   GET    /api/v1/trash?path=P            {entries: [...]} newest first (list)
+ *   GET    /api/v1/trash?path=P&limit=N&cursor=C  {entries: [...], next?} newest first (list);
+ *                                         `next` (an id) is the cursor of the following page
  *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
  *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
  */
@@ -74,8 +75,16 @@ async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
 async function listTrash(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const root = authorize(auth, 'list', queryPath(request));
-  const entries = (await ctx.versions.trash(root)).map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
-  return { entries };
+  const q = request.query as Record<string, string | undefined>;
+  const max = ctx.limits.maxListLimit;
+  const limit = q.limit === undefined ? max : Number(q.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new ValidationError(`limit must be an integer from 1 to ${max}`);
+  const before = q.cursor === undefined ? undefined : Number(q.cursor);
+  if (before !== undefined && (!Number.isSafeInteger(before) || before < 1)) throw new ValidationError('cursor must be the next of the page before');
+  const page = await ctx.versions.trash(root, { limit, before });
+  // A page may come back shorter than `limit` (entries under a narrower grant are left out): follow `next`, not the count.
+  const entries = page.entries.map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
+  return page.next === undefined ? { entries } : { entries, next: String(page.next) };
 }
 
 async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { me } from '../../../src/client/account-api.js';
-import { emptyTrash, listTrash, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
+import { emptyTrash, listTrashPage, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
@@ -15,6 +15,9 @@ import { Confirm, Listing, Message, useAction } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
+/** Entries fetched at a time: more only when asked for (a trash can hold far more than a page should show). */
+export const TRASH_PAGE_SIZE = 500;
 
 /** How many entries each delete (batch) put in the trash. */
 function batchSizes(entries: TrashEntry[]): Map<string, number> {
@@ -40,6 +43,9 @@ function useShownPaths(entries: TrashEntry[] | undefined): Map<string, ShownPath
 export function TrashPage(props: { api: FerryApi }) {
   const { api } = props;
   const [entries, setEntries] = useState<TrashEntry[]>();
+  // The cursor of the page after those shown (undefined: all are shown).
+  const [next, setNext] = useState<string>();
+  const [loadingMore, setLoadingMore] = useState(false);
   const [days, setDays] = useState<number>();
   const [loadError, setLoadError] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
@@ -48,9 +54,25 @@ export function TrashPage(props: { api: FerryApi }) {
   const [reload, setReload] = useState(0);
   const [busy, actionError, run, clearError] = useAction();
   useEffect(() => {
-    listTrash(api).then(setEntries, setLoadError);
+    let live = true;
+    listTrashPage(api, '/', { limit: TRASH_PAGE_SIZE }).then((page) => {
+      if (!live) return;
+      setEntries(page.entries);
+      setNext(page.next);
+    }, setLoadError);
     me(api).then((m) => setDays(m.trashDays ?? 0), () => undefined);
+    return () => void (live = false);
   }, [reload]);
+  const loadMore = () => {
+    if (next === undefined) return;
+    setLoadingMore(true);
+    listTrashPage(api, '/', { limit: TRASH_PAGE_SIZE, cursor: next })
+      .then((page) => {
+        setEntries((list) => [...(list ?? []), ...page.entries]);
+        setNext(page.next);
+      }, setLoadError)
+      .finally(() => setLoadingMore(false));
+  };
   const shown = useShownPaths(entries);
   const show = (e: TrashEntry): ShownPath => shown.get(e.path) ?? maskedPath(e.path);
 
@@ -130,10 +152,17 @@ export function TrashPage(props: { api: FerryApi }) {
           );
         })}
       </Listing>
+      {next !== undefined && (
+        <p>
+          <button type="button" disabled={loadingMore} onClick={loadMore}>
+            {loadingMore ? 'Loading…' : `Show more (${entries?.length ?? 0} shown)`}
+          </button>
+        </p>
+      )}
       {emptying && (
         <Confirm
           title="Empty trash"
-          text={`Delete ${entries?.length === 1 ? 'the file' : `the ${entries?.length ?? 0} files`} in the trash for good? This cannot be undone.`}
+          text={`Delete ${next !== undefined ? 'all files' : entries?.length === 1 ? 'the file' : `the ${entries?.length ?? 0} files`} in the trash for good? This cannot be undone.`}
           confirm="Empty trash"
           danger
           onClose={() => setEmptying(false)}
