@@ -3,7 +3,8 @@
  * versions listed, one downloaded and one restored (the server then holds its bytes, and the replaced
  * content became a version); deletes that say where files go; the trash page restoring a
  * file in place, elsewhere, and everything one folder delete removed; emptying it; and a
- * server without a trash saying that deletes are final. A file deleted from an end-to-end
+ * server without a trash saying that deletes are final; a trash of more than a page shown a
+ * page at a time, the rest on demand. A file deleted from an end-to-end
  * vault shows no stored (encrypted) name: "(encrypted name)" until its vault is unlocked in
  * the tab, then its plain name; it is restored in place.
  */
@@ -193,6 +194,47 @@ describe('web app: versions and trash', () => {
       await dir.cleanup();
     }
   }, 120_000);
+
+  it('a trash larger than a page shows 500 entries and the rest on demand; emptying then says all files', async () => {
+    const big = await startTestServer({ trashDays: 7 });
+    try {
+      await addUser(big, 'vera', { password: 'vera-password-1' });
+      const tok = await login(big, 'vera', 'vera-password-1');
+      await put(big, tok, '/first.txt', 'the oldest');
+      expect((await fetch(big.url + filesPath('/first.txt'), { method: 'DELETE', headers: { authorization: `Bearer ${tok}` } })).status).toBe(204);
+      // 1,200 more rows, copies of that one, through the store (1,201 in all: three pages).
+      await big.server.ctx.meta.durable(async (trx) => {
+        const row = await trx.selectFrom('trash').selectAll().executeTakeFirstOrThrow();
+        const dir = row.path.slice(0, row.path.lastIndexOf('/'));
+        const rows = Array.from({ length: 1200 }, (_, i) => ({ batch: `b${i}`, path: `${dir}/bulk/f${i}.txt`, manifest: row.manifest, size: row.size, mtime: row.mtime, mode: row.mode, deleted_at: row.deleted_at, deleted_by: null }));
+        for (let i = 0; i < rows.length; i += 400) await trx.insertInto('trash').values(rows.slice(i, i + 400)).execute();
+        await trx.updateTable('manifests').set((eb) => ({ refs: eb('refs', '+', 1200) })).where('hash', '=', row.manifest).execute();
+      });
+      const { context, page, errors } = await freshContext(browser);
+      await signIn(page, big.url, 'vera', 'vera-password-1');
+      await page.getByRole('link', { name: 'Trash' }).click();
+      const rows = page.locator('main table.listing tbody tr');
+      await expect.poll(() => rows.count()).toBe(500);
+      expect(await page.getByRole('button', { name: 'Restore /first.txt', exact: true }).count()).toBe(0);
+      await page.getByRole('button', { name: 'Empty trash' }).click();
+      await page.getByRole('dialog').getByText('Delete all files in the trash for good? This cannot be undone.').waitFor();
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+      await page.getByRole('button', { name: 'Show more (500 shown)' }).click();
+      await expect.poll(() => rows.count()).toBe(1000);
+      await page.getByRole('button', { name: 'Show more (1000 shown)' }).click();
+      await expect.poll(() => rows.count()).toBe(1201);
+      expect(await page.getByRole('button', { name: /^Show more/ }).count()).toBe(0);
+      // The oldest, past the first pages, can be restored.
+      await page.getByRole('button', { name: 'Restore /first.txt', exact: true }).click();
+      await page.getByRole('status').getByText('Restored /first.txt.').waitFor();
+      const r = await fetch(big.url + filesPath('/first.txt'), { headers: { authorization: `Bearer ${tok}` } });
+      expect(await r.text()).toBe('the oldest');
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await big.close();
+    }
+  });
 
   it('on a server without a trash, deleting says it is final and the trash page says so', async () => {
     const tok = await login(plain, 'vera', 'vera-password-1');
