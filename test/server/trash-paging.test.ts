@@ -6,9 +6,12 @@
  * counted), on SQLite and on PostgreSQL.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryClient } from '../../src/client/client.js';
 import { listTrash, listTrashPage } from '../../src/client/versions.js';
+import { runFerry } from '../helpers/cli.js';
+import { tempDir } from '../helpers/files.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 
@@ -73,6 +76,25 @@ function suite(name: string, start: () => Promise<TestServer>, stop: () => Promi
       expect(pages).toBe(4);
       expect(new Set(seen).size).toBe(EXTRA);
       expect(await listTrash(client, '/first.txt')).toHaveLength(1);
+    });
+
+    it('ferry trash ls lists every page', async () => {
+      const dir = await tempDir('ferry-trash-paging-');
+      try {
+        const env = { FERRY_SERVER: t.url, FERRY_TOKEN: t.token, FERRY_CONFIG: join(dir.path, 'config.json'), HOME: dir.path };
+        const json = await runFerry(['trash', 'ls', '--json'], { env });
+        expect(json.code, json.stderr).toBe(0);
+        const list = JSON.parse(json.stdout) as Row[];
+        expect(list).toHaveLength(EXTRA + 1);
+        expect(list[list.length - 1].path).toBe('/first.txt');
+        const table = await runFerry(['trash', 'ls', '/bulk'], { env });
+        expect(table.code, table.stderr).toBe(0);
+        expect(table.stdout).toContain('/bulk/f0.txt');
+        expect(table.stdout).not.toContain('/first.txt');
+        expect(table.stdout.trim().split('\n')).toHaveLength(EXTRA + 1);
+      } finally {
+        await dir.cleanup();
+      }
     });
 
     it('refuses a bad limit or cursor with FERRY_ERR_VALIDATION', async () => {
