@@ -19,6 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import {
   AbortedError,
   FerryError,
+  ferryErrorOf,
   InternalError,
   ValidationError,
   fromSystemError,
@@ -295,7 +296,7 @@ interface SegmentState {
 }
 
 function deserializeError(e: SerializedError): FerryError {
-  if (isErrorCode(e.code)) return new FerryError(e.code, e.message);
+  if (isErrorCode(e.code)) return ferryErrorOf(e.code, e.message);
   return fromSystemError(Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code }));
 }
 

@@ -1,9 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { AlreadyExistsError } from '../core/errors.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { refuseEncryptedWithoutKey } from '../backends/decorators/key-ring.js';
+import { MemoryBackend } from '../backends/memory/index.js';
+import { AlreadyExistsError, AuthInvalidError, NetworkError } from '../core/errors.js';
+import { explainAuth } from '../client/api.js';
+import { FerryClient } from '../client/client.js';
+import { userKeyOf } from '../client/e2e/kdf.js';
+import { lazySecret } from '../client/e2e/node-keys.js';
 import { refuseClobber } from '../client/get.js';
+import { untrustedCertificateError } from '../client/tls.js';
+import { connectFailure } from '../client/wire.js';
 import { inCliTerms } from './option-flags.js';
 
 describe('inCliTerms: the library names options, the CLI prints flags', () => {
@@ -15,6 +23,9 @@ describe('inCliTerms: the library names options, the CLI prints flags', () => {
     expect(inCliTerms('no bisync state for a and b (looked in /s): run once with `resync: true`')).toBe('no bisync state for a and b (looked in /s): run once with --resync');
     expect(inCliTerms('/d is a directory (use `putTree` to upload a tree)')).toBe('/d is a directory (use -r to upload a tree)');
     expect(inCliTerms("`compare: 'ignore-times'`")).toBe('--ignore-times');
+    expect(inCliTerms("pass `ca` or `fingerprint: 'SHA256:…'`")).toBe('pass --ca FILE or --fingerprint SHA256:…');
+    expect(inCliTerms('pass `server` or `token`')).toBe('pass --server or --token');
+    expect(inCliTerms('give `passphraseFile` or `keyFile`; `encryptionKeyFile`')).toBe('give --passphrase-file FILE or --e2e-key-file FILE; --encryption-key-file');
   });
 
   it('leaves other backquoted text and text without backquotes alone', () => {
@@ -35,5 +46,76 @@ describe('the SDK speaks in option names', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** The message `promise` rejects with (undefined if it resolves). */
+async function messageOf(promise: Promise<unknown>): Promise<string | undefined> {
+  return promise.then(
+    () => undefined,
+    (err: unknown) => (err as Error).message,
+  );
+}
+
+/** `message` names no flag (`--x`) outside backquotes, and the CLI prints `cli` for it. */
+function speaksOptions(message: string | undefined, cli: string): void {
+  expect(message?.replace(/`[^`\n]+`/g, '')).not.toMatch(/(^|[\s(])--[a-z]/);
+  expect(inCliTerms(message ?? '')).toBe(cli);
+}
+
+describe('the SDK names options for connection, token and key hints; the CLI prints them as before', () => {
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('an untrusted certificate: `ca` and `fingerprint`', () => {
+    const err = untrustedCertificateError(Object.assign(new Error('self-signed'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'https://h.example:7373');
+    speaksOptions(
+      err?.message,
+      "the TLS certificate of https://h.example:7373 is not trusted: it is self-signed. If this is your server, pass --ca FILE (a self-signed server's DATA/tls/ca.crt) or --fingerprint SHA256:… (printed by `ferry serve`)",
+    );
+    expect(err?.message).toContain("pass `ca` (a self-signed server's DATA/tls/ca.crt) or `fingerprint: 'SHA256:…'`");
+  });
+
+  it('fromConfig without a server or a token: `server` and `token`', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-option-terms-'));
+    try {
+      const file = join(dir, 'none.json');
+      vi.stubEnv('FERRY_CONFIG', file);
+      vi.stubEnv('FERRY_SERVER', '');
+      vi.stubEnv('FERRY_TOKEN', '');
+      const noServer = await messageOf(FerryClient.fromConfig());
+      speaksOptions(noServer, `no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass --server (config file: ${file})`);
+      expect(noServer).toContain('pass `server`');
+      vi.stubEnv('FERRY_SERVER', 'http://127.0.0.1:1');
+      const noToken = await messageOf(FerryClient.fromConfig());
+      speaksOptions(noToken, 'no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass --token');
+      expect(noToken).toContain('pass `token`');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a refused token given as an option, and a server that does not answer: `token`, `server`', () => {
+    speaksOptions(explainAuth(new AuthInvalidError('the token was revoked'), 'option').message, 'the server refused the token (--token): the token was revoked; check --token');
+    const refused = connectFailure(new NetworkError('fetch failed', { cause: Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }) }), 'http://127.0.0.1:1', true);
+    speaksOptions(refused?.message, 'cannot connect to http://127.0.0.1:1: connection refused (is the server running, on that port? check --server, FERRY_SERVER or the saved login (ferry login URL))');
+  });
+
+  it('end-to-end data without its secret: `passphraseFile`, `keyFile`', async () => {
+    speaksOptions(
+      await messageOf(lazySecret({ env: {} })()),
+      'end-to-end encrypted: give --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE (or type the passphrase at a terminal)',
+    );
+    speaksOptions(
+      await messageOf(userKeyOf({ passphrase: 'p' }, { name: 'key-file' }, async () => new Uint8Array(32))),
+      'this end-to-end data was encrypted with a key file: give it with --e2e-key-file FILE',
+    );
+  });
+
+  it('an encrypted store opened without its key: `encryptionKeyFile`', async () => {
+    const backend = new MemoryBackend();
+    await backend.write('ferry-keyring/master-0123456789abcdef', Buffer.from('ring'));
+    const message = await messageOf(refuseEncryptedWithoutKey(backend));
+    speaksOptions(message, `${backend.name} is encrypted (key id 0123456789abcdef): give its key with --encryption-key-file or FERRY_ENCRYPTION_KEY`);
+    expect(message).toContain('`encryptionKeyFile`');
   });
 });

@@ -17,6 +17,13 @@ const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
   'trackRenames': '--track-renames',
   'recursive: true': '-r',
   'putTree': '-r',
+  'server': '--server',
+  'token': '--token',
+  'ca': '--ca FILE',
+  "fingerprint: 'SHA256:…'": '--fingerprint SHA256:…',
+  'passphraseFile': '--passphrase-file FILE',
+  'keyFile': '--e2e-key-file FILE',
+  'encryptionKeyFile': '--encryption-key-file',
 };
 
 /** `message` with the library's option names replaced by the CLI's flags. */

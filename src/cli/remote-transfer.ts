@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { UsageError, fromSystemError } from '../core/errors.js';
+import { UsageError, fromSystemError, ferryErrorOf } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import type { TransferResult } from '../client/transfer.js';
 import { locationOf, type Place } from './remote-fs.js';
@@ -71,9 +71,8 @@ async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend
   const [{ copy }, { makeRemote }] = await Promise.all([import('../sync/engine.js'), import('../sync/remote.js')]);
   const r = await copy(makeRemote(srcBackend, srcKey), makeRemote(dstBackend, dstKey, label), engine);
   if (r.errors.length > 0) {
-    const { FerryError } = await import('../core/errors.js');
     const first = r.errors[0];
-    throw new FerryError(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`);
+    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`);
   }
   return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes, wireBytes: r.bytes });
 }

@@ -40,7 +40,7 @@ export function route(name: string, path: string): string {
 
 /** Where a refused token came from, and what to fix, by config `sources.token` (or login's own). */
 const TOKEN_SOURCES: Record<string, [string, string]> = {
-  option: ['--token', 'check --token'],
+  option: ['`token`', 'check `token`'],
   '--token': ['--token', 'check --token'],
   env: ['FERRY_TOKEN', 'check FERRY_TOKEN'],
   file: ['saved login', 'run `ferry login URL` again'],

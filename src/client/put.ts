@@ -11,7 +11,7 @@ import type { Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, isFerryError } from '../core/errors.js';
+import { FerryError, PreconditionFailedError, ValidationError, fromSystemError, isFerryError, ferryErrorOf } from '../core/errors.js';
 import { EMPTY_FILE_HASH, FileHasher, fileHashOf, type ChunkRef } from '../core/manifest.js';
 import { joinPath, normalizePath } from '../core/path.js';
 import type { Capabilities, Entry, UploadFileSpec, UploadStatus } from '../core/protocol.js';
@@ -88,7 +88,7 @@ async function statFile(path: string): Promise<Stats> {
   } catch (err) {
     throw fromSystemError(err, path);
   }
-  if (st.isDirectory()) throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use \`putTree\` to upload a tree)`);
+  if (st.isDirectory()) throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a directory (use \`putTree\` to upload a tree)`);
   if (!st.isFile()) throw new ValidationError(`${path} is not a regular file`);
   return st;
 }
@@ -201,7 +201,7 @@ export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<
   const mtime = options.mtime ?? Date.now();
   // The commit would refuse it after the whole stream was read and sent.
   if ((await client.statIfExists(path, { signal }))?.type === 'dir') {
-    throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: stdin needs a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
+    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: stdin needs a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
   }
   const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined, ttlSeconds: options.ttlSeconds }, { signal });
   try {

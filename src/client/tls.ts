@@ -111,7 +111,7 @@ export function untrustedCertificateError(err: unknown, server: string): FerryEr
               ? 'it is self-signed'
               : 'no trusted CA vouches for it';
       return new TlsUntrustedError(
-        `the TLS certificate of ${server} is not trusted: ${why}. If this is your server, pass --ca FILE (a self-signed server's DATA/tls/ca.crt) or --fingerprint SHA256:… (printed by \`ferry serve\`)`,
+        `the TLS certificate of ${server} is not trusted: ${why}. If this is your server, pass \`ca\` (a self-signed server's DATA/tls/ca.crt) or \`fingerprint: 'SHA256:…'\` (printed by \`ferry serve\`)`,
         { cause: err, details: { tlsError: code } },
       );
     }

@@ -6,7 +6,7 @@
  * Shared by Node.js and browsers (it imports nothing of Node): the CLI's uploads and the web
  * app's send their chunks through the same {@link ChunkSender}.
  */
-import { FerryError, isFerryError, throwIfAborted } from '../core/errors.js';
+import { FerryError, isFerryError, throwIfAborted, ferryErrorOf } from '../core/errors.js';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
 import type { DeltaBase, FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
@@ -191,7 +191,7 @@ export class ChunkSender {
 
   /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
   async abandon(): Promise<void> {
-    this.failure ??= new FerryError('FERRY_ERR_ABORTED', 'upload abandoned');
+    this.failure ??= ferryErrorOf('FERRY_ERR_ABORTED', 'upload abandoned');
     this.controller.abort();
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
@@ -334,7 +334,7 @@ async function packBody(items: readonly SendItem[], alloc: (bytes: number) => Ui
   const loaded = await Promise.all(items.map((it) => it.load()));
   for (let i = 0; i < items.length; i++) {
     const n = loaded[i] instanceof Uint8Array ? (loaded[i] as Uint8Array).length : (loaded[i] as Blob).size;
-    if (n !== items[i].size) throw new FerryError('FERRY_ERR_SIZE_MISMATCH', `chunk ${items[i].hash}: expected ${items[i].size} bytes, read ${n}`);
+    if (n !== items[i].size) throw ferryErrorOf('FERRY_ERR_SIZE_MISMATCH', `chunk ${items[i].hash}: expected ${items[i].size} bytes, read ${n}`);
   }
   const header = (it: SendItem, into: Uint8Array, at: number): void => {
     fromHex(it.hash, into, at);
@@ -445,7 +445,7 @@ export class TreeFailures {
     if (this.failed.length === 0) return result;
     const { path, err } = this.failed[0];
     const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
-    throw new FerryError(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+    throw ferryErrorOf(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
       details: { failed: this.failed.length, result },
     });

@@ -289,7 +289,7 @@ function causeText(err: unknown): string {
 
 /** What to say when `server` answers as something other than a Ferry server. */
 function notFerryHint(server: string): string {
-  return `is ${server} the address of a Ferry server? (check --server, FERRY_SERVER or the saved login (ferry login URL))`;
+  return `is ${server} the address of a Ferry server? (check \`server\`, FERRY_SERVER or the saved login (ferry login URL))`;
 }
 
 /**
@@ -303,7 +303,7 @@ export function connectFailure(err: FerryError, origin: string, firstContact: bo
   const code = causeCode(err.cause);
   const url = new URL(origin);
   const where = `${url.protocol}//${url.host}`;
-  const fix = 'check --server, FERRY_SERVER or the saved login (ferry login URL)';
+  const fix = 'check `server`, FERRY_SERVER or the saved login (ferry login URL)';
   if (code === 'ECONNREFUSED') {
     return markNotProcessed(
       new NetworkError(`cannot connect to ${where}: connection refused (is the server running, on that port? ${fix})`, { cause: err, details: { server: where } }),

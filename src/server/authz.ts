@@ -13,7 +13,7 @@
  * the permission at every grant path inside the tree, so a narrower grant deeper down
  * (a read-only sub-folder) cannot be side-stepped by acting on its parent.
  */
-import { FerryError, ForbiddenError } from '../core/errors.js';
+import { FerryError, ForbiddenError, ferryErrorOf } from '../core/errors.js';
 import { PERMISSIONS, type Permission } from '../core/permissions.js';
 import { isWithin, joinPath, normalizePath, relativePath } from '../core/path.js';
 import type { Entry, UserLimits } from '../core/protocol.js';
@@ -203,7 +203,7 @@ export function toUserError(auth: Pick<AuthContext, 'home'>, err: FerryError): F
   if (auth.home === '/') return err;
   const map = (v: unknown): unknown => (typeof v === 'string' ? toUserText(auth, v) : Array.isArray(v) ? v.map(map) : v);
   const details = err.details === undefined ? undefined : Object.fromEntries(Object.entries(err.details).map(([k, v]) => [k, map(v)]));
-  return new FerryError(err.code, toUserText(auth, err.message), { cause: err, details, retryable: err.retryable, retryAfterMs: err.retryAfterMs });
+  return ferryErrorOf(err.code, toUserText(auth, err.message), { cause: err, details, retryable: err.retryable, retryAfterMs: err.retryAfterMs });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { FerryError, InternalError, fromSystemError, type FerryErrorCode } from '../core/errors.js';
+import { FerryError, InternalError, fromSystemError, type FerryErrorCode, ferryErrorOf } from '../core/errors.js';
 import { escapeHtml, plainPageStart } from './html.js';
 
 const STATUS: Record<FerryErrorCode, number> = {
@@ -101,12 +101,12 @@ export function toHttpError(err: unknown): { status: number; error: FerryError }
   const fe = err as FastifyError;
   const known = fe?.code ? FASTIFY_CODES[fe.code] : undefined;
   if (known) {
-    const error = new FerryError(known.code, known.message ?? fe.message, { cause: err });
+    const error = ferryErrorOf(known.code, known.message ?? fe.message, { cause: err });
     return { status: known.status, error };
   }
-  if (fe?.validation) return { status: 400, error: new FerryError('FERRY_ERR_VALIDATION', fe.message, { cause: err }) };
+  if (fe?.validation) return { status: 400, error: ferryErrorOf('FERRY_ERR_VALIDATION', fe.message, { cause: err }) };
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return { status: fe.statusCode, error: new FerryError('FERRY_ERR_VALIDATION', fe.message, { cause: err }) };
+    return { status: fe.statusCode, error: ferryErrorOf('FERRY_ERR_VALIDATION', fe.message, { cause: err }) };
   }
   const sys = fromSystemError(err);
   if (sys.code !== 'FERRY_ERR_INTERNAL') return { status: STATUS[sys.code], error: sys };
@@ -178,13 +178,13 @@ export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): vo
   let error: FerryError;
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     status = 408;
-    error = new FerryError('FERRY_ERR_TIMEOUT', 'the request did not arrive in time');
+    error = ferryErrorOf('FERRY_ERR_TIMEOUT', 'the request did not arrive in time');
   } else if (err.code === 'HPE_HEADER_OVERFLOW') {
     status = 431;
-    error = new FerryError('FERRY_ERR_PAYLOAD_TOO_LARGE', 'the request headers are too large');
+    error = ferryErrorOf('FERRY_ERR_PAYLOAD_TOO_LARGE', 'the request headers are too large');
   } else {
     const reason = (err.code && PARSER_REASONS[err.code]) ?? 'unreadable request';
-    error = new FerryError('FERRY_ERR_VALIDATION', `malformed HTTP request: ${reason}`);
+    error = ferryErrorOf('FERRY_ERR_VALIDATION', `malformed HTTP request: ${reason}`);
   }
   const body = JSON.stringify({ error: error.toJSON() });
   if (socket.writable) {

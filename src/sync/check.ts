@@ -17,7 +17,7 @@ import { decorateRemotes, retryPolicy } from './decorated.js';
 import { keyOf, type Remote } from './remote.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
-import { listRemote, remoteExists, type Listing } from './listing.js';
+import { listRemote, remoteExists, type Listing, type SkippedEntry } from './listing.js';
 
 export interface CheckOptions {
   filter?: Filter;
@@ -49,6 +49,13 @@ export interface CheckResult {
   /** Files whose sizes matched but that could not be hashed (no common hash). */
   unhashed: number;
   hashKind?: HashKind;
+  /**
+   * Entries a side's listing left out, and why (a local symbolic link is not followed; a
+   * socket or FIFO is not a file), with the `side` they are on: not compared, and not
+   * differences or errors either (`ok` does not count them). As `sync`'s `skipped`, filled
+   * with or without the remote's `onSkip`.
+   */
+  skipped: Array<SkippedEntry & { side: 'src' | 'dst' }>;
   /** Whether the two sides match (no differences, nothing missing, no errors). */
   ok: boolean;
   elapsedMs: number;
@@ -138,6 +145,7 @@ export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}
     errors: count('!'),
     unhashed,
     hashKind,
+    skipped: [...a.skipped.map((e) => ({ ...e, side: 'src' as const })), ...b.skipped.map((e) => ({ ...e, side: 'dst' as const }))],
     ok: false,
     elapsedMs: 0,
   };

@@ -408,7 +408,7 @@ describe('plan + do on the decorators', () => {
 });
 
 describe('entries a listing leaves out', () => {
-  it('a symbolic link not followed is in the result of sync and bisync, with no onSkip given', async () => {
+  it('a symbolic link not followed is in the result of sync, bisync and check, with no onSkip given', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-skipped-'));
     try {
       mkdirSync(join(dir, 'src', 'sub'), { recursive: true });
@@ -425,6 +425,11 @@ describe('entries a listing leaves out', () => {
       expect((await sync(dst, await memRemote())).skipped).toEqual([]);
       const b = await bisync(src, await memRemote(), { stateRoot: join(dir, 'state'), resync: true });
       expect(b.skipped).toEqual([{ path: 'sub/link.txt', reason: expect.stringMatching(/symbolic link/), side: 1 }]);
+      // check says which side left it out, and a link it did not compare is not a difference.
+      const c = await check(src, dst);
+      expect(c.skipped).toEqual([{ path: 'sub/link.txt', reason: expect.stringMatching(/symbolic link/), side: 'src' }]);
+      expect(c.ok).toBe(true);
+      expect((await check(dst, src)).skipped).toEqual([{ path: 'sub/link.txt', reason: expect.stringMatching(/symbolic link/), side: 'dst' }]);
       await closeRemotes([src]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

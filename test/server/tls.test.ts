@@ -179,7 +179,8 @@ describe('TLS', () => {
       (e: unknown) => e,
     );
     expect(isFerryError(err, 'FERRY_ERR_TLS_UNTRUSTED')).toBe(true);
-    expect((err as Error).message).toMatch(/not trusted: no trusted CA vouches for it.*--ca FILE.*--fingerprint/);
+    // The library names its options; the CLI prints them as --ca FILE / --fingerprint (src/cli/option-flags.ts).
+    expect((err as Error).message).toMatch(/not trusted: no trusted CA vouches for it.*pass `ca`.*`fingerprint: 'SHA256:…'`/);
     // Another CA is no better.
     const err2 = await me(withCa, { ca: otherCa.certPem }).then(
       () => null,

@@ -24,6 +24,7 @@ import {
   AbortedError,
   ConfigError,
   FerryError,
+  ferryErrorOf,
   NotFoundError,
   PathInvalidError,
   RangeNotSatisfiableError,
@@ -242,7 +243,7 @@ export class ChannelBackend implements StorageBackend {
         await Promise.all(readers.map((r) => r.room()));
       }
     } catch (err) {
-      const failure = err instanceof FerryError ? err : new FerryError('FERRY_ERR_INTERNAL', String(err), { cause: err });
+      const failure = err instanceof FerryError ? err : ferryErrorOf('FERRY_ERR_INTERNAL', String(err), { cause: err });
       for (const reader of readers) reader.fail(failure);
       throw failure;
     }

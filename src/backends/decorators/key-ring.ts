@@ -226,7 +226,7 @@ export async function refuseEncryptedWithoutKey(backend: StorageBackend): Promis
   const { masters } = await ringState(backend);
   if (masters.length > 0) {
     throw new CryptoKeyMissingError(
-      `${backend.name} is encrypted (key id ${masters.join(', ')}): give its key with --encryption-key-file or FERRY_ENCRYPTION_KEY`,
+      `${backend.name} is encrypted (key id ${masters.join(', ')}): give its key with \`encryptionKeyFile\` or FERRY_ENCRYPTION_KEY`,
       { details: { keyIds: masters } },
     );
   }

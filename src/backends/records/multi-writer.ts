@@ -15,7 +15,7 @@
  * FerryError whose `details.report` is that report, and whose code and `cause` are those of
  * the failure that sank it (the first in time, not a backend aborted because of it).
  */
-import { AbortedError, FerryError, throwIfAborted, ValidationError } from '../../core/errors.js';
+import { AbortedError, FerryError, throwIfAborted, ValidationError, ferryErrorOf } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import type { ObjectInfo, StorageBackend, WriteBody, WriteOptions } from '../../core/storage.js';
 import { bodyChunks, discardBody } from '../shared.js';
@@ -190,7 +190,7 @@ export class MultiWriter {
           outcomes[i].info = await backend.write(k, fanout.branch(i), { ...options, signal: aborts[i].signal });
           outcomes[i].ok = true;
         } catch (err) {
-          outcomes[i].error = err instanceof FerryError ? err : new FerryError('FERRY_ERR_INTERNAL', String(err), { cause: err });
+          outcomes[i].error = err instanceof FerryError ? err : ferryErrorOf('FERRY_ERR_INTERNAL', String(err), { cause: err });
           if (!aborts[i].signal.aborted) causes.push(outcomes[i].error!);
           failed++;
           // Too many failures for the mode: stop the others now rather than finish in vain.
@@ -224,7 +224,7 @@ export class MultiWriter {
       const rank = (e: FerryError): number => (causes.includes(e) ? causes.indexOf(e) : causes.length);
       const failures = outcomes.filter((o) => o.error).sort((a, b) => rank(a.error!) - rank(b.error!));
       const reasons = failures.map((o) => `${o.backend}: ${o.error!.message}`).join('; ');
-      throw new FerryError(causes[0] === undefined && options.signal?.aborted ? 'FERRY_ERR_ABORTED' : (first?.code ?? 'FERRY_ERR_INTERNAL'),
+      throw ferryErrorOf(causes[0] === undefined && options.signal?.aborted ? 'FERRY_ERR_ABORTED' : (first?.code ?? 'FERRY_ERR_INTERNAL'),
         `${k}: stored on ${succeeded} of ${this.backends.length} backends, ${this.quorum} needed (${this.mode}): ${reasons}`,
         { cause: first, details: { report }, retryable: first?.retryable },
       );

@@ -34,7 +34,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ConfigError, FerryError, PathInvalidError, RangeNotSatisfiableError, throwIfAborted, ValidationError } from '../../core/errors.js';
+import { ConfigError, FerryError, PathInvalidError, RangeNotSatisfiableError, throwIfAborted, ValidationError, ferryErrorOf } from '../../core/errors.js';
 import { normalizeKey } from '../../core/path.js';
 import type {
   BackendFeatures,
@@ -512,7 +512,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     throwIfAborted(options.signal);
     const head = await this.#head(k, options.signal);
     if ((head.ContentLength ?? 0) > this.#copyCutoff) {
-      throw new FerryError('FERRY_ERR_UNSUPPORTED', `${k}: changing the mtime of an object past ${this.#copyCutoff} bytes would rewrite it`);
+      throw ferryErrorOf('FERRY_ERR_UNSUPPORTED', `${k}: changing the mtime of an object past ${this.#copyCutoff} bytes would rewrite it`);
     }
     try {
       await this.client.send(

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { FerryError, NotADirectoryError, UsageError, isFerryError } from '../../core/errors.js';
+import { FerryError, NotADirectoryError, UsageError, isFerryError, ferryErrorOf } from '../../core/errors.js';
 import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
@@ -71,7 +71,7 @@ Examples:
         }
         const err =
           caught.code === 'FERRY_ERR_DIRECTORY_NOT_EMPTY' && !opts.recursive
-            ? new FerryError(caught.code, `${loc.label} is a directory that is not empty: use -r`, { cause: caught })
+            ? ferryErrorOf(caught.code, `${loc.label} is a directory that is not empty: use -r`, { cause: caught })
             : caught;
         failed.push({ location: loc.label, error: err });
         reportError(err, { json: opts.json, debug: debugWanted() });

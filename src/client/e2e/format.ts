@@ -25,7 +25,7 @@
  * this one file's table and chunks and nothing else of the user's.
  */
 import { E2E_MAGIC, E2E_NAME_SUFFIX, hasE2eMagic } from '../../core/e2e-layout.js';
-import { CryptoKeyWrongError, CryptoTamperedError, CryptoTruncatedError, FerryError, PathInvalidError } from '../../core/errors.js';
+import { CryptoKeyWrongError, CryptoTamperedError, CryptoTruncatedError, FerryError, PathInvalidError, ferryErrorOf } from '../../core/errors.js';
 
 type Bytes = Uint8Array<ArrayBuffer>;
 // Web Crypto's types by inference: Node's typings (this build's lib) and the DOM's (the web
@@ -146,7 +146,7 @@ export class E2eKeys {
   ) {}
 
   static async fromUserKey(userKey: Uint8Array): Promise<E2eKeys> {
-    if (userKey.length !== 32) throw new FerryError('FERRY_ERR_VALIDATION', 'an end-to-end user key is 32 bytes');
+    if (userKey.length !== 32) throw ferryErrorOf('FERRY_ERR_VALIDATION', 'an end-to-end user key is 32 bytes');
     const base = await subtle().importKey('raw', userKey as Bytes, 'HKDF', false, ['deriveBits']);
     const derive = async (what: string) => new Uint8Array(await subtle().deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: ad(what) }, base, 256));
     const [c, w, n, niv, chk] = await Promise.all(['chunk', 'wrap', 'name', 'name iv', 'check'].map(derive));
@@ -399,8 +399,8 @@ class ByteReader {
 /** The public header at the start of an encrypted file's bytes (reads no further). */
 export async function readHeader(reader: { read(n: number): Promise<Uint8Array> }): Promise<E2eHeader> {
   const prefix = await reader.read(PREFIX_BYTES);
-  if (prefix.length < PREFIX_BYTES || !hasE2eMagic(prefix)) throw new FerryError('FERRY_ERR_E2E_FORMAT', 'not an end-to-end encrypted file');
-  if (prefix[E2E_MAGIC.length] !== E2E_VERSION) throw new FerryError('FERRY_ERR_E2E_FORMAT', `end-to-end format version ${prefix[E2E_MAGIC.length]} is not one this Ferry reads`);
+  if (prefix.length < PREFIX_BYTES || !hasE2eMagic(prefix)) throw ferryErrorOf('FERRY_ERR_E2E_FORMAT', 'not an end-to-end encrypted file');
+  if (prefix[E2E_MAGIC.length] !== E2E_VERSION) throw ferryErrorOf('FERRY_ERR_E2E_FORMAT', `end-to-end format version ${prefix[E2E_MAGIC.length]} is not one this Ferry reads`);
   const len = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength).getUint32(E2E_MAGIC.length + 1);
   if (len > MAX_HEADER_BYTES) throw new CryptoTamperedError('the end-to-end header is damaged (impossible length)');
   const body = await reader.read(len);

@@ -32,7 +32,7 @@ function checkParams(kdf: KdfParams): void {
 export async function userKeyOf(secret: E2eSecret, kdf: KdfParams, scrypt: Scrypt): Promise<Uint8Array> {
   checkParams(kdf);
   if (kdf.name === 'key-file') {
-    if (!('keyFile' in secret)) throw new ConfigError('this end-to-end data was encrypted with a key file: give it with --e2e-key-file');
+    if (!('keyFile' in secret)) throw new ConfigError('this end-to-end data was encrypted with a key file: give it with `keyFile`');
     return secret.keyFile;
   }
   if (!('passphrase' in secret)) throw new ConfigError('this end-to-end data was encrypted with a passphrase, not a key file');

@@ -83,7 +83,7 @@ export function lazySecret(o: E2eSecretOptions): () => Promise<E2eSecret> {
   return () => (got ??= readSecret(o));
 }
 
-const MISSING = 'end-to-end encrypted: give --passphrase-file FILE, FERRY_E2E_PASSPHRASE or --e2e-key-file FILE (or type the passphrase at a terminal)';
+const MISSING = 'end-to-end encrypted: give `passphraseFile`, FERRY_E2E_PASSPHRASE or `keyFile` (or type the passphrase at a terminal)';
 
 async function readSecret(o: E2eSecretOptions): Promise<E2eSecret> {
   if (o.keyFile) return { keyFile: parseKeyFile(await readSecretFile(o.keyFile), o.keyFile) };

@@ -33,7 +33,7 @@
  * the commit session lists it missing, and it is read again from a file, or the put fails
  * for a stream).
  */
-import { FerryError, isFerryError, throwIfAborted } from '../../core/errors.js';
+import { FerryError, isFerryError, throwIfAborted, ferryErrorOf } from '../../core/errors.js';
 import type { Capabilities, Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
 import { fromHex } from '../hashing.js';
@@ -230,7 +230,7 @@ async function storedSource(
       const held = inMemory?.get(p.stored.hash);
       if (held) return held;
       if (!options.reread) {
-        throw new FerryError('FERRY_ERR_UPLOAD_INCOMPLETE', `the server no longer has a chunk this upload sent (a server restart or a garbage collection); the input was a stream and cannot be read again: run the put again`, {
+        throw ferryErrorOf('FERRY_ERR_UPLOAD_INCOMPLETE', `the server no longer has a chunk this upload sent (a server restart or a garbage collection); the input was a stream and cannot be read again: run the put again`, {
           details: { missing: [p.stored.hash] },
         });
       }
@@ -254,8 +254,8 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
   const caps = await client.capabilities({ signal });
   // Before any byte is read: a --no-clobber put over an existing file, or a folder in the way, fails now.
   const existing = await client.statIfExists(target.serverPath, { signal });
-  if (existing?.type === 'dir') throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
-  if (existing && options.noOverwrite) throw new FerryError('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (\`noOverwrite\`)`);
+  if (existing?.type === 'dir') throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
+  if (existing && options.noOverwrite) throw ferryErrorOf('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (\`noOverwrite\`)`);
   let gatheringId: string | undefined;
   const openGathering = async () => {
     const session = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { chunkStream } from '../../algo/chunk-stream.js';
-import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
+import { CryptoTamperedError, FerryError, NotFoundError, PreconditionFailedError, UsageError, fromSystemError, isFerryError, ferryErrorOf } from '../../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
@@ -182,7 +182,7 @@ export async function putEncryptedStream(client: Client, input: AsyncIterable<Ui
   // As for a plain `put -`, DEST names the file: a folder there is an error (inside a vault
   // the encrypted path is what the server has; single-pass.ts checks that one).
   if (!inVault(loc, dest) && (await client.statIfExists(dest, { signal: ctx.signal }))?.type === 'dir') {
-    throw new FerryError('FERRY_ERR_IS_A_DIRECTORY', `${dest} is a folder: stdin needs a file name, such as ${joinPath(dest, 'NAME')}`);
+    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${dest} is a folder: stdin needs a file name, such as ${joinPath(dest, 'NAME')}`);
   }
   const serverPath = await serverPathOf(keys, loc, dest);
   const caps = await client.capabilities({ signal: ctx.signal });
