@@ -9,20 +9,15 @@
  * A ROOT is a directory with bin/ferry.js and its dist/ (a worktree, or a copy of one).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { cpuMs, hwmKb, median, rssKb, takeOpt } from './proc-stats.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const at = args.indexOf(`--${name}`);
-  if (at < 0) return def;
-  const v = Number(args[at + 1]);
-  args.splice(at, 2);
-  return v;
-};
+const opt = (name, def) => takeOpt(args, name, def);
 const CLIENTS = opt('clients', 200);
 const SIZE = opt('size', 4 * 1024 * 1024);
 const BIG = opt('big', 1024 * 1024 * 1024);
@@ -32,12 +27,6 @@ const [pairs, ...roots] = args;
 if (!pairs || roots.length === 0) throw new Error('usage: node benchmarks/ingest-rss.mjs PAIRS ROOT... [--clients N] [--size BYTES] [--big BYTES]');
 
 const TOKEN = 'ferry_bench_' + randomBytes(16).toString('hex');
-const cpuMs = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-};
-const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const hwmKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 async function start(root, dir) {
   const env = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN };
@@ -124,7 +113,6 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 for (const [root, rs] of results) {
   const m = {};
   for (const k of ['idleMB', 'peakMB', 'manyS', 'manyCpuS', 'bigS', 'bigCpuS']) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));

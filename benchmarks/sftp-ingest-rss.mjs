@@ -14,27 +14,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import { cpuMs, hwmKb, median, rssKb, takeOpt } from './proc-stats.mjs';
 
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const at = args.indexOf(`--${name}`);
-  if (at < 0) return def;
-  const v = Number(args[at + 1]);
-  args.splice(at, 2);
-  return v;
-};
+const opt = (name, def) => takeOpt(args, name, def);
 const CLIENTS = opt('clients', 100);
 const SIZE = opt('size', 64 * 1024 * 1024);
 const [pairs, ...roots] = args;
 if (!pairs || roots.length === 0) throw new Error('usage: node benchmarks/sftp-ingest-rss.mjs PAIRS ROOT... [--clients N] [--size BYTES]');
 
 const TOKEN = 'ferry_bench_' + randomBytes(16).toString('hex');
-const cpuMs = (pid) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-};
-const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const hwmKb = (pid) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 async function start(root, dir) {
   const env = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN };
@@ -120,7 +109,6 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 for (const [root, rs] of results) {
   const m = {};
   for (const k of ['idleMB', 'peakMB', 's', 'cpuS']) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));

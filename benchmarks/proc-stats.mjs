@@ -1,0 +1,30 @@
+/**
+ * What the RSS scripts (ingest-rss.mjs, sftp-ingest-rss.mjs) share: their `--name N`
+ * options, a process's CPU and memory from /proc, and the median of runs.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Takes `--name N` out of args (a number), or returns def when absent. */
+export function takeOpt(args, name, def) {
+  const at = args.indexOf(`--${name}`);
+  if (at < 0) return def;
+  const v = Number(args[at + 1]);
+  args.splice(at, 2);
+  return v;
+}
+
+/** User + system CPU of a process so far, in ms. */
+export const cpuMs = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+const statusKb = (pid, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+/** Resident memory now, in KiB. */
+export const rssKb = (pid) => statusKb(pid, 'VmRSS');
+/** The high-water mark of resident memory, in KiB. */
+export const hwmKb = (pid) => statusKb(pid, 'VmHWM');
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
