@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { cpuMs, hwmKb, median, rssKb, takeOpt } from './proc-stats.mjs';
+import { alternate, cpuMs, hwmKb, rssKb, takeOpt } from './proc-stats.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => takeOpt(args, name, def);
@@ -101,20 +101,8 @@ async function one(root, work) {
 const work = mkdtempSync(join(tmpdir(), 'ingest-rss-'));
 writeFileSync(join(work, 'small.bin'), randomBytes(SIZE));
 spawnSync('sh', ['-c', `head -c ${BIG} /dev/urandom > ${join(work, 'big.bin')}`]);
-const results = new Map(roots.map((r) => [r, []]));
 try {
-  for (let p = 0; p < Number(pairs); p++) {
-    for (const root of p % 2 ? [...roots].reverse() : roots) {
-      const r = await one(root, work);
-      results.get(root).push(r);
-      console.log(JSON.stringify({ root, ...r }));
-    }
-  }
+  await alternate(Number(pairs), roots, (root) => one(root, work), ['idleMB', 'peakMB', 'manyS', 'manyCpuS', 'bigS', 'bigCpuS']);
 } finally {
   rmSync(work, { recursive: true, force: true });
-}
-for (const [root, rs] of results) {
-  const m = {};
-  for (const k of ['idleMB', 'peakMB', 'manyS', 'manyCpuS', 'bigS', 'bigCpuS']) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));
-  console.log(`median ${root}: ${JSON.stringify(m)} ok=${rs.map((r) => r.ok).join(',')}`);
 }

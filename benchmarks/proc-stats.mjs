@@ -28,3 +28,23 @@ export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+
+/**
+ * Runs `run(root)` for each build, PAIRS times, the order reversed every other pair, and
+ * prints each run and then, per build, the median of each of `keys`.
+ */
+export async function alternate(pairs, roots, run, keys) {
+  const results = new Map(roots.map((r) => [r, []]));
+  for (let p = 0; p < pairs; p++) {
+    for (const root of p % 2 ? [...roots].reverse() : roots) {
+      const r = await run(root);
+      results.get(root).push(r);
+      console.log(JSON.stringify({ root, ...r }));
+    }
+  }
+  for (const [root, rs] of results) {
+    const m = {};
+    for (const k of keys) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));
+    console.log(`median ${root}: ${JSON.stringify(m)} ok=${rs.map((r) => r.ok).join(',')}`);
+  }
+}

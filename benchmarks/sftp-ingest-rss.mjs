@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { cpuMs, hwmKb, median, rssKb, takeOpt } from './proc-stats.mjs';
+import { alternate, cpuMs, hwmKb, rssKb, takeOpt } from './proc-stats.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => takeOpt(args, name, def);
@@ -97,20 +97,8 @@ for (let i = 0; i < CLIENTS; i++) {
   randomBytes(16).copy(body, 0);
   writeFileSync(join(work, `f${i}.bin`), body);
 }
-const results = new Map(roots.map((r) => [r, []]));
 try {
-  for (let p = 0; p < Number(pairs); p++) {
-    for (const root of p % 2 ? [...roots].reverse() : roots) {
-      const r = await one(root, work, key);
-      results.get(root).push(r);
-      console.log(JSON.stringify({ root, ...r }));
-    }
-  }
+  await alternate(Number(pairs), roots, (root) => one(root, work, key), ['idleMB', 'peakMB', 's', 'cpuS']);
 } finally {
   rmSync(work, { recursive: true, force: true });
-}
-for (const [root, rs] of results) {
-  const m = {};
-  for (const k of ['idleMB', 'peakMB', 's', 'cpuS']) m[k] = Number(median(rs.map((r) => r[k])).toFixed(2));
-  console.log(`median ${root}: ${JSON.stringify(m)} ok=${rs.map((r) => r.ok).join(',')}`);
 }
