@@ -11,11 +11,18 @@
  * and the same key may be added again); its row goes when it is added again or removed.
  */
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { AlreadyExistsError } from '../core/errors.js';
+import { AlreadyExistsError, QuotaExceededError } from '../core/errors.js';
 import type { Database, SshKeysTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 
 export type SshKeyRow = SshKeysTable;
+
+/**
+ * Most keys one user may hold (unexpired). Keys are outside the quota: without a bound, a
+ * user could add 100 keys a request for ever (each row and its audit entry in the metadata
+ * database).
+ */
+export const MAX_KEYS_PER_USER = 500;
 
 /** Keys that have not expired at `now`. */
 function unexpired(now: number) {
@@ -42,7 +49,8 @@ export class SshKeyStore {
   /**
    * Adds keys to one user in one transaction: all or none. FERRY_ERR_ALREADY_EXISTS (with the
    * fingerprint) when the user has one of them already (unexpired at `now`; an expired one is
-   * replaced), or when `rows` names a key twice.
+   * replaced), or when `rows` names a key twice; FERRY_ERR_QUOTA_EXCEEDED when the user would
+   * hold more than {@link MAX_KEYS_PER_USER}.
    */
   async addKeys(rows: readonly SshKeyRow[], now: number): Promise<void> {
     const seen = new Set<string>();
@@ -51,11 +59,17 @@ export class SshKeyStore {
       seen.add(r.user_id + ' ' + r.fingerprint);
     }
     await this.meta.durable(async (trx) => {
+      // On PostgreSQL, two requests counting at once would each see room: one at a time per user.
+      if (this.meta.dialect !== 'sqlite') for (const userId of new Set(rows.map((r) => r.user_id))) await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
       for (const r of rows) {
         await trx.deleteFrom('ssh_keys').where('user_id', '=', r.user_id).where('fingerprint', '=', r.fingerprint).where('expires_at', '<=', now).execute();
         const dup = await trx.selectFrom('ssh_keys').select('id').where('user_id', '=', r.user_id).where('fingerprint', '=', r.fingerprint).executeTakeFirst();
         if (dup) throw new AlreadyExistsError(`the key ${r.fingerprint} is already registered for this user (id ${dup.id})`, { details: { fingerprint: r.fingerprint, id: dup.id } });
         await trx.insertInto('ssh_keys').values(r).execute();
+      }
+      for (const userId of new Set(rows.map((r) => r.user_id))) {
+        const { n } = await trx.selectFrom('ssh_keys').select((eb) => eb.fn.countAll<string | number>().as('n')).where('user_id', '=', userId).where(unexpired(now)).executeTakeFirstOrThrow();
+        if (Number(n) > MAX_KEYS_PER_USER) throw new QuotaExceededError(`a user may have at most ${MAX_KEYS_PER_USER} SSH keys; this would make ${n} (remove some first: ferry user key rm)`, { details: { limit: MAX_KEYS_PER_USER } });
       }
     });
   }

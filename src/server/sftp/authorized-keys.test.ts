@@ -42,6 +42,18 @@ describe('authorized_keys lines', () => {
     expect(() => parsePublicKeyLine('hello world')).toThrow(/not a public key line/);
   });
 
+  it('refuses a comment over 1,024 characters and RSA over 16384 bits (as sshd)', () => {
+    expect(parsePublicKeyLine(`${ED.split(' ').slice(0, 2).join(' ')} ${'c'.repeat(1024)}`).comment).toHaveLength(1024);
+    expect(() => parsePublicKeyLine(`${ED} ${'c'.repeat(1024)}`)).toThrow(/comment may have at most 1024 characters; this one has 1044/);
+    const rsaOf = (bits: number) => {
+      const n = Buffer.alloc(1 + bits / 8, 0xff);
+      n[0] = 0; // an mpint's sign byte: `bits` significant bits follow
+      return `ssh-rsa ${wire(Buffer.from('ssh-rsa'), Buffer.from([1, 0, 1]), n).toString('base64')}`;
+    };
+    expect(parsePublicKeyLine(rsaOf(16384)).bits).toBe(16384);
+    expect(() => parsePublicKeyLine(rsaOf(16392))).toThrow(/at most 16384 bits; this one has 16392/);
+  });
+
   it('takes a whole file: comments and blank lines skipped, errors name their line', () => {
     expect(parseAuthorizedKeys(`# mine\n\n${ED}\r\n`)).toHaveLength(1);
     expect(() => parseAuthorizedKeys(`${ED}\nssh-ed25519 AAAA\n`)).toThrow(/^line 2: /);

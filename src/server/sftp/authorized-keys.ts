@@ -2,9 +2,12 @@
  * Public keys as users hand them in: OpenSSH `authorized_keys` lines (`TYPE BASE64 [COMMENT]`,
  * what `~/.ssh/id_ed25519.pub` holds). Validated here, before anything is stored:
  *
- * - types: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of at least 2048 bits (RSA keys
- *   are then used with rsa-sha2-256/512 signatures; DSA and 1024-bit RSA are refused, as
- *   OpenSSH refuses them);
+ * - types: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of 2048 to 16384 bits (RSA keys
+ *   are then used with rsa-sha2-256/512 signatures; DSA, 1024-bit RSA and RSA over 16384 bits
+ *   are refused, as OpenSSH refuses them);
+ * - a comment of at most 1,024 characters: keys are stored, listed and audited with it, and
+ *   a line may be 16 KiB (for RSA's largest keys), so a 16 KiB comment made every key row
+ *   (and its audit entry) 16 KiB of metadata database outside any quota;
  * - the blob must decode and say the same type as the line, with nothing left over;
  * - a line with options (`from="..."`, `command="..."`, `restrict`) is refused rather than
  *   stored without them: an option silently dropped would widen what the key may do.
@@ -28,6 +31,10 @@ export interface PublicKeyLine {
 
 const KEY_TYPES = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa']);
 const MIN_RSA_BITS = 2048;
+/** OpenSSH's SSH_RSA_MAXIMUM_MODULUS_SIZE: sshd refuses larger RSA keys, and so does OpenSSL's verify. */
+const MAX_RSA_BITS = 16384;
+/** Longest comment kept (ssh-keygen writes `user@host`). */
+export const MAX_COMMENT = 1024;
 /** Longest line accepted: an RSA key of 16384 bits is about 2.8 KB of base64. */
 const MAX_LINE = 16 * 1024;
 /** Most keys in one request. */
@@ -82,6 +89,7 @@ function keyBits(type: string, blob: Buffer): number {
     if (!e || !n || bitLength(e) === 0) bad('truncated');
     bits = bitLength(n!);
     if (bits < MIN_RSA_BITS) throw new ValidationError(`RSA keys need at least ${MIN_RSA_BITS} bits; this one has ${bits} (make an ed25519 key: ssh-keygen -t ed25519)`);
+    if (bits > MAX_RSA_BITS) throw new ValidationError(`RSA keys may have at most ${MAX_RSA_BITS} bits; this one has ${bits}`);
   } else {
     const curve = type.slice('ecdsa-sha2-'.length);
     const id = r.string();
@@ -108,9 +116,11 @@ export function parsePublicKeyLine(line: string): PublicKeyLine {
   }
   const b64 = fields[1] ?? '';
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new ValidationError(`the ${type} key's data is not base64`);
+  const comment = fields.slice(2).join(' ');
+  if (comment.length > MAX_COMMENT) throw new ValidationError(`a key's comment may have at most ${MAX_COMMENT} characters; this one has ${comment.length}`);
   const blob = Buffer.from(b64, 'base64');
   const bits = keyBits(type, blob);
-  return { type, bits, blob, base64: blob.toString('base64'), fingerprint: fingerprintOf(blob), comment: fields.slice(2).join(' ') };
+  return { type, bits, blob, base64: blob.toString('base64'), fingerprint: fingerprintOf(blob), comment };
 }
 
 /** Every key of an authorized_keys text (blank lines and `#` comments skipped); at least one. */
