@@ -11,7 +11,7 @@
  * encrypted file's old versions are sealed bytes this does not decrypt: refused
  * (FERRY_ERR_UNSUPPORTED) before anything is read or written.
  */
-import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { unlink, type FileHandle } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { AbortedError, HashMismatchError, NotFoundError, SizeMismatchError, UnsupportedError, fromSystemError, isFerryError } from '../core/errors.js';
@@ -22,6 +22,7 @@ import { API_PREFIX } from '../core/protocol.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
 import { PART_SUFFIX, finishPart, refuseClobber } from './get.js';
+import { openPartFile } from './part-file.js';
 import { writeAt } from './local-file.js';
 import { TransferContext, type TransferOptions, type TransferResult } from './transfer.js';
 import { listVersions, type VersionEntry } from './versions.js';
@@ -137,7 +138,7 @@ export async function getVersionFile(client: FerryApi<Buffer>, remotePath: strin
   let fh: FileHandle | undefined;
   try {
     await refuseVaultFile(client, normalizePath(remotePath), id, ctx.signal);
-    const handle = await open(part, 'w', 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));
+    const handle = await openPartFile(part, false);
     fh = handle;
     let offset = 0;
     const v = await readVersion(ctx, normalizePath(remotePath), id, async (piece) => {
@@ -145,9 +146,8 @@ export async function getVersionFile(client: FerryApi<Buffer>, remotePath: strin
       offset += piece.length;
     });
     await handle.sync();
-    await handle.close();
     fh = undefined;
-    await finishPart(part, localPath, v.mtime, v.mode, undefined, options.noOverwrite === true);
+    await finishPart(handle, part, localPath, v.mtime, v.mode, undefined, options.noOverwrite === true);
     return finishResult(ctx, v);
   } catch (err) {
     await fh?.close().catch(() => {});

@@ -11,7 +11,7 @@
  * an atomic rename).
  */
 import { once } from 'node:events';
-import { constants, createWriteStream, type Stats } from 'node:fs';
+import { createWriteStream, type Stats } from 'node:fs';
 import { chmod, link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -23,6 +23,7 @@ import { chunkFile } from '../algo/chunk-file.js';
 import { syncDir } from '../backends/local/index.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
+import { openPartFile, settlePart } from './part-file.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
 import { FileProgress } from './progress.js';
@@ -111,15 +112,21 @@ async function modeWithoutOne(dest: string): Promise<number> {
 }
 
 /**
- * Sets times and mode, then renames the finished part file over the destination, and makes
- * the rename durable (fsync of the directory) — or, within a tree, notes the directory in
- * `dirsToSync` so that each directory is synced once at the end, not once per file.
+ * Sets times and mode on the open part file (part-file.ts: never by its name) and closes it,
+ * then renames it over the destination, and makes the rename durable (fsync of the
+ * directory) — or, within a tree, notes the directory in `dirsToSync` so that each directory
+ * is synced once at the end, not once per file.
  */
-export async function finishPart(part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>, noOverwrite = false): Promise<void> {
+export async function finishPart(fh: FileHandle, part: string, dest: string, mtime: number, mode: number | undefined, dirsToSync?: Set<string>, noOverwrite = false): Promise<void> {
+  let localMode: number;
   try {
-    const t = new Date(mtime);
-    await utimes(part, t, t);
-    await chmod(part, mode === undefined ? (await modeWithoutOne(dest)) & 0o777 : localModeOf(mode));
+    localMode = mode === undefined ? (await modeWithoutOne(dest)) & 0o777 : localModeOf(mode);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw fromSystemError(err, dest);
+  }
+  await settlePart(fh, part, new Date(mtime), localMode);
+  try {
     await putInPlace(part, dest, noOverwrite);
   } catch (err) {
     throw isFerryError(err) ? err : fromSystemError(err, dest);
@@ -236,12 +243,7 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
     throw fromSystemError(err, dirname(dest));
   });
   const part = dest + PART_SUFFIX;
-  let fh: FileHandle;
-  try {
-    fh = await open(part, constants.O_RDWR | constants.O_CREAT, 0o600);
-  } catch (err) {
-    throw fromSystemError(err, part);
-  }
+  const fh = await openPartFile(part, true);
   const d = new PartDownload(ctx, manifest, fh, part, dest);
   try {
     await d.reusePart();
@@ -257,8 +259,7 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
     await fh.close().catch(() => {});
     throw isFerryError(err) ? err : fromSystemError(err, part);
   }
-  await fh.close();
-  await finishPart(part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync, ctx.noOverwrite);
+  await finishPart(fh, part, dest, manifest.mtime, manifest.mode, ctx.dirsToSync, ctx.noOverwrite);
   d.count(d.reused);
 }
 
@@ -824,22 +825,19 @@ async function getSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: st
 /** Writes a small file whose verified bytes are in memory: part file, fsync, times and mode, rename. */
 async function writeSmallFile(ctx: TransferContext<Buffer>, entry: Entry, dest: string, parts: Buffer[]): Promise<void> {
   const part = dest + PART_SUFFIX;
+  const fh = await openPartFile(part, false);
   try {
-    const fh = await open(part, 'w', 0o600);
-    try {
-      let offset = 0;
-      for (const p of parts) {
-        await writeAt(fh, p, offset);
-        offset += p.length;
-      }
-      await fh.sync();
-    } finally {
-      await fh.close();
+    let offset = 0;
+    for (const p of parts) {
+      await writeAt(fh, p, offset);
+      offset += p.length;
     }
+    await fh.sync();
   } catch (err) {
+    await fh.close().catch(() => undefined);
     throw fromSystemError(err, part);
   }
-  await finishPart(part, dest, entry.mtime, entry.mode, ctx.dirsToSync, ctx.noOverwrite);
+  await finishPart(fh, part, dest, entry.mtime, entry.mode, ctx.dirsToSync, ctx.noOverwrite);
   ctx.progress.done(entry.size);
   ctx.result.files += 1;
   ctx.result.bytes += entry.size;

@@ -6,8 +6,9 @@
  * key), resumes and replicates them like any other; only the client can read them.
  */
 import type { Stats } from 'node:fs';
-import { mkdir, open, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { putInPlace, refuseClobber } from '../get.js';
+import { openPartFile, settlePart } from '../part-file.js';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
@@ -357,7 +358,7 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
       if (options.noOverwrite) await refuseClobber(dest);
       part = dest + '.ferry-part';
       await mkdir(dirname(dest), { recursive: true });
-      fh = await open(part, 'w', 0o600);
+      fh = await openPartFile(part, false);
     },
   });
   try {
@@ -368,9 +369,9 @@ export async function getEncrypted(client: Client, serverPath: string, destArg: 
     }
     if (fh) {
       await fh.sync();
-      await fh.close();
+      const done = fh;
       fh = undefined;
-      await utimes(part!, new Date(), new Date(info!.mtime));
+      await settlePart(done, part!, new Date(info!.mtime), undefined);
       await putInPlace(part!, dest!, options.noOverwrite === true);
     }
   } catch (err) {

@@ -1,0 +1,70 @@
+/**
+ * A download's part file (`DEST.ferry-part`), opened so that whoever else may write in DEST's
+ * folder (a shared folder of a group, a sticky folder on a system without
+ * `fs.protected_symlinks`) cannot make the download write elsewhere. The part's name is known
+ * in advance, and an interrupted download's part is reused, so a symbolic link planted under
+ * that name was followed: `ferry get /f.txt shared/f.txt` wrote the server's bytes into the
+ * file it pointed at (the user's own `~/.bashrc`, say) and gave that file the download's mode.
+ *
+ * So the part is opened with `O_NOFOLLOW`, and reused only when it is a regular file of this
+ * user with one link; anything else under its name is removed (a link, not what it points to)
+ * and a new part made with `O_EXCL`, which fails rather than follow one made meanwhile. Times
+ * and mode are then set on the open file ({@link settlePart}), never by name.
+ */
+import { constants } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { fromSystemError } from '../core/errors.js';
+
+const NEW = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/** Whether the open file is a part this user made: a regular file, theirs, with no other name. */
+async function isOwnPart(fh: FileHandle): Promise<boolean> {
+  const st = await fh.stat();
+  return st.isFile() && st.nlink === 1 && (process.geteuid === undefined || st.uid === process.geteuid());
+}
+
+async function removeName(part: string): Promise<void> {
+  await unlink(part).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw fromSystemError(err, part);
+  });
+}
+
+async function create(part: string): Promise<FileHandle> {
+  return open(part, NEW, 0o600).catch((err: unknown) => Promise.reject(fromSystemError(err, part)));
+}
+
+/**
+ * Opens `part` for reading and writing, mode 0600 when new. `reuse`: keep what an earlier
+ * attempt left in it (when it is this user's own part), else start empty.
+ */
+export async function openPartFile(part: string, reuse: boolean): Promise<FileHandle> {
+  if (!reuse) {
+    await removeName(part);
+    return create(part);
+  }
+  let fh: FileHandle;
+  try {
+    fh = await open(part, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    // ELOOP: a symbolic link under the part's name.
+    if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw fromSystemError(err, part);
+    await removeName(part);
+    return create(part);
+  }
+  if (await isOwnPart(fh)) return fh;
+  await fh.close();
+  await removeName(part);
+  return create(part);
+}
+
+/** Sets a finished part's times and mode on the open file (not by name, which another may have replaced), and closes it. */
+export async function settlePart(fh: FileHandle, part: string, mtime: Date, mode: number | undefined): Promise<void> {
+  try {
+    await fh.utimes(mtime, mtime);
+    if (mode !== undefined) await fh.chmod(mode);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw fromSystemError(err, part);
+  }
+  await fh.close();
+}
