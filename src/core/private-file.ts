@@ -3,6 +3,7 @@
  * credentials): read tolerantly (absent = nothing configured), written atomically with mode
  * 0600 from the first byte, in a directory of mode 0700.
  */
+import { constants } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ConfigError, CryptoKeyMissingError, fromSystemError } from './errors.js';
@@ -57,8 +58,11 @@ export async function writePrivateJsonFile(file: string, data: unknown, seal?: {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    // 0600 from the first byte: secrets are never readable by others, not even briefly.
-    const fh = await open(tmp, 'w', 0o600);
+    // 0600 from the first byte: secrets are never readable by others, not even briefly. A
+    // new file, never one already there: a link planted under the temporary name (in a
+    // folder others may write, or as root in a user's) would have had us write through it.
+    await unlink(tmp).catch(() => {});
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
       await fh.writeFile(JSON.stringify(data, null, 2) + '\n');
       await fh.chmod(0o600); // the umask may have narrowed it further; this makes it exactly 0600
