@@ -29,7 +29,7 @@ import type { AuthStore, TokenRow, UserRow } from '../store/auth-store.js';
 import type { MetaStore } from '../store/meta-store.js';
 import { sortGrants, type AuthContext, type Grant } from './authz.js';
 import type { DefenderEvent } from './defender.js';
-import { IpPolicy } from './ip-filter.js';
+import { IpPolicy, addressKey } from './ip-filter.js';
 import { isWithin } from '../core/path.js';
 import { DEFAULT_SCRYPT_COST, hashPassword, verifyPassword, type ScryptCost } from './passwords.js';
 
@@ -330,14 +330,15 @@ export class Authenticator {
    */
   async checkPassword(name: string, password: string, ip: string): Promise<UserRow> {
     const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
-    const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost);
+    const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost, addressKey(ip));
     if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), 'invalid');
     this.checkIp(user, ip);
     return user;
   }
 
-  hashPassword(password: string): Promise<string> {
-    return hashPassword(password, this.scryptCost);
+  /** `party`: whom the hash is for (a user id), who waits their turn among others' (passwords.ts). */
+  hashPassword(password: string, party: string): Promise<string> {
+    return hashPassword(password, this.scryptCost, party);
   }
 
   /** Creates an API token; the secret is returned once and only its hash stored. */

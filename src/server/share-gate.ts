@@ -23,6 +23,7 @@ import type { ServerContext } from './context.js';
 import { defenderMark } from './auth.js';
 import { toServerPath, toUserError, type AuthContext } from './authz.js';
 import { readCookie, setCookie } from './cookies.js';
+import { addressKey } from './ip-filter.js';
 import { verifyPassword } from './passwords.js';
 import { shareKeyHash } from './routes/shares.js';
 
@@ -173,7 +174,7 @@ export class ShareGate {
     const cached = this.verified.get(row.id);
     if (cached && cached.until > ctx.now() && timingSafeEqual(cached.digest, digest)) return;
     await ctx.limiters.authPerIp(request);
-    if (!(await verifyPassword(password, row.password_hash, ctx.auth.scryptCost))) {
+    if (!(await verifyPassword(password, row.password_hash, ctx.auth.scryptCost, addressKey(request.ip)))) {
       const err = defenderMark(new AuthInvalidError('wrong password for this link', { details: { password: true } }), 'valid');
       await ctx.reportAuthFailure(request, err, { event: 'share.password-failure' });
       throw err;

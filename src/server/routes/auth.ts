@@ -174,7 +174,7 @@ async function changePassword(ctx: ServerContext, request: FastifyRequest, reply
       throw new ForbiddenError('setting a first password needs a token that does not expire (a password would outlive this one); ask an admin');
     }
   }
-  await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next) });
+  await ctx.users.updateUser(user.id, { password_hash: await ctx.auth.hashPassword(next, user.id) });
   // What the old password opened ends: web sessions, and the tokens password logins made,
   // but the one making this change (it just proved the current password). Named tokens
   // stay, as GitHub keeps personal access tokens: scripts run on them, made on purpose.

@@ -84,7 +84,7 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     path,
     kind,
     name: optionalString(body.name, 'name', 200) ?? (entry.name || '/'),
-    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
+    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password, auth.userId),
     expires_at: await linkExpiresAt(ctx, auth, seconds),
     max_uses: maxUses,
     uses: 0,

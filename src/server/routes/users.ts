@@ -160,7 +160,7 @@ async function createUser(ctx: ServerContext, request: FastifyRequest, reply: Fa
     id: 'u-' + randomBytes(8).toString('hex'),
     name,
     role,
-    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password),
+    password_hash: password === undefined ? null : await ctx.auth.hashPassword(password, auth.userId),
     home,
     created_at: ctx.now(),
     disabled: 0,
@@ -249,7 +249,7 @@ async function setPassword(ctx: ServerContext, request: FastifyRequest, reply: F
   const u = await find(ctx, params.name);
   const password = checkPasswordRules(bodyObject(request.body).password);
   await ctx.auth.requireLasting(auth, "setting a user's password");
-  await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password) });
+  await users.updateUser(u.id, { password_hash: await ctx.auth.hashPassword(password, auth.userId) });
   // As a change of one's own password (routes/auth.ts): sessions and login tokens end, but
   // the presenting token (which is the user's own only when admins set their own password).
   await users.revokeUserSessions(u.id, ctx.now());

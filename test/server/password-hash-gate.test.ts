@@ -1,0 +1,81 @@
+/**
+ * Password hashes (scrypt: 64 MiB and about 0.2 s each at the default cost) run one at a
+ * time in the server, the parties waiting served in turn. Share links with passwords were
+ * hashed as they came: one user's 120 requests at once ran 16 hashes at a time on the thread
+ * pool (the server at 1 GB), and another user's download of a small file waited 55 s. Here
+ * scrypt is held until the test lets each hash go: at most one runs at once, and a second
+ * user's request, sent after 30 of the first user's wait, is served after at most one of them.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+
+const held = vi.hoisted(() => ({ running: 0, peak: 0, started: 0, pending: [] as Array<() => void> }));
+vi.mock('node:crypto', async (importOriginal) => {
+  const orig = await importOriginal<typeof import('node:crypto')>();
+  // Each hash runs for real once the test releases it.
+  const scrypt = (...args: unknown[]) => {
+    const cb = args[args.length - 1] as (err: Error | null, key: Buffer) => void;
+    held.running++;
+    held.started++;
+    held.peak = Math.max(held.peak, held.running);
+    held.pending.push(() =>
+      (orig.scrypt as (...a: unknown[]) => void)(...args.slice(0, -1), (err: Error | null, key: Buffer) => {
+        held.running--;
+        cb(err, key);
+      }),
+    );
+  };
+  return { ...orig, default: { ...orig, scrypt }, scrypt };
+});
+
+const { passwordHashes, SCRYPT_AT_ONCE } = await import('../../src/server/passwords.js');
+const { startTestServer } = await import('../helpers/in-process-server.js');
+const { addUser, tokenFor } = await import('../helpers/users.js');
+type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+let t: TestServer;
+
+/** Resolves once `cond` holds, looking again after each turn of the event loop. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setImmediate(r));
+}
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await addUser(t, 'ann');
+  await addUser(t, 'bea');
+});
+afterAll(async () => {
+  // Whatever is still held goes, so that the server can close.
+  const drain = setInterval(() => held.pending.splice(0).forEach((go) => go()), 5);
+  await t?.close();
+  clearInterval(drain);
+});
+
+describe('password hashes', () => {
+  it("run one at a time, another user's between one user's many", async () => {
+    const ann = (await tokenFor(t, 'ann')).token;
+    const bea = (await tokenFor(t, 'bea')).token;
+    for (const [who, token] of [['ann', ann], ['bea', bea]]) {
+      expect((await t.api(`/api/v1/files/${who}.txt`, { method: 'PUT', body: who, token })).status).toBe(201);
+    }
+    const done: string[] = [];
+    const share = (who: string, token: string) =>
+      t.api('/api/v1/shares', { method: 'POST', json: { path: `/${who}.txt`, password: 'a password of theirs' }, token }).then((res) => {
+        expect(res.status).toBe(201);
+        done.push(who);
+      });
+    const anns = Array.from({ length: 31 }, () => share('ann', ann));
+    await until(() => held.started === 1 && passwordHashes.queued === 30);
+    const beas = share('bea', bea);
+    await until(() => passwordHashes.queued === 31);
+    while (done.length < 32) {
+      await until(() => held.pending.length > 0 || done.length === 32);
+      held.pending.shift()?.();
+    }
+    await Promise.all([...anns, beas]);
+    expect(held.peak).toBe(SCRYPT_AT_ONCE);
+    expect(SCRYPT_AT_ONCE).toBe(1);
+    // The one running, then one more of ann's at most, then bea's.
+    expect(done.indexOf('bea')).toBeLessThanOrEqual(2);
+  });
+});
