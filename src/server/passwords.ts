@@ -9,7 +9,7 @@
  * (the caller names its party: a user, an address), whatever asks for them. Logins are
  * rate-limited per address, but a user making share links with passwords was not: 120 such
  * requests at once (what one address may hold open) ran 16 hashes at a time on the libuv
- * thread pool (1 GB of memory), and another user's download of a small file waited 55 s.
+ * thread pool (1.09 GB of memory), and another user's download of a small file waited 51 s.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { ValidationError } from '../core/errors.js';

@@ -2,7 +2,7 @@
  * Password hashes (scrypt: 64 MiB and about 0.2 s each at the default cost) run one at a
  * time in the server, the parties waiting served in turn. Share links with passwords were
  * hashed as they came: one user's 120 requests at once ran 16 hashes at a time on the thread
- * pool (the server at 1 GB), and another user's download of a small file waited 55 s. Here
+ * pool (the server at 1.09 GB), and another user's download of a small file waited 51 s. Here
  * scrypt is held until the test lets each hash go: at most one runs at once, and a second
  * user's request, sent after 30 of the first user's wait, is served after at most one of them.
  */
