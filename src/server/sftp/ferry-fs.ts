@@ -209,16 +209,23 @@ export class FerryFs implements SftpFs {
     });
     const reader = new ChunkReader(this.ctx.chunks, chunks, entry.size);
     let finished = false;
+    // Bytes read for copy-data: the copy is audited (as a file.copy, by its destination), not a download.
+    let copied = 0;
     const finish = async (complete: boolean) => {
       if (finished) return;
       finished = true;
       reader.close();
-      if (reader.bytesRead > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes: reader.bytesRead, size: entry.size, ...(complete ? {} : { interrupted: true }) });
+      const bytes = reader.bytesRead - copied;
+      if (copied > 0 && bytes === 0) return;
+      if (bytes > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes, size: entry.size, ...(complete ? {} : { interrupted: true }) });
     };
     return {
-      read: async (offset, length) => {
+      origin: server,
+      read: async (offset, length, forCopy) => {
         await this.recheck();
-        return reader.read(offset, length);
+        const pieces = await reader.read(offset, length);
+        if (forCopy && pieces) for (const p of pieces) copied += p.length;
+        return pieces;
       },
       stat: async () => attrsOf(entry),
       setstat: (a) => this.setstat(path, a),
@@ -293,6 +300,9 @@ export class FerryFs implements SftpFs {
       admit: (bytes) => this.admitUpload(bytes),
       committed: async (entry, upload) => {
         const auth = this.o.login.known;
+        const from = upload.copyOf;
+        // A copy within the server (OpenSSH's `cp`) is one copy, as the API's: path the source, target the copy.
+        if (from !== undefined) return this.audit(auth, 'file.copy', true, entry.path, { from, to: entry.path, type: 'file' }, from);
         await this.audit(auth, 'file.upload', true, entry.path, { size: entry.size, received: upload.received, ...(upload.resumedFrom > 0 ? { resumedFrom: upload.resumedFrom } : {}) });
       },
       ended: (upload) => {
