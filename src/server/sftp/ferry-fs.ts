@@ -18,7 +18,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, isFerryError, type FerryError } from '../../core/errors.js';
+import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, UnavailableError, isFerryError, type FerryError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { PartialUpload } from '../../store/meta-store.js';
@@ -65,11 +65,15 @@ export interface FerryFsOptions {
   onLoginEnded(err: unknown): void;
   /** Fires when the connection closes: ends a wait for memory (see {@link FerryFs.admitUpload}). */
   closed?: AbortSignal;
+  /** A file open for writing was closed or abandoned (the server's drain ends an idle connection). */
+  uploadEnded?(): void;
 }
 
 export class FerryFs implements SftpFs {
   /** Files this session is writing, by server path (the newest open one per path). */
   private readonly writing = new Map<string, Upload>();
+  /** Files open for writing (several may be of one path). */
+  private openUploads = 0;
   private readonly ctx: ServerContext;
   private recheckedAt = -Infinity;
   /** Rooms in the ingest memory this session's files hold now. */
@@ -77,6 +81,11 @@ export class FerryFs implements SftpFs {
 
   constructor(private readonly o: FerryFsOptions) {
     this.ctx = o.ctx;
+  }
+
+  /** Whether a file is open for writing: an upload in flight, which the server's drain lets finish. */
+  get uploading(): boolean {
+    return this.openUploads > 0;
   }
 
   /** The identity now; a login that ended ends the connection. */
@@ -243,6 +252,8 @@ export class FerryFs implements SftpFs {
   }
 
   private async openForWrite(auth: AuthContext, path: string, server: string, flags: number, attrs: Attrs): Promise<Upload> {
+    // As the HTTP front refuses new upload sessions: the uploads open go on, no new one starts.
+    if (this.ctx.draining) throw new UnavailableError('the server is shutting down: upload again in a moment');
     if (flags & OPEN.READ) authorize(auth, 'read', path);
     const entry = await this.ctx.meta.stat(server).catch((err: unknown) => {
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
@@ -287,6 +298,7 @@ export class FerryFs implements SftpFs {
       ...(entry ? (entry.mode !== undefined ? { mode: entry.mode } : {}) : attrs.permissions !== undefined ? { mode: attrs.permissions & 0o7777 } : {}),
     });
     this.writing.set(server, upload);
+    this.openUploads++;
     return upload;
   }
 
@@ -307,6 +319,8 @@ export class FerryFs implements SftpFs {
       },
       ended: (upload) => {
         if (this.writing.get(upload.path) === upload) this.writing.delete(upload.path);
+        this.openUploads--;
+        this.o.uploadEnded?.();
       },
     };
   }
