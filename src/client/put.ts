@@ -18,6 +18,7 @@ import type { Capabilities, Entry, UploadFileSpec, UploadStatus } from '../core/
 import { chunkBytes, chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
+import { me } from './account-api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
@@ -131,13 +132,31 @@ async function resumeSpec(ctx: TransferContext<Buffer>, memo: SessionMemo, local
   };
 }
 
-/** The key a {@link SessionMemo} keeps the session of an upload of `localPath` to `remotePath` under: server, credentials, both paths. */
+/** The key a {@link SessionMemo} keeps the session of an upload of `localPath` to `remotePath` under: server, user, both paths. */
 export async function uploadKeyOf(client: FerryApi<Buffer>, localPath: string, remotePath: string, kind = 'file'): Promise<string> {
-  // Whose: a hash of the credentials, so that another user's or token's run on this machine
-  // neither finds nor forgets this one's session (the server would not give it them anyway).
-  const who = createHash('sha256').update((await client.http.authorizationNow()) ?? '').digest('hex').slice(0, 32);
-  const key = [client.http.base.href, who, resolve(localPath), remotePath];
+  const key = [client.http.base.href, await whoOf(client), resolve(localPath), remotePath];
   return JSON.stringify(kind === 'file' ? key : [...key, kind]);
+}
+
+const WHO = new WeakMap<object, Promise<string>>();
+
+/**
+ * Whose sessions a memo entry holds: a hash of the user's name and their token's path prefix
+ * (the server gives a session to any token of its user that reaches its paths), so that a
+ * new token of the same user continues what an older one left, while another user's run on
+ * this machine, or a narrower token's, neither finds nor forgets it. A server that does not
+ * answer `/me` (or a caller it does not know): the credentials themselves.
+ */
+function whoOf(client: FerryApi<Buffer>): Promise<string> {
+  let who = WHO.get(client.http);
+  if (!who) {
+    who = me(client).then(
+      (m) => JSON.stringify(['user', m.user, m.pathPrefix]),
+      async () => JSON.stringify(['credentials', (await client.http.authorizationNow()) ?? '']),
+    ).then((w) => createHash('sha256').update(w).digest('hex').slice(0, 32));
+    WHO.set(client.http, who);
+  }
+  return who;
 }
 
 /** @internal putFile within an operation (shared slots and progress); used by putTree. */

@@ -4,7 +4,9 @@
  * refused (FERRY_ERR_QUOTA_EXCEEDED) until the killed run's session expired, a day later.
  * The re-run sends only what the server lacks (its byte counter), commits, and leaves no
  * session and no saved state behind. Another user's run on the same machine neither takes
- * nor loses the session; a file changed between runs gets a new session (the old one goes).
+ * nor loses the session, a new token of the same user continues it; a file changed between
+ * runs gets a new session (the old one goes). `put -r`'s batch sessions and a vault put's
+ * gathering session are continued too.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -95,6 +97,24 @@ describe('a killed put, run again at --max-sessions 1', () => {
       await expectSameFile(alice, dest, src);
     });
   }
+
+  it('a new token of the same user continues the session an older token left', { timeout: 120_000 }, async () => {
+    const size = 48 * MiB;
+    const src = join(tmp.path, 'new-token.bin');
+    await writeRandomFile(src, size);
+    const before = await received();
+    await killMidway(alice, [src, '/new-token.bin'], size / 4);
+    expect(await openSessions('alice')).toHaveLength(1);
+
+    const renewed = { ...alice, FERRY_TOKEN: (await tokenFor(t, 'alice')).token };
+    expect(renewed.FERRY_TOKEN).not.toBe(alice.FERRY_TOKEN);
+    const again = await runFerry(['put', '-q', src, '/new-token.bin'], { env: renewed });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await received()) - before).toBe(size);
+    expect(await openSessions('alice')).toEqual([]);
+    expect(await savedSessions()).toEqual([]);
+    await expectSameFile(renewed, '/new-token.bin', src);
+  });
 
   it("another user's run on the same machine neither takes the session nor loses it", { timeout: 120_000 }, async () => {
     const src = join(tmp.path, 'shared.bin');
