@@ -18,13 +18,14 @@ import type { Capabilities, Entry, UploadFileSpec, UploadStatus } from '../core/
 import { chunkBytes, chunkFile, warmChunkWorkers } from '../algo/chunk-file.js';
 import { chunkStream } from '../algo/chunk-stream.js';
 import type { FerryApi } from './api.js';
+import { me } from './account-api.js';
 import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
 import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
-import type { ResumeSpec, SessionMemo } from './resume-session.js';
+import { SessionKeeper, type ResumeSpec, type SessionMemo } from './resume-session.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -61,7 +62,12 @@ export interface PutTreeOptions extends TransferOptions {
   compare?: CompareMode;
   /** Told about each file that failed; the others go on and the call throws at the end. */
   onFileError?: (localPath: string, err: unknown) => void;
-  /** As {@link PutFileOptions.sessions}, for the files sent one session each (those past a batch's size). */
+  /**
+   * As {@link PutFileOptions.sessions}: each file sent in a session of its own (those past a
+   * batch's size), and each batch session of small files (kept under its first file: a
+   * re-run after a kill makes the same batches of the files not committed yet, and continues
+   * their sessions).
+   */
   sessions?: SessionMemo;
 }
 
@@ -119,14 +125,38 @@ export async function putFile(client: FerryApi<Buffer>, localPath: string, remot
  * local file's identity, size and mtime, and what the commit records).
  */
 async function resumeSpec(ctx: TransferContext<Buffer>, memo: SessionMemo, localPath: string, st: Stats, target: UploadTarget): Promise<ResumeSpec> {
-  // Whose: a hash of the credentials, so that another user's or token's run on this machine
-  // neither finds nor forgets this one's session (the server would not give it them anyway).
-  const who = createHash('sha256').update((await ctx.client.http.authorizationNow()) ?? '').digest('hex').slice(0, 32);
   return {
     memo,
-    key: JSON.stringify([ctx.client.http.base.href, who, resolve(localPath), target.path]),
+    key: await uploadKeyOf(ctx.client, localPath, target.path),
     stamp: JSON.stringify([st.dev, st.ino, st.size, st.mtimeMs, target.mtime, target.mode, target.noOverwrite === true, target.ttlSeconds ?? null]),
   };
+}
+
+/** The key a {@link SessionMemo} keeps the session of an upload of `localPath` to `remotePath` under: server, user, both paths. */
+export async function uploadKeyOf(client: FerryApi<Buffer>, localPath: string, remotePath: string, kind = 'file'): Promise<string> {
+  const key = [client.http.base.href, await whoOf(client), resolve(localPath), remotePath];
+  return JSON.stringify(kind === 'file' ? key : [...key, kind]);
+}
+
+const WHO = new WeakMap<object, Promise<string>>();
+
+/**
+ * Whose sessions a memo entry holds: a hash of the user's name and their token's path prefix
+ * (the server gives a session to any token of its user that reaches its paths), so that a
+ * new token of the same user continues what an older one left, while another user's run on
+ * this machine, or a narrower token's, neither finds nor forgets it. A server that does not
+ * answer `/me` (or a caller it does not know): the credentials themselves.
+ */
+function whoOf(client: FerryApi<Buffer>): Promise<string> {
+  let who = WHO.get(client.http);
+  if (!who) {
+    who = me(client).then(
+      (m) => JSON.stringify(['user', m.user, m.pathPrefix]),
+      async () => JSON.stringify(['credentials', (await client.http.authorizationNow()) ?? '']),
+    ).then((w) => createHash('sha256').update(w).digest('hex').slice(0, 32));
+    WHO.set(client.http, who);
+  }
+  return who;
 }
 
 /** @internal putFile within an operation (shared slots and progress); used by putTree. */
@@ -478,12 +508,19 @@ async function putBatch(ctx: TransferContext<Buffer>, caps: Capabilities, batch:
     },
     signal,
   );
+  // The batch's session is kept for a re-run: the same files with the same content make the same specs.
+  const stamp = JSON.stringify([specs, options.noOverwrite === true]);
+  const keeper = options.sessions ? new SessionKeeper(client, { memo: options.sessions, key: await uploadKeyOf(client, batch[0].local, batch[0].remote, 'batch'), stamp }, stamp) : undefined;
   for (let attempt = 0; ; attempt++) {
     for (const p of progresses.splice(0)) p.reset();
     let sender: ChunkSender | undefined;
     let session: UploadStatus | undefined;
     try {
-      session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+      session = attempt === 0 ? await keeper?.recall(signal, specs.length) : undefined;
+      if (!session) {
+        session = await client.createUpload({ files: specs, noOverwrite: options.noOverwrite ? true : undefined }, { signal });
+        await keeper?.remember(session.id);
+      }
       sender = new ChunkSender(ctx, session.id, caps);
       const lacking = new Set(session.missing);
       let sent = 0;
@@ -514,6 +551,7 @@ async function putBatch(ctx: TransferContext<Buffer>, caps: Capabilities, batch:
           await sender.drain();
         }
       }
+      await keeper?.forget();
       let bytes = 0;
       let chunks = 0;
       for (const s of specs) {
@@ -529,6 +567,9 @@ async function putBatch(ctx: TransferContext<Buffer>, caps: Capabilities, batch:
     } catch (err) {
       await sender?.abandon();
       await abortSpentSession(client, session?.id, err);
+      // A session gone is no use to a re-run; one cut off (a lost network, Ctrl-C) is (and one
+      // aborted as spent is forgotten by the re-run, which the server tells it is gone).
+      if (isSessionLost(err)) await keeper?.forget();
       if (!isSessionLost(err) || attempt >= MAX_SESSION_RESTARTS) throw err;
     }
   }

@@ -6,6 +6,7 @@
  * be collected meanwhile. So a caller that can keep state (the CLI's `put`) saves the
  * session's id under a key naming the upload (server, local file, remote path), and the run
  * after continues that session: it sends only what the session still lacks, and commits it.
+ * `put -r` keeps each batch session of small files so too (under its first file's key).
  *
  * The server decides whose a session is: the saved id is only asked about with the caller's
  * own credentials, and a session the server does not give them (another user's, one a
@@ -57,10 +58,10 @@ export class SessionKeeper {
    * The open session an earlier run of this same upload left, or undefined. One the server
    * does not give the caller (unknown, expired, another user's or beyond this token: a 4xx)
    * is forgotten; one saved for another version of the upload (the file or its options
-   * changed) is aborted, as is one this client cannot continue (several files, or an older
-   * server that does not say how many manifest entries it has).
+   * changed) is aborted, as is one this client cannot continue (another number of files than
+   * `files`, or an older server that does not say how many manifest entries it has).
    */
-  async recall(signal: AbortSignal): Promise<PriorSession | undefined> {
+  async recall(signal: AbortSignal, files = 1): Promise<PriorSession | undefined> {
     const saved = await this.spec.memo.recall(this.spec.key).catch(() => undefined);
     if (!saved) return undefined;
     if (saved.stamp !== this.stamp) return void (await this.giveUp(saved.id));
@@ -71,7 +72,7 @@ export class SessionKeeper {
       if (!isFerryError(err) || err.retryable) throw err;
       return void (await this.forget());
     }
-    if (status.files !== 1 || (!status.sealed && status.entries?.length !== 1)) return void (await this.giveUp(saved.id));
+    if (status.files !== files || (!status.sealed && status.entries?.length !== files)) return void (await this.giveUp(saved.id));
     return saved.hash === undefined ? status : { ...status, hash: saved.hash };
   }
 

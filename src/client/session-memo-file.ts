@@ -2,7 +2,7 @@
  * A {@link SessionMemo} in files (Node.js): one small JSON file per upload in
  * `<state dir>/uploads/` (`~/.local/state/ferry/uploads/` by default), named by a hash of the
  * upload's key, mode 0600, replaced atomically. It holds the key (server, a hash of the
- * credentials, local and remote path), the session id and its stamp: no secret (an id is of
+ * user and token path prefix, local and remote path), the session id and its stamp: no secret (an id is of
  * no use without its owner's credentials), no file content.
  */
 import { createHash } from 'node:crypto';

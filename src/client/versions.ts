@@ -30,6 +30,8 @@ export interface VersionList {
   path: string;
   versions: VersionEntry[];
   policy?: VersionPolicy;
+  /** On one page (versionListPage): the `cursor` of the following page, when there may be more. */
+  next?: string;
 }
 
 export interface TrashEntry {
@@ -48,9 +50,21 @@ export async function listVersions(client: FerryApi, path: string): Promise<Vers
   return (await versionList(client, path)).versions;
 }
 
-/** The old versions of a file, newest first, with the retention rule of its path (FERRY_ERR_NOT_FOUND: no such file and no versions). */
-export function versionList(client: FerryApi, path: string, options: { signal?: AbortSignal } = {}): Promise<VersionList> {
-  return client.http.json<VersionList>({ method: 'GET', path: `${API_PREFIX}/versions${encodePath(path)}`, signal: options.signal });
+/** One page of the old versions of a file (`GET /api/v1/versions/PATH`): `next`, when there, is the `cursor` of the following page. */
+export function versionListPage(client: FerryApi, path: string, options: { cursor?: string; limit?: number; signal?: AbortSignal } = {}): Promise<VersionList> {
+  return client.http.json<VersionList>({ method: 'GET', path: `${API_PREFIX}/versions${encodePath(path)}`, query: { cursor: options.cursor, limit: options.limit }, signal: options.signal });
+}
+
+/** All the old versions of a file (every page), newest first, with the retention rule of its path (FERRY_ERR_NOT_FOUND: no such file and no versions). */
+export async function versionList(client: FerryApi, path: string, options: { limit?: number; signal?: AbortSignal } = {}): Promise<VersionList> {
+  const first = await versionListPage(client, path, options);
+  const versions = [...first.versions];
+  for (let cursor = first.next; cursor !== undefined; ) {
+    const page = await versionListPage(client, path, { ...options, cursor });
+    versions.push(...page.versions);
+    cursor = page.next;
+  }
+  return { path: first.path, versions, ...(first.policy ? { policy: first.policy } : {}) };
 }
 
 export function restoreVersion(client: FerryApi, path: string, which: { version: number } | { at: number }): Promise<Entry> {

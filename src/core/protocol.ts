@@ -482,7 +482,7 @@ export interface AuditPage {
 export interface WebhookInfo {
   id: string;
   url: string;
-  /** upload, download, delete, move, copy, share, login, quota */
+  /** upload, download, delete, move, copy, mkdir, share, login, quota */
   events: string[];
   createdAt: number;
 }

@@ -241,11 +241,13 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   // ---------------------------------------------------------------- versions and trash
   'GET /api/v1/versions/*': r({
     tag: 'versions',
-    summary: "A file's old versions, newest first, and the retention rule of its path",
+    summary: "A file's old versions, newest first, and the retention rule of its path (paged: `next` is the `cursor` of the following page)",
     params: Wild,
+    querystring: Obj({ limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to maxListLimit, its default)' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'the `next` of the page before' })) }),
     response: {
       200: Obj({
         path: Type.String(),
+        next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })),
         versions: Type.Array(Any('an old version: id, path, hash, size, mtime, mode (when known), createdAt, replacedAt')),
         policy: Obj(
           {

@@ -21,7 +21,7 @@
  *                         GET, or the first chunk of a file fetched chunk by chunk)
  *   file.delete           deletes (with the path; to the trash when it is on)
  *   file.move / file.copy  (an SFTP rename is a move)
- *   file.mkdir            a folder made (no webhook or hook event)
+ *   file.mkdir            a folder made (the `mkdir` webhook and hook event)
  *   file.restore          a version or a trashed file put back
  *   file.expire           files removed by the TTL sweeper
  *   file.quarantine       a chunk `ferry admin check` found corrupt

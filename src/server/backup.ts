@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { AlreadyExistsError, ConfigError, HashMismatchError, ValidationError } from '../core/errors.js';
+import { AlreadyExistsError, ConfigError, HashMismatchError, NoSpaceError, ValidationError, fromSystemError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import type { MetaStore } from '../store/meta-store.js';
 import { lockDataDir } from './data-lock.js';
@@ -46,13 +46,32 @@ async function walk(dir: string): Promise<string[]> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
+/**
+ * Backs the server up into `target`, a new or empty directory. A backup that fails (a full
+ * disk: ENOSPC, SQLite's SQLITE_FULL) leaves nothing behind: what it wrote is removed, and
+ * the directory too when the backup made it, so that no half backup is taken for a whole one
+ * (FERRY_ERR_NO_SPACE says so, naming the directory).
+ */
 export async function backupServer(meta: MetaStore, dataDir: string, target: string, chunkStores: string[], now = new Date()): Promise<BackupManifest> {
   if (!isAbsolute(target)) throw new ValidationError('the backup directory must be an absolute path on the server');
   const dir = resolve(target);
   const data = resolve(dataDir);
   if (dir === data || dir.startsWith(data + '/')) throw new ValidationError('the backup directory must be outside the data directory');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
   if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
+  try {
+    return await writeBackup(meta, data, dir, chunkStores, now);
+  } catch (err) {
+    if (made === undefined) for (const name of await readdir(dir).catch(() => [])) await rm(join(dir, name), { recursive: true, force: true });
+    else await rm(made, { recursive: true, force: true });
+    const failure = fromSystemError(err, dir);
+    if (failure instanceof NoSpaceError) throw new NoSpaceError(`no space left on the device of ${dir} for the backup: the partial backup was removed; free some space there or back up elsewhere`, { cause: err, details: { dir } });
+    throw failure;
+  }
+}
+
+/** backupServer into `dir`, new or empty. */
+async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStores: string[], now: Date): Promise<BackupManifest> {
   await meta.backupTo(join(dir, 'meta.db'));
   for (const name of SECRETS) {
     const from = join(data, name);

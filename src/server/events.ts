@@ -1,7 +1,7 @@
 /**
  * The events webhooks and command hooks see: recorded audit entries, under the names an
- * administrator subscribes to (`upload`, `download`, `delete`, `move`, `copy`, `share`,
- * `login`, `quota`), as the JSON documented in the README ("Webhooks and hooks").
+ * administrator subscribes to (`upload`, `download`, `delete`, `move`, `copy`, `mkdir`,
+ * `share`, `login`, `quota`), as the JSON documented in the README ("Webhooks and hooks").
  */
 import type { RecordedEvent } from './audit.js';
 import type { HookEvent } from './settings.js';
@@ -13,6 +13,7 @@ const BY_AUDIT_EVENT: Record<string, HookEvent> = {
   'file.expire': 'delete',
   'file.move': 'move',
   'file.copy': 'copy',
+  'file.mkdir': 'mkdir',
   'share.create': 'share',
   'share.use': 'share',
   'share.revoke': 'share',

@@ -259,7 +259,7 @@ export function versionPolicyOf(v: unknown): VersionPolicy {
   return { ...top, paths };
 }
 
-export const HOOK_EVENTS = ['upload', 'download', 'delete', 'move', 'copy', 'share', 'login', 'quota'] as const;
+export const HOOK_EVENTS = ['upload', 'download', 'delete', 'move', 'copy', 'mkdir', 'share', 'login', 'quota'] as const;
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 
 /** A program run on events with the event as JSON on stdin (argv form: no shell). */

@@ -136,8 +136,22 @@ export class VersionStore implements RetentionHook {
 
   /** The old versions of one file, newest first. */
   async versions(path: string): Promise<VersionInfo[]> {
-    const rows = await this.db.selectFrom('versions').selectAll().where('path', '=', path).orderBy('id', 'desc').execute();
-    return rows.map((r) => ({ id: Number(r.id), path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, createdAt: Number(r.created_at), replacedAt: Number(r.replaced_at) }));
+    return (await this.versionPage(path)).entries;
+  }
+
+  /**
+   * One page of the old versions of one file, newest first (by id): at most `limit` (default:
+   * all), and those older than `before` (an id, the `next` of the page before). `next` is
+   * there when more may follow.
+   */
+  async versionPage(path: string, options: { limit?: number; before?: number } = {}): Promise<{ entries: VersionInfo[]; next?: number }> {
+    let q = this.db.selectFrom('versions').selectAll().where('path', '=', path).orderBy('id', 'desc');
+    if (options.before !== undefined) q = q.where('id', '<', options.before);
+    const limit = options.limit ?? Infinity;
+    // One row past the page tells whether another page follows.
+    const rows = await (options.limit === undefined ? q : q.limit(options.limit + 1)).execute();
+    const entries = rows.slice(0, limit).map((r) => ({ id: Number(r.id), path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, createdAt: Number(r.created_at), replacedAt: Number(r.replaced_at) }));
+    return rows.length > limit ? { entries, next: entries[entries.length - 1].id } : { entries };
   }
 
   /** The version of `path` that was current at `at` (undefined: the current file, or none). */

@@ -3,9 +3,10 @@
  * SFTP, SCP and tus. Each makes a folder, uploads a file, copies it, moves it and deletes it
  * where its protocol can, and every one of those is an audit entry with the file's path, the
  * user, the address and the front, and reaches a webhook as the same event (`upload`, `copy`,
- * `move`, `delete`; a folder made has no webhook event). An SFTP rename was audited as
+ * `move`, `delete`, `mkdir`). A folder made fired no webhook event. An SFTP rename was audited as
  * `file.rename`, which no webhook or hook event took, and no SFTP entry had a path; the API's
- * and WebDAV's mkdir were not audited at all.
+ * and WebDAV's mkdir were not audited at all; an SFTP `cp` was audited as a
+ * download and an upload.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,12 +85,18 @@ const FRONTS: { name: string; front: string; ops: Partial<Record<Op, (n: Names) 
     },
   },
   {
-    // No copy: OpenSSH's `cp` (copy-data) is a read and a write of the bytes, audited so.
+    // OpenSSH's `cp` is copy-data within the server: one copy, not a download and an upload.
     name: 'SFTP',
     front: 'sftp',
     ops: {
       mkdir: (n) => sftp([`mkdir ${n.dir.slice(1)}`]),
       upload: (n) => sftp([`put local.txt ${n.a.slice(1)}`]),
+      copy: async (n) => {
+        await sftp([`cp ${n.a.slice(1)} ${n.b.slice(1)}`]);
+        expect(await auditEvents(s.t, `user=fay&path=${HOME}${n.b}&event=upload`)).toEqual([]);
+        expect(await auditEvents(s.t, `user=fay&path=${HOME}${n.a}&event=download`)).toEqual([]);
+        expect(await (await api(`/api/v1/files${n.b}`, token)).text()).toBe('over sftp');
+      },
       move: (n) => sftp([`rename ${n.a.slice(1)} ${n.c.slice(1)}`]),
       delete: (n) => sftp([`rm ${n.c.slice(1)}`]),
     },
@@ -133,7 +140,7 @@ function expected(op: Op, n: Names): { event: string; hook?: string; path: strin
   const server = (p: string) => HOME + p;
   switch (op) {
     case 'mkdir':
-      return { event: 'file.mkdir', path: server(n.dir), target: server(n.dir) };
+      return { event: 'file.mkdir', hook: 'mkdir', path: server(n.dir), target: server(n.dir) };
     case 'upload':
       return { event: 'file.upload', hook: 'upload', path: server(n.a), target: server(n.a) };
     case 'copy':
@@ -163,7 +170,7 @@ beforeAll(async () => {
   expect(started.status).toBe(201);
   session = ((await started.json()) as WebSession).accessToken;
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-  expect((await s.t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload', 'copy', 'move', 'delete'] } })).status).toBe(201);
+  expect((await s.t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload', 'copy', 'move', 'delete', 'mkdir'] } })).status).toBe(201);
 }, 60_000);
 
 afterAll(async () => {

@@ -168,7 +168,7 @@ describe('ferry config check', () => {
       `${file}:2: addr: must be a string, not number 7000`,
       `${file}:3: unknown setting "maxUploadSesions"`,
       `${file}:5: versions.keep: must be a whole number >= 0, not string "ten"`,
-      `${file}:7: hooks.0.events.1: unknown event "explode" (known: upload, download, delete, move, copy, share, login, quota)`,
+      `${file}:7: hooks.0.events.1: unknown event "explode" (known: upload, download, delete, move, copy, mkdir, share, login, quota)`,
       `${file}:9: fsync: must be true or false, not string "no"`,
     ]);
   });

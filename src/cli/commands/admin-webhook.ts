@@ -10,7 +10,7 @@ interface WebhookOpts extends ConnectionOpts {
   limit?: number;
 }
 
-const EVENTS = 'upload, download, delete, move, copy, share, login, quota';
+const EVENTS = 'upload, download, delete, move, copy, mkdir, share, login, quota';
 
 export function registerWebhook(admin: Command): void {
   const webhook = admin.command('webhook').description('webhooks: HTTP POSTs signed with HMAC-SHA256 on file and account events');

@@ -193,6 +193,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
       const { putEndToEnd } = await import('../e2e-run.js');
       const e2e = await putEndToEnd(client, sources, dest, into, opts, {
         ...common,
+        sessions,
         onProgress: e2eBar.onProgress,
         ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
         onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),

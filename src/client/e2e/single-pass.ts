@@ -24,7 +24,10 @@
  * session lives, and the commit session names them all before the gathering session goes.
  * A put killed midway leaves the gathering session, which expires as any abandoned upload
  * does (`--upload-ttl`); its chunks then go with the next garbage collection after the
- * grace time. Nothing is visible before the commit.
+ * grace time. Nothing is visible before the commit. With `keepGathering` (the CLI's put of
+ * a file) its id is kept, and the run after continues it: the same file under the same key
+ * is the same ciphertext chunks, so the chunks the session already names are not appended
+ * again, and of them only those it still lacks are sent.
  *
  * Quota: both sessions reserve the file's size for a moment. When the commit session is
  * refused for that (FERRY_ERR_QUOTA_EXCEEDED), the gathering session is aborted first and
@@ -39,6 +42,7 @@ import type { FerryApi } from '../api.js';
 import { fromHex } from '../hashing.js';
 import { ChunkSender, TransferContext } from '../transfer.js';
 import { uploadFile, type ChunkRecord, type ChunkSource, type UploadHooks } from '../upload-flow.js';
+import { SessionKeeper, type ResumeSpec } from '../resume-session.js';
 import { E2E_CHUNK_OVERHEAD, encryptChunk, sealHeader, type E2eKeys, type KdfParams, type PlainChunkKey } from './format.js';
 
 /** One plain chunk as the chunker hands it over: SHA-256 (hex) of `data`, its bytes. */
@@ -79,6 +83,15 @@ export interface EncryptOnceOptions extends UploadHooks {
    */
   batchBytes?: number;
   heldBytes?: number;
+  /** Keep the gathering session for the next run, and continue the one an earlier run of this upload left (a file only: its chunks are read again). */
+  keepGathering?: ResumeSpec;
+}
+
+/** A gathering session an earlier run left: its id, how many chunks it names, which of them it still lacks. */
+interface PriorGathering {
+  id: string;
+  named: number;
+  missing: Set<string>;
 }
 
 /** The chunking parameters for plain chunks: the server's, the maximum lowered by the tag, so every ciphertext still fits. */
@@ -118,9 +131,10 @@ async function gather(
   plain: AsyncIterable<PlainChunk>,
   keys: E2eKeys,
   memory: Pick<EncryptOnceOptions, 'batchBytes' | 'heldBytes'>,
+  prior?: PriorGathering,
 ): Promise<Gathered> {
   const { client, signal } = ctx;
-  let session: { id: string; sender: ChunkSender } | undefined;
+  let session: { id: string; sender: ChunkSender } | undefined = prior && { id: prior.id, sender: new ChunkSender(ctx, prior.id, caps) };
   // Ciphertext held in memory waiting for a slot: enough to keep every slot busy, no more.
   const maxHeld = memory.heldBytes ?? Math.max(2 * ctx.parallel * caps.chunking.maxSize, 2 * caps.limits.maxPackBytes);
   const maxBatchBytes = memory.batchBytes ?? 4 * caps.chunking.maxSize;
@@ -148,8 +162,12 @@ async function gather(
       session = { id, sender: new ChunkSender(ctx, id, caps) };
     }
     const { id, sender } = session;
-    const { missing } = await client.appendChunks(id, sealed.map((s) => s.piece.stored), { signal });
+    // The first `prior.named` chunks the continued session names already: appended again, its manifest would name them twice.
+    const named = prior ? Math.max(0, Math.min(sealed.length, prior.named - pieces.length)) : 0;
+    const appended = sealed.slice(named).map((s) => s.piece.stored);
+    const { missing } = appended.length > 0 ? await client.appendChunks(id, appended, { signal }) : { missing: [] };
     const lacking = new Set(missing);
+    for (const { piece } of sealed.slice(0, named)) if (prior!.missing.has(piece.stored.hash)) lacking.add(piece.stored.hash);
     for (const { piece, ciphertext } of sealed) {
       pieces.push(piece);
       const { hash, size: n } = piece.stored;
@@ -256,10 +274,14 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
   const existing = await client.statIfExists(target.serverPath, { signal });
   if (existing?.type === 'dir') throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${target.serverPath} is a folder: give the file's name too`);
   if (existing && options.noOverwrite) throw ferryErrorOf('FERRY_ERR_ALREADY_EXISTS', `${target.serverPath} exists (\`noOverwrite\`)`);
-  let gatheringId: string | undefined;
+  const spec = options.keepGathering;
+  const keeper = spec && new SessionKeeper(client, spec, JSON.stringify([spec.stamp, plainChunking(caps)]));
+  const prior = await priorGathering(keeper, signal);
+  let gatheringId: string | undefined = prior?.id;
   const openGathering = async () => {
     const session = await client.createUpload({ path: target.serverPath, mtime: Date.now(), mode: 0o600 }, { signal });
     gatheringId = session.id;
+    await keeper?.remember(session.id);
     options.onSession?.(session.id);
     return session.id;
   };
@@ -269,9 +291,10 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
     gatheringId = undefined;
     // Not with the operation's signal: it may be the abort that brought us here.
     await client.abortUpload(id, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    await keeper?.forget();
   };
   try {
-    const gathered = await gather(ctx, caps, openGathering, plain, target.keys, options);
+    const gathered = await gather(ctx, caps, openGathering, plain, target.keys, options, prior);
     const { pieces, size } = gathered;
     const header = await sealHeader(target.keys, target.kdf, { name: target.name, size, mtime: target.mtime }, pieces.map((p) => p.key));
     const sent = new Set<string>();
@@ -313,7 +336,16 @@ export async function uploadEncryptedOnce(ctx: TransferContext, plain: AsyncIter
     ctx.progress.fileDone();
     return entry;
   } catch (err) {
-    await dropGathering();
+    // A kept session stays for the next run (which continues or aborts it).
+    if (!keeper) await dropGathering();
     throw err;
   }
+}
+
+/** The gathering session an earlier run of this upload left, if the server still gives it (else it is forgotten or aborted). */
+async function priorGathering(keeper: SessionKeeper | undefined, signal: AbortSignal): Promise<PriorGathering | undefined> {
+  const prior = await keeper?.recall(signal);
+  if (!prior) return undefined;
+  if (prior.sealed || prior.entries === undefined) return void (await keeper!.giveUp(prior.id));
+  return { id: prior.id, named: prior.entries[0], missing: new Set(prior.missing) };
 }

@@ -18,7 +18,8 @@ import { baseName, joinPath, normalizePath, parentPath } from '../../core/path.j
 import type { Entry } from '../../core/protocol.js';
 import type { FerryApi } from '../api.js';
 import { readAt } from '../local-file.js';
-import { putStream } from '../put.js';
+import { putStream, uploadKeyOf } from '../put.js';
+import type { SessionMemo } from '../resume-session.js';
 import { TransferContext, type TransferOptions, type TransferResult } from '../transfer.js';
 import { forEachConcurrent } from '../concurrency.js';
 import type { ChunkRef } from '../../core/manifest.js';
@@ -113,6 +114,8 @@ export async function keyForWrite(client: Client, plainDir: string, secret: () =
 export interface E2ePutOptions extends TransferOptions {
   noOverwrite?: boolean;
   ttlSeconds?: number;
+  /** As PutFileOptions.sessions: a put killed mid-way, run again, continues its gathering session (./single-pass.ts). */
+  sessions?: SessionMemo;
 }
 
 /**
@@ -146,9 +149,12 @@ export async function putEncrypted(client: Client, localPath: string, plainDest:
     ctx.progress.addTotals(st.size, 1);
     const input = fh.createReadStream({ start: 0, highWaterMark: READ_PIECE, autoClose: false });
     const plain = chunkStream(input, plainChunking(caps), { signal: ctx.signal });
+    // The same file, to the same stored path (so under the same key): the same ciphertext chunks.
+    const resume = options.sessions && { memo: options.sessions, key: await uploadKeyOf(client, localPath, serverPath, 'e2e-gathering'), stamp: JSON.stringify([st.dev, st.ino, st.size, st.mtimeMs]) };
     await uploadEncryptedOnce(ctx, plain, { keys, kdf: loc.marker.kdf, serverPath, name: baseName(dest), mtime: Math.round(st.mtimeMs) }, {
       noOverwrite: options.noOverwrite,
       ttlSeconds: options.ttlSeconds,
+      ...(resume ? { keepGathering: resume } : {}),
       reread: (offset, size) => readAt(fh, offset, size, localPath),
       checkUnchanged: async () => {
         const now = await fh.stat();

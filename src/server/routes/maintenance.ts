@@ -2,7 +2,8 @@
  * Backup and check (admin only; README "Backup and check"):
  *
  *   POST /api/v1/admin/backup   {dir}  -> BackupManifest: metadata (SQLite backup API) and
- *                                          secrets into an empty directory on the server
+ *                                          secrets into an empty directory on the server;
+ *                                          507 FERRY_ERR_NO_SPACE (nothing left behind) when its disk fills
  *   POST /api/v1/admin/check    {readData?, quarantine?} -> NDJSON: {"progress": ...} lines
  *                                          while it runs, then one {"report": CheckReport}
  *
@@ -10,7 +11,7 @@
  */
 import { resolve } from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ValidationError } from '../../core/errors.js';
+import { ValidationError, isFerryError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { checkIntegrity } from '../../store/integrity-check.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
@@ -20,16 +21,26 @@ import { backupServer } from '../backup.js';
 const PROGRESS_EVERY_MS = 2000;
 
 export const maintenanceRoutes: RoutePlugin = async (app, { ctx }) => {
-  app.post(`${API_PREFIX}/admin/backup`, (request) => backup(ctx, request));
+  app.post(`${API_PREFIX}/admin/backup`, (request, reply) => backup(ctx, request, reply));
   app.post(`${API_PREFIX}/admin/check`, (request, reply) => check(ctx, request, reply));
 };
 
-async function backup(ctx: ServerContext, request: FastifyRequest) {
+async function backup(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   authorizeAdmin(authOf(request));
   const body = (request.body ?? {}) as { dir?: unknown };
   if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
   const stores = (ctx.config.store ?? []).map((s) => `${s.prefix}=${s.remote}`);
-  const manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, stores.length > 0 ? stores : [`/=${resolve(ctx.config.dataDir, 'store')}`]);
+  let manifest;
+  try {
+    manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, stores.length > 0 ? stores : [`/=${resolve(ctx.config.dataDir, 'store')}`]);
+  } catch (err) {
+    if (!isFerryError(err, 'FERRY_ERR_NO_SPACE')) throw err;
+    // The admin's own directory is full, not the server's storage: they are told so in
+    // words (a 5xx's message otherwise stays in the log), and that nothing was left there.
+    request.log.error({ err }, 'backup failed: no space');
+    await ctx.audit.record(request, { event: 'admin.backup', ok: false, target: resolve(body.dir), details: { reason: err.message } });
+    return reply.status(507).send({ error: err.toJSON() });
+  }
   await ctx.audit.record(request, { event: 'admin.backup', ok: true, target: resolve(body.dir), details: { files: manifest.files.length } });
   return manifest;
 }

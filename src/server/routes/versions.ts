@@ -2,7 +2,8 @@
  * Old versions and the trash (README "Versions and trash"), paths relative to the caller's
  * home as everywhere:
  *
- *   GET    /api/v1/versions/*path          {path, versions: [...], policy} newest first (read)
+ *   GET    /api/v1/versions/*path?limit=N&cursor=C  {path, versions: [...], policy, next?} newest
+ *                                         first (read); `next` (an id) is the cursor of the following page
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
  *   GET    /api/v1/trash?path=P&limit=N&cursor=C  {entries: [...], next?} newest first (list);
  *                                         `next` (an id) is the cursor of the following page
@@ -42,12 +43,24 @@ async function listVersions(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const path = wildcardPath(request);
   const server = authorize(auth, 'read', path);
-  const versions = await ctx.versions.versions(server);
+  const page = await ctx.versions.versionPage(server, pageQuery(ctx, request));
   // No versions and no file: as any other route, a path that is not there is a 404.
-  if (versions.length === 0) await ctx.meta.stat(server);
+  if (page.entries.length === 0) await ctx.meta.stat(server);
   // The rule for this path, so that a client can tell "versioning is off here" from "none yet".
   const { keep, days } = ctx.versions.ruleFor(server);
-  return { path, versions: versions.map((v) => userVersion(auth, v)), policy: { enabled: keep > 0 || days > 0, keep, days } };
+  const list = { path, versions: page.entries.map((v) => userVersion(auth, v)), policy: { enabled: keep > 0 || days > 0, keep, days } };
+  return page.next === undefined ? list : { ...list, next: String(page.next) };
+}
+
+/** `limit` (1 to maxListLimit, its default) and `cursor` (the `next` of the page before, an id) of a paged listing. */
+function pageQuery(ctx: ServerContext, request: FastifyRequest): { limit: number; before?: number } {
+  const q = request.query as Record<string, string | undefined>;
+  const max = ctx.limits.maxListLimit;
+  const limit = q.limit === undefined ? max : Number(q.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new ValidationError(`limit must be an integer from 1 to ${max}`);
+  const before = q.cursor === undefined ? undefined : Number(q.cursor);
+  if (before !== undefined && (!Number.isSafeInteger(before) || before < 1)) throw new ValidationError('cursor must be the next of the page before');
+  return before === undefined ? { limit } : { limit, before };
 }
 
 async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
@@ -75,13 +88,7 @@ async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
 async function listTrash(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const root = authorize(auth, 'list', queryPath(request));
-  const q = request.query as Record<string, string | undefined>;
-  const max = ctx.limits.maxListLimit;
-  const limit = q.limit === undefined ? max : Number(q.limit);
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new ValidationError(`limit must be an integer from 1 to ${max}`);
-  const before = q.cursor === undefined ? undefined : Number(q.cursor);
-  if (before !== undefined && (!Number.isSafeInteger(before) || before < 1)) throw new ValidationError('cursor must be the next of the page before');
-  const page = await ctx.versions.trash(root, { limit, before });
+  const page = await ctx.versions.trash(root, pageQuery(ctx, request));
   // A page may come back shorter than `limit` (entries under a narrower grant are left out): follow `next`, not the count.
   const entries = page.entries.map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
   return page.next === undefined ? { entries } : { entries, next: String(page.next) };

@@ -18,7 +18,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
-import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, isFerryError, type FerryError } from '../../core/errors.js';
+import { AlreadyExistsError, ForbiddenError, IsADirectoryError, NotADirectoryError, NotFoundError, UnavailableError, isFerryError, type FerryError } from '../../core/errors.js';
 import { normalizePath, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import type { PartialUpload } from '../../store/meta-store.js';
@@ -65,11 +65,15 @@ export interface FerryFsOptions {
   onLoginEnded(err: unknown): void;
   /** Fires when the connection closes: ends a wait for memory (see {@link FerryFs.admitUpload}). */
   closed?: AbortSignal;
+  /** A file open for writing was closed or abandoned (the server's drain ends an idle connection). */
+  uploadEnded?(): void;
 }
 
 export class FerryFs implements SftpFs {
   /** Files this session is writing, by server path (the newest open one per path). */
   private readonly writing = new Map<string, Upload>();
+  /** Files open for writing (several may be of one path). */
+  private openUploads = 0;
   private readonly ctx: ServerContext;
   private recheckedAt = -Infinity;
   /** Rooms in the ingest memory this session's files hold now. */
@@ -77,6 +81,11 @@ export class FerryFs implements SftpFs {
 
   constructor(private readonly o: FerryFsOptions) {
     this.ctx = o.ctx;
+  }
+
+  /** Whether a file is open for writing: an upload in flight, which the server's drain lets finish. */
+  get uploading(): boolean {
+    return this.openUploads > 0;
   }
 
   /** The identity now; a login that ended ends the connection. */
@@ -209,16 +218,23 @@ export class FerryFs implements SftpFs {
     });
     const reader = new ChunkReader(this.ctx.chunks, chunks, entry.size);
     let finished = false;
+    // Bytes read for copy-data: the copy is audited (as a file.copy, by its destination), not a download.
+    let copied = 0;
     const finish = async (complete: boolean) => {
       if (finished) return;
       finished = true;
       reader.close();
-      if (reader.bytesRead > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes: reader.bytesRead, size: entry.size, ...(complete ? {} : { interrupted: true }) });
+      const bytes = reader.bytesRead - copied;
+      if (copied > 0 && bytes === 0) return;
+      if (bytes > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes, size: entry.size, ...(complete ? {} : { interrupted: true }) });
     };
     return {
-      read: async (offset, length) => {
+      origin: server,
+      read: async (offset, length, forCopy) => {
         await this.recheck();
-        return reader.read(offset, length);
+        const pieces = await reader.read(offset, length);
+        if (forCopy && pieces) for (const p of pieces) copied += p.length;
+        return pieces;
       },
       stat: async () => attrsOf(entry),
       setstat: (a) => this.setstat(path, a),
@@ -236,6 +252,8 @@ export class FerryFs implements SftpFs {
   }
 
   private async openForWrite(auth: AuthContext, path: string, server: string, flags: number, attrs: Attrs): Promise<Upload> {
+    // As the HTTP front refuses new upload sessions: the uploads open go on, no new one starts.
+    if (this.ctx.draining) throw new UnavailableError('the server is shutting down: upload again in a moment');
     if (flags & OPEN.READ) authorize(auth, 'read', path);
     const entry = await this.ctx.meta.stat(server).catch((err: unknown) => {
       if (isFerryError(err, 'FERRY_ERR_NOT_FOUND')) return undefined;
@@ -280,6 +298,7 @@ export class FerryFs implements SftpFs {
       ...(entry ? (entry.mode !== undefined ? { mode: entry.mode } : {}) : attrs.permissions !== undefined ? { mode: attrs.permissions & 0o7777 } : {}),
     });
     this.writing.set(server, upload);
+    this.openUploads++;
     return upload;
   }
 
@@ -293,10 +312,15 @@ export class FerryFs implements SftpFs {
       admit: (bytes) => this.admitUpload(bytes),
       committed: async (entry, upload) => {
         const auth = this.o.login.known;
+        const from = upload.copyOf;
+        // A copy within the server (OpenSSH's `cp`) is one copy, as the API's: path the source, target the copy.
+        if (from !== undefined) return this.audit(auth, 'file.copy', true, entry.path, { from, to: entry.path, type: 'file' }, from);
         await this.audit(auth, 'file.upload', true, entry.path, { size: entry.size, received: upload.received, ...(upload.resumedFrom > 0 ? { resumedFrom: upload.resumedFrom } : {}) });
       },
       ended: (upload) => {
         if (this.writing.get(upload.path) === upload) this.writing.delete(upload.path);
+        this.openUploads--;
+        this.o.uploadEnded?.();
       },
     };
   }

@@ -47,15 +47,18 @@ export interface SftpFile {
    * The bytes at `offset`: exactly `length` of them unless the file ends first (OpenSSH's
    * client takes a short read in the middle of a file for a reordered one and, copying
    * in place, truncates its copy there); null at or past the end. In pieces, valid until
-   * the next call.
+   * the next call. `forCopy`: read by the server for copy-data, not sent to the client.
    */
-  read?(offset: number, length: number): Promise<Buffer[] | null>;
+  read?(offset: number, length: number, forCopy?: boolean): Promise<Buffer[] | null>;
   /**
    * `data` is a view of a buffer the session reuses once the call resolves; a file that
    * keeps it longer (queued for the chunker) calls `hold()` first and the function it gets
-   * back once done with it.
+   * back once done with it. `copiedFrom`: the bytes are copy-data's, read from that file
+   * within the server (not sent by the client).
    */
-  write?(offset: number, data: Buffer, hold: () => () => void): Promise<void>;
+  write?(offset: number, data: Buffer, hold: () => () => void, copiedFrom?: SftpFile): Promise<void>;
+  /** The server path of a file opened for reading: what a copy made from it by copy-data names as its source. */
+  readonly origin?: string;
   stat(): Promise<Attrs>;
   setstat(attrs: Attrs): Promise<void>;
   /** CLOSE: a file being written is complete now. */
@@ -493,7 +496,8 @@ export class SftpSession {
   /**
    * copy-data (OpenSSH's `cp` in sftp): bytes of one open handle written into another, in
    * the server, through the same reads and writes as requests would make them (so a copy is
-   * an upload like any other: cut, hashed, deduplicated, committed at CLOSE). A length of 0
+   * an upload like any other: cut, hashed, deduplicated, committed at CLOSE; audited as one
+   * `file.copy`, not a download and an upload, as the API's copy is). A length of 0
    * copies to the end of the source (then OK at its end, as OpenSSH's server; EOF when a
    * length was given and the source ends first).
    */
@@ -508,14 +512,14 @@ export class SftpSession {
     if (!to.write) throw new BadRequest(STATUS.PERMISSION_DENIED, 'the destination was not opened for writing');
     const unowned = () => () => undefined; // each piece below is a buffer of its own
     for (let done = 0; length === 0 || done < length; ) {
-      const pieces = await from.read(readAt + done, length === 0 ? MAX_DATA : Math.min(MAX_DATA, length - done));
+      const pieces = await from.read(readAt + done, length === 0 ? MAX_DATA : Math.min(MAX_DATA, length - done), true);
       if (pieces === null) {
         if (length === 0) break;
         return this.send(statusReply(id, STATUS.EOF, 'end of file'));
       }
       const data = Buffer.concat(pieces);
       if (data.length === 0) break;
-      await to.write(writeAt + done, data, unowned);
+      await to.write(writeAt + done, data, unowned, from);
       done += data.length;
     }
     return this.ok(id);

@@ -47,6 +47,9 @@ export class SshConnection {
   private attempts = 0;
   private login: SshLogin | undefined;
   private sessions = 0;
+  /** The file systems of this connection's SFTP sessions (what the drain asks whether an upload is open). */
+  private readonly fses = new Set<FerryFs>();
+  private draining = false;
   /** Fingerprints of keys offered that opened nothing, and for which user name. */
   private readonly keysTried = new Set<string>();
   private keyUser: { name: string; exists: boolean } | undefined;
@@ -82,6 +85,20 @@ export class SshConnection {
       if (!this.login || ++this.sessions > MAX_SESSIONS) return reject?.();
       this.session(accept());
     });
+  }
+
+  /**
+   * The server is shutting down: the connection ends as soon as no file is open for writing
+   * on it (at once when none is), so that an upload in flight finishes (until the drain
+   * deadline cuts it: ssh-server.ts). New uploads are refused meanwhile (FerryFs).
+   */
+  drain(): void {
+    this.draining = true;
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.draining && ![...this.fses].some((fs) => fs.uploading)) this.client.end();
   }
 
   /** Public keys that opened nothing: one failure for the whole connection. */
@@ -190,10 +207,25 @@ export class SshConnection {
       const closed = new AbortController();
       if (socket?.destroyed) closed.abort();
       else socket?.once('close', () => closed.abort());
-      const fs = new FerryFs({ ctx: this.ctx, login: this.login!, spool: this.env.spool, log: this.o.log, dataDir: this.o.dataDir, onLoginEnded: () => this.client.end(), closed: closed.signal });
+      const fs = new FerryFs({
+        ctx: this.ctx,
+        login: this.login!,
+        spool: this.env.spool,
+        log: this.o.log,
+        dataDir: this.o.dataDir,
+        onLoginEnded: () => this.client.end(),
+        closed: closed.signal,
+        // After the CLOSE's answer: the session sends it once the file's close resolves, and
+        // it must go out before the connection's end.
+        uploadEnded: () => void setImmediate(() => this.endIfIdle()),
+      });
+      this.fses.add(fs);
       const run = new SftpSession(channel, fs, (code) => channel.exit(code), socket).run().catch((err: unknown) => this.o.log.error({ err, ip: this.ip }, 'sftp: session failed'));
       this.env.running.add(run);
-      void run.finally(() => this.env.running.delete(run));
+      void run.finally(() => {
+        this.env.running.delete(run);
+        this.fses.delete(fs);
+      });
     });
     const refuse = (channel: ServerChannel | undefined, what: string) => {
       if (!channel) return;

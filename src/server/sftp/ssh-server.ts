@@ -82,7 +82,7 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
   await spool.prepare();
   const globalIps = liveIpPolicy(ctx);
   const methods: ssh2.AuthenticationType[] = o.passwordAuth ? ['publickey', 'password'] : ['publickey'];
-  const connections = new Set<Connection>();
+  const connections = new Map<Connection, SshConnection>();
   // SFTP sessions running: close() waits for them (an upload cut off is kept as a partial first).
   const running = new Set<Promise<void>>();
 
@@ -105,9 +105,8 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
       client.once('ready', () => {
         if (pending) clearTimeout(pending.grace);
       });
-      connections.add(client);
+      connections.set(client, new SshConnection(ctx, o, { client, ip: normalizeIp(info.ip ?? ''), methods, spool, running }));
       client.once('close', () => connections.delete(client));
-      new SshConnection(ctx, o, { client, ip: normalizeIp(info.ip ?? ''), methods, spool, running });
     },
   );
   ssh.on('error', (err: Error) => o.log.warn({ err }, 'sftp: server error'));
@@ -172,8 +171,10 @@ export async function startSftpFront(ctx: ServerContext, o: SftpFrontOptions): P
     port,
     hostKeys,
     async close() {
+      // No new connection (refused: a client goes to another node); each open one ends once
+      // no upload is in flight on it, so that uploads finish (or the drain deadline cuts them).
       const closed = new Promise<void>((resolve) => gate.close(() => resolve()));
-      for (const c of connections) c.end();
+      for (const c of connections.values()) c.drain();
       await Promise.allSettled([...running]);
       // Clients that do not answer the disconnect are not waited for.
       const stragglers = setTimeout(() => {

@@ -120,8 +120,11 @@ interface Streaming {
 export class Upload implements SftpFile {
   /** Logical size: the earlier content's, grown by writes and setstat. */
   size: number;
-  /** Bytes the client sent. */
+  /** Bytes the client sent (and copy-data wrote). */
   received = 0;
+  /** Of those, bytes copy-data wrote, and the one file they came from (null: from several). */
+  private copied = 0;
+  private copiedFrom?: string | null;
   /** Where a resumed upload began (the earlier content's size at the first write). */
   resumedFrom = 0;
   private base: ChunkContent;
@@ -160,7 +163,16 @@ export class Upload implements SftpFile {
     return this.opts.path;
   }
 
-  async write(offset: number, data: Buffer, hold?: () => () => void): Promise<void> {
+  /**
+   * The file this one is a copy of: all its bytes came from one file by copy-data (OpenSSH's
+   * `cp`), none from the client and none kept from before; else undefined.
+   */
+  get copyOf(): string | undefined {
+    const whole = this.copied > 0 && this.copied === this.received && this.baseSize === 0 && this.copied === this.size;
+    return whole && this.copiedFrom ? this.copiedFrom : undefined;
+  }
+
+  async write(offset: number, data: Buffer, hold?: () => () => void, copiedFrom?: SftpFile): Promise<void> {
     this.check();
     await this.env.recheck();
     if (this.opts.append) offset = this.size;
@@ -168,6 +180,10 @@ export class Upload implements SftpFile {
     try {
       this.env.ctx.quota.checkFileSize(this.opts.auth, this.path, end);
       this.received += data.length;
+      if (copiedFrom) {
+        this.copied += data.length;
+        this.copiedFrom = this.copiedFrom === undefined || this.copiedFrom === copiedFrom.origin ? (copiedFrom.origin ?? null) : null;
+      }
       if (end > this.size) this.checkHoles(end);
       if (data.length === 0) return;
       this.touched = true;
