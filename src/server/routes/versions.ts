@@ -4,8 +4,9 @@
  *
  *   GET    /api/v1/versions/*path          {path, versions: [...], policy} newest first (read)
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
- *   GET    /api/v1/trash?path=P&limit=N&cursor=C  {entries: [...], next?} newest first (list);
- *                                         `next` (an id) is the cursor of the following page
+ *   GET    /api/v1/trash?path=P&limit=N&cursor=C&batch=B  {entries: [...], next?} newest first (list);
+ *                                         `next` (an id) is the cursor of the following page;
+ *                                         `batch`: only the files one delete put there
  *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
  *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
  */
@@ -81,7 +82,9 @@ async function listTrash(ctx: ServerContext, request: FastifyRequest) {
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new ValidationError(`limit must be an integer from 1 to ${max}`);
   const before = q.cursor === undefined ? undefined : Number(q.cursor);
   if (before !== undefined && (!Number.isSafeInteger(before) || before < 1)) throw new ValidationError('cursor must be the next of the page before');
-  const page = await ctx.versions.trash(root, { limit, before });
+  const batch = q.batch;
+  if (batch !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(batch)) throw new ValidationError('batch must be the batch of a trash entry');
+  const page = await ctx.versions.trash(root, { limit, before, batch });
   // A page may come back shorter than `limit` (entries under a narrower grant are left out): follow `next`, not the count.
   const entries = page.entries.map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
   return page.next === undefined ? { entries } : { entries, next: String(page.next) };
