@@ -79,6 +79,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [sort, setSort] = useState<{ key: SortKey; asc: boolean }>({ key: 'name', asc: true });
   const [filter, setFilter] = useState('');
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // Whether the person selected or unselected rows in this folder: only then is the count said.
+  const [picked, setPicked] = useState(false);
   const [modal, setModal] = useState<Modal | undefined>();
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run, clearActionError] = useAction();
@@ -115,7 +117,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     me(api).then((m) => !stop && setAccount(m), () => undefined);
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
-  useEffect(() => setSelected(new Set()), [path]);
+  useEffect(() => {
+    setSelected(new Set());
+    setPicked(false);
+  }, [path]);
   // An action's refusal is about the folder and the keys it was made with.
   useEffect(() => clearActionError(), [path, keysVersion]);
 
@@ -239,13 +244,16 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         filtered={filter !== ''}
         path={path}
         selected={selected}
-        setSelected={setSelected}
+        setSelected={(s) => {
+          setSelected(s);
+          setPicked(true);
+        }}
         sort={sort}
         setSort={setSort}
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
       />}
 
-      <UploadPanel uploads={uploads} />
+      <UploadPanel uploads={uploads} said={picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length} selected`) : undefined} />
 
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
     </div>

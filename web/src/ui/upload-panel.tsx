@@ -13,7 +13,11 @@ const STATE_TEXT: Record<UploadItem['state'], string> = {
   'needs-file': 'interrupted: pick the file again to resume',
 };
 
-export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
+/**
+ * `said`: the page's own announcement (the Files page's "3 selected"), in the same live region
+ * (one region per page), in a span of its own: a screen reader reads the part that changed.
+ */
+export function UploadPanel(props: { uploads: UploadManager; title?: string; said?: string }) {
   const { uploads } = props;
   const [, setTick] = useState(0);
   const bump = () => setTick((n) => n + 1);
@@ -22,7 +26,8 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
   // Always in the page: a live region added with its text is often not read out.
   const status = (
     <p role="status" class="visually-hidden">
-      {spoken(uploads.items)}
+      <span>{spoken(uploads.items)}</span>
+      {props.said && <span> {props.said}</span>}
     </p>
   );
   if (uploads.items.length === 0) return status;
