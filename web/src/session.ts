@@ -21,6 +21,9 @@ export interface SessionUser {
   role: 'admin' | 'user';
 }
 
+/** Dispatched on the window for each request tried again (the server did not answer, or 503): `detail` is the request's path. */
+export const RETRY_EVENT = 'ferry-retry';
+
 /**
  * A FerryApi of this server, speaking with the given credentials; `onUnauthorized` is told
  * of every 401 answer (after the page's fetch, before the caller sees the error).
@@ -32,7 +35,14 @@ export function makeApi(credentials: { token?: () => Promise<string | undefined>
     if (res.status === 401) onUnauthorized?.();
     return res;
   });
-  const http = new HttpCore({ server: location.origin, transport, token: credentials.token, authorization: credentials.authorization, retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 } });
+  const http = new HttpCore({
+    server: location.origin,
+    transport,
+    token: credentials.token,
+    authorization: credentials.authorization,
+    retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 },
+    onRetry: (info) => dispatchEvent(new CustomEvent(RETRY_EVENT, { detail: info.path })),
+  });
   return new FerryApi({ http, sha: webSha256, parallel: 4, explainAuthFailures: false });
 }
 
