@@ -901,8 +901,9 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
             </option>
           ))}
         </select>
-        <label for={ids.pw}>Password (optional)</label>
-        <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        {/* The server's rule for every password (src/server/passwords.ts), said before it refuses one. */}
+        <label for={ids.pw}>Password (optional, 8 characters or more)</label>
+        <input id={ids.pw} type="password" autoComplete="new-password" minLength={8} value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.max}>{kind === 'upload' ? 'Files accepted at most (optional)' : 'Downloads allowed (optional)'}</label>
         <input id={ids.max} type="number" min={1} inputMode="numeric" value={maxUses} onInput={(e) => setMaxUses((e.currentTarget as HTMLInputElement).value)} />
         {kind === 'upload' && (
