@@ -542,3 +542,32 @@ describe('move and copy', () => {
     await context.close();
   });
 });
+
+describe('a copy into its own folder', () => {
+  it('makes "name (copy).ext", then "name (copy 2).ext", as a desktop file manager does (the server refused the same path); a folder too', async () => {
+    await put('/dup/report.pdf', 'the report');
+    await put('/dup/drafts/one.txt', 'draft one');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dup' }).click();
+    const copyHere = async (name: string) => {
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).check();
+      await page.getByRole('button', { name: 'Copy', exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: `Copy ${name}` });
+      expect(await dialog.getByLabel('To folder').inputValue()).toBe('/dup');
+      await dialog.getByRole('button', { name: 'Copy' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).uncheck();
+    };
+    await copyHere('report.pdf');
+    await page.getByRole('button', { name: 'Open report (copy).pdf' }).waitFor();
+    await copyHere('report.pdf');
+    await page.getByRole('button', { name: 'Open report (copy 2).pdf' }).waitFor();
+    await copyHere('drafts');
+    await page.getByRole('link', { name: 'drafts (copy)' }).waitFor();
+    expect([await exists('/dup/report (copy).pdf'), await exists('/dup/report (copy 2).pdf'), await exists('/dup/drafts (copy)/one.txt')]).toEqual([true, true, true]);
+    expect(await (await api('/api/v1/files/dup/report%20(copy%202).pdf')).text()).toBe('the report');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

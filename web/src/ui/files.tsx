@@ -506,6 +506,24 @@ async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
   if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
 }
 
+/** Names tried for a copy in its own folder before giving up. */
+const COPY_NAMES = 100;
+
+/**
+ * Where a copy into the entry's own folder goes, as a desktop file manager names it:
+ * "photo (copy).jpg", then "photo (copy 2).jpg"... (the server refused the same path: "source
+ * and destination are the same").
+ */
+async function copyName(api: FerryApi, entry: Entry): Promise<string> {
+  const dot = entry.type === 'file' ? entry.name.lastIndexOf('.') : -1;
+  const [stem, ext] = dot > 0 ? [entry.name.slice(0, dot), entry.name.slice(dot)] : [entry.name, ''];
+  for (let n = 1; n <= COPY_NAMES; n++) {
+    const to = joinPath(parentPath(entry.path), `${stem} (copy${n === 1 ? '' : ` ${n}`})${ext}`);
+    if ((await api.statIfExists(to)) === undefined) return to;
+  }
+  throw new Error(`${entry.name} has ${COPY_NAMES} copies in this folder already: copy it into another folder.`);
+}
+
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
 function refuseSlash(name: string): void {
   if (name.includes('/')) throw new Error("A name cannot contain '/': to put it in another folder, use Move.");
@@ -613,7 +631,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
               async (e) => {
                 if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
                 else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-                else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+                else await api.copy(e.path, parentPath(e.path) === dir ? await copyName(api, e) : joinPath(dir, e.name), { overwrite: false });
               },
               props,
             );
