@@ -151,6 +151,24 @@ describe('when the server cannot be reached', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it('a folder opened while the server is away says it is trying again, then that it could not be reached, with Try again, which lists it once the server answers', async () => {
+    await put('/away/here.txt', 'here');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    // As if the server went away: every API request fails in the network.
+    await page.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+    await page.getByRole('link', { name: 'away' }).click();
+    await page.getByRole('cell', { name: 'Loading… the server does not answer: trying again' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'The server could not be reached' }).waitFor({ timeout: 45_000 });
+    await page.unroute('**/api/v1/**');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByRole('button', { name: 'Open here.txt' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
 });
 
 describe('uploading over a file of the same name', () => {

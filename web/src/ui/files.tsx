@@ -12,6 +12,7 @@ import { isFerryError } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
+import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
 import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
@@ -85,6 +86,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run, clearActionError] = useAction();
   const [reload, setReload] = useState(0);
+  // A request is being tried again while the folder loads: the server does not answer (yet).
+  const [unanswered, setUnanswered] = useState(false);
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
   // The vault found for this folder, kept through the refreshes of finished uploads: looking
@@ -92,11 +95,17 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
+  useEffect(() => {
+    const retried = () => setUnanswered(true);
+    addEventListener(RETRY_EVENT, retried);
+    return () => removeEventListener(RETRY_EVENT, retried);
+  }, []);
 
   useEffect(() => {
     let stop = false;
     setEntries(undefined);
     setLoadError(undefined);
+    setUnanswered(false);
     (async () => {
       const known = vaultFound.current;
       const loc = known && known.path === path && known.reload === reload && known.keysVersion === keysVersion ? known.loc : await findVault(api, path);
@@ -234,12 +243,21 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
+      {/* The folder did not load (the server was away): asked again here, without reloading the page. */}
+      {loadError !== undefined && actionError === undefined && (
+        <p>
+          <button type="button" onClick={refresh}>
+            Try again
+          </button>
+        </p>
+      )}
       {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
 
       {!(vault && !keys) && <Listing
         shown={shown}
         vault={vault !== undefined}
         loaded={entries !== undefined || loadError !== undefined}
+        unanswered={unanswered}
         empty={entries !== undefined && shown.length === 0}
         filtered={filter !== ''}
         path={path}
@@ -373,6 +391,8 @@ function Listing(props: {
   shown: Entry[];
   vault: boolean;
   loaded: boolean;
+  /** While loading: the server does not answer, its requests are being tried again. */
+  unanswered: boolean;
   empty: boolean;
   filtered: boolean;
   path: string;
@@ -424,7 +444,7 @@ function Listing(props: {
       <tbody>
         {!props.loaded && (
           <tr>
-            <td colSpan={4}>Loading…</td>
+            <td colSpan={4}>{props.unanswered ? 'Loading… the server does not answer: trying again' : 'Loading…'}</td>
           </tr>
         )}
         {props.empty && (
