@@ -453,6 +453,23 @@ describe('new folder', () => {
 });
 
 describe('a session ended elsewhere', () => {
+  it('expired (its cookie gone, its access token run out): the next action brings the sign-in form saying why, not a bare form', async () => {
+    await put('/expiry/note.txt', 'a note');
+    const { context, page, errors } = await freshContext(browser);
+    await page.clock.install();
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'expiry' }).waitFor();
+    // As after the session's last day: the browser dropped the refresh cookie, and the page's
+    // access token (15 minutes) has run out.
+    await context.clearCookies();
+    await page.clock.fastForward('20:00');
+    await page.getByRole('link', { name: 'expiry' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.getByRole('status').filter({ hasText: /^Your session has ended \(it expired/ }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('signed out in another tab: the next action brings the sign-in form saying why (not "the session was ended" on every button), and signing in again returns to the same folder', async () => {
     await put('/ended/deep/note.txt', 'a note');
     const { context, page, errors } = await freshContext(browser);

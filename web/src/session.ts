@@ -46,6 +46,9 @@ export function makeApi(credentials: { token?: () => Promise<string | undefined>
   return new FerryApi({ http, sha: webSha256, parallel: 4, explainAuthFailures: false });
 }
 
+/** Why the sign-in form is back when the session could not be renewed. */
+const ENDED = 'Your session has ended (it expired, or you signed out in another tab, or the password was changed): sign in again.';
+
 export class Session {
   private access?: string;
   private expiresAt = 0;
@@ -100,7 +103,12 @@ export class Session {
       try {
         this.accept(await refreshSession(this.anon));
       } catch (err) {
-        if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) this.clear();
+        if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) {
+          // Signed in until now: the sign-in form says why it is back (an expired session,
+          // renewed when its access token ran out, showed the form saying nothing).
+          if (this.user !== undefined) this.notice ??= ENDED;
+          this.clear();
+        }
         throw err;
       }
     }).finally(() => (this.refreshing = undefined));
@@ -115,14 +123,8 @@ export class Session {
    */
   private recheck(): void {
     if (this.user === undefined) return;
-    void this.refresh().catch((err: unknown) => {
-      // (A sign-out here meanwhile said why itself.)
-      if (this.user === undefined && this.notice === undefined) {
-        this.notice = 'Your session has ended (signed out in another tab, or the password was changed): sign in again.';
-        this.onChange();
-      }
-      return err;
-    });
+    // A refresh that fails ends the session here, saying why (refresh()).
+    void this.refresh().catch((err: unknown) => err);
   }
 
   private async lock(fn: () => Promise<void>): Promise<void> {
