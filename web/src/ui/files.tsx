@@ -260,7 +260,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         unanswered={unanswered}
         empty={entries !== undefined && shown.length === 0}
         filtered={filter !== ''}
-        path={path}
+        path={e2e ? e2e.plainDir : path}
         selected={selected}
         setSelected={(s) => {
           setSelected(s);
