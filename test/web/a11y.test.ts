@@ -172,6 +172,25 @@ describe('errors, by screen reader', () => {
   });
 });
 
+describe('page titles, by screen reader', () => {
+  it('each page of the app has its own title (WCAG 2.4.2), not "Ferry" for all', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await expect.poll(() => page.title()).toBe('Sign in · Ferry');
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await expect.poll(() => page.title()).toBe('Files · Ferry');
+    for (const name of ['Share links', 'Trash', 'Tokens', 'Account', 'Files']) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+      await expect.poll(() => page.title()).toBe(`${name} · Ferry`);
+    }
+    await page.goto(t.url + '/nowhere');
+    await page.getByRole('heading', { name: 'Not found' }).waitFor();
+    expect(await page.title()).toBe('Not found · Ferry');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('selection, by screen reader', () => {
   it('selecting rows is said in the page\'s live region ("2 selected"), and unselecting all ("Nothing selected")', async () => {
     const { context, page, errors } = await freshContext(browser);

@@ -166,6 +166,10 @@ describe('when the server cannot be reached', () => {
     await page.getByRole('button', { name: 'Open here.txt' }).waitFor();
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    // A folder that is not there: trying again cannot help, so it is not offered.
+    await page.goto(t.url + '/files/away/nowhere');
+    await page.getByRole('alert').filter({ hasText: 'no such file or directory' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
     expect(errors).toEqual([]);
     await context.close();
   }, 90_000);

@@ -8,7 +8,7 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
-import { isFerryError } from '../../../src/core/errors.js';
+import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
@@ -243,8 +243,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
-      {/* The folder did not load (the server was away): asked again here, without reloading the page. */}
-      {loadError !== undefined && actionError === undefined && (
+      {/* The folder did not load (the server was away): asked again here, without reloading the page. Not for a folder that is not there. */}
+      {loadError !== undefined && actionError === undefined && isRetryable(loadError) && (
         <p>
           <button type="button" onClick={refresh}>
             Try again
