@@ -77,16 +77,17 @@ export interface TrashPage {
   next?: string;
 }
 
-export function listTrashPage(client: FerryApi, path = '/', options: { cursor?: string; limit?: number; signal?: AbortSignal } = {}): Promise<TrashPage> {
-  return client.http.json<TrashPage>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path, cursor: options.cursor, limit: options.limit }, signal: options.signal });
+/** `batch`: only the files one delete put in the trash (an entry's `batch`). */
+export function listTrashPage(client: FerryApi, path = '/', options: { cursor?: string; limit?: number; batch?: string; signal?: AbortSignal } = {}): Promise<TrashPage> {
+  return client.http.json<TrashPage>({ method: 'GET', path: `${API_PREFIX}/trash`, query: { path, cursor: options.cursor, limit: options.limit, batch: options.batch }, signal: options.signal });
 }
 
-/** The whole trash at or below `path`, newest first: every page. */
-export async function listTrash(client: FerryApi, path = '/', options: { limit?: number } = {}): Promise<TrashEntry[]> {
+/** The whole trash at or below `path` (or one `batch` of it), newest first: every page. */
+export async function listTrash(client: FerryApi, path = '/', options: { limit?: number; batch?: string } = {}): Promise<TrashEntry[]> {
   const all: TrashEntry[] = [];
   let cursor: string | undefined;
   do {
-    const page = await listTrashPage(client, path, { cursor, limit: options.limit });
+    const page = await listTrashPage(client, path, { cursor, limit: options.limit, batch: options.batch });
     all.push(...page.entries);
     cursor = page.next;
   } while (cursor !== undefined);

@@ -265,7 +265,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/trash': r({
     tag: 'trash',
     summary: 'Trashed files at or below a path, newest first (paged: `next` is the `cursor` of the following page)',
-    querystring: Obj({ path: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to maxListLimit, its default)' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'the `next` of the page before' })) }),
+    querystring: Obj({ path: Type.Optional(Type.String()), limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to maxListLimit, its default)' })), cursor: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'the `next` of the page before' })), batch: Type.Optional(Type.String({ description: "only the files one delete put in the trash (an entry's `batch`)" })) }),
     response: { 200: Obj({ entries: Type.Array(Any('a trashed file: id, batch, path, hash (where the caller may read), size, mtime, deletedAt')), next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })) }) },
   }),
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr), reencrypt: Type.Optional(Type.Boolean()) }), response: { 200: Entry, 409: Error } }),

@@ -182,11 +182,13 @@ export class VersionStore implements RetentionHook {
    * and those older than `before` (an id, the `next` of the page before). `next` is there
    * when more may follow.
    */
-  async trash(root: string, options: { limit?: number; before?: number } = {}): Promise<{ entries: TrashInfo[]; next?: number }> {
+  /** `batch`: only the files one delete put there (all of a folder deleted at once). */
+  async trash(root: string, options: { limit?: number; before?: number; batch?: string } = {}): Promise<{ entries: TrashInfo[]; next?: number }> {
     const limit = options.limit ?? 10_000;
     let q = this.db.selectFrom('trash').selectAll();
     if (root !== '/') q = q.where((eb) => eb.or([eb('path', '=', root), eb.and([eb('path', '>', subtreeStart(root)), eb('path', '<', subtreeEnd(root))])]));
     if (options.before !== undefined) q = q.where('id', '<', options.before);
+    if (options.batch !== undefined) q = q.where('batch', '=', options.batch);
     // One row past the page tells whether another page follows.
     const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
     const entries = rows.slice(0, limit).map((r) => ({ id: Number(r.id), batch: r.batch, path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, deletedAt: Number(r.deleted_at), deletedBy: r.deleted_by }));

@@ -1,6 +1,6 @@
 /**
  * The trash is listed in pages (GET /api/v1/trash?limit&cursor, `next` while more may
- * follow), the way directory listings page: a trash of more than maxListLimit (10,000)
+ * follow; `batch` for the files of one delete), the way directory listings page: a trash of more than maxListLimit (10,000)
  * entries used to answer its newest 10,000 with no way to reach the rest. The rows are
  * inserted through the store (copies of one real deleted file, its manifest's references
  * counted), on SQLite and on PostgreSQL.
@@ -99,6 +99,23 @@ function suite(name: string, start: () => Promise<TestServer>, stop: () => Promi
 
     it('refuses a bad limit or cursor with FERRY_ERR_VALIDATION', async () => {
       for (const q of ['?limit=0', '?limit=10001', '?limit=x', '?cursor=abc', '?cursor=0', '?cursor=-5']) {
+        const r = await page(t, q);
+        expect(r.status, q).toBe(400);
+        expect(r.body.error?.code, q).toBe('FERRY_ERR_VALIDATION');
+      }
+    });
+
+    it('lists the files of one delete (batch=B) across pages, and refuses a value that is not a batch', async () => {
+      const client = new FerryClient({ server: t.url, token: t.token });
+      const bulk = await listTrash(client, '/', { batch: 'bulk' });
+      expect(bulk).toHaveLength(EXTRA);
+      expect(bulk.every((e) => e.batch === 'bulk')).toBe(true);
+      const first = await listTrashPage(client, '/', { batch: 'bulk', limit: 10 });
+      expect([first.entries.length, first.next !== undefined]).toEqual([10, true]);
+      const oldest = (await listTrash(client)).at(-1)!;
+      expect((await listTrash(client, '/', { batch: oldest.batch })).map((e) => e.path)).toEqual(['/first.txt']);
+      expect(await listTrash(client, '/', { batch: 'nosuchbatch' })).toEqual([]);
+      for (const q of ['?batch=', '?batch=a%20b', '?batch=..%2Fx', `?batch=${'a'.repeat(65)}`]) {
         const r = await page(t, q);
         expect(r.status, q).toBe(400);
         expect(r.body.error?.code, q).toBe('FERRY_ERR_VALIDATION');

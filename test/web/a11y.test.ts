@@ -25,7 +25,9 @@ async function focused(page: Page): Promise<string> {
 }
 
 beforeAll(async () => {
-  t = await startTestServer({ trashDays: 7 });
+  // Each test signs in, and a page load asks for its session (the auth routes' per-address
+  // limit of 30 a minute): past it a page shows the sign-in form. That limit has its own tests.
+  t = await startTestServer({ trashDays: 7, rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 } });
   await addUser(t, 'kim', { password: 'kim-password-1' });
   const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'kim', password: 'kim-password-1' }) });
   token = ((await login.json()) as { token: string }).token;
@@ -53,6 +55,8 @@ describe('focus, by keyboard', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('status').filter({ hasText: 'Restored /Notes/old.txt.' }).waitFor();
     await expect.poll(() => focused(page)).toBe('main#main ');
+    // A place to read from, not a control: no focus ring around the whole page.
+    expect(await page.locator('#main').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string } }).getComputedStyle(el).outlineStyle)).toBe('none');
     await page.keyboard.press('Tab');
     expect(await focused(page)).toBe('button Empty trash');
     expect(errors).toEqual([]);
@@ -125,6 +129,87 @@ describe('errors, by screen reader', () => {
     const differ = (await page.getByRole('alert').textContent())!;
     expect(differ).toMatch(/differ/);
     expect(await described(page, 'New password again')).toEqual({ invalid: 'true', description: differ });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the New token dialog marks the field a refusal is about (name, scopes, days) and describes it by the message, not the others', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/tokens');
+    await page.getByRole('button', { name: 'New token' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New token' });
+    const create = dialog.getByRole('button', { name: 'Create token' });
+    const untouched = { invalid: null, description: '' };
+    await dialog.getByLabel('Name', { exact: true }).fill('   ');
+    await create.click();
+    await dialog.getByRole('alert').filter({ hasText: 'Name cannot be only spaces.' }).waitFor();
+    expect(await described(page, 'Name')).toEqual({ invalid: 'true', description: 'Name cannot be only spaces.' });
+    expect(await described(page, 'Expires after (days; empty: never)')).toEqual(untouched);
+
+    await dialog.getByLabel('Name', { exact: true }).fill('backup job');
+    for (const scope of ['list', 'read', 'write', 'delete', 'mkdir', 'share']) await dialog.getByLabel(scope, { exact: true }).uncheck();
+    await create.click();
+    const noScope = (await dialog.getByRole('alert').filter({ hasText: /scope/ }).textContent())!;
+    for (const scope of ['list', 'share']) expect(await described(page, scope), scope).toEqual({ invalid: 'true', description: noScope });
+    expect(await described(page, 'Name')).toEqual(untouched);
+
+    // 5000 days: the form's own words, about its field (the server's was about expiresInSeconds).
+    await dialog.getByLabel('read', { exact: true }).check();
+    await dialog.getByLabel('Expires after (days; empty: never)').fill('5000');
+    await create.click();
+    const tooLong = (await dialog.getByRole('alert').filter({ hasText: /days/ }).textContent())!;
+    expect(tooLong).not.toMatch(/expiresInSeconds/);
+    expect(await described(page, 'Expires after (days; empty: never)')).toEqual({ invalid: 'true', description: tooLong });
+    expect(await described(page, 'read')).toEqual(untouched);
+
+    // Corrected, the token is made.
+    await dialog.getByLabel('Expires after (days; empty: never)').fill('30');
+    await create.click();
+    await page.getByRole('dialog', { name: 'Token created' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('page titles, by screen reader', () => {
+  it('each page of the app has its own title (WCAG 2.4.2), not "Ferry" for all', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await expect.poll(() => page.title()).toBe('Sign in · Ferry');
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await expect.poll(() => page.title()).toBe('Files · Ferry');
+    for (const name of ['Share links', 'Trash', 'Tokens', 'Account', 'Files']) {
+      await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+      await expect.poll(() => page.title()).toBe(`${name} · Ferry`);
+    }
+    await page.goto(t.url + '/nowhere');
+    await page.getByRole('heading', { name: 'Not found' }).waitFor();
+    expect(await page.title()).toBe('Not found · Ferry');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('selection, by screen reader', () => {
+  it('selecting rows is said in the page\'s live region ("2 selected"), and unselecting all ("Nothing selected")', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    const region = page.locator('[role=status], [aria-live]');
+    await page.getByRole('checkbox', { name: 'Select list.txt' }).check();
+    await expect.poll(() => region.allTextContents()).toEqual([' 1 selected']);
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).check();
+    await expect.poll(() => region.allTextContents()).toEqual([' 2 selected']);
+    await page.getByRole('checkbox', { name: 'Select all' }).check();
+    const all = await page.getByRole('checkbox', { name: /^Select (?!all)/ }).count();
+    expect(all).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => region.allTextContents()).toEqual([` ${all} selected`]);
+    await page.getByRole('checkbox', { name: 'Select all' }).uncheck();
+    await expect.poll(() => region.allTextContents()).toEqual([' Nothing selected']);
+    // Another folder: nothing said until something is selected there.
+    await page.getByRole('link', { name: 'My files' }).click();
+    await expect.poll(() => region.allTextContents()).toEqual(['']);
     expect(errors).toEqual([]);
     await context.close();
   });

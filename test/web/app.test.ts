@@ -420,7 +420,7 @@ describe('web app', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'Share keyboard.txt' }).waitFor();
     // Focus is in the dialog: its fields, in order, then the submit button.
-    await tabTo(page, 'Password (optional)');
+    await tabTo(page, 'Password (optional, 8 characters or more)');
     await page.keyboard.type('kb-secret');
     await tabTo(page, 'Create link');
     await page.keyboard.press('Enter');

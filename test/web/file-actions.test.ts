@@ -151,6 +151,28 @@ describe('when the server cannot be reached', () => {
     expect(errors).toEqual([]);
     await context.close();
   }, 60_000);
+
+  it('a folder opened while the server is away says it is trying again, then that it could not be reached, with Try again, which lists it once the server answers', async () => {
+    await put('/away/here.txt', 'here');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    // As if the server went away: every API request fails in the network.
+    await page.route('**/api/v1/**', (route) => route.abort('connectionrefused'));
+    await page.getByRole('link', { name: 'away' }).click();
+    await page.getByRole('cell', { name: 'Loading… the server does not answer: trying again' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'The server could not be reached' }).waitFor({ timeout: 45_000 });
+    await page.unroute('**/api/v1/**');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await page.getByRole('button', { name: 'Open here.txt' }).waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    // A folder that is not there: trying again cannot help, so it is not offered.
+    await page.goto(t.url + '/files/away/nowhere');
+    await page.getByRole('alert').filter({ hasText: 'no such file or directory' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Try again' }).count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  }, 90_000);
 });
 
 describe('uploading over a file of the same name', () => {
@@ -435,6 +457,23 @@ describe('new folder', () => {
 });
 
 describe('a session ended elsewhere', () => {
+  it('expired (its cookie gone, its access token run out): the next action brings the sign-in form saying why, not a bare form', async () => {
+    await put('/expiry/note.txt', 'a note');
+    const { context, page, errors } = await freshContext(browser);
+    await page.clock.install();
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'expiry' }).waitFor();
+    // As after the session's last day: the browser dropped the refresh cookie, and the page's
+    // access token (15 minutes) has run out.
+    await context.clearCookies();
+    await page.clock.fastForward('20:00');
+    await page.getByRole('link', { name: 'expiry' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await page.getByRole('status').filter({ hasText: /^Your session has ended \(it expired/ }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('signed out in another tab: the next action brings the sign-in form saying why (not "the session was ended" on every button), and signing in again returns to the same folder', async () => {
     await put('/ended/deep/note.txt', 'a note');
     const { context, page, errors } = await freshContext(browser);
@@ -538,6 +577,35 @@ describe('move and copy', () => {
     await dialog.getByRole('button', { name: 'Copy' }).click();
     await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/^There is no folder \/Copies/);
     expect(await exists('/Copies')).toBe(false);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('a copy into its own folder', () => {
+  it('makes "name (copy).ext", then "name (copy 2).ext", as a desktop file manager does (the server refused the same path); a folder too', async () => {
+    await put('/dup/report.pdf', 'the report');
+    await put('/dup/drafts/one.txt', 'draft one');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dup' }).click();
+    const copyHere = async (name: string) => {
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).check();
+      await page.getByRole('button', { name: 'Copy', exact: true }).click();
+      const dialog = page.getByRole('dialog', { name: `Copy ${name}` });
+      expect(await dialog.getByLabel('To folder').inputValue()).toBe('/dup');
+      await dialog.getByRole('button', { name: 'Copy' }).click();
+      await dialog.waitFor({ state: 'detached' });
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).uncheck();
+    };
+    await copyHere('report.pdf');
+    await page.getByRole('button', { name: 'Open report (copy).pdf' }).waitFor();
+    await copyHere('report.pdf');
+    await page.getByRole('button', { name: 'Open report (copy 2).pdf' }).waitFor();
+    await copyHere('drafts');
+    await page.getByRole('link', { name: 'drafts (copy)' }).waitFor();
+    expect([await exists('/dup/report (copy).pdf'), await exists('/dup/report (copy 2).pdf'), await exists('/dup/drafts (copy)/one.txt')]).toEqual([true, true, true]);
+    expect(await (await api('/api/v1/files/dup/report%20(copy%202).pdf')).text()).toBe('the report');
     expect(errors).toEqual([]);
     await context.close();
   });

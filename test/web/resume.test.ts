@@ -154,6 +154,42 @@ describe('resumable browser uploads', () => {
     await context.close();
   });
 
+  it('a server that stops answering part way: the row and the total say it is trying again, not the rate and time left of before; the upload ends once it answers', { timeout: 180_000 }, async () => {
+    const file = join(dir.path, 'unanswered.bin');
+    await writeRandomFile(file, 24 * MiB);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'dana', 'dana-password-1');
+    // Chunk requests pass (a little slowed, for a rate to show) until 6 MiB have arrived; then
+    // the connection is refused, as by a server restarting, until the test lets them through.
+    let refuse = false;
+    let refused = 0;
+    const start = await received();
+    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+      if (refuse) {
+        refused++;
+        return route.abort('connectionrefused');
+      }
+      await new Promise((r) => setTimeout(r, 40));
+      await route.continue();
+    });
+    await page.getByTestId('upload-files').setInputFiles(file);
+    const row = page.locator('li.upload').filter({ hasText: '/unanswered.bin' });
+    await expect.poll(() => row.innerText(), { timeout: 60_000 }).toMatch(/\/s · /);
+    await expect.poll(received, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(start + 6 * MiB);
+    refuse = true;
+    await expect.poll(() => row.innerText(), { timeout: 60_000 }).toContain('the server does not answer: trying again');
+    expect(refused).toBeGreaterThan(0);
+    expect(await row.innerText()).not.toMatch(/\/s|left/);
+    expect(await row.getAttribute('data-state')).toBe('running');
+    await expect.poll(() => page.locator('.uploads .total').innerText()).toContain('trying again');
+    refuse = false;
+    await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 120_000 });
+    expect(await row.innerText()).not.toContain('trying again');
+    expect(await page.locator('.uploads .total').innerText()).not.toContain('trying again');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('sends five chunk requests at once, no more (README, "Web app")', { timeout: 120_000 }, async () => {
     const file = join(dir.path, 'five.bin');
     await writeRandomFile(file, 24 * MiB);

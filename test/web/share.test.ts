@@ -349,3 +349,29 @@ describe("the owner's Share links page", () => {
     await context.close();
   });
 });
+
+describe('making a link with a password', () => {
+  it('the form says a password needs 8 characters and holds back a shorter one (the server refused it after the click); 8 make the link', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'olga', 'olga-password-1');
+    let asked = 0;
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/shares') asked++;
+    });
+    await page.getByRole('checkbox', { name: 'Select report.txt' }).check();
+    await page.getByRole('button', { name: 'Share', exact: true }).click();
+    const dialog = page.getByRole('dialog', { name: 'Share report.txt' });
+    const field = dialog.getByLabel('Password (optional, 8 characters or more)');
+    await field.fill('short');
+    await dialog.getByRole('button', { name: 'Create link' }).click();
+    expect(await field.evaluate((el) => (el as unknown as { validity: { tooShort: boolean } }).validity.tooShort)).toBe(true);
+    expect(asked).toBe(0);
+    await field.fill('longer12');
+    await dialog.getByRole('button', { name: 'Create link' }).click();
+    const link = await page.getByRole('textbox', { name: 'Link' }).inputValue();
+    expect(asked).toBe(1);
+    expect((await fetch(link, { headers: { authorization: `Basic ${Buffer.from(':longer12').toString('base64')}` } })).status).toBe(200);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -214,6 +214,46 @@ describe('the Admin page and the signed-in admin', () => {
   });
 });
 
+describe('adding a user on the Admin page', () => {
+  it('a refusal is shown in the form, by its fields (not above the users table, out of sight); a short password is held back before it is sent', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'boss', 'boss-password-1');
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('button', { name: 'Disable mia' }).waitFor();
+    let asked = 0;
+    page.on('request', (r) => {
+      if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/users') asked++;
+    });
+    const form = page.locator('form').filter({ has: page.getByRole('button', { name: 'Add user' }) });
+    const password = form.getByLabel('Password (8 characters or more; empty: none, tokens only)');
+    await form.getByLabel('Name', { exact: true }).fill('newcomer');
+    await password.fill('short');
+    await form.getByRole('button', { name: 'Add user' }).click();
+    expect(await password.evaluate((el) => (el as unknown as { validity: { tooShort: boolean } }).validity.tooShort)).toBe(true);
+    expect(asked).toBe(0);
+    // A name that is taken: the server's refusal, in the form, describing its fields.
+    await form.getByLabel('Name', { exact: true }).fill('mia');
+    await password.fill('long enough 1');
+    await form.getByRole('button', { name: 'Add user' }).click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    const text = (await alert.textContent())!;
+    expect(text).toMatch(/mia/);
+    expect(await page.locator('section').getByRole('alert').count(), 'one refusal, the form\'s').toBe(1);
+    const name = form.getByLabel('Name', { exact: true });
+    expect(await name.getAttribute('aria-invalid')).toBe('true');
+    expect(await page.locator(`#${await name.getAttribute('aria-describedby')}`).textContent()).toBe(text);
+    // Corrected, the user is made and the form is quiet again.
+    await name.fill('newcomer');
+    await form.getByRole('button', { name: 'Add user' }).click();
+    await page.getByRole('cell', { name: 'newcomer', exact: true }).waitFor();
+    expect(await form.getByRole('alert').count()).toBe(0);
+    expect(asked).toBe(2);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('sizes typed in the Admin page', () => {
   it('"10 GB" is 10^9 bytes and "10 GiB" 2^30, the field shows which before saving, a typo is refused, and the CLI reads them the same', async () => {
     const { context, page, errors } = await freshContext(browser);

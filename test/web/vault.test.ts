@@ -157,6 +157,9 @@ describe('end-to-end vaults in the web app', () => {
     // The address holds the stored path (a reload sends no plain name); the crumbs show the plain one.
     expect(page.url()).toBe(proxy.url + '/files' + (await serverPathOf(keys, loc, '/vault/sub')));
     await page.getByRole('navigation', { name: 'Folder path' }).getByRole('link', { name: 'sub' }).waitFor();
+    // So does the table's caption, which a screen reader reads (it read the stored names).
+    expect(await page.locator('table.listing caption').textContent()).toBe('Contents of /vault/sub');
+    expect(await page.getByText(/\.fe2e/).count()).toBe(0);
     expect(owner.errors).toEqual([]);
   });
 

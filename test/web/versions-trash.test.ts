@@ -236,6 +236,39 @@ describe('web app: versions and trash', () => {
     }
   });
 
+  it('a folder deleted at once whose files go past the page shown: "Restore all deleted together" (no count of the page\'s part) restores every one of them', async () => {
+    const big = await startTestServer({ trashDays: 7 });
+    try {
+      await addUser(big, 'vera', { password: 'vera-password-1' });
+      const tok = await login(big, 'vera', 'vera-password-1');
+      for (const name of ['a', 'b', 'c']) await put(big, tok, `/album/${name}.jpg`, `photo ${name}`);
+      expect((await fetch(big.url + filesPath('/album') + '?recursive=1', { method: 'DELETE', headers: { authorization: `Bearer ${tok}` } })).status).toBe(204);
+      // 499 files deleted one by one since, through the store: the first page (500) shows one of the album's three.
+      await big.server.ctx.meta.durable(async (trx) => {
+        const row = await trx.selectFrom('trash').selectAll().executeTakeFirstOrThrow();
+        const home = row.path.slice(0, row.path.indexOf('/album/'));
+        const rows = Array.from({ length: 499 }, (_, i) => ({ batch: `single${i}`, path: `${home}/later/f${i}.txt`, manifest: row.manifest, size: row.size, mtime: row.mtime, mode: row.mode, deleted_at: row.deleted_at, deleted_by: null }));
+        await trx.insertInto('trash').values(rows).execute();
+        await trx.updateTable('manifests').set((eb) => ({ refs: eb('refs', '+', 499) })).where('hash', '=', row.manifest).execute();
+      });
+      const { context, page, errors } = await freshContext(browser);
+      await signIn(page, big.url, 'vera', 'vera-password-1');
+      await page.getByRole('link', { name: 'Trash' }).click();
+      await expect.poll(() => page.locator('main table.listing tbody tr').count()).toBe(500);
+      expect(await page.getByRole('button', { name: /^Restore all \d+ deleted together$/ }).count()).toBe(0);
+      await page.getByRole('button', { name: 'Restore all deleted together', exact: true }).click();
+      await page.getByRole('status').getByText('Restored 3 files.').waitFor();
+      const got = await Promise.all(['a', 'b', 'c'].map(async (n) => (await fetch(big.url + filesPath(`/album/${n}.jpg`), { headers: { authorization: `Bearer ${tok}` } })).text()));
+      expect(got).toEqual(['photo a', 'photo b', 'photo c']);
+      // Reloaded: all of the album is out of the trash, the 499 others are still in it.
+      await expect.poll(() => page.locator('main table.listing tbody tr').count()).toBe(499);
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await big.close();
+    }
+  });
+
   it('on a server without a trash, deleting says it is final and the trash page says so', async () => {
     const tok = await login(plain, 'vera', 'vera-password-1');
     await put(plain, tok, '/x.txt', 'x');

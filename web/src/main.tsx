@@ -26,7 +26,8 @@ function Root() {
     void session.resume().finally(() => setReady(true));
   }, []);
   useEffect(() => {
-    document.title = isShare ? 'Shared with you · Ferry' : session.signedIn ? 'Ferry' : 'Sign in · Ferry';
+    // Signed in, the app names each page itself (App).
+    if (isShare || !session.signedIn) document.title = isShare ? 'Shared with you · Ferry' : 'Sign in · Ferry';
   });
   if (isShare) return <SharePage />;
   if (!ready) return <p class="loading">Loading…</p>;

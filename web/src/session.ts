@@ -21,6 +21,9 @@ export interface SessionUser {
   role: 'admin' | 'user';
 }
 
+/** Dispatched on the window for each request tried again (the server did not answer, or 503): `detail` is the request's path. */
+export const RETRY_EVENT = 'ferry-retry';
+
 /**
  * A FerryApi of this server, speaking with the given credentials; `onUnauthorized` is told
  * of every 401 answer (after the page's fetch, before the caller sees the error).
@@ -32,9 +35,19 @@ export function makeApi(credentials: { token?: () => Promise<string | undefined>
     if (res.status === 401) onUnauthorized?.();
     return res;
   });
-  const http = new HttpCore({ server: location.origin, transport, token: credentials.token, authorization: credentials.authorization, retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 } });
+  const http = new HttpCore({
+    server: location.origin,
+    transport,
+    token: credentials.token,
+    authorization: credentials.authorization,
+    retry: { retries: 6, baseMs: 250, capMs: 10_000, maxRetryAfterMs: 60_000 },
+    onRetry: (info) => dispatchEvent(new CustomEvent(RETRY_EVENT, { detail: info.path })),
+  });
   return new FerryApi({ http, sha: webSha256, parallel: 4, explainAuthFailures: false });
 }
+
+/** Why the sign-in form is back when the session could not be renewed. */
+const ENDED = 'Your session has ended (it expired, or you signed out in another tab, or the password was changed): sign in again.';
 
 export class Session {
   private access?: string;
@@ -90,7 +103,12 @@ export class Session {
       try {
         this.accept(await refreshSession(this.anon));
       } catch (err) {
-        if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) this.clear();
+        if (isFerryError(err, 'FERRY_ERR_AUTH_REQUIRED') || isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) {
+          // Signed in until now: the sign-in form says why it is back (an expired session,
+          // renewed when its access token ran out, showed the form saying nothing).
+          if (this.user !== undefined) this.notice ??= ENDED;
+          this.clear();
+        }
         throw err;
       }
     }).finally(() => (this.refreshing = undefined));
@@ -105,14 +123,8 @@ export class Session {
    */
   private recheck(): void {
     if (this.user === undefined) return;
-    void this.refresh().catch((err: unknown) => {
-      // (A sign-out here meanwhile said why itself.)
-      if (this.user === undefined && this.notice === undefined) {
-        this.notice = 'Your session has ended (signed out in another tab, or the password was changed): sign in again.';
-        this.onChange();
-      }
-      return err;
-    });
+    // A refresh that fails ends the session here, saying why (refresh()).
+    void this.refresh().catch((err: unknown) => err);
   }
 
   private async lock(fn: () => Promise<void>): Promise<void> {

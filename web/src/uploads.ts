@@ -15,6 +15,7 @@ import { AbortedError, AlreadyExistsError, isFerryError } from '../../src/core/e
 import type { Entry } from '../../src/core/protocol.js';
 import { errorText, overallPace } from './format.js';
 import { pendingUploads, type PendingUpload } from './idb.js';
+import { RETRY_EVENT } from './session.js';
 
 export type UploadState = 'queued' | 'running' | 'paused' | 'done' | 'failed' | 'canceled' | 'needs-file';
 
@@ -43,6 +44,8 @@ export interface UploadItem {
   e2e?: { keys: E2eKeys; kdf: KdfParams; serverPath: string };
   /** What the upload is doing besides sending (the end-to-end first pass). */
   note?: string;
+  /** A request of its session is being tried again (the server went away): no progress until it answers. */
+  retrying?: boolean;
   /** A file of that name is there already: the upload waits for Replace (or Cancel). */
   conflict?: boolean;
   /** Replace was chosen: the file there is overwritten. */
@@ -109,6 +112,17 @@ export class UploadManager {
   ) {
     addEventListener('online', () => {
       for (const it of this.items) if (it.state === 'failed' && it.file) this.retry(it.id);
+    });
+    // A restarted or unreachable server: the rate and time left of before would be shown as
+    // if bytes still moved. The file's next progress clears it.
+    addEventListener(RETRY_EVENT, (e) => {
+      const path = (e as CustomEvent<string>).detail;
+      const it = this.items.find((i) => i.state === 'running' && i.sessionId !== undefined && path.includes(`/uploads/${i.sessionId}`));
+      if (!it || it.retrying) return;
+      it.retrying = true;
+      it.rate = 0;
+      it.etaSeconds = undefined;
+      this.changed();
     });
   }
 
@@ -230,10 +244,13 @@ export class UploadManager {
    * overall rate and time left, measured from when they started running
    * ({@link overallPace}: none in the first seconds, when it would mean little).
    */
-  totals(now = Date.now()): { size: number; done: number; failed: number; canceled: number; active: number; rate?: number; etaSeconds?: number } {
+  totals(now = Date.now()): { size: number; done: number; failed: number; canceled: number; active: number; rate?: number; etaSeconds?: number; waiting: boolean } {
     const t = this.sums();
-    const pace = this.running && t.active > 0 ? overallPace(t.size - t.done, t.done - this.running.done, now - this.running.at) : undefined;
-    return { ...t, ...pace };
+    // Every running file waits for the server: no rate or time left, which would be of before.
+    const running = this.items.filter((i) => i.state === 'running');
+    const waiting = running.length > 0 && running.every((i) => i.retrying);
+    const pace = this.running && t.active > 0 && !waiting ? overallPace(t.size - t.done, t.done - this.running.done, now - this.running.at) : undefined;
+    return { ...t, ...pace, waiting };
   }
 
   private sums(): { size: number; done: number; failed: number; canceled: number; active: number } {
@@ -324,6 +341,7 @@ export class UploadManager {
         onProgress: (p) => {
           it.bytesDone = Math.max(before, p.bytesDone);
           it.bytesSent = p.bytesTransferred;
+          it.retrying = false;
           saveProgress();
           it.rate = p.rate;
           it.etaSeconds = p.etaMs === undefined ? undefined : p.etaMs / 1000;
@@ -350,6 +368,7 @@ export class UploadManager {
       }
     } finally {
       it.controller = undefined;
+      it.retrying = false;
       this.changed();
       this.pump();
       this.reportDone();

@@ -5,8 +5,9 @@
  *   GET    /api/v1/versions/*path?limit=N&cursor=C  {path, versions: [...], policy, next?} newest
  *                                         first (read); `next` (an id) is the cursor of the following page
  *   POST   /api/v1/versions/restore        {path, version} | {path, at} -> Entry (write)
- *   GET    /api/v1/trash?path=P&limit=N&cursor=C  {entries: [...], next?} newest first (list);
- *                                         `next` (an id) is the cursor of the following page
+ *   GET    /api/v1/trash?path=P&limit=N&cursor=C&batch=B  {entries: [...], next?} newest first (list);
+ *                                         `next` (an id) is the cursor of the following page;
+ *                                         `batch`: only the files one delete put there
  *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
  *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
  */
@@ -88,7 +89,9 @@ async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
 async function listTrash(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const root = authorize(auth, 'list', queryPath(request));
-  const page = await ctx.versions.trash(root, pageQuery(ctx, request));
+  const batch = (request.query as Record<string, string | undefined>).batch;
+  if (batch !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(batch)) throw new ValidationError('batch must be the batch of a trash entry');
+  const page = await ctx.versions.trash(root, batch === undefined ? pageQuery(ctx, request) : { ...pageQuery(ctx, request), batch });
   // A page may come back shorter than `limit` (entries under a narrower grant are left out): follow `next`, not the count.
   const entries = page.entries.map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
   return page.next === undefined ? { entries } : { entries, next: String(page.next) };

@@ -6,7 +6,7 @@ import type { AuditEntry, PermissionName, UserInfo } from '../../../src/core/pro
 import { parseSize } from '../../../src/core/units.js';
 import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
-import { Dialog, Listing, Message, useAction, useId } from './common.js';
+import { Dialog, fieldError, Listing, Message, useAction, useId } from './common.js';
 
 const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -70,11 +70,13 @@ function Users(props: { api: FerryApi }) {
   const [reload, setReload] = useState(0);
   const [editing, setEditing] = useState<{ user: UserInfo; what: 'quota' | 'grants' }>();
   const [busy, actionError, run] = useAction();
+  // The form's own: its refusal is shown in it, by its fields (it showed above the table, out of sight).
+  const [adding, addError, runAdd] = useAction();
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [admin, setAdmin] = useState(false);
   const [quota, setQuota] = useState('');
-  const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq'), quotaReading: useId('ur') };
+  const ids = { name: useId('un'), pw: useId('up'), quota: useId('uq'), quotaReading: useId('ur'), error: useId('ue') };
   const [self, setSelf] = useState<string>();
   useEffect(() => {
     listUsers(api).then(setUsers, setError);
@@ -120,7 +122,7 @@ function Users(props: { api: FerryApi }) {
         class="grid"
         onSubmit={(e) => {
           e.preventDefault();
-          void run(async () => {
+          void runAdd(async () => {
             await addUser(api, { name: name.trim(), password: password === '' ? undefined : password, role: admin ? 'admin' : 'user', quotaBytes: parseSizeInput(quota) });
             setName('');
             setPassword('');
@@ -131,16 +133,17 @@ function Users(props: { api: FerryApi }) {
         }}
       >
         <label for={ids.name}>Name</label>
-        <input id={ids.name} required value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
-        <label for={ids.pw}>Password</label>
-        <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        <input id={ids.name} required value={name} {...fieldError(addError, ids.error)} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        <label for={ids.pw}>Password (8 characters or more; empty: none, tokens only)</label>
+        <input id={ids.pw} type="password" autoComplete="new-password" minLength={8} value={password} {...fieldError(addError, ids.error)} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.quota}>Quota (e.g. 10GiB or 10GB; empty: none)</label>
-        <input id={ids.quota} value={quota} aria-describedby={ids.quotaReading} onInput={(e) => setQuota((e.currentTarget as HTMLInputElement).value)} />
+        <input id={ids.quota} value={quota} aria-describedby={addError === undefined ? ids.quotaReading : `${ids.quotaReading} ${ids.error}`} {...(addError === undefined ? {} : { 'aria-invalid': true })} onInput={(e) => setQuota((e.currentTarget as HTMLInputElement).value)} />
         <SizeReading id={ids.quotaReading} text={quota} />
         <label class="inline">
           <input type="checkbox" checked={admin} onChange={() => setAdmin(!admin)} /> Administrator
         </label>
-        <button type="submit" class="primary" disabled={busy}>
+        <Message error={addError} id={ids.error} />
+        <button type="submit" class="primary" disabled={adding}>
           Add user
         </button>
       </form>

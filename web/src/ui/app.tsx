@@ -34,6 +34,11 @@ export function App(props: { session: Session }) {
   ];
   if (user.role === 'admin') nav.push(['/admin/users', 'Admin']);
   const section = '/' + (path.split('/')[1] ?? '');
+  const title = nav.find(([to]) => section === '/' + to.split('/')[1])?.[1] ?? 'Not found';
+  // Each page its own title (WCAG 2.4.2): what a screen reader says on arriving, and the tab's and history's name.
+  useEffect(() => {
+    document.title = `${title} · Ferry`;
+  }, [title]);
 
   let page;
   if (path.startsWith('/files') || path === '/') page = (

@@ -8,10 +8,11 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createShare, downloadTicket, me } from '../../../src/client/account-api.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { parseSize } from '../../../src/core/units.js';
-import { isFerryError } from '../../../src/core/errors.js';
+import { isFerryError, isRetryable } from '../../../src/core/errors.js';
 import type { CreatedShare, Entry, MeResponse } from '../../../src/core/protocol.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
+import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
 import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
@@ -79,10 +80,14 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const [sort, setSort] = useState<{ key: SortKey; asc: boolean }>({ key: 'name', asc: true });
   const [filter, setFilter] = useState('');
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  // Whether the person selected or unselected rows in this folder: only then is the count said.
+  const [picked, setPicked] = useState(false);
   const [modal, setModal] = useState<Modal | undefined>();
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run, clearActionError] = useAction();
   const [reload, setReload] = useState(0);
+  // A request is being tried again while the folder loads: the server does not answer (yet).
+  const [unanswered, setUnanswered] = useState(false);
   const [vault, setVault] = useState<VaultView>();
   const [keysVersion, setKeysVersion] = useState(0);
   // The vault found for this folder, kept through the refreshes of finished uploads: looking
@@ -90,11 +95,17 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const vaultFound = useRef<{ path: string; reload: number; keysVersion: number; loc: KeyLocation | undefined }>();
   const filterId = useId('filter');
   useEffect(() => onKeysChanged(() => setKeysVersion((n) => n + 1)), []);
+  useEffect(() => {
+    const retried = () => setUnanswered(true);
+    addEventListener(RETRY_EVENT, retried);
+    return () => removeEventListener(RETRY_EVENT, retried);
+  }, []);
 
   useEffect(() => {
     let stop = false;
     setEntries(undefined);
     setLoadError(undefined);
+    setUnanswered(false);
     (async () => {
       const known = vaultFound.current;
       const loc = known && known.path === path && known.reload === reload && known.keysVersion === keysVersion ? known.loc : await findVault(api, path);
@@ -115,7 +126,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     me(api).then((m) => !stop && setAccount(m), () => undefined);
     return () => void (stop = true);
   }, [path, reload, props.version, keysVersion]);
-  useEffect(() => setSelected(new Set()), [path]);
+  useEffect(() => {
+    setSelected(new Set());
+    setPicked(false);
+  }, [path]);
   // An action's refusal is about the folder and the keys it was made with.
   useEffect(() => clearActionError(), [path, keysVersion]);
 
@@ -229,23 +243,35 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
+      {/* The folder did not load (the server was away): asked again here, without reloading the page. Not for a folder that is not there. */}
+      {loadError !== undefined && actionError === undefined && isRetryable(loadError) && (
+        <p>
+          <button type="button" onClick={refresh}>
+            Try again
+          </button>
+        </p>
+      )}
       {!(vault && !keys) && <p class="hint">Drop files or folders anywhere on this page to upload them here.</p>}
 
       {!(vault && !keys) && <Listing
         shown={shown}
         vault={vault !== undefined}
         loaded={entries !== undefined || loadError !== undefined}
+        unanswered={unanswered}
         empty={entries !== undefined && shown.length === 0}
         filtered={filter !== ''}
-        path={path}
+        path={e2e ? e2e.plainDir : path}
         selected={selected}
-        setSelected={setSelected}
+        setSelected={(s) => {
+          setSelected(s);
+          setPicked(true);
+        }}
         sort={sort}
         setSort={setSort}
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
       />}
 
-      <UploadPanel uploads={uploads} />
+      <UploadPanel uploads={uploads} said={picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length} selected`) : undefined} />
 
       {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
     </div>
@@ -365,6 +391,8 @@ function Listing(props: {
   shown: Entry[];
   vault: boolean;
   loaded: boolean;
+  /** While loading: the server does not answer, its requests are being tried again. */
+  unanswered: boolean;
   empty: boolean;
   filtered: boolean;
   path: string;
@@ -416,7 +444,7 @@ function Listing(props: {
       <tbody>
         {!props.loaded && (
           <tr>
-            <td colSpan={4}>Loading…</td>
+            <td colSpan={4}>{props.unanswered ? 'Loading… the server does not answer: trying again' : 'Loading…'}</td>
           </tr>
         )}
         {props.empty && (
@@ -496,6 +524,24 @@ async function refuseMissingFolder(api: FerryApi, dir: string): Promise<void> {
   });
   if (found === undefined) throw new Error(`There is no folder ${dir}: check its name, or make it first with New folder.`);
   if (found.type !== 'dir') throw new Error(`${dir} is a file, not a folder.`);
+}
+
+/** Names tried for a copy in its own folder before giving up. */
+const COPY_NAMES = 100;
+
+/**
+ * Where a copy into the entry's own folder goes, as a desktop file manager names it:
+ * "photo (copy).jpg", then "photo (copy 2).jpg"... (the server refused the same path: "source
+ * and destination are the same").
+ */
+async function copyName(api: FerryApi, entry: Entry): Promise<string> {
+  const dot = entry.type === 'file' ? entry.name.lastIndexOf('.') : -1;
+  const [stem, ext] = dot > 0 ? [entry.name.slice(0, dot), entry.name.slice(dot)] : [entry.name, ''];
+  for (let n = 1; n <= COPY_NAMES; n++) {
+    const to = joinPath(parentPath(entry.path), `${stem} (copy${n === 1 ? '' : ` ${n}`})${ext}`);
+    if ((await api.statIfExists(to)) === undefined) return to;
+  }
+  throw new Error(`${entry.name} has ${COPY_NAMES} copies in this folder already: copy it into another folder.`);
 }
 
 /** A new name is one name: with a `/` a rename would move the item into other (new) folders. */
@@ -605,7 +651,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
               async (e) => {
                 if (modal.kind === 'move' && e.type === 'dir') await moveFolderOrVault(api, e.path, joinPath(dir, e.name));
                 else if (modal.kind === 'move') await api.move(e.path, joinPath(dir, e.name), { overwrite: false });
-                else await api.copy(e.path, joinPath(dir, e.name), { overwrite: false });
+                else await api.copy(e.path, parentPath(e.path) === dir ? await copyName(api, e) : joinPath(dir, e.name), { overwrite: false });
               },
               props,
             );
@@ -893,8 +939,9 @@ export function ShareDialog(props: { api: FerryApi; entry: Entry; onClose: () =>
             </option>
           ))}
         </select>
-        <label for={ids.pw}>Password (optional)</label>
-        <input id={ids.pw} type="password" autoComplete="new-password" value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
+        {/* The server's rule for every password (src/server/passwords.ts), said before it refuses one. */}
+        <label for={ids.pw}>Password (optional, 8 characters or more)</label>
+        <input id={ids.pw} type="password" autoComplete="new-password" minLength={8} value={password} onInput={(e) => setPassword((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.max}>{kind === 'upload' ? 'Files accepted at most (optional)' : 'Downloads allowed (optional)'}</label>
         <input id={ids.max} type="number" min={1} inputMode="numeric" value={maxUses} onInput={(e) => setMaxUses((e.currentTarget as HTMLInputElement).value)} />
         {kind === 'upload' && (

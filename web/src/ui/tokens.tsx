@@ -4,9 +4,32 @@ import type { FerryApi } from '../../../src/client/api.js';
 import { createToken, listTokens, revokeToken } from '../../../src/client/account-api.js';
 import type { CreatedToken, PermissionName, TokenInfo } from '../../../src/core/protocol.js';
 import { formatDate } from '../format.js';
-import { Confirm, Dialog, Listing, Message, ShownOnce, useAction, useId } from './common.js';
+import { Confirm, Dialog, fieldError, Listing, Message, ShownOnce, useAction, useId } from './common.js';
 
 const SCOPES: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
+
+/** The server's longest token life (src/server/routes/tokens.ts), in the form's days. */
+const MAX_DAYS = 3650;
+
+type TokenField = 'name' | 'scopes' | 'days';
+
+/** A refusal the form finds itself, about one of its fields. */
+class FieldProblem extends Error {
+  constructor(
+    readonly field: TokenField,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the form can tell before asking the server: each problem about its field. */
+function checkToken(name: string, scopes: Set<PermissionName>, days: string): void {
+  if (name.trim() === '') throw new FieldProblem('name', 'Name cannot be only spaces.');
+  if (scopes.size === 0) throw new FieldProblem('scopes', 'Pick at least one scope: a token without one can do nothing.');
+  const n = Number(days);
+  if (days !== '' && (!Number.isInteger(n) || n < 1 || n > MAX_DAYS)) throw new FieldProblem('days', `Expires after: a whole number of days from 1 to ${MAX_DAYS} (10 years), or empty for never.`);
+}
 
 export function TokensPage(props: { api: FerryApi }) {
   const [tokens, setTokens] = useState<TokenInfo[]>();
@@ -74,7 +97,9 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
   const [days, setDays] = useState('90');
   const [created, setCreated] = useState<CreatedToken>();
   const [busy, error, run] = useAction();
-  const ids = { name: useId('tn'), prefix: useId('tp'), days: useId('td') };
+  const ids = { name: useId('tn'), prefix: useId('tp'), days: useId('td'), error: useId('te') };
+  // The form's own refusals are about one field; the server's (a path prefix outside one's own) about all of them.
+  const about = (field: TokenField | 'prefix') => fieldError(error instanceof FieldProblem && error.field !== field ? undefined : error, ids.error);
   if (created) {
     return (
       <Dialog title="Token created" onClose={props.onClose}>
@@ -89,6 +114,7 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
         onSubmit={(e) => {
           e.preventDefault();
           void run(async () => {
+            checkToken(name, scopes, days);
             setCreated(
               await createToken(props.api, {
                 name: name.trim(),
@@ -101,7 +127,7 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
         }}
       >
         <label for={ids.name}>Name</label>
-        <input id={ids.name} required value={name} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
+        <input id={ids.name} required value={name} {...about('name')} onInput={(e) => setName((e.currentTarget as HTMLInputElement).value)} />
         <fieldset>
           <legend>Scopes</legend>
           {SCOPES.map((s) => (
@@ -109,6 +135,7 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
               <input
                 type="checkbox"
                 checked={scopes.has(s)}
+                {...about('scopes')}
                 onChange={() => {
                   const next = new Set(scopes);
                   if (next.has(s)) next.delete(s);
@@ -121,10 +148,10 @@ function NewToken(props: { api: FerryApi; onClose: () => void }) {
           ))}
         </fieldset>
         <label for={ids.prefix}>Only below this path (optional)</label>
-        <input id={ids.prefix} value={prefix} placeholder="/photos" onInput={(e) => setPrefix((e.currentTarget as HTMLInputElement).value)} />
+        <input id={ids.prefix} value={prefix} {...about('prefix')} placeholder="/photos" onInput={(e) => setPrefix((e.currentTarget as HTMLInputElement).value)} />
         <label for={ids.days}>Expires after (days; empty: never)</label>
-        <input id={ids.days} type="number" min={1} value={days} onInput={(e) => setDays((e.currentTarget as HTMLInputElement).value)} />
-        <Message error={error} />
+        <input id={ids.days} type="number" min={1} value={days} {...about('days')} onInput={(e) => setDays((e.currentTarget as HTMLInputElement).value)} />
+        <Message error={error} id={ids.error} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
             Cancel

@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { me } from '../../../src/client/account-api.js';
-import { emptyTrash, listTrashPage, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
+import { emptyTrash, listTrash, listTrashPage, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
@@ -76,10 +76,12 @@ export function TrashPage(props: { api: FerryApi }) {
   const shown = useShownPaths(entries);
   const show = (e: TrashEntry): ShownPath => shown.get(e.path) ?? maskedPath(e.path);
 
-  const restore = (list: TrashEntry[]) =>
+  /** Restores `which`: entries, or all of a batch (asked of the server: it may reach past the pages shown). */
+  const restore = (which: TrashEntry[] | { batch: string }) =>
     run(async () => {
       setNotice(undefined);
       try {
+        const list = Array.isArray(which) ? which : await listTrash(api, '/', { batch: which.batch });
         for (const e of list) await restoreTrash(api, e.id);
         setNotice(list.length === 1 ? `Restored ${show(list[0]).path}.` : `Restored ${list.length} files.`);
       } finally {
@@ -88,6 +90,8 @@ export function TrashPage(props: { api: FerryApi }) {
     });
   const batches = batchSizes(entries ?? []);
   const seen = new Set<string>();
+  // With more pages to come, the last batch shown may go on past this page: its count here is not its size.
+  const openBatch = next !== undefined && entries?.length ? entries[entries.length - 1].batch : undefined;
   return (
     <main id="main">
       <h1>Trash</h1>
@@ -142,9 +146,9 @@ export function TrashPage(props: { api: FerryApi }) {
                     Restore to…
                   </button>
                 )}
-                {first && together > 1 && (
-                  <button type="button" disabled={busy} onClick={() => restore((entries ?? []).filter((x) => x.batch === e.batch))}>
-                    Restore all {together} deleted together
+                {first && (together > 1 || e.batch === openBatch) && (
+                  <button type="button" disabled={busy} onClick={() => restore({ batch: e.batch })}>
+                    {e.batch === openBatch ? 'Restore all deleted together' : `Restore all ${together} deleted together`}
                   </button>
                 )}
               </td>

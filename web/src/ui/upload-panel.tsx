@@ -13,7 +13,14 @@ const STATE_TEXT: Record<UploadItem['state'], string> = {
   'needs-file': 'interrupted: pick the file again to resume',
 };
 
-export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
+/**
+ * `said`: the page's own announcement (the Files page's "3 selected"), in the same live region
+ * (one region per page), in a span of its own: a screen reader reads the part that changed.
+ */
+/** Said of an upload whose requests are being tried again. */
+const WAITING = 'the server does not answer: trying again';
+
+export function UploadPanel(props: { uploads: UploadManager; title?: string; said?: string }) {
   const { uploads } = props;
   const [, setTick] = useState(0);
   const bump = () => setTick((n) => n + 1);
@@ -22,7 +29,8 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
   // Always in the page: a live region added with its text is often not read out.
   const status = (
     <p role="status" class="visually-hidden">
-      {spoken(uploads.items)}
+      <span>{spoken(uploads.items)}</span>
+      {props.said && <span> {props.said}</span>}
     </p>
   );
   if (uploads.items.length === 0) return status;
@@ -38,7 +46,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
         <h2 id="uploads-title">{props.title ?? 'Uploads'}</h2>
         <p class="total">
           <progress max={Math.max(1, t.size)} value={t.done} aria-label="Total upload progress" /> {counts}
-          {t.active > 0 && (t.rate === undefined ? ' · measuring speed' : ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`)}
+          {t.active > 0 && (t.waiting ? ` · ${WAITING}` : t.rate === undefined ? ' · measuring speed' : ` · ${formatRate(t.rate)} · ${formatEta(t.etaSeconds)}`)}
         </p>
         <ul>
           {uploads.items.map((it) => (
@@ -51,7 +59,8 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string }) {
               <div class="row small">
                 <span>
                   {formatSize(it.state === 'done' ? it.size : it.bytesDone)} of {formatSize(it.size)}
-                  {it.state === 'running' && it.rate > 0 && ` · ${formatRate(it.rate)} · ${formatEta(it.etaSeconds)}`}
+                  {it.state === 'running' && it.retrying && ` · ${WAITING}`}
+                  {it.state === 'running' && !it.retrying && it.rate > 0 && ` · ${formatRate(it.rate)} · ${formatEta(it.etaSeconds)}`}
                   {it.state === 'done' && !it.e2e && it.bytesSent < it.size && ` · ${formatSize(it.size - it.bytesSent)} already on the server`}
                   {it.note && (it.state === 'running' || it.state === 'done') && ` · ${it.note}`}
                 </span>
