@@ -17,7 +17,7 @@
  * node commits, every node reads at once.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -113,6 +113,11 @@ export interface DepartingFile {
  */
 export interface RetentionHook {
   departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
+  /**
+   * `departing(…, 'delete')` for every file below the directory `root` (a recursive delete),
+   * called before their rows go: in SQL, whatever the number of files.
+   */
+  departingTree(trx: Transaction<Database>, root: string, now: number): Promise<void>;
 }
 
 /** What the namespace needs of the store that owns it. */
@@ -192,6 +197,27 @@ export const MAX_COPY_ENTRIES = 100_000;
 /** `path` itself or anything below it (`path` is not the root). */
 function selfAndBelow(eb: ExpressionBuilder<Database, 'files'>, path: string): Expression<SqlBool> {
   return eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]);
+}
+
+/**
+ * `column` (a path below `from`) with its `from` replaced by `to`, computed in SQL: its
+ * length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+ */
+function rebased(from: string, to: string, column: 'path' | 'parent'): RawBuilder<string> {
+  return sql<string>`${to} || substr(${sql.ref(column)}, length(${from}) + 1)`;
+}
+
+/**
+ * Adds `sign` times the number of files at or below `root` that point at a manifest to that
+ * manifest's refs: one statement, whatever the number of files (a tree copied, deleted or
+ * put in the trash).
+ */
+export async function addTreeManifestRefs(trx: Db, root: string, sign: 1 | -1): Promise<void> {
+  await sql`update manifests set refs = refs ${sql.raw(sign === 1 ? '+' : '-')} c.n
+    from (select manifest, count(*) as n from files
+          where manifest is not null and (path = ${root} or (path > ${subtreeStart(root)} and path < ${subtreeEnd(root)}))
+          group by manifest) as c
+    where manifests.hash = c.manifest`.execute(trx);
 }
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
@@ -567,14 +593,10 @@ export class Namespace {
       if (src.type === 'file') {
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       } else {
-        // Children first, then the directory itself. The cut is computed in SQL: its
-        // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+        // Children first, then the directory itself.
         await trx
           .updateTable('files')
-          .set({
-            path: sql<string>`${to} || substr(path, length(${from}) + 1)`,
-            parent: sql<string>`${to} || substr(parent, length(${from}) + 1)`,
-          })
+          .set({ path: rebased(from, to, 'path'), parent: rebased(from, to, 'parent') })
           .where('path', '>', subtreeStart(from))
           .where('path', '<', subtreeEnd(from))
           .execute();
@@ -634,15 +656,31 @@ export class Namespace {
       await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
       await this.refuseLargeCopy(trx, from, max);
-      const rows = await trx.selectFrom('files').selectAll().where((eb) => selfAndBelow(eb, from)).orderBy('path').execute();
-      const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
-      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
-      for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
-      const refs = new Map<string, number>();
-      for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
-      for (const [hash, n] of refs) {
-        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
-      }
+      // In SQL, whatever the number of rows: the manifests gain a reference per file copied,
+      // then the rows are copied with their paths rebased (reading them into the process
+      // took 800 MB for 2^17 files; docs/security-audit.md, fifth round).
+      await addTreeManifestRefs(trx, from, 1);
+      await trx
+        .insertInto('files')
+        .columns(FILE_COLUMNS)
+        .expression(
+          trx
+            .selectFrom('files')
+            .select([sql.val(to).as('path'), sql.val(parentPath(to)).as('parent'), sql.val(baseName(to)).as('name'), sql.val(nameFold(baseName(to))).as('name_fold'), 'type', 'size', 'mtime', 'mode', 'manifest', sql.val(now).as('created_at'), sql.val(now).as('updated_at'), 'expires_at'])
+            .where('path', '=', from),
+        )
+        .execute();
+      await trx
+        .insertInto('files')
+        .columns(FILE_COLUMNS)
+        .expression(
+          trx
+            .selectFrom('files')
+            .select([rebased(from, to, 'path').as('path'), rebased(from, to, 'parent').as('parent'), 'name', 'name_fold', 'type', 'size', 'mtime', 'mode', 'manifest', sql.val(now).as('created_at'), sql.val(now).as('updated_at'), 'expires_at'])
+            .where('path', '>', subtreeStart(from))
+            .where('path', '<', subtreeEnd(from)),
+        )
+        .execute();
       await davRowsCopied(trx, from, to);
       return this.stat(to, trx);
     }));
@@ -685,30 +723,40 @@ export class Namespace {
         const child = await inside.select('path').limit(1).executeTakeFirst();
         if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
       }
-      const manifests = await inside.select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('type', '=', 'file').execute();
-      if (this.retention && manifests.length > 0) await this.retention.departing(trx as Transaction<Database>, manifests.filter((m) => m.manifest).map(departingOf), 'delete', this.now());
-      const counts = new Map<string, number>();
-      for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
-      const { numDeletedRows } = await trx
-        .deleteFrom('files')
-        .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
-        .executeTakeFirst();
-      await this.derefManifests(trx, counts);
+      // In SQL, whatever the number of rows (a delete of 2^18 files into the trash held every
+      // writer 36 s when their rows went through the process; docs/security-audit.md): the
+      // trash takes its rows and references, then the files' references go, then the rows.
+      const { files } = await inside.select((eb) => eb.fn.countAll<number>().as('files')).where('type', '=', 'file').executeTakeFirstOrThrow();
+      if (this.retention) await this.retention.departingTree(trx as Transaction<Database>, path, this.now());
+      await addTreeManifestRefs(trx, path, -1);
+      const dead = await trx
+        .selectFrom('manifests')
+        .select('hash')
+        .where('refs', '<=', 0)
+        .where('hash', 'in', inside.select('manifest').where('type', '=', 'file').where('manifest', 'is not', null))
+        .execute();
+      const { numDeletedRows } = await trx.deleteFrom('files').where((eb) => selfAndBelow(eb, path)).executeTakeFirst();
+      await this.dropManifests(trx, dead.map((m) => m.hash));
       await davRowsRemoved(trx, path);
-      return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
+      return { files: Number(files), dirs: Number(numDeletedRows) - Number(files) };
     }));
   }
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
   private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
     await this.addManifestRefs(trx, counts, -1);
-    const hashes = [...counts.keys()];
+    await this.dropManifests(trx, [...counts.keys()]);
+  }
+
+  /** Of these manifests, deletes those at zero references, releasing their chunks: a few statements per 400 manifests. */
+  private async dropManifests(trx: Db, hashes: readonly string[]): Promise<void> {
     for (const part of batches(hashes)) {
       const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
-      for (const m of dead) {
-        await this.chunkIndex.addRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
-        await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
-      }
+      if (dead.length === 0) continue;
+      const released = new Map<string, number>();
+      for (const m of dead) for (const c of distinctHashes(decodeChunkList(m.chunks))) released.set(c, (released.get(c) ?? 0) + 1);
+      for (const [n, chunks] of groupByCount(released)) await this.chunkIndex.addRefs(trx, chunks, -n);
+      await trx.deleteFrom('manifests').where('hash', 'in', dead.map((m) => m.hash)).execute();
     }
   }
 
