@@ -117,6 +117,6 @@ describe('large trees', () => {
     const large = await statementsFor(450);
     expect(large).toEqual(small);
     // And few of them: the vault guard's look-ups, the destination's, one or two per step.
-    for (const n of Object.values(small)) expect(n).toBeLessThan(40);
+    for (const n of Object.values(small)) expect(n).toBeLessThan(30);
   });
 });
