@@ -37,7 +37,7 @@ import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
-import { davRowsCopied, davRowsMoved, davRowsRemoved, deadPropBytes } from './dav-store.js';
+import { davRowsCopied, davRowsMoved, davRowsRemoved, davRowsRemovedSpan, deadPropBytes } from './dav-store.js';
 import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
@@ -114,10 +114,10 @@ export interface DepartingFile {
 export interface RetentionHook {
   departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
   /**
-   * `departing(…, 'delete')` for every file below the directory `root` (a recursive delete),
-   * called before their rows go: in SQL, whatever the number of files.
+   * `departing(…, 'delete')` for every file in `span` (a step of a recursive delete; the steps
+   * of one delete share `batch`), called before their rows go: in SQL, whatever the number of files.
    */
-  departingTree(trx: Transaction<Database>, root: string, now: number): Promise<void>;
+  departingSpan(trx: Transaction<Database>, span: PathSpan, batch: string, now: number): Promise<void>;
 }
 
 /** What the namespace needs of the store that owns it. */
@@ -171,6 +171,14 @@ function toEntry(row: FilesTable): Entry {
   return e;
 }
 
+/** Options of {@link Namespace.remove}. */
+export interface RemoveOptions {
+  /** Remove a folder that is not empty, and everything in it. */
+  recursive?: boolean;
+  /** Rows one step of a recursive delete takes at most (default {@link DELETE_STEP_ROWS}; tests lower it). */
+  stepRows?: number;
+}
+
 /** Options of {@link Namespace.move} and {@link Namespace.copy}. */
 export interface MoveOptions {
   /** Replace an existing destination file (default true); a directory is never replaced. */
@@ -208,17 +216,36 @@ function rebased(from: string, to: string, column: 'path' | 'parent'): RawBuilde
 }
 
 /**
- * Adds `sign` times the number of files at or below `root` that point at a manifest to that
+ * A run of `files` rows in path order: `from` (inclusive) up to `to` (exclusive). The rows
+ * strictly below a folder `p` are the span (`p/`, `p0`) (path-range.ts; no path ends in `/`).
+ */
+export interface PathSpan {
+  from: string;
+  to: string;
+}
+
+/** The span of the rows strictly below the folder `root`. */
+export const spanBelow = (root: string): PathSpan => ({ from: subtreeStart(root), to: subtreeEnd(root) });
+
+/**
+ * Adds `sign` times the number of files in `span` that point at a manifest to that
  * manifest's refs: one statement, whatever the number of files (a tree copied, deleted or
  * put in the trash).
  */
-export async function addTreeManifestRefs(trx: Db, root: string, sign: 1 | -1): Promise<void> {
+export async function addSpanManifestRefs(trx: Db, span: PathSpan, sign: 1 | -1): Promise<void> {
   await sql`update manifests set refs = refs ${sql.raw(sign === 1 ? '+' : '-')} c.n
     from (select manifest, count(*) as n from files
-          where manifest is not null and (path = ${root} or (path > ${subtreeStart(root)} and path < ${subtreeEnd(root)}))
+          where manifest is not null and path >= ${span.from} and path < ${span.to}
           group by manifest) as c
     where manifests.hash = c.manifest`.execute(trx);
 }
+
+/**
+ * Rows a step of a recursive delete takes at most (in its own transaction). A delete of
+ * 2^18 files and their 2^19 folders in one transaction held every other writer (on SQLite,
+ * the whole server) 7–19 s; in steps of this many rows other requests run between steps.
+ */
+export const DELETE_STEP_ROWS = 10_000;
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
@@ -659,7 +686,8 @@ export class Namespace {
       // In SQL, whatever the number of rows: the manifests gain a reference per file copied,
       // then the rows are copied with their paths rebased (reading them into the process
       // took 800 MB for 2^17 files; docs/security-audit.md, fifth round).
-      await addTreeManifestRefs(trx, from, 1);
+      if (src.type === 'file') await this.addManifestRefs(trx, new Map([[src.hash!, 1]]), 1);
+      else await addSpanManifestRefs(trx, spanBelow(from), 1);
       await trx
         .insertInto('files')
         .columns(FILE_COLUMNS)
@@ -702,10 +730,14 @@ export class Namespace {
     await davRowsRemoved(trx, to);
   }
 
-  /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
-  async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
+  /**
+   * Removes a file, or a directory (`recursive` for a non-empty one). Returns files and
+   * folders removed. A file or an empty folder goes in one transaction, a tree in steps
+   * ({@link removeTree}).
+   */
+  async remove(path: string, options: RemoveOptions = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.guarded(() => this.durable(async (trx) => {
+    const removed = await this.guarded(() => this.durable(async (trx): Promise<{ files: number; dirs: number } | undefined> => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
         await this.guard.checkMarkerRemoval(trx, path);
@@ -718,28 +750,69 @@ export class Namespace {
         await davRowsRemoved(trx, path);
         return { files: 1, dirs: 0 };
       }
-      const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
       if (!options.recursive) {
-        const child = await inside.select('path').limit(1).executeTakeFirst();
+        const child = await trx.selectFrom('files').select('path').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path)).limit(1).executeTakeFirst();
         if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await davRowsRemoved(trx, path);
+        return { files: 0, dirs: 1 };
       }
-      // In SQL, whatever the number of rows (a delete of 2^18 files into the trash held every
-      // writer 36 s when their rows went through the process; docs/security-audit.md): the
-      // trash takes its rows and references, then the files' references go, then the rows.
-      const { files } = await inside.select((eb) => eb.fn.countAll<number>().as('files')).where('type', '=', 'file').executeTakeFirstOrThrow();
-      if (this.retention) await this.retention.departingTree(trx as Transaction<Database>, path, this.now());
-      await addTreeManifestRefs(trx, path, -1);
-      const dead = await trx
-        .selectFrom('manifests')
-        .select('hash')
-        .where('refs', '<=', 0)
-        .where('hash', 'in', inside.select('manifest').where('type', '=', 'file').where('manifest', 'is not', null))
-        .execute();
-      const { numDeletedRows } = await trx.deleteFrom('files').where((eb) => selfAndBelow(eb, path)).executeTakeFirst();
-      await this.dropManifests(trx, dead.map((m) => m.hash));
-      await davRowsRemoved(trx, path);
-      return { files: Number(files), dirs: Number(numDeletedRows) - Number(files) };
+      return undefined;
     }));
+    return removed ?? this.removeTree(path, options.stepRows ?? DELETE_STEP_ROWS);
+  }
+
+  /**
+   * Deletes the folder `path` and everything below it in steps of at most
+   * {@link DELETE_STEP_ROWS} rows, each its own transaction, so that other writers run in
+   * between. Each step takes the rows that sort last (descending byte order puts a folder's
+   * contents before the folder), so every row left still has all its ancestors; the folder
+   * goes in the last step with whatever was made in it meanwhile. A crash between steps
+   * leaves the tree partly deleted (as `rm -r` would), never a row without its folder.
+   * Files go to the trash (when on) in one batch across the steps.
+   */
+  private async removeTree(path: string, stepRows: number): Promise<{ files: number; dirs: number }> {
+    const below = spanBelow(path);
+    const batch = randomBytes(8).toString('hex');
+    const total = { files: 0, dirs: 0 };
+    for (;;) {
+      const last = await this.durable(async (trx) => {
+        // Moved away or deleted by another request between two steps: what was deleted stays so.
+        const root = await trx.selectFrom('files').select('type').where('path', '=', path).executeTakeFirst();
+        if (root?.type !== 'dir') return true;
+        const edge = await trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', below.to).orderBy('path', 'desc').offset(stepRows - 1).limit(1).executeTakeFirst();
+        // Fewer rows than a step left: they go with the folder.
+        const lowest = edge ?? (await trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', below.to).orderBy('path').limit(1).executeTakeFirst());
+        if (lowest) {
+          const removed = await this.removeSpan(trx, { from: lowest.path, to: below.to }, batch);
+          total.files += removed.files;
+          total.dirs += removed.dirs;
+        }
+        if (edge) return false;
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await davRowsRemoved(trx, path);
+        total.dirs++;
+        return true;
+      });
+      if (last) return total;
+    }
+  }
+
+  /**
+   * Deletes the rows of `span` (a set of whole subtrees) in SQL, whatever their number: the
+   * trash takes its rows and references, then the files' references go, then the rows, and
+   * manifests left without references release their chunks.
+   */
+  private async removeSpan(trx: Transaction<Database>, span: PathSpan, batch: string): Promise<{ files: number; dirs: number }> {
+    const rows = trx.selectFrom('files').where('path', '>=', span.from).where('path', '<', span.to);
+    const { files } = await rows.select((eb) => eb.fn.countAll<number>().as('files')).where('type', '=', 'file').executeTakeFirstOrThrow();
+    if (this.retention) await this.retention.departingSpan(trx, span, batch, this.now());
+    await addSpanManifestRefs(trx, span, -1);
+    const dead = await trx.selectFrom('manifests').select('hash').where('refs', '<=', 0).where('hash', 'in', rows.select('manifest').where('manifest', 'is not', null)).execute();
+    const { numDeletedRows } = await trx.deleteFrom('files').where('path', '>=', span.from).where('path', '<', span.to).executeTakeFirst();
+    await this.dropManifests(trx, dead.map((m) => m.hash));
+    await davRowsRemovedSpan(trx, span);
+    return { files: Number(files), dirs: Number(numDeletedRows) - Number(files) };
   }
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */

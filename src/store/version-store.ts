@@ -17,7 +17,7 @@ import { isWithin } from '../core/path.js';
 import type { Database } from './meta-schema.js';
 import type { Entry } from '../core/protocol.js';
 import type { DepartingFile, MetaStore, RetentionHook } from './meta-store.js';
-import { addTreeManifestRefs, type FileContent } from './namespace.js';
+import { addSpanManifestRefs, type FileContent, type PathSpan } from './namespace.js';
 
 export interface RetentionRule {
   keep: number;
@@ -116,10 +116,9 @@ export class VersionStore implements RetentionHook {
     }
   }
 
-  /** RetentionHook: a recursive delete's files into the trash (when on), as one batch, in SQL. */
-  async departingTree(trx: Transaction<Database>, root: string, now: number): Promise<void> {
+  /** RetentionHook: a step of a recursive delete puts its files into the trash (when on), in SQL. */
+  async departingSpan(trx: Transaction<Database>, span: PathSpan, batch: string, now: number): Promise<void> {
     if (this.policy().trashDays <= 0) return;
-    const batch = randomBytes(8).toString('hex');
     await trx
       .insertInto('trash')
       .columns(['batch', 'path', 'manifest', 'size', 'mtime', 'mode', 'deleted_at', 'deleted_by'])
@@ -129,12 +128,12 @@ export class VersionStore implements RetentionHook {
           .select([sql.val(batch).as('batch'), 'path', sql<string>`manifest`.as('manifest'), 'size', 'mtime', 'mode', sql.val(now).as('deleted_at'), sql<string | null>`null`.as('deleted_by')])
           .where('type', '=', 'file')
           .where('manifest', 'is not', null)
-          .where('path', '>', subtreeStart(root))
-          .where('path', '<', subtreeEnd(root))
+          .where('path', '>=', span.from)
+          .where('path', '<', span.to)
           .orderBy('path'),
       )
       .execute();
-    await addTreeManifestRefs(trx, root, 1);
+    await addSpanManifestRefs(trx, span, 1);
   }
 
   private async addRefs(trx: Transaction<Database>, manifests: readonly string[]): Promise<void> {

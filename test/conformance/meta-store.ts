@@ -257,6 +257,47 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
         expect((await manifestRefs())[fileHashOf([chunk('shared')])]).toBeUndefined();
         expect(await chunkRefs(h('shared'))).toBe(0);
       });
+
+      it('deletes a tree in steps: each row left between steps has its folder, the trash gets one batch, and a failed step leaves a tree to delete again', async () => {
+        const versions = new VersionStore(store, () => ({ versions: { keep: 0, days: 0, paths: {} }, trashDays: 30 }), () => clock);
+        let steps = 0;
+        let failAt = 3;
+        store.setRetention({
+          departing: (...a) => versions.departing(...a),
+          departingSpan: async (...a) => {
+            if (++steps === failAt) throw new Error('the server stopped between two steps');
+            return versions.departingSpan(...a);
+          },
+        });
+        const shared = fileHashOf([chunk('shared')]);
+        const consistent = async (): Promise<void> => {
+          const rows = (await store.list('/', { recursive: true, limit: 1000 })).entries;
+          const dirs = new Set(['/', ...rows.filter((e) => e.type === 'dir').map((e) => e.path)]);
+          for (const e of rows) expect(dirs.has(e.path.slice(0, e.path.lastIndexOf('/')) || '/'), e.path).toBe(true);
+          const files = rows.filter((e) => e.hash === shared).length;
+          const trashed = (await store.db.selectFrom('trash').select('id').where('manifest', '=', shared).execute()).length;
+          expect((await manifestRefs())[shared]).toBe(files + trashed);
+        };
+        // 14 rows below /s/a, 3 to a step: the third step fails after two went through.
+        await expect(store.remove('/s/a', { recursive: true, stepRows: 3 })).rejects.toThrow('the server stopped');
+        await consistent();
+        const left = await treeBelow('/s/a');
+        expect(left).toEqual(below.slice(0, below.length - 6));
+        const firstBatch = await store.db.selectFrom('trash').select(['path', 'batch']).execute();
+        expect(new Set(firstBatch.map((t) => t.batch)).size).toBe(1);
+        // Deleted again, it goes, and its files join the trash as a second batch.
+        failAt = 0;
+        const again = await store.remove('/s/a', { recursive: true, stepRows: 3 });
+        expect(again.files + firstBatch.length).toBe(inside.length);
+        expect(again.files + again.dirs).toBe(left.length + 1);
+        await expectCode(store.stat('/s/a'), 'FERRY_ERR_NOT_FOUND');
+        await consistent();
+        const trashed = await store.db.selectFrom('trash').select(['path', 'batch']).execute();
+        expect(sortBytes(trashed.map((t) => t.path))).toEqual(sortBytes(inside.map((p) => '/s/a' + p)));
+        expect(new Set(trashed.map((t) => t.batch)).size).toBe(2);
+        // The names beside it stay.
+        expect(await treeBelow('/s')).toEqual(sortBytes(['/a-b', '/a-b/k1', '/a.txt', '/a0', '/a0/k2', '/ab', '/ab/k3', '/a%', '/a%/k4', '/a_', '/a_/k5']));
+      });
     });
 
     it('refuses to put a file under a file or over a directory', async () => {
