@@ -112,6 +112,26 @@ describe('large trees', () => {
     }
   }
 
+  it('lets other requests run between the steps of a recursive delete (better-sqlite3 answers at once: without a turn of the event loop between steps, nothing else ran until the whole tree was gone)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
+    const store = await MetaStore.openSqlite(join(dir, 'meta.db'));
+    try {
+      for (let i = 0; i < 6; i++) await store.mkdir(`/big/d${i}/e`, { parents: true });
+      const done: string[] = [];
+      const removal = store.remove('/big', { recursive: true, stepRows: 2 }).then((r) => done.push('remove') && r);
+      // Another request, as the server's sockets and timers bring them: on a later turn of the event loop.
+      await new Promise((resolve) => setImmediate(resolve));
+      await store.mkdir('/other');
+      done.push('mkdir');
+      expect(await removal).toEqual({ files: 0, dirs: 13 });
+      expect(done).toEqual(['mkdir', 'remove']);
+      expect((await store.list('/', { limit: 10 })).entries.map((e) => e.path)).toEqual(['/other']);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('copies, moves and deletes into the trash a tree in as many statements whatever its number of files (set-based SQL, no rows through the process)', async () => {
     const small = await statementsFor(20);
     const large = await statementsFor(450);

@@ -17,6 +17,7 @@
  * node commits, every node reads at once.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
@@ -795,6 +796,10 @@ export class Namespace {
         return true;
       });
       if (last) return total;
+      // better-sqlite3 answers at once, so one step's promise continues straight into the next
+      // without the event loop getting a turn: waiting for the next turn is what lets other
+      // requests (their sockets, their timers) run between steps on SQLite.
+      await nextTurn();
     }
   }
 
