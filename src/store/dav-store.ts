@@ -39,6 +39,12 @@ export async function davRowsRemoved(trx: Db, root: string): Promise<void> {
   await trx.deleteFrom('dav_locks').where((eb) => selfOrBelow(eb, root)).execute();
 }
 
+/** Inside a namespace transaction: the rows of `span` (path order, `to` excluded) are deleted (a step of a recursive delete). */
+export async function davRowsRemovedSpan(trx: Db, span: { from: string; to: string }): Promise<void> {
+  await trx.deleteFrom('dav_props').where('path', '>=', span.from).where('path', '<', span.to).execute();
+  await trx.deleteFrom('dav_locks').where('path', '>=', span.from).where('path', '<', span.to).execute();
+}
+
 /** Inside a namespace transaction: `from` (a file or a tree) now lives at `to`. Locks stay behind (RFC 4918 7.7), that is, they go. */
 export async function davRowsMoved(trx: Db, from: string, to: string): Promise<void> {
   await davRowsRemoved(trx, to);

@@ -23,7 +23,7 @@ import { migrationNameOrder, migrationProvider, migrationState, type Dialect } f
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
-import { Namespace, type MoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+import { Namespace, type MoveOptions, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
@@ -59,7 +59,7 @@ export function isPostgresUrl(location: string): boolean {
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
 export { commonAncestor, distinctHashes, sessionProver, type NewUpload, type SelfProvingKind, type PartialUpload, type UploadInfo } from './upload-sessions.js';
-export { nameFold, type MoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+export { nameFold, type MoveOptions, type RemoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
@@ -352,7 +352,7 @@ export class MetaStore {
     return this.namespace.checkMoveOrCopy(op, from, to, options);
   }
 
-  remove(path: string, options?: { recursive?: boolean }): Promise<{ files: number; dirs: number }> {
+  remove(path: string, options?: RemoveOptions): Promise<{ files: number; dirs: number }> {
     return this.namespace.remove(path, options);
   }
 

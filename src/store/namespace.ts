@@ -17,7 +17,8 @@
  * node commits, every node reads at once.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { sql, type Expression, type ExpressionBuilder, type Kysely, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely';
 import {
   AlreadyExistsError,
   DirectoryNotEmptyError,
@@ -37,7 +38,7 @@ import type { Entry } from '../core/protocol.js';
 import { batches } from './batches.js';
 import type { ChunkIndex, MetaDb } from './chunk-index.js';
 import { decodeChunkList, encodeChunkList } from './chunk-list-codec.js';
-import { davRowsCopied, davRowsMoved, davRowsRemoved, deadPropBytes } from './dav-store.js';
+import { davRowsCopied, davRowsMoved, davRowsRemoved, davRowsRemovedSpan, deadPropBytes } from './dav-store.js';
 import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
@@ -113,6 +114,11 @@ export interface DepartingFile {
  */
 export interface RetentionHook {
   departing(trx: Transaction<Database>, files: readonly DepartingFile[], why: 'overwrite' | 'delete', now: number): Promise<void>;
+  /**
+   * `departing(…, 'delete')` for every file in `span` (a step of a recursive delete; the steps
+   * of one delete share `batch`), called before their rows go: in SQL, whatever the number of files.
+   */
+  departingSpan(trx: Transaction<Database>, span: PathSpan, batch: string, now: number): Promise<void>;
 }
 
 /** What the namespace needs of the store that owns it. */
@@ -166,6 +172,14 @@ function toEntry(row: FilesTable): Entry {
   return e;
 }
 
+/** Options of {@link Namespace.remove}. */
+export interface RemoveOptions {
+  /** Remove a folder that is not empty, and everything in it. */
+  recursive?: boolean;
+  /** Rows one step of a recursive delete takes at most (default {@link DELETE_STEP_ROWS}; tests lower it). */
+  stepRows?: number;
+}
+
 /** Options of {@link Namespace.move} and {@link Namespace.copy}. */
 export interface MoveOptions {
   /** Replace an existing destination file (default true); a directory is never replaced. */
@@ -193,6 +207,46 @@ export const MAX_COPY_ENTRIES = 100_000;
 function selfAndBelow(eb: ExpressionBuilder<Database, 'files'>, path: string): Expression<SqlBool> {
   return eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]);
 }
+
+/**
+ * `column` (a path below `from`) with its `from` replaced by `to`, computed in SQL: its
+ * length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+ */
+function rebased(from: string, to: string, column: 'path' | 'parent'): RawBuilder<string> {
+  return sql<string>`${to} || substr(${sql.ref(column)}, length(${from}) + 1)`;
+}
+
+/**
+ * A run of `files` rows in path order: `from` (inclusive) up to `to` (exclusive). The rows
+ * strictly below a folder `p` are the span (`p/`, `p0`) (path-range.ts; no path ends in `/`).
+ */
+export interface PathSpan {
+  from: string;
+  to: string;
+}
+
+/** The span of the rows strictly below the folder `root`. */
+export const spanBelow = (root: string): PathSpan => ({ from: subtreeStart(root), to: subtreeEnd(root) });
+
+/**
+ * Adds `sign` times the number of files in `span` that point at a manifest to that
+ * manifest's refs: one statement, whatever the number of files (a tree copied, deleted or
+ * put in the trash).
+ */
+export async function addSpanManifestRefs(trx: Db, span: PathSpan, sign: 1 | -1): Promise<void> {
+  await sql`update manifests set refs = refs ${sql.raw(sign === 1 ? '+' : '-')} c.n
+    from (select manifest, count(*) as n from files
+          where manifest is not null and path >= ${span.from} and path < ${span.to}
+          group by manifest) as c
+    where manifests.hash = c.manifest`.execute(trx);
+}
+
+/**
+ * Rows a step of a recursive delete takes at most (in its own transaction). A delete of
+ * 2^18 files and their 2^19 folders in one transaction held every other writer (on SQLite,
+ * the whole server) 7–19 s; in steps of this many rows other requests run between steps.
+ */
+export const DELETE_STEP_ROWS = 10_000;
 
 const ROOT_ENTRY = (): Entry => ({ path: '/', name: '', type: 'dir', size: 0, mtime: 0 });
 
@@ -567,14 +621,10 @@ export class Namespace {
       if (src.type === 'file') {
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       } else {
-        // Children first, then the directory itself. The cut is computed in SQL: its
-        // length() counts characters, JavaScript's counts UTF-16 units (they differ for emoji).
+        // Children first, then the directory itself.
         await trx
           .updateTable('files')
-          .set({
-            path: sql<string>`${to} || substr(path, length(${from}) + 1)`,
-            parent: sql<string>`${to} || substr(parent, length(${from}) + 1)`,
-          })
+          .set({ path: rebased(from, to, 'path'), parent: rebased(from, to, 'parent') })
           .where('path', '>', subtreeStart(from))
           .where('path', '<', subtreeEnd(from))
           .execute();
@@ -634,15 +684,32 @@ export class Namespace {
       await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
       await this.refuseLargeCopy(trx, from, max);
-      const rows = await trx.selectFrom('files').selectAll().where((eb) => selfAndBelow(eb, from)).orderBy('path').execute();
-      const rebase = (p: string): string => (p === from ? to : to + p.slice(from.length));
-      const copies = rows.map((r) => ({ ...r, path: rebase(r.path), parent: r.path === from ? parentPath(to) : rebase(r.parent), name: r.path === from ? baseName(to) : r.name, name_fold: r.path === from ? nameFold(baseName(to)) : r.name_fold, created_at: now, updated_at: now }));
-      for (const part of batches(copies, 100)) await trx.insertInto('files').values(part).execute();
-      const refs = new Map<string, number>();
-      for (const r of rows) if (r.manifest) refs.set(r.manifest, (refs.get(r.manifest) ?? 0) + 1);
-      for (const [hash, n] of refs) {
-        await trx.updateTable('manifests').set({ refs: sql<number>`refs + ${n}` }).where('hash', '=', hash).execute();
-      }
+      // In SQL, whatever the number of rows: the manifests gain a reference per file copied,
+      // then the rows are copied with their paths rebased (reading them into the process
+      // took 800 MB for 2^17 files; docs/security-audit.md, fifth round).
+      if (src.type === 'file') await this.addManifestRefs(trx, new Map([[src.hash!, 1]]), 1);
+      else await addSpanManifestRefs(trx, spanBelow(from), 1);
+      await trx
+        .insertInto('files')
+        .columns(FILE_COLUMNS)
+        .expression(
+          trx
+            .selectFrom('files')
+            .select([sql.val(to).as('path'), sql.val(parentPath(to)).as('parent'), sql.val(baseName(to)).as('name'), sql.val(nameFold(baseName(to))).as('name_fold'), 'type', 'size', 'mtime', 'mode', 'manifest', sql.val(now).as('created_at'), sql.val(now).as('updated_at'), 'expires_at'])
+            .where('path', '=', from),
+        )
+        .execute();
+      await trx
+        .insertInto('files')
+        .columns(FILE_COLUMNS)
+        .expression(
+          trx
+            .selectFrom('files')
+            .select([rebased(from, to, 'path').as('path'), rebased(from, to, 'parent').as('parent'), 'name', 'name_fold', 'type', 'size', 'mtime', 'mode', 'manifest', sql.val(now).as('created_at'), sql.val(now).as('updated_at'), 'expires_at'])
+            .where('path', '>', subtreeStart(from))
+            .where('path', '<', subtreeEnd(from)),
+        )
+        .execute();
       await davRowsCopied(trx, from, to);
       return this.stat(to, trx);
     }));
@@ -664,10 +731,14 @@ export class Namespace {
     await davRowsRemoved(trx, to);
   }
 
-  /** Removes a file, or a directory (`recursive` for a non-empty one). Returns files removed. */
-  async remove(path: string, options: { recursive?: boolean } = {}): Promise<{ files: number; dirs: number }> {
+  /**
+   * Removes a file, or a directory (`recursive` for a non-empty one). Returns files and
+   * folders removed. A file or an empty folder goes in one transaction, a tree in steps
+   * ({@link removeTree}).
+   */
+  async remove(path: string, options: RemoveOptions = {}): Promise<{ files: number; dirs: number }> {
     if (path === '/') throw new ValidationError('the root cannot be deleted');
-    return this.guarded(() => this.durable(async (trx) => {
+    const removed = await this.guarded(() => this.durable(async (trx): Promise<{ files: number; dirs: number } | undefined> => {
       const entry = await this.stat(path, trx);
       if (entry.type === 'file') {
         await this.guard.checkMarkerRemoval(trx, path);
@@ -680,35 +751,90 @@ export class Namespace {
         await davRowsRemoved(trx, path);
         return { files: 1, dirs: 0 };
       }
-      const inside = trx.selectFrom('files').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path));
       if (!options.recursive) {
-        const child = await inside.select('path').limit(1).executeTakeFirst();
+        const child = await trx.selectFrom('files').select('path').where('path', '>', subtreeStart(path)).where('path', '<', subtreeEnd(path)).limit(1).executeTakeFirst();
         if (child) throw new DirectoryNotEmptyError(`${path}: directory not empty`, { details: { path } });
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await davRowsRemoved(trx, path);
+        return { files: 0, dirs: 1 };
       }
-      const manifests = await inside.select(['path', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('type', '=', 'file').execute();
-      if (this.retention && manifests.length > 0) await this.retention.departing(trx as Transaction<Database>, manifests.filter((m) => m.manifest).map(departingOf), 'delete', this.now());
-      const counts = new Map<string, number>();
-      for (const m of manifests) if (m.manifest) counts.set(m.manifest, (counts.get(m.manifest) ?? 0) + 1);
-      const { numDeletedRows } = await trx
-        .deleteFrom('files')
-        .where((eb) => eb.or([eb('path', '=', path), eb.and([eb('path', '>', subtreeStart(path)), eb('path', '<', subtreeEnd(path))])]))
-        .executeTakeFirst();
-      await this.derefManifests(trx, counts);
-      await davRowsRemoved(trx, path);
-      return { files: manifests.length, dirs: Number(numDeletedRows) - manifests.length };
+      return undefined;
     }));
+    return removed ?? this.removeTree(path, options.stepRows ?? DELETE_STEP_ROWS);
+  }
+
+  /**
+   * Deletes the folder `path` and everything below it in steps of at most
+   * {@link DELETE_STEP_ROWS} rows, each its own transaction, so that other writers run in
+   * between. Each step takes the rows that sort last (descending byte order puts a folder's
+   * contents before the folder), so every row left still has all its ancestors; the folder
+   * goes in the last step with whatever was made in it meanwhile. A crash between steps
+   * leaves the tree partly deleted (as `rm -r` would), never a row without its folder.
+   * Files go to the trash (when on) in one batch across the steps.
+   */
+  private async removeTree(path: string, stepRows: number): Promise<{ files: number; dirs: number }> {
+    const below = spanBelow(path);
+    const batch = randomBytes(8).toString('hex');
+    const total = { files: 0, dirs: 0 };
+    for (;;) {
+      const last = await this.durable(async (trx) => {
+        // Moved away or deleted by another request between two steps: what was deleted stays so.
+        const root = await trx.selectFrom('files').select('type').where('path', '=', path).executeTakeFirst();
+        if (root?.type !== 'dir') return true;
+        const edge = await trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', below.to).orderBy('path', 'desc').offset(stepRows - 1).limit(1).executeTakeFirst();
+        // Fewer rows than a step left: they go with the folder.
+        const lowest = edge ?? (await trx.selectFrom('files').select('path').where('path', '>=', below.from).where('path', '<', below.to).orderBy('path').limit(1).executeTakeFirst());
+        if (lowest) {
+          const removed = await this.removeSpan(trx, { from: lowest.path, to: below.to }, batch);
+          total.files += removed.files;
+          total.dirs += removed.dirs;
+        }
+        if (edge) return false;
+        await trx.deleteFrom('files').where('path', '=', path).execute();
+        await davRowsRemoved(trx, path);
+        total.dirs++;
+        return true;
+      });
+      if (last) return total;
+      // better-sqlite3 answers at once, so one step's promise continues straight into the next
+      // without the event loop getting a turn: waiting for the next turn is what lets other
+      // requests (their sockets, their timers) run between steps on SQLite.
+      await nextTurn();
+    }
+  }
+
+  /**
+   * Deletes the rows of `span` (a set of whole subtrees) in SQL, whatever their number: the
+   * trash takes its rows and references, then the files' references go, then the rows, and
+   * manifests left without references release their chunks.
+   */
+  private async removeSpan(trx: Transaction<Database>, span: PathSpan, batch: string): Promise<{ files: number; dirs: number }> {
+    const rows = trx.selectFrom('files').where('path', '>=', span.from).where('path', '<', span.to);
+    const { files } = await rows.select((eb) => eb.fn.countAll<number>().as('files')).where('type', '=', 'file').executeTakeFirstOrThrow();
+    if (this.retention) await this.retention.departingSpan(trx, span, batch, this.now());
+    await addSpanManifestRefs(trx, span, -1);
+    const dead = await trx.selectFrom('manifests').select('hash').where('refs', '<=', 0).where('hash', 'in', rows.select('manifest').where('manifest', 'is not', null)).execute();
+    const { numDeletedRows } = await trx.deleteFrom('files').where('path', '>=', span.from).where('path', '<', span.to).executeTakeFirst();
+    await this.dropManifests(trx, dead.map((m) => m.hash));
+    await davRowsRemovedSpan(trx, span);
+    return { files: Number(files), dirs: Number(numDeletedRows) - Number(files) };
   }
 
   /** Decrements manifest refs by the given counts; manifests reaching zero release their chunks. */
   private async derefManifests(trx: Db, counts: Map<string, number>): Promise<void> {
     await this.addManifestRefs(trx, counts, -1);
-    const hashes = [...counts.keys()];
+    await this.dropManifests(trx, [...counts.keys()]);
+  }
+
+  /** Of these manifests, deletes those at zero references, releasing their chunks: a few statements per 400 manifests. */
+  private async dropManifests(trx: Db, hashes: readonly string[]): Promise<void> {
     for (const part of batches(hashes)) {
       const dead = await trx.selectFrom('manifests').select(['hash', 'chunks']).where('hash', 'in', part).where('refs', '<=', 0).execute();
-      for (const m of dead) {
-        await this.chunkIndex.addRefs(trx, distinctHashes(decodeChunkList(m.chunks)), -1);
-        await trx.deleteFrom('manifests').where('hash', '=', m.hash).execute();
-      }
+      if (dead.length === 0) continue;
+      const released = new Map<string, number>();
+      for (const m of dead) for (const c of distinctHashes(decodeChunkList(m.chunks))) released.set(c, (released.get(c) ?? 0) + 1);
+      for (const [n, chunks] of groupByCount(released)) await this.chunkIndex.addRefs(trx, chunks, -n);
+      await trx.deleteFrom('manifests').where('hash', 'in', dead.map((m) => m.hash)).execute();
     }
   }
 

@@ -11,13 +11,13 @@
  * releases its reference.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import { isWithin } from '../core/path.js';
 import type { Database } from './meta-schema.js';
 import type { Entry } from '../core/protocol.js';
 import type { DepartingFile, MetaStore, RetentionHook } from './meta-store.js';
-import type { FileContent } from './namespace.js';
+import { addSpanManifestRefs, type FileContent, type PathSpan } from './namespace.js';
 
 export interface RetentionRule {
   keep: number;
@@ -114,6 +114,26 @@ export class VersionStore implements RetentionHook {
       const extra = await trx.selectFrom('versions').select(['id', 'manifest']).where('path', '=', path).orderBy('id', 'desc').offset(keep).limit(1_000_000).execute();
       await this.dropVersions(trx, extra);
     }
+  }
+
+  /** RetentionHook: a step of a recursive delete puts its files into the trash (when on), in SQL. */
+  async departingSpan(trx: Transaction<Database>, span: PathSpan, batch: string, now: number): Promise<void> {
+    if (this.policy().trashDays <= 0) return;
+    await trx
+      .insertInto('trash')
+      .columns(['batch', 'path', 'manifest', 'size', 'mtime', 'mode', 'deleted_at', 'deleted_by'])
+      .expression(
+        trx
+          .selectFrom('files')
+          .select([sql.val(batch).as('batch'), 'path', sql<string>`manifest`.as('manifest'), 'size', 'mtime', 'mode', sql.val(now).as('deleted_at'), sql<string | null>`null`.as('deleted_by')])
+          .where('type', '=', 'file')
+          .where('manifest', 'is not', null)
+          .where('path', '>=', span.from)
+          .where('path', '<', span.to)
+          .orderBy('path'),
+      )
+      .execute();
+    await addSpanManifestRefs(trx, span, 1);
   }
 
   private async addRefs(trx: Transaction<Database>, manifests: readonly string[]): Promise<void> {

@@ -20,6 +20,7 @@ import { AuthStore, type TokenRow, type UserRow } from '../../src/store/auth-sto
 import { BanStore } from '../../src/store/ban-store.js';
 import { DavStore } from '../../src/store/dav-store.js';
 import type { MetaStore } from '../../src/store/meta-store.js';
+import { VersionStore } from '../../src/store/version-store.js';
 
 export interface MetaStoreDatabase {
   /** Opens (migrating it first if needed) a store on the database, with this clock. */
@@ -184,6 +185,119 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       const sub = await store.list('/archive/😀/pics/2024', { limit: 10 });
       expect(sub.entries.map((e) => e.name)).toEqual(['sub', 'ä b.jpg']);
       await expectCode(store.move('/archive', '/archive/x'), 'FERRY_ERR_VALIDATION');
+    });
+
+    describe('trees whose names hold LIKE wildcards, backslashes, non-ASCII, and siblings that share their prefix', () => {
+      // Below /s/a: names a LIKE pattern or an escaping bug would mistake; beside it: names that
+      // start like it and sort around its range (`a-b`, `a.txt` before `a/`, `a0` right after `a/`'s range, `ab`).
+      const inside = ['/%/f', '/_/g', '/\\/h', '/a\\%_/i', '/é/ü 😀', '/a/a/a', '/x'];
+      const beside = ['/s/a-b/k1', '/s/a.txt', '/s/a0/k2', '/s/ab/k3', '/s/a%/k4', '/s/a_/k5'];
+      const sortBytes = (xs: string[]): string[] => [...xs].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const treeBelow = async (root: string): Promise<string[]> => (await store.list(root, { recursive: true, limit: 1000 })).entries.map((e) => e.path.slice(root.length));
+      const manifestRefs = async (): Promise<Record<string, number>> =>
+        Object.fromEntries((await store.db.selectFrom('manifests').select(['hash', 'refs']).execute()).map((m) => [m.hash, Number(m.refs)]));
+
+      beforeEach(async () => {
+        // One content shared by every file below /s/a, and one of each file beside it.
+        for (const p of inside) await upload('/s/a' + p, [chunk('shared')]);
+        for (const p of beside) await upload(p, [chunk(p)]);
+      });
+
+      const below = sortBytes(['/%', '/%/f', '/_', '/_/g', '/\\', '/\\/h', '/a', '/a/a', '/a/a/a', '/a\\%_', '/a\\%_/i', '/x', '/é', '/é/ü 😀']);
+
+      it('copies exactly the tree, its paths rebased, every file a new reference on its manifest', async () => {
+        const before = await treeBelow('/s');
+        expect(await treeBelow('/s/a')).toEqual(below);
+        await store.copy('/s/a', '/c/%_\\é');
+        expect(await treeBelow('/c/%_\\é')).toEqual(below);
+        expect(await treeBelow('/s')).toEqual(before);
+        const copy = await store.list('/c/%_\\é/a\\%_', { limit: 10 });
+        expect(copy.entries.map((e) => [e.path, e.name])).toEqual([['/c/%_\\é/a\\%_/i', 'i']]);
+        expect((await store.stat('/c/%_\\é')).name).toBe('%_\\é');
+        const refs = await manifestRefs();
+        expect(refs[fileHashOf([chunk('shared')])]).toBe(2 * inside.length);
+        for (const p of beside) expect(refs[fileHashOf([chunk(p)])]).toBe(1);
+        // A file copies alone, and the copy of a tree beside another leaves that one alone.
+        await store.copy('/s/a.txt', '/c/a.txt');
+        expect(refs[fileHashOf([chunk('/s/a.txt')])] + 1).toBe((await manifestRefs())[fileHashOf([chunk('/s/a.txt')])]);
+        await store.copy('/s/a0', '/c/a0');
+        expect(await treeBelow('/c/a0')).toEqual(['/k2']);
+      });
+
+      it('moves exactly the tree, and a name beside it stays', async () => {
+        const refs = await manifestRefs();
+        await store.move('/s/a', '/m/a\\%_');
+        expect(await treeBelow('/m/a\\%_')).toEqual(below);
+        expect(await treeBelow('/s')).toEqual(sortBytes(['/a-b', '/a-b/k1', '/a.txt', '/a0', '/a0/k2', '/ab', '/ab/k3', '/a%', '/a%/k4', '/a_', '/a_/k5']));
+        const children = await store.list('/m/a\\%_/é', { limit: 10 });
+        expect(children.entries.map((e) => e.path)).toEqual(['/m/a\\%_/é/ü 😀']);
+        expect(await manifestRefs()).toEqual(refs);
+        await expectCode(store.stat('/s/a'), 'FERRY_ERR_NOT_FOUND');
+      });
+
+      it('deletes exactly the tree, releasing its references and chunks, and keeps the trash of it when on', async () => {
+        const trashDays = { value: 0 };
+        store.setRetention(new VersionStore(store, () => ({ versions: { keep: 0, days: 0, paths: {} }, trashDays: trashDays.value }), () => clock));
+        await store.copy('/s/a', '/s/ab/copy');
+        expect(await store.remove('/s/a', { recursive: true })).toEqual({ files: inside.length, dirs: below.length - inside.length + 1 });
+        expect(await treeBelow('/s/ab')).toEqual(['/copy', ...below.map((p) => '/copy' + p), '/k3']);
+        expect((await manifestRefs())[fileHashOf([chunk('shared')])]).toBe(inside.length);
+        expect(await chunkRefs(h('shared'))).toBe(1);
+        // Into the trash: every file of the tree, one batch, holding the content.
+        trashDays.value = 30;
+        await store.remove('/s/ab', { recursive: true });
+        const trashed = await store.db.selectFrom('trash').select(['path', 'batch', 'manifest', 'size']).orderBy('id').execute();
+        expect(trashed.map((t) => t.path)).toEqual(sortBytes(['/s/ab/k3', ...inside.map((p) => '/s/ab/copy' + p)]));
+        expect(new Set(trashed.map((t) => t.batch)).size).toBe(1);
+        expect(trashed.map((t) => Number(t.size))).toEqual(trashed.map(() => 10));
+        expect((await manifestRefs())[fileHashOf([chunk('shared')])]).toBe(inside.length);
+        expect(await treeBelow('/s')).toEqual(sortBytes(['/a-b', '/a-b/k1', '/a.txt', '/a0', '/a0/k2', '/a%', '/a%/k4', '/a_', '/a_/k5']));
+        // The trash emptied, the last references go, and with them the chunk.
+        await new VersionStore(store, () => ({ versions: { keep: 0, days: 0, paths: {} }, trashDays: 30 }), () => clock).emptyTrash('/');
+        expect((await manifestRefs())[fileHashOf([chunk('shared')])]).toBeUndefined();
+        expect(await chunkRefs(h('shared'))).toBe(0);
+      });
+
+      it('deletes a tree in steps: each row left between steps has its folder, the trash gets one batch, and a failed step leaves a tree to delete again', async () => {
+        const versions = new VersionStore(store, () => ({ versions: { keep: 0, days: 0, paths: {} }, trashDays: 30 }), () => clock);
+        let steps = 0;
+        let failAt = 3;
+        store.setRetention({
+          departing: (...a) => versions.departing(...a),
+          departingSpan: async (...a) => {
+            if (++steps === failAt) throw new Error('the server stopped between two steps');
+            return versions.departingSpan(...a);
+          },
+        });
+        const shared = fileHashOf([chunk('shared')]);
+        const consistent = async (): Promise<void> => {
+          const rows = (await store.list('/', { recursive: true, limit: 1000 })).entries;
+          const dirs = new Set(['/', ...rows.filter((e) => e.type === 'dir').map((e) => e.path)]);
+          for (const e of rows) expect(dirs.has(e.path.slice(0, e.path.lastIndexOf('/')) || '/'), e.path).toBe(true);
+          const files = rows.filter((e) => e.hash === shared).length;
+          const trashed = (await store.db.selectFrom('trash').select('id').where('manifest', '=', shared).execute()).length;
+          expect((await manifestRefs())[shared]).toBe(files + trashed);
+        };
+        // 14 rows below /s/a, 3 to a step: the third step fails after two went through.
+        await expect(store.remove('/s/a', { recursive: true, stepRows: 3 })).rejects.toThrow('the server stopped');
+        await consistent();
+        const left = await treeBelow('/s/a');
+        expect(left).toEqual(below.slice(0, below.length - 6));
+        const firstBatch = await store.db.selectFrom('trash').select(['path', 'batch']).execute();
+        expect(new Set(firstBatch.map((t) => t.batch)).size).toBe(1);
+        // Deleted again, it goes, and its files join the trash as a second batch.
+        failAt = 0;
+        const again = await store.remove('/s/a', { recursive: true, stepRows: 3 });
+        expect(again.files + firstBatch.length).toBe(inside.length);
+        expect(again.files + again.dirs).toBe(left.length + 1);
+        await expectCode(store.stat('/s/a'), 'FERRY_ERR_NOT_FOUND');
+        await consistent();
+        const trashed = await store.db.selectFrom('trash').select(['path', 'batch']).execute();
+        expect(sortBytes(trashed.map((t) => t.path))).toEqual(sortBytes(inside.map((p) => '/s/a' + p)));
+        expect(new Set(trashed.map((t) => t.batch)).size).toBe(2);
+        // The names beside it stay.
+        expect(await treeBelow('/s')).toEqual(sortBytes(['/a-b', '/a-b/k1', '/a.txt', '/a0', '/a0/k2', '/ab', '/ab/k3', '/a%', '/a%/k4', '/a_', '/a_/k5']));
+      });
     });
 
     it('refuses to put a file under a file or over a directory', async () => {
