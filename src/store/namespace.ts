@@ -261,8 +261,9 @@ export class Namespace {
     return this.meta.now();
   }
 
+  /** The namespace writes files, folders and manifests, never security state (a user's row is only locked: MetaStore.durable's `security`). */
   private durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.meta.durable(fn);
+    return this.meta.durable(fn, { security: false });
   }
 
   /**
