@@ -88,6 +88,13 @@ export interface CommitOptions {
    * use the database (the transaction holds SQLite's one connection).
    */
   expect?: (path: string, current: Entry | undefined) => void | Promise<void>;
+  /**
+   * Manifest entries the commit appends first to the session's file `fileIdx` (unsealed),
+   * after its first `from`: a streamed upload's last chunks, stored and proven by the
+   * session's owner already (ingest.ts). In the commit's transaction rather than one of
+   * their own: a small file's only chunk, recorded and committed in one.
+   */
+  append?: { fileIdx: number; from: number; chunks: readonly ChunkRef[] };
 }
 
 export interface Usage {
@@ -762,6 +769,7 @@ export class Namespace {
     return this.guarded(() => this.durable(async (trx) => {
       const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+      if (options.append && options.append.chunks.length > 0) await this.meta.uploads.appendEntriesIn(trx, id, options.append);
       const missing = await this.meta.uploads.missingChunks(id, trx);
       if (missing.length > 0) {
         throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });

@@ -231,6 +231,19 @@ export class UploadSessions {
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
+  /**
+   * Appends entries to an unsealed file of a session inside the caller's transaction, after
+   * its first `from` (CommitOptions.append: the commit of a streamed upload, whose entries
+   * only it writes). FERRY_ERR_UPLOAD_SEALED for a sealed file, as {@link appendEntries}.
+   */
+  async appendEntriesIn(trx: Transaction<Database>, id: string, to: { fileIdx: number; from: number; chunks: readonly ChunkRef[] }): Promise<void> {
+    const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', to.fileIdx).executeTakeFirst();
+    if (!f) throw new ValidationError(`upload ${id} has no file #${to.fileIdx}`);
+    if (f.sealed) throw new UploadSealedError(`upload ${id} file #${to.fileIdx} is sealed: its manifest was complete at creation`);
+    if (Number(f.entry_count) !== to.from) throw new ValidationError(`upload ${id} file #${to.fileIdx} has ${Number(f.entry_count)} entries, not ${to.from}`);
+    await this.insertEntries(trx, id, to.fileIdx, to.from, to.chunks);
+  }
+
   /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
   async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
     const row = await this.meta.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();

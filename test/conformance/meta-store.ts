@@ -141,6 +141,24 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       await expectCode(store.getUpload(u.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
     });
 
+    it('appends the last entries of a streamed manifest in the commit itself, and in nothing when the commit fails', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/s' }] });
+      await store.appendEntries(u.id, 0, [chunk('1')], 60_000);
+      for (const c of ['1', '2', '3']) await store.addChunk(h(c), 10);
+      const list = [chunk('1'), chunk('2'), chunk('3')];
+      // Refused (the final size is wrong; then a stale count of entries): nothing appended.
+      await expectCode(store.commitUpload(u.id, { size: 40 }, { append: { fileIdx: 0, from: 1, chunks: [chunk('2'), chunk('3')] } }), 'FERRY_ERR_SIZE_MISMATCH');
+      await expectCode(store.commitUpload(u.id, { size: 30 }, { append: { fileIdx: 0, from: 0, chunks: list } }), 'FERRY_ERR_VALIDATION');
+      expect(await store.uploads.uploadEntries(u.id, 0)).toEqual([chunk('1')]);
+      const [e] = await store.commitUpload(u.id, { size: 30, hash: fileHashOf(list) }, { append: { fileIdx: 0, from: 1, chunks: [chunk('2'), chunk('3')] } });
+      expect(e).toMatchObject({ path: '/s', size: 30, hash: fileHashOf(list) });
+      expect((await store.fileContent('/s')).chunks).toEqual(list);
+      // A sealed file takes no appended entries.
+      const sealed = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/t', size: 10, hash: fileHashOf([chunk('1')]), chunks: [chunk('1')] }] });
+      await expectCode(store.commitUpload(sealed.id, {}, { append: { fileIdx: 0, from: 1, chunks: [chunk('2')] } }), 'FERRY_ERR_UPLOAD_SEALED');
+      await expectCode(store.stat('/t'), 'FERRY_ERR_NOT_FOUND');
+    });
+
     it('shares manifests between copies and releases chunks when the last copy goes', async () => {
       await upload('/one', [chunk('a'), chunk('b')]);
       await store.copy('/one', '/two');
