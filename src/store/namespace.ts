@@ -41,6 +41,7 @@ import { davRowsCopied, davRowsMoved, davRowsRemoved, deadPropBytes } from './da
 import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
+import { PreparedQuery } from './prepared-query.js';
 import { distinctHashes, dropSessionProofs, type UploadSessions } from './upload-sessions.js';
 import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
@@ -227,11 +228,40 @@ function commitInserts() {
   };
 }
 
+/**
+ * The statements every file's commit and every stat run, whatever the session's size,
+ * built and compiled once (see PreparedQuery): Kysely's building was most of their cost, a
+ * noticeable part of each small file an SFTP client writes.
+ */
+function commitQueries() {
+  return {
+    file: new PreparedQuery(1, (db: Kysely<Database>, path: string) => db.selectFrom('files').selectAll().where('path', '=', path)),
+    upload: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.selectFrom('uploads').selectAll().where('id', '=', id)),
+    sizeLie: new PreparedQuery(1, (db: Kysely<Database>, id: string) =>
+      db
+        .selectFrom('upload_entries as e')
+        .innerJoin('chunks as c', 'c.hash', 'e.hash')
+        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
+        .where('e.upload_id', '=', id)
+        .whereRef('e.size', '<>', 'c.size')
+        .limit(1),
+    ),
+    files: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx')),
+    entries: new PreparedQuery(1, (db: Kysely<Database>, id: string) =>
+      db.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq'),
+    ),
+    dropEntries: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('upload_entries').where('upload_id', '=', id)),
+    dropFiles: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('upload_files').where('upload_id', '=', id)),
+    dropUpload: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('uploads').where('id', '=', id)),
+  };
+}
+
 export class Namespace {
   /** Keeps plain files and names out of end-to-end folders (src/store/vault-guard.ts). */
   readonly guard = new VaultGuard();
   /** The inserts of a commit of many files, compiled once per batch size. */
   private readonly inserts = commitInserts();
+  private readonly queries = commitQueries();
 
   constructor(private readonly meta: NamespaceDb) {}
 
@@ -291,7 +321,7 @@ export class Namespace {
   /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
   async stat(path: string, db: Db = this.db): Promise<Entry> {
     if (path === '/') return ROOT_ENTRY();
-    const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+    const row = await this.queries.file.first(db as Kysely<Database>, path);
     // An expired file is gone for readers at once; the sweeper removes its row later.
     if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
       throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
@@ -767,7 +797,7 @@ export class Namespace {
   async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
     return this.guarded(() => this.durable(async (trx) => {
-      const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+      const up = await this.queries.upload.first(trx, id);
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
       if (options.append && options.append.chunks.length > 0) await this.meta.uploads.appendEntriesIn(trx, id, options.append);
       const missing = await this.meta.uploads.missingChunks(id, trx);
@@ -776,20 +806,13 @@ export class Namespace {
       }
       // Sizes, quotas and Content-Length are computed from the manifest: every size in it
       // must be the size of the verified bytes (a chunk's index row holds what arrived).
-      const lie = await trx
-        .selectFrom('upload_entries as e')
-        .innerJoin('chunks as c', 'c.hash', 'e.hash')
-        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
-        .where('e.upload_id', '=', id)
-        .whereRef('e.size', '<>', 'c.size')
-        .limit(1)
-        .executeTakeFirst();
+      const lie = await this.queries.sizeLie.first(trx, id);
       if (lie) {
         throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
           details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
         });
       }
-      const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
+      const files = (await this.queries.files.execute(trx, id)).rows;
       // A drop box's visitor must not learn what the folder holds: a name taken there (a
       // file, a folder, a look-alike) is not refused but stored as "name (1).ext".
       if (up.kind === 'visitor' || up.kind === 'visitor-stream') {
@@ -805,7 +828,7 @@ export class Namespace {
       }
       const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
       const byFile = new Map<number, ChunkRef[]>();
-      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
+      const all = (await this.queries.entries.execute(trx, id)).rows;
       for (const e of all) {
         let list = byFile.get(e.file_idx);
         if (!list) byFile.set(e.file_idx, (list = []));
@@ -841,9 +864,9 @@ export class Namespace {
         })),
         { noOverwrite: up.no_overwrite === 1, now, ...(options.expect ? { expect: options.expect } : {}) },
       );
-      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('uploads').where('id', '=', id).execute();
+      await this.queries.dropEntries.execute(trx, id);
+      await this.queries.dropFiles.execute(trx, id);
+      await this.queries.dropUpload.execute(trx, id);
       if (up.kind === 'visitor' || up.kind === 'scoped') await dropSessionProofs(trx, id, up.kind === 'scoped' && up.owner !== null ? up.owner : undefined);
       return out;
     }));
