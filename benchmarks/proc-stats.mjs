@@ -1,6 +1,7 @@
 /**
- * What the RSS scripts (ingest-rss.mjs, sftp-ingest-rss.mjs) share: their `--name N`
- * options, a process's CPU and memory from /proc, and the median of runs.
+ * What the scripts that run builds of `ferry serve` side by side (ingest-rss.mjs,
+ * sftp-ingest-rss.mjs, sftp-small-files.mjs) share: their `--name N` options, a process's CPU
+ * and memory from /proc, and the median of runs.
  */
 import { readFileSync } from 'node:fs';
 

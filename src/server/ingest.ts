@@ -302,11 +302,12 @@ async function ingestAdmitted(
       for (const s of storing) s.room?.release();
       giveBackRoom();
     }
-    await flush();
     if (req.declaredSize !== undefined && hasher.size !== req.declaredSize) {
       throw new ValidationError(`the body had ${hasher.size} bytes, ${req.declaredSize} were announced`);
     }
-    return await finishIngest(ctx, req, started, up.id, hasher, recorded);
+    // The pre-upload hook reads the session's entries before the commit: they go in first.
+    if (ctx.config.preUploadHook) await flush();
+    return await finishIngest(ctx, req, started, up.id, hasher, recorded, pending, flush);
   } catch (err) {
     // A resumable upload keeps what it recorded unless it was refused (quota, size, a
     // conflict): a failure of the sender or the connection is what resuming is for.
@@ -315,11 +316,26 @@ async function ingestAdmitted(
   }
 }
 
-/** {@link ingestAdmitted} once every chunk is stored and recorded: the upload kept (to resume) or committed. */
-async function finishIngest(ctx: ServerContext, req: IngestRequest, started: number, uploadId: string, hasher: FileHasher, recorded: ChunkRef[]): Promise<IngestResult> {
+/**
+ * {@link ingestAdmitted} once every chunk is stored: the upload kept (to resume) or
+ * committed. `unrecorded`: the last chunks, not yet in the session's entries; the commit
+ * records them in its own transaction (a small file's one chunk: one transaction, not two),
+ * `record()` does before the upload is kept.
+ */
+async function finishIngest(
+  ctx: ServerContext,
+  req: IngestRequest,
+  started: number,
+  uploadId: string,
+  hasher: FileHasher,
+  recorded: ChunkRef[],
+  unrecorded: readonly ChunkRef[],
+  record: () => Promise<void>,
+): Promise<IngestResult> {
   const { auth, path } = req;
   const end = req.finish?.() ?? {};
   if (end.keep) {
+    await record();
     // Nothing to resume from an empty one; superseded partials of the path (abandoned
     // before this upload began) go now.
     if (hasher.size === 0) await ctx.meta.abortUpload(uploadId);
@@ -341,7 +357,7 @@ async function finishIngest(ctx: ServerContext, req: IngestRequest, started: num
     auth,
     uploadId,
     { size: hasher.size, hash: hasher.digest(), mtime: mtime ?? ctx.now(), ...(mode !== undefined ? { mode } : {}) },
-    { check: ctx.quota.commitCheck(auth), ...(req.expect ? { expect: req.expect } : {}) },
+    { check: ctx.quota.commitCheck(auth), ...(req.expect ? { expect: req.expect } : {}), append: { fileIdx: 0, from: recorded.length, chunks: unrecorded } },
     undefined,
     req.finish === undefined,
   );

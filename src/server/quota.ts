@@ -262,8 +262,13 @@ export class QuotaGuard {
     if (held > cap) throw propertyCapError(`the copy's properties would make ${formatSize(held)}`, cap, held);
   }
 
-  /** Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here (SQLite serializes writers anyway). */
+  /**
+   * Takes the user's row lock: on PostgreSQL two quota checks of one user then queue here.
+   * Not on SQLite, whose one connection runs one transaction at a time (a write there was a
+   * WAL page per check, two per file an SFTP client writes).
+   */
   private async lockUser(trx: Transaction<Database>, auth: AuthContext): Promise<void> {
+    if (this.meta.dialect === 'sqlite') return;
     await trx.updateTable('users').set({ disabled: sql<number>`disabled` }).where('id', '=', auth.userId).execute();
   }
 

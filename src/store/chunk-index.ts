@@ -32,8 +32,8 @@ export interface MetaDb {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
   now(): number;
-  /** A transaction on stable storage when it returns (MetaStore.durable). */
-  durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
+  /** A transaction on stable storage when it returns (MetaStore.durable; `security: false`: it writes no security state). */
+  durable<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: { security?: boolean }): Promise<T>;
 }
 
 export interface ChunkLocation {

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ferryNative } from '../core/native-addon.js';
 import { createHash } from 'node:crypto';
 import { fileHashOf } from '../core/manifest.js';
+import { AuthStore } from './auth-store.js';
 import { MetaStore, sqliteAddon, WAL_AUTOCHECKPOINT_PAGES } from './meta-store.js';
 import { VersionStore } from './version-store.js';
 
@@ -138,5 +139,28 @@ describe('large trees', () => {
     expect(large).toEqual(small);
     // And few of them: the vault guard's look-ups, the destination's, one or two per step.
     for (const n of Object.values(small)) expect(n).toBeLessThan(30);
+  });
+});
+
+describe('MetaStore.securityEpoch', () => {
+  it('stays as it was through commits, folders and moves; a change to a user moves it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferry-meta-'));
+    const store = await MetaStore.openSqlite(join(dir, 'meta.db'));
+    const users = new AuthStore(store);
+    try {
+      await users.ensureUser({ id: 'u1', name: 'ann', role: 'user', password_hash: null, home: '/ann', created_at: 1 });
+      const before = await store.securityEpoch();
+      await store.mkdir('/ann', { parents: true });
+      const up = await store.createUpload({ owner: 'u1', files: [{ path: '/ann/f', size: 0, hash: fileHashOf([]), chunks: [] }], noOverwrite: false, ttlMs: 60_000 });
+      await store.commitUpload(up.id);
+      await store.move('/ann/f', '/ann/g');
+      // Every file commit changed it once, so the caches it guards were emptied by each upload.
+      expect(await store.securityEpoch()).toBe(before);
+      await users.updateUser('u1', { disabled: 1 });
+      expect(await store.securityEpoch()).not.toBe(before);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

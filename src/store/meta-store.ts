@@ -263,8 +263,13 @@ export class MetaStore {
    * be lost by a power failure without harm: a commit re-checks in its own transaction that
    * every chunk is indexed. On SQLite the connection is held for the whole call, so no other
    * statement runs under FULL or slips out of it.
+   *
+   * `security: false` promises that `fn` writes no security state (users, grants, tokens,
+   * keys, sessions: a file's commit, a move): {@link securityEpoch} then stays as it was.
+   * Every file commit changed it, so the caches it guards were emptied by every upload:
+   * an SFTP session read its user, key and grants again for each file it wrote.
    */
-  async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+  async durable<T>(fn: (trx: Transaction<Database>) => Promise<T>, { security = true }: { security?: boolean } = {}): Promise<T> {
     try {
       if (this.dialect !== 'sqlite') return await retryConflicts(() => this.db.transaction().execute(fn));
       return await this.db.connection().execute(async (conn) => {
@@ -277,7 +282,7 @@ export class MetaStore {
       });
     } finally {
       // After the commit (or rollback): see securityEpoch.
-      this.durableTransactions++;
+      if (security) this.durableTransactions++;
     }
   }
 

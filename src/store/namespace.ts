@@ -42,6 +42,7 @@ import { davRowsCopied, davRowsMoved, davRowsRemoved, davRowsRemovedSpan, deadPr
 import type { Database, FilesTable, ManifestsTable } from './meta-schema.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 import { PreparedInsert } from './prepared-insert.js';
+import { PreparedQuery } from './prepared-query.js';
 import { distinctHashes, dropSessionProofs, type UploadSessions } from './upload-sessions.js';
 import { GuardNeedsBytes, VaultGuard } from './vault-guard.js';
 
@@ -89,6 +90,13 @@ export interface CommitOptions {
    * use the database (the transaction holds SQLite's one connection).
    */
   expect?: (path: string, current: Entry | undefined) => void | Promise<void>;
+  /**
+   * Manifest entries the commit appends first to the session's file `fileIdx` (unsealed),
+   * after its first `from`: a streamed upload's last chunks, stored and proven by the
+   * session's owner already (ingest.ts). In the commit's transaction rather than one of
+   * their own: a small file's only chunk, recorded and committed in one.
+   */
+  append?: { fileIdx: number; from: number; chunks: readonly ChunkRef[] };
 }
 
 export interface Usage {
@@ -274,11 +282,40 @@ function commitInserts() {
   };
 }
 
+/**
+ * The statements every file's commit and every stat run, whatever the session's size,
+ * built and compiled once (see PreparedQuery): Kysely's building was most of their cost, a
+ * noticeable part of each small file an SFTP client writes.
+ */
+function commitQueries() {
+  return {
+    file: new PreparedQuery(1, (db: Kysely<Database>, path: string) => db.selectFrom('files').selectAll().where('path', '=', path)),
+    upload: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.selectFrom('uploads').selectAll().where('id', '=', id)),
+    sizeLie: new PreparedQuery(1, (db: Kysely<Database>, id: string) =>
+      db
+        .selectFrom('upload_entries as e')
+        .innerJoin('chunks as c', 'c.hash', 'e.hash')
+        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
+        .where('e.upload_id', '=', id)
+        .whereRef('e.size', '<>', 'c.size')
+        .limit(1),
+    ),
+    files: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx')),
+    entries: new PreparedQuery(1, (db: Kysely<Database>, id: string) =>
+      db.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq'),
+    ),
+    dropEntries: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('upload_entries').where('upload_id', '=', id)),
+    dropFiles: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('upload_files').where('upload_id', '=', id)),
+    dropUpload: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('uploads').where('id', '=', id)),
+  };
+}
+
 export class Namespace {
   /** Keeps plain files and names out of end-to-end folders (src/store/vault-guard.ts). */
   readonly guard = new VaultGuard();
   /** The inserts of a commit of many files, compiled once per batch size. */
   private readonly inserts = commitInserts();
+  private readonly queries = commitQueries();
 
   constructor(private readonly meta: NamespaceDb) {}
 
@@ -315,8 +352,9 @@ export class Namespace {
     return this.meta.now();
   }
 
+  /** The namespace writes files, folders and manifests, never security state (a user's row is only locked: MetaStore.durable's `security`). */
   private durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.meta.durable(fn);
+    return this.meta.durable(fn, { security: false });
   }
 
   /**
@@ -337,7 +375,7 @@ export class Namespace {
   /** The entry at `path` (normalized); FERRY_ERR_NOT_FOUND when absent. */
   async stat(path: string, db: Db = this.db): Promise<Entry> {
     if (path === '/') return ROOT_ENTRY();
-    const row = await db.selectFrom('files').selectAll().where('path', '=', path).executeTakeFirst();
+    const row = await this.queries.file.first(db as Kysely<Database>, path);
     // An expired file is gone for readers at once; the sweeper removes its row later.
     if (!row || (row.expires_at !== null && Number(row.expires_at) <= this.now())) {
       throw new NotFoundError(`${path}: no such file or directory`, { details: { path } });
@@ -885,28 +923,22 @@ export class Namespace {
   async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
     return this.guarded(() => this.durable(async (trx) => {
-      const up = await trx.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+      const up = await this.queries.upload.first(trx, id);
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
+      if (options.append && options.append.chunks.length > 0) await this.meta.uploads.appendEntriesIn(trx, id, options.append);
       const missing = await this.meta.uploads.missingChunks(id, trx);
       if (missing.length > 0) {
         throw new UploadIncompleteError(`upload ${id} still lacks ${missing.length} chunk(s)`, { details: { missing: missing.slice(0, 1000), count: missing.length } });
       }
       // Sizes, quotas and Content-Length are computed from the manifest: every size in it
       // must be the size of the verified bytes (a chunk's index row holds what arrived).
-      const lie = await trx
-        .selectFrom('upload_entries as e')
-        .innerJoin('chunks as c', 'c.hash', 'e.hash')
-        .select(['e.hash', 'e.size as declared', 'c.size as actual'])
-        .where('e.upload_id', '=', id)
-        .whereRef('e.size', '<>', 'c.size')
-        .limit(1)
-        .executeTakeFirst();
+      const lie = await this.queries.sizeLie.first(trx, id);
       if (lie) {
         throw new SizeMismatchError(`chunk ${lie.hash} has ${Number(lie.actual)} bytes, the manifest says ${Number(lie.declared)}`, {
           details: { hash: lie.hash, declared: Number(lie.declared), actual: Number(lie.actual) },
         });
       }
-      const files = await trx.selectFrom('upload_files').selectAll().where('upload_id', '=', id).orderBy('idx').execute();
+      const files = (await this.queries.files.execute(trx, id)).rows;
       // A drop box's visitor must not learn what the folder holds: a name taken there (a
       // file, a folder, a look-alike) is not refused but stored as "name (1).ext".
       if (up.kind === 'visitor' || up.kind === 'visitor-stream') {
@@ -922,7 +954,7 @@ export class Namespace {
       }
       const verified: { f: (typeof files)[number]; entries: ChunkRef[]; hash: string; size: number }[] = [];
       const byFile = new Map<number, ChunkRef[]>();
-      const all = await trx.selectFrom('upload_entries').select(['file_idx', 'hash', 'size']).where('upload_id', '=', id).orderBy('file_idx').orderBy('seq').execute();
+      const all = (await this.queries.entries.execute(trx, id)).rows;
       for (const e of all) {
         let list = byFile.get(e.file_idx);
         if (!list) byFile.set(e.file_idx, (list = []));
@@ -958,9 +990,9 @@ export class Namespace {
         })),
         { noOverwrite: up.no_overwrite === 1, now, ...(options.expect ? { expect: options.expect } : {}) },
       );
-      await trx.deleteFrom('upload_entries').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('upload_files').where('upload_id', '=', id).execute();
-      await trx.deleteFrom('uploads').where('id', '=', id).execute();
+      await this.queries.dropEntries.execute(trx, id);
+      await this.queries.dropFiles.execute(trx, id);
+      await this.queries.dropUpload.execute(trx, id);
       if (up.kind === 'visitor' || up.kind === 'scoped') await dropSessionProofs(trx, id, up.kind === 'scoped' && up.owner !== null ? up.owner : undefined);
       return out;
     }));

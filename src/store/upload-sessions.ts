@@ -139,6 +139,41 @@ function hotQueries() {
       db.insertInto('upload_files').values(rows),
     ),
     insertEntries: new PreparedInsert<Database, UploadEntriesTable>(['upload_id', 'file_idx', 'seq', 'hash', 'size'], 150, (db, rows) => db.insertInto('upload_entries').values(rows)),
+    // What every streamed file (an SFTP file, a WebDAV PUT) asks at least once or twice.
+    ownSessions: new PreparedQuery(2, (db: Kysely<Database>, owner: string, now: number) =>
+      db
+        .selectFrom('uploads')
+        .select(sql<number>`count(*)`.as('n'))
+        .where('owner', '=', owner)
+        .where('expires_at', '>', now)
+        .where((eb) => eb.or([eb('kind', 'is', null), eb('kind', 'not in', VISITOR_KINDS)])),
+    ),
+    fileEntryCount: new PreparedQuery(2, (db: Kysely<Database>, id: string, idx: number) =>
+      db.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', idx),
+    ),
+    partial: new PreparedQuery(3, (db: Kysely<Database>, owner: string, path: string, now: number) =>
+      db
+        .selectFrom('uploads as u')
+        .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+        .select(['u.id', 'u.created_at', 'u.updated_at'])
+        .where('f.path', '=', path)
+        .where('u.owner', '=', owner)
+        .where('u.kind', '=', 'partial')
+        .where('u.expires_at', '>', now)
+        .orderBy('u.updated_at', 'desc')
+        .orderBy('u.created_at', 'desc')
+        .limit(1),
+    ),
+    partialsBefore: new PreparedQuery(3, (db: Kysely<Database>, owner: string, path: string, before: number) =>
+      db
+        .selectFrom('uploads as u')
+        .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
+        .select('u.id')
+        .where('f.path', '=', path)
+        .where('u.owner', '=', owner)
+        .where('u.kind', '=', 'partial')
+        .where('u.updated_at', '<', before),
+    ),
   };
 }
 
@@ -231,6 +266,19 @@ export class UploadSessions {
     return distinctHashes(chunks).filter((h) => !present.has(h));
   }
 
+  /**
+   * Appends entries to an unsealed file of a session inside the caller's transaction, after
+   * its first `from` (CommitOptions.append: the commit of a streamed upload, whose entries
+   * only it writes). FERRY_ERR_UPLOAD_SEALED for a sealed file, as {@link appendEntries}.
+   */
+  async appendEntriesIn(trx: Transaction<Database>, id: string, to: { fileIdx: number; from: number; chunks: readonly ChunkRef[] }): Promise<void> {
+    const f = await this.hot.fileEntryCount.first(trx, id, to.fileIdx);
+    if (!f) throw new ValidationError(`upload ${id} has no file #${to.fileIdx}`);
+    if (f.sealed) throw new UploadSealedError(`upload ${id} file #${to.fileIdx} is sealed: its manifest was complete at creation`);
+    if (Number(f.entry_count) !== to.from) throw new ValidationError(`upload ${id} file #${to.fileIdx} has ${Number(f.entry_count)} entries, not ${to.from}`);
+    await this.insertEntries(trx, id, to.fileIdx, to.from, to.chunks);
+  }
+
   /** The server path of one file of a session and whether its manifest is sealed (undefined if the session has no such file). */
   async uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
     const row = await this.meta.db.selectFrom('upload_files').select(['path', 'sealed']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
@@ -283,6 +331,7 @@ export class UploadSessions {
    * `except`: a session left out (one the new session supersedes).
    */
   async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
+    if (budget === 'own' && except === undefined) return Number((await this.hot.ownSessions.first(db as Kysely<Database>, owner, this.meta.now()))?.n ?? 0);
     let q = db
       .selectFrom('uploads')
       .select(sql<number>`count(*)`.as('n'))
@@ -465,19 +514,7 @@ export class UploadSessions {
    * not been committed: SFTP's interrupted `put`), with the chunks it holds so far.
    */
   async findPartial(owner: string, path: string): Promise<PartialUpload | undefined> {
-    const now = this.meta.now();
-    const row = await this.meta.db
-      .selectFrom('uploads as u')
-      .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
-      .select(['u.id', 'u.created_at', 'u.updated_at'])
-      .where('f.path', '=', path)
-      .where('u.owner', '=', owner)
-      .where('u.kind', '=', 'partial')
-      .where('u.expires_at', '>', now)
-      .orderBy('u.updated_at', 'desc')
-      .orderBy('u.created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const row = await this.hot.partial.first(this.meta.db, owner, path, this.meta.now());
     if (!row) return undefined;
     const entries = await this.meta.db.selectFrom('upload_entries').select(['hash', 'size']).where('upload_id', '=', row.id).orderBy('file_idx').orderBy('seq').execute();
     const chunks = entries.map((e) => ({ hash: e.hash, size: Number(e.size) }));
@@ -490,6 +527,7 @@ export class UploadSessions {
    * alone), except `except`. Returns how many went; their chunks go with the next GC.
    */
   async dropPartials(owner: string, path: string, options: { before?: number; except?: string } = {}): Promise<number> {
+    if (options.before !== undefined && options.except === undefined) return this.abortAll((await this.hot.partialsBefore.execute(this.meta.db, owner, path, options.before)).rows.map((r) => r.id));
     let q = this.meta.db
       .selectFrom('uploads as u')
       .innerJoin('upload_files as f', 'f.upload_id', 'u.id')
@@ -499,7 +537,10 @@ export class UploadSessions {
       .where('u.kind', '=', 'partial');
     if (options.before !== undefined) q = q.where('u.updated_at', '<', options.before);
     if (options.except !== undefined) q = q.where('u.id', '!=', options.except);
-    const ids = (await q.execute()).map((r) => r.id);
+    return this.abortAll((await q.execute()).map((r) => r.id));
+  }
+
+  private async abortAll(ids: string[]): Promise<number> {
     for (const id of ids) await this.abortUpload(id).catch(() => undefined); // gone already: fine
     return ids.length;
   }

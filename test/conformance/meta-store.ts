@@ -142,6 +142,49 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       await expectCode(store.getUpload(u.id), 'FERRY_ERR_UPLOAD_NOT_FOUND');
     });
 
+    it('appends the last entries of a streamed manifest in the commit itself, and in nothing when the commit fails', async () => {
+      const u = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/s' }] });
+      await store.appendEntries(u.id, 0, [chunk('1')], 60_000);
+      for (const c of ['1', '2', '3']) await store.addChunk(h(c), 10);
+      const list = [chunk('1'), chunk('2'), chunk('3')];
+      // Refused (the final size is wrong; then a stale count of entries): nothing appended.
+      await expectCode(store.commitUpload(u.id, { size: 40 }, { append: { fileIdx: 0, from: 1, chunks: [chunk('2'), chunk('3')] } }), 'FERRY_ERR_SIZE_MISMATCH');
+      await expectCode(store.commitUpload(u.id, { size: 30 }, { append: { fileIdx: 0, from: 0, chunks: list } }), 'FERRY_ERR_VALIDATION');
+      expect(await store.uploads.uploadEntries(u.id, 0)).toEqual([chunk('1')]);
+      const [e] = await store.commitUpload(u.id, { size: 30, hash: fileHashOf(list) }, { append: { fileIdx: 0, from: 1, chunks: [chunk('2'), chunk('3')] } });
+      expect(e).toMatchObject({ path: '/s', size: 30, hash: fileHashOf(list) });
+      expect((await store.fileContent('/s')).chunks).toEqual(list);
+      // A sealed file takes no appended entries.
+      const sealed = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/t', size: 10, hash: fileHashOf([chunk('1')]), chunks: [chunk('1')] }] });
+      await expectCode(store.commitUpload(sealed.id, {}, { append: { fileIdx: 0, from: 1, chunks: [chunk('2')] } }), 'FERRY_ERR_UPLOAD_SEALED');
+      await expectCode(store.stat('/t'), 'FERRY_ERR_NOT_FOUND');
+    });
+
+    it("counts a user's live sessions, visitors' apart, and finds and drops their partial uploads by path", async () => {
+      await new AuthStore(store).createUser(userRow('u5', 'eve'), []);
+      const open = (path: string, o: { partial?: boolean; visitorStream?: boolean } = {}) => store.createUpload({ owner: 'u5', noOverwrite: false, ttlMs: 60_000, files: [{ path }], ...o });
+      const first = await open('/eve/f', { partial: true });
+      await store.appendEntries(first.id, 0, [chunk('p1')], 60_000);
+      clock += 10;
+      const second = await open('/eve/f', { partial: true });
+      await store.appendEntries(second.id, 0, [chunk('p2'), chunk('p3', 5)], 60_000);
+      await open('/eve/g');
+      await open('/eve/inbox/v', { visitorStream: true });
+      expect(await store.countUploads('u5')).toBe(3);
+      expect(await store.countUploads('u5', store.db, 'visitors')).toBe(1);
+      expect(await store.countUploads('u5', store.db, 'own', second.id)).toBe(2);
+      // The newest partial of the path, with its chunks in order.
+      expect(await store.findPartial('u5', '/eve/f')).toMatchObject({ id: second.id, path: '/eve/f', chunks: [chunk('p2'), chunk('p3', 5)], size: 15 });
+      expect(await store.findPartial('u5', '/eve/g')).toBeUndefined();
+      expect(await store.findPartial('u1', '/eve/f')).toBeUndefined();
+      // Those last written before a time go; newer ones stay.
+      expect(await store.dropPartials('u5', '/eve/f', { before: clock })).toBe(1);
+      expect((await store.findPartial('u5', '/eve/f'))?.id).toBe(second.id);
+      clock += 60_001;
+      expect(await store.countUploads('u5')).toBe(0);
+      expect(await store.findPartial('u5', '/eve/f')).toBeUndefined();
+    });
+
     it('shares manifests between copies and releases chunks when the last copy goes', async () => {
       await upload('/one', [chunk('a'), chunk('b')]);
       await store.copy('/one', '/two');
