@@ -247,7 +247,6 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: {
       200: Obj({
         path: Type.String(),
-        next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })),
         versions: Type.Array(Any('an old version: id, path, hash, size, mtime, mode (when known), createdAt, replacedAt')),
         policy: Obj(
           {
@@ -257,6 +256,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
           },
           "the server's retention rule for this path (the deepest `versions.paths` entry containing it, else the server's)",
         ),
+        next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })),
       }),
       404: Error,
     },

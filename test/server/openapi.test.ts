@@ -160,7 +160,7 @@ describe('the statuses the document lists are the ones the server answers', () =
     type Schema = { properties?: Record<string, Schema>; type?: string };
     const op = doc.paths['/api/v1/versions/{path}'].get as { responses?: Record<string, { content?: Record<string, { schema?: Schema }> }> };
     const schema = op.responses?.['200']?.content?.['application/json']?.schema;
-    expect(Object.keys(schema?.properties ?? {})).toEqual(['path', 'versions', 'policy']);
+    expect(Object.keys(schema?.properties ?? {})).toEqual(['path', 'versions', 'policy', 'next']);
     expect(Object.keys(schema?.properties?.policy?.properties ?? {})).toEqual(['enabled', 'keep', 'days']);
     expect(schema?.properties?.policy?.properties?.enabled?.type).toBe('boolean');
     expect((await t.api('/api/v1/files/openapi-versions.txt', { method: 'PUT', body: 'x' })).status).toBeLessThan(300);
