@@ -2,8 +2,8 @@
 /**
  * Many small files over SFTP/SCP: OpenSSH `scp -r` of FILES files of SIZE bytes into a
  * `ferry serve` with its SFTP door (one connection, one file after another, as scp sends
- * them); alternates builds (ROOTs), PAIRS times, and prints each run (wall and server CPU,
- * per file) and the medians.
+ * them); alternates builds (ROOTs), PAIRS times, and prints each run (wall, the server's CPU
+ * and its main thread's, per file) and the medians.
  *
  *   node benchmarks/sftp-small-files.mjs PAIRS ROOT... [--files 400] [--size 3072] [--sftp 0]
  *
@@ -77,13 +77,15 @@ async function one(root, work, key, tree) {
   const pid = child.pid;
   await addSshUser(url, readFileSync(key + '.pub', 'utf8').trim());
   const cpu0 = cpuMs(pid);
+  const main0 = cpuMs(`${pid}/task/${pid}`);
   const t0 = performance.now();
   const result = await send(sftpPort, key, tree);
   const ms = performance.now() - t0;
   const cpu = cpuMs(pid) - cpu0;
+  const main = cpuMs(`${pid}/task/${pid}`) - main0;
   await stop(child);
   rmSync(dir, { recursive: true, force: true });
-  return { msPerFile: ms / FILES, cpuMsPerFile: cpu / FILES, ok: result === 'ok' ? 1 : result, load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) };
+  return { msPerFile: ms / FILES, cpuMsPerFile: cpu / FILES, mainCpuMsPerFile: main / FILES, ok: result === 'ok' ? 1 : result, load: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'sftp-small-files-'));
@@ -93,7 +95,7 @@ const tree = join(work, 'tree');
 mkdirSync(tree);
 for (let i = 0; i < FILES; i++) writeFileSync(join(tree, `f${i}.bin`), randomBytes(SIZE));
 try {
-  await alternate(Number(pairs), roots, (root) => one(root, work, key, tree), ['msPerFile', 'cpuMsPerFile', 'load']);
+  await alternate(Number(pairs), roots, (root) => one(root, work, key, tree), ['msPerFile', 'cpuMsPerFile', 'mainCpuMsPerFile', 'load']);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
