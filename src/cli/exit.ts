@@ -140,6 +140,11 @@ export function cliMessage(err: FerryError): string {
   return hint ? `${message} (with this CLI: ${hint})` : message;
 }
 
+/** A FerryError as --json shows it, on stdout or stderr alike: its code and details, its message in the CLI's terms. */
+export function errorJson(err: FerryError): ReturnType<FerryError['toJSON']> {
+  return { ...err.toJSON(), message: cliMessage(err) };
+}
+
 /** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
 export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
   const code = exitCodeOf(err);
@@ -147,7 +152,7 @@ export function reportError(err: unknown, options: { json?: boolean; debug?: boo
   if (options.json) {
     const body =
       err instanceof FerryError
-        ? { ...err.toJSON(), message: cliMessage(err) }
+        ? errorJson(err)
         : { code: code === EXIT.INTERNAL ? 'FERRY_ERR_INTERNAL' : 'FERRY_ERR_EXIT', message: err instanceof Error ? err.message : String(err) };
     process.stderr.write(JSON.stringify({ error: body }) + '\n');
   } else if (err instanceof FerryError) {

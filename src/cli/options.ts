@@ -137,6 +137,9 @@ export async function withClient<T>(opts: TransferOpts & OutputOpts, fn: (client
   const client = await clientFrom(opts, retryNote, onWarning);
   try {
     return await fn(client);
+  } catch (err) {
+    // The account and admin calls go to `client.http` directly: a token they had refused is explained here.
+    throw client.explainFailure(err);
   } finally {
     await client.close();
   }

@@ -8,6 +8,7 @@ import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { inCliTerms } from '../option-flags.js';
+import { errorJson } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
@@ -60,7 +61,7 @@ async function reportGot(opts: GetOpts, destArg: string, bar: { stop(): void }, 
     result = await run();
   } catch (err) {
     bar.stop();
-    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: errorJson(err), ...summarize([]) });
     throw err;
   } finally {
     bar.stop();

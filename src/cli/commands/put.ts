@@ -13,6 +13,7 @@ import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../syn
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { inCliTerms } from '../option-flags.js';
+import { errorJson } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
@@ -234,7 +235,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
       }
     }), warn);
   } catch (err) {
-    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: errorJson(err), ...summarize(results) });
     throw err;
   }
   const total = summarize(results);

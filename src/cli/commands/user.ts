@@ -4,7 +4,7 @@
  * name, which manages your own SSH keys).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { AuthInvalidError, UsageError, isFerryError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
@@ -332,7 +332,11 @@ function userPasswd(user: Command): void {
           const mine = await account.me(client);
           const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
           const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
-          await account.changePassword(client, current === '' ? undefined : current, next);
+          await account.changePassword(client, current === '' ? undefined : current, next).catch((err: unknown) => {
+            // The token passed a moment ago (me): what the server refused is the current password.
+            if (!isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) throw err;
+            throw new AuthInvalidError('the current password is not right; nothing was changed', { cause: err, details: { ...err.details, password: true } });
+          });
           process.stderr.write('password changed; your web sessions and the tokens `ferry login` made elsewhere are ended (this one and named API tokens stay: ferry token ls)\n');
         }
       });
