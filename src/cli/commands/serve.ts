@@ -25,16 +25,20 @@ function addSettingFlags(cmd: Command): void {
   for (const s of SETTINGS) {
     const flag = flagOf(s);
     if (!flag) continue;
-    const doc = `${s.doc.replace(/`/g, '')} (${envName(s.key)})`;
+    // A setting named in another's doc (`tlsKey`) is the flag here (--tls-key).
+    const doc = `${s.doc.replace(/`([^`]*)`/g, (_, name: string) => { const other = SETTINGS_BY_KEY.get(name); return (other && flagOf(other)) || name; })} (${envName(s.key)})`;
+    // What a value-taking flag is when not given, and a closed set's choices: the help says both.
+    const choices = s.kind.name.includes(' | ') ? `; one of ${s.kind.name.split(' | ').join(', ')}` : '';
+    const valued = s.default === undefined ? `${doc.slice(0, -1)}${choices})` : `${doc.slice(0, -1)}; default ${s.default}${choices})`;
     if (s.kind.name === 'boolean') {
       cmd.addOption(new Option(flag, doc));
       const off = offFlagOf(s);
       if (off) cmd.addOption(new Option(off, `turn ${flag} off (it is on by default)`));
       else cmd.addOption(new Option(`--no-${flag.slice(2)}`).hideHelp());
     } else if (s.kind.name === 'list') {
-      cmd.addOption(new Option(`${flag} <value>`, `${doc}; repeatable, comma-separated`).argParser(repeat));
+      cmd.addOption(new Option(`${flag} <value>`, `${valued}; repeatable, comma-separated`).argParser(repeat));
     } else {
-      cmd.addOption(new Option(`${flag} <${s.kind.name.includes('|') ? 'value' : s.kind.name}>`, doc));
+      cmd.addOption(new Option(`${flag} <${s.kind.name.includes('|') ? 'value' : s.kind.name}>`, valued));
     }
   }
 }
