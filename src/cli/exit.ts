@@ -145,6 +145,20 @@ export function errorJson(err: FerryError): ReturnType<FerryError['toJSON']> {
   return { ...err.toJSON(), message: cliMessage(err) };
 }
 
+/**
+ * The stderr line of one file's failure in a command that carries on (sync, copy, move, put
+ * -r, get -r): `ferry: PATH: message`, or with --json the `{"error": {…}}` object
+ * {@link reportError} prints, the path in its details, so that stderr stays JSON throughout.
+ */
+export function fileErrorLine(path: string | undefined, err: unknown, json: boolean | undefined): string {
+  const ferry = err instanceof FerryError ? err : undefined;
+  const plain = err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string' ? (err as { code?: unknown; message: string }) : undefined;
+  const message = ferry ? cliMessage(ferry) : inCliTerms(plain?.message ?? String(err));
+  if (!json) return `ferry: ${path ? path + ': ' : ''}${terminalSafeLines(message)}\n`;
+  const code = ferry?.code ?? (typeof plain?.code === 'string' ? plain.code : 'FERRY_ERR_INTERNAL');
+  return JSON.stringify({ error: { code, message, details: { ...ferry?.details, ...(path ? { path } : {}) } } }) + '\n';
+}
+
 /** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
 export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
   const code = exitCodeOf(err);

@@ -98,7 +98,7 @@ describe('ferry serve --help', () => {
     const withDefault = SETTINGS.filter((s) => flagOf(s) && s.kind.name !== 'boolean' && s.default !== undefined);
     expect(withDefault.length).toBeGreaterThan(20);
     for (const s of withDefault) {
-      const line = new RegExp(`${flagOf(s)} <[^>]+> .*?\\(FERRY_[A-Z_0-9]+; default ${s.default.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[;)]`);
+      const line = new RegExp(`${flagOf(s)} <[^>]+> .*?\\(FERRY_[A-Z_0-9]+; default ${s.default!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[;)]`);
       expect(text, s.key).toMatch(line);
     }
     expect(text).toMatch(/--log-level <value> .*default info; one of fatal, error, warn, info, debug, trace\)/);

@@ -3,7 +3,7 @@
  * error says what to do next, a refused token is named the same way by every command, and
  * `--json` says the same thing on stdout as on stderr, in the same shape for put and get.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -89,5 +89,24 @@ describe('--json after a failure', () => {
     const put = await w.ferry(['put', '--json', '--no-clobber', local, '/nc.txt']);
     expect(put.code).toBe(6);
     expect(Object.keys(out).sort()).toEqual(Object.keys(JSON.parse(put.stdout) as object).sort());
+  });
+
+  it('copy and put -r carrying on past a file that failed: stderr holds JSON lines too, each with the path', async () => {
+    const src = join(w.dir, 'tree');
+    await mkdir(src);
+    await writeFile(join(src, 'a'), 'a\n');
+    await writeFile(join(src, 'b'), 'b\n');
+    ok(await w.ferry(['mkdir', '-p', '/dst/a/inner'])); // a folder where the file a goes
+    for (const args of [['copy', '--json', src, 'ferry:/dst'], ['put', '-r', '--json', src, '/dst']]) {
+      const r = await w.ferry(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      JSON.parse(r.stdout);
+      const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { error: { code: string; message: string; details: { path: string } } });
+      expect(lines[0].error, args.join(' ')).toMatchObject({ code: 'FERRY_ERR_IS_A_DIRECTORY', message: '/dst/a: a directory exists there' });
+      expect(lines[0].error.details.path, args.join(' ')).toMatch(/(^|\/)a$/);
+    }
+    // Without --json, the line a person reads.
+    const plain = await w.ferry(['copy', src, 'ferry:/dst']);
+    expect(plain.stderr).toMatch(/^ferry: a: \/dst\/a: a directory exists there$/m);
   });
 });

@@ -12,8 +12,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { inCliTerms } from '../option-flags.js';
-import { errorJson } from '../exit.js';
+import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
@@ -196,7 +195,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
         ...common,
         onProgress: e2eBar.onProgress,
         ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
-        onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+        onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
       }).finally(() => e2eBar.stop());
       if (e2e) return void results.push(...e2e);
       for (const src of sources) {
@@ -222,7 +221,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
                 compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
                 sessions,
                 onProgress: bar.onProgress,
-                onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+                onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
               }),
             );
           } else {
