@@ -55,6 +55,16 @@ describe('a question with no terminal to ask it on says what to do', () => {
   });
 });
 
+describe('mkdir of a folder that is there', () => {
+  it('says which flag makes it no error, as rm says -r; with -p it is none', async () => {
+    ok(await w.ferry(['mkdir', '/made']));
+    const again = await w.ferry(['mkdir', '/made']);
+    expect(again.code).toBe(6);
+    expect(again.stderr).toBe('ferry: /made: already exists (-p: no error if it is a folder) (FERRY_ERR_ALREADY_EXISTS)\n');
+    ok(await w.ferry(['mkdir', '-p', '/made']));
+  });
+});
+
 describe('a refused token is explained by every command, not only the file commands', () => {
   it('whoami, token ls, share ls, user ls and quota name the token that was refused and what to fix (exit 4)', async () => {
     const bad = w.server.adminToken.replace(/.{6}$/, 'AAAAAA');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolveLocations, type Location } from '../location.js';
-import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, isFerryError, type FerryError } from '../../core/errors.js';
+import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, ferryErrorOf, isFerryError, type FerryError } from '../../core/errors.js';
 import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '../exit.js';
 import { parentPath } from '../../core/path.js';
 import type { FerryClient } from '../../client/client.js';
@@ -57,8 +57,10 @@ In such a folder paths are plain and the new folder's name is encrypted here:
           if (opts.json && isFerryError(err)) report({ ok: false, error: errorJson(err) });
           throw err;
         }
-        failed.push({ location: loc.label, error: err });
-        reportError(err, { json: opts.json, debug: debugWanted() });
+        // As rm says "use -r": the flag that makes a folder already there no error.
+        const said = err.code === 'FERRY_ERR_ALREADY_EXISTS' && !opts.parents ? ferryErrorOf(err.code, `${err.message} (-p: no error if it is a folder)`, { cause: err, details: err.details }) : err;
+        failed.push({ location: loc.label, error: said });
+        reportError(said, { json: opts.json, debug: debugWanted() });
       }
     }
     if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: errorJson(failed[0].error) });
