@@ -55,6 +55,24 @@ describe('a question with no terminal to ask it on says what to do', () => {
   });
 });
 
+describe('a flag given a value it does not take', () => {
+  it('the error names the flag, for durations and sizes as for --bwlimit (exit 2)', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['put', '--ttl', '7x', '-', '/t.txt'], /^error: option '--ttl <duration>' argument '7x' is invalid\. not a duration: "7x"/],
+      [['share', '/x', '--expires', '1yr'], /^error: option '--expires <duration>' argument '1yr' is invalid\. not a duration/],
+      [['token', 'create', '--expires', 'soon'], /^error: option '--expires <duration>' argument 'soon' is invalid\. not a duration/],
+      [['trash', 'empty', '--older-than', '3q'], /^error: option '--older-than <duration>' argument '3q' is invalid\. not a duration/],
+      [['user', 'add', 'qq', '--quota', '5X'], /^ferry: --quota: not a size: "5X"/],
+      [['user', 'set', 'bob', '--max-file-size', '5X'], /^ferry: --max-file-size: not a size: "5X"/],
+    ];
+    for (const [args, want] of cases) {
+      const r = await w.ferry(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(want);
+    }
+  });
+});
+
 describe('mkdir of a folder that is there', () => {
   it('says which flag makes it no error, as rm says -r; with -p it is none', async () => {
     ok(await w.ferry(['mkdir', '/made']));

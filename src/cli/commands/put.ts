@@ -6,9 +6,9 @@ import type { TransferResult } from '../../client/transfer.js';
 import { FileSessionMemo } from '../../client/session-memo-file.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath } from '../../core/path.js';
-import { formatSize, parseDuration } from '../../core/units.js';
+import { formatSize } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
-import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, durationArg, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
@@ -78,7 +78,7 @@ export function registerPut(program: Command): void {
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
     .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
-      const ms = parseDuration(v);
+      const ms = durationArg(v);
       if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
       return Math.round(ms / 1000);
     });

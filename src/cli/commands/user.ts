@@ -46,6 +46,17 @@ const count = (t: string): number => {
   return n;
 };
 
+/** A size flag's parser whose error names the flag (`--quota: not a size: "5X" …`). */
+function sizeOf(flag: string): (t: string) => number {
+  return (t) => {
+    try {
+      return parseSize(t);
+    } catch (err) {
+      throw new UsageError(`${flag}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
 /** `PATH=PERMS` (or `PATH:PERMS`) -> a grant. */
 function parseGrant(text: string): { path: string; permissions: ReturnType<typeof parsePermissions> } {
   const m = /^(.*?)[=:]([a-z*,]*)$/i.exec(text);
@@ -55,11 +66,11 @@ function parseGrant(text: string): { path: string; permissions: ReturnType<typeo
 
 function limitsFrom(opts: UserOpts): Partial<CreateUserRequest> {
   const out: Partial<CreateUserRequest> = {};
-  const q = limit(opts.quota, parseSize);
+  const q = limit(opts.quota, sizeOf('--quota'));
   if (q !== undefined) out.quotaBytes = q;
   const qf = limit(opts.quotaFiles, count);
   if (qf !== undefined) out.quotaFiles = qf;
-  const mf = limit(opts.maxFileSize, parseSize);
+  const mf = limit(opts.maxFileSize, sizeOf('--max-file-size'));
   if (mf !== undefined) out.maxFileSize = mf;
   const ms = limit(opts.maxSessions, count);
   if (ms !== undefined) out.maxSessions = ms;
