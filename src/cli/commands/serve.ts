@@ -43,6 +43,27 @@ function addSettingFlags(cmd: Command): void {
   }
 }
 
+/**
+ * The start-up notes on stderr: the admin token once (its file later), how to log in with it
+ * (through stdin, never on the command line: shell history, ps), and how the web app, which
+ * signs in with passwords, gets a user.
+ */
+function printLoginNotes(server: { url: string; tokenFile?: string; generatedToken?: string; tls?: { selfSigned?: boolean; fingerprint: string } }): void {
+  const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
+  const webApp = `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
+  if (!server.tokenFile) {
+    // The admin token was given (FERRY_ADMIN_TOKEN, adminToken): how it logs in, never the token.
+    process.stderr.write(`\nLog in with:  ferry login ${server.url} --token -${pin}   (the admin token you set, FERRY_ADMIN_TOKEN or adminToken, on stdin)\n${webApp}\n\n`);
+    return;
+  }
+  const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n${webApp}`;
+  process.stderr.write(
+    server.generatedToken
+      ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
+      : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
+  );
+}
+
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
 async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSettings; config: ServerConfig }> {
   const file = serverConfigFile(opts);
@@ -133,21 +154,7 @@ Examples:
       process.stdout.write(JSON.stringify(ready) + '\n');
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta));
       announceTransport(server, config.host);
-      // The token goes through stdin, not the command line (shell history, ps).
-      const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
-      // The admin has a token, not a password: the web app's sign-in needs a user with one.
-      const webApp = `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
-      if (server.tokenFile) {
-        const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n${webApp}`;
-        process.stderr.write(
-          server.generatedToken
-            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
-            : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
-        );
-      } else {
-        // The admin token was given (FERRY_ADMIN_TOKEN, adminToken): say how it logs in, never the token.
-        process.stderr.write(`\nLog in with:  ferry login ${server.url} --token -${pin}   (the admin token you set, FERRY_ADMIN_TOKEN or adminToken, on stdin)\n${webApp}\n\n`);
-      }
+      printLoginNotes(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
       // change live, and say what needs a restart. A file with errors changes nothing.
       const reload = () => {
