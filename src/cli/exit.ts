@@ -115,6 +115,50 @@ export function debugWanted(argv: readonly string[] = process.argv): boolean {
   return argv.includes('--debug') || process.env.FERRY_DEBUG === '1';
 }
 
+/**
+ * The CLI's own next step for a refusal the server words for every front (the vault guard
+ * names no command: a WebDAV or SFTP user has none of them), chosen by the refusal's
+ * `details.reason`; undefined when the message is all there is to say.
+ */
+const CLI_HINTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  FERRY_ERR_E2E_PLAIN_IN_VAULT: {
+    name: 'ferry put FILE DIR/ into the folder encrypts with its passphrase (--passphrase-file FILE, or typed at a terminal)',
+    content: 'ferry put FILE DIR/ into the folder encrypts with its passphrase (--passphrase-file FILE, or typed at a terminal)',
+    marker: 'ferry mkdir --e2e NEWDIR makes a new end-to-end folder',
+  },
+  FERRY_ERR_E2E_NEEDS_KEY: {
+    rename: 'ferry mv and ferry cp do it by plain paths, with the passphrase',
+    restore: 'ferry restore PLAIN_PATH or ferry trash restore ID --to PLAIN_PATH do it, with the passphrase',
+  },
+};
+
+/** `err`'s message, in the CLI's terms, with the CLI's own next step when it has one. */
+export function cliMessage(err: FerryError): string {
+  const reason = err.details?.reason;
+  const hint = typeof reason === 'string' ? CLI_HINTS[err.code]?.[reason] : undefined;
+  const message = inCliTerms(err.message);
+  return hint ? `${message} (with this CLI: ${hint})` : message;
+}
+
+/** A FerryError as --json shows it, on stdout or stderr alike: its code and details, its message in the CLI's terms. */
+export function errorJson(err: FerryError): ReturnType<FerryError['toJSON']> {
+  return { ...err.toJSON(), message: cliMessage(err) };
+}
+
+/**
+ * The stderr line of one file's failure in a command that carries on (sync, copy, move, put
+ * -r, get -r): `ferry: PATH: message`, or with --json the `{"error": {…}}` object
+ * {@link reportError} prints, the path in its details, so that stderr stays JSON throughout.
+ */
+export function fileErrorLine(path: string | undefined, err: unknown, json: boolean | undefined): string {
+  const ferry = err instanceof FerryError ? err : undefined;
+  const plain = err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string' ? (err as { code?: unknown; message: string }) : undefined;
+  const message = ferry ? cliMessage(ferry) : inCliTerms(plain?.message ?? String(err));
+  if (!json) return `ferry: ${path ? path + ': ' : ''}${terminalSafeLines(message)}\n`;
+  const code = ferry?.code ?? (typeof plain?.code === 'string' ? plain.code : 'FERRY_ERR_INTERNAL');
+  return JSON.stringify({ error: { code, message, details: { ...ferry?.details, ...(path ? { path } : {}) } } }) + '\n';
+}
+
 /** Prints one line to stderr (or a JSON object with --json) and returns the exit code. */
 export function reportError(err: unknown, options: { json?: boolean; debug?: boolean } = {}): number {
   const code = exitCodeOf(err);
@@ -122,11 +166,11 @@ export function reportError(err: unknown, options: { json?: boolean; debug?: boo
   if (options.json) {
     const body =
       err instanceof FerryError
-        ? { ...err.toJSON(), message: inCliTerms(err.message) }
+        ? errorJson(err)
         : { code: code === EXIT.INTERNAL ? 'FERRY_ERR_INTERNAL' : 'FERRY_ERR_EXIT', message: err instanceof Error ? err.message : String(err) };
     process.stderr.write(JSON.stringify({ error: body }) + '\n');
   } else if (err instanceof FerryError) {
-    process.stderr.write(`ferry: ${terminalSafeLines(inCliTerms(err.message))} (${err.code})\n`);
+    process.stderr.write(`ferry: ${terminalSafeLines(cliMessage(err))} (${err.code})\n`);
   } else if (err instanceof ExitError) {
     process.stderr.write(`ferry: ${terminalSafeLines(err.message)}\n`);
   } else {

@@ -66,6 +66,15 @@ describe('one location syntax', () => {
     expect(() => parseLocation('nope:/x', 'local', defaultRegistry, context)).toThrow(/\.\/nope:\/x/);
   });
 
+  it("a web address (the server's, a share link) is an error that says how to name a server and fetch a link", () => {
+    for (const arg of ['http://127.0.0.1:7373/isos', 'https://files.example.com/s/AbC', 'HTTPS://x/']) {
+      expect(() => parseLocation(arg, 'server', defaultRegistry, context)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_CONFIG' }));
+    }
+    expect(() => parseLocation('https://files.example.com/s/AbC', 'local', defaultRegistry, context)).toThrow(
+      'https://files.example.com/s/AbC is a web address, not a location: a Ferry server\'s files are ferry:/path (the server of ferry login), NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL or a browser',
+    );
+  });
+
   it('an empty location is a usage error', () => {
     expect(() => parseLocation('', 'server', defaultRegistry, context)).toThrow(expect.objectContaining({ code: 'FERRY_ERR_USAGE' }));
   });

@@ -22,7 +22,7 @@
  * path with a colon before its first slash is written `./word:rest`).
  */
 import { normalizePath } from '../core/path.js';
-import { UsageError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { RemoteContext } from '../backends/definition.js';
 
@@ -41,6 +41,8 @@ export type Location =
 const TYPED = /^[A-Za-z][A-Za-z0-9+.-]+:/;
 const DRIVE = /^[A-Za-z]:([\\/]|$)/;
 const EXPLICIT_LOCAL = /^(\.\.?|~)([\\/]|$)/;
+/** `http://…` or `https://…`: a server's address or a share link, pasted where a location goes. */
+const WEB_URL = /^(https?):\/\//i;
 
 /**
  * Classifies one argument. `registry` and `context` (named remotes, environment) resolve the
@@ -55,6 +57,15 @@ export function parseLocation(arg: string, bare: BareMeaning, registry: BackendR
     return { kind: 'server', path, spec: `ferry:${path}`, label: path };
   }
   const label = registry.redactRemote(arg);
+  const url = WEB_URL.exec(arg);
+  if (url && context.remotes?.[url[1]] === undefined) {
+    // What people paste: the server's address, or a share link. Neither is a location.
+    throw new ConfigError(
+      `${label} is a web address, not a location: a Ferry server's files are ferry:/path (the server of ferry login), ` +
+        `NAME:/path (after ferry login URL --name NAME) or ferry://host:port/path (plain http); a share link (/s/…) is fetched with curl -OJ URL or a browser`,
+      { details: { type: url[1].toLowerCase() } },
+    );
+  }
   const parsed = registry.parseRemote(arg, context);
   const { type, options } = parsed;
   if (type === 'local') return { kind: 'local', path: String(options.root), spec: arg, label };

@@ -8,6 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { type Command, Option, InvalidArgumentError } from 'commander';
 import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
+import { parseDuration } from '../core/units.js';
 import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
 import { AbortedError, isFerryError } from '../core/errors.js';
 import { stdoutClosed } from './stdout.js';
@@ -60,6 +61,19 @@ export function addProgressOptions(cmd: Command): Command {
 /** -v/--verbose counted (-vv), as rclone's. */
 export function addVerboseOption(cmd: Command, help: string): Command {
   return cmd.addOption(new Option('-v, --verbose', help).argParser((_v: string, n: number) => n + 1).default(0));
+}
+
+/**
+ * A duration flag's value in milliseconds, for commander's argParser: a value that is not
+ * one is commander's own error, naming the flag ("option '--ttl <duration>' argument '7x' is
+ * invalid. not a duration: …"), as --bwlimit's is, not a bare "not a duration" from the top.
+ */
+export function durationArg(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 function intBetween(name: string, min: number, max: number) {
@@ -137,6 +151,9 @@ export async function withClient<T>(opts: TransferOpts & OutputOpts, fn: (client
   const client = await clientFrom(opts, retryNote, onWarning);
   try {
     return await fn(client);
+  } catch (err) {
+    // The account and admin calls go to `client.http` directly: a token they had refused is explained here.
+    throw client.explainFailure(err);
   } finally {
     await client.close();
   }

@@ -42,20 +42,24 @@ export function closePrompts(): void {
   lines = undefined;
 }
 
-/** The next line of stdin, whatever stdin is (`--password-stdin`, `--token -`). */
-export async function stdinLine(what: string): Promise<string> {
-  return fromStdin(what);
+/** The next line of stdin, whatever stdin is (`--password-stdin`, `--token -`); `hint`: what to do when there is none. */
+export async function stdinLine(what: string, hint?: string): Promise<string> {
+  return fromStdin(what, hint);
 }
 
-async function fromStdin(what: string): Promise<string> {
+/** What to do when a question a terminal would have been asked finds stdin, which is none, at its end. */
+const ASKED = "stdin is not a terminal, so each answer is read from a line of it; run this at a terminal, or give the answers as lines (printf '%s\\n' \"$ANSWER\" | ferry …)";
+
+/** `hint`: what to do when stdin has no line left. */
+async function fromStdin(what: string, hint?: string): Promise<string> {
   const line = await nextStdinLine();
-  if (line === undefined) throw new UsageError(`no ${what} on stdin`);
+  if (line === undefined) throw new UsageError(`no ${what} on stdin${hint ? `: ${hint}` : ''}`);
   return line.replace(/\r$/, '');
 }
 
 /** Asks for a line, echoed. */
 export async function promptLine(question: string): Promise<string> {
-  if (!process.stdin.isTTY) return fromStdin(question.replace(/:\s*$/, '').toLowerCase());
+  if (!process.stdin.isTTY) return fromStdin(question.replace(/:\s*$/, '').toLowerCase(), ASKED);
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return await new Promise<string>((resolve) => rl.question(question, resolve));
@@ -67,7 +71,7 @@ export async function promptLine(question: string): Promise<string> {
 /** Asks for a secret: the terminal shows nothing while it is typed. */
 export async function promptSecret(question: string): Promise<string> {
   const stdin = process.stdin;
-  if (!stdin.isTTY) return fromStdin(question.replace(/:\s*$/, '').toLowerCase());
+  if (!stdin.isTTY) return fromStdin(question.replace(/:\s*$/, '').toLowerCase(), ASKED);
   // Echo off before the question shows: what is typed (or pasted) the moment it appears
   // must not reach the screen (the other order lost that race on a loaded machine).
   stdin.setRawMode(true);

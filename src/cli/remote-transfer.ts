@@ -25,6 +25,8 @@ export interface StoreFlags extends FilterFlags {
   retries?: number;
   dryRun?: boolean;
   verbose?: number;
+  /** --json: a file's failure goes to stderr as JSON too. */
+  json?: boolean;
   server?: string;
   token?: string;
 }
@@ -38,7 +40,7 @@ export async function engineOptions(flags: StoreFlags, onProgress?: SyncOptions[
     bwlimit: flags.bwlimit,
     retries: flags.retries,
     dryRun: flags.dryRun,
-    onEvent: eventPrinter(flags.verbose ?? 0),
+    onEvent: eventPrinter(flags.verbose ?? 0, flags.json),
     onPlan: planPrinter(flags.dryRun),
     onProgress,
   };

@@ -9,6 +9,7 @@ import { parseRate } from '../client/bandwidth.js';
 import { formatSize, parseDuration, parseRcloneSize } from '../core/units.js';
 import { formatDuration } from './format.js';
 import { inCliTerms } from './option-flags.js';
+import { fileErrorLine } from './exit.js';
 import { terminalSafe } from './terminal-text.js';
 import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
@@ -197,10 +198,10 @@ export function actionLine(e: StepEvent): string {
  * Prints errors always, and with -v every action as it happens. A dry run's actions are not
  * printed as they are (not) done: {@link planPrinter} printed them as the plan.
  */
-export function eventPrinter(verbose: number): (e: SyncEvent) => void {
+export function eventPrinter(verbose: number, json?: boolean): (e: SyncEvent) => void {
   return (e) => {
     if (e.action === 'error') {
-      process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${inCliTerms(e.error?.message ?? e.reason ?? '')}\n`);
+      process.stderr.write(fileErrorLine(e.path || undefined, e.error ?? { message: e.reason ?? '' }, json));
       return;
     }
     if (e.dryRun || verbose < 1) return;

@@ -47,17 +47,28 @@ const TOKEN_SOURCES: Record<string, [string, string]> = {
   login: ['saved login', 'run `ferry login URL` again'],
 };
 
-/** Message helper for auth failures: the server's reason (expired, revoked...) and which setting to fix. */
-export function explainAuth(err: FerryError, tokenSource: string | undefined): FerryError {
+/** Errors {@link explainAuth} made: explaining one again would say it twice. */
+const explained = new WeakSet<FerryError>();
+
+/**
+ * Message helper for auth failures: the server's reason (expired, revoked...) and which
+ * setting to fix; `server` (when known) is named in the login to run again, so that the user
+ * need not remember the URL they saved.
+ */
+export function explainAuth(err: FerryError, tokenSource: string | undefined, server?: string): FerryError {
+  // A password the request carried was refused (`details.password`), not the token.
+  if (explained.has(err) || err.details?.password === true) return err;
+  let out: FerryError = err;
   if (err.code === 'FERRY_ERR_AUTH_INVALID') {
     const [where, fix] = (tokenSource && TOKEN_SOURCES[tokenSource]) || [tokenSource, 'run `ferry login` again or check FERRY_TOKEN'];
     const reason = err.message && err.message !== err.code ? `: ${err.message.replace(/\.$/, '')}` : '';
-    return new AuthInvalidError(`the server refused the token${where ? ` (${where})` : ''}${reason}; ${fix}`, { cause: err, details: err.details });
+    const fixHere = server ? fix.replace('ferry login URL', `ferry login ${server}`) : fix;
+    out = new AuthInvalidError(`the server refused the token${where ? ` (${where})` : ''}${reason}; ${fixHere}`, { cause: err, details: err.details });
+  } else if (err.code === 'FERRY_ERR_AUTH_REQUIRED') {
+    out = new AuthRequiredError('the server wants a token: run `ferry login URL --token T` or set FERRY_TOKEN', { cause: err, details: err.details });
   }
-  if (err.code === 'FERRY_ERR_AUTH_REQUIRED') {
-    return new AuthRequiredError('the server wants a token: run `ferry login URL --token T` or set FERRY_TOKEN', { cause: err, details: err.details });
-  }
-  return err;
+  explained.add(out);
+  return out;
 }
 
 /** Options of {@link FerryApi.move} and {@link FerryApi.copy}. */
@@ -167,9 +178,17 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     try {
       return await fn();
     } catch (err) {
-      if (this.explain && isFerryError(err)) throw explainAuth(err, this.tokenSource);
-      throw err;
+      throw this.explainFailure(err);
     }
+  }
+
+  /**
+   * `err` with an auth failure rewritten to say which token was refused and what to fix, as
+   * this client's own calls say it; for requests made through `http` directly (the account
+   * and admin calls), by the caller that made them. Any other error is returned as it is.
+   */
+  explainFailure(err: unknown): unknown {
+    return this.explain && isFerryError(err) ? explainAuth(err, this.tokenSource, this.http.base.origin + this.http.base.pathname.replace(/\/+$/, '')) : err;
   }
 
   // ---- discovery ----------------------------------------------------------------------

@@ -110,14 +110,14 @@ export class FerryClient extends FerryApi<Buffer> {
    */
   static async fromConfig(overrides: FerryConfig & Omit<FerryClientOptions, 'server' | 'token'> & { requireToken?: boolean } = {}): Promise<FerryClient> {
     const cfg = await resolveConfig({ server: overrides.server, token: overrides.token, ca: overrides.ca, fingerprint: overrides.fingerprint });
-    if (!cfg.server) throw new ConfigError(`no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass \`server\` (config file: ${cfg.file})`);
+    if (!cfg.server) throw new ConfigError(`no server configured: run \`ferry login URL -u NAME\` (or \`--token T\`), set FERRY_SERVER or pass \`server\` (config file: ${cfg.file})`);
     if (!cfg.token && overrides.requireToken !== false) {
       if (cfg.withheldFor) {
         throw new AuthRequiredError(
           `no token for ${cfg.server}: the saved token belongs to ${cfg.withheldFor} and is only ever sent there; run \`ferry login ${cfg.server} --name NAME\` (then use NAME:/path) or pass \`token\``,
         );
       }
-      throw new AuthRequiredError('no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass `token`');
+      throw new AuthRequiredError('no token configured: run `ferry login URL -u NAME` (or `--token T`), set FERRY_TOKEN or pass `token`');
     }
     const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
     return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });

@@ -90,9 +90,9 @@ export const ERROR_CODES = {
   FERRY_ERR_CRYPTO_TRUNCATED: spec('encrypted data ends early: the object was truncated'),
   FERRY_ERR_CRYPTO_SWAPPED: spec('encrypted data belongs to another object: it was swapped or moved'),
   FERRY_ERR_E2E_FORMAT: spec('not an end-to-end encrypted file, or one in a format this version does not read'),
-  FERRY_ERR_E2E_PLAIN_IN_VAULT: spec('the folder is end-to-end encrypted: only encrypted files and names go in it (ferry put --encrypt, or the web app’s vault view)'),
+  FERRY_ERR_E2E_PLAIN_IN_VAULT: spec('the folder is end-to-end encrypted: only files and names encrypted with its key go in it, sent through a Ferry client that holds the key'),
   FERRY_ERR_E2E_MARKER_IN_USE: spec('the end-to-end key marker (.ferry-e2e) is needed to open the encrypted files below it: it cannot be deleted, moved or replaced while they are there'),
-  FERRY_ERR_E2E_NEEDS_KEY: spec('moving, renaming or copying in an end-to-end folder needs its key, to encrypt the names for their new place (ferry mv / ferry cp, or the web app’s vault view)'),
+  FERRY_ERR_E2E_NEEDS_KEY: spec('moving, renaming or copying in an end-to-end folder needs its key, to encrypt the names for their new place: a Ferry client that holds the key does it'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type FerryErrorCode = keyof typeof ERROR_CODES;

@@ -58,19 +58,26 @@ const MAX_MARKER_BYTES = 64 * 1024;
 /** Cached facts (a hash and a flag each): bounded so a long-running server does not grow. */
 const MAX_CACHED = 100_000;
 
-function refusal(path: string, vault: string, reason: string, what: string): FerryError {
-  return new E2ePlainInVaultError(
-    `${path}: ${vault} is an end-to-end encrypted folder; ${what}. Upload into it with \`ferry put --encrypt\` or the web app's vault view`,
-    { details: { path, vault, reason } },
-  );
+// The guard's words are read through every front (WebDAV, SFTP, tus, the web app, the CLI):
+// they say what is needed, never one front's command; the CLI adds its own commands to them
+// by `details.reason` (src/cli/exit.ts).
+
+/** What a write of plain content or names into a vault needs instead. */
+const ENCRYPT_FIRST = 'only files and names encrypted with its key go in it: send them through a Ferry client that holds the key';
+
+function refusal(path: string, vault: string, reason: 'name' | 'content' | 'marker' | 'marker-removal', what: string): FerryError {
+  const next = reason === 'name' || reason === 'content' ? `; ${ENCRYPT_FIRST}` : '';
+  return new E2ePlainInVaultError(`${path}: ${vault} is an end-to-end encrypted folder; ${what}${next}`, { details: { path, vault, reason } });
 }
 
-function needsKey(path: string, vault: string, what: string, how: string): FerryError {
-  return new E2eNeedsKeyError(
-    `${path}: ${what}; moving or copying it needs the key, to encrypt those names again for their new place. Use \`ferry mv\` / \`ferry cp\`${how}`,
-    { details: { path, vault, reason: 'rename' } },
-  );
+function needsKey(path: string, vault: string, what: string, reason: 'rename' | 'restore', how: string): FerryError {
+  return new E2eNeedsKeyError(`${path}: ${what}; ${how}`, { details: { path, vault, reason } });
 }
+
+/** How a move or copy the guard refused is done instead. */
+const RENAME_WITH_KEY = 'moving or copying it needs the key, to encrypt those names again for their new place: move or copy it through a Ferry client that holds the key, by plain paths';
+/** How a restore the guard refused is done instead. */
+const RESTORE_WITH_KEY = 'restore it through a Ferry client that holds the key, to a plain path in the vault';
 
 function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
   if (map.size >= MAX_CACHED) map.delete(map.keys().next().value as K);
@@ -158,10 +165,10 @@ export class VaultGuard {
   async checkRename(trx: Db, from: string, to: string, type: 'file' | 'dir'): Promise<void> {
     const vaults = await this.vaultsAbove(trx, [from, to]);
     const inside = outermost(vaults.dirs, from) ?? outermost(vaults.dirs, to);
-    if (inside !== undefined) throw needsKey(from, inside, `${inside} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in`, " (they take plain paths) or the web app's vault view");
+    if (inside !== undefined) throw needsKey(from, inside, `${inside} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in`, 'rename', RENAME_WITH_KEY);
     if (type !== 'dir') return;
     const held = await this.vaultHoldingFilesIn(trx, from);
-    if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, ', which ask for its passphrase');
+    if (held !== undefined) throw needsKey(from, held, `${held === from ? 'it is' : `it holds ${held},`} an end-to-end encrypted folder with files, whose names are encrypted with its path`, 'rename', RENAME_WITH_KEY);
   }
 
   /**
@@ -178,14 +185,13 @@ export class VaultGuard {
   async checkRestore(trx: Db, to: string, from: string): Promise<void> {
     const vaults = await this.vaultsAbove(trx, [to]);
     const vault = outermost(vaults.dirs, to);
-    const how = ' with its key: `ferry trash restore ID --to PLAIN_PATH` or `ferry restore PLAIN_PATH` (plain paths in the vault)';
     if (vault !== undefined) {
-      if (to !== from) throw needsKey(to, vault, `${vault} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in, and this content's name was made for ${from}`, how);
+      if (to !== from) throw needsKey(to, vault, `${vault} is an end-to-end encrypted folder, whose names are encrypted for the folder they are in, and this content's name was made for ${from}`, 'restore', RESTORE_WITH_KEY);
       return;
     }
     const stray = ancestors(to).find((dir) => isE2eName(baseName(dir)));
     if (stray !== undefined) {
-      throw needsKey(to, stray, `${stray} has an encrypted name but is in no end-to-end folder: the one this content was in is no longer there (moved, renamed or deleted)`, `; restore it into the vault${how}`);
+      throw needsKey(to, stray, `${stray} has an encrypted name but is in no end-to-end folder: the one this content was in is no longer there (moved, renamed or deleted)`, 'restore', 'restore it into the vault where it is now, through a Ferry client that holds the key, by a plain path');
     }
   }
 
@@ -267,7 +273,7 @@ export class VaultGuard {
       if (dependent) {
         throw new E2eMarkerInUseError(
           `${path}: the end-to-end key marker of ${dir} (the key's salt and check value) cannot be ${what} while encrypted files below it need it, e.g. ${dependent.path}: ` +
-            'without it the passphrase no longer opens them. Delete those files first (or the whole folder with rm -r)',
+            'without it the passphrase no longer opens them. Delete those files first (or the whole folder)',
           { details: { path, dir, file: dependent.path, reason: 'key-marker' } },
         );
       }
@@ -305,7 +311,7 @@ export class VaultGuard {
   /** A marker written at `path` (no vault above its folder): valid, not over a vault's, and a vault's only into an empty folder. */
   private async checkMarkerWrite(trx: Db, path: string, kind: MarkerKind, existing: MarkerKind | undefined, manifest: string | undefined): Promise<void> {
     const dir = parentPath(path);
-    if (kind === 'invalid') throw refusal(path, dir, 'marker', `${E2E_MARKER_NAME} is the end-to-end marker's name and this is not one (\`ferry mkdir --e2e\` writes it)`);
+    if (kind === 'invalid') throw refusal(path, dir, 'marker', `${E2E_MARKER_NAME} is the end-to-end marker's name and this is not one (a Ferry client writes it when it makes an end-to-end folder)`);
     if (existing === 'vault') throw refusal(path, dir, 'marker', 'its marker (the key\'s salt and check value) cannot be replaced');
     if (existing === 'key') {
       const old = await trx.selectFrom('files').select('manifest').where('path', '=', path).executeTakeFirst();
@@ -313,7 +319,7 @@ export class VaultGuard {
     }
     if (kind !== 'vault') return;
     const other = await trx.selectFrom('files').select('path').where('parent', '=', dir).where('path', '<>', path).limit(1).executeTakeFirst();
-    if (other) throw refusal(path, dir, 'marker', 'only an empty folder becomes one (`ferry mkdir --e2e` makes a new folder)');
+    if (other) throw refusal(path, dir, 'marker', 'only an empty folder becomes one: make a new folder end-to-end instead');
   }
 
   /**

@@ -304,6 +304,6 @@ export function parseVersionId(v: unknown): number {
   // A string must be the digits alone: Number() would also take '0x1f', '1e3', ' 7' and '',
   // and a query string should name one version in one way.
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new ValidationError('version must be a version id (a whole number from `ferry versions`)');
+  if (!Number.isSafeInteger(n) || n < 1) throw new ValidationError("version must be a version id: a whole number, as the file's list of versions gives it");
   return n;
 }

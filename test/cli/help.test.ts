@@ -89,3 +89,21 @@ describe('a group says what it holds', () => {
     }
   });
 });
+
+describe('ferry serve --help', () => {
+  it('says what each value-taking flag is when not given, and names other settings by their flags', async () => {
+    const { SETTINGS, flagOf } = await import('../../src/server/settings.js');
+    const serve = (await buildProgram()).commands.find((c) => c.name() === 'serve')!;
+    const text = helpOf(serve).replace(/\n\s+/g, ' ');
+    const withDefault = SETTINGS.filter((s) => flagOf(s) && s.kind.name !== 'boolean' && s.default !== undefined);
+    expect(withDefault.length).toBeGreaterThan(20);
+    for (const s of withDefault) {
+      const line = new RegExp(`${flagOf(s)} <[^>]+> .*?\\(FERRY_[A-Z_0-9]+; default ${s.default!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[;)]`);
+      expect(text, s.key).toMatch(line);
+    }
+    expect(text).toMatch(/--log-level <value> .*default info; one of fatal, error, warn, info, debug, trace\)/);
+    // `tlsKey` in a doc is --tls-key here: the help speaks in flags.
+    expect(text).toMatch(/--tls-key <string>\s+the PEM private key of --tls-cert \(FERRY_TLS_KEY\)/);
+    for (const s of SETTINGS) if (flagOf(s) && /[A-Z]/.test(s.key)) expect(text, s.key).not.toMatch(new RegExp(`[ (]${s.key}[ ),;]`));
+  });
+});

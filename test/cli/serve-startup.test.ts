@@ -228,6 +228,23 @@ describe('the initial admin token', () => {
     }
   });
 
+  it('given in FERRY_ADMIN_TOKEN: the notes say how it logs in (on stdin), never the token, and the line works', async () => {
+    const data = join(tmp.path, 'env-token-start');
+    const token = `ferry_env_${'k3Y9'.repeat(10)}`;
+    const server = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: token } });
+    try {
+      const out = await notes(server);
+      expect(out).not.toContain(token);
+      expect(out).toContain(`Log in with:  ferry login ${server.url} --token -   (the admin token you set, FERRY_ADMIN_TOKEN or adminToken, on stdin)\n`);
+      expect(out).toContain(`Web app:      ${server.url}/ signs in users with a password`);
+      const home = join(tmp.path, 'env-token-home');
+      const login = await runFerry(['login', server.url, '--token', '-'], { input: token + '\n', env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json'), FERRY_TOKEN: undefined } });
+      expect(login.code, login.stderr).toBe(0);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('under --tls-self-signed the login line pins the certificate, and works', async () => {
     const data = join(tmp.path, 'tls-start');
     const server = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined }, extraArgs: ['--tls-self-signed'] });

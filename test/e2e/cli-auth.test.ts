@@ -76,7 +76,8 @@ describe('missing or wrong credentials', () => {
     const cases: Array<[string[], Record<string, string | undefined>, string]> = [
       [['--token', made.token], {}, '(--token): the token was revoked; check --token'],
       [[], { FERRY_TOKEN: made.token }, '(FERRY_TOKEN): the token was revoked; check FERRY_TOKEN'],
-      [[], { ...bare(), FERRY_CONFIG: config }, '(saved login): the token was revoked; run `ferry login URL` again'],
+      // The saved login's own URL, which the user need not remember.
+      [[], { ...bare(), FERRY_CONFIG: config }, `(saved login): the token was revoked; run \`ferry login ${w.server.url}\` again`],
     ];
     for (const [flags, env, said] of cases) {
       const r = await w.ferry(['ls', '/', ...flags], { env });

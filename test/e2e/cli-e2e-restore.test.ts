@@ -127,6 +127,8 @@ describe('the trash in a vault', () => {
     expect(r.code).toBe(6);
     expect(r.stderr).toContain('FERRY_ERR_E2E_NEEDS_KEY');
     expect(r.stderr).toMatch(/no longer there/);
+    // The server's words name no command (a WebDAV user has none); the CLI adds its own.
+    expect(r.stderr).toMatch(/restore it into the vault where it is now, through a Ferry client that holds the key, by a plain path \(with this CLI: ferry restore PLAIN_PATH or ferry trash restore ID --to PLAIN_PATH do it, with the passphrase\)/);
     expect(await exists('/v')).toBe(false);
     const ok = await ferry(['trash', 'restore', String(id), '--to', '/w/C/h.txt']);
     expect(ok.code, ok.stderr).toBe(0);

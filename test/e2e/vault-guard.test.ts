@@ -78,7 +78,9 @@ describe('the vault guard refuses plain writes into an end-to-end folder, whatev
     expect(raw.status).toBe(409);
     const body = (await raw.json()) as { error: { code: string; message: string; details: { vault: string } } };
     expect(body.error.code).toBe(CODE);
-    expect(body.error.message).toMatch(/end-to-end encrypted folder.*ferry put --encrypt/);
+    // Words for every front (a WebDAV or SFTP user has no `ferry put`): what is needed, no command.
+    expect(body.error.message).toMatch(/end-to-end encrypted folder.*encrypted with its key go in it: send them through a Ferry client that holds the key/);
+    expect(body.error.message).not.toMatch(/ferry \w/);
     expect(body.error.details.vault).toBe('/vault'); // the user's path, not the server's
     // an encrypted-looking name does not help: the bytes must be an end-to-end file's
     const named = await uploadBuffer(s.t, `/vault/${FAKE}`, Buffer.from('PLAIN but well named'), 1024, { token });
@@ -175,14 +177,15 @@ describe('moves in a vault need the key: fronts that cannot encrypt names are re
     expect(folders.length).toBe(2);
   }, 60_000);
 
-  it('WebDAV: MOVE and COPY of a folder or a file in the vault are 409 with the code and a message naming ferry mv; MOVE over an existing folder deletes nothing', async () => {
+  it('WebDAV: MOVE and COPY of a folder or a file in the vault are 409 with the code and a message that names no CLI command; MOVE over an existing folder deletes nothing', async () => {
     const before = await tree('/vault');
     const [a, b] = folders;
     const inA = before.find((p) => p.startsWith(a + '/'))!;
     const move = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b + '/' + baseName(a))}`, davUrl(a)]);
     expect(move.out).toMatch(/409$/);
     expect(move.out).toContain(NEEDS_KEY);
-    expect(move.out).toContain('ferry mv');
+    expect(move.out).toContain('move or copy it through a Ferry client that holds the key');
+    expect(move.out).not.toMatch(/ferry \w/);
     // Overwrite: T onto the other folder: refused before the destination is cleared.
     const over = await curl(['-X', 'MOVE', '-H', `destination: ${davUrl(b)}`, davUrl(a)]);
     expect(over.out).toMatch(/409$/);
@@ -338,6 +341,8 @@ describe('the marker', () => {
     const mk = await ferry(['mkdir', '--e2e', '/full', '--e2e-key-file', keyFile]);
     expect(mk.code).toBe(6);
     expect(mk.stderr).toContain(CODE);
+    // The server's words name no command; the CLI adds its own next step.
+    expect(mk.stderr).toMatch(/only an empty folder becomes one: make a new folder end-to-end instead \(with this CLI: ferry mkdir --e2e NEWDIR makes a new end-to-end folder\) \(FERRY_ERR_E2E_PLAIN_IN_VAULT\)/);
     expect(await names('/full')).toEqual(['a.txt']);
   });
 

@@ -217,7 +217,10 @@ describe('version ids', () => {
     for (const bad of [`0x${id.toString(16)}`, `${id}e0`, `%20${id}`, `+${id}`, `0${id}`, `${id}.0`]) {
       const res = await as(`/api/v1/files/v.txt?version=${bad}`);
       expect(res.status, bad).toBe(400);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+      const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+      expect(error.code).toBe('FERRY_ERR_VALIDATION');
+      // Words for every front (the web app, WebDAV users): no CLI command in them.
+      expect(error.message).toBe("version must be a version id: a whole number, as the file's list of versions gives it");
     }
     const restore = await as('/api/v1/versions/restore', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: '/v.txt', version: `0x${id.toString(16)}` }) });
     expect(restore.status).toBe(400);

@@ -65,6 +65,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+describe('the sign-in page, for a first visitor', () => {
+  it('says how an account is made, and that the admin token is no password', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(t.url + '/');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    const hint = page.getByText('No account yet?');
+    await expect.poll(() => hint.textContent()).toMatch(/The server's admin makes one \(on the server's machine: ferry user add NAME --password, .*\)\. The admin token is not a password\./);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('the keyboard and the focus in the file list', () => {
   it('Delete with a row selected opens the delete confirmation, not while typing in the filter; closing a dialog gives the focus back to what opened it', async () => {
     await put('/keys/a.txt', 'a');

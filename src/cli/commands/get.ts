@@ -7,7 +7,7 @@ import { addOutputOptions, addTransferOptions, printJson, progressWanted, withSe
 import { addFilterFlags, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { inCliTerms } from '../option-flags.js';
+import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
@@ -60,7 +60,7 @@ async function reportGot(opts: GetOpts, destArg: string, bar: { stop(): void }, 
     result = await run();
   } catch (err) {
     bar.stop();
-    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON() });
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: errorJson(err), ...summarize([]) });
     throw err;
   } finally {
     bar.stop();
@@ -169,13 +169,13 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
           const { getTreeEndToEnd } = await import('../e2e-run.js');
           const e2e = await getTreeEndToEnd(client, remote, destArg, opts, {
             ...common,
-            onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+            onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
           });
           if (e2e) return e2e;
           return client.getTree(remote, destArg, {
             ...common,
             compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
-            onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+            onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
           });
         }
         const dest = destArg.endsWith('/') || (await isLocalDir(destArg)) ? join(destArg, baseName(remote)) : destArg;

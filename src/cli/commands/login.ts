@@ -122,7 +122,7 @@ async function givenToken(opts: LoginOpts): Promise<string | undefined> {
   if (opts.passwordStdin) throw new UsageError('--password-stdin needs -u NAME (the password of which user?)');
   if (process.env.FERRY_TOKEN) return process.env.FERRY_TOKEN;
   if (!process.stdin.isTTY) {
-    const line = (await stdinLine('token')).trim();
+    const line = (await stdinLine('token', 'without -u, and with stdin not a terminal, login reads a token from it (ferry login URL --token - < FILE); give -u NAME for a password login')).trim();
     if (!line) throw new UsageError('stdin holds an empty line, not a token (or use -u NAME for a password login)');
     return line;
   }

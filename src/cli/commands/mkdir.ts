@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { resolveLocations, type Location } from '../location.js';
-import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, isFerryError, type FerryError } from '../../core/errors.js';
-import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
+import { AlreadyExistsError, NotADirectoryError, NotFoundError, UsageError, ferryErrorOf, isFerryError, type FerryError } from '../../core/errors.js';
+import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '../exit.js';
 import { parentPath } from '../../core/path.js';
 import type { FerryClient } from '../../client/client.js';
 import { addConnectionOptions, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -43,7 +43,7 @@ In such a folder paths are plain and the new folder's name is encrypted here:
     const done: Record<'made' | 'existed' | 'implied', string[]> = { made: [], existed: [], implied: [] };
     const failed: { location: string; error: FerryError }[] = [];
     const report = (extra: object) =>
-      printJson({ ...extra, ...(opts.dryRun ? { dryRun: true } : {}), ...done, failed: failed.map((f) => ({ location: f.location, error: f.error.toJSON() })) });
+      printJson({ ...extra, ...(opts.dryRun ? { dryRun: true } : {}), ...done, failed: failed.map((f) => ({ location: f.location, error: errorJson(f.error) })) });
     // As mkdir(1) and rm: a location that cannot be made is reported and the others are
     // still made; the exit status says that something failed. Ctrl-C and bugs stop at once.
     for (const loc of locations) {
@@ -54,14 +54,16 @@ In such a folder paths are plain and the new folder's name is encrypted here:
       } catch (err) {
         if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED') {
           // As put and get do: stdout says what was done before the error, stderr the error.
-          if (opts.json && isFerryError(err)) report({ ok: false, error: err.toJSON() });
+          if (opts.json && isFerryError(err)) report({ ok: false, error: errorJson(err) });
           throw err;
         }
-        failed.push({ location: loc.label, error: err });
-        reportError(err, { json: opts.json, debug: debugWanted() });
+        // As rm says "use -r": the flag that makes a folder already there no error.
+        const said = err.code === 'FERRY_ERR_ALREADY_EXISTS' && !opts.parents ? ferryErrorOf(err.code, `${err.message} (-p: no error if it is a folder)`, { cause: err, details: err.details }) : err;
+        failed.push({ location: loc.label, error: said });
+        reportError(said, { json: opts.json, debug: debugWanted() });
       }
     }
-    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: failed[0].error.toJSON() });
+    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: errorJson(failed[0].error) });
     if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed.map((f) => f.error)));
   });
 }

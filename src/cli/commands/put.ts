@@ -6,13 +6,13 @@ import type { TransferResult } from '../../client/transfer.js';
 import { FileSessionMemo } from '../../client/session-memo-file.js';
 import { UsageError, fromSystemError, isFerryError } from '../../core/errors.js';
 import { joinPath } from '../../core/path.js';
-import { formatSize, parseDuration } from '../../core/units.js';
+import { formatSize } from '../../core/units.js';
 import { formatDuration, formatRate } from '../format.js';
-import { addOutputOptions, addTransferOptions, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
+import { addOutputOptions, addTransferOptions, durationArg, printJson, progressWanted, withServer, withInterrupt, type OutputOpts, type TransferOpts } from '../options.js';
 import { addFilterFlags, filterFrom, hasFilters, type FilterFlags } from '../sync-flags.js';
 import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
-import { inCliTerms } from '../option-flags.js';
+import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
@@ -78,7 +78,7 @@ export function registerPut(program: Command): void {
     .option('-c, --checksum', 'trees: skip files whose content is already there (reads them), not size and mtime')
     .option('-I, --ignore-times', 'trees: do not skip files that have the same size and mtime')
     .option('--ttl <duration>', 'the server deletes the uploaded files this long after the upload (90s, 24h, 7d)', (v: string) => {
-      const ms = parseDuration(v);
+      const ms = durationArg(v);
       if (ms < 1000) throw new InvalidArgumentError('--ttl must be at least 1s');
       return Math.round(ms / 1000);
     });
@@ -196,7 +196,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
         sessions,
         onProgress: e2eBar.onProgress,
         ...(filter ? { filter: (rel: string, f: { size: number; mtime: number }) => filter.includes(rel, f) } : {}),
-        onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+        onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
       }).finally(() => e2eBar.stop());
       if (e2e) return void results.push(...e2e);
       for (const src of sources) {
@@ -222,7 +222,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
                 compare: opts.ignoreTimes ? 'ignore-times' : opts.checksum ? 'checksum' : 'default',
                 sessions,
                 onProgress: bar.onProgress,
-                onFileError: (p, err) => process.stderr.write(`ferry: ${p}: ${inCliTerms(err instanceof Error ? err.message : String(err))}\n`),
+                onFileError: (p, err) => process.stderr.write(fileErrorLine(p, err, opts.json)),
               }),
             );
           } else {
@@ -235,7 +235,7 @@ async function putToServer(sources: string[], destLoc: Extract<Location, { kind:
       }
     }), warn);
   } catch (err) {
-    if (opts.json && isFerryError(err)) printJson({ ok: false, error: err.toJSON(), ...summarize(results) });
+    if (opts.json && isFerryError(err)) printJson({ ok: false, error: errorJson(err), ...summarize(results) });
     throw err;
   }
   const total = summarize(results);

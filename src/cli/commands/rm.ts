@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { FerryError, NotADirectoryError, UsageError, isFerryError, ferryErrorOf } from '../../core/errors.js';
-import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
+import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '../exit.js';
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
@@ -52,7 +52,7 @@ Examples:
     const missing: string[] = [];
     const failed: { location: string; error: FerryError }[] = [];
     const report = (extra: object) =>
-      printJson({ ...extra, dryRun: opts.dryRun === true, removed, missing, failed: failed.map((f) => ({ location: f.location, error: f.error.toJSON() })) });
+      printJson({ ...extra, dryRun: opts.dryRun === true, removed, missing, failed: failed.map((f) => ({ location: f.location, error: errorJson(f.error) })) });
     // As rm(1): a location that cannot be removed is reported and the others are still
     // removed; the exit status says that something failed. Ctrl-C and bugs stop at once.
     for (const [i, loc] of locations.entries()) {
@@ -66,7 +66,7 @@ Examples:
         }
         if (!isFerryError(caught) || caught.code === 'FERRY_ERR_ABORTED') {
           // As put and get do: stdout says what was done before the error, stderr the error.
-          if (opts.json && isFerryError(caught)) report({ ok: false, error: caught.toJSON() });
+          if (opts.json && isFerryError(caught)) report({ ok: false, error: errorJson(caught) });
           throw caught;
         }
         const err =
@@ -77,7 +77,7 @@ Examples:
         reportError(err, { json: opts.json, debug: debugWanted() });
       }
     }
-    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: failed[0].error.toJSON() });
+    if (opts.json) report(failed.length === 0 ? { ok: true } : { ok: false, error: errorJson(failed[0].error) });
     if (failed.length > 0) throw new ExitError(exitCodeOfAll(failed.map((f) => f.error)));
   });
 }

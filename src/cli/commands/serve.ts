@@ -25,18 +25,43 @@ function addSettingFlags(cmd: Command): void {
   for (const s of SETTINGS) {
     const flag = flagOf(s);
     if (!flag) continue;
-    const doc = `${s.doc.replace(/`/g, '')} (${envName(s.key)})`;
+    // A setting named in another's doc (`tlsKey`) is the flag here (--tls-key).
+    const doc = `${s.doc.replace(/`([^`]*)`/g, (_, name: string) => { const other = SETTINGS_BY_KEY.get(name); return (other && flagOf(other)) || name; })} (${envName(s.key)})`;
+    // What a value-taking flag is when not given, and a closed set's choices: the help says both.
+    const choices = s.kind.name.includes(' | ') ? `; one of ${s.kind.name.split(' | ').join(', ')}` : '';
+    const valued = s.default === undefined ? `${doc.slice(0, -1)}${choices})` : `${doc.slice(0, -1)}; default ${s.default}${choices})`;
     if (s.kind.name === 'boolean') {
       cmd.addOption(new Option(flag, doc));
       const off = offFlagOf(s);
       if (off) cmd.addOption(new Option(off, `turn ${flag} off (it is on by default)`));
       else cmd.addOption(new Option(`--no-${flag.slice(2)}`).hideHelp());
     } else if (s.kind.name === 'list') {
-      cmd.addOption(new Option(`${flag} <value>`, `${doc}; repeatable, comma-separated`).argParser(repeat));
+      cmd.addOption(new Option(`${flag} <value>`, `${valued}; repeatable, comma-separated`).argParser(repeat));
     } else {
-      cmd.addOption(new Option(`${flag} <${s.kind.name.includes('|') ? 'value' : s.kind.name}>`, doc));
+      cmd.addOption(new Option(`${flag} <${s.kind.name.includes('|') ? 'value' : s.kind.name}>`, valued));
     }
   }
+}
+
+/**
+ * The start-up notes on stderr: the admin token once (its file later), how to log in with it
+ * (through stdin, never on the command line: shell history, ps), and how the web app, which
+ * signs in with passwords, gets a user.
+ */
+function printLoginNotes(server: { url: string; tokenFile?: string; generatedToken?: string; tls?: { selfSigned?: boolean; fingerprint: string } }): void {
+  const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
+  const webApp = `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
+  if (!server.tokenFile) {
+    // The admin token was given (FERRY_ADMIN_TOKEN, adminToken): how it logs in, never the token.
+    process.stderr.write(`\nLog in with:  ferry login ${server.url} --token -${pin}   (the admin token you set, FERRY_ADMIN_TOKEN or adminToken, on stdin)\n${webApp}\n\n`);
+    return;
+  }
+  const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n${webApp}`;
+  process.stderr.write(
+    server.generatedToken
+      ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
+      : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
+  );
 }
 
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */
@@ -129,19 +154,7 @@ Examples:
       process.stdout.write(JSON.stringify(ready) + '\n');
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta));
       announceTransport(server, config.host);
-      if (server.tokenFile) {
-        // The token goes through stdin, not the command line (shell history, ps).
-        const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
-        // The admin has a token, not a password: the web app's sign-in needs a user with one.
-        const login =
-          `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n` +
-          `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
-        process.stderr.write(
-          server.generatedToken
-            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
-            : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
-        );
-      }
+      printLoginNotes(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
       // change live, and say what needs a restart. A file with errors changes nothing.
       const reload = () => {

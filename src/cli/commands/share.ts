@@ -5,8 +5,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { CreateShareRequest } from '../../core/protocol.js';
-import { countOf, formatSize, parseDuration, parseSize } from '../../core/units.js';
-import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
+import { countOf, formatSize, parseSize } from '../../core/units.js';
+import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -14,7 +14,7 @@ import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 
 /** --expires in whole seconds, refused here below one (the server's `must be >= 1` names no flag). */
 function expirySeconds(v: string): number {
-  const ms = parseDuration(v);
+  const ms = durationArg(v);
   if (ms < 1000) throw new InvalidArgumentError('--expires must be at least 1s (leave it out for a link that does not expire)');
   return Math.round(ms / 1000);
 }

@@ -4,7 +4,7 @@ import type { Entry } from '../../core/protocol.js';
 import { formatMode, formatTime, placeEntryJson } from '../format.js';
 import { resolveLocations, type Location } from '../location.js';
 import { isFerryError, type FerryError } from '../../core/errors.js';
-import { ExitError, debugWanted, exitCodeOfAll, reportError } from '../exit.js';
+import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '../exit.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { baseName } from '../../core/path.js';
@@ -51,7 +51,7 @@ Examples:
       } catch (err) {
         if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED' || !several) throw err;
         failed.push(err);
-        if (opts.json) printJson({ location: loc.label, error: err.toJSON() });
+        if (opts.json) printJson({ location: loc.label, error: errorJson(err) });
         reportError(err, { json: opts.json, debug: debugWanted() });
         continue;
       }

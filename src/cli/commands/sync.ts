@@ -127,7 +127,7 @@ ${d.examples}`,
           fsync: flags.fsync,
           signal,
           onProgress: progress.onProgress,
-          onEvent: eventPrinter(flags.verbose),
+          onEvent: eventPrinter(flags.verbose, flags.json),
           onPlan: planPrinter(flags.dryRun),
           onStorageCall: storageCallPrinter(flags.verbose),
         }));

@@ -2,8 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.js';
 import type { CreateTokenRequest } from '../../core/protocol.js';
-import { parseDuration } from '../../core/units.js';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, durationArg, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 
 interface TokenOpts extends ConnectionOpts {
@@ -18,7 +17,7 @@ interface TokenOpts extends ConnectionOpts {
 }
 
 const seconds = (v: string): number => {
-  const ms = parseDuration(v);
+  const ms = durationArg(v);
   if (ms < 60_000) throw new InvalidArgumentError('--expires must be at least 1m');
   return Math.round(ms / 1000);
 };

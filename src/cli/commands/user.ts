@@ -4,7 +4,7 @@
  * name, which manages your own SSH keys).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { AuthInvalidError, UsageError, isFerryError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
@@ -46,6 +46,17 @@ const count = (t: string): number => {
   return n;
 };
 
+/** A size flag's parser whose error names the flag (`--quota: not a size: "5X" …`). */
+function sizeOf(flag: string): (t: string) => number {
+  return (t) => {
+    try {
+      return parseSize(t);
+    } catch (err) {
+      throw new UsageError(`${flag}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
 /** `PATH=PERMS` (or `PATH:PERMS`) -> a grant. */
 function parseGrant(text: string): { path: string; permissions: ReturnType<typeof parsePermissions> } {
   const m = /^(.*?)[=:]([a-z*,]*)$/i.exec(text);
@@ -55,11 +66,11 @@ function parseGrant(text: string): { path: string; permissions: ReturnType<typeo
 
 function limitsFrom(opts: UserOpts): Partial<CreateUserRequest> {
   const out: Partial<CreateUserRequest> = {};
-  const q = limit(opts.quota, parseSize);
+  const q = limit(opts.quota, sizeOf('--quota'));
   if (q !== undefined) out.quotaBytes = q;
   const qf = limit(opts.quotaFiles, count);
   if (qf !== undefined) out.quotaFiles = qf;
-  const mf = limit(opts.maxFileSize, parseSize);
+  const mf = limit(opts.maxFileSize, sizeOf('--max-file-size'));
   if (mf !== undefined) out.maxFileSize = mf;
   const ms = limit(opts.maxSessions, count);
   if (ms !== undefined) out.maxSessions = ms;
@@ -332,7 +343,11 @@ function userPasswd(user: Command): void {
           const mine = await account.me(client);
           const current = opts.passwordStdin ? await stdinLine('current password') : await promptSecret(`Current password for ${mine.user} (empty if none): `);
           const next = opts.passwordStdin ? await stdinLine('new password') : await promptNewPassword();
-          await account.changePassword(client, current === '' ? undefined : current, next);
+          await account.changePassword(client, current === '' ? undefined : current, next).catch((err: unknown) => {
+            // The token passed a moment ago (me): what the server refused is the current password.
+            if (!isFerryError(err, 'FERRY_ERR_AUTH_INVALID')) throw err;
+            throw new AuthInvalidError('the current password is not right; nothing was changed', { cause: err, details: { ...err.details, password: true } });
+          });
           process.stderr.write('password changed; your web sessions and the tokens `ferry login` made elsewhere are ended (this one and named API tokens stay: ferry token ls)\n');
         }
       });

@@ -4,7 +4,7 @@ import { UsageError, ValidationError } from '../../core/errors.js';
 import { isE2eName } from '../../core/e2e-layout.js';
 import { normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
-import { addConnectionOptions, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
@@ -168,7 +168,7 @@ Examples:
   const empty = trash
     .command('empty')
     .argument('[path]', 'only what was deleted at or below this path', '/')
-    .option('--older-than <duration>', 'only what was deleted longer ago than this (30d)', (v: string) => parseDuration(v))
+    .option('--older-than <duration>', 'only what was deleted longer ago than this (30d)', durationArg)
     .option('--json', 'print {removed} (how many files) as JSON')
     .description('delete trashed files for good')
     .addHelpText('after', '\nExamples:\n  $ ferry trash empty\n  $ ferry trash empty /tmp --older-than 7d');

@@ -30,6 +30,10 @@ export function SignIn(props: { session: Session }) {
           Sign in
         </button>
       </form>
+      {/* A first visitor has no account, and the admin token printed at the server's first start is no password. */}
+      <p class="hint">
+        No account yet? The server's admin makes one (on the server's machine: <code>ferry user add NAME --password</code>, with the admin token the server printed at its first start). The admin token is not a password.
+      </p>
     </main>
   );
 }
