@@ -1,7 +1,8 @@
 /**
  * What a move, a recursive delete (to the trash) and a copy of one large tree cost the
  * metadata store, and how long a small write elsewhere (another user's mkdir) waits
- * meanwhile: security audit 2026-12-06, fifth round ("Noticed, not changed").
+ * meanwhile: security audit 2026-12-06, fifth round (docs/security-audit.md, "Large trees,
+ * measured", has the figures).
  *
  *   node dist/benchmarks/large-tree.js [--levels 16] [--db sqlite|postgres] [--json]
  *
@@ -10,13 +11,13 @@
  * Measured: the copy of `/dLEVELS-1` (the last one), the move of `/dLEVELS`, its recursive
  * delete into the trash. A small writer makes a folder under `/w` every 10 ms while each
  * operation runs; its wait is the longest of them from when it was due to when it finished
- * (on SQLite a statement runs on the event loop, so lateness of the timer counts too).
+ * (on SQLite a statement runs on the event loop, so lateness of the timer counts too). The
+ * copies that build the tree pass the server's limit of 100,000 entries per copy.
  * `--db postgres` starts a private cluster (test/helpers/postgres.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
 import { MetaStore } from '../src/store/meta-store.js';
 import { encodeChunkList } from '../src/store/chunk-list-codec.js';
 import { VersionStore } from '../src/store/version-store.js';
