@@ -353,7 +353,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   /**
    * Sends several whole chunks in one request (feature `chunk-frames`; idempotent, retried):
    * frames `hash | u32 size | u32 length | bytes`, each zstd-compressed as {@link putChunk}
-   * would send it. The caller checks the feature first (see {@link sendsChunkFrames}).
+   * would send it. The caller checks the feature first, and {@link chunkFrames}.
    */
   putChunkFrames(id: string, chunks: ReadonlyArray<{ hash: string; data: Uint8Array | Blob }>, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<ChunkFramesResponse> {
     return this.call(async () => {
@@ -384,10 +384,6 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     });
   }
 
-  /** Whether this server takes several chunks per request ({@link putChunkFrames}). */
-  async sendsChunkFrames(signal?: AbortSignal): Promise<boolean> {
-    return (await this.capabilities({ signal })).features.includes('chunk-frames');
-  }
 
   /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. Compressed as {@link putChunk}, the pack as a whole. */
   putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<PackPutResponse> {
@@ -407,6 +403,13 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       return answer;
     });
   }
+
+  /**
+   * Whether uploads send whole chunks several to a request where the server takes them
+   * (feature `chunk-frames`): the Node client. Browsers send one PUT per chunk (their Blob
+   * slices cost no memory either way, and the web app's requests were not measured framed).
+   */
+  chunkFrames = false;
 
   /**
    * Deltas between versions of a chunk (src/algo/chunk-delta.ts), when the platform has

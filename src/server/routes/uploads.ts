@@ -31,6 +31,7 @@ import {
 import { assertSha256Hex, validateChunkList } from '../../core/manifest.js';
 import {
   API_PREFIX,
+  CHUNK_FRAME_HEADER_BYTES,
   MAX_DELTA_BASES,
   type AppendChunksResponse,
   type ChunkFramesResponse,
@@ -433,6 +434,7 @@ async function putChunkFrames(ctx: ServerContext, request: FastifyRequest): Prom
       );
       chunks.push(taken.answer);
       expiresAt = taken.expiresAt;
+      ctx.metrics.chunkWireBytesReceived.inc(CHUNK_FRAME_HEADER_BYTES); // as a pack's frame headers count
     }
   } catch (err) {
     await reader.discard();
