@@ -5,6 +5,7 @@
  * kept and the server still answering; the session's owner only; the body memory budget kept.
  */
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
 import { fileHashOf, type ChunkRef } from '../../src/core/manifest.js';
@@ -46,6 +47,10 @@ const send = (server: TestServer, id: string, body: Buffer, headers: Record<stri
 
 async function missing(server: TestServer, id: string): Promise<string[]> {
   return ((await (await server.api(`/api/v1/uploads/${id}`)).json()) as { missing: string[] }).missing;
+}
+
+async function metricsText(): Promise<string> {
+  return (await t.api('/metrics')).text();
 }
 
 async function expectError(res: Response, status: number, code: string): Promise<void> {
@@ -102,6 +107,20 @@ describe('chunk frames', () => {
     await expectError(await send(t, id, frame(refs[0].hash, 100_000, parts[0]), { 'content-encoding': 'gzip' }), 415, 'FERRY_ERR_ENCODING_UNSUPPORTED');
     await expectError(await send(t, id, Buffer.alloc(16 * 1024 * 1024 + 1)), 413, 'FERRY_ERR_PAYLOAD_TOO_LARGE');
     expect((await missing(t, id)).sort()).toEqual(refs.map((r) => r.hash).sort());
+  });
+
+  it('a client gone mid-body: the frames it finished stay taken, and the server counts no error of its own', async () => {
+    const { id, refs, parts } = await session(t, '/cut.bin', randomBytes(200_000), 100_000);
+    const body = Buffer.concat([frame(refs[0].hash, 100_000, parts[0]), frame(refs[1].hash, 100_000, parts[1])]);
+    const url = new URL(`/api/v1/uploads/${id}/chunk-frames`, t.url);
+    const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/octet-stream', 'content-length': String(body.length) } });
+    req.on('error', () => undefined);
+    req.write(body.subarray(0, CHUNK_FRAME_HEADER_BYTES + 100_000 + 1000));
+    await expect.poll(async () => (await missing(t, id)).length, { timeout: 10_000 }).toBe(1);
+    req.destroy();
+    await expect.poll(async () => /route="\/api\/v1\/uploads\/:id\/chunk-frames"/.test(await metricsText()), { timeout: 10_000 }).toBe(true);
+    expect(await metricsText()).not.toMatch(/ferry_http_requests_total\{[^}]*route="\/api\/v1\/uploads\/:id\/chunk-frames"[^}]*status="5\d\d"/);
+    expect(await missing(t, id)).toEqual([refs[1].hash]);
   });
 
   it("is another user's session to no one else", async () => {
