@@ -20,6 +20,8 @@ import {
   type ChunkBatchRequest,
   type Capabilities,
   type ChunkPutResponse,
+  type ChunkFramesResponse,
+  CHUNK_FRAME_HEADER_BYTES,
   type CommitRequest,
   type CommitResponse,
   type CreateUploadRequest,
@@ -29,7 +31,7 @@ import {
   type PackPutResponse,
   type UploadStatus,
 } from '../core/protocol.js';
-import { concatBytes, toHex, type Sha256 } from './hashing.js';
+import { concatBytes, fromHex, toHex, type Sha256 } from './hashing.js';
 import { ZstdFrameScanner } from './zstd-frames.js';
 import type { HttpCore, RequestSpec, WireResponse } from './wire.js';
 
@@ -367,6 +369,41 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
     });
   }
 
+  /**
+   * Sends several whole chunks in one request (feature `chunk-frames`; idempotent, retried):
+   * frames `hash | u32 size | u32 length | bytes`, each zstd-compressed as {@link putChunk}
+   * would send it. The caller checks the feature first, and {@link chunkFrames}.
+   */
+  putChunkFrames(id: string, chunks: ReadonlyArray<{ hash: string; data: Uint8Array | Blob }>, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<ChunkFramesResponse> {
+    return this.call(async () => {
+      const parts: Array<Uint8Array<ArrayBuffer> | Blob> = [];
+      let length = 0;
+      for (const c of chunks) {
+        const size = c.data instanceof Uint8Array ? c.data.length : c.data.size;
+        const body = (await this.compressed(c.data)) ?? c.data;
+        const bytes = body instanceof Uint8Array ? body.length : body.size;
+        const head = new Uint8Array(CHUNK_FRAME_HEADER_BYTES);
+        fromHex(c.hash, head, 0);
+        const view = new DataView(head.buffer);
+        view.setUint32(32, size);
+        view.setUint32(36, bytes);
+        parts.push(head, body as Uint8Array<ArrayBuffer> | Blob);
+        length += CHUNK_FRAME_HEADER_BYTES + bytes;
+      }
+      const answer = await this.http.json<ChunkFramesResponse>({
+        method: 'POST',
+        path: `${API_PREFIX}/uploads/${seg(id)}/chunk-frames`,
+        body: () => framesBody(parts),
+        contentLength: length,
+        retry: 'always',
+        signal: options.signal,
+      });
+      options.onWire?.(length);
+      return answer;
+    });
+  }
+
+
   /** Sends a pack of small chunks (frames `hash | u32 size | data`); idempotent. Compressed as {@link putChunk}, the pack as a whole. */
   putPack(id: string, pack: Uint8Array | Blob, options: { signal?: AbortSignal; onWire?: WireCounter } = {}): Promise<PackPutResponse> {
     return this.call(async () => {
@@ -385,6 +422,13 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
       return answer;
     });
   }
+
+  /**
+   * Whether uploads send whole chunks several to a request where the server takes them
+   * (feature `chunk-frames`): the Node client. Browsers send one PUT per chunk (their Blob
+   * slices cost no memory either way, and the web app's requests were not measured framed).
+   */
+  chunkFrames = false;
 
   /**
    * Deltas between versions of a chunk (src/algo/chunk-delta.ts), when the platform has
@@ -866,3 +910,15 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
 }
 
 export { seg as encodeSegment };
+
+/**
+ * A body of chunk frames: its parts one after the other, none copied (Node sends each with
+ * its own write), or a Blob of them where a part is a Blob or the platform has no Buffer (a
+ * browser, whose fetch takes Blobs).
+ */
+function framesBody(parts: ReadonlyArray<Uint8Array<ArrayBuffer> | Blob>): Blob | AsyncIterable<Uint8Array> {
+  if (typeof Buffer !== 'function' || parts.some((p) => p instanceof Blob)) return new Blob([...parts]);
+  return (async function* () {
+    for (const p of parts) yield p as Uint8Array;
+  })();
+}

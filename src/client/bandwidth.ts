@@ -8,11 +8,12 @@ import { parseRcloneSize } from '../core/units.js';
 import type { TokenBucket } from '../core/token-bucket.js';
 
 /**
- * A request body for `data`: the buffer itself when there is no limit (undici sends it in
- * one write), otherwise a stream that releases it slice by slice. Make a new one per attempt.
+ * A request body for `data` (a buffer, or parts sent one after the other): as it is when there
+ * is no limit (undici sends a buffer in one write), otherwise a stream that releases it slice
+ * by slice. Make a new one per attempt.
  */
-export function limitedBody(data: Uint8Array, limiter: TokenBucket | undefined, signal?: AbortSignal): Uint8Array | Readable {
-  if (!limiter || data.length === 0) return data;
+export function limitedBody(data: Uint8Array | AsyncIterable<Uint8Array>, limiter: TokenBucket | undefined, signal?: AbortSignal): Uint8Array | AsyncIterable<Uint8Array> {
+  if (!limiter || (data instanceof Uint8Array && data.length === 0)) return data;
   return Readable.from(limiter.throttle(data, signal), { objectMode: false });
 }
 

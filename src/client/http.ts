@@ -141,7 +141,7 @@ export class HttpClient extends HttpCore {
   }
 
   protected override outgoing(body: WireBody, signal?: AbortSignal): WireBody {
-    return body instanceof Uint8Array ? limitedBody(body, this.limiter, signal) : body;
+    return body instanceof Uint8Array || Symbol.asyncIterator in body ? limitedBody(body, this.limiter, signal) : body;
   }
 
   protected override async incoming(bytes: number, signal?: AbortSignal): Promise<void> {

@@ -23,7 +23,7 @@ import { forEachConcurrent } from './concurrency.js';
 import { chunkBuffer, fileHashOfFile } from '../algo/file-hash.js';
 import { ReadBuffers, readAt, readSmallFile, walkLocalTree, type LocalFile } from './local-file.js';
 import { FileProgress } from './progress.js';
-import { ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
+import { CHUNKS_PER_FRAMES_REQUEST, ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
 import { SessionKeeper, type ResumeSpec, type SessionMemo } from './resume-session.js';
 
@@ -187,8 +187,9 @@ export async function putFileIn(ctx: TransferContext<Buffer>, localPath: string,
         checkUnchanged,
       };
     } else {
-      // Chunk buffers reused once sent: at most `parallel` reads are in flight (each holds a slot).
-      const buffers = new ReadBuffers(ctx.parallel);
+      // Chunk buffers reused once sent: at most `parallel` requests are in flight (each holds a
+      // slot), each with up to CHUNKS_PER_FRAMES_REQUEST chunks.
+      const buffers = new ReadBuffers(ctx.parallel * CHUNKS_PER_FRAMES_REQUEST);
       source = {
         name: localPath,
         size: st.size,

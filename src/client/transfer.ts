@@ -7,7 +7,7 @@
  * app's send their chunks through the same {@link ChunkSender}.
  */
 import { FerryError, isFerryError, throwIfAborted, ferryErrorOf } from '../core/errors.js';
-import { PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
+import { CHUNK_FRAME_HEADER_BYTES, PACK_FRAME_HEADER_BYTES, type Capabilities } from '../core/protocol.js';
 import type { DeltaBase, FerryApi } from './api.js';
 import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
@@ -154,10 +154,20 @@ interface SendItem {
 }
 
 /**
+ * Chunks sent in one request of chunk frames at most (feature `chunk-frames`). Each request
+ * costs the server ~0.3 ms of HTTP handling, authentication and session lookup beside the
+ * chunk's own work (benchmarks/results/issue-15-speed.md, bigput); four to a request take
+ * three quarters of that off, and keep `parallel` requests' chunks in memory four times over.
+ */
+export const CHUNKS_PER_FRAMES_REQUEST = 4;
+
+/**
  * Sends missing chunks of one upload session: chunks below `limits.packThreshold` are
- * gathered into packs (one request for many), the others go one PUT each. Requests take a
+ * gathered into packs (one request for many); the others go up to
+ * {@link CHUNKS_PER_FRAMES_REQUEST} to a request of chunk frames where the server takes them
+ * (feature `chunk-frames`; the Node client), else one PUT each, as does a chunk sent as a delta. Requests take a
  * slot of the operation's semaphore before loading their bytes, so memory stays at about
- * `parallel` chunks (plus one pack being filled) whatever the file size.
+ * `parallel` requests' chunks (plus one pack being filled) whatever the file size.
  *
  * The first failure stops the sender: {@link drain} rethrows it, and later `add` calls throw.
  */
@@ -166,6 +176,10 @@ export class ChunkSender {
   private readonly maxPackBytes: number;
   private pack: SendItem[] = [];
   private packBytes = 0;
+  /** Whether whole chunks go several to a request, and the ones gathered for the next. */
+  private readonly framesOn: boolean;
+  private frames: SendItem[] = [];
+  private framesBytes = 0;
   private readonly running = new Set<Promise<void>>();
   private failure?: unknown;
   /** Hashes already handed to this sender: a chunk repeated in a file is sent once. */
@@ -185,6 +199,7 @@ export class ChunkSender {
   ) {
     this.packThreshold = caps.limits.packThreshold;
     this.maxPackBytes = caps.limits.maxPackBytes;
+    this.framesOn = ctx.client.chunkFrames && caps.features.includes('chunk-frames');
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
     allowManyListeners(this.signal);
   }
@@ -227,10 +242,34 @@ export class ChunkSender {
       if (this.packBytes + item.size + PACK_FRAME_HEADER_BYTES > this.maxPackBytes) this.closePack();
       this.pack.push(item);
       this.packBytes += item.size + PACK_FRAME_HEADER_BYTES;
+    } else if (this.framesOn && !item.base) {
+      this.addFrame(item);
     } else {
       this.start(() => this.sendOne(item));
     }
     return true;
+  }
+
+  /**
+   * Gathers a whole chunk for a request of chunk frames. A group not full yet leaves once
+   * the caller's synchronous run of `add` calls ends (a microtask), so no slot waits for
+   * chunks the chunker has not cut yet.
+   */
+  private addFrame(item: SendItem): void {
+    const bytes = item.size + CHUNK_FRAME_HEADER_BYTES;
+    if (this.frames.length > 0 && this.framesBytes + bytes > this.maxPackBytes) this.closeFrames();
+    if (this.frames.length === 0) queueMicrotask(() => this.closeFrames());
+    this.frames.push(item);
+    this.framesBytes += bytes;
+    if (this.frames.length >= CHUNKS_PER_FRAMES_REQUEST) this.closeFrames();
+  }
+
+  private closeFrames(): void {
+    if (this.frames.length === 0) return;
+    const items = this.frames;
+    this.frames = [];
+    this.framesBytes = 0;
+    this.start(() => (items.length === 1 ? this.sendOne(items[0]) : this.sendFrames(items)));
   }
 
   /** Resolves when less than `maxHeldBytes` of held data waits in this sender. */
@@ -239,6 +278,7 @@ export class ChunkSender {
       this.throwIfFailed();
       // a pack being filled would otherwise wait for more chunks that cannot come
       if (this.pack.length > 0) this.closePack();
+      this.closeFrames();
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     }
     this.throwIfFailed();
@@ -247,6 +287,7 @@ export class ChunkSender {
   /** Sends what is pending and waits for every request; rethrows the first failure. */
   async drain(): Promise<void> {
     this.closePack();
+    this.closeFrames();
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
     this.throwIfFailed();
   }
@@ -294,6 +335,21 @@ export class ChunkSender {
       }, this.signal);
     } finally {
       item.release?.();
+    }
+  }
+
+  private async sendFrames(items: SendItem[]): Promise<void> {
+    try {
+      await this.ctx.slots.run(async () => {
+        if (this.failure !== undefined) return;
+        const loaded = await Promise.all(items.map((it) => it.load()));
+        const chunks = items.map((it, i) => ({ hash: it.hash, data: loaded[i] }));
+        await this.ctx.client.putChunkFrames(this.uploadId, chunks, { signal: this.signal, onWire: this.ctx.onWire });
+        items.forEach((it, i) => it.sent?.(loaded[i]));
+        this.account(items);
+      }, this.signal);
+    } finally {
+      for (const it of items) it.release?.();
     }
   }
 

@@ -181,6 +181,14 @@ export interface ChunkPutResponse {
   stored: boolean;
 }
 
+/**
+ * The answer of `POST /api/v1/uploads/:id/chunk-frames` (feature `chunk-frames`): one entry
+ * per frame, in the order of the body, each as a chunk PUT answers.
+ */
+export interface ChunkFramesResponse {
+  chunks: ChunkPutResponse[];
+}
+
 export interface PackPutResponse {
   /** Chunks of the pack new to this user. */
   stored: number;
@@ -223,6 +231,15 @@ export interface ErrorBody {
  * Many small chunks travel in one request (an upload's land in one pack object on the server).
  */
 export const PACK_FRAME_HEADER_BYTES = 36;
+
+/**
+ * Chunk frames (POST /api/v1/uploads/:id/chunk-frames, feature `chunk-frames`): several whole
+ * chunks in one request, each frame `32-byte raw SHA-256 | uint32 BE size | uint32 BE length
+ * | length bytes`, where `length` equals `size` for the raw chunk, or is smaller for one zstd
+ * frame of it (feature `zstd`). Each chunk is verified and stored as a chunk PUT stores it
+ * (a loose object, not a pack); the body is at most `limits.maxPackBytes`.
+ */
+export const CHUNK_FRAME_HEADER_BYTES = 40;
 
 /**
  * A chunk PUT as a delta (feature `chunk-delta-bases`) may name up to this many bases in

@@ -98,6 +98,12 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/uploads/:id': r({ tag: 'uploads', summary: 'What the session still lacks (resume)', params: Id('id', 'upload session id'), response: { 200: Obj({ id: Type.String(), missing: Type.Array(Hash), entries: Type.Array(Int(), { description: 'manifest entries each file has so far (a resumed streamed manifest goes on after them)' }) }) } }),
   'POST /api/v1/uploads/:id/chunks': r({ tag: 'uploads', summary: "Append manifest entries to a session's file (streamed uploads)", params: Id('id', 'upload session id'), body: Obj({ file: OptInt(), chunks: Type.Array(ChunkRef) }) }),
   'PUT /api/v1/uploads/:id/chunks/:hash': r({ tag: 'uploads', summary: "One chunk's bytes (application/octet-stream), verified against its hash; idempotent. `Content-Encoding: zstd` (feature zstd): one zstd frame; `Content-Encoding: x-ferry-delta` (feature chunk-delta): a delta against the base chunk named in `X-Ferry-Delta-Base`, or up to 16 comma-separated in file order (feature chunk-delta-bases)", params: Type.Object({ id: Type.String(), hash: Type.String({ description: 'the chunk SHA-256 (checked by the handler: FERRY_ERR_HASH_INVALID)' }) }), response: { 200: Any('stored or already present'), 400: Obj({ error: Obj({ code: Type.String(), message: Type.String() }) }, 'FERRY_ERR_HASH_MISMATCH (the bytes are not the hash), FERRY_ERR_SIZE_MISMATCH, FERRY_ERR_CHUNK_NOT_IN_UPLOAD') } }),
+  'POST /api/v1/uploads/:id/chunk-frames': r({
+    tag: 'uploads',
+    summary: 'Several whole chunks in one body (feature chunk-frames): frames `32-byte hash | u32 BE size | u32 BE length | bytes`, the length smaller than the size for one zstd frame; each verified and stored as a chunk PUT; at most limits.maxPackBytes',
+    params: Id('id', 'upload session id'),
+    response: { 200: Obj({ chunks: Type.Array(Obj({ hash: Hash, size: Int(), stored: Bool })) }), 400: Error, 413: Error, 415: Error },
+  }),
   'POST /api/v1/uploads/:id/packs': r({ tag: 'uploads', summary: 'Many small chunks in one body of frames (hash | u32 size | bytes)', params: Id('id', 'upload session id') }),
   'POST /api/v1/uploads/:id/commit': r({
     tag: 'uploads',

@@ -244,6 +244,6 @@ export function capabilitiesOf(config: ServerConfig): Capabilities {
     fileHash: 'sha256-tree-v1',
     chunking: { ...config.chunking },
     limits: limitsOf(config),
-    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'list-digest', 'chunks-batch', 'zstd', 'range-zstd', 'chunk-delta', 'chunk-delta-bases', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
+    features: ['uploads', 'upload-append', 'packs', 'batch-uploads', 'range', 'manifests', 'chunks', 'move', 'copy', 'mkdir', 'delete', 'list-recursive', 'list-chunks', 'list-digest', 'chunks-batch', 'zstd', 'range-zstd', 'chunk-delta', 'chunk-delta-bases', 'chunk-frames', 'users', 'tokens', 'password-login', 'web-sessions', 'shares', 'upload-links', 'file-ttl', 'quotas', 'audit'],
   };
 }

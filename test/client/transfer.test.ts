@@ -18,7 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { chunkBuffer, sha256 } from '../../src/algo/file-hash.js';
 import { FerryClient } from '../../src/client/client.js';
-import { TransferContext } from '../../src/client/transfer.js';
+import { CHUNKS_PER_FRAMES_REQUEST, TransferContext } from '../../src/client/transfer.js';
 import { uploadFile, type ChunkSource } from '../../src/client/upload-flow.js';
 import { isFerryError } from '../../src/core/errors.js';
 import type { ChunkingParams } from '../../src/core/manifest.js';
@@ -31,7 +31,9 @@ const SMALL_CHUNKING: ChunkingParams = { algorithm: 'fastcdc-v1', minSize: 4096,
 const FAST_RETRY = { retries: 4, baseMs: 5, capMs: 20, maxRetryAfterMs: 1500 };
 
 /** Routes whose bodies are chunk bytes: on the way in, and on the way out. */
-const CHUNK_UPLOADS = /^\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|packs)$/;
+const CHUNK_UPLOADS = /^\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|packs|chunk-frames)$/;
+/** Requests that carry whole chunks: one PUT each, or several to a POST of chunk frames. */
+const CHUNK_SENDS = /^\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|chunk-frames)$/;
 const DOWNLOADS = /^\/api\/v1\/(chunks\/|files\/|chunks\/batch$)/;
 const FILES = /^\/api\/v1\/files\//;
 /** Whole small files, one `GET /files` each (large files come in ranged requests of chunk runs). */
@@ -215,12 +217,11 @@ describe('putFile / getFile', () => {
   it('retries 503, 500, 429 and connections dropped before or after the server acted', async () => {
     const src = join(tmp.path, 'a.bin');
     await writeRandomFile(src, 1024 * 1024);
-    const CHUNK_PUT = /\/uploads\/[^/]+\/chunks\/[0-9a-f]{64}$/;
     proxy.rules.push(
-      { method: 'PUT', path: CHUNK_PUT, status: 503, code: 'FERRY_ERR_UNAVAILABLE', retryAfterSeconds: 0 },
-      { method: 'PUT', path: CHUNK_PUT, status: 500, code: 'FERRY_ERR_INTERNAL', times: 2 },
-      { method: 'PUT', path: CHUNK_PUT, drop: 'before', times: 2 },
-      { method: 'PUT', path: CHUNK_PUT, drop: 'after', times: 2 },
+      { path: CHUNK_SENDS, status: 503, code: 'FERRY_ERR_UNAVAILABLE', retryAfterSeconds: 0 },
+      { path: CHUNK_SENDS, status: 500, code: 'FERRY_ERR_INTERNAL', times: 2 },
+      { path: CHUNK_SENDS, drop: 'before', times: 2 },
+      { path: CHUNK_SENDS, drop: 'after', times: 2 },
       { method: 'POST', path: /\/commit$/, status: 429, code: 'FERRY_ERR_RATE_LIMITED', retryAfterSeconds: 0 },
     );
     await client.putFile(src, '/a.bin');
@@ -261,14 +262,14 @@ describe('putFile / getFile', () => {
   it('stops at once on a chunk the server refuses, leaving no request behind', async () => {
     const src = join(tmp.path, 'a.bin');
     await writeRandomFile(src, 8 * 1024 * 1024);
-    proxy.rules.push({ method: 'PUT', path: /\/chunks\//, status: 413, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', times: 1000 });
+    proxy.rules.push({ path: CHUNK_SENDS, status: 413, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', times: 1000 });
     await expect(client.putFile(src, '/a.bin', { parallel: 8 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_PAYLOAD_TOO_LARGE'));
     // Requests written before the failure may reach the proxy a moment later (it runs in
     // this process); after that, nothing new may start.
     await new Promise((r) => setTimeout(r, 200));
-    const puts = proxy.requests('PUT', /./).length;
+    const puts = proxy.requests(undefined, CHUNK_SENDS).length;
     await new Promise((r) => setTimeout(r, 300));
-    expect(proxy.requests('PUT', /./).length).toBe(puts);
+    expect(proxy.requests(undefined, CHUNK_SENDS).length).toBe(puts);
     expect(puts).toBeLessThanOrEqual(16); // the first refusal stopped the rest of the ~500 chunks
   });
 
@@ -288,7 +289,7 @@ describe('putFile / getFile', () => {
     sent.length = 0;
     const other = randomBytes(2 * 1024 * 1024);
     const otherChunks = chunkBuffer(other, SMALL_CHUNKING);
-    proxy.rules.push({ method: 'PUT', path: /\/chunks\//, status: 413, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', times: 1000 });
+    proxy.rules.push({ path: CHUNK_SENDS, status: 413, code: 'FERRY_ERR_PAYLOAD_TOO_LARGE', times: 1000 });
     const refused = memorySource(other, otherChunks, { sent: (d) => sent.push({ data: d as Uint8Array, copy: Buffer.alloc(0) }) });
     await expect(uploadFile(new TransferContext(client, {}), refused.source, { path: '/refused.bin', mtime: 1 })).rejects.toSatisfy((e) => isFerryError(e, 'FERRY_ERR_PAYLOAD_TOO_LARGE'));
     expect(sent).toEqual([]);
@@ -316,13 +317,13 @@ describe('putFile / getFile', () => {
     const src = join(tmp.path, 'a.bin');
     await writeRandomFile(src, 6 * 1024 * 1024);
     // The 20th chunk PUT finds its session gone: the proxy aborts it on the server first.
-    proxy.rules.push({ method: 'PUT', path: /\/uploads\/[^/]+\/chunks\/[0-9a-f]{64}$/, skip: 19, expireSession: true });
+    proxy.rules.push({ path: CHUNK_SENDS, skip: 19, expireSession: true });
     const r = await client.putFile(src, '/a.bin');
     expect(proxy.rules[0].times).toBe(0);
     expect((await remoteBytes('/a.bin')).equals(await readFile(src))).toBe(true);
-    expect(proxy.requests('PUT', /\/chunks\//).some((l) => l.status === 404)).toBe(true);
-    // only the PUTs in flight when the session vanished travel twice
-    expect(bytesSent()).toBeLessThanOrEqual(6 * 1024 * 1024 + 4 * maxSize);
+    expect(proxy.requests(undefined, CHUNK_SENDS).some((l) => l.status === 404)).toBe(true);
+    // only the requests in flight when the session vanished travel twice: 4 of up to 4 chunks each
+    expect(bytesSent()).toBeLessThanOrEqual(6 * 1024 * 1024 + 4 * CHUNKS_PER_FRAMES_REQUEST * maxSize);
     expect(proxy.requests('POST', CREATE_UPLOAD)).toHaveLength(2);
     expect(r.bytes).toBe(6 * 1024 * 1024);
   });
@@ -341,8 +342,36 @@ describe('putFile / getFile', () => {
     await client.putFile(src, '/a.bin');
     expect(lost).toMatch(/^[0-9a-f]{64}$/);
     expect(proxy.requests('POST', /\/commit$/).map((l) => l.status)).toEqual([409, 200]);
-    expect(proxy.requests(undefined, CHUNK_UPLOADS).filter((l) => l.path.endsWith(lost) || l.path.endsWith('/packs')).length).toBeGreaterThanOrEqual(2);
+    // sent once in a request of several (a pack, or chunk frames), then on its own
+    expect(proxy.requests('PUT', CHUNK_UPLOADS).filter((l) => l.path.endsWith(lost))).toHaveLength(1);
     expect((await remoteBytes('/a.bin')).equals(await readFile(src))).toBe(true);
+  });
+
+  it('sends whole chunks several to a request where the server takes chunk frames, one PUT each to a server that does not', async () => {
+    const src = join(tmp.path, 'a.bin');
+    await writeRandomFile(src, 2 * 1024 * 1024);
+    await client.putFile(src, '/a.bin');
+    const frames = proxy.requests('POST', /\/chunk-frames$/);
+    const puts = proxy.requests('PUT', CHUNK_SENDS).length;
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((l) => l.status === 200)).toBe(true);
+    // ~128 chunks: four to a request, save the last of a run the chunker handed over
+    expect(frames.length + puts).toBeLessThan(64);
+    expect((await remoteBytes('/a.bin')).equals(await readFile(src))).toBe(true);
+
+    // An older server: no feature, no chunk frames; each chunk its own PUT.
+    const caps = server.server.ctx.capabilities;
+    caps.features = caps.features.filter((f) => f !== 'chunk-frames');
+    const old = new FerryClient({ server: proxy.url, token: server.token, retry: FAST_RETRY });
+    try {
+      await writeRandomFile(src, 2 * 1024 * 1024);
+      await old.putFile(src, '/b.bin');
+    } finally {
+      await old.close();
+    }
+    expect(proxy.requests('POST', /\/chunk-frames$/)).toHaveLength(frames.length);
+    expect(proxy.requests('PUT', CHUNK_SENDS).length - puts).toBeGreaterThan(64);
+    expect((await remoteBytes('/b.bin')).equals(await readFile(src))).toBe(true);
   });
 
   it('resumes a download from a partial .ferry-part', async () => {
@@ -487,7 +516,7 @@ describe('streams', () => {
     const data = Buffer.alloc(2 * 1024 * 1024 + 3, 7).map((_, i) => (i * 2654435761) >>> 24);
     proxy.rules.push(
       { method: 'POST', path: /\/uploads\/[^/]+\/chunks$/, status: 503, code: 'FERRY_ERR_UNAVAILABLE', retryAfterSeconds: 0 },
-      { method: 'PUT', path: /\/chunks\//, skip: 5, drop: 'before', times: 2 },
+      { path: CHUNK_SENDS, skip: 5, drop: 'before', times: 2 },
     );
     await client.putStream(Readable.from([data]), '/s2.bin');
     expect(proxy.rules.every((f) => f.times === 0)).toBe(true);

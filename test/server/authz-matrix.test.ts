@@ -16,6 +16,7 @@ import { signatureOf } from '../../src/algo/chunk-delta.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
+import { CHUNK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
 import { DEFAULT_DEFENDER } from '../../src/server/defender.js';
 import { sha256, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, share, tokenFor } from '../helpers/users.js';
@@ -404,6 +405,23 @@ rows.push(
       const s = await aliceSession();
       lastSession = s.id;
       return call(id, 'POST', `/api/v1/uploads/${s.id}/packs`, { body: pack([s.data]), headers: OCTET });
+    },
+    unchanged: async () => {
+      const st = (await (await alice(`/api/v1/uploads/${lastSession}`)).json()) as { missing: string[] };
+      expect(st.missing).toHaveLength(1);
+    },
+  },
+  {
+    name: 'POST /api/v1/uploads/:id/chunk-frames',
+    expect: row(403, 403, 404, 404, 200),
+    run: async (id) => {
+      const s = await aliceSession();
+      lastSession = s.id;
+      const head = Buffer.alloc(CHUNK_FRAME_HEADER_BYTES);
+      head.write(s.hash, 0, 'hex');
+      head.writeUInt32BE(s.data.length, 32);
+      head.writeUInt32BE(s.data.length, 36);
+      return call(id, 'POST', `/api/v1/uploads/${s.id}/chunk-frames`, { body: Buffer.concat([head, s.data]), headers: OCTET });
     },
     unchanged: async () => {
       const st = (await (await alice(`/api/v1/uploads/${lastSession}`)).json()) as { missing: string[] };

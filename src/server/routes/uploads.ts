@@ -31,8 +31,10 @@ import {
 import { assertSha256Hex, validateChunkList } from '../../core/manifest.js';
 import {
   API_PREFIX,
+  CHUNK_FRAME_HEADER_BYTES,
   MAX_DELTA_BASES,
   type AppendChunksResponse,
+  type ChunkFramesResponse,
   type ChunkPutResponse,
   type CommitResponse,
   type UploadFileSpec,
@@ -50,6 +52,7 @@ import { checkLinkBytes } from '../link-bytes.js';
 import { ChunkAccess } from '../chunk-access.js';
 import { partyOf, readWholeBody } from '../chunk-bodies.js';
 import { optionalInt, validateFileSpec } from '../validate.js';
+import { ChunkFrameReader } from '../chunk-frames.js';
 
 type IdParams = { id: string };
 
@@ -131,6 +134,7 @@ export const uploadRoutes: RoutePlugin = async (app, { ctx }) => {
   app.post(`${API_PREFIX}/uploads/:id/chunks`, opts, (request) => appendChunks(ctx, request));
   app.put(`${API_PREFIX}/uploads/:id/chunks/:hash`, opts, (request) => putChunk(ctx, request));
   app.post(`${API_PREFIX}/uploads/:id/packs`, opts, (request) => putPack(ctx, request));
+  app.post(`${API_PREFIX}/uploads/:id/chunk-frames`, opts, (request) => putChunkFrames(ctx, request));
   app.post(`${API_PREFIX}/uploads/:id/commit`, opts, (request) => commit(ctx, request));
   app.delete(`${API_PREFIX}/uploads/:id`, opts, (request, reply) => abort(ctx, request, reply));
 };
@@ -296,8 +300,7 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
 }
 
 async function putChunk(ctx: ServerContext, request: FastifyRequest) {
-  const { meta, chunks, limits } = ctx;
-  const ttl = ctx.config.uploadTtlMs;
+  const { limits } = ctx;
   const params = request.params as IdParams & { hash: string };
   const hash = assertSha256Hex(params.hash, 'chunk hash');
   const lengthHeader = request.headers['content-length'];
@@ -309,12 +312,54 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
   const bases = encoding === 'delta' ? deltaBasesOf(request) : undefined;
   const auth = authOf(request);
   authorizeScope(auth, 'write');
+  const signal = closeSignal(request);
+  const { answer, expiresAt } = await takeChunk(ctx, auth, params.id, { hash, length, ...(encoding ? { encoding } : {}), ...(bases ? { bases } : {}) }, signal, (buffer) => {
+    const body = rawBody(request);
+    return buffer ? readWholeBody(body, length, buffer) : Promise.resolve(body);
+  });
+  // Only a chunk taken keeps the session alive: refused requests do not extend it.
+  await ctx.meta.extendUpload(params.id, expiresAt, ctx.config.uploadTtlMs);
+  return answer;
+}
+
+/** Aborted when the request closes before its body was complete. */
+function closeSignal(request: FastifyRequest): AbortSignal {
+  const controller = new AbortController();
+  request.raw.once('close', () => {
+    if (!request.raw.complete) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** A chunk body about to be read: its chunk, the bytes that carry it, and how (raw, zstd, a delta against `bases`). */
+interface ChunkArrival {
+  hash: string;
+  length: number;
+  encoding?: 'zstd' | 'delta';
+  bases?: string[];
+}
+
+/**
+ * One chunk of session `id`, checked before a byte of it is read (the session is the
+ * caller's, its manifest holds the chunk at the size the body gives it, a delta's bases are
+ * readable to the caller), then read within the body memory budget (`read`: into the lent
+ * buffer when there is one, else as a stream), verified and stored (deferred durability).
+ */
+async function takeChunk(
+  ctx: ServerContext,
+  auth: AuthContext,
+  id: string,
+  arrival: ChunkArrival,
+  signal: AbortSignal,
+  read: (buffer: Buffer | undefined) => Promise<Buffer | Readable>,
+): Promise<{ answer: ChunkPutResponse; expiresAt: number }> {
+  const { hash, length, encoding, bases } = arrival;
   // One query: the session, the file that brings the chunk (its path routes the chunk
   // to its store, --store) and the size its manifest gives the chunk.
-  const { path, declared, expiresAt, ...up } = await meta.chunkPutContext(params.id, hash);
-  checkOwner(auth, params.id, up);
+  const { path, declared, expiresAt, ...up } = await ctx.meta.chunkPutContext(id, hash);
+  checkOwner(auth, id, up);
   if (path === undefined) {
-    throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${params.id}'s manifest`);
+    throw new ChunkNotInUploadError(`chunk ${hash} is not in upload ${id}'s manifest`);
   }
   // The manifest's sizes become the file's size, its quota use and its Content-Length:
   // a chunk is taken only with the size the manifest gave it (the commit re-checks all).
@@ -327,27 +372,22 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
     throw new NotFoundError(`chunk ${bases.join(', ')} is not part of ${toUserPath(auth, path)} as you may read it: send the chunk itself`, { details: { base: bases.join(',') } });
   }
   if (declared !== size) {
-    throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${params.id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
+    throw new SizeMismatchError(`chunk ${hash} has ${declared} bytes in upload ${id}'s manifest; the body announces ${size}`, { details: { hash, declared, size } });
   }
-  const controller = new AbortController();
-  request.raw.once('close', () => {
-    if (!request.raw.complete) controller.abort();
-  });
   // Read, verified and written the same way whoever else stores the chunk; `stored` says
   // only whether it was already the caller's (the dedup oracle is closed, issue 10).
   // Deferred durability: the chunk is made durable and indexed with others in the
   // background, and the commit waits for it (ChunkStore.put, grouped durability).
-  const body = rawBody(request);
   // Room in the body memory budget first (./../chunk-bodies.ts): meanwhile the body is not
   // read, and the client waits (TCP or HTTP/2 flow control). A compressed body or a delta is
   // read whole with the chunk it makes; a raw one goes whole into a reused buffer, or streams.
   // One user (or one drop box's visitors) never takes the whole budget: see BodyMemory.
   const party = partyOf(auth);
-  const lease = encoding ? await ctx.bodies.reserve(length + size, controller.signal, party) : await ctx.bodies.admitChunk(length, controller.signal, party);
+  const lease = encoding ? await ctx.bodies.reserve(length + size, signal, party) : await ctx.bodies.admitChunk(length, signal, party);
   let stored: boolean;
   try {
     const options = {
-      owner: proverOf(params.id, up),
+      owner: proverOf(id, up),
       path,
       defer: true,
       ...(encoding ? { encoding } : {}),
@@ -355,17 +395,53 @@ async function putChunk(ctx: ServerContext, request: FastifyRequest) {
       written: lease.release,
       gather: (bytes: number) => ctx.bodies.tryReserve(bytes, party)?.release,
     };
-    const data = lease.buffer ? await readWholeBody(body, length, lease.buffer) : body;
-    stored = await chunks.put(hash, size, data, controller.signal, options);
+    stored = await ctx.chunks.put(hash, size, await read(lease.buffer), signal, options);
   } finally {
     lease.release();
   }
-  // Only a chunk taken keeps the session alive: refused requests do not extend it.
-  await meta.extendUpload(params.id, expiresAt, ttl);
   ctx.metrics.chunkBodyBytesReceived.inc(size);
   ctx.metrics.chunkWireBytesReceived.inc(length);
-  const res: ChunkPutResponse = { hash, size, stored };
-  return res;
+  return { answer: { hash, size, stored }, expiresAt };
+}
+
+/**
+ * Several whole chunks in one request (feature `chunk-frames`): each frame is checked, read,
+ * verified and stored as a chunk PUT would be, one after the other. A refused frame fails the
+ * request; the frames before it stay taken (their chunks are no longer in `missing`).
+ */
+async function putChunkFrames(ctx: ServerContext, request: FastifyRequest): Promise<ChunkFramesResponse> {
+  const { limits } = ctx;
+  const params = request.params as IdParams;
+  const auth = authOf(request);
+  authorizeScope(auth, 'write');
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limits.maxPackBytes) throw new PayloadTooLargeError(`a body of chunk frames may be at most ${limits.maxPackBytes} bytes`);
+  if (bodyEncoding(request) !== undefined) throw new EncodingUnsupportedError('chunk frames carry their own encoding, frame by frame: send the body without a Content-Encoding');
+  const signal = closeSignal(request);
+  const reader = new ChunkFrameReader(rawBody(request), limits.maxPackBytes);
+  const chunks: ChunkPutResponse[] = [];
+  let expiresAt = 0;
+  try {
+    for (let frame = await reader.next(); frame !== undefined; frame = await reader.next()) {
+      const { hash, size, length } = frame;
+      assertSha256Hex(hash, 'chunk hash');
+      if (length < 1 || length > size || size > limits.maxChunkSize) {
+        throw new ValidationError(`chunk frame ${hash}: size ${size} and length ${length} must be 1 to ${limits.maxChunkSize}, the length at most the size`);
+      }
+      const encoding = length < size ? 'zstd' : undefined;
+      const taken = await takeChunk(ctx, auth, params.id, { hash, length, ...(encoding ? { encoding } : {}) }, signal, (buffer) =>
+        buffer ? reader.readInto(buffer, length) : Promise.resolve(reader.bytes(length)),
+      );
+      chunks.push(taken.answer);
+      expiresAt = taken.expiresAt;
+      ctx.metrics.chunkWireBytesReceived.inc(CHUNK_FRAME_HEADER_BYTES); // as a pack's frame headers count
+    }
+  } catch (err) {
+    await reader.discard();
+    throw err;
+  }
+  if (chunks.length > 0) await ctx.meta.extendUpload(params.id, expiresAt, ctx.config.uploadTtlMs);
+  return { chunks };
 }
 
 async function putPack(ctx: ServerContext, request: FastifyRequest) {
