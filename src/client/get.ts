@@ -11,8 +11,8 @@
  * an atomic rename).
  */
 import { once } from 'node:events';
-import { createWriteStream, type Stats } from 'node:fs';
-import { chmod, link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { constants, createWriteStream, type Stats } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
@@ -53,6 +53,21 @@ export interface GetTreeOptions extends GetFileOptions {
 
 /** Suffix of a download in progress; kept when interrupted, reused by the next attempt. */
 export const PART_SUFFIX = '.ferry-part';
+
+/** Whether `path` is a symbolic link. */
+async function isLink(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => undefined))?.isSymbolicLink() === true;
+}
+
+/** `path` opened for reading, or undefined when it is a symbolic link. */
+async function openUnlessLink(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return undefined;
+    throw err;
+  }
+}
 
 async function statIfExists(path: string): Promise<Stats | undefined> {
   try {
@@ -247,7 +262,8 @@ export async function getFileIn(ctx: TransferContext<Buffer>, manifest: Manifest
   const d = new PartDownload(ctx, manifest, fh, part, dest);
   try {
     await d.reusePart();
-    if (!options.noReuse && destStat?.isFile() && destStat.size > 0 && (await d.reuseOldCopy())) {
+    // A link at DEST is replaced by the file, never read or changed through (part-file.ts).
+    if (!options.noReuse && destStat?.isFile() && destStat.size > 0 && !(await isLink(dest)) && (await d.reuseOldCopy())) {
       // DEST already is this file: nothing to copy or fetch; only times and mode may differ.
       await fh.close();
       await unlink(part).catch(() => {});
@@ -357,8 +373,13 @@ class PartDownload {
   async keepDestination(): Promise<void> {
     const { manifest, dest } = this;
     try {
-      await utimes(dest, new Date(manifest.mtime), new Date(manifest.mtime));
-      if (manifest.mode !== undefined) await chmod(dest, localModeOf(manifest.mode));
+      const fh = await open(dest, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        await fh.utimes(new Date(manifest.mtime), new Date(manifest.mtime));
+        if (manifest.mode !== undefined) await fh.chmod(localModeOf(manifest.mode));
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       throw fromSystemError(err, dest);
     }
@@ -783,18 +804,18 @@ async function keepIdenticalCopy(ctx: TransferContext<Buffer>, entry: Entry, des
   const destStat = await statIfExists(dest);
   if (destStat?.isDirectory()) throw new IsADirectoryError(`${dest} is a directory`);
   if (!destStat?.isFile() || destStat.size !== entry.size) return false;
-  let same = false;
   try {
-    const fh = await open(dest, 'r');
+    // Not through a link (part-file.ts): one at DEST is replaced by the file instead.
+    const fh = await openUnlessLink(dest);
+    if (!fh) return false;
     try {
-      same = fileHashOfBuffer(await readAt(fh, 0, entry.size, dest), chunking) === entry.hash;
+      if (fileHashOfBuffer(await readAt(fh, 0, entry.size, dest), chunking) !== entry.hash) return false;
+      const t = new Date(entry.mtime);
+      await fh.utimes(t, t);
+      if (entry.mode !== undefined) await fh.chmod(localModeOf(entry.mode));
     } finally {
       await fh.close();
     }
-    if (!same) return false;
-    const t = new Date(entry.mtime);
-    await utimes(dest, t, t);
-    if (entry.mode !== undefined) await chmod(dest, localModeOf(entry.mode));
   } catch (err) {
     throw isFerryError(err) ? err : fromSystemError(err, dest);
   }

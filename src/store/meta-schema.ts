@@ -163,6 +163,8 @@ export interface SharesTable {
   max_bytes: number | null;
   /** Bytes of the files committed through an upload link so far. */
   bytes_received: number;
+  /** What the link was made for (migration 0026): it serves nothing else at its path; null: made before, unchecked. */
+  target_type: 'file' | 'dir' | null;
 }
 
 export interface WebSessionsTable {

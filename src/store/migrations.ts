@@ -111,6 +111,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // ~100 MB of metadata beside 333 MB of packs, 30,000 files ~650 MB: every transaction's
     // random SHA-256 keys dirty most leaf pages of each index keyed by them).
     '0025-index-writes': forward((db) => indexWritesSchema(db, types)),
+    // What a download link was made for, a file or a folder (security audit, seventh round): a
+    // file's link went on to serve a folder made later at its path. Older links: null, unchecked.
+    '0026-share-target-type': forward((db) => db.schema.alterTable('shares').addColumn('target_type', 'text').execute()),
   };
 }
 

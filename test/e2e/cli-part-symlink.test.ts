@@ -88,6 +88,21 @@ describe('a symbolic link planted where a download writes its part file', () => 
     expect(await readFile(join(shared, 'plain.txt'), 'utf8')).toBe('decrypted on the way down\n');
   });
 
+  it('a link at DEST itself, to a file with the same bytes, is replaced, not given the mode', async () => {
+    const tool = join(w.dir, 'tool.sh');
+    await writeFile(tool, SECRET);
+    await chmod(tool, 0o755);
+    ok(await w.ferry(['put', tool, '/tools/tool.sh']));
+    for (const args of [(dest: string) => ['get', '/tools/tool.sh', join(dest, 'tool.sh')], (dest: string) => ['get', '-r', '/tools', dest]]) {
+      const { victim, shared } = await planted('tree/tool.sh');
+      ok(await w.ferry(args(join(shared, 'tree'))));
+      await untouched(victim);
+      const got = await lstat(join(shared, 'tree', 'tool.sh'));
+      expect(got.isFile()).toBe(true);
+      expect(got.mode & 0o777).toBe(0o755);
+    }
+  });
+
   it('a part that is a second name of another file is not reused', async () => {
     n += 1;
     const victim = join(w.dir, `victim-${n}.txt`);

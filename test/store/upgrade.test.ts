@@ -53,6 +53,7 @@ describe('upgrading a database of the previous version', () => {
       await old.schema.alterTable('shares').dropColumn('bytes_received').execute();
       await old.schema.alterTable('ssh_keys').dropColumn('expires_at').execute();
       await old.schema.alterTable('tokens').dropColumn('from_login').execute();
+      await old.schema.alterTable('shares').dropColumn('target_type').execute(); // 0026's
       await old.deleteFrom('kysely_migration').where('name', 'not in', PREVIOUS_MIGRATIONS).execute();
       expect(await migrationNames(old)).toEqual(PREVIOUS_MIGRATIONS);
       await old.destroy();

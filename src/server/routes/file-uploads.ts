@@ -93,6 +93,7 @@ async function shareFile(ctx: ServerContext, request: FastifyRequest, auth: Auth
     max_uses: spec.maxUses ?? null,
     max_bytes: null,
     bytes_received: 0,
+    target_type: 'file',
     uses: 0,
     created_at: now,
     revoked_at: null,

@@ -133,12 +133,17 @@ class ShareLinks {
       shareHeaders(reply);
       return { kind: 'upload', ...linkFacts(s) };
     }
+    // A file's link has no members, whatever its path holds now (a folder made there later).
+    if (sub !== '/' && s.row.target_type === 'file') throw new NotFoundError(`${sub}: not in this share`);
     const target = sub === '/' ? s.row.path : joinPath(s.row.path, sub);
     const server = authorize(s.as, 'read', target);
     const entry = await ctx.meta.stat(server).catch((err: unknown) => {
       if (err instanceof NotFoundError) throw new NotFoundError(`${sub}: not in this share`);
       throw err;
     });
+    // A link serves what it was made for: a file's link does not open a folder made at its path
+    // later (with whatever went into it), nor a folder's a file.
+    if (sub === '/' && s.row.target_type !== null && s.row.target_type !== entry.type) throw new NotFoundError(`${sub}: not in this share`);
     if (entry.type === 'dir') {
       if (s.spent) throw new GoneError('this link has been used up');
       if (q.zip !== undefined && !head) return this.zipFolder(request, reply, s, server, entry.name || s.row.name);

@@ -93,6 +93,7 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     last_used_at: null,
     max_bytes: maxBytes,
     bytes_received: 0,
+    target_type: entry.type,
   };
   await ctx.shares.insert(row);
   await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, maxBytes, password: password !== undefined } });
