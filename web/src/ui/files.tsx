@@ -149,11 +149,17 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const refresh = () => setReload((n) => n + 1);
   const keys = vault?.keys;
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
-  const upload = (files: Array<{ file: File; rel: string }>) =>
+  const upload = (files: Array<{ file: File; rel: string }>, emptyDirs: string[] = []) =>
     run(async () => {
       // A locked vault takes no upload (it would need the key): a drop there says so.
       if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
-      if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })), path);
+      if (!e2e) {
+        // The empty folders of a dropped folder are made too (a folder holding only empty ones
+        // came up as nothing at all). In a vault, only folders that hold files come up.
+        for (const dir of emptyDirs) await api.mkdir(joinPath(path, dir), { parents: true });
+        if (emptyDirs.length > 0) refresh();
+        return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })), path);
+      }
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })), e2e.storedDir);
     });
@@ -161,7 +167,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
   useWindowDrop(
     () => true,
-    (data) => void droppedFiles(data).then(upload),
+    (data) => void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs)),
     setDragging,
   );
 
