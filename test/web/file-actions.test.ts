@@ -259,7 +259,7 @@ describe('dropping files', () => {
     for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 500, data });
     await expect.poll(() => page.locator('li.upload[data-state=done]').count()).toBe(2);
     for (const p of ['/dragged/Project/README.md', '/dragged/Project/src/main.ts', '/dragged/Project/src/empty-inside', '/dragged/Project/notes', '/dragged/Project/build/out']) {
-      await expect.poll(() => exists(p), p).toBe(true);
+      await expect.poll(() => exists(p), { message: p }).toBe(true);
     }
     await page.getByRole('link', { name: 'Project' }).click();
     await page.getByRole('link', { name: 'notes' }).waitFor();
