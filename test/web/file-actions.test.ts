@@ -641,3 +641,29 @@ describe('a copy into its own folder', () => {
     await context.close();
   });
 });
+
+describe('renaming by typing', () => {
+  it('the name is selected without its extension, as a file manager does: typing "final" makes final.pdf; a folder\'s whole name is selected', async () => {
+    await put('/ren/report.pdf', 'the report');
+    await put('/ren/drafts/one.txt', 'one');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'ren' }).click();
+    const renameByTyping = async (name: string, typed: string) => {
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).check();
+      await page.getByRole('button', { name: 'Rename' }).click();
+      const field = page.getByRole('dialog', { name: `Rename ${name}` }).getByLabel('New name');
+      await expect.poll(() => field.evaluate((el) => el === (el as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement)).toBe(true);
+      await page.keyboard.type(typed);
+      await page.keyboard.press('Enter');
+      await page.getByRole('dialog').waitFor({ state: 'detached' });
+    };
+    await renameByTyping('report.pdf', 'final');
+    await page.getByRole('button', { name: 'Open final.pdf' }).waitFor();
+    await renameByTyping('drafts', 'old');
+    await page.getByRole('link', { name: 'old', exact: true }).waitFor();
+    expect([await exists('/ren/final.pdf'), await exists('/ren/old/one.txt'), await exists('/ren/report.pdf')]).toEqual([true, true, false]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});

@@ -631,6 +631,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           label="New name"
           submit="Rename"
           initial={modal.entry.name}
+          selectStem={modal.entry.type === 'file'}
           onClose={props.onClose}
           onSubmit={async (name) => {
             refuseSlash(name);
@@ -731,6 +732,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           label="New name"
           submit="Rename"
           initial={modal.entry.name}
+          selectStem={modal.entry.type === 'file'}
           onClose={props.onClose}
           onSubmit={async (name) => {
             refuseSlash(name);
@@ -839,11 +841,22 @@ function Quota(props: { account: MeResponse }) {
   );
 }
 
-/** A dialog asking for one name (new folder, rename, destination). */
-export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
+/**
+ * A dialog asking for one name (new folder, rename, destination). `selectStem`: the name is
+ * selected without its extension, as a file manager's rename does (typing keeps ".pdf").
+ */
+export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; selectStem?: boolean; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
   const [value, setValue] = useState(props.initial ?? '');
   const [busy, error, run] = useAction();
   const id = useId('name');
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    // After the dialog opened and focused the field (its effect runs first).
+    const input = field.current;
+    if (!input) return;
+    const dot = props.selectStem ? input.value.lastIndexOf('.') : -1;
+    input.setSelectionRange(0, dot > 0 ? dot : input.value.length);
+  }, []);
   return (
     <Dialog title={props.title} onClose={props.onClose}>
       <form
@@ -858,7 +871,7 @@ export function NameDialog(props: { title: string; label: string; submit: string
         }}
       >
         <label for={id}>{props.label}</label>
-        <input id={id} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <input id={id} ref={field} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id={id + 'e'} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
