@@ -6,6 +6,7 @@
  * folder of new files uploaded without a request the browser logs as an error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
@@ -238,6 +239,36 @@ describe('the total of the uploads', () => {
 });
 
 describe('dropping files', () => {
+  it('a folder dragged from the desktop comes up whole: its files in their folders, and its empty folders too (they came up as nothing)', async () => {
+    const local = await tempDir('ferry-web-drop-folder-');
+    const root = join(local.path, 'Project');
+    mkdirSync(join(root, 'src', 'empty-inside'), { recursive: true });
+    mkdirSync(join(root, 'notes'), { recursive: true });
+    mkdirSync(join(root, 'build', 'out'), { recursive: true });
+    writeFileSync(join(root, 'README.md'), 'read me');
+    writeFileSync(join(root, 'src', 'main.ts'), 'main');
+    expect((await api('/api/v1/mkdir/dragged', { method: 'POST' })).status).toBe(201);
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'dragged' }).click();
+    await page.getByText('This folder is empty.').waitFor();
+    // As a file manager drags it: Chromium's own drag of a path on disk (CDP), whose folder
+    // entries the page walks (webkitGetAsEntry), not a DataTransfer made in the page.
+    const cdp = await context.newCDPSession(page);
+    const data = { items: [], files: [root], dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 500, data });
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count()).toBe(2);
+    for (const p of ['/dragged/Project/README.md', '/dragged/Project/src/main.ts', '/dragged/Project/src/empty-inside', '/dragged/Project/notes', '/dragged/Project/build/out']) {
+      await expect.poll(() => exists(p), { message: p }).toBe(true);
+    }
+    await page.getByRole('link', { name: 'Project' }).click();
+    await page.getByRole('link', { name: 'notes' }).waitFor();
+    await page.getByRole('link', { name: 'build' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+    await local.cleanup();
+  });
+
   const dropOn = (selector: string, name: string) => `(() => {
     const dt = new DataTransfer();
     dt.items.add(new File(['dropped on ${selector}'], ${JSON.stringify(name)}, { type: 'text/plain' }));
@@ -606,6 +637,32 @@ describe('a copy into its own folder', () => {
     await page.getByRole('link', { name: 'drafts (copy)' }).waitFor();
     expect([await exists('/dup/report (copy).pdf'), await exists('/dup/report (copy 2).pdf'), await exists('/dup/drafts (copy)/one.txt')]).toEqual([true, true, true]);
     expect(await (await api('/api/v1/files/dup/report%20(copy%202).pdf')).text()).toBe('the report');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('renaming by typing', () => {
+  it('the name is selected without its extension, as a file manager does: typing "final" makes final.pdf; a folder\'s whole name is selected', async () => {
+    await put('/ren/report.pdf', 'the report');
+    await put('/ren/drafts/one.txt', 'one');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'mia', 'mia-password-1');
+    await page.getByRole('link', { name: 'ren' }).click();
+    const renameByTyping = async (name: string, typed: string) => {
+      await page.getByRole('checkbox', { name: `Select ${name}`, exact: true }).check();
+      await page.getByRole('button', { name: 'Rename' }).click();
+      const field = page.getByRole('dialog', { name: `Rename ${name}` }).getByLabel('New name');
+      await expect.poll(() => field.evaluate((el) => el === (el as unknown as { ownerDocument: { activeElement: unknown } }).ownerDocument.activeElement)).toBe(true);
+      await page.keyboard.type(typed);
+      await page.keyboard.press('Enter');
+      await page.getByRole('dialog').waitFor({ state: 'detached' });
+    };
+    await renameByTyping('report.pdf', 'final');
+    await page.getByRole('button', { name: 'Open final.pdf' }).waitFor();
+    await renameByTyping('drafts', 'old');
+    await page.getByRole('link', { name: 'old', exact: true }).waitFor();
+    expect([await exists('/ren/final.pdf'), await exists('/ren/old/one.txt'), await exists('/ren/report.pdf')]).toEqual([true, true, false]);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -479,9 +479,13 @@ function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
-/** The files of a drop (files and whole folders), with their paths relative to the drop. */
-export async function droppedFiles(data: DataTransfer): Promise<Array<{ file: File; rel: string }>> {
+/**
+ * The files of a drop (files and whole folders), with their paths relative to the drop, and
+ * its empty folders (which hold no file to upload, yet are part of what was dropped).
+ */
+export async function droppedFiles(data: DataTransfer): Promise<{ files: Array<{ file: File; rel: string }>; emptyDirs: string[] }> {
   const out: Array<{ file: File; rel: string }> = [];
+  const emptyDirs: string[] = [];
   const entries: FileSystemEntry[] = [];
   for (const item of Array.from(data.items)) {
     const e = item.kind === 'file' ? item.webkitGetAsEntry() : null;
@@ -489,7 +493,7 @@ export async function droppedFiles(data: DataTransfer): Promise<Array<{ file: Fi
   }
   if (entries.length === 0) {
     for (const file of Array.from(data.files)) out.push({ file, rel: file.name });
-    return out;
+    return { files: out, emptyDirs };
   }
   const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
     if (entry.isFile) {
@@ -498,13 +502,16 @@ export async function droppedFiles(data: DataTransfer): Promise<Array<{ file: Fi
       return;
     }
     const reader = (entry as FileSystemDirectoryEntry).createReader();
+    let children = 0;
     // readEntries gives at most 100 entries a call: read until it gives none.
     for (;;) {
       const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
       if (batch.length === 0) break;
+      children += batch.length;
       for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
     }
+    if (children === 0) emptyDirs.push(prefix + entry.name);
   };
   for (const e of entries) await walk(e, '');
-  return out;
+  return { files: out, emptyDirs };
 }

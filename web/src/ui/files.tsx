@@ -149,11 +149,17 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const refresh = () => setReload((n) => n + 1);
   const keys = vault?.keys;
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
-  const upload = (files: Array<{ file: File; rel: string }>) =>
+  const upload = (files: Array<{ file: File; rel: string }>, emptyDirs: string[] = []) =>
     run(async () => {
       // A locked vault takes no upload (it would need the key): a drop there says so.
       if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
-      if (!e2e) return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })), path);
+      if (!e2e) {
+        // The empty folders of a dropped folder are made too (a folder holding only empty ones
+        // came up as nothing at all). In a vault, only folders that hold files come up.
+        for (const dir of emptyDirs) await api.mkdir(joinPath(path, dir), { parents: true });
+        if (emptyDirs.length > 0) refresh();
+        return uploads.add(files.map((f) => ({ file: f.file, path: joinPath(path, f.rel) })), path);
+      }
       const stored = await Promise.all(files.map((f) => storedChild(e2e.keys, e2e.storedDir, e2e.plainDir, f.rel)));
       uploads.add(files.map((f, i) => ({ file: f.file, path: joinPath(e2e.plainDir, f.rel), e2e: { keys: e2e.keys, kdf: e2e.loc.marker.kdf, serverPath: stored[i] } })), e2e.storedDir);
     });
@@ -161,7 +167,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // a short one, on the header) was opened by the browser in place of the app, cutting its uploads.
   useWindowDrop(
     () => true,
-    (data) => void droppedFiles(data).then(upload),
+    (data) => void droppedFiles(data).then((dropped) => upload(dropped.files, dropped.emptyDirs)),
     setDragging,
   );
 
@@ -625,6 +631,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
           label="New name"
           submit="Rename"
           initial={modal.entry.name}
+          selectStem={modal.entry.type === 'file'}
           onClose={props.onClose}
           onSubmit={async (name) => {
             refuseSlash(name);
@@ -725,6 +732,7 @@ function VaultDialogs(props: DialogProps & { vault: VaultOpen }) {
           label="New name"
           submit="Rename"
           initial={modal.entry.name}
+          selectStem={modal.entry.type === 'file'}
           onClose={props.onClose}
           onSubmit={async (name) => {
             refuseSlash(name);
@@ -833,11 +841,22 @@ function Quota(props: { account: MeResponse }) {
   );
 }
 
-/** A dialog asking for one name (new folder, rename, destination). */
-export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
+/**
+ * A dialog asking for one name (new folder, rename, destination). `selectStem`: the name is
+ * selected without its extension, as a file manager's rename does (typing keeps ".pdf").
+ */
+export function NameDialog(props: { title: string; label: string; submit: string; initial?: string; selectStem?: boolean; onSubmit: (value: string) => Promise<void>; onClose: () => void }) {
   const [value, setValue] = useState(props.initial ?? '');
   const [busy, error, run] = useAction();
   const id = useId('name');
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    // After the dialog opened and focused the field (its effect runs first).
+    const input = field.current;
+    if (!input) return;
+    const dot = props.selectStem ? input.value.lastIndexOf('.') : -1;
+    input.setSelectionRange(0, dot > 0 ? dot : input.value.length);
+  }, []);
   return (
     <Dialog title={props.title} onClose={props.onClose}>
       <form
@@ -852,7 +871,7 @@ export function NameDialog(props: { title: string; label: string; submit: string
         }}
       >
         <label for={id}>{props.label}</label>
-        <input id={id} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
+        <input id={id} ref={field} value={value} required autoFocus {...fieldError(error, id + 'e')} onInput={(e) => setValue((e.currentTarget as HTMLInputElement).value)} />
         <Message error={error} id={id + 'e'} />
         <div class="buttons">
           <button type="button" onClick={props.onClose}>
