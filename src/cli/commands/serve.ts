@@ -127,11 +127,7 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      const dropKept = () => {
-        for (const budget of [server.ctx.bodies, server.ctx.sendMemory, server.ctx.ingestMemory]) budget.dropKept();
-        dropSpareStaging();
-      };
-      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta, dropKept));
+      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpareStaging));
       announceTransport(server, config.host);
       if (server.tokenFile) {
         // The token goes through stdin, not the command line (shell history, ps).
@@ -214,20 +210,27 @@ function onceReady(log: { debug(o: object, msg: string): void }, around: (collec
   settleHeapAfterStart(log, around, () => settleHeapWhenIdle(log, around));
 }
 
+type KeepsBuffers = { dropKept(): void };
+
 /**
  * What runs each settle collection: the allocator's `trimDuring` around the collection and
  * then SQLite's page cache handed back, so that glibc's trim after them returns that memory too.
- * First `dropKept`: the buffers kept for the next chunk bodies (whole-body buffers of the body
- * budgets, the local backend's staging) are let go, for the collection to free. Kept, a
+ * First the buffers kept for the next chunk bodies (whole-body buffers of the body budgets,
+ * the local backend's staging) are let go, for the collection to free. Kept, a
  * server idle after a 96 MiB put and get held 101.7–106.3 MB instead of 87.9–92.9 MB, and
  * they stayed for the process's life (benchmarks/results/issue-15-speed.md, branch w6peak).
  */
-function settleAround(trimDuring: (collect: () => Promise<void>) => Promise<void>, meta: { releaseMemory(): void }, dropKept: () => void): (collect: () => Promise<void>) => Promise<void> {
+function settleAround(
+  trimDuring: (collect: () => Promise<void>) => Promise<void>,
+  ctx: { meta: { releaseMemory(): void }; bodies: KeepsBuffers; sendMemory: KeepsBuffers; ingestMemory: KeepsBuffers },
+  dropSpareStaging: () => void,
+): (collect: () => Promise<void>) => Promise<void> {
   return (collect) =>
     trimDuring(async () => {
-      dropKept();
+      for (const budget of [ctx.bodies, ctx.sendMemory, ctx.ingestMemory]) budget.dropKept();
+      dropSpareStaging();
       await collect();
-      meta.releaseMemory();
+      ctx.meta.releaseMemory();
     });
 }
 
