@@ -49,6 +49,25 @@ describe('BodyMemory', () => {
     expect(mem.stats()).toMatchObject({ held: 16 * MiB, peak: 16 * MiB, waiting: 0 });
   });
 
+  it('drops the whole buffers it keeps when told (an idle server), and lends new ones after', async () => {
+    const mem = new BodyMemory(16 * MiB);
+    const leases = [await mem.admitChunk(MiB), await mem.admitChunk(2 * MiB)];
+    const lent = leases.map((l) => l.buffer!);
+    // One still lent: only the one given back goes.
+    leases[0].release();
+    expect(mem.stats().held).toBe(3 * MiB);
+    mem.dropKept();
+    expect(mem.stats().held).toBe(2 * MiB);
+    leases[1].release();
+    mem.dropKept();
+    expect(mem.stats().held).toBe(0);
+    const again = await mem.admitChunk(MiB);
+    expect(again.kind).toBe('whole');
+    expect(lent.some((b) => b.buffer === again.buffer!.buffer)).toBe(false);
+    expect(mem.stats().held).toBe(MiB);
+    again.release();
+  });
+
   it('reserves room for bodies read whole by the chunk store, refuses more than whole bodies may take, and tryReserve never waits', async () => {
     const mem = new BodyMemory(16 * MiB);
     await expect(mem.reserve(12 * MiB + 1)).rejects.toThrow(RangeError);

@@ -254,6 +254,16 @@ export class BodyMemory {
     });
   }
 
+  /**
+   * Drops the whole buffers kept for the next bodies (up to three quarters of the budget),
+   * for the collector to free: the server calls it when it idles after traffic.
+   */
+  dropKept(): void {
+    this.held -= this.freeBytes;
+    this.free.length = 0;
+    this.freeBytes = 0;
+  }
+
   /** Whether `bytes` more fit in the budget, dropping kept buffers (largest first) when that makes them fit. */
   private makeRoom(bytes: number): boolean {
     if (this.held - this.freeBytes + bytes > this.budget) return false;

@@ -65,6 +65,8 @@ const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
 
 /** WAL pages after which a commit checkpoints the SQLite database (see openSqlite). */
 export const WAL_AUTOCHECKPOINT_PAGES = 4000;
+/** SQLite's page cache, KiB (`PRAGMA cache_size` = minus this). */
+export const SQLITE_CACHE_KIB = 4000;
 
 
 export class MetaStore {
@@ -110,7 +112,7 @@ export class MetaStore {
 
   /**
    * Hands the memory of SQLite's page cache back to the allocator (`PRAGMA shrink_memory`;
-   * better-sqlite3 lets the cache grow to 16 MB). The server calls it when it idles after
+   * up to {@link SQLITE_CACHE_KIB} KiB). The server calls it when it idles after
    * traffic, before glibc's trim; the pages come back from the database file (in the OS's
    * page cache) as queries need them. Nothing to do on PostgreSQL.
    */
@@ -139,6 +141,11 @@ export class MetaStore {
     // metadata (benchmarks/results/issue-15-speed.md, branch smallsql). It holds what one
     // statement touches or one query sorts, and nothing of it is needed after a crash.
     sqlite.pragma('temp_store = MEMORY');
+    // A page cache of 4,000 KiB, not better-sqlite3's 16,000: pages it drops come back from the
+    // OS's page cache. 200 clients uploading 4 MiB each after a sync of 10,000 small files (a
+    // database of ~11 MB) peaked the server at 182-195 MB instead of 200-210, with the sync's
+    // server CPU unchanged (benchmarks/results/issue-15-speed.md, branch w6peak).
+    sqlite.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
     // A checkpoint when the WAL passes 4,000 pages (16 MiB), not SQLite's 1,000: a checkpoint
     // writes each page changed since the last one once, and the indexes keyed by random
     // SHA-256 hashes have most of their pages changed by every upload's transactions. A

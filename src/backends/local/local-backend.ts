@@ -219,6 +219,11 @@ const DIRECT_BYTES = 256 * 1024;
 const SPARE_STAGING = 32;
 const spareStaging: Buffer[] = [];
 
+/** Drops the staging buffers kept for the next writes, for the collector to free (a server idling after traffic). */
+export function dropSpareStaging(): void {
+  spareStaging.length = 0;
+}
+
 /** A write of {@link LocalBackend} between its body and its rename: the open temporary file. */
 class LocalStaged implements StagedObject {
   size = 0;
