@@ -2,7 +2,7 @@
  * `ferry admin backup DIR` and `ferry admin restore`: what a server needs besides its
  * chunks. Backup runs inside the server, online: the metadata database through SQLite's
  * backup API (a consistent copy while uploads go on), then the secrets that live beside it
- * in the data directory (`session-key`, `tls/`), with a manifest `ferry-backup.json` of
+ * in the data directory (`session-key`, `tls/`, the SFTP host keys in `ssh/`), with a manifest `ferry-backup.json` of
  * every file's size and SHA-256. Chunks are immutable and content-addressed: copy the chunk
  * store (`DATA/store`, or the bucket) after the backup, incrementally (rsync, rclone), within
  * `gcGrace` of it. Restore runs with the server stopped: it verifies the manifest and puts
@@ -27,8 +27,12 @@ export interface BackupManifest {
   chunkStores: string[];
 }
 
-/** The files besides meta.db that belong to a server's state (relative to the data directory). */
-const SECRETS = ['session-key', 'tls'];
+/**
+ * The files besides meta.db that belong to a server's state (relative to the data directory).
+ * Without `ssh/` a restored server made new SFTP host keys, and every client that had
+ * connected before refused it as a changed host (OpenSSH: "REMOTE HOST IDENTIFICATION HAS CHANGED").
+ */
+const SECRETS = ['session-key', 'tls', 'ssh'];
 
 async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
