@@ -926,6 +926,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const meta = await openMetaStore(config, dataDir);
     undo.push(() => meta.close());
     const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
+    // An upgrade's one visible trace: which migrations this start ran (each runs once).
+    if (meta.migrationsRun.length > 0) app.log.info({ migrations: meta.migrationsRun }, `metadata database schema brought up to date (${meta.migrationsRun.length} migrations run)`);
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
     undo.push(() => ctx.chunks.settled());
     undo.push(() => app.close());
