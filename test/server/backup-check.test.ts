@@ -155,7 +155,7 @@ describe('ferry admin backup and restore', () => {
   let t: TestServer;
   const content = randomBytes(100_000);
   beforeAll(async () => {
-    t = await startTestServer({ tlsSelfSigned: false, sftp: { host: '127.0.0.1', port: 0 } });
+    t = await startTestServer({ tlsSelfSigned: false, sftp: { host: '127.0.0.1', port: 0, passwordAuth: false } });
     expect((await uploadBuffer(t, '/kept.bin', content, 30_000)).status).toBe(200);
   });
   afterAll(async () => {
@@ -194,7 +194,7 @@ describe('ferry admin backup and restore', () => {
     const twice = await runFerry(['admin', 'restore', dir, '--data', fresh]);
     expect(twice.code).toBe(6);
     expect(twice.stderr).toContain('--force');
-    const s2 = await startTestServer({ dataDir: fresh, sftp: { host: '127.0.0.1', port: 0 } });
+    const s2 = await startTestServer({ dataDir: fresh, sftp: { host: '127.0.0.1', port: 0, passwordAuth: false } });
     try {
       // The same SFTP host keys: clients that knew the server still accept it.
       expect(s2.server.sftp!.hostKeys.map((k) => k.fingerprint)).toEqual(t.server.sftp!.hostKeys.map((k) => k.fingerprint));
