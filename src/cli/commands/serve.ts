@@ -136,11 +136,13 @@ Examples:
         const login =
           `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n` +
           `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
-        process.stderr.write(
-          server.generatedToken
-            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
-            : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
-        );
+        // Only to a person at a terminal: under systemd or Docker, stderr is a log that keeps it.
+        const notice = !server.generatedToken
+          ? `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n`
+          : process.stderr.isTTY
+            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n`
+            : `\nFerry made an admin token and saved it with mode 0600 in ${server.tokenFile} (not printed: stderr is not a terminal, and a log would keep it).\n`;
+        process.stderr.write(`${notice}${login}\n\n`);
       }
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
       // change live, and say what needs a restart. A file with errors changes nothing.
