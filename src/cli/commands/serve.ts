@@ -129,21 +129,7 @@ Examples:
       process.stdout.write(JSON.stringify(ready) + '\n');
       onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx.meta));
       announceTransport(server, config.host);
-      if (server.tokenFile) {
-        // The token goes through stdin, not the command line (shell history, ps).
-        const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
-        // The admin has a token, not a password: the web app's sign-in needs a user with one.
-        const login =
-          `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n` +
-          `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
-        // Only to a person at a terminal: under systemd or Docker, stderr is a log that keeps it.
-        const notice = !server.generatedToken
-          ? `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n`
-          : process.stderr.isTTY
-            ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n`
-            : `\nFerry made an admin token and saved it with mode 0600 in ${server.tokenFile} (not printed: stderr is not a terminal, and a log would keep it).\n`;
-        process.stderr.write(`${notice}${login}\n\n`);
-      }
+      announceAdminToken(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
       // change live, and say what needs a restart. A file with errors changes nothing.
       const reload = () => {
@@ -185,6 +171,24 @@ Examples:
         process.once('SIGTERM', stop);
       });
     });
+}
+
+/** Where the admin token is and how to log in with it (stderr, after the ready line). */
+function announceAdminToken(server: RunningServer): void {
+  if (!server.tokenFile) return;
+  // The token goes through stdin, not the command line (shell history, ps).
+  const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
+  // The admin has a token, not a password: the web app's sign-in needs a user with one.
+  const login =
+    `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n` +
+    `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
+  // Only to a person at a terminal: under systemd or Docker, stderr is a log that keeps it.
+  const notice = !server.generatedToken
+    ? `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n`
+    : process.stderr.isTTY
+      ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n`
+      : `\nFerry made an admin token and saved it with mode 0600 in ${server.tokenFile} (not printed: stderr is not a terminal, and a log would keep it).\n`;
+  process.stderr.write(`${notice}${login}\n\n`);
 }
 
 /** On stderr: the certificate's fingerprint under TLS, a warning for plain HTTP beyond loopback. */
