@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AlreadyExistsError, ConfigError, HashMismatchError, ValidationError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
@@ -50,14 +51,27 @@ async function walk(dir: string): Promise<string[]> {
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
+/**
+ * A backup directory the server may not write: the admin named it, so the refusal says so
+ * in words (a 5xx "internal error" sent them to the server's log), with what to change.
+ */
+function refusedTarget(err: unknown, dir: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+  throw new ValidationError(
+    `the server, running as ${userInfo().username}, may not write ${dir} (${code}): make the directory and give it to that user; under systemd the unit must also let it write there (deploy/ferry.service allows /var/backups/ferry)`,
+    { cause: err },
+  );
+}
+
 export async function backupServer(meta: MetaStore, dataDir: string, target: string, chunkStores: string[], now = new Date()): Promise<BackupManifest> {
   if (!isAbsolute(target)) throw new ValidationError('the backup directory must be an absolute path on the server');
   const dir = resolve(target);
   const data = resolve(dataDir);
   if (dir === data || dir.startsWith(data + '/')) throw new ValidationError('the backup directory must be outside the data directory');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => refusedTarget(err, dir));
   if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
-  await meta.backupTo(join(dir, 'meta.db'));
+  await meta.backupTo(join(dir, 'meta.db')).catch((err: unknown) => refusedTarget(err, dir));
   for (const name of SECRETS) {
     const from = join(data, name);
     if (!(await exists(from))) continue;
