@@ -86,6 +86,7 @@ import { tusRoutes } from './tus/routes.js';
 import { TusUploads } from './tus/uploads.js';
 import type { SftpFront } from './sftp/ssh-server.js';
 import { loadTls, type TlsMaterial } from './tls.js';
+import { dataDirAccessError } from './data-dir-access.js';
 import { lockDataDir } from './data-lock.js';
 import { ConnectionTracker, trackSockets } from './connections.js';
 import { SlowClientGuard } from './slow-clients.js';
@@ -915,7 +916,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const unwind = async (): Promise<void> => {
     for (const step of undo.splice(0).reverse()) await step().catch(() => {});
   };
-  const lock = await lockDataDir(dataDir);
+  const lock = await lockDataDir(dataDir).catch((err: unknown) => {
+    throw dataDirAccessError(err, dataDir) ?? err;
+  });
   undo.push(() => lock.release());
   try {
     const tls = await loadTls({ certFile: config.tlsCert, keyFile: config.tlsKey, selfSigned: config.tlsSelfSigned, dataDir, hostnames: [config.host, ...(config.tlsHostnames ?? [])] });
@@ -926,6 +929,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const meta = await openMetaStore(config, dataDir);
     undo.push(() => meta.close());
     const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
+    // An upgrade's one visible trace: which migrations this start ran (each runs once).
+    if (meta.migrationsRun.length > 0) app.log.info({ migrations: meta.migrationsRun }, `metadata database schema brought up to date (${meta.migrationsRun.length} migrations run)`);
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
     undo.push(() => ctx.chunks.settled());
     undo.push(() => app.close());
@@ -969,7 +974,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     return running;
   } catch (err) {
     await unwind();
-    throw err;
+    throw dataDirAccessError(err, dataDir) ?? err;
   }
 }
 

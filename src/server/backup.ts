@@ -2,7 +2,7 @@
  * `ferry admin backup DIR` and `ferry admin restore`: what a server needs besides its
  * chunks. Backup runs inside the server, online: the metadata database through SQLite's
  * backup API (a consistent copy while uploads go on), then the secrets that live beside it
- * in the data directory (`session-key`, `tls/`), with a manifest `ferry-backup.json` of
+ * in the data directory (`session-key`, `tls/`, the SFTP host keys in `ssh/`), with a manifest `ferry-backup.json` of
  * every file's size and SHA-256. Chunks are immutable and content-addressed: copy the chunk
  * store (`DATA/store`, or the bucket) after the backup, incrementally (rsync, rclone), within
  * `gcGrace` of it. Restore runs with the server stopped: it verifies the manifest and puts
@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { AlreadyExistsError, ConfigError, HashMismatchError, NoSpaceError, ValidationError, fromSystemError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
@@ -27,8 +28,12 @@ export interface BackupManifest {
   chunkStores: string[];
 }
 
-/** The files besides meta.db that belong to a server's state (relative to the data directory). */
-const SECRETS = ['session-key', 'tls'];
+/**
+ * The files besides meta.db that belong to a server's state (relative to the data directory).
+ * Without `ssh/` a restored server made new SFTP host keys, and every client that had
+ * connected before refused it as a changed host (OpenSSH: "REMOTE HOST IDENTIFICATION HAS CHANGED").
+ */
+const SECRETS = ['session-key', 'tls', 'ssh'];
 
 async function sha256File(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex');
@@ -47,6 +52,19 @@ async function walk(dir: string): Promise<string[]> {
 const exists = (p: string) => stat(p).then(() => true, () => false);
 
 /**
+ * A backup directory the server may not write: the admin named it, so the refusal says so
+ * in words (a 5xx "internal error" sent them to the server's log), with what to change.
+ */
+function refusedTarget(err: unknown, dir: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+  throw new ValidationError(
+    `the server, running as ${userInfo().username}, may not write ${dir} (${code}): make the directory and give it to that user; under systemd the unit must also let it write there (deploy/ferry.service allows /var/backups/ferry)`,
+    { cause: err },
+  );
+}
+
+/**
  * Backs the server up into `target`, a new or empty directory. A backup that fails (a full
  * disk: ENOSPC, SQLite's SQLITE_FULL) leaves nothing behind: what it wrote is removed, and
  * the directory too when the backup made it, so that no half backup is taken for a whole one
@@ -57,7 +75,7 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
   const dir = resolve(target);
   const data = resolve(dataDir);
   if (dir === data || dir.startsWith(data + '/')) throw new ValidationError('the backup directory must be outside the data directory');
-  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+  const made = await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => refusedTarget(err, dir));
   if ((await readdir(dir)).length > 0) throw new AlreadyExistsError(`${dir} is not empty: back up into a new directory`);
   try {
     return await writeBackup(meta, data, dir, chunkStores, now);
@@ -72,7 +90,7 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
 
 /** backupServer into `dir`, new or empty. */
 async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStores: string[], now: Date): Promise<BackupManifest> {
-  await meta.backupTo(join(dir, 'meta.db'));
+  await meta.backupTo(join(dir, 'meta.db')).catch((err: unknown) => refusedTarget(err, dir));
   for (const name of SECRETS) {
     const from = join(data, name);
     if (!(await exists(from))) continue;

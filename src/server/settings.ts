@@ -509,6 +509,36 @@ export const offFlagOf = (s: Setting): string | undefined => {
   return flag && s.kind.name === 'boolean' && s.default === 'true' ? `--no-${flag.slice(2)}` : undefined;
 };
 
+/** Variables of Ferry's besides the settings' (client, keys, tests) that may sit near a setting's name. */
+const OTHER_VARIABLES = new Set(['FERRY_CA', 'FERRY_SERVER', 'FERRY_TOKEN', 'FERRY_CONFIG', 'FERRY_CONFIG_DIR', 'FERRY_CONFIG_PASS', 'FERRY_SERVE_CONFIG', 'FERRY_DEBUG', 'FERRY_FINGERPRINT', 'FERRY_USER', 'FERRY_PATH', 'FERRY_SIZE', 'FERRY_EVENT']);
+
+/**
+ * `FERRY_*` variables that are a setting's name misspelt (`FERRY_LOG_LEVL`): a file's unknown
+ * key is refused, but the environment holds variables of every program, so these are only
+ * warned about, each with the setting it is closest to (at most two letters off).
+ */
+export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; meant: string }[] {
+  const names = SETTINGS.map((s) => envName(s.key));
+  const out: { name: string; meant: string }[] = [];
+  for (const name of Object.keys(env).filter((n) => n.startsWith('FERRY_')).sort()) {
+    if (OTHER_VARIABLES.has(name) || names.includes(name)) continue;
+    const meant = names.find((n) => editDistance(n, name) <= 2);
+    if (meant) out.push({ name, meant });
+  }
+  return out;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
 export type Source = 'default' | 'file' | 'env' | 'flag';
 
 /** One problem with a setting; `line` when it came from a file. */

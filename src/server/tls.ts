@@ -13,6 +13,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { replaceFile } from './replace-file.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -61,10 +62,28 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
     } catch (err) {
       throw new ConfigError(`${options.certFile} is not a PEM certificate`, { cause: err });
     }
+    checkKeyPair(cert, key, options.certFile, options.keyFile);
     return { cert, key, fingerprint, selfSigned: false };
   }
   if (!options.selfSigned) return undefined;
   return selfSigned(options.dataDir, options.hostnames);
+}
+
+/**
+ * Refuses a key that is not the certificate's own, or no key at all, by name: OpenSSL's
+ * "key values mismatch" reached the operator as an unexpected error (exit 70) at start, and
+ * is what a certificate renewed without its new key gives at a SIGHUP.
+ */
+function checkKeyPair(cert: string, key: string, certFile: string, keyFile: string): void {
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    const reason = (err as Error).message;
+    throw new ConfigError(
+      /key values mismatch/.test(reason) ? `${keyFile} is not the private key of the certificate in ${certFile}` : `${keyFile} is not a usable PEM private key for ${certFile} (${reason})`,
+      { cause: err },
+    );
+  }
 }
 
 async function selfSigned(dataDir: string, extraHosts: string[]): Promise<TlsMaterial> {

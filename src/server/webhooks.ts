@@ -83,6 +83,11 @@ export class WebhookDispatcher {
       throw new ValidationError(`not a URL: ${JSON.stringify(url)}`);
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ValidationError('a webhook URL must be http: or https:');
+    // fetch refuses a URL with credentials, so such a webhook never delivered anything; and the
+    // password would show in `webhook ls`, the audit log and every failed delivery's message.
+    if (parsed.username || parsed.password) {
+      throw new ValidationError('a webhook URL cannot carry a user name or password (user:password@): the receiver checks the X-Ferry-Signature-256 header instead');
+    }
     if (events.length === 0) throw new ValidationError(`name at least one event (${HOOK_EVENTS.join(', ')})`);
     for (const e of events) if (!(HOOK_EVENTS as readonly string[]).includes(e)) throw new ValidationError(`unknown event ${JSON.stringify(e)} (known: ${HOOK_EVENTS.join(', ')})`);
     if (secret !== undefined && secret.length < 16) throw new ValidationError('a webhook secret must be at least 16 characters');

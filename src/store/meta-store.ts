@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { chmod, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, sql, type MigrationResult, type Transaction } from 'kysely';
 import { ConfigError, UnsupportedError } from '../core/errors.js';
 import type { ChunkRef } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
@@ -69,6 +69,8 @@ export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 export const SQLITE_CACHE_KIB = 4000;
 
 
+const ranMigrations = (results: readonly MigrationResult[] | undefined): string[] => (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+
 export class MetaStore {
   /** Durable transactions finished in this process (see {@link securityEpoch}). */
   private durableTransactions = 0;
@@ -76,6 +78,8 @@ export class MetaStore {
   retention?: RetentionHook;
   /** See {@link setAdmission}. */
   admission?: () => void;
+  /** The migrations the open ran, in order (none when the schema was up to date): the server logs them. */
+  migrationsRun: readonly string[] = [];
   /** The chunk index, its reference counts and garbage collection. */
   readonly chunkIndex: ChunkIndex;
   /** Work that one node at a time does (garbage collection, sweeps). */
@@ -247,14 +251,16 @@ export class MetaStore {
     }
     const migrator = new Migrator({ db: this.db, provider: migrationProvider(this.dialect), nameComparator: migrationNameOrder });
     if (this.dialect !== 'sqlite') {
-      const { error } = await migrator.migrateToLatest();
+      const { error, results } = await migrator.migrateToLatest();
       if (error) throw error;
+      this.migrationsRun = ranMigrations(results);
       return;
     }
     await sql`begin immediate`.execute(this.db);
-    const { error } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err }));
+    const { error, results } = await migrator.migrateToLatest().catch((err: unknown) => ({ error: err, results: undefined }));
     await sql.raw(error ? 'rollback' : 'commit').execute(this.db);
     if (error) throw error;
+    this.migrationsRun = ranMigrations(results);
   }
 
   async close(): Promise<void> {

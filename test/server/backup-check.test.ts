@@ -155,7 +155,7 @@ describe('ferry admin backup and restore', () => {
   let t: TestServer;
   const content = randomBytes(100_000);
   beforeAll(async () => {
-    t = await startTestServer({ tlsSelfSigned: false });
+    t = await startTestServer({ tlsSelfSigned: false, sftp: { host: '127.0.0.1', port: 0, passwordAuth: false } });
     expect((await uploadBuffer(t, '/kept.bin', content, 30_000)).status).toBe(200);
   });
   afterAll(async () => {
@@ -170,7 +170,14 @@ describe('ferry admin backup and restore', () => {
     expect(r.code).toBe(0);
     for (const res of await busy) expect(res.status).toBe(200);
     const manifest = JSON.parse(r.stdout) as { files: { path: string; sha256: string }[] };
-    expect(manifest.files.map((f) => f.path).sort()).toEqual(['meta.db', 'session-key']);
+    expect(manifest.files.map((f) => f.path).sort()).toEqual([
+      'meta.db',
+      'session-key',
+      'ssh/ssh_host_ecdsa_key',
+      'ssh/ssh_host_ecdsa_key.pub',
+      'ssh/ssh_host_ed25519_key',
+      'ssh/ssh_host_ed25519_key.pub',
+    ]);
     expect(statSync(join(dir, 'meta.db')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(dir, 'session-key'))).toEqual(readFileSync(join(t.dataDir, 'session-key')));
 
@@ -187,8 +194,10 @@ describe('ferry admin backup and restore', () => {
     const twice = await runFerry(['admin', 'restore', dir, '--data', fresh]);
     expect(twice.code).toBe(6);
     expect(twice.stderr).toContain('--force');
-    const s2 = await startTestServer({ dataDir: fresh });
+    const s2 = await startTestServer({ dataDir: fresh, sftp: { host: '127.0.0.1', port: 0, passwordAuth: false } });
     try {
+      // The same SFTP host keys: clients that knew the server still accept it.
+      expect(s2.server.sftp!.hostKeys.map((k) => k.fingerprint)).toEqual(t.server.sftp!.hostKeys.map((k) => k.fingerprint));
       const res = await s2.api('/api/v1/files/kept.bin');
       if (res.status !== 200) throw new Error(await res.text());
       expect(Buffer.from(await res.arrayBuffer()).equals(content)).toBe(true);

@@ -13,7 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/server/config-file.js';
 import { defaultConfig } from '../../src/server/config.js';
-import { applySettings, envName, exampleYaml, resolveSettings, SETTINGS, settingsMarkdown, yamlValueOf } from '../../src/server/settings.js';
+import { applySettings, envName, exampleYaml, misspeltVariables, resolveSettings, SETTINGS, settingsMarkdown, yamlValueOf } from '../../src/server/settings.js';
 import { createCa, createServerCert } from '../../src/server/x509.js';
 import { runFerry } from '../helpers/cli.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
@@ -198,6 +198,16 @@ describe('ferry config check', () => {
     const env = await runFerry(['serve', '--data', join(dir, 'data')], { env: { FERRY_RATE_LIMIT_IP: '-3' } });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('FERRY_RATE_LIMIT_IP: must be a whole number from 0');
+  });
+
+  it('a misspelt FERRY_ variable is warned about with the setting it is near; right ones and other programs\' are not', async () => {
+    const dir = tmp();
+    const r = await runFerry(['serve', '--data', join(dir, 'data')], { env: { FERRY_LOG_LEVL: 'debug', FERRY_MAX_FILESIZE: '1G', FERRY_LOG_LEVEL: 'info', FERRY_TOKEN: 'x', FERRY_S3_REGION: 'eu-west-1', FERRY_RATE_LIMIT_IP: '-3' } });
+    expect(r.code).toBe(2); // the bad FERRY_RATE_LIMIT_IP: the warnings come first either way
+    expect(r.stderr).toContain('ferry: warning: FERRY_LOG_LEVL is not a setting (did you mean FERRY_LOG_LEVEL?): ignored\n');
+    expect(r.stderr).toContain('ferry: warning: FERRY_MAX_FILESIZE is not a setting (did you mean FERRY_MAX_FILE_SIZE?): ignored\n');
+    expect(r.stderr.match(/warning/g)).toHaveLength(2);
+    expect(misspeltVariables({ FERRY_CA: 'x', FERRY_SERVER: 'x', FERRY_DB: 'sqlite', FERRY_SFTP_ADDR: 'x', FERRY_FERRY_TOKEN: 'x', HOME: '/' })).toEqual([]);
   });
 
   it('a database it cannot reach is named without a password, in the user part or the query', async () => {

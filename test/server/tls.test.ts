@@ -17,6 +17,7 @@ import { normalizeFingerprint, tlsDispatcherOptions, untrustedCertificateError }
 import { MAX_HTTP2_STREAMS } from '../../src/server/app.js';
 import { loadTls } from '../../src/server/tls.js';
 import { createCa, createServerCert } from '../../src/server/x509.js';
+import { runFerry } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-tls-'));
@@ -358,5 +359,35 @@ describe('the self-signed local CA', () => {
     expect(new X509Certificate(grown.cert).subjectAltName).toContain('DNS:nas.lan');
     const r = spawnSync('openssl', ['verify', '-CAfile', join(data, 'tls', 'ca.crt'), join(data, 'tls', 'server.crt')], { encoding: 'utf8' });
     expect(r.stdout).toContain(': OK');
+  });
+});
+
+describe("the operator's certificate and key (--tls-cert, --tls-key)", () => {
+  const ca = createCa({ name: 'test CA' });
+  const files = (name: string, pem: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, pem);
+    return file;
+  };
+  const one = createServerCert(ca, ['localhost']);
+  const other = createServerCert(ca, ['localhost']);
+  const cert = files('one.crt', one.certPem);
+  const otherKey = files('other.key', other.keyPem);
+
+  it('a key that is not the certificate\'s is refused by name at start (exit 2), not an unexpected error', async () => {
+    const r = await runFerry(['serve', '--addr', '127.0.0.1:0', '--data', join(dir, 'mismatch-data'), '--tls-cert', cert, '--tls-key', otherKey]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${otherKey} is not the private key of the certificate in ${cert} (FERRY_ERR_CONFIG)`);
+    expect(r.stderr).not.toContain('unexpected error');
+  });
+
+  it('a file that is no private key is named too; the right pair loads', async () => {
+    const notKey = files('not-a.key', 'hello\n');
+    await expect(loadTls({ certFile: cert, keyFile: notKey, dataDir: dir, hostnames: [] })).rejects.toMatchObject({
+      code: 'FERRY_ERR_CONFIG',
+      message: expect.stringContaining(`${notKey} is not a usable PEM private key for ${cert}`),
+    });
+    const loaded = await loadTls({ certFile: cert, keyFile: files('one.key', one.keyPem), dataDir: dir, hostnames: [] });
+    expect(loaded?.fingerprint).toBe('SHA256:' + new X509Certificate(one.certPem).fingerprint256);
   });
 });

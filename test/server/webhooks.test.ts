@@ -191,6 +191,16 @@ describe('webhooks', () => {
     const bad = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: 'ftp://x', events: ['upload'] } });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_VALIDATION');
+    // A password in the URL: never delivered (fetch refuses it), and it would be in every log.
+    const withPassword = new URL(rx.url);
+    withPassword.username = 'hook';
+    withPassword.password = 'hunter2-in-the-url';
+    const creds = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: withPassword.href, events: ['upload'] } });
+    expect(creds.status).toBe(400);
+    const refused = (await creds.json()) as { error: { code: string; message: string } };
+    expect(refused.error.code).toBe('FERRY_ERR_VALIDATION');
+    expect(refused.error.message).toContain('cannot carry a user name or password');
+    expect(refused.error.message).not.toContain('hunter2');
     const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['explode'] } });
     expect(unknown.status).toBe(400);
     const other = (await (await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['login'] } })).json()) as CreatedWebhook;

@@ -64,6 +64,12 @@ describe('upgrading a database of the previous version', () => {
         const names = await migrationNames(again.server.ctx.meta.db as unknown as Kysely<any>);
         expect(names).toContain('0021-cluster');
         expect(await again.server.ctx.meta.leases.acquire('upgrade-test', 60_000)).toBe(true);
+        // The start ran (and logs) exactly the migrations the old database lacked; the next runs none.
+        expect(again.server.ctx.meta.migrationsRun).toEqual(names.filter((n) => !PREVIOUS_MIGRATIONS.includes(n)));
+        expect(again.server.ctx.meta.migrationsRun).toContain('0021-cluster');
+        await again.restart();
+        expect(again.server.ctx.meta.migrationsRun).toEqual([]);
+        expect(await (await again.api('/api/v1/files/kept.txt')).text()).toBe('made before the upgrade');
       } finally {
         await again.close();
       }

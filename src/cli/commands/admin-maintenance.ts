@@ -21,7 +21,8 @@ export function registerMaintenance(admin: Command): void {
     .addHelpText(
       'after',
       `
-The server writes meta.db (SQLite's online backup API), session-key, tls/ and a manifest
+The server writes meta.db (SQLite's online backup API), session-key, tls/, ssh/ (the SFTP
+host keys) and a manifest
 ferry-backup.json with every file's SHA-256. Chunks are not copied: they are immutable,
 so copy the chunk store (DATA/store, or your bucket) afterwards, incrementally, within the
 server's gcGrace. PostgreSQL metadata: use pg_dump instead (README, "Backup and check").

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
-import { applySettings, changedKeys, envName, flagOf, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
+import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { performance } from 'node:perf_hooks';
@@ -72,6 +72,7 @@ async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSet
   const flags: Record<string, string | string[] | boolean | undefined> = {};
   for (const s of SETTINGS) flags[s.key] = opts[s.key];
   const { resolved, problems } = resolveSettings({ file: fileSettings, env: process.env, flags });
+  for (const { name, meant } of misspeltVariables(process.env)) process.stderr.write(`ferry: warning: ${name} is not a setting (did you mean ${meant}?): ignored\n`);
   throwProblems(problems, file);
   const config = applySettings(defaultConfig(), resolved);
   if (config.store && config.store.length > 0) config.remotes = await readRemotes(remotesPath());
