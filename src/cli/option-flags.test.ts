@@ -83,11 +83,11 @@ describe('the SDK names options for connection, token and key hints; the CLI pri
       vi.stubEnv('FERRY_SERVER', '');
       vi.stubEnv('FERRY_TOKEN', '');
       const noServer = await messageOf(FerryClient.fromConfig());
-      speaksOptions(noServer, `no server configured: run \`ferry login URL --token T\`, set FERRY_SERVER or pass --server (config file: ${file})`);
+      speaksOptions(noServer, `no server configured: run \`ferry login URL -u NAME\` (or \`--token T\`), set FERRY_SERVER or pass --server (config file: ${file})`);
       expect(noServer).toContain('pass `server`');
       vi.stubEnv('FERRY_SERVER', 'http://127.0.0.1:1');
       const noToken = await messageOf(FerryClient.fromConfig());
-      speaksOptions(noToken, 'no token configured: run `ferry login URL --token T`, set FERRY_TOKEN or pass --token');
+      speaksOptions(noToken, 'no token configured: run `ferry login URL -u NAME` (or `--token T`), set FERRY_TOKEN or pass --token');
       expect(noToken).toContain('pass `token`');
     } finally {
       rmSync(dir, { recursive: true, force: true });
