@@ -14,9 +14,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { alternate, cpuMs, takeOpt } from './proc-stats.mjs';
+import { addSshUser, start, stop } from './sftp-server.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, def) => takeOpt(args, name, def);
@@ -25,35 +25,6 @@ const SIZE = opt('size', 3072);
 const SFTP = opt('sftp', 0) === 1;
 const [pairs, ...roots] = args;
 if (!pairs || roots.length === 0) throw new Error('usage: node benchmarks/sftp-small-files.mjs PAIRS ROOT... [--files N] [--size BYTES] [--sftp 0|1]');
-
-const TOKEN = 'ferry_bench_' + randomBytes(16).toString('hex');
-
-async function start(root, dir) {
-  const env = { ...process.env, FERRY_ADMIN_TOKEN: TOKEN };
-  for (const k of Object.keys(env)) if (k.startsWith('FERRY_') && k !== 'FERRY_ADMIN_TOKEN') delete env[k];
-  const child = spawn(process.execPath, [join(root, 'bin/ferry.js'), 'serve', '--addr', '127.0.0.1:0', '--sftp-addr', '127.0.0.1:0', '--data', dir, '--rate-limit-ip', '0', '--rate-limit-token', '0', '--max-connections-per-ip', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.resume();
-  const ready = await new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout });
-    rl.on('line', (line) => {
-      if (!line.includes('"event":"ready"')) return;
-      rl.close();
-      child.stdout.resume();
-      resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}) before it was ready`)));
-  });
-  return { child, url: ready.url, sftpPort: Number(ready.sftp.split(':').pop()) };
-}
-const stop = (child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
-
-async function addSshUser(url, publicKey) {
-  const h = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const u = await fetch(`${url}/api/v1/users`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'bench' }) });
-  if (u.status !== 201) throw new Error(`add user: ${u.status} ${await u.text()}`);
-  const k = await fetch(`${url}/api/v1/users/bench/keys`, { method: 'POST', headers: h, body: JSON.stringify({ keys: publicKey }) });
-  if (k.status !== 201) throw new Error(`add key: ${k.status} ${await k.text()}`);
-}
 
 const sshArgs = (key) => ['-F', '/dev/null', '-i', key, '-o', 'IdentitiesOnly=yes', '-o', 'IdentityAgent=none', '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=no', '-o', 'LogLevel=ERROR'];
 
