@@ -13,7 +13,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createSecureContext } from 'node:tls';
 import { replaceFile } from './replace-file.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +61,7 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
     } catch (err) {
       throw new ConfigError(`${options.certFile} is not a PEM certificate`, { cause: err });
     }
-    checkKeyPair(cert, key, options.certFile, options.keyFile);
+    await checkKeyPair(cert, key, options.certFile, options.keyFile);
     return { cert, key, fingerprint, selfSigned: false };
   }
   if (!options.selfSigned) return undefined;
@@ -72,9 +71,11 @@ export async function loadTls(options: { certFile?: string; keyFile?: string; se
 /**
  * Refuses a key that is not the certificate's own, or no key at all, by name: OpenSSL's
  * "key values mismatch" reached the operator as an unexpected error (exit 70) at start, and
- * is what a certificate renewed without its new key gives at a SIGHUP.
+ * is what a certificate renewed without its new key gives at a SIGHUP. `node:tls` is loaded
+ * here, only when a certificate is given: a plain-HTTP start loads no TLS module.
  */
-function checkKeyPair(cert: string, key: string, certFile: string, keyFile: string): void {
+async function checkKeyPair(cert: string, key: string, certFile: string, keyFile: string): Promise<void> {
+  const { createSecureContext } = await import('node:tls');
   try {
     createSecureContext({ cert, key });
   } catch (err) {
