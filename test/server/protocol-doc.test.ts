@@ -136,13 +136,38 @@ describe('the error table of docs/protocol.md', () => {
   });
 });
 
+const documents = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+
 it('every FERRY_ERR_ code README.md and docs/ name is one Ferry has', () => {
-  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
   const unknown: string[] = [];
-  for (const file of files) {
+  for (const file of documents) {
     const text = readFileSync(join(root, file), 'utf8');
     // `FERRY_ERR_CRYPTO_*` names a family; a whole code ends at a character that is not part of one.
     for (const m of text.matchAll(/FERRY_ERR_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])/g)) if (!(m[0] in ERROR_CODES)) unknown.push(`${file}: ${m[0]}`);
   }
   expect(unknown).toEqual([]);
+});
+
+it('every metric README.md and docs/ name is one /metrics serves, and every feature is in the capabilities', async () => {
+  // By its `# TYPE` line: a counter with labels has no sample before it first counts.
+  const served = new Set([...(await (await t.api('/metrics')).text()).matchAll(/^(?:# TYPE )?(ferry_[a-z0-9_]+)/gm)].map((m) => m[1]));
+  expect(served.size).toBeGreaterThan(30);
+  const unknown: string[] = [];
+  for (const file of documents) {
+    const text = readFileSync(join(root, file), 'utf8');
+    // `ferry_storage_*` and `ferry_process_*` name families: a prefix some metric has.
+    for (const m of text.matchAll(/\bferry_[a-z][a-z0-9_]*(\*)?/g)) {
+      const name = m[0].replace(/\*$/, '');
+      const known = name.endsWith('_') ? [...served].some((s) => s.startsWith(name)) : served.has(name) || served.has(`${name}_total`);
+      if (!known) unknown.push(`${file}: ${m[0]}`);
+    }
+  }
+  // Not metrics: the share-unlock cookie and the refresh token's prefix.
+  expect(unknown.filter((u) => !/: ferry_(share|refresh)$/.test(u))).toEqual([]);
+
+  const capabilities = (await (await t.api('/api/v1/capabilities', { token: null })).json()) as { features: string[] };
+  const bullet = protocol.slice(protocol.indexOf('- `GET /api/v1/capabilities`'), protocol.indexOf('- `GET /metrics`'));
+  const named = [...bullet.matchAll(/`([a-z][a-z0-9-]+)`/g)].map((m) => m[1]).filter((w) => w.includes('-') || w === 'zstd');
+  expect(named.length).toBeGreaterThan(6);
+  expect(named.filter((f) => !capabilities.features.includes(f))).toEqual([]);
 });
