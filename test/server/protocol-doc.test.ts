@@ -148,6 +148,13 @@ it('every FERRY_ERR_ code README.md and docs/ name is one Ferry has', () => {
   expect(unknown).toEqual([]);
 });
 
+it('every FERRY_ERR_ code the OpenAPI document names is one Ferry has', async () => {
+  const text = await (await t.api('/api/v1/openapi.json', { token: null })).text();
+  const named = [...new Set([...text.matchAll(/FERRY_ERR_[A-Z0-9_]+/g)].map((m) => m[0]))];
+  expect(named.length).toBeGreaterThan(0);
+  expect(named.filter((c) => !(c in ERROR_CODES))).toEqual([]);
+});
+
 it('every metric README.md and docs/ name is one /metrics serves, and every feature is in the capabilities', async () => {
   // By its `# TYPE` line: a counter with labels has no sample before it first counts.
   const served = new Set([...(await (await t.api('/metrics')).text()).matchAll(/^(?:# TYPE )?(ferry_[a-z0-9_]+)/gm)].map((m) => m[1]));
