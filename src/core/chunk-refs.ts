@@ -70,6 +70,27 @@ export function validateChunkList(chunks: unknown, maxChunkSize: number, what = 
   return total;
 }
 
+/**
+ * Entries a file's manifest may have beyond {@link FREE_CHUNK_ENTRIES}: one per this many of
+ * its bytes, FastCDC's smallest `minSize` (a chunker's file never has more). Each entry costs
+ * the metadata store a row and a download a chunk read, but only bytes count in a quota: a
+ * 20,000-byte file of 20,000 one-byte entries grew the database by 9.9 MB and took 8.7 s to
+ * download.
+ */
+export const MIN_BYTES_PER_CHUNK_ENTRY = 64;
+/** Entries any file may have whatever its size (a test's few small pieces). */
+export const FREE_CHUNK_ENTRIES = 16;
+
+/** Refuses `entries` manifest entries for a file of `bytes` bytes past the bound above (FERRY_ERR_VALIDATION). */
+export function checkChunkEntries(entries: number, bytes: number, what: string): void {
+  const most = FREE_CHUNK_ENTRIES + Math.floor(bytes / MIN_BYTES_PER_CHUNK_ENTRY);
+  if (entries > most) {
+    throw new ValidationError(`${what}: ${entries} chunks for ${bytes} bytes; a file may have at most ${most} (${FREE_CHUNK_ENTRIES}, and one per ${MIN_BYTES_PER_CHUNK_ENTRY} bytes)`, {
+      details: { entries, bytes, most },
+    });
+  }
+}
+
 /** Byte offset of every chunk in the file, plus the total at the end (length n+1). */
 export function chunkOffsets(chunks: readonly ChunkRef[]): number[] {
   const out = new Array<number>(chunks.length + 1);

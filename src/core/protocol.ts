@@ -242,6 +242,13 @@ export const PACK_FRAME_HEADER_BYTES = 36;
 export const CHUNK_FRAME_HEADER_BYTES = 40;
 
 /**
+ * Frames one request of chunk frames may carry at most (the Node client sends up to 4). Each
+ * frame costs the server what a chunk PUT does (session lookup, the chunk's write), so the
+ * body's byte limit alone let one request of 1-byte frames cost as much as 400,000 PUTs.
+ */
+export const MAX_CHUNK_FRAMES_PER_REQUEST = 16;
+
+/**
  * A chunk PUT as a delta (feature `chunk-delta-bases`) may name up to this many bases in
  * `X-Ferry-Delta-Base` (comma-separated; the delta copies from their bytes back to back),
  * together at most twice `limits.maxChunkSize`: an edit that erases a cut between two

@@ -90,7 +90,13 @@ export async function backupServer(meta: MetaStore, dataDir: string, target: str
 
 /** backupServer into `dir`, new or empty. */
 async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStores: string[], now: Date): Promise<BackupManifest> {
-  await meta.backupTo(join(dir, 'meta.db')).catch((err: unknown) => refusedTarget(err, dir));
+  // Every file is made 0600 before a byte goes in: made with the umask's 0644 and narrowed at
+  // the end, the copy of the database (password and token hashes) could be opened by any
+  // local user meanwhile, and an open descriptor outlives the chmod. SQLite gives its
+  // journal the database file's mode.
+  const metaCopy = join(dir, 'meta.db');
+  await writeFile(metaCopy, '', { mode: 0o600, flag: 'wx' }).catch((err: unknown) => refusedTarget(err, dir));
+  await meta.backupTo(metaCopy).catch((err: unknown) => refusedTarget(err, dir));
   for (const name of SECRETS) {
     const from = join(data, name);
     if (!(await exists(from))) continue;
@@ -98,7 +104,7 @@ async function writeBackup(meta: MetaStore, data: string, dir: string, chunkStor
     for (const f of files) {
       const to = join(dir, relative(data, f));
       await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-      await copyFile(f, to);
+      await writeFile(to, await readFile(f), { mode: 0o600, flag: 'wx' });
     }
   }
   const files: BackupManifest['files'] = [];

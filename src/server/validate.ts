@@ -1,7 +1,7 @@
 /** Request validation shared by the routes: paths from URLs and bodies, hashes, limits. */
 import type { FastifyRequest } from 'fastify';
 import { HashMismatchError, PathInvalidError, SizeMismatchError, ValidationError } from '../core/errors.js';
-import { assertSha256Hex, fileHashOf, validateChunkList } from '../core/manifest.js';
+import { assertSha256Hex, checkChunkEntries, fileHashOf, validateChunkList } from '../core/manifest.js';
 import { normalizePath } from '../core/path.js';
 import type { UploadFileSpec } from '../core/protocol.js';
 
@@ -38,6 +38,7 @@ export function validateFileSpec(raw: unknown, where: string, maxChunkSize: numb
   if (f.chunks !== undefined) {
     const total = validateChunkList(f.chunks, maxChunkSize, `${where}.chunks`);
     spec.chunks = (f.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
+    checkChunkEntries(spec.chunks.length, total, `${where}.chunks`);
     // A complete manifest is checked now, so the client hears of a mistake before sending bytes.
     if (spec.size !== undefined && spec.hash !== undefined) {
       if (total !== spec.size) throw new SizeMismatchError(`${where}: chunk sizes add up to ${total}, not size ${spec.size}`);

@@ -200,6 +200,11 @@ export interface MoveOptions {
   reencrypt?: boolean;
   /** A copy of more files and folders than this is refused (default {@link MAX_COPY_ENTRIES}; tests lower it). */
   maxEntries?: number;
+  /**
+   * A copy's check (the quota's), run first in its transaction: what it reads cannot change
+   * before the rows are written, as a check before the transaction's could (copies at once).
+   */
+  within?: (trx: Transaction<Database>) => Promise<void>;
 }
 
 /**
@@ -715,6 +720,7 @@ export class Namespace {
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
     const max = options.maxEntries ?? MAX_COPY_ENTRIES;
     return this.guarded(() => this.durable(async (trx) => {
+      await options.within?.(trx);
       const src = await this.stat(from, trx);
       await this.guardDestination(trx, src, from, to, options);
       const now = this.now();

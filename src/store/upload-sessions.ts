@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { UploadNotFoundError, UploadSealedError, ValidationError } from '../core/errors.js';
-import type { ChunkRef } from '../core/manifest.js';
+import { checkChunkEntries, type ChunkRef } from '../core/manifest.js';
 import { isWithin } from '../core/path.js';
 import type { AdminUpload, UploadFileSpec } from '../core/protocol.js';
 import { batches } from './batches.js';
@@ -258,6 +258,10 @@ export class UploadSessions {
       const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
       if (!f) throw new ValidationError(`upload ${id} has no file #${fileIdx}`);
       if (f.sealed) throw new UploadSealedError(`upload ${id} file #${fileIdx} is sealed: its manifest was complete at creation`);
+      // Counted in the transaction: appends at once cannot each pass on the same count.
+      const had = await trx.selectFrom('upload_entries').select(sql<number>`coalesce(sum(size), 0)`.as('bytes')).where('upload_id', '=', id).where('file_idx', '=', fileIdx).executeTakeFirstOrThrow();
+      const bytes = Number(had.bytes) + chunks.reduce((a, c) => a + c.size, 0);
+      checkChunkEntries(Number(f.entry_count) + chunks.length, bytes, `upload ${id} file #${fileIdx}`);
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
     const hashes = chunks.map((c) => c.hash);

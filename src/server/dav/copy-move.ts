@@ -17,6 +17,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AlreadyExistsError, NoParentError, NotFoundError, PreconditionFailedError, ValidationError } from '../../core/errors.js';
 import { isWithin, parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
+import type { MoveOptions } from '../../store/meta-store.js';
 import { authorizeMove, authorizeTree, toServerPath } from '../authz.js';
 import { depthOf, overwriteOf, type Dav } from './context.js';
 import { destinationPath } from './paths.js';
@@ -54,7 +55,8 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
   const maxEntries = dav.ctx.config.maxCopyEntries;
   await dav.ctx.meta.checkMoveOrCopy(op, src, dst, { maxEntries });
-  const replaced = await place(dav, { op, src, dst, entry, existing, depth, overwrite, maxEntries }, () => authorizeTree(auth, 'delete', to));
+  const within = op === 'copy' ? dav.ctx.quota.copyCheck(auth, src) : undefined;
+  const replaced = await place(dav, { op, src, dst, entry, existing, depth, overwrite, maxEntries, ...(within ? { within } : {}) }, () => authorizeTree(auth, 'delete', to));
   // Audited as the native API's move and copy are (routes/namespace.ts).
   await dav.ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return reply.status(replaced ? 204 : 201).send();
@@ -71,7 +73,7 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
  */
 async function place(
   dav: Dav,
-  p: { op: 'copy' | 'move'; src: string; dst: string; entry: Entry; existing: Entry | undefined; depth: string; overwrite: boolean; maxEntries: number | undefined },
+  p: { op: 'copy' | 'move'; src: string; dst: string; entry: Entry; existing: Entry | undefined; depth: string; overwrite: boolean; maxEntries: number | undefined; within?: MoveOptions['within'] },
   mayDelete: () => void,
 ): Promise<boolean> {
   const { meta } = dav.ctx;
@@ -85,7 +87,7 @@ async function place(
       else if (p.depth === '0' && p.entry.type === 'dir') {
         await meta.mkdir(p.dst);
         await dav.store.copyOwnProps(p.src, p.dst);
-      } else await meta.copy(p.src, p.dst, { overwrite: replace, maxEntries: p.maxEntries });
+      } else await meta.copy(p.src, p.dst, { overwrite: replace, maxEntries: p.maxEntries, ...(p.within ? { within: p.within } : {}) });
       return deleted || replace;
     } catch (err) {
       // A look-alike name stays a conflict; so does a destination refilled again and again.

@@ -119,7 +119,9 @@ async function moveOrCopy(ctx: ServerContext, request: FastifyRequest, op: 'move
   // (and a move never makes readable what was not: authorizeMove).
   const { src, dst } = op === 'move' ? authorizeMove(auth, from, to) : { src: authorizeTree(auth, 'read', from), dst: authorizeTree(auth, 'write', to) };
   if (op === 'copy') await ctx.quota.checkCopy(auth, src);
-  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt, maxEntries: ctx.config.maxCopyEntries });
+  // Checked again in the copy's transaction: copies at once all passed the check before it.
+  const within = op === 'copy' ? ctx.quota.copyCheck(auth, src) : undefined;
+  const entry = op === 'move' ? await ctx.meta.move(src, dst, { overwrite, reencrypt }) : await ctx.meta.copy(src, dst, { overwrite, reencrypt, maxEntries: ctx.config.maxCopyEntries, ...(within ? { within } : {}) });
   // The path is the source: "what happened to /x" finds the move that took it away.
   await ctx.audit.record(request, { event: `file.${op}`, ok: true, target: dst, path: src, details: { from: src, to: dst, type: entry.type } });
   return toUserEntry(auth, entry);

@@ -32,6 +32,7 @@ import { assertSha256Hex, validateChunkList } from '../../core/manifest.js';
 import {
   API_PREFIX,
   CHUNK_FRAME_HEADER_BYTES,
+  MAX_CHUNK_FRAMES_PER_REQUEST,
   MAX_DELTA_BASES,
   type AppendChunksResponse,
   type ChunkFramesResponse,
@@ -424,6 +425,9 @@ async function putChunkFrames(ctx: ServerContext, request: FastifyRequest): Prom
   try {
     for (let frame = await reader.next(); frame !== undefined; frame = await reader.next()) {
       const { hash, size, length } = frame;
+      if (chunks.length === MAX_CHUNK_FRAMES_PER_REQUEST) {
+        throw new PayloadTooLargeError(`a request may carry at most ${MAX_CHUNK_FRAMES_PER_REQUEST} chunk frames; send the rest in another`);
+      }
       assertSha256Hex(hash, 'chunk hash');
       if (length < 1 || length > size || size > limits.maxChunkSize) {
         throw new ValidationError(`chunk frame ${hash}: size ${size} and length ${length} must be 1 to ${limits.maxChunkSize}, the length at most the size`);
