@@ -63,6 +63,47 @@ describe('focus, by keyboard', () => {
     await context.close();
   });
 
+  it('the Files toolbar is one Tab stop: Right and Left go along it (wrapping), Home and End to its ends, passing over disabled buttons; Tab leaves it and Shift+Tab comes back to the button last used', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    const bar = page.getByRole('toolbar', { name: 'Files' });
+    await bar.getByRole('button', { name: 'Download folder (zip)' }).waitFor();
+    // One control of the bar in the Tab order, the first.
+    const tabStops = () => bar.locator('[tabindex="0"]').allTextContents();
+    expect(await tabStops()).toEqual(['New folder']);
+    expect(await bar.locator('button:not([disabled])[tabindex="-1"]').count()).toBe(3);
+    await bar.getByRole('button', { name: 'New folder' }).focus();
+    const keys = async (...pressed: string[]) => {
+      for (const k of pressed) await page.keyboard.press(k);
+      return focused(page);
+    };
+    expect(await keys('ArrowRight')).toBe('button Upload files');
+    expect(await keys('ArrowRight')).toBe('button Upload folder');
+    // Nothing selected: Download, Rename, Move, Copy, Share, Versions and Delete are disabled, passed over.
+    expect(await keys('ArrowRight')).toBe('button Download folder (zip)');
+    expect(await keys('ArrowRight')).toBe('button New folder');
+    expect(await keys('ArrowLeft')).toBe('button Download folder (zip)');
+    expect(await keys('Home')).toBe('button New folder');
+    expect(await keys('End')).toBe('button Download folder (zip)');
+    // The roving Tab stop followed: Tab leaves the bar, Shift+Tab comes back to that button.
+    expect(await tabStops()).toEqual(['Download folder (zip)']);
+    expect(await keys('Tab')).not.toMatch(/^button (New folder|Upload files|Upload folder|Download)/);
+    expect(await keys('Shift+Tab')).toBe('button Download folder (zip)');
+    // A row selected enables the rest: End reaches Delete, Left goes back through them.
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).check();
+    await bar.getByRole('button', { name: 'Download folder (zip)' }).focus();
+    expect(await keys('End')).toBe('button Delete');
+    expect(await keys('ArrowLeft')).toBe('button Versions');
+    expect(await keys('ArrowRight', 'ArrowRight')).toBe('button New folder');
+    // Nothing selected again: the Tab stop (Delete, now disabled) goes back to the first button.
+    await bar.getByRole('button', { name: 'Delete' }).focus();
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).uncheck();
+    await expect.poll(tabStops).toEqual(['New folder']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('"Token created" puts focus on the token (selected, ready to copy); Done gives it back to "New token"', async () => {
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'kim', 'kim-password-1');

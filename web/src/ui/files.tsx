@@ -14,7 +14,7 @@ import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
+import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useToolbar, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -315,8 +315,9 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModa
   const { chosen } = props;
   const filesInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
+  const bar = useToolbar<HTMLDivElement>();
   return (
-    <div class="toolbar" role="toolbar" aria-label="Files">
+    <div class="toolbar" role="toolbar" aria-label="Files" {...bar}>
       <button type="button" onClick={() => props.onModal({ kind: 'mkdir' })}>
         New folder
       </button>
