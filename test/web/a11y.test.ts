@@ -7,7 +7,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser, share } from '../helpers/users.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
@@ -208,6 +208,35 @@ describe('errors, by screen reader', () => {
     await dialog.getByLabel('Expires after (days; empty: never)').fill('30');
     await create.click();
     await page.getByRole('dialog', { name: 'Token created' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('names, by screen reader', () => {
+  it('two tokens of one name have Revoke buttons of different names (when made, the start of the ID), and each revokes its own token', async () => {
+    await addUser(t, 'lev', { password: 'lev-password-1' });
+    const first = await tokenFor(t, 'lev', { name: 'backup' });
+    const second = await tokenFor(t, 'lev', { name: 'backup' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'lev', 'lev-password-1');
+    await page.goto(t.url + '/tokens');
+    const revokes = page.getByRole('button', { name: /^Revoke token backup/ });
+    await expect.poll(() => revokes.count()).toBe(2);
+    const names = await revokes.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    expect(new Set(names).size).toBe(2);
+    for (const name of names) expect(name).toMatch(/^Revoke token backup \(created \d{4}-\d\d-\d\d \d\d:\d\d, ID [0-9a-f]{8}\)$/);
+    const ofSecond = names.find((n) => n!.endsWith(`ID ${second.id.slice(0, 8)})`));
+    expect(ofSecond).toBeDefined();
+    await page.getByRole('button', { name: ofSecond!, exact: true }).click();
+    // The confirmation names the same token.
+    expect(await page.getByRole('dialog').innerText()).toContain(ofSecond!.slice('Revoke token '.length));
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => revokes.count()).toBe(1);
+    const status = async (token: string) => (await fetch(t.url + '/api/v1/list', { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await status(second.token)).toBe(401);
+    expect(await status(first.token)).toBe(200);
+    expect(await revokes.getAttribute('aria-label')).toContain(`ID ${first.id.slice(0, 8)})`);
     expect(errors).toEqual([]);
     await context.close();
   });
