@@ -425,10 +425,10 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
 
   /**
    * Whether uploads send whole chunks several to a request where the server takes them
-   * (feature `chunk-frames`): the Node client. Browsers send one PUT per chunk (their Blob
-   * slices cost no memory either way, and the web app's requests were not measured framed).
+   * (feature `chunk-frames`): the Node client and the web app (a browser sends the frames
+   * as one Blob of its headers and file slices, nothing copied). False: one PUT per chunk.
    */
-  chunkFrames = false;
+  chunkFrames = true;
 
   /**
    * Deltas between versions of a chunk (src/algo/chunk-delta.ts), when the platform has

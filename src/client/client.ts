@@ -100,7 +100,6 @@ export class FerryClient extends FerryApi<Buffer> {
     this.server = options.server;
     this.limiter = limiter;
     if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size, into) => decompressChunk(frame, size, into as Buffer | undefined) };
-    this.chunkFrames = true;
     if (options.deltas !== false) this.deltas = { make: (t, sigs, max) => makeDelta(t, joinSignatures(sigs), max).delta, signature: signatureOf, apply: applyDelta };
   }
 

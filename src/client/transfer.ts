@@ -165,7 +165,7 @@ export const CHUNKS_PER_FRAMES_REQUEST = 4;
  * Sends missing chunks of one upload session: chunks below `limits.packThreshold` are
  * gathered into packs (one request for many); the others go up to
  * {@link CHUNKS_PER_FRAMES_REQUEST} to a request of chunk frames where the server takes them
- * (feature `chunk-frames`; the Node client), else one PUT each, as does a chunk sent as a delta. Requests take a
+ * (feature `chunk-frames`), else one PUT each, as does a chunk sent as a delta. Requests take a
  * slot of the operation's semaphore before loading their bytes, so memory stays at about
  * `parallel` requests' chunks (plus one pack being filled) whatever the file size.
  *

@@ -7,7 +7,7 @@ import { AxeBuilder } from '@axe-core/playwright';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
-import { addUser, share } from '../helpers/users.js';
+import { addUser, share, tokenFor } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 let t: TestServer;
@@ -59,6 +59,47 @@ describe('focus, by keyboard', () => {
     expect(await page.locator('#main').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { outlineStyle: string } }).getComputedStyle(el).outlineStyle)).toBe('none');
     await page.keyboard.press('Tab');
     expect(await focused(page)).toBe('button Empty trash');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the Files toolbar is one Tab stop: Right and Left go along it (wrapping), Home and End to its ends, passing over disabled buttons; Tab leaves it and Shift+Tab comes back to the button last used', async () => {
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'kim', 'kim-password-1');
+    await page.goto(t.url + '/files/Notes');
+    const bar = page.getByRole('toolbar', { name: 'Files' });
+    await bar.getByRole('button', { name: 'Download folder (zip)' }).waitFor();
+    // One control of the bar in the Tab order, the first.
+    const tabStops = () => bar.locator('[tabindex="0"]').allTextContents();
+    expect(await tabStops()).toEqual(['New folder']);
+    expect(await bar.locator('button:not([disabled])[tabindex="-1"]').count()).toBe(3);
+    await bar.getByRole('button', { name: 'New folder' }).focus();
+    const keys = async (...pressed: string[]) => {
+      for (const k of pressed) await page.keyboard.press(k);
+      return focused(page);
+    };
+    expect(await keys('ArrowRight')).toBe('button Upload files');
+    expect(await keys('ArrowRight')).toBe('button Upload folder');
+    // Nothing selected: Download, Rename, Move, Copy, Share, Versions and Delete are disabled, passed over.
+    expect(await keys('ArrowRight')).toBe('button Download folder (zip)');
+    expect(await keys('ArrowRight')).toBe('button New folder');
+    expect(await keys('ArrowLeft')).toBe('button Download folder (zip)');
+    expect(await keys('Home')).toBe('button New folder');
+    expect(await keys('End')).toBe('button Download folder (zip)');
+    // The roving Tab stop followed: Tab leaves the bar, Shift+Tab comes back to that button.
+    expect(await tabStops()).toEqual(['Download folder (zip)']);
+    expect(await keys('Tab')).not.toMatch(/^button (New folder|Upload files|Upload folder|Download)/);
+    expect(await keys('Shift+Tab')).toBe('button Download folder (zip)');
+    // A row selected enables the rest: End reaches Delete, Left goes back through them.
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).check();
+    await bar.getByRole('button', { name: 'Download folder (zip)' }).focus();
+    expect(await keys('End')).toBe('button Delete');
+    expect(await keys('ArrowLeft')).toBe('button Versions');
+    expect(await keys('ArrowRight', 'ArrowRight')).toBe('button New folder');
+    // Nothing selected again: the Tab stop (Delete, now disabled) goes back to the first button.
+    await bar.getByRole('button', { name: 'Delete' }).focus();
+    await page.getByRole('checkbox', { name: 'Select plan.txt' }).uncheck();
+    await expect.poll(tabStops).toEqual(['New folder']);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -167,6 +208,35 @@ describe('errors, by screen reader', () => {
     await dialog.getByLabel('Expires after (days; empty: never)').fill('30');
     await create.click();
     await page.getByRole('dialog', { name: 'Token created' }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
+describe('names, by screen reader', () => {
+  it('two tokens of one name have Revoke buttons of different names (when made, the start of the ID), and each revokes its own token', async () => {
+    await addUser(t, 'lev', { password: 'lev-password-1' });
+    const first = await tokenFor(t, 'lev', { name: 'backup' });
+    const second = await tokenFor(t, 'lev', { name: 'backup' });
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'lev', 'lev-password-1');
+    await page.goto(t.url + '/tokens');
+    const revokes = page.getByRole('button', { name: /^Revoke token backup/ });
+    await expect.poll(() => revokes.count()).toBe(2);
+    const names = await revokes.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    expect(new Set(names).size).toBe(2);
+    for (const name of names) expect(name).toMatch(/^Revoke token backup \(created \d{4}-\d\d-\d\d \d\d:\d\d, ID [0-9a-f]{8}\)$/);
+    const ofSecond = names.find((n) => n!.endsWith(`ID ${second.id.slice(0, 8)})`));
+    expect(ofSecond).toBeDefined();
+    await page.getByRole('button', { name: ofSecond!, exact: true }).click();
+    // The confirmation names the same token.
+    expect(await page.getByRole('dialog').innerText()).toContain(ofSecond!.slice('Revoke token '.length));
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => revokes.count()).toBe(1);
+    const status = async (token: string) => (await fetch(t.url + '/api/v1/list', { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await status(second.token)).toBe(401);
+    expect(await status(first.token)).toBe(200);
+    expect(await revokes.getAttribute('aria-label')).toContain(`ID ${first.id.slice(0, 8)})`);
     expect(errors).toEqual([]);
     await context.close();
   });

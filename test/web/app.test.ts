@@ -37,10 +37,10 @@ async function fileBytes(token: string, path: string): Promise<Buffer> {
   return Buffer.from(await r.arrayBuffer());
 }
 
-/** Presses Tab until the focused element has this accessible name (keyboard only). */
-async function tabTo(page: Page, name: string | RegExp, max = 60): Promise<void> {
+/** Presses Tab (or `key`: ArrowRight along a toolbar) until the focused element has this accessible name (keyboard only). */
+async function tabTo(page: Page, name: string | RegExp, max = 60, key = 'Tab'): Promise<void> {
   for (let i = 0; i < max; i++) {
-    await page.keyboard.press('Tab');
+    await page.keyboard.press(key);
     const label = await page.evaluate(() => {
       // (The page's DOM; typed loosely: this file compiles without the DOM library.)
       const doc = (globalThis as unknown as { document: { activeElement: Dom | null; querySelector(s: string): Dom | null } }).document;
@@ -52,7 +52,7 @@ async function tabTo(page: Page, name: string | RegExp, max = 60): Promise<void>
     });
     if (typeof name === 'string' ? label === name : name.test(label)) return;
   }
-  throw new Error(`Tab never reached ${String(name)}`);
+  throw new Error(`${key} never reached ${String(name)}`);
 }
 
 beforeAll(async () => {
@@ -408,7 +408,9 @@ describe('web app', () => {
     await signIn(page, t.url, 'alice', 'alice-password-1');
     await page.getByRole('link', { name: 'big.bin' }).or(page.getByRole('button', { name: 'Open big.bin' })).waitFor();
     await page.locator('body').focus();
-    await tabTo(page, 'Upload files');
+    // The toolbar is one Tab stop (its first button), its buttons along it by arrow keys.
+    await tabTo(page, 'New folder');
+    await tabTo(page, 'Upload files', 12, 'ArrowRight');
     await page.keyboard.press('Enter');
     await (await chooser).setFiles(file);
     await page.locator('li.upload[data-state=done]').waitFor();
@@ -416,7 +418,9 @@ describe('web app', () => {
     await page.locator('body').focus();
     await tabTo(page, 'Select keyboard.txt');
     await page.keyboard.press('Space');
-    await tabTo(page, 'Share');
+    // Back into the toolbar at the button last used, then along it.
+    await tabTo(page, 'Upload files');
+    await tabTo(page, 'Share', 12, 'ArrowRight');
     await page.keyboard.press('Enter');
     await page.getByRole('dialog', { name: 'Share keyboard.txt' }).waitFor();
     // Focus is in the dialog: its fields, in order, then the submit button.

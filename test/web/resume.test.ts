@@ -16,7 +16,14 @@ import { addUser } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 const MiB = 1024 * 1024;
+/** The page's chunk requests: one PUT per chunk, or several chunks in a POST of chunk frames. */
+const CHUNK_REQUESTS = /\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|chunk-frames)$/;
 const SIZE = 100 * MiB;
+/**
+ * A file held part way must be larger than what the page's five requests in flight carry,
+ * up to four chunks each (chunk frames): those already on their way when the hold begins go through.
+ */
+const HELD_SIZE = 64 * MiB;
 
 let t: TestServer;
 let browser: Browser;
@@ -51,7 +58,7 @@ describe('resumable browser uploads', () => {
     // for ever once 30 MiB have arrived (so that the upload cannot finish before the reload
     // on a busy machine, whatever the browser's pace; the reload then cuts those requests).
     let hold = false;
-    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+    await page.route(CHUNK_REQUESTS, async (route) => {
       if (hold) return;
       await new Promise((r) => setTimeout(r, 60));
       if (!hold) await route.continue();
@@ -75,7 +82,7 @@ describe('resumable browser uploads', () => {
     const shown = Number(await item.getByRole('progressbar').getAttribute('value'));
     expect(shown).toBeGreaterThan(0);
     expect(shown).toBeLessThanOrEqual(before);
-    await page.unroute('**/api/v1/uploads/*/chunks/*');
+    await page.unroute(CHUNK_REQUESTS);
     // The abandoned session's DELETE is held until a new session has been asked for and
     // answered (or 2 s): the page must not ask before the old one is gone.
     let answered = () => {};
@@ -119,14 +126,14 @@ describe('resumable browser uploads', () => {
 
   it('a paused upload resumes from the bytes the server has, never showing less (it showed 0 B)', { timeout: 180_000 }, async () => {
     const file = join(dir.path, 'paused.bin');
-    await writeRandomFile(file, 24 * MiB);
+    await writeRandomFile(file, HELD_SIZE);
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
     // Chunk requests pass until 6 MiB have arrived, then wait (the upload cannot finish
     // before the pause, whatever the machine's pace).
     let hold = false;
     const start = await received();
-    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+    await page.route(CHUNK_REQUESTS, async (route) => {
       if (!hold) await route.continue();
     });
     await page.getByTestId('upload-files').setInputFiles(file);
@@ -143,20 +150,20 @@ describe('resumable browser uploads', () => {
       window.shownValues = [];
       new MutationObserver(() => window.shownValues.push(Number(bar.getAttribute('value')))).observe(bar, { attributes: true, attributeFilter: ['value'] });
     })()`);
-    await page.unroute('**/api/v1/uploads/*/chunks/*');
+    await page.unroute(CHUNK_REQUESTS);
     await page.getByRole('button', { name: 'Resume paused.bin' }).click();
     await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 120_000 });
     const values = (await page.evaluate('window.shownValues')) as number[];
     expect(values.length).toBeGreaterThan(0);
     expect(Math.min(...values)).toBeGreaterThanOrEqual(atPause);
-    expect(values.at(-1)).toBe(24 * MiB);
+    expect(values.at(-1)).toBe(HELD_SIZE);
     expect(errors).toEqual([]);
     await context.close();
   });
 
   it('a server that stops answering part way: the row and the total say it is trying again, not the rate and time left of before; the upload ends once it answers', { timeout: 180_000 }, async () => {
     const file = join(dir.path, 'unanswered.bin');
-    await writeRandomFile(file, 24 * MiB);
+    await writeRandomFile(file, HELD_SIZE);
     const { context, page, errors } = await freshContext(browser);
     await signIn(page, t.url, 'dana', 'dana-password-1');
     // Chunk requests pass (a little slowed, for a rate to show) until 6 MiB have arrived; then
@@ -164,7 +171,7 @@ describe('resumable browser uploads', () => {
     let refuse = false;
     let refused = 0;
     const start = await received();
-    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+    await page.route(CHUNK_REQUESTS, async (route) => {
       if (refuse) {
         refused++;
         return route.abort('connectionrefused');
@@ -198,7 +205,7 @@ describe('resumable browser uploads', () => {
     // Every chunk request is held until released: the page's chunk requests in flight pile up here.
     const held: Array<() => void> = [];
     let release = false;
-    await page.route('**/api/v1/uploads/*/chunks/*', async (route) => {
+    await page.route(CHUNK_REQUESTS, async (route) => {
       if (!release) await new Promise<void>((r) => held.push(r));
       await route.continue();
     });
@@ -212,6 +219,51 @@ describe('resumable browser uploads', () => {
     await page.locator('li.upload[data-state="done"]').waitFor({ timeout: 90_000 });
     expect(errors).toEqual([]);
     await context.close();
+  });
+
+  it('sends whole chunks up to four to a request where the server takes chunk frames, one PUT each where it does not (docs/protocol.md, "Uploads")', { timeout: 180_000 }, async () => {
+    const res = await fetch(`${t.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'dana', password: 'dana-password-1' }) });
+    const token = ((await res.json()) as { token: string }).token;
+    for (const offered of [true, false]) {
+      const name = `framed-${offered}.bin`;
+      const file = join(dir.path, name);
+      await writeRandomFile(file, 24 * MiB);
+      const { context, page, errors } = await freshContext(browser);
+      // A server without the feature, as the page sees it: its capabilities leave it out.
+      if (!offered) {
+        await page.route('**/api/v1/capabilities', async (route) => {
+          const response = await route.fetch();
+          const caps = (await response.json()) as { features: string[] };
+          expect(caps.features).toContain('chunk-frames');
+          await route.fulfill({ response, json: { ...caps, features: caps.features.filter((f) => f !== 'chunk-frames') } });
+        });
+      }
+      const sent: string[] = [];
+      page.on('request', (r) => {
+        if (CHUNK_REQUESTS.test(r.url())) sent.push(`${r.method()} ${r.url().endsWith('/chunk-frames') ? 'frames' : 'chunk'}`);
+      });
+      await signIn(page, t.url, 'dana', 'dana-password-1');
+      await page.getByTestId('upload-files').setInputFiles(file);
+      const ended = page.locator('li.upload[data-state="done"], li.upload[data-state="failed"]');
+      await ended.waitFor({ timeout: 120_000 });
+      expect(await ended.getAttribute('aria-label')).toBe(`/${name}: done`);
+      const manifest = (await (await fetch(`${t.url}/api/v1/manifests/${name}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { chunks: unknown[] };
+      const chunks = manifest.chunks.length;
+      expect(chunks).toBeGreaterThan(8);
+      const frames = sent.filter((s) => s === 'POST frames').length;
+      const puts = sent.filter((s) => s === 'PUT chunk').length;
+      expect(frames + puts).toBe(sent.length);
+      if (offered) {
+        // Four chunks a request but for a window's last few: about a quarter of the requests.
+        expect(frames).toBeGreaterThan(0);
+        expect(frames + puts).toBeLessThanOrEqual(Math.ceil(chunks / 2));
+      } else {
+        expect(frames).toBe(0);
+        expect(puts).toBe(chunks);
+      }
+      expect(errors).toEqual([]);
+      await context.close();
+    }
   });
 
   it('a file that is not the one being uploaded is refused when resuming', async () => {

@@ -209,6 +209,71 @@ describe('share pages', () => {
     await context.close();
   });
 
+  it('a drop box offers Retry only where sending again can help (too many uploads at once), and otherwise says what to do: byte cap, name refused, link expired', async () => {
+    await addUser(t, 'ria', { password: 'ria-password-1', maxSessions: 1 });
+    const login = await fetch(t.url + '/api/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ria', password: 'ria-password-1' }) });
+    const rt = ((await login.json()) as { token: string }).token;
+    expect((await fetch(`${t.url}/api/v1/mkdir/drop`, { method: 'POST', headers: { authorization: `Bearer ${rt}` } })).status).toBe(201);
+    const s = await share(t, rt, { path: '/drop', kind: 'upload', maxBytes: 20 * 1024 * 1024, expiresInSeconds: 3600 });
+    const files = join(dir.path, 'retry');
+    mkdirSync(files, { recursive: true });
+    for (const name of ['one.bin', 'two.bin']) await writeRandomFile(join(files, name), 4 * 1024 * 1024);
+    await writeRandomFile(join(files, 'huge.bin'), 24 * 1024 * 1024);
+    writeFileSync(join(files, '.ferry-e2e'), 'not a marker');
+    writeFileSync(join(files, 'late.txt'), 'after the link expired');
+    const { context, page, errors } = await freshContext(browser);
+    await page.goto(s.url);
+    await page.getByRole('heading', { name: 'Send files: drop' }).waitFor();
+    const row = (name: string) => page.locator('li.upload').filter({ hasText: `/${name}` });
+    const retry = (name: string) => page.getByRole('button', { name: `Retry ${name}` });
+
+    // The owner allows one upload at a time through their links: of two files sent at once,
+    // one is refused while the other's chunks are held here. Later, Retry sends it.
+    let release = () => {};
+    const released = new Promise<void>((r) => (release = r));
+    await page.route(/\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|chunk-frames)$/, async (route) => {
+      await released;
+      await route.continue();
+    });
+    await page.getByTestId('drop-files').setInputFiles([join(files, 'one.bin'), join(files, 'two.bin')]);
+    const failed = page.locator('li.upload[data-state=failed]');
+    await failed.waitFor({ timeout: 60_000 });
+    expect(await failed.innerText()).toMatch(/try again later/);
+    const refused = (await failed.getAttribute('aria-label'))!.includes('one.bin') ? 'one.bin' : 'two.bin';
+    release(); // the held requests, and all after them, go on
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(1);
+    await retry(refused).click();
+    await expect.poll(() => page.locator('li.upload[data-state=done]').count(), { timeout: 60_000 }).toBe(2);
+
+    // Past the link's byte cap, and a name an upload link never takes: no Retry, what to do instead.
+    await page.getByTestId('drop-files').setInputFiles([join(files, 'huge.bin'), join(files, '.ferry-e2e')]);
+    await expect.poll(() => failed.count(), { timeout: 60_000 }).toBe(2);
+    expect(await row('huge.bin').innerText()).toMatch(/ask the link's owner for room, or send a smaller file/);
+    expect(await row('.ferry-e2e').innerText()).toMatch(/rename the file, then choose it again/);
+    for (const name of ['huge.bin', '.ferry-e2e']) {
+      expect(await row(name).innerText()).toMatch(/Sending it again will not help/);
+      expect(await retry(name).count()).toBe(0);
+      expect(await page.getByRole('button', { name: `Cancel ${name}` }).count()).toBe(1);
+    }
+
+    // The link expires while its page is open.
+    clock += 3601_000;
+    await page.getByTestId('drop-files').setInputFiles(join(files, 'late.txt'));
+    await expect.poll(() => failed.count(), { timeout: 60_000 }).toBe(3);
+    expect(await row('late.txt').innerText()).toMatch(/this link has expired\. This link takes no more files: ask whoever sent it to you for a new one\./);
+    expect(await retry('late.txt').count()).toBe(0);
+    // Coming back online retries what may go through, not these: a retried one is queued or
+    // running at once (its request cannot have answered before the page's next task).
+    const stillFailed = `(async () => {
+      dispatchEvent(new Event('online'));
+      await new Promise((r) => setTimeout(r, 0));
+      return document.querySelectorAll('li.upload[data-state=failed]').length;
+    })()`;
+    expect(await page.evaluate(stillFailed)).toBe(3);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('a drop box with a byte cap shows what is left of it, and again after each file', async () => {
     const s = await share(t, token, { path: '/inbox', kind: 'upload', maxBytes: 3_000_000 });
     const first = join(dir.path, 'capped-1.bin');

@@ -87,9 +87,21 @@ describe('web app: versions and trash', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByRole('button', { name: /^Download the version replaced .* \(11 B\)$/ }).click()]);
     expect(download.suggestedFilename()).toBe('notes.txt');
     expect(readFileSync((await download.path())!, 'utf8')).toBe('first draft');
+    const row = page.getByRole('row').filter({ has: page.getByRole('checkbox', { name: 'Select notes.txt' }) });
+    expect(await row.innerText()).toContain('20 B');
     await restore.click();
     await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
     expect(await content('/notes.txt')).toBe('first draft');
+    // Said in the page's live region (it said nothing before), shown, and the listing shows the restored content's size.
+    const said = /^Restored notes\.txt as it was before \d{4}-\d\d-\d\d \d\d:\d\d \(11 B\); what it replaced is kept as a version\.$/;
+    const status = async () => ((await page.getByRole('status').textContent()) ?? '').trim();
+    await expect.poll(status, { timeout: 10_000 }).toMatch(said);
+    expect(await page.locator('p.notice').innerText()).toMatch(said);
+    await expect.poll(() => row.innerText(), { timeout: 10_000 }).toContain('11 B');
+    // Selecting again says the selection, not the restore of before.
+    await page.getByRole('checkbox', { name: 'Select notes.txt' }).uncheck();
+    await expect.poll(status).toBe('Nothing selected');
+    expect(await page.locator('p.notice').count()).toBe(0);
     const versions = (await (await fetch(t.url + '/api/v1/versions/notes.txt', { headers: { authorization: `Bearer ${token}` } })).json()) as { versions: Array<{ size: number }> };
     expect(versions.versions.map((v) => v.size).sort()).toEqual([11, 20]);
     expect(errors).toEqual([]);

@@ -11,7 +11,7 @@ import { uploadEncryptedBlob } from '../../src/client/e2e/blob-put.js';
 import type { E2eKeys, KdfParams } from '../../src/client/e2e/format.js';
 import { baseName, isWithin, parentPath } from '../../src/core/path.js';
 import { Semaphore } from '../../src/client/concurrency.js';
-import { AbortedError, AlreadyExistsError, isFerryError } from '../../src/core/errors.js';
+import { AbortedError, AlreadyExistsError, isFerryError, type FerryErrorCode } from '../../src/core/errors.js';
 import type { Entry } from '../../src/core/protocol.js';
 import { errorText, overallPace } from './format.js';
 import { pendingUploads, type PendingUpload } from './idb.js';
@@ -48,6 +48,8 @@ export interface UploadItem {
   retrying?: boolean;
   /** A file of that name is there already: the upload waits for Replace (or Cancel). */
   conflict?: boolean;
+  /** Refused for good (a drop box's refusal that sending again cannot change): no Retry; `error` says what to do. */
+  final?: boolean;
   /** Replace was chosen: the file there is overwritten. */
   replace?: boolean;
   /** What is at the destinations of the files added with this one (asked once for them all). */
@@ -111,7 +113,7 @@ export class UploadManager {
     private readonly options: { dropBox?: boolean; onDone?: (items: UploadItem[]) => void } = {},
   ) {
     addEventListener('online', () => {
-      for (const it of this.items) if (it.state === 'failed' && it.file) this.retry(it.id);
+      for (const it of this.items) if (it.state === 'failed' && it.file && !it.final) this.retry(it.id);
     });
     // A restarted or unreachable server: the rate and time left of before would be shown as
     // if bytes still moved. The file's next progress clears it.
@@ -203,7 +205,7 @@ export class UploadManager {
 
   retry(id: string): void {
     const it = this.find(id);
-    if (!it || it.state !== 'failed' || !it.file) return;
+    if (!it || it.state !== 'failed' || !it.file || it.final) return;
     it.state = 'queued';
     it.error = undefined;
     this.changed();
@@ -364,7 +366,9 @@ export class UploadManager {
       } else {
         it.state = 'failed';
         it.conflict = !this.options.dropBox && isFerryError(err, 'FERRY_ERR_ALREADY_EXISTS');
-        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : errorText(err);
+        const advice = this.options.dropBox ? dropBoxAdvice(err) : undefined;
+        it.final = advice !== undefined;
+        it.error = it.conflict ? `${it.name} already exists here: replace it, or cancel this upload.` : advice ? `${errorText(err)}. ${advice}` : errorText(err);
       }
     } finally {
       it.controller = undefined;
@@ -413,6 +417,28 @@ export class UploadManager {
       },
     });
   }
+}
+
+/**
+ * A drop box's refusals that sending the same file again cannot change (its visitor can change
+ * neither the link nor its owner's space), each with what to do instead. Any other failure
+ * (the network, the server, too many uploads through the link at once) keeps its Retry.
+ */
+const DROP_BOX_FINAL: Partial<Record<FerryErrorCode, string>> = {
+  FERRY_ERR_QUOTA_EXCEEDED: "Sending it again will not help: ask the link's owner to make room, or send a smaller file.",
+  FERRY_ERR_LINK_BYTES_EXCEEDED: "Sending it again will not help: ask the link's owner for room, or send a smaller file.",
+  FERRY_ERR_PAYLOAD_TOO_LARGE: "Sending it again will not help: the file is larger than this server takes; ask the link's owner for another way.",
+  FERRY_ERR_PATH_INVALID: 'Sending it again will not help: rename the file, then choose it again.',
+  FERRY_ERR_GONE: 'This link takes no more files: ask whoever sent it to you for a new one.',
+  FERRY_ERR_AUTH_INVALID: 'Open the link again (reload this page), then choose the file again.',
+};
+
+/** What to do about a drop box's refusal that a Retry cannot help, or undefined when one may. */
+export function dropBoxAdvice(err: unknown): string | undefined {
+  if (!isFerryError(err)) return undefined;
+  // Too many uploads through the owner's links at once: later, the same file goes through.
+  if (err.code === 'FERRY_ERR_QUOTA_EXCEEDED' && err.details?.limit === 'sessions') return undefined;
+  return DROP_BOX_FINAL[err.code];
 }
 
 /**

@@ -1,5 +1,5 @@
 /** Building blocks: modal dialogs, status messages, a confirmation. */
-import type { ComponentChildren } from 'preact';
+import type { ComponentChildren, RefObject } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { errorText } from '../format.js';
 
@@ -41,6 +41,47 @@ export function useWindowDrop(where: (target: Element) => boolean, onDrop: (data
       window.removeEventListener('drop', drop);
     };
   }, []);
+}
+
+/**
+ * A toolbar by the WAI-ARIA pattern (APG "Toolbar"): the whole bar is one Tab stop (the control
+ * last focused in it, else its first), Left and Right go to the previous and next control
+ * (wrapping round), Home and End to the first and last. Disabled and hidden controls are passed
+ * over (a native disabled button cannot take focus); when the Tab stop's control becomes
+ * disabled (Rename once nothing is selected), the first one takes over. Spread the returned props on
+ * the element with role="toolbar".
+ */
+export function useToolbar<T extends HTMLElement>(): { ref: RefObject<T>; onKeyDown: (e: KeyboardEvent) => void; onFocusIn: (e: FocusEvent) => void } {
+  const ref = useRef<T>(null);
+  const current = useRef<HTMLElement | null>(null);
+  const everyControl = () => Array.from(ref.current?.querySelectorAll<HTMLElement>('button, input, select, a[href]') ?? []).filter((c) => !c.hidden);
+  const controls = () => everyControl().filter((c) => !(c as HTMLButtonElement).disabled);
+  const rove = () => {
+    const all = controls();
+    if (!current.current || !all.includes(current.current)) current.current = all[0] ?? null;
+    // The disabled too: one enabled again must not come back as a second Tab stop.
+    for (const c of everyControl()) c.tabIndex = c === current.current ? 0 : -1;
+  };
+  // After every render: controls come, go and change their disabled state with the selection.
+  useEffect(rove);
+  return {
+    ref,
+    onFocusIn: (e) => {
+      if (!controls().includes(e.target as HTMLElement)) return;
+      current.current = e.target as HTMLElement;
+      rove();
+    },
+    onKeyDown: (e) => {
+      if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+      const all = controls();
+      const at = all.indexOf(e.target as HTMLElement);
+      if (at < 0) return;
+      const to = { ArrowRight: (at + 1) % all.length, ArrowLeft: (at - 1 + all.length) % all.length, Home: 0, End: all.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      all[to].focus();
+    },
+  };
 }
 
 let ids = 0;

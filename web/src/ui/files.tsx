@@ -14,7 +14,7 @@ import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick, navigate } from '../router.js';
 import { RETRY_EVENT } from '../session.js';
 import { droppedFiles, type UploadManager } from '../uploads.js';
-import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useWindowDrop } from './common.js';
+import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useToolbar, useWindowDrop } from './common.js';
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
@@ -83,6 +83,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // Whether the person selected or unselected rows in this folder: only then is the count said.
   const [picked, setPicked] = useState(false);
   const [modal, setModal] = useState<Modal | undefined>();
+  // What the last action did (a version restored), said in the page's live region and shown.
+  const [notice, setNotice] = useState<string>();
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run, clearActionError] = useAction();
   const [reload, setReload] = useState(0);
@@ -129,6 +131,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   useEffect(() => {
     setSelected(new Set());
     setPicked(false);
+    setNotice(undefined);
   }, [path]);
   // An action's refusal is about the folder and the keys it was made with.
   useEffect(() => clearActionError(), [path, keysVersion]);
@@ -249,6 +252,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       </div>
 
       <Message error={actionError ?? loadError} />
+      {/* Said by the live region below (one a page): shown here, not read twice. */}
+      {notice && actionError === undefined && <p class="notice">{notice}</p>}
       {/* The folder did not load (the server was away): asked again here, without reloading the page. Not for a folder that is not there. */}
       {loadError !== undefined && actionError === undefined && isRetryable(loadError) && (
         <p>
@@ -271,15 +276,16 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
         setSelected={(s) => {
           setSelected(s);
           setPicked(true);
+          setNotice(undefined);
         }}
         sort={sort}
         setSort={setSort}
         onOpen={(entry) => setModal(e2e ? { kind: 'vault-download', entry: entry as VaultEntry } : { kind: 'preview', entry })}
       />}
 
-      <UploadPanel uploads={uploads} said={picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length} selected`) : undefined} />
+      <UploadPanel uploads={uploads} said={notice ?? (picked ? (chosen.length === 0 ? 'Nothing selected' : `${chosen.length} selected`) : undefined)} />
 
-      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} />}
+      {modal && <FileDialogs api={api} path={path} vault={e2e} modal={modal} trashDays={account?.trashDays} onClose={() => setModal(undefined)} onChanged={refresh} onDeleted={() => setSelected(new Set())} onRemaining={(rest) => setModal((m) => (m && 'entries' in m ? { ...m, entries: rest } : m))} onNotice={setNotice} />}
     </div>
   );
 }
@@ -315,8 +321,9 @@ function Toolbar(props: { chosen: Entry[]; busy: boolean; vault: boolean; onModa
   const { chosen } = props;
   const filesInput = useRef<HTMLInputElement>(null);
   const folderInput = useRef<HTMLInputElement>(null);
+  const bar = useToolbar<HTMLDivElement>();
   return (
-    <div class="toolbar" role="toolbar" aria-label="Files">
+    <div class="toolbar" role="toolbar" aria-label="Files" {...bar}>
       <button type="button" onClick={() => props.onModal({ kind: 'mkdir' })}>
         New folder
       </button>
@@ -497,6 +504,8 @@ interface DialogProps {
   onDeleted: () => void;
   /** After a failure partway through several entries: those still to do (the dialog stays on them). */
   onRemaining: (entries: Entry[]) => void;
+  /** What an action did, to say (the page's live region) once its dialog has closed. */
+  onNotice: (text: string) => void;
 }
 
 /**
@@ -680,7 +689,7 @@ function FileDialogs(props: DialogProps & { vault?: VaultOpen }) {
       {modal?.kind === 'share' && <ShareDialog api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'preview' && <Preview api={api} entry={modal.entry} onClose={props.onClose} />}
       {modal?.kind === 'decrypt' && <DecryptDialog api={api} entry={modal.entry} onClose={props.onClose} />}
-      {modal?.kind === 'versions' && <VersionsDialog api={api} entry={modal.entry} onClose={props.onClose} onChanged={props.onChanged} />}
+      {modal?.kind === 'versions' && <VersionsDialog api={api} entry={modal.entry} onClose={props.onClose} onChanged={props.onChanged} onNotice={props.onNotice} />}
     </>
   );
 }

@@ -31,6 +31,14 @@ function checkToken(name: string, scopes: Set<PermissionName>, days: string): vo
   if (days !== '' && (!Number.isInteger(n) || n < 1 || n > MAX_DAYS)) throw new FieldProblem('days', `Expires after: a whole number of days from 1 to ${MAX_DAYS} (10 years), or empty for never.`);
 }
 
+/**
+ * A token for a button's label and the confirmation: its name is not unique (two made for the
+ * same script), so with when it was made and the start of its ID (`ferry token ls` shows it).
+ */
+function described(t: TokenInfo): string {
+  return `${t.name} (created ${formatDate(t.createdAt)}, ID ${t.id.slice(0, 8)})`;
+}
+
 export function TokensPage(props: { api: FerryApi }) {
   const [tokens, setTokens] = useState<TokenInfo[]>();
   const [error, setError] = useState<unknown>();
@@ -51,10 +59,10 @@ export function TokensPage(props: { api: FerryApi }) {
         New token
       </button>
       <Message error={error} />
-      <Listing columns={['Name', 'Scopes', 'Path', 'Expires', 'Last used']}>
+      <Listing columns={['Name', 'Scopes', 'Path', 'Created', 'Expires', 'Last used']}>
         {live?.length === 0 && (
           <tr>
-            <td colSpan={6}>You have no API tokens: New token makes one.</td>
+            <td colSpan={7}>You have no API tokens: New token makes one.</td>
           </tr>
         )}
         {live?.map((t) => (
@@ -62,10 +70,11 @@ export function TokensPage(props: { api: FerryApi }) {
               <td class="long">{t.name}</td>
               <td>{t.scopes.join(', ')}</td>
               <td class="long">{t.pathPrefix ?? 'everything'}</td>
+              <td>{formatDate(t.createdAt)}</td>
               <td>{t.expiresAt === null ? 'never' : formatDate(t.expiresAt)}</td>
               <td>{formatDate(t.lastUsedAt)}</td>
               <td>
-                <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${t.name}`}>
+                <button type="button" class="danger" onClick={() => setRevoking(t)} aria-label={`Revoke token ${described(t)}`}>
                   Revoke
                 </button>
               </td>
@@ -76,7 +85,7 @@ export function TokensPage(props: { api: FerryApi }) {
       {revoking && (
         <Confirm
           title="Revoke token"
-          text={`Revoke ${revoking.name}? Whatever uses it stops working at once.`}
+          text={`Revoke ${described(revoking)}? Whatever uses it stops working at once.`}
           confirm="Revoke"
           danger
           onClose={() => setRevoking(undefined)}

@@ -11,7 +11,7 @@ import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
 import { maskedPath, onKeysChanged, showStoredPath, type ShownPath } from '../vault.js';
-import { Confirm, Listing, Message, useAction } from './common.js';
+import { Confirm, Listing, Message, useAction, useToolbar } from './common.js';
 import { NameDialog } from './files.js';
 
 const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
@@ -49,6 +49,7 @@ export function TrashPage(props: { api: FerryApi }) {
   const [days, setDays] = useState<number>();
   const [loadError, setLoadError] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
+  const bar = useToolbar<HTMLDivElement>();
   const [emptying, setEmptying] = useState(false);
   const [moving, setMoving] = useState<TrashEntry>();
   const [reload, setReload] = useState(0);
@@ -108,7 +109,7 @@ export function TrashPage(props: { api: FerryApi }) {
         </p>
       )}
       <Message error={actionError ?? loadError} notice={notice} />
-      <div class="toolbar" role="toolbar" aria-label="Trash">
+      <div class="toolbar" role="toolbar" aria-label="Trash" {...bar}>
         <button type="button" class="danger" disabled={!entries?.length || busy} onClick={() => setEmptying(true)}>
           Empty trash
         </button>

@@ -80,7 +80,7 @@ export function UploadPanel(props: { uploads: UploadManager; title?: string; sai
                       Replace
                     </button>
                   )}
-                  {it.state === 'failed' && it.file && !it.conflict && (
+                  {it.state === 'failed' && it.file && !it.conflict && !it.final && (
                     <button type="button" onClick={() => uploads.retry(it.id)} aria-label={`Retry ${it.name}`}>
                       Retry
                     </button>

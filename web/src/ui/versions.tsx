@@ -11,7 +11,8 @@ import { formatDate, formatSize } from '../format.js';
 import { Dialog, Listing, Message, useAction } from './common.js';
 import { fileUrl, startDownload } from './files.js';
 
-export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void }) {
+/** `onChanged`: the folder is listed again after a restore; `onNotice`: told what the restore did, to say once the dialog is gone. */
+export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: () => void; onChanged: () => void; onNotice: (text: string) => void }) {
   const { api, entry } = props;
   const [versions, setVersions] = useState<VersionEntry[]>();
   const [loadError, setLoadError] = useState<unknown>();
@@ -50,6 +51,7 @@ export function VersionsDialog(props: { api: FerryApi; entry: Entry; onClose: ()
                     run(async () => {
                       await restoreVersion(api, entry.path, { version: v.id });
                       props.onChanged();
+                      props.onNotice(`Restored ${entry.name} as it was before ${formatDate(v.replacedAt)} (${formatSize(v.size)}); what it replaced is kept as a version.`);
                       props.onClose();
                     })
                   }
