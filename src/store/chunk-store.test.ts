@@ -210,3 +210,25 @@ describe('ChunkStore.putPack, the body in pieces', () => {
     }
   });
 });
+
+describe('ChunkStore: delta bases kept between a signature and its delta', () => {
+  it('keeps a base read for a delta, and lets it go on dropKept (the idle settle): the next delta reads it again', async () => {
+    const c = randomBytes(64 * 1024);
+    await store.put(sha(c), c.length, Readable.from([c]));
+    await store.settled();
+    const fromBackend = vi.spyOn(backend, 'read');
+    expect((await store.readBase(sha(c))).equals(c)).toBe(true);
+    const readsOfFirst = fromBackend.mock.calls.length + reads.length;
+    expect(readsOfFirst).toBeGreaterThan(0);
+    expect(store.keptBaseBytes).toBe(c.length);
+    // Kept: the delta that follows its signature reads nothing.
+    expect((await store.readBase(sha(c))).equals(c)).toBe(true);
+    expect(fromBackend.mock.calls.length + reads.length).toBe(readsOfFirst);
+
+    store.dropKept();
+    expect(store.keptBaseBytes).toBe(0);
+    expect((await store.readBase(sha(c))).equals(c)).toBe(true);
+    expect(fromBackend.mock.calls.length + reads.length).toBe(2 * readsOfFirst);
+    expect(store.keptBaseBytes).toBe(c.length);
+  });
+});

@@ -109,6 +109,9 @@ async function remoteBytes(path: string): Promise<Buffer> {
 
 /** White-box: the server forgets a stored chunk (its index row goes; the commit will miss it). */
 async function loseChunkOf(uploadId: string): Promise<string> {
+  // The last chunks' PUTs were answered before they were indexed (deferred durability): a
+  // row deleted before its insert comes back with it, and the commit finds nothing lost.
+  await server.server.ctx.chunks.flush();
   const db = server.server.ctx.meta.db;
   const row = await db.selectFrom('upload_entries').select('hash').where('upload_id', '=', decodeURIComponent(uploadId)).orderBy('seq').limit(1).executeTakeFirstOrThrow();
   await db.deleteFrom('chunks').where('hash', '=', row.hash).execute();

@@ -230,18 +230,18 @@ type KeepsBuffers = { dropKept(): void };
  * What runs each settle collection: the allocator's `trimDuring` around the collection and
  * then SQLite's page cache handed back, so that glibc's trim after them returns that memory too.
  * First the buffers kept for the next chunk bodies (whole-body buffers of the body budgets,
- * the local backend's staging) are let go, for the collection to free. Kept, a
+ * the local backend's staging, the chunk store's delta bases) are let go, for the collection to free. Kept, a
  * server idle after a 96 MiB put and get held 101.7–106.3 MB instead of 87.9–92.9 MB, and
  * they stayed for the process's life (benchmarks/results/issue-15-speed.md, branch w6peak).
  */
-function settleAround(
+export function settleAround(
   trimDuring: (collect: () => Promise<void>) => Promise<void>,
-  ctx: { meta: { releaseMemory(): void }; bodies: KeepsBuffers; sendMemory: KeepsBuffers; ingestMemory: KeepsBuffers },
+  ctx: { meta: { releaseMemory(): void }; bodies: KeepsBuffers; sendMemory: KeepsBuffers; ingestMemory: KeepsBuffers; chunks: KeepsBuffers },
   dropSpareStaging: () => void,
 ): (collect: () => Promise<void>) => Promise<void> {
   return (collect) =>
     trimDuring(async () => {
-      for (const budget of [ctx.bodies, ctx.sendMemory, ctx.ingestMemory]) budget.dropKept();
+      for (const kept of [ctx.bodies, ctx.sendMemory, ctx.ingestMemory, ctx.chunks]) kept.dropKept();
       dropSpareStaging();
       await collect();
       ctx.meta.releaseMemory();
