@@ -3,7 +3,7 @@
  * PostgreSQL). Its own entry so that `import ... from 'ferry'` or `'ferry/client'` never loads
  * them, nor makes a TypeScript user's compile read their types.
  */
-export { startServer, buildApp, type RunningServer } from './server/app.js';
+export { startServer, buildApp, type CloseOptions, type RunningServer } from './server/app.js';
 export type { ServerContext } from './server/context.js';
 export { defaultConfig, type ServerConfig } from './server/config.js';
 export { ChunkStore, type ChunkStoreOptions } from './store/chunk-store.js';

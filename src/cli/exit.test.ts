@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { E2eNeedsKeyError, E2ePlainInVaultError, NotFoundError } from '../core/errors.js';
-import { cliMessage } from './exit.js';
+import { AlreadyExistsError, E2eNeedsKeyError, E2ePlainInVaultError, NotFoundError } from '../core/errors.js';
+import { cliMessage, exitCodeOf, exitCodeOfSyncErrors } from './exit.js';
 
 describe('cliMessage: the server words a refusal for every front, the CLI adds its own commands', () => {
   it('adds the CLI step a vault refusal leaves out, by its reason', () => {
@@ -17,5 +17,19 @@ describe('cliMessage: the server words a refusal for every front, the CLI adds i
     expect(cliMessage(new E2ePlainInVaultError('its marker goes only with the folder', { details: { reason: 'marker-removal' } }))).toBe('its marker goes only with the folder');
     expect(cliMessage(new E2ePlainInVaultError('no details'))).toBe('no details');
     expect(cliMessage(new NotFoundError('a.txt exists (`noOverwrite`)'))).toBe('a.txt exists (--no-clobber)');
+  });
+});
+
+describe('the exit code of a tree command whose files failed', () => {
+  it("is the failures' own code when they share one, else 1", () => {
+    const tree = (codes: string[]) => new AlreadyExistsError('2 of 3 files failed; first: a: exists', { details: { failed: codes.length, failedCodes: codes } });
+    expect(exitCodeOf(tree(['FERRY_ERR_ALREADY_EXISTS']))).toBe(6);
+    expect(exitCodeOf(tree(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_IS_A_DIRECTORY']))).toBe(6); // both conflicts
+    expect(exitCodeOf(tree(['FERRY_ERR_ALREADY_EXISTS', 'FERRY_ERR_NOT_FOUND']))).toBe(1);
+    expect(exitCodeOf(new AlreadyExistsError('one file'))).toBe(6);
+    expect(exitCodeOfSyncErrors([{ path: 'a', code: 'FERRY_ERR_NOT_FOUND' }, { path: 'b', code: 'FERRY_ERR_NOT_FOUND' }])).toBe(3);
+    expect(exitCodeOfSyncErrors([{ path: 'a', code: 'FERRY_ERR_NOT_FOUND' }, { path: 'b', code: 'FERRY_ERR_HASH_MISMATCH' }])).toBe(1);
+    // A refusal of the whole run (--max-delete) is no file's failure.
+    expect(exitCodeOfSyncErrors([{ path: '', code: 'FERRY_ERR_USAGE' }])).toBe(1);
   });
 });

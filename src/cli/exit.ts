@@ -97,8 +97,27 @@ const BY_CODE: Partial<Record<FerryErrorCode, number>> = {
 
 export function exitCodeOf(err: unknown): number {
   if (err instanceof ExitError) return err.exitCode;
-  if (err instanceof FerryError) return BY_CODE[err.code] ?? EXIT.FAILURE;
+  if (err instanceof FerryError) {
+    const failedCodes = err.details?.failedCodes;
+    if (Array.isArray(failedCodes) && failedCodes.length > 0) return exitCodeOfFailedFiles(failedCodes as string[]);
+    return BY_CODE[err.code] ?? EXIT.FAILURE;
+  }
   return EXIT.INTERNAL;
+}
+
+/**
+ * The exit code of a tree command that carried on past failed files (`put -r`, `get -r`,
+ * `sync`, `copy`, `move`, `bisync`), from the failures' error codes: as {@link exitCodeOfAll},
+ * their own code when they share one (every file refused by --no-clobber: 6), else 1.
+ */
+export function exitCodeOfFailedFiles(codes: readonly string[]): number {
+  const exits = new Set(codes.map((code) => BY_CODE[code as FerryErrorCode] ?? EXIT.FAILURE));
+  return exits.size === 1 ? [...exits][0] : EXIT.FAILURE;
+}
+
+/** The exit code of a sync, copy, move or bisync with errors: a refusal of the whole run (`--max-delete`: no path) 1, else as {@link exitCodeOfFailedFiles}. */
+export function exitCodeOfSyncErrors(errors: ReadonlyArray<{ path: string; code: string }>): number {
+  return errors.some((e) => e.path === '') ? EXIT.FAILURE : exitCodeOfFailedFiles(errors.map((e) => e.code));
 }
 
 /**

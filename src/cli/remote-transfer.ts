@@ -74,7 +74,9 @@ async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend
   const r = await copy(makeRemote(srcBackend, srcKey), makeRemote(dstBackend, dstKey, label), engine);
   if (r.errors.length > 0) {
     const first = r.errors[0];
-    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`);
+    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`, {
+      details: { failed: r.errors.length, failedCodes: [...new Set(r.errors.map((e) => e.code))] },
+    });
   }
   return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes, wireBytes: r.bytes });
 }

@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
@@ -567,7 +567,16 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     const rel = relativePath(p, root);
     return rel === '' ? localDir : join(localDir, ...rel.split('/'));
   };
-  await makeLocalDirs(ctx, localDir, [root, ...dirs].map(localOf));
+  // A directory that is a symbolic link inside the destination is not written through (see
+  // LinkGuard): the directories at or below one are not made, and count as failed entries.
+  const links = new LinkGuard(localDir);
+  const madeDirs: string[] = [];
+  for (const d of dirs) {
+    const bad = await links.problem(localOf(d));
+    if (bad) refused.push({ path: d, err: bad });
+    else madeDirs.push(d);
+  }
+  await makeLocalDirs(ctx, localDir, [root, ...madeDirs].map(localOf));
 
   const failures = new TreeFailures(signal, options.onFileError);
   const fail = (path: string, err: unknown): void => failures.add(path, err);
@@ -585,6 +594,8 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     async (f) => {
       try {
         const dest = localOf(f.path);
+        const linked = await links.problem(dirname(dest));
+        if (linked) throw linked;
         if (compare !== 'ignore-times' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
           ctx.result.unchanged += 1;
           ctx.result.bytesReused += f.size;
@@ -631,6 +642,40 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   await forEachConcurrent(ctx.dirsToSync, ctx.parallel, syncDir);
   const of = files.length + refused.length;
   return refused.length > 0 ? failures.settle(ctx.finish(), of, 'entry', 'entries') : failures.settle(ctx.finish(), of);
+}
+
+/**
+ * Symbolic links to directories inside a download's destination, which the download does not
+ * write through (rsync's default, without -K): someone who can write in the destination could
+ * otherwise plant `DEST/sub -> /elsewhere` and have `get -r` create and replace files outside
+ * it. The destination itself may be a link (it was named). Each directory is looked at once.
+ */
+class LinkGuard {
+  private readonly seen = new Map<string, Promise<boolean>>();
+
+  private readonly root: string;
+
+  constructor(root: string) {
+    const abs = resolve(root);
+    this.root = abs.endsWith(sep) ? abs : abs + sep;
+  }
+
+  /** The refusal when `dir` (a local directory at or below the root) is, or is below, a symbolic link; else undefined. */
+  async problem(dir: string): Promise<FerryError | undefined> {
+    dir = resolve(dir);
+    if (!dir.startsWith(this.root)) return undefined;
+    const above = await this.problem(dirname(dir));
+    if (above) return above;
+    let linked = this.seen.get(dir);
+    if (linked === undefined) {
+      linked = isLink(dir);
+      this.seen.set(dir, linked);
+    }
+    if (!(await linked)) return undefined;
+    return new PathInvalidError(`${dir} is a symbolic link: a download does not write through links inside its destination (remove it, or download elsewhere)`, {
+      details: { reason: 'symlink', path: dir },
+    });
+  }
 }
 
 /** The tree's directories, the root first (which must be a directory if it exists). */

@@ -494,8 +494,8 @@ export class TreeFailures {
   }
 
   /**
-   * The result, or (some failed) an error with the code of the first failure and the result
-   * in its details; `of` things were tried (`3 of 10 files failed`).
+   * The result, or (some failed) an error with the code of the first failure, and the result
+   * and every failure's code (`failedCodes`) in its details; `of` things were tried (`3 of 10 files failed`).
    */
   settle(result: TransferResult, of: number, noun = 'file', plural?: string): TransferResult {
     if (this.failed.length === 0) return result;
@@ -503,7 +503,8 @@ export class TreeFailures {
     const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
     throw ferryErrorOf(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
-      details: { failed: this.failed.length, result },
+      // Every failure's code (the CLI's exit code is theirs when they share one).
+      details: { failed: this.failed.length, failedCodes: [...new Set(this.failed.map((f) => (isFerryError(f.err) ? f.err.code : 'FERRY_ERR_INTERNAL')))], result },
     });
   }
 }

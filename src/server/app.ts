@@ -691,7 +691,19 @@ export interface RunningServer {
    * the connections still open (upload sessions stay: their uploads resume).
    */
   drain(): void;
-  close(): Promise<void>;
+  /**
+   * Stops the server: waits for the requests and SFTP files in flight (`drainTimeout` at
+   * most, as above), then closes the stores. `force: true` stops now: every open connection
+   * is closed at once (an HTTP request or an SFTP file open for writing is aborted: its
+   * upload session stays, to resume; nothing half-written becomes a file). Safe to call again
+   * (a second call with `force` cuts a close that is waiting); each returns the one close.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+export interface CloseOptions {
+  /** Close every open connection at once instead of waiting for what is in flight. */
+  force?: boolean;
 }
 
 /**
@@ -945,6 +957,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const timers = startSweepers(config, app, ctx);
     undo.push(async () => timers.forEach((t) => clearInterval(t)));
     const connections = trackSockets(app.server);
+    let closing: Promise<void> | undefined;
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
       throw listenError(err, config.host, config.port);
@@ -962,12 +975,19 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       ...(sftp ? { sftp: { host: sftp.host, port: sftp.port, hostKeys: sftp.hostKeys.map((k) => ({ type: k.type, fingerprint: k.fingerprint, publicKey: k.publicKey })) } } : {}),
       reload: (next, keys) => reloadLive(app, ctx, tls, dataDir, config, next, keys),
       drain: () => void (ctx.draining = true),
-      close: () =>
-        closeWithin(config.drainTimeoutMs, unwind, () => {
+      close: (options = {}) => {
+        if (options.force) {
+          const cut = connections.destroyAll();
+          sftp?.cut();
+          app.log.info({ connections: cut }, 'closing now (force): open connections closed (their upload sessions stay, to resume)');
+        }
+        closing ??= closeWithin(config.drainTimeoutMs, unwind, () => {
           const cut = connections.destroyAll();
           sftp?.cut();
           app.log.warn({ connections: cut, drainTimeoutMs: config.drainTimeoutMs }, 'drain deadline passed: open connections closed (their upload sessions stay, to resume)');
-        }),
+        });
+        return closing;
+      },
     };
     // A getter (defined, not spread, which would copy its value once): a reloaded certificate changes the fingerprint.
     if (tls) Object.defineProperty(running, 'tls', { enumerable: true, get: () => ({ fingerprint: tls.fingerprint, caFile: tls.caFile, selfSigned: tls.selfSigned, ...(tls.notice ? { notice: tls.notice } : {}) }) });

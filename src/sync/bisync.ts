@@ -25,7 +25,7 @@ import { commonHashKind, HashSource, storedKinds, treeParamsFor, type FileEntry,
 import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
-import { modifyWindow, refuseOverlap, type Remote } from './remote.js';
+import { modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
 
 export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
 
@@ -145,6 +145,10 @@ export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOption
     if (!o.resync && state === undefined) {
       throw new UsageError(`no bisync state for ${rawPath1.label} and ${rawPath2.label} (looked in ${store.dir}): run once with \`resync: true\``);
     }
+    // path1 is the truth of a resync, and a missing side of a later run would read as every
+    // file deleted: both refused. A resync makes a missing path2 (the first run's copy).
+    await refuseMissingFolder(rawPath1, 'path1', o.signal);
+    if (!o.resync) await refuseMissingFolder(rawPath2, 'path2', o.signal);
     await runPair(rawPath1, rawPath2, o, strategy, state, result, emit, store);
     result.elapsedMs = performance.now() - started;
     return result;

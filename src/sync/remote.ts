@@ -9,7 +9,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeKey } from '../core/path.js';
-import { NotADirectoryError, UsageError } from '../core/errors.js';
+import { NotADirectoryError, NotFoundError, UsageError } from '../core/errors.js';
 import { canCheckDirectories, hasDirectories, type StorageBackend } from '../core/storage.js';
 import type { BackendRegistry } from '../backends/registry.js';
 import type { RemoteSpec } from '../backends/definition.js';
@@ -194,6 +194,19 @@ export async function refuseFileDestination(
   } finally {
     await backend.close?.();
   }
+}
+
+/**
+ * A side of a bisync that must be an existing folder (rclone bisync refuses a missing path
+ * too): `--resync` with a mistyped path1 made that folder and filled it with path2. Stores
+ * without real folders (S3-like: a folder is its keys) cannot tell a missing folder from an
+ * empty one, and pass. `name` says which side (`path1`).
+ */
+export async function refuseMissingFolder(side: Remote, name: string, signal?: AbortSignal): Promise<void> {
+  if (!canCheckDirectories(side.backend) || (await side.backend.isDirectory(side.prefix, { signal }))) return;
+  throw new NotFoundError(`${name} ${side.label} does not exist: bisync keeps two existing folders in step; make it first (mkdir, or ferry mkdir on a server)`, {
+    details: { remote: side.label },
+  });
 }
 
 /**

@@ -74,7 +74,7 @@ describe('ferry remote import and rclone option names', () => {
   it("imports the s3 and sftp remotes of rclone's own config (default path RCLONE_CONFIG), skips the rest", async () => {
     const dry = JSON.parse(ok(await ferry(['remote', 'import', '--dry-run', '--json'], { RCLONE_CONFIG: rcloneConf })).stdout) as { imported: Array<{ name: string }> };
     expect(dry.imported.map((r) => r.name)).toEqual(['mys3', 'keysftp', 'pwsftp']);
-    expect(JSON.parse(ok(await ferry(['remote', 'ls', '--json'])).stdout)).toEqual({}); // the dry run saved nothing
+    expect(JSON.parse(ok(await ferry(['remote', 'ls', '--json'])).stdout)).toEqual([]); // the dry run saved nothing
 
     const r = ok(await ferry(['remote', 'import'], { RCLONE_CONFIG: rcloneConf }));
     expect(r.stdout).toContain('imported mys3: s3 ');

@@ -33,6 +33,15 @@ describe('ferry remote (the real CLI)', () => {
     expect(listed.stdout).toContain('photos: s3 bucket=pics region=eu-west-1 secretAccessKey=*** accessKeyId=***');
     expect(listed.stdout).toContain('nas: sftp host=nas.local port=2222 password=***');
     expect(listed.stdout).not.toMatch(/TOPSECRET|hunter2|AKIAXYZ/);
+    // --json: an array, as every list command prints (was an object keyed by name).
+    const json = await ferry('remote', 'ls', '--json');
+    expect(JSON.parse(json.stdout)).toEqual([
+      { name: 'photos', type: 's3', options: { bucket: 'pics', region: 'eu-west-1', secretAccessKey: '***', accessKeyId: '***' } },
+      { name: 'nas', type: 'sftp', options: { host: 'nas.local', port: 2222, password: '***' } },
+    ]);
+    expect(json.stdout).not.toMatch(/TOPSECRET|hunter2|AKIAXYZ/);
+    // The name-keyed reading stays in config show --json.
+    expect(JSON.parse((await ferry('config', 'show', '--json')).stdout).remotes.nas).toEqual({ type: 'sftp', options: { host: 'nas.local', port: 2222, password: '***' } });
     const file = remotesPath(env);
     expect(file).toBe(path.join(dir, 'conf', 'remotes.json'));
     expect((await stat(file)).mode & 0o777).toBe(0o600);

@@ -93,3 +93,23 @@ describe('SFTP and the drain on SIGTERM', () => {
     expect((await s.t.api('/api/v1/list/home/dee')).status).toBe(200);
   });
 });
+
+describe('close({ force: true }): an in-process server (library use) stopped now', () => {
+  it('aborts an SFTP file open for writing at once, even with no drainTimeout (0: wait however long), and keeps no file', async () => {
+    // drainTimeout 0: a close that waited for the open file would never end (the test would time out).
+    const { s, sftp, closed } = await connectedUser({ drainTimeoutMs: 0 });
+    const handle = await call<Buffer>((cb) => sftp.open('open.bin', 'w', cb));
+    const half = randomBytes(256 * 1024);
+    await call((cb) => sftp.write(handle, half, 0, half.length, 0, cb));
+
+    const waiting = s.t.server.close();
+    // A second, forced call cuts the close that waits for the file, and is the same close.
+    await s.t.server.close({ force: true });
+    await waiting;
+    await closed;
+
+    await s.t.restart();
+    expect((await s.t.api('/api/v1/files/home/dee/open.bin')).status).toBe(404);
+    expect((await s.t.api('/api/v1/list/home/dee')).status).toBe(200);
+  });
+});

@@ -1,7 +1,7 @@
 /** `ferry bisync PATH1 PATH2`: two-way sync with persisted state; deletions and renames propagate. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { BisyncEvent, BisyncResult, ConflictStrategy } from '../../sync/bisync.js';
-import { ExitError, EXIT } from '../exit.js';
+import { ExitError, exitCodeOfSyncErrors } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { UsageError } from '../../core/errors.js';
@@ -111,7 +111,7 @@ Examples:
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
-      if (r.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
+      if (r.errors.length > 0) throw new ExitError(exitCodeOfSyncErrors(r.errors), flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
     });
   });
 }

@@ -78,17 +78,17 @@ Examples:
     .command('ls')
     .alias('list')
     .description('list the remotes (secrets shown as ***)')
-    .option('--json', 'one JSON object')
+    .option('--json', 'print a JSON array of {name, type, options}, as other list commands print arrays (ferry config show --json has them by name)')
     .action(async (opts: { json?: boolean }) => {
       const remotes = await readRemotes(remotesPath());
-      const shown = Object.fromEntries(Object.entries(remotes).map(([name, r]) => [name, { type: r.type, options: redactOptions(r.type, r.options) }]));
+      const shown = Object.entries(remotes).map(([name, r]) => ({ name, type: r.type, options: redactOptions(r.type, r.options) }));
       if (opts.json) {
         process.stdout.write(JSON.stringify(shown) + '\n');
         return;
       }
-      for (const [name, r] of Object.entries(shown)) {
+      for (const r of shown) {
         const options = Object.entries(r.options).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-        process.stdout.write(`${name}: ${r.type}${options ? ' ' + options : ''}\n`);
+        process.stdout.write(`${r.name}: ${r.type}${options ? ' ' + options : ''}\n`);
       }
     });
 

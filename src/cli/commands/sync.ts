@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { SyncMode, SyncResult } from '../../sync/engine.js';
-import { ExitError, EXIT } from '../exit.js';
+import { ExitError, exitCodeOfSyncErrors } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, compareMode, eventPrinter, filterFrom, planPrinter, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf, formatSize } from '../../core/units.js';
@@ -136,7 +136,7 @@ ${d.examples}`,
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         const skipped = skippedDeletes(result);
         if (skipped) process.stderr.write(`ferry ${mode}: ${skipped}\n`);
-        if (result.errors.length > 0) throw new ExitError(EXIT.FAILURE, flags.json ? '' : failureLine(result));
+        if (result.errors.length > 0) throw new ExitError(exitCodeOfSyncErrors(result.errors), flags.json ? '' : failureLine(result));
       });
     });
   };

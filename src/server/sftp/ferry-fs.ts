@@ -65,8 +65,8 @@ export interface FerryFsOptions {
   onLoginEnded(err: unknown): void;
   /** Fires when the connection closes: ends a wait for memory (see {@link FerryFs.admitUpload}). */
   closed?: AbortSignal;
-  /** A file open for writing was closed or abandoned (the server's drain ends an idle connection). */
-  uploadEnded?(): void;
+  /** A file open for reading or writing was closed or abandoned (the server's drain ends an idle connection). */
+  fileClosed?(): void;
 }
 
 export class FerryFs implements SftpFs {
@@ -74,6 +74,8 @@ export class FerryFs implements SftpFs {
   private readonly writing = new Map<string, Upload>();
   /** Files open for writing (several may be of one path). */
   private openUploads = 0;
+  /** Files open for reading. */
+  private openDownloads = 0;
   private readonly ctx: ServerContext;
   private recheckedAt = -Infinity;
   /** Rooms in the ingest memory this session's files hold now. */
@@ -83,9 +85,9 @@ export class FerryFs implements SftpFs {
     this.ctx = o.ctx;
   }
 
-  /** Whether a file is open for writing: an upload in flight, which the server's drain lets finish. */
-  get uploading(): boolean {
-    return this.openUploads > 0;
+  /** Whether a file is open: an upload or a download in flight, which the server's drain lets finish. */
+  get transferring(): boolean {
+    return this.openUploads > 0 || this.openDownloads > 0;
   }
 
   /** The identity now; a login that ended ends the connection. */
@@ -220,13 +222,19 @@ export class FerryFs implements SftpFs {
     let finished = false;
     // Bytes read for copy-data: the copy is audited (as a file.copy, by its destination), not a download.
     let copied = 0;
+    this.openDownloads++;
     const finish = async (complete: boolean) => {
       if (finished) return;
       finished = true;
       reader.close();
-      const bytes = reader.bytesRead - copied;
-      if (copied > 0 && bytes === 0) return;
-      if (bytes > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes, size: entry.size, ...(complete ? {} : { interrupted: true }) });
+      try {
+        const bytes = reader.bytesRead - copied;
+        if (copied > 0 && bytes === 0) return;
+        if (bytes > 0 || complete) await this.audit(auth, 'file.download', true, server, { bytes, size: entry.size, ...(complete ? {} : { interrupted: true }) });
+      } finally {
+        this.openDownloads--;
+        this.o.fileClosed?.();
+      }
     };
     return {
       origin: server,
@@ -320,7 +328,7 @@ export class FerryFs implements SftpFs {
       ended: (upload) => {
         if (this.writing.get(upload.path) === upload) this.writing.delete(upload.path);
         this.openUploads--;
-        this.o.uploadEnded?.();
+        this.o.fileClosed?.();
       },
     };
   }

@@ -88,9 +88,10 @@ export class SshConnection {
   }
 
   /**
-   * The server is shutting down: the connection ends as soon as no file is open for writing
-   * on it (at once when none is), so that an upload in flight finishes (until the drain
-   * deadline cuts it: ssh-server.ts). New uploads are refused meanwhile (FerryFs).
+   * The server is shutting down: the connection ends as soon as no file is open on it (at
+   * once when none is), so that an upload or a download in flight finishes (until the drain
+   * deadline cuts it: ssh-server.ts). New uploads are refused meanwhile (FerryFs); new
+   * downloads are not, as over HTTP.
    */
   drain(): void {
     this.draining = true;
@@ -98,7 +99,7 @@ export class SshConnection {
   }
 
   private endIfIdle(): void {
-    if (this.draining && ![...this.fses].some((fs) => fs.uploading)) this.client.end();
+    if (this.draining && ![...this.fses].some((fs) => fs.transferring)) this.client.end();
   }
 
   /** Public keys that opened nothing: one failure for the whole connection. */
@@ -217,7 +218,7 @@ export class SshConnection {
         closed: closed.signal,
         // After the CLOSE's answer: the session sends it once the file's close resolves, and
         // it must go out before the connection's end.
-        uploadEnded: () => void setImmediate(() => this.endIfIdle()),
+        fileClosed: () => void setImmediate(() => this.endIfIdle()),
       });
       this.fses.add(fs);
       const run = new SftpSession(channel, fs, (code) => channel.exit(code), socket).run().catch((err: unknown) => this.o.log.error({ err, ip: this.ip }, 'sftp: session failed'));
