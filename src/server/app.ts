@@ -599,10 +599,10 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     reply.header(REQUEST_ID_HEADER, request.id);
     const refused = addresses.refusal(request.ip);
     if (refused) throw refused;
-    // ctx.limiters, not a copy: a reload may replace them.
-    await ctx.limiters.perIp(request);
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     const routeConfig = request.routeOptions.config;
+    // ctx.limiters, not a copy: a reload may replace them.
+    if (!routeConfig?.unmetered) await ctx.limiters.perIp(request);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
     const header = request.headers.authorization;
