@@ -947,7 +947,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const connections = trackSockets(app.server);
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
-      throw listenError(err, config.host, config.port);
+      throw listenError(err, config.host, config.port, config.addrOrigins?.addr);
     });
     const sftp = await startSftp(config, ctx, dataDir, app);
     if (sftp) undo.push(() => sftp.close());
@@ -1048,11 +1048,14 @@ async function startSftp(config: ServerConfig, ctx: ServerContext, dataDir: stri
   const { startSftpFront } = await import('./sftp/ssh-server.js');
   const { host, port } = config.sftp;
   return startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
-    throw listenError(err, host, port, '--sftp-addr');
+    throw listenError(err, host, port, config.addrOrigins?.sftpAddr ?? '--sftp-addr');
   });
 }
 
-/** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
+/**
+ * Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not
+ * "unexpected"); `option` names where the address was given (ServerConfig.addrOrigins).
+ */
 function listenError(err: unknown, host: string, port: number, option = '--addr'): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -61,6 +61,12 @@ export interface ServerConfig {
    * `ferry serve` logs to stdout. `logger` instead hands the lines to a pino logger of yours.
    */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * Where the operator gave the listen addresses, as messages name them (`--addr`,
+   * `FERRY_ADDR`, `addr in /etc/ferry.yaml:3`): a port in use is fixed where it was set.
+   * Unset: the flags.
+   */
+  addrOrigins?: { addr: string; sftpAddr: string };
   /** A pino logger (or one with pino's methods and `child`) to log to, instead of `logDestination`. */
   logger?: import('pino').Logger;
   /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */

@@ -640,6 +640,22 @@ export function formatProblem(p: SettingProblem, file?: string): string {
   return p.message;
 }
 
+/**
+ * Where a setting's value came from, as a person would go and change it: `--addr`,
+ * `FERRY_ADDR`, `addr in /etc/ferry/ferry.yaml:3`. A default is named by its flag (or its
+ * variable, for a setting without one): that is where to set another value.
+ */
+export function settingOrigin(key: string, resolved: ResolvedSettings, file?: FileSettings): string {
+  const s = SETTINGS_BY_KEY.get(key)!;
+  const source = resolved.sources.get(key) ?? 'default';
+  if (source === 'env') return envName(key);
+  if (source === 'file' && file) {
+    const line = file.lineOf([key]);
+    return `${key} in ${file.file}${line === undefined ? '' : `:${line}`}`;
+  }
+  return flagOf(s) ?? envName(key);
+}
+
 /** The README's table of settings (`ferry config docs`). */
 export function settingsMarkdown(): string {
   const rows = SETTINGS.map((s) => {
