@@ -362,6 +362,7 @@ function serverContext(
     accessTtlMs: config.accessTokenTtlMs,
     refreshTtlMs: config.refreshTokenTtlMs,
     scryptCost: config.scryptCost,
+    maxTokensPerUser: () => config.maxTokensPerUser,
   });
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];

@@ -101,6 +101,10 @@ export interface ServerConfig {
   maxFileSize: number | null;
   /** Live upload sessions per user unless the user has their own limit. */
   maxUploadSessions: number;
+  /** Live API tokens (not revoked, not expired) a user may hold; 0: no limit. */
+  maxTokensPerUser: number;
+  /** Live share links (not revoked, not expired, not used up) a user may hold; 0: no limit. */
+  maxSharesPerUser: number;
   /**
    * Room a user's WebDAV dead properties may take in the metadata store, all their files
    * together, whatever their quota (each property: path, namespace, name, value and 64
@@ -207,6 +211,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     ipDeny: [],
     maxFileSize: null,
     maxUploadSessions: 100,
+    maxTokensPerUser: 1000,
+    maxSharesPerUser: 10_000,
     davPropertyBytes: 256 * 1024 * 1024,
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },
