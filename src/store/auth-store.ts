@@ -136,7 +136,8 @@ export class AuthStore {
    * password login makes (`from_login`) makes room instead, by revoking the user's oldest
    * login tokens: a machine that logs in often must not lock its user out of logging in.
    * Once the user's rows reach `max`, their dead tokens are deleted, so that the table holds
-   * at most `max` rows per user however many were made and revoked.
+   * at most `max` rows per user (one more after a login made room) however many were made
+   * and revoked.
    */
   async insertToken(row: TokenRow, limit: { max: number; now: number } = { max: 0, now: 0 }): Promise<void> {
     await this.meta.durable(async (trx) => {
