@@ -28,6 +28,7 @@ import {
   type UserInfo,
   type WebSession,
   type DownloadTicket,
+  type ListPage,
 } from '../core/protocol.js';
 import type { FerryApi } from './api.js';
 
@@ -43,8 +44,34 @@ export async function changePassword(client: FerryApi, currentPassword: string |
 
 // ---------------------------------------------------------------- tokens
 
+/** Every token (of the caller; `all`, `user`: admins), newest first, a page at a time. */
 export function listTokens(client: FerryApi, options: { all?: boolean; user?: string } = {}): Promise<TokenInfo[]> {
-  return client.http.json<TokenInfo[]>({ method: 'GET', path: `${API_PREFIX}/tokens`, query: { all: options.all ? true : undefined, user: options.user } });
+  return allPages((cursor) => listTokensPage(client, { ...options, cursor }));
+}
+
+/** One page of tokens: at most `limit` (the server's maxListLimit by default) after `cursor` (the `next` of the page before). */
+export async function listTokensPage(client: FerryApi, options: { all?: boolean; user?: string; cursor?: string; limit?: number } = {}): Promise<ListPage<TokenInfo>> {
+  const query = { all: options.all ? true : undefined, user: options.user, cursor: options.cursor, limit: options.limit ?? PAGE };
+  return asPage(await client.http.json<ListPage<TokenInfo> | TokenInfo[]>({ method: 'GET', path: `${API_PREFIX}/tokens`, query }));
+}
+
+/** The page size the SDK asks for (a server's maxListLimit is at least this). */
+const PAGE = 1000;
+
+/** A server from before pages answers the whole list as an array: one page. */
+function asPage<T>(answer: ListPage<T> | T[]): ListPage<T> {
+  return Array.isArray(answer) ? { entries: answer } : answer;
+}
+
+async function allPages<T>(page: (cursor: string | undefined) => Promise<ListPage<T>>): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const p = await page(cursor);
+    out.push(...p.entries);
+    cursor = p.next;
+  } while (cursor !== undefined);
+  return out;
 }
 
 export function createToken(client: FerryApi, request: CreateTokenRequest): Promise<CreatedToken> {
@@ -108,8 +135,15 @@ export function createShare(client: FerryApi, request: CreateShareRequest): Prom
   return client.http.json<CreatedShare>({ method: 'POST', path: `${API_PREFIX}/shares`, json: request, retry: 'never' });
 }
 
+/** Every share link (of the caller; `all`: admins), newest first, a page at a time. */
 export function listShares(client: FerryApi, options: { all?: boolean } = {}): Promise<ShareInfo[]> {
-  return client.http.json<ShareInfo[]>({ method: 'GET', path: `${API_PREFIX}/shares`, query: { all: options.all ? true : undefined } });
+  return allPages((cursor) => listSharesPage(client, { ...options, cursor }));
+}
+
+/** One page of share links: at most `limit` after `cursor` (the `next` of the page before). */
+export async function listSharesPage(client: FerryApi, options: { all?: boolean; cursor?: string; limit?: number } = {}): Promise<ListPage<ShareInfo>> {
+  const query = { all: options.all ? true : undefined, cursor: options.cursor, limit: options.limit ?? PAGE };
+  return asPage(await client.http.json<ListPage<ShareInfo> | ShareInfo[]>({ method: 'GET', path: `${API_PREFIX}/shares`, query }));
 }
 
 export async function revokeShare(client: FerryApi, id: string): Promise<void> {

@@ -321,6 +321,15 @@ export interface CreateUserRequest {
 /** `PATCH /api/v1/users/:name`: only the fields given change. */
 export type UpdateUserRequest = Partial<Omit<CreateUserRequest, 'name' | 'password'>> & { disabled?: boolean };
 
+/**
+ * A page of `GET /api/v1/tokens` or `GET /api/v1/shares` (asked with `limit` or `cursor`),
+ * newest first; `next` (the next page's `cursor`) while more may follow.
+ */
+export interface ListPage<T> {
+  entries: T[];
+  next?: string;
+}
+
 export interface TokenInfo {
   id: string;
   userName: string;

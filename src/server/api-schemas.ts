@@ -39,6 +39,11 @@ const FileSpec = {
   chunks: Type.Optional(Type.Array(ChunkRef)),
   ttlSeconds: OptInt({ minimum: 1, description: 'the file is deleted this long after the commit' }),
 };
+/** `limit` and `cursor` of the listings paged by keyset (tokens, share links). */
+const KeysetPage = {
+  limit: Type.Optional(Type.String({ pattern: '^[0-9]+$', description: 'at most this many (1 to maxListLimit, its default)' })),
+  cursor: Type.Optional(Type.String({ description: 'the `next` of the page before' })),
+};
 const TusId = Type.Object({ id: Type.String({ description: 'the upload id (from Location)' }) });
 const Wild = Type.Object({ '*': Type.String({ description: 'the path, after the route prefix' }) });
 const Id = (name: string, description: string) => Type.Object({ [name]: Type.String({ description }) });
@@ -121,7 +126,7 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'GET /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip (`?path=/a&path=/b&name=`; takes `?ticket=`)', response: { 200: Zip } }),
   'POST /api/v1/zip': r({ tag: 'downloads', summary: 'Several files and folders as one zip', body: Obj({ paths: Strings, name: Type.Optional(Type.String()) }), response: { 200: Zip } }),
   // The body is the file (never parsed): no body schema.
-  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error } }),
+  'PUT /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload: the body becomes the file (`curl -T`); `?overwrite=false&mtime=&ttl=&share=1`', params: Wild, response: { 201: Entry, 409: Error, 413: Error, 415: Error } }),
   'POST /api/v1/files/*': r({ tag: 'uploads', summary: 'One-request upload of a multipart form (`curl -F file=@x`) into a directory', params: Wild, response: { 201: Any('the file, or `{files}` for several') } }),
   'POST /api/v1/files': r({ tag: 'uploads', summary: 'One-request upload of a multipart form into the home directory', response: { 201: Any('the file, or `{files}` for several') } }),
   'GET /api/v1/manifests/*': r({ tag: 'downloads', summary: "A file's manifest, for delta and parallel downloads", params: Wild, response: { 200: Obj({ path: Type.String(), size: Int(), hash: Type.String(), mtime: Int(), chunks: Type.Array(ChunkRef) }) } }),
@@ -176,10 +181,10 @@ export const ROUTE_SPECS: Record<string, Spec> = {
   'DELETE /api/v1/users/:name': r({ tag: 'users', summary: 'Remove a user (admin)', params: Id('name', 'user name'), response: { 204: NoBody('removed'), 404: Error } }),
   'PUT /api/v1/users/:name/password': r({ tag: 'users', summary: "Set a user's password (admin)", params: Id('name', 'user name'), body: Obj({ password: Type.String() }), response: { 204: NoBody('set') } }),
   'PUT /api/v1/users/:name/grants': r({ tag: 'users', summary: 'Grant permissions at a path (admin)', params: Id('name', 'user name'), body: Obj({ path: Type.String(), permissions: Type.Array(Permission) }) }),
-  'GET /api/v1/tokens': r({ tag: 'tokens', summary: 'Your tokens (all=true, user=NAME: admin)', querystring: Obj({ all: Type.Optional(Type.String()), user: Type.Optional(Type.String()) }) }),
+  'GET /api/v1/tokens': r({ tag: 'tokens', summary: 'Your tokens, newest first (all=true, user=NAME: admin); with limit or cursor a page {entries, next?}, else all as an array', querystring: Obj({ all: Type.Optional(Type.String()), user: Type.Optional(Type.String()), ...KeysetPage }) }),
   'POST /api/v1/tokens': r({ tag: 'tokens', summary: 'Create a token (scopes, path prefix, expiry)', body: Closed({ name: Type.String(), user: Type.Optional(Type.String()), scopes: Type.Optional(Type.Union([Strings, Type.String()])), pathPrefix: Type.Optional(Type.Union([Type.String(), Type.Null()])), expiresInSeconds: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedToken') } }),
   'DELETE /api/v1/tokens/:id': r({ tag: 'tokens', summary: 'Revoke a token', params: Id('id', 'token id'), response: { 204: NoBody('revoked'), 404: Error } }),
-  'GET /api/v1/shares': r({ tag: 'shares', summary: 'Your share links' }),
+  'GET /api/v1/shares': r({ tag: 'shares', summary: 'Your share links, newest first (all=true: admin); with limit or cursor a page {entries, next?}, else all as an array', querystring: Obj({ all: Type.Optional(Type.String()), ...KeysetPage }) }),
   'POST /api/v1/shares': r({ tag: 'shares', summary: 'Create a download or upload link', body: Closed({ path: PathStr, kind: Type.Optional(Type.Union([Type.Literal('download'), Type.Literal('upload')])), name: Type.Optional(Type.String()), password: Type.Optional(Type.String()), expiresInSeconds: OptInt({ minimum: 1 }), maxUses: OptInt({ minimum: 1 }), maxBytes: OptInt({ minimum: 1 }) }), response: { 201: Any('CreatedShare') } }),
   'DELETE /api/v1/shares/:id': r({ tag: 'shares', summary: 'Revoke a share link', params: Id('id', 'share id'), response: { 204: NoBody('revoked'), 404: Error } }),
   'GET /s/:key': r({ tag: 'shares', summary: 'A share link: the file, or an upload page / listing', public: true, params: Id('key', 'the link key') }),

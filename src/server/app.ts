@@ -362,6 +362,7 @@ function serverContext(
     accessTtlMs: config.accessTokenTtlMs,
     refreshTtlMs: config.refreshTokenTtlMs,
     scryptCost: config.scryptCost,
+    maxTokensPerUser: () => config.maxTokensPerUser,
   });
   // The authorization matrix test checks it covers each of these.
   const endpoints: string[] = [];
@@ -599,10 +600,10 @@ function addRequestHooks(app: FastifyInstance, ctx: ServerContext, addresses: Ad
     reply.header(REQUEST_ID_HEADER, request.id);
     const refused = addresses.refusal(request.ip);
     if (refused) throw refused;
-    // ctx.limiters, not a copy: a reload may replace them.
-    await ctx.limiters.perIp(request);
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     const routeConfig = request.routeOptions.config;
+    // ctx.limiters, not a copy: a reload may replace them.
+    if (!routeConfig?.unmetered) await ctx.limiters.perIp(request);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new ValidationError('an HTTP/1.1 request needs a Host header');
     if (routeConfig?.public || request.is404) return;
     const ip = request.ip;
     const header = request.headers.authorization;
@@ -960,7 +961,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     let closing: Promise<void> | undefined;
 
     const address = await app.listen({ host: config.host, port: config.port }).catch((err: unknown) => {
-      throw listenError(err, config.host, config.port);
+      throw listenError(err, config.host, config.port, config.addrOrigins?.addr);
     });
     const sftp = await startSftp(config, ctx, dataDir, app);
     if (sftp) undo.push(() => sftp.close());
@@ -1068,11 +1069,14 @@ async function startSftp(config: ServerConfig, ctx: ServerContext, dataDir: stri
   const { startSftpFront } = await import('./sftp/ssh-server.js');
   const { host, port } = config.sftp;
   return startSftpFront(ctx, { ...config.sftp, passwordAuth: config.sftp.passwordAuth || config.sftpPasswordAuth === true, dataDir, log: app.log }).catch((err: unknown) => {
-    throw listenError(err, host, port, '--sftp-addr');
+    throw listenError(err, host, port, config.addrOrigins?.sftpAddr ?? '--sftp-addr');
   });
 }
 
-/** Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not "unexpected"). */
+/**
+ * Why the server cannot listen, as the operator's mistake it almost always is (exit 2, not
+ * "unexpected"); `option` names where the address was given (ServerConfig.addrOrigins).
+ */
 function listenError(err: unknown, host: string, port: number, option = '--addr'): Error {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -93,6 +93,8 @@ export interface AuthenticatorOptions {
   accessTtlMs: number;
   refreshTtlMs: number;
   scryptCost?: ScryptCost;
+  /** Live tokens a user may hold (read at each creation: SIGHUP may change it); 0 or absent: no limit. */
+  maxTokensPerUser?: () => number;
 }
 
 /** A Basic password verified earlier (see `Authenticator.passwords`). */
@@ -358,7 +360,7 @@ export class Authenticator {
       revoked_at: null,
       from_login: spec.fromLogin ? 1 : 0,
     };
-    await this.store.insertToken(row);
+    await this.store.insertToken(row, { max: this.options.maxTokensPerUser?.() ?? 0, now: row.created_at });
     return { row, token };
   }
 

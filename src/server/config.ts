@@ -61,6 +61,12 @@ export interface ServerConfig {
    * `ferry serve` logs to stdout. `logger` instead hands the lines to a pino logger of yours.
    */
   logDestination?: NodeJS.WritableStream;
+  /**
+   * Where the operator gave the listen addresses, as messages name them (`--addr`,
+   * `FERRY_ADDR`, `addr in /etc/ferry.yaml:3`): a port in use is fixed where it was set.
+   * Unset: the flags.
+   */
+  addrOrigins?: { addr: string; sftpAddr: string };
   /** A pino logger (or one with pino's methods and `child`) to log to, instead of `logDestination`. */
   logger?: import('pino').Logger;
   /** PEM files: serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN). */
@@ -95,6 +101,10 @@ export interface ServerConfig {
   maxFileSize: number | null;
   /** Live upload sessions per user unless the user has their own limit. */
   maxUploadSessions: number;
+  /** Live API tokens (not revoked, not expired) a user may hold; 0: no limit. */
+  maxTokensPerUser: number;
+  /** Live share links (not revoked, not expired, not used up) a user may hold; 0: no limit. */
+  maxSharesPerUser: number;
   /**
    * Room a user's WebDAV dead properties may take in the metadata store, all their files
    * together, whatever their quota (each property: path, namespace, name, value and 64
@@ -201,6 +211,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     ipDeny: [],
     maxFileSize: null,
     maxUploadSessions: 100,
+    maxTokensPerUser: 1000,
+    maxSharesPerUser: 10_000,
     davPropertyBytes: 256 * 1024 * 1024,
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },

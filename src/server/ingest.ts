@@ -22,7 +22,7 @@
  * path passes those chunks as its `prefix` and sends only the rest.
  */
 import { chunkAreaSize, chunkStream } from '../algo/chunk-stream.js';
-import { AbortedError, InternalError, UnavailableError, ValidationError } from '../core/errors.js';
+import { AbortedError, EncodingUnsupportedError, InternalError, UnavailableError, ValidationError } from '../core/errors.js';
 import { FileHasher, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
 import type { Entry } from '../core/protocol.js';
 import { ChunkBuffers } from '../store/chunk-buffers.js';
@@ -188,6 +188,21 @@ export interface KeptUpload {
 
 export type IngestResult = { entry: Entry; kept?: undefined } | { entry?: undefined; kept: KeptUpload };
 
+/**
+ * Refuses a file's bytes sent with a Content-Encoding (415 FERRY_ERR_ENCODING_UNSUPPORTED),
+ * on every route that takes them as a stream (PUT /api/v1/files, forms, WebDAV PUT, tus,
+ * upload links): the server used to store the gzip bytes as the file. Only none or
+ * `identity` passes. Decoding gzip, br or zstd here was the alternative, rejected: no client
+ * of ours sends it (upload sessions take zstd chunk bodies, ./routes/uploads.ts), the quota
+ * admission and a declared size go by Content-Length, which a compressed body does not give,
+ * and a decoder would need a bound on its expansion.
+ */
+export function refuseEncodedBody(request: Pick<FastifyRequest, 'headers'>): void {
+  const value = String(request.headers['content-encoding'] ?? '').trim().toLowerCase();
+  if (value === '' || value === 'identity') return;
+  throw new EncodingUnsupportedError(`Content-Encoding ${JSON.stringify(value.slice(0, 64))} is not taken for a file's bytes: send them as they are (no Content-Encoding); compressed transfer is the upload sessions' zstd chunks (ferry put)`);
+}
+
 /** Cuts `body` into chunks, stores them and commits the file; returns the committed entry. */
 export async function ingestStream(ctx: ServerContext, req: IngestRequest): Promise<Entry> {
   const result = await ingest(ctx, req);
@@ -198,6 +213,8 @@ export async function ingestStream(ctx: ServerContext, req: IngestRequest): Prom
 /** {@link ingestStream}, for resumable uploads: the committed entry, or what was kept. */
 export async function ingest(ctx: ServerContext, req: IngestRequest): Promise<IngestResult> {
   const { auth, signal } = req;
+  // Here too, for a route that takes a body and did not look (see refuseEncodedBody).
+  if (req.request) refuseEncodedBody(req.request);
   const started = ctx.now();
   const prefix = req.prefix ?? [];
   const party = partyOf(auth);

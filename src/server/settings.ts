@@ -416,11 +416,17 @@ export const SETTINGS: readonly Setting[] = [
   def({ key: 'maxUploadSessions', kind: int(), default: '100', examples: ['20', '500'], live: true,
     doc: 'live upload sessions per user unless set per user',
     apply: (c, v) => (c.maxUploadSessions = v) }),
+  def({ key: 'maxTokensPerUser', kind: int(), default: '1000', examples: ['100', '0'], live: true,
+    doc: 'live API tokens (not revoked, not expired) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED`, except that a password login (`ferry login`) revokes the oldest token a login made to make room (`0`: no limit)',
+    apply: (c, v) => (c.maxTokensPerUser = v) }),
+  def({ key: 'maxSharesPerUser', kind: int(), default: '10000', examples: ['500', '0'], live: true,
+    doc: 'live share links (not revoked, not expired, not used up) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED` (`0`: no limit)',
+    apply: (c, v) => (c.maxSharesPerUser = v) }),
   def({ key: 'davPropertyBytes', kind: sizeOrNone, default: '256M', examples: ['64M', 'none'], live: true,
     doc: "room each user's WebDAV dead properties (PROPPATCH) may take, all their files together and whatever their quota (each counts its path, name, namespace and value, and 64 bytes); past it a PROPPATCH is 507 and a COPY 413 `FERRY_ERR_QUOTA_EXCEEDED`",
     apply: (c, v) => (c.davPropertyBytes = v) }),
   def({ key: 'rateLimitIp', kind: int(), default: '60000', examples: ['1000', '0'], live: true,
-    doc: 'requests per minute per client address (`0`: off)',
+    doc: 'requests per minute per client address, `/healthz` not counted (`0`: off)',
     apply: (c, v) => (c.rateLimit = { ...c.rateLimit, perIp: v }) }),
   def({ key: 'rateLimitToken', kind: int(), default: '60000', examples: ['500', '0'], live: true,
     doc: 'requests per minute per token (`0`: off)',
@@ -638,6 +644,22 @@ export function throwProblems(problems: readonly SettingProblem[], file?: string
 export function formatProblem(p: SettingProblem, file?: string): string {
   if (p.source === 'file' && file) return `${file}:${p.line ?? '?'}: ${p.message}`;
   return p.message;
+}
+
+/**
+ * Where a setting's value came from, as a person would go and change it: `--addr`,
+ * `FERRY_ADDR`, `addr in /etc/ferry/ferry.yaml:3`. A default is named by its flag (or its
+ * variable, for a setting without one): that is where to set another value.
+ */
+export function settingOrigin(key: string, resolved: ResolvedSettings, file?: FileSettings): string {
+  const s = SETTINGS_BY_KEY.get(key)!;
+  const source = resolved.sources.get(key) ?? 'default';
+  if (source === 'env') return envName(key);
+  if (source === 'file' && file) {
+    const line = file.lineOf([key]);
+    return `${key} in ${file.file}${line === undefined ? '' : `:${line}`}`;
+  }
+  return flagOf(s) ?? envName(key);
 }
 
 /** The README's table of settings (`ferry config docs`). */

@@ -90,6 +90,20 @@ export function stringList(value: unknown, what: string, maxItems = 1000): strin
 }
 
 /** A query-string flag: absent false; `true`/`1`/empty true; `false`/`0` false. */
+/**
+ * `limit` and `cursor` of a listing paged by keyset (tokens, share links): undefined when the
+ * query has neither (the listing's whole-array answer), else the page asked for; `limit` from
+ * 1 to `max`, `max` by default.
+ */
+export function keysetPageQuery(query: unknown, max: number): { limit: number; after?: string } | undefined {
+  const q = (query ?? {}) as Record<string, unknown>;
+  if (q.limit === undefined && q.cursor === undefined) return undefined;
+  const limit = q.limit === undefined ? max : Number(q.limit);
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > max) throw new ValidationError(`limit must be an integer from 1 to ${max}`);
+  if (q.cursor !== undefined && (typeof q.cursor !== 'string' || q.cursor === '')) throw new ValidationError('cursor must be the next of the page before');
+  return q.cursor === undefined ? { limit } : { limit, after: q.cursor as string };
+}
+
 export function queryFlag(query: unknown, name: string): boolean {
   const v = (query as Record<string, string | undefined>)[name];
   if (v === undefined) return false;

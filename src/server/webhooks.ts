@@ -39,6 +39,17 @@ const CLAIM_MARGIN_MS = 60_000;
 /** Idle servers look for deliveries queued elsewhere every this many seconds. */
 const IDLE_POLL_TICKS = 60;
 
+/**
+ * A webhook URL as the audit log and the server's log show it: its scheme, host and port, the
+ * rest as `…`. Receivers put their secret in the path (Slack's
+ * `/services/T000/B000/XXXXXXXX`) or the query (`?token=`), and whoever holds that URL can
+ * post to the receiver; audit entries and log lines outlive the webhook and travel further.
+ */
+export function webhookUrlForLogs(href: string): string {
+  const url = new URL(href);
+  return url.pathname === '/' && url.search === '' && url.hash === '' ? `${url.origin}/` : `${url.origin}/…`;
+}
+
 export class WebhookDispatcher {
   /** The webhooks, and when they were read (performance.now()); undefined: read them at next use. */
   private hooks: { list: Webhook[]; at: number } | undefined;

@@ -11,13 +11,16 @@
  * Every write is durable (MetaStore.durable): a revocation or a password change that was
  * acknowledged must not come undone in a power cut.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely';
+import { QuotaExceededError } from '../core/errors.js';
 import type { Database, GrantsTable, TokensTable, UsersTable, WebSessionsTable } from './meta-schema.js';
 import { dropSessionProofs } from './upload-sessions.js';
+import { keysetAfter, pageOf, withinPrefix, type RowPage, type PageQuery } from './keyset-page.js';
 
 /** What the users-and-tokens store needs of the metadata store (MetaStore provides it). */
 export interface AuthDb {
   readonly db: Kysely<Database>;
+  readonly dialect: 'sqlite' | 'postgres';
   /** A transaction on stable storage when it returns (MetaStore.durable). */
   durable<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
 }
@@ -28,6 +31,11 @@ export type GrantRow = GrantsTable;
 export type WebSessionRow = WebSessionsTable;
 
 export type UserPatch = Partial<Omit<UsersTable, 'id' | 'created_at'>>;
+
+/** Tokens neither revoked nor expired at `now`. */
+function liveToken(now: number) {
+  return (eb: ExpressionBuilder<Database, 'tokens'>) => eb.and([eb('revoked_at', 'is', null), eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)])]);
+}
 
 export class AuthStore {
   private readonly db: Kysely<Database>;
@@ -122,8 +130,41 @@ export class AuthStore {
 
   // ------------------------------------------------------------------ tokens
 
-  async insertToken(row: TokenRow): Promise<void> {
-    await this.meta.durable((trx) => trx.insertInto('tokens').values(row).execute());
+  /**
+   * Inserts a token if its user holds fewer than `max` live ones (not revoked, not expired at
+   * `now`; 0: no limit), else FERRY_ERR_QUOTA_EXCEEDED (`details.limit` 'tokens'). A token a
+   * password login makes (`from_login`) makes room instead, by revoking the user's oldest
+   * login tokens: a machine that logs in often must not lock its user out of logging in.
+   * Once the user's rows reach `max`, their dead tokens are deleted, so that the table holds
+   * at most `max` rows per user (one more after a login made room) however many were made
+   * and revoked.
+   */
+  async insertToken(row: TokenRow, limit: { max: number; now: number } = { max: 0, now: 0 }): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      if (limit.max > 0) await this.makeTokenRoom(trx, row, limit.max, limit.now);
+      await trx.insertInto('tokens').values(row).execute();
+    });
+  }
+
+  private async makeTokenRoom(trx: Transaction<Database>, row: TokenRow, max: number, now: number): Promise<void> {
+    // On PostgreSQL, two requests counting at once would each see room: one at a time per user.
+    if (this.meta.dialect !== 'sqlite') await trx.selectFrom('users').select('id').where('id', '=', row.user_id).forUpdate().execute();
+    const count = async (live: boolean) => {
+      let q = trx.selectFrom('tokens').select((eb) => eb.fn.countAll<string | number>().as('n')).where('user_id', '=', row.user_id);
+      if (live) q = q.where(liveToken(now));
+      return Number((await q.executeTakeFirstOrThrow()).n);
+    };
+    if ((await count(false)) >= max) await trx.deleteFrom('tokens').where('user_id', '=', row.user_id).where((eb) => eb.not(liveToken(now)(eb))).execute();
+    const over = (await count(true)) - max + 1;
+    if (over <= 0) return;
+    if (row.from_login === 1) {
+      const oldest = await trx.selectFrom('tokens').select('id').where('user_id', '=', row.user_id).where('from_login', '=', 1).where(liveToken(now)).orderBy('created_at').orderBy('id').limit(over).execute();
+      if (oldest.length === over) {
+        await trx.updateTable('tokens').set({ revoked_at: now }).where('id', 'in', oldest.map((t) => t.id)).execute();
+        return;
+      }
+    }
+    throw new QuotaExceededError(`a user may have at most ${max} live tokens (not revoked, not expired); revoke some first (ferry token rm ID)`, { details: { limit: 'tokens', max } });
   }
 
   /** Inserts a token, or gives an existing one with the same id this secret hash again, unrevoked (the admin's tokens at each start). */
@@ -151,6 +192,19 @@ export class AuthStore {
     let q = this.db.selectFrom('tokens as t').innerJoin('users as u', 'u.id', 't.user_id').selectAll('t').select(['u.name as user_name', 'u.role as user_role']);
     if (userId !== undefined) q = q.where('t.user_id', '=', userId);
     return q.orderBy('t.created_at', 'desc').orderBy('t.id').execute();
+  }
+
+  /**
+   * One page of {@link listTokens}, newest first: at most `limit` tokens after `after` (the
+   * `next` of the page before); `pathPrefix`: only tokens limited to a prefix within it.
+   */
+  async listTokensPage(userId: string | undefined, page: PageQuery & { pathPrefix?: string | null }): Promise<RowPage<TokenRow & { user_name: string; user_role: string }>> {
+    let q = this.db.selectFrom('tokens as t').innerJoin('users as u', 'u.id', 't.user_id').selectAll('t').select(['u.name as user_name', 'u.role as user_role']);
+    if (userId !== undefined) q = q.where('t.user_id', '=', userId);
+    if (page.pathPrefix != null) q = q.where(withinPrefix('t.path_prefix', page.pathPrefix));
+    if (page.after) q = q.where(keysetAfter('t.created_at', 't.id', page.after));
+    const rows = await q.orderBy('t.created_at', 'desc').orderBy('t.id').limit(page.limit + 1).execute();
+    return pageOf(rows, page.limit);
   }
 
   /** Revokes a token; false when it does not exist or was already revoked. */

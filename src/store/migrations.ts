@@ -114,6 +114,10 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     // What a download link was made for, a file or a folder (security audit, seventh round): a
     // file's link went on to serve a folder made later at its path. Older links: null, unchecked.
     '0026-share-target-type': forward((db) => db.schema.alterTable('shares').addColumn('target_type', 'text').execute()),
+    // The files one delete put in the trash (a folder), found by their batch: restoring or
+    // listing a batch (`GET /api/v1/trash?batch=B`, restore all of a folder) read the whole
+    // trash without it. (batch, id): the listing goes newest first within the batch.
+    '0027-trash-batch': forward((db) => db.schema.createIndex('trash_batch').ifNotExists().on('trash').columns(['batch', 'id']).execute()),
   };
 }
 

@@ -3,11 +3,19 @@
  * database (or a backup of it) cannot be turned back into working URLs. Creation,
  * revocation and counted uses are durable: a one-time link stays used after a power cut.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Transaction } from 'kysely';
+import { QuotaExceededError } from '../core/errors.js';
+import { keysetAfter, pageOf, withinPrefix, type RowPage, type PageQuery } from './keyset-page.js';
 import type { Database, SharesTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 
 export type ShareRow = SharesTable;
+
+/** Links that still open at `now`: not revoked, not expired, uses left. */
+function liveLink(now: number) {
+  return (eb: ExpressionBuilder<Database, 'shares'>) =>
+    eb.and([eb('revoked_at', 'is', null), eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]), eb.or([eb('max_uses', 'is', null), eb('uses', '<', eb.ref('max_uses'))])]);
+}
 
 export class ShareStore {
   private readonly db: Kysely<Database>;
@@ -16,8 +24,32 @@ export class ShareStore {
     this.db = meta.db;
   }
 
-  async insert(row: ShareRow): Promise<void> {
-    await this.meta.durable((trx) => trx.insertInto('shares').values(row).execute());
+  /**
+   * Inserts a link if its owner holds fewer than `max` live ones (that still open: not
+   * revoked, not expired, uses left; 0: no limit), else FERRY_ERR_QUOTA_EXCEEDED
+   * (`details.limit` 'shares'). Once the owner's rows reach `max`, their dead links are
+   * deleted (a revoked one then answers 404 rather than 410), so that the table holds at most
+   * `max` rows per user however many were made.
+   */
+  async insert(row: ShareRow, limit: { max: number; now: number } = { max: 0, now: 0 }): Promise<void> {
+    await this.meta.durable(async (trx) => {
+      if (limit.max > 0) await this.makeRoom(trx, row.user_id, limit.max, limit.now);
+      await trx.insertInto('shares').values(row).execute();
+    });
+  }
+
+  private async makeRoom(trx: Transaction<Database>, userId: string, max: number, now: number): Promise<void> {
+    // On PostgreSQL, two requests counting at once would each see room: one at a time per user.
+    if (this.meta.dialect !== 'sqlite') await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
+    const count = async (live: boolean) => {
+      let q = trx.selectFrom('shares').select((eb) => eb.fn.countAll<string | number>().as('n')).where('user_id', '=', userId);
+      if (live) q = q.where(liveLink(now));
+      return Number((await q.executeTakeFirstOrThrow()).n);
+    };
+    if ((await count(false)) >= max) await trx.deleteFrom('shares').where('user_id', '=', userId).where((eb) => eb.not(liveLink(now)(eb))).execute();
+    if ((await count(true)) >= max) {
+      throw new QuotaExceededError(`a user may have at most ${max} live share links (not revoked, not expired, not used up); revoke some first (ferry share rm ID)`, { details: { limit: 'shares', max } });
+    }
   }
 
   async byKeyHash(keyHash: string): Promise<ShareRow | undefined> {
@@ -33,6 +65,18 @@ export class ShareStore {
     let q = this.db.selectFrom('shares as s').innerJoin('users as u', 'u.id', 's.user_id').selectAll('s').select('u.name as user_name');
     if (userId !== undefined) q = q.where('s.user_id', '=', userId);
     return q.orderBy('s.created_at', 'desc').orderBy('s.id').execute();
+  }
+
+  /**
+   * One page of {@link list}, newest first: at most `limit` links after `after` (the `next`
+   * of the page before); `pathPrefix`: only links at or below it.
+   */
+  async listPage(userId: string | undefined, page: PageQuery & { pathPrefix?: string | null }): Promise<RowPage<ShareRow & { user_name: string }>> {
+    let q = this.db.selectFrom('shares as s').innerJoin('users as u', 'u.id', 's.user_id').selectAll('s').select('u.name as user_name');
+    if (userId !== undefined) q = q.where('s.user_id', '=', userId);
+    if (page.pathPrefix != null) q = q.where(withinPrefix('s.path', page.pathPrefix));
+    if (page.after) q = q.where(keysetAfter('s.created_at', 's.id', page.after));
+    return pageOf(await q.orderBy('s.created_at', 'desc').orderBy('s.id').limit(page.limit + 1).execute(), page.limit);
   }
 
   async revoke(id: string, now: number): Promise<boolean> {

@@ -134,6 +134,31 @@ describe('configuration mistakes: exit 2 with a plain message, not 70 "unexpecte
     await next.stop();
   });
 
+  it('a port in use names where the address was set: FERRY_ADDR, or the config file and its line', async () => {
+    const busy = createNetServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    const inUse = (where: string) => `ferry: cannot listen on 127.0.0.1:${port}: the port is in use (another server listens there): pick another ${where}, or stop that server (FERRY_ERR_CONFIG)\n`;
+    try {
+      const fromEnv = await runFerry(['serve', '--data', join(tmp.path, 'busy-env')], { env: { FERRY_ADDR: `127.0.0.1:${port}` }, timeoutMs: 30_000 });
+      expect(fromEnv.code).toBe(2);
+      expect(fromEnv.stderr).toBe(inUse('FERRY_ADDR'));
+
+      const file = join(tmp.path, 'busy.yaml');
+      writeFileSync(file, `# a server on a port some other program took\ndata: ${join(tmp.path, 'busy-file')}\naddr: 127.0.0.1:${port}\n`);
+      const fromFile = await runFerry(['serve', '--config', file], { timeoutMs: 30_000 });
+      expect(fromFile.code).toBe(2);
+      expect(fromFile.stderr).toBe(inUse(`addr in ${file}:3`));
+
+      // A flag overrides both, and is what the message names then.
+      const fromFlag = await runFerry(['serve', '--config', file, '--addr', `127.0.0.1:${port}`], { env: { FERRY_ADDR: '127.0.0.1:1' }, timeoutMs: 30_000 });
+      expect(fromFlag.code).toBe(2);
+      expect(fromFlag.stderr).toBe(inUse('--addr'));
+    } finally {
+      busy.close();
+    }
+  });
+
   it('a FERRY_HEAP_GROWING_PERCENT that is not a whole number from 0 to 1000 is refused before anything starts; a valid one serves', async () => {
     for (const bad of ['abc', '-5', '2000', '1.5']) {
       const data = join(tmp.path, `heap-${bad.replace(/\W/g, '_')}`);

@@ -68,10 +68,25 @@ describe('rate limits', () => {
   it('per address: a ninth request from one address is limited, another address goes on', async () => {
     const b = client(t, '127.0.0.3');
     const statuses = [];
-    for (let i = 0; i < 9; i++) statuses.push((await b('/healthz', { token: null })).status);
+    for (let i = 0; i < 9; i++) statuses.push((await b('/api/v1/capabilities', { token: null })).status);
     expect(statuses.slice(0, 8).every((s) => s === 200)).toBe(true);
     expect(statuses[8]).toBe(429);
-    expect((await client(t, '127.0.0.4')('/healthz', { token: null })).status).toBe(200);
+    expect((await client(t, '127.0.0.4')('/api/v1/capabilities', { token: null })).status).toBe(200);
+  });
+
+  it('per address: /healthz is not counted, and answers from an address over the limit', async () => {
+    const m = client(t, '127.0.0.6');
+    // A monitor probing more often than the limit allows: every probe answered, and the
+    // address's real requests (/readyz, the capabilities) still have all of theirs.
+    for (let i = 0; i < 20; i++) expect((await m('/healthz', { token: null })).status).toBe(200);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await m('/readyz', { token: null })).status);
+    for (let i = 0; i < 5; i++) statuses.push((await m('/api/v1/capabilities', { token: null })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 429]);
+    // Over the limit now, and the server is still reported alive.
+    const health = await m('/healthz', { token: null });
+    expect(health.status).toBe(200);
+    expect(health.body).toEqual({ status: 'ok' });
   });
 
   it('password attempts: two per window per address', async () => {

@@ -8,16 +8,18 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDeliveryInfo } from '../../src/core/protocol.js';
 import type { RecordedEvent } from '../../src/server/audit.js';
-import { HOOKS_REFRESH_MS, WebhookDispatcher } from '../../src/server/webhooks.js';
+import { HOOKS_REFRESH_MS, WebhookDispatcher, webhookUrlForLogs } from '../../src/server/webhooks.js';
 import { MetaStore } from '../../src/store/meta-store.js';
 import { WebhookStore } from '../../src/store/webhook-store.js';
 import { runFerry } from '../helpers/cli.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { auditEvents } from '../helpers/users.js';
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -237,6 +239,46 @@ describe('webhooks', () => {
     expect(goneJson.code).toBe(3);
     expect(goneJson.stdout).toBe('');
     expect(JSON.parse(goneJson.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
+  });
+});
+
+describe('a webhook URL with a secret in it', () => {
+  it('shows in the admins\' listing, but only its origin in the audit log and the server log', async () => {
+    let logText = '';
+    const logs = new Writable({
+      write: (chunk: Buffer, _e, cb) => {
+        logText += chunk.toString();
+        cb();
+      },
+    });
+    const t = await startTestServer({ logLevel: 'info', logDestination: logs });
+    try {
+      // Slack's form: whoever holds the path can post to the channel.
+      const url = 'https://hooks.example.com:8443/services/T0001/B0002/sEcReTpAtH0123456789?token=qUeRySeCrEt';
+      const res = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload'] } });
+      expect(res.status).toBe(201);
+      const hook = (await res.json()) as CreatedWebhook;
+      expect(hook.url).toBe(url);
+      const listed = (await (await t.api('/api/v1/admin/webhooks')).json()) as { id: string; url: string }[];
+      expect(listed.find((h) => h.id === hook.id)?.url).toBe(url);
+
+      const entries = await auditEvents(t, 'event=webhook.create');
+      expect(entries).toHaveLength(1);
+      expect(entries[0].details).toEqual({ url: 'https://hooks.example.com:8443/…', events: ['upload'] });
+      // The log line that mirrors the audit entry: there, and without the secrets.
+      expect(logText).toContain('audit webhook.create');
+      expect(logText).toContain('https://hooks.example.com:8443/…');
+      expect(logText).not.toMatch(/sEcReTpAtH|qUeRySeCrEt|T0001/);
+      expect(JSON.stringify(await auditEvents(t))).not.toMatch(/sEcReTpAtH|qUeRySeCrEt/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('webhookUrlForLogs keeps a bare origin as it is', () => {
+    expect(webhookUrlForLogs('http://127.0.0.1:9000/')).toBe('http://127.0.0.1:9000/');
+    expect(webhookUrlForLogs('http://127.0.0.1:9000/hook')).toBe('http://127.0.0.1:9000/…');
+    expect(webhookUrlForLogs('https://h.example/?k=v')).toBe('https://h.example/…');
   });
 });
 

@@ -3,7 +3,7 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import { VERSION } from '../../core/version.js';
 import { defaultConfig, redactDbUrl, type ServerConfig } from '../../server/config.js';
-import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlagOf, resolveSettings, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
+import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlagOf, resolveSettings, settingOrigin, SETTINGS, SETTINGS_BY_KEY, throwProblems, type ResolvedSettings } from '../../server/settings.js';
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { performance } from 'node:perf_hooks';
@@ -75,6 +75,7 @@ async function loadSettings(opts: ServeOptions): Promise<{ resolved: ResolvedSet
   for (const { name, meant } of misspeltVariables(process.env)) process.stderr.write(`ferry: warning: ${name} is not a setting (did you mean ${meant}?): ignored\n`);
   throwProblems(problems, file);
   const config = applySettings(defaultConfig(), resolved);
+  config.addrOrigins = { addr: settingOrigin('addr', resolved, fileSettings), sftpAddr: settingOrigin('sftpAddr', resolved, fileSettings) };
   if (config.store && config.store.length > 0) config.remotes = await readRemotes(remotesPath());
   return { resolved, config };
 }

@@ -22,7 +22,7 @@ import { AlreadyExistsError, MethodNotAllowedError, NoParentError, PreconditionF
 import { parentPath } from '../../core/path.js';
 import type { Entry } from '../../core/protocol.js';
 import { authorize, authorizeTree, toServerPath, toUserPath } from '../authz.js';
-import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { abortOnHangUp, ingestStream, refuseEncodedBody } from '../ingest.js';
 import { escapeHtml, plainPageHeaders, plainPageStart } from '../html.js';
 import { sendFile } from '../routes/downloads.js';
 import { Dav, depthOf } from './context.js';
@@ -127,6 +127,7 @@ export async function put(dav: Dav, request: FastifyRequest, reply: FastifyReply
   // The conditions hold now (fail fast, before a large body), and the commit decides: two
   // clients that both read one ETag and PUT with If-Match must not both replace the file.
   const condition = await dav.guard(request, auth, { path, entry, member: entry === undefined });
+  refuseEncodedBody(request);
   const body = request.body as Readable | undefined;
   // Stopping early (a quota refusal) must not destroy the request: the client then reads the error.
   const source: AsyncIterable<Uint8Array> = body ? { [Symbol.asyncIterator]: () => body.iterator({ destroyOnReturn: false }) } : Readable.from([]);

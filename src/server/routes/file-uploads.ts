@@ -25,7 +25,7 @@ import { parseDuration } from '../../core/units.js';
 import type { ShareRow } from '../../store/share-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, toUserEntry, type AuthContext } from '../authz.js';
-import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { abortOnHangUp, ingestStream, refuseEncodedBody } from '../ingest.js';
 import { optionalQueryInt, queryFlag, wildcardPath } from '../validate.js';
 import { linkExpiresAt, MAX_SHARE_SECONDS, publicBase, shareKeyHash } from './shares.js';
 import { MAX_FILE_TTL_SECONDS } from './uploads.js';
@@ -128,6 +128,7 @@ async function putFile(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   const options = uploadOptions(request.query);
   const server = authorize(auth, 'write', path);
   if (options.share) authorizeLink(auth, path);
+  refuseEncodedBody(request);
   const header = request.headers['content-length'];
   const declared = header === undefined ? undefined : Number(header);
   if (declared !== undefined && !Number.isSafeInteger(declared)) throw new ValidationError('bad Content-Length');
@@ -152,6 +153,7 @@ async function postForm(ctx: ServerContext, request: FastifyRequest, reply: Fast
   const options = uploadOptions(request.query);
   const type = String(request.headers['content-type'] ?? '');
   if (!/^multipart\/form-data/i.test(type)) throw new ValidationError('POST to a directory takes a multipart form (curl -F file=@x); PUT a file to its path instead');
+  refuseEncodedBody(request);
   const existing = await ctx.meta.stat(authorize(auth, 'write', dir)).catch(() => undefined);
   if (existing && existing.type !== 'dir') throw new NotADirectoryError(`${dir} is a file: POST a form to a directory`);
   const signal = abortOnHangUp(request.raw);

@@ -32,7 +32,7 @@ import type { Entry } from '../../core/protocol.js';
 import type { RoutePlugin, ServerContext } from '../context.js';
 import { escapeHtml, plainPageHeaders, plainPageStart } from '../html.js';
 import { authorize, can, toUserPath } from '../authz.js';
-import { abortOnHangUp, ingestStream } from '../ingest.js';
+import { abortOnHangUp, ingestStream, refuseEncodedBody } from '../ingest.js';
 import { contentDisposition, contentTypeFor, previewKind } from '../mime.js';
 import { toVisitorError, visitorFileName, type OpenShare } from '../share-gate.js';
 import { bodyObject } from '../validate.js';
@@ -258,6 +258,8 @@ class ShareLinks {
     const { ctx } = this;
     await ctx.shareGate.checkPassword(request, reply, s, true);
     if (s.row.kind !== 'upload') throw new ValidationError('this link does not accept uploads');
+    // Before a use of the link is counted.
+    refuseEncodedBody(request);
     const name = visitorFileName('/' + ((request.params as Record<string, string | undefined>)['*'] ?? ''), 'an upload link takes a file name, not a path: PUT /s/KEY/NAME');
     const target = authorize(s.as, 'write', joinPath(s.row.path, name));
     const declared = request.headers['content-length'] === undefined ? undefined : Number(request.headers['content-length']);

@@ -1,7 +1,8 @@
 /**
  * Share links, managed by their owners (docs/protocol.md, "Share links"):
  *
- *   GET    /api/v1/shares          mine (admins: `?all=true`)
+ *   GET    /api/v1/shares          mine (admins: `?all=true`), newest first; with `limit` or
+ *                                   `cursor` a page {entries, next?}, else all as an array
  *   POST   /api/v1/shares          CreateShareRequest -> 201 CreatedShare (URL shown once)
  *   DELETE /api/v1/shares/:id      revoke: the link answers 410 from the next request on
  *
@@ -18,7 +19,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix, type AuthContext } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
-import { bodyObject, bodyPath, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
+import { bodyObject, bodyPath, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
 
 /** A share link may live at most a year; one without an expiry lives until revoked (or its token expires: {@link linkExpiresAt}). */
 export const MAX_SHARE_SECONDS = 365 * 86_400;
@@ -53,8 +54,15 @@ async function listShares(ctx: ServerContext, request: FastifyRequest) {
   authorizeScope(auth, 'share');
   const all = queryFlag(request.query, 'all');
   if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token");
+  const page = keysetPageQuery(request.query, ctx.limits.maxListLimit);
+  if (page) {
+    // A token limited to a path prefix sees only the links inside it.
+    const { rows, next } = await ctx.shares.listPage(all ? undefined : auth.userId, { ...page, pathPrefix: all ? null : auth.pathPrefix });
+    const entries = rows.map((s) => shareInfo(s, s.user_name));
+    return next === undefined ? { entries } : { entries, next };
+  }
+  // The whole list as an array, for clients from before pages (bounded per user by maxSharesPerUser).
   const rows = await ctx.shares.list(all ? undefined : auth.userId);
-  // A token limited to a path prefix sees only the links inside it.
   return rows.filter((s) => all || withinPrefix(auth, s.path)).map((s) => shareInfo(s, s.user_name));
 }
 
@@ -95,7 +103,7 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     bytes_received: 0,
     target_type: entry.type,
   };
-  await ctx.shares.insert(row);
+  await ctx.shares.insert(row, { max: ctx.config.maxSharesPerUser, now });
   await ctx.audit.record(request, { event: 'share.create', ok: true, target: row.id, details: { path: server, kind, expiresAt: row.expires_at, maxUses, maxBytes, password: password !== undefined } });
   const res: CreatedShare = { ...shareInfo(row, auth.userName), url: `${publicBase(ctx, request)}/s/${key}` };
   return reply.status(201).send(res);

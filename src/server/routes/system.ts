@@ -7,7 +7,14 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
 export const systemRoutes: RoutePlugin = async (app, { ctx }) => {
-  app.get('/healthz', { config: { public: true } }, health);
+  // Liveness is not counted against the per-address rate limit: a monitor probing from a
+  // client's address pushed that client over it, and a probe answered 429 reported a healthy
+  // server as down. It does no I/O, so there is nothing a flood of it could wear out (a
+  // banned or denied address is still refused). /readyz still counts: each answer reads the
+  // database and asks every chunk store (an S3 request), which a flood must not drive
+  // unbounded. So do the capabilities: every client command asks for them first, they are
+  // a client's traffic, not a probe's.
+  app.get('/healthz', { config: { public: true, unmetered: true } }, health);
   app.get('/readyz', { config: { public: true } }, (request, reply) => readiness(ctx, request, reply));
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
   app.get('/metrics', { config: { public: true } }, (request, reply) => metrics(ctx, request, reply));

@@ -1,7 +1,8 @@
 /**
  * API tokens (docs/protocol.md, "Users, tokens, sessions"):
  *
- *   GET    /api/v1/tokens            mine (admins: `?all=true` or `?user=NAME`)
+ *   GET    /api/v1/tokens            mine (admins: `?all=true` or `?user=NAME`), newest first;
+ *                                     with `limit` or `cursor` a page {entries, next?}, else all as an array
  *   POST   /api/v1/tokens            CreateTokenRequest -> 201 CreatedToken (secret shown once)
  *   DELETE /api/v1/tokens/:id        revoke: effective on the next request, on every node
  *
@@ -19,7 +20,7 @@ import type { TokenRow, UserRow } from '../../store/auth-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { tokenInfo } from '../views.js';
-import { bodyObject, onlyFields, optionalInt, optionalString, queryFlag, requiredString, stringList } from '../validate.js';
+import { bodyObject, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag, requiredString, stringList } from '../validate.js';
 
 /** Ten years: tokens without a chosen expiry do not expire, longer ones are a typo. */
 const MAX_TOKEN_SECONDS = 10 * 365 * 86_400;
@@ -58,6 +59,13 @@ async function listTokens(ctx: ServerContext, request: FastifyRequest) {
   // A token limited to a path prefix sees only the tokens inside it (as it sees only the links
   // inside it): the others' names and prefixes name what lies outside.
   const prefix = userId === auth.userId ? auth.pathPrefix : null;
+  const page = keysetPageQuery(q, ctx.limits.maxListLimit);
+  if (page) {
+    const { rows, next } = await users.listTokensPage(userId, { ...page, pathPrefix: prefix });
+    const entries = rows.map((t) => tokenInfo(t, t.user_name, t.user_role));
+    return next === undefined ? { entries } : { entries, next };
+  }
+  // The whole list as an array, for clients from before pages (bounded per user by maxTokensPerUser).
   const rows = (await users.listTokens(userId)).filter((t) => prefix === null || (t.path_prefix !== null && isWithin(t.path_prefix, prefix)));
   return rows.map((t) => tokenInfo(t, t.user_name, t.user_role));
 }

@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFoundError, ValidationError } from '../../core/errors.js';
 import { API_PREFIX, type CreatedWebhook, type WebhookDeliveryInfo, type WebhookInfo } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
+import { webhookUrlForLogs } from '../webhooks.js';
 import { authorizeAdmin } from '../authz.js';
 
 export const webhookRoutes: RoutePlugin = async (app, { ctx }) => {
@@ -29,11 +30,15 @@ async function createWebhook(ctx: ServerContext, request: FastifyRequest, reply:
   if (!Array.isArray(body.events) || body.events.some((e) => typeof e !== 'string')) throw new ValidationError('events must be a list of event names');
   if (body.secret !== undefined && typeof body.secret !== 'string') throw new ValidationError('secret must be a string');
   const hook = await ctx.webhooks.add(body.url, body.events as string[], body.secret as string | undefined);
-  await ctx.audit.record(request, { event: 'webhook.create', ok: true, target: hook.id, details: { url: hook.url, events: hook.events } });
+  await ctx.audit.record(request, { event: 'webhook.create', ok: true, target: hook.id, details: { url: webhookUrlForLogs(hook.url), events: hook.events } });
   const res: CreatedWebhook = { id: hook.id, url: hook.url, events: hook.events, createdAt: hook.createdAt, secret: hook.secret };
   return reply.status(201).send(res);
 }
 
+// The whole URL, secret path and all: only admins list webhooks, and they must be able to
+// tell which receiver each one sends to (and check it) after the answer to its creation is
+// gone. The audit log and the server's log get only its origin (webhookUrlForLogs): they are
+// kept, copied and shipped elsewhere long after the webhook is removed.
 async function listWebhooks(ctx: ServerContext, request: FastifyRequest): Promise<WebhookInfo[]> {
   authorizeAdmin(authOf(request));
   return (await ctx.webhookStore.list()).map((h) => ({ id: h.id, url: h.url, events: h.events, createdAt: h.createdAt }));

@@ -32,6 +32,7 @@ import { API_PREFIX } from '../../core/protocol.js';
 import { authOf, type RoutePlugin } from '../context.js';
 import type { TusRow } from '../../store/tus-store.js';
 import type { TusMetadata, TusUploads } from './uploads.js';
+import { refuseEncodedBody } from '../ingest.js';
 
 export const TUS_PATH = `${API_PREFIX}/tus`;
 const VERSION = '1.0.0';
@@ -171,6 +172,7 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
   if (hasBody(request) && header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) {
     throw new UnsupportedMediaTypeError(`a body sent with the creation must be ${OFFSET_TYPE}`);
   }
+  if (hasBody(request)) refuseEncodedBody(request);
   const sha256 = checksumOf(request);
   let row = await tus.create(auth, {
     ...(length !== undefined ? { length } : {}),
@@ -205,6 +207,7 @@ async function head(tus: TusUploads, request: FastifyRequest, reply: FastifyRepl
 /** PATCH: bytes at Upload-Offset. */
 async function patch(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
   if (header(request, 'content-type')?.split(';')[0].trim().toLowerCase() !== OFFSET_TYPE) throw new UnsupportedMediaTypeError(`a PATCH body must be ${OFFSET_TYPE}`);
+  refuseEncodedBody(request);
   const offset = sizeHeader(request, 'upload-offset');
   if (offset === undefined) throw new ValidationError('PATCH needs Upload-Offset');
   const length = sizeHeader(request, 'upload-length');
