@@ -149,13 +149,13 @@ describe('counts and nouns', () => {
     ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
     const none = ok(await w.ferry(['versions', '/twice.txt']));
     expect(none.stdout).toBe('');
-    expect(none.stderr).toBe('versioning is off for /twice.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)\n');
+    expect(none.stderr).toBe('versioning is off for /twice.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path: an admin sets it in the server\'s config file, README "Versions and trash")\n');
     expect(JSON.parse(ok(await w.ferry(['versions', '/twice.txt', '--json'])).stdout)).toEqual([]);
     expect((await w.ferry(['versions', '/never-there.txt'])).code).toBe(3);
     ok(await w.ferry(['rm', '/twice.txt']));
     const trash = ok(await w.ferry(['trash', 'ls', '/']));
     expect(trash.stdout).toBe('');
-    expect(trash.stderr).toBe('no deleted files in /: the server keeps them only when its trashDays setting is above 0\n');
+    expect(trash.stderr).toBe('no deleted files in /: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
   });
 
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {
