@@ -110,6 +110,22 @@ describe('counts and nouns', () => {
     expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
   });
 
+  it('user key add with the private key file, or a file that is not there: refused here, in words, before any request', async () => {
+    const key = join(w.dir, 'slip_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'slip@laptop', '-f', key]);
+    // No server listens on port 2: a refusal that needed one would be a connection error, not this.
+    const nowhere = { env: { FERRY_SERVER: 'http://127.0.0.1:2', FERRY_TOKEN: 'ferry_0000000000000000_x' } };
+    const priv = await w.ferry(['user', 'key', 'add', 'me', key], nowhere);
+    expect([priv.code, priv.stderr]).toEqual([2, `ferry: ${key} is a private key, which stays on this machine (nothing was sent): give the public one, ${key}.pub (FERRY_ERR_USAGE)\n`]);
+    const piped = await w.ferry(['user', 'key', 'add', 'me', '-'], { ...nowhere, input: await readFile(key, 'utf8') });
+    expect([piped.code, piped.stderr]).toEqual([2, 'ferry: stdin holds a private key, which stays on this machine (nothing was sent): give the public one (FERRY_ERR_USAGE)\n']);
+    // It was 'unexpected error: ENOENT: no such file or directory, stat ...' (exit 70).
+    const missing = await w.ferry(['user', 'key', 'add', 'me', join(w.dir, 'no_such.pub')], nowhere);
+    expect([missing.code, missing.stderr]).toEqual([3, `ferry: ${join(w.dir, 'no_such.pub')}: no such file (a public key file, such as ~/.ssh/id_ed25519.pub; ssh-keygen -t ed25519 makes one) (FERRY_ERR_NOT_FOUND)\n`]);
+    const dir = await w.ferry(['user', 'key', 'add', 'me', w.dir], nowhere);
+    expect([dir.code, dir.stderr]).toEqual([2, `ferry: ${w.dir} is not a file: give a public key file, such as ~/.ssh/id_ed25519.pub (FERRY_ERR_USAGE)\n`]);
+  });
+
   it('rm-like commands with --json say what was removed on stdout, and only there: user, key, webhook, remote, unban, logout', async () => {
     const quiet = (r: { stdout: string; stderr: string }) => {
       expect(r.stderr).toBe('');
@@ -121,7 +137,7 @@ describe('counts and nouns', () => {
     const [added] = JSON.parse(ok(await w.ferry(['user', 'key', 'add', 'gone', key + '.pub', '--json'])).stdout) as { id: string }[];
     expect(quiet(ok(await w.ferry(['user', 'key', 'rm', 'gone', added.id, '--json'])))).toEqual({ user: 'gone', removed: added.id });
     expect(quiet(ok(await w.ferry(['user', 'rm', 'gone', '--json'])))).toEqual({ removed: 'gone' });
-    const hook = JSON.parse(ok(await w.ferry(['admin', 'webhook', 'add', 'http://127.0.0.1:9/hook', '--events', 'delete', '--json'])).stdout) as { id: string };
+    const hook = JSON.parse(ok(await w.ferry(['admin', 'webhook', 'add', 'http://127.0.0.1:2/hook', '--events', 'delete', '--json'])).stdout) as { id: string };
     expect(quiet(ok(await w.ferry(['admin', 'webhook', 'rm', hook.id, '--json'])))).toEqual({ removed: hook.id });
     const remote = quiet(ok(await w.ferry(['remote', 'add', 'pics', 's3', 'bucket=pics', 'secret_access_key=SK', 'provider=Minio', '--json'])));
     expect(remote).toMatchObject({ name: 'pics', type: 's3', options: { bucket: 'pics', secretAccessKey: '***' }, notSaved: ['provider'] });
