@@ -107,7 +107,8 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
  */
 async function readKeys(file: string): Promise<string> {
   const text = file === '-' ? await readStdinKeys() : await readKeyFile(file);
-  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(text)) {
+  const { PRIVATE_KEY } = await import('../../client/account-api.js');
+  if (PRIVATE_KEY.test(text)) {
     throw new UsageError(`${file === '-' ? 'stdin holds' : `${file} is`} a private key, which stays on this machine (nothing was sent): give the public one${file === '-' ? '' : `, ${file}.pub`}`);
   }
   return text;
