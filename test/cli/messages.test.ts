@@ -97,6 +97,23 @@ describe('counts and nouns', () => {
     expect(two.stderr).toMatch(/, 2 uses\n$/);
   });
 
+  it('share --expires: a link cut short by its token says so; past a year the flag is named, not the API field', async () => {
+    ok(await w.ferry(['put', '-q', join(w.dir, 'one', 'only.txt'), '/cut.txt']));
+    const made = JSON.parse(ok(await w.ferry(['token', 'create', '--expires', '2h', '--name', 'short', '--json'])).stdout) as { token: string };
+    const short = { env: { FERRY_TOKEN: made.token } };
+    const note = '(when the token that made it expires: a link never outlives it; ferry whoami shows it)';
+    // --expires 7d gave a link of 2 hours, and nothing said why.
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '7d'], short)).stderr).toContain(note);
+    expect(ok(await w.ferry(['share', '/cut.txt'], short)).stderr).toContain(note);
+    // As asked: no note.
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '1h'], short)).stderr).not.toContain(note);
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '7d'])).stderr).not.toContain(note);
+    const year = await w.ferry(['share', '/cut.txt', '--expires', '400d']);
+    expect(year.code).toBe(2);
+    expect(year.stderr).toContain('--expires may be at most 365d (a link lives a year at most)');
+    expect(year.stderr).not.toContain('expiresInSeconds');
+  });
+
   it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
     const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
     const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
