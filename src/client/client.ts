@@ -122,7 +122,9 @@ export class FerryClient extends FerryApi<Buffer> {
       throw new AuthRequiredError(`no token configured for ${cfg.server}: run \`ferry login ${cfg.server} -u NAME\` (or \`--token T\`), set FERRY_TOKEN or pass \`token\``);
     }
     const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
-    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
+    // A token the caller names the source of (one that came with `NAME:/path`) is explained as that.
+    const tokenSource = overrides.tokenSource !== undefined && cfg.sources.token === 'option' ? overrides.tokenSource : cfg.sources.token;
+    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource, ca, fingerprint: cfg.fingerprint });
   }
 
   protected override received(bytes: number, signal?: AbortSignal): void | Promise<void> {
