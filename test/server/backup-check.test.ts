@@ -254,6 +254,14 @@ describe('what ferry admin backup says to copy (the chunks it does not hold)', (
       const files = (root: string) => (readdirSync(root, { recursive: true }) as string[]).filter((f) => statSync(join(root, f)).isFile()).sort();
       expect(files(join(dir, 'store')).length).toBeGreaterThan(0);
       expect(files(join(dir, 'store'))).toEqual(files(join(t.dataDir, 'store')));
+      // The restore says how the chunks come back from there, and that line works too.
+      const fresh = join(work, 'restored-note');
+      const restore = await runFerry(['admin', 'restore', dir, '--data', fresh]);
+      expect(restore.code, restore.stderr).toBe(0);
+      const back = `rsync -a ${dir}/store/ ${fresh}/store/`;
+      expect(restore.stdout).toContain(`\nchunks: ${back} (then start the server and run ferry admin check)\n`);
+      expect(spawnSync('sh', ['-c', back]).status).toBe(0);
+      expect(files(join(fresh, 'store'))).toEqual(files(join(t.dataDir, 'store')));
     } finally {
       await t.close();
     }
@@ -267,6 +275,8 @@ describe('what ferry admin backup says to copy (the chunks it does not hold)', (
       const r = await runFerry(['admin', 'backup', dir], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).not.toContain('A-SECRET-0f3c');
+      const restore = await runFerry(['admin', 'restore', dir, '--data', join(work, 'restored-s3')]);
+      expect(restore.stdout).toContain(`\nchunks are not in a backup: put the chunk store back in ${join(work, 'restored-s3', 'store')} if it was lost, then start the server and run ferry admin check\n`);
       expect(readFileSync(join(dir, 'ferry-backup.json'), 'utf8')).not.toContain('A-SECRET-0f3c');
       expect(r.stdout).toContain(`  rsync -a ${join(t.dataDir, 'store')}/ ${dir}/store/\n`);
       expect(r.stdout).toContain(`  s3:ferry-note/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=***&secretAccessKey=***&forcePathStyle=true (the chunks of /archive: rclone sync it, or the bucket's own replication)\n`);

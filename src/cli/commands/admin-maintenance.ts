@@ -26,6 +26,16 @@ export function chunkStoreNote(stores: string[], dir: string): string {
   return `chunks are not in it: copy the chunk store now, incrementally, within the server's gcGrace (1 h by default):\n${lines.join('\n')}\n`;
 }
 
+/** After a restore, the chunks: from BACKUP/store when the backup's rsync line put them there, else from wherever they were kept. */
+async function restoreChunksNote(backup: string, data: string): Promise<string> {
+  const { stat } = await import('node:fs/promises');
+  const { join, resolve } = await import('node:path');
+  const store = join(resolve(backup), 'store');
+  const then = 'then start the server and run ferry admin check';
+  if ((await stat(store).catch(() => undefined))?.isDirectory()) return `chunks: rsync -a ${store}/ ${join(resolve(data), 'store')}/ (${then})\n`;
+  return `chunks are not in a backup: put the chunk store back in ${join(resolve(data), 'store')} if it was lost, ${then}\n`;
+}
+
 export function registerMaintenance(admin: Command): void {
   const backup = admin
     .command('backup')
@@ -75,7 +85,7 @@ Example:
     .action(async (dir: string, opts: MaintenanceOpts) => {
       const { restoreServer } = await import('../../server/backup.js');
       const manifest = await restoreServer(dir, opts.data!, { force: opts.force === true });
-      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n`);
+      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n${await restoreChunksNote(dir, opts.data!)}`);
     });
 
   const check = admin
