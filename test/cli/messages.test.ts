@@ -19,6 +19,24 @@ afterAll(async () => {
 });
 
 describe('--json', () => {
+  it('empty listings say so on stderr, each with how to make the first, not a bare table header: share ls, user key ls, admin bans, webhook ls, remote ls', async () => {
+    ok(await w.ferry(['user', 'add', 'keyless']));
+    const cases: Array<[string[], string]> = [
+      [['share', 'ls', '--all'], 'no share links (ferry share PATH makes one)\n'],
+      [['user', 'key', 'ls', 'keyless'], 'keyless has no SSH keys (ferry user key add keyless ~/.ssh/id_ed25519.pub adds one)\n'],
+      [['admin', 'bans'], 'no address is banned\n'],
+      [['admin', 'webhook', 'ls'], 'no webhooks (ferry admin webhook add URL --events upload,… adds one)\n'],
+      [['remote', 'ls'], 'no named remotes (ferry remote add NAME TYPE key=value…, or ferry remote import)\n'],
+    ];
+    // First in this file: nothing of any kind has been made in this world yet.
+    for (const [args, said] of cases) {
+      const r = ok(await w.ferry(args));
+      expect([r.stdout, r.stderr], args.join(' ')).toEqual(['', said]);
+      if (args[0] !== 'remote') expect(JSON.parse(ok(await w.ferry([...args, '--json'])).stdout), args.join(' ')).toEqual([]);
+    }
+    ok(await w.ferry(['user', 'rm', 'keyless']));
+  });
+
   it('ls --json of a missing path: nothing on stdout, the error as JSON on stderr, exit 3', async () => {
     const r = await w.ferry(['ls', '--json', '/missing']);
     expect(r.code).toBe(3);

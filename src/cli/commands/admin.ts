@@ -97,6 +97,7 @@ Examples:
       const account = await import('../../client/account.js');
       const list = await account.bans(client);
       if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stderr.write('no address is banned\n');
       process.stdout.write(table(['ADDRESS', 'UNTIL'], list.map((b) => [b.ip, when(b.until)])));
     });
   });

@@ -143,6 +143,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
       const { listShares } = await import('../../client/account.js');
       const list = await listShares(client, { all: opts.all });
       if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stderr.write(`no share links${opts.all ? '' : ' of yours'} (ferry share PATH makes one)\n`);
       const now = Date.now();
       process.stdout.write(
         table(

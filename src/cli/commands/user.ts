@@ -181,6 +181,7 @@ Examples:
       const { listSshKeys } = await import('../../client/account.js');
       const keys = await listSshKeys(client, name);
       if (opts.json) return printJson(keys);
+      if (keys.length === 0) return void process.stderr.write(`${name} has no SSH keys (ferry user key add ${name} ~/.ssh/id_ed25519.pub adds one)\n`);
       process.stdout.write(
         table(
           ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED', 'EXPIRES'],
