@@ -88,6 +88,7 @@ Examples:
         for (const r of rows) printJson(r);
         return;
       }
+      if (rows.length === 0) return void process.stderr.write(`no deliveries${id ? ` of ${id}` : ''} yet\n`);
       process.stdout.write(
         table(
           ['ID', 'WEBHOOK', 'EVENT', 'STATUS', 'ATTEMPTS', 'LAST', 'CREATED', 'PATH'],

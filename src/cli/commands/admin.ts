@@ -82,6 +82,7 @@ Examples:
         for (const e of entries) printJson(e);
         return;
       }
+      if (entries.length === 0) return void process.stderr.write('no audit entries match\n');
       process.stdout.write(
         table(
           ['TIME', 'EVENT', 'OK', 'USER', 'TOKEN', 'ADDRESS', 'FRONT', 'TARGET', 'DETAILS'],
