@@ -173,6 +173,12 @@ describe('saved servers', () => {
       expect(r.stderr, args.join(' ')).toContain(`the server refused the token (the login saved as mine:): the token was revoked; run \`ferry login ${a.url} --name mine\` again`);
       expect(r.stderr).not.toContain('--token');
     }
+    // A named remote's token= is named as that.
+    ok(await ferry(['remote', 'add', 'stale', 'ferry', `server=${a.url}`, 'token=ferry_0000000000000000_not-a-token']));
+    const stale = await ferry(['ls', 'stale:/']);
+    expect(stale.code).toBe(4);
+    expect(stale.stderr).toContain('the server refused the token (the token of the remote stale): the token is not valid; give the remote stale a valid token');
+    ok(await ferry(['remote', 'rm', 'stale']));
     ok(await ferry(['logout', '--name', 'mine', '--forget']));
   });
 
