@@ -87,7 +87,8 @@ describe('the SDK names options for connection, token and key hints; the CLI pri
       expect(noServer).toContain('pass `server`');
       vi.stubEnv('FERRY_SERVER', 'http://127.0.0.1:1');
       const noToken = await messageOf(FerryClient.fromConfig());
-      speaksOptions(noToken, 'no token configured: run `ferry login URL -u NAME` (or `--token T`), set FERRY_TOKEN or pass --token');
+      // The server is known: the login line names it (after `ferry logout`, the saved one).
+      speaksOptions(noToken, 'no token configured for http://127.0.0.1:1: run `ferry login http://127.0.0.1:1 -u NAME` (or `--token T`), set FERRY_TOKEN or pass --token');
       expect(noToken).toContain('pass `token`');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -16,6 +16,8 @@ import { stdoutClosed } from './stdout.js';
 export interface ConnectionOpts {
   server?: string;
   token?: string;
+  /** Where `token` came from when not --token (a location's: `login:NAME`, `remote:NAME`), for the messages when it is refused. */
+  tokenSource?: string;
   retries?: number;
   /** A PEM CA file to trust (`--ca`). */
   ca?: string;
@@ -124,6 +126,7 @@ async function clientFrom(opts: TransferOpts, retries: { count: number }, onWarn
   return FerryClient.fromConfig({
     server: opts.server,
     token: opts.token,
+    tokenSource: opts.tokenSource,
     ca: opts.ca,
     fingerprint: opts.fingerprint,
     parallel: opts.parallel,
@@ -173,12 +176,25 @@ export function retrySummary(): string | undefined {
  * named remote or `ferry://host` names (its token then comes with it).
  */
 export async function withServer<T>(
-  loc: { server?: string; token?: string },
+  loc: { server?: string; token?: string; spec?: string },
   opts: TransferOpts,
   fn: (client: FerryClient) => Promise<T>,
   onWarning?: (m: string) => void,
 ): Promise<T> {
-  return withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token }, fn, onWarning);
+  const tokenSource = loc.token === undefined ? undefined : await locationTokenSource(loc.spec);
+  return withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token, ...(tokenSource ? { tokenSource } : {}) }, fn, onWarning);
+}
+
+/** Whose token a `NAME:/path` carries: a login saved under NAME, or the named remote NAME's. */
+async function locationTokenSource(spec: string | undefined): Promise<string | undefined> {
+  const name = spec === undefined ? '' : /^([A-Za-z][A-Za-z0-9+.-]+):/.exec(spec)?.[1] ?? '';
+  if (!name || name === 'ferry') return undefined;
+  // As remoteContext resolves a name: a named remote first, then a saved login.
+  const { readRemotes, remotesPath } = await import('../backends/remotes.js');
+  if (Object.hasOwn(await readRemotes(remotesPath()).catch(() => ({})), name)) return `remote:${name}`;
+  const { configPath, readConfigFile, savedServers } = await import('../client/config.js');
+  const saved = await readConfigFile(configPath()).then(savedServers, () => []);
+  return saved.some((s) => s.name === name) ? `login:${name}` : undefined;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   type DownloadTicket,
   type ListPage,
 } from '../core/protocol.js';
+import { ValidationError } from '../core/errors.js';
 import type { FerryApi } from './api.js';
 
 const seg = (s: string): string => encodeURIComponent(s);
@@ -119,10 +120,18 @@ export function listSshKeys(client: FerryApi, user: string): Promise<SshKeyInfo[
   return client.http.json<SshKeyInfo[]>({ method: 'GET', path: `${API_PREFIX}/users/${seg(user)}/keys` });
 }
 
-/** Adds the keys of an authorized_keys text (one or more lines) to a user; all or none. */
-export function addSshKeys(client: FerryApi, user: string, keys: string): Promise<SshKeyInfo[]> {
+/**
+ * Adds the keys of an authorized_keys text (one or more lines) to a user; all or none. A
+ * private key (pasted or given instead of its `.pub`) is refused here, before any request:
+ * the server must never see one (FERRY_ERR_VALIDATION).
+ */
+export async function addSshKeys(client: FerryApi, user: string, keys: string): Promise<SshKeyInfo[]> {
+  if (PRIVATE_KEY.test(keys)) throw new ValidationError('this is a private key, which stays on this machine (nothing was sent): give the public one (its .pub file)');
   return client.http.json<SshKeyInfo[]>({ method: 'POST', path: `${API_PREFIX}/users/${seg(user)}/keys`, json: { keys }, retry: 'never' });
 }
+
+/** The armour of a private key file (OpenSSH, PKCS#1, PKCS#8), encrypted or not. */
+export const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /** Removes a key by id or fingerprint. */
 export async function removeSshKey(client: FerryApi, user: string, idOrFingerprint: string): Promise<void> {

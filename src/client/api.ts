@@ -49,6 +49,18 @@ const TOKEN_SOURCES: Record<string, [string, string]> = {
   login: ['saved login', 'run `ferry login URL` again'],
 };
 
+/**
+ * A token that came with a location `NAME:/path`: `login:NAME` saved by `ferry login URL
+ * --name NAME`, `remote:NAME` a named remote's `token=`. Without this they read as `--token`,
+ * which the user never gave.
+ */
+function namedTokenSource(source: string): [string, string] | undefined {
+  const [kind, name] = [source.slice(0, source.indexOf(':')), source.slice(source.indexOf(':') + 1)];
+  if (kind === 'login') return [`the login saved as ${name}:`, `run \`ferry login URL --name ${name}\` again (with -u and your user name for a password login)`];
+  if (kind === 'remote') return [`the token of the remote ${name}`, `give the remote ${name} a valid token (ferry remote add ${name} ferry server=URL token=T, after ferry remote rm ${name})`];
+  return undefined;
+}
+
 /** Errors {@link explainAuth} made: explaining one again would say it twice. */
 const explained = new WeakSet<FerryError>();
 
@@ -62,7 +74,7 @@ export function explainAuth(err: FerryError, tokenSource: string | undefined, se
   if (explained.has(err) || err.details?.password === true) return err;
   let out: FerryError = err;
   if (err.code === 'FERRY_ERR_AUTH_INVALID') {
-    const [where, fix] = (tokenSource && TOKEN_SOURCES[tokenSource]) || [tokenSource, 'run `ferry login` again or check FERRY_TOKEN'];
+    const [where, fix] = (tokenSource && (TOKEN_SOURCES[tokenSource] ?? namedTokenSource(tokenSource))) || [tokenSource, 'run `ferry login` again or check FERRY_TOKEN'];
     const reason = err.message && err.message !== err.code ? `: ${err.message.replace(/\.$/, '')}` : '';
     const fixHere = server ? fix.replace('ferry login URL', `ferry login ${server}`) : fix;
     out = new AuthInvalidError(`the server refused the token${where ? ` (${where})` : ''}${reason}; ${fixHere}`, { cause: err, details: err.details });

@@ -117,10 +117,13 @@ export class FerryClient extends FerryApi<Buffer> {
           `no token for ${cfg.server}: the saved token belongs to ${cfg.withheldFor} and is only ever sent there; run \`ferry login ${cfg.server} --name NAME\` (then use NAME:/path) or pass \`token\``,
         );
       }
-      throw new AuthRequiredError('no token configured: run `ferry login URL -u NAME` (or `--token T`), set FERRY_TOKEN or pass `token`');
+      // The server is known (saved, FERRY_SERVER, --server): the fix names it, as typed once before.
+      throw new AuthRequiredError(`no token configured for ${cfg.server}: run \`ferry login ${cfg.server} -u NAME\` (or \`--token T\`), set FERRY_TOKEN or pass \`token\``);
     }
     const ca = cfg.ca === undefined ? undefined : await readCaFile(cfg.ca);
-    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource: cfg.sources.token, ca, fingerprint: cfg.fingerprint });
+    // A token the caller names the source of (one that came with `NAME:/path`) is explained as that.
+    const tokenSource = overrides.tokenSource !== undefined && cfg.sources.token === 'option' ? overrides.tokenSource : cfg.sources.token;
+    return new FerryClient({ ...overrides, server: cfg.server, token: cfg.token, tokenSource, ca, fingerprint: cfg.fingerprint });
   }
 
   protected override received(bytes: number, signal?: AbortSignal): void | Promise<void> {

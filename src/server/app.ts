@@ -43,7 +43,7 @@ import { AuditLog, frontOf, quotaRefusal } from './audit.js';
 import { CommandHooks } from './hooks.js';
 import { DownloadAudit } from './download-audit.js';
 import { WebhookDispatcher } from './webhooks.js';
-import { Authenticator, basicUserName, defenderEventOf } from './auth.js';
+import { Authenticator, basicUserName, defenderEventOf, type AdminTokenNotice } from './auth.js';
 import type { RoutePlugin, ServerContext } from './context.js';
 import { toServerPath, toUserError } from './authz.js';
 import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
@@ -667,6 +667,8 @@ export interface RunningServer {
   ctx: ServerContext;
   /** `http://host:port` actually bound (port 0 picks a free one). */
   url: string;
+  /** Where the admin token is: given (`set`), in `tokenFile`, or kept elsewhere since that file went (`kept`). */
+  adminToken: AdminTokenNotice['adminToken'];
   /** The admin token generated at this start (first start without FERRY_ADMIN_TOKEN only). */
   generatedToken?: string;
   /** Where the generated admin token is kept (at later starts too, while the file exists). */

@@ -121,6 +121,17 @@ const VERIFIED_TOKENS_KEPT = 1000;
 /** Verified Basic passwords remembered at most (see `Authenticator.passwords`). */
 const VERIFIED_PASSWORDS_KEPT = 1000;
 
+/**
+ * Where the admin token of this start is, for the start-up notes: `set` given by the operator
+ * (FERRY_ADMIN_TOKEN, adminToken); `file` in `tokenFile` (with `generatedToken` at the start
+ * that made it); `kept` made at an earlier start whose file is gone.
+ */
+export interface AdminTokenNotice {
+  adminToken: 'set' | 'file' | 'kept';
+  generatedToken?: string;
+  tokenFile?: string;
+}
+
 export interface VerifyOptions {
   /**
    * Accept HTTP Basic credentials too (WebDAV): a user name with the account's password or
@@ -169,37 +180,34 @@ export class Authenticator {
   }
 
   /**
-   * Makes sure an admin user and an admin token exist. With `envToken`, that token is the
-   * admin's; otherwise a token is generated on the first start only, written with mode 0600
-   * to `DATA/initial-admin-token`, and returned so the caller can print it once.
+   * Makes the admin user and its token: FERRY_ADMIN_TOKEN's (`adminToken: 'set'`), or at the
+   * first start a new one written (mode 0600) to `DATA/initial-admin-token` and returned once
+   * as `generatedToken`. At later starts `tokenFile` names that file while it exists; once it
+   * is gone (removed, or a data directory restored from a backup, which never holds it) the
+   * answer is `adminToken: 'kept'`: the token made then still works, from wherever it was kept.
+   * Call it once the server listens: a start that fails before must not use up the token's one
+   * showing. A start without FERRY_ADMIN_TOKEN revokes the token an earlier one set: taking it
+   * out of the environment is how an operator ends it (set again, it works again).
    */
-  /**
-   * Makes the admin user and its token: FERRY_ADMIN_TOKEN's, or at the first start a new one
-   * written (mode 0600) to `DATA/initial-admin-token` and returned once as `generatedToken`.
-   * At later starts `tokenFile` names that file while it exists. Call it once the server
-   * listens: a start that fails before must not use up the token's one showing.
-   * A start without FERRY_ADMIN_TOKEN revokes the token an earlier one set: taking it out of
-   * the environment is how an operator ends it (set again, it works again).
-   */
-  async bootstrap(dataDir: string, envToken?: string): Promise<{ generatedToken?: string; tokenFile?: string }> {
+  async bootstrap(dataDir: string, envToken?: string): Promise<AdminTokenNotice> {
     const now = this.now();
     await this.store.ensureUser({ id: ADMIN_USER_ID, name: 'admin', role: 'admin', password_hash: null, home: '/', created_at: now });
     const base = { user_id: ADMIN_USER_ID, scopes: '*', path_prefix: null, created_at: now, expires_at: null, last_used_at: null, revoked_at: null };
     if (envToken) {
       await this.store.upsertToken({ ...base, id: ENV_TOKEN_ID, name: 'FERRY_ADMIN_TOKEN', secret_hash: hashSecret(envToken) });
-      return {};
+      return { adminToken: 'set' };
     }
     await this.store.revokeToken(ENV_TOKEN_ID, now);
     const tokenFile = join(dataDir, 'initial-admin-token');
     if (await this.meta.getSetting(GENERATED_ADMIN_TOKEN_ID_SETTING)) {
       // Made at an earlier start: point at the file while it is there (it may have been removed).
-      return (await stat(tokenFile).catch(() => undefined))?.isFile() ? { tokenFile } : {};
+      return (await stat(tokenFile).catch(() => undefined))?.isFile() ? { adminToken: 'file', tokenFile } : { adminToken: 'kept' };
     }
     const { id, token } = newToken();
     await this.store.upsertToken({ ...base, id, name: 'initial admin token', secret_hash: hashSecret(token) });
     await replaceFile(tokenFile, token + '\n', 0o600);
     await this.meta.setSetting(GENERATED_ADMIN_TOKEN_ID_SETTING, id);
-    return { generatedToken: token, tokenFile };
+    return { adminToken: 'file', generatedToken: token, tokenFile };
   }
 
   /**

@@ -519,6 +519,16 @@ export const offFlagOf = (s: Setting): string | undefined => {
 const OTHER_VARIABLES = new Set(['FERRY_CA', 'FERRY_SERVER', 'FERRY_TOKEN', 'FERRY_CONFIG', 'FERRY_CONFIG_DIR', 'FERRY_CONFIG_PASS', 'FERRY_SERVE_CONFIG', 'FERRY_DEBUG', 'FERRY_FINGERPRINT', 'FERRY_USER', 'FERRY_PATH', 'FERRY_SIZE', 'FERRY_EVENT']);
 
 /**
+ * Names other servers use for a setting, further than two letters from Ferry's
+ * (`FERRY_DATA_DIR` set, `./ferry-data` used): warned about with the setting they mean.
+ */
+const GUESSED_NAMES = new Map<string, string>([
+  ...['FERRY_DATA_DIR', 'FERRY_DATADIR', 'FERRY_DIR'].map((n): [string, string] => [n, 'FERRY_DATA']),
+  ...['FERRY_PORT', 'FERRY_HOST', 'FERRY_LISTEN', 'FERRY_BIND', 'FERRY_ADDRESS', 'FERRY_LISTEN_ADDR'].map((n): [string, string] => [n, 'FERRY_ADDR']),
+  ...['FERRY_DATABASE', 'FERRY_DATABASE_URL', 'FERRY_DB_URL'].map((n): [string, string] => [n, 'FERRY_DB']),
+]);
+
+/**
  * `FERRY_*` variables that are a setting's name misspelt (`FERRY_LOG_LEVL`): a file's unknown
  * key is refused, but the environment holds variables of every program, so these are only
  * warned about, each with the setting it is closest to (at most two letters off).
@@ -528,7 +538,7 @@ export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; meant
   const out: { name: string; meant: string }[] = [];
   for (const name of Object.keys(env).filter((n) => n.startsWith('FERRY_')).sort()) {
     if (OTHER_VARIABLES.has(name) || names.includes(name)) continue;
-    const meant = names.find((n) => editDistance(n, name) <= 2);
+    const meant = GUESSED_NAMES.get(name) ?? names.find((n) => editDistance(n, name) <= 2);
     if (meant) out.push({ name, meant });
   }
   return out;

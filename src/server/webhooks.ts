@@ -50,6 +50,14 @@ export function webhookUrlForLogs(href: string): string {
   return url.pathname === '/' && url.search === '' && url.hash === '' ? `${url.origin}/` : `${url.origin}/…`;
 }
 
+/**
+ * The ports fetch never connects to ("port blocking" in the Fetch standard, as undici
+ * carries it): a delivery to one fails with "bad port" before any connection.
+ */
+const FETCH_BLOCKED_PORTS = new Set(
+  '1 7 9 11 13 15 17 19 20 21 22 23 25 37 42 43 53 69 77 79 87 95 101 102 103 104 109 110 111 113 115 117 119 123 135 137 139 143 161 179 389 427 465 512 513 514 515 526 530 531 532 540 548 554 556 563 587 601 636 989 990 993 995 1719 1720 1723 2049 3659 4045 4190 5060 5061 6000 6566 6665 6666 6667 6668 6669 6679 6697 10080'.split(' '),
+);
+
 export class WebhookDispatcher {
   /** The webhooks, and when they were read (performance.now()); undefined: read them at next use. */
   private hooks: { list: Webhook[]; at: number } | undefined;
@@ -98,6 +106,11 @@ export class WebhookDispatcher {
     // password would show in `webhook ls`, the audit log and every failed delivery's message.
     if (parsed.username || parsed.password) {
       throw new ValidationError('a webhook URL cannot carry a user name or password (user:password@): the receiver checks the X-Ferry-Signature-256 header instead');
+    }
+    // fetch refuses these ports too ("bad port"), so every delivery failed until given up.
+    const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+    if (FETCH_BLOCKED_PORTS.has(port)) {
+      throw new ValidationError(`a webhook URL cannot use port ${port}: it is one of the ports the Fetch standard blocks (SMTP, IRC, X11...), which the server's HTTP client refuses to send to; give the receiver another port`);
     }
     if (events.length === 0) throw new ValidationError(`name at least one event (${HOOK_EVENTS.join(', ')})`);
     for (const e of events) if (!(HOOK_EVENTS as readonly string[]).includes(e)) throw new ValidationError(`unknown event ${JSON.stringify(e)} (known: ${HOOK_EVENTS.join(', ')})`);

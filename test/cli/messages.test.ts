@@ -19,6 +19,28 @@ afterAll(async () => {
 });
 
 describe('--json', () => {
+  it('empty listings say so on stderr, each with how to make the first, not a bare table header: share ls, user key ls, admin bans, webhook ls and log, remote ls, audit', async () => {
+    ok(await w.ferry(['user', 'add', 'keyless']));
+    // With --json: [] for a list, {} for remote ls (one object), nothing for the one-object-a-line commands (webhook log, audit).
+    const cases: Array<[string[], string, string]> = [
+      [['share', 'ls', '--all'], 'no share links (ferry share PATH makes one)\n', '[]\n'],
+      [['user', 'key', 'ls', 'keyless'], 'keyless has no SSH keys (ferry user key add keyless ~/.ssh/id_ed25519.pub adds one)\n', '[]\n'],
+      [['admin', 'bans'], 'no address is banned\n', '[]\n'],
+      [['admin', 'webhook', 'ls'], 'no webhooks (ferry admin webhook add URL --events upload,… adds one)\n', '[]\n'],
+      [['remote', 'ls'], 'no named remotes (ferry remote add NAME TYPE key=value…, or ferry remote import)\n', '{}\n'],
+      [['admin', 'webhook', 'log'], 'no deliveries yet\n', ''],
+      [['admin', 'audit', '--user', 'nobody-at-all'], 'no audit entries match\n', ''],
+    ];
+    // First in this file: nothing of any kind has been made in this world yet.
+    for (const [args, said, json] of cases) {
+      const r = ok(await w.ferry(args));
+      expect([r.stdout, r.stderr], args.join(' ')).toEqual(['', said]);
+      const j = ok(await w.ferry([...args, '--json']));
+      expect([j.stdout, j.stderr], args.join(' ')).toEqual([json, '']);
+    }
+    ok(await w.ferry(['user', 'rm', 'keyless']));
+  });
+
   it('ls --json of a missing path: nothing on stdout, the error as JSON on stderr, exit 3', async () => {
     const r = await w.ferry(['ls', '--json', '/missing']);
     expect(r.code).toBe(3);
@@ -97,6 +119,23 @@ describe('counts and nouns', () => {
     expect(two.stderr).toMatch(/, 2 uses\n$/);
   });
 
+  it('share --expires: a link cut short by its token says so; past a year the flag is named, not the API field', async () => {
+    ok(await w.ferry(['put', '-q', join(w.dir, 'one', 'only.txt'), '/cut.txt']));
+    const made = JSON.parse(ok(await w.ferry(['token', 'create', '--expires', '2h', '--name', 'short', '--json'])).stdout) as { token: string };
+    const short = { env: { FERRY_TOKEN: made.token } };
+    const note = '(when the token that made it expires: a link never outlives it; ferry whoami shows it)';
+    // --expires 7d gave a link of 2 hours, and nothing said why.
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '7d'], short)).stderr).toContain(note);
+    expect(ok(await w.ferry(['share', '/cut.txt'], short)).stderr).toContain(note);
+    // As asked: no note.
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '1h'], short)).stderr).not.toContain(note);
+    expect(ok(await w.ferry(['share', '/cut.txt', '--expires', '7d'])).stderr).not.toContain(note);
+    const year = await w.ferry(['share', '/cut.txt', '--expires', '400d']);
+    expect(year.code).toBe(2);
+    expect(year.stderr).toContain('--expires may be at most 365d (a link lives a year at most)');
+    expect(year.stderr).not.toContain('expiresInSeconds');
+  });
+
   it('token revoke and share revoke with --json say what was revoked on stdout', async () => {
     const token = JSON.parse(ok(await w.ferry(['token', 'create', '--json'])).stdout) as { id: string };
     const revoked = ok(await w.ferry(['token', 'revoke', token.id, '--json']));
@@ -110,6 +149,22 @@ describe('counts and nouns', () => {
     expect(JSON.parse(again.stderr)).toMatchObject({ error: { code: 'FERRY_ERR_NOT_FOUND' } });
   });
 
+  it('user key add with the private key file, or a file that is not there: refused here, in words, before any request', async () => {
+    const key = join(w.dir, 'slip_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'slip@laptop', '-f', key]);
+    // No server listens on port 2: a refusal that needed one would be a connection error, not this.
+    const nowhere = { env: { FERRY_SERVER: 'http://127.0.0.1:2', FERRY_TOKEN: 'ferry_0000000000000000_x' } };
+    const priv = await w.ferry(['user', 'key', 'add', 'me', key], nowhere);
+    expect([priv.code, priv.stderr]).toEqual([2, `ferry: ${key} is a private key, which stays on this machine (nothing was sent): give the public one, ${key}.pub (FERRY_ERR_USAGE)\n`]);
+    const piped = await w.ferry(['user', 'key', 'add', 'me', '-'], { ...nowhere, input: await readFile(key, 'utf8') });
+    expect([piped.code, piped.stderr]).toEqual([2, 'ferry: stdin holds a private key, which stays on this machine (nothing was sent): give the public one (FERRY_ERR_USAGE)\n']);
+    // It was 'unexpected error: ENOENT: no such file or directory, stat ...' (exit 70).
+    const missing = await w.ferry(['user', 'key', 'add', 'me', join(w.dir, 'no_such.pub')], nowhere);
+    expect([missing.code, missing.stderr]).toEqual([3, `ferry: ${join(w.dir, 'no_such.pub')}: no such file (a public key file, such as ~/.ssh/id_ed25519.pub; ssh-keygen -t ed25519 makes one) (FERRY_ERR_NOT_FOUND)\n`]);
+    const dir = await w.ferry(['user', 'key', 'add', 'me', w.dir], nowhere);
+    expect([dir.code, dir.stderr]).toEqual([2, `ferry: ${w.dir} is not a file: give a public key file, such as ~/.ssh/id_ed25519.pub (FERRY_ERR_USAGE)\n`]);
+  });
+
   it('rm-like commands with --json say what was removed on stdout, and only there: user, key, webhook, remote, unban, logout', async () => {
     const quiet = (r: { stdout: string; stderr: string }) => {
       expect(r.stderr).toBe('');
@@ -121,7 +176,7 @@ describe('counts and nouns', () => {
     const [added] = JSON.parse(ok(await w.ferry(['user', 'key', 'add', 'gone', key + '.pub', '--json'])).stdout) as { id: string }[];
     expect(quiet(ok(await w.ferry(['user', 'key', 'rm', 'gone', added.id, '--json'])))).toEqual({ user: 'gone', removed: added.id });
     expect(quiet(ok(await w.ferry(['user', 'rm', 'gone', '--json'])))).toEqual({ removed: 'gone' });
-    const hook = JSON.parse(ok(await w.ferry(['admin', 'webhook', 'add', 'http://127.0.0.1:9/hook', '--events', 'delete', '--json'])).stdout) as { id: string };
+    const hook = JSON.parse(ok(await w.ferry(['admin', 'webhook', 'add', 'http://127.0.0.1:2/hook', '--events', 'delete', '--json'])).stdout) as { id: string };
     expect(quiet(ok(await w.ferry(['admin', 'webhook', 'rm', hook.id, '--json'])))).toEqual({ removed: hook.id });
     const remote = quiet(ok(await w.ferry(['remote', 'add', 'pics', 's3', 'bucket=pics', 'secret_access_key=SK', 'provider=Minio', '--json'])));
     expect(remote).toMatchObject({ name: 'pics', type: 's3', options: { bucket: 'pics', secretAccessKey: '***' }, notSaved: ['provider'] });
@@ -149,13 +204,13 @@ describe('counts and nouns', () => {
     ok(await w.ferry(['put', join(w.dir, 'twice.txt'), '/twice.txt']));
     const none = ok(await w.ferry(['versions', '/twice.txt']));
     expect(none.stdout).toBe('');
-    expect(none.stderr).toBe('versioning is off for /twice.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)\n');
+    expect(none.stderr).toBe('versioning is off for /twice.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path: an admin sets it in the server\'s config file, README "Versions and trash")\n');
     expect(JSON.parse(ok(await w.ferry(['versions', '/twice.txt', '--json'])).stdout)).toEqual([]);
     expect((await w.ferry(['versions', '/never-there.txt'])).code).toBe(3);
     ok(await w.ferry(['rm', '/twice.txt']));
     const trash = ok(await w.ferry(['trash', 'ls', '/']));
     expect(trash.stdout).toBe('');
-    expect(trash.stderr).toBe('no deleted files in /: the server keeps them only when its trashDays setting is above 0\n');
+    expect(trash.stderr).toBe('no deleted files in /: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server\'s config file, README "Versions and trash")\n');
   });
 
   it('share --expires below a second is refused by the flag, in its own words, and makes no link', async () => {

@@ -164,6 +164,21 @@ describe('saved servers', () => {
     expect(elsewhere.code).toBe(2);
     expect(elsewhere.stderr).toContain('share links are kept by a Ferry server');
     expect((await ferry(['share', 'nope:/x'])).code).toBe(2);
+    // Its token ended (a password change ends the tokens ferry login made): the refusal names
+    // this login and how to renew it; it said "(--token) ... check --token", never given.
+    ok(await runFerry(['user', 'passwd', 'ana', '--password-stdin'], { env: admin, input: 'ana-secret-pw-2\n' }));
+    for (const args of [['ls', 'mine:/'], ['share', 'mine:/by-ana.txt'], ['versions', 'mine:/by-ana.txt']]) {
+      const r = await ferry(args);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(`the server refused the token (the login saved as mine:): the token was revoked; run \`ferry login ${a.url} --name mine\` again`);
+      expect(r.stderr).not.toContain('--token');
+    }
+    // A named remote's token= is named as that.
+    ok(await ferry(['remote', 'add', 'stale', 'ferry', `server=${a.url}`, 'token=ferry_0000000000000000_not-a-token']));
+    const stale = await ferry(['ls', 'stale:/']);
+    expect(stale.code).toBe(4);
+    expect(stale.stderr).toContain('the server refused the token (the token of the remote stale): the token is not valid; give the remote stale a valid token');
+    ok(await ferry(['remote', 'rm', 'stale']));
     ok(await ferry(['logout', '--name', 'mine', '--forget']));
   });
 

@@ -3,14 +3,14 @@
  * data directory another server holds, an address it cannot listen on), with which exit code
  * and message, and what it leaves behind when it fails.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runFerry } from '../helpers/cli.js';
+import { cliEnv, FERRY_BIN, runFerry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 
@@ -222,7 +222,9 @@ describe('the initial admin token', () => {
       token = readFileSync(file, 'utf8').trim();
       expect(token).toMatch(/^ferry_[0-9a-f]{16}_/);
       const out = await notes(first);
-      expect(out).toContain(`Ferry admin token (shown once, also saved with mode 0600 in ${file}):\n\n  ${token}\n`);
+      // Its stderr is a pipe, as under systemd or Docker, where it would stay in the journal: not printed.
+      expect(out).toContain(`Ferry made an admin token and saved it with mode 0600 in ${file} (not printed: stderr is not a terminal, and a log would keep it).\n`);
+      expect(out).not.toContain(token);
       const line = loginLine(out);
       expect(line).toBe(`ferry login ${first.url} --token - < ${file}`);
       expect(line).not.toContain(token);
@@ -250,6 +252,45 @@ describe('the initial admin token', () => {
       expect(loginLine(out)).toBe(`ferry login ${again.url} --token - < ${file}`);
     } finally {
       await again.stop();
+    }
+    // Once the file is gone (kept elsewhere, as the notes ask, or a restore, which never holds
+    // it), the notes say so and what to do: not "the admin token you set", which nobody did.
+    rmSync(file);
+    const kept = await startServer({ dataDir: data, env: { FERRY_ADMIN_TOKEN: undefined } });
+    try {
+      const out = await notes(kept);
+      expect(out).not.toContain('you set');
+      expect(out).toContain(
+        'The admin token made at the first start is no longer in the data directory (initial-admin-token was removed, or this is a restore, which never holds it): ' +
+          'use the copy you kept, or start with FERRY_ADMIN_TOKEN set to a new one (openssl rand -hex 32).\n',
+      );
+      expect(loginLine(out)).toBe(`ferry login ${kept.url} --token -   (that token on stdin)`);
+      const home = join(tmp.path, 'kept-home');
+      const login = await runFerry(['login', kept.url, '--token', '-'], { input: token + '\n', env: { FERRY_CONFIG_DIR: home, FERRY_CONFIG: join(home, 'config.json'), FERRY_TOKEN: undefined } });
+      expect(login.code, login.stderr).toBe(0);
+    } finally {
+      await kept.stop();
+    }
+  });
+
+  it('is shown once to a person at a terminal (stderr a TTY, through script(1))', async () => {
+    const data = join(tmp.path, 'tty-start');
+    const file = join(data, 'initial-admin-token');
+    const command = [process.execPath, FERRY_BIN, 'serve', '--addr', '127.0.0.1:0', '--data', data].map((a) => `'${a}'`).join(' ');
+    const tty = spawn('script', ['-qec', command, '/dev/null'], { env: cliEnv({ FERRY_ADMIN_TOKEN: undefined }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    tty.stdout.on('data', (d: Buffer) => (out += d.toString().replace(/\r\n/g, '\n'))); // a terminal's line ends
+    const closed = new Promise((resolve) => tty.on('close', resolve));
+    try {
+      for (let i = 0; i < 3000 && !/Log in with: .*\n/.test(out); i++) await new Promise((r) => setTimeout(r, 10));
+      const token = readFileSync(file, 'utf8').trim();
+      expect(out).toContain(`Ferry admin token (shown once, also saved with mode 0600 in ${file}):\n\n  ${token}\n`);
+    } finally {
+      // The server is script's child: its pid is in the lock of its data directory.
+      const pid = Number(/"pid":(\d+)/.exec(readFileSync(join(data, 'ferry.lock'), 'utf8'))?.[1]);
+      if (pid > 0) process.kill(pid, 'SIGTERM');
+      tty.stdin.end();
+      await closed;
     }
   });
 

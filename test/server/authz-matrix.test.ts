@@ -526,7 +526,7 @@ rows.push(
   { name: 'POST /api/v1/admin/gc', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/gc', { json: {} }) },
   { name: 'POST /api/v1/admin/sweep', expect: ADMIN_ONLY(200), run: (id) => call(id, 'POST', '/api/v1/admin/sweep') },
   { name: 'GET /api/v1/admin/audit', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/audit?limit=5') },
-  { name: 'POST /api/v1/admin/webhooks', expect: ADMIN_ONLY(201), run: (id) => call(id, 'POST', '/api/v1/admin/webhooks', { json: { url: 'http://127.0.0.1:9/x', events: ['upload'] } }) },
+  { name: 'POST /api/v1/admin/webhooks', expect: ADMIN_ONLY(201), run: (id) => call(id, 'POST', '/api/v1/admin/webhooks', { json: { url: 'http://127.0.0.1:2/x', events: ['upload'] } }) },
   { name: 'GET /api/v1/admin/webhooks', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhooks') },
   { name: 'DELETE /api/v1/admin/webhooks/:id', expect: ADMIN_ONLY(404), run: (id) => call(id, 'DELETE', '/api/v1/admin/webhooks/wh_0000000000000000') },
   { name: 'GET /api/v1/admin/webhook-deliveries', expect: ADMIN_ONLY(200), run: (id) => call(id, 'GET', '/api/v1/admin/webhook-deliveries') },

@@ -4,6 +4,7 @@
  * consistent, verified on the way back).
  */
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { PACK_FRAME_HEADER_BYTES } from '../../src/core/protocol.js';
@@ -11,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkStore } from '../../src/store/chunk-store.js';
+import { parseStoreSpec } from '../../src/server/config.js';
 import { runFerry } from '../helpers/cli.js';
+import { startS3rver } from '../helpers/s3rver.js';
 import { pieces, startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ferry-backup-'));
@@ -232,5 +235,54 @@ describe('ferry admin backup and restore', () => {
     expect(r.code).toBe(7);
     expect(r.stderr).toContain('session-key does not match the backup manifest');
     expect(existsSync(join(work, 'never', 'meta.db'))).toBe(false);
+  });
+});
+
+describe('what ferry admin backup says to copy (the chunks it does not hold)', () => {
+  it('the server\'s own store as an rsync line that works, into BACKUP/store', async () => {
+    const t = await startTestServer();
+    try {
+      expect((await uploadBuffer(t, '/kept.bin', randomBytes(50_000), 25_000)).status).toBe(200);
+      const dir = join(work, 'backup-note');
+      const r = await runFerry(['admin', 'backup', dir], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+      expect(r.code, r.stderr).toBe(0);
+      // It said "copy /=/path/store", which is no command; now the line to run.
+      const line = `rsync -a ${join(t.dataDir, 'store')}/ ${dir}/store/`;
+      expect(r.stdout).toContain(`chunks are not in it: copy the chunk store now, incrementally, within the server's gcGrace (1 h by default):\n  ${line}\n`);
+      const ran = spawnSync('sh', ['-c', line], { encoding: 'utf8' });
+      expect(ran.status, ran.stderr).toBe(0);
+      const files = (root: string) => (readdirSync(root, { recursive: true }) as string[]).filter((f) => statSync(join(root, f)).isFile()).sort();
+      expect(files(join(dir, 'store')).length).toBeGreaterThan(0);
+      expect(files(join(dir, 'store'))).toEqual(files(join(t.dataDir, 'store')));
+      // The restore says how the chunks come back from there, and that line works too.
+      const fresh = join(work, 'restored-note');
+      const restore = await runFerry(['admin', 'restore', dir, '--data', fresh]);
+      expect(restore.code, restore.stderr).toBe(0);
+      const back = `rsync -a ${dir}/store/ ${fresh}/store/`;
+      expect(restore.stdout).toContain(`\nchunks: ${back} (then start the server and run ferry admin check)\n`);
+      expect(spawnSync('sh', ['-c', back]).status).toBe(0);
+      expect(files(join(fresh, 'store'))).toEqual(files(join(t.dataDir, 'store')));
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('another store by name, its secrets redacted; the local / route still listed', async () => {
+    const s3 = await startS3rver(['ferry-note']);
+    const t = await startTestServer({ store: [parseStoreSpec(`/archive=s3:ferry-note/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=A-SECRET-0f3c&forcePathStyle=true`)] });
+    try {
+      const dir = join(work, 'backup-note-s3');
+      const r = await runFerry(['admin', 'backup', dir], { env: { FERRY_SERVER: t.url, FERRY_TOKEN: t.token } });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).not.toContain('A-SECRET-0f3c');
+      const restore = await runFerry(['admin', 'restore', dir, '--data', join(work, 'restored-s3')]);
+      expect(restore.stdout).toContain(`\nchunks are not in a backup: put the chunk store back in ${join(work, 'restored-s3', 'store')} if it was lost, then start the server and run ferry admin check\n`);
+      expect(readFileSync(join(dir, 'ferry-backup.json'), 'utf8')).not.toContain('A-SECRET-0f3c');
+      expect(r.stdout).toContain(`  rsync -a ${join(t.dataDir, 'store')}/ ${dir}/store/\n`);
+      expect(r.stdout).toContain(`  s3:ferry-note/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=***&secretAccessKey=***&forcePathStyle=true (the chunks of /archive: rclone sync it, or the bucket's own replication)\n`);
+    } finally {
+      await t.close();
+      await s3.stop();
+    }
   });
 });

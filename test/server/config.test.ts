@@ -208,6 +208,12 @@ describe('ferry config check', () => {
     expect(r.stderr).toContain('ferry: warning: FERRY_MAX_FILESIZE is not a setting (did you mean FERRY_MAX_FILE_SIZE?): ignored\n');
     expect(r.stderr.match(/warning/g)).toHaveLength(2);
     expect(misspeltVariables({ FERRY_CA: 'x', FERRY_SERVER: 'x', FERRY_DB: 'sqlite', FERRY_SFTP_ADDR: 'x', FERRY_FERRY_TOKEN: 'x', HOME: '/' })).toEqual([]);
+    // Names other servers use, further than two letters off: FERRY_DATA_DIR was silently ignored, and ./ferry-data used.
+    expect(misspeltVariables({ FERRY_DATA_DIR: '/srv/ferry', FERRY_PORT: '8080', FERRY_DATABASE_URL: 'postgres://x' })).toEqual([
+      { name: 'FERRY_DATABASE_URL', meant: 'FERRY_DB' },
+      { name: 'FERRY_DATA_DIR', meant: 'FERRY_DATA' },
+      { name: 'FERRY_PORT', meant: 'FERRY_ADDR' },
+    ]);
   });
 
   it('a database it cannot reach is named without a password, in the user part or the query', async () => {

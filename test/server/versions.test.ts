@@ -250,7 +250,7 @@ describe('the CLI', () => {
     expect([yet.code, yet.stdout, yet.stderr]).toEqual([0, '', 'no versions of /cli/once.txt yet: the server keeps them (the last 3, for 30 days) from the next overwrite on\n']);
     await put('/scratch/cli.txt', 'v1');
     const off = await runFerry(['versions', '/scratch/cli.txt'], { env });
-    expect([off.code, off.stdout, off.stderr]).toEqual([0, '', 'versioning is off for /scratch/cli.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)\n']);
+    expect([off.code, off.stdout, off.stderr]).toEqual([0, '', 'versioning is off for /scratch/cli.txt: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path: an admin sets it in the server\'s config file, README "Versions and trash")\n']);
     const ls = await runFerry(['versions', '/cli/f.txt', '--json'], { env });
     expect(ls.code).toBe(0);
     const [v] = JSON.parse(ls.stdout) as Version[];

@@ -203,6 +203,16 @@ describe('webhooks', () => {
     expect(refused.error.code).toBe('FERRY_ERR_VALIDATION');
     expect(refused.error.message).toContain('cannot carry a user name or password');
     expect(refused.error.message).not.toContain('hunter2');
+    // A port fetch never connects to ("bad port"): every delivery would fail, so it is refused at add.
+    for (const port of ['6667', '10080']) {
+      const blocked = new URL(rx.url);
+      blocked.port = port;
+      const res = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: blocked.href, events: ['upload'] } });
+      expect(res.status, port).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(`cannot use port ${port}: it is one of the ports the Fetch standard blocks`);
+      // And that it is fetch's rule, not ours: fetch itself refuses it, before any connection.
+      await expect(fetch(blocked.href)).rejects.toMatchObject({ cause: { message: 'bad port' } });
+    }
     const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['explode'] } });
     expect(unknown.status).toBe(400);
     const other = (await (await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['login'] } })).json()) as CreatedWebhook;

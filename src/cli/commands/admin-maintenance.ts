@@ -12,6 +12,30 @@ interface MaintenanceOpts extends ConnectionOpts {
   force?: boolean;
 }
 
+/**
+ * What to copy next, since a backup holds no chunks: an rsync line for a chunk store on the
+ * server's disk (`PREFIX=/abs/dir`), into `DIR/store` as README says; other stores by name.
+ */
+export function chunkStoreNote(stores: string[], dir: string): string {
+  const lines = stores.map((entry) => {
+    const at = entry.indexOf('=');
+    const [prefix, where] = at < 0 ? ['/', entry] : [entry.slice(0, at), entry.slice(at + 1)];
+    const into = prefix === '/' ? 'store' : `store-${prefix.slice(1).replace(/\//g, '-')}`;
+    return where.startsWith('/') ? `  rsync -a ${where}/ ${dir.replace(/\/+$/, '')}/${into}/` : `  ${where} (the chunks of ${prefix}: rclone sync it, or the bucket's own replication)`;
+  });
+  return `chunks are not in it: copy the chunk store now, incrementally, within the server's gcGrace (1 h by default):\n${lines.join('\n')}\n`;
+}
+
+/** After a restore, the chunks: from BACKUP/store when the backup's rsync line put them there, else from wherever they were kept. */
+async function restoreChunksNote(backup: string, data: string): Promise<string> {
+  const { stat } = await import('node:fs/promises');
+  const { join, resolve } = await import('node:path');
+  const store = join(resolve(backup), 'store');
+  const then = 'then start the server and run ferry admin check';
+  if ((await stat(store).catch(() => undefined))?.isDirectory()) return `chunks: rsync -a ${store}/ ${join(resolve(data), 'store')}/ (${then})\n`;
+  return `chunks are not in a backup: put the chunk store back in ${join(resolve(data), 'store')} if it was lost, ${then}\n`;
+}
+
 export function registerMaintenance(admin: Command): void {
   const backup = admin
     .command('backup')
@@ -37,7 +61,7 @@ Examples:
       const manifest = await admin.backup(client, dir);
       if (opts.json) return printJson(manifest);
       const bytes = manifest.files.reduce((n, f) => n + f.size, 0);
-      process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\nchunks are not in it: copy ${manifest.chunkStores.join(', ')}\n`);
+      process.stdout.write(`backed up ${manifest.files.length} files (${bytes} bytes) into ${dir}\n${chunkStoreNote(manifest.chunkStores, dir)}`);
     });
   });
 
@@ -61,7 +85,7 @@ Example:
     .action(async (dir: string, opts: MaintenanceOpts) => {
       const { restoreServer } = await import('../../server/backup.js');
       const manifest = await restoreServer(dir, opts.data!, { force: opts.force === true });
-      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n`);
+      process.stdout.write(`restored ${manifest.files.length} files from the backup of ${manifest.createdAt} into ${opts.data}\n${await restoreChunksNote(dir, opts.data!)}`);
     });
 
   const check = admin

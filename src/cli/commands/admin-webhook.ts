@@ -49,6 +49,7 @@ Examples:
       const { listWebhooks } = await import('../../client/admin.js');
       const hooks = await listWebhooks(client);
       if (opts.json) return printJson(hooks);
+      if (hooks.length === 0) return void process.stderr.write('no webhooks (ferry admin webhook add URL --events upload,… adds one)\n');
       process.stdout.write(table(['ID', 'URL', 'EVENTS', 'CREATED'], hooks.map((h) => [h.id, h.url, h.events.join(','), when(h.createdAt)])));
     });
   });
@@ -87,6 +88,7 @@ Examples:
         for (const r of rows) printJson(r);
         return;
       }
+      if (rows.length === 0) return void process.stderr.write(`no deliveries${id ? ` of ${id}` : ''} yet\n`);
       process.stdout.write(
         table(
           ['ID', 'WEBHOOK', 'EVENT', 'STATUS', 'ATTEMPTS', 'LAST', 'CREATED', 'PATH'],

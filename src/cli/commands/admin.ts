@@ -82,6 +82,7 @@ Examples:
         for (const e of entries) printJson(e);
         return;
       }
+      if (entries.length === 0) return void process.stderr.write('no audit entries match\n');
       process.stdout.write(
         table(
           ['TIME', 'EVENT', 'OK', 'USER', 'TOKEN', 'ADDRESS', 'FRONT', 'TARGET', 'DETAILS'],
@@ -97,6 +98,7 @@ Examples:
       const account = await import('../../client/account.js');
       const list = await account.bans(client);
       if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stderr.write('no address is banned\n');
       process.stdout.write(table(['ADDRESS', 'UNTIL'], list.map((b) => [b.ip, when(b.until)])));
     });
   });

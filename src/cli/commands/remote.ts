@@ -86,6 +86,7 @@ Examples:
         process.stdout.write(JSON.stringify(shown) + '\n');
         return;
       }
+      if (shown.length === 0) process.stderr.write('no named remotes (ferry remote add NAME TYPE key=value…, or ferry remote import)\n');
       for (const r of shown) {
         const options = Object.entries(r.options).map(([k, v]) => `${k}=${String(v)}`).join(' ');
         process.stdout.write(`${r.name}: ${r.type}${options ? ' ' + options : ''}\n`);

@@ -46,22 +46,33 @@ function addSettingFlags(cmd: Command): void {
 /**
  * The start-up notes on stderr: the admin token once (its file later), how to log in with it
  * (through stdin, never on the command line: shell history, ps), and how the web app, which
- * signs in with passwords, gets a user.
+ * signs in with passwords, gets a user. The token itself only to a person at a terminal:
+ * under systemd or Docker stderr is a log (the journal, docker logs) that would keep it.
  */
-function printLoginNotes(server: { url: string; tokenFile?: string; generatedToken?: string; tls?: { selfSigned?: boolean; fingerprint: string } }): void {
+function printLoginNotes(server: Pick<RunningServer, 'url' | 'adminToken' | 'tokenFile' | 'generatedToken' | 'tls'>): void {
   const pin = server.tls?.selfSigned ? ` --fingerprint ${server.tls.fingerprint}` : '';
   const webApp = `Web app:      ${server.url}/ signs in users with a password; make one with: ferry user add NAME --admin --password`;
-  if (!server.tokenFile) {
-    // The admin token was given (FERRY_ADMIN_TOKEN, adminToken): how it logs in, never the token.
+  if (server.adminToken === 'set') {
+    // Given (FERRY_ADMIN_TOKEN, adminToken): how it logs in, never the token.
     process.stderr.write(`\nLog in with:  ferry login ${server.url} --token -${pin}   (the admin token you set, FERRY_ADMIN_TOKEN or adminToken, on stdin)\n${webApp}\n\n`);
     return;
   }
+  if (!server.tokenFile) {
+    // Made at the first start, and its file went since: the token still works, from where it was kept.
+    process.stderr.write(
+      `\nThe admin token made at the first start is no longer in the data directory (initial-admin-token was removed, or this is a restore, which never holds it): ` +
+        `use the copy you kept, or start with FERRY_ADMIN_TOKEN set to a new one (openssl rand -hex 32).\n` +
+        `Log in with:  ferry login ${server.url} --token -${pin}   (that token on stdin)\n${webApp}\n\n`,
+    );
+    return;
+  }
   const login = `Log in with:  ferry login ${server.url} --token - < ${server.tokenFile}${pin}\n${webApp}`;
-  process.stderr.write(
-    server.generatedToken
-      ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n${login}\n\n`
-      : `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n${login}\n\n`,
-  );
+  const notice = !server.generatedToken
+    ? `\nThe admin token made at the first start is in ${server.tokenFile} (remove the file once it is kept elsewhere).\n`
+    : process.stderr.isTTY
+      ? `\nFerry admin token (shown once, also saved with mode 0600 in ${server.tokenFile}):\n\n  ${server.generatedToken}\n\n`
+      : `\nFerry made an admin token and saved it with mode 0600 in ${server.tokenFile} (not printed: stderr is not a terminal, and a log would keep it).\n`;
+  process.stderr.write(`${notice}${login}\n\n`);
 }
 
 /** Settings from flags, FERRY_* variables and the config file (re-read on SIGHUP). */

@@ -16,8 +16,26 @@ import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 function expirySeconds(v: string): number {
   const ms = durationArg(v);
   if (ms < 1000) throw new InvalidArgumentError('--expires must be at least 1s (leave it out for a link that does not expire)');
+  // The server's own refusal named its field (expiresInSeconds may be at most 31536000).
+  if (ms > MAX_LINK_DAYS * 86_400_000) throw new InvalidArgumentError(`--expires may be at most ${MAX_LINK_DAYS}d (a link lives a year at most)`);
   return Math.round(ms / 1000);
 }
+
+const MAX_LINK_DAYS = 365;
+
+/**
+ * The expiry fact of a link made at `madeAt`: a link never outlives the token that made it,
+ * so one asked for longer (or for no expiry) ends with the token, which is said: it looked
+ * like --expires 200d was misread as 90 days, the lifetime of a `ferry login` token.
+ */
+function expiryFact(expiresAt: number | null, askedSeconds: number | undefined, madeAt: number): string {
+  if (expiresAt === null) return 'no expiry';
+  const cut = askedSeconds === undefined || expiresAt < madeAt + askedSeconds * 1000 - CLOCK_SLACK_MS;
+  return `expires ${when(expiresAt)}${cut ? ' (when the token that made it expires: a link never outlives it; ferry whoami shows it)' : ''}`;
+}
+
+/** How far the server's clock may be behind this one before a link's expiry reads as cut short. */
+const CLOCK_SLACK_MS = 5 * 60_000;
 
 interface ShareOpts extends ConnectionOpts, E2eOpts {
   json?: boolean;
@@ -57,7 +75,7 @@ export function registerShare(program: Command): void {
     .command('create', { isDefault: true })
     .description('make a link to a file or folder (or, with --upload, one that takes files into a folder)')
     .argument('<path>')
-    .option('--expires <duration>', 'the link stops working after this (24h, 7d, ...)', expirySeconds)
+    .option('--expires <duration>', 'the link stops working after this (24h, 7d, ... 365d at most; none: when revoked), and never after the token making it', expirySeconds)
     .option('--password', 'ask visitors for a password (asked for here, twice)')
     .option('--password-stdin', 'the password from the first line of stdin')
     .option('--max-downloads <n>', 'the link stops after this many downloads (uploads with --upload)', positive('--max-downloads'))
@@ -106,11 +124,12 @@ Whoever has the whole link can read that one file, nothing else of yours.
         if (opts.passwordStdin) body.password = await stdinLine('password');
         else if (opts.password) body.password = await promptNewPassword('Link password: ');
         const { createShare } = await import('../../client/account.js');
+        const madeAt = Date.now();
         const made = await createShare(client, body);
         const s = e2e ? { ...made, url: `${made.url}#${e2e.fragment}` } : made;
         if (opts.json) return printJson(s);
         process.stdout.write(s.url + '\n');
-        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', s.expiresAt ? `expires ${when(s.expiresAt)}` : 'no expiry', s.maxUses ? countOf(s.maxUses, 'use') : '', s.maxBytes ? `at most ${formatSize(s.maxBytes)}` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
+        const facts = [s.kind === 'upload' ? 'upload link' : 'download link', expiryFact(s.expiresAt, opts.expires, madeAt), s.maxUses ? countOf(s.maxUses, 'use') : '', s.maxBytes ? `at most ${formatSize(s.maxBytes)}` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
         process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
       });
     } finally {
@@ -124,6 +143,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
       const { listShares } = await import('../../client/account.js');
       const list = await listShares(client, { all: opts.all });
       if (opts.json) return printJson(list);
+      if (list.length === 0) return void process.stderr.write(`no share links${opts.all ? '' : ' of yours'} (ferry share PATH makes one)\n`);
       const now = Date.now();
       process.stdout.write(
         table(

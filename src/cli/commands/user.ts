@@ -4,7 +4,7 @@
  * name, which manages your own SSH keys).
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { AuthInvalidError, UsageError, isFerryError } from '../../core/errors.js';
+import { AuthInvalidError, NotFoundError, UsageError, isFerryError } from '../../core/errors.js';
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
@@ -100,18 +100,40 @@ function describe(u: UserInfo & { usage?: { bytes: number; files: number } }): s
   ].join('\n') + '\n';
 }
 
-/** The text of FILE, or of stdin for `-` (an authorized_keys file is small: at most 1 MiB). */
+/**
+ * The text of FILE, or of stdin for `-` (an authorized_keys file is small: at most 1 MiB).
+ * A private key is refused here, before anything is sent: `ferry user key add me
+ * ~/.ssh/id_ed25519` without `.pub` is an easy slip, and the server must never see one.
+ */
 async function readKeys(file: string): Promise<string> {
-  const max = 1024 * 1024;
-  if (file !== '-') {
-    const { readFile, stat } = await import('node:fs/promises');
-    if ((await stat(file)).size > max) throw new UsageError(`${file} is larger than 1 MiB: not a public key file`);
-    return readFile(file, 'utf8');
+  const text = file === '-' ? await readStdinKeys() : await readKeyFile(file);
+  const { PRIVATE_KEY } = await import('../../client/account-api.js');
+  if (PRIVATE_KEY.test(text)) {
+    throw new UsageError(`${file === '-' ? 'stdin holds' : `${file} is`} a private key, which stays on this machine (nothing was sent): give the public one${file === '-' ? '' : `, ${file}.pub`}`);
   }
+  return text;
+}
+
+const MAX_KEYS_TEXT = 1024 * 1024;
+
+async function readKeyFile(file: string): Promise<string> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new NotFoundError(`${file}: no such file (a public key file, such as ~/.ssh/id_ed25519.pub; ssh-keygen -t ed25519 makes one)`);
+    throw new UsageError(`cannot read ${file}: ${err.message}`);
+  });
+  if (!info.isFile()) throw new UsageError(`${file} is not a file: give a public key file, such as ~/.ssh/id_ed25519.pub`);
+  if (info.size > MAX_KEYS_TEXT) throw new UsageError(`${file} is larger than 1 MiB: not a public key file`);
+  return readFile(file, 'utf8').catch((err: Error) => {
+    throw new UsageError(`cannot read ${file}: ${err.message}`);
+  });
+}
+
+async function readStdinKeys(): Promise<string> {
   let text = '';
   for await (const piece of process.stdin) {
     text += String(piece);
-    if (text.length > max) throw new UsageError('stdin holds more than 1 MiB: not a public key file');
+    if (text.length > MAX_KEYS_TEXT) throw new UsageError('stdin holds more than 1 MiB: not a public key file');
   }
   return text;
 }
@@ -159,6 +181,7 @@ Examples:
       const { listSshKeys } = await import('../../client/account.js');
       const keys = await listSshKeys(client, name);
       if (opts.json) return printJson(keys);
+      if (keys.length === 0) return void process.stderr.write(`${name} has no SSH keys (ferry user key add ${name} ~/.ssh/id_ed25519.pub adds one)\n`);
       process.stdout.write(
         table(
           ['ID', 'TYPE', 'BITS', 'FINGERPRINT', 'COMMENT', 'ADDED', 'LAST USED', 'EXPIRES'],

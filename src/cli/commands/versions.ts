@@ -26,7 +26,7 @@ interface Opts extends ConnectionOpts, E2eOpts {
 /** Why a file has no old versions: the server says whether versioning is on for the path (older servers do not: then what it may be). */
 function noVersionsLine(label: string, policy: VersionPolicy | undefined): string {
   if (policy === undefined) return `no old versions of ${label}: the server keeps them only when its versions setting (keep or days) is on for the path, from the next overwrite on`;
-  if (!policy.enabled) return `versioning is off for ${label}: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path)`;
+  if (!policy.enabled) return `versioning is off for ${label}: the server keeps no old versions of it (its versions setting, keep or days, is 0 for this path: an admin sets it in the server's config file, README "Versions and trash")`;
   const limits = [policy.keep > 0 ? `the last ${policy.keep}` : '', policy.days > 0 ? `for ${policy.days} days` : ''].filter(Boolean).join(', ');
   return `no versions of ${label} yet: the server keeps them (${limits}) from the next overwrite on`;
 }
@@ -121,7 +121,7 @@ Examples:
       const list = await listTrash(client, loc.path);
       const plain = await (await import('../e2e-run.js')).plainPathsOf(client, list.map((t) => t.path), opts);
       if (opts.json) return printJson(plain ? list.map((t) => (plain.has(t.path) ? { ...t, plainPath: plain.get(t.path) } : t)) : list);
-      if (list.length === 0) return void process.stderr.write(`no deleted files in ${loc.label}: the server keeps them only when its trashDays setting is above 0\n`);
+      if (list.length === 0) return void process.stderr.write(`no deleted files in ${loc.label}: none were deleted, or the server keeps none (its trashDays setting is 0, the default; an admin sets trashDays: 30 in the server's config file, README "Versions and trash")\n`);
       process.stdout.write(table(['ID', 'PATH', 'SIZE', 'DELETED'], list.map((t) => [String(t.id), plain?.get(t.path) ?? t.path, formatSize(t.size), when(t.deletedAt)])));
     });
   });

@@ -17,6 +17,7 @@ import { checkIntegrity } from '../../store/integrity-check.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 import { backupServer } from '../backup.js';
+import { redactRemote } from '../../remotes/index.js';
 
 const PROGRESS_EVERY_MS = 2000;
 
@@ -25,14 +26,25 @@ export const maintenanceRoutes: RoutePlugin = async (app, { ctx }) => {
   app.post(`${API_PREFIX}/admin/check`, (request, reply) => check(ctx, request, reply));
 };
 
+/**
+ * The chunk stores a backup does not hold, as `PREFIX=WHERE`: the local one (`local`, and `/`
+ * when no store routes it) as its absolute directory, the others as `--store` names them with
+ * their secrets redacted (the manifest goes to the admin's terminal and into the backup).
+ */
+function chunkStoresToCopy(ctx: ServerContext): string[] {
+  const specs = ctx.config.store ?? [];
+  const local = resolve(ctx.config.dataDir, 'store');
+  const stores = specs.map((s) => `${s.prefix}=${s.remote === 'local' ? local : redactRemote(s.remote)}`);
+  return specs.some((s) => s.prefix === '/') ? stores : [`/=${local}`, ...stores];
+}
+
 async function backup(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   authorizeAdmin(authOf(request));
   const body = (request.body ?? {}) as { dir?: unknown };
   if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
-  const stores = (ctx.config.store ?? []).map((s) => `${s.prefix}=${s.remote}`);
   let manifest;
   try {
-    manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, stores.length > 0 ? stores : [`/=${resolve(ctx.config.dataDir, 'store')}`]);
+    manifest = await backupServer(ctx.meta, ctx.config.dataDir, body.dir, chunkStoresToCopy(ctx));
   } catch (err) {
     if (!isFerryError(err, 'FERRY_ERR_NO_SPACE')) throw err;
     // The admin's own directory is full, not the server's storage: they are told so in
