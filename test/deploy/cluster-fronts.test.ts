@@ -211,6 +211,59 @@ describe('uploads through several nodes', () => {
   }, 60_000);
 });
 
+describe('one thing asked of two nodes at once', () => {
+  it('a session committed through both nodes at once is committed once', async () => {
+    const { token } = await user('cid');
+    const body = randomBytes(100_000);
+    const chunks = [{ hash: sha(body), size: body.length }];
+    const created = await ok<{ id: string }>(await api(a, '/api/v1/uploads', { method: 'POST', token, json: { path: '/once.bin', size: body.length, hash: fileHashOf(chunks), chunks } }), 201);
+    expect((await api(b, `/api/v1/uploads/${created.id}/chunks/${chunks[0].hash}`, { method: 'PUT', token, body })).status).toBe(200);
+    const answers = await Promise.all([a, b, a, b].map((n) => api(n, `/api/v1/uploads/${created.id}/commit`, { method: 'POST', token, json: {} })));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    for (const r of answers.filter((x) => x.status !== 200)) {
+      expect(r.status).toBe(404);
+      expect(await errorCode(r)).toBe('FERRY_ERR_UPLOAD_NOT_FOUND');
+    }
+    const got = await api(b, '/api/v1/files/once.bin', { token });
+    expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(body));
+    // One upload in the audit log (and so one webhook event), one reference to its chunk.
+    const audit = await ok<{ entries: { event: string; path: string | null }[] }>(await api(a, '/api/v1/admin/audit?limit=10000'), 200);
+    expect(audit.entries.filter((e) => e.event === 'file.upload' && e.path?.endsWith('/once.bin'))).toHaveLength(1);
+    const db = new pg.Client({ connectionString: dbUrl });
+    await db.connect();
+    try {
+      expect((await db.query<{ refs: string }>('select refs from chunks where hash = $1', [chunks[0].hash])).rows.map((r) => Number(r.refs))).toEqual([1]);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('a share link good for one download, asked of both nodes at once, serves it once', async () => {
+    const { token } = await user('sal');
+    const data = randomBytes(50_000);
+    expect((await api(a, '/api/v1/files/once-shared.bin', { method: 'PUT', token, body: data })).status).toBe(201);
+    const link = await ok<{ url: string }>(await api(a, '/api/v1/shares', { method: 'POST', token, json: { path: '/once-shared.bin', maxUses: 1 } }), 201);
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => fetch(link.url.replace(a.url, (i % 2 ? b : a).url))));
+    const statuses = await Promise.all(answers.map(async (r) => (await r.arrayBuffer(), r.status)));
+    expect(statuses.filter((x) => x === 200)).toHaveLength(1);
+    expect(statuses.filter((x) => x !== 200)).toEqual(Array(7).fill(410));
+  });
+
+  it('a web session made on one node is refreshed on the other; one refresh token sent to both at once is honoured once', async () => {
+    const { password } = await user('ria');
+    const start = await ok<{ accessToken: string; refreshToken: string }>(
+      await fetch(`${a.url}/api/v1/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ria', password }) }),
+      201,
+    );
+    const refresh = (n: RunningServer, refreshToken: string) => fetch(`${n.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken }) });
+    const next = await ok<{ accessToken: string; refreshToken: string }>(await refresh(b, start.refreshToken), 200);
+    expect((await api(a, '/api/v1/me', { token: next.accessToken })).status).toBe(200);
+    const both = await Promise.all([refresh(a, next.refreshToken), refresh(b, next.refreshToken)]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+  });
+});
+
 describe('WebDAV locks on two nodes', () => {
   it('a lock taken through one node binds the other; UNLOCK through the other frees it', async () => {
     const { password } = await user('lou');
