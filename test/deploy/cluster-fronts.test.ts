@@ -280,6 +280,16 @@ describe('WebDAV locks on two nodes', () => {
     expect((await dav(a.url, 'PUT', '/dav/doc.txt', { auth, body: 'v3' })).status).toBe(204);
     expect((await dav(b.url, 'GET', '/dav/doc.txt', { auth })).text).toBe('v3');
   });
+
+  it('of exclusive locks asked of both nodes at once, one is granted', async () => {
+    const { password } = await user('lex');
+    const auth = basic('lex', password);
+    expect((await dav(a.url, 'PUT', '/dav/contested.txt', { auth, body: 'x' })).status).toBe(201);
+    for (const target of ['/dav/contested.txt', '/dav/']) {
+      const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => dav((i % 2 ? b : a).url, 'LOCK', target, { auth, headers: { depth: '0' }, body: lockBody('exclusive') })));
+      expect(answers.map((r) => r.status).sort(), target).toEqual([200, 423, 423, 423, 423, 423]);
+    }
+  });
 });
 
 describe('account changes through one node, on the other', () => {
