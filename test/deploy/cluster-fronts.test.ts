@@ -188,6 +188,30 @@ describe('uploads through several nodes', () => {
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
   }, 60_000);
 
+  it('a session made on one node takes chunk frames and chunk PUTs on both, and is committed on the other', async () => {
+    const { token } = await user('fra');
+    const data = randomBytes(300_000);
+    const parts = [data.subarray(0, 100_000), data.subarray(100_000, 200_000), data.subarray(200_000)];
+    const refs = parts.map((p) => ({ hash: sha(p), size: p.length }));
+    const created = await ok<{ id: string; missing: string[] }>(await api(a, '/api/v1/uploads', { method: 'POST', token, json: { path: '/framed.bin', size: data.length, hash: fileHashOf(refs), chunks: refs } }), 201);
+    expect(created.missing).toHaveLength(3);
+    const frame = (i: number) => {
+      const head = Buffer.alloc(40);
+      head.write(refs[i].hash, 0, 'hex');
+      head.writeUInt32BE(refs[i].size, 32);
+      head.writeUInt32BE(parts[i].length, 36);
+      return Buffer.concat([head, parts[i]]);
+    };
+    const framed = await api(b, `/api/v1/uploads/${created.id}/chunk-frames`, { method: 'POST', token, body: Buffer.concat([frame(0), frame(1)]), headers: { 'content-type': 'application/octet-stream' } });
+    expect(framed.status, await framed.clone().text()).toBe(200);
+    const state = await ok<{ missing: string[] }>(await api(a, `/api/v1/uploads/${created.id}`, { token }), 200);
+    expect(state.missing).toEqual([refs[2].hash]);
+    expect((await api(a, `/api/v1/uploads/${created.id}/chunks/${refs[2].hash}`, { method: 'PUT', token, body: parts[2] })).status).toBe(200);
+    expect((await api(b, `/api/v1/uploads/${created.id}/commit`, { method: 'POST', token, json: {} })).status).toBe(200);
+    const got = await api(a, '/api/v1/files/framed.bin', { token });
+    expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
+  });
+
   it('a quota raced by two clients on two nodes is never passed', async () => {
     const quota = 5 * 1024 * 1024;
     const { token } = await user('quin', { quotaBytes: quota });
