@@ -212,6 +212,24 @@ describe('uploads through several nodes', () => {
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
   });
 
+  it('garbage collection on one node keeps the chunks a session on the other relies on without sending them', async () => {
+    const { token } = await user('gus');
+    const data = randomBytes(200_000);
+    const chunks = [{ hash: sha(data), size: data.length }];
+    expect((await api(a, '/api/v1/files/first.bin', { method: 'PUT', token, body: data })).status).toBe(201);
+    // A new session for the same bytes needs nothing sent: the chunk is stored.
+    const created = await ok<{ id: string; missing: string[] }>(await api(a, '/api/v1/uploads', { method: 'POST', token, json: { path: '/second.bin', size: data.length, hash: fileHashOf(chunks), chunks } }), 201);
+    expect(created.missing).toEqual([]);
+    // The only file holding it goes, and another node collects garbage with no grace time.
+    expect((await api(a, '/api/v1/files/first.bin', { method: 'DELETE', token })).status).toBe(204);
+    const gc = await api(b, '/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } });
+    expect(gc.status, await gc.clone().text()).toBe(200);
+    expect((await api(b, `/api/v1/uploads/${created.id}/commit`, { method: 'POST', token, json: {} })).status).toBe(200);
+    const got = await api(a, '/api/v1/files/second.bin', { token });
+    expect(got.status).toBe(200);
+    expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
+  });
+
   it('a quota raced by two clients on two nodes is never passed', async () => {
     const quota = 5 * 1024 * 1024;
     const { token } = await user('quin', { quotaBytes: quota });
