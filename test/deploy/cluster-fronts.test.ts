@@ -320,6 +320,36 @@ describe('one thing asked of two nodes at once', () => {
   });
 });
 
+describe('versions on two nodes', () => {
+  it('overwrites of one file racing through two nodes keep the two versions asked for, and each one kept stays readable after GC', async () => {
+    const flags = ['--versions', '{"keep":2}'];
+    const [v1, v2] = await Promise.all([startNode('v1', flags), startNode('v2', flags)]);
+    try {
+      const { token } = await user('ver');
+      const bodies = Array.from({ length: 8 }, () => randomBytes(150_000));
+      const hashes = new Set(bodies.map(sha));
+      const puts = await Promise.all(bodies.map((body, i) => api(i % 2 ? v2 : v1, '/api/v1/files/v.bin', { method: 'PUT', token, body })));
+      for (const r of puts) expect([200, 201]).toContain(r.status);
+      const listed = await ok<{ versions: { id: string; hash: string }[] }>(await api(v1, '/api/v1/versions/v.bin', { token }), 200);
+      // Seven replacements, two kept.
+      expect(listed.versions).toHaveLength(2);
+      await ok(await api(v2, '/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } }), 200);
+      const current = await api(v1, '/api/v1/files/v.bin', { token });
+      const seen = [sha(Buffer.from(await current.arrayBuffer()))];
+      for (const v of listed.versions) {
+        const old = await api(v2, `/api/v1/files/v.bin?version=${v.id}`, { token });
+        expect(old.status, v.id).toBe(200);
+        seen.push(sha(Buffer.from(await old.arrayBuffer())));
+      }
+      // Three different bodies of the eight sent, each whole.
+      expect(new Set(seen).size).toBe(3);
+      for (const h of seen) expect(hashes.has(h)).toBe(true);
+    } finally {
+      await Promise.all([v1.stop(), v2.stop()]);
+    }
+  }, 60_000);
+});
+
 describe('WebDAV locks on two nodes', () => {
   it('a lock taken through one node binds the other; UNLOCK through the other frees it', async () => {
     const { password } = await user('lou');
@@ -402,14 +432,14 @@ describe('account changes through one node, on the other', () => {
 
 describe('webhooks on two nodes', () => {
   let receiver: Server;
-  const got: { path: string; event: string; delivery: string }[] = [];
+  const got: { path: string; event: string }[] = [];
   beforeAll(async () => {
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
         const j = JSON.parse(body) as { event: string; path?: string };
-        got.push({ path: j.path ?? '', event: j.event, delivery: String(req.headers['x-ferry-delivery'] ?? '') });
+        got.push({ path: j.path ?? '', event: j.event });
         res.writeHead(204).end();
       });
     });
@@ -419,19 +449,29 @@ describe('webhooks on two nodes', () => {
 
   it('gets each event once, whichever node recorded it', async () => {
     const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    await ok(await api(a, '/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload'] } }), 201);
-    // The other node reads the webhook list again within 2 s (HOOKS_REFRESH_MS).
-    await new Promise((r) => setTimeout(r, 2500));
+    const hook = await ok<{ id: string }>(await api(a, '/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload'] } }), 201);
+    // The other node reads the webhook list again within 2 s: uploads through it until one is delivered.
+    for (let i = 0; i < 100 && !got.some((g) => g.path.startsWith('/probe-')); i++) {
+      expect((await api(b, `/api/v1/files/probe-${i}.txt`, { method: 'PUT', body: 'probe' })).status).toBe(201);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(got.some((g) => g.path.startsWith('/probe-'))).toBe(true);
     const paths: string[] = [];
     for (let i = 0; i < 6; i++) {
       const path = `/hooked-${i}.txt`;
       paths.push(path);
       expect((await api(i % 2 === 0 ? a : b, `/api/v1/files${path}`, { method: 'PUT', body: `file ${i}` })).status).toBe(201);
     }
-    for (let i = 0; i < 600 && !paths.every((p) => got.some((g) => g.path.endsWith(p))); i++) await new Promise((r) => setTimeout(r, 50));
-    // Both dispatchers look again (every second while deliveries are queued): give them the time to send twice.
-    await new Promise((r) => setTimeout(r, 3000));
-    for (const p of paths) expect(got.filter((g) => g.path.endsWith(p)), p).toHaveLength(1);
+    // Every delivery of the webhook done: no node sends a delivered one again.
+    const log = async () => ok<{ status: string }[]>(await api(b, `/api/v1/admin/webhook-deliveries?webhook=${hook.id}&limit=1000`), 200);
+    let rows = await log();
+    for (let i = 0; i < 600 && rows.some((r) => r.status !== 'delivered'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rows = await log();
+    }
+    expect(rows.every((r) => r.status === 'delivered')).toBe(true);
+    expect(rows).toHaveLength(got.length);
+    for (const p of paths) expect(got.filter((g) => g.path === p), p).toHaveLength(1);
   }, 60_000);
 });
 
