@@ -306,6 +306,18 @@ describe('one thing asked of two nodes at once', () => {
     expect(statuses.filter((x) => x !== 200)).toEqual(Array(7).fill(410));
   });
 
+  it('an upload link good for two files, sent six at once through both nodes, stores two', async () => {
+    const { token } = await user('ula');
+    await ok(await api(a, '/api/v1/mkdir/drop', { method: 'POST', token }), 201);
+    const link = await ok<{ url: string }>(await api(a, '/api/v1/shares', { method: 'POST', token, json: { path: '/drop', kind: 'upload', maxUses: 2 } }), 201);
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => fetch(`${link.url.replace(a.url, (i % 2 ? b : a).url)}/f${i}.txt`, { method: 'PUT', body: `file ${i}` })));
+    const statuses = await Promise.all(answers.map(async (r) => (await r.text(), r.status)));
+    expect(statuses.filter((x) => x === 201)).toHaveLength(2);
+    expect(statuses.filter((x) => x !== 201)).toEqual(Array(4).fill(410));
+    const list = await ok<{ entries: { name: string }[] }>(await api(b, '/api/v1/list/drop', { token }), 200);
+    expect(list.entries).toHaveLength(2);
+  });
+
   it('a web session made on one node is refreshed on the other; one refresh token sent to both at once is honoured once', async () => {
     const { password } = await user('ria');
     const start = await ok<{ accessToken: string; refreshToken: string }>(
