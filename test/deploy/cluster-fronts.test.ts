@@ -329,6 +329,17 @@ describe('one thing asked of two nodes at once', () => {
     expect((await api(a, '/api/v1/me', { token: next.accessToken })).status).toBe(200);
     const both = await Promise.all([refresh(a, next.refreshToken), refresh(b, next.refreshToken)]);
     expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+
+    // The web app's way: the refresh token in its cookie, set by one node, sent to the other
+    // (behind a balancer both are one origin; here each node's own).
+    const web = await fetch(`${a.url}/api/v1/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json', origin: a.url }, body: JSON.stringify({ user: 'ria', password, cookie: true }) });
+    expect(web.status).toBe(201);
+    const cookie = web.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    expect(cookie).not.toBe('');
+    const fromCookie = await fetch(`${b.url}/api/v1/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json', origin: b.url, cookie }, body: '{}' });
+    expect(fromCookie.status, await fromCookie.clone().text()).toBe(200);
+    const { accessToken } = (await fromCookie.json()) as { accessToken: string };
+    expect((await api(a, '/api/v1/me', { token: accessToken })).status).toBe(200);
   });
 });
 
