@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import pg from 'pg';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
+import { runFerry, spawnFerry } from '../helpers/cli.js';
 import { basic, dav, lockBody } from '../helpers/dav.js';
 import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
@@ -146,6 +147,35 @@ describe('uploads through several nodes', () => {
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
     // A PATCH at a stale offset (what the dead node had) is refused on the living one.
     expect((await tusPatch(a, url, token, 3 * 1024 * 1024, data.subarray(0, 10))).status).toBeGreaterThanOrEqual(400);
+  }, 90_000);
+
+  it('ferry put cut off by a node killed with SIGKILL, run again through another node, sends only what was not stored', async () => {
+    const { token } = await user('cli');
+    const victim = await startNode('cli-victim');
+    const data = randomBytes(16 * 1024 * 1024);
+    const local = join(dir, 'cli.bin');
+    await writeFile(local, data);
+    const put = (node: RunningServer, extra: string[] = []) => ['put', local, '/cli.bin', '--server', node.url, '--token', token, ...extra];
+    const first = spawnFerry(put(victim, ['--bwlimit', '2M']), { env: { HOME: join(dir, 'cli-home') } });
+    const exited = new Promise((r) => first.once('close', r));
+    let stored = 0;
+    for (let i = 0; i < 600 && stored < 3; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      stored = await readMetric(victim, 'ferry_chunks_received_total');
+    }
+    expect(stored).toBeGreaterThanOrEqual(3);
+    await victim.kill();
+    first.kill('SIGKILL');
+    await exited;
+    const before = await readMetric(b, 'ferry_chunk_body_bytes_received_total');
+    const again = await runFerry(put(b), { env: { HOME: join(dir, 'cli-home') } });
+    expect(again.code, again.stderr).toBe(0);
+    // What the dead node stored (three chunks or more) was not sent again.
+    const manifest = await ok<{ chunks: { size: number }[] }>(await api(a, '/api/v1/manifests/cli.bin', { token }), 200);
+    const smallestThree = manifest.chunks.map((c) => c.size).sort((x, y) => x - y).slice(0, 3).reduce((x, y) => x + y, 0);
+    expect((await readMetric(b, 'ferry_chunk_body_bytes_received_total')) - before).toBeLessThanOrEqual(data.length - smallestThree);
+    const got = await api(a, '/api/v1/files/cli.bin', { token });
+    expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
   }, 90_000);
 
   it('a tus PATCH sent to a second node while one to the first still runs cannot interleave their bytes', async () => {
