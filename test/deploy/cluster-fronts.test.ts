@@ -1,25 +1,24 @@
 /**
- * The fronts and the account changes on several nodes (docs/cluster.md), probed as an
- * operator and as an attacker would: three real `ferry serve` processes on one private
- * PostgreSQL cluster and one s3rver bucket, each request sent to a chosen node (what a
- * round-robin balancer does to a client).
+ * Uploads, fronts and account changes on several nodes (docs/cluster.md), probed as an
+ * operator and as an attacker would: real `ferry serve` processes on one private PostgreSQL
+ * cluster and one s3rver bucket (test/helpers/pg-s3-nodes.ts), each request sent to a chosen
+ * node, as a round-robin balancer does to a client.
  *
- * - a tus upload begun on one node goes on through another, also after the first was killed
- *   with SIGKILL in the middle of a PATCH;
- * - a WebDAV lock taken through one node binds the other; UNLOCK through the other frees it;
+ * - `ferry put` and a tus upload cut off by a node killed with SIGKILL go on through another;
+ *   a tus PATCH sent to a second node while one to the first still runs is refused (423)
+ *   rather than appended after it; chunk frames, commits and GC across nodes;
+ * - one thing asked of two nodes at once is done once: a commit, a one-use share link, an
+ *   upload link's last file, a refresh token, an exclusive WebDAV lock; a quota raced through
+ *   two nodes is never passed;
+ * - a WebDAV lock taken through one node binds the other;
  * - a password change, a user deleted, an upload link revoked through one node are refused by
- *   the other on the next request;
- * - a quota raced by two clients on two nodes is never passed;
- * - a webhook gets each event once, whichever node recorded it, while every node's dispatcher runs;
- * - a rolling upgrade: a node keeps serving on a database a newer version migrated (a column
- *   and a migration it does not know), and an old node restarted then refuses to start, by name.
+ *   the other on the next request.
+ *
+ * Versions, sweeps, webhooks and a rolling upgrade: cluster-background.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
@@ -27,77 +26,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { runFerry, spawnFerry } from '../helpers/cli.js';
 import { basic, dav, lockBody } from '../helpers/dav.js';
-import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
-import { startS3rver, type S3rverHandle } from '../helpers/s3rver.js';
-import { readMetric, startServer, type RunningServer } from '../helpers/server.js';
+import { errorCode, ok, startPgS3Nodes, type PgS3Nodes } from '../helpers/pg-s3-nodes.js';
+import { readMetric, type RunningServer } from '../helpers/server.js';
 
-const BUCKET = 'ferry-fronts';
 const TUS = { 'tus-resumable': '1.0.0' };
-const adminToken = `fronts-admin-${randomBytes(16).toString('hex')}`;
 
-let dir: string;
-let postgres: PostgresHandle;
-let dbUrl: string;
-let s3: S3rverHandle;
-let sessionKey: string;
-let store: string;
+let nodes: PgS3Nodes;
 let a: RunningServer;
 let b: RunningServer;
 
 const sha = (x: Buffer): string => createHash('sha256').update(x).digest('hex');
 
-function startNode(name: string, extra: string[] = []): Promise<RunningServer> {
-  return startServer({
-    dataDir: join(dir, name),
-    adminToken,
-    env: { FERRY_SESSION_KEY: sessionKey, FERRY_LOG_LEVEL: 'warn' },
-    extraArgs: ['--db', dbUrl, '--db-pool', '4', '--store', store, '--gc-interval', '0', '--no-fsync', ...extra],
-    timeoutMs: 60_000,
-  });
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ferry-cluster-fronts-'));
-  postgres = await startPostgres();
-  dbUrl = await postgres.createDatabase('ferry_fronts');
-  s3 = await startS3rver([BUCKET]);
-  store = `s3:${BUCKET}/chunks?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`;
-  sessionKey = randomBytes(32).toString('base64');
-  [a, b] = await Promise.all([startNode('a', ['--webhook-retry-delay', '1s']), startNode('b', ['--webhook-retry-delay', '1s'])]);
+  nodes = await startPgS3Nodes('cluster-fronts');
+  [a, b] = await Promise.all([nodes.startNode('a'), nodes.startNode('b')]);
 }, 120_000);
 
-afterAll(async () => {
-  for (const n of [a, b]) await n?.stop().catch(() => undefined);
-  await s3?.stop();
-  await postgres?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+afterAll(async () => nodes?.stop());
 
-function api(node: RunningServer, path: string, init: { method?: string; json?: unknown; token?: string | null; body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<Response> {
-  const headers: Record<string, string> = { ...init.headers };
-  const token = init.token === undefined ? adminToken : init.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (init.json !== undefined) headers['content-type'] = 'application/json';
-  return fetch(node.url + path, { method: init.method ?? 'GET', headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
-}
-
-async function ok<T>(r: Response, status: number): Promise<T> {
-  const text = await r.text();
-  expect(r.status, text).toBe(status);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function errorCode(r: Response): Promise<string | undefined> {
-  return ((await r.json().catch(() => ({}))) as { error?: { code: string } }).error?.code;
-}
-
+const api: PgS3Nodes['api'] = (...args) => nodes.api(...args);
+const startNode = (name: string, extra: string[] = []) => nodes.startNode(name, extra);
 /** A user with a password and a token of their own, made through node `a`. */
-async function user(name: string, extra: Record<string, unknown> = {}): Promise<{ token: string; password: string }> {
-  const password = `${name}-password-1`;
-  await ok(await api(a, '/api/v1/users', { method: 'POST', json: { name, password, ...extra } }), 201);
-  const { token } = await ok<{ token: string }>(await api(a, '/api/v1/tokens', { method: 'POST', json: { name: `${name} on the cluster`, user: name } }), 201);
-  return { token, password };
-}
+const user = (name: string, extra: Record<string, unknown> = {}) => nodes.user(a, name, extra);
 
 async function tusOffset(node: RunningServer, url: string, token: string): Promise<number> {
   const r = await fetch(node.url + url, { method: 'HEAD', headers: { ...TUS, authorization: `Bearer ${token}` } });
@@ -153,10 +103,10 @@ describe('uploads through several nodes', () => {
     const { token } = await user('cli');
     const victim = await startNode('cli-victim');
     const data = randomBytes(16 * 1024 * 1024);
-    const local = join(dir, 'cli.bin');
+    const local = join(nodes.dir, 'cli.bin');
     await writeFile(local, data);
     const put = (node: RunningServer, extra: string[] = []) => ['put', local, '/cli.bin', '--server', node.url, '--token', token, ...extra];
-    const first = spawnFerry(put(victim, ['--bwlimit', '2M']), { env: { HOME: join(dir, 'cli-home') } });
+    const first = spawnFerry(put(victim, ['--bwlimit', '2M']), { env: { HOME: join(nodes.dir, 'cli-home') } });
     const exited = new Promise((r) => first.once('close', r));
     let stored = 0;
     for (let i = 0; i < 600 && stored < 3; i++) {
@@ -168,7 +118,7 @@ describe('uploads through several nodes', () => {
     first.kill('SIGKILL');
     await exited;
     const before = await readMetric(b, 'ferry_chunk_body_bytes_received_total');
-    const again = await runFerry(put(b), { env: { HOME: join(dir, 'cli-home') } });
+    const again = await runFerry(put(b), { env: { HOME: join(nodes.dir, 'cli-home') } });
     expect(again.code, again.stderr).toBe(0);
     // What the dead node stored (three chunks or more) was not sent again.
     const manifest = await ok<{ chunks: { size: number }[] }>(await api(a, '/api/v1/manifests/cli.bin', { token }), 200);
@@ -316,7 +266,7 @@ describe('one thing asked of two nodes at once', () => {
     // One upload in the audit log (and so one webhook event), one reference to its chunk.
     const audit = await ok<{ entries: { event: string; path: string | null }[] }>(await api(a, '/api/v1/admin/audit?limit=10000'), 200);
     expect(audit.entries.filter((e) => e.event === 'file.upload' && e.path?.endsWith('/once.bin'))).toHaveLength(1);
-    const db = new pg.Client({ connectionString: dbUrl });
+    const db = new pg.Client({ connectionString: nodes.dbUrl });
     await db.connect();
     try {
       expect((await db.query<{ refs: string }>('select refs from chunks where hash = $1', [chunks[0].hash])).rows.map((r) => Number(r.refs))).toEqual([1]);
@@ -371,36 +321,6 @@ describe('one thing asked of two nodes at once', () => {
     const { accessToken } = (await fromCookie.json()) as { accessToken: string };
     expect((await api(a, '/api/v1/me', { token: accessToken })).status).toBe(200);
   });
-});
-
-describe('versions on two nodes', () => {
-  it('overwrites of one file racing through two nodes keep the two versions asked for, and each one kept stays readable after GC', async () => {
-    const flags = ['--versions', '{"keep":2}'];
-    const [v1, v2] = await Promise.all([startNode('v1', flags), startNode('v2', flags)]);
-    try {
-      const { token } = await user('ver');
-      const bodies = Array.from({ length: 8 }, () => randomBytes(150_000));
-      const hashes = new Set(bodies.map(sha));
-      const puts = await Promise.all(bodies.map((body, i) => api(i % 2 ? v2 : v1, '/api/v1/files/v.bin', { method: 'PUT', token, body })));
-      for (const r of puts) expect([200, 201]).toContain(r.status);
-      const listed = await ok<{ versions: { id: string; hash: string }[] }>(await api(v1, '/api/v1/versions/v.bin', { token }), 200);
-      // Seven replacements, two kept.
-      expect(listed.versions).toHaveLength(2);
-      await ok(await api(v2, '/api/v1/admin/gc', { method: 'POST', json: { graceSeconds: 0 } }), 200);
-      const current = await api(v1, '/api/v1/files/v.bin', { token });
-      const seen = [sha(Buffer.from(await current.arrayBuffer()))];
-      for (const v of listed.versions) {
-        const old = await api(v2, `/api/v1/files/v.bin?version=${v.id}`, { token });
-        expect(old.status, v.id).toBe(200);
-        seen.push(sha(Buffer.from(await old.arrayBuffer())));
-      }
-      // Three different bodies of the eight sent, each whole.
-      expect(new Set(seen).size).toBe(3);
-      for (const h of seen) expect(hashes.has(h)).toBe(true);
-    } finally {
-      await Promise.all([v1.stop(), v2.stop()]);
-    }
-  }, 60_000);
 });
 
 describe('WebDAV locks on two nodes', () => {
@@ -483,72 +403,3 @@ describe('account changes through one node, on the other', () => {
   });
 });
 
-describe('webhooks on two nodes', () => {
-  let receiver: Server;
-  const got: { path: string; event: string }[] = [];
-  beforeAll(async () => {
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        const j = JSON.parse(body) as { event: string; path?: string };
-        got.push({ path: j.path ?? '', event: j.event });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  });
-  afterAll(async () => new Promise<void>((r) => receiver.close(() => r())));
-
-  it('gets each event once, whichever node recorded it', async () => {
-    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
-    const hook = await ok<{ id: string }>(await api(a, '/api/v1/admin/webhooks', { method: 'POST', json: { url, events: ['upload'] } }), 201);
-    // The other node reads the webhook list again within 2 s: uploads through it until one is delivered.
-    for (let i = 0; i < 100 && !got.some((g) => g.path.startsWith('/probe-')); i++) {
-      expect((await api(b, `/api/v1/files/probe-${i}.txt`, { method: 'PUT', body: 'probe' })).status).toBe(201);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(got.some((g) => g.path.startsWith('/probe-'))).toBe(true);
-    const paths: string[] = [];
-    for (let i = 0; i < 6; i++) {
-      const path = `/hooked-${i}.txt`;
-      paths.push(path);
-      expect((await api(i % 2 === 0 ? a : b, `/api/v1/files${path}`, { method: 'PUT', body: `file ${i}` })).status).toBe(201);
-    }
-    // Every delivery of the webhook done: no node sends a delivered one again.
-    const log = async () => ok<{ status: string }[]>(await api(b, `/api/v1/admin/webhook-deliveries?webhook=${hook.id}&limit=1000`), 200);
-    let rows = await log();
-    for (let i = 0; i < 600 && rows.some((r) => r.status !== 'delivered'); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      rows = await log();
-    }
-    expect(rows.every((r) => r.status === 'delivered')).toBe(true);
-    expect(rows).toHaveLength(got.length);
-    for (const p of paths) expect(got.filter((g) => g.path === p), p).toHaveLength(1);
-  }, 60_000);
-});
-
-describe('a rolling upgrade', () => {
-  it('a node keeps serving on a database a newer version migrated; an old node restarted refuses to start, by name', async () => {
-    const old = await startNode('old');
-    // What a newer version's migration could do: a column with a default, a new table, its name recorded.
-    const db = new pg.Client({ connectionString: dbUrl });
-    await db.connect();
-    try {
-      await db.query('alter table files add column newer_flag integer not null default 0');
-      await db.query('create table newer_things (id text primary key)');
-      await db.query("insert into kysely_migration (name, timestamp) values ('9999-from-a-newer-version', now()::text)");
-    } finally {
-      await db.end();
-    }
-    // The node started before keeps working: uploads, reads, listings.
-    const data = randomBytes(300_000);
-    expect((await api(old, '/api/v1/files/after-upgrade.bin', { method: 'PUT', body: data })).status).toBe(201);
-    const back = await api(a, '/api/v1/files/after-upgrade.bin');
-    expect(sha(Buffer.from(await back.arrayBuffer()))).toBe(sha(data));
-    expect((await api(old, '/api/v1/list/')).status).toBe(200);
-    // Restarted (a crash, a deploy gone wrong), the old version refuses the newer database.
-    await old.stop();
-    await expect(startNode('old')).rejects.toThrow(/upgraded by a newer version of Ferry \(its migration 9999-from-a-newer-version is unknown to this one\)/);
-  }, 90_000);
-});
