@@ -160,7 +160,7 @@ describe('uploads through several nodes', () => {
       const up = new tus.Upload(data, {
         uploadUrl: b.url + url,
         headers: { authorization: `Bearer ${token}` },
-        retryDelays: Array(300).fill(100),
+        retryDelays: Array(600).fill(100),
         onShouldRetry: (err) => {
           if ((err as tus.DetailedError).originalResponse?.getStatus() === 423) {
             refused++;
@@ -180,7 +180,7 @@ describe('uploads through several nodes', () => {
     const got = await api(a, '/api/v1/files/twice.bin', { token });
     expect(got.status).toBe(200);
     expect(sha(Buffer.from(await got.arrayBuffer()))).toBe(sha(data));
-  }, 60_000);
+  }, 90_000);
 
   it('a session made on one node takes chunk frames and chunk PUTs on both, and is committed on the other', async () => {
     const { token } = await user('fra');
