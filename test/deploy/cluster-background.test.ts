@@ -136,10 +136,11 @@ describe('webhooks on two nodes', () => {
       paths.push(path);
       expect((await api(i % 2 === 0 ? a : b, `/api/v1/files${path}`, { method: 'PUT', body: `file ${i}` })).status).toBe(201);
     }
-    // Every delivery of the webhook done: no node sends a delivered one again.
+    // Every upload received, and every delivery of the webhook done (a node queues an event
+    // just after its answer, and sends a delivered one never again).
     const log = async () => ok<{ status: string }[]>(await api(b, `/api/v1/admin/webhook-deliveries?webhook=${hook.id}&limit=1000`), 200);
     let rows = await log();
-    for (let i = 0; i < 600 && rows.some((r) => r.status !== 'delivered'); i++) {
+    for (let i = 0; i < 600 && (rows.some((r) => r.status !== 'delivered') || !paths.every((p) => got.some((g) => g.path === p))); i++) {
       await new Promise((r) => setTimeout(r, 100));
       rows = await log();
     }
