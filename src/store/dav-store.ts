@@ -18,6 +18,9 @@ import type { Database, DavLocksTable } from './meta-schema.js';
 import type { MetaStore } from './meta-store.js';
 import { subtreeEnd, subtreeStart } from './path-range.js';
 
+/** The advisory lock WebDAV lock requests take turns under on PostgreSQL (with 0 as its second key): 'DAVL'. */
+const DAV_LOCK_KEY = 0x4441564c;
+
 type Db = Kysely<Database> | Transaction<Database>;
 
 /** `path` is `root` or lies below it. */
@@ -235,6 +238,11 @@ export class DavStore {
    */
   async insertLock(row: LockRow, conflicts: (existing: LockRow[]) => LockRow[]): Promise<LockRow[]> {
     return this.meta.durable(async (trx) => {
+      // PostgreSQL runs two such transactions side by side (READ COMMITTED): each found no
+      // conflict and both inserted, two exclusive locks on one file granted by two nodes at
+      // once. Lock requests take turns under one advisory lock (the two-key form: a key space
+      // of its own, apart from the chunks' one-key locks); they are rare. SQLite serializes writers.
+      if (this.meta.dialect !== 'sqlite') await sql`select pg_advisory_xact_lock(${DAV_LOCK_KEY}, 0)`.execute(trx);
       const existing = await this.locksCoveringIn(trx, row.path, row.created_at, row.infinite === 1);
       const blocking = conflicts(existing);
       if (blocking.length === 0) await trx.insertInto('dav_locks').values(row).execute();

@@ -53,12 +53,21 @@ export class Leases {
    */
   async run<T>(name: string, ttlMs: number, job: () => Promise<T>): Promise<{ ran: true; result: T } | { ran: false }> {
     if (!(await this.acquire(name, ttlMs))) return { ran: false };
-    const renew = setInterval(() => void this.acquire(name, ttlMs).catch(() => undefined), Math.max(1, Math.floor(ttlMs / 3)));
+    // A renewal still on its way when the job ends would take the lease again after the
+    // release (for a whole ttlMs, other nodes skipping the work meanwhile): the release waits for them.
+    const renewals = new Set<Promise<unknown>>();
+    const renew = setInterval(() => {
+      const renewal: Promise<unknown> = this.acquire(name, ttlMs)
+        .catch(() => undefined)
+        .finally(() => renewals.delete(renewal));
+      renewals.add(renewal);
+    }, Math.max(1, Math.floor(ttlMs / 3)));
     renew.unref();
     try {
       return { ran: true, result: await job() };
     } finally {
       clearInterval(renew);
+      await Promise.all(renewals);
       await this.release(name).catch(() => undefined);
     }
   }

@@ -932,6 +932,12 @@ export class Namespace {
   async commitUpload(id: string, final: CommitFinal = {}, options: CommitOptions = {}): Promise<Entry[]> {
     const now = this.now();
     return this.guarded(() => this.durable(async (trx) => {
+      // PostgreSQL: the session's row is locked first, so two commits of one session (a
+      // client's retry through another node while the first still runs) go one after the
+      // other and the second finds it gone. Both read it unlocked and both committed: the file
+      // twice (two versions, two events; a drop box's "name (1)" beside "name"). SQLite
+      // serializes writers anyway.
+      if (this.meta.dialect !== 'sqlite') await trx.selectFrom('uploads').select('id').where('id', '=', id).forUpdate().execute();
       const up = await this.queries.upload.first(trx, id);
       if (!up || Number(up.expires_at) <= now) throw new UploadNotFoundError(`upload ${id} not found (unknown, committed, aborted or expired)`, { details: { id } });
       if (options.append && options.append.chunks.length > 0) await this.meta.uploads.appendEntriesIn(trx, id, options.append);

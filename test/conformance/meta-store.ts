@@ -583,6 +583,20 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       clock += 1001;
       expect(await other.leases.run('ttl', 1000, async () => ++ran)).toEqual({ ran: true, result: 1 });
       expect(await store.leases.holderOf('ttl')).toBeUndefined();
+      // Renewals still on their way when the job ends do not take the lease again after its
+      // release (they did: other nodes then skipped the work for a whole lease time).
+      const slow = await node();
+      const acquire = slow.leases.acquire.bind(slow.leases);
+      const calls: Promise<boolean>[] = [];
+      slow.leases.acquire = (...args) => {
+        const call = calls.length === 0 ? acquire(...args) : new Promise<void>((r) => setTimeout(r, 30)).then(() => acquire(...args));
+        calls.push(call);
+        return call;
+      };
+      expect(await slow.leases.run('renewed', 3, () => new Promise((r) => setTimeout(() => r('done'), 15)))).toEqual({ ran: true, result: 'done' });
+      expect(calls.length).toBeGreaterThan(1);
+      await Promise.all(calls);
+      expect(await store.leases.holderOf('renewed')).toBeUndefined();
     });
 
     it('tells whether another holder has a live lease under a name prefix (the data keys nodes write with)', async () => {

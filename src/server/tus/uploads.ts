@@ -25,12 +25,16 @@
  *
  * One PATCH at a time per upload: a request for an upload that has one running interrupts
  * it (its client is presumably gone: tusd does the same), keeps what arrived, and goes on.
+ * Nodes sharing a PostgreSQL database cannot interrupt each other's requests, so there a PATCH
+ * (or a termination) also holds a claim on the upload, a lease `tus:<id>` (src/store/leases.ts),
+ * and one arriving at another node meanwhile is refused with 423 (FERRY_ERR_LOCKED, Retry-After)
+ * instead of appending the same bytes a second time after the first PATCH's.
  */
 import type { FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { addAbortSignal, Readable } from 'node:stream';
 import { StreamChunker, type StreamChunk } from '../../algo/chunk-stream.js';
-import { ChecksumMismatchError, ForbiddenError, IsADirectoryError, NotFoundError, OffsetMismatchError, PathInvalidError, UploadNotFoundError, ValidationError } from '../../core/errors.js';
+import { ChecksumMismatchError, ForbiddenError, IsADirectoryError, LockedError, NotFoundError, OffsetMismatchError, PathInvalidError, UploadNotFoundError, ValidationError } from '../../core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../core/manifest.js';
 import { joinPath, normalizePath } from '../../core/path.js';
 import { KeyedLock } from '../../store/keyed-lock.js';
@@ -41,6 +45,12 @@ import { commitSession } from '../commit.js';
 
 /** Manifest entries are appended (and the quota checked) once per this many chunks. */
 const APPEND_EVERY = 16;
+/**
+ * How long a node's claim on an upload lasts unless renewed: the PATCH holding it renews it
+ * every third of this while it runs and before each write that moves the offset. So after a
+ * node dies mid-PATCH, the others refuse the upload's PATCHes (423) for this long at most.
+ */
+const CLAIM_MS = 15_000;
 /** Partial uploads one final upload may name: tus clients upload in a few parallel parts. */
 const MAX_PARTS = 500;
 
@@ -291,14 +301,33 @@ export class TusUploads {
       const controller = new AbortController();
       this.running.set(id, controller);
       try {
-        return await this.appendLocked(auth, await this.own(auth, id), offset, addAbortSignal(controller.signal, body), options);
+        return await this.claimed(id, async (hold) => this.appendLocked(auth, await this.own(auth, id), offset, addAbortSignal(controller.signal, body), options, hold));
       } finally {
         if (this.running.get(id) === controller) this.running.delete(id);
       }
     });
   }
 
-  private async appendLocked(auth: AuthContext, row: TusRow, offset: number, body: Readable, options: AppendOptions): Promise<UploadState> {
+  /**
+   * Runs `fn` holding this node's claim on upload `id` across the nodes of a cluster (see the
+   * file's comment); `hold` renews it and throws FERRY_ERR_LOCKED if it was lost (lapsed while
+   * this node stalled, and taken by another). One node on SQLite has its in-process lock only.
+   */
+  private async claimed<T>(id: string, fn: (hold: () => Promise<void>) => Promise<T>): Promise<T> {
+    const { meta } = this.ctx;
+    if (meta.dialect === 'sqlite') return fn(async () => undefined);
+    const name = `tus:${id}`;
+    const busy = () => new LockedError('another node is receiving a PATCH of this upload: ask its offset again (HEAD) and retry when it ends', { retryAfterMs: 1000, details: { upload: id } });
+    const r = await meta.leases.run(name, CLAIM_MS, () =>
+      fn(async () => {
+        if (!(await meta.leases.acquire(name, CLAIM_MS))) throw busy();
+      }),
+    );
+    if (!r.ran) throw busy();
+    return r.result;
+  }
+
+  private async appendLocked(auth: AuthContext, row: TusRow, offset: number, body: Readable, options: AppendOptions, hold: () => Promise<void>): Promise<UploadState> {
     const { meta, quota } = this.ctx;
     if (row.concat === 'final') throw new ForbiddenError('a final upload (concatenation) takes no PATCH');
     const current = await this.offsetOf(row);
@@ -320,7 +349,7 @@ export class TusUploads {
     const entriesBefore = await meta.uploadFileBytes(row.id, 0);
     const chunker = new StreamChunker(this.ctx.config.chunking);
     try {
-      return await this.receive(auth, row, server, body, options, { current, length, entriesBefore, chunker });
+      return await this.receive(auth, row, server, body, options, { current, length, entriesBefore, chunker, hold });
     } finally {
       chunker.release();
     }
@@ -333,10 +362,10 @@ export class TusUploads {
     server: string,
     body: Readable,
     options: AppendOptions,
-    at: { current: number; length: number | null; entriesBefore: number; chunker: StreamChunker },
+    at: { current: number; length: number | null; entriesBefore: number; chunker: StreamChunker; hold: () => Promise<void> },
   ): Promise<UploadState> {
     const { meta, quota } = this.ctx;
-    const { current, length, entriesBefore, chunker } = at;
+    const { current, length, entriesBefore, chunker, hold } = at;
     const hasher = options.sha256 ? createHash('sha256') : undefined;
     let pending: ChunkRef[] = [];
     let flushed = entriesBefore;
@@ -348,6 +377,7 @@ export class TusUploads {
       if (pending.length === 0) return;
       const bytes = pending.reduce((a, c) => a + c.size, 0);
       await quota.reserveGrowth(auth, row.id, server, flushed + bytes);
+      await hold();
       await meta.appendEntries(row.id, 0, pending, this.ctx.config.uploadTtlMs);
       flushed += bytes;
       pending = [];
@@ -387,6 +417,7 @@ export class TusUploads {
     if (done) for (const c of chunker.finish()) await put(c);
     await flush();
     const rest = chunker.rest();
+    await hold();
     if (!done && rest.length > 0) await this.backend.write(TusUploads.tailKey(row.id, flushed), rest, { size: rest.length, durable: this.ctx.config.durable });
     if (flushed !== entriesBefore || done) await this.dropTails(row.id, done ? undefined : flushed);
     if (done) return { row: await this.complete(auth, { ...row, length }, options.request), offset: length! };
@@ -421,7 +452,7 @@ export class TusUploads {
   async terminate(auth: AuthContext, id: string): Promise<void> {
     await this.own(auth, id);
     this.running.get(id)?.abort();
-    await this.locks.run(id, async () => this.discard(await this.own(auth, id)));
+    await this.locks.run(id, async () => this.claimed(id, async () => this.discard(await this.own(auth, id))));
   }
 
   /** An admin's abort (`DELETE /api/v1/admin/uploads/:id`): whoever owns it; false when it is not a tus upload. */
