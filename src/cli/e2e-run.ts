@@ -33,6 +33,7 @@ import { CryptoKeyMissingError, UsageError } from '../core/errors.js';
 import { baseName, joinPath, normalizePath, parentPath, relativePath } from '../core/path.js';
 import type { Entry } from '../core/protocol.js';
 import { secretOf, type E2eOpts } from './e2e-flags.js';
+import { terminalSafe } from './terminal-text.js';
 
 export { mkdirInVault, moveInVaults, moveVaultsWithin, serverPathFor } from '../client/e2e/moves.js';
 
@@ -119,7 +120,7 @@ export async function listEndToEnd(client: FerryClient, path: string, opts: E2eO
     if (!loc) return undefined;
   }
   if (!given) {
-    process.stderr.write(`ferry: ${path} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
+    process.stderr.write(`ferry: ${terminalSafe(path)} is end-to-end encrypted: names are shown as stored; give --passphrase-file FILE or FERRY_E2E_PASSPHRASE to see them\n`);
     return byPath(await (recursive ? listTreeEncrypted(client, path, undefined, undefined, loc, signal, false) : listEncrypted(client, path, undefined, loc, signal)));
   }
   const keys = await keysAt(loc, await secretOf(opts)());

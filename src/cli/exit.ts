@@ -4,7 +4,7 @@
  */
 import { FerryError, type FerryErrorCode } from '../core/errors.js';
 import { inCliTerms } from './option-flags.js';
-import { terminalSafeLines } from './terminal-text.js';
+import { terminalSafe, terminalSafeLines } from './terminal-text.js';
 
 /** Exit codes, documented in the README. */
 export const EXIT = {
@@ -173,7 +173,8 @@ export function fileErrorLine(path: string | undefined, err: unknown, json: bool
   const ferry = err instanceof FerryError ? err : undefined;
   const plain = err !== null && typeof err === 'object' && typeof (err as { message?: unknown }).message === 'string' ? (err as { code?: unknown; message: string }) : undefined;
   const message = ferry ? cliMessage(ferry) : inCliTerms(plain?.message ?? String(err));
-  if (!json) return `ferry: ${path ? path + ': ' : ''}${terminalSafeLines(message)}\n`;
+  // One line: a name's newline (and the message quoting it) written out as \x0a.
+  if (!json) return `ferry: ${path ? terminalSafe(path) + ': ' : ''}${terminalSafe(message)}\n`;
   const code = ferry?.code ?? (typeof plain?.code === 'string' ? plain.code : 'FERRY_ERR_INTERNAL');
   return JSON.stringify({ error: { code, message, details: { ...ferry?.details, ...(path ? { path } : {}) } } }) + '\n';
 }

@@ -10,6 +10,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { UsageError, fromSystemError, ferryErrorOf } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
+import { escapeControls } from '../core/control-chars.js';
 import type { TransferResult } from '../client/transfer.js';
 import { locationOf, type Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
@@ -74,7 +75,7 @@ async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend
   const r = await copy(makeRemote(srcBackend, srcKey), makeRemote(dstBackend, dstKey, label), engine);
   if (r.errors.length > 0) {
     const first = r.errors[0];
-    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${first.path}: ${first.message}`, {
+    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${escapeControls(`${first.path}: ${first.message}`)}`, {
       details: { failed: r.errors.length, failedCodes: [...new Set(r.errors.map((e) => e.code))] },
     });
   }

@@ -191,7 +191,7 @@ export function progressPrinter(enabled: boolean | undefined): { onProgress?: (p
 export function actionLine(e: StepEvent): string {
   const to = e.to ? ` -> ${e.to}` : '';
   const why = e.reason ? ` (${inCliTerms(e.reason)})` : '';
-  return `${e.action} ${e.path}${to}${why}`;
+  return terminalSafe(`${e.action} ${e.path}${to}${why}`);
 }
 
 /**
@@ -215,7 +215,7 @@ export function planPrinter(dryRun: boolean | undefined, line: (e: StepEvent) =>
   return (plan) => {
     const out: string[] = [];
     for (const phase of plan.phases) {
-      if (phase.refused) out.push(`(dry run) ${inCliTerms(phase.refused)}`);
+      if (phase.refused) out.push(`(dry run) ${terminalSafe(inCliTerms(phase.refused))}`);
       else for (const task of phase.tasks) for (const step of task.steps) out.push(`(dry run) ${line(step.event)}`);
     }
     if (out.length > 0) process.stderr.write(out.join('\n') + '\n');

@@ -13,6 +13,7 @@ import { Semaphore, allowManyListeners } from './concurrency.js';
 import { fromHex } from './hashing.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
 import { countOf } from '../core/units.js';
+import { escapeControls } from '../core/control-chars.js';
 import type { FileProgress } from './progress.js';
 
 /** Options every transfer takes. */
@@ -501,7 +502,7 @@ export class TreeFailures {
     if (this.failed.length === 0) return result;
     const { path, err } = this.failed[0];
     const code = isFerryError(err) ? err.code : 'FERRY_ERR_INTERNAL';
-    throw ferryErrorOf(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+    throw ferryErrorOf(code, `${this.failed.length} of ${countOf(of, noun, plural)} failed; first: ${escapeControls(`${path}: ${err instanceof Error ? err.message : String(err)}`)}`, {
       cause: err,
       // Every failure's code (the CLI's exit code is theirs when they share one).
       details: { failed: this.failed.length, failedCodes: [...new Set(this.failed.map((f) => (isFerryError(f.err) ? f.err.code : 'FERRY_ERR_INTERNAL')))], result },

@@ -381,7 +381,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'an unreferenced chunk is kept at least this long; so is a temporary file of a chunk write (`.ferry-tmp-*`), after which GC (hourly at most) removes it as the leftover of a write that died (never one this server is still writing, whatever the grace: `ferry admin gc --grace 0s` during uploads is safe). A start removes every such leftover in `DATA/store` at once, and those older than this in other stores',
     apply: (c, v) => (c.gcGraceMs = v) }),
   def({ key: 'drainTimeout', kind: duration, default: '30s', examples: ['10s', '2m'], live: false,
-    doc: 'on SIGTERM, how long requests in flight may take to finish; then the connections still open are closed and the server exits (`0`: wait however long). An upload cut off resumes: its session stays',
+    doc: 'on SIGTERM, how long requests in flight may take to finish; then the connections still open are closed and the server exits (`0`: wait however long; a second SIGTERM or Ctrl-C stops at once). An upload cut off resumes: its session stays',
     apply: (c, v) => (c.drainTimeoutMs = v) }),
   def({ key: 'ttlSweepInterval', kind: duration, default: '1m', examples: ['30s', '5m'], live: false,
     doc: 'how often files past their TTL are deleted (`0`: never)',

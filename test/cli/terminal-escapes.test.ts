@@ -6,7 +6,9 @@
  * clears the screen, hides rows, retitles the window or (OSC 52) puts a command on the
  * clipboard. The CLI writes each control character out as `\xNN` instead.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -71,5 +73,47 @@ describe('strings other people chose, in the CLI', () => {
     } finally {
       await new Promise<void>((resolve) => hostile.close(() => resolve()));
     }
+  });
+});
+
+describe('local file names holding control characters, in messages that quote them', () => {
+  // A newline, a carriage return (which would overwrite the start of the line) and an ESC
+  // sequence (clear the screen): each file name may hold them, none may be sent to a server.
+  const NAMES = ['a\nb', 'c\rd', 'e\u001b[2Jf'];
+  const SHOWN_NAMES = ['a\\x0ab', 'c\\x0dd', 'e\\x1b[2Jf'];
+
+  it('`put -r` writes each failure and the summary on one line, the names\' controls written out as sync and copy do', async () => {
+    const src = join(w.dir, 'controls');
+    await mkdir(src);
+    for (const name of [...NAMES, 'ok.txt']) await writeFile(join(src, name), name);
+    const r = await w.ferry(['put', '-r', src, '/controls']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).not.toMatch(CONTROLS);
+    const lines = r.stderr.trimEnd().split('\n');
+    // One line per failed file, then the summary that quotes the first; nothing else.
+    expect(lines).toHaveLength(NAMES.length + 1);
+    for (const shown of SHOWN_NAMES) expect(lines.filter((l) => l.startsWith(`ferry: ${join(src, shown)}: `))).toHaveLength(1);
+    expect(lines[NAMES.length]).toMatch(/^ferry: 3 of 4 files failed; first: .*(a\\x0ab|c\\x0dd|e\\x1b\[2Jf): .*\(FERRY_ERR_PATH_INVALID\)$/);
+    // The file with a plain name went up all the same.
+    expect(ok(await w.ferry(['cat', '/controls/ok.txt'])).stdout).toBe('ok.txt');
+
+    // --json is for programs: each failure's details keep the name as it is.
+    const json = await w.ferry(['put', '-r', '--json', src, '/controls-json']);
+    expect(json.code).toBe(2);
+    const errors = json.stderr.trimEnd().split('\n').map((l) => JSON.parse(l) as { error: { details: { path?: string } } });
+    expect(errors.map((e) => e.error.details.path).filter(Boolean).sort()).toEqual(NAMES.map((n) => join(src, n)).sort());
+  });
+
+  it('the library\'s summary of a tree that failed is one line too (a log line, an error page)', async () => {
+    const { TreeFailures } = await import('../../src/client/transfer.js');
+    const failures = new TreeFailures(new AbortController().signal);
+    failures.add('/in/a\nb', new Error("ENOENT: no such file or directory, open '/in/a\nb'"));
+    let message = '';
+    try {
+      failures.settle({} as never, 2);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toBe("1 of 2 files failed; first: /in/a\\x0ab: ENOENT: no such file or directory, open '/in/a\\x0ab'");
   });
 });

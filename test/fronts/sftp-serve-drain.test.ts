@@ -4,7 +4,7 @@
  * that would outlast `drainTimeout` is cut when it passes and the server exits all the same.
  * Before, the drain ended every SSH connection with no file open for writing at once: a
  * download in flight at SIGTERM was cut however little of it was left (uploads already
- * finished).
+ * finished). A second SIGTERM stops at once, cutting the download.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -86,6 +86,24 @@ describe('ferry serve, SIGTERM, and an SFTP download in flight', () => {
     await started(dest, child);
     s.process.kill('SIGTERM');
     expect(await exitOf(s.process)).toBe(0);
+    const r = await result;
+    expect(r.code).not.toBe(0);
+    expect((await stat(dest)).size).toBeLessThan(DATA.length);
+  });
+
+  it('stops at once on a second SIGTERM, cutting a download the drain would wait minutes for, and exits 0', async () => {
+    const { s, target } = await serveWithFile('twice', '120s');
+    const dest = join(dir, 'twice.bin');
+    // 3 MiB at 1 Mbit/s: about 25 s; the drain alone would wait for all of it (120 s allowed).
+    const child = slowGet(target, 1024, dest);
+    const result = collect(child, `get /big.bin ${dest}\n`);
+    await started(dest, child);
+    s.process.kill('SIGTERM');
+    await expect.poll(() => s.output(), { timeout: 30_000, interval: 50 }).toContain('SIGTERM: draining');
+    expect(s.process.exitCode).toBeNull();
+    s.process.kill('SIGTERM');
+    expect(await exitOf(s.process)).toBe(0);
+    expect(s.output()).toContain('SIGTERM again: stopping now');
     const r = await result;
     expect(r.code).not.toBe(0);
     expect((await stat(dest)).size).toBeLessThan(DATA.length);

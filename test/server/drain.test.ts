@@ -160,6 +160,53 @@ describe('readiness and draining', () => {
     }
   });
 
+  it('ferry serve on a second Ctrl-C (SIGINT): stops now, cutting a chunk PUT the drain would wait for, and says so on stderr', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-twice-'));
+    let node: RunningServer | undefined;
+    try {
+      // Two minutes of drainTimeout: without a second signal that stops now, the server
+      // would wait for the chunk PUT held open past this test's timeout.
+      node = await startServer({ dataDir, extraArgs: ['--drain-timeout', '120s'] });
+      const api = (url: string, path: string, init: RequestInit = {}) => fetch(url + path, { ...init, headers: { authorization: `Bearer ${node!.adminToken}`, 'content-type': 'application/json', ...init.headers } });
+      const data = randomBytes(64 * 1024);
+      const { refs } = pieces(data, 32 * 1024);
+      const created = await api(node.url, '/api/v1/uploads', { method: 'POST', body: JSON.stringify({ path: '/twice.bin', size: data.length, hash: fileHashOf(refs), chunks: refs }) });
+      const { id } = (await created.json()) as { id: string };
+      const slow = slowChunkPut({ url: node.url, token: node.adminToken }, id, refs[0].hash, data.subarray(0, 32 * 1024));
+      await slow.started;
+      const cut = slow.done.then(
+        (status) => `answered ${status}`,
+        (err: Error) => `cut: ${err.message}`,
+      );
+      const exited = new Promise<number | null>((resolve) => node!.process.once('exit', (code) => resolve(code)));
+      node.process.kill('SIGINT');
+      // The first signal drains, and tells whoever pressed Ctrl-C how to stop now.
+      await expect.poll(() => node!.output(), { timeout: 30_000, interval: 50 }).toContain('press Ctrl-C again');
+      expect(node.output()).toContain('SIGINT: draining');
+      expect(node.output()).toContain('120 s at most');
+      expect(node.process.exitCode).toBeNull();
+      node.process.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(await cut).toMatch(/^cut: /);
+      expect(node.output()).toContain('SIGINT again: stopping now');
+      expect(node.output()).not.toContain('drain deadline passed');
+
+      // The upload session stays: the chunk cut off is sent again and the upload completes.
+      node = await startServer({ dataDir, adminToken: node.adminToken });
+      const status = (await (await api(node.url, `/api/v1/uploads/${id}`)).json()) as { missing: string[] };
+      expect(status.missing).toEqual(refs.map((r) => r.hash));
+      for (const [i, ref] of refs.entries()) {
+        const body = data.subarray(i * 32 * 1024, (i + 1) * 32 * 1024);
+        expect((await api(node.url, `/api/v1/uploads/${id}/chunks/${ref.hash}`, { method: 'PUT', body, headers: { 'content-type': 'application/octet-stream' } })).status).toBe(200);
+      }
+      expect((await api(node.url, `/api/v1/uploads/${id}/commit`, { method: 'POST', body: '{}' })).status).toBe(200);
+      expect(Buffer.from(await (await api(node.url, '/api/v1/files/twice.bin')).arrayBuffer()).equals(data)).toBe(true);
+    } finally {
+      await node?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('is not ready while a chunk store does not answer, and names it', async () => {
     // A store that answered at the start (a server refuses to start on one it cannot
     // reach) and then goes away.

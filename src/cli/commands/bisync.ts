@@ -8,6 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import type { StepEvent } from '../../sync/plan.js';
 import { countOf } from '../../core/units.js';
 import { inCliTerms } from '../option-flags.js';
+import { terminalSafe } from '../terminal-text.js';
 
 /** As sync/bisync.ts's CONFLICT_STRATEGIES (not imported: the engine loads only when the command runs). */
 const CONFLICT_STRATEGIES = ['newer', 'older', 'larger', 'path1', 'path2', 'keep-both', 'skip', 'error'];
@@ -26,13 +27,13 @@ function line(e: StepEvent): string {
   const side = e.side ? ` on path${e.side}` : '';
   const to = e.to ? ` -> ${e.to}` : '';
   const why = e.reason ? ` (${inCliTerms(e.reason)})` : '';
-  return `${e.action}${side} ${e.path}${to}${why}`;
+  return terminalSafe(`${e.action}${side} ${e.path}${to}${why}`);
 }
 
 /** Errors, conflicts and recoveries always; with -v every action (a dry run's were printed as the plan). */
 function printEvent(verbose: number) {
   return (e: BisyncEvent) => {
-    if (e.action === 'error') return void process.stderr.write(`ferry: ${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}\n`);
+    if (e.action === 'error') return void process.stderr.write(`ferry: ${terminalSafe(`${e.path ? e.path + ': ' : ''}${inCliTerms(e.reason ?? '')}`)}\n`);
     const always = e.action === 'conflict' || e.action === 'recover';
     if (!always && (e.dryRun || verbose < 1)) return;
     process.stderr.write(`${e.dryRun ? '(dry run) ' : ''}${line(e)}\n`);

@@ -4,6 +4,7 @@ import { ExitError, EXIT } from '../exit.js';
 import { progressWanted, withInterrupt } from '../options.js';
 import { addCommonFlags, filterFrom, progressPrinter, storageCallPrinter, withRemotes, type CommonFlags } from '../sync-flags.js';
 import { countOf } from '../../core/units.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface CheckFlags extends CommonFlags {
   download?: boolean;
@@ -54,7 +55,7 @@ Examples:
         process.stdout.write(JSON.stringify(r) + '\n');
       } else {
         const lines = combinedLines(r).filter((l) => flags.combined || !l.startsWith('='));
-        if (lines.length) process.stdout.write(lines.join('\n') + '\n');
+        if (lines.length) process.stdout.write(lines.map(terminalSafe).join('\n') + '\n');
         const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
         if (!flags.quiet) process.stderr.write(
           `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +

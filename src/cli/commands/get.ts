@@ -13,6 +13,7 @@ import { describeResult, summarize } from './put.js';
 import type { TransferResult } from '../../client/transfer.js';
 import { VERSION_HELP } from './cat.js';
 import { positive } from './versions.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface GetOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   recursive?: boolean;
@@ -139,7 +140,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       const bar = createProgressBar({ enabled: barWanted(opts, destArg) });
       const engine = await engineOptions(opts, bar.onProgress);
       const say = (line: string) => {
-        if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
+        if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(terminalSafe(line) + '\n');
       };
       const r = await withPlaces(
         [srcLoc.spec],

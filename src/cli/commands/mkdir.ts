@@ -6,6 +6,7 @@ import { parentPath } from '../../core/path.js';
 import type { FerryClient } from '../../client/client.js';
 import { addConnectionOptions, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
 import { E2E_HELP, addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
+import { terminalSafe } from '../terminal-text.js';
 
 export function registerMkdir(program: Command): void {
   const cmd = program
@@ -49,7 +50,7 @@ In such a folder paths are plain and the new folder's name is encrypted here:
     for (const loc of locations) {
       try {
         const how = await mkdirAt(loc, opts);
-        if (opts.dryRun && how === 'made') process.stderr.write(`(dry run) mkdir ${loc.label}\n`);
+        if (opts.dryRun && how === 'made') process.stderr.write(`(dry run) mkdir ${terminalSafe(loc.label)}\n`);
         done[how].push(loc.label);
       } catch (err) {
         if (!isFerryError(err) || err.code === 'FERRY_ERR_ABORTED') {

@@ -7,6 +7,7 @@ import { UsageError, ValidationError, isFerryError } from '../../core/errors.js'
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
+import { terminalSafe } from '../terminal-text.js';
 
 export interface MvCpOpts extends ConnectionOpts, E2eOpts {
   clobber?: boolean;
@@ -54,7 +55,7 @@ export async function transferBetween(from: Location, to: Location, destArg: str
           noClobber: opts.clobber === false,
           dryRun: opts.dryRun,
           signal,
-          onAction: opts.dryRun ? (l) => process.stderr.write(l + '\n') : undefined,
+          onAction: opts.dryRun ? (l) => process.stderr.write(terminalSafe(l) + '\n') : undefined,
         }),
       ),
     env,
@@ -70,7 +71,7 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   const overwrite = opts.clobber !== false;
   const secret = secretOf(opts);
   const { moveInVaults, moveVaultsWithin } = await import('../e2e-run.js');
-  const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(l + '\n') : undefined };
+  const common = { overwrite, targetDirectory: opts.targetDirectory, recursive: opts.recursive, signal, onDryRun: opts.dryRun ? (l: string) => void process.stderr.write(terminalSafe(l) + '\n') : undefined };
   const vaulted = await moveInVaults(client, op, src, destPath, secret, common);
   if (vaulted) return vaulted.entry;
   const e = await client.stat(src, { signal });
@@ -80,7 +81,7 @@ export async function onServer(op: 'move' | 'copy', client: FerryClient, src: st
   // asked of `ferry mv`, it is a mistake, refused as cp's is and as mv(1) does.
   if (op === 'move' && target === src) throw new ValidationError(`${src} and ${target} are the same file`);
   if (opts.dryRun) {
-    process.stderr.write(`(dry run) ${op} ${src} -> ${target}\n`);
+    process.stderr.write(`(dry run) ${op} ${terminalSafe(`${src} -> ${target}`)}\n`);
     return e;
   }
   try {

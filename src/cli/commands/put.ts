@@ -14,6 +14,7 @@ import { resolveLocations, type Location } from '../location.js';
 import { createProgressBar } from '../progress-bar.js';
 import { errorJson, fileErrorLine } from '../exit.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface PutOpts extends TransferOpts, OutputOpts, FilterFlags, E2eOpts {
   encrypt?: boolean;
@@ -147,7 +148,7 @@ async function putThroughStores(sources: string[], destLoc: Location, destArg: s
   const bar = createProgressBar({ enabled: progressWanted(opts) });
   const engine = await engineOptions(opts, bar.onProgress);
   const say = (line: string) => {
-    if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(line + '\n');
+    if (opts.dryRun || (opts.verbose ?? 0) > 0) process.stderr.write(terminalSafe(line) + '\n');
   };
   const results = await withPlaces(
     [destLoc.spec],

@@ -4,6 +4,7 @@ import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '.
 import { addE2eOptions, secretOf, type E2eOpts } from '../e2e-flags.js';
 import { endsInDot, resolveLocations, type Location } from '../location.js';
 import { addConnectionOptions, addVerboseOption, printJson, withServer, withInterrupt, type ConnectionOpts } from '../options.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface RmOpts extends ConnectionOpts, E2eOpts {
   recursive?: boolean;
@@ -45,7 +46,7 @@ Examples:
   cmd.action(async (args: string[], opts: RmOpts) => {
     const locations = await resolveLocations(args, 'server');
     const say = (line: string) => {
-      if (opts.verbose || opts.dryRun) process.stderr.write(`${line}\n`);
+      if (opts.verbose || opts.dryRun) process.stderr.write(`${terminalSafe(line)}\n`);
     };
     // --json's report: each location as it was given, in order.
     const removed: string[] = [];

@@ -197,18 +197,37 @@ Examples:
           });
       };
       process.on('SIGHUP', reload);
-      await new Promise<void>((resolve) => {
-        // Drain first: /readyz turns 503 and new upload sessions are refused, while the
-        // requests in flight (chunk PUTs, commits, downloads) finish; then close.
-        const stop = (signal: NodeJS.Signals) => {
-          server.app.log.info({ signal }, 'draining, then shutting down');
-          server.drain();
-          server.close().then(resolve, resolve);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopOnSignals(server, config.drainTimeoutMs);
     });
+}
+
+/**
+ * Resolves once the server is closed. The first SIGINT or SIGTERM drains: /readyz turns 503
+ * and new upload sessions are refused, while the requests in flight (chunk PUTs, commits,
+ * downloads, SFTP files) finish, `drainTimeout` at most; then it closes. A second one stops
+ * now: every open connection is closed (their upload sessions stay, to resume). Both say so
+ * on stderr, for whoever pressed Ctrl-C and waits.
+ */
+function stopOnSignals(server: RunningServer, drainTimeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let signals = 0;
+    const stop = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals === 1) {
+        server.app.log.info({ signal }, 'draining, then shutting down');
+        const within = drainTimeoutMs > 0 ? ` (${drainTimeoutMs / 1000} s at most)` : '';
+        process.stderr.write(`ferry: ${signal}: draining: letting the transfers in flight finish${within}; press Ctrl-C again (or send another SIGTERM) to stop now\n`);
+        server.drain();
+        server.close().then(resolve, resolve);
+      } else if (signals === 2) {
+        server.app.log.info({ signal }, 'second signal: stopping now');
+        process.stderr.write(`ferry: ${signal} again: stopping now; open transfers are cut (uploads resume from where they stopped)\n`);
+        server.close({ force: true }).then(resolve, resolve);
+      }
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }
 
 /** On stderr: the certificate's fingerprint under TLS, a warning for plain HTTP beyond loopback. */

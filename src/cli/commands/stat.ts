@@ -8,6 +8,7 @@ import { ExitError, debugWanted, errorJson, exitCodeOfAll, reportError } from '.
 import { addConnectionOptions, withServer, printJson, withInterrupt, type ConnectionOpts } from '../options.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import { baseName } from '../../core/path.js';
+import { terminalSafe } from '../terminal-text.js';
 
 export function registerStat(program: Command): void {
   const cmd = program
@@ -91,5 +92,5 @@ function entryLines(e: Entry, onServer: boolean): string {
   if (e.hash) lines.push(['hash', onServer ? `${e.hash} (sha256-tree-v1)` : `${e.hash} (sha256)`]);
   if (e.chunks !== undefined) lines.push(['chunks', String(e.chunks)]);
   if (e.expiresAt !== undefined) lines.push(['expires', `${formatTime(e.expiresAt)} (${e.expiresAt}; deleted then, --ttl)`]);
-  return lines.map(([k, v]) => `${(k + ':').padEnd(9)}${v}`).join('\n') + '\n';
+  return lines.map(([k, v]) => `${(k + ':').padEnd(9)}${terminalSafe(v)}`).join('\n') + '\n';
 }

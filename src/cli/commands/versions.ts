@@ -9,6 +9,7 @@ import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import type { VersionPolicy } from '../../client/versions.js';
+import { terminalSafe } from '../terminal-text.js';
 
 const E2E_NOTE = `
 In an end-to-end folder (vault) give the file's plain path and the key (--passphrase-file,
@@ -89,7 +90,7 @@ export function registerVersions(program: Command): void {
       const inVault = await storedPathInVault(client, loc.path, opts);
       const entry = await restoreVersion(client, inVault?.stored ?? loc.path, opts.version !== undefined ? { version: opts.version } : { at: opts.at! });
       if (opts.json) return printJson(inVault?.computed ? { ...entry, path: loc.path } : entry);
-      process.stderr.write(`restored ${inVault?.computed ? loc.path : entry.path} (${formatSize(entry.size)})\n`);
+      process.stderr.write(`restored ${terminalSafe(inVault?.computed ? loc.path : entry.path)} (${formatSize(entry.size)})\n`);
     });
   });
 
@@ -162,7 +163,7 @@ Examples:
       }
       const entry = await restoreTrash(client, id, inVault?.stored ?? to, { reencrypt: inVault?.computed });
       if (opts.json) return printJson(inVault?.computed ? { ...entry, path: to! } : entry);
-      process.stderr.write(`restored ${inVault?.computed ? to : entry.path}\n`);
+      process.stderr.write(`restored ${terminalSafe(inVault?.computed ? to! : entry.path)}\n`);
     });
   });
   const empty = trash
