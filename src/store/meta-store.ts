@@ -23,7 +23,7 @@ import { migrationNameOrder, migrationProvider, migrationState, type Dialect } f
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
-import { Namespace, type MoveOptions, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+import { Namespace, type MoveOptions, type Placed, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
@@ -363,6 +363,11 @@ export class MetaStore {
 
   copy(from: string, to: string, options?: MoveOptions): Promise<Entry> {
     return this.namespace.copy(from, to, options);
+  }
+
+  /** A move or copy, and whether it replaced something at `to` (see {@link Namespace.place}). */
+  place(op: 'move' | 'copy', from: string, to: string, options?: MoveOptions): Promise<Placed> {
+    return this.namespace.place(op, from, to, options);
   }
 
   /** The vault guard's answer to a move or copy, without doing it (see {@link Namespace.checkMoveOrCopy}). */
