@@ -96,6 +96,11 @@ export interface ServerConfig {
   /** Live upload sessions per user unless the user has their own limit. */
   maxUploadSessions: number;
   /**
+   * Manifest entries a user's live upload sessions may hold in all (0: no limit): entries of
+   * sessions never committed count in no quota (QuotaGuard.entriesCheck).
+   */
+  maxPendingEntries: number;
+  /**
    * Room a user's WebDAV dead properties may take in the metadata store, all their files
    * together, whatever their quota (each property: path, namespace, name, value and 64
    * bytes); null: no cap.
@@ -201,6 +206,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     ipDeny: [],
     maxFileSize: null,
     maxUploadSessions: 100,
+    maxPendingEntries: 500_000,
     davPropertyBytes: 256 * 1024 * 1024,
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },

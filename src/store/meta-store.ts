@@ -463,8 +463,8 @@ export class MetaStore {
     return this.uploads.getUpload(id, ttlMs);
   }
 
-  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs);
+  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options?: { check?: (trx: Transaction<Database>, added: number) => Promise<void> }): Promise<string[]> {
+    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs, options);
   }
 
   uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
@@ -497,6 +497,10 @@ export class MetaStore {
 
   setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
     return this.uploads.setReservation(id, bytes, db);
+  }
+
+  pendingEntries(owner: string, db: Db, budget: SessionBudget, except?: string): Promise<number> {
+    return this.uploads.pendingEntries(owner, db, budget, except);
   }
 
   countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own', except?: string): Promise<number> {

@@ -348,7 +348,7 @@ export class TusUploads {
       if (pending.length === 0) return;
       const bytes = pending.reduce((a, c) => a + c.size, 0);
       await quota.reserveGrowth(auth, row.id, server, flushed + bytes);
-      await meta.appendEntries(row.id, 0, pending, this.ctx.config.uploadTtlMs);
+      await meta.appendEntries(row.id, 0, pending, this.ctx.config.uploadTtlMs, { check: quota.entriesCheck(auth) });
       flushed += bytes;
       pending = [];
     };
