@@ -106,6 +106,11 @@ export interface ServerConfig {
   /** Live share links (not revoked, not expired, not used up) a user may hold; 0: no limit. */
   maxSharesPerUser: number;
   /**
+   * Manifest entries a user's live upload sessions may hold in all (0: no limit): entries of
+   * sessions never committed count in no quota (QuotaGuard.entriesCheck).
+   */
+  maxPendingEntries: number;
+  /**
    * Room a user's WebDAV dead properties may take in the metadata store, all their files
    * together, whatever their quota (each property: path, namespace, name, value and 64
    * bytes); null: no cap.
@@ -213,6 +218,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     maxUploadSessions: 100,
     maxTokensPerUser: 1000,
     maxSharesPerUser: 10_000,
+    maxPendingEntries: 500_000,
     davPropertyBytes: 256 * 1024 * 1024,
     ttlSweepIntervalMs: 60_000,
     versions: { keep: 0, days: 0, paths: {} },

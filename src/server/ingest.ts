@@ -266,7 +266,7 @@ async function ingestAdmitted(
     let covered = req.declaredSize ?? hasher.size;
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
-      await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs);
+      await ctx.meta.appendEntries(up.id, 0, pending, ctx.config.uploadTtlMs, { check: ctx.quota.entriesCheck(auth) });
       recorded.push(...pending);
       pending = [];
     };

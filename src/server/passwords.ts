@@ -12,7 +12,7 @@
  * thread pool (1.09 GB of memory), and another user's download of a small file waited 51 s.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { ValidationError } from '../core/errors.js';
+import { RateLimitedError, ValidationError } from '../core/errors.js';
 
 export interface ScryptCost {
   log2N: number;
@@ -31,57 +31,117 @@ export const MAX_PASSWORD_LENGTH = 1024;
 export const SCRYPT_AT_ONCE = 1;
 
 /**
- * Turns to run a hash: at most `limit` at once; the parties waiting are served in turn (round
- * robin), each in its own order, so one party's many requests delay another's by one hash
- * each, not by all of theirs.
+ * Turns to run a hash: at most `limit` at once. Those waiting are served in turn by block
+ * (an IPv6 party's /48, {@link blockOf}), then by party within the block, each party in its
+ * own order: one party's many requests delay another's by one hash each, and so do a block's
+ * many parties (a client holding a /48 holds 65,536 /64s, each a party of its own: served in
+ * turn by party only, each of them queued one hash ahead of everyone else's, about 0.2 s each).
+ * The queue is bounded ({@link GateBounds}): past a bound the request is refused at once
+ * (FERRY_ERR_RATE_LIMITED, 429, with a Retry-After) rather than queued behind everyone.
  */
 export class FairGate {
   private running = 0;
+  private waitingCount = 0;
+  /** By block: its parties with someone waiting, in the order they are served, and how many wait in it. */
+  private readonly blocks = new Map<string, { parties: string[]; waiting: number }>();
   private readonly waiting = new Map<string, Array<() => void>>();
-  /** Parties with someone waiting, in the order they are served. */
+  /** Blocks with someone waiting, in the order they are served. */
   private readonly turns: string[] = [];
+  /** A hash's duration lately (ms), for the Retry-After of a refusal. */
+  private hashMs = 200;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly bounds: GateBounds = DEFAULT_GATE_BOUNDS,
+  ) {}
 
   /** How many wait for a turn now. */
   get queued(): number {
-    let n = 0;
-    for (const q of this.waiting.values()) n += q.length;
-    return n;
+    return this.waitingCount;
   }
 
   async run<T>(party: string, fn: () => Promise<T>): Promise<T> {
     if (this.running < this.limit) this.running++;
-    else {
-      await new Promise<void>((resolve) => {
-        const queue = this.waiting.get(party);
-        if (queue) queue.push(resolve);
-        else {
-          this.waiting.set(party, [resolve]);
-          this.turns.push(party);
-        }
-      });
-    }
+    else await this.wait(party);
+    const started = Date.now();
     try {
       return await fn();
     } finally {
+      this.hashMs = (this.hashMs * 7 + (Date.now() - started)) / 8;
       this.next();
     }
   }
 
-  /** Hands the finished turn to the next party waiting (its slot stays taken), or frees it. */
+  private wait(party: string): Promise<void> {
+    const block = blockOf(party);
+    const b = this.blocks.get(block);
+    const queue = this.waiting.get(party);
+    const full =
+      this.waitingCount >= this.bounds.total ? 'the server' : (b?.waiting ?? 0) >= this.bounds.perBlock ? `your network (${block})` : (queue?.length ?? 0) >= this.bounds.perParty ? 'you' : undefined;
+    if (full !== undefined) {
+      const retryAfterMs = Math.min(60_000, Math.max(1000, Math.ceil(this.hashMs * ((b?.waiting ?? 0) + 1))));
+      throw new RateLimitedError(`too many password checks waiting for ${full}: try again in ${Math.ceil(retryAfterMs / 1000)} s`, { retryAfterMs, details: { limit: 'password-hashes' } });
+    }
+    return new Promise<void>((resolve) => {
+      this.waitingCount++;
+      if (queue) queue.push(resolve);
+      else this.waiting.set(party, [resolve]);
+      if (b) {
+        b.waiting++;
+        if (!queue) b.parties.push(party);
+      } else {
+        this.blocks.set(block, { parties: [party], waiting: 1 });
+        this.turns.push(block);
+      }
+    });
+  }
+
+  /** Hands the finished turn to the next block waiting, its next party (its slot stays taken), or frees it. */
   private next(): void {
-    const party = this.turns.shift();
-    if (party === undefined) {
+    const block = this.turns.shift();
+    if (block === undefined) {
       this.running--;
       return;
     }
+    const b = this.blocks.get(block)!;
+    const party = b.parties.shift()!;
     const queue = this.waiting.get(party)!;
     const resolve = queue.shift()!;
-    if (queue.length > 0) this.turns.push(party);
+    if (queue.length > 0) b.parties.push(party);
     else this.waiting.delete(party);
+    b.waiting--;
+    this.waitingCount--;
+    if (b.waiting > 0) this.turns.push(block);
+    else this.blocks.delete(block);
     resolve();
   }
+}
+
+/** Bounds of a {@link FairGate}'s queue: parties waiting in all, in one block, of one party. */
+export interface GateBounds {
+  total: number;
+  perBlock: number;
+  perParty: number;
+}
+
+/**
+ * At 0.2 s a hash, 256 waiting are 51 s of hashes; a block's 32 (one party may take them
+ * all: a user creating many share links at once) are 6 s, and with blocks served in turn a
+ * request waits one hash per block ahead, not per request.
+ */
+export const DEFAULT_GATE_BOUNDS: GateBounds = { total: 256, perBlock: 32, perParty: 32 };
+
+/**
+ * The block a party is served in turn with: an IPv6 /64 (addressKey) is in its /48, the
+ * allocation a single site usually gets; any other party (an IPv4 address, a user) is its own.
+ */
+export function blockOf(party: string): string {
+  if (!party.endsWith('/64')) return party;
+  const [head, tail = ''] = party.slice(0, -3).split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 3).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/48`;
 }
 
 /** The process's one gate of password hashes. */

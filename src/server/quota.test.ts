@@ -30,7 +30,7 @@ beforeAll(async () => {
   meta = await MetaStore.openSqlite(join(dir, 'meta.db'));
   await new AuthStore(meta).ensureUser({ id: 'u1', name: 'ann', role: 'user', password_hash: null, home: '/ann', created_at: 1 });
   await meta.mkdir('/ann', { parents: true });
-  guard = new QuotaGuard(meta, { maxFileSize: null, maxUploadSessions: 10, davPropertyBytes: null });
+  guard = new QuotaGuard(meta, { maxFileSize: null, maxUploadSessions: 10, maxPendingEntries: 0, davPropertyBytes: null });
 });
 afterAll(async () => {
   await meta?.close();

@@ -53,7 +53,7 @@ export class QuotaGuard {
 
   constructor(
     private readonly meta: MetaStore,
-    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions' | 'davPropertyBytes'>,
+    private readonly config: Pick<ServerConfig, 'maxFileSize' | 'maxUploadSessions' | 'maxPendingEntries' | 'davPropertyBytes'>,
   ) {}
 
   /** The largest file this user may store (the lower of the server's and the user's limits). */
@@ -94,16 +94,46 @@ export class QuotaGuard {
       const quota = auth.limits.quotaBytes !== null || auth.limits.quotaFiles !== null;
       // The user's row lock first, then the counts: with several nodes on PostgreSQL, two
       // creations read the counts one after the other, never both before either writes.
-      if (maxSessions > 0 || quota) await this.lockUser(trx, auth);
+      if (maxSessions > 0 || quota || this.config.maxPendingEntries > 0) await this.lockUser(trx, auth);
       // A drop box's visitors count in a budget of their own: they never use up the owner's.
       if (maxSessions > 0 && (await this.meta.countUploads(auth.userId, trx, auth.share ? 'visitors' : 'own', supersedes)) >= maxSessions) {
         throw new QuotaExceededError(`at most ${maxSessions} upload sessions at once: finish or abort one first`, { details: { limit: 'sessions', max: maxSessions } });
       }
+      await this.checkPendingEntries(trx, auth, files.reduce((n, f) => n + (f.chunks?.length ?? 0), 0), supersedes);
       const sized = files.map((f) => ({ path: f.path, size: announced(f) }));
       for (const f of sized) this.checkFileSize(auth, f.path, f.size);
       if (!quota) return 0;
       return this.checkFits(trx, auth, sized, await this.meta.reservedBytes(auth.userId, supersedes, trx));
     };
+  }
+
+  /**
+   * The check of an append of manifest entries to a session, to run in its transaction
+   * (MetaStore.appendEntries' `check`): the user's row lock, then their pending entries.
+   */
+  entriesCheck(auth: AuthContext): (trx: Transaction<Database>, added: number) => Promise<void> {
+    return async (trx, added) => {
+      if (this.config.maxPendingEntries <= 0) return;
+      await this.lockUser(trx, auth);
+      await this.checkPendingEntries(trx, auth, added);
+    };
+  }
+
+  /**
+   * FERRY_ERR_QUOTA_EXCEEDED when `added` more entries would take the user's live sessions
+   * (their own, or their upload links' visitors') past `maxPendingEntries`. Entries of
+   * sessions never committed count in no quota: 100 sessions of 20,000 entries each, kept
+   * for a day, were 2 million rows (about 1 GB) for any user. The caller holds the user's lock.
+   */
+  private async checkPendingEntries(trx: Transaction<Database>, auth: AuthContext, added: number, except?: string): Promise<void> {
+    const max = this.config.maxPendingEntries;
+    if (max <= 0 || added === 0) return;
+    const pending = await this.meta.pendingEntries(auth.userId, trx, auth.share ? 'visitors' : 'own', except);
+    if (pending + added > max) {
+      throw new QuotaExceededError(`at most ${max} chunk entries in uploads not yet committed (${pending} now, ${added} more asked): finish or abort some first`, {
+        details: { limit: 'entries', max, pending, added },
+      });
+    }
   }
 
   /**

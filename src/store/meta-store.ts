@@ -23,7 +23,7 @@ import { migrationNameOrder, migrationProvider, migrationState, type Dialect } f
 import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
-import { Namespace, type MoveOptions, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
+import { Namespace, type MoveOptions, type Placed, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { StatementCache } from './statement-cache.js';
@@ -365,6 +365,11 @@ export class MetaStore {
     return this.namespace.copy(from, to, options);
   }
 
+  /** A move or copy, and whether it replaced something at `to` (see {@link Namespace.place}). */
+  place(op: 'move' | 'copy', from: string, to: string, options?: MoveOptions): Promise<Placed> {
+    return this.namespace.place(op, from, to, options);
+  }
+
   /** The vault guard's answer to a move or copy, without doing it (see {@link Namespace.checkMoveOrCopy}). */
   checkMoveOrCopy(op: 'move' | 'copy', from: string, to: string, options?: MoveOptions): Promise<void> {
     return this.namespace.checkMoveOrCopy(op, from, to, options);
@@ -458,8 +463,8 @@ export class MetaStore {
     return this.uploads.getUpload(id, ttlMs);
   }
 
-  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
-    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs);
+  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options?: { check?: (trx: Transaction<Database>, added: number) => Promise<void> }): Promise<string[]> {
+    return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs, options);
   }
 
   uploadFileInfo(id: string, fileIdx: number): Promise<{ path: string; sealed: boolean } | undefined> {
@@ -492,6 +497,10 @@ export class MetaStore {
 
   setReservation(id: string, bytes: number, db: Db = this.db): Promise<void> {
     return this.uploads.setReservation(id, bytes, db);
+  }
+
+  pendingEntries(owner: string, db: Db, budget: SessionBudget, except?: string): Promise<number> {
+    return this.uploads.pendingEntries(owner, db, budget, except);
   }
 
   countUploads(owner: string, db: Db = this.db, budget: SessionBudget = 'own', except?: string): Promise<number> {

@@ -188,10 +188,23 @@ export interface RemoveOptions {
   stepRows?: number;
 }
 
+/** What {@link Namespace.place} made at the destination, and whether it replaced something there. */
+export interface Placed {
+  entry: Entry;
+  replaced: boolean;
+}
+
 /** Options of {@link Namespace.move} and {@link Namespace.copy}. */
 export interface MoveOptions {
-  /** Replace an existing destination file (default true); a directory is never replaced. */
+  /** Replace an existing destination file (default true); a directory is never replaced (but see `replaceFolders`). */
   overwrite?: boolean;
+  /**
+   * With `overwrite`, also replace a folder at the destination (and all it holds), or a file
+   * with a folder, deleting it in the move's or copy's own transaction (WebDAV's Overwrite: T):
+   * a move or copy refused there leaves the destination as it was. A folder of more than
+   * `maxEntries` rows is FERRY_ERR_PAYLOAD_TOO_LARGE (one transaction deletes it).
+   */
+  replaceFolders?: boolean;
   /**
    * The caller gives every name below a vault its new encrypted name (an end-to-end client
    * with the key: `ferry mv`, the web app). Without it the vault guard refuses moves and
@@ -650,15 +663,24 @@ export class Namespace {
    * destination file when `overwrite` (default true); never replaces a directory.
    */
   async move(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
+    return (await this.place('move', from, to, options)).entry;
+  }
+
+  /** A move or a copy, and whether it replaced something at `to` (in its transaction). */
+  async place(op: 'move' | 'copy', from: string, to: string, options: MoveOptions = {}): Promise<Placed> {
+    return op === 'move' ? this.moveReplacing(from, to, options) : this.copyReplacing(from, to, options);
+  }
+
+  private async moveReplacing(from: string, to: string, options: MoveOptions): Promise<Placed> {
     if (from === '/' || to === '/') throw new ValidationError('the root cannot be moved or replaced');
-    if (from === to) return this.stat(from);
+    if (from === to) return { entry: await this.stat(from), replaced: false };
     if (isWithin(to, from)) throw new ValidationError(`cannot move ${from} into itself (${to})`);
     return this.guarded(() => this.durable(async (trx) => {
       const src = await this.stat(from, trx);
       await this.guard.checkMarkerRemoval(trx, from);
       await this.guardDestination(trx, src, from, to, options);
       const now = this.now();
-      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      const replaced = await this.clearDestination(trx, to, src.type, options);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
       await this.refuseLookAlikes(trx, [to], from);
       const renamed = { path: to, parent: parentPath(to), name: baseName(to), name_fold: nameFold(baseName(to)), updated_at: now };
@@ -675,7 +697,7 @@ export class Namespace {
         await trx.updateTable('files').set(renamed).where('path', '=', from).execute();
       }
       await davRowsMoved(trx, from, to);
-      return this.stat(to, trx);
+      return { entry: await this.stat(to, trx), replaced };
     }));
   }
 
@@ -715,6 +737,10 @@ export class Namespace {
 
   /** Copies a file or a tree by reference: manifests are shared, no chunk is copied. */
   async copy(from: string, to: string, options: MoveOptions = {}): Promise<Entry> {
+    return (await this.place('copy', from, to, options)).entry;
+  }
+
+  private async copyReplacing(from: string, to: string, options: MoveOptions): Promise<Placed> {
     if (to === '/') throw new ValidationError('the root cannot be replaced');
     if (from === to) throw new ValidationError('source and destination are the same');
     if (isWithin(to, from)) throw new ValidationError(`cannot copy ${from} into itself (${to})`);
@@ -724,7 +750,7 @@ export class Namespace {
       const src = await this.stat(from, trx);
       await this.guardDestination(trx, src, from, to, options);
       const now = this.now();
-      await this.clearDestination(trx, to, src.type, options.overwrite ?? true);
+      const replaced = await this.clearDestination(trx, to, src.type, options);
       await this.ensureDirs(trx, parentPath(to), now, new Set());
       await this.refuseLookAlikes(trx, [to]);
       // `to` is not inside `from` (checked above), so `from` is not the root here.
@@ -756,24 +782,49 @@ export class Namespace {
         )
         .execute();
       await davRowsCopied(trx, from, to);
-      return this.stat(to, trx);
+      return { entry: await this.stat(to, trx), replaced };
     }));
   }
 
   /**
-   * Makes room for a `type` at `to`: nothing there is fine; a file is removed when
-   * `overwrite` and `type` is a file; anything else is FERRY_ERR_ALREADY_EXISTS.
+   * Makes room for a `type` at `to`, and says whether something was there: nothing there is
+   * fine; a file is removed when `overwrite` and `type` is a file (it may become a version);
+   * with `replaceFolders` too, whatever is there goes as a delete would take it (to the
+   * trash, when on); anything else is FERRY_ERR_ALREADY_EXISTS.
    */
-  private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', overwrite: boolean): Promise<void> {
+  private async clearDestination(trx: Db, to: string, type: 'file' | 'dir', options: MoveOptions): Promise<boolean> {
+    const overwrite = options.overwrite ?? true;
     await this.lockNames(trx, [to]);
     const dst = await trx.selectFrom('files').select(['path', 'type', 'manifest', 'size', 'mtime', 'mode', 'updated_at']).where('path', '=', to).executeTakeFirst();
-    if (!dst) return;
-    if (dst.type === 'dir') throw new AlreadyExistsError(`${to}: a directory exists there`, { details: { path: to } });
-    if (type === 'dir' || !overwrite) throw new AlreadyExistsError(`${to}: already exists`, { details: { path: to } });
+    if (!dst) return false;
+    const fileOverFile = dst.type === 'file' && type === 'file' && overwrite;
+    if (!fileOverFile && !(overwrite && options.replaceFolders)) {
+      throw new AlreadyExistsError(dst.type === 'dir' ? `${to}: a directory exists there` : `${to}: already exists`, { details: { path: to } });
+    }
+    if (dst.type === 'dir') {
+      await this.refuseLargeReplace(trx, to, options.maxEntries ?? MAX_COPY_ENTRIES);
+      await this.removeSpan(trx as Transaction<Database>, spanBelow(to), randomBytes(8).toString('hex'));
+      await trx.deleteFrom('files').where('path', '=', to).execute();
+      await davRowsRemoved(trx, to);
+      return true;
+    }
+    if (!fileOverFile) await this.guard.checkMarkerRemoval(trx, to);
     await trx.deleteFrom('files').where('path', '=', to).execute();
-    if (dst.manifest) await this.retention?.departing(trx as Transaction<Database>, [departingOf(dst)], 'overwrite', this.now());
+    if (dst.manifest) await this.retention?.departing(trx as Transaction<Database>, [departingOf(dst)], fileOverFile ? 'overwrite' : 'delete', this.now());
     if (dst.manifest) await this.derefManifests(trx, new Map([[dst.manifest, 1]]));
     await davRowsRemoved(trx, to);
+    return true;
+  }
+
+  /** FERRY_ERR_PAYLOAD_TOO_LARGE when the folder `to` holds more than `max` rows: one transaction would delete them all. */
+  private async refuseLargeReplace(trx: Db, to: string, max: number): Promise<void> {
+    const { n } = await trx
+      .selectFrom((db) => db.selectFrom('files').select('path').where('path', '>', subtreeStart(to)).where('path', '<', subtreeEnd(to)).limit(max + 1).as('counted'))
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    if (Number(n) > max) {
+      throw new PayloadTooLargeError(`${to} holds more than ${max} files and folders, more than a move or copy replaces at once: delete it first`, { details: { max } });
+    }
   }
 
   /**

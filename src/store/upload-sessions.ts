@@ -251,8 +251,12 @@ export class UploadSessions {
     return { id, owner: row.owner, ...(isSelfProving(row.kind) ? { selfProving: true } : {}), scope: row.scope, expiresAt, files: files.length, sealed: files.every((f) => f.sealed === 1) };
   }
 
-  /** Appends manifest entries to an unsealed file of a session; returns the distinct hashes among them the store lacks. */
-  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number): Promise<string[]> {
+  /**
+   * Appends manifest entries to an unsealed file of a session; returns the distinct hashes
+   * among them the store lacks. `check` runs in the append's transaction with the number of
+   * entries added (limits that count the owner's other sessions' entries).
+   */
+  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options: { check?: (trx: Transaction<Database>, added: number) => Promise<void> } = {}): Promise<string[]> {
     const up = await this.getUpload(id, ttlMs);
     await this.meta.db.transaction().execute(async (trx) => {
       const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
@@ -262,6 +266,7 @@ export class UploadSessions {
       const had = await trx.selectFrom('upload_entries').select(sql<number>`coalesce(sum(size), 0)`.as('bytes')).where('upload_id', '=', id).where('file_idx', '=', fileIdx).executeTakeFirstOrThrow();
       const bytes = Number(had.bytes) + chunks.reduce((a, c) => a + c.size, 0);
       checkChunkEntries(Number(f.entry_count) + chunks.length, bytes, `upload ${id} file #${fileIdx}`);
+      await options.check?.(trx, chunks.length);
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
     const hashes = chunks.map((c) => c.hash);
@@ -334,6 +339,24 @@ export class UploadSessions {
    * anyone holding a drop-box link cannot use up the sessions its owner uploads with.
    * `except`: a session left out (one the new session supersedes).
    */
+  /**
+   * Manifest entries the live sessions of `owner` hold in all, in one budget (as
+   * {@link countUploads}), but those of `except`. They count in no quota until committed.
+   */
+  async pendingEntries(owner: string, db: Db, budget: SessionBudget, except?: string): Promise<number> {
+    let q = db
+      .selectFrom('upload_files as f')
+      .innerJoin('uploads as u', 'u.id', 'f.upload_id')
+      .select(sql<number>`coalesce(sum(f.entry_count), 0)`.as('n'))
+      .where('u.owner', '=', owner)
+      .where('u.expires_at', '>', this.meta.now());
+    if (except !== undefined) q = q.where('u.id', '<>', except);
+    const row = await q
+      .where((eb) => (budget === 'visitors' ? eb('u.kind', 'in', VISITOR_KINDS) : eb.or([eb('u.kind', 'is', null), eb('u.kind', 'not in', VISITOR_KINDS)])))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async countUploads(owner: string, db: Db = this.meta.db, budget: SessionBudget = 'own', except?: string): Promise<number> {
     if (budget === 'own' && except === undefined) return Number((await this.hot.ownSessions.first(db as Kysely<Database>, owner, this.meta.now()))?.n ?? 0);
     let q = db

@@ -5,10 +5,15 @@
  * pool (the server at 1.09 GB), and another user's download of a small file waited 51 s. Here
  * scrypt is held until the test lets each hash go: at most one runs at once, and a second
  * user's request, sent after 30 of the first user's wait, is served after at most one of them.
+ *
+ * Parties were served in turn, and a share link's visitor is a party per address (an IPv6
+ * /64): a client holding a /48 queued one hash from each of its /64s, each ahead of everyone
+ * else's, and the queue had no bound. Now blocks (a /48) are served in turn, then parties in
+ * them, and a block may have 32 waiting: more are refused at once (429, Retry-After).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-const held = vi.hoisted(() => ({ running: 0, peak: 0, started: 0, pending: [] as Array<() => void> }));
+const held = vi.hoisted(() => ({ running: 0, peak: 0, started: 0, pending: [] as Array<() => void>, passwords: [] as string[] }));
 vi.mock('node:crypto', async (importOriginal) => {
   const orig = await importOriginal<typeof import('node:crypto')>();
   // Each hash runs for real once the test releases it.
@@ -16,6 +21,7 @@ vi.mock('node:crypto', async (importOriginal) => {
     const cb = args[args.length - 1] as (err: Error | null, key: Buffer) => void;
     held.running++;
     held.started++;
+    held.passwords.push(String(args[0]));
     held.peak = Math.max(held.peak, held.running);
     held.pending.push(() =>
       (orig.scrypt as (...a: unknown[]) => void)(...args.slice(0, -1), (err: Error | null, key: Buffer) => {
@@ -30,6 +36,7 @@ vi.mock('node:crypto', async (importOriginal) => {
 const { passwordHashes, SCRYPT_AT_ONCE } = await import('../../src/server/passwords.js');
 const { startTestServer } = await import('../helpers/in-process-server.js');
 const { addUser, tokenFor } = await import('../helpers/users.js');
+const { DEFAULT_DEFENDER } = await import('../../src/server/defender.js');
 type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
 let t: TestServer;
@@ -77,5 +84,63 @@ describe('password hashes', () => {
     expect(SCRYPT_AT_ONCE).toBe(1);
     // The one running, then one more of ann's at most, then bea's.
     expect(done.indexOf('bea')).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('password hashes of a share link, flooded from one /48', () => {
+  let u: TestServer;
+  beforeAll(async () => {
+    u = await startTestServer({
+      trustProxy: ['127.0.0.1/32'],
+      defender: { ...DEFAULT_DEFENDER, safeList: [] },
+      rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 },
+    });
+    await addUser(u, 'cat');
+  });
+  afterAll(async () => {
+    const drain = setInterval(() => held.pending.splice(0).forEach((go) => go()), 5);
+    await u?.close();
+    clearInterval(drain);
+  });
+
+  it("refuse a block's requests past its bound at once, and serve another block's after at most one of them", async () => {
+    const cat = (await tokenFor(u, 'cat')).token;
+    expect((await u.api('/api/v1/files/cat.txt', { method: 'PUT', body: 'meow', token: cat })).status).toBe(201);
+    const made = u.api('/api/v1/shares', { method: 'POST', json: { path: '/cat.txt', password: 'the right one' }, token: cat });
+    await until(() => held.pending.length > 0);
+    held.pending.shift()!();
+    const { url } = (await (await made).json()) as { url: string };
+    const key = new URL(url).pathname;
+    const started = held.started;
+    const visit = (from: string, password: string) =>
+      fetch(`${u.url}${key}`, { headers: { 'x-forwarded-for': from, authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}` } });
+    const done: string[] = [];
+    const answers: Response[] = [];
+    // 40 addresses of one /48, each in a /64 of its own: one hash runs, 32 wait, 7 are refused.
+    const flood = Array.from({ length: 40 }, (_, i) =>
+      visit(`2001:db8:aaaa:${(i + 1).toString(16)}::1`, 'wrong').then((res) => {
+        answers.push(res);
+        done.push('flood');
+      }),
+    );
+    await until(() => held.started === started + 1 && passwordHashes.queued === 32 && answers.length === 7);
+    for (const res of answers) {
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('FERRY_ERR_RATE_LIMITED');
+    }
+    const visitor = visit('2001:db8:bbbb:1::1', 'the right one').then((res) => {
+      expect(res.status).toBe(200);
+      done.push('visitor');
+    });
+    await until(() => passwordHashes.queued === 33);
+    while (done.length < 41) {
+      await until(() => held.pending.length > 0 || done.length === 41);
+      held.pending.shift()?.();
+    }
+    await Promise.all([...flood, visitor]);
+    expect(answers.filter((r) => r.status === 401)).toHaveLength(33);
+    // The hash running, then one more of the /48's at most, then the visitor's.
+    expect(held.passwords.slice(started).indexOf('the right one')).toBeLessThanOrEqual(2);
   });
 });

@@ -2,8 +2,8 @@
  * COPY and MOVE (RFC 4918 9.8, 9.9): the namespace operations of the metadata store, so no
  * byte is copied (copies share manifests and chunks) and each is one transaction.
  *
- * Overwrite: T (the default) first deletes what is at the destination, a whole collection
- * included (RFC 4918 9.8.4), but never one that holds the source (400, as Apache's mod_dav
+ * Overwrite: T (the default) replaces what is at the destination, a whole collection
+ * included (RFC 4918 9.8.4), in the move's or copy's own transaction, but never one that holds the source (400, as Apache's mod_dav
  * refuses it); F makes an existing destination 412. Depth: COPY takes 0 (a
  * collection without its members) or infinity; MOVE only infinity. 201 when the destination
  * is new, 204 when it was replaced (also when what it replaced arrived after the request
@@ -42,7 +42,7 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   if (parent?.type !== 'dir') throw new NoParentError(`${parentPath(to)}: no such collection`);
   if (existing) {
     if (!overwrite) throw new PreconditionFailedError(`${to} exists and Overwrite is F`, { details: { path: to } });
-    // Overwrite: T deletes the destination first: never a collection that holds the source.
+    // Overwrite: T replaces the destination: never a collection that holds the source.
     if (isWithin(path, to)) throw new ValidationError(`cannot ${op} ${path} onto ${to}, which holds it`);
     authorizeTree(auth, 'delete', to);
   }
@@ -50,8 +50,8 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
   await dav.guard(request, auth, { path, entry }, op === 'move' ? [{ path, entry, tree: true, member: true }, destination] : [destination]);
   if (op === 'copy') await dav.ctx.quota.checkCopy(auth, src);
 
-  // The vault guard first: a MOVE or COPY it refuses must not have deleted the destination,
-  // nor a Depth 0 COPY have made a folder. (WebDAV cannot encrypt names again, so a move or
+  // The vault guard first: a Depth 0 COPY it refuses must not have deleted the destination
+  // nor made a folder. (WebDAV cannot encrypt names again, so a move or
   // copy in a vault is refused: FERRY_ERR_E2E_NEEDS_KEY.)
   const maxEntries = dav.ctx.config.maxCopyEntries;
   await dav.ctx.meta.checkMoveOrCopy(op, src, dst, { maxEntries });
@@ -64,12 +64,14 @@ export async function copyOrMove(dav: Dav, request: FastifyRequest, reply: Fasti
 
 /**
  * Does the move or copy onto `dst`, replacing what is there when `overwrite`; returns
- * whether something was replaced. A file over a file is replaced in the move's own
- * transaction, as any overwrite is (the replaced content becomes a version); a collection
- * on either side is deleted first. Something that arrives at the destination after it was
- * looked at is, with Overwrite: T, replaced the same way (RFC 4918 9.9.3: T means replace;
- * `mayDelete` checks the permission to) and with F is RFC 4918's 412, as if it had been
- * there (the store refused to replace it).
+ * whether something was replaced. What is replaced (a file, a collection and all it holds)
+ * is deleted in the move's or copy's own transaction, so one refused there (the quota's
+ * check in it, after concurrent copies used the quota) leaves the destination as it was;
+ * a replaced file becomes a version, a replaced collection goes to the trash as a delete's
+ * would. Something that arrives at the destination after it was looked at is, with
+ * Overwrite: T, replaced the same way (RFC 4918 9.9.3: T means replace; `mayDelete` checks
+ * the permission to) and with F is RFC 4918's 412, as if it had been there (the store
+ * refused to replace it).
  */
 async function place(
   dav: Dav,
@@ -78,17 +80,12 @@ async function place(
 ): Promise<boolean> {
   const { meta } = dav.ctx;
   let existing = p.existing;
-  let deleted = false;
   for (let attempt = 1; ; attempt++) {
-    const replace = existing?.type === 'file' && p.entry.type === 'file';
-    if (existing && !replace) deleted = (await meta.remove(p.dst, { recursive: true }).then(() => true, ignoreNotFound)) || deleted;
+    const replace = existing !== undefined;
     try {
-      if (p.op === 'move') await meta.move(p.src, p.dst, { overwrite: replace });
-      else if (p.depth === '0' && p.entry.type === 'dir') {
-        await meta.mkdir(p.dst);
-        await dav.store.copyOwnProps(p.src, p.dst);
-      } else await meta.copy(p.src, p.dst, { overwrite: replace, maxEntries: p.maxEntries, ...(p.within ? { within: p.within } : {}) });
-      return deleted || replace;
+      if (p.depth === '0' && p.op === 'copy' && p.entry.type === 'dir') return await makeCollection(dav, p.src, p.dst, replace);
+      const options = { overwrite: replace, replaceFolders: replace, maxEntries: p.maxEntries, ...(p.within ? { within: p.within } : {}) };
+      return (await meta.place(p.op, p.src, p.dst, options)).replaced;
     } catch (err) {
       // A look-alike name stays a conflict; so does a destination refilled again and again.
       if (!(err instanceof AlreadyExistsError) || err.details?.reason === 'look-alike' || attempt >= PLACE_ATTEMPTS) throw err;
@@ -98,6 +95,18 @@ async function place(
       existing = await dav.entry(p.dst);
     }
   }
+}
+
+/**
+ * A Depth 0 COPY of a collection: an empty collection with the source's own properties,
+ * replacing what is at `dst` when `replace` (deleted first: making a folder is refused by
+ * nothing a quota counts). Whether something was replaced.
+ */
+async function makeCollection(dav: Dav, src: string, dst: string, replace: boolean): Promise<boolean> {
+  const deleted = replace && (await dav.ctx.meta.remove(dst, { recursive: true }).then(() => true, ignoreNotFound));
+  await dav.ctx.meta.mkdir(dst);
+  await dav.store.copyOwnProps(src, dst);
+  return deleted;
 }
 
 /**

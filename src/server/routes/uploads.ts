@@ -295,7 +295,7 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
   }
   if (up.selfProving && target !== undefined) await grantReadable(ctx, auth, id, [target.path], list.map((c) => c.hash));
   await ctx.chunks.flushChunks(list.map((c) => c.hash));
-  const missing = await meta.appendEntries(id, file, list, ttl);
+  const missing = await meta.appendEntries(id, file, list, ttl, { check: ctx.quota.entriesCheck(auth) });
   const res: AppendChunksResponse = { missing };
   return res;
 }

@@ -378,7 +378,7 @@ export class TusUploads {
       const bytes = pending.reduce((a, c) => a + c.size, 0);
       await quota.reserveGrowth(auth, row.id, server, flushed + bytes);
       await hold();
-      await meta.appendEntries(row.id, 0, pending, this.ctx.config.uploadTtlMs);
+      await meta.appendEntries(row.id, 0, pending, this.ctx.config.uploadTtlMs, { check: quota.entriesCheck(auth) });
       flushed += bytes;
       pending = [];
     };
