@@ -101,7 +101,7 @@ export class MetaStore {
     leaseClock: 'database' | 'node' = dialect === 'postgres' ? 'database' : 'node',
   ) {
     this.chunkIndex = new ChunkIndex(this);
-    this.leases = new Leases(db, leaseClock === 'database' ? 'database' : now);
+    this.leases = new Leases(db, leaseClock === 'database' && dialect === 'postgres' ? 'database' : now);
     this.uploads = new UploadSessions(this);
     this.namespace = new Namespace(this);
   }
