@@ -9,10 +9,20 @@
  * A lease row rather than a PostgreSQL session advisory lock: an advisory lock pins one pooled
  * connection for as long as it is held and vanishes silently with that connection, and the
  * same code would not run on SQLite.
+ *
+ * Whose clock: on PostgreSQL a lease's times are the database server's (`clock_timestamp()`),
+ * so nodes whose clocks disagree still agree when a lease lapses. With each node's own clock
+ * (SQLite: one node, one clock; tests with a fake clock), a node whose clock ran ahead of the
+ * holder's by more than the time left on the lease would take it while it is live: a holder
+ * renewing every third of the lease's time leaves about two thirds of it, so skew up to 2/3 of
+ * a lease's time (10 s for a tus claim of 15 s) was tolerated, and no more.
  */
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from './meta-schema.js';
+
+/** Where lease times come from: the database server's clock (PostgreSQL), or this node's `now()`. */
+export type LeaseClock = 'database' | (() => number);
 
 export class Leases {
   /** This process, as a lease holder. */
@@ -20,8 +30,14 @@ export class Leases {
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly now: () => number,
+    private readonly clock: LeaseClock,
   ) {}
+
+  /** Now, in epoch milliseconds, as an SQL value: the database's clock or this node's. */
+  private now(): RawBuilder<number> {
+    if (this.clock === 'database') return sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+    return sql<number>`cast(${this.clock()} as bigint)`;
+  }
 
   /**
    * Takes (or renews) the lease `name` for `ttlMs` if no other holder has it; returns whether
@@ -29,13 +45,14 @@ export class Leases {
    */
   async acquire(name: string, ttlMs: number, holder = this.holder): Promise<boolean> {
     const now = this.now();
+    const until = sql<number>`${now} + cast(${ttlMs} as bigint)`;
     const r = await this.db
       .insertInto('leases')
-      .values({ name, holder, expires_at: now + ttlMs })
+      .values({ name, holder, expires_at: until })
       .onConflict((oc) =>
         oc
           .column('name')
-          .doUpdateSet({ holder, expires_at: now + ttlMs })
+          .doUpdateSet({ holder, expires_at: until })
           .where((eb) => eb.or([eb('leases.expires_at', '<=', now), eb('leases.holder', '=', holder)])),
       )
       .executeTakeFirst();
@@ -80,14 +97,14 @@ export class Leases {
       .select('name')
       .where(sql<boolean>`name like ${pattern} escape '!'`)
       .where('holder', '!=', except)
-      .where('expires_at', '>', sql<number>`${this.now()}`)
+      .where('expires_at', '>', this.now())
       .executeTakeFirst();
     return row !== undefined;
   }
 
   /** Who holds `name` and until when (undefined: nobody, or lapsed). */
   async holderOf(name: string): Promise<{ holder: string; expiresAt: number } | undefined> {
-    const row = await this.db.selectFrom('leases').select(['holder', 'expires_at']).where('name', '=', name).where('expires_at', '>', sql<number>`${this.now()}`).executeTakeFirst();
+    const row = await this.db.selectFrom('leases').select(['holder', 'expires_at']).where('name', '=', name).where('expires_at', '>', this.now()).executeTakeFirst();
     return row ? { holder: row.holder, expiresAt: Number(row.expires_at) } : undefined;
   }
 }

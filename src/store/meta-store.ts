@@ -97,9 +97,11 @@ export class MetaStore {
     readonly statements?: StatementCache,
     /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`) and {@link releaseMemory}. */
     private readonly sqlite?: { backup(destination: string): Promise<unknown>; pragma(source: string): unknown },
+    /** Lease times from the database's clock (PostgreSQL) or from `now` (see src/store/leases.ts). */
+    leaseClock: 'database' | 'node' = dialect === 'postgres' ? 'database' : 'node',
   ) {
     this.chunkIndex = new ChunkIndex(this);
-    this.leases = new Leases(db, now);
+    this.leases = new Leases(db, leaseClock === 'database' && dialect === 'postgres' ? 'database' : now);
     this.uploads = new UploadSessions(this);
     this.namespace = new Namespace(this);
   }
@@ -173,7 +175,7 @@ export class MetaStore {
    * connection around the whole run, which is one transaction (PostgreSQL has transactional
    * DDL); each migration runs exactly once, the other nodes wait, then find nothing to do.
    */
-  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number } = {}): Promise<MetaStore> {
+  static async openPostgres(url: string, options: { now?: () => number; poolSize?: number; leaseClock?: 'database' | 'node' } = {}): Promise<MetaStore> {
     const { default: pg } = await import('pg');
     // int8 (bigint columns, count(*)) and numeric (sum of bigints) arrive as strings by
     // default; every value Ferry keeps fits a double (sizes, milliseconds), and the SQLite
@@ -186,7 +188,7 @@ export class MetaStore {
     // An idle connection the server dropped (a restart, a failover) must not crash the process.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    const store = new MetaStore(db, 'postgres', options.now ?? Date.now);
+    const store = new MetaStore(db, 'postgres', options.now ?? Date.now, undefined, undefined, options.leaseClock ?? 'database');
     try {
       await store.migrate();
     } catch (err) {

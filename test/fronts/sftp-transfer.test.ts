@@ -257,6 +257,43 @@ describe('sftp -b and scp', () => {
     expect(await open()).toEqual([]);
   }, 180_000);
 
+  it('a resumed upload whose writes begin past the end of the partial upload it continues is refused at CLOSE, not stored with zeros in the gap', async () => {
+    // reput continues at the size STAT showed; on several nodes another connection's partial
+    // upload of the path, a shorter one, may be the one OPEN then finds. Here the client skips
+    // ahead of the partial upload itself.
+    const name = 'gap.bin';
+    const data = randomBytes(12 * MiB);
+    const user = (await s.t.server.ctx.users.userByName('ana'))!;
+    const first = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    const sftp1 = await sftpOf(first);
+    const h1 = await new Promise<Buffer>((res, rej) => sftp1.open(name, 'w', (e, h) => (e ? rej(e) : res(h))));
+    for (let at = 0; at < 8 * MiB; at += 256 * 1024) await new Promise<void>((res, rej) => sftp1.write(h1, data, at, 256 * 1024, at, (e) => (e ? rej(e) : res())));
+    first.destroy(); // gone without CLOSE: what arrived is kept, as a partial upload
+    // Every write was answered, so all 8 MiB are kept once the server has seen the connection go.
+    await waitFor(async () => (await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size === 8 * MiB);
+    const partial = { size: 8 * MiB };
+    const client = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const open = () => new Promise<Buffer>((res, rej) => sftp.open(name, 0x02 | 0x08, (e, h) => (e ? rej(e) : res(h)))); // WRITE | CREAT, no TRUNC: as reput
+      const write = (h: Buffer, from: number, to: number) => new Promise<void>((res, rej) => sftp.write(h, data, from, to - from, from, (e) => (e ? rej(e) : res())));
+      const close = (h: Buffer) => new Promise<Error | undefined>((res) => sftp.close(h, (e) => res(e ?? undefined)));
+      const skipped = await open();
+      await write(skipped, partial.size + MiB, data.length);
+      const refused = await close(skipped);
+      expect(refused?.message).toMatch(new RegExp(`holds ${partial.size} bytes`));
+      expect((await s.t.api(`/api/v1/stat/users/ana/${name}`)).status).toBe(404);
+      // The partial upload is still there to resume from where it ends.
+      expect((await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size).toBe(partial.size);
+      const resumed = await open();
+      await write(resumed, partial.size, data.length);
+      expect(await close(resumed)).toBeUndefined();
+      expect((await apiBytes(`/users/ana/${name}`)).body.equals(data)).toBe(true);
+    } finally {
+      client.end();
+    }
+  });
+
   it('a client gone while its reads are answered ends its session, and the server can still shut down', async () => {
     // A server of its own: closing it is the check (it waits for every SFTP session to end).
     const own = await startSftpServer();

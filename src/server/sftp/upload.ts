@@ -20,14 +20,16 @@
  * written again (an append, `reput`/`put -a`, an edit in place), and a resumed partial
  * upload is earlier content too. Where that content begins with whole chunks that the new
  * file keeps unchanged, those chunks are reused as they are (the ingest's `prefix`): a
- * resumed 10 GiB upload re-reads one chunk, not 10 GiB.
+ * resumed 10 GiB upload re-reads one chunk, not 10 GiB. A resumed partial upload must go on
+ * from its end: bytes between it and the writes would be zeros nobody sent, so such a file is
+ * refused at CLOSE (see checkResumedWhole).
  *
  * If the session ends without CLOSE (the connection dropped, the client was killed), what
  * was streamed in order is kept as a resumable partial upload (invisible to readers) that
  * `reput` continues; what was spooled is dropped.
  */
 import type { ChunkRef } from '../../core/manifest.js';
-import { ValidationError } from '../../core/errors.js';
+import { OffsetMismatchError, ValidationError } from '../../core/errors.js';
 import type { Entry } from '../../core/protocol.js';
 import type { ServerContext } from '../context.js';
 import type { AuthContext } from '../authz.js';
@@ -356,6 +358,7 @@ export class Upload implements SftpFile {
 
   private async finishStream(): Promise<void> {
     const s = this.stream!;
+    this.checkResumedWhole(s);
     for (const p of s.pending) {
       await this.feedFrom(s.next, p.offset);
       await this.feed(p.data);
@@ -365,6 +368,30 @@ export class Upload implements SftpFile {
     s.body.end();
     const r = await s.result;
     if (r.entry) await this.env.committed(r.entry, this);
+  }
+
+  /**
+   * A resumed partial upload (`reput`) must go on where it ends: a client learns that end only
+   * from STAT, and on several nodes the partial upload OPEN finds may be another, shorter one
+   * (a stalled connection's, recorded since). Bytes between its end and the first write would
+   * be zeros nobody sent, so the file is refused instead (the partial upload stays to resume).
+   */
+  private checkResumedWhole(s: Streaming): void {
+    if (this.opts.partial === undefined) return;
+    const gaps: [number, number][] = [];
+    let at = s.next;
+    for (const p of s.pending) {
+      gaps.push([at, p.offset]);
+      at = p.offset + p.data.length;
+    }
+    gaps.push([at, this.size]);
+    const gap = gaps.find(([from, to]) => Math.max(from, this.baseSize) < to);
+    if (!gap) return;
+    const from = Math.max(gap[0], this.baseSize);
+    throw new OffsetMismatchError(
+      `the interrupted upload this continues holds ${this.baseSize} bytes, but bytes ${from} to ${gap[1]} were never sent (another connection may have changed it since it was looked up): nothing was stored, resume again (reput)`,
+      { details: { offset: this.baseSize } },
+    );
   }
 
   // ---------------------------------------------------------------- spooling
