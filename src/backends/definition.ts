@@ -42,20 +42,30 @@ export interface BackendDefinition {
    * file rather than a folder (`ferry copy report.pdf nas:/docs/`).
    */
   parentOf?(options: BackendOptions): { options: BackendOptions; name: string } | undefined;
-  /** Builds a backend from options already checked against `options` (defaults applied). */
-  factory(options: BackendOptions): StorageBackend | Promise<StorageBackend>;
+  /**
+   * Builds a backend from options already checked against `options` (defaults applied);
+   * `origin`: where a named remote's options came from (see {@link NamedRemote.origin}).
+   */
+  factory(options: BackendOptions, origin?: string): StorageBackend | Promise<StorageBackend>;
 }
 
 /** What a remote string means: which type, with which options. */
 export interface RemoteSpec {
   type: string;
   options: BackendOptions;
+  /** The named remote's {@link NamedRemote.origin}, when the string named one. */
+  origin?: string;
 }
 
 /** A configured remote (`ferry remote add NAME TYPE key=value…`). */
 export interface NamedRemote {
   type: string;
   options: BackendOptions;
+  /**
+   * Where it was configured, for messages that must name it (a refused token's fix):
+   * `remote:NAME` (`ferry remote add`) or `login:NAME` (`ferry login URL --name NAME`).
+   */
+  origin?: string;
 }
 
 /** What resolving a remote may look at besides the string. */

@@ -138,7 +138,7 @@ export class BackendRegistry {
         if (target.subPath === undefined) throw new ConfigError(`${typed[1]}: a ${named.type} remote has no paths inside it`);
         options = target.subPath(options, sub, rest.startsWith('/'));
       }
-      return { type: named.type, options: { ...options, ...extra } };
+      return { type: named.type, options: { ...options, ...extra }, ...(named.origin ? { origin: named.origin } : {}) };
     }
     if (definition === undefined) {
       throw new ConfigError(
@@ -155,7 +155,7 @@ export class BackendRegistry {
   /** The folder holding what `remote` points at, and its name there (see BackendDefinition.parentOf). */
   parentOf(remote: RemoteSpec): { remote: RemoteSpec; name: string } | undefined {
     const found = this.#require(remote.type).parentOf?.(remote.options);
-    return found === undefined ? undefined : { remote: { type: remote.type, options: found.options }, name: found.name };
+    return found === undefined ? undefined : { remote: { type: remote.type, options: found.options, ...(remote.origin ? { origin: remote.origin } : {}) }, name: found.name };
   }
 
   /** `a=1&b=x%20y` -> options (values stay strings: the schema coerces them). */
@@ -219,9 +219,9 @@ export class BackendRegistry {
    * from both are looked up in the environment (`FERRY_<TYPE>_<OPTION>`) before the defaults.
    */
   async open(remote: string | RemoteSpec, context: RemoteContext = {}): Promise<StorageBackend> {
-    const { type, options } = typeof remote === 'string' ? this.parseRemote(remote, context) : remote;
+    const { type, options, origin } = typeof remote === 'string' ? this.parseRemote(remote, context) : remote;
     const definition = this.#require(type);
-    return definition.factory(this.validateOptions(type, { ...this.envOptions(type, context.env), ...options }));
+    return definition.factory(this.validateOptions(type, { ...this.envOptions(type, context.env), ...options }), origin);
   }
 
   /** Whether an option of `type` is secret: by its schema, or by its name when the type is unknown. */

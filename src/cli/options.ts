@@ -10,7 +10,7 @@ import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { parseDuration } from '../core/units.js';
 import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
-import { AbortedError, isFerryError } from '../core/errors.js';
+import { AbortedError, NotFoundError, isFerryError } from '../core/errors.js';
 import { stdoutClosed } from './stdout.js';
 
 export interface ConnectionOpts {
@@ -176,13 +176,29 @@ export function retrySummary(): string | undefined {
  * named remote or `ferry://host` names (its token then comes with it).
  */
 export async function withServer<T>(
-  loc: { server?: string; token?: string; spec?: string },
+  loc: { server?: string; token?: string; spec?: string; path?: string; label?: string },
   opts: TransferOpts,
   fn: (client: FerryClient) => Promise<T>,
   onWarning?: (m: string) => void,
 ): Promise<T> {
   const tokenSource = loc.token === undefined ? undefined : await locationTokenSource(loc.spec);
-  return withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token, ...(tokenSource ? { tokenSource } : {}) }, fn, onWarning);
+  try {
+    return await withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token, ...(tokenSource ? { tokenSource } : {}) }, fn, onWarning);
+  } catch (err) {
+    throw notFoundAsTyped(err, loc);
+  }
+}
+
+/**
+ * The server says which of its paths it did not find (`/x: no such file or directory`); the
+ * user typed `me:x`: the message names the location as typed, `details.path` keeps the
+ * server's path (for --json). Another path's not-found (a parent, the other side of a copy)
+ * is left as it is.
+ */
+export function notFoundAsTyped(err: unknown, loc: { path?: string; label?: string }): unknown {
+  if (!isFerryError(err, 'FERRY_ERR_NOT_FOUND') || loc.path === undefined || loc.label === undefined || loc.label === loc.path) return err;
+  if (!err.message.startsWith(`${loc.path}: `)) return err;
+  return new NotFoundError(`${loc.label}${err.message.slice(loc.path.length)}`, { cause: err, details: { ...err.details, path: loc.path } });
 }
 
 /** Whose token a `NAME:/path` carries: a login saved under NAME, or the named remote NAME's. */

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { AlreadyExistsError, DirectoryNotEmptyError, IsADirectoryError, NotADirectoryError, NotFoundError, UsageError, ValidationError, isFerryError } from '../core/errors.js';
 import type { Entry } from '../core/protocol.js';
+import { isUnnameable, type SkippedNames } from './skipped-names.js';
 import {
   canCheckDirectories,
   copyObject,
@@ -167,9 +168,9 @@ export async function* listPlace(p: Place, opts: { recursive?: boolean; signal?:
 }
 
 /** Files below a folder (recursive), with their keys. */
-async function filesBelow(p: Place, signal?: AbortSignal): Promise<DirEntry[]> {
+async function filesBelow(p: Place, opts: { signal?: AbortSignal; onSkip?: (key: string, reason: string) => void } = {}): Promise<DirEntry[]> {
   const out: DirEntry[] = [];
-  for await (const e of p.backend.list(p.key, { recursive: true, signal })) if (e.type === 'file') out.push(e);
+  for await (const e of p.backend.list(p.key, { recursive: true, ...opts })) if (e.type === 'file') out.push(e);
   return out;
 }
 
@@ -179,7 +180,7 @@ export async function sizeOfPlace(p: Place, signal?: AbortSignal): Promise<{ fil
   if (self.type === 'file') return { files: 1, bytes: self.size };
   let files = 0;
   let bytes = 0;
-  for (const e of await filesBelow(p, signal)) {
+  for (const e of await filesBelow(p, { signal })) {
     files++;
     bytes += e.size ?? 0;
   }
@@ -200,7 +201,7 @@ export async function readPlace(p: Place, signal?: AbortSignal): Promise<Readabl
  */
 export async function removePlace(
   p: Place,
-  opts: { recursive?: boolean; signal?: AbortSignal; dryRun?: boolean; onAction?: (line: string) => void; onFile?: () => Error },
+  opts: { recursive?: boolean; signal?: AbortSignal; dryRun?: boolean; onAction?: (line: string) => void; onFile?: () => Error; skipped?: SkippedNames },
 ): Promise<void> {
   const self = await statPlace(p, opts);
   const act = (line: string) => opts.onAction?.(opts.dryRun ? `(dry run) ${line}` : line);
@@ -211,26 +212,38 @@ export async function removePlace(
     return;
   }
   if (p.key === '') throw new UsageError(`refusing to remove the root of ${p.label}`);
-  const files = await filesBelow(p, opts.signal);
-  if (!opts.recursive && files.length > 0) throw new DirectoryNotEmptyError(`${p.label} is a directory that is not empty: use -r`);
+  // A name the listing leaves out for what it holds (control characters) cannot be deleted
+  // by key: it stays, and so do the folders that hold it.
+  const kept: string[] = [];
+  const onSkip = (key: string, reason: string) => {
+    if (isUnnameable(key)) kept.push(key);
+    opts.skipped?.add(key, reason, locationOf(p, key));
+  };
+  const files = await filesBelow(p, { signal: opts.signal, onSkip });
+  if (!opts.recursive && files.length + kept.length > 0) throw new DirectoryNotEmptyError(`${p.label} is a directory that is not empty: use -r`);
   for (const f of files) {
     act(`delete ${locationOf(p, f.key)}`);
     if (!opts.dryRun) await p.backend.delete(f.key, opts);
   }
-  await removeDirs(p, { ...opts, onDir: (d) => act(`rmdir ${locationOf(p, d)}`) });
+  const holdsKept = (d: string) => kept.some((k) => k.startsWith(`${d}/`));
+  await removeDirs(p, { ...opts, keep: holdsKept, onDir: (d) => act(`rmdir ${locationOf(p, d)}`) });
+  const failure = opts.skipped?.failure(opts.dryRun);
+  if (failure) throw failure;
 }
 
 /**
  * Removes the folder and the folders below it, deepest first, where folders are real: each
  * once what it held is gone. `ifEmpty`: a folder that still holds something stays (after a
- * move, whatever arrived inside the source must not go with it).
+ * move, whatever arrived inside the source must not go with it); `keep`: one that holds a
+ * name the listing left out stays, without trying.
  */
-async function removeDirs(p: Place, opts: { signal?: AbortSignal; dryRun?: boolean; ifEmpty?: boolean; onDir?: (key: string) => void }): Promise<void> {
+async function removeDirs(p: Place, opts: { signal?: AbortSignal; dryRun?: boolean; ifEmpty?: boolean; keep?: (key: string) => boolean; onDir?: (key: string) => void }): Promise<void> {
   if (!hasDirectories(p.backend)) return;
   const dirs: string[] = [];
   for await (const e of p.backend.list(p.key, { recursive: true, signal: opts.signal })) if (e.type === 'dir') dirs.push(e.key);
   dirs.sort((a, b) => b.length - a.length);
   for (const d of [...dirs, p.key]) {
+    if (opts.keep?.(d)) continue;
     opts.onDir?.(d);
     if (opts.dryRun) continue;
     try {
@@ -315,7 +328,7 @@ export async function transferPlace(
   const pairs: Array<[string, string]> =
     src.type === 'file'
       ? [[from.key, target]]
-      : (await filesBelow(from, opts.signal)).map((f) => [f.key, join(target, f.key.slice(from.key === '' ? 0 : from.key.length + 1))]);
+      : (await filesBelow(from, { signal: opts.signal })).map((f) => [f.key, join(target, f.key.slice(from.key === '' ? 0 : from.key.length + 1))]);
   for (const [a, b] of pairs) {
     if (opts.noClobber) {
       const exists = await to.backend.stat(b, opts).then(

@@ -8,9 +8,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
-import { UsageError, fromSystemError, ferryErrorOf } from '../core/errors.js';
+import { UsageError, fromSystemError } from '../core/errors.js';
 import { ProgressTracker, type ProgressCallback } from '../core/progress.js';
-import { escapeControls } from '../core/control-chars.js';
+import type { SkippedNames } from './skipped-names.js';
 import type { TransferResult } from '../client/transfer.js';
 import { locationOf, type Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
@@ -70,16 +70,25 @@ function resultOf(files: number, bytes: number, startedAt: number, extra: Partia
   };
 }
 
-async function treeCopy(srcBackend: Place['backend'], srcKey: string, dstBackend: Place['backend'], dstKey: string, label: string, engine: SyncOptions, startedAt: number): Promise<TransferResult> {
+/**
+ * A tree through the sync engine's copy. What the source's listing leaves out goes to
+ * `skipped` (`srcLabel/rel` shown): a name no Ferry path holds fails the run as a file that
+ * failed would, dry run or not, as `put -r` counts it.
+ */
+async function treeCopy(
+  src: { backend: Place['backend']; key: string; label: string },
+  dst: { backend: Place['backend']; key: string; label: string },
+  engine: SyncOptions,
+  startedAt: number,
+  skipped: SkippedNames,
+): Promise<TransferResult> {
   const [{ copy }, { makeRemote }] = await Promise.all([import('../sync/engine.js'), import('../sync/remote.js')]);
-  const r = await copy(makeRemote(srcBackend, srcKey), makeRemote(dstBackend, dstKey, label), engine);
-  if (r.errors.length > 0) {
-    const first = r.errors[0];
-    throw ferryErrorOf(first.code as never, `${r.errors.length} file${r.errors.length === 1 ? '' : 's'} failed; first: ${escapeControls(`${first.path}: ${first.message}`)}`, {
-      details: { failed: r.errors.length, failedCodes: [...new Set(r.errors.map((e) => e.code))] },
-    });
-  }
-  return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes, wireBytes: r.bytes });
+  const from = makeRemote(src.backend, src.key);
+  from.onSkip = (rel, reason) => skipped.add(rel, reason, `${src.label.replace(/\/+$/, '')}/${rel}`);
+  const r = await copy(from, makeRemote(dst.backend, dst.key, dst.label), engine);
+  const failure = skipped.failure(engine.dryRun, r.errors);
+  if (failure) throw failure;
+  return resultOf(r.transferred, r.bytes, startedAt, { unchanged: r.unchanged, bytesTransferred: r.bytes, wireBytes: r.bytes, skipped: r.skipped });
 }
 
 /** Whether `place` is a folder (or the root of its store), for "into DEST" decisions. */
@@ -102,7 +111,7 @@ async function openLocal(root: string): Promise<Place['backend']> {
 export async function putToPlace(
   sources: string[],
   place: Place,
-  opts: { intoDir: boolean; recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
+  opts: { intoDir: boolean; recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void; skipped: SkippedNames },
 ): Promise<TransferResult[]> {
   const into = opts.intoDir || (await isFolder(place, opts.signal));
   const out: TransferResult[] = [];
@@ -130,7 +139,8 @@ export async function putToPlace(
       if (!opts.recursive) throw new UsageError(`${src} is a directory: use -r to upload it`);
       const local = await openLocal(src);
       try {
-        out.push(await treeCopy(local, '', place.backend, sources.length > 1 ? target : place.key, place.label, { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber }, startedAt));
+        const dst = { backend: place.backend, key: sources.length > 1 ? target : place.key, label: place.label };
+        out.push(await treeCopy({ backend: local, key: '', label: src }, dst, { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber }, startedAt, opts.skipped));
       } finally {
         await local.close?.();
       }
@@ -175,7 +185,7 @@ function counted(body: Readable, size: number, onProgress: ProgressCallback | un
 export async function getFromPlace(
   place: Place,
   dest: string,
-  opts: { recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void },
+  opts: { recursive?: boolean; noClobber?: boolean; dryRun?: boolean; signal: AbortSignal; engine: SyncOptions; onAction?: (line: string) => void; skipped: SkippedNames },
 ): Promise<TransferResult> {
   const { statPlace } = await import('./remote-fs.js');
   const startedAt = Date.now();
@@ -185,7 +195,8 @@ export async function getFromPlace(
     if (!opts.recursive) throw new UsageError(`${place.label} is a directory: use -r to download it`);
     const local = await openLocal(dest);
     try {
-      return await treeCopy(place.backend, place.key, local, '', dest, { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber }, startedAt);
+      const engine = { ...opts.engine, dryRun: opts.dryRun, noOverwrite: opts.noClobber };
+      return await treeCopy({ backend: place.backend, key: place.key, label: place.label }, { backend: local, key: '', label: dest }, engine, startedAt, opts.skipped);
     } finally {
       await local.close?.();
     }

@@ -154,7 +154,13 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
    * path the user sees): two remote names for one server, or two users sharing a folder, compare equal.
    */
   async identityOf(key: string): Promise<KeyIdentity> {
-    this.home ??= me(this.client).then((m) => m.home);
+    // Through `http` directly: a refused token is explained here, as the client's own calls are.
+    this.home ??= me(this.client).then(
+      (m) => m.home,
+      (err: unknown) => {
+        throw this.client.explainFailure(err);
+      },
+    );
     const [home, p] = [await this.home, this.pathOf(key)];
     const url = new URL(this.client.server);
     return { store: `ferry:${url.origin}${url.pathname.replace(/\/+$/, '')}`, path: home === '/' ? p : p === '/' ? home : home + p };
@@ -279,7 +285,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
       return signal ? failOnAbort(Readable.from(body, { objectMode: false }), signal, k) : body;
     } catch (err) {
       if (isFerryError(err, 'FERRY_ERR_IS_A_DIRECTORY')) throw new NotFoundError(`${k} is a directory`, { cause: err });
-      throw err;
+      throw this.client.explainFailure(err);
     }
   }
 

@@ -33,7 +33,7 @@ export const ferryBackendDefinition: BackendDefinition = {
     const path = normalizePath(String(options.path ?? '/'));
     return path === '/' ? undefined : { options: { ...options, path: parentPath(path) }, name: baseName(path) };
   },
-  async factory(options) {
+  async factory(options, origin) {
     const [{ FerryClient }, { FerryBackend }] = await Promise.all([import('./client.js'), import('./ferry-backend.js')]);
     const { DEFAULT_RETRY_POLICY } = await import('../core/retry.js');
     const retries = options.retries as number | undefined;
@@ -42,6 +42,8 @@ export const ferryBackendDefinition: BackendDefinition = {
       token: options.token as string | undefined,
       parallel: 8,
       retry: retries === undefined ? undefined : { ...DEFAULT_RETRY_POLICY, retries },
+      // A refused token of `NAME:` names the login or remote it came with (not `token`).
+      ...(origin ? { tokenSource: origin } : {}),
     });
     return new FerryBackend({ client, root: options.path as string });
   },

@@ -47,8 +47,11 @@ export const redactOptions = (type: string, options: Record<string, unknown>): R
  */
 export async function remoteContext(env: Readonly<Record<string, string | undefined>> = process.env): Promise<RemoteContext> {
   const remotes = await readRemotes(remotesPath(env));
+  for (const [name, r] of Object.entries(remotes)) r.origin = `remote:${name}`;
   for (const saved of await savedServerRemotes(env)) {
-    if (!Object.hasOwn(remotes, saved.name)) remotes[saved.name] = { type: 'ferry', options: { server: saved.server, ...(saved.token ? { token: saved.token } : {}) } };
+    if (!Object.hasOwn(remotes, saved.name)) {
+      remotes[saved.name] = { type: 'ferry', options: { server: saved.server, ...(saved.token ? { token: saved.token } : {}) }, origin: `login:${saved.name}` };
+    }
   }
   return { remotes, env };
 }

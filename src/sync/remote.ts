@@ -135,17 +135,18 @@ export async function openRemotes(
   const groups = new Map<string, { backend: Promise<StorageBackend>; base: string }>();
   for (let i = 0; i < specs.length; i++) {
     if (out[i] !== undefined) continue;
-    const { type, options } = parsed[i];
+    const { type, options, origin } = parsed[i];
     const pathOption = type === 'ferry' && typeof options.path === 'string' ? 'path' : undefined;
     if (pathOption === undefined) {
       out[i] = makeRemote(await registry.open(parsed[i], context), '', labels[i]);
       continue;
     }
     const rest = { ...options, [pathOption]: '/' };
-    const id = `${type}:${JSON.stringify(Object.entries(rest).sort())}`;
+    // The origin too: a login's refused token is explained as that login's (see NamedRemote).
+    const id = `${type}:${origin ?? ''}:${JSON.stringify(Object.entries(rest).sort())}`;
     let g = groups.get(id);
     if (!g) {
-      g = { backend: registry.open({ type, options: rest }, context), base: '/' };
+      g = { backend: registry.open({ type, options: rest, ...(origin ? { origin } : {}) }, context), base: '/' };
       groups.set(id, g);
     }
     out[i] = makeRemote(await g.backend, normalizeKey(String(options[pathOption])), labels[i]);

@@ -167,7 +167,9 @@ describe('saved servers', () => {
     // Its token ended (a password change ends the tokens ferry login made): the refusal names
     // this login and how to renew it; it said "(--token) ... check --token", never given.
     ok(await runFerry(['user', 'passwd', 'ana', '--password-stdin'], { env: admin, input: 'ana-secret-pw-2\n' }));
-    for (const args of [['ls', 'mine:/'], ['share', 'mine:/by-ana.txt'], ['versions', 'mine:/by-ana.txt']]) {
+    // sync, copy and check open it through the stores: the same words (they said "(--token)", sync only "the token was revoked").
+    const tree = [['sync', dir.path, 'mine:/mirror'], ['copy', 'mine:/', join(dir.path, 'copied')], ['check', dir.path, 'mine:/']];
+    for (const args of [['ls', 'mine:/'], ['share', 'mine:/by-ana.txt'], ['versions', 'mine:/by-ana.txt'], ...tree]) {
       const r = await ferry(args);
       expect(r.code, args.join(' ')).toBe(4);
       expect(r.stderr, args.join(' ')).toContain(`the server refused the token (the login saved as mine:): the token was revoked; run \`ferry login ${a.url} --name mine\` again`);

@@ -137,6 +137,8 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
     if (srcLoc.kind !== 'server' || opts.dryRun || hasFilters(opts)) {
       const { withPlaces } = await import('../remote-fs.js');
       const { engineOptions, getFromPlace, placesEnv } = await import('../remote-transfer.js');
+      const { SkippedNames } = await import('../skipped-names.js');
+      const skipped = new SkippedNames(opts);
       const bar = createProgressBar({ enabled: barWanted(opts, destArg) });
       const engine = await engineOptions(opts, bar.onProgress);
       const say = (line: string) => {
@@ -144,7 +146,7 @@ decrypted; a wrong passphrase stops before anything is written (FERRY_ERR_CRYPTO
       };
       const r = await withPlaces(
         [srcLoc.spec],
-        ([place]) => withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, noClobber: opts.clobber === false, dryRun: opts.dryRun, signal, engine, onAction: say })),
+        ([place]) => withInterrupt((signal) => getFromPlace(place, destArg, { recursive: opts.recursive, noClobber: opts.clobber === false, dryRun: opts.dryRun, signal, engine, onAction: say, skipped })),
         placesEnv(opts),
       ).finally(() => bar.stop());
       const total = summarize([r]);

@@ -145,6 +145,8 @@ async function putThroughStores(sources: string[], destLoc: Location, destArg: s
   if (opts.ttl !== undefined && destLoc.kind !== 'server') throw new UsageError('--ttl is for a Ferry server');
   const { withPlaces } = await import('../remote-fs.js');
   const { engineOptions, placesEnv, putToPlace } = await import('../remote-transfer.js');
+  const { SkippedNames } = await import('../skipped-names.js');
+  const skipped = new SkippedNames(opts);
   const bar = createProgressBar({ enabled: progressWanted(opts) });
   const engine = await engineOptions(opts, bar.onProgress);
   const say = (line: string) => {
@@ -162,6 +164,7 @@ async function putThroughStores(sources: string[], destLoc: Location, destArg: s
           signal,
           engine,
           onAction: say,
+          skipped,
         }),
       ),
     placesEnv(opts),

@@ -96,8 +96,10 @@ async function removeOne(loc: Location, asDir: boolean, opts: RmOpts, say: (line
   if (loc.kind !== 'server') {
     if (endsInDot(loc.spec)) throw new UsageError(`refusing to remove '.' or '..' (${loc.label}): name the folder`);
     const { removePlace, withPlaces } = await import('../remote-fs.js');
+    const { SkippedNames } = await import('../skipped-names.js');
+    const skipped = new SkippedNames(opts);
     await withPlaces([loc.spec], ([place]) =>
-      withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say, onFile: asDir ? notADir : undefined })),
+      withInterrupt((signal) => removePlace(place, { recursive: opts.recursive, dryRun: opts.dryRun, signal, onAction: say, onFile: asDir ? notADir : undefined, skipped })),
     );
     return;
   }

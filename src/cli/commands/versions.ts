@@ -2,13 +2,14 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError, ValidationError } from '../../core/errors.js';
 import { isE2eName } from '../../core/e2e-layout.js';
-import { normalizePath } from '../../core/path.js';
+import { isWithin, normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
 import type { VersionPolicy } from '../../client/versions.js';
+import type { FerryClient } from '../../client/client.js';
 import { terminalSafe } from '../terminal-text.js';
 
 const E2E_NOTE = `
@@ -170,16 +171,53 @@ Examples:
     .command('empty')
     .argument('[path]', 'only what was deleted at or below this path', '/')
     .option('--older-than <duration>', 'only what was deleted longer ago than this (30d)', durationArg)
+    .option('--all-users', 'as the admin: empty other users\' trash too, where PATH holds their homes (the default / holds them all)')
+    .option('-y, --yes', 'with --all-users: do not ask (needed when stdin is not a terminal)')
     .option('--json', 'print {removed} (how many files) as JSON')
     .description('delete trashed files for good')
-    .addHelpText('after', '\nExamples:\n  $ ferry trash empty\n  $ ferry trash empty /tmp --older-than 7d');
-  addConnectionOptions(empty).action(async (path: string, opts: Opts) => {
+    .addHelpText(
+      'after',
+      `
+As the admin, whose root holds every user's home, a PATH that holds other users' homes
+(/ by default) is refused unless --all-users says so; it then asks before it deletes, or
+takes --yes.
+
+Examples:
+  $ ferry trash empty
+  $ ferry trash empty /tmp --older-than 7d
+  $ ferry trash empty --all-users --older-than 90d      (admin: everyone's, asks first)`,
+    );
+  addConnectionOptions(empty).action(async (path: string, opts: Opts & { allUsers?: boolean; yes?: boolean }) => {
     const loc = await resolveServerLocation(path, 'deleted files');
     await withServer(loc, opts, async (client) => {
       const { emptyTrash } = await import('../../client/versions.js');
+      await refuseOthersTrash(client, loc, opts);
       const n = await emptyTrash(client, loc.path, opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan);
       if (opts.json) return printJson({ removed: n });
       process.stderr.write(`removed ${countOf(n, 'file')} from the trash\n`);
     });
   });
+}
+
+/**
+ * The admin's root holds every home: `trash empty /` would delete what every user deleted,
+ * for good. Where PATH holds (or is inside) another user's home that takes --all-users, and
+ * then a yes on a terminal or --yes, as nothing else of theirs goes without one.
+ */
+async function refuseOthersTrash(client: FerryClient, loc: { path: string; label: string }, opts: { allUsers?: boolean; yes?: boolean }): Promise<void> {
+  const { me, listUsers } = await import('../../client/account-api.js');
+  const self = await me(client);
+  if (self.role !== 'admin') return;
+  const others = (await listUsers(client)).filter((u) => u.name !== self.user && (isWithin(u.home, loc.path) || isWithin(loc.path, u.home)));
+  if (others.length === 0) return;
+  const names = others.slice(0, 3).map((u) => u.name).join(', ') + (others.length > 3 ? ', …' : '');
+  const whose = `${countOf(others.length, 'other user')} (${names})`;
+  if (!opts.allUsers) {
+    throw new UsageError(`${loc.label} holds the home of ${whose}: emptying it deletes their trash too; add --all-users to mean that, or name a folder of your own`);
+  }
+  if (opts.yes) return;
+  if (!process.stdin.isTTY) throw new UsageError(`emptying the trash of ${whose} asks first: add --yes (stdin is not a terminal)`);
+  const { promptLine } = await import('../prompt.js');
+  const answer = await promptLine(`Delete for good what ${whose} and you deleted under ${terminalSafe(loc.label)}? [y/N] `);
+  if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('nothing deleted: not confirmed');
 }
