@@ -21,13 +21,13 @@ afterAll(async () => {
 describe('--json', () => {
   it('empty listings say so on stderr, each with how to make the first, not a bare table header: share ls, user key ls, admin bans, webhook ls and log, remote ls, audit', async () => {
     ok(await w.ferry(['user', 'add', 'keyless']));
-    // With --json: [] for a list, {} for remote ls (one object), nothing for the one-object-a-line commands (webhook log, audit).
+    // With --json: [] for a list (remote ls too), nothing for the one-object-a-line commands (webhook log, audit).
     const cases: Array<[string[], string, string]> = [
       [['share', 'ls', '--all'], 'no share links (ferry share PATH makes one)\n', '[]\n'],
       [['user', 'key', 'ls', 'keyless'], 'keyless has no SSH keys (ferry user key add keyless ~/.ssh/id_ed25519.pub adds one)\n', '[]\n'],
       [['admin', 'bans'], 'no address is banned\n', '[]\n'],
       [['admin', 'webhook', 'ls'], 'no webhooks (ferry admin webhook add URL --events upload,… adds one)\n', '[]\n'],
-      [['remote', 'ls'], 'no named remotes (ferry remote add NAME TYPE key=value…, or ferry remote import)\n', '{}\n'],
+      [['remote', 'ls'], 'no named remotes (ferry remote add NAME TYPE key=value…, or ferry remote import)\n', '[]\n'],
       [['admin', 'webhook', 'log'], 'no deliveries yet\n', ''],
       [['admin', 'audit', '--user', 'nobody-at-all'], 'no audit entries match\n', ''],
     ];
