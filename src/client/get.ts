@@ -13,7 +13,7 @@
 import { once } from 'node:events';
 import { constants, createWriteStream, type Stats } from 'node:fs';
 import { chmod, link, lstat, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { AbortedError, AlreadyExistsError, HashMismatchError, IsADirectoryError, NotADirectoryError, FerryError, PathInvalidError, fromSystemError, isFerryError } from '../core/errors.js';
 import { FileHasher, chunkOffsets, fileHashOf, type ChunkRef, type ChunkingParams } from '../core/manifest.js';
@@ -23,6 +23,7 @@ import { chunkFile } from '../algo/chunk-file.js';
 import { syncDir } from '../backends/local/index.js';
 import type { FerryApi } from './api.js';
 import { forEachConcurrent } from './concurrency.js';
+import { DestGuard } from './dest-guard.js';
 import { openPartFile, settlePart } from './part-file.js';
 import { fileHashOfBuffer, fileHashOfFile, sha256 } from '../algo/file-hash.js';
 import { readAt, writeAt, writevAt } from './local-file.js';
@@ -568,21 +569,22 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     return rel === '' ? localDir : join(localDir, ...rel.split('/'));
   };
   // A directory that is a symbolic link inside the destination is not written through (see
-  // LinkGuard): the directories at or below one are not made, and count as failed entries.
-  const links = new LinkGuard(localDir);
+  // DestGuard): the directories at or below one are not made, and count as failed entries.
+  ctx.dirsToSync = new Set();
+  const links = new DestGuard(localDir, ctx.dirsToSync);
   const madeDirs: string[] = [];
   for (const d of dirs) {
     const bad = await links.problem(localOf(d));
     if (bad) refused.push({ path: d, err: bad });
     else madeDirs.push(d);
   }
-  await makeLocalDirs(ctx, localDir, [root, ...madeDirs].map(localOf));
+  const failed = await makeLocalDirs(ctx, localDir, links, madeDirs.map(localOf));
+  refused.push(...failed.map((f) => ({ path: madeDirs[f.index], err: f.err })));
 
   const failures = new TreeFailures(signal, options.onFileError);
   const fail = (path: string, err: unknown): void => failures.add(path, err);
   for (const r of refused) fail(r.path, r.err);
   const compare = options.compare ?? 'default';
-  ctx.dirsToSync = new Set();
 
   // 1. What is in place already, and what must come (and how).
   const batched: BatchedFile[] = [];
@@ -594,20 +596,20 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
     async (f) => {
       try {
         const dest = localOf(f.path);
-        const linked = await links.problem(dirname(dest));
-        if (linked) throw linked;
-        if (compare !== 'ignore-times' && (await isInPlace(f, dest, compare, caps.chunking, signal))) {
-          ctx.result.unchanged += 1;
-          ctx.result.bytesReused += f.size;
-          ctx.progress.done(f.size);
-          ctx.progress.fileDone();
-          return;
-        }
-        if (ctx.noOverwrite) await refuseClobber(dest);
-        if (f.size > caps.chunking.maxSize || !f.hash) large.push(f);
-        else if (await keepIdenticalCopy(ctx, f, dest, caps.chunking)) return;
-        else if (batching && isBatchable(f, caps)) batched.push({ entry: f, dest, chunks: f.chunkList! });
-        else single.push(f);
+        await links.within(dest, async (at) => {
+          if (compare !== 'ignore-times' && (await isInPlace(f, at, compare, caps.chunking, signal))) {
+            ctx.result.unchanged += 1;
+            ctx.result.bytesReused += f.size;
+            ctx.progress.done(f.size);
+            ctx.progress.fileDone();
+            return;
+          }
+          if (ctx.noOverwrite) await refuseClobber(at);
+          if (f.size > caps.chunking.maxSize || !f.hash) large.push(f);
+          else if (await keepIdenticalCopy(ctx, f, at, caps.chunking)) return;
+          else if (batching && isBatchable(f, caps)) batched.push({ entry: f, dest, chunks: f.chunkList! });
+          else single.push(f);
+        });
       } catch (err) {
         fail(f.path, err);
       }
@@ -620,19 +622,20 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   for (const f of large) {
     jobs.push(async () => {
       try {
-        await getFileIn(ctx, await client.manifest(f.path, { signal }), localOf(f.path), options);
+        const manifest = await client.manifest(f.path, { signal });
+        await links.within(localOf(f.path), (at) => getFileIn(ctx, manifest, at, options));
       } catch (err) {
         fail(f.path, err);
       }
     });
   }
   for (const b of formBatches(batched, Math.min(BATCH_TARGET_BYTES, caps.limits.maxBatchBytes ?? 0), caps.limits.maxChunksPerBatch ?? 0)) {
-    jobs.push(() => getBatch(ctx, b, caps, fail));
+    jobs.push(() => getBatch(ctx, b, caps, fail, links));
   }
   for (const f of single) {
     jobs.push(async () => {
       try {
-        await getSmallFile(ctx, f, localOf(f.path), caps);
+        await links.within(localOf(f.path), (at) => getSmallFile(ctx, f, at, caps));
       } catch (err) {
         fail(f.path, err);
       }
@@ -644,52 +647,36 @@ export async function getTree(client: FerryApi<Buffer>, remoteDir: string, local
   return refused.length > 0 ? failures.settle(ctx.finish(), of, 'entry', 'entries') : failures.settle(ctx.finish(), of);
 }
 
-/**
- * Symbolic links to directories inside a download's destination, which the download does not
- * write through (rsync's default, without -K): someone who can write in the destination could
- * otherwise plant `DEST/sub -> /elsewhere` and have `get -r` create and replace files outside
- * it. The destination itself may be a link (it was named). Each directory is looked at once.
- */
-class LinkGuard {
-  private readonly seen = new Map<string, Promise<boolean>>();
-
-  private readonly root: string;
-
-  constructor(root: string) {
-    const abs = resolve(root);
-    this.root = abs.endsWith(sep) ? abs : abs + sep;
-  }
-
-  /** The refusal when `dir` (a local directory at or below the root) is, or is below, a symbolic link; else undefined. */
-  async problem(dir: string): Promise<FerryError | undefined> {
-    dir = resolve(dir);
-    if (!dir.startsWith(this.root)) return undefined;
-    const above = await this.problem(dirname(dir));
-    if (above) return above;
-    let linked = this.seen.get(dir);
-    if (linked === undefined) {
-      linked = isLink(dir);
-      this.seen.set(dir, linked);
-    }
-    if (!(await linked)) return undefined;
-    return new PathInvalidError(`${dir} is a symbolic link: a download does not write through links inside its destination (remove it, or download elsewhere)`, {
-      details: { reason: 'symlink', path: dir },
-    });
+/** Makes a directory, or finds one there (not a link to one). */
+async function makeDir(path: string): Promise<void> {
+  try {
+    await mkdir(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await lstat(path)).isDirectory()) throw fromSystemError(err, path);
   }
 }
 
-/** The tree's directories, the root first (which must be a directory if it exists). */
-async function makeLocalDirs(ctx: TransferContext<Buffer>, localRoot: string, dirs: string[]): Promise<void> {
+/**
+ * Makes the root (which must be a directory if it exists), then the tree's directories below
+ * it, each in its parent held open (DestGuard): a link planted meanwhile on the way fails
+ * that directory (returned by index), it makes nothing outside the root.
+ */
+async function makeLocalDirs(ctx: TransferContext<Buffer>, localRoot: string, links: DestGuard, dirs: string[]): Promise<{ index: number; err: unknown }[]> {
   const rootStat = await statIfExists(localRoot);
   if (rootStat && !rootStat.isDirectory()) throw new NotADirectoryError(`${localRoot} exists and is not a directory`);
-  for (const d of dirs) {
+  await mkdir(localRoot, { recursive: true }).catch((err: unknown) => Promise.reject(fromSystemError(err, localRoot)));
+  const failed: { index: number; err: unknown }[] = [];
+  // Parents first, so that each directory's parent exists when it is made.
+  const order = dirs.map((d, index) => ({ d, index })).sort((a, b) => a.d.split(sep).length - b.d.split(sep).length);
+  for (const { d, index } of order) {
     try {
-      await mkdir(d, { recursive: true });
+      await links.within(d, (at) => makeDir(at));
+      ctx.result.dirs += 1;
     } catch (err) {
-      throw fromSystemError(err, d);
+      failed.push({ index, err });
     }
-    if (d !== dirs[0]) ctx.result.dirs += 1;
   }
+  return failed;
 }
 
 /**
@@ -771,7 +758,7 @@ function newChunks(f: BatchedFile, seen: ReadonlySet<string>): { hashes: string[
  * listing), each of its files is fetched on its own, so that only the files concerned
  * fail, each with its own error.
  */
-async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void): Promise<void> {
+async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps: Capabilities, fail: (path: string, err: unknown) => void, links: DestGuard): Promise<void> {
   const { client, signal } = ctx;
   const wanted = new Map<string, ChunkRef>();
   for (const f of files) for (const c of f.chunks) wanted.set(c.hash, c);
@@ -793,7 +780,7 @@ async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps
         BATCH_FILE_WRITES,
         async (f) => {
           try {
-            await getSmallFile(ctx, f.entry, f.dest, caps);
+            await links.within(f.dest, (at) => getSmallFile(ctx, f.entry, at, caps));
           } catch (e) {
             fail(f.entry.path, e);
           }
@@ -813,7 +800,7 @@ async function getBatch(ctx: TransferContext<Buffer>, files: BatchedFile[], caps
     BATCH_FILE_WRITES,
     async (f) => {
       try {
-        await writeSmallFile(ctx, f.entry, f.dest, f.chunks.map((c) => data.get(c.hash)!));
+        await links.within(f.dest, (at) => writeSmallFile(ctx, f.entry, at, f.chunks.map((c) => data.get(c.hash)!)));
       } catch (err) {
         fail(f.entry.path, err);
       }

@@ -12,7 +12,7 @@
  * thread pool (1.09 GB of memory), and another user's download of a small file waited 51 s.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { RateLimitedError, ValidationError } from '../core/errors.js';
+import { RateLimitedError, ValidationError, type FerryError } from '../core/errors.js';
 
 export interface ScryptCost {
   log2N: number;
@@ -44,7 +44,7 @@ export class FairGate {
   private waitingCount = 0;
   /** By block: its parties with someone waiting, in the order they are served, and how many wait in it. */
   private readonly blocks = new Map<string, { parties: string[]; waiting: number }>();
-  private readonly waiting = new Map<string, Array<() => void>>();
+  private readonly waiting = new Map<string, Array<{ resolve: () => void; reject: (err: Error) => void }>>();
   /** Blocks with someone waiting, in the order they are served. */
   private readonly turns: string[] = [];
   /** A hash's duration lately (ms), for the Retry-After of a refusal. */
@@ -74,18 +74,21 @@ export class FairGate {
 
   private wait(party: string): Promise<void> {
     const block = blockOf(party);
-    const b = this.blocks.get(block);
-    const queue = this.waiting.get(party);
+    let b = this.blocks.get(block);
+    let queue = this.waiting.get(party);
+    // The queue full, a block holding more of it than this one gives up its newest request:
+    // a few blocks filling the queue must not refuse everyone else's at once (they would
+    // wait one hash per block ahead).
+    if (this.waitingCount >= this.bounds.total) this.evictFromLargestBlock((b?.waiting ?? 0) + 1);
+    b = this.blocks.get(block);
+    queue = this.waiting.get(party);
     const full =
       this.waitingCount >= this.bounds.total ? 'the server' : (b?.waiting ?? 0) >= this.bounds.perBlock ? `your network (${block})` : (queue?.length ?? 0) >= this.bounds.perParty ? 'you' : undefined;
-    if (full !== undefined) {
-      const retryAfterMs = Math.min(60_000, Math.max(1000, Math.ceil(this.hashMs * ((b?.waiting ?? 0) + 1))));
-      throw new RateLimitedError(`too many password checks waiting for ${full}: try again in ${Math.ceil(retryAfterMs / 1000)} s`, { retryAfterMs, details: { limit: 'password-hashes' } });
-    }
-    return new Promise<void>((resolve) => {
+    if (full !== undefined) throw this.refusal(full, b?.waiting ?? 0);
+    return new Promise<void>((resolve, reject) => {
       this.waitingCount++;
-      if (queue) queue.push(resolve);
-      else this.waiting.set(party, [resolve]);
+      if (queue) queue.push({ resolve, reject });
+      else this.waiting.set(party, [{ resolve, reject }]);
       if (b) {
         b.waiting++;
         if (!queue) b.parties.push(party);
@@ -94,6 +97,35 @@ export class FairGate {
         this.turns.push(block);
       }
     });
+  }
+
+  private refusal(full: string, blockWaiting: number): FerryError {
+    const retryAfterMs = Math.min(60_000, Math.max(1000, Math.ceil(this.hashMs * (blockWaiting + 1))));
+    return new RateLimitedError(`too many password checks waiting for ${full}: try again in ${Math.ceil(retryAfterMs / 1000)} s`, { retryAfterMs, details: { limit: 'password-hashes' } });
+  }
+
+  /** Refuses the newest request of the block with the most waiting, if it holds more than `than`. */
+  private evictFromLargestBlock(than: number): void {
+    let largest: [string, { parties: string[]; waiting: number }] | undefined;
+    for (const entry of this.blocks) if (!largest || entry[1].waiting > largest[1].waiting) largest = entry;
+    if (!largest || largest[1].waiting <= than) return;
+    const [block, b] = largest;
+    // Its party with the most waiting (the last such in turn order), its newest request.
+    let party = b.parties[0];
+    for (const p of b.parties) if (this.waiting.get(p)!.length >= this.waiting.get(party)!.length) party = p;
+    const queue = this.waiting.get(party)!;
+    const waiter = queue.pop()!;
+    if (queue.length === 0) {
+      this.waiting.delete(party);
+      b.parties.splice(b.parties.indexOf(party), 1);
+    }
+    b.waiting--;
+    this.waitingCount--;
+    if (b.waiting === 0) {
+      this.blocks.delete(block);
+      this.turns.splice(this.turns.indexOf(block), 1);
+    }
+    waiter.reject(this.refusal(block.endsWith('/48') ? `your network (${block})` : 'you', b.waiting));
   }
 
   /** Hands the finished turn to the next block waiting, its next party (its slot stays taken), or frees it. */
@@ -106,7 +138,7 @@ export class FairGate {
     const b = this.blocks.get(block)!;
     const party = b.parties.shift()!;
     const queue = this.waiting.get(party)!;
-    const resolve = queue.shift()!;
+    const { resolve } = queue.shift()!;
     if (queue.length > 0) b.parties.push(party);
     else this.waiting.delete(party);
     b.waiting--;

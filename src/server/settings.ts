@@ -417,7 +417,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'live upload sessions per user unless set per user',
     apply: (c, v) => (c.maxUploadSessions = v) }),
   def({ key: 'maxTokensPerUser', kind: int(), default: '1000', examples: ['100', '0'], live: true,
-    doc: 'live API tokens (not revoked, not expired) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED`, except that a password login (`ferry login`) revokes the oldest token a login made to make room (`0`: no limit)',
+    doc: 'live API tokens (not revoked, not expired) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED`. The tokens password logins (`ferry login`) make are counted apart, to the same limit: one more login revokes the oldest of them (`0`: no limit)',
     apply: (c, v) => (c.maxTokensPerUser = v) }),
   def({ key: 'maxSharesPerUser', kind: int(), default: '10000', examples: ['500', '0'], live: true,
     doc: 'live share links (not revoked, not expired, not used up) a user may hold; one more is 413 `FERRY_ERR_QUOTA_EXCEEDED` (`0`: no limit)',

@@ -131,13 +131,15 @@ export class AuthStore {
   // ------------------------------------------------------------------ tokens
 
   /**
-   * Inserts a token if its user holds fewer than `max` live ones (not revoked, not expired at
-   * `now`; 0: no limit), else FERRY_ERR_QUOTA_EXCEEDED (`details.limit` 'tokens'). A token a
-   * password login makes (`from_login`) makes room instead, by revoking the user's oldest
-   * login tokens: a machine that logs in often must not lock its user out of logging in.
-   * Once the user's rows reach `max`, their dead tokens are deleted, so that the table holds
-   * at most `max` rows per user (one more after a login made room) however many were made
-   * and revoked.
+   * Inserts a token if its user holds fewer than `max` live ones of its kind (not revoked, not
+   * expired at `now`; 0: no limit), else FERRY_ERR_QUOTA_EXCEEDED (`details.limit` 'tokens').
+   * Tokens a password login makes (`from_login`) and tokens made through the API are counted
+   * apart, and a login at its limit makes room by revoking the user's oldest login tokens: a
+   * machine that logs in often must not lock its user out of logging in, nor may a narrow
+   * token's holder, by making tokens, lock the user out or end their other logins. Once the
+   * user's rows reach `max`, their dead tokens are deleted, so that the table holds at most
+   * `2 × max` rows per user (one more after a login made room) however many were made and
+   * revoked.
    */
   async insertToken(row: TokenRow, limit: { max: number; now: number } = { max: 0, now: 0 }): Promise<void> {
     await this.meta.durable(async (trx) => {
@@ -151,7 +153,7 @@ export class AuthStore {
     if (this.meta.dialect !== 'sqlite') await trx.selectFrom('users').select('id').where('id', '=', row.user_id).forUpdate().execute();
     const count = async (live: boolean) => {
       let q = trx.selectFrom('tokens').select((eb) => eb.fn.countAll<string | number>().as('n')).where('user_id', '=', row.user_id);
-      if (live) q = q.where(liveToken(now));
+      if (live) q = q.where(liveToken(now)).where('from_login', '=', row.from_login ?? 0);
       return Number((await q.executeTakeFirstOrThrow()).n);
     };
     if ((await count(false)) >= max) await trx.deleteFrom('tokens').where('user_id', '=', row.user_id).where((eb) => eb.not(liveToken(now)(eb))).execute();

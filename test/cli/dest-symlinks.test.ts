@@ -6,7 +6,7 @@
  * `DEST/sub -> /elsewhere`: whoever could write in DEST could have files created and replaced
  * outside it.
  */
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
@@ -22,6 +22,10 @@ beforeAll(async () => {
   await writeFile(local('src', 'sub', 'planted.txt'), 'would land outside\n');
   await writeFile(local('src', 'sub', 'deeper', 'deep.txt'), 'deep\n');
   ok(await ferry(['put', '-r', local('src'), '/tree']));
+  // A tree whose folder holds many files: its download takes a while after the folder is made.
+  await mkdir(local('many', 'sub'), { recursive: true });
+  for (let i = 0; i < 300; i++) await writeFile(local('many', 'sub', `f${i}.txt`), `file ${i}\n`);
+  ok(await ferry(['put', '-r', local('many'), '/many']));
 }, 60_000);
 
 afterAll(async () => {
@@ -77,5 +81,25 @@ describe('a symlinked directory inside a local destination', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/sub.*symbolic link/);
     expect(await readdir(outside)).toEqual([]);
+  });
+
+  it('get -r does not write through a link planted after it made the folder (the race)', async () => {
+    const dest = local('race');
+    const outside = local('race-outside');
+    await mkdir(outside);
+    const run = ferry(['get', '-r', '/many', dest]);
+    // As soon as get -r has made DEST/sub, swap it for a link to outside.
+    const sub = join(dest, 'sub');
+    for (;;) {
+      const st = await lstat(sub).catch(() => undefined);
+      if (st?.isDirectory()) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    await rename(sub, join(dest, 'sub-moved'));
+    await symlink(outside, sub);
+    const r = await run;
+    expect(await readdir(outside)).toEqual([]);
+    // The files it could not write are failures that name the link (or it was done before the swap).
+    if (r.code !== 0) expect(r.stderr).toMatch(/sub.*symbolic link/);
   });
 });

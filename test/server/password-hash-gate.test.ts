@@ -11,6 +11,8 @@
  * else's, and the queue had no bound. Now blocks (a /48) are served in turn, then parties in
  * them, and a block may have 32 waiting: more are refused at once (429, Retry-After).
  */
+import { connect } from 'node:net';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const held = vi.hoisted(() => ({ running: 0, peak: 0, started: 0, pending: [] as Array<() => void>, passwords: [] as string[] }));
@@ -91,7 +93,7 @@ describe('password hashes of a share link, flooded from one /48', () => {
   let u: TestServer;
   beforeAll(async () => {
     u = await startTestServer({
-      trustProxy: ['127.0.0.1/32'],
+      trustProxy: ['127.0.0.0/8'],
       defender: { ...DEFAULT_DEFENDER, safeList: [] },
       rateLimit: { windowMs: 60_000, perIp: 0, perToken: 0, authPerIp: 0 },
     });
@@ -142,5 +144,55 @@ describe('password hashes of a share link, flooded from one /48', () => {
     expect(answers.filter((r) => r.status === 401)).toHaveLength(33);
     // The hash running, then one more of the /48's at most, then the visitor's.
     expect(held.passwords.slice(started).indexOf('the right one')).toBeLessThanOrEqual(2);
+  });
+  it('a queue full of a few blocks makes room for another block: the largest gives up its newest request', async () => {
+    const cat = (await tokenFor(u, 'cat')).token;
+    expect((await u.api('/api/v1/files/cat2.txt', { method: 'PUT', body: 'purr', token: cat })).status).toBe(201);
+    const made = u.api('/api/v1/shares', { method: 'POST', json: { path: '/cat2.txt', password: 'the right one' }, token: cat });
+    await until(() => held.pending.length > 0);
+    held.pending.shift()!();
+    const { url } = (await (await made).json()) as { url: string };
+    const key = new URL(url).pathname;
+    const started = held.started;
+    // A block's connections come from a loopback address of their own (the server holds at most
+    // 120 open from one address), through the proxy the server trusts (127.0.0.0/8).
+    const from = (localAddress: string) =>
+      new Agent({
+        connect: (o, cb) => {
+          const socket = connect({ host: o.hostname, port: Number(o.port), localAddress });
+          socket.once('connect', () => cb(null, socket));
+          socket.once('error', (err) => cb(err, null));
+        },
+      });
+    const agents = Array.from({ length: 9 }, (_, i) => from(`127.0.0.${10 + i}`));
+    const visit = (from: string, password: string, through: number) =>
+      undiciFetch(`${u.url}${key}`, { dispatcher: agents[through], headers: { 'x-forwarded-for': from, authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}` } });
+    // 8 blocks (/48s) of 32 addresses each, and one more: one hash runs, 256 wait (the bound).
+    const statuses: number[] = [];
+    const flood = Array.from({ length: 257 }, (_, i) =>
+      visit(`2001:db8:${(0xa0 + (i % 8)).toString(16)}:${(Math.floor(i / 8) + 1).toString(16)}::1`, 'wrong', i % 8).then((res) => {
+        statuses.push(res.status);
+      }),
+    );
+    await until(() => held.started === started + 1 && passwordHashes.queued === 256);
+    // Another address's visit waits its turn (it was refused at once: 429 for the server).
+    let visitorStatus = 0;
+    const visitor = visit('2001:db8:bbbb:1::1', 'the right one', 8).then((res) => {
+      visitorStatus = res.status;
+    });
+    await until(() => statuses.length === 1 || visitorStatus !== 0);
+    expect(visitorStatus).toBe(0);
+    expect(statuses).toEqual([429]);
+    expect(passwordHashes.queued).toBe(256);
+    while (statuses.length < 257 || visitorStatus === 0) {
+      await until(() => held.pending.length > 0 || (statuses.length === 257 && visitorStatus !== 0));
+      held.pending.shift()?.();
+    }
+    await Promise.all([...flood, visitor]);
+    expect(visitorStatus).toBe(200);
+    expect(statuses.filter((x) => x === 401)).toHaveLength(256);
+    // Blocks in turn: the visitor's hash came after at most one of each of the 8 blocks' (and the one running).
+    expect(held.passwords.slice(started).indexOf('the right one')).toBeLessThanOrEqual(9);
+    await Promise.all(agents.map((a) => a.close()));
   });
 });

@@ -85,15 +85,43 @@ function suite(name: string, start: (now: () => number) => Promise<TestServer>, 
       const first = await login('sam');
       expect(first.status).toBe(201);
       const firstToken = ((await first.json()) as { token: string }).token;
-      while ((await makeToken('sam')).status === 201);
-      const second = await login('sam');
-      expect(second.status).toBe(201);
-      const secondToken = ((await second.json()) as { token: string }).token;
-      expect((await t.api('/api/v1/me', { token: secondToken })).status).toBe(200);
+      // (The server's clock moves on between logins: the oldest is the first.)
+      for (let i = 1; i < MAX_TOKENS; i++) {
+        clock += 1;
+        expect((await login('sam')).status).toBe(201);
+      }
+      clock += 1;
+      const last = await login('sam');
+      expect(last.status).toBe(201);
+      const lastToken = ((await last.json()) as { token: string }).token;
+      expect((await t.api('/api/v1/me', { token: lastToken })).status).toBe(200);
       expect((await t.api('/api/v1/me', { token: firstToken })).status).toBe(401);
-      // The named tokens are all still live: only a login token made room.
-      const named = (await tokensOf('sam')).filter((x) => x.revokedAt === null && x.name === 'n');
-      expect(named.length).toBe(MAX_TOKENS - 1);
+      // Only the oldest went: the rest of the logins' tokens are live.
+      const live = (await tokensOf('sam')).filter((x) => x.revokedAt === null && x.name !== 'n');
+      expect(live.length).toBe(MAX_TOKENS);
+    });
+
+    it("tokens made through the API (a narrow token's holder) neither lock out a password login nor make it revoke the user's other logins", async () => {
+      const lea = await addUser(t, 'lea', { password: 'a long password for lea 1' });
+      const laptop = ((await (await login('lea')).json()) as { token: string }).token;
+      // A read-only token for one folder, handed to someone else, makes tokens until refused.
+      const friend = await tokenFor(t, 'lea', { scopes: ['read'], pathPrefix: `${lea.home}/pub` });
+      let made = 0;
+      while ((await t.api('/api/v1/tokens', { method: 'POST', token: friend.token, json: { name: 'f' } })).status === 201) made++;
+      expect(made).toBeGreaterThan(0);
+      // Lea logs in elsewhere: her laptop's login stays.
+      const desk = await login('lea');
+      expect(desk.status).toBe(201);
+      expect((await t.api('/api/v1/me', { token: laptop })).status).toBe(200);
+      // With no login of hers live, a login still succeeds (it was 413).
+      expect((await t.api(`/api/v1/tokens/${((await desk.json()) as { id: string }).id}`, { method: 'DELETE' })).status).toBe(204);
+      const laptopId = (await tokensOf('lea')).find((x) => x.revokedAt === null && x.name !== 'f' && x.id !== friend.id)!.id;
+      expect((await t.api(`/api/v1/tokens/${laptopId}`, { method: 'DELETE' })).status).toBe(204);
+      expect((await t.api('/api/v1/me', { token: laptop })).status).toBe(401);
+      const again = await login('lea');
+      expect(again.status).toBe(201);
+      // The API's own tokens are still bounded.
+      expect((await t.api('/api/v1/tokens', { method: 'POST', token: friend.token, json: { name: 'f' } })).status).toBe(413);
     });
 
     it('share links: one past the limit is 413; revoked, expired and used-up ones do not count', async () => {
