@@ -53,6 +53,11 @@ const STORES_IN_FLIGHT = 6;
  */
 const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
 
+/** Lets go of the free shared buffers of streamed uploads (the server's idle settle; {@link ChunkBuffers.dropFree}). */
+export function dropSpareStreamBuffers(): void {
+  STREAM_BUFFERS.dropFree();
+}
+
 /**
  * Memory (ServerContext.ingestMemory, 4 × `--body-memory`). Each stream holds the part of the
  * chunking area its bytes fill (up to {@link chunkAreaSize}: 8 MiB by default) and the chunks
