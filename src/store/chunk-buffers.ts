@@ -62,15 +62,17 @@ export class ChunkBuffers {
   }
 
   /**
-   * Lets go of the free buffers, for the collection that follows to free them (the server's
+   * Lets go of the free buffers (returns how many), for the collection that follows to free them (the server's
    * idle settle: src/cli/commands/serve.ts, settleAround); buffers lent out stay counted until
    * given back. Kept, the 24 read buffers of a 1 GiB download (up to ~100 MB) stayed for the
    * process's life, and the bench's 200 uploads of workload 6 began on top of them
    * (benchmarks/results/issue-15-speed.md, branch w6full).
    */
-  dropFree(): void {
-    this.count -= this.free.length;
+  dropFree(): number {
+    const dropped = this.free.length;
+    this.count -= dropped;
     this.free.length = 0;
+    return dropped;
   }
 
   /** Buffers allocated (in use or free), for tests. */
