@@ -252,7 +252,7 @@ describe('ChunkStore: delta bases kept between a signature and its delta', () =>
     const after = await store.lend(sha(c));
     expect(after.data.equals(c)).toBe(true);
     expect(after.data.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(after.data.buffer).not.toBe(pooled);
+    expect(after.data.buffer === pooled).toBe(false);
     after.release();
   });
 });
