@@ -48,10 +48,16 @@ const STORES_IN_FLIGHT = 6;
  * Shared buffers the chunks of streamed uploads are cut into, and hashed from on the worker
  * threads (see chunkStream's `buffers`): enough for one upload at full speed with its stores
  * in flight and the chunks being cut, or two at a time with a few each (beyond, chunks get
- * buffers of their own). Kept for the life of the process, like the chunk store's read
- * buffers (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB.
+ * buffers of their own). Kept while the server is busy, like the chunk store's read buffers
+ * (./../store/chunk-buffers.ts says why): 12 of 1–4 MiB, let go when it idles
+ * ({@link dropSpareStreamBuffers}).
  */
 const STREAM_BUFFERS = new ChunkBuffers(2 * STORES_IN_FLIGHT);
+
+/** Lets go of the free shared buffers of streamed uploads (the server's idle settle; {@link ChunkBuffers.dropFree}); returns how many. */
+export function dropSpareStreamBuffers(): number {
+  return STREAM_BUFFERS.dropFree();
+}
 
 /**
  * Memory (ServerContext.ingestMemory, 4 × `--body-memory`). Each stream holds the part of the

@@ -37,6 +37,25 @@ describe('ChunkBuffers', () => {
     expect(pool.acquire(MiB)).toBe(b);
   });
 
+  it('drops its free buffers on dropFree, not those lent out, and allocates anew after', () => {
+    const pool = new ChunkBuffers(2);
+    const a = pool.acquire(MiB)!;
+    const b = pool.acquire(MiB)!;
+    pool.release(a);
+    pool.dropFree();
+    expect(pool.allocated).toBe(1); // b, still lent
+    const c = pool.acquire(MiB)!;
+    expect(c === a).toBe(false); // (not `.not.toBe`: vitest compares the MiB element by element)
+    expect(pool.allocated).toBe(2);
+    expect(pool.acquire(MiB)).toBeUndefined();
+    pool.release(b);
+    pool.release(c);
+    pool.dropFree();
+    expect(pool.allocated).toBe(0);
+    const d = pool.acquire(MiB)!;
+    expect(d === b || d === c).toBe(false);
+  });
+
   it('counts out a buffer lent and never given back, once it is collected', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;

@@ -13,8 +13,9 @@
  * collection: a dropped SharedArrayBuffer stays allocated until a collection happens for
  * other reasons, so a pool that allocated and dropped buffers freely would grow the
  * process by hundreds of MiB per download. This pool therefore owns a fixed set: at most
- * `maxBuffers`, kept for the life of the process (a free buffer is dropped only to make room
- * for a larger one), and when all are in use the caller reads into a buffer of its own.
+ * `maxBuffers`, kept while the server is busy (a free buffer is dropped only to make room
+ * for a larger one, or by {@link dropFree} once the server idles, before a full collection),
+ * and when all are in use the caller reads into a buffer of its own.
  * Capacities are rounded up to 1 MiB and a request takes the smallest free buffer that
  * fits, so the memory kept is about what the chunks being served at the busiest moment use.
  * A buffer lent and never given back (a write whose callback never came) is counted out
@@ -58,6 +59,20 @@ export class ChunkBuffers {
   private lend(buf: Buffer): Buffer {
     this.lost.register(buf, undefined, buf);
     return buf;
+  }
+
+  /**
+   * Lets go of the free buffers (returns how many), for the collection that follows to free them (the server's
+   * idle settle: src/cli/commands/serve.ts, settleAround); buffers lent out stay counted until
+   * given back. Kept, the 24 read buffers of a 1 GiB download (up to ~100 MB) stayed for the
+   * process's life, and the bench's 200 uploads of workload 6 began on top of them
+   * (benchmarks/results/issue-15-speed.md, branch w6full).
+   */
+  dropFree(): number {
+    const dropped = this.free.length;
+    this.count -= dropped;
+    this.free.length = 0;
+    return dropped;
   }
 
   /** Buffers allocated (in use or free), for tests. */

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isFerryError } from '../core/errors.js';
 import type { StorageBackend } from '../core/storage.js';
+import { LocalBackend } from '../backends/local/index.js';
 import { MemoryBackend } from '../backends/memory/memory-backend.js';
 import { packBody } from '../../test/helpers/packs.js';
 import { ChunkStore } from './chunk-store.js';
@@ -230,5 +231,28 @@ describe('ChunkStore: delta bases kept between a signature and its delta', () =>
     expect((await store.readBase(sha(c))).equals(c)).toBe(true);
     expect(fromBackend.mock.calls.length + reads.length).toBe(2 * readsOfFirst);
     expect(store.keptBaseBytes).toBe(c.length);
+  });
+
+  it('lets go of its free read buffers on dropKept: the next lent chunk is read into a new one', async () => {
+    // The local backend reads into the store's pooled buffer (the memory backend has its own).
+    const store = new ChunkStore({ backend: new LocalBackend({ root: join(dir, 'data') }), meta, maxChunkSize: 1024 * 1024 });
+    const c = randomBytes(64 * 1024);
+    await store.put(sha(c), c.length, Readable.from([c]));
+    await store.settled();
+    const first = await store.lend(sha(c));
+    const pooled = first.data.buffer;
+    expect(pooled).toBeInstanceOf(SharedArrayBuffer);
+    first.release();
+    // Given back, it is reused...
+    const again = await store.lend(sha(c));
+    expect(again.data.buffer).toBe(pooled);
+    again.release();
+    // ...until the idle settle drops it (kept, a 1 GiB download left ~100 MB of them for good).
+    store.dropKept();
+    const after = await store.lend(sha(c));
+    expect(after.data.equals(c)).toBe(true);
+    expect(after.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(after.data.buffer === pooled).toBe(false);
+    after.release();
   });
 });

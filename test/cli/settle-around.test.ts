@@ -17,9 +17,9 @@ describe('settleAround', () => {
         done.push('trim:end');
       },
       { meta: { releaseMemory: () => void done.push('sqlite') }, bodies: kept('bodies'), sendMemory: kept('send'), ingestMemory: kept('ingest'), chunks: kept('delta-bases') },
-      () => void done.push('staging'),
+      () => void done.push('spares'),
     );
     await around(async () => void done.push('collect'));
-    expect(done).toEqual(['trim:start', 'bodies', 'send', 'ingest', 'delta-bases', 'staging', 'collect', 'sqlite', 'trim:end']);
+    expect(done).toEqual(['trim:start', 'bodies', 'send', 'ingest', 'delta-bases', 'spares', 'collect', 'sqlite', 'trim:end']);
   });
 });

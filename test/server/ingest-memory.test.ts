@@ -11,7 +11,7 @@ import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CHUNKING } from '../../src/core/manifest.js';
 import { BodyMemory } from '../../src/server/chunk-bodies.js';
-import { admitIngest, ingestAdmission, ingestMinimum } from '../../src/server/ingest.js';
+import { admitIngest, dropSpareStreamBuffers, ingestAdmission, ingestMinimum } from '../../src/server/ingest.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
 
@@ -51,6 +51,18 @@ async function until(what: () => boolean | Promise<boolean>): Promise<void> {
 }
 
 describe('streamed uploads under the ingest memory budget', () => {
+  it('leave their shared chunk buffers free for the next upload, until the idle settle lets them go', async () => {
+    await addUser(t, 'spares');
+    const { token } = await tokenFor(t, 'spares');
+    dropSpareStreamBuffers();
+    const put = openPut('/api/v1/files/spares.bin', randomBytes(3 * MiB), token, 0);
+    put.finish();
+    expect((await put.response).status).toBe(201);
+    // Kept for the life of the process before (a 300 MB put and get left 26-28 MB of such buffers).
+    expect(dropSpareStreamBuffers()).toBeGreaterThan(0);
+    expect(dropSpareStreamBuffers()).toBe(0);
+  });
+
   it('48 concurrent PUTs of 3 MiB (6 MiB admitted each, 8 times the room) all succeed byte for byte, the others waiting for room, and the room all comes back', { timeout: 180_000 }, async () => {
     const memory = t.server.ctx.ingestMemory;
     expect(memory.budget).toBe(48 * MiB);

@@ -145,7 +145,12 @@ Examples:
       const heapGrowth = heapGrowingPercent(process.env.FERRY_HEAP_GROWING_PERCENT);
       if (config.sftpPasswordAuth && !config.sftp) throw new UsageError('--sftp-password-auth needs --sftp-addr');
       // The server stack (Fastify, Kysely, SQLite) is loaded only by this command.
-      const [{ startServer }, allocator, { dropSpareStaging }] = await Promise.all([import('../../server/app.js'), import('../../server/allocator.js'), import('../../backends/local/index.js')]);
+      const [{ startServer }, allocator, { dropSpareStaging }, { dropSpareStreamBuffers }] = await Promise.all([
+        import('../../server/app.js'),
+        import('../../server/allocator.js'),
+        import('../../backends/local/index.js'),
+        import('../../server/ingest.js'),
+      ]);
       const server = await startServer({ ...config, logDestination: config.logDestination ?? process.stdout });
       if (heapGrowth > 0) setFlagsFromString(`--heap-growing-percent=${heapGrowth}`);
       const memory = allocator.leanUnderPressure(() => server.ctx.bodies.stats().waits);
@@ -165,7 +170,11 @@ Examples:
         server.app.log.info({ sftp: ready.sftp, hostKeys: ready.sftpHostKeys }, 'sftp listening');
       }
       process.stdout.write(JSON.stringify(ready) + '\n');
-      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpareStaging));
+      const dropSpares = () => {
+        dropSpareStaging();
+        dropSpareStreamBuffers();
+      };
+      onceReady(server.app.log, settleAround(memory.trimDuring, server.ctx, dropSpares));
       announceTransport(server, config.host);
       printLoginNotes(server);
       // SIGHUP: re-read the file and the environment (flags stay as given), apply what can
@@ -261,19 +270,20 @@ type KeepsBuffers = { dropKept(): void };
  * What runs each settle collection: the allocator's `trimDuring` around the collection and
  * then SQLite's page cache handed back, so that glibc's trim after them returns that memory too.
  * First the buffers kept for the next chunk bodies (whole-body buffers of the body budgets,
- * the local backend's staging, the chunk store's delta bases) are let go, for the collection to free. Kept, a
+ * the local backend's staging, the chunk store's delta bases and read buffers, the shared
+ * buffers of streamed uploads: `dropSpares`) are let go, for the collection to free. Kept, a
  * server idle after a 96 MiB put and get held 101.7–106.3 MB instead of 87.9–92.9 MB, and
  * they stayed for the process's life (benchmarks/results/issue-15-speed.md, branch w6peak).
  */
 export function settleAround(
   trimDuring: (collect: () => Promise<void>) => Promise<void>,
   ctx: { meta: { releaseMemory(): void }; bodies: KeepsBuffers; sendMemory: KeepsBuffers; ingestMemory: KeepsBuffers; chunks: KeepsBuffers },
-  dropSpareStaging: () => void,
+  dropSpares: () => void,
 ): (collect: () => Promise<void>) => Promise<void> {
   return (collect) =>
     trimDuring(async () => {
       for (const kept of [ctx.bodies, ctx.sendMemory, ctx.ingestMemory, ctx.chunks]) kept.dropKept();
-      dropSpareStaging();
+      dropSpares();
       await collect();
       ctx.meta.releaseMemory();
     });
