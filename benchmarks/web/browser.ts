@@ -13,7 +13,7 @@
  * waits for: chunking and hashing, the requests, the commit. Prints a Markdown table of
  * medians and writes it to benchmarks/results/web.md.
  */
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,39 +23,12 @@ import { chromium } from 'playwright-core';
 import { Args } from '../lib/args.js';
 import { writeRandomFile } from '../lib/data.js';
 import { median } from '../lib/stats.js';
+import { BIN, CHROMIUM, CHROMIUM_ARGS, ROOT, startServer } from './ferry-server.js';
 
 const run = promisify(execFile);
 const args = new Args().only(['size', 'runs', 'json']);
 const size = args.size('size', '256MiB');
 const runs = args.number('runs', 3);
-const ROOT = new URL('../../../', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'ferry.js');
-const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
-
-async function startServer(dataDir: string, adminToken: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--addr', '127.0.0.1:0', '--data', dataDir, '--log-level', 'warn'], { env: { ...process.env, FERRY_ADMIN_TOKEN: adminToken }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n')) {
-        try {
-          const m = JSON.parse(line) as { event?: string; url?: string };
-          if (m.event === 'ready' && m.url) resolve(m.url);
-        } catch {
-          // a log line
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code})`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
 
 const seconds = (ms: number) => ms / 1000;
 const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);

@@ -10,7 +10,6 @@
  * the session's creation and commit too. Both ways go through the same page.route on the
  * capabilities, so the browser's side is alike. Prints each run, then the medians.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,45 +19,17 @@ import { chromium, type Page } from 'playwright-core';
 import { Args } from '../lib/args.js';
 import { writeRandomFile } from '../lib/data.js';
 import { median } from '../lib/stats.js';
+import { CHROMIUM, CHROMIUM_ARGS, startServer } from './ferry-server.js';
 
 const args = new Args().only(['size', 'pairs']);
 const size = args.size('size', '256MiB');
 const pairs = args.number('pairs', 3);
-const ROOT = new URL('../../../', import.meta.url).pathname;
-const BIN = join(ROOT, 'bin', 'ferry.js');
-const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const CHUNK_REQUESTS = /\/api\/v1\/uploads\/[^/]+\/(chunks\/[0-9a-f]{64}|chunk-frames)$/;
 
 /** User + system CPU of a process so far, in ms (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-async function startServer(dataDir: string, adminToken: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--addr', '127.0.0.1:0', '--data', dataDir, '--log-level', 'warn'], { env: { ...process.env, FERRY_ADMIN_TOKEN: adminToken }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      for (const line of d.toString().split('\n')) {
-        try {
-          const m = JSON.parse(line) as { event?: string; url?: string };
-          if (m.event === 'ready' && m.url) resolve(m.url);
-        } catch {
-          // a log line
-        }
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code})`)));
-  });
-  return {
-    url,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
 }
 
 /** A signed-in page that sees the server's capabilities with or without `chunk-frames`. */
