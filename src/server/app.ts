@@ -428,7 +428,7 @@ function serverContext(
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
-    unreadiness: (log) => unreadiness(ctx, log),
+    unreadiness: cachedReadiness(() => ctx, now),
   } as Omit<ServerContext, 'shareGate' | 'tus'> as ServerContext;
   ctx.shareGate = new ShareGate(ctx);
   ctx.tus = new TusUploads(ctx);
@@ -471,9 +471,32 @@ async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: bo
 /** How long a readiness probe waits for the database and the chunk stores. */
 const READY_PROBE_MS = 3000;
 
-/** ServerContext.unreadiness: draining, or the metadata database or a chunk store not answering within READY_PROBE_MS. */
+/**
+ * How long one probe's answer stands: /readyz is not rate-limited (a load balancer probes
+ * from the address of real clients), so a flood of it must not drive a database read and a
+ * request to every chunk store each; it costs one probe per READY_CACHE_MS instead.
+ */
+const READY_CACHE_MS = 1000;
+
+/**
+ * ServerContext.unreadiness: draining (said at once, never cached), or the last probe's
+ * answer while it is younger than READY_CACHE_MS (concurrent callers share the probe in
+ * flight), or a new probe. On the server's clock, so tests step it instead of sleeping.
+ */
+function cachedReadiness(ctxOf: () => ServerContext, now: () => number): ServerContext['unreadiness'] {
+  let last: { at: number; answer: Promise<string | undefined> } | undefined;
+  return (log) => {
+    const ctx = ctxOf();
+    if (ctx.draining) return Promise.resolve('this node is shutting down (draining)');
+    const at = now();
+    // A clock set back (at < last.at) probes again rather than trusting an answer from "the future".
+    if (!last || at - last.at >= READY_CACHE_MS || at < last.at) last = { at, answer: unreadiness(ctx, log) };
+    return last.answer;
+  };
+}
+
+/** A readiness probe: the metadata database or a chunk store not answering within READY_PROBE_MS. */
 async function unreadiness(ctx: ServerContext, log?: FastifyBaseLogger): Promise<string | undefined> {
-  if (ctx.draining) return 'this node is shutting down (draining)';
   const signal = AbortSignal.timeout(READY_PROBE_MS);
   const timeout = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`no answer within ${READY_PROBE_MS} ms`)), { once: true }));
   try {

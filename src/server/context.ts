@@ -45,7 +45,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Reachable without a token (health, capabilities). */
     public?: boolean;
-    /** Not counted against the per-address rate limit (`/healthz` only: see ./routes/system.ts). */
+    /** Not counted against the per-address rate limit (`/healthz` and `/readyz` only: see ./routes/system.ts). */
     unmetered?: boolean;
     /** The front a route belongs to, for audit entries and logs (default `api`). */
     front?: Front;

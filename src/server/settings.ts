@@ -429,7 +429,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: "room each user's WebDAV dead properties (PROPPATCH) may take, all their files together and whatever their quota (each counts its path, name, namespace and value, and 64 bytes); past it a PROPPATCH is 507 and a COPY 413 `FERRY_ERR_QUOTA_EXCEEDED`",
     apply: (c, v) => (c.davPropertyBytes = v) }),
   def({ key: 'rateLimitIp', kind: int(), default: '60000', examples: ['1000', '0'], live: true,
-    doc: 'requests per minute per client address, `/healthz` not counted (`0`: off)',
+    doc: 'requests per minute per client address, `/healthz` and `/readyz` not counted (`0`: off)',
     apply: (c, v) => (c.rateLimit = { ...c.rateLimit, perIp: v }) }),
   def({ key: 'rateLimitToken', kind: int(), default: '60000', examples: ['500', '0'], live: true,
     doc: 'requests per minute per token (`0`: off)',

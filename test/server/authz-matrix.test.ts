@@ -143,6 +143,8 @@ afterAll(async () => {
 rows.push(
   { name: 'GET /healthz', expect: everyone(200), run: (id) => call(id, 'GET', '/healthz') },
   { name: 'GET /readyz', expect: everyone(200), run: (id) => call(id, 'GET', '/readyz') },
+  { name: 'HEAD /healthz', expect: everyone(200), run: (id) => call(id, 'HEAD', '/healthz') },
+  { name: 'HEAD /readyz', expect: everyone(200), run: (id) => call(id, 'HEAD', '/readyz') },
   { name: 'GET /api/v1/capabilities', expect: everyone(200), run: (id) => call(id, 'GET', '/api/v1/capabilities') },
   {
     // A login is judged by its body alone; whatever Authorization header comes along is ignored.

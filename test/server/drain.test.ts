@@ -212,10 +212,13 @@ describe('readiness and draining', () => {
     // reach) and then goes away.
     const s3 = await startS3rver(['ferry-ready']);
     let stopped = false;
-    const t = await startTestServer({ store: [parseStoreSpec(`s3:ferry-ready/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`)] });
+    let clock = Date.now();
+    const t = await startTestServer({ now: () => clock, store: [parseStoreSpec(`s3:ferry-ready/x?endpoint=${encodeURIComponent(s3.endpoint)}&accessKeyId=S3RVER&secretAccessKey=S3RVER&forcePathStyle=true`)] });
     try {
       expect(await (await t.api('/readyz', { token: null })).json()).toEqual({ status: 'ready' });
       await s3.stop().then(() => (stopped = true));
+      // The answer above stands for a second of the server's clock: the next one probes again.
+      clock += 1000;
       const r = await t.api('/readyz', { token: null });
       expect(r.status).toBe(503);
       const body = (await r.json()) as { error: { code: string; message: string } };

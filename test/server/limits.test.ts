@@ -74,19 +74,64 @@ describe('rate limits', () => {
     expect((await client(t, '127.0.0.4')('/api/v1/capabilities', { token: null })).status).toBe(200);
   });
 
-  it('per address: /healthz is not counted, and answers from an address over the limit', async () => {
+  it('per address: /healthz and /readyz are not counted, and answer from an address over the limit', async () => {
     const m = client(t, '127.0.0.6');
-    // A monitor probing more often than the limit allows: every probe answered, and the
-    // address's real requests (/readyz, the capabilities) still have all of theirs.
+    // A monitor and a load balancer probing more often than the limit allows: every probe
+    // answered, and the address's real requests (the capabilities) still have all of theirs.
     for (let i = 0; i < 20; i++) expect((await m('/healthz', { token: null })).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await m('/readyz', { token: null })).status).toBe(200);
     const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await m('/readyz', { token: null })).status);
-    for (let i = 0; i < 5; i++) statuses.push((await m('/api/v1/capabilities', { token: null })).status);
+    for (let i = 0; i < 9; i++) statuses.push((await m('/api/v1/capabilities', { token: null })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 429]);
     // Over the limit now, and the server is still reported alive.
     const health = await m('/healthz', { token: null });
     expect(health.status).toBe(200);
     expect(health.body).toEqual({ status: 'ok' });
+  });
+
+  it('/readyz: a flood probes the database and the chunk stores once per second of the server clock', async () => {
+    const chunks = t.server.ctx.chunks;
+    const meta = t.server.ctx.meta;
+    const probe = chunks.probe.bind(chunks);
+    const read = meta.getSetting.bind(meta);
+    let probes = 0;
+    let reads = 0;
+    chunks.probe = (signal) => (probes++, probe(signal));
+    meta.getSetting = (key) => (key === 'ready-probe' && reads++, read(key));
+    try {
+      const m = client(t, '127.0.0.7');
+      clock += 60_000; // past any answer an earlier test left standing
+      const flood = await Promise.all(Array.from({ length: 30 }, () => m('/readyz', { token: null })));
+      expect(flood.map((r) => r.status)).toEqual(Array(30).fill(200));
+      expect([probes, reads]).toEqual([1, 1]);
+      clock += 999;
+      expect((await m('/readyz', { token: null })).status).toBe(200);
+      expect([probes, reads]).toEqual([1, 1]);
+      clock += 1;
+      for (let i = 0; i < 10; i++) expect((await m('/readyz', { token: null })).body).toEqual({ status: 'ready' });
+      expect([probes, reads]).toEqual([2, 2]);
+      // A failed probe stands for its second too, and the next second probes again.
+      chunks.probe = async () => {
+        probes++;
+        throw new Error('store gone');
+      };
+      clock += 1000;
+      for (let i = 0; i < 5; i++) expect((await m('/readyz', { token: null })).status).toBe(503);
+      expect(probes).toBe(3);
+      chunks.probe = (signal) => (probes++, probe(signal));
+      clock += 1000;
+      expect((await m('/readyz', { token: null })).status).toBe(200);
+      expect(probes).toBe(4);
+      // Draining is said at once, whatever answer stands.
+      t.server.ctx.draining = true;
+      expect((await m('/readyz', { token: null })).status).toBe(503);
+      t.server.ctx.draining = false;
+      expect((await m('/readyz', { token: null })).status).toBe(200);
+      expect(probes).toBe(4);
+    } finally {
+      chunks.probe = probe;
+      meta.getSetting = read;
+    }
   });
 
   it('password attempts: two per window per address', async () => {

@@ -52,6 +52,17 @@ describe('health and discovery', () => {
     expect(caps.limits.maxChunkSize).toBe(4 * 1024 * 1024);
   });
 
+  it('answers HEAD /healthz and HEAD /readyz like their GET, without a body (monitors probe with HEAD)', async () => {
+    for (const path of ['/healthz', '/readyz']) {
+      const get = await t.api(path, { token: null });
+      const head = await t.api(path, { token: null, method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+      expect(head.headers.get('content-length')).toBe(String((await get.text()).length));
+      expect(await head.text()).toBe('');
+    }
+  });
+
   it('requires a valid token everywhere else', async () => {
     await expectError(await t.api('/api/v1/list/', { token: null }), 401, 'FERRY_ERR_AUTH_REQUIRED');
     await expectError(await t.api('/api/v1/list/', { token: 'wrong' }), 401, 'FERRY_ERR_AUTH_INVALID');

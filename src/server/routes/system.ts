@@ -7,15 +7,21 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorizeAdmin } from '../authz.js';
 
 export const systemRoutes: RoutePlugin = async (app, { ctx }) => {
-  // Liveness is not counted against the per-address rate limit: a monitor probing from a
-  // client's address pushed that client over it, and a probe answered 429 reported a healthy
-  // server as down. It does no I/O, so there is nothing a flood of it could wear out (a
-  // banned or denied address is still refused). /readyz still counts: each answer reads the
-  // database and asks every chunk store (an S3 request), which a flood must not drive
-  // unbounded. So do the capabilities: every client command asks for them first, they are
-  // a client's traffic, not a probe's.
-  app.get('/healthz', { config: { public: true, unmetered: true } }, health);
-  app.get('/readyz', { config: { public: true } }, (request, reply) => readiness(ctx, request, reply));
+  // Liveness and readiness are not counted against the per-address rate limit: a monitor
+  // probing from a client's address pushed that client over it, and a probe answered 429
+  // reported a healthy server as down (a banned or denied address is still refused).
+  // /healthz does no I/O; /readyz reads the database and asks every chunk store (an S3
+  // request), but one answer stands for a second (ServerContext.unreadiness), so a flood
+  // costs one probe a second. The capabilities still count: every client command asks for
+  // them first, they are a client's traffic, not a probe's.
+  // HEAD as well as GET: monitors and load balancers often probe with HEAD (a 404 there
+  // reported the server down); Fastify's automatic HEAD routes are off (app.ts).
+  const probe = { config: { public: true, unmetered: true } };
+  const ready = (request: FastifyRequest, reply: FastifyReply) => readiness(ctx, request, reply);
+  app.get('/healthz', probe, health);
+  app.head('/healthz', probe, health);
+  app.get('/readyz', probe, ready);
+  app.head('/readyz', probe, ready);
   app.get(`${API_PREFIX}/capabilities`, { config: { public: true } }, async () => ctx.capabilities);
   app.get('/metrics', { config: { public: true } }, (request, reply) => metrics(ctx, request, reply));
   app.get(`${API_PREFIX}/admin/stats`, (request) => stats(ctx, request));
