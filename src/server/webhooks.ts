@@ -109,6 +109,11 @@ export class WebhookDispatcher {
     }
     // fetch refuses these ports too ("bad port"), so every delivery failed until given up.
     const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+    // Port 0 is no port a receiver can listen on (a listener given 0 gets another one): every
+    // connection to it is refused (ECONNREFUSED), so every delivery failed until given up.
+    if (port === '0') {
+      throw new ValidationError("a webhook URL cannot use port 0: no receiver listens there (every delivery would be refused); give the port the receiver listens on");
+    }
     if (FETCH_BLOCKED_PORTS.has(port)) {
       throw new ValidationError(`a webhook URL cannot use port ${port}: it is one of the ports the Fetch standard blocks (SMTP, IRC, X11...), which the server's HTTP client refuses to send to; give the receiver another port`);
     }

@@ -213,6 +213,14 @@ describe('webhooks', () => {
       // And that it is fetch's rule, not ours: fetch itself refuses it, before any connection.
       await expect(fetch(blocked.href)).rejects.toMatchObject({ cause: { message: 'bad port' } });
     }
+    // Port 0: fetch tries it, and every connection is refused; refused at add as well.
+    const zero = new URL(rx.url);
+    zero.port = '0';
+    const atZero = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: zero.href, events: ['upload'] } });
+    expect(atZero.status).toBe(400);
+    expect((await atZero.json()) as { error: { code: string; message: string } }).toMatchObject({ error: { code: 'FERRY_ERR_VALIDATION', message: expect.stringContaining('cannot use port 0') } });
+    await expect(fetch(zero.href)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
+    expect(((await (await t.api('/api/v1/admin/webhooks')).json()) as { url: string }[]).map((w) => w.url)).not.toContain(zero.href);
     const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['explode'] } });
     expect(unknown.status).toBe(400);
     const other = (await (await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['login'] } })).json()) as CreatedWebhook;
