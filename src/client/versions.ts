@@ -2,7 +2,9 @@
  * Old versions and the trash (the server's retention; README "Versions and trash"). Functions
  * over a FerryApi, shared by the CLI and the web app (nothing of Node here).
  */
+import { homesReachedBy, joinPath } from '../core/path.js';
 import { API_PREFIX, type Entry } from '../core/protocol.js';
+import { listUsers, me } from './account-api.js';
 import type { FerryApi } from './api.js';
 
 export interface VersionEntry {
@@ -100,6 +102,27 @@ export function restoreTrash(client: FerryApi, id: number, to?: string, options:
   return client.http.json<Entry>({ method: 'POST', path: `${API_PREFIX}/trash/restore`, json, retry: 'never' });
 }
 
-export async function emptyTrash(client: FerryApi, path = '/', before?: number): Promise<number> {
-  return (await client.http.json<{ files: number }>({ method: 'DELETE', path: `${API_PREFIX}/trash`, query: { path, before }, retry: 'never' })).files;
+/**
+ * Deletes for good what was deleted at or below `path` (before `before`, ms). `allUsers`: the
+ * caller, an admin, means the trash of the other users whose homes `path` holds too (see
+ * {@link othersWithTrashAt}); without it the server refuses such a path
+ * (FERRY_ERR_ALL_USERS_REQUIRED).
+ */
+export async function emptyTrash(client: FerryApi, path = '/', before?: number, options: { allUsers?: boolean } = {}): Promise<number> {
+  const query = { path, before, allUsers: options.allUsers ? 'true' : undefined };
+  return (await client.http.json<{ files: number }>({ method: 'DELETE', path: `${API_PREFIX}/trash`, query, retry: 'never' })).files;
+}
+
+/**
+ * The other users whose trash emptying `path` would empty too: none for a user; for an admin
+ * (whose root holds every home, and whose trash listing shows everyone's), those whose home
+ * holds or is inside `path`. The server's rule for `allUsers` (routes/versions.ts).
+ */
+export async function othersWithTrashAt(client: FerryApi, path: string): Promise<string[]> {
+  const self = await me(client);
+  if (self.role !== 'admin') return [];
+  const users = await listUsers(client);
+  const reached = homesReachedBy(joinPath(self.home, path), users.map((u) => u.home));
+  // Users who share the caller's root (the built-in admin's `/`) have no trash apart from the caller's.
+  return users.filter((u) => u.home !== self.home && reached.has(u.home)).map((u) => u.name);
 }

@@ -32,6 +32,7 @@ export const ERROR_CODES = {
   FERRY_ERR_INTERNAL: spec('internal error'),
   FERRY_ERR_VALIDATION: spec('the request is not valid'),
   FERRY_ERR_PATH_INVALID: spec('the path is not valid'),
+  FERRY_ERR_ALL_USERS_REQUIRED: spec("this would also empty other users' trash: add allUsers=true to mean that, or name a folder of your own"),
   FERRY_ERR_HASH_INVALID: spec('not a valid SHA-256 hash (64 lowercase hex digits)'),
   FERRY_ERR_HASH_MISMATCH: spec('the data does not match its hash'),
   FERRY_ERR_SIZE_MISMATCH: spec('the data does not have the announced size'),
@@ -150,6 +151,7 @@ export function ferryErrorOf(code: FerryErrorCode, message?: string, options?: F
 export const InternalError = defineError('InternalError', 'FERRY_ERR_INTERNAL');
 export const ValidationError = defineError('ValidationError', 'FERRY_ERR_VALIDATION');
 export const PathInvalidError = defineError('PathInvalidError', 'FERRY_ERR_PATH_INVALID');
+export const AllUsersRequiredError = defineError('AllUsersRequiredError', 'FERRY_ERR_ALL_USERS_REQUIRED');
 export const HashInvalidError = defineError('HashInvalidError', 'FERRY_ERR_HASH_INVALID');
 export const HashMismatchError = defineError('HashMismatchError', 'FERRY_ERR_HASH_MISMATCH');
 export const SizeMismatchError = defineError('SizeMismatchError', 'FERRY_ERR_SIZE_MISMATCH');

@@ -125,6 +125,18 @@ export function isWithin(path: string, ancestor: string): boolean {
   return path === ancestor || path.startsWith(ancestor + '/');
 }
 
+/**
+ * The homes whose users' files the subtree `scope` holds: every home at or below it, and the
+ * deepest home above it (`/users/ana/tmp` holds Ana's files, not those of an admin whose home
+ * is `/`). Emptying the trash at `scope` deletes what the users of these homes deleted.
+ */
+export function homesReachedBy(scope: string, homes: readonly string[]): Set<string> {
+  const reached = new Set(homes.filter((h) => isWithin(h, scope)));
+  const above = homes.filter((h) => isWithin(scope, h)).sort((a, b) => b.length - a.length)[0];
+  if (above !== undefined) reached.add(above);
+  return reached;
+}
+
 /** `relativePath('/a/b/c', '/a')` -> `b/c`; `` when equal. Both normalized; path within base. */
 export function relativePath(path: string, base: string): string {
   if (base === '/') return path.slice(1);

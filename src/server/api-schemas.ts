@@ -282,7 +282,15 @@ export const ROUTE_SPECS: Record<string, Spec> = {
     response: { 200: Obj({ entries: Type.Array(Any('a trashed file: id, batch, path, hash (where the caller may read), size, mtime, deletedAt')), next: Type.Optional(Type.String({ description: 'there may be more: ask again with cursor=next' })) }) },
   }),
   'POST /api/v1/trash/restore': r({ tag: 'trash', summary: 'Put a trashed file back (or elsewhere with `to`)', body: Obj({ id: Type.Union([Int({ minimum: 1 }), Type.String()]), to: Type.Optional(PathStr), reencrypt: Type.Optional(Type.Boolean()) }), response: { 200: Entry, 409: Error } }),
-  'DELETE /api/v1/trash': r({ tag: 'trash', summary: 'Empty the trash at or below a path', querystring: Obj({ path: Type.Optional(Type.String()), before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })) }) }),
+  'DELETE /api/v1/trash': r({
+    tag: 'trash',
+    summary: "Empty the trash at or below a path (an admin's path that holds other users' homes takes `allUsers=true`: 400 FERRY_ERR_ALL_USERS_REQUIRED without)",
+    querystring: Obj({
+      path: Type.Optional(Type.String()),
+      before: Type.Optional(Type.String({ pattern: '^[0-9]+$' })),
+      allUsers: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: "`true`: an admin empties other users' trash too, where `path` holds their homes" })),
+    }),
+  }),
 };
 
 /**

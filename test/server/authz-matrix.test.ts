@@ -653,7 +653,8 @@ rows.push(
   {
     name: 'DELETE /api/v1/trash',
     expect: row(403, 403, 200, 200, 200),
-    run: (id) => call(id, 'DELETE', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}`),
+    // allUsers=true: the admin's path is inside Alice's home (test/server/trash-all-users.test.ts has the refusal without).
+    run: (id) => call(id, 'DELETE', `/api/v1/trash?path=${encodeURIComponent(P(id, '/photos'))}&allUsers=true`),
     unchanged: async () => expect(await aliceExists('/photos/p.bin')).toBe(true),
   },
 );

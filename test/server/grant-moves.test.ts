@@ -145,8 +145,9 @@ describe('a grant without read holds through moves and restores', () => {
     const paths = left.entries.map((e) => e.path);
     expect(paths).toContain('/users/mia/listed/kept.bin');
     expect(paths).not.toContain('/users/mia/mine.txt');
-    // The admin, who may delete there, empties it.
-    expect((await s.t.api('/api/v1/trash?path=/users/mia/listed', { method: 'DELETE' })).status).toBe(200);
+    // The admin, who may delete there, empties it: inside Mia's home, so saying allUsers=true.
+    expect((await s.t.api('/api/v1/trash?path=/users/mia/listed', { method: 'DELETE' })).status).toBe(400);
+    expect((await s.t.api('/api/v1/trash?path=/users/mia/listed&allUsers=true', { method: 'DELETE' })).status).toBe(200);
     const after = (await (await s.t.api('/api/v1/trash?path=/users/mia/listed')).json()) as { entries: unknown[] };
     expect(after.entries).toEqual([]);
   });

@@ -160,7 +160,7 @@ describe('versions', () => {
     await put('/gc/file.bin', old);
     await put('/gc/file.bin', randomBytes(200_000));
     expect((await t.api('/api/v1/files/gc/file.bin', { method: 'DELETE' })).status).toBe(204);
-    expect((await t.api('/api/v1/trash', { method: 'DELETE', json: undefined })).status).toBe(200); // empties the trash: only the version holds old bytes now
+    expect((await t.api('/api/v1/trash?allUsers=true', { method: 'DELETE', json: undefined })).status).toBe(200); // empties the trash: only the version holds old bytes now
     await gc();
     const [v] = await versionsOf('/gc/file.bin');
     expect((await t.api('/api/v1/versions/restore', { method: 'POST', json: { path: '/gc/file.bin', version: v.id } })).status).toBe(200);

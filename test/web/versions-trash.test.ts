@@ -293,4 +293,37 @@ describe('web app: versions and trash', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it("the admin's Empty trash says whose trash goes too (their entries are listed with the admin's), and empties it", async () => {
+    const own = await startTestServer({ trashDays: 7 });
+    try {
+      await addUser(own, 'vera', { password: 'vera-password-1' });
+      // An admin whose root is the server's: their trash listing shows what everyone deleted.
+      await addUser(own, 'boss', { password: 'boss-password-1', role: 'admin', home: '/' });
+      const vera = await login(own, 'vera', 'vera-password-1');
+      const boss = await login(own, 'boss', 'boss-password-1');
+      for (const [tok, path] of [[vera, '/hers.txt'], [boss, '/his.txt']] as const) {
+        await put(own, tok, path, 'deleted');
+        expect((await fetch(own.url + filesPath(path), { method: 'DELETE', headers: { authorization: `Bearer ${tok}` } })).status).toBe(204);
+      }
+      const { context, page, errors } = await freshContext(browser);
+      await signIn(page, own.url, 'boss', 'boss-password-1');
+      await page.getByRole('link', { name: 'Trash' }).click();
+      await page.getByRole('button', { name: 'Restore /users/vera/hers.txt', exact: true }).waitFor();
+      await page.getByRole('button', { name: 'Empty trash' }).click();
+      const dialog = page.getByRole('dialog');
+      await expect
+        .poll(() => dialog.textContent())
+        .toContain('Delete the 2 files in the trash for good? As the admin, this empties the trash of 1 other user (vera) too: what they deleted is listed here with yours. This cannot be undone.');
+      await dialog.getByRole('button', { name: 'Empty trash' }).click();
+      await page.getByText('The trash is empty.').waitFor();
+      await page.getByRole('status').getByText('Deleted 2 files for good.').waitFor();
+      const left = await fetch(own.url + '/api/v1/trash', { headers: { authorization: `Bearer ${vera}` } });
+      expect(((await left.json()) as { entries: unknown[] }).entries).toEqual([]);
+      expect(errors).toEqual([]);
+      await context.close();
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError, ValidationError } from '../../core/errors.js';
 import { isE2eName } from '../../core/e2e-layout.js';
-import { isWithin, normalizePath } from '../../core/path.js';
+import { normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
@@ -191,8 +191,8 @@ Examples:
     const loc = await resolveServerLocation(path, 'deleted files');
     await withServer(loc, opts, async (client) => {
       const { emptyTrash } = await import('../../client/versions.js');
-      await refuseOthersTrash(client, loc, opts);
-      const n = await emptyTrash(client, loc.path, opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan);
+      const allUsers = await othersTrashMeant(client, loc, opts);
+      const n = await emptyTrash(client, loc.path, opts.olderThan === undefined ? undefined : Date.now() - opts.olderThan, { allUsers });
       if (opts.json) return printJson({ removed: n });
       process.stderr.write(`removed ${countOf(n, 'file')} from the trash\n`);
     });
@@ -202,22 +202,22 @@ Examples:
 /**
  * The admin's root holds every home: `trash empty /` would delete what every user deleted,
  * for good. Where PATH holds (or is inside) another user's home that takes --all-users, and
- * then a yes on a terminal or --yes, as nothing else of theirs goes without one.
+ * then a yes on a terminal or --yes, as nothing else of theirs goes without one. True: other
+ * users' trash is meant (the server takes that as `allUsers=true`, and refuses without it).
  */
-async function refuseOthersTrash(client: FerryClient, loc: { path: string; label: string }, opts: { allUsers?: boolean; yes?: boolean }): Promise<void> {
-  const { me, listUsers } = await import('../../client/account-api.js');
-  const self = await me(client);
-  if (self.role !== 'admin') return;
-  const others = (await listUsers(client)).filter((u) => u.name !== self.user && (isWithin(u.home, loc.path) || isWithin(loc.path, u.home)));
-  if (others.length === 0) return;
-  const names = others.slice(0, 3).map((u) => u.name).join(', ') + (others.length > 3 ? ', …' : '');
+async function othersTrashMeant(client: FerryClient, loc: { path: string; label: string }, opts: { allUsers?: boolean; yes?: boolean }): Promise<boolean> {
+  const { othersWithTrashAt } = await import('../../client/versions.js');
+  const others = await othersWithTrashAt(client, loc.path);
+  if (others.length === 0) return false;
+  const names = others.slice(0, 3).join(', ') + (others.length > 3 ? ', …' : '');
   const whose = `${countOf(others.length, 'other user')} (${names})`;
   if (!opts.allUsers) {
     throw new UsageError(`${loc.label} holds the home of ${whose}: emptying it deletes their trash too; add --all-users to mean that, or name a folder of your own`);
   }
-  if (opts.yes) return;
+  if (opts.yes) return true;
   if (!process.stdin.isTTY) throw new UsageError(`emptying the trash of ${whose} asks first: add --yes (stdin is not a terminal)`);
   const { promptLine } = await import('../prompt.js');
   const answer = await promptLine(`Delete for good what ${whose} and you deleted under ${terminalSafe(loc.label)}? [y/N] `);
   if (!/^y(es)?$/i.test(answer.trim())) throw new UsageError('nothing deleted: not confirmed');
+  return true;
 }

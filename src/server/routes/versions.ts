@@ -9,11 +9,12 @@
  *                                         `next` (an id) is the cursor of the following page;
  *                                         `batch`: only the files one delete put there
  *   POST   /api/v1/trash/restore           {id, to?, reencrypt?} -> Entry (write at the target)
- *   DELETE /api/v1/trash?path=P&before=MS  {files} (delete)
+ *   DELETE /api/v1/trash?path=P&before=MS&allUsers=true  {files} (delete); `allUsers=true`: an
+ *                                         admin's P may hold other users' homes (refused without)
  */
 import type { FastifyRequest } from 'fastify';
-import { NotFoundError, ValidationError } from '../../core/errors.js';
-import { isWithin, normalizePath, parentPath } from '../../core/path.js';
+import { AllUsersRequiredError, NotFoundError, ValidationError } from '../../core/errors.js';
+import { homesReachedBy, isWithin, normalizePath, parentPath } from '../../core/path.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { parseVersionId, type TrashInfo, type VersionInfo } from '../../store/version-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
@@ -123,8 +124,35 @@ async function emptyTrash(ctx: ServerContext, request: FastifyRequest) {
   const q = request.query as Record<string, string | undefined>;
   const before = q.before === undefined ? undefined : Number(q.before);
   if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
+  if (q.allUsers !== 'true') await refuseOthersTrash(ctx, auth, root);
   // What was deleted from where the caller may not delete (a narrower grant inside) stays.
   const files = await ctx.versions.emptyTrash(root, before, (path) => !can(auth, 'delete', toUserPath(auth, path)));
   await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
   return { files };
+}
+
+/**
+ * An admin's root holds every user's home (and their trash listing shows what everyone
+ * deleted): emptying a scope that holds, or is inside, another user's home deletes what that
+ * user deleted, for good. That takes `allUsers=true`. Without it the call is refused (400
+ * FERRY_ERR_ALL_USERS_REQUIRED, naming what to add) rather than narrowed to the admin's own
+ * home: a narrowed call would answer success for a request that meant everyone's, and the
+ * web app, listing everyone's, would show entries left behind by an "Empty trash" that said
+ * it was done. An older CLI sends `path=/` (its default) and never allUsers: it gets this
+ * refusal, whose message it prints, instead of emptying every user's trash; a user's call (a
+ * home holds no other home) is never refused.
+ */
+async function refuseOthersTrash(ctx: ServerContext, auth: AuthContext, root: string): Promise<void> {
+  if (auth.role !== 'admin') return;
+  const users = await ctx.users.listUsers();
+  const reached = homesReachedBy(root, users.map((u) => u.home));
+  // Users who share the caller's root (the built-in admin's `/`) have no trash apart from the caller's.
+  const others = users.filter((u) => u.home !== auth.home && reached.has(u.home));
+  if (others.length === 0) return;
+  const names = others.slice(0, 3).map((u) => u.name).join(', ') + (others.length > 3 ? ', …' : '');
+  const where = toUserPath(auth, root);
+  throw new AllUsersRequiredError(
+    `${where} holds the home of ${others.length} other user${others.length === 1 ? '' : 's'} (${names}): emptying its trash deletes what they deleted too; add allUsers=true to mean that (\`ferry trash empty --all-users\`), or name a folder of your own`,
+    { details: { path: where, users: others.length } },
+  );
 }

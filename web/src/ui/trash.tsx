@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { FerryApi } from '../../../src/client/api.js';
 import { me } from '../../../src/client/account-api.js';
-import { emptyTrash, listTrash, listTrashPage, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
+import { emptyTrash, listTrash, listTrashPage, othersWithTrashAt, restoreTrash, type TrashEntry } from '../../../src/client/versions.js';
 import { joinPath, parentPath } from '../../../src/core/path.js';
 import { formatDate, formatSize } from '../format.js';
 import { filesUrl, linkClick } from '../router.js';
@@ -18,6 +18,14 @@ const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1)
 
 /** Entries fetched at a time: more only when asked for (a trash can hold far more than a page should show). */
 export const TRASH_PAGE_SIZE = 500;
+
+/** What the Empty trash dialog adds for an admin: whose trash goes too (listed here with theirs). */
+function othersNote(others: string[]): string {
+  if (others.length === 0) return '';
+  const names = others.slice(0, 3).join(', ') + (others.length > 3 ? ', …' : '');
+  const whose = others.length === 1 ? `1 other user (${names})` : `${others.length} other users (${names})`;
+  return `As the admin, this empties the trash of ${whose} too: what they deleted is listed here with yours. `;
+}
 
 /** How many entries each delete (batch) put in the trash. */
 function batchSizes(entries: TrashEntry[]): Map<string, number> {
@@ -47,6 +55,8 @@ export function TrashPage(props: { api: FerryApi }) {
   const [next, setNext] = useState<string>();
   const [loadingMore, setLoadingMore] = useState(false);
   const [days, setDays] = useState<number>();
+  // An admin's listing shows what everyone deleted: Empty trash then empties the trash of these users too, and says so.
+  const [others, setOthers] = useState<string[]>([]);
   const [loadError, setLoadError] = useState<unknown>();
   const [notice, setNotice] = useState<string>();
   const bar = useToolbar<HTMLDivElement>();
@@ -62,6 +72,7 @@ export function TrashPage(props: { api: FerryApi }) {
       setNext(page.next);
     }, setLoadError);
     me(api).then((m) => setDays(m.trashDays ?? 0), () => undefined);
+    othersWithTrashAt(api, '/').then((names) => live && setOthers(names), () => undefined);
     return () => void (live = false);
   }, [reload]);
   const loadMore = () => {
@@ -167,12 +178,12 @@ export function TrashPage(props: { api: FerryApi }) {
       {emptying && (
         <Confirm
           title="Empty trash"
-          text={`Delete ${next !== undefined ? 'all files' : entries?.length === 1 ? 'the file' : `the ${entries?.length ?? 0} files`} in the trash for good? This cannot be undone.`}
+          text={`Delete ${next !== undefined ? 'all files' : entries?.length === 1 ? 'the file' : `the ${entries?.length ?? 0} files`} in the trash for good? ${othersNote(others)}This cannot be undone.`}
           confirm="Empty trash"
           danger
           onClose={() => setEmptying(false)}
           onConfirm={async () => {
-            const files = await emptyTrash(api);
+            const files = await emptyTrash(api, '/', undefined, { allUsers: others.length > 0 });
             clearError();
             setNotice(`Deleted ${files} file${files === 1 ? '' : 's'} for good.`);
             setReload((n) => n + 1);
