@@ -100,7 +100,7 @@ export class MetaStore {
     readonly statements?: StatementCache,
     /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`) and {@link releaseMemory}. */
     private readonly sqlite?: { backup(destination: string): Promise<unknown>; pragma(source: string): unknown },
-    /** Lease times from the database's clock (PostgreSQL) or from `now` (see src/store/leases.ts). */
+    /** Lease times from the database's clock (PostgreSQL) or from `now` (see src/store/leases.ts); on PostgreSQL openPostgres sets {@link sharedNow}'s clock the same way. */
     leaseClock: 'database' | 'node' = dialect === 'postgres' ? 'database' : 'node',
   ) {
     this.chunkIndex = new ChunkIndex(this);
