@@ -456,7 +456,8 @@ async function expireSessions(ctx: ServerContext, abandoned: Set<string>): Promi
  */
 async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
   const uploads = await ctx.expireSessions();
-  const gc = await ctx.chunks.collectGarbage(graceMs, ctx.now());
+  // The cutoff on the clock chunk rows are written with (the database's on PostgreSQL).
+  const gc = await ctx.chunks.collectGarbage(graceMs);
   ctx.metrics.gcDeleted.inc(gc.chunks + gc.packs);
   // A write in progress keeps touching its temporary file: one untouched for the grace
   // time belongs to a write that died.

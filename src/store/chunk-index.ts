@@ -32,6 +32,8 @@ export interface MetaDb {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
   now(): number;
+  /** Now for times other nodes compare (chunk rows, writes in progress): MetaStore.sharedNow. */
+  sharedNow(): number;
   /** A transaction on stable storage when it returns (MetaStore.durable; `security: false`: it writes no security state). */
   durable<T>(fn: (trx: Transaction<Database>) => Promise<T>, options?: { security?: boolean }): Promise<T>;
 }
@@ -193,7 +195,7 @@ export class ChunkIndex {
     const id = randomBytes(12).toString('base64url');
     await this.meta.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${lockKey(hash)}::bigint)`.execute(trx);
-      await this.hot.beginWrite.execute(trx as unknown as Kysely<Database>, id, hash, this.meta.now());
+      await this.hot.beginWrite.execute(trx as unknown as Kysely<Database>, id, hash, this.meta.sharedNow());
     });
     return id;
   }
@@ -281,7 +283,7 @@ export class ChunkIndex {
   async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.meta.now(), store, storedSize);
+      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.meta.sharedNow(), store, storedSize);
       let fresh = true;
       if (owner !== undefined) {
         const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
@@ -313,7 +315,7 @@ export class ChunkIndex {
    * file sync's 28 packs, one transaction each: 74 MB of WAL for an 11 MB database).
    */
   async addPacks(packs: readonly NewPack[]): Promise<PackIndexed[]> {
-    const now = this.meta.now();
+    const now = this.meta.sharedNow();
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
       const out: PackIndexed[] = [];
       for (const p of packs) out.push(await this.insertPack(trx, p, now));

@@ -700,7 +700,7 @@ export class ChunkStore {
    * ({@link sweepUnreferenced}). Call it once this writer's registration has ended.
    */
   private async dropUnindexed(hash: string, store: string | null): Promise<void> {
-    await this.removeIfUnreferenced(hash, store, Date.now() - STALE_WRITE_MS).catch(() => undefined);
+    await this.removeIfUnreferenced(hash, store, this.meta.sharedNow() - STALE_WRITE_MS).catch(() => undefined);
   }
 
   /** After a failed index of a pack: its object goes unless the index has it after all. Best effort, as {@link dropUnindexed}. */
@@ -781,7 +781,7 @@ export class ChunkStore {
     const job = this.locks
       .run(hash, async () => {
         if (this.writers.has(hash)) return;
-        await this.meta.chunkIndex.guard(hash, Date.now() - STALE_WRITE_MS, async ({ location, writing }) => {
+        await this.meta.chunkIndex.guard(hash, this.meta.sharedNow() - STALE_WRITE_MS, async ({ location, writing }) => {
           // Another node may be writing the chunk into that store again.
           if (writing) return;
           if (location && location.pack === null && (location.store ?? null) === store) return;
@@ -1206,7 +1206,9 @@ export class ChunkStore {
       const mtime = e.mtime ?? (await backend.stat(e.key).then((i) => i.mtime, () => undefined));
       if (mtime === undefined || mtime >= cutoff) continue;
       if (options.remove) {
-        const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, cutoff) : await this.removePackIfUnindexed(name, store);
+        // `cutoff` is on this node's clock (object times are the store's); writes in progress on the shared one.
+        const staleBefore = this.meta.sharedNow() - (Date.now() - cutoff);
+        const removed = kind === 'chunks' ? await this.removeIfUnreferenced(name, store, staleBefore) : await this.removePackIfUnindexed(name, store);
         if (!removed) continue;
       }
       found.count++;
@@ -1226,7 +1228,7 @@ export class ChunkStore {
    * Deletes chunks and packs nothing references any more and that are older than `graceMs`.
    * Returns how many objects were deleted.
    */
-  async collectGarbage(graceMs: number, now = Date.now()): Promise<{ chunks: number; packs: number }> {
+  async collectGarbage(graceMs: number, now = this.meta.sharedNow()): Promise<{ chunks: number; packs: number }> {
     let chunks = 0;
     let packs = 0;
     for (;;) {

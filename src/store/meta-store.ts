@@ -26,6 +26,7 @@ import type { ChunkReader } from './vault-guard.js';
 import { Namespace, type MoveOptions, type Placed, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
+import { SharedClock } from './shared-clock.js';
 import { StatementCache } from './statement-cache.js';
 import { SqliteDialectKeepingErrors } from './sqlite-dialect.js';
 
@@ -84,6 +85,8 @@ export class MetaStore {
   readonly chunkIndex: ChunkIndex;
   /** Work that one node at a time does (garbage collection, sweeps). */
   readonly leases: Leases;
+  /** Times compared across nodes (chunk grace, writes in progress): the database's on PostgreSQL (see ./shared-clock.ts). */
+  private clock: SharedClock;
   /** Upload sessions: what a client declared, what is still missing, reservations, expiry. */
   readonly uploads: UploadSessions;
   /** Paths, directories, manifests and the commit. */
@@ -97,11 +100,12 @@ export class MetaStore {
     readonly statements?: StatementCache,
     /** The better-sqlite3 handle, for SQLite's online backup API (`ferry admin backup`) and {@link releaseMemory}. */
     private readonly sqlite?: { backup(destination: string): Promise<unknown>; pragma(source: string): unknown },
-    /** Lease times from the database's clock (PostgreSQL) or from `now` (see src/store/leases.ts). */
+    /** Lease times from the database's clock (PostgreSQL) or from `now` (see src/store/leases.ts); on PostgreSQL openPostgres sets {@link sharedNow}'s clock the same way. */
     leaseClock: 'database' | 'node' = dialect === 'postgres' ? 'database' : 'node',
   ) {
     this.chunkIndex = new ChunkIndex(this);
     this.leases = new Leases(db, leaseClock === 'database' && dialect === 'postgres' ? 'database' : now);
+    this.clock = SharedClock.local(now);
     this.uploads = new UploadSessions(this);
     this.namespace = new Namespace(this);
   }
@@ -191,6 +195,7 @@ export class MetaStore {
     const store = new MetaStore(db, 'postgres', options.now ?? Date.now, undefined, undefined, options.leaseClock ?? 'database');
     try {
       await store.migrate();
+      if ((options.leaseClock ?? 'database') === 'database') store.clock = await SharedClock.database(db, options.now);
     } catch (err) {
       await db.destroy();
       throw err;
@@ -265,7 +270,17 @@ export class MetaStore {
     this.migrationsRun = ranMigrations(results);
   }
 
+  /**
+   * Now, in epoch milliseconds, for times that other nodes compare (a chunk's `created_at`, a
+   * write's `started_at`, garbage collection's cutoff): on PostgreSQL the database server's
+   * clock, so a node whose clock is off does not lose a chunk to another's collection.
+   */
+  sharedNow(): number {
+    return this.clock.now();
+  }
+
   async close(): Promise<void> {
+    this.clock.stop();
     await this.db.destroy();
   }
 

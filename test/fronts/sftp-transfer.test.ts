@@ -294,6 +294,54 @@ describe('sftp -b and scp', () => {
     }
   });
 
+  it('a resumed upload that went to the spool file (a read, writes out of order) is refused at CLOSE when it leaves a gap past the partial upload, as a streamed one is; a fresh file may still have one', async () => {
+    // sshfs reads and writes out of order, so its writes land in the spool file: a gap there
+    // must not commit as zeros either.
+    const name = 'spool-gap.bin';
+    const data = randomBytes(12 * MiB);
+    const user = (await s.t.server.ctx.users.userByName('ana'))!;
+    const first = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    const sftp1 = await sftpOf(first);
+    const h1 = await new Promise<Buffer>((res, rej) => sftp1.open(name, 'w', (e, h) => (e ? rej(e) : res(h))));
+    for (let at = 0; at < 8 * MiB; at += 256 * 1024) await new Promise<void>((res, rej) => sftp1.write(h1, data, at, 256 * 1024, at, (e) => (e ? rej(e) : res())));
+    first.destroy();
+    await waitFor(async () => (await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size === 8 * MiB);
+    const partial = { size: 8 * MiB };
+    const client = await sshClient(s, { username: 'ana', privateKey: await readFile(ana.key) });
+    try {
+      const sftp = await sftpOf(client);
+      const open = (path: string) => new Promise<Buffer>((res, rej) => sftp.open(path, 0x01 | 0x02 | 0x08, (e, h) => (e ? rej(e) : res(h)))); // READ | WRITE | CREAT, no TRUNC: as sshfs
+      const read = (h: Buffer, at: number) => new Promise<number>((res, rej) => sftp.read(h, Buffer.alloc(4096), 0, 4096, at, (e, n) => (e ? rej(e) : res(n))));
+      const write = (h: Buffer, buf: Buffer, from: number, to: number) => new Promise<void>((res, rej) => sftp.write(h, buf, from, to - from, from, (e) => (e ? rej(e) : res())));
+      const close = (h: Buffer) => new Promise<Error | undefined>((res) => sftp.close(h, (e) => res(e ?? undefined)));
+      // Last MiB first, then the one before: never the MiB right after the partial upload.
+      const outOfOrder = async (h: Buffer, buf: Buffer, from: number) => {
+        expect(await read(h, 0)).toBeGreaterThan(0);
+        for (let at = buf.length - MiB; at >= from; at -= MiB) await write(h, buf, at, at + MiB);
+      };
+      const skipped = await open(name);
+      await outOfOrder(skipped, data, partial.size + MiB);
+      const refused = await close(skipped);
+      expect(refused?.message).toMatch(new RegExp(`holds ${partial.size} bytes, but bytes ${partial.size} to ${partial.size + MiB} were never sent`));
+      expect((await s.t.api(`/api/v1/stat/users/ana/${name}`)).status).toBe(404);
+      expect((await s.t.server.ctx.meta.findPartial(user.id, `/users/ana/${name}`))?.size).toBe(partial.size);
+      const resumed = await open(name);
+      await outOfOrder(resumed, data, partial.size);
+      expect(await close(resumed)).toBeUndefined();
+      expect((await apiBytes(`/users/ana/${name}`)).body.equals(data)).toBe(true);
+      // A fresh file written the same way keeps its gap, as zeros (a sparse write is legal).
+      const fresh = await open('spool-sparse.bin');
+      const small = randomBytes(3 * MiB);
+      await write(fresh, small, 0, MiB);
+      expect(await read(fresh, 0)).toBe(4096); // to the spool file
+      await write(fresh, small, 2 * MiB, 3 * MiB);
+      expect(await close(fresh)).toBeUndefined();
+      expect((await apiBytes('/users/ana/spool-sparse.bin')).body.equals(Buffer.concat([small.subarray(0, MiB), Buffer.alloc(MiB), small.subarray(2 * MiB)]))).toBe(true);
+    } finally {
+      client.end();
+    }
+  });
+
   it('a client gone while its reads are answered ends its session, and the server can still shut down', async () => {
     // A server of its own: closing it is the check (it waits for every SFTP session to end).
     const own = await startSftpServer();

@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/memory-backend.js';
 import { decorate } from '../../src/backends/decorators/decorate.js';
@@ -91,7 +92,7 @@ describe('garbage collection against writes on another node (PostgreSQL)', () =>
     const held = holdNextWrite();
     const writing = nodeA.put(hash, data.length, Readable.from([data]));
     await held.reached; // A's object is in place; its index row is still the old, collectable one
-    const gc = await nodeB.collectGarbage(GRACE, clock);
+    const gc = await nodeB.collectGarbage(GRACE);
     expect(gc.chunks).toBe(0); // the row went, the object stayed: A is writing it
     held.open();
     await writing;
@@ -103,7 +104,7 @@ describe('garbage collection against writes on another node (PostgreSQL)', () =>
     const u = await metaB.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: data.length, hash: fileHashOf(chunks), chunks }] });
     await metaB.commitUpload(u.id);
     clock += GRACE * 2;
-    expect(await nodeA.collectGarbage(GRACE, clock)).toEqual({ chunks: 0, packs: 0 });
+    expect(await nodeA.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
     expect(Buffer.compare(await nodeA.read(hash), data)).toBe(0);
   });
 
@@ -112,8 +113,75 @@ describe('garbage collection against writes on another node (PostgreSQL)', () =>
     const hash = sha(data);
     await nodeA.put(hash, data.length, Readable.from([data]));
     clock += GRACE * 2;
-    expect(await nodeB.collectGarbage(GRACE, clock)).toEqual({ chunks: 1, packs: 0 });
+    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
     expect(await objects.stat(ChunkStore.chunkKey(hash)).catch((e: unknown) => (e as { code: string }).code)).toBe('FERRY_ERR_NOT_FOUND');
+  });
+});
+
+describe('garbage collection when a writer node\'s clock is behind (PostgreSQL)', () => {
+  // Each node with its own wall clock, node A's 10 minutes behind node B's: chunk rows and
+  // writes in progress must be timed on the database's clock, or B takes A's fresh chunk (or
+  // the object A is writing) for one past the grace time.
+  const BEHIND = 10 * 60_000;
+  let metaA: MetaStore;
+  let metaB: MetaStore;
+  let objects: MemoryBackend;
+  let nodeA: ChunkStore;
+  let nodeB: ChunkStore;
+  let held: Gate | undefined;
+
+  beforeEach(async () => {
+    const url = await pg.createDatabase();
+    metaA = await MetaStore.openPostgres(url, { now: () => Date.now() - BEHIND, poolSize: 3 });
+    metaB = await MetaStore.openPostgres(url, { now: () => Date.now(), poolSize: 3 });
+    objects = new MemoryBackend();
+    const gated = decorate(objects, 'gated', {
+      async call(call, run) {
+        const result = await run();
+        if (call.op === 'write' && held) {
+          const g = held;
+          held = undefined;
+          g.arrive();
+          await g.opened;
+        }
+        return result;
+      },
+    });
+    nodeA = new ChunkStore({ backend: gated, meta: metaA, maxChunkSize: 1 << 20 });
+    nodeB = new ChunkStore({ backend: objects, meta: metaB, maxChunkSize: 1 << 20 });
+  });
+  afterEach(async () => {
+    await metaA.close();
+    await metaB.close();
+  });
+
+  it('keeps a chunk node A has just stored, unreferenced yet, from node B\'s collection', async () => {
+    const data = randomBytes(4096);
+    const hash = sha(data);
+    await nodeA.put(hash, data.length, Readable.from([data]));
+    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
+    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
+    // Past the grace time (the row made older by hand), it goes: the clock only moved the cutoff.
+    await sql`update chunks set created_at = created_at - ${GRACE * 2} where hash = ${hash}`.execute(metaB.db);
+    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 1, packs: 0 });
+  });
+
+  it('keeps the object node A is writing while node B collects the old row of the same chunk', async () => {
+    const data = randomBytes(4096);
+    const hash = sha(data);
+    await nodeB.put(hash, data.length, Readable.from([data])); // stored once, never referenced
+    await sql`update chunks set created_at = created_at - ${GRACE * 2} where hash = ${hash}`.execute(metaB.db);
+    let arrive!: () => void;
+    let open!: () => void;
+    held = { reached: new Promise<void>((r) => (arrive = r)), arrive: () => arrive(), opened: new Promise<void>((r) => (open = r)), open: () => open() };
+    const gate = held;
+    const writing = nodeA.put(hash, data.length, Readable.from([data]));
+    await gate.reached; // A's object is in place, its write registered; the index row is the old one
+    expect(await nodeB.collectGarbage(GRACE)).toEqual({ chunks: 0, packs: 0 });
+    gate.open();
+    await writing;
+    expect(await metaB.chunkLocation(hash)).toMatchObject({ hash, size: data.length });
+    expect(Buffer.compare(await nodeB.read(hash), data)).toBe(0);
   });
 });
 

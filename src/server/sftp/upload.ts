@@ -377,7 +377,6 @@ export class Upload implements SftpFile {
    * be zeros nobody sent, so the file is refused instead (the partial upload stays to resume).
    */
   private checkResumedWhole(s: Streaming): void {
-    if (this.opts.partial === undefined) return;
     const gaps: [number, number][] = [];
     let at = s.next;
     for (const p of s.pending) {
@@ -385,6 +384,35 @@ export class Upload implements SftpFile {
       at = p.offset + p.data.length;
     }
     gaps.push([at, this.size]);
+    this.refuseResumedGap(gaps);
+  }
+
+  /**
+   * The same rule for a resumed upload that went to the spool file (out-of-order writes or
+   * reads, as sshfs does): past the earlier content (the partial upload, and what was streamed
+   * in order before the spool), every byte up to the size must have been written.
+   */
+  private checkResumedSpool(): void {
+    const gaps: [number, number][] = [];
+    let at = this.base.size;
+    for (const [a, b] of this.spool ? this.spool.written.within(at, this.size) : []) {
+      gaps.push([at, a]);
+      at = b;
+    }
+    gaps.push([at, this.size]);
+    this.refuseResumedGap(gaps);
+  }
+
+  /**
+   * Refuses a resumed upload with bytes never sent past the partial upload's end (`gaps`: the
+   * unsent ranges). Only a resume is held to this. A write past the end of a file written
+   * afresh is legal and leaves zeros before it, as OpenSSH's sftp-server does (process_write:
+   * lseek(2) to the offset asked, then write(2)) under POSIX's rule for lseek: "If data is
+   * later written at this point, subsequent reads of data in the gap shall return bytes with
+   * the value 0"; Ferry takes such holes within HOLE_ALLOWANCE.
+   */
+  private refuseResumedGap(gaps: [number, number][]): void {
+    if (this.opts.partial === undefined) return;
     const gap = gaps.find(([from, to]) => Math.max(from, this.baseSize) < to);
     if (!gap) return;
     const from = Math.max(gap[0], this.baseSize);
@@ -454,6 +482,7 @@ export class Upload implements SftpFile {
 
   /** CLOSE of a spooled file (or one only truncated or created): its whole content through one ingest. */
   private async commitWhole(): Promise<void> {
+    this.checkResumedSpool();
     const auth = await this.env.auth();
     const firstWrite = this.spool ? this.spool.written.first : Infinity;
     const { chunks, end } = this.prefixUpTo(Math.min(firstWrite, this.base.size, this.size));
