@@ -108,6 +108,14 @@ describe('names with control characters in a local tree', () => {
     });
   }
 
+  it('bisync reports each, keeps the others in step and exits 2', async () => {
+    const src = await tree('bisync-src');
+    const r = await w.ferry(['bisync', src, 'ferry:/bisync-dst', '--resync', '--state-dir', join(w.dir, 'bisync-state')]);
+    expect(r.code, r.stderr).toBe(2);
+    expectReported(r.stderr, src, 'failed');
+    expect(ok(await w.ferry(['cat', '/bisync-dst/ok.txt'])).stdout).toBe('ok');
+  });
+
   it('sync -n says the bad names would fail, and exits 2', async () => {
     const src = await tree('sync-n');
     const r = await w.ferry(['sync', '-n', src, 'ferry:/sync-n-dst']);

@@ -547,12 +547,25 @@ export class LocalBackend
     try {
       return await pinDir(realRoot, dirKey);
     } catch (err) {
-      if (errno(err) === 'ELOOP' || errno(err) === 'ENOTDIR') {
+      // ENOTDIR is a link (O_DIRECTORY may answer before O_NOFOLLOW) or a file on the way.
+      if (errno(err) === 'ELOOP' || (errno(err) === 'ENOTDIR' && (await this.#linkOnTheWay(realRoot, dirKey)))) {
         this.#knownDirs.clear();
         throw this.#escapeError(dirKey);
       }
       throw err;
     }
+  }
+
+  /** Whether a directory on the way from the root to `dirKey` is a symbolic link. */
+  async #linkOnTheWay(realRoot: string, dirKey: string): Promise<boolean> {
+    let at = realRoot;
+    for (const name of dirKey.split('/')) {
+      at = path.join(at, name);
+      const stats = await fsp.lstat(at).catch(() => undefined);
+      if (stats?.isSymbolicLink()) return true;
+      if (!stats?.isDirectory()) return false;
+    }
+    return false;
   }
 
   /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
