@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { constants, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -28,9 +29,12 @@ export interface PinnedDir {
  */
 export async function pinDir(root: string, dirKey: string): Promise<PinnedDir | undefined> {
   if (!PINNABLE) return undefined;
-  let fh = await open(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  const names = dirKey === '' ? [] : dirKey.split('/');
+  // The root's own path is trusted (it is the operator's): its first name is opened by the
+  // whole path, one open and close fewer per write than opening the root first.
+  let fh = names.length === 0 ? await open(root, constants.O_RDONLY | constants.O_DIRECTORY) : await open(join(root, names[0]), DIR_FLAGS);
   try {
-    for (const name of dirKey === '' ? [] : dirKey.split('/')) {
+    for (const name of names.slice(1)) {
       const next = await open(`/proc/self/fd/${fh.fd}/${name}`, DIR_FLAGS);
       await fh.close();
       fh = next;
