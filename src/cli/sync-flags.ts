@@ -11,6 +11,7 @@ import { formatDuration } from './format.js';
 import { inCliTerms } from './option-flags.js';
 import { fileErrorLine } from './exit.js';
 import { terminalSafe } from './terminal-text.js';
+import { SkippedNames } from './skipped-names.js';
 import { addProgressOptions, RETRIES_HELP } from './options.js';
 import type { Filter } from '../sync/filter.js';
 import type { SyncEvent } from '../sync/engine.js';
@@ -233,15 +234,18 @@ export function storageCallPrinter(verbose: number): ((e: StorageLogEntry) => vo
   };
 }
 
-/** Warns on stderr of what a listing leaves out (local symbolic links), once each, as `put -r` does. */
-function warnSkipped(remotes: Remote[]): void {
-  const warned = new Set<string>();
+/**
+ * Reports what a listing leaves out, once each (skipped-names.ts): a name no Ferry path can
+ * hold fails as a file, as in `put -r`; a link not followed or a special file is a warning.
+ */
+function reportSkipped(remotes: Remote[], skipped: SkippedNames): void {
+  const seen = new Set<string>();
   for (const r of remotes) {
     r.onSkip = (rel, reason) => {
       const where = `${r.label.replace(/\/+$/, '')}/${rel}`;
-      if (warned.has(where)) return;
-      warned.add(where);
-      process.stderr.write(`ferry: warning: skipped ${terminalSafe(where)}: ${terminalSafe(reason)}\n`);
+      if (seen.has(where)) return;
+      seen.add(where);
+      skipped.add(rel, reason, where);
     };
   }
 }
@@ -249,8 +253,8 @@ function warnSkipped(remotes: Remote[]): void {
 /** Opens the remote strings (named remotes and the environment included; a Ferry server's client with the run's --retries), runs `fn`, and closes them. */
 export async function withRemotes<T>(
   specs: string[],
-  options: { retries?: number; server?: string; token?: string; ca?: string; fingerprint?: string; quiet?: boolean },
-  fn: (remotes: Remote[]) => Promise<T>,
+  options: { retries?: number; server?: string; token?: string; ca?: string; fingerprint?: string; quiet?: boolean; json?: boolean },
+  fn: (remotes: Remote[], skipped: SkippedNames) => Promise<T>,
 ): Promise<T> {
   // The flags stand in for the variables they override, with the same rules (a FERRY_TOKEN
   // goes only to FERRY_SERVER when both are set): Ferry remotes resolve their server from them.
@@ -259,11 +263,12 @@ export async function withRemotes<T>(
   // The engine loads here, not at start-up (see commands/index.ts).
   const { openRemotes, closeRemotes } = await import('../sync/remote.js');
   const remotes = await openRemotes(specs, process.env, undefined, { retries: options.retries });
-  if (!options.quiet) warnSkipped(remotes);
+  const skipped = new SkippedNames(options);
+  reportSkipped(remotes, skipped);
   try {
     // fn may put other remotes in the array (fileSource opens a file's folder): what it holds
     // at the end is closed.
-    return await fn(remotes);
+    return await fn(remotes, skipped);
   } finally {
     await closeRemotes(remotes);
   }

@@ -102,4 +102,24 @@ describe('a symlinked directory inside a local destination', () => {
     // The files it could not write are failures that name the link (or it was done before the swap).
     if (r.code !== 0) expect(r.stderr).toMatch(/sub.*symbolic link/);
   });
+
+  for (const command of ['sync', 'copy']) {
+    it(`${command} into a local folder does not write through a link planted after it made the folder (the race)`, async () => {
+      const dest = local(`race-${command}`);
+      const outside = local(`race-${command}-outside`);
+      await mkdir(outside);
+      const run = ferry([command, 'ferry:/many', dest]);
+      const sub = join(dest, 'sub');
+      for (;;) {
+        const st = await lstat(sub).catch(() => undefined);
+        if (st?.isDirectory()) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      await rename(sub, join(dest, 'sub-moved'));
+      await symlink(outside, sub);
+      const r = await run;
+      expect(await readdir(outside)).toEqual([]);
+      if (r.code !== 0) expect(r.stderr).toMatch(/sub.*symbolic link/);
+    });
+  }
 });

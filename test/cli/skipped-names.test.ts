@@ -3,7 +3,8 @@
  * `put -r` reports each as a file that failed and exits 2 (FERRY_ERR_PATH_INVALID); the tree
  * commands that walk a local tree through the stores do the same: `put -rn`, `get -r
  * local:DIR`, `rm -r[n] local:DIR` (which keeps, and no longer lists an rmdir for, a folder
- * that still holds one). Before, these three said nothing and exited 0.
+ * that still holds one). Before, these three said nothing and exited 0. `sync`, `copy`, `move`
+ * and `check` from a local folder agree (before: a warning and exit 0).
  */
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -92,6 +93,42 @@ describe('names with control characters in a local tree', () => {
       .filter((e) => e.error.details.path !== undefined);
     expect(paths.map((e) => e.error.code)).toEqual(['FERRY_ERR_PATH_INVALID', 'FERRY_ERR_PATH_INVALID']);
     expect(paths.map((e) => e.error.details.path).sort()).toEqual([`local:${src}/a\nb`, `local:${src}/sub/e\u001bf`]);
+  });
+
+  for (const command of ['sync', 'copy', 'move']) {
+    it(`${command} from a local folder reports each, sends the others and exits 2`, async () => {
+      const src = await tree(`${command}-src`);
+      const r = await w.ferry([command, src, `ferry:/${command}-dst`]);
+      expect(r.code, r.stderr).toBe(2);
+      expectReported(r.stderr, src, 'failed');
+      const listed = await w.ferry(['ls', '-R', `/${command}-dst`]);
+      expect(listed.stdout).toContain('ok.txt');
+      // The bad names stay where they are (move removes only what it sent).
+      expect((await readdir(src)).sort()).toEqual(command === 'move' ? ['a\nb', 'sub'] : ['a\nb', 'ok.txt', 'sub']);
+    });
+  }
+
+  it('bisync reports each, keeps the others in step and exits 2', async () => {
+    const src = await tree('bisync-src');
+    const r = await w.ferry(['bisync', src, 'ferry:/bisync-dst', '--resync', '--state-dir', join(w.dir, 'bisync-state')]);
+    expect(r.code, r.stderr).toBe(2);
+    expectReported(r.stderr, src, 'failed');
+    expect(ok(await w.ferry(['cat', '/bisync-dst/ok.txt'])).stdout).toBe('ok');
+  });
+
+  it('sync -n says the bad names would fail, and exits 2', async () => {
+    const src = await tree('sync-n');
+    const r = await w.ferry(['sync', '-n', src, 'ferry:/sync-n-dst']);
+    expect(r.code, r.stderr).toBe(2);
+    expectReported(r.stderr, src, 'would fail');
+  });
+
+  it('check reports each (they cannot be compared) and exits 2 when the rest matches', async () => {
+    const src = await tree('check-src');
+    ok(await w.ferry(['copy', join(src, 'ok.txt'), 'ferry:/check-dst']));
+    const r = await w.ferry(['check', src, 'ferry:/check-dst']);
+    expect(r.code, r.stderr).toBe(2);
+    expectReported(r.stderr, src, 'failed');
   });
 
   it('a symbolic link is still only a warning (exit 0), as in put -r', async () => {

@@ -60,7 +60,7 @@ describe('local symbolic links in a sync source', () => {
 });
 
 describe('local names no Ferry path can hold', () => {
-  it('copy and check say which files they leave out (a newline, invalid UTF-8), escaped', async () => {
+  it('copy and check fail each file they cannot take (a newline, invalid UTF-8), escaped, as put -r does (exit 2)', async () => {
     const src = path.join(tmp.path, 'src-names');
     await mkdir(src, { recursive: true });
     await writeFile(path.join(src, 'ok.txt'), 'ok');
@@ -69,11 +69,14 @@ describe('local names no Ferry path can hold', () => {
     const dst = path.join(tmp.path, 'dst-names');
     for (const args of [['copy', src, dst], ['check', src, dst]]) {
       const r = await runFerry(args, { env });
-      expect(r.code, r.stderr).toBe(0);
-      expect(warnings(r.stderr), args[0]).toEqual([
-        `ferry: warning: skipped ${src}/bad\\x0aname: invalid path "bad\\nname": contains a NUL or control character`,
-        `ferry: warning: skipped ${src}/bad\uFFFDutf8: name is not valid UTF-8, which Ferry paths must be`,
+      expect(r.code, r.stderr).toBe(2);
+      expect(warnings(r.stderr), args[0]).toEqual([]);
+      const failed = r.stderr.split('\n').filter((l) => l.startsWith(`ferry: ${src}/bad`)).sort();
+      expect(failed, args[0]).toEqual([
+        `ferry: ${src}/bad\\x0aname: invalid path "bad\\nname": contains a NUL or control character`,
+        `ferry: ${src}/bad\uFFFDutf8: name is not valid UTF-8, which Ferry paths must be`,
       ]);
+      expect(r.stderr).toMatch(/ferry: 2 files failed; first: .*\(FERRY_ERR_PATH_INVALID\)/);
     }
     expect(await readdir(dst)).toEqual(['ok.txt']);
   });

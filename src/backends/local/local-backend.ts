@@ -10,9 +10,11 @@
  * - with `followSymlinks: true` links are followed, but only to targets inside the root:
  *   a link leading out is treated as absent (reads) or refused (writes).
  * Objects are opened with O_NOFOLLOW and replaced by `rename`, which replaces a link rather
- * than writing through it, so a final-component link never redirects a write. What this does
- * not stop is an adversary swapping a directory for a link inside the root between our check
- * and our use (Node has no `openat`); the root is assumed to be written only through Ferry.
+ * than writing through it, so a final-component link never redirects a write. A directory
+ * swapped for a link inside the root between our check and our use is not written through on
+ * Linux: each write names its file through its directory held open (pinned-dir.ts). Reads,
+ * deletes, copies, moves and `mkdir` still trust the check, as do writes elsewhere (Node has no
+ * `openat`); for them the root is assumed to be written only through Ferry.
  *
  * Atomic writes. Bytes go to a temporary file `.ferry-tmp-<random>` in the destination's
  * directory (same file system, so the final `rename(2)` is atomic), which is fsynced before the
@@ -66,6 +68,7 @@ import type {
   WriteOptions,
 } from '../../core/storage.js';
 import { bodyChunks, checkOffset, checkSize, discardBody, failOnAbort } from '../shared.js';
+import { pinDir, type PinnedDir } from './pinned-dir.js';
 import { beginTemp, endTemp, isTempInProgress } from './writes-in-progress.js';
 
 /** Prefix of the temporary files of writes in progress; reserved, never listed. */
@@ -237,6 +240,8 @@ class LocalStaged implements StagedObject {
     readonly temp: string,
     readonly target: string,
     readonly handle: fsp.FileHandle,
+    /** The directory held open that `temp` and `target` are named through (pinned-dir.ts), closed once they are done with. */
+    private readonly pin?: PinnedDir,
   ) {}
 
   async close(): Promise<void> {
@@ -249,6 +254,7 @@ class LocalStaged implements StagedObject {
     await fsp.rename(this.temp, this.target);
     this.#gone = true;
     endTemp(path.basename(this.temp));
+    await this.pin?.handle.close();
   }
 
   /** Closes and removes the temporary file (once renamed, there is none left to remove). */
@@ -258,6 +264,7 @@ class LocalStaged implements StagedObject {
     this.#gone = true;
     await fsp.unlink(this.temp).catch(() => {});
     endTemp(path.basename(this.temp));
+    await this.pin?.handle.close().catch(() => {});
   }
 }
 
@@ -528,6 +535,39 @@ export class LocalBackend
     return dir;
   }
 
+  /**
+   * The directory `dirKey` held open to write in (pinned-dir.ts), so that a link swapped in
+   * after `#ensureDir` checked it is not written through: opened one name at a time from the
+   * root, a link on the way is FERRY_ERR_PATH_INVALID. Undefined with `followSymlinks` (links
+   * inside the root are then meant to be followed) and where directories cannot be pinned.
+   */
+  async #pinDir(dirKey: string): Promise<PinnedDir | undefined> {
+    if (this.followSymlinks) return undefined;
+    const realRoot = (await this.#rootDir(true)) as string;
+    try {
+      return await pinDir(realRoot, dirKey);
+    } catch (err) {
+      // ENOTDIR is a link (O_DIRECTORY may answer before O_NOFOLLOW) or a file on the way.
+      if (errno(err) === 'ELOOP' || (errno(err) === 'ENOTDIR' && (await this.#linkOnTheWay(realRoot, dirKey)))) {
+        this.#knownDirs.clear();
+        throw this.#escapeError(dirKey);
+      }
+      throw err;
+    }
+  }
+
+  /** Whether a directory on the way from the root to `dirKey` is a symbolic link. */
+  async #linkOnTheWay(realRoot: string, dirKey: string): Promise<boolean> {
+    let at = realRoot;
+    for (const name of dirKey.split('/')) {
+      at = path.join(at, name);
+      const stats = await fsp.lstat(at).catch(() => undefined);
+      if (stats?.isSymbolicLink()) return true;
+      if (!stats?.isDirectory()) return false;
+    }
+    return false;
+  }
+
   /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
   async #resolve(key: string): Promise<string | undefined> {
     if (!this.followSymlinks) {
@@ -730,27 +770,34 @@ export class LocalBackend
       throw err;
     }
     let handle: fsp.FileHandle;
-    let temp = path.join(dir, tempName());
+    let pin: PinnedDir | undefined;
+    let temp = '';
     // O_EXCL: never reuse a file that is already there; 0o666 so that the umask decides.
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    const openTemp = async (): Promise<fsp.FileHandle> => {
+      pin = await this.#pinDir(dirKey);
+      temp = path.join(pin?.path ?? dir, tempName());
+      return fsp.open(temp, flags, 0o666);
+    };
     try {
       try {
-        handle = await fsp.open(temp, flags, 0o666);
+        handle = await openTemp();
       } catch (err) {
         // A remembered directory removed meanwhile (by another process): look it up afresh.
         if (errno(err) !== 'ENOENT' || !this.#knownDirs.has(dirKey)) throw err;
         this.#knownDirs.clear();
-        endTemp(path.basename(temp));
+        if (temp !== '') endTemp(path.basename(temp));
+        await pin?.handle.close();
         dir = await this.#ensureDir(dirKey, durable);
-        temp = path.join(dir, tempName());
-        handle = await fsp.open(temp, flags, 0o666);
+        handle = await openTemp();
       }
     } catch (err) {
-      endTemp(path.basename(temp));
+      if (temp !== '') endTemp(path.basename(temp));
+      await pin?.handle.close().catch(() => {});
       discardBody(body);
-      throw fromSystemError(err, k);
+      throw isFerryError(err) ? err : fromSystemError(err, k);
     }
-    const staged = new LocalStaged(this, k, dir, temp, path.join(dir, path.posix.basename(k)), handle);
+    const staged = new LocalStaged(this, k, dir, temp, path.join(pin?.path ?? dir, path.posix.basename(k)), handle, pin);
     try {
       staged.size = await writeBody(handle, body, options.size, signal, k);
       if (mtime !== undefined) await handle.utimes(Date.now() / 1000, mtime / 1000);

@@ -79,7 +79,7 @@ Examples:
   );
   cmd.action(async (p1: string, p2: string, flags: BisyncFlags) => {
     const { bisync } = await import('../../sync/bisync.js');
-    await withRemotes([p1, p2], flags, async (remotes) => {
+    await withRemotes([p1, p2], flags, async (remotes, skippedNames) => {
       // A file as a side would be listed as an empty folder: a run that does nothing, exit 0.
       const { fileSource } = await import('../../sync/remote.js');
       for (const [i, spec] of [p1, p2].entries()) {
@@ -112,6 +112,8 @@ Examples:
       progress.end();
       if (flags.json) process.stdout.write(JSON.stringify(r) + '\n');
       else if (!flags.quiet) process.stderr.write(`ferry bisync: ${summary(r)}\n`);
+      const unnameable = skippedNames.failure(flags.dryRun, r.errors);
+      if (skippedNames.bad.length > 0 && unnameable) throw unnameable;
       if (r.errors.length > 0) throw new ExitError(exitCodeOfSyncErrors(r.errors), flags.json ? '' : `${countOf(r.errors.length, 'error')}; the state was not saved, run again`);
     });
   });

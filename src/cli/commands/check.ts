@@ -34,7 +34,7 @@ Examples:
   );
   cmd.action(async (srcSpec: string, dstSpec: string, flags: CheckFlags) => {
     const { check, combinedLines } = await import('../../sync/check.js');
-    await withRemotes([srcSpec, dstSpec], flags, async (remotes) => {
+    await withRemotes([srcSpec, dstSpec], flags, async (remotes, skippedNames) => {
       // A source that is a file is checked against the file of its name in DST (rclone: `check file dir/`).
       const { fileSource } = await import('../../sync/remote.js');
       [remotes[0], remotes[1]] = await fileSource(srcSpec, remotes[0], remotes[1]);
@@ -62,6 +62,9 @@ Examples:
             `${r.missingOnSrc} missing on ${remotes[0].label}, ${countOf(r.errors, 'error')}${unhashed}\n`,
         );
       }
+      // A name no Ferry path holds could not be compared: a failed file (put -r's rule); with differences as well, 1.
+      const unnameable = skippedNames.failure(false);
+      if (unnameable && r.ok) throw unnameable;
       if (!r.ok) throw new ExitError(EXIT.FAILURE);
     });
   });

@@ -102,7 +102,7 @@ ${d.examples}`,
       // The engine loads here, not at start-up (see index.ts).
       const engine = await import('../../sync/engine.js');
       const specs = [srcSpec, dstSpec, ...(flags.backupDir ? [flags.backupDir] : [])];
-      await withRemotes(specs, flags, async (remotes) => {
+      await withRemotes(specs, flags, async (remotes, skippedNames) => {
         // A source that is a file goes into the destination folder (rclone: `copy file dir/`).
         const { fileSource, refuseFileDestination } = await import('../../sync/remote.js');
         await refuseFileDestination(dstSpec, remotes[1]);
@@ -136,6 +136,9 @@ ${d.examples}`,
         else if (!flags.quiet) process.stderr.write(`ferry ${mode}: ${summary(result)}\n`);
         const skipped = skippedDeletes(result);
         if (skipped) process.stderr.write(`ferry ${mode}: ${skipped}\n`);
+        // Names no Ferry path holds failed as files (put -r's rule), with the run's own failures.
+        const unnameable = skippedNames.failure(flags.dryRun, result.errors);
+        if (skippedNames.bad.length > 0 && unnameable) throw unnameable;
         if (result.errors.length > 0) throw new ExitError(exitCodeOfSyncErrors(result.errors), flags.json ? '' : failureLine(result));
       });
     });
