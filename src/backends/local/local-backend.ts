@@ -79,6 +79,13 @@ export interface LocalBackendOptions {
   root: string;
   /** Follow symbolic links that stay inside the root (default false: links are invisible). */
   followSymlinks?: boolean;
+  /**
+   * Write each file through its directory held open (pinned-dir.ts; Linux; default true), so
+   * that a link swapped in by another program while Ferry writes is never written through. A
+   * root only its owner can write in (the server's own store, mode 0700) has no such other
+   * program, and saves an open and a close per file with false.
+   */
+  pinWrites?: boolean;
 }
 
 const HASHES: readonly HashName[] = ['sha256', 'md5', 'sha1'];
@@ -296,6 +303,7 @@ export class LocalBackend
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
   readonly root: string;
   readonly followSymlinks: boolean;
+  readonly #pinWrites: boolean;
   /** `realpath(root)`, once the root exists; every confinement check compares against it. */
   #realRoot: string | undefined;
 
@@ -305,6 +313,7 @@ export class LocalBackend
     }
     this.root = path.resolve(options.root);
     this.followSymlinks = options.followSymlinks ?? false;
+    this.#pinWrites = options.pinWrites ?? true;
     this.name = `local:${this.root}`;
   }
 
@@ -542,7 +551,7 @@ export class LocalBackend
    * inside the root are then meant to be followed) and where directories cannot be pinned.
    */
   async #pinDir(dirKey: string): Promise<PinnedDir | undefined> {
-    if (this.followSymlinks) return undefined;
+    if (this.followSymlinks || !this.#pinWrites) return undefined;
     const realRoot = (await this.#rootDir(true)) as string;
     try {
       return await pinDir(realRoot, dirKey);
