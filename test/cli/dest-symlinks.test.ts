@@ -42,6 +42,23 @@ async function plantedDest(name: string): Promise<{ dest: string; outside: strin
   return { dest, outside };
 }
 
+
+/**
+ * Renames DEST/sub away and puts a link to `outside` in its place. The command may make
+ * DEST/sub again between the two (its next file's folder): then that one is moved away too.
+ */
+async function swapForLink(dest: string, outside: string): Promise<void> {
+  const sub = join(dest, 'sub');
+  for (let i = 0; ; i++) {
+    await rename(sub, join(dest, `sub-moved-${i}`));
+    try {
+      await symlink(outside, sub);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i >= 100) throw err;
+    }
+  }
+}
 describe('a symlinked directory inside a local destination', () => {
   it('get -r refuses to write through it, names it, and downloads the rest', async () => {
     const { dest, outside } = await plantedDest('get');
@@ -95,8 +112,7 @@ describe('a symlinked directory inside a local destination', () => {
       if (st?.isDirectory()) break;
       await new Promise((r) => setImmediate(r));
     }
-    await rename(sub, join(dest, 'sub-moved'));
-    await symlink(outside, sub);
+    await swapForLink(dest, outside);
     const r = await run;
     expect(await readdir(outside)).toEqual([]);
     // The files it could not write are failures that name the link (or it was done before the swap).
@@ -115,8 +131,7 @@ describe('a symlinked directory inside a local destination', () => {
         if (st?.isDirectory()) break;
         await new Promise((r) => setImmediate(r));
       }
-      await rename(sub, join(dest, 'sub-moved'));
-      await symlink(outside, sub);
+      await swapForLink(dest, outside);
       const r = await run;
       expect(await readdir(outside)).toEqual([]);
       if (r.code !== 0) expect(r.stderr).toMatch(/sub.*symbolic link/);

@@ -27,6 +27,11 @@ import { SshLogin, type SshCredential } from './ssh-login.js';
 const MAX_AUTH_ATTEMPTS = 10;
 /** Time a connection has to authenticate. */
 export const LOGIN_GRACE_MS = 60_000;
+/**
+ * How long a draining connection whose last file just closed is left to its client: `sftp -b`
+ * and scp end the connection themselves once their transfer is done.
+ */
+const DRAIN_IDLE_GRACE_MS = 2000;
 /** Session channels per connection (OpenSSH's MaxSessions). */
 const MAX_SESSIONS = 10;
 
@@ -100,6 +105,18 @@ export class SshConnection {
 
   private endIfIdle(): void {
     if (this.draining && ![...this.fses].some((fs) => fs.transferring)) this.client.end();
+  }
+
+  /**
+   * During a drain, once the last open file closed: the connection ends after
+   * {@link DRAIN_IDLE_GRACE_MS} unless a file is open again or the client left first (the
+   * drain's deadline ends it whatever happens).
+   */
+  private endIfIdleSoon(): void {
+    if (!this.draining) return;
+    const timer = setTimeout(() => this.endIfIdle(), DRAIN_IDLE_GRACE_MS);
+    timer.unref();
+    this.client.once('close', () => clearTimeout(timer));
   }
 
   /** Public keys that opened nothing: one failure for the whole connection. */
@@ -216,9 +233,9 @@ export class SshConnection {
         dataDir: this.o.dataDir,
         onLoginEnded: () => this.client.end(),
         closed: closed.signal,
-        // After the CLOSE's answer: the session sends it once the file's close resolves, and
-        // it must go out before the connection's end.
-        fileClosed: () => void setImmediate(() => this.endIfIdle()),
+        // Not at once: a client whose transfer just ended (`sftp -b`, scp) ends the connection
+        // itself a moment later, and one ended under it reports a failure (exit 255).
+        fileClosed: () => this.endIfIdleSoon(),
       });
       this.fses.add(fs);
       const run = new SftpSession(channel, fs, (code) => channel.exit(code), socket).run().catch((err: unknown) => this.o.log.error({ err, ip: this.ip }, 'sftp: session failed'));
