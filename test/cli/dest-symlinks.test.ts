@@ -44,11 +44,17 @@ async function plantedDest(name: string): Promise<{ dest: string; outside: strin
 
 
 /**
- * Renames DEST/sub away and puts a link to `outside` in its place. The command may make
- * DEST/sub again between the two (its next file's folder): then that one is moved away too.
+ * Once the command running has made DEST/sub, renames it away and puts a link to `outside` in
+ * its place. The command may make DEST/sub again between the two (its next file's folder):
+ * then that one is moved away too.
  */
 async function swapForLink(dest: string, outside: string): Promise<void> {
   const sub = join(dest, 'sub');
+  for (;;) {
+    const st = await lstat(sub).catch(() => undefined);
+    if (st?.isDirectory()) break;
+    await new Promise((r) => setImmediate(r));
+  }
   for (let i = 0; ; i++) {
     await rename(sub, join(dest, `sub-moved-${i}`));
     try {
@@ -106,12 +112,6 @@ describe('a symlinked directory inside a local destination', () => {
     await mkdir(outside);
     const run = ferry(['get', '-r', '/many', dest]);
     // As soon as get -r has made DEST/sub, swap it for a link to outside.
-    const sub = join(dest, 'sub');
-    for (;;) {
-      const st = await lstat(sub).catch(() => undefined);
-      if (st?.isDirectory()) break;
-      await new Promise((r) => setImmediate(r));
-    }
     await swapForLink(dest, outside);
     const r = await run;
     expect(await readdir(outside)).toEqual([]);
@@ -125,12 +125,6 @@ describe('a symlinked directory inside a local destination', () => {
       const outside = local(`race-${command}-outside`);
       await mkdir(outside);
       const run = ferry([command, 'ferry:/many', dest]);
-      const sub = join(dest, 'sub');
-      for (;;) {
-        const st = await lstat(sub).catch(() => undefined);
-        if (st?.isDirectory()) break;
-        await new Promise((r) => setImmediate(r));
-      }
       await swapForLink(dest, outside);
       const r = await run;
       expect(await readdir(outside)).toEqual([]);
