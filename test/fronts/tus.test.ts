@@ -2,7 +2,7 @@
  * The tus front (/api/v1/tus/) with tus-js-client from Node, and at the protocol level:
  * uploads land where Upload-Metadata says, as the same server-cut chunks any upload of the
  * bytes makes; an interrupted upload resumes from the offset the server kept (also across a
- * server restart); checksums (sha256) are verified and a mismatch keeps nothing;
+ * server restart); checksums (sha1, md5, sha256, sha512) are verified and a mismatch keeps nothing;
  * concatenation (parallel uploads), deferred length, termination and expiration work; bad
  * offsets, headers and paths get clear protocol errors; quotas and limits hold.
  */
@@ -76,7 +76,7 @@ describe('tus with tus-js-client', () => {
     expect(r.status).toBe(204);
     expect(r.headers.get('tus-version')).toBe('1.0.0');
     expect(r.headers.get('tus-extension')?.split(',')).toEqual(expect.arrayContaining(['creation', 'creation-with-upload', 'termination', 'expiration', 'checksum', 'concatenation']));
-    expect(r.headers.get('tus-checksum-algorithm')).toBe('sha256');
+    expect(r.headers.get('tus-checksum-algorithm')?.split(',')).toEqual(['sha1', 'md5', 'sha256', 'sha512']);
     expect(r.headers.get('tus-max-size')).toBe(String(1024 * 1024 * 1024));
   });
 
@@ -196,15 +196,15 @@ describe('tus with tus-js-client', () => {
     expect((await download('/restart.bin')).body.equals(data)).toBe(true);
   });
 
-  it('Upload-Checksum: sha256 verified per PATCH; a mismatch is 460 and keeps nothing', async () => {
+  it('Upload-Checksum: sha1 (the one the extension requires) verified per PATCH; a mismatch is 460 and keeps nothing', async () => {
     const data = randomBytes(3 * 1024 * 1024 + 99);
     const size = 1024 * 1024;
     const sign = (wrong: boolean) => (req: tus.HttpRequest) => {
       if (req.getMethod() !== 'PATCH') return;
       const offset = Number(req.getHeader('Upload-Offset'));
-      const digest = createHash('sha256').update(data.subarray(offset, offset + size)).digest();
+      const digest = createHash('sha1').update(data.subarray(offset, offset + size)).digest();
       if (wrong) digest[0] ^= 1;
-      req.setHeader('Upload-Checksum', `sha256 ${digest.toString('base64')}`);
+      req.setHeader('Upload-Checksum', `sha1 ${digest.toString('base64')}`);
     };
     await upload(data, { metadata: { filename: 'checked.bin' }, chunkSize: size, onBeforeRequest: sign(false) }).done;
     expect((await download('/checked.bin')).body.equals(data)).toBe(true);
@@ -258,6 +258,31 @@ describe('tus at the protocol level', () => {
     expect(rest.status).toBe(204);
     expect(rest.headers.get('upload-offset')).toBe(String(data.length));
     expect((await download('/cwu.bin')).body.equals(data)).toBe(true);
+  });
+
+  it('Upload-Checksum takes sha1, md5, sha256 and sha512; another algorithm or a digest of the wrong size is 400', async () => {
+    const body = randomBytes(5000);
+    for (const algorithm of ['sha1', 'md5', 'sha256', 'sha512']) {
+      const created = await create({ 'upload-length': String(2 * body.length), 'upload-metadata': meta({ filename: `sum-${algorithm}.bin` }) });
+      expect(created.status).toBe(201);
+      const url = created.headers.get('location')!;
+      const wrong = createHash(algorithm).update(body.subarray(1)).digest('base64');
+      const mismatch = await patch(url, 0, body, { 'upload-checksum': `${algorithm} ${wrong}` });
+      expect(mismatch.status).toBe(460);
+      expect((await offsetOf(url)).offset).toBe(0);
+      const right = createHash(algorithm).update(body).digest('base64');
+      expect((await patch(url, 0, body, { 'upload-checksum': `${algorithm} ${right}` })).status).toBe(204);
+      expect((await offsetOf(url)).offset).toBe(body.length);
+    }
+    const created = await create({ 'upload-length': String(body.length), 'upload-metadata': meta({ filename: 'sum-other.bin' }) });
+    const url = created.headers.get('location')!;
+    const crc = await patch(url, 0, body, { 'upload-checksum': `crc32 ${Buffer.alloc(4).toString('base64')}` });
+    expect(crc.status).toBe(400);
+    expect((await crc.json()).error.message).toMatch(/crc32 is not supported \(Tus-Checksum-Algorithm: sha1,md5,sha256,sha512\)/);
+    const short = await patch(url, 0, body, { 'upload-checksum': `sha1 ${createHash('md5').update(body).digest('base64')}` });
+    expect(short.status).toBe(400);
+    expect((await short.json()).error.message).toMatch(/a sha1 checksum is 20 bytes/);
+    expect((await offsetOf(url)).offset).toBe(0);
   });
 
   it('refuses bad metadata and paths, more than Upload-Length, and sizes over the limits', async () => {

@@ -7,7 +7,7 @@
  *                                concatenation: Upload-Concat partial / final;…)
  *   HEAD    /api/v1/tus/:id      the offset to resume from
  *   PATCH   /api/v1/tus/:id      bytes at Upload-Offset (409 when it is not the current one);
- *                                Upload-Checksum: sha256 <base64> (460 on a mismatch)
+ *                                Upload-Checksum: sha1|md5|sha256|sha512 <base64> (460 on a mismatch)
  *   DELETE  /api/v1/tus/:id      termination
  *   POST    /api/v1/tus/:id      with X-HTTP-Method-Override: PATCH | DELETE | HEAD
  *
@@ -31,7 +31,7 @@ import { AbortedError, PreconditionFailedError, UnsupportedMediaTypeError, Valid
 import { API_PREFIX } from '../../core/protocol.js';
 import { authOf, type RoutePlugin } from '../context.js';
 import type { TusRow } from '../../store/tus-store.js';
-import type { TusMetadata, TusUploads } from './uploads.js';
+import type { Checksum, TusMetadata, TusUploads } from './uploads.js';
 import { refuseEncodedBody } from '../ingest.js';
 
 export const TUS_PATH = `${API_PREFIX}/tus`;
@@ -70,16 +70,26 @@ export function parseMetadata(raw: string | undefined): TusMetadata {
   return out;
 }
 
-/** Upload-Checksum: only sha256 (the algorithm Ferry hashes with anyway). */
-function checksumOf(request: FastifyRequest): Buffer | undefined {
+/**
+ * The Upload-Checksum algorithms, with their digest sizes. The checksum extension requires
+ * sha1 ("The Server MUST support at least the SHA1 checksum algorithm"); md5, sha256 and
+ * sha512 are what other tus clients offer. Each hashes one PATCH body, not the file.
+ */
+const CHECKSUM_ALGORITHMS: Readonly<Record<string, number>> = { sha1: 20, md5: 16, sha256: 32, sha512: 64 };
+const CHECKSUM_LIST = Object.keys(CHECKSUM_ALGORITHMS).join(',');
+
+/** Upload-Checksum: `<algorithm> <base64 digest>`, the algorithm one of {@link CHECKSUM_ALGORITHMS} (400 otherwise). */
+function checksumOf(request: FastifyRequest): Checksum | undefined {
   const v = header(request, 'upload-checksum');
   if (v === undefined) return undefined;
   const m = /^\s*(\S+)\s+([A-Za-z0-9+/]+={0,2})\s*$/.exec(v);
-  if (!m) throw new ValidationError('Upload-Checksum must read "sha256 <base64 digest>"');
-  if (m[1].toLowerCase() !== 'sha256') throw new ValidationError(`checksum algorithm ${m[1]} is not supported (Tus-Checksum-Algorithm: sha256)`);
+  if (!m) throw new ValidationError('Upload-Checksum must read "<algorithm> <base64 digest>", such as "sha1 <base64 digest>"');
+  const algorithm = m[1].toLowerCase();
+  const size = Object.hasOwn(CHECKSUM_ALGORITHMS, algorithm) ? CHECKSUM_ALGORITHMS[algorithm] : undefined;
+  if (size === undefined) throw new ValidationError(`checksum algorithm ${m[1]} is not supported (Tus-Checksum-Algorithm: ${CHECKSUM_LIST})`);
   const digest = Buffer.from(m[2], 'base64');
-  if (digest.length !== 32) throw new ValidationError('a sha256 checksum is 32 bytes');
-  return digest;
+  if (digest.length !== size) throw new ValidationError(`a ${algorithm} checksum is ${size} bytes`);
+  return { algorithm, digest };
 }
 
 function idsOf(concat: string): string[] {
@@ -147,7 +157,7 @@ async function settled<T>(work: Promise<T>): Promise<T> {
 
 /** OPTIONS: the version, extensions and limits (public), with CORS preflight answers. */
 async function discovery(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
-  reply.header('tus-version', VERSION).header('tus-extension', EXTENSIONS).header('tus-checksum-algorithm', 'sha256');
+  reply.header('tus-version', VERSION).header('tus-extension', EXTENSIONS).header('tus-checksum-algorithm', CHECKSUM_LIST);
   const max = tus.maxSize();
   if (max !== null) reply.header('tus-max-size', String(max));
   if (request.headers.origin !== undefined) {
@@ -173,7 +183,7 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
     throw new UnsupportedMediaTypeError(`a body sent with the creation must be ${OFFSET_TYPE}`);
   }
   if (hasBody(request)) refuseEncodedBody(request);
-  const sha256 = checksumOf(request);
+  const checksum = checksumOf(request);
   let row = await tus.create(auth, {
     ...(length !== undefined ? { length } : {}),
     metadata,
@@ -184,7 +194,7 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
   reply.header('location', `${TUS_PATH}/${row.id}`);
   if (hasBody(request)) {
     // creation-with-upload: the first bytes ride along.
-    const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), { request, ...(sha256 ? { sha256 } : {}) }));
+    const state = await settled(tus.append(auth, row.id, 0, bodyOf(request), { request, ...(checksum ? { checksum } : {}) }));
     row = state.row;
     reply.header('upload-offset', String(state.offset));
   } else if (row.done_at !== null) reply.header('upload-offset', String(row.length));
@@ -211,9 +221,9 @@ async function patch(tus: TusUploads, request: FastifyRequest, reply: FastifyRep
   const offset = sizeHeader(request, 'upload-offset');
   if (offset === undefined) throw new ValidationError('PATCH needs Upload-Offset');
   const length = sizeHeader(request, 'upload-length');
-  const sha256 = checksumOf(request);
+  const checksum = checksumOf(request);
   const { row, offset: now } = await settled(
-    tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { request, ...(sha256 ? { sha256 } : {}), ...(length !== undefined ? { length } : {}) }),
+    tus.append(authOf(request), (request.params as { id: string }).id, offset, bodyOf(request), { request, ...(checksum ? { checksum } : {}), ...(length !== undefined ? { length } : {}) }),
   );
   reply.header('upload-offset', String(now));
   expires(reply, row);

@@ -68,9 +68,15 @@ export interface CreateSpec {
   request?: FastifyRequest;
 }
 
+/** An Upload-Checksum: a Node hash algorithm (sha1, md5, sha256, sha512) and the digest it must give. */
+export interface Checksum {
+  algorithm: string;
+  digest: Buffer;
+}
+
 export interface AppendOptions {
-  /** Upload-Checksum: the SHA-256 the body must have; nothing of a body that does not is kept. */
-  sha256?: Buffer;
+  /** Upload-Checksum: the digest the body must have; nothing of a body that does not is kept. */
+  checksum?: Checksum;
   /** Upload-Length given now (a deferred length). */
   length?: number;
   /** The request it came in: the address the file's audit entry names. */
@@ -366,7 +372,7 @@ export class TusUploads {
   ): Promise<UploadState> {
     const { meta, quota } = this.ctx;
     const { current, length, entriesBefore, chunker, hold } = at;
-    const hasher = options.sha256 ? createHash('sha256') : undefined;
+    const hasher = options.checksum ? createHash(options.checksum.algorithm) : undefined;
     let pending: ChunkRef[] = [];
     let flushed = entriesBefore;
     const put = async (c: StreamChunk) => {
@@ -411,7 +417,7 @@ export class TusUploads {
     }
     if (hasher) {
       if (interrupted !== undefined) throw interrupted;
-      if (!hasher.digest().equals(options.sha256!)) throw new ChecksumMismatchError('the body does not match Upload-Checksum: nothing of it was kept');
+      if (!hasher.digest().equals(options.checksum!.digest)) throw new ChecksumMismatchError('the body does not match Upload-Checksum: nothing of it was kept');
     }
     const done = length !== null && current + received === length;
     if (done) for (const c of chunker.finish()) await put(c);
