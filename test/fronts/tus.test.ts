@@ -278,10 +278,10 @@ describe('tus at the protocol level', () => {
     const url = created.headers.get('location')!;
     const crc = await patch(url, 0, body, { 'upload-checksum': `crc32 ${Buffer.alloc(4).toString('base64')}` });
     expect(crc.status).toBe(400);
-    expect((await crc.json()).error.message).toMatch(/crc32 is not supported \(Tus-Checksum-Algorithm: sha1,md5,sha256,sha512\)/);
+    expect(((await crc.json()) as { error: { message: string } }).error.message).toMatch(/crc32 is not supported \(Tus-Checksum-Algorithm: sha1,md5,sha256,sha512\)/);
     const short = await patch(url, 0, body, { 'upload-checksum': `sha1 ${createHash('md5').update(body).digest('base64')}` });
     expect(short.status).toBe(400);
-    expect((await short.json()).error.message).toMatch(/a sha1 checksum is 20 bytes/);
+    expect(((await short.json()) as { error: { message: string } }).error.message).toMatch(/a sha1 checksum is 20 bytes/);
     expect((await offsetOf(url)).offset).toBe(0);
   });
 
