@@ -2,7 +2,8 @@
  * rclone's `webdav` remote against /dav/: a tree of nasty names (unicode, quotes, `?`, `#`,
  * `%`, `&`, spaces, an empty file, files of several chunks) copied in and out, and
  * `rclone check` finds no difference. With the `owncloud` vendor rclone also sends
- * X-OC-Mtime, and modification times survive the round trip.
+ * X-OC-Mtime, and modification times survive the round trip. `rclone sync` both ways (the
+ * nextcloud vendor) carries edits, new folders and deletions, and a second sync sends nothing.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +33,7 @@ beforeAll(async () => {
     [`RCLONE_CONFIG_${name}_USER`]: 'rc',
     [`RCLONE_CONFIG_${name}_PASS`]: pass,
   });
-  env = { ...process.env, RCLONE_CONFIG: config, ...remote('PLAIN', 'other'), ...remote('OC', 'owncloud') };
+  env = { ...process.env, RCLONE_CONFIG: config, ...remote('PLAIN', 'other'), ...remote('OC', 'owncloud'), ...remote('NC', 'nextcloud') };
   const src = join(dir, 'src');
   generateTree(src, 14, 60, 30_000);
   const rand = prng(99);
@@ -84,5 +85,30 @@ describe('rclone webdav remote', () => {
     const out = join(dir, 'out-timed');
     await rclone('copy', 'OC:timed', out);
     expect(snapshotDir(out)).toEqual(Object.fromEntries(Object.entries(local).map(([k, v]) => [k, { ...v, mtimeMs: Math.floor(v.mtimeMs / 1000) * 1000 }])));
+  });
+
+  it('rclone sync both ways with the nextcloud vendor: edits, new folders and deletions arrive; a second sync sends nothing', async () => {
+    const local = join(dir, 'sync-local');
+    generateTree(local, 5, 20, 20_000);
+    await rclone('sync', local, 'NC:synced');
+    // Changes on the local side go up, deletions included.
+    const names = Object.keys(snapshotDir(local));
+    rmSync(join(local, names[0]));
+    putFile(local, names[1], 'edited locally', BASE_MTIME + 5000);
+    putFile(local, 'new/deeper/n.txt', 'new', BASE_MTIME + 6000);
+    const up = await rclone('sync', local, 'NC:synced', '-v');
+    expect(up.stderr).toMatch(/Deleted/);
+    const check = await rclone('check', local, 'NC:synced');
+    expect(check.stderr).toMatch(/0 differences found/);
+    // The share offers no oc:checksums: rclone compares sizes, and says so.
+    expect(check.stderr).toMatch(/hashes could not be checked/);
+    // And the server's side comes down onto another copy, its extra files deleted.
+    const other = join(dir, 'sync-other');
+    putFile(other, 'only-here.txt', 'goes');
+    await rclone('sync', 'NC:synced', other);
+    expect(withoutMtimes(snapshotDir(other))).toEqual(withoutMtimes(snapshotDir(local)));
+    const again = await rclone('sync', local, 'NC:synced', '-v', '--stats-one-line');
+    expect(again.stderr).toMatch(/There was nothing to transfer|Transferred:\s+0 B \/ 0 B/);
+    expect(again.stderr).not.toMatch(/Deleted|Copied/);
   });
 });
