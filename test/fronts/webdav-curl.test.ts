@@ -3,7 +3,8 @@
  * of nasty names and from stdin (chunked), PROPFIND, `-C -` on an upload (curl cannot ask
  * where to resume over HTTP and sends the whole file with a Content-Range covering it) and on
  * a download (a Range request from the local file's size), a real partial PUT refused, MOVE,
- * COPY, DELETE (Depth on a collection and on a file).
+ * COPY, DELETE (Depth on a collection and on a file), PROPPATCH, LOCK/UNLOCK with the token in
+ * If headers (and a refresh), COPY Depth: infinity, and a Destination naming another host.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -121,5 +122,45 @@ describe('curl against /dav/', () => {
     const lying = await curl(['-H', `Content-Range: bytes 0-${data.length}/${data.length + 1}`, '-T', 'again.bin', url('/again.bin')]);
     expect(lying.status).toBe(400);
     expect(same(await stored('/again.bin'), data)).toBe(true);
+  });
+
+  it('PROPPATCH, LOCK, a refresh and writes with the token in If, UNLOCK; COPY Depth: infinity of a tree', async () => {
+    await writeFile(join(dir, 'l.txt'), 'locked');
+    expect((await curl(['-X', 'MKCOL', url('/lk')])).status).toBe(201);
+    expect((await curl(['-T', 'l.txt', url('/lk/l.txt')])).status).toBe(201);
+    const lockinfo = '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>script</D:owner></D:lockinfo>';
+    const lock = await curl(['-X', 'LOCK', '-H', 'Timeout: Second-60', '-H', 'Content-Type: application/xml', '--data', lockinfo, url('/lk/l.txt')]);
+    expect(lock.status).toBe(200);
+    const token = /<D:locktoken><D:href>([^<]+)<\/D:href>/.exec(lock.stdout)![1];
+    // Without the token a write is 423; with it in If (untagged, or tagged with the URL) it passes.
+    expect((await curl(['-T', 'l.txt', url('/lk/l.txt')])).status).toBe(423);
+    const refresh = await curl(['-X', 'LOCK', '-H', 'Timeout: Second-120', '-H', `If: <${url('/lk/l.txt')}> (<${token}>)`, url('/lk/l.txt')]);
+    expect(refresh.status).toBe(200);
+    expect(refresh.stdout).toContain('<D:timeout>Second-120</D:timeout>');
+    const update = '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-script:"><D:set><D:prop><Z:state>reviewed</Z:state></D:prop></D:set></D:propertyupdate>';
+    expect((await curl(['-X', 'PROPPATCH', '--data', update, url('/lk/l.txt')])).status).toBe(423);
+    expect((await curl(['-X', 'PROPPATCH', '-H', `If: (<${token}>)`, '--data', update, url('/lk/l.txt')])).status).toBe(207);
+    await writeFile(join(dir, 'l2.txt'), 'written under the lock');
+    expect((await curl(['-T', 'l2.txt', '-H', `If: (<${token}>)`, url('/lk/l.txt')])).status).toBe(204);
+    expect((await curl(['-X', 'UNLOCK', '-H', 'Lock-Token: <urn:uuid:00000000-0000-0000-0000-000000000000>', url('/lk/l.txt')])).status).toBe(409);
+    expect((await curl(['-X', 'UNLOCK', '-H', `Lock-Token: <${token}>`, url('/lk/l.txt')])).status).toBe(204);
+    expect((await curl(['-T', 'l.txt', url('/lk/l.txt')])).status).toBe(204);
+
+    // The property and the tree travel with a COPY Depth: infinity.
+    expect((await curl(['-X', 'MKCOL', url('/lk/sub')])).status).toBe(201);
+    expect((await curl(['-T', 'l2.txt', url('/lk/sub/deep.txt')])).status).toBe(201);
+    expect((await curl(['-X', 'COPY', '-H', 'Depth: infinity', '-H', `Destination: ${url('/lk-copy')}`, url('/lk/')])).status).toBe(201);
+    expect(same(await stored('/lk-copy/sub/deep.txt'), Buffer.from('written under the lock'))).toBe(true);
+    const props = await curl(['-X', 'PROPFIND', '-H', 'Depth: 0', '--data', '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><Z:state xmlns:Z="urn:x-script:"/></D:prop></D:propfind>', url('/lk-copy/l.txt')]);
+    expect(props.status).toBe(207);
+    expect(props.stdout).toMatch(/<state xmlns="urn:x-script:">reviewed<\/state>/);
+  });
+
+  it('a Destination naming another host moves within this server: only its path counts (behind a proxy the host is the proxy\'s)', async () => {
+    await writeFile(join(dir, 'h.txt'), 'host');
+    expect((await curl(['-T', 'h.txt', url('/host-a.txt')])).status).toBe(201);
+    expect((await curl(['-X', 'MOVE', '-H', 'Destination: https://files.example.com/dav/host-b.txt', url('/host-a.txt')])).status).toBe(201);
+    expect(await stored('/host-a.txt')).toBe(404);
+    expect(same(await stored('/host-b.txt'), Buffer.from('host'))).toBe(true);
   });
 });
