@@ -4,7 +4,8 @@
  * where to resume over HTTP and sends the whole file with a Content-Range covering it) and on
  * a download (a Range request from the local file's size), a real partial PUT refused, MOVE,
  * COPY, DELETE (Depth on a collection and on a file), PROPPATCH, LOCK/UNLOCK with the token in
- * If headers (and a refresh), COPY Depth: infinity, and a Destination naming another host.
+ * If headers (and a refresh), COPY Depth: infinity, a Destination naming another host, and
+ * what macOS Finder sends (AppleDouble `._` files, chunked PUTs, PROPFIND without a body).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -162,5 +163,44 @@ describe('curl against /dav/', () => {
     expect((await curl(['-X', 'MOVE', '-H', 'Destination: https://files.example.com/dav/host-b.txt', url('/host-a.txt')])).status).toBe(201);
     expect(await stored('/host-a.txt')).toBe(404);
     expect(same(await stored('/host-b.txt'), Buffer.from('host'))).toBe(true);
+  });
+
+  it('what macOS Finder sends: a LOCK and its refresh, chunked PUTs of a file, its ._ AppleDouble and .DS_Store; PROPFIND without a body lists them', async () => {
+    const finder = ['-H', 'User-Agent: WebDAVFS/3.0.0 (03008000) Darwin/22.6.0 (arm64)'];
+    expect((await curl([...finder, '-X', 'MKCOL', url('/mac')])).status).toBe(201);
+    const lockinfo = '<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>http://www.apple.com/webdav_fs/</D:href></D:owner></D:lockinfo>';
+    // Finder locks the new name first (an empty file appears), then refreshes with a bare LOCK.
+    const lock = await curl([...finder, '-X', 'LOCK', '-H', 'Timeout: Second-600', '-H', 'Depth: 0', '-H', 'Content-Type: text/xml; charset="utf-8"', '--data', lockinfo, url('/mac/photo.jpg')]);
+    expect(lock.status).toBe(201);
+    const token = /<D:locktoken><D:href>([^<]+)<\/D:href>/.exec(lock.stdout)![1];
+    expect((await curl([...finder, '-X', 'LOCK', '-H', 'Timeout: Second-600', '-H', `If: (<${token}>)`, url('/mac/photo.jpg')])).status).toBe(200);
+    const photo = randomBytes(300_000);
+    await writeFile(join(dir, 'photo.jpg'), photo);
+    // Chunked, with the length in X-Expected-Entity-Length (curl sends chunked for -T - from stdin).
+    const chunked = (file: string, to: string, extra: string[] = []) =>
+      new Promise<number>((resolve) => {
+        const child = execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-u', 'cora:cora-password-1', ...finder, '-H', 'Transfer-Encoding: chunked', ...extra, '-T', '-', url(to)], { cwd: dir }, (_err, stdout) => resolve(Number(stdout)));
+        createReadStream(join(dir, file)).pipe(child.stdin!);
+      });
+    expect(await chunked('photo.jpg', '/mac/photo.jpg', ['-H', `X-Expected-Entity-Length: ${photo.length}`, '-H', `If: (<${token}>)`])).toBe(204);
+    const appleDouble = Buffer.concat([Buffer.from([0, 5, 22, 7, 0, 2, 0, 0]), Buffer.from('Mac OS X        '), randomBytes(4000)]);
+    await writeFile(join(dir, 'ad'), appleDouble);
+    expect(await chunked('ad', '/mac/._photo.jpg', ['-H', `X-Expected-Entity-Length: ${appleDouble.length}`])).toBe(201);
+    await writeFile(join(dir, 'ds'), randomBytes(6148));
+    expect(await chunked('ds', '/mac/.DS_Store')).toBe(201);
+    expect((await curl([...finder, '-X', 'UNLOCK', '-H', `Lock-Token: <${token}>`, url('/mac/photo.jpg')])).status).toBe(204);
+    expect(same(await stored('/mac/photo.jpg'), photo)).toBe(true);
+    expect(same(await stored('/mac/._photo.jpg'), appleDouble)).toBe(true);
+
+    // PROPFIND without a body is allprop (RFC 4918 9.1): each member with its length.
+    const listing = await curl([...finder, '-X', 'PROPFIND', '-H', 'Depth: 1', url('/mac/')]);
+    expect(listing.status).toBe(207);
+    for (const [name, size] of [['photo.jpg', photo.length], ['._photo.jpg', appleDouble.length], ['.DS_Store', 6148]] as const) {
+      expect(listing.stdout).toMatch(new RegExp(`<D:href>/dav/mac/${name.replace(/\./g, '\\.')}</D:href><D:propstat><D:prop>(?:(?!</D:response>).)*<D:getcontentlength>${size}</D:getcontentlength>`));
+    }
+    // Deleting the file in Finder deletes its ._ companion too: two DELETEs.
+    expect((await curl([...finder, '-X', 'DELETE', url('/mac/photo.jpg')])).status).toBe(204);
+    expect((await curl([...finder, '-X', 'DELETE', url('/mac/._photo.jpg')])).status).toBe(204);
+    expect(await stored('/mac/._photo.jpg')).toBe(404);
   });
 });
