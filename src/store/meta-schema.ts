@@ -322,7 +322,12 @@ export interface TusUploadsTable {
   length: number | null;
   /** The Upload-Metadata header as received. */
   metadata: string | null;
-  concat: 'partial' | 'final' | null;
+  /**
+   * Concatenation: 'partial', or for a final upload `final;` and the ids of its parts in
+   * order, space-separated (the Upload-Concat a HEAD answers with; rows made before the ids
+   * were kept say 'final'); null for an ordinary upload.
+   */
+  concat: 'partial' | 'final' | `final;${string}` | null;
   mtime: number | null;
   /** TTL of the committed file (ms). */
   ttl_ms: number | null;

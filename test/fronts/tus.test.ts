@@ -361,6 +361,25 @@ describe('tus at the protocol level', () => {
     expect((await download('/joined.bin')).body.toString()).toBe('1234567890');
   });
 
+  it('HEAD answers Upload-Concat as created: partial, or final with its parts; a final upload takes no PATCH (403)', async () => {
+    const a = await create({ 'upload-concat': 'partial', 'upload-length': '3' }, Buffer.from('abc'));
+    const b = await create({ 'upload-concat': 'partial', 'upload-length': '2' }, Buffer.from('de'));
+    const [ua, ub] = [a.headers.get('location')!, b.headers.get('location')!];
+    const head = (url: string) => fetch(new URL(url, t.url), { method: 'HEAD', headers: { ...TUS, authorization: `Bearer ${token}` } });
+    expect((await head(ua)).headers.get('upload-concat')).toBe('partial');
+    // Named by absolute URLs, as tus-js-client does; answered with the server's own paths.
+    const final = await create({ 'upload-concat': `final;${new URL(ua, t.url).href} ${new URL(ub, t.url).href}`, 'upload-metadata': meta({ filename: 'concat-head.bin' }) });
+    expect(final.status).toBe(201);
+    const uf = final.headers.get('location')!;
+    const h = await head(uf);
+    expect(h.status).toBe(200);
+    expect(h.headers.get('upload-concat')).toBe(`final;${ua} ${ub}`);
+    expect(h.headers.get('upload-offset')).toBe('5');
+    expect(h.headers.get('upload-length')).toBe('5');
+    expect((await patch(uf, 5, Buffer.from('f'))).status).toBe(403);
+    expect((await download('/concat-head.bin')).body.toString()).toBe('abcde');
+  });
+
   it('a final upload that names a partial upload twice, or too many partial uploads, is refused and keeps the parts', async () => {
     const part = await create({ 'upload-concat': 'partial', 'upload-length': '10' }, Buffer.from('0123456789'));
     expect(part.status).toBe(201);

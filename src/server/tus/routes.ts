@@ -202,6 +202,15 @@ async function create(tus: TusUploads, request: FastifyRequest, reply: FastifyRe
   return reply.status(201).send();
 }
 
+/**
+ * The Upload-Concat a HEAD answers with: "its value as received in the upload creation
+ * request" (tus 1.0.0, concatenation), a final upload's parts as this server's URLs of them.
+ */
+function uploadConcatOf(concat: NonNullable<TusRow['concat']>): string {
+  if (!concat.startsWith('final;')) return concat;
+  return `final;${concat.slice('final;'.length).split(' ').map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
+}
+
 /** HEAD: the offset to resume from. */
 async function head(tus: TusUploads, request: FastifyRequest, reply: FastifyReply) {
   const { row, offset } = await tus.state(authOf(request), (request.params as { id: string }).id);
@@ -209,7 +218,7 @@ async function head(tus: TusUploads, request: FastifyRequest, reply: FastifyRepl
   if (row.length !== null) reply.header('upload-length', String(row.length));
   else reply.header('upload-defer-length', '1');
   if (row.metadata !== null) reply.header('upload-metadata', row.metadata);
-  if (row.concat !== null) reply.header('upload-concat', row.concat);
+  if (row.concat !== null) reply.header('upload-concat', uploadConcatOf(row.concat));
   expires(reply, row);
   return reply.status(200).send();
 }

@@ -219,7 +219,7 @@ export class TusUploads {
       path: server,
       length: size,
       metadata: spec.rawMetadata ?? null,
-      concat: 'final',
+      concat: `final;${parts.join(' ')}`,
       mtime: mtime ?? null,
       ttl_ms: ttlSeconds === undefined ? null : ttlSeconds * 1000,
       created_at: now,
@@ -335,7 +335,7 @@ export class TusUploads {
 
   private async appendLocked(auth: AuthContext, row: TusRow, offset: number, body: Readable, options: AppendOptions, hold: () => Promise<void>): Promise<UploadState> {
     const { meta, quota } = this.ctx;
-    if (row.concat === 'final') throw new ForbiddenError('a final upload (concatenation) takes no PATCH');
+    if (row.concat !== null && row.concat !== 'partial') throw new ForbiddenError('a final upload (concatenation) takes no PATCH');
     const current = await this.offsetOf(row);
     if (offset !== current) throw new OffsetMismatchError(`Upload-Offset is ${offset}, the upload has ${current} bytes`, { details: { offset: current } });
     if (row.done_at !== null) {
