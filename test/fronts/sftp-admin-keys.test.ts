@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-async function addKey(user: string, publicKey: string, token: string): Promise<Response> {
+async function addKey(user: string, publicKey: string, token?: string): Promise<Response> {
   return s.t.api(`/api/v1/users/${user}/keys`, { method: 'POST', json: { keys: publicKey }, token });
 }
 
