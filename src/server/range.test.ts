@@ -18,6 +18,22 @@ describe('parseRange', () => {
     expect(parseRange('bytes=9-3', 100)).toBeUndefined();
     expect(parseRange(undefined, 100)).toBeUndefined();
   });
+  it('takes spaces where it did before', () => {
+    expect(parseRange(' bytes = 1 - 2 ', 100)).toEqual({ start: 1, end: 2 });
+    expect(parseRange('bytes= -\t5', 100)).toEqual({ start: 95, end: 99 });
+    expect(parseRange('bytes=7 -', 100)).toEqual({ start: 7, end: 99 });
+    expect(parseRange('bytes= - ', 100)).toBeUndefined();
+    expect(parseRange('bytes=1 2-3', 100)).toBeUndefined();
+    expect(parseRange('bytes=1-2 3', 100)).toBeUndefined();
+  });
+  it('reads a header of spaces in one pass (the pattern before backtracked: a 200 KB one took minutes)', () => {
+    // Quadratic before: 16 KB of spaces 0.26 s, 60 KB 7.3 s, so 200 KB about 80 s (past the
+    // test's time-out); in one pass it is nothing.
+    const spaces = ' '.repeat(200_000);
+    expect(parseRange(`bytes=1-${spaces}x`, 100)).toBeUndefined();
+    expect(parseRange(`bytes=${spaces}x`, 100)).toBeUndefined();
+    expect(parseRange(`bytes=1${spaces}-${spaces}2`, 100)).toEqual({ start: 1, end: 2 });
+  });
   it('matches etags', () => {
     expect(etagMatches('"abc"', '"abc"')).toBe(true);
     expect(etagMatches('W/"abc", "x"', '"abc"')).toBe(true);

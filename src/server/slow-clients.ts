@@ -7,10 +7,16 @@
  *
  * - Per address: at most `maxPerAddress` open connections; one more is closed as soon as it
  *   is accepted (before TLS, before a byte is read).
- * - Request heads (HTTP/1.x): once the first byte of a request head arrives, the whole head
- *   must follow within `headersTimeoutMs`; a new connection must send a whole head within
- *   that time too. (Idle keep-alive connections are closed by Fastify's keep-alive timeout;
- *   idle HTTP/2 sessions by its session timeout.)
+ * - Request heads: once the first byte of a request head arrives, the whole head must follow
+ *   within `headersTimeoutMs`; a new connection must send a whole head within that time too.
+ *   HTTP/2 alike, for a connection with no request in flight: bytes arriving there start the
+ *   clock, and a request (a stream whose headers are complete) must come of them in that time,
+ *   else the connection is closed. Without it a client trickling a HEADERS frame a byte a
+ *   second held its connection for as long as it liked (a second's HTTP/1.1 head was cut at
+ *   the limit). So an HTTP/2 connection whose client sends anything (a WINDOW_UPDATE, a PING)
+ *   after its last answer is closed that long after, as an idle one is by the session timeout.
+ *   (Idle keep-alive connections are closed by Fastify's keep-alive timeout; idle HTTP/2
+ *   sessions by its session timeout.)
  * - Request bodies (HTTP/1.x and HTTP/2 streams): over every window of `bodyTimeoutMs`, at
  *   least `bodyMinRate` bytes per second must arrive (Apache's mod_reqtimeout `MinRate`,
  *   measured per window rather than in total, so an upload that stalls is cut even after a
@@ -23,7 +29,7 @@
  * real seconds on the wire.
  */
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2SecureServer, Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { TimeoutError } from '../core/errors.js';
@@ -72,7 +78,7 @@ interface Body {
   windowBytes: number;
 }
 
-/** An HTTP/1.x connection between requests (or before its first). */
+/** An HTTP/1.x connection between requests (or before its first), or an HTTP/2 one with none in flight. */
 interface Waiting {
   since: number;
   bytesAtStart: number;
@@ -97,6 +103,8 @@ export class SlowClientGuard {
   private readonly perAddress = new Map<string, number>();
   private readonly bodies = new Set<Body>();
   private readonly waiting = new Map<Socket, Waiting>();
+  /** HTTP/2 connections: their requests in flight, and while there are none, since when. */
+  private readonly sessions = new Map<ServerHttp2Session, { open: number; waiting?: Waiting }>();
   private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -111,6 +119,7 @@ export class SlowClientGuard {
     // HTTP/1.x sockets: the plain socket, or the TLS socket once ALPN chose HTTP/1.1.
     if (tls) server.on('secureConnection', (socket: Socket & { alpnProtocol?: string | false }) => socket.alpnProtocol !== 'h2' && this.startWaiting(socket, true));
     else server.on('connection', (socket: Socket) => !socket.destroyed && this.startWaiting(socket, true));
+    if (tls) server.on('session', (session: ServerHttp2Session) => this.watchSession(session));
     server.prependListener('request', (req: AnyRequest, res: AnyResponse) => this.onRequest(req, res));
     const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs || Infinity, limits.bodyTimeoutMs || Infinity) / 4)));
     if (Number.isFinite(tick) && (limits.headersTimeoutMs > 0 || limits.bodyTimeoutMs > 0)) {
@@ -148,6 +157,31 @@ export class SlowClientGuard {
   private startWaiting(socket: Socket, fresh: boolean): void {
     if (this.limits.headersTimeoutMs <= 0 || socket.destroyed) return;
     this.waiting.set(socket, { since: this.now(), bytesAtStart: socket.bytesRead, fresh });
+  }
+
+  /** An HTTP/2 connection: waits for a request whenever none is in flight (see the file's comment). */
+  private watchSession(session: ServerHttp2Session): void {
+    if (this.limits.headersTimeoutMs <= 0) return;
+    const socket = session.socket as unknown as Socket;
+    // Fresh: the connection preface counts as the first bytes of a head.
+    const state: { open: number; waiting?: Waiting } = { open: 0, waiting: { since: this.now(), bytesAtStart: 0, fresh: true } };
+    this.sessions.set(session, state);
+    // 'stream' comes once a stream's headers are complete: a request, not a head under way.
+    session.on('stream', (stream) => {
+      state.open++;
+      state.waiting = undefined;
+      stream.once('close', () => {
+        if (--state.open === 0 && !session.destroyed) state.waiting = { since: this.now(), bytesAtStart: socket.bytesRead, fresh: false };
+      });
+    });
+    session.once('close', () => this.sessions.delete(session));
+  }
+
+  /** Whether a connection waiting for a head has waited too long (`w.headSeen` set at the first tick that sees bytes). */
+  private headOverdue(w: Waiting, bytesRead: number, now: number): boolean {
+    if (w.headSeen === undefined && bytesRead > w.bytesAtStart) w.headSeen = now;
+    const since = w.headSeen ?? (w.fresh ? w.since : undefined);
+    return since !== undefined && now - since >= this.limits.headersTimeoutMs;
   }
 
   private onRequest(req: AnyRequest, res: AnyResponse): void {
@@ -189,12 +223,22 @@ export class SlowClientGuard {
           this.waiting.delete(socket);
           continue;
         }
-        if (w.headSeen === undefined && socket.bytesRead > w.bytesAtStart) w.headSeen = now;
-        const since = w.headSeen ?? (w.fresh ? w.since : undefined);
-        if (since !== undefined && now - since >= this.limits.headersTimeoutMs) {
+        if (this.headOverdue(w, socket.bytesRead, now)) {
           this.waiting.delete(socket);
           this.events.cut?.(addressOf(socket), 'head');
           socket.destroy();
+        }
+      }
+      for (const [session, state] of this.sessions) {
+        if (session.destroyed) {
+          this.sessions.delete(session);
+          continue;
+        }
+        const socket = session.socket as unknown as Socket;
+        if (state.waiting && this.headOverdue(state.waiting, socket.bytesRead, now)) {
+          this.sessions.delete(session);
+          this.events.cut?.(addressOf(socket), 'head');
+          session.destroy();
         }
       }
     }

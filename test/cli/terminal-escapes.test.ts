@@ -76,6 +76,64 @@ describe('strings other people chose, in the CLI', () => {
   });
 });
 
+describe('what a hostile server answers, in the CLI', () => {
+  // Whatever answers at the server's address chooses these strings; a Ferry server's own
+  // never hold controls (names, user names and tokens refuse them), a hostile one's may.
+  let hostile: Server;
+  let url: string;
+  const TOKEN = 'ferry_0000000000000000_' + 'x'.repeat(43);
+
+  beforeAll(async () => {
+    const capabilities = await (await fetch(`${w.server.url}/api/v1/capabilities`)).json();
+    hostile = createServer((req, res) => {
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      req.resume();
+      req.on('end', () => {
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        if (path === '/api/v1/capabilities') return send(200, { ...(capabilities as object), version: `1.0${HOSTILE}` });
+        if (path === '/api/v1/me') {
+          return send(200, { user: `eve${HOSTILE}`, role: 'user', home: `/h${HOSTILE}`, tokenId: `t${HOSTILE}`, scopes: [`read${HOSTILE}`], pathPrefix: `/p${HOSTILE}`, grants: [], usage: { bytes: 0, files: 0 }, limits: { quotaBytes: null, quotaFiles: null, maxFileSize: null, maxSessions: 1 }, uploadSessions: 0 });
+        }
+        if (path === '/api/v1/tokens' && req.method === 'GET') return send(200, []);
+        if (path === '/api/v1/tokens') {
+          return send(201, { id: `i${HOSTILE}`, userName: `eve${HOSTILE}`, name: 'n', scopes: [`read${HOSTILE}`], pathPrefix: `/p${HOSTILE}`, createdAt: 1, expiresAt: null, lastUsedAt: null, revokedAt: null, token: `ferry_${HOSTILE}` });
+        }
+        if (path === '/api/v1/shares') {
+          return send(201, { id: `sh${HOSTILE}`, userName: 'eve', path: '/x', kind: 'download', name: 'x', hasPassword: false, expiresAt: null, maxUses: null, uses: 0, url: `http://elsewhere/s/k${HOSTILE}`, createdAt: 1, revokedAt: null });
+        }
+        if (path.startsWith('/api/v1/stat')) return send(200, { path: '/x', name: 'x', type: 'file', size: 1, mtime: 1 });
+        send(404, { error: { code: 'FERRY_ERR_NOT_FOUND', message: 'no' } });
+      });
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => (hostile ? hostile.close(() => resolve()) : resolve()));
+  });
+
+  it('writes out the controls of whoami, share, token create and login, and --json keeps them', async () => {
+    const at = ['--server', url, '--token', TOKEN, '--retries', '0'];
+    for (const args of [['whoami', ...at], ['share', '/x', ...at], ['token', 'create', '--name', 'n', ...at]]) {
+      const r = await w.ferry(args);
+      expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
+      expect(r.stdout + r.stderr).toContain(SHOWN);
+      expect(r.stdout, args[0]).not.toMatch(CONTROLS);
+      expect(r.stderr, args[0]).not.toMatch(CONTROLS);
+    }
+    const login = await w.ferry(['login', url, '--token', '-', '--name', 'hostile'], { input: TOKEN + '\n' });
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stderr).toContain(`as eve${SHOWN} (ferry 1.0${SHOWN})`);
+    expect(login.stderr).not.toMatch(CONTROLS);
+    // --json is for programs: the strings as the server sent them.
+    const json = JSON.parse(ok(await w.ferry(['share', '/x', '--json', ...at])).stdout) as { url: string };
+    expect(json.url).toBe(`http://elsewhere/s/k${HOSTILE}`);
+  });
+});
+
 describe('local file names holding control characters, in messages that quote them', () => {
   // A newline, a carriage return (which would overwrite the start of the line) and an ESC
   // sequence (clear the screen): each file name may hold them, none may be sent to a server.

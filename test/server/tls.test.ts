@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, constants as h2constants } from 'node:http2';
 import { get as httpsGet } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, buildConnector, request } from 'undici';
@@ -293,6 +294,51 @@ describe('slow request bodies over HTTP/2 (issue 10, item 4)', () => {
       expect(await healthz()).toBe(200); // same HTTP/2 connection
     } finally {
       h2.close();
+      await t.close();
+    }
+  });
+});
+
+describe('slow request heads over HTTP/2 (tenth security round)', () => {
+  it('a connection trickling a HEADERS frame is closed at the head limit, as an HTTP/1.1 head is; a request on another is served', async () => {
+    const t = await startTestServer({ tlsCert: join(dir, 'server.crt'), tlsKey: join(dir, 'server.key'), connections: { maxPerAddress: 8, headersTimeoutMs: 600, bodyTimeoutMs: 0, bodyMinRate: 1 } });
+    const url = new URL(t.url);
+    const trickle = tlsConnect({ host: url.hostname, port: Number(url.port), ca: ca.certPem, servername: 'localhost', ALPNProtocols: ['h2'] });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const closed = new Promise<void>((resolve) => trickle.once('close', () => resolve()));
+      trickle.on('error', () => undefined);
+      trickle.resume();
+      await new Promise<void>((resolve) => trickle.once('secureConnect', () => resolve()));
+      expect(trickle.alpnProtocol).toBe('h2');
+      // The connection preface and an empty SETTINGS frame, then a HEADERS frame (stream 1,
+      // END_HEADERS) announcing 16,384 bytes of header block, sent a byte every 100 ms: the
+      // request's head would be complete in half an hour. Before, the connection stayed open.
+      trickle.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]));
+      trickle.write(Buffer.from([0x00, 0x40, 0x00, 0x01, 0x04, 0, 0, 0, 1]));
+      timer = setInterval(() => !trickle.destroyed && trickle.write(Buffer.from([0x82])), 100);
+      await closed;
+      expect(trickle.bytesWritten).toBeGreaterThan(9 + 9 + 24);
+
+      // An HTTP/2 client that sends its requests whole is served as before.
+      const h2 = h2connect(t.url, { ca: ca.certPem });
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = h2.request({ ':path': '/healthz' });
+          let code = 0;
+          req.on('response', (h) => (code = Number(h[':status'])));
+          req.on('end', () => resolve(code));
+          req.on('error', reject);
+          req.resume();
+          req.end();
+        });
+        expect(status).toBe(200);
+      } finally {
+        h2.close();
+      }
+    } finally {
+      if (timer) clearInterval(timer);
+      trickle.destroy();
       await t.close();
     }
   });

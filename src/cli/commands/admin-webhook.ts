@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface WebhookOpts extends ConnectionOpts {
   events?: string[];
@@ -38,8 +39,8 @@ Examples:
       const { addWebhook } = await import('../../client/admin.js');
       const hook = await addWebhook(client, { url, events: opts.events ?? [], ...(opts.secret !== undefined ? { secret: opts.secret } : {}) });
       if (opts.json) return printJson(hook);
-      process.stdout.write(`${hook.id}\n`);
-      process.stderr.write(`webhook ${hook.id} -> ${hook.url} (${hook.events.join(', ')})\nsigning secret (shown once): ${hook.secret}\n`);
+      process.stdout.write(`${terminalSafe(hook.id)}\n`);
+      process.stderr.write(terminalSafe(`webhook ${hook.id} -> ${hook.url} (${hook.events.join(', ')})`) + `\nsigning secret (shown once): ${terminalSafe(hook.secret)}\n`);
     });
   });
 

@@ -14,6 +14,7 @@ import { UsageError, isFerryError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { printJson } from '../options.js';
 import { closePrompts, promptLine, promptSecret, stdinLine } from '../prompt.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface LoginOpts {
   token?: string;
@@ -100,7 +101,7 @@ Examples:
         await saveLogin(file, name, { server, token, ca: caFile, fingerprint });
         const as = name === DEFAULT_SERVER_NAME ? '' : ` as ${name}: (use ${name}:/path)`;
         if (opts.json) printJson({ server, name, version: caps.version, user: who.user, tokenId: tokenId ?? who.tokenId, config: file });
-        else if (!opts.quiet) process.stderr.write(`logged in to ${server} as ${who.user} (ferry ${caps.version}); saved${as} to ${file}\n`);
+        else if (!opts.quiet) process.stderr.write(`logged in to ${server} as ${terminalSafe(who.user)} (ferry ${terminalSafe(caps.version)}); saved${as} to ${file}\n`);
       } catch (err) {
         throw await explainTls(err, server, fingerprint, ca);
       } finally {

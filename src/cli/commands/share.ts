@@ -11,6 +11,7 @@ import { resolveServerLocation } from '../location.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
+import { terminalSafe } from '../terminal-text.js';
 
 /** --expires in whole seconds, refused here below one (the server's `must be >= 1` names no flag). */
 function expirySeconds(v: string): number {
@@ -128,9 +129,9 @@ Whoever has the whole link can read that one file, nothing else of yours.
         const made = await createShare(client, body);
         const s = e2e ? { ...made, url: `${made.url}#${e2e.fragment}` } : made;
         if (opts.json) return printJson(s);
-        process.stdout.write(s.url + '\n');
+        process.stdout.write(terminalSafe(s.url) + '\n');
         const facts = [s.kind === 'upload' ? 'upload link' : 'download link', expiryFact(s.expiresAt, opts.expires, madeAt), s.maxUses ? countOf(s.maxUses, 'use') : '', s.maxBytes ? `at most ${formatSize(s.maxBytes)}` : '', s.hasPassword ? 'password' : ''].filter(Boolean);
-        process.stderr.write(`${s.id}: ${facts.join(', ')}\n`);
+        process.stderr.write(`${terminalSafe(s.id)}: ${facts.join(', ')}\n`);
       });
     } finally {
       closePrompts();

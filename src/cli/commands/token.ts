@@ -4,6 +4,7 @@ import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.
 import type { CreateTokenRequest } from '../../core/protocol.js';
 import { addConnectionOptions, durationArg, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface TokenOpts extends ConnectionOpts {
   json?: boolean;
@@ -53,8 +54,8 @@ Examples:
       const { createToken } = await import('../../client/account.js');
       const t = await createToken(client, body);
       if (opts.json) return printJson(t);
-      process.stdout.write(t.token + '\n');
-      process.stderr.write(`token ${t.id} for ${t.userName}: ${t.scopes.join(',')}${t.pathPrefix ? ` under ${t.pathPrefix}` : ''}${t.expiresAt ? `, expires ${when(t.expiresAt)}` : ''} (shown once)\n`);
+      process.stdout.write(terminalSafe(t.token) + '\n');
+      process.stderr.write(`token ${terminalSafe(t.id)} for ${terminalSafe(t.userName)}: ${terminalSafe(t.scopes.join(','))}${t.pathPrefix ? ` under ${terminalSafe(t.pathPrefix)}` : ''}${t.expiresAt ? `, expires ${when(t.expiresAt)}` : ''} (shown once)\n`);
     });
   });
 

@@ -11,6 +11,7 @@ import { countOf, formatSize, parseSize } from '../../core/units.js';
 import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface UserOpts extends ConnectionOpts {
   json?: boolean;
@@ -171,7 +172,7 @@ Examples:
       const { addSshKeys } = await import('../../client/account.js');
       const added = await addSshKeys(client, name, text);
       if (opts.json) return printJson(added);
-      for (const k of added) process.stderr.write(`added ${k.type} ${k.fingerprint}${k.comment ? ` (${k.comment})` : ''} as ${k.id}${k.expiresAt === null ? '' : `, expiring ${when(k.expiresAt)} with this token`}\n`);
+      for (const k of added) process.stderr.write(`added ${terminalSafe(k.type)} ${terminalSafe(k.fingerprint)}${k.comment ? ` (${terminalSafe(k.comment)})` : ''} as ${terminalSafe(k.id)}${k.expiresAt === null ? '' : `, expiring ${when(k.expiresAt)} with this token`}\n`);
     });
   });
 
@@ -259,7 +260,7 @@ Examples:
         const { addUser } = await import('../../client/account.js');
         const u = await addUser(client, body);
         if (opts.json) printJson(u);
-        else process.stderr.write(`added ${u.name} (home ${u.home})\n`);
+        else process.stderr.write(`added ${terminalSafe(u.name)} (home ${terminalSafe(u.home)})\n`);
       });
     } finally {
       closePrompts();

@@ -4,6 +4,7 @@ import { addConnectionOptions, printJson, withClient, type ConnectionOpts } from
 import { formatTime } from '../format.js';
 import { ConfigError, UsageError } from '../../core/errors.js';
 import type { ConfigFile, SavedServer } from '../../client/config.js';
+import { terminalSafe } from '../terminal-text.js';
 
 /** The saved server called `name` (`ferry` is the default one); FERRY_ERR_CONFIG naming the saved ones when there is none. */
 async function savedServerNamed(name: string): Promise<{ file: string; config: ConfigFile; saved: SavedServer }> {
@@ -56,7 +57,7 @@ Examples:
         ['expires', out.expiresAt === null ? 'never' : formatTime(out.expiresAt)],
       ];
       if (out.pathPrefix) lines.push(['prefix', out.pathPrefix]);
-      process.stdout.write(lines.map(([k, v]) => `${(k + ':').padEnd(9)}${v}`).join('\n') + '\n');
+      process.stdout.write(lines.map(([k, v]) => `${(k + ':').padEnd(9)}${terminalSafe(v)}`).join('\n') + '\n');
     });
   });
 }

@@ -10,7 +10,8 @@
  * everything the user may do, so adding or removing one of one's own keys needs a credential
  * that can already do all of that (a token with all of the user's permissions and no path
  * prefix, or a web session), the rule for setting a first password; a read-only or narrowed
- * token cannot turn itself into a wider SSH login. Listing one's own keys needs any token.
+ * token cannot turn itself into a wider SSH login, an admin's no more than a user's. Listing
+ * one's own keys needs any token.
  *
  * A key added with a token that expires expires with it (`expiresAt`), as a token's links and
  * tokens do: a key is a credential, and one made by a token that was to last an hour (or a
@@ -58,9 +59,13 @@ async function keyOwner(ctx: ServerContext, request: FastifyRequest, change: boo
   const name = (request.params as { name: string }).name;
   if (isAdmin(auth)) {
     if (change && name !== auth.userName && auth.pathPrefix !== null) throw new ForbiddenError("another user's SSH keys need an admin token without a path prefix");
-  } else {
-    if (name !== auth.userName) throw new ForbiddenError("another user's SSH keys are for an admin to manage");
-    if (change && !isFullCredential(auth)) throw new ForbiddenError('adding or removing SSH keys needs a token with all of your permissions and no path prefix (an SSH key logs in with all of them)');
+  } else if (name !== auth.userName) {
+    throw new ForbiddenError("another user's SSH keys are for an admin to manage");
+  }
+  // An admin's own keys too: a key logs the admin in with every permission over every home,
+  // so an admin token narrowed to a prefix (or to reading) must not widen itself through one.
+  if (change && name === auth.userName && !isFullCredential(auth)) {
+    throw new ForbiddenError('adding or removing SSH keys needs a token with all of your permissions and no path prefix (an SSH key logs in with all of them)');
   }
   const user = await ctx.users.userByName(name);
   if (!user) throw new NotFoundError(`no user ${name}`, { details: { user: name } });

@@ -1,0 +1,47 @@
+/**
+ * A backup copies every user's metadata and the server's secrets (the session key, TLS and
+ * SSH keys) into a directory of the caller's choice on the server: an admin token narrowed
+ * to a path prefix may not make one (security audit, tenth round), as it may make no webhook.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CreatedToken } from '../../src/core/protocol.js';
+import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
+
+const work = mkdtempSync(join(tmpdir(), 'ferry-backup-prefix-'));
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer();
+});
+afterAll(async () => {
+  await t?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+async function adminToken(spec: Record<string, unknown>): Promise<string> {
+  const res = await t.api('/api/v1/tokens', { method: 'POST', json: { name: 'backup test', ...spec } });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return ((await res.json()) as CreatedToken).token;
+}
+
+describe('a backup', () => {
+  it("is refused to an admin token narrowed to a prefix, and nothing is written", async () => {
+    const narrowed = await adminToken({ pathPrefix: '/pub', scopes: ['list', 'read', 'admin'] });
+    const dir = join(work, 'narrowed');
+    const res = await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir }, token: narrowed });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'FERRY_ERR_FORBIDDEN', message: expect.stringMatching(/without a path prefix/) });
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('is made with an admin token without one', async () => {
+    const full = await adminToken({});
+    const dir = join(work, 'full');
+    const res = await t.api('/api/v1/admin/backup', { method: 'POST', json: { dir }, token: full });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(readdirSync(dir)).toEqual(expect.arrayContaining(['meta.db', 'session-key']));
+  });
+});
