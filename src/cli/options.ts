@@ -10,7 +10,8 @@ import type { FerryClient } from '../client/client.js';
 import { parseRate } from '../client/bandwidth.js';
 import { parseDuration } from '../core/units.js';
 import { DEFAULT_RETRY_POLICY } from '../core/retry.js';
-import { AbortedError, NotFoundError, isFerryError } from '../core/errors.js';
+import { AbortedError, ConfigError, NotFoundError, UsageError, isFerryError } from '../core/errors.js';
+import type { ConfigFile, SavedServer } from '../client/config.js';
 import { stdoutClosed } from './stdout.js';
 
 export interface ConnectionOpts {
@@ -23,6 +24,8 @@ export interface ConnectionOpts {
   ca?: string;
   /** A pinned certificate fingerprint (`--fingerprint`). */
   fingerprint?: string;
+  /** `--login NAME`: act as the login saved under NAME (`ferry login URL --name NAME`). */
+  login?: string;
 }
 
 export interface TransferOpts extends ConnectionOpts {
@@ -96,6 +99,16 @@ export function addConnectionOptions(cmd: Command): Command {
     .addOption(new Option('--fingerprint <sha256>', "trust exactly the server certificate with this fingerprint, as `ferry serve` prints it (default: FERRY_FINGERPRINT or the config file)"));
 }
 
+/**
+ * The connection options and `--login NAME`, for the commands that take no location (a
+ * location's `NAME:` says which login acts: `ferry ls work:/`; `ferry quota --login work`).
+ */
+export function addLoginOptions(cmd: Command): Command {
+  return addConnectionOptions(cmd).addOption(
+    new Option('--login <name>', 'act as the login saved by `ferry login URL --name NAME` (default: the default login, or the one FERRY_SERVER or --server names)'),
+  );
+}
+
 export function addTransferOptions(cmd: Command): Command {
   addProgressOptions(cmd).addOption(new Option('-n, --dry-run', 'show what would be transferred; change nothing'));
   addVerboseOption(cmd, 'print retries as they happen and, for trees, every file');
@@ -151,7 +164,7 @@ async function clientFrom(opts: TransferOpts, retries: { count: number }, onWarn
  */
 export async function withClient<T>(opts: TransferOpts & OutputOpts, fn: (client: FerryClient) => Promise<T>, onWarning?: (m: string) => void): Promise<T> {
   if ((opts.verbose ?? 0) > 0 || opts.quiet || opts.json) retryNote.wanted = false;
-  const client = await clientFrom(opts, retryNote, onWarning);
+  const client = await clientFrom(await asLogin(opts), retryNote, onWarning);
   try {
     return await fn(client);
   } catch (err) {
@@ -160,6 +173,34 @@ export async function withClient<T>(opts: TransferOpts & OutputOpts, fn: (client
   } finally {
     await client.close();
   }
+}
+
+/**
+ * `opts` with `--login NAME` made the server and token saved under NAME: that token, not the
+ * first one saved for its URL (one server, two logins). A `--token` given still wins, as
+ * it does over a location's login.
+ */
+async function asLogin<T extends ConnectionOpts>(opts: T): Promise<T> {
+  if (opts.login === undefined) return opts;
+  if (opts.server !== undefined) throw new UsageError('--login and --server both name a server: give one');
+  const { saved } = await savedLogin(opts.login);
+  if (opts.token !== undefined) return { ...opts, server: saved.server };
+  if (saved.token === undefined) throw new ConfigError(`not logged in as ${opts.login} (no token saved for ${saved.server}); ferry login ${saved.server} --name ${opts.login} logs in`);
+  return { ...opts, server: saved.server, token: saved.token, tokenSource: `login:${opts.login}` };
+}
+
+/** The login saved as `name` (`ferry` is the default one); FERRY_ERR_CONFIG naming the saved ones when there is none. */
+export async function savedLogin(name: string): Promise<{ file: string; config: ConfigFile; saved: SavedServer }> {
+  const { configPath, readConfigFile, savedServers } = await import('../client/config.js');
+  const file = configPath();
+  const config = await readConfigFile(file);
+  const all = savedServers(config);
+  const saved = all.find((s) => s.name === name);
+  if (!saved) {
+    const names = all.map((s) => s.name).join(', ') || 'none';
+    throw new ConfigError(`no server saved as ${JSON.stringify(name)} in ${file} (saved: ${names}); ferry login URL --name ${name} saves one`);
+  }
+  return { file, config, saved };
 }
 
 /** Requests retried by this command's clients, for the closing note (see {@link retrySummary}). */

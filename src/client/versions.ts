@@ -3,7 +3,7 @@
  * over a FerryApi, shared by the CLI and the web app (nothing of Node here).
  */
 import { homesReachedBy, joinPath } from '../core/path.js';
-import { API_PREFIX, type Entry } from '../core/protocol.js';
+import { API_PREFIX, type Entry, type MeResponse } from '../core/protocol.js';
 import { listUsers, me } from './account-api.js';
 import type { FerryApi } from './api.js';
 
@@ -116,10 +116,11 @@ export async function emptyTrash(client: FerryApi, path = '/', before?: number, 
 /**
  * The other users whose trash emptying `path` would empty too: none for a user; for an admin
  * (whose root holds every home, and whose trash listing shows everyone's), those whose home
- * holds or is inside `path`. The server's rule for `allUsers` (routes/versions.ts).
+ * holds or is inside `path`. The server's rule for `allUsers` (routes/versions.ts). `caller`:
+ * what `/me` said, when the caller has it already (asked for otherwise).
  */
-export async function othersWithTrashAt(client: FerryApi, path: string): Promise<string[]> {
-  const self = await me(client);
+export async function othersWithTrashAt(client: FerryApi, path: string, caller?: MeResponse): Promise<string[]> {
+  const self = caller ?? (await me(client));
   if (self.role !== 'admin') return [];
   const users = await listUsers(client);
   const reached = homesReachedBy(joinPath(self.home, path), users.map((u) => u.home));

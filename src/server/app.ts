@@ -101,6 +101,8 @@ export interface BuildOptions {
   routes?: ChunkRoute[];
   logger?: pino.Logger;
   tls?: TlsMaterial;
+  /** The default chunk store is the data directory's own (`DATA/store`): this node alone writes it (see {@link leftoverCutoff}). */
+  defaultInDataDir?: boolean;
 }
 
 /**
@@ -424,7 +426,7 @@ function serverContext(
     endpoints,
     expireSessions: () => expireSessions(ctx, abandoned),
     abandonUpload: (id) => ctx.meta.abortUpload(id).catch(() => void abandoned.add(id)),
-    collectGarbage: (graceMs = config.gcGraceMs, options = {}) => collectGarbage(ctx, graceMs, options.leftovers !== false),
+    collectGarbage: (graceMs = config.gcGraceMs, opts = {}) => collectGarbage(ctx, graceMs, opts.leftovers !== false && ((store) => leftoverCutoff(meta, store === null && options.defaultInDataDir === true, graceMs))),
     applyLive: (next, keys) => applyLive(ctx, app, parts.addresses, next, keys),
     sweepExpiredFiles: () => sweepExpiredFiles(ctx),
     draining: false,
@@ -454,19 +456,32 @@ async function expireSessions(ctx: ServerContext, abandoned: Set<string>): Promi
  * ServerContext.collectGarbage: expired sessions, unreferenced chunks and (unless told not
  * to) leftovers of interrupted writes and objects the index does not point at.
  */
-async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: boolean): ReturnType<ServerContext['collectGarbage']> {
+async function collectGarbage(ctx: ServerContext, graceMs: number, leftovers: false | ((store: string | null) => number)): ReturnType<ServerContext['collectGarbage']> {
   const uploads = await ctx.expireSessions();
   // The cutoff on the clock chunk rows are written with (the database's on PostgreSQL).
   const gc = await ctx.chunks.collectGarbage(graceMs);
   ctx.metrics.gcDeleted.inc(gc.chunks + gc.packs);
   // A write in progress keeps touching its temporary file: one untouched for the grace
   // time belongs to a write that died.
+  const swept = leftovers ? await ctx.chunks.sweepLeftovers(leftovers) : { count: 0, bytes: 0 };
   const cutoff = Date.now() - graceMs;
-  const swept = leftovers ? await ctx.chunks.sweepLeftovers(() => cutoff) : { count: 0, bytes: 0 };
   // An upload stores its chunk's object before the row that points at it: an object without
   // a row younger than the grace time may be one on its way in.
   const unreferenced = leftovers ? await ctx.chunks.sweepUnreferenced(cutoff, { remove: true }) : { chunks: 0, packs: 0, bytes: 0 };
   return { uploads, ...gc, leftovers: swept, unreferenced };
+}
+
+/**
+ * Before when a leftover of an interrupted write in a store was last modified, `graceMs` ago,
+ * to be taken for one that died. In the store under the data directory (`own`) only this
+ * node writes, with its own clock. Another store may be shared by a cluster's nodes, and the
+ * temporary objects there are touched by whichever node writes them: its cutoff is on the
+ * shared clock (the database's on PostgreSQL, src/store/shared-clock.ts). On this node's
+ * clock, a node whose clock ran ahead of the others' by more than the grace time deleted
+ * their writes in progress (2 h ahead with the 1 h grace: a temporary file written now).
+ */
+function leftoverCutoff(meta: MetaStore, own: boolean, graceMs: number): number {
+  return (own ? Date.now() : meta.sharedNow()) - graceMs;
 }
 
 /** How long a readiness probe waits for the database and the chunk stores. */
@@ -968,7 +983,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     undo.push(() => Promise.all(stores.map((b) => b.close?.())));
     const meta = await openMetaStore(config, dataDir);
     undo.push(() => meta.close());
-    const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls });
+    const { app, ctx } = await buildApp({ config: { ...config, sessionKey }, meta, backend, routes, tls, defaultInDataDir });
     // An upgrade's one visible trace: which migrations this start ran (each runs once).
     if (meta.migrationsRun.length > 0) app.log.info({ migrations: meta.migrationsRun }, `metadata database schema brought up to date (${meta.migrationsRun.length} migrations run)`);
     // Background work of the chunk store (old copies being removed) ends before the metadata closes.
@@ -978,7 +993,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     // under the (locked) data directory yet: all of it goes. Other stores may be shared with
     // other nodes: only what is older than the grace time.
     const started = Date.now();
-    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : started - config.gcGraceMs));
+    const leftovers = await ctx.chunks.sweepLeftovers((store) => (store === null && defaultInDataDir ? started : leftoverCutoff(meta, false, config.gcGraceMs)));
     if (leftovers.count > 0) app.log.info(leftovers, 'removed leftovers of interrupted chunk writes');
     undo.push(await announceDataKeys(stores, meta));
     undo.push(startMigrations(stores, app, meta));

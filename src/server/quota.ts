@@ -19,12 +19,12 @@
  * Its chunks stay the user's until garbage collection, so the same upload re-run after
  * freeing space sends nothing again.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import { PayloadTooLargeError, QuotaExceededError, isFerryError } from '../core/errors.js';
 import { formatSize } from '../core/units.js';
 import type { Database } from '../store/meta-schema.js';
 import { deadPropBytes, deadPropFootprint } from '../store/dav-store.js';
-import type { CommitCandidate, MetaStore } from '../store/meta-store.js';
+import type { AppendCheck, CommitCandidate, MetaStore } from '../store/meta-store.js';
 import { takeLinkBytes } from './link-bytes.js';
 import type { AuthContext } from './authz.js';
 import type { ServerConfig } from './config.js';
@@ -111,11 +111,34 @@ export class QuotaGuard {
    * The check of an append of manifest entries to a session, to run in its transaction
    * (MetaStore.appendEntries' `check`): the user's row lock, then their pending entries.
    */
-  entriesCheck(auth: AuthContext): (trx: Transaction<Database>, added: number) => Promise<void> {
-    return async (trx, added) => {
+  entriesCheck(auth: AuthContext): AppendCheck {
+    return async (trx, { entries }) => {
       if (this.config.maxPendingEntries <= 0) return;
       await this.lockUser(trx, auth);
-      await this.checkPendingEntries(trx, auth, added);
+      await this.checkPendingEntries(trx, auth, entries);
+    };
+  }
+
+  /**
+   * The checks of an append to file `path` of session `id`, whose size is unknown (its
+   * manifest grows with each append), in the append's transaction with the file's bytes
+   * summed there: the largest file, then (with the user's row lock) the session's
+   * reservation grown to cover the file ({@link reserveGrowth}), then the pending entries
+   * ({@link entriesCheck}). `refused` is told when the file's growth is what was refused:
+   * that session is aborted (this file module's header), one over the pending entries is not.
+   */
+  growthCheck(auth: AuthContext, id: string, path: string, refused: () => void): AppendCheck {
+    return async (trx, { entries, bytes }) => {
+      const quota = auth.limits.quotaBytes;
+      try {
+        this.checkFileSize(auth, path, bytes);
+        if (quota !== null || this.config.maxPendingEntries > 0) await this.lockUser(trx, auth);
+        if (quota !== null) await this.reserveIn(trx, auth, { id, path, bytes, ahead: 0 }, quota);
+      } catch (err) {
+        if (isLimitRefusal(err)) refused();
+        throw err;
+      }
+      if (this.config.maxPendingEntries > 0) await this.checkPendingEntries(trx, auth, entries);
     };
   }
 
@@ -148,21 +171,27 @@ export class QuotaGuard {
     if (quota === null) return Infinity;
     return this.meta.db.transaction().execute(async (trx) => {
       await this.lockUser(trx, auth);
-      const usage = await this.meta.usage(auth.home, trx);
-      const old = (await this.replacedSizes(auth, [path], trx)).get(path) ?? 0;
-      const others = await this.meta.reservedBytes(auth.userId, id, trx);
-      const room = quota - usage.bytes - others + old;
-      if (bytes > room) {
-        const wouldUse = usage.bytes + others + bytes - old;
-        throw new QuotaExceededError(
-          `quota exceeded: ${formatSize(wouldUse)} of ${formatSize(quota)} with the uploads in progress (${formatSize(usage.bytes)} stored, ${formatSize(others)} in other uploads)`,
-          { details: { limit: 'bytes', quota, used: usage.bytes, inFlight: others, wouldUse } },
-        );
-      }
-      const covered = Math.min(bytes + ahead, room);
-      await this.meta.setReservation(id, Math.max(0, covered - old), trx);
-      return covered;
+      return this.reserveIn(trx, auth, { id, path, bytes, ahead }, quota);
     });
+  }
+
+  /** {@link reserveGrowth}'s reservation, in `trx` after the user's row lock. */
+  private async reserveIn(trx: Transaction<Database>, auth: AuthContext, grown: { id: string; path: string; bytes: number; ahead: number }, quota: number): Promise<number> {
+    const { id, path, bytes, ahead } = grown;
+    const usage = await this.meta.usage(auth.home, trx);
+    const old = (await this.replacedSizes(auth, [path], trx)).get(path) ?? 0;
+    const others = await this.meta.reservedBytes(auth.userId, id, trx);
+    const room = quota - usage.bytes - others + old;
+    if (bytes > room) {
+      const wouldUse = usage.bytes + others + bytes - old;
+      throw new QuotaExceededError(
+        `quota exceeded: ${formatSize(wouldUse)} of ${formatSize(quota)} with the uploads in progress (${formatSize(usage.bytes)} stored, ${formatSize(others)} in other uploads)`,
+        { details: { limit: 'bytes', quota, used: usage.bytes, inFlight: others, wouldUse } },
+      );
+    }
+    const covered = Math.min(bytes + ahead, room);
+    await this.meta.setReservation(id, Math.max(0, covered - old), trx);
+    return covered;
   }
 
   /**
@@ -179,26 +208,27 @@ export class QuotaGuard {
   }
 
   /**
-   * Before a copy: copies share their chunks, but the user's logical usage grows by the
-   * whole source (dedup never lowers quota usage). Conservative: a file the copy replaces
-   * is not credited back.
+   * Before a copy: the cap on the dead properties it duplicates. The quota is checked once,
+   * in the copy's transaction ({@link copyCheck}).
    */
   async checkCopy(auth: AuthContext, sourceServerPath: string): Promise<void> {
     await this.checkCopiedProperties(auth, sourceServerPath);
-    await this.copyCheck(auth, sourceServerPath)?.(this.meta.db);
   }
 
   /**
    * The quota check of a copy of `sourceServerPath`, to run inside the copy's transaction
-   * (MoveOptions.within) after the early {@link checkCopy}: the user's row lock first, then
-   * the counts. Checked only before the transaction, 20 copies at once of a 4 MB file by a
-   * user with a 10 MB quota on PostgreSQL left them at 36 MB. Undefined without a quota.
+   * (MoveOptions.within): the user's row lock first, then the counts. Copies share their
+   * chunks, but the user's logical usage grows by the whole source (dedup never lowers
+   * quota usage); conservative: a file the copy replaces is not credited back. Checked only
+   * before the transaction, 20 copies at once of a 4 MB file by a user with a 10 MB quota on
+   * PostgreSQL left them at 36 MB; checked before it as well, every copy measured the usage
+   * twice. Undefined without a quota.
    */
-  copyCheck(auth: AuthContext, sourceServerPath: string): ((db: Kysely<Database>) => Promise<void>) | undefined {
+  copyCheck(auth: AuthContext, sourceServerPath: string): ((db: Transaction<Database>) => Promise<void>) | undefined {
     const { quotaBytes, quotaFiles } = auth.limits;
     if (quotaBytes === null && quotaFiles === null) return undefined;
     return async (db) => {
-      if (db.isTransaction) await this.lockUser(db as Transaction<Database>, auth);
+      await this.lockUser(db, auth);
       const entry = await this.meta.stat(sourceServerPath, db);
       const added = entry.type === 'file' ? { bytes: entry.size + (await deadPropBytes(db, sourceServerPath)), files: 1 } : await this.meta.usage(sourceServerPath, db);
       const usage = await this.meta.usage(auth.home, db);

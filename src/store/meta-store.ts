@@ -24,7 +24,7 @@ import { retryConflicts } from './retry-conflicts.js';
 import { ChunkIndex, type ChunkLocation, type GcVictims } from './chunk-index.js';
 import type { ChunkReader } from './vault-guard.js';
 import { Namespace, type MoveOptions, type Placed, type RemoveOptions, type CommitFinal, type CommitOptions, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
-import { UploadSessions, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
+import { UploadSessions, type AppendCheck, type NewUpload, type PartialUpload, type SessionBudget, type UploadInfo } from './upload-sessions.js';
 import { Leases } from './leases.js';
 import { SharedClock } from './shared-clock.js';
 import { StatementCache } from './statement-cache.js';
@@ -59,7 +59,7 @@ export function isPostgresUrl(location: string): boolean {
 
 
 export { toLocation, type ChunkLocation, type GcVictims } from './chunk-index.js';
-export { commonAncestor, distinctHashes, sessionProver, type NewUpload, type SelfProvingKind, type PartialUpload, type UploadInfo } from './upload-sessions.js';
+export { commonAncestor, distinctHashes, sessionProver, type AppendCheck, type NewUpload, type SelfProvingKind, type PartialUpload, type UploadInfo } from './upload-sessions.js';
 export { nameFold, type MoveOptions, type RemoveOptions, type CommitCandidate, type CommitFinal, type CommitOptions, type DepartingFile, type FileContent, type ListOptions, type RetentionHook, type Usage } from './namespace.js';
 
 const DATA_VERSION = CompiledQuery.raw('PRAGMA data_version');
@@ -480,7 +480,7 @@ export class MetaStore {
     return this.uploads.getUpload(id, ttlMs);
   }
 
-  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options?: { check?: (trx: Transaction<Database>, added: number) => Promise<void> }): Promise<string[]> {
+  appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options?: { check?: AppendCheck }): Promise<string[]> {
     return this.uploads.appendEntries(id, fileIdx, chunks, ttlMs, options);
   }
 

@@ -47,6 +47,12 @@ export interface NewUpload {
 
 /** Whose budget of live sessions a session counts in: its owner's own, or that of the visitors of the owner's upload links. */
 export type SessionBudget = 'own' | 'visitors';
+
+/**
+ * A caller's check of an append of manifest entries (UploadSessions.appendEntries), run in
+ * its transaction: `entries` added, and the file's `bytes` once they are (summed there).
+ */
+export type AppendCheck = (trx: Transaction<Database>, grown: { entries: number; bytes: number }) => Promise<void>;
 const VISITOR_KINDS = ['visitor', 'visitor-stream'] as const;
 
 /**
@@ -254,9 +260,10 @@ export class UploadSessions {
   /**
    * Appends manifest entries to an unsealed file of a session; returns the distinct hashes
    * among them the store lacks. `check` runs in the append's transaction with the number of
-   * entries added (limits that count the owner's other sessions' entries).
+   * entries added and the file's bytes with them (limits that count the owner's other
+   * sessions' entries, the file's size and quota reservation): the sum is made once, here.
    */
-  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options: { check?: (trx: Transaction<Database>, added: number) => Promise<void> } = {}): Promise<string[]> {
+  async appendEntries(id: string, fileIdx: number, chunks: readonly ChunkRef[], ttlMs: number, options: { check?: AppendCheck } = {}): Promise<string[]> {
     const up = await this.getUpload(id, ttlMs);
     await this.meta.db.transaction().execute(async (trx) => {
       const f = await trx.selectFrom('upload_files').select(['sealed', 'entry_count']).where('upload_id', '=', id).where('idx', '=', fileIdx).executeTakeFirst();
@@ -266,7 +273,7 @@ export class UploadSessions {
       const had = await trx.selectFrom('upload_entries').select(sql<number>`coalesce(sum(size), 0)`.as('bytes')).where('upload_id', '=', id).where('file_idx', '=', fileIdx).executeTakeFirstOrThrow();
       const bytes = Number(had.bytes) + chunks.reduce((a, c) => a + c.size, 0);
       checkChunkEntries(Number(f.entry_count) + chunks.length, bytes, `upload ${id} file #${fileIdx}`);
-      await options.check?.(trx, chunks.length);
+      await options.check?.(trx, { entries: chunks.length, bytes });
       await this.insertEntries(trx, id, fileIdx, f.entry_count, chunks);
     });
     const hashes = chunks.map((c) => c.hash);

@@ -2,7 +2,8 @@
  * Saved servers and where their tokens go (issue 12), against two real servers A and B:
  * a token saved for A is never sent to B (ferry://B, --server B, a ferry remote of B,
  * FERRY_SERVER=A's FERRY_TOKEN), B needs its own login (`--name work`, then `work:/`);
- * login reads the token from stdin; whoami/logout --name; config show masks secrets.
+ * login reads the token from stdin; whoami/logout --name; --login NAME for the commands
+ * without a location (quota, token, share ls, user, ...); config show masks secrets.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -82,6 +83,29 @@ describe('saved servers', () => {
     const unknown = await ferry(['whoami', '--name', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('saved: ferry, work');
+  });
+
+  it('--login NAME: the commands without a location act as that login, also a second one of the same server', async () => {
+    // A second login of B's URL, as another user: --server B would take work's (the first saved for the URL).
+    ok(await ferry(['user', 'add', 'bo', '--login', 'work', '--json']));
+    const made = JSON.parse(ok(await ferry(['token', 'create', '--user', 'bo', '--name', 'bo-cli', '--login', 'work', '--json'])).stdout) as { token: string; id: string };
+    ok(await ferry(['login', b.url, '--name', 'bo', '-q'], { input: made.token + '\n' }));
+    expect(JSON.parse(ok(await ferry(['quota', '--login', 'bo', '--json'])).stdout)).toMatchObject({ user: 'bo' });
+    expect(JSON.parse(ok(await ferry(['quota', '--json'])).stdout)).toMatchObject({ user: 'admin' });
+    const tokens = JSON.parse(ok(await ferry(['token', 'ls', '--login', 'bo', '--json'])).stdout) as Array<{ id: string }>;
+    expect(tokens.map((t) => t.id)).toEqual([made.id]);
+    expect(JSON.parse(ok(await ferry(['share', 'ls', '--login', 'bo', '--json'])).stdout)).toEqual([]);
+    // bo is no admin: `user ls` as bo is refused by B, as work it is B's list.
+    expect((await ferry(['user', 'ls', '--login', 'bo'])).code).toBe(4);
+    expect(ok(await ferry(['user', 'ls', '--login', 'work'])).stdout).toContain('bo');
+    const unknown = await ferry(['quota', '--login', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('saved: ferry, work, bo');
+    const both = await ferry(['token', 'ls', '--login', 'bo', '--server', b.url]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--login and --server both name a server');
+    expect(ok(await ferry(['quota', '--help'])).stdout).toContain('--login <name>');
+    ok(await ferry(['logout', '--name', 'bo', '--forget']));
   });
 
   it('a server name may not be a backend type or a remote, and a remote not a saved server', async () => {

@@ -25,6 +25,13 @@ export interface PostgresHandle {
   /** Makes an empty database and returns its URL. */
   createDatabase(name?: string): Promise<string>;
   stop(): Promise<void>;
+  /**
+   * Stops the cluster's processes (SIGSTOP, by their ids: the postmaster and its children),
+   * so that whatever a client asks of it waits, its connections held open; `resume` lets them
+   * go on (SIGCONT). A database that does not answer, for a test of what waits for one.
+   */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 const ROOT = '/usr/lib/postgresql';
@@ -103,6 +110,7 @@ export async function startPostgres(): Promise<PostgresHandle> {
     }
   }
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  let paused: number[] = [];
   return {
     url,
     port,
@@ -116,9 +124,24 @@ export async function startPostgres(): Promise<PostgresHandle> {
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
+    async pause() {
+      paused = await clusterPids(data);
+      for (const pid of paused) process.kill(pid, 'SIGSTOP');
+    },
+    async resume() {
+      for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');
+    },
     async stop() {
+      for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');
       await asOwner(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The postmaster of the cluster in `data` (its postmaster.pid) and the processes it started. */
+async function clusterPids(data: string): Promise<number[]> {
+  const postmaster = Number((await readFile(path.join(data, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)]).toString().split('\n').map(Number).filter((n) => n > 0);
+  return [postmaster, ...children];
 }

@@ -36,6 +36,22 @@ async function expectRefused(res: Response): Promise<void> {
   expect(body.error.message).toMatch(/a file may have at most \d+/);
 }
 
+/** What `request` returns and the SQL statements the server ran meanwhile (SQLite: its statement cache sees every query). */
+async function statementsOf<T>(request: () => Promise<T>): Promise<{ result: T; statements: string[] }> {
+  const cache = t.server.ctx.meta.statements!;
+  const prepare = cache.prepare;
+  const statements: string[] = [];
+  cache.prepare = (q: string) => {
+    statements.push(q);
+    return prepare.call(cache, q);
+  };
+  try {
+    return { result: await request(), statements };
+  } finally {
+    cache.prepare = prepare;
+  }
+}
+
 const create = (spec: Record<string, unknown>) => t.api('/api/v1/uploads', { method: 'POST', json: spec });
 const sized = (path: string, chunks: ChunkRef[]) => ({ path, size: chunks.reduce((a, c) => a + c.size, 0), hash: fileHashOf(chunks), chunks });
 
@@ -67,5 +83,13 @@ describe('chunk entries per file', () => {
     await expectRefused(await append(entries(1)));
     const status = (await (await t.api(`/api/v1/uploads/${id}`)).json()) as { missing: string[] };
     expect(status.missing.length).toBe(2);
+  });
+
+  it("sums a file's entries once an append (the bound and the reservation share the sum)", async () => {
+    // The route summed the file's entries for its reservation, then the append again for the bound.
+    const { id } = (await (await create({ path: '/summed.bin' })).json()) as { id: string };
+    const { result, statements } = await statementsOf(() => t.api(`/api/v1/uploads/${id}/chunks`, { method: 'POST', json: { chunks: entries(3, 200) } }));
+    expect(result.status).toBe(200);
+    expect(statements.filter((q) => /sum\(.*from "upload_entries"/i.test(q))).toHaveLength(1);
   });
 });

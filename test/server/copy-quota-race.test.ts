@@ -36,6 +36,47 @@ async function copiesAtOnce(t: TestServer): Promise<void> {
   expect(me.usage).toEqual({ bytes: 2 * SIZE, files: 2 });
 }
 
+/** The SQL statements the server runs while `request` is answered (SQLite: its statement cache sees every query). */
+async function statementsOf(t: TestServer, request: () => Promise<Response>): Promise<{ status: number; body: string; statements: string[] }> {
+  const cache = t.server.ctx.meta.statements!;
+  const prepare = cache.prepare;
+  const statements: string[] = [];
+  cache.prepare = (q: string) => {
+    statements.push(q);
+    return prepare.call(cache, q);
+  };
+  try {
+    const res = await request();
+    return { status: res.status, body: await res.text(), statements };
+  } finally {
+    cache.prepare = prepare;
+  }
+}
+
+describe('a copy against a quota', () => {
+  it("measures the user's usage once, in the copy's transaction, through the API and WebDAV", async () => {
+    const t = await startTestServer();
+    servers.push(t);
+    await addUser(t, 'carol', { quotaBytes: 3 * 1000 });
+    const carol = (await tokenFor(t, 'carol')).token;
+    expect((await uploadBuffer(t, '/a.bin', randomBytes(1000), 1000, { token: carol })).status).toBe(200);
+    const usage = (s: string[]) => s.filter((q) => /sum\(size\).*from "files"/i.test(q));
+    const api = (to: string) => statementsOf(t, () => t.api('/api/v1/copy', { method: 'POST', token: carol, json: { from: '/a.bin', to } }));
+    const dav = (to: string) => statementsOf(t, () => fetch(`${t.url}/dav/a.bin`, { method: 'COPY', headers: { authorization: `Bearer ${carol}`, destination: `${t.url}/dav/${to}` } }));
+    const first = await api('/b.bin');
+    expect(first.status).toBe(200);
+    expect(usage(first.statements)).toHaveLength(1);
+    const second = await dav('c.bin');
+    expect(second.status).toBe(201);
+    expect(usage(second.statements)).toHaveLength(1);
+    // The quota still holds: a fourth copy of 1000 bytes would make 4000 of 3000.
+    const refused = await api('/d.bin');
+    expect(refused.status).toBe(413);
+    expect(refused.body).toMatch(/FERRY_ERR_QUOTA_EXCEEDED/);
+    expect(usage(refused.statements)).toHaveLength(1);
+  });
+});
+
 describe('copies at once against a quota', () => {
   it('on SQLite', async () => {
     const t = await startTestServer();

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { fileHashOf } from '../../src/core/manifest.js';
 import { parseStoreSpec } from '../../src/server/config.js';
 import { pieces, startTestServer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { startS3rver } from '../helpers/s3rver.js';
 import { startServer, type RunningServer } from '../helpers/server.js';
 
@@ -203,6 +204,31 @@ describe('readiness and draining', () => {
       expect(Buffer.from(await (await api(node.url, '/api/v1/files/twice.bin')).arrayBuffer()).equals(data)).toBe(true);
     } finally {
       await node?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('ferry serve on a third signal, while the forced stop waits for a database that does not answer: exits at once (143 for SIGTERM) and says so', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-thrice-'));
+    const pg = await startPostgres();
+    let node: RunningServer | undefined;
+    try {
+      const db = await pg.createDatabase();
+      node = await startServer({ dataDir, extraArgs: ['--db', db], env: { FERRY_SESSION_KEY: randomBytes(32).toString('base64') } });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => node!.process.once('exit', (code, signal) => resolve({ code, signal })));
+      // Every stop now waits for PostgreSQL (its connections closed, leases given back).
+      await pg.pause();
+      node.process.kill('SIGINT');
+      await expect.poll(() => node!.output(), { timeout: 30_000, interval: 50 }).toContain('press Ctrl-C again');
+      node.process.kill('SIGINT');
+      await expect.poll(() => node!.output(), { timeout: 30_000, interval: 50 }).toContain('another signal exits at once');
+      expect(node.process.exitCode).toBeNull();
+      node.process.kill('SIGTERM');
+      expect(await exited).toEqual({ code: 143, signal: null });
+      expect(node.output()).toContain('SIGTERM a third time: exiting at once');
+    } finally {
+      await node?.stop();
+      await pg.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

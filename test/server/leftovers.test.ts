@@ -2,26 +2,30 @@
  * Leftovers of interrupted chunk writes (`.ferry-tmp-*` in the chunk store): a server killed
  * mid-upload leaves them, and nothing listed or served ever sees them. The next start
  * removes every one in the store under its (locked) data directory; garbage collection
- * removes those older than the grace time, never a write still in progress.
+ * removes those older than the grace time, never a write still in progress. In a store the
+ * nodes of a cluster share, "older" is on the database's clock, not the sweeping node's.
  */
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { parseStoreSpec } from '../../src/server/config.js';
 import { TEMP_PREFIX } from '../../src/backends/local/local-backend.js';
 import { runFerry, spawnFerry } from '../helpers/cli.js';
 import { sha256File, tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
+import { startPostgres, type PostgresHandle } from '../helpers/postgres.js';
 import { startServer } from '../helpers/server.js';
 
-/** Every `.ferry-tmp-*` file below the chunk store, relative to it. */
-async function leftovers(dataDir: string): Promise<string[]> {
-  const store = join(dataDir, 'store');
+/** Every `.ferry-tmp-*` file below the chunk store (`DATA/store`, or `store` below `dir`), relative to it. */
+async function leftovers(dir: string, store = 'store'): Promise<string[]> {
+  store = join(dir, store);
   const found = await readdir(store, { withFileTypes: true, recursive: true }).catch(() => []);
   return found.filter((e) => e.isFile() && e.name.startsWith(TEMP_PREFIX)).map((e) => join(e.parentPath, e.name).slice(store.length + 1)).sort();
 }
 
-async function plant(dataDir: string, rel: string, ageMs: number): Promise<void> {
-  const file = join(dataDir, 'store', rel);
+async function plant(dir: string, rel: string, ageMs: number, store = 'store'): Promise<void> {
+  const file = join(dir, store, rel);
   await mkdir(join(file, '..'), { recursive: true });
   await writeFile(file, Buffer.alloc(1000, 3));
   const t = new Date(Date.now() - ageMs);
@@ -54,6 +58,39 @@ describe('in process', () => {
     await t.restart();
     expect(await leftovers(t.dataDir)).toEqual([]);
     expect(Buffer.from(await (await t.api('/api/v1/files/a.bin')).arrayBuffer()).equals(Buffer.alloc(100_000, 9))).toBe(true);
+  });
+});
+
+describe('a store the nodes of a cluster share (PostgreSQL)', () => {
+  let pg: PostgresHandle;
+  let t: TestServer;
+  let shared: { path: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    pg = await startPostgres();
+    shared = await tempDir('ferry-shared-store-');
+    t = await startTestServer({ db: await pg.createDatabase(), sessionKey: randomBytes(32), store: [parseStoreSpec(shared.path)], gcGraceMs: 3600_000 });
+  });
+  afterAll(async () => {
+    vi.restoreAllMocks();
+    await t?.close();
+    await pg?.stop();
+    await shared?.cleanup();
+  });
+
+  it("a node whose clock runs 2 h ahead sweeps by the database's clock: another node's write in progress stays, at GC and at a start", async () => {
+    const real = Date.now.bind(Date);
+    // Written a minute ago by another node (its temporary file touched as it goes), and one dead for 3 h.
+    await plant(shared.path, `chunks/ab/${TEMP_PREFIX}in-progress`, 60_000, '');
+    await plant(shared.path, `chunks/cd/${TEMP_PREFIX}dead`, 3 * 3600_000, '');
+    vi.spyOn(Date, 'now').mockImplementation(() => real() + 2 * 3600_000);
+    const res = await t.api('/api/v1/admin/gc', { method: 'POST', json: {} });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { leftovers: unknown }).leftovers).toEqual({ count: 1, bytes: 1000 });
+    expect(await leftovers(shared.path, '')).toEqual([`chunks/ab/${TEMP_PREFIX}in-progress`]);
+    // A start sweeps a shared store as GC does (not everything, as it does its own DATA/store).
+    await t.restart();
+    expect(await leftovers(shared.path, '')).toEqual([`chunks/ab/${TEMP_PREFIX}in-progress`]);
+    vi.restoreAllMocks();
   });
 });
 

@@ -6,7 +6,8 @@
  * server without a trash saying that deletes are final; a trash of more than a page shown a
  * page at a time, the rest on demand. A file deleted from an end-to-end
  * vault shows no stored (encrypted) name: "(encrypted name)" until its vault is unlocked in
- * the tab, then its plain name; it is restored in place.
+ * the tab, then its plain name; it is restored in place. The restore notice lasts until the
+ * person's next action; the Trash page asks `/me` once.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -104,6 +105,37 @@ describe('web app: versions and trash', () => {
     expect(await page.locator('p.notice').count()).toBe(0);
     const versions = (await (await fetch(t.url + '/api/v1/versions/notes.txt', { headers: { authorization: `Bearer ${token}` } })).json()) as { versions: Array<{ size: number }> };
     expect(versions.versions.map((v) => v.size).sort()).toEqual([11, 20]);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('the restore notice goes when the person does something else: opens a dialog, downloads', async () => {
+    await put(t, token, '/memo.txt', 'one');
+    await put(t, token, '/memo.txt', 'two, longer');
+    const { context, page, errors } = await freshContext(browser);
+    await signIn(page, t.url, 'vera', 'vera-password-1');
+    const notice = page.locator('p.notice');
+    const restoreMemo = async () => {
+      await page.getByRole('checkbox', { name: 'Select memo.txt' }).check();
+      await page.getByRole('button', { name: 'Versions' }).click();
+      await page.getByRole('dialog', { name: 'Versions of memo.txt' }).getByRole('button', { name: /^Restore the version replaced/ }).first().click();
+      await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+      await expect.poll(() => notice.count()).toBe(1);
+      expect(await notice.innerText()).toMatch(/^Restored memo\.txt as it was before/);
+    };
+    await restoreMemo();
+    // It stayed until the next selection: a dialog opened (New folder) is an action of its own.
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.getByRole('dialog').waitFor();
+    expect(await notice.count()).toBe(0);
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+    expect(await notice.count()).toBe(0);
+    // So is a download.
+    await restoreMemo();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
+    expect(download.suggestedFilename()).toBe('memo.txt');
+    await expect.poll(() => notice.count()).toBe(0);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -308,6 +340,9 @@ describe('web app: versions and trash', () => {
       }
       const { context, page, errors } = await freshContext(browser);
       await signIn(page, own.url, 'boss', 'boss-password-1');
+      // The page asks who the caller is once (its days, and whether others' trash goes too): it asked twice.
+      const asked: string[] = [];
+      page.on('request', (r) => void (new URL(r.url()).pathname === '/api/v1/me' && asked.push(r.url())));
       await page.getByRole('link', { name: 'Trash' }).click();
       await page.getByRole('button', { name: 'Restore /users/vera/hers.txt', exact: true }).waitFor();
       await page.getByRole('button', { name: 'Empty trash' }).click();
@@ -315,6 +350,8 @@ describe('web app: versions and trash', () => {
       await expect
         .poll(() => dialog.textContent())
         .toContain('Delete the 2 files in the trash for good? As the admin, this empties the trash of 1 other user (vera) too: what they deleted is listed here with yours. This cannot be undone.');
+      await page.getByText('Deleted files stay here for 7 days').waitFor();
+      expect(asked).toHaveLength(1);
       await dialog.getByRole('button', { name: 'Empty trash' }).click();
       await page.getByText('The trash is empty.').waitFor();
       await page.getByRole('status').getByText('Deleted 2 files for good.').waitFor();

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { countOf } from '../../core/units.js';
 import { EXIT, ExitError } from '../exit.js';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface MaintenanceOpts extends ConnectionOpts {
   json?: boolean;
@@ -55,7 +55,7 @@ Examples:
   $ ferry admin backup /var/backups/ferry/2026-12-03
   $ rsync -a /var/lib/ferry/store/ /var/backups/ferry/store/`,
     );
-  addConnectionOptions(backup).action(async (dir: string, opts: MaintenanceOpts) => {
+  addLoginOptions(backup).action(async (dir: string, opts: MaintenanceOpts) => {
     await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const manifest = await admin.backup(client, dir);
@@ -106,7 +106,7 @@ Examples:
   $ ferry admin check
   $ ferry admin check --read-data --json > check.json`,
     );
-  addConnectionOptions(check).action(async (opts: MaintenanceOpts) => {
+  addLoginOptions(check).action(async (opts: MaintenanceOpts) => {
     await withClient(opts, async (client) => {
       const admin = await import('../../client/admin.js');
       const report = await admin.check(client, { readData: opts.readData === true, quarantine: opts.quarantine !== false }, (p) => {

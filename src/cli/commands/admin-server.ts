@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
 import { API_PREFIX } from '../../core/protocol.js';
-import { addConnectionOptions, printJson, withClient, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, printJson, withClient, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 
 interface GcResult {
@@ -34,7 +34,7 @@ export function registerAdminServer(program: Command): void {
     .description('files, logical and stored bytes (after dedup), chunks, upload sessions of the whole server')
     .option('--json', 'JSON output')
     .addHelpText('after', '\nExamples:\n  $ ferry admin stats\n  $ ferry admin stats --json | jq .storedBytes');
-  addConnectionOptions(stats).action(async (opts: ConnectionOpts & { json?: boolean }) => {
+  addLoginOptions(stats).action(async (opts: ConnectionOpts & { json?: boolean }) => {
     await withClient(opts, async (client) => {
       const { stats: read } = await import('../../client/account-api.js');
       const s = await read(client);
@@ -58,7 +58,7 @@ export function registerAdminServer(program: Command): void {
     })
     .option('--json', 'JSON output')
     .addHelpText('after', '\nExamples:\n  $ ferry admin gc\n  $ ferry admin gc --grace 0s --json');
-  addConnectionOptions(gc).action(async (opts: ConnectionOpts & { json?: boolean; grace?: number }) => {
+  addLoginOptions(gc).action(async (opts: ConnectionOpts & { json?: boolean; grace?: number }) => {
     await withClient(opts, async (client) => {
       const r = await client.http.json<GcResult>({ method: 'POST', path: `${API_PREFIX}/admin/gc`, json: opts.grace === undefined ? {} : { graceSeconds: opts.grace }, retry: 'never' });
       if (opts.json) return printJson(r);
@@ -84,7 +84,7 @@ function registerAdminUploads(admin: Command): void {
     .option('--user <name>', "only this user's sessions")
     .option('--json', 'JSON output')
     .addHelpText('after', '\nExamples:\n  $ ferry admin uploads ls\n  $ ferry admin uploads --user ana --json');
-  addConnectionOptions(ls).action(async (opts: ConnectionOpts & { json?: boolean; user?: string }) => {
+  addLoginOptions(ls).action(async (opts: ConnectionOpts & { json?: boolean; user?: string }) => {
     await withClient(opts, async (client) => {
       const { listUploads } = await import('../../client/account-api.js');
       const list = await listUploads(client, { user: opts.user });
@@ -105,7 +105,7 @@ function registerAdminUploads(admin: Command): void {
     .argument('<id...>', 'session ids, as ferry admin uploads lists them')
     .option('--json', 'print the ids aborted as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry admin uploads abort Rk3Qm9vX2bT8cL5wN1yZ0A\n  $ ferry admin uploads --user ana --json | jq -r .[].id | xargs ferry admin uploads abort');
-  addConnectionOptions(abort).action(async (ids: string[], opts: ConnectionOpts & { json?: boolean }) => {
+  addLoginOptions(abort).action(async (ids: string[], opts: ConnectionOpts & { json?: boolean }) => {
     await withClient(opts, async (client) => {
       const { abortUploadAsAdmin } = await import('../../client/account-api.js');
       for (const id of ids) {

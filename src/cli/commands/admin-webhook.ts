@@ -1,6 +1,6 @@
 /** `ferry admin webhook add|ls|rm|log`: webhooks and their delivery log (admin token). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { terminalSafe } from '../terminal-text.js';
 
@@ -34,7 +34,7 @@ Examples:
   $ ferry admin webhook add https://hooks.example.com/ferry --events upload,delete
   $ ferry admin webhook add http://127.0.0.1:9000/in --events login,quota --secret "$SECRET"`,
     );
-  addConnectionOptions(add).action(async (url: string, opts: WebhookOpts) => {
+  addLoginOptions(add).action(async (url: string, opts: WebhookOpts) => {
     await withClient(opts, async (client) => {
       const { addWebhook } = await import('../../client/admin.js');
       const hook = await addWebhook(client, { url, events: opts.events ?? [], ...(opts.secret !== undefined ? { secret: opts.secret } : {}) });
@@ -45,7 +45,7 @@ Examples:
   });
 
   const ls = webhook.command('ls').description('list webhooks').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry admin webhook ls');
-  addConnectionOptions(ls).action(async (opts: WebhookOpts) => {
+  addLoginOptions(ls).action(async (opts: WebhookOpts) => {
     await withClient(opts, async (client) => {
       const { listWebhooks } = await import('../../client/admin.js');
       const hooks = await listWebhooks(client);
@@ -61,7 +61,7 @@ Examples:
     .description('remove a webhook and its pending deliveries')
     .option('--json', 'print {removed: ID} as JSON')
     .addHelpText('after', '\nExample:\n  $ ferry admin webhook rm wh_0123456789abcdef');
-  addConnectionOptions(rm).action(async (id: string, opts: WebhookOpts) => {
+  addLoginOptions(rm).action(async (id: string, opts: WebhookOpts) => {
     await withClient(opts, async (client) => {
       const { removeWebhook } = await import('../../client/admin.js');
       await removeWebhook(client, id);
@@ -81,7 +81,7 @@ Examples:
     })
     .option('--json', 'one JSON object per line, with the payload')
     .addHelpText('after', '\nExamples:\n  $ ferry admin webhook log\n  $ ferry admin webhook log wh_0123456789abcdef --json | jq .payload');
-  addConnectionOptions(log).action(async (id: string | undefined, opts: WebhookOpts) => {
+  addLoginOptions(log).action(async (id: string | undefined, opts: WebhookOpts) => {
     await withClient(opts, async (client) => {
       const { webhookLog } = await import('../../client/admin.js');
       const rows = await webhookLog(client, { webhook: id, limit: opts.limit });

@@ -1,7 +1,7 @@
 /** `ferry admin audit|bans|unban`: the security side of running a server (admin token). */
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseDuration } from '../../core/units.js';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { registerWebhook } from './admin-webhook.js';
 import { registerMaintenance } from './admin-maintenance.js';
@@ -66,7 +66,7 @@ Examples:
   $ ferry admin audit --since 24h
   $ ferry admin audit --user ana --event auth. --json | jq .`,
     );
-  addConnectionOptions(audit).action(async (opts: AuditOpts) => {
+  addLoginOptions(audit).action(async (opts: AuditOpts) => {
     await withClient(opts, async (client) => {
       const { auditLog } = await import('../../client/account.js');
       const want = opts.limit ?? 1000;
@@ -93,7 +93,7 @@ Examples:
   });
 
   const bans = admin.command('bans').description('addresses the defender bans now').option('--json', 'JSON output');
-  addConnectionOptions(bans).action(async (opts: AuditOpts) => {
+  addLoginOptions(bans).action(async (opts: AuditOpts) => {
     await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       const list = await account.bans(client);
@@ -104,7 +104,7 @@ Examples:
   });
 
   const unban = admin.command('unban').description('lift a ban at once').argument('<address>').option('--json', 'print {unbanned: ADDRESS} as JSON');
-  addConnectionOptions(unban).action(async (ip: string, opts: AuditOpts) => {
+  addLoginOptions(unban).action(async (ip: string, opts: AuditOpts) => {
     await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       await account.unban(client, ip);

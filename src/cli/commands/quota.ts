@@ -1,7 +1,7 @@
 /** `ferry quota [USER]`: usage against the quota and limits (your own, or a user's as admin). */
 import { formatSize } from '../../core/units.js';
 import type { Command } from 'commander';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 
 interface QuotaOpts extends ConnectionOpts {
   json?: boolean;
@@ -19,7 +19,7 @@ export function registerQuota(program: Command): void {
     .description('show storage used against the quota: logical bytes (dedup does not lower them) and files')
     .argument('[user]', "another user's (admin)")
     .option('--json', 'JSON output');
-  addConnectionOptions(cmd).action(async (user: string | undefined, opts: QuotaOpts) => {
+  addLoginOptions(cmd).action(async (user: string | undefined, opts: QuotaOpts) => {
     await withClient(opts, async (client) => {
       const account = await import('../../client/account.js');
       let out: { user: string; usage: { bytes: number; files: number }; limits: { quotaBytes: number | null; quotaFiles: number | null; maxFileSize: number | null; maxSessions: number | null }; uploadSessions?: number };

@@ -7,6 +7,7 @@ import { applySettings, changedKeys, envName, flagOf, misspeltVariables, offFlag
 import { redactRemote } from '../../remotes/index.js';
 import { readRemotes, remotesPath } from '../../backends/remotes.js';
 import { performance } from 'node:perf_hooks';
+import { constants as osConstants } from 'node:os';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import type { RunningServer } from '../../server/app.js';
 
@@ -214,8 +215,9 @@ Examples:
  * Resolves once the server is closed. The first SIGINT or SIGTERM drains: /readyz turns 503
  * and new upload sessions are refused, while the requests in flight (chunk PUTs, commits,
  * downloads, SFTP files) finish, `drainTimeout` at most; then it closes. A second one stops
- * now: every open connection is closed (their upload sessions stay, to resume). Both say so
- * on stderr, for whoever pressed Ctrl-C and waits.
+ * now: every open connection is closed (their upload sessions stay, to resume). A third
+ * exits at once (130 for SIGINT, 143 for SIGTERM), whatever the stop still waits for. Each
+ * says so on stderr, for whoever pressed Ctrl-C and waits.
  */
 function stopOnSignals(server: RunningServer, drainTimeoutMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
@@ -230,8 +232,13 @@ function stopOnSignals(server: RunningServer, drainTimeoutMs: number): Promise<v
         server.close().then(resolve, resolve);
       } else if (signals === 2) {
         server.app.log.info({ signal }, 'second signal: stopping now');
-        process.stderr.write(`ferry: ${signal} again: stopping now; open transfers are cut (uploads resume from where they stopped)\n`);
+        process.stderr.write(`ferry: ${signal} again: stopping now; open transfers are cut (uploads resume from where they stopped); another signal exits at once\n`);
         server.close({ force: true }).then(resolve, resolve);
+      } else {
+        // The stop itself waits (a database or store that does not answer): nothing is
+        // waited for now. What was committed is durable; what was not is as after a crash.
+        process.stderr.write(`ferry: ${signal} a third time: exiting at once, without closing the stores\n`);
+        process.exit(128 + osConstants.signals[signal]);
       }
     };
     process.on('SIGINT', stop);

@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { CreateShareRequest } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
-import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, addLoginOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { closePrompts, promptNewPassword, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
@@ -139,7 +139,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
   });
 
   const ls = share.command('ls').description('your links').option('--all', "everyone's (admin)").option('--json', 'JSON output');
-  addConnectionOptions(ls).action(async (opts: ShareOpts) => {
+  addLoginOptions(ls).action(async (opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { listShares } = await import('../../client/account.js');
       const list = await listShares(client, { all: opts.all });
@@ -165,7 +165,7 @@ Whoever has the whole link can read that one file, nothing else of yours.
   });
 
   const revoke = share.command('revoke').description('revoke a link: it answers 410 from now on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
-  addConnectionOptions(revoke).action(async (id: string, opts: ShareOpts) => {
+  addLoginOptions(revoke).action(async (id: string, opts: ShareOpts) => {
     await withClient(opts, async (client) => {
       const { revokeShare } = await import('../../client/account.js');
       await revokeShare(client, id);

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { READ_ONLY_PERMISSIONS, parsePermissions } from '../../core/permissions.js';
 import type { CreateTokenRequest } from '../../core/protocol.js';
-import { addConnectionOptions, durationArg, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, durationArg, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { table, when } from '../table.js';
 import { terminalSafe } from '../terminal-text.js';
 
@@ -43,7 +43,7 @@ Examples:
   $ ferry token create --name backup-job --prefix /backups --expires 90d
   $ ferry token create --name viewer --read-only`,
     );
-  addConnectionOptions(create).action(async (opts: TokenOpts) => {
+  addLoginOptions(create).action(async (opts: TokenOpts) => {
     await withClient(opts, async (client) => {
       const body: CreateTokenRequest = { name: opts.name ?? 'ferry token' };
       if (opts.readOnly) body.scopes = [...READ_ONLY_PERMISSIONS];
@@ -65,7 +65,7 @@ Examples:
     .option('--all', "everyone's (admin)")
     .option('--user <name>', "one user's (admin)")
     .option('--json', 'JSON output');
-  addConnectionOptions(ls).action(async (opts: TokenOpts) => {
+  addLoginOptions(ls).action(async (opts: TokenOpts) => {
     await withClient(opts, async (client) => {
       const { listTokens } = await import('../../client/account.js');
       const list = await listTokens(client, { all: opts.all, user: opts.user });
@@ -80,7 +80,7 @@ Examples:
   });
 
   const revoke = token.command('revoke').description('revoke a token: refused from the next request on').argument('<id>').option('--json', 'print {revoked: ID} as JSON');
-  addConnectionOptions(revoke).action(async (id: string, opts: TokenOpts) => {
+  addLoginOptions(revoke).action(async (id: string, opts: TokenOpts) => {
     await withClient(opts, async (client) => {
       const { revokeToken } = await import('../../client/account.js');
       await revokeToken(client, id);

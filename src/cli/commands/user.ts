@@ -8,7 +8,7 @@ import { AuthInvalidError, NotFoundError, UsageError, isFerryError } from '../..
 import { parsePermissions } from '../../core/permissions.js';
 import type { CreateUserRequest, UpdateUserRequest, UserInfo } from '../../core/protocol.js';
 import { countOf, formatSize, parseSize } from '../../core/units.js';
-import { addConnectionOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
 import { closePrompts, promptNewPassword, promptSecret, stdinLine } from '../prompt.js';
 import { table, when } from '../table.js';
 import { terminalSafe } from '../terminal-text.js';
@@ -166,7 +166,7 @@ Examples:
   $ ssh-add -L | ferry user key add ana -
   $ sftp -P 2022 ana@files.example.com`,
     );
-  addConnectionOptions(add).action(async (name: string, file: string, opts: UserOpts) => {
+  addLoginOptions(add).action(async (name: string, file: string, opts: UserOpts) => {
     const text = await readKeys(file);
     await withClient(opts, async (client) => {
       const { addSshKeys } = await import('../../client/account.js');
@@ -177,7 +177,7 @@ Examples:
   });
 
   const ls = key.command('ls').description("a user's SSH keys").argument('<name>', 'the user').option('--json', 'JSON output').addHelpText('after', '\nExample:\n  $ ferry user key ls ana');
-  addConnectionOptions(ls).action(async (name: string, opts: UserOpts) => {
+  addLoginOptions(ls).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { listSshKeys } = await import('../../client/account.js');
       const keys = await listSshKeys(client, name);
@@ -199,7 +199,7 @@ Examples:
     .argument('<id>', 'key id or fingerprint')
     .option('--json', 'print {user: NAME, removed: ID} as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user key rm ana 3f2a9c0d1e4b5a6f\n  $ ferry user key rm ana SHA256:OwOPKm4t55WQaKVWLDxbfnMgHZ/vao68mDgXE03pk+c');
-  addConnectionOptions(rm).action(async (name: string, id: string, opts: UserOpts) => {
+  addLoginOptions(rm).action(async (name: string, id: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { removeSshKey } = await import('../../client/account.js');
       await removeSshKey(client, name, id);
@@ -249,7 +249,7 @@ Examples:
   $ ferry user add scanner --grant /=list --grant /inbox=write --ip-allow 192.168.1.0/24
   $ echo "$PW" | ferry user add bot --password-stdin --home /shared/bot`,
     );
-  addConnectionOptions(add).action(async (name: string, opts: UserOpts) => {
+  addLoginOptions(add).action(async (name: string, opts: UserOpts) => {
     try {
       await withClient(opts, async (client) => {
         const body: CreateUserRequest = { name, role: opts.admin ? 'admin' : 'user', ...limitsFrom(opts) };
@@ -270,7 +270,7 @@ Examples:
 
 function userLs(user: Command): void {
   const ls = user.command('ls').description('list users').option('--json', 'JSON output');
-  addConnectionOptions(ls).action(async (opts: UserOpts) => {
+  addLoginOptions(ls).action(async (opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { listUsers } = await import('../../client/account.js');
       const users = await listUsers(client);
@@ -287,7 +287,7 @@ function userLs(user: Command): void {
 
 function userShow(user: Command): void {
   const show = user.command('show').description('one user, with grants, limits and usage').argument('<name>').option('--json', 'JSON output');
-  addConnectionOptions(show).action(async (name: string, opts: UserOpts) => {
+  addLoginOptions(show).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { getUser } = await import('../../client/account.js');
       const u = await getUser(client, name);
@@ -313,7 +313,7 @@ function userSet(user: Command): void {
     .option('--disable', 'refuse the user (tokens stop at once)')
     .option('--enable', 'accept the user again')
     .option('--json', 'print the user as JSON');
-  addConnectionOptions(set).action(async (name: string, opts: UserOpts) => {
+  addLoginOptions(set).action(async (name: string, opts: UserOpts) => {
     if (opts.disable && opts.enable) throw new UsageError('--disable or --enable, not both');
     await withClient(opts, async (client) => {
       const body: UpdateUserRequest = limitsFrom(opts);
@@ -339,7 +339,7 @@ function userRm(user: Command): void {
     .description('delete a user: their tokens, sessions and links go; their files stay')
     .argument('<name>')
     .option('--json', 'print {removed: NAME} as JSON');
-  addConnectionOptions(rm).action(async (name: string, opts: UserOpts) => {
+  addLoginOptions(rm).action(async (name: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { removeUser } = await import('../../client/account.js');
       await removeUser(client, name);
@@ -355,7 +355,7 @@ function userPasswd(user: Command): void {
     .description("set a user's password (admin), or without a name change your own")
     .argument('[name]')
     .option('--password-stdin', 'read from stdin: the new password (admin), or the current then the new one (your own)');
-  addConnectionOptions(passwd).action(async (name: string | undefined, opts: UserOpts) => {
+  addLoginOptions(passwd).action(async (name: string | undefined, opts: UserOpts) => {
     try {
       await withClient(opts, async (client) => {
         const account = await import('../../client/account.js');
@@ -391,7 +391,7 @@ function userGrant(user: Command): void {
     .option('--json', 'print the user as JSON')
     .addHelpText('after', '\nExamples:\n  $ ferry user grant ana /archive list,read\n  $ ferry user grant ana /archive none');
 
-  addConnectionOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
+  addLoginOptions(grant).action(async (name: string, path: string, permissions: string, opts: UserOpts) => {
     await withClient(opts, async (client) => {
       const { setGrant } = await import('../../client/account.js');
       const u = await setGrant(client, name, { path, permissions: /^none$/i.test(permissions) ? [] : parsePermissions(permissions) });

@@ -4,7 +4,7 @@ import { UsageError, ValidationError } from '../../core/errors.js';
 import { isE2eName } from '../../core/e2e-layout.js';
 import { normalizePath } from '../../core/path.js';
 import { countOf, formatSize, parseDuration } from '../../core/units.js';
-import { addConnectionOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, addLoginOptions, durationArg, withClient, withServer, printJson, type ConnectionOpts } from '../options.js';
 import { resolveServerLocation } from '../location.js';
 import { table, when } from '../table.js';
 import { addE2eOptions, type E2eOpts } from '../e2e-flags.js';
@@ -147,7 +147,7 @@ Examples:
   $ ferry trash restore 17 --to /recovered/report.odt
   $ ferry trash restore 18 --to /vault/letters/2026/june.txt --e2e-key-file ~/.ferry.key`,
     );
-  addE2eOptions(addConnectionOptions(tr)).action(async (id: number, opts: Opts) => {
+  addE2eOptions(addLoginOptions(tr)).action(async (id: number, opts: Opts) => {
     await withClient(opts, async (client) => {
       const { restoreTrash, listTrashPage } = await import('../../client/versions.js');
       const to = opts.to === undefined ? undefined : normalizePath(opts.to);

@@ -1,45 +1,29 @@
 /** `ferry whoami` (who the saved or given credentials are, on which server) and `ferry logout`. */
 import type { Command } from 'commander';
-import { addConnectionOptions, printJson, withClient, type ConnectionOpts } from '../options.js';
+import { addConnectionOptions, addLoginOptions, printJson, savedLogin, withClient, type ConnectionOpts } from '../options.js';
 import { formatTime } from '../format.js';
-import { ConfigError, UsageError } from '../../core/errors.js';
-import type { ConfigFile, SavedServer } from '../../client/config.js';
+import { UsageError } from '../../core/errors.js';
+import type { SavedServer } from '../../client/config.js';
 import { terminalSafe } from '../terminal-text.js';
-
-/** The saved server called `name` (`ferry` is the default one); FERRY_ERR_CONFIG naming the saved ones when there is none. */
-async function savedServerNamed(name: string): Promise<{ file: string; config: ConfigFile; saved: SavedServer }> {
-  const { configPath, readConfigFile, savedServers } = await import('../../client/config.js');
-  const file = configPath();
-  const config = await readConfigFile(file);
-  const all = savedServers(config);
-  const saved = all.find((s) => s.name === name);
-  if (!saved) {
-    const names = all.map((s) => s.name).join(', ') || 'none';
-    throw new ConfigError(`no server saved as ${JSON.stringify(name)} in ${file} (saved: ${names}); ferry login URL --name ${name} saves one`);
-  }
-  return { file, config, saved };
-}
 
 export function registerWhoami(program: Command): void {
   const cmd = program
     .command('whoami')
     .description('show the server, the user, the token (its id, scopes, expiry) that commands use')
-    .option('--name <name>', 'the server saved under this name by ferry login --name (default: the default server, or --server)')
+    .option('--name <name>', 'the same as --login NAME')
     .option('--json', 'print {server, user, role, home, tokenId, scopes, pathPrefix, expiresAt} as JSON');
-  addConnectionOptions(cmd).addHelpText(
+  addLoginOptions(cmd).addHelpText(
     'after',
     `
 Examples:
   $ ferry whoami
-  $ ferry whoami --name work
+  $ ferry whoami --login work
   $ ferry whoami --server https://work.example:7373 --json`,
   );
   cmd.action(async (opts: ConnectionOpts & { json?: boolean; name?: string }) => {
     if (opts.name !== undefined) {
-      if (opts.server !== undefined) throw new UsageError('--name and --server both name a server: give one');
-      // The token saved under that name, not the first one saved for its URL (one server, two logins).
-      const { saved } = await savedServerNamed(opts.name);
-      opts = { ...opts, server: saved.server, token: opts.token ?? saved.token };
+      if (opts.login !== undefined) throw new UsageError('--name and --login both name a login: give one');
+      opts = { ...opts, login: opts.name };
     }
     await withClient(opts, async (client) => {
       const { me, listTokens } = await import('../../client/account-api.js');
@@ -84,7 +68,7 @@ Examples:
     const file = configPath();
     const config = await readConfigFile(file);
     // No default server saved is "not logged in", not an error; an unknown name is one.
-    const saved = name === DEFAULT_SERVER_NAME && !config.server ? undefined : (await savedServerNamed(name)).saved;
+    const saved = name === DEFAULT_SERVER_NAME && !config.server ? undefined : (await savedLogin(name)).saved;
     const loggedIn = saved?.token !== undefined;
     const report = (done: { loggedOut: boolean; revoked: boolean; forgotten: boolean }) => printJson({ name, ...done, file });
     if (!loggedIn && !opts.forget) {

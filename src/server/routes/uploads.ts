@@ -278,26 +278,25 @@ async function appendChunks(ctx: ServerContext, request: FastifyRequest) {
   const up = await ownUpload(ctx, auth, id, false);
   const body = asObject(request.body);
   const file = optionalInt(body.file, 'file') ?? 0;
-  const added = validateChunkList(body.chunks, limits.maxChunkSize);
+  validateChunkList(body.chunks, limits.maxChunkSize);
   const list = (body.chunks as { hash: string; size: number }[]).map((c) => ({ hash: c.hash, size: c.size }));
   if (list.length > limits.maxChunksPerRequest) throw new PayloadTooLargeError(`at most ${limits.maxChunksPerRequest} chunk entries per request`);
   // A streaming upload of unknown size is held to the size and quota limits as it grows:
-  // its reservation grows with its manifest, counted with every other upload in flight.
-  // (Only single-file sessions have unsealed files: the reservation is that file's.)
+  // its reservation grows with its manifest, counted with every other upload in flight, in
+  // the append's transaction with the file's bytes it sums. (Only single-file sessions have
+  // unsealed files, the only ones taking appends: the reservation is that file's.)
   const target = await meta.uploadFileInfo(id, file);
-  if (target !== undefined && !target.sealed) {
-    try {
-      await ctx.quota.reserveGrowth(auth, id, target.path, (await meta.uploadFileBytes(id, file)) + added);
-    } catch (err) {
-      if (isLimitRefusal(err)) await meta.abortUpload(id).catch(() => undefined);
-      throw err;
-    }
-  }
   if (up.selfProving && target !== undefined) await grantReadable(ctx, auth, id, [target.path], list.map((c) => c.hash));
   await ctx.chunks.flushChunks(list.map((c) => c.hash));
-  const missing = await meta.appendEntries(id, file, list, ttl, { check: ctx.quota.entriesCheck(auth) });
-  const res: AppendChunksResponse = { missing };
-  return res;
+  let refused = false;
+  const check = target === undefined ? undefined : ctx.quota.growthCheck(auth, id, target.path, () => (refused = true));
+  try {
+    const res: AppendChunksResponse = { missing: await meta.appendEntries(id, file, list, ttl, check ? { check } : {}) };
+    return res;
+  } catch (err) {
+    if (refused) await meta.abortUpload(id).catch(() => undefined);
+    throw err;
+  }
 }
 
 async function putChunk(ctx: ServerContext, request: FastifyRequest) {

@@ -83,7 +83,9 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   // Whether the person selected or unselected rows in this folder: only then is the count said.
   const [picked, setPicked] = useState(false);
   const [modal, setModal] = useState<Modal | undefined>();
-  // What the last action did (a version restored), said in the page's live region and shown.
+  // What the last action did (a version restored), said in the page's live region and shown
+  // until the person does something else: selects, opens a folder or a dialog, uploads or
+  // downloads (as the Trash and SSH keys pages' notices last until their next action).
   const [notice, setNotice] = useState<string>();
   const [dragging, setDragging] = useState(false);
   const [busy, actionError, run, clearActionError] = useAction();
@@ -133,6 +135,10 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     setPicked(false);
     setNotice(undefined);
   }, [path]);
+  // A dialog opened is the next action (the versions dialog sets the notice as it closes).
+  useEffect(() => {
+    if (modal) setNotice(undefined);
+  }, [modal]);
   // An action's refusal is about the folder and the keys it was made with.
   useEffect(() => clearActionError(), [path, keysVersion]);
 
@@ -154,6 +160,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
   const e2e = vault && keys ? { loc: vault.loc, keys, plainDir: vault.plainDir ?? path, storedDir: path } : undefined;
   const upload = (files: Array<{ file: File; rel: string }>, emptyDirs: string[] = []) =>
     run(async () => {
+      setNotice(undefined);
       // A locked vault takes no upload (it would need the key): a drop there says so.
       if (vault && !keys) throw new Error('This end-to-end folder is locked: unlock it, then drop or pick the files again (they are encrypted here, with its key).');
       if (!e2e) {
@@ -176,6 +183,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
 
   const download = () =>
     run(async () => {
+      setNotice(undefined);
       if (e2e) {
         if (chosen.length === 1 && chosen[0].type === 'file' && !(chosen[0] as VaultEntry).foreign) setModal({ kind: 'vault-download', entry: chosen[0] as VaultEntry });
         return;
@@ -196,6 +204,7 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
     });
   const zipFolder = () =>
     run(async () => {
+      setNotice(undefined);
       const { ticket } = await downloadTicket(api, path);
       startDownload(api.http.url(`/api/v1/zip${path === '/' ? '' : path.split('/').map(encodeURIComponent).join('/')}`, { ticket }));
     });

@@ -71,8 +71,10 @@ export function TrashPage(props: { api: FerryApi }) {
       setEntries(page.entries);
       setNext(page.next);
     }, setLoadError);
-    me(api).then((m) => setDays(m.trashDays ?? 0), () => undefined);
-    othersWithTrashAt(api, '/').then((names) => live && setOthers(names), () => undefined);
+    // One /me for both: the trash's days, and whether the caller is an admin (othersWithTrashAt).
+    const self = me(api);
+    self.then((m) => live && setDays(m.trashDays ?? 0), () => undefined);
+    self.then((m) => othersWithTrashAt(api, '/', m)).then((names) => live && setOthers(names), () => undefined);
     return () => void (live = false);
   }, [reload]);
   const loadMore = () => {
