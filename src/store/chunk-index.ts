@@ -70,6 +70,25 @@ export interface NewPack {
   owner?: string;
 }
 
+/** A loose chunk object durably stored, to be indexed (ChunkIndex.addChunks). */
+export interface NewLooseChunk {
+  hash: string;
+  /** Plain bytes. */
+  size: number;
+  /** The chunk store holding it; null: the default store. */
+  store: string | null;
+  /** The user who sent it: recorded as theirs. */
+  owner?: string;
+  /** Bytes of its object (compressed or not); null: unknown. */
+  storedSize: number | null;
+}
+
+/** What indexing a loose chunk did: where it was before (if indexed), and whether it is new to its owner (always without one). */
+export interface LooseChunkIndexed {
+  previous?: { pack: string | null; store: string | null };
+  fresh: boolean;
+}
+
 /** What indexing a pack did: how many chunks are new to its owner (all without one), and which were loose objects until now. */
 export interface PackIndexed {
   fresh: number;
@@ -148,6 +167,9 @@ function hotQueries() {
         .insertInto('chunk_owners')
         .values({ user_id: user, hash })
         .onConflict((oc) => oc.columns(['user_id', 'hash']).doNothing()),
+    ),
+    ownedChunk: new PreparedQuery(2, (db: Kysely<Database>, owner: string, hash: string) =>
+      db.selectFrom('chunk_owners as o').innerJoin('chunks as c', 'c.hash', 'o.hash').select('o.hash').where('o.user_id', '=', owner).where('o.hash', '=', hash),
     ),
     beginWrite: new PreparedQuery(3, (db: Kysely<Database>, id: string, hash: string, startedAt: number) => db.insertInto('chunk_writes').values({ id, hash, started_at: startedAt })),
     endWrite: new PreparedQuery(1, (db: Kysely<Database>, id: string) => db.deleteFrom('chunk_writes').where('id', '=', id)),
@@ -250,6 +272,11 @@ export class ChunkIndex {
    */
   async ownedChunks(owner: string, hashes: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
+    if (hashes.length === 1) {
+      // A chunk PUT's own question: the statement compiled once (see PreparedQuery).
+      if (await this.hot.ownedChunk.first(this.meta.db, owner, hashes[0])) out.add(hashes[0]);
+      return out;
+    }
     for (const part of batches([...new Set(hashes)])) {
       const rows = await this.meta.db
         .selectFrom('chunk_owners as o')
@@ -280,16 +307,35 @@ export class ChunkIndex {
    * chunk was before; `fresh` whether it is new *to the owner* (always true without one):
    * the only dedup answer a user may be given.
    */
-  async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<{ previous?: { pack: string | null; store: string | null }; fresh: boolean }> {
+  async addChunk(hash: string, size: number, store: string | null = null, owner?: string, storedSize: number | null = null): Promise<LooseChunkIndexed> {
+    return (await this.addChunks([{ hash, size, store, storedSize, ...(owner !== undefined ? { owner } : {}) }]))[0];
+  }
+
+  /**
+   * {@link addChunk} for several loose chunks in one transaction (the chunk store's
+   * publication batches), each as if recorded alone after the ones before it; all or none.
+   * Why together: a transaction per chunk was one commit per ~1 MiB uploaded, its WAL append,
+   * locks and Kysely's transaction machinery each time. Rows are written in hash order, so
+   * two nodes' batches (PostgreSQL) take the rows' locks in the same order.
+   */
+  async addChunks(chunks: readonly NewLooseChunk[]): Promise<LooseChunkIndexed[]> {
+    const order = chunks.map((_, i) => i).sort((a, b) => (chunks[a].hash < chunks[b].hash ? -1 : chunks[a].hash > chunks[b].hash ? 1 : a - b));
+    const now = this.meta.sharedNow();
     return retryConflicts(() => this.meta.db.transaction().execute(async (trx) => {
-      const previous = await this.hot.chunkPlace.first(trx as unknown as Kysely<Database>, hash);
-      await this.hot.upsertChunk.execute(trx as unknown as Kysely<Database>, hash, size, this.meta.sharedNow(), store, storedSize);
-      let fresh = true;
-      if (owner !== undefined) {
-        const r = await this.hot.insertChunkOwner.execute(trx as unknown as Kysely<Database>, owner, hash);
-        fresh = Number(r.numAffectedRows ?? 0n) > 0;
+      const db = trx as unknown as Kysely<Database>;
+      const out = new Array<LooseChunkIndexed>(chunks.length);
+      for (const i of order) {
+        const { hash, size, store, owner, storedSize } = chunks[i];
+        const previous = await this.hot.chunkPlace.first(db, hash);
+        await this.hot.upsertChunk.execute(db, hash, size, now, store, storedSize);
+        let fresh = true;
+        if (owner !== undefined) {
+          const r = await this.hot.insertChunkOwner.execute(db, owner, hash);
+          fresh = Number(r.numAffectedRows ?? 0n) > 0;
+        }
+        out[i] = previous ? { previous, fresh } : { fresh };
       }
-      return previous ? { previous, fresh } : { fresh };
+      return out;
     }));
   }
 

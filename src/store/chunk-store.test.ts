@@ -256,3 +256,61 @@ describe('ChunkStore: delta bases kept between a signature and its delta', () =>
     after.release();
   });
 });
+
+describe('ChunkStore.put, deferred on a staging backend (grouped durability)', () => {
+  /** A local backend whose first publication waits for `release`, so the chunks put meanwhile form one batch. */
+  function heldStore(): { store: ChunkStore; local: LocalBackend; release: () => void } {
+    const local = new LocalBackend({ root: join(dir, 'data') });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const publish = local.publish.bind(local);
+    let first = true;
+    vi.spyOn(local, 'publish').mockImplementation(async (objects) => {
+      if (first) {
+        first = false;
+        await held;
+      }
+      return publish(objects);
+    });
+    return { store: new ChunkStore({ backend: local, meta, maxChunkSize: 1024 * 1024 }), local, release };
+  }
+
+  it('indexes a publication batch of chunks in one transaction, each answer as alone', async () => {
+    const { store, release } = heldStore();
+    const chunks = Array.from({ length: 5 }, () => randomBytes(1000));
+    const batch = vi.spyOn(meta, 'addChunks');
+    const single = vi.spyOn(meta, 'addChunk');
+    await store.put(sha(chunks[0]), 1000, chunks[0], undefined, { defer: true, owner: 'ann' });
+    // Ann's own chunk again in the batch: indexed twice, not new to her the second time.
+    for (const c of [...chunks.slice(1), chunks[1]]) await store.put(sha(c), 1000, c, undefined, { defer: true, owner: 'ann' });
+    release();
+    await store.flush();
+    expect(single).toHaveBeenCalledTimes(1); // the first chunk, alone in its batch
+    expect(batch).toHaveBeenCalledTimes(1);
+    expect(batch.mock.calls[0][0].map((c) => c.hash)).toEqual([...chunks.slice(1), chunks[1]].map(sha));
+    expect(await batch.mock.results[0].value).toEqual([{ fresh: true }, { fresh: true }, { fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
+    for (const c of chunks) expect((await store.read(sha(c))).equals(c)).toBe(true);
+    expect(await meta.ownedChunks('ann', chunks.map(sha))).toEqual(new Set(chunks.map(sha)));
+  });
+
+  it('indexes a batch one by one when its transaction fails: a chunk the index refuses fails alone', async () => {
+    const { store, local, release } = heldStore();
+    const chunks = Array.from({ length: 4 }, () => randomBytes(1000));
+    const refused = sha(chunks[2]);
+    const addChunk = meta.addChunk.bind(meta);
+    vi.spyOn(meta, 'addChunk').mockImplementation(async (hash, ...rest) => {
+      if (hash === refused) throw new Error('the index refused it');
+      return addChunk(hash, ...rest);
+    });
+    vi.spyOn(meta, 'addChunks').mockRejectedValue(new Error('the batch failed'));
+    await store.put(sha(chunks[0]), 1000, chunks[0], undefined, { defer: true });
+    for (const c of chunks.slice(1)) await store.put(sha(c), 1000, c, undefined, { defer: true });
+    release();
+    await store.flush();
+    const where = await meta.chunkLocations(chunks.map(sha));
+    expect(chunks.map((c) => where.has(sha(c)))).toEqual([true, true, false, true]);
+    // Published but not indexed: its object is gone too.
+    await expect(local.stat(ChunkStore.chunkKey(refused))).rejects.toMatchObject({ code: 'FERRY_ERR_NOT_FOUND' });
+    for (const c of [chunks[0], chunks[1], chunks[3]]) expect((await store.read(sha(c))).equals(c)).toBe(true);
+  });
+});

@@ -58,7 +58,7 @@ import { applyDelta, DeltaFormatError } from '../algo/chunk-delta.js';
 import { ChunkBuffers } from './chunk-buffers.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkLocation, MetaStore } from './meta-store.js';
-import type { NewPack, PackIndexed } from './chunk-index.js';
+import type { LooseChunkIndexed, NewPack, PackIndexed } from './chunk-index.js';
 import { WriteGroups } from './write-groups.js';
 
 /** What the chunk store reports; the server turns these into Prometheus counters. */
@@ -460,12 +460,29 @@ export class ChunkStore {
 
   /** Indexes a chunk whose object is durably stored; whether it is new to `owner`. */
   private async indexed(hash: string, size: number, store: string | null, owner: string | undefined, storedBytes: number): Promise<boolean> {
-    const { previous, fresh } = await this.meta.addChunk(hash, size, store, owner, storedBytes);
+    return this.noteIndexed(hash, size, store, await this.meta.addChunk(hash, size, store, owner, storedBytes));
+  }
+
+  private noteIndexed(hash: string, size: number, store: string | null, { previous, fresh }: LooseChunkIndexed): boolean {
     // A loose copy in another store is superseded now (in the same store it was just replaced).
     if (previous && previous.pack === null && previous.store !== store) this.retire(hash, previous.store);
     if (previous) this.events.deduplicated?.(size);
     else this.events.stored?.(size);
     return fresh;
+  }
+
+  /**
+   * Indexes a publication batch's chunks in one transaction (ChunkIndex.addChunks); when that
+   * fails, one by one, so that one chunk the index refuses fails alone, as before.
+   */
+  private async indexedBatch(entries: readonly StagedChunk[]): Promise<(boolean | Error)[]> {
+    if (entries.length > 1) {
+      const added = await this.meta.addChunks(entries.map((e) => ({ hash: e.hash, size: e.size, store: e.store, storedSize: e.storedBytes, ...(e.owner !== undefined ? { owner: e.owner } : {}) }))).catch(() => undefined);
+      if (added) return entries.map((e, i) => this.noteIndexed(e.hash, e.size, e.store, added[i]));
+    }
+    const out: (boolean | Error)[] = [];
+    for (const e of entries) out.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes).catch((err: unknown) => err as Error));
+    return out;
   }
 
   /**
@@ -515,23 +532,12 @@ export class ChunkStore {
       await backend.discard(entries.map((e) => e.object)).catch(() => undefined);
       results = entries.map(() => err as Error);
     }
-    const outcomes: (boolean | Error)[] = [];
-    const unindexed: StagedChunk[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      try {
-        const failed = results[i];
-        if (failed) throw failed;
-        try {
-          outcomes.push(await this.indexed(e.hash, e.size, e.store, e.owner, e.storedBytes));
-        } catch (err) {
-          unindexed.push(e);
-          throw err;
-        }
-      } catch (err) {
-        outcomes.push(err as Error);
-      }
-    }
+    const outcomes: (boolean | Error)[] = results.map((failed) => failed ?? false);
+    const published = entries.filter((_, i) => !results[i]);
+    const indexed = await this.indexedBatch(published);
+    const unindexed = published.filter((_, i) => indexed[i] instanceof Error);
+    let next = 0;
+    for (let i = 0; i < entries.length; i++) if (!results[i]) outcomes[i] = indexed[next++];
     // The writers' registrations end together (one round trip each to a shared index, in
     // parallel), and only then are the chunks settled: settled() means nothing is left over.
     await Promise.all(entries.map((e) => e.done()));

@@ -442,6 +442,10 @@ export class MetaStore {
     return this.chunkIndex.addChunk(hash, size, store, owner, storedSize);
   }
 
+  addChunks(chunks: Parameters<ChunkIndex['addChunks']>[0]): ReturnType<ChunkIndex['addChunks']> {
+    return this.chunkIndex.addChunks(chunks);
+  }
+
   addPack(id: string, size: number, entries: readonly { hash: string; size: number; offset: number; stored?: number }[], store: string | null = null, owner?: string): ReturnType<ChunkIndex['addPack']> {
     return this.chunkIndex.addPack(id, size, entries, store, owner);
   }

@@ -117,6 +117,22 @@ export function describeMetaStore(name: string, makeDatabase: () => Promise<Meta
       await expectCode(store.stat('/f'), 'FERRY_ERR_NOT_FOUND');
     });
 
+    it('indexes several loose chunks in one call, each as if recorded alone after those before it', async () => {
+      await store.addChunk(h('old'), 10, 'cold');
+      const added = await store.addChunks([
+        { hash: h('b'), size: 10, store: null, owner: 'ann', storedSize: 8 },
+        { hash: h('old'), size: 10, store: null, owner: 'ann', storedSize: 10 },
+        { hash: h('a'), size: 10, store: null, storedSize: null },
+        { hash: h('b'), size: 10, store: null, owner: 'ann', storedSize: 8 },
+      ]);
+      expect(added).toEqual([{ fresh: true }, { previous: { pack: null, store: 'cold' }, fresh: true }, { fresh: true }, { previous: { pack: null, store: null }, fresh: false }]);
+      expect(await store.ownedChunks('ann', [h('a'), h('b'), h('old')])).toEqual(new Set([h('b'), h('old')]));
+      expect(await store.ownedChunks('ann', [h('old')])).toEqual(new Set([h('old')]));
+      expect(await store.ownedChunks('bob', [h('old')])).toEqual(new Set());
+      const where = await store.chunkLocations([h('a'), h('b'), h('old')]);
+      expect([...where.values()].map((l) => [l.hash, l.store ?? null, l.stored ?? null]).sort()).toEqual([[h('a'), null, null], [h('b'), null, 8], [h('old'), null, 10]].sort());
+    });
+
     it('verifies the claimed size and hash against the manifest', async () => {
       await store.addChunk(h('q'), 10);
       const bad = await store.createUpload({ owner: null, noOverwrite: false, ttlMs: 60_000, files: [{ path: '/f', size: 10, hash: h('lie'), chunks: [chunk('q')] }] });
