@@ -151,8 +151,9 @@ describe('LocalBackend on disk', () => {
     const writer = new LocalBackend({ root: dir });
     const names = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'd' : 'e'}/f${i}`);
     for (const n of names) await writer.write(n, Buffer.from(n));
-    // A fresh backend, as a sync's source: nothing resolved yet.
-    const b = new LocalBackend({ root: dir });
+    // A fresh backend, as a sync's source: nothing resolved yet. Directories not held open
+    // (pinDirs: false): held open, they are opened one name at a time instead, not resolved.
+    const b = new LocalBackend({ root: dir, pinDirs: false });
     await countingFs('realpath', async (realpaths) => {
       const read = await Promise.all(names.map((n) => b.readRange(n, 0, 100, { blocking: true })));
       expect(read.map((r) => r.toString())).toEqual(names);

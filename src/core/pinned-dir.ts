@@ -1,0 +1,146 @@
+/**
+ * Directories below a root held open, to name entries in them by a path that no symbolic
+ * link planted meanwhile redirects: the one implementation, for the local backend
+ * (../backends/local/local-backend.ts) and for tree downloads (../client/dest-guard.ts).
+ *
+ * Checking a path (`realpath`, `lstat`) and then using it leaves a window: a directory renamed
+ * away and a link put in its place between the two is followed by the use. On Linux the
+ * directory is opened from the root one name at a time with O_NOFOLLOW, and entries in it
+ * are named `/proc/self/fd/N/NAME`, which resolves through the open directory whatever is
+ * renamed or linked since (openat(2), which Node does not offer; `rename` between two such
+ * paths is renameat(2)). The root's own path is trusted (the operator's or the user's choice,
+ * and may itself be a link). Elsewhere (no /proc/self/fd) nothing is pinned, {@link pinDir}
+ * returns undefined, and callers fall back to their check.
+ */
+import { closeSync, existsSync, constants as fsConstants, openSync } from 'node:fs';
+import { constants, lstat, mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/** Whether an open directory can be named (Linux's /proc/self/fd). */
+export const PINNABLE = process.platform === 'linux' && existsSync('/proc/self/fd');
+
+export interface PinnedDir {
+  /** `/proc/self/fd/N`: names below it resolve through the open directory. */
+  readonly path: string;
+  readonly handle: FileHandle;
+}
+
+/** A directory on the way was a symbolic link (or turned into one): `path` is its path by name. */
+export class LinkOnTheWayError extends Error {
+  constructor(
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${path} is a symbolic link`, options);
+    this.name = 'LinkOnTheWayError';
+  }
+}
+
+const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * The error for a failed open of `name` in the directory held open as `fd` (`at` is its path
+ * by name): a link is {@link LinkOnTheWayError} (ELOOP; or ENOTDIR, as O_DIRECTORY may answer
+ * before O_NOFOLLOW, when the entry is a link); anything else the system error, its `path`
+ * set to `at` rather than the /proc name.
+ */
+async function classify(err: unknown, fd: number | undefined, name: string, at: string): Promise<unknown> {
+  const linked =
+    errno(err) === 'ELOOP' || (errno(err) === 'ENOTDIR' && (await lstat(fd === undefined ? at : `/proc/self/fd/${fd}/${name}`).catch(() => undefined))?.isSymbolicLink() === true);
+  if (linked) return new LinkOnTheWayError(at, { cause: err });
+  if (err instanceof Error && 'path' in err) (err as NodeJS.ErrnoException).path = at;
+  return err;
+}
+
+/** What {@link pinDir} does at a name that is missing. */
+export interface PinOptions {
+  /** Make missing directories (each in its parent held open), rather than fail with ENOENT. */
+  create?: boolean;
+  /** Called with each parent a directory was made in, before the walk goes on (to fsync it). */
+  made?: (parent: FileHandle) => Promise<void>;
+}
+
+/**
+ * `names` (directory names below `root`, none `..`) opened from `root` one name at a time,
+ * following no link below the root; undefined where directories cannot be pinned. The first
+ * name is opened by its whole path (the root is trusted: one open and close fewer than
+ * opening the root first). A link on the way rejects with {@link LinkOnTheWayError}; other
+ * failures (ENOENT, ENOTDIR for a file on the way) with the system error, its `path` the
+ * name's path below `root`. The caller closes `handle`.
+ */
+export async function pinDir(root: string, names: readonly string[], options: PinOptions = {}): Promise<PinnedDir | undefined> {
+  if (!PINNABLE) return undefined;
+  let fh: FileHandle | undefined;
+  let at = root;
+  try {
+    if (names.length === 0) fh = await open(root, constants.O_RDONLY | constants.O_DIRECTORY);
+    for (const name of names) {
+      at = join(at, name);
+      const next = await openIn(fh, name, at, options);
+      await fh?.close();
+      fh = next;
+    }
+    return { path: `/proc/self/fd/${fh!.fd}`, handle: fh! };
+  } catch (err) {
+    await fh?.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `name` opened as a directory in `parent` held open (`at` by name when there is none yet: the root's first name), made first when missing and `create`. */
+async function openIn(parent: FileHandle | undefined, name: string, at: string, options: PinOptions): Promise<FileHandle> {
+  const inParent = parent === undefined ? at : `/proc/self/fd/${parent.fd}/${name}`;
+  for (let tries = 0; ; tries++) {
+    try {
+      return await open(inParent, DIR_FLAGS);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT' || options.create !== true || tries > 0) throw await classify(err, parent?.fd, name, at);
+    }
+    // mkdir does not follow a link in the last name: one planted there is EEXIST, then the open refuses it.
+    const made = await mkdir(inParent).then(
+      () => true,
+      (err: unknown) => {
+        if (errno(err) === 'EEXIST') return false;
+        throw Object.assign(err as Error, { path: at });
+      },
+    );
+    if (made && options.made !== undefined) await madeIn(parent, at, options.made);
+  }
+}
+
+/** Calls `made` with the parent a directory was made in: `parent`, or the root (`at`'s parent by name) opened for it. */
+async function madeIn(parent: FileHandle | undefined, at: string, made: (parent: FileHandle) => Promise<void>): Promise<void> {
+  if (parent !== undefined) return made(parent);
+  const root = await open(dirname(at), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await made(root);
+  } finally {
+    await root.close();
+  }
+}
+
+/**
+ * {@link pinDir} with blocking calls (for reads that avoid the thread pool): the open
+ * directory's descriptor, which the caller closes. Failures are the system errors (a link on
+ * the way: ELOOP or ENOTDIR).
+ */
+export function pinDirSync(root: string, names: readonly string[]): { path: string; fd: number } | undefined {
+  if (!PINNABLE) return undefined;
+  let fd: number | undefined;
+  let at = root;
+  try {
+    if (names.length === 0) fd = openSync(root, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    for (const name of names) {
+      at = join(at, name);
+      const next = openSync(fd === undefined ? at : `/proc/self/fd/${fd}/${name}`, DIR_FLAGS);
+      if (fd !== undefined) closeSync(fd);
+      fd = next;
+    }
+    return { path: `/proc/self/fd/${fd!}`, fd: fd! };
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    throw err;
+  }
+}
