@@ -74,7 +74,7 @@ export class DestGuard {
       throw err;
     } finally {
       if (this.dirsToSync?.delete(pinned)) this.dirsToSync.add(dir);
-      await pin.handle.close();
+      pin.close();
     }
   }
 

@@ -5,7 +5,7 @@
  * that use it are raced end to end in test/cli/dest-symlinks.test.ts and the backend's
  * operations in test/backends/local-races.test.ts.
  */
-import { closeSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,12 +34,12 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
   it('names entries through the directory it opened, even once a link to elsewhere is in its place', async () => {
     const pin = (await pinDir(root, ['a', 'b']))!;
     try {
-      expect(pin.path).toBe(`/proc/self/fd/${pin.handle.fd}`);
+      expect(pin.path).toBe(`/proc/self/fd/${pin.fd}`);
       await rename(join(root, 'a'), join(root, 'a-moved'));
       await symlink(outside, join(root, 'a'));
       await writeFile(join(pin.path, 'f'), 'pinned');
     } finally {
-      await pin.handle.close();
+      pin.close();
     }
     expect(await readdir(outside)).toEqual([]);
     expect(await readFile(join(root, 'a-moved', 'b', 'f'), 'utf8')).toBe('pinned');
@@ -69,7 +69,7 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
     const parents: string[] = [];
     const made = async (parent: { fd: number }) => void parents.push(readdirSync(`/proc/self/fd/${parent.fd}`).sort().join(','));
     const pin = (await pinDir(root, ['a', 'new', 'deeper'], { create: true, made }))!;
-    await pin.handle.close();
+    pin.close();
     expect(await readdir(join(root, 'a', 'new', 'deeper'))).toEqual([]);
     // `a` after `new` was made in it, `new` after `deeper` was.
     expect(parents).toEqual(['b,new', 'deeper']);
@@ -79,7 +79,7 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
     expect(await readdir(outside)).toEqual([]);
     // The root's first name made too (the root told as its parent).
     parents.length = 0;
-    await (await pinDir(root, ['top'], { create: true, made }))!.handle.close();
+    (await pinDir(root, ['top'], { create: true, made }))!.close();
     expect(parents).toEqual(['a,top']);
   });
 
@@ -87,10 +87,11 @@ describe('pinDir (Linux: what Ferry runs on and is tested on)', () => {
     await symlink(root, join(dir, 'root-link'));
     const pin = (await pinDir(join(dir, 'root-link'), ['a']))!;
     await writeFile(join(pin.path, 'g'), 'g');
-    await pin.handle.close();
+    pin.close();
     const sync = pinDirSync(join(dir, 'root-link'), [])!;
     expect(readdirSync(sync.path)).toEqual(['a']);
-    closeSync(sync.fd);
+    sync.close();
+    sync.close(); // once: a second close does nothing
     expect(await readFile(join(root, 'a', 'g'), 'utf8')).toBe('g');
   });
 });

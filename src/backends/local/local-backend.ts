@@ -44,7 +44,7 @@ import {
 } from '../../core/errors.js';
 import { writeAt, writevAt } from '../../core/file-writes.js';
 import { normalizeKey } from '../../core/path.js';
-import { LinkOnTheWayError, PINNABLE, pinDir, pinDirSync, type PinnedDir } from '../../core/pinned-dir.js';
+import { LinkOnTheWayError, PINNABLE, pinDir, pinDirSync, type OpenDir, type PinnedDir } from '../../core/pinned-dir.js';
 import type {
   BackendFeatures,
   Copier,
@@ -148,7 +148,7 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /** {@link syncDir} of a directory already open. */
-async function syncHandle(handle: fsp.FileHandle): Promise<void> {
+async function syncHandle(handle: { sync(): Promise<void> }): Promise<void> {
   try {
     await handle.sync();
   } catch (err) {
@@ -275,7 +275,7 @@ class LocalStaged implements StagedObject {
     await fsp.rename(this.temp, this.target);
     this.#gone = true;
     endTemp(path.basename(this.temp));
-    await this.pin?.handle.close();
+    this.pin?.close();
   }
 
   /** Closes and removes the temporary file (once renamed, there is none left to remove). */
@@ -285,7 +285,7 @@ class LocalStaged implements StagedObject {
     this.#gone = true;
     await fsp.unlink(this.temp).catch(() => {});
     endTemp(path.basename(this.temp));
-    await this.pin?.handle.close().catch(() => {});
+    this.pin?.close();
   }
 }
 
@@ -539,7 +539,7 @@ export class LocalBackend
       if (errno(err) === 'ENOTDIR') throw new NotADirectoryError(`${dirKey}: a parent is an object, not a directory`, { cause: err });
       throw fromSystemError(err, dirKey);
     }
-    await pin?.handle.close();
+    pin?.close();
     this.#rememberDir(dirKey, abs);
     return abs;
   }
@@ -591,7 +591,7 @@ export class LocalBackend
   async #pinDir(dirKey: string, create?: { durable: boolean }): Promise<PinnedDir | undefined> {
     if (!this.#pinning || dirKey === '') return undefined;
     const realRoot = (await this.#rootDir(create !== undefined)) as string;
-    const made = create?.durable === true ? (parent: fsp.FileHandle) => syncHandle(parent) : undefined;
+    const made = create?.durable === true ? (parent: OpenDir) => syncHandle(parent) : undefined;
     try {
       return await pinDir(realRoot, dirKey === '' ? [] : dirKey.split('/'), { create: create !== undefined, made });
     } catch (err) {
@@ -686,7 +686,7 @@ export class LocalBackend
       if (isMissing(err)) throw new NotFoundError(`${key}: not found`, { cause: err });
       throw fromSystemError(err, key);
     } finally {
-      await pin?.handle.close();
+      pin?.close();
     }
     try {
       const stats = await handle.stat();
@@ -713,7 +713,7 @@ export class LocalBackend
     try {
       return openSync(path.join(pin.path, path.posix.basename(k)), flags);
     } finally {
-      closeSync(pin.fd);
+      pin.close();
     }
   }
 
@@ -876,13 +876,13 @@ export class LocalBackend
         if (errno(err) !== 'ENOENT' || !this.#knownDirs.has(dirKey)) throw err;
         this.#knownDirs.clear();
         if (temp !== '') endTemp(path.basename(temp));
-        await pin?.handle.close();
+        pin?.close();
         dir = await this.#ensureDir(dirKey, durable);
         handle = await openTemp();
       }
     } catch (err) {
       if (temp !== '') endTemp(path.basename(temp));
-      await pin?.handle.close().catch(() => {});
+      pin?.close();
       discardBody(body);
       throw isFerryError(err) ? err : fromSystemError(err, k);
     }
@@ -912,7 +912,7 @@ export class LocalBackend
       if (isMissing(err) || errno(err) === 'EISDIR') return;
       throw fromSystemError(err, k);
     } finally {
-      await entry.pin?.handle.close();
+      entry.pin?.close();
     }
   }
 
@@ -1031,7 +1031,7 @@ export class LocalBackend
       }
       throwIfAborted(signal);
       await fsp.rename(temp, path.join(pin?.path ?? dir, path.posix.basename(dst)));
-      await (pin === undefined ? syncDir(dir) : syncHandle(pin.handle));
+      await (pin === undefined ? syncDir(dir) : syncHandle(pin));
       return infoOf(dst, stats);
     } catch (err) {
       if (temp !== '') await fsp.unlink(temp).catch(() => {});
@@ -1040,7 +1040,7 @@ export class LocalBackend
       throw fromSystemError(err, dst);
     } finally {
       if (temp !== '') endTemp(path.basename(temp));
-      await pin?.handle.close();
+      pin?.close();
       await source.close();
     }
   }
@@ -1104,8 +1104,8 @@ export class LocalBackend
       to = await this.#pinDir(dirKey);
       const target = path.join(to?.path ?? dir, path.posix.basename(dst));
       await fsp.rename(from.at, target);
-      await (to === undefined ? syncDir(dir) : syncHandle(to.handle));
-      if (parentKey(src) !== dirKey) await (from.pin === undefined ? syncDir(path.dirname(from.at)) : syncHandle(from.pin.handle));
+      await (to === undefined ? syncDir(dir) : syncHandle(to));
+      if (parentKey(src) !== dirKey) await (from.pin === undefined ? syncDir(path.dirname(from.at)) : syncHandle(from.pin));
       return infoOf(dst, await fsp.lstat(target));
     } catch (err) {
       if (isFerryError(err)) throw err;
@@ -1113,8 +1113,8 @@ export class LocalBackend
       if (isMissing(err)) throw new NotFoundError(`${src}: not found`, { cause: err });
       throw fromSystemError(err, dst);
     } finally {
-      await to?.handle.close();
-      await from.pin?.handle.close();
+      to?.close();
+      from.pin?.close();
     }
   }
 
@@ -1151,7 +1151,7 @@ export class LocalBackend
       if (isMissing(err)) throw new NotFoundError(`${k}: not found`, { cause: err });
       throw fromSystemError(err, k);
     } finally {
-      await entry.pin?.handle.close();
+      entry.pin?.close();
     }
   }
 
@@ -1286,7 +1286,7 @@ export class LocalBackend
       }
       throw fromSystemError(err, k);
     } finally {
-      await entry.pin?.handle.close();
+      entry.pin?.close();
     }
   }
 
