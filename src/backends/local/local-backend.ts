@@ -1057,8 +1057,19 @@ export class LocalBackend
       if (found === undefined) throw new NotFoundError(`${key}: not found`);
       return { file: found.file, stats: found.stats, close: async () => {} };
     }
-    const { handle, stats } = await this.#openObject(key);
-    return { file: `/proc/self/fd/${handle.fd}`, stats, close: () => handle.close() };
+    // Blocking calls, as for a blocking readRange: one hand-off to the thread pool (the copy) per file, not four.
+    let fd: number | undefined;
+    try {
+      fd = await this.#openObjectSync(key);
+      const stats = fd === undefined ? undefined : fstatSync(fd);
+      if (fd === undefined || !stats?.isFile()) throw new NotFoundError(`${key}: not found`);
+      const open = fd;
+      return { file: `/proc/self/fd/${open}`, stats, close: async () => closeSync(open) };
+    } catch (err) {
+      if (fd !== undefined) closeSync(fd);
+      if (isMissing(err)) throw new NotFoundError(`${key}: not found`, { cause: err });
+      throw fromSystemError(err, key);
+    }
   }
 
   /**
