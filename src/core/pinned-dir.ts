@@ -80,7 +80,14 @@ async function classify(err: unknown, fd: number | undefined, name: string, at: 
   const linked =
     errno(err) === 'ELOOP' || (errno(err) === 'ENOTDIR' && (await lstat(fd === undefined ? at : `/proc/self/fd/${fd}/${name}`).catch(() => undefined))?.isSymbolicLink() === true);
   if (linked) return new LinkOnTheWayError(at, { cause: err });
-  if (err instanceof Error && 'path' in err) (err as NodeJS.ErrnoException).path = at;
+  return byName(err, fd === undefined ? at : `/proc/self/fd/${fd}/${name}`, at);
+}
+
+/** `err` with its path and message naming `at` rather than `asOpened` (a /proc name). */
+function byName(err: unknown, asOpened: string, at: string): unknown {
+  if (!(err instanceof Error)) return err;
+  (err as NodeJS.ErrnoException).path = at;
+  err.message = err.message.split(asOpened).join(at);
   return err;
 }
 
@@ -97,8 +104,8 @@ export interface PinOptions {
  * following no link below the root; undefined where directories cannot be pinned. The first
  * name is opened by its whole path (the root is trusted: one open and close fewer than
  * opening the root first). A link on the way rejects with {@link LinkOnTheWayError}; other
- * failures (ENOENT, ENOTDIR for a file on the way) with the system error, its `path` the
- * name's path below `root`. The caller closes it.
+ * failures (ENOENT, ENOTDIR for a file on the way) with the system error, its `path` and
+ * message naming the name's path below `root`. The caller closes it.
  */
 export async function pinDir(root: string, names: readonly string[], options: PinOptions = {}): Promise<PinnedDir | undefined> {
   if (!PINNABLE) return undefined;
@@ -133,7 +140,7 @@ async function openIn(parent: number | undefined, name: string, at: string, opti
       () => true,
       (err: unknown) => {
         if (errno(err) === 'EEXIST') return false;
-        throw Object.assign(err as Error, { path: at });
+        throw byName(err, inParent, at);
       },
     );
     if (made && options.made !== undefined) await madeIn(parent, at, options.made);
