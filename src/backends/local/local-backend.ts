@@ -593,7 +593,7 @@ export class LocalBackend
     const realRoot = (await this.#rootDir(create !== undefined)) as string;
     const made = create?.durable === true ? (parent: OpenDir) => syncHandle(parent) : undefined;
     try {
-      return await pinDir(realRoot, dirKey === '' ? [] : dirKey.split('/'), { create: create !== undefined, made });
+      return await pinDir(realRoot, dirKey.split('/'), { create: create !== undefined, made });
     } catch (err) {
       if (err instanceof LinkOnTheWayError) {
         this.#knownDirs.clear();
@@ -709,7 +709,7 @@ export class LocalBackend
     // Shared by the reads started at once (see #dirLookups): one realpath of the root.
     const realRoot = await this.#lookupDir('');
     if (realRoot === undefined) return undefined;
-    const pin = pinDirSync(realRoot, dirKey === '' ? [] : dirKey.split('/'))!;
+    const pin = pinDirSync(realRoot, dirKey.split('/'))!;
     try {
       return openSync(path.join(pin.path, path.posix.basename(k)), flags);
     } finally {
