@@ -6,20 +6,14 @@
  *
  * Looking before writing is not enough: a link planted after the look (`DEST/sub` renamed
  * away and a link put in its place once the download made it) was followed by every write
- * after it. So on Linux each file is written through its directory held open: the directory
- * is opened from the destination one name at a time without following links, and the file
- * named `/proc/self/fd/N/NAME`, which resolves through the open directory whatever is renamed
- * or linked since (openat(2), which Node does not offer). Elsewhere the look is all there is.
+ * after it. So on Linux each file is written through its directory held open
+ * (../core/pinned-dir.ts: opened from the destination one name at a time without following
+ * links, the file named `/proc/self/fd/N/NAME`). Elsewhere the look is all there is.
  */
-import { existsSync } from 'node:fs';
-import { constants, lstat, open, type FileHandle } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { FerryError, PathInvalidError, fromSystemError } from '../core/errors.js';
-
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-
-/** Whether an open directory can be named (Linux's /proc/self/fd). */
-const PINNABLE = process.platform === 'linux' && existsSync('/proc/self/fd');
+import { LinkOnTheWayError, PINNABLE, pinDir, type PinnedDir } from '../core/pinned-dir.js';
 
 /** Whether `path` is a symbolic link. */
 async function isLink(path: string): Promise<boolean> {
@@ -71,8 +65,8 @@ export class DestGuard {
     const bad = await this.problem(dir);
     if (bad) throw bad;
     if (!PINNABLE || (dir !== this.rootDir && !dir.startsWith(this.root))) return fn(dest);
-    const fh = await this.openDir(dir);
-    const pinned = `/proc/self/fd/${fh.fd}`;
+    const pin = await this.pinDir(dir);
+    const pinned = pin.path;
     try {
       return await fn(join(pinned, basename(dest)));
     } catch (err) {
@@ -80,29 +74,18 @@ export class DestGuard {
       throw err;
     } finally {
       if (this.dirsToSync?.delete(pinned)) this.dirsToSync.add(dir);
-      await fh.close();
+      pin.close();
     }
   }
 
-  /** `dir` opened from the root one name at a time, following no link. */
-  private async openDir(dir: string): Promise<FileHandle> {
+  /** `dir` held open from the root (../core/pinned-dir.ts); a link on the way is the refusal that names it. */
+  private async pinDir(dir: string): Promise<PinnedDir> {
     const names = dir === this.rootDir ? [] : dir.slice(this.root.length).split(sep);
-    let fh = await open(this.rootDir, constants.O_RDONLY | constants.O_DIRECTORY).catch((err: unknown) => Promise.reject(fromSystemError(err, this.rootDir)));
-    let at = this.rootDir;
     try {
-      for (const name of names) {
-        at = join(at, name);
-        const next = await open(`/proc/self/fd/${fh.fd}/${name}`, DIR_FLAGS).catch(async (err: NodeJS.ErrnoException) => {
-          const linked = err.code === 'ELOOP' || (err.code === 'ENOTDIR' && (await isLink(at)));
-          throw linked ? linkRefusal(at) : fromSystemError(err, at);
-        });
-        await fh.close();
-        fh = next;
-      }
-      return fh;
+      return (await pinDir(this.rootDir, names))!;
     } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
+      if (err instanceof LinkOnTheWayError) throw linkRefusal(err.path);
+      throw fromSystemError(err, (err as NodeJS.ErrnoException).path ?? dir);
     }
   }
 }

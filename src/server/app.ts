@@ -781,11 +781,11 @@ async function openChunkStores(config: ServerConfig, dataDir: string): Promise<{
   const local = async (): Promise<StorageBackend> => {
     // The files' bytes: the server's user only, as the data directory Ferry makes, even in
     // one made by hand with mode 0755 (the local backend's directories follow the umask).
-    // Nobody else may write in it, so no link can be swapped in: writes need no pinned directory.
+    // Nobody else may write in it, so no link can be swapped in: no directory need be held open.
     const root = join(dataDir, 'store');
     await mkdir(root, { recursive: true, mode: 0o700 });
     await chmod(root, 0o700);
-    return new LocalBackend({ root, pinWrites: false });
+    return new LocalBackend({ root, pinDirs: false });
   };
   const open = async (remote: string): Promise<StorageBackend> => {
     if (remote === 'local') return local();

@@ -151,8 +151,9 @@ describe('LocalBackend on disk', () => {
     const writer = new LocalBackend({ root: dir });
     const names = Array.from({ length: 40 }, (_, i) => `${i % 2 ? 'd' : 'e'}/f${i}`);
     for (const n of names) await writer.write(n, Buffer.from(n));
-    // A fresh backend, as a sync's source: nothing resolved yet.
-    const b = new LocalBackend({ root: dir });
+    // A fresh backend, as a sync's source: nothing resolved yet. Directories not held open
+    // (pinDirs: false): held open, they are opened one name at a time instead, not resolved.
+    const b = new LocalBackend({ root: dir, pinDirs: false });
     await countingFs('realpath', async (realpaths) => {
       const read = await Promise.all(names.map((n) => b.readRange(n, 0, 100, { blocking: true })));
       expect(read.map((r) => r.toString())).toEqual(names);
@@ -192,17 +193,34 @@ describe('LocalBackend on disk', () => {
     const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
     await probe.close();
     const sync = vi.spyOn(proto, 'sync');
-    await b.write('new/dir/durable', Buffer.from('x'));
-    // file + its directory + the new directories' entries
-    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
-    sync.mockClear();
-    // A new directory under one already known (one mkdir): its entry is made durable too.
-    await b.write('new/other/durable', Buffer.from('x'));
-    expect(sync.mock.calls.length).toBeGreaterThanOrEqual(3);
-    sync.mockClear();
-    await b.write('new/dir/fast', Buffer.from('x'), { durable: false });
-    await b.write('new/third/fast', Buffer.from('x'), { durable: false });
-    expect(sync).not.toHaveBeenCalled();
+    // Directories held open (../../src/core/pinned-dir.ts) are fsynced by descriptor: fs.fsync.
+    const fsCjs = require('node:fs') as Record<string, unknown>;
+    const realFsync = fsCjs.fsync as (...args: unknown[]) => unknown;
+    let fsyncs = 0;
+    fsCjs.fsync = (...args: unknown[]) => {
+      fsyncs++;
+      return realFsync(...args);
+    };
+    syncBuiltinESMExports();
+    const syncs = () => sync.mock.calls.length + fsyncs;
+    try {
+      await b.write('new/dir/durable', Buffer.from('x'));
+      // file + its directory + the new directories' entries
+      expect(syncs()).toBeGreaterThanOrEqual(3);
+      sync.mockClear();
+      fsyncs = 0;
+      // A new directory under one already known (one mkdir): its entry is made durable too.
+      await b.write('new/other/durable', Buffer.from('x'));
+      expect(syncs()).toBeGreaterThanOrEqual(3);
+      sync.mockClear();
+      fsyncs = 0;
+      await b.write('new/dir/fast', Buffer.from('x'), { durable: false });
+      await b.write('new/third/fast', Buffer.from('x'), { durable: false });
+      expect(syncs()).toBe(0);
+    } finally {
+      fsCjs.fsync = realFsync;
+      syncBuiltinESMExports();
+    }
     expect(await fsp.readFile(path.join(dir, 'new', 'third', 'fast'), 'utf8')).toBe('x');
   });
 

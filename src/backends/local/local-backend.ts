@@ -11,10 +11,12 @@
  *   a link leading out is treated as absent (reads) or refused (writes).
  * Objects are opened with O_NOFOLLOW and replaced by `rename`, which replaces a link rather
  * than writing through it, so a final-component link never redirects a write. A directory
- * swapped for a link inside the root between our check and our use is not written through on
- * Linux: each write names its file through its directory held open (pinned-dir.ts). Reads,
- * deletes, copies, moves and `mkdir` still trust the check, as do writes elsewhere (Node has no
- * `openat`); for them the root is assumed to be written only through Ferry.
+ * swapped for a link inside the root between our check and our use is not used on Linux:
+ * writes, reads, copies, moves, deletes and setMtime name their file through its directory
+ * held open, and directories are made one name at a time in their parent held open
+ * (../../core/pinned-dir.ts). `stat`, `list` and `isDirectory`, and every
+ * operation elsewhere (Node has no `openat`), trust the check made once per directory; for
+ * them the root is assumed to be written only through Ferry.
  *
  * Atomic writes. Bytes go to a temporary file `.ferry-tmp-<random>` in the destination's
  * directory (same file system, so the final `rename(2)` is atomic), which is fsynced before the
@@ -42,6 +44,7 @@ import {
 } from '../../core/errors.js';
 import { writeAt, writevAt } from '../../core/file-writes.js';
 import { normalizeKey } from '../../core/path.js';
+import { LinkOnTheWayError, PINNABLE, pinDir, pinDirSync, type OpenDir, type PinnedDir } from '../../core/pinned-dir.js';
 import type {
   BackendFeatures,
   Copier,
@@ -68,7 +71,6 @@ import type {
   WriteOptions,
 } from '../../core/storage.js';
 import { bodyChunks, checkOffset, checkSize, discardBody, failOnAbort } from '../shared.js';
-import { pinDir, type PinnedDir } from './pinned-dir.js';
 import { beginTemp, endTemp, isTempInProgress } from './writes-in-progress.js';
 
 /** Prefix of the temporary files of writes in progress; reserved, never listed. */
@@ -80,12 +82,14 @@ export interface LocalBackendOptions {
   /** Follow symbolic links that stay inside the root (default false: links are invisible). */
   followSymlinks?: boolean;
   /**
-   * Write each file through its directory held open (pinned-dir.ts; Linux; default true), so
-   * that a link swapped in by another program while Ferry writes is never written through. A
-   * root only its owner can write in (the server's own store, mode 0700) has no such other
-   * program, and saves an open and a close per file with false.
+   * Go through each object's directory held open (../../core/pinned-dir.ts; Linux; default
+   * true) to write, read, copy, move, delete it or set its mtime, and make directories one
+   * name at a time in their parent held open, so that a link swapped in by another program
+   * while Ferry works is never written, made or read through. A root only its owner can write
+   * in (the server's own store, mode 0700) has no such other program, and saves an open and a
+   * close per file with false.
    */
-  pinWrites?: boolean;
+  pinDirs?: boolean;
 }
 
 const HASHES: readonly HashName[] = ['sha256', 'md5', 'sha1'];
@@ -137,14 +141,24 @@ function emptyStream(): Readable {
 export async function syncDir(dir: string): Promise<void> {
   const handle = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
-    await handle.sync();
-  } catch (err) {
-    // Some file systems cannot fsync a directory; they order metadata themselves.
-    if (errno(err) !== 'EINVAL') throw err;
+    await syncHandle(handle);
   } finally {
     await handle.close();
   }
 }
+
+/** {@link syncDir} of a directory already open. */
+async function syncHandle(handle: { sync(): Promise<void> }): Promise<void> {
+  try {
+    await handle.sync();
+  } catch (err) {
+    // Some file systems cannot fsync a directory; they order metadata themselves.
+    if (errno(err) !== 'EINVAL') throw err;
+  }
+}
+
+/** The directory key of an object key (`` for the root). */
+const parentKey = (key: string): string => key.slice(0, Math.max(0, key.lastIndexOf('/')));
 
 /** Directories remembered by {@link LocalBackend} at most (a chunk store has 256 + 256). */
 const KNOWN_DIRS = 4096;
@@ -261,7 +275,7 @@ class LocalStaged implements StagedObject {
     await fsp.rename(this.temp, this.target);
     this.#gone = true;
     endTemp(path.basename(this.temp));
-    await this.pin?.handle.close();
+    this.pin?.close();
   }
 
   /** Closes and removes the temporary file (once renamed, there is none left to remove). */
@@ -271,7 +285,7 @@ class LocalStaged implements StagedObject {
     this.#gone = true;
     await fsp.unlink(this.temp).catch(() => {});
     endTemp(path.basename(this.temp));
-    await this.pin?.handle.close().catch(() => {});
+    this.pin?.close();
   }
 }
 
@@ -303,7 +317,7 @@ export class LocalBackend
   /** Absolute root as configured (may itself be a symlink: the operator chose it). */
   readonly root: string;
   readonly followSymlinks: boolean;
-  readonly #pinWrites: boolean;
+  readonly #pinDirs: boolean;
   /** `realpath(root)`, once the root exists; every confinement check compares against it. */
   #realRoot: string | undefined;
 
@@ -313,7 +327,7 @@ export class LocalBackend
     }
     this.root = path.resolve(options.root);
     this.followSymlinks = options.followSymlinks ?? false;
-    this.#pinWrites = options.pinWrites ?? true;
+    this.#pinDirs = options.pinDirs ?? true;
     this.name = `local:${this.root}`;
   }
 
@@ -447,14 +461,15 @@ export class LocalBackend
   }
 
   /**
-   * Creates the directory `dirKey` and its parents as needed (confined: the deepest existing
-   * ancestor is checked before anything is created below it) and returns its real path.
-   * When `durable`, the new directories' entries are fsynced.
+   * Creates the directory `dirKey` and its parents as needed (confined: each made in its
+   * parent held open when {@link #pinning}, else the deepest existing ancestor is checked
+   * before anything is created below it) and returns its real path. When `durable`, the new
+   * directories' entries are fsynced.
    */
   async #ensureDir(dirKey: string, durable: boolean): Promise<string> {
     const known = this.#knownDirs.get(dirKey);
     if (known !== undefined) return known;
-    const made = await this.#makeUnderKnown(dirKey, durable);
+    const made = this.#pinning ? undefined : await this.#makeUnderKnown(dirKey, durable);
     if (made !== undefined) return made;
     const realRoot = (await this.#rootDir(true)) as string;
     if (dirKey === '') return realRoot;
@@ -476,6 +491,7 @@ export class LocalBackend
       this.#rememberDir(dirKey, found);
       return found;
     }
+    if (this.#pinning) return this.#makePinned(dirKey, durable, abs);
 
     const segments = dirKey.split('/');
     let depth = segments.length - 1;
@@ -513,6 +529,21 @@ export class LocalBackend
     return real;
   }
 
+  /** `#ensureDir`'s making when {@link #pinning}: each missing directory made in its parent held open, so a link swapped in on the way is neither made in nor made through. */
+  async #makePinned(dirKey: string, durable: boolean, abs: string): Promise<string> {
+    let pin: PinnedDir | undefined;
+    try {
+      pin = await this.#pinDir(dirKey, { durable });
+    } catch (err) {
+      if (isFerryError(err)) throw err;
+      if (errno(err) === 'ENOTDIR') throw new NotADirectoryError(`${dirKey}: a parent is an object, not a directory`, { cause: err });
+      throw fromSystemError(err, dirKey);
+    }
+    pin?.close();
+    this.#rememberDir(dirKey, abs);
+    return abs;
+  }
+
   /**
    * The common case of `#ensureDir` in one round trip: a new directory whose parent is
    * known (confined, resolved): a chunk store's `chunks/ab` fan-out directories, 256 of
@@ -544,20 +575,27 @@ export class LocalBackend
     return dir;
   }
 
+  /** Whether operations go through their directory held open (../../core/pinned-dir.ts): not with `followSymlinks` (links inside the root are then meant to be followed) nor `pinDirs: false`. */
+  get #pinning(): boolean {
+    return PINNABLE && !this.followSymlinks && this.#pinDirs;
+  }
+
   /**
-   * The directory `dirKey` held open to write in (pinned-dir.ts), so that a link swapped in
-   * after `#ensureDir` checked it is not written through: opened one name at a time from the
-   * root, a link on the way is FERRY_ERR_PATH_INVALID. Undefined with `followSymlinks` (links
-   * inside the root are then meant to be followed) and where directories cannot be pinned.
+   * The directory `dirKey` held open (../../core/pinned-dir.ts), so that a link swapped in
+   * after a check is not used: opened one name at a time from the root, a link on the way is
+   * FERRY_ERR_PATH_INVALID; with `create`, missing directories are made on the way (each
+   * fsynced into its parent when `durable`). Undefined when not {@link #pinning}, and for the
+   * root (its path is trusted, as it is the operator's: one open and close fewer for each
+   * object at the top).
    */
-  async #pinDir(dirKey: string): Promise<PinnedDir | undefined> {
-    if (this.followSymlinks || !this.#pinWrites) return undefined;
-    const realRoot = (await this.#rootDir(true)) as string;
+  async #pinDir(dirKey: string, create?: { durable: boolean }): Promise<PinnedDir | undefined> {
+    if (!this.#pinning || dirKey === '') return undefined;
+    const realRoot = (await this.#rootDir(create !== undefined)) as string;
+    const made = create?.durable === true ? (parent: OpenDir) => syncHandle(parent) : undefined;
     try {
-      return await pinDir(realRoot, dirKey);
+      return await pinDir(realRoot, dirKey.split('/'), { create: create !== undefined, made });
     } catch (err) {
-      // ENOTDIR is a link (O_DIRECTORY may answer before O_NOFOLLOW) or a file on the way.
-      if (errno(err) === 'ELOOP' || (errno(err) === 'ENOTDIR' && (await this.#linkOnTheWay(realRoot, dirKey)))) {
+      if (err instanceof LinkOnTheWayError) {
         this.#knownDirs.clear();
         throw this.#escapeError(dirKey);
       }
@@ -565,16 +603,34 @@ export class LocalBackend
     }
   }
 
-  /** Whether a directory on the way from the root to `dirKey` is a symbolic link. */
-  async #linkOnTheWay(realRoot: string, dirKey: string): Promise<boolean> {
-    let at = realRoot;
-    for (const name of dirKey.split('/')) {
-      at = path.join(at, name);
-      const stats = await fsp.lstat(at).catch(() => undefined);
-      if (stats?.isSymbolicLink()) return true;
-      if (!stats?.isDirectory()) return false;
+  /**
+   * The parent of object `key` held open for a read, a delete, a move's source: undefined
+   * when not {@link #pinning}, `null` when the directory is missing or a link (so the object
+   * is not there).
+   */
+  async #pinParent(key: string): Promise<PinnedDir | null | undefined> {
+    if (!this.#pinning || parentKey(key) === '') return undefined;
+    if ((await this.#lookupDir('')) === undefined) return null;
+    try {
+      return await this.#pinDir(parentKey(key));
+    } catch (err) {
+      if (isMissing(err) || (isFerryError(err) && err.code === 'FERRY_ERR_PATH_INVALID')) return null;
+      throw fromSystemError(err, key);
     }
-    return false;
+  }
+
+  /**
+   * The name to use `key` (an object or directory) by: in its parent held open when
+   * {@link #pinning} (the caller closes `pin`), else through its checked directory; undefined
+   * when the parent is missing or (unless followed) a link.
+   */
+  async #entry(key: string): Promise<{ at: string; pin?: PinnedDir } | undefined> {
+    const pin = await this.#pinParent(key);
+    if (pin === null) return undefined;
+    const name = path.posix.basename(key);
+    if (pin !== undefined) return { at: path.join(pin.path, name), pin };
+    const dir = await this.#lookupDir(parentKey(key));
+    return dir === undefined ? undefined : { at: path.join(dir, name) };
   }
 
   /** The real path a key resolves to when it is confined, or undefined (missing, or leads through a refused link). */
@@ -614,11 +670,14 @@ export class LocalBackend
   /**
    * Opens an object for reading. O_NOFOLLOW: the path was resolved, so a link here is a race
    * and is refused; O_NONBLOCK: a FIFO swapped in must not block the open (no effect on files).
+   * When {@link #pinning} it is opened in its directory held open: a directory swapped for a
+   * link after the check is not read through.
    */
   async #openObject(key: string): Promise<{ handle: fsp.FileHandle; size: number; stats: Stats }> {
     // No lstat first: the fstat below decides whether it is a regular file (one syscall less
     // on the chunk store's hot path).
-    const file = await this.#resolve(key);
+    const pin = await this.#pinParent(key);
+    const file = pin === null ? undefined : pin === undefined ? await this.#resolve(key) : path.join(pin.path, path.posix.basename(key));
     if (file === undefined) throw new NotFoundError(`${key}: not found`);
     let handle: fsp.FileHandle;
     try {
@@ -626,6 +685,8 @@ export class LocalBackend
     } catch (err) {
       if (isMissing(err)) throw new NotFoundError(`${key}: not found`, { cause: err });
       throw fromSystemError(err, key);
+    } finally {
+      pin?.close();
     }
     try {
       const stats = await handle.stat();
@@ -634,6 +695,25 @@ export class LocalBackend
     } catch (err) {
       await handle.close().catch(() => {});
       throw fromSystemError(err, key);
+    }
+  }
+
+  /** `#openObject`'s open with blocking calls (readRange with `blocking`): a descriptor, or undefined when there is no such file. */
+  async #openObjectSync(k: string): Promise<number | undefined> {
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    const dirKey = parentKey(k);
+    if (!this.#pinning || dirKey === '') {
+      const file = await this.#resolve(k);
+      return file === undefined ? undefined : openSync(file, flags);
+    }
+    // Shared by the reads started at once (see #dirLookups): one realpath of the root.
+    const realRoot = await this.#lookupDir('');
+    if (realRoot === undefined) return undefined;
+    const pin = pinDirSync(realRoot, dirKey.split('/'))!;
+    try {
+      return openSync(path.join(pin.path, path.posix.basename(k)), flags);
+    } finally {
+      pin.close();
     }
   }
 
@@ -796,13 +876,13 @@ export class LocalBackend
         if (errno(err) !== 'ENOENT' || !this.#knownDirs.has(dirKey)) throw err;
         this.#knownDirs.clear();
         if (temp !== '') endTemp(path.basename(temp));
-        await pin?.handle.close();
+        pin?.close();
         dir = await this.#ensureDir(dirKey, durable);
         handle = await openTemp();
       }
     } catch (err) {
       if (temp !== '') endTemp(path.basename(temp));
-      await pin?.handle.close().catch(() => {});
+      pin?.close();
       discardBody(body);
       throw isFerryError(err) ? err : fromSystemError(err, k);
     }
@@ -821,18 +901,18 @@ export class LocalBackend
   async delete(key: string, options: OpOptions = {}): Promise<void> {
     const k = this.#objectKey(key);
     throwIfAborted(options.signal);
-    const slash = k.lastIndexOf('/');
-    const dir = await this.#lookupDir(slash < 0 ? '' : k.slice(0, slash));
-    if (dir === undefined) return;
-    const file = path.join(dir, k.slice(slash + 1));
+    const entry = await this.#entry(k);
+    if (entry === undefined) return;
     try {
-      const stats = await fsp.lstat(file);
+      const stats = await fsp.lstat(entry.at);
       if (stats.isDirectory() || (stats.isSymbolicLink() && !this.followSymlinks)) return;
       // A followed link is removed itself, never its target.
-      await fsp.unlink(file);
+      await fsp.unlink(entry.at);
     } catch (err) {
       if (isMissing(err) || errno(err) === 'EISDIR') return;
       throw fromSystemError(err, k);
+    } finally {
+      entry.pin?.close();
     }
   }
 
@@ -931,31 +1011,64 @@ export class LocalBackend
     const dst = this.#objectKey(to);
     const { signal } = options;
     throwIfAborted(signal);
-    const found = await this.#findObject(src);
-    if (found === undefined) throw new NotFoundError(`${src}: not found`);
-    const dir = await this.#ensureDir(dst.slice(0, Math.max(0, dst.lastIndexOf('/'))), true);
-    const temp = path.join(dir, tempName());
+    const source = await this.#copySource(src);
+    const dirKey = parentKey(dst);
+    let pin: PinnedDir | undefined;
+    let temp = '';
     try {
-      await fsp.copyFile(found.file, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-      await fsp.utimes(temp, found.stats.atimeMs / 1000, found.stats.mtimeMs / 1000);
+      const dir = await this.#ensureDir(dirKey, true);
+      pin = await this.#pinDir(dirKey);
+      temp = path.join(pin?.path ?? dir, tempName());
+      await fsp.copyFile(source.file, temp, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
       const handle = await fsp.open(temp, constants.O_RDONLY | constants.O_NOFOLLOW);
       let stats: Stats;
       try {
+        await handle.utimes(source.stats.atimeMs / 1000, source.stats.mtimeMs / 1000);
         await handle.sync();
         stats = await handle.stat();
       } finally {
         await handle.close();
       }
       throwIfAborted(signal);
-      await fsp.rename(temp, path.join(dir, path.posix.basename(dst)));
-      await syncDir(dir);
+      await fsp.rename(temp, path.join(pin?.path ?? dir, path.posix.basename(dst)));
+      await (pin === undefined ? syncDir(dir) : syncHandle(pin));
       return infoOf(dst, stats);
     } catch (err) {
-      await fsp.unlink(temp).catch(() => {});
+      if (temp !== '') await fsp.unlink(temp).catch(() => {});
+      if (isFerryError(err)) throw err;
       if (errno(err) === 'ENOENT') throw new NotFoundError(`${src}: vanished while being copied`, { cause: err });
       throw fromSystemError(err, dst);
     } finally {
-      endTemp(path.basename(temp));
+      if (temp !== '') endTemp(path.basename(temp));
+      pin?.close();
+      await source.close();
+    }
+  }
+
+  /**
+   * The source of a copy: a name for its bytes and its lstat. When {@link #pinning} the file
+   * is opened in its directory held open and named by its descriptor (`/proc/self/fd/N`), so
+   * neither a link swapped in for a directory on the way nor for the file itself is read
+   * through; `close` closes it.
+   */
+  async #copySource(key: string): Promise<{ file: string; stats: Stats; close: () => Promise<void> }> {
+    if (!this.#pinning) {
+      const found = await this.#findObject(key);
+      if (found === undefined) throw new NotFoundError(`${key}: not found`);
+      return { file: found.file, stats: found.stats, close: async () => {} };
+    }
+    // Blocking calls, as for a blocking readRange: one hand-off to the thread pool (the copy) per file, not four.
+    let fd: number | undefined;
+    try {
+      fd = await this.#openObjectSync(key);
+      const stats = fd === undefined ? undefined : fstatSync(fd);
+      if (fd === undefined || !stats?.isFile()) throw new NotFoundError(`${key}: not found`);
+      const open = fd;
+      return { file: `/proc/self/fd/${open}`, stats, close: async () => closeSync(open) };
+    } catch (err) {
+      if (fd !== undefined) closeSync(fd);
+      if (isMissing(err)) throw new NotFoundError(`${key}: not found`, { cause: err });
+      throw fromSystemError(err, key);
     }
   }
 
@@ -969,6 +1082,7 @@ export class LocalBackend
     const dst = this.#objectKey(to);
     throwIfAborted(options.signal);
     if (src === dst) return this.stat(src, options);
+    if (this.#pinning) return this.#movePinned(src, dst, options);
     const found = await this.#findObject(src);
     if (found === undefined) throw new NotFoundError(`${src}: not found`);
     const srcSlash = src.lastIndexOf('/');
@@ -989,6 +1103,32 @@ export class LocalBackend
     }
   }
 
+  /** move through both directories held open: `rename` of `/proc/self/fd/A/name` to `/proc/self/fd/B/name` is renameat(2). */
+  async #movePinned(src: string, dst: string, options: OpOptions): Promise<ObjectInfo> {
+    const from = await this.#entry(src);
+    if (from === undefined) throw new NotFoundError(`${src}: not found`);
+    const dirKey = parentKey(dst);
+    let to: PinnedDir | undefined;
+    try {
+      if (!(await fsp.lstat(from.at)).isFile()) throw new NotFoundError(`${src}: not found`);
+      const dir = await this.#ensureDir(dirKey, true);
+      to = await this.#pinDir(dirKey);
+      const target = path.join(to?.path ?? dir, path.posix.basename(dst));
+      await fsp.rename(from.at, target);
+      await (to === undefined ? syncDir(dir) : syncHandle(to));
+      if (parentKey(src) !== dirKey) await (from.pin === undefined ? syncDir(path.dirname(from.at)) : syncHandle(from.pin));
+      return infoOf(dst, await fsp.lstat(target));
+    } catch (err) {
+      if (isFerryError(err)) throw err;
+      if (errno(err) === 'EXDEV') return this.#copyThenDelete(src, dst, options);
+      if (isMissing(err)) throw new NotFoundError(`${src}: not found`, { cause: err });
+      throw fromSystemError(err, dst);
+    } finally {
+      to?.close();
+      from.pin?.close();
+    }
+  }
+
   async #copyThenDelete(src: string, dst: string, options: OpOptions): Promise<ObjectInfo> {
     const info = await this.copy(src, dst, options);
     await this.delete(src, options);
@@ -1000,12 +1140,29 @@ export class LocalBackend
     const k = this.#objectKey(key);
     if (!Number.isFinite(mtime)) throw new ValidationError(`${k}: mtime must be a number of ms`);
     throwIfAborted(options.signal);
+    if (this.#pinning) return this.#setMtimePinned(k, mtime);
     const found = await this.#findObject(k);
     if (found === undefined) throw new NotFoundError(`${k}: not found`);
     try {
       await fsp.utimes(found.file, found.stats.atimeMs / 1000, mtime / 1000);
     } catch (err) {
       throw fromSystemError(err, k);
+    }
+  }
+
+  /** setMtime in the file's directory held open: `lutimes`, so a link swapped in for the file itself is not followed either. */
+  async #setMtimePinned(k: string, mtime: number): Promise<void> {
+    const entry = await this.#entry(k);
+    if (entry === undefined) throw new NotFoundError(`${k}: not found`);
+    try {
+      const stats = await fsp.lstat(entry.at);
+      if (!stats.isFile()) throw new NotFoundError(`${k}: not found`);
+      await fsp.lutimes(entry.at, stats.atimeMs / 1000, mtime / 1000);
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(`${k}: not found`, { cause: err });
+      throw fromSystemError(err, k);
+    } finally {
+      entry.pin?.close();
     }
   }
 
@@ -1062,15 +1219,14 @@ export class LocalBackend
    * The event loop stands still for one file's read, which a CLI reading a tree can afford.
    */
   async #readRangeBlocking(k: string, offset: number, length: number, options: RangeReadOptions): Promise<Buffer> {
-    const file = await this.#resolve(k);
-    if (file === undefined) throw new NotFoundError(`${k}: not found`);
-    let fd: number;
+    let fd: number | undefined;
     try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      fd = await this.#openObjectSync(k);
     } catch (err) {
       if (isMissing(err)) throw new NotFoundError(`${k}: not found`, { cause: err });
       throw fromSystemError(err, k);
     }
+    if (fd === undefined) throw new NotFoundError(`${k}: not found`);
     try {
       const stats = fstatSync(fd);
       if (!stats.isFile()) throw new NotFoundError(`${k}: not found`);
@@ -1128,20 +1284,20 @@ export class LocalBackend
     const k = this.#dirKey(key);
     if (k === '') throw new PathInvalidError('the root cannot be removed', { details: { reason: 'root' } });
     throwIfAborted(options.signal);
-    const slash = k.lastIndexOf('/');
-    const parent = await this.#lookupDir(slash < 0 ? '' : k.slice(0, slash));
-    if (parent === undefined) return;
-    const dir = path.join(parent, k.slice(slash + 1));
+    const entry = await this.#entry(k);
+    if (entry === undefined) return;
     this.#knownDirs.clear();
     try {
-      if (!(await fsp.lstat(dir)).isDirectory()) return;
-      await fsp.rmdir(dir);
+      if (!(await fsp.lstat(entry.at)).isDirectory()) return;
+      await fsp.rmdir(entry.at);
     } catch (err) {
       if (isMissing(err)) return;
       if (errno(err) === 'ENOTEMPTY' || errno(err) === 'EEXIST') {
         throw new DirectoryNotEmptyError(`${k}: the directory is not empty`, { cause: err });
       }
       throw fromSystemError(err, k);
+    } finally {
+      entry.pin?.close();
     }
   }
 
