@@ -181,7 +181,12 @@ export async function withServer<T>(
   fn: (client: FerryClient) => Promise<T>,
   onWarning?: (m: string) => void,
 ): Promise<T> {
-  const tokenSource = loc.token === undefined ? undefined : await locationTokenSource(loc.spec);
+  const source = await locationTokenSource(loc.spec);
+  // NAME: of a login ferry logout emptied: not the token another login to its URL holds.
+  if (loc.token === undefined && opts.token === undefined && source?.startsWith('login:')) {
+    throw (await import('../client/config.js')).loggedOutLogin(source.slice('login:'.length), loc.server ?? '');
+  }
+  const tokenSource = loc.token === undefined ? undefined : source;
   try {
     return await withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token, ...(tokenSource ? { tokenSource } : {}) }, fn, onWarning);
   } catch (err) {

@@ -38,6 +38,7 @@ Examples:
       if (opts.server !== undefined) throw new UsageError('--name and --server both name a server: give one');
       // The token saved under that name, not the first one saved for its URL (one server, two logins).
       const { saved } = await savedServerNamed(opts.name);
+      if (opts.token === undefined && saved.token === undefined && opts.name !== 'ferry') throw (await import('../../client/config.js')).loggedOutLogin(opts.name, saved.server);
       opts = { ...opts, server: saved.server, token: opts.token ?? saved.token };
     }
     await withClient(opts, async (client) => {
