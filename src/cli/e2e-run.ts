@@ -51,7 +51,12 @@ export async function putEndToEnd(
   common: E2ePutOptions & { filter?: TreeFilter; onFileError?: (path: string, err: unknown) => void },
 ): Promise<TransferResult[] | undefined> {
   const vault = await vaultOf(client, dest, common.signal);
-  if (!opts.encrypt && !vault) return undefined;
+  if (!opts.encrypt && !vault) {
+    // A key named on the command line says "encrypt": outside a vault it would go unused, the file in the clear.
+    const named = opts.e2eKeyFile !== undefined ? '--e2e-key-file' : opts.passphraseFile !== undefined ? '--passphrase-file' : undefined;
+    if (named) throw new UsageError(`${terminalSafe(dest)} is not in an end-to-end folder, so ${named} alone encrypts nothing: add --encrypt to encrypt here, put into a folder made with ferry mkdir --e2e, or leave out ${named} to upload in the clear`);
+    return undefined;
+  }
   const secret = secretOf(opts);
   if (sources.includes('-')) {
     // Without a terminal a prompt would read the passphrase from stdin, which is the data here.

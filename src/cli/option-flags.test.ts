@@ -110,6 +110,10 @@ describe('the SDK names options for connection, token and key hints; the CLI pri
       await messageOf(userKeyOf({ passphrase: 'p' }, { name: 'key-file' }, async () => new Uint8Array(32))),
       'this end-to-end data was encrypted with a key file: give it with --e2e-key-file FILE',
     );
+    speaksOptions(
+      await messageOf(userKeyOf({ keyFile: new Uint8Array(32) }, { name: 'scrypt', N: 2 ** 14, r: 8, p: 1, salt: 'AAAAAAAAAAAAAAAAAAAAAA' }, async () => new Uint8Array(32))),
+      'this end-to-end data was encrypted with a passphrase, not a key file: give that passphrase (a user has one end-to-end key: a new vault takes the one of the marker above it, or of the root)',
+    );
   });
 
   it('an encrypted store opened without its key: `encryptionKeyFile`', async () => {

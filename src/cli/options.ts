@@ -185,7 +185,7 @@ async function asLogin<T extends ConnectionOpts>(opts: T): Promise<T> {
   if (opts.server !== undefined) throw new UsageError('--login and --server both name a server: give one');
   const { saved } = await savedLogin(opts.login);
   if (opts.token !== undefined) return { ...opts, server: saved.server };
-  if (saved.token === undefined) throw new ConfigError(`not logged in as ${opts.login} (no token saved for ${saved.server}); ferry login ${saved.server} --name ${opts.login} logs in`);
+  if (saved.token === undefined) throw (await import('../client/config.js')).loggedOutLogin(opts.login, saved.server);
   return { ...opts, server: saved.server, token: saved.token, tokenSource: `login:${opts.login}` };
 }
 
@@ -222,7 +222,12 @@ export async function withServer<T>(
   fn: (client: FerryClient) => Promise<T>,
   onWarning?: (m: string) => void,
 ): Promise<T> {
-  const tokenSource = loc.token === undefined ? undefined : await locationTokenSource(loc.spec);
+  const source = await locationTokenSource(loc.spec);
+  // NAME: of a login ferry logout emptied: not the token another login to its URL holds.
+  if (loc.token === undefined && opts.token === undefined && source?.startsWith('login:')) {
+    throw (await import('../client/config.js')).loggedOutLogin(source.slice('login:'.length), loc.server ?? '');
+  }
+  const tokenSource = loc.token === undefined ? undefined : source;
   try {
     return await withClient({ ...opts, server: loc.server ?? opts.server, token: loc.token ?? opts.token, ...(tokenSource ? { tokenSource } : {}) }, fn, onWarning);
   } catch (err) {

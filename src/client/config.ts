@@ -16,7 +16,7 @@
  * FERRY_TOKEN goes with FERRY_SERVER when both are set.
  */
 import { join } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { AuthRequiredError, ConfigError, type FerryError } from '../core/errors.js';
 import { configDir } from '../core/config-location.js';
 import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
 
@@ -103,6 +103,15 @@ export function savedServers(config: ConfigFile): Array<SavedServer & { name: st
   if (config.server) out.push({ name: DEFAULT_SERVER_NAME, server: config.server, token: config.token, ca: config.ca, fingerprint: config.fingerprint });
   for (const [name, s] of Object.entries(config.servers ?? {})) out.push({ name, ...s });
   return out;
+}
+
+/**
+ * A login saved under `name` that `ferry logout` left without a token. Used by name
+ * (`NAME:/path`, `whoami --name`), it stops here: looked up by its URL instead, the token of
+ * another login to the same server (the default one, another user) would stand in for it.
+ */
+export function loggedOutLogin(name: string, server: string): FerryError {
+  return new AuthRequiredError(`the login saved as ${name}: holds no token (ferry logout removed it): run ferry login ${server} --name ${name} again, or ferry logout --name ${name} --forget to drop it`);
 }
 
 /** The saved login for exactly this server URL (compared normalized), the default first. */

@@ -34,6 +34,10 @@ export const ferryBackendDefinition: BackendDefinition = {
     return path === '/' ? undefined : { options: { ...options, path: parentPath(path) }, name: baseName(path) };
   },
   async factory(options, origin) {
+    if (origin?.startsWith('login:') && options.token === undefined) {
+      const { loggedOutLogin } = await import('./config.js');
+      throw loggedOutLogin(origin.slice('login:'.length), String(options.server));
+    }
     const [{ FerryClient }, { FerryBackend }] = await Promise.all([import('./client.js'), import('./ferry-backend.js')]);
     const { DEFAULT_RETRY_POLICY } = await import('../core/retry.js');
     const retries = options.retries as number | undefined;

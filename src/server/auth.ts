@@ -55,6 +55,16 @@ export function newToken(): { id: string; token: string } {
   return { id, token: `ferry_${id}_${randomBytes(32).toString('base64url')}` };
 }
 
+/**
+ * What to say when the password typed has the shape of an API token (the admin token the
+ * first start printed, pasted into the sign-in page): said from the text alone, whoever the
+ * user and whatever the token, so it tells nothing about either.
+ */
+function tokenAsPassword(password: string): string {
+  if (!/^ferry_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$/.test(password.trim())) return '';
+  return ': that password is an API token (ferry_…), which never signs in with a user name; make the user a password with ferry user add NAME --password (or ferry user passwd NAME), or log the command line in with ferry login URL --token -';
+}
+
 function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
   const y = Buffer.from(b, 'hex');
@@ -341,7 +351,7 @@ export class Authenticator {
   async checkPassword(name: string, password: string, ip: string): Promise<UserRow> {
     const user = typeof name === 'string' && name.length <= 200 ? await this.store.userByName(name) : undefined;
     const ok = await verifyPassword(String(password), user?.password_hash ?? null, this.scryptCost, addressKey(ip));
-    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError('wrong user name or password'), 'invalid');
+    if (!user || !ok || user.disabled) throw failure(new AuthInvalidError(`wrong user name or password${tokenAsPassword(String(password))}`), 'invalid');
     this.checkIp(user, ip);
     return user;
   }

@@ -14,7 +14,7 @@
  * (Fastify gives such a request a null or undefined body).
  */
 import { createRequire } from 'node:module';
-import type { Ajv as AjvType, ValidateFunction } from 'ajv';
+import type { Ajv as AjvType, ErrorObject, ValidateFunction } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler, RouteOptions } from 'fastify';
 import { describedElsewhere, routeSchemaTable } from './route-schemas.js';
 
@@ -33,11 +33,45 @@ function lazyValidatorCompiler(optionalBodies: ReadonlySet<string>): FastifySche
       ajv ??= new (createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvType }).Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
       compiled ??= ajv.compile(schema as object);
       const ok = compiled(data);
-      (validate as unknown as { errors: unknown }).errors = compiled.errors;
+      (validate as unknown as { errors: unknown }).errors = compiled.errors && oneOfConstants(compiled.errors, data);
       return ok;
     };
     return validate;
   };
+}
+
+/**
+ * A value outside a list of names (TypeBox's union of literals, an `anyOf` of `const`s)
+ * fails each branch, and ajv reports every one: "body/events/0 must be equal to constant"
+ * ten times, then "must match a schema in anyOf", which names neither the value nor the
+ * names allowed. Such a group becomes one error that says both.
+ */
+function oneOfConstants(errors: ErrorObject[], data: unknown): ErrorObject[] {
+  const out: ErrorObject[] = [];
+  for (const e of errors) {
+    // ajv reports the branches' errors before the anyOf's own
+    const branches = e.keyword === 'anyOf' ? out.filter((b) => b.schemaPath.startsWith(`${e.schemaPath}/`)) : [];
+    const constants = branches.length > 0 && branches.every((b) => b.keyword === 'const' && b.instancePath === e.instancePath);
+    if (!constants) {
+      out.push(e);
+      continue;
+    }
+    const allowed = branches.map((b) => String((b.params as { allowedValue: unknown }).allowedValue));
+    const given = JSON.stringify(valueAt(data, e.instancePath)) ?? 'nothing';
+    const message = `is ${given.length > 60 ? `${given.slice(0, 57)}...` : given}: must be one of ${allowed.join(', ')}`;
+    out.splice(out.indexOf(branches[0]), branches.length, { ...e, message, params: { allowedValues: allowed } });
+  }
+  return out;
+}
+
+/** The value a JSON pointer (ajv's `instancePath`) names in `data`. */
+function valueAt(data: unknown, pointer: string): unknown {
+  let v = data;
+  for (const part of pointer.split('/').slice(1)) {
+    const key = part.replaceAll('~1', '/').replaceAll('~0', '~');
+    v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  }
+  return v;
 }
 
 // Responses are serialized as they are: response schemas document, they never filter.

@@ -541,10 +541,15 @@ export function misspeltVariables(env: NodeJS.ProcessEnv): { name: string; meant
   const out: { name: string; meant: string }[] = [];
   for (const name of Object.keys(env).filter((n) => n.startsWith('FERRY_')).sort()) {
     if (OTHER_VARIABLES.has(name) || names.includes(name)) continue;
-    const meant = GUESSED_NAMES.get(name) ?? names.find((n) => editDistance(n, name) <= 2);
+    const meant = variableMeant(name);
     if (meant) out.push({ name, meant });
   }
   return out;
+}
+
+/** The setting's variable a `FERRY_*` name is near: another server's name for it, or two letters off. */
+function variableMeant(name: string): string | undefined {
+  return GUESSED_NAMES.get(name) ?? SETTINGS.map((s) => envName(s.key)).find((n) => editDistance(n, name) <= 2);
 }
 
 /** Levenshtein distance (insertions, deletions, substitutions). */
@@ -631,10 +636,14 @@ export function resolveSettings(input: { file?: FileSettings; env?: NodeJS.Proce
   return { resolved: { values, sources }, problems };
 }
 
+/**
+ * The setting a file's unknown key may mean, by the rules the environment's names are
+ * warned by (misspeltVariables): `max_file_size`, `maxFileSise`, `data_dir`, `port`.
+ */
 function suggest(key: string): string {
-  const lower = key.toLowerCase().replace(/[-_]/g, '');
-  const near = SETTINGS.find((s) => s.key.toLowerCase() === lower);
-  return near ? ` (did you mean ${JSON.stringify(near.key)}?)` : '';
+  const asVariable = envName(key.replace(/[-\s]/g, '_')).replace(/__+/g, '_');
+  const meant = SETTINGS.find((s) => envName(s.key) === asVariable) ?? SETTINGS.find((s) => envName(s.key) === variableMeant(asVariable));
+  return meant ? ` (did you mean ${JSON.stringify(meant.key)}?)` : '';
 }
 
 /** Applies resolved values (and only those) onto a config built from defaults. */

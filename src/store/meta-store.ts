@@ -252,7 +252,7 @@ export class MetaStore {
     // Kysely's migrator would call this "corrupted migrations": it is a rollback to an older build.
     if (state.newer.length > 0) {
       throw new ConfigError(
-        `the metadata database was upgraded by a newer version of Ferry (its migration ${state.newer.join(', ')} is unknown to this one): run that version or a later one, or restore the backup made before the upgrade`,
+        `the metadata database was upgraded by a newer version of Ferry (${state.newer.length === 1 ? `its migration ${state.newer[0]} is` : `its migrations ${state.newer.join(', ')} are`} unknown to this one): run that version or a later one, or restore the backup made before the upgrade`,
         { details: { migrations: state.newer } },
       );
     }

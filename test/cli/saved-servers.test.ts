@@ -205,6 +205,16 @@ describe('saved servers', () => {
     expect(stale.code).toBe(4);
     expect(stale.stderr).toContain('the server refused the token (the token of the remote stale): the token is not valid; give the remote stale a valid token');
     ok(await ferry(['remote', 'rm', 'stale']));
+    // Logged out (the server kept): mine:/ and whoami --name mine stop, naming the login; they
+    // acted as the default login of the same URL, the admin, with its token
+    ok(await ferry(['logout', '--name', 'mine']));
+    const loggedOut = `the login saved as mine: holds no token (ferry logout removed it): run ferry login ${a.url} --name mine again, or ferry logout --name mine --forget to drop it (FERRY_ERR_AUTH_REQUIRED)`;
+    for (const args of [['whoami', '--name', 'mine'], ['ls', 'mine:/'], ['stat', 'mine:/by-ana.txt'], ['copy', 'mine:/', join(dir.path, 'copied-out')], ['check', dir.path, 'mine:/']]) {
+      const r = await ferry(args);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(loggedOut);
+      expect(r.stdout, args.join(' ')).not.toContain('on-a.txt');
+    }
     ok(await ferry(['logout', '--name', 'mine', '--forget']));
   });
 

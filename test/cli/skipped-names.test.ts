@@ -129,6 +129,12 @@ describe('names with control characters in a local tree', () => {
     const r = await w.ferry(['check', src, 'ferry:/check-dst']);
     expect(r.code, r.stderr).toBe(2);
     expectReported(r.stderr, src, 'failed');
+    // the summary counts them as errors (it said "0 errors" above "2 files failed")
+    expect(r.stderr).toContain('ferry check: 1 matching, 0 differing, 0 missing on ferry:/check-dst, 0 missing on');
+    expect(r.stderr).toMatch(/, 2 errors\n/);
+    const json = await w.ferry(['check', '--json', src, 'ferry:/check-dst']);
+    expect(json.code, json.stderr).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ same: 1, errors: 2, ok: false });
   });
 
   it('a symbolic link is still only a warning (exit 0), as in put -r', async () => {

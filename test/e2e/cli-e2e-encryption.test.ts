@@ -239,6 +239,22 @@ describe('put --encrypt outside a vault', () => {
     expect((await readFile(dest)).equals(plain)).toBe(true);
   });
 
+  it('a key named without --encrypt outside a vault is refused (exit 2), nothing sent: it went up in the clear', async () => {
+    await w.ferry(['mkdir', '/plain'], { env });
+    for (const flag of [['--passphrase-file', join(w.dir, 'pass')], ['--e2e-key-file', join(w.dir, 'no-such.key')]]) {
+      seen = [];
+      const put = await w.ferry(['put', ...flag, local, '/plain/'], { env });
+      expect(put.code, put.stderr).toBe(2);
+      expect(put.stderr).toBe(`ferry: /plain is not in an end-to-end folder, so ${flag[0]} alone encrypts nothing: add --encrypt to encrypt here, put into a folder made with ferry mkdir --e2e, or leave out ${flag[0]} to upload in the clear (FERRY_ERR_USAGE)\n`);
+      expect(Buffer.concat(seen).includes(MARKER)).toBe(false);
+    }
+    expect((await w.ferry(['ls', '/plain'], { env })).stdout).toBe('');
+    // FERRY_E2E_PASSPHRASE, set for every command, does not ask for encryption: a plain put stays plain
+    const plainPut = await w.ferry(['put', local, '/plain/'], { env: { ...env, FERRY_E2E_PASSPHRASE: PASS } });
+    expect(plainPut.code, plainPut.stderr).toBe(0);
+    expect((await w.ferry(['ls', '/plain'], { env })).stdout.trim()).toBe(NAME);
+  });
+
   it('a file moved on the server keeps its encrypted name and is still found by its plain name', async () => {
     const ls = await w.ferry(['ls', '--json', '/docs'], { env });
     const stored = (JSON.parse(ls.stdout) as Array<{ name: string }>).find((e) => e.name.endsWith('.fe2e'))!.name;

@@ -120,6 +120,33 @@ describe('ferry serve --sftp-addr', () => {
     expect(others.code).toBe(4);
   });
 
+  it("gives clients known_hosts lines with the README's command: OpenSSH's sftp and rclone both check the host against them", async () => {
+    const env = { FERRY_SERVER: server.url, FERRY_TOKEN: server.adminToken, FERRY_CONFIG: join(dir, 'config.json') };
+    expect((await runFerry(['user', 'add', 'kit'], { env })).code).toBe(0);
+    const key = join(dir, 'kit_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    expect((await runFerry(['user', 'key', 'add', 'kit', key + '.pub'], { env })).code).toBe(0);
+    const port = Number(String(server.ready.sftp).split(':')[1]);
+    // the command as the README prints it, for this server's data directory and address
+    const readme = await readFile(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    const shown = /To give clients `known_hosts` lines[^`]*`([^`]+)`/.exec(readme)?.[1];
+    expect(shown).toMatch(/^for k in ed25519 ecdsa; do echo /);
+    const command = shown!.replaceAll('files.example.com', '127.0.0.1').replaceAll(':2022', `:${port}`).replaceAll('DATA/', `${server.dataDir}/`);
+    const knownHosts = join(dir, 'readme_known_hosts');
+    await writeFile(knownHosts, execFileSync('bash', ['-c', command]));
+    expect((await readFile(knownHosts, 'utf8')).trim().split('\n')).toHaveLength(2);
+
+    const target = { port, knownHosts } as unknown as SftpServer;
+    const sftp = await run('sftp', [...sshOptions(target, key), '-P', String(port), '-b', '-', 'kit@127.0.0.1'], { input: 'mkdir in\n' });
+    expect(sftp.code, sftp.stderr).toBe(0);
+    // rclone (Go's SSH) asks for the ecdsa key: with the ed25519 line alone it failed, "knownhosts: key mismatch"
+    const conf = join(dir, 'rclone-kit.conf');
+    await writeFile(conf, ['[ferry-sftp]', 'type = sftp', 'host = 127.0.0.1', `port = ${port}`, 'user = kit', `key_file = ${key}`, `known_hosts_file = ${knownHosts}`, 'shell_type = none', ''].join('\n'));
+    const lsd = await run('rclone', ['--config', conf, 'lsd', 'ferry-sftp:']);
+    expect(lsd.code, lsd.stderr).toBe(0);
+    expect(lsd.stdout).toMatch(/ in\n/);
+  });
+
   it('listens on loopback unless told otherwise, on port 2022 unless told otherwise', async () => {
     expect(parseAddr(':2022', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '127.0.0.1', port: 2022 });
     expect(parseAddr('0.0.0.0', DEFAULT_SFTP_PORT, '--sftp-addr')).toEqual({ host: '0.0.0.0', port: 2022 });

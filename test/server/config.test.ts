@@ -166,10 +166,24 @@ describe('ferry config check', () => {
     const lines = r.stderr.trim().split('\n');
     expect(lines).toEqual([
       `${file}:2: addr: must be a string, not number 7000`,
-      `${file}:3: unknown setting "maxUploadSesions"`,
+      `${file}:3: unknown setting "maxUploadSesions" (did you mean "maxUploadSessions"?)`,
       `${file}:5: versions.keep: must be a whole number >= 0, not string "ten"`,
       `${file}:7: hooks.0.events.1: unknown event "explode" (known: upload, download, delete, move, copy, mkdir, share, login, quota)`,
       `${file}:9: fsync: must be true or false, not string "no"`,
+    ]);
+  });
+
+  it('an unknown key names the setting it is near, by the rules misspelt variables are warned by', async () => {
+    const { file, r } = await check('near.yaml', ['data_dir: /srv/ferry', 'port: 7000', 'max_file_size: 1G', 'trashday: 7', 'database_url: postgres://x', 'loglevel: info', 'zzz: 1', ''].join('\n'));
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `${file}:1: unknown setting "data_dir" (did you mean "data"?)`,
+      `${file}:2: unknown setting "port" (did you mean "addr"?)`,
+      `${file}:3: unknown setting "max_file_size" (did you mean "maxFileSize"?)`,
+      `${file}:4: unknown setting "trashday" (did you mean "trashDays"?)`,
+      `${file}:5: unknown setting "database_url" (did you mean "db"?)`,
+      `${file}:6: unknown setting "loglevel" (did you mean "logLevel"?)`,
+      `${file}:7: unknown setting "zzz"`,
     ]);
   });
 

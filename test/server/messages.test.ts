@@ -50,6 +50,23 @@ describe('errors name the caller’s paths, not the server’s', () => {
   });
 });
 
+describe('a sign-in with an API token as the password', () => {
+  it('says that a token is not a password and what to do, for any user name, known or not; a wrong password says only that', async () => {
+    const said = async (route: string, user: string, password: string) => errorOf(await t.api(route, { method: 'POST', json: { user, password }, token: null }));
+    for (const route of ['/api/v1/auth/session', '/api/v1/auth/login']) {
+      for (const user of ['admin', 'ana', 'nobody-here']) {
+        const e = await said(route, user, ana);
+        expect(e, `${route} ${user}`).toMatchObject({ status: 401, code: 'FERRY_ERR_AUTH_INVALID' });
+        expect(e.message).toBe(
+          'wrong user name or password: that password is an API token (ferry_…), which never signs in with a user name; make the user a password with ferry user add NAME --password (or ferry user passwd NAME), or log the command line in with ferry login URL --token -',
+        );
+      }
+      expect(await said(route, 'ana', 'not-her-password')).toMatchObject({ status: 401, message: 'wrong user name or password' });
+      expect(await said(route, 'ana', `${ana}x`)).toMatchObject({ status: 401, message: 'wrong user name or password' });
+    }
+  });
+});
+
 describe('GET /me', () => {
   const session = async (user: string, password: string): Promise<string> => {
     const res = await t.api('/api/v1/auth/session', { method: 'POST', json: { user, password }, token: null });

@@ -14,6 +14,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedWebhook, WebhookDeliveryInfo } from '../../src/core/protocol.js';
 import type { RecordedEvent } from '../../src/server/audit.js';
+import { hookEventOf } from '../../src/server/events.js';
+import { HOOK_EVENTS } from '../../src/server/settings.js';
 import { HOOKS_REFRESH_MS, WebhookDispatcher, webhookUrlForLogs } from '../../src/server/webhooks.js';
 import { MetaStore } from '../../src/store/meta-store.js';
 import { WebhookStore } from '../../src/store/webhook-store.js';
@@ -221,8 +223,17 @@ describe('webhooks', () => {
     expect((await atZero.json()) as { error: { code: string; message: string } }).toMatchObject({ error: { code: 'FERRY_ERR_VALIDATION', message: expect.stringContaining('cannot use port 0') } });
     await expect(fetch(zero.href)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
     expect(((await (await t.api('/api/v1/admin/webhooks')).json()) as { url: string }[]).map((w) => w.url)).not.toContain(zero.href);
-    const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['explode'] } });
+    // An unknown event (here the payload's action name) is named, with the events there are:
+    // it was "must be equal to constant" once per event, then "must match a schema in anyOf"
+    const unknown = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['upload', 'file.upload'] } });
     expect(unknown.status).toBe(400);
+    expect((await unknown.json()) as { error: { code: string; message: string } }).toEqual({
+      error: expect.objectContaining({ code: 'FERRY_ERR_VALIDATION', message: 'body/events/1 is "file.upload": must be one of upload, download, delete, move, copy, mkdir, share, login, quota' }),
+    });
+    // A value that is not even a string keeps ajv's own words (the type's error is among them)
+    const notAName = await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: [7] } });
+    expect(notAName.status).toBe(400);
+    expect(((await notAName.json()) as { error: { message: string } }).error.message).toMatch(/body\/events\/0 must be string/);
     const other = (await (await t.api('/api/v1/admin/webhooks', { method: 'POST', json: { url: rx.url, events: ['login'] } })).json()) as CreatedWebhook;
     expect((await t.api(`/api/v1/admin/webhooks/${other.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await t.api(`/api/v1/admin/webhooks/${other.id}`, { method: 'DELETE' })).status).toBe(404);
@@ -488,5 +499,17 @@ describe('hooks that hang or cannot start', () => {
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(pid).toBeGreaterThan(0);
     expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  });
+});
+
+describe('the README\'s list of events', () => {
+  it('names every event --events takes, each with the audit actions that send it', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    const paragraph = /\nEvents: ([\s\S]*?)\n\n/.exec(readme)?.[1].replace(/\s+/g, ' ') ?? '';
+    const listed = [...paragraph.matchAll(/`(\w+)` \(((?:`[\w.]+`(?:, )?)+)\)/g)].map((m) => ({ event: m[1], actions: [...m[2].matchAll(/`([\w.]+)`/g)].map((a) => a[1]) }));
+    expect(listed.map((l) => l.event)).toEqual([...HOOK_EVENTS]);
+    for (const { event, actions } of listed) {
+      for (const action of actions) expect(hookEventOf({ event: action } as RecordedEvent), action).toBe(event);
+    }
   });
 });

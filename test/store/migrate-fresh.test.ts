@@ -67,5 +67,17 @@ describe('a new SQLite database', () => {
     db.close();
     await expect(MetaStore.openSqlite(file)).rejects.toMatchObject({ code: 'FERRY_ERR_CONFIG', message: expect.stringContaining('upgraded by a newer version of Ferry (its migration 9999-from-a-newer-build is unknown to this one)') });
   });
+
+  it('names every migration a newer build ran, in the plural when there are several', async () => {
+    const file = join(dir, 'newer2.db');
+    await (await MetaStore.openSqlite(file)).close();
+    const db = new Database(file);
+    for (const name of ['9998-first-newer', '9999-second-newer']) db.prepare('insert into kysely_migration (name, timestamp) values (?, ?)').run(name, new Date().toISOString());
+    db.close();
+    await expect(MetaStore.openSqlite(file)).rejects.toMatchObject({
+      code: 'FERRY_ERR_CONFIG',
+      message: expect.stringContaining('upgraded by a newer version of Ferry (its migrations 9998-first-newer, 9999-second-newer are unknown to this one)'),
+    });
+  });
 });
 

@@ -16,7 +16,7 @@ import { DEFAULT_CHUNKING } from '../../src/core/manifest.js';
 import { tempDir, writeRandomFile } from '../helpers/files.js';
 import { startTestServer, type TestServer } from '../helpers/in-process-server.js';
 import { readMetric } from '../helpers/server.js';
-import { addUser } from '../helpers/users.js';
+import { addUser, tokenFor } from '../helpers/users.js';
 import { expectAccessible, freshContext, launch, screenshot, signIn } from './browser.js';
 
 const MiB = 1024 * 1024;
@@ -81,6 +81,10 @@ describe('web app', () => {
     await page.getByLabel('Password').fill('not-her-password');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('wrong user name or password');
+    // An API token (as the admin token the first start prints) pasted as the password: said so, with what to do
+    await page.getByLabel('Password').fill((await tokenFor(t, 'alice')).token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('that password is an API token (ferry_…), which never signs in with a user name; make the user a password with ferry user add NAME --password');
     await page.getByLabel('Password').fill('alice-password-1');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('This folder is empty.').waitFor();

@@ -51,18 +51,21 @@ Examples:
         onStorageCall: storageCallPrinter(flags.verbose),
       }));
       progress.end();
+      // A name no Ferry path holds could not be compared: an error of the comparison too, in its counts.
+      const uncompared = skippedNames.bad.length;
+      const errors = r.errors + uncompared;
       if (flags.json) {
-        process.stdout.write(JSON.stringify(r) + '\n');
+        process.stdout.write(JSON.stringify({ ...r, errors, ok: r.ok && uncompared === 0 }) + '\n');
       } else {
         const lines = combinedLines(r).filter((l) => flags.combined || !l.startsWith('='));
         if (lines.length) process.stdout.write(lines.map(terminalSafe).join('\n') + '\n');
         const unhashed = r.unhashed ? `, ${r.unhashed} compared by size only (no common hash)` : '';
         if (!flags.quiet) process.stderr.write(
           `ferry check: ${r.same} matching, ${r.differ} differing, ${r.missingOnDst} missing on ${remotes[1].label}, ` +
-            `${r.missingOnSrc} missing on ${remotes[0].label}, ${countOf(r.errors, 'error')}${unhashed}\n`,
+            `${r.missingOnSrc} missing on ${remotes[0].label}, ${countOf(errors, 'error')}${unhashed}\n`,
         );
       }
-      // A name no Ferry path holds could not be compared: a failed file (put -r's rule); with differences as well, 1.
+      // Such a name is a failed file (put -r's rule); with differences as well, 1.
       const unnameable = skippedNames.failure(false);
       if (unnameable && r.ok) throw unnameable;
       if (!r.ok) throw new ExitError(EXIT.FAILURE);

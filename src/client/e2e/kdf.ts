@@ -35,7 +35,7 @@ export async function userKeyOf(secret: E2eSecret, kdf: KdfParams, scrypt: Scryp
     if (!('keyFile' in secret)) throw new ConfigError('this end-to-end data was encrypted with a key file: give it with `keyFile`');
     return secret.keyFile;
   }
-  if (!('passphrase' in secret)) throw new ConfigError('this end-to-end data was encrypted with a passphrase, not a key file');
+  if (!('passphrase' in secret)) throw new ConfigError('this end-to-end data was encrypted with a passphrase, not a key file: give that passphrase (a user has one end-to-end key: a new vault takes the one of the marker above it, or of the root)');
   const pass = new TextEncoder().encode(secret.passphrase.normalize('NFC'));
   return scrypt(pass, fromBase64Url(kdf.salt), kdf);
 }
