@@ -188,6 +188,17 @@ export class ChunkSender {
   /** Bytes loaded into memory or waiting in a pack, for callers that hold data (streams). */
   private heldBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
+  /**
+   * Chunks that go as deltas, whose bases' signatures are not asked for yet, in the order
+   * they were added; and how many deltas have them asked for and are not sent yet. At most
+   * {@link sigsAhead} at once: a slot's delta finds its signatures come (workload 8b: the
+   * server made the next four signatures while the client made the current deltas and the
+   * server rebuilt them, instead of waiting for both), and the server keeps the bases read
+   * for them (ChunkStore.readBase) for a few deltas, not a file's worth.
+   */
+  private readonly sigQueue: DeltaTicket[] = [];
+  private sigsOut = 0;
+  private readonly sigsAhead: number;
 
   /** Aborted at the first failure, so that the requests still running stop at once. */
   private readonly controller = new AbortController();
@@ -203,6 +214,7 @@ export class ChunkSender {
     this.framesOn = ctx.client.chunkFrames && caps.features.includes('chunk-frames');
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
     allowManyListeners(this.signal);
+    this.sigsAhead = 2 * ctx.parallel;
   }
 
   /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
@@ -245,10 +257,38 @@ export class ChunkSender {
       this.packBytes += item.size + PACK_FRAME_HEADER_BYTES;
     } else if (this.framesOn && !item.base) {
       this.addFrame(item);
+    } else if (item.base) {
+      const ticket: DeltaTicket = { item };
+      this.sigQueue.push(ticket);
+      this.askSignatures();
+      this.start(() => this.sendOne(item, ticket));
     } else {
       this.start(() => this.sendOne(item));
     }
     return true;
+  }
+
+  /** Asks for the signatures of the next deltas in line, as many as {@link sigsAhead} allows. */
+  private askSignatures(): void {
+    while (this.sigsOut < this.sigsAhead && this.sigQueue.length > 0) this.ask(this.sigQueue.shift()!);
+  }
+
+  private ask(ticket: DeltaTicket): void {
+    this.sigsOut++;
+    ticket.signatures = this.ctx.client.deltaSignatures(ticket.item.size, ticket.item.base!, this.signal);
+    // Awaited by the chunk's putChunk; a failure before then is its failure, not an unhandled one.
+    ticket.signatures.catch(() => {});
+  }
+
+  /** The delta of `ticket` is done with (sent, sent whole, or failed): the next in line may ask. */
+  private doneWith(ticket: DeltaTicket): void {
+    if (ticket.signatures === undefined) {
+      const i = this.sigQueue.indexOf(ticket);
+      if (i !== -1) this.sigQueue.splice(i, 1);
+      return;
+    }
+    this.sigsOut--;
+    this.askSignatures();
   }
 
   /**
@@ -325,16 +365,23 @@ export class ChunkSender {
     this.running.add(p);
   }
 
-  private async sendOne(item: SendItem): Promise<void> {
+  private async sendOne(item: SendItem, ticket?: DeltaTicket): Promise<void> {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
+        if (ticket && ticket.signatures === undefined) {
+          // Its turn came before its signatures were asked for (a slot freed by other chunks).
+          this.sigQueue.splice(this.sigQueue.indexOf(ticket), 1);
+          this.ask(ticket);
+        }
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...(item.base ? { base: item.base } : {}) });
+        const delta = item.base ? { base: item.base, signatures: ticket?.signatures } : {};
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...delta });
         item.sent?.(data);
         this.account([item]);
       }, this.signal);
     } finally {
+      if (ticket) this.doneWith(ticket);
       item.release?.();
     }
   }
@@ -378,6 +425,12 @@ export class ChunkSender {
       else this.ctx.progress.done(it.size);
     }
   }
+}
+
+/** A chunk going as a delta, and its bases' signatures once asked for (FerryApi.deltaSignatures). */
+interface DeltaTicket {
+  item: SendItem;
+  signatures?: Promise<Uint8Array[] | undefined>;
 }
 
 /**
