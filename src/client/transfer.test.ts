@@ -201,9 +201,13 @@ function deltaSenderOver() {
     },
   } as unknown as FerryApi;
   const caps = { features: [], limits: { packThreshold: 16, maxPackBytes: 1 << 16 } } as unknown as Capabilities;
-  const sender = new ChunkSender(new TransferContext(api, {}), 'up', caps);
-  const add = (name: string) => sender.add({ hash: randomBytes(32).toString('hex'), size: 100, load: async () => Buffer.alloc(100), base: { hashes: [name], path: '/f' } });
-  return { sender, events, sigs, puts, add, mostAsked: () => mostAsked };
+  const ctx = new TransferContext(api, {});
+  const sender = new ChunkSender(ctx, 'up', caps);
+  const addTo = (to: ChunkSender, name: string) => to.add({ hash: randomBytes(32).toString('hex'), size: 100, load: async () => Buffer.alloc(100), base: { hashes: [name], path: '/f' } });
+  const add = (name: string) => addTo(sender, name);
+  /** Another file's sender in the same operation. */
+  const another = () => new ChunkSender(ctx, 'up2', caps);
+  return { sender, events, sigs, puts, add, addTo, another, mostAsked: () => mostAsked };
 }
 
 /** Lets every promise that can settle now settle (the fakes above chain a few). */
@@ -236,6 +240,26 @@ describe('ChunkSender, delta signatures', () => {
     expect(events.indexOf('sig d')).toBeLessThan(events.indexOf('done c'));
     expect(mostAsked()).toBe(2);
     for (const name of ['b', 'c', 'd']) expect(puts.get(name)!.signatures).toBe(sigs.get(name)!.promise);
+  });
+
+  it("keeps to twice the slots across the operation's files, not per file", async () => {
+    const { sender, events, sigs, puts, add, addTo, another, mostAsked } = deltaSenderOver();
+    const second = another();
+    add('a');
+    add('b');
+    addTo(second, 'x');
+    addTo(second, 'y');
+    await settle();
+    expect(events).toEqual(['sig a', 'sig b']);
+    for (const name of ['a', 'b', 'x', 'y']) {
+      sigs.get(name)!.resolve([new Uint8Array(1)]);
+      await settle();
+      puts.get(name)!.resolve();
+      await settle();
+    }
+    await Promise.all([sender.drain(), second.drain()]);
+    expect(events.filter((e) => e.startsWith('done'))).toEqual(['done a', 'done b', 'done x', 'done y']);
+    expect(mostAsked()).toBe(2);
   });
 
   it('fails the upload with the error of a signature request asked ahead, once that chunk has its turn, and never as an unhandled rejection', async () => {

@@ -88,6 +88,8 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
   };
   /** Buffers of pack bodies, reused by the packs of the operation (at most `parallel` kept). */
   readonly packBuffers: PackBuffers;
+  /** Delta signatures asked for ahead of their chunks' turn, twice `parallel` at most across the operation's files. */
+  readonly signaturesAhead: SignaturesAhead;
   /** Counts chunk bodies as they travelled (`result.wireBytes`): given to the API's chunk calls. */
   readonly onWire = (bytes: number): void => {
     this.result.wireBytes += bytes;
@@ -100,6 +102,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
     this.slots = options.slots ?? new Semaphore(this.parallel);
     this.packBuffers = options.packBuffers ?? new PackBuffers(this.parallel);
+    this.signaturesAhead = new SignaturesAhead(2 * this.parallel);
     this.progress = new ProgressTracker(options.onProgress);
     // Our own signal, linked to the caller's: every request of the operation listens to it,
     // far more than EventTarget's default of 10 listeners, which would warn.
@@ -188,17 +191,6 @@ export class ChunkSender {
   /** Bytes loaded into memory or waiting in a pack, for callers that hold data (streams). */
   private heldBytes = 0;
   private readonly roomWaiters: Array<() => void> = [];
-  /**
-   * Chunks that go as deltas, whose bases' signatures are not asked for yet, in the order
-   * they were added; and how many deltas have them asked for and are not sent yet. At most
-   * {@link sigsAhead} at once: a slot's delta finds its signatures come (workload 8b: the
-   * server made the next four signatures while the client made the current deltas and the
-   * server rebuilt them, instead of waiting for both), and the server keeps the bases read
-   * for them (ChunkStore.readBase) for a few deltas, not a file's worth.
-   */
-  private readonly sigQueue: DeltaTicket[] = [];
-  private sigsOut = 0;
-  private readonly sigsAhead: number;
 
   /** Aborted at the first failure, so that the requests still running stop at once. */
   private readonly controller = new AbortController();
@@ -214,7 +206,6 @@ export class ChunkSender {
     this.framesOn = ctx.client.chunkFrames && caps.features.includes('chunk-frames');
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
     allowManyListeners(this.signal);
-    this.sigsAhead = 2 * ctx.parallel;
   }
 
   /** Stops the sender (the caller failed elsewhere) and waits until no request runs. */
@@ -258,37 +249,14 @@ export class ChunkSender {
     } else if (this.framesOn && !item.base) {
       this.addFrame(item);
     } else if (item.base) {
-      const ticket: DeltaTicket = { item };
-      this.sigQueue.push(ticket);
-      this.askSignatures();
+      const base = item.base;
+      const ticket: DeltaTicket = { ask: () => this.ctx.client.deltaSignatures(item.size, base, this.signal) };
+      this.ctx.signaturesAhead.add(ticket);
       this.start(() => this.sendOne(item, ticket));
     } else {
       this.start(() => this.sendOne(item));
     }
     return true;
-  }
-
-  /** Asks for the signatures of the next deltas in line, as many as {@link sigsAhead} allows. */
-  private askSignatures(): void {
-    while (this.sigsOut < this.sigsAhead && this.sigQueue.length > 0) this.ask(this.sigQueue.shift()!);
-  }
-
-  private ask(ticket: DeltaTicket): void {
-    this.sigsOut++;
-    ticket.signatures = this.ctx.client.deltaSignatures(ticket.item.size, ticket.item.base!, this.signal);
-    // Awaited by the chunk's putChunk; a failure before then is its failure, not an unhandled one.
-    ticket.signatures.catch(() => {});
-  }
-
-  /** The delta of `ticket` is done with (sent, sent whole, or failed): the next in line may ask. */
-  private doneWith(ticket: DeltaTicket): void {
-    if (ticket.signatures === undefined) {
-      const i = this.sigQueue.indexOf(ticket);
-      if (i !== -1) this.sigQueue.splice(i, 1);
-      return;
-    }
-    this.sigsOut--;
-    this.askSignatures();
   }
 
   /**
@@ -369,11 +337,7 @@ export class ChunkSender {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
-        if (ticket && ticket.signatures === undefined) {
-          // Its turn came before its signatures were asked for (a slot freed by other chunks).
-          this.sigQueue.splice(this.sigQueue.indexOf(ticket), 1);
-          this.ask(ticket);
-        }
+        if (ticket) this.ctx.signaturesAhead.turnOf(ticket);
         const data = await item.load();
         const delta = item.base ? { base: item.base, signatures: ticket?.signatures } : {};
         await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...delta });
@@ -381,7 +345,7 @@ export class ChunkSender {
         this.account([item]);
       }, this.signal);
     } finally {
-      if (ticket) this.doneWith(ticket);
+      if (ticket) this.ctx.signaturesAhead.done(ticket);
       item.release?.();
     }
   }
@@ -427,10 +391,65 @@ export class ChunkSender {
   }
 }
 
-/** A chunk going as a delta, and its bases' signatures once asked for (FerryApi.deltaSignatures). */
+/** A chunk going as a delta: how to ask for its bases' signatures (FerryApi.deltaSignatures), and their answer once asked. */
 interface DeltaTicket {
-  item: SendItem;
+  ask: () => Promise<Uint8Array[] | undefined>;
   signatures?: Promise<Uint8Array[] | undefined>;
+}
+
+/**
+ * The deltas of one operation whose bases' signatures are asked for ahead of their turn
+ * (ChunkSender): at most `most` asked and not yet sent, across every file of the operation,
+ * in the order the deltas were queued. A delta's slot then finds its signatures come
+ * (workload 8b: the server makes the next deltas' signatures while the client makes the
+ * current deltas, instead of waiting for the client between groups), and the server keeps
+ * the bases it read for them (ChunkStore.readBase, 32 MiB) for a few deltas, not a file's
+ * worth. A delta whose turn comes first asks then, whatever the count: none waits on another.
+ */
+export class SignaturesAhead {
+  private readonly waiting: DeltaTicket[] = [];
+  private out = 0;
+
+  constructor(private readonly most: number) {}
+
+  /** Queues a delta; its signatures are asked for at once while fewer than `most` are. */
+  add(ticket: DeltaTicket): void {
+    this.waiting.push(ticket);
+    this.askNext();
+  }
+
+  /** The delta's turn came (it has a slot): its signatures are asked for now if they were not. */
+  turnOf(ticket: DeltaTicket): void {
+    if (ticket.signatures !== undefined) return;
+    this.forget(ticket);
+    this.ask(ticket);
+  }
+
+  /** The delta is done with (sent, sent whole, or failed): the next in line may ask. */
+  done(ticket: DeltaTicket): void {
+    if (ticket.signatures === undefined) {
+      this.forget(ticket);
+      return;
+    }
+    this.out--;
+    this.askNext();
+  }
+
+  private askNext(): void {
+    while (this.out < this.most && this.waiting.length > 0) this.ask(this.waiting.shift()!);
+  }
+
+  private ask(ticket: DeltaTicket): void {
+    this.out++;
+    ticket.signatures = ticket.ask();
+    // Awaited by the chunk's putChunk; a failure before then is its failure, not an unhandled one.
+    ticket.signatures.catch(() => {});
+  }
+
+  private forget(ticket: DeltaTicket): void {
+    const i = this.waiting.indexOf(ticket);
+    if (i !== -1) this.waiting.splice(i, 1);
+  }
 }
 
 /**
