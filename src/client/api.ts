@@ -359,10 +359,11 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * without being read into memory. Bytes in memory go zstd-compressed when this client can
    * compress ({@link zstd}), the server takes it (feature `zstd`) and it pays.
    */
-  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase; onWire?: WireCounter } = {}): Promise<ChunkPutResponse> {
+  putChunk(id: string, hash: string, data: Uint8Array | Blob, options: { signal?: AbortSignal; base?: DeltaBase; signatures?: Promise<Uint8Array[] | undefined>; onWire?: WireCounter } = {}): Promise<ChunkPutResponse> {
     return this.call(async () => {
       if (options.base && data instanceof Uint8Array) {
-        const sent = await this.putChunkDelta(id, hash, data, options.base, options.signal, options.onWire);
+        const signatures = options.signatures ?? this.deltaSignatures(data.length, options.base, options.signal);
+        const sent = await this.putChunkDelta(id, hash, data, options.base, signatures, options.signal, options.onWire);
         if (sent) return sent;
       }
       const z = await this.compressed(data);
@@ -455,21 +456,21 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
   };
 
   /**
-   * Sends a chunk as a delta against `base`, the chunks it replaces in the version of the
-   * file on the server (feature `chunk-delta`; more than one with `chunk-delta-bases`): the
-   * server's signature of each (about 3 KiB per MiB), then the edited pieces. Resolves
-   * undefined when a delta would not save at least half the chunk, or the server will not
-   * take one (a base is gone, or no longer in the file): the caller then sends the chunk
-   * itself. Never the only try: a delta that fails to verify on the server is sent again whole.
+   * The server's signature of each chunk of `base` (about 3 KiB per MiB), for a delta of a
+   * chunk of `size` bytes ({@link putChunk}), asked for at once: one round trip's wait, not
+   * one per base. Resolves undefined when no delta will be tried (a chunk too small, a server
+   * without `chunk-delta`, or without `chunk-delta-bases` for several bases, a base gone or
+   * not readable): the chunk then goes whole. A sender may ask ahead of the chunk's turn and
+   * hand the promise to `putChunk`, so that the server works on the next signatures while
+   * the client makes the deltas of the current ones.
    */
-  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: DeltaBase, signal?: AbortSignal, onWire?: WireCounter): Promise<ChunkPutResponse | undefined> {
-    if (!this.deltas || data.length < MIN_DELTA_BYTES) return undefined;
+  async deltaSignatures(size: number, base: DeltaBase, signal?: AbortSignal): Promise<Uint8Array[] | undefined> {
+    if (!this.deltas || size < MIN_DELTA_BYTES) return undefined;
     const caps = await this.capabilities({ signal });
     if (!caps.features.includes('chunk-delta')) return undefined;
     if (base.hashes.length > 1 && !caps.features.includes('chunk-delta-bases')) return undefined;
     try {
-      // The bases' signatures at once: one round trip's wait, not one per base.
-      const sigs = await Promise.all(
+      return await Promise.all(
         base.hashes.map((h) =>
           this.http.request(
             { method: 'GET', path: `${API_PREFIX}/chunks/${h}/signature`, query: { path: normalizePath(base.path) }, signal },
@@ -477,6 +478,25 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
           ),
         ),
       );
+    } catch (err) {
+      if (isFerryError(err) && DELTA_FALLBACK.has(err.code)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Sends a chunk as a delta against `base`, the chunks it replaces in the version of the
+   * file on the server (feature `chunk-delta`; more than one with `chunk-delta-bases`), made
+   * from their `signatures` ({@link deltaSignatures}). Resolves undefined when there are no
+   * signatures, a delta would not save at least half the chunk, or the server will not take
+   * one (a base is gone, or no longer in the file): the caller then sends the chunk itself.
+   * Never the only try: a delta that fails to verify on the server is sent again whole.
+   */
+  private async putChunkDelta(id: string, hash: string, data: Uint8Array, base: DeltaBase, signatures: Promise<Uint8Array[] | undefined>, signal?: AbortSignal, onWire?: WireCounter): Promise<ChunkPutResponse | undefined> {
+    const sigs = await signatures;
+    if (!sigs || !this.deltas) return undefined;
+    const caps = await this.capabilities({ signal });
+    try {
       const delta = this.deltas.make(data, sigs, 2 * caps.limits.maxChunkSize);
       if (delta.length > data.length / 2) return undefined;
       const answer = await this.http.json<ChunkPutResponse>({

@@ -1,8 +1,8 @@
-/** The pack bodies' buffers of a transfer (PackBuffers), alone and as ChunkSender uses them. */
+/** The pack bodies' buffers of a transfer (PackBuffers), alone and as ChunkSender uses them; ChunkSender asking for delta signatures ahead. */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { PACK_FRAME_HEADER_BYTES, type Capabilities, type PackPutResponse } from '../core/protocol.js';
-import type { FerryApi } from './api.js';
+import type { DeltaBase, FerryApi } from './api.js';
 import { ChunkSender, PackBuffers, TransferContext } from './transfer.js';
 
 describe('PackBuffers', () => {
@@ -164,5 +164,116 @@ describe('ChunkSender, framed chunks', () => {
     await sender.drain();
     expect(bodies[0].buffer).not.toBe(buf.buffer);
     expect(copies[0].equals(framesOf([c]))).toBe(true);
+  });
+});
+
+/**
+ * A sender (one slot) over a fake API whose delta signature requests and chunk PUTs wait
+ * until the test settles them, recording the order of events.
+ */
+function deltaSenderOver() {
+  const events: string[] = [];
+  const sigs = new Map<string, { promise: Promise<Uint8Array[] | undefined>; resolve: (v: Uint8Array[]) => void; reject: (e: unknown) => void }>();
+  const puts = new Map<string, { resolve: () => void; signatures?: Promise<Uint8Array[] | undefined> }>();
+  let asked = 0;
+  let mostAsked = 0;
+  const api = {
+    parallel: 1,
+    chunkFrames: false,
+    deltaSignatures: (_size: number, base: DeltaBase): Promise<Uint8Array[] | undefined> => {
+      const name = base.hashes[0];
+      events.push(`sig ${name}`);
+      mostAsked = Math.max(mostAsked, ++asked);
+      let resolve!: (v: Uint8Array[]) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<Uint8Array[] | undefined>((res, rej) => ((resolve = res), (reject = rej)));
+      sigs.set(name, { promise, resolve, reject });
+      return promise;
+    },
+    putChunk: async (_id: string, hash: string, _data: Uint8Array, options: { base?: DeltaBase; signatures?: Promise<Uint8Array[] | undefined> }) => {
+      const name = options.base!.hashes[0];
+      await options.signatures; // the delta is made from them, then sent
+      events.push(`put ${name}`);
+      await new Promise<void>((resolve) => puts.set(name, { resolve, signatures: options.signatures }));
+      asked--;
+      events.push(`done ${name}`);
+      return { hash, size: 0, stored: true };
+    },
+  } as unknown as FerryApi;
+  const caps = { features: [], limits: { packThreshold: 16, maxPackBytes: 1 << 16 } } as unknown as Capabilities;
+  const ctx = new TransferContext(api, {});
+  const sender = new ChunkSender(ctx, 'up', caps);
+  const addTo = (to: ChunkSender, name: string) => to.add({ hash: randomBytes(32).toString('hex'), size: 100, load: async () => Buffer.alloc(100), base: { hashes: [name], path: '/f' } });
+  const add = (name: string) => addTo(sender, name);
+  /** Another file's sender in the same operation. */
+  const another = () => new ChunkSender(ctx, 'up2', caps);
+  return { sender, events, sigs, puts, add, addTo, another, mostAsked: () => mostAsked };
+}
+
+/** Lets every promise that can settle now settle (the fakes above chain a few). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe('ChunkSender, delta signatures', () => {
+  it("asks for the next deltas' signatures while the current delta's PUT runs, at most twice the slots at once, each handed to its own PUT", async () => {
+    const { sender, events, sigs, puts, add, mostAsked } = deltaSenderOver();
+    for (const name of ['a', 'b', 'c', 'd']) add(name);
+    await settle();
+    // One slot: a's PUT runs, b's signatures are already on their way, c's wait their turn.
+    expect(events).toEqual(['sig a', 'sig b']);
+    sigs.get('a')!.resolve([new Uint8Array(1)]);
+    await settle();
+    expect(events).toEqual(['sig a', 'sig b', 'put a']);
+    expect(puts.get('a')!.signatures).toBe(sigs.get('a')!.promise);
+    sigs.get('b')!.resolve([new Uint8Array(2)]);
+    puts.get('a')!.resolve();
+    await settle();
+    expect(events).toEqual(['sig a', 'sig b', 'put a', 'done a', 'sig c', 'put b']);
+    for (const name of ['b', 'c', 'd']) {
+      sigs.get(name)?.resolve([new Uint8Array(3)]);
+      await settle();
+      puts.get(name)!.resolve();
+      await settle();
+    }
+    sigs.get('d')?.resolve([new Uint8Array(4)]);
+    await sender.drain();
+    expect(events.filter((e) => e.startsWith('done'))).toEqual(['done a', 'done b', 'done c', 'done d']);
+    expect(events.indexOf('sig d')).toBeLessThan(events.indexOf('done c'));
+    expect(mostAsked()).toBe(2);
+    for (const name of ['b', 'c', 'd']) expect(puts.get(name)!.signatures).toBe(sigs.get(name)!.promise);
+  });
+
+  it("keeps to twice the slots across the operation's files, not per file", async () => {
+    const { sender, events, sigs, puts, add, addTo, another, mostAsked } = deltaSenderOver();
+    const second = another();
+    add('a');
+    add('b');
+    addTo(second, 'x');
+    addTo(second, 'y');
+    await settle();
+    expect(events).toEqual(['sig a', 'sig b']);
+    for (const name of ['a', 'b', 'x', 'y']) {
+      sigs.get(name)!.resolve([new Uint8Array(1)]);
+      await settle();
+      puts.get(name)!.resolve();
+      await settle();
+    }
+    await Promise.all([sender.drain(), second.drain()]);
+    expect(events.filter((e) => e.startsWith('done'))).toEqual(['done a', 'done b', 'done x', 'done y']);
+    expect(mostAsked()).toBe(2);
+  });
+
+  it('fails the upload with the error of a signature request asked ahead, once that chunk has its turn, and never as an unhandled rejection', async () => {
+    const { sender, sigs, puts, add } = deltaSenderOver();
+    add('a');
+    add('b');
+    await settle();
+    // b's request fails long before b's turn: nothing may see it until then.
+    sigs.get('b')!.reject(new Error('signature refused'));
+    sigs.get('a')!.resolve([new Uint8Array(1)]);
+    await settle();
+    await settle();
+    puts.get('a')!.resolve();
+    await expect(sender.drain()).rejects.toThrow('signature refused');
+    expect(puts.has('b')).toBe(false);
   });
 });

@@ -88,6 +88,8 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
   };
   /** Buffers of pack bodies, reused by the packs of the operation (at most `parallel` kept). */
   readonly packBuffers: PackBuffers;
+  /** Delta signatures asked for ahead of their chunks' turn, twice `parallel` at most across the operation's files. */
+  readonly signaturesAhead: SignaturesAhead;
   /** Counts chunk bodies as they travelled (`result.wireBytes`): given to the API's chunk calls. */
   readonly onWire = (bytes: number): void => {
     this.result.wireBytes += bytes;
@@ -100,6 +102,7 @@ export class TransferContext<B extends Uint8Array = Uint8Array> {
     this.parallel = Math.max(1, Math.floor(options.parallel ?? client.parallel));
     this.slots = options.slots ?? new Semaphore(this.parallel);
     this.packBuffers = options.packBuffers ?? new PackBuffers(this.parallel);
+    this.signaturesAhead = new SignaturesAhead(2 * this.parallel);
     this.progress = new ProgressTracker(options.onProgress);
     // Our own signal, linked to the caller's: every request of the operation listens to it,
     // far more than EventTarget's default of 10 listeners, which would warn.
@@ -245,6 +248,11 @@ export class ChunkSender {
       this.packBytes += item.size + PACK_FRAME_HEADER_BYTES;
     } else if (this.framesOn && !item.base) {
       this.addFrame(item);
+    } else if (item.base) {
+      const base = item.base;
+      const ticket: DeltaTicket = { ask: () => this.ctx.client.deltaSignatures(item.size, base, this.signal) };
+      this.ctx.signaturesAhead.add(ticket);
+      this.start(() => this.sendOne(item, ticket));
     } else {
       this.start(() => this.sendOne(item));
     }
@@ -325,16 +333,19 @@ export class ChunkSender {
     this.running.add(p);
   }
 
-  private async sendOne(item: SendItem): Promise<void> {
+  private async sendOne(item: SendItem, ticket?: DeltaTicket): Promise<void> {
     try {
       await this.ctx.slots.run(async () => {
         if (this.failure !== undefined) return;
+        if (ticket) this.ctx.signaturesAhead.turnOf(ticket);
         const data = await item.load();
-        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...(item.base ? { base: item.base } : {}) });
+        const delta = item.base ? { base: item.base, signatures: ticket?.signatures } : {};
+        await this.ctx.client.putChunk(this.uploadId, item.hash, data, { signal: this.signal, onWire: this.ctx.onWire, ...delta });
         item.sent?.(data);
         this.account([item]);
       }, this.signal);
     } finally {
+      if (ticket) this.ctx.signaturesAhead.done(ticket);
       item.release?.();
     }
   }
@@ -377,6 +388,67 @@ export class ChunkSender {
       if (it.progress) it.progress.done(it.size);
       else this.ctx.progress.done(it.size);
     }
+  }
+}
+
+/** A chunk going as a delta: how to ask for its bases' signatures (FerryApi.deltaSignatures), and their answer once asked. */
+interface DeltaTicket {
+  ask: () => Promise<Uint8Array[] | undefined>;
+  signatures?: Promise<Uint8Array[] | undefined>;
+}
+
+/**
+ * The deltas of one operation whose bases' signatures are asked for ahead of their turn
+ * (ChunkSender): at most `most` asked and not yet sent, across every file of the operation,
+ * in the order the deltas were queued. A delta's slot then finds its signatures come
+ * (workload 8b: the server makes the next deltas' signatures while the client makes the
+ * current deltas, instead of waiting for the client between groups), and the server keeps
+ * the bases it read for them (ChunkStore.readBase, 32 MiB) for a few deltas, not a file's
+ * worth. A delta whose turn comes first asks then, whatever the count: none waits on another.
+ */
+export class SignaturesAhead {
+  private readonly waiting: DeltaTicket[] = [];
+  private out = 0;
+
+  constructor(private readonly most: number) {}
+
+  /** Queues a delta; its signatures are asked for at once while fewer than `most` are. */
+  add(ticket: DeltaTicket): void {
+    this.waiting.push(ticket);
+    this.askNext();
+  }
+
+  /** The delta's turn came (it has a slot): its signatures are asked for now if they were not. */
+  turnOf(ticket: DeltaTicket): void {
+    if (ticket.signatures !== undefined) return;
+    this.forget(ticket);
+    this.ask(ticket);
+  }
+
+  /** The delta is done with (sent, sent whole, or failed): the next in line may ask. */
+  done(ticket: DeltaTicket): void {
+    if (ticket.signatures === undefined) {
+      this.forget(ticket);
+      return;
+    }
+    this.out--;
+    this.askNext();
+  }
+
+  private askNext(): void {
+    while (this.out < this.most && this.waiting.length > 0) this.ask(this.waiting.shift()!);
+  }
+
+  private ask(ticket: DeltaTicket): void {
+    this.out++;
+    ticket.signatures = ticket.ask();
+    // Awaited by the chunk's putChunk; a failure before then is its failure, not an unhandled one.
+    ticket.signatures.catch(() => {});
+  }
+
+  private forget(ticket: DeltaTicket): void {
+    const i = this.waiting.indexOf(ticket);
+    if (i !== -1) this.waiting.splice(i, 1);
   }
 }
 
