@@ -1,9 +1,10 @@
 // V8's optimizing compiler (TurboFan) optimizes a JavaScript function once the function has
 // spent a budget of work (`--interrupt-budget`, 66 KiB of bytecode "ticks" on Node 20). A
-// first `ferry sync` of 10,000 small files made ~170 functions hot that way on each side, most
-// of them run a few thousand times for that sync and rarely again: 22% of the client's CPU
-// samples (perf) and ~17% of a fresh server's were TurboFan compiling, on background threads
-// of a 2-core machine where the other side needed that core. With eight times the budget only
+// first `ferry sync` of 10,000 small files had TurboFan compile 128 times in the client and 350
+// times in a fresh server, mostly functions run a few thousand times for that sync and rarely
+// again: 22% of the client's CPU samples (perf) and ~17% of the server's, on background
+// threads of a 2-core machine where the other side needed that core. With eight times the
+// budget (42 and 68 compilations) only
 // the functions that stay hot are optimized (the per-chunk and per-byte loops still are,
 // within their first milliseconds; SHA-256, zstd and the FastCDC kernel are native or
 // WebAssembly, which this flag does not govern). Measured on that sync (4 and 3 alternating
