@@ -13,9 +13,11 @@
 // next chunks' opens and writes wait behind them (see benchmarks/results/issue-15-speed.md).
 process.env.UV_THREADPOOL_SIZE ??= '16';
 
-// `ferry serve` starts with TurboFan and Sparkplug off (./serve-start.js says why); the command
-// is the first argument but --debug, as src/cli/main.ts reads it.
+// `ferry serve` starts with TurboFan and Sparkplug off (./serve-start.js says why); every other
+// command has V8 optimize only the functions that stay hot from the start (./interrupt-budget.js).
+// The command is the first argument but --debug, as src/cli/main.ts reads it.
 if (process.argv.slice(2).find((a) => a !== '--debug') === 'serve') require('./serve-start.js').compilersOffForStart();
+else require('./interrupt-budget.js').laterOptimization();
 
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');

@@ -40,13 +40,18 @@ function compilersChosen() {
   return args.some((a) => CHOSEN.test(a.replace(/_/g, '-')));
 }
 
-/** For `ferry serve`: loads SERVE_BUILTINS, then turns TurboFan and Sparkplug off until the serve command turns them back on. */
+/**
+ * For `ferry serve`: loads SERVE_BUILTINS, then turns TurboFan and Sparkplug off until the
+ * serve command turns them back on, with V8's interrupt budget raised unless node's command
+ * line named one (./interrupt-budget.js says why).
+ */
 function compilersOffForStart() {
   if (compilersChosen()) return;
   for (const name of SERVE_BUILTINS) require(`node:${name}`);
   const { setFlagsFromString } = require('node:v8');
   for (const flag of OFF) setFlagsFromString(flag);
-  globalThis[AFTER_READY_KEY] = AFTER_READY;
+  const budget = require('./interrupt-budget.js');
+  globalThis[AFTER_READY_KEY] = budget.budgetChosen() ? AFTER_READY : [...AFTER_READY, budget.BUDGET_FLAG];
 }
 
 module.exports = { SERVE_BUILTINS, AFTER_READY_KEY, compilersOffForStart };
