@@ -43,6 +43,12 @@ export interface AuthContext {
   grants: readonly Grant[];
   limits: UserLimits;
   /**
+   * Where the account's history begins (ms, its creation), for an account whose home is not
+   * `/`: trash and old versions under its home from before it are a removed account's of the
+   * same home (or what an admin kept there), never this one's. Undefined: all of it.
+   */
+  historySince?: number;
+  /**
    * Set when a share link acts for its owner (a visitor): the link's id and its path (a
    * user path of the owner, also the `pathPrefix`). Visitors name files relative to it.
    */
