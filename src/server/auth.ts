@@ -332,6 +332,7 @@ export class Authenticator {
       scopes: new Set(via.scopes === '*' ? PERMISSIONS : parsePermissions(via.scopes)),
       pathPrefix: via.pathPrefix,
       grants: sortGrants(grants),
+      historySince: user.home === '/' ? undefined : Number(user.created_at),
       limits: {
         quotaBytes: user.quota_bytes === null ? null : Number(user.quota_bytes),
         quotaFiles: user.quota_files === null ? null : Number(user.quota_files),

@@ -43,6 +43,12 @@ export interface AuthContext {
   grants: readonly Grant[];
   limits: UserLimits;
   /**
+   * Where the account's history begins (ms, its creation), for an account whose home is not
+   * `/`: trash and old versions under its home from before it are a removed account's of the
+   * same home (or what an admin kept there), never this one's. Undefined: all of it.
+   */
+  historySince?: number;
+  /**
    * Set when a share link acts for its owner (a visitor): the link's id and its path (a
    * user path of the owner, also the `pathPrefix`). Visitors name files relative to it.
    */
@@ -165,14 +171,23 @@ export function authorizeMove(auth: AuthContext, from: string, to: string): { sr
   return { src, dst };
 }
 
-/** The admin API: the admin role and a token holding the `admin` scope. */
+/**
+ * The admin API, the server-wide operations (users, the audit log, bans, sweeps, upload
+ * sessions, stats, GC, backup and check, webhooks; other users' tokens, links and keys): the
+ * admin role, a token holding the `admin` scope, and no path prefix. A token narrowed to a
+ * folder keeps its admin's file operations inside that folder (as {@link authorize} decides)
+ * and nothing that reaches past it: every account, every user's history, the server's
+ * secrets. FERRY_ERR_FORBIDDEN.
+ */
 export function authorizeAdmin(auth: AuthContext): void {
   if (auth.role !== 'admin') throw new ForbiddenError('this needs an admin account');
   if (!auth.scopes.has('admin')) throw new ForbiddenError("this token lacks the 'admin' scope");
+  if (auth.pathPrefix !== null) throw new ForbiddenError(`this needs an admin token without a path prefix (this one is limited to ${auth.pathPrefix})`);
 }
 
+/** Whether the request may use the admin API ({@link authorizeAdmin}). */
 export function isAdmin(auth: AuthContext): boolean {
-  return auth.role === 'admin' && auth.scopes.has('admin');
+  return auth.role === 'admin' && auth.scopes.has('admin') && auth.pathPrefix === null;
 }
 
 export function toServerPath(auth: Pick<AuthContext, 'home'>, userPath: string): string {

@@ -154,19 +154,21 @@ export class VersionStore implements RetentionHook {
     await this.meta.releaseManifests(trx, countOf(rows.map((r) => r.manifest)));
   }
 
-  /** The old versions of one file, newest first. */
-  async versions(path: string): Promise<VersionInfo[]> {
-    return (await this.versionPage(path)).entries;
+  /** The old versions of one file, newest first (`since`: only those replaced after it, ms). */
+  async versions(path: string, since?: number): Promise<VersionInfo[]> {
+    return (await this.versionPage(path, { since })).entries;
   }
 
   /**
    * One page of the old versions of one file, newest first (by id): at most `limit` (default:
    * all), and those older than `before` (an id, the `next` of the page before). `next` is
-   * there when more may follow.
+   * there when more may follow. `since` (ms): only the versions replaced after it (an
+   * account's history begins with the account: AuthContext.historySince).
    */
-  async versionPage(path: string, options: { limit?: number; before?: number } = {}): Promise<{ entries: VersionInfo[]; next?: number }> {
+  async versionPage(path: string, options: { limit?: number; before?: number; since?: number } = {}): Promise<{ entries: VersionInfo[]; next?: number }> {
     let q = this.db.selectFrom('versions').selectAll().where('path', '=', path).orderBy('id', 'desc');
     if (options.before !== undefined) q = q.where('id', '<', options.before);
+    if (options.since !== undefined) q = q.where('replaced_at', '>', options.since);
     const limit = options.limit ?? Infinity;
     // One row past the page tells whether another page follows.
     const rows = await (options.limit === undefined ? q : q.limit(options.limit + 1)).execute();
@@ -175,13 +177,13 @@ export class VersionStore implements RetentionHook {
   }
 
   /** The version of `path` that was current at `at` (undefined: the current file, or none). */
-  async versionAt(path: string, at: number): Promise<VersionInfo | undefined> {
-    return (await this.versions(path)).find((v) => v.createdAt <= at && at < v.replacedAt);
+  async versionAt(path: string, at: number, since?: number): Promise<VersionInfo | undefined> {
+    return (await this.versions(path, since)).find((v) => v.createdAt <= at && at < v.replacedAt);
   }
 
-  /** The content of version `id` of `path`, as the file it was (FERRY_ERR_NOT_FOUND if `path` has no such version). */
-  async versionContent(path: string, id: number): Promise<FileContent> {
-    const v = (await this.versions(path)).find((x) => x.id === id);
+  /** The content of version `id` of `path`, as the file it was (FERRY_ERR_NOT_FOUND if `path` has no such version, or none replaced after `since`). */
+  async versionContent(path: string, id: number, since?: number): Promise<FileContent> {
+    const v = (await this.versions(path, since)).find((x) => x.id === id);
     if (!v) throw new NotFoundError(`${path} has no version ${id}`, { details: { path, version: id } });
     const chunks = (await this.meta.manifestChunkLists([v.hash])).get(v.hash);
     if (!chunks) throw new NotFoundError(`${path}: the manifest of version ${id} is missing`, { details: { path, version: id } });
@@ -191,8 +193,8 @@ export class VersionStore implements RetentionHook {
   }
 
   /** Makes version `id` of `path` current again (the current content becomes a version in turn). */
-  async restoreVersion(path: string, id: number, within?: (trx: Transaction<Database>) => Promise<void>) {
-    const v = (await this.versions(path)).find((x) => x.id === id);
+  async restoreVersion(path: string, id: number, within?: (trx: Transaction<Database>) => Promise<void>, since?: number) {
+    const v = (await this.versions(path, since)).find((x) => x.id === id);
     if (!v) throw new NotFoundError(`${path} has no version ${id}`, { details: { path, version: id } });
     return this.meta.restoreContent(path, { manifest: v.hash, size: v.size, mtime: v.mtime, mode: v.mode }, { within, from: path });
   }
@@ -202,13 +204,14 @@ export class VersionStore implements RetentionHook {
    * and those older than `before` (an id, the `next` of the page before). `next` is there
    * when more may follow.
    */
-  /** `batch`: only the files one delete put there (all of a folder deleted at once). */
-  async trash(root: string, options: { limit?: number; before?: number; batch?: string } = {}): Promise<{ entries: TrashInfo[]; next?: number }> {
+  /** `batch`: only the files one delete put there (all of a folder deleted at once); `since` (ms): only those deleted after it. */
+  async trash(root: string, options: { limit?: number; before?: number; batch?: string; since?: number } = {}): Promise<{ entries: TrashInfo[]; next?: number }> {
     const limit = options.limit ?? 10_000;
     let q = this.db.selectFrom('trash').selectAll();
     if (root !== '/') q = q.where((eb) => eb.or([eb('path', '=', root), eb.and([eb('path', '>', subtreeStart(root)), eb('path', '<', subtreeEnd(root))])]));
     if (options.before !== undefined) q = q.where('id', '<', options.before);
     if (options.batch !== undefined) q = q.where('batch', '=', options.batch);
+    if (options.since !== undefined) q = q.where('deleted_at', '>', options.since);
     // One row past the page tells whether another page follows.
     const rows = await q.orderBy('id', 'desc').limit(limit + 1).execute();
     const entries = rows.slice(0, limit).map((r) => ({ id: Number(r.id), batch: r.batch, path: r.path, hash: r.manifest, size: Number(r.size), mtime: Number(r.mtime), mode: r.mode, deletedAt: Number(r.deleted_at), deletedBy: r.deleted_by }));
@@ -247,8 +250,11 @@ export class VersionStore implements RetentionHook {
     );
   }
 
-  /** Empties the trash at or below `root` (all of it, or what was deleted before `before`), but the entries `keep` names by path. Returns files removed. */
-  async emptyTrash(root: string, before?: number, keep?: (path: string) => boolean): Promise<number> {
+  /**
+   * Empties the trash at or below `root` (all of it, or what was deleted before `before`), but
+   * the entries `keep` names by path and those deleted at or before `since` (ms). Returns files removed.
+   */
+  async emptyTrash(root: string, before?: number, keep?: (path: string) => boolean, since?: number): Promise<number> {
     let removed = 0;
     let after = 0;
     for (;;) {
@@ -256,6 +262,7 @@ export class VersionStore implements RetentionHook {
         let q = trx.selectFrom('trash').select(['id', 'manifest', 'path']).where('id', '>', after);
         if (root !== '/') q = q.where((eb) => eb.or([eb('path', '=', root), eb.and([eb('path', '>', subtreeStart(root)), eb('path', '<', subtreeEnd(root))])]));
         if (before !== undefined) q = q.where('deleted_at', '<', before);
+        if (since !== undefined) q = q.where('deleted_at', '>', since);
         const rows = await q.orderBy('id').limit(500).execute();
         const dropped = keep === undefined ? rows : rows.filter((r) => !keep(r.path));
         await this.dropTrash(trx, dropped.map((r) => ({ id: Number(r.id), manifest: r.manifest })));

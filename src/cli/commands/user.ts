@@ -336,7 +336,7 @@ function userSet(user: Command): void {
 function userRm(user: Command): void {
   const rm = user
     .command('rm')
-    .description('delete a user: their tokens, sessions and links go; their files stay')
+    .description('delete a user: their tokens, sessions, links and SSH keys go; their files stay, and their trash and old versions stay the admin\'s (a later user of the name does not see them)')
     .argument('<name>')
     .option('--json', 'print {removed: NAME} as JSON');
   addLoginOptions(rm).action(async (name: string, opts: UserOpts) => {

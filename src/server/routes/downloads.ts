@@ -353,6 +353,8 @@ export interface ServeFileOptions {
   beforeBody?: (range: { start: number; end: number; size: number; partial: boolean; etag: string }) => Promise<{ settle(sent: number, failed: boolean): void } | void>;
   /** An old version of the file (an id from `GET /api/v1/versions/*`) instead of its content now. */
   version?: number;
+  /** With `version`: only versions replaced after it (AuthContext.historySince). */
+  historySince?: number;
   /** Whose download this is for the audit log, when the request has no identity (share links). */
   auditAs?: { userId: string; userName: string; tokenId: string };
 }
@@ -364,7 +366,7 @@ export interface ServeFileOptions {
 export async function sendFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, serverPath: string, shownPath: string, options: ServeFileOptions): Promise<FastifyReply> {
   const { head } = options;
   const path = shownPath;
-  const content = options.version === undefined ? ctx.meta.fileContent(serverPath) : ctx.versions.versionContent(serverPath, options.version);
+  const content = options.version === undefined ? ctx.meta.fileContent(serverPath) : ctx.versions.versionContent(serverPath, options.version, options.historySince);
   const { entry, chunks } = await content.catch((err: unknown) => {
     if (err instanceof IsADirectoryError) throw new IsADirectoryError(`${path} is a directory: list it with ${API_PREFIX}/list${path}`);
     if (err instanceof NotFoundError && options.version !== undefined) throw new NotFoundError(`${path} has no version ${options.version}`, { details: { path, version: options.version } });
@@ -481,9 +483,11 @@ function getFile(ctx: ServerContext, request: FastifyRequest, reply: FastifyRepl
   const name = path.slice(path.lastIndexOf('/') + 1);
   const inline = q.inline !== undefined;
   const named = inline || q.download !== undefined;
-  return sendFile(ctx, request, reply, authorize(authOf(request), 'read', path), path, {
+  const auth = authOf(request);
+  return sendFile(ctx, request, reply, authorize(auth, 'read', path), path, {
     head,
     version: q.version === undefined ? undefined : parseVersionId(q.version),
+    historySince: auth.historySince,
     disposition: named ? contentDisposition(name, inline ? 'inline' : 'attachment') : undefined,
     contentType: named ? contentTypeFor(name) : undefined,
   });

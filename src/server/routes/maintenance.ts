@@ -11,7 +11,7 @@
  */
 import { resolve } from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ForbiddenError, ValidationError, isFerryError } from '../../core/errors.js';
+import { ValidationError, isFerryError } from '../../core/errors.js';
 import { API_PREFIX } from '../../core/protocol.js';
 import { checkIntegrity } from '../../store/integrity-check.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
@@ -40,10 +40,9 @@ function chunkStoresToCopy(ctx: ServerContext): string[] {
 
 async function backup(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const auth = authOf(request);
-  authorizeAdmin(auth);
   // A backup holds every user's metadata and the server's secrets (the session key signs every
-  // web session): nothing a token narrowed to one folder may copy out, as it may make no webhook.
-  if (auth.pathPrefix !== null) throw new ForbiddenError("a backup (every user's metadata and the server's secrets) needs an admin token without a path prefix");
+  // web session): authorizeAdmin refuses a token narrowed to one folder.
+  authorizeAdmin(auth);
   const body = (request.body ?? {}) as { dir?: unknown };
   if (typeof body.dir !== 'string' || body.dir === '') throw new ValidationError('dir must be an absolute directory path on the server');
   let manifest;

@@ -53,7 +53,7 @@ async function listShares(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   authorizeScope(auth, 'share');
   const all = queryFlag(request.query, 'all');
-  if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token");
+  if (all && !isAdmin(auth)) throw new ForbiddenError("listing other users' links needs an admin token without a path prefix");
   const page = keysetPageQuery(request.query, ctx.limits.maxListLimit);
   if (page) {
     // A token limited to a path prefix sees only the links inside it.

@@ -57,11 +57,8 @@ export const sshKeyRoutes: RoutePlugin = async (app, { ctx }) => {
 async function keyOwner(ctx: ServerContext, request: FastifyRequest, change: boolean): Promise<UserRow> {
   const auth = authOf(request);
   const name = (request.params as { name: string }).name;
-  if (isAdmin(auth)) {
-    if (change && name !== auth.userName && auth.pathPrefix !== null) throw new ForbiddenError("another user's SSH keys need an admin token without a path prefix");
-  } else if (name !== auth.userName) {
-    throw new ForbiddenError("another user's SSH keys are for an admin to manage");
-  }
+  // isAdmin: not with a token narrowed to a prefix, which manages only its own keys.
+  if (!isAdmin(auth) && name !== auth.userName) throw new ForbiddenError("another user's SSH keys need an admin token without a path prefix");
   // An admin's own keys too: a key logs the admin in with every permission over every home,
   // so an admin token narrowed to a prefix (or to reading) must not widen itself through one.
   if (change && name === auth.userName && !isFullCredential(auth)) {

@@ -47,7 +47,7 @@ async function listTokens(ctx: ServerContext, request: FastifyRequest) {
   const q = request.query as Record<string, string | undefined>;
   let userId: string | undefined = auth.userId;
   if (queryFlag(q, 'all') || q.user !== undefined) {
-    if (!isAdmin(auth)) throw new ForbiddenError("listing other users' tokens needs an admin token");
+    if (!isAdmin(auth)) throw new ForbiddenError("listing other users' tokens needs an admin token without a path prefix");
     if (q.user !== undefined) {
       const u = await users.userByName(q.user);
       if (!u) throw new NotFoundError(`no user ${q.user}`);
@@ -79,8 +79,7 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
   let owner: UserRow | undefined = await users.userById(auth.userId);
   const forUser = optionalString(body.user, 'user', 64);
   if (forUser !== undefined && forUser !== auth.userName) {
-    if (!isAdmin(auth)) throw new ForbiddenError("creating tokens for other users needs an admin token");
-    if (auth.pathPrefix !== null) throw new ForbiddenError('creating tokens for other users needs a token without a path prefix');
+    if (!isAdmin(auth)) throw new ForbiddenError('creating tokens for other users needs an admin token without a path prefix');
     owner = await users.userByName(forUser);
     if (!owner) throw new NotFoundError(`no user ${forUser}`);
   }

@@ -45,7 +45,7 @@ async function listVersions(ctx: ServerContext, request: FastifyRequest) {
   const auth = authOf(request);
   const path = wildcardPath(request);
   const server = authorize(auth, 'read', path);
-  const page = await ctx.versions.versionPage(server, pageQuery(ctx, request));
+  const page = await ctx.versions.versionPage(server, { ...pageQuery(ctx, request), since: auth.historySince });
   // No versions and no file: as any other route, a path that is not there is a 404.
   if (page.entries.length === 0) await ctx.meta.stat(server);
   // The rule for this path, so that a client can tell "versioning is off here" from "none yet".
@@ -74,15 +74,20 @@ async function restoreVersion(ctx: ServerContext, request: FastifyRequest) {
   let id: number;
   if (body.version !== undefined) id = parseVersionId(body.version);
   else if (typeof body.at === 'number' && Number.isSafeInteger(body.at)) {
-    const v = await ctx.versions.versionAt(server, body.at);
+    const v = await ctx.versions.versionAt(server, body.at, auth.historySince);
     if (!v) throw new NotFoundError(`${path} has no old version that was current at ${new Date(body.at).toISOString()}`, { details: { path } });
     id = v.id;
   } else throw new ValidationError('give version (an id from the list of versions) or at (ms since the epoch)');
   const check = ctx.quota.commitCheck(auth);
-  const v = (await ctx.versions.versions(server)).find((x) => x.id === id);
-  const entry = await ctx.versions.restoreVersion(server, id, async (trx) => {
-    if (v) await check(trx, [{ path: server, size: v.size }]);
-  });
+  const v = (await ctx.versions.versions(server, auth.historySince)).find((x) => x.id === id);
+  const entry = await ctx.versions.restoreVersion(
+    server,
+    id,
+    async (trx) => {
+      if (v) await check(trx, [{ path: server, size: v.size }]);
+    },
+    auth.historySince,
+  );
   await ctx.audit.record(request, { event: 'file.restore', ok: true, path: server, target: server, details: { version: id, size: entry.size, hash: entry.hash } });
   return toUserEntry(auth, entry);
 }
@@ -92,7 +97,7 @@ async function listTrash(ctx: ServerContext, request: FastifyRequest) {
   const root = authorize(auth, 'list', queryPath(request));
   const batch = (request.query as Record<string, string | undefined>).batch;
   if (batch !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(batch)) throw new ValidationError('batch must be the batch of a trash entry');
-  const page = await ctx.versions.trash(root, batch === undefined ? pageQuery(ctx, request) : { ...pageQuery(ctx, request), batch });
+  const page = await ctx.versions.trash(root, { ...pageQuery(ctx, request), since: auth.historySince, ...(batch === undefined ? {} : { batch }) });
   // A page may come back shorter than `limit` (entries under a narrower grant are left out): follow `next`, not the count.
   const entries = page.entries.map((t) => userTrash(auth, t)).filter((t) => can(auth, 'list', parentPath(t.path)));
   return page.next === undefined ? { entries } : { entries, next: String(page.next) };
@@ -103,8 +108,9 @@ async function restoreTrash(ctx: ServerContext, request: FastifyRequest) {
   const body = (request.body ?? {}) as Record<string, unknown>;
   const id = parseVersionId(body.id);
   const t = await ctx.versions.trashEntry(id);
-  // Someone else's trash is as invisible as their files.
-  if (!isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`, { details: { id } });
+  // Someone else's trash is as invisible as their files, and so is a removed account's of the same home.
+  const before = auth.historySince !== undefined && t.deletedAt <= auth.historySince;
+  if (before || !isWithin(t.path, auth.home) || !can(auth, 'list', toUserPath(auth, t.path))) throw new NotFoundError(`nothing in the trash with id ${id}`, { details: { id } });
   const to = body.to === undefined ? toUserPath(auth, t.path) : bodyPath(body.to, 'to');
   if (body.reencrypt !== undefined && typeof body.reencrypt !== 'boolean') throw new ValidationError('reencrypt must be a boolean');
   const server = authorize(auth, 'write', to);
@@ -126,7 +132,7 @@ async function emptyTrash(ctx: ServerContext, request: FastifyRequest) {
   if (before !== undefined && !Number.isSafeInteger(before)) throw new ValidationError('before must be a time in ms since the epoch');
   if (q.allUsers !== 'true') await refuseOthersTrash(ctx, auth, root);
   // What was deleted from where the caller may not delete (a narrower grant inside) stays.
-  const files = await ctx.versions.emptyTrash(root, before, (path) => !can(auth, 'delete', toUserPath(auth, path)));
+  const files = await ctx.versions.emptyTrash(root, before, (path) => !can(auth, 'delete', toUserPath(auth, path)), auth.historySince);
   await ctx.audit.record(request, { event: 'trash.empty', ok: true, path: root, target: root, details: { files } });
   return { files };
 }

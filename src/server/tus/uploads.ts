@@ -36,7 +36,7 @@ import { addAbortSignal, Readable } from 'node:stream';
 import { StreamChunker, type StreamChunk } from '../../algo/chunk-stream.js';
 import { ChecksumMismatchError, ForbiddenError, IsADirectoryError, LockedError, NotFoundError, OffsetMismatchError, PathInvalidError, UploadNotFoundError, ValidationError } from '../../core/errors.js';
 import { fileHashOf, type ChunkRef } from '../../core/manifest.js';
-import { joinPath, normalizePath } from '../../core/path.js';
+import { isWithin, joinPath, normalizePath, parentPath } from '../../core/path.js';
 import { KeyedLock } from '../../store/keyed-lock.js';
 import { TusStore, type TusRow } from '../../store/tus-store.js';
 import type { ServerContext } from '../context.js';
@@ -139,8 +139,10 @@ export class TusUploads {
     const partial = spec.concat?.kind === 'partial';
     let server: string;
     if (partial) {
-      // Never committed: a name in the home only so that quota and chunk routing have a path.
-      server = toServerPath(auth, `/.ferry-tus-partial-${randomBytes(8).toString('hex')}`);
+      // Never committed: a name so that quota and chunk routing have a path, at the root of
+      // what the creating token may write (its path prefix, or the home): the prefix check of
+      // every later request (own) and what a final upload may make of it (partsFor) follow it.
+      server = toServerPath(auth, joinPath(auth.pathPrefix ?? '/', `.ferry-tus-partial-${randomBytes(8).toString('hex')}`));
     } else {
       server = authorize(auth, 'write', destinationOf(spec.metadata));
       const existing = await this.ctx.meta.stat(server).catch(() => undefined);
@@ -160,7 +162,7 @@ export class TusUploads {
     const row: TusRow = {
       id: up.id,
       owner: auth.userId,
-      path: partial ? null : server,
+      path: server,
       length: spec.length ?? null,
       metadata: spec.rawMetadata ?? null,
       concat: partial ? 'partial' : null,
@@ -184,16 +186,13 @@ export class TusUploads {
     const seen = new Set<string>();
     const twice = parts.find((id) => seen.size === seen.add(id).size);
     if (twice !== undefined) throw new ValidationError(`Upload-Concat names the partial upload ${twice} more than once; name each part once`);
-    const server = authorize(auth, 'write', destinationOf(spec.metadata));
+    const target = destinationOf(spec.metadata);
+    const server = authorize(auth, 'write', target);
     const chunks: ChunkRef[] = [];
     let size = 0;
-    const rows: TusRow[] = [];
-    for (const id of parts) {
-      const row = await this.store.get(id);
-      if (!row || row.owner !== auth.userId || row.concat !== 'partial') throw new ValidationError(`Upload-Concat names ${id}, which is not one of your partial uploads`);
-      if (row.done_at === null) throw new ValidationError(`the partial upload ${id} is not complete`);
-      rows.push(row);
-      chunks.push(...(await this.ctx.meta.uploadEntries(id, 0)));
+    const rows = await this.partsFor(auth, parts, target);
+    for (const row of rows) {
+      chunks.push(...(await this.ctx.meta.uploadEntries(row.id, 0)));
       size += Number(row.length);
     }
     const ttlSeconds = intMeta(spec.metadata, 'ttlSeconds', 1, 10 * 365 * 86_400);
@@ -232,6 +231,32 @@ export class TusUploads {
     return row;
   }
 
+  /**
+   * The partial uploads a final upload to `target` (a user path) may join: the caller's own,
+   * complete, inside the caller's path prefix, and made by a token that could write `target`
+   * (a partial sits at the root of its creator's prefix: one made by a `/pub` token goes into
+   * no file outside `/pub`). FERRY_ERR_VALIDATION / FERRY_ERR_FORBIDDEN.
+   */
+  private async partsFor(auth: AuthContext, parts: readonly string[], target: string): Promise<TusRow[]> {
+    const rows: TusRow[] = [];
+    for (const id of parts) {
+      const row = await this.store.get(id);
+      if (!row || row.owner !== auth.userId || row.concat !== 'partial') throw new ValidationError(`Upload-Concat names ${id}, which is not one of your partial uploads`);
+      const placed = toUserPath(auth, TusUploads.placeOf(auth, row));
+      if (!withinPrefix(auth, placed)) throw new ForbiddenError(`the partial upload ${id} was made outside this token's path prefix ${auth.pathPrefix}`, { details: { id } });
+      const madeFor = parentPath(placed);
+      if (!isWithin(target, madeFor)) throw new ForbiddenError(`the partial upload ${id} was made by a token limited to ${madeFor}: it goes into no file outside it, not ${target}`, { details: { id, path: target } });
+      if (row.done_at === null) throw new ValidationError(`the partial upload ${id} is not complete`);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  /** The server path an upload writes (a partial: where it was placed; from before placing, the home's root). */
+  private static placeOf(auth: AuthContext, row: TusRow): string {
+    return row.path ?? toServerPath(auth, '/.ferry-tus-partial');
+  }
+
   // ---------------------------------------------------------------- state
 
   /** The caller's upload; anyone else's does not exist (404), as with upload sessions. */
@@ -239,7 +264,7 @@ export class TusUploads {
     authorizeScope(auth, 'write');
     const row = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await this.store.get(id) : undefined;
     if (!row || row.owner !== auth.userId || Number(row.expires_at) <= this.ctx.now()) throw new UploadNotFoundError(`upload ${id} not found (unknown, terminated or expired)`, { details: { id } });
-    if (row.path !== null && auth.pathPrefix !== null && !withinPrefix(auth, toUserPath(auth, row.path))) {
+    if (auth.pathPrefix !== null && !withinPrefix(auth, toUserPath(auth, TusUploads.placeOf(auth, row)))) {
       throw new ForbiddenError(`upload ${id} writes outside this token's path prefix ${auth.pathPrefix}`);
     }
     return row;
@@ -342,7 +367,7 @@ export class TusUploads {
       body.resume();
       return { row, offset: current };
     }
-    const server = row.path ?? toServerPath(auth, '/.ferry-tus-partial');
+    const server = TusUploads.placeOf(auth, row);
     let length = row.length === null ? null : Number(row.length);
     if (options.length !== undefined) {
       if (length !== null && options.length !== length) throw new ValidationError(`Upload-Length is ${length} already`);
@@ -440,6 +465,8 @@ export class TusUploads {
     const now = this.ctx.now();
     const keepUntil = now + this.ctx.config.uploadTtlMs;
     if (row.concat !== 'partial') {
+      // The target again at the commit, with the request that completes it (own() checked its prefix).
+      authorize(auth, 'write', toUserPath(auth, row.path!));
       try {
         await commitSession(this.ctx, request ?? null, auth, row.id, { size: Number(row.length), mtime: row.mtime === null ? now : Number(row.mtime) }, { check: this.ctx.quota.commitCheck(auth) }, 'tus');
       } catch (err) {
