@@ -78,7 +78,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
 
 /** Moves the refresh token of a session answer into the cookie (web app). */
 function intoCookie(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, session: WebSession): WebSession {
-  setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000 });
+  setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000, publicUrl: ctx.config.publicUrl });
   const { refreshToken: _kept, ...rest } = session;
   return rest;
 }
@@ -106,7 +106,7 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
     await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
     return fromCookie ? intoCookie(ctx, request, reply, session) : session;
   } catch (err) {
-    if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+    if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH, ctx.config.publicUrl);
     await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
     throw err;
   }
@@ -116,7 +116,7 @@ async function logout(ctx: ServerContext, request: FastifyRequest, reply: Fastif
   const auth = authOf(request);
   if (auth.kind === 'session') await ctx.auth.endSession(auth.tokenId.slice('session:'.length));
   else await ctx.users.revokeToken(auth.tokenId, ctx.now());
-  if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+  if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH, ctx.config.publicUrl);
   await ctx.audit.record(request, { event: 'auth.logout', ok: true, target: auth.tokenId });
   return reply.status(204).send();
 }
