@@ -26,7 +26,7 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
  * anywhere else (the server warns about it at start) gets no `Secure`, or the browser would
  * drop the cookie and sessions would not survive a reload.
  */
-function secureContext(request: FastifyRequest, publicUrl: string | undefined): boolean {
+export function secureCookies(request: FastifyRequest, publicUrl: string | undefined): boolean {
   if (request.protocol === 'https' || /^https:/i.test(publicUrl ?? '')) return true;
   const host = request.hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
@@ -35,7 +35,7 @@ function secureContext(request: FastifyRequest, publicUrl: string | undefined): 
 /** `publicUrl`: the server's `--public-url`, if set (an https one makes every cookie `Secure`). */
 export function setCookie(request: FastifyRequest, reply: FastifyReply, name: string, value: string, options: { path: string; maxAgeSeconds: number; publicUrl: string | undefined }): void {
   const parts = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${Math.max(0, Math.floor(options.maxAgeSeconds))}`, 'HttpOnly', 'SameSite=Strict'];
-  if (secureContext(request, options.publicUrl)) parts.push('Secure');
+  if (secureCookies(request, options.publicUrl)) parts.push('Secure');
   const prev = reply.getHeader('set-cookie');
   const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
   reply.header('set-cookie', [...list, parts.join('; ')]);

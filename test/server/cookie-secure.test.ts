@@ -53,7 +53,7 @@ async function unlockCookie(t: TestServer): Promise<string> {
 
 describe('cookies behind an https --public-url', () => {
   it('the session cookie and a link\'s unlock cookie carry Secure', async () => {
-    const session = await cookieOf(behindTls, '/api/v1/auth/session', { user: 'ada', password: 'ada-password-1', cookie: true }, 'ferry_refresh');
+    const session = await cookieOf(behindTls, '/api/v1/auth/session', { user: 'ada', password: 'ada-password-1', cookie: true }, '__Host-ferry_refresh');
     expect(session).toMatch(/; Secure(;|$)/);
     expect(session).toMatch(/HttpOnly/);
     expect(await unlockCookie(behindTls)).toMatch(/; Secure(;|$)/);
