@@ -17,7 +17,7 @@ import { addUser, share } from '../helpers/users.js';
 import { freshContext, launch, signIn } from './browser.js';
 
 const XSS = ['<img src=x onerror=alert(1)>', '"><svg onload=alert(2)>', "'><iframe src=javascript:alert(3)>"];
-const LONG = 'L'.repeat(250) + '.txt';
+const LONG = 'L'.repeat(251) + '.txt'; // 255, the longest name
 
 let t: TestServer;
 let browser: Browser;
@@ -37,17 +37,18 @@ async function call(path: string, init: RequestInit & { json?: unknown } = {}, e
 
 /** Whatever an injected payload would leave in the page: elements with handlers, frames, scripts from elsewhere. */
 async function injected(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const found: string[] = [];
-    for (const el of Array.from(document.querySelectorAll('*'))) {
-      for (const a of Array.from(el.attributes)) {
-        if (/^on/i.test(a.name)) found.push(`${el.tagName} ${a.name}`);
-        if (/^\s*javascript:/i.test(a.value)) found.push(`${el.tagName} ${a.name}=${a.value}`);
+  // Run in the page (a string: this file is type-checked without the DOM's types).
+  return page.evaluate<string[]>(`(() => {
+    const found = [];
+    for (const el of document.querySelectorAll('*')) {
+      for (const a of el.attributes) {
+        if (/^on/i.test(a.name)) found.push(el.tagName + ' ' + a.name);
+        if (/^\\s*javascript:/i.test(a.value)) found.push(el.tagName + ' ' + a.name + '=' + a.value);
       }
     }
-    for (const el of Array.from(document.querySelectorAll('img[src="x"], svg[onload], iframe:not([title^="PDF"])'))) found.push(el.outerHTML.slice(0, 80));
+    for (const el of document.querySelectorAll('img[src="x"], svg[onload], iframe:not([title^="PDF"])')) found.push(el.outerHTML.slice(0, 80));
     return found;
-  });
+  })()`);
 }
 
 async function watch(page: Page): Promise<{ dialogs: string[]; foreign: string[] }> {
@@ -120,6 +121,9 @@ describe('strings an attacker chose, in the web app', () => {
     await page.getByRole('button', { name: 'Versions' }).click();
     await page.getByRole('dialog').waitFor();
     expect(await injected(page), 'versions').toEqual([]);
+    // The check itself sees what an injection leaves (an element made from markup).
+    await page.evaluate(`document.body.insertAdjacentHTML('beforeend', ${JSON.stringify(XSS[0])})`);
+    expect(await injected(page), 'a planted element').toEqual(['IMG onerror', expect.stringContaining('<img src="x"')]);
     expect(seen.dialogs).toEqual([]);
     expect(seen.foreign).toEqual([]);
     expect(errors).toEqual([]);
@@ -152,8 +156,8 @@ describe('strings an attacker chose, in the web app', () => {
     ] as const) {
       await page.goto(t.url + path);
       await page.getByText(LONG.slice(0, 40), { exact: false }).first().waitFor();
-      const width = await page.evaluate(() => document.documentElement.clientWidth);
-      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+      const width = await page.evaluate<number>('document.documentElement.clientWidth');
+      const scroll = await page.evaluate<number>('document.documentElement.scrollWidth');
       expect(scroll, `${path}: the page does not scroll sideways`).toBeLessThanOrEqual(width);
       if (name) {
         await page.getByRole('checkbox', { name: `Select ${LONG}` }).check();
