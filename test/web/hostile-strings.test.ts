@@ -168,4 +168,18 @@ describe('strings an attacker chose, in the web app', () => {
     }
     await context.close();
   });
+
+  it('on a folder link\'s page at a phone\'s width, too', async () => {
+    await call(filesPath(`/long/${LONG}`), { method: 'PUT', body: 'long' });
+    const link = await share(t, token, { path: '/long' });
+    const { context, page } = await freshContext(browser, { width: 390, height: 700 });
+    await page.goto(link.url);
+    await page.getByText(LONG.slice(0, 40), { exact: false }).first().waitFor();
+    const width = await page.evaluate<number>('document.documentElement.clientWidth');
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth'), 'no sideways scrolling').toBeLessThanOrEqual(width);
+    const box = await page.getByRole('link', { name: `Download ${LONG}` }).boundingBox();
+    expect(box).not.toBeNull();
+    expect(box!.x + box!.width, 'its download link inside the page').toBeLessThanOrEqual(width);
+    await context.close();
+  });
 });
