@@ -27,7 +27,7 @@ import { clearCookie, readCookie, sameOrigin, secureCookies, setCookie } from '.
 import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
 import { grantInfo, tokenInfo } from '../views.js';
-import { bodyObject, optionalInt, optionalString, requiredString } from '../validate.js';
+import { bodyObject, optionalInt, optionalLabel, optionalString, requiredString } from '../validate.js';
 
 /** Longest-lived token a login may ask for: one year (default 90 days). */
 const MAX_LOGIN_TOKEN_SECONDS = 365 * 86_400;
@@ -76,7 +76,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
   const { user, body } = await passwordLogin(ctx, request, 'auth.login');
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
   if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
-  const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
+  const name = optionalLabel(body.tokenName, 'tokenName', 200) ?? 'ferry login';
   const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000, fromLogin: true });
   await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
   await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
