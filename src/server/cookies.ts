@@ -19,27 +19,30 @@ export function readCookie(request: FastifyRequest, name: string): string | unde
 }
 
 /**
- * Whether a cookie may carry `Secure`: over TLS, and on loopback addresses, which browsers
- * treat as secure contexts over plain HTTP. Plain HTTP anywhere else (the server warns about
- * it at start) gets no `Secure`, or the browser would drop the cookie and sessions would not
- * survive a reload.
+ * Whether a cookie may carry `Secure`: over TLS, behind a `--public-url` of https (a proxy
+ * that ends TLS: the request reaches us as plain HTTP, but the browser is on https and
+ * would send a cookie without `Secure` over plain HTTP to the same host too), and on
+ * loopback addresses, which browsers treat as secure contexts over plain HTTP. Plain HTTP
+ * anywhere else (the server warns about it at start) gets no `Secure`, or the browser would
+ * drop the cookie and sessions would not survive a reload.
  */
-function secureContext(request: FastifyRequest): boolean {
-  if (request.protocol === 'https') return true;
+export function secureCookies(request: FastifyRequest, publicUrl: string | undefined): boolean {
+  if (request.protocol === 'https' || /^https:/i.test(publicUrl ?? '')) return true;
   const host = request.hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
 }
 
-export function setCookie(request: FastifyRequest, reply: FastifyReply, name: string, value: string, options: { path: string; maxAgeSeconds: number }): void {
+/** `publicUrl`: the server's `--public-url`, if set (an https one makes every cookie `Secure`). */
+export function setCookie(request: FastifyRequest, reply: FastifyReply, name: string, value: string, options: { path: string; maxAgeSeconds: number; publicUrl: string | undefined }): void {
   const parts = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${Math.max(0, Math.floor(options.maxAgeSeconds))}`, 'HttpOnly', 'SameSite=Strict'];
-  if (secureContext(request)) parts.push('Secure');
+  if (secureCookies(request, options.publicUrl)) parts.push('Secure');
   const prev = reply.getHeader('set-cookie');
   const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
   reply.header('set-cookie', [...list, parts.join('; ')]);
 }
 
-export function clearCookie(request: FastifyRequest, reply: FastifyReply, name: string, path: string): void {
-  setCookie(request, reply, name, '', { path, maxAgeSeconds: 0 });
+export function clearCookie(request: FastifyRequest, reply: FastifyReply, name: string, path: string, publicUrl: string | undefined): void {
+  setCookie(request, reply, name, '', { path, maxAgeSeconds: 0, publicUrl });
 }
 
 /**

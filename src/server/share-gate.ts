@@ -195,7 +195,7 @@ export class ShareGate {
       if (typeof password !== 'string' || password === '') throw new AuthRequiredError('this link needs a password', { details: { password: true } });
       await this.verify(request, row, password);
       const cookie = ctx.auth.signClaims(UNLOCK_PREFIX, { s: row.id, exp: expiresAt });
-      setCookie(request, reply, UNLOCK_COOKIE, cookie, { path: `/s/${s.key}`, maxAgeSeconds: UNLOCK_TTL_MS / 1000 });
+      setCookie(request, reply, UNLOCK_COOKIE, cookie, { path: `/s/${s.key}`, maxAgeSeconds: UNLOCK_TTL_MS / 1000, publicUrl: ctx.config.publicUrl });
     }
     return { token: ctx.auth.signClaims(SHARE_TOKEN_PREFIX, { s: row.id, exp: expiresAt }), expiresAt };
   }

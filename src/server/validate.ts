@@ -75,6 +75,29 @@ export function optionalString(value: unknown, what: string, max = 1024): string
   return value === undefined ? undefined : requiredString(value, what, max);
 }
 
+// Control characters (C0, DEL, C1) and Unicode direction embeddings, overrides and isolates.
+const LABEL_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * A name people give a thing others are shown (a share link's name, on its page for anyone
+ * with the link; a token's, in an admin's listings): a string without control characters or
+ * direction controls. `Payroll\u202efdp.exe` showed as `Payrollexe.pdf` on a drop box's
+ * page, and a newline or an ESC sequence starts another line or colour in a terminal.
+ */
+export function optionalLabel(value: unknown, what: string, max: number): string | undefined {
+  const label = optionalString(value, what, max);
+  const m = label === undefined ? null : LABEL_CONTROLS.exec(label);
+  if (m) {
+    const code = 'U+' + m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    throw new ValidationError(`${what} holds the control character ${code}: a name here is shown to others, and would show as other text`, { details: { char: code } });
+  }
+  return label;
+}
+
+export function requiredLabel(value: unknown, what: string, max: number): string {
+  return optionalLabel(requiredString(value, what, max), what, max)!;
+}
+
 /** An integer, `null` (meaning "no limit"), or absent (undefined: leave as is). */
 export function optionalLimit(value: unknown, what: string): number | null | undefined {
   if (value === null) return null;

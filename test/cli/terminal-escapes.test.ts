@@ -10,6 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
 
@@ -42,7 +43,16 @@ afterAll(async () => {
 
 describe('strings other people chose, in the CLI', () => {
   it("shows a user's token name to the admin's `token ls --all` with its controls written out", async () => {
-    expect((await api('/api/v1/tokens', alice, { name: HOSTILE, scopes: ['read'] })).status).toBe(201);
+    // New names with controls are refused (test/server/label-controls.test.ts); one made
+    // before that check is put in the metadata store as it was kept.
+    expect((await api('/api/v1/tokens', alice, { name: HOSTILE, scopes: ['read'] })).status).toBe(400);
+    expect((await api('/api/v1/tokens', alice, { name: 'named-before-the-check', scopes: ['read'] })).status).toBe(201);
+    const db = new Database(join(w.server.dataDir, 'meta.db'));
+    try {
+      expect(db.prepare('UPDATE tokens SET name = ? WHERE name = ?').run(HOSTILE, 'named-before-the-check').changes).toBe(1);
+    } finally {
+      db.close();
+    }
     const out = ok(await w.ferry(['token', 'ls', '--all'])).stdout;
     expect(out).toContain(SHOWN);
     expect(out).not.toMatch(CONTROLS);

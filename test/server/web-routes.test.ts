@@ -115,11 +115,14 @@ describe('the web app on the server', () => {
     const left = body.accessExpiresAt - Date.now();
     expect(left).toBeGreaterThan(14 * 60_000);
     expect(left).toBeLessThanOrEqual(15 * 60_000);
-    const set = cookieOf(start, 'ferry_refresh')!;
+    const set = cookieOf(start, '__Host-ferry_refresh')!;
     expect(set).toMatch(/HttpOnly/);
     expect(set).toMatch(/SameSite=Strict/);
-    expect(set).toMatch(/Path=\/api\/v1\/auth/);
-    expect(set).toMatch(/Secure/); // loopback is a secure context for browsers
+    // Loopback is a secure context for browsers: a __Host- cookie (no Domain, Path=/), which
+    // no sibling subdomain can set (test/web/cookie-tossing.test.ts).
+    expect(set).toMatch(/Path=\/;/);
+    expect(set).toMatch(/Secure/);
+    expect(set).not.toMatch(/Domain/);
     const cookie = set.split(';')[0];
     const refresh = (c: string, origin?: string) =>
       fetch(t.url + '/api/v1/auth/refresh', { method: 'POST', headers: { 'content-type': 'application/json', cookie: c, ...(origin ? { origin } : {}) }, body: '{}' });
@@ -130,7 +133,7 @@ describe('the web app on the server', () => {
     const renewed = (await next.json()) as { accessToken: string; refreshToken?: string };
     expect(renewed.refreshToken).toBeUndefined();
     expect((await as(renewed.accessToken, '/api/v1/me')).status).toBe(200);
-    const cookie2 = cookieOf(next, 'ferry_refresh')!.split(';')[0];
+    const cookie2 = cookieOf(next, '__Host-ferry_refresh')!.split(';')[0];
     expect(cookie2).not.toBe(cookie);
     // The old one again: reuse ends the whole session.
     const reused = await refresh(cookie, t.url);
@@ -138,10 +141,10 @@ describe('the web app on the server', () => {
     expect((await refresh(cookie2, t.url)).status).toBe(401);
     // Logout clears the cookie.
     const s2 = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1', cookie: true }) });
-    const c3 = cookieOf(s2, 'ferry_refresh')!.split(';')[0];
+    const c3 = cookieOf(s2, '__Host-ferry_refresh')!.split(';')[0];
     const out = await fetch(t.url + '/api/v1/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${((await s2.json()) as { accessToken: string }).accessToken}`, cookie: c3 } });
     expect(out.status).toBe(204);
-    expect(cookieOf(out, 'ferry_refresh')).toMatch(/Max-Age=0/);
+    expect(cookieOf(out, '__Host-ferry_refresh')).toMatch(/Max-Age=0/);
     expect((await refresh(c3, t.url)).status).toBe(401);
     // Without a cookie and without a body token: 401, not a crash.
     expect((await refresh('', t.url)).status).toBe(401);
@@ -152,7 +155,7 @@ describe('the web app on the server', () => {
     expect([none.status, await none.text()]).toEqual([204, '']);
     expect((await ifSession(c3)).status).toBe(401);
     const s4 = await fetch(t.url + '/api/v1/auth/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'ivy', password: 'ivy-password-1', cookie: true }) });
-    const resumed = await ifSession(cookieOf(s4, 'ferry_refresh')!.split(';')[0]);
+    const resumed = await ifSession(cookieOf(s4, '__Host-ferry_refresh')!.split(';')[0]);
     expect(resumed.status).toBe(200);
     expect((await as(((await resumed.json()) as { accessToken: string }).accessToken, '/api/v1/me')).status).toBe(200);
   });

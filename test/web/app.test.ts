@@ -91,10 +91,10 @@ describe('web app', () => {
     expect(page.url()).toBe(t.url + '/files');
     // The refresh token is an HttpOnly, SameSite=Strict cookie scripts cannot read.
     const cookies = await context.cookies();
-    const refresh = cookies.find((c) => c.name === 'ferry_refresh');
+    const refresh = cookies.find((c) => c.name === '__Host-ferry_refresh');
     expect(refresh?.httpOnly).toBe(true);
     expect(refresh?.sameSite).toBe('Strict');
-    expect(refresh?.path).toBe('/api/v1/auth');
+    expect(refresh?.path).toBe('/');
     expect(await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie)).toBe('');
     await page.reload();
     await page.getByText('This folder is empty.').waitFor();

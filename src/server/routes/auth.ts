@@ -13,9 +13,9 @@
  * and their failures feed the defender.
  *
  * The web app asks for its session with `cookie: true`: the refresh token then lives in an
- * HttpOnly, SameSite=Strict cookie scoped to `/api/v1/auth` (scripts never see it; other
- * sites cannot make the browser send it), and the access token only in the page's memory.
- * A refresh from the cookie must come from our own origin.
+ * HttpOnly, SameSite=Strict cookie (scripts never see it; other sites cannot make the
+ * browser send it), and the access token only in the page's memory. A refresh from the
+ * cookie must come from our own origin.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AuthRequiredError, ForbiddenError, ValidationError } from '../../core/errors.js';
@@ -23,18 +23,26 @@ import { parsePermissions } from '../../core/permissions.js';
 import { API_PREFIX, type CreatedToken, type DownloadTicket, type MeResponse, type WebSession } from '../../core/protocol.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, grantsWithinPrefix, userPermissions } from '../authz.js';
-import { clearCookie, readCookie, sameOrigin, setCookie } from '../cookies.js';
+import { clearCookie, readCookie, sameOrigin, secureCookies, setCookie } from '../cookies.js';
 import { bodyPath } from '../validate.js';
 import { checkPasswordRules } from '../passwords.js';
 import { grantInfo, tokenInfo } from '../views.js';
-import { bodyObject, optionalInt, optionalString, requiredString } from '../validate.js';
+import { bodyObject, optionalInt, optionalLabel, optionalString, requiredString } from '../validate.js';
 
 /** Longest-lived token a login may ask for: one year (default 90 days). */
 const MAX_LOGIN_TOKEN_SECONDS = 365 * 86_400;
 const DEFAULT_LOGIN_TOKEN_SECONDS = 90 * 86_400;
-/** The web app's refresh-token cookie, sent only to the auth routes. */
-export const REFRESH_COOKIE = 'ferry_refresh';
-const REFRESH_COOKIE_PATH = `${API_PREFIX}/auth`;
+/**
+ * The web app's refresh-token cookie. Where cookies can be `Secure` it is a `__Host-` one:
+ * the browser then takes it only from this host itself (no `Domain`), so a sibling
+ * subdomain cannot plant its own session's cookie beside ours (with a longer path it came
+ * first, and the next page load of the victim's tab went on in the attacker's account).
+ * The prefix requires `Path=/`; elsewhere (plain HTTP off loopback) it stays scoped to the
+ * auth routes.
+ */
+function refreshCookie(ctx: ServerContext, request: FastifyRequest): { name: string; path: string } {
+  return secureCookies(request, ctx.config.publicUrl) ? { name: '__Host-ferry_refresh', path: '/' } : { name: 'ferry_refresh', path: `${API_PREFIX}/auth` };
+}
 /** Download tickets live this long: enough for a video to be watched and seeked through. */
 const TICKET_TTL_MS = 60 * 60_000;
 
@@ -68,7 +76,7 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
   const { user, body } = await passwordLogin(ctx, request, 'auth.login');
   const seconds = optionalInt(body.expiresInSeconds, 'expiresInSeconds', 60) ?? DEFAULT_LOGIN_TOKEN_SECONDS;
   if (seconds > MAX_LOGIN_TOKEN_SECONDS) throw new ValidationError(`expiresInSeconds may be at most ${MAX_LOGIN_TOKEN_SECONDS}`);
-  const name = optionalString(body.tokenName, 'tokenName', 200) ?? 'ferry login';
+  const name = optionalLabel(body.tokenName, 'tokenName', 200) ?? 'ferry login';
   const { row, token } = await ctx.auth.createToken(user, { name, scopes: '*', pathPrefix: null, expiresAt: ctx.now() + seconds * 1000, fromLogin: true });
   await ctx.audit.record(request, { event: 'auth.login', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id });
   await ctx.audit.record(request, { event: 'token.create', ok: true, userId: user.id, userName: user.name, tokenId: row.id, target: row.id, details: { name, via: 'login' } });
@@ -78,7 +86,8 @@ async function login(ctx: ServerContext, request: FastifyRequest, reply: Fastify
 
 /** Moves the refresh token of a session answer into the cookie (web app). */
 function intoCookie(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, session: WebSession): WebSession {
-  setCookie(request, reply, REFRESH_COOKIE, session.refreshToken!, { path: REFRESH_COOKIE_PATH, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000 });
+  const cookie = refreshCookie(ctx, request);
+  setCookie(request, reply, cookie.name, session.refreshToken!, { path: cookie.path, maxAgeSeconds: (session.refreshExpiresAt - ctx.now()) / 1000, publicUrl: ctx.config.publicUrl });
   const { refreshToken: _kept, ...rest } = session;
   return rest;
 }
@@ -95,7 +104,8 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
   await ctx.limiters.authPerIp(request);
   const body = request.body === undefined || request.body === null ? {} : bodyObject(request.body);
   const fromCookie = body.refreshToken === undefined;
-  const presented = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refreshToken;
+  const cookie = refreshCookie(ctx, request);
+  const presented = fromCookie ? readCookie(request, cookie.name) : body.refreshToken;
   // The web app's first look at a page load: no cookie is no session, not a failure (a 401
   // is an error in the browser's console on every visit of a signed-out page).
   if (fromCookie && !presented && body.ifSession === true) return reply.status(204).send();
@@ -106,7 +116,7 @@ async function refresh(ctx: ServerContext, request: FastifyRequest, reply: Fasti
     await ctx.audit.record(request, { event: 'auth.refresh', ok: true, userId: user.id, userName: user.name });
     return fromCookie ? intoCookie(ctx, request, reply, session) : session;
   } catch (err) {
-    if (fromCookie) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+    if (fromCookie) clearCookie(request, reply, cookie.name, cookie.path, ctx.config.publicUrl);
     await ctx.reportAuthFailure(request, err, { event: 'auth.refresh' });
     throw err;
   }
@@ -116,7 +126,8 @@ async function logout(ctx: ServerContext, request: FastifyRequest, reply: Fastif
   const auth = authOf(request);
   if (auth.kind === 'session') await ctx.auth.endSession(auth.tokenId.slice('session:'.length));
   else await ctx.users.revokeToken(auth.tokenId, ctx.now());
-  if (readCookie(request, REFRESH_COOKIE) !== undefined) clearCookie(request, reply, REFRESH_COOKIE, REFRESH_COOKIE_PATH);
+  const cookie = refreshCookie(ctx, request);
+  if (readCookie(request, cookie.name) !== undefined) clearCookie(request, reply, cookie.name, cookie.path, ctx.config.publicUrl);
   await ctx.audit.record(request, { event: 'auth.logout', ok: true, target: auth.tokenId });
   return reply.status(204).send();
 }

@@ -19,7 +19,7 @@ import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix, type AuthContext } from '../authz.js';
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
-import { bodyObject, bodyPath, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag } from '../validate.js';
+import { bodyObject, bodyPath, keysetPageQuery, onlyFields, optionalInt, optionalLabel, optionalString, queryFlag } from '../validate.js';
 
 /** A share link may live at most a year; one without an expiry lives until revoked (or its token expires: {@link linkExpiresAt}). */
 export const MAX_SHARE_SECONDS = 365 * 86_400;
@@ -91,7 +91,7 @@ async function createShare(ctx: ServerContext, request: FastifyRequest, reply: F
     user_id: auth.userId,
     path,
     kind,
-    name: optionalString(body.name, 'name', 200) ?? (entry.name || '/'),
+    name: optionalLabel(body.name, 'name', 200) ?? (entry.name || '/'),
     password_hash: password === undefined ? null : await ctx.auth.hashPassword(password, auth.userId),
     expires_at: await linkExpiresAt(ctx, auth, seconds),
     max_uses: maxUses,

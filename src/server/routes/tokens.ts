@@ -20,7 +20,7 @@ import type { TokenRow, UserRow } from '../../store/auth-store.js';
 import { authOf, type RoutePlugin, type ServerContext } from '../context.js';
 import { isAdmin, userPermissions, type AuthContext } from '../authz.js';
 import { tokenInfo } from '../views.js';
-import { bodyObject, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag, requiredString, stringList } from '../validate.js';
+import { bodyObject, keysetPageQuery, onlyFields, optionalInt, optionalString, queryFlag, requiredLabel, requiredString, stringList } from '../validate.js';
 
 /** Ten years: tokens without a chosen expiry do not expire, longer ones are a typo. */
 const MAX_TOKEN_SECONDS = 10 * 365 * 86_400;
@@ -75,7 +75,7 @@ async function createToken(ctx: ServerContext, request: FastifyRequest, reply: F
   const auth = authOf(request);
   const body = bodyObject(request.body);
   onlyFields(body, ['name', 'user', 'scopes', 'pathPrefix', 'expiresInSeconds']);
-  const name = requiredString(body.name, 'name', 200);
+  const name = requiredLabel(body.name, 'name', 200);
   let owner: UserRow | undefined = await users.userById(auth.userId);
   const forUser = optionalString(body.user, 'user', 64);
   if (forUser !== undefined && forUser !== auth.userName) {
