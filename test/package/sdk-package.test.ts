@@ -296,6 +296,67 @@ import('ferry/client').then((esm) => {
     expect(files.filter((f) => heavy.some((h) => f.includes(h)))).toEqual([]);
   });
 
+  // Every TypeScript sample of README.md and docs/*.md, as written: compiled with tsc --strict
+  // against the packed package (a browser sample, which imports the web app's modules, against
+  // those modules with the web app's settings); those that need no server of their own then run.
+  it('every ```ts sample of the README and docs/ compiles under tsc --strict and the runnable ones run', { timeout: 300_000 }, async () => {
+    const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const samples: Array<{ name: string; code: string; browser: boolean }> = [];
+    for (const doc of docs) {
+      const text = readFileSync(join(root, doc), 'utf8');
+      for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+        const line = text.slice(0, m.index).split('\n').length;
+        samples.push({ name: `${doc.replace(/[/.]/g, '-')}-${line}`, code: m[1], browser: m[1].startsWith('// in a browser') });
+      }
+    }
+    // The extraction finds them: the records, sync and client samples, the browser one.
+    expect(samples.map((x) => x.name.replace(/-\d+$/, ''))).toEqual(expect.arrayContaining(['README-md', 'docs-sync-md', 'docs-client-md']));
+    expect(samples.filter((x) => x.browser)).toHaveLength(1);
+
+    const dir = join(app, 'samples');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(app, 'web', 'src'), { recursive: true });
+    rmSync(join(app, 'src'), { force: true });
+    symlinkSync(join(root, 'src'), join(app, 'src'), 'dir'); // the browser sample's ../../src/client/...
+    for (const x of samples) writeFileSync(x.browser ? join(app, 'web', 'src', `${x.name}.ts`) : join(dir, `${x.name}.ts`), x.code);
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, outDir: 'out', noEmitOnError: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, include: ['*.ts'] }),
+    );
+    const web = JSON.parse(readFileSync(join(root, 'web', 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    // Node's types too, as the web app's own typecheck has them (through vite.config.ts): the
+    // Vite build, not tsc, is what keeps node: modules out of these files.
+    writeFileSync(join(app, 'web', 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...web.compilerOptions, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, include: ['src/*.ts'] }));
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const compile = (project: string): string => {
+      try {
+        return execFileSync(process.execPath, [tsc, '-p', project], { cwd: app, encoding: 'utf8' });
+      } catch (err) {
+        return `FAILED: ${(err as { stdout?: string }).stdout}`;
+      }
+    };
+    expect(compile('samples')).toBe('');
+    expect(compile('web')).toBe('');
+
+    // Run each sample that names no server of its own (docs/client.md's first names
+    // 127.0.0.1:7373 and reads stdin: the test above runs it against this server instead), in a
+    // folder of its own with the files it reads, the server of this test in FERRY_SERVER/FERRY_TOKEN.
+    const runnable = samples.filter((x) => !x.browser && !x.code.includes("'http://127.0.0.1:7373'"));
+    expect(runnable.length).toBeGreaterThanOrEqual(3);
+    for (const x of runnable) {
+      const cwd = mkdtempSync(join(tmpdir(), 'sdk-sample-'));
+      writeFileSync(join(cwd, 'report.pdf'), '%PDF-1.4 sample');
+      writeFileSync(join(cwd, 'x'), 'x');
+      const env = { ...process.env, FERRY_SERVER: server.url, FERRY_TOKEN: server.token, FERRY_CONFIG_DIR: cwd, NODE_PATH: '' };
+      const run = await promisify(execFile)(process.execPath, [join(dir, 'out', `${x.name}.js`)], { cwd, encoding: 'utf8', env }).then(
+        () => 'ran',
+        (err: { stderr?: string }) => `FAILED: ${err.stderr}`,
+      );
+      expect({ sample: x.name, run }).toEqual({ sample: x.name, run: 'ran' });
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   // Two runs of tsc over the package's declarations: 14 s on a loaded two-core machine.
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
