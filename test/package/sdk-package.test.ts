@@ -227,9 +227,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const client = await import('ferry/client');
       // docs/client.md: the browser building blocks are not an entry of the package yet.
       const browser = ['HttpCore', 'FerryApi', 'FetchTransport', 'uploadBlob'].filter((n) => n in ferry || n in client);
-      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError, across: new ferry.NotFoundError('x') instanceof client.FerryError, named: [ferry.NotFoundError.name, new ferry.QuotaExceededError().name] }));
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError, across: new ferry.NotFoundError('x') instanceof client.FerryError, clientClasses: client.NotFoundError === ferry.NotFoundError && client.AbortedError === ferry.AbortedError, named: [ferry.NotFoundError.name, new ferry.QuotaExceededError().name] }));
     `);
-    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true, across: true, named: ['NotFoundError', 'QuotaExceededError'] });
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true, across: true, clientClasses: true, named: ['NotFoundError', 'QuotaExceededError'] });
     expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
   });
 
@@ -361,7 +361,7 @@ import('ferry/client').then((esm) => {
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
       join(app, 'use.ts'),
-      `import { FerryClient, isFerryError, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
+      `import { FerryClient, isFerryError, NotFoundError, type Entry, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
 import { MemoryBackend, openBackend } from 'ferry';
 import { writeRecords, MultiWriter, compress } from 'ferry/records';
 import { withRetry, withDryRun } from 'ferry/decorators';
@@ -375,7 +375,8 @@ const r: Promise<TransferResult> = c.putFile('a', '/a');
 const source: PutSource = { data: 'text' };
 const dest: GetDestination = './a';
 const code = (e: unknown): FerryErrorCode | undefined => (isFerryError(e) ? e.code : undefined);
-void [source, dest, code];
+const found = async (path: string): Promise<Entry | undefined> => c.stat(path).catch((e: unknown) => { if (e instanceof NotFoundError) return undefined; throw e; });
+void [source, dest, code, found];
 void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
 `,
     );
