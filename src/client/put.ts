@@ -26,6 +26,7 @@ import { FileProgress } from './progress.js';
 import { CHUNKS_PER_FRAMES_REQUEST, ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
 import { SessionKeeper, type ResumeSpec, type SessionMemo } from './resume-session.js';
+import { checkCompareMode } from '../core/compare-mode.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -331,6 +332,7 @@ async function streamInto(
  * `--no-clobber`, permission bits, empty directories, symlinks reported as skipped.
  */
 export async function putTree(client: FerryApi<Buffer>, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
+  checkCompareMode(options.compare);
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);

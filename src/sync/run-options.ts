@@ -5,9 +5,7 @@
  * and `transfers: 0` ran one at a time.
  */
 import { UsageError } from '../core/errors.js';
-import type { CompareMode } from './compare.js';
-
-const COMPARE_MODES: readonly CompareMode[] = ['default', 'checksum', 'size-only', 'ignore-times'];
+import { checkCompareMode } from '../core/compare-mode.js';
 
 export interface RunOptionValues {
   compare?: unknown;
@@ -20,10 +18,7 @@ export interface RunOptionValues {
 
 /** Throws FERRY_ERR_USAGE naming the first option whose value cannot mean what it says. */
 export function checkRunOptions(o: RunOptionValues, maxDelete: 'count' | 'percent' = 'count'): void {
-  if (o.compare != null && !COMPARE_MODES.includes(o.compare as CompareMode)) {
-    const modes = COMPARE_MODES.map((m) => `'${m}'`).join(', ');
-    throw new UsageError(`\`compare\` must be one of ${modes}, not ${JSON.stringify(o.compare)}`, { details: { option: 'compare' } });
-  }
+  checkCompareMode(o.compare);
   wholeNumber('transfers', o.transfers, 1);
   wholeNumber('checkers', o.checkers, 1);
   wholeNumber('retries', o.retries, 0);
