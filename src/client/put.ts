@@ -233,7 +233,9 @@ export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<
   const mtime = options.mtime ?? Date.now();
   // The commit would refuse it after the whole stream was read and sent.
   if ((await client.statIfExists(path, { signal }))?.type === 'dir') {
-    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: stdin needs a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
+    // Named as the caller knows it: the CLI's `put - DEST` reads stdin, a program gives bytes or a stream.
+    const what = source === (process.stdin as unknown) ? 'stdin needs' : 'bytes or a stream need';
+    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: ${what} a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
   }
   const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined, ttlSeconds: options.ttlSeconds }, { signal });
   try {

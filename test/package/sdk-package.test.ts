@@ -105,6 +105,8 @@ describe('the SDK through the package name, from npm pack', () => {
       const same = readFileSync(join(dir, 'back.bin')).equals(big);
       const webChunks = [];
       await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
+      let folder;
+      try { await client.put(Buffer.from('x'), '/one'); } catch (e) { folder = e.message; }
       let missing;
       try { await client.get('/one/none.txt'); } catch (e) { missing = isFerryError(e, 'FERRY_ERR_NOT_FOUND') && e instanceof FerryError ? e.code : String(e); }
       const share = await client.shares.create({ path: '/one/text.txt' });
@@ -116,7 +118,7 @@ describe('the SDK through the package name, from npm pack', () => {
       await client.close();
       const keys = (p) => Object.keys(p).sort().join(',');
       process.stdout.write(JSON.stringify({
-        r, got, same, web: Buffer.concat(webChunks).toString(), missing,
+        r, got, same, web: Buffer.concat(webChunks).toString(), missing, folder,
         shared: shares.includes(share.id), tokens: tokens > 0, me, files,
         putShape: keys(progress.at(-1)), getShape: keys(getProgress.at(-1)),
         putDone: progress.at(-1).done && progress.at(-1).etaMs === 0 && progress.at(-1).bytesDone === big.length,
@@ -129,6 +131,7 @@ describe('the SDK through the package name, from npm pack', () => {
       same: true,
       web: 'text ✓',
       missing: 'FERRY_ERR_NOT_FOUND',
+      folder: '/one is a folder: bytes or a stream need a file name, such as /one/NAME', // was "stdin needs": the CLI's word
       shared: true,
       tokens: true,
       me: 'admin',
