@@ -379,7 +379,8 @@ const source: PutSource = { data: 'text' };
 const dest: GetDestination = './a';
 const code = (e: unknown): FerryErrorCode | undefined => (isFerryError(e) ? e.code : undefined);
 const found = async (path: string): Promise<Entry | undefined> => c.stat(path).catch((e: unknown) => { if (e instanceof NotFoundError) return undefined; throw e; });
-void [source, dest, code, found];
+const narrowed = (e: unknown): 'FERRY_ERR_NOT_FOUND' | undefined => (e instanceof NotFoundError ? e.code : undefined); // a class's code is its own
+void [source, dest, code, found, narrowed];
 void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
 `,
     );
