@@ -93,6 +93,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const r = {};
       r.path = (await client.put(join(dir, 'big.bin'), '/one/big.bin', { onProgress: (p) => progress.push(p) })).files;
       r.bytes = (await client.put(Buffer.from('bytes'), '/one/bytes.txt')).files;
+      const { pathToFileURL } = await import('node:url');
+      r.url = (await client.put(pathToFileURL(join(dir, 'big.bin')), '/one/url.bin')).files;
+      r.urlString = await client.put(pathToFileURL(join(dir, 'big.bin')).href, '/one/url2.bin').then(() => 'taken', (e) => e.code); // a string is a path
       r.u8 = (await client.put(new Uint8Array([104, 105]), '/one/u8.txt')).files;
       r.text = (await client.put({ data: 'text ✓' }, '/one/text.txt')).files;
       r.node = (await client.put(Readable.from([Buffer.from('node '), Buffer.from('stream')]), '/one/node.txt')).files;
@@ -126,7 +129,7 @@ describe('the SDK through the package name, from npm pack', () => {
       }));
     `);
     expect(out).toMatchObject({
-      r: { path: 1, bytes: 1, u8: 1, text: 1, node: 1, web: 1 },
+      r: { path: 1, bytes: 1, url: 1, urlString: 'FERRY_ERR_NOT_FOUND', u8: 1, text: 1, node: 1, web: 1 },
       got: { bytes: 'bytes', u8: 'hi', text: 'text ✓', node: 'node stream', web: 'web stream' },
       same: true,
       web: 'text ✓',
