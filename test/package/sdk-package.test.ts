@@ -82,7 +82,7 @@ describe('the SDK through the package name, from npm pack', () => {
     const { out, loaded } = await runInApp(`
       import { FerryClient, FerryError, isFerryError } from 'ferry/client';
       import { Readable } from 'node:stream';
-      import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+      import { writeFileSync, readFileSync, mkdtempSync, existsSync } from 'node:fs';
       import { join } from 'node:path';
       import { tmpdir } from 'node:os';
       const dir = mkdtempSync(join(tmpdir(), 'sdk-one-style-'));
@@ -95,7 +95,7 @@ describe('the SDK through the package name, from npm pack', () => {
       r.bytes = (await client.put(Buffer.from('bytes'), '/one/bytes.txt')).files;
       const { pathToFileURL } = await import('node:url');
       r.url = (await client.put(pathToFileURL(join(dir, 'big.bin')), '/one/url.bin')).files;
-      r.urlString = await client.put(pathToFileURL(join(dir, 'big.bin')).href, '/one/url2.bin').then(() => 'taken', (e) => e.code); // a string is a path
+      r.urlString = (await client.put(pathToFileURL(join(dir, 'big.bin')).href, '/one/url2.bin')).files; // made a folder 'file:' before
       r.u8 = (await client.put(new Uint8Array([104, 105]), '/one/u8.txt')).files;
       r.text = (await client.put({ data: 'text ✓' }, '/one/text.txt')).files;
       r.node = (await client.put(Readable.from([Buffer.from('node '), Buffer.from('stream')]), '/one/node.txt')).files;
@@ -106,6 +106,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const getProgress = [];
       await client.get('/one/big.bin', join(dir, 'back.bin'), { onProgress: (p) => getProgress.push(p) });
       const same = readFileSync(join(dir, 'back.bin')).equals(big);
+      process.chdir(dir);
+      await client.get('/one/url2.bin', pathToFileURL(join(dir, 'url-back.bin')).href);
+      const urlBack = readFileSync(join(dir, 'url-back.bin')).equals(big) && !existsSync(join(dir, 'file:'));
       const webChunks = [];
       await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
       let folder;
@@ -121,7 +124,7 @@ describe('the SDK through the package name, from npm pack', () => {
       await client.close();
       const keys = (p) => Object.keys(p).sort().join(',');
       process.stdout.write(JSON.stringify({
-        r, got, same, web: Buffer.concat(webChunks).toString(), missing, folder,
+        r, got, same, urlBack, web: Buffer.concat(webChunks).toString(), missing, folder,
         shared: shares.includes(share.id), tokens: tokens > 0, me, files,
         putShape: keys(progress.at(-1)), getShape: keys(getProgress.at(-1)),
         putDone: progress.at(-1).done && progress.at(-1).etaMs === 0 && progress.at(-1).bytesDone === big.length,
@@ -129,9 +132,10 @@ describe('the SDK through the package name, from npm pack', () => {
       }));
     `);
     expect(out).toMatchObject({
-      r: { path: 1, bytes: 1, url: 1, urlString: 'FERRY_ERR_NOT_FOUND', u8: 1, text: 1, node: 1, web: 1 },
+      r: { path: 1, bytes: 1, url: 1, urlString: 1, u8: 1, text: 1, node: 1, web: 1 },
       got: { bytes: 'bytes', u8: 'hi', text: 'text ✓', node: 'node stream', web: 'web stream' },
       same: true,
+      urlBack: true,
       web: 'text ✓',
       missing: 'FERRY_ERR_NOT_FOUND',
       folder: '/one is a folder: bytes or a stream need a file name, such as /one/NAME', // was "stdin needs": the CLI's word
