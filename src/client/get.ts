@@ -31,6 +31,7 @@ import { FileProgress } from './progress.js';
 import { replacedRun } from './replaced-chunks.js';
 import { fetchMissingChunks } from './download-flow.js';
 import { TransferContext, TreeFailures, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
+import { checkCompareMode } from '../core/compare-mode.js';
 
 export interface GetFileOptions extends TransferOptions {
   /** Do not look for reusable chunks in an older copy at the destination. Default false. */
@@ -542,6 +543,7 @@ interface BatchedFile {
  * reuses interrupted downloads (`.ferry-part`) and older local copies chunk by chunk.
  */
 export async function getTree(client: FerryApi<Buffer>, remoteDir: string, localDir: string, options: GetTreeOptions = {}): Promise<TransferResult> {
+  checkCompareMode(options.compare);
   const ctx = new TransferContext(client, options);
   ctx.noOverwrite = options.noOverwrite === true;
   const { signal } = ctx;

@@ -11,8 +11,11 @@
  */
 export { FerryClient, type FerryClientOptions } from './client.js';
 export type { ClientNamespaces, GetDestination, GetOptions, PutOptions, PutSource } from './one-style.js';
-// The errors the SDK throws, so that a program importing only `ferry/client` can tell them apart.
-export { FerryError, isFerryError, isRetryable, type FerryErrorCode } from '../core/errors.js';
+// The errors the SDK throws, each code's class with them (`err instanceof NotFoundError`), so that
+// a program importing only `ferry/client` can tell them apart (the module is loaded anyway).
+export * from '../core/errors.js';
+// The shapes the client's calls return (`Entry` of `stat` and `list`, `ShareInfo`, `TokenInfo`, ...).
+export type * from '../core/protocol.js';
 export { HttpClient, errorFromResponse, errorFromTransport, type HttpClientOptions, type RequestSpec, type RetryMode } from './http.js';
 export { parseRate } from './bandwidth.js';
 export { TokenBucket } from '../core/token-bucket.js';

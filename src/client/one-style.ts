@@ -49,14 +49,21 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
 }
 
+/**
+ * A local path from a string or URL: a `file://` string is a URL too (as a relative path it
+ * only made a folder named `file:` in the working directory, or was not found).
+ */
+function localPath(where: string | URL): string {
+  return where instanceof URL || where.startsWith('file://') ? fileURLToPath(where) : where;
+}
+
 function isAsyncIterable(x: unknown): x is AsyncIterable<Uint8Array> {
   return typeof x === 'object' && x !== null && Symbol.asyncIterator in x;
 }
 
 /** `put(source, path)`: see the module comment for the sources. */
 export function put(t: Transfers, source: PutSource, remotePath: string, options: PutOptions = {}): Promise<TransferResult> {
-  if (typeof source === 'string') return t.putFile(source, remotePath, options);
-  if (source instanceof URL) return t.putFile(fileURLToPath(source), remotePath, options);
+  if (typeof source === 'string' || source instanceof URL) return t.putFile(localPath(source), remotePath, options);
   if (source instanceof Uint8Array) return t.putStream(once(source), remotePath, options);
   if (typeof source === 'object' && source !== null && 'data' in source) {
     const bytes = typeof source.data === 'string' ? new TextEncoder().encode(source.data) : source.data;
@@ -81,8 +88,7 @@ export async function get(t: Transfers, remotePath: string, dest?: GetDestinatio
     // backend's read does: the caller said it wants no more.
     return failOnAbort(out, options.signal, remotePath);
   }
-  if (typeof dest === 'string') return t.getFile(remotePath, dest, options);
-  if (dest instanceof URL) return t.getFile(remotePath, fileURLToPath(dest), options);
+  if (typeof dest === 'string' || dest instanceof URL) return t.getFile(remotePath, localPath(dest), options);
   if (dest instanceof Writable) return t.getStream(remotePath, dest, options);
   if (typeof (dest as WritableStream).getWriter === 'function') {
     const w = Writable.fromWeb(dest as WritableStream<Uint8Array>);

@@ -26,6 +26,7 @@ import { FileProgress } from './progress.js';
 import { CHUNKS_PER_FRAMES_REQUEST, ChunkSender, TransferContext, TreeFailures, isSessionLost, type CompareMode, type TransferOptions, type TransferResult } from './transfer.js';
 import { MAX_COMMIT_ROUNDS, MAX_SESSION_RESTARTS, abortSpentSession, commitSafely, uploadFile, type ChunkSource, type UploadTarget } from './upload-flow.js';
 import { SessionKeeper, type ResumeSpec, type SessionMemo } from './resume-session.js';
+import { checkCompareMode } from '../core/compare-mode.js';
 
 export interface PutFileOptions extends TransferOptions {
   /** Fail with FERRY_ERR_ALREADY_EXISTS instead of replacing an existing remote file. */
@@ -232,7 +233,9 @@ export async function putStream(client: FerryApi<Buffer>, source: AsyncIterable<
   const mtime = options.mtime ?? Date.now();
   // The commit would refuse it after the whole stream was read and sent.
   if ((await client.statIfExists(path, { signal }))?.type === 'dir') {
-    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: stdin needs a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
+    // Named as the caller knows it: the CLI's `put - DEST` reads stdin, a program gives bytes or a stream.
+    const what = source === (process.stdin as unknown) ? 'stdin needs' : 'bytes or a stream need';
+    throw ferryErrorOf('FERRY_ERR_IS_A_DIRECTORY', `${path} is a folder: ${what} a file name, such as ${joinPath(path, 'NAME')}`, { details: { path } });
   }
   const session = await client.createUpload({ path, mtime, mode: options.mode, noOverwrite: options.noOverwrite ? true : undefined, ttlSeconds: options.ttlSeconds }, { signal });
   try {
@@ -331,6 +334,7 @@ async function streamInto(
  * `--no-clobber`, permission bits, empty directories, symlinks reported as skipped.
  */
 export async function putTree(client: FerryApi<Buffer>, localDir: string, remoteDir: string, options: PutTreeOptions = {}): Promise<TransferResult> {
+  checkCompareMode(options.compare);
   const ctx = new TransferContext(client, options);
   const { signal } = ctx;
   const root = normalizePath(remoteDir);

@@ -126,6 +126,8 @@ export class FerryError extends Error {
 function defineError<C extends FerryErrorCode>(name: string, code: C) {
   const named = class extends FerryError {
     static readonly code: C = code;
+    /** Its own code, narrowed: after `err instanceof NotFoundError`, `err.code` is 'FERRY_ERR_NOT_FOUND'. */
+    declare readonly code: C;
     constructor(message?: string, options?: FerryErrorOptions) {
       super(code, message, options);
       this.name = name;

@@ -46,7 +46,7 @@ import { WebhookDispatcher } from './webhooks.js';
 import { Authenticator, basicUserName, defenderEventOf, type AdminTokenNotice } from './auth.js';
 import type { RoutePlugin, ServerContext } from './context.js';
 import { toServerPath, toUserError } from './authz.js';
-import { capabilitiesOf, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
+import { capabilitiesOf, checkConfigFields, limitsOf, redactDbUrl, type ServerConfig } from './config.js';
 import { SETTINGS_BY_KEY } from './settings.js';
 import { Defender } from './defender.js';
 import { SharedBans } from './shared-bans.js';
@@ -954,6 +954,7 @@ function reencryptHold(): ((p: { reencrypted: number }) => Promise<void>) | unde
 
 /** Opens the stores under `config.dataDir`, listens, and starts the background sweepers. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  checkConfigFields(config);
   if (config.adminToken !== undefined) {
     const weak = weakSecretReason(config.adminToken);
     if (weak) {

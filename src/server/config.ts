@@ -233,6 +233,44 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
   };
 }
 
+/** Every field of ServerConfig (the compiler keeps this complete: a field added there must be added here). */
+const CONFIG_FIELDS = {
+  host: true, port: true, dataDir: true, db: true, dbPool: true, uploadTtlMs: true, sweepIntervalMs: true, gcIntervalMs: true,
+  gcGraceMs: true, drainTimeoutMs: true, chunking: true, durable: true, logLevel: true, adminToken: true, encryptionKeyFile: true,
+  encryptionKey: true, metricsToken: true, logDestination: true, addrOrigins: true, logger: true, tlsCert: true, tlsKey: true,
+  tlsSelfSigned: true, tlsHostnames: true, publicUrl: true, now: true, sessionKey: true, accessTokenTtlMs: true,
+  refreshTokenTtlMs: true, scryptCost: true, rateLimit: true, defender: true, trustProxy: true, ipAllow: true, ipDeny: true,
+  maxFileSize: true, maxUploadSessions: true, maxTokensPerUser: true, maxSharesPerUser: true, maxPendingEntries: true,
+  davPropertyBytes: true, ttlSweepIntervalMs: true, store: true, versions: true, trashDays: true, webhookRetryDelayMs: true,
+  webhookMaxAttempts: true, webhookTimeoutMs: true, hooks: true, preUploadHook: true, remotes: true, sftp: true,
+  sftpPasswordAuth: true, connections: true, bodyMemory: true, maxCopyEntries: true,
+} satisfies Record<keyof ServerConfig, true>;
+
+/** The config file's and flags' names a program may reach for, and the fields that say it. */
+const FIELD_FOR: Readonly<Record<string, string>> = {
+  addr: '`host` and `port`',
+  data: '`dataDir`',
+  drainTimeout: '`drainTimeoutMs` (milliseconds)',
+  uploadTtl: '`uploadTtlMs` (milliseconds)',
+  gcInterval: '`gcIntervalMs` (milliseconds)',
+  gcGrace: '`gcGraceMs` (milliseconds)',
+};
+
+/**
+ * Refuses a field ServerConfig does not have (FERRY_ERR_CONFIG): a program's `addr` or `data`
+ * (the config file's names) or a misspelt `dataDir` was dropped without a word, and the server
+ * started on port 7373 with ./ferry-data in the working directory.
+ */
+export function checkConfigFields(config: object): void {
+  for (const key of Object.keys(config)) {
+    if (Object.hasOwn(CONFIG_FIELDS, key)) continue;
+    const instead = FIELD_FOR[key] ? `; ServerConfig says it with ${FIELD_FOR[key]}` : '';
+    throw new ConfigError(`unknown server setting \`${key}\`${instead} (the fields of the ServerConfig type, as defaultConfig() returns them)`, {
+      details: { setting: key },
+    });
+  }
+}
+
 export function limitsOf(config: ServerConfig): ServerLimits {
   return {
     maxChunkSize: config.chunking.maxSize,

@@ -26,6 +26,7 @@ import { listRemote, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { CONFLICT_STRATEGIES, planBisync, planResync, type BisyncPlan, type BisyncPlanOptions, type ConflictStrategy } from './plan-bisync.js';
 import { modifyWindow, refuseMissingFolder, refuseOverlap, type Remote } from './remote.js';
+import { checkRunOptions } from './run-options.js';
 
 export { CONFLICT_STRATEGIES, conflictName, type ConflictStrategy } from './plan-bisync.js';
 
@@ -129,6 +130,7 @@ async function sideId(r: Remote, signal?: AbortSignal): Promise<string> {
 
 export async function bisync(rawPath1: Remote, rawPath2: Remote, o: BisyncOptions = {}): Promise<BisyncResult> {
   const started = performance.now();
+  checkRunOptions(o, 'percent');
   await refuseOverlapAcross(rawPath1, rawPath2, o.signal);
   const strategy = o.conflict ?? 'keep-both';
   if (!CONFLICT_STRATEGIES.includes(strategy)) throw new UsageError(`unknown conflict strategy ${strategy}; one of ${CONFLICT_STRATEGIES.join(', ')}`);

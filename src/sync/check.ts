@@ -18,6 +18,7 @@ import { keyOf, type Remote } from './remote.js';
 import { NO_FILTER, type Filter } from './filter.js';
 import { commonHashKind, HashSource, treeParamsFor, type HashKind } from './hashes.js';
 import { listRemote, remoteExists, type Listing, type SkippedEntry } from './listing.js';
+import { checkRunOptions } from './run-options.js';
 
 export interface CheckOptions {
   filter?: Filter;
@@ -108,6 +109,7 @@ export async function planCheck(a: Listing, b: Listing, o: { oneWay?: boolean; c
 
 export async function check(rawSrc: Remote, rawDst: Remote, o: CheckOptions = {}): Promise<CheckResult> {
   const started = performance.now();
+  checkRunOptions(o);
   const { signal } = o;
   const filter = o.filter ?? NO_FILTER;
   const progress = new ProgressTracker(o.onProgress);

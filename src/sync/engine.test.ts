@@ -9,7 +9,7 @@ import { contents, instrument, memRemote, snapshot, T0, writeTree, type TreeSpec
 import { check, combinedLines } from './check.js';
 import { copy, move, sync, type SyncEvent, type SyncMode, type SyncOptions } from './engine.js';
 import { Filter } from './filter.js';
-import { closeRemotes, makeRemote, openRemotes, subRemote } from './remote.js';
+import { closeRemotes, makeRemote, openRemotes, subRemote, type Remote } from './remote.js';
 import { bisync } from './bisync.js';
 
 const run = { sync, copy, move };
@@ -106,6 +106,36 @@ describe('sync/copy/move on memory remotes', () => {
     expect(await contents(src)).toEqual(c.wantSrc ?? Object.fromEntries(Object.entries(c.src).map(([k, v]) => [k, typeof v === 'string' ? v : v[0]])));
     if (c.counts) expect(result).toMatchObject(c.counts);
     if (!c.options?.maxDelete) expect(result.errors).toEqual([]);
+  });
+
+  // A program's typo ran silently before: 'checksums' compared sizes and times, transfers 0 ran
+  // one at a time, maxDelete -1 (rclone's "no limit") refused every deletion.
+  it.each([
+    ['sync', { compare: 'checksums' }, /`compare` must be one of 'default', 'checksum', 'size-only', 'ignore-times', not "checksums"/],
+    ['copy', { transfers: 0 }, /`transfers` must be a whole number >= 1, not 0/],
+    ['move', { checkers: 2.5 }, /`checkers` must be a whole number >= 1, not 2.5/],
+    ['sync', { maxDelete: -1 }, /`maxDelete` must be a whole number >= 0, not -1/],
+    ['check', { retries: Number.NaN }, /`retries` must be a whole number >= 0, not null/],
+    ['bisync', { maxDelete: 150 }, /`maxDelete` is a percentage from 0 to 100, not 150/],
+    ['bisync', { compare: 'mtime' }, /`compare` must be one of/],
+  ] as const)('%s refuses %j before anything is listed or changed (FERRY_ERR_USAGE)', async (op, options, message) => {
+    const src = await memRemote({ a: ['A', T0] });
+    const dst = await memRemote({ a: ['B', T0], gone: 'G' });
+    const listed: string[] = [];
+    const spy = (r: Remote): Remote => ({ ...r, backend: new Proxy(r.backend, { get: (t, k) => (k === 'list' ? (...args: unknown[]) => (listed.push(String(args[0])), (t.list as (...a: unknown[]) => unknown)(...args)) : Reflect.get(t, k)) }) });
+    const calls = { sync, copy, move, check, bisync: (a: Remote, b: Remote, o: object) => bisync(a, b, { ...o, resync: true, stateRoot: mkdtempSync(join(tmpdir(), 'bisync-state-')) }) };
+    const err = await (calls[op] as (a: Remote, b: Remote, o: object) => Promise<unknown>)(spy(src), spy(dst), options).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FERRY_ERR_USAGE', message: expect.stringMatching(message) });
+    expect(listed).toEqual([]);
+    expect(await contents(dst)).toEqual({ a: 'B', gone: 'G' });
+  });
+
+  it('takes every valid value of those options', async () => {
+    for (const compare of ['default', 'checksum', 'size-only', 'ignore-times'] as const) {
+      const dst = await memRemote({ old: 'O' });
+      const result = await sync(await memRemote({ a: 'A' }), dst, { compare, transfers: 1, checkers: 1, retries: 0, maxDelete: 1 });
+      expect({ compare, errors: result.errors, files: await contents(dst) }).toEqual({ compare, errors: [], files: { a: 'A' } });
+    }
   });
 
   it('preserves modification times', async () => {

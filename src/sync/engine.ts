@@ -23,6 +23,7 @@ import { listPair, sourceExists, type SkippedEntry } from './listing.js';
 import type { StepEvent } from './plan.js';
 import { planSync, type SyncMode, type SyncPlan } from './plan-sync.js';
 import { keyOf, modifyWindow, overlaps, refuseOverlap, sameBackend, type Remote } from './remote.js';
+import { checkRunOptions } from './run-options.js';
 
 export type { SyncMode } from './plan-sync.js';
 
@@ -129,6 +130,7 @@ export function move(src: Remote, dst: Remote, options: SyncOptions = {}): Promi
 }
 
 function checkUsage(src: Remote, dst: Remote, o: SyncOptions): void {
+  checkRunOptions(o);
   refuseOverlap(src, dst);
   if (o.backupDir && (overlaps(o.backupDir, dst) || overlaps(o.backupDir, src))) {
     throw new UsageError(`\`backupDir\` ${o.backupDir.label} must not overlap the source or the destination`);

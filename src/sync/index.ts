@@ -4,6 +4,7 @@
  *
  * ```ts
  * import { openRemotes, sync, Filter } from 'ferry';
+ * const { signal } = new AbortController();
  * const [src, dst] = await openRemotes(['./photos', 'ferry:/photos']);
  * const result = await sync(src, dst, { filter: new Filter({ exclude: ['*.tmp'] }), onProgress: console.log, signal });
  * ```

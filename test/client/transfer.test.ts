@@ -648,6 +648,20 @@ describe('trees', () => {
     expect(await client.putTree(src, '/t')).toMatchObject({ files: 1, unchanged: 20 });
   });
 
+  // From JavaScript, 'checksums' sent every file again (putTree) or took the quick check (getTree).
+  it('an unknown compare mode is refused before anything is listed or sent (FERRY_ERR_USAGE)', async () => {
+    const src = join(tmp.path, 'cmp-src');
+    await mkdir(src, { recursive: true });
+    await writeRandomFile(join(src, 'a'), 100);
+    const requests = proxy.requests(undefined, /./).length;
+    const bad = { compare: 'checksums' } as unknown as { compare: 'checksum' };
+    const message = /`compare` must be one of 'default', 'checksum', 'size-only', 'ignore-times', not "checksums"/;
+    await expect(client.putTree(src, '/cmp', bad)).rejects.toMatchObject({ code: 'FERRY_ERR_USAGE', message: expect.stringMatching(message) });
+    await expect(client.getTree('/t', join(tmp.path, 'cmp-dst'), bad)).rejects.toMatchObject({ code: 'FERRY_ERR_USAGE', message: expect.stringMatching(message) });
+    expect(proxy.requests(undefined, /./).length).toBe(requests);
+    await expect(stat(join(tmp.path, 'cmp-dst'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   /** A tree of `n` small files (one chunk or a few each) under /small, and its local source. */
   async function smallTree(n: number): Promise<string> {
     const src = join(tmp.path, 'small-src');

@@ -82,7 +82,7 @@ describe('the SDK through the package name, from npm pack', () => {
     const { out, loaded } = await runInApp(`
       import { FerryClient, FerryError, isFerryError } from 'ferry/client';
       import { Readable } from 'node:stream';
-      import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+      import { writeFileSync, readFileSync, mkdtempSync, existsSync } from 'node:fs';
       import { join } from 'node:path';
       import { tmpdir } from 'node:os';
       const dir = mkdtempSync(join(tmpdir(), 'sdk-one-style-'));
@@ -93,6 +93,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const r = {};
       r.path = (await client.put(join(dir, 'big.bin'), '/one/big.bin', { onProgress: (p) => progress.push(p) })).files;
       r.bytes = (await client.put(Buffer.from('bytes'), '/one/bytes.txt')).files;
+      const { pathToFileURL } = await import('node:url');
+      r.url = (await client.put(pathToFileURL(join(dir, 'big.bin')), '/one/url.bin')).files;
+      r.urlString = (await client.put(pathToFileURL(join(dir, 'big.bin')).href, '/one/url2.bin')).files; // made a folder 'file:' before
       r.u8 = (await client.put(new Uint8Array([104, 105]), '/one/u8.txt')).files;
       r.text = (await client.put({ data: 'text ✓' }, '/one/text.txt')).files;
       r.node = (await client.put(Readable.from([Buffer.from('node '), Buffer.from('stream')]), '/one/node.txt')).files;
@@ -103,8 +106,13 @@ describe('the SDK through the package name, from npm pack', () => {
       const getProgress = [];
       await client.get('/one/big.bin', join(dir, 'back.bin'), { onProgress: (p) => getProgress.push(p) });
       const same = readFileSync(join(dir, 'back.bin')).equals(big);
+      process.chdir(dir);
+      await client.get('/one/url2.bin', pathToFileURL(join(dir, 'url-back.bin')).href);
+      const urlBack = readFileSync(join(dir, 'url-back.bin')).equals(big) && !existsSync(join(dir, 'file:'));
       const webChunks = [];
       await client.get('/one/text.txt', new WritableStream({ write(c) { webChunks.push(Buffer.from(c)); } }));
+      let folder;
+      try { await client.put(Buffer.from('x'), '/one'); } catch (e) { folder = e.message; }
       let missing;
       try { await client.get('/one/none.txt'); } catch (e) { missing = isFerryError(e, 'FERRY_ERR_NOT_FOUND') && e instanceof FerryError ? e.code : String(e); }
       const share = await client.shares.create({ path: '/one/text.txt' });
@@ -116,7 +124,7 @@ describe('the SDK through the package name, from npm pack', () => {
       await client.close();
       const keys = (p) => Object.keys(p).sort().join(',');
       process.stdout.write(JSON.stringify({
-        r, got, same, web: Buffer.concat(webChunks).toString(), missing,
+        r, got, same, urlBack, web: Buffer.concat(webChunks).toString(), missing, folder,
         shared: shares.includes(share.id), tokens: tokens > 0, me, files,
         putShape: keys(progress.at(-1)), getShape: keys(getProgress.at(-1)),
         putDone: progress.at(-1).done && progress.at(-1).etaMs === 0 && progress.at(-1).bytesDone === big.length,
@@ -124,11 +132,13 @@ describe('the SDK through the package name, from npm pack', () => {
       }));
     `);
     expect(out).toMatchObject({
-      r: { path: 1, bytes: 1, u8: 1, text: 1, node: 1, web: 1 },
+      r: { path: 1, bytes: 1, url: 1, urlString: 1, u8: 1, text: 1, node: 1, web: 1 },
       got: { bytes: 'bytes', u8: 'hi', text: 'text ✓', node: 'node stream', web: 'web stream' },
       same: true,
+      urlBack: true,
       web: 'text ✓',
       missing: 'FERRY_ERR_NOT_FOUND',
+      folder: '/one is a folder: bytes or a stream need a file name, such as /one/NAME', // was "stdin needs": the CLI's word
       shared: true,
       tokens: true,
       me: 'admin',
@@ -227,9 +237,9 @@ describe('the SDK through the package name, from npm pack', () => {
       const client = await import('ferry/client');
       // docs/client.md: the browser building blocks are not an entry of the package yet.
       const browser = ['HttpCore', 'FerryApi', 'FetchTransport', 'uploadBlob'].filter((n) => n in ferry || n in client);
-      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError, across: new ferry.NotFoundError('x') instanceof client.FerryError, named: [ferry.NotFoundError.name, new ferry.QuotaExceededError().name] }));
+      process.stdout.write(JSON.stringify({ client: typeof ferry.FerryClient, memory: typeof ferry.MemoryBackend, sync: typeof ferry.sync, server: typeof ferry.startServer, browser, oneErrorClass: ferry.FerryError === client.FerryError, across: new ferry.NotFoundError('x') instanceof client.FerryError, clientClasses: client.NotFoundError === ferry.NotFoundError && client.AbortedError === ferry.AbortedError, named: [ferry.NotFoundError.name, new ferry.QuotaExceededError().name] }));
     `);
-    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true, across: true, named: ['NotFoundError', 'QuotaExceededError'] });
+    expect(out).toEqual({ client: 'function', memory: 'function', sync: 'function', server: 'undefined', browser: [], oneErrorClass: true, across: true, clientClasses: true, named: ['NotFoundError', 'QuotaExceededError'] });
     expect(loaded.filter((u) => ['fastify', '@aws-sdk', 'ssh2', '/dist/src/server/'].some((h) => u.includes(h)))).toEqual([]);
   });
 
@@ -296,11 +306,72 @@ import('ferry/client').then((esm) => {
     expect(files.filter((f) => heavy.some((h) => f.includes(h)))).toEqual([]);
   });
 
+  // Every TypeScript sample of README.md and docs/*.md, as written: compiled with tsc --strict
+  // against the packed package (a browser sample, which imports the web app's modules, against
+  // those modules with the web app's settings); those that need no server of their own then run.
+  it('every ```ts sample of the README and docs/ compiles under tsc --strict and the runnable ones run', { timeout: 300_000 }, async () => {
+    const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const samples: Array<{ name: string; code: string; browser: boolean }> = [];
+    for (const doc of docs) {
+      const text = readFileSync(join(root, doc), 'utf8');
+      for (const m of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+        const line = text.slice(0, m.index).split('\n').length;
+        samples.push({ name: `${doc.replace(/[/.]/g, '-')}-${line}`, code: m[1], browser: m[1].startsWith('// in a browser') });
+      }
+    }
+    // The extraction finds them: the records, sync and client samples, the browser one.
+    expect(samples.map((x) => x.name.replace(/-\d+$/, ''))).toEqual(expect.arrayContaining(['README-md', 'docs-sync-md', 'docs-client-md']));
+    expect(samples.filter((x) => x.browser)).toHaveLength(1);
+
+    const dir = join(app, 'samples');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(join(app, 'web', 'src'), { recursive: true });
+    rmSync(join(app, 'src'), { force: true });
+    symlinkSync(join(root, 'src'), join(app, 'src'), 'dir'); // the browser sample's ../../src/client/...
+    for (const x of samples) writeFileSync(x.browser ? join(app, 'web', 'src', `${x.name}.ts`) : join(dir, `${x.name}.ts`), x.code);
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, outDir: 'out', noEmitOnError: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, include: ['*.ts'] }),
+    );
+    const web = JSON.parse(readFileSync(join(root, 'web', 'tsconfig.json'), 'utf8')) as { compilerOptions: Record<string, unknown> };
+    // Node's types too, as the web app's own typecheck has them (through vite.config.ts): the
+    // Vite build, not tsc, is what keeps node: modules out of these files.
+    writeFileSync(join(app, 'web', 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...web.compilerOptions, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, include: ['src/*.ts'] }));
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const compile = (project: string): string => {
+      try {
+        return execFileSync(process.execPath, [tsc, '-p', project], { cwd: app, encoding: 'utf8' });
+      } catch (err) {
+        return `FAILED: ${(err as { stdout?: string }).stdout}`;
+      }
+    };
+    expect(compile('samples')).toBe('');
+    expect(compile('web')).toBe('');
+
+    // Run each sample that names no server of its own (docs/client.md's first names
+    // 127.0.0.1:7373 and reads stdin: the test above runs it against this server instead), in a
+    // folder of its own with the files it reads, the server of this test in FERRY_SERVER/FERRY_TOKEN.
+    const runnable = samples.filter((x) => !x.browser && !x.code.includes("'http://127.0.0.1:7373'"));
+    expect(runnable.length).toBeGreaterThanOrEqual(3);
+    for (const x of runnable) {
+      const cwd = mkdtempSync(join(tmpdir(), 'sdk-sample-'));
+      writeFileSync(join(cwd, 'report.pdf'), '%PDF-1.4 sample');
+      writeFileSync(join(cwd, 'x'), 'x');
+      const env = { ...process.env, FERRY_SERVER: server.url, FERRY_TOKEN: server.token, FERRY_CONFIG_DIR: cwd, NODE_PATH: '' };
+      const run = await promisify(execFile)(process.execPath, [join(dir, 'out', `${x.name}.js`)], { cwd, encoding: 'utf8', env }).then(
+        () => 'ran',
+        (err: { stderr?: string }) => `FAILED: ${err.stderr}`,
+      );
+      expect({ sample: x.name, run }).toEqual({ sample: x.name, run: 'ran' });
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   // Two runs of tsc over the package's declarations: 14 s on a loaded two-core machine.
   it('the types resolve through exports for a TypeScript user (tsc, module nodenext)', { timeout: 180_000 }, () => {
     writeFileSync(
       join(app, 'use.ts'),
-      `import { FerryClient, isFerryError, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
+      `import { FerryClient, isFerryError, NotFoundError, type Entry, type FerryErrorCode, type PutSource, type GetDestination, type TransferResult } from 'ferry/client';
 import { MemoryBackend, openBackend } from 'ferry';
 import { writeRecords, MultiWriter, compress } from 'ferry/records';
 import { withRetry, withDryRun } from 'ferry/decorators';
@@ -314,7 +385,9 @@ const r: Promise<TransferResult> = c.putFile('a', '/a');
 const source: PutSource = { data: 'text' };
 const dest: GetDestination = './a';
 const code = (e: unknown): FerryErrorCode | undefined => (isFerryError(e) ? e.code : undefined);
-void [source, dest, code];
+const found = async (path: string): Promise<Entry | undefined> => c.stat(path).catch((e: unknown) => { if (e instanceof NotFoundError) return undefined; throw e; });
+const narrowed = (e: unknown): 'FERRY_ERR_NOT_FOUND' | undefined => (e instanceof NotFoundError ? e.code : undefined); // a class's code is its own
+void [source, dest, code, found, narrowed];
 void [r, MemoryBackend, openBackend, writeRecords, MultiWriter, compress, withRetry, withDryRun, ChannelBackend, defaultRegistry, startServer, defaultConfig, MetaStore, S3Backend, SftpBackend];
 `,
     );

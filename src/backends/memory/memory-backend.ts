@@ -46,6 +46,7 @@ import type {
   WriteOptions,
 } from '../../core/storage.js';
 import { bodyChunks, checkOffset, checkSize, discardBody, failOnAbort } from '../shared.js';
+import { StoredBytes } from './stored-bytes.js';
 
 export interface MemoryBackendOptions {
   /** Shares the store with every backend of the same name in this process (`memory:name`); none: a private store. */
@@ -55,7 +56,7 @@ export interface MemoryBackendOptions {
 }
 
 interface MemoryObject {
-  readonly bytes: Buffer;
+  readonly bytes: StoredBytes;
   readonly mtime: number;
   /** Computed while the bytes arrive, so stat and list can report them for free (like S3's MD5 ETag). */
   readonly hashes: { readonly md5: string; readonly sha256: string };
@@ -197,7 +198,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
         }
         const next = Math.min(end, at + READ_PIECE);
         // A copy, so that a consumer writing into its buffer cannot change the stored object.
-        this.push(Buffer.from(bytes.subarray(at, next)));
+        this.push(bytes.copyOut(at, next));
         at = next;
       },
     });
@@ -222,16 +223,13 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
     }
     const md5 = createHash('md5');
     const sha256 = createHash('sha256');
-    const pieces: Buffer[] = [];
-    let total = 0;
+    const gathered = StoredBytes.builder(); // copies: the producer may reuse its buffer after the next pull
     for await (const chunk of bodyChunks(body, { size: options.size, signal: options.signal, what: k })) {
-      const copy = Buffer.from(chunk); // the producer may reuse its buffer after the next pull
-      pieces.push(copy);
-      total += copy.length;
-      md5.update(copy);
-      sha256.update(copy);
+      gathered.add(chunk);
+      md5.update(chunk);
+      sha256.update(chunk);
     }
-    const bytes = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces, total);
+    const bytes = gathered.done();
     const object: MemoryObject = {
       bytes,
       mtime: Math.round(options.mtime ?? Date.now()),
@@ -324,7 +322,11 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
     throwIfAborted(options.signal);
     const object = this.#get(k);
     if (algorithm === 'md5' || algorithm === 'sha256') return object.hashes[algorithm];
-    if (algorithm === 'sha1') return createHash('sha1').update(object.bytes).digest('hex');
+    if (algorithm === 'sha1') {
+      const sha1 = createHash('sha1');
+      for (const piece of object.bytes.pieces()) sha1.update(piece);
+      return sha1.digest('hex');
+    }
     throw new ValidationError(`unknown hash algorithm ${String(algorithm)}`);
   }
 
@@ -340,7 +342,7 @@ export class MemoryBackend implements StorageBackend, Copier, Mover, MtimeSetter
         details: { offset, size: bytes.length },
       });
     }
-    return Buffer.from(bytes.subarray(offset, Math.min(bytes.length, offset + length)));
+    return bytes.copyOut(offset, offset + length);
   }
 
   /** Real mode: `mkdir -p`. An object at `key` is FERRY_ERR_ALREADY_EXISTS, above it NOT_A_DIRECTORY. */
