@@ -35,6 +35,7 @@ import {
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { DEFAULT_RETRY_POLICY, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
 
@@ -405,7 +406,7 @@ export class HttpCore {
 
   constructor(options: HttpCoreOptions) {
     this.base = parseServerUrl(options.server);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
+    this.prefix = trimTrailingSlashes(this.base.pathname);
     this.transport = options.transport;
     this.token = options.token;
     this.authorization = options.authorization;
