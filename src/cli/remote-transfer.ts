@@ -15,6 +15,7 @@ import type { TransferResult } from '../client/transfer.js';
 import { locationOf, type Place } from './remote-fs.js';
 import type { SyncOptions } from '../sync/engine.js';
 import type { FilterFlags } from './sync-flags.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 const join = (a: string, b: string) => (a === '' ? b : `${a}/${b}`);
 
@@ -84,7 +85,7 @@ async function treeCopy(
 ): Promise<TransferResult> {
   const [{ copy }, { makeRemote }] = await Promise.all([import('../sync/engine.js'), import('../sync/remote.js')]);
   const from = makeRemote(src.backend, src.key);
-  from.onSkip = (rel, reason) => skipped.add(rel, reason, `${src.label.replace(/\/+$/, '')}/${rel}`);
+  from.onSkip = (rel, reason) => skipped.add(rel, reason, `${trimTrailingSlashes(src.label)}/${rel}`);
   const r = await copy(from, makeRemote(dst.backend, dst.key, dst.label), engine);
   const failure = skipped.failure(engine.dryRun, r.errors);
   if (failure) throw failure;
@@ -208,7 +209,7 @@ export async function getFromPlace(
   }
   let file = dest;
   try {
-    if (dest.endsWith('/') || (await stat(dest)).isDirectory()) file = `${dest.replace(/\/+$/, '')}/${entry.name}`;
+    if (dest.endsWith('/') || (await stat(dest)).isDirectory()) file = `${trimTrailingSlashes(dest)}/${entry.name}`;
   } catch {
     // a new file
   }

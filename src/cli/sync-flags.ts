@@ -20,6 +20,7 @@ import type { CompareMode } from '../core/compare-mode.js';
 import type { Remote } from '../sync/remote.js';
 import type { StorageLogEntry } from '../backends/decorators/logging.js';
 import type { Progress } from '../core/progress.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 export interface FilterFlags {
   include?: string[];
@@ -242,7 +243,7 @@ function reportSkipped(remotes: Remote[], skipped: SkippedNames): void {
   const seen = new Set<string>();
   for (const r of remotes) {
     r.onSkip = (rel, reason) => {
-      const where = `${r.label.replace(/\/+$/, '')}/${rel}`;
+      const where = `${trimTrailingSlashes(r.label)}/${rel}`;
       if (seen.has(where)) return;
       seen.add(where);
       skipped.add(rel, reason, where);

@@ -11,7 +11,7 @@
  */
 import { AuthInvalidError, AuthRequiredError, ChunkCorruptError, HashMismatchError, NetworkError, PreconditionFailedError, ProtocolError, isFerryError, throwIfAborted, type FerryError } from '../core/errors.js';
 import type { ChunkRef } from '../core/chunk-refs.js';
-import { normalizePath } from '../core/path.js';
+import { normalizePath, trimTrailingSlashes } from '../core/path.js';
 import {
   API_PREFIX,
   encodePathForUrl,
@@ -202,7 +202,7 @@ export class FerryApi<B extends Uint8Array = Uint8Array> {
    * and admin calls), by the caller that made them. Any other error is returned as it is.
    */
   explainFailure(err: unknown): unknown {
-    return this.explain && isFerryError(err) ? explainAuth(err, this.tokenSource, this.http.base.origin + this.http.base.pathname.replace(/\/+$/, '')) : err;
+    return this.explain && isFerryError(err) ? explainAuth(err, this.tokenSource, this.http.base.origin + trimTrailingSlashes(this.http.base.pathname)) : err;
   }
 
   // ---- discovery ----------------------------------------------------------------------

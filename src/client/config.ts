@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { AuthRequiredError, ConfigError, type FerryError } from '../core/errors.js';
 import { configDir } from '../core/config-location.js';
 import { readJsonObjectFile, writePrivateJsonFile } from '../core/private-file.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 export interface FerryConfig {
   /** Base URL of the server, e.g. `http://127.0.0.1:7373`. */
@@ -140,7 +141,7 @@ export function normalizeServerUrl(input: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`the server URL must be http or https: ${JSON.stringify(input)}`);
   if (url.search || url.hash) throw new ConfigError(`the server URL must not have a query or fragment: ${JSON.stringify(input)}`);
-  return url.origin + url.pathname.replace(/\/+$/, '');
+  return url.origin + trimTrailingSlashes(url.pathname);
 }
 
 /**

@@ -31,7 +31,7 @@ import {
   throwIfAborted,
 } from '../core/errors.js';
 import { fileHashOf, type ChunkingParams, type ChunkRef } from '../core/manifest.js';
-import { isWithin, joinPath, normalizeKey, normalizePath, parentPath, relativePath } from '../core/path.js';
+import { isWithin, joinPath, normalizeKey, normalizePath, parentPath, relativePath, trimTrailingSlashes } from '../core/path.js';
 import { E2E_MARKER_NAME, isE2eName } from '../core/e2e-layout.js';
 import { markerIn } from './e2e/locate.js';
 import { API_PREFIX, encodePathForUrl, PACK_FRAME_HEADER_BYTES, type Entry, type UploadFileSpec } from '../core/protocol.js';
@@ -163,7 +163,7 @@ export class FerryBackend implements StorageBackend, Copier, Mover, MtimeSetter,
     );
     const [home, p] = [await this.home, this.pathOf(key)];
     const url = new URL(this.client.server);
-    return { store: `ferry:${url.origin}${url.pathname.replace(/\/+$/, '')}`, path: home === '/' ? p : p === '/' ? home : home + p };
+    return { store: `ferry:${url.origin}${trimTrailingSlashes(url.pathname)}`, path: home === '/' ? p : p === '/' ? home : home + p };
   }
 
   /** The server path of a key ('' is the root). */

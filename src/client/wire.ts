@@ -35,6 +35,7 @@ import {
 } from '../core/errors.js';
 import { REQUEST_ID_HEADER } from '../core/protocol.js';
 import { DEFAULT_RETRY_POLICY, retry, parseRetryAfter, type RetryPolicy } from '../core/retry.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 export type RetryMode = 'always' | 'unprocessed' | 'never';
 
@@ -205,7 +206,13 @@ function retryableStatus(status: number, code: string | undefined): boolean {
  * FERRY_ERR_SERVER for 5xx and FERRY_ERR_PROTOCOL for the rest; well-known statuses without
  * a JSON body (a proxy's 401/404/413/429 page) get their obvious codes.
  */
-export function errorFromResponse(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, what: string, server?: string): FerryError {
+export function errorFromResponse(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  bodyText: string,
+  what: string,
+  target?: { server: string; tried: string },
+): FerryError {
   let code: string | undefined;
   let message: string | undefined;
   let details: Record<string, unknown> | undefined;
@@ -225,7 +232,9 @@ export function errorFromResponse(status: number, headers: Record<string, string
   const retryable = retryableStatus(status, code);
   const opts = { details: extra, retryAfterMs, retryable };
   let err: FerryError;
-  if (code !== undefined && isErrorCode(code)) {
+  if (target && status === 404 && typeof details?.apiPrefix === 'string') {
+    err = notFerryServer(target, `HTTP 404: this server's API is at ${details.apiPrefix}/`);
+  } else if (code !== undefined && isErrorCode(code)) {
     err = ferryErrorOf(code, message, opts);
   } else if (code === undefined && !message) {
     const text = `${what}: HTTP ${status}`;
@@ -233,7 +242,7 @@ export function errorFromResponse(status: number, headers: Record<string, string
     else if (status === 403) err = new ForbiddenError(text, opts);
     // A Ferry server says what was not found, in JSON: a bare 404 is most likely another web
     // server, or a wrong path in the server URL.
-    else if (status === 404) err = new NotFoundError(server ? `${text}, not an answer of a Ferry server: ${notFerryHint(server)}` : text, opts);
+    else if (status === 404) err = target ? notFerryServer(target, `HTTP 404`) : new NotFoundError(text, opts);
     else if (status === 413) err = new PayloadTooLargeError(text, opts);
     else if (status === 429) err = new RateLimitedError(text, opts);
     else if (status >= 500) err = new ServerError(text, opts);
@@ -289,7 +298,22 @@ function causeText(err: unknown): string {
 
 /** What to say when `server` answers as something other than a Ferry server. */
 function notFerryHint(server: string): string {
-  return `is ${server} the address of a Ferry server? (check \`server\`, FERRY_SERVER or the saved login (ferry login URL))`;
+  return `is ${server} the address of a Ferry server? (${CHECK_SERVER})`;
+}
+
+const CHECK_SERVER = 'check `server`, FERRY_SERVER or the saved login (ferry login URL)';
+
+/**
+ * `server` answered what no Ferry server answers there (a bare 404, a page where JSON was
+ * expected, a Ferry server whose API is at another path): the server URL is wrong. A
+ * configuration error (exit 2), never "not found" (exit 3), which a script would take for a
+ * missing file. `tried` is the request with its full URL; `saw` what came back.
+ */
+export function notFerryServer(target: { server: string; tried: string }, saw: string, cause?: unknown): FerryError {
+  return new ConfigError(`${target.server} did not answer as a Ferry server (${target.tried}: ${saw}): is Ferry mounted elsewhere, or on another port? (${CHECK_SERVER})`, {
+    cause,
+    details: { server: target.server },
+  });
 }
 
 /**
@@ -382,7 +406,7 @@ export class HttpCore {
 
   constructor(options: HttpCoreOptions) {
     this.base = parseServerUrl(options.server);
-    this.prefix = this.base.pathname.replace(/\/+$/, '');
+    this.prefix = trimTrailingSlashes(this.base.pathname);
     this.transport = options.transport;
     this.token = options.token;
     this.authorization = options.authorization;
@@ -448,8 +472,8 @@ export class HttpCore {
         return JSON.parse(text) as T;
       } catch (err) {
         const type = res.headers['content-type'];
-        const what = `${spec.method} ${spec.path}: the answer is not JSON${typeof type === 'string' ? ` (${type.split(';')[0]})` : ''}`;
-        throw new ProtocolError(`${what}: ${notFerryHint(this.serverLabel())}`, { cause: err });
+        const saw = `the answer is not JSON${typeof type === 'string' ? ` (${type.split(';')[0]})` : ''}`;
+        throw notFerryServer(this.target(spec), saw, err);
       }
     });
   }
@@ -528,7 +552,12 @@ export class HttpCore {
     } catch {
       // the error status is what matters; an unreadable body just loses the message
     }
-    throw errorFromResponse(res.statusCode, res.headers, text, what, this.serverLabel());
+    throw errorFromResponse(res.statusCode, res.headers, text, what, this.target(spec));
+  }
+
+  /** The server URL as given, and the request with its full URL, for "not a Ferry server" messages. */
+  private target(spec: RequestSpec): { server: string; tried: string } {
+    return { server: this.serverLabel(), tried: `${spec.method} ${this.url(spec.path)}` };
   }
 
   /** The server URL as given (origin and path prefix), for messages. */

@@ -78,7 +78,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { userRoutes } from './routes/users.js';
 import { versionRoutes } from './routes/versions.js';
-import { WebApp, webAppRoutes } from './routes/web-app.js';
+import { noRouteError, WebApp, webAppRoutes } from './routes/web-app.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { DAV_METHODS, davRoutes } from './dav/index.js';
 import { DAV_PREFIX } from './dav/paths.js';
@@ -618,7 +618,7 @@ function setErrorHandling(app: FastifyInstance, ctx: ServerContext): void {
       const error = { code: 'FERRY_ERR_METHOD_NOT_ALLOWED', message: `${request.method} is not a method of the WebDAV share (it serves OPTIONS, ${DAV_METHODS.join(', ')})` };
       return reply.status(405).header('allow', ['OPTIONS', ...DAV_METHODS].join(', ')).send({ error });
     }
-    const error = { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${request.method} ${path}` };
+    const error = noRouteError(request.method, path);
     if (!path.startsWith('/api/') && /text\/html/.test(request.headers.accept ?? '')) {
       plainPageHeaders(reply);
       return reply.status(404).send(notFoundPage(request.method, path));

@@ -12,6 +12,7 @@ import type { FileEntry } from './hashes.js';
 import { isFerryError } from '../core/errors.js';
 import { isRetriesSpent } from '../core/retry.js';
 import { keyOf, relOf, type Remote } from './remote.js';
+import { trimTrailingSlashes } from '../core/path.js';
 
 export interface Listing {
   /** Files that pass the filter, by path relative to the remote. */
@@ -108,7 +109,7 @@ export async function sourceExists(remote: Remote, signal?: AbortSignal): Promis
   // The prefix may be the backend's own (`s3:bucket/typo`) or the remote's: where the store says, ask it.
   const b = remote.backend;
   const path = canIdentify(b) ? (await b.identityOf(remote.prefix, { signal })).path : '/' + remote.prefix;
-  return path.replace(/\/+$/, '') === '';
+  return trimTrailingSlashes(path) === '';
 }
 
 /**

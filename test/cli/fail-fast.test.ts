@@ -13,6 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFerry } from '../helpers/cli.js';
+import { ok, startWorld, type E2EWorld } from '../helpers/e2e.js';
 import { createCa, createServerCert } from '../../src/server/x509.js';
 
 let plain: Server;
@@ -92,22 +93,50 @@ describe('a server that is not there fails at once, in one line, with its own ex
   });
 });
 
-describe('a web server that is not Ferry (a wrong port or path in the URL) is said to be one', () => {
-  it('a bare 404 page: login and ls say the address may not be a Ferry server', async () => {
+// A wrong server URL is configuration (exit 2), never "not found" (3): a script would take
+// that for a missing file.
+describe('a web server that is not Ferry (a wrong port or path in the URL) is said to be one, exit 2', () => {
+  it('a bare 404 page: login and ls name the URL they tried and ask whether the address is a Ferry server', async () => {
     const url = `http://127.0.0.1:${portOf(notFound)}`;
     const login = await runFerry(['login', url, '--token', 'x', '--name', 'other'], { env: { FERRY_CONFIG: '/nonexistent/ferry-config.json' } });
-    expect(login.code).toBe(3);
-    expect(login.stderr).toContain(`HTTP 404, not an answer of a Ferry server: is ${url} the address of a Ferry server?`);
+    expect(login.code).toBe(2);
+    expect(login.stderr).toContain(`${url} did not answer as a Ferry server (GET ${url}/api/v1/capabilities: HTTP 404): is Ferry mounted elsewhere, or on another port? (check --server`);
     const ls = await fails(url);
-    expect(ls.code).toBe(3);
-    expect(ls.lines.join('\n')).toContain(`is ${url} the address of a Ferry server?`);
+    expect(ls).toMatchObject({ code: 2, retried: false });
+    expect(ls.lines).toEqual([expect.stringContaining(`(GET ${url}/api/v1/list/: HTTP 404): is Ferry mounted elsewhere, or on another port? (check --server`)]);
   });
 
-  it('a 200 page where JSON was expected: says what came back (text/html) and asks the same, exit 5', async () => {
+  it('a 200 page where JSON was expected: says what came back (text/html) and asks the same', async () => {
     const url = `http://127.0.0.1:${portOf(page)}/ferry`;
     const r = await fails(url);
-    expect(r.code).toBe(5);
-    expect(r.lines.join('\n')).toContain(`the answer is not JSON (text/html): is ${url} the address of a Ferry server?`);
+    expect(r.code).toBe(2);
+    expect(r.lines.join('\n')).toContain(`(GET ${url}/api/v1/list/: the answer is not JSON (text/html)): is Ferry mounted elsewhere, or on another port? (check --server`);
     expect(r.retried).toBe(false);
+  });
+});
+
+describe('a Ferry server given with a path it is not at (URL/wrongpath)', () => {
+  let w: E2EWorld;
+  beforeAll(async () => {
+    w = await startWorld();
+  });
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('ls and login say so with the full URL tried and where the API is, exit 2 (the app page is not served to them)', async () => {
+    const url = `${w.server.url}/wrongpath`;
+    const ls = await w.ferry(['ls', '/', '-v', '--server', url, '--token', w.server.adminToken]);
+    expect(ls.code).toBe(2);
+    expect(ls.stderr.trim().split('\n')).toEqual([
+      expect.stringContaining(`${url} did not answer as a Ferry server (GET ${url}/api/v1/list/: HTTP 404: this server's API is at /api/v1/): is Ferry mounted elsewhere, or on another port?`),
+    ]);
+    const login = await w.ferry(['login', url, '--token', '-', '--name', 'wrong'], { input: `${w.server.adminToken}\n` });
+    expect(login.code).toBe(2);
+    expect(login.stderr).toContain(`(GET ${url}/api/v1/capabilities: HTTP 404: this server's API is at /api/v1/)`);
+    // The same server at its own address works, and a browser at the wrong path still gets the app's page.
+    ok(await w.ferry(['ls', '/', '--server', w.server.url]));
+    const page = await fetch(`${url}/api/v1/list/`, { headers: { accept: 'text/html' } });
+    expect({ status: page.status, type: page.headers.get('content-type') }).toEqual({ status: 200, type: 'text/html; charset=utf-8' });
   });
 });

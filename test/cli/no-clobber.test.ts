@@ -1,8 +1,9 @@
 /**
  * `--no-clobber` never replaces a file: `get` (one file, a tree, an old version, an
  * end-to-end encrypted file, from the server and from another store) and `put -r` into a
- * store other than a Ferry server. A file that would replace another fails (exit 6,
- * FERRY_ERR_ALREADY_EXISTS) and the file there keeps its bytes; in a tree the other files go on.
+ * store other than a Ferry server; `mv` and `cp`, which otherwise replace a file as mv(1) does.
+ * A file that would replace another fails (exit 6, FERRY_ERR_ALREADY_EXISTS) and the file there
+ * keeps its bytes; in a tree the other files go on.
  */
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -89,6 +90,24 @@ describe('get --no-clobber', () => {
     expect(await readdir(local('e'))).toEqual(['one.txt']);
     ok(await ferry(['get', '--no-clobber', '/enc/one.txt', local('e', 'two.txt')], env));
     expect(await readFile(local('e', 'two.txt'), 'utf8')).toBe('server one\n');
+  });
+});
+
+describe('mv and cp onto an existing file', () => {
+  it('replace it, as mv(1) and cp(1) do; with --no-clobber they fail (exit 6) and both files stay', async () => {
+    const cat = async (path: string) => ok(await ferry(['get', path, '-'])).stdout;
+    for (const cmd of ['mv', 'cp']) {
+      ok(await ferry(['put', local('src', 'one.txt'), `/${cmd}/a.txt`]));
+      ok(await ferry(['put', local('src', 'sub', 'two.txt'), `/${cmd}/b.txt`]));
+      const refused = await ferry([cmd, '--no-clobber', `/${cmd}/a.txt`, `/${cmd}/b.txt`]);
+      expect({ cmd, code: refused.code }).toEqual({ cmd, code: 6 });
+      expect(refused.stderr).toContain('FERRY_ERR_ALREADY_EXISTS');
+      expect([await cat(`/${cmd}/a.txt`), await cat(`/${cmd}/b.txt`)]).toEqual(['server one\n', 'server two\n']);
+      const replaced = ok(await ferry([cmd, `/${cmd}/a.txt`, `/${cmd}/b.txt`]));
+      expect(replaced.stderr).toBe('');
+      expect(await cat(`/${cmd}/b.txt`)).toBe('server one\n');
+      expect((await ferry(['stat', `/${cmd}/a.txt`])).code).toBe(cmd === 'mv' ? 3 : 0);
+    }
   });
 });
 

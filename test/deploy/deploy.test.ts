@@ -4,12 +4,15 @@
  * the metric names the server really exports, scraped with the metrics-only token.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, uploadBuffer, type TestServer } from '../helpers/in-process-server.js';
 import { addUser, tokenFor } from '../helpers/users.js';
+import { cliEnv, FERRY_BIN } from '../helpers/cli.js';
+import { waitFor } from '../helpers/e2e.js';
+import { startServer } from '../helpers/server.js';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -100,6 +103,36 @@ describe('deploy/ferry.service', () => {
     expect(r.status).toBe(0);
     for (const line of ['User=ferry', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'ExecReload=/bin/kill -HUP $MAINPID']) {
       expect(unit.split('\n')).toContain(line);
+    }
+  });
+
+  // The token file is 0600 in a 0700 directory of the ferry user: the login line must read it
+  // with sudo and run `ferry login` as the operator (whose config keeps the login), then work
+  // as written. Run here against a real first start, with `sudo` and `ferry` as the install
+  // makes them (root runs the test: its sudo is a plain exec).
+  it('its login line reads the token with sudo and logs in as written', async () => {
+    const unit = readFileSync(join(root, 'deploy/ferry.service'), 'utf8');
+    const line = /^#\s+(sudo cat (\S+) \| ferry login (\S+) --token -)$/m.exec(unit);
+    expect(line?.slice(2)).toEqual(['/var/lib/ferry/initial-admin-token', 'http://127.0.0.1:7373']);
+    expect(unit).toMatch(/^StateDirectory=ferry$/m);
+    expect(unit).toMatch(/^#\s+ln -s \/usr\/lib\/ferry\/bin\/ferry\.js \/usr\/local\/bin\/ferry$/m);
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-unit-login-'));
+    const server = await startServer({ dataDir: join(dir, 'data'), env: { FERRY_ADMIN_TOKEN: undefined } });
+    try {
+      const tokenFile = join(dir, 'data', 'initial-admin-token');
+      await waitFor(() => existsSync(tokenFile), 30_000);
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'sudo'), '#!/bin/sh\nexec "$@"\n', { mode: 0o755 });
+      symlinkSync(FERRY_BIN, join(bin, 'ferry'));
+      const command = line![1].replace(line![2], tokenFile).replace(line![3], server.url);
+      const env = cliEnv({ PATH: `${bin}:${process.env.PATH}`, FERRY_CONFIG: join(dir, 'config.json') });
+      const login = spawnSync('sh', ['-c', command], { env, encoding: 'utf8', timeout: 60_000 });
+      expect({ status: login.status, stderr: login.stderr }).toMatchObject({ status: 0 });
+      const ls = spawnSync('ferry', ['whoami', '--json'], { env, encoding: 'utf8', timeout: 60_000 });
+      expect(JSON.parse(ls.stdout)).toMatchObject({ server: server.url, user: 'admin' });
+    } finally {
+      await server.stop();
     }
   });
 

@@ -395,4 +395,17 @@ describe('end-to-end vaults in the web app', () => {
     expect((await getWithCli('/rv-renamed/sub/inside.txt')).equals(cliFiles['deep.txt'])).toBe(true);
     expect(owner.errors).toEqual([]);
   });
+
+  it("the root's key marker (made by put --encrypt) is not listed as a file of the user's", async () => {
+    const { page } = owner;
+    const put = await ferry(['put', '--encrypt', join(dir.path, 'deep.txt'), '/deep-encrypted.txt']);
+    expect(put.code, put.stderr).toBe(0);
+    expect(await storedExists('/.ferry-e2e')).toBe(true);
+    await go(page, '/files');
+    await page.getByRole('checkbox', { name: 'Select rv-renamed' }).waitFor({ timeout: 60_000 });
+    expect(await page.getByRole('checkbox', { name: 'Select vault' }).count()).toBe(1);
+    expect(await page.getByRole('checkbox', { name: 'Select .ferry-e2e' }).count()).toBe(0);
+    expect(await page.getByText('.ferry-e2e').count()).toBe(0);
+    expect(owner.errors).toEqual([]);
+  });
 });

@@ -4,6 +4,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { BackendDefinition } from '../definition.js';
 import { LocalBackend } from './local-backend.js';
+import { trimTrailingSlashes } from '../../core/path.js';
 
 export { dropSpareStaging, LocalBackend, syncDir, TEMP_PREFIX, type LocalBackendOptions } from './local-backend.js';
 
@@ -30,7 +31,7 @@ export const localBackendDefinition: BackendDefinition = {
     if (rest === '') throw new ConfigError('local: needs a directory (local:/path, or just the path)');
     return { root: expandHome(rest) };
   },
-  subPath: (options, sub) => ({ ...options, root: `${String(options.root).replace(/\/+$/, '')}/${sub}` }),
+  subPath: (options, sub) => ({ ...options, root: `${trimTrailingSlashes(String(options.root))}/${sub}` }),
   parentOf(options) {
     const root = resolve(String(options.root));
     return root === dirname(root) ? undefined : { options: { ...options, root: dirname(root) }, name: basename(root) };

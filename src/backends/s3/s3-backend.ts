@@ -35,7 +35,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ConfigError, FerryError, PathInvalidError, RangeNotSatisfiableError, throwIfAborted, ValidationError, ferryErrorOf } from '../../core/errors.js';
-import { normalizeKey } from '../../core/path.js';
+import { normalizeKey, trimTrailingSlashes } from '../../core/path.js';
 import type {
   BackendFeatures,
   Copier,
@@ -213,7 +213,7 @@ export class S3Backend implements StorageBackend, Copier, MtimeSetter, Hasher, R
     const k = normalizeKey(key);
     const config = this.client.config as { endpoint?: () => Promise<{ protocol: string; hostname: string; port?: number; path: string }>; region: () => Promise<string> };
     const e = await config.endpoint?.();
-    const where = e ? `${e.protocol}//${e.hostname.toLowerCase()}${e.port ? ':' + e.port : ''}${e.path.replace(/\/+$/, '')}` : `aws:${await config.region()}`;
+    const where = e ? `${e.protocol}//${e.hostname.toLowerCase()}${e.port ? ':' + e.port : ''}${trimTrailingSlashes(e.path)}` : `aws:${await config.region()}`;
     return { store: `s3:${where}/${this.#bucket}`, path: '/' + (k === '' ? this.#prefix : this.#s3Key(k)) };
   }
 

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { countOf } from '../../core/units.js';
 import { EXIT, ExitError } from '../exit.js';
 import { addLoginOptions, withClient, printJson, type ConnectionOpts } from '../options.js';
+import { trimTrailingSlashes } from '../../core/path.js';
 
 interface MaintenanceOpts extends ConnectionOpts {
   json?: boolean;
@@ -21,7 +22,7 @@ export function chunkStoreNote(stores: string[], dir: string): string {
     const at = entry.indexOf('=');
     const [prefix, where] = at < 0 ? ['/', entry] : [entry.slice(0, at), entry.slice(at + 1)];
     const into = prefix === '/' ? 'store' : `store-${prefix.slice(1).replace(/\//g, '-')}`;
-    return where.startsWith('/') ? `  rsync -a ${where}/ ${dir.replace(/\/+$/, '')}/${into}/` : `  ${where} (the chunks of ${prefix}: rclone sync it, or the bucket's own replication)`;
+    return where.startsWith('/') ? `  rsync -a ${where}/ ${trimTrailingSlashes(dir)}/${into}/` : `  ${where} (the chunks of ${prefix}: rclone sync it, or the bucket's own replication)`;
   });
   return `chunks are not in it: copy the chunk store now, incrementally, within the server's gcGrace (1 h by default):\n${lines.join('\n')}\n`;
 }

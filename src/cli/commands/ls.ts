@@ -8,8 +8,10 @@ import { resolveLocations } from '../location.js';
 import { writeStdout as out } from '../stdout.js';
 import { terminalSafe } from '../terminal-text.js';
 import { E2E_HELP, addE2eOptions, type E2eOpts } from '../e2e-flags.js';
+import { E2E_MARKER_NAME, isE2eMarkerPath } from '../../core/e2e-layout.js';
 
 interface LsOpts extends ConnectionOpts, E2eOpts {
+  all?: boolean;
   long?: boolean;
   recursive?: boolean;
   json?: boolean;
@@ -22,7 +24,11 @@ export function registerLs(program: Command): void {
     .argument('[location]', 'a server path (/dir, ferry:/dir), NAME:path, s3:bucket/x, sftp://host/x, ./dir', '/')
     .option('-l, --long', 'long format: mode, size in bytes, modification time, name')
     .option('-R, --recursive', 'list every entry below, as paths relative to PATH')
-    .option('--json', 'print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time');
+    .option('-a, --all', `also list Ferry's own marker files (${E2E_MARKER_NAME}: an end-to-end folder's key parameters), left out otherwise`)
+    .option(
+      '--json',
+      `print a JSON array of entries {path, name, type, size, mtime, mode, hash, chunks}; path is a location to pass back to ferry (./dir/x, s3:bucket/x, a server path); mtime is null where the store keeps no time; Ferry's markers are always in it, with "marker": true`,
+    );
   addE2eOptions(cmd);
   addConnectionOptions(cmd);
   cmd.addHelpText(
@@ -30,6 +36,9 @@ export function registerLs(program: Command): void {
     `
 Directories are shown with a trailing '/'. Entries come sorted by path. A bare path is
 on the logged-in server (ferry:PATH); ./dir or local:/dir lists a local directory.
+Ferry's own markers (${E2E_MARKER_NAME}, made by mkdir --e2e and the first put --encrypt) are
+left out unless -a; --json lists them with "marker": true. A listing decrypted with the
+passphrase leaves them out in any case.
 
 Examples:
   $ ferry ls /isos
@@ -97,6 +106,8 @@ function warnSkipped(where: string, reason: string): void {
  * not say (a local file's own mode is not listed, S3 has none): `?`s, never a made-up one.
  */
 async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpts, toJson: (e: Entry) => unknown = (e) => e, onServer = true): Promise<void> {
+  // A marker is Ferry's, not the user's (ls(1) hides dot files too); named itself it is shown.
+  const isMarker = (e: Entry) => isE2eMarkerPath(e.path) && e.path !== base;
   const nameOf = (e: Entry) => {
     const n = opts.recursive && e.path !== base ? relativePath(e.path, base) : e.name || e.path;
     return e.type === 'dir' ? `${n}/` : n;
@@ -113,7 +124,8 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
     await out('[');
     try {
       for (let first = true; !next.done; first = false, next = await entries.next()) {
-        await out((first ? '\n' : ',\n') + JSON.stringify(toJson(next.value)));
+        const json = toJson(next.value);
+        await out((first ? '\n' : ',\n') + JSON.stringify(isMarker(next.value) ? { ...(json as object), marker: true } : json));
       }
     } finally {
       await out('\n]\n');
@@ -121,6 +133,7 @@ async function printEntries(all: AsyncIterable<Entry>, base: string, opts: LsOpt
     return;
   }
   for await (const e of all) {
+    if (isMarker(e) && !opts.all) continue;
     if (opts.long) {
       // No time where the store keeps none (an S3 prefix; an S3 listing, which carries no metadata: stat has it).
       const time = e.mtime ? formatTime(e.mtime) : '-'.padEnd(19);

@@ -20,6 +20,7 @@ import { authorize, authorizeScope, isAdmin, toServerPath, withinPrefix, type Au
 import { checkPasswordRules } from '../passwords.js';
 import { shareInfo } from '../views.js';
 import { bodyObject, bodyPath, keysetPageQuery, onlyFields, optionalInt, optionalLabel, optionalString, queryFlag } from '../validate.js';
+import { trimTrailingSlashes } from '../../core/path.js';
 
 /** A share link may live at most a year; one without an expiry lives until revoked (or its token expires: {@link linkExpiresAt}). */
 export const MAX_SHARE_SECONDS = 365 * 86_400;
@@ -39,7 +40,7 @@ export function shareKeyHash(key: string): string {
 
 /** The public base URL for links: `--public-url`, or what the client called us by. */
 export function publicBase(ctx: ServerContext, request: FastifyRequest): string {
-  if (ctx.config.publicUrl) return ctx.config.publicUrl.replace(/\/+$/, '');
+  if (ctx.config.publicUrl) return trimTrailingSlashes(ctx.config.publicUrl);
   return `${request.protocol}://${request.host}`;
 }
 

@@ -147,11 +147,26 @@ export const webAppRoutes: RoutePlugin = async (app, { ctx }) => {
   app.get('/*', pub, (request, reply) => appPath(ctx, request, reply));
 };
 
-/** GET of any other path: an asset, a JSON 404 under /api/, else the app's page (client-side routing). */
+/**
+ * The JSON 404 of a path no route serves. A path with the API below a prefix
+ * (`/ferry/api/v1/list/`) is a client given a server URL Ferry is not at: `details.apiPrefix`
+ * says where the API is, so the client says the URL is wrong rather than "not found".
+ */
+export function noRouteError(method: string, path: string): { code: 'FERRY_ERR_NOT_FOUND'; message: string; details?: { apiPrefix: string } } {
+  const misplaced = !path.startsWith('/api/') && path.includes(`${API_PREFIX}/`);
+  if (!misplaced) return { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${method} ${path}` };
+  return { code: 'FERRY_ERR_NOT_FOUND', message: `no route ${method} ${path}: this server's API is at ${API_PREFIX}/`, details: { apiPrefix: API_PREFIX } };
+}
+
+/**
+ * GET of any other path: an asset, a JSON 404 under /api/ (and, unless a browser navigates
+ * there, for the API below a prefix), else the app's page (client-side routing).
+ */
 function appPath(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0];
-  if (path === API_PREFIX || path.startsWith(API_PREFIX + '/') || path.startsWith('/api/')) {
-    return reply.status(404).send({ error: { code: 'FERRY_ERR_NOT_FOUND', message: `no route GET ${path}` } });
+  const browsing = /text\/html/.test(request.headers.accept ?? '');
+  if (path === API_PREFIX || path.startsWith('/api/') || (!browsing && path.includes(`${API_PREFIX}/`))) {
+    return reply.status(404).send({ error: noRouteError('GET', path) });
   }
   const asset = ctx.webApp.asset(path);
   if (asset) return sendAsset(request, reply, asset);

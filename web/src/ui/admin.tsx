@@ -7,6 +7,7 @@ import { parseSize } from '../../../src/core/units.js';
 import { formatDate, formatSize } from '../format.js';
 import { linkClick } from '../router.js';
 import { Dialog, fieldError, Listing, Message, useAction, useId } from './common.js';
+import { trimTrailingSlashes } from '../../../src/core/path.js';
 
 const PERMS: PermissionName[] = ['list', 'read', 'write', 'delete', 'mkdir', 'share'];
 
@@ -29,7 +30,7 @@ export function AdminNav(props: { current: string }) {
 }
 
 export function AdminPage(props: { api: FerryApi; path: string }) {
-  const page = props.path.replace(/\/+$/, '');
+  const page = trimTrailingSlashes(props.path);
   return (
     <main id="main">
       <h1>Administration</h1>

@@ -18,7 +18,7 @@ import { Confirm, Dialog, fieldError, Message, ShownOnce, useAction, useId, useT
 import { FileIcon, FolderIcon } from './icons.js';
 import { Preview } from './preview.js';
 import { UploadPanel } from './upload-panel.js';
-import { isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
+import { E2E_MARKER_NAME, isE2eName, toBase64Url, type E2eKeys } from '../../../src/client/e2e/format.js';
 import { decryptUrl, saveBlob } from '../e2e.js';
 import { fileInfo, findVault, keysOfVault, listVault, lockVaults, moveFolderOrVault, onKeysChanged, plainPathOf, storedChild, vaultOps, type KeyLocation, type VaultEntry } from '../vault.js';
 import { VaultDownload, VaultUnlock } from './vault.js';
@@ -122,7 +122,8 @@ export function FilesPage(props: { api: FerryApi; path: string; uploads: UploadM
       if (loc && !keys) return; // locked: the unlock form, nothing listed
       const out: Entry[] = [];
       if (loc && keys) out.push(...(await listVault(api, keys, loc, path, plainDir!)));
-      else for await (const e of api.list(path)) out.push(e);
+      // Ferry's own marker (the root's key marker, a vault's seen from outside) is not a user's file.
+      else for await (const e of api.list(path)) if (e.name !== E2E_MARKER_NAME) out.push(e);
       if (stop) return;
       setEntries(out);
       if (loc && keys) await readVaultDetails(api, keys, out as VaultEntry[], () => stop, (e) => setEntries((cur) => cur?.map((x) => (x.name === e.name ? e : x))));

@@ -15,6 +15,7 @@ import { fieldError, Message, useAction, useWindowDrop } from './common.js';
 import { Logo } from './icons.js';
 import { UploadPanel } from './upload-panel.js';
 import { decryptUrl, fragmentKey, saveBlob } from '../e2e.js';
+import { trimTrailingSlashes } from '../../../src/core/path.js';
 
 interface LinkFacts {
   name: string;
@@ -46,7 +47,7 @@ export function SharePage() {
   const [token, setToken] = useState<string>();
   const [reload, setReload] = useState(0);
 
-  const ask = () => anon.http.json<ShareView>({ method: 'GET', path: path.replace(/\/+$/, '') || path, query: { format: 'json' }, auth: false, retry: 'never' });
+  const ask = () => anon.http.json<ShareView>({ method: 'GET', path: trimTrailingSlashes(path) || path, query: { format: 'json' }, auth: false, retry: 'never' });
   // After a file went into a drop box: what the link has left (uses, bytes), kept as it was
   // if the link cannot be read now (used up by that file: the page stays on what was sent).
   const refreshFacts = () => void ask().then(setView, () => undefined);
