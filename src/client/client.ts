@@ -14,6 +14,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { AuthRequiredError, ConfigError } from '../core/errors.js';
 import { TokenBucket } from '../core/token-bucket.js';
+import { MAX_PARALLEL, MAX_RETRIES, intBetween, numberAtLeast } from '../core/option-values.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { FerryApi } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
@@ -75,6 +76,21 @@ export async function readCaFile(file: string): Promise<string> {
   return text;
 }
 
+/**
+ * Refuses numeric options a client cannot work with (FERRY_ERR_USAGE naming the option and
+ * what it allows), with the checks of the CLI's flags: `parallel: 0` was quietly 1 and
+ * `bwlimit: 0` (or NaN) no limit, which the caller had not asked for.
+ */
+function checkNumbers(options: FerryClientOptions): void {
+  if (options.parallel !== undefined) intBetween('parallel', options.parallel, 1, MAX_PARALLEL);
+  if (options.bwlimit !== undefined) numberAtLeast('bwlimit', options.bwlimit, 1, 'bytes per second', 'leave it out for no limit');
+  if (options.headersTimeoutMs !== undefined) numberAtLeast('headersTimeoutMs', options.headersTimeoutMs, 1, 'ms');
+  const retry = options.retry;
+  if (retry === undefined) return;
+  intBetween('retry.retries', retry.retries, 0, MAX_RETRIES);
+  for (const key of ['baseMs', 'capMs', 'maxRetryAfterMs'] as const) numberAtLeast(`retry.${key}`, retry[key], 0, 'ms');
+}
+
 export class FerryClient extends FerryApi<Buffer> {
   declare readonly http: HttpClient;
   readonly server: string;
@@ -82,7 +98,8 @@ export class FerryClient extends FerryApi<Buffer> {
 
   constructor(options: FerryClientOptions) {
     if (!options.server) throw new ConfigError('no server given');
-    const parallel = Math.max(1, Math.floor(options.parallel ?? 4));
+    checkNumbers(options);
+    const parallel = options.parallel ?? 4;
     const limiter = options.bwlimit ? new TokenBucket(options.bwlimit) : undefined;
     const http = new HttpClient({
       server: options.server,

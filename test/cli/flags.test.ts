@@ -100,4 +100,13 @@ describe('number flags say the range they take', () => {
     expect(parse('0')).toBe(0);
     expect(() => parse('-1')).toThrow('--retries must be an integer from 0 to 100');
   });
+
+  it("sync's --retries, --transfers and --checkers say their ranges the same way", () => {
+    const parse = (long: string, v: string) => byLong('sync', long)!.parseArg!(v, undefined);
+    expect(() => parse('--retries', '101')).toThrow('--retries must be an integer from 0 to 100');
+    expect(() => parse('--transfers', '0')).toThrow('--transfers must be an integer from 1 to 256');
+    expect(() => parse('--checkers', '2.5')).toThrow('--checkers must be an integer from 1 to 256');
+    expect(parse('--transfers', '16')).toBe(16);
+  });
 });
+
