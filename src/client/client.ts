@@ -16,7 +16,7 @@ import { AuthRequiredError, ConfigError } from '../core/errors.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { MAX_PARALLEL, MAX_RETRIES, intBetween, numberAtLeast } from '../core/option-values.js';
 import type { RetryPolicy } from '../core/retry.js';
-import { FerryApi } from './api.js';
+import { FerryApi, SDK_TOKEN_SOURCE } from './api.js';
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { nodeSha256 } from './node-hashing.js';
 import { compressChunk, decompressChunk } from '../algo/zstd-chunk.js';
@@ -52,7 +52,10 @@ export interface FerryClientOptions {
   retry?: RetryPolicy;
   /** Time allowed until a response's headers arrive, ms (default 60 s). */
   headersTimeoutMs?: number;
-  /** Where the token came from, for error messages ("env", "file", ...). */
+  /**
+   * Where the token came from, for error messages ("env", "file", ...); without it a refused
+   * `token` is named as the one given to FerryClient.
+   */
   tokenSource?: string;
   onRetry?: HttpClientOptions['onRetry'];
   /** Told about things worth a warning (skipped symlinks, ...). */
@@ -113,7 +116,7 @@ export class FerryClient extends FerryApi<Buffer> {
       onRetry: options.onRetry,
       tls: { ca: options.ca, fingerprint: options.fingerprint },
     });
-    super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource, onWarning: options.onWarning });
+    super({ http, sha: nodeSha256, parallel, tokenSource: options.tokenSource ?? (options.token === undefined ? undefined : SDK_TOKEN_SOURCE), onWarning: options.onWarning });
     this.server = options.server;
     this.limiter = limiter;
     if (options.compress !== false) this.zstd = { compress: compressChunk, decompress: (frame, size, into) => decompressChunk(frame, size, into as Buffer | undefined) };

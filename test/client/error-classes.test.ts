@@ -89,9 +89,21 @@ describe("the SDK's errors are their codes' classes", () => {
   it('auth: a token the server does not know', async () => {
     const stranger = new FerryClient({ server: t.url, token: 'not-a-token' });
     try {
-      expectClass(await failureOf(stranger.stat('/')), AuthInvalidError);
+      const err = await failureOf(stranger.stat('/'));
+      expectClass(err, AuthInvalidError);
+      // The program's own token, not a `ferry login` or FERRY_TOKEN it never had.
+      expect(err.message).toMatch(/^the token given to FerryClient was refused: .+; check the `token` option \(FerryClient\.fromConfig reads a saved login or FERRY_TOKEN\)$/);
     } finally {
       await stranger.close();
+    }
+  });
+
+  it('auth: a token whose source the caller names is explained as that source', async () => {
+    const fromEnv = new FerryClient({ server: t.url, token: 'not-a-token', tokenSource: 'env' });
+    try {
+      expect((await failureOf(fromEnv.stat('/'))).message).toMatch(/^the server refused the token \(FERRY_TOKEN\): .+; check FERRY_TOKEN$/);
+    } finally {
+      await fromEnv.close();
     }
   });
 
