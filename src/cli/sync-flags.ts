@@ -135,6 +135,7 @@ export async function filterFrom(flags: FilterFlags): Promise<Filter> {
     minAge: flags.minAge,
     maxAge: flags.maxAge,
     ignoreCase: flags.ignoreCase,
+    ruleSources: { filter: '--filter', filterFromText: '--filter-from' },
   });
 }
 

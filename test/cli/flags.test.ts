@@ -4,10 +4,14 @@
  * short letter, --retries has one meaning, and every command that talks to a server takes
  * --server/--token/--ca/--fingerprint. Read from the commander definitions the CLI runs.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command, Option } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.js';
 import { RETRIES_HELP } from '../../src/cli/options.js';
+import { filterFrom } from '../../src/cli/sync-flags.js';
 
 const program = await buildProgram();
 const command = (name: string): Command => {
@@ -110,3 +114,16 @@ describe('number flags say the range they take', () => {
   });
 });
 
+describe('filter flags name themselves in a bad rule', () => {
+  it('--filter and --filter-from, not the library\'s "filter rule N"', async () => {
+    await expect(filterFrom({ filter: ['keep b'] })).rejects.toThrow(/^--filter: a rule is "\+ pattern" or "- pattern"/);
+    await expect(filterFrom({ filter: [''] })).rejects.toThrow(/^--filter: empty rule$/);
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-flags-'));
+    try {
+      writeFileSync(join(dir, 'rules'), '+ a\n* nope\n');
+      await expect(filterFrom({ filterFrom: [join(dir, 'rules')] })).rejects.toThrow(/^--filter-from: a rule is/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
