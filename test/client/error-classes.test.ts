@@ -152,6 +152,17 @@ describe('option values a client cannot work with are refused when it is made', 
     expect(refusal({ retry: { ...DEFAULT_RETRY_POLICY, maxRetryAfterMs: Number.NaN } })).toBe('retry.maxRetryAfterMs must be a number of ms of at least 0, not NaN');
   });
 
+  it("a transfer's own parallel, the same way, before anything is sent", async () => {
+    for (const parallel of [0, 2.5, 257]) {
+      const err = await failureOf(client.putFile(join(dir, 'big.bin'), '/parallel.bin', { parallel }));
+      expectClass(err, UsageError);
+      expect(err.message).toBe('parallel must be an integer from 1 to 256');
+    }
+    expectClass(await failureOf(client.stat('/parallel.bin')), NotFoundError);
+    expect((await failureOf(client.getFile('/none.bin', join(dir, 'none.bin'), { parallel: -1 }))).message).toBe('parallel must be an integer from 1 to 256');
+    expect((await client.putFile(join(dir, 'big.bin'), '/parallel.bin', { parallel: 256 })).bytes).toBe(64 * 1024);
+  });
+
   it('takes the bounds and leaves out what is not given', async () => {
     const clients = [
       new FerryClient({ server: t.url, parallel: 1, bwlimit: 1, headersTimeoutMs: 1, retry: { retries: 0, baseMs: 0, capMs: 0, maxRetryAfterMs: 0 } }),
